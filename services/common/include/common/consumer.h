@@ -1,0 +1,81 @@
+/*
+ * The consumer runner: one thread per runner with its own PGconn and Kafka
+ * consumer. It applies a batch of messages and the partitions' next offsets
+ * in one PostgreSQL transaction (exactly-once effects), seeks to the stored
+ * offsets on assignment, and also commits to Kafka so lag stays visible.
+ * Output events collected in a cf_outbox are produced (deterministic ids)
+ * and acknowledged before the transaction commits. A message whose envelope
+ * is invalid, or that apply rejects with CF_EINVAL, goes to the DLQ with
+ * its original bytes and a reason, and the runner moves on. An event id the
+ * group has applied before is skipped.
+ *
+ * Tables it needs in the service schema (include CF_CONSUMER_TABLES_SQL in
+ * the service's first migration):
+ *   consumer_offsets(group_id, topic, partition, next_offset)
+ *   applied_events(group_id, event_id, applied_at)
+ */
+#ifndef CF_COMMON_CONSUMER_H
+#define CF_COMMON_CONSUMER_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.h"
+#include "common/envelope.h"
+#include "common/kafka.h"
+
+#define CF_CONSUMER_TABLES_SQL                                                                     \
+    "CREATE TABLE IF NOT EXISTS consumer_offsets ("                                                \
+    " group_id text NOT NULL, topic text NOT NULL, partition int NOT NULL,"                        \
+    " next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"                 \
+    " PRIMARY KEY (group_id, topic, partition));"                                                  \
+    "CREATE TABLE IF NOT EXISTS applied_events ("                                                  \
+    " group_id text NOT NULL, event_id uuid NOT NULL,"                                             \
+    " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (group_id, event_id));"
+
+struct cf_outbox;
+
+/* Serializes ev now and queues it for topic with the given key. */
+void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
+                   const struct cf_event *ev);
+
+/*
+ * Applies one event inside the runner's open transaction on conn.
+ * Returns 0 when applied; CF_EINVAL when the message can never be applied
+ * (it goes to the DLQ with errbuf as reason); any other code is transient:
+ * the batch is rolled back and retried after a back-off.
+ */
+typedef int (*cf_apply_fn)(void *ctx, PGconn *conn, const struct cf_event *ev,
+                           const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                           size_t errbuf_size);
+
+struct cf_consumer_conf {
+    const char *group_id;
+    const char *const *topics;
+    size_t ntopics;
+    const char *schema; /* where consumer_offsets and applied_events live */
+    cf_apply_fn apply;
+    void *ctx;
+    int batch_max;      /* messages per transaction (default 500 if 0) */
+};
+
+struct cf_consumer;
+
+/* Connects (own PGconn, own rd_kafka_t), subscribes and starts the thread.
+ * NULL with the reason on failure. */
+struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_producer *producer,
+                                      const struct cf_consumer_conf *cc, char *errbuf,
+                                      size_t errbuf_size);
+
+/* Asks the thread to stop, waits up to timeout_ms for it to commit, close
+ * the consumer (leave the group) and exit. Returns 0, or CF_ETIMEOUT when it
+ * did not finish in time (the thread is abandoned; the caller exits 1). */
+int cf_consumer_stop(struct cf_consumer *c, int timeout_ms);
+
+/* Sum of the lag of the assigned partitions (high watermark - position),
+ * refreshed after each batch; -1 when unknown. */
+long long cf_consumer_lag(const struct cf_consumer *c);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * The CloudEvents 1.0 structured envelope every topic carries (DESIGN.md):
+ * specversion, id, source, type, subject, time, networkid, clinicid, data.
+ * Times are RFC 3339 UTC with milliseconds ("2026-11-22T08:00:00.000Z").
+ */
+#ifndef CF_COMMON_ENVELOPE_H
+#define CF_COMMON_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/hash.h"
+
+struct cf_event {
+    char id[CF_UUID_STR_LEN + 1];
+    char *source;    /* "/clinicflow/calls/generic/-" */
+    char *type;      /* "clinicflow.call.ended" */
+    char *subject;   /* entity id */
+    int64_t time_ms; /* event time, unix milliseconds UTC */
+    char *networkid;
+    char *clinicid;  /* may be NULL */
+    json_t *data;    /* owned reference, never NULL once valid */
+};
+
+/* Frees the strings and the data reference; the struct itself is the caller's. */
+void cf_event_clear(struct cf_event *ev);
+
+/* Serializes to a compact JSON string (free() it). */
+char *cf_event_dumps(const struct cf_event *ev);
+/* New reference to the envelope object. */
+json_t *cf_event_to_json(const struct cf_event *ev);
+
+/* Parses and validates an envelope from bytes (a Kafka value). On success
+ * fills ev (cf_event_clear it) and returns 0; else CF_EINVAL with the reason. */
+int cf_event_parse(const void *buf, size_t len, struct cf_event *ev, char *errbuf,
+                   size_t errbuf_size);
+
+/* RFC 3339 formatting/parsing. Parsing accepts "Z" or "+hh:mm"/"-hh:mm"
+ * offsets and optional fractional seconds. */
+void cf_time_format(int64_t ms, char out[32]);
+int cf_time_parse(const char *s, int64_t *ms_out);
+/* Wall clock, unix milliseconds. */
+int64_t cf_now_ms(void);
+
+#endif

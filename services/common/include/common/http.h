@@ -1,0 +1,67 @@
+/*
+ * HTTP on ulfius, thread per connection with a connection limit and an idle
+ * timeout (the produce-and-wait path holds a thread per in-flight request;
+ * STACK.md measured this model fastest for it). Every route goes through
+ * one wrapper that assigns a request id, enforces the body limit (ulfius
+ * truncates silently, so the instance accepts limit + 1 and anything that
+ * reaches it, or declares a larger Content-Length, is a 413), and records
+ * metrics by route template and status. Error bodies are built in one
+ * place: {"error":{"code","message","field"}}.
+ */
+#ifndef CF_COMMON_HTTP_H
+#define CF_COMMON_HTTP_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <ulfius.h>
+
+#include "common/config.h"
+
+struct cf_http;
+
+/* A route handler: fills resp and returns U_CALLBACK_COMPLETE. */
+typedef int (*cf_http_handler)(const struct _u_request *req, struct _u_response *resp,
+                               void *user);
+
+/* Readiness: fills j_out with one member per dependency and returns 1 when
+ * the service can take events. */
+typedef int (*cf_http_ready_fn)(json_t *j_out, void *user);
+
+/* Creates (not started) the server from the settings; a port of 0 binds an
+ * ephemeral loopback port. NULL with the reason on failure. */
+struct cf_http *cf_http_new(const struct cf_settings *s, char *errbuf, size_t errbuf_size);
+
+/* Adds a route. pattern uses ulfius syntax ("/v1/calls/:id/result");
+ * template is the metrics label (usually the same text). */
+void cf_http_route(struct cf_http *h, const char *method, const char *pattern,
+                   cf_http_handler fn, void *user);
+
+/* Serves /healthz, /readyz (ready_fn) and /metrics (the registry plus
+ * extra_metrics_fn output, if set). */
+void cf_http_set_ready(struct cf_http *h, cf_http_ready_fn fn, void *user);
+
+/* Starts serving; writes the bound port to the port file if configured.
+ * Returns 0 or CF_EINTERNAL. */
+int cf_http_start(struct cf_http *h, char *errbuf, size_t errbuf_size);
+/* The bound port (after start). */
+unsigned cf_http_port(const struct cf_http *h);
+/* Stops accepting, waits for in-flight requests, frees everything. */
+void cf_http_stop(struct cf_http *h);
+
+/* Sets the JSON error body and status. field may be NULL. */
+void cf_http_error(struct _u_response *resp, int status, const char *code, const char *message,
+                   const char *field);
+/* Maps a cf_err to status and code (cf_err_http_status) and sets the body;
+ * 503 adds Retry-After: retry_after_s. */
+void cf_http_error_from(struct _u_response *resp, int err, const char *message,
+                        const char *field, long retry_after_s);
+/* Sets a JSON body (j is not stolen) with status. */
+void cf_http_json(struct _u_response *resp, int status, json_t *j);
+
+/* The raw request body and its length (binary_body; may be NULL/0). */
+const char *cf_http_body(const struct _u_request *req, size_t *len);
+/* A request header value or NULL (case-insensitive). */
+const char *cf_http_header(const struct _u_request *req, const char *name);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * The Kafka producer: one per process, idempotent, acks=all, polled by its
+ * own thread. HTTP handlers call cf_producer_send_sync(), which waits for
+ * that message's delivery report (never a flush) for a bounded time longer
+ * than message.timeout.ms. A breaker opens on ERR__ALL_BROKERS_DOWN: sends
+ * then fail at once with CF_EUNAVAIL without producing; it closes when the
+ * statistics callback sees a broker UP again, or when a half-open probe
+ * (one send let through per probe interval) is delivered.
+ */
+#ifndef CF_COMMON_KAFKA_H
+#define CF_COMMON_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.h"
+
+/* A configuration built from the settings: bootstrap.servers, the
+ * CLINICFLOW_KAFKA_X_* pass-through props, every set checked. NULL with the
+ * reason on a bad property. */
+rd_kafka_conf_t *cf_kafka_conf_new(const struct cf_settings *s, char *errbuf, size_t errbuf_size);
+
+struct cf_producer;
+
+struct cf_producer *cf_producer_new(const struct cf_settings *s, char *errbuf, size_t errbuf_size);
+
+/* One message to send; err is filled by the batch send (0 or a cf_err). */
+struct cf_kmsg {
+    const char *topic;
+    const void *key;
+    size_t keylen;
+    const void *value;
+    size_t valuelen;
+    int err;
+};
+
+/* Produces one message and blocks until its delivery report. Returns 0 when
+ * Kafka acknowledged it; CF_EUNAVAIL when the breaker is open or delivery
+ * failed with the message certainly not written; CF_ETIMEOUT when it may
+ * have been written (retry is safe: ids are deterministic). Thread-safe. */
+int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *key,
+                          size_t keylen, const void *value, size_t valuelen, char *errbuf,
+                          size_t errbuf_size);
+
+/* Produces n messages and waits for all their reports. Returns 0 when all
+ * were acknowledged, else the first failure's code; each msgs[i].err is set. */
+int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
+                           size_t errbuf_size);
+
+/* 1 while the breaker is closed (a broker is reachable). */
+int cf_producer_available(const struct cf_producer *p);
+/* Counters for /metrics. */
+void cf_producer_stats(const struct cf_producer *p, unsigned long *delivered,
+                       unsigned long *failed);
+
+/* Flushes for at most timeout_ms, logs what is left, destroys the handle.
+ * Returns the number of messages not delivered. */
+int cf_producer_destroy(struct cf_producer *p, int timeout_ms);
+
+#endif

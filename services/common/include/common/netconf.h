@@ -1,0 +1,100 @@
+/*
+ * The network configuration (networks, clinics, channels, tracking numbers,
+ * pools, block list, policies, API keys), written by clinicflowctl into the
+ * "config" schema and read by every service as an immutable, refcounted
+ * snapshot. A reload thread polls config.version every reload interval;
+ * a new version builds a new snapshot and swaps the pointer under a mutex.
+ * Readers acquire a snapshot, use it, and release it: it never changes
+ * under them.
+ */
+#ifndef CF_COMMON_NETCONF_H
+#define CF_COMMON_NETCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/pg.h"
+
+enum cf_scope {
+    CF_SCOPE_INGEST = 1u << 0,
+    CF_SCOPE_READ = 1u << 1,
+    CF_SCOPE_ADMIN = 1u << 2
+};
+
+struct cf_clinic {
+    char *id;
+    char *name;
+    char *tz;          /* IANA zone, "Europe/Moscow" */
+    json_t *doc;       /* the clinic object as declared (working hours, windows, ...) */
+};
+
+struct cf_channel {
+    char *id;
+    char *network_id;
+    char *kind;        /* "telephony", "messenger", "form" */
+    char *provider;    /* "twilio", "mango", "telegram", "tilda", ... */
+    json_t *doc;       /* the channel object as declared (credentials, mapping, tz) */
+};
+
+struct cf_network {
+    char *id;
+    char *name;
+    char *secret;      /* contact_key HMAC key */
+    char *tz;
+    struct cf_clinic *clinics;
+    size_t nclinics;
+    json_t *doc;       /* the whole network document */
+};
+
+struct cf_netconf_snapshot {
+    int64_t version;
+    struct cf_network *networks;
+    size_t nnetworks;
+    struct cf_channel *channels;
+    size_t nchannels;
+    struct cf_api_key *keys; /* opaque to callers: use cf_netconf_authorize */
+    size_t nkeys;
+    int refs;                /* atomic; managed by acquire/release */
+};
+
+struct cf_netconf;
+
+/* Loads the current snapshot (an empty one if nothing is applied yet) and
+ * starts the reload thread. NULL with the reason when PostgreSQL cannot be
+ * read. */
+struct cf_netconf *cf_netconf_start(struct cf_pg_pool *pool, long reload_ms, char *errbuf,
+                                    size_t errbuf_size);
+void cf_netconf_stop(struct cf_netconf *nc);
+
+/* A reference to the current snapshot (never NULL); release it when done. */
+struct cf_netconf_snapshot *cf_netconf_acquire(struct cf_netconf *nc);
+void cf_netconf_release(struct cf_netconf_snapshot *snap);
+/* Version of the current snapshot (0: nothing applied). */
+int64_t cf_netconf_version(struct cf_netconf *nc);
+
+const struct cf_network *cf_netconf_network(const struct cf_netconf_snapshot *snap,
+                                            const char *network_id);
+const struct cf_clinic *cf_netconf_clinic(const struct cf_network *net, const char *clinic_id);
+const struct cf_channel *cf_netconf_channel(const struct cf_netconf_snapshot *snap,
+                                            const char *channel_id);
+
+/* Checks an Authorization header value ("Bearer <key>") against the key
+ * hashes: CF_EAUTH when missing, malformed, unknown or revoked;
+ * CF_EFORBIDDEN when the key lacks scope; 0 with *net_out set otherwise. */
+int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *authorization,
+                         unsigned scope, const struct cf_network **net_out);
+
+/* Builds a snapshot from a PostgreSQL connection (used by the reload thread
+ * and by clinicflowctl show). */
+int cf_netconf_load(PGconn *conn, struct cf_netconf_snapshot **out, char *errbuf,
+                    size_t errbuf_size);
+void cf_netconf_snapshot_free(struct cf_netconf_snapshot *snap);
+
+/* The config schema's migrations (applied by clinicflowctl migrate and by
+ * every service at start). */
+extern const struct cf_migration cf_netconf_migrations[];
+extern const size_t cf_netconf_migrations_n;
+
+#endif

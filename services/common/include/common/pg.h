@@ -1,0 +1,58 @@
+/*
+ * PostgreSQL: connections, parameterized queries, a small connection pool
+ * for HTTP handlers (mutex + condvar, acquire with timeout) and the
+ * migrations runner. A PGconn is used by one thread at a time.
+ */
+#ifndef CF_COMMON_PG_H
+#define CF_COMMON_PG_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* Connects (connect_timeout honoured from the DSN or 5 s). NULL on failure
+ * with the reason in errbuf. */
+PGconn *cf_pg_connect(const char *dsn, char *errbuf, size_t errbuf_size);
+
+/* Runs one parameterized statement (text params, NULL for SQL NULL).
+ * Returns 0 (out, if not NULL, receives the result: PQclear it), or
+ * CF_ECONFLICT for SQLSTATE 23505, CF_EUNAVAIL when the connection is broken
+ * (the caller resets or replaces it), CF_EINVAL for other SQL errors
+ * (22xxx/23xxx data errors), CF_EINTERNAL otherwise. */
+int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+               PGresult **out, char *errbuf, size_t errbuf_size);
+
+/* BEGIN / COMMIT / ROLLBACK with the same return convention. */
+int cf_pg_begin(PGconn *conn, char *errbuf, size_t errbuf_size);
+int cf_pg_commit(PGconn *conn, char *errbuf, size_t errbuf_size);
+void cf_pg_rollback(PGconn *conn);
+
+struct cf_pg_pool;
+
+/* Creates a pool of up to size connections, opened lazily. Never fails. */
+struct cf_pg_pool *cf_pg_pool_new(const char *dsn, int size, long acquire_timeout_ms);
+/* Waits up to the acquire timeout for a healthy connection; a broken one is
+ * reset first. NULL (reason in errbuf) when none could be had: the caller
+ * answers 503. Thread-safe. */
+PGconn *cf_pg_pool_acquire(struct cf_pg_pool *pool, char *errbuf, size_t errbuf_size);
+/* Returns a connection; if it is broken or in a transaction it is closed. */
+void cf_pg_pool_release(struct cf_pg_pool *pool, PGconn *conn);
+/* 0 if "SELECT 1" succeeds within the acquire timeout. */
+int cf_pg_pool_ping(struct cf_pg_pool *pool);
+void cf_pg_pool_destroy(struct cf_pg_pool *pool);
+
+struct cf_migration {
+    int version;      /* 1, 2, ... in order */
+    const char *name; /* "create calls" */
+    const char *sql;  /* may hold several statements; runs with search_path = schema */
+};
+
+/* Creates schema if needed and applies every migration newer than the
+ * recorded one, each in its own transaction, under a transaction-level
+ * advisory lock keyed by the schema name, recording it in
+ * <schema>.schema_migrations(version, name, applied_at). Safe to run from
+ * several processes at once. */
+int cf_pg_migrate(PGconn *conn, const char *schema, const struct cf_migration *migrations,
+                  size_t n, char *errbuf, size_t errbuf_size);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * The life cycle every service shares, so that a service's main.c shows
+ * only its own data path: settings, logging, signals (blocked before any
+ * library starts threads), PostgreSQL (the config schema and the service's
+ * schema migrated under advisory locks), the network config snapshot, the
+ * producer, Redis, the HTTP server with /healthz, /readyz and /metrics, and
+ * the bounded shutdown on SIGTERM/SIGINT.
+ */
+#ifndef CF_COMMON_SERVICE_H
+#define CF_COMMON_SERVICE_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "common/config.h"
+#include "common/consumer.h"
+#include "common/http.h"
+#include "common/kafka.h"
+#include "common/netconf.h"
+#include "common/pg.h"
+#include "common/redis.h"
+
+#define CF_SERVICE_MAX_CONSUMERS 8
+
+struct cf_service {
+    struct cf_settings settings;
+    const struct cf_config_var *extra; /* the service's own table */
+    size_t nextra;
+    sigset_t sigs;
+    struct cf_pg_pool *pg;
+    struct cf_producer *producer;
+    struct cf_redis *redis;
+    struct cf_netconf *netconf;
+    struct cf_http *http;
+    struct cf_consumer *consumers[CF_SERVICE_MAX_CONSUMERS];
+    size_t nconsumers;
+};
+
+/* Everything up to (not including) starting HTTP. A bad setting prints the
+ * reason and exits 2; any other failure returns a negative cf_err with the
+ * reason logged (main exits 1). schema/migrations may be NULL/0. */
+int cf_service_init(struct cf_service *svc, const char *name, long default_port,
+                    const struct cf_config_var *extra, size_t nextra, const char *schema,
+                    const struct cf_migration *migrations, size_t nmigrations);
+
+/* Starts a consumer runner and keeps it for shutdown. */
+int cf_service_add_consumer(struct cf_service *svc, const struct cf_consumer_conf *cc);
+
+/* Starts HTTP (routes added before with cf_http_route on svc->http). */
+int cf_service_start(struct cf_service *svc);
+
+/* Waits for SIGTERM/SIGINT, then shuts down in order with deadlines: stop
+ * HTTP, stop consumers, flush the producer, close pools. Returns the exit
+ * code: 0 when every step finished in time, 1 when one was abandoned.
+ * A second signal exits at once. */
+int cf_service_run(struct cf_service *svc);
+
+/* Authorizes a request: on failure sets a 401/403 error response and
+ * returns non-zero. On success *snap_out holds a snapshot reference
+ * (release it) and *net_out the key's network. */
+int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
+                         struct _u_response *resp, unsigned scope,
+                         struct cf_netconf_snapshot **snap_out,
+                         const struct cf_network **net_out);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * A minimal unit-test harness: CHECK records a failure with its location
+ * and goes on; cf_test_done() prints "N passed, N failed" and returns the
+ * exit status.
+ */
+#ifndef CF_TESTS_CFTEST_H
+#define CF_TESTS_CFTEST_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int cf_test_passed;
+static int cf_test_failed;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            cf_test_passed++;                                                                      \
+        } else {                                                                                   \
+            cf_test_failed++;                                                                      \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *cf_a_ = (a), *cf_b_ = (b);                                                     \
+        if (cf_a_ && cf_b_ && strcmp(cf_a_, cf_b_) == 0) {                                         \
+            cf_test_passed++;                                                                      \
+        } else {                                                                                   \
+            cf_test_failed++;                                                                      \
+            fprintf(stderr, "%s:%d: '%s' != '%s' (%s vs %s)\n", __FILE__, __LINE__,              \
+                    cf_a_ ? cf_a_ : "(null)", cf_b_ ? cf_b_ : "(null)", #a, #b);                   \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_INT(a, b)                                                                            \
+    do {                                                                                           \
+        long long cf_a_ = (long long)(a), cf_b_ = (long long)(b);                                  \
+        if (cf_a_ == cf_b_) {                                                                      \
+            cf_test_passed++;                                                                      \
+        } else {                                                                                   \
+            cf_test_failed++;                                                                      \
+            fprintf(stderr, "%s:%d: %lld != %lld (%s vs %s)\n", __FILE__, __LINE__, cf_a_, cf_b_,  \
+                    #a, #b);                                                                       \
+        }                                                                                          \
+    } while (0)
+
+static inline int cf_test_done(void)
+{
+    printf("%d passed, %d failed\n", cf_test_passed, cf_test_failed);
+    return cf_test_failed ? 1 : 0;
+}
+
+#endif
