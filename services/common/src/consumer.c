@@ -1,2 +1,750 @@
-/* placeholder: being written */
+/*
+ * The consumer runner: one thread, one Kafka consumer and one PostgreSQL
+ * connection per runner. PostgreSQL, not Kafka, holds the truth about
+ * progress: a batch's effects, the ids of the events it applied and each
+ * partition's next offset commit in one transaction, and on assignment the
+ * runner starts every partition from the offset stored there. Kafka also
+ * gets the offsets (asynchronously, after the PostgreSQL commit) only so that
+ * lag stays visible to ordinary tools. Messages are taken one poll at a time
+ * (the batch consume API is unsafe during rebalances); a rebalance in the
+ * middle of collecting drops what was collected, since the new owner starts
+ * from the stored offsets. Any transient failure rolls the whole batch back,
+ * seeks its partitions back to the batch's first offsets and retries after a
+ * growing back-off. The connection's search_path is the service schema, then
+ * public, so apply functions name their tables unqualified.
+ */
 #include "common/consumer.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg.h"
+#include "common/topics.h"
+#include "common/xmalloc.h"
+
+#define CF_CONSUMER_BATCH_DEFAULT 500
+#define CF_CONSUMER_POLL_MS 100
+#define CF_CONSUMER_BACKOFF_MIN_MS 100
+#define CF_CONSUMER_BACKOFF_MAX_MS 5000
+#define CF_CONSUMER_SEEK_TIMEOUT_MS 5000
+#define CF_CONSUMER_LAG_IDLE_MS 1000
+
+/* One message produced after the batch: outputs of apply and DLQ entries. */
+struct cf_outbox_msg {
+    char *topic;
+    void *key;
+    size_t keylen;
+    char *value;
+    size_t valuelen;
+};
+
+struct cf_outbox {
+    struct cf_outbox_msg *msgs;
+    size_t n;
+    size_t cap;
+};
+
+struct cf_consumer {
+    char *group_id;
+    char **topics;
+    size_t ntopics;
+    char *schema;
+    char *ident; /* schema quoted as an identifier */
+    cf_apply_fn apply;
+    void *ctx;
+    size_t batch_max;
+    char *dsn;
+    PGconn *conn;
+    rd_kafka_t *rk;
+    struct cf_producer *producer;
+    pthread_t thread;
+    atomic_int stop;
+    atomic_llong lag;
+    int rebalanced; /* set by the rebalance callback; runner thread only */
+    int64_t lag_refreshed_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int finished; /* under mu: the thread is about to return */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Outbox                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void outbox_push(struct cf_outbox *out, const char *topic, const void *key, size_t keylen,
+                        char *value, size_t valuelen)
+{
+    if (out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 16;
+        out->msgs = cf_xrealloc(out->msgs, out->cap * sizeof(*out->msgs));
+    }
+    struct cf_outbox_msg *m = &out->msgs[out->n++];
+    m->topic = cf_xstrdup(topic);
+    m->key = NULL;
+    m->keylen = keylen;
+    if (key && keylen) {
+        m->key = cf_xmalloc(keylen);
+        memcpy(m->key, key, keylen);
+    }
+    m->value = value; /* taken */
+    m->valuelen = valuelen;
+}
+
+void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
+                   const struct cf_event *ev)
+{
+    char *value = cf_event_dumps(ev);
+    assert(value); /* an event we built ourselves always serializes */
+    outbox_push(out, topic, key, key ? strlen(key) : 0, value, strlen(value));
+}
+
+/* Drops the entries from index keep on (an apply that was rejected). */
+static void outbox_truncate(struct cf_outbox *out, size_t keep)
+{
+    while (out->n > keep) {
+        struct cf_outbox_msg *m = &out->msgs[--out->n];
+        free(m->topic);
+        free(m->key);
+        free(m->value);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* PostgreSQL                                                                */
+/* ------------------------------------------------------------------------ */
+
+static int consumer_pg_connect(struct cf_consumer *c, char *errbuf, size_t errbuf_size)
+{
+    if (c->conn && PQstatus(c->conn) == CONNECTION_OK)
+        return 0;
+    PQfinish(c->conn);
+    c->conn = cf_pg_connect(c->dsn, errbuf, errbuf_size);
+    if (!c->conn)
+        return CF_EUNAVAIL;
+    if (!c->ident) {
+        char *ident = PQescapeIdentifier(c->conn, c->schema, strlen(c->schema));
+        if (!ident) {
+            snprintf(errbuf, errbuf_size, "could not quote schema name");
+            return CF_EINVAL;
+        }
+        c->ident = cf_xstrdup(ident);
+        PQfreemem(ident);
+    }
+    char *sql = cf_xasprintf("SET search_path TO %s, public", c->ident);
+    int err = cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
+    free(sql);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rebalance                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Sets each partition of the list to the next offset stored for the group;
+ * partitions without a row keep RD_KAFKA_OFFSET_INVALID (the committed
+ * offset, else auto.offset.reset). */
+static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    char errbuf[512];
+    PGresult *res = NULL;
+    int err = consumer_pg_connect(c, errbuf, sizeof(errbuf));
+    if (!err) {
+        char *sql = cf_xasprintf("SELECT topic, partition, next_offset FROM %s.consumer_offsets"
+                                 " WHERE group_id = $1",
+                                 c->ident);
+        const char *params[] = {c->group_id};
+        err = cf_pg_exec(c->conn, sql, 1, params, &res, errbuf, sizeof(errbuf));
+        free(sql);
+    }
+    if (err) {
+        cf_warn("consumer %s: could not read stored offsets, starting from kafka's: %s",
+                c->group_id, errbuf);
+        return err;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *topic = PQgetvalue(res, i, 0);
+        long partition = strtol(PQgetvalue(res, i, 1), NULL, 10);
+        long long next = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        rd_kafka_topic_partition_t *rktpar =
+            rd_kafka_topic_partition_list_find(parts, topic, (int32_t)partition);
+        if (rktpar)
+            rktpar->offset = next;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct cf_consumer *c = opaque;
+    c->rebalanced = 1;
+    rd_kafka_resp_err_t aerr;
+    if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        load_offsets(c, parts);
+        cf_info("consumer %s: assigned %d partitions", c->group_id, parts->cnt);
+        aerr = rd_kafka_assign(rk, parts);
+    } else {
+        if (kerr != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+            cf_warn("consumer %s: rebalance error: %s", c->group_id, rd_kafka_err2str(kerr));
+        else
+            cf_info("consumer %s: %d partitions revoked", c->group_id, parts->cnt);
+        aerr = rd_kafka_assign(rk, NULL);
+    }
+    if (aerr)
+        cf_error("consumer %s: assign failed: %s", c->group_id, rd_kafka_err2str(aerr));
+}
+
+static void on_consumer_error(rd_kafka_t *rk, int kerr, const char *reason, void *opaque)
+{
+    (void)rk;
+    struct cf_consumer *c = opaque;
+    /* Connection failures are already logged by librdkafka's log callback. */
+    enum cf_log_level lvl =
+        kerr == RD_KAFKA_RESP_ERR__TRANSPORT || kerr == RD_KAFKA_RESP_ERR__RESOLVE ? CF_LOG_DEBUG
+                                                                                   : CF_LOG_WARN;
+    cf_log(lvl, "consumer %s: kafka error %s: %s", c->group_id,
+           rd_kafka_err2name((rd_kafka_resp_err_t)kerr), reason);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lag                                                                       */
+/* ------------------------------------------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Lag = cached high watermark - position, per topic and in total. Uses only
+ * cached values: never a request to the brokers. */
+static void refresh_lag(struct cf_consumer *c)
+{
+    c->lag_refreshed_ms = mono_ms();
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    if (rd_kafka_assignment(c->rk, &asg) || !asg) {
+        if (asg)
+            rd_kafka_topic_partition_list_destroy(asg);
+        return;
+    }
+    rd_kafka_position(c->rk, asg);
+    long long total = 0;
+    int known = 0;
+    for (size_t t = 0; t < c->ntopics; t++) {
+        long long topic_lag = 0;
+        int topic_known = 0;
+        for (int i = 0; i < asg->cnt; i++) {
+            rd_kafka_topic_partition_t *rktpar = &asg->elems[i];
+            if (strcmp(rktpar->topic, c->topics[t]) != 0)
+                continue;
+            int64_t lo = -1, hi = -1;
+            if (rd_kafka_get_watermark_offsets(c->rk, rktpar->topic, rktpar->partition, &lo, &hi) ||
+                hi < 0 || rktpar->offset < 0)
+                continue;
+            topic_lag += hi > rktpar->offset ? hi - rktpar->offset : 0;
+            topic_known = 1;
+        }
+        if (topic_known) {
+            char labels[512];
+            snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", c->group_id,
+                     c->topics[t]);
+            cf_metrics_set("clinicflow_consumer_lag", labels, (double)topic_lag);
+            total += topic_lag;
+            known = 1;
+        }
+    }
+    atomic_store(&c->lag, known ? total : -1);
+    rd_kafka_topic_partition_list_destroy(asg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The batch                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void destroy_messages(rd_kafka_message_t **batch, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        rd_kafka_message_destroy(batch[i]);
+    *n = 0;
+}
+
+/* Polls one message at a time until batch_max, a quiet poll or stop. A
+ * rebalance during collection drops what was collected. Returns the count. */
+static size_t collect(struct cf_consumer *c, rd_kafka_message_t **batch)
+{
+    size_t n = 0;
+    c->rebalanced = 0;
+    while (n < c->batch_max && !atomic_load(&c->stop)) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, CF_CONSUMER_POLL_MS);
+        if (c->rebalanced) {
+            destroy_messages(batch, &n);
+            c->rebalanced = 0;
+        }
+        if (!rkm)
+            break;
+        if (rkm->err) {
+            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                cf_warn("consumer %s: %s", c->group_id, rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        batch[n++] = rkm;
+    }
+    return n;
+}
+
+/* The partitions of a batch with their first offsets (to seek back to) and
+ * next offsets (to store and commit). */
+static void batch_offsets(rd_kafka_message_t **batch, size_t n,
+                          rd_kafka_topic_partition_list_t **firsts_out,
+                          rd_kafka_topic_partition_list_t **nexts_out)
+{
+    rd_kafka_topic_partition_list_t *firsts = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_topic_partition_list_t *nexts = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = rd_kafka_topic_name(batch[i]->rkt);
+        int32_t partition = batch[i]->partition;
+        rd_kafka_topic_partition_t *next =
+            rd_kafka_topic_partition_list_find(nexts, topic, partition);
+        if (!next) {
+            rd_kafka_topic_partition_list_add(firsts, topic, partition)->offset = batch[i]->offset;
+            next = rd_kafka_topic_partition_list_add(nexts, topic, partition);
+        }
+        next->offset = batch[i]->offset + 1;
+    }
+    *firsts_out = firsts;
+    *nexts_out = nexts;
+}
+
+/* Builds the DLQ entry for message rkm and queues it. ev may be NULL (the
+ * envelope did not parse). */
+static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka_message_t *rkm,
+                    const struct cf_event *orig, const char *reason_code, const char *reason)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    char partition[16], offset[32];
+    snprintf(partition, sizeof(partition), "%" PRId32, rkm->partition);
+    snprintf(offset, sizeof(offset), "%" PRId64, rkm->offset);
+
+    struct cf_event ev = {0};
+    const char *parts[] = {topic, partition, offset, c->group_id};
+    cf_uuid5(parts, 4, ev.id);
+    ev.source = cf_xasprintf("/clinicflow/%s/dlq", c->group_id);
+    ev.type = cf_xstrdup("clinicflow.dlq.entry");
+    ev.subject = cf_xasprintf("%s/%s/%s", topic, partition, offset);
+    ev.time_ms = cf_now_ms();
+    ev.networkid = cf_xstrdup(orig && orig->networkid ? orig->networkid : "unknown");
+    ev.clinicid = orig && orig->clinicid ? cf_xstrdup(orig->clinicid) : NULL;
+
+    size_t vlen = rkm->payload ? rkm->len : 0;
+    char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
+    cf_base64(rkm->payload, vlen, value_b64);
+    ev.data = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s}", "group_id", c->group_id, "topic",
+                        topic, "partition", (int)rkm->partition, "offset", (json_int_t)rkm->offset,
+                        "reason_code", reason_code, "reason",
+                        reason && *reason ? reason : reason_code, "value_b64", value_b64);
+    free(value_b64);
+    if (rkm->key && rkm->key_len) {
+        char *key_b64 = cf_xmalloc(4 * ((rkm->key_len + 2) / 3) + 1);
+        cf_base64(rkm->key, rkm->key_len, key_b64);
+        json_object_set_new(ev.data, "key_b64", json_string(key_b64));
+        free(key_b64);
+    }
+    assert(ev.data);
+
+    char *value = cf_event_dumps(&ev);
+    assert(value);
+    cf_warn("consumer %s: %s [%s] at offset %s sent to the dlq (%s): %s", c->group_id, topic,
+            partition, offset, reason_code, reason && *reason ? reason : "-");
+    outbox_push(out, CF_TOPIC_DLQ, rkm->key, rkm->key ? rkm->key_len : 0, value, strlen(value));
+    cf_event_clear(&ev);
+}
+
+/* Runs one statement that must succeed inside the batch transaction. */
+static int exec_simple(struct cf_consumer *c, const char *sql, char *errbuf, size_t errbuf_size)
+{
+    return cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
+}
+
+/* Applies one message inside the open transaction. Returns 0 (applied,
+ * skipped or sent to the DLQ) or a transient error. */
+static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struct cf_outbox *out,
+                     char *errbuf, size_t errbuf_size)
+{
+    struct cf_event ev = {0};
+    struct cf_event *evp = NULL;
+    PGresult *res = NULL;
+    char reason[512] = "";
+    int err = 0;
+
+    if (rkm->payload) {
+        if (cf_event_parse(rkm->payload, rkm->len, &ev, reason, sizeof(reason))) {
+            dlq_add(c, out, rkm, NULL, "invalid_envelope", reason);
+            return 0;
+        }
+        evp = &ev;
+        cf_log_set_request_id(ev.id);
+        char *sql = cf_xasprintf("INSERT INTO %s.applied_events (group_id, event_id)"
+                                 " VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                 c->ident);
+        const char *params[] = {c->group_id, ev.id};
+        err = cf_pg_exec(c->conn, sql, 2, params, &res, errbuf, errbuf_size);
+        free(sql);
+        if (err)
+            goto out;
+        if (strcmp(PQcmdTuples(res), "0") == 0) {
+            cf_debug("consumer %s: event already applied, skipped", c->group_id);
+            goto out;
+        }
+    }
+
+    err = exec_simple(c, "SAVEPOINT cf_apply", errbuf, errbuf_size);
+    if (err)
+        goto out;
+    size_t outbox_mark = out->n;
+    int rc = c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason));
+    if (rc == 0) {
+        err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
+    } else if (rc == CF_EINVAL) {
+        outbox_truncate(out, outbox_mark);
+        err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
+        if (!err)
+            dlq_add(c, out, rkm, evp, "rejected", reason);
+    } else {
+        snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
+        err = rc;
+    }
+out:
+    cf_log_set_request_id(NULL);
+    PQclear(res);
+    cf_event_clear(&ev);
+    return err;
+}
+
+/* Stores each partition's next offset in the open transaction. */
+static int store_offsets(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *nexts,
+                         char *errbuf, size_t errbuf_size)
+{
+    char *sql = cf_xasprintf("INSERT INTO %s.consumer_offsets"
+                             " (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)"
+                             " ON CONFLICT (group_id, topic, partition) DO UPDATE"
+                             " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+                             c->ident);
+    int err = 0;
+    for (int i = 0; i < nexts->cnt && !err; i++) {
+        char partition[16], offset[32];
+        snprintf(partition, sizeof(partition), "%" PRId32, nexts->elems[i].partition);
+        snprintf(offset, sizeof(offset), "%" PRId64, nexts->elems[i].offset);
+        const char *params[] = {c->group_id, nexts->elems[i].topic, partition, offset};
+        err = cf_pg_exec(c->conn, sql, 4, params, NULL, errbuf, errbuf_size);
+    }
+    free(sql);
+    return err;
+}
+
+/* Produces the outbox and waits for every acknowledgement. */
+static int produce_outbox(struct cf_consumer *c, const struct cf_outbox *out, char *errbuf,
+                          size_t errbuf_size)
+{
+    if (out->n == 0)
+        return 0;
+    struct cf_kmsg *msgs = cf_xcalloc(out->n, sizeof(*msgs));
+    for (size_t i = 0; i < out->n; i++) {
+        msgs[i].topic = out->msgs[i].topic;
+        msgs[i].key = out->msgs[i].key;
+        msgs[i].keylen = out->msgs[i].keylen;
+        msgs[i].value = out->msgs[i].value;
+        msgs[i].valuelen = out->msgs[i].valuelen;
+    }
+    int err = cf_producer_send_batch(c->producer, msgs, out->n, errbuf, errbuf_size);
+    free(msgs);
+    return err;
+}
+
+/* Applies a batch in one transaction. Returns 0 when committed, else a
+ * transient error after rolling back (the caller seeks back and retries). */
+static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
+                         const rd_kafka_topic_partition_list_t *nexts)
+{
+    char errbuf[512] = "";
+    struct cf_outbox out = {0};
+    int err = consumer_pg_connect(c, errbuf, sizeof(errbuf));
+    if (err)
+        goto out;
+    err = cf_pg_begin(c->conn, errbuf, sizeof(errbuf));
+    if (err)
+        goto out;
+    for (size_t i = 0; i < n && !err; i++)
+        err = apply_one(c, batch[i], &out, errbuf, sizeof(errbuf));
+    if (!err)
+        err = produce_outbox(c, &out, errbuf, sizeof(errbuf));
+    if (!err)
+        err = store_offsets(c, nexts, errbuf, sizeof(errbuf));
+    if (!err)
+        err = cf_pg_commit(c->conn, errbuf, sizeof(errbuf));
+    if (err)
+        cf_pg_rollback(c->conn);
+out:
+    if (err)
+        cf_warn("consumer %s: batch of %zu rolled back, will retry: %s", c->group_id, n, errbuf);
+    outbox_truncate(&out, 0);
+    free(out.msgs);
+    return err;
+}
+
+static void seek_back(struct cf_consumer *c, rd_kafka_topic_partition_list_t *firsts)
+{
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, firsts, CF_CONSUMER_SEEK_TIMEOUT_MS);
+    if (error) {
+        cf_error("consumer %s: seek back failed: %s", c->group_id, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return;
+    }
+    for (int i = 0; i < firsts->cnt; i++) {
+        if (firsts->elems[i].err)
+            cf_error("consumer %s: seek back of %s [%d] failed: %s", c->group_id,
+                     firsts->elems[i].topic, (int)firsts->elems[i].partition,
+                     rd_kafka_err2str(firsts->elems[i].err));
+    }
+}
+
+/* Sleeps up to ms, waking early when asked to stop. */
+static void backoff_sleep(struct cf_consumer *c, long ms)
+{
+    for (long slept = 0; slept < ms && !atomic_load(&c->stop); slept += 50) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void *consumer_main(void *arg)
+{
+    struct cf_consumer *c = arg;
+    rd_kafka_message_t **batch = cf_xcalloc(c->batch_max, sizeof(*batch));
+    long backoff = CF_CONSUMER_BACKOFF_MIN_MS;
+
+    while (!atomic_load(&c->stop)) {
+        size_t n = collect(c, batch);
+        if (n == 0) {
+            if (mono_ms() - c->lag_refreshed_ms >= CF_CONSUMER_LAG_IDLE_MS)
+                refresh_lag(c);
+            continue;
+        }
+        rd_kafka_topic_partition_list_t *firsts, *nexts;
+        batch_offsets(batch, n, &firsts, &nexts);
+        if (process_batch(c, batch, n, nexts) == 0) {
+            backoff = CF_CONSUMER_BACKOFF_MIN_MS;
+            rd_kafka_resp_err_t kerr = rd_kafka_commit(c->rk, nexts, 1);
+            if (kerr)
+                cf_warn("consumer %s: kafka commit failed: %s", c->group_id,
+                        rd_kafka_err2str(kerr));
+            refresh_lag(c);
+        } else {
+            seek_back(c, firsts);
+            backoff_sleep(c, backoff);
+            backoff =
+                backoff * 2 > CF_CONSUMER_BACKOFF_MAX_MS ? CF_CONSUMER_BACKOFF_MAX_MS : backoff * 2;
+        }
+        destroy_messages(batch, &n);
+        rd_kafka_topic_partition_list_destroy(firsts);
+        rd_kafka_topic_partition_list_destroy(nexts);
+    }
+    free(batch);
+
+    /* Leave the group (revokes through the rebalance callback), then close. */
+    rd_kafka_resp_err_t kerr = rd_kafka_consumer_close(c->rk);
+    if (kerr)
+        cf_warn("consumer %s: close failed: %s", c->group_id, rd_kafka_err2str(kerr));
+    rd_kafka_destroy(c->rk);
+    c->rk = NULL;
+    PQfinish(c->conn);
+    c->conn = NULL;
+
+    pthread_mutex_lock(&c->mu);
+    c->finished = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start and stop                                                            */
+/* ------------------------------------------------------------------------ */
+
+static void consumer_free(struct cf_consumer *c)
+{
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    PQfinish(c->conn);
+    for (size_t i = 0; i < c->ntopics; i++)
+        free(c->topics[i]);
+    free(c->topics);
+    free(c->group_id);
+    free(c->schema);
+    free(c->ident);
+    free(c->dsn);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static int consumer_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                             char *errbuf, size_t errbuf_size)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        snprintf(errbuf, errbuf_size, "kafka property %s: %s", name, errstr);
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+static rd_kafka_t *consumer_kafka_new(struct cf_consumer *c, const struct cf_settings *s,
+                                      char *errbuf, size_t errbuf_size)
+{
+    rd_kafka_conf_t *conf = cf_kafka_conf_new(s, errbuf, errbuf_size);
+    if (!conf)
+        return NULL;
+    long session = s->kafka_session_timeout_ms > 0 ? s->kafka_session_timeout_ms : 10000;
+    char session_ms[32], heartbeat_ms[32];
+    snprintf(session_ms, sizeof(session_ms), "%ld", session);
+    snprintf(heartbeat_ms, sizeof(heartbeat_ms), "%ld", session / 3 > 100 ? session / 3 : 100);
+    if (consumer_conf_set(conf, "group.id", c->group_id, errbuf, errbuf_size) ||
+        consumer_conf_set(conf, "enable.auto.commit", "false", errbuf, errbuf_size) ||
+        consumer_conf_set(conf, "enable.auto.offset.store", "false", errbuf, errbuf_size) ||
+        consumer_conf_set(conf, "auto.offset.reset", "earliest", errbuf, errbuf_size) ||
+        consumer_conf_set(conf, "session.timeout.ms", session_ms, errbuf, errbuf_size) ||
+        consumer_conf_set(conf, "heartbeat.interval.ms", heartbeat_ms, errbuf, errbuf_size) ||
+        consumer_conf_set(conf, "partition.assignment.strategy", "range", errbuf, errbuf_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_error_cb(conf, on_consumer_error);
+    rd_kafka_conf_set_opaque(conf, c);
+
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        snprintf(errbuf, errbuf_size, "could not create kafka consumer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_producer *producer,
+                                      const struct cf_consumer_conf *cc, char *errbuf,
+                                      size_t errbuf_size)
+{
+    assert(s && producer && cc && cc->group_id && cc->schema && cc->apply && cc->ntopics > 0);
+    struct cf_consumer *c = cf_xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    atomic_store(&c->lag, -1);
+    c->group_id = cf_xstrdup(cc->group_id);
+    c->schema = cf_xstrdup(cc->schema);
+    c->apply = cc->apply;
+    c->ctx = cc->ctx;
+    c->batch_max = cc->batch_max > 0 ? (size_t)cc->batch_max : CF_CONSUMER_BATCH_DEFAULT;
+    c->dsn = cf_xstrdup(s->pg_dsn ? s->pg_dsn : "");
+    c->producer = producer;
+    c->ntopics = cc->ntopics;
+    c->topics = cf_xcalloc(cc->ntopics, sizeof(*c->topics));
+    for (size_t i = 0; i < cc->ntopics; i++)
+        c->topics[i] = cf_xstrdup(cc->topics[i]);
+
+    if (consumer_pg_connect(c, errbuf, errbuf_size))
+        goto fail;
+    c->rk = consumer_kafka_new(c, s, errbuf, errbuf_size);
+    if (!c->rk)
+        goto fail;
+
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)cc->ntopics);
+    for (size_t i = 0; i < cc->ntopics; i++)
+        rd_kafka_topic_partition_list_add(subs, cc->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (kerr) {
+        snprintf(errbuf, errbuf_size, "could not subscribe: %s", rd_kafka_err2str(kerr));
+        goto fail;
+    }
+
+    char labels[256];
+    cf_metrics_describe("clinicflow_consumer_lag", "gauge",
+                        "Messages behind the high watermark, by consumer group and topic");
+    for (size_t i = 0; i < cc->ntopics; i++) {
+        snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", c->group_id, cc->topics[i]);
+        cf_metrics_set("clinicflow_consumer_lag", labels, 0);
+    }
+
+    int rc = pthread_create(&c->thread, NULL, consumer_main, c);
+    if (rc) {
+        snprintf(errbuf, errbuf_size, "could not start consumer thread: %s", cf_strerror(rc));
+        goto fail;
+    }
+    cf_info("consumer %s started on %zu topics", c->group_id, c->ntopics);
+    return c;
+fail:
+    if (c->rk) {
+        rd_kafka_consumer_close(c->rk);
+    }
+    consumer_free(c);
+    return NULL;
+}
+
+int cf_consumer_stop(struct cf_consumer *c, int timeout_ms)
+{
+    if (!c)
+        return 0;
+    atomic_store(&c->stop, 1);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    long ms = timeout_ms > 0 ? timeout_ms : 0;
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->mu);
+    while (!c->finished) {
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    int finished = c->finished;
+    pthread_mutex_unlock(&c->mu);
+    if (!finished) {
+        /* The thread may be stuck in librdkafka (consumer close after
+         * brokers went down and up): abandon it and its memory. */
+        cf_error("consumer %s did not stop within %d ms", c->group_id, timeout_ms);
+        return CF_ETIMEOUT;
+    }
+    pthread_join(c->thread, NULL);
+    cf_info("consumer %s stopped", c->group_id);
+    consumer_free(c);
+    return 0;
+}
+
+long long cf_consumer_lag(const struct cf_consumer *c)
+{
+    return atomic_load(&c->lag);
+}

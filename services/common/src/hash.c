@@ -1,2 +1,201 @@
-/* placeholder: being written */
+/*
+ * Digests, HMACs, UUIDs and contact keys on OpenSSL's libcrypto. Every
+ * function is pure (except cf_uuid4, which draws from the CSPRNG) and keeps
+ * no state, so all are thread-safe. The OpenSSL calls here fail only on a
+ * broken library or exhausted memory; since callers cannot do anything
+ * useful with such a failure, it is logged and the process aborts, which
+ * keeps these helpers infallible like the cf_xmalloc family.
+ */
 #include "common/hash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "common/log.h"
+
+/* 1eb51125-408e-4106-be64-c58349ed3825 */
+const uint8_t cf_uuid_namespace[16] = {0x1e, 0xb5, 0x11, 0x25, 0x40, 0x8e, 0x41, 0x06,
+                                       0xbe, 0x64, 0xc5, 0x83, 0x49, 0xed, 0x38, 0x25};
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static _Noreturn void crypto_failure(const char *call)
+{
+    cf_error("%s failed in libcrypto", call);
+    abort();
+}
+
+static void digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out)
+{
+    unsigned int out_len = 0;
+    if (EVP_Digest(data, len, out, &out_len, md, NULL) != 1)
+        crypto_failure("EVP_Digest");
+}
+
+void cf_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    digest(EVP_sha256(), data, len, out);
+}
+
+void cf_sha1(const void *data, size_t len, uint8_t out[20])
+{
+    digest(EVP_sha1(), data, len, out);
+}
+
+static void hmac(const EVP_MD *md, const void *key, size_t keylen, const void *data, size_t len,
+                 uint8_t *out)
+{
+    /* A NULL key means "reuse the previous key" to some HMAC entry points;
+     * an empty key must still be an empty key. */
+    static const uint8_t empty = 0;
+    unsigned int out_len = 0;
+    if (keylen > INT32_MAX)
+        crypto_failure("HMAC (key too long)");
+    if (!HMAC(md, key && keylen ? key : &empty, (int)keylen, data ? data : &empty, len, out,
+              &out_len))
+        crypto_failure("HMAC");
+}
+
+void cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32])
+{
+    hmac(EVP_sha256(), key, keylen, data, len, out);
+}
+
+void cf_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[20])
+{
+    hmac(EVP_sha1(), key, keylen, data, len, out);
+}
+
+void cf_hex(const uint8_t *bytes, size_t len, char *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hex_digits[bytes[i] >> 4];
+        out[2 * i + 1] = hex_digits[bytes[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}
+
+void cf_base64(const uint8_t *bytes, size_t len, char *out)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)bytes[i] << 16 | (uint32_t)bytes[i + 1] << 8 | bytes[i + 2];
+        out[o++] = alphabet[(v >> 18) & 0x3f];
+        out[o++] = alphabet[(v >> 12) & 0x3f];
+        out[o++] = alphabet[(v >> 6) & 0x3f];
+        out[o++] = alphabet[v & 0x3f];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)bytes[i] << 16;
+        out[o++] = alphabet[(v >> 18) & 0x3f];
+        out[o++] = alphabet[(v >> 12) & 0x3f];
+        out[o++] = '=';
+        out[o++] = '=';
+    } else if (len - i == 2) {
+        uint32_t v = (uint32_t)bytes[i] << 16 | (uint32_t)bytes[i + 1] << 8;
+        out[o++] = alphabet[(v >> 18) & 0x3f];
+        out[o++] = alphabet[(v >> 12) & 0x3f];
+        out[o++] = alphabet[(v >> 6) & 0x3f];
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+}
+
+int cf_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    if (alen == 0)
+        return 1;
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+/* Sets the version nibble and the RFC 4122 variant bits, then formats. */
+static void uuid_format(uint8_t b[16], unsigned int version, char out[CF_UUID_STR_LEN + 1])
+{
+    b[6] = (uint8_t)((b[6] & 0x0f) | (version << 4));
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex_digits[b[i] >> 4];
+        out[o++] = hex_digits[b[i] & 0x0f];
+    }
+    out[o] = '\0';
+}
+
+/*
+ * UUIDv5: SHA-1 over the namespace's 16 bytes followed by the name, the
+ * first 16 bytes of the digest with version 5 and the variant set. The name
+ * is the parts joined with 0x1F, fed to the digest piecewise so nothing is
+ * allocated.
+ */
+void cf_uuid5(const char *const *parts, size_t nparts, char out[CF_UUID_STR_LEN + 1])
+{
+    static const uint8_t sep = 0x1f;
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        crypto_failure("EVP_MD_CTX_new");
+    int ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, cf_uuid_namespace, sizeof(cf_uuid_namespace)) == 1;
+    for (size_t i = 0; ok && i < nparts; i++) {
+        if (i > 0)
+            ok = EVP_DigestUpdate(ctx, &sep, 1) == 1;
+        if (ok)
+            ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i])) == 1;
+    }
+    if (ok)
+        ok = EVP_DigestFinal_ex(ctx, md, &md_len) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        crypto_failure("SHA-1 for UUIDv5");
+    uuid_format(md, 5, out);
+}
+
+void cf_uuid4(char out[CF_UUID_STR_LEN + 1])
+{
+    uint8_t b[16];
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        crypto_failure("RAND_bytes");
+    uuid_format(b, 4, out);
+}
+
+int cf_uuid_valid(const char *s)
+{
+    int lower = 0, upper = 0;
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < CF_UUID_STR_LEN; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (c >= 'a' && c <= 'f') {
+            lower = 1;
+        } else if (c >= 'A' && c <= 'F') {
+            upper = 1;
+        } else if (!(c >= '0' && c <= '9')) {
+            return 0;
+        }
+    }
+    /* One case throughout: a mixed-case id is not canonical. */
+    return s[CF_UUID_STR_LEN] == '\0' && !(lower && upper);
+}
+
+void cf_contact_key(const char *network_secret, const char *e164, char out[CF_SHA256_HEX_LEN + 1])
+{
+    uint8_t mac[32];
+    cf_hmac_sha256(network_secret, strlen(network_secret), e164, strlen(e164), mac);
+    cf_hex(mac, sizeof(mac), out);
+}

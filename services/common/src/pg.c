@@ -1,2 +1,423 @@
-/* placeholder: being written */
+/*
+ * PostgreSQL access for every service: connections, parameterized statements
+ * whose failures are mapped from the SQLSTATE class to a cf_err in one
+ * function, a small connection pool for HTTP handlers and the migrations
+ * runner. The pool opens connections lazily up to its size and hands each to
+ * one thread at a time; a connection that comes back broken or still inside a
+ * transaction is closed rather than reused, so the next caller never inherits
+ * another request's state.
+ */
 #include "common/pg.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/testable.h"
+#include "common/xmalloc.h"
+
+struct cf_pg_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled when a connection or a slot is returned */
+    char *dsn;
+    int size;
+    long acquire_timeout_ms;
+    int total; /* connections checked out, idle, or being opened */
+    int nidle;
+    PGconn **idle;
+};
+
+CF_TESTABLE int cf_pg_sqlstate_err(const char *sqlstate);
+
+/* Server notices ("already exists, skipping") go to the debug log instead
+ * of libpq's default, which prints them on stderr outside our log format. */
+static void pg_notice(void *arg, const char *message)
+{
+    (void)arg;
+    size_t len = strlen(message);
+    while (len > 0 && message[len - 1] == '\n')
+        len--;
+    cf_debug("postgresql notice: %.*s", (int)len, message);
+}
+
+PGconn *cf_pg_connect(const char *dsn, char *errbuf, size_t errbuf_size)
+{
+    /* Keywords are processed in order and the expanded dsn comes last, so a
+     * connect_timeout or application_name in the DSN overrides ours. */
+    const char *const keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *const values[] = {"5", "clinicflow", dsn, NULL};
+    PGconn *conn = PQconnectdbParams(keywords, values, 1);
+    if (!conn) {
+        cf_seterr(errbuf, errbuf_size, "could not connect to postgresql: out of memory");
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        cf_seterr(errbuf, errbuf_size, "could not connect to postgresql: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    PQsetNoticeProcessor(conn, pg_notice, NULL);
+    return conn;
+}
+
+/*
+ * Maps a SQLSTATE (five characters, or NULL/empty when the server sent none)
+ * to a cf_err. Unique violations are conflicts; data and other integrity
+ * errors are the caller's input; connection, resource, shutdown, lock and
+ * serialization failures are transient; a cancelled statement timed out;
+ * anything else (syntax, undefined objects, permissions) is a bug.
+ */
+CF_TESTABLE int cf_pg_sqlstate_err(const char *sqlstate)
+{
+    if (!sqlstate || strlen(sqlstate) != 5)
+        return CF_EUNAVAIL;
+    if (strcmp(sqlstate, "23505") == 0)
+        return CF_ECONFLICT;
+    if (strcmp(sqlstate, "57014") == 0)
+        return CF_ETIMEOUT;
+    if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0)
+        return CF_EINVAL;
+    if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+        strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "40", 2) == 0 ||
+        strcmp(sqlstate, "55P03") == 0)
+        return CF_EUNAVAIL;
+    return CF_EINTERNAL;
+}
+
+/* Turns a failed result into a cf_err and a reason. Only the primary message
+ * goes into errbuf: the detail may quote row values (phones). */
+static int pg_result_err(PGconn *conn, const PGresult *res, char *errbuf, size_t errbuf_size)
+{
+    if (PQstatus(conn) == CONNECTION_BAD) {
+        cf_seterr(errbuf, errbuf_size, "postgresql connection lost: %s", PQerrorMessage(conn));
+        return CF_EUNAVAIL;
+    }
+    if (!res) {
+        cf_seterr(errbuf, errbuf_size, "postgresql query failed: %s", PQerrorMessage(conn));
+        return CF_EUNAVAIL;
+    }
+    const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (!msg)
+        msg = PQresultErrorMessage(res);
+    cf_seterr(errbuf, errbuf_size, "postgresql error %s: %s", sqlstate ? sqlstate : "-",
+              msg && *msg ? msg : PQresStatus(PQresultStatus(res)));
+    return cf_pg_sqlstate_err(sqlstate);
+}
+
+static int pg_result_ok(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
+}
+
+int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+               PGresult **out, char *errbuf, size_t errbuf_size)
+{
+    assert(conn && sql);
+    if (out)
+        *out = NULL;
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!pg_result_ok(res)) {
+        int err = pg_result_err(conn, res, errbuf, errbuf_size);
+        PQclear(res);
+        return err;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+int cf_pg_begin(PGconn *conn, char *errbuf, size_t errbuf_size)
+{
+    return cf_pg_exec(conn, "BEGIN", 0, NULL, NULL, errbuf, errbuf_size);
+}
+
+int cf_pg_commit(PGconn *conn, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    int err = cf_pg_exec(conn, "COMMIT", 0, NULL, &res, errbuf, errbuf_size);
+    if (err)
+        return err;
+    /* COMMIT of an aborted transaction "succeeds" as a ROLLBACK. */
+    if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
+        cf_seterr(errbuf, errbuf_size, "transaction was aborted and rolled back");
+        err = CF_EINTERNAL;
+    }
+    PQclear(res);
+    return err;
+}
+
+void cf_pg_rollback(PGconn *conn)
+{
+    if (!conn || PQstatus(conn) != CONNECTION_OK)
+        return;
+    PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pool                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void deadline_after(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+struct cf_pg_pool *cf_pg_pool_new(const char *dsn, int size, long acquire_timeout_ms)
+{
+    assert(dsn);
+    struct cf_pg_pool *pool = cf_xcalloc(1, sizeof(*pool));
+    pthread_mutex_init(&pool->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    pool->dsn = cf_xstrdup(dsn);
+    pool->size = size > 0 ? size : 1;
+    pool->acquire_timeout_ms = acquire_timeout_ms > 0 ? acquire_timeout_ms : 1;
+    pool->idle = cf_xcalloc((size_t)pool->size, sizeof(*pool->idle));
+    return pool;
+}
+
+/* Gives a slot back after a connection was closed or could not be opened. */
+static void pool_drop_slot(struct cf_pg_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    pool->total--;
+    pthread_cond_signal(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+}
+
+PGconn *cf_pg_pool_acquire(struct cf_pg_pool *pool, char *errbuf, size_t errbuf_size)
+{
+    struct timespec deadline;
+    deadline_after(&deadline, pool->acquire_timeout_ms);
+    PGconn *conn = NULL;
+    int open_new = 0;
+
+    pthread_mutex_lock(&pool->mu);
+    for (;;) {
+        if (pool->nidle > 0) {
+            conn = pool->idle[--pool->nidle];
+            break;
+        }
+        if (pool->total < pool->size) {
+            pool->total++;
+            open_new = 1;
+            break;
+        }
+        int rc = pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline);
+        if (rc == ETIMEDOUT && pool->nidle == 0 && pool->total >= pool->size) {
+            pthread_mutex_unlock(&pool->mu);
+            cf_seterr(errbuf, errbuf_size, "no postgresql connection free within %ld ms",
+                      pool->acquire_timeout_ms);
+            return NULL;
+        }
+    }
+    pthread_mutex_unlock(&pool->mu);
+
+    /* Connecting and resetting happen outside the lock: they block. */
+    if (open_new) {
+        conn = cf_pg_connect(pool->dsn, errbuf, errbuf_size);
+        if (!conn)
+            pool_drop_slot(pool);
+        return conn;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        PQreset(conn);
+        if (PQstatus(conn) != CONNECTION_OK) {
+            cf_seterr(errbuf, errbuf_size, "could not reconnect to postgresql: %s",
+                      PQerrorMessage(conn));
+            PQfinish(conn);
+            pool_drop_slot(pool);
+            return NULL;
+        }
+    }
+    return conn;
+}
+
+void cf_pg_pool_release(struct cf_pg_pool *pool, PGconn *conn)
+{
+    if (!conn)
+        return;
+    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PQfinish(conn);
+        pool_drop_slot(pool);
+        return;
+    }
+    pthread_mutex_lock(&pool->mu);
+    assert(pool->nidle < pool->size);
+    pool->idle[pool->nidle++] = conn;
+    pthread_cond_signal(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+}
+
+int cf_pg_pool_ping(struct cf_pg_pool *pool)
+{
+    char errbuf[256];
+    PGconn *conn = cf_pg_pool_acquire(pool, errbuf, sizeof(errbuf));
+    if (!conn)
+        return CF_EUNAVAIL;
+    int err = cf_pg_exec(conn, "SELECT 1", 0, NULL, NULL, errbuf, sizeof(errbuf));
+    cf_pg_pool_release(pool, conn);
+    return err;
+}
+
+void cf_pg_pool_destroy(struct cf_pg_pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->mu);
+    if (pool->total != pool->nidle)
+        cf_warn("postgresql pool destroyed with %d connections still checked out",
+                pool->total - pool->nidle);
+    for (int i = 0; i < pool->nidle; i++)
+        PQfinish(pool->idle[i]);
+    pool->nidle = 0;
+    pthread_mutex_unlock(&pool->mu);
+    pthread_cond_destroy(&pool->cv);
+    pthread_mutex_destroy(&pool->mu);
+    free(pool->idle);
+    free(pool->dsn);
+    free(pool);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Migrations                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Runs a statement without parameters through the simple protocol (it may
+ * hold several statements: migration files do). */
+static int pg_exec_script(PGconn *conn, const char *sql, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = PQexec(conn, sql);
+    int err = 0;
+    if (!pg_result_ok(res))
+        err = pg_result_err(conn, res, errbuf, errbuf_size);
+    PQclear(res);
+    return err;
+}
+
+/* BEGIN and take the schema's migration lock for this transaction. */
+static int migrate_begin_locked(PGconn *conn, const char *schema, char *errbuf, size_t errbuf_size)
+{
+    int err = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (err)
+        return err;
+    const char *params[] = {schema};
+    err = cf_pg_exec(conn, "SELECT pg_advisory_xact_lock(hashtext('clinicflow.migrate.' || $1))", 1,
+                     params, NULL, errbuf, errbuf_size);
+    if (err)
+        cf_pg_rollback(conn);
+    return err;
+}
+
+/* Applies one migration unless it is recorded; the caller holds nothing. */
+static int migrate_one(PGconn *conn, const char *schema, const char *ident,
+                       const struct cf_migration *m, char *errbuf, size_t errbuf_size)
+{
+    char *sql = NULL;
+    PGresult *res = NULL;
+    char version[16];
+    snprintf(version, sizeof(version), "%d", m->version);
+
+    int err = migrate_begin_locked(conn, schema, errbuf, errbuf_size);
+    if (err)
+        return err;
+
+    sql = cf_xasprintf("SELECT 1 FROM %s.schema_migrations WHERE version = $1", ident);
+    const char *check_params[] = {version};
+    err = cf_pg_exec(conn, sql, 1, check_params, &res, errbuf, errbuf_size);
+    if (err)
+        goto out;
+    if (PQntuples(res) > 0) {
+        err = cf_pg_commit(conn, errbuf, errbuf_size);
+        goto out;
+    }
+    free(sql);
+    sql = cf_xasprintf("SET LOCAL search_path TO %s, public", ident);
+    err = pg_exec_script(conn, sql, errbuf, errbuf_size);
+    if (err)
+        goto out;
+    err = pg_exec_script(conn, m->sql, errbuf, errbuf_size);
+    if (err) {
+        char reason[512];
+        snprintf(reason, sizeof(reason), "%s", errbuf ? errbuf : "");
+        cf_seterr(errbuf, errbuf_size, "migration %s %d (%s) failed: %s", schema, m->version,
+                  m->name, reason);
+        goto out;
+    }
+    free(sql);
+    sql = cf_xasprintf("INSERT INTO %s.schema_migrations (version, name) VALUES ($1, $2)", ident);
+    const char *rec_params[] = {version, m->name};
+    err = cf_pg_exec(conn, sql, 2, rec_params, NULL, errbuf, errbuf_size);
+    if (err)
+        goto out;
+    err = cf_pg_commit(conn, errbuf, errbuf_size);
+    if (!err)
+        cf_info("applied migration %s %d (%s)", schema, m->version, m->name);
+out:
+    if (err)
+        cf_pg_rollback(conn);
+    PQclear(res);
+    free(sql);
+    return err;
+}
+
+int cf_pg_migrate(PGconn *conn, const char *schema, const struct cf_migration *migrations, size_t n,
+                  char *errbuf, size_t errbuf_size)
+{
+    assert(conn && schema);
+    char *sql = NULL;
+    char *ident = PQescapeIdentifier(conn, schema, strlen(schema));
+    if (!ident) {
+        cf_seterr(errbuf, errbuf_size, "could not quote schema name: %s", PQerrorMessage(conn));
+        return CF_EINVAL;
+    }
+
+    /* The schema and the bookkeeping table are created under the same lock:
+     * CREATE ... IF NOT EXISTS races with itself across sessions. */
+    int err = migrate_begin_locked(conn, schema, errbuf, errbuf_size);
+    if (err)
+        goto out;
+    sql = cf_xasprintf("CREATE SCHEMA IF NOT EXISTS %s;"
+                       "CREATE TABLE IF NOT EXISTS %s.schema_migrations ("
+                       " version int PRIMARY KEY, name text NOT NULL,"
+                       " applied_at timestamptz NOT NULL DEFAULT now())",
+                       ident, ident);
+    err = pg_exec_script(conn, sql, errbuf, errbuf_size);
+    if (!err)
+        err = cf_pg_commit(conn, errbuf, errbuf_size);
+    if (err) {
+        cf_pg_rollback(conn);
+        goto out;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        assert(i == 0 || migrations[i].version > migrations[i - 1].version);
+        err = migrate_one(conn, schema, ident, &migrations[i], errbuf, errbuf_size);
+        if (err)
+            goto out;
+    }
+out:
+    free(sql);
+    PQfreemem(ident);
+    return err;
+}

@@ -1,2 +1,402 @@
-/* placeholder: being written */
+/*
+ * The life cycle every service shares: start-up in dependency order and a
+ * bounded shutdown. The main design choice is that shutdown is a fixed
+ * sequence of steps watched by a separate thread: the steps run on the
+ * main thread in order (HTTP, consumers, producer flush, config reload,
+ * Redis, PostgreSQL), each with a deadline carved out of the overall
+ * CLINICFLOW_SHUTDOWN_TIMEOUT_MS so that later steps keep a reserve, and
+ * the watchdog exits the process when a step overruns (some library calls
+ * have no timeout of their own) or when a second signal arrives. A
+ * consumer that does not stop in time is abandoned, and then nothing it
+ * may still touch (producer, pools, settings) is freed.
+ */
 #include "common/service.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xmalloc.h"
+
+/* Kafka deliveries, the breaker and consumer lag are recorded by the kafka
+ * and consumer modules themselves; only the config version is sampled. */
+#define M_CONFIG_VERSION "clinicflow_config_version"
+
+/* Extra time a step with its own timeout gets before the watchdog steps in. */
+#define STEP_GRACE_MS 500
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* /readyz: PostgreSQL and Kafka decide; Redis and the rest are reported. */
+static int service_ready(json_t *j_out, void *user)
+{
+    struct cf_service *svc = user;
+    int pg_ok = svc->pg && cf_pg_pool_ping(svc->pg) == 0;
+    int kafka_ok = svc->producer && cf_producer_available(svc->producer);
+    int redis_ok = svc->redis && cf_redis_ping(svc->redis) == 0;
+    json_object_set_new(j_out, "postgres", json_string(pg_ok ? "ok" : "down"));
+    json_object_set_new(j_out, "kafka", json_string(kafka_ok ? "ok" : "down"));
+    json_object_set_new(j_out, "redis", json_string(redis_ok ? "ok" : "down"));
+    json_object_set_new(j_out, "config_version",
+                        json_integer(svc->netconf ? cf_netconf_version(svc->netconf) : 0));
+    json_t *j_consumers = json_object();
+    for (size_t i = 0; i < svc->nconsumers; i++) {
+        long long lag = cf_consumer_lag(svc->consumers[i]);
+        json_object_set_new(j_consumers, svc->consumer_groups[i],
+                            lag >= 0 ? json_integer(lag) : json_null());
+    }
+    json_object_set_new(j_out, "consumers", j_consumers);
+    return pg_ok && kafka_ok;
+}
+
+/* Samples the loaded config version before /metrics and /readyz, so a
+ * test can wait for a version instead of sleeping. */
+static void service_metrics(void *user)
+{
+    struct cf_service *svc = user;
+    if (svc->netconf)
+        cf_metrics_set(M_CONFIG_VERSION, "", (double)cf_netconf_version(svc->netconf));
+}
+
+/* Releases what a failed start-up had created, in reverse order. */
+static void service_teardown(struct cf_service *svc)
+{
+    cf_http_stop(svc->http);
+    svc->http = NULL;
+    for (size_t i = 0; i < svc->nconsumers; i++) {
+        cf_consumer_stop(svc->consumers[i], 2000);
+        free(svc->consumer_groups[i]);
+    }
+    svc->nconsumers = 0;
+    if (svc->producer)
+        cf_producer_destroy(svc->producer, 1000);
+    svc->producer = NULL;
+    if (svc->redis)
+        cf_redis_destroy(svc->redis);
+    svc->redis = NULL;
+    if (svc->netconf)
+        cf_netconf_stop(svc->netconf);
+    svc->netconf = NULL;
+    if (svc->pg)
+        cf_pg_pool_destroy(svc->pg);
+    svc->pg = NULL;
+}
+
+static int migrate_all(struct cf_service *svc, const char *schema,
+                       const struct cf_migration *migrations, size_t nmigrations)
+{
+    char errbuf[512];
+    PGconn *conn = cf_pg_connect(svc->settings.pg_dsn, errbuf, sizeof errbuf);
+    if (conn == NULL) {
+        cf_error("could not connect to postgresql: %s", errbuf);
+        return CF_EUNAVAIL;
+    }
+    int rc = cf_pg_migrate(conn, "config", cf_netconf_migrations, cf_netconf_migrations_n, errbuf,
+                           sizeof errbuf);
+    if (rc != 0) {
+        cf_error("could not migrate schema config: %s", errbuf);
+    } else if (schema && migrations && nmigrations > 0) {
+        rc = cf_pg_migrate(conn, schema, migrations, nmigrations, errbuf, sizeof errbuf);
+        if (rc != 0)
+            cf_error("could not migrate schema %s: %s", schema, errbuf);
+    }
+    PQfinish(conn);
+    return rc;
+}
+
+/*
+ * Signals are blocked first, in the calling (main) thread, so that every
+ * thread a library starts later inherits the mask and SIGTERM/SIGINT reach
+ * only sigwait/sigtimedwait. Exits 2 on a bad setting (the reason is
+ * printed by the settings loader, which also initializes logging).
+ */
+int cf_service_init(struct cf_service *svc, const char *name, long default_port,
+                    const struct cf_config_var *extra, size_t nextra, const char *schema,
+                    const struct cf_migration *migrations, size_t nmigrations)
+{
+    char errbuf[512];
+    memset(svc, 0, sizeof *svc);
+    svc->extra = extra;
+    svc->nextra = nextra;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+    sigemptyset(&svc->sigs);
+    sigaddset(&svc->sigs, SIGINT);
+    sigaddset(&svc->sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &svc->sigs, NULL);
+
+    if (cf_settings_load(&svc->settings, name, default_port, extra, nextra, errbuf,
+                         sizeof errbuf) != 0)
+        exit(2);
+
+    cf_metrics_describe(M_CONFIG_VERSION, "gauge",
+                        "Version of the network configuration snapshot in use (0: none)");
+
+    const struct cf_settings *s = &svc->settings;
+    int rc = 0;
+    svc->pg = cf_pg_pool_new(s->pg_dsn, (int)s->pg_pool_size, s->pg_acquire_timeout_ms);
+    rc = migrate_all(svc, schema, migrations, nmigrations);
+    if (rc != 0)
+        goto fail;
+
+    svc->netconf = cf_netconf_start(svc->pg, s->config_reload_ms, errbuf, sizeof errbuf);
+    if (svc->netconf == NULL) {
+        cf_error("could not load the network configuration: %s", errbuf);
+        rc = CF_EUNAVAIL;
+        goto fail;
+    }
+    svc->producer = cf_producer_new(s, errbuf, sizeof errbuf);
+    if (svc->producer == NULL) {
+        cf_error("could not create the kafka producer: %s", errbuf);
+        rc = CF_EINTERNAL;
+        goto fail;
+    }
+    svc->redis = cf_redis_new(s->redis_url, s->redis_timeout_ms);
+    svc->http = cf_http_new(s, errbuf, sizeof errbuf);
+    if (svc->http == NULL) {
+        cf_error("could not create the http server: %s", errbuf);
+        rc = CF_EINTERNAL;
+        goto fail;
+    }
+    cf_http_set_ready(svc->http, service_ready, svc);
+    cf_http_set_metrics_hook(svc->http, service_metrics, svc);
+    return 0;
+
+fail:
+    service_teardown(svc);
+    cf_settings_free(&svc->settings, svc->extra, svc->nextra);
+    return rc;
+}
+
+int cf_service_add_consumer(struct cf_service *svc, const struct cf_consumer_conf *cc)
+{
+    char errbuf[512];
+    if (svc->nconsumers >= CF_SERVICE_MAX_CONSUMERS) {
+        cf_error("could not start consumer %s: at most %d consumers", cc->group_id,
+                 CF_SERVICE_MAX_CONSUMERS);
+        return CF_EINVAL;
+    }
+    struct cf_consumer *c =
+        cf_consumer_start(&svc->settings, svc->producer, cc, errbuf, sizeof errbuf);
+    if (c == NULL) {
+        cf_error("could not start consumer %s: %s", cc->group_id, errbuf);
+        return CF_EUNAVAIL;
+    }
+    svc->consumers[svc->nconsumers] = c;
+    svc->consumer_groups[svc->nconsumers] = cf_xstrdup(cc->group_id);
+    svc->nconsumers++;
+    return 0;
+}
+
+int cf_service_start(struct cf_service *svc)
+{
+    char errbuf[512];
+    int rc = cf_http_start(svc->http, errbuf, sizeof errbuf);
+    if (rc != 0) {
+        cf_error("%s", errbuf);
+        return rc;
+    }
+    cf_info("listening on http://%s:%u", svc->settings.http_host, cf_http_port(svc->http));
+    return 0;
+}
+
+/* What the watchdog watches: the step under way and the deadlines. */
+struct shutdown_watch {
+    pthread_mutex_t mu;
+    sigset_t sigs;
+    long long deadline_ms;      /* overall */
+    long long step_deadline_ms; /* the current step's */
+    const char *step;
+    long timeout_ms;
+    int done;
+};
+
+static void watch_step(struct shutdown_watch *w, const char *step, long long step_deadline_ms)
+{
+    pthread_mutex_lock(&w->mu);
+    w->step = step;
+    w->step_deadline_ms = step_deadline_ms < w->deadline_ms ? step_deadline_ms : w->deadline_ms;
+    pthread_mutex_unlock(&w->mu);
+    cf_info("shutdown: %s", step);
+}
+
+/*
+ * The watchdog thread: a second SIGTERM/SIGINT exits 130 at once; a step
+ * past its deadline, or the whole shutdown past CLINICFLOW_SHUTDOWN_TIMEOUT_MS,
+ * is logged and exits 1. _exit skips atexit handlers and stdio flushing on
+ * purpose: the threads still running may hold any lock.
+ */
+static void *watchdog_main(void *arg)
+{
+    struct shutdown_watch *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        int done = w->done;
+        const char *step = w->step;
+        long long step_deadline = w->step_deadline_ms;
+        pthread_mutex_unlock(&w->mu);
+        if (done)
+            return NULL;
+
+        long long now = now_ms();
+        if (now >= w->deadline_ms) {
+            cf_error("shutdown did not finish within %ld ms (step '%s' hung), exiting",
+                     w->timeout_ms, step ? step : "-");
+            _exit(1);
+        }
+        if (step && now >= step_deadline) {
+            cf_error("shutdown step '%s' overran its deadline, exiting", step);
+            _exit(1);
+        }
+        struct timespec slice = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
+        int sig = sigtimedwait(&w->sigs, NULL, &slice);
+        if (sig > 0) {
+            cf_warn("second signal (%d) during shutdown, exiting at once", sig);
+            _exit(130);
+        }
+    }
+}
+
+static long remaining_ms(long long until)
+{
+    long long left = until - now_ms();
+    return left > 0 ? (long)left : 1;
+}
+
+/*
+ * Waits for SIGTERM/SIGINT, then shuts down in order. Each step's deadline
+ * leaves a reserve of the overall timeout for the steps after it
+ * (consumers 20%, producer flush 10%, the rest 5%), so a slow step eats
+ * its own share and any slack but never the others' minimum. Call from
+ * the main thread after cf_service_start.
+ */
+int cf_service_run(struct cf_service *svc)
+{
+    int sig = 0;
+    sigwait(&svc->sigs, &sig);
+    cf_info("received signal %d, shutting down", sig);
+
+    long total = svc->settings.shutdown_timeout_ms > 0 ? svc->settings.shutdown_timeout_ms : 10000;
+    long long start = now_ms();
+    long long reserve_rest = total * 5 / 100;
+    long long reserve_producer = total * 10 / 100;
+    long long reserve_consumers = svc->nconsumers ? total * 20 / 100 : 0;
+
+    struct shutdown_watch w;
+    memset(&w, 0, sizeof w);
+    pthread_mutex_init(&w.mu, NULL);
+    w.sigs = svc->sigs;
+    w.timeout_ms = total;
+    w.deadline_ms = start + total;
+    w.step_deadline_ms = w.deadline_ms;
+    pthread_t watchdog;
+    int have_watchdog = pthread_create(&watchdog, NULL, watchdog_main, &w) == 0;
+    if (!have_watchdog)
+        cf_error("could not start the shutdown watchdog; shutting down unwatched");
+
+    int code = 0, abandoned = 0;
+
+    watch_step(&w, "stop http",
+               w.deadline_ms - reserve_consumers - reserve_producer - reserve_rest);
+    cf_http_stop(svc->http);
+    svc->http = NULL;
+
+    long long consumers_deadline = w.deadline_ms - reserve_producer - reserve_rest;
+    for (size_t i = 0; i < svc->nconsumers; i++) {
+        char step[160];
+        snprintf(step, sizeof step, "stop consumer %s", svc->consumer_groups[i]);
+        long timeout = remaining_ms(consumers_deadline);
+        watch_step(&w, step, now_ms() + timeout + STEP_GRACE_MS);
+        if (cf_consumer_stop(svc->consumers[i], (int)timeout) == CF_ETIMEOUT) {
+            cf_error("consumer %s did not stop within %ld ms; abandoning it",
+                     svc->consumer_groups[i], timeout);
+            code = 1;
+            abandoned = 1;
+            continue; /* its thread may still read the group id */
+        }
+        svc->consumers[i] = NULL;
+    }
+
+    if (abandoned) {
+        /* An abandoned consumer thread may still use the producer, the
+         * pools and the settings: leave them all to the process exit. */
+        cf_warn("skipping producer flush and pool shutdown: a consumer was abandoned");
+    } else {
+        long timeout = remaining_ms(w.deadline_ms - reserve_rest);
+        watch_step(&w, "flush producer", now_ms() + timeout + STEP_GRACE_MS);
+        int left = cf_producer_destroy(svc->producer, (int)timeout);
+        if (left > 0)
+            cf_warn("producer closed with %d messages not delivered", left);
+        svc->producer = NULL;
+
+        watch_step(&w, "stop config reload", w.deadline_ms);
+        cf_netconf_stop(svc->netconf);
+        svc->netconf = NULL;
+        watch_step(&w, "close redis", w.deadline_ms);
+        cf_redis_destroy(svc->redis);
+        svc->redis = NULL;
+        watch_step(&w, "close postgresql pool", w.deadline_ms);
+        cf_pg_pool_destroy(svc->pg);
+        svc->pg = NULL;
+        for (size_t i = 0; i < svc->nconsumers; i++) {
+            free(svc->consumer_groups[i]);
+            svc->consumer_groups[i] = NULL;
+        }
+        svc->nconsumers = 0;
+    }
+
+    pthread_mutex_lock(&w.mu);
+    w.done = 1;
+    pthread_mutex_unlock(&w.mu);
+    if (have_watchdog)
+        pthread_join(watchdog, NULL);
+    pthread_mutex_destroy(&w.mu);
+
+    cf_info("shutdown %s in %lld ms", code == 0 ? "complete" : "abandoned a step",
+            now_ms() - start);
+    if (!abandoned) {
+        cf_metrics_reset();
+        cf_settings_free(&svc->settings, svc->extra, svc->nextra);
+    }
+    return code;
+}
+
+int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
+                         struct _u_response *resp, unsigned scope,
+                         struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out)
+{
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(svc->netconf);
+    const struct cf_network *net = NULL;
+    int rc = cf_netconf_authorize(snap, cf_http_header(req, "Authorization"), scope, &net);
+    if (rc == 0) {
+        *snap_out = snap;
+        *net_out = net;
+        return 0;
+    }
+    cf_netconf_release(snap);
+    *snap_out = NULL;
+    *net_out = NULL;
+    if (rc == CF_EFORBIDDEN) {
+        cf_http_error(resp, 403, "forbidden", "the API key lacks the scope this route needs", NULL);
+    } else {
+        cf_http_error(resp, 401, "unauthorized", "a valid API key is required", NULL);
+        u_map_put(resp->map_header, "WWW-Authenticate", "Bearer");
+    }
+    return rc;
+}

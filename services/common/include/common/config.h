@@ -22,8 +22,8 @@ struct cf_config_var {
     enum cf_config_type type;
     const char *def; /* default as text, or NULL */
     void *target;
-    long min, max;   /* CF_CONF_INT only */
-    int secret;      /* masked when logged */
+    long min, max; /* CF_CONF_INT only */
+    int secret;    /* masked when logged */
     const char *help;
 };
 
@@ -50,27 +50,27 @@ void cf_config_kafka_props_free(struct cf_kafka_prop *props, size_t n);
  * the service's own table (extra may be NULL).
  */
 struct cf_settings {
-    char *service;          /* "calls", "leads", ... (not from env) */
-    char *http_host;        /* CLINICFLOW_HTTP_HOST */
-    long http_port;         /* CLINICFLOW_HTTP_PORT (0: ephemeral, see port_file) */
-    char *http_port_file;   /* CLINICFLOW_HTTP_PORT_FILE: write the bound port here */
-    long http_max_connections; /* CLINICFLOW_HTTP_MAX_CONNECTIONS */
-    long http_timeout_s;    /* CLINICFLOW_HTTP_TIMEOUT_S: idle connection timeout */
-    long http_max_body;     /* CLINICFLOW_HTTP_MAX_BODY_BYTES */
-    char *kafka_brokers;    /* CLINICFLOW_KAFKA_BROKERS */
-    long kafka_message_timeout_ms; /* CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS */
-    long kafka_delivery_wait_ms;   /* CLINICFLOW_KAFKA_DELIVERY_WAIT_MS (> message timeout) */
-    long kafka_retry_after_s;      /* CLINICFLOW_KAFKA_RETRY_AFTER_S: Retry-After on 503 */
-    long kafka_probe_interval_ms;  /* CLINICFLOW_KAFKA_PROBE_INTERVAL_MS: breaker half-open */
-    long kafka_session_timeout_ms; /* CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS (consumers) */
-    char *pg_dsn;           /* CLINICFLOW_PG_DSN */
-    long pg_pool_size;      /* CLINICFLOW_PG_POOL_SIZE */
-    long pg_acquire_timeout_ms; /* CLINICFLOW_PG_ACQUIRE_TIMEOUT_MS */
-    char *redis_url;        /* CLINICFLOW_REDIS_URL */
-    long redis_timeout_ms;  /* CLINICFLOW_REDIS_TIMEOUT_MS */
-    char *log_level;        /* CLINICFLOW_LOG_LEVEL */
-    long config_reload_ms;  /* CLINICFLOW_CONFIG_RELOAD_MS: network config poll */
-    long shutdown_timeout_ms; /* CLINICFLOW_SHUTDOWN_TIMEOUT_MS */
+    char *service;                     /* "calls", "leads", ... (not from env) */
+    char *http_host;                   /* CLINICFLOW_HTTP_HOST */
+    long http_port;                    /* CLINICFLOW_HTTP_PORT (0: ephemeral, see port_file) */
+    char *http_port_file;              /* CLINICFLOW_HTTP_PORT_FILE: write the bound port here */
+    long http_max_connections;         /* CLINICFLOW_HTTP_MAX_CONNECTIONS */
+    long http_timeout_s;               /* CLINICFLOW_HTTP_TIMEOUT_S: idle connection timeout */
+    long http_max_body;                /* CLINICFLOW_HTTP_MAX_BODY_BYTES */
+    char *kafka_brokers;               /* CLINICFLOW_KAFKA_BROKERS */
+    long kafka_message_timeout_ms;     /* CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS */
+    long kafka_delivery_wait_ms;       /* CLINICFLOW_KAFKA_DELIVERY_WAIT_MS (> message timeout) */
+    long kafka_retry_after_s;          /* CLINICFLOW_KAFKA_RETRY_AFTER_S: Retry-After on 503 */
+    long kafka_probe_interval_ms;      /* CLINICFLOW_KAFKA_PROBE_INTERVAL_MS: breaker half-open */
+    long kafka_session_timeout_ms;     /* CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS (consumers) */
+    char *pg_dsn;                      /* CLINICFLOW_PG_DSN */
+    long pg_pool_size;                 /* CLINICFLOW_PG_POOL_SIZE */
+    long pg_acquire_timeout_ms;        /* CLINICFLOW_PG_ACQUIRE_TIMEOUT_MS */
+    char *redis_url;                   /* CLINICFLOW_REDIS_URL */
+    long redis_timeout_ms;             /* CLINICFLOW_REDIS_TIMEOUT_MS */
+    char *log_level;                   /* CLINICFLOW_LOG_LEVEL */
+    long config_reload_ms;             /* CLINICFLOW_CONFIG_RELOAD_MS: network config poll */
+    long shutdown_timeout_ms;          /* CLINICFLOW_SHUTDOWN_TIMEOUT_MS */
     struct cf_kafka_prop *kafka_props; /* CLINICFLOW_KAFKA_X_* */
     size_t kafka_props_n;
 };

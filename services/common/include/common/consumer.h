@@ -46,6 +46,8 @@ void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
  * Returns 0 when applied; CF_EINVAL when the message can never be applied
  * (it goes to the DLQ with errbuf as reason); any other code is transient:
  * the batch is rolled back and retried after a back-off.
+ * A tombstone (a null value, on compacted topics) is passed with ev == NULL:
+ * apply reads the key from rkm, and must be idempotent (no event id to skip).
  */
 typedef int (*cf_apply_fn)(void *ctx, PGconn *conn, const struct cf_event *ev,
                            const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
@@ -58,7 +60,7 @@ struct cf_consumer_conf {
     const char *schema; /* where consumer_offsets and applied_events live */
     cf_apply_fn apply;
     void *ctx;
-    int batch_max;      /* messages per transaction (default 500 if 0) */
+    int batch_max; /* messages per transaction (default 500 if 0) */
 };
 
 struct cf_consumer;

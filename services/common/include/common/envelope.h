@@ -20,8 +20,8 @@ struct cf_event {
     char *subject;   /* entity id */
     int64_t time_ms; /* event time, unix milliseconds UTC */
     char *networkid;
-    char *clinicid;  /* may be NULL */
-    json_t *data;    /* owned reference, never NULL once valid */
+    char *clinicid; /* may be NULL */
+    json_t *data;   /* owned reference, never NULL once valid */
 };
 
 /* Frees the strings and the data reference; the struct itself is the caller's. */

@@ -35,7 +35,6 @@ void cf_uuid4(char out[CF_UUID_STR_LEN + 1]);
 int cf_uuid_valid(const char *s);
 
 /* contact_key: lowercase hex HMAC-SHA256(key = network secret, msg = E.164). */
-void cf_contact_key(const char *network_secret, const char *e164,
-                    char out[CF_SHA256_HEX_LEN + 1]);
+void cf_contact_key(const char *network_secret, const char *e164, char out[CF_SHA256_HEX_LEN + 1]);
 
 #endif

@@ -21,8 +21,7 @@
 struct cf_http;
 
 /* A route handler: fills resp and returns U_CALLBACK_COMPLETE. */
-typedef int (*cf_http_handler)(const struct _u_request *req, struct _u_response *resp,
-                               void *user);
+typedef int (*cf_http_handler)(const struct _u_request *req, struct _u_response *resp, void *user);
 
 /* Readiness: fills j_out with one member per dependency and returns 1 when
  * the service can take events. */
@@ -34,12 +33,19 @@ struct cf_http *cf_http_new(const struct cf_settings *s, char *errbuf, size_t er
 
 /* Adds a route. pattern uses ulfius syntax ("/v1/calls/:id/result");
  * template is the metrics label (usually the same text). */
-void cf_http_route(struct cf_http *h, const char *method, const char *pattern,
-                   cf_http_handler fn, void *user);
+void cf_http_route(struct cf_http *h, const char *method, const char *pattern, cf_http_handler fn,
+                   void *user);
 
-/* Serves /healthz, /readyz (ready_fn) and /metrics (the registry plus
- * extra_metrics_fn output, if set). */
+/* Refreshes sampled gauges in the metrics registry (e.g. the loaded config
+ * version) right before /metrics or /readyz is served. */
+typedef void (*cf_http_metrics_fn)(void *user);
+
+/* /healthz, /readyz and /metrics are always served; this sets the readiness
+ * check (without one /readyz answers 200 {"ready":true}). */
 void cf_http_set_ready(struct cf_http *h, cf_http_ready_fn fn, void *user);
+/* Sets the hook run before /metrics renders the registry (and before
+ * /readyz), so sampled values are fresh. */
+void cf_http_set_metrics_hook(struct cf_http *h, cf_http_metrics_fn fn, void *user);
 
 /* Starts serving; writes the bound port to the port file if configured.
  * Returns 0 or CF_EINTERNAL. */
@@ -49,13 +55,14 @@ unsigned cf_http_port(const struct cf_http *h);
 /* Stops accepting, waits for in-flight requests, frees everything. */
 void cf_http_stop(struct cf_http *h);
 
-/* Sets the JSON error body and status. field may be NULL. */
+/* Sets the JSON error body and status. field may be NULL: it is then
+ * present as null, so the body always has the same three members. */
 void cf_http_error(struct _u_response *resp, int status, const char *code, const char *message,
                    const char *field);
 /* Maps a cf_err to status and code (cf_err_http_status) and sets the body;
  * 503 adds Retry-After: retry_after_s. */
-void cf_http_error_from(struct _u_response *resp, int err, const char *message,
-                        const char *field, long retry_after_s);
+void cf_http_error_from(struct _u_response *resp, int err, const char *message, const char *field,
+                        long retry_after_s);
 /* Sets a JSON body (j is not stolen) with status. */
 void cf_http_json(struct _u_response *resp, int status, json_t *j);
 

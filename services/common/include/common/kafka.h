@@ -39,9 +39,8 @@ struct cf_kmsg {
  * Kafka acknowledged it; CF_EUNAVAIL when the breaker is open or delivery
  * failed with the message certainly not written; CF_ETIMEOUT when it may
  * have been written (retry is safe: ids are deterministic). Thread-safe. */
-int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *key,
-                          size_t keylen, const void *value, size_t valuelen, char *errbuf,
-                          size_t errbuf_size);
+int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *key, size_t keylen,
+                          const void *value, size_t valuelen, char *errbuf, size_t errbuf_size);
 
 /* Produces n messages and waits for all their reports. Returns 0 when all
  * were acknowledged, else the first failure's code; each msgs[i].err is set. */

@@ -17,35 +17,31 @@
 
 #include "common/pg.h"
 
-enum cf_scope {
-    CF_SCOPE_INGEST = 1u << 0,
-    CF_SCOPE_READ = 1u << 1,
-    CF_SCOPE_ADMIN = 1u << 2
-};
+enum cf_scope { CF_SCOPE_INGEST = 1u << 0, CF_SCOPE_READ = 1u << 1, CF_SCOPE_ADMIN = 1u << 2 };
 
 struct cf_clinic {
     char *id;
     char *name;
-    char *tz;          /* IANA zone, "Europe/Moscow" */
-    json_t *doc;       /* the clinic object as declared (working hours, windows, ...) */
+    char *tz;    /* IANA zone, "Europe/Moscow" */
+    json_t *doc; /* the clinic object as declared (working hours, windows, ...) */
 };
 
 struct cf_channel {
     char *id;
     char *network_id;
-    char *kind;        /* "telephony", "messenger", "form" */
-    char *provider;    /* "twilio", "mango", "telegram", "tilda", ... */
-    json_t *doc;       /* the channel object as declared (credentials, mapping, tz) */
+    char *kind;     /* "telephony", "messenger", "form" */
+    char *provider; /* "twilio", "mango", "telegram", "tilda", ... */
+    json_t *doc;    /* the channel object as declared (credentials, mapping, tz) */
 };
 
 struct cf_network {
     char *id;
     char *name;
-    char *secret;      /* contact_key HMAC key */
+    char *secret; /* contact_key HMAC key */
     char *tz;
     struct cf_clinic *clinics;
     size_t nclinics;
-    json_t *doc;       /* the whole network document */
+    json_t *doc; /* the whole network document */
 };
 
 struct cf_netconf_snapshot {
@@ -56,7 +52,7 @@ struct cf_netconf_snapshot {
     size_t nchannels;
     struct cf_api_key *keys; /* opaque to callers: use cf_netconf_authorize */
     size_t nkeys;
-    int refs;                /* atomic; managed by acquire/release */
+    int refs; /* atomic; managed by acquire/release */
 };
 
 struct cf_netconf;

@@ -52,7 +52,7 @@ struct cf_migration {
  * advisory lock keyed by the schema name, recording it in
  * <schema>.schema_migrations(version, name, applied_at). Safe to run from
  * several processes at once. */
-int cf_pg_migrate(PGconn *conn, const char *schema, const struct cf_migration *migrations,
-                  size_t n, char *errbuf, size_t errbuf_size);
+int cf_pg_migrate(PGconn *conn, const char *schema, const struct cf_migration *migrations, size_t n,
+                  char *errbuf, size_t errbuf_size);
 
 #endif

@@ -33,6 +33,7 @@ struct cf_service {
     struct cf_netconf *netconf;
     struct cf_http *http;
     struct cf_consumer *consumers[CF_SERVICE_MAX_CONSUMERS];
+    char *consumer_groups[CF_SERVICE_MAX_CONSUMERS]; /* group ids, for /readyz */
     size_t nconsumers;
 };
 
@@ -60,7 +61,6 @@ int cf_service_run(struct cf_service *svc);
  * (release it) and *net_out the key's network. */
 int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
                          struct _u_response *resp, unsigned scope,
-                         struct cf_netconf_snapshot **snap_out,
-                         const struct cf_network **net_out);
+                         struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out);
 
 #endif

@@ -1,0 +1,36 @@
+/*
+ * Strict validation of our own APIs' JSON bodies from a table of fields:
+ * unknown members, missing required members, wrong types and bounds are
+ * rejected with the offending member named, so a 400 can carry "field".
+ * Provider payloads are not validated this way: they are parsed tolerantly.
+ */
+#ifndef CF_COMMON_VALIDATE_H
+#define CF_COMMON_VALIDATE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+enum cf_field_type {
+    CF_FIELD_STRING, /* length within [min_len, max_len] */
+    CF_FIELD_INT,    /* integer within [min, max] */
+    CF_FIELD_TIME,   /* RFC 3339 string */
+    CF_FIELD_ENUM,   /* one of values (NULL-terminated) */
+    CF_FIELD_BOOL
+};
+
+struct cf_field {
+    const char *name;
+    enum cf_field_type type;
+    int required;
+    size_t min_len, max_len;   /* STRING */
+    long long min, max;        /* INT */
+    const char *const *values; /* ENUM */
+};
+
+/* Checks every member of j against the table. Returns 0, or CF_EINVAL with
+ * the member's name in field (field_size bytes) and a message in errbuf. */
+int cf_validate_object(const json_t *j, const struct cf_field *fields, size_t n, char *field,
+                       size_t field_size, char *errbuf, size_t errbuf_size);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * Table-driven validation of strict API bodies (see validate.h). Unknown
+ * members are checked first so that a misspelt optional field is reported
+ * as such rather than silently ignored.
+ */
+#include "common/validate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/err.h"
+
+static const struct cf_field *find_field(const struct cf_field *fields, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(fields[i].name, name) == 0)
+            return &fields[i];
+    }
+    return NULL;
+}
+
+static int fail(const char *name, char *field, size_t field_size, char *errbuf, size_t errbuf_size,
+                const char *what)
+{
+    snprintf(field, field_size, "%s", name);
+    snprintf(errbuf, errbuf_size, "%s: %s", name, what);
+    return CF_EINVAL;
+}
+
+static int check_value(const struct cf_field *f, const json_t *v, const char **what)
+{
+    switch (f->type) {
+    case CF_FIELD_STRING: {
+        if (!json_is_string(v)) {
+            *what = "expected a string";
+            return CF_EINVAL;
+        }
+        size_t len = json_string_length(v);
+        if (len < f->min_len || len > f->max_len) {
+            *what = "string length out of range";
+            return CF_EINVAL;
+        }
+        return 0;
+    }
+    case CF_FIELD_INT: {
+        if (!json_is_integer(v)) {
+            *what = "expected an integer";
+            return CF_EINVAL;
+        }
+        json_int_t x = json_integer_value(v);
+        if (x < f->min || x > f->max) {
+            *what = "integer out of range";
+            return CF_EINVAL;
+        }
+        return 0;
+    }
+    case CF_FIELD_TIME: {
+        int64_t ms;
+        if (!json_is_string(v) || cf_time_parse(json_string_value(v), &ms) != 0) {
+            *what = "expected an RFC 3339 date-time";
+            return CF_EINVAL;
+        }
+        return 0;
+    }
+    case CF_FIELD_ENUM: {
+        if (json_is_string(v)) {
+            for (const char *const *p = f->values; *p; p++) {
+                if (strcmp(*p, json_string_value(v)) == 0)
+                    return 0;
+            }
+        }
+        *what = "not one of the allowed values";
+        return CF_EINVAL;
+    }
+    case CF_FIELD_BOOL:
+        if (!json_is_boolean(v)) {
+            *what = "expected true or false";
+            return CF_EINVAL;
+        }
+        return 0;
+    }
+    *what = "unsupported field type";
+    return CF_EINVAL;
+}
+
+int cf_validate_object(const json_t *j, const struct cf_field *fields, size_t n, char *field,
+                       size_t field_size, char *errbuf, size_t errbuf_size)
+{
+    const char *key;
+    json_t *v;
+    const char *what = NULL;
+
+    if (!json_is_object(j))
+        return fail("", field, field_size, errbuf, errbuf_size, "expected a JSON object");
+
+    json_object_foreach((json_t *)j, key, v)
+    {
+        const struct cf_field *f = find_field(fields, n, key);
+        if (!f)
+            return fail(key, field, field_size, errbuf, errbuf_size, "unknown field");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *jv = json_object_get(j, fields[i].name);
+        if (!jv || json_is_null(jv)) {
+            if (fields[i].required)
+                return fail(fields[i].name, field, field_size, errbuf, errbuf_size,
+                            "required field missing");
+            continue;
+        }
+        if (check_value(&fields[i], jv, &what) != 0)
+            return fail(fields[i].name, field, field_size, errbuf, errbuf_size, what);
+    }
+    return 0;
+}
