@@ -1,0 +1,323 @@
+/*
+ * clinicflowctl: the administration tool for the network configuration. It
+ * talks to PostgreSQL directly (no service needs to be running): migrate
+ * creates or upgrades the config schema and every service's schema, apply
+ * writes a network file, show prints what is stored, key manages API keys.
+ * Arguments are parsed completely, and an apply file validated, before any
+ * connection is made, so a usage error or an invalid file never touches
+ * the database. Exit status: 0 done, 1 failed, 2 usage or settings error.
+ */
+#include "ctl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/netconf.h"
+#include "common/pg.h"
+#include "common/schemas.h"
+
+static char *env_pg_dsn;
+
+static const struct cf_config_var settings[] = {
+    {"CLINICFLOW_PG_DSN", CF_CONF_STRING, "postgresql://clinicflow@localhost:5432/clinicflow",
+     &env_pg_dsn, 0, 0, 1, "PostgreSQL connection string (used when --dsn is not given)"},
+};
+
+static const char usage_text[] =
+    "usage: clinicflowctl [--dsn DSN] COMMAND\n"
+    "\n"
+    "commands:\n"
+    "  migrate                                  create or upgrade the config schema and\n"
+    "                                           every service's schema\n"
+    "  apply -f FILE                            validate FILE and make it the whole truth\n"
+    "                                           for its network\n"
+    "  show [--network N]                       print the stored configuration (secrets\n"
+    "                                           masked)\n"
+    "  key create --network N --scope S[,S] [--name NAME]\n"
+    "                                           create an API key (scopes: ingest, read,\n"
+    "                                           admin); the key is printed once\n"
+    "  key list [--network N]                   list keys (never the keys themselves)\n"
+    "  key revoke ID                            revoke a key\n"
+    "\n"
+    "The DSN comes from --dsn or CLINICFLOW_PG_DSN.\n";
+
+void ctl_errorf(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "clinicflowctl: %s\n", msg);
+}
+
+int ctl_bump_version(PGconn *conn, int64_t *out, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    int rc = cf_pg_exec(conn, "UPDATE config.version SET v = v + 1 RETURNING v", 0, NULL, &res,
+                        errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(res) != 1) {
+        snprintf(errbuf, errbuf_size, "config.version has no row: run clinicflowctl migrate");
+        PQclear(res);
+        return CF_EINTERNAL;
+    }
+    *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+struct schema_entry {
+    const char *schema;
+    const struct cf_migration *migrations;
+    const size_t *n;
+};
+
+static int cmd_migrate(PGconn *conn)
+{
+    const struct schema_entry schemas[] = {
+        {"config", cf_netconf_migrations, &cf_netconf_migrations_n},
+        {CF_CALLS_SCHEMA, cf_calls_migrations, &cf_calls_migrations_n},
+        {CF_LEADS_SCHEMA, cf_leads_migrations, &cf_leads_migrations_n},
+        {CF_REMINDERS_SCHEMA, cf_reminders_migrations, &cf_reminders_migrations_n},
+        {CF_ANALYTICS_SCHEMA, cf_analytics_migrations, &cf_analytics_migrations_n},
+    };
+    for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
+        char errbuf[1024] = "";
+        size_t n = *schemas[i].n;
+        if (cf_pg_migrate(conn, schemas[i].schema, schemas[i].migrations, n, errbuf,
+                          sizeof(errbuf)) != 0) {
+            ctl_errorf("could not migrate schema %s: %s", schemas[i].schema, errbuf);
+            return CTL_EXIT_FAIL;
+        }
+        printf("schema %s: up to date (%zu migration%s)\n", schemas[i].schema, n,
+               n == 1 ? "" : "s");
+    }
+    return CTL_EXIT_OK;
+}
+
+/* Parsed command line. */
+struct args {
+    const char *dsn;
+    const char *cmd;    /* migrate, apply, show, key */
+    const char *subcmd; /* key: create, list, revoke */
+    const char *file;
+    const char *network;
+    const char *scope;
+    const char *name;
+    const char *key_id;
+    int help; /* -h/--help: print the usage and exit 0 */
+};
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "clinicflowctl: %s\n\n%s", msg, usage_text);
+    return CTL_EXIT_USAGE;
+}
+
+/* Takes the value of option argv[*i] (either "--opt VALUE" or "--opt=VALUE"). */
+static int option_value(int argc, char **argv, int *i, const char *opt, const char **out)
+{
+    size_t len = strlen(opt);
+    if (strcmp(argv[*i], opt) == 0) {
+        if (*i + 1 >= argc)
+            return usage_error("option %s needs a value", opt);
+        *out = argv[++*i];
+        return 1;
+    }
+    if (strncmp(argv[*i], opt, len) == 0 && argv[*i][len] == '=') {
+        *out = argv[*i] + len + 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Parses the options that follow a command; every command accepts only the
+ * options named in allowed ("f", "network", "scope", "name"). Positional
+ * arguments go to positional[0..1]. Returns 0 or CTL_EXIT_USAGE. */
+static int parse_options(int argc, char **argv, int start, struct args *a, const char *allowed,
+                         const char **positional, int max_positional)
+{
+    int npos = 0;
+    for (int i = start; i < argc; i++) {
+        const char *value = NULL;
+        int rc;
+        if ((rc = option_value(argc, argv, &i, "--file", &value)) != 0 ||
+            (rc = option_value(argc, argv, &i, "-f", &value)) != 0) {
+            if (rc == CTL_EXIT_USAGE)
+                return rc;
+            if (!strstr(allowed, "f,"))
+                return usage_error("option %s is not valid here", "-f");
+            a->file = value;
+        } else if ((rc = option_value(argc, argv, &i, "--network", &value)) != 0) {
+            if (rc == CTL_EXIT_USAGE)
+                return rc;
+            if (!strstr(allowed, "network,"))
+                return usage_error("option %s is not valid here", "--network");
+            a->network = value;
+        } else if ((rc = option_value(argc, argv, &i, "--scope", &value)) != 0) {
+            if (rc == CTL_EXIT_USAGE)
+                return rc;
+            if (!strstr(allowed, "scope,"))
+                return usage_error("option %s is not valid here", "--scope");
+            a->scope = value;
+        } else if ((rc = option_value(argc, argv, &i, "--name", &value)) != 0) {
+            if (rc == CTL_EXIT_USAGE)
+                return rc;
+            if (!strstr(allowed, "name,"))
+                return usage_error("option %s is not valid here", "--name");
+            a->name = value;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return usage_error("unknown option %s", argv[i]);
+        } else {
+            if (npos >= max_positional)
+                return usage_error("unexpected argument %s", argv[i]);
+            positional[npos++] = argv[i];
+        }
+    }
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *value = NULL;
+        int rc = option_value(argc, argv, &i, "--dsn", &value);
+        if (rc == CTL_EXIT_USAGE)
+            return rc;
+        if (rc) {
+            a->dsn = value;
+            continue;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            a->help = 1;
+            return 0;
+        }
+        if (argv[i][0] == '-')
+            return usage_error("unknown option %s", argv[i]);
+        break;
+    }
+    if (i >= argc)
+        return usage_error("%s", "no command given");
+    a->cmd = argv[i++];
+
+    const char *pos[1] = {NULL};
+    int rc;
+    if (strcmp(a->cmd, "migrate") == 0)
+        return parse_options(argc, argv, i, a, "", pos, 0);
+    if (strcmp(a->cmd, "apply") == 0) {
+        if ((rc = parse_options(argc, argv, i, a, "f,", pos, 0)) != 0)
+            return rc;
+        if (!a->file)
+            return usage_error("%s", "apply needs -f FILE");
+        return 0;
+    }
+    if (strcmp(a->cmd, "show") == 0)
+        return parse_options(argc, argv, i, a, "network,", pos, 0);
+    if (strcmp(a->cmd, "key") != 0)
+        return usage_error("unknown command %s", a->cmd);
+
+    if (i >= argc)
+        return usage_error("%s", "key needs create, list or revoke");
+    a->subcmd = argv[i++];
+    if (strcmp(a->subcmd, "create") == 0) {
+        if ((rc = parse_options(argc, argv, i, a, "network,scope,name,", pos, 0)) != 0)
+            return rc;
+        if (!a->network || !a->scope)
+            return usage_error("%s", "key create needs --network N and --scope S[,S]");
+        return 0;
+    }
+    if (strcmp(a->subcmd, "list") == 0)
+        return parse_options(argc, argv, i, a, "network,", pos, 0);
+    if (strcmp(a->subcmd, "revoke") == 0) {
+        if ((rc = parse_options(argc, argv, i, a, "", pos, 1)) != 0)
+            return rc;
+        if (!pos[0])
+            return usage_error("%s", "key revoke needs the key id");
+        a->key_id = pos[0];
+        return 0;
+    }
+    return usage_error("unknown key command %s", a->subcmd);
+}
+
+/* Schema creation reports "already exists, skipping" notices: not news to
+ * the operator. Errors are reported through results, not notices. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int run(PGconn *conn, const struct args *a, const json_t *j_net)
+{
+    if (!a->cmd)
+        return CTL_EXIT_USAGE;
+    if (strcmp(a->cmd, "migrate") == 0)
+        return cmd_migrate(conn);
+    if (strcmp(a->cmd, "apply") == 0)
+        return ctl_cmd_apply(conn, a->file, j_net);
+    if (strcmp(a->cmd, "show") == 0)
+        return ctl_cmd_show(conn, a->network);
+    if (!a->subcmd)
+        return CTL_EXIT_USAGE; /* parse_args accepts no other command */
+    if (strcmp(a->subcmd, "create") == 0)
+        return ctl_cmd_key_create(conn, a->network, a->scope, a->name);
+    if (strcmp(a->subcmd, "list") == 0)
+        return ctl_cmd_key_list(conn, a->network);
+    return ctl_cmd_key_revoke(conn, a->key_id);
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {0};
+    json_t *j_net = NULL;
+    PGconn *conn = NULL;
+    char errbuf[1024] = "";
+    int status;
+
+    cf_log_init("clinicflowctl", CF_LOG_WARN);
+    if ((status = parse_args(argc, argv, &a)) != 0)
+        return status;
+    if (a.help) {
+        fputs(usage_text, stdout);
+        return CTL_EXIT_OK;
+    }
+    if (cf_config_load(settings, sizeof(settings) / sizeof(settings[0]), errbuf, sizeof(errbuf)) !=
+        0) {
+        ctl_errorf("%s", errbuf);
+        return CTL_EXIT_USAGE;
+    }
+    if (!a.dsn)
+        a.dsn = env_pg_dsn;
+
+    if (a.file && (status = ctl_load_network_file(a.file, &j_net)) != 0)
+        goto out;
+
+    conn = cf_pg_connect(a.dsn, errbuf, sizeof(errbuf));
+    if (!conn) {
+        ctl_errorf("%s", errbuf);
+        status = CTL_EXIT_FAIL;
+        goto out;
+    }
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
+    status = run(conn, &a, j_net);
+
+out:
+    if (conn)
+        PQfinish(conn);
+    json_decref(j_net);
+    cf_config_free(settings, sizeof(settings) / sizeof(settings[0]));
+    return status;
+}
