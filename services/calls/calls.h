@@ -1,0 +1,70 @@
+/*
+ * Internal interface of clinicflow-calls: the ingest tail shared by every
+ * webhook route (normalize -> produce to calls.raw -> answer), the fold that
+ * turns facts into calls, and the call store. Not used outside this service.
+ */
+#ifndef CF_CALLS_CALLS_H
+#define CF_CALLS_CALLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <ulfius.h>
+
+#include "common/consumer.h"
+#include "common/envelope.h"
+#include "common/netconf.h"
+#include "common/service.h"
+
+/* The service's own settings (CLINICFLOW_CALLS_*), read once in main. */
+struct calls_settings {
+    long abandoned_ring_s; /* a missed call that rang less than this is abandoned */
+    long targeted_talk_s;  /* an answered inbound call this long is targeted */
+    char *default_cc;      /* country code for national number forms */
+};
+
+struct calls_ctx {
+    struct cf_service *svc;
+    struct calls_settings cfg;
+};
+
+/* routes.c */
+void calls_routes_register(struct calls_ctx *ctx);
+
+/* generic.c */
+int handle_generic_call_post(const struct _u_request *req, struct _u_response *resp, void *user);
+
+/* ingest.c: the party object {raw, kind, e164?} of a phone value (new ref). */
+json_t *calls_party_new(const char *raw, const char *default_cc);
+
+/*
+ * Produces one normalized fact (type clinicflow.call.reported) to calls.raw,
+ * keyed by the call id, and waits for Kafka's acknowledgement. The event id
+ * is uuid5(network, provider, channel, event_key); the call id is
+ * uuid5(network, provider, "call", provider_call_id). j_data is stolen; the
+ * provider fields are added to it. Returns 0 with both ids written (37 bytes
+ * each) or the producer's error code. Blocks up to the delivery wait.
+ */
+int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const char *clinic_id,
+                      const char *provider, const char *channel, const char *event_key,
+                      const char *provider_call_id, int64_t time_ms, json_t *j_data,
+                      char *event_id_out, char *call_id_out, char *errbuf, size_t errbuf_size);
+
+/* fold.c: the consumer's apply function (see consumer.h); ctx is calls_ctx. */
+int calls_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                     const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                     size_t errbuf_size);
+
+/* store.c */
+/* Loads the call document FOR UPDATE: 0 with *out (new ref), CF_ENOTFOUND,
+ * or the database error. */
+int calls_store_load(PGconn *conn, const char *call_id, json_t **out, char *errbuf,
+                     size_t errbuf_size);
+/* Inserts or replaces the call row from its document. */
+int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call, char *errbuf,
+                     size_t errbuf_size);
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * The fold: facts about one call, from any provider, retried, out of order
+ * or split across instances, become one call that never regresses. Status
+ * only moves forward (ringing -> in_progress -> ended); the earliest known
+ * start and answer times win; later facts may add what earlier ones lacked
+ * (a recording, an agent). Each fact that moves the status emits the event
+ * of the status reached (call.started, call.answered, call.ended); one that
+ * changes anything else emits call.updated; one that changes nothing emits
+ * nothing. Output ids are uuid5(fact id, "call.<verb>"), so re-applying a
+ * fact after a crash yields the same events.
+ */
+#include "calls.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/topics.h"
+#include "common/xmalloc.h"
+
+enum call_status { ST_NONE = 0, ST_RINGING, ST_IN_PROGRESS, ST_ENDED };
+
+static const char *const status_names[] = {"", "ringing", "in_progress", "ended"};
+static const char *const status_verbs[] = {"", "started", "answered", "ended"};
+
+static enum call_status status_parse(const char *s)
+{
+    for (int i = ST_RINGING; i <= ST_ENDED; i++) {
+        if (s && strcmp(s, status_names[i]) == 0)
+            return (enum call_status)i;
+    }
+    return ST_NONE;
+}
+
+static enum call_status status_of_event(const char *event)
+{
+    for (int i = ST_RINGING; i <= ST_ENDED; i++) {
+        if (event && strcmp(event, status_verbs[i]) == 0)
+            return (enum call_status)i;
+    }
+    if (event && strcmp(event, "answered") == 0)
+        return ST_IN_PROGRESS;
+    return ST_NONE;
+}
+
+/* Unix ms of an RFC 3339 member, or -1 when absent or unparsable. */
+static int64_t time_of(const json_t *j, const char *key)
+{
+    int64_t ms;
+    const char *s = json_string_value(json_object_get(j, key));
+
+    return s && cf_time_parse(s, &ms) == 0 ? ms : -1;
+}
+
+static void set_time(json_t *j, const char *key, int64_t ms)
+{
+    char buf[32];
+
+    cf_time_format(ms, buf);
+    json_object_set_new(j, key, json_string(buf));
+}
+
+static void keep_earliest(json_t *j_call, const char *key, int64_t ms)
+{
+    int64_t cur = time_of(j_call, key);
+
+    if (ms >= 0 && (cur < 0 || ms < cur))
+        set_time(j_call, key, ms);
+}
+
+static long long int_of(const json_t *j, const char *key)
+{
+    const json_t *v = json_object_get(j, key);
+
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+/* A party reported as a phone replaces one that was not (a later leg may
+ * carry the number an earlier one withheld). */
+static void merge_party(json_t *j_call, const char *key, json_t *j_party)
+{
+    const char *cur = json_string_value(json_object_get(json_object_get(j_call, key), "kind"));
+    const char *new_kind = json_string_value(json_object_get(j_party, "kind"));
+
+    if (!cur || (strcmp(cur, "e164") != 0 && new_kind && strcmp(new_kind, "e164") == 0))
+        json_object_set(j_call, key, j_party);
+}
+
+static void fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
+{
+    static const char *const latest_wins[] = {"ring_seconds", "talk_seconds",    "outcome",
+                                              "agent_id",     "agent_group",     "recording_url",
+                                              "contact_key",  "tracking_number", NULL};
+    enum call_status st = status_of_event(json_string_value(json_object_get(j_fact, "event")));
+    enum call_status cur = status_parse(json_string_value(json_object_get(j_call, "status")));
+    int64_t ended;
+
+    if (st > cur)
+        json_object_set_new(j_call, "status", json_string(status_names[st]));
+
+    keep_earliest(j_call, "started_at", time_of(j_fact, "started_at"));
+    if (st == ST_RINGING)
+        keep_earliest(j_call, "started_at", fact_time);
+    keep_earliest(j_call, "answered_at", time_of(j_fact, "answered_at"));
+    if (st == ST_IN_PROGRESS)
+        keep_earliest(j_call, "answered_at", fact_time);
+    ended = time_of(j_fact, "ended_at");
+    if (ended < 0 && st == ST_ENDED)
+        ended = fact_time;
+    if (ended >= 0 && time_of(j_call, "ended_at") < 0)
+        set_time(j_call, "ended_at", ended);
+
+    for (const char *const *k = latest_wins; *k; k++) {
+        json_t *v = json_object_get(j_fact, *k);
+        if (v && !json_is_null(v))
+            json_object_set(j_call, *k, v);
+    }
+    merge_party(j_call, "caller", json_object_get(j_fact, "from"));
+    merge_party(j_call, "called", json_object_get(j_fact, "to"));
+}
+
+/* Fills what follows from the facts: start time, ring and talk seconds,
+ * outcome, the abandoned and targeted rules (DESIGN.md). */
+static void derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time)
+{
+    enum call_status st = status_parse(json_string_value(json_object_get(j_call, "status")));
+    int64_t started = time_of(j_call, "started_at");
+    int64_t answered = time_of(j_call, "answered_at");
+    int64_t ended = time_of(j_call, "ended_at");
+    long long ring = int_of(j_call, "ring_seconds");
+    long long talk = int_of(j_call, "talk_seconds");
+    const int inbound =
+        strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
+
+    if (started < 0) {
+        if (ended >= 0 && ring >= 0)
+            started = ended - (ring + (talk > 0 ? talk : 0)) * 1000;
+        else if (answered >= 0)
+            started = answered;
+        else if (ended >= 0)
+            started = ended;
+        else
+            started = fact_time;
+        set_time(j_call, "started_at", started);
+    }
+    if (ring < 0) {
+        if (answered >= 0)
+            ring = (answered - started) / 1000;
+        else if (st == ST_ENDED && ended >= 0)
+            ring = (ended - started) / 1000;
+        if (ring >= 0)
+            json_object_set_new(j_call, "ring_seconds", json_integer(ring));
+    }
+    if (talk < 0 && answered >= 0 && ended >= 0) {
+        talk = (ended - answered) / 1000;
+        json_object_set_new(j_call, "talk_seconds", json_integer(talk));
+    }
+    if (st != ST_ENDED)
+        return;
+
+    const char *outcome = json_string_value(json_object_get(j_call, "outcome"));
+    if (!outcome)
+        outcome = answered >= 0 ? "answered" : "missed";
+    if (inbound && strcmp(outcome, "missed") == 0 && ring >= 0 && ring < cfg->abandoned_ring_s)
+        outcome = "abandoned";
+    /* outcome may point into the value being replaced: the new string is
+     * made before the old one is released, and the targeted rule reads the
+     * stored copy. */
+    json_object_set_new(j_call, "outcome", json_string(outcome));
+    outcome = json_string_value(json_object_get(j_call, "outcome"));
+    json_object_set_new(
+        j_call, "targeted",
+        json_boolean(inbound && strcmp(outcome, "answered") == 0 && talk >= cfg->targeted_talk_s));
+}
+
+static void emit(struct cf_outbox *out, const struct cf_event *in, const char *verb,
+                 const json_t *j_call, int64_t time_ms)
+{
+    struct cf_event ev = {0};
+    char kind[32];
+    const char *parts[] = {in->id, kind};
+    const char *clinic = json_string_value(json_object_get(j_call, "clinic_id"));
+
+    snprintf(kind, sizeof(kind), "call.%s", verb);
+    cf_uuid5(parts, 2, ev.id);
+    ev.source = cf_xstrdup("/clinicflow/calls/fold");
+    ev.type = cf_xasprintf("clinicflow.call.%s", verb);
+    ev.subject = cf_xstrdup(in->subject);
+    ev.time_ms = time_ms;
+    ev.networkid = cf_xstrdup(in->networkid);
+    ev.clinicid = clinic ? cf_xstrdup(clinic) : NULL;
+    ev.data = json_deep_copy(j_call);
+    cf_outbox_add(out, CF_TOPIC_CALLS, in->subject, &ev);
+    cf_event_clear(&ev);
+}
+
+static int fact_valid(const json_t *j_fact, char *errbuf, size_t errbuf_size)
+{
+    static const char *const strings[] = {"provider", "provider_call_id", "event", "direction",
+                                          NULL};
+
+    for (const char *const *k = strings; *k; k++) {
+        if (!json_is_string(json_object_get(j_fact, *k))) {
+            snprintf(errbuf, errbuf_size, "fact lacks %s", *k);
+            return 0;
+        }
+    }
+    if (status_of_event(json_string_value(json_object_get(j_fact, "event"))) == ST_NONE) {
+        snprintf(errbuf, errbuf_size, "fact has an unknown event");
+        return 0;
+    }
+    if (!json_is_object(json_object_get(j_fact, "from")) ||
+        !json_is_object(json_object_get(j_fact, "to"))) {
+        snprintf(errbuf, errbuf_size, "fact lacks its parties");
+        return 0;
+    }
+    return 1;
+}
+
+int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
+                     const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                     size_t errbuf_size)
+{
+    struct calls_ctx *ctx = vctx;
+    json_t *j_call = NULL, *j_before = NULL;
+    enum call_status before, after;
+    const char *verb = NULL;
+    int64_t when;
+    int rc;
+
+    (void)rkm;
+    if (!ev) {
+        snprintf(errbuf, errbuf_size, "unexpected tombstone");
+        return CF_EINVAL;
+    }
+    if (strcmp(ev->type, "clinicflow.call.reported") != 0) {
+        snprintf(errbuf, errbuf_size, "unexpected event type %s", ev->type);
+        return CF_EINVAL;
+    }
+    if (!fact_valid(ev->data, errbuf, errbuf_size))
+        return CF_EINVAL;
+
+    rc = calls_store_load(conn, ev->subject, &j_call, errbuf, errbuf_size);
+    if (rc == CF_ENOTFOUND) {
+        j_call =
+            json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:i}", "call_id", ev->subject, "direction",
+                      json_object_get(ev->data, "direction"), "caller",
+                      json_object_get(ev->data, "from"), "called", json_object_get(ev->data, "to"),
+                      "provider", json_object_get(ev->data, "provider"), "provider_call_id",
+                      json_object_get(ev->data, "provider_call_id"), "facts", 0);
+        rc = 0;
+    }
+    if (rc != 0)
+        goto out;
+    if (ev->clinicid && !json_object_get(j_call, "clinic_id"))
+        json_object_set_new(j_call, "clinic_id", json_string(ev->clinicid));
+
+    before = status_parse(json_string_value(json_object_get(j_call, "status")));
+    j_before = json_deep_copy(j_call);
+    fold_fact(j_call, ev->data, ev->time_ms);
+    derive(j_call, &ctx->cfg, ev->time_ms);
+    after = status_parse(json_string_value(json_object_get(j_call, "status")));
+
+    if (after > before)
+        verb = status_verbs[after];
+    else if (!json_equal(j_before, j_call))
+        verb = "updated";
+    json_object_set_new(j_call, "facts", json_integer(int_of(j_call, "facts") + 1));
+
+    rc = calls_store_save(conn, ev->networkid, j_call, errbuf, errbuf_size);
+    if (rc != 0 || !verb)
+        goto out;
+
+    if (after > before && after == ST_RINGING)
+        when = time_of(j_call, "started_at");
+    else if (after > before && after == ST_IN_PROGRESS)
+        when = time_of(j_call, "answered_at");
+    else if (after > before && after == ST_ENDED)
+        when = time_of(j_call, "ended_at");
+    else
+        when = ev->time_ms;
+    emit(out, ev, verb, j_call, when);
+
+out:
+    json_decref(j_before);
+    json_decref(j_call);
+    return rc;
+}

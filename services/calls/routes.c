@@ -1,0 +1,13 @@
+/*
+ * The HTTP routes of clinicflow-calls, in one table so that the public
+ * surface of the service reads in one place. Provider routes arrive here
+ * with the call tracking issue; each handler lives in its own file.
+ */
+#include "calls.h"
+
+void calls_routes_register(struct calls_ctx *ctx)
+{
+    struct cf_http *h = ctx->svc->http;
+
+    cf_http_route(h, "POST", "/v1/hooks/calls/generic", handle_generic_call_post, ctx);
+}

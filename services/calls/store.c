@@ -1,0 +1,94 @@
+/*
+ * The call store: one row per call in calls.calls, the folded document in
+ * doc (what calls.v1 carries) and the columns an operator queries by. Only
+ * the fold consumer writes here, inside its transaction.
+ */
+#include "calls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/err.h"
+#include "common/pg.h"
+
+int calls_store_load(PGconn *conn, const char *call_id, json_t **out, char *errbuf,
+                     size_t errbuf_size)
+{
+    const char *params[] = {call_id};
+    PGresult *res = NULL;
+    json_error_t jerr;
+    int rc;
+
+    *out = NULL;
+    rc = cf_pg_exec(conn, "SELECT doc::text FROM calls WHERE call_id = $1 FOR UPDATE", 1, params,
+                    &res, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(res) == 0) {
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    if (!*out) {
+        snprintf(errbuf, errbuf_size, "stored call %s is not JSON: %s", call_id, jerr.text);
+        rc = CF_EINTERNAL;
+    }
+out:
+    PQclear(res);
+    return rc;
+}
+
+static const char *str_or_null(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+static char *int_or_null(const json_t *j, const char *key, char *buf, size_t size)
+{
+    const json_t *v = json_object_get(j, key);
+
+    if (!json_is_integer(v))
+        return NULL;
+    snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+    return buf;
+}
+
+int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call, char *errbuf,
+                     size_t errbuf_size)
+{
+    char ring[24], talk[24], facts[24];
+    char *doc = json_dumps(j_call, JSON_COMPACT);
+    const char *params[] = {
+        str_or_null(j_call, "call_id"),
+        network_id,
+        str_or_null(j_call, "clinic_id"),
+        str_or_null(j_call, "direction"),
+        str_or_null(j_call, "status"),
+        str_or_null(j_call, "contact_key"),
+        str_or_null(j_call, "started_at"),
+        str_or_null(j_call, "answered_at"),
+        str_or_null(j_call, "ended_at"),
+        str_or_null(j_call, "outcome"),
+        int_or_null(j_call, "ring_seconds", ring, sizeof(ring)),
+        int_or_null(j_call, "talk_seconds", talk, sizeof(talk)),
+        str_or_null(j_call, "provider"),
+        str_or_null(j_call, "provider_call_id"),
+        int_or_null(j_call, "facts", facts, sizeof(facts)),
+        doc,
+    };
+    int rc = cf_pg_exec(
+        conn,
+        "INSERT INTO calls (call_id, network_id, clinic_id, direction, status, contact_key,"
+        " started_at, answered_at, ended_at, outcome, ring_seconds, talk_seconds, provider,"
+        " provider_call_id, facts, doc, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, now())"
+        " ON CONFLICT (call_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
+        " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"
+        " started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,"
+        " ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome,"
+        " ring_seconds = EXCLUDED.ring_seconds, talk_seconds = EXCLUDED.talk_seconds,"
+        " facts = EXCLUDED.facts, doc = EXCLUDED.doc, updated_at = now()",
+        16, params, NULL, errbuf, errbuf_size);
+    free(doc);
+    return rc;
+}
