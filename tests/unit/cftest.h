@@ -7,7 +7,9 @@
 #define CF_TESTS_CFTEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int cf_test_passed;
 static int cf_test_failed;
@@ -18,7 +20,7 @@ static int cf_test_failed;
             cf_test_passed++;                                                                      \
         } else {                                                                                   \
             cf_test_failed++;                                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
         }                                                                                          \
     } while (0)
 
@@ -29,7 +31,7 @@ static int cf_test_failed;
             cf_test_passed++;                                                                      \
         } else {                                                                                   \
             cf_test_failed++;                                                                      \
-            fprintf(stderr, "%s:%d: '%s' != '%s' (%s vs %s)\n", __FILE__, __LINE__,              \
+            fprintf(stderr, "%s:%d: '%s' != '%s' (%s vs %s)\n", __FILE__, __LINE__,                \
                     cf_a_ ? cf_a_ : "(null)", cf_b_ ? cf_b_ : "(null)", #a, #b);                   \
         }                                                                                          \
     } while (0)
@@ -50,6 +52,36 @@ static inline int cf_test_done(void)
 {
     printf("%d passed, %d failed\n", cf_test_passed, cf_test_failed);
     return cf_test_failed ? 1 : 0;
+}
+
+/* Captures what the code under test writes on stderr (the log). Unused
+ * in some tests, hence the attribute. */
+static FILE *capture_file;
+static int saved_stderr = -1;
+
+__attribute__((unused)) static void capture_begin(void)
+{
+    fflush(stderr);
+    capture_file = tmpfile();
+    saved_stderr = dup(STDERR_FILENO);
+    dup2(fileno(capture_file), STDERR_FILENO);
+}
+
+/* Restores stderr; returns what was written meanwhile (free() it). */
+__attribute__((unused)) static char *capture_end(void)
+{
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    long size = ftell(capture_file);
+    if (size < 0)
+        size = 0;
+    char *text = calloc(1, (size_t)size + 1);
+    rewind(capture_file);
+    size_t got = fread(text, 1, (size_t)size, capture_file);
+    text[got] = '\0';
+    fclose(capture_file);
+    return text;
 }
 
 #endif

@@ -1,0 +1,3 @@
+cf_integration_test(calls.generic calls/test_generic.py)
+cf_integration_test(calls.brokers_down calls/test_brokers_down.py)
+cf_integration_test(services.lifecycle calls/test_services.py)

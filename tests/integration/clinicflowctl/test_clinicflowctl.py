@@ -1,0 +1,255 @@
+"""clinicflowctl against a real PostgreSQL: migrate (twice), apply the demo
+network (twice: the second changes nothing), apply it with one clinic
+removed, reject an invalid file without touching the database, and manage
+API keys (only the key's SHA-256 is stored).
+
+The test creates a database of its own on the server of
+CLINICFLOW_TEST_PG_DSN and drops it at the end; the steps run in order and
+share it.
+"""
+import copy
+import hashlib
+import json
+import os
+import re
+import tempfile
+
+import cfstack
+from cfstack import psql
+
+BASE_DSN = os.environ.get("CLINICFLOW_TEST_PG_DSN", "")
+STATE = {}
+
+CONFIG_TABLES = ("networks", "clinics", "channels", "tracking_numbers", "number_pools",
+                 "blocklist", "api_keys", "version")
+
+
+def ctl(*args, check=True):
+    return cfstack.clinicflowctl(STATE["dsn"], *args, check=check)
+
+
+def scalar(sql):
+    rows = psql(STATE["dsn"], sql)
+    assert len(rows) == 1, rows
+    return rows[0][0]
+
+
+def count(table, where="true"):
+    return int(scalar("SELECT count(*) FROM config.%s WHERE %s" % (table, where)))
+
+
+def version():
+    return int(scalar("SELECT v FROM config.version"))
+
+
+def config_dump():
+    """Every row of every config table, as text, in a stable order."""
+    out = {}
+    for table in CONFIG_TABLES:
+        out[table] = psql(STATE["dsn"], "SELECT t::text FROM config.%s t ORDER BY 1" % table)
+    return out
+
+
+def write_json(doc, name):
+    path = os.path.join(STATE["tmp"].name, name)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=2)
+    return path
+
+
+def without_clinic(doc, clinic_id):
+    """The document with one clinic and everything that refers to it removed."""
+    doc = copy.deepcopy(doc)
+    doc["clinics"] = [c for c in doc["clinics"] if c["id"] != clinic_id]
+    for ch in doc.get("channels", []):
+        if ch.get("clinic_id") == clinic_id:
+            del ch["clinic_id"]
+        if "numbers" in ch:
+            ch["numbers"] = {n: c for n, c in ch["numbers"].items() if c != clinic_id}
+    doc["tracking_numbers"] = [t for t in doc.get("tracking_numbers", [])
+                               if t["clinic_id"] != clinic_id]
+    doc["number_pools"] = [p for p in doc.get("number_pools", []) if p["clinic_id"] != clinic_id]
+    return doc
+
+
+def setup():
+    if not BASE_DSN:
+        raise cfstack.StackError("CLINICFLOW_TEST_PG_DSN is not set (run through ./tests/run)")
+    STATE["dsn"] = cfstack.new_database(BASE_DSN)
+    STATE["db"] = STATE["dsn"].rsplit("/", 1)[1].split("?")[0]
+    STATE["tmp"] = tempfile.TemporaryDirectory(prefix="cf-ctl-")
+    STATE["demo"] = cfstack.demo_network()
+    STATE["demo_path"] = cfstack.demo_network_path()
+
+
+def test_migrate_twice():
+    for _ in range(2):
+        p = ctl("migrate")
+        assert "schema config: up to date" in p.stdout, p.stdout
+    schemas = {r[0] for r in psql(STATE["dsn"], "SELECT schema_name FROM information_schema.schemata")}
+    for s in ("config", "calls", "leads", "reminders", "analytics"):
+        assert s in schemas, (s, schemas)
+    assert int(scalar("SELECT count(*) FROM config.schema_migrations")) >= 1
+    assert int(scalar("SELECT count(*) FROM config.schema_migrations WHERE version = 1")) == 1
+    assert version() == 0
+
+
+def test_apply_demo():
+    p = ctl("apply", "-f", STATE["demo_path"])
+    assert "applied" in p.stdout, p.stdout
+    demo = STATE["demo"]
+    assert count("networks") == 1
+    assert count("clinics", "network_id = 'demo'") == len(demo["clinics"]) == 3
+    assert count("channels") == len(demo["channels"])
+    assert count("tracking_numbers") == len(demo["tracking_numbers"]) == 6
+    assert count("number_pools") == len(demo["number_pools"]) == 3
+    assert count("blocklist") == len(demo["blocklist"])
+    assert version() == 1
+    stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
+    assert stored == demo
+    for pool in demo["number_pools"]:
+        numbers = scalar("SELECT array_to_json(numbers)::text FROM config.number_pools"
+                         " WHERE id = '%s'" % pool["id"])
+        assert json.loads(numbers) == pool["numbers"]
+
+
+def test_apply_again_changes_nothing():
+    before = config_dump()
+    p = ctl("apply", "-f", STATE["demo_path"])
+    assert "unchanged" in p.stdout, p.stdout
+    assert config_dump() == before
+    assert version() == 1
+
+
+def test_show_masks_secrets():
+    p = ctl("show")
+    out = json.loads(p.stdout)
+    assert out["version"] == 1
+    [net] = out["networks"]
+    assert net["id"] == "demo"
+    assert net["secret"] == "***"
+    demo = STATE["demo"]
+    assert demo["secret"] not in p.stdout
+    for ch in net["channels"]:
+        src = next(c for c in demo["channels"] if c["id"] == ch["id"])
+        assert set(ch.get("credentials", {})) == set(src.get("credentials", {}))
+        for name, value in src.get("credentials", {}).items():
+            assert ch["credentials"][name] == "***"
+            assert value not in p.stdout, name
+    one = json.loads(ctl("show", "--network", "demo").stdout)
+    assert [n["id"] for n in one["networks"]] == ["demo"]
+    missing = ctl("show", "--network", "nope", check=False)
+    assert missing.returncode == 1
+    assert "not found" in missing.stderr
+
+
+def test_apply_with_clinic_removed():
+    path = write_json(without_clinic(STATE["demo"], "demo-south"), "two-clinics.json")
+    p = ctl("apply", "-f", path)
+    assert "removed clinic demo-south" in p.stdout, p.stdout
+    assert count("clinics", "id = 'demo-south'") == 0
+    assert count("clinics") == 2
+    assert count("tracking_numbers", "clinic_id = 'demo-south'") == 0
+    assert count("number_pools", "clinic_id = 'demo-south'") == 0
+    assert count("tracking_numbers") == 4
+    assert version() == 2
+
+
+def test_invalid_file_changes_nothing():
+    before = config_dump()
+    bad = copy.deepcopy(STATE["demo"])
+    bad["clinics"][1]["working_hours"]["mon"][0] = "9-14"
+    path = write_json(bad, "bad-hours.json")
+    p = ctl("apply", "-f", path, check=False)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    expected = '%s: $.clinics[1].working_hours.mon[0]: expected "HH:MM-HH:MM"' % path
+    assert expected in p.stderr, p.stderr
+    assert p.stdout == ""
+
+    bad = copy.deepcopy(STATE["demo"])
+    bad["channels"][0]["provider"] = "nokia"
+    path = write_json(bad, "bad-provider.json")
+    p = ctl("apply", "-f", path, check=False)
+    assert p.returncode == 1
+    assert "$.channels[0].provider: unknown telephony provider" in p.stderr, p.stderr
+
+    path = os.path.join(STATE["tmp"].name, "broken.json")
+    with open(path, "w") as f:
+        f.write('{"id": "demo",\n  "name": }\n')
+    p = ctl("apply", "-f", path, check=False)
+    assert p.returncode == 1
+    assert path + ":2:" in p.stderr and "invalid JSON" in p.stderr, p.stderr
+    assert config_dump() == before
+
+
+def test_keys():
+    v0 = version()
+    p = ctl("key", "create", "--network", "demo", "--scope", "ingest,read", "--name", "demo crm")
+    lines = p.stdout.splitlines()
+    assert len(lines) == 1, p.stdout
+    key = lines[0]
+    assert re.fullmatch(r"cfk_[0-9A-Za-z]{40}", key), key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    rows = psql(STATE["dsn"], "SELECT id::text, encode(hash, 'hex'), array_to_string(scopes, ','),"
+                " name, revoked_at IS NULL FROM config.api_keys")
+    assert len(rows) == 1, rows
+    key_id, stored_hash, scopes, name, active = rows[0]
+    assert stored_hash == digest
+    assert scopes == "ingest,read" and name == "demo crm" and active == "t"
+    assert key not in json.dumps(config_dump())
+    assert version() == v0 + 1
+
+    listing = ctl("key", "list").stdout
+    assert listing.splitlines()[0].split("\t") == ["ID", "NETWORK", "SCOPES", "NAME", "CREATED",
+                                                   "REVOKED"]
+    row = listing.splitlines()[1].split("\t")
+    assert row[:4] == [key_id, "demo", "ingest,read", "demo crm"], row
+    assert row[5] == "-"
+    assert key not in listing and digest not in listing
+    assert len(ctl("key", "list", "--network", "other").stdout.splitlines()) == 1
+
+    second = ctl("key", "create", "--network", "demo", "--scope", "admin").stdout.strip()
+    assert second != key
+
+    p = ctl("key", "revoke", key_id)
+    assert int(scalar("SELECT count(*) FROM config.api_keys WHERE id = '%s'"
+                      " AND revoked_at IS NOT NULL" % key_id)) == 1
+    assert version() == v0 + 3
+    row = [r for r in ctl("key", "list").stdout.splitlines() if r.startswith(key_id)][0]
+    assert row.split("\t")[5] != "-", row
+    assert ctl("key", "revoke", key_id).returncode == 0  # already revoked: harmless
+    assert version() == v0 + 3
+
+    assert ctl("key", "revoke", "00000000-0000-4000-8000-000000000000",
+               check=False).returncode == 1
+    assert ctl("key", "create", "--network", "nope", "--scope", "read",
+               check=False).returncode == 1
+    assert ctl("key", "create", "--network", "demo", "--scope", "write",
+               check=False).returncode == 2
+    assert ctl("key", "create", "--network", "demo", check=False).returncode == 2
+
+
+def test_dsn_option_overrides_environment():
+    p = cfstack.clinicflowctl("postgresql://nobody@127.0.0.1:1/none", "--dsn", STATE["dsn"],
+                              "show")
+    assert json.loads(p.stdout)["networks"][0]["id"] == "demo"
+    p = cfstack.clinicflowctl("postgresql://nobody@127.0.0.1:1/none", "show", check=False)
+    assert p.returncode == 1 and "could not connect" in p.stderr, p.stderr
+
+
+def teardown():
+    if "db" in STATE:
+        psql(BASE_DSN, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % STATE["db"])
+    if "tmp" in STATE:
+        STATE["tmp"].cleanup()
+
+
+if __name__ == "__main__":
+    try:
+        cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
+                     test_show_masks_secrets, test_apply_with_clinic_removed,
+                     test_invalid_file_changes_nothing, test_keys,
+                     test_dsn_option_overrides_environment], exit=False)
+    finally:
+        cfstack.run([teardown], exit=False)
+    cfstack.exit_status()

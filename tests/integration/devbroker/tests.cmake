@@ -1,0 +1,1 @@
+cf_integration_test(devbroker.control devbroker/test_devbroker.py)

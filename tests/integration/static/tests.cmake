@@ -1,0 +1,1 @@
+cf_integration_test(static.compose static/test_compose.py)

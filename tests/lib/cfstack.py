@@ -1,0 +1,638 @@
+"""Test harness for clinicflow's integration tests: the real binaries on
+ephemeral ports against the PostgreSQL, Redis and devbroker that ./tests/run
+started (CLINICFLOW_TEST_* variables), HTTP without exceptions on error
+statuses, topic reads with kcat (every message checked against its schema),
+a private devbroker for fault tests, psql and clinicflowctl runners, and a
+tiny test runner that prints "N passed, N failed".
+
+Design choice: a missing server or binary is a failure, never a skip, and
+every wait has a deadline. Processes started here are tracked and stopped
+when a test is done, so one failing test leaves nothing running for the next
+one (and nothing holding ctest's output open).
+"""
+import atexit
+import http.client as httpclient
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+# Lowered Kafka consumer timings so tests do not wait for the defaults (a
+# killed member blocks its group for a whole session timeout).
+SERVICE_TEST_DEFAULTS = {
+    "CLINICFLOW_HTTP_HOST": "127.0.0.1",
+    "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
+    "CLINICFLOW_CONFIG_RELOAD_MS": "200",
+}
+
+_live = []  # started Service and Devbroker objects not yet stopped
+
+
+class StackError(AssertionError):
+    """The test stack is missing or misbehaving (always a failure)."""
+
+
+def source_dir():
+    """The repository root (CLINICFLOW_SOURCE_DIR, or found from this file)."""
+    d = os.environ.get("CLINICFLOW_SOURCE_DIR")
+    if d:
+        return d
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def bin_path(name):
+    """Absolute path of a built binary in CLINICFLOW_BIN_DIR; fails if absent."""
+    d = os.environ.get("CLINICFLOW_BIN_DIR")
+    if not d:
+        raise StackError("CLINICFLOW_BIN_DIR is not set (run the tests through ./tests/run)")
+    p = os.path.join(d, name)
+    if not os.access(p, os.X_OK):
+        raise StackError("binary %s not found or not executable" % p)
+    return p
+
+
+def free_port():
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env():
+    """The shared test stack from ./tests/run: a dict with pg_dsn, redis_url,
+    brokers and devbroker_control. A missing variable is a failure."""
+    names = {
+        "pg_dsn": "CLINICFLOW_TEST_PG_DSN",
+        "redis_url": "CLINICFLOW_TEST_REDIS_URL",
+        "brokers": "CLINICFLOW_TEST_BROKERS",
+        "devbroker_control": "CLINICFLOW_TEST_DEVBROKER_CONTROL",
+    }
+    out, missing = {}, []
+    for key, var in names.items():
+        value = os.environ.get(var, "")
+        if not value:
+            missing.append(var)
+        out[key] = value
+    if missing:
+        raise StackError("test stack not available: %s unset (run the tests through ./tests/run)"
+                         % ", ".join(missing))
+    return out
+
+
+def wait_until(predicate, timeout, what="condition", interval=0.1):
+    """Polls predicate() until it returns a true value, which is returned;
+    raises AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    """One HTTP request. body: bytes, str (UTF-8) or a JSON-able object (sent
+    as application/json). Returns (status, headers with lower-case names,
+    body bytes); error statuses are returned, not raised."""
+    parts = urllib.parse.urlsplit(url)
+    hdrs = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, bytearray, str)):
+        body = json.dumps(body).encode()
+        if not any(k.lower() == "content-type" for k in hdrs):
+            hdrs["Content-Type"] = "application/json"
+    elif isinstance(body, str):
+        body = body.encode()
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    conn = httpclient.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        out = {}
+        for k, v in resp.getheaders():
+            k = k.lower()
+            out[k] = out[k] + ", " + v if k in out else v
+        return resp.status, out, data
+    finally:
+        conn.close()
+
+
+def _check_sanitizers(what, text):
+    for mark in SANITIZER_MARKS:
+        if mark in text:
+            raise AssertionError("%s: sanitizer report in its output:\n%s" % (what, text[-6000:]))
+
+
+class Service:
+    """One clinicflow service binary (clinicflow-<name>) as a real process.
+
+    env: overrides of the environment (a value of None removes a variable).
+    By default it talks to the shared test stack and listens on an ephemeral
+    port (CLINICFLOW_HTTP_PORT=0) that it reports in a port file."""
+
+    def __init__(self, name, env=None, port=0):
+        self.name = name
+        self.binary = bin_path("clinicflow-" + name)
+        self.dir = tempfile.mkdtemp(prefix="cf-%s-" % name)
+        self.port_file = os.path.join(self.dir, "port")
+        self.stdout_path = os.path.join(self.dir, "stdout.log")
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+        self.requested_port = port
+        self.port = None
+        self.proc = None
+        self.returncode = None
+        self._final_logs = None
+        self.env = self._environment(env or {})
+
+    def _environment(self, overrides):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("CLINICFLOW_")
+             or k in ("CLINICFLOW_BIN_DIR", "CLINICFLOW_SOURCE_DIR")}
+        stack = env()
+        e.update({
+            "CLINICFLOW_PG_DSN": stack["pg_dsn"],
+            "CLINICFLOW_REDIS_URL": stack["redis_url"],
+            "CLINICFLOW_KAFKA_BROKERS": stack["brokers"],
+        })
+        e.update(SERVICE_TEST_DEFAULTS)
+        if self.requested_port:
+            e["CLINICFLOW_HTTP_PORT"] = str(self.requested_port)
+        else:
+            e["CLINICFLOW_HTTP_PORT"] = "0"
+            e["CLINICFLOW_HTTP_PORT_FILE"] = self.port_file
+        for k, v in overrides.items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = str(v)
+        return e
+
+    def start(self, timeout=30):
+        """Starts the process and waits until /readyz answers 200. Raises
+        with the process's log when it exits or the deadline passes."""
+        assert self.proc is None, "%s already started" % self.name
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen([self.binary], env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, start_new_session=True)
+        _live.append(self)
+        deadline = time.monotonic() + timeout
+        if self.requested_port:
+            self.port = self.requested_port
+        else:
+            last = None
+            while self.port is None:
+                self._check_alive("before writing its port file")
+                try:
+                    with open(self.port_file) as f:
+                        text = f.read()
+                    # complete when newline-terminated or unchanged since the last look
+                    if text.strip() and (text.endswith("\n") or text == last):
+                        self.port = int(text.strip())
+                        break
+                    last = text
+                except (FileNotFoundError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    self._fail_start("did not write its port file within %ss" % timeout)
+                time.sleep(0.05)
+        status = None
+        while True:
+            self._check_alive("before /readyz answered 200")
+            try:
+                status = http("GET", self.url("/readyz"), timeout=2)[0]
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self._fail_start("/readyz not 200 within %ss (last status %s)" % (timeout, status))
+            time.sleep(0.1)
+
+    def _check_alive(self, when):
+        if self.proc.poll() is not None:
+            self.returncode = self.proc.returncode
+            _forget(self)
+            raise StackError("clinicflow-%s exited with %s %s:\n%s"
+                             % (self.name, self.returncode, when, self.logs()[-4000:]))
+
+    def _fail_start(self, why):
+        self.kill()
+        raise StackError("clinicflow-%s %s:\n%s" % (self.name, why, self.logs()[-4000:]))
+
+    def url(self, path="/"):
+        assert self.port, "%s is not started" % self.name
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def logs(self):
+        """Everything the process wrote so far (stderr, then stdout); still
+        available after stop()."""
+        if self._final_logs is not None:
+            return self._final_logs
+        text = ""
+        for p in (self.stderr_path, self.stdout_path):
+            try:
+                with open(p, "rb") as f:
+                    text += f.read().decode("utf-8", "replace")
+            except FileNotFoundError:
+                pass
+        return text
+
+    def log_records(self):
+        """The JSON-lines log records on stderr (other lines skipped)."""
+        out = []
+        for line in self.logs().splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    def signal(self, sig):
+        """Sends a signal without waiting (e.g. SIGKILL for crash tests)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """Waits for the process to exit; returns its exit code."""
+        self.returncode = self.proc.wait(timeout=timeout)
+        _forget(self)
+        return self.returncode
+
+    def stop(self, timeout=15, check=True, expect=0):
+        """SIGTERM, then waits up to `timeout` s (SIGKILL after that, a
+        failure). With check, asserts the exit code is `expect` and that
+        the output holds no sanitizer report. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                _forget(self)
+                if check:
+                    raise AssertionError("clinicflow-%s did not exit within %ss of SIGTERM:\n%s"
+                                         % (self.name, timeout, self.logs()[-4000:]))
+        self.returncode = self.proc.returncode
+        _forget(self)
+        if check:
+            _check_sanitizers("clinicflow-" + self.name, self.logs())
+            if self.returncode != expect:
+                raise AssertionError("clinicflow-%s exited with %s (expected %s):\n%s"
+                                     % (self.name, self.returncode, expect, self.logs()[-4000:]))
+        return self.returncode
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        _forget(self)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop(check=exc_type is None)
+
+
+def _forget(obj):
+    """Drops a finished process from the live list and its temporary folder
+    from the disk (its output is kept in memory for logs())."""
+    if obj in _live:
+        _live.remove(obj)
+    if obj._final_logs is None and obj.proc is not None and obj.proc.poll() is not None:
+        obj._final_logs = obj.logs()
+        shutil.rmtree(obj.dir, ignore_errors=True)
+
+
+def _stop_leftovers():
+    while _live:
+        obj = _live.pop()
+        try:
+            obj.kill()
+        except Exception:  # best effort on the way out
+            pass
+
+
+atexit.register(_stop_leftovers)
+
+
+class Devbroker:
+    """A private clinicflow-devbroker (for tests that take brokers down or
+    inject errors, or want topics of their own). Started on construction;
+    .bootstrap is its broker list, .control its host:port."""
+
+    def __init__(self, brokers=3, timeout=30):
+        self.dir = tempfile.mkdtemp(prefix="cf-devbroker-")
+        self._final_logs = None
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "devbroker.log")
+        boot = os.path.join(self.dir, "bootstrap")
+        ctl = os.path.join(self.dir, "control")
+        cat = os.path.join(source_dir(), "proto", "topics.json")
+        cmd = [bin_path("clinicflow-devbroker"), "--catalogue", cat, "--brokers", str(brokers),
+               "--bootstrap-file", boot, "--control-file", ctl]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        _live.append(self)
+        self.returncode = None
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            if self.proc.poll() is not None:
+                _forget(self)
+                raise StackError("devbroker exited with %s during start-up:\n%s"
+                                 % (self.proc.returncode, self.logs()))
+            now = (_first_line(boot), _first_line(ctl))
+            # complete once both hold a line that ends in a newline or that
+            # did not change since the previous look
+            if all(now) and (all(x[1] for x in now) or now == last):
+                self.bootstrap, self.control = now[0][0], now[1][0]
+                break
+            last = now
+            if time.monotonic() > deadline:
+                self.kill()
+                raise StackError("devbroker wrote no bootstrap/control file within %ss:\n%s"
+                                 % (timeout, self.logs()))
+            time.sleep(0.05)
+
+    def logs(self):
+        if self._final_logs is not None:
+            return self._final_logs
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def _control(self, method, path, body=None):
+        st, _, data = http(method, "http://%s%s" % (self.control, path), body)
+        if st // 100 != 2:
+            raise StackError("devbroker control %s %s -> %s %r" % (method, path, st, data))
+        return json.loads(data) if data.strip() else None
+
+    def down(self, broker_id=None):
+        """Takes one broker (or all) down."""
+        path = "/brokers/down" if broker_id is None else "/brokers/%d/down" % broker_id
+        return self._control("POST", path)
+
+    def up(self, broker_id=None):
+        path = "/brokers/up" if broker_id is None else "/brokers/%d/up" % broker_id
+        return self._control("POST", path)
+
+    def brokers(self):
+        """[{"id": 1, "up": True}, ...]"""
+        return self._control("GET", "/brokers")["brokers"]
+
+    def inject_errors(self, api, errors, count=1):
+        """Makes the next `count` requests of `api` ("Produce", ...) fail
+        with the given Kafka error names."""
+        return self._control("POST", "/errors", {"api": api, "errors": list(errors),
+                                                 "count": count})
+
+    def clear_errors(self):
+        return self._control("DELETE", "/errors")
+
+    def stop(self, timeout=15, check=True):
+        """SIGTERM; asserts a clean exit (0, no sanitizer report)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                if check:
+                    raise AssertionError("devbroker did not exit within %ss of SIGTERM"
+                                         % timeout)
+        self.returncode = self.proc.returncode
+        _forget(self)
+        if check:
+            _check_sanitizers("devbroker", self.logs())
+            if self.returncode != 0:
+                raise AssertionError("devbroker exited with %s:\n%s"
+                                     % (self.returncode, self.logs()[-4000:]))
+        return self.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        _forget(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop(check=exc_type is None)
+
+
+def _first_line(path):
+    """(first line stripped, whether it ended with a newline), or None."""
+    try:
+        with open(path) as f:
+            line = f.readline()
+    except FileNotFoundError:
+        return None
+    return (line.strip(), line.endswith("\n")) if line.strip() else None
+
+
+class TopicReader:
+    """Reads a whole topic from the beginning with kcat (partitions assigned
+    directly, no consumer group). Every message is validated against the
+    topic's schema (tests/lib/contract.py); an invalid one fails the test."""
+
+    def __init__(self, brokers, topic, timeout=30):
+        self.brokers = brokers
+        self.topic = topic
+        self.timeout = timeout
+
+    def read(self):
+        """All messages now on the topic: a list of dicts with partition,
+        offset, key and payload (str, or None for a null value)."""
+        cmd = ["kcat", "-b", self.brokers, "-C", "-t", self.topic, "-o", "beginning", "-e",
+               "-J", "-q"]
+        try:
+            p = subprocess.run(cmd, capture_output=True, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            raise StackError("kcat on %s did not reach the end within %ss"
+                             % (self.topic, self.timeout))
+        if p.returncode != 0:
+            raise StackError("kcat on %s exited with %s: %s"
+                             % (self.topic, p.returncode, p.stderr.decode(errors="replace")))
+        import contract  # written beside this file; imported late so it stays optional here
+
+        out = []
+        for line in p.stdout.decode("utf-8", "replace").splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            rec = json.loads(line)
+            msg = {"partition": rec["partition"], "offset": rec["offset"],
+                   "key": rec.get("key"), "payload": rec.get("payload")}
+            contract.validate_message(self.topic, msg["key"], msg["payload"])
+            out.append(msg)
+        out.sort(key=lambda m: (m["partition"], m["offset"]))
+        return out
+
+    def wait_for(self, predicate, timeout=30, interval=0.3):
+        """Polls until a message satisfies predicate(msg) and returns it."""
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            msgs = self.read()
+            seen = len(msgs)
+            for m in msgs:
+                if predicate(m):
+                    return m
+            if time.monotonic() > deadline:
+                raise AssertionError("no matching message on %s within %ss (%d messages seen)"
+                                     % (self.topic, timeout, seen))
+            time.sleep(interval)
+
+    def wait_count(self, predicate, count, timeout=30, interval=0.3):
+        """Polls until at least `count` messages satisfy predicate; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            hits = [m for m in self.read() if predicate(m)]
+            if len(hits) >= count:
+                return hits
+            if time.monotonic() > deadline:
+                raise AssertionError("%d of %d matching messages on %s within %ss"
+                                     % (len(hits), count, self.topic, timeout))
+            time.sleep(interval)
+
+
+def psql(dsn, sql, timeout=30):
+    """Runs SQL (ON_ERROR_STOP) and returns the last statement's rows as
+    lists of strings (NULL as ""). A failure raises with psql's message."""
+    cmd = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-F", "\x1f", "-R", "\x1e",
+           "-d", dsn, "-c", sql]
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise StackError("psql failed (%s): %s" % (sql[:200], p.stderr.decode(errors="replace")))
+    text = p.stdout.decode()
+    if text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        return []
+    return [r.split("\x1f") for r in text.split("\x1e")]
+
+
+def new_database(base_dsn):
+    """Creates an empty database (on the server of base_dsn) for one test, so
+    tests run in parallel without seeing each other's rows; returns its DSN."""
+    name = "t_%s" % secrets.token_hex(6)
+    psql(base_dsn, "CREATE DATABASE %s" % name)
+    parts = urllib.parse.urlsplit(base_dsn)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def clinicflowctl(dsn, *args, check=True, input=None, timeout=60, env=None):
+    """Runs clinicflowctl against dsn; returns the CompletedProcess (text).
+    With check, a non-zero exit raises with its stderr."""
+    e = dict(os.environ)
+    e["CLINICFLOW_PG_DSN"] = dsn
+    e.update(env or {})
+    p = subprocess.run([bin_path("clinicflowctl")] + [str(a) for a in args], env=e,
+                       input=input, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise StackError("clinicflowctl %s exited with %s:\n%s%s"
+                         % (" ".join(map(str, args)), p.returncode, p.stdout, p.stderr))
+    _check_sanitizers("clinicflowctl", p.stderr)
+    return p
+
+
+def demo_network_path():
+    return os.path.join(source_dir(), "deploy", "local", "demo-network.json")
+
+
+def demo_network():
+    with open(demo_network_path()) as f:
+        return json.load(f)
+
+
+def _network_id(doc):
+    return doc["id"] if "id" in doc else doc["network"]["id"]
+
+
+def apply_demo_network(dsn):
+    """Migrates the database and applies deploy/local/demo-network.json."""
+    clinicflowctl(dsn, "migrate")
+    clinicflowctl(dsn, "apply", "-f", demo_network_path())
+
+
+def create_key(dsn, network_id, scope):
+    """Creates an API key and returns it (the last word clinicflowctl prints)."""
+    p = clinicflowctl(dsn, "key", "create", "--network", network_id, "--scope", scope)
+    words = p.stdout.split()
+    if not words:
+        raise StackError("clinicflowctl key create printed no key")
+    return words[-1]
+
+
+def setup_demo(dsn):
+    """migrate + apply the demo network + an ingest, a read and an admin key.
+    Returns {"network_id", "ingest", "read", "admin"}."""
+    apply_demo_network(dsn)
+    net = _network_id(demo_network())
+    keys = {"network_id": net}
+    for scope in ("ingest", "read", "admin"):
+        keys[scope] = create_key(dsn, net, scope)
+    return keys
+
+
+# The runner: plain functions, "N passed, N failed" at the end, exit 1 on
+# any failure. Several run(..., exit=False) calls add up; exit_status() ends.
+_results = {"passed": 0, "failed": 0}
+
+
+def run(tests, exit=True):
+    """Runs each test function in order; a test passes when it returns. After
+    each test, processes started during it and not stopped are killed
+    (processes started before, shared by several tests, are left alone)."""
+    for t in tests:
+        name = getattr(t, "__name__", repr(t))
+        if name == "<lambda>" and t.__defaults__ and callable(t.__defaults__[0]):
+            name = getattr(t.__defaults__[0], "__name__", name)  # lambda f=f: f(stack)
+        started = time.monotonic()
+        before = list(_live)
+        try:
+            t()
+        except Exception:  # any failure, including AssertionError
+            _results["failed"] += 1
+            print("FAIL %s (%.1fs)" % (name, time.monotonic() - started), flush=True)
+            traceback.print_exc(file=sys.stdout)
+            sys.stdout.flush()
+        else:
+            _results["passed"] += 1
+            print("ok   %s (%.1fs)" % (name, time.monotonic() - started), flush=True)
+        finally:
+            for obj in [o for o in _live if o not in before]:
+                obj.kill()
+    if exit:
+        exit_status()
+
+
+def exit_status():
+    """Prints the totals and exits: 1 if anything failed (or nothing ran)."""
+    print("%d passed, %d failed" % (_results["passed"], _results["failed"]), flush=True)
+    sys.exit(1 if _results["failed"] or not _results["passed"] else 0)

@@ -1,0 +1,159 @@
+"""Checks proto/: the catalogue is well formed, every schema is a valid JSON
+Schema 2020-12, every event type of the catalogue has a schema and an example,
+every example validates, and broken copies of the examples are rejected (so
+the schemas really constrain what they claim to)."""
+import json
+import os
+import re
+import sys
+
+from jsonschema import Draft202012Validator
+
+import contract
+
+TOPIC_RE = re.compile(r"^clinicflow\.[a-z0-9]+(\.[a-z0-9]+)*\.v[0-9]+$")
+TOPIC_FIELDS = {"name", "description", "key", "partitions", "cleanup_policy", "retention_ms",
+                "pii", "producers", "consumers", "event_types"}
+SERVICES = {"calls", "leads", "reminders", "analytics"}
+ID_BASE = "https://clinicflow.example/proto/schemas/"
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def test_catalogue():
+    with open(contract.CATALOGUE_PATH, encoding="utf-8") as fp:
+        cat = json.load(fp)
+    check(cat.get("version") == 1, "catalogue version is not 1")
+    names = [t.get("name") for t in cat["topics"]]
+    check(len(names) == len(set(names)), "duplicate topic names")
+    for t in cat["topics"]:
+        name = t.get("name", "?")
+        check(set(t) == TOPIC_FIELDS, f"{name}: fields {sorted(set(t) ^ TOPIC_FIELDS)}")
+        check(bool(TOPIC_RE.match(name)), f"{name}: bad topic name")
+        check(isinstance(t.get("partitions"), int) and 1 <= t["partitions"] <= 64,
+              f"{name}: partitions not in 1..64")
+        check(t.get("cleanup_policy") in ("delete", "compact"), f"{name}: cleanup_policy")
+        check(isinstance(t.get("retention_ms"), int)
+              and (t["retention_ms"] == -1 or t["retention_ms"] > 0), f"{name}: retention_ms")
+        check(isinstance(t.get("pii"), bool), f"{name}: pii is not a boolean")
+        check(set(t.get("producers", [])) <= SERVICES and t.get("producers"),
+              f"{name}: producers")
+        check(set(t.get("consumers", [])) <= SERVICES, f"{name}: consumers")
+        for etype, path in t.get("event_types", {}).items():
+            check(re.match(r"^clinicflow\.[a-z_]+\.[a-z_]+$", etype) is not None,
+                  f"{name}: event type {etype}")
+            check(os.path.exists(os.path.join(contract.PROTO_DIR, path)),
+                  f"{name}: {etype}: schema {path} missing")
+            check(os.path.exists(contract.example_path(etype)), f"{etype}: example missing")
+
+
+def test_schemas_valid():
+    by_file, _ = contract.schema_store()
+    check(len(by_file) > 0, "no schemas found")
+    for name, schema in by_file.items():
+        check(schema.get("$schema") == "https://json-schema.org/draft/2020-12/schema",
+              f"{name}: $schema is not 2020-12")
+        check(schema.get("$id") == ID_BASE + name, f"{name}: $id is not {ID_BASE + name}")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except Exception as e:  # SchemaError: report them all, not just the first
+            failures.append(f"{name}: not a valid 2020-12 schema: {e}")
+
+
+def test_examples_valid():
+    for problem in contract.validate_examples():
+        failures.append(problem)
+
+
+def rejected(topic, msg, what, key=None):
+    key = msg.get("subject") if key is None else key
+    reason = contract.message_error(topic, key, json.dumps(msg).encode())
+    check(reason is not None, f"accepted a broken message: {what}")
+
+
+def test_broken_examples_rejected():
+    m = contract.mutated
+    for topic, t in contract.catalogue().items():
+        for etype in t["event_types"]:
+            with open(contract.example_path(etype), encoding="utf-8") as fp:
+                ex = json.load(fp)
+            rejected(topic, m(ex, ["data", "undocumented"], 1), f"{etype}: extra data field")
+            rejected(topic, m(ex, ["extension"], "x"), f"{etype}: extra envelope attribute")
+            rejected(topic, m(ex, ["specversion"], "0.3"), f"{etype}: specversion")
+            rejected(topic, m(ex, ["id"], "42"), f"{etype}: id not a uuid")
+            rejected(topic, m(ex, ["time"], "22.11.2026 08:00"), f"{etype}: time")
+            rejected(topic, m(ex, ["data"], delete=True), f"{etype}: no data")
+            rejected(topic, m(ex, ["type"], "clinicflow.nothing.happened"), f"{etype}: type")
+            required = contract.load_schema(t["event_types"][etype])
+            for field in ex["data"]:
+                # drop each field the data schema requires
+                schema_req = data_required(required)
+                if field in schema_req:
+                    rejected(topic, m(ex, ["data", field], delete=True),
+                             f"{etype}: without data.{field}")
+    calls = contract.load_example("call.ended.json")
+    rejected("clinicflow.calls.v1", m(calls, ["data", "status"], "done"), "call status enum")
+    rejected("clinicflow.calls.v1", m(calls, ["data", "caller", "e164"], "89161234567"),
+             "caller e164 pattern")
+    rejected("clinicflow.calls.v1", m(calls, ["data", "contact_key"], "ABC"), "contact_key")
+    rejected("clinicflow.calls.v1", m(calls, ["data", "talk_seconds"], -1), "talk_seconds < 0")
+    rejected("clinicflow.calls.v1", calls, "key differs from subject", key="other")
+    rejected("clinicflow.tasks.v1", calls, "call event on the tasks topic")
+    check(contract.message_error("clinicflow.calls.v1", calls["subject"], None) is not None,
+          "accepted a tombstone on a non-compacted topic")
+    check(contract.message_error("clinicflow.patients.v1", "p-1", None) is None,
+          "rejected a tombstone on the compacted patients topic")
+    check(contract.message_error("clinicflow.calls.v1", "k", b"{not json") is not None,
+          "accepted a value that is not JSON")
+    check(contract.message_error("clinicflow.nothing.v1", "k", b"{}") is not None,
+          "accepted a topic outside the catalogue")
+    try:
+        contract.validate_message("clinicflow.calls.v1", "k", b"[]")
+        failures.append("validate_message did not raise on a broken message")
+    except contract.ContractError:
+        pass
+
+    generic_schema = contract.load_schema("generic-call.json")
+    generic = contract.load_example("generic-call.json")
+    for what, broken in [
+        ("unknown field", m(generic, ["caller_name"], "x")),
+        ("no event_id", m(generic, ["event_id"], delete=True)),
+        ("no clinic_id", m(generic, ["clinic_id"], delete=True)),
+        ("event enum", m(generic, ["event"], "hangup")),
+        ("outcome abandoned is derived, not input", m(generic, ["outcome"], "abandoned")),
+        ("ring_seconds > 86400", m(generic, ["ring_seconds"], 86401)),
+        ("agent_id > 64", m(generic, ["agent_id"], "a" * 65)),
+        ("time not RFC 3339", m(generic, ["time"], "yesterday")),
+        ("event_id > 128", m(generic, ["event_id"], "e" * 129)),
+    ]:
+        check(contract.schema_errors(generic_schema, broken) != [],
+              f"generic-call: accepted {what}")
+
+
+def data_required(schema):
+    """The data schema's required list, following the local/relative $ref."""
+    by_file, _ = contract.schema_store()
+    data_ref = schema["allOf"][1]["properties"]["data"]["$ref"]
+    if data_ref.startswith("#/$defs/"):
+        return schema["$defs"][data_ref.split("/")[-1]]["required"]
+    return by_file[data_ref]["required"]
+
+
+def main():
+    for test in (test_catalogue, test_schemas_valid, test_examples_valid,
+                 test_broken_examples_rejected):
+        before = len(failures)
+        test()
+        print(f"{test.__name__}: {'ok' if len(failures) == before else 'FAILED'}")
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
