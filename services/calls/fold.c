@@ -87,30 +87,52 @@ static void merge_party(json_t *j_call, const char *key, json_t *j_party)
         json_object_set(j_call, key, j_party);
 }
 
+/* What the facts reported, kept in the stored document under "reported"
+ * (never published): the public times, ring and talk seconds and outcome
+ * are derived from it afresh on every fold, so a value filled in for lack
+ * of a fact (a start taken from the answer time) never masks a fact that
+ * arrives later. */
+static json_t *reported_of(json_t *j_call)
+{
+    json_t *j_rep = json_object_get(j_call, "reported");
+
+    if (!json_is_object(j_rep)) {
+        j_rep = json_object();
+        json_object_set_new(j_call, "reported", j_rep);
+    }
+    return j_rep;
+}
+
 static void fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
 {
-    static const char *const latest_wins[] = {"ring_seconds", "talk_seconds",    "outcome",
-                                              "agent_id",     "agent_group",     "recording_url",
-                                              "contact_key",  "tracking_number", NULL};
+    static const char *const latest_reported[] = {"ring_seconds", "talk_seconds", "outcome", NULL};
+    static const char *const latest_wins[] = {"agent_id",    "agent_group",     "recording_url",
+                                              "contact_key", "tracking_number", NULL};
     enum call_status st = status_of_event(json_string_value(json_object_get(j_fact, "event")));
     enum call_status cur = status_parse(json_string_value(json_object_get(j_call, "status")));
+    json_t *j_rep = reported_of(j_call);
     int64_t ended;
 
     if (st > cur)
         json_object_set_new(j_call, "status", json_string(status_names[st]));
 
-    keep_earliest(j_call, "started_at", time_of(j_fact, "started_at"));
+    keep_earliest(j_rep, "started_at", time_of(j_fact, "started_at"));
     if (st == ST_RINGING)
-        keep_earliest(j_call, "started_at", fact_time);
-    keep_earliest(j_call, "answered_at", time_of(j_fact, "answered_at"));
+        keep_earliest(j_rep, "started_at", fact_time);
+    keep_earliest(j_rep, "answered_at", time_of(j_fact, "answered_at"));
     if (st == ST_IN_PROGRESS)
-        keep_earliest(j_call, "answered_at", fact_time);
+        keep_earliest(j_rep, "answered_at", fact_time);
     ended = time_of(j_fact, "ended_at");
     if (ended < 0 && st == ST_ENDED)
         ended = fact_time;
-    if (ended >= 0 && time_of(j_call, "ended_at") < 0)
-        set_time(j_call, "ended_at", ended);
+    if (ended >= 0 && time_of(j_rep, "ended_at") < 0)
+        set_time(j_rep, "ended_at", ended);
 
+    for (const char *const *k = latest_reported; *k; k++) {
+        json_t *v = json_object_get(j_fact, *k);
+        if (v && !json_is_null(v))
+            json_object_set(j_rep, *k, v);
+    }
     for (const char *const *k = latest_wins; *k; k++) {
         json_t *v = json_object_get(j_fact, *k);
         if (v && !json_is_null(v))
@@ -120,19 +142,38 @@ static void fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
     merge_party(j_call, "called", json_object_get(j_fact, "to"));
 }
 
-/* Fills what follows from the facts: start time, ring and talk seconds,
- * outcome, the abandoned and targeted rules (DESIGN.md). */
+static void set_or_del_int(json_t *j, const char *key, long long v)
+{
+    if (v >= 0)
+        json_object_set_new(j, key, json_integer(v));
+    else
+        json_object_del(j, key);
+}
+
+/* Derives the public fields from what was reported: start time, ring and
+ * talk seconds, outcome, the abandoned and targeted rules (DESIGN.md). Ring
+ * time is known only when a provider reported it or the start; abandoned
+ * needs it. */
 static void derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time)
 {
     enum call_status st = status_parse(json_string_value(json_object_get(j_call, "status")));
-    int64_t started = time_of(j_call, "started_at");
-    int64_t answered = time_of(j_call, "answered_at");
-    int64_t ended = time_of(j_call, "ended_at");
-    long long ring = int_of(j_call, "ring_seconds");
-    long long talk = int_of(j_call, "talk_seconds");
+    const json_t *j_rep = reported_of(j_call);
+    int64_t started = time_of(j_rep, "started_at");
+    int64_t answered = time_of(j_rep, "answered_at");
+    int64_t ended = time_of(j_rep, "ended_at");
+    long long ring = int_of(j_rep, "ring_seconds");
+    long long talk = int_of(j_rep, "talk_seconds");
     const int inbound =
         strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
 
+    if (ring < 0 && started >= 0) {
+        if (answered >= 0)
+            ring = (answered - started) / 1000;
+        else if (st == ST_ENDED && ended >= 0)
+            ring = (ended - started) / 1000;
+    }
+    if (talk < 0 && answered >= 0 && ended >= 0)
+        talk = (ended - answered) / 1000;
     if (started < 0) {
         if (ended >= 0 && ring >= 0)
             started = ended - (ring + (talk > 0 ? talk : 0)) * 1000;
@@ -142,36 +183,37 @@ static void derive(json_t *j_call, const struct calls_settings *cfg, int64_t fac
             started = ended;
         else
             started = fact_time;
-        set_time(j_call, "started_at", started);
     }
-    if (ring < 0) {
-        if (answered >= 0)
-            ring = (answered - started) / 1000;
-        else if (st == ST_ENDED && ended >= 0)
-            ring = (ended - started) / 1000;
-        if (ring >= 0)
-            json_object_set_new(j_call, "ring_seconds", json_integer(ring));
-    }
-    if (talk < 0 && answered >= 0 && ended >= 0) {
-        talk = (ended - answered) / 1000;
-        json_object_set_new(j_call, "talk_seconds", json_integer(talk));
-    }
+    set_time(j_call, "started_at", started);
+    if (answered >= 0)
+        set_time(j_call, "answered_at", answered);
+    if (ended >= 0)
+        set_time(j_call, "ended_at", ended);
+    set_or_del_int(j_call, "ring_seconds", ring < 0 ? -1 : ring);
+    set_or_del_int(j_call, "talk_seconds", talk < 0 ? -1 : talk);
+    json_object_del(j_call, "outcome");
+    json_object_del(j_call, "targeted");
     if (st != ST_ENDED)
         return;
 
-    const char *outcome = json_string_value(json_object_get(j_call, "outcome"));
+    const char *outcome = json_string_value(json_object_get(j_rep, "outcome"));
     if (!outcome)
         outcome = answered >= 0 ? "answered" : "missed";
     if (inbound && strcmp(outcome, "missed") == 0 && ring >= 0 && ring < cfg->abandoned_ring_s)
         outcome = "abandoned";
-    /* outcome may point into the value being replaced: the new string is
-     * made before the old one is released, and the targeted rule reads the
-     * stored copy. */
+    const int targeted =
+        inbound && strcmp(outcome, "answered") == 0 && talk >= cfg->targeted_talk_s;
     json_object_set_new(j_call, "outcome", json_string(outcome));
-    outcome = json_string_value(json_object_get(j_call, "outcome"));
-    json_object_set_new(
-        j_call, "targeted",
-        json_boolean(inbound && strcmp(outcome, "answered") == 0 && talk >= cfg->targeted_talk_s));
+    json_object_set_new(j_call, "targeted", json_boolean(targeted));
+}
+
+/* The call as published: the stored document without its private part. */
+static json_t *public_copy(const json_t *j_call)
+{
+    json_t *j = json_deep_copy(j_call);
+
+    json_object_del(j, "reported");
+    return j;
 }
 
 static void emit(struct cf_outbox *out, const struct cf_event *in, const char *verb,
@@ -190,7 +232,7 @@ static void emit(struct cf_outbox *out, const struct cf_event *in, const char *v
     ev.time_ms = time_ms;
     ev.networkid = cf_xstrdup(in->networkid);
     ev.clinicid = clinic ? cf_xstrdup(clinic) : NULL;
-    ev.data = json_deep_copy(j_call);
+    ev.data = public_copy(j_call);
     cf_outbox_add(out, CF_TOPIC_CALLS, in->subject, &ev);
     cf_event_clear(&ev);
 }
@@ -257,15 +299,17 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         json_object_set_new(j_call, "clinic_id", json_string(ev->clinicid));
 
     before = status_parse(json_string_value(json_object_get(j_call, "status")));
-    j_before = json_deep_copy(j_call);
+    j_before = public_copy(j_call);
     fold_fact(j_call, ev->data, ev->time_ms);
     derive(j_call, &ctx->cfg, ev->time_ms);
     after = status_parse(json_string_value(json_object_get(j_call, "status")));
 
+    json_t *j_after = public_copy(j_call);
     if (after > before)
         verb = status_verbs[after];
-    else if (!json_equal(j_before, j_call))
+    else if (!json_equal(j_before, j_after))
         verb = "updated";
+    json_decref(j_after);
     json_object_set_new(j_call, "facts", json_integer(int_of(j_call, "facts") + 1));
 
     rc = calls_store_save(conn, ev->networkid, j_call, errbuf, errbuf_size);

@@ -1,6 +1,7 @@
 /*
  * The call store: one row per call in calls.calls, the folded document in
- * doc (what calls.v1 carries) and the columns an operator queries by. Only
+ * doc (what calls.v1 carries, plus the private "reported" facts the fold
+ * derives from) and the columns an operator queries by. Only
  * the fold consumer writes here, inside its transaction.
  */
 #include "calls.h"

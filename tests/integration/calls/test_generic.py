@@ -64,6 +64,15 @@ def test_missed_short_ring_is_abandoned_and_untargeted(stack):
     assert data["outcome"] == "abandoned" and data["targeted"] is False, data
 
 
+def test_missed_without_ring_time_is_not_abandoned(stack):
+    # Only the end is known: no ring time, so the abandoned rule cannot apply.
+    st, _, body = stack.post_generic(call_body(event="ended", outcome="missed"))
+    assert st == 202, body
+    data = wait_event(stack, json.loads(body)["call_id"], "clinicflow.call.ended")["data"]
+    assert data["outcome"] == "missed" and "ring_seconds" not in data, data
+    assert "reported" not in data, data
+
+
 def test_out_of_order_never_regresses(stack):
     cid = "pbx-" + uuid.uuid4().hex[:12]
     order = (("ended", "2026-11-20T10:00:50Z"), ("answered", "2026-11-20T10:00:05Z"),
@@ -79,6 +88,9 @@ def test_out_of_order_never_regresses(stack):
     last = evs[-1]["data"]
     assert last["answered_at"] == "2026-11-20T10:00:05.000Z", last
     assert last["started_at"] == "2026-11-20T10:00:00.000Z", last
+    # Derived from the reported times, not from the start the first fact
+    # had to assume.
+    assert last["ring_seconds"] == 5 and last["talk_seconds"] == 45, last
     rows = cfstack.psql(stack.dsn, "SELECT status FROM calls.calls WHERE call_id = '%s'"
                         % call_uuid)
     assert rows == [["ended"]]
@@ -158,7 +170,8 @@ if __name__ == "__main__":
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_answered_inbound_call,
-            test_missed_short_ring_is_abandoned_and_untargeted, test_out_of_order_never_regresses,
+            test_missed_short_ring_is_abandoned_and_untargeted,
+            test_missed_without_ring_time_is_not_abandoned, test_out_of_order_never_regresses,
             test_same_call_posted_twice_is_one_call, test_bad_input_is_rejected_and_nothing_produced,
             # last: the request counters it checks were made by the tests above
             test_health_readiness_metrics,
