@@ -39,6 +39,7 @@ class Stack:
 
     def __init__(self, instances=1, extra_env=None):
         self.extra_env = extra_env or {}
+        self.raw_valid = True  # False once a test wrote poison to calls.raw
         self.test_env = cfstack.env()
         self.dsn = cfstack.new_database(self.test_env["pg_dsn"])
         self.keys = cfstack.setup_demo(self.dsn)
@@ -76,12 +77,12 @@ class Stack:
         data = raw if raw is not None else json.dumps(body).encode()
         return cfstack.http("POST", self.svc.url("/v1/hooks/calls/generic"), data, hdrs)
 
-    def reader(self, topic):
-        return cfstack.TopicReader(self.broker.bootstrap, topic)
+    def reader(self, topic, validate=True):
+        return cfstack.TopicReader(self.broker.bootstrap, topic, validate=validate)
 
     def wait_folded(self, timeout=30):
         """Waits until the fold has committed every message on calls.raw."""
-        total = len(self.reader("clinicflow.calls.raw.v1").read())
+        total = len(self.reader("clinicflow.calls.raw.v1", validate=self.raw_valid).read())
         wait_until(
             lambda: int(cfstack.psql(self.dsn, "SELECT coalesce(sum(next_offset),0) FROM "
                                      "calls.consumer_offsets")[0][0]) >= total,

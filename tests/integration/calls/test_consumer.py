@@ -1,0 +1,98 @@
+"""The consumer runner as the fold uses it: poison on calls.raw goes to the
+DLQ with its original bytes and where it came from, and the fold moves on;
+after a restart the fold resumes at the offsets stored in PostgreSQL, so
+nothing already applied is emitted again."""
+import base64
+import json
+import uuid
+
+import cfstack
+from common import Stack, call_body, events_for, wait_until
+
+RAW = "clinicflow.calls.raw.v1"
+CALLS = "clinicflow.calls.v1"
+DLQ = "clinicflow.dlq.v1"
+
+
+def post_ok(stack, **over):
+    st, _, body = stack.post_generic(call_body(**over))
+    assert st == 202, body
+    return json.loads(body)["call_id"]
+
+
+def wait_call_event(stack, call_uuid, type_):
+    wait_until(lambda: any(e["type"] == type_ for e in
+                           events_for(stack.reader(CALLS).read(), call_uuid)),
+               60, "%s for %s" % (type_, call_uuid))
+
+
+def test_poison_goes_to_dlq_and_the_fold_moves_on(stack):
+    first = post_ok(stack)
+    wait_call_event(stack, first, "clinicflow.call.ended")
+
+    # Two kinds of poison: bytes that are not an envelope, and a valid
+    # envelope whose fact the fold refuses (it names no provider).
+    good = next(json.loads(m["payload"]) for m in stack.reader(RAW).read()
+                if json.loads(m["payload"])["subject"] == first)
+    refused = dict(good, id=str(uuid.uuid4()))
+    refused["data"] = {k: v for k, v in good["data"].items() if k != "provider"}
+    garbage_key = "poison-" + uuid.uuid4().hex[:8]
+    stack.raw_valid = False
+    cfstack.produce(stack.broker.bootstrap, RAW, garbage_key, b"{this is not an envelope")
+    cfstack.produce(stack.broker.bootstrap, RAW, first, json.dumps(refused).encode())
+
+    # A good call after the poison is folded: the consumer did not stop.
+    after = post_ok(stack)
+    wait_call_event(stack, after, "clinicflow.call.ended")
+    stack.wait_folded()
+
+    entries = [json.loads(m["payload"]) for m in stack.reader(DLQ).read()]
+    by_code = {e["data"]["reason_code"]: e for e in entries}
+    assert set(by_code) == {"invalid_envelope", "rejected"}, entries
+    bad = by_code["invalid_envelope"]["data"]
+    assert base64.b64decode(bad["value_b64"]) == b"{this is not an envelope", bad
+    assert base64.b64decode(bad["key_b64"]).decode() == garbage_key, bad
+    assert bad["topic"] == RAW and bad["group_id"] == "clinicflow-calls-fold", bad
+    raw = stack.reader(RAW, validate=False).read()
+    where = next(m for m in raw if m["key"] == garbage_key)
+    assert (bad["partition"], bad["offset"]) == (where["partition"], where["offset"]), bad
+    rej = by_code["rejected"]
+    assert json.loads(base64.b64decode(rej["data"]["value_b64"]))["id"] == refused["id"]
+    # The entry's subject is where the message was; its tenant is kept.
+    assert rej["subject"] == "%s/%d/%d" % (RAW, rej["data"]["partition"],
+                                          rej["data"]["offset"]), rej
+    assert rej["networkid"] == good["networkid"], rej
+    # The refused fact changed nothing: the first call still has one event.
+    assert len(events_for(stack.reader(CALLS).read(), first)) == 1
+
+
+def test_restart_resumes_at_stored_offsets(stack):
+    before = post_ok(stack)
+    wait_call_event(stack, before, "clinicflow.call.ended")
+    stack.wait_folded()
+    count_before = len(stack.reader(CALLS).read())
+
+    stack.svc.stop()
+    stack.services[0] = stack.svc = stack.start_service()
+
+    after = post_ok(stack)
+    wait_call_event(stack, after, "clinicflow.call.ended")
+    stack.wait_folded()
+    msgs = stack.reader(CALLS).read()
+    # Exactly the new call's event was added: nothing was re-applied.
+    assert len(msgs) == count_before + 1, (count_before, len(msgs))
+    assert len(events_for(msgs, before)) == 1
+    # Stopped here, by the test that started it: a clean exit is part of it.
+    stack.svc.stop()
+
+
+if __name__ == "__main__":
+    s = Stack()
+    try:
+        cfstack.run([lambda f=f: f(s) for f in (
+            test_poison_goes_to_dlq_and_the_fold_moves_on,
+            test_restart_resumes_at_stored_offsets,
+        )], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()
