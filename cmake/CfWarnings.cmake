@@ -17,4 +17,10 @@ endif()
 if(CF_TSAN)
     target_compile_options(cf_warnings INTERFACE -fsanitize=thread -fno-omit-frame-pointer -g)
     target_link_options(cf_warnings INTERFACE -fsanitize=thread)
+    # librdkafka's C11 threads made visible to TSan (see the file); linked
+    # into every executable, where the dynamic linker finds it first.
+    add_library(cf_tsan_threads OBJECT ${CMAKE_SOURCE_DIR}/services/common/tsan/c11threads.c)
+    target_compile_options(cf_tsan_threads PRIVATE -fsanitize=thread -g)
+    target_link_libraries(cf_warnings INTERFACE
+        "$<$<STREQUAL:$<TARGET_PROPERTY:TYPE>,EXECUTABLE>:$<TARGET_OBJECTS:cf_tsan_threads>>")
 endif()

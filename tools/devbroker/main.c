@@ -110,6 +110,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
     opt->control_port = env_control_port;
     opt->log_level = env_log_level;
 
+    // getopt_long keeps global state; it runs before any thread exists.
+    // NOLINTNEXTLINE(concurrency-mt-unsafe)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':

@@ -143,7 +143,7 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
 
     if (cf_settings_load(&svc->settings, name, default_port, extra, nextra, errbuf,
                          sizeof errbuf) != 0)
-        exit(2);
+        exit(2); // NOLINT(concurrency-mt-unsafe): start-up, before any thread exists
 
     cf_metrics_describe(M_CONFIG_VERSION, "gauge",
                         "Version of the network configuration snapshot in use (0: none)");
