@@ -536,7 +536,7 @@ static void backoff_sleep(struct cf_consumer *c, long ms)
 static void *consumer_main(void *arg)
 {
     struct cf_consumer *c = arg;
-    rd_kafka_message_t **batch = cf_xcalloc(c->batch_max, sizeof(*batch));
+    rd_kafka_message_t **batch = cf_xcalloc(c->batch_max, sizeof(rd_kafka_message_t *));
     long backoff = CF_CONSUMER_BACKOFF_MIN_MS;
 
     while (!atomic_load(&c->stop)) {

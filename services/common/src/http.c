@@ -268,7 +268,7 @@ static void route_add(struct cf_http *h, const char *method, const char *pattern
     r->user = user;
     r->template = cf_xstrdup(pattern);
     r->method = cf_xstrdup(method);
-    h->routes = cf_xrealloc(h->routes, (h->nroutes + 1) * sizeof *h->routes);
+    h->routes = cf_xrealloc(h->routes, (h->nroutes + 1) * sizeof(struct http_route *));
     h->routes[h->nroutes++] = r;
     if (ulfius_add_endpoint_by_val(&h->inst, method, NULL, pattern, route_priority(pattern),
                                    cf_http_dispatch, r) != U_OK)

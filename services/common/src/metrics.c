@@ -295,21 +295,21 @@ char *cf_metrics_render(void)
     sb.data[0] = '\0';
 
     pthread_mutex_lock(&metrics_lock);
-    struct series **all = cf_xcalloc(series_count + 1, sizeof *all);
+    struct series **all = cf_xcalloc(series_count + 1, sizeof(struct series *));
     size_t n = 0;
     for (size_t slot = 0; slot < METRICS_HASH_SIZE; slot++)
         for (struct series *s = series_table[slot]; s; s = s->next)
             all[n++] = s;
-    qsort(all, n, sizeof *all, series_cmp);
+    qsort(all, n, sizeof(struct series *), series_cmp);
 
     size_t nfam = 0;
     for (struct family *f = families; f; f = f->next)
         nfam++;
-    struct family **fams = cf_xcalloc(nfam + 1, sizeof *fams);
+    struct family **fams = cf_xcalloc(nfam + 1, sizeof(struct family *));
     nfam = 0;
     for (struct family *f = families; f; f = f->next)
         fams[nfam++] = f;
-    qsort(fams, nfam, sizeof *fams, family_cmp);
+    qsort(fams, nfam, sizeof(struct family *), family_cmp);
 
     /* Merge the sorted series with the sorted families that have none. */
     size_t i = 0, k = 0;

@@ -192,7 +192,7 @@ struct cf_pg_pool *cf_pg_pool_new(const char *dsn, int size, long acquire_timeou
     pool->dsn = cf_xstrdup(dsn);
     pool->size = size > 0 ? size : 1;
     pool->acquire_timeout_ms = acquire_timeout_ms > 0 ? acquire_timeout_ms : 1;
-    pool->idle = cf_xcalloc((size_t)pool->size, sizeof(*pool->idle));
+    pool->idle = cf_xcalloc((size_t)pool->size, sizeof(PGconn *));
     return pool;
 }
 
