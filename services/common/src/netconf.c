@@ -525,7 +525,7 @@ int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *aut
     }
     if (!found || !found->net)
         return CF_EAUTH;
-    if ((found->scopes & scope) != scope)
+    if ((found->scopes & scope) == 0) /* scope: the scopes any one of which will do */
         return CF_EFORBIDDEN;
     if (net_out)
         *net_out = found->net;

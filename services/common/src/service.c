@@ -70,11 +70,14 @@ static void service_metrics(void *user)
         cf_metrics_set(M_CONFIG_VERSION, "", (double)cf_netconf_version(svc->netconf));
 }
 
+static void stop_workers(struct cf_service *svc);
+
 /* Releases what a failed start-up had created, in reverse order. */
 static void service_teardown(struct cf_service *svc)
 {
     cf_http_stop(svc->http);
     svc->http = NULL;
+    stop_workers(svc);
     for (size_t i = 0; i < svc->nconsumers; i++) {
         cf_consumer_stop(svc->consumers[i], 2000);
         free(svc->consumer_groups[i]);
@@ -136,6 +139,12 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
     sa.sa_handler = SIG_IGN;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGPIPE, &sa, NULL);
+    pthread_mutex_init(&svc->stop_mu, NULL);
+    pthread_condattr_t cattr;
+    pthread_condattr_init(&cattr);
+    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC); /* cf_service_sleep's clock */
+    pthread_cond_init(&svc->stop_cv, &cattr);
+    pthread_condattr_destroy(&cattr);
     sigemptyset(&svc->sigs);
     sigaddset(&svc->sigs, SIGINT);
     sigaddset(&svc->sigs, SIGTERM);
@@ -202,6 +211,73 @@ int cf_service_add_consumer(struct cf_service *svc, const struct cf_consumer_con
     svc->consumer_groups[svc->nconsumers] = cf_xstrdup(cc->group_id);
     svc->nconsumers++;
     return 0;
+}
+
+struct worker_start {
+    cf_worker_fn fn;
+    void *ctx;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker_start ws = *(struct worker_start *)arg;
+    free(arg);
+    ws.fn(ws.ctx);
+    return NULL;
+}
+
+int cf_service_add_worker(struct cf_service *svc, const char *name, cf_worker_fn fn, void *ctx)
+{
+    if (svc->nworkers >= CF_SERVICE_MAX_WORKERS) {
+        cf_error("too many workers (at most %d)", CF_SERVICE_MAX_WORKERS);
+        return CF_EINTERNAL;
+    }
+    struct worker_start *ws = cf_xmalloc(sizeof(*ws));
+    ws->fn = fn;
+    ws->ctx = ctx;
+    int rc = pthread_create(&svc->workers[svc->nworkers], NULL, worker_main, ws);
+    if (rc != 0) {
+        free(ws);
+        cf_error("could not start worker %s: %s", name, cf_strerror(rc));
+        return CF_EINTERNAL;
+    }
+    svc->worker_names[svc->nworkers++] = cf_xstrdup(name);
+    return 0;
+}
+
+int cf_service_sleep(struct cf_service *svc, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&svc->stop_mu);
+    while (!svc->stopping) {
+        if (pthread_cond_timedwait(&svc->stop_cv, &svc->stop_mu, &until) != 0)
+            break;
+    }
+    int stopping = svc->stopping;
+    pthread_mutex_unlock(&svc->stop_mu);
+    return stopping;
+}
+
+/* Tells the workers to stop and joins them; the watchdog bounds the wait. */
+static void stop_workers(struct cf_service *svc)
+{
+    pthread_mutex_lock(&svc->stop_mu);
+    svc->stopping = 1;
+    pthread_cond_broadcast(&svc->stop_cv);
+    pthread_mutex_unlock(&svc->stop_mu);
+    for (size_t i = 0; i < svc->nworkers; i++) {
+        pthread_join(svc->workers[i], NULL);
+        free(svc->worker_names[i]);
+        svc->worker_names[i] = NULL;
+    }
+    svc->nworkers = 0;
 }
 
 int cf_service_start(struct cf_service *svc)
@@ -316,6 +392,12 @@ int cf_service_run(struct cf_service *svc)
                w.deadline_ms - reserve_consumers - reserve_producer - reserve_rest);
     cf_http_stop(svc->http);
     svc->http = NULL;
+
+    if (svc->nworkers > 0) {
+        watch_step(&w, "stop workers",
+                   w.deadline_ms - reserve_consumers - reserve_producer - reserve_rest);
+        stop_workers(svc);
+    }
 
     long long consumers_deadline = w.deadline_ms - reserve_producer - reserve_rest;
     for (size_t i = 0; i < svc->nconsumers; i++) {

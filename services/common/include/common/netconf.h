@@ -78,7 +78,9 @@ const struct cf_channel *cf_netconf_channel(const struct cf_netconf_snapshot *sn
 
 /* Checks an Authorization header value ("Bearer <key>") against the key
  * hashes: CF_EAUTH when missing, malformed, unknown or revoked;
- * CF_EFORBIDDEN when the key lacks scope; 0 with *net_out set otherwise. */
+ * CF_EFORBIDDEN when the key has none of the scopes in the mask scope (any
+ * one will do: CF_SCOPE_INGEST | CF_SCOPE_ADMIN); 0 with *net_out set
+ * otherwise. */
 int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *authorization,
                          unsigned scope, const struct cf_network **net_out);
 

@@ -9,6 +9,7 @@
 #ifndef CF_COMMON_SERVICE_H
 #define CF_COMMON_SERVICE_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 
@@ -21,6 +22,11 @@
 #include "common/redis.h"
 
 #define CF_SERVICE_MAX_CONSUMERS 8
+#define CF_SERVICE_MAX_WORKERS 4
+
+/* A background loop of the service's own (a sweeper): fn(ctx) runs in its
+ * own thread and returns once cf_service_sleep() reports the shutdown. */
+typedef void (*cf_worker_fn)(void *ctx);
 
 struct cf_service {
     struct cf_settings settings;
@@ -35,6 +41,12 @@ struct cf_service {
     struct cf_consumer *consumers[CF_SERVICE_MAX_CONSUMERS];
     char *consumer_groups[CF_SERVICE_MAX_CONSUMERS]; /* group ids, for /readyz */
     size_t nconsumers;
+    pthread_t workers[CF_SERVICE_MAX_WORKERS];
+    char *worker_names[CF_SERVICE_MAX_WORKERS];
+    size_t nworkers;
+    pthread_mutex_t stop_mu; /* guards stopping; stop_cv wakes sleeping workers */
+    pthread_cond_t stop_cv;
+    int stopping;
 };
 
 /* Everything up to (not including) starting HTTP. A bad setting prints the
@@ -55,6 +67,14 @@ int cf_service_start(struct cf_service *svc);
  * code: 0 when every step finished in time, 1 when one was abandoned.
  * A second signal exits at once. */
 int cf_service_run(struct cf_service *svc);
+
+/* Starts a worker thread running fn(ctx) (after cf_service_init). It is
+ * stopped, and joined under the shutdown deadlines, right after HTTP stops
+ * and before the consumers. 0, or CF_EINTERNAL. */
+int cf_service_add_worker(struct cf_service *svc, const char *name, cf_worker_fn fn, void *ctx);
+/* Sleeps up to ms; returns 1 at once when the service is shutting down,
+ * 0 when the time passed. Workers call it between rounds. */
+int cf_service_sleep(struct cf_service *svc, long ms);
 
 /* Authorizes a request: on failure sets a 401/403 error response and
  * returns non-zero. On success *snap_out holds a snapshot reference
