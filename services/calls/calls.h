@@ -21,9 +21,19 @@
 
 /* The service's own settings (CLINICFLOW_CALLS_*), read once in main. */
 struct calls_settings {
-    long abandoned_ring_s; /* a missed call that rang less than this is abandoned */
-    long targeted_talk_s;  /* an answered inbound call this long is targeted */
-    char *default_cc;      /* country code for national number forms */
+    long abandoned_ring_s;  /* a missed call that rang less than this is abandoned */
+    long targeted_talk_s;   /* an answered inbound call this long is targeted */
+    char *default_cc;       /* country code for national number forms */
+    long callback_sla_s;    /* a callback task is due this long after the missed call */
+    long task_lost_after_s; /* an open callback task expires as lost after this */
+    long sweep_interval_ms; /* how often the sweeper looks for lost tasks */
+    long unique_lookback_s; /* a call is unique with no call from the contact this long before */
+    long dni_hold_s;        /* hold of a pool number without the pool's own */
+    long dni_flush_ms;      /* how often hold extensions are written */
+    long dni_ip_per_minute; /* tracking requests per client address per minute */
+    long dni_clinic_per_second; /* tracking requests per clinic per second */
+    char *public_base_url;      /* how providers reach us ("https://calls.example.org"),
+                                   for signatures over the URL; empty: http://<Host> */
 };
 
 struct calls_ctx {
@@ -36,6 +46,12 @@ void calls_routes_register(struct calls_ctx *ctx);
 
 /* generic.c */
 int handle_generic_call_post(const struct _u_request *req, struct _u_response *resp, void *user);
+
+/* hooks.c: every provider route (/v1/hooks/calls/{provider}/{channel}[/...]). */
+int handle_provider_hook(const struct _u_request *req, struct _u_response *resp, void *user);
+
+/* results.c: POST /v1/calls/{id}/result. */
+int handle_call_result_post(const struct _u_request *req, struct _u_response *resp, void *user);
 
 /* ingest.c: the party object {raw, kind, e164?} of a phone value (new ref). */
 json_t *calls_party_new(const char *raw, const char *default_cc);
@@ -57,6 +73,29 @@ int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const
 int calls_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                      size_t errbuf_size);
+
+/* tasks.c: the callback consumer's apply (on calls.v1) and the sweeper
+ * worker (cf_service_add_worker). */
+int calls_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size);
+void calls_tasks_sweeper(void *ctx);
+
+/* enrich.c: attribution, unique flag and patient class, decided once per
+ * call inside the fold's transaction. */
+int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
+                 char *errbuf, size_t errbuf_size);
+
+/* patients.c: the patients view consumer's apply (on patients.v1). */
+int calls_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                         const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                         size_t errbuf_size);
+
+/* dni.c: GET|OPTIONS /v1/tracking/number, the worker that writes hold
+ * extensions, and the metric descriptions. */
+int handle_tracking_number(const struct _u_request *req, struct _u_response *resp, void *user);
+void calls_dni_flusher(void *ctx);
+void calls_dni_describe_metrics(void);
 
 /* store.c */
 /* Loads the call document FOR UPDATE: 0 with *out (new ref), CF_ENOTFOUND,

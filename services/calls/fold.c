@@ -248,7 +248,8 @@ static int fact_valid(const json_t *j_fact, char *errbuf, size_t errbuf_size)
             return 0;
         }
     }
-    if (status_of_event(json_string_value(json_object_get(j_fact, "event"))) == ST_NONE) {
+    const char *event = json_string_value(json_object_get(j_fact, "event"));
+    if (status_of_event(event) == ST_NONE && strcmp(event, "updated") != 0) {
         snprintf(errbuf, errbuf_size, "fact has an unknown event");
         return 0;
     }
@@ -258,6 +259,78 @@ static int fact_valid(const json_t *j_fact, char *errbuf, size_t errbuf_size)
         return 0;
     }
     return 1;
+}
+
+/* Flags a call whose external party (the caller inbound, the called party
+ * outbound) is on the network's block list: it stays on the topic, flagged,
+ * and opens no callback task. */
+static void flag_blocked(struct calls_ctx *ctx, json_t *j_call, const char *network_id)
+{
+    const int inbound =
+        strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
+    const char *e164 = json_string_value(
+        json_object_get(json_object_get(j_call, inbound ? "caller" : "called"), "e164"));
+    struct cf_netconf_snapshot *snap;
+    const struct cf_network *net;
+    size_t i;
+    json_t *j_num;
+
+    if (!e164 || json_is_true(json_object_get(j_call, "blocked")))
+        return;
+    snap = cf_netconf_acquire(ctx->svc->netconf);
+    net = cf_netconf_network(snap, network_id);
+    json_array_foreach(net ? json_object_get(net->doc, "blocklist") : NULL, i, j_num)
+    {
+        if (json_is_string(j_num) && strcmp(json_string_value(j_num), e164) == 0) {
+            json_object_set_new(j_call, "blocked", json_true());
+            break;
+        }
+    }
+    cf_netconf_release(snap);
+}
+
+/* A call result (results.c): sets the call's "result" and emits
+ * call.updated when it changed. The handler checked that the call existed,
+ * and the result is on the call's partition after its facts, so an unknown
+ * call here is a message from elsewhere: rejected. */
+static int fold_result(PGconn *conn, const struct cf_event *ev, struct cf_outbox *out, char *errbuf,
+                       size_t errbuf_size)
+{
+    json_t *j_call = NULL;
+    const char *value = json_string_value(json_object_get(ev->data, "result"));
+    int rc;
+
+    if (!value) {
+        snprintf(errbuf, errbuf_size, "result event without a result");
+        return CF_EINVAL;
+    }
+    rc = calls_store_load(conn, ev->subject, &j_call, errbuf, errbuf_size);
+    if (rc == CF_ENOTFOUND) {
+        snprintf(errbuf, errbuf_size, "result for an unknown call");
+        return CF_EINVAL;
+    }
+    if (rc != 0)
+        return rc;
+    json_t *j_result = json_pack("{s:s}", "value", value);
+    json_t *j_comment = json_object_get(ev->data, "comment");
+    if (json_is_string(j_comment))
+        json_object_set(j_result, "comment", j_comment);
+    set_time(j_result, "at", ev->time_ms);
+    json_t *j_old = json_object_get(j_call, "result");
+    int changed =
+        !j_old ||
+        !json_equal(json_object_get(j_old, "value"), json_object_get(j_result, "value")) ||
+        !json_equal(json_object_get(j_old, "comment"), j_comment);
+    if (changed) {
+        json_object_set_new(j_call, "result", j_result);
+        rc = calls_store_save(conn, ev->networkid, j_call, errbuf, errbuf_size);
+        if (rc == 0)
+            emit(out, ev, "updated", j_call, ev->time_ms);
+    } else {
+        json_decref(j_result);
+    }
+    json_decref(j_call);
+    return rc;
 }
 
 int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
@@ -276,6 +349,8 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         snprintf(errbuf, errbuf_size, "unexpected tombstone");
         return CF_EINVAL;
     }
+    if (strcmp(ev->type, "clinicflow.call.result") == 0)
+        return fold_result(conn, ev, out, errbuf, errbuf_size);
     if (strcmp(ev->type, "clinicflow.call.reported") != 0) {
         snprintf(errbuf, errbuf_size, "unexpected event type %s", ev->type);
         return CF_EINVAL;
@@ -302,6 +377,10 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     j_before = public_copy(j_call);
     fold_fact(j_call, ev->data, ev->time_ms);
     derive(j_call, &ctx->cfg, ev->time_ms);
+    flag_blocked(ctx, j_call, ev->networkid);
+    rc = calls_enrich(ctx, conn, j_call, ev->networkid, errbuf, errbuf_size);
+    if (rc != 0)
+        goto out;
     after = status_parse(json_string_value(json_object_get(j_call, "status")));
 
     json_t *j_after = public_copy(j_call);

@@ -5,7 +5,10 @@
  *   webhook route -> verify (key or provider signature) -> normalize to one
  *   fact -> produce to calls.raw (202 only after Kafka acknowledged) ->
  *   fold consumer: calls.raw -> call state in PostgreSQL (offsets in the
- *   same transaction) -> call.started|answered|ended|updated on calls.v1.
+ *   same transaction) -> call.started|answered|ended|updated on calls.v1 ->
+ *   callbacks consumer: missed calls open callback tasks, answered calls
+ *   close them -> task.opened|updated|closed on tasks.v1; a sweeper expires
+ *   the lost ones (task.expired).
  *
  * The HTTP handlers never write PostgreSQL: state that spans several
  * webhooks (the legs and events of one call) is built only by the fold.
@@ -24,12 +27,34 @@ static const struct cf_config_var calls_vars[] = {
      "an answered inbound call with at least this much talk time is targeted"},
     {"CLINICFLOW_CALLS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &ctx.cfg.default_cc, 0, 0, 0,
      "country calling code assumed for national number forms"},
+    {"CLINICFLOW_CALLS_CALLBACK_SLA_S", CF_CONF_INT, "900", &ctx.cfg.callback_sla_s, 1, 604800, 0,
+     "a callback task is due this many seconds after the missed call"},
+    {"CLINICFLOW_CALLS_TASK_LOST_AFTER_S", CF_CONF_INT, "86400", &ctx.cfg.task_lost_after_s, 1,
+     31536000, 0, "an open callback task expires as lost after this many seconds"},
+    {"CLINICFLOW_CALLS_SWEEP_INTERVAL_MS", CF_CONF_INT, "5000", &ctx.cfg.sweep_interval_ms, 10,
+     3600000, 0, "how often the sweeper looks for lost callback tasks"},
+    {"CLINICFLOW_CALLS_UNIQUE_LOOKBACK_S", CF_CONF_INT, "2592000", &ctx.cfg.unique_lookback_s, 0,
+     315360000, 0, "an inbound call is unique when the contact made none this long before"},
+    {"CLINICFLOW_CALLS_DNI_HOLD_S", CF_CONF_INT, "1800", &ctx.cfg.dni_hold_s, 1, 86400, 0,
+     "how long a visitor holds a pool number after the last request (a pool's hold_seconds "
+     "wins)"},
+    {"CLINICFLOW_CALLS_DNI_FLUSH_MS", CF_CONF_INT, "5000", &ctx.cfg.dni_flush_ms, 10, 3600000, 0,
+     "how often extended holds are written to PostgreSQL"},
+    {"CLINICFLOW_CALLS_DNI_IP_PER_MINUTE", CF_CONF_INT, "120", &ctx.cfg.dni_ip_per_minute, 1,
+     1000000, 0, "tracking-number requests per client address per minute (429 past it)"},
+    {"CLINICFLOW_CALLS_DNI_CLINIC_PER_SECOND", CF_CONF_INT, "500", &ctx.cfg.dni_clinic_per_second,
+     1, 1000000, 0, "tracking-number requests per clinic per second (429 past it)"},
+    {"CLINICFLOW_CALLS_PUBLIC_BASE_URL", CF_CONF_STRING, "", &ctx.cfg.public_base_url, 0, 0, 0,
+     "scheme://host[:port] providers use to reach this service (signed URLs); empty: the Host "
+     "header over http"},
 };
 
 int main(void)
 {
     static struct cf_service svc;
     static const char *const fold_topics[] = {CF_TOPIC_CALLS_RAW};
+    static const char *const tasks_topics[] = {CF_TOPIC_CALLS};
+    static const char *const patients_topics[] = {CF_TOPIC_PATIENTS};
 
     ctx.svc = &svc;
     if (cf_service_init(&svc, "calls", 8081, calls_vars, sizeof(calls_vars) / sizeof(calls_vars[0]),
@@ -49,6 +74,37 @@ int main(void)
         .ctx = &ctx,
     };
     if (cf_service_add_consumer(&svc, &fold) != 0)
+        return 1;
+
+    /* Who is calling: patients.v1 -> the phone -> patient view. */
+    struct cf_consumer_conf patients = {
+        .group_id = "clinicflow-calls-patients",
+        .topics = patients_topics,
+        .ntopics = 1,
+        .schema = "calls",
+        .apply = calls_patients_apply,
+        .ctx = &ctx,
+    };
+    if (cf_service_add_consumer(&svc, &patients) != 0)
+        return 1;
+
+    /* Callbacks: calls.v1 -> callback tasks -> tasks.v1, and the sweeper
+     * that expires the lost ones. */
+    struct cf_consumer_conf tasks = {
+        .group_id = "clinicflow-calls-tasks",
+        .topics = tasks_topics,
+        .ntopics = 1,
+        .schema = "calls",
+        .apply = calls_tasks_apply,
+        .ctx = &ctx,
+    };
+    if (cf_service_add_consumer(&svc, &tasks) != 0 ||
+        cf_service_add_worker(&svc, "task sweeper", calls_tasks_sweeper, &ctx) != 0)
+        return 1;
+
+    /* Dynamic number insertion: hold extensions written in batches. */
+    calls_dni_describe_metrics();
+    if (cf_service_add_worker(&svc, "dni flusher", calls_dni_flusher, &ctx) != 0)
         return 1;
 
     if (cf_service_start(&svc) != 0)

@@ -31,6 +31,56 @@ const struct cf_migration cf_calls_migrations[] = {
      " updated_at timestamptz NOT NULL DEFAULT now());"
      "CREATE INDEX calls_network_started ON calls (network_id, started_at);"
      "CREATE INDEX calls_contact ON calls (network_id, contact_key, started_at);"},
+    {2, "call results", "ALTER TABLE calls ADD COLUMN result text;"},
+    {3, "callback tasks",
+     "CREATE TABLE tasks ("
+     " task_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " clinic_id text,"
+     " contact_key text NOT NULL,"
+     " status text NOT NULL CHECK (status IN ('open','closed','expired')),"
+     " opened_at timestamptz NOT NULL,"
+     " due_at timestamptz NOT NULL,"
+     " closed_at timestamptz,"
+     " missed_calls integer NOT NULL,"
+     " doc jsonb NOT NULL,"
+     " updated_at timestamptz NOT NULL DEFAULT now());"
+     /* one open callback per contact; the sweeper's scan */
+     "CREATE UNIQUE INDEX tasks_one_open ON tasks (network_id, contact_key)"
+     " WHERE status = 'open';"
+     "CREATE INDEX tasks_open_since ON tasks (opened_at) WHERE status = 'open';"
+     "CREATE TABLE task_calls ("
+     " task_id uuid NOT NULL REFERENCES tasks,"
+     " call_id uuid NOT NULL,"
+     " PRIMARY KEY (task_id, call_id));"
+     "CREATE INDEX task_calls_call ON task_calls (call_id);"
+     "CREATE INDEX calls_contact_answered ON calls (network_id, contact_key, answered_at)"
+     " WHERE answered_at IS NOT NULL;"},
+    {4, "patients view and visitor sessions",
+     "CREATE TABLE patients ("
+     " network_id text NOT NULL,"
+     " patient_id uuid NOT NULL UNIQUE,"
+     " last_visit_at timestamptz,"
+     " recall_at timestamptz,"
+     " doc jsonb NOT NULL,"
+     " PRIMARY KEY (network_id, patient_id));"
+     "CREATE TABLE patient_contacts ("
+     " network_id text NOT NULL,"
+     " contact_key text NOT NULL,"
+     " patient_id uuid NOT NULL,"
+     " PRIMARY KEY (network_id, contact_key));"
+     "CREATE INDEX patient_contacts_patient ON patient_contacts (patient_id);"
+     /* a pool number held by a visitor: reserved_at .. held_until */
+     "CREATE TABLE dni_sessions ("
+     " network_id text NOT NULL,"
+     " clinic_id text NOT NULL,"
+     " number text NOT NULL,"
+     " visitor_id text NOT NULL,"
+     " reserved_at timestamptz NOT NULL,"
+     " held_until timestamptz NOT NULL,"
+     " utm jsonb NOT NULL,"
+     " PRIMARY KEY (network_id, number, reserved_at));"
+     "CREATE INDEX dni_sessions_visitor ON dni_sessions (network_id, visitor_id, reserved_at);"},
 };
 
 const size_t cf_calls_migrations_n = sizeof(cf_calls_migrations) / sizeof(cf_calls_migrations[0]);

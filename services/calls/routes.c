@@ -10,4 +10,8 @@ void calls_routes_register(struct calls_ctx *ctx)
     struct cf_http *h = ctx->svc->http;
 
     cf_http_route(h, "POST", "/v1/hooks/calls/generic", handle_generic_call_post, ctx);
+    cf_http_route(h, "POST", "/v1/calls/:id/result", handle_call_result_post, ctx);
+    /* Public: browsers ask which number to show a visitor. */
+    cf_http_route(h, "GET", "/v1/tracking/number", handle_tracking_number, ctx);
+    cf_http_route(h, "OPTIONS", "/v1/tracking/number", handle_tracking_number, ctx);
 }

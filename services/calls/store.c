@@ -76,20 +76,23 @@ int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call,
         str_or_null(j_call, "provider_call_id"),
         int_or_null(j_call, "facts", facts, sizeof(facts)),
         doc,
+        str_or_null(json_object_get(j_call, "result"), "value"),
     };
     int rc = cf_pg_exec(
         conn,
         "INSERT INTO calls (call_id, network_id, clinic_id, direction, status, contact_key,"
         " started_at, answered_at, ended_at, outcome, ring_seconds, talk_seconds, provider,"
-        " provider_call_id, facts, doc, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, now())"
+        " provider_call_id, facts, doc, result, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+        " now())"
         " ON CONFLICT (call_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
         " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"
         " started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,"
         " ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome,"
         " ring_seconds = EXCLUDED.ring_seconds, talk_seconds = EXCLUDED.talk_seconds,"
-        " facts = EXCLUDED.facts, doc = EXCLUDED.doc, updated_at = now()",
-        16, params, NULL, errbuf, errbuf_size);
+        " facts = EXCLUDED.facts, doc = EXCLUDED.doc, result = EXCLUDED.result,"
+        " updated_at = now()",
+        17, params, NULL, errbuf, errbuf_size);
     free(doc);
     return rc;
 }

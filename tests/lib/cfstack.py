@@ -526,9 +526,15 @@ class TopicReader:
 
 
 def produce(brokers, topic, key, value, timeout=30):
-    """Writes one message with kcat, as a foreign producer would."""
-    p = subprocess.run(["kcat", "-b", brokers, "-P", "-t", topic, "-k", key, "-Z"],
-                       input=value, capture_output=True, timeout=timeout)
+    """Writes one message with kcat, as a foreign producer would. value None
+    writes a tombstone (a null value)."""
+    if value is None:
+        # kcat skips empty lines; "key:" with -K: and -Z is a null value.
+        cmd = ["kcat", "-b", brokers, "-P", "-t", topic, "-K:", "-Z"]
+        value = key.encode() + b":\n"
+    else:
+        cmd = ["kcat", "-b", brokers, "-P", "-t", topic, "-k", key, "-Z"]
+    p = subprocess.run(cmd, input=value, capture_output=True, timeout=timeout)
     if p.returncode != 0:
         raise StackError("kcat -P on %s exited with %s: %s"
                          % (topic, p.returncode, p.stderr.decode(errors="replace")))

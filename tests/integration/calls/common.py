@@ -49,8 +49,9 @@ class Stack:
             self.services.append(self.start_service())
         self.svc = self.services[0]
 
-    def start_service(self):
-        svc = cfstack.Service("calls", {
+    def service_env(self):
+        """The environment the stack's services run with."""
+        return {
             "CLINICFLOW_PG_DSN": self.dsn,
             "CLINICFLOW_KAFKA_BROKERS": self.broker.bootstrap,
             "CLINICFLOW_REDIS_URL": self.test_env["redis_url"],
@@ -59,7 +60,10 @@ class Stack:
             "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
             "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
             **self.extra_env,
-        })
+        }
+
+    def start_service(self):
+        svc = cfstack.Service("calls", self.service_env())
         svc.start()
         return svc
 

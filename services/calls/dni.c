@@ -1,0 +1,500 @@
+/*
+ * Dynamic number insertion: GET /v1/tracking/number?clinic=&visitor=&utm_*...
+ * A clinic's web page asks which phone number to show a visitor; the
+ * answer is a number of the clinic's pool, held for that visitor for a
+ * sliding period (pool "hold_seconds", else CLINICFLOW_CALLS_DNI_HOLD_S),
+ * so that a call to it is attributed to the visitor's UTM tags.
+ *
+ * The route is public (browsers call it): visitor ids are validated, CORS
+ * is answered for the clinic's configured origins only, and per-IP and
+ * per-clinic limits answer 429. Holds live in Redis:
+ *
+ *   cf:dni:n:<clinic>:<number>   the visitor holding the number (TTL: hold)
+ *   cf:dni:v:<clinic>:<visitor>  "<number> <reserved at ms>" (TTL: hold)
+ *
+ * A new hold is taken with SET NX (no two visitors share a number) and
+ * recorded in calls.dni_sessions at once; extending a hold touches Redis
+ * only, and the new end of each extended session is written in batches by
+ * a worker (pending extensions sit in a mutex-guarded table). So a provider
+ * that reports a call only at its end (after the hold) is still attributed:
+ * the fold matches the call's start against the recorded sessions.
+ * An exhausted pool answers the clinic's default number and counts an
+ * exhaustion; Redis down answers the default number, never an error.
+ */
+#include "calls.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg.h"
+#include "common/redis.h"
+#include "common/xmalloc.h"
+
+/* Query parameters kept with a session, as the attribution's members. */
+static const struct {
+    const char *param;
+    const char *member;
+} utm_params[] = {
+    {"utm_source", "source"},   {"utm_medium", "medium"}, {"utm_campaign", "campaign"},
+    {"utm_content", "content"}, {"utm_term", "term"},     {"gclid", "gclid"},
+    {"yclid", "yclid"},         {"referrer", "referrer"}, {"landing", "landing"},
+};
+
+/* ---- pending extensions, flushed by the worker ------------------------ */
+
+struct extension {
+    char *network_id;
+    char *number;
+    int64_t reserved_ms;
+    int64_t held_until_ms;
+    struct extension *next;
+};
+
+static pthread_mutex_t ext_lock = PTHREAD_MUTEX_INITIALIZER; /* guards ext_head */
+static struct extension *ext_head;
+
+static void extension_note(const char *network_id, const char *number, int64_t reserved_ms,
+                           int64_t held_until_ms)
+{
+    pthread_mutex_lock(&ext_lock);
+    for (struct extension *e = ext_head; e; e = e->next) {
+        if (e->reserved_ms == reserved_ms && strcmp(e->number, number) == 0 &&
+            strcmp(e->network_id, network_id) == 0) {
+            if (held_until_ms > e->held_until_ms)
+                e->held_until_ms = held_until_ms;
+            pthread_mutex_unlock(&ext_lock);
+            return;
+        }
+    }
+    struct extension *e = cf_xcalloc(1, sizeof(*e));
+    e->network_id = cf_xstrdup(network_id);
+    e->number = cf_xstrdup(number);
+    e->reserved_ms = reserved_ms;
+    e->held_until_ms = held_until_ms;
+    e->next = ext_head;
+    ext_head = e;
+    pthread_mutex_unlock(&ext_lock);
+}
+
+static void extension_free(struct extension *e)
+{
+    while (e) {
+        struct extension *next = e->next;
+        free(e->network_id);
+        free(e->number);
+        free(e);
+        e = next;
+    }
+}
+
+/* Writes the pending extensions; those that fail are noted again. */
+static void flush_extensions(struct calls_ctx *ctx)
+{
+    char errbuf[256];
+    pthread_mutex_lock(&ext_lock);
+    struct extension *list = ext_head;
+    ext_head = NULL;
+    pthread_mutex_unlock(&ext_lock);
+    if (!list)
+        return;
+    PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
+    for (struct extension *e = list; e; e = e->next) {
+        char reserved[32], until[32];
+        cf_time_format(e->reserved_ms, reserved);
+        cf_time_format(e->held_until_ms, until);
+        const char *params[] = {e->network_id, e->number, reserved, until};
+        if (!conn || cf_pg_exec(conn,
+                                "UPDATE calls.dni_sessions SET held_until = greatest(held_until,"
+                                " $4::timestamptz) WHERE network_id = $1 AND number = $2"
+                                " AND reserved_at = $3::timestamptz",
+                                4, params, NULL, errbuf, sizeof(errbuf)) != 0)
+            extension_note(e->network_id, e->number, e->reserved_ms, e->held_until_ms);
+    }
+    if (conn)
+        cf_pg_pool_release(ctx->svc->pg, conn);
+    else
+        cf_warn("dni: could not write hold extensions: %s", errbuf);
+    extension_free(list);
+}
+
+void calls_dni_flusher(void *vctx)
+{
+    struct calls_ctx *ctx = vctx;
+    while (!cf_service_sleep(ctx->svc, ctx->cfg.dni_flush_ms))
+        flush_extensions(ctx);
+    flush_extensions(ctx); /* what the last interval collected */
+    pthread_mutex_lock(&ext_lock);
+    extension_free(ext_head); /* PostgreSQL gone at shutdown: nothing more to do */
+    ext_head = NULL;
+    pthread_mutex_unlock(&ext_lock);
+}
+
+/* ---- peak concurrency, for the suggested pool size -------------------- */
+
+struct peak {
+    char clinic[64];
+    long value;
+};
+static pthread_mutex_t peak_lock = PTHREAD_MUTEX_INITIALIZER; /* guards peaks */
+static struct peak peaks[256];
+static size_t npeaks;
+
+/* Records that `held` numbers of the clinic's pool were held at once and
+ * publishes the peak and the suggested pool size (peak + a quarter, at
+ * least one more). */
+static void note_concurrency(const char *clinic, long held)
+{
+    long peak = held;
+    pthread_mutex_lock(&peak_lock);
+    size_t i = 0;
+    for (; i < npeaks && strcmp(peaks[i].clinic, clinic) != 0; i++)
+        ;
+    if (i == npeaks && npeaks < sizeof(peaks) / sizeof(peaks[0])) {
+        snprintf(peaks[i].clinic, sizeof(peaks[i].clinic), "%s", clinic);
+        peaks[i].value = 0;
+        npeaks++;
+    }
+    if (i < npeaks) {
+        if (held > peaks[i].value)
+            peaks[i].value = held;
+        peak = peaks[i].value;
+    }
+    pthread_mutex_unlock(&peak_lock);
+    char labels[128];
+    snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic);
+    cf_metrics_set("clinicflow_dni_peak_concurrent_visitors", labels, (double)peak);
+    cf_metrics_set("clinicflow_dni_suggested_pool_size", labels,
+                   (double)(peak + (peak + 3) / 4 + (peak > 0 ? 0 : 1)));
+}
+
+/* ---- the route ----------------------------------------------------------- */
+
+static int visitor_ok(const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n < 8 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '_' && v[i] != '.')
+            return 0;
+    }
+    return 1;
+}
+
+static const struct cf_clinic *find_clinic(const struct cf_netconf_snapshot *snap, const char *id,
+                                           const struct cf_network **net_out)
+{
+    for (size_t i = 0; id && i < snap->nnetworks; i++) {
+        const struct cf_clinic *c = cf_netconf_clinic(&snap->networks[i], id);
+        if (c) {
+            *net_out = &snap->networks[i];
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static const json_t *clinic_pool(const struct cf_network *net, const char *clinic_id)
+{
+    size_t i;
+    json_t *j_pool;
+    json_array_foreach(json_object_get(net->doc, "number_pools"), i, j_pool)
+    {
+        const char *c = json_string_value(json_object_get(j_pool, "clinic_id"));
+        if (c && strcmp(c, clinic_id) == 0)
+            return j_pool;
+    }
+    return NULL;
+}
+
+/* Sets CORS headers when the request's Origin is one of the clinic's. */
+static void cors(const struct _u_request *req, struct _u_response *resp,
+                 const struct cf_clinic *clinic)
+{
+    const char *origin = cf_http_header(req, "Origin");
+    size_t i;
+    json_t *j_o;
+    if (!origin)
+        return;
+    json_array_foreach(json_object_get(clinic->doc, "cors_origins"), i, j_o)
+    {
+        if (json_is_string(j_o) && strcmp(json_string_value(j_o), origin) == 0) {
+            u_map_put(resp->map_header, "Access-Control-Allow-Origin", origin);
+            u_map_put(resp->map_header, "Access-Control-Allow-Methods", "GET, OPTIONS");
+            u_map_put(resp->map_header, "Access-Control-Max-Age", "600");
+            break;
+        }
+    }
+    u_map_put(resp->map_header, "Vary", "Origin");
+}
+
+/* 1 when the counter `key` went over limit within its window (and sets
+ * *retry_s); 0 otherwise, or when Redis cannot say (limits skipped). */
+static int over_limit(struct calls_ctx *ctx, const char *key, long limit, long window_s,
+                      long *retry_s)
+{
+    redisReply *r = cf_redis_command(ctx->svc->redis, "INCR %s", key);
+    if (!r)
+        return 0;
+    long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    if (n == 1) {
+        r = cf_redis_command(ctx->svc->redis, "EXPIRE %s %ld", key, window_s);
+        if (r)
+            freeReplyObject(r);
+    }
+    *retry_s = window_s;
+    return n > limit;
+}
+
+static void client_ip(const struct _u_request *req, char *out, size_t size)
+{
+    const struct sockaddr *sa = req->client_address;
+    snprintf(out, size, "unknown");
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)size);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)size);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The number the visitor already holds, extended; 1 when there is one. */
+static int extend_hold(struct calls_ctx *ctx, const char *network_id, const char *clinic,
+                       const char *visitor, long hold_s, char *number, size_t nsize)
+{
+    redisReply *r = cf_redis_command(ctx->svc->redis, "GET cf:dni:v:%s:%s", clinic, visitor);
+    long long reserved = 0;
+    int found = 0;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        /* "<number> <reserved at ms>" */
+        const char *sp = strchr(r->str, ' ');
+        char *end = NULL;
+        if (sp && (size_t)(sp - r->str) < nsize) {
+            reserved = strtoll(sp + 1, &end, 10);
+            if (end && *end == '\0' && reserved > 0) {
+                snprintf(number, nsize, "%.*s", (int)(sp - r->str), r->str);
+                found = 1;
+            }
+        }
+    }
+    if (r)
+        freeReplyObject(r);
+    if (!found)
+        return 0;
+    /* Still ours? Then both keys live on for another hold. */
+    r = cf_redis_command(ctx->svc->redis, "GET cf:dni:n:%s:%s", clinic, number);
+    found = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, visitor) == 0;
+    if (r)
+        freeReplyObject(r);
+    if (!found)
+        return 0;
+    r = cf_redis_command(ctx->svc->redis, "EXPIRE cf:dni:n:%s:%s %ld", clinic, number, hold_s);
+    if (r)
+        freeReplyObject(r);
+    r = cf_redis_command(ctx->svc->redis, "EXPIRE cf:dni:v:%s:%s %ld", clinic, visitor, hold_s);
+    if (r)
+        freeReplyObject(r);
+    extension_note(network_id, number, reserved, now_ms() + hold_s * 1000);
+    return 1;
+}
+
+/* Takes a free number of the pool for the visitor: 1 (number set), 0 when
+ * the pool is exhausted, -1 when Redis cannot say. */
+static int take_number(struct calls_ctx *ctx, const char *clinic, const char *visitor,
+                       const json_t *numbers, long hold_s, int64_t reserved_ms, char *number,
+                       size_t nsize)
+{
+    size_t n = json_array_size(numbers);
+    uint8_t h[32];
+    cf_sha256(visitor, strlen(visitor), h);
+    size_t start = n ? ((size_t)h[0] << 8 | h[1]) % n : 0; /* spread visitors over the pool */
+    long taken = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *cand = json_string_value(json_array_get(numbers, (start + k) % n));
+        if (!cand)
+            continue;
+        redisReply *r = cf_redis_command(ctx->svc->redis, "SET cf:dni:n:%s:%s %s NX EX %ld", clinic,
+                                         cand, visitor, hold_s);
+        if (!r)
+            return -1;
+        int ok = r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (!ok) {
+            taken++;
+            continue;
+        }
+        snprintf(number, nsize, "%s", cand);
+        char value[96]; /* one argument: hiredis splits the format at spaces */
+        snprintf(value, sizeof(value), "%s %lld", cand, (long long)reserved_ms);
+        r = cf_redis_command(ctx->svc->redis, "SET cf:dni:v:%s:%s %s EX %ld", clinic, visitor,
+                             value, hold_s);
+        if (r)
+            freeReplyObject(r);
+        note_concurrency(clinic, taken + 1);
+        return 1;
+    }
+    note_concurrency(clinic, (long)n + 1);
+    return 0;
+}
+
+static void record_session(struct calls_ctx *ctx, const char *network_id, const char *clinic,
+                           const char *number, const char *visitor, int64_t reserved_ms,
+                           long hold_s, const json_t *j_utm)
+{
+    char errbuf[256], reserved[32], until[32];
+    PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
+    char *utm = json_dumps(j_utm, JSON_COMPACT);
+    cf_time_format(reserved_ms, reserved);
+    cf_time_format(reserved_ms + hold_s * 1000, until);
+    const char *params[] = {network_id, clinic, number, visitor, reserved, until, utm};
+    if (!conn || cf_pg_exec(conn,
+                            "INSERT INTO calls.dni_sessions (network_id, clinic_id, number,"
+                            " visitor_id, reserved_at, held_until, utm) VALUES ($1, $2, $3, $4,"
+                            " $5::timestamptz, $6::timestamptz, $7::jsonb)"
+                            " ON CONFLICT DO NOTHING",
+                            7, params, NULL, errbuf, sizeof(errbuf)) != 0) {
+        cf_warn("dni: could not record a reservation (calls to it may go unattributed): %s",
+                errbuf);
+        cf_metrics_add("clinicflow_dni_unrecorded_total", "", 1);
+    }
+    if (conn)
+        cf_pg_pool_release(ctx->svc->pg, conn);
+    free(utm);
+}
+
+int handle_tracking_number(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct calls_ctx *ctx = user;
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    const struct cf_network *net = NULL;
+    const char *clinic_id = u_map_get(req->map_url, "clinic");
+    const char *visitor = u_map_get(req->map_url, "visitor");
+    const struct cf_clinic *clinic = find_clinic(snap, clinic_id, &net);
+    json_t *j_reply = NULL, *j_utm = NULL;
+    char number[64] = "", labels[128], key[256], ip[64];
+    long retry_s = 1;
+
+    if (!clinic) {
+        cf_http_error(resp, 400, "unknown_clinic", "no such clinic", "clinic");
+        goto out;
+    }
+    cors(req, resp, clinic);
+    if (strcmp(req->http_verb, "OPTIONS") == 0) {
+        ulfius_set_empty_body_response(resp, 204);
+        goto out;
+    }
+    if (!visitor_ok(visitor)) {
+        cf_http_error(resp, 400, "invalid_field",
+                      "visitor must be 8 to 64 letters, digits, '-', '_' or '.'", "visitor");
+        goto out;
+    }
+    client_ip(req, ip, sizeof(ip));
+    snprintf(key, sizeof(key), "cf:dni:rl:ip:%s", ip);
+    int limited = over_limit(ctx, key, ctx->cfg.dni_ip_per_minute, 60, &retry_s);
+    if (!limited) {
+        snprintf(key, sizeof(key), "cf:dni:rl:clinic:%s:%lld", clinic->id,
+                 (long long)(now_ms() / 1000));
+        limited = over_limit(ctx, key, ctx->cfg.dni_clinic_per_second, 2, &retry_s);
+        retry_s = 1;
+    }
+    if (limited) {
+        snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
+        cf_metrics_add("clinicflow_dni_rate_limited_total", labels, 1);
+        cf_http_error_from(resp, CF_ERATELIMIT, "too many requests", NULL, retry_s);
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%ld", retry_s);
+        u_map_put(resp->map_header, "Retry-After", ra);
+        goto out;
+    }
+
+    const json_t *pool = clinic_pool(net, clinic->id);
+    const json_t *numbers = json_object_get(pool, "numbers");
+    json_t *j_hold = json_object_get(pool, "hold_seconds");
+    long hold_s = json_is_integer(j_hold) ? (long)json_integer_value(j_hold) : ctx->cfg.dni_hold_s;
+    const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
+    int dynamic = 0;
+    snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
+
+    if (json_array_size(numbers) > 0) {
+        if (extend_hold(ctx, net->id, clinic->id, visitor, hold_s, number, sizeof(number))) {
+            dynamic = 1;
+            cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
+        } else {
+            int64_t reserved_ms = now_ms();
+            int got = take_number(ctx, clinic->id, visitor, numbers, hold_s, reserved_ms, number,
+                                  sizeof(number));
+            if (got == 1) {
+                dynamic = 1;
+                j_utm = json_object();
+                for (size_t i = 0; i < sizeof(utm_params) / sizeof(utm_params[0]); i++) {
+                    const char *v = u_map_get(req->map_url, utm_params[i].param);
+                    json_t *j_v = v && *v && strlen(v) <= 2048 ? json_string(v) : NULL;
+                    if (j_v)
+                        json_object_set_new(j_utm, utm_params[i].member, j_v);
+                }
+                record_session(ctx, net->id, clinic->id, number, visitor, reserved_ms, hold_s,
+                               j_utm);
+                cf_metrics_add("clinicflow_dni_reservations_total", labels, 1);
+            } else if (got == 0) {
+                cf_metrics_add("clinicflow_dni_exhausted_total", labels, 1);
+            } else {
+                cf_metrics_add("clinicflow_dni_redis_unavailable_total", "", 1);
+            }
+        }
+    }
+    if (!dynamic)
+        snprintf(number, sizeof(number), "%s", fallback ? fallback : "");
+    j_reply = json_pack("{s:s, s:b, s:I}", "number", number, "dynamic", dynamic, "hold_seconds",
+                        (json_int_t)(dynamic ? hold_s : 0));
+    u_map_put(resp->map_header, "Cache-Control", "no-store");
+    cf_http_json(resp, 200, j_reply);
+
+out:
+    json_decref(j_utm);
+    json_decref(j_reply);
+    cf_netconf_release(snap);
+    return U_CALLBACK_COMPLETE;
+}
+
+void calls_dni_describe_metrics(void)
+{
+    cf_metrics_describe("clinicflow_dni_reservations_total", "counter",
+                        "New number holds taken for visitors, by clinic");
+    cf_metrics_describe("clinicflow_dni_extensions_total", "counter",
+                        "Requests that extended a visitor's existing hold, by clinic");
+    cf_metrics_describe("clinicflow_dni_exhausted_total", "counter",
+                        "Requests answered with the default number because the pool was full");
+    cf_metrics_describe("clinicflow_dni_rate_limited_total", "counter",
+                        "Requests refused with 429, by clinic");
+    cf_metrics_describe("clinicflow_dni_redis_unavailable_total", "counter",
+                        "Requests answered with the default number because Redis was down");
+    cf_metrics_describe("clinicflow_dni_unrecorded_total", "counter",
+                        "Holds that could not be recorded in PostgreSQL");
+    cf_metrics_describe("clinicflow_dni_peak_concurrent_visitors", "gauge",
+                        "Most pool numbers held at once seen by this instance, by clinic");
+    cf_metrics_describe("clinicflow_dni_suggested_pool_size", "gauge",
+                        "Peak concurrent visitors plus a quarter: a pool this size rarely "
+                        "runs out with the configured hold");
+}

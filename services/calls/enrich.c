@@ -1,0 +1,249 @@
+/*
+ * What the fold adds to a call beyond the provider's facts (DESIGN.md):
+ *
+ *   attribution  the ad source of an inbound call. A static tracking number
+ *                (network config: number, source, medium, campaign, valid
+ *                from/to as dates) matches by the call's start date (UTC);
+ *                a number of a dynamic pool matches the visitor session that
+ *                held it at the call's start (calls.dni_sessions, written by
+ *                the tracking route), so a call reported only at its end is
+ *                still attributed after the hold expired.
+ *   unique       an inbound call is unique when no other call from the
+ *                contact started within the look-back before it.
+ *   patient      new / repeat / lapsed with the patient id, from the phone
+ *                -> patient view (calls.patient_contacts, fed by
+ *                patients.v1), cached in Redis.
+ *
+ * Each is decided once, when the fold first knows what it needs (the start
+ * time and the number or contact), and kept: a later fact does not move a
+ * call to another source or class.
+ */
+#include "calls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/pg.h"
+#include "common/redis.h"
+#include "common/xmalloc.h"
+
+#define REPEAT_WITHIN_MS (183LL * 86400 * 1000) /* about six months */
+
+static int64_t ms_of(const json_t *j, const char *key)
+{
+    int64_t ms;
+    const char *s = json_string_value(json_object_get(j, key));
+    return s && cf_time_parse(s, &ms) == 0 ? ms : -1;
+}
+
+/* The tracking number of a call: the provider's, else the called number
+ * of an inbound call. */
+static const char *tracking_number(const json_t *j_call)
+{
+    const char *t = json_string_value(json_object_get(j_call, "tracking_number"));
+    if (t)
+        return t;
+    return json_string_value(json_object_get(json_object_get(j_call, "called"), "e164"));
+}
+
+static void copy_str(json_t *to, const json_t *from, const char *key)
+{
+    json_t *v = json_object_get(from, key);
+    if (json_is_string(v))
+        json_object_set(to, key, v);
+}
+
+/* A static tracking number valid on the date (YYYY-MM-DD) of started. */
+static json_t *static_attribution(const struct cf_network *net, const char *number,
+                                  const char *date)
+{
+    size_t i;
+    json_t *j_tn;
+
+    json_array_foreach(json_object_get(net->doc, "tracking_numbers"), i, j_tn)
+    {
+        const char *n = json_string_value(json_object_get(j_tn, "number"));
+        const char *from = json_string_value(json_object_get(j_tn, "valid_from"));
+        const char *to = json_string_value(json_object_get(j_tn, "valid_to"));
+        if (!n || strcmp(n, number) != 0 || (from && strncmp(date, from, 10) < 0) ||
+            (to && strncmp(date, to, 10) > 0))
+            continue;
+        json_t *j_att = json_pack("{s:s, s:s}", "kind", "static", "tracking_number", number);
+        copy_str(j_att, j_tn, "source");
+        copy_str(j_att, j_tn, "medium");
+        copy_str(j_att, j_tn, "campaign");
+        return j_att;
+    }
+    return NULL;
+}
+
+/* The visitor session that held a pool number at the call's start. */
+static int dynamic_attribution(PGconn *conn, const char *network_id, const char *number,
+                               const char *started, json_t **out, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {network_id, number, started};
+    json_error_t jerr;
+
+    *out = NULL;
+    int rc = cf_pg_exec(conn,
+                        "SELECT visitor_id, utm::text FROM calls.dni_sessions"
+                        " WHERE network_id = $1 AND number = $2 AND reserved_at <= $3::timestamptz"
+                        " AND held_until >= $3::timestamptz ORDER BY reserved_at DESC LIMIT 1",
+                        3, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0) {
+        json_t *j_utm = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
+        *out = json_pack("{s:s, s:s, s:s}", "kind", "dynamic", "tracking_number", number,
+                         "visitor_id", PQgetvalue(res, 0, 0));
+        if (json_is_object(j_utm))
+            json_object_update(*out, j_utm);
+        json_decref(j_utm);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call, char *errbuf,
+                     size_t errbuf_size)
+{
+    const char *number = tracking_number(j_call);
+    const char *started = json_string_value(json_object_get(j_call, "started_at"));
+    json_t *j_att = NULL;
+
+    if (!number || !started)
+        return 0;
+    j_att = static_attribution(net, number, started);
+    if (!j_att) {
+        int rc = dynamic_attribution(conn, net->id, number, started, &j_att, errbuf, errbuf_size);
+        if (rc != 0)
+            return rc;
+    }
+    if (j_att)
+        json_object_set_new(j_call, "attribution", j_att);
+    return 0;
+}
+
+static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, long lookback_s,
+                         char *errbuf, size_t errbuf_size)
+{
+    const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
+    const char *started = json_string_value(json_object_get(j_call, "started_at"));
+    char lookback[24];
+    PGresult *res = NULL;
+
+    if (!ckey || !started)
+        return 0;
+    snprintf(lookback, sizeof(lookback), "%ld", lookback_s);
+    const char *params[] = {network_id, ckey, started, lookback,
+                            json_string_value(json_object_get(j_call, "call_id"))};
+    int rc = cf_pg_exec(conn,
+                        "SELECT 1 FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
+                        " AND direction = 'inbound' AND call_id <> $5::uuid"
+                        " AND started_at < $3::timestamptz"
+                        " AND started_at >= $3::timestamptz - make_interval(secs => $4)"
+                        " LIMIT 1",
+                        5, params, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        json_object_set_new(j_call, "unique", json_boolean(PQntuples(res) == 0));
+    PQclear(res);
+    return rc;
+}
+
+/* The patient of a contact as {"patient_id","last_visit_at"?} or NULL:
+ * Redis first, then PostgreSQL (and the answer cached, "none" included). */
+static int patient_of(struct calls_ctx *ctx, PGconn *conn, const char *network_id, const char *ckey,
+                      json_t **out, char *errbuf, size_t errbuf_size)
+{
+    char key[256];
+    json_error_t jerr;
+    redisReply *r;
+
+    *out = NULL;
+    snprintf(key, sizeof(key), "cf:calls:patient:%s:%s", network_id, ckey);
+    r = cf_redis_command(ctx->svc->redis, "GET %s", key);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        if (strcmp(r->str, "none") != 0)
+            *out = json_loads(r->str, 0, &jerr);
+        freeReplyObject(r);
+        return 0;
+    }
+    if (r)
+        freeReplyObject(r);
+
+    PGresult *res = NULL;
+    const char *params[] = {network_id, ckey};
+    int rc = cf_pg_exec(conn,
+                        "SELECT p.patient_id::text,"
+                        " (extract(epoch FROM p.last_visit_at) * 1000)::bigint"
+                        " FROM calls.patient_contacts c"
+                        " JOIN calls.patients p USING (network_id, patient_id)"
+                        " WHERE c.network_id = $1 AND c.contact_key = $2",
+                        2, params, &res, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    char *cached = NULL;
+    if (PQntuples(res) > 0) {
+        *out = json_pack("{s:s}", "patient_id", PQgetvalue(res, 0, 0));
+        if (!PQgetisnull(res, 0, 1)) {
+            char buf[32];
+            cf_time_format(strtoll(PQgetvalue(res, 0, 1), NULL, 10), buf);
+            json_object_set_new(*out, "last_visit_at", json_string(buf));
+        }
+        cached = json_dumps(*out, JSON_COMPACT);
+    }
+    PQclear(res);
+    r = cf_redis_command(ctx->svc->redis, "SET %s %s EX %d", key, cached ? cached : "none", 300);
+    if (r)
+        freeReplyObject(r);
+    free(cached);
+    return 0;
+}
+
+static int classify(struct calls_ctx *ctx, PGconn *conn, const char *network_id, json_t *j_call,
+                    char *errbuf, size_t errbuf_size)
+{
+    const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
+    int64_t started = ms_of(j_call, "started_at");
+    json_t *j_pat = NULL;
+
+    if (!ckey || started < 0)
+        return 0;
+    int rc = patient_of(ctx, conn, network_id, ckey, &j_pat, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    int64_t last = ms_of(j_pat, "last_visit_at");
+    const char *cls = !j_pat || last < 0                   ? "new"
+                      : started - last <= REPEAT_WITHIN_MS ? "repeat"
+                                                           : "lapsed";
+    json_t *j_out = json_pack("{s:s}", "class", cls);
+    if (j_pat)
+        json_object_set(j_out, "patient_id", json_object_get(j_pat, "patient_id"));
+    json_object_set_new(j_call, "patient", j_out);
+    json_decref(j_pat);
+    return 0;
+}
+
+int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
+                 char *errbuf, size_t errbuf_size)
+{
+    const int inbound =
+        strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
+    int rc = 0;
+
+    if (inbound && !json_object_get(j_call, "attribution")) {
+        struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+        const struct cf_network *net = cf_netconf_network(snap, network_id);
+        if (net)
+            rc = attribute(conn, net, j_call, errbuf, errbuf_size);
+        cf_netconf_release(snap);
+    }
+    if (rc == 0 && inbound && !json_object_get(j_call, "unique"))
+        rc = decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s, errbuf,
+                           errbuf_size);
+    if (rc == 0 && !json_object_get(j_call, "patient"))
+        rc = classify(ctx, conn, network_id, j_call, errbuf, errbuf_size);
+    return rc;
+}

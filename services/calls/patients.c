@@ -1,0 +1,103 @@
+/*
+ * The phone -> patient view the call tags come from: a consumer of
+ * clinicflow.patients.v1 (a compacted topic, keyed by patient id) keeps
+ * calls.patients and calls.patient_contacts (contact key -> patient) as the
+ * latest upsert says, deletes a patient on its tombstone (right to
+ * erasure), and drops the Redis entries of every contact key it touched so
+ * the fold's cache never outlives a change by more than a message.
+ */
+#include "calls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/pg.h"
+#include "common/redis.h"
+
+/* Drops the cached patient of every contact key the patient has now. */
+static void forget_contacts(struct calls_ctx *ctx, PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        redisReply *r = cf_redis_command(ctx->svc->redis, "DEL cf:calls:patient:%s:%s",
+                                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        if (r)
+            freeReplyObject(r);
+    }
+}
+
+static int delete_patient(struct calls_ctx *ctx, PGconn *conn, const char *patient_id, char *errbuf,
+                          size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {patient_id};
+    int rc = cf_pg_exec(conn,
+                        "DELETE FROM calls.patient_contacts WHERE patient_id = $1::uuid"
+                        " RETURNING network_id, contact_key",
+                        1, params, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        forget_contacts(ctx, res);
+    PQclear(res);
+    if (rc == 0)
+        rc = cf_pg_exec(conn, "DELETE FROM calls.patients WHERE patient_id = $1::uuid", 1, params,
+                        NULL, errbuf, errbuf_size);
+    return rc;
+}
+
+int calls_patients_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
+                         const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                         size_t errbuf_size)
+{
+    struct calls_ctx *ctx = vctx;
+    char patient_id[CF_UUID_STR_LEN + 1];
+    (void)out;
+
+    if (!ev) { /* tombstone: the key is the patient id */
+        if (!rkm->key || rkm->key_len != CF_UUID_STR_LEN)
+            return 0;
+        snprintf(patient_id, sizeof(patient_id), "%.*s", (int)rkm->key_len, (const char *)rkm->key);
+        if (!cf_uuid_valid(patient_id))
+            return 0;
+        return delete_patient(ctx, conn, patient_id, errbuf, errbuf_size);
+    }
+    if (strcmp(ev->type, "clinicflow.patient.upserted") != 0)
+        return 0; /* other patient events are not ours to read */
+    const char *pid = json_string_value(json_object_get(ev->data, "patient_id"));
+    const json_t *keys = json_object_get(ev->data, "contact_keys");
+    if (!pid || !cf_uuid_valid(pid) || !json_is_array(keys) || !ev->networkid) {
+        snprintf(errbuf, errbuf_size, "patient event without patient_id, contact_keys or network");
+        return CF_EINVAL;
+    }
+    int rc = delete_patient(ctx, conn, pid, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    const char *last = json_string_value(json_object_get(ev->data, "last_visit_at"));
+    const char *recall = json_string_value(json_object_get(ev->data, "recall_at"));
+    char *doc = json_dumps(ev->data, JSON_COMPACT);
+    const char *params[] = {ev->networkid, pid, last, recall, doc};
+    rc = cf_pg_exec(conn,
+                    "INSERT INTO calls.patients (network_id, patient_id, last_visit_at, recall_at,"
+                    " doc) VALUES ($1, $2::uuid, $3::timestamptz, $4::timestamptz, $5::jsonb)",
+                    5, params, NULL, errbuf, errbuf_size);
+    free(doc);
+    if (rc != 0)
+        return rc;
+    char *keys_json = json_dumps(keys, JSON_COMPACT);
+    const char *kparams[] = {ev->networkid, pid, keys_json};
+    PGresult *res = NULL;
+    /* A phone moves to the patient who declares it last. */
+    rc = cf_pg_exec(conn,
+                    "INSERT INTO calls.patient_contacts (network_id, contact_key, patient_id)"
+                    " SELECT $1, k, $2::uuid FROM jsonb_array_elements_text($3::jsonb) AS k"
+                    " ON CONFLICT (network_id, contact_key) DO UPDATE"
+                    " SET patient_id = EXCLUDED.patient_id"
+                    " RETURNING network_id, contact_key",
+                    3, kparams, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        forget_contacts(ctx, res);
+    PQclear(res);
+    free(keys_json);
+    return rc;
+}

@@ -1,0 +1,405 @@
+/*
+ * Missed calls become callback work (DESIGN.md). A consumer of our own
+ * calls.v1 keeps one open callback task per contact in calls.tasks:
+ *
+ *   - an inbound call that ended missed, abandoned, busy, failed or in
+ *     voicemail, not from a blocked number, opens a task for its contact
+ *     (opened at the call's end, due an SLA later), or, if one is open,
+ *     adds to its missed_calls (task.updated);
+ *   - an answered call with the contact, either direction, anywhere in the
+ *     network, closes the open task with the time to callback and whether
+ *     it was on time (task.closed). A callback that the consumer saw before
+ *     the missed call (calls of one contact are on different partitions)
+ *     is found in the call store when the task opens, and closes it at once;
+ *   - a sweeper (a worker; leases by FOR UPDATE SKIP LOCKED, so any number
+ *     of instances run it) expires tasks still open after the lost-after
+ *     period as lost (task.expired), once: the row changes status in the
+ *     same transaction that waited for the event's acknowledgement.
+ *
+ * Rules run on event time; the sweeper on the wall clock. Work on one
+ * contact is serialized by a transaction-scoped advisory lock on it.
+ * Event ids: uuid5(input event id, "task.<verb>"); the sweeper's
+ * uuid5(task id, "task.expired").
+ */
+#include "calls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg.h"
+#include "common/topics.h"
+#include "common/xmalloc.h"
+
+static const char *const missed_outcomes[] = {"missed", "abandoned", "busy",
+                                              "failed", "voicemail", NULL};
+
+static int is_missed(const json_t *j_call)
+{
+    const char *outcome = json_string_value(json_object_get(j_call, "outcome"));
+    const char *status = json_string_value(json_object_get(j_call, "status"));
+    const char *dir = json_string_value(json_object_get(j_call, "direction"));
+
+    if (!outcome || !status || !dir || strcmp(status, "ended") != 0 ||
+        strcmp(dir, "inbound") != 0 || json_is_true(json_object_get(j_call, "blocked")))
+        return 0;
+    for (const char *const *o = missed_outcomes; *o; o++) {
+        if (strcmp(outcome, *o) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int64_t ms_of(const json_t *j, const char *key)
+{
+    int64_t ms;
+    const char *s = json_string_value(json_object_get(j, key));
+    return s && cf_time_parse(s, &ms) == 0 ? ms : -1;
+}
+
+static void set_ms(json_t *j, const char *key, int64_t ms)
+{
+    char buf[32];
+    cf_time_format(ms, buf);
+    json_object_set_new(j, key, json_string(buf));
+}
+
+static void task_event(struct cf_event *ev, const char *id_base, const char *verb,
+                       const json_t *j_task, const char *network_id, int64_t time_ms)
+{
+    char kind[32];
+    const char *parts[] = {id_base, kind};
+    const char *clinic = json_string_value(json_object_get(j_task, "clinic_id"));
+
+    memset(ev, 0, sizeof(*ev));
+    snprintf(kind, sizeof(kind), "task.%s", verb);
+    cf_uuid5(parts, 2, ev->id);
+    ev->source = cf_xstrdup("/clinicflow/calls/fold");
+    ev->type = cf_xasprintf("clinicflow.task.%s", verb);
+    ev->subject = cf_xstrdup(json_string_value(json_object_get(j_task, "task_id")));
+    ev->time_ms = time_ms;
+    ev->networkid = cf_xstrdup(network_id);
+    ev->clinicid = clinic ? cf_xstrdup(clinic) : NULL;
+    ev->data = json_deep_copy(j_task);
+}
+
+static void emit(struct cf_outbox *out, const char *id_base, const char *verb, const json_t *j_task,
+                 const char *network_id, int64_t time_ms)
+{
+    struct cf_event ev;
+    task_event(&ev, id_base, verb, j_task, network_id, time_ms);
+    cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
+    cf_event_clear(&ev);
+}
+
+static int save_task(PGconn *conn, const char *network_id, const char *contact_key,
+                     const json_t *j_task, char *errbuf, size_t errbuf_size)
+{
+    char missed[24];
+    char *doc = json_dumps(j_task, JSON_COMPACT);
+    snprintf(missed, sizeof(missed), "%lld",
+             (long long)json_integer_value(json_object_get(j_task, "missed_calls")));
+    const char *params[] = {json_string_value(json_object_get(j_task, "task_id")),
+                            network_id,
+                            json_string_value(json_object_get(j_task, "clinic_id")),
+                            contact_key,
+                            json_string_value(json_object_get(j_task, "status")),
+                            json_string_value(json_object_get(j_task, "opened_at")),
+                            json_string_value(json_object_get(j_task, "due_at")),
+                            json_string_value(json_object_get(j_task, "closed_at")),
+                            missed,
+                            doc};
+    int rc =
+        cf_pg_exec(conn,
+                   "INSERT INTO calls.tasks (task_id, network_id, clinic_id, contact_key, status,"
+                   " opened_at, due_at, closed_at, missed_calls, doc)"
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)"
+                   " ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status,"
+                   " closed_at = EXCLUDED.closed_at, missed_calls = EXCLUDED.missed_calls,"
+                   " doc = EXCLUDED.doc, updated_at = now()",
+                   10, params, NULL, errbuf, errbuf_size);
+    free(doc);
+    return rc;
+}
+
+/* The open task of the contact (FOR UPDATE), or NULL. */
+static int load_open(PGconn *conn, const char *network_id, const char *contact_key, json_t **out,
+                     char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {network_id, contact_key};
+    json_error_t jerr;
+
+    *out = NULL;
+    int rc =
+        cf_pg_exec(conn,
+                   "SELECT doc::text FROM calls.tasks WHERE network_id = $1 AND contact_key = $2"
+                   " AND status = 'open' FOR UPDATE",
+                   2, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0)
+        *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    PQclear(res);
+    return rc;
+}
+
+/* Closes j_task with the answered call (id, answered at ms). */
+static void close_task(json_t *j_task, const char *call_id, int64_t answered_ms)
+{
+    int64_t opened = ms_of(j_task, "opened_at"), due = ms_of(j_task, "due_at");
+    json_object_set_new(j_task, "status", json_string("closed"));
+    set_ms(j_task, "closed_at", answered_ms);
+    json_object_set_new(j_task, "closing_call_id", json_string(call_id));
+    json_object_set_new(j_task, "seconds_to_callback",
+                        json_integer(answered_ms > opened ? (answered_ms - opened) / 1000 : 0));
+    json_object_set_new(j_task, "on_time", json_boolean(answered_ms <= due));
+}
+
+/* The first answered call with the contact at or after from_ms that the
+ * call store already holds (a callback seen before the missed call). */
+static int find_callback(PGconn *conn, const char *network_id, const char *contact_key,
+                         int64_t from_ms, char call_id[CF_UUID_STR_LEN + 1], int64_t *answered_ms,
+                         char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    char from[32];
+    cf_time_format(from_ms, from);
+    const char *params[] = {network_id, contact_key, from};
+    int rc = cf_pg_exec(conn,
+                        "SELECT call_id::text, (extract(epoch FROM answered_at) * 1000)::bigint"
+                        " FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
+                        " AND answered_at >= $3::timestamptz ORDER BY answered_at LIMIT 1",
+                        3, params, &res, errbuf, errbuf_size);
+    call_id[0] = '\0';
+    if (rc == 0 && PQntuples(res) > 0) {
+        snprintf(call_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+        *answered_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int on_missed(struct calls_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                     const char *contact_key, struct cf_outbox *out, char *errbuf,
+                     size_t errbuf_size)
+{
+    const json_t *j_call = ev->data;
+    const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
+    json_t *j_task = NULL;
+    PGresult *res = NULL;
+    int rc;
+
+    rc = load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    if (j_task) {
+        /* A call counts once, however many events it had. */
+        const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), call_id};
+        rc = cf_pg_exec(conn,
+                        "INSERT INTO calls.task_calls (task_id, call_id) VALUES ($1, $2)"
+                        " ON CONFLICT DO NOTHING",
+                        2, params, &res, errbuf, errbuf_size);
+        int added = rc == 0 && PQcmdTuples(res)[0] == '1';
+        PQclear(res);
+        if (rc == 0 && added) {
+            json_object_set_new(
+                j_task, "missed_calls",
+                json_integer(json_integer_value(json_object_get(j_task, "missed_calls")) + 1));
+            rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+            if (rc == 0)
+                emit(out, ev->id, "updated", j_task, ev->networkid, ev->time_ms);
+        }
+        json_decref(j_task);
+        return rc;
+    }
+
+    /* No open task: unless this call already opened one (closed since),
+     * open one. */
+    const char *exists[] = {call_id};
+    rc = cf_pg_exec(conn, "SELECT 1 FROM calls.task_calls WHERE call_id = $1", 1, exists, &res,
+                    errbuf, errbuf_size);
+    int seen = rc == 0 && PQntuples(res) > 0;
+    PQclear(res);
+    if (rc != 0 || seen)
+        return rc;
+
+    int64_t opened = ms_of(j_call, "ended_at");
+    if (opened < 0)
+        opened = ms_of(j_call, "started_at");
+    char task_id[CF_UUID_STR_LEN + 1];
+    const char *parts[] = {ev->networkid, "callback", contact_key, call_id};
+    cf_uuid5(parts, 4, task_id);
+    j_task = json_pack("{s:s, s:s, s:s, s:s, s:O, s:i}", "task_id", task_id, "kind", "callback",
+                       "status", "open", "contact_key", contact_key, "contact",
+                       json_object_get(j_call, "caller"), "missed_calls", 1);
+    json_t *j_clinic = json_object_get(j_call, "clinic_id");
+    if (j_clinic)
+        json_object_set(j_task, "clinic_id", j_clinic);
+    json_object_set_new(j_task, "source_call_id", json_string(call_id));
+    set_ms(j_task, "opened_at", opened);
+    set_ms(j_task, "due_at", opened + ctx->cfg.callback_sla_s * 1000);
+
+    const char *link[] = {task_id, call_id};
+    rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec(conn, "INSERT INTO calls.task_calls (task_id, call_id) VALUES ($1, $2)", 2,
+                        link, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        emit(out, ev->id, "opened", j_task, ev->networkid, opened);
+
+    char cb_call[CF_UUID_STR_LEN + 1];
+    int64_t cb_ms = 0;
+    if (rc == 0)
+        rc = find_callback(conn, ev->networkid, contact_key, opened, cb_call, &cb_ms, errbuf,
+                           errbuf_size);
+    if (rc == 0 && cb_call[0]) {
+        close_task(j_task, cb_call, cb_ms);
+        rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+        if (rc == 0)
+            emit(out, ev->id, "closed", j_task, ev->networkid, cb_ms);
+    }
+    json_decref(j_task);
+    return rc;
+}
+
+static int on_answered(PGconn *conn, const struct cf_event *ev, const char *contact_key,
+                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    int64_t answered = ms_of(ev->data, "answered_at");
+    json_t *j_task = NULL;
+    int rc = load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
+
+    if (rc != 0 || !j_task)
+        return rc;
+    if (answered >= ms_of(j_task, "opened_at")) {
+        close_task(j_task, json_string_value(json_object_get(ev->data, "call_id")), answered);
+        rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+        if (rc == 0)
+            emit(out, ev->id, "closed", j_task, ev->networkid, answered);
+    }
+    json_decref(j_task);
+    return rc;
+}
+
+int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
+                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size)
+{
+    struct calls_ctx *ctx = vctx;
+    (void)rkm;
+
+    if (!ev || strncmp(ev->type, "clinicflow.call.", 16) != 0 || !ev->networkid)
+        return 0; /* not a call event: nothing to do here */
+    const char *contact_key = json_string_value(json_object_get(ev->data, "contact_key"));
+    int missed = is_missed(ev->data);
+    int answered = ms_of(ev->data, "answered_at") >= 0;
+    if (!contact_key || (!missed && !answered))
+        return 0;
+
+    /* One contact at a time, across partitions and instances. */
+    char lock_key[512];
+    snprintf(lock_key, sizeof(lock_key), "%s/%s", ev->networkid, contact_key);
+    const char *params[] = {lock_key};
+    int rc = cf_pg_exec(conn, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, params,
+                        NULL, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    if (missed)
+        return on_missed(ctx, conn, ev, contact_key, out, errbuf, errbuf_size);
+    return on_answered(conn, ev, contact_key, out, errbuf, errbuf_size);
+}
+
+/* One sweep: expires up to a batch of overdue open tasks. Returns how many,
+ * or a negative error. */
+static int sweep_once(struct calls_ctx *ctx, PGconn *conn, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    char lost_after[24];
+    snprintf(lost_after, sizeof(lost_after), "%ld", ctx->cfg.task_lost_after_s);
+    const char *params[] = {lost_after};
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    rc = cf_pg_exec(conn,
+                    "SELECT task_id::text, network_id, contact_key, doc::text FROM calls.tasks"
+                    " WHERE status = 'open' AND opened_at < now() - make_interval(secs => $1)"
+                    " ORDER BY opened_at LIMIT 100 FOR UPDATE SKIP LOCKED",
+                    1, params, &res, errbuf, errbuf_size);
+    if (rc != 0) {
+        cf_pg_rollback(conn);
+        return rc;
+    }
+    int n = PQntuples(res);
+    struct cf_kmsg *msgs = cf_xcalloc((size_t)n + 1, sizeof(*msgs));
+    char **values = cf_xcalloc((size_t)n + 1, sizeof(char *));
+    json_t **tasks = cf_xcalloc((size_t)n + 1, sizeof(json_t *));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    for (int i = 0; i < n; i++) {
+        json_error_t jerr;
+        struct cf_event ev;
+        tasks[i] = json_loads(PQgetvalue(res, i, 3), 0, &jerr);
+        if (!tasks[i])
+            tasks[i] = json_pack("{s:s}", "task_id", PQgetvalue(res, i, 0));
+        json_object_set_new(tasks[i], "status", json_string("expired"));
+        task_event(&ev, PQgetvalue(res, i, 0), "expired", tasks[i], PQgetvalue(res, i, 1), now_ms);
+        values[i] = cf_event_dumps(&ev);
+        msgs[i].topic = CF_TOPIC_TASKS;
+        msgs[i].key = json_string_value(json_object_get(tasks[i], "task_id"));
+        msgs[i].keylen = msgs[i].key ? strlen(msgs[i].key) : 0;
+        msgs[i].value = values[i];
+        msgs[i].valuelen = strlen(values[i]);
+        cf_event_clear(&ev);
+    }
+    if (n > 0)
+        rc = cf_producer_send_batch(ctx->svc->producer, msgs, (size_t)n, errbuf, errbuf_size);
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = save_task(conn, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), tasks[i], errbuf,
+                       errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_commit(conn, errbuf, errbuf_size);
+    else
+        cf_pg_rollback(conn);
+    for (int i = 0; i < n; i++) {
+        free(values[i]);
+        json_decref(tasks[i]);
+    }
+    free(values);
+    free(tasks);
+    free(msgs);
+    PQclear(res);
+    if (rc == 0 && n > 0)
+        cf_metrics_add("clinicflow_calls_tasks_expired_total", "", n);
+    return rc == 0 ? n : rc;
+}
+
+void calls_tasks_sweeper(void *vctx)
+{
+    struct calls_ctx *ctx = vctx;
+    char errbuf[256];
+
+    cf_metrics_describe("clinicflow_calls_tasks_expired_total", "counter",
+                        "Callback tasks expired as lost by the sweeper");
+    while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
+        PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
+        if (!conn) {
+            cf_warn("task sweeper: %s", errbuf);
+            continue;
+        }
+        int n;
+        do {
+            n = sweep_once(ctx, conn, errbuf, sizeof(errbuf));
+        } while (n == 100);
+        if (n < 0)
+            cf_warn("task sweeper: %s", errbuf);
+        else if (n > 0)
+            cf_info("task sweeper expired %d callback tasks", n);
+        cf_pg_pool_release(ctx->svc->pg, conn);
+    }
+}

@@ -1,0 +1,127 @@
+"""What the fold adds to a call: attribution by static tracking numbers
+(validity periods by the call's start date), the unique-call flag (no call
+from the contact within the look-back), and the patient class from the
+phone -> patient view fed by clinicflow.patients.v1 (new, repeat, lapsed;
+a tombstone erases the patient, cached answers included)."""
+import json
+import random
+import uuid
+
+import cfstack
+from common import Stack, call_body, contact_key, events_for, wait_until
+
+CALLS = "clinicflow.calls.v1"
+PATIENTS = "clinicflow.patients.v1"
+
+
+def new_number():
+    return "+7916%07d" % random.randrange(10 ** 7)
+
+
+def ended_call(stack, **over):
+    body = call_body(event="ended", answered_at=over.pop("answered_at", "2026-11-20T09:00:05Z"),
+                     talk_seconds=30, **over)
+    st, _, reply = stack.post_generic(body)
+    assert st == 202, reply
+    call_id = json.loads(reply)["call_id"]
+    found = []
+
+    def seen():
+        found[:] = [e for e in events_for(stack.reader(CALLS).read(), call_id)
+                    if e["type"] == "clinicflow.call.ended"]
+        return bool(found)
+
+    wait_until(seen, 60, "call.ended")
+    return found[0]["data"]
+
+
+def test_static_attribution_by_validity_period(stack):
+    net = cfstack.demo_network()
+    yandex = next(t for t in net["tracking_numbers"] if t.get("valid_to") == "2026-12-31")
+    ended_mid = next(t for t in net["tracking_numbers"] if t.get("valid_to") == "2026-06-30")
+    data = ended_call(stack, to=yandex["number"], time="2026-11-20T09:01:00Z")
+    att = data["attribution"]
+    assert att == {"kind": "static", "tracking_number": yandex["number"],
+                   "source": yandex["source"], "medium": yandex["medium"],
+                   "campaign": yandex["campaign"]}, att
+    # Inside its validity the second number attributes; after it, nothing.
+    data = ended_call(stack, to=ended_mid["number"], time="2026-05-20T09:01:00Z",
+                      answered_at="2026-05-20T09:00:05Z")
+    assert data["attribution"]["source"] == ended_mid["source"], data
+    data = ended_call(stack, to=ended_mid["number"], time="2026-11-20T09:01:00Z")
+    assert "attribution" not in data, data
+    # Not a tracking number at all.
+    data = ended_call(stack, time="2026-11-20T09:01:00Z")
+    assert "attribution" not in data, data
+
+
+def test_unique_call_within_lookback(stack):
+    number = new_number()
+    first = ended_call(stack, **{"from": number}, time="2026-10-01T09:01:00Z",
+                       answered_at="2026-10-01T09:00:05Z")
+    assert first["unique"] is True, first
+    again = ended_call(stack, **{"from": number}, time="2026-10-03T09:01:00Z",
+                       answered_at="2026-10-03T09:00:05Z")
+    assert again["unique"] is False, again
+    later = ended_call(stack, **{"from": number}, time="2026-11-20T09:01:00Z",
+                       answered_at="2026-11-20T09:00:05Z")
+    assert later["unique"] is True, later
+
+
+def put_patient(stack, patient_id, number, last_visit):
+    ev = {
+        "specversion": "1.0", "id": str(uuid.uuid4()),
+        "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
+        "subject": patient_id, "time": "2026-11-20T08:00:00.000Z",
+        "datacontenttype": "application/json", "networkid": cfstack.demo_network()["id"],
+        "data": {"patient_id": patient_id, "phones": [number],
+                 "contact_keys": [contact_key(number)], "last_visit_at": last_visit,
+                 "consents": {"calls": True, "sms": True, "messengers": False}},
+    }
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, patient_id, json.dumps(ev).encode())
+
+
+def wait_patients_consumed(stack, n):
+    wait_until(lambda: int(cfstack.psql(
+        stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM calls.consumer_offsets"
+        " WHERE group_id = 'clinicflow-calls-patients'")[0][0]) >= n,
+        60, "the patients consumer to apply %d messages" % n)
+
+
+def test_patient_class(stack):
+    repeat_no, lapsed_no, new_no = new_number(), new_number(), new_number()
+    repeat_id, lapsed_id = str(uuid.uuid4()), str(uuid.uuid4())
+    # Ask about the repeat patient's number first, so that "none" is cached
+    # in Redis; the upsert must drop it.
+    assert ended_call(stack, **{"from": repeat_no})["patient"] == {"class": "new"}
+    put_patient(stack, repeat_id, repeat_no, "2026-09-01T10:00:00.000Z")
+    put_patient(stack, lapsed_id, lapsed_no, "2025-09-01T10:00:00.000Z")
+    wait_patients_consumed(stack, 2)
+
+    data = ended_call(stack, **{"from": repeat_no})
+    assert data["patient"] == {"class": "repeat", "patient_id": repeat_id}, data
+    data = ended_call(stack, **{"from": lapsed_no})
+    assert data["patient"] == {"class": "lapsed", "patient_id": lapsed_id}, data
+    data = ended_call(stack, **{"from": new_no})
+    assert data["patient"] == {"class": "new"}, data
+
+    # Erasure: a tombstone removes the patient; their next call is "new".
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, repeat_id, None)
+    wait_patients_consumed(stack, 3)
+    rows = cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.patient_contacts"
+                        " WHERE patient_id = '%s'" % repeat_id)
+    assert rows == [["0"]], rows
+    assert ended_call(stack, **{"from": repeat_no})["patient"] == {"class": "new"}
+
+
+if __name__ == "__main__":
+    s = Stack()
+    try:
+        cfstack.run([lambda f=f: f(s) for f in (
+            test_static_attribution_by_validity_period,
+            test_unique_call_within_lookback,
+            test_patient_class,
+        )], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()

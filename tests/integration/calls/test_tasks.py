@@ -1,0 +1,164 @@
+"""Missed calls become callback tasks on clinicflow.tasks.v1: a missed call
+opens one, another missed call from the contact updates it, an answered call
+with the contact (here outbound: the clinic called back) closes it with the
+time to callback; one left open past the lost-after period expires once;
+a block-listed caller opens none. Times are event times: the calls are
+dated relative to now, and the lost one is backdated instead of waited for."""
+import json
+import random
+import time
+from datetime import datetime, timedelta, timezone
+
+import cfstack
+from common import Stack, call_body, contact_key, events_for, wait_until
+
+CALLS = "clinicflow.calls.v1"
+TASKS = "clinicflow.tasks.v1"
+LOST_AFTER_S = 3600
+
+
+def iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_number():
+    return "+7916%07d" % random.randrange(10 ** 7)
+
+
+def missed_call(stack, number, ended):
+    body = call_body(event="ended", time=iso(ended), outcome="missed", ring_seconds=25,
+                     **{"from": number})
+    st, _, reply = stack.post_generic(body)
+    assert st == 202, reply
+    return json.loads(reply)["call_id"]
+
+
+def tasks_of(stack, ckey):
+    out = []
+    for m in stack.reader(TASKS).read():
+        ev = json.loads(m["payload"])
+        assert m["key"] == ev["subject"] == ev["data"]["task_id"], m
+        if ev["data"].get("contact_key") == ckey:
+            out.append(ev)
+    return out
+
+
+def wait_task(stack, ckey, etype, count=1, timeout=60):
+    found = []
+
+    def seen():
+        found[:] = [e for e in tasks_of(stack, ckey) if e["type"] == etype]
+        return len(found) >= count
+
+    wait_until(seen, timeout, "%d %s for the contact" % (count, etype))
+    return found[-1]
+
+
+def wait_tasks_consumed(stack, timeout=60):
+    """Until the callbacks consumer has committed all of calls.v1."""
+    total = len(stack.reader(CALLS).read())
+    wait_until(lambda: int(cfstack.psql(
+        stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM calls.consumer_offsets"
+        " WHERE group_id = 'clinicflow-calls-tasks'")[0][0]) >= total,
+        timeout, "the callbacks consumer to reach the end of calls.v1")
+
+
+def test_missed_call_task_updated_then_closed_by_callback(stack):
+    number = new_number()
+    ckey = contact_key(number)
+    first_end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=20)
+    source_call = missed_call(stack, number, first_end)
+
+    opened = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+    assert opened["kind"] == "callback" and opened["status"] == "open", opened
+    assert opened["source_call_id"] == source_call and opened["missed_calls"] == 1, opened
+    assert opened["opened_at"] == iso(first_end).replace("Z", ".000Z"), opened
+    assert opened["due_at"] == iso(first_end + timedelta(seconds=900)).replace("Z", ".000Z")
+    assert opened["contact"]["e164"] == number and opened["clinic_id"], opened
+
+    missed_call(stack, number, first_end + timedelta(minutes=2))
+    updated = wait_task(stack, ckey, "clinicflow.task.updated")["data"]
+    assert updated["missed_calls"] == 2 and updated["task_id"] == opened["task_id"], updated
+
+    # The clinic calls back 10 minutes after the first missed call ended.
+    answered = first_end + timedelta(minutes=10)
+    body = call_body(event="ended", time=iso(answered + timedelta(minutes=3)),
+                     direction="outbound", answered_at=iso(answered), talk_seconds=180,
+                     **{"from": "+7 495 000-10-01", "to": number})
+    st, _, reply = stack.post_generic(body)
+    assert st == 202, reply
+    callback_call = json.loads(reply)["call_id"]
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["status"] == "closed" and closed["on_time"] is True, closed
+    assert closed["seconds_to_callback"] == 600, closed
+    assert closed["closing_call_id"] == callback_call, closed
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls FROM calls.tasks"
+                        " WHERE task_id = '%s'" % opened["task_id"])
+    assert rows == [["closed", "2"]], rows
+
+    # A new missed call after the callback opens a new task.
+    missed_call(stack, number, answered + timedelta(minutes=5))
+    wait_task(stack, ckey, "clinicflow.task.opened", count=2)
+
+
+def test_late_callback_is_not_on_time(stack):
+    number = new_number()
+    ckey = contact_key(number)
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=50)
+    missed_call(stack, number, end)
+    wait_task(stack, ckey, "clinicflow.task.opened")
+    answered = end + timedelta(minutes=40)
+    # The patient calls again and is answered: that closes it too, late.
+    body = call_body(event="ended", time=iso(answered + timedelta(minutes=1)),
+                     answered_at=iso(answered), talk_seconds=60, **{"from": number})
+    st, _, reply = stack.post_generic(body)
+    assert st == 202, reply
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["on_time"] is False and closed["seconds_to_callback"] == 2400, closed
+
+
+def test_lost_task_expires_once(stack):
+    number = new_number()
+    ckey = contact_key(number)
+    long_ago = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(
+        seconds=LOST_AFTER_S + 600)
+    missed_call(stack, number, long_ago)
+    expired = wait_task(stack, ckey, "clinicflow.task.expired")["data"]
+    assert expired["status"] == "expired" and "closed_at" not in expired, expired
+
+    # Another lost task expiring proves the sweeper ran again since.
+    other = new_number()
+    missed_call(stack, other, long_ago)
+    wait_task(stack, contact_key(other), "clinicflow.task.expired")
+    assert len([e for e in tasks_of(stack, ckey) if e["type"] == "clinicflow.task.expired"]) == 1
+    rows = cfstack.psql(stack.dsn, "SELECT status FROM calls.tasks WHERE contact_key = '%s'"
+                        % ckey)
+    assert rows == [["expired"]], rows
+
+
+def test_blocked_caller_opens_no_task(stack):
+    blocked = cfstack.demo_network()["blocklist"][0]
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+    call_id = missed_call(stack, blocked, end)
+    wait_until(lambda: any(e["type"] == "clinicflow.call.ended" for e in
+                           events_for(stack.reader(CALLS).read(), call_id)), 60, "the call")
+    ended = [e for e in events_for(stack.reader(CALLS).read(), call_id)
+             if e["type"] == "clinicflow.call.ended"][0]
+    assert ended["data"]["blocked"] is True, ended["data"]
+    wait_tasks_consumed(stack)
+    assert tasks_of(stack, contact_key(blocked)) == []
+
+
+if __name__ == "__main__":
+    s = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(LOST_AFTER_S),
+                         "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
+    try:
+        cfstack.run([lambda f=f: f(s) for f in (
+            test_missed_call_task_updated_then_closed_by_callback,
+            test_late_callback_is_not_on_time,
+            test_lost_task_expires_once,
+            test_blocked_caller_opens_no_task,
+        )], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()
