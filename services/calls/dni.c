@@ -12,14 +12,14 @@
  *   cf:dni:n:<clinic>:<number>   the visitor holding the number (TTL: hold)
  *   cf:dni:v:<clinic>:<visitor>  "<number> <reserved at ms>" (TTL: hold)
  *
- * A new hold is taken with SET NX (no two visitors share a number) and
- * recorded in calls.dni_sessions at once; extending a hold touches Redis
- * only, and the new end of each extended session is written in batches by
- * a worker (pending extensions sit in a mutex-guarded table). So a provider
- * that reports a call only at its end (after the hold) is still attributed:
- * the fold matches the call's start against the recorded sessions.
- * An exhausted pool answers the clinic's default number and counts an
- * exhaustion; Redis down answers the default number, never an error.
+ * Holds are taken and extended by a Lua script, one round trip per request
+ * (the limits are another): a new hold is taken with SET NX (no two
+ * visitors share a number) and recorded in calls.dni_sessions at once; extending a hold touches
+ * Redis only, and the new end of each extended session is written in batches by a worker (pending
+ * extensions sit in a mutex-guarded table). So a provider that reports a call only at its end
+ * (after the hold) is still attributed: the fold matches the call's start against the recorded
+ * sessions. An exhausted pool answers the clinic's default number and counts an exhaustion; Redis
+ * down answers the default number, never an error.
  */
 #include "calls.h"
 
@@ -240,23 +240,129 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
     u_map_put(resp->map_header, "Vary", "Origin");
 }
 
-/* 1 when the counter `key` went over limit within its window (and sets
- * *retry_s); 0 otherwise, or when Redis cannot say (limits skipped). */
-static int over_limit(struct calls_ctx *ctx, const char *key, long limit, long window_s,
-                      long *retry_s)
+static int64_t now_ms(void)
 {
-    redisReply *r = cf_redis_command(ctx->svc->redis, "INCR %s", key);
-    if (!r)
-        return 0;
-    long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-    freeReplyObject(r);
-    if (n == 1) {
-        r = cf_redis_command(ctx->svc->redis, "EXPIRE %s %ld", key, window_s);
-        if (r)
-            freeReplyObject(r);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Both rate limits in one round trip: the client address's counter over a
+ * minute, then the clinic's over the current second. Returns 1 (address),
+ * 2 (clinic) when over, 0 when under or when Redis cannot say (limits are
+ * skipped then: the route degrades, it does not fail). */
+static const char rate_script[] = "local a = redis.call('INCR', KEYS[1])\n"
+                                  "if a == 1 then redis.call('EXPIRE', KEYS[1], 60) end\n"
+                                  "if a > tonumber(ARGV[1]) then return 1 end\n"
+                                  "local b = redis.call('INCR', KEYS[2])\n"
+                                  "if b == 1 then redis.call('EXPIRE', KEYS[2], 2) end\n"
+                                  "if b > tonumber(ARGV[2]) then return 2 end\n"
+                                  "return 0\n";
+
+static int rate_limited(struct calls_ctx *ctx, const char *ip, const char *clinic)
+{
+    char ip_key[128], clinic_key[128], ip_limit[24], clinic_limit[24];
+    snprintf(ip_key, sizeof(ip_key), "cf:dni:rl:ip:%s", ip);
+    snprintf(clinic_key, sizeof(clinic_key), "cf:dni:rl:clinic:%s:%lld", clinic,
+             (long long)(now_ms() / 1000));
+    snprintf(ip_limit, sizeof(ip_limit), "%ld", ctx->cfg.dni_ip_per_minute);
+    snprintf(clinic_limit, sizeof(clinic_limit), "%ld", ctx->cfg.dni_clinic_per_second);
+    const char *argv[] = {"EVAL", rate_script, "2", ip_key, clinic_key, ip_limit, clinic_limit};
+    redisReply *r = cf_redis_command_argv(ctx->svc->redis, 7, argv, NULL);
+    int over = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
+    if (r)
+        freeReplyObject(r);
+    return over;
+}
+
+/*
+ * A visitor's hold in one round trip. KEYS[1] is the visitor key; ARGV:
+ * visitor, hold seconds, now in ms, the number key prefix, the index to
+ * start the search at, then the pool's numbers. If the visitor holds a
+ * number that is still theirs, both keys live on for another hold
+ * ("held"); otherwise the first free number from the start index is taken
+ * with SET NX ("new", with how many were taken before it); otherwise
+ * "full". Number keys are computed in the script, so this needs a single
+ * Redis server (not a cluster), as everything else here does.
+ */
+static const char hold_script[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v then\n"
+    "  local num, res = string.match(v, '^(%S+) (%d+)$')\n"
+    "  if num and redis.call('GET', ARGV[4] .. num) == ARGV[1] then\n"
+    "    redis.call('EXPIRE', ARGV[4] .. num, ARGV[2])\n"
+    "    redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "    return {'held', num, res, 0}\n"
+    "  end\n"
+    "end\n"
+    "local n = #ARGV - 5\n"
+    "local start = tonumber(ARGV[5])\n"
+    "for k = 0, n - 1 do\n"
+    "  local num = ARGV[6 + ((start + k) % n)]\n"
+    "  if redis.call('SET', ARGV[4] .. num, ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
+    "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
+    "    return {'new', num, ARGV[3], k}\n"
+    "  end\n"
+    "end\n"
+    "return {'full', '', '0', n}\n";
+
+enum hold_result { HOLD_UNAVAILABLE = -1, HOLD_FULL = 0, HOLD_NEW, HOLD_EXTENDED };
+
+/* Runs hold_script: the number (and its reservation time) in the out
+ * parameters unless the pool is full or Redis cannot say. */
+static enum hold_result hold_number(struct calls_ctx *ctx, const char *clinic, const char *visitor,
+                                    const json_t *numbers, long hold_s, char *number, size_t nsize,
+                                    int64_t *reserved_ms)
+{
+    size_t n = json_array_size(numbers), argc = 0;
+    const char **argv = cf_xcalloc(n + 11, sizeof(char *));
+    char vkey[256], prefix[128], hold[24], now[24], start[24];
+    uint8_t h[32];
+
+    cf_sha256(visitor, strlen(visitor), h);
+    snprintf(vkey, sizeof(vkey), "cf:dni:v:%s:%s", clinic, visitor);
+    snprintf(prefix, sizeof(prefix), "cf:dni:n:%s:", clinic);
+    snprintf(hold, sizeof(hold), "%ld", hold_s);
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms());
+    /* spread new visitors over the pool */
+    snprintf(start, sizeof(start), "%zu", n ? ((size_t)h[0] << 8 | h[1]) % n : 0);
+    argv[argc++] = "EVAL";
+    argv[argc++] = hold_script;
+    argv[argc++] = "1";
+    argv[argc++] = vkey;
+    argv[argc++] = visitor;
+    argv[argc++] = hold;
+    argv[argc++] = now;
+    argv[argc++] = prefix;
+    argv[argc++] = start;
+    for (size_t i = 0; i < n; i++) {
+        const char *num = json_string_value(json_array_get(numbers, i));
+        if (num)
+            argv[argc++] = num;
     }
-    *retry_s = window_s;
-    return n > limit;
+    redisReply *r = cf_redis_command_argv(ctx->svc->redis, (int)argc, argv, NULL);
+    free(argv);
+    enum hold_result res = HOLD_UNAVAILABLE;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
+        r->element[2]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_INTEGER) {
+        const char *what = r->element[0]->str;
+        long long taken = r->element[3]->integer;
+        snprintf(number, nsize, "%s", r->element[1]->str);
+        *reserved_ms = strtoll(r->element[2]->str, NULL, 10);
+        if (strcmp(what, "held") == 0) {
+            res = HOLD_EXTENDED;
+        } else if (strcmp(what, "new") == 0) {
+            res = HOLD_NEW;
+            note_concurrency(clinic, (long)taken + 1);
+        } else {
+            res = HOLD_FULL;
+            note_concurrency(clinic, (long)taken + 1);
+        }
+    }
+    if (r)
+        freeReplyObject(r);
+    return res;
 }
 
 static void client_ip(const struct _u_request *req, char *out, size_t size)
@@ -271,92 +377,6 @@ static void client_ip(const struct _u_request *req, char *out, size_t size)
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
                   (socklen_t)size);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The number the visitor already holds, extended; 1 when there is one. */
-static int extend_hold(struct calls_ctx *ctx, const char *network_id, const char *clinic,
-                       const char *visitor, long hold_s, char *number, size_t nsize)
-{
-    redisReply *r = cf_redis_command(ctx->svc->redis, "GET cf:dni:v:%s:%s", clinic, visitor);
-    long long reserved = 0;
-    int found = 0;
-    if (r && r->type == REDIS_REPLY_STRING) {
-        /* "<number> <reserved at ms>" */
-        const char *sp = strchr(r->str, ' ');
-        char *end = NULL;
-        if (sp && (size_t)(sp - r->str) < nsize) {
-            reserved = strtoll(sp + 1, &end, 10);
-            if (end && *end == '\0' && reserved > 0) {
-                snprintf(number, nsize, "%.*s", (int)(sp - r->str), r->str);
-                found = 1;
-            }
-        }
-    }
-    if (r)
-        freeReplyObject(r);
-    if (!found)
-        return 0;
-    /* Still ours? Then both keys live on for another hold. */
-    r = cf_redis_command(ctx->svc->redis, "GET cf:dni:n:%s:%s", clinic, number);
-    found = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, visitor) == 0;
-    if (r)
-        freeReplyObject(r);
-    if (!found)
-        return 0;
-    r = cf_redis_command(ctx->svc->redis, "EXPIRE cf:dni:n:%s:%s %ld", clinic, number, hold_s);
-    if (r)
-        freeReplyObject(r);
-    r = cf_redis_command(ctx->svc->redis, "EXPIRE cf:dni:v:%s:%s %ld", clinic, visitor, hold_s);
-    if (r)
-        freeReplyObject(r);
-    extension_note(network_id, number, reserved, now_ms() + hold_s * 1000);
-    return 1;
-}
-
-/* Takes a free number of the pool for the visitor: 1 (number set), 0 when
- * the pool is exhausted, -1 when Redis cannot say. */
-static int take_number(struct calls_ctx *ctx, const char *clinic, const char *visitor,
-                       const json_t *numbers, long hold_s, int64_t reserved_ms, char *number,
-                       size_t nsize)
-{
-    size_t n = json_array_size(numbers);
-    uint8_t h[32];
-    cf_sha256(visitor, strlen(visitor), h);
-    size_t start = n ? ((size_t)h[0] << 8 | h[1]) % n : 0; /* spread visitors over the pool */
-    long taken = 0;
-    for (size_t k = 0; k < n; k++) {
-        const char *cand = json_string_value(json_array_get(numbers, (start + k) % n));
-        if (!cand)
-            continue;
-        redisReply *r = cf_redis_command(ctx->svc->redis, "SET cf:dni:n:%s:%s %s NX EX %ld", clinic,
-                                         cand, visitor, hold_s);
-        if (!r)
-            return -1;
-        int ok = r->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (!ok) {
-            taken++;
-            continue;
-        }
-        snprintf(number, nsize, "%s", cand);
-        char value[96]; /* one argument: hiredis splits the format at spaces */
-        snprintf(value, sizeof(value), "%s %lld", cand, (long long)reserved_ms);
-        r = cf_redis_command(ctx->svc->redis, "SET cf:dni:v:%s:%s %s EX %ld", clinic, visitor,
-                             value, hold_s);
-        if (r)
-            freeReplyObject(r);
-        note_concurrency(clinic, taken + 1);
-        return 1;
-    }
-    note_concurrency(clinic, (long)n + 1);
-    return 0;
 }
 
 static void record_session(struct calls_ctx *ctx, const char *network_id, const char *clinic,
@@ -393,8 +413,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     const char *visitor = u_map_get(req->map_url, "visitor");
     const struct cf_clinic *clinic = find_clinic(snap, clinic_id, &net);
     json_t *j_reply = NULL, *j_utm = NULL;
-    char number[64] = "", labels[128], key[256], ip[64];
-    long retry_s = 1;
+    char number[64] = "", labels[128], ip[64];
 
     if (!clinic) {
         cf_http_error(resp, 400, "unknown_clinic", "no such clinic", "clinic");
@@ -411,19 +430,13 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         goto out;
     }
     client_ip(req, ip, sizeof(ip));
-    snprintf(key, sizeof(key), "cf:dni:rl:ip:%s", ip);
-    int limited = over_limit(ctx, key, ctx->cfg.dni_ip_per_minute, 60, &retry_s);
-    if (!limited) {
-        snprintf(key, sizeof(key), "cf:dni:rl:clinic:%s:%lld", clinic->id,
-                 (long long)(now_ms() / 1000));
-        limited = over_limit(ctx, key, ctx->cfg.dni_clinic_per_second, 2, &retry_s);
-        retry_s = 1;
-    }
+    int limited = rate_limited(ctx, ip, clinic->id);
     if (limited) {
+        long retry_s = limited == 1 ? 60 : 1;
+        char ra[24];
         snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
         cf_metrics_add("clinicflow_dni_rate_limited_total", labels, 1);
         cf_http_error_from(resp, CF_ERATELIMIT, "too many requests", NULL, retry_s);
-        char ra[24];
         snprintf(ra, sizeof(ra), "%ld", retry_s);
         u_map_put(resp->map_header, "Retry-After", ra);
         goto out;
@@ -438,30 +451,32 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
 
     if (json_array_size(numbers) > 0) {
-        if (extend_hold(ctx, net->id, clinic->id, visitor, hold_s, number, sizeof(number))) {
+        int64_t reserved_ms = 0;
+        switch (hold_number(ctx, clinic->id, visitor, numbers, hold_s, number, sizeof(number),
+                            &reserved_ms)) {
+        case HOLD_EXTENDED:
             dynamic = 1;
+            extension_note(net->id, number, reserved_ms, now_ms() + hold_s * 1000);
             cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
-        } else {
-            int64_t reserved_ms = now_ms();
-            int got = take_number(ctx, clinic->id, visitor, numbers, hold_s, reserved_ms, number,
-                                  sizeof(number));
-            if (got == 1) {
-                dynamic = 1;
-                j_utm = json_object();
-                for (size_t i = 0; i < sizeof(utm_params) / sizeof(utm_params[0]); i++) {
-                    const char *v = u_map_get(req->map_url, utm_params[i].param);
-                    json_t *j_v = v && *v && strlen(v) <= 2048 ? json_string(v) : NULL;
-                    if (j_v)
-                        json_object_set_new(j_utm, utm_params[i].member, j_v);
-                }
-                record_session(ctx, net->id, clinic->id, number, visitor, reserved_ms, hold_s,
-                               j_utm);
-                cf_metrics_add("clinicflow_dni_reservations_total", labels, 1);
-            } else if (got == 0) {
-                cf_metrics_add("clinicflow_dni_exhausted_total", labels, 1);
-            } else {
-                cf_metrics_add("clinicflow_dni_redis_unavailable_total", "", 1);
+            break;
+        case HOLD_NEW:
+            dynamic = 1;
+            j_utm = json_object();
+            for (size_t i = 0; i < sizeof(utm_params) / sizeof(utm_params[0]); i++) {
+                const char *v = u_map_get(req->map_url, utm_params[i].param);
+                json_t *j_v = v && *v && strlen(v) <= 2048 ? json_string(v) : NULL;
+                if (j_v)
+                    json_object_set_new(j_utm, utm_params[i].member, j_v);
             }
+            record_session(ctx, net->id, clinic->id, number, visitor, reserved_ms, hold_s, j_utm);
+            cf_metrics_add("clinicflow_dni_reservations_total", labels, 1);
+            break;
+        case HOLD_FULL:
+            cf_metrics_add("clinicflow_dni_exhausted_total", labels, 1);
+            break;
+        case HOLD_UNAVAILABLE:
+            cf_metrics_add("clinicflow_dni_redis_unavailable_total", "", 1);
+            break;
         }
     }
     if (!dynamic)

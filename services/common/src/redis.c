@@ -276,16 +276,10 @@ static void redis_give(struct cf_redis *r, redisContext *rc, int ok, int probe, 
     pthread_mutex_unlock(&r->mu);
 }
 
-redisReply *cf_redis_command(struct cf_redis *r, const char *fmt, ...)
+/* Sends one command on a pooled context and sorts out its reply: NULL (the
+ * context dropped or the error reply logged) or the reply. */
+static redisReply *redis_finish(struct cf_redis *r, redisContext *rc, int probe, redisReply *reply)
 {
-    int probe;
-    redisContext *rc = redis_take(r, &probe);
-    if (!rc)
-        return NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *reply = redisvCommand(rc, fmt, ap);
-    va_end(ap);
     if (!reply || rc->err) {
         char why[160];
         snprintf(why, sizeof(why), "%s", rc->err ? rc->errstr : "no reply");
@@ -306,6 +300,29 @@ redisReply *cf_redis_command(struct cf_redis *r, const char *fmt, ...)
         return NULL;
     }
     return reply;
+}
+
+redisReply *cf_redis_command(struct cf_redis *r, const char *fmt, ...)
+{
+    int probe;
+    redisContext *rc = redis_take(r, &probe);
+    if (!rc)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *reply = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    return redis_finish(r, rc, probe, reply);
+}
+
+redisReply *cf_redis_command_argv(struct cf_redis *r, int argc, const char **argv,
+                                  const size_t *argvlen)
+{
+    int probe;
+    redisContext *rc = redis_take(r, &probe);
+    if (!rc)
+        return NULL;
+    return redis_finish(r, rc, probe, redisCommandArgv(rc, argc, argv, argvlen));
 }
 
 int cf_redis_ping(struct cf_redis *r)

@@ -18,6 +18,10 @@ struct cf_redis *cf_redis_new(const char *url, long timeout_ms);
  * Returns a reply (freeReplyObject it) or NULL when Redis is unreachable,
  * timed out or answered an error reply (logged, rate-limited). */
 redisReply *cf_redis_command(struct cf_redis *r, const char *fmt, ...);
+/* The same with the arguments as an array (argvlen NULL: NUL-terminated),
+ * for commands whose argument count varies (EVAL). */
+redisReply *cf_redis_command_argv(struct cf_redis *r, int argc, const char **argv,
+                                  const size_t *argvlen);
 /* 0 if PING answers PONG now. */
 int cf_redis_ping(struct cf_redis *r);
 void cf_redis_destroy(struct cf_redis *r);
