@@ -270,7 +270,7 @@ void cf_time_format(int64_t ms, char out[32])
 }
 
 /* Reads exactly n digits at *p into *out and advances *p; -1 if not digits. */
-static int read_digits(const char **p, int n, int *out)
+int cf_read_digits(const char **p, int n, int *out)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
@@ -314,14 +314,14 @@ int cf_time_parse(const char *s, int64_t *ms_out)
 
     if (!s)
         return CF_EINVAL;
-    if (read_digits(&p, 4, &year) || expect(&p, '-') || read_digits(&p, 2, &month) ||
-        expect(&p, '-') || read_digits(&p, 2, &day))
+    if (cf_read_digits(&p, 4, &year) || expect(&p, '-') || cf_read_digits(&p, 2, &month) ||
+        expect(&p, '-') || cf_read_digits(&p, 2, &day))
         return CF_EINVAL;
     if (*p != 'T' && *p != 't')
         return CF_EINVAL;
     p++;
-    if (read_digits(&p, 2, &hour) || expect(&p, ':') || read_digits(&p, 2, &minute) ||
-        expect(&p, ':') || read_digits(&p, 2, &second))
+    if (cf_read_digits(&p, 2, &hour) || expect(&p, ':') || cf_read_digits(&p, 2, &minute) ||
+        expect(&p, ':') || cf_read_digits(&p, 2, &second))
         return CF_EINVAL;
     if (*p == '.') {
         p++;
@@ -342,7 +342,7 @@ int cf_time_parse(const char *s, int64_t *ms_out)
     } else if (*p == '+' || *p == '-') {
         off_sign = *p == '+' ? 1 : -1;
         p++;
-        if (read_digits(&p, 2, &off_h) || expect(&p, ':') || read_digits(&p, 2, &off_m))
+        if (cf_read_digits(&p, 2, &off_h) || expect(&p, ':') || cf_read_digits(&p, 2, &off_m))
             return CF_EINVAL;
         if (off_h > 23 || off_m > 59)
             return CF_EINVAL;

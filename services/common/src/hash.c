@@ -71,6 +71,17 @@ void cf_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len, 
     hmac(EVP_sha1(), key, keylen, data, len, out);
 }
 
+int cf_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void cf_hex(const uint8_t *bytes, size_t len, char *out)
 {
     for (size_t i = 0; i < len; i++) {

@@ -138,23 +138,12 @@ const size_t cf_netconf_migrations_n =
 
 /* ---- snapshot building ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int parse_hash(const char *hex, uint8_t out[32])
 {
     if (strlen(hex) != 64)
         return CF_EINVAL;
     for (size_t i = 0; i < 32; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = cf_hex_digit(hex[2 * i]), lo = cf_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return CF_EINVAL;
         out[i] = (uint8_t)(hi << 4 | lo);

@@ -39,6 +39,10 @@ int cf_event_parse(const void *buf, size_t len, struct cf_event *ev, char *errbu
 
 /* RFC 3339 formatting/parsing. Parsing accepts "Z" or "+hh:mm"/"-hh:mm"
  * offsets and optional fractional seconds. */
+/* Reads exactly n decimal digits at *p into *out and advances *p: 0, or -1
+ * (nothing moved) when they are not all digits. For parsers of fixed-width
+ * times. */
+int cf_read_digits(const char **p, int n, int *out);
 void cf_time_format(int64_t ms, char out[32]);
 int cf_time_parse(const char *s, int64_t *ms_out);
 /* Wall clock, unix milliseconds. */

@@ -19,6 +19,8 @@ void cf_sha1(const void *data, size_t len, uint8_t out[20]);
 void cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32]);
 void cf_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[20]);
 
+/* The value of one hex digit (either case), or -1. */
+int cf_hex_digit(int c);
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
 void cf_hex(const uint8_t *bytes, size_t len, char *out);
 /* Standard base64 with padding into out (4*((len+2)/3)+1 bytes). */
