@@ -119,7 +119,9 @@ static void path_key(char out[PATH_MAX_LEN], const char *path, const char *key)
 
 static void path_index(char out[PATH_MAX_LEN], const char *path, size_t i)
 {
-    snprintf(out, PATH_MAX_LEN, "%s[%zu]", path, i);
+    /* A path too long for the buffer is cut; it is only for messages. */
+    if (snprintf(out, PATH_MAX_LEN, "%s[%zu]", path, i) >= PATH_MAX_LEN)
+        out[PATH_MAX_LEN - 1] = '\0';
 }
 
 /* ---- scalar formats ---- */
@@ -538,7 +540,7 @@ static const struct provider_spec providers[] = {
     {"telephony", "twilio", {"auth_token"}, {"account_sid"}},
     {"telephony", "asterisk", {"url_token"}, {NULL}},
     {"telephony", "mango", {"vpbx_api_key", "vpbx_api_salt"}, {NULL}},
-    {"telephony", "zadarma", {"secret"}, {"key"}},
+    {"telephony", "zadarma", {"secret"}, {"key", "api_base"}},
     {"telephony", "sipuni", {"url_token"}, {NULL}},
     {"telephony", "uis", {"url_token"}, {NULL}},
     {"telephony", "generic", {NULL}, {NULL}},

@@ -1,0 +1,380 @@
+/*
+ * Twilio Voice status callbacks (StatusCallback on a number, on calls.create
+ * or on <Dial><Number>): form-encoded POST, or GET with the parameters in the
+ * query, per StatusCallbackMethod. Each callback is one call-progress event
+ * (CallStatus) of one call leg (CallSid) and becomes one fact; by default
+ * Twilio sends only `completed`, so a lone completed carries everything
+ * known about the call (outcome, answer time and talk from CallDuration).
+ *
+ * Authenticity is X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL +
+ * every POST parameter name and value, sorted)). The URL is the public one
+ * as Twilio saw it (hooks.c builds it from CLINICFLOW_CALLS_PUBLIC_BASE_URL),
+ * with its query; a GET has no POST parameters. The parameters are decoded
+ * here from the raw body rather than taken from the decoded form, because
+ * the form keeps one value per name and Twilio signs all of them.
+ */
+#include "adapters.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/xmalloc.h"
+
+/* --- signature ---------------------------------------------------------- */
+
+struct param {
+    char *name;
+    char *value;
+};
+
+struct params {
+    struct param *v;
+    size_t n, cap;
+};
+
+static void params_parse(struct params *ps, const char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t end = i, eq;
+        while (end < n && s[end] != '&')
+            end++;
+        for (eq = i; eq < end && s[eq] != '='; eq++)
+            ;
+        if (end > i) {
+            if (ps->n == ps->cap) {
+                ps->cap = ps->cap ? ps->cap * 2 : 32;
+                ps->v = cf_xrealloc(ps->v, ps->cap * sizeof(*ps->v));
+            }
+            ps->v[ps->n].name = calls_form_decode(s + i, eq - i);
+            ps->v[ps->n].value =
+                eq < end ? calls_form_decode(s + eq + 1, end - eq - 1) : cf_xstrdup("");
+            ps->n++;
+        }
+        i = end + 1;
+    }
+}
+
+static void params_free(struct params *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        free(ps->v[i].name);
+        free(ps->v[i].value);
+    }
+    free(ps->v);
+}
+
+static int param_cmp(const void *a, const void *b)
+{
+    const struct param *pa = a, *pb = b;
+    int c = strcmp(pa->name, pb->name);
+
+    return c ? c : strcmp(pa->value, pb->value);
+}
+
+/* base64(HMAC-SHA1(token, url + sorted name+value pairs)) into out (29
+ * bytes). dedup drops a pair equal to the one before it: twilio-node signs
+ * a repeated value once, twilio-python as often as it came. */
+static void signature(const char *token, const char *url, const struct params *ps, int dedup,
+                      char out[29])
+{
+    size_t len = strlen(url), off;
+    char *data;
+    uint8_t mac[20];
+
+    for (size_t i = 0; i < ps->n; i++)
+        len += strlen(ps->v[i].name) + strlen(ps->v[i].value);
+    data = cf_xmalloc(len + 1);
+    off = strlen(url);
+    memcpy(data, url, off);
+    for (size_t i = 0; i < ps->n; i++) {
+        if (dedup && i > 0 && param_cmp(&ps->v[i - 1], &ps->v[i]) == 0)
+            continue;
+        size_t nl = strlen(ps->v[i].name), vl = strlen(ps->v[i].value);
+        memcpy(data + off, ps->v[i].name, nl);
+        memcpy(data + off + nl, ps->v[i].value, vl);
+        off += nl + vl;
+    }
+    cf_hmac_sha1(token, strlen(token), data, off, mac);
+    cf_base64(mac, sizeof(mac), out);
+    free(data);
+}
+
+/* The URL with its explicit port removed, or with the scheme's default port
+ * added when it has none: Twilio signs one or the other depending on how
+ * the URL was configured, so its validators accept both. A new string, or
+ * NULL when url is not absolute. */
+static char *url_port_variant(const char *url)
+{
+    const char *auth = strstr(url, "://");
+    if (!auth)
+        return NULL;
+    auth += 3;
+    const char *end = auth + strcspn(auth, "/?#");
+    const char *colon = NULL;
+    for (const char *p = auth; p < end; p++) {
+        if (*p == ':')
+            colon = p;
+        else if (*p == ']' || *p == '@')
+            colon = NULL; /* IPv6 literal or user:password */
+    }
+    if (colon)
+        return cf_xasprintf("%.*s%s", (int)(colon - url), url, end);
+    const char *port = strncasecmp(url, "https:", 6) == 0 ? ":443" : ":80";
+    return cf_xasprintf("%.*s%s%s", (int)(end - url), url, port, end);
+}
+
+static int twilio_verify(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
+{
+    const char *token = calls_credential(h, "auth_token");
+    const char *got = calls_header(h, "x-twilio-signature");
+    const char *body_hash = calls_str(h->query, "bodySHA256");
+    struct params ps = {0};
+    char *alt_url = NULL;
+    char want[29];
+    int ok = 0, has_dup = 0;
+
+    if (!token || !*token) {
+        cf_seterr(errbuf, errbuf_size, "the channel has no auth_token credential");
+        return CF_EAUTH;
+    }
+    if (!got || !*got) {
+        cf_seterr(errbuf, errbuf_size, "missing X-Twilio-Signature");
+        return CF_EAUTH;
+    }
+    if (body_hash) {
+        /* A JSON-bodied webhook: the URL is signed without parameters and
+         * carries the body's SHA-256. */
+        uint8_t sum[32];
+        char hex[CF_SHA256_HEX_LEN + 1];
+        cf_sha256(h->body, h->body_len, sum);
+        cf_hex(sum, sizeof(sum), hex);
+        if (!cf_ct_equal(hex, strlen(hex), body_hash, strlen(body_hash))) {
+            cf_seterr(errbuf, errbuf_size, "wrong bodySHA256");
+            return CF_EAUTH;
+        }
+    } else if (strcmp(h->method, "POST") == 0 && h->content_type &&
+               strncasecmp(h->content_type, "application/x-www-form-urlencoded", 33) == 0) {
+        params_parse(&ps, h->body, h->body_len);
+        if (ps.n > 1)
+            qsort(ps.v, ps.n, sizeof(*ps.v), param_cmp);
+        for (size_t i = 1; i < ps.n; i++)
+            has_dup |= param_cmp(&ps.v[i - 1], &ps.v[i]) == 0;
+    }
+
+    alt_url = url_port_variant(h->public_url);
+    for (int dedup = 1; dedup >= (has_dup ? 0 : 1); dedup--) {
+        signature(token, h->public_url, &ps, dedup, want);
+        ok |= cf_ct_equal(want, strlen(want), got, strlen(got));
+        if (alt_url) {
+            signature(token, alt_url, &ps, dedup, want);
+            ok |= cf_ct_equal(want, strlen(want), got, strlen(got));
+        }
+    }
+    free(alt_url);
+    params_free(&ps);
+    if (!ok) {
+        cf_seterr(errbuf, errbuf_size, "wrong X-Twilio-Signature");
+        return CF_EAUTH;
+    }
+    return 0;
+}
+
+/* --- parse -------------------------------------------------------------- */
+
+/* Reads 1..max decimal digits at *p into *out and advances *p: 0, or -1. */
+static int read_num(const char **p, int max, int *out)
+{
+    int v = 0, n = 0;
+
+    while (n < max && **p >= '0' && **p <= '9') {
+        v = v * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    *out = v;
+    return n > 0 ? 0 : -1;
+}
+
+static void skip_spaces(const char **p)
+{
+    while (**p == ' ' || **p == '\t')
+        (*p)++;
+}
+
+/* An RFC 2822 / RFC 7231 date ("Sun, 25 Mar 2018 09:53:19 +0000", "...
+ * GMT") to Unix milliseconds: 0, or -1. */
+static int parse_rfc2822(const char *s, int64_t *ms_out)
+{
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const char *p = strchr(s, ',');
+    int day, mon = -1, year, hh, mm, ss = 0, off = 0;
+    struct tm tm = {0};
+
+    p = p ? p + 1 : s;
+    skip_spaces(&p);
+    if (read_num(&p, 2, &day) != 0)
+        return -1;
+    skip_spaces(&p);
+    for (int i = 0; i < 12; i++) {
+        if (strncasecmp(p, months[i], 3) == 0)
+            mon = i;
+    }
+    if (mon < 0)
+        return -1;
+    p += 3;
+    skip_spaces(&p);
+    if (read_num(&p, 4, &year) != 0)
+        return -1;
+    skip_spaces(&p);
+    if (read_num(&p, 2, &hh) != 0 || *p++ != ':' || read_num(&p, 2, &mm) != 0)
+        return -1;
+    if (*p == ':' && (p++, read_num(&p, 2, &ss) != 0))
+        return -1;
+    skip_spaces(&p);
+    size_t zlen = strcspn(p, " \t");
+    if ((*p == '+' || *p == '-') && zlen == 5 && strspn(p + 1, "0123456789") == 4) {
+        off = ((p[1] - '0') * 10 + (p[2] - '0')) * 60 + (p[3] - '0') * 10 + (p[4] - '0');
+        if (*p == '-')
+            off = -off;
+    } else if (!((zlen == 3 && (strncmp(p, "GMT", 3) == 0 || strncmp(p, "UTC", 3) == 0)) ||
+                 (zlen == 2 && strncmp(p, "UT", 2) == 0) || (zlen == 1 && *p == 'Z'))) {
+        return -1;
+    }
+    p += zlen;
+    skip_spaces(&p);
+    if (*p || day < 1 || day > 31 || year < 1970 || hh > 23 || mm > 59 || ss > 60)
+        return -1;
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon;
+    tm.tm_mday = day;
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *ms_out = ((int64_t)t - (int64_t)off * 60) * 1000;
+    return 0;
+}
+
+/* A non-negative decimal integer parameter: 0 with *out, or -1. */
+static int nonneg_int(const char *s, long long *out)
+{
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+        return -1;
+    *out = strtoll(s, NULL, 10);
+    return 0;
+}
+
+/* CallStatus of an ended call to our outcome, or NULL if not an end. */
+static const char *end_outcome(const char *status, const char *answered_by)
+{
+    if (strcmp(status, "completed") == 0) {
+        /* Answering-machine detection on an outbound call: a machine took it. */
+        if (answered_by && strncmp(answered_by, "machine", 7) == 0)
+            return "voicemail";
+        return "answered";
+    }
+    if (strcmp(status, "no-answer") == 0 || strcmp(status, "canceled") == 0)
+        return "missed";
+    if (strcmp(status, "busy") == 0)
+        return "busy";
+    if (strcmp(status, "failed") == 0)
+        return "failed";
+    return NULL;
+}
+
+static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
+{
+    const json_t *p = calls_str(h->form, "CallSid") ? h->form : h->query;
+    const char *sid = calls_str(p, "CallSid");
+    const char *status = calls_str(p, "CallStatus");
+    const char *direction = calls_str(p, "Direction");
+    const char *from = calls_str(p, "From"), *to = calls_str(p, "To");
+    const char *seq = calls_str(p, "SequenceNumber");
+    const char *recording = calls_str(p, "RecordingUrl");
+    const char *event, *outcome = NULL;
+    int64_t time_ms;
+    long long duration = -1;
+
+    if (!sid || !*sid) {
+        cf_seterr(errbuf, errbuf_size, "not a twilio voice callback: no CallSid");
+        return CF_EINVAL;
+    }
+    if (!status)
+        return 0; /* a Twilio callback that is not call progress (recording status) */
+    if (strcmp(status, "queued") == 0 || strcmp(status, "initiated") == 0 ||
+        strcmp(status, "ringing") == 0) {
+        event = "started";
+    } else if (strcmp(status, "in-progress") == 0 || strcmp(status, "answered") == 0) {
+        event = "answered";
+    } else if ((outcome = end_outcome(status, calls_str(p, "AnsweredBy")))) {
+        event = "ended";
+    } else {
+        return 0; /* a status Twilio may add later: acknowledged, not recorded */
+    }
+    const char *ts = calls_str(p, "Timestamp");
+    if (!ts || parse_rfc2822(ts, &time_ms) != 0) {
+        cf_seterr(errbuf, errbuf_size, "Timestamp missing or not an RFC 2822 date");
+        return CF_EINVAL;
+    }
+    (void)nonneg_int(calls_str(p, "CallDuration"), &duration);
+
+    json_t *j_fact = json_object();
+    char *key = seq && *seq ? cf_xasprintf("%s:%s", sid, seq) : cf_xasprintf("%s:%s", sid, status);
+    json_object_set_new(j_fact, "event_key", json_string(key));
+    free(key);
+    json_object_set_new(j_fact, "call_key", json_string(sid));
+    calls_set_time(j_fact, "time", time_ms);
+    json_object_set_new(j_fact, "event", json_string(event));
+    const int outbound = direction && strncmp(direction, "outbound", 8) == 0;
+    json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
+    /* Withheld numbers come as "Anonymous" or empty; SIP and client
+     * identities as "sip:..." and "client:...": all kept raw. */
+    json_object_set_new(j_fact, "from", json_string(from ? from : ""));
+    json_object_set_new(j_fact, "to", json_string(to ? to : ""));
+    if (!outbound && to && *to)
+        json_object_set_new(j_fact, "tracking_number", json_string(to));
+    if (strcmp(event, "started") == 0) {
+        calls_set_time(j_fact, "started_at", time_ms);
+    } else if (strcmp(event, "answered") == 0) {
+        calls_set_time(j_fact, "answered_at", time_ms);
+    } else {
+        calls_set_time(j_fact, "ended_at", time_ms);
+        json_object_set_new(j_fact, "outcome", json_string(outcome));
+        if (strcmp(outcome, "answered") == 0 && duration >= 0) {
+            /* CallDuration runs from the answer to the hang-up. */
+            calls_set_time(j_fact, "answered_at", time_ms - duration * 1000);
+            json_object_set_new(j_fact, "talk_seconds", json_integer(duration));
+        } else if (strcmp(outcome, "answered") != 0 && strcmp(outcome, "voicemail") != 0) {
+            json_object_set_new(j_fact, "talk_seconds", json_integer(0));
+        }
+    }
+    if (recording && *recording)
+        json_object_set_new(j_fact, "recording_url", json_string(recording));
+    json_array_append_new(facts, j_fact);
+    return 0;
+}
+
+/* Twilio reads no instructions from a status callback's answer, but logs a
+ * warning (15003) unless it is 200 with TwiML as text/xml, or 204 with no
+ * body; an empty <Response/> is the 200 kind. */
+static void twilio_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
+{
+    (void)h;
+    reply->status = 200;
+    reply->content_type = "text/xml";
+    snprintf(reply->body, sizeof(reply->body),
+             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
+}
+
+const struct calls_adapter calls_adapter_twilio = {"twilio", NULL, twilio_verify, twilio_parse,
+                                                   twilio_reply_ok};

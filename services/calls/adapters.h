@@ -1,0 +1,135 @@
+/*
+ * Telephony provider adapters. A provider's webhook arrives at
+ * POST|GET /v1/hooks/calls/{provider}/{channel}[/sub/path]; hooks.c finds
+ * the channel, turns the request into a struct calls_hook (plain data, no
+ * HTTP types, so adapters are pure functions that unit tests call
+ * directly), and asks the provider's adapter to
+ *
+ *   1. precheck: answer a check that comes before authentication (Zadarma's
+ *      GET ?zd_echo=), if the provider has one;
+ *   2. verify: check authenticity on exactly what the provider signs;
+ *   3. parse: turn the request into zero or more provider-neutral facts;
+ *   4. reply_ok: the body and status the provider expects on success.
+ *
+ * hooks.c then normalizes every fact (phones to E.164, contact key, clinic
+ * from the channel's number mapping), produces them to calls.raw and waits
+ * for Kafka before answering: 503 + Retry-After if Kafka cannot take them,
+ * so the provider retries and nothing acknowledged is lost.
+ */
+#ifndef CF_CALLS_ADAPTERS_H
+#define CF_CALLS_ADAPTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* One webhook request, decoded. All members are borrowed. */
+struct calls_hook {
+    const char *method;       /* "POST" or "GET" */
+    const char *subpath;      /* after /{provider}/{channel}: "" or e.g. "/events/call" */
+    const char *public_url;   /* the URL the provider called, as it sees it: the
+                                 CLINICFLOW_CALLS_PUBLIC_BASE_URL + path, plus "?query"
+                                 when the request had one (verbatim) */
+    const char *content_type; /* NULL when absent */
+    const char *body;         /* raw body bytes (not NUL-terminated in general) */
+    size_t body_len;
+    const json_t *query;   /* URL query parameters, decoded: {"name": "value"} */
+    const json_t *form;    /* x-www-form-urlencoded body parameters, decoded; {} otherwise */
+    const json_t *headers; /* request headers, names lower-cased: {"x-twilio-signature": ...} */
+    const json_t *channel; /* the channel's config document: credentials, numbers,
+                              timezone, field_map, clinic_id */
+};
+
+/* A reply to the provider. */
+struct calls_reply {
+    int status;               /* 200 unless set otherwise */
+    const char *content_type; /* static string; "text/plain" when NULL */
+    char body[512];           /* NUL-terminated */
+};
+
+/*
+ * A fact, as parse() appends it to its array: a JSON object with
+ *   "event_key"   the provider's own event key, or call key + event kind
+ *                 where the provider has none (Asterisk CDR, UIS). Unique
+ *                 per event within the channel; a retried webhook repeats it.
+ *   "call_key"    the provider's call key (CallSid, linkedid, entry_id,
+ *                 pbx_call_id, call_id, call_session_id)
+ *   "time"        event time, RFC 3339 UTC ("2026-11-20T09:00:40Z"): PBX local
+ *                 times are converted with calls_local_time() and the
+ *                 channel's "timezone"
+ *   "event"       "started" | "answered" | "ended" | "updated" (a late fact
+ *                 about a call: a recording, a tag)
+ *   "direction"   "inbound" | "outbound"
+ *   "from", "to"  the parties exactly as the provider gave them (strings;
+ *                 hooks.c normalizes; anonymous, SIP URIs and extensions are
+ *                 kept raw)
+ * and, when the provider reports them:
+ *   "tracking_number" the number the caller dialled when it is a tracking
+ *                 number (inbound: usually "to")
+ *   "started_at", "answered_at", "ended_at"  RFC 3339 UTC
+ *   "ring_seconds", "talk_seconds"  integers >= 0
+ *   "outcome"     "answered" | "missed" | "busy" | "failed" | "voicemail"
+ *   "agent_id"    string; "agent_group": "call_center" | "reception"
+ *   "recording_url" string
+ * Optional members are omitted, never null.
+ */
+
+struct calls_adapter {
+    const char *provider;
+    /* Answers a request that must be answered before authentication and
+     * returns 1, or returns 0 to go on. NULL: the provider has none. */
+    int (*precheck)(const struct calls_hook *h, struct calls_reply *reply);
+    /* 0 when the request is authentic, CF_EAUTH (with the reason, never
+     * the secret) when not. */
+    int (*verify)(const struct calls_hook *h, char *errbuf, size_t errbuf_size);
+    /* Appends the request's facts to facts (a JSON array): 0 (zero facts is
+     * fine: an event we do not record is acknowledged), or CF_EINVAL with
+     * the reason when the request is not the provider's format at all.
+     * Tolerant: unknown fields are ignored. */
+    int (*parse)(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size);
+    /* The provider's expected success reply. */
+    void (*reply_ok)(const struct calls_hook *h, struct calls_reply *reply);
+};
+
+extern const struct calls_adapter calls_adapter_twilio;
+extern const struct calls_adapter calls_adapter_asterisk;
+extern const struct calls_adapter calls_adapter_mango;
+extern const struct calls_adapter calls_adapter_zadarma;
+extern const struct calls_adapter calls_adapter_sipuni;
+extern const struct calls_adapter calls_adapter_uis;
+
+/* The adapter of a provider name, or NULL. */
+const struct calls_adapter *calls_adapter_find(const char *provider);
+
+/* --- helpers shared by adapters (adapters_util.c) --- */
+
+/* A string member of an object, or NULL. */
+const char *calls_str(const json_t *obj, const char *key);
+/* The channel's credential `name` (channel.credentials.name), or NULL. */
+const char *calls_credential(const struct calls_hook *h, const char *name);
+/* A header value (name lower-case), or NULL. */
+const char *calls_header(const struct calls_hook *h, const char *name);
+/* Checks the channel's URL token ("url_token" credential) against the
+ * request: the "token" query parameter. 0 or CF_EAUTH. */
+int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size);
+
+/* Percent-decodes n bytes of s ('+' is a space, as in forms) into a new
+ * string (free it); a malformed escape is kept as it is. */
+char *calls_form_decode(const char *s, size_t n);
+/* Decodes "a=1&b=2" (n bytes) into obj: the first value of a repeated name
+ * wins; names or values that are not UTF-8 are dropped. */
+void calls_parse_urlencoded(const char *s, size_t n, json_t *obj);
+
+/* Local wall-clock time "YYYY-MM-DD HH:MM:SS" (or with 'T') in IANA zone tz
+ * to Unix milliseconds: 0, or CF_EINVAL for a malformed time or unknown
+ * zone. Thread-safe. */
+int calls_local_time(const char *local, const char *tz, int64_t *ms_out);
+/* Sets member key of obj to the RFC 3339 UTC form of ms. */
+void calls_set_time(json_t *obj, const char *key, int64_t ms);
+
+/* Hashing, HMAC, hex, base64 and constant-time comparison: common/hash.h
+ * (cf_sha1, cf_sha256, cf_hmac_sha1, cf_hmac_sha256, cf_hex, cf_base64,
+ * cf_ct_equal). */
+
+#endif

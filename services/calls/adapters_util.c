@@ -1,0 +1,176 @@
+/*
+ * Helpers every provider adapter uses: member lookups on the decoded
+ * request, the URL-token check, and PBX local time to UTC.
+ *
+ * Local time conversion uses the C library's zone database through TZ and
+ * mktime. TZ is process-wide, so the conversion holds tz_lock while TZ is
+ * switched and leaves it at UTC; nothing else in the process reads local
+ * time: logs and events format with gmtime_r, which TZ does not affect.
+ */
+#include "adapters.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/envelope.h"
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/xmalloc.h"
+
+const char *calls_str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+const char *calls_credential(const struct calls_hook *h, const char *name)
+{
+    return calls_str(json_object_get(h->channel, "credentials"), name);
+}
+
+const char *calls_header(const struct calls_hook *h, const char *name)
+{
+    return calls_str(h->headers, name);
+}
+
+int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
+{
+    const char *want = calls_credential(h, "url_token");
+    const char *got = calls_str(h->query, "token");
+
+    if (!want || !*want) {
+        cf_seterr(errbuf, errbuf_size, "the channel has no url_token credential");
+        return CF_EAUTH;
+    }
+    if (!got || !cf_ct_equal(want, strlen(want), got, strlen(got))) {
+        cf_seterr(errbuf, errbuf_size, "%s URL token", got ? "wrong" : "missing");
+        return CF_EAUTH;
+    }
+    return 0;
+}
+
+/* A zone name as the config validator accepts it: Area/Location letters,
+ * digits, '_', '-', '+', '/'; no "..", no leading '/'. Keeps TZ from naming
+ * a file outside the zone database. */
+static int tz_name_ok(const char *tz)
+{
+    if (!tz || !*tz || *tz == '/' || strstr(tz, "..") || strlen(tz) > 64)
+        return 0;
+    for (const char *p = tz; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr("_-+/", *p))
+            return 0;
+    }
+    return 1;
+}
+
+/* Skips one character at *p if it is one of set (never the terminator):
+ * 0, or -1. */
+static int expect(const char **p, const char *set)
+{
+    if (**p == '\0' || !strchr(set, **p))
+        return -1;
+    (*p)++;
+    return 0;
+}
+
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, s;
+    const char *p = local;
+
+    if (!local || !tz_name_ok(tz))
+        return CF_EINVAL;
+    if (cf_read_digits(&p, 4, &y) || expect(&p, "-") || cf_read_digits(&p, 2, &mo) ||
+        expect(&p, "-") || cf_read_digits(&p, 2, &d) || expect(&p, " T") ||
+        cf_read_digits(&p, 2, &h) || expect(&p, ":") || cf_read_digits(&p, 2, &mi) ||
+        expect(&p, ":") || cf_read_digits(&p, 2, &s) || *p != '\0' || mo < 1 || mo > 12 || d < 1 ||
+        d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970)
+        return CF_EINVAL;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    tm.tm_isdst = -1;
+
+    char path[128];
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return CF_EINVAL; /* glibc would silently take an unknown zone as UTC */
+    (void)fclose(f);
+
+    pthread_mutex_lock(&tz_lock);
+    setenv("TZ", tz, 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
+    tzset();
+    time_t t = mktime(&tm);
+    /* Back to UTC, the only zone the rest of the process knows of. */
+    setenv("TZ", "UTC", 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
+    tzset();
+    pthread_mutex_unlock(&tz_lock);
+    if (t == (time_t)-1)
+        return CF_EINVAL;
+    *ms_out = (int64_t)t * 1000;
+    return 0;
+}
+
+void calls_set_time(json_t *obj, const char *key, int64_t ms)
+{
+    char buf[32];
+
+    cf_time_format(ms, buf);
+    json_object_set_new(obj, key, json_string(buf));
+}
+
+char *calls_form_decode(const char *s, size_t n)
+{
+    char *out = cf_xmalloc(n + 1), *o = out;
+
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '+') {
+            *o++ = ' ';
+        } else if (s[i] == '%' && i + 2 < n && (hi = cf_hex_digit(s[i + 1])) >= 0 &&
+                   (lo = cf_hex_digit(s[i + 2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+void calls_parse_urlencoded(const char *s, size_t n, json_t *obj)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t end = i;
+        while (end < n && s[end] != '&')
+            end++;
+        size_t eq = i;
+        while (eq < end && s[eq] != '=')
+            eq++;
+        if (eq > i) {
+            char *name = calls_form_decode(s + i, eq - i);
+            char *value = eq < end ? calls_form_decode(s + eq + 1, end - eq - 1) : cf_xstrdup("");
+            if (!json_object_get(obj, name)) {
+                json_t *v = json_string(value); /* NULL when not UTF-8: dropped */
+                if (v)
+                    json_object_set_new(obj, name, v);
+            }
+            free(name);
+            free(value);
+        }
+        i = end + 1;
+    }
+}

@@ -1,0 +1,265 @@
+/*
+ * /v1/hooks/calls/{provider}/{channel}[/...]: where telephony providers
+ * post. The channel (network config) names the network, the credentials,
+ * the number-to-clinic mapping and the PBX time zone. This file decodes the
+ * request into a struct calls_hook, runs the provider's adapter (precheck,
+ * verify, parse; adapters.h), normalizes every fact (parties to E.164 or
+ * raw, the contact key of the external party, the clinic from the number
+ * mapping) and produces them to calls.raw, answering the provider's
+ * expected reply only after Kafka acknowledged all of them. A provider
+ * retries on anything but success, and retried facts have the same ids, so
+ * a 503 loses nothing and a retry duplicates nothing.
+ */
+#include "adapters.h"
+#include "calls.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xmalloc.h"
+
+static const struct calls_adapter *const adapters[] = {
+    &calls_adapter_twilio,  &calls_adapter_asterisk, &calls_adapter_mango,
+    &calls_adapter_zadarma, &calls_adapter_sipuni,   &calls_adapter_uis,
+};
+
+const struct calls_adapter *calls_adapter_find(const char *provider)
+{
+    for (size_t i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++) {
+        if (provider && strcmp(adapters[i]->provider, provider) == 0)
+            return adapters[i];
+    }
+    return NULL;
+}
+
+static void collect_headers(const struct _u_request *req, json_t *obj)
+{
+    const char **keys = u_map_enum_keys(req->map_header);
+
+    for (size_t i = 0; keys && keys[i]; i++) {
+        char name[128];
+        size_t k = 0;
+        for (; keys[i][k] && k < sizeof(name) - 1; k++)
+            name[k] = (char)tolower((unsigned char)keys[i][k]);
+        name[k] = '\0';
+        json_t *v = json_string(u_map_get(req->map_header, keys[i]));
+        if (v)
+            json_object_set_new(obj, name, v);
+    }
+}
+
+/* The path segments after /v1/hooks/calls/: provider, channel, and the rest
+ * (with its leading '/', or ""). 0, or -1 when the path has no channel. */
+static int split_path(const char *path, char *provider, size_t psize, char *channel, size_t csize,
+                      const char **rest)
+{
+    static const char prefix[] = "/v1/hooks/calls/";
+    const char *p = path, *slash;
+    size_t n;
+
+    if (strncmp(p, prefix, sizeof(prefix) - 1) != 0)
+        return -1;
+    p += sizeof(prefix) - 1;
+    slash = strchr(p, '/');
+    if (!slash || (n = (size_t)(slash - p)) == 0 || n >= psize)
+        return -1;
+    memcpy(provider, p, n);
+    provider[n] = '\0';
+    p = slash + 1;
+    slash = strchr(p, '/');
+    n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || n >= csize)
+        return -1;
+    memcpy(channel, p, n);
+    channel[n] = '\0';
+    *rest = slash ? slash : "";
+    return 0;
+}
+
+static void send_reply(struct _u_response *resp, const struct calls_reply *r)
+{
+    ulfius_set_string_body_response(resp, (unsigned)(r->status ? r->status : 200), r->body);
+    u_map_put(resp->map_header, "Content-Type", r->content_type ? r->content_type : "text/plain");
+}
+
+/* The clinic of a fact: the channel's mapping of the number the call came
+ * in on (inbound: the called number; outbound: the caller's), else the
+ * channel's clinic, else none. */
+static const char *fact_clinic(const json_t *channel, const json_t *j_fact, int inbound)
+{
+    const json_t *numbers = json_object_get(channel, "numbers");
+    const char *ours = json_string_value(
+        json_object_get(json_object_get(j_fact, inbound ? "to" : "from"), "e164"));
+    const char *tracking = json_string_value(json_object_get(j_fact, "tracking_number"));
+    const char *clinic = NULL;
+
+    if (tracking)
+        clinic = json_string_value(json_object_get(numbers, tracking));
+    if (!clinic && ours)
+        clinic = json_string_value(json_object_get(numbers, ours));
+    if (!clinic)
+        clinic = json_string_value(json_object_get(channel, "clinic_id"));
+    return clinic;
+}
+
+/* Normalizes one adapter fact into the calls.raw fact and produces it. */
+static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
+                      const struct cf_channel *ch, json_t *j_in, char *errbuf, size_t errbuf_size)
+{
+    static const char *const passthrough[] = {
+        "event",        "direction", "started_at", "answered_at", "ended_at",      "ring_seconds",
+        "talk_seconds", "outcome",   "agent_id",   "agent_group", "recording_url", NULL};
+    const char *event_key = calls_str(j_in, "event_key");
+    const char *call_key = calls_str(j_in, "call_key");
+    const char *direction = calls_str(j_in, "direction");
+    const char *from = calls_str(j_in, "from"), *to = calls_str(j_in, "to");
+    int64_t time_ms;
+    char event_id[CF_UUID_STR_LEN + 1], call_id[CF_UUID_STR_LEN + 1];
+
+    if (!event_key || !call_key || !direction || !from || !to || !calls_str(j_in, "event") ||
+        cf_time_parse(calls_str(j_in, "time"), &time_ms) != 0) {
+        cf_seterr(errbuf, errbuf_size, "the %s adapter produced an incomplete fact", ch->provider);
+        return CF_EINTERNAL;
+    }
+    const int inbound = strcmp(direction, "inbound") == 0;
+    json_t *j_fact = json_object();
+    for (const char *const *p = passthrough; *p; p++) {
+        json_t *v = json_object_get(j_in, *p);
+        if (v && !json_is_null(v))
+            json_object_set(j_fact, *p, v);
+    }
+    json_t *j_from = calls_party_new(from, ctx->cfg.default_cc);
+    json_t *j_to = calls_party_new(to, ctx->cfg.default_cc);
+    const char *external = json_string_value(json_object_get(inbound ? j_from : j_to, "e164"));
+    if (external) {
+        char contact_key[CF_SHA256_HEX_LEN + 1];
+        cf_contact_key(net->secret, external, contact_key);
+        json_object_set_new(j_fact, "contact_key", json_string(contact_key));
+    }
+    json_object_set_new(j_fact, "from", j_from);
+    json_object_set_new(j_fact, "to", j_to);
+    const char *tracking = calls_str(j_in, "tracking_number");
+    if (tracking) {
+        json_t *j_tr = calls_party_new(tracking, ctx->cfg.default_cc);
+        const char *e164 = json_string_value(json_object_get(j_tr, "e164"));
+        if (e164)
+            json_object_set_new(j_fact, "tracking_number", json_string(e164));
+        json_decref(j_tr);
+    }
+    const char *clinic = fact_clinic(ch->doc, j_fact, inbound);
+    if (clinic && !cf_netconf_clinic(net, clinic))
+        clinic = NULL; /* a mapping to a clinic the network no longer has */
+    return calls_ingest_fact(ctx, net, clinic, ch->provider, ch->id, event_key, call_key, time_ms,
+                             j_fact, event_id, call_id, errbuf, errbuf_size);
+}
+
+int handle_provider_hook(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct calls_ctx *ctx = user;
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    json_t *j_query = json_object(), *j_form = json_object(), *j_headers = json_object();
+    json_t *j_facts = json_array(), *j_channel = NULL;
+    char provider[32], channel_id[128], errbuf[256];
+    const char *rest = "";
+    char *public_url = NULL;
+    size_t body_len = 0;
+    const char *body = cf_http_body(req, &body_len);
+    struct calls_reply reply = {.status = 200};
+    const struct calls_adapter *ad = NULL;
+    const struct cf_channel *ch = NULL;
+    const struct cf_network *net = NULL;
+
+    if (split_path(req->url_path, provider, sizeof(provider), channel_id, sizeof(channel_id),
+                   &rest) != 0 ||
+        !(ad = calls_adapter_find(provider)) || !(ch = cf_netconf_channel(snap, channel_id)) ||
+        strcmp(ch->kind, "telephony") != 0 || strcmp(ch->provider, provider) != 0 ||
+        !(net = cf_netconf_network(snap, ch->network_id))) {
+        cf_http_error(resp, 404, "not_found", "no such telephony channel for this provider", NULL);
+        goto out;
+    }
+
+    const char *q = strchr(req->http_url, '?');
+    if (q)
+        calls_parse_urlencoded(q + 1, strlen(q + 1), j_query);
+    const char *ctype = cf_http_header(req, "Content-Type");
+    if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 && body)
+        calls_parse_urlencoded(body, body_len, j_form);
+    collect_headers(req, j_headers);
+    const char *base = ctx->cfg.public_base_url;
+    if (base && *base) {
+        size_t blen = strlen(base);
+        while (blen > 0 && base[blen - 1] == '/')
+            blen--;
+        public_url = cf_xasprintf("%.*s%s", (int)blen, base, req->http_url);
+    } else {
+        const char *host = cf_http_header(req, "Host");
+        public_url = cf_xasprintf("http://%s%s", host ? host : "localhost", req->http_url);
+    }
+
+    /* A channel without a zone of its own has the network's (PBX local
+     * times need one). */
+    if (!json_is_string(json_object_get(ch->doc, "timezone")) && net->tz) {
+        j_channel = json_copy(ch->doc);
+        json_object_set_new(j_channel, "timezone", json_string(net->tz));
+    }
+    struct calls_hook hook = {
+        .method = req->http_verb,
+        .subpath = rest,
+        .public_url = public_url,
+        .content_type = ctype,
+        .body = body ? body : "",
+        .body_len = body ? body_len : 0,
+        .query = j_query,
+        .form = j_form,
+        .headers = j_headers,
+        .channel = j_channel ? j_channel : ch->doc,
+    };
+    if (ad->precheck && ad->precheck(&hook, &reply)) {
+        send_reply(resp, &reply);
+        goto out;
+    }
+    if (ad->verify(&hook, errbuf, sizeof(errbuf)) != 0) {
+        cf_info("%s webhook on channel %s refused: %s", provider, ch->id, errbuf);
+        cf_metrics_add("clinicflow_calls_hooks_refused_total", "reason=\"signature\"", 1);
+        cf_http_error(resp, 401, "unauthorized", "the request's signature or token is not valid",
+                      NULL);
+        goto out;
+    }
+    if (ad->parse(&hook, j_facts, errbuf, sizeof(errbuf)) != 0) {
+        cf_http_error(resp, 400, "invalid_field", errbuf, NULL);
+        goto out;
+    }
+    size_t i;
+    json_t *j_in;
+    json_array_foreach(j_facts, i, j_in)
+    {
+        int rc = ingest_one(ctx, net, ch, j_in, errbuf, sizeof(errbuf));
+        if (rc != 0) {
+            cf_warn("could not produce %s call fact: %s", provider, errbuf);
+            cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,
+                               "the event could not be stored; retry later", NULL,
+                               ctx->svc->settings.kafka_retry_after_s);
+            goto out;
+        }
+    }
+    ad->reply_ok(&hook, &reply);
+    send_reply(resp, &reply);
+
+out:
+    json_decref(j_channel);
+    free(public_url);
+    json_decref(j_facts);
+    json_decref(j_headers);
+    json_decref(j_form);
+    json_decref(j_query);
+    cf_netconf_release(snap);
+    return U_CALLBACK_COMPLETE;
+}
