@@ -25,10 +25,14 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/testable.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
+
+CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const char *number,
+                                             const char *date);
 
 #define REPEAT_WITHIN_MS (183LL * 86400 * 1000) /* about six months */
 
@@ -57,8 +61,8 @@ static void copy_str(json_t *to, const json_t *from, const char *key)
 }
 
 /* A static tracking number valid on the date (YYYY-MM-DD) of started. */
-static json_t *static_attribution(const struct cf_network *net, const char *number,
-                                  const char *date)
+CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const char *number,
+                                             const char *date)
 {
     size_t i;
     json_t *j_tn;
@@ -115,7 +119,7 @@ static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call,
 
     if (!number || !started)
         return 0;
-    j_att = static_attribution(net, number, started);
+    j_att = calls_static_attribution(net, number, started);
     if (!j_att) {
         int rc = dynamic_attribution(conn, net->id, number, started, &j_att, errbuf, errbuf_size);
         if (rc != 0)

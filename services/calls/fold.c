@@ -15,9 +15,14 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/testable.h"
 #include "common/hash.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
+
+CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time);
+CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time);
+CF_TESTABLE json_t *calls_public_copy(const json_t *j_call);
 
 enum call_status { ST_NONE = 0, ST_RINGING, ST_IN_PROGRESS, ST_ENDED };
 
@@ -103,7 +108,7 @@ static json_t *reported_of(json_t *j_call)
     return j_rep;
 }
 
-static void fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
+CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
 {
     static const char *const latest_reported[] = {"ring_seconds", "talk_seconds", "outcome", NULL};
     static const char *const latest_wins[] = {"agent_id",    "agent_group",     "recording_url",
@@ -154,7 +159,7 @@ static void set_or_del_int(json_t *j, const char *key, long long v)
  * talk seconds, outcome, the abandoned and targeted rules (DESIGN.md). Ring
  * time is known only when a provider reported it or the start; abandoned
  * needs it. */
-static void derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time)
+CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time)
 {
     enum call_status st = status_parse(json_string_value(json_object_get(j_call, "status")));
     const json_t *j_rep = reported_of(j_call);
@@ -208,7 +213,7 @@ static void derive(json_t *j_call, const struct calls_settings *cfg, int64_t fac
 }
 
 /* The call as published: the stored document without its private part. */
-static json_t *public_copy(const json_t *j_call)
+CF_TESTABLE json_t *calls_public_copy(const json_t *j_call)
 {
     json_t *j = json_deep_copy(j_call);
 
@@ -232,7 +237,7 @@ static void emit(struct cf_outbox *out, const struct cf_event *in, const char *v
     ev.time_ms = time_ms;
     ev.networkid = cf_xstrdup(in->networkid);
     ev.clinicid = clinic ? cf_xstrdup(clinic) : NULL;
-    ev.data = public_copy(j_call);
+    ev.data = calls_public_copy(j_call);
     cf_outbox_add(out, CF_TOPIC_CALLS, in->subject, &ev);
     cf_event_clear(&ev);
 }
@@ -374,16 +379,16 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         json_object_set_new(j_call, "clinic_id", json_string(ev->clinicid));
 
     before = status_parse(json_string_value(json_object_get(j_call, "status")));
-    j_before = public_copy(j_call);
-    fold_fact(j_call, ev->data, ev->time_ms);
-    derive(j_call, &ctx->cfg, ev->time_ms);
+    j_before = calls_public_copy(j_call);
+    calls_fold_fact(j_call, ev->data, ev->time_ms);
+    calls_derive(j_call, &ctx->cfg, ev->time_ms);
     flag_blocked(ctx, j_call, ev->networkid);
     rc = calls_enrich(ctx, conn, j_call, ev->networkid, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
     after = status_parse(json_string_value(json_object_get(j_call, "status")));
 
-    json_t *j_after = public_copy(j_call);
+    json_t *j_after = calls_public_copy(j_call);
     if (after > before)
         verb = status_verbs[after];
     else if (!json_equal(j_before, j_after))

@@ -1,0 +1,192 @@
+/*
+ * The fold's rules (DESIGN.md) one by one, on facts as the intake makes
+ * them: the status never goes back, the earliest start and answer win, ring
+ * time only from a reported start or ring, abandoned under the threshold
+ * and only with a known ring time, targeted from the talk threshold and
+ * inbound only, late facts update without moving the status, the private
+ * part is never published; and static attribution by validity dates.
+ */
+#include <jansson.h>
+#include <string.h>
+
+#include "calls.h"
+#include "cftest.h"
+
+/* CF_TESTABLE functions of fold.c and enrich.c */
+void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time);
+void calls_derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time);
+json_t *calls_public_copy(const json_t *j_call);
+json_t *calls_static_attribution(const struct cf_network *net, const char *number,
+                                 const char *date);
+
+static const struct calls_settings cfg = {.abandoned_ring_s = 10, .targeted_talk_s = 20};
+
+static json_t *new_call(const char *direction)
+{
+    return json_pack("{s:s, s:s, s:{s:s,s:s,s:s}, s:{s:s,s:s,s:s}, s:s, s:s, s:i}", "call_id",
+                     "5b7f0c1e-2d3a-5e4f-8a9b-0c1d2e3f4a5b", "direction", direction, "caller",
+                     "raw", "+79161234567", "kind", "e164", "e164", "+79161234567", "called", "raw",
+                     "+74950000301", "kind", "e164", "e164", "+74950000301", "provider", "generic",
+                     "provider_call_id", "pbx-1", "facts", 0);
+}
+
+/* Applies a fact {event, ...extra} at time t (RFC 3339) like the fold does. */
+static void apply(json_t *j_call, const char *event, const char *t, json_t *extra)
+{
+    int64_t ms = 0;
+    json_t *j_fact = extra ? extra : json_object();
+    json_object_set_new(j_fact, "event", json_string(event));
+    cf_time_parse(t, &ms);
+    calls_fold_fact(j_call, j_fact, ms);
+    calls_derive(j_call, &cfg, ms);
+    json_decref(j_fact);
+}
+
+static const char *str(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+static long long num(const json_t *j, const char *key)
+{
+    const json_t *v = json_object_get(j, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+static void test_status_never_regresses_and_earliest_times_win(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:01:00Z", NULL);
+    CHECK_STR(str(c, "status"), "ended");
+    apply(c, "answered", "2026-11-20T10:00:06Z", NULL);
+    apply(c, "started", "2026-11-20T10:00:00Z", NULL);
+    CHECK_STR(str(c, "status"), "ended");
+    CHECK_STR(str(c, "started_at"), "2026-11-20T10:00:00.000Z");
+    CHECK_STR(str(c, "answered_at"), "2026-11-20T10:00:06.000Z");
+    CHECK_STR(str(c, "ended_at"), "2026-11-20T10:01:00.000Z");
+    CHECK(num(c, "ring_seconds") == 6);
+    CHECK(num(c, "talk_seconds") == 54);
+    CHECK_STR(str(c, "outcome"), "answered");
+    CHECK(json_is_true(json_object_get(c, "targeted")));
+    /* a later, later-dated started fact does not move the start */
+    apply(c, "started", "2026-11-20T10:00:03Z", NULL);
+    CHECK_STR(str(c, "started_at"), "2026-11-20T10:00:00.000Z");
+    json_decref(c);
+}
+
+static void test_abandoned_needs_a_known_short_ring(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:40Z",
+          json_pack("{s:s, s:i}", "outcome", "missed", "ring_seconds", 9));
+    CHECK_STR(str(c, "outcome"), "abandoned");
+    CHECK(json_is_false(json_object_get(c, "targeted")));
+    json_decref(c);
+
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:40Z",
+          json_pack("{s:s, s:i}", "outcome", "missed", "ring_seconds", 10));
+    CHECK_STR(str(c, "outcome"), "missed"); /* the threshold itself is not "under" */
+    json_decref(c);
+
+    /* only the end is known: no ring time, so never abandoned */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:40Z", json_pack("{s:s}", "outcome", "missed"));
+    CHECK_STR(str(c, "outcome"), "missed");
+    CHECK(!json_object_get(c, "ring_seconds"));
+    json_decref(c);
+
+    /* a reported start gives the ring time: 4 s -> abandoned */
+    c = new_call("inbound");
+    apply(c, "started", "2026-11-20T10:00:00Z", NULL);
+    apply(c, "ended", "2026-11-20T10:00:04Z", NULL);
+    CHECK_STR(str(c, "outcome"), "abandoned");
+    CHECK(num(c, "ring_seconds") == 4);
+    json_decref(c);
+
+    /* outbound calls are never abandoned */
+    c = new_call("outbound");
+    apply(c, "ended", "2026-11-20T10:00:40Z",
+          json_pack("{s:s, s:i}", "outcome", "missed", "ring_seconds", 3));
+    CHECK_STR(str(c, "outcome"), "missed");
+    json_decref(c);
+}
+
+static void test_targeted_threshold(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          json_pack("{s:s, s:i}", "answered_at", "2026-11-20T10:00:41Z", "talk_seconds", 19));
+    CHECK_STR(str(c, "outcome"), "answered");
+    CHECK(json_is_false(json_object_get(c, "targeted")));
+    json_decref(c);
+
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          json_pack("{s:s, s:i}", "answered_at", "2026-11-20T10:00:40Z", "talk_seconds", 20));
+    CHECK(json_is_true(json_object_get(c, "targeted")));
+    json_decref(c);
+
+    c = new_call("outbound");
+    apply(c, "ended", "2026-11-20T10:05:00Z",
+          json_pack("{s:s, s:i}", "answered_at", "2026-11-20T10:00:00Z", "talk_seconds", 300));
+    CHECK(json_is_false(json_object_get(c, "targeted")));
+    json_decref(c);
+}
+
+static void test_updates_and_private_part(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          json_pack("{s:s}", "answered_at", "2026-11-20T10:00:10Z"));
+    json_t *before = calls_public_copy(c);
+    apply(c, "updated", "2026-11-20T10:05:00Z",
+          json_pack("{s:s}", "recording_url", "https://pbx.example/rec/1.mp3"));
+    CHECK_STR(str(c, "status"), "ended");
+    CHECK_STR(str(c, "recording_url"), "https://pbx.example/rec/1.mp3");
+    CHECK_STR(str(c, "ended_at"), "2026-11-20T10:01:00.000Z");
+    json_t *after = calls_public_copy(c);
+    CHECK(!json_equal(before, after));
+    CHECK(json_object_get(c, "reported") != NULL);
+    CHECK(json_object_get(after, "reported") == NULL);
+    json_decref(before);
+    json_decref(after);
+    json_decref(c);
+}
+
+static void test_static_attribution_validity(void)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads("{\"tracking_numbers\": ["
+                             "{\"number\": \"+74950000301\", \"source\": \"yandex\", \"medium\":"
+                             " \"cpc\", \"valid_from\": \"2026-01-01\", \"valid_to\": "
+                             "\"2026-06-30\"},"
+                             "{\"number\": \"+74950000301\", \"source\": \"google\","
+                             " \"valid_from\": \"2026-07-01\"}]}",
+                             0, &jerr);
+    struct cf_network net = {.id = "demo", .doc = doc};
+    json_t *a = calls_static_attribution(&net, "+74950000301", "2026-06-30T23:59:59.000Z");
+    CHECK_STR(str(a, "source"), "yandex");
+    CHECK_STR(str(a, "medium"), "cpc");
+    CHECK_STR(str(a, "kind"), "static");
+    json_decref(a);
+    a = calls_static_attribution(&net, "+74950000301", "2026-07-01T00:00:00.000Z");
+    CHECK_STR(str(a, "source"), "google"); /* the number moved to another campaign */
+    CHECK(!json_object_get(a, "medium"));
+    json_decref(a);
+    a = calls_static_attribution(&net, "+74950000301", "2025-12-31T12:00:00.000Z");
+    CHECK(a == NULL); /* before any validity */
+    a = calls_static_attribution(&net, "+74950000999", "2026-03-01T12:00:00.000Z");
+    CHECK(a == NULL);
+    json_decref(doc);
+}
+
+int main(void)
+{
+    test_status_never_regresses_and_earliest_times_win();
+    test_abandoned_needs_a_known_short_ring();
+    test_targeted_threshold();
+    test_updates_and_private_part();
+    test_static_attribution_validity();
+    return cf_test_done();
+}
