@@ -282,8 +282,9 @@ static int rate_limited(struct calls_ctx *ctx, const char *ip, const char *clini
  * number that is still theirs, both keys live on for another hold
  * ("held"); otherwise the first free number from the start index is taken
  * with SET NX ("new", with how many were taken before it); otherwise
- * "full". Number keys are computed in the script, so this needs a single
- * Redis server (not a cluster), as everything else here does.
+ * "full", and the pool is marked full for a second so that the next new
+ * visitors do not each try every number again. Number keys are computed in the script, so this
+ * needs a single Redis server (not a cluster), as everything else here does.
  */
 static const char hold_script[] =
     "local v = redis.call('GET', KEYS[1])\n"
@@ -296,6 +297,7 @@ static const char hold_script[] =
     "  end\n"
     "end\n"
     "local n = #ARGV - 5\n"
+    "if redis.call('EXISTS', ARGV[4] .. 'full') == 1 then return {'full', '', '0', n} end\n"
     "local start = tonumber(ARGV[5])\n"
     "for k = 0, n - 1 do\n"
     "  local num = ARGV[6 + ((start + k) % n)]\n"
@@ -304,6 +306,7 @@ static const char hold_script[] =
     "    return {'new', num, ARGV[3], k}\n"
     "  end\n"
     "end\n"
+    "redis.call('SET', ARGV[4] .. 'full', '1', 'PX', 1000)\n"
     "return {'full', '', '0', n}\n";
 
 enum hold_result { HOLD_UNAVAILABLE = -1, HOLD_FULL = 0, HOLD_NEW, HOLD_EXTENDED };
