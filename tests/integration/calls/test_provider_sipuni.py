@@ -1,0 +1,176 @@
+"""Sipuni "События на АТС" end to end: URL-encoded events (POST form and GET
+query, as Sipuni sends either) on /v1/hooks/calls/sipuni/demo-sipuni with the
+channel's URL token, through calls.raw and the fold to calls.v1. Payloads
+follow the fields of doc.sipuni.com "Отправка событий HTTP" and captured
+traffic (tests/unit/calls_adapters/test_sipuni.c names the sources)."""
+import json
+import urllib.parse
+import uuid
+
+import cfstack
+from common import Stack, contact_key, demo_network, events_for, wait_until
+
+RAW = "clinicflow.calls.raw.v1"
+CALLS = "clinicflow.calls.v1"
+CHANNEL = "demo-sipuni"
+T0 = 1763629200  # 2025-11-20T09:00:00Z
+
+
+def channel_doc():
+    for net in [demo_network()] + demo_network().get("networks", []):
+        for ch in net.get("channels", []):
+            if ch["id"] == CHANNEL:
+                return ch
+    raise AssertionError("no %s channel in the demo network" % CHANNEL)
+
+
+TOKEN = channel_doc()["credentials"]["url_token"]
+
+
+def send(stack, params, token=TOKEN, method="POST"):
+    """One Sipuni event; returns (status, headers, body)."""
+    url = stack.svc.url("/v1/hooks/calls/sipuni/" + CHANNEL)
+    if token is not None:
+        url += "?token=" + urllib.parse.quote(token)
+    data = urllib.parse.urlencode(params)
+    if method == "GET":
+        return cfstack.http("GET", url + ("&" if token is not None else "?") + data)
+    return cfstack.http("POST", url, data.encode(),
+                        {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def facts_of(stack, call_key):
+    """The calls.raw facts of one Sipuni call."""
+    out = []
+    for m in stack.reader(RAW).read():
+        if m["payload"] is None:
+            continue
+        ev = json.loads(m["payload"])
+        data = ev.get("data", {})
+        if data.get("provider") == "sipuni" and data.get("provider_call_id") == call_key:
+            out.append(ev)
+    return out
+
+
+def wait_call_event(stack, call_uuid, etype, timeout=30):
+    found = []
+
+    def seen():
+        found[:] = [e for e in events_for(stack.reader(CALLS).read(), call_uuid)
+                    if e["type"] == etype]
+        return bool(found)
+
+    wait_until(seen, timeout, etype + " on calls.v1")
+    return found[0]
+
+
+def assert_success_reply(status, headers, body):
+    assert status == 200, (status, body)
+    assert body == b'{"success":true}', body
+    assert headers["content-type"].startswith("application/json"), headers
+
+
+def test_answered_inbound_call(stack):
+    call_key = "%d.%d" % (T0, uuid.uuid4().int % 1000000)
+    common = {"call_id": call_key, "src_type": "1", "src_num": "79161234567",
+              "short_src_num": "79161234567", "user_id": "012345"}
+    leg = dict(common, dst_type="2", dst_num="012345201", short_dst_num="201",
+               channel="SIP/012345201-0000a1b2")
+    events = [
+        ("POST", dict(leg, event="1", timestamp=str(T0), treeName="Входящая",
+                      treeNumber="000-123456")),
+        # Sipuni repeats event 1 a second later: the same leg, the same event
+        ("GET", dict(leg, event="1", timestamp=str(T0 + 1))),
+        ("POST", dict(leg, event="3", timestamp=str(T0 + 8))),
+        ("POST", dict(common, event="2", dst_type="1", dst_num="74950000205_id265648",
+                      short_dst_num="74950000205_id265648", pbxdstnum="74950000205",
+                      status="ANSWER", call_start_timestamp=str(T0),
+                      call_answer_timestamp=str(T0 + 8), timestamp=str(T0 + 60),
+                      last_called="201", transfer_from="",
+                      call_record_link="https://sipuni.com/api/crm/record?id=%s&hash=ab12"
+                      % call_key)),
+    ]
+    for method, params in events:
+        assert_success_reply(*send(stack, params, method=method))
+
+    wait_until(lambda: len(facts_of(stack, call_key)) == 4, 30, "4 facts on calls.raw")
+    facts = facts_of(stack, call_key)
+    call_uuid = facts[0]["subject"]
+    assert {f["subject"] for f in facts} == {call_uuid}
+    assert len({f["id"] for f in facts}) == 3, facts  # the repeated event 1 has one id
+    assert all(f["type"] == "clinicflow.call.reported" for f in facts)
+    assert facts[-1]["clinicid"] == "demo-south", facts[-1]
+
+    data = wait_call_event(stack, call_uuid, "clinicflow.call.ended")["data"]
+    assert data["status"] == "ended" and data["outcome"] == "answered", data
+    assert data["direction"] == "inbound", data
+    assert data["caller"]["e164"] == "+79161234567", data["caller"]
+    assert data["called"]["e164"] == "+74950000205", data["called"]
+    assert data["contact_key"] == contact_key("+79161234567")
+    assert data["started_at"] == "2025-11-20T09:00:00.000Z", data
+    assert data["answered_at"] == "2025-11-20T09:00:08.000Z", data
+    assert data["ended_at"] == "2025-11-20T09:01:00.000Z", data
+    assert data["ring_seconds"] == 8 and data["talk_seconds"] == 52, data
+    assert data["targeted"] is True, data
+    assert data["agent_id"] == "201", data
+    assert data["recording_url"].startswith("https://sipuni.com/api/crm/record?id="), data
+    types = [e["type"] for e in events_for(stack.reader(CALLS).read(), call_uuid)]
+    assert types[0] == "clinicflow.call.started" and "clinicflow.call.ended" in types, types
+
+
+def test_missed_inbound_call(stack):
+    call_key = "%d.%d" % (T0 + 100, uuid.uuid4().int % 1000000)
+    st, hdrs, body = send(stack, {
+        "event": "2", "call_id": call_key, "src_type": "1", "src_num": "79161234567",
+        "dst_type": "1", "dst_num": "74950000205_id265648", "pbxdstnum": "74950000205",
+        "status": "NOANSWER", "call_start_timestamp": str(T0 + 100),
+        # set on unanswered calls too: must not count as an answer
+        "call_answer_timestamp": str(T0 + 100), "timestamp": str(T0 + 125)}, method="GET")
+    assert_success_reply(st, hdrs, body)
+    wait_until(lambda: facts_of(stack, call_key), 30, "the fact on calls.raw")
+    data = wait_call_event(stack, facts_of(stack, call_key)[0]["subject"],
+                           "clinicflow.call.ended")["data"]
+    assert data["outcome"] == "missed", data
+    assert "answered_at" not in data and data["ring_seconds"] == 25, data
+
+
+def test_wrong_or_missing_token_is_refused(stack):
+    call_key = "bad-" + uuid.uuid4().hex[:10]
+    params = {"event": "2", "call_id": call_key, "src_type": "1", "src_num": "79161234567",
+              "dst_type": "1", "dst_num": "74950000205", "status": "ANSWER",
+              "timestamp": str(T0)}
+    for token in ("not-the-token", "", None):
+        for method in ("POST", "GET"):
+            st, _, body = send(stack, params, token=token, method=method)
+            assert st == 401, (token, method, st, body)
+            assert json.loads(body)["error"]["code"] == "unauthorized"
+    # the token in the form body is not the URL's
+    st, _, _ = send(stack, dict(params, token=TOKEN), token=None)
+    assert st == 401
+    # garbage with the right token is a 400
+    st, _, body = send(stack, {"event": "two", "call_id": call_key, "timestamp": "x"})
+    assert st == 400, (st, body)
+    # a good event afterwards proves the topic was readable; no bad one is on it
+    good = "good-" + uuid.uuid4().hex[:10]
+    assert_success_reply(*send(stack, dict(params, call_id=good)))
+    wait_until(lambda: facts_of(stack, good), 30, "the good fact on calls.raw")
+    assert facts_of(stack, call_key) == []
+
+
+def test_settings_check_is_acknowledged(stack):
+    # Sipuni calls the URL without call fields when the settings are saved
+    st, hdrs, body = cfstack.http(
+        "GET", stack.svc.url("/v1/hooks/calls/sipuni/%s?token=%s" % (CHANNEL, TOKEN)))
+    assert_success_reply(st, hdrs, body)
+
+
+if __name__ == "__main__":
+    s = Stack()
+    try:
+        cfstack.run([lambda f=f: f(s) for f in (
+            test_answered_inbound_call, test_missed_inbound_call,
+            test_wrong_or_missing_token_is_refused, test_settings_check_is_acknowledged,
+        )], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()

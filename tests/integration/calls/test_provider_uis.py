@@ -1,0 +1,148 @@
+"""UIS / CoMagic notifications end to end: JSON bodies written from the
+customer's templates, POSTed to /v1/hooks/calls/uis/demo-uis with the
+channel's URL token, mapped by the demo channel's field_map (and the
+adapter's defaults for the names it leaves out), through calls.raw and the
+fold to calls.v1. Template variables as in UIS's notification set-up
+(tests/unit/calls_adapters/test_uis.c names the sources)."""
+import json
+import urllib.parse
+import uuid
+
+import cfstack
+from common import Stack, contact_key, demo_network, events_for, wait_until
+
+RAW = "clinicflow.calls.raw.v1"
+CALLS = "clinicflow.calls.v1"
+CHANNEL = "demo-uis"
+TOKEN = [c for c in demo_network()["channels"] if c["id"] == CHANNEL][0]["credentials"]["url_token"]
+
+
+def send(stack, body, token=TOKEN):
+    url = stack.svc.url("/v1/hooks/calls/uis/" + CHANNEL)
+    if token is not None:
+        url += "?token=" + urllib.parse.quote(token)
+    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    return cfstack.http("POST", url, data, {"Content-Type": "application/json"})
+
+
+def facts_of(stack, call_key):
+    out = []
+    for m in stack.reader(RAW).read():
+        if m["payload"] is None:
+            continue
+        ev = json.loads(m["payload"])
+        data = ev.get("data", {})
+        if data.get("provider") == "uis" and data.get("provider_call_id") == call_key:
+            out.append(ev)
+    return out
+
+
+def wait_call_event(stack, call_uuid, etype, timeout=30):
+    found = []
+
+    def seen():
+        found[:] = [e for e in events_for(stack.reader(CALLS).read(), call_uuid)
+                    if e["type"] == etype]
+        return bool(found)
+
+    wait_until(seen, timeout, etype + " on calls.v1")
+    return found[0]
+
+
+def assert_ok(status, headers, body):
+    assert status == 200, (status, body)
+    assert body == b"", body
+
+
+def test_answered_inbound_call(stack):
+    session = 990000000 + uuid.uuid4().int % 1000000  # UIS sends it unquoted
+    base = {"virtual_phone_number": "74990000301", "contact_phone_number": "79161234567",
+            "call_session_id": session, "external_id": None, "contact_id": None}
+    notes = [
+        dict(base, notification_name="Входящий звонок на виртуальный номер",
+             notification_mnemonic=None, notification_time="2026-11-20 12:00:00.104",
+             scenario_name="Клиника Юг", communication_number=1),
+        dict(base, notification_name="Начало разговора", notification_mnemonic=None,
+             notification_time="2026-11-20 12:00:08.020", employee_full_name="Регистратура 1",
+             employee_id=323409, call_source="va", direction="in", leg_ids=[1, 2]),
+        dict(base, notification_name="Завершение звонка", notification_mnemonic=None,
+             notification_time="2026-11-20 12:01:00.234", employee_full_name="Регистратура 1",
+             employee_id=323409, call_source="va", direction="in",
+             start_time="2026-11-20 12:00:00", talk_time_duration=52, total_time_duration=60,
+             wait_time_duration=8, tag_names=None, brand_new_variable={"x": [1]}),
+        dict(base, notification_name="Запись разговора", notification_mnemonic=None,
+             notification_time="2026-11-20 12:01:30", employee_id=323409,
+             file_link="https://app.uiscom.ru/system/media/talk/%d/abc/" % session,
+             file_duration=52),
+    ]
+    for note in notes:
+        assert_ok(*send(stack, note))
+
+    key = str(session)
+    wait_until(lambda: len(facts_of(stack, key)) == 4, 30, "4 facts on calls.raw")
+    facts = facts_of(stack, key)
+    call_uuid = facts[0]["subject"]
+    assert {f["subject"] for f in facts} == {call_uuid}
+    assert [f["data"]["provider_event_id"] for f in facts] == [
+        key + ":started", key + ":answered", key + ":ended", key + ":recording"], facts
+    assert facts[0]["clinicid"] == "demo-south", facts[0]
+
+    wait_until(lambda: any(e["type"] == "clinicflow.call.updated" for e in
+                           events_for(stack.reader(CALLS).read(), call_uuid)), 30,
+               "call.updated (the recording)")
+    data = wait_call_event(stack, call_uuid, "clinicflow.call.ended")["data"]
+    assert data["status"] == "ended" and data["outcome"] == "answered", data
+    assert data["direction"] == "inbound"
+    assert data["caller"]["e164"] == "+79161234567", data["caller"]
+    assert data["called"]["e164"] == "+74990000301", data["called"]
+    assert data["contact_key"] == contact_key("+79161234567")
+    # the account's wall-clock time (Moscow) in UTC
+    assert data["started_at"] == "2026-11-20T09:00:00.000Z", data
+    assert data["answered_at"] == "2026-11-20T09:00:08.000Z", data
+    assert data["ended_at"] == "2026-11-20T09:01:00.000Z", data
+    assert data["talk_seconds"] == 52 and data["ring_seconds"] == 8, data
+    assert data["agent_id"] == "323409", data
+    last = [e for e in events_for(stack.reader(CALLS).read(), call_uuid)][-1]["data"]
+    assert last["recording_url"].startswith("https://app.uiscom.ru/"), last
+
+
+def test_lost_call(stack):
+    session = 980000000 + uuid.uuid4().int % 1000000
+    assert_ok(*send(stack, {
+        "notification_name": "Потерянный звонок", "notification_mnemonic": None,
+        "virtual_phone_number": "74990000302", "notification_time": "2026-11-20 13:00:25",
+        "wait_time_duration": 25, "employee_ids": [323409],
+        "contact_phone_number": "79161234567", "call_session_id": session}))
+    wait_until(lambda: facts_of(stack, str(session)), 30, "the fact on calls.raw")
+    data = wait_call_event(stack, facts_of(stack, str(session))[0]["subject"],
+                           "clinicflow.call.ended")["data"]
+    assert data["outcome"] == "missed" and data["ring_seconds"] == 25, data
+
+
+def test_wrong_or_missing_token_is_refused(stack):
+    session = 970000000 + uuid.uuid4().int % 1000000
+    note = {"notification_name": "Завершение звонка", "direction": "in",
+            "call_session_id": session, "contact_phone_number": "79161234567",
+            "virtual_phone_number": "74990000301", "notification_time": "2026-11-20 12:01:00",
+            "talk_time_duration": 10}
+    for token in ("not-the-token", "", None):
+        st, _, body = send(stack, note, token=token)
+        assert st == 401, (token, st, body)
+        assert json.loads(body)["error"]["code"] == "unauthorized"
+    st, _, body = send(stack, b"{not json")
+    assert st == 400, (st, body)
+    good = 960000000 + uuid.uuid4().int % 1000000
+    assert_ok(*send(stack, dict(note, call_session_id=good)))
+    wait_until(lambda: facts_of(stack, str(good)), 30, "the good fact on calls.raw")
+    assert facts_of(stack, str(session)) == []
+
+
+if __name__ == "__main__":
+    s = Stack()
+    try:
+        cfstack.run([lambda f=f: f(s) for f in (
+            test_answered_inbound_call, test_lost_call, test_wrong_or_missing_token_is_refused,
+        )], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()

@@ -1,0 +1,174 @@
+"""Zadarma PBX notifications end to end: the unsigned GET ?zd_echo= URL
+check, signed NOTIFY_* posts to /v1/hooks/calls/zadarma/demo-zadarma
+becoming one call on calls.v1, a wrong Signature answered 401 with nothing
+produced, and the empty 200 Zadarma expects.
+
+Payloads are shaped from the documented fields of each notification
+(Zadarma's user-api-v1 lib/Webhook/Notify*.php; ../shared/PROVIDERS.md 7b).
+The Signature is computed here as PHP's
+base64_encode(hash_hmac('sha1', fields, secret)) does: base64 of the hex
+digest, independently of the service.
+"""
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import urllib.parse
+import uuid
+import zoneinfo
+
+import cfstack
+from common import Stack, contact_key, demo_network, wait_until
+
+RAW = "clinicflow.calls.raw.v1"
+CALLS = "clinicflow.calls.v1"
+CHANNEL = "demo-zadarma"
+SIGNED = {
+    "NOTIFY_START": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_INTERNAL": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_ANSWER": ("caller_id", "destination", "call_start"),
+    "NOTIFY_END": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_OUT_START": ("internal", "destination", "call_start"),
+    "NOTIFY_OUT_END": ("internal", "destination", "call_start"),
+    "NOTIFY_RECORD": ("pbx_call_id", "call_id_with_rec"),
+}
+
+
+def channel():
+    return next(c for c in demo_network()["channels"] if c["id"] == CHANNEL)
+
+
+def signature(fields):
+    secret = channel()["credentials"]["secret"]
+    text = "".join(fields.get(k, "") for k in SIGNED[fields["event"]])
+    hexdigest = hmac.new(secret.encode(), text.encode(), hashlib.sha1).hexdigest()
+    return base64.b64encode(hexdigest.encode()).decode()
+
+
+def post(stack, fields, sig=None):
+    hdrs = {"Content-Type": "application/x-www-form-urlencoded"}
+    if sig is not False:
+        hdrs["Signature"] = sig if sig is not None else signature(fields)
+    return cfstack.http("POST", stack.svc.url("/v1/hooks/calls/zadarma/" + CHANNEL),
+                        urllib.parse.urlencode(fields), hdrs)
+
+
+def pbx_now(seconds_ago=0):
+    """The PBX's wall clock (the channel's zone) as Zadarma writes call_start."""
+    tz = zoneinfo.ZoneInfo(channel()["timezone"])
+    t = datetime.datetime.now(tz).replace(microsecond=0) - datetime.timedelta(
+        seconds=seconds_ago)
+    return t, t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso(t):
+    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def events_of_call(messages, pbx_call_id):
+    out = []
+    for m in messages:
+        if m["payload"] is None:
+            continue
+        ev = json.loads(m["payload"])
+        if (ev.get("data") or {}).get("provider_call_id") == pbx_call_id:
+            out.append(ev)
+    return out
+
+
+def test_zd_echo_is_answered_before_authentication(stack):
+    st, hdrs, body = cfstack.http(
+        "GET", stack.svc.url("/v1/hooks/calls/zadarma/%s?zd_echo=Xk3b9QpL2" % CHANNEL))
+    assert st == 200 and body == b"Xk3b9QpL2", (st, body)
+    assert hdrs["content-type"].startswith("text/plain"), hdrs
+    # Without zd_echo a GET is just an unsigned request.
+    st, _, _ = cfstack.http("GET", stack.svc.url("/v1/hooks/calls/zadarma/" + CHANNEL))
+    assert st == 401
+
+
+def test_answered_inbound_call(stack):
+    pbx_call_id = "in_" + uuid.uuid4().hex[:16]
+    start, call_start = pbx_now(seconds_ago=5)
+    base = {"call_start": call_start, "pbx_call_id": pbx_call_id, "caller_id": "79161234567",
+            "called_did": "74950000304"}
+    notes = [
+        dict(base, event="NOTIFY_START"),
+        dict(base, event="NOTIFY_INTERNAL", internal="101"),
+        {"event": "NOTIFY_ANSWER", "call_start": call_start, "pbx_call_id": pbx_call_id,
+         "caller_id": "79161234567", "destination": "101", "internal": "101"},
+        dict(base, event="NOTIFY_END", internal="101", duration="65", disposition="answered",
+             status_code="16", is_recorded="1", call_id_with_rec="1795165200.987654",
+             some_future_field="x"),
+    ]
+    for fields in notes:
+        st, _, body = post(stack, fields)
+        assert st == 200 and body == b"", (fields["event"], st, body)
+    # The END retried: same fact id, nothing new downstream.
+    st, _, body = post(stack, notes[-1])
+    assert st == 200 and body == b""
+
+    reader = stack.reader(CALLS)
+    ended = []
+
+    def seen():
+        ended[:] = [e for e in events_of_call(reader.read(), pbx_call_id)
+                    if e["type"] == "clinicflow.call.ended"]
+        return bool(ended)
+
+    wait_until(seen, 30, "call.ended on calls.v1")
+    data = ended[-1]["data"]
+    assert len(ended) == 1, ended
+    assert data["status"] == "ended" and data["outcome"] == "answered", data
+    assert data["direction"] == "inbound", data
+    assert data["caller"]["e164"] == "+79161234567", data["caller"]
+    assert data["contact_key"] == contact_key("+79161234567")
+    assert data["tracking_number"] == "+74950000304", data
+    assert data["started_at"] == iso(start), (data, call_start)
+    assert data["ended_at"] == iso(start + datetime.timedelta(seconds=65)), data
+    assert "answered_at" in data and 0 <= data["ring_seconds"] <= 30, data
+    assert data["agent_id"] == "101", data
+    assert data["recording_url"].endswith("call_id=1795165200.987654&pbx_call_id="
+                                          + pbx_call_id), data
+    assert ended[-1]["clinicid"] == "demo-center", ended[-1]
+    raw = events_of_call(stack.reader(RAW).read(), pbx_call_id)
+    ids = [e["id"] for e in raw if e["data"]["provider_event_id"].endswith("/NOTIFY_END")]
+    assert len(ids) == 2 and ids[0] == ids[1], ids
+
+
+def test_wrong_signature_is_refused_and_nothing_produced(stack):
+    pbx_call_id = "in_" + uuid.uuid4().hex[:16]
+    _, call_start = pbx_now()
+    fields = {"event": "NOTIFY_START", "call_start": call_start, "pbx_call_id": pbx_call_id,
+              "caller_id": "79161234567", "called_did": "74950000304"}
+    good = signature(fields)
+    # Wrong, missing, and base64 of the raw digest (the porting trap).
+    raw_digest = base64.b64encode(hmac.new(channel()["credentials"]["secret"].encode(),
+                                           ("79161234567" "74950000304" + call_start).encode(),
+                                           hashlib.sha1).digest()).decode()
+    for sig in (good[:-4] + "AAA=", False, raw_digest):
+        st, _, body = post(stack, fields, sig=sig)
+        assert st == 401, (sig, st, body)
+        assert json.loads(body)["error"]["code"] == "unauthorized"
+    # A signature made for other fields does not carry over.
+    st, _, _ = post(stack, dict(fields, caller_id="79990000000"), sig=good)
+    assert st == 401
+    # A good one afterwards proves the topic was readable.
+    ok = dict(fields, pbx_call_id="in_" + uuid.uuid4().hex[:16])
+    st, _, _ = post(stack, ok)
+    assert st == 200
+    stack.wait_folded()
+    assert not any(pbx_call_id in (m["payload"] or "") for m in stack.reader(RAW).read())
+
+
+if __name__ == "__main__":
+    s = Stack()
+    try:
+        cfstack.run([lambda f=f: f(s) for f in (
+            test_zd_echo_is_answered_before_authentication,
+            test_answered_inbound_call,
+            test_wrong_signature_is_refused_and_nothing_produced,
+        )], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()

@@ -1,0 +1,555 @@
+/*
+ * The Twilio adapter as pure functions over documented status callbacks.
+ *
+ * Fixtures: shaped from the parameters Twilio documents for Voice status
+ * callbacks (twilio.com/docs/voice/api/call-resource#statuscallback and
+ * twilio.com/docs/usage/webhooks/voice-webhooks: CallSid, AccountSid, From,
+ * To, Caller, Called, CallStatus, ApiVersion, Direction, CallbackSource,
+ * Timestamp (RFC 2822), SequenceNumber, CallDuration, Duration,
+ * SipResponseCode, RecordingUrl/Sid/Duration, AnsweredBy) with our demo
+ * channel's numbers; values and field order are ours. Confidence: high for
+ * the names and formats, medium for the exact set a given call carries
+ * (it varies, hence the unknown-fields case).
+ *
+ * Signatures: computed independently of this code with python3 hmac (the
+ * twilio-python algorithm: URL + sorted name+value, HMAC-SHA1, base64):
+ *   python3 -c 'import base64,hmac,hashlib,urllib.parse as u,sys; t,url,b=sys.argv[1:];
+ *     p=u.parse_qsl(b,keep_blank_values=True); s=url+"".join(n+v for n,v in sorted(p));
+ *     print(base64.b64encode(hmac.new(t.encode(),s.encode(),hashlib.sha1).digest()).decode())'
+ *     demo-twilio-auth-token-0001 https://calls.example.com/v1/hooks/calls/twilio/demo-twilio BODY
+ * (for repeated names, twilio-node's variant de-duplicates the values:
+ * sorted(set(p))). Twilio's own published vector (token 12345) is checked
+ * as well.
+ */
+#include "adapters.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cftest.h"
+#include "common/err.h"
+
+#define TOKEN "demo-twilio-auth-token-0001"
+#define URL "https://calls.example.com/v1/hooks/calls/twilio/demo-twilio"
+#define SID "CA5f1e4a7b2c3d4e5f60718293a4b5c6d7"
+#define OSID "CAb0c1d2e3f405162738495a6b7c8d9e0f"
+
+struct fixture {
+    const char *name, *body, *sig;
+};
+
+static const struct fixture fixtures[] = {
+    /* The default: Twilio sends only `completed`. An answered inbound call. */
+    {"completed_inbound",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B74950000201&Caller=%"
+     "2B79161234567&Direction=inbound&From=%2B79161234567&SequenceNumber=0&Timestamp=Fri%2C+20+"
+     "Nov+2026+09%3A01%3A00+%2B0000&To=%2B74950000201&CallDuration=52&CalledCountry=RU&"
+     "CallerCountry=RU&Duration=1&FromCountry=RU&SipResponseCode=200&ToCountry=RU",
+     "QJfa55JjJ5RXct/A+CVROEPf4mI="},
+    {"noanswer_inbound",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+     "&CallStatus=no-answer&CallbackSource=call-progress-events&Called=%2B74950000201&Caller=%"
+     "2B79161234567&Direction=inbound&From=%2B79161234567&SequenceNumber=1&Timestamp=Fri%2C+20+"
+     "Nov+2026+09%3A10%3A30+%2B0000&To=%2B74950000201&CallDuration=0&SipResponseCode=487",
+     "Z0BrHVlEs5I7fdoly9euFR0lMQE="},
+    /* An outbound-api call with StatusCallbackEvent=initiated ringing answered completed. */
+    {"ringing_outbound",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" OSID
+     "&CallStatus=ringing&CallbackSource=call-progress-events&Called=%2B79161234567&Caller=%"
+     "2B74950000201&Direction=outbound-api&From=%2B74950000201&SequenceNumber=1&Timestamp=Fri%2C+"
+     "20+Nov+2026+10%3A00%3A02+%2B0000&To=%2B79161234567",
+     "VtoPT3kgn/H0BjlVxWgTiitm+5k="},
+    {"answered_outbound",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" OSID
+     "&CallStatus=in-progress&CallbackSource=call-progress-events&Called=%2B79161234567&Caller=%"
+     "2B74950000201&Direction=outbound-api&From=%2B74950000201&SequenceNumber=2&Timestamp=Fri%2C+"
+     "20+Nov+2026+10%3A00%3A09+%2B0000&To=%2B79161234567",
+     "NajdHgmodEx0gSRX+6r1qBRkE7Y="},
+    {"completed_outbound",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" OSID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B79161234567&Caller=%"
+     "2B74950000201&Direction=outbound-api&From=%2B74950000201&SequenceNumber=3&Timestamp=Fri%2C+"
+     "20+Nov+2026+10%3A01%3A09+%2B0000&To=%2B79161234567&CallDuration=60&RecordingSid="
+     "RE0123456789abcdef0123456789abcdef&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%"
+     "2FAccounts%2FAC00000000000000000000000000000000%2FRecordings%"
+     "2FRE0123456789abcdef0123456789abcdef&RecordingDuration=58",
+     "owxnVHxxxn20A4XDfhHdpsU991o="},
+    {"anonymous",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B74950000201&Caller="
+     "Anonymous&Direction=inbound&From=Anonymous&SequenceNumber=0&Timestamp=Fri%2C+20+Nov+2026+"
+     "09%3A01%3A00+%2B0000&To=%2B74950000201&CallDuration=5",
+     "zzMTB4b6hVkAEKkjmPfYHzk3pwY="},
+    /* A SIP caller; the Timestamp in the RFC 7231 GMT form. */
+    {"sip",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B74950000201&Caller=sip%"
+     "3Aalice%40example.sip.twilio.com&Direction=inbound&From=sip%3Aalice%40example.sip.twilio."
+     "com&SequenceNumber=0&Timestamp=Fri%2C+20+Nov+2026+09%3A01%3A00+GMT&To=%2B74950000201&"
+     "CallDuration=5",
+     "uhGVIVQNjJ1WoRZtrazEX2fhykI="},
+    {"unknown_fields",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B74950000201&Caller=%"
+     "2B79161234567&Direction=inbound&From=%2B79161234567&SequenceNumber=0&Timestamp=Fri%2C+20+"
+     "Nov+2026+09%3A01%3A00+%2B0000&To=%2B74950000201&CallDuration=52&BrandNewTwilioField=%7B%"
+     "22x%22%3A1%7D&StirVerstat=TN-Validation-Passed-A&ParentCallSid=",
+     "FTMb5RNd2xEXys6lzmI8gZXpa0M="},
+    /* Minimal, no SequenceNumber: the event key falls back to the status. */
+    {"no_sequence",
+     "CallSid=" SID "&CallStatus=busy&Direction=inbound&From=%2B79161234567&To=%2B74950000201&"
+     "Timestamp=Fri%2C+20+Nov+2026+09%3A05%3A00+%2B0000",
+     "02JLkMwlSWopNvS9t6QH5WyNrCY="},
+    /* Answering machine detection on an outbound call. */
+    {"machine",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" OSID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B79161234567&Caller=%"
+     "2B74950000201&Direction=outbound-api&From=%2B74950000201&SequenceNumber=3&Timestamp=Fri%2C+"
+     "20+Nov+2026+10%3A01%3A09+%2B0000&To=%2B79161234567&CallDuration=20&AnsweredBy=machine_end_"
+     "beep",
+     "FDqS3qoQpI71+w7WHKrZ7vE7POo="},
+    {"bad_timestamp",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B74950000201&Caller=%"
+     "2B79161234567&Direction=inbound&From=%2B79161234567&SequenceNumber=0&Timestamp=yesterday&"
+     "To=%2B74950000201",
+     "q2/AVtwDKeO7klrSZsD3dgi+nJY="},
+    /* A recording status callback (RecordingStatusCallback): no CallStatus. */
+    {"recording_status",
+     "AccountSid=AC00000000000000000000000000000000&CallSid=" SID
+     "&RecordingSid=RE0123456789abcdef0123456789abcdef&RecordingStatus=completed&RecordingUrl="
+     "https%3A%2F%2Fapi.twilio.com%2Fx",
+     "q+nEbgoOgMWUBZiW4xtSDLXsyU0="},
+    {"garbage", "hello=world&foo=bar", "XUUfV+xMfgA+jwJoJYrF3qMwkP0="},
+};
+
+static const struct fixture *fixture(const char *name)
+{
+    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        if (strcmp(fixtures[i].name, name) == 0)
+            return &fixtures[i];
+    }
+    abort();
+}
+
+static int hexv(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c - 'a' + 10;
+}
+
+/* What hooks.c gives adapters: a form decoded with the first value per name. */
+static json_t *decode_form(const char *s)
+{
+    json_t *obj = json_object();
+    char *copy = strdup(s), *save = NULL;
+
+    for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(pair, '=');
+        char *val = eq ? eq + 1 : pair + strlen(pair);
+        if (eq)
+            *eq = '\0';
+        char *parts[2] = {pair, val};
+        for (int k = 0; k < 2; k++) {
+            char *r = parts[k], *w = parts[k];
+            for (; *r; r++) {
+                if (*r == '+') {
+                    *w++ = ' ';
+                } else if (*r == '%' && r[1] && r[2]) {
+                    *w++ = (char)(hexv(r[1]) * 16 + hexv(r[2]));
+                    r += 2;
+                } else {
+                    *w++ = *r;
+                }
+            }
+            *w = '\0';
+        }
+        if (!json_object_get(obj, pair))
+            json_object_set_new(obj, pair, json_string(val));
+    }
+    free(copy);
+    return obj;
+}
+
+struct box {
+    struct calls_hook h;
+    json_t *query, *form, *headers, *channel;
+};
+
+static void box_init(struct box *b, const char *method, const char *url, const char *body,
+                     const char *sig)
+{
+    const char *q = strchr(url, '?');
+
+    memset(b, 0, sizeof(*b));
+    b->query = q ? decode_form(q + 1) : json_object();
+    b->form = strcmp(method, "POST") == 0 ? decode_form(body) : json_object();
+    b->headers = json_object();
+    if (sig)
+        json_object_set_new(b->headers, "x-twilio-signature", json_string(sig));
+    b->channel = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s}", "id", "demo-twilio", "kind",
+                           "telephony", "provider", "twilio", "credentials", "account_sid",
+                           "AC00000000000000000000000000000000", "auth_token", TOKEN, "timezone",
+                           "Europe/Moscow");
+    b->h.method = method;
+    b->h.subpath = "";
+    b->h.public_url = url;
+    b->h.content_type =
+        strcmp(method, "POST") == 0 ? "application/x-www-form-urlencoded; charset=UTF-8" : NULL;
+    b->h.body = strcmp(method, "POST") == 0 ? body : "";
+    b->h.body_len = strlen(b->h.body);
+    b->h.query = b->query;
+    b->h.form = b->form;
+    b->h.headers = b->headers;
+    b->h.channel = b->channel;
+}
+
+static void box_free(struct box *b)
+{
+    json_decref(b->query);
+    json_decref(b->form);
+    json_decref(b->headers);
+    json_decref(b->channel);
+}
+
+static int verify_post(const char *url, const char *body, const char *sig)
+{
+    struct box b;
+    char err[256] = "";
+
+    box_init(&b, "POST", url, body, sig);
+    int rc = calls_adapter_twilio.verify(&b.h, err, sizeof(err));
+    if (rc != 0)
+        CHECK(err[0] != '\0' && strstr(err, TOKEN) == NULL); /* a reason, never the secret */
+    box_free(&b);
+    return rc;
+}
+
+/* Verifies and parses fixture `name` as posted; returns the facts (decref). */
+static json_t *facts_of(const char *name, int *rc_out)
+{
+    const struct fixture *f = fixture(name);
+    struct box b;
+    char err[256] = "";
+    json_t *facts = json_array();
+
+    box_init(&b, "POST", URL, f->body, f->sig);
+    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), 0);
+    *rc_out = calls_adapter_twilio.parse(&b.h, facts, err, sizeof(err));
+    if (*rc_out != 0)
+        CHECK(err[0] != '\0');
+    box_free(&b);
+    return facts;
+}
+
+static const char *s_of(json_t *facts, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(facts, 0), key));
+}
+
+static long long i_of(json_t *facts, const char *key)
+{
+    json_t *v = json_object_get(json_array_get(facts, 0), key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+static int has(json_t *facts, const char *key)
+{
+    return json_object_get(json_array_get(facts, 0), key) != NULL;
+}
+
+static void test_signatures(void)
+{
+    /* Every fixture verifies with its independently computed signature. */
+    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
+        CHECK_INT(verify_post(URL, fixtures[i].body, fixtures[i].sig), 0);
+
+    const char *body = fixture("completed_inbound")->body;
+    /* Wrong: another token's signature, a tampered body, garbage, empty, missing. */
+    CHECK_INT(verify_post(URL, body, "9IBY1v0pxh2B8Qcwr7kkPUIPDZY="), CF_EAUTH);
+    char *tampered = strdup(body);
+    *strstr(tampered, "CallDuration=52") = 'X';
+    CHECK_INT(verify_post(URL, tampered, "QJfa55JjJ5RXct/A+CVROEPf4mI="), CF_EAUTH);
+    free(tampered);
+    CHECK_INT(verify_post(URL, body, "not base64 at all"), CF_EAUTH);
+    CHECK_INT(verify_post(URL, body, ""), CF_EAUTH);
+    CHECK_INT(verify_post(URL, body, NULL), CF_EAUTH);
+    /* The same signature on another URL (another channel) is not valid. */
+    CHECK_INT(verify_post("https://calls.example.com/v1/hooks/calls/twilio/other", body,
+                          "QJfa55JjJ5RXct/A+CVROEPf4mI="),
+              CF_EAUTH);
+
+    /* Twilio signed the URL with an explicit :443; we know it without, and
+     * the other way round. */
+    CHECK_INT(verify_post(URL, body, "SxMKX8QXJSLJTs+B5frW3E4uDn4="), 0);
+    CHECK_INT(verify_post("https://calls.example.com:443/v1/hooks/calls/twilio/demo-twilio", body,
+                          "QJfa55JjJ5RXct/A+CVROEPf4mI="),
+              0);
+
+    /* Repeated names: twilio-python signs every value, twilio-node each once. */
+    size_t n = strlen(body) + 64;
+    char *rep = malloc(n);
+    snprintf(rep, n, "%s&Digits=5678&Digits=1234&Digits=1234", body);
+    CHECK_INT(verify_post(URL, rep, "AxneBy5HUIqwFNedyiCTTIcPPx8="), 0);
+    CHECK_INT(verify_post(URL, rep, "jI+bY8LEAoXWjZ5zVlobIVpVJwc="), 0);
+    free(rep);
+
+    /* A channel without its auth token refuses everything. */
+    struct box b;
+    char err[256];
+    box_init(&b, "POST", URL, body, "QJfa55JjJ5RXct/A+CVROEPf4mI=");
+    json_object_del(json_object_get(b.channel, "credentials"), "auth_token");
+    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), CF_EAUTH);
+    box_free(&b);
+
+    /* GET (StatusCallbackMethod=GET): the URL with its query is what is signed. */
+    size_t ulen = strlen(URL) + strlen(body) + 2;
+    char *url = malloc(ulen);
+    snprintf(url, ulen, "%s?%s", URL, body);
+    box_init(&b, "GET", url, "", "uf5G2RqK3RuvYBGi6jhNkNrKJBY=");
+    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), 0);
+    json_t *facts = json_array();
+    CHECK_INT(calls_adapter_twilio.parse(&b.h, facts, err, sizeof(err)), 0);
+    CHECK_STR(s_of(facts, "event"), "ended");
+    CHECK_STR(s_of(facts, "call_key"), SID);
+    json_decref(facts);
+    box_free(&b);
+    free(url);
+}
+
+/* Twilio's published example (twilio-python/-csharp/-php tests and the
+ * security docs): token 12345. */
+static void test_published_vector(void)
+{
+    struct box b;
+    char err[256];
+
+    box_init(&b, "POST", "https://mycompany.com/myapp.php?foo=1&bar=2",
+             "CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%"
+             "2B18005551212",
+             "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+    json_object_set_new(json_object_get(b.channel, "credentials"), "auth_token",
+                        json_string("12345"));
+    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), 0);
+    box_free(&b);
+}
+
+static void test_answered_inbound(void)
+{
+    int rc;
+    json_t *facts = facts_of("completed_inbound", &rc);
+
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 1);
+    CHECK_STR(s_of(facts, "event_key"), SID ":0");
+    CHECK_STR(s_of(facts, "call_key"), SID);
+    CHECK_STR(s_of(facts, "event"), "ended");
+    CHECK_STR(s_of(facts, "time"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(s_of(facts, "direction"), "inbound");
+    CHECK_STR(s_of(facts, "from"), "+79161234567");
+    CHECK_STR(s_of(facts, "to"), "+74950000201");
+    CHECK_STR(s_of(facts, "tracking_number"), "+74950000201");
+    CHECK_STR(s_of(facts, "outcome"), "answered");
+    CHECK_STR(s_of(facts, "ended_at"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(s_of(facts, "answered_at"), "2026-11-20T09:00:08.000Z");
+    CHECK_INT(i_of(facts, "talk_seconds"), 52);
+    /* Not reported by a lone completed: omitted, never null. */
+    CHECK(!has(facts, "started_at") && !has(facts, "ring_seconds"));
+    CHECK(!has(facts, "recording_url") && !has(facts, "agent_id"));
+    json_decref(facts);
+}
+
+static void test_missed_inbound(void)
+{
+    int rc;
+    json_t *facts = facts_of("noanswer_inbound", &rc);
+
+    CHECK_INT(rc, 0);
+    CHECK_STR(s_of(facts, "event_key"), SID ":1");
+    CHECK_STR(s_of(facts, "event"), "ended");
+    CHECK_STR(s_of(facts, "outcome"), "missed");
+    CHECK_STR(s_of(facts, "time"), "2026-11-20T09:10:30.000Z");
+    CHECK_INT(i_of(facts, "talk_seconds"), 0);
+    CHECK(!has(facts, "answered_at"));
+    json_decref(facts);
+}
+
+static void test_outbound(void)
+{
+    int rc;
+    json_t *facts = facts_of("ringing_outbound", &rc);
+
+    CHECK_INT(rc, 0);
+    CHECK_STR(s_of(facts, "event"), "started");
+    CHECK_STR(s_of(facts, "event_key"), OSID ":1");
+    CHECK_STR(s_of(facts, "direction"), "outbound");
+    CHECK_STR(s_of(facts, "from"), "+74950000201");
+    CHECK_STR(s_of(facts, "to"), "+79161234567");
+    CHECK_STR(s_of(facts, "started_at"), "2026-11-20T10:00:02.000Z");
+    CHECK(!has(facts, "tracking_number") && !has(facts, "outcome"));
+    json_decref(facts);
+
+    facts = facts_of("answered_outbound", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(s_of(facts, "event"), "answered");
+    CHECK_STR(s_of(facts, "answered_at"), "2026-11-20T10:00:09.000Z");
+    json_decref(facts);
+
+    facts = facts_of("completed_outbound", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(s_of(facts, "event"), "ended");
+    CHECK_STR(s_of(facts, "event_key"), OSID ":3");
+    CHECK_STR(s_of(facts, "outcome"), "answered");
+    CHECK_INT(i_of(facts, "talk_seconds"), 60);
+    CHECK_STR(s_of(facts, "answered_at"), "2026-11-20T10:00:09.000Z");
+    CHECK_STR(s_of(facts, "recording_url"),
+              "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000000/"
+              "Recordings/RE0123456789abcdef0123456789abcdef");
+    json_decref(facts);
+
+    facts = facts_of("machine", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(s_of(facts, "outcome"), "voicemail");
+    CHECK(!has(facts, "talk_seconds"));
+    json_decref(facts);
+}
+
+static void test_raw_parties(void)
+{
+    int rc;
+    json_t *facts = facts_of("anonymous", &rc);
+
+    CHECK_INT(rc, 0);
+    CHECK_STR(s_of(facts, "from"), "Anonymous");
+    json_decref(facts);
+    facts = facts_of("sip", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(s_of(facts, "from"), "sip:alice@example.sip.twilio.com");
+    CHECK_STR(s_of(facts, "time"), "2026-11-20T09:01:00.000Z"); /* "GMT" form */
+    json_decref(facts);
+}
+
+static void test_tolerance_and_keys(void)
+{
+    int rc;
+    json_t *facts = facts_of("unknown_fields", &rc);
+
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 1);
+    CHECK_STR(s_of(facts, "outcome"), "answered");
+    json_decref(facts);
+
+    /* No SequenceNumber: CallSid + CallStatus. busy -> busy. */
+    facts = facts_of("no_sequence", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(s_of(facts, "event_key"), SID ":busy");
+    CHECK_STR(s_of(facts, "outcome"), "busy");
+    json_decref(facts);
+
+    /* A retried callback is the same event. */
+    json_t *a = facts_of("completed_inbound", &rc);
+    json_t *b = facts_of("completed_inbound", &rc);
+    CHECK(json_equal(a, b));
+    CHECK_STR(s_of(a, "event_key"), s_of(b, "event_key"));
+    json_decref(a);
+    json_decref(b);
+
+    /* Not call progress (a recording status callback): acknowledged, no fact. */
+    facts = facts_of("recording_status", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 0);
+    json_decref(facts);
+}
+
+static void test_status_table(void)
+{
+    static const struct {
+        const char *status, *event, *outcome;
+    } rows[] = {
+        {"queued", "started", NULL},        {"initiated", "started", NULL},
+        {"ringing", "started", NULL},       {"in-progress", "answered", NULL},
+        {"completed", "ended", "answered"}, {"busy", "ended", "busy"},
+        {"no-answer", "ended", "missed"},   {"canceled", "ended", "missed"},
+        {"failed", "ended", "failed"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct box b;
+        char err[256];
+        char body[512];
+        json_t *facts = json_array();
+        snprintf(body, sizeof(body),
+                 "CallSid=" SID "&CallStatus=%s&Direction=outbound-dial&From=%%2B74950000201&To="
+                 "%%2B79161234567&Timestamp=Fri%%2C+20+Nov+2026+09%%3A05%%3A00+%%2B0300",
+                 rows[i].status);
+        box_init(&b, "POST", URL, body, "unused");
+        CHECK_INT(calls_adapter_twilio.parse(&b.h, facts, err, sizeof(err)), 0);
+        CHECK_STR(s_of(facts, "event"), rows[i].event);
+        CHECK_STR(s_of(facts, "direction"), "outbound");
+        CHECK_STR(s_of(facts, "time"), "2026-11-20T06:05:00.000Z"); /* +0300 applied */
+        if (rows[i].outcome)
+            CHECK_STR(s_of(facts, "outcome"), rows[i].outcome);
+        else
+            CHECK(!has(facts, "outcome"));
+        json_decref(facts);
+        box_free(&b);
+    }
+}
+
+static void test_garbage(void)
+{
+    int rc;
+    json_t *facts = facts_of("garbage", &rc);
+
+    CHECK_INT(rc, CF_EINVAL);
+    CHECK_INT(json_array_size(facts), 0);
+    json_decref(facts);
+    facts = facts_of("bad_timestamp", &rc);
+    CHECK_INT(rc, CF_EINVAL);
+    CHECK_INT(json_array_size(facts), 0);
+    json_decref(facts);
+
+    /* A JSON body with no parameters at all. */
+    struct box b;
+    char err[256];
+    box_init(&b, "POST", URL, "", "x");
+    b.h.content_type = "application/json";
+    b.h.body = "{\"CallSid\": 1}";
+    b.h.body_len = strlen(b.h.body);
+    facts = json_array();
+    CHECK_INT(calls_adapter_twilio.parse(&b.h, facts, err, sizeof(err)), CF_EINVAL);
+    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), CF_EAUTH);
+    json_decref(facts);
+    box_free(&b);
+}
+
+static void test_reply(void)
+{
+    struct box b;
+    struct calls_reply reply = {.status = 0};
+
+    box_init(&b, "POST", URL, fixture("completed_inbound")->body, NULL);
+    calls_adapter_twilio.reply_ok(&b.h, &reply);
+    CHECK_INT(reply.status, 200);
+    CHECK_STR(reply.content_type, "text/xml");
+    CHECK_STR(reply.body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
+    CHECK(calls_adapter_twilio.precheck == NULL);
+    CHECK_STR(calls_adapter_twilio.provider, "twilio");
+    box_free(&b);
+}
+
+int main(void)
+{
+    test_signatures();
+    test_published_vector();
+    test_answered_inbound();
+    test_missed_inbound();
+    test_outbound();
+    test_raw_parties();
+    test_tolerance_and_keys();
+    test_status_table();
+    test_garbage();
+    test_reply();
+    return cf_test_done();
+}

@@ -1,0 +1,561 @@
+/*
+ * The UIS / CoMagic adapter over notification bodies as customers' templates
+ * produce them. Sources and confidence:
+ * - [doc] uiscom.ru "Уведомления о событиях": the customer picks the event
+ *   type, GET or POST, the URL and writes the body template with UIS
+ *   variables; HTTP needs the "API Базовый" option (PROVIDERS.md 7d).
+ * - [cap] Planfix's CoMagic/CallGear set-up page: the templates "Inbound
+ *   call on a virtual phone number", "Call finished", "Lost call", "Talk
+ *   started", "Call recording completed", "Outbound call", with
+ *   {{notification_mnemonic}}, {{virtual_phone_number}},
+ *   {{notification_time}}, {{contact_phone_number}}, {{call_session_id}},
+ *   {{employee_id}}, {{direction}}, {{talk_time_duration}},
+ *   {{wait_time_duration}}, {{file_link}}; the bodies below are those
+ *   templates filled in (values ours).
+ * - [cap] a filled "call finished" body in public code: call_session_id and
+ *   employee_id unquoted numbers, direction "in", notification_time
+ *   "2019-12-16 14:40:47.234" (local time with milliseconds), null values.
+ * - [cap] mgdemo.ru's call-ended template: start_time, calling/called
+ *   numbers, notification_timestamp.
+ * - The notification_mnemonic values are NOT verified (no public list was
+ *   found): the fixtures use the notification names of the cabinet
+ *   ("Завершение звонка", ...) and our literal kinds, which a template may
+ *   write; the mnemonic-like values are marked as guesses.
+ * There is no signature to compute vectors for: UIS signs nothing; the
+ * channel's URL token is compared in constant time.
+ */
+#include "adapters.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+
+#include "cftest.h"
+
+#define TOKEN "tok-uis-0001"
+
+/* The demo channel's map (deploy/local/demo-network.json): names it omits
+ * take the adapter's defaults. */
+static json_t *j_channel;
+
+struct req {
+    struct calls_hook h;
+    json_t *query, *form, *headers, *facts;
+    char errbuf[256];
+    int verify_rc, parse_rc;
+};
+
+static void run_raw(struct req *r, const char *method, const char *token, const char *body,
+                    const json_t *channel)
+{
+    memset(r, 0, sizeof(*r));
+    r->query = token ? json_pack("{s:s}", "token", token) : json_object();
+    r->form = json_object();
+    r->headers = json_object();
+    r->facts = json_array();
+    r->h.method = method;
+    r->h.subpath = "";
+    r->h.public_url = "https://calls.example/v1/hooks/calls/uis/demo-uis";
+    r->h.content_type = "application/json";
+    r->h.body = body;
+    r->h.body_len = strlen(body);
+    r->h.query = r->query;
+    r->h.form = r->form;
+    r->h.headers = r->headers;
+    r->h.channel = channel;
+    r->verify_rc = calls_adapter_uis.verify(&r->h, r->errbuf, sizeof(r->errbuf));
+    r->parse_rc = calls_adapter_uis.parse(&r->h, r->facts, r->errbuf, sizeof(r->errbuf));
+}
+
+static void run(struct req *r, const char *body)
+{
+    run_raw(r, "POST", TOKEN, body, j_channel);
+}
+
+static void done(struct req *r)
+{
+    json_decref(r->query);
+    json_decref(r->form);
+    json_decref(r->headers);
+    json_decref(r->facts);
+}
+
+static const char *fact_str(const struct req *r, const char *key)
+{
+    return calls_str(json_array_get(r->facts, 0), key);
+}
+
+static long long fact_int(const struct req *r, const char *key)
+{
+    const json_t *v = json_object_get(json_array_get(r->facts, 0), key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+static int has(const struct req *r, const char *key)
+{
+    return json_object_get(json_array_get(r->facts, 0), key) != NULL;
+}
+
+/* --- an answered inbound call: incoming, talk started, call finished --- */
+static const char *const in_call =
+    "{\"notification_mnemonic\":null,\"notification_name\":\"Входящий звонок на виртуальный "
+    "номер\",\"virtual_phone_number\":\"74990000301\",\"notification_time\":\"2026-11-20 "
+    "12:00:00.123\",\"scenario_name\":\"Клиника Юг\",\"contact_phone_number\":\"79161234567\","
+    "\"communication_number\":1,\"contact_id\":null,\"contact_full_name\":null,"
+    "\"call_session_id\":998677427}";
+static const char *const talk_started =
+    "{\"notification_name\":\"Начало разговора\",\"notification_mnemonic\":null,"
+    "\"virtual_phone_number\":\"74990000301\",\"notification_time\":\"2026-11-20 12:00:08.020\","
+    "\"external_id\":null,\"contact_phone_number\":\"79161234567\",\"contact_id\":null,"
+    "\"employee_full_name\":\"Регистратура 1\",\"employee_id\":323409,\"call_source\":\"va\","
+    "\"call_session_id\":998677427,\"direction\":\"in\",\"leg_ids\":[1,2]}";
+static const char *const call_finished =
+    "{\"notification_name\":\"Завершение звонка\",\"notification_mnemonic\":null,"
+    "\"virtual_phone_number\":\"74990000301\",\"notification_time\":\"2026-11-20 12:01:00.234\","
+    "\"external_id\":null,\"contact_phone_number\":\"79161234567\",\"communication_number\":1,"
+    "\"employee_full_name\":\"Регистратура 1\",\"employee_id\":323409,\"call_source\":\"va\","
+    "\"direction\":\"in\",\"call_session_id\":998677427,\"scenario_name\":\"Клиника Юг\","
+    "\"start_time\":\"2026-11-20 12:00:00\",\"talk_time_duration\":52,"
+    "\"total_time_duration\":60,\"wait_time_duration\":8,\"tag_names\":null}";
+
+static void test_answered_inbound(void)
+{
+    struct req r;
+
+    run(&r, in_call);
+    CHECK_INT(r.verify_rc, 0);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(json_array_size(r.facts), 1);
+    CHECK_STR(fact_str(&r, "event_key"), "998677427:started");
+    CHECK_STR(fact_str(&r, "call_key"), "998677427");
+    CHECK_STR(fact_str(&r, "event"), "started");
+    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:00:00.000Z"); /* Moscow, UTC+3 */
+    CHECK_STR(fact_str(&r, "direction"), "inbound");
+    CHECK_STR(fact_str(&r, "from"), "79161234567");
+    CHECK_STR(fact_str(&r, "to"), "74990000301");
+    CHECK_STR(fact_str(&r, "tracking_number"), "74990000301");
+    done(&r);
+
+    run(&r, talk_started);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "event_key"), "998677427:answered");
+    CHECK_STR(fact_str(&r, "event"), "answered");
+    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:00:08.000Z");
+    CHECK_STR(fact_str(&r, "agent_id"), "323409");
+    done(&r);
+
+    run(&r, call_finished);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(json_array_size(r.facts), 1);
+    CHECK_STR(fact_str(&r, "event_key"), "998677427:ended");
+    CHECK_STR(fact_str(&r, "event"), "ended");
+    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(&r, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_INT(fact_int(&r, "talk_seconds"), 52);
+    CHECK_INT(fact_int(&r, "ring_seconds"), 8);
+    CHECK_STR(fact_str(&r, "outcome"), "answered");
+    CHECK_STR(fact_str(&r, "agent_id"), "323409");
+    CHECK(!has(&r, "answered_at") && !has(&r, "ended_at") && !has(&r, "recording_url"));
+    done(&r);
+}
+
+/* --- a lost call, and a finished call nobody answered --- */
+static void test_missed(void)
+{
+    struct req r;
+
+    /* Planfix's "Lost call" template: no direction, no employee */
+    run(&r, "{\"notification_name\":\"Потерянный звонок\",\"notification_mnemonic\":null,"
+            "\"virtual_phone_number\":\"74990000302\",\"notification_time\":\"2026-11-20 "
+            "13:00:25\",\"scenario_name\":\"Клиника Юг\",\"wait_time_duration\":25,"
+            "\"employee_ids\":[323409,323410],\"contact_phone_number\":\"79161234567\","
+            "\"communication_number\":2,\"contact_id\":null,\"contact_full_name\":null,"
+            "\"call_session_id\":998677500}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "event_key"), "998677500:lost");
+    CHECK_STR(fact_str(&r, "event"), "ended");
+    CHECK_STR(fact_str(&r, "direction"), "inbound");
+    CHECK_STR(fact_str(&r, "outcome"), "missed");
+    CHECK_INT(fact_int(&r, "ring_seconds"), 25);
+    CHECK_STR(fact_str(&r, "time"), "2026-11-20T10:00:25.000Z");
+    done(&r);
+
+    run(&r, "{\"notification_name\":\"Завершение звонка\",\"direction\":\"in\","
+            "\"call_session_id\":\"998677501\",\"contact_phone_number\":\"79161234567\","
+            "\"virtual_phone_number\":\"74990000302\",\"notification_time\":\"2026-11-20 "
+            "13:05:00\",\"talk_time_duration\":0,\"wait_time_duration\":\"00:00:31\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "outcome"), "missed");
+    CHECK_INT(fact_int(&r, "talk_seconds"), 0);
+    CHECK_INT(fact_int(&r, "ring_seconds"), 31);
+    done(&r);
+
+    /* durations as clock strings; a malformed one is left out */
+    run(&r, "{\"notification_mnemonic\":\"ended\",\"call_session_id\":2,"
+            "\"notification_time\":\"2026-11-20 13:05:00\",\"talk_time_duration\":\"01:02:03\","
+            "\"wait_time_duration\":\"12:\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(fact_int(&r, "talk_seconds"), 3723);
+    CHECK(!has(&r, "ring_seconds"));
+    done(&r);
+
+    /* without a talk time the end says nothing of the outcome */
+    run(&r, "{\"notification_mnemonic\":\"ended\",\"call_session_id\":1,"
+            "\"notification_time\":\"2026-11-20 13:05:00\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK(!has(&r, "outcome"));
+    done(&r);
+}
+
+/* --- outbound: UIS's contact and virtual numbers turned round --- */
+static void test_outbound(void)
+{
+    struct req r;
+
+    run(&r, "{\"notification_name\":\"Завершение звонка\",\"direction\":\"out\","
+            "\"virtual_phone_number\":\"74990000303\",\"notification_time\":\"2026-11-20 "
+            "14:10:00\",\"contact_phone_number\":\"79169876543\",\"employee_id\":323411,"
+            "\"call_session_id\":998677600,\"talk_time_duration\":95,"
+            "\"wait_time_duration\":12,\"start_time\":\"2026-11-20 14:08:13\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "direction"), "outbound");
+    CHECK_STR(fact_str(&r, "from"), "74990000303");
+    CHECK_STR(fact_str(&r, "to"), "79169876543");
+    CHECK(!has(&r, "tracking_number"));
+    CHECK_STR(fact_str(&r, "outcome"), "answered");
+    CHECK_STR(fact_str(&r, "agent_id"), "323411");
+    done(&r);
+
+    /* Planfix's "Outbound call" template has no {{direction}}: its name says it */
+    run(&r, "{\"notification_name\":\"Исходящий звонок\",\"notification_mnemonic\":null,"
+            "\"virtual_phone_number\":\"74990000303\",\"notification_time\":\"2026-11-20 "
+            "14:08:13\",\"contact_phone_number\":\"79169876543\",\"contact_id\":null,"
+            "\"contact_full_name\":null,\"call_session_id\":998677600,\"employee_full_name\":"
+            "\"Колл-центр 2\",\"employee_id\":323411,\"employee_phone_number\":\"101\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "event"), "started");
+    CHECK_STR(fact_str(&r, "direction"), "outbound");
+    CHECK_STR(fact_str(&r, "to"), "79169876543");
+    done(&r);
+
+    run(&r, "{\"notification_mnemonic\":\"started\",\"direction\":\"internal\","
+            "\"call_session_id\":7,\"notification_time\":\"2026-11-20 14:08:13\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(json_array_size(r.facts), 0); /* neither in nor out */
+    done(&r);
+}
+
+/* --- anonymous and SIP callers are kept raw --- */
+static void test_anonymous_and_sip_kept_raw(void)
+{
+    struct req r;
+
+    run(&r, "{\"notification_mnemonic\":\"started\",\"call_session_id\":11,"
+            "\"contact_phone_number\":null,\"virtual_phone_number\":\"74990000301\","
+            "\"notification_time\":\"2026-11-20 12:00:00\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "from"), "");
+    done(&r);
+
+    run(&r, "{\"notification_mnemonic\":\"started\",\"call_session_id\":12,"
+            "\"contact_phone_number\":\"anonymous\",\"virtual_phone_number\":\"74990000301\","
+            "\"notification_time\":\"2026-11-20 12:00:00\"}");
+    CHECK_STR(fact_str(&r, "from"), "anonymous");
+    done(&r);
+
+    run(&r, "{\"notification_mnemonic\":\"started\",\"call_session_id\":13,"
+            "\"contact_phone_number\":\"sip:0012345@sip.uiscom.ru\","
+            "\"virtual_phone_number\":\"74990000301\","
+            "\"notification_time\":\"2026-11-20 12:00:00\"}");
+    CHECK_STR(fact_str(&r, "from"), "sip:0012345@sip.uiscom.ru");
+    done(&r);
+}
+
+/* --- a customer's own keys, through the channel's field_map --- */
+static void test_field_map(void)
+{
+    struct req r;
+    json_t *j_ch = json_pack("{s:{s:s}, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
+                             "credentials", "url_token", TOKEN, "timezone", "Asia/Yekaterinburg",
+                             "field_map", "call_id", "id", "event", "kind", "from", "client", "to",
+                             "line", "time", "at", "talk_seconds", "call.talk", "outcome", "result",
+                             "recording_url", "call.record", "direction", "dir");
+
+    run_raw(&r, "POST", TOKEN,
+            "{\"id\":\"s-42\",\"kind\":\"Звонок завершён: call_end\",\"client\":79161234567,"
+            "\"line\":\"73432000000\",\"at\":\"2026-11-20 15:00:00\",\"dir\":\"in\","
+            "\"result\":\"busy\",\"call\":{\"talk\":\"0\",\"record\":\"https://rec.example/1"
+            ".mp3\"},\"notification_mnemonic\":\"lost_call\",\"call_session_id\":99}",
+            j_ch);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "call_key"), "s-42");
+    CHECK_STR(fact_str(&r, "event_key"), "s-42:ended");
+    CHECK_STR(fact_str(&r, "from"), "79161234567"); /* an unquoted number */
+    CHECK_STR(fact_str(&r, "to"), "73432000000");
+    CHECK_STR(fact_str(&r, "time"), "2026-11-20T10:00:00.000Z"); /* Yekaterinburg, UTC+5 */
+    CHECK_STR(fact_str(&r, "outcome"), "busy");
+    CHECK_INT(fact_int(&r, "talk_seconds"), 0);
+    CHECK_STR(fact_str(&r, "recording_url"), "https://rec.example/1.mp3");
+    done(&r);
+
+    /* the mapped event field is not recognised: the notification's name is */
+    run_raw(&r, "POST", TOKEN,
+            "{\"id\":\"s-43\",\"kind\":\"something\",\"notification_name\":\"Завершение звонка\","
+            "\"at\":\"2026-11-20 15:00:00\"}",
+            j_ch);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "event_key"), "s-43:ended");
+    done(&r);
+    run_raw(&r, "POST", TOKEN,
+            "{\"id\":\"s-44\",\"kind\":\"something\",\"at\":\"2026-11-20 15:00:00\"}", j_ch);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(json_array_size(r.facts), 0);
+    done(&r);
+    json_decref(j_ch);
+}
+
+/* --- times: Unix seconds, RFC 3339, local with and without milliseconds --- */
+static void test_times(void)
+{
+    struct req r;
+    json_t *j_ch =
+        json_pack("{s:{s:s}, s:s, s:{s:s}}", "credentials", "url_token", TOKEN, "timezone",
+                  "Europe/Moscow", "field_map", "time", "notification_timestamp");
+
+    run_raw(&r, "POST", TOKEN,
+            "{\"notification_mnemonic\":\"answered\",\"call_session_id\":21,"
+            "\"notification_timestamp\":1795683608}",
+            j_ch);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "time"), "2026-11-26T09:00:08.000Z");
+    done(&r);
+    json_decref(j_ch);
+
+    run(&r, "{\"notification_mnemonic\":\"answered\",\"call_session_id\":22,"
+            "\"notification_time\":\"2026-11-20T12:00:08+03:00\"}");
+    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:00:08.000Z");
+    done(&r);
+
+    /* no notification time: an end falls back on... nothing: 400 */
+    run(&r, "{\"notification_mnemonic\":\"ended\",\"call_session_id\":23}");
+    CHECK_INT(r.parse_rc, CF_EINVAL);
+    CHECK(strstr(r.errbuf, "notification_time") != NULL);
+    done(&r);
+
+    /* a start without notification time takes its start_time */
+    run(&r, "{\"notification_mnemonic\":\"started\",\"call_session_id\":24,"
+            "\"start_time\":\"2026-11-20 12:00:00\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:00:00.000Z");
+    done(&r);
+
+    /* a local time on a channel without a timezone cannot be placed */
+    json_t *j_notz = json_pack("{s:{s:s}}", "credentials", "url_token", TOKEN);
+    run_raw(&r, "POST", TOKEN,
+            "{\"notification_mnemonic\":\"started\",\"call_session_id\":25,"
+            "\"notification_time\":\"2026-11-20 12:00:00\"}",
+            j_notz);
+    CHECK_INT(r.parse_rc, CF_EINVAL);
+    CHECK(strstr(r.errbuf, "timezone") != NULL);
+    done(&r);
+    json_decref(j_notz);
+}
+
+/* --- a recording, and notifications not recorded --- */
+static void test_other_events(void)
+{
+    struct req r;
+
+    run(&r, "{\"notification_name\":\"Запись разговора\",\"notification_mnemonic\":null,"
+            "\"virtual_phone_number\":\"74990000301\",\"notification_time\":\"2026-11-20 "
+            "12:03:00\",\"contact_phone_number\":\"79161234567\",\"call_session_id\":998677427,"
+            "\"employee_id\":323409,\"file_link\":\"https://app.uiscom.ru/system/media/talk/"
+            "998677427/abc/\",\"file_duration\":52,\"tag_ids\":null}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "event_key"), "998677427:recording");
+    CHECK_STR(fact_str(&r, "event"), "updated");
+    CHECK_STR(fact_str(&r, "recording_url"),
+              "https://app.uiscom.ru/system/media/talk/998677427/abc/");
+    done(&r);
+
+    static const char *const ignored[] = {
+        /* the end of one employee's talk, not of the call */
+        "{\"notification_name\":\"Завершение разговора\",\"call_session_id\":1,"
+        "\"notification_time\":\"2026-11-20 12:00:00\",\"talk_time_duration\":5}",
+        /* not about a call at all (a guessed mnemonic) */
+        "{\"notification_mnemonic\":\"sip_line_registration_lost\","
+        "\"notification_time\":\"2026-11-20 12:00:00\"}",
+        "{\"notification_name\":\"Потеря регистрации SIP-линии\"}",
+        "{}",
+    };
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        run(&r, ignored[i]);
+        CHECK_INT(r.parse_rc, 0);
+        CHECK_INT(json_array_size(r.facts), 0);
+        done(&r);
+    }
+
+    /* guessed mnemonic forms are matched on their stems */
+    static const char *const guesses[][2] = {
+        {"call_answered", "answered"},      {"talk_started", "answered"},
+        {"call_session_finished", "ended"}, {"lost_call", "ended"},
+        {"in_call_session", "started"},     {"call_record_ready", "updated"},
+    };
+    for (size_t i = 0; i < sizeof(guesses) / sizeof(guesses[0]); i++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"notification_mnemonic\":\"%s\",\"call_session_id\":5,"
+                 "\"notification_time\":\"2026-11-20 12:00:00\"}",
+                 guesses[i][0]);
+        run(&r, body);
+        CHECK_INT(r.parse_rc, 0);
+        CHECK_STR(fact_str(&r, "event"), guesses[i][1]);
+        done(&r);
+    }
+}
+
+static void test_auth(void)
+{
+    struct req r;
+
+    run_raw(&r, "POST", "tok-uis-0002", call_finished, j_channel);
+    CHECK_INT(r.verify_rc, CF_EAUTH);
+    CHECK(strstr(r.errbuf, TOKEN) == NULL);
+    done(&r);
+
+    run_raw(&r, "POST", NULL, call_finished, j_channel);
+    CHECK_INT(r.verify_rc, CF_EAUTH);
+    CHECK(strstr(r.errbuf, "missing") != NULL);
+    done(&r);
+
+    /* a token in the body does not count */
+    run_raw(&r, "POST", NULL, "{\"token\":\"" TOKEN "\"}", j_channel);
+    CHECK_INT(r.verify_rc, CF_EAUTH);
+    done(&r);
+}
+
+static void test_garbage(void)
+{
+    struct req r;
+    static const char *const bad[] = {
+        "{not json",
+        "[1,2,3]",
+        "\"ended\"",
+        /* a call notification without the call id: a template that lost it */
+        "{\"notification_name\":\"Завершение звонка\",\"notification_time\":\"2026-11-20 "
+        "12:00:00\"}",
+        "{\"notification_mnemonic\":\"ended\",\"call_session_id\":1,"
+        "\"notification_time\":\"yesterday\"}",
+        "{\"notification_mnemonic\":\"ended\",\"call_session_id\":1,"
+        "\"notification_time\":\"2026-11-20 12:00:00\",\"start_time\":\"2026-13-45 99:00:00\"}",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        run(&r, bad[i]);
+        CHECK_INT(r.verify_rc, 0);
+        if (r.parse_rc != CF_EINVAL)
+            fprintf(stderr, "case %zu: %s\n", i, bad[i]);
+        CHECK_INT(r.parse_rc, CF_EINVAL);
+        CHECK(r.errbuf[0] != '\0');
+        CHECK_INT(json_array_size(r.facts), 0);
+        done(&r);
+    }
+}
+
+static void test_tolerant_and_get(void)
+{
+    struct req r;
+    char body[2048];
+
+    /* unknown members, nested and odd ones, are ignored */
+    snprintf(body, sizeof(body), "{\"brand_new\":{\"a\":[1,{}]},\"visitor_country\":\"RU\",%s",
+             call_finished + 1);
+    run(&r, body);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(&r, "event_key"), "998677427:ended");
+    done(&r);
+
+    /* a GET notification: the variables in the query */
+    memset(&r, 0, sizeof(r));
+    r.query = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "token", TOKEN, "notification_name",
+                        "Завершение звонка", "call_session_id", "998677427", "contact_phone_number",
+                        "79161234567", "notification_time", "2026-11-20 12:01:00",
+                        "talk_time_duration", "52");
+    r.form = json_object();
+    r.headers = json_object();
+    r.facts = json_array();
+    r.h = (struct calls_hook){.method = "GET",
+                              .subpath = "",
+                              .public_url = "x",
+                              .body = "",
+                              .query = r.query,
+                              .form = r.form,
+                              .headers = r.headers,
+                              .channel = j_channel};
+    CHECK_INT(calls_adapter_uis.verify(&r.h, r.errbuf, sizeof(r.errbuf)), 0);
+    CHECK_INT(calls_adapter_uis.parse(&r.h, r.facts, r.errbuf, sizeof(r.errbuf)), 0);
+    CHECK_STR(fact_str(&r, "event_key"), "998677427:ended");
+    CHECK_STR(fact_str(&r, "outcome"), "answered");
+    CHECK_STR(fact_str(&r, "from"), "79161234567");
+    done(&r);
+}
+
+static void test_event_key_stable(void)
+{
+    struct req a, b;
+
+    run(&a, call_finished);
+    run(&b, call_finished);
+    CHECK(json_equal(a.facts, b.facts));
+    done(&a);
+    done(&b);
+
+    /* the call id quoted or not is the same call */
+    run(&a, "{\"notification_mnemonic\":\"started\",\"call_session_id\":998677427,"
+            "\"notification_time\":\"2026-11-20 12:00:00\"}");
+    run(&b, "{\"notification_mnemonic\":\"started\",\"call_session_id\":\"998677427\","
+            "\"notification_time\":\"2026-11-20 12:00:00\"}");
+    CHECK_STR(fact_str(&a, "event_key"), fact_str(&b, "event_key"));
+    done(&a);
+    done(&b);
+}
+
+static void test_reply(void)
+{
+    struct calls_reply reply = {.status = 0, .content_type = NULL};
+    struct req r;
+
+    run(&r, call_finished);
+    snprintf(reply.body, sizeof(reply.body), "junk");
+    calls_adapter_uis.reply_ok(&r.h, &reply);
+    CHECK_INT(reply.status, 200);
+    CHECK_STR(reply.body, "");
+    CHECK(reply.content_type == NULL);
+    CHECK(calls_adapter_uis.precheck == NULL);
+    CHECK_STR(calls_adapter_uis.provider, "uis");
+    done(&r);
+}
+
+int main(void)
+{
+    j_channel =
+        json_pack("{s:{s:s}, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "credentials", "url_token",
+                  TOKEN, "timezone", "Europe/Moscow", "field_map", "call_id", "call_session_id",
+                  "event", "notification_mnemonic", "direction", "direction", "from",
+                  "contact_phone_number", "to", "virtual_phone_number", "started_at", "start_time");
+    test_answered_inbound();
+    test_missed();
+    test_outbound();
+    test_anonymous_and_sip_kept_raw();
+    test_field_map();
+    test_times();
+    test_other_events();
+    test_auth();
+    test_garbage();
+    test_tolerant_and_get();
+    test_event_key_stable();
+    test_reply();
+    json_decref(j_channel);
+    return cf_test_done();
+}
