@@ -6,6 +6,7 @@ import hmac
 import json
 import os
 import time
+import urllib.parse
 import uuid
 
 import cfstack
@@ -118,3 +119,117 @@ def events_for(messages, subject):
         if ev.get("subject") == subject:
             out.append(ev)
     return out
+
+
+# --- provider webhooks (test_provider_*.py) ---
+
+RAW = "clinicflow.calls.raw.v1"
+CALLS = "clinicflow.calls.v1"
+NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
+FORM = "application/x-www-form-urlencoded"
+
+
+def demo_channel(channel_id):
+    """The demo network's channel document of that id."""
+    for net in [demo_network()] + demo_network().get("networks", []):
+        for ch in net.get("channels", []):
+            if ch["id"] == channel_id:
+                return ch
+    raise AssertionError("no %s channel in the demo network" % channel_id)
+
+
+def hook_path(provider, channel_id, sub="", token=None):
+    """/v1/hooks/calls/{provider}/{channel}{sub}, with ?token= when token is not None."""
+    path = "/v1/hooks/calls/%s/%s%s" % (provider, channel_id, sub)
+    if token is not None:
+        path += "?token=" + urllib.parse.quote(token)
+    return path
+
+
+def post_form(stack, path, params, content_type=FORM, headers=None):
+    """POSTs params (a dict or pairs) URL-encoded; returns (status, headers, body)."""
+    hdrs = {"Content-Type": content_type}
+    hdrs.update(headers or {})
+    return cfstack.http("POST", stack.svc.url(path), urllib.parse.urlencode(params), hdrs)
+
+
+def post_json(stack, path, body):
+    """POSTs body (bytes as they are, else as JSON); returns (status, headers, body)."""
+    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    return cfstack.http("POST", stack.svc.url(path), data, {"Content-Type": "application/json"})
+
+
+def assert_reply(reply, body=b"", content_type=None, what=None):
+    """A 200 with exactly that body (and that content type, when given)."""
+    st, hdrs, got = reply
+    assert st == 200 and got == body, (what, st, got)
+    if content_type is not None:
+        assert hdrs["content-type"].startswith(content_type), hdrs
+
+
+def assert_unauthorized(reply, what=None):
+    """A 401 with the unauthorized error."""
+    st, _, body = reply
+    assert st == 401, (what, st, body)
+    assert json.loads(body)["error"]["code"] == "unauthorized", body
+
+
+def call_uuid(provider, call_key):
+    """The call's id (subject) as the fold derives it from the provider's call key."""
+    return str(uuid.uuid5(NS, "\x1f".join([demo_network()["id"], provider, "call", call_key])))
+
+
+def events_of_call(messages, provider_call_id, provider=None):
+    """The events among messages whose data is about that provider call."""
+    out = []
+    for m in messages:
+        if m["payload"] is None:
+            continue
+        ev = json.loads(m["payload"])
+        data = ev.get("data") or {}
+        if data.get("provider_call_id") == provider_call_id and (
+                provider is None or data.get("provider") == provider):
+            out.append(ev)
+    return out
+
+
+def raw_facts(stack, provider, call_key):
+    """The calls.raw facts of one provider call."""
+    return events_of_call(stack.reader(RAW).read(), call_key, provider)
+
+
+def wait_call_event(stack, etype, subject=None, provider_call_id=None, timeout=30):
+    """Waits for an event of type etype on calls.v1 about the call (by subject
+    or by provider call id); returns every such event, oldest first."""
+    found = []
+
+    def seen():
+        messages = stack.reader(CALLS).read()
+        evs = (events_for(messages, subject) if subject is not None
+               else events_of_call(messages, provider_call_id))
+        found[:] = [e for e in evs if e["type"] == etype]
+        return bool(found)
+
+    wait_until(seen, timeout, etype + " on calls.v1")
+    return found
+
+
+def call_types(stack, subject):
+    """The types of the calls.v1 events about the call, in order."""
+    return [e["type"] for e in events_for(stack.reader(CALLS).read(), subject)]
+
+
+def assert_nothing_on_raw(stack, text):
+    """No message on calls.raw mentions text: what was refused produced nothing."""
+    raw = stack.reader(RAW).read()
+    assert not any(text in (m["payload"] or "") for m in raw), text
+
+
+def run_provider_tests(tests, **stack_args):
+    """Runs the tests in order on one Stack, then exits with their status."""
+    s = Stack(**stack_args)
+    try:
+        cfstack.run([lambda f=f: f(s) for f in tests], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()

@@ -9,19 +9,17 @@ independently of the service: sha256_hex(vpbx_api_key + json + vpbx_api_salt).
 """
 import hashlib
 import json
-import urllib.parse
 import uuid
 
-import cfstack
-from common import Stack, contact_key, demo_network, wait_until
+from common import (CALLS, assert_nothing_on_raw, assert_reply, assert_unauthorized,
+                    contact_key, demo_channel, events_of_call, hook_path, post_form,
+                    run_provider_tests, wait_call_event)
 
-RAW = "clinicflow.calls.raw.v1"
-CALLS = "clinicflow.calls.v1"
 CHANNEL = "demo-mango"
 
 
 def credentials():
-    ch = next(c for c in demo_network()["channels"] if c["id"] == CHANNEL)
+    ch = demo_channel(CHANNEL)
     return ch["credentials"]["vpbx_api_key"], ch["credentials"]["vpbx_api_salt"]
 
 
@@ -31,21 +29,8 @@ def post(stack, sub, payload, sign=None, key=None):
     body_json = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     if sign is None:
         sign = hashlib.sha256((api_key + body_json + salt).encode()).hexdigest()
-    form = urllib.parse.urlencode({"vpbx_api_key": key or api_key, "sign": sign,
-                                   "json": body_json})
-    return cfstack.http("POST", stack.svc.url("/v1/hooks/calls/mango/%s%s" % (CHANNEL, sub)),
-                        form, {"Content-Type": "application/x-www-form-urlencoded"})
-
-
-def events_of_entry(messages, entry_id):
-    out = []
-    for m in messages:
-        if m["payload"] is None:
-            continue
-        ev = json.loads(m["payload"])
-        if (ev.get("data") or {}).get("provider_call_id") == entry_id:
-            out.append(ev)
-    return out
+    return post_form(stack, hook_path("mango", CHANNEL, sub),
+                     {"vpbx_api_key": key or api_key, "sign": sign, "json": body_json})
 
 
 def test_answered_inbound_call(stack):
@@ -71,18 +56,9 @@ def test_answered_inbound_call(stack):
     for sub, payload in (("/events/call", leg_agent), ("/events/call", leg_ivr),
                          ("/events/call", leg_agent_end), ("/events/call", leg_agent_ring),
                          ("/events/call", leg_agent), ("/events/summary", summary)):
-        st, hdrs, body = post(stack, sub, payload)
-        assert st == 200 and body == b"", (sub, st, body)
+        assert_reply(post(stack, sub, payload), what=sub)
 
-    reader = stack.reader(CALLS)
-    ended = []
-
-    def seen():
-        ended[:] = [e for e in events_of_entry(reader.read(), entry)
-                    if e["type"] == "clinicflow.call.ended"]
-        return bool(ended)
-
-    wait_until(seen, 30, "call.ended on calls.v1")
+    ended = wait_call_event(stack, "clinicflow.call.ended", provider_call_id=entry)
     data = ended[-1]["data"]
     assert data["status"] == "ended" and data["outcome"] == "answered", data
     assert data["direction"] == "inbound", data
@@ -96,7 +72,7 @@ def test_answered_inbound_call(stack):
     assert data["agent_id"] == "101", data
     assert ended[-1]["clinicid"] == "demo-center", ended[-1]
     # The answered leg came first: the call never went back to ringing.
-    evs = events_of_entry(reader.read(), entry)
+    evs = events_of_call(stack.reader(CALLS).read(), entry)
     types = [e["type"] for e in evs]
     assert types[0] == "clinicflow.call.answered", types
     assert types.count("clinicflow.call.ended") == 1, types
@@ -111,8 +87,7 @@ def test_missed_inbound_call(stack):
                "to": {"extension": "102"}, "line_number": "74950000302", "create_time": t0,
                "forward_time": t0 + 2, "talk_time": 0, "end_time": t0 + 40, "entry_result": 0,
                "disconnect_reason": 1110}
-    st, _, body = post(stack, "/events/summary", summary)
-    assert st == 200 and body == b"", (st, body)
+    assert_reply(post(stack, "/events/summary", summary))
     reader = stack.reader(CALLS)
     ev = reader.wait_for(lambda m: m["payload"] and entry in m["payload"]
                          and "clinicflow.call.ended" in m["payload"])
@@ -126,9 +101,7 @@ def test_wrong_sign_is_refused_and_nothing_produced(stack):
     leg = {"entry_id": entry, "call_id": entry + "-1", "timestamp": 1795165200, "seq": 1,
            "call_state": "Appeared", "from": {"number": "79161234567"},
            "to": {"number": "74950000301", "line_number": "74950000301"}}
-    st, _, body = post(stack, "/events/call", leg, sign="0" * 64)
-    assert st == 401, (st, body)
-    assert json.loads(body)["error"]["code"] == "unauthorized"
+    assert_unauthorized(post(stack, "/events/call", leg, sign="0" * 64))
     st, _, _ = post(stack, "/events/call", leg, sign="")
     assert st == 401
     st, _, _ = post(stack, "/events/call", leg, key="someone-elses-vpbx")
@@ -142,26 +115,19 @@ def test_wrong_sign_is_refused_and_nothing_produced(stack):
     st, _, _ = post(stack, "/events/call", good)
     assert st == 200
     stack.wait_folded()
-    raw = stack.reader(RAW).read()
-    assert not any(entry in (m["payload"] or "") for m in raw)
+    assert_nothing_on_raw(stack, entry)
 
 
 def test_ping_is_verified_and_answered_empty(stack):
-    st, hdrs, body = post(stack, "/events/ping", {})
-    assert st == 200 and body == b"", (st, body)
+    assert_reply(post(stack, "/events/ping", {}))
     st, _, body = post(stack, "/events/ping", {}, sign="f" * 64)
     assert st == 401, (st, body)
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        cfstack.run([lambda f=f: f(s) for f in (
-            test_answered_inbound_call,
-            test_missed_inbound_call,
-            test_wrong_sign_is_refused_and_nothing_produced,
-            test_ping_is_verified_and_answered_empty,
-        )], exit=False)
-    finally:
-        s.close()
-    cfstack.exit_status()
+    run_provider_tests((
+        test_answered_inbound_call,
+        test_missed_inbound_call,
+        test_wrong_sign_is_refused_and_nothing_produced,
+        test_ping_is_verified_and_answered_empty,
+    ))

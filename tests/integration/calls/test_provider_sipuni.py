@@ -3,71 +3,35 @@ query, as Sipuni sends either) on /v1/hooks/calls/sipuni/demo-sipuni with the
 channel's URL token, through calls.raw and the fold to calls.v1. Payloads
 follow the fields of doc.sipuni.com "Отправка событий HTTP" and captured
 traffic (tests/unit/calls_adapters/test_sipuni.c names the sources)."""
-import json
 import urllib.parse
 import uuid
 
 import cfstack
-from common import Stack, contact_key, demo_network, events_for, wait_until
+from common import (assert_reply, assert_unauthorized, call_types, contact_key, demo_channel,
+                    hook_path, post_form, raw_facts, run_provider_tests, wait_call_event,
+                    wait_until)
 
-RAW = "clinicflow.calls.raw.v1"
-CALLS = "clinicflow.calls.v1"
 CHANNEL = "demo-sipuni"
 T0 = 1763629200  # 2025-11-20T09:00:00Z
-
-
-def channel_doc():
-    for net in [demo_network()] + demo_network().get("networks", []):
-        for ch in net.get("channels", []):
-            if ch["id"] == CHANNEL:
-                return ch
-    raise AssertionError("no %s channel in the demo network" % CHANNEL)
-
-
-TOKEN = channel_doc()["credentials"]["url_token"]
+TOKEN = demo_channel(CHANNEL)["credentials"]["url_token"]
 
 
 def send(stack, params, token=TOKEN, method="POST"):
     """One Sipuni event; returns (status, headers, body)."""
-    url = stack.svc.url("/v1/hooks/calls/sipuni/" + CHANNEL)
-    if token is not None:
-        url += "?token=" + urllib.parse.quote(token)
-    data = urllib.parse.urlencode(params)
+    path = hook_path("sipuni", CHANNEL, token=token)
     if method == "GET":
-        return cfstack.http("GET", url + ("&" if token is not None else "?") + data)
-    return cfstack.http("POST", url, data.encode(),
-                        {"Content-Type": "application/x-www-form-urlencoded"})
+        data = urllib.parse.urlencode(params)
+        return cfstack.http("GET", stack.svc.url(path + ("&" if token is not None else "?") + data))
+    return post_form(stack, path, params)
 
 
 def facts_of(stack, call_key):
     """The calls.raw facts of one Sipuni call."""
-    out = []
-    for m in stack.reader(RAW).read():
-        if m["payload"] is None:
-            continue
-        ev = json.loads(m["payload"])
-        data = ev.get("data", {})
-        if data.get("provider") == "sipuni" and data.get("provider_call_id") == call_key:
-            out.append(ev)
-    return out
+    return raw_facts(stack, "sipuni", call_key)
 
 
-def wait_call_event(stack, call_uuid, etype, timeout=30):
-    found = []
-
-    def seen():
-        found[:] = [e for e in events_for(stack.reader(CALLS).read(), call_uuid)
-                    if e["type"] == etype]
-        return bool(found)
-
-    wait_until(seen, timeout, etype + " on calls.v1")
-    return found[0]
-
-
-def assert_success_reply(status, headers, body):
-    assert status == 200, (status, body)
-    assert body == b'{"success":true}', body
-    assert headers["content-type"].startswith("application/json"), headers
+def assert_success_reply(reply):
+    assert_reply(reply, b'{"success":true}', "application/json")
 
 
 def test_answered_inbound_call(stack):
@@ -91,7 +55,7 @@ def test_answered_inbound_call(stack):
                       % call_key)),
     ]
     for method, params in events:
-        assert_success_reply(*send(stack, params, method=method))
+        assert_success_reply(send(stack, params, method=method))
 
     wait_until(lambda: len(facts_of(stack, call_key)) == 4, 30, "4 facts on calls.raw")
     facts = facts_of(stack, call_key)
@@ -101,7 +65,7 @@ def test_answered_inbound_call(stack):
     assert all(f["type"] == "clinicflow.call.reported" for f in facts)
     assert facts[-1]["clinicid"] == "demo-south", facts[-1]
 
-    data = wait_call_event(stack, call_uuid, "clinicflow.call.ended")["data"]
+    data = wait_call_event(stack, "clinicflow.call.ended", call_uuid)[0]["data"]
     assert data["status"] == "ended" and data["outcome"] == "answered", data
     assert data["direction"] == "inbound", data
     assert data["caller"]["e164"] == "+79161234567", data["caller"]
@@ -114,22 +78,21 @@ def test_answered_inbound_call(stack):
     assert data["targeted"] is True, data
     assert data["agent_id"] == "201", data
     assert data["recording_url"].startswith("https://sipuni.com/api/crm/record?id="), data
-    types = [e["type"] for e in events_for(stack.reader(CALLS).read(), call_uuid)]
+    types = call_types(stack, call_uuid)
     assert types[0] == "clinicflow.call.started" and "clinicflow.call.ended" in types, types
 
 
 def test_missed_inbound_call(stack):
     call_key = "%d.%d" % (T0 + 100, uuid.uuid4().int % 1000000)
-    st, hdrs, body = send(stack, {
+    assert_success_reply(send(stack, {
         "event": "2", "call_id": call_key, "src_type": "1", "src_num": "79161234567",
         "dst_type": "1", "dst_num": "74950000205_id265648", "pbxdstnum": "74950000205",
         "status": "NOANSWER", "call_start_timestamp": str(T0 + 100),
         # set on unanswered calls too: must not count as an answer
-        "call_answer_timestamp": str(T0 + 100), "timestamp": str(T0 + 125)}, method="GET")
-    assert_success_reply(st, hdrs, body)
+        "call_answer_timestamp": str(T0 + 100), "timestamp": str(T0 + 125)}, method="GET"))
     wait_until(lambda: facts_of(stack, call_key), 30, "the fact on calls.raw")
-    data = wait_call_event(stack, facts_of(stack, call_key)[0]["subject"],
-                           "clinicflow.call.ended")["data"]
+    data = wait_call_event(stack, "clinicflow.call.ended",
+                           facts_of(stack, call_key)[0]["subject"])[0]["data"]
     assert data["outcome"] == "missed", data
     assert "answered_at" not in data and data["ring_seconds"] == 25, data
 
@@ -141,9 +104,7 @@ def test_wrong_or_missing_token_is_refused(stack):
               "timestamp": str(T0)}
     for token in ("not-the-token", "", None):
         for method in ("POST", "GET"):
-            st, _, body = send(stack, params, token=token, method=method)
-            assert st == 401, (token, method, st, body)
-            assert json.loads(body)["error"]["code"] == "unauthorized"
+            assert_unauthorized(send(stack, params, token=token, method=method), (token, method))
     # the token in the form body is not the URL's
     st, _, _ = send(stack, dict(params, token=TOKEN), token=None)
     assert st == 401
@@ -152,25 +113,19 @@ def test_wrong_or_missing_token_is_refused(stack):
     assert st == 400, (st, body)
     # a good event afterwards proves the topic was readable; no bad one is on it
     good = "good-" + uuid.uuid4().hex[:10]
-    assert_success_reply(*send(stack, dict(params, call_id=good)))
+    assert_success_reply(send(stack, dict(params, call_id=good)))
     wait_until(lambda: facts_of(stack, good), 30, "the good fact on calls.raw")
     assert facts_of(stack, call_key) == []
 
 
 def test_settings_check_is_acknowledged(stack):
     # Sipuni calls the URL without call fields when the settings are saved
-    st, hdrs, body = cfstack.http(
-        "GET", stack.svc.url("/v1/hooks/calls/sipuni/%s?token=%s" % (CHANNEL, TOKEN)))
-    assert_success_reply(st, hdrs, body)
+    assert_success_reply(cfstack.http(
+        "GET", stack.svc.url("/v1/hooks/calls/sipuni/%s?token=%s" % (CHANNEL, TOKEN))))
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        cfstack.run([lambda f=f: f(s) for f in (
-            test_answered_inbound_call, test_missed_inbound_call,
-            test_wrong_or_missing_token_is_refused, test_settings_check_is_acknowledged,
-        )], exit=False)
-    finally:
-        s.close()
-    cfstack.exit_status()
+    run_provider_tests((
+        test_answered_inbound_call, test_missed_inbound_call,
+        test_wrong_or_missing_token_is_refused, test_settings_check_is_acknowledged,
+    ))

@@ -6,33 +6,25 @@ base64), over the public URL the service is told it is reached at."""
 import base64
 import hashlib
 import hmac
-import json
-import urllib.parse
 import uuid
 
-import cfstack
-from common import Stack, contact_key, demo_network, events_for, wait_until
+from common import (FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
+                    call_types, call_uuid, contact_key, demo_channel, events_for, post_form,
+                    run_provider_tests, wait_call_event)
 
-RAW = "clinicflow.calls.raw.v1"
-CALLS = "clinicflow.calls.v1"
 PUBLIC = "https://calls.clinicflow.test"
 PATH = "/v1/hooks/calls/twilio/demo-twilio"
-NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def channel():
-    return next(c for c in demo_network()["channels"] if c["id"] == "demo-twilio")
+    return demo_channel("demo-twilio")
 
 
 def sign(url, params, token=None):
     token = token or channel()["credentials"]["auth_token"]
     data = url + "".join(k + v for k, v in sorted(params))
     return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
-
-
-def call_uuid(sid):
-    return str(uuid.uuid5(NS, "\x1f".join([demo_network()["id"], "twilio", "call", sid])))
 
 
 def new_sid():
@@ -53,38 +45,27 @@ def callback(sid, status, seq, timestamp, **extra):
 
 
 def post(stack, params, signature="sign"):
-    body = urllib.parse.urlencode(params)
-    hdrs = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
-            "I-Twilio-Idempotency-Token": uuid.uuid4().hex}
+    hdrs = {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}
     if signature == "sign":
         signature = sign(PUBLIC + PATH, params)
     if signature is not None:
         hdrs["X-Twilio-Signature"] = signature
-    return cfstack.http("POST", stack.svc.url(PATH), body, hdrs)
+    return post_form(stack, PATH, params, FORM + "; charset=UTF-8", hdrs)
 
 
-def wait_event(stack, cid, etype, timeout=30):
-    found = []
-
-    def seen():
-        found[:] = [e for e in events_for(stack.reader(CALLS).read(), cid) if e["type"] == etype]
-        return bool(found)
-
-    wait_until(seen, timeout, etype + " on calls.v1")
-    return found[-1]
+def ended(stack, sid):
+    """The call's last call.ended on calls.v1, once there."""
+    return wait_call_event(stack, "clinicflow.call.ended", call_uuid("twilio", sid))[-1]
 
 
 def test_lone_completed_is_a_full_answered_call(stack):
     # Twilio's default: only `completed` is sent.
     sid = new_sid()
-    st, hdrs, body = post(stack, callback(sid, "completed", 0, "Fri, 20 Nov 2026 09:01:00 +0000",
-                                          CallDuration="52", Duration="1",
-                                          SipResponseCode="200"))
-    assert st == 200, (st, body)
-    assert body == TWIML, body
-    assert hdrs["content-type"].startswith("text/xml"), hdrs
+    assert_reply(post(stack, callback(sid, "completed", 0, "Fri, 20 Nov 2026 09:01:00 +0000",
+                                      CallDuration="52", Duration="1", SipResponseCode="200")),
+                 TWIML, "text/xml")
 
-    data = wait_event(stack, call_uuid(sid), "clinicflow.call.ended")["data"]
+    data = ended(stack, sid)["data"]
     assert data["provider"] == "twilio" and data["provider_call_id"] == sid, data
     assert data["direction"] == "inbound" and data["outcome"] == "answered", data
     assert data["caller"]["e164"] == "+79161234567", data["caller"]
@@ -102,23 +83,20 @@ def test_every_progress_event(stack):
               ("in-progress", 1, "Fri, 20 Nov 2026 10:00:08 +0000", {}),
               ("completed", 2, "Fri, 20 Nov 2026 10:01:00 +0000", {"CallDuration": "52"})]
     for status, seq, ts, extra in events:
-        st, _, body = post(stack, callback(sid, status, seq, ts, **extra))
-        assert st == 200 and body == TWIML, (status, st, body)
-    cid = call_uuid(sid)
-    data = wait_event(stack, cid, "clinicflow.call.ended")["data"]
+        assert_reply(post(stack, callback(sid, status, seq, ts, **extra)), TWIML, what=status)
+    data = ended(stack, sid)["data"]
     assert data["started_at"] == "2026-11-20T10:00:00.000Z", data
     assert data["ring_seconds"] == 8 and data["talk_seconds"] == 52, data
-    types = [e["type"] for e in events_for(stack.reader(CALLS).read(), cid)]
+    types = call_types(stack, call_uuid("twilio", sid))
     assert types == ["clinicflow.call.started", "clinicflow.call.answered",
                      "clinicflow.call.ended"], types
 
 
 def test_missed_call(stack):
     sid = new_sid()
-    st, _, body = post(stack, callback(sid, "no-answer", 1, "Fri, 20 Nov 2026 11:00:30 +0000",
-                                       CallDuration="0"))
-    assert st == 200 and body == TWIML, (st, body)
-    data = wait_event(stack, call_uuid(sid), "clinicflow.call.ended")["data"]
+    assert_reply(post(stack, callback(sid, "no-answer", 1, "Fri, 20 Nov 2026 11:00:30 +0000",
+                                      CallDuration="0")), TWIML)
+    data = ended(stack, sid)["data"]
     assert data["outcome"] == "missed", data
 
 
@@ -127,11 +105,11 @@ def test_retry_is_the_same_event(stack):
     params = callback(sid, "completed", 0, "Fri, 20 Nov 2026 12:01:00 +0000", CallDuration="30")
     assert post(stack, params)[0] == 200
     assert post(stack, params)[0] == 200
-    cid = call_uuid(sid)
+    cid = call_uuid("twilio", sid)
     stack.wait_folded()
     facts = events_for(stack.reader(RAW).read(), cid)
     assert len(facts) == 2 and facts[0]["id"] == facts[1]["id"], facts
-    types = [e["type"] for e in events_for(stack.reader(CALLS).read(), cid)]
+    types = call_types(stack, cid)
     assert types == ["clinicflow.call.ended"], types
 
 
@@ -144,9 +122,7 @@ def test_bad_signatures_are_refused_and_nothing_produced(stack):
     for label, p, sig in (("other token", params, other_token), ("other url", params, other_url),
                           ("tampered", tampered, sign(PUBLIC + PATH, params)),
                           ("missing", params, None), ("empty", params, "")):
-        st, _, body = post(stack, p, signature=sig)
-        assert st == 401, (label, st, body)
-        assert json.loads(body)["error"]["code"] == "unauthorized", body
+        assert_unauthorized(post(stack, p, signature=sig), label)
     # Garbage, properly signed, is a 400.
     junk = [("hello", "world")]
     st, _, body = post(stack, junk)
@@ -154,19 +130,13 @@ def test_bad_signatures_are_refused_and_nothing_produced(stack):
     # A good callback afterwards proves the topic readable; the refused call is not on it.
     good = new_sid()
     assert post(stack, callback(good, "busy", 0, "Fri, 20 Nov 2026 13:02:00 +0000"))[0] == 200
-    wait_event(stack, call_uuid(good), "clinicflow.call.ended")
-    raw = stack.reader(RAW).read()
-    assert not any(sid in (m["payload"] or "") for m in raw)
+    ended(stack, good)
+    assert_nothing_on_raw(stack, sid)
 
 
 if __name__ == "__main__":
-    s = Stack(extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC})
-    try:
-        cfstack.run([lambda f=f: f(s) for f in (
-            test_lone_completed_is_a_full_answered_call, test_every_progress_event,
-            test_missed_call, test_retry_is_the_same_event,
-            test_bad_signatures_are_refused_and_nothing_produced,
-        )], exit=False)
-    finally:
-        s.close()
-    cfstack.exit_status()
+    run_provider_tests((
+        test_lone_completed_is_a_full_answered_call, test_every_progress_event,
+        test_missed_call, test_retry_is_the_same_event,
+        test_bad_signatures_are_refused_and_nothing_produced,
+    ), extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC})

@@ -4,54 +4,22 @@ channel's URL token, mapped by the demo channel's field_map (and the
 adapter's defaults for the names it leaves out), through calls.raw and the
 fold to calls.v1. Template variables as in UIS's notification set-up
 (tests/unit/calls_adapters/test_uis.c names the sources)."""
-import json
-import urllib.parse
 import uuid
 
-import cfstack
-from common import Stack, contact_key, demo_network, events_for, wait_until
+from common import (CALLS, assert_reply, assert_unauthorized, call_types, contact_key,
+                    demo_channel, events_for, hook_path, post_json, raw_facts,
+                    run_provider_tests, wait_call_event, wait_until)
 
-RAW = "clinicflow.calls.raw.v1"
-CALLS = "clinicflow.calls.v1"
 CHANNEL = "demo-uis"
-TOKEN = [c for c in demo_network()["channels"] if c["id"] == CHANNEL][0]["credentials"]["url_token"]
+TOKEN = demo_channel(CHANNEL)["credentials"]["url_token"]
 
 
 def send(stack, body, token=TOKEN):
-    url = stack.svc.url("/v1/hooks/calls/uis/" + CHANNEL)
-    if token is not None:
-        url += "?token=" + urllib.parse.quote(token)
-    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-    return cfstack.http("POST", url, data, {"Content-Type": "application/json"})
+    return post_json(stack, hook_path("uis", CHANNEL, token=token), body)
 
 
 def facts_of(stack, call_key):
-    out = []
-    for m in stack.reader(RAW).read():
-        if m["payload"] is None:
-            continue
-        ev = json.loads(m["payload"])
-        data = ev.get("data", {})
-        if data.get("provider") == "uis" and data.get("provider_call_id") == call_key:
-            out.append(ev)
-    return out
-
-
-def wait_call_event(stack, call_uuid, etype, timeout=30):
-    found = []
-
-    def seen():
-        found[:] = [e for e in events_for(stack.reader(CALLS).read(), call_uuid)
-                    if e["type"] == etype]
-        return bool(found)
-
-    wait_until(seen, timeout, etype + " on calls.v1")
-    return found[0]
-
-
-def assert_ok(status, headers, body):
-    assert status == 200, (status, body)
-    assert body == b"", body
+    return raw_facts(stack, "uis", call_key)
 
 
 def test_answered_inbound_call(stack):
@@ -76,7 +44,7 @@ def test_answered_inbound_call(stack):
              file_duration=52),
     ]
     for note in notes:
-        assert_ok(*send(stack, note))
+        assert_reply(send(stack, note))
 
     key = str(session)
     wait_until(lambda: len(facts_of(stack, key)) == 4, 30, "4 facts on calls.raw")
@@ -87,10 +55,9 @@ def test_answered_inbound_call(stack):
         key + ":started", key + ":answered", key + ":ended", key + ":recording"], facts
     assert facts[0]["clinicid"] == "demo-south", facts[0]
 
-    wait_until(lambda: any(e["type"] == "clinicflow.call.updated" for e in
-                           events_for(stack.reader(CALLS).read(), call_uuid)), 30,
+    wait_until(lambda: "clinicflow.call.updated" in call_types(stack, call_uuid), 30,
                "call.updated (the recording)")
-    data = wait_call_event(stack, call_uuid, "clinicflow.call.ended")["data"]
+    data = wait_call_event(stack, "clinicflow.call.ended", call_uuid)[0]["data"]
     assert data["status"] == "ended" and data["outcome"] == "answered", data
     assert data["direction"] == "inbound"
     assert data["caller"]["e164"] == "+79161234567", data["caller"]
@@ -108,14 +75,14 @@ def test_answered_inbound_call(stack):
 
 def test_lost_call(stack):
     session = 980000000 + uuid.uuid4().int % 1000000
-    assert_ok(*send(stack, {
+    assert_reply(send(stack, {
         "notification_name": "Потерянный звонок", "notification_mnemonic": None,
         "virtual_phone_number": "74990000302", "notification_time": "2026-11-20 13:00:25",
         "wait_time_duration": 25, "employee_ids": [323409],
         "contact_phone_number": "79161234567", "call_session_id": session}))
     wait_until(lambda: facts_of(stack, str(session)), 30, "the fact on calls.raw")
-    data = wait_call_event(stack, facts_of(stack, str(session))[0]["subject"],
-                           "clinicflow.call.ended")["data"]
+    data = wait_call_event(stack, "clinicflow.call.ended",
+                           facts_of(stack, str(session))[0]["subject"])[0]["data"]
     assert data["outcome"] == "missed" and data["ring_seconds"] == 25, data
 
 
@@ -126,23 +93,16 @@ def test_wrong_or_missing_token_is_refused(stack):
             "virtual_phone_number": "74990000301", "notification_time": "2026-11-20 12:01:00",
             "talk_time_duration": 10}
     for token in ("not-the-token", "", None):
-        st, _, body = send(stack, note, token=token)
-        assert st == 401, (token, st, body)
-        assert json.loads(body)["error"]["code"] == "unauthorized"
+        assert_unauthorized(send(stack, note, token=token), token)
     st, _, body = send(stack, b"{not json")
     assert st == 400, (st, body)
     good = 960000000 + uuid.uuid4().int % 1000000
-    assert_ok(*send(stack, dict(note, call_session_id=good)))
+    assert_reply(send(stack, dict(note, call_session_id=good)))
     wait_until(lambda: facts_of(stack, str(good)), 30, "the good fact on calls.raw")
     assert facts_of(stack, str(session)) == []
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        cfstack.run([lambda f=f: f(s) for f in (
-            test_answered_inbound_call, test_lost_call, test_wrong_or_missing_token_is_refused,
-        )], exit=False)
-    finally:
-        s.close()
-    cfstack.exit_status()
+    run_provider_tests((
+        test_answered_inbound_call, test_lost_call, test_wrong_or_missing_token_is_refused,
+    ))

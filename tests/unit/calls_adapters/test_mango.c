@@ -14,13 +14,10 @@
  * over the compact JSON below (the generator: json.dumps(obj,
  * separators=(",", ":")), then the line above per fixture).
  */
-#include "adapters.h"
-
 #include <ctype.h>
-#include <string.h>
 
+#include "adapter_fixture.h"
 #include "common/err.h"
-#include "cftest.h"
 
 #define KEY "test-mango-key-0001"
 #define SALT "test-mango-salt-0001"
@@ -88,88 +85,45 @@ static const char LEG_IVR_CONNECTED_SIGN[] =
 static const char PING_JSON[] = "{}";
 static const char PING_SIGN[] = "c60cce29a0f3a2a73c8719a1eaddf508111c23bb55d14a8b88e0ea40d1935671";
 
-/* One decoded request and the documents it borrows. */
-struct req {
-    struct calls_hook hook;
-    json_t *form, *query, *headers, *channel;
-};
-
-static void req_init(struct req *r, const char *subpath, const char *api_key, const char *json,
+/* The demo channel with this test's key and salt: a form post of api_key,
+ * json and sign (NULL: left out) at subpath. */
+static void req_init(struct fx *x, const char *subpath, const char *api_key, const char *json,
                      const char *sign)
 {
-    memset(r, 0, sizeof(*r));
-    r->form = json_object();
-    if (api_key)
-        json_object_set_new(r->form, "vpbx_api_key", json_string(api_key));
-    if (json)
-        json_object_set_new(r->form, "json", json_string(json));
-    if (sign)
-        json_object_set_new(r->form, "sign", json_string(sign));
-    r->query = json_object();
-    r->headers = json_object();
-    r->channel = json_pack("{s:{s:s, s:s}, s:s}", "credentials", "vpbx_api_key", KEY,
-                           "vpbx_api_salt", SALT, "timezone", "Europe/Moscow");
-    r->hook.method = "POST";
-    r->hook.subpath = subpath;
-    r->hook.public_url = "https://calls.example.test/v1/hooks/calls/mango/demo-mango";
-    r->hook.content_type = "application/x-www-form-urlencoded";
-    r->hook.body = "";
-    r->hook.query = r->query;
-    r->hook.form = r->form;
-    r->hook.headers = r->headers;
-    r->hook.channel = r->channel;
-}
-
-static void req_free(struct req *r)
-{
-    json_decref(r->form);
-    json_decref(r->query);
-    json_decref(r->headers);
-    json_decref(r->channel);
+    fx_init(
+        x, "POST", "https://calls.example.test/v1/hooks/calls/mango/demo-mango",
+        fx_with_credentials(fx_demo_channel("demo-mango"),
+                            json_pack("{s:s, s:s}", "vpbx_api_key", KEY, "vpbx_api_salt", SALT)));
+    x->h.subpath = subpath;
+    x->h.content_type = "application/x-www-form-urlencoded";
+    fx_set(x->form, "vpbx_api_key", api_key);
+    fx_set(x->form, "json", json);
+    fx_set(x->form, "sign", sign);
 }
 
 static int verify(const char *subpath, const char *api_key, const char *json, const char *sign)
 {
-    struct req r;
-    char err[256] = "";
+    struct fx x;
 
-    req_init(&r, subpath, api_key, json, sign);
-    int rc = calls_adapter_mango.verify(&r.hook, err, sizeof(err));
-    CHECK(rc == 0 || err[0] != '\0');
-    CHECK(strstr(err, SALT) == NULL);
-    req_free(&r);
-    return rc;
+    req_init(&x, subpath, api_key, json, sign);
+    return fx_verify_free(&x, &calls_adapter_mango, SALT);
 }
 
 /* Parses json posted at subpath; returns the facts (decref them) and rc. */
 static json_t *parse(const char *subpath, const char *json, int *rc_out)
 {
-    struct req r;
-    char err[256] = "";
-    json_t *facts = json_array();
+    struct fx x;
 
-    req_init(&r, subpath, KEY, json, NULL);
-    *rc_out = calls_adapter_mango.parse(&r.hook, facts, err, sizeof(err));
-    CHECK(*rc_out == 0 || err[0] != '\0');
-    req_free(&r);
-    return facts;
+    req_init(&x, subpath, KEY, json, NULL);
+    return fx_parse_free(&x, &calls_adapter_mango, rc_out);
 }
 
 static json_t *parse_one(const char *subpath, const char *json)
 {
-    int rc;
-    json_t *facts = parse(subpath, json, &rc);
+    struct fx x;
 
-    CHECK_INT(rc, 0);
-    CHECK_INT(json_array_size(facts), 1);
-    json_t *f = json_incref(json_array_get(facts, 0));
-    json_decref(facts);
-    return f;
-}
-
-static const char *s(const json_t *f, const char *key)
-{
-    return calls_str(f, key);
+    req_init(&x, subpath, KEY, json, NULL);
+    return fx_parse_one(&x, &calls_adapter_mango);
 }
 
 static void test_verify(void)
@@ -214,73 +168,71 @@ static void test_verify(void)
     CHECK_INT(verify("/events/ping", KEY, PING_JSON, ""), CF_EAUTH);
 
     /* A channel without credentials refuses everything. */
-    struct req r;
-    char err[256];
+    struct fx r;
     req_init(&r, "/events/ping", KEY, PING_JSON, PING_SIGN);
     json_object_del(r.channel, "credentials");
-    CHECK_INT(calls_adapter_mango.verify(&r.hook, err, sizeof(err)), CF_EAUTH);
-    req_free(&r);
+    CHECK_INT(fx_verify_free(&r, &calls_adapter_mango, SALT), CF_EAUTH);
 }
 
 static void test_answered_inbound(void)
 {
     json_t *f = parse_one("/events/call", LEG_APPEARED_JSON);
-    CHECK_STR(s(f, "event"), "started");
-    CHECK_STR(s(f, "call_key"), "MjA5NDE0NzQ4Mzo0Mg==");
-    CHECK_STR(s(f, "event_key"), "MjA5NDE0NzQ4Mzo0Mg==/MToxMDA1NzU5Mzo0ODE6NjI0MzQ2NjU4/1");
-    CHECK_STR(s(f, "time"), "2026-11-20T09:00:00.000Z");
-    CHECK_STR(s(f, "direction"), "inbound");
-    CHECK_STR(s(f, "from"), "79161234567");
-    CHECK_STR(s(f, "to"), "74950000301");
-    CHECK_STR(s(f, "tracking_number"), "74950000301");
-    CHECK(!json_object_get(f, "agent_id"));
+    CHECK_STR(fact_str(f, "event"), "started");
+    CHECK_STR(fact_str(f, "call_key"), "MjA5NDE0NzQ4Mzo0Mg==");
+    CHECK_STR(fact_str(f, "event_key"), "MjA5NDE0NzQ4Mzo0Mg==/MToxMDA1NzU5Mzo0ODE6NjI0MzQ2NjU4/1");
+    CHECK_STR(fact_str(f, "time"), "2026-11-20T09:00:00.000Z");
+    CHECK_STR(fact_str(f, "direction"), "inbound");
+    CHECK_STR(fact_str(f, "from"), "79161234567");
+    CHECK_STR(fact_str(f, "to"), "74950000301");
+    CHECK_STR(fact_str(f, "tracking_number"), "74950000301");
+    CHECK(!fact_has(f, "agent_id"));
     json_decref(f);
 
     /* The leg to the employee: "to" stays the dialled line, the employee is
      * the agent; unknown fields are ignored. */
     f = parse_one("/events/call", LEG_CONNECTED_JSON);
-    CHECK_STR(s(f, "event"), "answered");
-    CHECK_STR(s(f, "call_key"), "MjA5NDE0NzQ4Mzo0Mg==");
-    CHECK_STR(s(f, "event_key"), "MjA5NDE0NzQ4Mzo0Mg==/MToxMDA1NzU5Mzo0ODE6NjI0MzQ2NjU5/2");
-    CHECK_STR(s(f, "time"), "2026-11-20T09:00:08.000Z");
-    CHECK_STR(s(f, "to"), "74950000301");
-    CHECK_STR(s(f, "agent_id"), "101");
-    CHECK(!json_object_get(f, "sip_call_id") && !json_object_get(f, "brand_new_field"));
+    CHECK_STR(fact_str(f, "event"), "answered");
+    CHECK_STR(fact_str(f, "call_key"), "MjA5NDE0NzQ4Mzo0Mg==");
+    CHECK_STR(fact_str(f, "event_key"), "MjA5NDE0NzQ4Mzo0Mg==/MToxMDA1NzU5Mzo0ODE6NjI0MzQ2NjU5/2");
+    CHECK_STR(fact_str(f, "time"), "2026-11-20T09:00:08.000Z");
+    CHECK_STR(fact_str(f, "to"), "74950000301");
+    CHECK_STR(fact_str(f, "agent_id"), "101");
+    CHECK(!fact_has(f, "sip_call_id") && !fact_has(f, "brand_new_field"));
     json_decref(f);
 
     f = parse_one("/events/summary", SUMMARY_ANSWERED_JSON);
-    CHECK_STR(s(f, "event"), "ended");
-    CHECK_STR(s(f, "event_key"), "MjA5NDE0NzQ4Mzo0Mg==/summary");
-    CHECK_STR(s(f, "call_key"), "MjA5NDE0NzQ4Mzo0Mg==");
-    CHECK_STR(s(f, "time"), "2026-11-20T09:01:00.000Z");
-    CHECK_STR(s(f, "direction"), "inbound");
-    CHECK_STR(s(f, "from"), "79161234567");
-    CHECK_STR(s(f, "to"), "74950000301");
-    CHECK_STR(s(f, "tracking_number"), "74950000301");
-    CHECK_STR(s(f, "started_at"), "2026-11-20T09:00:00.000Z");
-    CHECK_STR(s(f, "answered_at"), "2026-11-20T09:00:08.000Z");
-    CHECK_STR(s(f, "ended_at"), "2026-11-20T09:01:00.000Z");
-    CHECK_INT(json_integer_value(json_object_get(f, "talk_seconds")), 52);
-    CHECK_STR(s(f, "outcome"), "answered");
-    CHECK_STR(s(f, "agent_id"), "101");
+    CHECK_STR(fact_str(f, "event"), "ended");
+    CHECK_STR(fact_str(f, "event_key"), "MjA5NDE0NzQ4Mzo0Mg==/summary");
+    CHECK_STR(fact_str(f, "call_key"), "MjA5NDE0NzQ4Mzo0Mg==");
+    CHECK_STR(fact_str(f, "time"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(f, "direction"), "inbound");
+    CHECK_STR(fact_str(f, "from"), "79161234567");
+    CHECK_STR(fact_str(f, "to"), "74950000301");
+    CHECK_STR(fact_str(f, "tracking_number"), "74950000301");
+    CHECK_STR(fact_str(f, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_STR(fact_str(f, "answered_at"), "2026-11-20T09:00:08.000Z");
+    CHECK_STR(fact_str(f, "ended_at"), "2026-11-20T09:01:00.000Z");
+    CHECK_INT(fact_int(f, "talk_seconds"), 52);
+    CHECK_STR(fact_str(f, "outcome"), "answered");
+    CHECK_STR(fact_str(f, "agent_id"), "101");
     /* Optional members are omitted, never null. */
-    CHECK(!json_object_get(f, "ring_seconds") && !json_object_get(f, "recording_url"));
+    CHECK(!fact_has(f, "ring_seconds") && !fact_has(f, "recording_url"));
     json_decref(f);
 }
 
 static void test_missed_inbound(void)
 {
     json_t *f = parse_one("/events/summary", SUMMARY_MISSED_JSON);
-    CHECK_STR(s(f, "event"), "ended");
-    CHECK_STR(s(f, "outcome"), "missed");
-    CHECK_STR(s(f, "from"), "79031112233");
-    CHECK_STR(s(f, "to"), "74950000302");
-    CHECK_STR(s(f, "tracking_number"), "74950000302");
-    CHECK_STR(s(f, "started_at"), "2026-11-20T09:00:00.000Z");
-    CHECK_STR(s(f, "ended_at"), "2026-11-20T09:00:25.000Z");
-    CHECK(!json_object_get(f, "answered_at"));
-    CHECK(!json_object_get(f, "talk_seconds"));
-    CHECK(!json_object_get(f, "agent_id")); /* rang 102, nobody answered */
+    CHECK_STR(fact_str(f, "event"), "ended");
+    CHECK_STR(fact_str(f, "outcome"), "missed");
+    CHECK_STR(fact_str(f, "from"), "79031112233");
+    CHECK_STR(fact_str(f, "to"), "74950000302");
+    CHECK_STR(fact_str(f, "tracking_number"), "74950000302");
+    CHECK_STR(fact_str(f, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_STR(fact_str(f, "ended_at"), "2026-11-20T09:00:25.000Z");
+    CHECK(!fact_has(f, "answered_at"));
+    CHECK(!fact_has(f, "talk_seconds"));
+    CHECK(!fact_has(f, "agent_id")); /* rang 102, nobody answered */
     json_decref(f);
 
     /* The IVR picking up is no answer; neither hold nor a dropped leg is
@@ -309,23 +261,23 @@ static void test_missed_inbound(void)
 static void test_outbound(void)
 {
     json_t *f = parse_one("/events/call", LEG_OUT_JSON);
-    CHECK_STR(s(f, "event"), "answered");
-    CHECK_STR(s(f, "direction"), "outbound");
-    CHECK_STR(s(f, "from"), "74950000301"); /* the line it went out on */
-    CHECK_STR(s(f, "to"), "79161234567");
-    CHECK_STR(s(f, "agent_id"), "101");
-    CHECK(!json_object_get(f, "tracking_number"));
+    CHECK_STR(fact_str(f, "event"), "answered");
+    CHECK_STR(fact_str(f, "direction"), "outbound");
+    CHECK_STR(fact_str(f, "from"), "74950000301"); /* the line it went out on */
+    CHECK_STR(fact_str(f, "to"), "79161234567");
+    CHECK_STR(fact_str(f, "agent_id"), "101");
+    CHECK(!fact_has(f, "tracking_number"));
     json_decref(f);
 
     f = parse_one("/events/summary", SUMMARY_OUT_JSON);
-    CHECK_STR(s(f, "event"), "ended");
-    CHECK_STR(s(f, "direction"), "outbound");
-    CHECK_STR(s(f, "from"), "74950000301");
-    CHECK_STR(s(f, "to"), "79161234567");
-    CHECK_STR(s(f, "outcome"), "answered");
-    CHECK_STR(s(f, "agent_id"), "101");
-    CHECK_INT(json_integer_value(json_object_get(f, "talk_seconds")), 30);
-    CHECK(!json_object_get(f, "tracking_number"));
+    CHECK_STR(fact_str(f, "event"), "ended");
+    CHECK_STR(fact_str(f, "direction"), "outbound");
+    CHECK_STR(fact_str(f, "from"), "74950000301");
+    CHECK_STR(fact_str(f, "to"), "79161234567");
+    CHECK_STR(fact_str(f, "outcome"), "answered");
+    CHECK_STR(fact_str(f, "agent_id"), "101");
+    CHECK_INT(fact_int(f, "talk_seconds"), 30);
+    CHECK(!fact_has(f, "tracking_number"));
     json_decref(f);
 
     /* An employee calling an employee is not a clinic call. */
@@ -351,17 +303,17 @@ static void test_outbound(void)
 static void test_raw_callers(void)
 {
     json_t *f = parse_one("/events/call", LEG_SIP_CALLER_JSON);
-    CHECK_STR(s(f, "from"), "sip:client7@sip.example.net");
+    CHECK_STR(fact_str(f, "from"), "sip:client7@sip.example.net");
     json_decref(f);
     /* A withheld number: the caller is empty, for hooks.c to call anonymous. */
     f = parse_one("/events/call",
                   "{\"entry_id\":\"E3\",\"call_id\":\"C3\",\"timestamp\":\"1795165200\","
                   "\"seq\":\"1\",\"call_state\":\"Appeared\",\"from\":{},\"to\":{\"number\":"
                   "\"74950000301\",\"line_number\":\"74950000301\"}}");
-    CHECK_STR(s(f, "from"), "");
-    CHECK_STR(s(f, "direction"), "inbound");
-    CHECK_STR(s(f, "event_key"), "E3/C3/1"); /* numbers sent as strings are read too */
-    CHECK_STR(s(f, "time"), "2026-11-20T09:00:00.000Z");
+    CHECK_STR(fact_str(f, "from"), "");
+    CHECK_STR(fact_str(f, "direction"), "inbound");
+    CHECK_STR(fact_str(f, "event_key"), "E3/C3/1"); /* numbers sent as strings are read too */
+    CHECK_STR(fact_str(f, "time"), "2026-11-20T09:00:00.000Z");
     json_decref(f);
 }
 
@@ -406,9 +358,9 @@ static void test_event_keys(void)
     json_t *a = parse_one("/events/call", LEG_APPEARED_JSON);
     json_t *b = parse_one("/events/call", LEG_APPEARED_JSON);
     json_t *c = parse_one("/events/call", LEG_CONNECTED_JSON);
-    CHECK_STR(s(a, "event_key"), s(b, "event_key"));
-    CHECK(strcmp(s(a, "event_key"), s(c, "event_key")) != 0);
-    CHECK_STR(s(a, "call_key"), s(c, "call_key"));
+    CHECK_STR(fact_str(a, "event_key"), fact_str(b, "event_key"));
+    CHECK(strcmp(fact_str(a, "event_key"), fact_str(c, "event_key")) != 0);
+    CHECK_STR(fact_str(a, "call_key"), fact_str(c, "call_key"));
     json_decref(a);
     json_decref(b);
     json_decref(c);
@@ -416,23 +368,18 @@ static void test_event_keys(void)
     a = parse_one("/events/call", "{\"entry_id\":\"E4\",\"call_id\":\"C4\",\"timestamp\":"
                                   "1795165200,\"call_state\":\"Appeared\",\"from\":{\"number\":"
                                   "\"79161234567\"},\"to\":{\"line_number\":\"74950000301\"}}");
-    CHECK_STR(s(a, "event_key"), "E4/C4/Appeared");
+    CHECK_STR(fact_str(a, "event_key"), "E4/C4/Appeared");
     json_decref(a);
 }
 
 static void test_reply(void)
 {
-    struct req r;
-    struct calls_reply reply = {.status = 0, .content_type = "x", .body = "junk"};
+    struct fx r;
 
     req_init(&r, "/events/call", KEY, PING_JSON, PING_SIGN);
     CHECK(calls_adapter_mango.precheck == NULL);
-    calls_adapter_mango.reply_ok(&r.hook, &reply);
-    CHECK_INT(reply.status, 200);
-    CHECK_STR(reply.body, "");
-    CHECK(reply.content_type == NULL);
-    CHECK_STR(calls_adapter_mango.provider, "mango");
-    req_free(&r);
+    fx_check_reply(&r, &calls_adapter_mango, "x", "mango", NULL, "");
+    fx_free(&r);
 }
 
 int main(void)

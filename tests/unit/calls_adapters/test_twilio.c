@@ -21,14 +21,7 @@
  * sorted(set(p))). Twilio's own published vector (token 12345) is checked
  * as well.
  */
-#include "adapters.h"
-
-#include <stdlib.h>
-#include <string.h>
-
-#include <jansson.h>
-
-#include "cftest.h"
+#include "adapter_fixture.h"
 #include "common/err.h"
 
 #define TOKEN "demo-twilio-auth-token-0001"
@@ -135,129 +128,34 @@ static const struct fixture *fixture(const char *name)
     abort();
 }
 
-static int hexv(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c - 'a' + 10;
-}
-
-/* What hooks.c gives adapters: a form decoded with the first value per name. */
-static json_t *decode_form(const char *s)
-{
-    json_t *obj = json_object();
-    char *copy = strdup(s), *save = NULL;
-
-    for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
-        char *eq = strchr(pair, '=');
-        char *val = eq ? eq + 1 : pair + strlen(pair);
-        if (eq)
-            *eq = '\0';
-        char *parts[2] = {pair, val};
-        for (int k = 0; k < 2; k++) {
-            char *r = parts[k], *w = parts[k];
-            for (; *r; r++) {
-                if (*r == '+') {
-                    *w++ = ' ';
-                } else if (*r == '%' && r[1] && r[2]) {
-                    *w++ = (char)(hexv(r[1]) * 16 + hexv(r[2]));
-                    r += 2;
-                } else {
-                    *w++ = *r;
-                }
-            }
-            *w = '\0';
-        }
-        if (!json_object_get(obj, pair))
-            json_object_set_new(obj, pair, json_string(val));
-    }
-    free(copy);
-    return obj;
-}
-
-struct box {
-    struct calls_hook h;
-    json_t *query, *form, *headers, *channel;
-};
-
-static void box_init(struct box *b, const char *method, const char *url, const char *body,
+/* A request on the demo channel: a POST of body, or a GET with the
+ * parameters in url's query (body ignored); signed sig (NULL: unsigned). */
+static void req_init(struct fx *x, const char *method, const char *url, const char *body,
                      const char *sig)
 {
-    const char *q = strchr(url, '?');
-
-    memset(b, 0, sizeof(*b));
-    b->query = q ? decode_form(q + 1) : json_object();
-    b->form = strcmp(method, "POST") == 0 ? decode_form(body) : json_object();
-    b->headers = json_object();
-    if (sig)
-        json_object_set_new(b->headers, "x-twilio-signature", json_string(sig));
-    b->channel = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s}", "id", "demo-twilio", "kind",
-                           "telephony", "provider", "twilio", "credentials", "account_sid",
-                           "AC00000000000000000000000000000000", "auth_token", TOKEN, "timezone",
-                           "Europe/Moscow");
-    b->h.method = method;
-    b->h.subpath = "";
-    b->h.public_url = url;
-    b->h.content_type =
-        strcmp(method, "POST") == 0 ? "application/x-www-form-urlencoded; charset=UTF-8" : NULL;
-    b->h.body = strcmp(method, "POST") == 0 ? body : "";
-    b->h.body_len = strlen(b->h.body);
-    b->h.query = b->query;
-    b->h.form = b->form;
-    b->h.headers = b->headers;
-    b->h.channel = b->channel;
-}
-
-static void box_free(struct box *b)
-{
-    json_decref(b->query);
-    json_decref(b->form);
-    json_decref(b->headers);
-    json_decref(b->channel);
+    fx_init(x, method, url, fx_demo_channel("demo-twilio"));
+    if (strcmp(method, "POST") == 0)
+        fx_body(x, body, "application/x-www-form-urlencoded; charset=UTF-8");
+    fx_set(x->headers, "x-twilio-signature", sig);
 }
 
 static int verify_post(const char *url, const char *body, const char *sig)
 {
-    struct box b;
-    char err[256] = "";
+    struct fx x;
 
-    box_init(&b, "POST", url, body, sig);
-    int rc = calls_adapter_twilio.verify(&b.h, err, sizeof(err));
-    if (rc != 0)
-        CHECK(err[0] != '\0' && strstr(err, TOKEN) == NULL); /* a reason, never the secret */
-    box_free(&b);
-    return rc;
+    req_init(&x, "POST", url, body, sig);
+    return fx_verify_free(&x, &calls_adapter_twilio, TOKEN); /* a reason, never the secret */
 }
 
 /* Verifies and parses fixture `name` as posted; returns the facts (decref). */
 static json_t *facts_of(const char *name, int *rc_out)
 {
     const struct fixture *f = fixture(name);
-    struct box b;
-    char err[256] = "";
-    json_t *facts = json_array();
+    struct fx x;
 
-    box_init(&b, "POST", URL, f->body, f->sig);
-    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), 0);
-    *rc_out = calls_adapter_twilio.parse(&b.h, facts, err, sizeof(err));
-    if (*rc_out != 0)
-        CHECK(err[0] != '\0');
-    box_free(&b);
-    return facts;
-}
-
-static const char *s_of(json_t *facts, const char *key)
-{
-    return json_string_value(json_object_get(json_array_get(facts, 0), key));
-}
-
-static long long i_of(json_t *facts, const char *key)
-{
-    json_t *v = json_object_get(json_array_get(facts, 0), key);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
-static int has(json_t *facts, const char *key)
-{
-    return json_object_get(json_array_get(facts, 0), key) != NULL;
+    req_init(&x, "POST", URL, f->body, f->sig);
+    CHECK_INT(fx_verify(&x, &calls_adapter_twilio, TOKEN), 0);
+    return fx_parse_free(&x, &calls_adapter_twilio, rc_out);
 }
 
 static void test_signatures(void)
@@ -297,25 +195,21 @@ static void test_signatures(void)
     free(rep);
 
     /* A channel without its auth token refuses everything. */
-    struct box b;
-    char err[256];
-    box_init(&b, "POST", URL, body, "QJfa55JjJ5RXct/A+CVROEPf4mI=");
+    struct fx b;
+    req_init(&b, "POST", URL, body, "QJfa55JjJ5RXct/A+CVROEPf4mI=");
     json_object_del(json_object_get(b.channel, "credentials"), "auth_token");
-    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), CF_EAUTH);
-    box_free(&b);
+    CHECK_INT(fx_verify_free(&b, &calls_adapter_twilio, TOKEN), CF_EAUTH);
 
     /* GET (StatusCallbackMethod=GET): the URL with its query is what is signed. */
     size_t ulen = strlen(URL) + strlen(body) + 2;
     char *url = malloc(ulen);
     snprintf(url, ulen, "%s?%s", URL, body);
-    box_init(&b, "GET", url, "", "uf5G2RqK3RuvYBGi6jhNkNrKJBY=");
-    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), 0);
-    json_t *facts = json_array();
-    CHECK_INT(calls_adapter_twilio.parse(&b.h, facts, err, sizeof(err)), 0);
-    CHECK_STR(s_of(facts, "event"), "ended");
-    CHECK_STR(s_of(facts, "call_key"), SID);
-    json_decref(facts);
-    box_free(&b);
+    req_init(&b, "GET", url, "", "uf5G2RqK3RuvYBGi6jhNkNrKJBY=");
+    CHECK_INT(fx_verify(&b, &calls_adapter_twilio, TOKEN), 0);
+    CHECK_INT(fx_parse(&b, &calls_adapter_twilio), 0);
+    CHECK_STR(fact_str(b.facts, "event"), "ended");
+    CHECK_STR(fact_str(b.facts, "call_key"), SID);
+    fx_free(&b);
     free(url);
 }
 
@@ -323,17 +217,15 @@ static void test_signatures(void)
  * security docs): token 12345. */
 static void test_published_vector(void)
 {
-    struct box b;
-    char err[256];
+    struct fx b;
 
-    box_init(&b, "POST", "https://mycompany.com/myapp.php?foo=1&bar=2",
+    req_init(&b, "POST", "https://mycompany.com/myapp.php?foo=1&bar=2",
              "CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%"
              "2B18005551212",
              "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
     json_object_set_new(json_object_get(b.channel, "credentials"), "auth_token",
                         json_string("12345"));
-    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), 0);
-    box_free(&b);
+    CHECK_INT(fx_verify_free(&b, &calls_adapter_twilio, "12345"), 0);
 }
 
 static void test_answered_inbound(void)
@@ -343,21 +235,21 @@ static void test_answered_inbound(void)
 
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(facts), 1);
-    CHECK_STR(s_of(facts, "event_key"), SID ":0");
-    CHECK_STR(s_of(facts, "call_key"), SID);
-    CHECK_STR(s_of(facts, "event"), "ended");
-    CHECK_STR(s_of(facts, "time"), "2026-11-20T09:01:00.000Z");
-    CHECK_STR(s_of(facts, "direction"), "inbound");
-    CHECK_STR(s_of(facts, "from"), "+79161234567");
-    CHECK_STR(s_of(facts, "to"), "+74950000201");
-    CHECK_STR(s_of(facts, "tracking_number"), "+74950000201");
-    CHECK_STR(s_of(facts, "outcome"), "answered");
-    CHECK_STR(s_of(facts, "ended_at"), "2026-11-20T09:01:00.000Z");
-    CHECK_STR(s_of(facts, "answered_at"), "2026-11-20T09:00:08.000Z");
-    CHECK_INT(i_of(facts, "talk_seconds"), 52);
+    CHECK_STR(fact_str(facts, "event_key"), SID ":0");
+    CHECK_STR(fact_str(facts, "call_key"), SID);
+    CHECK_STR(fact_str(facts, "event"), "ended");
+    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(facts, "direction"), "inbound");
+    CHECK_STR(fact_str(facts, "from"), "+79161234567");
+    CHECK_STR(fact_str(facts, "to"), "+74950000201");
+    CHECK_STR(fact_str(facts, "tracking_number"), "+74950000201");
+    CHECK_STR(fact_str(facts, "outcome"), "answered");
+    CHECK_STR(fact_str(facts, "ended_at"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T09:00:08.000Z");
+    CHECK_INT(fact_int(facts, "talk_seconds"), 52);
     /* Not reported by a lone completed: omitted, never null. */
-    CHECK(!has(facts, "started_at") && !has(facts, "ring_seconds"));
-    CHECK(!has(facts, "recording_url") && !has(facts, "agent_id"));
+    CHECK(!fact_has(facts, "started_at") && !fact_has(facts, "ring_seconds"));
+    CHECK(!fact_has(facts, "recording_url") && !fact_has(facts, "agent_id"));
     json_decref(facts);
 }
 
@@ -367,12 +259,12 @@ static void test_missed_inbound(void)
     json_t *facts = facts_of("noanswer_inbound", &rc);
 
     CHECK_INT(rc, 0);
-    CHECK_STR(s_of(facts, "event_key"), SID ":1");
-    CHECK_STR(s_of(facts, "event"), "ended");
-    CHECK_STR(s_of(facts, "outcome"), "missed");
-    CHECK_STR(s_of(facts, "time"), "2026-11-20T09:10:30.000Z");
-    CHECK_INT(i_of(facts, "talk_seconds"), 0);
-    CHECK(!has(facts, "answered_at"));
+    CHECK_STR(fact_str(facts, "event_key"), SID ":1");
+    CHECK_STR(fact_str(facts, "event"), "ended");
+    CHECK_STR(fact_str(facts, "outcome"), "missed");
+    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:10:30.000Z");
+    CHECK_INT(fact_int(facts, "talk_seconds"), 0);
+    CHECK(!fact_has(facts, "answered_at"));
     json_decref(facts);
 }
 
@@ -382,37 +274,37 @@ static void test_outbound(void)
     json_t *facts = facts_of("ringing_outbound", &rc);
 
     CHECK_INT(rc, 0);
-    CHECK_STR(s_of(facts, "event"), "started");
-    CHECK_STR(s_of(facts, "event_key"), OSID ":1");
-    CHECK_STR(s_of(facts, "direction"), "outbound");
-    CHECK_STR(s_of(facts, "from"), "+74950000201");
-    CHECK_STR(s_of(facts, "to"), "+79161234567");
-    CHECK_STR(s_of(facts, "started_at"), "2026-11-20T10:00:02.000Z");
-    CHECK(!has(facts, "tracking_number") && !has(facts, "outcome"));
+    CHECK_STR(fact_str(facts, "event"), "started");
+    CHECK_STR(fact_str(facts, "event_key"), OSID ":1");
+    CHECK_STR(fact_str(facts, "direction"), "outbound");
+    CHECK_STR(fact_str(facts, "from"), "+74950000201");
+    CHECK_STR(fact_str(facts, "to"), "+79161234567");
+    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T10:00:02.000Z");
+    CHECK(!fact_has(facts, "tracking_number") && !fact_has(facts, "outcome"));
     json_decref(facts);
 
     facts = facts_of("answered_outbound", &rc);
     CHECK_INT(rc, 0);
-    CHECK_STR(s_of(facts, "event"), "answered");
-    CHECK_STR(s_of(facts, "answered_at"), "2026-11-20T10:00:09.000Z");
+    CHECK_STR(fact_str(facts, "event"), "answered");
+    CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T10:00:09.000Z");
     json_decref(facts);
 
     facts = facts_of("completed_outbound", &rc);
     CHECK_INT(rc, 0);
-    CHECK_STR(s_of(facts, "event"), "ended");
-    CHECK_STR(s_of(facts, "event_key"), OSID ":3");
-    CHECK_STR(s_of(facts, "outcome"), "answered");
-    CHECK_INT(i_of(facts, "talk_seconds"), 60);
-    CHECK_STR(s_of(facts, "answered_at"), "2026-11-20T10:00:09.000Z");
-    CHECK_STR(s_of(facts, "recording_url"),
+    CHECK_STR(fact_str(facts, "event"), "ended");
+    CHECK_STR(fact_str(facts, "event_key"), OSID ":3");
+    CHECK_STR(fact_str(facts, "outcome"), "answered");
+    CHECK_INT(fact_int(facts, "talk_seconds"), 60);
+    CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T10:00:09.000Z");
+    CHECK_STR(fact_str(facts, "recording_url"),
               "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000000/"
               "Recordings/RE0123456789abcdef0123456789abcdef");
     json_decref(facts);
 
     facts = facts_of("machine", &rc);
     CHECK_INT(rc, 0);
-    CHECK_STR(s_of(facts, "outcome"), "voicemail");
-    CHECK(!has(facts, "talk_seconds"));
+    CHECK_STR(fact_str(facts, "outcome"), "voicemail");
+    CHECK(!fact_has(facts, "talk_seconds"));
     json_decref(facts);
 }
 
@@ -422,12 +314,12 @@ static void test_raw_parties(void)
     json_t *facts = facts_of("anonymous", &rc);
 
     CHECK_INT(rc, 0);
-    CHECK_STR(s_of(facts, "from"), "Anonymous");
+    CHECK_STR(fact_str(facts, "from"), "Anonymous");
     json_decref(facts);
     facts = facts_of("sip", &rc);
     CHECK_INT(rc, 0);
-    CHECK_STR(s_of(facts, "from"), "sip:alice@example.sip.twilio.com");
-    CHECK_STR(s_of(facts, "time"), "2026-11-20T09:01:00.000Z"); /* "GMT" form */
+    CHECK_STR(fact_str(facts, "from"), "sip:alice@example.sip.twilio.com");
+    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:01:00.000Z"); /* "GMT" form */
     json_decref(facts);
 }
 
@@ -438,21 +330,21 @@ static void test_tolerance_and_keys(void)
 
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(facts), 1);
-    CHECK_STR(s_of(facts, "outcome"), "answered");
+    CHECK_STR(fact_str(facts, "outcome"), "answered");
     json_decref(facts);
 
     /* No SequenceNumber: CallSid + CallStatus. busy -> busy. */
     facts = facts_of("no_sequence", &rc);
     CHECK_INT(rc, 0);
-    CHECK_STR(s_of(facts, "event_key"), SID ":busy");
-    CHECK_STR(s_of(facts, "outcome"), "busy");
+    CHECK_STR(fact_str(facts, "event_key"), SID ":busy");
+    CHECK_STR(fact_str(facts, "outcome"), "busy");
     json_decref(facts);
 
     /* A retried callback is the same event. */
     json_t *a = facts_of("completed_inbound", &rc);
     json_t *b = facts_of("completed_inbound", &rc);
     CHECK(json_equal(a, b));
-    CHECK_STR(s_of(a, "event_key"), s_of(b, "event_key"));
+    CHECK_STR(fact_str(a, "event_key"), fact_str(b, "event_key"));
     json_decref(a);
     json_decref(b);
 
@@ -474,26 +366,26 @@ static void test_status_table(void)
         {"no-answer", "ended", "missed"},   {"canceled", "ended", "missed"},
         {"failed", "ended", "failed"},
     };
+    int rc;
+
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        struct box b;
-        char err[256];
+        struct fx b;
         char body[512];
-        json_t *facts = json_array();
         snprintf(body, sizeof(body),
                  "CallSid=" SID "&CallStatus=%s&Direction=outbound-dial&From=%%2B74950000201&To="
                  "%%2B79161234567&Timestamp=Fri%%2C+20+Nov+2026+09%%3A05%%3A00+%%2B0300",
                  rows[i].status);
-        box_init(&b, "POST", URL, body, "unused");
-        CHECK_INT(calls_adapter_twilio.parse(&b.h, facts, err, sizeof(err)), 0);
-        CHECK_STR(s_of(facts, "event"), rows[i].event);
-        CHECK_STR(s_of(facts, "direction"), "outbound");
-        CHECK_STR(s_of(facts, "time"), "2026-11-20T06:05:00.000Z"); /* +0300 applied */
+        req_init(&b, "POST", URL, body, "unused");
+        json_t *facts = fx_parse_free(&b, &calls_adapter_twilio, &rc);
+        CHECK_INT(rc, 0);
+        CHECK_STR(fact_str(facts, "event"), rows[i].event);
+        CHECK_STR(fact_str(facts, "direction"), "outbound");
+        CHECK_STR(fact_str(facts, "time"), "2026-11-20T06:05:00.000Z"); /* +0300 applied */
         if (rows[i].outcome)
-            CHECK_STR(s_of(facts, "outcome"), rows[i].outcome);
+            CHECK_STR(fact_str(facts, "outcome"), rows[i].outcome);
         else
-            CHECK(!has(facts, "outcome"));
+            CHECK(!fact_has(facts, "outcome"));
         json_decref(facts);
-        box_free(&b);
     }
 }
 
@@ -511,32 +403,23 @@ static void test_garbage(void)
     json_decref(facts);
 
     /* A JSON body with no parameters at all. */
-    struct box b;
-    char err[256];
-    box_init(&b, "POST", URL, "", "x");
-    b.h.content_type = "application/json";
-    b.h.body = "{\"CallSid\": 1}";
-    b.h.body_len = strlen(b.h.body);
-    facts = json_array();
-    CHECK_INT(calls_adapter_twilio.parse(&b.h, facts, err, sizeof(err)), CF_EINVAL);
-    CHECK_INT(calls_adapter_twilio.verify(&b.h, err, sizeof(err)), CF_EAUTH);
-    json_decref(facts);
-    box_free(&b);
+    struct fx b;
+    req_init(&b, "POST", URL, "", "x");
+    fx_body(&b, "{\"CallSid\": 1}", "application/json");
+    CHECK_INT(fx_parse(&b, &calls_adapter_twilio), CF_EINVAL);
+    CHECK_INT(fx_verify(&b, &calls_adapter_twilio, TOKEN), CF_EAUTH);
+    fx_free(&b);
 }
 
 static void test_reply(void)
 {
-    struct box b;
-    struct calls_reply reply = {.status = 0};
+    struct fx b;
 
-    box_init(&b, "POST", URL, fixture("completed_inbound")->body, NULL);
-    calls_adapter_twilio.reply_ok(&b.h, &reply);
-    CHECK_INT(reply.status, 200);
-    CHECK_STR(reply.content_type, "text/xml");
-    CHECK_STR(reply.body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
+    req_init(&b, "POST", URL, fixture("completed_inbound")->body, NULL);
+    fx_check_reply(&b, &calls_adapter_twilio, NULL, "twilio", "text/xml",
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
     CHECK(calls_adapter_twilio.precheck == NULL);
-    CHECK_STR(calls_adapter_twilio.provider, "twilio");
-    box_free(&b);
+    fx_free(&b);
 }
 
 int main(void)

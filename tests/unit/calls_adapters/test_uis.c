@@ -24,77 +24,27 @@
  * There is no signature to compute vectors for: UIS signs nothing; the
  * channel's URL token is compared in constant time.
  */
-#include "adapters.h"
-
-#include <stdlib.h>
-#include <string.h>
-
+#include "adapter_fixture.h"
 #include "common/err.h"
-
-#include "cftest.h"
 
 #define TOKEN "tok-uis-0001"
 
-/* The demo channel's map (deploy/local/demo-network.json): names it omits
- * take the adapter's defaults. */
+/* The demo channel (deploy/local/demo-network.json) with this test's
+ * token: names its field_map omits take the adapter's defaults. */
 static json_t *j_channel;
 
-struct req {
-    struct calls_hook h;
-    json_t *query, *form, *headers, *facts;
-    char errbuf[256];
-    int verify_rc, parse_rc;
-};
-
-static void run_raw(struct req *r, const char *method, const char *token, const char *body,
-                    const json_t *channel)
+static void run_raw(struct fx *r, const char *method, const char *token, const char *body,
+                    json_t *channel)
 {
-    memset(r, 0, sizeof(*r));
-    r->query = token ? json_pack("{s:s}", "token", token) : json_object();
-    r->form = json_object();
-    r->headers = json_object();
-    r->facts = json_array();
-    r->h.method = method;
-    r->h.subpath = "";
-    r->h.public_url = "https://calls.example/v1/hooks/calls/uis/demo-uis";
-    r->h.content_type = "application/json";
-    r->h.body = body;
-    r->h.body_len = strlen(body);
-    r->h.query = r->query;
-    r->h.form = r->form;
-    r->h.headers = r->headers;
-    r->h.channel = channel;
-    r->verify_rc = calls_adapter_uis.verify(&r->h, r->errbuf, sizeof(r->errbuf));
-    r->parse_rc = calls_adapter_uis.parse(&r->h, r->facts, r->errbuf, sizeof(r->errbuf));
+    fx_init(r, method, "https://calls.example/v1/hooks/calls/uis/demo-uis", json_incref(channel));
+    fx_set(r->query, "token", token);
+    fx_body(r, body, "application/json");
+    fx_run(r, &calls_adapter_uis);
 }
 
-static void run(struct req *r, const char *body)
+static void run(struct fx *r, const char *body)
 {
     run_raw(r, "POST", TOKEN, body, j_channel);
-}
-
-static void done(struct req *r)
-{
-    json_decref(r->query);
-    json_decref(r->form);
-    json_decref(r->headers);
-    json_decref(r->facts);
-}
-
-static const char *fact_str(const struct req *r, const char *key)
-{
-    return calls_str(json_array_get(r->facts, 0), key);
-}
-
-static long long fact_int(const struct req *r, const char *key)
-{
-    const json_t *v = json_object_get(json_array_get(r->facts, 0), key);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
-static int has(const struct req *r, const char *key)
-{
-    return json_object_get(json_array_get(r->facts, 0), key) != NULL;
 }
 
 /* --- an answered inbound call: incoming, talk started, call finished --- */
@@ -121,49 +71,50 @@ static const char *const call_finished =
 
 static void test_answered_inbound(void)
 {
-    struct req r;
+    struct fx r;
 
     run(&r, in_call);
     CHECK_INT(r.verify_rc, 0);
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 1);
-    CHECK_STR(fact_str(&r, "event_key"), "998677427:started");
-    CHECK_STR(fact_str(&r, "call_key"), "998677427");
-    CHECK_STR(fact_str(&r, "event"), "started");
-    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:00:00.000Z"); /* Moscow, UTC+3 */
-    CHECK_STR(fact_str(&r, "direction"), "inbound");
-    CHECK_STR(fact_str(&r, "from"), "79161234567");
-    CHECK_STR(fact_str(&r, "to"), "74990000301");
-    CHECK_STR(fact_str(&r, "tracking_number"), "74990000301");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "event_key"), "998677427:started");
+    CHECK_STR(fact_str(r.facts, "call_key"), "998677427");
+    CHECK_STR(fact_str(r.facts, "event"), "started");
+    CHECK_STR(fact_str(r.facts, "time"), "2026-11-20T09:00:00.000Z"); /* Moscow, UTC+3 */
+    CHECK_STR(fact_str(r.facts, "direction"), "inbound");
+    CHECK_STR(fact_str(r.facts, "from"), "79161234567");
+    CHECK_STR(fact_str(r.facts, "to"), "74990000301");
+    CHECK_STR(fact_str(r.facts, "tracking_number"), "74990000301");
+    fx_free(&r);
 
     run(&r, talk_started);
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "event_key"), "998677427:answered");
-    CHECK_STR(fact_str(&r, "event"), "answered");
-    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:00:08.000Z");
-    CHECK_STR(fact_str(&r, "agent_id"), "323409");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "event_key"), "998677427:answered");
+    CHECK_STR(fact_str(r.facts, "event"), "answered");
+    CHECK_STR(fact_str(r.facts, "time"), "2026-11-20T09:00:08.000Z");
+    CHECK_STR(fact_str(r.facts, "agent_id"), "323409");
+    fx_free(&r);
 
     run(&r, call_finished);
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 1);
-    CHECK_STR(fact_str(&r, "event_key"), "998677427:ended");
-    CHECK_STR(fact_str(&r, "event"), "ended");
-    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:01:00.000Z");
-    CHECK_STR(fact_str(&r, "started_at"), "2026-11-20T09:00:00.000Z");
-    CHECK_INT(fact_int(&r, "talk_seconds"), 52);
-    CHECK_INT(fact_int(&r, "ring_seconds"), 8);
-    CHECK_STR(fact_str(&r, "outcome"), "answered");
-    CHECK_STR(fact_str(&r, "agent_id"), "323409");
-    CHECK(!has(&r, "answered_at") && !has(&r, "ended_at") && !has(&r, "recording_url"));
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "event_key"), "998677427:ended");
+    CHECK_STR(fact_str(r.facts, "event"), "ended");
+    CHECK_STR(fact_str(r.facts, "time"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(r.facts, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_INT(fact_int(r.facts, "talk_seconds"), 52);
+    CHECK_INT(fact_int(r.facts, "ring_seconds"), 8);
+    CHECK_STR(fact_str(r.facts, "outcome"), "answered");
+    CHECK_STR(fact_str(r.facts, "agent_id"), "323409");
+    CHECK(!fact_has(r.facts, "answered_at") && !fact_has(r.facts, "ended_at") &&
+          !fact_has(r.facts, "recording_url"));
+    fx_free(&r);
 }
 
 /* --- a lost call, and a finished call nobody answered --- */
 static void test_missed(void)
 {
-    struct req r;
+    struct fx r;
 
     /* Planfix's "Lost call" template: no direction, no employee */
     run(&r, "{\"notification_name\":\"Потерянный звонок\",\"notification_mnemonic\":null,"
@@ -173,45 +124,45 @@ static void test_missed(void)
             "\"communication_number\":2,\"contact_id\":null,\"contact_full_name\":null,"
             "\"call_session_id\":998677500}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "event_key"), "998677500:lost");
-    CHECK_STR(fact_str(&r, "event"), "ended");
-    CHECK_STR(fact_str(&r, "direction"), "inbound");
-    CHECK_STR(fact_str(&r, "outcome"), "missed");
-    CHECK_INT(fact_int(&r, "ring_seconds"), 25);
-    CHECK_STR(fact_str(&r, "time"), "2026-11-20T10:00:25.000Z");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "event_key"), "998677500:lost");
+    CHECK_STR(fact_str(r.facts, "event"), "ended");
+    CHECK_STR(fact_str(r.facts, "direction"), "inbound");
+    CHECK_STR(fact_str(r.facts, "outcome"), "missed");
+    CHECK_INT(fact_int(r.facts, "ring_seconds"), 25);
+    CHECK_STR(fact_str(r.facts, "time"), "2026-11-20T10:00:25.000Z");
+    fx_free(&r);
 
     run(&r, "{\"notification_name\":\"Завершение звонка\",\"direction\":\"in\","
             "\"call_session_id\":\"998677501\",\"contact_phone_number\":\"79161234567\","
             "\"virtual_phone_number\":\"74990000302\",\"notification_time\":\"2026-11-20 "
             "13:05:00\",\"talk_time_duration\":0,\"wait_time_duration\":\"00:00:31\"}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "outcome"), "missed");
-    CHECK_INT(fact_int(&r, "talk_seconds"), 0);
-    CHECK_INT(fact_int(&r, "ring_seconds"), 31);
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "outcome"), "missed");
+    CHECK_INT(fact_int(r.facts, "talk_seconds"), 0);
+    CHECK_INT(fact_int(r.facts, "ring_seconds"), 31);
+    fx_free(&r);
 
     /* durations as clock strings; a malformed one is left out */
     run(&r, "{\"notification_mnemonic\":\"ended\",\"call_session_id\":2,"
             "\"notification_time\":\"2026-11-20 13:05:00\",\"talk_time_duration\":\"01:02:03\","
             "\"wait_time_duration\":\"12:\"}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK_INT(fact_int(&r, "talk_seconds"), 3723);
-    CHECK(!has(&r, "ring_seconds"));
-    done(&r);
+    CHECK_INT(fact_int(r.facts, "talk_seconds"), 3723);
+    CHECK(!fact_has(r.facts, "ring_seconds"));
+    fx_free(&r);
 
     /* without a talk time the end says nothing of the outcome */
     run(&r, "{\"notification_mnemonic\":\"ended\",\"call_session_id\":1,"
             "\"notification_time\":\"2026-11-20 13:05:00\"}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK(!has(&r, "outcome"));
-    done(&r);
+    CHECK(!fact_has(r.facts, "outcome"));
+    fx_free(&r);
 }
 
 /* --- outbound: UIS's contact and virtual numbers turned round --- */
 static void test_outbound(void)
 {
-    struct req r;
+    struct fx r;
 
     run(&r, "{\"notification_name\":\"Завершение звонка\",\"direction\":\"out\","
             "\"virtual_phone_number\":\"74990000303\",\"notification_time\":\"2026-11-20 "
@@ -219,13 +170,13 @@ static void test_outbound(void)
             "\"call_session_id\":998677600,\"talk_time_duration\":95,"
             "\"wait_time_duration\":12,\"start_time\":\"2026-11-20 14:08:13\"}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "direction"), "outbound");
-    CHECK_STR(fact_str(&r, "from"), "74990000303");
-    CHECK_STR(fact_str(&r, "to"), "79169876543");
-    CHECK(!has(&r, "tracking_number"));
-    CHECK_STR(fact_str(&r, "outcome"), "answered");
-    CHECK_STR(fact_str(&r, "agent_id"), "323411");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "direction"), "outbound");
+    CHECK_STR(fact_str(r.facts, "from"), "74990000303");
+    CHECK_STR(fact_str(r.facts, "to"), "79169876543");
+    CHECK(!fact_has(r.facts, "tracking_number"));
+    CHECK_STR(fact_str(r.facts, "outcome"), "answered");
+    CHECK_STR(fact_str(r.facts, "agent_id"), "323411");
+    fx_free(&r);
 
     /* Planfix's "Outbound call" template has no {{direction}}: its name says it */
     run(&r, "{\"notification_name\":\"Исходящий звонок\",\"notification_mnemonic\":null,"
@@ -234,48 +185,48 @@ static void test_outbound(void)
             "\"contact_full_name\":null,\"call_session_id\":998677600,\"employee_full_name\":"
             "\"Колл-центр 2\",\"employee_id\":323411,\"employee_phone_number\":\"101\"}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "event"), "started");
-    CHECK_STR(fact_str(&r, "direction"), "outbound");
-    CHECK_STR(fact_str(&r, "to"), "79169876543");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "event"), "started");
+    CHECK_STR(fact_str(r.facts, "direction"), "outbound");
+    CHECK_STR(fact_str(r.facts, "to"), "79169876543");
+    fx_free(&r);
 
     run(&r, "{\"notification_mnemonic\":\"started\",\"direction\":\"internal\","
             "\"call_session_id\":7,\"notification_time\":\"2026-11-20 14:08:13\"}");
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0); /* neither in nor out */
-    done(&r);
+    fx_free(&r);
 }
 
 /* --- anonymous and SIP callers are kept raw --- */
 static void test_anonymous_and_sip_kept_raw(void)
 {
-    struct req r;
+    struct fx r;
 
     run(&r, "{\"notification_mnemonic\":\"started\",\"call_session_id\":11,"
             "\"contact_phone_number\":null,\"virtual_phone_number\":\"74990000301\","
             "\"notification_time\":\"2026-11-20 12:00:00\"}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "from"), "");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "from"), "");
+    fx_free(&r);
 
     run(&r, "{\"notification_mnemonic\":\"started\",\"call_session_id\":12,"
             "\"contact_phone_number\":\"anonymous\",\"virtual_phone_number\":\"74990000301\","
             "\"notification_time\":\"2026-11-20 12:00:00\"}");
-    CHECK_STR(fact_str(&r, "from"), "anonymous");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "from"), "anonymous");
+    fx_free(&r);
 
     run(&r, "{\"notification_mnemonic\":\"started\",\"call_session_id\":13,"
             "\"contact_phone_number\":\"sip:0012345@sip.uiscom.ru\","
             "\"virtual_phone_number\":\"74990000301\","
             "\"notification_time\":\"2026-11-20 12:00:00\"}");
-    CHECK_STR(fact_str(&r, "from"), "sip:0012345@sip.uiscom.ru");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "from"), "sip:0012345@sip.uiscom.ru");
+    fx_free(&r);
 }
 
 /* --- a customer's own keys, through the channel's field_map --- */
 static void test_field_map(void)
 {
-    struct req r;
+    struct fx r;
     json_t *j_ch = json_pack("{s:{s:s}, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
                              "credentials", "url_token", TOKEN, "timezone", "Asia/Yekaterinburg",
                              "field_map", "call_id", "id", "event", "kind", "from", "client", "to",
@@ -289,15 +240,15 @@ static void test_field_map(void)
             ".mp3\"},\"notification_mnemonic\":\"lost_call\",\"call_session_id\":99}",
             j_ch);
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "call_key"), "s-42");
-    CHECK_STR(fact_str(&r, "event_key"), "s-42:ended");
-    CHECK_STR(fact_str(&r, "from"), "79161234567"); /* an unquoted number */
-    CHECK_STR(fact_str(&r, "to"), "73432000000");
-    CHECK_STR(fact_str(&r, "time"), "2026-11-20T10:00:00.000Z"); /* Yekaterinburg, UTC+5 */
-    CHECK_STR(fact_str(&r, "outcome"), "busy");
-    CHECK_INT(fact_int(&r, "talk_seconds"), 0);
-    CHECK_STR(fact_str(&r, "recording_url"), "https://rec.example/1.mp3");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "call_key"), "s-42");
+    CHECK_STR(fact_str(r.facts, "event_key"), "s-42:ended");
+    CHECK_STR(fact_str(r.facts, "from"), "79161234567"); /* an unquoted number */
+    CHECK_STR(fact_str(r.facts, "to"), "73432000000");
+    CHECK_STR(fact_str(r.facts, "time"), "2026-11-20T10:00:00.000Z"); /* Yekaterinburg, UTC+5 */
+    CHECK_STR(fact_str(r.facts, "outcome"), "busy");
+    CHECK_INT(fact_int(r.facts, "talk_seconds"), 0);
+    CHECK_STR(fact_str(r.facts, "recording_url"), "https://rec.example/1.mp3");
+    fx_free(&r);
 
     /* the mapped event field is not recognised: the notification's name is */
     run_raw(&r, "POST", TOKEN,
@@ -305,20 +256,20 @@ static void test_field_map(void)
             "\"at\":\"2026-11-20 15:00:00\"}",
             j_ch);
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "event_key"), "s-43:ended");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "event_key"), "s-43:ended");
+    fx_free(&r);
     run_raw(&r, "POST", TOKEN,
             "{\"id\":\"s-44\",\"kind\":\"something\",\"at\":\"2026-11-20 15:00:00\"}", j_ch);
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
-    done(&r);
+    fx_free(&r);
     json_decref(j_ch);
 }
 
 /* --- times: Unix seconds, RFC 3339, local with and without milliseconds --- */
 static void test_times(void)
 {
-    struct req r;
+    struct fx r;
     json_t *j_ch =
         json_pack("{s:{s:s}, s:s, s:{s:s}}", "credentials", "url_token", TOKEN, "timezone",
                   "Europe/Moscow", "field_map", "time", "notification_timestamp");
@@ -328,27 +279,27 @@ static void test_times(void)
             "\"notification_timestamp\":1795683608}",
             j_ch);
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "time"), "2026-11-26T09:00:08.000Z");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "time"), "2026-11-26T09:00:08.000Z");
+    fx_free(&r);
     json_decref(j_ch);
 
     run(&r, "{\"notification_mnemonic\":\"answered\",\"call_session_id\":22,"
             "\"notification_time\":\"2026-11-20T12:00:08+03:00\"}");
-    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:00:08.000Z");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "time"), "2026-11-20T09:00:08.000Z");
+    fx_free(&r);
 
     /* no notification time: an end falls back on... nothing: 400 */
     run(&r, "{\"notification_mnemonic\":\"ended\",\"call_session_id\":23}");
     CHECK_INT(r.parse_rc, CF_EINVAL);
-    CHECK(strstr(r.errbuf, "notification_time") != NULL);
-    done(&r);
+    CHECK(strstr(r.parse_err, "notification_time") != NULL);
+    fx_free(&r);
 
     /* a start without notification time takes its start_time */
     run(&r, "{\"notification_mnemonic\":\"started\",\"call_session_id\":24,"
             "\"start_time\":\"2026-11-20 12:00:00\"}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "time"), "2026-11-20T09:00:00.000Z");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "time"), "2026-11-20T09:00:00.000Z");
+    fx_free(&r);
 
     /* a local time on a channel without a timezone cannot be placed */
     json_t *j_notz = json_pack("{s:{s:s}}", "credentials", "url_token", TOKEN);
@@ -357,15 +308,15 @@ static void test_times(void)
             "\"notification_time\":\"2026-11-20 12:00:00\"}",
             j_notz);
     CHECK_INT(r.parse_rc, CF_EINVAL);
-    CHECK(strstr(r.errbuf, "timezone") != NULL);
-    done(&r);
+    CHECK(strstr(r.parse_err, "timezone") != NULL);
+    fx_free(&r);
     json_decref(j_notz);
 }
 
 /* --- a recording, and notifications not recorded --- */
 static void test_other_events(void)
 {
-    struct req r;
+    struct fx r;
 
     run(&r, "{\"notification_name\":\"Запись разговора\",\"notification_mnemonic\":null,"
             "\"virtual_phone_number\":\"74990000301\",\"notification_time\":\"2026-11-20 "
@@ -373,11 +324,11 @@ static void test_other_events(void)
             "\"employee_id\":323409,\"file_link\":\"https://app.uiscom.ru/system/media/talk/"
             "998677427/abc/\",\"file_duration\":52,\"tag_ids\":null}");
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "event_key"), "998677427:recording");
-    CHECK_STR(fact_str(&r, "event"), "updated");
-    CHECK_STR(fact_str(&r, "recording_url"),
+    CHECK_STR(fact_str(r.facts, "event_key"), "998677427:recording");
+    CHECK_STR(fact_str(r.facts, "event"), "updated");
+    CHECK_STR(fact_str(r.facts, "recording_url"),
               "https://app.uiscom.ru/system/media/talk/998677427/abc/");
-    done(&r);
+    fx_free(&r);
 
     static const char *const ignored[] = {
         /* the end of one employee's talk, not of the call */
@@ -393,7 +344,7 @@ static void test_other_events(void)
         run(&r, ignored[i]);
         CHECK_INT(r.parse_rc, 0);
         CHECK_INT(json_array_size(r.facts), 0);
-        done(&r);
+        fx_free(&r);
     }
 
     /* guessed mnemonic forms are matched on their stems */
@@ -410,34 +361,34 @@ static void test_other_events(void)
                  guesses[i][0]);
         run(&r, body);
         CHECK_INT(r.parse_rc, 0);
-        CHECK_STR(fact_str(&r, "event"), guesses[i][1]);
-        done(&r);
+        CHECK_STR(fact_str(r.facts, "event"), guesses[i][1]);
+        fx_free(&r);
     }
 }
 
 static void test_auth(void)
 {
-    struct req r;
+    struct fx r;
 
     run_raw(&r, "POST", "tok-uis-0002", call_finished, j_channel);
     CHECK_INT(r.verify_rc, CF_EAUTH);
-    CHECK(strstr(r.errbuf, TOKEN) == NULL);
-    done(&r);
+    CHECK(strstr(r.verify_err, TOKEN) == NULL);
+    fx_free(&r);
 
     run_raw(&r, "POST", NULL, call_finished, j_channel);
     CHECK_INT(r.verify_rc, CF_EAUTH);
-    CHECK(strstr(r.errbuf, "missing") != NULL);
-    done(&r);
+    CHECK(strstr(r.verify_err, "missing") != NULL);
+    fx_free(&r);
 
     /* a token in the body does not count */
     run_raw(&r, "POST", NULL, "{\"token\":\"" TOKEN "\"}", j_channel);
     CHECK_INT(r.verify_rc, CF_EAUTH);
-    done(&r);
+    fx_free(&r);
 }
 
 static void test_garbage(void)
 {
-    struct req r;
+    struct fx r;
     static const char *const bad[] = {
         "{not json",
         "[1,2,3]",
@@ -453,19 +404,14 @@ static void test_garbage(void)
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         run(&r, bad[i]);
-        CHECK_INT(r.verify_rc, 0);
-        if (r.parse_rc != CF_EINVAL)
-            fprintf(stderr, "case %zu: %s\n", i, bad[i]);
-        CHECK_INT(r.parse_rc, CF_EINVAL);
-        CHECK(r.errbuf[0] != '\0');
-        CHECK_INT(json_array_size(r.facts), 0);
-        done(&r);
+        fx_check_invalid(&r, i, bad[i]);
+        fx_free(&r);
     }
 }
 
 static void test_tolerant_and_get(void)
 {
-    struct req r;
+    struct fx r;
     char body[2048];
 
     /* unknown members, nested and odd ones, are ignored */
@@ -473,77 +419,58 @@ static void test_tolerant_and_get(void)
              call_finished + 1);
     run(&r, body);
     CHECK_INT(r.parse_rc, 0);
-    CHECK_STR(fact_str(&r, "event_key"), "998677427:ended");
-    done(&r);
+    CHECK_STR(fact_str(r.facts, "event_key"), "998677427:ended");
+    fx_free(&r);
 
     /* a GET notification: the variables in the query */
-    memset(&r, 0, sizeof(r));
-    r.query = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "token", TOKEN, "notification_name",
-                        "Завершение звонка", "call_session_id", "998677427", "contact_phone_number",
-                        "79161234567", "notification_time", "2026-11-20 12:01:00",
-                        "talk_time_duration", "52");
-    r.form = json_object();
-    r.headers = json_object();
-    r.facts = json_array();
-    r.h = (struct calls_hook){.method = "GET",
-                              .subpath = "",
-                              .public_url = "x",
-                              .body = "",
-                              .query = r.query,
-                              .form = r.form,
-                              .headers = r.headers,
-                              .channel = j_channel};
-    CHECK_INT(calls_adapter_uis.verify(&r.h, r.errbuf, sizeof(r.errbuf)), 0);
-    CHECK_INT(calls_adapter_uis.parse(&r.h, r.facts, r.errbuf, sizeof(r.errbuf)), 0);
-    CHECK_STR(fact_str(&r, "event_key"), "998677427:ended");
-    CHECK_STR(fact_str(&r, "outcome"), "answered");
-    CHECK_STR(fact_str(&r, "from"), "79161234567");
-    done(&r);
+    fx_init(&r, "GET", "x", json_incref(j_channel));
+    json_object_update_new(
+        r.query, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "token", TOKEN, "notification_name",
+                           "Завершение звонка", "call_session_id", "998677427",
+                           "contact_phone_number", "79161234567", "notification_time",
+                           "2026-11-20 12:01:00", "talk_time_duration", "52"));
+    CHECK_INT(fx_verify(&r, &calls_adapter_uis, TOKEN), 0);
+    CHECK_INT(fx_parse(&r, &calls_adapter_uis), 0);
+    CHECK_STR(fact_str(r.facts, "event_key"), "998677427:ended");
+    CHECK_STR(fact_str(r.facts, "outcome"), "answered");
+    CHECK_STR(fact_str(r.facts, "from"), "79161234567");
+    fx_free(&r);
 }
 
 static void test_event_key_stable(void)
 {
-    struct req a, b;
+    struct fx a, b;
 
     run(&a, call_finished);
     run(&b, call_finished);
     CHECK(json_equal(a.facts, b.facts));
-    done(&a);
-    done(&b);
+    fx_free(&a);
+    fx_free(&b);
 
     /* the call id quoted or not is the same call */
     run(&a, "{\"notification_mnemonic\":\"started\",\"call_session_id\":998677427,"
             "\"notification_time\":\"2026-11-20 12:00:00\"}");
     run(&b, "{\"notification_mnemonic\":\"started\",\"call_session_id\":\"998677427\","
             "\"notification_time\":\"2026-11-20 12:00:00\"}");
-    CHECK_STR(fact_str(&a, "event_key"), fact_str(&b, "event_key"));
-    done(&a);
-    done(&b);
+    CHECK_STR(fact_str(a.facts, "event_key"), fact_str(b.facts, "event_key"));
+    fx_free(&a);
+    fx_free(&b);
 }
 
 static void test_reply(void)
 {
-    struct calls_reply reply = {.status = 0, .content_type = NULL};
-    struct req r;
+    struct fx r;
 
     run(&r, call_finished);
-    snprintf(reply.body, sizeof(reply.body), "junk");
-    calls_adapter_uis.reply_ok(&r.h, &reply);
-    CHECK_INT(reply.status, 200);
-    CHECK_STR(reply.body, "");
-    CHECK(reply.content_type == NULL);
+    fx_check_reply(&r, &calls_adapter_uis, NULL, "uis", NULL, "");
     CHECK(calls_adapter_uis.precheck == NULL);
-    CHECK_STR(calls_adapter_uis.provider, "uis");
-    done(&r);
+    fx_free(&r);
 }
 
 int main(void)
 {
     j_channel =
-        json_pack("{s:{s:s}, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "credentials", "url_token",
-                  TOKEN, "timezone", "Europe/Moscow", "field_map", "call_id", "call_session_id",
-                  "event", "notification_mnemonic", "direction", "direction", "from",
-                  "contact_phone_number", "to", "virtual_phone_number", "started_at", "start_time");
+        fx_with_credentials(fx_demo_channel("demo-uis"), json_pack("{s:s}", "url_token", TOKEN));
     test_answered_inbound();
     test_missed();
     test_outbound();
