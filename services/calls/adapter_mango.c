@@ -53,6 +53,7 @@ static int mango_verify(const struct calls_hook *h, char *errbuf, size_t errbuf_
     memcpy(msg, key, klen);
     memcpy(msg + klen, json, jlen);
     memcpy(msg + klen + jlen, salt, slen);
+    msg[klen + jlen + slen] = '\0'; /* hashed by length; terminated for safety */
     cf_sha256(msg, klen + jlen + slen, digest);
     free(msg);
     cf_hex(digest, sizeof(digest), want);

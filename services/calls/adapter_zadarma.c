@@ -261,7 +261,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
         char *end = NULL;
         long long d = strtoll(dur, &end, 10);
         int64_t end_ms = start_ms;
-        if (*dur && end && *end == '\0' && d >= 0 && d <= 7 * 86400)
+        if (*dur && end && *end == '\0' && d >= 0 && d <= 7LL * 86400)
             end_ms = start_ms + (int64_t)d * 1000;
         calls_set_time(j_fact, "time", end_ms);
         calls_set_time(j_fact, "ended_at", end_ms);

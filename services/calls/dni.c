@@ -175,8 +175,8 @@ static void note_concurrency(const char *clinic, long held)
     char labels[128];
     snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic);
     cf_metrics_set("clinicflow_dni_peak_concurrent_visitors", labels, (double)peak);
-    cf_metrics_set("clinicflow_dni_suggested_pool_size", labels,
-                   (double)(peak + (peak + 3) / 4 + (peak > 0 ? 0 : 1)));
+    long suggested = peak + (peak + 3) / 4 + (peak > 0 ? 0 : 1); /* a quarter more, rounded up */
+    cf_metrics_set("clinicflow_dni_suggested_pool_size", labels, (double)suggested);
 }
 
 /* ---- the route ----------------------------------------------------------- */
