@@ -164,7 +164,7 @@ static json_t *fact_new(const struct calls_hook *h, const char *call_key, const 
     json_object_set_new(j_fact, "event_key", json_string(key));
     free(key);
     json_object_set_new(j_fact, "call_key", json_string(call_key));
-    calls_set_time(j_fact, "time", time_ms);
+    cf_json_set_time(j_fact, "time", time_ms);
     json_object_set_new(j_fact, "event", json_string(kind));
     json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
     /* Caller IDs as the trunk gave them: "anonymous", "<unknown>", "101"
@@ -231,13 +231,13 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
     json_t *j_fact = fact_new(h, call_key, "ended", end);
     json_object_set_new(j_fact, "outcome", json_string(outcome));
     if (has_start)
-        calls_set_time(j_fact, "started_at", start);
-    calls_set_time(j_fact, "ended_at", end);
+        cf_json_set_time(j_fact, "started_at", start);
+    cf_json_set_time(j_fact, "ended_at", end);
     if (answered) {
         if (has_answer)
-            calls_set_time(j_fact, "answered_at", answer);
+            cf_json_set_time(j_fact, "answered_at", answer);
         else if (billsec >= 0)
-            calls_set_time(j_fact, "answered_at", end - billsec * 1000);
+            cf_json_set_time(j_fact, "answered_at", end - billsec * 1000);
         if (billsec >= 0)
             json_object_set_new(j_fact, "talk_seconds", json_integer(billsec));
         if (duration >= 0 && billsec >= 0 && duration >= billsec)
@@ -270,7 +270,7 @@ static int parse_live(const struct calls_hook *h, const char *call_key, const ch
         return CF_EINVAL;
     }
     json_t *j_fact = fact_new(h, call_key, kind, t);
-    calls_set_time(j_fact, strcmp(kind, "answered") == 0 ? "answered_at" : "started_at", t);
+    cf_json_set_time(j_fact, strcmp(kind, "answered") == 0 ? "answered_at" : "started_at", t);
     json_array_append_new(facts, j_fact);
     return 0;
 }

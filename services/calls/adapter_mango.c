@@ -185,7 +185,7 @@ static int parse_call(const json_t *j, json_t *facts, char *errbuf, size_t errbu
         snprintf(key, sizeof(key), "%s/%s/%s", entry_id, call_id, state);
     json_t *j_fact =
         json_pack("{s:s, s:s, s:s}", "event_key", key, "call_key", entry_id, "event", event);
-    calls_set_time(j_fact, "time", (int64_t)ts * 1000);
+    cf_json_set_time(j_fact, "time", (int64_t)ts * 1000);
     set_parties(j_fact, j, line_number, outbound);
     if (strcmp(event, "answered") == 0) {
         const char *agent = party_member(j, outbound ? "from" : "to", "extension");
@@ -222,14 +222,14 @@ static int parse_summary(const json_t *j, json_t *facts, char *errbuf, size_t er
     snprintf(key, sizeof(key), "%s/summary", entry_id);
     json_t *j_fact =
         json_pack("{s:s, s:s, s:s}", "event_key", key, "call_key", entry_id, "event", "ended");
-    calls_set_time(j_fact, "time", (end > 0 ? end : create) * 1000);
+    cf_json_set_time(j_fact, "time", (end > 0 ? end : create) * 1000);
     set_parties(j_fact, j, line_number, outbound);
     if (create > 0)
-        calls_set_time(j_fact, "started_at", (int64_t)create * 1000);
+        cf_json_set_time(j_fact, "started_at", (int64_t)create * 1000);
     if (talk > 0)
-        calls_set_time(j_fact, "answered_at", (int64_t)talk * 1000);
+        cf_json_set_time(j_fact, "answered_at", (int64_t)talk * 1000);
     if (end > 0)
-        calls_set_time(j_fact, "ended_at", (int64_t)end * 1000);
+        cf_json_set_time(j_fact, "ended_at", (int64_t)end * 1000);
     if (talk > 0 && end >= talk)
         json_object_set_new(j_fact, "talk_seconds", json_integer(end - talk));
     if (int_member(j, "entry_result", &result) == 0)

@@ -333,7 +333,7 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     json_object_set_new(j_fact, "event_key", json_string(key));
     free(key);
     json_object_set_new(j_fact, "call_key", json_string(sid));
-    calls_set_time(j_fact, "time", time_ms);
+    cf_json_set_time(j_fact, "time", time_ms);
     json_object_set_new(j_fact, "event", json_string(event));
     const int outbound = direction && strncmp(direction, "outbound", 8) == 0;
     json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
@@ -344,15 +344,15 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     if (!outbound && to && *to)
         json_object_set_new(j_fact, "tracking_number", json_string(to));
     if (strcmp(event, "started") == 0) {
-        calls_set_time(j_fact, "started_at", time_ms);
+        cf_json_set_time(j_fact, "started_at", time_ms);
     } else if (strcmp(event, "answered") == 0) {
-        calls_set_time(j_fact, "answered_at", time_ms);
+        cf_json_set_time(j_fact, "answered_at", time_ms);
     } else {
-        calls_set_time(j_fact, "ended_at", time_ms);
+        cf_json_set_time(j_fact, "ended_at", time_ms);
         json_object_set_new(j_fact, "outcome", json_string(outcome));
         if (strcmp(outcome, "answered") == 0 && duration >= 0) {
             /* CallDuration runs from the answer to the hang-up. */
-            calls_set_time(j_fact, "answered_at", time_ms - duration * 1000);
+            cf_json_set_time(j_fact, "answered_at", time_ms - duration * 1000);
             json_object_set_new(j_fact, "talk_seconds", json_integer(duration));
         } else if (strcmp(outcome, "answered") != 0 && strcmp(outcome, "voicemail") != 0) {
             json_object_set_new(j_fact, "talk_seconds", json_integer(0));

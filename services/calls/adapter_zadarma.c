@@ -211,7 +211,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
             json_string(strncmp(pbx_call_id, "out_", 4) == 0 ? "outbound" : "inbound"));
         json_object_set_new(j_fact, "from", json_string(""));
         json_object_set_new(j_fact, "to", json_string(""));
-        calls_set_time(j_fact, "time", (int64_t)time(NULL) * 1000);
+        cf_json_set_time(j_fact, "time", (int64_t)time(NULL) * 1000);
         set_recording(h, j_fact, rec, pbx_call_id);
         json_array_append_new(facts, j_fact);
         return 0;
@@ -227,7 +227,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     snprintf(key, sizeof(key), "%s/%s", pbx_call_id, name);
     json_object_set_new(j_fact, "event_key", json_string(key));
     json_object_set_new(j_fact, "direction", json_string(ev->outbound ? "outbound" : "inbound"));
-    calls_set_time(j_fact, "started_at", start_ms);
+    cf_json_set_time(j_fact, "started_at", start_ms);
 
     const char *internal = calls_str(h->form, "internal");
     if (ev->outbound) {
@@ -249,10 +249,10 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     }
 
     if (strcmp(ev->event, "started") == 0) {
-        calls_set_time(j_fact, "time", start_ms);
+        cf_json_set_time(j_fact, "time", start_ms);
     } else if (strcmp(ev->event, "answered") == 0) {
         int64_t now = (int64_t)time(NULL) * 1000;
-        calls_set_time(j_fact, "time", now > start_ms ? now : start_ms);
+        cf_json_set_time(j_fact, "time", now > start_ms ? now : start_ms);
         if (internal && *internal)
             json_object_set_new(j_fact, "agent_id", json_string(internal));
     } else { /* ended */
@@ -263,8 +263,8 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
         int64_t end_ms = start_ms;
         if (*dur && end && *end == '\0' && d >= 0 && d <= 7LL * 86400)
             end_ms = start_ms + (int64_t)d * 1000;
-        calls_set_time(j_fact, "time", end_ms);
-        calls_set_time(j_fact, "ended_at", end_ms);
+        cf_json_set_time(j_fact, "time", end_ms);
+        cf_json_set_time(j_fact, "ended_at", end_ms);
         if (disp && *disp) {
             const char *outcome = outcome_of(disp);
             json_object_set_new(j_fact, "outcome", json_string(outcome));

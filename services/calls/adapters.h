@@ -24,6 +24,8 @@
 
 #include <jansson.h>
 
+#include "common/envelope.h" /* cf_json_set_time for facts' times */
+
 /* One webhook request, decoded. All members are borrowed. */
 struct calls_hook {
     const char *method;       /* "POST" or "GET" */
@@ -125,8 +127,6 @@ void calls_parse_urlencoded(const char *s, size_t n, json_t *obj);
  * to Unix milliseconds: 0, or CF_EINVAL for a malformed time or unknown
  * zone. Thread-safe. */
 int calls_local_time(const char *local, const char *tz, int64_t *ms_out);
-/* Sets member key of obj to the RFC 3339 UTC form of ms. */
-void calls_set_time(json_t *obj, const char *key, int64_t ms);
 
 /* Hashing, HMAC, hex, base64 and constant-time comparison: common/hash.h
  * (cf_sha1, cf_sha256, cf_hmac_sha1, cf_hmac_sha256, cf_hex, cf_base64,

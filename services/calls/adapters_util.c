@@ -121,14 +121,6 @@ int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
     return 0;
 }
 
-void calls_set_time(json_t *obj, const char *key, int64_t ms)
-{
-    char buf[32];
-
-    cf_time_format(ms, buf);
-    json_object_set_new(obj, key, json_string(buf));
-}
-
 char *calls_form_decode(const char *s, size_t n)
 {
     char *out = cf_xmalloc(n + 1), *o = out;

@@ -69,6 +69,15 @@ int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const
                       const char *provider_call_id, int64_t time_ms, json_t *j_data,
                       char *event_id_out, char *call_id_out, char *errbuf, size_t errbuf_size);
 
+/* Produces ev to calls.raw keyed by its subject (the call id) and waits
+ * for Kafka's acknowledgement: 0 or the producer's error. */
+int calls_produce_raw(struct calls_ctx *ctx, const struct cf_event *ev, char *errbuf,
+                      size_t errbuf_size);
+/* Logs why `what` was not stored and answers 503 with Retry-After (a
+ * timed-out delivery too: the client retries, the event id is the same). */
+void calls_answer_unstored(struct calls_ctx *ctx, struct _u_response *resp, int rc,
+                           const char *what, const char *errbuf);
+
 /* fold.c: the consumer's apply function (see consumer.h); ctx is calls_ctx. */
 int calls_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,

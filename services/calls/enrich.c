@@ -36,13 +36,6 @@ CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const
 
 #define REPEAT_WITHIN_MS (183LL * 86400 * 1000) /* about six months */
 
-static int64_t ms_of(const json_t *j, const char *key)
-{
-    int64_t ms;
-    const char *s = json_string_value(json_object_get(j, key));
-    return s && cf_time_parse(s, &ms) == 0 ? ms : -1;
-}
-
 /* The tracking number of a call: the provider's, else the called number
  * of an inbound call. */
 static const char *tracking_number(const json_t *j_call)
@@ -210,7 +203,7 @@ static int classify(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
                     char *errbuf, size_t errbuf_size)
 {
     const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
-    int64_t started = ms_of(j_call, "started_at");
+    int64_t started = cf_json_time(j_call, "started_at");
     json_t *j_pat = NULL;
 
     if (!ckey || started < 0)
@@ -218,7 +211,7 @@ static int classify(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
     int rc = patient_of(ctx, conn, network_id, ckey, &j_pat, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
-    int64_t last = ms_of(j_pat, "last_visit_at");
+    int64_t last = cf_json_time(j_pat, "last_visit_at");
     const char *cls = !j_pat || last < 0                   ? "new"
                       : started - last <= REPEAT_WITHIN_MS ? "repeat"
                                                            : "lapsed";

@@ -49,29 +49,12 @@ static enum call_status status_of_event(const char *event)
     return ST_NONE;
 }
 
-/* Unix ms of an RFC 3339 member, or -1 when absent or unparsable. */
-static int64_t time_of(const json_t *j, const char *key)
-{
-    int64_t ms;
-    const char *s = json_string_value(json_object_get(j, key));
-
-    return s && cf_time_parse(s, &ms) == 0 ? ms : -1;
-}
-
-static void set_time(json_t *j, const char *key, int64_t ms)
-{
-    char buf[32];
-
-    cf_time_format(ms, buf);
-    json_object_set_new(j, key, json_string(buf));
-}
-
 static void keep_earliest(json_t *j_call, const char *key, int64_t ms)
 {
-    int64_t cur = time_of(j_call, key);
+    int64_t cur = cf_json_time(j_call, key);
 
     if (ms >= 0 && (cur < 0 || ms < cur))
-        set_time(j_call, key, ms);
+        cf_json_set_time(j_call, key, ms);
 }
 
 static long long int_of(const json_t *j, const char *key)
@@ -121,17 +104,17 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
     if (st > cur)
         json_object_set_new(j_call, "status", json_string(status_names[st]));
 
-    keep_earliest(j_rep, "started_at", time_of(j_fact, "started_at"));
+    keep_earliest(j_rep, "started_at", cf_json_time(j_fact, "started_at"));
     if (st == ST_RINGING)
         keep_earliest(j_rep, "started_at", fact_time);
-    keep_earliest(j_rep, "answered_at", time_of(j_fact, "answered_at"));
+    keep_earliest(j_rep, "answered_at", cf_json_time(j_fact, "answered_at"));
     if (st == ST_IN_PROGRESS)
         keep_earliest(j_rep, "answered_at", fact_time);
-    ended = time_of(j_fact, "ended_at");
+    ended = cf_json_time(j_fact, "ended_at");
     if (ended < 0 && st == ST_ENDED)
         ended = fact_time;
-    if (ended >= 0 && time_of(j_rep, "ended_at") < 0)
-        set_time(j_rep, "ended_at", ended);
+    if (ended >= 0 && cf_json_time(j_rep, "ended_at") < 0)
+        cf_json_set_time(j_rep, "ended_at", ended);
 
     for (const char *const *k = latest_reported; *k; k++) {
         json_t *v = json_object_get(j_fact, *k);
@@ -163,9 +146,9 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
 {
     enum call_status st = status_parse(json_string_value(json_object_get(j_call, "status")));
     const json_t *j_rep = reported_of(j_call);
-    int64_t started = time_of(j_rep, "started_at");
-    int64_t answered = time_of(j_rep, "answered_at");
-    int64_t ended = time_of(j_rep, "ended_at");
+    int64_t started = cf_json_time(j_rep, "started_at");
+    int64_t answered = cf_json_time(j_rep, "answered_at");
+    int64_t ended = cf_json_time(j_rep, "ended_at");
     long long ring = int_of(j_rep, "ring_seconds");
     long long talk = int_of(j_rep, "talk_seconds");
     const int inbound =
@@ -189,11 +172,11 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
         else
             started = fact_time;
     }
-    set_time(j_call, "started_at", started);
+    cf_json_set_time(j_call, "started_at", started);
     if (answered >= 0)
-        set_time(j_call, "answered_at", answered);
+        cf_json_set_time(j_call, "answered_at", answered);
     if (ended >= 0)
-        set_time(j_call, "ended_at", ended);
+        cf_json_set_time(j_call, "ended_at", ended);
     set_or_del_int(j_call, "ring_seconds", ring < 0 ? -1 : ring);
     set_or_del_int(j_call, "talk_seconds", talk < 0 ? -1 : talk);
     json_object_del(j_call, "outcome");
@@ -320,7 +303,7 @@ static int fold_result(PGconn *conn, const struct cf_event *ev, struct cf_outbox
     json_t *j_comment = json_object_get(ev->data, "comment");
     if (json_is_string(j_comment))
         json_object_set(j_result, "comment", j_comment);
-    set_time(j_result, "at", ev->time_ms);
+    cf_json_set_time(j_result, "at", ev->time_ms);
     json_t *j_old = json_object_get(j_call, "result");
     int changed =
         !j_old ||
@@ -401,11 +384,11 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         goto out;
 
     if (after > before && after == ST_RINGING)
-        when = time_of(j_call, "started_at");
+        when = cf_json_time(j_call, "started_at");
     else if (after > before && after == ST_IN_PROGRESS)
-        when = time_of(j_call, "answered_at");
+        when = cf_json_time(j_call, "answered_at");
     else if (after > before && after == ST_ENDED)
-        when = time_of(j_call, "ended_at");
+        when = cf_json_time(j_call, "ended_at");
     else
         when = ev->time_ms;
     emit(out, ev, verb, j_call, when);

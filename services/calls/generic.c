@@ -143,10 +143,7 @@ int handle_generic_call_post(const struct _u_request *req, struct _u_response *r
                            event_id, call_id, errbuf, sizeof(errbuf));
     j_fact = NULL; /* stolen */
     if (rc != 0) {
-        cf_warn("could not produce call fact: %s", errbuf);
-        cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,
-                           "the event could not be stored; retry later", NULL,
-                           ctx->svc->settings.kafka_retry_after_s);
+        calls_answer_unstored(ctx, resp, rc, "call fact", errbuf);
         goto out;
     }
     j_reply = json_pack("{s:s, s:s}", "id", event_id, "call_id", call_id);

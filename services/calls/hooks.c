@@ -243,10 +243,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     {
         int rc = ingest_one(ctx, net, ch, j_in, errbuf, sizeof(errbuf));
         if (rc != 0) {
-            cf_warn("could not produce %s call fact: %s", provider, errbuf);
-            cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,
-                               "the event could not be stored; retry later", NULL,
-                               ctx->svc->settings.kafka_retry_after_s);
+            calls_answer_unstored(ctx, resp, rc, "provider call fact", errbuf);
             goto out;
         }
     }

@@ -13,7 +13,9 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/http.h"
 #include "common/kafka.h"
+#include "common/log.h"
 #include "common/phone.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
@@ -47,7 +49,6 @@ int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const
     const char *event_parts[] = {net->id, provider, channel, event_key};
     const char *call_parts[] = {net->id, provider, "call", provider_call_id};
     struct cf_event ev = {0};
-    char *value = NULL;
     int rc;
 
     cf_uuid5(event_parts, 4, event_id_out);
@@ -67,10 +68,26 @@ int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const
     ev.clinicid = clinic_id ? cf_xstrdup(clinic_id) : NULL;
     ev.data = j_data;
 
-    value = cf_event_dumps(&ev);
-    rc = cf_producer_send_sync(ctx->svc->producer, CF_TOPIC_CALLS_RAW, call_id_out,
-                               strlen(call_id_out), value, strlen(value), errbuf, errbuf_size);
-    free(value);
+    rc = calls_produce_raw(ctx, &ev, errbuf, errbuf_size);
     cf_event_clear(&ev);
     return rc;
+}
+
+int calls_produce_raw(struct calls_ctx *ctx, const struct cf_event *ev, char *errbuf,
+                      size_t errbuf_size)
+{
+    char *value = cf_event_dumps(ev);
+    int rc = cf_producer_send_sync(ctx->svc->producer, CF_TOPIC_CALLS_RAW, ev->subject,
+                                   strlen(ev->subject), value, strlen(value), errbuf, errbuf_size);
+    free(value);
+    return rc;
+}
+
+void calls_answer_unstored(struct calls_ctx *ctx, struct _u_response *resp, int rc,
+                           const char *what, const char *errbuf)
+{
+    cf_warn("could not produce %s: %s", what, errbuf);
+    cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,
+                       "the event could not be stored; retry later", NULL,
+                       ctx->svc->settings.kafka_retry_after_s);
 }

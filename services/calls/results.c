@@ -21,10 +21,8 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/http.h"
-#include "common/kafka.h"
 #include "common/log.h"
 #include "common/pg.h"
-#include "common/topics.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
 
@@ -70,7 +68,7 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
     const struct cf_network *net = NULL;
     json_t *j_body = NULL, *j_reply = NULL;
     json_error_t jerr;
-    char field[64], errbuf[256], *clinic = NULL, *value = NULL;
+    char field[64], errbuf[256], *clinic = NULL;
     struct cf_event ev = {0};
     const char *body;
     size_t body_len;
@@ -141,21 +139,15 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
     if (j_comment && json_string_length(j_comment) > 0)
         json_object_set(ev.data, "comment", j_comment);
 
-    value = cf_event_dumps(&ev);
-    rc = cf_producer_send_sync(ctx->svc->producer, CF_TOPIC_CALLS_RAW, call_id, strlen(call_id),
-                               value, strlen(value), errbuf, sizeof(errbuf));
+    rc = calls_produce_raw(ctx, &ev, errbuf, sizeof(errbuf));
     if (rc != 0) {
-        cf_warn("could not produce call result: %s", errbuf);
-        cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,
-                           "the event could not be stored; retry later", NULL,
-                           ctx->svc->settings.kafka_retry_after_s);
+        calls_answer_unstored(ctx, resp, rc, "call result", errbuf);
         goto out;
     }
     j_reply = json_pack("{s:s, s:s}", "id", ev.id, "call_id", call_id);
     cf_http_json(resp, 202, j_reply);
 
 out:
-    free(value);
     free(clinic);
     cf_event_clear(&ev);
     json_decref(j_reply);

@@ -56,20 +56,6 @@ static int is_missed(const json_t *j_call)
     return 0;
 }
 
-static int64_t ms_of(const json_t *j, const char *key)
-{
-    int64_t ms;
-    const char *s = json_string_value(json_object_get(j, key));
-    return s && cf_time_parse(s, &ms) == 0 ? ms : -1;
-}
-
-static void set_ms(json_t *j, const char *key, int64_t ms)
-{
-    char buf[32];
-    cf_time_format(ms, buf);
-    json_object_set_new(j, key, json_string(buf));
-}
-
 static void task_event(struct cf_event *ev, const char *id_base, const char *verb,
                        const json_t *j_task, const char *network_id, int64_t time_ms)
 {
@@ -151,9 +137,9 @@ static int load_open(PGconn *conn, const char *network_id, const char *contact_k
 /* Closes j_task with the answered call (id, answered at ms). */
 static void close_task(json_t *j_task, const char *call_id, int64_t answered_ms)
 {
-    int64_t opened = ms_of(j_task, "opened_at"), due = ms_of(j_task, "due_at");
+    int64_t opened = cf_json_time(j_task, "opened_at"), due = cf_json_time(j_task, "due_at");
     json_object_set_new(j_task, "status", json_string("closed"));
-    set_ms(j_task, "closed_at", answered_ms);
+    cf_json_set_time(j_task, "closed_at", answered_ms);
     json_object_set_new(j_task, "closing_call_id", json_string(call_id));
     json_object_set_new(j_task, "seconds_to_callback",
                         json_integer(answered_ms > opened ? (answered_ms - opened) / 1000 : 0));
@@ -228,9 +214,9 @@ static int on_missed(struct calls_ctx *ctx, PGconn *conn, const struct cf_event 
     if (rc != 0 || seen)
         return rc;
 
-    int64_t opened = ms_of(j_call, "ended_at");
+    int64_t opened = cf_json_time(j_call, "ended_at");
     if (opened < 0)
-        opened = ms_of(j_call, "started_at");
+        opened = cf_json_time(j_call, "started_at");
     char task_id[CF_UUID_STR_LEN + 1];
     const char *parts[] = {ev->networkid, "callback", contact_key, call_id};
     cf_uuid5(parts, 4, task_id);
@@ -241,8 +227,8 @@ static int on_missed(struct calls_ctx *ctx, PGconn *conn, const struct cf_event 
     if (j_clinic)
         json_object_set(j_task, "clinic_id", j_clinic);
     json_object_set_new(j_task, "source_call_id", json_string(call_id));
-    set_ms(j_task, "opened_at", opened);
-    set_ms(j_task, "due_at", opened + ctx->cfg.callback_sla_s * 1000);
+    cf_json_set_time(j_task, "opened_at", opened);
+    cf_json_set_time(j_task, "due_at", opened + ctx->cfg.callback_sla_s * 1000);
 
     const char *link[] = {task_id, call_id};
     rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
@@ -270,13 +256,13 @@ static int on_missed(struct calls_ctx *ctx, PGconn *conn, const struct cf_event 
 static int on_answered(PGconn *conn, const struct cf_event *ev, const char *contact_key,
                        struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
-    int64_t answered = ms_of(ev->data, "answered_at");
+    int64_t answered = cf_json_time(ev->data, "answered_at");
     json_t *j_task = NULL;
     int rc = load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
 
     if (rc != 0 || !j_task)
         return rc;
-    if (answered >= ms_of(j_task, "opened_at")) {
+    if (answered >= cf_json_time(j_task, "opened_at")) {
         close_task(j_task, json_string_value(json_object_get(ev->data, "call_id")), answered);
         rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
         if (rc == 0)
@@ -297,7 +283,7 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         return 0; /* not a call event: nothing to do here */
     const char *contact_key = json_string_value(json_object_get(ev->data, "contact_key"));
     int missed = is_missed(ev->data);
-    int answered = ms_of(ev->data, "answered_at") >= 0;
+    int answered = cf_json_time(ev->data, "answered_at") >= 0;
     if (!contact_key || (!missed && !answered))
         return 0;
 

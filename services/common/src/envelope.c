@@ -374,3 +374,17 @@ int64_t cf_now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int64_t cf_json_time(const json_t *obj, const char *key)
+{
+    int64_t ms;
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s && cf_time_parse(s, &ms) == 0 ? ms : -1;
+}
+
+void cf_json_set_time(json_t *obj, const char *key, int64_t ms)
+{
+    char buf[32];
+    cf_time_format(ms, buf);
+    json_object_set_new(obj, key, json_string(buf));
+}

@@ -39,6 +39,11 @@ int cf_event_parse(const void *buf, size_t len, struct cf_event *ev, char *errbu
 
 /* RFC 3339 formatting/parsing. Parsing accepts "Z" or "+hh:mm"/"-hh:mm"
  * offsets and optional fractional seconds. */
+/* The time in member key of obj as Unix ms, or -1 when it is absent or not
+ * RFC 3339. */
+int64_t cf_json_time(const json_t *obj, const char *key);
+/* Sets member key of obj to the RFC 3339 form of ms. */
+void cf_json_set_time(json_t *obj, const char *key, int64_t ms);
 /* Reads exactly n decimal digits at *p into *out and advances *p: 0, or -1
  * (nothing moved) when they are not all digits. For parsers of fixed-width
  * times. */
