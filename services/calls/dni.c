@@ -12,8 +12,9 @@
  *   cf:dni:n:<clinic>:<number>   the visitor holding the number (TTL: hold)
  *   cf:dni:v:<clinic>:<visitor>  "<number> <reserved at ms>" (TTL: hold)
  *
- * Holds are taken and extended by a Lua script, one round trip per request
- * (the limits are another): a new hold is taken with SET NX (no two
+ * Holds are extended by a Lua script in one round trip without sending the
+ * pool; only a visitor without a hold costs a second one, with the pool
+ * (the limits are one more): a new hold is taken with SET NX (no two
  * visitors share a number) and recorded in calls.dni_sessions at once; extending a hold touches
  * Redis only, and the new end of each extended session is written in batches by a worker (pending
  * extensions sit in a mutex-guarded table). So a provider that reports a call only at its end
@@ -276,15 +277,16 @@ static int rate_limited(struct calls_ctx *ctx, const char *ip, const char *clini
 }
 
 /*
- * A visitor's hold in one round trip. KEYS[1] is the visitor key; ARGV:
- * visitor, hold seconds, now in ms, the number key prefix, the index to
- * start the search at, then the pool's numbers. If the visitor holds a
- * number that is still theirs, both keys live on for another hold
- * ("held"); otherwise the first free number from the start index is taken
- * with SET NX ("new", with how many were taken before it); otherwise
- * "full", and the pool is marked full for a second so that the next new
- * visitors do not each try every number again. Number keys are computed in the script, so this
- * needs a single Redis server (not a cluster), as everything else here does.
+ * A visitor's hold. KEYS[1] is the visitor key; ARGV: visitor, hold
+ * seconds, now in ms, the number key prefix, the index to start the search
+ * at, then the pool's numbers. If the visitor holds a number that is still
+ * theirs, both keys live on for another hold ("held"). Otherwise, without
+ * numbers the answer is "none"; with them the first free number from the
+ * start index is taken with SET NX ("new", with how many were taken before
+ * it), else "full", and the pool is marked full for a second so that the
+ * next new visitors do not each try every number again. Number keys are
+ * computed in the script, so this needs a single Redis server (not a
+ * cluster), as everything else here does.
  */
 static const char hold_script[] =
     "local v = redis.call('GET', KEYS[1])\n"
@@ -297,6 +299,7 @@ static const char hold_script[] =
     "  end\n"
     "end\n"
     "local n = #ARGV - 5\n"
+    "if n == 0 then return {'none', '', '0', 0} end\n"
     "if redis.call('EXISTS', ARGV[4] .. 'full') == 1 then return {'full', '', '0', n} end\n"
     "local start = tonumber(ARGV[5])\n"
     "for k = 0, n - 1 do\n"
@@ -313,9 +316,9 @@ enum hold_result { HOLD_UNAVAILABLE = -1, HOLD_FULL = 0, HOLD_NEW, HOLD_EXTENDED
 
 /* Runs hold_script: the number (and its reservation time) in the out
  * parameters unless the pool is full or Redis cannot say. */
-static enum hold_result hold_number(struct calls_ctx *ctx, const char *clinic, const char *visitor,
-                                    const json_t *numbers, long hold_s, char *number, size_t nsize,
-                                    int64_t *reserved_ms)
+/* One run of hold_script with the given numbers (none: only try to extend). */
+static redisReply *run_hold_script(struct calls_ctx *ctx, const char *clinic, const char *visitor,
+                                   const json_t *numbers, long hold_s)
 {
     size_t n = json_array_size(numbers), argc = 0;
     const char **argv = cf_xcalloc(n + 11, sizeof(char *));
@@ -345,26 +348,45 @@ static enum hold_result hold_number(struct calls_ctx *ctx, const char *clinic, c
     }
     redisReply *r = cf_redis_command_argv(ctx->svc->redis, (int)argc, argv, NULL);
     free(argv);
-    enum hold_result res = HOLD_UNAVAILABLE;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
-        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
-        r->element[2]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_INTEGER) {
-        const char *what = r->element[0]->str;
-        long long taken = r->element[3]->integer;
-        snprintf(number, nsize, "%s", r->element[1]->str);
-        *reserved_ms = strtoll(r->element[2]->str, NULL, 10);
-        if (strcmp(what, "held") == 0) {
-            res = HOLD_EXTENDED;
-        } else if (strcmp(what, "new") == 0) {
-            res = HOLD_NEW;
-            note_concurrency(clinic, (long)taken + 1);
-        } else {
-            res = HOLD_FULL;
-            note_concurrency(clinic, (long)taken + 1);
-        }
-    }
-    if (r)
+    if (r &&
+        !(r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+          r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
+          r->element[2]->type == REDIS_REPLY_STRING &&
+          r->element[3]->type == REDIS_REPLY_INTEGER)) {
         freeReplyObject(r);
+        r = NULL;
+    }
+    return r;
+}
+
+/* A returning visitor's hold is extended without sending the pool (most
+ * requests); only when there is none is the pool sent, to take a number. */
+static enum hold_result hold_number(struct calls_ctx *ctx, const char *clinic, const char *visitor,
+                                    const json_t *numbers, long hold_s, char *number, size_t nsize,
+                                    int64_t *reserved_ms)
+{
+    redisReply *r = run_hold_script(ctx, clinic, visitor, NULL, hold_s);
+    if (r && strcmp(r->element[0]->str, "none") == 0) {
+        freeReplyObject(r);
+        r = run_hold_script(ctx, clinic, visitor, numbers, hold_s);
+    }
+    if (!r)
+        return HOLD_UNAVAILABLE;
+    const char *what = r->element[0]->str;
+    long long taken = r->element[3]->integer;
+    enum hold_result res;
+    snprintf(number, nsize, "%s", r->element[1]->str);
+    *reserved_ms = strtoll(r->element[2]->str, NULL, 10);
+    if (strcmp(what, "held") == 0) {
+        res = HOLD_EXTENDED;
+    } else if (strcmp(what, "new") == 0) {
+        res = HOLD_NEW;
+        note_concurrency(clinic, (long)taken + 1);
+    } else {
+        res = HOLD_FULL;
+        note_concurrency(clinic, (long)taken + 1);
+    }
+    freeReplyObject(r);
     return res;
 }
 
