@@ -12,6 +12,10 @@
  * with its query; a GET has no POST parameters. The parameters are decoded
  * here from the raw body rather than taken from the decoded form, because
  * the form keeps one value per name and Twilio signs all of them.
+ *
+ * The same route takes the <Dial action> request (DialCallStatus), which
+ * tells whether the clinic's staff answered a call Twilio picked up itself;
+ * see dial_fact().
  */
 #include "adapters.h"
 
@@ -292,6 +296,69 @@ static const char *end_outcome(const char *status, const char *answered_by)
     return NULL;
 }
 
+/* DialCallStatus of a <Dial> that ended to the staff leg's outcome, or NULL
+ * for a value Twilio may add later. */
+static const char *dial_outcome(const char *status)
+{
+    if (strcmp(status, "completed") == 0 || strcmp(status, "answered") == 0)
+        return "answered";
+    if (strcmp(status, "no-answer") == 0 || strcmp(status, "canceled") == 0)
+        return "missed";
+    if (strcmp(status, "busy") == 0 || strcmp(status, "failed") == 0)
+        return status;
+    return NULL;
+}
+
+/* The <Dial action> request: Twilio answered the caller itself (a greeting,
+ * then <Dial> to reception), so the parent call's own `completed` says
+ * nothing about whether anyone at the clinic picked up. DialCallStatus
+ * does; the request carries no Timestamp, so its time is when it arrived
+ * (Twilio sends it as the dial ends). One fact per dial of the call, keyed
+ * by the dialled leg's sid: a retried request repeats it. */
+static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
+{
+    const char *sid = calls_str(p, "CallSid");
+    const char *dial_sid = calls_str(p, "DialCallSid");
+    const char *direction = calls_str(p, "Direction");
+    const char *from = calls_str(p, "From"), *to = calls_str(p, "To");
+    const char *recording = calls_str(p, "RecordingUrl");
+    const char *outcome = dial_outcome(calls_str(p, "DialCallStatus"));
+    const int64_t time_ms = h->received_ms;
+    long long duration = -1;
+
+    if (!outcome)
+        return 0;
+    (void)nonneg_int(calls_str(p, "DialCallDuration"), &duration);
+    const int answered = strcmp(outcome, "answered") == 0;
+    const int outbound = direction && strncmp(direction, "outbound", 8) == 0;
+    json_t *j_fact = json_object();
+    char *key = cf_xasprintf("%s:dial:%s", sid, dial_sid && *dial_sid ? dial_sid : "-");
+    json_object_set_new(j_fact, "event_key", json_string(key));
+    free(key);
+    json_object_set_new(j_fact, "call_key", json_string(sid));
+    cf_json_set_time(j_fact, "time", time_ms);
+    json_object_set_new(j_fact, "event", json_string("updated"));
+    json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
+    json_object_set_new(j_fact, "from", json_string(from ? from : ""));
+    json_object_set_new(j_fact, "to", json_string(to ? to : ""));
+    if (!outbound && to && *to)
+        json_object_set_new(j_fact, "tracking_number", json_string(to));
+    json_object_set_new(j_fact, "agent_outcome", json_string(outcome));
+    if (answered) {
+        /* DialCallDuration runs from the staff answer to the dial's end. */
+        cf_json_set_time(j_fact, "agent_answered_at",
+                         time_ms - (duration > 0 ? duration : 0) * 1000);
+        json_object_set_new(j_fact, "agent_talk_seconds",
+                            json_integer(duration > 0 ? duration : 0));
+    } else {
+        json_object_set_new(j_fact, "agent_talk_seconds", json_integer(0));
+    }
+    if (recording && *recording)
+        json_object_set_new(j_fact, "recording_url", json_string(recording));
+    json_array_append_new(facts, j_fact);
+    return 0;
+}
+
 static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
     const json_t *p = calls_str(h->form, "CallSid") ? h->form : h->query;
@@ -309,6 +376,8 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         cf_seterr(errbuf, errbuf_size, "not a twilio voice callback: no CallSid");
         return CF_EINVAL;
     }
+    if (calls_str(p, "DialCallStatus"))
+        return dial_fact(h, p, facts);
     if (!status)
         return 0; /* a Twilio callback that is not call progress (recording status) */
     if (strcmp(status, "queued") == 0 || strcmp(status, "initiated") == 0 ||
@@ -366,7 +435,9 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
 
 /* Twilio reads no instructions from a status callback's answer, but logs a
  * warning (15003) unless it is 200 with TwiML as text/xml, or 204 with no
- * body; an empty <Response/> is the 200 kind. */
+ * body; an empty <Response/> is the 200 kind. The answer to a <Dial action>
+ * request is the call's next instructions: the empty one hangs up, which is
+ * what the call would do after its <Dial> anyway. */
 static void twilio_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
 {
     (void)h;

@@ -41,6 +41,8 @@ struct calls_hook {
     const json_t *headers; /* request headers, names lower-cased: {"x-twilio-signature": ...} */
     const json_t *channel; /* the channel's config document: credentials, numbers,
                               timezone, field_map, clinic_id */
+    int64_t received_ms;   /* when the request arrived (Unix ms): the event time of a
+                              request that carries none of its own */
 };
 
 /* A reply to the provider. */
@@ -74,6 +76,12 @@ struct calls_reply {
  *   "outcome"     "answered" | "missed" | "busy" | "failed" | "voicemail"
  *   "agent_id"    string; "agent_group": "call_center" | "reception"
  *   "recording_url" string
+ *   "agent_outcome", "agent_answered_at", "agent_talk_seconds"  the leg to
+ *                 the clinic's staff, where the provider itself answered the
+ *                 caller first (a greeting or menu, then a dial to reception):
+ *                 the outcome ("answered" | "missed" | "busy" | "failed"),
+ *                 when staff answered and how long they talked. The call's
+ *                 outcome, answer and talk time are then the staff leg's.
  * Optional members are omitted, never null.
  */
 

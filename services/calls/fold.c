@@ -93,7 +93,8 @@ static json_t *reported_of(json_t *j_call)
 
 CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
 {
-    static const char *const latest_reported[] = {"ring_seconds", "talk_seconds", "outcome", NULL};
+    static const char *const latest_reported[] = {"ring_seconds",  "talk_seconds",       "outcome",
+                                                  "agent_outcome", "agent_talk_seconds", NULL};
     static const char *const latest_wins[] = {"agent_id",    "agent_group",     "recording_url",
                                               "contact_key", "tracking_number", NULL};
     enum call_status st = status_of_event(json_string_value(json_object_get(j_fact, "event")));
@@ -103,6 +104,8 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
 
     if (st > cur)
         json_object_set_new(j_call, "status", json_string(status_names[st]));
+    else if (cur == ST_NONE) /* a late fact came first: the call exists, at least */
+        json_object_set_new(j_call, "status", json_string(status_names[ST_RINGING]));
 
     keep_earliest(j_rep, "started_at", cf_json_time(j_fact, "started_at"));
     if (st == ST_RINGING)
@@ -115,6 +118,7 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
         ended = fact_time;
     if (ended >= 0 && cf_json_time(j_rep, "ended_at") < 0)
         cf_json_set_time(j_rep, "ended_at", ended);
+    keep_earliest(j_rep, "agent_answered_at", cf_json_time(j_fact, "agent_answered_at"));
 
     for (const char *const *k = latest_reported; *k; k++) {
         json_t *v = json_object_get(j_fact, *k);
@@ -151,8 +155,21 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     int64_t ended = cf_json_time(j_rep, "ended_at");
     long long ring = int_of(j_rep, "ring_seconds");
     long long talk = int_of(j_rep, "talk_seconds");
+    const char *agent_outcome = json_string_value(json_object_get(j_rep, "agent_outcome"));
     const int inbound =
         strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
+
+    /* The provider answered the caller itself and then rang the staff: the
+     * call was answered when, and only if, the staff answered; the
+     * provider's own answer is the latest the call can have started. */
+    if (agent_outcome) {
+        if (started < 0)
+            started = answered;
+        answered =
+            strcmp(agent_outcome, "answered") == 0 ? cf_json_time(j_rep, "agent_answered_at") : -1;
+        talk = int_of(j_rep, "agent_talk_seconds");
+        ring = -1;
+    }
 
     if (ring < 0 && started >= 0) {
         if (answered >= 0)
@@ -175,6 +192,8 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     cf_json_set_time(j_call, "started_at", started);
     if (answered >= 0)
         cf_json_set_time(j_call, "answered_at", answered);
+    else
+        json_object_del(j_call, "answered_at");
     if (ended >= 0)
         cf_json_set_time(j_call, "ended_at", ended);
     set_or_del_int(j_call, "ring_seconds", ring < 0 ? -1 : ring);
@@ -184,7 +203,8 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     if (st != ST_ENDED)
         return;
 
-    const char *outcome = json_string_value(json_object_get(j_rep, "outcome"));
+    const char *outcome =
+        agent_outcome ? agent_outcome : json_string_value(json_object_get(j_rep, "outcome"));
     if (!outcome)
         outcome = answered >= 0 ? "answered" : "missed";
     if (inbound && strcmp(outcome, "missed") == 0 && ring >= 0 && ring < cfg->abandoned_ring_s)

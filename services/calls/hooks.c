@@ -115,8 +115,9 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
                       const struct cf_channel *ch, json_t *j_in, char *errbuf, size_t errbuf_size)
 {
     static const char *const passthrough[] = {
-        "event",        "direction", "started_at", "answered_at", "ended_at",      "ring_seconds",
-        "talk_seconds", "outcome",   "agent_id",   "agent_group", "recording_url", NULL};
+        "event",         "direction",     "started_at",        "answered_at",        "ended_at",
+        "ring_seconds",  "talk_seconds",  "outcome",           "agent_id",           "agent_group",
+        "recording_url", "agent_outcome", "agent_answered_at", "agent_talk_seconds", NULL};
     const char *event_key = calls_str(j_in, "event_key");
     const char *call_key = calls_str(j_in, "call_key");
     const char *direction = calls_str(j_in, "direction");
@@ -221,6 +222,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         .form = j_form,
         .headers = j_headers,
         .channel = j_channel ? j_channel : ch->doc,
+        .received_ms = cf_now_ms(),
     };
     if (ad->precheck && ad->precheck(&hook, &reply)) {
         send_reply(resp, &reply);

@@ -6,11 +6,15 @@ base64), over the public URL the service is told it is reached at."""
 import base64
 import hashlib
 import hmac
+import json
+import random
 import uuid
+from datetime import datetime, timezone
+from email.utils import format_datetime
 
 from common import (FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
                     call_types, call_uuid, contact_key, demo_channel, events_for, post_form,
-                    run_provider_tests, wait_call_event)
+                    run_provider_tests, wait_call_event, wait_until)
 
 PUBLIC = "https://calls.clinicflow.test"
 PATH = "/v1/hooks/calls/twilio/demo-twilio"
@@ -100,6 +104,61 @@ def test_missed_call(stack):
     assert data["outcome"] == "missed", data
 
 
+def now_rfc2822():
+    return format_datetime(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+def dial_action(sid, dial_status, number, duration=0):
+    """The <Dial action> request as Twilio documents it: the parent call's
+    parameters (still in progress) plus the dialled leg's; no Timestamp."""
+    params = {
+        "AccountSid": channel()["credentials"]["account_sid"], "ApiVersion": "2010-04-01",
+        "CallSid": sid, "CallStatus": "in-progress", "Direction": "inbound",
+        "From": number, "Caller": number, "To": "+74950000201", "Called": "+74950000201",
+        "DialCallSid": new_sid(), "DialCallStatus": dial_status,
+        "DialCallDuration": str(duration), "DialBridged": "false",
+    }
+    return sorted(params.items())
+
+
+def test_staff_missed_call_behind_a_greeting(stack):
+    # Twilio answers with a greeting, then <Dial>s reception, which does not
+    # pick up: the parent call ends `completed`, yet the call was missed and
+    # opens a callback task.
+    sid = new_sid()
+    number = "+7916%07d" % random.randrange(10 ** 7)
+    assert_reply(post(stack, dial_action(sid, "no-answer", number)), TWIML, "text/xml")
+    assert_reply(post(stack, callback(sid, "completed", 0, now_rfc2822(), CallDuration="40",
+                                      From=number, Caller=number)), TWIML)
+    data = ended(stack, sid)["data"]
+    assert data["outcome"] == "missed", data
+    assert "answered_at" not in data and data["talk_seconds"] == 0, data
+    assert call_types(stack, call_uuid("twilio", sid)) == [
+        "clinicflow.call.started", "clinicflow.call.ended"], data
+
+    def task_opened():
+        for m in stack.reader("clinicflow.tasks.v1").read():
+            ev = json.loads(m["payload"])
+            if (ev["type"] == "clinicflow.task.opened"
+                    and ev["data"]["contact_key"] == contact_key(number)):
+                return ev
+        return None
+    wait_until(task_opened, 30, "a callback task for the staff-missed call")
+    assert task_opened()["data"]["source_call_id"] == call_uuid("twilio", sid)
+
+
+def test_staff_answered_call_behind_a_greeting(stack):
+    sid = new_sid()
+    assert_reply(post(stack, dial_action(sid, "completed", "+79161234567", duration=35)), TWIML)
+    assert_reply(post(stack, callback(sid, "completed", 0, now_rfc2822(), CallDuration="50")),
+                 TWIML)
+    data = ended(stack, sid)["data"]
+    assert data["outcome"] == "answered" and data["talk_seconds"] == 35, data
+    assert data["targeted"] is True, data
+    # The caller waited from Twilio's answer (the greeting) to the staff's.
+    assert 13 <= data["ring_seconds"] <= 17, data
+
+
 def test_retry_is_the_same_event(stack):
     sid = new_sid()
     params = callback(sid, "completed", 0, "Fri, 20 Nov 2026 12:01:00 +0000", CallDuration="30")
@@ -137,6 +196,7 @@ def test_bad_signatures_are_refused_and_nothing_produced(stack):
 if __name__ == "__main__":
     run_provider_tests((
         test_lone_completed_is_a_full_answered_call, test_every_progress_event,
-        test_missed_call, test_retry_is_the_same_event,
+        test_missed_call, test_staff_missed_call_behind_a_greeting,
+        test_staff_answered_call_behind_a_greeting, test_retry_is_the_same_event,
         test_bad_signatures_are_refused_and_nothing_produced,
     ), extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC})

@@ -28,6 +28,10 @@
 #define URL "https://calls.example.com/v1/hooks/calls/twilio/demo-twilio"
 #define SID "CA5f1e4a7b2c3d4e5f60718293a4b5c6d7"
 #define OSID "CAb0c1d2e3f405162738495a6b7c8d9e0f"
+#define DSID_A "CAd1a1000000000000000000000000000a"
+#define DSID_B "CAd1a1000000000000000000000000000b"
+/* When the requests "arrived": 2026-11-20T09:01:00Z. */
+#define RECEIVED_MS 1795165260000LL
 
 struct fixture {
     const char *name, *body, *sig;
@@ -117,6 +121,25 @@ static const struct fixture fixtures[] = {
      "https%3A%2F%2Fapi.twilio.com%2Fx",
      "q+nEbgoOgMWUBZiW4xtSDLXsyU0="},
     {"garbage", "hello=world&foo=bar", "XUUfV+xMfgA+jwJoJYrF3qMwkP0="},
+    /* <Dial action> requests (twilio.com/docs/voice/twiml/dial#action: the
+     * call's parameters plus DialCallStatus, DialCallSid, DialCallDuration,
+     * DialBridged, RecordingUrl when recorded; no Timestamp). Twilio
+     * answered the caller, then dialled reception: nobody picked up... */
+    {"dial_noanswer",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+     "&CallStatus=in-progress&Called=%2B74950000201&Caller=%2B79161234567&Direction=inbound&"
+     "From=%2B79161234567&To=%2B74950000201&DialCallSid=" DSID_A
+     "&DialCallStatus=no-answer&DialCallDuration=0&DialBridged=false",
+     "hj/pNGCs2I6fIjkDjrymwyxkHrw="},
+    /* ... or someone did and talked 47 s, recorded. */
+    {"dial_completed",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+     "&CallStatus=in-progress&Called=%2B74950000201&Caller=%2B79161234567&Direction=inbound&"
+     "From=%2B79161234567&To=%2B74950000201&DialCallSid=" DSID_B
+     "&DialCallStatus=completed&DialCallDuration=47&DialBridged=true&RecordingUrl=https%3A%2F%"
+     "2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC00000000000000000000000000000000%2FRecordings%"
+     "2FRE0123456789abcdef0123456789abcdef",
+     "Acysgwe2/RfJiRVBRVyUUP5XfqQ="},
 };
 
 static const struct fixture *fixture(const char *name)
@@ -154,6 +177,7 @@ static json_t *facts_of(const char *name, int *rc_out)
     struct fx x;
 
     req_init(&x, "POST", URL, f->body, f->sig);
+    x.h.received_ms = RECEIVED_MS;
     CHECK_INT(fx_verify(&x, &calls_adapter_twilio, TOKEN), 0);
     return fx_parse_free(&x, &calls_adapter_twilio, rc_out);
 }
@@ -265,6 +289,37 @@ static void test_missed_inbound(void)
     CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:10:30.000Z");
     CHECK_INT(fact_int(facts, "talk_seconds"), 0);
     CHECK(!fact_has(facts, "answered_at"));
+    json_decref(facts);
+}
+
+/* The <Dial action>: the staff leg's outcome, timed by the request's
+ * arrival, keyed by the dialled leg, on the parent call. */
+static void test_dial_action(void)
+{
+    int rc;
+    json_t *facts = facts_of("dial_noanswer", &rc);
+
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 1);
+    CHECK_STR(fact_str(facts, "call_key"), SID);
+    CHECK_STR(fact_str(facts, "event_key"), SID ":dial:" DSID_A);
+    CHECK_STR(fact_str(facts, "event"), "updated");
+    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(facts, "agent_outcome"), "missed");
+    CHECK_INT(fact_int(facts, "agent_talk_seconds"), 0);
+    CHECK_STR(fact_str(facts, "tracking_number"), "+74950000201");
+    /* The parent's in-progress is Twilio's own answer, not the staff's. */
+    CHECK(!fact_has(facts, "answered_at") && !fact_has(facts, "agent_answered_at"));
+    CHECK(!fact_has(facts, "outcome"));
+    json_decref(facts);
+
+    facts = facts_of("dial_completed", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "event_key"), SID ":dial:" DSID_B);
+    CHECK_STR(fact_str(facts, "agent_outcome"), "answered");
+    CHECK_STR(fact_str(facts, "agent_answered_at"), "2026-11-20T09:00:13.000Z");
+    CHECK_INT(fact_int(facts, "agent_talk_seconds"), 47);
+    CHECK(fact_has(facts, "recording_url"));
     json_decref(facts);
 }
 
@@ -428,6 +483,7 @@ int main(void)
     test_published_vector();
     test_answered_inbound();
     test_missed_inbound();
+    test_dial_action();
     test_outbound();
     test_raw_parties();
     test_tolerance_and_keys();

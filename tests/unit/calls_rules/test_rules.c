@@ -154,6 +154,56 @@ static void test_updates_and_private_part(void)
     json_decref(c);
 }
 
+/* The provider answered the caller itself (a greeting, then a dial to the
+ * staff): its own "answered" says nothing about the clinic; the staff leg
+ * decides the outcome, the answer and the talk time, in either order. */
+static void test_staff_leg_decides(void)
+{
+    /* Twilio's order: the dial's end, then the parent's completed. */
+    json_t *c = new_call("inbound");
+    apply(c, "updated", "2026-11-20T10:00:40Z",
+          json_pack("{s:s, s:i}", "agent_outcome", "missed", "agent_talk_seconds", 0));
+    CHECK_STR(str(c, "status"), "ringing"); /* a late fact first: the call exists */
+    apply(c, "ended", "2026-11-20T10:00:45Z",
+          json_pack("{s:s, s:s, s:i}", "outcome", "answered", "answered_at", "2026-11-20T10:00:01Z",
+                    "talk_seconds", 44));
+    CHECK_STR(str(c, "status"), "ended");
+    CHECK_STR(str(c, "outcome"), "missed");
+    CHECK(!json_object_get(c, "answered_at"));
+    CHECK(num(c, "talk_seconds") == 0);
+    CHECK(json_is_false(json_object_get(c, "targeted")));
+    json_decref(c);
+
+    /* The other order: the call first looked answered, then is not. */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:45Z",
+          json_pack("{s:s, s:s, s:i}", "outcome", "answered", "answered_at", "2026-11-20T10:00:01Z",
+                    "talk_seconds", 44));
+    CHECK_STR(str(c, "outcome"), "answered");
+    apply(c, "updated", "2026-11-20T10:00:45Z",
+          json_pack("{s:s, s:i}", "agent_outcome", "busy", "agent_talk_seconds", 0));
+    CHECK_STR(str(c, "outcome"), "busy");
+    CHECK(!json_object_get(c, "answered_at"));
+    json_decref(c);
+
+    /* Staff answered 12 s into the call and talked 30 s. */
+    c = new_call("inbound");
+    apply(c, "updated", "2026-11-20T10:00:42Z",
+          json_pack("{s:s, s:s, s:i}", "agent_outcome", "answered", "agent_answered_at",
+                    "2026-11-20T10:00:12Z", "agent_talk_seconds", 30));
+    apply(c, "ended", "2026-11-20T10:00:43Z",
+          json_pack("{s:s, s:s, s:i}", "outcome", "answered", "answered_at", "2026-11-20T10:00:01Z",
+                    "talk_seconds", 42));
+    CHECK_STR(str(c, "outcome"), "answered");
+    CHECK_STR(str(c, "answered_at"), "2026-11-20T10:00:12.000Z");
+    CHECK(num(c, "talk_seconds") == 30);
+    /* the caller waited from the provider's answer to the staff's */
+    CHECK_STR(str(c, "started_at"), "2026-11-20T10:00:01.000Z");
+    CHECK(num(c, "ring_seconds") == 11);
+    CHECK(json_is_true(json_object_get(c, "targeted")));
+    json_decref(c);
+}
+
 static void test_static_attribution_validity(void)
 {
     json_error_t jerr;
@@ -187,6 +237,7 @@ int main(void)
     test_abandoned_needs_a_known_short_ring();
     test_targeted_threshold();
     test_updates_and_private_part();
+    test_staff_leg_decides();
     test_static_attribution_validity();
     return cf_test_done();
 }
