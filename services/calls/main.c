@@ -21,6 +21,9 @@
 static struct calls_ctx ctx;
 
 static const struct cf_config_var calls_vars[] = {
+    {"CLINICFLOW_CALLS_CONSUMERS", CF_CONF_BOOL, "1", &ctx.cfg.consumers, 0, 0, 0,
+     "also run the fold, patients and callbacks consumers and the task sweeper; 0 makes an "
+     "intake-only instance (webhooks, results, tracking numbers), scaled apart from the fold"},
     {"CLINICFLOW_CALLS_ABANDONED_RING_S", CF_CONF_INT, "10", &ctx.cfg.abandoned_ring_s, 0, 3600, 0,
      "a missed inbound call that rang less than this many seconds is abandoned"},
     {"CLINICFLOW_CALLS_TARGETED_TALK_S", CF_CONF_INT, "20", &ctx.cfg.targeted_talk_s, 0, 86400, 0,
@@ -49,20 +52,13 @@ static const struct cf_config_var calls_vars[] = {
      "header over http"},
 };
 
-int main(void)
+/* The fold, the patient view and the callbacks with their sweeper: what an
+ * intake-only instance (CLINICFLOW_CALLS_CONSUMERS=0) leaves to others. */
+static int add_consumers(struct cf_service *svc)
 {
-    static struct cf_service svc;
     static const char *const fold_topics[] = {CF_TOPIC_CALLS_RAW};
     static const char *const tasks_topics[] = {CF_TOPIC_CALLS};
     static const char *const patients_topics[] = {CF_TOPIC_PATIENTS};
-
-    ctx.svc = &svc;
-    if (cf_service_init(&svc, "calls", 8081, calls_vars, sizeof(calls_vars) / sizeof(calls_vars[0]),
-                        "calls", cf_calls_migrations, cf_calls_migrations_n) != 0)
-        return 1;
-
-    /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */
-    calls_routes_register(&ctx);
 
     /* Fold: calls.raw -> call state -> calls.v1. */
     struct cf_consumer_conf fold = {
@@ -73,8 +69,8 @@ int main(void)
         .apply = calls_fold_apply,
         .ctx = &ctx,
     };
-    if (cf_service_add_consumer(&svc, &fold) != 0)
-        return 1;
+    if (cf_service_add_consumer(svc, &fold) != 0)
+        return -1;
 
     /* Who is calling: patients.v1 -> the phone -> patient view. */
     struct cf_consumer_conf patients = {
@@ -85,8 +81,8 @@ int main(void)
         .apply = calls_patients_apply,
         .ctx = &ctx,
     };
-    if (cf_service_add_consumer(&svc, &patients) != 0)
-        return 1;
+    if (cf_service_add_consumer(svc, &patients) != 0)
+        return -1;
 
     /* Callbacks: calls.v1 -> callback tasks -> tasks.v1, and the sweeper
      * that expires the lost ones. */
@@ -98,15 +94,33 @@ int main(void)
         .apply = calls_tasks_apply,
         .ctx = &ctx,
     };
-    if (cf_service_add_consumer(&svc, &tasks) != 0 ||
-        cf_service_add_worker(&svc, "task sweeper", calls_tasks_sweeper, &ctx) != 0)
+    if (cf_service_add_consumer(svc, &tasks) != 0 ||
+        cf_service_add_worker(svc, "task sweeper", calls_tasks_sweeper, &ctx) != 0)
+        return -1;
+
+    return 0;
+}
+
+int main(void)
+{
+    static struct cf_service svc;
+
+    ctx.svc = &svc;
+    if (cf_service_init(&svc, "calls", 8081, calls_vars, sizeof(calls_vars) / sizeof(calls_vars[0]),
+                        "calls", cf_calls_migrations, cf_calls_migrations_n) != 0)
         return 1;
 
-    /* Dynamic number insertion: hold extensions written in batches. */
+    /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */
+    calls_routes_register(&ctx);
+
+    /* Dynamic number insertion: hold extensions written in batches (the
+     * instance that answered the request holds them). */
     calls_dni_describe_metrics();
     if (cf_service_add_worker(&svc, "dni flusher", calls_dni_flusher, &ctx) != 0)
         return 1;
 
+    if (ctx.cfg.consumers && add_consumers(&svc) != 0)
+        return 1;
     if (cf_service_start(&svc) != 0)
         return 1;
     return cf_service_run(&svc);
