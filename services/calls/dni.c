@@ -248,47 +248,33 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Both rate limits in one round trip: the client address's counter over a
- * minute, then the clinic's over the current second. Returns 1 (address),
- * 2 (clinic) when over, 0 when under or when Redis cannot say (limits are
- * skipped then: the route degrades, it does not fail). */
-static const char rate_script[] = "local a = redis.call('INCR', KEYS[1])\n"
-                                  "if a == 1 then redis.call('EXPIRE', KEYS[1], 60) end\n"
-                                  "if a > tonumber(ARGV[1]) then return 1 end\n"
-                                  "local b = redis.call('INCR', KEYS[2])\n"
-                                  "if b == 1 then redis.call('EXPIRE', KEYS[2], 2) end\n"
-                                  "if b > tonumber(ARGV[2]) then return 2 end\n"
-                                  "return 0\n";
-
-static int rate_limited(struct calls_ctx *ctx, const char *ip, const char *clinic)
-{
-    char ip_key[128], clinic_key[128], ip_limit[24], clinic_limit[24];
-    snprintf(ip_key, sizeof(ip_key), "cf:dni:rl:ip:%s", ip);
-    snprintf(clinic_key, sizeof(clinic_key), "cf:dni:rl:clinic:%s:%lld", clinic,
-             (long long)(now_ms() / 1000));
-    snprintf(ip_limit, sizeof(ip_limit), "%ld", ctx->cfg.dni_ip_per_minute);
-    snprintf(clinic_limit, sizeof(clinic_limit), "%ld", ctx->cfg.dni_clinic_per_second);
-    const char *argv[] = {"EVAL", rate_script, "2", ip_key, clinic_key, ip_limit, clinic_limit};
-    redisReply *r = cf_redis_command_argv(ctx->svc->redis, 7, argv, NULL);
-    int over = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
-    if (r)
-        freeReplyObject(r);
-    return over;
-}
-
 /*
- * A visitor's hold. KEYS[1] is the visitor key; ARGV: visitor, hold
- * seconds, now in ms, the number key prefix, the index to start the search
- * at, then the pool's numbers. If the visitor holds a number that is still
- * theirs, both keys live on for another hold ("held"). Otherwise, without
- * numbers the answer is "none"; with them the first free number from the
- * start index is taken with SET NX ("new", with how many were taken before
- * it), else "full", and the pool is marked full for a second so that the
- * next new visitors do not each try every number again. Number keys are
- * computed in the script, so this needs a single Redis server (not a
- * cluster), as everything else here does.
+ * A visitor's hold, and the rate limits, in one round trip. KEYS: the
+ * visitor key, the client address's counter (over a minute), the clinic's
+ * counter (over the current second). ARGV: visitor, hold seconds, now in
+ * ms, the number key prefix, the index to start the search at, "1" to count
+ * this request against the limits, the address's and the clinic's limits,
+ * then the pool's numbers. Over a limit the answer is "limited" (1: the
+ * address, 2: the clinic) and nothing else is touched. An empty visitor
+ * (a clinic without a pool) asks for the limits only ("none"). If the visitor holds
+ * a number that is still theirs, both keys live on for another hold
+ * ("held"). Otherwise, without numbers the answer is "none"; with them the
+ * first free number from the start index is taken with SET NX ("new", with
+ * how many were taken before it), else "full", and the pool is marked full
+ * for a second so that the next new visitors do not each try every number
+ * again. Number keys are computed in the script, so this needs a single
+ * Redis server (not a cluster), as everything else here does.
  */
 static const char hold_script[] =
+    "if ARGV[6] == '1' then\n"
+    "  local a = redis.call('INCR', KEYS[2])\n"
+    "  if a == 1 then redis.call('EXPIRE', KEYS[2], 60) end\n"
+    "  if a > tonumber(ARGV[7]) then return {'limited', '', '0', 1} end\n"
+    "  local b = redis.call('INCR', KEYS[3])\n"
+    "  if b == 1 then redis.call('EXPIRE', KEYS[3], 2) end\n"
+    "  if b > tonumber(ARGV[8]) then return {'limited', '', '0', 2} end\n"
+    "end\n"
+    "if ARGV[1] == '' then return {'none', '', '0', 0} end\n"
     "local v = redis.call('GET', KEYS[1])\n"
     "if v then\n"
     "  local num, res = string.match(v, '^(%S+) (%d+)$')\n"
@@ -298,12 +284,12 @@ static const char hold_script[] =
     "    return {'held', num, res, 0}\n"
     "  end\n"
     "end\n"
-    "local n = #ARGV - 5\n"
+    "local n = #ARGV - 8\n"
     "if n == 0 then return {'none', '', '0', 0} end\n"
     "if redis.call('EXISTS', ARGV[4] .. 'full') == 1 then return {'full', '', '0', n} end\n"
     "local start = tonumber(ARGV[5])\n"
     "for k = 0, n - 1 do\n"
-    "  local num = ARGV[6 + ((start + k) % n)]\n"
+    "  local num = ARGV[9 + ((start + k) % n)]\n"
     "  if redis.call('SET', ARGV[4] .. num, ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
     "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
     "    return {'new', num, ARGV[3], k}\n"
@@ -312,37 +298,62 @@ static const char hold_script[] =
     "redis.call('SET', ARGV[4] .. 'full', '1', 'PX', 1000)\n"
     "return {'full', '', '0', n}\n";
 
-enum hold_result { HOLD_UNAVAILABLE = -1, HOLD_FULL = 0, HOLD_NEW, HOLD_EXTENDED };
+enum hold_result {
+    HOLD_UNAVAILABLE = -1,
+    HOLD_FULL = 0,
+    HOLD_NEW,
+    HOLD_EXTENDED,
+    HOLD_NONE,    /* the clinic has no pool */
+    HOLD_LIMITED, /* over a rate limit: nothing was touched */
+};
 
-/* Runs hold_script: the number (and its reservation time) in the out
- * parameters unless the pool is full or Redis cannot say. */
-/* One run of hold_script with the given numbers (none: only try to extend). */
-static redisReply *run_hold_script(struct calls_ctx *ctx, const char *clinic, const char *visitor,
-                                   const json_t *numbers, long hold_s)
+/* What one request asks of Redis. */
+struct hold_req {
+    const char *clinic, *visitor, *ip;
+    const json_t *numbers; /* the pool's, or NULL: only extend a hold */
+    long hold_s;
+    int count;  /* count this request against the rate limits */
+    int pooled; /* the clinic has a pool: without one, only the limits */
+};
+
+/* One run of hold_script. */
+static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req *q)
 {
-    size_t n = json_array_size(numbers), argc = 0;
-    const char **argv = cf_xcalloc(n + 11, sizeof(char *));
-    char vkey[256], prefix[128], hold[24], now[24], start[24];
+    size_t n = json_array_size(q->numbers), argc = 0;
+    const char **argv = cf_xcalloc(n + 16, sizeof(char *));
+    char vkey[256], ip_key[128], clinic_key[128], prefix[128], hold[24], now[24], start[24];
+    char ip_limit[24], clinic_limit[24];
+    const int64_t t = now_ms();
     uint8_t h[32];
 
-    cf_sha256(visitor, strlen(visitor), h);
-    snprintf(vkey, sizeof(vkey), "cf:dni:v:%s:%s", clinic, visitor);
-    snprintf(prefix, sizeof(prefix), "cf:dni:n:%s:", clinic);
-    snprintf(hold, sizeof(hold), "%ld", hold_s);
-    snprintf(now, sizeof(now), "%lld", (long long)now_ms());
+    cf_sha256(q->visitor, strlen(q->visitor), h);
+    snprintf(vkey, sizeof(vkey), "cf:dni:v:%s:%s", q->clinic, q->visitor);
+    snprintf(ip_key, sizeof(ip_key), "cf:dni:rl:ip:%s", q->ip);
+    snprintf(clinic_key, sizeof(clinic_key), "cf:dni:rl:clinic:%s:%lld", q->clinic,
+             (long long)(t / 1000));
+    snprintf(prefix, sizeof(prefix), "cf:dni:n:%s:", q->clinic);
+    snprintf(hold, sizeof(hold), "%ld", q->hold_s);
+    snprintf(now, sizeof(now), "%lld", (long long)t);
     /* spread new visitors over the pool */
     snprintf(start, sizeof(start), "%zu", n ? ((size_t)h[0] << 8 | h[1]) % n : 0);
+    snprintf(ip_limit, sizeof(ip_limit), "%ld", ctx->cfg.dni_ip_per_minute);
+    snprintf(clinic_limit, sizeof(clinic_limit), "%ld", ctx->cfg.dni_clinic_per_second);
     argv[argc++] = "EVAL";
     argv[argc++] = hold_script;
-    argv[argc++] = "1";
+    argv[argc++] = "3";
     argv[argc++] = vkey;
-    argv[argc++] = visitor;
+    argv[argc++] = ip_key;
+    argv[argc++] = clinic_key;
+    argv[argc++] = q->pooled ? q->visitor : "";
     argv[argc++] = hold;
     argv[argc++] = now;
     argv[argc++] = prefix;
     argv[argc++] = start;
+    argv[argc++] = q->count ? "1" : "0";
+    argv[argc++] = ip_limit;
+    argv[argc++] = clinic_limit;
     for (size_t i = 0; i < n; i++) {
-        const char *num = json_string_value(json_array_get(numbers, i));
+        const char *num = json_string_value(json_array_get(q->numbers, i));
         if (num)
             argv[argc++] = num;
     }
@@ -359,16 +370,23 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const char *clinic, co
     return r;
 }
 
-/* A returning visitor's hold is extended without sending the pool (most
- * requests); only when there is none is the pool sent, to take a number. */
-static enum hold_result hold_number(struct calls_ctx *ctx, const char *clinic, const char *visitor,
-                                    const json_t *numbers, long hold_s, char *number, size_t nsize,
-                                    int64_t *reserved_ms)
+/* The rate limits and a returning visitor's hold extended, in one round
+ * trip without sending the pool (most requests); only when there is no
+ * hold is the pool sent, to take a number. *limited is 1 (the address) or
+ * 2 (the clinic) for HOLD_LIMITED. When Redis cannot say, the limits are
+ * skipped: the route degrades, it does not fail. */
+static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, char *number,
+                                    size_t nsize, int64_t *reserved_ms, int *limited)
 {
-    redisReply *r = run_hold_script(ctx, clinic, visitor, NULL, hold_s);
-    if (r && strcmp(r->element[0]->str, "none") == 0) {
+    const json_t *numbers = q->numbers;
+    q->numbers = NULL;
+    q->count = 1;
+    redisReply *r = run_hold_script(ctx, q);
+    if (r && strcmp(r->element[0]->str, "none") == 0 && json_array_size(numbers) > 0) {
         freeReplyObject(r);
-        r = run_hold_script(ctx, clinic, visitor, numbers, hold_s);
+        q->numbers = numbers;
+        q->count = 0;
+        r = run_hold_script(ctx, q);
     }
     if (!r)
         return HOLD_UNAVAILABLE;
@@ -377,14 +395,19 @@ static enum hold_result hold_number(struct calls_ctx *ctx, const char *clinic, c
     enum hold_result res;
     snprintf(number, nsize, "%s", r->element[1]->str);
     *reserved_ms = strtoll(r->element[2]->str, NULL, 10);
-    if (strcmp(what, "held") == 0) {
+    if (strcmp(what, "limited") == 0) {
+        res = HOLD_LIMITED;
+        *limited = (int)taken;
+    } else if (strcmp(what, "none") == 0) {
+        res = HOLD_NONE;
+    } else if (strcmp(what, "held") == 0) {
         res = HOLD_EXTENDED;
     } else if (strcmp(what, "new") == 0) {
         res = HOLD_NEW;
-        note_concurrency(clinic, (long)taken + 1);
+        note_concurrency(q->clinic, (long)taken + 1);
     } else {
         res = HOLD_FULL;
-        note_concurrency(clinic, (long)taken + 1);
+        note_concurrency(q->clinic, (long)taken + 1);
     }
     freeReplyObject(r);
     return res;
@@ -455,54 +478,59 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         goto out;
     }
     client_ip(req, ip, sizeof(ip));
-    int limited = rate_limited(ctx, ip, clinic->id);
-    if (limited) {
+
+    const json_t *pool = clinic_pool(net, clinic->id);
+    json_t *j_hold = json_object_get(pool, "hold_seconds");
+    struct hold_req q = {
+        .clinic = clinic->id,
+        .visitor = visitor,
+        .ip = ip,
+        .numbers = json_object_get(pool, "numbers"),
+        .hold_s = json_is_integer(j_hold) ? (long)json_integer_value(j_hold) : ctx->cfg.dni_hold_s,
+    };
+    const long hold_s = q.hold_s;
+    const int pooled = q.pooled = json_array_size(q.numbers) > 0;
+    const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
+    int dynamic = 0, limited = 0;
+    int64_t reserved_ms = 0;
+    snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
+
+    switch (hold_number(ctx, &q, number, sizeof(number), &reserved_ms, &limited)) {
+    case HOLD_LIMITED: {
         long retry_s = limited == 1 ? 60 : 1;
         char ra[24];
-        snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
         cf_metrics_add("clinicflow_dni_rate_limited_total", labels, 1);
         cf_http_error_from(resp, CF_ERATELIMIT, "too many requests", NULL, retry_s);
         snprintf(ra, sizeof(ra), "%ld", retry_s);
         u_map_put(resp->map_header, "Retry-After", ra);
         goto out;
     }
-
-    const json_t *pool = clinic_pool(net, clinic->id);
-    const json_t *numbers = json_object_get(pool, "numbers");
-    json_t *j_hold = json_object_get(pool, "hold_seconds");
-    long hold_s = json_is_integer(j_hold) ? (long)json_integer_value(j_hold) : ctx->cfg.dni_hold_s;
-    const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
-    int dynamic = 0;
-    snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
-
-    if (json_array_size(numbers) > 0) {
-        int64_t reserved_ms = 0;
-        switch (hold_number(ctx, clinic->id, visitor, numbers, hold_s, number, sizeof(number),
-                            &reserved_ms)) {
-        case HOLD_EXTENDED:
-            dynamic = 1;
-            extension_note(net->id, number, reserved_ms, now_ms() + hold_s * 1000);
-            cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
-            break;
-        case HOLD_NEW:
-            dynamic = 1;
-            j_utm = json_object();
-            for (size_t i = 0; i < sizeof(utm_params) / sizeof(utm_params[0]); i++) {
-                const char *v = u_map_get(req->map_url, utm_params[i].param);
-                json_t *j_v = v && *v && strlen(v) <= 2048 ? json_string(v) : NULL;
-                if (j_v)
-                    json_object_set_new(j_utm, utm_params[i].member, j_v);
-            }
-            record_session(ctx, net->id, clinic->id, number, visitor, reserved_ms, hold_s, j_utm);
-            cf_metrics_add("clinicflow_dni_reservations_total", labels, 1);
-            break;
-        case HOLD_FULL:
-            cf_metrics_add("clinicflow_dni_exhausted_total", labels, 1);
-            break;
-        case HOLD_UNAVAILABLE:
-            cf_metrics_add("clinicflow_dni_redis_unavailable_total", "", 1);
-            break;
+    case HOLD_EXTENDED:
+        dynamic = 1;
+        extension_note(net->id, number, reserved_ms, now_ms() + hold_s * 1000);
+        cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
+        break;
+    case HOLD_NEW:
+        dynamic = 1;
+        j_utm = json_object();
+        for (size_t i = 0; i < sizeof(utm_params) / sizeof(utm_params[0]); i++) {
+            const char *v = u_map_get(req->map_url, utm_params[i].param);
+            json_t *j_v = v && *v && strlen(v) <= 2048 ? json_string(v) : NULL;
+            if (j_v)
+                json_object_set_new(j_utm, utm_params[i].member, j_v);
         }
+        record_session(ctx, net->id, clinic->id, number, visitor, reserved_ms, hold_s, j_utm);
+        cf_metrics_add("clinicflow_dni_reservations_total", labels, 1);
+        break;
+    case HOLD_FULL:
+        cf_metrics_add("clinicflow_dni_exhausted_total", labels, 1);
+        break;
+    case HOLD_UNAVAILABLE:
+        if (pooled)
+            cf_metrics_add("clinicflow_dni_redis_unavailable_total", "", 1);
+        break;
+    case HOLD_NONE:
+        break;
     }
     if (!dynamic)
         snprintf(number, sizeof(number), "%s", fallback ? fallback : "");

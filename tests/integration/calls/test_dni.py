@@ -8,6 +8,7 @@ import json
 import subprocess
 import time
 import urllib.parse
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
@@ -128,18 +129,24 @@ def test_redis_down_answers_the_default_number(stack):
 
 
 def test_rate_limited(stack):
+    # Every request counts, a returning visitor's too; the one over the
+    # limit gets 429 and reserves nothing.
     svc = cfstack.Service("calls", dict(stack.service_env(),
                                         CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="3"))
     svc.start()
     try:
-        statuses = []
-        for i in range(5):
-            st, hdrs, body = ask(svc, "demo-center", "visitor-rl-%04d" % i)
-            statuses.append(st)
-            if st == 429:
-                assert int(hdrs["retry-after"]) > 0 and body["error"]["code"] == "rate_limited"
-                break
-        assert statuses[-1] == 429, statuses
+        redis_cli("DEL", "cf:dni:rl:ip:127.0.0.1")
+        tag = uuid.uuid4().hex[:8]
+        first, other, late = ("visitor-rl-%s-%d" % (tag, i) for i in range(3))
+        st, _, r = ask(svc, "demo-center", first)
+        assert st == 200 and r["dynamic"] is True, (st, r)
+        assert ask(svc, "demo-center", other)[0] == 200
+        st, _, again = ask(svc, "demo-center", first)
+        assert st == 200 and again["number"] == r["number"], (st, again)
+        st, hdrs, body = ask(svc, "demo-center", late)
+        assert st == 429, (st, body)
+        assert hdrs["retry-after"] == "60" and body["error"]["code"] == "rate_limited", body
+        assert redis_cli("EXISTS", "cf:dni:v:demo-center:" + late) == "0"
     finally:
         svc.stop()
 
