@@ -10,7 +10,12 @@
  * middle of collecting drops what was collected, since the new owner starts
  * from the stored offsets. Any transient failure rolls the whole batch back,
  * seeks its partitions back to the batch's first offsets and retries after a
- * growing back-off. The connection's search_path is the service schema, then
+ * growing back-off. A batch is first applied optimistically: one statement
+ * records all its event ids and says which are new, and the messages are
+ * applied with no savepoint between them. Only when a message is rejected
+ * is the batch rolled back and applied again message by message, each
+ * under a savepoint, so that the rejected one alone is undone and sent to
+ * the DLQ. The connection's search_path is the service schema, then
  * public, so apply functions name their tables unqualified.
  */
 #include "common/consumer.h"
@@ -477,30 +482,160 @@ static int produce_outbox(struct cf_consumer *c, const struct cf_outbox *out, ch
     return err;
 }
 
-/* Applies a batch in one transaction. Returns 0 when committed, else a
- * transient error after rolling back (the caller seeks back and retries). */
+/* apply_batch's answer when a message was rejected (not a CF_E* code). */
+#define BATCH_REJECTED 1
+
+/* A message of a batch, parsed. */
+struct batch_msg {
+    struct cf_event ev;
+    int parsed; /* ev holds the envelope; 0 for a tombstone or one sent to the DLQ */
+    int apply;  /* not applied before (nor earlier in this batch): apply it */
+};
+
+/* Marks which parsed messages to apply: one statement records every event
+ * id of the batch as applied and returns those it had not seen; a repeated
+ * id within the batch is applied at its first occurrence only. */
+static int dedupe_batch(struct cf_consumer *c, struct batch_msg *msgs, size_t n, char *errbuf,
+                        size_t errbuf_size)
+{
+    size_t nids = 0;
+    for (size_t i = 0; i < n; i++)
+        nids += msgs[i].parsed;
+    if (nids == 0)
+        return 0;
+    /* A text[] literal: ids are validated UUIDs, nothing to escape. */
+    char *ids = cf_xmalloc(nids * (CF_UUID_STR_LEN + 1) + 3), *p = ids;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (!msgs[i].parsed)
+            continue;
+        if (p > ids + 1)
+            *p++ = ',';
+        memcpy(p, msgs[i].ev.id, CF_UUID_STR_LEN);
+        p += CF_UUID_STR_LEN;
+    }
+    *p++ = '}';
+    *p = '\0';
+    char *sql = cf_xasprintf("INSERT INTO %s.applied_events (group_id, event_id)"
+                             " SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
+                             " RETURNING event_id::text",
+                             c->ident);
+    const char *params[] = {c->group_id, ids};
+    PGresult *res = NULL;
+    int err = cf_pg_exec(c->conn, sql, 2, params, &res, errbuf, errbuf_size);
+    free(sql);
+    free(ids);
+    if (err)
+        return err;
+    /* Few rows per batch (at most the batch size): a scan per message is
+     * cheaper than building a set. Each returned id is claimed once. */
+    int rows = PQntuples(res);
+    char *claimed = cf_xcalloc((size_t)rows + 1, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (!msgs[i].parsed)
+            continue;
+        for (int r = 0; r < rows; r++) {
+            if (!claimed[r] && strcmp(PQgetvalue(res, r, 0), msgs[i].ev.id) == 0) {
+                claimed[r] = 1;
+                msgs[i].apply = 1;
+                break;
+            }
+        }
+        if (!msgs[i].apply)
+            cf_debug("consumer %s: event already applied, skipped", c->group_id);
+    }
+    free(claimed);
+    PQclear(res);
+    return 0;
+}
+
+/* The optimistic way through a batch: one dedupe statement, no savepoint
+ * per message. Returns BATCH_REJECTED as soon as a message is rejected: the
+ * caller rolls back and applies the batch again message by message, so
+ * that the rejected one's partial effects are undone alone. */
+static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
+                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    struct batch_msg *msgs = cf_xcalloc(n, sizeof(*msgs));
+    char reason[512] = "";
+    int err = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *rkm = batch[i];
+        if (!rkm->payload)
+            continue;
+        if (cf_event_parse(rkm->payload, rkm->len, &msgs[i].ev, reason, sizeof(reason)) == 0)
+            msgs[i].parsed = 1;
+        else
+            dlq_add(c, out, rkm, NULL, "invalid_envelope", reason);
+    }
+    err = dedupe_batch(c, msgs, n, errbuf, errbuf_size);
+    for (size_t i = 0; i < n && !err; i++) {
+        const rd_kafka_message_t *rkm = batch[i];
+        if (rkm->payload && !msgs[i].apply)
+            continue; /* sent to the DLQ above, or applied before */
+        cf_log_set_request_id(msgs[i].parsed ? msgs[i].ev.id : NULL);
+        int rc = c->apply(c->ctx, c->conn, msgs[i].parsed ? &msgs[i].ev : NULL, rkm, out, reason,
+                          sizeof(reason));
+        cf_log_set_request_id(NULL);
+        if (rc == CF_EINVAL) {
+            snprintf(errbuf, errbuf_size, "a message was rejected: %s", reason);
+            err = BATCH_REJECTED;
+        } else if (rc != 0) {
+            snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
+            err = rc;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        cf_event_clear(&msgs[i].ev);
+    free(msgs);
+    return err;
+}
+
+/* One attempt at a batch in one transaction, optimistic or message by
+ * message (careful). Returns 0 when committed, else the error after
+ * rolling back. */
+static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
+                     const rd_kafka_topic_partition_list_t *nexts, int careful,
+                     struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    int err = cf_pg_begin(c->conn, errbuf, errbuf_size);
+    if (err)
+        return err;
+    if (careful) {
+        for (size_t i = 0; i < n && !err; i++)
+            err = apply_one(c, batch[i], out, errbuf, errbuf_size);
+    } else {
+        err = apply_batch(c, batch, n, out, errbuf, errbuf_size);
+    }
+    if (!err)
+        err = produce_outbox(c, out, errbuf, errbuf_size);
+    if (!err)
+        err = store_offsets(c, nexts, errbuf, errbuf_size);
+    if (!err)
+        err = cf_pg_commit(c->conn, errbuf, errbuf_size);
+    if (err)
+        cf_pg_rollback(c->conn);
+    return err;
+}
+
+/* Applies a batch in one transaction: optimistically, and message by
+ * message only when one of them was rejected. Returns 0 when committed,
+ * else a transient error after rolling back (the caller seeks back and
+ * retries). */
 static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
                          const rd_kafka_topic_partition_list_t *nexts)
 {
     char errbuf[512] = "";
     struct cf_outbox out = {0};
     int err = consumer_pg_connect(c, errbuf, sizeof(errbuf));
-    if (err)
-        goto out;
-    err = cf_pg_begin(c->conn, errbuf, sizeof(errbuf));
-    if (err)
-        goto out;
-    for (size_t i = 0; i < n && !err; i++)
-        err = apply_one(c, batch[i], &out, errbuf, sizeof(errbuf));
     if (!err)
-        err = produce_outbox(c, &out, errbuf, sizeof(errbuf));
-    if (!err)
-        err = store_offsets(c, nexts, errbuf, sizeof(errbuf));
-    if (!err)
-        err = cf_pg_commit(c->conn, errbuf, sizeof(errbuf));
-    if (err)
-        cf_pg_rollback(c->conn);
-out:
+        err = run_batch(c, batch, n, nexts, 0, &out, errbuf, sizeof(errbuf));
+    if (err == BATCH_REJECTED) {
+        cf_debug("consumer %s: %s; applying the batch message by message", c->group_id, errbuf);
+        outbox_truncate(&out, 0);
+        err = run_batch(c, batch, n, nexts, 1, &out, errbuf, sizeof(errbuf));
+    }
     if (err)
         cf_warn("consumer %s: batch of %zu rolled back, will retry: %s", c->group_id, n, errbuf);
     outbox_truncate(&out, 0);

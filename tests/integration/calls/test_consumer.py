@@ -86,12 +86,58 @@ def test_restart_resumes_at_stored_offsets(stack):
     stack.svc.stop()
 
 
+def test_one_batch_with_a_repeat_and_a_rejected_fact(stack):
+    # Facts that wait on calls.raw while no fold runs arrive in one batch:
+    # a fact twice, one the fold refuses, and another. The batch is applied
+    # optimistically, then (because of the refused one) message by message:
+    # the good facts are folded once each, the refused one goes to the DLQ.
+    stack.services[0] = stack.svc = stack.start_service()  # the test before stopped it
+    template = post_ok(stack)
+    wait_call_event(stack, template, "clinicflow.call.ended")
+    stack.wait_folded()
+    good = next(json.loads(m["payload"]) for m in stack.reader(RAW, validate=False).read()
+                if m["payload"].startswith('{"') and template in m["payload"])
+    stack.svc.stop()
+
+    def fact(**data_over):
+        ev = dict(good, id=str(uuid.uuid4()), subject=str(uuid.uuid4()))
+        ev["data"] = dict(good["data"], provider_call_id="pbx-" + uuid.uuid4().hex[:8],
+                          **data_over)
+        return ev
+    first, second = fact(), fact()
+    refused = dict(fact(), subject=first["subject"])
+    del refused["data"]["provider"]
+    stack.raw_valid = False
+    for ev in (first, first, refused, second):
+        cfstack.produce(stack.broker.bootstrap, RAW, ev["subject"], json.dumps(ev).encode())
+
+    env = dict(stack.service_env(), CLINICFLOW_LOG_LEVEL="debug")
+    stack.services[0] = stack.svc = cfstack.Service("calls", env)
+    stack.svc.start()
+    for ev in (first, second):
+        wait_call_event(stack, ev["subject"], "clinicflow.call.ended")
+    stack.wait_folded()
+    calls = stack.reader(CALLS).read()
+    assert len(events_for(calls, first["subject"])) == 1, events_for(calls, first["subject"])
+    assert len(events_for(calls, second["subject"])) == 1
+    rows = cfstack.psql(stack.dsn, "SELECT facts FROM calls.calls WHERE call_id = '%s'"
+                        % first["subject"])
+    assert rows == [["1"]], rows
+    rejected = [json.loads(base64.b64decode(json.loads(m["payload"])["data"]["value_b64"]))
+                for m in stack.reader(DLQ).read()
+                if json.loads(m["payload"])["data"]["reason_code"] == "rejected"]
+    assert refused["id"] in [r.get("id") for r in rejected], rejected
+    assert "applying the batch message by message" in stack.svc.logs()
+    stack.svc.stop()
+
+
 if __name__ == "__main__":
     s = Stack()
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_poison_goes_to_dlq_and_the_fold_moves_on,
             test_restart_resumes_at_stored_offsets,
+            test_one_batch_with_a_repeat_and_a_rejected_fact,
         )], exit=False)
     finally:
         s.close()
