@@ -309,6 +309,8 @@ static size_t shared_table(struct cf_settings *s, long default_port, char port_d
          "PostgreSQL connections"},
         {"CLINICFLOW_PG_ACQUIRE_TIMEOUT_MS", CF_CONF_INT, "2000", &s->pg_acquire_timeout_ms, 1,
          3600000, 0, "wait for a pooled connection"},
+        {"CLINICFLOW_PG_PREPARED_STATEMENTS", CF_CONF_BOOL, "1", &s->pg_prepared_statements, 0, 0,
+         0, "prepare parameterized statements once per connection"},
         {"CLINICFLOW_REDIS_URL", CF_CONF_STRING, "redis://127.0.0.1:6379/0", &s->redis_url, 0, 0, 0,
          "redis://host:port[/db]"},
         {"CLINICFLOW_REDIS_TIMEOUT_MS", CF_CONF_INT, "200", &s->redis_timeout_ms, 1, 60000, 0,

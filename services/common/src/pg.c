@@ -6,13 +6,26 @@
  * one thread at a time; a connection that comes back broken or still inside a
  * transaction is closed rather than reused, so the next caller never inherits
  * another request's state.
+ *
+ * Statements with parameters are prepared once per connection and then
+ * executed by name, which spares the server parsing and planning the same
+ * text on every call (most of its work for the consumers' short
+ * statements). The names live in a small table attached to the connection
+ * as libpq instance data: it goes with the connection (freed when libpq
+ * destroys it, emptied when libpq resets it), so it needs no lock beyond
+ * the one-thread-per-connection rule. Named statements do not survive a
+ * pooler in transaction mode (before PgBouncer 1.21), hence
+ * CLINICFLOW_PG_PREPARED_STATEMENTS=0, which turns this off process-wide.
  */
 #include "common/pg.h"
+
+#include <libpq-events.h>
 
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +48,64 @@ struct cf_pg_pool {
 };
 
 CF_TESTABLE int cf_pg_sqlstate_err(const char *sqlstate);
+
+/* ------------------------------------------------------------------------ */
+/* Prepared statements                                                       */
+/* ------------------------------------------------------------------------ */
+
+#define STMT_CACHE_MAX 128 /* past it, statements run unnamed: dynamic SQL stays bounded */
+
+struct stmt {
+    uint64_t hash;
+    char *sql;
+    char name[24]; /* "cf_" + 16 hex digits */
+};
+
+struct stmt_cache {
+    size_t n;
+    struct stmt v[STMT_CACHE_MAX];
+};
+
+/* Set once by cf_pg_set_prepared before any connection is made. */
+static int prepared_enabled = 1;
+
+void cf_pg_set_prepared(int on)
+{
+    prepared_enabled = on;
+}
+
+static void stmt_cache_clear(struct stmt_cache *sc)
+{
+    for (size_t i = 0; sc && i < sc->n; i++)
+        free(sc->v[i].sql);
+    if (sc)
+        sc->n = 0;
+}
+
+static int stmt_event(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    if (id == PGEVT_CONNRESET) {
+        const PGEventConnReset *e = info;
+        stmt_cache_clear(PQinstanceData(e->conn, stmt_event));
+    } else if (id == PGEVT_CONNDESTROY) {
+        const PGEventConnDestroy *e = info;
+        struct stmt_cache *sc = PQinstanceData(e->conn, stmt_event);
+        stmt_cache_clear(sc);
+        free(sc);
+    }
+    return 1;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
 
 /* Server notices ("already exists, skipping") go to the debug log instead
  * of libpq's default, which prints them on stderr outside our log format. */
@@ -64,6 +135,8 @@ PGconn *cf_pg_connect(const char *dsn, char *errbuf, size_t errbuf_size)
         return NULL;
     }
     PQsetNoticeProcessor(conn, pg_notice, NULL);
+    if (prepared_enabled && PQregisterEventProc(conn, stmt_event, "clinicflow statements", NULL))
+        PQsetInstanceData(conn, stmt_event, cf_xcalloc(1, sizeof(struct stmt_cache)));
     return conn;
 }
 
@@ -118,15 +191,53 @@ static int pg_result_ok(const PGresult *res)
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
 }
 
+/* The name sql is prepared under on conn, preparing it now if it is new;
+ * NULL to run it unnamed (no cache, cache full, a hash collision). *err
+ * gets a preparation failure, which is the statement's own error. */
+static const char *stmt_name(PGconn *conn, const char *sql, int nparams, int *err, char *errbuf,
+                             size_t errbuf_size)
+{
+    struct stmt_cache *sc = PQinstanceData(conn, stmt_event);
+    *err = 0;
+    if (!sc)
+        return NULL;
+    uint64_t h = fnv1a(sql);
+    for (size_t i = 0; i < sc->n; i++) {
+        if (sc->v[i].hash == h)
+            return strcmp(sc->v[i].sql, sql) == 0 ? sc->v[i].name : NULL;
+    }
+    if (sc->n == STMT_CACHE_MAX)
+        return NULL;
+    struct stmt *st = &sc->v[sc->n];
+    snprintf(st->name, sizeof(st->name), "cf_%016llx", (unsigned long long)h);
+    PGresult *res = PQprepare(conn, st->name, sql, nparams, NULL);
+    if (!pg_result_ok(res)) {
+        *err = pg_result_err(conn, res, errbuf, errbuf_size);
+        PQclear(res);
+        return NULL;
+    }
+    PQclear(res);
+    st->hash = h;
+    st->sql = cf_xstrdup(sql);
+    sc->n++;
+    return st->name;
+}
+
 int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
                PGresult **out, char *errbuf, size_t errbuf_size)
 {
     assert(conn && sql);
     if (out)
         *out = NULL;
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    int err = 0;
+    const char *name =
+        nparams > 0 ? stmt_name(conn, sql, nparams, &err, errbuf, errbuf_size) : NULL;
+    if (err)
+        return err;
+    PGresult *res = name ? PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0)
+                         : PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     if (!pg_result_ok(res)) {
-        int err = pg_result_err(conn, res, errbuf, errbuf_size);
+        err = pg_result_err(conn, res, errbuf, errbuf_size);
         PQclear(res);
         return err;
     }

@@ -159,6 +159,7 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
 
     const struct cf_settings *s = &svc->settings;
     int rc = 0;
+    cf_pg_set_prepared(s->pg_prepared_statements);
     svc->pg = cf_pg_pool_new(s->pg_dsn, (int)s->pg_pool_size, s->pg_acquire_timeout_ms);
     rc = migrate_all(svc, schema, migrations, nmigrations);
     if (rc != 0)

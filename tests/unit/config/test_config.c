@@ -30,6 +30,7 @@ static const char *const all_vars[] = {
     "CLINICFLOW_PG_DSN",
     "CLINICFLOW_PG_POOL_SIZE",
     "CLINICFLOW_PG_ACQUIRE_TIMEOUT_MS",
+    "CLINICFLOW_PG_PREPARED_STATEMENTS",
     "CLINICFLOW_REDIS_URL",
     "CLINICFLOW_REDIS_TIMEOUT_MS",
     "CLINICFLOW_LOG_LEVEL",
@@ -76,6 +77,7 @@ static void test_defaults(void)
     CHECK_STR(s.pg_dsn, "postgresql://clinicflow@localhost:5432/clinicflow");
     CHECK_INT(s.pg_pool_size, 8);
     CHECK_INT(s.pg_acquire_timeout_ms, 2000);
+    CHECK_INT(s.pg_prepared_statements, 1);
     CHECK_STR(s.redis_url, "redis://127.0.0.1:6379/0");
     CHECK_INT(s.redis_timeout_ms, 200);
     CHECK_STR(s.log_level, "info");

@@ -66,6 +66,7 @@ struct cf_settings {
     char *pg_dsn;                      /* CLINICFLOW_PG_DSN */
     long pg_pool_size;                 /* CLINICFLOW_PG_POOL_SIZE */
     long pg_acquire_timeout_ms;        /* CLINICFLOW_PG_ACQUIRE_TIMEOUT_MS */
+    int pg_prepared_statements;        /* CLINICFLOW_PG_PREPARED_STATEMENTS */
     char *redis_url;                   /* CLINICFLOW_REDIS_URL */
     long redis_timeout_ms;             /* CLINICFLOW_REDIS_TIMEOUT_MS */
     char *log_level;                   /* CLINICFLOW_LOG_LEVEL */

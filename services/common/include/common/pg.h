@@ -14,6 +14,12 @@
  * with the reason in errbuf. */
 PGconn *cf_pg_connect(const char *dsn, char *errbuf, size_t errbuf_size);
 
+/* Whether connections made from now on prepare their parameterized
+ * statements once and run them by name (the default), or send the text
+ * every time (behind a transaction-mode pooler). Call before any thread
+ * connects. */
+void cf_pg_set_prepared(int on);
+
 /* Runs one parameterized statement (text params, NULL for SQL NULL).
  * Returns 0 (out, if not NULL, receives the result: PQclear it), or
  * CF_ECONFLICT for SQLSTATE 23505, CF_EUNAVAIL when the connection is broken

@@ -1,0 +1,97 @@
+/*
+ * cf_pg_exec against the throwaway PostgreSQL of ./tests/run
+ * (CLINICFLOW_TEST_PG_DSN): a parameterized statement is prepared once per
+ * connection and then run by name, as the server's own view
+ * (pg_prepared_statements) shows; a failing statement keeps its error and
+ * is not remembered; a reset connection prepares again; with prepared
+ * statements off, nothing is prepared.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/pg.h"
+#include "cftest.h"
+
+#define ECHO_SQL "SELECT $1::int + 1"
+
+/* How many statements this session has prepared under our names. */
+static long prepared_count(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SELECT count(*) FROM pg_prepared_statements"
+                                 " WHERE name LIKE 'cf\\_%'");
+    long n = PQresultStatus(res) == PGRES_TUPLES_OK ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    PQclear(res);
+    return n;
+}
+
+static void echo(PGconn *conn, const char *value, const char *want)
+{
+    char errbuf[256] = "";
+    const char *params[] = {value};
+    PGresult *res = NULL;
+    CHECK_INT(cf_pg_exec(conn, ECHO_SQL, 1, params, &res, errbuf, sizeof(errbuf)), 0);
+    CHECK(res && PQntuples(res) == 1);
+    if (res && PQntuples(res) == 1)
+        CHECK_STR(PQgetvalue(res, 0, 0), want);
+    PQclear(res);
+}
+
+static void test_prepared_once(const char *dsn)
+{
+    char errbuf[256] = "";
+    PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    CHECK(conn != NULL);
+    if (!conn)
+        return;
+    CHECK_INT(prepared_count(conn), 0);
+    echo(conn, "41", "42");
+    echo(conn, "1", "2");
+    CHECK_INT(prepared_count(conn), 1);
+
+    /* A statement the server refuses: its error, and no name kept. */
+    const char *params[] = {"1"};
+    CHECK_INT(cf_pg_exec(conn, "SELECT * FROM no_such_table WHERE x = $1", 1, params, NULL, errbuf,
+                         sizeof(errbuf)),
+              CF_EINTERNAL);
+    CHECK(strstr(errbuf, "no_such_table") != NULL);
+    CHECK_INT(prepared_count(conn), 1);
+    /* Bad input to a prepared statement is the caller's, as unprepared. */
+    const char *bad[] = {"not a number"};
+    CHECK_INT(cf_pg_exec(conn, ECHO_SQL, 1, bad, NULL, errbuf, sizeof(errbuf)), CF_EINVAL);
+
+    /* A reset connection has lost its statements: they are prepared again. */
+    PQreset(conn);
+    CHECK(PQstatus(conn) == CONNECTION_OK);
+    CHECK_INT(prepared_count(conn), 0);
+    echo(conn, "6", "7");
+    CHECK_INT(prepared_count(conn), 1);
+    PQfinish(conn);
+}
+
+static void test_off(const char *dsn)
+{
+    char errbuf[256] = "";
+    cf_pg_set_prepared(0);
+    PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    cf_pg_set_prepared(1);
+    CHECK(conn != NULL);
+    if (!conn)
+        return;
+    echo(conn, "9", "10");
+    CHECK_INT(prepared_count(conn), 0);
+    PQfinish(conn);
+}
+
+int main(void)
+{
+    const char *dsn = getenv("CLINICFLOW_TEST_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "CLINICFLOW_TEST_PG_DSN is not set: run this through ./tests/run\n");
+        return 1;
+    }
+    test_prepared_once(dsn);
+    test_off(dsn);
+    return cf_test_done();
+}
