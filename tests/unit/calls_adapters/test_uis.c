@@ -20,7 +20,12 @@
  * - The notification_mnemonic values are NOT verified (no public list was
  *   found): the fixtures use the notification names of the cabinet
  *   ("Завершение звонка", ...) and our literal kinds, which a template may
- *   write; the mnemonic-like values are marked as guesses.
+ *   write; the mnemonic-like values are marked as guesses. The nearest
+ *   evidence: [cap] public integration code names constants
+ *   MNEMONIC_IN_CALL_SESSION, MNEMONIC_CALL_CONNECTED and
+ *   MNEMONIC_CALL_SESSION_FINISHED (values not shown), and UIS's own
+ *   softphone events include "call_session_finished"; those spellings are
+ *   among the guesses.
  * There is no signature to compute vectors for: UIS signs nothing; the
  * channel's URL token is compared in constant time.
  */
@@ -352,6 +357,7 @@ static void test_other_events(void)
         {"call_answered", "answered"},      {"talk_started", "answered"},
         {"call_session_finished", "ended"}, {"lost_call", "ended"},
         {"in_call_session", "started"},     {"call_record_ready", "updated"},
+        {"call_connected", "answered"},
     };
     for (size_t i = 0; i < sizeof(guesses) / sizeof(guesses[0]); i++) {
         char body[256];
