@@ -255,9 +255,9 @@ static int64_t now_ms(void)
  * ms, the number key prefix, the index to start the search at, "1" to count
  * this request against the limits, the address's and the clinic's limits,
  * then the pool's numbers. Over a limit the answer is "limited" (1: the
- * address, 2: the clinic) and nothing else is touched. An empty visitor
- * (a clinic without a pool) asks for the limits only ("none"). If the visitor holds
- * a number that is still theirs, both keys live on for another hold
+ * address, 2: the clinic) and nothing else is touched. An empty visitor (a
+ * clinic without a pool) asks for the limits only ("none"). If the visitor
+ * holds a number that is still theirs, both keys live on for another hold
  * ("held"). Otherwise, without numbers the answer is "none"; with them the
  * first free number from the start index is taken with SET NX ("new", with
  * how many were taken before it), else "full", and the pool is marked full

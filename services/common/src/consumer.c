@@ -503,7 +503,7 @@ static int dedupe_batch(struct cf_consumer *c, struct batch_msg *msgs, size_t n,
         nids += msgs[i].parsed;
     if (nids == 0)
         return 0;
-    /* A text[] literal: ids are validated UUIDs, nothing to escape. */
+    /* An array literal: the ids are validated UUIDs, nothing to escape. */
     char *ids = cf_xmalloc(nids * (CF_UUID_STR_LEN + 1) + 3), *p = ids;
     *p++ = '{';
     for (size_t i = 0; i < n; i++) {

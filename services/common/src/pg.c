@@ -135,8 +135,11 @@ PGconn *cf_pg_connect(const char *dsn, char *errbuf, size_t errbuf_size)
         return NULL;
     }
     PQsetNoticeProcessor(conn, pg_notice, NULL);
-    if (prepared_enabled && PQregisterEventProc(conn, stmt_event, "clinicflow statements", NULL))
-        PQsetInstanceData(conn, stmt_event, cf_xcalloc(1, sizeof(struct stmt_cache)));
+    if (prepared_enabled && PQregisterEventProc(conn, stmt_event, "clinicflow statements", NULL)) {
+        struct stmt_cache *sc = cf_xcalloc(1, sizeof(*sc));
+        if (!PQsetInstanceData(conn, stmt_event, sc))
+            free(sc); /* statements then run unnamed */
+    }
     return conn;
 }
 
