@@ -296,6 +296,33 @@ static const char *end_outcome(const char *status, const char *answered_by)
     return NULL;
 }
 
+/* A new fact of the call in request parameters p: its keys, time and
+ * event, the parties and the recording, which every Twilio request carries
+ * alike. */
+static json_t *new_fact(const json_t *p, const char *event_key, int64_t time_ms, const char *event)
+{
+    const char *direction = calls_str(p, "Direction");
+    const char *from = calls_str(p, "From"), *to = calls_str(p, "To");
+    const char *recording = calls_str(p, "RecordingUrl");
+    const int outbound = direction && strncmp(direction, "outbound", 8) == 0;
+    json_t *j_fact = json_object();
+
+    json_object_set_new(j_fact, "event_key", json_string(event_key));
+    json_object_set_new(j_fact, "call_key", json_string(calls_str(p, "CallSid")));
+    cf_json_set_time(j_fact, "time", time_ms);
+    json_object_set_new(j_fact, "event", json_string(event));
+    json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
+    /* Withheld numbers come as "Anonymous" or empty; SIP and client
+     * identities as "sip:..." and "client:...": all kept raw. */
+    json_object_set_new(j_fact, "from", json_string(from ? from : ""));
+    json_object_set_new(j_fact, "to", json_string(to ? to : ""));
+    if (!outbound && to && *to)
+        json_object_set_new(j_fact, "tracking_number", json_string(to));
+    if (recording && *recording)
+        json_object_set_new(j_fact, "recording_url", json_string(recording));
+    return j_fact;
+}
+
 /* DialCallStatus of a <Dial> that ended to the staff leg's outcome, or NULL
  * for a value Twilio may add later. */
 static const char *dial_outcome(const char *status)
@@ -317,11 +344,7 @@ static const char *dial_outcome(const char *status)
  * by the dialled leg's sid: a retried request repeats it. */
 static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
 {
-    const char *sid = calls_str(p, "CallSid");
     const char *dial_sid = calls_str(p, "DialCallSid");
-    const char *direction = calls_str(p, "Direction");
-    const char *from = calls_str(p, "From"), *to = calls_str(p, "To");
-    const char *recording = calls_str(p, "RecordingUrl");
     const char *outcome = dial_outcome(calls_str(p, "DialCallStatus"));
     const int64_t time_ms = h->received_ms;
     long long duration = -1;
@@ -330,19 +353,10 @@ static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
         return 0;
     (void)nonneg_int(calls_str(p, "DialCallDuration"), &duration);
     const int answered = strcmp(outcome, "answered") == 0;
-    const int outbound = direction && strncmp(direction, "outbound", 8) == 0;
-    json_t *j_fact = json_object();
-    char *key = cf_xasprintf("%s:dial:%s", sid, dial_sid && *dial_sid ? dial_sid : "-");
-    json_object_set_new(j_fact, "event_key", json_string(key));
+    char *key =
+        cf_xasprintf("%s:dial:%s", calls_str(p, "CallSid"), dial_sid && *dial_sid ? dial_sid : "-");
+    json_t *j_fact = new_fact(p, key, time_ms, "updated");
     free(key);
-    json_object_set_new(j_fact, "call_key", json_string(sid));
-    cf_json_set_time(j_fact, "time", time_ms);
-    json_object_set_new(j_fact, "event", json_string("updated"));
-    json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
-    json_object_set_new(j_fact, "from", json_string(from ? from : ""));
-    json_object_set_new(j_fact, "to", json_string(to ? to : ""));
-    if (!outbound && to && *to)
-        json_object_set_new(j_fact, "tracking_number", json_string(to));
     json_object_set_new(j_fact, "agent_outcome", json_string(outcome));
     if (answered) {
         /* DialCallDuration runs from the staff answer to the dial's end. */
@@ -353,8 +367,6 @@ static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
     } else {
         json_object_set_new(j_fact, "agent_talk_seconds", json_integer(0));
     }
-    if (recording && *recording)
-        json_object_set_new(j_fact, "recording_url", json_string(recording));
     json_array_append_new(facts, j_fact);
     return 0;
 }
@@ -364,10 +376,7 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     const json_t *p = calls_str(h->form, "CallSid") ? h->form : h->query;
     const char *sid = calls_str(p, "CallSid");
     const char *status = calls_str(p, "CallStatus");
-    const char *direction = calls_str(p, "Direction");
-    const char *from = calls_str(p, "From"), *to = calls_str(p, "To");
     const char *seq = calls_str(p, "SequenceNumber");
-    const char *recording = calls_str(p, "RecordingUrl");
     const char *event, *outcome = NULL;
     int64_t time_ms;
     long long duration = -1;
@@ -397,21 +406,9 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     }
     (void)nonneg_int(calls_str(p, "CallDuration"), &duration);
 
-    json_t *j_fact = json_object();
-    char *key = seq && *seq ? cf_xasprintf("%s:%s", sid, seq) : cf_xasprintf("%s:%s", sid, status);
-    json_object_set_new(j_fact, "event_key", json_string(key));
+    char *key = cf_xasprintf("%s:%s", sid, seq && *seq ? seq : status);
+    json_t *j_fact = new_fact(p, key, time_ms, event);
     free(key);
-    json_object_set_new(j_fact, "call_key", json_string(sid));
-    cf_json_set_time(j_fact, "time", time_ms);
-    json_object_set_new(j_fact, "event", json_string(event));
-    const int outbound = direction && strncmp(direction, "outbound", 8) == 0;
-    json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
-    /* Withheld numbers come as "Anonymous" or empty; SIP and client
-     * identities as "sip:..." and "client:...": all kept raw. */
-    json_object_set_new(j_fact, "from", json_string(from ? from : ""));
-    json_object_set_new(j_fact, "to", json_string(to ? to : ""));
-    if (!outbound && to && *to)
-        json_object_set_new(j_fact, "tracking_number", json_string(to));
     if (strcmp(event, "started") == 0) {
         cf_json_set_time(j_fact, "started_at", time_ms);
     } else if (strcmp(event, "answered") == 0) {
@@ -427,8 +424,6 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
             json_object_set_new(j_fact, "talk_seconds", json_integer(0));
         }
     }
-    if (recording && *recording)
-        json_object_set_new(j_fact, "recording_url", json_string(recording));
     json_array_append_new(facts, j_fact);
     return 0;
 }

@@ -387,61 +387,6 @@ static int exec_simple(struct cf_consumer *c, const char *sql, char *errbuf, siz
     return cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
 }
 
-/* Applies one message inside the open transaction. Returns 0 (applied,
- * skipped or sent to the DLQ) or a transient error. */
-static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struct cf_outbox *out,
-                     char *errbuf, size_t errbuf_size)
-{
-    struct cf_event ev = {0};
-    struct cf_event *evp = NULL;
-    PGresult *res = NULL;
-    char reason[512] = "";
-    int err = 0;
-
-    if (rkm->payload) {
-        if (cf_event_parse(rkm->payload, rkm->len, &ev, reason, sizeof(reason))) {
-            dlq_add(c, out, rkm, NULL, "invalid_envelope", reason);
-            return 0;
-        }
-        evp = &ev;
-        cf_log_set_request_id(ev.id);
-        char *sql = cf_xasprintf("INSERT INTO %s.applied_events (group_id, event_id)"
-                                 " VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                                 c->ident);
-        const char *params[] = {c->group_id, ev.id};
-        err = cf_pg_exec(c->conn, sql, 2, params, &res, errbuf, errbuf_size);
-        free(sql);
-        if (err)
-            goto out;
-        if (strcmp(PQcmdTuples(res), "0") == 0) {
-            cf_debug("consumer %s: event already applied, skipped", c->group_id);
-            goto out;
-        }
-    }
-
-    err = exec_simple(c, "SAVEPOINT cf_apply", errbuf, errbuf_size);
-    if (err)
-        goto out;
-    size_t outbox_mark = out->n;
-    int rc = c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason));
-    if (rc == 0) {
-        err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
-    } else if (rc == CF_EINVAL) {
-        outbox_truncate(out, outbox_mark);
-        err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
-        if (!err)
-            dlq_add(c, out, rkm, evp, "rejected", reason);
-    } else {
-        snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
-        err = rc;
-    }
-out:
-    cf_log_set_request_id(NULL);
-    PQclear(res);
-    cf_event_clear(&ev);
-    return err;
-}
-
 /* Stores each partition's next offset in the open transaction. */
 static int store_offsets(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *nexts,
                          char *errbuf, size_t errbuf_size)
@@ -589,6 +534,50 @@ static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t
     for (size_t i = 0; i < n; i++)
         cf_event_clear(&msgs[i].ev);
     free(msgs);
+    return err;
+}
+
+/* The careful way: applies one message under a savepoint, so that a
+ * rejected one is undone alone. Returns 0 (applied, skipped or sent to the
+ * DLQ) or a transient error. */
+static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struct cf_outbox *out,
+                     char *errbuf, size_t errbuf_size)
+{
+    struct batch_msg m = {0};
+    char reason[512] = "";
+    int err = 0;
+
+    if (rkm->payload) {
+        if (cf_event_parse(rkm->payload, rkm->len, &m.ev, reason, sizeof(reason))) {
+            dlq_add(c, out, rkm, NULL, "invalid_envelope", reason);
+            return 0;
+        }
+        m.parsed = 1;
+        err = dedupe_batch(c, &m, 1, errbuf, errbuf_size);
+        if (err || !m.apply)
+            goto out;
+    }
+    cf_log_set_request_id(m.parsed ? m.ev.id : NULL);
+    err = exec_simple(c, "SAVEPOINT cf_apply", errbuf, errbuf_size);
+    if (err)
+        goto out;
+    size_t outbox_mark = out->n;
+    const struct cf_event *evp = m.parsed ? &m.ev : NULL;
+    int rc = c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason));
+    if (rc == 0) {
+        err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
+    } else if (rc == CF_EINVAL) {
+        outbox_truncate(out, outbox_mark);
+        err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
+        if (!err)
+            dlq_add(c, out, rkm, evp, "rejected", reason);
+    } else {
+        snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
+        err = rc;
+    }
+out:
+    cf_log_set_request_id(NULL);
+    cf_event_clear(&m.ev);
     return err;
 }
 
