@@ -40,16 +40,12 @@ static const struct cf_field result_fields[] = {
 static int call_lookup(struct calls_ctx *ctx, const char *call_id, const char *network_id,
                        char **clinic_out, char *errbuf, size_t errbuf_size)
 {
-    PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size);
     PGresult *res = NULL;
     const char *params[] = {call_id, network_id};
-    int rc;
-
-    if (!conn)
-        return CF_EUNAVAIL;
-    rc = cf_pg_exec(
-        conn, "SELECT clinic_id FROM calls.calls WHERE call_id = $1::uuid AND network_id = $2", 2,
-        params, &res, errbuf, errbuf_size);
+    int rc = cf_pg_pool_exec(
+        ctx->svc->pg,
+        "SELECT clinic_id FROM calls.calls WHERE call_id = $1::uuid AND network_id = $2", 2, params,
+        &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) == 0)
         rc = CF_ENOTFOUND;
     else if (rc == 0)
@@ -57,7 +53,6 @@ static int call_lookup(struct calls_ctx *ctx, const char *call_id, const char *n
     else if (rc != CF_EINVAL)
         rc = CF_EUNAVAIL;
     PQclear(res);
-    cf_pg_pool_release(ctx->svc->pg, conn);
     return rc;
 }
 

@@ -383,15 +383,23 @@ void cf_pg_pool_release(struct cf_pg_pool *pool, PGconn *conn)
     pthread_mutex_unlock(&pool->mu);
 }
 
+int cf_pg_pool_exec(struct cf_pg_pool *pool, const char *sql, int nparams,
+                    const char *const *params, PGresult **out, char *errbuf, size_t errbuf_size)
+{
+    if (out)
+        *out = NULL;
+    PGconn *conn = cf_pg_pool_acquire(pool, errbuf, errbuf_size);
+    if (!conn)
+        return CF_EUNAVAIL;
+    int err = cf_pg_exec(conn, sql, nparams, params, out, errbuf, errbuf_size);
+    cf_pg_pool_release(pool, conn);
+    return err;
+}
+
 int cf_pg_pool_ping(struct cf_pg_pool *pool)
 {
     char errbuf[256];
-    PGconn *conn = cf_pg_pool_acquire(pool, errbuf, sizeof(errbuf));
-    if (!conn)
-        return CF_EUNAVAIL;
-    int err = cf_pg_exec(conn, "SELECT 1", 0, NULL, NULL, errbuf, sizeof(errbuf));
-    cf_pg_pool_release(pool, conn);
-    return err;
+    return cf_pg_pool_exec(pool, "SELECT 1", 0, NULL, NULL, errbuf, sizeof(errbuf));
 }
 
 void cf_pg_pool_destroy(struct cf_pg_pool *pool)

@@ -4,7 +4,9 @@
  * connection and then run by name, as the server's own view
  * (pg_prepared_statements) shows; a failing statement keeps its error and
  * is not remembered; a reset connection prepares again; with prepared
- * statements off, nothing is prepared.
+ * statements off, nothing is prepared. cf_pg_pool_exec runs one statement
+ * on a pooled connection and gives it back; a pool without a server says
+ * unavailable.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +86,31 @@ static void test_off(const char *dsn)
     PQfinish(conn);
 }
 
+static void test_pool_exec(const char *dsn)
+{
+    char errbuf[256] = "";
+    const char *params[] = {"1"};
+    PGresult *res = NULL;
+    struct cf_pg_pool *pool = cf_pg_pool_new(dsn, 1, 2000);
+    /* a pool of one: the second statement needs the first's connection back */
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(cf_pg_pool_exec(pool, ECHO_SQL, 1, params, &res, errbuf, sizeof(errbuf)), 0);
+        CHECK(res && PQntuples(res) == 1);
+        if (res && PQntuples(res) == 1)
+            CHECK_STR(PQgetvalue(res, 0, 0), "2");
+        PQclear(res);
+    }
+    cf_pg_pool_destroy(pool);
+
+    /* port 1 on loopback: nothing listens, the connection is refused */
+    pool = cf_pg_pool_new("host=127.0.0.1 port=1 connect_timeout=2", 1, 500);
+    res = (PGresult *)1; /* must be reset */
+    CHECK_INT(cf_pg_pool_exec(pool, ECHO_SQL, 1, params, &res, errbuf, sizeof(errbuf)),
+              CF_EUNAVAIL);
+    CHECK(res == NULL);
+    cf_pg_pool_destroy(pool);
+}
+
 int main(void)
 {
     const char *dsn = getenv("CLINICFLOW_TEST_PG_DSN");
@@ -93,5 +120,6 @@ int main(void)
     }
     test_prepared_once(dsn);
     test_off(dsn);
+    test_pool_exec(dsn);
     return cf_test_done();
 }

@@ -43,6 +43,10 @@ struct cf_pg_pool *cf_pg_pool_new(const char *dsn, int size, long acquire_timeou
 PGconn *cf_pg_pool_acquire(struct cf_pg_pool *pool, char *errbuf, size_t errbuf_size);
 /* Returns a connection; if it is broken or in a transaction it is closed. */
 void cf_pg_pool_release(struct cf_pg_pool *pool, PGconn *conn);
+/* cf_pg_exec of one statement on a pooled connection, taken and given
+ * back: CF_EUNAVAIL (reason in errbuf) when none could be had. */
+int cf_pg_pool_exec(struct cf_pg_pool *pool, const char *sql, int nparams,
+                    const char *const *params, PGresult **out, char *errbuf, size_t errbuf_size);
 /* 0 if "SELECT 1" succeeds within the acquire timeout. */
 int cf_pg_pool_ping(struct cf_pg_pool *pool);
 void cf_pg_pool_destroy(struct cf_pg_pool *pool);
