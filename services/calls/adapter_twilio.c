@@ -409,6 +409,11 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     char *key = cf_xasprintf("%s:%s", sid, seq && *seq ? seq : status);
     json_t *j_fact = new_fact(p, key, time_ms, event);
     free(key);
+    /* The channel's TwiML rings the staff with a <Dial action> to this
+     * route: Twilio's own answer is not the clinic's, the staff leg will say. */
+    if (json_is_true(json_object_get(h->channel, "staff_leg")) &&
+        strcmp(json_string_value(json_object_get(j_fact, "direction")), "inbound") == 0)
+        json_object_set_new(j_fact, "agent_expected", json_true());
     if (strcmp(event, "started") == 0) {
         cf_json_set_time(j_fact, "started_at", time_ms);
     } else if (strcmp(event, "answered") == 0) {

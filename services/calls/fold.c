@@ -93,8 +93,9 @@ static json_t *reported_of(json_t *j_call)
 
 CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
 {
-    static const char *const latest_reported[] = {"ring_seconds",  "talk_seconds",       "outcome",
-                                                  "agent_outcome", "agent_talk_seconds", NULL};
+    static const char *const latest_reported[] = {
+        "ring_seconds",       "talk_seconds",   "outcome", "agent_outcome",
+        "agent_talk_seconds", "agent_expected", NULL};
     static const char *const latest_wins[] = {"agent_id",    "agent_group",     "recording_url",
                                               "contact_key", "tracking_number", NULL};
     enum call_status st = status_of_event(json_string_value(json_object_get(j_fact, "event")));
@@ -200,6 +201,12 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     set_or_del_int(j_call, "talk_seconds", talk < 0 ? -1 : talk);
     json_object_del(j_call, "outcome");
     json_object_del(j_call, "targeted");
+    /* A staff leg is on its way: until it reports, the answer and the
+     * outcome are the provider's own, and callbacks wait for the staff's. */
+    if (inbound && !agent_outcome && json_is_true(json_object_get(j_rep, "agent_expected")))
+        json_object_set_new(j_call, "agent_pending", json_true());
+    else
+        json_object_del(j_call, "agent_pending");
     if (st != ST_ENDED)
         return;
 

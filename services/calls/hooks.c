@@ -114,10 +114,22 @@ static const char *fact_clinic(const json_t *channel, const json_t *j_fact, int 
 static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
                       const struct cf_channel *ch, json_t *j_in, char *errbuf, size_t errbuf_size)
 {
-    static const char *const passthrough[] = {
-        "event",         "direction",     "started_at",        "answered_at",        "ended_at",
-        "ring_seconds",  "talk_seconds",  "outcome",           "agent_id",           "agent_group",
-        "recording_url", "agent_outcome", "agent_answered_at", "agent_talk_seconds", NULL};
+    static const char *const passthrough[] = {"event",
+                                              "direction",
+                                              "started_at",
+                                              "answered_at",
+                                              "ended_at",
+                                              "ring_seconds",
+                                              "talk_seconds",
+                                              "outcome",
+                                              "agent_id",
+                                              "agent_group",
+                                              "recording_url",
+                                              "agent_outcome",
+                                              "agent_answered_at",
+                                              "agent_talk_seconds",
+                                              "agent_expected",
+                                              NULL};
     const char *event_key = calls_str(j_in, "event_key");
     const char *call_key = calls_str(j_in, "call_key");
     const char *direction = calls_str(j_in, "direction");

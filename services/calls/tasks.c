@@ -11,6 +11,8 @@
  *     it was on time (task.closed). A callback that the consumer saw before
  *     the missed call (calls of one contact are on different partitions)
  *     is found in the call store when the task opens, and closes it at once;
+ *   - a call still waiting for its staff leg (agent_pending: Twilio answered
+ *     it itself) does neither: its call.updated with the staff's outcome does;
  *   - a sweeper (a worker; leases by FOR UPDATE SKIP LOCKED, so any number
  *     of instances run it) expires tasks still open after the lost-after
  *     period as lost (task.expired), once: the row changes status in the
@@ -159,7 +161,8 @@ static int find_callback(PGconn *conn, const char *network_id, const char *conta
     int rc = cf_pg_exec(conn,
                         "SELECT call_id::text, (extract(epoch FROM answered_at) * 1000)::bigint"
                         " FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
-                        " AND answered_at >= $3::timestamptz ORDER BY answered_at LIMIT 1",
+                        " AND answered_at >= $3::timestamptz AND NOT doc ? 'agent_pending'"
+                        " ORDER BY answered_at LIMIT 1",
                         3, params, &res, errbuf, errbuf_size);
     call_id[0] = '\0';
     if (rc == 0 && PQntuples(res) > 0) {
@@ -281,6 +284,10 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
 
     if (!ev || strncmp(ev->type, "clinicflow.call.", 16) != 0 || !ev->networkid)
         return 0; /* not a call event: nothing to do here */
+    /* The provider answered the caller itself and the staff leg has not
+     * reported: neither a miss nor a callback yet (its call.updated is). */
+    if (json_is_true(json_object_get(ev->data, "agent_pending")))
+        return 0;
     const char *contact_key = json_string_value(json_object_get(ev->data, "contact_key"));
     int missed = is_missed(ev->data);
     int answered = cf_json_time(ev->data, "answered_at") >= 0;

@@ -657,9 +657,9 @@ static int check_channel_numbers(struct vctx *v, const char *path, const json_t 
 
 static int check_channel(struct vctx *v, const char *path, const json_t *j_ch)
 {
-    static const char *const allowed[] = {"id",        "kind",        "provider",
-                                          "clinic_id", "credentials", "timezone",
-                                          "numbers",   "field_map",   NULL};
+    static const char *const allowed[] = {"id",          "kind",     "provider", "clinic_id",
+                                          "credentials", "timezone", "numbers",  "field_map",
+                                          "staff_leg",   NULL};
     const char *id, *kind, *provider, *clinic_id;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -714,6 +714,14 @@ static int check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         return fail(v, child, "only telephony channels map numbers to clinics");
     if (j_val && (rc = check_channel_numbers(v, child, j_val, path)) != 0)
         return rc;
+
+    if ((rc = member(v, path, j_ch, "staff_leg", 0, &j_val)) != 0)
+        return rc;
+    path_key(child, path, "staff_leg");
+    if (j_val && !json_is_boolean(j_val))
+        return fail(v, child, "expected true or false");
+    if (j_val && strcmp(provider, "twilio") != 0)
+        return fail(v, child, "only twilio channels have a staff leg");
 
     if ((rc = member(v, path, j_ch, "field_map", 0, &j_val)) != 0)
         return rc;

@@ -9,7 +9,7 @@ import hmac
 import json
 import random
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 from common import (FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
@@ -48,13 +48,15 @@ def callback(sid, status, seq, timestamp, **extra):
     return sorted(params.items())
 
 
-def post(stack, params, signature="sign"):
+def post(stack, params, signature="sign", channel_id="demo-twilio"):
     hdrs = {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}
+    path = "/v1/hooks/calls/twilio/" + channel_id
     if signature == "sign":
-        signature = sign(PUBLIC + PATH, params)
+        signature = sign(PUBLIC + path, params,
+                         demo_channel(channel_id)["credentials"]["auth_token"])
     if signature is not None:
         hdrs["X-Twilio-Signature"] = signature
-    return post_form(stack, PATH, params, FORM + "; charset=UTF-8", hdrs)
+    return post_form(stack, path, params, FORM + "; charset=UTF-8", hdrs)
 
 
 def ended(stack, sid):
@@ -104,8 +106,9 @@ def test_missed_call(stack):
     assert data["outcome"] == "missed", data
 
 
-def now_rfc2822():
-    return format_datetime(datetime.now(timezone.utc).replace(microsecond=0))
+def now_rfc2822(later_s=0):
+    return format_datetime(datetime.now(timezone.utc).replace(microsecond=0)
+                           + timedelta(seconds=later_s))
 
 
 def dial_action(sid, dial_status, number, duration=0):
@@ -159,6 +162,54 @@ def test_staff_answered_call_behind_a_greeting(stack):
     assert 13 <= data["ring_seconds"] <= 17, data
 
 
+def tasks_of(stack, number):
+    """The task events of the contact, in order."""
+    key = contact_key(number)
+    return [ev for ev in (json.loads(m["payload"])
+                          for m in stack.reader("clinicflow.tasks.v1").read())
+            if ev["data"]["contact_key"] == key]
+
+
+def test_staff_leg_reported_after_the_end_does_not_close_a_task(stack):
+    # The contact has an open callback task. They call again through a
+    # staff_leg channel and hang up while reception's phone rings: the
+    # parent's `completed` (Twilio's own answer) is folded before the
+    # <Dial action>. That must not close the task as called back; the staff
+    # leg then says missed, and the same task counts a second missed call.
+    number = "+7916%07d" % random.randrange(10 ** 7)
+    first = new_sid()
+    assert post(stack, callback(first, "no-answer", 1, now_rfc2822(), CallDuration="0",
+                                From=number, Caller=number))[0] == 200
+    wait_until(lambda: [e for e in tasks_of(stack, number)
+                        if e["type"] == "clinicflow.task.opened"], 30, "the task to open")
+    task_id = tasks_of(stack, number)[0]["data"]["task_id"]
+
+    # Twilio's own answer comes after the task opened, so taken for the
+    # clinic's it would close the task.
+    sid = new_sid()
+    assert_reply(post(stack, callback(sid, "completed", 0, now_rfc2822(60), CallDuration="25",
+                                      From=number, Caller=number),
+                      channel_id="demo-twilio-reception"), TWIML)
+    data = ended(stack, sid)["data"]
+    assert data["agent_pending"] is True and data["outcome"] == "answered", data
+    assert data["answered_at"] > tasks_of(stack, number)[0]["data"]["opened_at"], data
+    assert_reply(post(stack, dial_action(sid, "no-answer", number),
+                      channel_id="demo-twilio-reception"), TWIML, "text/xml")
+    upd = wait_call_event(stack, "clinicflow.call.updated", call_uuid("twilio", sid))[-1]["data"]
+    assert upd["outcome"] == "missed" and "agent_pending" not in upd, upd
+    assert "answered_at" not in upd, upd
+
+    # Task events of a contact are in order: the update comes after
+    # whatever the pending call.ended did, so no close may precede it.
+    wait_until(lambda: [e for e in tasks_of(stack, number)
+                        if e["type"] == "clinicflow.task.updated"], 30, "the task to update")
+    events = tasks_of(stack, number)
+    assert [e["type"] for e in events] == ["clinicflow.task.opened",
+                                           "clinicflow.task.updated"], events
+    assert events[1]["data"]["task_id"] == task_id, events
+    assert events[1]["data"]["status"] == "open" and events[1]["data"]["missed_calls"] == 2, events
+
+
 def test_retry_is_the_same_event(stack):
     sid = new_sid()
     params = callback(sid, "completed", 0, "Fri, 20 Nov 2026 12:01:00 +0000", CallDuration="30")
@@ -197,6 +248,7 @@ if __name__ == "__main__":
     run_provider_tests((
         test_lone_completed_is_a_full_answered_call, test_every_progress_event,
         test_missed_call, test_staff_missed_call_behind_a_greeting,
-        test_staff_answered_call_behind_a_greeting, test_retry_is_the_same_event,
+        test_staff_answered_call_behind_a_greeting,
+        test_staff_leg_reported_after_the_end_does_not_close_a_task, test_retry_is_the_same_event,
         test_bad_signatures_are_refused_and_nothing_produced,
     ), extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC})

@@ -173,6 +173,15 @@ def test_invalid_file_changes_nothing():
     assert p.returncode == 1
     assert "$.channels[0].provider: unknown telephony provider" in p.stderr, p.stderr
 
+    bad = copy.deepcopy(STATE["demo"])
+    asterisk = next(i for i, c in enumerate(bad["channels"]) if c["provider"] == "asterisk")
+    bad["channels"][asterisk]["staff_leg"] = True
+    path = write_json(bad, "bad-staff-leg.json")
+    p = ctl("apply", "-f", path, check=False)
+    assert p.returncode == 1
+    assert ("$.channels[%d].staff_leg: only twilio channels have a staff leg" % asterisk
+            in p.stderr), p.stderr
+
     path = os.path.join(STATE["tmp"].name, "broken.json")
     with open(path, "w") as f:
         f.write('{"id": "demo",\n  "name": }\n')

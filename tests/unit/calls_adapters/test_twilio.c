@@ -323,6 +323,40 @@ static void test_dial_action(void)
     json_decref(facts);
 }
 
+/* A channel with "staff_leg": Twilio's own call facts of inbound calls say
+ * that a staff leg will report; the dial's fact and outbound calls do not. */
+static void test_staff_leg_expected(void)
+{
+    static const struct {
+        const char *fixture;
+        int expected;
+    } cases[] = {{"completed_inbound", 1},
+                 {"noanswer_inbound", 1},
+                 {"dial_noanswer", 0},
+                 {"completed_outbound", 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct fixture *f = fixture(cases[i].fixture);
+        struct fx x;
+        int rc;
+
+        req_init(&x, "POST", URL, f->body, f->sig);
+        json_object_set_new(x.channel, "staff_leg", json_true());
+        x.h.received_ms = RECEIVED_MS;
+        CHECK_INT(fx_verify(&x, &calls_adapter_twilio, TOKEN), 0);
+        json_t *facts = fx_parse_free(&x, &calls_adapter_twilio, &rc);
+        CHECK_INT(rc, 0);
+        CHECK_INT(fact_has(facts, "agent_expected"), cases[i].expected);
+        CHECK(!cases[i].expected ||
+              json_is_true(json_object_get(json_array_get(facts, 0), "agent_expected")));
+        json_decref(facts);
+    }
+    /* Without it, nothing is expected (test_answered_inbound's fixture). */
+    int rc;
+    json_t *facts = facts_of("completed_inbound", &rc);
+    CHECK(!fact_has(facts, "agent_expected"));
+    json_decref(facts);
+}
+
 static void test_outbound(void)
 {
     int rc;
@@ -484,6 +518,7 @@ int main(void)
     test_answered_inbound();
     test_missed_inbound();
     test_dial_action();
+    test_staff_leg_expected();
     test_outbound();
     test_raw_parties();
     test_tolerance_and_keys();

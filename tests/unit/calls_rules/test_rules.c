@@ -184,6 +184,34 @@ static void test_staff_leg_decides(void)
           json_pack("{s:s, s:i}", "agent_outcome", "busy", "agent_talk_seconds", 0));
     CHECK_STR(str(c, "outcome"), "busy");
     CHECK(!json_object_get(c, "answered_at"));
+    CHECK(!json_object_get(c, "agent_pending")); /* nobody expected a staff leg */
+    json_decref(c);
+
+    /* The same, on a channel that announces its staff leg: the call is
+     * pending until the leg reports, then pending no more. */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:45Z",
+          json_pack("{s:s, s:s, s:i, s:b}", "outcome", "answered", "answered_at",
+                    "2026-11-20T10:00:01Z", "talk_seconds", 44, "agent_expected", 1));
+    CHECK_STR(str(c, "outcome"), "answered");
+    CHECK(json_is_true(json_object_get(c, "agent_pending")));
+    apply(c, "updated", "2026-11-20T10:00:45Z",
+          json_pack("{s:s, s:i}", "agent_outcome", "missed", "agent_talk_seconds", 0));
+    CHECK_STR(str(c, "outcome"), "missed");
+    CHECK(!json_object_get(c, "agent_pending"));
+    /* a late fact of the provider's own (a recording) does not bring it back */
+    apply(c, "updated", "2026-11-20T10:02:00Z",
+          json_pack("{s:s, s:b}", "recording_url", "https://rec.example/1", "agent_expected", 1));
+    CHECK(!json_object_get(c, "agent_pending"));
+    CHECK_STR(str(c, "outcome"), "missed");
+    json_decref(c);
+
+    /* An outbound call has no greeting in front of it. */
+    c = new_call("outbound");
+    apply(c, "ended", "2026-11-20T10:00:45Z",
+          json_pack("{s:s, s:s, s:i, s:b}", "outcome", "answered", "answered_at",
+                    "2026-11-20T10:00:01Z", "talk_seconds", 44, "agent_expected", 1));
+    CHECK(!json_object_get(c, "agent_pending"));
     json_decref(c);
 
     /* Staff answered 12 s into the call and talked 30 s. */
