@@ -108,12 +108,22 @@ static void flush_extensions(struct calls_ctx *ctx)
     }
     char *rows = json_dumps(j_rows, JSON_COMPACT);
     const char *params[] = {rows};
-    if (cf_pg_pool_exec(ctx->svc->pg,
-                        "UPDATE calls.dni_sessions s SET held_until = greatest(s.held_until,"
-                        " to_timestamp(v.u / 1000.0)) FROM jsonb_to_recordset($1::jsonb)"
-                        " AS v(n text, k text, r timestamptz, u bigint)"
-                        " WHERE s.network_id = v.n AND s.number = v.k AND s.reserved_at = v.r",
+    /* The rows are locked in key order first: instances flushing the same
+     * sessions (a visitor's requests reach several) cannot deadlock. */
+    if (!rows ||
+        cf_pg_pool_exec(ctx->svc->pg,
+                        "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb)"
+                        " AS v(n text, k text, r timestamptz, u bigint)),"
+                        " l AS (SELECT s.network_id, s.number, s.reserved_at, v.u"
+                        " FROM calls.dni_sessions s JOIN v ON s.network_id = v.n"
+                        " AND s.number = v.k AND s.reserved_at = v.r"
+                        " ORDER BY s.network_id, s.number, s.reserved_at FOR UPDATE OF s)"
+                        " UPDATE calls.dni_sessions s SET held_until = greatest(s.held_until,"
+                        " to_timestamp(l.u / 1000.0)) FROM l WHERE s.network_id = l.network_id"
+                        " AND s.number = l.number AND s.reserved_at = l.reserved_at",
                         1, params, NULL, errbuf, sizeof(errbuf)) != 0) {
+        if (!rows)
+            snprintf(errbuf, sizeof(errbuf), "out of memory");
         cf_warn("dni: could not write %zu hold extensions: %s", json_array_size(j_rows), errbuf);
         pthread_mutex_lock(&ext_lock);
         json_object_foreach(pending, key, j_e)
@@ -238,13 +248,6 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
     u_map_put(resp->map_header, "Vary", "Origin");
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * A visitor's hold, and the rate limits, in one round trip. KEYS: the
  * visitor key, the client address's counter (over a minute), the clinic's
@@ -320,7 +323,7 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     const char **argv = cf_xcalloc(n + 16, sizeof(char *));
     char vkey[256], ip_key[128], clinic_key[128], prefix[128], hold[24], now[24], start[24];
     char ip_limit[24], clinic_limit[24];
-    const int64_t t = now_ms();
+    const int64_t t = cf_now_ms();
     uint8_t h[32];
 
     cf_sha256(q->visitor, strlen(q->visitor), h);
@@ -501,7 +504,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     }
     case HOLD_EXTENDED:
         dynamic = 1;
-        extension_note(net->id, number, reserved_ms, now_ms() + hold_s * 1000);
+        extension_note(net->id, number, reserved_ms, cf_now_ms() + hold_s * 1000);
         cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
         break;
     case HOLD_NEW:

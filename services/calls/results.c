@@ -120,12 +120,10 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
     }
     const char *parts[] = {net->id, "call.result", call_id, event_key};
     cf_uuid5(parts, 4, ev.id);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     ev.source = cf_xstrdup("/clinicflow/calls/results");
     ev.type = cf_xstrdup("clinicflow.call.result");
     ev.subject = cf_xstrdup(call_id);
-    ev.time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    ev.time_ms = cf_now_ms();
     ev.networkid = cf_xstrdup(net->id);
     ev.clinicid = clinic;
     clinic = NULL;
