@@ -28,6 +28,7 @@ struct calls_settings {
     long callback_sla_s;    /* a callback task is due this long after the missed call */
     long task_lost_after_s; /* an open callback task expires as lost after this */
     long sweep_interval_ms; /* how often the sweeper looks for lost tasks */
+    long staff_leg_wait_s;  /* an ended call's staff leg unreported this long is missed */
     long unique_lookback_s; /* a call is unique with no call from the contact this long before */
     long dni_hold_s;        /* hold of a pool number without the pool's own */
     long dni_flush_ms;      /* how often hold extensions are written */

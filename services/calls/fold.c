@@ -202,8 +202,12 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     json_object_del(j_call, "outcome");
     json_object_del(j_call, "targeted");
     /* A staff leg is on its way: until it reports, the answer and the
-     * outcome are the provider's own, and callbacks wait for the staff's. */
-    if (inbound && !agent_outcome && json_is_true(json_object_get(j_rep, "agent_expected")))
+     * outcome are the provider's own, and callbacks wait for the staff's.
+     * A call the provider itself did not answer (no answer, busy, failed)
+     * never reached a dial: nothing is on its way. */
+    const char *own_outcome = json_string_value(json_object_get(j_rep, "outcome"));
+    if (inbound && !agent_outcome && json_is_true(json_object_get(j_rep, "agent_expected")) &&
+        (st != ST_ENDED || (own_outcome && strcmp(own_outcome, "answered") == 0)))
         json_object_set_new(j_call, "agent_pending", json_true());
     else
         json_object_del(j_call, "agent_pending");

@@ -35,7 +35,11 @@ static const struct cf_config_var calls_vars[] = {
     {"CLINICFLOW_CALLS_TASK_LOST_AFTER_S", CF_CONF_INT, "86400", &ctx.cfg.task_lost_after_s, 1,
      31536000, 0, "an open callback task expires as lost after this many seconds"},
     {"CLINICFLOW_CALLS_SWEEP_INTERVAL_MS", CF_CONF_INT, "5000", &ctx.cfg.sweep_interval_ms, 10,
-     3600000, 0, "how often the sweeper looks for lost callback tasks"},
+     3600000, 0, "how often the sweeper looks for lost callback tasks and unreported staff legs"},
+    {"CLINICFLOW_CALLS_STAFF_LEG_WAIT_S", CF_CONF_INT, "300", &ctx.cfg.staff_leg_wait_s, 1, 86400,
+     0,
+     "a call that ended waiting for its staff leg (Twilio staff_leg) is taken as missed when "
+     "the leg has not reported this many seconds later"},
     {"CLINICFLOW_CALLS_UNIQUE_LOOKBACK_S", CF_CONF_INT, "2592000", &ctx.cfg.unique_lookback_s, 0,
      315360000, 0, "an inbound call is unique when the contact made none this long before"},
     {"CLINICFLOW_CALLS_DNI_HOLD_S", CF_CONF_INT, "1800", &ctx.cfg.dni_hold_s, 1, 86400, 0,

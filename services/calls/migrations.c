@@ -81,6 +81,9 @@ const struct cf_migration cf_calls_migrations[] = {
      " utm jsonb NOT NULL,"
      " PRIMARY KEY (network_id, number, reserved_at));"
      "CREATE INDEX dni_sessions_visitor ON dni_sessions (network_id, visitor_id, reserved_at);"},
+    {5, "calls waiting for their staff leg",
+     "CREATE INDEX calls_agent_pending ON calls (updated_at)"
+     " WHERE status = 'ended' AND doc ? 'agent_pending';"},
 };
 
 const size_t cf_calls_migrations_n = sizeof(cf_calls_migrations) / sizeof(cf_calls_migrations[0]);

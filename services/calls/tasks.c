@@ -13,6 +13,7 @@
  *     is found in the call store when the task opens, and closes it at once;
  *   - a call still waiting for its staff leg (agent_pending: Twilio answered
  *     it itself) does neither: its call.updated with the staff's outcome does;
+ *     the sweeper reports a leg still unreported after a while as missed;
  *   - a sweeper (a worker; leases by FOR UPDATE SKIP LOCKED, so any number
  *     of instances run it) expires tasks still open after the lost-after
  *     period as lost (task.expired), once: the row changes status in the
@@ -331,9 +332,7 @@ static int sweep_once(struct calls_ctx *ctx, PGconn *conn, char *errbuf, size_t 
     struct cf_kmsg *msgs = cf_xcalloc((size_t)n + 1, sizeof(*msgs));
     char **values = cf_xcalloc((size_t)n + 1, sizeof(char *));
     json_t **tasks = cf_xcalloc((size_t)n + 1, sizeof(json_t *));
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    const int64_t now_ms = cf_now_ms();
     for (int i = 0; i < n; i++) {
         json_error_t jerr;
         struct cf_event ev;
@@ -372,6 +371,67 @@ static int sweep_once(struct calls_ctx *ctx, PGconn *conn, char *errbuf, size_t 
     return rc == 0 ? n : rc;
 }
 
+/* Calls that ended waiting for a staff leg that never reported (the caller
+ * hung up during the greeting, the TwiML had no <Dial>, the action request
+ * was lost): after CLINICFLOW_CALLS_STAFF_LEG_WAIT_S the sweeper reports
+ * the leg as missed, through calls.raw like any fact, so the fold ends the
+ * wait and the callbacks open a task. Claiming a call moves its updated_at:
+ * concurrent sweepers take disjoint calls, and a call whose fact could not
+ * be produced is tried again after another wait. The fact's id is fixed per
+ * call, so a repeat is dropped by the fold. Returns how many, or a negative
+ * error. */
+static int report_unreported_staff_legs(struct calls_ctx *ctx, PGconn *conn, char *errbuf,
+                                        size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    char wait[24];
+    snprintf(wait, sizeof(wait), "%ld", ctx->cfg.staff_leg_wait_s);
+    const char *params[] = {wait};
+    int rc = cf_pg_exec(conn,
+                        "UPDATE calls.calls SET updated_at = now() WHERE call_id IN"
+                        " (SELECT call_id FROM calls.calls WHERE status = 'ended'"
+                        " AND doc ? 'agent_pending'"
+                        " AND updated_at < now() - make_interval(secs => $1)"
+                        " ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                        " RETURNING network_id, doc::text",
+                        1, params, &res, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    const int n = PQntuples(res);
+    const int64_t now_ms = cf_now_ms();
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    for (int i = 0; i < n && rc == 0; i++) {
+        json_error_t jerr;
+        json_t *j_call = json_loads(PQgetvalue(res, i, 1), 0, &jerr);
+        const struct cf_network *net = cf_netconf_network(snap, PQgetvalue(res, i, 0));
+        const char *provider = json_string_value(json_object_get(j_call, "provider"));
+        const char *pcid = json_string_value(json_object_get(j_call, "provider_call_id"));
+        if (!net || !provider || !pcid) { /* the network is gone, or not our document */
+            json_decref(j_call);
+            continue;
+        }
+        json_t *j_fact = json_pack(
+            "{s:s, s:O, s:O, s:O, s:s, s:i}", "event", "updated", "direction",
+            json_object_get(j_call, "direction"), "from", json_object_get(j_call, "caller"), "to",
+            json_object_get(j_call, "called"), "agent_outcome", "missed", "agent_talk_seconds", 0);
+        json_t *j_ckey = json_object_get(j_call, "contact_key");
+        if (j_ckey)
+            json_object_set(j_fact, "contact_key", j_ckey);
+        char *key = cf_xasprintf("%s:staff-leg-unreported", pcid);
+        char event_id[CF_UUID_STR_LEN + 1], call_id[CF_UUID_STR_LEN + 1];
+        rc = calls_ingest_fact(ctx, net, json_string_value(json_object_get(j_call, "clinic_id")),
+                               provider, "-", key, pcid, now_ms, j_fact, event_id, call_id, errbuf,
+                               errbuf_size); /* j_fact stolen */
+        free(key);
+        json_decref(j_call);
+    }
+    cf_netconf_release(snap);
+    PQclear(res);
+    if (rc == 0 && n > 0)
+        cf_metrics_add("clinicflow_calls_staff_legs_unreported_total", "", n);
+    return rc == 0 ? n : rc;
+}
+
 void calls_tasks_sweeper(void *vctx)
 {
     struct calls_ctx *ctx = vctx;
@@ -379,6 +439,8 @@ void calls_tasks_sweeper(void *vctx)
 
     cf_metrics_describe("clinicflow_calls_tasks_expired_total", "counter",
                         "Callback tasks expired as lost by the sweeper");
+    cf_metrics_describe("clinicflow_calls_staff_legs_unreported_total", "counter",
+                        "Calls whose staff leg never reported, reported missed by the sweeper");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
@@ -393,6 +455,11 @@ void calls_tasks_sweeper(void *vctx)
             cf_warn("task sweeper: %s", errbuf);
         else if (n > 0)
             cf_info("task sweeper expired %d callback tasks", n);
+        n = report_unreported_staff_legs(ctx, conn, errbuf, sizeof(errbuf));
+        if (n < 0)
+            cf_warn("task sweeper: unreported staff legs: %s", errbuf);
+        else if (n > 0)
+            cf_info("task sweeper reported %d unreported staff legs as missed", n);
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
 }

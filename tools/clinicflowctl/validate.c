@@ -720,7 +720,7 @@ static int check_channel(struct vctx *v, const char *path, const json_t *j_ch)
     path_key(child, path, "staff_leg");
     if (j_val && !json_is_boolean(j_val))
         return fail(v, child, "expected true or false");
-    if (j_val && strcmp(provider, "twilio") != 0)
+    if (json_is_true(j_val) && strcmp(provider, "twilio") != 0)
         return fail(v, child, "only twilio channels have a staff leg");
 
     if ((rc = member(v, path, j_ch, "field_map", 0, &j_val)) != 0)

@@ -208,6 +208,34 @@ def test_staff_leg_reported_after_the_end_does_not_close_a_task(stack):
                                            "clinicflow.task.updated"], events
     assert events[1]["data"]["task_id"] == task_id, events
     assert events[1]["data"]["status"] == "open" and events[1]["data"]["missed_calls"] == 2, events
+    # The dial action decided, not the sweeper's deadline (STAFF_LEG_WAIT_S).
+    assert not sweeper_facts(stack, sid)
+
+
+def sweeper_facts(stack, sid):
+    return [f for f in events_for(stack.reader(RAW).read(), call_uuid("twilio", sid))
+            if f["data"]["provider_event_id"] == sid + ":staff-leg-unreported"]
+
+
+def test_staff_leg_never_reported_is_missed(stack):
+    # The caller hangs up during the greeting: Twilio never runs the <Dial>,
+    # so no action request comes. After STAFF_LEG_WAIT_S the sweeper reports
+    # the leg missed, and the call opens a callback task like any missed one.
+    number = "+7916%07d" % random.randrange(10 ** 7)
+    sid = new_sid()
+    cid = call_uuid("twilio", sid)
+    assert_reply(post(stack, callback(sid, "completed", 0, now_rfc2822(), CallDuration="6",
+                                      From=number, Caller=number),
+                      channel_id="demo-twilio-reception"), TWIML)
+    assert ended(stack, sid)["data"]["agent_pending"] is True
+    upd = wait_call_event(stack, "clinicflow.call.updated", cid, timeout=60)[-1]["data"]
+    assert upd["outcome"] in ("missed", "abandoned") and "agent_pending" not in upd, upd
+    assert "answered_at" not in upd and upd["talk_seconds"] == 0, upd
+    facts = sweeper_facts(stack, sid)
+    assert facts and facts[0]["data"]["agent_outcome"] == "missed", facts
+    wait_until(lambda: [e for e in tasks_of(stack, number)
+                        if e["type"] == "clinicflow.task.opened"
+                        and e["data"]["source_call_id"] == cid], 30, "a task for the call")
 
 
 def test_retry_is_the_same_event(stack):
@@ -249,6 +277,10 @@ if __name__ == "__main__":
         test_lone_completed_is_a_full_answered_call, test_every_progress_event,
         test_missed_call, test_staff_missed_call_behind_a_greeting,
         test_staff_answered_call_behind_a_greeting,
-        test_staff_leg_reported_after_the_end_does_not_close_a_task, test_retry_is_the_same_event,
+        test_staff_leg_reported_after_the_end_does_not_close_a_task,
+        test_staff_leg_never_reported_is_missed, test_retry_is_the_same_event,
         test_bad_signatures_are_refused_and_nothing_produced,
-    ), extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC})
+    ), extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC,
+                  # long enough for a test's dial action, short enough to wait for
+                  "CLINICFLOW_CALLS_STAFF_LEG_WAIT_S": "8",
+                  "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "500"})

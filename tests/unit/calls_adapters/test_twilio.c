@@ -324,7 +324,9 @@ static void test_dial_action(void)
 }
 
 /* A channel with "staff_leg": Twilio's own call facts of inbound calls say
- * that a staff leg will report; the dial's fact and outbound calls do not. */
+ * that the channel reports a staff leg (the fold decides whether one can
+ * still come: not after a no-answer); the dial's fact and outbound calls
+ * do not. */
 static void test_staff_leg_expected(void)
 {
     static const struct {

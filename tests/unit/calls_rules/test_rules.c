@@ -206,6 +206,18 @@ static void test_staff_leg_decides(void)
     CHECK_STR(str(c, "outcome"), "missed");
     json_decref(c);
 
+    /* A call Twilio itself did not answer never reached the dial: no staff
+     * leg will come, the call is missed now. */
+    c = new_call("inbound");
+    apply(c, "started", "2026-11-20T10:00:00Z", json_pack("{s:b}", "agent_expected", 1));
+    CHECK(json_is_true(json_object_get(c, "agent_pending"))); /* may still be answered */
+    apply(
+        c, "ended", "2026-11-20T10:00:30Z",
+        json_pack("{s:s, s:i, s:b}", "outcome", "missed", "talk_seconds", 0, "agent_expected", 1));
+    CHECK(!json_object_get(c, "agent_pending"));
+    CHECK_STR(str(c, "outcome"), "missed");
+    json_decref(c);
+
     /* An outbound call has no greeting in front of it. */
     c = new_call("outbound");
     apply(c, "ended", "2026-11-20T10:00:45Z",
