@@ -32,6 +32,7 @@ struct calls_settings {
     long unique_lookback_s; /* a call is unique with no call from the contact this long before */
     long dni_hold_s;        /* hold of a pool number without the pool's own */
     long dni_flush_ms;      /* how often hold extensions are written */
+    long dni_local_s;       /* a hold extended this recently is answered from memory */
     long dni_ip_per_minute; /* tracking requests per client address per minute */
     long dni_clinic_per_second; /* tracking requests per clinic per second */
     char *public_base_url;      /* how providers reach us ("https://calls.example.org"),
@@ -106,6 +107,20 @@ int calls_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
  * extensions, and the metric descriptions. */
 int handle_tracking_number(const struct _u_request *req, struct _u_response *resp, void *user);
 void calls_dni_flusher(void *ctx);
+
+/* dni_local.c: the limits as this instance counts them and the holds it
+ * answers from memory (thread-safe). calls_dni_local_limit counts the
+ * request: 0, or 1 over the address's limit, 2 over the clinic's. */
+int calls_dni_local_limit(const struct calls_settings *cfg, const char *ip, const char *clinic,
+                          int64_t now_ms);
+/* 1 with the visitor's number and its reservation time while the hold this
+ * instance took or extended is fresh, else 0. */
+int calls_dni_local_get(const char *clinic, const char *visitor, int64_t now_ms, char *number,
+                        size_t nsize, int64_t *reserved_ms);
+void calls_dni_local_put(const char *clinic, const char *visitor, const char *number,
+                         int64_t reserved_ms, int64_t fresh_until_ms);
+void calls_dni_local_sweep(int64_t now_ms); /* drops what has expired */
+void calls_dni_local_free(void);
 void calls_dni_describe_metrics(void);
 
 /* store.c */

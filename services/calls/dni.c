@@ -12,9 +12,13 @@
  *   cf:dni:n:<clinic>:<number>   the visitor holding the number (TTL: hold)
  *   cf:dni:v:<clinic>:<visitor>  "<number> <reserved at ms>" (TTL: hold)
  *
- * Holds are extended by a Lua script in one round trip without sending the
- * pool; only a visitor without a hold costs a second one, with the pool
- * (the limits are one more): a new hold is taken with SET NX (no two
+ * A visitor whose hold this instance took or extended in the last
+ * CLINICFLOW_CALLS_DNI_LOCAL_S is answered from memory, and every request
+ * is counted against the limits by the instance first (dni_local.c).
+ * Otherwise one Lua script does the limits and extends or takes the hold
+ * in one round trip (with the local answers off, the first trip goes
+ * without the pool and only a visitor without a hold costs a second one,
+ * with it): a new hold is taken with SET NX (no two
  * visitors share a number) and recorded in calls.dni_sessions at once; extending a hold touches
  * Redis only, and the new end of each extended session is written in batches by a worker (pending
  * extensions sit in a mutex-guarded table). So a provider that reports a call only at its end
@@ -140,9 +144,12 @@ static void flush_extensions(struct calls_ctx *ctx)
 void calls_dni_flusher(void *vctx)
 {
     struct calls_ctx *ctx = vctx;
-    while (!cf_service_sleep(ctx->svc, ctx->cfg.dni_flush_ms))
+    while (!cf_service_sleep(ctx->svc, ctx->cfg.dni_flush_ms)) {
         flush_extensions(ctx);
+        calls_dni_local_sweep(cf_now_ms());
+    }
     flush_extensions(ctx); /* what the last interval collected */
+    calls_dni_local_free();
     pthread_mutex_lock(&ext_lock);
     json_decref(ext_pending); /* PostgreSQL gone at shutdown: nothing more to do */
     ext_pending = NULL;
@@ -305,6 +312,7 @@ enum hold_result {
     HOLD_EXTENDED,
     HOLD_NONE,    /* the clinic has no pool */
     HOLD_LIMITED, /* over a rate limit: nothing was touched */
+    HOLD_LOCAL,   /* a hold this instance extended recently: not asked of Redis */
 };
 
 /* What one request asks of Redis. */
@@ -370,19 +378,24 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     return r;
 }
 
-/* The rate limits and a returning visitor's hold extended, in one round
- * trip without sending the pool (most requests); only when there is no
- * hold is the pool sent, to take a number. *limited is 1 (the address) or
+/* The rate limits and the visitor's hold extended or taken, in one round
+ * trip with the pool. When every request goes to Redis
+ * (CLINICFLOW_CALLS_DNI_LOCAL_S=0: most are returning visitors), the first
+ * trip goes without the pool, and only a visitor without a hold costs a
+ * second one with it. *limited is 1 (the address) or
  * 2 (the clinic) for HOLD_LIMITED. When Redis cannot say, the limits are
  * skipped: the route degrades, it does not fail. */
 static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, char *number,
                                     size_t nsize, int64_t *reserved_ms, int *limited)
 {
     const json_t *numbers = q->numbers;
-    q->numbers = NULL;
+    /* Answering returning visitors from memory leaves mostly new visitors
+     * and refreshes to Redis: the pool goes along at once. */
+    q->numbers = ctx->cfg.dni_local_s > 0 ? numbers : NULL;
     q->count = 1;
     redisReply *r = run_hold_script(ctx, q);
-    if (r && strcmp(r->element[0]->str, "none") == 0 && json_array_size(numbers) > 0) {
+    if (r && !q->numbers && strcmp(r->element[0]->str, "none") == 0 &&
+        json_array_size(numbers) > 0) {
         freeReplyObject(r);
         q->numbers = numbers;
         q->count = 0;
@@ -485,14 +498,30 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         .numbers = json_object_get(pool, "numbers"),
         .hold_s = json_is_integer(j_hold) ? (long)json_integer_value(j_hold) : ctx->cfg.dni_hold_s,
     };
+    /* The hold the visitor is promised; Redis keeps it longer by the time
+     * this instance may answer from memory (dni_local.c). */
     const long hold_s = q.hold_s;
+    q.hold_s += ctx->cfg.dni_local_s;
     const int pooled = q.pooled = json_array_size(q.numbers) > 0;
     const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
     int dynamic = 0, limited = 0;
     int64_t reserved_ms = 0;
+    const int64_t now = cf_now_ms();
+    enum hold_result held;
     snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
 
-    switch (hold_number(ctx, &q, number, sizeof(number), &reserved_ms, &limited)) {
+    if ((limited = calls_dni_local_limit(&ctx->cfg, ip, clinic->id, now)) != 0)
+        held = HOLD_LIMITED;
+    else if (pooled && ctx->cfg.dni_local_s > 0 &&
+             calls_dni_local_get(clinic->id, visitor, now, number, sizeof(number), &reserved_ms))
+        held = HOLD_LOCAL;
+    else
+        held = hold_number(ctx, &q, number, sizeof(number), &reserved_ms, &limited);
+    if ((held == HOLD_NEW || held == HOLD_EXTENDED) && ctx->cfg.dni_local_s > 0)
+        calls_dni_local_put(clinic->id, visitor, number, reserved_ms,
+                            now + ctx->cfg.dni_local_s * 1000);
+
+    switch (held) {
     case HOLD_LIMITED: {
         long retry_s = limited == 1 ? 60 : 1;
         char ra[24];
@@ -503,9 +532,13 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         goto out;
     }
     case HOLD_EXTENDED:
+    case HOLD_LOCAL:
         dynamic = 1;
-        extension_note(net->id, number, reserved_ms, cf_now_ms() + hold_s * 1000);
+        extension_note(net->id, number, reserved_ms,
+                       now + (held == HOLD_LOCAL ? hold_s : q.hold_s) * 1000);
         cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
+        if (held == HOLD_LOCAL)
+            cf_metrics_add("clinicflow_dni_local_answers_total", labels, 1);
         break;
     case HOLD_NEW:
         dynamic = 1;
@@ -516,7 +549,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
             if (j_v)
                 json_object_set_new(j_utm, utm_params[i].member, j_v);
         }
-        record_session(ctx, net->id, clinic->id, number, visitor, reserved_ms, hold_s, j_utm);
+        record_session(ctx, net->id, clinic->id, number, visitor, reserved_ms, q.hold_s, j_utm);
         cf_metrics_add("clinicflow_dni_reservations_total", labels, 1);
         break;
     case HOLD_FULL:
@@ -549,6 +582,8 @@ void calls_dni_describe_metrics(void)
                         "New number holds taken for visitors, by clinic");
     cf_metrics_describe("clinicflow_dni_extensions_total", "counter",
                         "Requests that extended a visitor's existing hold, by clinic");
+    cf_metrics_describe("clinicflow_dni_local_answers_total", "counter",
+                        "Of those, answered from this instance's memory without Redis, by clinic");
     cf_metrics_describe("clinicflow_dni_exhausted_total", "counter",
                         "Requests answered with the default number because the pool was full");
     cf_metrics_describe("clinicflow_dni_rate_limited_total", "counter",

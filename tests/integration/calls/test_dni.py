@@ -1,7 +1,8 @@
 """Dynamic number insertion: GET /v1/tracking/number holds a pool number for
 a visitor (same visitor, same number), answers CORS for the clinic's origins
 only, falls back to the clinic's default number when the pool is exhausted
-or Redis is down, limits request rates (429), and a call to the number that
+or Redis is down, answers a visitor it just served from memory, limits
+request rates (429) per instance and across instances, and a call to the number that
 the provider reports only at its end, after the hold expired, is still
 attributed to the visitor's UTM tags."""
 import json
@@ -132,6 +133,44 @@ def test_redis_down_answers_the_default_number(stack):
         svc.stop()
 
 
+def metric(svc, line_start):
+    """The value of the /metrics line that starts with line_start, or 0."""
+    text = cfstack.http("GET", svc.url("/metrics"))[2].decode()
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_returning_visitor_answered_from_memory(stack):
+    # With CLINICFLOW_CALLS_DNI_LOCAL_S, a hold this instance just took is
+    # answered without Redis, and Redis keeps the hold that much longer, so
+    # the number stays the visitor's for at least the hold after the
+    # request the instance answered alone.
+    local_s = 60
+    svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
+                                        CLINICFLOW_CALLS_DNI_LOCAL_S=str(local_s)))
+    svc.start()
+    try:
+        visitor = "visitor-mem-%s" % uuid.uuid4().hex[:8]
+        local = 'clinicflow_dni_local_answers_total{clinic="demo-south"}'
+        st, _, a = ask(svc, "demo-south", visitor)
+        assert st == 200 and a["dynamic"] and a["hold_seconds"] == HOLD_S, a
+        pttl = int(redis_cli("PTTL", "cf:dni:v:demo-south:" + visitor))
+        assert HOLD_S * 1000 < pttl <= (HOLD_S + local_s) * 1000, pttl
+        before = metric(svc, local)
+        st, _, again = ask(svc, "demo-south", visitor)
+        assert st == 200 and again == a, again
+        assert metric(svc, local) == before + 1
+        # Redis was not asked: the hold was not extended again, it only ran down.
+        assert int(redis_cli("PTTL", "cf:dni:v:demo-south:" + visitor)) < pttl
+        # Another instance (no memory of the visitor) finds the same hold.
+        st, _, there = ask(stack.svc, "demo-south", visitor)
+        assert st == 200 and there["number"] == a["number"], there
+    finally:
+        svc.stop()
+
+
 def test_rate_limited(stack):
     # Every request counts, a returning visitor's too; the one over the
     # limit gets 429 and reserves nothing.
@@ -154,10 +193,27 @@ def test_rate_limited(stack):
     finally:
         svc.stop()
 
+    # The limits hold across instances: requests other instances counted in
+    # Redis (set here) refuse a request this instance has not seen before.
+    svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
+                                        CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="3"))
+    svc.start()
+    try:
+        redis_cli("SET", "cf:dni:rl:ip:127.0.0.1", "3", "EX", "60")
+        fresh = "visitor-rl-%s-x" % uuid.uuid4().hex[:8]
+        st, _, body = ask(svc, "demo-center", fresh)
+        assert st == 429 and body["error"]["code"] == "rate_limited", (st, body)
+        assert redis_cli("EXISTS", "cf:dni:v:demo-center:" + fresh) == "0"
+    finally:
+        svc.stop()
+        redis_cli("DEL", "cf:dni:rl:ip:127.0.0.1")
+
 
 if __name__ == "__main__":
+    # Every request goes to Redis unless a test says otherwise.
     s = Stack(extra_env={"CLINICFLOW_CALLS_DNI_HOLD_S": str(HOLD_S),
-                         "CLINICFLOW_CALLS_DNI_FLUSH_MS": "200"})
+                         "CLINICFLOW_CALLS_DNI_FLUSH_MS": "200",
+                         "CLINICFLOW_CALLS_DNI_LOCAL_S": "0"})
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_same_visitor_same_number_and_cors,
@@ -165,6 +221,7 @@ if __name__ == "__main__":
             test_exhausted_pool_answers_the_default_number,
             test_call_reported_after_the_hold_is_attributed,
             test_redis_down_answers_the_default_number,
+            test_returning_visitor_answered_from_memory,
             test_rate_limited,
         )], exit=False)
     finally:
