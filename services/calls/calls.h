@@ -109,17 +109,20 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
 void calls_dni_flusher(void *ctx);
 
 /* dni_local.c: the limits as this instance counts them and the holds it
- * answers from memory (thread-safe). calls_dni_local_limit counts the
- * request: 0, or 1 over the address's limit, 2 over the clinic's. */
+ * answers from memory (thread-safe; times in monotonic ms).
+ * calls_dni_local_limit counts the request: 0, 1 over the address's limit,
+ * 2 over the clinic's, -1 when the address could not be counted here. */
 int calls_dni_local_limit(const struct calls_settings *cfg, const char *ip, const char *clinic,
-                          int64_t now_ms);
-/* 1 with the visitor's number and its reservation time while the hold this
- * instance took or extended is fresh, else 0. */
-int calls_dni_local_get(const char *clinic, const char *visitor, int64_t now_ms, char *number,
+                          int64_t mono_ms);
+/* 1 with the visitor's number and its reservation time when Redis holds it
+ * at least until needed_until, else 0. */
+int calls_dni_local_get(const char *clinic, const char *visitor, int64_t needed_until, char *number,
                         size_t nsize, int64_t *reserved_ms);
+/* After Redis took or extended the hold: held at least until held_until. */
 void calls_dni_local_put(const char *clinic, const char *visitor, const char *number,
-                         int64_t reserved_ms, int64_t fresh_until_ms);
-void calls_dni_local_sweep(int64_t now_ms); /* drops what has expired */
+                         int64_t reserved_ms, int64_t held_until);
+void calls_dni_local_epoch(const char *redis_epoch); /* another one: forget the holds */
+void calls_dni_local_sweep(int64_t mono_ms);         /* drops what has expired */
 void calls_dni_local_free(void);
 void calls_dni_describe_metrics(void);
 

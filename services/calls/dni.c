@@ -9,22 +9,27 @@
  * is answered for the clinic's configured origins only, and per-IP and
  * per-clinic limits answer 429. Holds live in Redis:
  *
- *   cf:dni:n:<clinic>:<number>   the visitor holding the number (TTL: hold)
- *   cf:dni:v:<clinic>:<visitor>  "<number> <reserved at ms>" (TTL: hold)
+ *   cf:dni:n:<clinic>:<number>   the visitor holding the number (TTL: hold,
+ *                                plus the time answered from memory below)
+ *   cf:dni:v:<clinic>:<visitor>  "<number> <reserved at ms>" (the same TTL)
+ *   cf:dni:epoch                 set once; new after Redis lost its data
  *
  * A visitor whose hold this instance took or extended in the last
- * CLINICFLOW_CALLS_DNI_LOCAL_S is answered from memory, and every request
- * is counted against the limits by the instance first (dni_local.c).
- * Otherwise one Lua script does the limits and extends or takes the hold
- * in one round trip (with the local answers off, the first trip goes
- * without the pool and only a visitor without a hold costs a second one,
- * with it): a new hold is taken with SET NX (no two
- * visitors share a number) and recorded in calls.dni_sessions at once; extending a hold touches
- * Redis only, and the new end of each extended session is written in batches by a worker (pending
- * extensions sit in a mutex-guarded table). So a provider that reports a call only at its end
- * (after the hold) is still attributed: the fold matches the call's start against the recorded
- * sessions. An exhausted pool answers the clinic's default number and counts an exhaustion; Redis
- * down answers the default number, never an error.
+ * CLINICFLOW_CALLS_DNI_LOCAL_S (at most a tenth of the hold) is answered
+ * from memory, and every request is counted against the limits by the
+ * instance first (dni_local.c). Otherwise one Lua script does the limits
+ * and extends or takes the hold in one round trip (with the answers from
+ * memory off, the first trip goes without the pool and only a visitor
+ * without a hold costs a second one, with it). A new hold is taken with
+ * SET NX (no two visitors share a number) and recorded in
+ * calls.dni_sessions at once; an extension is written with the new end of
+ * the session in batches by a worker (pending extensions sit in a
+ * mutex-guarded table). So a provider that reports a call only at its end
+ * (after the hold) is still attributed: the fold matches the call's start
+ * against the recorded sessions. An exhausted pool answers the clinic's
+ * default number and counts an exhaustion; Redis down answers the default
+ * number (or, to a visitor this instance holds a number for, that number),
+ * never an error.
  */
 #include "calls.h"
 
@@ -46,6 +51,13 @@
 #include "common/pg.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Query parameters kept with a session, as the attribution's members. */
 static const struct {
@@ -146,7 +158,7 @@ void calls_dni_flusher(void *vctx)
     struct calls_ctx *ctx = vctx;
     while (!cf_service_sleep(ctx->svc, ctx->cfg.dni_flush_ms)) {
         flush_extensions(ctx);
-        calls_dni_local_sweep(cf_now_ms());
+        calls_dni_local_sweep(mono_ms());
     }
     flush_extensions(ctx); /* what the last interval collected */
     calls_dni_local_free();
@@ -258,52 +270,64 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
 /*
  * A visitor's hold, and the rate limits, in one round trip. KEYS: the
  * visitor key, the client address's counter (over a minute), the clinic's
- * counter (over the current second). ARGV: visitor, hold seconds, now in
- * ms, the number key prefix, the index to start the search at, "1" to count
- * this request against the limits, the address's and the clinic's limits,
- * then the pool's numbers. Over a limit the answer is "limited" (1: the
- * address, 2: the clinic) and nothing else is touched. An empty visitor (a
- * clinic without a pool) asks for the limits only ("none"). If the visitor
- * holds a number that is still theirs, both keys live on for another hold
- * ("held"). Otherwise, without numbers the answer is "none"; with them the
- * first free number from the start index is taken with SET NX ("new", with
- * how many were taken before it), else "full", and the pool is marked full
- * for a second so that the next new visitors do not each try every number
- * again. Number keys are computed in the script, so this needs a single
- * Redis server (not a cluster), as everything else here does.
+ * counter (over the current second), the epoch key. ARGV: visitor, hold
+ * seconds, now in ms, the number key prefix, the index to start the search
+ * at, "1" to count this request against the limits, the address's and the
+ * clinic's limits, then the pool's numbers. Every answer ends with the
+ * epoch: a value set once (to a request's now) and found again until Redis
+ * loses its data, when instances must forget what they answer from memory.
+ * Over a limit the answer is "limited" (1: the address, 2: the clinic) and
+ * nothing else is touched. An empty visitor (a clinic without a pool) asks
+ * for the limits only ("none"). If the visitor holds a number that is still
+ * theirs, both keys live on for at least another hold ("held"; an expiry
+ * is never shortened, so instances with other settings cannot cut a hold
+ * another promised). Otherwise, without numbers the answer is "none"; with
+ * them the first free number from the start index is taken with SET NX
+ * ("new", with how many were taken before it), else "full", and the pool is
+ * marked full for a second so that the next new visitors do not each try
+ * every number again. Number keys are computed in the script, so this needs
+ * a single Redis server (not a cluster), as everything else here does.
  */
 static const char hold_script[] =
+    "local e = redis.call('GET', KEYS[4])\n"
+    "if not e then e = ARGV[3]; redis.call('SET', KEYS[4], e) end\n"
+    "local function answer(what, num, res, k) return {what, num, res, k, e} end\n"
+    "local function extend(key)\n"
+    "  if redis.call('PTTL', key) < tonumber(ARGV[2]) * 1000 then\n"
+    "    redis.call('EXPIRE', key, ARGV[2])\n"
+    "  end\n"
+    "end\n"
     "if ARGV[6] == '1' then\n"
     "  local a = redis.call('INCR', KEYS[2])\n"
     "  if a == 1 then redis.call('EXPIRE', KEYS[2], 60) end\n"
-    "  if a > tonumber(ARGV[7]) then return {'limited', '', '0', 1} end\n"
+    "  if a > tonumber(ARGV[7]) then return answer('limited', '', '0', 1) end\n"
     "  local b = redis.call('INCR', KEYS[3])\n"
     "  if b == 1 then redis.call('EXPIRE', KEYS[3], 2) end\n"
-    "  if b > tonumber(ARGV[8]) then return {'limited', '', '0', 2} end\n"
+    "  if b > tonumber(ARGV[8]) then return answer('limited', '', '0', 2) end\n"
     "end\n"
-    "if ARGV[1] == '' then return {'none', '', '0', 0} end\n"
+    "if ARGV[1] == '' then return answer('none', '', '0', 0) end\n"
     "local v = redis.call('GET', KEYS[1])\n"
     "if v then\n"
     "  local num, res = string.match(v, '^(%S+) (%d+)$')\n"
     "  if num and redis.call('GET', ARGV[4] .. num) == ARGV[1] then\n"
-    "    redis.call('EXPIRE', ARGV[4] .. num, ARGV[2])\n"
-    "    redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-    "    return {'held', num, res, 0}\n"
+    "    extend(ARGV[4] .. num)\n"
+    "    extend(KEYS[1])\n"
+    "    return answer('held', num, res, 0)\n"
     "  end\n"
     "end\n"
     "local n = #ARGV - 8\n"
-    "if n == 0 then return {'none', '', '0', 0} end\n"
-    "if redis.call('EXISTS', ARGV[4] .. 'full') == 1 then return {'full', '', '0', n} end\n"
+    "if n == 0 then return answer('none', '', '0', 0) end\n"
+    "if redis.call('EXISTS', ARGV[4] .. 'full') == 1 then return answer('full', '', '0', n) end\n"
     "local start = tonumber(ARGV[5])\n"
     "for k = 0, n - 1 do\n"
     "  local num = ARGV[9 + ((start + k) % n)]\n"
     "  if redis.call('SET', ARGV[4] .. num, ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
     "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
-    "    return {'new', num, ARGV[3], k}\n"
+    "    return answer('new', num, ARGV[3], k)\n"
     "  end\n"
     "end\n"
     "redis.call('SET', ARGV[4] .. 'full', '1', 'PX', 1000)\n"
-    "return {'full', '', '0', n}\n";
+    "return answer('full', '', '0', n)\n";
 
 enum hold_result {
     HOLD_UNAVAILABLE = -1,
@@ -320,8 +344,9 @@ struct hold_req {
     const char *clinic, *visitor, *ip;
     const json_t *numbers; /* the pool's, or NULL: only extend a hold */
     long hold_s;
-    int count;  /* count this request against the rate limits */
-    int pooled; /* the clinic has a pool: without one, only the limits */
+    int count;      /* count this request against the rate limits */
+    int pooled;     /* the clinic has a pool: without one, only the limits */
+    int pool_first; /* send the pool with the first round trip */
 };
 
 /* One run of hold_script. */
@@ -348,10 +373,11 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     snprintf(clinic_limit, sizeof(clinic_limit), "%ld", ctx->cfg.dni_clinic_per_second);
     argv[argc++] = "EVAL";
     argv[argc++] = hold_script;
-    argv[argc++] = "3";
+    argv[argc++] = "4";
     argv[argc++] = vkey;
     argv[argc++] = ip_key;
     argv[argc++] = clinic_key;
+    argv[argc++] = "cf:dni:epoch";
     argv[argc++] = q->pooled ? q->visitor : "";
     argv[argc++] = hold;
     argv[argc++] = now;
@@ -368,10 +394,10 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     redisReply *r = cf_redis_command_argv(ctx->svc->redis, (int)argc, argv, NULL);
     free(argv);
     if (r &&
-        !(r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+        !(r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
           r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
-          r->element[2]->type == REDIS_REPLY_STRING &&
-          r->element[3]->type == REDIS_REPLY_INTEGER)) {
+          r->element[2]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_INTEGER &&
+          r->element[4]->type == REDIS_REPLY_STRING)) {
         freeReplyObject(r);
         r = NULL;
     }
@@ -391,7 +417,7 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
     const json_t *numbers = q->numbers;
     /* Answering returning visitors from memory leaves mostly new visitors
      * and refreshes to Redis: the pool goes along at once. */
-    q->numbers = ctx->cfg.dni_local_s > 0 ? numbers : NULL;
+    q->numbers = q->pool_first ? numbers : NULL;
     q->count = 1;
     redisReply *r = run_hold_script(ctx, q);
     if (r && !q->numbers && strcmp(r->element[0]->str, "none") == 0 &&
@@ -405,6 +431,7 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
         return HOLD_UNAVAILABLE;
     const char *what = r->element[0]->str;
     long long taken = r->element[3]->integer;
+    calls_dni_local_epoch(r->element[4]->str);
     enum hold_result res;
     snprintf(number, nsize, "%s", r->element[1]->str);
     *reserved_ms = strtoll(r->element[2]->str, NULL, 10);
@@ -498,28 +525,32 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         .numbers = json_object_get(pool, "numbers"),
         .hold_s = json_is_integer(j_hold) ? (long)json_integer_value(j_hold) : ctx->cfg.dni_hold_s,
     };
-    /* The hold the visitor is promised; Redis keeps it longer by the time
-     * this instance may answer from memory (dni_local.c). */
+    /* The hold the visitor is promised. Redis keeps it longer by the time
+     * this instance may answer from memory (dni_local.c): at most a tenth
+     * of the hold, so pool numbers stay taken little longer than before. */
     const long hold_s = q.hold_s;
-    q.hold_s += ctx->cfg.dni_local_s;
+    const long local_s = ctx->cfg.dni_local_s < hold_s / 10 ? ctx->cfg.dni_local_s : hold_s / 10;
+    q.hold_s += local_s;
+    q.pool_first = local_s > 0;
     const int pooled = q.pooled = json_array_size(q.numbers) > 0;
     const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
     int dynamic = 0, limited = 0;
     int64_t reserved_ms = 0;
-    const int64_t now = cf_now_ms();
+    const int64_t mono = mono_ms();
     enum hold_result held;
     snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
 
-    if ((limited = calls_dni_local_limit(&ctx->cfg, ip, clinic->id, now)) != 0)
+    limited = calls_dni_local_limit(&ctx->cfg, ip, clinic->id, mono);
+    if (limited > 0)
         held = HOLD_LIMITED;
-    else if (pooled && ctx->cfg.dni_local_s > 0 &&
-             calls_dni_local_get(clinic->id, visitor, now, number, sizeof(number), &reserved_ms))
+    else if (pooled && local_s > 0 && limited == 0 &&
+             calls_dni_local_get(clinic->id, visitor, mono + hold_s * 1000, number, sizeof(number),
+                                 &reserved_ms))
         held = HOLD_LOCAL;
     else
         held = hold_number(ctx, &q, number, sizeof(number), &reserved_ms, &limited);
-    if ((held == HOLD_NEW || held == HOLD_EXTENDED) && ctx->cfg.dni_local_s > 0)
-        calls_dni_local_put(clinic->id, visitor, number, reserved_ms,
-                            now + ctx->cfg.dni_local_s * 1000);
+    if ((held == HOLD_NEW || held == HOLD_EXTENDED) && local_s > 0)
+        calls_dni_local_put(clinic->id, visitor, number, reserved_ms, mono + q.hold_s * 1000);
 
     switch (held) {
     case HOLD_LIMITED: {
@@ -532,13 +563,13 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         goto out;
     }
     case HOLD_EXTENDED:
-    case HOLD_LOCAL:
         dynamic = 1;
-        extension_note(net->id, number, reserved_ms,
-                       now + (held == HOLD_LOCAL ? hold_s : q.hold_s) * 1000);
+        extension_note(net->id, number, reserved_ms, cf_now_ms() + q.hold_s * 1000);
         cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
-        if (held == HOLD_LOCAL)
-            cf_metrics_add("clinicflow_dni_local_answers_total", labels, 1);
+        break;
+    case HOLD_LOCAL: /* the hold in Redis (and in PostgreSQL) already lasts long enough */
+        dynamic = 1;
+        cf_metrics_add("clinicflow_dni_local_answers_total", labels, 1);
         break;
     case HOLD_NEW:
         dynamic = 1;
@@ -583,7 +614,8 @@ void calls_dni_describe_metrics(void)
     cf_metrics_describe("clinicflow_dni_extensions_total", "counter",
                         "Requests that extended a visitor's existing hold, by clinic");
     cf_metrics_describe("clinicflow_dni_local_answers_total", "counter",
-                        "Of those, answered from this instance's memory without Redis, by clinic");
+                        "Returning visitors answered from this instance's memory (their hold "
+                        "in Redis lasts long enough), by clinic");
     cf_metrics_describe("clinicflow_dni_exhausted_total", "counter",
                         "Requests answered with the default number because the pool was full");
     cf_metrics_describe("clinicflow_dni_rate_limited_total", "counter",

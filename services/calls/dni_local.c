@@ -1,20 +1,27 @@
 /*
  * What one instance of the tracking-number route decides without Redis.
+ * Times here are monotonic milliseconds: a step of the wall clock cannot
+ * stretch what is answered from memory.
  *
  * Limits. Every request this instance receives counts against the
  * per-address (per minute) and per-clinic (per second) limits here, in
  * fixed windows, before anything else; the requests that go on to Redis
  * count there too, across instances. So one client is held to the limits
  * by each instance it reaches, and the Redis work of all instances
- * together stays within them.
+ * together stays within them. The address table takes at most
+ * LOCAL_COUNTERS_MAX addresses between sweeps; a request from an address
+ * it cannot count is not answered from memory (Redis counts it).
  *
- * Recent holds. A visitor whose hold this instance took or extended in
- * Redis less than CLINICFLOW_CALLS_DNI_LOCAL_S ago is answered from memory:
- * holds are set in Redis for the hold plus that long, so the number stays
- * the visitor's for at least the hold after each request, whichever
- * instance answered it, and nobody else can be given it meanwhile.
+ * Holds. After Redis took or extended a visitor's hold, the instance keeps
+ * the number with the earliest time the hold can end in Redis (the time
+ * before the request plus the hold it asked for; Redis never shortens an
+ * expiry). A later request is answered from memory while that is at least
+ * a whole hold away, so the number stays the visitor's for at least the
+ * hold after every request, and nobody else can be given it meanwhile.
+ * When Redis answers with another epoch (it lost its data), the table is
+ * forgotten.
  *
- * Both tables are Jansson objects used as hash tables under one mutex;
+ * The tables are Jansson objects used as hash tables under one mutex;
  * calls_dni_local_sweep (the flusher, every flush interval) drops what has
  * expired, and the hold table stops taking entries at LOCAL_HOLDS_MAX.
  */
@@ -25,32 +32,41 @@
 #include <string.h>
 
 #define LOCAL_HOLDS_MAX 200000
+#define LOCAL_COUNTERS_MAX 100000
 
-static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the three tables */
-static json_t *holds;   /* "clinic\nvisitor" -> [number, reserved ms, fresh until ms] */
+static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER; /* guards all below */
+static json_t *holds;   /* "clinic\nvisitor" -> [number, reserved ms, held in Redis until] */
 static json_t *ips;     /* address -> [minute, count] */
 static json_t *clinics; /* clinic -> [second, count] */
+static char epoch[64];  /* Redis's epoch the holds were learnt in */
 
-/* Counts one request in table[key]'s window; 1 if that makes it over limit. */
+/* Counts one request in table[key]'s window: 1 if that makes it over
+ * limit, 0 if not, -1 if the table is full and key new (not counted). */
 static int count_over(json_t **table, const char *key, long long window, long limit)
 {
     if (!*table)
         *table = json_object();
     json_t *j_c = json_object_get(*table, key);
-    long long count = 1;
-    if (j_c && json_integer_value(json_array_get(j_c, 0)) == window)
-        count = json_integer_value(json_array_get(j_c, 1)) + 1;
-    json_object_set_new(*table, key, json_pack("[I, I]", window, count));
+    if (!j_c) {
+        if (json_object_size(*table) >= LOCAL_COUNTERS_MAX)
+            return -1;
+        json_object_set_new(*table, key, json_pack("[I, I]", window, (json_int_t)1));
+        return 1 > limit;
+    }
+    json_t *j_window = json_array_get(j_c, 0), *j_count = json_array_get(j_c, 1);
+    long long count = json_integer_value(j_window) == window ? json_integer_value(j_count) + 1 : 1;
+    json_integer_set(j_window, window);
+    json_integer_set(j_count, count);
     return count > limit;
 }
 
 int calls_dni_local_limit(const struct calls_settings *cfg, const char *ip, const char *clinic,
-                          int64_t now_ms)
+                          int64_t mono_ms)
 {
     pthread_mutex_lock(&local_lock);
-    int over = count_over(&ips, ip, now_ms / 60000, cfg->dni_ip_per_minute)              ? 1
-               : count_over(&clinics, clinic, now_ms / 1000, cfg->dni_clinic_per_second) ? 2
-                                                                                         : 0;
+    int over = count_over(&ips, ip, mono_ms / 60000, cfg->dni_ip_per_minute);
+    if (over != 1 && count_over(&clinics, clinic, mono_ms / 1000, cfg->dni_clinic_per_second) == 1)
+        over = 2;
     pthread_mutex_unlock(&local_lock);
     return over;
 }
@@ -60,7 +76,7 @@ static void hold_key(char *key, size_t size, const char *clinic, const char *vis
     snprintf(key, size, "%s\n%s", clinic, visitor);
 }
 
-int calls_dni_local_get(const char *clinic, const char *visitor, int64_t now_ms, char *number,
+int calls_dni_local_get(const char *clinic, const char *visitor, int64_t needed_until, char *number,
                         size_t nsize, int64_t *reserved_ms)
 {
     char key[256];
@@ -68,7 +84,7 @@ int calls_dni_local_get(const char *clinic, const char *visitor, int64_t now_ms,
     hold_key(key, sizeof(key), clinic, visitor);
     pthread_mutex_lock(&local_lock);
     json_t *j_h = json_object_get(holds, key);
-    if (j_h && json_integer_value(json_array_get(j_h, 2)) > now_ms) {
+    if (j_h && json_integer_value(json_array_get(j_h, 2)) >= needed_until) {
         snprintf(number, nsize, "%s", json_string_value(json_array_get(j_h, 0)));
         *reserved_ms = json_integer_value(json_array_get(j_h, 1));
         found = 1;
@@ -78,7 +94,7 @@ int calls_dni_local_get(const char *clinic, const char *visitor, int64_t now_ms,
 }
 
 void calls_dni_local_put(const char *clinic, const char *visitor, const char *number,
-                         int64_t reserved_ms, int64_t fresh_until_ms)
+                         int64_t reserved_ms, int64_t held_until)
 {
     char key[256];
     hold_key(key, sizeof(key), clinic, visitor);
@@ -88,7 +104,18 @@ void calls_dni_local_put(const char *clinic, const char *visitor, const char *nu
     if (json_object_size(holds) < LOCAL_HOLDS_MAX || json_object_get(holds, key))
         json_object_set_new(
             holds, key,
-            json_pack("[s, I, I]", number, (json_int_t)reserved_ms, (json_int_t)fresh_until_ms));
+            json_pack("[s, I, I]", number, (json_int_t)reserved_ms, (json_int_t)held_until));
+    pthread_mutex_unlock(&local_lock);
+}
+
+void calls_dni_local_epoch(const char *redis_epoch)
+{
+    pthread_mutex_lock(&local_lock);
+    if (strcmp(epoch, redis_epoch) != 0) {
+        if (epoch[0])
+            json_object_clear(holds);
+        snprintf(epoch, sizeof(epoch), "%s", redis_epoch);
+    }
     pthread_mutex_unlock(&local_lock);
 }
 
@@ -105,12 +132,12 @@ static void drop_older(json_t *table, size_t idx, long long min)
     }
 }
 
-void calls_dni_local_sweep(int64_t now_ms)
+void calls_dni_local_sweep(int64_t mono_ms)
 {
     pthread_mutex_lock(&local_lock);
-    drop_older(holds, 2, now_ms + 1); /* fresh until now or earlier: stale */
-    drop_older(ips, 0, now_ms / 60000);
-    drop_older(clinics, 0, now_ms / 1000);
+    drop_older(holds, 2, mono_ms + 1); /* held until now or earlier: gone */
+    drop_older(ips, 0, mono_ms / 60000);
+    drop_older(clinics, 0, mono_ms / 1000);
     pthread_mutex_unlock(&local_lock);
 }
 
@@ -121,5 +148,6 @@ void calls_dni_local_free(void)
     json_decref(ips);
     json_decref(clinics);
     holds = ips = clinics = NULL;
+    epoch[0] = '\0';
     pthread_mutex_unlock(&local_lock);
 }

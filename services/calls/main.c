@@ -48,9 +48,9 @@ static const struct cf_config_var calls_vars[] = {
     {"CLINICFLOW_CALLS_DNI_FLUSH_MS", CF_CONF_INT, "5000", &ctx.cfg.dni_flush_ms, 10, 3600000, 0,
      "how often extended holds are written to PostgreSQL"},
     {"CLINICFLOW_CALLS_DNI_LOCAL_S", CF_CONF_INT, "60", &ctx.cfg.dni_local_s, 0, 3600, 0,
-     "a visitor whose hold this instance took or extended less than this many seconds ago is "
-     "answered from memory (Redis holds last this much longer than the hold); 0: every request "
-     "goes to Redis"},
+     "a visitor whose hold this instance took or extended less than this many seconds ago (at "
+     "most a tenth of the hold) is answered from memory (Redis holds last that much longer than "
+     "the hold); 0: every request goes to Redis"},
     {"CLINICFLOW_CALLS_DNI_IP_PER_MINUTE", CF_CONF_INT, "120", &ctx.cfg.dni_ip_per_minute, 1,
      1000000, 0, "tracking-number requests per client address per minute (429 past it)"},
     {"CLINICFLOW_CALLS_DNI_CLINIC_PER_SECOND", CF_CONF_INT, "500", &ctx.cfg.dni_clinic_per_second,

@@ -143,30 +143,54 @@ def metric(svc, line_start):
 
 
 def test_returning_visitor_answered_from_memory(stack):
-    # With CLINICFLOW_CALLS_DNI_LOCAL_S, a hold this instance just took is
-    # answered without Redis, and Redis keeps the hold that much longer, so
-    # the number stays the visitor's for at least the hold after the
-    # request the instance answered alone.
-    local_s = 60
+    # With CLINICFLOW_CALLS_DNI_LOCAL_S, an instance answers a visitor whose
+    # hold it just took from memory; Redis keeps the hold that much longer
+    # (never shortened by an instance without it), forgets when Redis lost
+    # its data, and still counts every request against the limits.
+    local_s, hold_s = 60, pool("demo-center")["hold_seconds"]
     svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
-                                        CLINICFLOW_CALLS_DNI_LOCAL_S=str(local_s)))
+                                        CLINICFLOW_CALLS_DNI_LOCAL_S=str(local_s),
+                                        CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="6"))
     svc.start()
     try:
-        visitor = "visitor-mem-%s" % uuid.uuid4().hex[:8]
-        local = 'clinicflow_dni_local_answers_total{clinic="demo-south"}'
-        st, _, a = ask(svc, "demo-south", visitor)
-        assert st == 200 and a["dynamic"] and a["hold_seconds"] == HOLD_S, a
-        pttl = int(redis_cli("PTTL", "cf:dni:v:demo-south:" + visitor))
-        assert HOLD_S * 1000 < pttl <= (HOLD_S + local_s) * 1000, pttl
+        redis_cli("DEL", "cf:dni:rl:ip:127.0.0.1")  # what the other tests counted
+        tag = uuid.uuid4().hex[:8]
+        visitor, other = "visitor-mem-%s" % tag, "visitor-mem-%s-b" % tag
+        vkey = "cf:dni:v:demo-center:" + visitor
+        local = 'clinicflow_dni_local_answers_total{clinic="demo-center"}'
+        st, _, a = ask(svc, "demo-center", visitor)                        # request 1
+        assert st == 200 and a["dynamic"] and a["hold_seconds"] == hold_s, a
+        assert hold_s * 1000 < int(redis_cli("PTTL", vkey)) <= (hold_s + local_s) * 1000
+
+        # An instance that asks Redis every time finds the same hold and
+        # does not cut it to its own length.
+        st, _, there = ask(stack.svc, "demo-center", visitor)
+        assert st == 200 and there["number"] == a["number"], there
+        assert int(redis_cli("PTTL", vkey)) > hold_s * 1000
+
+        # Answered from memory: a visitor record broken in Redis does not
+        # change the answer, which it would if Redis were asked.
+        redis_cli("SET", vkey, "+74990000199 1", "KEEPTTL")
         before = metric(svc, local)
-        st, _, again = ask(svc, "demo-south", visitor)
+        st, _, again = ask(svc, "demo-center", visitor)                    # request 2
         assert st == 200 and again == a, again
         assert metric(svc, local) == before + 1
-        # Redis was not asked: the hold was not extended again, it only ran down.
-        assert int(redis_cli("PTTL", "cf:dni:v:demo-south:" + visitor)) < pttl
-        # Another instance (no memory of the visitor) finds the same hold.
-        st, _, there = ask(stack.svc, "demo-south", visitor)
-        assert st == 200 and there["number"] == a["number"], there
+
+        # Redis lost its data (a new epoch): the next round trip tells the
+        # instance, which then asks Redis for the visitor again.
+        redis_cli("DEL", "cf:dni:epoch")
+        assert ask(svc, "demo-center", other)[0] == 200                    # request 3
+        st, _, after = ask(svc, "demo-center", visitor)                    # request 4
+        assert st == 200 and after["number"] != a["number"], (a, after)
+        assert metric(svc, local) == before + 1
+
+        # Answers from memory count against the limits (6 a minute here).
+        for i in (5, 6):
+            st, _, r = ask(svc, "demo-center", visitor)
+            assert st == 200 and r["number"] == after["number"], (i, st, r)
+        assert metric(svc, local) == before + 3
+        st, hdrs, body = ask(svc, "demo-center", visitor)                  # request 7
+        assert st == 429 and hdrs["retry-after"] == "60", (st, body)
     finally:
         svc.stop()
 

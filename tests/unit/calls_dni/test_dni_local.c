@@ -2,7 +2,9 @@
  * dni_local.c with the clock given: the address's limit counts in minute
  * windows and the clinic's in second windows, each key on its own; the
  * count starts again in the next window; a hold is answered from memory
- * until it stops being fresh, and the sweep drops what has expired.
+ * while Redis holds it at least a whole hold more, not after Redis lost its
+ * data (another epoch); the sweep drops what has expired; the address
+ * table is bounded.
  */
 #include <stdint.h>
 #include <string.h>
@@ -35,35 +37,78 @@ static void test_holds(void)
 {
     char number[64] = "";
     int64_t reserved = 0;
-    const int64_t t = 1764000000000LL;
+    const int64_t t = 5000000; /* monotonic */
+    const int64_t hold = 1800000, local = 60000;
 
-    CHECK_INT(calls_dni_local_get("c1", "visitor-0001", t, number, sizeof(number), &reserved), 0);
-    calls_dni_local_put("c1", "visitor-0001", "+74950000111", t - 5000, t + 60000);
     CHECK_INT(
-        calls_dni_local_get("c1", "visitor-0001", t + 59999, number, sizeof(number), &reserved), 1);
+        calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 0);
+    calls_dni_local_epoch("epoch-1");
+    /* Redis took the hold at t for hold + local. */
+    calls_dni_local_put("c1", "visitor-0001", "+74950000111", 1764000000000LL, t + hold + local);
+    CHECK_INT(
+        calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 1);
     CHECK_STR(number, "+74950000111");
-    CHECK(reserved == t - 5000);
+    CHECK(reserved == 1764000000000LL);
+    /* Answered while a whole hold is still left in Redis, not a moment after. */
+    CHECK_INT(calls_dni_local_get("c1", "visitor-0001", t + local + hold, number, sizeof(number),
+                                  &reserved),
+              1);
+    CHECK_INT(calls_dni_local_get("c1", "visitor-0001", t + local + 1 + hold, number,
+                                  sizeof(number), &reserved),
+              0);
+    /* A longer hold (a reloaded pool) than Redis keeps: ask Redis. */
+    CHECK_INT(
+        calls_dni_local_get("c1", "visitor-0001", t + 2 * hold, number, sizeof(number), &reserved),
+        0);
     /* Another clinic's visitor of the same id is someone else. */
-    CHECK_INT(calls_dni_local_get("c2", "visitor-0001", t, number, sizeof(number), &reserved), 0);
-    /* No longer fresh: Redis must be asked again. */
     CHECK_INT(
-        calls_dni_local_get("c1", "visitor-0001", t + 60000, number, sizeof(number), &reserved), 0);
-    /* A later extension makes it fresh again; the sweep keeps it until then. */
-    calls_dni_local_put("c1", "visitor-0001", "+74950000111", t - 5000, t + 120000);
-    calls_dni_local_sweep(t + 100000);
+        calls_dni_local_get("c2", "visitor-0001", t + hold, number, sizeof(number), &reserved), 0);
+
+    /* The same epoch keeps the holds; another one (Redis lost its data)
+     * forgets them. */
+    calls_dni_local_epoch("epoch-1");
     CHECK_INT(
-        calls_dni_local_get("c1", "visitor-0001", t + 100000, number, sizeof(number), &reserved),
-        1);
-    calls_dni_local_sweep(t + 120000);
+        calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 1);
+    calls_dni_local_epoch("epoch-2");
     CHECK_INT(
-        calls_dni_local_get("c1", "visitor-0001", t + 110000, number, sizeof(number), &reserved),
-        0); /* swept, though the clock given here is earlier */
+        calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 0);
+
+    /* The sweep drops a hold once it may have ended in Redis. */
+    calls_dni_local_put("c1", "visitor-0002", "+74950000112", 1764000000000LL, t + 100);
+    calls_dni_local_sweep(t + 99);
+    CHECK_INT(calls_dni_local_get("c1", "visitor-0002", t, number, sizeof(number), &reserved), 1);
+    calls_dni_local_sweep(t + 100);
+    CHECK_INT(calls_dni_local_get("c1", "visitor-0002", t, number, sizeof(number), &reserved), 0);
+}
+
+/* An address table full between sweeps counts no new address (-1: the
+ * request goes to Redis, which counts it) and keeps counting the others. */
+static void test_address_table_bound(void)
+{
+    const struct calls_settings cfg = {.dni_ip_per_minute = 2, .dni_clinic_per_second = 1000000};
+    const int64_t t = 7200000;
+    char ip[32];
+    int full = 0, i = 0;
+
+    calls_dni_local_sweep(t + 3600000); /* start empty */
+    for (; i < 1000000 && !full; i++) {
+        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+        full = calls_dni_local_limit(&cfg, ip, "c9", t) == -1;
+    }
+    CHECK(full);
+    CHECK(i > 1000); /* the bound is far above a small clinic's traffic */
+    CHECK_INT(calls_dni_local_limit(&cfg, "10.0.0.0", "c9", t), 0); /* counted: 2 */
+    CHECK_INT(calls_dni_local_limit(&cfg, "10.0.0.0", "c9", t), 1);
+    /* A sweep in the next minute empties it. */
+    calls_dni_local_sweep(t + 60000);
+    CHECK_INT(calls_dni_local_limit(&cfg, "192.0.2.1", "c9", t + 60000), 0);
 }
 
 int main(void)
 {
     test_limits();
     test_holds();
+    test_address_table_bound();
     calls_dni_local_free();
     return cf_test_done();
 }
