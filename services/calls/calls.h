@@ -118,10 +118,11 @@ int calls_dni_local_limit(const struct calls_settings *cfg, const char *ip, cons
  * at least until needed_until, else 0. */
 int calls_dni_local_get(const char *clinic, const char *visitor, int64_t needed_until, char *number,
                         size_t nsize, int64_t *reserved_ms);
-/* After Redis took or extended the hold: held at least until held_until. */
+/* After Redis took or extended the hold: held at least until held_until;
+ * kept only if redis_epoch is still the current one. */
 void calls_dni_local_put(const char *clinic, const char *visitor, const char *number,
-                         int64_t reserved_ms, int64_t held_until);
-void calls_dni_local_epoch(const char *redis_epoch); /* another one: forget the holds */
+                         int64_t reserved_ms, int64_t held_until, const char *redis_epoch);
+void calls_dni_local_epoch(const char *redis_epoch); /* a later one: forget the holds */
 void calls_dni_local_sweep(int64_t mono_ms);         /* drops what has expired */
 void calls_dni_local_free(void);
 void calls_dni_describe_metrics(void);

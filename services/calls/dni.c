@@ -347,6 +347,7 @@ struct hold_req {
     int count;      /* count this request against the rate limits */
     int pooled;     /* the clinic has a pool: without one, only the limits */
     int pool_first; /* send the pool with the first round trip */
+    char epoch[64]; /* out: Redis's epoch in its answer */
 };
 
 /* One run of hold_script. */
@@ -397,7 +398,7 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
         !(r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
           r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
           r->element[2]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_INTEGER &&
-          r->element[4]->type == REDIS_REPLY_STRING)) {
+          r->element[4]->type == REDIS_REPLY_STRING && r->element[4]->len < 64)) {
         freeReplyObject(r);
         r = NULL;
     }
@@ -431,7 +432,8 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
         return HOLD_UNAVAILABLE;
     const char *what = r->element[0]->str;
     long long taken = r->element[3]->integer;
-    calls_dni_local_epoch(r->element[4]->str);
+    snprintf(q->epoch, sizeof(q->epoch), "%s", r->element[4]->str);
+    calls_dni_local_epoch(q->epoch);
     enum hold_result res;
     snprintf(number, nsize, "%s", r->element[1]->str);
     *reserved_ms = strtoll(r->element[2]->str, NULL, 10);
@@ -550,7 +552,8 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     else
         held = hold_number(ctx, &q, number, sizeof(number), &reserved_ms, &limited);
     if ((held == HOLD_NEW || held == HOLD_EXTENDED) && local_s > 0)
-        calls_dni_local_put(clinic->id, visitor, number, reserved_ms, mono + q.hold_s * 1000);
+        calls_dni_local_put(clinic->id, visitor, number, reserved_ms, mono + q.hold_s * 1000,
+                            q.epoch);
 
     switch (held) {
     case HOLD_LIMITED: {

@@ -18,8 +18,12 @@
  * expiry). A later request is answered from memory while that is at least
  * a whole hold away, so the number stays the visitor's for at least the
  * hold after every request, and nobody else can be given it meanwhile.
- * When Redis answers with another epoch (it lost its data), the table is
- * forgotten.
+ * When Redis answers with a later epoch (it lost its data), the table is
+ * forgotten, and a hold learnt in an earlier epoch is not kept. An epoch
+ * only tells that all data was lost: partial loss (eviction of keys with
+ * an expiry, a restored snapshot, a lagging replica promoted) is not seen,
+ * which is why the README asks for noeviction and no such failover, or the
+ * memory off.
  *
  * The tables are Jansson objects used as hash tables under one mutex;
  * calls_dni_local_sweep (the flusher, every flush interval) drops what has
@@ -29,6 +33,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LOCAL_HOLDS_MAX 200000
@@ -94,24 +99,30 @@ int calls_dni_local_get(const char *clinic, const char *visitor, int64_t needed_
 }
 
 void calls_dni_local_put(const char *clinic, const char *visitor, const char *number,
-                         int64_t reserved_ms, int64_t held_until)
+                         int64_t reserved_ms, int64_t held_until, const char *redis_epoch)
 {
     char key[256];
     hold_key(key, sizeof(key), clinic, visitor);
     pthread_mutex_lock(&local_lock);
     if (!holds)
         holds = json_object();
-    if (json_object_size(holds) < LOCAL_HOLDS_MAX || json_object_get(holds, key))
+    /* A hold learnt in an epoch that is no longer the current one (another
+     * request saw Redis lose its data meanwhile) is not kept. */
+    if (strcmp(redis_epoch, epoch) == 0 &&
+        (json_object_size(holds) < LOCAL_HOLDS_MAX || json_object_get(holds, key)))
         json_object_set_new(
             holds, key,
             json_pack("[s, I, I]", number, (json_int_t)reserved_ms, (json_int_t)held_until));
     pthread_mutex_unlock(&local_lock);
 }
 
+/* Epochs are the milliseconds of the request that set them: a later one
+ * is larger, and an answer that brings a smaller one is older than what
+ * this instance already knows. */
 void calls_dni_local_epoch(const char *redis_epoch)
 {
     pthread_mutex_lock(&local_lock);
-    if (strcmp(epoch, redis_epoch) != 0) {
+    if (!epoch[0] || strtoll(redis_epoch, NULL, 10) > strtoll(epoch, NULL, 10)) {
         if (epoch[0])
             json_object_clear(holds);
         snprintf(epoch, sizeof(epoch), "%s", redis_epoch);

@@ -133,6 +133,22 @@ def test_redis_down_answers_the_default_number(stack):
         svc.stop()
 
 
+def away_from_a_minute_edge():
+    """Waits (at most 15 s) until the limits' fixed one-minute windows, on
+    the monotonic clock the service uses too, have 15 s or more to run."""
+    while time.monotonic() % 60 > 45:
+        time.sleep(0.5)
+
+
+def release(clinic_id, *visitors):
+    """Frees what the visitors hold in Redis, for the tests that follow."""
+    for v in visitors:
+        held = redis_cli("GET", "cf:dni:v:%s:%s" % (clinic_id, v))
+        if held:
+            redis_cli("DEL", "cf:dni:n:%s:%s" % (clinic_id, held.split()[0]))
+        redis_cli("DEL", "cf:dni:v:%s:%s" % (clinic_id, v))
+
+
 def metric(svc, line_start):
     """The value of the /metrics line that starts with line_start, or 0."""
     text = cfstack.http("GET", svc.url("/metrics"))[2].decode()
@@ -151,11 +167,13 @@ def test_returning_visitor_answered_from_memory(stack):
     svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
                                         CLINICFLOW_CALLS_DNI_LOCAL_S=str(local_s),
                                         CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="6"))
+    tag = uuid.uuid4().hex[:8]
+    visitor, other = "visitor-mem-%s" % tag, "visitor-mem-%s-b" % tag
+    a = None
     svc.start()
     try:
         redis_cli("DEL", "cf:dni:rl:ip:127.0.0.1")  # what the other tests counted
-        tag = uuid.uuid4().hex[:8]
-        visitor, other = "visitor-mem-%s" % tag, "visitor-mem-%s-b" % tag
+        away_from_a_minute_edge()
         vkey = "cf:dni:v:demo-center:" + visitor
         local = 'clinicflow_dni_local_answers_total{clinic="demo-center"}'
         st, _, a = ask(svc, "demo-center", visitor)                        # request 1
@@ -193,6 +211,11 @@ def test_returning_visitor_answered_from_memory(stack):
         assert st == 429 and hdrs["retry-after"] == "60", (st, body)
     finally:
         svc.stop()
+        # The number the broken record named, and the holds taken here.
+        redis_cli("DEL", "cf:dni:n:demo-center:+74990000199")
+        release("demo-center", visitor, other)
+        if a:
+            redis_cli("DEL", "cf:dni:n:demo-center:" + a["number"])
 
 
 def test_rate_limited(stack):
@@ -200,11 +223,12 @@ def test_rate_limited(stack):
     # limit gets 429 and reserves nothing.
     svc = cfstack.Service("calls", dict(stack.service_env(),
                                         CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="3"))
+    tag = uuid.uuid4().hex[:8]
+    first, other, late = ("visitor-rl-%s-%d" % (tag, i) for i in range(3))
     svc.start()
     try:
         redis_cli("DEL", "cf:dni:rl:ip:127.0.0.1")
-        tag = uuid.uuid4().hex[:8]
-        first, other, late = ("visitor-rl-%s-%d" % (tag, i) for i in range(3))
+        away_from_a_minute_edge()
         st, _, r = ask(svc, "demo-center", first)
         assert st == 200 and r["dynamic"] is True, (st, r)
         assert ask(svc, "demo-center", other)[0] == 200
@@ -216,6 +240,7 @@ def test_rate_limited(stack):
         assert redis_cli("EXISTS", "cf:dni:v:demo-center:" + late) == "0"
     finally:
         svc.stop()
+        release("demo-center", first, other)
 
     # The limits hold across instances: requests other instances counted in
     # Redis (set here) refuse a request this instance has not seen before.

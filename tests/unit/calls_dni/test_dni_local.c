@@ -42,9 +42,10 @@ static void test_holds(void)
 
     CHECK_INT(
         calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 0);
-    calls_dni_local_epoch("epoch-1");
+    calls_dni_local_epoch("1764000000000");
     /* Redis took the hold at t for hold + local. */
-    calls_dni_local_put("c1", "visitor-0001", "+74950000111", 1764000000000LL, t + hold + local);
+    calls_dni_local_put("c1", "visitor-0001", "+74950000111", 1764000000000LL, t + hold + local,
+                        "1764000000000");
     CHECK_INT(
         calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 1);
     CHECK_STR(number, "+74950000111");
@@ -64,17 +65,24 @@ static void test_holds(void)
     CHECK_INT(
         calls_dni_local_get("c2", "visitor-0001", t + hold, number, sizeof(number), &reserved), 0);
 
-    /* The same epoch keeps the holds; another one (Redis lost its data)
-     * forgets them. */
-    calls_dni_local_epoch("epoch-1");
+    /* The same epoch keeps the holds, and so does an older one (a slow
+     * answer); a hold learnt in an older epoch is not kept. */
+    calls_dni_local_epoch("1764000000000");
+    calls_dni_local_epoch("1763999999999");
     CHECK_INT(
         calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 1);
-    calls_dni_local_epoch("epoch-2");
+    calls_dni_local_put("c1", "visitor-0003", "+74950000113", 1764000000000LL, t + hold + local,
+                        "1763999999999");
+    CHECK_INT(
+        calls_dni_local_get("c1", "visitor-0003", t + hold, number, sizeof(number), &reserved), 0);
+    /* A later epoch (Redis lost its data) forgets them all. */
+    calls_dni_local_epoch("1764000005000");
     CHECK_INT(
         calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 0);
 
     /* The sweep drops a hold once it may have ended in Redis. */
-    calls_dni_local_put("c1", "visitor-0002", "+74950000112", 1764000000000LL, t + 100);
+    calls_dni_local_put("c1", "visitor-0002", "+74950000112", 1764000000000LL, t + 100,
+                        "1764000005000");
     calls_dni_local_sweep(t + 99);
     CHECK_INT(calls_dni_local_get("c1", "visitor-0002", t, number, sizeof(number), &reserved), 1);
     calls_dni_local_sweep(t + 100);
