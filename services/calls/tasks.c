@@ -414,6 +414,10 @@ static int report_unreported_staff_legs(struct calls_ctx *ctx, PGconn *conn, cha
             "{s:s, s:O, s:O, s:O, s:s, s:i}", "event", "updated", "direction",
             json_object_get(j_call, "direction"), "from", json_object_get(j_call, "caller"), "to",
             json_object_get(j_call, "called"), "agent_outcome", "missed", "agent_talk_seconds", 0);
+        if (!j_fact) { /* a stored call without its direction or parties */
+            json_decref(j_call);
+            continue;
+        }
         json_t *j_ckey = json_object_get(j_call, "contact_key");
         if (j_ckey)
             json_object_set(j_fact, "contact_key", j_ckey);
