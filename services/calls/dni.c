@@ -52,13 +52,6 @@
 #include "common/redis.h"
 #include "common/xmalloc.h"
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Query parameters kept with a session, as the attribution's members. */
 static const struct {
     const char *param;
@@ -158,7 +151,7 @@ void calls_dni_flusher(void *vctx)
     struct calls_ctx *ctx = vctx;
     while (!cf_service_sleep(ctx->svc, ctx->cfg.dni_flush_ms)) {
         flush_extensions(ctx);
-        calls_dni_local_sweep(mono_ms());
+        calls_dni_local_sweep(cf_mono_ms());
     }
     flush_extensions(ctx); /* what the last interval collected */
     calls_dni_local_free();
@@ -538,7 +531,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
     int dynamic = 0, limited = 0;
     int64_t reserved_ms = 0;
-    const int64_t mono = mono_ms();
+    const int64_t mono = cf_mono_ms();
     enum hold_result held;
     snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
 

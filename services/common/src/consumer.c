@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/envelope.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -230,18 +231,11 @@ static void on_consumer_error(rd_kafka_t *rk, int kerr, const char *reason, void
 /* Lag                                                                       */
 /* ------------------------------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Lag = cached high watermark - position, per topic and in total. Uses only
  * cached values: never a request to the brokers. */
 static void refresh_lag(struct cf_consumer *c)
 {
-    c->lag_refreshed_ms = mono_ms();
+    c->lag_refreshed_ms = cf_mono_ms();
     rd_kafka_topic_partition_list_t *asg = NULL;
     if (rd_kafka_assignment(c->rk, &asg) || !asg) {
         if (asg)
@@ -666,7 +660,7 @@ static void *consumer_main(void *arg)
     while (!atomic_load(&c->stop)) {
         size_t n = collect(c, batch);
         if (n == 0) {
-            if (mono_ms() - c->lag_refreshed_ms >= CF_CONSUMER_LAG_IDLE_MS)
+            if (cf_mono_ms() - c->lag_refreshed_ms >= CF_CONSUMER_LAG_IDLE_MS)
                 refresh_lag(c);
             continue;
         }

@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "common/envelope.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -277,17 +278,10 @@ struct cf_producer {
     atomic_ulong failed;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void breaker_apply(struct cf_producer *p, enum cf_breaker_event ev)
 {
     pthread_mutex_lock(&p->brk_mu);
-    int changed = cf_breaker_on_event(&p->brk, ev, mono_ms(), p->probe_interval_ms);
+    int changed = cf_breaker_on_event(&p->brk, ev, cf_mono_ms(), p->probe_interval_ms);
     int open = p->brk.open;
     if (changed)
         atomic_store(&p->breaker_open, open);
@@ -443,7 +437,7 @@ int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
         return CF_EUNAVAIL;
     }
     pthread_mutex_lock(&p->brk_mu);
-    enum cf_breaker_admit admit = cf_breaker_admit(&p->brk, mono_ms(), p->probe_interval_ms);
+    enum cf_breaker_admit admit = cf_breaker_admit(&p->brk, cf_mono_ms(), p->probe_interval_ms);
     pthread_mutex_unlock(&p->brk_mu);
     if (admit == CF_BREAKER_REJECT) {
         for (size_t i = 0; i < n; i++)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/envelope.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -31,13 +32,6 @@
 
 /* Extra time a step with its own timeout gets before the watchdog steps in. */
 #define STEP_GRACE_MS 500
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* /readyz: PostgreSQL and Kafka decide; Redis and the rest are reported. */
 static int service_ready(json_t *j_out, void *user)
@@ -331,7 +325,7 @@ static void *watchdog_main(void *arg)
         if (done)
             return NULL;
 
-        long long now = now_ms();
+        long long now = cf_mono_ms();
         if (now >= w->deadline_ms) {
             cf_error("shutdown did not finish within %ld ms (step '%s' hung), exiting",
                      w->timeout_ms, step ? step : "-");
@@ -352,7 +346,7 @@ static void *watchdog_main(void *arg)
 
 static long remaining_ms(long long until)
 {
-    long long left = until - now_ms();
+    long long left = until - cf_mono_ms();
     return left > 0 ? (long)left : 1;
 }
 
@@ -370,7 +364,7 @@ int cf_service_run(struct cf_service *svc)
     cf_info("received signal %d, shutting down", sig);
 
     long total = svc->settings.shutdown_timeout_ms > 0 ? svc->settings.shutdown_timeout_ms : 10000;
-    long long start = now_ms();
+    long long start = cf_mono_ms();
     long long reserve_rest = total * 5 / 100;
     long long reserve_producer = total * 10 / 100;
     long long reserve_consumers = svc->nconsumers ? total * 20 / 100 : 0;
@@ -405,7 +399,7 @@ int cf_service_run(struct cf_service *svc)
         char step[160];
         snprintf(step, sizeof step, "stop consumer %s", svc->consumer_groups[i]);
         long timeout = remaining_ms(consumers_deadline);
-        watch_step(&w, step, now_ms() + timeout + STEP_GRACE_MS);
+        watch_step(&w, step, cf_mono_ms() + timeout + STEP_GRACE_MS);
         if (cf_consumer_stop(svc->consumers[i], (int)timeout) == CF_ETIMEOUT) {
             cf_error("consumer %s did not stop within %ld ms; abandoning it",
                      svc->consumer_groups[i], timeout);
@@ -422,7 +416,7 @@ int cf_service_run(struct cf_service *svc)
         cf_warn("skipping producer flush and pool shutdown: a consumer was abandoned");
     } else {
         long timeout = remaining_ms(w.deadline_ms - reserve_rest);
-        watch_step(&w, "flush producer", now_ms() + timeout + STEP_GRACE_MS);
+        watch_step(&w, "flush producer", cf_mono_ms() + timeout + STEP_GRACE_MS);
         int left = cf_producer_destroy(svc->producer, (int)timeout);
         if (left > 0)
             cf_warn("producer closed with %d messages not delivered", left);
@@ -452,7 +446,7 @@ int cf_service_run(struct cf_service *svc)
     pthread_mutex_destroy(&w.mu);
 
     cf_info("shutdown %s in %lld ms", code == 0 ? "complete" : "abandoned a step",
-            now_ms() - start);
+            cf_mono_ms() - start);
     if (!abandoned) {
         cf_metrics_reset();
         cf_settings_free(&svc->settings, svc->extra, svc->nextra);

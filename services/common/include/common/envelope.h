@@ -52,5 +52,8 @@ void cf_time_format(int64_t ms, char out[32]);
 int cf_time_parse(const char *s, int64_t *ms_out);
 /* Wall clock, unix milliseconds. */
 int64_t cf_now_ms(void);
+/* Monotonic clock, milliseconds: for deadlines and windows a wall-clock
+ * step must not move. */
+int64_t cf_mono_ms(void);
 
 #endif
