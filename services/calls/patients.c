@@ -87,10 +87,13 @@ int calls_patients_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     char *keys_json = json_dumps(keys, JSON_COMPACT);
     const char *kparams[] = {ev->networkid, pid, keys_json};
     PGresult *res = NULL;
-    /* A phone moves to the patient who declares it last. */
+    /* A phone moves to the patient who declares it last. A key listed twice
+     * is one row: ON CONFLICT cannot touch a row twice in one statement, and
+     * the error would hold the partition forever. */
     rc = cf_pg_exec(conn,
                     "INSERT INTO calls.patient_contacts (network_id, contact_key, patient_id)"
-                    " SELECT $1, k, $2::uuid FROM jsonb_array_elements_text($3::jsonb) AS k"
+                    " SELECT DISTINCT $1, k, $2::uuid"
+                    " FROM jsonb_array_elements_text($3::jsonb) AS k"
                     " ON CONFLICT (network_id, contact_key) DO UPDATE"
                     " SET patient_id = EXCLUDED.patient_id"
                     " RETURNING network_id, contact_key",

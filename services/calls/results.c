@@ -73,11 +73,16 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
         0)
         return U_CALLBACK_COMPLETE;
 
-    const char *call_id = u_map_get(req->map_url, "id");
-    if (!call_id || !cf_uuid_valid(call_id)) {
+    const char *given = u_map_get(req->map_url, "id");
+    if (!given || !cf_uuid_valid(given)) {
         cf_http_error(resp, 404, "not_found", "no such call", NULL);
         goto out;
     }
+    /* The call's own form: the Kafka key (so its partition) and the event id
+     * must not depend on how the caller spelled it. */
+    char call_id[CF_UUID_STR_LEN + 1];
+    memcpy(call_id, given, sizeof(call_id));
+    cf_uuid_lower(call_id);
     const char *ctype = cf_http_header(req, "Content-Type");
     if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
         cf_http_error(resp, 415, "unsupported_media_type", "expected Content-Type application/json",

@@ -175,6 +175,8 @@ int cf_event_parse(const void *buf, size_t len, struct cf_event *ev, char *errbu
         goto out;
     }
     memcpy(ev->id, v, CF_UUID_STR_LEN + 1);
+    /* An uppercase id is the same event: compared as the database returns it. */
+    cf_uuid_lower(ev->id);
 
     if (!(v = get_string(j_ev, "source", 1, &present, errbuf, errbuf_size)))
         goto out;

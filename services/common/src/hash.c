@@ -204,6 +204,13 @@ int cf_uuid_valid(const char *s)
     return s[CF_UUID_STR_LEN] == '\0' && !(lower && upper);
 }
 
+void cf_uuid_lower(char *s)
+{
+    for (size_t i = 0; i < CF_UUID_STR_LEN && s[i]; i++)
+        if (s[i] >= 'A' && s[i] <= 'F')
+            s[i] = (char)(s[i] - 'A' + 'a');
+}
+
 void cf_contact_key(const char *network_secret, const char *e164, char out[CF_SHA256_HEX_LEN + 1])
 {
     uint8_t mac[32];

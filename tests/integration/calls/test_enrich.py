@@ -68,14 +68,14 @@ def test_unique_call_within_lookback(stack):
     assert later["unique"] is True, later
 
 
-def put_patient(stack, patient_id, number, last_visit):
+def put_patient(stack, patient_id, number, last_visit, event_id=None, keys=None):
     ev = {
-        "specversion": "1.0", "id": str(uuid.uuid4()),
+        "specversion": "1.0", "id": event_id or str(uuid.uuid4()),
         "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
         "subject": patient_id, "time": "2026-11-20T08:00:00.000Z",
         "datacontenttype": "application/json", "networkid": cfstack.demo_network()["id"],
         "data": {"patient_id": patient_id, "phones": [number],
-                 "contact_keys": [contact_key(number)], "last_visit_at": last_visit,
+                 "contact_keys": keys or [contact_key(number)], "last_visit_at": last_visit,
                  "consents": {"calls": True, "sms": True, "messengers": False}},
     }
     cfstack.produce(stack.broker.bootstrap, PATIENTS, patient_id, json.dumps(ev).encode())
@@ -114,6 +114,26 @@ def test_patient_class(stack):
     assert ended_call(stack, **{"from": repeat_no})["patient"] == {"class": "new"}
 
 
+def test_patient_event_from_a_lax_producer(stack):
+    """An upstream system may write the event id in uppercase and list a phone
+    twice: the event is still applied (not taken for a duplicate, not stuck
+    on the repeated key), and the events after it on the topic too."""
+    number, other = new_number(), new_number()
+    patient_id, other_id = str(uuid.uuid4()), str(uuid.uuid4())
+    before = int(cfstack.psql(
+        stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM calls.consumer_offsets"
+        " WHERE group_id = 'clinicflow-calls-patients'")[0][0])
+    put_patient(stack, patient_id, number, "2026-09-01T10:00:00.000Z",
+                event_id=str(uuid.uuid4()).upper(),
+                keys=[contact_key(number), contact_key(number)])
+    put_patient(stack, other_id, other, "2026-09-01T10:00:00.000Z")
+    wait_patients_consumed(stack, before + 2)
+    data = ended_call(stack, **{"from": number})
+    assert data["patient"] == {"class": "repeat", "patient_id": patient_id}, data
+    data = ended_call(stack, **{"from": other})
+    assert data["patient"] == {"class": "repeat", "patient_id": other_id}, data
+
+
 if __name__ == "__main__":
     s = Stack()
     try:
@@ -121,6 +141,7 @@ if __name__ == "__main__":
             test_static_attribution_by_validity_period,
             test_unique_call_within_lookback,
             test_patient_class,
+            test_patient_event_from_a_lax_producer,
         )], exit=False)
     finally:
         s.close()

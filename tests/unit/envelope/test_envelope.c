@@ -153,6 +153,8 @@ static void test_round_trip(void)
         "\"data\":{}}";
     CHECK_INT(cf_event_parse(minimal, strlen(minimal), &back, errbuf, sizeof(errbuf)), 0);
     CHECK_INT(back.time_ms, 1795334400000);
+    /* An uppercase id is kept in the lowercase form the database returns. */
+    CHECK_STR(back.id, "f45d65fd-03de-585f-a546-6beb29071c00");
     CHECK(back.clinicid == NULL);
     CHECK_INT(json_object_size(back.data), 0);
     cf_event_clear(&back);

@@ -184,6 +184,10 @@ static void test_uuid_valid(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         CHECK_INT(cf_uuid_valid(cases[i].s), cases[i].valid);
+
+    char up[] = "F45D65FD-03DE-585F-A546-6BEB29071C00";
+    cf_uuid_lower(up);
+    CHECK_STR(up, "f45d65fd-03de-585f-a546-6beb29071c00");
 }
 
 static void test_contact_key(void)

@@ -35,6 +35,9 @@ void cf_uuid5(const char *const *parts, size_t nparts, char out[CF_UUID_STR_LEN 
 void cf_uuid4(char out[CF_UUID_STR_LEN + 1]);
 /* 1 if s is a canonical lowercase or uppercase UUID string. */
 int cf_uuid_valid(const char *s);
+/* Lowercases a valid UUID string in place: the one form ids are compared,
+ * keyed and stored in (PostgreSQL's uuid type prints lowercase). */
+void cf_uuid_lower(char *s);
 
 /* contact_key: lowercase hex HMAC-SHA256(key = network secret, msg = E.164). */
 void cf_contact_key(const char *network_secret, const char *e164, char out[CF_SHA256_HEX_LEN + 1]);
