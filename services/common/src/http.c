@@ -312,6 +312,9 @@ struct cf_http *cf_http_new(const struct cf_settings *s, char *errbuf, size_t er
     h->timeout_s = s->http_timeout_s > 0 ? (unsigned)s->http_timeout_s : 0u;
     h->max_body = (size_t)s->http_max_body;
     h->inst.max_post_body_size = h->max_body + 1;
+    /* ulfius still hands a form body to the post processor whole, keeping
+     * each field however long it grows: bound the fields too. */
+    h->inst.max_post_param_size = h->max_body + 1;
     /* An in-flight request may be waiting for a Kafka delivery report. */
     h->drain_ms = (s->kafka_delivery_wait_ms > 0 ? s->kafka_delivery_wait_ms : 7000) + 500;
     atomic_init(&h->in_flight, 0);

@@ -121,9 +121,14 @@ static void pg_notice(void *arg, const char *message)
 PGconn *cf_pg_connect(const char *dsn, char *errbuf, size_t errbuf_size)
 {
     /* Keywords are processed in order and the expanded dsn comes last, so a
-     * connect_timeout or application_name in the DSN overrides ours. */
-    const char *const keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const values[] = {"5", "clinicflow", dsn, NULL};
+     * setting in the DSN overrides ours. A server that goes silent (a
+     * failover that leaves the old address unanswered) is given up on in
+     * about a minute instead of TCP's fifteen: keepalives while waiting for a
+     * reply, and a bound on data the peer never acknowledges. */
+    const char *const keywords[] = {
+        "connect_timeout",  "application_name", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *const values[] = {"5", "clinicflow", "30", "10", "3", "60000", dsn, NULL};
     PGconn *conn = PQconnectdbParams(keywords, values, 1);
     if (!conn) {
         cf_seterr(errbuf, errbuf_size, "could not connect to postgresql: out of memory");
