@@ -136,6 +136,10 @@ void calls_parse_urlencoded(const char *s, size_t n, json_t *obj);
  * zone. Thread-safe. */
 int calls_local_time(const char *local, const char *tz, int64_t *ms_out);
 
+/* The date "YYYY-MM-DD" in IANA zone tz at Unix milliseconds ms: 0, or
+ * CF_EINVAL for an unknown zone. Thread-safe. */
+int calls_local_date(int64_t ms, const char *tz, char out[11]);
+
 /* Hashing, HMAC, hex, base64 and constant-time comparison: common/hash.h
  * (cf_sha1, cf_sha256, cf_hmac_sha1, cf_hmac_sha256, cf_hex, cf_base64,
  * cf_ct_equal). */

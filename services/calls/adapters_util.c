@@ -78,13 +78,44 @@ static int expect(const char **p, const char *set)
 
 static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* 0 if tz names a zone of the database, checked on disk: glibc would
+ * silently take an unknown zone as UTC. */
+static int tz_known(const char *tz)
+{
+    if (!tz_name_ok(tz))
+        return -1;
+    char path[128];
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    (void)fclose(f);
+    return 0;
+}
+
+/* Takes tz_lock and makes tz the process's zone until tz_leave. */
+static void tz_enter(const char *tz)
+{
+    pthread_mutex_lock(&tz_lock);
+    setenv("TZ", tz, 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
+    tzset();
+}
+
+/* Back to UTC, the only zone the rest of the process knows of. */
+static void tz_leave(void)
+{
+    setenv("TZ", "UTC", 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
+    tzset();
+    pthread_mutex_unlock(&tz_lock);
+}
+
 int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
 {
     struct tm tm = {0};
     int y, mo, d, h, mi, s;
     const char *p = local;
 
-    if (!local || !tz_name_ok(tz))
+    if (!local)
         return CF_EINVAL;
     if (cf_read_digits(&p, 4, &y) || expect(&p, "-") || cf_read_digits(&p, 2, &mo) ||
         expect(&p, "-") || cf_read_digits(&p, 2, &d) || expect(&p, " T") ||
@@ -100,24 +131,32 @@ int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
     tm.tm_sec = s;
     tm.tm_isdst = -1;
 
-    char path[128];
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return CF_EINVAL; /* glibc would silently take an unknown zone as UTC */
-    (void)fclose(f);
-
-    pthread_mutex_lock(&tz_lock);
-    setenv("TZ", tz, 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
-    tzset();
+    if (tz_known(tz) != 0)
+        return CF_EINVAL;
+    tz_enter(tz);
     time_t t = mktime(&tm);
-    /* Back to UTC, the only zone the rest of the process knows of. */
-    setenv("TZ", "UTC", 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
-    tzset();
-    pthread_mutex_unlock(&tz_lock);
+    tz_leave();
     if (t == (time_t)-1)
         return CF_EINVAL;
     *ms_out = (int64_t)t * 1000;
+    return 0;
+}
+
+int calls_local_date(int64_t ms, const char *tz, char out[11])
+{
+    if (tz_known(tz) != 0)
+        return CF_EINVAL;
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    tz_enter(tz);
+    int ok = localtime_r(&t, &tm) != NULL;
+    tz_leave();
+    if (!ok || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+        return CF_EINVAL;
+    char buf[40];
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    memcpy(out, buf, 10);
+    out[10] = '\0';
     return 0;
 }
 

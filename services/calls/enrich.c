@@ -19,6 +19,7 @@
  * call to another source or class.
  */
 #include "calls.h"
+#include "adapters.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,12 +54,19 @@ static void copy_str(json_t *to, const json_t *from, const char *key)
         json_object_set(to, key, v);
 }
 
-/* A static tracking number valid on the date (YYYY-MM-DD) of started. */
+/* A static tracking number valid on the date of started (an RFC 3339
+ * time): the validity dates are the network's calendar days, so the date
+ * is taken in the network's zone (UTC if it has none or it is unknown). */
 CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const char *number,
-                                             const char *date)
+                                             const char *started)
 {
     size_t i;
     json_t *j_tn;
+    char date[11];
+    int64_t ms;
+
+    if (cf_time_parse(started, &ms) != 0 || !net->tz || calls_local_date(ms, net->tz, date) != 0)
+        snprintf(date, sizeof(date), "%.10s", started);
 
     json_array_foreach(json_object_get(net->doc, "tracking_numbers"), i, j_tn)
     {

@@ -268,6 +268,24 @@ static void test_static_attribution_validity(void)
     CHECK(a == NULL); /* before any validity */
     a = calls_static_attribution(&net, "+74950000999", "2026-03-01T12:00:00.000Z");
     CHECK(a == NULL);
+
+    /* The dates are the network's days: in Moscow (UTC+3) 22:00Z on 30 June
+     * is 1 July, and 21:30Z on 31 December 2025 is already 2026. */
+    net.tz = "Europe/Moscow";
+    a = calls_static_attribution(&net, "+74950000301", "2026-06-30T22:00:00.000Z");
+    CHECK_STR(str(a, "source"), "google");
+    json_decref(a);
+    a = calls_static_attribution(&net, "+74950000301", "2026-06-30T20:59:59.000Z");
+    CHECK_STR(str(a, "source"), "yandex");
+    json_decref(a);
+    a = calls_static_attribution(&net, "+74950000301", "2025-12-31T21:30:00.000Z");
+    CHECK_STR(str(a, "source"), "yandex");
+    json_decref(a);
+    /* A zone the database does not know falls back to the UTC date. */
+    net.tz = "Nowhere/Atlantis";
+    a = calls_static_attribution(&net, "+74950000301", "2026-06-30T22:00:00.000Z");
+    CHECK_STR(str(a, "source"), "yandex");
+    json_decref(a);
     json_decref(doc);
 }
 
