@@ -6,11 +6,18 @@
  *     voicemail, not from a blocked number, opens a task for its contact
  *     (opened at the call's end, due an SLA later), or, if one is open,
  *     adds to its missed_calls (task.updated);
- *   - an answered call with the contact, either direction, anywhere in the
- *     network, closes the open task with the time to callback and whether
- *     it was on time (task.closed). A callback that the consumer saw before
- *     the missed call (calls of one contact are on different partitions)
- *     is found in the call store when the task opens, and closes it at once;
+ *   - a call with the contact answered by a person (its outcome, so once it
+ *     is over: a voicemail answers the line too), either direction,
+ *     anywhere in the network, closes the open task with the time from the
+ *     missed call to its answer and whether that was on time (task.closed).
+ *     Calls of one contact are on different partitions, so either can be
+ *     seen first: a callback seen before the missed call is found in the
+ *     call store when the task opens, and closes it at once; missed calls
+ *     that joined the task but came after the callback move to a new task
+ *     when it closes. A missed call answered after all (a retried or late
+ *     fact) is withdrawn from its task, which closes with that call (its
+ *     closing_call_id is its source_call_id) if no other missed call is
+ *     left;
  *   - a call still waiting for its staff leg (agent_pending: Twilio answered
  *     it itself) does neither: its call.updated with the staff's outcome does;
  *     the sweeper reports a leg still unreported after a while as missed;
@@ -149,8 +156,9 @@ static void close_task(json_t *j_task, const char *call_id, int64_t answered_ms)
     json_object_set_new(j_task, "on_time", json_boolean(answered_ms <= due));
 }
 
-/* The first answered call with the contact at or after from_ms that the
- * call store already holds (a callback seen before the missed call). */
+/* The first call with the contact answered by a person at or after from_ms
+ * that the call store already holds (a callback seen before the missed
+ * call). */
 static int find_callback(PGconn *conn, const char *network_id, const char *contact_key,
                          int64_t from_ms, char call_id[CF_UUID_STR_LEN + 1], int64_t *answered_ms,
                          char *errbuf, size_t errbuf_size)
@@ -162,7 +170,8 @@ static int find_callback(PGconn *conn, const char *network_id, const char *conta
     int rc = cf_pg_exec(conn,
                         "SELECT call_id::text, (extract(epoch FROM answered_at) * 1000)::bigint"
                         " FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
-                        " AND answered_at >= $3::timestamptz AND NOT doc ? 'agent_pending'"
+                        " AND answered_at >= $3::timestamptz AND outcome = 'answered'"
+                        " AND NOT doc ? 'agent_pending'"
                         " ORDER BY answered_at LIMIT 1",
                         3, params, &res, errbuf, errbuf_size);
     call_id[0] = '\0';
@@ -174,17 +183,23 @@ static int find_callback(PGconn *conn, const char *network_id, const char *conta
     return rc;
 }
 
-static int on_missed(struct calls_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                     const char *contact_key, struct cf_outbox *out, char *errbuf,
-                     size_t errbuf_size)
+static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                     const char *contact_key, const json_t *j_call, const char *id_base,
+                     struct cf_outbox *out, char *errbuf, size_t errbuf_size);
+
+/* The missed call j_call (as calls.v1 carries it) joins the contact's open
+ * task or opens one; the task events' ids come from id_base and time_ms is
+ * the update's time. */
+static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                      const char *contact_key, const json_t *j_call, const char *id_base,
+                      int64_t time_ms, struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
-    const json_t *j_call = ev->data;
     const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
     json_t *j_task = NULL;
     PGresult *res = NULL;
     int rc;
 
-    rc = load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
+    rc = load_open(conn, network_id, contact_key, &j_task, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     if (j_task) {
@@ -200,9 +215,9 @@ static int on_missed(struct calls_ctx *ctx, PGconn *conn, const struct cf_event 
             json_object_set_new(
                 j_task, "missed_calls",
                 json_integer(json_integer_value(json_object_get(j_task, "missed_calls")) + 1));
-            rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+            rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
             if (rc == 0)
-                emit(out, ev->id, "updated", j_task, ev->networkid, ev->time_ms);
+                emit(out, id_base, "updated", j_task, network_id, time_ms);
         }
         json_decref(j_task);
         return rc;
@@ -217,16 +232,26 @@ static int on_missed(struct calls_ctx *ctx, PGconn *conn, const struct cf_event 
     PQclear(res);
     if (rc != 0 || seen)
         return rc;
+    return open_task(ctx, conn, network_id, contact_key, j_call, id_base, out, errbuf, errbuf_size);
+}
 
+/* Opens a task for the missed call j_call (the call as calls.v1 carries
+ * it); id_base names the input event the task events come from. A callback
+ * the call store already holds closes it at once. */
+static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                     const char *contact_key, const json_t *j_call, const char *id_base,
+                     struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
     int64_t opened = cf_json_time(j_call, "ended_at");
     if (opened < 0)
         opened = cf_json_time(j_call, "started_at");
     char task_id[CF_UUID_STR_LEN + 1];
-    const char *parts[] = {ev->networkid, "callback", contact_key, call_id};
+    const char *parts[] = {network_id, "callback", contact_key, call_id};
     cf_uuid5(parts, 4, task_id);
-    j_task = json_pack("{s:s, s:s, s:s, s:s, s:O, s:i}", "task_id", task_id, "kind", "callback",
-                       "status", "open", "contact_key", contact_key, "contact",
-                       json_object_get(j_call, "caller"), "missed_calls", 1);
+    json_t *j_task = json_pack("{s:s, s:s, s:s, s:s, s:O, s:i}", "task_id", task_id, "kind",
+                               "callback", "status", "open", "contact_key", contact_key, "contact",
+                               json_object_get(j_call, "caller"), "missed_calls", 1);
     json_t *j_clinic = json_object_get(j_call, "clinic_id");
     if (j_clinic)
         json_object_set(j_task, "clinic_id", j_clinic);
@@ -235,43 +260,115 @@ static int on_missed(struct calls_ctx *ctx, PGconn *conn, const struct cf_event 
     cf_json_set_time(j_task, "due_at", opened + ctx->cfg.callback_sla_s * 1000);
 
     const char *link[] = {task_id, call_id};
-    rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+    int rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_exec(conn, "INSERT INTO calls.task_calls (task_id, call_id) VALUES ($1, $2)", 2,
                         link, NULL, errbuf, errbuf_size);
     if (rc == 0)
-        emit(out, ev->id, "opened", j_task, ev->networkid, opened);
+        emit(out, id_base, "opened", j_task, network_id, opened);
 
     char cb_call[CF_UUID_STR_LEN + 1];
     int64_t cb_ms = 0;
     if (rc == 0)
-        rc = find_callback(conn, ev->networkid, contact_key, opened, cb_call, &cb_ms, errbuf,
+        rc = find_callback(conn, network_id, contact_key, opened, cb_call, &cb_ms, errbuf,
                            errbuf_size);
     if (rc == 0 && cb_call[0]) {
         close_task(j_task, cb_call, cb_ms);
-        rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+        rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
         if (rc == 0)
-            emit(out, ev->id, "closed", j_task, ev->networkid, cb_ms);
+            emit(out, id_base, "closed", j_task, network_id, cb_ms);
     }
     json_decref(j_task);
     return rc;
 }
 
-static int on_answered(PGconn *conn, const struct cf_event *ev, const char *contact_key,
-                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+/* Takes the task's missed calls that started after the callback answered
+ * at answered_ms out of it (a call on another partition can be seen before
+ * the callback that precedes it): *moved gets their calls, oldest first,
+ * and the task's count drops by as many. */
+static int take_later_misses(PGconn *conn, json_t *j_task, int64_t answered_ms, json_t **moved,
+                             char *errbuf, size_t errbuf_size)
 {
+    PGresult *res = NULL;
+    char after[32];
+    json_error_t jerr;
+    cf_time_format(answered_ms, after);
+    const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), after};
+
+    *moved = json_array();
+    int rc = cf_pg_exec(conn,
+                        "WITH moved AS (DELETE FROM calls.task_calls tc USING calls.calls c"
+                        " WHERE tc.task_id = $1 AND c.call_id = tc.call_id"
+                        " AND c.started_at > $2::timestamptz"
+                        " RETURNING c.call_id, c.started_at, c.doc)"
+                        " SELECT doc::text FROM moved ORDER BY started_at, call_id",
+                        2, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        json_t *j_call = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+        if (j_call)
+            json_array_append_new(*moved, j_call);
+    }
+    PQclear(res);
+    const json_int_t left = json_integer_value(json_object_get(j_task, "missed_calls")) -
+                            (json_int_t)json_array_size(*moved);
+    json_object_set_new(j_task, "missed_calls", json_integer(left > 1 ? left : 1));
+    return rc;
+}
+
+/* A call with the contact answered by a person. It closes the open task if
+ * it came at or after the task opened; missed calls of the task that came
+ * after it go to a task of their own. If it is the very call that opened
+ * the task (reported missed, then answered after all: a retried or late
+ * fact), it is withdrawn from the task, which closes with it when no other
+ * missed call is left. */
+static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                       const char *contact_key, struct cf_outbox *out, char *errbuf,
+                       size_t errbuf_size)
+{
+    const char *call_id = json_string_value(json_object_get(ev->data, "call_id"));
     int64_t answered = cf_json_time(ev->data, "answered_at");
-    json_t *j_task = NULL;
+    json_t *j_task = NULL, *j_moved = NULL;
     int rc = load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
 
     if (rc != 0 || !j_task)
         return rc;
+    const char *source = json_string_value(json_object_get(j_task, "source_call_id"));
     if (answered >= cf_json_time(j_task, "opened_at")) {
-        close_task(j_task, json_string_value(json_object_get(ev->data, "call_id")), answered);
-        rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+        rc = take_later_misses(conn, j_task, answered, &j_moved, errbuf, errbuf_size);
+        if (rc == 0) {
+            close_task(j_task, call_id, answered);
+            rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+        }
         if (rc == 0)
             emit(out, ev->id, "closed", j_task, ev->networkid, answered);
+        size_t i;
+        json_t *j_call;
+        json_array_foreach(j_moved, i, j_call)
+        {
+            if (rc != 0)
+                break;
+            char base[CF_UUID_STR_LEN + 1];
+            const char *parts[] = {ev->id, "task.moved",
+                                   json_string_value(json_object_get(j_call, "call_id"))};
+            cf_uuid5(parts, 3, base);
+            rc = add_missed(ctx, conn, ev->networkid, contact_key, j_call, base, answered, out,
+                            errbuf, errbuf_size);
+        }
+    } else if (source && call_id && strcmp(source, call_id) == 0) {
+        const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), call_id};
+        rc = cf_pg_exec(conn, "DELETE FROM calls.task_calls WHERE task_id = $1 AND call_id = $2", 2,
+                        params, NULL, errbuf, errbuf_size);
+        const json_int_t left = json_integer_value(json_object_get(j_task, "missed_calls")) - 1;
+        if (left > 0)
+            json_object_set_new(j_task, "missed_calls", json_integer(left));
+        else
+            close_task(j_task, call_id, answered);
+        if (rc == 0)
+            rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+        if (rc == 0)
+            emit(out, ev->id, left > 0 ? "updated" : "closed", j_task, ev->networkid, ev->time_ms);
     }
+    json_decref(j_moved);
     json_decref(j_task);
     return rc;
 }
@@ -291,7 +388,12 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         return 0;
     const char *contact_key = json_string_value(json_object_get(ev->data, "contact_key"));
     int missed = is_missed(ev->data);
-    int answered = cf_json_time(ev->data, "answered_at") >= 0;
+    /* Answered by a person: the outcome says so once the call is over. An
+     * answer time alone is not enough: a voicemail or an answering machine
+     * answers the line too. */
+    const char *outcome = json_string_value(json_object_get(ev->data, "outcome"));
+    int answered =
+        outcome && strcmp(outcome, "answered") == 0 && cf_json_time(ev->data, "answered_at") >= 0;
     if (!contact_key || (!missed && !answered))
         return 0;
 
@@ -304,8 +406,9 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     if (rc != 0)
         return rc;
     if (missed)
-        return on_missed(ctx, conn, ev, contact_key, out, errbuf, errbuf_size);
-    return on_answered(conn, ev, contact_key, out, errbuf, errbuf_size);
+        return add_missed(ctx, conn, ev->networkid, contact_key, ev->data, ev->id, ev->time_ms, out,
+                          errbuf, errbuf_size);
+    return on_answered(ctx, conn, ev, contact_key, out, errbuf, errbuf_size);
 }
 
 /* One sweep: expires up to a batch of overdue open tasks. Returns how many,

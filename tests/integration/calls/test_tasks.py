@@ -7,6 +7,7 @@ dated relative to now, and the lost one is backdated instead of waited for."""
 import json
 import random
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
@@ -136,6 +137,82 @@ def test_lost_task_expires_once(stack):
     assert rows == [["expired"]], rows
 
 
+def post(stack, body):
+    st, _, reply = stack.post_generic(body)
+    assert st == 202, reply
+    return json.loads(reply)["call_id"]
+
+
+def test_callback_to_voicemail_does_not_close(stack):
+    """The clinic's callback reached the patient's voicemail: the line was
+    answered, but not by the patient, so the task stays open until a call
+    answered by a person."""
+    number = new_number()
+    ckey = contact_key(number)
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=30)
+    missed_call(stack, number, end)
+    wait_task(stack, ckey, "clinicflow.task.opened")
+    machine = end + timedelta(minutes=5)
+    post(stack, call_body(event="ended", time=iso(machine + timedelta(seconds=40)),
+                          direction="outbound", answered_at=iso(machine), outcome="voicemail",
+                          **{"from": "+7 495 000-10-01", "to": number}))
+    wait_tasks_consumed(stack)
+    assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]
+    person = end + timedelta(minutes=8)
+    person_call = post(stack, call_body(
+        event="ended", time=iso(person + timedelta(minutes=2)), direction="outbound",
+        answered_at=iso(person), talk_seconds=120, **{"from": "+7 495 000-10-01", "to": number}))
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["closing_call_id"] == person_call and closed["seconds_to_callback"] == 480
+
+
+def test_missed_call_after_the_callback_seen_first(stack):
+    """A missed call that came after the callback but was seen before it
+    (another partition) is not settled by that callback: it leaves the closed
+    task for a task of its own."""
+    number = new_number()
+    ckey = contact_key(number)
+    first_end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=40)
+    missed_call(stack, number, first_end)
+    first = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+    answered = first_end + timedelta(minutes=10)
+    later_miss = missed_call(stack, number, answered + timedelta(minutes=5))
+    assert wait_task(stack, ckey, "clinicflow.task.updated")["data"]["missed_calls"] == 2
+    post(stack, call_body(event="ended", time=iso(answered + timedelta(minutes=2)),
+                          direction="outbound", answered_at=iso(answered), talk_seconds=120,
+                          **{"from": "+7 495 000-10-01", "to": number}))
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["task_id"] == first["task_id"] and closed["missed_calls"] == 1, closed
+    assert closed["seconds_to_callback"] == 600 and closed["on_time"] is True, closed
+    wait_task(stack, ckey, "clinicflow.task.opened", count=2)
+    # Task events are keyed by task, so the two tasks' are on any partitions.
+    second = [e["data"] for e in tasks_of(stack, ckey) if e["type"] == "clinicflow.task.opened"
+              and e["data"]["task_id"] != first["task_id"]][0]
+    assert second["source_call_id"] == later_miss and second["missed_calls"] == 1, second
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls FROM calls.tasks"
+                        " WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
+    assert rows == [["closed", "1"], ["open", "1"]], rows
+
+
+def test_missed_call_answered_after_all(stack):
+    """The answer of a call arrives after its end was taken for a miss (a
+    webhook retried after a 503): the call is withdrawn from the task it
+    opened, which closes with it instead of expiring as lost."""
+    number = new_number()
+    ckey = contact_key(number)
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
+    pbx_id = "pbx-" + uuid.uuid4().hex[:12]
+    call_id = post(stack, call_body(call_id=pbx_id, event="ended", time=iso(start + timedelta(
+        minutes=3)), started_at=iso(start), **{"from": number}))
+    opened = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+    assert opened["source_call_id"] == call_id, opened
+    post(stack, call_body(call_id=pbx_id, event="answered", time=iso(start + timedelta(
+        seconds=6)), started_at=iso(start), **{"from": number}))
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["task_id"] == opened["task_id"], closed
+    assert closed["closing_call_id"] == call_id == closed["source_call_id"], closed
+
+
 def test_blocked_caller_opens_no_task(stack):
     blocked = cfstack.demo_network()["blocklist"][0]
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
@@ -158,6 +235,9 @@ if __name__ == "__main__":
             test_late_callback_is_not_on_time,
             test_lost_task_expires_once,
             test_blocked_caller_opens_no_task,
+            test_callback_to_voicemail_does_not_close,
+            test_missed_call_after_the_callback_seen_first,
+            test_missed_call_answered_after_all,
         )], exit=False)
     finally:
         s.close()
