@@ -34,6 +34,22 @@ def missed_call(stack, number, ended):
     return json.loads(reply)["call_id"]
 
 
+def post(stack, body):
+    st, _, reply = stack.post_generic(body)
+    assert st == 202, reply
+    return json.loads(reply)["call_id"]
+
+
+def missed_minutes_ago(stack, minutes):
+    """A new contact's missed call that ended minutes ago, once its task is
+    open: (number, contact key, end, the task.opened data)."""
+    number = new_number()
+    ckey = contact_key(number)
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=minutes)
+    missed_call(stack, number, end)
+    return number, ckey, end, wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+
+
 def tasks_of(stack, ckey):
     out = []
     for m in stack.reader(TASKS).read():
@@ -103,17 +119,11 @@ def test_missed_call_task_updated_then_closed_by_callback(stack):
 
 
 def test_late_callback_is_not_on_time(stack):
-    number = new_number()
-    ckey = contact_key(number)
-    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=50)
-    missed_call(stack, number, end)
-    wait_task(stack, ckey, "clinicflow.task.opened")
+    number, ckey, end, _ = missed_minutes_ago(stack, 50)
     answered = end + timedelta(minutes=40)
     # The patient calls again and is answered: that closes it too, late.
-    body = call_body(event="ended", time=iso(answered + timedelta(minutes=1)),
-                     answered_at=iso(answered), talk_seconds=60, **{"from": number})
-    st, _, reply = stack.post_generic(body)
-    assert st == 202, reply
+    post(stack, call_body(event="ended", time=iso(answered + timedelta(minutes=1)),
+                          answered_at=iso(answered), talk_seconds=60, **{"from": number}))
     closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
     assert closed["on_time"] is False and closed["seconds_to_callback"] == 2400, closed
 
@@ -137,21 +147,11 @@ def test_lost_task_expires_once(stack):
     assert rows == [["expired"]], rows
 
 
-def post(stack, body):
-    st, _, reply = stack.post_generic(body)
-    assert st == 202, reply
-    return json.loads(reply)["call_id"]
-
-
 def test_callback_to_voicemail_does_not_close(stack):
     """The clinic's callback reached the patient's voicemail: the line was
     answered, but not by the patient, so the task stays open until a call
     answered by a person."""
-    number = new_number()
-    ckey = contact_key(number)
-    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=30)
-    missed_call(stack, number, end)
-    wait_task(stack, ckey, "clinicflow.task.opened")
+    number, ckey, end, _ = missed_minutes_ago(stack, 30)
     machine = end + timedelta(minutes=5)
     post(stack, call_body(event="ended", time=iso(machine + timedelta(seconds=40)),
                           direction="outbound", answered_at=iso(machine), outcome="voicemail",
@@ -170,11 +170,7 @@ def test_missed_call_after_the_callback_seen_first(stack):
     """A missed call that came after the callback but was seen before it
     (another partition) is not settled by that callback: it leaves the closed
     task for a task of its own."""
-    number = new_number()
-    ckey = contact_key(number)
-    first_end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=40)
-    missed_call(stack, number, first_end)
-    first = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+    number, ckey, first_end, first = missed_minutes_ago(stack, 40)
     answered = first_end + timedelta(minutes=10)
     later_miss = missed_call(stack, number, answered + timedelta(minutes=5))
     assert wait_task(stack, ckey, "clinicflow.task.updated")["data"]["missed_calls"] == 2
