@@ -276,18 +276,30 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  * is never shortened, so instances with other settings cannot cut a hold
  * another promised). Otherwise, without numbers the answer is "none"; with
  * them the first free number from the start index is taken with SET NX
- * ("new", with how many were taken before it), else "full", and the pool is
+ * ("new", with how many of the pool's numbers are held now), else "full",
+ * and the pool is
  * marked full for a second so that the next new visitors do not each try
- * every number again. Number keys are computed in the script, so this needs
+ * every number again. The held numbers are counted in a sorted set beside
+ * the number keys, scored by when each hold ends: every expiry the script
+ * sets on a number key it sets there too, so the set's live members are
+ * the held numbers. Number keys are computed in the script, so this needs
  * a single Redis server (not a cluster), as everything else here does.
  */
 static const char hold_script[] =
     "local e = redis.call('GET', KEYS[4])\n"
     "if not e then e = ARGV[3]; redis.call('SET', KEYS[4], e) end\n"
     "local function answer(what, num, res, k) return {what, num, res, k, e} end\n"
-    "local function extend(key)\n"
+    "local held = ARGV[4] .. 'held'\n"
+    "local function count_held(num)\n"
+    "  redis.call('ZADD', held, tonumber(ARGV[3]) + tonumber(ARGV[2]) * 1000, num)\n"
+    "  if redis.call('TTL', held) < tonumber(ARGV[2]) * 2 then\n"
+    "    redis.call('EXPIRE', held, tonumber(ARGV[2]) * 2)\n"
+    "  end\n"
+    "end\n"
+    "local function extend(key, num)\n"
     "  if redis.call('PTTL', key) < tonumber(ARGV[2]) * 1000 then\n"
     "    redis.call('EXPIRE', key, ARGV[2])\n"
+    "    if num then count_held(num) end\n"
     "  end\n"
     "end\n"
     "if ARGV[6] == '1' then\n"
@@ -303,7 +315,7 @@ static const char hold_script[] =
     "if v then\n"
     "  local num, res = string.match(v, '^(%S+) (%d+)$')\n"
     "  if num and redis.call('GET', ARGV[4] .. num) == ARGV[1] then\n"
-    "    extend(ARGV[4] .. num)\n"
+    "    extend(ARGV[4] .. num, num)\n"
     "    extend(KEYS[1])\n"
     "    return answer('held', num, res, 0)\n"
     "  end\n"
@@ -316,7 +328,9 @@ static const char hold_script[] =
     "  local num = ARGV[9 + ((start + k) % n)]\n"
     "  if redis.call('SET', ARGV[4] .. num, ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
     "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
-    "    return answer('new', num, ARGV[3], k)\n"
+    "    count_held(num)\n"
+    "    redis.call('ZREMRANGEBYSCORE', held, '-inf', ARGV[3])\n"
+    "    return answer('new', num, ARGV[3], redis.call('ZCARD', held))\n"
     "  end\n"
     "end\n"
     "redis.call('SET', ARGV[4] .. 'full', '1', 'PX', 1000)\n"
@@ -439,10 +453,10 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
         res = HOLD_EXTENDED;
     } else if (strcmp(what, "new") == 0) {
         res = HOLD_NEW;
-        note_concurrency(q->clinic, (long)taken + 1);
+        note_concurrency(q->clinic, (long)taken); /* the numbers held, this one included */
     } else {
         res = HOLD_FULL;
-        note_concurrency(q->clinic, (long)taken + 1);
+        note_concurrency(q->clinic, (long)taken + 1); /* all of them, and one more visitor */
     }
     freeReplyObject(r);
     return res;

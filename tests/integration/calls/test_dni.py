@@ -77,10 +77,13 @@ def test_bad_requests(stack):
 def test_exhausted_pool_answers_the_default_number(stack):
     numbers = pool("demo-north")["numbers"]
     held = set()
+    peak = 'clinicflow_dni_peak_concurrent_visitors{clinic="demo-north"}'
     for i in range(len(numbers)):
         st, _, r = ask(stack.svc, "demo-north", "north-visitor-%04d" % i)
         assert st == 200 and r["dynamic"], r
         held.add(r["number"])
+        # The peak counts the numbers held, whichever this visitor took.
+        assert metric(stack.svc, peak) == i + 1, (i, metric(stack.svc, peak))
     assert held == set(numbers)
     st, _, r = ask(stack.svc, "demo-north", "north-visitor-late")
     assert st == 200 and r == {"number": clinic("demo-north")["default_phone"],
