@@ -110,6 +110,15 @@ def call_body(call_id=None, event="ended", **over):
     return body
 
 
+def metric(svc, line_start):
+    """The value of the /metrics line that starts with line_start, or 0."""
+    text = cfstack.http("GET", svc.url("/metrics"))[2].decode()
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def events_for(messages, subject):
     out = []
     for m in messages:

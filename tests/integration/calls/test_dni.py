@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
-from common import Stack, call_body, events_for, wait_until
+from common import Stack, call_body, events_for, metric, wait_until
 
 HOLD_S = 2  # for pools without hold_seconds of their own (the demo's south pool)
 
@@ -150,15 +150,6 @@ def release(clinic_id, *visitors):
         if held:
             redis_cli("DEL", "cf:dni:n:%s:%s" % (clinic_id, held.split()[0]))
         redis_cli("DEL", "cf:dni:v:%s:%s" % (clinic_id, v))
-
-
-def metric(svc, line_start):
-    """The value of the /metrics line that starts with line_start, or 0."""
-    text = cfstack.http("GET", svc.url("/metrics"))[2].decode()
-    for line in text.splitlines():
-        if line.startswith(line_start + " "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def test_returning_visitor_answered_from_memory(stack):
