@@ -37,11 +37,35 @@ struct calls_settings {
     long dni_clinic_per_second; /* tracking requests per clinic per second */
     char *public_base_url;      /* how providers reach us ("https://calls.example.org"),
                                    for signatures over the URL; empty: http://<Host> */
+    char *trusted_proxies;      /* addresses/networks whose X-Forwarded-For is believed */
 };
+
+/* client_addr.c: trusted proxy networks, and the address a public request
+ * is counted under for rate limits. */
+struct calls_proxy_net {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    int bits;
+};
+struct calls_proxies {
+    struct calls_proxy_net *nets;
+    size_t n;
+};
+/* Parses "10.0.0.0/8, 192.168.1.5, fd00::/8": 0, or CF_EINVAL with the
+ * reason (an empty or NULL spec is no proxy). */
+int calls_proxies_parse(const char *spec, struct calls_proxies *out, char *errbuf,
+                        size_t errbuf_size);
+void calls_proxies_free(struct calls_proxies *p);
+/* The peer's address, or, when the peer is a trusted proxy, the rightmost
+ * X-Forwarded-For entry (xff may be NULL) that is not one; an IPv6 address
+ * as its /64 ("2001:db8:1:2::/64"). At least 48 bytes of out. */
+void calls_client_key(const struct sockaddr *peer, const char *xff,
+                      const struct calls_proxies *proxies, char *out, size_t size);
 
 struct calls_ctx {
     struct cf_service *svc;
     struct calls_settings cfg;
+    struct calls_proxies proxies; /* parsed from cfg.trusted_proxies at start */
 };
 
 /* routes.c */

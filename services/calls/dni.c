@@ -33,9 +33,7 @@
  */
 #include "calls.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,20 +460,6 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
     return res;
 }
 
-static void client_ip(const struct _u_request *req, char *out, size_t size)
-{
-    const struct sockaddr *sa = req->client_address;
-    snprintf(out, size, "unknown");
-    if (!sa)
-        return;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                  (socklen_t)size);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)size);
-}
-
 static void record_session(struct calls_ctx *ctx, const char *network_id, const char *clinic,
                            const char *number, const char *visitor, int64_t reserved_ms,
                            long hold_s, const json_t *j_utm)
@@ -523,7 +507,8 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
                       "visitor must be 8 to 64 letters, digits, '-', '_' or '.'", "visitor");
         goto out;
     }
-    client_ip(req, ip, sizeof(ip));
+    calls_client_key(req->client_address, cf_http_header(req, "X-Forwarded-For"), &ctx->proxies, ip,
+                     sizeof(ip));
 
     const json_t *pool = clinic_pool(net, clinic->id);
     json_t *j_hold = json_object_get(pool, "hold_seconds");

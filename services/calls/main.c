@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "common/schemas.h"
 #include "common/topics.h"
 
@@ -58,6 +59,9 @@ static const struct cf_config_var calls_vars[] = {
      1000000, 0, "tracking-number requests per client address per minute (429 past it)"},
     {"CLINICFLOW_CALLS_DNI_CLINIC_PER_SECOND", CF_CONF_INT, "500", &ctx.cfg.dni_clinic_per_second,
      1, 1000000, 0, "tracking-number requests per clinic per second (429 past it)"},
+    {"CLINICFLOW_CALLS_TRUSTED_PROXIES", CF_CONF_STRING, "", &ctx.cfg.trusted_proxies, 0, 0, 0,
+     "addresses or CIDR networks of the proxies in front of the service, comma-separated: a "
+     "request from one is counted under the X-Forwarded-For client it names; empty: the peer"},
     {"CLINICFLOW_CALLS_PUBLIC_BASE_URL", CF_CONF_STRING, "", &ctx.cfg.public_base_url, 0, 0, 0,
      "scheme://host[:port] providers use to reach this service (signed URLs); empty: the Host "
      "header over http"},
@@ -125,6 +129,11 @@ int main(void)
     if (cf_service_init(&svc, "calls", 8081, calls_vars, sizeof(calls_vars) / sizeof(calls_vars[0]),
                         "calls", cf_calls_migrations, cf_calls_migrations_n) != 0)
         return 1;
+    char errbuf[256];
+    if (calls_proxies_parse(ctx.cfg.trusted_proxies, &ctx.proxies, errbuf, sizeof(errbuf)) != 0) {
+        cf_error("%s", errbuf);
+        return 1;
+    }
 
     /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */
     calls_routes_register(&ctx);
@@ -139,5 +148,7 @@ int main(void)
         return 1;
     if (cf_service_start(&svc) != 0)
         return 1;
-    return cf_service_run(&svc);
+    int rc = cf_service_run(&svc);
+    calls_proxies_free(&ctx.proxies);
+    return rc;
 }

@@ -26,9 +26,12 @@ def pool(cid):
     return next(p for p in cfstack.demo_network()["number_pools"] if p["clinic_id"] == cid)
 
 
-def ask(svc, clinic_id, visitor, origin=None, method="GET", **params):
+def ask(svc, clinic_id, visitor, origin=None, method="GET", client=None, **params):
+    """client: the address a trusted proxy forwards the request for."""
     q = urllib.parse.urlencode(dict(clinic=clinic_id, visitor=visitor, **params))
     headers = {"Origin": origin} if origin else {}
+    if client:
+        headers["X-Forwarded-For"] = client
     st, hdrs, body = cfstack.http(method, svc.url("/v1/tracking/number?" + q), None, headers)
     return st, hdrs, (json.loads(body) if body else None)
 
@@ -152,6 +155,16 @@ def release(clinic_id, *visitors):
         redis_cli("DEL", "cf:dni:v:%s:%s" % (clinic_id, v))
 
 
+# The rate-limit tests count under a client address of their own, forwarded
+# by the test as a trusted proxy: other tests' requests from 127.0.0.1 (the
+# same Redis serves every test) do not add to their counts.
+BEHIND_PROXY = {"CLINICFLOW_CALLS_TRUSTED_PROXIES": "127.0.0.1, ::1"}
+
+
+def a_client():
+    return "198.51.100.%d" % (uuid.uuid4().int % 250 + 1)
+
+
 def test_returning_visitor_answered_from_memory(stack):
     # With CLINICFLOW_CALLS_DNI_LOCAL_S, an instance answers a visitor whose
     # hold it just took from memory; Redis keeps the hold that much longer
@@ -160,17 +173,18 @@ def test_returning_visitor_answered_from_memory(stack):
     local_s, hold_s = 60, pool("demo-center")["hold_seconds"]
     svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
                                         CLINICFLOW_CALLS_DNI_LOCAL_S=str(local_s),
-                                        CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="6"))
+                                        CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="6", **BEHIND_PROXY))
     tag = uuid.uuid4().hex[:8]
     visitor, other = "visitor-mem-%s" % tag, "visitor-mem-%s-b" % tag
+    client = a_client()
     a = None
     svc.start()
     try:
-        redis_cli("DEL", "cf:dni:rl:ip:127.0.0.1")  # what the other tests counted
+        redis_cli("DEL", "cf:dni:rl:ip:" + client)
         away_from_a_minute_edge()
         vkey = "cf:dni:v:demo-center:" + visitor
         local = 'clinicflow_dni_local_answers_total{clinic="demo-center"}'
-        st, _, a = ask(svc, "demo-center", visitor)                        # request 1
+        st, _, a = ask(svc, "demo-center", visitor, client=client)                        # request 1
         assert st == 200 and a["dynamic"] and a["hold_seconds"] == hold_s, a
         assert hold_s * 1000 < int(redis_cli("PTTL", vkey)) <= (hold_s + local_s) * 1000
 
@@ -184,24 +198,24 @@ def test_returning_visitor_answered_from_memory(stack):
         # change the answer, which it would if Redis were asked.
         redis_cli("SET", vkey, "+74990000199 1", "KEEPTTL")
         before = metric(svc, local)
-        st, _, again = ask(svc, "demo-center", visitor)                    # request 2
+        st, _, again = ask(svc, "demo-center", visitor, client=client)                    # request 2
         assert st == 200 and again == a, again
         assert metric(svc, local) == before + 1
 
         # Redis lost its data (a new epoch): the next round trip tells the
         # instance, which then asks Redis for the visitor again.
         redis_cli("DEL", "cf:dni:epoch")
-        assert ask(svc, "demo-center", other)[0] == 200                    # request 3
-        st, _, after = ask(svc, "demo-center", visitor)                    # request 4
+        assert ask(svc, "demo-center", other, client=client)[0] == 200                    # request 3
+        st, _, after = ask(svc, "demo-center", visitor, client=client)                    # request 4
         assert st == 200 and after["number"] != a["number"], (a, after)
         assert metric(svc, local) == before + 1
 
         # Answers from memory count against the limits (6 a minute here).
         for i in (5, 6):
-            st, _, r = ask(svc, "demo-center", visitor)
+            st, _, r = ask(svc, "demo-center", visitor, client=client)
             assert st == 200 and r["number"] == after["number"], (i, st, r)
         assert metric(svc, local) == before + 3
-        st, hdrs, body = ask(svc, "demo-center", visitor)                  # request 7
+        st, hdrs, body = ask(svc, "demo-center", visitor, client=client)                  # request 7
         assert st == 429 and hdrs["retry-after"] == "60", (st, body)
     finally:
         svc.stop()
@@ -216,40 +230,46 @@ def test_rate_limited(stack):
     # Every request counts, a returning visitor's too; the one over the
     # limit gets 429 and reserves nothing.
     svc = cfstack.Service("calls", dict(stack.service_env(),
-                                        CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="3"))
+                                        CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="3", **BEHIND_PROXY))
     tag = uuid.uuid4().hex[:8]
+    client = a_client()
     first, other, late = ("visitor-rl-%s-%d" % (tag, i) for i in range(3))
     svc.start()
     try:
-        redis_cli("DEL", "cf:dni:rl:ip:127.0.0.1")
+        redis_cli("DEL", "cf:dni:rl:ip:" + client)
         away_from_a_minute_edge()
-        st, _, r = ask(svc, "demo-center", first)
+        st, _, r = ask(svc, "demo-center", first, client=client)
         assert st == 200 and r["dynamic"] is True, (st, r)
-        assert ask(svc, "demo-center", other)[0] == 200
-        st, _, again = ask(svc, "demo-center", first)
+        assert ask(svc, "demo-center", other, client=client)[0] == 200
+        st, _, again = ask(svc, "demo-center", first, client=client)
         assert st == 200 and again["number"] == r["number"], (st, again)
-        st, hdrs, body = ask(svc, "demo-center", late)
+        st, hdrs, body = ask(svc, "demo-center", late, client=client)
         assert st == 429, (st, body)
         assert hdrs["retry-after"] == "60" and body["error"]["code"] == "rate_limited", body
         assert redis_cli("EXISTS", "cf:dni:v:demo-center:" + late) == "0"
+        # Counted under the client the proxy named: another client behind
+        # the same proxy still passes.
+        assert redis_cli("GET", "cf:dni:rl:ip:" + client) == "3"
+        neighbour = next(c for c in iter(a_client, None) if c != client)
+        assert ask(svc, "demo-center", late, client=neighbour)[0] == 200
     finally:
         svc.stop()
-        release("demo-center", first, other)
+        release("demo-center", first, other, late)
 
     # The limits hold across instances: requests other instances counted in
     # Redis (set here) refuse a request this instance has not seen before.
     svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
-                                        CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="3"))
+                                        CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="3", **BEHIND_PROXY))
     svc.start()
     try:
-        redis_cli("SET", "cf:dni:rl:ip:127.0.0.1", "3", "EX", "60")
+        redis_cli("SET", "cf:dni:rl:ip:" + client, "3", "EX", "60")
         fresh = "visitor-rl-%s-x" % uuid.uuid4().hex[:8]
-        st, _, body = ask(svc, "demo-center", fresh)
+        st, _, body = ask(svc, "demo-center", fresh, client=client)
         assert st == 429 and body["error"]["code"] == "rate_limited", (st, body)
         assert redis_cli("EXISTS", "cf:dni:v:demo-center:" + fresh) == "0"
     finally:
         svc.stop()
-        redis_cli("DEL", "cf:dni:rl:ip:127.0.0.1")
+        redis_cli("DEL", "cf:dni:rl:ip:" + client)
 
 
 if __name__ == "__main__":

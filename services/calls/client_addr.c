@@ -1,0 +1,169 @@
+/*
+ * The address a public request is counted under for rate limits. Behind a
+ * load balancer or reverse proxy every request arrives from the proxy, so
+ * the operator names the proxies (CLINICFLOW_CALLS_TRUSTED_PROXIES,
+ * addresses or CIDR networks): when the peer is one of them, the client is
+ * the rightmost X-Forwarded-For entry that is not (the entries to its left
+ * are whatever the client chose to send). An IPv6 client counts as its /64,
+ * the block one subscriber is usually given.
+ */
+#include "calls.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/xmalloc.h"
+
+/* Parses "a.b.c.d", "a.b.c.d/n", "x::y" or "x::y/n" (n bytes at s). */
+static int net_parse(const char *s, size_t n, struct calls_proxy_net *out)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *slash = strchr(buf, '/');
+    long bits = -1;
+    if (slash) {
+        char *end;
+        *slash = '\0';
+        bits = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end != '\0')
+            return -1;
+    }
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        out->bits = bits < 0 ? 32 : (int)bits;
+        return bits > 32 ? -1 : 0;
+    }
+    if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        out->bits = bits < 0 ? 128 : (int)bits;
+        return bits > 128 ? -1 : 0;
+    }
+    return -1;
+}
+
+int calls_proxies_parse(const char *spec, struct calls_proxies *out, char *errbuf,
+                        size_t errbuf_size)
+{
+    memset(out, 0, sizeof(*out));
+    for (const char *p = spec ? spec : ""; *p;) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n == 0)
+            break;
+        struct calls_proxy_net net;
+        if (net_parse(p, n, &net) != 0) {
+            cf_seterr(errbuf, errbuf_size,
+                      "CLINICFLOW_CALLS_TRUSTED_PROXIES: \"%.*s\" is not an address or network",
+                      (int)n, p);
+            calls_proxies_free(out);
+            return CF_EINVAL;
+        }
+        out->nets = cf_xrealloc(out->nets, (out->n + 1) * sizeof(*out->nets));
+        out->nets[out->n++] = net;
+        p += n;
+    }
+    return 0;
+}
+
+void calls_proxies_free(struct calls_proxies *p)
+{
+    free(p->nets);
+    p->nets = NULL;
+    p->n = 0;
+}
+
+/* 1 if the first bits of a and b are equal. */
+static int prefix_equal(const uint8_t *a, const uint8_t *b, int bits)
+{
+    int whole = bits / 8, rest = bits % 8;
+    if (memcmp(a, b, (size_t)whole) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (a[whole] & mask) == (b[whole] & mask);
+}
+
+static int trusted(const struct calls_proxies *p, int family, const uint8_t *addr)
+{
+    for (size_t i = 0; p && i < p->n; i++)
+        if (p->nets[i].family == family && prefix_equal(p->nets[i].addr, addr, p->nets[i].bits))
+            return 1;
+    return 0;
+}
+
+/* The counting form of an address: IPv4 as is, IPv6 as its /64. */
+static void key_of(int family, const uint8_t *addr, char *out, size_t size)
+{
+    char text[INET6_ADDRSTRLEN];
+    if (family == AF_INET) {
+        inet_ntop(AF_INET, addr, text, sizeof(text));
+        snprintf(out, size, "%s", text);
+        return;
+    }
+    uint8_t net[16] = {0};
+    memcpy(net, addr, 8);
+    inet_ntop(AF_INET6, net, text, sizeof(text));
+    snprintf(out, size, "%s/64", text);
+}
+
+/* An address from a socket address: its family, 0 if none. */
+static int from_sockaddr(const struct sockaddr *sa, uint8_t addr[16])
+{
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        return AF_INET;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        const uint8_t *a6 = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a6, mapped, sizeof(mapped)) == 0) { /* ::ffff:a.b.c.d */
+            memcpy(addr, a6 + 12, 4);
+            return AF_INET;
+        }
+        memcpy(addr, a6, 16);
+        return AF_INET6;
+    }
+    return 0;
+}
+
+void calls_client_key(const struct sockaddr *peer, const char *xff,
+                      const struct calls_proxies *proxies, char *out, size_t size)
+{
+    uint8_t addr[16] = {0};
+    int family = from_sockaddr(peer, addr);
+
+    if (!family) {
+        snprintf(out, size, "unknown");
+        return;
+    }
+    /* From the right: each hop that is a trusted proxy vouches for the one
+     * before it. The first entry that is not trusted is the client; an
+     * entry that is not an address ends the walk at the last trusted hop. */
+    for (size_t end = xff ? strlen(xff) : 0; family && trusted(proxies, family, addr) && end > 0;) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        const char *s = xff + start;
+        size_t n = end - start;
+        while (n > 0 && (*s == ' ' || *s == '\t'))
+            s++, n--;
+        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        struct calls_proxy_net hop;
+        if (net_parse(s, n, &hop) != 0 || hop.bits != (hop.family == AF_INET ? 32 : 128))
+            break;
+        family = hop.family;
+        memcpy(addr, hop.addr, sizeof(addr));
+        end = start > 0 ? start - 1 : 0;
+    }
+    key_of(family, addr, out, size);
+}

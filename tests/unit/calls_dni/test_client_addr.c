@@ -1,0 +1,86 @@
+/*
+ * client_addr.c: the address a tracking-number request is counted under.
+ * Without trusted proxies it is the peer, whatever X-Forwarded-For says;
+ * from a trusted proxy it is the rightmost forwarded address that is not a
+ * proxy (entries further left are the client's own say); an IPv6 client
+ * counts as its /64; a malformed setting is refused.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "calls.h"
+#include "common/err.h"
+#include "cftest.h"
+
+/* A socket address for a literal IPv4 or IPv6 address. */
+static struct sockaddr_storage peer(const char *a)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, a, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+    } else {
+        sin6->sin6_family = AF_INET6;
+        CHECK_INT(inet_pton(AF_INET6, a, &sin6->sin6_addr), 1);
+    }
+    return ss;
+}
+
+static const char *key(const struct sockaddr_storage *ss, const char *xff,
+                       const struct calls_proxies *p)
+{
+    static char out[64];
+    calls_client_key((const struct sockaddr *)ss, xff, p, out, sizeof(out));
+    return out;
+}
+
+static void test_client_key(void)
+{
+    struct calls_proxies none = {0}, lb;
+    char errbuf[256];
+    CHECK_INT(calls_proxies_parse("10.0.0.0/8, 192.0.2.1 ,fd00::/8", &lb, errbuf, sizeof(errbuf)),
+              0);
+    CHECK_INT((int)lb.n, 3);
+
+    struct sockaddr_storage client = peer("203.0.113.5"), proxy = peer("10.1.2.3");
+    /* No proxies configured: the peer, forwarded addresses ignored. */
+    CHECK_STR(key(&client, "198.51.100.7", &none), "203.0.113.5");
+    CHECK_STR(key(&proxy, "198.51.100.7", &none), "10.1.2.3");
+    /* A peer that is not a trusted proxy cannot name another client. */
+    CHECK_STR(key(&client, "198.51.100.7", &lb), "203.0.113.5");
+    /* From the balancer: the client it names, past other trusted hops, and
+     * not what the client wrote further left. */
+    CHECK_STR(key(&proxy, "198.51.100.7", &lb), "198.51.100.7");
+    CHECK_STR(key(&proxy, "6.6.6.6, 198.51.100.7 , 192.0.2.1", &lb), "198.51.100.7");
+    /* Nothing usable forwarded: the proxy itself. */
+    CHECK_STR(key(&proxy, NULL, &lb), "10.1.2.3");
+    CHECK_STR(key(&proxy, "unknown", &lb), "10.1.2.3");
+    /* A v4-mapped peer is the v4 address. */
+    struct sockaddr_storage mapped = peer("::ffff:10.1.2.3");
+    CHECK_STR(key(&mapped, "198.51.100.7", &lb), "198.51.100.7");
+    /* IPv6 clients count per /64, forwarded or not. */
+    struct sockaddr_storage v6 = peer("2001:db8:1:2:3:4:5:6");
+    CHECK_STR(key(&v6, NULL, &none), "2001:db8:1:2::/64");
+    struct sockaddr_storage v6proxy = peer("fd12::1");
+    CHECK_STR(key(&v6proxy, "2001:db8:aa:bb:1::9", &lb), "2001:db8:aa:bb::/64");
+    CHECK_STR(key(NULL, NULL, &lb), "unknown");
+    calls_proxies_free(&lb);
+
+    /* Empty is no proxy; a bad entry is refused with its text. */
+    CHECK_INT(calls_proxies_parse("", &lb, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT((int)lb.n, 0);
+    CHECK_INT(calls_proxies_parse("10.0.0.0/33", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK(strstr(errbuf, "10.0.0.0/33") != NULL);
+    CHECK_INT(calls_proxies_parse("10.0.0.1, lb.internal", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK(strstr(errbuf, "lb.internal") != NULL);
+    CHECK_INT(calls_proxies_parse("::1/129", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+}
+
+int main(void)
+{
+    test_client_key();
+    return cf_test_done();
+}
