@@ -4,8 +4,9 @@
  * AMI or ARI: a live connection per instance would see every call once per
  * instance, while a post is one request that any instance can take.
  * Authenticity is the channel's url_token in the query (?token=); the
- * times are the PBX's local wall clock, converted with the channel's
- * "timezone". The CDR has no event id, so the event key is the call key
+ * snippet below sends Unix times, which a daylight-saving change cannot
+ * make ambiguous (the CDR's local form, also accepted, is converted with
+ * the channel's "timezone"). The CDR has no event id, so the event key is the call key
  * (linkedid, which all legs of a call share; uniqueid without it) plus the
  * event kind: a repeated post is the same event.
  *
@@ -39,9 +40,9 @@
  *    same => n,Set(D=${D}&src=${URIENCODE(${CDR(src)})}&dst=${URIENCODE(${CDR(dst)})})
  *    same => n,Set(D=${D}&disposition=${URIENCODE(${CDR(disposition)})})
  *    same => n,Set(D=${D}&duration=${CDR(duration)}&billsec=${CDR(billsec)})
- *    same => n,Set(D=${D}&start=${URIENCODE(${CDR(start)})})
- *    same => n,Set(D=${D}&answer=${URIENCODE(${CDR(answer)})})
- *    same => n,Set(D=${D}&end=${URIENCODE(${CDR(end)})})
+ *    same => n,Set(D=${D}&start=${CDR(start,u)})
+ *    same => n,Set(D=${D}&answer=${CDR(answer,u)})
+ *    same => n,Set(D=${D}&end=${CDR(end,u)})
  *    same => n,Set(D=${D}&agent=${URIENCODE(${CF_AGENT})})
  *    same => n,Set(I=0)
  *    same => n(post),Set(R=${CURL(${CF_HOOK},${D})})
@@ -55,7 +56,7 @@
  *    same => n,Set(D=event=answered&direction=${CF_DIR}&linkedid=${CHANNEL(linkedid)})
  *    same => n,Set(D=${D}&src=${URIENCODE(${CF_SRC})}&dst=${URIENCODE(${CF_DST})})
  *    same => n,Set(D=${D}&did=${URIENCODE(${CF_DID})})
- *    same => n,Set(D=${D}&time=${URIENCODE(${STRFTIME(${EPOCH},,%Y-%m-%d %H:%M:%S)})})
+ *    same => n,Set(D=${D}&time=${EPOCH})
  *    same => n,Set(R=${CURL(${CF_HOOK},${D})})
  *    same => n,Return()
  *
@@ -107,7 +108,14 @@ static int pbx_time(const struct calls_hook *h, const char *name, int64_t *ms_ou
     size_t n = strspn(v, "0123456789");
     if (n > 0 && n <= 12 &&
         (v[n] == '\0' || (v[n] == '.' && strspn(v + n + 1, "0123456789") == strlen(v + n + 1)))) {
-        *ms_out = strtoll(v, NULL, 10) * 1000; /* CDR(start,u): Unix seconds */
+        long long s = strtoll(v, NULL, 10); /* CDR(start,u): Unix seconds */
+        if (s == 0)
+            return 1; /* CDR(answer,u) of an unanswered call: "0.000000" */
+        if (s > CALLS_UNIX_S_MAX) {
+            cf_seterr(errbuf, errbuf_size, "%s is not a Unix time", name);
+            return CF_EINVAL;
+        }
+        *ms_out = s * 1000;
         return 0;
     }
     if (!tz) {

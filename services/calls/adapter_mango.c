@@ -76,7 +76,7 @@ static int mango_verify(const struct calls_hook *h, char *errbuf, size_t errbuf_
 
 /* Bound of the integers read: Unix seconds up to year 9999 and sequence
  * numbers fit; seconds * 1000 cannot overflow. */
-#define MANGO_INT_MAX 253402300799LL
+#define MANGO_INT_MAX CALLS_UNIX_S_MAX
 
 /* A member that Mango sends as a number but a sender might quote: 0 and
  * *out, or -1 when absent, not an integer or out of range. */

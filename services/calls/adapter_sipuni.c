@@ -48,7 +48,7 @@ static int unix_ms(const char *s, int64_t *ms_out)
     if (!s || *s < '0' || *s > '9' || strlen(s) > 12)
         return -1;
     v = strtoll(s, &end, 10);
-    if (*end != '\0' || v <= 0)
+    if (*end != '\0' || v <= 0 || v > CALLS_UNIX_S_MAX)
         return -1;
     *ms_out = (int64_t)v * 1000;
     return 0;
@@ -195,9 +195,10 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
             agent = param(h, "short_dst_num");
             if (!agent)
                 agent = dst_num;
-        } else if (ev == 2) {
+        } else if (ev == 2 && status && strcmp(status, "ANSWER") == 0) {
             /* "201&202&203": the phones called in turn; the last one is
-             * the one the call ended on */
+             * the one the call ended on (and answered: a missed call has
+             * no agent, as with the other providers) */
             const char *last = param(h, "last_called");
             const char *amp = last ? strrchr(last, '&') : NULL;
             agent = amp ? amp + 1 : last;

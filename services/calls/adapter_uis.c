@@ -122,9 +122,13 @@ static long long seconds_of(const struct calls_hook *h, const json_t *j_body, co
     if (!j || json_is_null(j) || (s && !*s))
         return -1;
     if (json_is_integer(j))
-        return json_integer_value(j) >= 0 ? (long long)json_integer_value(j) : -2;
-    if (json_is_real(j))
-        return json_real_value(j) >= 0 ? (long long)json_real_value(j) : -2;
+        return json_integer_value(j) >= 0 && json_integer_value(j) <= CALLS_SECONDS_MAX
+                   ? (long long)json_integer_value(j)
+                   : -2;
+    if (json_is_real(j)) /* the range first: a cast of 1e30 is undefined */
+        return json_real_value(j) >= 0 && json_real_value(j) <= (double)CALLS_SECONDS_MAX
+                   ? (long long)json_real_value(j)
+                   : -2;
     if (!s || strlen(s) > 12)
         return -2;
     for (const char *p = s; *p; p++) {
@@ -139,7 +143,8 @@ static long long seconds_of(const struct calls_hook *h, const json_t *j_body, co
     }
     if (colons > 0 && s[strlen(s) - 1] == ':')
         return -2;
-    return colons > 0 ? total * 60 + part : part;
+    total = colons > 0 ? total * 60 + part : part;
+    return total <= CALLS_SECONDS_MAX ? total : -2;
 }
 
 /* A time value: Unix seconds (a number or digits), RFC 3339 with a zone,
@@ -155,11 +160,13 @@ static int time_of(const struct calls_hook *h, const json_t *j_body, const char 
 
     if (!j || json_is_null(j) || (s && !*s))
         return 1;
-    if (json_is_integer(j) && json_integer_value(j) > 0) {
+    if (json_is_integer(j) && json_integer_value(j) > 0 &&
+        json_integer_value(j) <= CALLS_UNIX_S_MAX) {
         *ms_out = (int64_t)json_integer_value(j) * 1000;
         return 0;
     }
-    if (s && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12 && strtoll(s, NULL, 10) > 0) {
+    if (s && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12 && strtoll(s, NULL, 10) > 0 &&
+        strtoll(s, NULL, 10) <= CALLS_UNIX_S_MAX) {
         *ms_out = (int64_t)strtoll(s, NULL, 10) * 1000;
         return 0;
     }

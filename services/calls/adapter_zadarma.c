@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/err.h"
 #include "common/hash.h"
@@ -211,7 +210,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
             json_string(strncmp(pbx_call_id, "out_", 4) == 0 ? "outbound" : "inbound"));
         json_object_set_new(j_fact, "from", json_string(""));
         json_object_set_new(j_fact, "to", json_string(""));
-        cf_json_set_time(j_fact, "time", (int64_t)time(NULL) * 1000);
+        cf_json_set_time(j_fact, "time", h->received_ms);
         set_recording(h, j_fact, rec, pbx_call_id);
         json_array_append_new(facts, j_fact);
         return 0;
@@ -251,8 +250,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     if (strcmp(ev->event, "started") == 0) {
         cf_json_set_time(j_fact, "time", start_ms);
     } else if (strcmp(ev->event, "answered") == 0) {
-        int64_t now = (int64_t)time(NULL) * 1000;
-        cf_json_set_time(j_fact, "time", now > start_ms ? now : start_ms);
+        cf_json_set_time(j_fact, "time", h->received_ms > start_ms ? h->received_ms : start_ms);
         if (internal && *internal)
             json_object_set_new(j_fact, "agent_id", json_string(internal));
     } else { /* ended */

@@ -136,6 +136,14 @@ void calls_parse_urlencoded(const char *s, size_t n, json_t *obj);
  * zone. Thread-safe. */
 int calls_local_time(const char *local, const char *tz, int64_t *ms_out);
 
+/* The largest Unix seconds an adapter takes: the end of year 9999, the last
+ * second RFC 3339 can write. Larger is malformed; times 1000 cannot
+ * overflow. */
+#define CALLS_UNIX_S_MAX 253402300799LL
+/* The longest duration in seconds an adapter takes (a day), as on the
+ * generic route; longer is malformed. */
+#define CALLS_SECONDS_MAX 86400LL
+
 /* The date "YYYY-MM-DD" in IANA zone tz at Unix milliseconds ms: 0, or
  * CF_EINVAL for an unknown zone. Thread-safe. */
 int calls_local_date(int64_t ms, const char *tz, char out[11]);

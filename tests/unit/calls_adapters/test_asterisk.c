@@ -221,6 +221,7 @@ static void test_garbage(void)
         "linkedid=1.2&src=100",                                    /* no time at all */
         "linkedid=1.2&event=answered&src=100",                     /* live post, no time */
         "linkedid=1.2&start=2026-13-40+25%3A00%3A00&duration=5",   /* impossible date */
+        "linkedid=1.2&end=999999999999&duration=5",                /* past the year 9999 */
     };
     int rc;
 
@@ -238,6 +239,35 @@ static void test_garbage(void)
     run(&b);
     CHECK_INT(b.parse_rc, CF_EINVAL);
     fx_free(&b);
+}
+
+/* The CDR's Unix forms (CDR(start,u)), which a DST change cannot make
+ * ambiguous: an unanswered call's answer is "0.000000", which is no answer,
+ * not 1970. */
+static void test_unix_times(void)
+{
+    int rc;
+    json_t *facts = facts_of(URL,
+                             "linkedid=1795165200.77&src=89161234567&dst=74950000202"
+                             "&did=74950000202&disposition=NO+ANSWER&duration=25&billsec=0"
+                             "&start=1795165200.113051&answer=0.000000&end=1795165225.402311",
+                             &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_STR(fact_str(facts, "ended_at"), "2026-11-20T09:00:25.000Z");
+    CHECK(!fact_has(facts, "answered_at"));
+    CHECK_STR(fact_str(facts, "outcome"), "missed");
+    json_decref(facts);
+
+    /* Without a disposition, a zero answer does not make the call answered. */
+    facts = facts_of(URL,
+                     "linkedid=1795165200.78&src=89161234567&did=74950000202"
+                     "&start=1795165200&answer=0&end=1795165225",
+                     &rc);
+    CHECK_INT(rc, 0);
+    CHECK(!fact_has(facts, "answered_at"));
+    CHECK(!fact_has(facts, "outcome") || strcmp(fact_str(facts, "outcome"), "answered") != 0);
+    json_decref(facts);
 }
 
 static void test_tolerance(void)
@@ -385,6 +415,7 @@ int main(void)
     test_raw_parties();
     test_token();
     test_garbage();
+    test_unix_times();
     test_tolerance();
     test_keys_and_fallbacks();
     test_live_answer();

@@ -142,10 +142,11 @@ static void test_missed_inbound(void)
         char params[256];
         snprintf(params, sizeof(params),
                  "event=2&call_id=c%zu&src_type=1&src_num=79161234567&dst_type=1"
-                 "&dst_num=74950000205&timestamp=1774373455&status=%s",
+                 "&dst_num=74950000205&timestamp=1774373455&status=%s&last_called=201%%26202",
                  i, st[i][0]);
         run(&r, "POST", TOKEN, params);
         CHECK_INT(r.parse_rc, 0);
+        CHECK(!fact_has(r.facts, "agent_id"));
         if (st[i][1])
             CHECK_STR(fact_str(r.facts, "outcome"), st[i][1]);
         else

@@ -406,11 +406,39 @@ static void test_garbage(void)
         "\"notification_time\":\"yesterday\"}",
         "{\"notification_mnemonic\":\"ended\",\"call_session_id\":1,"
         "\"notification_time\":\"2026-11-20 12:00:00\",\"start_time\":\"2026-13-45 99:00:00\"}",
+        /* Unix times past the year 9999 (one would overflow in ms) */
+        "{\"notification_mnemonic\":\"ended\",\"call_session_id\":1,"
+        "\"notification_time\":10000000000000000}",
+        "{\"notification_mnemonic\":\"ended\",\"call_session_id\":1,"
+        "\"notification_time\":\"999999999999\"}",
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         run(&r, bad[i]);
         fx_check_invalid(&r, i, bad[i]);
+        fx_free(&r);
+    }
+}
+
+/* Durations out of any call's range are left out, not stored: a day at
+ * most, as on the generic route (1e30 would be undefined as an integer). */
+static void test_durations_out_of_range(void)
+{
+    static const char *const durations[] = {"99999999999", "1e30",         "-5",
+                                            "\"100000\"",  "\"99:00:00\"", "86401"};
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        char body[512];
+        struct fx r;
+        snprintf(body, sizeof(body),
+                 "{\"notification_mnemonic\":\"ended\",\"call_session_id\":7,"
+                 "\"notification_time\":\"2026-11-20 12:00:00\",\"contact_phone_number\":"
+                 "\"79161234567\",\"virtual_phone_number\":\"74950000304\","
+                 "\"talk_time_duration\":%s,\"wait_time_duration\":86400}",
+                 durations[i]);
+        run(&r, body);
+        CHECK_INT(r.parse_rc, 0);
+        CHECK(!fact_has(r.facts, "talk_seconds"));
+        CHECK_INT(fact_int(r.facts, "ring_seconds"), 86400);
         fx_free(&r);
     }
 }
@@ -486,6 +514,7 @@ int main(void)
     test_other_events();
     test_auth();
     test_garbage();
+    test_durations_out_of_range();
     test_tolerant_and_get();
     test_event_key_stable();
     test_reply();
