@@ -270,6 +270,7 @@ struct cf_producer {
     atomic_int stop;
     atomic_int fatal;
     atomic_int breaker_open; /* mirror of brk.open for lock-free readers */
+    atomic_int verify;       /* an idle "all brokers down" for the poll thread to check */
     pthread_mutex_t brk_mu;
     struct cf_breaker brk;
     long probe_interval_ms;
@@ -312,6 +313,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
                 (int)rkm->partition,
                 status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? "not written" : "possibly written",
                 rd_kafka_err2str(rkm->err));
+        /* No broker took it in time: the outage that an idle producer's
+         * ALL_BROKERS_DOWN could not prove (on_error). */
+        if (rkm->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
+            breaker_apply(p, CF_BREAKER_ALL_DOWN);
     } else {
         atomic_fetch_add(&p->delivered, 1);
         cf_metrics_add("clinicflow_kafka_deliveries_total", "result=\"ok\"", 1);
@@ -336,7 +341,20 @@ static void on_error(rd_kafka_t *rk, int kerr, const char *reason, void *opaque)
         return;
     }
     if (kerr == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        breaker_apply(p, CF_BREAKER_ALL_DOWN);
+        /* librdkafka 2.0.2 also says this when brokers close the idle
+         * connections of a quiet producer (connections.max.idle.ms; its
+         * issue #5142): with nothing waiting to be sent it proves no outage,
+         * and an open breaker would refuse the next webhook and fail
+         * readiness on every quiet night. With messages waiting it opens
+         * the breaker; when idle, the poll thread asks a broker for
+         * metadata, which connects again, and opens it only if none
+         * answers. A message that timed out opens it too (on_delivery). */
+        if (rd_kafka_outq_len(rk) > 0) {
+            breaker_apply(p, CF_BREAKER_ALL_DOWN);
+        } else {
+            cf_info("kafka: no broker connection while idle (%s); asking for metadata", reason);
+            atomic_store(&p->verify, 1);
+        }
         return;
     }
     /* Connection failures are already in the log through on_log. */
@@ -356,11 +374,45 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
+/* How often an open breaker with nothing to send asks for metadata. */
+#define VERIFY_INTERVAL_MS 2000
+
+/* After an "all brokers down" while idle: a metadata request (any broker,
+ * no topics) tells a closed idle connection, which it opens again, from an
+ * outage. Runs on the poll thread; nothing waits for a delivery report
+ * meanwhile, as nothing was queued. */
+static void verify_brokers(struct cf_producer *p)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, NULL, &md, 2000);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (err) {
+        cf_warn("kafka: no broker answered a metadata request: %s", rd_kafka_err2str(err));
+        breaker_apply(p, CF_BREAKER_ALL_DOWN);
+    } else {
+        breaker_apply(p, CF_BREAKER_BROKER_UP);
+    }
+}
+
 static void *poll_main(void *arg)
 {
     struct cf_producer *p = arg;
-    while (!atomic_load(&p->stop))
+    int64_t next_check = 0;
+    while (!atomic_load(&p->stop)) {
         rd_kafka_poll(p->rk, 100);
+        /* Checked at once after an idle "all brokers down", and every probe
+         * interval while the breaker is open with nothing to send: readiness
+         * comes back with the brokers, not with the next webhook. */
+        int due = atomic_exchange(&p->verify, 0);
+        if (!due && atomic_load(&p->breaker_open) && rd_kafka_outq_len(p->rk) == 0 &&
+            cf_mono_ms() >= next_check)
+            due = 1;
+        if (due) {
+            verify_brokers(p);
+            next_check = cf_mono_ms() + VERIFY_INTERVAL_MS;
+        }
+    }
     return NULL;
 }
 
@@ -476,6 +528,7 @@ int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
         if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)
             break;
     }
+    const int unreported = w->pending > 0;
     int first = 0;
     for (size_t i = 0; i < n; i++) {
         msgs[i].err = w->errs[i];
@@ -490,6 +543,10 @@ int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
         }
     }
     dr_wait_unref_unlock(w);
+    /* Nothing came back within the wait: as good a sign of an outage as a
+     * timed-out message, and sooner (its report can come seconds later). */
+    if (unreported)
+        breaker_apply(p, CF_BREAKER_ALL_DOWN);
     return first;
 }
 

@@ -1,6 +1,8 @@
 """All brokers down: the webhook answers 503 with Retry-After at once (not a
 hang), readiness follows, and after the brokers return the retried request
-succeeds and calls.v1 holds the call once. This test owns its devbroker."""
+succeeds and calls.v1 holds the call once. An idle service notices an
+outage, and the brokers' return, with no request to tell it. This test owns
+its devbroker."""
 import json
 import time
 
@@ -66,12 +68,26 @@ def test_brokers_down_then_up(stack):
     assert rows == [["1"]]
 
 
+def test_idle_outage_and_recovery(stack):
+    """No request in flight: the service finds the brokers gone on its own
+    (a metadata request), not at the next webhook, and back again."""
+    ready = lambda: cfstack.http("GET", stack.svc.url("/readyz"))[0]  # noqa: E731
+    wait_until(lambda: ready() == 200, 60, "/readyz ready before the outage")
+    stack.broker.down()
+    wait_until(lambda: ready() == 503, 20, "/readyz to report kafka down while idle")
+    stack.broker.up()
+    wait_until(lambda: ready() == 200, 60, "/readyz ready again with no request")
+    st, _, body = stack.post_generic(call_body())
+    assert st == 202, body
+
+
 if __name__ == "__main__":
     # A probe interval longer than the test: the breaker closes only on the
     # statistics showing a broker up, so "open means an immediate 503" holds.
     s = Stack(extra_env={"CLINICFLOW_KAFKA_PROBE_INTERVAL_MS": "600000"})
     try:
-        cfstack.run([lambda: test_brokers_down_then_up(s)], exit=False)
+        cfstack.run([lambda: test_brokers_down_then_up(s),
+                     lambda: test_idle_outage_and_recovery(s)], exit=False)
     finally:
         s.close()
     cfstack.exit_status()
