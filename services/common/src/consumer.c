@@ -44,6 +44,11 @@
 #define CF_CONSUMER_POLL_MS 100
 #define CF_CONSUMER_BACKOFF_MIN_MS 100
 #define CF_CONSUMER_BACKOFF_MAX_MS 5000
+/* Attempts at a batch that keep failing before an error that is not a
+ * connection or timeout is taken as the message's own fault (a constraint
+ * the data breaks, a trigger that refuses it): the message then goes to the
+ * DLQ, so one bad message never blocks a partition. */
+#define CF_CONSUMER_POISON_AFTER 5
 #define CF_CONSUMER_SEEK_TIMEOUT_MS 5000
 #define CF_CONSUMER_LAG_IDLE_MS 1000
 
@@ -79,6 +84,7 @@ struct cf_consumer {
     atomic_int stop;
     atomic_llong lag;
     int rebalanced; /* set by the rebalance callback; runner thread only */
+    int failures;   /* batches failed in a row; runner thread only */
     int64_t lag_refreshed_ms;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -532,10 +538,12 @@ static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t
 }
 
 /* The careful way: applies one message under a savepoint, so that a
- * rejected one is undone alone. Returns 0 (applied, skipped or sent to the
- * DLQ) or a transient error. */
+ * rejected one is undone alone. As a last resort (the batch kept failing),
+ * any error but a lost connection or a timeout is the message's: it is
+ * undone and sent to the DLQ as "failed". Returns 0 (applied, skipped or
+ * sent to the DLQ) or a transient error. */
 static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struct cf_outbox *out,
-                     char *errbuf, size_t errbuf_size)
+                     int last_resort, char *errbuf, size_t errbuf_size)
 {
     struct batch_msg m = {0};
     char reason[512] = "";
@@ -560,11 +568,18 @@ static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struc
     int rc = c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason));
     if (rc == 0) {
         err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
-    } else if (rc == CF_EINVAL) {
+    } else if (rc == CF_EINVAL || (last_resort && rc != CF_EUNAVAIL && rc != CF_ETIMEOUT &&
+                                   PQstatus(c->conn) == CONNECTION_OK)) {
         outbox_truncate(out, outbox_mark);
         err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
-        if (!err)
+        if (!err && rc == CF_EINVAL) {
             dlq_add(c, out, rkm, evp, "rejected", reason);
+        } else if (!err) {
+            char failed[600];
+            snprintf(failed, sizeof(failed), "%s after %d attempts: %s", cf_err_name(rc),
+                     c->failures + 1, reason);
+            dlq_add(c, out, rkm, evp, "failed", failed);
+        }
     } else {
         snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
         err = rc;
@@ -579,7 +594,7 @@ out:
  * message (careful). Returns 0 when committed, else the error after
  * rolling back. */
 static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
-                     const rd_kafka_topic_partition_list_t *nexts, int careful,
+                     const rd_kafka_topic_partition_list_t *nexts, int careful, int last_resort,
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     int err = cf_pg_begin(c->conn, errbuf, errbuf_size);
@@ -587,7 +602,7 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
         return err;
     if (careful) {
         for (size_t i = 0; i < n && !err; i++)
-            err = apply_one(c, batch[i], out, errbuf, errbuf_size);
+            err = apply_one(c, batch[i], out, last_resort, errbuf, errbuf_size);
     } else {
         err = apply_batch(c, batch, n, out, errbuf, errbuf_size);
     }
@@ -603,21 +618,22 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
 }
 
 /* Applies a batch in one transaction: optimistically, and message by
- * message only when one of them was rejected. Returns 0 when committed,
- * else a transient error after rolling back (the caller seeks back and
- * retries). */
+ * message only when one of them was rejected, or as a last resort after
+ * the batch kept failing. Returns 0 when committed, else a transient error
+ * after rolling back (the caller seeks back and retries). */
 static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
                          const rd_kafka_topic_partition_list_t *nexts)
 {
     char errbuf[512] = "";
     struct cf_outbox out = {0};
+    const int last_resort = c->failures >= CF_CONSUMER_POISON_AFTER;
     int err = consumer_pg_connect(c, errbuf, sizeof(errbuf));
     if (!err)
-        err = run_batch(c, batch, n, nexts, 0, &out, errbuf, sizeof(errbuf));
+        err = run_batch(c, batch, n, nexts, last_resort, last_resort, &out, errbuf, sizeof(errbuf));
     if (err == BATCH_REJECTED) {
         cf_debug("consumer %s: %s; applying the batch message by message", c->group_id, errbuf);
         outbox_truncate(&out, 0);
-        err = run_batch(c, batch, n, nexts, 1, &out, errbuf, sizeof(errbuf));
+        err = run_batch(c, batch, n, nexts, 1, 0, &out, errbuf, sizeof(errbuf));
     }
     if (err)
         cf_warn("consumer %s: batch of %zu rolled back, will retry: %s", c->group_id, n, errbuf);
@@ -667,6 +683,7 @@ static void *consumer_main(void *arg)
         rd_kafka_topic_partition_list_t *firsts, *nexts;
         batch_offsets(batch, n, &firsts, &nexts);
         if (process_batch(c, batch, n, nexts) == 0) {
+            c->failures = 0;
             backoff = CF_CONSUMER_BACKOFF_MIN_MS;
             rd_kafka_resp_err_t kerr = rd_kafka_commit(c->rk, nexts, 1);
             if (kerr)
@@ -674,6 +691,7 @@ static void *consumer_main(void *arg)
                         rd_kafka_err2str(kerr));
             refresh_lag(c);
         } else {
+            c->failures++;
             seek_back(c, firsts);
             backoff_sleep(c, backoff);
             backoff =

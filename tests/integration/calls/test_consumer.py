@@ -7,11 +7,12 @@ import json
 import uuid
 
 import cfstack
-from common import Stack, call_body, events_for, wait_until
+from common import Stack, call_body, contact_key, events_for, wait_until
 
 RAW = "clinicflow.calls.raw.v1"
 CALLS = "clinicflow.calls.v1"
 DLQ = "clinicflow.dlq.v1"
+PATIENTS = "clinicflow.patients.v1"
 
 
 def post_ok(stack, **over):
@@ -131,6 +132,57 @@ def test_one_batch_with_a_repeat_and_a_rejected_fact(stack):
     stack.svc.stop()
 
 
+def patient_event(patient_id, **data):
+    number = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    return json.dumps({
+        "specversion": "1.0", "id": str(uuid.uuid4()),
+        "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
+        "subject": patient_id, "time": "2026-11-20T08:00:00.000Z",
+        "datacontenttype": "application/json", "networkid": cfstack.demo_network()["id"],
+        "data": dict({"patient_id": patient_id, "phones": [number],
+                      "contact_keys": [contact_key(number)],
+                      "last_visit_at": "2026-09-01T10:00:00.000Z"}, **data),
+    }).encode()
+
+
+def test_a_message_the_database_keeps_refusing_goes_to_dlq(stack):
+    """An error that is not the message's fault by its code (here a trigger
+    an operator added) is retried; when it keeps coming back the message
+    goes to the DLQ as failed and the partition moves on."""
+    cfstack.psql(stack.dsn, """
+        CREATE FUNCTION calls.refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.doc->>'note' = 'refuse me' THEN
+                RAISE EXCEPTION 'refused by a trigger';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_marked BEFORE INSERT ON calls.patients
+            FOR EACH ROW EXECUTE FUNCTION calls.refuse_marked();""")
+    stack.services[0] = stack.svc = stack.start_service()  # the test before stopped it
+    try:
+        patient = str(uuid.uuid4())
+        # Same key, so the same partition: the second waits behind the first.
+        cfstack.produce(stack.broker.bootstrap, PATIENTS, patient,
+                        patient_event(patient, note="refuse me"))
+        cfstack.produce(stack.broker.bootstrap, PATIENTS, patient, patient_event(patient))
+        wait_until(lambda: cfstack.psql(
+            stack.dsn, "SELECT doc->>'note' IS NULL FROM calls.patients"
+            " WHERE patient_id = '%s'" % patient) == [["t"]], 60,
+            "the event after the refused one to be applied")
+        failed = [json.loads(m["payload"])["data"] for m in stack.reader(DLQ).read()
+                  if json.loads(m["payload"])["data"]["reason_code"] == "failed"]
+        assert len(failed) == 1, failed
+        assert failed[0]["group_id"] == "clinicflow-calls-patients", failed
+        assert "refused by a trigger" in failed[0]["reason"], failed
+        refused = json.loads(base64.b64decode(failed[0]["value_b64"]))
+        assert refused["data"]["note"] == "refuse me", refused
+    finally:
+        cfstack.psql(stack.dsn, "DROP TRIGGER refuse_marked ON calls.patients;"
+                     " DROP FUNCTION calls.refuse_marked()")
+    stack.svc.stop()
+
+
 if __name__ == "__main__":
     s = Stack()
     try:
@@ -138,6 +190,7 @@ if __name__ == "__main__":
             test_poison_goes_to_dlq_and_the_fold_moves_on,
             test_restart_resumes_at_stored_offsets,
             test_one_batch_with_a_repeat_and_a_rejected_fact,
+            test_a_message_the_database_keeps_refusing_goes_to_dlq,
         )], exit=False)
     finally:
         s.close()
