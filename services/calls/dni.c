@@ -64,8 +64,12 @@ static const struct {
 
 /* The sessions extended since the last flush: a Jansson object used as a
  * hash table, "<network>\n<number>\n<reserved at>" ->
- * {"n": network, "k": number, "r": reserved at, "u": held until in ms}, so
- * a request notes its extension in O(1) however many visitors hold numbers. */
+ * {"n": network, "k": number, "r": reserved at, "u": held until in ms,
+ *  "c": clinic, "w": visitor, "t": the request's tags}, so a request notes
+ * its extension in O(1) however many visitors hold numbers. The flush
+ * writes the session's row if it is missing (its insert failed, or Redis
+ * took the hold but the answer came too late), so a hold that Redis has
+ * is never without the row that attributes its calls for long. */
 static pthread_mutex_t ext_lock = PTHREAD_MUTEX_INITIALIZER; /* guards ext_pending */
 static json_t *ext_pending;
 
@@ -82,14 +86,16 @@ static void pending_merge(const char *key, json_t *j_e)
         json_object_set_new(ext_pending, key, j_e);
 }
 
-static void extension_note(const char *network_id, const char *number, int64_t reserved_ms,
-                           int64_t held_until_ms)
+static void extension_note(const char *network_id, const char *clinic, const char *number,
+                           const char *visitor, int64_t reserved_ms, int64_t held_until_ms,
+                           const json_t *j_utm)
 {
     char key[256], reserved[32];
     cf_time_format(reserved_ms, reserved);
     snprintf(key, sizeof(key), "%s\n%s\n%s", network_id, number, reserved);
-    json_t *j_e = json_pack("{s:s, s:s, s:s, s:I}", "n", network_id, "k", number, "r", reserved,
-                            "u", (json_int_t)held_until_ms);
+    json_t *j_e =
+        json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:O}", "n", network_id, "k", number, "r",
+                  reserved, "u", (json_int_t)held_until_ms, "c", clinic, "w", visitor, "t", j_utm);
     pthread_mutex_lock(&ext_lock);
     pending_merge(key, j_e);
     pthread_mutex_unlock(&ext_lock);
@@ -115,19 +121,18 @@ static void flush_extensions(struct calls_ctx *ctx)
     }
     char *rows = json_dumps(j_rows, JSON_COMPACT);
     const char *params[] = {rows};
-    /* The rows are locked in key order first: instances flushing the same
+    /* The rows are written in key order: instances flushing the same
      * sessions (a visitor's requests reach several) cannot deadlock. */
     if (!rows ||
         cf_pg_pool_exec(ctx->svc->pg,
-                        "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb)"
-                        " AS v(n text, k text, r timestamptz, u bigint)),"
-                        " l AS (SELECT s.network_id, s.number, s.reserved_at, v.u"
-                        " FROM calls.dni_sessions s JOIN v ON s.network_id = v.n"
-                        " AND s.number = v.k AND s.reserved_at = v.r"
-                        " ORDER BY s.network_id, s.number, s.reserved_at FOR UPDATE OF s)"
-                        " UPDATE calls.dni_sessions s SET held_until = greatest(s.held_until,"
-                        " to_timestamp(l.u / 1000.0)) FROM l WHERE s.network_id = l.network_id"
-                        " AND s.number = l.number AND s.reserved_at = l.reserved_at",
+                        "INSERT INTO calls.dni_sessions AS s (network_id, clinic_id, number,"
+                        " visitor_id, reserved_at, held_until, utm)"
+                        " SELECT e.n, e.c, e.k, e.w, e.r, to_timestamp(e.u / 1000.0),"
+                        " coalesce(e.t, '{}') FROM jsonb_to_recordset($1::jsonb)"
+                        " AS e(n text, k text, r timestamptz, u bigint, c text, w text, t jsonb)"
+                        " ORDER BY e.n, e.k, e.r"
+                        " ON CONFLICT (network_id, number, reserved_at) DO UPDATE"
+                        " SET held_until = greatest(s.held_until, EXCLUDED.held_until)",
                         1, params, NULL, errbuf, sizeof(errbuf)) != 0) {
         if (!rows)
             snprintf(errbuf, sizeof(errbuf), "out of memory");
@@ -460,6 +465,19 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
     return res;
 }
 
+/* The request's UTM tags, click ids, referrer and landing page (new ref). */
+static json_t *request_tags(const struct _u_request *req)
+{
+    json_t *j_utm = json_object();
+    for (size_t i = 0; i < sizeof(utm_params) / sizeof(utm_params[0]); i++) {
+        const char *v = u_map_get(req->map_url, utm_params[i].param);
+        json_t *j_v = v && *v && strlen(v) <= 2048 ? json_string(v) : NULL;
+        if (j_v)
+            json_object_set_new(j_utm, utm_params[i].member, j_v);
+    }
+    return j_utm;
+}
+
 static void record_session(struct calls_ctx *ctx, const char *network_id, const char *clinic,
                            const char *number, const char *visitor, int64_t reserved_ms,
                            long hold_s, const json_t *j_utm)
@@ -475,9 +493,10 @@ static void record_session(struct calls_ctx *ctx, const char *network_id, const 
                         " $5::timestamptz, $6::timestamptz, $7::jsonb)"
                         " ON CONFLICT DO NOTHING",
                         7, params, NULL, errbuf, sizeof(errbuf)) != 0) {
-        cf_warn("dni: could not record a reservation (calls to it may go unattributed): %s",
-                errbuf);
+        cf_warn("dni: could not record a reservation (written with the next flush): %s", errbuf);
         cf_metrics_add("clinicflow_dni_unrecorded_total", "", 1);
+        extension_note(network_id, clinic, number, visitor, reserved_ms,
+                       reserved_ms + hold_s * 1000, j_utm);
     }
     free(utm);
 }
@@ -559,7 +578,9 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     }
     case HOLD_EXTENDED:
         dynamic = 1;
-        extension_note(net->id, number, reserved_ms, cf_now_ms() + q.hold_s * 1000);
+        j_utm = request_tags(req);
+        extension_note(net->id, clinic->id, number, visitor, reserved_ms,
+                       cf_now_ms() + q.hold_s * 1000, j_utm);
         cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
         break;
     case HOLD_LOCAL: /* the hold in Redis (and in PostgreSQL) already lasts long enough */
@@ -568,13 +589,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         break;
     case HOLD_NEW:
         dynamic = 1;
-        j_utm = json_object();
-        for (size_t i = 0; i < sizeof(utm_params) / sizeof(utm_params[0]); i++) {
-            const char *v = u_map_get(req->map_url, utm_params[i].param);
-            json_t *j_v = v && *v && strlen(v) <= 2048 ? json_string(v) : NULL;
-            if (j_v)
-                json_object_set_new(j_utm, utm_params[i].member, j_v);
-        }
+        j_utm = request_tags(req);
         record_session(ctx, net->id, clinic->id, number, visitor, reserved_ms, q.hold_s, j_utm);
         cf_metrics_add("clinicflow_dni_reservations_total", labels, 1);
         break;

@@ -69,6 +69,30 @@ def test_same_visitor_same_number_and_cors(stack):
     assert st == 204 and hdrs["access-control-allow-origin"] == origin, (st, hdrs)
 
 
+def test_hold_without_its_row_gets_one(stack):
+    """A hold Redis has but PostgreSQL lost (its insert failed, or the answer
+    to the reservation came too late and the visitor asks again): the next
+    extension writes the row, tags included, so calls are attributed."""
+    visitor = "visitor-row-%s" % uuid.uuid4().hex[:8]
+    tags = dict(utm_source="google", utm_campaign="crowns", gclid="abc123")
+    st, _, r = ask(stack.svc, "demo-south", visitor, **tags)
+    assert st == 200 and r["dynamic"], r
+    where = "visitor_id = '%s'" % visitor
+    wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.dni_sessions WHERE "
+                                    + where) == [["1"]], 30, "the reservation's row")
+    cfstack.psql(stack.dsn, "DELETE FROM calls.dni_sessions WHERE " + where)
+    try:
+        st, _, again = ask(stack.svc, "demo-south", visitor, **tags)
+        assert st == 200 and again["number"] == r["number"], again
+        wait_until(lambda: cfstack.psql(
+            stack.dsn, "SELECT number, clinic_id, utm->>'source', utm->>'gclid',"
+            " held_until > reserved_at FROM calls.dni_sessions WHERE " + where)
+            == [[r["number"], "demo-south", "google", "abc123", "t"]], 30,
+            "the row written again by the extension")
+    finally:
+        release("demo-south", visitor)
+
+
 def test_bad_requests(stack):
     for clinic_id, visitor, field in (("demo-south", "x", "visitor"),
                                       ("demo-south", "has space inside", "visitor"),
@@ -280,6 +304,7 @@ if __name__ == "__main__":
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_same_visitor_same_number_and_cors,
+            test_hold_without_its_row_gets_one,
             test_bad_requests,
             test_exhausted_pool_answers_the_default_number,
             test_call_reported_after_the_hold_is_attributed,
