@@ -514,6 +514,11 @@ unsigned cf_http_port(const struct cf_http *h)
  * Stopping at once would cut in-flight requests off: libmicrohttpd shuts
  * the sockets down before the handlers return.
  */
+long cf_http_drain_ms(const struct cf_http *h)
+{
+    return h ? h->drain_ms : 0;
+}
+
 void cf_http_stop(struct cf_http *h)
 {
     if (h == NULL)

@@ -383,8 +383,14 @@ int cf_service_run(struct cf_service *svc)
 
     int code = 0, abandoned = 0;
 
-    watch_step(&w, "stop http",
-               w.deadline_ms - reserve_consumers - reserve_producer - reserve_rest);
+    /* A request in flight may wait for its delivery report as long as the
+     * HTTP layer drains; the step gets that long even if it eats into the
+     * later steps' reserves (never past the whole deadline). */
+    long long http_deadline = w.deadline_ms - reserve_consumers - reserve_producer - reserve_rest;
+    long long drain_deadline = start + cf_http_drain_ms(svc->http) + STEP_GRACE_MS;
+    if (drain_deadline > http_deadline)
+        http_deadline = drain_deadline < w.deadline_ms ? drain_deadline : w.deadline_ms;
+    watch_step(&w, "stop http", http_deadline);
     cf_http_stop(svc->http);
     svc->http = NULL;
 

@@ -54,6 +54,9 @@ int cf_http_start(struct cf_http *h, char *errbuf, size_t errbuf_size);
 unsigned cf_http_port(const struct cf_http *h);
 /* Stops accepting, waits for in-flight requests, frees everything. */
 void cf_http_stop(struct cf_http *h);
+/* How long cf_http_stop may wait for requests in flight (a request can be
+ * waiting for a Kafka delivery report): the shutdown gives it that much. */
+long cf_http_drain_ms(const struct cf_http *h);
 
 /* Sets the JSON error body and status. field may be NULL: it is then
  * present as null, so the body always has the same three members. */
