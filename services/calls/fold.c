@@ -336,10 +336,14 @@ static int fold_result(PGconn *conn, const struct cf_event *ev, struct cf_outbox
         json_object_set(j_result, "comment", j_comment);
     cf_json_set_time(j_result, "at", ev->time_ms);
     json_t *j_old = json_object_get(j_call, "result");
+    /* json_equal says two absent members differ: a result without a comment
+     * given again would move result.at and emit call.updated each time. */
+    const json_t *j_old_comment = json_object_get(j_old, "comment");
+    const json_t *j_new_comment = json_object_get(j_result, "comment");
     int changed =
         !j_old ||
         !json_equal(json_object_get(j_old, "value"), json_object_get(j_result, "value")) ||
-        !json_equal(json_object_get(j_old, "comment"), j_comment);
+        (j_old_comment || j_new_comment ? !json_equal(j_old_comment, j_new_comment) : 0);
     if (changed) {
         json_object_set_new(j_call, "result", j_result);
         rc = calls_store_save(conn, ev->networkid, j_call, errbuf, errbuf_size);

@@ -59,6 +59,13 @@ def test_result_becomes_call_updated_once(stack):
     wait_until(lambda: len(updates_with_result(stack, call_id)) == 2, 60, "the second result")
     assert updates_with_result(stack, call_id)[-1]["data"]["result"]["value"] == "arrived"
 
+    # The same result again in a new event (its own event_id), no comment
+    # either time: nothing changed, so no update.
+    st, _, reply = post_result(stack, call_id, {"result": "arrived", "event_id": "desk-2"})
+    assert st == 202, reply
+    stack.wait_folded()
+    assert len(updates_with_result(stack, call_id)) == 2, updates_with_result(stack, call_id)
+
 
 def test_bad_results_change_nothing(stack):
     call_id = new_call(stack)
