@@ -250,6 +250,9 @@ static int mango_parse(const struct calls_hook *h, json_t *facts, char *errbuf, 
     json_error_t jerr;
     int rc;
 
+    /* A base URL saved with a trailing slash gives "//events/call". */
+    while (sub[0] == '/' && sub[1] == '/')
+        sub++;
     if (strcmp(sub, "/events/call") != 0 && strcmp(sub, "/events/summary") != 0)
         return 0; /* ping, recording, dtmf, sms, ...: acknowledged, nothing to record */
     json_t *j = json ? json_loads(json, 0, &jerr) : NULL;

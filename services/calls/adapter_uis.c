@@ -286,8 +286,14 @@ static int outgoing_event(const char *event)
 static json_t *body_of(const struct calls_hook *h)
 {
     json_t *j;
+    size_t lead = 0;
+    while (lead < h->body_len && (h->body[lead] == ' ' || h->body[lead] == '\t' ||
+                                  h->body[lead] == '\r' || h->body[lead] == '\n'))
+        lead++;
 
-    if (h->body_len > 0 && json_object_size(h->form) == 0) {
+    /* A JSON template is JSON whatever Content-Type it came with: decoded
+     * as a form it would be one meaningless key and the event lost. */
+    if (h->body_len > lead && (json_object_size(h->form) == 0 || h->body[lead] == '{')) {
         j = json_loadb(h->body, h->body_len, 0, NULL);
         if (json_is_object(j))
             return j;

@@ -187,6 +187,11 @@ static void test_answered_inbound(void)
     CHECK_STR(fact_str(f, "tracking_number"), "74950000301");
     CHECK(!fact_has(f, "agent_id"));
     json_decref(f);
+    /* A base URL saved with a trailing slash: Mango appends to it as is. */
+    f = parse_one("//events/call", LEG_APPEARED_JSON);
+    CHECK_STR(fact_str(f, "event"), "started");
+    CHECK_STR(fact_str(f, "call_key"), "MjA5NDE0NzQ4Mzo0Mg==");
+    json_decref(f);
 
     /* The leg to the employee: "to" stays the dialled line, the employee is
      * the agent; unknown fields are ignored. */

@@ -92,6 +92,18 @@ static void test_answered_inbound(void)
     CHECK_STR(fact_str(r.facts, "tracking_number"), "74990000301");
     fx_free(&r);
 
+    /* The same JSON template sent as a form (a Content-Type left at its
+     * default): still read as JSON, not as one meaningless form key. */
+    fx_init(&r, "POST", "https://calls.example/v1/hooks/calls/uis/demo-uis",
+            json_incref(j_channel));
+    fx_set(r.query, "token", TOKEN);
+    fx_body(&r, in_call, "application/x-www-form-urlencoded");
+    fx_run(&r, &calls_adapter_uis);
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(json_array_size(r.facts), 1);
+    CHECK_STR(fact_str(r.facts, "event_key"), "998677427:started");
+    fx_free(&r);
+
     run(&r, talk_started);
     CHECK_INT(r.parse_rc, 0);
     CHECK_STR(fact_str(r.facts, "event_key"), "998677427:answered");
