@@ -347,6 +347,7 @@ enum hold_result {
     HOLD_NONE,    /* the clinic has no pool */
     HOLD_LIMITED, /* over a rate limit: nothing was touched */
     HOLD_LOCAL,   /* a hold this instance extended recently: not asked of Redis */
+    HOLD_CRAWLER, /* a search engine's or other robot's page load: no number */
 };
 
 /* What one request asks of Redis. */
@@ -465,6 +466,31 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
     return res;
 }
 
+/* 1 if the User-Agent is a robot's: search engines render pages with
+ * their scripts, and each render, a new visitor to us, would hold a pool
+ * number for a whole hold, so a crawl could take every number from the
+ * people the pool is for. The marks are what robots name themselves with
+ * ("Googlebot/2.1", "YandexBot/3.0", "bingbot/2.0", "AhrefsBot/7.0"):
+ * "bot" right before a slash, ';' or ')' (not the CUBOT phone's name),
+ * and a few without it. */
+static int calls_dni_crawler(const char *ua)
+{
+    static const char *const marks[] = {
+        "bot/",  "bot;",          "bot)",         "crawler",    "spider",
+        "slurp", "mediapartners", "externalhit/", "lighthouse", "inspectiontool"};
+    char lower[512];
+    size_t n = 0;
+    if (!ua)
+        return 0;
+    for (; ua[n] && n < sizeof(lower) - 1; n++)
+        lower[n] = (char)tolower((unsigned char)ua[n]);
+    lower[n] = '\0';
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+        if (strstr(lower, marks[i]))
+            return 1;
+    return 0;
+}
+
 /* The request's UTM tags, click ids, referrer and landing page (new ref). */
 static json_t *request_tags(const struct _u_request *req)
 {
@@ -556,6 +582,8 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     limited = calls_dni_local_limit(&ctx->cfg, ip, clinic->id, mono);
     if (limited > 0)
         held = HOLD_LIMITED;
+    else if (calls_dni_crawler(cf_http_header(req, "User-Agent")))
+        held = HOLD_CRAWLER;
     else if (pooled && local_s > 0 && limited == 0 &&
              calls_dni_local_get(clinic->id, visitor, mono + hold_s * 1000, number, sizeof(number),
                                  &reserved_ms))
@@ -596,6 +624,9 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     case HOLD_FULL:
         cf_metrics_add("clinicflow_dni_exhausted_total", labels, 1);
         break;
+    case HOLD_CRAWLER:
+        cf_metrics_add("clinicflow_dni_crawler_requests_total", labels, 1);
+        break;
     case HOLD_UNAVAILABLE:
         if (pooled)
             cf_metrics_add("clinicflow_dni_redis_unavailable_total", "", 1);
@@ -628,6 +659,9 @@ void calls_dni_describe_metrics(void)
                         "in Redis lasts long enough), by clinic");
     cf_metrics_describe("clinicflow_dni_exhausted_total", "counter",
                         "Requests answered with the default number because the pool was full");
+    cf_metrics_describe("clinicflow_dni_crawler_requests_total", "counter",
+                        "Requests from robots (search engines rendering pages), answered with "
+                        "the default number and holding none");
     cf_metrics_describe("clinicflow_dni_rate_limited_total", "counter",
                         "Requests refused with 429, by clinic");
     cf_metrics_describe("clinicflow_dni_redis_unavailable_total", "counter",

@@ -26,12 +26,14 @@ def pool(cid):
     return next(p for p in cfstack.demo_network()["number_pools"] if p["clinic_id"] == cid)
 
 
-def ask(svc, clinic_id, visitor, origin=None, method="GET", client=None, **params):
+def ask(svc, clinic_id, visitor, origin=None, method="GET", client=None, ua=None, **params):
     """client: the address a trusted proxy forwards the request for."""
     q = urllib.parse.urlencode(dict(clinic=clinic_id, visitor=visitor, **params))
     headers = {"Origin": origin} if origin else {}
     if client:
         headers["X-Forwarded-For"] = client
+    if ua:
+        headers["User-Agent"] = ua
     st, hdrs, body = cfstack.http(method, svc.url("/v1/tracking/number?" + q), None, headers)
     return st, hdrs, (json.loads(body) if body else None)
 
@@ -91,6 +93,27 @@ def test_hold_without_its_row_gets_one(stack):
             "the row written again by the extension")
     finally:
         release("demo-south", visitor)
+
+
+def test_robots_hold_no_number(stack):
+    """Search engines render pages with their scripts: a robot's request is
+    answered with the default number and takes none from the pool."""
+    for ua in ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+               "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+               "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36"
+               " (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36 (compatible; Googlebot/2.1)"):
+        visitor = "visitor-bot-%s" % uuid.uuid4().hex[:8]
+        st, _, r = ask(stack.svc, "demo-south", visitor, ua=ua)
+        assert st == 200 and r == {"number": clinic("demo-south")["default_phone"],
+                                   "dynamic": False, "hold_seconds": 0}, (ua, r)
+        assert redis_cli("EXISTS", "cf:dni:v:demo-south:" + visitor) == "0"
+    assert metric(stack.svc, 'clinicflow_dni_crawler_requests_total{clinic="demo-south"}') == 3
+    # A phone whose name happens to hold "bot" is a person.
+    visitor = "visitor-cubot-%s" % uuid.uuid4().hex[:8]
+    st, _, r = ask(stack.svc, "demo-south", visitor,
+                   ua="Mozilla/5.0 (Linux; Android 9; CUBOT KING KONG) Chrome/120.0 Mobile")
+    assert st == 200 and r["dynamic"] is True, r
+    release("demo-south", visitor)
 
 
 def test_bad_requests(stack):
@@ -305,6 +328,7 @@ if __name__ == "__main__":
         cfstack.run([lambda f=f: f(s) for f in (
             test_same_visitor_same_number_and_cors,
             test_hold_without_its_row_gets_one,
+            test_robots_hold_no_number,
             test_bad_requests,
             test_exhausted_pool_answers_the_default_number,
             test_call_reported_after_the_hold_is_attributed,
