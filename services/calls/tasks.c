@@ -117,6 +117,7 @@ static int save_task(PGconn *conn, const char *network_id, const char *contact_k
                    " opened_at, due_at, closed_at, missed_calls, doc)"
                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)"
                    " ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status,"
+                   " opened_at = EXCLUDED.opened_at, due_at = EXCLUDED.due_at,"
                    " closed_at = EXCLUDED.closed_at, missed_calls = EXCLUDED.missed_calls,"
                    " doc = EXCLUDED.doc, updated_at = now()",
                    10, params, NULL, errbuf, errbuf_size);
@@ -315,6 +316,51 @@ static int take_later_misses(PGconn *conn, json_t *j_task, int64_t answered_ms, 
     return rc;
 }
 
+/* The call that opened j_task was answered after all: it leaves the task
+ * (once: later events of the call find it gone). With missed calls left,
+ * the earliest of them is the task's source, its end the opening and the
+ * due time counted from it; with none, the task closes with that call. */
+static int withdraw_source(struct calls_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                           const char *contact_key, json_t *j_task, int64_t answered,
+                           struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    const char *call_id = json_string_value(json_object_get(ev->data, "call_id"));
+    const char *task_id = json_string_value(json_object_get(j_task, "task_id"));
+    const char *params[] = {task_id, call_id};
+    PGresult *res = NULL;
+    int rc = cf_pg_exec(conn, "DELETE FROM calls.task_calls WHERE task_id = $1 AND call_id = $2", 2,
+                        params, &res, errbuf, errbuf_size);
+    const int removed = rc == 0 && PQcmdTuples(res)[0] == '1';
+    PQclear(res);
+    if (rc != 0 || !removed)
+        return rc;
+    const char *left_params[] = {task_id};
+    rc = cf_pg_exec(conn,
+                    "SELECT c.call_id::text,"
+                    " (extract(epoch FROM coalesce(c.ended_at, c.started_at)) * 1000)::bigint,"
+                    " count(*) OVER ()"
+                    " FROM calls.task_calls tc JOIN calls.calls c ON c.call_id = tc.call_id"
+                    " WHERE tc.task_id = $1 ORDER BY coalesce(c.ended_at, c.started_at) LIMIT 1",
+                    1, left_params, &res, errbuf, errbuf_size);
+    const int left =
+        rc == 0 && PQntuples(res) > 0 ? (int)strtol(PQgetvalue(res, 0, 2), NULL, 10) : 0;
+    if (rc == 0 && left > 0) {
+        const int64_t opened = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        json_object_set_new(j_task, "missed_calls", json_integer(left));
+        json_object_set_new(j_task, "source_call_id", json_string(PQgetvalue(res, 0, 0)));
+        cf_json_set_time(j_task, "opened_at", opened);
+        cf_json_set_time(j_task, "due_at", opened + ctx->cfg.callback_sla_s * 1000);
+    } else if (rc == 0) {
+        close_task(j_task, call_id, answered);
+    }
+    PQclear(res);
+    if (rc == 0)
+        rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
+    if (rc == 0)
+        emit(out, ev->id, left > 0 ? "updated" : "closed", j_task, ev->networkid, ev->time_ms);
+    return rc;
+}
+
 /* A call with the contact answered by a person. It closes the open task if
  * it came at or after the task opened; missed calls of the task that came
  * after it go to a task of their own. If it is the very call that opened
@@ -355,18 +401,8 @@ static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_even
                             errbuf, errbuf_size);
         }
     } else if (source && call_id && strcmp(source, call_id) == 0) {
-        const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), call_id};
-        rc = cf_pg_exec(conn, "DELETE FROM calls.task_calls WHERE task_id = $1 AND call_id = $2", 2,
-                        params, NULL, errbuf, errbuf_size);
-        const json_int_t left = json_integer_value(json_object_get(j_task, "missed_calls")) - 1;
-        if (left > 0)
-            json_object_set_new(j_task, "missed_calls", json_integer(left));
-        else
-            close_task(j_task, call_id, answered);
-        if (rc == 0)
-            rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
-        if (rc == 0)
-            emit(out, ev->id, left > 0 ? "updated" : "closed", j_task, ev->networkid, ev->time_ms);
+        rc =
+            withdraw_source(ctx, conn, ev, contact_key, j_task, answered, out, errbuf, errbuf_size);
     }
     json_decref(j_moved);
     json_decref(j_task);

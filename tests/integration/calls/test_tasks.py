@@ -209,6 +209,41 @@ def test_missed_call_answered_after_all(stack):
     assert closed["closing_call_id"] == call_id == closed["source_call_id"], closed
 
 
+def test_answered_after_all_with_another_miss_waiting(stack):
+    """The task's first call turns out answered while a later miss waits in
+    it: the later miss becomes the task's source, and the first call's
+    further events (a result tagged on it) change nothing more."""
+    number = new_number()
+    ckey = contact_key(number)
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
+    pbx_id = "pbx-" + uuid.uuid4().hex[:12]
+    first = post(stack, call_body(call_id=pbx_id, event="ended", time=iso(start + timedelta(
+        minutes=1)), started_at=iso(start), **{"from": number}))
+    opened = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+    later_end = start + timedelta(minutes=4)
+    later = missed_call(stack, number, later_end)
+    wait_task(stack, ckey, "clinicflow.task.updated")
+    post(stack, call_body(call_id=pbx_id, event="answered", time=iso(start + timedelta(
+        seconds=6)), started_at=iso(start), **{"from": number}))
+    moved = wait_task(stack, ckey, "clinicflow.task.updated", count=2)["data"]
+    assert moved["task_id"] == opened["task_id"] and moved["missed_calls"] == 1, moved
+    assert moved["source_call_id"] == later, moved
+    assert moved["opened_at"] == iso(later_end).replace("Z", ".000Z"), moved
+    assert moved["due_at"] == iso(later_end + timedelta(seconds=900)).replace("Z", ".000Z")
+    st, _, reply = cfstack.http(
+        "POST", stack.svc.url("/v1/calls/%s/result" % first), {"result": "info"},
+        {"Authorization": "Bearer " + stack.keys["ingest"]})
+    assert st == 202, reply
+    wait_until(lambda: any(e["type"] == "clinicflow.call.updated" and "result" in e["data"]
+                           for e in events_for(stack.reader(CALLS).read(), first)),
+               60, "the result's call.updated")
+    wait_tasks_consumed(stack)
+    assert [e["type"] for e in tasks_of(stack, ckey)].count("clinicflow.task.updated") == 2
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls, opened_at = '%s'"
+                        " FROM calls.tasks WHERE contact_key = '%s'" % (iso(later_end), ckey))
+    assert rows == [["open", "1", "t"]], rows
+
+
 def test_blocked_caller_opens_no_task(stack):
     blocked = cfstack.demo_network()["blocklist"][0]
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
@@ -234,6 +269,7 @@ if __name__ == "__main__":
             test_callback_to_voicemail_does_not_close,
             test_missed_call_after_the_callback_seen_first,
             test_missed_call_answered_after_all,
+            test_answered_after_all_with_another_miss_waiting,
         )], exit=False)
     finally:
         s.close()
