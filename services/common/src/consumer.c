@@ -44,10 +44,13 @@
 #define CF_CONSUMER_POLL_MS 100
 #define CF_CONSUMER_BACKOFF_MIN_MS 100
 #define CF_CONSUMER_BACKOFF_MAX_MS 5000
-/* Attempts at a batch that keep failing before an error that is not a
- * connection or timeout is taken as the message's own fault (a constraint
- * the data breaks, a trigger that refuses it): the message then goes to the
- * DLQ, so one bad message never blocks a partition. */
+/* Attempts at a batch that keep failing before a conflict (a unique key
+ * the message's data collides with; at first it may be another instance's
+ * insert racing ours) is taken as the message's own fault: it then goes to
+ * the DLQ, so one bad message never blocks a partition. Errors that point
+ * at the environment (a missing column after a migration, a read-only
+ * standby, I/O) are waited out however long, never blamed on a message:
+ * otherwise every message would drain into the DLQ. */
 #define CF_CONSUMER_POISON_AFTER 5
 #define CF_CONSUMER_SEEK_TIMEOUT_MS 5000
 #define CF_CONSUMER_LAG_IDLE_MS 1000
@@ -539,9 +542,9 @@ static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t
 
 /* The careful way: applies one message under a savepoint, so that a
  * rejected one is undone alone. As a last resort (the batch kept failing),
- * any error but a lost connection or a timeout is the message's: it is
- * undone and sent to the DLQ as "failed". Returns 0 (applied, skipped or
- * sent to the DLQ) or a transient error. */
+ * a conflict is the message's: it is undone and sent to the DLQ as
+ * "failed". Returns 0 (applied, skipped or sent to the DLQ) or a transient
+ * error. */
 static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struct cf_outbox *out,
                      int last_resort, char *errbuf, size_t errbuf_size)
 {
@@ -568,8 +571,8 @@ static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struc
     int rc = c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason));
     if (rc == 0) {
         err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
-    } else if (rc == CF_EINVAL || (last_resort && rc != CF_EUNAVAIL && rc != CF_ETIMEOUT &&
-                                   PQstatus(c->conn) == CONNECTION_OK)) {
+    } else if (rc == CF_EINVAL ||
+               (last_resort && rc == CF_ECONFLICT && PQstatus(c->conn) == CONNECTION_OK)) {
         outbox_truncate(out, outbox_mark);
         err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
         if (!err && rc == CF_EINVAL) {

@@ -163,7 +163,14 @@ CF_TESTABLE int cf_pg_sqlstate_err(const char *sqlstate)
         return CF_ECONFLICT;
     if (strcmp(sqlstate, "57014") == 0)
         return CF_ETIMEOUT;
-    if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0)
+    /* The data refused: a data exception, a constraint, a cardinality
+     * violation (one row touched twice), a trigger's or check option's
+     * refusal, an exception a PL/pgSQL guard raised. The same data fails the
+     * same way again. */
+    if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
+        strncmp(sqlstate, "21", 2) == 0 || strncmp(sqlstate, "27", 2) == 0 ||
+        strncmp(sqlstate, "09", 2) == 0 || strncmp(sqlstate, "44", 2) == 0 ||
+        strncmp(sqlstate, "P0", 2) == 0)
         return CF_EINVAL;
     if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
         strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "40", 2) == 0 ||

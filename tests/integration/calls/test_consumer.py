@@ -146,14 +146,15 @@ def patient_event(patient_id, **data):
 
 
 def test_a_message_the_database_keeps_refusing_goes_to_dlq(stack):
-    """An error that is not the message's fault by its code (here a trigger
-    an operator added) is retried; when it keeps coming back the message
-    goes to the DLQ as failed and the partition moves on."""
+    """A conflict (here raised by a trigger an operator added, as a unique
+    key would) may be a race with another instance, so it is retried; when
+    it keeps coming back the message goes to the DLQ as failed and the
+    partition moves on."""
     cfstack.psql(stack.dsn, """
         CREATE FUNCTION calls.refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF NEW.doc->>'note' = 'refuse me' THEN
-                RAISE EXCEPTION 'refused by a trigger';
+                RAISE EXCEPTION 'refused by a trigger' USING ERRCODE = 'unique_violation';
             END IF;
             RETURN NEW;
         END $$;

@@ -31,6 +31,12 @@ static const struct sqlstate_case cases[] = {
     {"40P01", CF_EUNAVAIL},  /* deadlock_detected */
     {"55P03", CF_EUNAVAIL},  /* lock_not_available */
     {"57014", CF_ETIMEOUT},  /* query_canceled (statement_timeout) */
+    {"21000", CF_EINVAL},    /* cardinality_violation: a row touched twice */
+    {"P0001", CF_EINVAL},    /* raise_exception: a PL/pgSQL guard refused */
+    {"27000", CF_EINVAL},    /* triggered_data_change_violation */
+    {"25006", CF_EINTERNAL}, /* read_only_sql_transaction: a standby, not the data */
+    {"58030", CF_EINTERNAL}, /* io_error */
+    {"42703", CF_EINTERNAL}, /* undefined_column: a migration, not the data */
     {"42601", CF_EINTERNAL}, /* syntax_error */
     {"42P01", CF_EINTERNAL}, /* undefined_table */
     {"42501", CF_EINTERNAL}, /* insufficient_privilege */
