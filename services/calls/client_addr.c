@@ -115,6 +115,23 @@ static void key_of(int family, const uint8_t *addr, char *out, size_t size)
     snprintf(out, size, "%s/64", text);
 }
 
+/* An IPv6 address into addr, as IPv4 if it is a mapped one
+ * (::ffff:a.b.c.d, as dual-stack sockets and proxies write them): its
+ * family. */
+static int from_v6(const uint8_t a6[16], uint8_t addr[16])
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
+        uint8_t v4[4];
+        memcpy(v4, a6 + 12, 4);
+        memset(addr, 0, 16);
+        memcpy(addr, v4, 4);
+        return AF_INET;
+    }
+    memmove(addr, a6, 16);
+    return AF_INET6;
+}
+
 /* An address from a socket address: its family, 0 if none. */
 static int from_sockaddr(const struct sockaddr *sa, uint8_t addr[16])
 {
@@ -122,16 +139,8 @@ static int from_sockaddr(const struct sockaddr *sa, uint8_t addr[16])
         memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
         return AF_INET;
     }
-    if (sa && sa->sa_family == AF_INET6) {
-        const uint8_t *a6 = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(a6, mapped, sizeof(mapped)) == 0) { /* ::ffff:a.b.c.d */
-            memcpy(addr, a6 + 12, 4);
-            return AF_INET;
-        }
-        memcpy(addr, a6, 16);
-        return AF_INET6;
-    }
+    if (sa && sa->sa_family == AF_INET6)
+        return from_v6(((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr, addr);
     return 0;
 }
 
@@ -161,8 +170,12 @@ void calls_client_key(const struct sockaddr *peer, const char *xff,
         struct calls_proxy_net hop;
         if (net_parse(s, n, &hop) != 0 || hop.bits != (hop.family == AF_INET ? 32 : 128))
             break;
-        family = hop.family;
-        memcpy(addr, hop.addr, sizeof(addr));
+        if (hop.family == AF_INET6) {
+            family = from_v6(hop.addr, addr);
+        } else {
+            family = AF_INET;
+            memcpy(addr, hop.addr, sizeof(addr));
+        }
         end = start > 0 ? start - 1 : 0;
     }
     key_of(family, addr, out, size);

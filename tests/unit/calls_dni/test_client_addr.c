@@ -58,9 +58,11 @@ static void test_client_key(void)
     /* Nothing usable forwarded: the proxy itself. */
     CHECK_STR(key(&proxy, NULL, &lb), "10.1.2.3");
     CHECK_STR(key(&proxy, "unknown", &lb), "10.1.2.3");
-    /* A v4-mapped peer is the v4 address. */
+    /* A v4-mapped peer or forwarded address is the v4 address. */
     struct sockaddr_storage mapped = peer("::ffff:10.1.2.3");
     CHECK_STR(key(&mapped, "198.51.100.7", &lb), "198.51.100.7");
+    CHECK_STR(key(&proxy, "::ffff:198.51.100.8", &lb), "198.51.100.8");
+    CHECK_STR(key(&proxy, "198.51.100.9, ::ffff:10.0.0.7", &lb), "198.51.100.9");
     /* IPv6 clients count per /64, forwarded or not. */
     struct sockaddr_storage v6 = peer("2001:db8:1:2:3:4:5:6");
     CHECK_STR(key(&v6, NULL, &none), "2001:db8:1:2::/64");
