@@ -379,16 +379,18 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 
 /* After an "all brokers down" while idle: a metadata request (any broker,
  * no topics) tells a closed idle connection, which it opens again, from an
- * outage. Runs on the poll thread; nothing waits for a delivery report
- * meanwhile, as nothing was queued. */
+ * outage. Runs on the poll thread (up to 1 s); nothing waits for a
+ * delivery report meanwhile, as nothing was queued, but for a probe let
+ * through by an open breaker in that second. */
 static void verify_brokers(struct cf_producer *p)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, NULL, &md, 2000);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, NULL, &md, 1000);
     if (md)
         rd_kafka_metadata_destroy(md);
     if (err) {
-        cf_warn("kafka: no broker answered a metadata request: %s", rd_kafka_err2str(err));
+        /* The breaker logs when it opens; this repeats while it is open. */
+        cf_debug("kafka: no broker answered a metadata request: %s", rd_kafka_err2str(err));
         breaker_apply(p, CF_BREAKER_ALL_DOWN);
     } else {
         breaker_apply(p, CF_BREAKER_BROKER_UP);

@@ -386,21 +386,31 @@ int cf_service_run(struct cf_service *svc)
     /* A request in flight may wait for its delivery report as long as the
      * HTTP layer drains; the step gets that long even if it eats into the
      * later steps' reserves (never past the whole deadline). */
-    long long http_deadline = w.deadline_ms - reserve_consumers - reserve_producer - reserve_rest;
+    const long long planned_http =
+        w.deadline_ms - reserve_consumers - reserve_producer - reserve_rest;
+    long long http_deadline = planned_http;
     long long drain_deadline = start + cf_http_drain_ms(svc->http) + STEP_GRACE_MS;
     if (drain_deadline > http_deadline)
         http_deadline = drain_deadline < w.deadline_ms ? drain_deadline : w.deadline_ms;
     watch_step(&w, "stop http", http_deadline);
     cf_http_stop(svc->http);
     svc->http = NULL;
+    /* A drain past the plan moves the next steps' deadlines as much (their
+     * reserves shrink, the whole deadline holds). */
+    long long overrun = cf_mono_ms() - planned_http;
+    if (overrun < 0)
+        overrun = 0;
 
     if (svc->nworkers > 0) {
+        long long d = overrun > 0 ? cf_mono_ms() + 1000 : planned_http;
         watch_step(&w, "stop workers",
-                   w.deadline_ms - reserve_consumers - reserve_producer - reserve_rest);
+                   d < w.deadline_ms - reserve_rest ? d : w.deadline_ms - reserve_rest);
         stop_workers(svc);
     }
 
-    long long consumers_deadline = w.deadline_ms - reserve_producer - reserve_rest;
+    long long consumers_deadline = w.deadline_ms - reserve_producer - reserve_rest + overrun;
+    if (consumers_deadline > w.deadline_ms - reserve_rest)
+        consumers_deadline = w.deadline_ms - reserve_rest;
     for (size_t i = 0; i < svc->nconsumers; i++) {
         char step[160];
         snprintf(step, sizeof step, "stop consumer %s", svc->consumer_groups[i]);
