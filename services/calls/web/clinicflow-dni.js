@@ -13,7 +13,8 @@
  * back into view or out of the browser's cache, so a visitor who reads
  * for long never shows a number the service has given to someone else.
  * When the service has no number for the visitor (the pool is in use, or
- * anything fails) the page shows the number it was served with.
+ * it cannot be reached and the last hold has ended) the page shows what it
+ * was served with, markup and link as they were.
  */
 (function () {
   "use strict";
@@ -58,21 +59,22 @@
     return m ? "+7 (" + m[1] + ") " + m[2] + "-" + m[3] + "-" + m[4] : e164;
   }
 
-  /* Shows number (E.164) on every phone element, or, with null, the
-   * number each was served with. */
+  /* What each phone element was served with, to put back. */
+  var served = new WeakMap();
+
+  /* Shows number (E.164) on every phone element, or, with null, what each
+   * was served with (its markup and link as they were). */
   function show(number) {
     document.querySelectorAll("[data-clinicflow-phone]").forEach(function (el) {
-      if (!el.hasAttribute("data-clinicflow-served")) {
-        el.setAttribute("data-clinicflow-served", el.textContent);
-        el.setAttribute("data-clinicflow-served-href", el.getAttribute("href") || "");
-      }
       if (number) {
+        if (!served.has(el)) served.set(el, { html: el.innerHTML, href: el.getAttribute("href") });
         el.textContent = display(number);
         if (el.tagName === "A") el.setAttribute("href", "tel:" + number);
-      } else {
-        el.textContent = el.getAttribute("data-clinicflow-served");
-        var href = el.getAttribute("data-clinicflow-served-href");
-        if (href) el.setAttribute("href", href);
+      } else if (served.has(el)) {
+        var was = served.get(el);
+        el.innerHTML = was.html;
+        if (was.href !== null) el.setAttribute("href", was.href);
+        served.delete(el);
       }
     });
   }
@@ -83,24 +85,53 @@
   params.set("clinic", clinic);
   params.set("visitor", visitor);
   var timer = null;
+  var held = null;    /* the number shown, while it is the visitor's */
+  var heldUntil = 0;  /* the service keeps it the visitor's until then at least */
+  var holdMs = 0;
+  var lastAsk = 0;
+
+  function later(ms) {
+    if (document.visibilityState !== "hidden") timer = setTimeout(ask, ms);
+  }
 
   function ask() {
     if (timer) { clearTimeout(timer); timer = null; }
+    lastAsk = Date.now();
     fetch(endpoint + "?" + params.toString(), { credentials: "omit", cache: "no-store" })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (answer) {
-        var held = answer && answer.dynamic === true && answer.number;
-        show(held ? answer.number : null);
-        if (held && answer.hold_seconds > 0 && document.visibilityState !== "hidden")
-          timer = setTimeout(ask, answer.hold_seconds * 500);
+        if (answer && answer.dynamic === true && answer.number && answer.hold_seconds > 0) {
+          held = answer.number;
+          holdMs = answer.hold_seconds * 1000;
+          heldUntil = Date.now() + holdMs;
+          show(held);
+          later(holdMs / 2);
+        } else { /* the service has no number for the visitor */
+          held = null;
+          show(null);
+        }
       })
-      .catch(function () { show(null); });
+      .catch(function () {
+        /* Refused (429) or unreachable: a number given stays the visitor's
+         * until its hold ends; ask again before that, then give it up. */
+        var left = heldUntil - Date.now();
+        if (held && left > 0) {
+          later(Math.min(30000, left / 2));
+        } else {
+          held = null;
+          show(null);
+        }
+      });
   }
 
   function start() {
     ask();
     document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "visible") ask();
+      if (document.visibilityState !== "visible") return;
+      /* Back in view: ask if the last answer is getting old (not on every
+       * switch of tabs, which would only spend the rate limit). */
+      if (Date.now() - lastAsk >= Math.min(30000, holdMs ? holdMs / 4 : 30000)) ask();
+      else if (!timer && held) later(Math.max(0, heldUntil - holdMs / 2 - Date.now()));
     });
     window.addEventListener("pageshow", function (e) { if (e.persisted) ask(); });
   }
