@@ -190,20 +190,33 @@ def test_missed_call_after_the_callback_seen_first(stack):
     assert rows == [["closed", "1"], ["open", "1"]], rows
 
 
-def test_missed_call_answered_after_all(stack):
-    """The answer of a call arrives after its end was taken for a miss (a
-    webhook retried after a 503): the call is withdrawn from the task it
-    opened, which closes with it instead of expiring as lost."""
+def unanswered_with_task(stack, ended_after_min):
+    """A new contact's call, started 10 minutes ago and reported only at its
+    end with no answer: (number, contact key, start, the PBX's call id, the
+    call id, the task.opened data)."""
     number = new_number()
     ckey = contact_key(number)
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
     pbx_id = "pbx-" + uuid.uuid4().hex[:12]
     call_id = post(stack, call_body(call_id=pbx_id, event="ended", time=iso(start + timedelta(
-        minutes=3)), started_at=iso(start), **{"from": number}))
+        minutes=ended_after_min)), started_at=iso(start), **{"from": number}))
     opened = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
-    assert opened["source_call_id"] == call_id, opened
+    return number, ckey, start, pbx_id, call_id, opened
+
+
+def answer_late(stack, pbx_id, start, number):
+    """The call's answer, 6 s in, reported after its end."""
     post(stack, call_body(call_id=pbx_id, event="answered", time=iso(start + timedelta(
         seconds=6)), started_at=iso(start), **{"from": number}))
+
+
+def test_missed_call_answered_after_all(stack):
+    """The answer of a call arrives after its end was taken for a miss (a
+    webhook retried after a 503): the call is withdrawn from the task it
+    opened, which closes with it instead of expiring as lost."""
+    number, ckey, start, pbx_id, call_id, opened = unanswered_with_task(stack, 3)
+    assert opened["source_call_id"] == call_id, opened
+    answer_late(stack, pbx_id, start, number)
     closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
     assert closed["task_id"] == opened["task_id"], closed
     assert closed["closing_call_id"] == call_id == closed["source_call_id"], closed
@@ -213,18 +226,11 @@ def test_answered_after_all_with_another_miss_waiting(stack):
     """The task's first call turns out answered while a later miss waits in
     it: the later miss becomes the task's source, and the first call's
     further events (a result tagged on it) change nothing more."""
-    number = new_number()
-    ckey = contact_key(number)
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
-    pbx_id = "pbx-" + uuid.uuid4().hex[:12]
-    first = post(stack, call_body(call_id=pbx_id, event="ended", time=iso(start + timedelta(
-        minutes=1)), started_at=iso(start), **{"from": number}))
-    opened = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+    number, ckey, start, pbx_id, first, opened = unanswered_with_task(stack, 1)
     later_end = start + timedelta(minutes=4)
     later = missed_call(stack, number, later_end)
     wait_task(stack, ckey, "clinicflow.task.updated")
-    post(stack, call_body(call_id=pbx_id, event="answered", time=iso(start + timedelta(
-        seconds=6)), started_at=iso(start), **{"from": number}))
+    answer_late(stack, pbx_id, start, number)
     moved = wait_task(stack, ckey, "clinicflow.task.updated", count=2)["data"]
     assert moved["task_id"] == opened["task_id"] and moved["missed_calls"] == 1, moved
     assert moved["source_call_id"] == later, moved
