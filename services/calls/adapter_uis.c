@@ -165,9 +165,10 @@ static int time_of(const struct calls_hook *h, const json_t *j_body, const char 
         *ms_out = (int64_t)json_integer_value(j) * 1000;
         return 0;
     }
-    if (s && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12 && strtoll(s, NULL, 10) > 0 &&
-        strtoll(s, NULL, 10) <= CALLS_UNIX_S_MAX) {
-        *ms_out = (int64_t)strtoll(s, NULL, 10) * 1000;
+    const long long digits =
+        s && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12 ? strtoll(s, NULL, 10) : 0;
+    if (digits > 0 && digits <= CALLS_UNIX_S_MAX) {
+        *ms_out = (int64_t)digits * 1000;
         return 0;
     }
     if (s && strlen(s) > 19 && strpbrk(s + 19, "Z+-")) {

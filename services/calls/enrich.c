@@ -62,19 +62,21 @@ CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const
 {
     size_t i;
     json_t *j_tn;
-    char date[11];
+    char date[11] = ""; /* taken once, when a tracking number of this number has dates */
     int64_t ms;
-
-    if (cf_time_parse(started, &ms) != 0 || !net->tz || calls_local_date(ms, net->tz, date) != 0)
-        snprintf(date, sizeof(date), "%.10s", started);
 
     json_array_foreach(json_object_get(net->doc, "tracking_numbers"), i, j_tn)
     {
         const char *n = json_string_value(json_object_get(j_tn, "number"));
         const char *from = json_string_value(json_object_get(j_tn, "valid_from"));
         const char *to = json_string_value(json_object_get(j_tn, "valid_to"));
-        if (!n || strcmp(n, number) != 0 || (from && strncmp(date, from, 10) < 0) ||
-            (to && strncmp(date, to, 10) > 0))
+        if (!n || strcmp(n, number) != 0)
+            continue;
+        if ((from || to) && !date[0] &&
+            (cf_time_parse(started, &ms) != 0 || !net->tz ||
+             calls_local_date(ms, net->tz, date) != 0))
+            snprintf(date, sizeof(date), "%.10s", started);
+        if ((from && strncmp(date, from, 10) < 0) || (to && strncmp(date, to, 10) > 0))
             continue;
         json_t *j_att = json_pack("{s:s, s:s}", "kind", "static", "tracking_number", number);
         copy_str(j_att, j_tn, "source");
