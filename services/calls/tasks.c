@@ -21,15 +21,19 @@
  *   - a call still waiting for its staff leg (agent_pending: Twilio answered
  *     it itself) does neither: its call.updated with the staff's outcome does;
  *     the sweeper reports a leg still unreported after a while as missed;
- *   - a sweeper (a worker; leases by FOR UPDATE SKIP LOCKED, so any number
- *     of instances run it) expires tasks still open after the lost-after
- *     period as lost (task.expired), once: the row changes status in the
- *     same transaction that waited for the event's acknowledgement.
+ *   - a sweeper (a worker; each task under its contact's lock, taken only
+ *     if free, so any number of instances run it) expires tasks still open
+ *     after the lost-after period as lost (task.expired), once: the row
+ *     changes status in the same transaction that waited for the event's
+ *     acknowledgement. It first asks the call store for a callback: one
+ *     the fold stored but this consumer has not applied yet (it is behind,
+ *     or down while the fold runs elsewhere) closes the task instead,
+ *     with event ids from the task id.
  *
  * Rules run on event time; the sweeper on the wall clock. Work on one
  * contact is serialized by a transaction-scoped advisory lock on it.
  * Event ids: uuid5(input event id, "task.<verb>"); the sweeper's
- * uuid5(task id, "task.expired").
+ * uuid5(task id, "task.<verb>").
  */
 #include "calls.h"
 
@@ -361,9 +365,42 @@ static int withdraw_source(struct calls_ctx *ctx, PGconn *conn, const struct cf_
     return rc;
 }
 
+/* Closes j_task (open, locked) with the call call_id answered at
+ * answered_ms, at or after the task opened; missed calls of the task that
+ * came after it go to a task of their own. The events' ids come from
+ * id_base. */
+static int close_with_callback(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                               const char *contact_key, json_t *j_task, const char *call_id,
+                               int64_t answered, const char *id_base, struct cf_outbox *out,
+                               char *errbuf, size_t errbuf_size)
+{
+    json_t *j_moved = NULL;
+    int rc = take_later_misses(conn, j_task, answered, &j_moved, errbuf, errbuf_size);
+    if (rc == 0) {
+        close_task(j_task, call_id, answered);
+        rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
+    }
+    if (rc == 0)
+        emit(out, id_base, "closed", j_task, network_id, answered);
+    size_t i;
+    json_t *j_call;
+    json_array_foreach(j_moved, i, j_call)
+    {
+        if (rc != 0)
+            break;
+        char base[CF_UUID_STR_LEN + 1];
+        const char *parts[] = {id_base, "task.moved",
+                               json_string_value(json_object_get(j_call, "call_id"))};
+        cf_uuid5(parts, 3, base);
+        rc = add_missed(ctx, conn, network_id, contact_key, j_call, base, answered, out, errbuf,
+                        errbuf_size);
+    }
+    json_decref(j_moved);
+    return rc;
+}
+
 /* A call with the contact answered by a person. It closes the open task if
- * it came at or after the task opened; missed calls of the task that came
- * after it go to a task of their own. If it is the very call that opened
+ * it came at or after the task opened. If it is the very call that opened
  * the task (reported missed, then answered after all: a retried or late
  * fact), it is withdrawn from the task, which closes with it when no other
  * missed call is left. */
@@ -373,39 +410,38 @@ static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_even
 {
     const char *call_id = json_string_value(json_object_get(ev->data, "call_id"));
     int64_t answered = cf_json_time(ev->data, "answered_at");
-    json_t *j_task = NULL, *j_moved = NULL;
+    json_t *j_task = NULL;
     int rc = load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
 
     if (rc != 0 || !j_task)
         return rc;
     const char *source = json_string_value(json_object_get(j_task, "source_call_id"));
-    if (answered >= cf_json_time(j_task, "opened_at")) {
-        rc = take_later_misses(conn, j_task, answered, &j_moved, errbuf, errbuf_size);
-        if (rc == 0) {
-            close_task(j_task, call_id, answered);
-            rc = save_task(conn, ev->networkid, contact_key, j_task, errbuf, errbuf_size);
-        }
-        if (rc == 0)
-            emit(out, ev->id, "closed", j_task, ev->networkid, answered);
-        size_t i;
-        json_t *j_call;
-        json_array_foreach(j_moved, i, j_call)
-        {
-            if (rc != 0)
-                break;
-            char base[CF_UUID_STR_LEN + 1];
-            const char *parts[] = {ev->id, "task.moved",
-                                   json_string_value(json_object_get(j_call, "call_id"))};
-            cf_uuid5(parts, 3, base);
-            rc = add_missed(ctx, conn, ev->networkid, contact_key, j_call, base, answered, out,
-                            errbuf, errbuf_size);
-        }
-    } else if (source && call_id && strcmp(source, call_id) == 0) {
+    if (answered >= cf_json_time(j_task, "opened_at"))
+        rc = close_with_callback(ctx, conn, ev->networkid, contact_key, j_task, call_id, answered,
+                                 ev->id, out, errbuf, errbuf_size);
+    else if (source && call_id && strcmp(source, call_id) == 0)
         rc =
             withdraw_source(ctx, conn, ev, contact_key, j_task, answered, out, errbuf, errbuf_size);
-    }
-    json_decref(j_moved);
     json_decref(j_task);
+    return rc;
+}
+
+/* Work on one contact is serialized by a transaction-scoped advisory lock:
+ * waits for it, or with try set only takes it if free (*taken says). */
+static int lock_contact(PGconn *conn, const char *network_id, const char *contact_key, int try,
+                        int *taken, char *errbuf, size_t errbuf_size)
+{
+    char lock_key[512];
+    PGresult *res = NULL;
+    snprintf(lock_key, sizeof(lock_key), "%s/%s", network_id, contact_key);
+    const char *params[] = {lock_key};
+    int rc = cf_pg_exec(conn,
+                        try ? "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
+                            : "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                        1, params, &res, errbuf, errbuf_size);
+    if (taken)
+        *taken = rc == 0 && (!try || strcmp(PQgetvalue(res, 0, 0), "t") == 0);
+    PQclear(res);
     return rc;
 }
 
@@ -434,11 +470,7 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         return 0;
 
     /* One contact at a time, across partitions and instances. */
-    char lock_key[512];
-    snprintf(lock_key, sizeof(lock_key), "%s/%s", ev->networkid, contact_key);
-    const char *params[] = {lock_key};
-    int rc = cf_pg_exec(conn, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, params,
-                        NULL, errbuf, errbuf_size);
+    int rc = lock_contact(conn, ev->networkid, contact_key, 0, NULL, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     if (missed)
@@ -447,67 +479,102 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     return on_answered(ctx, conn, ev, contact_key, out, errbuf, errbuf_size);
 }
 
-/* One sweep: expires up to a batch of overdue open tasks. Returns how many,
- * or a negative error. */
-static int sweep_once(struct calls_ctx *ctx, PGconn *conn, char *errbuf, size_t errbuf_size)
+/* What a sweep did. */
+struct sweep_counts {
+    int expired;
+    int closed; /* by a callback the callbacks consumer had not applied yet */
+};
+
+/* One overdue task, in a transaction of its own under its contact's lock
+ * (taken only if free: a busy contact is tried at the next sweep). Before
+ * the task is given up as lost, the call store is asked for a callback:
+ * the fold may have stored one that the callbacks consumer, behind on
+ * calls.v1, has not applied yet; such a task closes with it as the
+ * consumer would have closed it. Returns 1 when the task expired or
+ * closed, 0 when it was left, or an error. */
+static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
+                      const char *network_id, const char *contact_key, const char *lost_after,
+                      struct sweep_counts *counts, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    json_error_t jerr;
+    json_t *j_task = NULL;
+    int taken = 0;
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = lock_contact(conn, network_id, contact_key, 1, &taken, errbuf, errbuf_size);
+    const char *params[] = {task_id, lost_after};
+    if (rc == 0 && taken)
+        rc = cf_pg_exec(conn,
+                        "SELECT doc::text FROM calls.tasks WHERE task_id = $1 AND status = 'open'"
+                        " AND opened_at < now() - make_interval(secs => $2) FOR UPDATE",
+                        2, params, &res, errbuf, errbuf_size);
+    if (rc != 0 || !taken || PQntuples(res) == 0) {
+        PQclear(res);
+        cf_pg_rollback(conn);
+        return rc;
+    }
+    j_task = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    PQclear(res);
+    if (!j_task) /* not our document: expire what we know of it */
+        j_task = json_pack("{s:s}", "task_id", task_id);
+
+    struct cf_outbox *out = cf_outbox_new();
+    char cb_call[CF_UUID_STR_LEN + 1] = "";
+    int64_t cb_ms = 0;
+    const int64_t opened = cf_json_time(j_task, "opened_at");
+    if (opened >= 0)
+        rc = find_callback(conn, network_id, contact_key, opened, cb_call, &cb_ms, errbuf,
+                           errbuf_size);
+    if (rc == 0 && cb_call[0]) {
+        rc = close_with_callback(ctx, conn, network_id, contact_key, j_task, cb_call, cb_ms,
+                                 task_id, out, errbuf, errbuf_size);
+    } else if (rc == 0) {
+        json_object_set_new(j_task, "status", json_string("expired"));
+        rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
+        if (rc == 0)
+            emit(out, task_id, "expired", j_task, network_id, cf_now_ms());
+    }
+    if (rc == 0)
+        rc = cf_outbox_produce(ctx->svc->producer, out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_commit(conn, errbuf, errbuf_size);
+    else
+        cf_pg_rollback(conn);
+    if (rc == 0 && cb_call[0])
+        counts->closed++;
+    else if (rc == 0)
+        counts->expired++;
+    cf_outbox_free(out);
+    json_decref(j_task);
+    return rc == 0 ? 1 : rc;
+}
+
+/* One sweep over up to a batch of overdue open tasks (oldest first).
+ * Returns how many were expired or closed, or a negative error. */
+static int sweep_once(struct calls_ctx *ctx, PGconn *conn, struct sweep_counts *counts,
+                      char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
     char lost_after[24];
     snprintf(lost_after, sizeof(lost_after), "%ld", ctx->cfg.task_lost_after_s);
     const char *params[] = {lost_after};
-    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
-    if (rc != 0)
-        return rc;
-    rc = cf_pg_exec(conn,
-                    "SELECT task_id::text, network_id, contact_key, doc::text FROM calls.tasks"
-                    " WHERE status = 'open' AND opened_at < now() - make_interval(secs => $1)"
-                    " ORDER BY opened_at LIMIT 100 FOR UPDATE SKIP LOCKED",
-                    1, params, &res, errbuf, errbuf_size);
-    if (rc != 0) {
-        cf_pg_rollback(conn);
-        return rc;
+    int rc = cf_pg_exec(conn,
+                        "SELECT task_id::text, network_id, contact_key FROM calls.tasks"
+                        " WHERE status = 'open' AND opened_at < now() - make_interval(secs => $1)"
+                        " ORDER BY opened_at LIMIT 100",
+                        1, params, &res, errbuf, errbuf_size);
+    int done = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        int r = sweep_task(ctx, conn, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                           PQgetvalue(res, i, 2), lost_after, counts, errbuf, errbuf_size);
+        if (r < 0)
+            rc = r;
+        else
+            done += r;
     }
-    int n = PQntuples(res);
-    struct cf_kmsg *msgs = cf_xcalloc((size_t)n + 1, sizeof(*msgs));
-    char **values = cf_xcalloc((size_t)n + 1, sizeof(char *));
-    json_t **tasks = cf_xcalloc((size_t)n + 1, sizeof(json_t *));
-    const int64_t now_ms = cf_now_ms();
-    for (int i = 0; i < n; i++) {
-        json_error_t jerr;
-        struct cf_event ev;
-        tasks[i] = json_loads(PQgetvalue(res, i, 3), 0, &jerr);
-        if (!tasks[i])
-            tasks[i] = json_pack("{s:s}", "task_id", PQgetvalue(res, i, 0));
-        json_object_set_new(tasks[i], "status", json_string("expired"));
-        task_event(&ev, PQgetvalue(res, i, 0), "expired", tasks[i], PQgetvalue(res, i, 1), now_ms);
-        values[i] = cf_event_dumps(&ev);
-        msgs[i].topic = CF_TOPIC_TASKS;
-        msgs[i].key = json_string_value(json_object_get(tasks[i], "task_id"));
-        msgs[i].keylen = msgs[i].key ? strlen(msgs[i].key) : 0;
-        msgs[i].value = values[i];
-        msgs[i].valuelen = strlen(values[i]);
-        cf_event_clear(&ev);
-    }
-    if (n > 0)
-        rc = cf_producer_send_batch(ctx->svc->producer, msgs, (size_t)n, errbuf, errbuf_size);
-    for (int i = 0; i < n && rc == 0; i++)
-        rc = save_task(conn, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), tasks[i], errbuf,
-                       errbuf_size);
-    if (rc == 0)
-        rc = cf_pg_commit(conn, errbuf, errbuf_size);
-    else
-        cf_pg_rollback(conn);
-    for (int i = 0; i < n; i++) {
-        free(values[i]);
-        json_decref(tasks[i]);
-    }
-    free(values);
-    free(tasks);
-    free(msgs);
     PQclear(res);
-    if (rc == 0 && n > 0)
-        cf_metrics_add("clinicflow_calls_tasks_expired_total", "", n);
-    return rc == 0 ? n : rc;
+    return rc == 0 ? done : rc;
 }
 
 /* Calls that ended waiting for a staff leg that never reported (the caller
@@ -582,6 +649,9 @@ void calls_tasks_sweeper(void *vctx)
 
     cf_metrics_describe("clinicflow_calls_tasks_expired_total", "counter",
                         "Callback tasks expired as lost by the sweeper");
+    cf_metrics_describe("clinicflow_calls_tasks_swept_closed_total", "counter",
+                        "Overdue callback tasks the sweeper closed with a callback found in the "
+                        "call store (the callbacks consumer had not applied it yet)");
     cf_metrics_describe("clinicflow_calls_staff_legs_unreported_total", "counter",
                         "Calls whose staff leg never reported, reported missed by the sweeper");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
@@ -590,14 +660,23 @@ void calls_tasks_sweeper(void *vctx)
             cf_warn("task sweeper: %s", errbuf);
             continue;
         }
+        struct sweep_counts counts = {0};
         int n;
         do {
-            n = sweep_once(ctx, conn, errbuf, sizeof(errbuf));
+            n = sweep_once(ctx, conn, &counts, errbuf, sizeof(errbuf));
         } while (n == 100);
         if (n < 0)
             cf_warn("task sweeper: %s", errbuf);
-        else if (n > 0)
-            cf_info("task sweeper expired %d callback tasks", n);
+        if (counts.expired > 0) {
+            cf_metrics_add("clinicflow_calls_tasks_expired_total", "", counts.expired);
+            cf_info("task sweeper expired %d callback tasks", counts.expired);
+        }
+        if (counts.closed > 0) {
+            cf_metrics_add("clinicflow_calls_tasks_swept_closed_total", "", counts.closed);
+            cf_info("task sweeper closed %d overdue callback tasks with callbacks in the call "
+                    "store",
+                    counts.closed);
+        }
         n = report_unreported_staff_legs(ctx, conn, errbuf, sizeof(errbuf));
         if (n < 0)
             cf_warn("task sweeper: unreported staff legs: %s", errbuf);

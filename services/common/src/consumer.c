@@ -136,6 +136,38 @@ static void outbox_truncate(struct cf_outbox *out, size_t keep)
     }
 }
 
+struct cf_outbox *cf_outbox_new(void)
+{
+    return cf_xcalloc(1, sizeof(struct cf_outbox));
+}
+
+void cf_outbox_free(struct cf_outbox *out)
+{
+    if (!out)
+        return;
+    outbox_truncate(out, 0);
+    free(out->msgs);
+    free(out);
+}
+
+int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size)
+{
+    if (out->n == 0)
+        return 0;
+    struct cf_kmsg *msgs = cf_xcalloc(out->n, sizeof(*msgs));
+    for (size_t i = 0; i < out->n; i++) {
+        msgs[i].topic = out->msgs[i].topic;
+        msgs[i].key = out->msgs[i].key;
+        msgs[i].keylen = out->msgs[i].keylen;
+        msgs[i].value = out->msgs[i].value;
+        msgs[i].valuelen = out->msgs[i].valuelen;
+    }
+    int err = cf_producer_send_batch(producer, msgs, out->n, errbuf, errbuf_size);
+    free(msgs);
+    return err;
+}
+
 /* ------------------------------------------------------------------------ */
 /* PostgreSQL                                                                */
 /* ------------------------------------------------------------------------ */
@@ -411,25 +443,6 @@ static int store_offsets(struct cf_consumer *c, const rd_kafka_topic_partition_l
     return err;
 }
 
-/* Produces the outbox and waits for every acknowledgement. */
-static int produce_outbox(struct cf_consumer *c, const struct cf_outbox *out, char *errbuf,
-                          size_t errbuf_size)
-{
-    if (out->n == 0)
-        return 0;
-    struct cf_kmsg *msgs = cf_xcalloc(out->n, sizeof(*msgs));
-    for (size_t i = 0; i < out->n; i++) {
-        msgs[i].topic = out->msgs[i].topic;
-        msgs[i].key = out->msgs[i].key;
-        msgs[i].keylen = out->msgs[i].keylen;
-        msgs[i].value = out->msgs[i].value;
-        msgs[i].valuelen = out->msgs[i].valuelen;
-    }
-    int err = cf_producer_send_batch(c->producer, msgs, out->n, errbuf, errbuf_size);
-    free(msgs);
-    return err;
-}
-
 /* apply_batch's answer when a message was rejected (not a CF_E* code). */
 #define BATCH_REJECTED 1
 
@@ -610,7 +623,7 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
         err = apply_batch(c, batch, n, out, errbuf, errbuf_size);
     }
     if (!err)
-        err = produce_outbox(c, out, errbuf, errbuf_size);
+        err = cf_outbox_produce(c->producer, out, errbuf, errbuf_size);
     if (!err)
         err = store_offsets(c, nexts, errbuf, errbuf_size);
     if (!err)

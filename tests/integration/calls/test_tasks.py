@@ -5,13 +5,15 @@ time to callback; one left open past the lost-after period expires once;
 a block-listed caller opens none. Times are event times: the calls are
 dated relative to now, and the lost one is backdated instead of waited for."""
 import json
+import os
 import random
+import subprocess
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
-from common import Stack, call_body, contact_key, events_for, wait_until
+from common import Stack, call_body, contact_key, demo_network, events_for, metric, wait_until
 
 CALLS = "clinicflow.calls.v1"
 TASKS = "clinicflow.tasks.v1"
@@ -147,6 +149,81 @@ def test_lost_task_expires_once(stack):
     assert rows == [["expired"]], rows
 
 
+class ContactLock:
+    """A psql session holding a contact's advisory lock, the one the
+    callbacks consumer takes for each call event: a consumer that meets a
+    call of that contact waits, and with it every later call event."""
+
+    def __init__(self, stack, ckey):
+        self.stack = stack
+        key = "%s/%s" % (demo_network()["id"], ckey)
+        self.proc = subprocess.Popen(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.dsn],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=dict(os.environ, PGAPPNAME="cf-test-lock"), text=True)
+        self.proc.stdin.write("SELECT pg_advisory_lock(hashtextextended('%s', 0));\n" % key)
+        self.proc.stdin.flush()
+        wait_until(lambda: self.count("a.application_name = 'cf-test-lock' AND l.granted") == 1,
+                   30, "the test's advisory lock")
+
+    def count(self, where):
+        return int(cfstack.psql(
+            self.stack.dsn, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND a.datname = current_database() AND " + where)
+            [0][0])
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("SELECT pg_advisory_unlock_all();\n\\q\n")
+            self.proc.stdin.flush()
+            _, err = self.proc.communicate(timeout=30)
+            assert self.proc.returncode == 0, err
+
+
+def test_overdue_task_closed_by_a_callback_not_yet_applied(stack):
+    """The callbacks consumer is behind on calls.v1 (here: stuck on another
+    contact) while the fold has stored the callback: the sweeper closes the
+    overdue task with that callback instead of expiring it as lost, and the
+    consumer, once it catches up, adds nothing."""
+    number, ckey, end, opened = missed_minutes_ago(stack, 30)
+    other = new_number()
+    lock = ContactLock(stack, contact_key(other))
+    try:
+        missed_call(stack, other, end)
+        wait_until(lambda: lock.count("NOT l.granted") >= 1, 60,
+                   "the callbacks consumer to wait for the other contact")
+        answered = end + timedelta(minutes=5)
+        callback = post(stack, call_body(
+            event="ended", time=iso(answered + timedelta(minutes=2)), direction="outbound",
+            answered_at=iso(answered), talk_seconds=120,
+            **{"from": "+7 495 000-10-01", "to": number}))
+        wait_until(lambda: cfstack.psql(stack.dsn, "SELECT outcome FROM calls.calls"
+                                        " WHERE call_id = '%s'" % callback) == [["answered"]],
+                   60, "the fold to store the callback")
+        # The task's lost-after period passes (backdated, not waited for).
+        cfstack.psql(stack.dsn, "UPDATE calls.tasks SET opened_at = opened_at"
+                     " - make_interval(secs => %d) WHERE task_id = '%s'"
+                     % (LOST_AFTER_S, opened["task_id"]))
+        ends = ("clinicflow.task.closed", "clinicflow.task.expired")
+        wait_until(lambda: any(e["type"] in ends for e in tasks_of(stack, ckey)), 60,
+                   "the sweeper to settle the overdue task")
+        assert [e["type"] for e in tasks_of(stack, ckey)] == [
+            "clinicflow.task.opened", "clinicflow.task.closed"]
+        closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+        assert closed["closing_call_id"] == callback and closed["on_time"] is True, closed
+        assert closed["seconds_to_callback"] == 300, closed
+        assert metric(stack.svc, "clinicflow_calls_tasks_swept_closed_total") >= 1
+    finally:
+        lock.release()
+    wait_task(stack, contact_key(other), "clinicflow.task.opened")
+    wait_tasks_consumed(stack)
+    assert [e["type"] for e in tasks_of(stack, ckey)] == [
+        "clinicflow.task.opened", "clinicflow.task.closed"]
+    rows = cfstack.psql(stack.dsn, "SELECT status FROM calls.tasks WHERE contact_key = '%s'"
+                        % ckey)
+    assert rows == [["closed"]], rows
+
+
 def test_callback_to_voicemail_does_not_close(stack):
     """The clinic's callback reached the patient's voicemail: the line was
     answered, but not by the patient, so the task stays open until a call
@@ -271,6 +348,7 @@ if __name__ == "__main__":
             test_missed_call_task_updated_then_closed_by_callback,
             test_late_callback_is_not_on_time,
             test_lost_task_expires_once,
+            test_overdue_task_closed_by_a_callback_not_yet_applied,
             test_blocked_caller_opens_no_task,
             test_callback_to_voicemail_does_not_close,
             test_missed_call_after_the_callback_seen_first,

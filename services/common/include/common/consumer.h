@@ -41,6 +41,15 @@ struct cf_outbox;
 void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
                    const struct cf_event *ev);
 
+/* An outbox of one's own, for work outside a runner that emits what apply
+ * functions emit (a sweeper): produce it, then commit, then free it. */
+struct cf_outbox *cf_outbox_new(void);
+void cf_outbox_free(struct cf_outbox *out);
+
+/* Produces every queued message and waits for each acknowledgement. */
+int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size);
+
 /*
  * Applies one event inside the runner's open transaction on conn.
  * Returns 0 when applied; CF_EINVAL when the message can never be applied
