@@ -118,9 +118,11 @@ int calls_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
 void calls_tasks_sweeper(void *ctx);
 
 /* enrich.c: attribution, unique flag and patient class, decided once per
- * call inside the fold's transaction. */
+ * call inside the fold's transaction. Other calls whose unique flag the
+ * call's decision corrected are appended to corrected (their stored
+ * documents) for the fold to emit. */
 int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
-                 char *errbuf, size_t errbuf_size);
+                 json_t *corrected, char *errbuf, size_t errbuf_size);
 
 /* patients.c: the patients view consumer's apply (on patients.v1). */
 int calls_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,

@@ -8,8 +8,10 @@
  *                held it at the call's start (calls.dni_sessions, written by
  *                the tracking route), so a call reported only at its end is
  *                still attributed after the hold expired.
- *   unique       an inbound call is unique when no other call from the
- *                contact started within the look-back before it.
+ *   unique       an inbound call is unique when no other inbound call from
+ *                the contact started within the look-back before it; the
+ *                one exception to "decided once": a call folded after a
+ *                later one of its contact takes the flag from it.
  *   patient      new / repeat / lapsed with the patient id, from the phone
  *                -> patient view (calls.patient_contacts, fed by
  *                patients.v1), cached in Redis.
@@ -133,28 +135,60 @@ static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call,
     return 0;
 }
 
+/* Whether the inbound call j_call is unique: no inbound call from the
+ * contact started within the look-back before it (by start time, then call
+ * id, so two calls started in the same second are not both first). Calls
+ * of one contact are on different partitions, so an earlier call can be
+ * folded after a later one: the later calls it makes not unique are
+ * corrected here, and their stored documents appended to corrected for
+ * the fold to emit. Decisions for a contact are serialized by an advisory
+ * lock, so two of its calls folded at once see each other. */
 static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, long lookback_s,
-                         char *errbuf, size_t errbuf_size)
+                         json_t *corrected, char *errbuf, size_t errbuf_size)
 {
     const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
     const char *started = json_string_value(json_object_get(j_call, "started_at"));
     char lookback[24];
     PGresult *res = NULL;
+    json_error_t jerr;
 
     if (!ckey || !started)
         return 0;
+    char *lock_key = cf_xasprintf("%s/%s", network_id, ckey);
+    const char *lock_params[] = {lock_key};
+    int rc = cf_pg_exec(conn, "SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", 1,
+                        lock_params, NULL, errbuf, errbuf_size);
+    free(lock_key);
+    if (rc != 0)
+        return rc;
     snprintf(lookback, sizeof(lookback), "%ld", lookback_s);
     const char *params[] = {network_id, ckey, started, lookback,
                             json_string_value(json_object_get(j_call, "call_id"))};
-    int rc = cf_pg_exec(conn,
-                        "SELECT 1 FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
-                        " AND direction = 'inbound' AND call_id <> $5::uuid"
-                        " AND started_at < $3::timestamptz"
-                        " AND started_at >= $3::timestamptz - make_interval(secs => $4)"
-                        " LIMIT 1",
-                        5, params, &res, errbuf, errbuf_size);
+    rc = cf_pg_exec(conn,
+                    "SELECT 1 FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
+                    " AND direction = 'inbound'"
+                    " AND (started_at, call_id) < ($3::timestamptz, $5::uuid)"
+                    " AND started_at >= $3::timestamptz - make_interval(secs => $4)"
+                    " LIMIT 1",
+                    5, params, &res, errbuf, errbuf_size);
     if (rc == 0)
         json_object_set_new(j_call, "unique", json_boolean(PQntuples(res) == 0));
+    PQclear(res);
+    if (rc != 0)
+        return rc;
+    rc = cf_pg_exec(conn,
+                    "UPDATE calls.calls SET doc = jsonb_set(doc, '{unique}', 'false'),"
+                    " updated_at = now()"
+                    " WHERE network_id = $1 AND contact_key = $2 AND direction = 'inbound'"
+                    " AND (started_at, call_id) > ($3::timestamptz, $5::uuid)"
+                    " AND started_at <= $3::timestamptz + make_interval(secs => $4)"
+                    " AND doc @> '{\"unique\": true}' RETURNING doc::text",
+                    5, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        json_t *j_later = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+        if (j_later)
+            json_array_append_new(corrected, j_later);
+    }
     PQclear(res);
     return rc;
 }
@@ -234,7 +268,7 @@ static int classify(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
 }
 
 int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
-                 char *errbuf, size_t errbuf_size)
+                 json_t *corrected, char *errbuf, size_t errbuf_size)
 {
     const int inbound =
         strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
@@ -248,7 +282,7 @@ int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char
         cf_netconf_release(snap);
     }
     if (rc == 0 && inbound && !json_object_get(j_call, "unique"))
-        rc = decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s, errbuf,
+        rc = decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s, corrected, errbuf,
                            errbuf_size);
     if (rc == 0 && !json_object_get(j_call, "patient"))
         rc = classify(ctx, conn, network_id, j_call, errbuf, errbuf_size);

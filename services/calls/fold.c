@@ -235,24 +235,31 @@ CF_TESTABLE json_t *calls_public_copy(const json_t *j_call)
     return j;
 }
 
+/* Emits call.<verb> with j_call; its id comes from the input event's and
+ * the kind, and for another call than the input's (a correction) its call
+ * id too. */
 static void emit(struct cf_outbox *out, const struct cf_event *in, const char *verb,
                  const json_t *j_call, int64_t time_ms)
 {
     struct cf_event ev = {0};
     char kind[32];
-    const char *parts[] = {in->id, kind};
+    const char *subject = json_string_value(json_object_get(j_call, "call_id"));
+    const int other = subject && strcmp(subject, in->subject) != 0;
+    const char *parts[] = {in->id, kind, subject};
     const char *clinic = json_string_value(json_object_get(j_call, "clinic_id"));
 
+    if (!other)
+        subject = in->subject;
     snprintf(kind, sizeof(kind), "call.%s", verb);
-    cf_uuid5(parts, 2, ev.id);
+    cf_uuid5(parts, other ? 3 : 2, ev.id);
     ev.source = cf_xstrdup("/clinicflow/calls/fold");
     ev.type = cf_xasprintf("clinicflow.call.%s", verb);
-    ev.subject = cf_xstrdup(in->subject);
+    ev.subject = cf_xstrdup(subject);
     ev.time_ms = time_ms;
     ev.networkid = cf_xstrdup(in->networkid);
     ev.clinicid = clinic ? cf_xstrdup(clinic) : NULL;
     ev.data = calls_public_copy(j_call);
-    cf_outbox_add(out, CF_TOPIC_CALLS, in->subject, &ev);
+    cf_outbox_add(out, CF_TOPIC_CALLS, subject, &ev);
     cf_event_clear(&ev);
 }
 
@@ -361,7 +368,7 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                      size_t errbuf_size)
 {
     struct calls_ctx *ctx = vctx;
-    json_t *j_call = NULL, *j_before = NULL;
+    json_t *j_call = NULL, *j_before = NULL, *j_corrected = NULL;
     enum call_status before, after;
     const char *verb = NULL;
     int64_t when;
@@ -381,6 +388,7 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     if (!fact_valid(ev->data, errbuf, errbuf_size))
         return CF_EINVAL;
 
+    j_corrected = json_array();
     rc = calls_store_load(conn, ev->subject, &j_call, errbuf, errbuf_size);
     if (rc == CF_ENOTFOUND) {
         j_call =
@@ -401,7 +409,7 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     calls_fold_fact(j_call, ev->data, ev->time_ms);
     calls_derive(j_call, &ctx->cfg, ev->time_ms);
     flag_blocked(ctx, j_call, ev->networkid);
-    rc = calls_enrich(ctx, conn, j_call, ev->networkid, errbuf, errbuf_size);
+    rc = calls_enrich(ctx, conn, j_call, ev->networkid, j_corrected, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
     after = status_parse(json_string_value(json_object_get(j_call, "status")));
@@ -429,6 +437,12 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     emit(out, ev, verb, j_call, when);
 
 out:
+    if (rc == 0) {
+        size_t i;
+        json_t *j_other;
+        json_array_foreach(j_corrected, i, j_other) emit(out, ev, "updated", j_other, ev->time_ms);
+    }
+    json_decref(j_corrected);
     json_decref(j_before);
     json_decref(j_call);
     return rc;

@@ -68,6 +68,43 @@ def test_unique_call_within_lookback(stack):
     assert later["unique"] is True, later
 
 
+def test_earlier_call_folded_later_takes_the_unique_flag(stack):
+    """Calls of one contact are on different partitions, so the earlier of
+    two can be folded second: it is the unique one, and the later call,
+    already out as unique, is corrected by a call.updated. A call beyond
+    the look-back after it keeps its flag."""
+    number = new_number()
+
+    def call_at(day):
+        return ended_call(stack, **{"from": number}, started_at="2026-%sT10:00:00Z" % day,
+                          answered_at="2026-%sT10:00:05Z" % day, time="2026-%sT10:01:00Z" % day)
+
+    later = call_at("09-10")
+    far = call_at("10-15")
+    assert later["unique"] is True and far["unique"] is True, (later, far)
+    earlier = call_at("09-09")
+    assert earlier["unique"] is True, earlier
+    found = []
+
+    def corrected():
+        found[:] = [e for e in events_for(stack.reader(CALLS).read(), later["call_id"])
+                    if e["type"] == "clinicflow.call.updated"]
+        return bool(found)
+
+    wait_until(corrected, 60, "the later call's correction")
+    assert len(found) == 1 and found[0]["data"]["unique"] is False, found
+    keys = [m["key"] for m in stack.reader(CALLS).read()
+            if m["payload"] and json.loads(m["payload"])["id"] == found[0]["id"]]
+    assert keys == [later["call_id"]], keys
+    assert found[0]["data"]["status"] == "ended" and "reported" not in found[0]["data"], found
+    rows = cfstack.psql(stack.dsn, "SELECT call_id, doc->>'unique' FROM calls.calls"
+                        " WHERE contact_key = '%s' ORDER BY started_at" % contact_key(number))
+    assert rows == [[earlier["call_id"], "true"], [later["call_id"], "false"],
+                    [far["call_id"], "true"]], rows
+    assert not [e for e in events_for(stack.reader(CALLS).read(), far["call_id"])
+                if e["type"] == "clinicflow.call.updated"]
+
+
 def put_patient(stack, patient_id, number, last_visit, event_id=None, keys=None):
     ev = {
         "specversion": "1.0", "id": event_id or str(uuid.uuid4()),
@@ -140,6 +177,7 @@ if __name__ == "__main__":
         cfstack.run([lambda f=f: f(s) for f in (
             test_static_attribution_by_validity_period,
             test_unique_call_within_lookback,
+            test_earlier_call_folded_later_takes_the_unique_flag,
             test_patient_class,
             test_patient_event_from_a_lax_producer,
         )], exit=False)
