@@ -66,6 +66,10 @@ struct calls_ctx {
     struct cf_service *svc;
     struct calls_settings cfg;
     struct calls_proxies proxies; /* parsed from cfg.trusted_proxies at start */
+    /* "network:contact_key" of the patients consumer's current batch, whose
+     * cached patient goes stale when it commits (patients.c); touched only
+     * on that consumer's thread. */
+    json_t *patients_touched;
 };
 
 /* routes.c */
@@ -124,10 +128,20 @@ void calls_tasks_sweeper(void *ctx);
 int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
                  json_t *corrected, char *errbuf, size_t errbuf_size);
 
-/* patients.c: the patients view consumer's apply (on patients.v1). */
+/* patients.c: the patients view consumer's apply (on patients.v1) and its
+ * batch_done, which moves the cache version of the contacts a committed
+ * batch changed. */
 int calls_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size);
+void calls_patients_batch_done(void *ctx, int committed);
+
+/* The Redis keys of a contact's cached patient ("<version>|<patient JSON or
+ * none>") and of its version, which the patients consumer increments after
+ * each commit that changed the contact: an entry is good only while its
+ * version is the current one (no key: "0"). */
+#define CALLS_PATIENT_CACHE_KEY "cf:calls:patient:%s:%s"
+#define CALLS_PATIENT_VERSION_KEY "cf:calls:patient-version:%s:%s"
 
 /* dni.c: GET|OPTIONS /v1/tracking/number, the worker that writes hold
  * extensions, and the metric descriptions. */

@@ -194,22 +194,33 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
 }
 
 /* The patient of a contact as {"patient_id","last_visit_at"?} or NULL:
- * Redis first, then PostgreSQL (and the answer cached, "none" included). */
+ * Redis first, then PostgreSQL (and the answer cached, "none" included,
+ * under the contact's cache version read before PostgreSQL: a change the
+ * patients consumer commits meanwhile moves the version, so the answer,
+ * old by then, is never used). */
 static int patient_of(struct calls_ctx *ctx, PGconn *conn, const char *network_id, const char *ckey,
                       json_t **out, char *errbuf, size_t errbuf_size)
 {
-    char key[256];
+    char key[256], version[32] = "0";
     json_error_t jerr;
     redisReply *r;
 
     *out = NULL;
-    snprintf(key, sizeof(key), "cf:calls:patient:%s:%s", network_id, ckey);
-    r = cf_redis_command(ctx->svc->redis, "GET %s", key);
-    if (r && r->type == REDIS_REPLY_STRING) {
-        if (strcmp(r->str, "none") != 0)
-            *out = json_loads(r->str, 0, &jerr);
-        freeReplyObject(r);
-        return 0;
+    snprintf(key, sizeof(key), CALLS_PATIENT_CACHE_KEY, network_id, ckey);
+    r = cf_redis_command(ctx->svc->redis, "MGET %s " CALLS_PATIENT_VERSION_KEY, key, network_id,
+                         ckey);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        const redisReply *entry = r->element[0], *ver = r->element[1];
+        if (ver->type == REDIS_REPLY_STRING)
+            snprintf(version, sizeof(version), "%s", ver->str);
+        const size_t vlen = strlen(version);
+        if (entry->type == REDIS_REPLY_STRING && strncmp(entry->str, version, vlen) == 0 &&
+            entry->str[vlen] == '|') {
+            if (strcmp(entry->str + vlen + 1, "none") != 0)
+                *out = json_loads(entry->str + vlen + 1, 0, &jerr);
+            freeReplyObject(r);
+            return 0;
+        }
     }
     if (r)
         freeReplyObject(r);
@@ -236,7 +247,8 @@ static int patient_of(struct calls_ctx *ctx, PGconn *conn, const char *network_i
         cached = json_dumps(*out, JSON_COMPACT);
     }
     PQclear(res);
-    r = cf_redis_command(ctx->svc->redis, "SET %s %s EX %d", key, cached ? cached : "none", 300);
+    r = cf_redis_command(ctx->svc->redis, "SET %s %s|%s EX %d", key, version,
+                         cached ? cached : "none", 300);
     if (r)
         freeReplyObject(r);
     free(cached);

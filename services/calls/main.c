@@ -94,6 +94,7 @@ static int add_consumers(struct cf_service *svc)
         .ntopics = 1,
         .schema = "calls",
         .apply = calls_patients_apply,
+        .batch_done = calls_patients_batch_done,
         .ctx = &ctx,
     };
     if (cf_service_add_consumer(svc, &patients) != 0)

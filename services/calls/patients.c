@@ -3,8 +3,11 @@
  * clinicflow.patients.v1 (a compacted topic, keyed by patient id) keeps
  * calls.patients and calls.patient_contacts (contact key -> patient) as the
  * latest upsert says, deletes a patient on its tombstone (right to
- * erasure), and drops the Redis entries of every contact key it touched so
- * the fold's cache never outlives a change by more than a message.
+ * erasure), and, once the batch has committed, moves the cache version of
+ * every contact key it touched (calls.h), so no answer the fold cached
+ * from the rows before the change is used after it. Dropping the entries
+ * inside the transaction would not do: a call folded before the commit
+ * reads the old rows and caches them again.
  */
 #include "calls.h"
 
@@ -17,15 +20,40 @@
 #include "common/pg.h"
 #include "common/redis.h"
 
-/* Drops the cached patient of every contact key the patient has now. */
-static void forget_contacts(struct calls_ctx *ctx, PGresult *res)
+/* Notes the contacts of res (network_id, contact_key) for batch_done. */
+static void touch_contacts(struct calls_ctx *ctx, PGresult *res)
 {
-    for (int i = 0; i < PQntuples(res); i++) {
-        redisReply *r = cf_redis_command(ctx->svc->redis, "DEL cf:calls:patient:%s:%s",
-                                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    if (!ctx->patients_touched)
+        ctx->patients_touched = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(ctx->patients_touched,
+                              json_pack("[s, s]", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)));
+}
+
+void calls_patients_batch_done(void *vctx, int committed)
+{
+    struct calls_ctx *ctx = vctx;
+    size_t i;
+    json_t *j_contact;
+
+    json_array_foreach(committed ? ctx->patients_touched : NULL, i, j_contact)
+    {
+        const char *net = json_string_value(json_array_get(j_contact, 0));
+        const char *ckey = json_string_value(json_array_get(j_contact, 1));
+        /* Past the entries' 300 s: an entry never outlives its version. */
+        redisReply *r =
+            cf_redis_command(ctx->svc->redis, "EVAL %s 1 " CALLS_PATIENT_VERSION_KEY " 600",
+                             "redis.call('INCR', KEYS[1]);"
+                             " return redis.call('EXPIRE', KEYS[1], ARGV[1])",
+                             net, ckey);
+        if (!r || r->type == REDIS_REPLY_ERROR)
+            cf_warn("patients: cache version not moved (%s); old answers live up to 300 s",
+                    r ? r->str : "Redis unavailable");
         if (r)
             freeReplyObject(r);
     }
+    json_decref(ctx->patients_touched);
+    ctx->patients_touched = NULL;
 }
 
 static int delete_patient(struct calls_ctx *ctx, PGconn *conn, const char *patient_id, char *errbuf,
@@ -38,7 +66,7 @@ static int delete_patient(struct calls_ctx *ctx, PGconn *conn, const char *patie
                         " RETURNING network_id, contact_key",
                         1, params, &res, errbuf, errbuf_size);
     if (rc == 0)
-        forget_contacts(ctx, res);
+        touch_contacts(ctx, res);
     PQclear(res);
     if (rc == 0)
         rc = cf_pg_exec(conn, "DELETE FROM calls.patients WHERE patient_id = $1::uuid", 1, params,
@@ -99,7 +127,7 @@ int calls_patients_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                     " RETURNING network_id, contact_key",
                     3, kparams, &res, errbuf, errbuf_size);
     if (rc == 0)
-        forget_contacts(ctx, res);
+        touch_contacts(ctx, res);
     PQclear(res);
     free(keys_json);
     return rc;

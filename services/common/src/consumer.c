@@ -77,6 +77,7 @@ struct cf_consumer {
     char *schema;
     char *ident; /* schema quoted as an identifier */
     cf_apply_fn apply;
+    void (*batch_done)(void *ctx, int committed);
     void *ctx;
     size_t batch_max;
     char *dsn;
@@ -653,6 +654,8 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
     }
     if (err)
         cf_warn("consumer %s: batch of %zu rolled back, will retry: %s", c->group_id, n, errbuf);
+    if (c->batch_done)
+        c->batch_done(c->ctx, !err);
     outbox_truncate(&out, 0);
     free(out.msgs);
     return err;
@@ -814,6 +817,7 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     c->group_id = cf_xstrdup(cc->group_id);
     c->schema = cf_xstrdup(cc->schema);
     c->apply = cc->apply;
+    c->batch_done = cc->batch_done;
     c->ctx = cc->ctx;
     c->batch_max = cc->batch_max > 0 ? (size_t)cc->batch_max : CF_CONSUMER_BATCH_DEFAULT;
     c->dsn = cf_xstrdup(s->pg_dsn ? s->pg_dsn : "");

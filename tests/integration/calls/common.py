@@ -5,6 +5,8 @@ import hashlib
 import hmac
 import json
 import os
+import select
+import subprocess
 import time
 import urllib.parse
 import uuid
@@ -33,6 +35,39 @@ def wait_until(predicate, timeout, what):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
         time.sleep(0.1)
+
+
+class HeldSession:
+    """A psql session that runs sql and stays open, so the locks it took (a
+    session's advisory lock, or the row locks of a transaction it began) are
+    held until release(): a consumer that needs them waits there, and the
+    test sees it wait (waiters()) instead of guessing with a sleep."""
+
+    def __init__(self, dsn, sql, timeout=30):
+        self.dsn = dsn
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.proc.stdin.write("\\o /dev/null\n%s\n\\echo held\n" % sql)
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if line.strip() != "held":
+            self.proc.kill()
+            raise AssertionError("psql did not take its locks (%r): %s"
+                                 % (line, self.proc.stderr.read()))
+
+    def waiters(self):
+        """Sessions of the database waiting for a lock."""
+        return int(cfstack.psql(self.dsn, "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE datname = current_database()"
+                                " AND wait_event_type = 'Lock'")[0][0])
+
+    def release(self):
+        """Ends the session; its transaction rolls back, its locks go."""
+        if self.proc.poll() is None:
+            _, err = self.proc.communicate("\\q\n", timeout=30)
+            assert self.proc.returncode == 0, err
 
 
 class Stack:

@@ -8,7 +8,7 @@ import random
 import uuid
 
 import cfstack
-from common import Stack, call_body, contact_key, events_for, wait_until
+from common import HeldSession, Stack, call_body, contact_key, events_for, wait_until
 
 CALLS = "clinicflow.calls.v1"
 PATIENTS = "clinicflow.patients.v1"
@@ -171,6 +171,36 @@ def test_patient_event_from_a_lax_producer(stack):
     assert data["patient"] == {"class": "repeat", "patient_id": other_id}, data
 
 
+def test_call_folded_while_a_patient_change_commits(stack):
+    """A call folded while the patients consumer's transaction is still open
+    reads the rows from before the change, and caches that answer: once
+    the change commits, the contact's next call must not get it."""
+    number, old_number = new_number(), new_number()
+    patient_id = str(uuid.uuid4())
+
+    def applied():
+        return int(cfstack.psql(
+            stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM calls.consumer_offsets"
+            " WHERE group_id = 'clinicflow-calls-patients'")[0][0])
+
+    put_patient(stack, patient_id, old_number, "2026-09-01T10:00:00.000Z")
+    wait_patients_consumed(stack, applied() + 1)
+    # The consumer's next batch will wait to store its offsets: after its
+    # changes, before its commit.
+    hold = HeldSession(stack.dsn, "BEGIN; SELECT 1 FROM calls.consumer_offsets"
+                       " WHERE group_id = 'clinicflow-calls-patients' FOR UPDATE;")
+    try:
+        before = applied()
+        put_patient(stack, patient_id, number, "2026-09-01T10:00:00.000Z")
+        wait_until(lambda: hold.waiters() >= 1, 60, "the patients consumer to wait")
+        assert ended_call(stack, **{"from": number})["patient"] == {"class": "new"}
+    finally:
+        hold.release()
+    wait_patients_consumed(stack, before + 1)
+    data = ended_call(stack, **{"from": number})
+    assert data["patient"] == {"class": "repeat", "patient_id": patient_id}, data
+
+
 if __name__ == "__main__":
     s = Stack()
     try:
@@ -180,6 +210,7 @@ if __name__ == "__main__":
             test_earlier_call_folded_later_takes_the_unique_flag,
             test_patient_class,
             test_patient_event_from_a_lax_producer,
+            test_call_folded_while_a_patient_change_commits,
         )], exit=False)
     finally:
         s.close()

@@ -5,15 +5,14 @@ time to callback; one left open past the lost-after period expires once;
 a block-listed caller opens none. Times are event times: the calls are
 dated relative to now, and the lost one is backdated instead of waited for."""
 import json
-import os
 import random
-import subprocess
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
-from common import Stack, call_body, contact_key, demo_network, events_for, metric, wait_until
+from common import (HeldSession, Stack, call_body, contact_key, demo_network, events_for, metric,
+                    wait_until)
 
 CALLS = "clinicflow.calls.v1"
 TASKS = "clinicflow.tasks.v1"
@@ -149,35 +148,12 @@ def test_lost_task_expires_once(stack):
     assert rows == [["expired"]], rows
 
 
-class ContactLock:
-    """A psql session holding a contact's advisory lock, the one the
-    callbacks consumer takes for each call event: a consumer that meets a
-    call of that contact waits, and with it every later call event."""
-
-    def __init__(self, stack, ckey):
-        self.stack = stack
-        key = "%s/%s" % (demo_network()["id"], ckey)
-        self.proc = subprocess.Popen(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.dsn],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=dict(os.environ, PGAPPNAME="cf-test-lock"), text=True)
-        self.proc.stdin.write("SELECT pg_advisory_lock(hashtextextended('%s', 0));\n" % key)
-        self.proc.stdin.flush()
-        wait_until(lambda: self.count("a.application_name = 'cf-test-lock' AND l.granted") == 1,
-                   30, "the test's advisory lock")
-
-    def count(self, where):
-        return int(cfstack.psql(
-            self.stack.dsn, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-            " WHERE l.locktype = 'advisory' AND a.datname = current_database() AND " + where)
-            [0][0])
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write("SELECT pg_advisory_unlock_all();\n\\q\n")
-            self.proc.stdin.flush()
-            _, err = self.proc.communicate(timeout=30)
-            assert self.proc.returncode == 0, err
+def contact_lock(stack, ckey):
+    """Holds the contact's advisory lock, the one the callbacks consumer
+    takes for each call event: a consumer that meets a call of that contact
+    waits, and with it every later call event."""
+    key = "%s/%s" % (demo_network()["id"], ckey)
+    return HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s', 0));" % key)
 
 
 def test_overdue_task_closed_by_a_callback_not_yet_applied(stack):
@@ -187,10 +163,10 @@ def test_overdue_task_closed_by_a_callback_not_yet_applied(stack):
     consumer, once it catches up, adds nothing."""
     number, ckey, end, opened = missed_minutes_ago(stack, 30)
     other = new_number()
-    lock = ContactLock(stack, contact_key(other))
+    lock = contact_lock(stack, contact_key(other))
     try:
         missed_call(stack, other, end)
-        wait_until(lambda: lock.count("NOT l.granted") >= 1, 60,
+        wait_until(lambda: lock.waiters() >= 1, 60,
                    "the callbacks consumer to wait for the other contact")
         answered = end + timedelta(minutes=5)
         callback = post(stack, call_body(

@@ -70,6 +70,12 @@ struct cf_consumer_conf {
     cf_apply_fn apply;
     void *ctx;
     int batch_max; /* messages per transaction (default 500 if 0) */
+    /* Optional: called on the runner thread once a batch is over, committed
+     * or rolled back (a batch retried message by message is one batch).
+     * Work that must follow the commit goes here: a cache entry dropped
+     * inside the transaction could be filled again from the old rows
+     * before the commit. */
+    void (*batch_done)(void *ctx, int committed);
 };
 
 struct cf_consumer;
