@@ -34,10 +34,11 @@ struct calls_settings {
     long dni_flush_ms;      /* how often hold extensions are written */
     long dni_local_s;       /* a hold extended this recently is answered from memory */
     long dni_ip_per_minute; /* tracking requests per client address per minute */
-    long dni_clinic_per_second; /* tracking requests per clinic per second */
-    char *public_base_url;      /* how providers reach us ("https://calls.example.org"),
-                                   for signatures over the URL; empty: http://<Host> */
-    char *trusted_proxies;      /* addresses/networks whose X-Forwarded-For is believed */
+    long dni_clinic_per_second;     /* tracking requests per clinic per second */
+    long dni_new_holds_per_address; /* new holds per clinic and address within a hold; 0: any */
+    char *public_base_url;          /* how providers reach us ("https://calls.example.org"),
+                                       for signatures over the URL; empty: http://<Host> */
+    char *trusted_proxies;          /* addresses/networks whose X-Forwarded-For is believed */
 };
 
 /* client_addr.c: trusted proxy networks, and the address a public request

@@ -33,6 +33,7 @@
  */
 #include "calls.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -266,27 +267,33 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
 /*
  * A visitor's hold, and the rate limits, in one round trip. KEYS: the
  * visitor key, the client address's counter (over a minute), the clinic's
- * counter (over the current second), the epoch key. ARGV: visitor, hold
- * seconds, now in ms, the number key prefix, the index to start the search
- * at, "1" to count this request against the limits, the address's and the
- * clinic's limits, then the pool's numbers. Every answer ends with the
- * epoch: a value set once (to a request's now) and found again until Redis
- * loses its data, when instances must forget what they answer from memory.
- * Over a limit the answer is "limited" (1: the address, 2: the clinic) and
- * nothing else is touched. An empty visitor (a clinic without a pool) asks
- * for the limits only ("none"). If the visitor holds a number that is still
- * theirs, both keys live on for at least another hold ("held"; an expiry
- * is never shortened, so instances with other settings cannot cut a hold
- * another promised). Otherwise, without numbers the answer is "none"; with
- * them the first free number from the start index is taken with SET NX
- * ("new", with how many of the pool's numbers are held now), else "full",
- * and the pool is
- * marked full for a second so that the next new visitors do not each try
- * every number again. The held numbers are counted in a sorted set beside
- * the number keys, scored by when each hold ends: every expiry the script
- * sets on a number key it sets there too, so the set's live members are
- * the held numbers. Number keys are computed in the script, so this needs
- * a single Redis server (not a cluster), as everything else here does.
+ * counter (over the current second), the epoch key, the address's count of
+ * new holds at the clinic. ARGV: visitor, hold seconds, now in ms, the
+ * number key prefix, the index to start the search at, "1" to count this
+ * request against the limits, the address's and the clinic's limits, the
+ * cap on new holds per address (0: none), then the pool's numbers.
+ *
+ * Every answer ends with the epoch: a value set once (to a request's now)
+ * and found again until Redis loses its data, when instances must forget
+ * what they answer from memory. Over a limit the answer is "limited" (1:
+ * the address, 2: the clinic) and nothing else is touched. An empty
+ * visitor (a clinic without a pool) asks for the limits only ("none"). If
+ * the visitor holds a number that is still theirs, both keys live on for
+ * at least another hold ("held"; an expiry is never shortened, so
+ * instances with other settings cannot cut a hold another promised).
+ * Otherwise, without numbers the answer is "none". With them: an address
+ * that took its cap of new holds within a hold gets none ("capped": a
+ * script cycling visitor ids would otherwise empty the pool the people it
+ * is for need); else the first free number from the start index is taken
+ * with SET NX ("new", with how many of the pool's numbers are held now);
+ * else "full", and the pool is marked full for a second so that the next
+ * new visitors do not each try every number again.
+ *
+ * The held numbers are counted in a sorted set beside the number keys,
+ * scored by when each hold ends: every expiry the script sets on a number
+ * key it sets there too, so the set's live members are the held numbers.
+ * Number keys are computed in the script, so this needs a single Redis
+ * server (not a cluster), as everything else here does.
  */
 static const char hold_script[] =
     "local e = redis.call('GET', KEYS[4])\n"
@@ -323,14 +330,21 @@ static const char hold_script[] =
     "    return answer('held', num, res, 0)\n"
     "  end\n"
     "end\n"
-    "local n = #ARGV - 8\n"
+    "local n = #ARGV - 9\n"
     "if n == 0 then return answer('none', '', '0', 0) end\n"
+    "local cap = tonumber(ARGV[9])\n"
+    "if cap > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= cap then\n"
+    "  return answer('capped', '', '0', 0)\n"
+    "end\n"
     "if redis.call('EXISTS', ARGV[4] .. 'full') == 1 then return answer('full', '', '0', n) end\n"
     "local start = tonumber(ARGV[5])\n"
     "for k = 0, n - 1 do\n"
-    "  local num = ARGV[9 + ((start + k) % n)]\n"
+    "  local num = ARGV[10 + ((start + k) % n)]\n"
     "  if redis.call('SET', ARGV[4] .. num, ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
     "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
+    "    if cap > 0 and redis.call('INCR', KEYS[5]) == 1 then\n"
+    "      redis.call('EXPIRE', KEYS[5], ARGV[2])\n"
+    "    end\n"
     "    count_held(num)\n"
     "    redis.call('ZREMRANGEBYSCORE', held, '-inf', ARGV[3])\n"
     "    return answer('new', num, ARGV[3], redis.call('ZCARD', held))\n"
@@ -348,6 +362,7 @@ enum hold_result {
     HOLD_LIMITED, /* over a rate limit: nothing was touched */
     HOLD_LOCAL,   /* a hold this instance extended recently: not asked of Redis */
     HOLD_CRAWLER, /* a search engine's or other robot's page load: no number */
+    HOLD_CAPPED,  /* the address took its share of new holds: no number */
 };
 
 /* What one request asks of Redis. */
@@ -361,13 +376,17 @@ struct hold_req {
     char epoch[64]; /* out: Redis's epoch in its answer */
 };
 
+/* EVAL, the script and its key count, the 5 keys and the 9 arguments
+ * before the pool's numbers. */
+#define HOLD_SCRIPT_FIXED_ARGS (3 + 5 + 9)
+
 /* One run of hold_script. */
 static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req *q)
 {
     size_t n = json_array_size(q->numbers), argc = 0;
-    const char **argv = cf_xcalloc(n + 16, sizeof(char *));
+    const char **argv = cf_xcalloc(n + HOLD_SCRIPT_FIXED_ARGS, sizeof(char *));
     char vkey[256], ip_key[128], clinic_key[128], prefix[128], hold[24], now[24], start[24];
-    char ip_limit[24], clinic_limit[24];
+    char ip_limit[24], clinic_limit[24], new_key[256], new_cap[24];
     const int64_t t = cf_now_ms();
     uint8_t h[32];
 
@@ -383,13 +402,16 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     snprintf(start, sizeof(start), "%zu", n ? ((size_t)h[0] << 8 | h[1]) % n : 0);
     snprintf(ip_limit, sizeof(ip_limit), "%ld", ctx->cfg.dni_ip_per_minute);
     snprintf(clinic_limit, sizeof(clinic_limit), "%ld", ctx->cfg.dni_clinic_per_second);
+    snprintf(new_key, sizeof(new_key), "cf:dni:new:%s:%s", q->clinic, q->ip);
+    snprintf(new_cap, sizeof(new_cap), "%ld", ctx->cfg.dni_new_holds_per_address);
     argv[argc++] = "EVAL";
     argv[argc++] = hold_script;
-    argv[argc++] = "4";
+    argv[argc++] = "5";
     argv[argc++] = vkey;
     argv[argc++] = ip_key;
     argv[argc++] = clinic_key;
     argv[argc++] = "cf:dni:epoch";
+    argv[argc++] = new_key;
     argv[argc++] = q->pooled ? q->visitor : "";
     argv[argc++] = hold;
     argv[argc++] = now;
@@ -398,6 +420,8 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     argv[argc++] = q->count ? "1" : "0";
     argv[argc++] = ip_limit;
     argv[argc++] = clinic_limit;
+    argv[argc++] = new_cap;
+    assert(argc == HOLD_SCRIPT_FIXED_ARGS);
     for (size_t i = 0; i < n; i++) {
         const char *num = json_string_value(json_array_get(q->numbers, i));
         if (num)
@@ -455,6 +479,8 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
         res = HOLD_NONE;
     } else if (strcmp(what, "held") == 0) {
         res = HOLD_EXTENDED;
+    } else if (strcmp(what, "capped") == 0) {
+        res = HOLD_CAPPED;
     } else if (strcmp(what, "new") == 0) {
         res = HOLD_NEW;
         note_concurrency(q->clinic, (long)taken); /* the numbers held, this one included */
@@ -627,6 +653,9 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     case HOLD_CRAWLER:
         cf_metrics_add("clinicflow_dni_crawler_requests_total", labels, 1);
         break;
+    case HOLD_CAPPED:
+        cf_metrics_add("clinicflow_dni_address_capped_total", labels, 1);
+        break;
     case HOLD_UNAVAILABLE:
         if (pooled)
             cf_metrics_add("clinicflow_dni_redis_unavailable_total", "", 1);
@@ -662,6 +691,10 @@ void calls_dni_describe_metrics(void)
     cf_metrics_describe("clinicflow_dni_crawler_requests_total", "counter",
                         "Requests from robots (search engines rendering pages), answered with "
                         "the default number and holding none");
+    cf_metrics_describe("clinicflow_dni_address_capped_total", "counter",
+                        "New visitors answered with the default number because their address "
+                        "took CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS holds within a hold, "
+                        "by clinic");
     cf_metrics_describe("clinicflow_dni_rate_limited_total", "counter",
                         "Requests refused with 429, by clinic");
     cf_metrics_describe("clinicflow_dni_redis_unavailable_total", "counter",

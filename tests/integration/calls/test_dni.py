@@ -323,11 +323,46 @@ def test_rate_limited(stack):
         redis_cli("DEL", "cf:dni:rl:ip:" + client)
 
 
+def test_new_holds_capped_per_address(stack):
+    """A script cycling visitor ids from one address takes at most the cap
+    of new holds; its next new visitor gets the default number, while its
+    visitors' holds go on, and other addresses still get numbers."""
+    svc = cfstack.Service("calls", dict(stack.service_env(),
+                                        CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS="2",
+                                        **BEHIND_PROXY))
+    tag = uuid.uuid4().hex[:8]
+    client = a_client()
+    visitors = ["visitor-cap-%s-%d" % (tag, i) for i in range(4)]
+    svc.start()
+    try:
+        redis_cli("DEL", "cf:dni:new:demo-center:" + client)
+        first = [ask(svc, "demo-center", v, client=client)[2] for v in visitors[:2]]
+        assert all(r["dynamic"] for r in first), first
+        st, _, r = ask(svc, "demo-center", visitors[2], client=client)
+        assert st == 200 and r == {"number": clinic("demo-center")["default_phone"],
+                                   "dynamic": False, "hold_seconds": 0}, r
+        assert redis_cli("EXISTS", "cf:dni:v:demo-center:" + visitors[2]) == "0"
+        assert metric(svc, 'clinicflow_dni_address_capped_total{clinic="demo-center"}') == 1
+        assert metric(svc, 'clinicflow_dni_exhausted_total{clinic="demo-center"}') == 0
+        # A visitor from there who holds a number keeps it.
+        st, _, again = ask(svc, "demo-center", visitors[0], client=client)
+        assert again["dynamic"] and again["number"] == first[0]["number"], again
+        neighbour = next(c for c in iter(a_client, None) if c != client)
+        st, _, other = ask(svc, "demo-center", visitors[3], client=neighbour)
+        assert st == 200 and other["dynamic"], other
+    finally:
+        svc.stop()
+        release("demo-center", *visitors)
+
+
 if __name__ == "__main__":
-    # Every request goes to Redis unless a test says otherwise.
+    # Every request goes to Redis unless a test says otherwise. The tests'
+    # visitors all come from one address: no cap on its new holds, but in
+    # the test of the cap.
     s = Stack(extra_env={"CLINICFLOW_CALLS_DNI_HOLD_S": str(HOLD_S),
                          "CLINICFLOW_CALLS_DNI_FLUSH_MS": "200",
-                         "CLINICFLOW_CALLS_DNI_LOCAL_S": "0"})
+                         "CLINICFLOW_CALLS_DNI_LOCAL_S": "0",
+                         "CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS": "0"})
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_same_visitor_same_number_and_cors,
@@ -339,6 +374,7 @@ if __name__ == "__main__":
             test_redis_down_answers_the_default_number,
             test_returning_visitor_answered_from_memory,
             test_rate_limited,
+            test_new_holds_capped_per_address,
         )], exit=False)
     finally:
         s.close()
