@@ -135,9 +135,9 @@ static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call,
     return 0;
 }
 
-/* Whether the inbound call j_call is unique: no inbound call from the
- * contact started within the look-back before it (by start time, then call
- * id, so two calls started in the same second are not both first). Calls
+/* Whether the inbound call j_call is unique: no other inbound call from
+ * the contact started within the look-back before it, or at the same time
+ * (of two calls started in the same second, the one folded first). Calls
  * of one contact are on different partitions, so an earlier call can be
  * folded after a later one: the later calls it makes not unique are
  * corrected here, and their stored documents appended to corrected for
@@ -166,8 +166,8 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
                             json_string_value(json_object_get(j_call, "call_id"))};
     rc = cf_pg_exec(conn,
                     "SELECT 1 FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
-                    " AND direction = 'inbound'"
-                    " AND (started_at, call_id) < ($3::timestamptz, $5::uuid)"
+                    " AND direction = 'inbound' AND call_id <> $5::uuid"
+                    " AND started_at <= $3::timestamptz"
                     " AND started_at >= $3::timestamptz - make_interval(secs => $4)"
                     " LIMIT 1",
                     5, params, &res, errbuf, errbuf_size);
@@ -180,10 +180,10 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
                     "UPDATE calls.calls SET doc = jsonb_set(doc, '{unique}', 'false'),"
                     " updated_at = now()"
                     " WHERE network_id = $1 AND contact_key = $2 AND direction = 'inbound'"
-                    " AND (started_at, call_id) > ($3::timestamptz, $5::uuid)"
+                    " AND started_at > $3::timestamptz"
                     " AND started_at <= $3::timestamptz + make_interval(secs => $4)"
                     " AND doc @> '{\"unique\": true}' RETURNING doc::text",
-                    5, params, &res, errbuf, errbuf_size);
+                    4, params, &res, errbuf, errbuf_size); /* the call id is not needed */
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_t *j_later = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
         if (j_later)
