@@ -138,11 +138,13 @@ int calls_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
 void calls_patients_batch_done(void *ctx, int committed);
 
 /* The Redis keys of a contact's cached patient ("<version>|<patient JSON or
- * none>") and of its version, which the patients consumer increments after
- * each commit that changed the contact: an entry is good only while its
- * version is the current one (no key: "0"). */
-#define CALLS_PATIENT_CACHE_KEY "cf:calls:patient:%s:%s"
+ * none>") and of its version, which the patients consumer sets after each
+ * batch that changed the contact, to the next value of a network-wide
+ * sequence (so a version never comes back, even after its key expired): an
+ * entry is good only while its version is the current one (no key: "0"). */
+#define CALLS_PATIENT_CACHE_KEY "cf:calls:patient-cache:%s:%s"
 #define CALLS_PATIENT_VERSION_KEY "cf:calls:patient-version:%s:%s"
+#define CALLS_PATIENT_VERSION_SEQ "cf:calls:patient-version-seq"
 
 /* dni.c: GET|OPTIONS /v1/tracking/number, the worker that writes hold
  * extensions, and the metric descriptions. */

@@ -1,5 +1,5 @@
 /*
- * What the fold adds to a call beyond the provider's facts (DESIGN.md):
+ * What the fold adds to a call beyond the provider's facts (proto/README.md):
  *
  *   attribution  the ad source of an inbound call. A static tracking number
  *                (network config: number, source, medium, campaign, valid
@@ -141,8 +141,12 @@ static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call,
  * of one contact are on different partitions, so an earlier call can be
  * folded after a later one: the later calls it makes not unique are
  * corrected here, and their stored documents appended to corrected for
- * the fold to emit. Decisions for a contact are serialized by an advisory
- * lock, so two of its calls folded at once see each other. */
+ * the fold to emit (updated_at, the staff-leg sweeper's clock, is left as
+ * it is). Decisions for a contact are serialized by an advisory lock, so
+ * two of its calls folded at once see each other. The lock lasts until the
+ * batch commits: two instances folding calls of the same contacts in
+ * opposite orders can deadlock, and PostgreSQL then fails one batch (after
+ * deadlock_timeout), which is retried like any transient error. */
 static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, long lookback_s,
                          json_t *corrected, char *errbuf, size_t errbuf_size)
 {
@@ -177,8 +181,7 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
     if (rc != 0)
         return rc;
     rc = cf_pg_exec(conn,
-                    "UPDATE calls.calls SET doc = jsonb_set(doc, '{unique}', 'false'),"
-                    " updated_at = now()"
+                    "UPDATE calls.calls SET doc = jsonb_set(doc, '{unique}', 'false')"
                     " WHERE network_id = $1 AND contact_key = $2 AND direction = 'inbound'"
                     " AND started_at > $3::timestamptz"
                     " AND started_at <= $3::timestamptz + make_interval(secs => $4)"

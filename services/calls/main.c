@@ -59,7 +59,7 @@ static const struct cf_config_var calls_vars[] = {
      1000000, 0, "tracking-number requests per client address per minute (429 past it)"},
     {"CLINICFLOW_CALLS_DNI_CLINIC_PER_SECOND", CF_CONF_INT, "500", &ctx.cfg.dni_clinic_per_second,
      1, 1000000, 0, "tracking-number requests per clinic per second (429 past it)"},
-    {"CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS", CF_CONF_INT, "5",
+    {"CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS", CF_CONF_INT, "10",
      &ctx.cfg.dni_new_holds_per_address, 0, 1000000, 0,
      "new number holds one client address may take from a clinic's pool within a hold period; "
      "past it, new visitors from there get the default number (0: no cap)"},

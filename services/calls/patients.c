@@ -3,9 +3,9 @@
  * clinicflow.patients.v1 (a compacted topic, keyed by patient id) keeps
  * calls.patients and calls.patient_contacts (contact key -> patient) as the
  * latest upsert says, deletes a patient on its tombstone (right to
- * erasure), and, once the batch has committed, moves the cache version of
- * every contact key it touched (calls.h), so no answer the fold cached
- * from the rows before the change is used after it. Dropping the entries
+ * erasure), and, once the batch is over, moves the cache version of every
+ * contact key it touched (calls.h), so no answer the fold cached from the
+ * rows before the change is used after it. Dropping the entries
  * inside the transaction would not do: a call folded before the commit
  * reads the old rows and caches them again.
  */
@@ -36,16 +36,19 @@ void calls_patients_batch_done(void *vctx, int committed)
     size_t i;
     json_t *j_contact;
 
-    json_array_foreach(committed ? ctx->patients_touched : NULL, i, j_contact)
+    /* Rolled back too: a commit whose answer was lost looks like one, and
+     * its events are skipped as applied when the batch comes again. A
+     * version moved for nothing only costs a cache miss. */
+    (void)committed;
+    json_array_foreach(ctx->patients_touched, i, j_contact)
     {
         const char *net = json_string_value(json_array_get(j_contact, 0));
         const char *ckey = json_string_value(json_array_get(j_contact, 1));
-        /* Past the entries' 300 s: an entry never outlives its version. */
-        redisReply *r =
-            cf_redis_command(ctx->svc->redis, "EVAL %s 1 " CALLS_PATIENT_VERSION_KEY " 600",
-                             "redis.call('INCR', KEYS[1]);"
-                             " return redis.call('EXPIRE', KEYS[1], ARGV[1])",
-                             net, ckey);
+        /* Kept past the entries' 300 s, though a version that expired is
+         * never handed out again anyway. */
+        redisReply *r = cf_redis_command(
+            ctx->svc->redis, "EVAL %s 2 " CALLS_PATIENT_VERSION_KEY " " CALLS_PATIENT_VERSION_SEQ,
+            "return redis.call('SET', KEYS[1], redis.call('INCR', KEYS[2]), 'EX', 600)", net, ckey);
         if (!r || r->type == REDIS_REPLY_ERROR)
             cf_warn("patients: cache version not moved (%s); old answers live up to 300 s",
                     r ? r->str : "Redis unavailable");

@@ -183,8 +183,9 @@ def test_call_folded_while_a_patient_change_commits(stack):
             stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM calls.consumer_offsets"
             " WHERE group_id = 'clinicflow-calls-patients'")[0][0])
 
+    first = applied()
     put_patient(stack, patient_id, old_number, "2026-09-01T10:00:00.000Z")
-    wait_patients_consumed(stack, applied() + 1)
+    wait_patients_consumed(stack, first + 1)
     # The consumer's next batch will wait to store its offsets: after its
     # changes, before its commit.
     hold = HeldSession(stack.dsn, "BEGIN; SELECT 1 FROM calls.consumer_offsets"
