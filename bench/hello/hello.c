@@ -1,7 +1,7 @@
 /*
  * The baseline of the HTTP benchmarks: a bare ulfius server answering
- * "hello" on every path, with the model STACK.md measured fastest for
- * plain requests (an epoll pool of 2 threads). Same library, same machine,
+ * "hello" on every path, with the model that is fastest for plain
+ * requests (an epoll pool of 2 threads). Same library, same machine,
  * same run as the service it is compared with.
  *
  *   clinicflow-bench-hello PORT

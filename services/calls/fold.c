@@ -144,7 +144,7 @@ static void set_or_del_int(json_t *j, const char *key, long long v)
 }
 
 /* Derives the public fields from what was reported: start time, ring and
- * talk seconds, outcome, the abandoned and targeted rules (DESIGN.md). Ring
+ * talk seconds, outcome, the abandoned and targeted rules (proto/README.md). Ring
  * time is known only when a provider reported it or the start; abandoned
  * needs it. */
 CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time)

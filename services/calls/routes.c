@@ -1,7 +1,7 @@
 /*
  * The HTTP routes of clinicflow-calls, in one table so that the public
- * surface of the service reads in one place. Provider routes arrive here
- * with the call tracking issue; each handler lives in its own file.
+ * surface of the service reads in one place; each handler lives in its own
+ * file.
  */
 #include "calls.h"
 

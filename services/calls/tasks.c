@@ -1,5 +1,5 @@
 /*
- * Missed calls become callback work (DESIGN.md). A consumer of our own
+ * Missed calls become callback work (proto/README.md). A consumer of our own
  * calls.v1 keeps one open callback task per contact in calls.tasks:
  *
  *   - an inbound call that ended missed, abandoned, busy, failed or in

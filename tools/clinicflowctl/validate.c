@@ -523,7 +523,7 @@ static int check_clinic(struct vctx *v, const char *path, const json_t *j_clinic
         return rc;
     path_key(child, path, "cors_origins");
     if (j_val && (rc = check_string_array(v, child, j_val, valid_origin,
-                                          "an origin like \"https://example.ru\"", 0)) != 0)
+                                          "an origin like \"https://clinic.example\"", 0)) != 0)
         return rc;
     return 0;
 }

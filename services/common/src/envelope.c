@@ -1,5 +1,5 @@
 /*
- * The CloudEvents 1.0 structured envelope (DESIGN.md, Topics). Building
+ * The CloudEvents 1.0 structured envelope (proto/README.md, The envelope). Building
  * emits the members in one fixed order; parsing is strict, because every
  * envelope on our topics is written by our own code: unknown top-level
  * members, a missing required member or a wrongly typed one reject the

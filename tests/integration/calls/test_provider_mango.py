@@ -4,7 +4,7 @@ calls.v1; a wrong sign is a 401 with nothing produced; every accepted post
 is answered 200 with an empty body, as Mango expects.
 
 Payloads are shaped from the documented events/call and events/summary
-fields (../shared/PROVIDERS.md 7a); the sign is computed here with hashlib,
+fields (services/calls/PROVIDERS.md); the sign is computed here with hashlib,
 independently of the service: sha256_hex(vpbx_api_key + json + vpbx_api_salt).
 """
 import hashlib

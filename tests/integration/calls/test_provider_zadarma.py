@@ -4,7 +4,7 @@ becoming one call on calls.v1, a wrong Signature answered 401 with nothing
 produced, and the empty 200 Zadarma expects.
 
 Payloads are shaped from the documented fields of each notification
-(Zadarma's user-api-v1 lib/Webhook/Notify*.php; ../shared/PROVIDERS.md 7b).
+(Zadarma's user-api-v1 lib/Webhook/Notify*.php; services/calls/PROVIDERS.md).
 The Signature is computed here as PHP's
 base64_encode(hash_hmac('sha1', fields, secret)) does: base64 of the hex
 digest, independently of the service.

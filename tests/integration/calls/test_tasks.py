@@ -87,7 +87,9 @@ def test_missed_call_task_updated_then_closed_by_callback(stack):
     first_end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=20)
     source_call = missed_call(stack, number, first_end)
 
-    opened = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+    opened_ev = wait_task(stack, ckey, "clinicflow.task.opened")
+    assert opened_ev["source"] == "/clinicflow/calls/fold", opened_ev
+    opened = opened_ev["data"]
     assert opened["kind"] == "callback" and opened["status"] == "open", opened
     assert opened["source_call_id"] == source_call and opened["missed_calls"] == 1, opened
     assert opened["opened_at"] == iso(first_end).replace("Z", ".000Z"), opened

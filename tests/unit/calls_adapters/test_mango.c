@@ -3,7 +3,7 @@
  * field), parse (events/call legs and events/summary into facts), reply.
  *
  * Fixtures are shaped from the documented fields of events/call and
- * events/summary (../shared/PROVIDERS.md 7a: [cap] public integrations and
+ * events/summary (services/calls/PROVIDERS.md: [cap] public integrations and
  * Mango's support pages for events/call, [recall] for events/summary; ids in
  * Mango's base64 form from public examples). Confidence: the field names
  * and the sign scheme are well attested; the exact value of every field in

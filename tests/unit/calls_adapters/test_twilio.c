@@ -238,7 +238,7 @@ static void test_signatures(void)
 }
 
 /* Twilio's published example (twilio-python/-csharp/-php tests and the
- * security docs): token 12345. */
+ * security docs), its URL included: token 12345. */
 static void test_published_vector(void)
 {
     struct fx b;

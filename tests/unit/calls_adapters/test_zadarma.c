@@ -5,7 +5,7 @@
  *
  * Fixtures are shaped from the documented fields of each notification
  * (Zadarma's user-api-v1 lib/Webhook/Notify*.php [src] and the Megacall
- * "API - Incoming call notifications" page [doc]; ../shared/PROVIDERS.md
+ * "API - Incoming call notifications" page [doc]; services/calls/PROVIDERS.md
  * 7b). Confidence: field names and the signed fields are from the
  * provider's own code; the values (pbx_call_id's "in_"/"out_" form, the
  * call_id_with_rec form) are illustrative.

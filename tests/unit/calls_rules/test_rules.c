@@ -1,5 +1,5 @@
 /*
- * The fold's rules (DESIGN.md) one by one, on facts as the intake makes
+ * The fold's rules (proto/README.md) one by one, on facts as the intake makes
  * them: the status never goes back, the earliest start and answer win, ring
  * time only from a reported start or ring, abandoned under the threshold
  * and only with a known ring time, targeted from the talk threshold and

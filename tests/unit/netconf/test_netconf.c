@@ -124,9 +124,9 @@ static const struct mutation cases[] = {
      "$.clinics[0].default_phone: expected a phone number string in E.164 form like "
      "\"+74950000000\""},
     {"clinics/0/cors_origins/0", "\"https://c1.example/path\"",
-     "$.clinics[0].cors_origins[0]: expected an origin like \"https://example.ru\""},
+     "$.clinics[0].cors_origins[0]: expected an origin like \"https://clinic.example\""},
     {"clinics/0/cors_origins/0", "\"ftp://c1.example\"",
-     "$.clinics[0].cors_origins[0]: expected an origin like \"https://example.ru\""},
+     "$.clinics[0].cors_origins[0]: expected an origin like \"https://clinic.example\""},
     /* channels */
     {"channels/0/kind", "\"phone\"",
      "$.channels[0].kind: expected one of telephony, messenger, form"},

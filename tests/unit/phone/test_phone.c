@@ -41,8 +41,8 @@ static const struct phone_case cases[] = {
     /* URI schemes */
     {"tel:+79161234567", "7", CF_PHONE_E164, "+79161234567"},
     {"whatsapp:+16466063895", "7", CF_PHONE_E164, "+16466063895"},
-    {"sip:79161234567@pbx.example.ru", "7", CF_PHONE_E164, "+79161234567"},
-    {"sip:101@pbx.example.ru", "7", CF_PHONE_EXTENSION, "101"},
+    {"sip:79161234567@pbx.example", "7", CF_PHONE_E164, "+79161234567"},
+    {"sip:101@pbx.example", "7", CF_PHONE_EXTENSION, "101"},
     {"sip:user3@vpbx400.mangosip.ru", "7", CF_PHONE_INVALID, ""},
     {"client:u_alice", "7", CF_PHONE_INVALID, ""},
     {"sip:anonymous@anonymous.invalid", "7", CF_PHONE_ANONYMOUS, ""},

@@ -1,5 +1,5 @@
 /*
- * The CloudEvents 1.0 structured envelope every topic carries (DESIGN.md):
+ * The CloudEvents 1.0 structured envelope every topic carries (proto/README.md):
  * specversion, id, source, type, subject, time, networkid, clinicid, data.
  * Times are RFC 3339 UTC with milliseconds ("2026-11-22T08:00:00.000Z").
  */

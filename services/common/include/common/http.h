@@ -1,7 +1,7 @@
 /*
  * HTTP on ulfius, thread per connection with a connection limit and an idle
  * timeout (the produce-and-wait path holds a thread per in-flight request;
- * STACK.md measured this model fastest for it). Every route goes through
+ * measured fastest for it, bench/RESULTS.md). Every route goes through
  * one wrapper that assigns a request id, enforces the body limit (ulfius
  * truncates silently, so the instance accepts limit + 1 and anything that
  * reaches it, or declares a larger Content-Length, is a 413), and records
