@@ -168,27 +168,28 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
     snprintf(lookback, sizeof(lookback), "%ld", lookback_s);
     const char *params[] = {network_id, ckey, started, lookback,
                             json_string_value(json_object_get(j_call, "call_id"))};
+    /* One round trip: the later calls' correction and the look for an
+     * earlier one (they touch disjoint rows, so one snapshot serves both);
+     * a row per corrected call, or one with a NULL document. */
     rc = cf_pg_exec(conn,
-                    "SELECT 1 FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
-                    " AND direction = 'inbound' AND call_id <> $5::uuid"
-                    " AND started_at <= $3::timestamptz"
-                    " AND started_at >= $3::timestamptz - make_interval(secs => $4)"
-                    " LIMIT 1",
-                    5, params, &res, errbuf, errbuf_size);
-    if (rc == 0)
-        json_object_set_new(j_call, "unique", json_boolean(PQntuples(res) == 0));
-    PQclear(res);
-    if (rc != 0)
-        return rc;
-    rc = cf_pg_exec(conn,
-                    "UPDATE calls.calls SET doc = jsonb_set(doc, '{unique}', 'false')"
+                    "WITH later AS (UPDATE calls.calls"
+                    " SET doc = jsonb_set(doc, '{unique}', 'false')"
                     " WHERE network_id = $1 AND contact_key = $2 AND direction = 'inbound'"
                     " AND started_at > $3::timestamptz"
                     " AND started_at <= $3::timestamptz + make_interval(secs => $4)"
-                    " AND doc @> '{\"unique\": true}' RETURNING doc::text",
-                    4, params, &res, errbuf, errbuf_size); /* the call id is not needed */
+                    " AND doc @> '{\"unique\": true}' RETURNING doc::text AS doc)"
+                    " SELECT EXISTS (SELECT 1 FROM calls.calls WHERE network_id = $1"
+                    " AND contact_key = $2 AND direction = 'inbound' AND call_id <> $5::uuid"
+                    " AND started_at <= $3::timestamptz"
+                    " AND started_at >= $3::timestamptz - make_interval(secs => $4)),"
+                    " later.doc FROM (SELECT 1) AS one LEFT JOIN later ON true",
+                    5, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0)
+        json_object_set_new(j_call, "unique",
+                            json_boolean(strcmp(PQgetvalue(res, 0, 0), "t") != 0));
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        json_t *j_later = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+        json_t *j_later =
+            PQgetisnull(res, i, 1) ? NULL : json_loads(PQgetvalue(res, i, 1), 0, &jerr);
         if (j_later)
             json_array_append_new(corrected, j_later);
     }
