@@ -127,7 +127,7 @@ void calls_tasks_sweeper(void *ctx);
  * call's decision corrected are appended to corrected (their stored
  * documents) for the fold to emit. */
 int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
-                 json_t *corrected, char *errbuf, size_t errbuf_size);
+                 const char *contact_locked, json_t *corrected, char *errbuf, size_t errbuf_size);
 
 /* patients.c: the patients view consumer's apply (on patients.v1) and its
  * batch_done, which moves the cache version of the contacts a committed
@@ -172,9 +172,16 @@ void calls_dni_describe_metrics(void);
 
 /* store.c */
 /* Loads the call document FOR UPDATE: 0 with *out (new ref), CF_ENOTFOUND,
- * or the database error. */
-int calls_store_load(PGconn *conn, const char *call_id, json_t **out, char *errbuf,
-                     size_t errbuf_size);
+ * or the database error. With contact_lock ("network/contact key"), the
+ * same round trip takes the contact's transaction lock that serializes
+ * unique-call decisions (enrich.c). */
+int calls_store_load(PGconn *conn, const char *call_id, const char *contact_lock, json_t **out,
+                     char *errbuf, size_t errbuf_size);
+
+/* The SQL taking a contact's unique-decision lock, its key ("network/contact
+ * key") in the parameter named; seed 1 keeps it apart from the callbacks'
+ * lock on the same key (tasks.c). */
+#define CALLS_UNIQUE_LOCK_SQL(param) "pg_advisory_xact_lock(hashtextextended(" param ", 1))"
 /* Inserts or replaces the call row from its document. */
 int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call, char *errbuf,
                      size_t errbuf_size);

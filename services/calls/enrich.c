@@ -135,7 +135,8 @@ static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call,
     return 0;
 }
 
-/* Whether the inbound call j_call is unique: no other inbound call from
+/* Whether the inbound call j_call is unique (contact_locked: the contact
+ * whose lock the fold took with the call's load, or NULL): no other inbound call from
  * the contact started within the look-back before it, or at the same time
  * (of two calls started in the same second, the one folded first). Calls
  * of one contact are on different partitions, so an earlier call can be
@@ -148,7 +149,8 @@ static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call,
  * opposite orders can deadlock, and PostgreSQL then fails one batch (after
  * deadlock_timeout), which is retried like any transient error. */
 static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, long lookback_s,
-                         json_t *corrected, char *errbuf, size_t errbuf_size)
+                         const char *contact_locked, json_t *corrected, char *errbuf,
+                         size_t errbuf_size)
 {
     const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
     const char *started = json_string_value(json_object_get(j_call, "started_at"));
@@ -158,11 +160,14 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
 
     if (!ckey || !started)
         return 0;
-    char *lock_key = cf_xasprintf("%s/%s", network_id, ckey);
-    const char *lock_params[] = {lock_key};
-    int rc = cf_pg_exec(conn, "SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", 1,
-                        lock_params, NULL, errbuf, errbuf_size);
-    free(lock_key);
+    int rc = 0;
+    if (!contact_locked || strcmp(contact_locked, ckey) != 0) { /* not taken with the load */
+        char *lock_key = cf_xasprintf("%s/%s", network_id, ckey);
+        const char *lock_params[] = {lock_key};
+        rc = cf_pg_exec(conn, "SELECT " CALLS_UNIQUE_LOCK_SQL("$1"), 1, lock_params, NULL, errbuf,
+                        errbuf_size);
+        free(lock_key);
+    }
     if (rc != 0)
         return rc;
     snprintf(lookback, sizeof(lookback), "%ld", lookback_s);
@@ -284,7 +289,7 @@ static int classify(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
 }
 
 int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
-                 json_t *corrected, char *errbuf, size_t errbuf_size)
+                 const char *contact_locked, json_t *corrected, char *errbuf, size_t errbuf_size)
 {
     const int inbound =
         strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
@@ -298,8 +303,8 @@ int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char
         cf_netconf_release(snap);
     }
     if (rc == 0 && inbound && !json_object_get(j_call, "unique"))
-        rc = decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s, corrected, errbuf,
-                           errbuf_size);
+        rc = decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s, contact_locked,
+                           corrected, errbuf, errbuf_size);
     if (rc == 0 && !json_object_get(j_call, "patient"))
         rc = classify(ctx, conn, network_id, j_call, errbuf, errbuf_size);
     return rc;

@@ -330,7 +330,7 @@ static int fold_result(PGconn *conn, const struct cf_event *ev, struct cf_outbox
         snprintf(errbuf, errbuf_size, "result event without a result");
         return CF_EINVAL;
     }
-    rc = calls_store_load(conn, ev->subject, &j_call, errbuf, errbuf_size);
+    rc = calls_store_load(conn, ev->subject, NULL, &j_call, errbuf, errbuf_size);
     if (rc == CF_ENOTFOUND) {
         snprintf(errbuf, errbuf_size, "result for an unknown call");
         return CF_EINVAL;
@@ -369,6 +369,7 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
 {
     struct calls_ctx *ctx = vctx;
     json_t *j_call = NULL, *j_before = NULL, *j_corrected = NULL;
+    char *contact_lock = NULL;
     enum call_status before, after;
     const char *verb = NULL;
     int64_t when;
@@ -389,7 +390,13 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         return CF_EINVAL;
 
     j_corrected = json_array();
-    rc = calls_store_load(conn, ev->subject, &j_call, errbuf, errbuf_size);
+    /* An inbound call's contact may need its unique decision: its lock
+     * comes with the load. */
+    const char *fact_contact = json_string_value(json_object_get(ev->data, "contact_key"));
+    const char *dir = json_string_value(json_object_get(ev->data, "direction"));
+    if (fact_contact && strcmp(dir, "inbound") == 0)
+        contact_lock = cf_xasprintf("%s/%s", ev->networkid, fact_contact);
+    rc = calls_store_load(conn, ev->subject, contact_lock, &j_call, errbuf, errbuf_size);
     if (rc == CF_ENOTFOUND) {
         j_call =
             json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:i}", "call_id", ev->subject, "direction",
@@ -409,7 +416,8 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     calls_fold_fact(j_call, ev->data, ev->time_ms);
     calls_derive(j_call, &ctx->cfg, ev->time_ms);
     flag_blocked(ctx, j_call, ev->networkid);
-    rc = calls_enrich(ctx, conn, j_call, ev->networkid, j_corrected, errbuf, errbuf_size);
+    rc = calls_enrich(ctx, conn, j_call, ev->networkid, contact_lock ? fact_contact : NULL,
+                      j_corrected, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
     after = status_parse(json_string_value(json_object_get(j_call, "status")));
@@ -443,6 +451,7 @@ out:
         json_array_foreach(j_corrected, i, j_other) emit(out, ev, "updated", j_other, ev->time_ms);
     }
     json_decref(j_corrected);
+    free(contact_lock);
     json_decref(j_before);
     json_decref(j_call);
     return rc;

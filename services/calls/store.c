@@ -12,20 +12,26 @@
 #include "common/err.h"
 #include "common/pg.h"
 
-int calls_store_load(PGconn *conn, const char *call_id, json_t **out, char *errbuf,
-                     size_t errbuf_size)
+int calls_store_load(PGconn *conn, const char *call_id, const char *contact_lock, json_t **out,
+                     char *errbuf, size_t errbuf_size)
 {
-    const char *params[] = {call_id};
+    const char *params[] = {call_id, contact_lock};
     PGresult *res = NULL;
     json_error_t jerr;
     int rc;
 
     *out = NULL;
-    rc = cf_pg_exec(conn, "SELECT doc::text FROM calls WHERE call_id = $1 FOR UPDATE", 1, params,
-                    &res, errbuf, errbuf_size);
+    if (contact_lock)
+        rc = cf_pg_exec(conn,
+                        "SELECT (SELECT doc::text FROM calls WHERE call_id = $1 FOR UPDATE),"
+                        " " CALLS_UNIQUE_LOCK_SQL("$2"),
+                        2, params, &res, errbuf, errbuf_size);
+    else
+        rc = cf_pg_exec(conn, "SELECT doc::text FROM calls WHERE call_id = $1 FOR UPDATE", 1,
+                        params, &res, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
-    if (PQntuples(res) == 0) {
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
         rc = CF_ENOTFOUND;
         goto out;
     }
