@@ -81,7 +81,7 @@ static int add_consumers(struct cf_service *svc)
 
     /* Fold: calls.raw -> call state -> calls.v1. */
     struct cf_consumer_conf fold = {
-        .group_id = "clinicflow-calls-fold",
+        .group_id = CALLS_FOLD_GROUP,
         .topics = fold_topics,
         .ntopics = 1,
         .schema = "calls",

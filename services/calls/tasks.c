@@ -28,7 +28,9 @@
  *     acknowledgement. It first asks the call store for a callback: one
  *     the fold stored but this consumer has not applied yet (it is behind,
  *     or down while the fold runs elsewhere) closes the task instead,
- *     with event ids from the task id.
+ *     with event ids from the task id. And it expires nothing the fold
+ *     could still answer: a task waits until the fold has stored every
+ *     fact acknowledged before its deadline (fold_horizon below).
  *
  * Rules run on event time; the sweeper on the wall clock. Work on one
  * contact is serialized by a transaction-scoped advisory lock on it.
@@ -494,7 +496,8 @@ struct sweep_counts {
  * closed, 0 when it was left, or an error. */
 static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
                       const char *network_id, const char *contact_key, const char *lost_after,
-                      struct sweep_counts *counts, char *errbuf, size_t errbuf_size)
+                      const char *horizon, struct sweep_counts *counts, char *errbuf,
+                      size_t errbuf_size)
 {
     PGresult *res = NULL;
     json_error_t jerr;
@@ -503,12 +506,12 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0)
         rc = lock_contact(conn, network_id, contact_key, 1, &taken, errbuf, errbuf_size);
-    const char *params[] = {task_id, lost_after};
+    const char *params[] = {task_id, lost_after, horizon};
     if (rc == 0 && taken)
         rc = cf_pg_exec(conn,
                         "SELECT doc::text FROM calls.tasks WHERE task_id = $1 AND status = 'open'"
-                        " AND opened_at < now() - make_interval(secs => $2) FOR UPDATE",
-                        2, params, &res, errbuf, errbuf_size);
+                        " AND opened_at < $3::timestamptz - make_interval(secs => $2) FOR UPDATE",
+                        3, params, &res, errbuf, errbuf_size);
     if (rc != 0 || !taken || PQntuples(res) == 0) {
         PQclear(res);
         cf_pg_rollback(conn);
@@ -550,24 +553,25 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
     return rc == 0 ? 1 : rc;
 }
 
-/* One sweep over up to a batch of overdue open tasks (oldest first).
- * Returns how many were expired or closed, or a negative error. */
-static int sweep_once(struct calls_ctx *ctx, PGconn *conn, struct sweep_counts *counts,
-                      char *errbuf, size_t errbuf_size)
+/* One sweep over up to a batch of tasks overdue at the horizon (oldest
+ * first). Returns how many were expired or closed, or a negative error. */
+static int sweep_once(struct calls_ctx *ctx, PGconn *conn, const char *horizon,
+                      struct sweep_counts *counts, char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
     char lost_after[24];
     snprintf(lost_after, sizeof(lost_after), "%ld", ctx->cfg.task_lost_after_s);
-    const char *params[] = {lost_after};
+    const char *params[] = {lost_after, horizon};
     int rc = cf_pg_exec(conn,
                         "SELECT task_id::text, network_id, contact_key FROM calls.tasks"
-                        " WHERE status = 'open' AND opened_at < now() - make_interval(secs => $1)"
+                        " WHERE status = 'open'"
+                        " AND opened_at < $2::timestamptz - make_interval(secs => $1)"
                         " ORDER BY opened_at LIMIT 100",
-                        1, params, &res, errbuf, errbuf_size);
+                        2, params, &res, errbuf, errbuf_size);
     int done = 0;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         int r = sweep_task(ctx, conn, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-                           PQgetvalue(res, i, 2), lost_after, counts, errbuf, errbuf_size);
+                           PQgetvalue(res, i, 2), lost_after, horizon, counts, errbuf, errbuf_size);
         if (r < 0)
             rc = r;
         else
@@ -575,6 +579,95 @@ static int sweep_once(struct calls_ctx *ctx, PGconn *conn, struct sweep_counts *
     }
     PQclear(res);
     return rc == 0 ? done : rc;
+}
+
+/*
+ * How far the fold has come. A task is lost only if no callback came
+ * within the lost-after period, and a callback the fold has not stored yet
+ * cannot be seen, so a task may expire only once the fold has stored every
+ * fact acknowledged before its deadline. Each sweep samples the high
+ * watermarks of calls.raw (every fact acknowledged before the sample is
+ * below them); the horizon is the time of the newest sample that the
+ * fold's stored offsets have reached in every partition. Tasks whose
+ * deadline is past the horizon wait (clinicflow_calls_tasks_expiry_held).
+ * The samples live on the sweeper's thread only.
+ */
+#define FOLD_SAMPLES 256 /* about 21 minutes at the default interval */
+#define FOLD_PARTITIONS_MAX 64
+
+struct fold_sample {
+    int64_t at_ms;
+    int n; /* partitions */
+    int64_t hi[FOLD_PARTITIONS_MAX];
+};
+
+struct fold_progress {
+    struct fold_sample samples[FOLD_SAMPLES];
+    size_t next, count; /* a ring: the newest is at next - 1 */
+};
+
+static void fold_sample_take(struct calls_ctx *ctx, struct fold_progress *fp)
+{
+    char errbuf[256];
+    struct fold_sample *s = &fp->samples[fp->next];
+    const int64_t at = cf_now_ms();
+    int n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, s->hi,
+                                   FOLD_PARTITIONS_MAX, 1000, errbuf, sizeof(errbuf));
+    if (n < 0) {
+        cf_warn("task sweeper: %s (expiry waits for the next sample)", errbuf);
+        return;
+    }
+    s->at_ms = at;
+    s->n = n;
+    fp->next = (fp->next + 1) % FOLD_SAMPLES;
+    if (fp->count < FOLD_SAMPLES)
+        fp->count++;
+}
+
+/* The horizon in ms, or -1 when the fold has reached no sample. */
+static int64_t fold_horizon(const struct fold_progress *fp, PGconn *conn, char *errbuf,
+                            size_t errbuf_size)
+{
+    int64_t stored[FOLD_PARTITIONS_MAX] = {0};
+    PGresult *res = NULL;
+    const char *params[] = {CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW};
+    if (cf_pg_exec(conn,
+                   "SELECT partition, next_offset FROM calls.consumer_offsets"
+                   " WHERE group_id = $1 AND topic = $2",
+                   2, params, &res, errbuf, errbuf_size) != 0)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        long p = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        if (p >= 0 && p < FOLD_PARTITIONS_MAX)
+            stored[p] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    }
+    PQclear(res);
+    for (size_t k = 1; k <= fp->count; k++) { /* newest first */
+        const struct fold_sample *s = &fp->samples[(fp->next + FOLD_SAMPLES - k) % FOLD_SAMPLES];
+        int reached = 1;
+        for (int p = 0; p < s->n && reached; p++)
+            reached = stored[p] >= s->hi[p];
+        if (reached)
+            return s->at_ms;
+    }
+    return -1;
+}
+
+/* Overdue tasks that wait for the fold (a gauge). */
+static void count_held(struct calls_ctx *ctx, PGconn *conn, const char *horizon)
+{
+    char lost_after[24], errbuf[256];
+    PGresult *res = NULL;
+    snprintf(lost_after, sizeof(lost_after), "%ld", ctx->cfg.task_lost_after_s);
+    const char *params[] = {lost_after, horizon};
+    if (cf_pg_exec(conn,
+                   "SELECT count(*) FROM calls.tasks WHERE status = 'open'"
+                   " AND opened_at < now() - make_interval(secs => $1)"
+                   " AND opened_at >= $2::timestamptz - make_interval(secs => $1)",
+                   2, params, &res, errbuf, sizeof(errbuf)) == 0)
+        cf_metrics_set("clinicflow_calls_tasks_expiry_held", "",
+                       strtod(PQgetvalue(res, 0, 0), NULL));
+    PQclear(res);
 }
 
 /* Calls that ended waiting for a staff leg that never reported (the caller
@@ -654,17 +747,27 @@ void calls_tasks_sweeper(void *vctx)
                         "call store (the callbacks consumer had not applied it yet)");
     cf_metrics_describe("clinicflow_calls_staff_legs_unreported_total", "counter",
                         "Calls whose staff leg never reported, reported missed by the sweeper");
+    cf_metrics_describe("clinicflow_calls_tasks_expiry_held", "gauge",
+                        "Overdue callback tasks not yet expired because the fold has not "
+                        "stored every fact acknowledged before their deadline");
+    struct fold_progress *fp = cf_xcalloc(1, sizeof(*fp));
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
             cf_warn("task sweeper: %s", errbuf);
             continue;
         }
+        fold_sample_take(ctx, fp);
+        const int64_t horizon_ms = fold_horizon(fp, conn, errbuf, sizeof(errbuf));
+        char horizon[32] = "-infinity";
+        if (horizon_ms >= 0)
+            cf_time_format(horizon_ms, horizon);
+        count_held(ctx, conn, horizon);
         struct sweep_counts counts = {0};
-        int n;
-        do {
-            n = sweep_once(ctx, conn, &counts, errbuf, sizeof(errbuf));
-        } while (n == 100);
+        int n = 0;
+        while (horizon_ms >= 0 &&
+               (n = sweep_once(ctx, conn, horizon, &counts, errbuf, sizeof(errbuf))) == 100)
+            ;
         if (n < 0)
             cf_warn("task sweeper: %s", errbuf);
         if (counts.expired > 0) {
@@ -684,4 +787,5 @@ void calls_tasks_sweeper(void *vctx)
             cf_info("task sweeper reported %d unreported staff legs as missed", n);
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
+    free(fp);
 }

@@ -202,6 +202,48 @@ def test_overdue_task_closed_by_a_callback_not_yet_applied(stack):
     assert rows == [["closed"]], rows
 
 
+def test_overdue_task_waits_for_the_fold(_stack):
+    """The fold is behind (stuck on another contact, whose lock the test
+    holds) while a callback it has not stored waits on calls.raw, acknowledged
+    before the task's deadline: the task passes its deadline without
+    expiring (clinicflow_calls_tasks_expiry_held), and closes with the
+    callback once the fold has it. Real time here: the lost-after period is
+    15 s, and its end is awaited through the gauge."""
+    stack = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": "15",
+                             "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
+    try:
+        number = new_number()
+        ckey = contact_key(number)
+        end = datetime.now(timezone.utc).replace(microsecond=0)
+        missed_call(stack, number, end)
+        wait_task(stack, ckey, "clinicflow.task.opened")
+        other = new_number()
+        lock = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 1));"
+                           % (demo_network()["id"], contact_key(other)))
+        try:
+            missed_call(stack, other, end)
+            wait_until(lambda: lock.waiters() >= 1, 30, "the fold to wait for the other contact")
+            answered = end + timedelta(seconds=1)
+            callback = post(stack, call_body(
+                event="ended", time=iso(answered + timedelta(seconds=1)), direction="outbound",
+                answered_at=iso(answered), talk_seconds=1,
+                **{"from": "+7 495 000-10-01", "to": number}))
+            wait_until(lambda: metric(stack.svc, "clinicflow_calls_tasks_expiry_held") >= 1, 60,
+                       "the deadline to pass with the task held")
+            assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]
+        finally:
+            lock.release()
+        closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+        assert closed["closing_call_id"] == callback and closed["on_time"] is True, closed
+        wait_tasks_consumed(stack)
+        assert [e["type"] for e in tasks_of(stack, ckey)] == [
+            "clinicflow.task.opened", "clinicflow.task.closed"]
+        wait_until(lambda: metric(stack.svc, "clinicflow_calls_tasks_expiry_held") == 0, 30,
+                   "no task held")
+    finally:
+        stack.close()
+
+
 def test_callback_to_voicemail_does_not_close(stack):
     """The clinic's callback reached the patient's voicemail: the line was
     answered, but not by the patient, so the task stays open until a call
@@ -327,6 +369,7 @@ if __name__ == "__main__":
             test_late_callback_is_not_on_time,
             test_lost_task_expires_once,
             test_overdue_task_closed_by_a_callback_not_yet_applied,
+            test_overdue_task_waits_for_the_fold,
             test_blocked_caller_opens_no_task,
             test_callback_to_voicemail_does_not_close,
             test_missed_call_after_the_callback_seen_first,

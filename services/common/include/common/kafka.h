@@ -11,6 +11,7 @@
 #define CF_COMMON_KAFKA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -46,6 +47,15 @@ int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *
  * were acknowledged, else the first failure's code; each msgs[i].err is set. */
 int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
                            size_t errbuf_size);
+
+/* The high watermark of each partition of topic (hi[0..n-1], n at most
+ * max): the offset the next acknowledged message will take, so every
+ * message acknowledged before the call is below it. Returns n, or -1 with
+ * the reason when the brokers cannot say: within timeout_ms for the
+ * topic's metadata, and as much again for all the partitions' marks.
+ * Thread-safe. */
+int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *hi, int max,
+                           int timeout_ms, char *errbuf, size_t errbuf_size);
 
 /* 1 while the breaker is closed (a broker is reachable). */
 int cf_producer_available(const struct cf_producer *p);
