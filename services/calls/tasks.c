@@ -28,9 +28,10 @@
  *     acknowledgement. It first asks the call store for a callback: one
  *     the fold stored but this consumer has not applied yet (it is behind,
  *     or down while the fold runs elsewhere) closes the task instead,
- *     with event ids from the task id. And it expires nothing the fold
- *     could still answer: a task waits until the fold has stored every
- *     fact acknowledged before its deadline (fold_horizon below).
+ *     with event ids from the task id. And a task waits until the fold
+ *     has stored every fact acknowledged before its deadline
+ *     (fold_horizon below); a callback answered before the deadline but
+ *     reported after it is not waited for.
  *
  * Rules run on event time; the sweeper on the wall clock. Work on one
  * contact is serialized by a transaction-scoped advisory lock on it.
@@ -589,10 +590,12 @@ static int sweep_once(struct calls_ctx *ctx, PGconn *conn, const char *horizon,
  * watermarks of calls.raw (every fact acknowledged before the sample is
  * below them); the horizon is the time of the newest sample that the
  * fold's stored offsets have reached in every partition. Tasks whose
- * deadline is past the horizon wait (clinicflow_calls_tasks_expiry_held).
- * The samples live on the sweeper's thread only.
+ * deadline is past the horizon wait (clinicflow_calls_tasks_expiry_held:
+ * under steady traffic a few, those whose deadline passed since the last
+ * sample the fold reached). The samples live on the sweeper's thread
+ * only.
  */
-#define FOLD_SAMPLES 256 /* about 21 minutes at the default interval */
+#define FOLD_SAMPLES 256
 #define FOLD_PARTITIONS_MAX 64
 
 struct fold_sample {
@@ -601,56 +604,79 @@ struct fold_sample {
     int64_t hi[FOLD_PARTITIONS_MAX];
 };
 
+/* The samples the fold has not reached yet, oldest first, and the horizon
+ * reached so far. When the fold is so far behind that the samples fill
+ * up, every other one is dropped: the span they cover doubles, so a fold
+ * that catches up after hours still finds the samples it passes. */
 struct fold_progress {
     struct fold_sample samples[FOLD_SAMPLES];
-    size_t next, count; /* a ring: the newest is at next - 1 */
+    size_t count;
+    int64_t horizon_ms; /* -1: none yet */
 };
 
 static void fold_sample_take(struct calls_ctx *ctx, struct fold_progress *fp)
 {
     char errbuf[256];
-    struct fold_sample *s = &fp->samples[fp->next];
-    const int64_t at = cf_now_ms();
-    int n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, s->hi,
-                                   FOLD_PARTITIONS_MAX, 1000, errbuf, sizeof(errbuf));
-    if (n < 0) {
+    struct fold_sample s;
+    int64_t lo[FOLD_PARTITIONS_MAX];
+    s.at_ms = cf_now_ms();
+    s.n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, lo, s.hi,
+                                 FOLD_PARTITIONS_MAX, 1000, errbuf, sizeof(errbuf));
+    if (s.n < 0) {
         cf_warn("task sweeper: %s (expiry waits for the next sample)", errbuf);
         return;
     }
-    s->at_ms = at;
-    s->n = n;
-    fp->next = (fp->next + 1) % FOLD_SAMPLES;
-    if (fp->count < FOLD_SAMPLES)
-        fp->count++;
+    /* A partition with nothing kept (empty, or all of it past retention)
+     * asks nothing of the fold, which may never have stored an offset for
+     * it. */
+    for (int p = 0; p < s.n; p++)
+        if (lo[p] >= s.hi[p])
+            s.hi[p] = 0;
+    if (fp->count == FOLD_SAMPLES) {
+        for (size_t i = 0; i < FOLD_SAMPLES / 2; i++)
+            fp->samples[i] = fp->samples[2 * i + 1];
+        fp->count = FOLD_SAMPLES / 2;
+    }
+    fp->samples[fp->count++] = s;
 }
 
-/* The horizon in ms, or -1 when the fold has reached no sample. */
-static int64_t fold_horizon(const struct fold_progress *fp, PGconn *conn, char *errbuf,
-                            size_t errbuf_size)
+/* Moves the horizon to the newest sample the fold's stored offsets have
+ * reached in every partition, and drops the samples up to it. Returns the
+ * horizon in ms, or -1 when the fold has reached none yet. */
+static int64_t fold_horizon(struct fold_progress *fp, PGconn *conn)
 {
+    char errbuf[256];
     int64_t stored[FOLD_PARTITIONS_MAX] = {0};
     PGresult *res = NULL;
     const char *params[] = {CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW};
     if (cf_pg_exec(conn,
                    "SELECT partition, next_offset FROM calls.consumer_offsets"
                    " WHERE group_id = $1 AND topic = $2",
-                   2, params, &res, errbuf, errbuf_size) != 0)
-        return -1;
+                   2, params, &res, errbuf, sizeof(errbuf)) != 0) {
+        cf_warn("task sweeper: the fold's offsets: %s", errbuf);
+        return fp->horizon_ms;
+    }
     for (int i = 0; i < PQntuples(res); i++) {
         long p = strtol(PQgetvalue(res, i, 0), NULL, 10);
         if (p >= 0 && p < FOLD_PARTITIONS_MAX)
             stored[p] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
     }
     PQclear(res);
-    for (size_t k = 1; k <= fp->count; k++) { /* newest first */
-        const struct fold_sample *s = &fp->samples[(fp->next + FOLD_SAMPLES - k) % FOLD_SAMPLES];
-        int reached = 1;
-        for (int p = 0; p < s->n && reached; p++)
-            reached = stored[p] >= s->hi[p];
-        if (reached)
-            return s->at_ms;
+    size_t reached = 0;                                  /* how many of the oldest samples */
+    for (size_t k = fp->count; k > 0 && !reached; k--) { /* newest first */
+        const struct fold_sample *s = &fp->samples[k - 1];
+        int all = 1;
+        for (int p = 0; p < s->n && all; p++)
+            all = stored[p] >= s->hi[p];
+        if (all)
+            reached = k;
     }
-    return -1;
+    if (reached > 0) {
+        fp->horizon_ms = fp->samples[reached - 1].at_ms;
+        memmove(fp->samples, fp->samples + reached, (fp->count - reached) * sizeof(fp->samples[0]));
+        fp->count -= reached;
+    }
+    return fp->horizon_ms;
 }
 
 /* Overdue tasks that wait for the fold (a gauge). */
@@ -751,14 +777,15 @@ void calls_tasks_sweeper(void *vctx)
                         "Overdue callback tasks not yet expired because the fold has not "
                         "stored every fact acknowledged before their deadline");
     struct fold_progress *fp = cf_xcalloc(1, sizeof(*fp));
+    fp->horizon_ms = -1;
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
+        fold_sample_take(ctx, fp); /* before a connection is held: it may wait on Kafka */
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
             cf_warn("task sweeper: %s", errbuf);
             continue;
         }
-        fold_sample_take(ctx, fp);
-        const int64_t horizon_ms = fold_horizon(fp, conn, errbuf, sizeof(errbuf));
+        const int64_t horizon_ms = fold_horizon(fp, conn);
         char horizon[32] = "-infinity";
         if (horizon_ms >= 0)
             cf_time_format(horizon_ms, horizon);

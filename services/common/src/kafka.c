@@ -564,29 +564,35 @@ int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *
     return cf_producer_send_batch(p, &msg, 1, errbuf, errbuf_size);
 }
 
-int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *hi, int max,
-                           int timeout_ms, char *errbuf, size_t errbuf_size)
+int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo, int64_t *hi,
+                           int max, int timeout_ms, char *errbuf, size_t errbuf_size)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
-    rd_kafka_resp_err_t err =
-        rkt ? rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms) : rd_kafka_last_error();
+    if (!rkt) {
+        cf_seterr(errbuf, errbuf_size, "watermarks of %s: no topic handle", topic);
+        return -1;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
     int n = -1;
-    if (!err && md->topic_cnt == 1 && !md->topics[0].err)
-        n = md->topics[0].partition_cnt < max ? md->topics[0].partition_cnt : max;
+    if (!err && md && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0 &&
+        md->topics[0].partition_cnt <= max)
+        n = md->topics[0].partition_cnt;
     else if (!err)
-        err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        err = md && md->topic_cnt == 1 && md->topics[0].err
+                  ? md->topics[0].err
+                  : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART; /* none, or more than max */
     if (md)
         rd_kafka_metadata_destroy(md);
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
     /* One budget for all of it: a caller on its way to shutdown waits
      * timeout_ms at most, twice. */
     const int64_t until = cf_mono_ms() + timeout_ms;
     for (int i = 0; i < n && !err; i++) {
-        int64_t lo = 0, left = until - cf_mono_ms();
-        err = left <= 0 ? RD_KAFKA_RESP_ERR__TIMED_OUT
-                        : rd_kafka_query_watermark_offsets(p->rk, topic, i, &lo, &hi[i], (int)left);
+        int64_t left = until - cf_mono_ms();
+        err = left <= 0
+                  ? RD_KAFKA_RESP_ERR__TIMED_OUT
+                  : rd_kafka_query_watermark_offsets(p->rk, topic, i, &lo[i], &hi[i], (int)left);
     }
     if (err) {
         cf_seterr(errbuf, errbuf_size, "watermarks of %s: %s", topic, rd_kafka_err2str(err));

@@ -208,8 +208,9 @@ def test_overdue_task_waits_for_the_fold(_stack):
     before the task's deadline: the task passes its deadline without
     expiring (clinicflow_calls_tasks_expiry_held), and closes with the
     callback once the fold has it. Real time here: the lost-after period is
-    15 s, and its end is awaited through the gauge."""
-    stack = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": "15",
+    30 s, and its end is awaited through the gauge."""
+    lost_after = 30
+    stack = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(lost_after),
                              "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
     try:
         number = new_number()
@@ -228,6 +229,9 @@ def test_overdue_task_waits_for_the_fold(_stack):
                 event="ended", time=iso(answered + timedelta(seconds=1)), direction="outbound",
                 answered_at=iso(answered), talk_seconds=1,
                 **{"from": "+7 495 000-10-01", "to": number}))
+            # Otherwise the fold was stopped too late to prove anything.
+            assert datetime.now(timezone.utc) < end + timedelta(seconds=lost_after - 2), \
+                "the set-up took longer than the lost-after period"
             wait_until(lambda: metric(stack.svc, "clinicflow_calls_tasks_expiry_held") >= 1, 60,
                        "the deadline to pass with the task held")
             assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]

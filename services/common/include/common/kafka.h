@@ -48,14 +48,15 @@ int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *
 int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
                            size_t errbuf_size);
 
-/* The high watermark of each partition of topic (hi[0..n-1], n at most
- * max): the offset the next acknowledged message will take, so every
- * message acknowledged before the call is below it. Returns n, or -1 with
+/* The low and high watermarks of each partition of topic (lo[0..n-1],
+ * hi[0..n-1], n from 1 to max): the first offset still kept, and the
+ * offset the next acknowledged message will take, so every message
+ * acknowledged before the call is below it. Returns n, or -1 with
  * the reason when the brokers cannot say: within timeout_ms for the
  * topic's metadata, and as much again for all the partitions' marks.
  * Thread-safe. */
-int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *hi, int max,
-                           int timeout_ms, char *errbuf, size_t errbuf_size);
+int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo, int64_t *hi,
+                           int max, int timeout_ms, char *errbuf, size_t errbuf_size);
 
 /* 1 while the breaker is closed (a broker is reachable). */
 int cf_producer_available(const struct cf_producer *p);
