@@ -67,9 +67,9 @@ struct calls_ctx {
     struct cf_service *svc;
     struct calls_settings cfg;
     struct calls_proxies proxies; /* parsed from cfg.trusted_proxies at start */
-    /* "network:contact_key" of the patients consumer's current batch, whose
-     * cached patient goes stale when it commits (patients.c); touched only
-     * on that consumer's thread. */
+    /* The cache version keys of the contacts the patients consumer's
+     * current batch changed, moved when the batch is over (patients.c);
+     * touched only on that consumer's thread. */
     json_t *patients_touched;
 };
 
@@ -181,6 +181,10 @@ void calls_dni_describe_metrics(void);
  * unique-call decisions (enrich.c). */
 int calls_store_load(PGconn *conn, const char *call_id, const char *contact_lock, json_t **out,
                      char *errbuf, size_t errbuf_size);
+
+/* The key of a contact's advisory locks, "network/contact key" (new
+ * string): the callbacks' (tasks.c) and the unique decision's. */
+char *calls_contact_lock_key(const char *network_id, const char *contact_key);
 
 /* The SQL taking a contact's unique-decision lock, its key ("network/contact
  * key") in the parameter named; seed 1 keeps it apart from the callbacks'

@@ -162,7 +162,7 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
         return 0;
     int rc = 0;
     if (!contact_locked || strcmp(contact_locked, ckey) != 0) { /* not taken with the load */
-        char *lock_key = cf_xasprintf("%s/%s", network_id, ckey);
+        char *lock_key = calls_contact_lock_key(network_id, ckey);
         const char *lock_params[] = {lock_key};
         rc = cf_pg_exec(conn, "SELECT " CALLS_UNIQUE_LOCK_SQL("$1"), 1, lock_params, NULL, errbuf,
                         errbuf_size);

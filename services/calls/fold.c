@@ -395,7 +395,7 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     const char *fact_contact = json_string_value(json_object_get(ev->data, "contact_key"));
     const char *dir = json_string_value(json_object_get(ev->data, "direction"));
     if (fact_contact && strcmp(dir, "inbound") == 0)
-        contact_lock = cf_xasprintf("%s/%s", ev->networkid, fact_contact);
+        contact_lock = calls_contact_lock_key(ev->networkid, fact_contact);
     rc = calls_store_load(conn, ev->subject, contact_lock, &j_call, errbuf, errbuf_size);
     if (rc == CF_ENOTFOUND) {
         j_call =

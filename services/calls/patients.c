@@ -19,38 +19,55 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/redis.h"
+#include "common/xmalloc.h"
 
-/* Notes the contacts of res (network_id, contact_key) for batch_done. */
+/* Notes the version keys of the contacts of res (network_id, contact_key)
+ * for batch_done. */
 static void touch_contacts(struct calls_ctx *ctx, PGresult *res)
 {
     if (!ctx->patients_touched)
         ctx->patients_touched = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
-        json_array_append_new(ctx->patients_touched,
-                              json_pack("[s, s]", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)));
+    for (int i = 0; i < PQntuples(res); i++) {
+        char *key =
+            cf_xasprintf(CALLS_PATIENT_VERSION_KEY, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        json_array_append_new(ctx->patients_touched, json_string(key));
+        free(key);
+    }
 }
+
+/* Contacts whose versions one script call moves. */
+#define VERSIONS_PER_CALL 500
 
 void calls_patients_batch_done(void *vctx, int committed)
 {
     struct calls_ctx *ctx = vctx;
-    size_t i;
-    json_t *j_contact;
-
     /* Rolled back too: a commit whose answer was lost looks like one, and
      * its events are skipped as applied when the batch comes again. A
-     * version moved for nothing only costs a cache miss. */
+     * version moved for nothing only costs a cache miss. Each version is
+     * kept past the entries' 300 s, though one that expired is never handed
+     * out again anyway. */
+    static const char script[] =
+        "for i = 2, #KEYS do"
+        " redis.call('SET', KEYS[i], redis.call('INCR', KEYS[1]), 'EX', 600)"
+        " end";
+    const char *argv[4 + VERSIONS_PER_CALL];
+    char nkeys[16];
+    const size_t n = json_array_size(ctx->patients_touched);
+
     (void)committed;
-    json_array_foreach(ctx->patients_touched, i, j_contact)
-    {
-        const char *net = json_string_value(json_array_get(j_contact, 0));
-        const char *ckey = json_string_value(json_array_get(j_contact, 1));
-        /* Kept past the entries' 300 s, though a version that expired is
-         * never handed out again anyway. */
-        redisReply *r = cf_redis_command(
-            ctx->svc->redis, "EVAL %s 2 " CALLS_PATIENT_VERSION_KEY " " CALLS_PATIENT_VERSION_SEQ,
-            "return redis.call('SET', KEYS[1], redis.call('INCR', KEYS[2]), 'EX', 600)", net, ckey);
+    for (size_t from = 0; from < n; from += VERSIONS_PER_CALL) {
+        size_t count = n - from < VERSIONS_PER_CALL ? n - from : VERSIONS_PER_CALL;
+        int argc = 0;
+        snprintf(nkeys, sizeof(nkeys), "%zu", count + 1);
+        argv[argc++] = "EVAL";
+        argv[argc++] = script;
+        argv[argc++] = nkeys;
+        argv[argc++] = CALLS_PATIENT_VERSION_SEQ;
+        for (size_t i = 0; i < count; i++)
+            argv[argc++] = json_string_value(json_array_get(ctx->patients_touched, from + i));
+        redisReply *r = cf_redis_command_argv(ctx->svc->redis, argc, argv, NULL);
         if (!r || r->type == REDIS_REPLY_ERROR)
-            cf_warn("patients: cache version not moved (%s); old answers live up to 300 s",
+            cf_warn("patients: cache versions not moved (%s); old answers live up to 300 s",
                     r ? r->str : "Redis unavailable");
         if (r)
             freeReplyObject(r);

@@ -11,6 +11,12 @@
 
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/xmalloc.h"
+
+char *calls_contact_lock_key(const char *network_id, const char *contact_key)
+{
+    return cf_xasprintf("%s/%s", network_id, contact_key);
+}
 
 int calls_store_load(PGconn *conn, const char *call_id, const char *contact_lock, json_t **out,
                      char *errbuf, size_t errbuf_size)

@@ -434,9 +434,8 @@ static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_even
 static int lock_contact(PGconn *conn, const char *network_id, const char *contact_key, int try,
                         int *taken, char *errbuf, size_t errbuf_size)
 {
-    char lock_key[512];
+    char *lock_key = calls_contact_lock_key(network_id, contact_key);
     PGresult *res = NULL;
-    snprintf(lock_key, sizeof(lock_key), "%s/%s", network_id, contact_key);
     const char *params[] = {lock_key};
     int rc = cf_pg_exec(conn,
                         try ? "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
@@ -445,6 +444,7 @@ static int lock_contact(PGconn *conn, const char *network_id, const char *contac
     if (taken)
         *taken = rc == 0 && (!try || strcmp(PQgetvalue(res, 0, 0), "t") == 0);
     PQclear(res);
+    free(lock_key);
     return rc;
 }
 
