@@ -14,6 +14,8 @@
 #include <microhttpd.h>
 #include <ulfius.h>
 
+#include "../serve.h"
+
 static int hello(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     (void)req;
@@ -24,19 +26,12 @@ static int hello(const struct _u_request *req, struct _u_response *resp, void *u
 
 int main(int argc, char **argv)
 {
-    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 0;
     struct _u_instance inst;
     sigset_t sigs;
-    int sig;
+    long port = bench_start(argc, argv, 2, "clinicflow-bench-hello PORT", &sigs);
 
-    if (port <= 0 || port > 65535) {
-        fprintf(stderr, "usage: clinicflow-bench-hello PORT\n");
+    if (!port)
         return 2;
-    }
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if (ulfius_init_instance(&inst, (unsigned int)port, NULL, NULL) != U_OK)
         return 1;
     ulfius_add_endpoint_by_val(&inst, "GET", NULL, "*", 0, hello, NULL);
@@ -47,16 +42,8 @@ int main(int argc, char **argv)
         {MHD_OPTION_THREAD_POOL_SIZE, 2, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    if (ulfius_start_framework_with_mhd_options(&inst, MHD_USE_EPOLL_INTERNAL_THREAD, ops) !=
-        U_OK) {
-        fprintf(stderr, "could not listen on port %ld\n", port);
-        ulfius_clean_instance(&inst);
-        return 1;
-    }
-    printf("listening on %ld\n", port);
-    fflush(stdout);
-    sigwait(&sigs, &sig);
-    ulfius_stop_framework(&inst);
-    ulfius_clean_instance(&inst);
-    return 0;
+    return bench_serve(
+        &inst,
+        ulfius_start_framework_with_mhd_options(&inst, MHD_USE_EPOLL_INTERNAL_THREAD, ops) == U_OK,
+        port, &sigs);
 }
