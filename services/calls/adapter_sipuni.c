@@ -63,12 +63,14 @@ static const char *party(const char *num, const char *short_num, const char *typ
     return num ? num : "";
 }
 
-/* The call's outcome from the status of event 2, or NULL when unknown. */
+/* The call's outcome from the status of event 2, or NULL when unknown.
+ * Sipuni's own sender also takes "ANSWERED" for an answered call. */
 static const char *outcome_of(const char *status)
 {
     static const char *const map[][2] = {
-        {"ANSWER", "answered"}, {"NOANSWER", "missed"},   {"CANCEL", "missed"},
-        {"BUSY", "busy"},       {"CONGESTION", "failed"}, {"CHANUNAVAIL", "failed"},
+        {"ANSWER", "answered"},    {"ANSWERED", "answered"}, {"NOANSWER", "missed"},
+        {"CANCEL", "missed"},      {"BUSY", "busy"},         {"CONGESTION", "failed"},
+        {"CHANUNAVAIL", "failed"},
     };
 
     for (size_t i = 0; status && i < sizeof(map) / sizeof(map[0]); i++) {

@@ -13,7 +13,11 @@
  * Times are the PBX's local wall clock ("call_start"), converted with the
  * channel's timezone. Zadarma reports only the start of a call: the answer
  * notification is sent as the call is answered, so its receipt time stands
- * for the answer; the end is call_start + duration.
+ * for the answer, and the end notification is sent at the hangup, so its
+ * receipt time stands for the end. Its "duration" is the talk time, not
+ * ringing included: a call that rang and was cancelled or not answered
+ * reports 0 (captures from live accounts show "cancel" with "0"), so an
+ * answered call was answered that many seconds before the end.
  */
 #include "adapters.h"
 
@@ -256,18 +260,28 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     } else { /* ended */
         const char *dur = field(h, "duration");
         const char *disp = calls_str(h->form, "disposition");
+        const char *outcome = disp && *disp ? outcome_of(disp) : NULL;
         char *end = NULL;
         long long d = strtoll(dur, &end, 10);
-        int64_t end_ms = start_ms;
-        if (*dur && end && *end == '\0' && d >= 0 && d <= 7LL * 86400)
+        const int has_talk = *dur && end && *end == '\0' && d >= 0 && d <= 7LL * 86400;
+        /* duration is the talk time (0 for a call that rang and was not
+         * answered), so the end is when the notification arrives, and an
+         * answered call was answered duration seconds before it. */
+        int64_t end_ms = h->received_ms > start_ms ? h->received_ms : start_ms;
+        if (has_talk && end_ms < start_ms + (int64_t)d * 1000)
             end_ms = start_ms + (int64_t)d * 1000;
         cf_json_set_time(j_fact, "time", end_ms);
         cf_json_set_time(j_fact, "ended_at", end_ms);
-        if (disp && *disp) {
-            const char *outcome = outcome_of(disp);
+        if (outcome) {
             json_object_set_new(j_fact, "outcome", json_string(outcome));
-            if (strcmp(outcome, "answered") == 0 && internal && *internal)
-                json_object_set_new(j_fact, "agent_id", json_string(internal));
+            if (strcmp(outcome, "answered") == 0) {
+                if (internal && *internal)
+                    json_object_set_new(j_fact, "agent_id", json_string(internal));
+                if (has_talk) {
+                    json_object_set_new(j_fact, "talk_seconds", json_integer((json_int_t)d));
+                    cf_json_set_time(j_fact, "answered_at", end_ms - (int64_t)d * 1000);
+                }
+            }
         }
         if (strcmp(field(h, "is_recorded"), "1") == 0)
             set_recording(h, j_fact, field(h, "call_id_with_rec"), pbx_call_id);

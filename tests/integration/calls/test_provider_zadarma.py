@@ -100,7 +100,10 @@ def test_answered_inbound_call(stack):
     assert data["contact_key"] == contact_key("+79161234567")
     assert data["tracking_number"] == "+74950000304", data
     assert data["started_at"] == iso(start), (data, call_start)
+    # duration is the talk time; the END came early (the test posts it at
+    # once), so the end is no earlier than call_start + duration.
     assert data["ended_at"] == iso(start + datetime.timedelta(seconds=65)), data
+    assert data["talk_seconds"] == 65, data
     assert "answered_at" in data and 0 <= data["ring_seconds"] <= 30, data
     assert data["agent_id"] == "101", data
     assert data["recording_url"].endswith("call_id=1795165200.987654&pbx_call_id="
@@ -109,6 +112,30 @@ def test_answered_inbound_call(stack):
     raw = events_of_call(stack.reader(RAW).read(), pbx_call_id)
     ids = [e["id"] for e in raw if e["data"]["provider_event_id"].endswith("/NOTIFY_END")]
     assert len(ids) == 2 and ids[0] == ids[1], ids
+
+
+def test_unanswered_call_rang_until_its_end_arrived(stack):
+    """An unanswered call reports duration 0 (it is the talk time): it rang
+    from call_start until the END arrived. 40 s of ringing is a missed call;
+    3 s is an abandoned one (the threshold is 10 s)."""
+    calls = {}
+    for rang, disposition in ((40, "no answer"), (3, "cancel")):
+        pbx_call_id = "in_" + uuid.uuid4().hex[:16]
+        _, call_start = pbx_now(seconds_ago=rang)
+        base = {"call_start": call_start, "pbx_call_id": pbx_call_id,
+                "caller_id": "7916555%04d" % rang, "called_did": "74950000304"}
+        assert_reply(post(stack, dict(base, event="NOTIFY_START")))
+        assert_reply(post(stack, dict(base, event="NOTIFY_END", internal="", duration="0",
+                                      disposition=disposition, status_code="19",
+                                      is_recorded="0", call_id_with_rec="")))
+        calls[rang] = pbx_call_id
+    missed = wait_call_event(stack, "clinicflow.call.ended", provider_call_id=calls[40])[-1]
+    assert missed["data"]["outcome"] == "missed", missed
+    assert 40 <= missed["data"]["ring_seconds"] <= 40 + 30, missed
+    assert "answered_at" not in missed["data"], missed
+    short = wait_call_event(stack, "clinicflow.call.ended", provider_call_id=calls[3])[-1]
+    assert short["data"]["outcome"] == "abandoned", short
+    assert 3 <= short["data"]["ring_seconds"] < 10, short
 
 
 def test_wrong_signature_is_refused_and_nothing_produced(stack):
@@ -138,5 +165,6 @@ if __name__ == "__main__":
     run_provider_tests((
         test_zd_echo_is_answered_before_authentication,
         test_answered_inbound_call,
+        test_unanswered_call_rang_until_its_end_arrived,
         test_wrong_signature_is_refused_and_nothing_produced,
     ))

@@ -135,8 +135,8 @@ static void test_missed_inbound(void)
     fx_free(&r);
 
     static const char *const st[][2] = {
-        {"BUSY", "busy"},          {"CANCEL", "missed"},   {"CONGESTION", "failed"},
-        {"CHANUNAVAIL", "failed"}, {"SOMETHINGNEW", NULL},
+        {"BUSY", "busy"},          {"CANCEL", "missed"},     {"CONGESTION", "failed"},
+        {"CHANUNAVAIL", "failed"}, {"ANSWERED", "answered"}, {"SOMETHINGNEW", NULL},
     };
     for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
         char params[256];

@@ -8,7 +8,11 @@
  * "API - Incoming call notifications" page [doc]; services/calls/PROVIDERS.md
  * 7b). Confidence: field names and the signed fields are from the
  * provider's own code; the values (pbx_call_id's "in_"/"out_" form, the
- * call_id_with_rec form) are illustrative.
+ * call_id_with_rec form) are illustrative. That "duration" is the talk time
+ * only (0 for a call that rang and was cancelled or not answered) is from
+ * live notifications published with integrations, not from Zadarma's own
+ * documentation, which says "length in seconds"; the same captures show a
+ * Signature header that decodes to 40 hex characters, the scheme below.
  *
  * Signature vectors were computed independently of our C code, as PHP's
  * base64_encode(hash_hmac('sha1', $str, $secret)) does (hex, then base64):
@@ -91,7 +95,7 @@ static const char *const F_MISSED_END[] = {"event",
                                            "internal",
                                            "",
                                            "duration",
-                                           "25",
+                                           "0",
                                            "disposition",
                                            "no answer",
                                            "status_code",
@@ -176,6 +180,16 @@ static json_t *parse_one(const char *const *fields)
     struct fx x;
 
     req_init(&x, "POST", fields, NULL);
+    return fx_parse_one(&x, &calls_adapter_zadarma);
+}
+
+/* As parse_one, the notification arriving at received (an RFC 3339 time). */
+static json_t *parse_one_at(const char *const *fields, const char *received)
+{
+    struct fx x;
+
+    req_init(&x, "POST", fields, NULL);
+    CHECK(cf_time_parse(received, &x.h.received_ms) == 0);
     return fx_parse_one(&x, &calls_adapter_zadarma);
 }
 
@@ -283,20 +297,31 @@ static void test_answered_inbound(void)
     CHECK_STR(fact_str(f, "time"), "2026-11-20T09:00:08.000Z");
     json_decref(f);
 
-    f = parse_one(F_END);
+    /* duration is the talk time: the END arrives at the hangup, 75 s after
+     * call_start, so the call rang 15 s and was answered at 09:00:15. */
+    f = parse_one_at(F_END, "2026-11-20T09:01:15Z");
     CHECK_STR(fact_str(f, "event"), "ended");
     CHECK_STR(fact_str(f, "event_key"), CALL_IN "/NOTIFY_END");
     CHECK_STR(fact_str(f, "call_key"), CALL_IN);
-    CHECK_STR(fact_str(f, "time"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(f, "time"), "2026-11-20T09:01:15.000Z");
     CHECK_STR(fact_str(f, "started_at"), "2026-11-20T09:00:00.000Z");
-    CHECK_STR(fact_str(f, "ended_at"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(f, "ended_at"), "2026-11-20T09:01:15.000Z");
+    CHECK_STR(fact_str(f, "answered_at"), "2026-11-20T09:00:15.000Z");
+    CHECK(fact_int(f, "talk_seconds") == 60);
     CHECK_STR(fact_str(f, "outcome"), "answered");
     CHECK_STR(fact_str(f, "agent_id"), "101");
     CHECK_STR(fact_str(f, "tracking_number"), "74950000304");
     CHECK_STR(fact_str(f, "recording_url"), "https://zadarma-api.example/v1/pbx/record/request/"
                                             "?call_id=1795165200.1234567&pbx_call_id=" CALL_IN);
     CHECK(!fact_has(f, "calltype") && !fact_has(f, "status_code"));
-    CHECK(!fact_has(f, "talk_seconds") && !fact_has(f, "ring_seconds"));
+    CHECK(!fact_has(f, "ring_seconds"));
+    json_decref(f);
+
+    /* An END that arrives before call_start + duration (a clock ahead of
+     * ours) still ends no earlier than the talk allows. */
+    f = parse_one_at(F_END, "2026-11-20T09:00:30Z");
+    CHECK_STR(fact_str(f, "ended_at"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(f, "answered_at"), "2026-11-20T09:00:00.000Z");
     json_decref(f);
 
     f = parse_one(F_RECORD);
@@ -320,12 +345,15 @@ static void test_answered_inbound(void)
 
 static void test_missed_and_outbound(void)
 {
-    json_t *f = parse_one(F_MISSED_END);
+    /* Not answered: duration 0, and the end (so the ring) is when the END
+     * arrives, 25 s after call_start. */
+    json_t *f = parse_one_at(F_MISSED_END, "2026-11-20T09:05:25Z");
     CHECK_STR(fact_str(f, "event"), "ended");
     CHECK_STR(fact_str(f, "outcome"), "missed");
     CHECK_STR(fact_str(f, "from"), "79031112233");
     CHECK_STR(fact_str(f, "to"), "74950000305");
     CHECK_STR(fact_str(f, "ended_at"), "2026-11-20T09:05:25.000Z");
+    CHECK(!fact_has(f, "answered_at") && !fact_has(f, "talk_seconds"));
     CHECK(!fact_has(f, "agent_id") && !fact_has(f, "recording_url"));
     json_decref(f);
 
@@ -356,6 +384,7 @@ static void test_missed_and_outbound(void)
     CHECK(!fact_has(f, "tracking_number"));
     json_decref(f);
 
+    /* The receipt (09:00:08) is before call_start: the end is not. */
     f = parse_one(F_OUT_END);
     CHECK_STR(fact_str(f, "event"), "ended");
     CHECK_STR(fact_str(f, "direction"), "outbound");
