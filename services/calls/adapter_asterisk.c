@@ -44,6 +44,7 @@
  *    same => n,Set(D=${D}&answer=${CDR(answer,u)})
  *    same => n,Set(D=${D}&end=${CDR(end,u)})
  *    same => n,Set(D=${D}&agent=${URIENCODE(${CF_AGENT})})
+ *    same => n,Set(D=${D}&dialstatus=${DIALSTATUS}&answeredtime=${ANSWEREDTIME})
  *    same => n,Set(I=0)
  *    same => n(post),Set(R=${CURL(${CF_HOOK},${D})})
  *    same => n,Set(I=$[${I} + 1])
@@ -157,6 +158,23 @@ static const char *disposition_outcome(const char *d)
     return "failed"; /* FAILED, CONGESTION, anything newer */
 }
 
+/* The outcome of the call's last Dial() from its ${DIALSTATUS}, or NULL
+ * when the post has none we know (no Dial ran, or an older snippet). */
+static const char *dial_outcome(const char *status)
+{
+    static const char *const map[][2] = {
+        {"ANSWER", "answered"},   {"NOANSWER", "missed"},    {"CANCEL", "missed"},
+        {"DONTCALL", "missed"},   {"TORTURE", "missed"},     {"BUSY", "busy"},
+        {"CONGESTION", "failed"}, {"CHANUNAVAIL", "failed"}, {"INVALIDARGS", "failed"},
+    };
+
+    for (size_t i = 0; status && i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(status, map[i][0]) == 0)
+            return map[i][1];
+    }
+    return NULL;
+}
+
 /* The members every fact of the request has. */
 static json_t *fact_new(const struct calls_hook *h, const char *call_key, const char *kind,
                         int64_t time_ms)
@@ -234,6 +252,25 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
     const char *outcome = disposition_outcome(disposition  ? disposition
                                               : has_answer ? "ANSWERED"
                                                            : "NO ANSWER");
+
+    /* The CDR is the channel's last record, and the PBX answers a call
+     * itself when the dialplan goes on after a Dial() nobody took
+     * (VoiceMail, a recording): ANSWERED, with the message as its billsec.
+     * The Dial's own status and talk time, when the snippet sends them,
+     * tell the staff's answer from the PBX's. */
+    const char *dial = dial_outcome(param(h, "dialstatus"));
+    long long talk = billsec;
+    if (dial) {
+        const int cdr_answered = strcmp(outcome, "answered") == 0;
+        outcome = strcmp(dial, "answered") != 0 && cdr_answered ? "voicemail" : dial;
+        long long answeredtime = -1;
+        if ((rc = seconds(h, "answeredtime", &answeredtime, errbuf, errbuf_size)) < 0)
+            return rc;
+        if (strcmp(outcome, "answered") == 0 && answeredtime >= 0) {
+            talk = answeredtime;
+            has_answer = has_answer && cdr_answered && billsec == answeredtime;
+        }
+    }
     const int answered = strcmp(outcome, "answered") == 0;
 
     json_t *j_fact = fact_new(h, call_key, "ended", end);
@@ -244,12 +281,16 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
     if (answered) {
         if (has_answer)
             cf_json_set_time(j_fact, "answered_at", answer);
-        else if (billsec >= 0)
-            cf_json_set_time(j_fact, "answered_at", end - billsec * 1000);
-        if (billsec >= 0)
-            json_object_set_new(j_fact, "talk_seconds", json_integer(billsec));
-        if (duration >= 0 && billsec >= 0 && duration >= billsec)
-            json_object_set_new(j_fact, "ring_seconds", json_integer(duration - billsec));
+        else if (talk >= 0)
+            cf_json_set_time(j_fact, "answered_at", end - talk * 1000);
+        if (talk >= 0)
+            json_object_set_new(j_fact, "talk_seconds", json_integer(talk));
+        if (duration >= 0 && talk >= 0 && duration >= talk)
+            json_object_set_new(j_fact, "ring_seconds", json_integer(duration - talk));
+    } else if (strcmp(outcome, "voicemail") == 0) {
+        /* The caller rang, then spoke to the PBX: no staff talk, and the
+         * ring ended somewhere in the duration. */
+        json_object_set_new(j_fact, "talk_seconds", json_integer(0));
     } else {
         /* Nobody answered: the caller waited the whole duration. */
         json_object_set_new(j_fact, "talk_seconds", json_integer(0));

@@ -2,11 +2,15 @@
 services/calls/adapter_asterisk.c sends them: form posts to
 /v1/hooks/calls/asterisk/demo-asterisk?token=..., PBX local times in the
 channel's zone (Europe/Moscow, UTC+3), the fold's call.* on calls.v1."""
+import json
+import time
 import uuid
 
 from common import (RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized, call_types,
                     call_uuid, contact_key, demo_channel, events_for, hook_path, post_form,
-                    run_provider_tests, wait_call_event)
+                    run_provider_tests, wait_call_event, wait_until)
+
+TASKS = "clinicflow.tasks.v1"
 
 
 def token():
@@ -87,6 +91,35 @@ def test_missed_call(stack):
     assert "answered_at" not in data, data
 
 
+def test_call_that_fell_to_voicemail_opens_a_callback(stack):
+    """Reception did not answer and the dialplan went on to VoiceMail(),
+    which answered: the CDR (the channel's last record) says ANSWERED, the
+    Dial's status NOANSWER. The call is voicemail, a missed call, and opens
+    a callback task."""
+    lid = new_linkedid()
+    caller = "8916%07d" % (uuid.uuid4().int % 10 ** 7)
+    end = time.time() - 60
+    st, _, body = post(stack, cdr(lid, src=caller, duration="75", billsec="45",
+                                  start="%.6f" % (end - 75), answer="%.6f" % (end - 45),
+                                  end="%.6f" % end, agent="", dialstatus="NOANSWER",
+                                  answeredtime=""))
+    assert st == 200, (st, body)
+    data = wait_event(stack, lid, "clinicflow.call.ended")["data"]
+    assert data["outcome"] == "voicemail" and data["talk_seconds"] == 0, data
+    assert "answered_at" not in data and not data["targeted"], data
+    ckey = contact_key("+7" + caller[1:])
+
+    opened = []
+
+    def task_opened():
+        opened[:] = [ev for ev in (json.loads(m["payload"]) for m in stack.reader(TASKS).read())
+                     if ev["type"] == "clinicflow.task.opened"
+                     and ev["data"]["contact_key"] == ckey]
+        return opened
+    wait_until(task_opened, 30, "a callback task for the voicemail call")
+    assert opened[0]["data"]["source_call_id"] == call_uuid("asterisk", lid), opened
+
+
 def test_bad_token_is_refused_and_nothing_produced(stack):
     lid = new_linkedid()
     for label, tok in (("wrong", "not-the-token"), ("missing", None), ("empty", "")):
@@ -103,5 +136,6 @@ def test_bad_token_is_refused_and_nothing_produced(stack):
 if __name__ == "__main__":
     run_provider_tests((
         test_answered_inbound_call, test_live_answer_then_cdr, test_missed_call,
+        test_call_that_fell_to_voicemail_opens_a_callback,
         test_bad_token_is_refused_and_nothing_produced,
     ))

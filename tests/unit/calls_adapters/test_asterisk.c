@@ -141,6 +141,71 @@ static void test_missed_inbound(void)
     }
 }
 
+/* The last Dial's ${DIALSTATUS} and ${ANSWEREDTIME} (Asterisk's Dial
+ * channel variables: DIALSTATUS one of CHANUNAVAIL, CONGESTION, BUSY,
+ * NOANSWER, ANSWER, CANCEL, DONTCALL, TORTURE; ANSWEREDTIME the seconds
+ * from answer to hangup) decide over the CDR, which is the channel's last
+ * record. */
+static void test_dial_status(void)
+{
+    int rc;
+
+    /* Reception did not answer in 30 s; the call fell to VoiceMail(), which
+     * answered it: the CDR says ANSWERED with the message as its billsec. */
+    char *vm = with(answered_inbound, "dialstatus", "NOANSWER");
+    json_t *facts = facts_of(URL, vm, &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "outcome"), "voicemail");
+    CHECK_INT(fact_int(facts, "talk_seconds"), 0);
+    CHECK(!fact_has(facts, "answered_at") && !fact_has(facts, "ring_seconds"));
+    json_decref(facts);
+    free(vm);
+
+    /* Reception answered and talked 52 s; a survey ran after the Dial, so
+     * the CDR is the survey's record (billsec 12). */
+    char *a = with(answered_inbound, "billsec", "12");
+    char *b = with(a, "dialstatus", "ANSWER");
+    char *c = with(b, "answeredtime", "52");
+    facts = facts_of(URL, c, &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "outcome"), "answered");
+    CHECK_INT(fact_int(facts, "talk_seconds"), 52);
+    CHECK_INT(fact_int(facts, "ring_seconds"), 8);
+    CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T09:00:08.000Z");
+    json_decref(facts);
+    free(c);
+    free(b);
+    free(a);
+
+    static const struct {
+        const char *cdr, *dialstatus, *outcome;
+    } rows[] = {
+        {"NO+ANSWER", "CANCEL", "missed"}, {"NO+ANSWER", "NOANSWER", "missed"},
+        {"NO+ANSWER", "BUSY", "busy"},     {"FAILED", "CHANUNAVAIL", "failed"},
+        {"ANSWERED", "BUSY", "voicemail"}, {"NO+ANSWER", "SOMETHINGNEW", "missed"},
+        {"ANSWERED", "", "answered"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *d = with(missed_inbound, "disposition", rows[i].cdr);
+        char *body = with(d, "dialstatus", rows[i].dialstatus);
+        facts = facts_of(URL, body, &rc);
+        CHECK_INT(rc, 0);
+        CHECK_STR(fact_str(facts, "outcome"), rows[i].outcome);
+        json_decref(facts);
+        free(body);
+        free(d);
+    }
+
+    /* A malformed answeredtime is refused as any malformed duration is. */
+    char *e = with(answered_inbound, "dialstatus", "ANSWER");
+    char *f = with(e, "answeredtime", "52s");
+    facts = facts_of(URL, f, &rc);
+    CHECK_INT(rc, CF_EINVAL);
+    json_decref(facts);
+    free(f);
+    free(e);
+}
+
 static void test_outbound(void)
 {
     int rc;
@@ -411,6 +476,7 @@ int main(void)
 {
     test_answered_inbound();
     test_missed_inbound();
+    test_dial_status();
     test_outbound();
     test_raw_parties();
     test_token();
