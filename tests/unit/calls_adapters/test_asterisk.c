@@ -85,6 +85,18 @@ static char *with(const char *body, const char *name, const char *value)
     return out;
 }
 
+/* body (freed here) parses to one fact with that outcome. */
+static void check_outcome(char *body, const char *outcome)
+{
+    int rc;
+    json_t *facts = facts_of(URL, body, &rc);
+
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "outcome"), outcome);
+    json_decref(facts);
+    free(body);
+}
+
 static void test_answered_inbound(void)
 {
     int rc;
@@ -131,14 +143,8 @@ static void test_missed_inbound(void)
     static const struct {
         const char *disposition, *outcome;
     } rows[] = {{"BUSY", "busy"}, {"FAILED", "failed"}, {"CONGESTION", "failed"}};
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        char *body = with(missed_inbound, "disposition", rows[i].disposition);
-        facts = facts_of(URL, body, &rc);
-        CHECK_INT(rc, 0);
-        CHECK_STR(fact_str(facts, "outcome"), rows[i].outcome);
-        json_decref(facts);
-        free(body);
-    }
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        check_outcome(with(missed_inbound, "disposition", rows[i].disposition), rows[i].outcome);
 }
 
 /* The last Dial's ${DIALSTATUS} and ${ANSWEREDTIME} (Asterisk's Dial
@@ -187,12 +193,7 @@ static void test_dial_status(void)
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         char *d = with(missed_inbound, "disposition", rows[i].cdr);
-        char *body = with(d, "dialstatus", rows[i].dialstatus);
-        facts = facts_of(URL, body, &rc);
-        CHECK_INT(rc, 0);
-        CHECK_STR(fact_str(facts, "outcome"), rows[i].outcome);
-        json_decref(facts);
-        free(body);
+        check_outcome(with(d, "dialstatus", rows[i].dialstatus), rows[i].outcome);
         free(d);
     }
 
