@@ -93,9 +93,13 @@ static json_t *reported_of(json_t *j_call)
 
 CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
 {
-    static const char *const latest_reported[] = {
-        "ring_seconds",       "talk_seconds",   "outcome", "agent_outcome",
-        "agent_talk_seconds", "agent_expected", NULL};
+    /* Reported by the call's stages: a fact of an earlier stage than the
+     * call has reached (a start or an answer delivered after the end, with
+     * the durations a template filled in as 0) does not replace them, so
+     * the call never regresses. Late updates (no stage) do. */
+    static const char *const stage_reported[] = {"ring_seconds", "talk_seconds", "outcome", NULL};
+    static const char *const latest_reported[] = {"agent_outcome", "agent_talk_seconds",
+                                                  "agent_expected", NULL};
     static const char *const latest_wins[] = {"agent_id",    "agent_group",     "recording_url",
                                               "contact_key", "tracking_number", NULL};
     enum call_status st = status_of_event(json_string_value(json_object_get(j_fact, "event")));
@@ -103,6 +107,7 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
     json_t *j_rep = reported_of(j_call);
     int64_t ended;
 
+    const int earlier_stage = st != ST_NONE && st < cur;
     if (st > cur)
         json_object_set_new(j_call, "status", json_string(status_names[st]));
     else if (cur == ST_NONE) /* a late fact came first: the call exists, at least */
@@ -121,6 +126,11 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
         cf_json_set_time(j_rep, "ended_at", ended);
     keep_earliest(j_rep, "agent_answered_at", cf_json_time(j_fact, "agent_answered_at"));
 
+    for (const char *const *k = stage_reported; *k && !earlier_stage; k++) {
+        json_t *v = json_object_get(j_fact, *k);
+        if (v && !json_is_null(v))
+            json_object_set(j_rep, *k, v);
+    }
     for (const char *const *k = latest_reported; *k; k++) {
         json_t *v = json_object_get(j_fact, *k);
         if (v && !json_is_null(v))

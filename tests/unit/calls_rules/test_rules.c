@@ -74,6 +74,31 @@ static void test_status_never_regresses_and_earliest_times_win(void)
     json_decref(c);
 }
 
+/* A provider whose every notification carries the durations (UIS's
+ * templates) reports 0 on the start; delivered after the end, it does not
+ * replace what the end reported. A late update does. */
+static void test_an_earlier_stage_does_not_replace_the_end(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          json_pack("{s:s, s:i, s:i, s:s}", "started_at", "2026-11-20T10:00:00Z", "ring_seconds", 8,
+                    "talk_seconds", 52, "outcome", "answered"));
+    apply(c, "started", "2026-11-20T10:00:00Z",
+          json_pack("{s:i, s:i}", "ring_seconds", 0, "talk_seconds", 0));
+    apply(c, "answered", "2026-11-20T10:00:08Z",
+          json_pack("{s:i, s:i, s:s}", "ring_seconds", 8, "talk_seconds", 0, "outcome", "missed"));
+    CHECK(num(c, "ring_seconds") == 8);
+    CHECK(num(c, "talk_seconds") == 52);
+    CHECK_STR(str(c, "outcome"), "answered");
+    CHECK(json_is_true(json_object_get(c, "targeted")));
+    /* the same stage again (a second end) and a late update still count */
+    apply(c, "ended", "2026-11-20T10:01:00Z", json_pack("{s:i}", "talk_seconds", 50));
+    CHECK(num(c, "talk_seconds") == 50);
+    apply(c, "updated", "2026-11-20T10:05:00Z", json_pack("{s:i}", "talk_seconds", 51));
+    CHECK(num(c, "talk_seconds") == 51);
+    json_decref(c);
+}
+
 static void test_abandoned_needs_a_known_short_ring(void)
 {
     json_t *c = new_call("inbound");
@@ -292,6 +317,7 @@ static void test_static_attribution_validity(void)
 int main(void)
 {
     test_status_never_regresses_and_earliest_times_win();
+    test_an_earlier_stage_does_not_replace_the_end();
     test_abandoned_needs_a_known_short_ring();
     test_targeted_threshold();
     test_updates_and_private_part();
