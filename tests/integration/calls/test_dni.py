@@ -177,7 +177,9 @@ def test_call_reported_after_the_hold_is_attributed(stack):
 
 
 def test_redis_down_answers_the_default_number(stack):
-    svc = cfstack.Service("calls", dict(stack.service_env(),
+    # Extra instances here serve DNI only: without consumers they join no
+    # group, so the stack's own instance is not rebalanced under them.
+    svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
                                         CLINICFLOW_REDIS_URL="redis://127.0.0.1:%d/0"
                                         % cfstack.free_port()))
     svc.start()
@@ -280,7 +282,7 @@ def test_returning_visitor_answered_from_memory(stack):
 def test_rate_limited(stack):
     # Every request counts, a returning visitor's too; the one over the
     # limit gets 429 and reserves nothing.
-    svc = cfstack.Service("calls", dict(stack.service_env(),
+    svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
                                         CLINICFLOW_CALLS_DNI_IP_PER_MINUTE="3", **BEHIND_PROXY))
     tag = uuid.uuid4().hex[:8]
     client = a_client()
@@ -327,7 +329,7 @@ def test_new_holds_capped_per_address(stack):
     """A script cycling visitor ids from one address takes at most the cap
     of new holds; its next new visitor gets the default number, while its
     visitors' holds go on, and other addresses still get numbers."""
-    svc = cfstack.Service("calls", dict(stack.service_env(),
+    svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
                                         CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS="2",
                                         **BEHIND_PROXY))
     tag = uuid.uuid4().hex[:8]
