@@ -158,22 +158,13 @@ static const char *disposition_outcome(const char *d)
     return "failed"; /* FAILED, CONGESTION, anything newer */
 }
 
-/* The outcome of the call's last Dial() from its ${DIALSTATUS}, or NULL
- * when the post has none we know (no Dial ran, or an older snippet). */
-static const char *dial_outcome(const char *status)
-{
-    static const char *const map[][2] = {
-        {"ANSWER", "answered"},   {"NOANSWER", "missed"},    {"CANCEL", "missed"},
-        {"DONTCALL", "missed"},   {"TORTURE", "missed"},     {"BUSY", "busy"},
-        {"CONGESTION", "failed"}, {"CHANUNAVAIL", "failed"}, {"INVALIDARGS", "failed"},
-    };
-
-    for (size_t i = 0; status && i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(status, map[i][0]) == 0)
-            return map[i][1];
-    }
-    return NULL;
-}
+/* The outcome of the call's last Dial() by its ${DIALSTATUS}; none when
+ * the post has no status we know (no Dial ran, or an older snippet). */
+static const char *const dial_outcomes[][2] = {
+    {"ANSWER", "answered"},   {"NOANSWER", "missed"},    {"CANCEL", "missed"},
+    {"DONTCALL", "missed"},   {"TORTURE", "missed"},     {"BUSY", "busy"},
+    {"CONGESTION", "failed"}, {"CHANUNAVAIL", "failed"}, {"INVALIDARGS", "failed"},
+};
 
 /* The members every fact of the request has. */
 static json_t *fact_new(const struct calls_hook *h, const char *call_key, const char *kind,
@@ -258,7 +249,7 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
      * (VoiceMail, a recording): ANSWERED, with the message as its billsec.
      * The Dial's own status and talk time, when the snippet sends them,
      * tell the staff's answer from the PBX's. */
-    const char *dial = dial_outcome(param(h, "dialstatus"));
+    const char *dial = CALLS_LOOKUP(dial_outcomes, param(h, "dialstatus"));
     long long talk = billsec;
     if (dial) {
         const int cdr_answered = strcmp(outcome, "answered") == 0;
@@ -287,14 +278,11 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
             json_object_set_new(j_fact, "talk_seconds", json_integer(talk));
         if (duration >= 0 && talk >= 0 && duration >= talk)
             json_object_set_new(j_fact, "ring_seconds", json_integer(duration - talk));
-    } else if (strcmp(outcome, "voicemail") == 0) {
-        /* The caller rang, then spoke to the PBX: no staff talk, and the
-         * ring ended somewhere in the duration. */
-        json_object_set_new(j_fact, "talk_seconds", json_integer(0));
     } else {
-        /* Nobody answered: the caller waited the whole duration. */
+        /* Nobody answered: the caller waited the whole duration, unless the
+         * PBX answered (voicemail) somewhere in it. */
         json_object_set_new(j_fact, "talk_seconds", json_integer(0));
-        if (duration >= 0)
+        if (duration >= 0 && strcmp(outcome, "voicemail") != 0)
             json_object_set_new(j_fact, "ring_seconds", json_integer(duration));
     }
     json_array_append_new(facts, j_fact);

@@ -63,22 +63,13 @@ static const char *party(const char *num, const char *short_num, const char *typ
     return num ? num : "";
 }
 
-/* The call's outcome from the status of event 2, or NULL when unknown.
- * Sipuni's own sender also takes "ANSWERED" for an answered call. */
-static const char *outcome_of(const char *status)
-{
-    static const char *const map[][2] = {
-        {"ANSWER", "answered"},    {"ANSWERED", "answered"}, {"NOANSWER", "missed"},
-        {"CANCEL", "missed"},      {"BUSY", "busy"},         {"CONGESTION", "failed"},
-        {"CHANUNAVAIL", "failed"},
-    };
-
-    for (size_t i = 0; status && i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(status, map[i][0]) == 0)
-            return map[i][1];
-    }
-    return NULL;
-}
+/* The call's outcome by the status of event 2 (unknown: none). Sipuni's
+ * own sender also takes "ANSWERED" for an answered call. */
+static const char *const outcomes[][2] = {
+    {"ANSWER", "answered"},    {"ANSWERED", "answered"}, {"NOANSWER", "missed"},
+    {"CANCEL", "missed"},      {"BUSY", "busy"},         {"CONGESTION", "failed"},
+    {"CHANUNAVAIL", "failed"},
+};
 
 static void set_str(json_t *obj, const char *key, const char *value)
 {
@@ -208,7 +199,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         set_str(j_fact, "agent_id", agent);
     }
     if (ev == 2) {
-        const char *outcome = outcome_of(status);
+        const char *outcome = CALLS_LOOKUP(outcomes, status);
         if (start_ms > 0)
             cf_json_set_time(j_fact, "started_at", start_ms);
         if (answer_ms > 0)

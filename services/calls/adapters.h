@@ -116,6 +116,10 @@ const struct calls_adapter *calls_adapter_find(const char *provider);
 
 /* A string member of an object, or NULL. */
 const char *calls_str(const json_t *obj, const char *key);
+/* The second string of the row of table whose first is key; NULL when key
+ * is NULL or in no row. CALLS_LOOKUP takes the rows from the array. */
+const char *calls_lookup(const char *const (*table)[2], size_t rows, const char *key);
+#define CALLS_LOOKUP(table, key) calls_lookup((table), sizeof(table) / sizeof((table)[0]), (key))
 /* The channel's credential `name` (channel.credentials.name), or NULL. */
 const char *calls_credential(const struct calls_hook *h, const char *name);
 /* A header value (name lower-case), or NULL. */

@@ -26,6 +26,15 @@ const char *calls_str(const json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
+const char *calls_lookup(const char *const (*table)[2], size_t rows, const char *key)
+{
+    for (size_t i = 0; key && i < rows; i++) {
+        if (strcmp(key, table[i][0]) == 0)
+            return table[i][1];
+    }
+    return NULL;
+}
+
 const char *calls_credential(const struct calls_hook *h, const char *name)
 {
     return calls_str(json_object_get(h->channel, "credentials"), name);

@@ -91,6 +91,16 @@ static json_t *reported_of(json_t *j_call)
     return j_rep;
 }
 
+/* The members keys (NULL-terminated) that src has, not null, set in dst. */
+static void copy_present(json_t *dst, const json_t *src, const char *const *keys)
+{
+    for (const char *const *k = keys; *k; k++) {
+        json_t *v = json_object_get(src, *k);
+        if (v && !json_is_null(v))
+            json_object_set(dst, *k, v);
+    }
+}
+
 CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
 {
     /* Reported by the call's stages: a fact of an earlier stage than the
@@ -126,21 +136,10 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
         cf_json_set_time(j_rep, "ended_at", ended);
     keep_earliest(j_rep, "agent_answered_at", cf_json_time(j_fact, "agent_answered_at"));
 
-    for (const char *const *k = stage_reported; *k && !earlier_stage; k++) {
-        json_t *v = json_object_get(j_fact, *k);
-        if (v && !json_is_null(v))
-            json_object_set(j_rep, *k, v);
-    }
-    for (const char *const *k = latest_reported; *k; k++) {
-        json_t *v = json_object_get(j_fact, *k);
-        if (v && !json_is_null(v))
-            json_object_set(j_rep, *k, v);
-    }
-    for (const char *const *k = latest_wins; *k; k++) {
-        json_t *v = json_object_get(j_fact, *k);
-        if (v && !json_is_null(v))
-            json_object_set(j_call, *k, v);
-    }
+    if (!earlier_stage)
+        copy_present(j_rep, j_fact, stage_reported);
+    copy_present(j_rep, j_fact, latest_reported);
+    copy_present(j_call, j_fact, latest_wins);
     merge_party(j_call, "caller", json_object_get(j_fact, "from"));
     merge_party(j_call, "called", json_object_get(j_fact, "to"));
 }

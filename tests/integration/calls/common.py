@@ -37,6 +37,32 @@ def wait_until(predicate, timeout, what):
         time.sleep(0.1)
 
 
+TASKS = "clinicflow.tasks.v1"
+
+
+def tasks_of(stack, ckey):
+    """The task events of the contact with that contact key, in order."""
+    out = []
+    for m in stack.reader(TASKS).read():
+        ev = json.loads(m["payload"])
+        assert m["key"] == ev["subject"] == ev["data"]["task_id"], m
+        if ev["data"].get("contact_key") == ckey:
+            out.append(ev)
+    return out
+
+
+def wait_task(stack, ckey, etype, count=1, timeout=60):
+    """The contact's count-th etype task event, once there."""
+    found = []
+
+    def seen():
+        found[:] = [e for e in tasks_of(stack, ckey) if e["type"] == etype]
+        return len(found) >= count
+
+    wait_until(seen, timeout, "%d %s for the contact" % (count, etype))
+    return found[-1]
+
+
 class HeldSession:
     """A psql session that runs sql and stays open, so the locks it took (a
     session's advisory lock, or the row locks of a transaction it began) are

@@ -2,15 +2,12 @@
 services/calls/adapter_asterisk.c sends them: form posts to
 /v1/hooks/calls/asterisk/demo-asterisk?token=..., PBX local times in the
 channel's zone (Europe/Moscow, UTC+3), the fold's call.* on calls.v1."""
-import json
 import time
 import uuid
 
 from common import (RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized, call_types,
                     call_uuid, contact_key, demo_channel, events_for, hook_path, post_form,
-                    run_provider_tests, wait_call_event, wait_until)
-
-TASKS = "clinicflow.tasks.v1"
+                    run_provider_tests, wait_call_event, wait_task)
 
 
 def token():
@@ -107,17 +104,9 @@ def test_call_that_fell_to_voicemail_opens_a_callback(stack):
     data = wait_event(stack, lid, "clinicflow.call.ended")["data"]
     assert data["outcome"] == "voicemail" and data["talk_seconds"] == 0, data
     assert "answered_at" not in data and not data["targeted"], data
-    ckey = contact_key("+7" + caller[1:])
-
-    opened = []
-
-    def task_opened():
-        opened[:] = [ev for ev in (json.loads(m["payload"]) for m in stack.reader(TASKS).read())
-                     if ev["type"] == "clinicflow.task.opened"
-                     and ev["data"]["contact_key"] == ckey]
-        return opened
-    wait_until(task_opened, 30, "a callback task for the voicemail call")
-    assert opened[0]["data"]["source_call_id"] == call_uuid("asterisk", lid), opened
+    opened = wait_task(stack, contact_key("+7" + caller[1:]), "clinicflow.task.opened",
+                       timeout=30)
+    assert opened["data"]["source_call_id"] == call_uuid("asterisk", lid), opened
 
 
 def test_bad_token_is_refused_and_nothing_produced(stack):

@@ -6,7 +6,6 @@ base64), over the public URL the service is told it is reached at."""
 import base64
 import hashlib
 import hmac
-import json
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -14,7 +13,7 @@ from email.utils import format_datetime
 
 from common import (FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
                     call_types, call_uuid, contact_key, demo_channel, events_for, post_form,
-                    run_provider_tests, wait_call_event, wait_until)
+                    run_provider_tests, tasks_of, wait_call_event, wait_task, wait_until)
 
 PUBLIC = "https://calls.clinicflow.test"
 PATH = "/v1/hooks/calls/twilio/demo-twilio"
@@ -139,15 +138,8 @@ def test_staff_missed_call_behind_a_greeting(stack):
     assert call_types(stack, call_uuid("twilio", sid)) == [
         "clinicflow.call.started", "clinicflow.call.ended"], data
 
-    def task_opened():
-        for m in stack.reader("clinicflow.tasks.v1").read():
-            ev = json.loads(m["payload"])
-            if (ev["type"] == "clinicflow.task.opened"
-                    and ev["data"]["contact_key"] == contact_key(number)):
-                return ev
-        return None
-    wait_until(task_opened, 30, "a callback task for the staff-missed call")
-    assert task_opened()["data"]["source_call_id"] == call_uuid("twilio", sid)
+    opened = wait_task(stack, contact_key(number), "clinicflow.task.opened", timeout=30)
+    assert opened["data"]["source_call_id"] == call_uuid("twilio", sid)
 
 
 def test_staff_answered_call_behind_a_greeting(stack):
@@ -162,14 +154,6 @@ def test_staff_answered_call_behind_a_greeting(stack):
     assert 13 <= data["ring_seconds"] <= 17, data
 
 
-def tasks_of(stack, number):
-    """The task events of the contact, in order."""
-    key = contact_key(number)
-    return [ev for ev in (json.loads(m["payload"])
-                          for m in stack.reader("clinicflow.tasks.v1").read())
-            if ev["data"]["contact_key"] == key]
-
-
 def test_staff_leg_reported_after_the_end_does_not_close_a_task(stack):
     # The contact has an open callback task. They call again through a
     # staff_leg channel and hang up while reception's phone rings: the
@@ -177,12 +161,11 @@ def test_staff_leg_reported_after_the_end_does_not_close_a_task(stack):
     # <Dial action>. That must not close the task as called back; the staff
     # leg then says missed, and the same task counts a second missed call.
     number = "+7916%07d" % random.randrange(10 ** 7)
+    ckey = contact_key(number)
     first = new_sid()
     assert post(stack, callback(first, "no-answer", 1, now_rfc2822(), CallDuration="0",
                                 From=number, Caller=number))[0] == 200
-    wait_until(lambda: [e for e in tasks_of(stack, number)
-                        if e["type"] == "clinicflow.task.opened"], 30, "the task to open")
-    task_id = tasks_of(stack, number)[0]["data"]["task_id"]
+    task_id = wait_task(stack, ckey, "clinicflow.task.opened", timeout=30)["data"]["task_id"]
 
     # Twilio's own answer comes after the task opened, so taken for the
     # clinic's it would close the task.
@@ -192,7 +175,7 @@ def test_staff_leg_reported_after_the_end_does_not_close_a_task(stack):
                       channel_id="demo-twilio-reception"), TWIML)
     data = ended(stack, sid)["data"]
     assert data["agent_pending"] is True and data["outcome"] == "answered", data
-    assert data["answered_at"] > tasks_of(stack, number)[0]["data"]["opened_at"], data
+    assert data["answered_at"] > tasks_of(stack, ckey)[0]["data"]["opened_at"], data
     assert_reply(post(stack, dial_action(sid, "no-answer", number),
                       channel_id="demo-twilio-reception"), TWIML, "text/xml")
     upd = wait_call_event(stack, "clinicflow.call.updated", call_uuid("twilio", sid))[-1]["data"]
@@ -201,9 +184,8 @@ def test_staff_leg_reported_after_the_end_does_not_close_a_task(stack):
 
     # Task events of a contact are in order: the update comes after
     # whatever the pending call.ended did, so no close may precede it.
-    wait_until(lambda: [e for e in tasks_of(stack, number)
-                        if e["type"] == "clinicflow.task.updated"], 30, "the task to update")
-    events = tasks_of(stack, number)
+    wait_task(stack, ckey, "clinicflow.task.updated", timeout=30)
+    events = tasks_of(stack, ckey)
     assert [e["type"] for e in events] == ["clinicflow.task.opened",
                                            "clinicflow.task.updated"], events
     assert events[1]["data"]["task_id"] == task_id, events
@@ -233,7 +215,7 @@ def test_staff_leg_never_reported_is_missed(stack):
     assert "answered_at" not in upd and upd["talk_seconds"] == 0, upd
     facts = sweeper_facts(stack, sid)
     assert facts and facts[0]["data"]["agent_outcome"] == "missed", facts
-    wait_until(lambda: [e for e in tasks_of(stack, number)
+    wait_until(lambda: [e for e in tasks_of(stack, contact_key(number))
                         if e["type"] == "clinicflow.task.opened"
                         and e["data"]["source_call_id"] == cid], 30, "a task for the call")
 

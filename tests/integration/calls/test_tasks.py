@@ -6,16 +6,14 @@ a block-listed caller opens none. Times are event times: the calls are
 dated relative to now, and the lost one is backdated instead of waited for."""
 import json
 import random
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
 from common import (HeldSession, Stack, call_body, contact_key, demo_network, events_for, metric,
-                    wait_until)
+                    tasks_of, wait_task, wait_until)
 
 CALLS = "clinicflow.calls.v1"
-TASKS = "clinicflow.tasks.v1"
 LOST_AFTER_S = 3600
 
 
@@ -49,27 +47,6 @@ def missed_minutes_ago(stack, minutes):
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=minutes)
     missed_call(stack, number, end)
     return number, ckey, end, wait_task(stack, ckey, "clinicflow.task.opened")["data"]
-
-
-def tasks_of(stack, ckey):
-    out = []
-    for m in stack.reader(TASKS).read():
-        ev = json.loads(m["payload"])
-        assert m["key"] == ev["subject"] == ev["data"]["task_id"], m
-        if ev["data"].get("contact_key") == ckey:
-            out.append(ev)
-    return out
-
-
-def wait_task(stack, ckey, etype, count=1, timeout=60):
-    found = []
-
-    def seen():
-        found[:] = [e for e in tasks_of(stack, ckey) if e["type"] == etype]
-        return len(found) >= count
-
-    wait_until(seen, timeout, "%d %s for the contact" % (count, etype))
-    return found[-1]
 
 
 def wait_tasks_consumed(stack, timeout=60):
