@@ -84,6 +84,7 @@ const struct cf_migration cf_calls_migrations[] = {
     {5, "calls waiting for their staff leg",
      "CREATE INDEX calls_agent_pending ON calls (updated_at)"
      " WHERE status = 'ended' AND doc ? 'agent_pending';"},
+    {6, "events the task sweeper decided, until Kafka has them", CF_OUTBOX_TABLE_SQL},
 };
 
 const size_t cf_calls_migrations_n = sizeof(cf_calls_migrations) / sizeof(cf_calls_migrations[0]);

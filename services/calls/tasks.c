@@ -24,8 +24,11 @@
  *   - a sweeper (a worker; each task under its contact's lock, taken only
  *     if free, so any number of instances run it) expires tasks still open
  *     after the lost-after period as lost (task.expired), once: the row
- *     changes status in the same transaction that waited for the event's
- *     acknowledgement. It first asks the call store for a callback: one
+ *     changes status in the transaction that stages the event in
+ *     calls.outbox, and the event is produced after the commit (again
+ *     after a failure, with the same id), so a task the topic reports
+ *     expired is expired in the store, and no callback closes it after
+ *     that. It first asks the call store for a callback: one
  *     the fold stored but this consumer has not applied yet (it is behind,
  *     or down while the fold runs elsewhere) closes the task instead,
  *     with event ids from the task id. And a task waits until the fold
@@ -493,8 +496,9 @@ struct sweep_counts {
  * the task is given up as lost, the call store is asked for a callback:
  * the fold may have stored one that the callbacks consumer, behind on
  * calls.v1, has not applied yet; such a task closes with it as the
- * consumer would have closed it. Returns 1 when the task expired or
- * closed, 0 when it was left, or an error. */
+ * consumer would have closed it. The events commit with the change, in
+ * calls.outbox; relay_outbox produces them. Returns 1 when the task
+ * expired or closed, 0 when it was left, or an error. */
 static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
                       const char *network_id, const char *contact_key, const char *lost_after,
                       const char *horizon, struct sweep_counts *counts, char *errbuf,
@@ -520,8 +524,12 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
     }
     j_task = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
     PQclear(res);
-    if (!j_task) /* not our document: expire what we know of it */
-        j_task = json_pack("{s:s}", "task_id", task_id);
+    if (!j_task) { /* not our document: its events would not be either */
+        cf_warn("task sweeper: task %s: its document does not parse (%s); left open", task_id,
+                jerr.text);
+        cf_pg_rollback(conn);
+        return 0;
+    }
 
     struct cf_outbox *out = cf_outbox_new();
     char cb_call[CF_UUID_STR_LEN + 1] = "";
@@ -540,7 +548,7 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
             emit(out, task_id, "expired", j_task, network_id, cf_now_ms());
     }
     if (rc == 0)
-        rc = cf_outbox_produce(ctx->svc->producer, out, errbuf, errbuf_size);
+        rc = cf_outbox_stage(conn, "calls", out, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_commit(conn, errbuf, errbuf_size);
     else
@@ -679,6 +687,25 @@ static int64_t fold_horizon(struct fold_progress *fp, PGconn *conn)
     return fp->horizon_ms;
 }
 
+/* Produces what the sweeps staged: this one's, and any an earlier sweep
+ * here or elsewhere could not produce (Kafka was down, the process died
+ * after its commit). Then counts what is left (a gauge). */
+static void relay_outbox(struct calls_ctx *ctx, PGconn *conn)
+{
+    char errbuf[256];
+    int n;
+    while ((n = cf_outbox_relay(ctx->svc->producer, conn, "calls", 100, errbuf, sizeof(errbuf))) ==
+           100)
+        ;
+    if (n < 0)
+        cf_warn("task sweeper: task events staged, not yet produced: %s", errbuf);
+    PGresult *res = NULL;
+    if (cf_pg_exec(conn, "SELECT count(*) FROM calls.outbox", 0, NULL, &res, errbuf,
+                   sizeof(errbuf)) == 0)
+        cf_metrics_set("clinicflow_calls_outbox_pending", "", strtod(PQgetvalue(res, 0, 0), NULL));
+    PQclear(res);
+}
+
 /* Overdue tasks that wait for the fold (a gauge). */
 static void count_held(struct calls_ctx *ctx, PGconn *conn, const char *horizon)
 {
@@ -773,6 +800,9 @@ void calls_tasks_sweeper(void *vctx)
                         "call store (the callbacks consumer had not applied it yet)");
     cf_metrics_describe("clinicflow_calls_staff_legs_unreported_total", "counter",
                         "Calls whose staff leg never reported, reported missed by the sweeper");
+    cf_metrics_describe("clinicflow_calls_outbox_pending", "gauge",
+                        "Task events the sweeper decided and committed that Kafka has not "
+                        "acknowledged yet (produced at the next sweep)");
     cf_metrics_describe("clinicflow_calls_tasks_expiry_held", "gauge",
                         "Overdue callback tasks not yet expired because the fold has not "
                         "stored every fact acknowledged before their deadline");
@@ -797,6 +827,7 @@ void calls_tasks_sweeper(void *vctx)
             ;
         if (n < 0)
             cf_warn("task sweeper: %s", errbuf);
+        relay_outbox(ctx, conn);
         if (counts.expired > 0) {
             cf_metrics_add("clinicflow_calls_tasks_expired_total", "", counts.expired);
             cf_info("task sweeper expired %d callback tasks", counts.expired);

@@ -169,6 +169,126 @@ int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out,
     return err;
 }
 
+/* "schema.outbox" with the schema quoted, or NULL (reason in errbuf). */
+static char *outbox_table(PGconn *conn, const char *schema, char *errbuf, size_t errbuf_size)
+{
+    char *ident = PQescapeIdentifier(conn, schema, strlen(schema));
+    if (!ident) {
+        snprintf(errbuf, errbuf_size, "outbox: %s", PQerrorMessage(conn));
+        return NULL;
+    }
+    char *table = cf_xasprintf("%s.outbox", ident);
+    PQfreemem(ident);
+    return table;
+}
+
+int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *out, char *errbuf,
+                    size_t errbuf_size)
+{
+    if (out->n == 0)
+        return 0;
+    char *table = outbox_table(conn, schema, errbuf, errbuf_size);
+    if (!table)
+        return CF_EUNAVAIL;
+    char *sql = cf_xasprintf("INSERT INTO %s (topic, key, value) VALUES ($1, $2, $3)", table);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < out->n; i++) {
+        const struct cf_outbox_msg *m = &out->msgs[i];
+        char *key = NULL;
+        if (m->key) {
+            if (memchr(m->key, '\0', m->keylen)) {
+                snprintf(errbuf, errbuf_size, "outbox: a key for %s is not text", m->topic);
+                rc = CF_EINVAL;
+                break;
+            }
+            key = cf_xmalloc(m->keylen + 1);
+            memcpy(key, m->key, m->keylen);
+            key[m->keylen] = '\0';
+        }
+        const char *params[] = {m->topic, key, m->value};
+        rc = cf_pg_exec(conn, sql, 3, params, NULL, errbuf, errbuf_size);
+        free(key);
+    }
+    free(sql);
+    free(table);
+    return rc;
+}
+
+int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
+                    char *errbuf, size_t errbuf_size)
+{
+    char *table = outbox_table(conn, schema, errbuf, errbuf_size);
+    if (!table)
+        return CF_EUNAVAIL;
+    char nlimit[16];
+    snprintf(nlimit, sizeof(nlimit), "%d", limit > 0 ? limit : 1);
+    PGresult *res = NULL;
+    struct cf_kmsg *msgs = NULL;
+    char *sql = NULL;
+    int n = 0;
+    size_t seqs_len = 2;
+    /* The two-key form: a lock space apart from the one-key locks the
+     * services take on their own keys. */
+    const char *lock_params[] = {table};
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec(conn,
+                        "SELECT pg_try_advisory_xact_lock(hashtext('clinicflow.outbox'),"
+                        " hashtext($1))",
+                        1, lock_params, &res, errbuf, errbuf_size);
+    if (rc != 0 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+        goto done;
+    PQclear(res);
+    res = NULL;
+    sql = cf_xasprintf("SELECT seq, topic, key, value FROM %s ORDER BY seq LIMIT $1", table);
+    const char *params[] = {nlimit};
+    rc = cf_pg_exec(conn, sql, 1, params, &res, errbuf, errbuf_size);
+    free(sql);
+    sql = NULL;
+    n = rc == 0 ? PQntuples(res) : 0;
+    if (n == 0)
+        goto done;
+    msgs = cf_xcalloc((size_t)n, sizeof(*msgs));
+    for (int i = 0; i < n; i++) {
+        msgs[i].topic = PQgetvalue(res, i, 1);
+        if (!PQgetisnull(res, i, 2)) {
+            msgs[i].key = PQgetvalue(res, i, 2);
+            msgs[i].keylen = (size_t)PQgetlength(res, i, 2);
+        }
+        msgs[i].value = PQgetvalue(res, i, 3);
+        msgs[i].valuelen = (size_t)PQgetlength(res, i, 3);
+        seqs_len += (size_t)PQgetlength(res, i, 0) + 1;
+    }
+    rc = cf_producer_send_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);
+    if (rc == 0) {
+        char *seqs = cf_xmalloc(seqs_len + 1); /* "{1,2,3}" */
+        size_t at = 0;
+        seqs[at++] = '{';
+        for (int i = 0; i < n; i++) {
+            at += (size_t)snprintf(seqs + at, seqs_len + 1 - at, "%s%s", i ? "," : "",
+                                   PQgetvalue(res, i, 0));
+        }
+        seqs[at++] = '}';
+        seqs[at] = '\0';
+        sql = cf_xasprintf("DELETE FROM %s WHERE seq = ANY($1::bigint[])", table);
+        const char *del_params[] = {seqs};
+        rc = cf_pg_exec(conn, sql, 1, del_params, NULL, errbuf, errbuf_size);
+        free(seqs);
+    }
+    if (rc == 0)
+        rc = cf_pg_commit(conn, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = n;
+done:
+    if (rc <= 0)
+        cf_pg_rollback(conn); /* nothing to keep: a rollback ends the lock too */
+    PQclear(res);
+    free(msgs);
+    free(sql);
+    free(table);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* PostgreSQL                                                                */
 /* ------------------------------------------------------------------------ */

@@ -341,6 +341,44 @@ def test_blocked_caller_opens_no_task(stack):
     assert tasks_of(stack, contact_key(blocked)) == []
 
 
+def test_expiry_decided_while_kafka_is_down_follows_once_it_is_back(stack):
+    """The brokers are down when a task passes its lost-after period: the
+    sweeper still decides, and its decision is committed with the event it
+    owes (in calls.outbox), which goes out once the brokers are back. A
+    callback that comes after that does not reopen or close the task: the
+    store and the topic agree that it expired."""
+    number, ckey, end, opened = missed_minutes_ago(stack, 30)
+    stack.broker.down()
+    try:
+        cfstack.psql(stack.dsn, "UPDATE calls.tasks SET opened_at = opened_at"
+                     " - make_interval(secs => %d) WHERE task_id = '%s'"
+                     % (LOST_AFTER_S, opened["task_id"]))
+        status = lambda: cfstack.psql(  # noqa: E731
+            stack.dsn, "SELECT status FROM calls.tasks WHERE task_id = '%s'" % opened["task_id"])
+        wait_until(lambda: status() == [["expired"]], 60,
+                   "the sweeper to expire the task with the brokers down")
+        staged = cfstack.psql(stack.dsn, "SELECT topic, key FROM calls.outbox")
+        assert ["clinicflow.tasks.v1", opened["task_id"]] in staged, staged
+        wait_until(lambda: metric(stack.svc, "clinicflow_calls_outbox_pending") >= 1, 30,
+                   "the staged event to show on /metrics")
+    finally:
+        stack.broker.up()
+    expired = wait_task(stack, ckey, "clinicflow.task.expired", timeout=90)["data"]
+    assert expired["task_id"] == opened["task_id"] and expired["status"] == "expired", expired
+    wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.outbox") == [["0"]],
+               60, "the outbox to empty")
+
+    answered = end + timedelta(minutes=10)
+    callback = post(stack, call_body(
+        event="ended", time=iso(answered + timedelta(minutes=1)), direction="outbound",
+        answered_at=iso(answered), talk_seconds=60, **{"from": "+7 495 000-10-01", "to": number}))
+    wait_until(lambda: events_for(stack.reader(CALLS).read(), callback), 60, "the callback")
+    wait_tasks_consumed(stack)
+    assert [e["type"] for e in tasks_of(stack, ckey)] == [
+        "clinicflow.task.opened", "clinicflow.task.expired"]
+    assert status() == [["expired"]]
+
+
 if __name__ == "__main__":
     s = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(LOST_AFTER_S),
                          "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
@@ -356,6 +394,7 @@ if __name__ == "__main__":
             test_missed_call_after_the_callback_seen_first,
             test_missed_call_answered_after_all,
             test_answered_after_all_with_another_miss_waiting,
+            test_expiry_decided_while_kafka_is_down_follows_once_it_is_back,
         )], exit=False)
     finally:
         s.close()

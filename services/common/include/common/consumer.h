@@ -51,6 +51,37 @@ int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out,
                       size_t errbuf_size);
 
 /*
+ * A transactional outbox, for work that decides on its own (a sweeper)
+ * rather than re-applying an input after a failure: what it decided and
+ * what it tells Kafka must not disagree when the commit or the produce
+ * fails. The decision and its events commit together; the events are
+ * produced after the commit, and again until Kafka has acknowledged them
+ * (at least once, with their deterministic ids). A consumer runner does
+ * not need this: a failed commit re-applies the input.
+ *
+ * Table it needs in the service schema (a migration of the service):
+ *   outbox(seq, topic, key, value, staged_at)
+ */
+#define CF_OUTBOX_TABLE_SQL                                                                        \
+    "CREATE TABLE IF NOT EXISTS outbox ("                                                          \
+    " seq bigserial PRIMARY KEY, topic text NOT NULL, key text, value text NOT NULL,"              \
+    " staged_at timestamptz NOT NULL DEFAULT now());"
+
+/* Writes every queued message to schema.outbox in the caller's open
+ * transaction on conn. CF_EINVAL for a key that is not text. */
+int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *out, char *errbuf,
+                    size_t errbuf_size);
+
+/* Produces up to limit staged messages of schema.outbox, oldest first, and
+ * deletes them once all are acknowledged, in a transaction of its own on
+ * conn. One relay per schema at a time (a lock taken only if free, so
+ * instances do not reorder each other's messages). Returns how many were
+ * produced (0 when none waited or another relay holds the lock), or an
+ * error: the messages stay staged for the next relay. */
+int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
+                    char *errbuf, size_t errbuf_size);
+
+/*
  * Applies one event inside the runner's open transaction on conn.
  * Returns 0 when applied; CF_EINVAL when the message can never be applied
  * (it goes to the DLQ with errbuf as reason); any other code is transient:
