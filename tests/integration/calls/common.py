@@ -40,6 +40,22 @@ def wait_until(predicate, timeout, what):
 TASKS = "clinicflow.tasks.v1"
 
 
+def wait_consumed(stack, group, topic, timeout=60, validate=True):
+    """Waits until the service's consumer group has committed, in its own
+    offsets table, every message now on topic, partition by partition."""
+    ends = {}
+    for m in stack.reader(topic, validate=validate).read():
+        ends[m["partition"]] = max(ends.get(m["partition"], 0), m["offset"] + 1)
+
+    def reached():
+        stored = dict((int(p), int(o)) for p, o in cfstack.psql(
+            stack.dsn, "SELECT partition, next_offset FROM calls.consumer_offsets"
+            " WHERE group_id = '%s' AND topic = '%s'" % (group, topic)))
+        return all(stored.get(p, 0) >= end for p, end in ends.items())
+
+    wait_until(reached, timeout, "%s to reach the end of %s" % (group, topic))
+
+
 def tasks_of(stack, ckey):
     """The task events of the contact with that contact key, in order."""
     out = []
@@ -74,20 +90,30 @@ class HeldSession:
         self.proc = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
-        self.proc.stdin.write("\\o /dev/null\n%s\n\\echo held\n" % sql)
+        self.proc.stdin.write("\\t on\n\\a\nSELECT pg_backend_pid();\n\\o /dev/null\n%s\n"
+                              "\\echo held\n" % sql)
         self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if line.strip() != "held":
+        lines = []
+        deadline = time.monotonic() + timeout
+        while len(lines) < 2 and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.strip())
+        if len(lines) < 2 or lines[1] != "held" or not lines[0].isdigit():
             self.proc.kill()
             raise AssertionError("psql did not take its locks (%r): %s"
-                                 % (line, self.proc.stderr.read()))
+                                 % (lines, self.proc.stderr.read()))
+        self.pid = int(lines[0])
 
     def waiters(self):
-        """Sessions of the database waiting for a lock."""
+        """Sessions of the database waiting for a lock this session holds."""
         return int(cfstack.psql(self.dsn, "SELECT count(*) FROM pg_stat_activity"
                                 " WHERE datname = current_database()"
-                                " AND wait_event_type = 'Lock'")[0][0])
+                                " AND %d = ANY(pg_blocking_pids(pid))" % self.pid)[0][0])
 
     def release(self):
         """Ends the session; its transaction rolls back, its locks go."""
@@ -147,12 +173,9 @@ class Stack:
         return cfstack.TopicReader(self.broker.bootstrap, topic, validate=validate)
 
     def wait_folded(self, timeout=30):
-        """Waits until the fold has committed every message on calls.raw."""
-        total = len(self.reader("clinicflow.calls.raw.v1", validate=self.raw_valid).read())
-        wait_until(
-            lambda: int(cfstack.psql(self.dsn, "SELECT coalesce(sum(next_offset),0) FROM "
-                                     "calls.consumer_offsets")[0][0]) >= total,
-            timeout, "fold to reach the end of calls.raw")
+        """Waits until the fold has committed every message now on calls.raw."""
+        wait_consumed(self, "clinicflow-calls-fold", "clinicflow.calls.raw.v1", timeout,
+                      validate=self.raw_valid)
 
 
 def call_body(call_id=None, event="ended", **over):

@@ -50,6 +50,7 @@ def test_poison_goes_to_dlq_and_the_fold_moves_on(stack):
     entries = [json.loads(m["payload"]) for m in stack.reader(DLQ).read()]
     by_code = {e["data"]["reason_code"]: e for e in entries}
     assert set(by_code) == {"invalid_envelope", "rejected"}, entries
+    assert len({e["id"] for e in entries}) == 2, entries  # repeats keep their id
     bad = by_code["invalid_envelope"]["data"]
     assert base64.b64decode(bad["value_b64"]) == b"{this is not an envelope", bad
     assert base64.b64decode(bad["key_b64"]).decode() == garbage_key, bad

@@ -132,6 +132,8 @@ def test_page_keeps_its_number_without_one_to_give(stack, page, profiles):
         while not stop.wait(0.5):
             cfstack.http("GET", other)
 
+    exhausted = 'clinicflow_dni_exhausted_total{clinic="%s"}' % CLINIC
+    before = metric(stack.svc, exhausted)
     keeper = threading.Thread(target=keep)
     keeper.start()
     try:
@@ -141,6 +143,8 @@ def test_page_keeps_its_number_without_one_to_give(stack, page, profiles):
         keeper.join()
     assert json.loads(cfstack.http("GET", other)[2])["number"] == NUMBER
     assert phones(dom) == [(SERVED, "tel:+74950007777")] * 2, phones(dom)
+    # The page did ask, and was told the pool had none (not a failed request).
+    assert metric(stack.svc, exhausted) == before + 1
 
 
 if __name__ == "__main__":

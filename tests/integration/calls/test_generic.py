@@ -4,7 +4,7 @@ import json
 import uuid
 
 import cfstack
-from common import Stack, call_body, contact_key, events_for, wait_until
+from common import Stack, call_body, contact_key, demo_network, events_for, metric, wait_until
 
 RAW = "clinicflow.calls.raw.v1"
 CALLS = "clinicflow.calls.v1"
@@ -36,7 +36,7 @@ def test_answered_inbound_call(stack):
     ended = wait_event(stack, call_uuid, "clinicflow.call.ended")
     data = ended["data"]
     assert ended["source"] == "/clinicflow/calls/fold"
-    assert ended["networkid"] == "demo" or ended["networkid"]
+    assert ended["networkid"] == demo_network()["id"], ended
     assert data["status"] == "ended" and data["outcome"] == "answered", data
     assert data["caller"]["e164"] == "+79161234567", data["caller"]
     assert data["caller"]["raw"] == "8 (916) 123-45-67"
@@ -161,8 +161,14 @@ def test_health_readiness_metrics(stack):
     st, hdrs, body = cfstack.http("GET", stack.svc.url("/metrics"))
     text = body.decode()
     assert st == 200 and hdrs["content-type"].startswith("text/plain")
-    assert 'route="/v1/hooks/calls/generic"' in text
     assert "clinicflow_config_version" in text
+    # The tests before this one: 8 bad requests of 400, 2 of 401, one each
+    # of 403, 415 and 413, and at least 9 accepted.
+    route = 'clinicflow_http_requests_total{route="/v1/hooks/calls/generic",method="POST",'
+    counts = {code: metric(stack.svc, route + 'status="%d"}' % code)
+              for code in (202, 400, 401, 403, 413, 415)}
+    assert counts[202] >= 9 and counts[400] == 8 and counts[401] == 2, counts
+    assert counts[403] == counts[413] == counts[415] == 1, counts
 
 
 if __name__ == "__main__":

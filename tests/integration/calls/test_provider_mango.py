@@ -72,6 +72,7 @@ def test_answered_inbound_call(stack):
     assert data["agent_id"] == "101", data
     assert ended[-1]["clinicid"] == "demo-center", ended[-1]
     # The answered leg came first: the call never went back to ringing.
+    stack.wait_folded()
     evs = events_of_call(stack.reader(CALLS).read(), entry)
     types = [e["type"] for e in evs]
     assert types[0] == "clinicflow.call.answered", types

@@ -91,6 +91,8 @@ def test_answered_inbound_call(stack):
     # The END retried: same fact id, nothing new downstream.
     assert_reply(post(stack, notes[-1]))
 
+    wait_call_event(stack, "clinicflow.call.ended", provider_call_id=pbx_call_id)
+    stack.wait_folded()  # the retry too
     ended = wait_call_event(stack, "clinicflow.call.ended", provider_call_id=pbx_call_id)
     data = ended[-1]["data"]
     assert len(ended) == 1, ended

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import cfstack
 from common import (HeldSession, Stack, call_body, contact_key, demo_network, events_for, metric,
-                    tasks_of, wait_task, wait_until)
+                    tasks_of, wait_consumed, wait_task, wait_until)
 
 CALLS = "clinicflow.calls.v1"
 LOST_AFTER_S = 3600
@@ -50,12 +50,10 @@ def missed_minutes_ago(stack, minutes):
 
 
 def wait_tasks_consumed(stack, timeout=60):
-    """Until the callbacks consumer has committed all of calls.v1."""
-    total = len(stack.reader(CALLS).read())
-    wait_until(lambda: int(cfstack.psql(
-        stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM calls.consumer_offsets"
-        " WHERE group_id = 'clinicflow-calls-tasks'")[0][0]) >= total,
-        timeout, "the callbacks consumer to reach the end of calls.v1")
+    """Until the fold has folded every fact posted so far and the callbacks
+    consumer has committed all the call events that made."""
+    stack.wait_folded(timeout)
+    wait_consumed(stack, "clinicflow-calls-tasks", CALLS, timeout)
 
 
 def test_missed_call_task_updated_then_closed_by_callback(stack):
@@ -372,8 +370,8 @@ def test_expiry_decided_while_kafka_is_down_follows_once_it_is_back(stack):
     callback = post(stack, call_body(
         event="ended", time=iso(answered + timedelta(minutes=1)), direction="outbound",
         answered_at=iso(answered), talk_seconds=60, **{"from": "+7 495 000-10-01", "to": number}))
-    wait_until(lambda: events_for(stack.reader(CALLS).read(), callback), 60, "the callback")
     wait_tasks_consumed(stack)
+    assert events_for(stack.reader(CALLS).read(), callback)
     assert [e["type"] for e in tasks_of(stack, ckey)] == [
         "clinicflow.task.opened", "clinicflow.task.expired"]
     assert status() == [["expired"]]
