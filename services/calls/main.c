@@ -16,6 +16,7 @@
 #include "calls.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -24,51 +25,89 @@
 
 static struct calls_ctx ctx;
 
+/* Checks of the service's own settings (cf_config_var.check). */
+static const char *check_country(const char *value)
+{
+    return strcmp(value, "7") == 0 ? NULL : "7 (the one national numbering read so far)";
+}
+
+static const char *check_proxies(const char *value)
+{
+    struct calls_proxies proxies = {0};
+    char errbuf[256];
+    const int rc = calls_proxies_parse(value, &proxies, errbuf, sizeof(errbuf));
+    calls_proxies_free(&proxies);
+    return rc == 0 ? NULL : "addresses or CIDR networks, comma-separated (10.0.0.0/8, fd00::1)";
+}
+
+/* http(s)://host[:port][/prefix]: what a signed URL starts with. */
+static const char *check_base_url(const char *value)
+{
+    const char *want = "http:// or https:// with a host, no query or fragment";
+    const char *host = strncmp(value, "https://", 8) == 0  ? value + 8
+                       : strncmp(value, "http://", 7) == 0 ? value + 7
+                                                           : NULL;
+    if (!host || *host == '\0' || *host == '/' || *host == ':' ||
+        value[strcspn(value, "?# \t\r\n")] != '\0')
+        return want;
+    return NULL;
+}
+
 static const struct cf_config_var calls_vars[] = {
     {"CLINICFLOW_CALLS_CONSUMERS", CF_CONF_BOOL, "1", &ctx.cfg.consumers, 0, 0, 0,
      "also run the fold, patients and callbacks consumers and the task sweeper; 0 makes an "
-     "intake-only instance (webhooks, results, tracking numbers), scaled apart from the fold"},
+     "intake-only instance (webhooks, results, tracking numbers), scaled apart from the fold",
+     NULL},
     {"CLINICFLOW_CALLS_ABANDONED_RING_S", CF_CONF_INT, "10", &ctx.cfg.abandoned_ring_s, 0, 3600, 0,
-     "a missed inbound call that rang less than this many seconds is abandoned"},
+     "a missed inbound call that rang less than this many seconds is abandoned", NULL},
     {"CLINICFLOW_CALLS_TARGETED_TALK_S", CF_CONF_INT, "20", &ctx.cfg.targeted_talk_s, 0, 86400, 0,
-     "an answered inbound call with at least this much talk time is targeted"},
+     "an answered inbound call with at least this much talk time is targeted", NULL},
     {"CLINICFLOW_CALLS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &ctx.cfg.default_cc, 0, 0, 0,
-     "country calling code assumed for national number forms"},
+     "country calling code of national number forms: 7 reads 8 916 ... and 916 ... as +7 (the "
+     "one numbering read so far; other numbers must come in international form)",
+     check_country},
     {"CLINICFLOW_CALLS_CALLBACK_SLA_S", CF_CONF_INT, "900", &ctx.cfg.callback_sla_s, 1, 604800, 0,
-     "a callback task is due this many seconds after the missed call"},
+     "a callback task is due this many seconds after the missed call", NULL},
     {"CLINICFLOW_CALLS_TASK_LOST_AFTER_S", CF_CONF_INT, "86400", &ctx.cfg.task_lost_after_s, 1,
-     31536000, 0, "an open callback task expires as lost after this many seconds"},
+     31536000, 0, "an open callback task expires as lost after this many seconds", NULL},
     {"CLINICFLOW_CALLS_SWEEP_INTERVAL_MS", CF_CONF_INT, "5000", &ctx.cfg.sweep_interval_ms, 10,
-     3600000, 0, "how often the sweeper looks for lost callback tasks and unreported staff legs"},
+     3600000, 0, "how often the sweeper looks for lost callback tasks and unreported staff legs",
+     NULL},
     {"CLINICFLOW_CALLS_STAFF_LEG_WAIT_S", CF_CONF_INT, "300", &ctx.cfg.staff_leg_wait_s, 1, 86400,
      0,
      "a call that ended waiting for its staff leg (Twilio staff_leg) is taken as missed when "
-     "the leg has not reported this many seconds later"},
+     "the leg has not reported this many seconds later",
+     NULL},
     {"CLINICFLOW_CALLS_UNIQUE_LOOKBACK_S", CF_CONF_INT, "2592000", &ctx.cfg.unique_lookback_s, 0,
-     315360000, 0, "an inbound call is unique when the contact made none this long before"},
+     315360000, 0, "an inbound call is unique when the contact made none this long before", NULL},
     {"CLINICFLOW_CALLS_DNI_HOLD_S", CF_CONF_INT, "1800", &ctx.cfg.dni_hold_s, 1, 86400, 0,
      "how long a visitor holds a pool number after the last request (a pool's hold_seconds "
-     "wins)"},
+     "wins)",
+     NULL},
     {"CLINICFLOW_CALLS_DNI_FLUSH_MS", CF_CONF_INT, "5000", &ctx.cfg.dni_flush_ms, 10, 3600000, 0,
-     "how often extended holds are written to PostgreSQL"},
+     "how often extended holds are written to PostgreSQL", NULL},
     {"CLINICFLOW_CALLS_DNI_LOCAL_S", CF_CONF_INT, "60", &ctx.cfg.dni_local_s, 0, 3600, 0,
      "a visitor whose hold this instance took or extended less than this many seconds ago (at "
      "most a tenth of the hold) is answered from memory (Redis holds last that much longer than "
-     "the hold); 0: every request goes to Redis"},
+     "the hold); 0: every request goes to Redis",
+     NULL},
     {"CLINICFLOW_CALLS_DNI_IP_PER_MINUTE", CF_CONF_INT, "120", &ctx.cfg.dni_ip_per_minute, 1,
-     1000000, 0, "tracking-number requests per client address per minute (429 past it)"},
+     1000000, 0, "tracking-number requests per client address per minute (429 past it)", NULL},
     {"CLINICFLOW_CALLS_DNI_CLINIC_PER_SECOND", CF_CONF_INT, "500", &ctx.cfg.dni_clinic_per_second,
-     1, 1000000, 0, "tracking-number requests per clinic per second (429 past it)"},
+     1, 1000000, 0, "tracking-number requests per clinic per second (429 past it)", NULL},
     {"CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS", CF_CONF_INT, "10",
      &ctx.cfg.dni_new_holds_per_address, 0, 1000000, 0,
      "new number holds one client address may take from a clinic's pool within a hold period; "
-     "past it, new visitors from there get the default number (0: no cap)"},
+     "past it, new visitors from there get the default number (0: no cap)",
+     NULL},
     {"CLINICFLOW_CALLS_TRUSTED_PROXIES", CF_CONF_STRING, "", &ctx.cfg.trusted_proxies, 0, 0, 0,
      "addresses or CIDR networks of the proxies in front of the service, comma-separated: a "
-     "request from one is counted under the X-Forwarded-For client it names; empty: the peer"},
+     "request from one is counted under the X-Forwarded-For client it names; empty: the peer",
+     check_proxies},
     {"CLINICFLOW_CALLS_PUBLIC_BASE_URL", CF_CONF_STRING, "", &ctx.cfg.public_base_url, 0, 0, 0,
-     "scheme://host[:port] providers use to reach this service (signed URLs); empty: the Host "
-     "header over http"},
+     "scheme://host[:port] providers use to reach this service (signed URLs), with the path "
+     "prefix a proxy adds, if any; empty: the Host header over http",
+     check_base_url},
 };
 
 /* The fold, the patient view and the callbacks with their sweeper: what an
@@ -136,8 +175,8 @@ int main(void)
         return 1;
     char errbuf[256];
     if (calls_proxies_parse(ctx.cfg.trusted_proxies, &ctx.proxies, errbuf, sizeof(errbuf)) != 0) {
-        cf_error("%s", errbuf);
-        return 1;
+        cf_error("CLINICFLOW_CALLS_TRUSTED_PROXIES: %s", errbuf); /* checked when loaded */
+        return 2;
     }
 
     /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */

@@ -25,7 +25,7 @@ static char *env_pg_dsn;
 
 static const struct cf_config_var settings[] = {
     {"CLINICFLOW_PG_DSN", CF_CONF_STRING, "postgresql://clinicflow@localhost:5432/clinicflow",
-     &env_pg_dsn, 0, 0, 1, "PostgreSQL connection string (used when --dsn is not given)"},
+     &env_pg_dsn, 0, 0, 1, "PostgreSQL connection string (used when --dsn is not given)", NULL},
 };
 
 static const char usage_text[] =

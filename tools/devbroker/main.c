@@ -45,17 +45,17 @@ static long env_brokers, env_control_port;
 
 static const struct cf_config_var env_vars[] = {
     {"CLINICFLOW_DEVBROKER_CATALOGUE", CF_CONF_STRING, NULL, &env_catalogue, 0, 0, 0,
-     "topic catalogue (proto/topics.json)"},
+     "topic catalogue (proto/topics.json)", NULL},
     {"CLINICFLOW_DEVBROKER_BROKERS", CF_CONF_INT, "3", &env_brokers, 1, DEVBROKER_MAX_BROKERS, 0,
-     "number of mock brokers"},
+     "number of mock brokers", NULL},
     {"CLINICFLOW_DEVBROKER_BOOTSTRAP_FILE", CF_CONF_STRING, NULL, &env_bootstrap_file, 0, 0, 0,
-     "file that receives the bootstrap list once topics exist"},
+     "file that receives the bootstrap list once topics exist", NULL},
     {"CLINICFLOW_DEVBROKER_CONTROL_FILE", CF_CONF_STRING, NULL, &env_control_file, 0, 0, 0,
-     "file that receives the control address 127.0.0.1:PORT"},
+     "file that receives the control address 127.0.0.1:PORT", NULL},
     {"CLINICFLOW_DEVBROKER_CONTROL_PORT", CF_CONF_INT, "0", &env_control_port, 0, 65535, 0,
-     "control HTTP port on 127.0.0.1 (0: ephemeral)"},
+     "control HTTP port on 127.0.0.1 (0: ephemeral)", NULL},
     {"CLINICFLOW_LOG_LEVEL", CF_CONF_STRING, "info", &env_log_level, 0, 0, 0,
-     "debug, info, warn or error"},
+     "debug, info, warn or error", NULL},
 };
 #define N_ENV_VARS (sizeof(env_vars) / sizeof(env_vars[0]))
 

@@ -77,6 +77,12 @@ static int load_one(const struct cf_config_var *var, char *errbuf, size_t errbuf
 
     switch (var->type) {
     case CF_CONF_STRING: {
+        const char *want = value && *value && var->check ? var->check(value) : NULL;
+        if (want) {
+            snprintf(errbuf, errbuf_size, "%s: expected %s, got '%s'", var->name, want,
+                     shown(var, value));
+            return CF_EINVAL;
+        }
         char **target = var->target;
         *target = value ? cf_xstrdup(value) : NULL;
         return 0;
@@ -280,47 +286,47 @@ static size_t shared_table(struct cf_settings *s, long default_port, char port_d
     snprintf(port_def, 16, "%ld", default_port);
     const struct cf_config_var table[] = {
         {"CLINICFLOW_HTTP_HOST", CF_CONF_STRING, "127.0.0.1", &s->http_host, 0, 0, 0,
-         "address the HTTP server binds"},
+         "address the HTTP server binds", NULL},
         {"CLINICFLOW_HTTP_PORT", CF_CONF_INT, port_def, &s->http_port, 0, 65535, 0,
-         "HTTP port (0: ephemeral)"},
+         "HTTP port (0: ephemeral)", NULL},
         {"CLINICFLOW_HTTP_PORT_FILE", CF_CONF_STRING, NULL, &s->http_port_file, 0, 0, 0,
-         "file to write the bound port to"},
+         "file to write the bound port to", NULL},
         {"CLINICFLOW_HTTP_MAX_CONNECTIONS", CF_CONF_INT, "512", &s->http_max_connections, 1, 100000,
-         0, "concurrent HTTP connections"},
+         0, "concurrent HTTP connections", NULL},
         {"CLINICFLOW_HTTP_TIMEOUT_S", CF_CONF_INT, "30", &s->http_timeout_s, 1, 3600, 0,
-         "idle HTTP connection timeout"},
+         "idle HTTP connection timeout", NULL},
         {"CLINICFLOW_HTTP_MAX_BODY_BYTES", CF_CONF_INT, "65536", &s->http_max_body, 1,
-         64L * 1024 * 1024, 0, "largest accepted request body"},
+         64L * 1024 * 1024, 0, "largest accepted request body", NULL},
         {"CLINICFLOW_KAFKA_BROKERS", CF_CONF_STRING, "localhost:9092", &s->kafka_brokers, 0, 0, 0,
-         "bootstrap brokers"},
+         "bootstrap brokers", NULL},
         {"CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS", CF_CONF_INT, "5000", &s->kafka_message_timeout_ms,
-         1, 3600000, 0, "librdkafka message.timeout.ms"},
+         1, 3600000, 0, "librdkafka message.timeout.ms", NULL},
         {"CLINICFLOW_KAFKA_DELIVERY_WAIT_MS", CF_CONF_INT, "7000", &s->kafka_delivery_wait_ms, 1,
-         3600000, 0, "how long a handler waits for a delivery report"},
+         3600000, 0, "how long a handler waits for a delivery report", NULL},
         {"CLINICFLOW_KAFKA_RETRY_AFTER_S", CF_CONF_INT, "5", &s->kafka_retry_after_s, 1, 3600, 0,
-         "Retry-After on 503"},
+         "Retry-After on 503", NULL},
         {"CLINICFLOW_KAFKA_PROBE_INTERVAL_MS", CF_CONF_INT, "2000", &s->kafka_probe_interval_ms, 10,
-         3600000, 0, "breaker half-open probe interval"},
+         3600000, 0, "breaker half-open probe interval", NULL},
         {"CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS", CF_CONF_INT, "10000", &s->kafka_session_timeout_ms,
-         100, 3600000, 0, "consumer group session timeout"},
+         100, 3600000, 0, "consumer group session timeout", NULL},
         {"CLINICFLOW_PG_DSN", CF_CONF_STRING, "postgresql://clinicflow@localhost:5432/clinicflow",
-         &s->pg_dsn, 0, 0, 0, "PostgreSQL connection string"},
+         &s->pg_dsn, 0, 0, 0, "PostgreSQL connection string", NULL},
         {"CLINICFLOW_PG_POOL_SIZE", CF_CONF_INT, "8", &s->pg_pool_size, 1, 1000, 0,
-         "PostgreSQL connections"},
+         "PostgreSQL connections", NULL},
         {"CLINICFLOW_PG_ACQUIRE_TIMEOUT_MS", CF_CONF_INT, "2000", &s->pg_acquire_timeout_ms, 1,
-         3600000, 0, "wait for a pooled connection"},
+         3600000, 0, "wait for a pooled connection", NULL},
         {"CLINICFLOW_PG_PREPARED_STATEMENTS", CF_CONF_BOOL, "1", &s->pg_prepared_statements, 0, 0,
-         0, "prepare parameterized statements once per connection"},
+         0, "prepare parameterized statements once per connection", NULL},
         {"CLINICFLOW_REDIS_URL", CF_CONF_STRING, "redis://127.0.0.1:6379/0", &s->redis_url, 0, 0, 0,
-         "redis://host:port[/db]"},
+         "redis://host:port[/db]", NULL},
         {"CLINICFLOW_REDIS_TIMEOUT_MS", CF_CONF_INT, "200", &s->redis_timeout_ms, 1, 60000, 0,
-         "Redis connect and command timeout"},
+         "Redis connect and command timeout", NULL},
         {"CLINICFLOW_LOG_LEVEL", CF_CONF_STRING, "info", &s->log_level, 0, 0, 0,
-         "debug|info|warn|error"},
+         "debug|info|warn|error", NULL},
         {"CLINICFLOW_CONFIG_RELOAD_MS", CF_CONF_INT, "1000", &s->config_reload_ms, 10, 3600000, 0,
-         "network configuration poll interval"},
+         "network configuration poll interval", NULL},
         {"CLINICFLOW_SHUTDOWN_TIMEOUT_MS", CF_CONF_INT, "10000", &s->shutdown_timeout_ms, 100,
-         3600000, 0, "bound on a graceful shutdown"},
+         3600000, 0, "bound on a graceful shutdown", NULL},
     };
     size_t n = sizeof(table) / sizeof(table[0]);
     _Static_assert(sizeof(table) / sizeof(table[0]) <= 32, "shared table too large");

@@ -38,9 +38,15 @@ def test_lifecycle():
 
 
 def test_bad_setting_exits_2():
-    binary = os.path.join(os.environ["CLINICFLOW_BIN_DIR"], "clinicflow-leads")
-    for var, value in (("CLINICFLOW_HTTP_PORT", "eighty"), ("CLINICFLOW_PG_POOL_SIZE", "0"),
-                       ("CLINICFLOW_LOG_LEVEL", "loud")):
+    cases = [("leads", "CLINICFLOW_HTTP_PORT", "eighty"),
+             ("leads", "CLINICFLOW_PG_POOL_SIZE", "0"),
+             ("leads", "CLINICFLOW_LOG_LEVEL", "loud"),
+             ("calls", "CLINICFLOW_CALLS_DEFAULT_COUNTRY", "44"),
+             ("calls", "CLINICFLOW_CALLS_TRUSTED_PROXIES", "10.0.0.0/99"),
+             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "hooks.clinic.test"),
+             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://hooks.clinic.test/?a=1")]
+    for name, var, value in cases:
+        binary = os.path.join(os.environ["CLINICFLOW_BIN_DIR"], "clinicflow-" + name)
         env = dict(os.environ, **{var: value})
         p = subprocess.run([binary], env=env, capture_output=True, timeout=30)
         assert p.returncode == 2, (var, p.returncode, p.stderr[-500:])

@@ -200,7 +200,7 @@ static void test_bool_and_extra(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int flag = 7;
         struct cf_config_var vars[] = {
-            {"CLINICFLOW_TEST_FLAG", CF_CONF_BOOL, "yes", &flag, 0, 0, 0, "a flag"},
+            {"CLINICFLOW_TEST_FLAG", CF_CONF_BOOL, "yes", &flag, 0, 0, 0, "a flag", NULL},
         };
         char errbuf[256] = "";
         clear_env();
@@ -226,10 +226,10 @@ static void test_bool_and_extra(void)
     char *name = NULL, *token = NULL;
     int flag = 0;
     struct cf_config_var extra[] = {
-        {"CLINICFLOW_TEST_FLAG", CF_CONF_BOOL, "false", &flag, 0, 0, 0, "a flag"},
-        {"CLINICFLOW_TEST_COUNT", CF_CONF_INT, NULL, &count, 1, 10, 0, "a count"},
-        {"CLINICFLOW_TEST_NAME", CF_CONF_STRING, "dflt", &name, 0, 0, 0, "a name"},
-        {"CLINICFLOW_TEST_TOKEN", CF_CONF_STRING, NULL, &token, 0, 0, 1, "a secret"},
+        {"CLINICFLOW_TEST_FLAG", CF_CONF_BOOL, "false", &flag, 0, 0, 0, "a flag", NULL},
+        {"CLINICFLOW_TEST_COUNT", CF_CONF_INT, NULL, &count, 1, 10, 0, "a count", NULL},
+        {"CLINICFLOW_TEST_NAME", CF_CONF_STRING, "dflt", &name, 0, 0, 0, "a name", NULL},
+        {"CLINICFLOW_TEST_TOKEN", CF_CONF_STRING, NULL, &token, 0, 0, 1, "a secret", NULL},
     };
     struct cf_settings s;
     char errbuf[256] = "";
@@ -287,7 +287,7 @@ static void test_dsn_masking(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *dsn = NULL;
         struct cf_config_var vars[] = {
-            {"CLINICFLOW_PG_DSN", CF_CONF_STRING, NULL, &dsn, 0, 0, 0, "dsn"},
+            {"CLINICFLOW_PG_DSN", CF_CONF_STRING, NULL, &dsn, 0, 0, 0, "dsn", NULL},
         };
         char errbuf[128];
         char expected[200];

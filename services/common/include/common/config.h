@@ -25,6 +25,9 @@ struct cf_config_var {
     long min, max; /* CF_CONF_INT only */
     int secret;    /* masked when logged */
     const char *help;
+    /* CF_CONF_STRING only, optional: NULL when a set value is good, else
+     * what was expected ("a URL like https://host"). */
+    const char *(*check)(const char *value);
 };
 
 /* Reads every variable of the table. Returns 0, or CF_EINVAL with
