@@ -18,16 +18,19 @@
 #include "common/log.h"
 #include "common/phone.h"
 #include "common/topics.h"
+#include "common/validate.h"
 #include "common/xmalloc.h"
 
 json_t *calls_party_new(const char *raw, const char *default_cc)
 {
     char e164[CF_PHONE_MAX];
     const char *kind;
+    /* what the schema keeps of it (common.json: 256 characters) */
+    const size_t raw_len = cf_utf8_prefix(raw, strlen(raw), 256);
 
     switch (cf_phone_normalize(raw, default_cc, e164, sizeof(e164))) {
     case CF_PHONE_E164:
-        return json_pack("{s:s, s:s, s:s}", "raw", raw, "kind", "e164", "e164", e164);
+        return json_pack("{s:s%, s:s, s:s}", "raw", raw, raw_len, "kind", "e164", "e164", e164);
     case CF_PHONE_EXTENSION:
         kind = "extension";
         break;
@@ -38,7 +41,7 @@ json_t *calls_party_new(const char *raw, const char *default_cc)
         kind = "invalid";
         break;
     }
-    return json_pack("{s:s, s:s}", "raw", raw, "kind", kind);
+    return json_pack("{s:s%, s:s}", "raw", raw, raw_len, "kind", kind);
 }
 
 int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const char *clinic_id,
@@ -58,6 +61,9 @@ int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const
     json_object_set_new(j_data, "channel", json_string(channel));
     json_object_set_new(j_data, "provider_call_id", json_string(provider_call_id));
     json_object_set_new(j_data, "provider_event_id", json_string(event_key));
+    /* What the schema keeps (short_text); the ids above keep all of them. */
+    cf_json_cut_string(j_data, "provider_call_id", 256);
+    cf_json_cut_string(j_data, "provider_event_id", 256);
 
     memcpy(ev.id, event_id_out, sizeof(ev.id));
     ev.source = cf_xasprintf("/clinicflow/calls/%s/%s", provider, channel);

@@ -11,6 +11,44 @@
 #include "common/envelope.h"
 #include "common/err.h"
 
+/* A continuation byte (10xxxxxx) never starts a character. */
+static int starts_char(unsigned char c)
+{
+    return (c & 0xC0) != 0x80;
+}
+
+size_t cf_utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += (size_t)starts_char((unsigned char)s[i]);
+    return n;
+}
+
+size_t cf_utf8_prefix(const char *s, size_t len, size_t max_chars)
+{
+    size_t chars = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (starts_char((unsigned char)s[i]) && chars++ == max_chars)
+            return i;
+    }
+    return len;
+}
+
+int cf_json_cut_string(json_t *obj, const char *name, size_t max_chars)
+{
+    json_t *v = json_object_get(obj, name);
+    if (!json_is_string(v))
+        return 0;
+    const char *s = json_string_value(v);
+    const size_t len = json_string_length(v);
+    const size_t keep = cf_utf8_prefix(s, len, max_chars);
+    if (keep == len)
+        return 0;
+    json_object_set_new(obj, name, json_stringn(s, keep));
+    return 1;
+}
+
 static const struct cf_field *find_field(const struct cf_field *fields, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++) {
@@ -36,7 +74,7 @@ static int check_value(const struct cf_field *f, const json_t *v, const char **w
             *what = "expected a string";
             return CF_EINVAL;
         }
-        size_t len = json_string_length(v);
+        size_t len = cf_utf8_chars(json_string_value(v), json_string_length(v));
         if (len < f->min_len || len > f->max_len) {
             *what = "string length out of range";
             return CF_EINVAL;

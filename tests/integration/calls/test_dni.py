@@ -148,8 +148,12 @@ def test_exhausted_pool_answers_the_default_number(stack):
 
 
 def test_call_reported_after_the_hold_is_attributed(stack):
+    # A tag longer than call.json keeps (256 characters; here 308, in 560 bytes) is
+    # cut to it, in characters.
+    long_content = "Имплантация под ключ. " * 14
     st, _, r = ask(stack.svc, "demo-south", "visitor-ad-0001", utm_source="yandex",
-                   utm_medium="cpc", utm_campaign="implants-spring", yclid="123456")
+                   utm_medium="cpc", utm_campaign="implants-spring", yclid="123456",
+                   utm_content=long_content)
     assert st == 200 and r["dynamic"], r
     number = r["number"]
     start = datetime.now(timezone.utc)  # the call starts while the number is held
@@ -173,7 +177,7 @@ def test_call_reported_after_the_hold_is_attributed(stack):
     att = ended[0]["data"]["attribution"]
     assert att == {"kind": "dynamic", "tracking_number": number, "visitor_id": "visitor-ad-0001",
                    "source": "yandex", "medium": "cpc", "campaign": "implants-spring",
-                   "yclid": "123456"}, att
+                   "content": long_content[:256], "yclid": "123456"}, att
 
 
 def test_redis_down_answers_the_default_number(stack):

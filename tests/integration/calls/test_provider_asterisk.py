@@ -59,6 +59,25 @@ def test_answered_inbound_call(stack):
     assert data["agent_id"] == "101", data
 
 
+def test_values_longer_than_the_schema_keeps(stack):
+    """A dialplan may post longer values than the events keep (a SIP URI as
+    the caller, a long agent name, a linkedid made up by the dialplan, a
+    signed recording link): the events stay valid (every message read here
+    is checked against proto/), cut in characters, the link left out rather
+    than cut, and the call keeps its own id."""
+    lid = new_linkedid() + "-" + "x" * 300
+    src = "sip:" + "регистратура" * 30 + "@pbx.clinic.test"
+    agent = "Оператор " * 20
+    link = "https://pbx.clinic.test/rec/" + "a" * 3000 + ".mp3"
+    assert_reply(post(stack, cdr(lid, src=src, agent=agent, recording_url=link)), b"OK")
+    data = wait_event(stack, lid, "clinicflow.call.ended")["data"]
+    assert data["caller"] == {"raw": src[:256], "kind": "invalid"}, data["caller"]
+    assert data["agent_id"] == agent[:128], data
+    assert data["provider_call_id"] == lid[:256], data
+    assert "recording_url" not in data, data
+    assert wait_event(stack, lid, "clinicflow.call.ended")["subject"] == call_uuid("asterisk", lid)
+
+
 def test_live_answer_then_cdr(stack):
     lid = new_linkedid()
     live = {"event": "answered", "direction": "inbound", "linkedid": lid, "src": "89161234567",
@@ -124,7 +143,8 @@ def test_bad_token_is_refused_and_nothing_produced(stack):
 
 if __name__ == "__main__":
     run_provider_tests((
-        test_answered_inbound_call, test_live_answer_then_cdr, test_missed_call,
+        test_answered_inbound_call, test_values_longer_than_the_schema_keeps,
+        test_live_answer_then_cdr, test_missed_call,
         test_call_that_fell_to_voicemail_opens_a_callback,
         test_bad_token_is_refused_and_nothing_produced,
     ))

@@ -67,6 +67,19 @@ def test_result_becomes_call_updated_once(stack):
     assert len(updates_with_result(stack, call_id)) == 2, updates_with_result(stack, call_id)
 
 
+def test_comment_length_is_counted_in_characters(stack):
+    """The schema allows a comment of 1000 characters: a front desk writing
+    in Russian fits as many (2 bytes each) as one writing in English."""
+    call_id = new_call(stack)
+    comment = ("Записана на имплантацию, перезвонить за день. " * 22)[:1000]
+    st, _, reply = post_result(stack, call_id, {"result": "booked", "comment": comment + "!"})
+    assert st == 400 and json.loads(reply)["error"]["field"] == "comment", reply
+    st, _, reply = post_result(stack, call_id, {"result": "booked", "comment": comment})
+    assert st == 202, reply
+    wait_until(lambda: updates_with_result(stack, call_id), 60, "call.updated with the result")
+    assert updates_with_result(stack, call_id)[0]["data"]["result"]["comment"] == comment
+
+
 def test_bad_results_change_nothing(stack):
     call_id = new_call(stack)
     before = len(stack.reader(RAW).read())
@@ -99,6 +112,7 @@ if __name__ == "__main__":
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_result_becomes_call_updated_once,
+            test_comment_length_is_counted_in_characters,
             test_bad_results_change_nothing,
         )], exit=False)
     finally:

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 enum cf_field_type {
-    CF_FIELD_STRING, /* length within [min_len, max_len] */
+    CF_FIELD_STRING, /* length in characters within [min_len, max_len] */
     CF_FIELD_INT,    /* integer within [min, max] */
     CF_FIELD_TIME,   /* RFC 3339 string */
     CF_FIELD_ENUM,   /* one of values (NULL-terminated) */
@@ -32,5 +32,15 @@ struct cf_field {
  * the member's name in field (field_size bytes) and a message in errbuf. */
 int cf_validate_object(const json_t *j, const struct cf_field *fields, size_t n, char *field,
                        size_t field_size, char *errbuf, size_t errbuf_size);
+
+/* Lengths as JSON Schema's maxLength counts them: in characters (code
+ * points) of UTF-8 text, which every Jansson string is. */
+size_t cf_utf8_chars(const char *s, size_t len);
+/* How many bytes of s (len bytes of UTF-8) its first max_chars characters
+ * take: a cut there keeps whole characters. */
+size_t cf_utf8_prefix(const char *s, size_t len, size_t max_chars);
+/* Cuts the string member name of obj to max_chars characters (unless it
+ * is absent or not a string). Returns 1 when it was cut. */
+int cf_json_cut_string(json_t *obj, const char *name, size_t max_chars);
 
 #endif

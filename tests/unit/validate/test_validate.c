@@ -1,0 +1,78 @@
+/*
+ * Unit tests for common/validate.h: lengths are counted in characters, as
+ * JSON Schema's maxLength counts them, not in bytes, and a cut keeps
+ * whole characters.
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/validate.h"
+#include "cftest.h"
+
+/* "Имплантация" (11 Cyrillic letters, 2 bytes each), "€" (3 bytes),
+ * "😀" (4 bytes). */
+#define IMPLANT                                                                                    \
+    "\xd0\x98\xd0\xbc\xd0\xbf\xd0\xbb\xd0\xb0\xd0\xbd\xd1\x82\xd0\xb0\xd1\x86\xd0\xb8\xd1\x8f"
+#define EURO "\xe2\x82\xac"
+#define SMILE "\xf0\x9f\x98\x80"
+
+static void test_counts_characters(void)
+{
+    CHECK_INT(cf_utf8_chars("", 0), 0);
+    CHECK_INT(cf_utf8_chars("abc", 3), 3);
+    CHECK_INT(cf_utf8_chars(IMPLANT, strlen(IMPLANT)), 11);
+    CHECK_INT(strlen(IMPLANT), 22);
+    CHECK_INT(cf_utf8_chars("a" EURO SMILE, strlen("a" EURO SMILE)), 3);
+}
+
+static void test_prefix_keeps_whole_characters(void)
+{
+    const char *s = "a" EURO SMILE "b";
+    const size_t len = strlen(s);
+    CHECK_INT(cf_utf8_prefix(s, len, 0), 0);
+    CHECK_INT(cf_utf8_prefix(s, len, 1), 1);
+    CHECK_INT(cf_utf8_prefix(s, len, 2), 4);
+    CHECK_INT(cf_utf8_prefix(s, len, 3), 8);
+    CHECK_INT(cf_utf8_prefix(s, len, 4), len);
+    CHECK_INT(cf_utf8_prefix(s, len, 100), len);
+}
+
+static void test_cut_string(void)
+{
+    json_t *j = json_pack("{s:s, s:s, s:i}", "long", IMPLANT, "short", "ab", "n", 5);
+    CHECK_INT(cf_json_cut_string(j, "long", 4), 1);
+    CHECK_STR(json_string_value(json_object_get(j, "long")), "\xd0\x98\xd0\xbc\xd0\xbf\xd0\xbb");
+    CHECK_INT(cf_json_cut_string(j, "short", 2), 0);
+    CHECK_STR(json_string_value(json_object_get(j, "short")), "ab");
+    CHECK_INT(cf_json_cut_string(j, "n", 1), 0); /* not a string: left */
+    CHECK_INT(cf_json_cut_string(j, "absent", 1), 0);
+    CHECK_INT(json_integer_value(json_object_get(j, "n")), 5);
+    json_decref(j);
+}
+
+static void test_max_length_in_characters(void)
+{
+    static const struct cf_field fields[] = {
+        {"comment", CF_FIELD_STRING, 1, 1, 11, 0, 0, NULL},
+    };
+    char field[64] = "", errbuf[128] = "";
+    /* 11 characters in 22 bytes: within a limit of 11. */
+    json_t *j = json_pack("{s:s}", "comment", IMPLANT);
+    CHECK_INT(cf_validate_object(j, fields, 1, field, sizeof(field), errbuf, sizeof(errbuf)), 0);
+    json_decref(j);
+    /* 12 characters: one too many. */
+    j = json_pack("{s:s}", "comment", IMPLANT "a");
+    CHECK(cf_validate_object(j, fields, 1, field, sizeof(field), errbuf, sizeof(errbuf)) != 0);
+    CHECK_STR(field, "comment");
+    json_decref(j);
+}
+
+int main(void)
+{
+    test_counts_characters();
+    test_prefix_keeps_whole_characters();
+    test_cut_string();
+    test_max_length_in_characters();
+    return cf_test_done();
+}
