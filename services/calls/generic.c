@@ -50,14 +50,17 @@ static const char *const passthrough[] = {
 
 /* A party that must be a phone number; sets a 400 and returns NULL if not. */
 static json_t *phone_party(struct calls_ctx *ctx, const char *raw, const char *field,
-                           struct _u_response *resp)
+                           int parties_too, struct _u_response *resp)
 {
     json_t *j_party = calls_party_new(raw, ctx->cfg.default_cc);
     const char *kind = json_string_value(json_object_get(j_party, "kind"));
 
-    if (strcmp(kind, "e164") != 0) {
+    if (strcmp(kind, "e164") != 0 && (!parties_too || strcmp(kind, "invalid") == 0)) {
         json_decref(j_party);
-        cf_http_error(resp, 400, "invalid_phone", "not a phone number in national or E.164 form",
+        cf_http_error(resp, 400, "invalid_phone",
+                      parties_too ? "not a phone number (national or E.164 form), an extension "
+                                    "or a withheld number"
+                                  : "not a phone number in national or E.164 form",
                       field);
         return NULL;
     }
@@ -105,13 +108,16 @@ int handle_generic_call_post(const struct _u_request *req, struct _u_response *r
         cf_http_error(resp, 400, "unknown_clinic", "no such clinic in this network", "clinic_id");
         goto out;
     }
-    if (!(j_from =
-              phone_party(ctx, json_string_value(json_object_get(j_body, "from")), "from", resp)) ||
-        !(j_to = phone_party(ctx, json_string_value(json_object_get(j_body, "to")), "to", resp)))
+    /* A party may be an extension (the clinic's side, an internal call) or
+     * withheld (a caller who hides the number); a tracking number is a
+     * number. */
+    if (!(j_from = phone_party(ctx, json_string_value(json_object_get(j_body, "from")), "from", 1,
+                               resp)) ||
+        !(j_to = phone_party(ctx, json_string_value(json_object_get(j_body, "to")), "to", 1, resp)))
         goto out;
     const char *tracking = json_string_value(json_object_get(j_body, "tracking_number"));
     json_t *j_tracking = NULL;
-    if (tracking && !(j_tracking = phone_party(ctx, tracking, "tracking_number", resp)))
+    if (tracking && !(j_tracking = phone_party(ctx, tracking, "tracking_number", 0, resp)))
         goto out;
 
     /* Normalize: the fact carries parties with E.164 forms and the contact key
@@ -125,9 +131,11 @@ int handle_generic_call_post(const struct _u_request *req, struct _u_response *r
     const int inbound =
         strcmp(json_string_value(json_object_get(j_body, "direction")), "inbound") == 0;
     const char *external = json_string_value(json_object_get(inbound ? j_from : j_to, "e164"));
-    char contact_key[CF_SHA256_HEX_LEN + 1];
-    cf_contact_key(net->secret, external, contact_key);
-    json_object_set_new(j_fact, "contact_key", json_string(contact_key));
+    if (external) { /* none for a withheld caller or an internal call */
+        char contact_key[CF_SHA256_HEX_LEN + 1];
+        cf_contact_key(net->secret, external, contact_key);
+        json_object_set_new(j_fact, "contact_key", json_string(contact_key));
+    }
     json_object_set_new(j_fact, "from", j_from);
     json_object_set_new(j_fact, "to", j_to);
     j_from = j_to = NULL;

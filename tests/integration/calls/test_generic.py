@@ -150,6 +150,30 @@ def test_bad_input_is_rejected_and_nothing_produced(stack):
     assert not any(marker in (m["payload"] or "") for m in raw)
 
 
+def test_withheld_caller_and_extensions(stack):
+    """A PBX reports what it has: a missed call from a caller who withheld
+    the number, and the clinic calling a patient back from extension 101.
+    Both are calls; only a number gets a contact key."""
+    st, _, body = stack.post_generic(call_body(event="ended", outcome="missed", ring_seconds=30,
+                                               **{"from": "anonymous"}))
+    assert st == 202, body
+    data = wait_event(stack, json.loads(body)["call_id"], "clinicflow.call.ended")["data"]
+    assert data["caller"] == {"raw": "anonymous", "kind": "anonymous"}, data
+    assert "contact_key" not in data and data["outcome"] == "missed", data
+
+    st, _, body = stack.post_generic(call_body(
+        event="ended", direction="outbound", answered_at="2026-11-20T09:00:10Z",
+        talk_seconds=30, **{"from": "101", "to": "8 916 765-43-21"}))
+    assert st == 202, body
+    data = wait_event(stack, json.loads(body)["call_id"], "clinicflow.call.ended")["data"]
+    assert data["caller"] == {"raw": "101", "kind": "extension"}, data
+    assert data["contact_key"] == contact_key("+79167654321"), data
+
+    # A tracking number must still be a number.
+    st, _, body = stack.post_generic(call_body(tracking_number="101"))
+    assert st == 400 and json.loads(body)["error"]["field"] == "tracking_number", body
+
+
 def test_health_readiness_metrics(stack):
     st, _, body = cfstack.http("GET", stack.svc.url("/healthz"))
     assert st == 200
@@ -162,12 +186,12 @@ def test_health_readiness_metrics(stack):
     text = body.decode()
     assert st == 200 and hdrs["content-type"].startswith("text/plain")
     assert "clinicflow_config_version" in text
-    # The tests before this one: 8 bad requests of 400, 2 of 401, one each
+    # The tests before this one: 9 bad requests of 400, 2 of 401, one each
     # of 403, 415 and 413, and at least 9 accepted.
     route = 'clinicflow_http_requests_total{route="/v1/hooks/calls/generic",method="POST",'
     counts = {code: metric(stack.svc, route + 'status="%d"}' % code)
               for code in (202, 400, 401, 403, 413, 415)}
-    assert counts[202] >= 9 and counts[400] == 8 and counts[401] == 2, counts
+    assert counts[202] >= 11 and counts[400] == 9 and counts[401] == 2, counts
     assert counts[403] == counts[413] == counts[415] == 1, counts
 
 
@@ -179,6 +203,7 @@ if __name__ == "__main__":
             test_missed_short_ring_is_abandoned_and_untargeted,
             test_missed_without_ring_time_is_not_abandoned, test_out_of_order_never_regresses,
             test_same_call_posted_twice_is_one_call, test_bad_input_is_rejected_and_nothing_produced,
+            test_withheld_caller_and_extensions,
             # last: the request counters it checks were made by the tests above
             test_health_readiness_metrics,
         )], exit=False)
