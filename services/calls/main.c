@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/schemas.h"
 #include "common/topics.h"
 
@@ -180,6 +181,8 @@ int main(void)
     }
 
     /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */
+    cf_metrics_describe("clinicflow_calls_hooks_refused_total", "counter",
+                        "Provider webhooks refused for a bad signature or URL token (401)");
     calls_routes_register(&ctx);
 
     /* Dynamic number insertion: hold extensions written in batches (the

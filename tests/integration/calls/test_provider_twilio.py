@@ -7,10 +7,12 @@ import base64
 import hashlib
 import hmac
 import random
+import urllib.parse
 import uuid
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
+import cfstack
 from common import (FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
                     call_types, call_uuid, contact_key, demo_channel, events_for, post_form,
                     run_provider_tests, tasks_of, wait_call_event, wait_task, wait_until)
@@ -235,6 +237,24 @@ def test_retry_is_the_same_event(stack):
     assert types == ["clinicflow.call.ended"], types
 
 
+def test_callback_by_get(stack):
+    """StatusCallbackMethod GET: the parameters come in the query, and the
+    signature is over the URL with it (no POST parameters)."""
+    sid = new_sid()
+    params = callback(sid, "completed", 0, "Fri, 20 Nov 2026 12:31:00 +0000", CallDuration="25")
+    url = PATH + "?" + urllib.parse.urlencode(params)
+    hdrs = {"X-Twilio-Signature": sign(PUBLIC + url, [])}
+    assert_reply(cfstack.http("GET", stack.svc.url(url), None, hdrs), TWIML, "text/xml")
+    data = ended(stack, sid)["data"]
+    assert data["outcome"] == "answered" and data["talk_seconds"] == 25, data
+    assert data["caller"]["e164"] == "+79161234567", data
+    # Signed without the query, it is someone else's URL.
+    other = new_sid()
+    url = PATH + "?" + urllib.parse.urlencode(callback(other, "completed", 0, "x"))
+    assert_unauthorized(cfstack.http("GET", stack.svc.url(url), None,
+                                     {"X-Twilio-Signature": sign(PUBLIC + PATH, [])}), "no query")
+
+
 def test_bad_signatures_are_refused_and_nothing_produced(stack):
     sid = new_sid()
     params = callback(sid, "completed", 0, "Fri, 20 Nov 2026 13:01:00 +0000", CallDuration="5")
@@ -263,7 +283,7 @@ if __name__ == "__main__":
         test_staff_answered_call_behind_a_greeting,
         test_staff_leg_reported_after_the_end_does_not_close_a_task,
         test_staff_leg_never_reported_is_missed, test_retry_is_the_same_event,
-        test_bad_signatures_are_refused_and_nothing_produced,
+        test_callback_by_get, test_bad_signatures_are_refused_and_nothing_produced,
     ), extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC,
                   # long enough for a test's dial action, short enough to wait for
                   "CLINICFLOW_CALLS_STAFF_LEG_WAIT_S": "8",
