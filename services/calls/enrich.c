@@ -29,13 +29,11 @@
 
 #include "common/err.h"
 #include "common/testable.h"
+#include "enrich_testable.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
-
-CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const char *number,
-                                             const char *date);
 
 #define REPEAT_WITHIN_MS (183LL * 86400 * 1000) /* about six months */
 

@@ -16,13 +16,10 @@
 
 #include "common/err.h"
 #include "common/testable.h"
+#include "fold_testable.h"
 #include "common/hash.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
-
-CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time);
-CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time);
-CF_TESTABLE json_t *calls_public_copy(const json_t *j_call);
 
 enum call_status { ST_NONE = 0, ST_RINGING, ST_IN_PROGRESS, ST_ENDED };
 

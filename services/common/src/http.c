@@ -33,6 +33,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/testable.h"
+#include "http_testable.h"
 #include "common/xmalloc.h"
 
 #define REQUEST_ID_MAX 64
@@ -70,13 +71,6 @@ struct cf_http {
     atomic_int in_flight; /* requests between URI receipt and completion */
     atomic_int draining;  /* set by stop: answers carry Connection: close */
 };
-
-CF_TESTABLE int cf_http_request_id_ok(const char *id);
-CF_TESTABLE int cf_http_dispatch(const struct _u_request *req, struct _u_response *resp,
-                                 void *user);
-#ifdef CF_UNIT_TEST
-CF_TESTABLE void *cf_http_find_route(struct cf_http *h, const char *method, const char *pattern);
-#endif
 
 /* 1 if a client's X-Request-Id is a token we may echo and log: 1 to 64
  * characters of [A-Za-z0-9._-]. */

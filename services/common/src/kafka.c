@@ -33,34 +33,12 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/testable.h"
+#include "kafka_testable.h"
 #include "common/xmalloc.h"
 
 /* ------------------------------------------------------------------------ */
 /* Breaker state machine (pure)                                              */
 /* ------------------------------------------------------------------------ */
-
-enum cf_breaker_event {
-    CF_BREAKER_ALL_DOWN,  /* error callback: ERR__ALL_BROKERS_DOWN */
-    CF_BREAKER_BROKER_UP, /* statistics: some broker is UP */
-    CF_BREAKER_DELIVERED  /* a delivery report said "written" */
-};
-
-enum cf_breaker_admit {
-    CF_BREAKER_PASS,  /* closed: send */
-    CF_BREAKER_PROBE, /* open, probe slot due: send this one */
-    CF_BREAKER_REJECT /* open: fail at once */
-};
-
-struct cf_breaker {
-    int open;
-    int64_t next_probe_ms; /* when open: the earliest time the next probe may go */
-};
-
-CF_TESTABLE int cf_breaker_on_event(struct cf_breaker *b, enum cf_breaker_event ev, int64_t now_ms,
-                                    long probe_interval_ms);
-CF_TESTABLE enum cf_breaker_admit cf_breaker_admit(struct cf_breaker *b, int64_t now_ms,
-                                                   long probe_interval_ms);
-CF_TESTABLE int cf_kafka_stats_any_broker_up(const char *json, size_t len);
 
 /* Applies an event at now_ms. Returns 1 when the breaker changed between
  * open and closed, else 0. */

@@ -24,6 +24,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/testable.h"
+#include "netconf_testable.h"
 #include "common/xmalloc.h"
 
 /* One non-revoked API key: only the SHA-256 of the key is ever held. */
@@ -43,11 +44,6 @@ struct cf_netconf {
     struct cf_netconf_snapshot *current;
     pthread_t thread;
 };
-
-CF_TESTABLE unsigned cf_netconf_parse_scopes(const char *list);
-CF_TESTABLE void cf_netconf_add_key(struct cf_netconf_snapshot *snap, const char *id,
-                                    const uint8_t hash[32], unsigned scopes,
-                                    const struct cf_network *net);
 
 /* clang-format off */
 static const char migration_1[] =

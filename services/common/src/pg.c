@@ -34,6 +34,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/testable.h"
+#include "pg_testable.h"
 #include "common/xmalloc.h"
 
 struct cf_pg_pool {
@@ -46,8 +47,6 @@ struct cf_pg_pool {
     int nidle;
     PGconn **idle;
 };
-
-CF_TESTABLE int cf_pg_sqlstate_err(const char *sqlstate);
 
 /* ------------------------------------------------------------------------ */
 /* Prepared statements                                                       */

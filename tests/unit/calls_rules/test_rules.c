@@ -11,13 +11,8 @@
 
 #include "calls.h"
 #include "cftest.h"
-
-/* CF_TESTABLE functions of fold.c and enrich.c */
-void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time);
-void calls_derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time);
-json_t *calls_public_copy(const json_t *j_call);
-json_t *calls_static_attribution(const struct cf_network *net, const char *number,
-                                 const char *date);
+#include "enrich_testable.h"
+#include "fold_testable.h"
 
 static const struct calls_settings cfg = {.abandoned_ring_s = 10, .targeted_talk_s = 20};
 

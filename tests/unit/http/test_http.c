@@ -18,7 +18,7 @@
 #include "common/metrics.h"
 
 #include "cftest.h"
-#include "decls.h"
+#include "http_testable.h"
 
 #define LIMIT 16
 

@@ -17,7 +17,7 @@
 #include "common/config.h"
 #include "common/kafka.h"
 #include "cftest.h"
-#include "decls.h"
+#include "kafka_testable.h"
 
 static void test_breaker(void)
 {

@@ -17,7 +17,7 @@
 #include "common/hash.h"
 #include "common/netconf.h"
 #include "common/xmalloc.h"
-#include "decls.h"
+#include "netconf_testable.h"
 #include "validate.h"
 
 static const char base_doc[] =

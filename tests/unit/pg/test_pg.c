@@ -7,7 +7,7 @@
 
 #include "common/err.h"
 #include "cftest.h"
-#include "decls.h"
+#include "pg_testable.h"
 
 struct sqlstate_case {
     const char *sqlstate;

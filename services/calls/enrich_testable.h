@@ -1,0 +1,18 @@
+/*
+ * Static attribution by validity dates (enrich.c).
+ * Included by the defining file and by its unit test, so both see one
+ * declaration: static in normal builds, external in unit tests
+ * (common/testable.h).
+ */
+#ifndef CF_CALLS_ENRICH_TESTABLE_H
+#define CF_CALLS_ENRICH_TESTABLE_H
+
+#include <jansson.h>
+
+#include "common/netconf.h"
+#include "common/testable.h"
+
+CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const char *number,
+                                             const char *date);
+
+#endif
