@@ -88,12 +88,20 @@ def test_restart_resumes_at_stored_offsets(stack):
     stack.svc.stop()
 
 
+def fresh_service(stack):
+    """A new service process. The test before stops its own at the end; if
+    it failed first, its process is stopped here (its failure is already
+    reported), so this test does not run beside it."""
+    stack.svc.stop(check=False)
+    stack.services[0] = stack.svc = stack.start_service()
+
+
 def test_one_batch_with_a_repeat_and_a_rejected_fact(stack):
     # Facts that wait on calls.raw while no fold runs arrive in one batch:
     # a fact twice, one the fold refuses, and another. The batch is applied
     # optimistically, then (because of the refused one) message by message:
     # the good facts are folded once each, the refused one goes to the DLQ.
-    stack.services[0] = stack.svc = stack.start_service()  # the test before stopped it
+    fresh_service(stack)
     template = post_ok(stack)
     wait_call_event(stack, template, "clinicflow.call.ended")
     stack.wait_folded()
@@ -161,7 +169,7 @@ def test_a_message_the_database_keeps_refusing_goes_to_dlq(stack):
         END $$;
         CREATE TRIGGER refuse_marked BEFORE INSERT ON calls.patients
             FOR EACH ROW EXECUTE FUNCTION calls.refuse_marked();""")
-    stack.services[0] = stack.svc = stack.start_service()  # the test before stopped it
+    fresh_service(stack)
     try:
         patient = str(uuid.uuid4())
         # Same key, so the same partition: the second waits behind the first.
