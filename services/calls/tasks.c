@@ -451,6 +451,30 @@ static int lock_contact(PGconn *conn, const char *network_id, const char *contac
     return rc;
 }
 
+/* Events the sweeper staged about the contact's tasks go out first: the
+ * consumer's own events about those tasks would otherwise overtake them
+ * (a task.updated before the task.opened of a task the sweeper opened).
+ * While any are staged, the message is retried after a back-off; the
+ * relay produces them at once after the sweeper's commit. */
+static int wait_for_staged(PGconn *conn, const char *network_id, const char *contact_key,
+                           char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {network_id, contact_key};
+    int rc = cf_pg_exec(conn,
+                        /* the outbox holds task events only, keyed by task id */
+                        "SELECT 1 FROM calls.outbox o JOIN calls.tasks t ON t.task_id = o.key::uuid"
+                        " WHERE t.network_id = $1 AND t.contact_key = $2 LIMIT 1",
+                        2, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0) {
+        cf_seterr(errbuf, errbuf_size,
+                  "the sweeper's events about this contact's tasks are not produced yet");
+        rc = CF_EUNAVAIL;
+    }
+    PQclear(res);
+    return rc;
+}
+
 int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size)
@@ -477,6 +501,8 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
 
     /* One contact at a time, across partitions and instances. */
     int rc = lock_contact(conn, ev->networkid, contact_key, 0, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = wait_for_staged(conn, ev->networkid, contact_key, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     if (missed)
@@ -513,22 +539,36 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
         rc = lock_contact(conn, network_id, contact_key, 1, &taken, errbuf, errbuf_size);
     const char *params[] = {task_id, lost_after, horizon};
     if (rc == 0 && taken)
-        rc = cf_pg_exec(conn,
-                        "SELECT doc::text FROM calls.tasks WHERE task_id = $1 AND status = 'open'"
-                        " AND opened_at < $3::timestamptz - make_interval(secs => $2) FOR UPDATE",
-                        3, params, &res, errbuf, errbuf_size);
+        rc =
+            cf_pg_exec(conn,
+                       "SELECT doc::text, json_build_object('task_id', task_id, 'kind', 'callback',"
+                       " 'status', status, 'clinic_id', clinic_id, 'contact_key', contact_key,"
+                       " 'opened_at', to_char(opened_at AT TIME ZONE 'UTC',"
+                       " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                       " 'due_at', to_char(due_at AT TIME ZONE 'UTC',"
+                       " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                       " 'missed_calls', missed_calls)::text"
+                       " FROM calls.tasks WHERE task_id = $1 AND status = 'open'"
+                       " AND opened_at < $3::timestamptz - make_interval(secs => $2) FOR UPDATE",
+                       3, params, &res, errbuf, errbuf_size);
     if (rc != 0 || !taken || PQntuples(res) == 0) {
         PQclear(res);
         cf_pg_rollback(conn);
         return rc;
     }
     j_task = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    if (!j_task) { /* not our document: what the row's columns say of the task */
+        cf_warn("task sweeper: task %s: its document does not parse (%s); expired from its "
+                "columns",
+                task_id, jerr.text);
+        j_task = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
+        if (json_is_null(json_object_get(j_task, "clinic_id")))
+            json_object_del(j_task, "clinic_id");
+    }
     PQclear(res);
-    if (!j_task) { /* not our document: its events would not be either */
-        cf_warn("task sweeper: task %s: its document does not parse (%s); left open", task_id,
-                jerr.text);
+    if (!j_task) {
         cf_pg_rollback(conn);
-        return 0;
+        return CF_EINTERNAL;
     }
 
     struct cf_outbox *out = cf_outbox_new();
@@ -562,6 +602,25 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
     return rc == 0 ? 1 : rc;
 }
 
+/* Produces what the sweeps staged: this one's, and any an earlier sweep
+ * here or elsewhere could not produce (Kafka was down, the process died
+ * after its commit). Then counts what is left (a gauge). */
+static void relay_outbox(struct calls_ctx *ctx, PGconn *conn)
+{
+    char errbuf[256];
+    int n;
+    while ((n = cf_outbox_relay(ctx->svc->producer, conn, "calls", 100, errbuf, sizeof(errbuf))) ==
+           100)
+        ;
+    if (n < 0)
+        cf_warn("task sweeper: task events staged, not yet produced: %s", errbuf);
+    PGresult *res = NULL;
+    if (cf_pg_exec(conn, "SELECT count(*) FROM calls.outbox", 0, NULL, &res, errbuf,
+                   sizeof(errbuf)) == 0)
+        cf_metrics_set("clinicflow_calls_outbox_pending", "", strtod(PQgetvalue(res, 0, 0), NULL));
+    PQclear(res);
+}
+
 /* One sweep over up to a batch of tasks overdue at the horizon (oldest
  * first). Returns how many were expired or closed, or a negative error. */
 static int sweep_once(struct calls_ctx *ctx, PGconn *conn, const char *horizon,
@@ -585,6 +644,8 @@ static int sweep_once(struct calls_ctx *ctx, PGconn *conn, const char *horizon,
             rc = r;
         else
             done += r;
+        if (r > 0) /* out at once: the consumer waits for it (wait_for_staged) */
+            relay_outbox(ctx, conn);
     }
     PQclear(res);
     return rc == 0 ? done : rc;
@@ -687,25 +748,6 @@ static int64_t fold_horizon(struct fold_progress *fp, PGconn *conn)
     return fp->horizon_ms;
 }
 
-/* Produces what the sweeps staged: this one's, and any an earlier sweep
- * here or elsewhere could not produce (Kafka was down, the process died
- * after its commit). Then counts what is left (a gauge). */
-static void relay_outbox(struct calls_ctx *ctx, PGconn *conn)
-{
-    char errbuf[256];
-    int n;
-    while ((n = cf_outbox_relay(ctx->svc->producer, conn, "calls", 100, errbuf, sizeof(errbuf))) ==
-           100)
-        ;
-    if (n < 0)
-        cf_warn("task sweeper: task events staged, not yet produced: %s", errbuf);
-    PGresult *res = NULL;
-    if (cf_pg_exec(conn, "SELECT count(*) FROM calls.outbox", 0, NULL, &res, errbuf,
-                   sizeof(errbuf)) == 0)
-        cf_metrics_set("clinicflow_calls_outbox_pending", "", strtod(PQgetvalue(res, 0, 0), NULL));
-    PQclear(res);
-}
-
 /* Overdue tasks that wait for the fold (a gauge). */
 static void count_held(struct calls_ctx *ctx, PGconn *conn, const char *horizon)
 {
@@ -802,7 +844,7 @@ void calls_tasks_sweeper(void *vctx)
                         "Calls whose staff leg never reported, reported missed by the sweeper");
     cf_metrics_describe("clinicflow_calls_outbox_pending", "gauge",
                         "Task events the sweeper decided and committed that Kafka has not "
-                        "acknowledged yet (produced at the next sweep)");
+                        "acknowledged yet (one table for all instances: each reports it)");
     cf_metrics_describe("clinicflow_calls_tasks_expiry_held", "gauge",
                         "Overdue callback tasks not yet expired because the fold has not "
                         "stored every fact acknowledged before their deadline");

@@ -259,26 +259,37 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
         msgs[i].valuelen = (size_t)PQgetlength(res, i, 3);
         seqs_len += (size_t)PQgetlength(res, i, 0) + 1;
     }
-    rc = cf_producer_send_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);
-    if (rc == 0) {
-        char *seqs = cf_xmalloc(seqs_len + 1); /* "{1,2,3}" */
-        size_t at = 0;
-        seqs[at++] = '{';
-        for (int i = 0; i < n; i++) {
-            at += (size_t)snprintf(seqs + at, seqs_len + 1 - at, "%s%s", i ? "," : "",
-                                   PQgetvalue(res, i, 0));
-        }
-        seqs[at++] = '}';
-        seqs[at] = '\0';
+    const int sent = cf_producer_send_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);
+    /* What leaves the outbox: all of it once Kafka has it all (a failure
+     * keeps every row, so the next relay keeps the order), and any message
+     * the producer refuses for good (too big), which would otherwise stop
+     * every event behind it. */
+    char *seqs = cf_xmalloc(seqs_len + 1); /* "{1,2,3}" */
+    size_t at = 0;
+    int gone = 0;
+    seqs[at++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (sent != 0 && msgs[i].err != CF_ETOOBIG)
+            continue;
+        if (msgs[i].err == CF_ETOOBIG)
+            cf_error("outbox %s: a message to %s (key %s) is too big for Kafka; dropped: %s", table,
+                     msgs[i].topic, msgs[i].key ? (const char *)msgs[i].key : "none",
+                     (const char *)msgs[i].value);
+        at += (size_t)snprintf(seqs + at, seqs_len + 1 - at, "%s%s", gone++ ? "," : "",
+                               PQgetvalue(res, i, 0));
+    }
+    seqs[at++] = '}';
+    seqs[at] = '\0';
+    if (gone > 0) {
         sql = cf_xasprintf("DELETE FROM %s WHERE seq = ANY($1::bigint[])", table);
         const char *del_params[] = {seqs};
         rc = cf_pg_exec(conn, sql, 1, del_params, NULL, errbuf, errbuf_size);
-        free(seqs);
+        if (rc == 0)
+            rc = cf_pg_commit(conn, errbuf, errbuf_size);
     }
+    free(seqs);
     if (rc == 0)
-        rc = cf_pg_commit(conn, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = n;
+        rc = sent != 0 ? sent : n; /* a failure's reason is in errbuf */
 done:
     if (rc <= 0)
         cf_pg_rollback(conn); /* nothing to keep: a rollback ends the lock too */
@@ -772,8 +783,12 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
         outbox_truncate(&out, 0);
         err = run_batch(c, batch, n, nexts, 1, 0, &out, errbuf, sizeof(errbuf));
     }
-    if (err)
+    if (err) {
+        char labels[256];
+        snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
+        cf_metrics_add("clinicflow_consumer_retries_total", labels, 1);
         cf_warn("consumer %s: batch of %zu rolled back, will retry: %s", c->group_id, n, errbuf);
+    }
     if (c->batch_done)
         c->batch_done(c->ctx, !err);
     outbox_truncate(&out, 0);
@@ -966,6 +981,11 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     char labels[256];
     cf_metrics_describe("clinicflow_consumer_lag", "gauge",
                         "Messages behind the high watermark, by consumer group and topic");
+    cf_metrics_describe("clinicflow_consumer_retries_total", "counter",
+                        "Batches rolled back to be tried again (a dependency down, a conflict, "
+                        "events the consumer must wait for), by consumer group");
+    snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
+    cf_metrics_add("clinicflow_consumer_retries_total", labels, 0);
     for (size_t i = 0; i < cc->ntopics; i++) {
         snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", c->group_id, cc->topics[i]);
         cf_metrics_set("clinicflow_consumer_lag", labels, 0);

@@ -74,10 +74,12 @@ int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *ou
 
 /* Produces up to limit staged messages of schema.outbox, oldest first, and
  * deletes them once all are acknowledged, in a transaction of its own on
- * conn. One relay per schema at a time (a lock taken only if free, so
- * instances do not reorder each other's messages). Returns how many were
- * produced (0 when none waited or another relay holds the lock), or an
- * error: the messages stay staged for the next relay. */
+ * conn (held while Kafka acknowledges, up to the delivery wait). One relay
+ * per schema at a time (a lock taken only if free, so instances do not
+ * reorder each other's messages). Returns how many were produced (0 when
+ * none waited or another relay holds the lock), or an error: the messages
+ * stay staged for the next relay, but for one the producer refuses for
+ * good (too big), which is logged with its value and dropped. */
 int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
                     char *errbuf, size_t errbuf_size);
 
