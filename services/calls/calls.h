@@ -174,6 +174,20 @@ void calls_dni_local_sweep(int64_t mono_ms);         /* drops what has expired *
 void calls_dni_local_free(void);
 void calls_dni_describe_metrics(void);
 
+/* A website visitor's tags kept with a tracking-number session: the query
+ * parameter, its member in the call's attribution, and the characters
+ * call.json keeps of it (enrich.c). */
+struct calls_tag {
+    const char *param;
+    const char *member;
+    size_t max_chars;
+};
+extern const struct calls_tag calls_tags[];
+extern const size_t calls_tags_n;
+/* Cuts each tag of j_tags to what call.json keeps; a stored session may
+ * predate the cut. */
+void calls_cut_tags(json_t *j_tags);
+
 /* store.c */
 /* Loads the call document FOR UPDATE: 0 with *out (new ref), CF_ENOTFOUND,
  * or the database error. With contact_lock ("network/contact key"), the

@@ -31,8 +31,10 @@ static int net_parse(const char *s, size_t n, struct calls_proxy_net *out)
     if (slash) {
         char *end;
         *slash = '\0';
+        if (slash[1] < '0' || slash[1] > '9') /* no sign, no space: "/-5" is no prefix */
+            return -1;
         bits = strtol(slash + 1, &end, 10);
-        if (end == slash + 1 || *end != '\0')
+        if (*end != '\0')
             return -1;
     }
     memset(out, 0, sizeof(*out));

@@ -49,22 +49,7 @@
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/redis.h"
-#include "common/validate.h"
 #include "common/xmalloc.h"
-
-/* Query parameters kept with a session, as the attribution's members, cut
- * to the characters proto/schemas/call.json allows them. */
-static const struct {
-    const char *param;
-    const char *member;
-    size_t max_chars;
-} utm_params[] = {
-    {"utm_source", "source", 256},     {"utm_medium", "medium", 256},
-    {"utm_campaign", "campaign", 256}, {"utm_content", "content", 256},
-    {"utm_term", "term", 256},         {"gclid", "gclid", 256},
-    {"yclid", "yclid", 256},           {"referrer", "referrer", 2048},
-    {"landing", "landing", 2048},
-};
 
 /* ---- pending extensions, flushed by the worker ------------------------ */
 
@@ -526,14 +511,13 @@ static int calls_dni_crawler(const char *ua)
 static json_t *request_tags(const struct _u_request *req)
 {
     json_t *j_utm = json_object();
-    for (size_t i = 0; i < sizeof(utm_params) / sizeof(utm_params[0]); i++) {
-        const char *v = u_map_get(req->map_url, utm_params[i].param);
+    for (size_t i = 0; i < calls_tags_n; i++) {
+        const char *v = u_map_get(req->map_url, calls_tags[i].param);
         json_t *j_v = v && *v ? json_string(v) : NULL; /* NULL: not UTF-8 */
-        if (j_v) {
-            json_object_set_new(j_utm, utm_params[i].member, j_v);
-            cf_json_cut_string(j_utm, utm_params[i].member, utm_params[i].max_chars);
-        }
+        if (j_v)
+            json_object_set_new(j_utm, calls_tags[i].member, j_v);
     }
+    calls_cut_tags(j_utm);
     return j_utm;
 }
 

@@ -33,7 +33,23 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/redis.h"
+#include "common/validate.h"
 #include "common/xmalloc.h"
+
+const struct calls_tag calls_tags[] = {
+    {"utm_source", "source", 256},     {"utm_medium", "medium", 256},
+    {"utm_campaign", "campaign", 256}, {"utm_content", "content", 256},
+    {"utm_term", "term", 256},         {"gclid", "gclid", 256},
+    {"yclid", "yclid", 256},           {"referrer", "referrer", 2048},
+    {"landing", "landing", 2048},
+};
+const size_t calls_tags_n = sizeof(calls_tags) / sizeof(calls_tags[0]);
+
+void calls_cut_tags(json_t *j_tags)
+{
+    for (size_t i = 0; i < calls_tags_n; i++)
+        cf_json_cut_string(j_tags, calls_tags[i].member, calls_tags[i].max_chars);
+}
 
 #define REPEAT_WITHIN_MS (183LL * 86400 * 1000) /* about six months */
 
@@ -105,8 +121,10 @@ static int dynamic_attribution(PGconn *conn, const char *network_id, const char 
         json_t *j_utm = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
         *out = json_pack("{s:s, s:s, s:s}", "kind", "dynamic", "tracking_number", number,
                          "visitor_id", PQgetvalue(res, 0, 0));
-        if (json_is_object(j_utm))
+        if (json_is_object(j_utm)) {
+            calls_cut_tags(j_utm); /* a session stored before tags were cut */
             json_object_update(*out, j_utm);
+        }
         json_decref(j_utm);
     }
     PQclear(res);

@@ -261,6 +261,19 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     }
     size_t i;
     json_t *j_in;
+    /* Before any is produced: a call key is kept whole (the call's id and
+     * later reports about it are derived from it), and no provider's call
+     * id comes near the 256 characters the events keep. */
+    json_array_foreach(j_facts, i, j_in)
+    {
+        const json_t *j_key = json_object_get(j_in, "call_key");
+        if (json_is_string(j_key) &&
+            cf_utf8_chars(json_string_value(j_key), json_string_length(j_key)) > 256) {
+            cf_http_error(resp, 400, "invalid_field",
+                          "the provider's call id is longer than 256 characters", NULL);
+            goto out;
+        }
+    }
     json_array_foreach(j_facts, i, j_in)
     {
         int rc = ingest_one(ctx, net, ch, j_in, errbuf, sizeof(errbuf));

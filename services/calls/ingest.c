@@ -61,8 +61,9 @@ int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const
     json_object_set_new(j_data, "channel", json_string(channel));
     json_object_set_new(j_data, "provider_call_id", json_string(provider_call_id));
     json_object_set_new(j_data, "provider_event_id", json_string(event_key));
-    /* What the schema keeps (short_text); the ids above keep all of them. */
-    cf_json_cut_string(j_data, "provider_call_id", 256);
+    /* What the schema keeps (short_text); the event id above keeps all of
+     * it. A call key is never cut: hooks.c refuses a longer one, and the
+     * generic body's is shorter. */
     cf_json_cut_string(j_data, "provider_event_id", 256);
 
     memcpy(ev.id, event_id_out, sizeof(ev.id));

@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -44,13 +45,25 @@ static const char *check_proxies(const char *value)
 /* http(s)://host[:port][/prefix]: what a signed URL starts with. */
 static const char *check_base_url(const char *value)
 {
-    const char *want = "http:// or https:// with a host, no query or fragment";
-    const char *host = strncmp(value, "https://", 8) == 0  ? value + 8
-                       : strncmp(value, "http://", 7) == 0 ? value + 7
-                                                           : NULL;
+    const char *want = "http:// or https:// with a host, a numeric port if any, no query or "
+                       "fragment";
+    const char *host = strncasecmp(value, "https://", 8) == 0  ? value + 8
+                       : strncasecmp(value, "http://", 7) == 0 ? value + 7
+                                                               : NULL;
     if (!host || *host == '\0' || *host == '/' || *host == ':' ||
         value[strcspn(value, "?# \t\r\n")] != '\0')
         return want;
+    /* The port: the digits after the last ':' of the authority (an IPv6
+     * literal's colons are inside its brackets). */
+    const size_t auth_len = strcspn(host, "/");
+    const char *bracket = memchr(host, ']', auth_len);
+    const char *from = bracket ? bracket + 1 : host;
+    const char *colon = memchr(from, ':', auth_len - (size_t)(from - host));
+    if (colon) {
+        const size_t digits = strspn(colon + 1, "0123456789");
+        if (digits == 0 || digits > 5 || colon + 1 + digits != host + auth_len)
+            return want;
+    }
     return NULL;
 }
 

@@ -2,6 +2,7 @@
 services/calls/adapter_asterisk.c sends them: form posts to
 /v1/hooks/calls/asterisk/demo-asterisk?token=..., PBX local times in the
 channel's zone (Europe/Moscow, UTC+3), the fold's call.* on calls.v1."""
+import json
 import time
 import uuid
 
@@ -61,11 +62,11 @@ def test_answered_inbound_call(stack):
 
 def test_values_longer_than_the_schema_keeps(stack):
     """A dialplan may post longer values than the events keep (a SIP URI as
-    the caller, a long agent name, a linkedid made up by the dialplan, a
-    signed recording link): the events stay valid (every message read here
-    is checked against proto/), cut in characters, the link left out rather
-    than cut, and the call keeps its own id."""
-    lid = new_linkedid() + "-" + "x" * 300
+    the caller, a long agent name, a signed recording link): the events
+    stay valid (every message read here is checked against proto/), cut in
+    characters, the link left out rather than cut. A call id that long is
+    no PBX's: it is refused, and nothing is produced."""
+    lid = new_linkedid()
     src = "sip:" + "регистратура" * 30 + "@pbx.clinic.test"
     agent = "Оператор " * 20
     link = "https://pbx.clinic.test/rec/" + "a" * 3000 + ".mp3"
@@ -73,9 +74,13 @@ def test_values_longer_than_the_schema_keeps(stack):
     data = wait_event(stack, lid, "clinicflow.call.ended")["data"]
     assert data["caller"] == {"raw": src[:256], "kind": "invalid"}, data["caller"]
     assert data["agent_id"] == agent[:128], data
-    assert data["provider_call_id"] == lid[:256], data
     assert "recording_url" not in data, data
-    assert wait_event(stack, lid, "clinicflow.call.ended")["subject"] == call_uuid("asterisk", lid)
+
+    long_lid = new_linkedid() + "-" + "x" * 300
+    st, _, body = post(stack, cdr(long_lid))
+    assert st == 400 and json.loads(body)["error"]["code"] == "invalid_field", (st, body)
+    stack.wait_folded()
+    assert_nothing_on_raw(stack, long_lid[:40])
 
 
 def test_live_answer_then_cdr(stack):

@@ -79,6 +79,10 @@ static void test_client_key(void)
     CHECK_INT(calls_proxies_parse("10.0.0.1, lb.internal", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
     CHECK(strstr(errbuf, "lb.internal") != NULL);
     CHECK_INT(calls_proxies_parse("::1/129", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    /* A prefix is digits: not a sign (strtol would take "-5"), not empty. */
+    CHECK_INT(calls_proxies_parse("10.0.0.0/-5", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_INT(calls_proxies_parse("10.0.0.0/+8", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_INT(calls_proxies_parse("10.0.0.0/", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
 }
 
 int main(void)
