@@ -135,6 +135,9 @@ stop_postgres() {
     local dir=$1 bindir
     bindir=$(cf_pg_bindir) || return 1
     [[ -d "$dir/data" ]] || return 0
+    # the real path: .local/pg may link to a folder outside a home the
+    # postgres user cannot traverse
+    dir=$(cd "$dir" && pwd -P)
     if cf_as_pg "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         cf_as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
         echo "postgres: stopped"
@@ -156,7 +159,9 @@ start_redis() {
         --daemonize yes --pidfile "$pidfile" --dir "$dir" --logfile "$dir/redis.log" \
         </dev/null >/dev/null
     for ((i = 0; i < 100; i++)); do
-        if [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]]; then
+        # ours: another Redis on the port would answer too
+        if [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]] &&
+            cf_pid_alive "$pidfile" redis-server; then
             return 0
         fi
         sleep 0.1

@@ -119,7 +119,8 @@ def test_compose_sets_only_variables_the_binaries_read():
 def test_clinicflow_services_use_the_image_and_their_port():
     services = compose()["services"]
     executables = built_executables()
-    ports = {"calls": 8081, "leads": 8082, "reminders": 8083, "analytics": 8084}
+    ports = {"calls": 8081, "calls-intake": 8081, "leads": 8082, "reminders": 8083,
+             "analytics": 8084}
     for name, svc in services.items():
         build = svc.get("build")
         if not build and not str(svc.get("image", "")).startswith("clinicflow"):
@@ -148,6 +149,21 @@ def test_clinicflow_services_use_the_image_and_their_port():
                               ("migrate", "service_completed_successfully"),
                               ("kafka-topics", "service_completed_successfully")):
                 assert deps.get(dep, {}).get("condition") == cond, (name, dep, deps)
+
+
+def test_intake_scales_apart_from_the_fold():
+    """calls-intake runs no consumer, and publishes a port range (loopback
+    only), so `--scale calls-intake=N` starts N; the single services
+    publish on loopback only."""
+    services = compose()["services"]
+    intake = services["calls-intake"]
+    assert str(environment(intake)["CLINICFLOW_CALLS_CONSUMERS"]) == "0", intake
+    (published,) = intake["ports"]
+    host, ports, container = published.rsplit(":", 2)
+    first, last = (int(p) for p in ports.split("-"))
+    assert host == "127.0.0.1" and container == "8081" and last - first >= 2, published
+    for name in ("calls", "leads", "reminders", "analytics"):
+        assert all(str(p).startswith("127.0.0.1:") for p in services[name]["ports"]), name
 
 
 def test_kafka_is_kraft():
@@ -227,6 +243,7 @@ if __name__ == "__main__":
         test_every_long_running_service_has_a_healthcheck,
         test_compose_sets_only_variables_the_binaries_read,
         test_clinicflow_services_use_the_image_and_their_port,
+        test_intake_scales_apart_from_the_fold,
         test_kafka_is_kraft,
         test_dockerfile_is_multi_stage_and_unprivileged,
         test_topic_job_reads_the_catalogue,
