@@ -22,7 +22,8 @@ cf_pg_bindir() {
 # to run as root), as ourselves otherwise.
 cf_as_pg() {
     if [[ $(id -u) -eq 0 ]]; then
-        runuser -u postgres -- "$@"
+        # from /: the caller's folder may be one postgres cannot enter
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
