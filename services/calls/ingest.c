@@ -94,6 +94,10 @@ void calls_answer_unstored(struct calls_ctx *ctx, struct _u_response *resp, int 
                            const char *what, const char *errbuf)
 {
     cf_warn("could not produce %s: %s", what, errbuf);
+    if (rc == CF_ETOOBIG) { /* a retry cannot help */
+        cf_http_error(resp, 413, "body_too_large", "the event is larger than Kafka takes", NULL);
+        return;
+    }
     cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,
                        "the event could not be stored; retry later", NULL,
                        ctx->svc->settings.kafka_retry_after_s);

@@ -17,7 +17,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -42,26 +41,45 @@ static const char *check_proxies(const char *value)
     return rc == 0 ? NULL : "addresses or CIDR networks, comma-separated (10.0.0.0/8, fd00::1)";
 }
 
-/* http(s)://host[:port][/prefix]: what a signed URL starts with. */
+/* http(s)://host[:port][/prefix]: what a signed URL starts with, as the
+ * provider was given it (so the scheme in lower case, no user info). */
 static const char *check_base_url(const char *value)
 {
-    const char *want = "http:// or https:// with a host, a numeric port if any, no query or "
-                       "fragment";
-    const char *host = strncasecmp(value, "https://", 8) == 0  ? value + 8
-                       : strncasecmp(value, "http://", 7) == 0 ? value + 7
-                                                               : NULL;
-    if (!host || *host == '\0' || *host == '/' || *host == ':' ||
-        value[strcspn(value, "?# \t\r\n")] != '\0')
+    const char *want = "http:// or https:// (lower case) with a host, a port from 1 to 65535 "
+                       "if any, no user info, query or fragment";
+    const char *host = strncmp(value, "https://", 8) == 0  ? value + 8
+                       : strncmp(value, "http://", 7) == 0 ? value + 7
+                                                           : NULL;
+    if (!host || value[strcspn(value, "?#@ \t\r\n")] != '\0')
         return want;
-    /* The port: the digits after the last ':' of the authority (an IPv6
-     * literal's colons are inside its brackets). */
     const size_t auth_len = strcspn(host, "/");
-    const char *bracket = memchr(host, ']', auth_len);
-    const char *from = bracket ? bracket + 1 : host;
-    const char *colon = memchr(from, ':', auth_len - (size_t)(from - host));
-    if (colon) {
-        const size_t digits = strspn(colon + 1, "0123456789");
-        if (digits == 0 || digits > 5 || colon + 1 + digits != host + auth_len)
+    const char *auth_end = host + auth_len;
+    const char *port = NULL;
+    if (*host == '[') { /* an IPv6 literal, then nothing or ":port" */
+        const char *bracket = memchr(host, ']', auth_len);
+        if (!bracket || bracket == host + 1)
+            return want;
+        if (bracket + 1 < auth_end) {
+            if (bracket[1] != ':')
+                return want;
+            port = bracket + 2;
+        }
+    } else {
+        const char *colon = memchr(host, ':', auth_len);
+        if (colon == host || auth_len == 0)
+            return want;
+        if (colon) {
+            if (memchr(colon + 1, ':', (size_t)(auth_end - colon - 1)))
+                return want;
+            port = colon + 1;
+        }
+    }
+    if (port) {
+        long n = 0;
+        const char *p = port;
+        for (; p < auth_end && *p >= '0' && *p <= '9' && n <= 65535; p++)
+            n = n * 10 + (*p - '0');
+        if (p == port || p != auth_end || n < 1 || n > 65535)
             return want;
     }
     return NULL;

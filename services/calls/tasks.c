@@ -454,22 +454,28 @@ static int lock_contact(PGconn *conn, const char *network_id, const char *contac
 /* Events the sweeper staged about the contact's tasks go out first: the
  * consumer's own events about those tasks would otherwise overtake them
  * (a task.updated before the task.opened of a task the sweeper opened).
- * While any are staged, the message is retried after a back-off; the
- * relay produces them at once after the sweeper's commit. */
+ * While any are staged, the message waits (retried after a back-off); the
+ * relay produces them right after the sweeper's commit. A row staged more
+ * than 10 minutes ago no longer holds the consumer up: whatever keeps it
+ * (clinicflow_calls_outbox_pending) should not stop the callbacks too. */
 static int wait_for_staged(PGconn *conn, const char *network_id, const char *contact_key,
                            char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
     const char *params[] = {network_id, contact_key};
-    int rc = cf_pg_exec(conn,
-                        /* the outbox holds task events only, keyed by task id */
-                        "SELECT 1 FROM calls.outbox o JOIN calls.tasks t ON t.task_id = o.key::uuid"
-                        " WHERE t.network_id = $1 AND t.contact_key = $2 LIMIT 1",
-                        2, params, &res, errbuf, errbuf_size);
+    int rc = cf_pg_exec(
+        conn,
+        /* keys are task ids; the CASE keeps any other key from failing the cast */
+        "SELECT 1 FROM calls.outbox o JOIN calls.tasks t ON t.task_id ="
+        " CASE WHEN o.key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'"
+        " THEN o.key::uuid END"
+        " WHERE t.network_id = $1 AND t.contact_key = $2"
+        " AND o.staged_at > now() - interval '10 minutes' LIMIT 1",
+        2, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) > 0) {
         cf_seterr(errbuf, errbuf_size,
                   "the sweeper's events about this contact's tasks are not produced yet");
-        rc = CF_EUNAVAIL;
+        rc = CF_EWAIT;
     }
     PQclear(res);
     return rc;
@@ -557,6 +563,13 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
         return rc;
     }
     j_task = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    if (j_task && (!json_is_string(json_object_get(j_task, "task_id")) ||
+                   cf_json_time(j_task, "opened_at") < 0 || cf_json_time(j_task, "due_at") < 0 ||
+                   !json_is_integer(json_object_get(j_task, "missed_calls")))) {
+        json_decref(j_task); /* parses, but is not a task of ours */
+        j_task = NULL;
+        snprintf(jerr.text, sizeof(jerr.text), "a task's members are missing");
+    }
     if (!j_task) { /* not our document: what the row's columns say of the task */
         cf_warn("task sweeper: task %s: its document does not parse (%s); expired from its "
                 "columns",

@@ -231,6 +231,12 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
      * services take on their own keys. */
     const char *lock_params[] = {table};
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    /* A relay that hangs (a frozen process, a dead connection) must not
+     * keep the lock for hours: its session ends a while after the longest
+     * wait for Kafka. */
+    if (rc == 0)
+        rc = cf_pg_exec(conn, "SET LOCAL idle_in_transaction_session_timeout = '5min'", 0, NULL,
+                        NULL, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_exec(conn,
                         "SELECT pg_try_advisory_xact_lock(hashtext('clinicflow.outbox'),"
@@ -264,17 +270,21 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
      * keeps every row, so the next relay keeps the order), and any message
      * the producer refuses for good (too big), which would otherwise stop
      * every event behind it. */
+    int only_too_big = 1; /* every failure is a refusal for good */
+    for (int i = 0; i < n; i++)
+        only_too_big = only_too_big && (msgs[i].err == 0 || msgs[i].err == CF_ETOOBIG);
     char *seqs = cf_xmalloc(seqs_len + 1); /* "{1,2,3}" */
     size_t at = 0;
     int gone = 0;
     seqs[at++] = '{';
     for (int i = 0; i < n; i++) {
-        if (sent != 0 && msgs[i].err != CF_ETOOBIG)
-            continue;
-        if (msgs[i].err == CF_ETOOBIG)
-            cf_error("outbox %s: a message to %s (key %s) is too big for Kafka; dropped: %s", table,
-                     msgs[i].topic, msgs[i].key ? (const char *)msgs[i].key : "none",
-                     (const char *)msgs[i].value);
+        if (!only_too_big && msgs[i].err != CF_ETOOBIG)
+            continue;                  /* kept, and sent again in order with the rest */
+        if (msgs[i].err == CF_ETOOBIG) /* the value may carry personal data: not logged */
+            cf_error("outbox %s: a message of %zu bytes to %s (key %s) is too big for Kafka; "
+                     "dropped",
+                     table, msgs[i].valuelen, msgs[i].topic,
+                     msgs[i].key ? (const char *)msgs[i].key : "none");
         at += (size_t)snprintf(seqs + at, seqs_len + 1 - at, "%s%s", gone++ ? "," : "",
                                PQgetvalue(res, i, 0));
     }
@@ -289,7 +299,7 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
     }
     free(seqs);
     if (rc == 0)
-        rc = sent != 0 ? sent : n; /* a failure's reason is in errbuf */
+        rc = sent != 0 && !only_too_big ? sent : n; /* a failure's reason is in errbuf */
 done:
     if (rc <= 0)
         cf_pg_rollback(conn); /* nothing to keep: a rollback ends the lock too */
@@ -787,7 +797,11 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
         char labels[256];
         snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
         cf_metrics_add("clinicflow_consumer_retries_total", labels, 1);
-        cf_warn("consumer %s: batch of %zu rolled back, will retry: %s", c->group_id, n, errbuf);
+        if (err == CF_EWAIT)
+            cf_info("consumer %s: batch of %zu waits: %s", c->group_id, n, errbuf);
+        else
+            cf_warn("consumer %s: batch of %zu rolled back, will retry: %s", c->group_id, n,
+                    errbuf);
     }
     if (c->batch_done)
         c->batch_done(c->ctx, !err);
@@ -836,7 +850,8 @@ static void *consumer_main(void *arg)
         }
         rd_kafka_topic_partition_list_t *firsts, *nexts;
         batch_offsets(batch, n, &firsts, &nexts);
-        if (process_batch(c, batch, n, nexts) == 0) {
+        const int err = process_batch(c, batch, n, nexts);
+        if (err == 0) {
             c->failures = 0;
             backoff = CF_CONSUMER_BACKOFF_MIN_MS;
             rd_kafka_resp_err_t kerr = rd_kafka_commit(c->rk, nexts, 1);
@@ -845,7 +860,8 @@ static void *consumer_main(void *arg)
                         rd_kafka_err2str(kerr));
             refresh_lag(c);
         } else {
-            c->failures++;
+            if (err != CF_EWAIT) /* a wait is no failure: it never makes a message poison */
+                c->failures++;
             seek_back(c, firsts);
             backoff_sleep(c, backoff);
             backoff =

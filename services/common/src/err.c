@@ -28,6 +28,8 @@ const char *cf_err_name(int err)
         return "unauthorized";
     case CF_ETOOBIG:
         return "too_large";
+    case CF_EWAIT:
+        return "wait";
     case CF_EFORBIDDEN:
         return "forbidden";
     case CF_ERATELIMIT:

@@ -285,6 +285,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
     if (rkm->err) {
         rd_kafka_msg_status_t status = rd_kafka_message_status(rkm);
         err = status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? CF_EUNAVAIL : CF_ETIMEOUT;
+        if (rkm->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+            rkm->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE)
+            err = CF_ETOOBIG; /* the broker's limit: sending it again cannot help */
         atomic_fetch_add(&p->failed, 1);
         cf_metrics_add("clinicflow_kafka_deliveries_total", "result=\"failed\"", 1);
         cf_warn("delivery to %s [%d] failed (%s): %s", rd_kafka_topic_name(rkm->rkt),

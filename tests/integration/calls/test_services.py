@@ -45,7 +45,11 @@ def test_bad_setting_exits_2():
              ("calls", "CLINICFLOW_CALLS_TRUSTED_PROXIES", "10.0.0.0/99"),
              ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "hooks.clinic.test"),
              ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://hooks.clinic.test/?a=1"),
-             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://hooks.clinic.test:web/in")]
+             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://hooks.clinic.test:web/in"),
+             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://hooks.clinic.test:70000"),
+             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://user:pw@hooks.clinic.test"),
+             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "HTTPS://hooks.clinic.test"),
+             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://[::1]x/in")]
     for name, var, value in cases:
         binary = os.path.join(os.environ["CLINICFLOW_BIN_DIR"], "clinicflow-" + name)
         env = dict(os.environ, **{var: value})

@@ -87,7 +87,10 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
  * Applies one event inside the runner's open transaction on conn.
  * Returns 0 when applied; CF_EINVAL when the message can never be applied
  * (it goes to the DLQ with errbuf as reason); any other code is transient:
- * the batch is rolled back and retried after a back-off.
+ * the batch is rolled back and retried after a back-off. CF_EWAIT says the
+ * message must wait for something on its way: retried the same way, but
+ * not counted as a failure (failures in a row end in message-by-message
+ * application, where a lasting conflict goes to the DLQ).
  * A tombstone (a null value, on compacted topics) is passed with ev == NULL:
  * apply reads the key from rkm, and must be idempotent (no event id to skip).
  */

@@ -19,7 +19,8 @@ enum cf_err {
     CF_ETOOBIG = -7,    /* input over a size limit */
     CF_EFORBIDDEN = -8, /* credentials valid but lacking the scope */
     CF_ERATELIMIT = -9, /* too many requests */
-    CF_EINTERNAL = -10  /* a bug or an unexpected library failure */
+    CF_EINTERNAL = -10, /* a bug or an unexpected library failure */
+    CF_EWAIT = -11      /* not yet: what this depends on is on its way; retry, no failure */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */
