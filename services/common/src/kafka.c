@@ -567,13 +567,28 @@ int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo
     if (md)
         rd_kafka_metadata_destroy(md);
     /* One budget for all of it: a caller on its way to shutdown waits
-     * timeout_ms at most, twice. */
+     * timeout_ms at most, twice. ListOffsets for the earliest and the latest
+     * offset of every partition at once: librdkafka 2.0.2's
+     * rd_kafka_query_watermark_offsets ignores its timeout while the
+     * partition's broker is down (measured: it returned when the brokers
+     * did), and this path must not hang through an outage. */
     const int64_t until = cf_mono_ms() + timeout_ms;
-    for (int i = 0; i < n && !err; i++) {
-        int64_t left = until - cf_mono_ms();
-        err = left <= 0
-                  ? RD_KAFKA_RESP_ERR__TIMED_OUT
-                  : rd_kafka_query_watermark_offsets(p->rk, topic, i, &lo[i], &hi[i], (int)left);
+    for (int end = 0; end <= 1 && !err && n > 0; end++) {
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+        for (int i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(parts, topic, i)->offset =
+                end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        const int64_t left = until - cf_mono_ms();
+        err = left <= 0 ? RD_KAFKA_RESP_ERR__TIMED_OUT
+                        : rd_kafka_offsets_for_times(p->rk, parts, (int)left);
+        for (int i = 0; i < parts->cnt && !err; i++) {
+            const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            if (tp->err)
+                err = tp->err;
+            else if (tp->partition >= 0 && tp->partition < n)
+                (end ? hi : lo)[tp->partition] = tp->offset;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
     }
     if (err) {
         cf_seterr(errbuf, errbuf_size, "watermarks of %s: %s", topic, rd_kafka_err2str(err));

@@ -90,24 +90,18 @@ class HeldSession:
         self.proc = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
-        self.proc.stdin.write("\\t on\n\\a\nSELECT pg_backend_pid();\n\\o /dev/null\n%s\n"
-                              "\\echo held\n" % sql)
+        # One line once the locks are taken: "held <pid>" (a second line
+        # could sit in the pipe's reader buffer, where select cannot see it).
+        self.proc.stdin.write("\\o /dev/null\n%s\n\\o\n\\t on\n\\a\n"
+                              "SELECT 'held ' || pg_backend_pid();\n" % sql)
         self.proc.stdin.flush()
-        lines = []
-        deadline = time.monotonic() + timeout
-        while len(lines) < 2 and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
-            if not ready:
-                break
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.strip())
-        if len(lines) < 2 or lines[1] != "held" or not lines[0].isdigit():
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline().split() if ready else []
+        if len(line) != 2 or line[0] != "held" or not line[1].isdigit():
             self.proc.kill()
             raise AssertionError("psql did not take its locks (%r): %s"
-                                 % (lines, self.proc.stderr.read()))
-        self.pid = int(lines[0])
+                                 % (line, self.proc.stderr.read()))
+        self.pid = int(line[1])
 
     def waiters(self):
         """Sessions of the database waiting for a lock this session holds."""
