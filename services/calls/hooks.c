@@ -153,9 +153,7 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
     /* As much as the schema keeps (call.reported.json); a cut link would
      * lead nowhere, so a longer one is left out. */
     cf_json_cut_string(j_fact, "agent_id", 128);
-    const json_t *j_rec = json_object_get(j_fact, "recording_url");
-    if (json_is_string(j_rec) &&
-        cf_utf8_chars(json_string_value(j_rec), json_string_length(j_rec)) > 2048)
+    if (cf_json_chars(json_object_get(j_fact, "recording_url")) > 2048)
         json_object_del(j_fact, "recording_url");
     json_t *j_from = calls_party_new(from, ctx->cfg.default_cc);
     json_t *j_to = calls_party_new(to, ctx->cfg.default_cc);
@@ -266,9 +264,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
      * id comes near the 256 characters the events keep. */
     json_array_foreach(j_facts, i, j_in)
     {
-        const json_t *j_key = json_object_get(j_in, "call_key");
-        if (json_is_string(j_key) &&
-            cf_utf8_chars(json_string_value(j_key), json_string_length(j_key)) > 256) {
+        if (cf_json_chars(json_object_get(j_in, "call_key")) > 256) {
             cf_http_error(resp, 400, "invalid_field",
                           "the provider's call id is longer than 256 characters", NULL);
             goto out;

@@ -617,8 +617,8 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
 
 /* Produces what the sweeps staged: this one's, and any an earlier sweep
  * here or elsewhere could not produce (Kafka was down, the process died
- * after its commit). Then counts what is left (a gauge). */
-static void relay_outbox(struct calls_ctx *ctx, PGconn *conn)
+ * after its commit). Returns 0, or -1 when Kafka did not take it all. */
+static int relay_outbox(struct calls_ctx *ctx, PGconn *conn)
 {
     char errbuf[256];
     int n;
@@ -627,6 +627,13 @@ static void relay_outbox(struct calls_ctx *ctx, PGconn *conn)
         ;
     if (n < 0)
         cf_warn("task sweeper: task events staged, not yet produced: %s", errbuf);
+    return n < 0 ? -1 : 0;
+}
+
+/* What is still staged (a gauge). */
+static void count_staged(PGconn *conn)
+{
+    char errbuf[256];
     PGresult *res = NULL;
     if (cf_pg_exec(conn, "SELECT count(*) FROM calls.outbox", 0, NULL, &res, errbuf,
                    sizeof(errbuf)) == 0)
@@ -649,7 +656,7 @@ static int sweep_once(struct calls_ctx *ctx, PGconn *conn, const char *horizon,
                         " AND opened_at < $2::timestamptz - make_interval(secs => $1)"
                         " ORDER BY opened_at LIMIT 100",
                         2, params, &res, errbuf, errbuf_size);
-    int done = 0;
+    int done = 0, relayed = 1;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         int r = sweep_task(ctx, conn, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
                            PQgetvalue(res, i, 2), lost_after, horizon, counts, errbuf, errbuf_size);
@@ -657,8 +664,10 @@ static int sweep_once(struct calls_ctx *ctx, PGconn *conn, const char *horizon,
             rc = r;
         else
             done += r;
-        if (r > 0) /* out at once: the consumer waits for it (wait_for_staged) */
-            relay_outbox(ctx, conn);
+        /* out at once: the consumer waits for it (wait_for_staged); after a
+         * failure the sweep's last relay tries again, not one per task */
+        if (r > 0 && relayed)
+            relayed = relay_outbox(ctx, conn) == 0;
     }
     PQclear(res);
     return rc == 0 ? done : rc;
@@ -883,6 +892,7 @@ void calls_tasks_sweeper(void *vctx)
         if (n < 0)
             cf_warn("task sweeper: %s", errbuf);
         relay_outbox(ctx, conn);
+        count_staged(conn);
         if (counts.expired > 0) {
             cf_metrics_add("clinicflow_calls_tasks_expired_total", "", counts.expired);
             cf_info("task sweeper expired %d callback tasks", counts.expired);

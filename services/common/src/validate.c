@@ -25,6 +25,11 @@ size_t cf_utf8_chars(const char *s, size_t len)
     return n;
 }
 
+size_t cf_json_chars(const json_t *v)
+{
+    return json_is_string(v) ? cf_utf8_chars(json_string_value(v), json_string_length(v)) : 0;
+}
+
 size_t cf_utf8_prefix(const char *s, size_t len, size_t max_chars)
 {
     size_t chars = 0;
@@ -74,7 +79,7 @@ static int check_value(const struct cf_field *f, const json_t *v, const char **w
             *what = "expected a string";
             return CF_EINVAL;
         }
-        size_t len = cf_utf8_chars(json_string_value(v), json_string_length(v));
+        size_t len = cf_json_chars(v);
         if (len < f->min_len || len > f->max_len) {
             *what = "string length out of range";
             return CF_EINVAL;
