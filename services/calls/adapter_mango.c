@@ -116,6 +116,23 @@ static const char *party_member(const json_t *j, const char *party, const char *
     return s && *s ? s : NULL;
 }
 
+/* Mango's document types extension as an integer, while its examples send
+ * strings: numbers in the parties (and a summary's line_number) are turned
+ * into strings before anything reads them. */
+static void numbers_as_strings(json_t *j_obj)
+{
+    static const char *const keys[] = {"extension", "number", "line_number"};
+    char buf[32];
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const json_t *v = json_object_get(j_obj, keys[i]);
+        if (json_is_integer(v)) {
+            snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+            json_object_set_new(j_obj, keys[i], json_string(buf));
+        }
+    }
+}
+
 static const char *first_of(const char *a, const char *b, const char *c)
 {
     return a ? a : b ? b : c ? c : "";
@@ -215,7 +232,7 @@ static int parse_summary(const json_t *j, json_t *facts, char *errbuf, size_t er
     if (dir != 1 && dir != 2)
         return 0; /* internal */
     outbound = dir == 2;
-    (void)int_member(j, "talk_time", &talk);
+    const int has_talk = int_member(j, "talk_time", &talk) == 0;
     if (line_number && !*line_number)
         line_number = NULL;
 
@@ -232,9 +249,14 @@ static int parse_summary(const json_t *j, json_t *facts, char *errbuf, size_t er
         cf_json_set_time(j_fact, "ended_at", (int64_t)end * 1000);
     if (talk > 0 && end >= talk)
         json_object_set_new(j_fact, "talk_seconds", json_integer(end - talk));
-    if (int_member(j, "entry_result", &result) == 0)
-        json_object_set_new(j_fact, "outcome", json_string(result == 1 ? "answered" : "missed"));
-    if (result == 1 || talk > 0) {
+    /* entry_result 1 is "the call succeeded and a conversation took place",
+     * yet the document's own example of a call that ended in the voice menu
+     * has 1 with talk_time 0: nobody at the clinic answered that caller. */
+    if (int_member(j, "entry_result", &result) == 0) {
+        const int answered = result == 1 && (!has_talk || talk > 0);
+        json_object_set_new(j_fact, "outcome", json_string(answered ? "answered" : "missed"));
+    }
+    if (talk > 0 || (result == 1 && !has_talk)) {
         const char *agent = party_member(j, outbound ? "from" : "to", "extension");
         if (agent)
             json_object_set_new(j_fact, "agent_id", json_string(agent));
@@ -261,6 +283,9 @@ static int mango_parse(const struct calls_hook *h, json_t *facts, char *errbuf, 
         json_decref(j);
         return CF_EINVAL;
     }
+    numbers_as_strings(json_object_get(j, "from"));
+    numbers_as_strings(json_object_get(j, "to"));
+    numbers_as_strings(j);
     if (strcmp(sub, "/events/call") == 0)
         rc = parse_call(j, facts, errbuf, errbuf_size);
     else

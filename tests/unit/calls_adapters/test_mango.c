@@ -3,11 +3,13 @@
  * field), parse (events/call legs and events/summary into facts), reply.
  *
  * Fixtures are shaped from the documented fields of events/call and
- * events/summary (services/calls/PROVIDERS.md: [cap] public integrations and
- * Mango's support pages for events/call, [recall] for events/summary; ids in
- * Mango's base64 form from public examples). Confidence: the field names
- * and the sign scheme are well attested; the exact value of every field in
- * a real capture is not.
+ * events/summary ([doc] Mango's "API ВАТС" v1.9: 2.4.3 the sign, 3.1.2
+ * events/call, 3.1.6 events/summary with call_direction 0/1/2 and
+ * entry_result 1/0; ids in Mango's base64 form from public examples).
+ * Confidence: the field names, their types and the sign scheme are
+ * documented; the exact value of every field in a real capture is not, and
+ * the document's "UTC+3" beside its Unix times is read as the zone they are
+ * shown in, not an offset added to them (no capture settles it).
  *
  * Signature vectors were computed independently of our C code with
  *   python3 -c 'import hashlib; print(hashlib.sha256((KEY + JSON + SALT).encode()).hexdigest())'
@@ -377,6 +379,77 @@ static void test_event_keys(void)
     json_decref(a);
 }
 
+/* Mango's document (API ВАТС v1.9, 3.1.2) types extension as an integer,
+ * though its examples send strings: both read the same. */
+static void test_numeric_extensions(void)
+{
+    json_t *f = parse_one("/events/call",
+                          "{\"entry_id\":\"E3\",\"call_id\":\"C3\",\"timestamp\":1795165300,"
+                          "\"seq\":3,\"call_state\":\"Connected\",\"location\":\"abonent\","
+                          "\"from\":{\"extension\":101},\"to\":{\"number\":\"79161234567\","
+                          "\"line_number\":\"74950000301\"}}");
+    CHECK_STR(fact_str(f, "direction"), "outbound"); /* an employee's call */
+    CHECK_STR(fact_str(f, "agent_id"), "101");
+    CHECK_STR(fact_str(f, "from"), "74950000301");
+    json_decref(f);
+
+    f = parse_one("/events/call",
+                  "{\"entry_id\":\"E4\",\"call_id\":\"C4\",\"timestamp\":1795165208,"
+                  "\"seq\":2,\"call_state\":\"Connected\",\"location\":\"abonent\","
+                  "\"from\":{\"number\":\"79161234567\"},\"to\":{\"extension\":102,"
+                  "\"line_number\":\"74950000301\"}}");
+    CHECK_STR(fact_str(f, "direction"), "inbound");
+    CHECK_STR(fact_str(f, "event"), "answered");
+    CHECK_STR(fact_str(f, "agent_id"), "102");
+    json_decref(f);
+
+    /* employee to employee, both numeric: still not a clinic call */
+    int rc;
+    json_t *facts = parse("/events/call",
+                          "{\"entry_id\":\"E5\",\"call_id\":\"C5\",\"timestamp\":1795165200,"
+                          "\"seq\":1,\"call_state\":\"Appeared\",\"from\":{\"extension\":101},"
+                          "\"to\":{\"extension\":102}}",
+                          &rc);
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 0);
+    json_decref(facts);
+
+    /* a summary without call_direction: the numeric extension decides */
+    f = parse_one("/events/summary",
+                  "{\"entry_id\":\"E6\",\"from\":{\"extension\":101},\"to\":{\"number\":"
+                  "\"79161234567\"},\"line_number\":\"74950000301\",\"create_time\":1795165295,"
+                  "\"talk_time\":1795165300,\"end_time\":1795165330,\"entry_result\":1}");
+    CHECK_STR(fact_str(f, "direction"), "outbound");
+    CHECK_STR(fact_str(f, "agent_id"), "101");
+    json_decref(f);
+}
+
+/* The document's second summary example: a call that ended in the voice
+ * menu, talk_time 0, yet entry_result 1. Nobody at the clinic answered. */
+static void test_summary_menu_only(void)
+{
+    json_t *f = parse_one("/events/summary",
+                          "{\"entry_id\":\"E7\",\"call_direction\":1,\"from\":{\"number\":"
+                          "\"79031112233\"},\"to\":{\"number\":\"74950000302\"},\"line_number\":"
+                          "\"74950000302\",\"create_time\":1795165200,\"forward_time\":0,"
+                          "\"talk_time\":0,\"end_time\":1795165240,\"entry_result\":1,"
+                          "\"disconnect_reason\":1110}");
+    CHECK_STR(fact_str(f, "outcome"), "missed");
+    CHECK(!fact_has(f, "answered_at"));
+    CHECK(!fact_has(f, "agent_id"));
+    json_decref(f);
+
+    /* without talk_time at all, entry_result alone decides */
+    f = parse_one("/events/summary",
+                  "{\"entry_id\":\"E8\",\"call_direction\":1,\"from\":{\"number\":"
+                  "\"79031112233\"},\"to\":{\"extension\":\"102\"},\"line_number\":"
+                  "\"74950000302\",\"create_time\":1795165200,\"end_time\":1795165240,"
+                  "\"entry_result\":1}");
+    CHECK_STR(fact_str(f, "outcome"), "answered");
+    CHECK_STR(fact_str(f, "agent_id"), "102");
+    json_decref(f);
+}
+
 static void test_reply(void)
 {
     struct fx r;
@@ -396,6 +469,8 @@ int main(void)
     test_raw_callers();
     test_garbage_and_other_events();
     test_event_keys();
+    test_numeric_extensions();
+    test_summary_menu_only();
     test_reply();
     return cf_test_done();
 }
