@@ -95,12 +95,15 @@ static const json_t *lookup(const json_t *j_body, const char *key)
 }
 
 /* A member as a string (templates put numbers unquoted: call_session_id,
- * employee_id), or NULL when absent, null or empty. */
+ * employee_id), or NULL when absent, null or empty. A list (file_link is
+ * seen as one in public integrations) gives its first element. */
 static const char *value_of(const struct calls_hook *h, const json_t *j_body, const char *name,
                             struct uis_buf *buf)
 {
     const json_t *j = lookup(j_body, key_of(h, name));
 
+    if (json_is_array(j))
+        j = json_array_get(j, 0);
     if (json_is_string(j))
         return json_string_length(j) ? json_string_value(j) : NULL;
     if (json_is_integer(j)) {
@@ -235,12 +238,15 @@ static enum uis_kind kind_of(const char *event)
         return K_NONE;
     if (strstr(e, "end") || strstr(e, "finish") || strstr(e, "авершение звонка"))
         return K_ENDED;
+    /* "Waiting for the answer" is an employee's phone ringing, not an answer */
+    if (strstr(e, "waiting") || strstr(e, "жидание ответа"))
+        return K_STARTED;
     if (strstr(e, "answer") || strstr(e, "talk") || strstr(e, "connect") ||
         strstr(e, "ачало разговора"))
         return K_ANSWERED;
     if (strstr(e, "start") || strstr(e, "in_call") || strstr(e, "out_call") ||
-        strstr(e, "incoming") || strstr(e, "outgoing") || strstr(e, "ходящий звонок") ||
-        strstr(e, "жидание ответа"))
+        strstr(e, "incoming") || strstr(e, "outgoing") || strstr(e, "inbound") ||
+        strstr(e, "outbound") || strstr(e, "ходящий звонок"))
         return K_STARTED;
     return K_NONE;
 }

@@ -384,6 +384,56 @@ static void test_other_events(void)
     }
 }
 
+/* --- Planfix's English template names (its CallGear set-up page) --- */
+static void test_english_names(void)
+{
+    struct fx r;
+    static const char *const names[][2] = {
+        {"Inbound call on a virtual phone number", "started"},
+        {"Waiting for the answer", "started"}, /* an employee's phone rings */
+        {"Talk started", "answered"},
+        {"Call finished", "ended"},
+        {"Lost call", "ended"},
+        {"Call recording completed", "updated"},
+        {"Outbound call", "started"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char body[512];
+        snprintf(body, sizeof(body),
+                 "{\"notification_name\":\"%s\",\"notification_mnemonic\":null,"
+                 "\"call_session_id\":31,\"virtual_phone_number\":\"74990000301\","
+                 "\"contact_phone_number\":\"79161234567\",\"notification_time\":"
+                 "\"2026-11-20 12:00:00\"}",
+                 names[i][0]);
+        run(&r, body);
+        CHECK_INT(r.parse_rc, 0);
+        CHECK_INT(json_array_size(r.facts), 1);
+        CHECK_STR(fact_str(r.facts, "event"), names[i][1]);
+        if (strcmp(names[i][0], "Outbound call") == 0) {
+            CHECK_STR(fact_str(r.facts, "direction"), "outbound");
+            CHECK_STR(fact_str(r.facts, "to"), "79161234567");
+        } else if (strcmp(names[i][1], "started") == 0) {
+            CHECK_STR(fact_str(r.facts, "direction"), "inbound");
+        }
+        fx_free(&r);
+    }
+    /* "Talk finished" is one employee's talk, not the call */
+    run(&r, "{\"notification_name\":\"Talk finished\",\"call_session_id\":31,"
+            "\"notification_time\":\"2026-11-20 12:00:00\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(json_array_size(r.facts), 0);
+    fx_free(&r);
+
+    /* file_link as a list, as public integrations guard for: its first link */
+    run(&r, "{\"notification_name\":\"Call recording completed\",\"call_session_id\":31,"
+            "\"notification_time\":\"2026-11-20 12:03:00\",\"file_link\":"
+            "[\"https://app.uiscom.ru/system/media/talk/31/a/\","
+            "\"https://app.uiscom.ru/system/media/talk/31/b/\"]}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(r.facts, "recording_url"), "https://app.uiscom.ru/system/media/talk/31/a/");
+    fx_free(&r);
+}
+
 static void test_auth(void)
 {
     struct fx r;
@@ -524,6 +574,7 @@ int main(void)
     test_field_map();
     test_times();
     test_other_events();
+    test_english_names();
     test_auth();
     test_garbage();
     test_durations_out_of_range();
