@@ -480,6 +480,32 @@ static void test_status_table(void)
     }
 }
 
+/* The status callback of a phone number: one request when the call ends,
+ * without Timestamp or SequenceNumber. Its arrival dates it. */
+static void test_number_callback_without_timestamp(void)
+{
+    struct fx b;
+    int rc;
+
+    req_init(
+        &b, "POST", URL,
+        "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallDuration=40"
+        "&CallSid=CA00000000000000000000000000000077&CallStatus=completed&Called=%2B74950000201"
+        "&Caller=%2B79161234567&Direction=inbound&From=%2B79161234567&To=%2B74950000201",
+        "unused");
+    b.h.received_ms = RECEIVED_MS;
+    json_t *facts = fx_parse_free(&b, &calls_adapter_twilio, &rc);
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 1);
+    CHECK_STR(fact_str(facts, "event"), "ended");
+    CHECK_STR(fact_str(facts, "event_key"), "CA00000000000000000000000000000077:completed");
+    CHECK_STR(fact_str(facts, "outcome"), "answered");
+    CHECK_INT(fact_int(facts, "talk_seconds"), 40);
+    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:01:00.000Z"); /* RECEIVED_MS */
+    CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T09:00:20.000Z");
+    json_decref(facts);
+}
+
 static void test_garbage(void)
 {
     int rc;
@@ -525,6 +551,7 @@ int main(void)
     test_raw_parties();
     test_tolerance_and_keys();
     test_status_table();
+    test_number_callback_without_timestamp();
     test_garbage();
     test_reply();
     return cf_test_done();
