@@ -7,8 +7,11 @@
  * user-api-v1 lib/Webhook/Notify*.php getSignatureString), as PHP computes
  * it: base64_encode(hash_hmac('sha1', fields, secret)). hash_hmac returns
  * lowercase hex by default, so the header is base64 of the 40 hex
- * characters (56 characters), not of the 20 raw bytes. An event whose
- * signed fields we do not know is refused.
+ * characters (56 characters). Zadarma's TypeScript library computes base64
+ * of the 20 raw bytes (28 characters) instead; both are HMACs under the
+ * channel's secret, so either is accepted. An event that is not one of the
+ * call events below (Zadarma also posts SMS and speech recognition to
+ * notification URLs) is acknowledged unverified and records nothing.
  *
  * Times are the PBX's local wall clock ("call_start"), converted with the
  * channel's timezone. Zadarma reports only the start of a call: the answer
@@ -96,19 +99,20 @@ static int zadarma_verify(const struct calls_hook *h, char *errbuf, size_t errbu
     const char *name = calls_str(h->form, "event");
     const struct zd_event *ev = zd_event_find(name);
     uint8_t mac[20];
-    char hex[41], want[61];
+    char hex[41], want[61], want_raw[29];
 
     if (!secret || !*secret) {
         cf_seterr(errbuf, errbuf_size, "the channel has no secret credential");
         return CF_EAUTH;
     }
-    if (!got || !*got) {
-        cf_seterr(errbuf, errbuf_size, "missing Signature header");
+    if (!name) {
+        cf_seterr(errbuf, errbuf_size, "missing event field");
         return CF_EAUTH;
     }
-    if (!ev) {
-        cf_seterr(errbuf, errbuf_size, "%s",
-                  name ? "an event whose signed fields are not known" : "missing event field");
+    if (!ev)
+        return 0; /* not a call event (SMS, speech recognition, ...): parse records nothing */
+    if (!got || !*got) {
+        cf_seterr(errbuf, errbuf_size, "missing Signature header");
         return CF_EAUTH;
     }
     size_t len = 0, off = 0;
@@ -126,7 +130,10 @@ static int zadarma_verify(const struct calls_hook *h, char *errbuf, size_t errbu
     free(msg);
     cf_hex(mac, sizeof(mac), hex);
     cf_base64((const uint8_t *)hex, 40, want);
-    if (!cf_ct_equal(want, strlen(want), got, strlen(got))) {
+    cf_base64(mac, sizeof(mac), want_raw);
+    const int hex_ok = cf_ct_equal(want, strlen(want), got, strlen(got));
+    const int raw_ok = cf_ct_equal(want_raw, strlen(want_raw), got, strlen(got));
+    if (!hex_ok && !raw_ok) {
         cf_seterr(errbuf, errbuf_size, "wrong Signature");
         return CF_EAUTH;
     }
@@ -190,12 +197,12 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     int64_t start_ms = 0;
     char key[512];
 
+    if (name && !ev)
+        return 0; /* acknowledged: an event we do not record, unverified */
     if (!name || !pbx_call_id || !*pbx_call_id || strlen(pbx_call_id) > 100) {
         cf_seterr(errbuf, errbuf_size, "not a Zadarma notification: no event or pbx_call_id");
         return CF_EINVAL;
     }
-    if (!ev)
-        return 0;
 
     json_t *j_fact = json_pack("{s:s, s:s}", "call_key", pbx_call_id, "event", ev->event);
     if (ev->outbound < 0) {

@@ -146,18 +146,27 @@ def test_wrong_signature_is_refused_and_nothing_produced(stack):
     fields = {"event": "NOTIFY_START", "call_start": call_start, "pbx_call_id": pbx_call_id,
               "caller_id": "79161234567", "called_did": "74950000304"}
     good = signature(fields)
-    # Wrong, missing, and base64 of the raw digest (the porting trap).
-    raw_digest = base64.b64encode(hmac.new(channel()["credentials"]["secret"].encode(),
-                                           ("79161234567" "74950000304" + call_start).encode(),
-                                           hashlib.sha1).digest()).decode()
-    for sig in (good[:-4] + "AAA=", False, raw_digest):
+
+    def raw_digest(caller):
+        """base64 of the raw HMAC bytes, as Zadarma's TypeScript library has it."""
+        return base64.b64encode(hmac.new(channel()["credentials"]["secret"].encode(),
+                                         (caller + "74950000304" + call_start).encode(),
+                                         hashlib.sha1).digest()).decode()
+
+    # Wrong (either encoding), and missing.
+    for sig in (good[:-4] + "AAA=", False, raw_digest("79990000000")):
         assert_unauthorized(post(stack, fields, sig=sig), sig)
     # A signature made for other fields does not carry over.
     st, _, _ = post(stack, dict(fields, caller_id="79990000000"), sig=good)
     assert st == 401
-    # A good one afterwards proves the topic was readable.
-    ok = dict(fields, pbx_call_id="in_" + uuid.uuid4().hex[:16])
-    st, _, _ = post(stack, ok)
+    # Good ones afterwards, in both encodings, prove the topic was readable.
+    for sig in (None, raw_digest("79161234567")):
+        ok = dict(fields, pbx_call_id="in_" + uuid.uuid4().hex[:16])
+        st, _, _ = post(stack, ok, sig=sig)
+        assert st == 200, sig
+        assert wait_call_event(stack, "clinicflow.call.started", provider_call_id=ok["pbx_call_id"])
+    # An event that is not a call's (SMS) is acknowledged and records nothing.
+    st, _, _ = post(stack, {"event": "SMS", "result": '{"caller_id":"79161234567"}'}, sig=False)
     assert st == 200
     stack.wait_folded()
     assert_nothing_on_raw(stack, pbx_call_id)
