@@ -63,8 +63,8 @@ static const char *party(const char *num, const char *short_num, const char *typ
     return num ? num : "";
 }
 
-/* The call's outcome by the status of event 2 (unknown: none). Sipuni's
- * own sender also takes "ANSWERED" for an answered call. */
+/* The call's outcome by the status of event 2 (unknown: none). "ANSWERED"
+ * (Asterisk's CDR word, not seen in Sipuni's events) is taken as an alias. */
 static const char *const outcomes[][2] = {
     {"ANSWER", "answered"},    {"ANSWERED", "answered"}, {"NOANSWER", "missed"},
     {"CANCEL", "missed"},      {"BUSY", "busy"},         {"CONGESTION", "failed"},
@@ -101,7 +101,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         }
         return 0;
     }
-    if (!event || !call_id) {
+    if (!event) {
         cf_seterr(errbuf, errbuf_size, "a Sipuni event needs both event and call_id");
         return CF_EINVAL;
     }
@@ -110,12 +110,19 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         cf_seterr(errbuf, errbuf_size, "event: expected a number, got something else");
         return CF_EINVAL;
     }
+    /* Events other than the four call events (Sipuni's sender has more,
+     * some without call_id) are acknowledged: an error reply may suspend
+     * the account's notifications. */
+    if (ev < 1 || ev > 4)
+        return 0;
+    if (!call_id) {
+        cf_seterr(errbuf, errbuf_size, "a Sipuni event needs both event and call_id");
+        return CF_EINVAL;
+    }
     if (strlen(call_id) > 128) {
         cf_seterr(errbuf, errbuf_size, "call_id: longer than 128 characters");
         return CF_EINVAL;
     }
-    if (ev < 1 || ev > 4)
-        return 0; /* an event we do not record */
     if (unix_ms(param(h, "timestamp"), &time_ms) != 0) {
         cf_seterr(errbuf, errbuf_size, "timestamp: expected Unix seconds");
         return CF_EINVAL;

@@ -361,6 +361,11 @@ static void test_tolerant(void)
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
     fx_free(&r);
+    /* ... also without call_id (the web phone's event names it callid) */
+    run(&r, "POST", TOKEN, "event=6&callid=w1&user=201&timestamp=1763629200");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(json_array_size(r.facts), 0);
+    fx_free(&r);
 }
 
 /* --- retries and duplicates give the same event key --- */
