@@ -17,7 +17,9 @@
  *   CF_HOOK=https://calls.example.org/v1/hooks/calls/asterisk/CHANNEL?token=URL_TOKEN
  *
  *   [from-trunk]                       ; inbound: ${EXTEN} is the DID here
- *   exten => _X.,1,Set(__CF_DIR=inbound)
+ *   exten => _X.,1,Set(CF_HOOKED=1)
+ *    same => n,Set(__CF_DIR=inbound)
+ *    same => n,Set(__CF_START=${EPOCH})
  *    same => n,Set(__CF_SRC=${CALLERID(num)})
  *    same => n,Set(__CF_DST=${EXTEN})
  *    same => n,Set(__CF_DID=${EXTEN})
@@ -25,12 +27,15 @@
  *    same => n,Dial(PJSIP/reception,30,U(cf-answer))
  *
  *   [from-internal]                    ; outbound through the trunk
- *   exten => _X.,1,Set(__CF_DIR=outbound)
+ *   exten => _X.,1,GotoIf($["${CF_HOOKED}" != ""]?dial)  ; came back (a transfer)
+ *    same => n,Set(CF_HOOKED=1)
+ *    same => n,Set(__CF_DIR=outbound)
+ *    same => n,Set(__CF_START=${EPOCH})
  *    same => n,Set(__CF_SRC=${CALLERID(num)})
  *    same => n,Set(__CF_DST=${EXTEN})
  *    same => n,Set(__CF_DID=)
  *    same => n,Set(CHANNEL(hangup_handler_push)=cf-hangup,s,1)
- *    same => n,Dial(PJSIP/${EXTEN}@trunk,60,U(cf-answer))
+ *    same => n(dial),Dial(PJSIP/${EXTEN}@trunk,60,U(cf-answer))
  *
  *   [cf-hangup]                        ; the CDR, on the calling channel
  *   exten => s,1,Set(CURLOPT(conntimeout)=3)
@@ -42,7 +47,7 @@
  *    same => n,Set(D=${D}&duration=${CDR(duration)}&billsec=${CDR(billsec)})
  *    same => n,Set(D=${D}&start=${CDR(start,u)})
  *    same => n,Set(D=${D}&answer=${CDR(answer,u)})
- *    same => n,Set(D=${D}&end=${CDR(end,u)})
+ *    same => n,Set(D=${D}&end=${CDR(end,u)}&call_start=${CF_START})
  *    same => n,Set(D=${D}&agent=${URIENCODE(${CF_AGENT})})
  *    same => n,Set(D=${D}&dialstatus=${DIALSTATUS}&answeredtime=${ANSWEREDTIME})
  *    same => n,Set(I=0)
@@ -61,8 +66,11 @@
  *    same => n,Set(R=${CURL(${CF_HOOK},${D})})
  *    same => n,Return()
  *
- * CF_AGENT, if your dialplan knows who answered (a queue member's context:
- * Set(__CF_AGENT=...)), becomes agent_id; an empty value is ignored. The
+ * CF_AGENT, if your dialplan knows who answered, becomes agent_id (set it
+ * on the caller's channel, where the hangup handler runs: from the answering
+ * side, e.g. in the answer gosub, Set(MASTER_CHANNEL(CF_AGENT)=...); a
+ * variable set there with __ flows only to channels created later). An
+ * empty value is ignored. The
  * answer gosub holds the bridge until it returns, hence its short timeouts
  * and no retry; the CDR post is retried since CURL() itself never retries
  * and anything but "OK" (a 503 when Kafka is down) means nothing was kept.
@@ -72,7 +80,9 @@
  * uniqueid, linkedid, src, dst, did (inbound: the number dialled, which the
  * CDR's dst stops being once the dialplan jumps to an extension),
  * disposition (ANSWERED | NO ANSWER | BUSY | FAILED | CONGESTION), duration,
- * billsec, start, answer, end, time, agent, agent_group (call_center |
+ * billsec, start, answer, end, call_start (when the call entered the
+ * dialplan: the CDR's start is its last record's), time, agent,
+ * agent_group (call_center |
  * reception), recording_url. Times: "YYYY-MM-DD HH:MM:SS" local, or Unix
  * seconds (CDR(start,u)).
  */
@@ -226,8 +236,8 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
         (rc = seconds(h, "billsec", &billsec, errbuf, errbuf_size)) < 0)
         return rc;
 
-    /* In a hangup handler some Asterisk versions have not set CDR(end) yet:
-     * the end is then the start plus the duration. */
+    /* CDR(end) is empty in a hangup handler unless cdr.conf has
+     * endbeforehexten=yes: the end is then the start plus the duration. */
     if (!has_end && has_start && duration >= 0) {
         end = start + duration * 1000;
         has_end = 1;
@@ -264,9 +274,19 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
     }
     const int answered = strcmp(outcome, "answered") == 0;
 
+    /* call_start (the snippet's ${EPOCH} when the call entered the
+     * dialplan): the CDR's start is its last record's, which after a Dial
+     * nobody took is when VoiceMail() began. */
+    int64_t call_start = 0;
+    if ((rc = pbx_time(h, "call_start", &call_start, errbuf, errbuf_size)) < 0)
+        return rc;
+    const int has_call_start = rc == 0 && call_start <= end;
+
     json_t *j_fact = fact_new(h, call_key, "ended", end);
     json_object_set_new(j_fact, "outcome", json_string(outcome));
-    if (has_start)
+    if (has_call_start)
+        cf_json_set_time(j_fact, "started_at", call_start);
+    else if (has_start)
         cf_json_set_time(j_fact, "started_at", start);
     cf_json_set_time(j_fact, "ended_at", end);
     if (answered) {
@@ -276,14 +296,23 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
             cf_json_set_time(j_fact, "answered_at", end - talk * 1000);
         if (talk >= 0)
             json_object_set_new(j_fact, "talk_seconds", json_integer(talk));
-        if (duration >= 0 && talk >= 0 && duration >= talk)
-            json_object_set_new(j_fact, "ring_seconds", json_integer(duration - talk));
+        const long long whole = has_call_start ? (end - call_start) / 1000 : duration;
+        if (whole >= 0 && talk >= 0 && whole >= talk)
+            json_object_set_new(j_fact, "ring_seconds", json_integer(whole - talk));
     } else {
         /* Nobody answered: the caller waited the whole duration, unless the
          * PBX answered (voicemail) somewhere in it. */
         json_object_set_new(j_fact, "talk_seconds", json_integer(0));
-        if (duration >= 0 && strcmp(outcome, "voicemail") != 0)
-            json_object_set_new(j_fact, "ring_seconds", json_integer(duration));
+        if (strcmp(outcome, "voicemail") != 0) {
+            if (has_call_start)
+                json_object_set_new(j_fact, "ring_seconds",
+                                    json_integer((end - call_start) / 1000));
+            else if (duration >= 0)
+                json_object_set_new(j_fact, "ring_seconds", json_integer(duration));
+        } else if (has_call_start && has_answer && answer >= call_start) {
+            /* it rang until the PBX answered with the voicemail prompt */
+            json_object_set_new(j_fact, "ring_seconds", json_integer((answer - call_start) / 1000));
+        }
     }
     json_array_append_new(facts, j_fact);
     return 0;

@@ -197,6 +197,41 @@ static void test_dial_status(void)
         free(d);
     }
 
+    /* With the snippet's call_start (the call's entry into the dialplan),
+     * a call that fell to VoiceMail() starts when it came in, not when the
+     * message began (the CDR's start is its last record's), and rang until
+     * the prompt answered. */
+    static const char vm_cdr[] =
+        "event=hangup&direction=inbound&did=74950000202&uniqueid=1795165200.1042"
+        "&linkedid=1795165200.1042&src=89161234567&dst=vm&disposition=ANSWERED"
+        "&duration=20&billsec=20&start=1795165230&answer=1795165230&end=1795165250"
+        "&dialstatus=NOANSWER&answeredtime=&call_start=1795165200";
+    facts = facts_of(URL, vm_cdr, &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "outcome"), "voicemail");
+    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_INT(fact_int(facts, "ring_seconds"), 30);
+    json_decref(facts);
+    /* ... and an answered call followed by a survey rang until the answer */
+    char *s1 = with(answered_inbound, "billsec", "12");
+    char *s2 = with(s1, "duration", "15");
+    char *s3 = with(s2, "start", "2026-11-20+12%3A00%3A45");
+    char *s4 = with(s3, "dialstatus", "ANSWER");
+    char *s5 = with(s4, "answeredtime", "52");
+    char *s6 = with(s5, "call_start", "1795165200");
+    facts = facts_of(URL, s6, &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_INT(fact_int(facts, "talk_seconds"), 52);
+    CHECK_INT(fact_int(facts, "ring_seconds"), 8);
+    json_decref(facts);
+    free(s6);
+    free(s5);
+    free(s4);
+    free(s3);
+    free(s2);
+    free(s1);
+
     /* A malformed answeredtime is refused as any malformed duration is. */
     char *e = with(answered_inbound, "dialstatus", "ANSWER");
     char *f = with(e, "answeredtime", "52s");
