@@ -243,20 +243,22 @@ static int parse_summary(const json_t *j, json_t *facts, char *errbuf, size_t er
     set_parties(j_fact, j, line_number, outbound);
     if (create > 0)
         cf_json_set_time(j_fact, "started_at", (int64_t)create * 1000);
-    if (talk > 0)
+    /* entry_result 1 is "the call succeeded and a conversation took place",
+     * 0 "the call was missed"; yet the document's own example of a call
+     * that ended in the voice menu has 1 with talk_time 0: nobody at the
+     * clinic answered that caller. Without entry_result, talk_time decides. */
+    const int has_result = int_member(j, "entry_result", &result) == 0;
+    const int answered = has_result ? result == 1 && (!has_talk || talk > 0) : talk > 0;
+    if (answered && talk > 0) {
         cf_json_set_time(j_fact, "answered_at", (int64_t)talk * 1000);
+        if (end >= talk)
+            json_object_set_new(j_fact, "talk_seconds", json_integer(end - talk));
+    }
     if (end > 0)
         cf_json_set_time(j_fact, "ended_at", (int64_t)end * 1000);
-    if (talk > 0 && end >= talk)
-        json_object_set_new(j_fact, "talk_seconds", json_integer(end - talk));
-    /* entry_result 1 is "the call succeeded and a conversation took place",
-     * yet the document's own example of a call that ended in the voice menu
-     * has 1 with talk_time 0: nobody at the clinic answered that caller. */
-    if (int_member(j, "entry_result", &result) == 0) {
-        const int answered = result == 1 && (!has_talk || talk > 0);
+    if (has_result)
         json_object_set_new(j_fact, "outcome", json_string(answered ? "answered" : "missed"));
-    }
-    if (talk > 0 || (result == 1 && !has_talk)) {
+    if (answered) {
         const char *agent = party_member(j, outbound ? "from" : "to", "extension");
         if (agent)
             json_object_set_new(j_fact, "agent_id", json_string(agent));

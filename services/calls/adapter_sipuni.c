@@ -71,6 +71,12 @@ static const char *const outcomes[][2] = {
     {"CHANUNAVAIL", "failed"},
 };
 
+/* The answered status, "ANSWER" or its alias "ANSWERED". */
+static int answered_status(const char *status)
+{
+    return status && (strcmp(status, "ANSWER") == 0 || strcmp(status, "ANSWERED") == 0);
+}
+
 static void set_str(json_t *obj, const char *key, const char *value)
 {
     if (value && *value)
@@ -155,14 +161,14 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     if (ev == 2) {
         if (unix_ms(param(h, "call_start_timestamp"), &start_ms) != 0)
             start_ms = -1;
-        if (status && strcmp(status, "ANSWER") == 0 &&
+        if (answered_status(status) &&
             unix_ms(param(h, "call_answer_timestamp"), &answer_ms) == 0 &&
             (answer_ms < start_ms || answer_ms > time_ms))
             answer_ms = -1;
     } else if (ev == 4) {
         /* A leg that ended while the call goes on tells only that someone
          * answered it; its status is not the call's. */
-        if (!status || strcmp(status, "ANSWER") != 0 ||
+        if (!answered_status(status) ||
             unix_ms(param(h, "call_answer_timestamp"), &answer_ms) != 0 ||
             (unix_ms(param(h, "call_start_timestamp"), &start_ms) == 0 && answer_ms < start_ms) ||
             answer_ms > time_ms)
@@ -195,7 +201,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
             agent = param(h, "short_dst_num");
             if (!agent)
                 agent = dst_num;
-        } else if (ev == 2 && status && strcmp(status, "ANSWER") == 0) {
+        } else if (ev == 2 && answered_status(status)) {
             /* "201&202&203": the phones called in turn; the last one is
              * the one the call ended on (and answered: a missed call has
              * no agent, as with the other providers) */

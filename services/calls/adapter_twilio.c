@@ -401,12 +401,14 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     }
     /* Timestamp comes with the callbacks of a call's StatusCallbackEvent;
      * the status callback set on a phone number is sent once, when the call
-     * ends, and Twilio lists no Timestamp for it: its arrival dates it. */
+     * ends, and Twilio lists no Timestamp for it: its arrival dates that
+     * end. Any other status without one is not a status callback (this URL
+     * set as the Voice URL, say). */
     const char *ts = calls_str(p, "Timestamp");
-    if (!ts) {
+    if (!ts && strcmp(event, "ended") == 0) {
         time_ms = h->received_ms;
-    } else if (parse_rfc2822(ts, &time_ms) != 0) {
-        cf_seterr(errbuf, errbuf_size, "Timestamp is not an RFC 2822 date");
+    } else if (!ts || parse_rfc2822(ts, &time_ms) != 0) {
+        cf_seterr(errbuf, errbuf_size, "Timestamp missing or not an RFC 2822 date");
         return CF_EINVAL;
     }
     (void)nonneg_int(calls_str(p, "CallDuration"), &duration);

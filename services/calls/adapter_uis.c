@@ -95,15 +95,12 @@ static const json_t *lookup(const json_t *j_body, const char *key)
 }
 
 /* A member as a string (templates put numbers unquoted: call_session_id,
- * employee_id), or NULL when absent, null or empty. A list (file_link is
- * seen as one in public integrations) gives its first element. */
+ * employee_id), or NULL when absent, null or empty. */
 static const char *value_of(const struct calls_hook *h, const json_t *j_body, const char *name,
                             struct uis_buf *buf)
 {
     const json_t *j = lookup(j_body, key_of(h, name));
 
-    if (json_is_array(j))
-        j = json_array_get(j, 0);
     if (json_is_string(j))
         return json_string_length(j) ? json_string_value(j) : NULL;
     if (json_is_integer(j)) {
@@ -238,7 +235,8 @@ static enum uis_kind kind_of(const char *event)
         return K_NONE;
     if (strstr(e, "end") || strstr(e, "finish") || strstr(e, "авершение звонка"))
         return K_ENDED;
-    /* "Waiting for the answer" is an employee's phone ringing, not an answer */
+    /* "Waiting for the answer" is an employee's phone ringing, not an
+     * answer: matched before "answer" is */
     if (strstr(e, "waiting") || strstr(e, "жидание ответа"))
         return K_STARTED;
     if (strstr(e, "answer") || strstr(e, "talk") || strstr(e, "connect") ||
@@ -424,9 +422,13 @@ static int uis_parse(const struct calls_hook *h, json_t *facts, char *errbuf, si
     const char *agent = value_of(h, j_body, "agent_id", &b_agent);
     if (agent && kind != K_LOST)
         json_object_set_new(j_fact, "agent_id", json_string(agent));
-    struct uis_buf b_rec;
-    const char *recording = value_of(h, j_body, "recording_url", &b_rec);
-    if (recording)
+    /* The link, or the first of a list of links (public integrations guard
+     * for file_link sent as one). */
+    const json_t *j_rec = lookup(j_body, key_of(h, "recording_url"));
+    if (json_is_array(j_rec))
+        j_rec = json_array_get(j_rec, 0);
+    const char *recording = json_string_value(j_rec);
+    if (recording && *recording)
         json_object_set_new(j_fact, "recording_url", json_string(recording));
 
     json_array_append(facts, j_fact);

@@ -504,6 +504,19 @@ static void test_number_callback_without_timestamp(void)
     CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:01:00.000Z"); /* RECEIVED_MS */
     CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T09:00:20.000Z");
     json_decref(facts);
+
+    /* Only a call's end is dated by arrival: a "ringing" without Timestamp
+     * is this URL used as a Voice URL, not a status callback. */
+    req_init(
+        &b, "POST", URL,
+        "AccountSid=AC00000000000000000000000000000000&CallSid=CA00000000000000000000000000000078"
+        "&CallStatus=ringing&Direction=inbound&From=%2B79161234567&To=%2B74950000201",
+        "unused");
+    b.h.received_ms = RECEIVED_MS;
+    facts = fx_parse_free(&b, &calls_adapter_twilio, &rc);
+    CHECK_INT(rc, CF_EINVAL);
+    CHECK_INT(json_array_size(facts), 0);
+    json_decref(facts);
 }
 
 static void test_garbage(void)

@@ -432,6 +432,11 @@ static void test_english_names(void)
     CHECK_INT(r.parse_rc, 0);
     CHECK_STR(fact_str(r.facts, "recording_url"), "https://app.uiscom.ru/system/media/talk/31/a/");
     fx_free(&r);
+    /* ... but a list is no call id */
+    run(&r, "{\"notification_name\":\"Call finished\",\"call_session_id\":[31,32],"
+            "\"notification_time\":\"2026-11-20 12:03:00\"}");
+    CHECK_INT(r.parse_rc, CF_EINVAL);
+    fx_free(&r);
 }
 
 static void test_auth(void)
