@@ -2,8 +2,9 @@
  * The time to Kafka's acknowledgement, one message at a time: the floor
  * under any server that answers after the ack. Produces messages of the
  * size of a call fact to clinicflow.calls.raw.v1 with the service's
- * producer settings (idempotent, acks=all), waits for each delivery report
- * before the next, and prints the percentiles of produce-to-report.
+ * delivery settings (idempotent, acks=all; its message timeout does not
+ * matter while the broker answers), waits for each delivery report before
+ * the next, and prints the percentiles of produce-to-report.
  *
  *   clinicflow-bench-acklat BROKERS LINGER_MS [COUNT]
  *
@@ -61,8 +62,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: clinicflow-bench-acklat BROKERS LINGER_MS [COUNT]\n");
         return 2;
     }
-    long count = argc > 3 ? strtol(argv[3], NULL, 10) : 2000;
-    if (count < 100 || count > 1000000) {
+    char *end = NULL;
+    long count = argc > 3 ? strtol(argv[3], &end, 10) : 2000;
+    if ((end && *end != '\0') || count < 100 || count > 1000000) {
         fprintf(stderr, "acklat: COUNT must be 100..1000000\n");
         return 2;
     }
@@ -83,7 +85,11 @@ int main(int argc, char **argv)
     static char body[FACT_BYTES];
     memset(body, 'f', sizeof(body));
     double *lat = calloc((size_t)count, sizeof(*lat));
-    int rc = lat ? 0 : 1;
+    int rc = 0;
+    if (!lat) {
+        fprintf(stderr, "acklat: out of memory\n");
+        rc = 1;
+    }
     for (long i = -WARMUP; i < count && rc == 0; i++) {
         char key[32];
         snprintf(key, sizeof(key), "call-%ld", i);

@@ -165,11 +165,15 @@ def test_wrong_signature_is_refused_and_nothing_produced(stack):
         st, _, _ = post(stack, ok, sig=sig)
         assert st == 200, sig
         assert wait_call_event(stack, "clinicflow.call.started", provider_call_id=ok["pbx_call_id"])
-    # An event that is not a call's (SMS) is acknowledged and records nothing.
-    st, _, _ = post(stack, {"event": "SMS", "result": '{"caller_id":"79161234567"}'}, sig=False)
-    assert st == 200
+    # Events that are not call events are acknowledged unverified and record
+    # nothing, even when they carry a call's fields.
+    other = dict(fields, event="NOTIFY_SOMETHING", pbx_call_id="in_" + uuid.uuid4().hex[:16])
+    for ev in (other, {"event": "SMS", "result": '{"caller_id":"79161234567"}'}):
+        st, _, _ = post(stack, ev, sig=False)
+        assert st == 200, ev
     stack.wait_folded()
     assert_nothing_on_raw(stack, pbx_call_id)
+    assert_nothing_on_raw(stack, other["pbx_call_id"])
 
 
 if __name__ == "__main__":
