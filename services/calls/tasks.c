@@ -170,21 +170,29 @@ static void close_task(json_t *j_task, const char *call_id, int64_t answered_ms)
 /* The first call with the contact answered by a person at or after from_ms
  * that the call store already holds (a callback seen before the missed
  * call). */
+/* When a task opened at opened_ms is lost: a callback answered later does
+ * not close it (the sweeper expires it). */
+static int64_t lost_at(const struct calls_ctx *ctx, int64_t opened_ms)
+{
+    return opened_ms + (int64_t)ctx->cfg.task_lost_after_s * 1000;
+}
+
 static int find_callback(PGconn *conn, const char *network_id, const char *contact_key,
-                         int64_t from_ms, char call_id[CF_UUID_STR_LEN + 1], int64_t *answered_ms,
-                         char *errbuf, size_t errbuf_size)
+                         int64_t from_ms, int64_t until_ms, char call_id[CF_UUID_STR_LEN + 1],
+                         int64_t *answered_ms, char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
-    char from[32];
+    char from[32], until[32];
     cf_time_format(from_ms, from);
-    const char *params[] = {network_id, contact_key, from};
+    cf_time_format(until_ms, until);
+    const char *params[] = {network_id, contact_key, from, until};
     int rc = cf_pg_exec(conn,
                         "SELECT call_id::text, (extract(epoch FROM answered_at) * 1000)::bigint"
                         " FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
-                        " AND answered_at >= $3::timestamptz AND outcome = 'answered'"
-                        " AND NOT doc ? 'agent_pending'"
+                        " AND answered_at >= $3::timestamptz AND answered_at <= $4::timestamptz"
+                        " AND outcome = 'answered' AND NOT doc ? 'agent_pending'"
                         " ORDER BY answered_at LIMIT 1",
-                        3, params, &res, errbuf, errbuf_size);
+                        4, params, &res, errbuf, errbuf_size);
     call_id[0] = '\0';
     if (rc == 0 && PQntuples(res) > 0) {
         snprintf(call_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
@@ -281,8 +289,8 @@ static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id
     char cb_call[CF_UUID_STR_LEN + 1];
     int64_t cb_ms = 0;
     if (rc == 0)
-        rc = find_callback(conn, network_id, contact_key, opened, cb_call, &cb_ms, errbuf,
-                           errbuf_size);
+        rc = find_callback(conn, network_id, contact_key, opened, lost_at(ctx, opened), cb_call,
+                           &cb_ms, errbuf, errbuf_size);
     if (rc == 0 && cb_call[0]) {
         close_task(j_task, cb_call, cb_ms);
         rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
@@ -406,7 +414,9 @@ static int close_with_callback(struct calls_ctx *ctx, PGconn *conn, const char *
 }
 
 /* A call with the contact answered by a person. It closes the open task if
- * it came at or after the task opened. If it is the very call that opened
+ * it came at or after the task opened and not after the task was lost (a
+ * task still open then, the sweeper not having run or held while the fold
+ * was behind, is left for the sweeper to expire). If it is the very call that opened
  * the task (reported missed, then answered after all: a retried or late
  * fact), it is withdrawn from the task, which closes with it when no other
  * missed call is left. */
@@ -422,10 +432,12 @@ static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_even
     if (rc != 0 || !j_task)
         return rc;
     const char *source = json_string_value(json_object_get(j_task, "source_call_id"));
-    if (answered >= cf_json_time(j_task, "opened_at"))
+    const int64_t opened = cf_json_time(j_task, "opened_at");
+    /* answered after the task was lost: left open for the sweeper to expire */
+    if (answered >= opened && answered <= lost_at(ctx, opened))
         rc = close_with_callback(ctx, conn, ev->networkid, contact_key, j_task, call_id, answered,
                                  ev->id, out, errbuf, errbuf_size);
-    else if (source && call_id && strcmp(source, call_id) == 0)
+    else if (answered < opened && source && call_id && strcmp(source, call_id) == 0)
         rc =
             withdraw_source(ctx, conn, ev, contact_key, j_task, answered, out, errbuf, errbuf_size);
     json_decref(j_task);
@@ -589,8 +601,8 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
     int64_t cb_ms = 0;
     const int64_t opened = cf_json_time(j_task, "opened_at");
     if (opened >= 0)
-        rc = find_callback(conn, network_id, contact_key, opened, cb_call, &cb_ms, errbuf,
-                           errbuf_size);
+        rc = find_callback(conn, network_id, contact_key, opened, lost_at(ctx, opened), cb_call,
+                           &cb_ms, errbuf, errbuf_size);
     if (rc == 0 && cb_call[0]) {
         rc = close_with_callback(ctx, conn, network_id, contact_key, j_task, cb_call, cb_ms,
                                  task_id, out, errbuf, errbuf_size);

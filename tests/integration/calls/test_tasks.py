@@ -434,6 +434,37 @@ def test_task_whose_document_does_not_read_still_expires(stack):
     assert expired["missed_calls"] == 1 and expired["clinic_id"] == opened["clinic_id"], expired
 
 
+def test_callback_after_the_deadline_does_not_close(_stack):
+    """A callback answered after the task's lost-after period, while the task
+    is still open (its sweeper has not run yet: here it runs once an hour),
+    does not close it as called back: the call was lost. A sweeper then
+    expires the task, and does not take that callback either."""
+    s = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(LOST_AFTER_S),
+                         "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "3600000"})
+    try:
+        number, ckey, end, opened = missed_minutes_ago(s, 2 * LOST_AFTER_S // 60)
+        answered = end + timedelta(seconds=LOST_AFTER_S + 600)
+        post(s, call_body(event="ended", time=iso(answered + timedelta(minutes=2)),
+                          direction="outbound", answered_at=iso(answered), talk_seconds=120,
+                          **{"from": "+7 495 000-10-01", "to": number}))
+        wait_tasks_consumed(s)
+        assert [e["type"] for e in tasks_of(s, ckey)] == ["clinicflow.task.opened"]
+        rows = cfstack.psql(s.dsn, "SELECT status FROM calls.tasks WHERE task_id = '%s'"
+                            % opened["task_id"])
+        assert rows == [["open"]], rows
+        # The same database with a sweeper that runs: the task expires.
+        s.svc.stop()
+        s.extra_env["CLINICFLOW_CALLS_SWEEP_INTERVAL_MS"] = "200"
+        s.services = [s.start_service()]
+        s.svc = s.services[0]
+        expired = wait_task(s, ckey, "clinicflow.task.expired")["data"]
+        assert expired["task_id"] == opened["task_id"], expired
+        assert [e["type"] for e in tasks_of(s, ckey)] == [
+            "clinicflow.task.opened", "clinicflow.task.expired"]
+    finally:
+        s.close()
+
+
 if __name__ == "__main__":
     s = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(LOST_AFTER_S),
                          "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
@@ -452,6 +483,7 @@ if __name__ == "__main__":
             test_expiry_decided_while_kafka_is_down_follows_once_it_is_back,
             test_callbacks_wait_for_the_sweepers_staged_events,
             test_task_whose_document_does_not_read_still_expires,
+            test_callback_after_the_deadline_does_not_close,
         )], exit=False)
     finally:
         s.close()
