@@ -289,6 +289,8 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
     else if (has_start)
         cf_json_set_time(j_fact, "started_at", start);
     cf_json_set_time(j_fact, "ended_at", end);
+    /* the whole call, from the snippet's call_start when it came */
+    const long long whole = has_call_start ? (end - call_start) / 1000 : duration;
     if (answered) {
         if (has_answer)
             cf_json_set_time(j_fact, "answered_at", answer);
@@ -296,7 +298,6 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
             cf_json_set_time(j_fact, "answered_at", end - talk * 1000);
         if (talk >= 0)
             json_object_set_new(j_fact, "talk_seconds", json_integer(talk));
-        const long long whole = has_call_start ? (end - call_start) / 1000 : duration;
         if (whole >= 0 && talk >= 0 && whole >= talk)
             json_object_set_new(j_fact, "ring_seconds", json_integer(whole - talk));
     } else {
@@ -304,11 +305,8 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
          * PBX answered (voicemail) somewhere in it. */
         json_object_set_new(j_fact, "talk_seconds", json_integer(0));
         if (strcmp(outcome, "voicemail") != 0) {
-            if (has_call_start)
-                json_object_set_new(j_fact, "ring_seconds",
-                                    json_integer((end - call_start) / 1000));
-            else if (duration >= 0)
-                json_object_set_new(j_fact, "ring_seconds", json_integer(duration));
+            if (whole >= 0)
+                json_object_set_new(j_fact, "ring_seconds", json_integer(whole));
         } else if (has_call_start && has_answer && answer >= call_start) {
             /* it rang until the PBX answered with the voicemail prompt */
             json_object_set_new(j_fact, "ring_seconds", json_integer((answer - call_start) / 1000));

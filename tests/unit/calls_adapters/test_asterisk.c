@@ -85,6 +85,18 @@ static char *with(const char *body, const char *name, const char *value)
     return out;
 }
 
+/* body with each name=value of pairs (NULL-terminated) set, as with(). */
+static char *with_all(const char *body, const char *const *pairs)
+{
+    char *out = strdup(body);
+    for (size_t i = 0; pairs[i]; i += 2) {
+        char *next = with(out, pairs[i], pairs[i + 1]);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
 /* body (freed here) parses to one fact with that outcome. */
 static void check_outcome(char *body, const char *outcome)
 {
@@ -169,9 +181,9 @@ static void test_dial_status(void)
 
     /* Reception answered and talked 52 s; a survey ran after the Dial, so
      * the CDR is the survey's record (billsec 12). */
-    char *a = with(answered_inbound, "billsec", "12");
-    char *b = with(a, "dialstatus", "ANSWER");
-    char *c = with(b, "answeredtime", "52");
+    static const char *const survey[] = {"billsec",      "12", "dialstatus", "ANSWER",
+                                         "answeredtime", "52", NULL};
+    char *c = with_all(answered_inbound, survey);
     facts = facts_of(URL, c, &rc);
     CHECK_INT(rc, 0);
     CHECK_STR(fact_str(facts, "outcome"), "answered");
@@ -180,8 +192,6 @@ static void test_dial_status(void)
     CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T09:00:08.000Z");
     json_decref(facts);
     free(c);
-    free(b);
-    free(a);
 
     static const struct {
         const char *cdr, *dialstatus, *outcome;
@@ -213,12 +223,11 @@ static void test_dial_status(void)
     CHECK_INT(fact_int(facts, "ring_seconds"), 30);
     json_decref(facts);
     /* ... and an answered call followed by a survey rang until the answer */
-    char *s1 = with(answered_inbound, "billsec", "12");
-    char *s2 = with(s1, "duration", "15");
-    char *s3 = with(s2, "start", "2026-11-20+12%3A00%3A45");
-    char *s4 = with(s3, "dialstatus", "ANSWER");
-    char *s5 = with(s4, "answeredtime", "52");
-    char *s6 = with(s5, "call_start", "1795165200");
+    static const char *const survey_from_entry[] = {
+        "billsec",    "12",     "duration",     "15", "start",      "2026-11-20+12%3A00%3A45",
+        "dialstatus", "ANSWER", "answeredtime", "52", "call_start", "1795165200",
+        NULL};
+    char *s6 = with_all(answered_inbound, survey_from_entry);
     facts = facts_of(URL, s6, &rc);
     CHECK_INT(rc, 0);
     CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
@@ -226,11 +235,6 @@ static void test_dial_status(void)
     CHECK_INT(fact_int(facts, "ring_seconds"), 8);
     json_decref(facts);
     free(s6);
-    free(s5);
-    free(s4);
-    free(s3);
-    free(s2);
-    free(s1);
 
     /* A malformed answeredtime is refused as any malformed duration is. */
     char *e = with(answered_inbound, "dialstatus", "ANSWER");
