@@ -1,5 +1,5 @@
 """Asterisk CDR posts end to end, as the dialplan snippet at the top of
-services/calls/adapter_asterisk.c sends them: form posts to
+services/calls/providers/asterisk.c sends them: form posts to
 /v1/hooks/calls/asterisk/demo-asterisk?token=..., PBX local times in the
 channel's zone (Europe/Moscow, UTC+3), the fold's call.* on calls.v1."""
 import json

@@ -1,6 +1,6 @@
 /*
  * The Asterisk adapter as pure functions over the posts of the documented
- * dialplan snippet (top of services/calls/adapter_asterisk.c).
+ * dialplan snippet (top of services/calls/providers/asterisk.c).
  *
  * Fixtures: the form bodies that snippet's CURL() sends, with CDR values
  * as Asterisk formats them (src/cdr/cdr.c and func_cdr: start/answer/end
