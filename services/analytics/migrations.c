@@ -2,7 +2,7 @@
  * The analytics schema. For now it holds only the consumer bookkeeping that the
  * service's consumers will need; its own tables arrive with its data path.
  */
-#include "common/schemas.h"
+#include "analytics/schema.h"
 
 #include "common/consumer.h"
 #include "common/pg.h"

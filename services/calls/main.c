@@ -21,7 +21,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/schemas.h"
+#include "calls/schema.h"
 #include "common/topics.h"
 
 static struct calls_ctx ctx;

@@ -3,7 +3,7 @@
  * search_path set to "calls"; a released migration is never edited, a
  * change is a new entry.
  */
-#include "common/schemas.h"
+#include "calls/schema.h"
 
 #include "common/consumer.h"
 #include "common/pg.h"

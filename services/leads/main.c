@@ -3,7 +3,7 @@
  * shared service life cycle only: its schema migrated, /healthz, /readyz (PostgreSQL and Kafka) and
  * /metrics, and the bounded shutdown.
  */
-#include "common/schemas.h"
+#include "leads/schema.h"
 #include "common/service.h"
 
 int main(void)

@@ -3,7 +3,7 @@
  * it runs the shared service life cycle only: its schema migrated, /healthz, /readyz (PostgreSQL
  * and Kafka) and /metrics, and the bounded shutdown.
  */
-#include "common/schemas.h"
+#include "reminders/schema.h"
 #include "common/service.h"
 
 int main(void)

@@ -19,7 +19,10 @@
 #include "common/log.h"
 #include "common/netconf.h"
 #include "common/pg.h"
-#include "common/schemas.h"
+#include "analytics/schema.h"
+#include "calls/schema.h"
+#include "leads/schema.h"
+#include "reminders/schema.h"
 
 static char *env_pg_dsn;
 
