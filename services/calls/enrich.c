@@ -15,10 +15,17 @@
  *   patient      new / repeat / lapsed with the patient id, from the phone
  *                -> patient view (calls.patient_contacts, fed by
  *                patients.v1), cached in Redis.
+ *   agent group  call_center or reception, of the agent the provider
+ *                reported (agent_id): the network's "agents" map (provider
+ *                and id) first, then its "staff_numbers" (the agent id as a
+ *                phone number: a call forwarded to a staff phone). A group
+ *                the provider reported itself (the generic route, Asterisk)
+ *                wins.
  *
  * Each is decided once, when the fold first knows what it needs (the start
  * time and the number or contact), and kept: a later fact does not move a
- * call to another source or class.
+ * call to another source or class. The agent group follows the agent: it
+ * is decided again only when a later fact names another agent.
  */
 #include "calls.h"
 #include "adapters.h"
@@ -32,6 +39,7 @@
 #include "enrich_testable.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "common/phone.h"
 #include "common/redis.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
@@ -304,20 +312,108 @@ static int classify(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
     return 0;
 }
 
+/* The entry of an agents or staff_numbers array whose member key equals
+ * value and that applies to the clinic: one of that clinic wins over a
+ * network-wide one (no clinic_id); one of another clinic never applies.
+ * provider, when not NULL, must match too. Borrowed, or NULL. */
+static const json_t *map_entry(const json_t *j_arr, const char *key, const char *value,
+                               const char *provider, const char *clinic_id)
+{
+    const json_t *j_any = NULL;
+    size_t i;
+    json_t *j_e;
+
+    json_array_foreach(j_arr, i, j_e)
+    {
+        const char *v = json_string_value(json_object_get(j_e, key));
+        const char *p = json_string_value(json_object_get(j_e, "provider"));
+        const char *c = json_string_value(json_object_get(j_e, "clinic_id"));
+        if (!v || strcmp(v, value) != 0 || (provider && (!p || strcmp(p, provider) != 0)))
+            continue;
+        if (!c && !j_any)
+            j_any = j_e;
+        else if (c && clinic_id && strcmp(c, clinic_id) == 0)
+            return j_e;
+    }
+    return j_any;
+}
+
+/* The group ("call_center" or "reception", borrowed from net's document)
+ * of the agent agent_id that provider reported on a call of clinic_id (may
+ * be NULL): the agents map by provider and id first; then, when agent_id is
+ * a phone number (national forms read with default_cc), the staff numbers
+ * map by its E.164 form. NULL when neither knows it. */
+CF_TESTABLE const char *calls_agent_group(const struct cf_network *net, const char *provider,
+                                          const char *agent_id, const char *clinic_id,
+                                          const char *default_cc)
+{
+    char e164[CF_PHONE_MAX];
+    const json_t *j_e;
+
+    if (!net || !provider || !agent_id || !*agent_id)
+        return NULL;
+    j_e = map_entry(json_object_get(net->doc, "agents"), "id", agent_id, provider, clinic_id);
+    if (!j_e && cf_phone_normalize(agent_id, default_cc, e164, sizeof(e164)) == CF_PHONE_E164)
+        j_e =
+            map_entry(json_object_get(net->doc, "staff_numbers"), "number", e164, NULL, clinic_id);
+    return json_string_value(json_object_get(j_e, "group"));
+}
+
+/* Sets j_call's agent_group from the map for its agent_id, unless a fact
+ * reported a group itself. What the map decided is remembered in the
+ * private part (reported.agent_group_by_map: the agent and the group), so
+ * a later fact with a group of its own (it differs from the map's) is
+ * told from the map's, and the map is asked again only when the agent
+ * changes (a transfer): a network change does not move a decided call. */
+CF_TESTABLE void calls_decide_agent_group(const struct cf_network *net, json_t *j_call,
+                                          const char *default_cc)
+{
+    json_t *j_rep = json_object_get(j_call, "reported");
+    const json_t *j_by_map = json_object_get(j_rep, "agent_group_by_map");
+    const char *agent = json_string_value(json_object_get(j_call, "agent_id"));
+    const char *group = json_string_value(json_object_get(j_call, "agent_group"));
+    const char *mapped_agent = json_string_value(json_object_get(j_by_map, "agent_id"));
+    const char *mapped_group = json_string_value(json_object_get(j_by_map, "group"));
+    const int by_map = group && mapped_group && strcmp(group, mapped_group) == 0;
+
+    if (group && !by_map) { /* the provider's own: it wins */
+        json_object_del(j_rep, "agent_group_by_map");
+        return;
+    }
+    if (!agent || (by_map && mapped_agent && strcmp(agent, mapped_agent) == 0))
+        return;
+    const char *found =
+        calls_agent_group(net, json_string_value(json_object_get(j_call, "provider")), agent,
+                          json_string_value(json_object_get(j_call, "clinic_id")), default_cc);
+    if (!json_is_object(j_rep)) {
+        j_rep = json_object();
+        json_object_set_new(j_call, "reported", j_rep);
+    }
+    if (found) {
+        json_object_set_new(j_call, "agent_group", json_string(found));
+        json_object_set_new(j_rep, "agent_group_by_map",
+                            json_pack("{s:s, s:s}", "agent_id", agent, "group", found));
+    } else {
+        if (by_map) /* the map's group of the previous agent */
+            json_object_del(j_call, "agent_group");
+        json_object_del(j_rep, "agent_group_by_map");
+    }
+}
+
 int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
                  const char *contact_locked, json_t *corrected, char *errbuf, size_t errbuf_size)
 {
     const int inbound =
         strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    const struct cf_network *net = cf_netconf_network(snap, network_id);
     int rc = 0;
 
-    if (inbound && !json_object_get(j_call, "attribution")) {
-        struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
-        const struct cf_network *net = cf_netconf_network(snap, network_id);
-        if (net)
-            rc = attribute(conn, net, j_call, errbuf, errbuf_size);
-        cf_netconf_release(snap);
-    }
+    if (inbound && net && !json_object_get(j_call, "attribution"))
+        rc = attribute(conn, net, j_call, errbuf, errbuf_size);
+    if (net)
+        calls_decide_agent_group(net, j_call, ctx->cfg.default_cc);
+    cf_netconf_release(snap);
     if (rc == 0 && inbound && !json_object_get(j_call, "unique"))
         rc = decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s, contact_locked,
                            corrected, errbuf, errbuf_size);

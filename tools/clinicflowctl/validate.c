@@ -48,6 +48,8 @@ struct vctx {
     struct seen pool_ids;
     struct seen pool_nums; /* numbers of dynamic pools */
     struct seen blocked;
+    struct seen agents;        /* "provider id clinic" of the agents map */
+    struct seen staff_numbers; /* "number clinic" of the staff numbers map */
 };
 
 static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun", NULL};
@@ -869,6 +871,90 @@ static int check_blocklist(struct vctx *v, const char *path, const json_t *j_arr
     return 0;
 }
 
+/* ---- agent groups: who answers for the call centre, who for reception ---- */
+
+static const char *const agent_groups[] = {"call_center", "reception", NULL};
+
+/* The members an agents or staff_numbers entry shares: group (required),
+ * name, clinic_id; and the entry's duplicate key (what, clinic) in seen. */
+static int check_agent_common(struct vctx *v, const char *path, const json_t *j_e,
+                              struct seen *seen, const char *what, const char *dup_what)
+{
+    const char *group, *name, *clinic_id;
+    char child[PATH_MAX_LEN], key[512];
+    int rc;
+
+    if ((rc = string_member(v, path, j_e, "group", 1, 32, &group)) != 0)
+        return rc;
+    path_key(child, path, "group");
+    if (!in_list(group, agent_groups))
+        return fail(v, child, "unknown group \"%s\"; expected one of call_center, reception",
+                    group);
+    if ((rc = string_member(v, path, j_e, "name", 0, 200, &name)) != 0 ||
+        (rc = string_member(v, path, j_e, "clinic_id", 0, 64, &clinic_id)) != 0)
+        return rc;
+    path_key(child, path, "clinic_id");
+    if (clinic_id && (rc = check_clinic_ref(v, child, clinic_id)) != 0)
+        return rc;
+    snprintf(key, sizeof(key), "%s%c%s", what, '\x1f', clinic_id ? clinic_id : "");
+    const struct seen_entry *dup = seen_find(seen, key);
+    if (dup)
+        return fail(v, path, "duplicate %s%s%s (also at %s)", dup_what,
+                    clinic_id ? " for clinic " : "", clinic_id ? clinic_id : "", dup->path);
+    seen_add(seen, key, path, 0, 0);
+    return 0;
+}
+
+/* {"provider", "id", "group", "name"?, "clinic_id"?}: an agent as the
+ * provider reports who answered (extension, SIP login, employee id). */
+static int check_agent(struct vctx *v, const char *path, const json_t *j_agent)
+{
+    static const char *const allowed[] = {"provider", "id", "group", "name", "clinic_id", NULL};
+    const char *provider, *id;
+    char child[PATH_MAX_LEN], what[256], dup_what[256];
+    int rc;
+
+    if (!json_is_object(j_agent))
+        return fail(v, path, "expected an object");
+    if ((rc = check_members(v, path, j_agent, allowed)) != 0 ||
+        (rc = string_member(v, path, j_agent, "provider", 1, 32, &provider)) != 0)
+        return rc;
+    if (!find_provider("telephony", provider)) {
+        char names[256];
+        providers_of("telephony", names, sizeof(names));
+        path_key(child, path, "provider");
+        return fail(v, child, "unknown telephony provider \"%s\"; expected one of %s", provider,
+                    names);
+    }
+    if ((rc = string_member(v, path, j_agent, "id", 1, 128, &id)) != 0)
+        return rc;
+    snprintf(what, sizeof(what), "%s%c%s", provider, '\x1f', id);
+    snprintf(dup_what, sizeof(dup_what), "%s agent \"%.128s\"", provider, id);
+    return check_agent_common(v, path, j_agent, &v->agents, what, dup_what);
+}
+
+/* {"number", "group", "name"?, "clinic_id"?}: a staff phone calls are
+ * forwarded to. */
+static int check_staff_number(struct vctx *v, const char *path, const json_t *j_staff)
+{
+    static const char *const allowed[] = {"number", "group", "name", "clinic_id", NULL};
+    const char *number;
+    json_t *j_val;
+    char child[PATH_MAX_LEN], dup_what[64];
+    int rc;
+
+    if (!json_is_object(j_staff))
+        return fail(v, path, "expected an object");
+    if ((rc = check_members(v, path, j_staff, allowed)) != 0 ||
+        (rc = member(v, path, j_staff, "number", 1, &j_val)) != 0)
+        return rc;
+    path_key(child, path, "number");
+    if ((rc = check_phone(v, child, j_val, &number)) != 0)
+        return rc;
+    snprintf(dup_what, sizeof(dup_what), "staff number %s", number);
+    return check_agent_common(v, path, j_staff, &v->staff_numbers, number, dup_what);
+}
+
 static int int_array_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
                             long min, long max, const char *unit)
 {
@@ -962,6 +1048,8 @@ static int check_network(struct vctx *v, const json_t *j_net)
                                           "number_pools",
                                           "blocklist",
                                           "reminder_policies",
+                                          "agents",
+                                          "staff_numbers",
                                           NULL};
     const char *s;
     json_t *j_val;
@@ -983,6 +1071,9 @@ static int check_network(struct vctx *v, const json_t *j_net)
         (rc = check_array_section(v, j_net, "channels", 0, check_channel)) != 0 ||
         (rc = check_array_section(v, j_net, "tracking_numbers", 0, check_tracking_number)) != 0 ||
         (rc = check_array_section(v, j_net, "number_pools", 0, check_pool)) != 0)
+        return rc;
+    if ((rc = check_array_section(v, j_net, "agents", 0, check_agent)) != 0 ||
+        (rc = check_array_section(v, j_net, "staff_numbers", 0, check_staff_number)) != 0)
         return rc;
     if ((rc = member(v, "$", j_net, "blocklist", 0, &j_val)) != 0)
         return rc;
@@ -1008,5 +1099,7 @@ int ctl_validate_network(const json_t *j_net, char *errbuf, size_t errbuf_size)
     seen_free(&v.pool_ids);
     seen_free(&v.pool_nums);
     seen_free(&v.blocked);
+    seen_free(&v.agents);
+    seen_free(&v.staff_numbers);
     return rc;
 }

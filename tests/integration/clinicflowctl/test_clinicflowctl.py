@@ -69,6 +69,8 @@ def without_clinic(doc, clinic_id):
     doc["tracking_numbers"] = [t for t in doc.get("tracking_numbers", [])
                                if t["clinic_id"] != clinic_id]
     doc["number_pools"] = [p for p in doc.get("number_pools", []) if p["clinic_id"] != clinic_id]
+    for section in ("agents", "staff_numbers"):
+        doc[section] = [a for a in doc.get(section, []) if a.get("clinic_id") != clinic_id]
     return doc
 
 
@@ -191,6 +193,74 @@ def test_invalid_file_changes_nothing():
     assert config_dump() == before
 
 
+def assert_rejected(doc, name, message):
+    """apply refuses doc (exit 1, nothing printed on stdout) with message on
+    stderr; the caller checks that nothing was written."""
+    path = write_json(doc, name)
+    p = ctl("apply", "-f", path, check=False)
+    assert p.returncode == 1, (name, p.returncode, p.stdout, p.stderr)
+    assert "%s: %s" % (path, message) in p.stderr, (message, p.stderr)
+    assert p.stdout == ""
+
+
+def test_agent_maps_validated():
+    """The agents and staff_numbers maps: each mistake is named by its path."""
+    demo = STATE["demo"]
+    assert demo["agents"] and demo["staff_numbers"]
+    before = config_dump()
+
+    def with_agents(agents=None, staff=None):
+        doc = copy.deepcopy(demo)
+        if agents is not None:
+            doc["agents"] = agents
+        if staff is not None:
+            doc["staff_numbers"] = staff
+        return doc
+
+    ok = {"provider": "mango", "id": "101", "group": "call_center"}
+    assert_rejected(with_agents([ok, dict(ok, id="102", group="marketing")]), "bad-group.json",
+                    '$.agents[1].group: unknown group "marketing";'
+                    " expected one of call_center, reception")
+    assert_rejected(with_agents([ok, dict(ok, group="reception")]), "dup-agent.json",
+                    '$.agents[1]: duplicate mango agent "101" (also at $.agents[0])')
+    # The same extension of another clinic's PBX is another agent; twice
+    # for one clinic is a duplicate again.
+    north = dict(ok, clinic_id="demo-north", group="reception")
+    assert_rejected(with_agents([ok, north, north]), "dup-clinic-agent.json",
+                    '$.agents[2]: duplicate mango agent "101" for clinic demo-north'
+                    " (also at $.agents[1])")
+    assert_rejected(with_agents([dict(ok, provider="telegram")]), "agent-provider.json",
+                    '$.agents[0].provider: unknown telephony provider "telegram"')
+    assert_rejected(with_agents([dict(ok, clinic_id="demo-east")]), "agent-clinic.json",
+                    '$.agents[0].clinic_id: unknown clinic "demo-east"')
+    assert_rejected(with_agents([dict(ok, id=101)]), "agent-id.json",
+                    "$.agents[0].id: expected a string")
+    assert_rejected(with_agents([dict(ok, ext="101")]), "agent-member.json",
+                    "$.agents[0].ext: unknown member")
+    assert_rejected(with_agents([{"provider": "mango", "id": "101"}]), "agent-nogroup.json",
+                    '$.agents[0]: missing member "group"')
+
+    staff = {"number": "+74990000901", "group": "reception"}
+    assert_rejected(with_agents(staff=[dict(staff, number="8 499 000-09-01")]),
+                    "staff-e164.json",
+                    '$.staff_numbers[0].number: expected E.164 form "+74990000901"')
+    assert_rejected(with_agents(staff=[dict(staff, number="reception")]), "staff-phone.json",
+                    '$.staff_numbers[0].number: "reception" is not a phone number')
+    assert_rejected(with_agents(staff=[staff, dict(staff, group="call_center")]),
+                    "dup-staff.json",
+                    "$.staff_numbers[1]: duplicate staff number +74990000901"
+                    " (also at $.staff_numbers[0])")
+    assert_rejected(with_agents(staff=[dict(staff, group="front_desk")]), "staff-group.json",
+                    '$.staff_numbers[0].group: unknown group "front_desk"')
+    assert_rejected(with_agents(staff={"+74990000901": "reception"}), "staff-array.json",
+                    "$.staff_numbers: expected an array")
+    assert config_dump() == before
+
+    # The demo's maps themselves are stored with the network's document.
+    stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
+    assert stored["agents"] == [a for a in demo["agents"] if a.get("clinic_id") != "demo-south"]
+
+
 def test_keys():
     v0 = version()
     p = ctl("key", "create", "--network", "demo", "--scope", "ingest,read", "--name", "demo crm")
@@ -257,7 +327,7 @@ if __name__ == "__main__":
     try:
         cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
                      test_show_masks_secrets, test_apply_with_clinic_removed,
-                     test_invalid_file_changes_nothing, test_keys,
+                     test_invalid_file_changes_nothing, test_agent_maps_validated, test_keys,
                      test_dsn_option_overrides_environment], exit=False)
     finally:
         cfstack.run([teardown], exit=False)

@@ -309,6 +309,132 @@ static void test_static_attribution_validity(void)
     json_decref(doc);
 }
 
+/* The agent group map (network config "agents" and "staff_numbers"): by
+ * provider and id, a clinic's own entry over a network-wide one, another
+ * clinic's never; a phone-number agent by its E.164 form. */
+static const char agents_doc[] =
+    "{\"agents\": ["
+    " {\"provider\": \"mango\", \"id\": \"101\", \"group\": \"call_center\"},"
+    " {\"provider\": \"mango\", \"id\": \"201\", \"group\": \"call_center\"},"
+    " {\"provider\": \"mango\", \"id\": \"201\", \"group\": \"reception\","
+    "  \"clinic_id\": \"demo-north\"},"
+    " {\"provider\": \"sipuni\", \"id\": \"301\", \"group\": \"reception\","
+    "  \"clinic_id\": \"demo-south\"},"
+    " {\"provider\": \"uis\", \"id\": \"323409\", \"group\": \"reception\"}],"
+    " \"staff_numbers\": ["
+    " {\"number\": \"+79031112233\", \"group\": \"reception\"},"
+    " {\"number\": \"+79031112244\", \"group\": \"call_center\", \"clinic_id\": \"demo-north\"}]}";
+
+static void test_agent_group_map(void)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(agents_doc, 0, &jerr);
+    struct cf_network net = {.id = "demo", .doc = doc};
+
+    CHECK(doc != NULL);
+    CHECK_STR(calls_agent_group(&net, "mango", "101", "demo-center", "7"), "call_center");
+    CHECK_STR(calls_agent_group(&net, "mango", "101", NULL, "7"), "call_center");
+    CHECK(calls_agent_group(&net, "zadarma", "101", "demo-center", "7") == NULL); /* provider */
+    CHECK(calls_agent_group(&net, "mango", "102", "demo-center", "7") == NULL);
+    /* the clinic's own entry wins over the network-wide one, in any order */
+    CHECK_STR(calls_agent_group(&net, "mango", "201", "demo-north", "7"), "reception");
+    CHECK_STR(calls_agent_group(&net, "mango", "201", "demo-south", "7"), "call_center");
+    /* another clinic's entry never applies */
+    CHECK_STR(calls_agent_group(&net, "sipuni", "301", "demo-south", "7"), "reception");
+    CHECK(calls_agent_group(&net, "sipuni", "301", "demo-north", "7") == NULL);
+    CHECK(calls_agent_group(&net, "sipuni", "301", NULL, "7") == NULL);
+    /* a staff phone in any form the provider writes it */
+    CHECK_STR(calls_agent_group(&net, "sipuni", "89031112233", "demo-south", "7"), "reception");
+    CHECK_STR(calls_agent_group(&net, "asterisk", "+7 903 111-22-33", NULL, "7"), "reception");
+    CHECK_STR(calls_agent_group(&net, "generic", "79031112244", "demo-north", "7"), "call_center");
+    CHECK(calls_agent_group(&net, "generic", "79031112244", "demo-center", "7") == NULL);
+    /* an extension is not a phone: no staff-number match by its digits */
+    CHECK(calls_agent_group(&net, "asterisk", "101", NULL, "7") == NULL);
+    CHECK(calls_agent_group(&net, "mango", "", NULL, "7") == NULL);
+    CHECK(calls_agent_group(&net, "mango", NULL, NULL, "7") == NULL);
+    CHECK(calls_agent_group(NULL, "mango", "101", NULL, "7") == NULL);
+    json_decref(doc);
+
+    /* a network without the maps */
+    doc = json_object();
+    net.doc = doc;
+    CHECK(calls_agent_group(&net, "mango", "101", NULL, "7") == NULL);
+    json_decref(doc);
+}
+
+/* The decision on a call: set from the map when the facts carried no group,
+ * the provider's own group wins (even over a group the map set before),
+ * kept while the agent stays, decided again when the agent changes. */
+static void test_agent_group_decision(void)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(agents_doc, 0, &jerr);
+    struct cf_network net = {.id = "demo", .doc = doc};
+
+    json_t *c = new_call("inbound");
+    json_object_set_new(c, "provider", json_string("mango"));
+    apply(c, "answered", "2026-11-20T10:00:08Z", json_pack("{s:s}", "agent_id", "101"));
+    calls_decide_agent_group(&net, c, "7");
+    CHECK_STR(str(c, "agent_group"), "call_center");
+    /* the map's memory is private: not published */
+    json_t *pub = calls_public_copy(c);
+    CHECK(!json_object_get(pub, "reported"));
+    CHECK_STR(str(pub, "agent_group"), "call_center");
+    json_decref(pub);
+
+    /* a network change does not move a decided call while its agent stays */
+    json_t *other = json_loads("{\"agents\": [{\"provider\": \"mango\", \"id\": \"101\","
+                               " \"group\": \"reception\"}]}",
+                               0, &jerr);
+    struct cf_network net2 = {.id = "demo", .doc = other};
+    apply(c, "ended", "2026-11-20T10:01:00Z", json_pack("{s:s}", "agent_id", "101"));
+    calls_decide_agent_group(&net2, c, "7");
+    CHECK_STR(str(c, "agent_group"), "call_center");
+    json_decref(other);
+
+    /* a transfer to an agent the map does not know: the old group goes */
+    apply(c, "updated", "2026-11-20T10:01:05Z", json_pack("{s:s}", "agent_id", "999"));
+    calls_decide_agent_group(&net, c, "7");
+    CHECK(!json_object_get(c, "agent_group"));
+    /* ... and one it knows */
+    apply(c, "updated", "2026-11-20T10:01:06Z", json_pack("{s:s}", "agent_id", "201"));
+    json_object_set_new(c, "clinic_id", json_string("demo-north"));
+    calls_decide_agent_group(&net, c, "7");
+    CHECK_STR(str(c, "agent_group"), "reception");
+
+    /* a fact with a group of its own wins over the map's, and stays */
+    apply(c, "updated", "2026-11-20T10:01:07Z",
+          json_pack("{s:s, s:s}", "agent_id", "201", "agent_group", "call_center"));
+    calls_decide_agent_group(&net, c, "7");
+    CHECK_STR(str(c, "agent_group"), "call_center");
+    apply(c, "updated", "2026-11-20T10:01:08Z", json_pack("{s:s}", "agent_id", "101"));
+    calls_decide_agent_group(&net, c, "7");
+    CHECK_STR(str(c, "agent_group"), "call_center");
+    CHECK_STR(str(c, "agent_id"), "101");
+    json_decref(c);
+
+    /* explicit from the start (the generic route, Asterisk): the map is not asked */
+    c = new_call("inbound");
+    json_object_set_new(c, "provider", json_string("mango"));
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          json_pack("{s:s, s:s}", "agent_id", "101", "agent_group", "reception"));
+    calls_decide_agent_group(&net, c, "7");
+    CHECK_STR(str(c, "agent_group"), "reception");
+    json_decref(c);
+
+    /* no agent, no group; a staff phone as the agent */
+    c = new_call("inbound");
+    json_object_set_new(c, "provider", json_string("sipuni"));
+    apply(c, "ended", "2026-11-20T10:01:00Z", NULL);
+    calls_decide_agent_group(&net, c, "7");
+    CHECK(!json_object_get(c, "agent_group"));
+    apply(c, "updated", "2026-11-20T10:01:02Z", json_pack("{s:s}", "agent_id", "89031112233"));
+    calls_decide_agent_group(&net, c, "7");
+    CHECK_STR(str(c, "agent_group"), "reception");
+    json_decref(c);
+    json_decref(doc);
+}
+
 int main(void)
 {
     test_status_never_regresses_and_earliest_times_win();
@@ -318,5 +444,7 @@ int main(void)
     test_updates_and_private_part();
     test_staff_leg_decides();
     test_static_attribution_validity();
+    test_agent_group_map();
+    test_agent_group_decision();
     return cf_test_done();
 }
