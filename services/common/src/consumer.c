@@ -698,8 +698,10 @@ static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t
 /* The careful way: applies one message under a savepoint, so that a
  * rejected one is undone alone. As a last resort (the batch kept failing),
  * a conflict is the message's: it is undone and sent to the DLQ as
- * "failed". Returns 0 (applied, skipped or sent to the DLQ) or a transient
- * error. */
+ * "failed". The event id is recorded as applied under the same savepoint:
+ * one sent to the DLQ is not applied, and a replay of it (its cause fixed)
+ * must not be skipped. Returns 0 (applied, skipped or sent to the DLQ) or
+ * a transient error. */
 static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struct cf_outbox *out,
                      int last_resort, char *errbuf, size_t errbuf_size)
 {
@@ -713,14 +715,18 @@ static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struc
             return 0;
         }
         m.parsed = 1;
-        err = dedupe_batch(c, &m, 1, errbuf, errbuf_size);
-        if (err || !m.apply)
-            goto out;
     }
     cf_log_set_request_id(m.parsed ? m.ev.id : NULL);
     err = exec_simple(c, "SAVEPOINT cf_apply", errbuf, errbuf_size);
     if (err)
         goto out;
+    if (m.parsed) {
+        err = dedupe_batch(c, &m, 1, errbuf, errbuf_size);
+        if (!err && !m.apply) /* applied before: nothing to undo */
+            err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
+        if (err || !m.apply)
+            goto out;
+    }
     size_t outbox_mark = out->n;
     const struct cf_event *evp = m.parsed ? &m.ev : NULL;
     int rc = c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason));
