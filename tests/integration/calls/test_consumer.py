@@ -1,7 +1,9 @@
 """The consumer runner as the fold uses it: poison on calls.raw goes to the
 DLQ with its original bytes and where it came from, and the fold moves on;
 after a restart the fold resumes at the offsets stored in PostgreSQL, so
-nothing already applied is emitted again."""
+nothing already applied is emitted again; an event sent to the DLQ is not
+recorded as applied, so replaying its entry once the cause is fixed applies
+it."""
 import base64
 import json
 import uuid
