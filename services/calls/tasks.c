@@ -699,45 +699,77 @@ static int sweep_once(struct calls_ctx *ctx, PGconn *conn, const char *horizon,
  * only.
  */
 #define FOLD_SAMPLES 256
-#define FOLD_PARTITIONS_MAX 64
+#define FOLD_PARTITIONS_FIRST 64 /* a first guess; the topic's own count wins */
 
 struct fold_sample {
     int64_t at_ms;
-    int n; /* partitions */
-    int64_t hi[FOLD_PARTITIONS_MAX];
+    int n;       /* partitions */
+    int64_t *hi; /* n high watermarks */
 };
 
 /* The samples the fold has not reached yet, oldest first, and the horizon
  * reached so far. When the fold is so far behind that the samples fill
  * up, every other one is dropped: the span they cover doubles, so a fold
- * that catches up after hours still finds the samples it passes. */
+ * that catches up after hours still finds the samples it passes. The
+ * arrays are sized from calls.raw's partition count, which may grow. */
 struct fold_progress {
     struct fold_sample samples[FOLD_SAMPLES];
     size_t count;
     int64_t horizon_ms; /* -1: none yet */
+    int cap;            /* partitions lo and stored hold, at least any sample's n */
+    int64_t *lo;
+    int64_t *stored;
 };
+
+static void fold_progress_grow(struct fold_progress *fp, int cap)
+{
+    fp->cap = cap;
+    fp->lo = cf_xrealloc(fp->lo, (size_t)cap * sizeof(*fp->lo));
+    fp->stored = cf_xrealloc(fp->stored, (size_t)cap * sizeof(*fp->stored));
+}
+
+static void fold_progress_free(struct fold_progress *fp)
+{
+    for (size_t i = 0; i < fp->count; i++)
+        free(fp->samples[i].hi);
+    free(fp->lo);
+    free(fp->stored);
+    free(fp);
+}
 
 static void fold_sample_take(struct calls_ctx *ctx, struct fold_progress *fp)
 {
     char errbuf[256];
-    struct fold_sample s;
-    int64_t lo[FOLD_PARTITIONS_MAX];
-    s.at_ms = cf_now_ms();
-    s.n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, lo, s.hi,
-                                 FOLD_PARTITIONS_MAX, 1000, errbuf, sizeof(errbuf));
-    if (s.n < 0) {
+    struct fold_sample s = {.at_ms = cf_now_ms()};
+    int64_t *hi = cf_xcalloc((size_t)fp->cap, sizeof(*hi));
+    s.n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap, 1000,
+                                 errbuf, sizeof(errbuf));
+    if (s.n > fp->cap) { /* more partitions than so far: asked again with room for them */
+        fold_progress_grow(fp, s.n);
+        hi = cf_xrealloc(hi, (size_t)fp->cap * sizeof(*hi));
+        s.n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap,
+                                     1000, errbuf, sizeof(errbuf));
+        if (s.n > fp->cap)
+            snprintf(errbuf, sizeof(errbuf), "the partitions of %s grew again while sampled",
+                     CF_TOPIC_CALLS_RAW);
+    }
+    if (s.n < 0 || s.n > fp->cap) {
         cf_warn("task sweeper: %s (expiry waits for the next sample)", errbuf);
+        free(hi);
         return;
     }
+    s.hi = hi;
     /* A partition with nothing kept (empty, or all of it past retention)
      * asks nothing of the fold, which may never have stored an offset for
      * it. */
     for (int p = 0; p < s.n; p++)
-        if (lo[p] >= s.hi[p])
+        if (fp->lo[p] >= s.hi[p])
             s.hi[p] = 0;
     if (fp->count == FOLD_SAMPLES) {
-        for (size_t i = 0; i < FOLD_SAMPLES / 2; i++)
+        for (size_t i = 0; i < FOLD_SAMPLES / 2; i++) {
+            free(fp->samples[2 * i].hi);
             fp->samples[i] = fp->samples[2 * i + 1];
+        }
         fp->count = FOLD_SAMPLES / 2;
     }
     fp->samples[fp->count++] = s;
@@ -749,33 +781,24 @@ static void fold_sample_take(struct calls_ctx *ctx, struct fold_progress *fp)
 static int64_t fold_horizon(struct fold_progress *fp, PGconn *conn)
 {
     char errbuf[256];
-    int64_t stored[FOLD_PARTITIONS_MAX] = {0};
-    PGresult *res = NULL;
-    const char *params[] = {CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW};
-    if (cf_pg_exec(conn,
-                   "SELECT partition, next_offset FROM calls.consumer_offsets"
-                   " WHERE group_id = $1 AND topic = $2",
-                   2, params, &res, errbuf, sizeof(errbuf)) != 0) {
+    if (cf_consumer_stored_offsets(conn, "calls", CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, fp->stored,
+                                   fp->cap, errbuf, sizeof(errbuf)) != 0) {
         cf_warn("task sweeper: the fold's offsets: %s", errbuf);
         return fp->horizon_ms;
     }
-    for (int i = 0; i < PQntuples(res); i++) {
-        long p = strtol(PQgetvalue(res, i, 0), NULL, 10);
-        if (p >= 0 && p < FOLD_PARTITIONS_MAX)
-            stored[p] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-    }
-    PQclear(res);
     size_t reached = 0;                                  /* how many of the oldest samples */
     for (size_t k = fp->count; k > 0 && !reached; k--) { /* newest first */
         const struct fold_sample *s = &fp->samples[k - 1];
         int all = 1;
         for (int p = 0; p < s->n && all; p++)
-            all = stored[p] >= s->hi[p];
+            all = fp->stored[p] >= s->hi[p];
         if (all)
             reached = k;
     }
     if (reached > 0) {
         fp->horizon_ms = fp->samples[reached - 1].at_ms;
+        for (size_t i = 0; i < reached; i++)
+            free(fp->samples[i].hi);
         memmove(fp->samples, fp->samples + reached, (fp->count - reached) * sizeof(fp->samples[0]));
         fp->count -= reached;
     }
@@ -884,6 +907,7 @@ void calls_tasks_sweeper(void *vctx)
                         "stored every fact acknowledged before their deadline");
     struct fold_progress *fp = cf_xcalloc(1, sizeof(*fp));
     fp->horizon_ms = -1;
+    fold_progress_grow(fp, FOLD_PARTITIONS_FIRST);
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
         fold_sample_take(ctx, fp); /* before a connection is held: it may wait on Kafka */
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
@@ -922,5 +946,5 @@ void calls_tasks_sweeper(void *vctx)
             cf_info("task sweeper reported %d unreported staff legs as missed", n);
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
-    free(fp);
+    fold_progress_free(fp);
 }

@@ -15,8 +15,10 @@
  * applied with no savepoint between them. Only when a message is rejected
  * is the batch rolled back and applied again message by message, each
  * under a savepoint, so that the rejected one alone is undone and sent to
- * the DLQ. The connection's search_path is the service schema, then
- * public, so apply functions name their tables unqualified.
+ * the DLQ. Besides what apply runs, an optimistic batch costs the same
+ * few statements however many messages and partitions it holds (begin,
+ * dedupe, offsets, commit). The connection's search_path is the service
+ * schema, then public, so apply functions name their tables unqualified.
  */
 #include "common/consumer.h"
 
@@ -37,8 +39,10 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/testable.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
+#include "consumer_testable.h"
 
 #define CF_CONSUMER_BATCH_DEFAULT 500
 #define CF_CONSUMER_POLL_MS 100
@@ -55,45 +59,7 @@
 #define CF_CONSUMER_SEEK_TIMEOUT_MS 5000
 #define CF_CONSUMER_LAG_IDLE_MS 1000
 
-/* One message produced after the batch: outputs of apply and DLQ entries. */
-struct cf_outbox_msg {
-    char *topic;
-    void *key;
-    size_t keylen;
-    char *value;
-    size_t valuelen;
-};
-
-struct cf_outbox {
-    struct cf_outbox_msg *msgs;
-    size_t n;
-    size_t cap;
-};
-
-struct cf_consumer {
-    char *group_id;
-    char **topics;
-    size_t ntopics;
-    char *schema;
-    char *ident; /* schema quoted as an identifier */
-    cf_apply_fn apply;
-    void (*batch_done)(void *ctx, int committed);
-    void *ctx;
-    size_t batch_max;
-    char *dsn;
-    PGconn *conn;
-    rd_kafka_t *rk;
-    struct cf_producer *producer;
-    pthread_t thread;
-    atomic_int stop;
-    atomic_llong lag;
-    int rebalanced; /* set by the rebalance callback; runner thread only */
-    int failures;   /* batches failed in a row; runner thread only */
-    int64_t lag_refreshed_ms;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int finished; /* under mu: the thread is about to return */
-};
+/* struct cf_outbox and struct cf_consumer: consumer_testable.h */
 
 /* ------------------------------------------------------------------------ */
 /* Outbox                                                                    */
@@ -126,8 +92,7 @@ void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
     outbox_push(out, topic, key, key ? strlen(key) : 0, value, strlen(value));
 }
 
-/* Drops the entries from index keep on (an apply that was rejected). */
-static void outbox_truncate(struct cf_outbox *out, size_t keep)
+CF_TESTABLE void cf_outbox_truncate(struct cf_outbox *out, size_t keep)
 {
     while (out->n > keep) {
         struct cf_outbox_msg *m = &out->msgs[--out->n];
@@ -146,7 +111,7 @@ void cf_outbox_free(struct cf_outbox *out)
 {
     if (!out)
         return;
-    outbox_truncate(out, 0);
+    cf_outbox_truncate(out, 0);
     free(out->msgs);
     free(out);
 }
@@ -491,11 +456,9 @@ static size_t collect(struct cf_consumer *c, rd_kafka_message_t **batch)
     return n;
 }
 
-/* The partitions of a batch with their first offsets (to seek back to) and
- * next offsets (to store and commit). */
-static void batch_offsets(rd_kafka_message_t **batch, size_t n,
-                          rd_kafka_topic_partition_list_t **firsts_out,
-                          rd_kafka_topic_partition_list_t **nexts_out)
+CF_TESTABLE void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
+                                           rd_kafka_topic_partition_list_t **firsts_out,
+                                           rd_kafka_topic_partition_list_t **nexts_out)
 {
     rd_kafka_topic_partition_list_t *firsts = rd_kafka_topic_partition_list_new(8);
     rd_kafka_topic_partition_list_t *nexts = rd_kafka_topic_partition_list_new(8);
@@ -514,31 +477,29 @@ static void batch_offsets(rd_kafka_message_t **batch, size_t n,
     *nexts_out = nexts;
 }
 
-/* Builds the DLQ entry for message rkm and queues it. ev may be NULL (the
- * envelope did not parse). */
-static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka_message_t *rkm,
-                    const struct cf_event *orig, const char *reason_code, const char *reason)
+CF_TESTABLE char *cf_consumer_dlq_value(const char *group_id, const char *topic,
+                                        const rd_kafka_message_t *rkm, const struct cf_event *orig,
+                                        const char *reason_code, const char *reason, int64_t now_ms)
 {
-    const char *topic = rd_kafka_topic_name(rkm->rkt);
     char partition[16], offset[32];
     snprintf(partition, sizeof(partition), "%" PRId32, rkm->partition);
     snprintf(offset, sizeof(offset), "%" PRId64, rkm->offset);
 
     struct cf_event ev = {0};
-    const char *parts[] = {topic, partition, offset, c->group_id};
+    const char *parts[] = {topic, partition, offset, group_id};
     cf_uuid5(parts, 4, ev.id);
-    ev.source = cf_xasprintf("/clinicflow/%s/dlq", c->group_id);
+    ev.source = cf_xasprintf("/clinicflow/%s/dlq", group_id);
     ev.type = cf_xstrdup("clinicflow.dlq.entry");
     ev.subject = cf_xasprintf("%s/%s/%s", topic, partition, offset);
-    ev.time_ms = cf_now_ms();
+    ev.time_ms = now_ms;
     ev.networkid = cf_xstrdup(orig && orig->networkid ? orig->networkid : "unknown");
     ev.clinicid = orig && orig->clinicid ? cf_xstrdup(orig->clinicid) : NULL;
 
     size_t vlen = rkm->payload ? rkm->len : 0;
     char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
     cf_base64(rkm->payload, vlen, value_b64);
-    ev.data = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s}", "group_id", c->group_id, "topic",
-                        topic, "partition", (int)rkm->partition, "offset", (json_int_t)rkm->offset,
+    ev.data = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s}", "group_id", group_id, "topic", topic,
+                        "partition", (int)rkm->partition, "offset", (json_int_t)rkm->offset,
                         "reason_code", reason_code, "reason",
                         reason && *reason ? reason : reason_code, "value_b64", value_b64);
     free(value_b64);
@@ -552,10 +513,22 @@ static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka
 
     char *value = cf_event_dumps(&ev);
     assert(value);
-    cf_warn("consumer %s: %s [%s] at offset %s sent to the dlq (%s): %s", c->group_id, topic,
-            partition, offset, reason_code, reason && *reason ? reason : "-");
-    outbox_push(out, CF_TOPIC_DLQ, rkm->key, rkm->key ? rkm->key_len : 0, value, strlen(value));
     cf_event_clear(&ev);
+    return value;
+}
+
+/* Builds the DLQ entry for message rkm and queues it. ev may be NULL (the
+ * envelope did not parse). */
+static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka_message_t *rkm,
+                    const struct cf_event *orig, const char *reason_code, const char *reason)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    char *value =
+        cf_consumer_dlq_value(c->group_id, topic, rkm, orig, reason_code, reason, cf_now_ms());
+    cf_warn("consumer %s: %s [%" PRId32 "] at offset %" PRId64 " sent to the dlq (%s): %s",
+            c->group_id, topic, rkm->partition, rkm->offset, reason_code,
+            reason && *reason ? reason : "-");
+    outbox_push(out, CF_TOPIC_DLQ, rkm->key, rkm->key ? rkm->key_len : 0, value, strlen(value));
 }
 
 /* Runs one statement that must succeed inside the batch transaction. */
@@ -564,49 +537,116 @@ static int exec_simple(struct cf_consumer *c, const char *sql, char *errbuf, siz
     return cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
 }
 
-/* Stores each partition's next offset in the open transaction. */
-static int store_offsets(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *nexts,
-                         char *errbuf, size_t errbuf_size)
+/* Appends the elements of an array literal to a growing buffer. */
+static void literal_append(char **buf, size_t *len, size_t *cap, const char *text)
 {
+    size_t tlen = strlen(text);
+    if (*len + tlen + 3 > *cap) {
+        *cap = (*len + tlen + 3) * 2;
+        *buf = cf_xrealloc(*buf, *cap);
+    }
+    if (*len > 1)
+        (*buf)[(*len)++] = ',';
+    memcpy(*buf + *len, text, tlen);
+    *len += tlen;
+    (*buf)[*len] = '\0';
+}
+
+static char *literal_end(char *buf, size_t len)
+{
+    buf[len] = '}';
+    buf[len + 1] = '\0';
+    return buf;
+}
+
+CF_TESTABLE void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
+                                              char **topics, char **partitions, char **offsets)
+{
+    size_t tlen = 1, tcap = 64, plen = 1, pcap = 64, olen = 1, ocap = 64;
+    char *t = cf_xmalloc(tcap), *p = cf_xmalloc(pcap), *o = cf_xmalloc(ocap);
+    t[0] = p[0] = o[0] = '{';
+    for (int i = 0; i < nexts->cnt; i++) {
+        /* Kafka allows only [a-zA-Z0-9._-] in topic names: quoted anyway,
+         * nothing in them to escape. */
+        char topic[256 + 2], partition[16], offset[32];
+        snprintf(topic, sizeof(topic), "\"%s\"", nexts->elems[i].topic);
+        snprintf(partition, sizeof(partition), "%" PRId32, nexts->elems[i].partition);
+        snprintf(offset, sizeof(offset), "%" PRId64, nexts->elems[i].offset);
+        literal_append(&t, &tlen, &tcap, topic);
+        literal_append(&p, &plen, &pcap, partition);
+        literal_append(&o, &olen, &ocap, offset);
+    }
+    *topics = literal_end(t, tlen);
+    *partitions = literal_end(p, plen);
+    *offsets = literal_end(o, olen);
+}
+
+/* One statement for all the partitions of the batch: the runner's round
+ * trips per batch do not grow with its partitions. */
+CF_TESTABLE int cf_consumer_store_offsets(struct cf_consumer *c,
+                                          const rd_kafka_topic_partition_list_t *nexts,
+                                          char *errbuf, size_t errbuf_size)
+{
+    if (nexts->cnt == 0)
+        return 0;
     char *sql = cf_xasprintf("INSERT INTO %s.consumer_offsets"
-                             " (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)"
+                             " (group_id, topic, partition, next_offset)"
+                             " SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[])"
+                             " AS u(t, p, o)"
                              " ON CONFLICT (group_id, topic, partition) DO UPDATE"
                              " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
                              c->ident);
-    int err = 0;
-    for (int i = 0; i < nexts->cnt && !err; i++) {
-        char partition[16], offset[32];
-        snprintf(partition, sizeof(partition), "%" PRId32, nexts->elems[i].partition);
-        snprintf(offset, sizeof(offset), "%" PRId64, nexts->elems[i].offset);
-        const char *params[] = {c->group_id, nexts->elems[i].topic, partition, offset};
-        err = cf_pg_exec(c->conn, sql, 4, params, NULL, errbuf, errbuf_size);
-    }
+    char *topics, *partitions, *offsets;
+    cf_consumer_offsets_literals(nexts, &topics, &partitions, &offsets);
+    const char *params[] = {c->group_id, topics, partitions, offsets};
+    int err = cf_pg_exec(c->conn, sql, 4, params, NULL, errbuf, errbuf_size);
+    free(topics);
+    free(partitions);
+    free(offsets);
     free(sql);
+    return err;
+}
+
+int cf_consumer_stored_offsets(PGconn *conn, const char *schema, const char *group_id,
+                               const char *topic, int64_t *next_offsets, int npartitions,
+                               char *errbuf, size_t errbuf_size)
+{
+    assert(npartitions >= 0);
+    for (int p = 0; p < npartitions; p++)
+        next_offsets[p] = 0;
+    char *ident = PQescapeIdentifier(conn, schema, strlen(schema));
+    if (!ident) {
+        snprintf(errbuf, errbuf_size, "stored offsets: %s", PQerrorMessage(conn));
+        return CF_EUNAVAIL;
+    }
+    char *sql = cf_xasprintf("SELECT partition, next_offset FROM %s.consumer_offsets"
+                             " WHERE group_id = $1 AND topic = $2",
+                             ident);
+    PQfreemem(ident);
+    PGresult *res = NULL;
+    const char *params[] = {group_id, topic};
+    int err = cf_pg_exec(conn, sql, 2, params, &res, errbuf, errbuf_size);
+    free(sql);
+    for (int i = 0; !err && i < PQntuples(res); i++) {
+        long p = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        if (p >= 0 && p < npartitions)
+            next_offsets[p] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    }
+    PQclear(res);
     return err;
 }
 
 /* apply_batch's answer when a message was rejected (not a CF_E* code). */
 #define BATCH_REJECTED 1
 
-/* A message of a batch, parsed. */
-struct batch_msg {
-    struct cf_event ev;
-    int parsed; /* ev holds the envelope; 0 for a tombstone or one sent to the DLQ */
-    int apply;  /* not applied before (nor earlier in this batch): apply it */
-};
-
-/* Marks which parsed messages to apply: one statement records every event
- * id of the batch as applied and returns those it had not seen; a repeated
- * id within the batch is applied at its first occurrence only. */
-static int dedupe_batch(struct cf_consumer *c, struct batch_msg *msgs, size_t n, char *errbuf,
-                        size_t errbuf_size)
+CF_TESTABLE char *cf_consumer_ids_literal(const struct cf_consumer_msg *msgs, size_t n)
 {
     size_t nids = 0;
     for (size_t i = 0; i < n; i++)
         nids += msgs[i].parsed;
     if (nids == 0)
-        return 0;
-    /* An array literal: the ids are validated UUIDs, nothing to escape. */
+        return NULL;
+    /* The ids are validated UUIDs, nothing to escape. */
     char *ids = cf_xmalloc(nids * (CF_UUID_STR_LEN + 1) + 3), *p = ids;
     *p++ = '{';
     for (size_t i = 0; i < n; i++) {
@@ -619,6 +659,41 @@ static int dedupe_batch(struct cf_consumer *c, struct batch_msg *msgs, size_t n,
     }
     *p++ = '}';
     *p = '\0';
+    return ids;
+}
+
+CF_TESTABLE size_t cf_consumer_mark_new(struct cf_consumer_msg *msgs, size_t n,
+                                        const char *const *ids, size_t nids)
+{
+    /* Few rows per batch (at most the batch size): a scan per message is
+     * cheaper than building a set. Each returned id is claimed once. */
+    char *claimed = cf_xcalloc(nids + 1, 1);
+    size_t marked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!msgs[i].parsed)
+            continue;
+        for (size_t r = 0; r < nids; r++) {
+            if (!claimed[r] && strcmp(ids[r], msgs[i].ev.id) == 0) {
+                claimed[r] = 1;
+                msgs[i].apply = 1;
+                marked++;
+                break;
+            }
+        }
+    }
+    free(claimed);
+    return marked;
+}
+
+/* Marks which parsed messages to apply: one statement records every event
+ * id of the batch as applied and returns those it had not seen; a repeated
+ * id within the batch is applied at its first occurrence only. */
+CF_TESTABLE int cf_consumer_dedupe(struct cf_consumer *c, struct cf_consumer_msg *msgs, size_t n,
+                                   char *errbuf, size_t errbuf_size)
+{
+    char *ids = cf_consumer_ids_literal(msgs, n);
+    if (!ids)
+        return 0;
     char *sql = cf_xasprintf("INSERT INTO %s.applied_events (group_id, event_id)"
                              " SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
                              " RETURNING event_id::text",
@@ -630,24 +705,17 @@ static int dedupe_batch(struct cf_consumer *c, struct batch_msg *msgs, size_t n,
     free(ids);
     if (err)
         return err;
-    /* Few rows per batch (at most the batch size): a scan per message is
-     * cheaper than building a set. Each returned id is claimed once. */
-    int rows = PQntuples(res);
-    char *claimed = cf_xcalloc((size_t)rows + 1, 1);
-    for (size_t i = 0; i < n; i++) {
-        if (!msgs[i].parsed)
-            continue;
-        for (int r = 0; r < rows; r++) {
-            if (!claimed[r] && strcmp(PQgetvalue(res, r, 0), msgs[i].ev.id) == 0) {
-                claimed[r] = 1;
-                msgs[i].apply = 1;
-                break;
-            }
-        }
-        if (!msgs[i].apply)
-            cf_debug("consumer %s: event already applied, skipped", c->group_id);
-    }
-    free(claimed);
+    size_t rows = (size_t)PQntuples(res);
+    const char **returned = cf_xcalloc(rows + 1, sizeof(*returned));
+    for (size_t r = 0; r < rows; r++)
+        returned[r] = PQgetvalue(res, (int)r, 0);
+    size_t nparsed = 0;
+    for (size_t i = 0; i < n; i++)
+        nparsed += msgs[i].parsed;
+    size_t marked = cf_consumer_mark_new(msgs, n, returned, rows);
+    if (marked < nparsed)
+        cf_debug("consumer %s: %zu events already applied, skipped", c->group_id, nparsed - marked);
+    free(returned);
     PQclear(res);
     return 0;
 }
@@ -659,7 +727,7 @@ static int dedupe_batch(struct cf_consumer *c, struct batch_msg *msgs, size_t n,
 static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
                        struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
-    struct batch_msg *msgs = cf_xcalloc(n, sizeof(*msgs));
+    struct cf_consumer_msg *msgs = cf_xcalloc(n, sizeof(*msgs));
     char reason[512] = "";
     int err = 0;
 
@@ -672,7 +740,7 @@ static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t
         else
             dlq_add(c, out, rkm, NULL, "invalid_envelope", reason);
     }
-    err = dedupe_batch(c, msgs, n, errbuf, errbuf_size);
+    err = cf_consumer_dedupe(c, msgs, n, errbuf, errbuf_size);
     for (size_t i = 0; i < n && !err; i++) {
         const rd_kafka_message_t *rkm = batch[i];
         if (rkm->payload && !msgs[i].apply)
@@ -698,12 +766,15 @@ static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t
 /* The careful way: applies one message under a savepoint, so that a
  * rejected one is undone alone. As a last resort (the batch kept failing),
  * a conflict is the message's: it is undone and sent to the DLQ as
- * "failed". Returns 0 (applied, skipped or sent to the DLQ) or a transient
- * error. */
-static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struct cf_outbox *out,
-                     int last_resort, char *errbuf, size_t errbuf_size)
+ * "failed". The event id is recorded as applied under the same savepoint:
+ * one sent to the DLQ is not applied, and a replay of it (its cause fixed)
+ * must not be skipped. Returns 0 (applied, skipped or sent to the DLQ) or
+ * a transient error. */
+CF_TESTABLE int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
+                                      struct cf_outbox *out, int last_resort, char *errbuf,
+                                      size_t errbuf_size)
 {
-    struct batch_msg m = {0};
+    struct cf_consumer_msg m = {0};
     char reason[512] = "";
     int err = 0;
 
@@ -713,14 +784,18 @@ static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struc
             return 0;
         }
         m.parsed = 1;
-        err = dedupe_batch(c, &m, 1, errbuf, errbuf_size);
-        if (err || !m.apply)
-            goto out;
     }
     cf_log_set_request_id(m.parsed ? m.ev.id : NULL);
     err = exec_simple(c, "SAVEPOINT cf_apply", errbuf, errbuf_size);
     if (err)
         goto out;
+    if (m.parsed) {
+        err = cf_consumer_dedupe(c, &m, 1, errbuf, errbuf_size);
+        if (!err && !m.apply) /* applied before: nothing to undo */
+            err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
+        if (err || !m.apply)
+            goto out;
+    }
     size_t outbox_mark = out->n;
     const struct cf_event *evp = m.parsed ? &m.ev : NULL;
     int rc = c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason));
@@ -728,7 +803,7 @@ static int apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm, struc
         err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
     } else if (rc == CF_EINVAL ||
                (last_resort && rc == CF_ECONFLICT && PQstatus(c->conn) == CONNECTION_OK)) {
-        outbox_truncate(out, outbox_mark);
+        cf_outbox_truncate(out, outbox_mark);
         err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
         if (!err && rc == CF_EINVAL) {
             dlq_add(c, out, rkm, evp, "rejected", reason);
@@ -760,14 +835,14 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
         return err;
     if (careful) {
         for (size_t i = 0; i < n && !err; i++)
-            err = apply_one(c, batch[i], out, last_resort, errbuf, errbuf_size);
+            err = cf_consumer_apply_one(c, batch[i], out, last_resort, errbuf, errbuf_size);
     } else {
         err = apply_batch(c, batch, n, out, errbuf, errbuf_size);
     }
     if (!err)
         err = cf_outbox_produce(c->producer, out, errbuf, errbuf_size);
     if (!err)
-        err = store_offsets(c, nexts, errbuf, errbuf_size);
+        err = cf_consumer_store_offsets(c, nexts, errbuf, errbuf_size);
     if (!err)
         err = cf_pg_commit(c->conn, errbuf, errbuf_size);
     if (err)
@@ -790,7 +865,7 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
         err = run_batch(c, batch, n, nexts, last_resort, last_resort, &out, errbuf, sizeof(errbuf));
     if (err == BATCH_REJECTED) {
         cf_debug("consumer %s: %s; applying the batch message by message", c->group_id, errbuf);
-        outbox_truncate(&out, 0);
+        cf_outbox_truncate(&out, 0);
         err = run_batch(c, batch, n, nexts, 1, 0, &out, errbuf, sizeof(errbuf));
     }
     if (err) {
@@ -805,7 +880,7 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
     }
     if (c->batch_done)
         c->batch_done(c->ctx, !err);
-    outbox_truncate(&out, 0);
+    cf_outbox_truncate(&out, 0);
     free(out.msgs);
     return err;
 }
@@ -849,7 +924,7 @@ static void *consumer_main(void *arg)
             continue;
         }
         rd_kafka_topic_partition_list_t *firsts, *nexts;
-        batch_offsets(batch, n, &firsts, &nexts);
+        cf_consumer_batch_offsets(batch, n, &firsts, &nexts);
         const int err = process_batch(c, batch, n, nexts);
         if (err == 0) {
             c->failures = 0;

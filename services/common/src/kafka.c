@@ -557,15 +557,16 @@ int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo
     rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
     rd_kafka_topic_destroy(rkt);
     int n = -1;
-    if (!err && md && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0 &&
-        md->topics[0].partition_cnt <= max)
+    if (!err && md && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0)
         n = md->topics[0].partition_cnt;
     else if (!err)
         err = md && md->topic_cnt == 1 && md->topics[0].err
                   ? md->topics[0].err
-                  : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART; /* none, or more than max */
+                  : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
     if (md)
         rd_kafka_metadata_destroy(md);
+    if (!err && n > max)
+        return n; /* the caller's arrays are too small: it asks again with n */
     /* One budget for all of it: a caller on its way to shutdown waits
      * timeout_ms at most, twice. ListOffsets for the earliest and the latest
      * offset of every partition at once: librdkafka 2.0.2's

@@ -1,7 +1,9 @@
 """The consumer runner as the fold uses it: poison on calls.raw goes to the
 DLQ with its original bytes and where it came from, and the fold moves on;
 after a restart the fold resumes at the offsets stored in PostgreSQL, so
-nothing already applied is emitted again."""
+nothing already applied is emitted again; an event sent to the DLQ is not
+recorded as applied, so replaying its entry once the cause is fixed applies
+it."""
 import base64
 import json
 import uuid
@@ -187,9 +189,79 @@ def test_a_message_the_database_keeps_refusing_goes_to_dlq(stack):
         assert "refused by a trigger" in failed[0]["reason"], failed
         refused = json.loads(base64.b64decode(failed[0]["value_b64"]))
         assert refused["data"]["note"] == "refuse me", refused
+        assert not applied(stack, "clinicflow-calls-patients", refused["id"])
     finally:
         cfstack.psql(stack.dsn, "DROP TRIGGER refuse_marked ON calls.patients;"
                      " DROP FUNCTION calls.refuse_marked()")
+    # The cause is gone: the entry replayed is applied, not skipped.
+    replay(stack, failed[0])
+    wait_until(lambda: cfstack.psql(
+        stack.dsn, "SELECT doc->>'note' FROM calls.patients"
+        " WHERE patient_id = '%s'" % patient) == [["refuse me"]], 60,
+        "the replayed event to be applied")
+    stack.svc.stop()
+
+
+def applied(stack, group, event_id):
+    """Whether the group has recorded the event as applied."""
+    return cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.applied_events"
+                        " WHERE group_id = '%s' AND event_id = '%s'"
+                        % (group, event_id)) == [["1"]]
+
+
+def replay(stack, entry):
+    """What an operator does with a DLQ entry once its cause is fixed: the
+    original key and bytes written again to the original topic."""
+    key = base64.b64decode(entry["key_b64"]).decode()
+    cfstack.produce(stack.broker.bootstrap, entry["topic"], key,
+                    base64.b64decode(entry["value_b64"]))
+
+
+def test_a_rejected_event_replayed_after_the_fix_is_applied(stack):
+    """An event the database refuses (a trigger an operator added, as a
+    check constraint would) goes to the DLQ as rejected, and is not
+    recorded as applied: once the cause is removed, replaying the entry
+    applies it."""
+    cfstack.psql(stack.dsn, """
+        CREATE FUNCTION calls.refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.doc->>'note' = 'refuse me' THEN
+                RAISE EXCEPTION 'refused by a trigger';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_marked BEFORE INSERT ON calls.patients
+            FOR EACH ROW EXECUTE FUNCTION calls.refuse_marked();""")
+    fresh_service(stack)
+    try:
+        patient = str(uuid.uuid4())
+        value = patient_event(patient, note="refuse me")
+        event_id = json.loads(value)["id"]
+        cfstack.produce(stack.broker.bootstrap, PATIENTS, patient, value)
+        entries = []
+
+        def rejected():
+            entries[:] = [json.loads(m["payload"])["data"] for m in stack.reader(DLQ).read()
+                          if json.loads(m["payload"])["data"]["reason_code"] == "rejected"]
+            return any(e["key_b64"] == base64.b64encode(patient.encode()).decode()
+                       for e in entries)
+        wait_until(rejected, 60, "the refused event in the DLQ")
+        entry = next(e for e in entries
+                     if base64.b64decode(e["key_b64"]).decode() == patient)
+        assert "refused by a trigger" in entry["reason"], entry
+        assert base64.b64decode(entry["value_b64"]) == value, entry
+        assert not applied(stack, "clinicflow-calls-patients", event_id)
+        assert cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.patients"
+                            " WHERE patient_id = '%s'" % patient) == [["0"]]
+    finally:
+        cfstack.psql(stack.dsn, "DROP TRIGGER refuse_marked ON calls.patients;"
+                     " DROP FUNCTION calls.refuse_marked()")
+    replay(stack, entry)
+    wait_until(lambda: cfstack.psql(
+        stack.dsn, "SELECT doc->>'note' FROM calls.patients"
+        " WHERE patient_id = '%s'" % patient) == [["refuse me"]], 60,
+        "the replayed event to be applied")
+    assert applied(stack, "clinicflow-calls-patients", event_id)
     stack.svc.stop()
 
 
@@ -201,6 +273,7 @@ if __name__ == "__main__":
             test_restart_resumes_at_stored_offsets,
             test_one_batch_with_a_repeat_and_a_rejected_fact,
             test_a_message_the_database_keeps_refusing_goes_to_dlq,
+            test_a_rejected_event_replayed_after_the_fix_is_applied,
         )], exit=False)
     finally:
         s.close()

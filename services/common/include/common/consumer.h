@@ -18,6 +18,7 @@
 #define CF_COMMON_CONSUMER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
@@ -126,6 +127,17 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
  * the consumer (leave the group) and exit. Returns 0, or CF_ETIMEOUT when it
  * did not finish in time (the thread is abandoned; the caller exits 1). */
 int cf_consumer_stop(struct cf_consumer *c, int timeout_ms);
+
+/* The next offset group_id has stored for each partition of topic in
+ * schema.consumer_offsets (the runner's progress: every message below it
+ * is applied): next_offsets[p] for p from 0 to npartitions - 1, 0 for a
+ * partition with none stored. The caller sizes the array from the topic's
+ * partition count (stored partitions beyond it are not read). Returns 0 or
+ * the query's error with the reason in errbuf. Blocks on conn; any thread
+ * with a connection of its own. */
+int cf_consumer_stored_offsets(PGconn *conn, const char *schema, const char *group_id,
+                               const char *topic, int64_t *next_offsets, int npartitions,
+                               char *errbuf, size_t errbuf_size);
 
 /* Sum of the lag of the assigned partitions (high watermark - position),
  * refreshed after each batch; -1 when unknown. */

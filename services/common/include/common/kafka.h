@@ -49,11 +49,12 @@ int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
                            size_t errbuf_size);
 
 /* The low and high watermarks of each partition of topic (lo[0..n-1],
- * hi[0..n-1], n from 1 to max): the first offset still kept, and the
- * offset the next acknowledged message will take, so every message
- * acknowledged before the call is below it. Returns n, or -1 with
- * the reason when the brokers cannot say: within timeout_ms for the
- * topic's metadata, and as much again for all the partitions' marks.
+ * hi[0..n-1]): the first offset still kept, and the offset the next
+ * acknowledged message will take, so every message acknowledged before the
+ * call is below it. Returns n, the topic's partition count; when it is
+ * more than max, nothing is written (call again with arrays that large).
+ * -1 with the reason when the brokers cannot say: within timeout_ms for
+ * the topic's metadata, and as much again for all the partitions' marks.
  * Thread-safe. */
 int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo, int64_t *hi,
                            int max, int timeout_ms, char *errbuf, size_t errbuf_size);

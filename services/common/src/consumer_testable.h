@@ -1,0 +1,125 @@
+/*
+ * The consumer runner's internals that its unit test reaches: the outbox
+ * and runner structures, and the steps of a batch that are pure (offsets,
+ * the id and offset arrays its statements take, the DLQ entry) or that
+ * run one statement in the caller's transaction (dedupe, offsets, one
+ * message under a savepoint).
+ * Included by the defining file and by its unit test, so both see one
+ * declaration: static in normal builds, external in unit tests
+ * (common/testable.h).
+ */
+#ifndef CF_COMMON_CONSUMER_TESTABLE_H
+#define CF_COMMON_CONSUMER_TESTABLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include "common/consumer.h"
+#include "common/envelope.h"
+#include "common/testable.h"
+
+/* One message produced after the batch: outputs of apply and DLQ entries. */
+struct cf_outbox_msg {
+    char *topic;
+    void *key;
+    size_t keylen;
+    char *value;
+    size_t valuelen;
+};
+
+struct cf_outbox {
+    struct cf_outbox_msg *msgs;
+    size_t n;
+    size_t cap;
+};
+
+struct cf_consumer {
+    char *group_id;
+    char **topics;
+    size_t ntopics;
+    char *schema;
+    char *ident; /* schema quoted as an identifier */
+    cf_apply_fn apply;
+    void (*batch_done)(void *ctx, int committed);
+    void *ctx;
+    size_t batch_max;
+    char *dsn;
+    PGconn *conn;
+    rd_kafka_t *rk;
+    struct cf_producer *producer;
+    pthread_t thread;
+    atomic_int stop;
+    atomic_llong lag;
+    int rebalanced; /* set by the rebalance callback; runner thread only */
+    int failures;   /* batches failed in a row; runner thread only */
+    int64_t lag_refreshed_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int finished; /* under mu: the thread is about to return */
+};
+
+/* A message of a batch, parsed. */
+struct cf_consumer_msg {
+    struct cf_event ev;
+    int parsed; /* ev holds the envelope; 0 for a tombstone or one sent to the DLQ */
+    int apply;  /* not applied before (nor earlier in this batch): apply it */
+};
+
+/* Drops the entries from index keep on (an apply that was rejected). */
+CF_TESTABLE void cf_outbox_truncate(struct cf_outbox *out, size_t keep);
+
+/* The partitions of a batch with their first offsets (to seek back to) and
+ * next offsets (to store and commit), in the order they first appear. The
+ * caller destroys both lists. */
+CF_TESTABLE void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
+                                           rd_kafka_topic_partition_list_t **firsts_out,
+                                           rd_kafka_topic_partition_list_t **nexts_out);
+
+/* The ids of the parsed messages as a PostgreSQL uuid[] literal, in order
+ * ("{id,id}"), or NULL when none is parsed. free() it. */
+CF_TESTABLE char *cf_consumer_ids_literal(const struct cf_consumer_msg *msgs, size_t n);
+
+/* Marks apply on each parsed message whose id is among the ids the dedupe
+ * statement returned (those it had not seen); each returned id is claimed
+ * by one message, the first with it. Returns how many were marked. */
+CF_TESTABLE size_t cf_consumer_mark_new(struct cf_consumer_msg *msgs, size_t n,
+                                        const char *const *ids, size_t nids);
+
+/* The three array literals of store_offsets' one statement: topics
+ * (text[]), partitions (int[]) and next offsets (bigint[]) of nexts, in
+ * its order. free() each. */
+CF_TESTABLE void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
+                                              char **topics, char **partitions, char **offsets);
+
+/* The value of the DLQ entry (proto/schemas/dlq.entry.json) for message
+ * rkm of topic that group_id gives up on; orig is its envelope when it
+ * parsed (its tenant is kept), else NULL. free() it. */
+CF_TESTABLE char *cf_consumer_dlq_value(const char *group_id, const char *topic,
+                                        const rd_kafka_message_t *rkm, const struct cf_event *orig,
+                                        const char *reason_code, const char *reason,
+                                        int64_t now_ms);
+
+/* One statement: records the ids of the parsed messages as applied by
+ * c's group and marks those it had not seen (cf_consumer_mark_new). */
+CF_TESTABLE int cf_consumer_dedupe(struct cf_consumer *c, struct cf_consumer_msg *msgs, size_t n,
+                                   char *errbuf, size_t errbuf_size);
+
+/* One statement: stores each partition's next offset in c's open
+ * transaction. */
+CF_TESTABLE int cf_consumer_store_offsets(struct cf_consumer *c,
+                                          const rd_kafka_topic_partition_list_t *nexts,
+                                          char *errbuf, size_t errbuf_size);
+
+/* Applies one message under a savepoint in c's open transaction (the
+ * careful way); a rejected one is undone, not recorded as applied, and
+ * queued for the DLQ in out. */
+CF_TESTABLE int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
+                                      struct cf_outbox *out, int last_resort, char *errbuf,
+                                      size_t errbuf_size);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * The runner's statements against the throwaway PostgreSQL of ./tests/run
+ * (CLINICFLOW_TEST_PG_DSN), in a schema of this process's own: one message
+ * applied under a savepoint (the careful way), where a message sent to the
+ * DLQ leaves nothing behind, not even its event id among the applied, so a
+ * replay of it once its cause is fixed is applied; and the partitions'
+ * next offsets stored in one statement and read back through
+ * cf_consumer_stored_offsets, for more partitions than a fixed array held.
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "common/consumer.h"
+#include "common/envelope.h"
+#include "common/err.h"
+#include "common/pg.h"
+#include "cftest.h"
+#include "consumer_testable.h"
+
+#define GROUP "unit-group"
+
+/* What the test's apply function saw and does. */
+struct fake {
+    int calls;
+};
+
+/* Inserts data.k into t, adds an output event, then answers as data.verdict
+ * says: "ok", "reject" (CF_EINVAL), "conflict" (CF_ECONFLICT), or "sql" (a
+ * statement the server refuses, which aborts the transaction). A tombstone
+ * is applied as nothing. */
+static int fake_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size)
+{
+    struct fake *f = ctx;
+    (void)rkm;
+    f->calls++;
+    if (!ev)
+        return 0;
+    const char *k = json_string_value(json_object_get(ev->data, "k"));
+    const char *verdict = json_string_value(json_object_get(ev->data, "verdict"));
+    const char *params[] = {k};
+    int rc =
+        cf_pg_exec(conn, "INSERT INTO t (k) VALUES ($1)", 1, params, NULL, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    cf_outbox_add(out, "clinicflow.calls.v1", k, ev);
+    if (strcmp(verdict, "reject") == 0) {
+        snprintf(errbuf, errbuf_size, "refused by the rules");
+        return CF_EINVAL;
+    }
+    if (strcmp(verdict, "conflict") == 0) {
+        snprintf(errbuf, errbuf_size, "a unique key");
+        return CF_ECONFLICT;
+    }
+    if (strcmp(verdict, "sql") == 0)
+        return cf_pg_exec(conn, "SELECT 1 / 0", 0, NULL, NULL, errbuf, errbuf_size);
+    return 0;
+}
+
+static long count(PGconn *conn, const char *sql, const char *param)
+{
+    const char *params[] = {param};
+    PGresult *res = NULL;
+    char errbuf[256];
+    long n = -1;
+    if (cf_pg_exec(conn, sql, 1, params, &res, errbuf, sizeof(errbuf)) == 0)
+        n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "%s: %s\n", sql, errbuf);
+    PQclear(res);
+    return n;
+}
+
+static char *envelope(const char *id, const char *k, const char *verdict)
+{
+    struct cf_event ev = {0};
+    snprintf(ev.id, sizeof(ev.id), "%s", id);
+    ev.source = strdup("/clinicflow/test/unit");
+    ev.type = strdup("clinicflow.test.fact");
+    ev.subject = strdup(k);
+    ev.time_ms = 1795000000000;
+    ev.networkid = strdup("net-1");
+    ev.data = json_pack("{s:s, s:s}", "k", k, "verdict", verdict);
+    char *value = cf_event_dumps(&ev);
+    cf_event_clear(&ev);
+    return value;
+}
+
+struct one_case {
+    const char *name;
+    const char *id; /* NULL: a tombstone */
+    const char *k;
+    const char *verdict;
+    int last_resort;
+    int want_rc;
+    int want_calls;
+    long want_applied;    /* rows of applied_events for the id after the case */
+    long want_rows;       /* rows of t for k */
+    const char *want_dlq; /* reason_code of the one entry queued, or NULL */
+    size_t want_out;      /* messages queued in all */
+};
+
+#define ID_1 "6f1f7e2a-1c1b-4a55-8f0e-000000000001"
+#define ID_2 "6f1f7e2a-1c1b-4a55-8f0e-000000000002"
+#define ID_3 "6f1f7e2a-1c1b-4a55-8f0e-000000000003"
+#define ID_4 "6f1f7e2a-1c1b-4a55-8f0e-000000000004"
+
+/* In order: each case commits when it returns 0 and rolls back otherwise,
+ * as the runner's batch does. */
+static const struct one_case one_cases[] = {
+    {"applied", ID_1, "k1", "ok", 0, 0, 1, 1, 1, NULL, 1},
+    {"applied before: skipped", ID_1, "k1", "ok", 0, 0, 0, 1, 1, NULL, 0},
+    {"rejected: undone, to the DLQ, not applied", ID_2, "k2", "reject", 0, 0, 1, 0, 0, "rejected",
+     1},
+    {"the rejected one replayed after the fix", ID_2, "k2", "ok", 0, 0, 1, 1, 1, NULL, 1},
+    {"refused by the server: undone, to the DLQ", ID_3, "k3", "sql", 0, 0, 1, 0, 0, "rejected", 1},
+    {"replayed after the fix", ID_3, "k3", "ok", 0, 0, 1, 1, 1, NULL, 1},
+    {"a conflict is transient", ID_4, "k4", "conflict", 0, CF_ECONFLICT, 1, 0, 0, NULL, 1},
+    {"a conflict as a last resort: failed", ID_4, "k4", "conflict", 1, 0, 1, 0, 0, "failed", 1},
+    {"the failed one replayed", ID_4, "k4", "ok", 0, 0, 1, 1, 1, NULL, 1},
+    {"a tombstone", NULL, "k5", NULL, 0, 0, 1, 0, 0, NULL, 0},
+};
+
+static void test_apply_one(struct cf_consumer *c, struct fake *f, rd_kafka_topic_t *rkt)
+{
+    char errbuf[512];
+    for (size_t i = 0; i < sizeof(one_cases) / sizeof(one_cases[0]); i++) {
+        const struct one_case *tc = &one_cases[i];
+        char *value = tc->id ? envelope(tc->id, tc->k, tc->verdict) : NULL;
+        rd_kafka_message_t rkm = {0};
+        rkm.rkt = rkt;
+        rkm.partition = 1;
+        rkm.offset = (int64_t)i;
+        rkm.payload = value;
+        rkm.len = value ? strlen(value) : 0;
+        rkm.key = (void *)tc->k;
+        rkm.key_len = strlen(tc->k);
+        struct cf_outbox out = {0};
+        f->calls = 0;
+        c->failures = tc->last_resort ? 5 : 0;
+        CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
+        int rc = cf_consumer_apply_one(c, &rkm, &out, tc->last_resort, errbuf, sizeof(errbuf));
+        if (rc == 0)
+            CHECK_INT(cf_pg_commit(c->conn, errbuf, sizeof(errbuf)), 0);
+        else
+            cf_pg_rollback(c->conn);
+        if (rc != tc->want_rc || f->calls != tc->want_calls)
+            fprintf(stderr, "case '%s': %d, %s\n", tc->name, rc, errbuf);
+        CHECK_INT(rc, tc->want_rc);
+        CHECK_INT(f->calls, tc->want_calls);
+        if (tc->id)
+            CHECK_INT(count(c->conn,
+                            "SELECT count(*) FROM applied_events WHERE group_id = '" GROUP
+                            "' AND event_id = $1::uuid",
+                            tc->id),
+                      tc->want_applied);
+        CHECK_INT(count(c->conn, "SELECT count(*) FROM t WHERE k = $1", tc->k), tc->want_rows);
+        if (out.n != tc->want_out)
+            fprintf(stderr, "case '%s': %zu queued\n", tc->name, out.n);
+        CHECK_INT(out.n, tc->want_out);
+        if (tc->want_dlq && out.n == 1) {
+            /* Only the DLQ entry: what the rejected apply added is gone. */
+            struct cf_event ev = {0};
+            char reason[256];
+            CHECK_STR(out.msgs[0].topic, "clinicflow.dlq.v1");
+            CHECK_INT(cf_event_parse(out.msgs[0].value, out.msgs[0].valuelen, &ev, reason,
+                                     sizeof(reason)),
+                      0);
+            CHECK_STR(json_string_value(json_object_get(ev.data, "reason_code")), tc->want_dlq);
+            CHECK_INT(json_integer_value(json_object_get(ev.data, "offset")), (int64_t)i);
+            cf_event_clear(&ev);
+        }
+        cf_outbox_truncate(&out, 0);
+        free(out.msgs);
+        free(value);
+    }
+}
+
+static void store(struct cf_consumer *c, rd_kafka_topic_partition_list_t *nexts)
+{
+    char errbuf[512] = "";
+    CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
+    int rc = cf_consumer_store_offsets(c, nexts, errbuf, sizeof(errbuf));
+    if (rc)
+        fprintf(stderr, "store offsets: %s\n", errbuf);
+    CHECK_INT(rc, 0);
+    CHECK_INT(cf_pg_commit(c->conn, errbuf, sizeof(errbuf)), 0);
+}
+
+static void check_stored(struct cf_consumer *c, const char *group, const char *topic,
+                         const int64_t *want, int n)
+{
+    char errbuf[512] = "";
+    int64_t *got = calloc((size_t)n + 1, sizeof(*got));
+    got[n] = -7; /* past the array: never written */
+    CHECK_INT(cf_consumer_stored_offsets(c->conn, c->schema, group, topic, got, n, errbuf,
+                                         sizeof(errbuf)),
+              0);
+    for (int p = 0; p < n; p++) {
+        if (got[p] != want[p])
+            fprintf(stderr, "%s %s [%d]: %" PRId64 " != %" PRId64 "\n", group, topic, p, got[p],
+                    want[p]);
+        CHECK_INT(got[p], want[p]);
+    }
+    CHECK_INT(got[n], -7);
+    free(got);
+}
+
+static void test_offsets(struct cf_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *nexts = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_add(nexts, "a", 0)->offset = 13;
+    rd_kafka_topic_partition_list_add(nexts, "b", 1)->offset = 7;
+    rd_kafka_topic_partition_list_add(nexts, "a", 1)->offset = 8;
+    store(c, nexts);
+    check_stored(c, GROUP, "a", (const int64_t[]){13, 8, 0}, 3);
+    check_stored(c, GROUP, "b", (const int64_t[]){0, 7}, 2);
+    check_stored(c, GROUP, "a", (const int64_t[]){13}, 1); /* fewer asked: the rest not read */
+    check_stored(c, "another-group", "a", (const int64_t[]){0, 0}, 2);
+    rd_kafka_topic_partition_list_destroy(nexts);
+
+    /* A later batch moves one partition; the others keep theirs. */
+    nexts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(nexts, "a", 0)->offset = 20;
+    store(c, nexts);
+    check_stored(c, GROUP, "a", (const int64_t[]){20, 8}, 2);
+    rd_kafka_topic_partition_list_destroy(nexts);
+
+    /* No partitions: nothing to store. */
+    nexts = rd_kafka_topic_partition_list_new(1);
+    store(c, nexts);
+    rd_kafka_topic_partition_list_destroy(nexts);
+
+    /* More partitions than the fold's horizon once held (64). */
+    enum { WIDE = 100 };
+    int64_t want[WIDE];
+    nexts = rd_kafka_topic_partition_list_new(WIDE);
+    for (int p = 0; p < WIDE; p++) {
+        want[p] = 1000 + 3 * p;
+        rd_kafka_topic_partition_list_add(nexts, "wide", p)->offset = want[p];
+    }
+    store(c, nexts);
+    check_stored(c, GROUP, "wide", want, WIDE);
+    rd_kafka_topic_partition_list_destroy(nexts);
+}
+
+int main(void)
+{
+    const char *dsn = getenv("CLINICFLOW_TEST_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "CLINICFLOW_TEST_PG_DSN is not set: run this through ./tests/run\n");
+        return 1;
+    }
+    char errbuf[512] = "", schema[64];
+    snprintf(schema, sizeof(schema), "unit_consumer_%ld", (long)getpid());
+    PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    CHECK(conn != NULL);
+    if (!conn) {
+        fprintf(stderr, "%s\n", errbuf);
+        return cf_test_done();
+    }
+    char *sql = NULL;
+    int len = snprintf(NULL, 0,
+                       "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
+                       " SET search_path TO %s; %s CREATE TABLE t (k text PRIMARY KEY);",
+                       schema, schema, schema, CF_CONSUMER_TABLES_SQL);
+    sql = malloc((size_t)len + 1);
+    snprintf(sql, (size_t)len + 1,
+             "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
+             " SET search_path TO %s; %s CREATE TABLE t (k text PRIMARY KEY);",
+             schema, schema, schema, CF_CONSUMER_TABLES_SQL);
+    PGresult *res = PQexec(conn, sql);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+    PQclear(res);
+    free(sql);
+
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "clinicflow.calls.raw.v1", NULL);
+
+    struct fake f = {0};
+    struct cf_consumer c = {0};
+    c.group_id = GROUP;
+    c.schema = schema;
+    c.ident = schema; /* a plain lower-case name: quoting changes nothing */
+    c.conn = conn;
+    c.apply = fake_apply;
+    c.ctx = &f;
+    test_apply_one(&c, &f, rkt);
+    test_offsets(&c);
+
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    snprintf(errbuf, sizeof(errbuf), "DROP SCHEMA %s CASCADE", schema);
+    res = PQexec(conn, errbuf);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+    PQclear(res);
+    PQfinish(conn);
+    return cf_test_done();
+}

@@ -1,0 +1,80 @@
+/*
+ * cf_producer_watermarks against librdkafka's mock cluster, in this
+ * process on loopback: a topic with more partitions than the caller's
+ * arrays hold is answered with its partition count and nothing written,
+ * so the caller can size them and ask again (the task sweeper reads
+ * calls.raw this way, whatever its partition count); with room, each
+ * partition's marks.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "common/config.h"
+#include "common/kafka.h"
+#include "cftest.h"
+
+#define WIDE 100
+#define TOPIC "clinicflow.calls.raw.v1"
+
+int main(void)
+{
+    char errstr[256], errbuf[256] = "";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    CHECK(owner != NULL);
+    rd_kafka_mock_cluster_t *mc = owner ? rd_kafka_mock_cluster_new(owner, 1) : NULL;
+    CHECK(mc != NULL);
+    if (!mc)
+        return cf_test_done();
+    CHECK_INT(rd_kafka_mock_topic_create(mc, TOPIC, WIDE, 1), 0);
+
+    struct cf_kafka_prop quiet[] = {{"log_level", "0"}};
+    struct cf_settings s = {0};
+    s.service = "calls";
+    s.kafka_brokers = (char *)rd_kafka_mock_cluster_bootstraps(mc);
+    s.kafka_props = quiet;
+    s.kafka_props_n = 1;
+    struct cf_producer *p = cf_producer_new(&s, errbuf, sizeof(errbuf));
+    CHECK(p != NULL);
+    if (!p) {
+        fprintf(stderr, "%s\n", errbuf);
+        rd_kafka_mock_cluster_destroy(mc);
+        rd_kafka_destroy(owner);
+        return cf_test_done();
+    }
+    const char *msg = "{}";
+    for (int i = 0; i < 3; i++) /* the key decides the partition: some hold one */
+        CHECK_INT(cf_producer_send_sync(p, TOPIC, "k", 1, msg, strlen(msg), errbuf, sizeof(errbuf)),
+                  0);
+
+    /* Arrays of 64: the count, and nothing written past them or in them. */
+    int64_t lo[WIDE + 1], hi[WIDE + 1];
+    for (int i = 0; i <= WIDE; i++)
+        lo[i] = hi[i] = -7;
+    CHECK_INT(cf_producer_watermarks(p, TOPIC, lo, hi, 64, 5000, errbuf, sizeof(errbuf)), WIDE);
+    CHECK_INT(lo[0], -7);
+    CHECK_INT(hi[0], -7);
+
+    /* Sized from the count: every partition's marks, the three messages
+     * among them. */
+    int n = cf_producer_watermarks(p, TOPIC, lo, hi, WIDE, 5000, errbuf, sizeof(errbuf));
+    if (n != WIDE)
+        fprintf(stderr, "%s\n", errbuf);
+    CHECK_INT(n, WIDE);
+    int64_t total = 0;
+    for (int i = 0; i < WIDE && n == WIDE; i++) {
+        CHECK(lo[i] == 0 && hi[i] >= 0);
+        total += hi[i] - lo[i];
+    }
+    CHECK_INT(total, 3);
+    CHECK_INT(hi[WIDE], -7);
+
+    cf_producer_destroy(p, 1000);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(owner);
+    return cf_test_done();
+}
