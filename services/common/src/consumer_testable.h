@@ -1,6 +1,6 @@
 /*
- * The consumer runner's internals that its unit test reaches: the outbox
- * and runner structures, and the steps of a batch that are pure (offsets,
+ * The consumer runner's internals that its unit test reaches: the runner
+ * structure, and the steps of a batch that are pure (offsets,
  * the id and offset arrays its statements take, the DLQ entry) or that
  * run one statement in the caller's transaction (dedupe, offsets, one
  * message under a savepoint).
@@ -22,21 +22,6 @@
 #include "common/consumer.h"
 #include "common/envelope.h"
 #include "common/testable.h"
-
-/* One message produced after the batch: outputs of apply and DLQ entries. */
-struct cf_outbox_msg {
-    char *topic;
-    void *key;
-    size_t keylen;
-    char *value;
-    size_t valuelen;
-};
-
-struct cf_outbox {
-    struct cf_outbox_msg *msgs;
-    size_t n;
-    size_t cap;
-};
 
 struct cf_consumer {
     char *group_id;
@@ -69,9 +54,6 @@ struct cf_consumer_msg {
     int parsed; /* ev holds the envelope; 0 for a tombstone or one sent to the DLQ */
     int apply;  /* not applied before (nor earlier in this batch): apply it */
 };
-
-/* Drops the entries from index keep on (an apply that was rejected). */
-CF_TESTABLE void cf_outbox_truncate(struct cf_outbox *out, size_t keep);
 
 /* The partitions of a batch with their first offsets (to seek back to) and
  * next offsets (to store and commit), in the order they first appear. The

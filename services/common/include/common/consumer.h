@@ -26,6 +26,7 @@
 #include "common/config.h"
 #include "common/envelope.h"
 #include "common/kafka.h"
+#include "common/outbox.h"
 
 #define CF_CONSUMER_TABLES_SQL                                                                     \
     "CREATE TABLE IF NOT EXISTS consumer_offsets ("                                                \
@@ -35,54 +36,6 @@
     "CREATE TABLE IF NOT EXISTS applied_events ("                                                  \
     " group_id text NOT NULL, event_id uuid NOT NULL,"                                             \
     " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (group_id, event_id));"
-
-struct cf_outbox;
-
-/* Serializes ev now and queues it for topic with the given key. */
-void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
-                   const struct cf_event *ev);
-
-/* An outbox of one's own, for work outside a runner that emits what apply
- * functions emit (a sweeper): produce it, then commit, then free it. */
-struct cf_outbox *cf_outbox_new(void);
-void cf_outbox_free(struct cf_outbox *out);
-
-/* Produces every queued message and waits for each acknowledgement. */
-int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, char *errbuf,
-                      size_t errbuf_size);
-
-/*
- * A transactional outbox, for work that decides on its own (a sweeper)
- * rather than re-applying an input after a failure: what it decided and
- * what it tells Kafka must not disagree when the commit or the produce
- * fails. The decision and its events commit together; the events are
- * produced after the commit, and again until Kafka has acknowledged them
- * (at least once, with their deterministic ids). A consumer runner does
- * not need this: a failed commit re-applies the input.
- *
- * Table it needs in the service schema (a migration of the service):
- *   outbox(seq, topic, key, value, staged_at)
- */
-#define CF_OUTBOX_TABLE_SQL                                                                        \
-    "CREATE TABLE IF NOT EXISTS outbox ("                                                          \
-    " seq bigserial PRIMARY KEY, topic text NOT NULL, key text, value text NOT NULL,"              \
-    " staged_at timestamptz NOT NULL DEFAULT now());"
-
-/* Writes every queued message to schema.outbox in the caller's open
- * transaction on conn. CF_EINVAL for a key that is not text. */
-int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *out, char *errbuf,
-                    size_t errbuf_size);
-
-/* Produces up to limit staged messages of schema.outbox, oldest first, and
- * deletes them once all are acknowledged, in a transaction of its own on
- * conn (held while Kafka acknowledges, up to the delivery wait). One relay
- * per schema at a time (a lock taken only if free, so instances do not
- * reorder each other's messages). Returns how many were produced (0 when
- * none waited or another relay holds the lock), or an error: the messages
- * stay staged for the next relay, but for one the producer refuses for
- * good (too big), which is logged with its value and dropped. */
-int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
-                    char *errbuf, size_t errbuf_size);
 
 /*
  * Applies one event inside the runner's open transaction on conn.

@@ -1,0 +1,93 @@
+/*
+ * The outbox: events a piece of work decided, collected while it runs and
+ * produced only once it is over. A consumer's apply adds its output events
+ * to the runner's outbox, which the runner produces (deterministic ids) and
+ * has acknowledged before it commits the input; a rejected message's
+ * entries are rewound. Work that decides on its own (a sweeper) stages its
+ * outbox in PostgreSQL with the decision, and a relay produces it after the
+ * commit (the transactional outbox below).
+ */
+#ifndef CF_COMMON_OUTBOX_H
+#define CF_COMMON_OUTBOX_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "common/envelope.h"
+#include "common/kafka.h"
+
+/* One message to produce. */
+struct cf_outbox_msg {
+    char *topic;
+    void *key;
+    size_t keylen;
+    char *value;
+    size_t valuelen;
+};
+
+/* The queue; callers read n and msgs, and change it only through the
+ * functions below. A zeroed struct is an empty outbox: release it with
+ * cf_outbox_truncate(out, 0) and free(out->msgs), or use cf_outbox_new. */
+struct cf_outbox {
+    struct cf_outbox_msg *msgs;
+    size_t n;
+    size_t cap;
+};
+
+/* Serializes ev now and queues it for topic with the given key. */
+void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
+                   const struct cf_event *ev);
+
+/* An outbox of one's own, for work outside a runner that emits what apply
+ * functions emit (a sweeper): produce it, then commit, then free it. */
+struct cf_outbox *cf_outbox_new(void);
+void cf_outbox_free(struct cf_outbox *out);
+
+/* Produces every queued message and waits for each acknowledgement. */
+int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size);
+
+/*
+ * A transactional outbox, for work that decides on its own (a sweeper)
+ * rather than re-applying an input after a failure: what it decided and
+ * what it tells Kafka must not disagree when the commit or the produce
+ * fails. The decision and its events commit together; the events are
+ * produced after the commit, and again until Kafka has acknowledged them
+ * (at least once, with their deterministic ids). A consumer runner does
+ * not need this: a failed commit re-applies the input.
+ *
+ * Table it needs in the service schema (a migration of the service):
+ *   outbox(seq, topic, key, value, staged_at)
+ */
+#define CF_OUTBOX_TABLE_SQL                                                                        \
+    "CREATE TABLE IF NOT EXISTS outbox ("                                                          \
+    " seq bigserial PRIMARY KEY, topic text NOT NULL, key text, value text NOT NULL,"              \
+    " staged_at timestamptz NOT NULL DEFAULT now());"
+
+/* Writes every queued message to schema.outbox in the caller's open
+ * transaction on conn. CF_EINVAL for a key that is not text. */
+int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *out, char *errbuf,
+                    size_t errbuf_size);
+
+/* Produces up to limit staged messages of schema.outbox, oldest first, and
+ * deletes them once all are acknowledged, in a transaction of its own on
+ * conn (held while Kafka acknowledges, up to the delivery wait). One relay
+ * per schema at a time (a lock taken only if free, so instances do not
+ * reorder each other's messages). Returns how many were produced (0 when
+ * none waited or another relay holds the lock), or an error: the messages
+ * stay staged for the next relay, but for one the producer refuses for
+ * good (too big), which is logged with its value and dropped. */
+int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
+                    char *errbuf, size_t errbuf_size);
+
+/* Queues a message of raw bytes: key is copied, value (valuelen bytes,
+ * from malloc) is taken. */
+void cf_outbox_push(struct cf_outbox *out, const char *topic, const void *key, size_t keylen,
+                    char *value, size_t valuelen);
+
+/* Drops the entries from index keep on (the output of an apply that was
+ * rejected: keep is out->n as it was before the apply). */
+void cf_outbox_truncate(struct cf_outbox *out, size_t keep);
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * The outbox (common/outbox.h): a growing array of messages owned by the
+ * outbox, produced as one batch through the process's producer, and its
+ * PostgreSQL form for work outside a consumer runner: staged in the
+ * caller's transaction, relayed after the commit by one relay per schema
+ * at a time, deleted once Kafka has acknowledged them.
+ */
+#include "common/outbox.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/pg.h"
+#include "common/xmalloc.h"
+
+void cf_outbox_push(struct cf_outbox *out, const char *topic, const void *key, size_t keylen,
+                    char *value, size_t valuelen)
+{
+    if (out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 16;
+        out->msgs = cf_xrealloc(out->msgs, out->cap * sizeof(*out->msgs));
+    }
+    struct cf_outbox_msg *m = &out->msgs[out->n++];
+    m->topic = cf_xstrdup(topic);
+    m->key = NULL;
+    m->keylen = keylen;
+    if (key && keylen) {
+        m->key = cf_xmalloc(keylen);
+        memcpy(m->key, key, keylen);
+    }
+    m->value = value; /* taken */
+    m->valuelen = valuelen;
+}
+
+void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
+                   const struct cf_event *ev)
+{
+    char *value = cf_event_dumps(ev);
+    assert(value); /* an event we built ourselves always serializes */
+    cf_outbox_push(out, topic, key, key ? strlen(key) : 0, value, strlen(value));
+}
+
+void cf_outbox_truncate(struct cf_outbox *out, size_t keep)
+{
+    while (out->n > keep) {
+        struct cf_outbox_msg *m = &out->msgs[--out->n];
+        free(m->topic);
+        free(m->key);
+        free(m->value);
+    }
+}
+
+struct cf_outbox *cf_outbox_new(void)
+{
+    return cf_xcalloc(1, sizeof(struct cf_outbox));
+}
+
+void cf_outbox_free(struct cf_outbox *out)
+{
+    if (!out)
+        return;
+    cf_outbox_truncate(out, 0);
+    free(out->msgs);
+    free(out);
+}
+
+int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size)
+{
+    if (out->n == 0)
+        return 0;
+    struct cf_kmsg *msgs = cf_xcalloc(out->n, sizeof(*msgs));
+    for (size_t i = 0; i < out->n; i++) {
+        msgs[i].topic = out->msgs[i].topic;
+        msgs[i].key = out->msgs[i].key;
+        msgs[i].keylen = out->msgs[i].keylen;
+        msgs[i].value = out->msgs[i].value;
+        msgs[i].valuelen = out->msgs[i].valuelen;
+    }
+    int err = cf_producer_send_batch(producer, msgs, out->n, errbuf, errbuf_size);
+    free(msgs);
+    return err;
+}
+
+/* "schema.outbox" with the schema quoted, or NULL (reason in errbuf). */
+static char *outbox_table(PGconn *conn, const char *schema, char *errbuf, size_t errbuf_size)
+{
+    char *ident = PQescapeIdentifier(conn, schema, strlen(schema));
+    if (!ident) {
+        snprintf(errbuf, errbuf_size, "outbox: %s", PQerrorMessage(conn));
+        return NULL;
+    }
+    char *table = cf_xasprintf("%s.outbox", ident);
+    PQfreemem(ident);
+    return table;
+}
+
+int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *out, char *errbuf,
+                    size_t errbuf_size)
+{
+    if (out->n == 0)
+        return 0;
+    char *table = outbox_table(conn, schema, errbuf, errbuf_size);
+    if (!table)
+        return CF_EUNAVAIL;
+    char *sql = cf_xasprintf("INSERT INTO %s (topic, key, value) VALUES ($1, $2, $3)", table);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < out->n; i++) {
+        const struct cf_outbox_msg *m = &out->msgs[i];
+        char *key = NULL;
+        if (m->key) {
+            if (memchr(m->key, '\0', m->keylen)) {
+                snprintf(errbuf, errbuf_size, "outbox: a key for %s is not text", m->topic);
+                rc = CF_EINVAL;
+                break;
+            }
+            key = cf_xmalloc(m->keylen + 1);
+            memcpy(key, m->key, m->keylen);
+            key[m->keylen] = '\0';
+        }
+        const char *params[] = {m->topic, key, m->value};
+        rc = cf_pg_exec(conn, sql, 3, params, NULL, errbuf, errbuf_size);
+        free(key);
+    }
+    free(sql);
+    free(table);
+    return rc;
+}
+
+int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
+                    char *errbuf, size_t errbuf_size)
+{
+    char *table = outbox_table(conn, schema, errbuf, errbuf_size);
+    if (!table)
+        return CF_EUNAVAIL;
+    char nlimit[16];
+    snprintf(nlimit, sizeof(nlimit), "%d", limit > 0 ? limit : 1);
+    PGresult *res = NULL;
+    struct cf_kmsg *msgs = NULL;
+    char *sql = NULL;
+    int n = 0;
+    size_t seqs_len = 2;
+    /* The two-key form: a lock space apart from the one-key locks the
+     * services take on their own keys. */
+    const char *lock_params[] = {table};
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    /* A relay that hangs (a frozen process, a dead connection) must not
+     * keep the lock for hours: its session ends a while after the longest
+     * wait for Kafka. */
+    if (rc == 0)
+        rc = cf_pg_exec(conn, "SET LOCAL idle_in_transaction_session_timeout = '5min'", 0, NULL,
+                        NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec(conn,
+                        "SELECT pg_try_advisory_xact_lock(hashtext('clinicflow.outbox'),"
+                        " hashtext($1))",
+                        1, lock_params, &res, errbuf, errbuf_size);
+    if (rc != 0 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+        goto done;
+    PQclear(res);
+    res = NULL;
+    sql = cf_xasprintf("SELECT seq, topic, key, value FROM %s ORDER BY seq LIMIT $1", table);
+    const char *params[] = {nlimit};
+    rc = cf_pg_exec(conn, sql, 1, params, &res, errbuf, errbuf_size);
+    free(sql);
+    sql = NULL;
+    n = rc == 0 ? PQntuples(res) : 0;
+    if (n == 0)
+        goto done;
+    msgs = cf_xcalloc((size_t)n, sizeof(*msgs));
+    for (int i = 0; i < n; i++) {
+        msgs[i].topic = PQgetvalue(res, i, 1);
+        if (!PQgetisnull(res, i, 2)) {
+            msgs[i].key = PQgetvalue(res, i, 2);
+            msgs[i].keylen = (size_t)PQgetlength(res, i, 2);
+        }
+        msgs[i].value = PQgetvalue(res, i, 3);
+        msgs[i].valuelen = (size_t)PQgetlength(res, i, 3);
+        seqs_len += (size_t)PQgetlength(res, i, 0) + 1;
+    }
+    const int sent = cf_producer_send_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);
+    /* What leaves the outbox: all of it once Kafka has it all (a failure
+     * keeps every row, so the next relay keeps the order), and any message
+     * the producer refuses for good (too big), which would otherwise stop
+     * every event behind it. */
+    int only_too_big = 1; /* every failure is a refusal for good */
+    for (int i = 0; i < n; i++)
+        only_too_big = only_too_big && (msgs[i].err == 0 || msgs[i].err == CF_ETOOBIG);
+    char *seqs = cf_xmalloc(seqs_len + 1); /* "{1,2,3}" */
+    size_t at = 0;
+    int gone = 0;
+    seqs[at++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (!only_too_big && msgs[i].err != CF_ETOOBIG)
+            continue;                  /* kept, and sent again in order with the rest */
+        if (msgs[i].err == CF_ETOOBIG) /* the value may carry personal data: not logged */
+            cf_error("outbox %s: a message of %zu bytes to %s (key %s) is too big for Kafka; "
+                     "dropped",
+                     table, msgs[i].valuelen, msgs[i].topic,
+                     msgs[i].key ? (const char *)msgs[i].key : "none");
+        at += (size_t)snprintf(seqs + at, seqs_len + 1 - at, "%s%s", gone++ ? "," : "",
+                               PQgetvalue(res, i, 0));
+    }
+    seqs[at++] = '}';
+    seqs[at] = '\0';
+    if (gone > 0) {
+        sql = cf_xasprintf("DELETE FROM %s WHERE seq = ANY($1::bigint[])", table);
+        const char *del_params[] = {seqs};
+        rc = cf_pg_exec(conn, sql, 1, del_params, NULL, errbuf, errbuf_size);
+        if (rc == 0)
+            rc = cf_pg_commit(conn, errbuf, errbuf_size);
+    }
+    free(seqs);
+    if (rc == 0)
+        rc = sent != 0 && !only_too_big ? sent : n; /* a failure's reason is in errbuf */
+done:
+    if (rc <= 0)
+        cf_pg_rollback(conn); /* nothing to keep: a rollback ends the lock too */
+    PQclear(res);
+    free(msgs);
+    free(sql);
+    free(table);
+    return rc;
+}
