@@ -62,7 +62,7 @@ static long long int_of(const json_t *j, const char *key)
 }
 
 /* A party reported as a phone replaces one that was not (a later leg may
- * carry the number an earlier one withheld). */
+ * carry the number an earlier one withheld); otherwise the first stays. */
 static void merge_party(json_t *j_call, const char *key, json_t *j_party)
 {
     const char *cur = json_string_value(json_object_get(json_object_get(j_call, key), "kind"));
@@ -70,6 +70,29 @@ static void merge_party(json_t *j_call, const char *key, json_t *j_party)
 
     if (!cur || (strcmp(cur, "e164") != 0 && new_kind && strcmp(new_kind, "e164") == 0))
         json_object_set(j_call, key, j_party);
+}
+
+/* The call's contact key is its external party's (the caller inbound, the
+ * called party outbound), whatever the facts say: a fact's key is taken
+ * only from a fact of the call's direction that reports the very number
+ * the call kept, so the key, the party shown and every decision made on
+ * the key (unique, patient, callbacks) are about one person. */
+static void merge_contact_key(json_t *j_call, const json_t *j_fact)
+{
+    const char *dir = json_string_value(json_object_get(j_call, "direction"));
+    const int inbound = dir && strcmp(dir, "inbound") == 0;
+    const char *kept = json_string_value(
+        json_object_get(json_object_get(j_call, inbound ? "caller" : "called"), "e164"));
+    const char *reported = json_string_value(
+        json_object_get(json_object_get(j_fact, inbound ? "from" : "to"), "e164"));
+    const char *fact_dir = json_string_value(json_object_get(j_fact, "direction"));
+    json_t *j_key = json_object_get(j_fact, "contact_key");
+
+    if (!kept)
+        json_object_del(j_call, "contact_key");
+    else if (json_is_string(j_key) && reported && strcmp(reported, kept) == 0 && dir && fact_dir &&
+             strcmp(dir, fact_dir) == 0)
+        json_object_set(j_call, "contact_key", j_key);
 }
 
 /* What the facts reported, kept in the stored document under "reported"
@@ -107,8 +130,8 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
     static const char *const stage_reported[] = {"ring_seconds", "talk_seconds", "outcome", NULL};
     static const char *const latest_reported[] = {"agent_outcome", "agent_talk_seconds",
                                                   "agent_expected", NULL};
-    static const char *const latest_wins[] = {"agent_id",    "agent_group",     "recording_url",
-                                              "contact_key", "tracking_number", NULL};
+    static const char *const latest_wins[] = {"agent_id", "agent_group", "recording_url",
+                                              "tracking_number", NULL};
     enum call_status st = status_of_event(json_string_value(json_object_get(j_fact, "event")));
     enum call_status cur = status_parse(json_string_value(json_object_get(j_call, "status")));
     json_t *j_rep = reported_of(j_call);
@@ -139,6 +162,7 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
     copy_present(j_call, j_fact, latest_wins);
     merge_party(j_call, "caller", json_object_get(j_fact, "from"));
     merge_party(j_call, "called", json_object_get(j_fact, "to"));
+    merge_contact_key(j_call, j_fact);
 }
 
 static void set_or_del_int(json_t *j, const char *key, long long v)
