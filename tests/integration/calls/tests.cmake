@@ -15,3 +15,5 @@ cf_integration_test(calls.provider_twilio calls/test_provider_twilio.py)
 cf_integration_test(calls.provider_asterisk calls/test_provider_asterisk.py)
 cf_integration_test(calls.two_instances calls/test_two_instances.py)
 cf_integration_test(calls.roles calls/test_roles.py)
+# Over a dozen scenarios, some restarting the service: longer than the default.
+set_tests_properties(integration.calls.tasks PROPERTIES TIMEOUT 360)
