@@ -368,6 +368,32 @@ static void test_contact_key_follows_the_kept_party(void)
     json_decref(c);
 }
 
+/* Every result posted is a new one and the latest wins; one that repeats
+ * the call's value and comment changes nothing. */
+static void test_latest_result_wins(void)
+{
+    json_t *c = new_call("inbound");
+    static const char *const posted[] = {"booked", "refused", "booked"};
+    for (int i = 0; i < 3; i++) {
+        json_t *j_data = json_pack("{s:s}", "result", posted[i]);
+        CHECK(calls_apply_result(c, j_data, 1000 * (i + 1)) == 1);
+        CHECK_STR(str(json_object_get(c, "result"), "value"), posted[i]);
+        json_decref(j_data);
+    }
+    CHECK_STR(str(json_object_get(c, "result"), "at"), "1970-01-01T00:00:03.000Z");
+    json_t *j_same = json_pack("{s:s}", "result", "booked");
+    CHECK(calls_apply_result(c, j_same, 9000) == 0);
+    CHECK_STR(str(json_object_get(c, "result"), "at"), "1970-01-01T00:00:03.000Z");
+    json_object_set_new(j_same, "comment", json_string("Tuesday 10:00"));
+    CHECK(calls_apply_result(c, j_same, 9000) == 1);
+    CHECK_STR(str(json_object_get(c, "result"), "comment"), "Tuesday 10:00");
+    json_decref(j_same);
+    json_t *j_none = json_object();
+    CHECK(calls_apply_result(c, j_none, 9000) == 0);
+    json_decref(j_none);
+    json_decref(c);
+}
+
 int main(void)
 {
     test_status_never_regresses_and_earliest_times_win();
@@ -378,5 +404,6 @@ int main(void)
     test_staff_leg_decides();
     test_static_attribution_validity();
     test_contact_key_follows_the_kept_party();
+    test_latest_result_wins();
     return cf_test_done();
 }
