@@ -39,6 +39,7 @@ struct calls_settings {
     char *public_base_url;          /* how providers reach us ("https://calls.example.org"),
                                        for signatures over the URL; empty: http://<Host> */
     char *trusted_proxies;          /* addresses/networks whose X-Forwarded-For is believed */
+    long result_wait_s; /* a result whose call is not stored this long after it is dropped */
 };
 
 /* client_addr.c: trusted proxy networks, and the address a public request
@@ -82,8 +83,10 @@ int handle_generic_call_post(const struct _u_request *req, struct _u_response *r
 /* hooks.c: every provider route (/v1/hooks/calls/{provider}/{channel}[/...]). */
 int handle_provider_hook(const struct _u_request *req, struct _u_response *resp, void *user);
 
-/* results.c: POST /v1/calls/{id}/result. */
+/* results.c: POST /v1/calls/{id}/result, and the worker that expires the
+ * results whose call was never stored (to the DLQ). */
 int handle_call_result_post(const struct _u_request *req, struct _u_response *resp, void *user);
+void calls_results_expirer(void *ctx);
 
 /* ingest.c: the party object {raw, kind, e164?} of a phone value (new ref). */
 json_t *calls_party_new(const char *raw, const char *default_cc);
@@ -190,11 +193,12 @@ void calls_cut_tags(json_t *j_tags);
 
 /* store.c */
 /* Loads the call document FOR UPDATE: 0 with *out (new ref), CF_ENOTFOUND,
- * or the database error. With contact_lock ("network/contact key"), the
- * same round trip takes the contact's transaction lock that serializes
- * unique-call decisions (enrich.c). */
-int calls_store_load(PGconn *conn, const char *call_id, const char *contact_lock, json_t **out,
-                     char *errbuf, size_t errbuf_size);
+ * CF_EINVAL when the call is another network's than network_id (a message
+ * that must never touch it), or the database error. With contact_lock
+ * ("network/contact key"), the same round trip takes the contact's
+ * transaction lock that serializes unique-call decisions (enrich.c). */
+int calls_store_load(PGconn *conn, const char *call_id, const char *network_id,
+                     const char *contact_lock, json_t **out, char *errbuf, size_t errbuf_size);
 
 /* The key of a contact's advisory locks, "network/contact key" (new
  * string): the callbacks' (tasks.c) and the unique decision's. */
@@ -204,8 +208,15 @@ char *calls_contact_lock_key(const char *network_id, const char *contact_key);
  * key") in the parameter named; seed 1 keeps it apart from the callbacks'
  * lock on the same key (tasks.c). */
 #define CALLS_UNIQUE_LOCK_SQL(param) "pg_advisory_xact_lock(hashtextextended(" param ", 1))"
-/* Inserts or replaces the call row from its document. */
-int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call, char *errbuf,
-                     size_t errbuf_size);
+/* Inserts or replaces the call row from its document. With pending_out
+ * (the call's first save), the same round trip takes the results that
+ * waited for the call in its network: *pending_out gets a new array of
+ * their envelopes (strings), in their order on calls.raw. */
+int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call,
+                     json_t **pending_out, char *errbuf, size_t errbuf_size);
+/* Keeps the result event ev, read from rkm on calls.raw, waiting for its
+ * call (a repeat of its id is dropped). */
+int calls_store_pend_result(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                            char *errbuf, size_t errbuf_size);
 
 #endif

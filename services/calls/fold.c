@@ -62,7 +62,7 @@ static long long int_of(const json_t *j, const char *key)
 }
 
 /* A party reported as a phone replaces one that was not (a later leg may
- * carry the number an earlier one withheld). */
+ * carry the number an earlier one withheld); otherwise the first stays. */
 static void merge_party(json_t *j_call, const char *key, json_t *j_party)
 {
     const char *cur = json_string_value(json_object_get(json_object_get(j_call, key), "kind"));
@@ -70,6 +70,29 @@ static void merge_party(json_t *j_call, const char *key, json_t *j_party)
 
     if (!cur || (strcmp(cur, "e164") != 0 && new_kind && strcmp(new_kind, "e164") == 0))
         json_object_set(j_call, key, j_party);
+}
+
+/* The call's contact key is its external party's (the caller inbound, the
+ * called party outbound), whatever the facts say: a fact's key is taken
+ * only from a fact of the call's direction that reports the very number
+ * the call kept, so the key, the party shown and every decision made on
+ * the key (unique, patient, callbacks) are about one person. */
+static void merge_contact_key(json_t *j_call, const json_t *j_fact)
+{
+    const char *dir = json_string_value(json_object_get(j_call, "direction"));
+    const int inbound = dir && strcmp(dir, "inbound") == 0;
+    const char *kept = json_string_value(
+        json_object_get(json_object_get(j_call, inbound ? "caller" : "called"), "e164"));
+    const char *reported = json_string_value(
+        json_object_get(json_object_get(j_fact, inbound ? "from" : "to"), "e164"));
+    const char *fact_dir = json_string_value(json_object_get(j_fact, "direction"));
+    json_t *j_key = json_object_get(j_fact, "contact_key");
+
+    if (!kept)
+        json_object_del(j_call, "contact_key");
+    else if (json_is_string(j_key) && reported && strcmp(reported, kept) == 0 && dir && fact_dir &&
+             strcmp(dir, fact_dir) == 0)
+        json_object_set(j_call, "contact_key", j_key);
 }
 
 /* What the facts reported, kept in the stored document under "reported"
@@ -107,8 +130,8 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
     static const char *const stage_reported[] = {"ring_seconds", "talk_seconds", "outcome", NULL};
     static const char *const latest_reported[] = {"agent_outcome", "agent_talk_seconds",
                                                   "agent_expected", NULL};
-    static const char *const latest_wins[] = {"agent_id",    "agent_group",     "recording_url",
-                                              "contact_key", "tracking_number", NULL};
+    static const char *const latest_wins[] = {"agent_id", "agent_group", "recording_url",
+                                              "tracking_number", NULL};
     enum call_status st = status_of_event(json_string_value(json_object_get(j_fact, "event")));
     enum call_status cur = status_parse(json_string_value(json_object_get(j_call, "status")));
     json_t *j_rep = reported_of(j_call);
@@ -139,6 +162,7 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
     copy_present(j_call, j_fact, latest_wins);
     merge_party(j_call, "caller", json_object_get(j_fact, "from"));
     merge_party(j_call, "called", json_object_get(j_fact, "to"));
+    merge_contact_key(j_call, j_fact);
 }
 
 static void set_or_del_int(json_t *j, const char *key, long long v)
@@ -321,33 +345,21 @@ static void flag_blocked(struct calls_ctx *ctx, json_t *j_call, const char *netw
     cf_netconf_release(snap);
 }
 
-/* A call result (results.c): sets the call's "result" and emits
- * call.updated when it changed. The handler checked that the call existed,
- * and the result is on the call's partition after its facts, so an unknown
- * call here is a message from elsewhere: rejected. */
-static int fold_result(PGconn *conn, const struct cf_event *ev, struct cf_outbox *out, char *errbuf,
-                       size_t errbuf_size)
+/* A call result (results.c), the data of its event posted at time_ms, on
+ * the call j_call: the latest result wins (booked, then refused, then
+ * booked again ends booked); one that repeats the call's value and
+ * comment changes nothing. Returns 1 when j_call changed, else 0. */
+CF_TESTABLE int calls_apply_result(json_t *j_call, const json_t *j_data, int64_t time_ms)
 {
-    json_t *j_call = NULL;
-    const char *value = json_string_value(json_object_get(ev->data, "result"));
-    int rc;
+    const json_t *j_value = json_object_get(j_data, "result");
 
-    if (!value) {
-        snprintf(errbuf, errbuf_size, "result event without a result");
-        return CF_EINVAL;
-    }
-    rc = calls_store_load(conn, ev->subject, NULL, &j_call, errbuf, errbuf_size);
-    if (rc == CF_ENOTFOUND) {
-        snprintf(errbuf, errbuf_size, "result for an unknown call");
-        return CF_EINVAL;
-    }
-    if (rc != 0)
-        return rc;
-    json_t *j_result = json_pack("{s:s}", "value", value);
-    json_t *j_comment = json_object_get(ev->data, "comment");
+    if (!json_is_string(j_value))
+        return 0;
+    json_t *j_result = json_pack("{s:O}", "value", j_value);
+    json_t *j_comment = json_object_get(j_data, "comment");
     if (json_is_string(j_comment))
         json_object_set(j_result, "comment", j_comment);
-    cf_json_set_time(j_result, "at", ev->time_ms);
+    cf_json_set_time(j_result, "at", time_ms);
     json_t *j_old = json_object_get(j_call, "result");
     /* json_equal says two absent members differ: a result without a comment
      * given again would move result.at and emit call.updated each time. */
@@ -357,16 +369,71 @@ static int fold_result(PGconn *conn, const struct cf_event *ev, struct cf_outbox
         !j_old ||
         !json_equal(json_object_get(j_old, "value"), json_object_get(j_result, "value")) ||
         (j_old_comment || j_new_comment ? !json_equal(j_old_comment, j_new_comment) : 0);
-    if (changed) {
+    if (changed)
         json_object_set_new(j_call, "result", j_result);
-        rc = calls_store_save(conn, ev->networkid, j_call, errbuf, errbuf_size);
+    else
+        json_decref(j_result);
+    return changed;
+}
+
+/* A call result event: sets the call's result and emits call.updated when
+ * it changed. The result is keyed by the call id, so it is on the call's
+ * partition, in order with its facts. A call not stored yet (the result
+ * came before the call's first fact: its sender knew the call from
+ * elsewhere; or the call never comes) keeps the result waiting in
+ * calls.pending_results: the save that first stores a call of its network
+ * takes it (fold_pending), or it expires (results.c). A call of another
+ * network is never touched (calls_store_load says CF_EINVAL). */
+static int fold_result(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    json_t *j_call = NULL;
+    int rc;
+
+    if (!json_is_string(json_object_get(ev->data, "result"))) {
+        snprintf(errbuf, errbuf_size, "result event without a result");
+        return CF_EINVAL;
+    }
+    rc = calls_store_load(conn, ev->subject, ev->networkid, NULL, &j_call, errbuf, errbuf_size);
+    if (rc == CF_ENOTFOUND)
+        return calls_store_pend_result(conn, ev, rkm, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    if (calls_apply_result(j_call, ev->data, ev->time_ms)) {
+        rc = calls_store_save(conn, ev->networkid, j_call, NULL, errbuf, errbuf_size);
         if (rc == 0)
             emit(out, ev, "updated", j_call, ev->time_ms);
-    } else {
-        json_decref(j_result);
     }
     json_decref(j_call);
     return rc;
+}
+
+/* The results that waited for the call j_call (the envelopes, as strings,
+ * that its first save took, in their order on the partition) applied as
+ * if they had come after its first fact: each that changes the call emits
+ * the call.updated, with the id, it would have had then. */
+static int fold_pending(PGconn *conn, const char *network_id, json_t *j_call,
+                        const json_t *j_pending, struct cf_outbox *out, char *errbuf,
+                        size_t errbuf_size)
+{
+    size_t i;
+    json_t *j_text;
+    int changed = 0;
+
+    json_array_foreach(j_pending, i, j_text)
+    {
+        struct cf_event rev = {0};
+        char reason[256];
+        const char *text = json_string_value(j_text);
+        /* it parsed when it was put there */
+        if (cf_event_parse(text, strlen(text), &rev, reason, sizeof(reason)) == 0 &&
+            calls_apply_result(j_call, rev.data, rev.time_ms)) {
+            emit(out, &rev, "updated", j_call, rev.time_ms);
+            changed = 1;
+        }
+        cf_event_clear(&rev);
+    }
+    return changed ? calls_store_save(conn, network_id, j_call, NULL, errbuf, errbuf_size) : 0;
 }
 
 int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
@@ -374,20 +441,19 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                      size_t errbuf_size)
 {
     struct calls_ctx *ctx = vctx;
-    json_t *j_call = NULL, *j_before = NULL, *j_corrected = NULL;
+    json_t *j_call = NULL, *j_before = NULL, *j_corrected = NULL, *j_pending = NULL;
     char *contact_lock = NULL;
     enum call_status before, after;
     const char *verb = NULL;
     int64_t when;
     int rc;
 
-    (void)rkm;
     if (!ev) {
         snprintf(errbuf, errbuf_size, "unexpected tombstone");
         return CF_EINVAL;
     }
     if (strcmp(ev->type, "clinicflow.call.result") == 0)
-        return fold_result(conn, ev, out, errbuf, errbuf_size);
+        return fold_result(conn, ev, rkm, out, errbuf, errbuf_size);
     if (strcmp(ev->type, "clinicflow.call.reported") != 0) {
         snprintf(errbuf, errbuf_size, "unexpected event type %s", ev->type);
         return CF_EINVAL;
@@ -402,8 +468,10 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     const char *dir = json_string_value(json_object_get(ev->data, "direction"));
     if (fact_contact && strcmp(dir, "inbound") == 0)
         contact_lock = calls_contact_lock_key(ev->networkid, fact_contact);
-    rc = calls_store_load(conn, ev->subject, contact_lock, &j_call, errbuf, errbuf_size);
-    if (rc == CF_ENOTFOUND) {
+    rc = calls_store_load(conn, ev->subject, ev->networkid, contact_lock, &j_call, errbuf,
+                          errbuf_size);
+    const int created = rc == CF_ENOTFOUND;
+    if (created) {
         j_call =
             json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:i}", "call_id", ev->subject, "direction",
                       json_object_get(ev->data, "direction"), "caller",
@@ -436,19 +504,24 @@ int calls_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     json_decref(j_after);
     json_object_set_new(j_call, "facts", json_integer(int_of(j_call, "facts") + 1));
 
-    rc = calls_store_save(conn, ev->networkid, j_call, errbuf, errbuf_size);
-    if (rc != 0 || !verb)
+    rc = calls_store_save(conn, ev->networkid, j_call, created ? &j_pending : NULL, errbuf,
+                          errbuf_size);
+    if (rc != 0)
         goto out;
 
-    if (after > before && after == ST_RINGING)
-        when = cf_json_time(j_call, "started_at");
-    else if (after > before && after == ST_IN_PROGRESS)
-        when = cf_json_time(j_call, "answered_at");
-    else if (after > before && after == ST_ENDED)
-        when = cf_json_time(j_call, "ended_at");
-    else
-        when = ev->time_ms;
-    emit(out, ev, verb, j_call, when);
+    if (verb) {
+        if (after > before && after == ST_RINGING)
+            when = cf_json_time(j_call, "started_at");
+        else if (after > before && after == ST_IN_PROGRESS)
+            when = cf_json_time(j_call, "answered_at");
+        else if (after > before && after == ST_ENDED)
+            when = cf_json_time(j_call, "ended_at");
+        else
+            when = ev->time_ms;
+        emit(out, ev, verb, j_call, when);
+    }
+    if (json_array_size(j_pending) > 0)
+        rc = fold_pending(conn, ev->networkid, j_call, j_pending, out, errbuf, errbuf_size);
 
 out:
     if (rc == 0) {
@@ -456,6 +529,7 @@ out:
         json_t *j_other;
         json_array_foreach(j_corrected, i, j_other) emit(out, ev, "updated", j_other, ev->time_ms);
     }
+    json_decref(j_pending);
     json_decref(j_corrected);
     free(contact_lock);
     json_decref(j_before);

@@ -17,5 +17,6 @@
 CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time);
 CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time);
 CF_TESTABLE json_t *calls_public_copy(const json_t *j_call);
+CF_TESTABLE int calls_apply_result(json_t *j_call, const json_t *j_data, int64_t time_ms);
 
 #endif

@@ -140,6 +140,10 @@ static const struct cf_config_var calls_vars[] = {
      "scheme://host[:port] providers use to reach this service (signed URLs), with the path "
      "prefix a proxy adds, if any; empty: the Host header over http",
      check_base_url},
+    {"CLINICFLOW_CALLS_RESULT_WAIT_S", CF_CONF_INT, "86400", &ctx.cfg.result_wait_s, 1, 604800, 0,
+     "a call result whose call is not stored this many seconds after the fold took it goes to "
+     "the DLQ",
+     NULL},
 };
 
 /* The fold, the patient view and the callbacks with their sweeper: what an
@@ -159,7 +163,8 @@ static int add_consumers(struct cf_service *svc)
         .apply = calls_fold_apply,
         .ctx = &ctx,
     };
-    if (cf_service_add_consumer(svc, &fold) != 0)
+    if (cf_service_add_consumer(svc, &fold) != 0 ||
+        cf_service_add_worker(svc, "result expirer", calls_results_expirer, &ctx) != 0)
         return -1;
 
     /* Who is calling: patients.v1 -> the phone -> patient view. */

@@ -85,6 +85,19 @@ const struct cf_migration cf_calls_migrations[] = {
      "CREATE INDEX calls_agent_pending ON calls (updated_at)"
      " WHERE status = 'ended' AND doc ? 'agent_pending';"},
     {6, "events the task sweeper decided, until Kafka has them", CF_OUTBOX_TABLE_SQL},
+    {7, "call results that came before their call",
+     /* the envelope as it was on calls.raw, and where: the DLQ entry of one
+      * that expires names the message */
+     "CREATE TABLE pending_results ("
+     " event_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " call_id uuid NOT NULL,"
+     " raw_partition integer NOT NULL,"
+     " raw_offset bigint NOT NULL,"
+     " event text NOT NULL,"
+     " received_at timestamptz NOT NULL DEFAULT now());"
+     "CREATE INDEX pending_results_call ON pending_results (call_id);"
+     "CREATE INDEX pending_results_received ON pending_results (received_at);"},
 };
 
 const size_t cf_calls_migrations_n = sizeof(cf_calls_migrations) / sizeof(cf_calls_migrations[0]);

@@ -1,14 +1,23 @@
 /*
  * POST /v1/calls/{id}/result: the front desk or the CRM tags a call with
  * what came of it (booked, callback, arrived, refused, info, spam) and a
- * comment. Like every intake it is produced to calls.raw, keyed by the call
- * id so it is ordered after the call's facts, and the fold turns it into a
- * call.updated event. The call must exist in the key's network: the handler
- * reads (never writes) the call store to say 404 at once.
+ * comment. Like every intake it is verified, produced to calls.raw and
+ * acknowledged, and nothing else: the handler never reads PostgreSQL, so an
+ * intake-only instance takes results while PostgreSQL is down, and a result
+ * posted right after the call's own 202 (before the fold stored the call)
+ * is not refused. Keyed by the call id, the result is on the call's
+ * partition, after the call's facts the provider had delivered; the fold
+ * applies it to a call of the key's network only (fold.c), and keeps one
+ * whose call it has not stored yet until the call comes. A result whose
+ * call never comes expires here: the worker below drops it to the DLQ after
+ * CLINICFLOW_CALLS_RESULT_WAIT_S, counted on /metrics.
  *
- * The event id is uuid5(network, "call.result", call id, event_id) with the
- * sender's optional event_id, else the SHA-256 of the body: a retried
- * request is the same event and the fold drops the duplicate.
+ * The event id is uuid5(network, "call.result", call id, key) with the
+ * sender's idempotency key (the body's event_id or the Idempotency-Key
+ * header), so a retried request is the same event and the fold drops the
+ * repeat. Without a key every post is a new result (a random id): the same
+ * result posted twice, booked -> refused -> booked, is three results, and
+ * the latest wins.
  */
 #include "calls.h"
 
@@ -21,10 +30,15 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/http.h"
+#include "common/kafka.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/pg.h"
+#include "common/topics.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
+
+#define KEY_MAX 128 /* characters of an idempotency key, as of event_id */
 
 static const char *const results[] = {"booked", "callback", "arrived", "refused",
                                       "info",   "spam",     NULL};
@@ -32,28 +46,34 @@ static const char *const results[] = {"booked", "callback", "arrived", "refused"
 static const struct cf_field result_fields[] = {
     {"result", CF_FIELD_ENUM, 1, 0, 0, 0, 0, results},
     {"comment", CF_FIELD_STRING, 0, 0, 1000, 0, 0, NULL},
-    {"event_id", CF_FIELD_STRING, 0, 1, 128, 0, 0, NULL},
+    {"event_id", CF_FIELD_STRING, 0, 1, KEY_MAX, 0, 0, NULL},
 };
 
-/* The call's clinic (strdup'd; NULL when it has none) if the call exists in
- * network_id: 0, CF_ENOTFOUND, or CF_EUNAVAIL when PostgreSQL cannot say. */
-static int call_lookup(struct calls_ctx *ctx, const char *call_id, const char *network_id,
-                       char **clinic_out, char *errbuf, size_t errbuf_size)
+/* The sender's idempotency key: the body's event_id or the Idempotency-Key
+ * header, which must agree when both are given. NULL with *field set to
+ * the one at fault when they disagree or the header is not a key; NULL
+ * with *field NULL when there is none. */
+static const char *idempotency_key(const struct _u_request *req, const json_t *j_body,
+                                   const char **field)
 {
-    PGresult *res = NULL;
-    const char *params[] = {call_id, network_id};
-    int rc = cf_pg_pool_exec(
-        ctx->svc->pg,
-        "SELECT clinic_id FROM calls.calls WHERE call_id = $1::uuid AND network_id = $2", 2, params,
-        &res, errbuf, errbuf_size);
-    if (rc == 0 && PQntuples(res) == 0)
-        rc = CF_ENOTFOUND;
-    else if (rc == 0)
-        *clinic_out = PQgetisnull(res, 0, 0) ? NULL : cf_xstrdup(PQgetvalue(res, 0, 0));
-    else if (rc != CF_EINVAL)
-        rc = CF_EUNAVAIL;
-    PQclear(res);
-    return rc;
+    const char *in_body = json_string_value(json_object_get(j_body, "event_id"));
+    const char *header = cf_http_header(req, "Idempotency-Key");
+
+    *field = NULL;
+    if (header) {
+        size_t n = 0;
+        while (header[n] >= 0x20 && header[n] <= 0x7e && n <= KEY_MAX)
+            n++;
+        if (n == 0 || n > KEY_MAX || header[n] != '\0') {
+            *field = "Idempotency-Key";
+            return NULL;
+        }
+    }
+    if (in_body && header && strcmp(in_body, header) != 0) {
+        *field = "event_id";
+        return NULL;
+    }
+    return in_body ? in_body : header;
 }
 
 int handle_call_result_post(const struct _u_request *req, struct _u_response *resp, void *user)
@@ -63,7 +83,7 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
     const struct cf_network *net = NULL;
     json_t *j_body = NULL, *j_reply = NULL;
     json_error_t jerr;
-    char field[64], errbuf[256], *clinic = NULL;
+    char field[64], errbuf[256];
     struct cf_event ev = {0};
     const char *body;
     size_t body_len;
@@ -100,38 +120,29 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
         cf_http_error(resp, 400, "invalid_field", errbuf, field);
         goto out;
     }
-    rc = call_lookup(ctx, call_id, net->id, &clinic, errbuf, sizeof(errbuf));
-    if (rc == CF_ENOTFOUND) {
-        cf_http_error(resp, 404, "not_found", "no such call in this network", NULL);
-        goto out;
-    }
-    if (rc != 0) {
-        cf_warn("call lookup failed: %s", errbuf);
-        cf_http_error_from(resp, CF_EUNAVAIL, "the call store is unavailable; retry later", NULL,
-                           ctx->svc->settings.kafka_retry_after_s);
+    const char *bad = NULL;
+    const char *event_key = idempotency_key(req, j_body, &bad);
+    if (bad) {
+        cf_http_error(resp, 400, "invalid_field",
+                      strcmp(bad, "event_id") == 0
+                          ? "event_id and the Idempotency-Key header differ"
+                          : "the Idempotency-Key header must be 1 to 128 printable ASCII "
+                            "characters",
+                      bad);
         goto out;
     }
 
-    /* The event: its id from the sender's event id or the body itself. */
-    char idem[CF_SHA256_HEX_LEN + 1];
-    const char *event_key = json_string_value(json_object_get(j_body, "event_id"));
-    if (!event_key) {
-        uint8_t digest[32];
-        char *canon = json_dumps(j_body, JSON_COMPACT | JSON_SORT_KEYS);
-        cf_sha256(canon, strlen(canon), digest);
-        cf_hex(digest, sizeof(digest), idem);
-        free(canon);
-        event_key = idem;
+    if (event_key) {
+        const char *parts[] = {net->id, "call.result", call_id, event_key};
+        cf_uuid5(parts, 4, ev.id);
+    } else {
+        cf_uuid4(ev.id);
     }
-    const char *parts[] = {net->id, "call.result", call_id, event_key};
-    cf_uuid5(parts, 4, ev.id);
     ev.source = cf_xstrdup("/clinicflow/calls/results");
     ev.type = cf_xstrdup("clinicflow.call.result");
     ev.subject = cf_xstrdup(call_id);
     ev.time_ms = cf_now_ms();
     ev.networkid = cf_xstrdup(net->id);
-    ev.clinicid = clinic;
-    clinic = NULL;
     ev.data = json_pack("{s:O}", "result", json_object_get(j_body, "result"));
     json_t *j_comment = json_object_get(j_body, "comment");
     if (j_comment && json_string_length(j_comment) > 0)
@@ -146,11 +157,127 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
     cf_http_json(resp, 202, j_reply);
 
 out:
-    free(clinic);
     cf_event_clear(&ev);
     json_decref(j_reply);
     json_decref(j_body);
     if (snap)
         cf_netconf_release(snap);
     return U_CALLBACK_COMPLETE;
+}
+
+/* Queues the DLQ entry of an expired result: the message on calls.raw
+ * (partition, offset, original value, the call id its key) as the fold's
+ * group would have sent it, with its id, so an expiry repeated after a
+ * failed commit is the same entry. */
+static void dlq_expired(struct cf_outbox *out, const char *network_id, const char *call_id,
+                        const char *partition, const char *offset, const char *value, long wait_s)
+{
+    struct cf_event ev = {0};
+    const char *parts[] = {CF_TOPIC_CALLS_RAW, partition, offset, CALLS_FOLD_GROUP};
+    const size_t vlen = strlen(value), klen = strlen(call_id);
+    char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
+    char *key_b64 = cf_xmalloc(4 * ((klen + 2) / 3) + 1);
+    char reason[160];
+
+    cf_uuid5(parts, 4, ev.id);
+    ev.source = cf_xstrdup("/clinicflow/" CALLS_FOLD_GROUP "/dlq");
+    ev.type = cf_xstrdup("clinicflow.dlq.entry");
+    ev.subject = cf_xasprintf("%s/%s/%s", CF_TOPIC_CALLS_RAW, partition, offset);
+    ev.time_ms = cf_now_ms();
+    ev.networkid = cf_xstrdup(network_id);
+    cf_base64((const uint8_t *)value, vlen, value_b64);
+    cf_base64((const uint8_t *)call_id, klen, key_b64);
+    snprintf(reason, sizeof(reason),
+             "result for call %s: no call of the network was stored within %ld s", call_id, wait_s);
+    ev.data =
+        json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s, s:s}", "group_id", CALLS_FOLD_GROUP, "topic",
+                  CF_TOPIC_CALLS_RAW, "partition", (int)strtol(partition, NULL, 10), "offset",
+                  (json_int_t)strtoll(offset, NULL, 10), "reason_code", "call_not_stored", "reason",
+                  reason, "value_b64", value_b64, "key_b64", key_b64);
+    free(value_b64);
+    free(key_b64);
+    cf_outbox_add(out, CF_TOPIC_DLQ, call_id, &ev);
+    cf_event_clear(&ev);
+}
+
+/* One round: up to 100 results that waited past the bound leave
+ * calls.pending_results, in a transaction that commits only once Kafka has
+ * their DLQ entries (the fold, taking a result for its call, and another
+ * instance's round skip rows locked here: a result is applied or dropped,
+ * never both). Returns how many, or a negative error. */
+static int expire_once(struct calls_ctx *ctx, PGconn *conn, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    struct cf_outbox *out = cf_outbox_new();
+    char wait[24];
+    snprintf(wait, sizeof(wait), "%ld", ctx->cfg.result_wait_s);
+    const char *params[] = {wait};
+    int n = 0;
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec(conn,
+                        "DELETE FROM calls.pending_results WHERE event_id IN"
+                        " (SELECT event_id FROM calls.pending_results"
+                        " WHERE received_at < now() - make_interval(secs => $1)"
+                        " ORDER BY received_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                        " RETURNING network_id, call_id::text, raw_partition::text,"
+                        " raw_offset::text, event",
+                        1, params, &res, errbuf, errbuf_size);
+    if (rc == 0) {
+        n = PQntuples(res);
+        for (int i = 0; i < n; i++)
+            dlq_expired(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                        PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), ctx->cfg.result_wait_s);
+    }
+    PQclear(res);
+    if (rc == 0 && n > 0)
+        rc = cf_outbox_produce(ctx->svc->producer, out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_commit(conn, errbuf, errbuf_size);
+    else
+        cf_pg_rollback(conn);
+    cf_outbox_free(out);
+    if (rc != 0)
+        return rc;
+    if (n > 0) {
+        cf_metrics_add("clinicflow_calls_results_expired_total", "", n);
+        cf_warn("%d call results expired without their call (sent to the dlq)", n);
+    }
+    return n;
+}
+
+/* The worker: a round every tenth of the wait (at most a minute apart),
+ * on any instance that folds. */
+void calls_results_expirer(void *vctx)
+{
+    struct calls_ctx *ctx = vctx;
+    long interval_ms = ctx->cfg.result_wait_s * 100;
+    char errbuf[256];
+
+    if (interval_ms > 60000)
+        interval_ms = 60000;
+    cf_metrics_describe("clinicflow_calls_results_expired_total", "counter",
+                        "Call results dropped to the DLQ because no call of their network was "
+                        "stored within CLINICFLOW_CALLS_RESULT_WAIT_S");
+    cf_metrics_describe("clinicflow_calls_results_waiting", "gauge",
+                        "Call results kept until their call is stored (all instances)");
+    while (!cf_service_sleep(ctx->svc, interval_ms)) {
+        PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
+        if (!conn) {
+            cf_warn("result expirer: %s", errbuf);
+            continue;
+        }
+        int n;
+        while ((n = expire_once(ctx, conn, errbuf, sizeof(errbuf))) == 100)
+            ;
+        if (n < 0)
+            cf_warn("result expirer: %s", errbuf);
+        PGresult *res = NULL;
+        if (cf_pg_exec(conn, "SELECT count(*) FROM calls.pending_results", 0, NULL, &res, errbuf,
+                       sizeof(errbuf)) == 0)
+            cf_metrics_set("clinicflow_calls_results_waiting", "",
+                           strtod(PQgetvalue(res, 0, 0), NULL));
+        PQclear(res);
+        cf_pg_pool_release(ctx->svc->pg, conn);
+    }
 }

@@ -1,13 +1,16 @@
 /*
  * The call store: one row per call in calls.calls, the folded document in
  * doc (what calls.v1 carries, plus the private "reported" facts the fold
- * derives from) and the columns an operator queries by. Only
- * the fold consumer writes here, inside its transaction.
+ * derives from) and the columns an operator queries by; and the results
+ * that came before their call (calls.pending_results), which the save that
+ * first stores the call takes. Only the fold consumer writes here, inside
+ * its transaction.
  */
 #include "calls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "common/pg.h"
@@ -18,8 +21,8 @@ char *calls_contact_lock_key(const char *network_id, const char *contact_key)
     return cf_xasprintf("%s/%s", network_id, contact_key);
 }
 
-int calls_store_load(PGconn *conn, const char *call_id, const char *contact_lock, json_t **out,
-                     char *errbuf, size_t errbuf_size)
+int calls_store_load(PGconn *conn, const char *call_id, const char *network_id,
+                     const char *contact_lock, json_t **out, char *errbuf, size_t errbuf_size)
 {
     const char *params[] = {call_id, contact_lock};
     PGresult *res = NULL;
@@ -28,17 +31,28 @@ int calls_store_load(PGconn *conn, const char *call_id, const char *contact_lock
 
     *out = NULL;
     if (contact_lock)
-        rc = cf_pg_exec(conn,
-                        "SELECT (SELECT doc::text FROM calls WHERE call_id = $1 FOR UPDATE),"
-                        " " CALLS_UNIQUE_LOCK_SQL("$2"),
-                        2, params, &res, errbuf, errbuf_size);
+        rc = cf_pg_exec(
+            conn,
+            "SELECT c.doc::text, c.network_id, " CALLS_UNIQUE_LOCK_SQL(
+                "$2") " FROM (SELECT 1) AS one LEFT JOIN"
+                      " (SELECT doc, network_id FROM calls WHERE call_id = $1 FOR UPDATE) AS c"
+                      " ON true",
+            2, params, &res, errbuf, errbuf_size);
     else
-        rc = cf_pg_exec(conn, "SELECT doc::text FROM calls WHERE call_id = $1 FOR UPDATE", 1,
+        rc = cf_pg_exec(conn,
+                        "SELECT doc::text, network_id FROM calls WHERE call_id = $1 FOR UPDATE", 1,
                         params, &res, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
         rc = CF_ENOTFOUND;
+        goto out;
+    }
+    /* Call ids are derived from the network, so this is a message naming
+     * another tenant's call: never applied to it. */
+    if (strcmp(PQgetvalue(res, 0, 1), network_id) != 0) {
+        snprintf(errbuf, errbuf_size, "call %s belongs to another network", call_id);
+        rc = CF_EINVAL;
         goto out;
     }
     *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
@@ -66,11 +80,27 @@ static char *int_or_null(const json_t *j, const char *key, char *buf, size_t siz
     return buf;
 }
 
-int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call, char *errbuf,
-                     size_t errbuf_size)
+/* The upsert of a call row from its document ($1 .. $17). */
+#define SAVE_SQL                                                                                   \
+    "INSERT INTO calls (call_id, network_id, clinic_id, direction, status, contact_key,"           \
+    " started_at, answered_at, ended_at, outcome, ring_seconds, talk_seconds, provider,"           \
+    " provider_call_id, facts, doc, result, updated_at)"                                           \
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"         \
+    " now())"                                                                                      \
+    " ON CONFLICT (call_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"                         \
+    " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"                               \
+    " started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,"                       \
+    " ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome,"                                   \
+    " ring_seconds = EXCLUDED.ring_seconds, talk_seconds = EXCLUDED.talk_seconds,"                 \
+    " facts = EXCLUDED.facts, doc = EXCLUDED.doc, result = EXCLUDED.result,"                       \
+    " updated_at = now()"
+
+int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call,
+                     json_t **pending_out, char *errbuf, size_t errbuf_size)
 {
     char ring[24], talk[24], facts[24];
     char *doc = json_dumps(j_call, JSON_COMPACT);
+    PGresult *res = NULL;
     const char *params[] = {
         str_or_null(j_call, "call_id"),
         network_id,
@@ -90,21 +120,43 @@ int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call,
         doc,
         str_or_null(json_object_get(j_call, "result"), "value"),
     };
-    int rc = cf_pg_exec(
-        conn,
-        "INSERT INTO calls (call_id, network_id, clinic_id, direction, status, contact_key,"
-        " started_at, answered_at, ended_at, outcome, ring_seconds, talk_seconds, provider,"
-        " provider_call_id, facts, doc, result, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-        " now())"
-        " ON CONFLICT (call_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
-        " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"
-        " started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,"
-        " ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome,"
-        " ring_seconds = EXCLUDED.ring_seconds, talk_seconds = EXCLUDED.talk_seconds,"
-        " facts = EXCLUDED.facts, doc = EXCLUDED.doc, result = EXCLUDED.result,"
-        " updated_at = now()",
-        17, params, NULL, errbuf, errbuf_size);
+    int rc;
+    if (!pending_out) {
+        rc = cf_pg_exec(conn, SAVE_SQL, 17, params, NULL, errbuf, errbuf_size);
+        free(doc);
+        return rc;
+    }
+    /* The same round trip takes the call's pending results of its network,
+     * in the order they were on the partition. */
+    *pending_out = json_array();
+    rc = cf_pg_exec(conn,
+                    "WITH saved AS (" SAVE_SQL "),"
+                    " taken AS (DELETE FROM pending_results"
+                    " WHERE call_id = $1::uuid AND network_id = $2 RETURNING raw_offset, event)"
+                    " SELECT event FROM taken ORDER BY raw_offset",
+                    17, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_array_append_new(*pending_out, json_string(PQgetvalue(res, i, 0)));
+    PQclear(res);
     free(doc);
+    return rc;
+}
+
+int calls_store_pend_result(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                            char *errbuf, size_t errbuf_size)
+{
+    char partition[16], offset[32];
+    snprintf(partition, sizeof(partition), "%d", (int)rkm->partition);
+    snprintf(offset, sizeof(offset), "%lld", (long long)rkm->offset);
+    char *value = cf_xmalloc(rkm->len + 1);
+    memcpy(value, rkm->payload, rkm->len);
+    value[rkm->len] = '\0';
+    const char *params[] = {ev->id, ev->networkid, ev->subject, partition, offset, value};
+    int rc = cf_pg_exec(conn,
+                        "INSERT INTO pending_results (event_id, network_id, call_id, raw_partition,"
+                        " raw_offset, event) VALUES ($1, $2, $3, $4, $5, $6)"
+                        " ON CONFLICT (event_id) DO NOTHING",
+                        6, params, NULL, errbuf, errbuf_size);
+    free(value);
     return rc;
 }

@@ -5,7 +5,9 @@
  *   - an inbound call that ended missed, abandoned, busy, failed or in
  *     voicemail, not from a blocked number, opens a task for its contact
  *     (opened at the call's end, due an SLA later), or, if one is open,
- *     adds to its missed_calls (task.updated);
+ *     adds to its missed_calls (task.updated); one that ended before the
+ *     open task opened moves its opening, due time and source to itself,
+ *     and a callback answered in between closes the task;
  *   - a call with the contact answered by a person (its outcome, so once it
  *     is over: a voicemail answers the line too), either direction,
  *     anywhere in the network, closes the open task with the time from the
@@ -206,6 +208,14 @@ static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id
                      const char *contact_key, const json_t *j_call, const char *id_base,
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
+/* When the wait for a callback began with the missed call j_call: its end,
+ * or its start when the end is not known. */
+static int64_t miss_end(const json_t *j_call)
+{
+    const int64_t ended = cf_json_time(j_call, "ended_at");
+    return ended >= 0 ? ended : cf_json_time(j_call, "started_at");
+}
+
 /* The missed call j_call (as calls.v1 carries it) joins the contact's open
  * task or opens one; the task events' ids come from id_base and time_ms is
  * the update's time. */
@@ -221,6 +231,30 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     rc = load_open(conn, network_id, contact_key, &j_task, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
+    /* A miss that ended before the open task opened (seen later: another
+     * partition, a retried webhook) is when the wait began. If a callback
+     * answered after it and before the task opened, that callback settled
+     * it: it gets a task of its own, closed with that callback at once
+     * (open_task), and the open task is left as it is. Otherwise it joins
+     * the task, which opens at its end, due an SLA after it, with it as
+     * source. */
+    const int64_t ended = miss_end(j_call);
+    const int64_t task_opened = j_task ? cf_json_time(j_task, "opened_at") : -1;
+    const int earlier = j_task && ended >= 0 && ended < task_opened;
+    if (earlier) {
+        char cb_call[CF_UUID_STR_LEN + 1];
+        int64_t cb_ms = 0, until = lost_at(ctx, ended);
+        if (until >= task_opened)
+            until = task_opened - 1;
+        rc = find_callback(conn, network_id, contact_key, ended, until, cb_call, &cb_ms, errbuf,
+                           errbuf_size);
+        if (rc != 0 || cb_call[0]) {
+            json_decref(j_task);
+            j_task = NULL;
+        }
+        if (rc != 0)
+            return rc;
+    }
     if (j_task) {
         /* A call counts once, however many events it had. */
         const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), call_id};
@@ -234,6 +268,11 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
             json_object_set_new(
                 j_task, "missed_calls",
                 json_integer(json_integer_value(json_object_get(j_task, "missed_calls")) + 1));
+            if (earlier) {
+                json_object_set_new(j_task, "source_call_id", json_string(call_id));
+                cf_json_set_time(j_task, "opened_at", ended);
+                cf_json_set_time(j_task, "due_at", ended + ctx->cfg.callback_sla_s * 1000);
+            }
             rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
             if (rc == 0)
                 emit(out, id_base, "updated", j_task, network_id, time_ms);
@@ -242,8 +281,8 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
         return rc;
     }
 
-    /* No open task: unless this call already opened one (closed since),
-     * open one. */
+    /* No open task (or one this miss does not join): unless this call
+     * already opened one (closed since), open one. */
     const char *exists[] = {call_id};
     rc = cf_pg_exec(conn, "SELECT 1 FROM calls.task_calls WHERE call_id = $1", 1, exists, &res,
                     errbuf, errbuf_size);
@@ -262,9 +301,7 @@ static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
-    int64_t opened = cf_json_time(j_call, "ended_at");
-    if (opened < 0)
-        opened = cf_json_time(j_call, "started_at");
+    const int64_t opened = miss_end(j_call);
     char task_id[CF_UUID_STR_LEN + 1];
     const char *parts[] = {network_id, "callback", contact_key, call_id};
     cf_uuid5(parts, 4, task_id);
@@ -278,25 +315,24 @@ static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id
     cf_json_set_time(j_task, "opened_at", opened);
     cf_json_set_time(j_task, "due_at", opened + ctx->cfg.callback_sla_s * 1000);
 
+    /* The task.opened is of the open task; with a callback in the store
+     * it is saved once, closed (another task of the contact may be open:
+     * add_missed). */
+    emit(out, id_base, "opened", j_task, network_id, opened);
+    char cb_call[CF_UUID_STR_LEN + 1];
+    int64_t cb_ms = 0;
+    int rc = find_callback(conn, network_id, contact_key, opened, lost_at(ctx, opened), cb_call,
+                           &cb_ms, errbuf, errbuf_size);
+    if (rc == 0 && cb_call[0])
+        close_task(j_task, cb_call, cb_ms);
     const char *link[] = {task_id, call_id};
-    int rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_exec(conn, "INSERT INTO calls.task_calls (task_id, call_id) VALUES ($1, $2)", 2,
                         link, NULL, errbuf, errbuf_size);
-    if (rc == 0)
-        emit(out, id_base, "opened", j_task, network_id, opened);
-
-    char cb_call[CF_UUID_STR_LEN + 1];
-    int64_t cb_ms = 0;
-    if (rc == 0)
-        rc = find_callback(conn, network_id, contact_key, opened, lost_at(ctx, opened), cb_call,
-                           &cb_ms, errbuf, errbuf_size);
-    if (rc == 0 && cb_call[0]) {
-        close_task(j_task, cb_call, cb_ms);
-        rc = save_task(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
-        if (rc == 0)
-            emit(out, id_base, "closed", j_task, network_id, cb_ms);
-    }
+    if (rc == 0 && cb_call[0])
+        emit(out, id_base, "closed", j_task, network_id, cb_ms);
     json_decref(j_task);
     return rc;
 }

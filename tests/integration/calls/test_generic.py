@@ -1,10 +1,12 @@
 """POST /v1/hooks/calls/generic end to end: the webhook, calls.raw, the fold,
 calls.v1 and the calls table, against real PostgreSQL and a devbroker."""
 import json
+import random
 import uuid
 
 import cfstack
-from common import Stack, call_body, contact_key, demo_network, events_for, metric, wait_until
+from common import (Stack, call_body, contact_key, demo_network, events_for, metric, tasks_of,
+                    wait_consumed, wait_task, wait_until)
 
 RAW = "clinicflow.calls.raw.v1"
 CALLS = "clinicflow.calls.v1"
@@ -174,6 +176,31 @@ def test_withheld_caller_and_extensions(stack):
     assert st == 400 and json.loads(body)["error"]["field"] == "tracking_number", body
 
 
+def test_contact_key_is_the_callers(stack):
+    """A later leg reports another number: the caller stays the first number
+    seen, and the contact key, the callback task and its contact stay that
+    number's."""
+    first, other = ["+7916%07d" % random.randrange(10 ** 7) for _ in range(2)]
+    cid = "pbx-" + uuid.uuid4().hex[:12]
+    st, _, body = stack.post_generic(call_body(cid, "started", time="2026-11-20T09:00:00Z",
+                                               **{"from": first}))
+    assert st == 202, body
+    call_uuid = json.loads(body)["call_id"]
+    st, _, body = stack.post_generic(call_body(cid, "ended", time="2026-11-20T09:00:40Z",
+                                               outcome="missed", **{"from": other}))
+    assert st == 202, body
+    data = wait_event(stack, call_uuid, "clinicflow.call.ended")["data"]
+    assert data["caller"]["e164"] == first, data
+    assert data["contact_key"] == contact_key(first), data
+    rows = cfstack.psql(stack.dsn, "SELECT contact_key FROM calls.calls WHERE call_id = '%s'"
+                        % call_uuid)
+    assert rows == [[contact_key(first)]], rows
+    task = wait_task(stack, contact_key(first), "clinicflow.task.opened")["data"]
+    assert task["contact"]["e164"] == first and task["source_call_id"] == call_uuid, task
+    wait_consumed(stack, "clinicflow-calls-tasks", CALLS)
+    assert tasks_of(stack, contact_key(other)) == []
+
+
 def test_health_readiness_metrics(stack):
     st, _, body = cfstack.http("GET", stack.svc.url("/healthz"))
     assert st == 200
@@ -204,6 +231,7 @@ if __name__ == "__main__":
             test_missed_without_ring_time_is_not_abandoned, test_out_of_order_never_regresses,
             test_same_call_posted_twice_is_one_call, test_bad_input_is_rejected_and_nothing_produced,
             test_withheld_caller_and_extensions,
+            test_contact_key_is_the_callers,
             # last: the request counters it checks were made by the tests above
             test_health_readiness_metrics,
         )], exit=False)

@@ -465,6 +465,57 @@ def test_callback_after_the_deadline_does_not_close(_stack):
         s.close()
 
 
+def test_earlier_miss_seen_later_moves_the_opening(stack):
+    """A missed call that ended before the open task opened, seen after it
+    (another partition, a retried webhook): the task opens at its end, due
+    an SLA after it, with it as the source."""
+    number, ckey, later_end, opened = missed_minutes_ago(stack, 20)
+    earlier_end = later_end - timedelta(minutes=10)
+    earlier = missed_call(stack, number, earlier_end)
+    updated = wait_task(stack, ckey, "clinicflow.task.updated")["data"]
+    assert updated["task_id"] == opened["task_id"] and updated["missed_calls"] == 2, updated
+    assert updated["opened_at"] == iso(earlier_end).replace("Z", ".000Z"), updated
+    assert updated["due_at"] == iso(earlier_end + timedelta(seconds=900)).replace(
+        "Z", ".000Z"), updated
+    assert updated["source_call_id"] == earlier, updated
+    rows = cfstack.psql(stack.dsn, "SELECT opened_at = '%s', due_at = '%s', missed_calls"
+                        " FROM calls.tasks WHERE task_id = '%s'"
+                        % (iso(earlier_end), iso(earlier_end + timedelta(seconds=900)),
+                           opened["task_id"]))
+    assert rows == [["t", "t", "2"]], rows
+
+
+def test_earlier_miss_seen_later_is_settled_by_the_callback_between(stack):
+    """The clinic called back between an earlier miss and a later one, and
+    the earlier miss is seen last: the callback settled it, so it gets a
+    task of its own, closed with that callback (on time), and the later
+    miss's task stays as it was."""
+    number, ckey, later_end, first = missed_minutes_ago(stack, 20)
+    earlier_end = later_end - timedelta(minutes=10)
+    answered = earlier_end + timedelta(minutes=5)
+    callback = post(stack, call_body(event="ended", time=iso(answered + timedelta(minutes=1)),
+                                     direction="outbound", answered_at=iso(answered),
+                                     talk_seconds=60,
+                                     **{"from": "+7 495 000-10-01", "to": number}))
+    # Applied before the earlier miss comes: too early for the task then.
+    wait_tasks_consumed(stack)
+    assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]
+    earlier = missed_call(stack, number, earlier_end)
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["task_id"] != first["task_id"] and closed["closing_call_id"] == callback, closed
+    assert closed["source_call_id"] == earlier and closed["missed_calls"] == 1, closed
+    assert closed["opened_at"] == iso(earlier_end).replace("Z", ".000Z"), closed
+    assert closed["seconds_to_callback"] == 300 and closed["on_time"] is True, closed
+    wait_tasks_consumed(stack)
+    # Keyed by task: the two tasks' events are on any partitions.
+    assert sorted((e["data"]["task_id"], e["type"]) for e in tasks_of(stack, ckey)) == sorted([
+        (first["task_id"], "clinicflow.task.opened"),
+        (closed["task_id"], "clinicflow.task.opened"),
+        (closed["task_id"], "clinicflow.task.closed")])
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls, doc->>'source_call_id'"
+                        " FROM calls.tasks WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
+    assert rows == [["closed", "1", earlier], ["open", "1", first["source_call_id"]]], rows
+
 if __name__ == "__main__":
     s = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(LOST_AFTER_S),
                          "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
@@ -484,6 +535,8 @@ if __name__ == "__main__":
             test_callbacks_wait_for_the_sweepers_staged_events,
             test_task_whose_document_does_not_read_still_expires,
             test_callback_after_the_deadline_does_not_close,
+            test_earlier_miss_seen_later_moves_the_opening,
+            test_earlier_miss_seen_later_is_settled_by_the_callback_between,
         )], exit=False)
     finally:
         s.close()

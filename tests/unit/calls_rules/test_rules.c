@@ -433,6 +433,89 @@ static void test_agent_group_decision(void)
     CHECK_STR(str(c, "agent_group"), "reception");
     json_decref(c);
     json_decref(doc);
+/* A fact of direction dir from `from` to `to` (E.164), with the contact key
+ * the intake computed for its external party (NULL: none, a withheld
+ * number). */
+static json_t *party_fact(const char *dir, const char *from, const char *to, const char *key)
+{
+    json_t *j_fact = json_pack("{s:s, s:{s:s,s:s}, s:{s:s,s:s,s:s}}", "direction", dir, "from",
+                               "raw", from, "kind", from[0] == '+' ? "e164" : "anonymous", "to",
+                               "raw", to, "kind", "e164", "e164", to);
+    if (from[0] == '+')
+        json_object_set_new(json_object_get(j_fact, "from"), "e164", json_string(from));
+    if (key)
+        json_object_set_new(j_fact, "contact_key", json_string(key));
+    return j_fact;
+}
+
+/* The caller keeps the first number seen, and the contact key is that
+ * number's, whichever fact came last: both are the same person, always. */
+static void test_contact_key_follows_the_kept_party(void)
+{
+    json_t *c = new_call("inbound"); /* its caller: +79161234567 */
+    apply(c, "started", "2026-11-20T10:00:00Z",
+          party_fact("inbound", "+79161234567", "+74950000301", "key-a"));
+    CHECK_STR(str(c, "contact_key"), "key-a");
+    /* a later leg reports another number: the caller stays, so does its key */
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          party_fact("inbound", "+79169990000", "+74950000301", "key-b"));
+    CHECK_STR(str(json_object_get(c, "caller"), "e164"), "+79161234567");
+    CHECK_STR(str(c, "contact_key"), "key-a");
+    /* a fact of the other direction names another external party */
+    apply(c, "updated", "2026-11-20T10:02:00Z",
+          party_fact("outbound", "+79161234567", "+74950000301", "key-c"));
+    CHECK_STR(str(c, "contact_key"), "key-a");
+    json_decref(c);
+
+    /* A withheld caller has no key; the number a later leg reports becomes
+     * the caller, and its key the call's. */
+    c = new_call("inbound");
+    json_object_set_new(c, "caller",
+                        json_pack("{s:s, s:s}", "raw", "anonymous", "kind", "anonymous"));
+    apply(c, "started", "2026-11-20T10:00:00Z",
+          party_fact("inbound", "anonymous", "+74950000301", NULL));
+    CHECK(!json_object_get(c, "contact_key"));
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          party_fact("inbound", "+79169990000", "+74950000301", "key-b"));
+    CHECK_STR(str(json_object_get(c, "caller"), "e164"), "+79169990000");
+    CHECK_STR(str(c, "contact_key"), "key-b");
+    json_decref(c);
+
+    /* Outbound, the called party is the contact. */
+    c = new_call("outbound"); /* its called party: +74950000301 */
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          party_fact("outbound", "+79161234567", "+74950000301", "key-called"));
+    CHECK_STR(str(c, "contact_key"), "key-called");
+    apply(c, "updated", "2026-11-20T10:02:00Z",
+          party_fact("outbound", "+79161234567", "+74950000999", "key-other"));
+    CHECK_STR(str(c, "contact_key"), "key-called");
+    json_decref(c);
+}
+
+/* Every result posted is a new one and the latest wins; one that repeats
+ * the call's value and comment changes nothing. */
+static void test_latest_result_wins(void)
+{
+    json_t *c = new_call("inbound");
+    static const char *const posted[] = {"booked", "refused", "booked"};
+    for (int i = 0; i < 3; i++) {
+        json_t *j_data = json_pack("{s:s}", "result", posted[i]);
+        CHECK(calls_apply_result(c, j_data, 1000 * (i + 1)) == 1);
+        CHECK_STR(str(json_object_get(c, "result"), "value"), posted[i]);
+        json_decref(j_data);
+    }
+    CHECK_STR(str(json_object_get(c, "result"), "at"), "1970-01-01T00:00:03.000Z");
+    json_t *j_same = json_pack("{s:s}", "result", "booked");
+    CHECK(calls_apply_result(c, j_same, 9000) == 0);
+    CHECK_STR(str(json_object_get(c, "result"), "at"), "1970-01-01T00:00:03.000Z");
+    json_object_set_new(j_same, "comment", json_string("Tuesday 10:00"));
+    CHECK(calls_apply_result(c, j_same, 9000) == 1);
+    CHECK_STR(str(json_object_get(c, "result"), "comment"), "Tuesday 10:00");
+    json_decref(j_same);
+    json_t *j_none = json_object();
+    CHECK(calls_apply_result(c, j_none, 9000) == 0);
+    json_decref(j_none);
+    json_decref(c);
 }
 
 int main(void)
@@ -446,5 +529,7 @@ int main(void)
     test_static_attribution_validity();
     test_agent_group_map();
     test_agent_group_decision();
+    test_contact_key_follows_the_kept_party();
+    test_latest_result_wins();
     return cf_test_done();
 }
