@@ -433,6 +433,8 @@ static void test_agent_group_decision(void)
     CHECK_STR(str(c, "agent_group"), "reception");
     json_decref(c);
     json_decref(doc);
+}
+
 /* A fact of direction dir from `from` to `to` (E.164), with the contact key
  * the intake computed for its external party (NULL: none, a withheld
  * number). */
