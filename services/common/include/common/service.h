@@ -77,8 +77,11 @@ int cf_service_add_worker(struct cf_service *svc, const char *name, cf_worker_fn
 int cf_service_sleep(struct cf_service *svc, long ms);
 
 /* Authorizes a request: on failure sets a 401/403 error response and
- * returns non-zero. On success *snap_out holds a snapshot reference
- * (release it) and *net_out the key's network. */
+ * returns non-zero. While the config snapshot is older than
+ * CLINICFLOW_CONFIG_MAX_AGE_S (PostgreSQL unreadable that long, so a key
+ * revoked since would still pass) it refuses every key with 503 and
+ * Retry-After and returns CF_EUNAVAIL. On success *snap_out holds a
+ * snapshot reference (release it) and *net_out the key's network. */
 int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
                          struct _u_response *resp, unsigned scope,
                          struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out);
