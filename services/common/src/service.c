@@ -45,9 +45,10 @@ static int config_stale(struct cf_service *svc, int64_t *age_ms, int *poll_faili
 }
 
 /*
- * /readyz follows the instance's role. Every instance takes webhooks,
- * which need Kafka and a loaded config snapshot; an instance that runs
- * consumers needs PostgreSQL too. An intake-only instance does not ask
+ * /readyz follows the instance's role. Every instance needs Kafka and a
+ * loaded config snapshot; PostgreSQL too where consumers run, or where the
+ * service's routes write it (the default; cf_service_routes_without_pg
+ * lifts it for intake routes). An intake-only instance does not ask
  * PostgreSQL (a server that does not answer would hold the probe for the
  * connect timeout): it reports what the config reload last saw. A stale
  * snapshot is reported but does not fail readiness: provider routes still
@@ -58,17 +59,18 @@ static int service_ready(json_t *j_out, void *user)
 {
     struct cf_service *svc = user;
     const int consumers = svc->nconsumers > 0;
+    const int needs_pg = consumers || svc->routes_need_pg;
     int64_t age_ms = 0;
     int poll_failing = 0;
     int stale = svc->netconf ? config_stale(svc, &age_ms, &poll_failing) : 0;
-    int pg_ok = consumers ? svc->pg && cf_pg_pool_ping(svc->pg) == 0 : !poll_failing;
+    int pg_ok = needs_pg ? svc->pg && cf_pg_pool_ping(svc->pg) == 0 : !poll_failing;
     int kafka_ok = svc->producer && cf_producer_available(svc->producer);
     int config_ok = svc->netconf != NULL;
     int redis_ok = svc->redis && cf_redis_ping(svc->redis) == 0;
     json_object_set_new(j_out, "role", json_string(consumers ? "intake+consumers" : "intake"));
     json_object_set_new(j_out, "needs",
-                        consumers ? json_pack("[sss]", "kafka", "config", "postgres")
-                                  : json_pack("[ss]", "kafka", "config"));
+                        needs_pg ? json_pack("[sss]", "kafka", "config", "postgres")
+                                 : json_pack("[ss]", "kafka", "config"));
     json_object_set_new(j_out, "postgres", json_string(pg_ok ? "ok" : "down"));
     json_object_set_new(j_out, "kafka", json_string(kafka_ok ? "ok" : "down"));
     json_object_set_new(j_out, "config", json_string(!config_ok ? "down" : stale ? "stale" : "ok"));
@@ -83,7 +85,7 @@ static int service_ready(json_t *j_out, void *user)
                             lag >= 0 ? json_integer(lag) : json_null());
     }
     json_object_set_new(j_out, "consumers", j_consumers);
-    return kafka_ok && config_ok && (pg_ok || !consumers);
+    return kafka_ok && config_ok && (pg_ok || !needs_pg);
 }
 
 /* Samples the loaded config version before /metrics and /readyz, so a
@@ -160,6 +162,7 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
     memset(svc, 0, sizeof *svc);
     svc->extra = extra;
     svc->nextra = nextra;
+    svc->routes_need_pg = 1;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -221,6 +224,11 @@ fail:
     service_teardown(svc);
     cf_settings_free(&svc->settings, svc->extra, svc->nextra);
     return rc;
+}
+
+void cf_service_routes_without_pg(struct cf_service *svc)
+{
+    svc->routes_need_pg = 0;
 }
 
 int cf_service_add_consumer(struct cf_service *svc, const struct cf_consumer_conf *cc)

@@ -44,6 +44,7 @@ struct cf_service {
     pthread_t workers[CF_SERVICE_MAX_WORKERS];
     char *worker_names[CF_SERVICE_MAX_WORKERS];
     size_t nworkers;
+    int routes_need_pg;      /* readiness needs PostgreSQL without consumers too */
     pthread_mutex_t stop_mu; /* guards stopping; stop_cv wakes sleeping workers */
     pthread_cond_t stop_cv;
     int stopping;
@@ -55,6 +56,13 @@ struct cf_service {
 int cf_service_init(struct cf_service *svc, const char *name, long default_port,
                     const struct cf_config_var *extra, size_t nextra, const char *schema,
                     const struct cf_migration *migrations, size_t nmigrations);
+
+/* Declares that the service's HTTP routes take events without PostgreSQL
+ * (verify, normalize, produce: the intake shape), so an instance that runs
+ * no consumer is ready with Kafka and a loaded config snapshot alone.
+ * Without it readiness always needs PostgreSQL (a record API's handlers
+ * write it). Call after cf_service_init, before cf_service_start. */
+void cf_service_routes_without_pg(struct cf_service *svc);
 
 /* Starts a consumer runner and keeps it for shutdown. */
 int cf_service_add_consumer(struct cf_service *svc, const struct cf_consumer_conf *cc);
