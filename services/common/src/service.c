@@ -77,7 +77,7 @@ static int service_ready(json_t *j_out, void *user)
     json_object_set_new(j_out, "redis", json_string(redis_ok ? "ok" : "down"));
     json_object_set_new(j_out, "config_version",
                         json_integer(svc->netconf ? cf_netconf_version(svc->netconf) : 0));
-    json_object_set_new(j_out, "config_age_s", json_real((double)age_ms / 1000.0));
+    json_object_set_new(j_out, "config_age_ms", json_integer((json_int_t)age_ms));
     json_t *j_consumers = json_object();
     for (size_t i = 0; i < svc->nconsumers; i++) {
         long long lag = cf_consumer_lag(svc->consumers[i]);
