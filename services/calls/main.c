@@ -216,7 +216,10 @@ int main(void)
         return 2;
     }
 
-    /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */
+    /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack.
+     * No PostgreSQL on that path: an intake-only instance stays ready
+     * without it. */
+    cf_service_routes_without_pg(&svc);
     cf_metrics_describe("clinicflow_calls_hooks_refused_total", "counter",
                         "Provider webhooks refused for a bad signature or URL token (401)");
     calls_routes_register(&ctx);

@@ -297,6 +297,13 @@ static size_t shared_table(struct cf_settings *s, long default_port, char port_d
          "idle HTTP connection timeout", NULL},
         {"CLINICFLOW_HTTP_MAX_BODY_BYTES", CF_CONF_INT, "65536", &s->http_max_body, 1,
          64L * 1024 * 1024, 0, "largest accepted request body", NULL},
+        {"CLINICFLOW_HTTP_MAX_FORM_FIELDS", CF_CONF_INT, "1000", &s->http_max_form_fields, 1,
+         1000000, 0, "fields in an application/x-www-form-urlencoded body (413 past it)", NULL},
+        {"CLINICFLOW_HTTP_PER_IP_CONNECTIONS", CF_CONF_INT, "0", &s->http_per_ip_connections, 0,
+         100000, 0,
+         "connections one client address may hold open (0: no limit, the setting behind a load "
+         "balancer or proxy, whose one address every client shares)",
+         NULL},
         {"CLINICFLOW_KAFKA_BROKERS", CF_CONF_STRING, "localhost:9092", &s->kafka_brokers, 0, 0, 0,
          "bootstrap brokers", NULL},
         {"CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS", CF_CONF_INT, "5000", &s->kafka_message_timeout_ms,
@@ -325,6 +332,10 @@ static size_t shared_table(struct cf_settings *s, long default_port, char port_d
          "debug|info|warn|error", NULL},
         {"CLINICFLOW_CONFIG_RELOAD_MS", CF_CONF_INT, "1000", &s->config_reload_ms, 10, 3600000, 0,
          "network configuration poll interval", NULL},
+        {"CLINICFLOW_CONFIG_MAX_AGE_S", CF_CONF_INT, "300", &s->config_max_age_s, 1, 604800, 0,
+         "API-key routes answer 503 once the network configuration could not be reloaded for "
+         "this long (a revoked key must stop working)",
+         NULL},
         {"CLINICFLOW_SHUTDOWN_TIMEOUT_MS", CF_CONF_INT, "10000", &s->shutdown_timeout_ms, 100,
          3600000, 0, "bound on a graceful shutdown", NULL},
     };
@@ -408,6 +419,13 @@ int cf_settings_load(struct cf_settings *s, const char *service, long default_po
                  "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS: expected a value greater than "
                  "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS (%ld), got '%ld'",
                  s->kafka_message_timeout_ms, s->kafka_delivery_wait_ms);
+        goto bad;
+    }
+    if (s->config_max_age_s * 1000 <= s->config_reload_ms) {
+        snprintf(reason, sizeof(reason),
+                 "CLINICFLOW_CONFIG_MAX_AGE_S: expected more seconds than "
+                 "CLINICFLOW_CONFIG_RELOAD_MS (%ld ms), got '%ld'",
+                 s->config_reload_ms, s->config_max_age_s);
         goto bad;
     }
     if (!redis_url_valid(s->redis_url)) {

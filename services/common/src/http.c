@@ -6,8 +6,13 @@
  * through one dispatch wrapper holding a small per-route record (handler,
  * user pointer, route template, method). The wrapper assigns the request
  * id, turns an oversized body into a 413 before the handler sees it,
- * calls the handler and records the request metrics labelled by route
- * template (never the raw path, which may carry a token). The listening
+ * refuses a form body with more fields than allowed, calls the handler and
+ * records the request metrics labelled by route template (never the raw
+ * path, which may carry a token). ulfius is told not to parse form bodies
+ * at all: it keeps the fields in a map searched linearly per key, so a
+ * body of tens of thousands of short fields costs seconds of CPU before
+ * any handler, or signature check, runs (bench/RESULTS.md); handlers read
+ * the raw body (cf_http_body) and parse what they need. The listening
  * socket is bound here rather than by ulfius, which rejects port 0, so
  * tests can ask for an ephemeral port.
  */
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +64,8 @@ struct cf_http {
     unsigned max_connections;
     unsigned timeout_s;
     size_t max_body;
+    size_t max_form_fields;
+    unsigned per_ip_connections; /* 0: no limit */
     struct http_route **routes;
     size_t nroutes;
     struct http_route unmatched;
@@ -145,6 +153,25 @@ static int body_too_large(const struct _u_request *req, size_t limit)
     return declared > limit;
 }
 
+/* Fields in an application/x-www-form-urlencoded body, counted as its
+ * '&'-separated parts (empty ones too: a parser walks them all); 0 when
+ * the request is not a form. */
+CF_TESTABLE size_t cf_http_form_fields(const struct _u_request *req)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    const char *ctype = cf_http_header(req, "Content-Type");
+    if (ctype == NULL || strncasecmp(ctype, form, sizeof form - 1) != 0)
+        return 0;
+    size_t len = 0;
+    const char *body = cf_http_body(req, &len);
+    if (len == 0)
+        return 0;
+    size_t n = 1;
+    for (const char *p = body, *end = body + len; (p = memchr(p, '&', (size_t)(end - p))); p++)
+        n++;
+    return n;
+}
+
 /*
  * The one ulfius callback. user is the route record. Runs on the
  * connection's thread; always answers (returns U_CALLBACK_COMPLETE) so the
@@ -168,6 +195,10 @@ CF_TESTABLE int cf_http_dispatch(const struct _u_request *req, struct _u_respons
         char msg[96];
         snprintf(msg, sizeof msg, "request body exceeds %zu bytes", r->h->max_body);
         cf_http_error(resp, 413, "body_too_large", msg, NULL);
+    } else if (cf_http_form_fields(req) > r->h->max_form_fields) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the form has more than %zu fields", r->h->max_form_fields);
+        cf_http_error(resp, 413, "too_many_fields", msg, NULL);
     } else {
         int rc = r->fn(req, resp, r->user);
         if (rc == U_CALLBACK_UNAUTHORIZED)
@@ -306,9 +337,14 @@ struct cf_http *cf_http_new(const struct cf_settings *s, char *errbuf, size_t er
     h->timeout_s = s->http_timeout_s > 0 ? (unsigned)s->http_timeout_s : 0u;
     h->max_body = (size_t)s->http_max_body;
     h->inst.max_post_body_size = h->max_body + 1;
-    /* ulfius still hands a form body to the post processor whole, keeping
-     * each field however long it grows: bound the fields too. */
+    /* No form parsing by ulfius: its map costs quadratic time in the number
+     * of fields, and it parses every byte sent, past the body limit too.
+     * The field size stays bounded should anything turn parsing back on. */
+    h->inst.allowed_post_processor = U_POST_PROCESS_NONE;
     h->inst.max_post_param_size = h->max_body + 1;
+    h->max_form_fields = s->http_max_form_fields > 0 ? (size_t)s->http_max_form_fields : 1000u;
+    h->per_ip_connections =
+        s->http_per_ip_connections > 0 ? (unsigned)s->http_per_ip_connections : 0u;
     /* An in-flight request may be waiting for a Kafka delivery report. */
     h->drain_ms = (s->kafka_delivery_wait_ms > 0 ? s->kafka_delivery_wait_ms : 7000) + 500;
     atomic_init(&h->in_flight, 0);
@@ -477,6 +513,9 @@ int cf_http_start(struct cf_http *h, char *errbuf, size_t errbuf_size)
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)h->max_connections, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)h->timeout_s, NULL},
         {MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL},
+        /* 0 is libmicrohttpd's own "no limit"; a client past it has its
+         * new connection closed as soon as it is accepted. */
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)h->per_ip_connections, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     /* MHD_USE_ITC makes MHD_quiesce_daemon possible, for a graceful stop. */

@@ -9,7 +9,10 @@
  * number moved, builds a new snapshot (in one REPEATABLE READ transaction,
  * so it is consistent) and swaps the pointer under a mutex. Arrays are
  * sorted by id in byte order ("C" collation), so lookups are binary
- * searches with strcmp.
+ * searches with strcmp. The thread also records when a poll last
+ * succeeded: a snapshot is only as trustworthy as that (a key revoked
+ * since is still in it), so callers can refuse to authorize with one
+ * that has gone unconfirmed for too long.
  */
 #include "common/netconf.h"
 
@@ -20,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/envelope.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -42,6 +46,8 @@ struct cf_netconf {
     pthread_cond_t cond; /* signalled by stop so the poller wakes at once */
     int stopping;
     struct cf_netconf_snapshot *current;
+    int64_t confirmed_ms; /* monotonic: when a poll last succeeded (or the first load) */
+    int poll_failing;     /* the last poll failed */
     pthread_t thread;
 };
 
@@ -544,6 +550,16 @@ int64_t cf_netconf_version(struct cf_netconf *nc)
     return version;
 }
 
+int64_t cf_netconf_age_ms(struct cf_netconf *nc, int *poll_failing)
+{
+    pthread_mutex_lock(&nc->mu);
+    int64_t age = cf_mono_ms() - nc->confirmed_ms;
+    if (poll_failing)
+        *poll_failing = nc->poll_failing;
+    pthread_mutex_unlock(&nc->mu);
+    return age > 0 ? age : 0;
+}
+
 static int poll_version(PGconn *conn, int64_t *out, char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
@@ -604,6 +620,7 @@ static void *reload_main(void *arg)
         pthread_mutex_unlock(&nc->mu);
 
         char errbuf[512] = "";
+        int64_t polled_ms = cf_mono_ms(); /* what a success confirms: the data as of now */
         int rc = reload_once(nc, have, errbuf, sizeof(errbuf));
         if (rc != 0 && !failing)
             cf_warn("could not reload the network config (keeping version %lld): %s",
@@ -613,6 +630,9 @@ static void *reload_main(void *arg)
         failing = rc != 0;
 
         pthread_mutex_lock(&nc->mu);
+        nc->poll_failing = failing;
+        if (!failing)
+            nc->confirmed_ms = polled_ms;
     }
     pthread_mutex_unlock(&nc->mu);
     return NULL;
@@ -634,6 +654,7 @@ struct cf_netconf *cf_netconf_start(struct cf_pg_pool *pool, long reload_ms, cha
     nc->pool = pool;
     nc->reload_ms = reload_ms > 0 ? reload_ms : 1000;
     nc->current = snap;
+    nc->confirmed_ms = cf_mono_ms();
     pthread_mutex_init(&nc->mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -27,24 +27,57 @@
 #include "common/xmalloc.h"
 
 /* Kafka deliveries, the breaker and consumer lag are recorded by the kafka
- * and consumer modules themselves; only the config version is sampled. */
+ * and consumer modules themselves; only the config version and age are
+ * sampled. */
 #define M_CONFIG_VERSION "clinicflow_config_version"
+#define M_CONFIG_AGE "clinicflow_config_age_seconds"
 
 /* Extra time a step with its own timeout gets before the watchdog steps in. */
 #define STEP_GRACE_MS 500
 
-/* /readyz: PostgreSQL and Kafka decide; Redis and the rest are reported. */
+/* 1 when the network config snapshot is too old to authorize API keys
+ * with: PostgreSQL could not be read for longer than
+ * CLINICFLOW_CONFIG_MAX_AGE_S, so a key revoked since may be in it. */
+static int config_stale(struct cf_service *svc, int64_t *age_ms, int *poll_failing)
+{
+    *age_ms = cf_netconf_age_ms(svc->netconf, poll_failing);
+    return *age_ms > (int64_t)svc->settings.config_max_age_s * 1000;
+}
+
+/*
+ * /readyz follows the instance's role. Every instance needs Kafka and a
+ * loaded config snapshot; PostgreSQL too where consumers run, or where the
+ * service's routes write it (the default; cf_service_routes_without_pg
+ * lifts it for intake routes). An intake-only instance does not ask
+ * PostgreSQL (a server that does not answer would hold the probe for the
+ * connect timeout): it reports what the config reload last saw. A stale
+ * snapshot is reported but does not fail readiness: provider routes still
+ * work with it, only API-key routes refuse (cf_service_authorize), and
+ * every instance shares the same PostgreSQL. Redis is reported only.
+ */
 static int service_ready(json_t *j_out, void *user)
 {
     struct cf_service *svc = user;
-    int pg_ok = svc->pg && cf_pg_pool_ping(svc->pg) == 0;
+    const int consumers = svc->nconsumers > 0;
+    const int needs_pg = consumers || svc->routes_need_pg;
+    int64_t age_ms = 0;
+    int poll_failing = 0;
+    int stale = svc->netconf ? config_stale(svc, &age_ms, &poll_failing) : 0;
+    int pg_ok = needs_pg ? svc->pg && cf_pg_pool_ping(svc->pg) == 0 : !poll_failing;
     int kafka_ok = svc->producer && cf_producer_available(svc->producer);
+    int config_ok = svc->netconf != NULL;
     int redis_ok = svc->redis && cf_redis_ping(svc->redis) == 0;
+    json_object_set_new(j_out, "role", json_string(consumers ? "intake+consumers" : "intake"));
+    json_object_set_new(j_out, "needs",
+                        needs_pg ? json_pack("[sss]", "kafka", "config", "postgres")
+                                 : json_pack("[ss]", "kafka", "config"));
     json_object_set_new(j_out, "postgres", json_string(pg_ok ? "ok" : "down"));
     json_object_set_new(j_out, "kafka", json_string(kafka_ok ? "ok" : "down"));
+    json_object_set_new(j_out, "config", json_string(!config_ok ? "down" : stale ? "stale" : "ok"));
     json_object_set_new(j_out, "redis", json_string(redis_ok ? "ok" : "down"));
     json_object_set_new(j_out, "config_version",
                         json_integer(svc->netconf ? cf_netconf_version(svc->netconf) : 0));
+    json_object_set_new(j_out, "config_age_ms", json_integer((json_int_t)age_ms));
     json_t *j_consumers = json_object();
     for (size_t i = 0; i < svc->nconsumers; i++) {
         long long lag = cf_consumer_lag(svc->consumers[i]);
@@ -52,7 +85,7 @@ static int service_ready(json_t *j_out, void *user)
                             lag >= 0 ? json_integer(lag) : json_null());
     }
     json_object_set_new(j_out, "consumers", j_consumers);
-    return pg_ok && kafka_ok;
+    return kafka_ok && config_ok && (pg_ok || !needs_pg);
 }
 
 /* Samples the loaded config version before /metrics and /readyz, so a
@@ -60,8 +93,10 @@ static int service_ready(json_t *j_out, void *user)
 static void service_metrics(void *user)
 {
     struct cf_service *svc = user;
-    if (svc->netconf)
+    if (svc->netconf) {
         cf_metrics_set(M_CONFIG_VERSION, "", (double)cf_netconf_version(svc->netconf));
+        cf_metrics_set(M_CONFIG_AGE, "", (double)cf_netconf_age_ms(svc->netconf, NULL) / 1000.0);
+    }
 }
 
 static void stop_workers(struct cf_service *svc);
@@ -127,6 +162,7 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
     memset(svc, 0, sizeof *svc);
     svc->extra = extra;
     svc->nextra = nextra;
+    svc->routes_need_pg = 1;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -150,6 +186,8 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
 
     cf_metrics_describe(M_CONFIG_VERSION, "gauge",
                         "Version of the network configuration snapshot in use (0: none)");
+    cf_metrics_describe(M_CONFIG_AGE, "gauge",
+                        "Seconds since the network configuration was last read from PostgreSQL");
 
     const struct cf_settings *s = &svc->settings;
     int rc = 0;
@@ -186,6 +224,11 @@ fail:
     service_teardown(svc);
     cf_settings_free(&svc->settings, svc->extra, svc->nextra);
     return rc;
+}
+
+void cf_service_routes_without_pg(struct cf_service *svc)
+{
+    svc->routes_need_pg = 0;
 }
 
 int cf_service_add_consumer(struct cf_service *svc, const struct cf_consumer_conf *cc)
@@ -474,6 +517,19 @@ int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
                          struct _u_response *resp, unsigned scope,
                          struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out)
 {
+    int64_t age_ms = 0;
+    int poll_failing = 0;
+    if (config_stale(svc, &age_ms, &poll_failing)) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "API keys cannot be checked: the network configuration could not be read for "
+                 "%lld s",
+                 (long long)(age_ms / 1000));
+        cf_http_error_from(resp, CF_EUNAVAIL, msg, NULL, svc->settings.kafka_retry_after_s);
+        *snap_out = NULL;
+        *net_out = NULL;
+        return CF_EUNAVAIL;
+    }
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(svc->netconf);
     const struct cf_network *net = NULL;
     int rc = cf_netconf_authorize(snap, cf_http_header(req, "Authorization"), scope, &net);

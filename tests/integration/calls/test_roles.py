@@ -21,6 +21,8 @@ def metrics(svc):
 def test_intake_only_then_fold(stack):
     intake = stack.svc
     assert FOLD_LAG not in metrics(intake), "an intake-only instance runs the fold"
+    ready = json.loads(cfstack.http("GET", intake.url("/readyz"))[2])
+    assert ready["role"] == "intake" and ready["needs"] == ["kafka", "config"], ready
 
     body = call_body(event="ended", time="2026-11-20T09:00:40Z", outcome="missed")
     st, _, reply = stack.post_generic(body)
@@ -34,6 +36,8 @@ def test_intake_only_then_fold(stack):
     folder.start()
     try:
         assert FOLD_LAG in metrics(folder)
+        ready = json.loads(cfstack.http("GET", folder.url("/readyz"))[2])
+        assert ready["role"] == "intake+consumers" and "postgres" in ready["needs"], ready
         wait_until(lambda: any(e["type"] == "clinicflow.call.ended"
                                for e in events_for(stack.reader(CALLS).read(), call_id)),
                    60, "the call folded by the consumer instance")

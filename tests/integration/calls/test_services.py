@@ -25,6 +25,10 @@ def test_lifecycle():
             st, _, body = cfstack.http("GET", svc.url("/readyz"))
             ready = json.loads(body)
             assert st == 200 and ready["postgres"] == "ok" and ready["kafka"] == "ok", ready
+            assert ready["config"] == "ok" and ready["role"] in ("intake", "intake+consumers"), ready
+            # Only calls declares routes that take events without PostgreSQL
+            # (and it runs its consumers by default): every instance here needs it.
+            assert "postgres" in ready["needs"], (name, ready)
             st, _, body = cfstack.http("GET", svc.url("/metrics"))
             assert st == 200 and b"clinicflow_config_version" in body, name
             st, _, body = cfstack.http("GET", svc.url("/no/such/route"))
@@ -41,6 +45,8 @@ def test_bad_setting_exits_2():
     cases = [("leads", "CLINICFLOW_HTTP_PORT", "eighty"),
              ("leads", "CLINICFLOW_PG_POOL_SIZE", "0"),
              ("leads", "CLINICFLOW_LOG_LEVEL", "loud"),
+             ("leads", "CLINICFLOW_HTTP_PER_IP_CONNECTIONS", "-1"),
+             ("leads", "CLINICFLOW_CONFIG_MAX_AGE_S", "0"),
              ("calls", "CLINICFLOW_CALLS_DEFAULT_COUNTRY", "44"),
              ("calls", "CLINICFLOW_CALLS_TRUSTED_PROXIES", "10.0.0.0/99"),
              ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "hooks.clinic.test"),

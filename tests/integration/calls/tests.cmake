@@ -17,6 +17,7 @@ cf_integration_test(calls.two_instances calls/test_two_instances.py)
 cf_integration_test(calls.roles calls/test_roles.py)
 cf_integration_test(calls.tenants calls/test_tenants.py)
 cf_integration_test(calls.agent_groups calls/test_agent_groups.py)
+cf_integration_test(calls.availability calls/test_availability.py)
 # The callbacks test waits out real SLA and expiry periods case after case
 # (~150-210 s alone on 2 cores, some restarting the service): a margin
 # for a loaded machine, not a goal.

@@ -21,6 +21,8 @@ static const char *const all_vars[] = {
     "CLINICFLOW_HTTP_MAX_CONNECTIONS",
     "CLINICFLOW_HTTP_TIMEOUT_S",
     "CLINICFLOW_HTTP_MAX_BODY_BYTES",
+    "CLINICFLOW_HTTP_MAX_FORM_FIELDS",
+    "CLINICFLOW_HTTP_PER_IP_CONNECTIONS",
     "CLINICFLOW_KAFKA_BROKERS",
     "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS",
     "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS",
@@ -35,6 +37,7 @@ static const char *const all_vars[] = {
     "CLINICFLOW_REDIS_TIMEOUT_MS",
     "CLINICFLOW_LOG_LEVEL",
     "CLINICFLOW_CONFIG_RELOAD_MS",
+    "CLINICFLOW_CONFIG_MAX_AGE_S",
     "CLINICFLOW_SHUTDOWN_TIMEOUT_MS",
     "CLINICFLOW_KAFKA_X_SOCKET_KEEPALIVE_ENABLE",
     "CLINICFLOW_KAFKA_X_STATISTICS_INTERVAL_MS",
@@ -68,6 +71,8 @@ static void test_defaults(void)
     CHECK_INT(s.http_max_connections, 512);
     CHECK_INT(s.http_timeout_s, 30);
     CHECK_INT(s.http_max_body, 65536);
+    CHECK_INT(s.http_max_form_fields, 1000);
+    CHECK_INT(s.http_per_ip_connections, 0);
     CHECK_STR(s.kafka_brokers, "localhost:9092");
     CHECK_INT(s.kafka_message_timeout_ms, 5000);
     CHECK_INT(s.kafka_delivery_wait_ms, 7000);
@@ -82,6 +87,7 @@ static void test_defaults(void)
     CHECK_INT(s.redis_timeout_ms, 200);
     CHECK_STR(s.log_level, "info");
     CHECK_INT(s.config_reload_ms, 1000);
+    CHECK_INT(s.config_max_age_s, 300);
     CHECK_INT(s.shutdown_timeout_ms, 10000);
     CHECK_INT(s.kafka_props_n, 0);
     /* The effective configuration is logged, one line per variable. */
@@ -153,6 +159,16 @@ static const struct bad_case settings_cases[] = {
     {"CLINICFLOW_REDIS_URL", "redis://u:pw@localhost:6379",
      "CLINICFLOW_REDIS_URL: expected redis://host:port[/db], got 'redis://u:********@localhost:"
      "6379'"},
+    {"CLINICFLOW_HTTP_PER_IP_CONNECTIONS", "16", NULL},
+    {"CLINICFLOW_HTTP_PER_IP_CONNECTIONS", "-1",
+     "CLINICFLOW_HTTP_PER_IP_CONNECTIONS: expected an integer in [0, 100000], got '-1'"},
+    {"CLINICFLOW_HTTP_MAX_FORM_FIELDS", "0",
+     "CLINICFLOW_HTTP_MAX_FORM_FIELDS: expected an integer in [1, 1000000], got '0'"},
+    {"CLINICFLOW_CONFIG_MAX_AGE_S", "2", NULL},
+    /* The snapshot would go stale between two polls that both succeed. */
+    {"CLINICFLOW_CONFIG_MAX_AGE_S", "1",
+     "CLINICFLOW_CONFIG_MAX_AGE_S: expected more seconds than CLINICFLOW_CONFIG_RELOAD_MS "
+     "(1000 ms), got '1'"},
     {"CLINICFLOW_LOG_LEVEL", "debug", NULL},
     {"CLINICFLOW_LOG_LEVEL", "verbose",
      "CLINICFLOW_LOG_LEVEL: expected one of debug/info/warn/error, got 'verbose'"},

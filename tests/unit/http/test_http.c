@@ -2,6 +2,7 @@
  * Unit tests for the HTTP layer without a socket: the route wrapper is
  * called directly with initialized ulfius request/response structs. They
  * cover the 413 on an oversized body and on an oversized Content-Length,
+ * the 413 on a form with too many fields,
  * request id echo and generation, the error body shape, the Retry-After
  * of the 503 mapping, the not-found route, the built-in routes and the
  * request metrics labelled by route template.
@@ -138,6 +139,52 @@ static void test_body_limit(struct cf_http *h)
     CHECK_INT(call(route, "POST", "{}", "abc", NULL, &resp), 202);
     ulfius_clean_response(&resp);
     CHECK_INT(echo_calls, 2);
+}
+
+/* A form body: counted by its '&'-separated fields; past the cap (3 here)
+ * a 413 before the handler runs. Other media types are not counted. */
+static void test_form_fields(struct cf_http *h)
+{
+    static const struct {
+        const char *ctype;
+        const char *body;
+        size_t fields;
+    } cases[] = {
+        {"application/x-www-form-urlencoded", "a=1&b=2&c=3", 3},
+        {"Application/X-WWW-Form-Urlencoded; charset=utf-8", "a&b&c&d", 4},
+        {"application/x-www-form-urlencoded", "&&&", 4},
+        {"application/x-www-form-urlencoded", "a=1", 1},
+        {"application/x-www-form-urlencoded", "", 0},
+        {"application/json", "{\"a\":\"&&&&\"}", 0},
+        {NULL, "a&b&c&d", 0},
+    };
+    void *route = cf_http_find_route(h, "POST", "/v1/form");
+    CHECK(route != NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct _u_request req;
+        struct _u_response resp;
+        req_init(&req, "POST", cases[i].body, NULL, NULL);
+        if (cases[i].ctype)
+            u_map_put(req.map_header, "Content-Type", cases[i].ctype);
+        CHECK_INT(cf_http_form_fields(&req), cases[i].fields);
+
+        echo_calls = 0;
+        ulfius_init_response(&resp);
+        CHECK_INT(cf_http_dispatch(&req, &resp, route), U_CALLBACK_COMPLETE);
+        if (cases[i].fields > 3) {
+            json_t *j = NULL;
+            CHECK_INT(resp.status, 413);
+            CHECK_STR(resp_error_code(&resp, &j), "too_many_fields");
+            CHECK(json_is_null(json_object_get(json_object_get(j, "error"), "field")));
+            json_decref(j);
+            CHECK_INT(echo_calls, 0);
+        } else {
+            CHECK_INT(resp.status, 202);
+            CHECK_INT(echo_calls, 1);
+        }
+        ulfius_clean_response(&resp);
+        ulfius_clean_request(&req);
+    }
 }
 
 static void test_request_id(struct cf_http *h)
@@ -346,6 +393,7 @@ int main(void)
     s.http_max_connections = 8;
     s.http_timeout_s = 5;
     s.http_max_body = LIMIT;
+    s.http_max_form_fields = 3;
 
     char errbuf[256];
     struct cf_http *h = cf_http_new(&s, errbuf, sizeof errbuf);
@@ -354,11 +402,13 @@ int main(void)
         return cf_test_done();
     cf_http_route(h, "POST", "/v1/echo", handle_echo_post, NULL);
     cf_http_route(h, "POST", "/v1/fail", handle_fail_post, NULL);
+    cf_http_route(h, "POST", "/v1/form", handle_echo_post, NULL);
     CHECK(cf_http_find_route(h, "GET", "/v1/echo") == NULL);
     CHECK_INT(cf_http_port(h), 0);
 
     test_request_id_ok();
     test_body_limit(h);
+    test_form_fields(h);
     test_request_id(h);
     test_error_helpers();
     test_builtin_routes(h);

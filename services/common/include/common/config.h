@@ -60,6 +60,8 @@ struct cf_settings {
     long http_max_connections;         /* CLINICFLOW_HTTP_MAX_CONNECTIONS */
     long http_timeout_s;               /* CLINICFLOW_HTTP_TIMEOUT_S: idle connection timeout */
     long http_max_body;                /* CLINICFLOW_HTTP_MAX_BODY_BYTES */
+    long http_max_form_fields;         /* CLINICFLOW_HTTP_MAX_FORM_FIELDS: urlencoded body fields */
+    long http_per_ip_connections;      /* CLINICFLOW_HTTP_PER_IP_CONNECTIONS (0: no limit) */
     char *kafka_brokers;               /* CLINICFLOW_KAFKA_BROKERS */
     long kafka_message_timeout_ms;     /* CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS */
     long kafka_delivery_wait_ms;       /* CLINICFLOW_KAFKA_DELIVERY_WAIT_MS (> message timeout) */
@@ -74,6 +76,7 @@ struct cf_settings {
     long redis_timeout_ms;             /* CLINICFLOW_REDIS_TIMEOUT_MS */
     char *log_level;                   /* CLINICFLOW_LOG_LEVEL */
     long config_reload_ms;             /* CLINICFLOW_CONFIG_RELOAD_MS: network config poll */
+    long config_max_age_s;             /* CLINICFLOW_CONFIG_MAX_AGE_S: keys refused past it */
     long shutdown_timeout_ms;          /* CLINICFLOW_SHUTDOWN_TIMEOUT_MS */
     struct cf_kafka_prop *kafka_props; /* CLINICFLOW_KAFKA_X_* */
     size_t kafka_props_n;

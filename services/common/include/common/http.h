@@ -4,8 +4,10 @@
  * measured fastest for it, bench/RESULTS.md). Every route goes through
  * one wrapper that assigns a request id, enforces the body limit (ulfius
  * truncates silently, so the instance accepts limit + 1 and anything that
- * reaches it, or declares a larger Content-Length, is a 413), and records
- * metrics by route template and status. Error bodies are built in one
+ * reaches it, or declares a larger Content-Length, is a 413), refuses a
+ * form body with too many fields (413; ulfius itself parses no form
+ * bodies: handlers read the raw body), and records metrics by route
+ * template and status. A per-address connection limit is optional. Error bodies are built in one
  * place: {"error":{"code","message","field"}}.
  */
 #ifndef CF_COMMON_HTTP_H

@@ -69,6 +69,12 @@ struct cf_netconf_snapshot *cf_netconf_acquire(struct cf_netconf *nc);
 void cf_netconf_release(struct cf_netconf_snapshot *snap);
 /* Version of the current snapshot (0: nothing applied). */
 int64_t cf_netconf_version(struct cf_netconf *nc);
+/* Milliseconds since the current snapshot was last confirmed current: the
+ * first load, then every poll of PostgreSQL that succeeded (whether or not
+ * the version moved). It grows while PostgreSQL cannot be read. When
+ * poll_failing is not NULL it receives 1 if the last poll failed. Any
+ * thread; does not block on PostgreSQL. */
+int64_t cf_netconf_age_ms(struct cf_netconf *nc, int *poll_failing);
 
 const struct cf_network *cf_netconf_network(const struct cf_netconf_snapshot *snap,
                                             const char *network_id);

@@ -44,6 +44,7 @@ struct cf_service {
     pthread_t workers[CF_SERVICE_MAX_WORKERS];
     char *worker_names[CF_SERVICE_MAX_WORKERS];
     size_t nworkers;
+    int routes_need_pg;      /* readiness needs PostgreSQL without consumers too */
     pthread_mutex_t stop_mu; /* guards stopping; stop_cv wakes sleeping workers */
     pthread_cond_t stop_cv;
     int stopping;
@@ -55,6 +56,13 @@ struct cf_service {
 int cf_service_init(struct cf_service *svc, const char *name, long default_port,
                     const struct cf_config_var *extra, size_t nextra, const char *schema,
                     const struct cf_migration *migrations, size_t nmigrations);
+
+/* Declares that the service's HTTP routes take events without PostgreSQL
+ * (verify, normalize, produce: the intake shape), so an instance that runs
+ * no consumer is ready with Kafka and a loaded config snapshot alone.
+ * Without it readiness always needs PostgreSQL (a record API's handlers
+ * write it). Call after cf_service_init, before cf_service_start. */
+void cf_service_routes_without_pg(struct cf_service *svc);
 
 /* Starts a consumer runner and keeps it for shutdown. */
 int cf_service_add_consumer(struct cf_service *svc, const struct cf_consumer_conf *cc);
@@ -77,8 +85,11 @@ int cf_service_add_worker(struct cf_service *svc, const char *name, cf_worker_fn
 int cf_service_sleep(struct cf_service *svc, long ms);
 
 /* Authorizes a request: on failure sets a 401/403 error response and
- * returns non-zero. On success *snap_out holds a snapshot reference
- * (release it) and *net_out the key's network. */
+ * returns non-zero. While the config snapshot is older than
+ * CLINICFLOW_CONFIG_MAX_AGE_S (PostgreSQL unreadable that long, so a key
+ * revoked since would still pass) it refuses every key with 503 and
+ * Retry-After and returns CF_EUNAVAIL. On success *snap_out holds a
+ * snapshot reference (release it) and *net_out the key's network. */
 int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
                          struct _u_response *resp, unsigned scope,
                          struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out);
