@@ -18,6 +18,7 @@
 
 #include "common/envelope.h"
 #include "common/err.h"
+#include "common/form.h"
 #include "common/hash.h"
 #include "common/xmalloc.h"
 
@@ -47,18 +48,8 @@ const char *calls_header(const struct calls_hook *h, const char *name)
 
 int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
 {
-    const char *want = calls_credential(h, "url_token");
-    const char *got = calls_str(h->query, "token");
-
-    if (!want || !*want) {
-        cf_seterr(errbuf, errbuf_size, "the channel has no url_token credential");
-        return CF_EAUTH;
-    }
-    if (!got || !cf_ct_equal(want, strlen(want), got, strlen(got))) {
-        cf_seterr(errbuf, errbuf_size, "%s URL token", got ? "wrong" : "missing");
-        return CF_EAUTH;
-    }
-    return 0;
+    return cf_form_check_token(calls_credential(h, "url_token"), calls_str(h->query, "token"),
+                               errbuf, errbuf_size);
 }
 
 /* A zone name as the config validator accepts it: Area/Location letters,
@@ -171,46 +162,24 @@ int calls_local_date(int64_t ms, const char *tz, char out[11])
 
 char *calls_form_decode(const char *s, size_t n)
 {
-    char *out = cf_xmalloc(n + 1), *o = out;
+    char *out;
 
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '+') {
-            *o++ = ' ';
-        } else if (s[i] == '%' && i + 2 < n && (hi = cf_hex_digit(s[i + 1])) >= 0 &&
-                   (lo = cf_hex_digit(s[i + 2])) >= 0) {
-            *o++ = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
+    return cf_form_decode(s, n, &out, NULL) == 0 ? out : NULL;
 }
 
-void calls_parse_urlencoded(const char *s, size_t n, json_t *obj)
+int calls_parse_urlencoded(const char *s, size_t n, json_t *obj)
 {
-    size_t i = 0;
+    struct cf_form form;
+    int rc = cf_form_parse(s, n, CALLS_FORM_FIELDS_MAX, &form, NULL, 0);
 
-    while (i < n) {
-        size_t end = i;
-        while (end < n && s[end] != '&')
-            end++;
-        size_t eq = i;
-        while (eq < end && s[eq] != '=')
-            eq++;
-        if (eq > i) {
-            char *name = calls_form_decode(s + i, eq - i);
-            char *value = eq < end ? calls_form_decode(s + eq + 1, end - eq - 1) : cf_xstrdup("");
-            if (!json_object_get(obj, name)) {
-                json_t *v = json_string(value); /* NULL when not UTF-8: dropped */
-                if (v)
-                    json_object_set_new(obj, name, v);
-            }
-            free(name);
-            free(value);
-        }
-        i = end + 1;
+    for (size_t i = 0; i < form.n; i++) {
+        const struct cf_form_field *f = &form.fields[i];
+        if (f->name_len == 0 || strlen(f->name) != f->name_len || json_object_get(obj, f->name))
+            continue;
+        json_t *v = json_string(f->value); /* NULL when not UTF-8: dropped */
+        if (v)
+            json_object_set_new(obj, f->name, v);
     }
+    cf_form_free(&form);
+    return rc;
 }
