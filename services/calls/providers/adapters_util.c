@@ -2,24 +2,20 @@
  * Helpers every provider adapter uses: member lookups on the decoded
  * request, the URL-token check, and PBX local time to UTC.
  *
- * Local time conversion uses the C library's zone database through TZ and
- * mktime. TZ is process-wide, so the conversion holds tz_lock while TZ is
- * switched and leaves it at UTC; nothing else in the process reads local
- * time: logs and events format with gmtime_r, which TZ does not affect.
+ * Local time conversion is common/time.h's (zone files read once, no TZ
+ * switching), so it is thread-safe without a lock.
  */
 #include "adapters.h"
 
-#include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/envelope.h"
 #include "common/err.h"
 #include "common/form.h"
 #include "common/hash.h"
+#include "common/time.h"
 #include "common/xmalloc.h"
 
 const char *calls_str(const json_t *obj, const char *key)
@@ -52,20 +48,6 @@ int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errb
                                errbuf, errbuf_size);
 }
 
-/* A zone name as the config validator accepts it: Area/Location letters,
- * digits, '_', '-', '+', '/'; no "..", no leading '/'. Keeps TZ from naming
- * a file outside the zone database. */
-static int tz_name_ok(const char *tz)
-{
-    if (!tz || !*tz || *tz == '/' || strstr(tz, "..") || strlen(tz) > 64)
-        return 0;
-    for (const char *p = tz; *p; p++) {
-        if (!isalnum((unsigned char)*p) && !strchr("_-+/", *p))
-            return 0;
-    }
-    return 1;
-}
-
 /* Skips one character at *p if it is one of set (never the terminator):
  * 0, or -1. */
 static int expect(const char **p, const char *set)
@@ -76,42 +58,9 @@ static int expect(const char **p, const char *set)
     return 0;
 }
 
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* 0 if tz names a zone of the database, checked on disk: glibc would
- * silently take an unknown zone as UTC. */
-static int tz_known(const char *tz)
-{
-    if (!tz_name_ok(tz))
-        return -1;
-    char path[128];
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    (void)fclose(f);
-    return 0;
-}
-
-/* Takes tz_lock and makes tz the process's zone until tz_leave. */
-static void tz_enter(const char *tz)
-{
-    pthread_mutex_lock(&tz_lock);
-    setenv("TZ", tz, 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
-    tzset();
-}
-
-/* Back to UTC, the only zone the rest of the process knows of. */
-static void tz_leave(void)
-{
-    setenv("TZ", "UTC", 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
-    tzset();
-    pthread_mutex_unlock(&tz_lock);
-}
-
 int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
 {
-    struct tm tm = {0};
+    struct cf_time_local lt = {0};
     int y, mo, d, h, mi, s;
     const char *p = local;
 
@@ -123,38 +72,23 @@ int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
         expect(&p, ":") || cf_read_digits(&p, 2, &s) || *p != '\0' || mo < 1 || mo > 12 || d < 1 ||
         d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970)
         return CF_EINVAL;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    tm.tm_isdst = -1;
-
-    if (tz_known(tz) != 0)
-        return CF_EINVAL;
-    tz_enter(tz);
-    time_t t = mktime(&tm);
-    tz_leave();
-    if (t == (time_t)-1)
-        return CF_EINVAL;
-    *ms_out = (int64_t)t * 1000;
-    return 0;
+    lt.year = y;
+    lt.month = mo;
+    lt.day = d;
+    lt.hour = h;
+    lt.minute = mi;
+    lt.second = s;
+    return cf_time_from_local(tz, &lt, ms_out);
 }
 
 int calls_local_date(int64_t ms, const char *tz, char out[11])
 {
-    if (tz_known(tz) != 0)
-        return CF_EINVAL;
-    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    struct tm tm;
-    tz_enter(tz);
-    int ok = localtime_r(&t, &tm) != NULL;
-    tz_leave();
-    if (!ok || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+    struct cf_time_local lt;
+
+    if (cf_time_to_local(tz, ms, &lt) != 0)
         return CF_EINVAL;
     char buf[40];
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02d", lt.year, lt.month, lt.day);
     memcpy(out, buf, 10);
     out[10] = '\0';
     return 0;
