@@ -367,7 +367,7 @@ static struct cf_time_zone *tzif_parse(const unsigned char *buf, size_t len, cha
         }
         char version = (char)buf[off + 4];
         for (int i = 0; i < 6; i++)
-            cnt[i] = be32(buf + off + 20 + 4 * i);
+            cnt[i] = be32(buf + off + 20 + (size_t)4 * i);
         if (cnt[3] > 100000 || cnt[4] == 0 || cnt[4] > 256 || cnt[5] > 65536 || cnt[2] > 10000 ||
             (cnt[0] != 0 && cnt[0] != cnt[4]) || (cnt[1] != 0 && cnt[1] != cnt[4])) {
             cf_seterr(errbuf, errbuf_size, "TZif header counts out of range");
@@ -581,7 +581,7 @@ static int64_t next_change(const struct cf_time_zone *z, int64_t t)
  * gap, the offset before the gap. */
 static int64_t wall_to_utc(const struct cf_time_zone *z, int64_t wall)
 {
-    int64_t t = wall - 2 * OFFSET_MAX_S;
+    int64_t t = wall - (int64_t)2 * OFFSET_MAX_S;
     int32_t off = offset_at(z, t), prev_off = off;
 
     for (;;) {
@@ -632,8 +632,8 @@ int cf_time_from_local(const char *tz, const struct cf_time_local *lt, int64_t *
         lt->minute < 0 || lt->minute > 59 || lt->second < 0 || lt->second > 60 || lt->ms < 0 ||
         lt->ms > 999)
         return CF_EINVAL;
-    int64_t wall = cf_time_days_from_civil(lt->year, lt->month, lt->day) * DAY_S + lt->hour * 3600 +
-                   lt->minute * 60 + lt->second;
+    int64_t wall = cf_time_days_from_civil(lt->year, lt->month, lt->day) * DAY_S +
+                   (int64_t)lt->hour * 3600 + (int64_t)lt->minute * 60 + lt->second;
     *ms_out = wall_to_utc(z, wall) * 1000 + lt->ms;
     return 0;
 }
@@ -817,8 +817,8 @@ static const struct cf_time_day *day_of(const struct cf_time_hours *h, int64_t d
 static void span_utc(const struct cf_time_hours *h, int64_t date, const struct cf_time_span *sp,
                      int64_t *s, int64_t *e)
 {
-    *s = wall_to_utc(h->zone, date * DAY_S + sp->start * 60) * 1000;
-    *e = wall_to_utc(h->zone, date * DAY_S + sp->end * 60) * 1000;
+    *s = wall_to_utc(h->zone, date * DAY_S + (int64_t)sp->start * 60) * 1000;
+    *e = wall_to_utc(h->zone, date * DAY_S + (int64_t)sp->end * 60) * 1000;
     if (*e < *s) /* cannot happen with ordered spans; kept empty if it did */
         *e = *s;
 }
