@@ -206,11 +206,20 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     }
 
     const char *q = strchr(req->http_url, '?');
-    if (q)
-        calls_parse_urlencoded(q + 1, strlen(q + 1), j_query);
+    int form_rc = q ? calls_parse_urlencoded(q + 1, strlen(q + 1), j_query) : 0;
     const char *ctype = cf_http_header(req, "Content-Type");
-    if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 && body)
-        calls_parse_urlencoded(body, body_len, j_form);
+    if (form_rc == 0 && ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
+        body)
+        form_rc = calls_parse_urlencoded(body, body_len, j_form);
+    if (form_rc == CF_ETOOBIG) {
+        cf_http_error(resp, 413, "too_many_fields", "the form or query has too many fields", NULL);
+        goto out;
+    }
+    if (form_rc != 0) {
+        cf_http_error(resp, 400, "invalid_field",
+                      "the form or query has a '%' not followed by two hex digits", NULL);
+        goto out;
+    }
     collect_headers(req, j_headers);
     const char *base = ctx->cfg.public_base_url;
     if (base && *base) {

@@ -202,11 +202,6 @@ int main(void)
     static struct cf_service svc;
 
     ctx.svc = &svc;
-    /* PBX local times switch TZ under a lock (adapters_util.c); TZ is in the
-     * environment from here on, before any thread starts, so those switches
-     * replace a value and never grow environ under a reader. */
-    setenv("TZ", "UTC", 1); // NOLINT(concurrency-mt-unsafe): no other thread yet
-    tzset();
     if (cf_service_init(&svc, "calls", 8081, calls_vars, sizeof(calls_vars) / sizeof(calls_vars[0]),
                         "calls", cf_calls_migrations, cf_calls_migrations_n) != 0)
         return 1;

@@ -129,11 +129,18 @@ const char *calls_header(const struct calls_hook *h, const char *name);
 int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size);
 
 /* Percent-decodes n bytes of s ('+' is a space, as in forms) into a new
- * string (free it); a malformed escape is kept as it is. */
+ * string (free it), or NULL for a malformed escape (cf_form_decode). */
 char *calls_form_decode(const char *s, size_t n);
-/* Decodes "a=1&b=2" (n bytes) into obj: the first value of a repeated name
- * wins; names or values that are not UTF-8 are dropped. */
-void calls_parse_urlencoded(const char *s, size_t n, json_t *obj);
+/* The most fields a provider's form or query is decoded with; more is a
+ * 413. A backstop: form bodies are held to CLINICFLOW_HTTP_MAX_FORM_FIELDS
+ * before any route runs (http.c), and a query to what fits in the server's
+ * memory per connection (32 KiB); this bound is that setting's maximum. */
+#define CALLS_FORM_FIELDS_MAX 1000000
+/* Decodes "a=1&b=2" (n bytes) into obj with cf_form_parse(): the first value
+ * of a repeated name wins; empty names, names with a NUL byte and values
+ * that are not UTF-8 are dropped; a value ends at its first NUL byte. 0, CF_EINVAL for a malformed
+ * escape, or CF_ETOOBIG for more than CALLS_FORM_FIELDS_MAX fields (obj untouched). */
+int calls_parse_urlencoded(const char *s, size_t n, json_t *obj);
 
 /* Local wall-clock time "YYYY-MM-DD HH:MM:SS" (or with 'T') in IANA zone tz
  * to Unix milliseconds: 0, or CF_EINVAL for a malformed time or unknown

@@ -2,23 +2,20 @@
  * Helpers every provider adapter uses: member lookups on the decoded
  * request, the URL-token check, and PBX local time to UTC.
  *
- * Local time conversion uses the C library's zone database through TZ and
- * mktime. TZ is process-wide, so the conversion holds tz_lock while TZ is
- * switched and leaves it at UTC; nothing else in the process reads local
- * time: logs and events format with gmtime_r, which TZ does not affect.
+ * Local time conversion is common/time.h's (zone files read once, no TZ
+ * switching), so it is thread-safe without a lock.
  */
 #include "adapters.h"
 
-#include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/envelope.h"
 #include "common/err.h"
+#include "common/form.h"
 #include "common/hash.h"
+#include "common/time.h"
 #include "common/xmalloc.h"
 
 const char *calls_str(const json_t *obj, const char *key)
@@ -47,32 +44,8 @@ const char *calls_header(const struct calls_hook *h, const char *name)
 
 int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
 {
-    const char *want = calls_credential(h, "url_token");
-    const char *got = calls_str(h->query, "token");
-
-    if (!want || !*want) {
-        cf_seterr(errbuf, errbuf_size, "the channel has no url_token credential");
-        return CF_EAUTH;
-    }
-    if (!got || !cf_ct_equal(want, strlen(want), got, strlen(got))) {
-        cf_seterr(errbuf, errbuf_size, "%s URL token", got ? "wrong" : "missing");
-        return CF_EAUTH;
-    }
-    return 0;
-}
-
-/* A zone name as the config validator accepts it: Area/Location letters,
- * digits, '_', '-', '+', '/'; no "..", no leading '/'. Keeps TZ from naming
- * a file outside the zone database. */
-static int tz_name_ok(const char *tz)
-{
-    if (!tz || !*tz || *tz == '/' || strstr(tz, "..") || strlen(tz) > 64)
-        return 0;
-    for (const char *p = tz; *p; p++) {
-        if (!isalnum((unsigned char)*p) && !strchr("_-+/", *p))
-            return 0;
-    }
-    return 1;
+    return cf_form_check_token(calls_credential(h, "url_token"), calls_str(h->query, "token"),
+                               errbuf, errbuf_size);
 }
 
 /* Skips one character at *p if it is one of set (never the terminator):
@@ -85,42 +58,9 @@ static int expect(const char **p, const char *set)
     return 0;
 }
 
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* 0 if tz names a zone of the database, checked on disk: glibc would
- * silently take an unknown zone as UTC. */
-static int tz_known(const char *tz)
-{
-    if (!tz_name_ok(tz))
-        return -1;
-    char path[128];
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    (void)fclose(f);
-    return 0;
-}
-
-/* Takes tz_lock and makes tz the process's zone until tz_leave. */
-static void tz_enter(const char *tz)
-{
-    pthread_mutex_lock(&tz_lock);
-    setenv("TZ", tz, 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
-    tzset();
-}
-
-/* Back to UTC, the only zone the rest of the process knows of. */
-static void tz_leave(void)
-{
-    setenv("TZ", "UTC", 1); // NOLINT(concurrency-mt-unsafe): under tz_lock
-    tzset();
-    pthread_mutex_unlock(&tz_lock);
-}
-
 int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
 {
-    struct tm tm = {0};
+    struct cf_time_local lt = {0};
     int y, mo, d, h, mi, s;
     const char *p = local;
 
@@ -132,38 +72,23 @@ int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
         expect(&p, ":") || cf_read_digits(&p, 2, &s) || *p != '\0' || mo < 1 || mo > 12 || d < 1 ||
         d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970)
         return CF_EINVAL;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    tm.tm_isdst = -1;
-
-    if (tz_known(tz) != 0)
-        return CF_EINVAL;
-    tz_enter(tz);
-    time_t t = mktime(&tm);
-    tz_leave();
-    if (t == (time_t)-1)
-        return CF_EINVAL;
-    *ms_out = (int64_t)t * 1000;
-    return 0;
+    lt.year = y;
+    lt.month = mo;
+    lt.day = d;
+    lt.hour = h;
+    lt.minute = mi;
+    lt.second = s;
+    return cf_time_from_local(tz, &lt, ms_out);
 }
 
 int calls_local_date(int64_t ms, const char *tz, char out[11])
 {
-    if (tz_known(tz) != 0)
-        return CF_EINVAL;
-    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    struct tm tm;
-    tz_enter(tz);
-    int ok = localtime_r(&t, &tm) != NULL;
-    tz_leave();
-    if (!ok || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+    struct cf_time_local lt;
+
+    if (cf_time_to_local(tz, ms, &lt) != 0)
         return CF_EINVAL;
     char buf[40];
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02d", lt.year, lt.month, lt.day);
     memcpy(out, buf, 10);
     out[10] = '\0';
     return 0;
@@ -171,46 +96,24 @@ int calls_local_date(int64_t ms, const char *tz, char out[11])
 
 char *calls_form_decode(const char *s, size_t n)
 {
-    char *out = cf_xmalloc(n + 1), *o = out;
+    char *out;
 
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '+') {
-            *o++ = ' ';
-        } else if (s[i] == '%' && i + 2 < n && (hi = cf_hex_digit(s[i + 1])) >= 0 &&
-                   (lo = cf_hex_digit(s[i + 2])) >= 0) {
-            *o++ = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
+    return cf_form_decode(s, n, &out, NULL) == 0 ? out : NULL;
 }
 
-void calls_parse_urlencoded(const char *s, size_t n, json_t *obj)
+int calls_parse_urlencoded(const char *s, size_t n, json_t *obj)
 {
-    size_t i = 0;
+    struct cf_form form;
+    int rc = cf_form_parse(s, n, CALLS_FORM_FIELDS_MAX, &form, NULL, 0);
 
-    while (i < n) {
-        size_t end = i;
-        while (end < n && s[end] != '&')
-            end++;
-        size_t eq = i;
-        while (eq < end && s[eq] != '=')
-            eq++;
-        if (eq > i) {
-            char *name = calls_form_decode(s + i, eq - i);
-            char *value = eq < end ? calls_form_decode(s + eq + 1, end - eq - 1) : cf_xstrdup("");
-            if (!json_object_get(obj, name)) {
-                json_t *v = json_string(value); /* NULL when not UTF-8: dropped */
-                if (v)
-                    json_object_set_new(obj, name, v);
-            }
-            free(name);
-            free(value);
-        }
-        i = end + 1;
+    for (size_t i = 0; i < form.n; i++) {
+        const struct cf_form_field *f = &form.fields[i];
+        if (f->name_len == 0 || strlen(f->name) != f->name_len || json_object_get(obj, f->name))
+            continue;
+        json_t *v = json_string(f->value); /* NULL when not UTF-8: dropped */
+        if (v)
+            json_object_set_new(obj, f->name, v);
     }
+    cf_form_free(&form);
+    return rc;
 }

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/form.h"
 #include "common/hash.h"
 #include "common/xmalloc.h"
 
@@ -41,28 +42,21 @@ struct params {
     size_t n, cap;
 };
 
-static void params_parse(struct params *ps, const char *s, size_t n)
+/* Every field of the raw form body, repeated names included (form.h):
+ * 0, or cf_form_parse's error. */
+static int params_parse(struct params *ps, const char *s, size_t n)
 {
-    size_t i = 0;
+    struct cf_form form;
+    int rc = cf_form_parse(s, n, CALLS_FORM_FIELDS_MAX, &form, NULL, 0);
 
-    while (i < n) {
-        size_t end = i, eq;
-        while (end < n && s[end] != '&')
-            end++;
-        for (eq = i; eq < end && s[eq] != '='; eq++)
-            ;
-        if (end > i) {
-            if (ps->n == ps->cap) {
-                ps->cap = ps->cap ? ps->cap * 2 : 32;
-                ps->v = cf_xrealloc(ps->v, ps->cap * sizeof(*ps->v));
-            }
-            ps->v[ps->n].name = calls_form_decode(s + i, eq - i);
-            ps->v[ps->n].value =
-                eq < end ? calls_form_decode(s + eq + 1, end - eq - 1) : cf_xstrdup("");
-            ps->n++;
-        }
-        i = end + 1;
+    ps->v = form.n ? cf_xcalloc(form.n, sizeof(*ps->v)) : NULL;
+    ps->n = ps->cap = form.n;
+    for (size_t i = 0; i < form.n; i++) {
+        ps->v[i].name = cf_xstrdup(form.fields[i].name);
+        ps->v[i].value = cf_xstrdup(form.fields[i].value);
     }
+    cf_form_free(&form);
+    return rc;
 }
 
 static void params_free(struct params *ps)
@@ -165,7 +159,10 @@ static int twilio_verify(const struct calls_hook *h, char *errbuf, size_t errbuf
         }
     } else if (strcmp(h->method, "POST") == 0 && h->content_type &&
                strncasecmp(h->content_type, "application/x-www-form-urlencoded", 33) == 0) {
-        params_parse(&ps, h->body, h->body_len);
+        if (params_parse(&ps, h->body, h->body_len) != 0) {
+            cf_seterr(errbuf, errbuf_size, "malformed form body");
+            return CF_EAUTH;
+        }
         if (ps.n > 1)
             qsort(ps.v, ps.n, sizeof(*ps.v), param_cmp);
         for (size_t i = 1; i < ps.n; i++)

@@ -4,7 +4,10 @@ services/calls/providers/asterisk.c sends them: form posts to
 channel's zone (Europe/Moscow, UTC+3), the fold's call.* on calls.v1."""
 import json
 import time
+import urllib.parse
 import uuid
+
+import cfstack
 
 from common import (RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized, call_types,
                     call_uuid, contact_key, demo_channel, events_for, hook_path, post_form,
@@ -146,10 +149,31 @@ def test_bad_token_is_refused_and_nothing_produced(stack):
     assert_nothing_on_raw(stack, lid)
 
 
+def test_malformed_form_is_refused(stack):
+    """Every provider's form and query go through one strict decoder
+    (common/form.c): a '%' without two hex digits after it is a 400, not a
+    literal, and a form with over CLINICFLOW_HTTP_MAX_FORM_FIELDS (1000) fields a 413, before anything is
+    produced."""
+    lid = new_linkedid()
+    path = hook_path("asterisk", "demo-asterisk", token=token())
+    form = urllib.parse.urlencode(cdr(lid))
+    for label, url, body, status, code in (
+            ("body", path, form + "&agent=100%", 400, "invalid_field"),
+            ("query", path + "&x=%G1", form, 400, "invalid_field"),
+            ("fields", path, form + "&x=1" * 1000, 413, "too_many_fields")):
+        st, _, got = cfstack.http("POST", stack.svc.url(url), body,
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+        assert st == status and json.loads(got)["error"]["code"] == code, (label, st, got)
+    good = new_linkedid()
+    assert post(stack, cdr(good, agent="100%"))[0] == 200  # encoded, the '%' is data
+    assert wait_event(stack, good, "clinicflow.call.ended")["data"]["agent_id"] == "100%"
+    assert_nothing_on_raw(stack, lid)
+
+
 if __name__ == "__main__":
     run_provider_tests((
         test_answered_inbound_call, test_values_longer_than_the_schema_keeps,
         test_live_answer_then_cdr, test_missed_call,
         test_call_that_fell_to_voicemail_opens_a_callback,
-        test_bad_token_is_refused_and_nothing_produced,
+        test_bad_token_is_refused_and_nothing_produced, test_malformed_form_is_refused,
     ))

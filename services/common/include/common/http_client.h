@@ -1,0 +1,41 @@
+/*
+ * Outbound HTTP for the gateways services call (SMS, robot calls), on
+ * libcurl. One easy handle per request, so any thread may call at once;
+ * libcurl's global state is set up once, on first use. No redirects are
+ * followed and only http and https are spoken: a gateway's URL comes from
+ * configuration and its answer is read as it is.
+ */
+#ifndef CF_COMMON_HTTP_CLIENT_H
+#define CF_COMMON_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+struct cf_http_client_request {
+    const char *method;         /* "GET", "POST", ... */
+    const char *url;            /* http:// or https:// */
+    const char *const *headers; /* "Name: value" lines, or NULL */
+    size_t n_headers;
+    const char *body; /* sent as is (POST and the like), or NULL */
+    size_t body_len;
+    long timeout_ms;     /* the whole exchange, connect included; > 0 */
+    size_t max_response; /* largest body taken; more is CF_ETOOBIG */
+};
+
+struct cf_http_client_response {
+    long status; /* the HTTP status of the answer */
+    char *body;  /* NUL-terminated; free with cf_http_client_response_free */
+    size_t body_len;
+};
+
+/* Performs the request and waits for the whole answer (blocks up to
+ * timeout_ms). 0 when an answer came, whatever its status: *resp holds it.
+ * Otherwise: CF_EINVAL (bad request fields or URL), CF_ETIMEOUT (the time
+ * ran out), CF_ETOOBIG (the answer's body is over max_response),
+ * CF_EUNAVAIL (no connection, TLS or protocol failure); *resp is then empty
+ * and errbuf says why. Thread-safe. */
+int cf_http_client_do(const struct cf_http_client_request *req,
+                      struct cf_http_client_response *resp, char *errbuf, size_t errbuf_size);
+
+void cf_http_client_response_free(struct cf_http_client_response *resp);
+
+#endif
