@@ -152,8 +152,8 @@ def test_bad_token_is_refused_and_nothing_produced(stack):
 def test_malformed_form_is_refused(stack):
     """Every provider's form and query go through one strict decoder
     (common/form.c): a '%' without two hex digits after it is a 400, not a
-    literal, and a form with over CLINICFLOW_HTTP_MAX_FORM_FIELDS (1000) fields a 413, before anything is
-    produced."""
+    literal, and a form with more fields than CLINICFLOW_HTTP_MAX_FORM_FIELDS
+    (1000) a 413, before anything is produced."""
     lid = new_linkedid()
     path = hook_path("asterisk", "demo-asterisk", token=token())
     form = urllib.parse.urlencode(cdr(lid))
