@@ -132,6 +132,16 @@ static const struct cf_config_var calls_vars[] = {
      "new number holds one client address may take from a clinic's pool within a hold period; "
      "past it, new visitors from there get the default number (0: no cap)",
      NULL},
+    {"CLINICFLOW_CALLS_DNI_PEAK_HALF_LIFE_S", CF_CONF_INT, "604800", &ctx.cfg.dni_peak_half_life_s,
+     60, 31536000, 0,
+     "the peak of concurrent visitors behind the suggested pool size halves every this many "
+     "seconds, so the advice follows demand down as well as up",
+     NULL},
+    {"CLINICFLOW_CALLS_DNI_UNWRITTEN_MAX", CF_CONF_INT, "100000", &ctx.cfg.dni_unwritten_max, 0,
+     100000000, 0,
+     "sessions of new holds Redis may keep while PostgreSQL cannot take them; at this many, new "
+     "visitors get the default number until they are written (0: no cap)",
+     NULL},
     {"CLINICFLOW_CALLS_TRUSTED_PROXIES", CF_CONF_STRING, "", &ctx.cfg.trusted_proxies, 0, 0, 0,
      "addresses or CIDR networks of the proxies in front of the service, comma-separated: a "
      "request from one is counted under the X-Forwarded-For client it names; empty: the peer",
