@@ -44,6 +44,12 @@ struct calls_settings {
     long dni_peak_half_life_s; /* the pool-size advice's peak halves this often */
     long dni_unwritten_max;    /* new holds' sessions Redis keeps unwritten, at most; 0: any */
 
+    /* retention (retention.c); days 0: for ever */
+    long retention_applied_events_days; /* applied event ids kept this long */
+    long retention_dni_sessions_days;   /* visitor sessions kept this long after their hold */
+    long retention_calls_days;          /* calls kept this long after their start */
+    long retention_interval_s;          /* how often the sweeper runs (one instance) */
+    long retention_chunk;               /* rows deleted per statement */
 };
 
 /* client_addr.c: trusted proxy networks, and the address a public request
@@ -166,6 +172,10 @@ void calls_dni_flusher(void *ctx);
  * when Redis cannot say) or the database error. */
 int calls_dni_settle(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
                      const char *number, char *errbuf, size_t errbuf_size);
+
+/* retention.c: the worker deleting rows past their retention, one instance
+ * at a time (a lease row). */
+void calls_retention_sweeper(void *ctx);
 
 /* dni_local.c: the limits as this instance counts them and the holds it
  * answers from memory (thread-safe; times in monotonic ms).
