@@ -939,11 +939,6 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     q.hold_s += local_s;
     q.pool_first = local_s > 0;
     const int pooled = q.pooled = json_array_size(q.numbers) > 0;
-    /* The tags go along with every trip that may take a hold: its session
-     * is kept in the same step. */
-    j_utm = request_tags(req);
-    tags = json_dumps(j_utm, JSON_COMPACT);
-    q.tags = tags ? tags : "{}";
     const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
     int dynamic = 0, limited = 0;
     int64_t reserved_ms = 0;
@@ -960,8 +955,14 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
              calls_dni_local_get(clinic->id, visitor, mono + hold_s * 1000, number, sizeof(number),
                                  &reserved_ms))
         held = HOLD_LOCAL;
-    else
+    else {
+        /* The tags go along with every trip that may take a hold: its
+         * session is kept in the same step. */
+        j_utm = request_tags(req);
+        tags = json_dumps(j_utm, JSON_COMPACT);
+        q.tags = tags ? tags : "{}";
         held = hold_number(ctx, &q, number, sizeof(number), &reserved_ms, &limited);
+    }
     if ((held == HOLD_NEW || held == HOLD_EXTENDED) && local_s > 0)
         calls_dni_local_put(clinic->id, visitor, number, reserved_ms, mono + q.hold_s * 1000,
                             q.epoch);
