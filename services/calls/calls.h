@@ -40,6 +40,17 @@ struct calls_settings {
                                        for signatures over the URL; empty: http://<Host> */
     char *trusted_proxies;          /* addresses/networks whose X-Forwarded-For is believed */
     long result_wait_s; /* a result whose call is not stored this long after it is dropped */
+
+    /* dynamic number insertion, continued */
+    long dni_peak_half_life_s; /* the pool-size advice's peak halves this often */
+    long dni_unwritten_max;    /* new holds' sessions Redis keeps unwritten, at most; 0: any */
+
+    /* retention (retention.c); days 0: for ever */
+    long retention_applied_events_days; /* applied event ids kept this long */
+    long retention_dni_sessions_days;   /* visitor sessions kept this long after their hold */
+    long retention_calls_days;          /* calls kept this long after their start */
+    long retention_interval_s;          /* how often the sweeper runs (one instance) */
+    long retention_chunk;               /* rows deleted per statement */
 };
 
 /* client_addr.c: trusted proxy networks, and the address a public request
@@ -157,6 +168,17 @@ void calls_patients_batch_done(void *ctx, int committed);
  * extensions, and the metric descriptions. */
 int handle_tracking_number(const struct _u_request *req, struct _u_response *resp, void *user);
 void calls_dni_flusher(void *ctx);
+/* Writes, on conn (the fold's transaction), the sessions of the number that
+ * Redis keeps unwritten (taken while PostgreSQL was down, or not written
+ * yet), so that a call folded before the worker wrote them is attributed:
+ * for the fold to call before it looks a pool number's session up. 0 (also
+ * when Redis cannot say) or the database error. */
+int calls_dni_settle(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                     const char *number, char *errbuf, size_t errbuf_size);
+
+/* retention.c: the worker deleting rows past their retention, one instance
+ * at a time (a lease row). */
+void calls_retention_sweeper(void *ctx);
 
 /* dni_local.c: the limits as this instance counts them and the holds it
  * answers from memory (thread-safe; times in monotonic ms).
@@ -174,6 +196,21 @@ void calls_dni_local_put(const char *clinic, const char *visitor, const char *nu
                          int64_t reserved_ms, int64_t held_until, const char *redis_epoch);
 void calls_dni_local_epoch(const char *redis_epoch); /* a later one: forget the holds */
 void calls_dni_local_sweep(int64_t mono_ms);         /* drops what has expired */
+/* A peak seen elapsed_ms ago, halved every half_life_s (pure). */
+double calls_dni_peak_decayed(double peak, int64_t elapsed_ms, long half_life_s);
+/* The pool size advised for a peak of concurrent visitors: the peak (a
+ * fraction counts as a visitor) plus a quarter, rounded up; at least 1
+ * (pure). Nothing caps it at the pool's size: the peak counts the visitors
+ * a full pool turned away too. */
+long calls_dni_suggested_pool(double peak);
+/* Notes that `demand` visitors wanted one of the clinic's numbers at once
+ * (held plus turned away) and returns the clinic's peak: the larger of
+ * demand and the decayed previous peak. */
+double calls_dni_local_peak(const char *clinic, long demand, int64_t mono_ms, long half_life_s);
+/* Calls fn with each clinic's peak decayed to mono_ms, under the table's
+ * lock (fn must not call back into dni_local.c). */
+void calls_dni_local_peaks_each(int64_t mono_ms, long half_life_s,
+                                void (*fn)(const char *clinic, double peak, void *arg), void *arg);
 void calls_dni_local_free(void);
 void calls_dni_describe_metrics(void);
 

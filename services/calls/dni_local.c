@@ -25,12 +25,19 @@
  * which is why the README asks for noeviction and no such failover, or the
  * memory off.
  *
+ * Peaks. The most visitors a clinic's pool was asked to serve at once
+ * (numbers held plus visitors turned away within a hold, as Redis counts
+ * them) decays by half every CLINICFLOW_CALLS_DNI_PEAK_HALF_LIFE_S, so the
+ * advice follows a campaign that ended or a pool that was resized instead
+ * of keeping the highest value ever seen until a restart.
+ *
  * The tables are Jansson objects used as hash tables under one mutex;
  * calls_dni_local_sweep (the flusher, every flush interval) drops what has
  * expired, and the hold table stops taking entries at LOCAL_HOLDS_MAX.
  */
 #include "calls.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +45,13 @@
 
 #define LOCAL_HOLDS_MAX 200000
 #define LOCAL_COUNTERS_MAX 100000
+#define LOCAL_PEAKS_MAX 10000
 
 static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER; /* guards all below */
 static json_t *holds;   /* "clinic\nvisitor" -> [number, reserved ms, held in Redis until] */
 static json_t *ips;     /* address -> [minute, count] */
 static json_t *clinics; /* clinic -> [second, count] */
+static json_t *peaks;   /* clinic -> [peak, monotonic ms it was at] */
 static char epoch[64];  /* Redis's epoch the holds were learnt in */
 
 /* Counts one request in table[key]'s window: 1 if that makes it over
@@ -152,13 +161,67 @@ void calls_dni_local_sweep(int64_t mono_ms)
     pthread_mutex_unlock(&local_lock);
 }
 
+double calls_dni_peak_decayed(double peak, int64_t elapsed_ms, long half_life_s)
+{
+    if (elapsed_ms <= 0 || half_life_s <= 0)
+        return peak;
+    return peak * exp2(-(double)elapsed_ms / ((double)half_life_s * 1000.0));
+}
+
+long calls_dni_suggested_pool(double peak)
+{
+    /* A peak that decayed to 5.2 still asks for 6 numbers: visitors come whole. */
+    const long p = peak > 0 ? (long)ceil(peak - 1e-9) : 0;
+    return p + (p + 3) / 4 + (p > 0 ? 0 : 1); /* a quarter more, rounded up; at least one */
+}
+
+double calls_dni_local_peak(const char *clinic, long demand, int64_t mono_ms, long half_life_s)
+{
+    double peak = (double)demand;
+    pthread_mutex_lock(&local_lock);
+    if (!peaks)
+        peaks = json_object();
+    json_t *j_p = json_object_get(peaks, clinic);
+    if (j_p) {
+        const double decayed = calls_dni_peak_decayed(
+            json_real_value(json_array_get(j_p, 0)),
+            mono_ms - json_integer_value(json_array_get(j_p, 1)), half_life_s);
+        if (decayed > peak)
+            peak = decayed;
+        json_array_set_new(j_p, 0, json_real(peak));
+        json_array_set_new(j_p, 1, json_integer(mono_ms));
+    } else if (json_object_size(peaks) < LOCAL_PEAKS_MAX) {
+        json_object_set_new(peaks, clinic, json_pack("[f, I]", peak, (json_int_t)mono_ms));
+    }
+    pthread_mutex_unlock(&local_lock);
+    return peak;
+}
+
+void calls_dni_local_peaks_each(int64_t mono_ms, long half_life_s,
+                                void (*fn)(const char *clinic, double peak, void *arg), void *arg)
+{
+    const char *clinic;
+    json_t *j_p;
+    pthread_mutex_lock(&local_lock);
+    json_object_foreach(peaks, clinic, j_p)
+    {
+        fn(clinic,
+           calls_dni_peak_decayed(json_real_value(json_array_get(j_p, 0)),
+                                  mono_ms - json_integer_value(json_array_get(j_p, 1)),
+                                  half_life_s),
+           arg);
+    }
+    pthread_mutex_unlock(&local_lock);
+}
+
 void calls_dni_local_free(void)
 {
     pthread_mutex_lock(&local_lock);
     json_decref(holds);
     json_decref(ips);
     json_decref(clinics);
-    holds = ips = clinics = NULL;
+    json_decref(peaks);
+    holds = ips = clinics = peaks = NULL;
     epoch[0] = '\0';
     pthread_mutex_unlock(&local_lock);
 }

@@ -132,6 +132,34 @@ static const struct cf_config_var calls_vars[] = {
      "new number holds one client address may take from a clinic's pool within a hold period; "
      "past it, new visitors from there get the default number (0: no cap)",
      NULL},
+    {"CLINICFLOW_CALLS_DNI_PEAK_HALF_LIFE_S", CF_CONF_INT, "604800", &ctx.cfg.dni_peak_half_life_s,
+     60, 31536000, 0,
+     "the peak of concurrent visitors behind the suggested pool size halves every this many "
+     "seconds, so the advice follows demand down as well as up",
+     NULL},
+    {"CLINICFLOW_CALLS_DNI_UNWRITTEN_MAX", CF_CONF_INT, "100000", &ctx.cfg.dni_unwritten_max, 0,
+     100000000, 0,
+     "sessions of new holds Redis may keep while PostgreSQL cannot take them; at this many, new "
+     "visitors get the default number until they are written (0: no cap)",
+     NULL},
+    {"CLINICFLOW_CALLS_RETENTION_APPLIED_EVENTS_DAYS", CF_CONF_INT, "100",
+     &ctx.cfg.retention_applied_events_days, 0, 36500, 0,
+     "days the consumers remember an applied event id (longer than any topic they read keeps "
+     "events, 90 days for calls.v1, so a redelivery is still dropped); 0: for ever",
+     NULL},
+    {"CLINICFLOW_CALLS_RETENTION_DNI_SESSIONS_DAYS", CF_CONF_INT, "30",
+     &ctx.cfg.retention_dni_sessions_days, 0, 36500, 0,
+     "days a visitor session is kept after its hold ended (longer than calls.raw keeps facts, so "
+     "a late call is still attributed); 0: for ever",
+     NULL},
+    {"CLINICFLOW_CALLS_RETENTION_CALLS_DAYS", CF_CONF_INT, "1095", &ctx.cfg.retention_calls_days, 0,
+     36500, 0,
+     "days a call is kept after its start (more than the unique-call look-back); 0: for ever",
+     NULL},
+    {"CLINICFLOW_CALLS_RETENTION_INTERVAL_S", CF_CONF_INT, "3600", &ctx.cfg.retention_interval_s, 1,
+     86400, 0, "how often one instance deletes the rows past their retention", NULL},
+    {"CLINICFLOW_CALLS_RETENTION_CHUNK", CF_CONF_INT, "1000", &ctx.cfg.retention_chunk, 1, 100000,
+     0, "rows deleted per statement by the retention sweeper", NULL},
     {"CLINICFLOW_CALLS_TRUSTED_PROXIES", CF_CONF_STRING, "", &ctx.cfg.trusted_proxies, 0, 0, 0,
      "addresses or CIDR networks of the proxies in front of the service, comma-separated: a "
      "request from one is counted under the X-Forwarded-For client it names; empty: the peer",
@@ -205,6 +233,13 @@ int main(void)
     if (cf_service_init(&svc, "calls", 8081, calls_vars, sizeof(calls_vars) / sizeof(calls_vars[0]),
                         "calls", cf_calls_migrations, cf_calls_migrations_n) != 0)
         return 1;
+    if (ctx.cfg.retention_calls_days > 0 &&
+        ctx.cfg.retention_calls_days * 86400 <= ctx.cfg.unique_lookback_s) {
+        cf_error("CLINICFLOW_CALLS_RETENTION_CALLS_DAYS: must be 0 or longer than "
+                 "CLINICFLOW_CALLS_UNIQUE_LOOKBACK_S (%ld s)",
+                 ctx.cfg.unique_lookback_s);
+        return 2;
+    }
     char errbuf[256];
     if (calls_proxies_parse(ctx.cfg.trusted_proxies, &ctx.proxies, errbuf, sizeof(errbuf)) != 0) {
         cf_error("CLINICFLOW_CALLS_TRUSTED_PROXIES: %s", errbuf); /* checked when loaded */
@@ -226,6 +261,10 @@ int main(void)
         return 1;
 
     if (ctx.cfg.consumers && add_consumers(&svc) != 0)
+        return 1;
+    /* Upkeep of the tables the consumers fill (one instance at a time). */
+    if (ctx.cfg.consumers &&
+        cf_service_add_worker(&svc, "retention sweeper", calls_retention_sweeper, &ctx) != 0)
         return 1;
     if (cf_service_start(&svc) != 0)
         return 1;

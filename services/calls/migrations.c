@@ -7,6 +7,7 @@
 
 #include "common/consumer.h"
 #include "common/pg.h"
+#include "common/retention.h"
 
 const struct cf_migration cf_calls_migrations[] = {
     {1, "consumer bookkeeping and calls",
@@ -98,6 +99,12 @@ const struct cf_migration cf_calls_migrations[] = {
      " received_at timestamptz NOT NULL DEFAULT now());"
      "CREATE INDEX pending_results_call ON pending_results (call_id);"
      "CREATE INDEX pending_results_received ON pending_results (received_at);"},
+    /* The retention sweeper's lease and the ages it deletes by (retention.c). */
+    {8, "retention lease and age indexes",
+     CF_LEASES_TABLE_SQL
+     "CREATE INDEX IF NOT EXISTS applied_events_applied_at ON applied_events (applied_at);"
+     "CREATE INDEX dni_sessions_held_until ON dni_sessions (held_until);"
+     "CREATE INDEX calls_started ON calls (started_at);"},
 };
 
 const size_t cf_calls_migrations_n = sizeof(cf_calls_migrations) / sizeof(cf_calls_migrations[0]);

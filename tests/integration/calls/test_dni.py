@@ -129,7 +129,8 @@ def test_exhausted_pool_answers_the_default_number(stack):
     # The same Redis may still hold this pool from an earlier run of the
     # suite (the sanitizer runs share it): start from an empty pool.
     release("demo-north", *("north-visitor-%04d" % i for i in range(len(numbers))))
-    redis_cli("DEL", "cf:dni:n:demo-north:held", "cf:dni:n:demo-north:full")
+    redis_cli("DEL", "cf:dni:n:demo-north:held", "cf:dni:n:demo-north:full",
+              "cf:dni:n:demo-north:denied")
     held = set()
     peak = 'clinicflow_dni_peak_concurrent_visitors{clinic="demo-north"}'
     for i in range(len(numbers)):
@@ -145,6 +146,15 @@ def test_exhausted_pool_answers_the_default_number(stack):
     text = cfstack.http("GET", stack.svc.url("/metrics"))[2].decode()
     assert 'clinicflow_dni_exhausted_total{clinic="demo-north"} 1' in text, text[-2000:]
     assert 'clinicflow_dni_suggested_pool_size{clinic="demo-north"} 8' in text
+    # The visitors a full pool turns away count as demand (each once, for a
+    # hold), so the advice can ask for more than a quarter above the pool.
+    for i in range(6):
+        for _ in range(2):
+            st, _, r = ask(stack.svc, "demo-north", "north-visitor-away-%d" % i)
+            assert st == 200 and r["dynamic"] is False, r
+    assert metric(stack.svc, peak) == len(numbers) + 7
+    suggested = metric(stack.svc, 'clinicflow_dni_suggested_pool_size{clinic="demo-north"}')
+    assert suggested == 15 and suggested > 1.25 * len(numbers), suggested
 
 
 def test_call_reported_after_the_hold_is_attributed(stack):

@@ -4,7 +4,8 @@
  * count starts again in the next window; a hold is answered from memory
  * while Redis holds it at least a whole hold more, not after Redis lost its
  * data (another epoch); the sweep drops what has expired; the address
- * table is bounded.
+ * table is bounded; a clinic's peak demand halves every half-life and the
+ * pool size it suggests follows it, with no cap at the pool's size.
  */
 #include <stdint.h>
 #include <string.h>
@@ -112,8 +113,68 @@ static void test_address_table_bound(void)
     CHECK_INT(calls_dni_local_limit(&cfg, "192.0.2.1", "c9", t + 60000), 0);
 }
 
+/* The advice: the peak plus a quarter, rounded up, at least one; a
+ * fraction of a decayed peak counts as a visitor; nothing caps it (a pool
+ * of 10 that turned 30 visitors away within a hold is told 50). */
+static void test_suggested_pool(void)
+{
+    static const struct {
+        double peak;
+        long suggested;
+    } cases[] = {
+        {0, 1}, {1, 2}, {4, 5}, {5, 7}, {6, 8}, {8, 10}, {40, 50}, {5.2, 8}, {0.01, 2}, {100, 125},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK_INT(calls_dni_suggested_pool(cases[i].peak), cases[i].suggested);
+}
+
+static void test_peak_decay(void)
+{
+    const long hl = 3600; /* a half-life of an hour */
+    const int64_t hl_ms = hl * 1000;
+    CHECK(calls_dni_peak_decayed(10, 0, hl) == 10);
+    CHECK(calls_dni_peak_decayed(10, -5, hl) == 10); /* a clock read out of order */
+    CHECK(calls_dni_peak_decayed(10, hl_ms, hl) == 5);
+    CHECK(calls_dni_peak_decayed(10, 2 * hl_ms, hl) == 2.5);
+
+    /* The table: a demand above the decayed peak is the new peak, one
+     * below it leaves the decayed peak. */
+    const int64_t t = 9000000;
+    CHECK(calls_dni_local_peak("pk", 12, t, hl) == 12); /* more than a pool of 5 */
+    CHECK(calls_dni_local_peak("pk", 3, t, hl) == 12);
+    CHECK(calls_dni_local_peak("pk", 2, t + hl_ms, hl) == 6);
+    CHECK(calls_dni_local_peak("pk", 4, t + 2 * hl_ms, hl) == 4); /* 3 < 4 */
+    CHECK(calls_dni_local_peak("other", 1, t + 2 * hl_ms, hl) == 1);
+    /* Long quiet: the peak falls to what is asked now. */
+    CHECK(calls_dni_local_peak("pk", 1, t + 30 * hl_ms, hl) == 1);
+    CHECK_INT(calls_dni_suggested_pool(calls_dni_local_peak("pk", 0, t + 30 * hl_ms, hl)), 2);
+}
+
+/* The flusher republishes every clinic's peak decayed to now. */
+static double seen_pk;
+static int seen_n;
+static void seen(const char *clinic, double peak, void *arg)
+{
+    (void)arg;
+    seen_n++;
+    if (strcmp(clinic, "pk2") == 0)
+        seen_pk = peak;
+}
+
+static void test_peaks_each(void)
+{
+    const int64_t t = 20000000;
+    calls_dni_local_peak("pk2", 8, t, 60);
+    calls_dni_local_peaks_each(t + 120000, 60, seen, NULL);
+    CHECK(seen_pk == 2);
+    CHECK(seen_n >= 1);
+}
+
 int main(void)
 {
+    test_suggested_pool();
+    test_peak_decay();
+    test_peaks_each();
     test_limits();
     test_holds();
     test_address_table_bound();

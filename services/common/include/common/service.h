@@ -22,7 +22,7 @@
 #include "common/redis.h"
 
 #define CF_SERVICE_MAX_CONSUMERS 8
-#define CF_SERVICE_MAX_WORKERS 4
+#define CF_SERVICE_MAX_WORKERS 8
 
 /* A background loop of the service's own (a sweeper): fn(ctx) runs in its
  * own thread and returns once cf_service_sleep() reports the shutdown. */

@@ -1,0 +1,42 @@
+/*
+ * Retention: deleting a table's rows past their age in bounded chunks, and
+ * the lease that lets one instance of a service do it while the others
+ * skip. The lease is a row (schema.leases) rather than a session advisory
+ * lock: pooled connections are shared, a row's holder and expiry can be
+ * read by an operator, and a holder that dies frees it by expiring.
+ */
+#ifndef CF_COMMON_RETENTION_H
+#define CF_COMMON_RETENTION_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* The lease table, for a service's migrations (search_path = its schema). */
+#define CF_LEASES_TABLE_SQL                                                                        \
+    "CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text NOT NULL,"              \
+    " expires_at timestamptz NOT NULL);"
+
+/* A holder name unique to this process: "<host>:<pid>:<start ms>" (out at
+ * least 128 bytes). */
+void cf_lease_holder(char *out, size_t size);
+
+/* Takes, or renews, schema.leases' lease `name` for holder until ttl_ms
+ * from now (the database's clock): 1 if holder has it now, 0 if another
+ * holder's lease has not expired, or the database error. One statement:
+ * two callers at once cannot both get it. Blocks on conn. */
+int cf_lease_take(PGconn *conn, const char *schema, const char *name, const char *holder,
+                  long ttl_ms, char *errbuf, size_t errbuf_size);
+
+/* Gives the lease up if holder has it, so another may take it at once. */
+int cf_lease_release(PGconn *conn, const char *schema, const char *name, const char *holder,
+                     char *errbuf, size_t errbuf_size);
+
+/* Deletes up to chunk rows of table (schema-qualified, from the caller's
+ * code, never input) whose column (a timestamptz) is more than days old,
+ * in one statement: how many (>= 0), or the database error. An index on
+ * the column keeps each chunk cheap. Blocks on conn. */
+int cf_retention_delete(PGconn *conn, const char *table, const char *column, long days, long chunk,
+                        char *errbuf, size_t errbuf_size);
+
+#endif

@@ -1,0 +1,239 @@
+"""Dynamic number insertion while PostgreSQL is unreachable: a new visitor
+is answered at once from Redis, the reservation's session is kept in Redis
+(bounded by CLINICFLOW_CALLS_DNI_UNWRITTEN_MAX) and survives the instance
+that took it crashing; once PostgreSQL is back the session row is written
+and a call to the number is attributed to the visitor.
+
+PostgreSQL is made unreachable for one instance only, by a TCP relay in
+front of the shared server that, when "down", accepts connections and
+stalls them (a host that stopped answering: the worst case, where a client
+waits for its timeouts); the relay's Redis is a server of this test's own,
+so the counts of unwritten sessions are this test's alone."""
+import json
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import cfstack
+from common import Stack, call_body, events_for, metric, wait_until
+
+
+class Relay:
+    """A TCP relay to host:port that can stall every connection (down) and
+    resume (up: the stalled connections are closed, new ones relayed)."""
+
+    def __init__(self, host, port):
+        self.target = (host, port)
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.mu = threading.Lock()
+        self.down_now = False
+        self.conns = []  # [client socket, upstream socket or None]
+        self.closing = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                client, _ = self.lsock.accept()
+            except OSError:
+                return
+            with self.mu:
+                if self.down_now:  # accepted, never answered
+                    self.conns.append([client, None])
+                    continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.mu:
+                self.conns.append([client, upstream])
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while True:  # stalled while down; closed by up()
+                    with self.mu:
+                        if not self.down_now:
+                            break
+                    time.sleep(0.05)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def down(self):
+        with self.mu:
+            self.down_now = True
+
+    def up(self):
+        with self.mu:
+            stalled, self.conns = self.conns, []
+            self.down_now = False
+        for pair in stalled:
+            for s in pair:
+                if s is not None:
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    s.close()
+
+    def dsn(self, dsn):
+        parts = urllib.parse.urlsplit(dsn)
+        netloc = parts.netloc.rsplit("@", 1)
+        host = "127.0.0.1:%d" % self.port
+        return urllib.parse.urlunsplit(parts._replace(
+            netloc=(netloc[0] + "@" + host) if len(netloc) == 2 else host))
+
+    def close(self):
+        self.closing = True
+        self.up()
+        self.lsock.close()
+
+
+class Redis:
+    """A Redis server of the test's own."""
+
+    def __init__(self):
+        self.port = cfstack.free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+        wait_until(lambda: self._ping(), 10, "the test's redis")
+
+    def _ping(self):
+        try:
+            return self.cli("PING") == "PONG"
+        except subprocess.CalledProcessError:
+            return False
+
+    def cli(self, *args):
+        p = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+                           capture_output=True, timeout=10, check=True)
+        return p.stdout.decode().strip()
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def ask(svc, clinic_id, visitor, **params):
+    q = urllib.parse.urlencode(dict(clinic=clinic_id, visitor=visitor, **params))
+    t0 = time.monotonic()
+    st, _, body = cfstack.http("GET", svc.url("/v1/tracking/number?" + q), timeout=30)
+    return st, json.loads(body), time.monotonic() - t0
+
+
+def sessions(stack, visitor):
+    return cfstack.psql(stack.dsn, "SELECT number, utm->>'source' FROM calls.dni_sessions"
+                        " WHERE visitor_id = '%s'" % visitor)
+
+
+def ts(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+def test_postgres_down(stack, relay, redis):
+    env = dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
+               CLINICFLOW_PG_DSN=relay.dsn(stack.dsn), CLINICFLOW_REDIS_URL=redis.url,
+               CLINICFLOW_CALLS_DNI_FLUSH_MS="200", CLINICFLOW_CALLS_DNI_LOCAL_S="0",
+               CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS="0",
+               CLINICFLOW_CALLS_DNI_UNWRITTEN_MAX="2")
+    tag = uuid.uuid4().hex[:8]
+    first, second, third = ("visitor-pgdown-%s-%d" % (tag, i) for i in range(3))
+    default = next(c for c in cfstack.demo_network()["clinics"]
+                   if c["id"] == "demo-center")["default_phone"]
+    svc = cfstack.Service("calls", env)
+    svc.start()
+    svc2 = None
+    try:
+        relay.down()
+        # Answered at once (a functional deadline: PostgreSQL is not asked).
+        st, a, took = ask(svc, "demo-center", first, utm_source="yandex", utm_campaign="pg-down")
+        assert st == 200 and a["dynamic"] is True and took < 1.0, (st, a, took)
+        st, b, took = ask(svc, "demo-center", second, utm_source="google")
+        assert st == 200 and b["dynamic"] is True and took < 1.0, (st, b, took)
+        # The sessions wait in Redis, not in PostgreSQL.
+        assert redis.cli("GET", "cf:dni:unwritten:n") == "2"
+        assert redis.cli("HLEN", "cf:dni:u:demo:" + a["number"]) == "1"
+        assert sessions(stack, first) == []
+        # At the cap, a new visitor gets the default number and no hold.
+        st, c, took = ask(svc, "demo-center", third)
+        assert st == 200 and c == {"number": default, "dynamic": False, "hold_seconds": 0}, c
+        assert took < 1.0, took
+        assert redis.cli("EXISTS", "cf:dni:v:demo-center:" + third) == "0"
+        assert metric(svc, 'clinicflow_dni_unwritten_full_total{clinic="demo-center"}') == 1
+
+        # The instance that took the holds dies before PostgreSQL is back:
+        # another one writes their sessions.
+        svc.kill()
+        relay.up()
+        svc2 = cfstack.Service("calls", env)
+        svc2.start()
+        wait_until(lambda: sessions(stack, first) == [[a["number"], "yandex"]], 30,
+                   "the first session written after PostgreSQL came back")
+        wait_until(lambda: sessions(stack, second) == [[b["number"], "google"]], 30,
+                   "the second session")
+        wait_until(lambda: redis.cli("GET", "cf:dni:unwritten:n") == "0", 30,
+                   "Redis to forget the written sessions")
+        assert redis.cli("EXISTS", "cf:dni:u:demo:" + a["number"]) == "0"
+        assert redis.cli("SCARD", "cf:dni:unwritten") == "0"
+        wait_until(lambda: "\nclinicflow_dni_unwritten_sessions 0\n" in cfstack.http(
+            "GET", svc2.url("/metrics"))[2].decode(), 30, "the backlog gauge at 0")
+        # Below the cap again: the third visitor gets a number.
+        st, c, _ = ask(svc2, "demo-center", third)
+        assert st == 200 and c["dynamic"] is True, c
+
+        # A call to the first visitor's number, while the hold lasts, is
+        # attributed to the visitor's tags.
+        start = datetime.now(timezone.utc)
+        body = call_body(event="ended", time=ts(start + timedelta(seconds=30)),
+                         started_at=ts(start), answered_at=ts(start + timedelta(seconds=1)),
+                         talk_seconds=29, clinic_id="demo-center", to=a["number"])
+        st, _, reply = stack.post_generic(body)
+        assert st == 202, reply
+        call_id = json.loads(reply)["call_id"]
+        ended = []
+        wait_until(lambda: ended.extend(e for e in events_for(
+            stack.reader("clinicflow.calls.v1").read(), call_id)) or ended, 60, "call.ended")
+        att = ended[0]["data"]["attribution"]
+        assert att == {"kind": "dynamic", "tracking_number": a["number"], "visitor_id": first,
+                       "source": "yandex", "campaign": "pg-down"}, att
+    finally:
+        relay.up()
+        if svc2:
+            svc2.stop()
+        svc.kill()
+
+
+if __name__ == "__main__":
+    s = Stack()
+    pg = urllib.parse.urlsplit(s.dsn)
+    relay = Relay(pg.hostname, pg.port)
+    redis = Redis()
+    try:
+        cfstack.run([lambda: test_postgres_down(s, relay, redis)], exit=False)
+    finally:
+        relay.close()
+        redis.close()
+        s.close()
+    cfstack.exit_status()

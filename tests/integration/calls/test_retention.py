@@ -1,0 +1,133 @@
+"""Retention: the sweeper deletes applied event ids, visitor sessions and
+calls past their CLINICFLOW_CALLS_RETENTION_<TABLE>_DAYS, in chunks, and
+keeps the newer ones; it runs only under the lease row (calls.leases), so
+an instance finding the lease held skips the round until it expires, and a
+second instance does not sweep while the first holds it. A calls retention
+shorter than the unique-call look-back is refused at start (exit 2)."""
+import os
+import subprocess
+import uuid
+
+import cfstack
+from common import Stack, metric, wait_until
+
+DAYS = {"applied_events": 10, "dni_sessions": 20, "calls": 40}
+ENV = {"CLINICFLOW_CALLS_RETENTION_APPLIED_EVENTS_DAYS": str(DAYS["applied_events"]),
+       "CLINICFLOW_CALLS_RETENTION_DNI_SESSIONS_DAYS": str(DAYS["dni_sessions"]),
+       "CLINICFLOW_CALLS_RETENTION_CALLS_DAYS": str(DAYS["calls"]),
+       "CLINICFLOW_CALLS_RETENTION_INTERVAL_S": "1",
+       "CLINICFLOW_CALLS_RETENTION_CHUNK": "2"}
+
+
+def removed(svc, table):
+    return metric(svc, 'clinicflow_calls_retention_removed_total{table="%s"}' % table)
+
+
+def seed(dsn, tag, old, new):
+    """Rows of each table aged days + 1 (old of each) and days - 1 (new of
+    each), tagged so this test finds its own."""
+    for age, count in (("old", old), ("new", new)):
+        for i in range(count):
+            a = {t: d + 1 if age == "old" else d - 1 for t, d in DAYS.items()}
+            cfstack.psql(dsn, (
+                "INSERT INTO calls.applied_events (group_id, event_id, applied_at)"
+                " VALUES ('test-{tag}-{age}', '{eid}', now() - interval '{a[applied_events]} days');"
+                "INSERT INTO calls.dni_sessions (network_id, clinic_id, number, visitor_id,"
+                " reserved_at, held_until, utm) VALUES ('demo', 'demo-center', '+7499{i:07d}',"
+                " 'visitor-{tag}-{age}', now() - interval '{a[dni_sessions]} days 1 hour',"
+                " now() - interval '{a[dni_sessions]} days', '{{}}');"
+                "INSERT INTO calls.calls (call_id, network_id, direction, status, started_at,"
+                " provider, provider_call_id, facts, doc) VALUES ('{cid}', 'demo', 'inbound',"
+                " 'ended', now() - interval '{a[calls]} days', 'generic', 'test-{tag}-{age}', 1,"
+                " '{{}}');").format(tag=tag, age=age, i=i, a=a, eid=uuid.uuid4(),
+                                    cid=uuid.uuid4()))
+
+
+def counts(dsn, tag, age):
+    return [int(v) for v in cfstack.psql(dsn, (
+        "SELECT (SELECT count(*) FROM calls.applied_events WHERE group_id = 'test-{t}-{a}'),"
+        " (SELECT count(*) FROM calls.dni_sessions WHERE visitor_id = 'visitor-{t}-{a}'),"
+        " (SELECT count(*) FROM calls.calls WHERE provider_call_id = 'test-{t}-{a}')"
+    ).format(t=tag, a=age))[0]]
+
+
+def lease(dsn):
+    return cfstack.psql(dsn, "SELECT holder, expires_at > now() FROM calls.leases"
+                        " WHERE name = 'retention'")
+
+
+def test_old_rows_go_new_rows_stay(stack):
+    tag = uuid.uuid4().hex[:8]
+    before = {t: removed(stack.svc, t) for t in DAYS}
+    seed(stack.dsn, tag, old=5, new=2)
+    wait_until(lambda: counts(stack.dsn, tag, "old") == [0, 0, 0], 60,
+               "the rows past their retention to go")
+    assert counts(stack.dsn, tag, "new") == [2, 2, 2]
+    # In chunks of 2, all counted.
+    for t in DAYS:
+        assert removed(stack.svc, t) - before[t] == 5, (t, removed(stack.svc, t), before[t])
+    holder = lease(stack.dsn)
+    assert len(holder) == 1 and holder[0][1] == "t", holder
+    assert holder[0][0].split(":")[1] == str(stack.svc.proc.pid), holder
+
+
+def test_lease_held_elsewhere(stack):
+    """A lease another instance holds stops the sweep until it expires; the
+    instance then takes it over."""
+    cfstack.psql(stack.dsn, "UPDATE calls.leases SET holder = 'elsewhere:1:1',"
+                 " expires_at = now() + interval '1 hour' WHERE name = 'retention'")
+    busy = "clinicflow_calls_retention_lease_busy_total"
+    start = metric(stack.svc, busy)
+    # Seeded once a round found the lease held (not during a round that
+    # took it before the change).
+    wait_until(lambda: metric(stack.svc, busy) >= start + 1, 30, "a round skipped")
+    tag = uuid.uuid4().hex[:8]
+    seed(stack.dsn, tag, old=1, new=0)
+    # Two more rounds found the lease held and deleted nothing.
+    wait_until(lambda: metric(stack.svc, busy) >= start + 3, 30, "two more rounds skipped")
+    assert counts(stack.dsn, tag, "old") == [1, 1, 1]
+    cfstack.psql(stack.dsn, "UPDATE calls.leases SET expires_at = now() - interval '1 second'"
+                 " WHERE name = 'retention'")
+    wait_until(lambda: counts(stack.dsn, tag, "old") == [0, 0, 0], 30, "the sweep after expiry")
+    assert lease(stack.dsn)[0][0].split(":")[1] == str(stack.svc.proc.pid)
+
+
+def test_second_instance_waits(stack):
+    """Two instances: the one holding the lease keeps it (renewed each
+    round), the other only finds it busy."""
+    rounds = "clinicflow_calls_retention_rounds_total"
+    busy = "clinicflow_calls_retention_lease_busy_total"
+    wait_until(lambda: lease(stack.dsn) and lease(stack.dsn)[0][0].split(":")[1]
+               == str(stack.svc.proc.pid), 30, "the first instance to hold the lease")
+    other = cfstack.Service("calls", stack.service_env())
+    other.start()
+    try:
+        wait_until(lambda: metric(other, busy) >= 3, 30, "the second instance to find it busy")
+        assert metric(other, rounds) == 0
+        assert lease(stack.dsn)[0][0].split(":")[1] == str(stack.svc.proc.pid)
+    finally:
+        other.stop()
+
+
+def test_calls_retention_below_lookback_refused(stack):
+    env = dict(os.environ, **stack.service_env())
+    env.update(CLINICFLOW_CALLS_RETENTION_CALLS_DAYS="10", CLINICFLOW_HTTP_HOST="127.0.0.1",
+               CLINICFLOW_HTTP_PORT=str(cfstack.free_port()))
+    p = subprocess.run([cfstack.bin_path("clinicflow-calls")], env=env, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 2, (p.returncode, p.stderr[-800:])
+    assert b"CLINICFLOW_CALLS_RETENTION_CALLS_DAYS" in p.stderr, p.stderr[-800:]
+
+
+if __name__ == "__main__":
+    s = Stack(extra_env=ENV)
+    try:
+        cfstack.run([lambda f=f: f(s) for f in (
+            test_old_rows_go_new_rows_stay,
+            test_lease_held_elsewhere,
+            test_second_instance_waits,
+            test_calls_retention_below_lookback_refused,
+        )], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()
