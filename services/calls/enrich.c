@@ -139,8 +139,25 @@ static int dynamic_attribution(PGconn *conn, const char *network_id, const char 
     return rc;
 }
 
-static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call, char *errbuf,
-                     size_t errbuf_size)
+/* Whether number is in one of the network's dynamic pools. */
+static int is_pool_number(const struct cf_network *net, const char *number)
+{
+    size_t i, k;
+    json_t *j_pool, *j_num;
+
+    json_array_foreach(json_object_get(net->doc, "number_pools"), i, j_pool)
+    {
+        json_array_foreach(json_object_get(j_pool, "numbers"), k, j_num)
+        {
+            if (json_is_string(j_num) && strcmp(json_string_value(j_num), number) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int attribute(struct calls_ctx *ctx, PGconn *conn, const struct cf_network *net,
+                     json_t *j_call, char *errbuf, size_t errbuf_size)
 {
     const char *number = tracking_number(j_call);
     const char *started = json_string_value(json_object_get(j_call, "started_at"));
@@ -151,6 +168,15 @@ static int attribute(PGconn *conn, const struct cf_network *net, json_t *j_call,
     j_att = calls_static_attribution(net, number, started);
     if (!j_att) {
         int rc = dynamic_attribution(conn, net->id, number, started, &j_att, errbuf, errbuf_size);
+        /* A pool number's session may still wait in Redis for the DNI
+         * flusher (taken a moment ago, or while PostgreSQL was down): write
+         * it in this transaction and look again. */
+        if (rc == 0 && !j_att && is_pool_number(net, number)) {
+            rc = calls_dni_settle(ctx, conn, net->id, number, errbuf, errbuf_size);
+            if (rc == 0)
+                rc = dynamic_attribution(conn, net->id, number, started, &j_att, errbuf,
+                                         errbuf_size);
+        }
         if (rc != 0)
             return rc;
     }
@@ -410,7 +436,7 @@ int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char
     int rc = 0;
 
     if (inbound && net && !json_object_get(j_call, "attribution"))
-        rc = attribute(conn, net, j_call, errbuf, errbuf_size);
+        rc = attribute(ctx, conn, net, j_call, errbuf, errbuf_size);
     if (net)
         calls_decide_agent_group(net, j_call, ctx->cfg.default_cc);
     cf_netconf_release(snap);
