@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/xmalloc.h"
 
 #define SPECVERSION "1.0"
@@ -31,6 +32,23 @@ void cf_event_clear(struct cf_event *ev)
     free(ev->clinicid);
     json_decref(ev->data);
     memset(ev, 0, sizeof(*ev));
+}
+
+void cf_event_derive(struct cf_event *ev, const char *in_id, const char *kind, const char *id_extra,
+                     const char *stage, const char *subject, int64_t time_ms,
+                     const char *network_id, const char *clinic_id, json_t *data)
+{
+    const char *parts[] = {in_id, kind, id_extra};
+
+    cf_event_clear(ev);
+    cf_uuid5(parts, id_extra ? 3 : 2, ev->id);
+    ev->source = cf_xasprintf(SOURCE_PREFIX "%s", stage);
+    ev->type = cf_xasprintf(TYPE_PREFIX "%s", kind);
+    ev->subject = cf_xstrdup(subject);
+    ev->time_ms = time_ms;
+    ev->networkid = cf_xstrdup(network_id);
+    ev->clinicid = clinic_id ? cf_xstrdup(clinic_id) : NULL;
+    ev->data = data;
 }
 
 /* Sets key to a new string; 0, or -1 if value is NULL or not UTF-8. */

@@ -29,6 +29,19 @@ void cf_event_clear(struct cf_event *ev);
 
 /* Serializes to a compact JSON string (free() it). */
 char *cf_event_dumps(const struct cf_event *ev);
+
+/*
+ * An event a service derives from one it consumed, as every consumer builds
+ * them: the id is uuid5(in_id, kind[, id_extra]), so applying the input
+ * again (after a crash, a redelivery) yields the same event; the type is
+ * "clinicflow.<kind>" (kind: "call.ended", "task.opened"); the source
+ * "/clinicflow/<stage>" (stage: "calls/fold"). id_extra tells apart
+ * several events of one kind from one input (another entity's, by its id);
+ * clinic_id may be NULL. data is stolen. Whatever ev held is cleared.
+ */
+void cf_event_derive(struct cf_event *ev, const char *in_id, const char *kind, const char *id_extra,
+                     const char *stage, const char *subject, int64_t time_ms,
+                     const char *network_id, const char *clinic_id, json_t *data);
 /* New reference to the envelope object. */
 json_t *cf_event_to_json(const struct cf_event *ev);
 
