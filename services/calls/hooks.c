@@ -180,6 +180,30 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
                              j_fact, event_id, call_id, errbuf, errbuf_size);
 }
 
+/* Counts and logs what an acknowledged request did not record whole: no
+ * fact at all (ignored), or a fact with something replaced or left out
+ * (amended). By provider and reason, both from bounded sets; the log line
+ * names the channel, never a party. */
+static void count_notes(const char *provider, const char *channel_id,
+                        const struct calls_notes *notes, size_t nfacts)
+{
+    char labels[160];
+
+    if (nfacts == 0) {
+        const char *reason = notes->ignored ? notes->ignored : "not_a_call_event";
+        snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"", provider, reason);
+        cf_metrics_add("clinicflow_calls_hooks_ignored_total", labels, 1);
+        cf_info("%s webhook on channel %s acknowledged without a fact: %s", provider, channel_id,
+                reason);
+    }
+    if (notes->amended) {
+        snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"", provider, notes->amended);
+        cf_metrics_add("clinicflow_calls_hooks_amended_total", labels, 1);
+        cf_info("%s webhook on channel %s recorded amended: %s", provider, channel_id,
+                notes->amended);
+    }
+}
+
 int handle_provider_hook(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct calls_ctx *ctx = user;
@@ -192,6 +216,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     size_t body_len = 0;
     const char *body = cf_http_body(req, &body_len);
     struct calls_reply reply = {.status = 200};
+    struct calls_notes notes = {0};
     const struct calls_adapter *ad = NULL;
     const struct cf_channel *ch = NULL;
     const struct cf_network *net = NULL;
@@ -241,6 +266,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         .headers = j_headers,
         .channel = j_channel ? j_channel : ch->doc,
         .received_ms = cf_now_ms(),
+        .notes = &notes,
     };
     if (ad->precheck && ad->precheck(&hook, &reply)) {
         send_reply(resp, &reply);
@@ -278,6 +304,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
             goto out;
         }
     }
+    count_notes(provider, ch->id, &notes, json_array_size(j_facts));
     ad->reply_ok(&hook, &reply);
     send_reply(resp, &reply);
 

@@ -214,6 +214,12 @@ int main(void)
     /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */
     cf_metrics_describe("clinicflow_calls_hooks_refused_total", "counter",
                         "Provider webhooks refused for a bad signature or URL token (401)");
+    cf_metrics_describe("clinicflow_calls_hooks_ignored_total", "counter",
+                        "Provider webhooks acknowledged without recording a fact, by provider "
+                        "and reason");
+    cf_metrics_describe("clinicflow_calls_hooks_amended_total", "counter",
+                        "Provider webhooks recorded with a value replaced or left out (a time "
+                        "that did not parse or was out of bounds), by provider and reason");
     calls_routes_register(&ctx);
 
     /* Dynamic number insertion: hold extensions written in batches (the

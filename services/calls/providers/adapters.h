@@ -36,14 +36,30 @@ struct calls_hook {
     const char *content_type; /* NULL when absent */
     const char *body;         /* raw body bytes (not NUL-terminated in general) */
     size_t body_len;
-    const json_t *query;   /* URL query parameters, decoded: {"name": "value"} */
-    const json_t *form;    /* x-www-form-urlencoded body parameters, decoded; {} otherwise */
-    const json_t *headers; /* request headers, names lower-cased: {"x-twilio-signature": ...} */
-    const json_t *channel; /* the channel's config document: credentials, numbers,
-                              timezone, field_map, clinic_id */
-    int64_t received_ms;   /* when the request arrived (Unix ms): the event time of a
-                              request that carries none of its own */
+    const json_t *query;       /* URL query parameters, decoded: {"name": "value"} */
+    const json_t *form;        /* x-www-form-urlencoded body parameters, decoded; {} otherwise */
+    const json_t *headers;     /* request headers, names lower-cased: {"x-twilio-signature": ...} */
+    const json_t *channel;     /* the channel's config document: credentials, numbers,
+                                  timezone, field_map, clinic_id */
+    int64_t received_ms;       /* when the request arrived (Unix ms): the event time of a
+                                  request that carries none of its own */
+    struct calls_notes *notes; /* what parse tells besides its facts; NULL: nobody asks */
 };
+
+/* What parse acknowledged but did not record, or recorded only in part:
+ * hooks.c counts it in /metrics by provider and reason and logs it, so a
+ * notification in a wording no rule knows is seen, not silently lost.
+ * Reasons are short static strings (a bounded label set). */
+struct calls_notes {
+    const char *ignored; /* why the request gave no fact, when it gave none */
+    const char *amended; /* why a fact was recorded with something replaced or left out */
+};
+
+/* Notes that the request is acknowledged without a fact, for reason
+ * (static); returns 0, parse's result for it. */
+int calls_ignored(const struct calls_hook *h, const char *reason);
+/* Notes that a fact was recorded amended, for reason (static). */
+void calls_amended(const struct calls_hook *h, const char *reason);
 
 /* A reply to the provider. */
 struct calls_reply {

@@ -45,6 +45,19 @@ const char *calls_header(const struct calls_hook *h, const char *name)
     return calls_str(h->headers, name);
 }
 
+int calls_ignored(const struct calls_hook *h, const char *reason)
+{
+    if (h->notes)
+        h->notes->ignored = reason;
+    return 0;
+}
+
+void calls_amended(const struct calls_hook *h, const char *reason)
+{
+    if (h->notes)
+        h->notes->amended = reason;
+}
+
 int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
 {
     const char *want = calls_credential(h, "url_token");

@@ -24,6 +24,7 @@
 struct fx {
     struct calls_hook h;
     json_t *query, *form, *headers, *channel, *facts;
+    struct calls_notes notes; /* what parse noted (h.notes points here) */
     char verify_err[256], parse_err[256];
     int verify_rc, parse_rc;
 };
@@ -93,6 +94,7 @@ static FX_UNUSED void fx_init(struct fx *x, const char *method, const char *url,
     x->h.form = x->form;
     x->h.headers = x->headers;
     x->h.channel = x->channel;
+    x->h.notes = &x->notes;
 }
 
 /* The body (borrowed) with its content type; a form body is decoded into
