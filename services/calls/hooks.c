@@ -193,8 +193,9 @@ static void count_notes(const char *provider, const char *channel_id,
         const char *reason = notes->ignored ? notes->ignored : "not_a_call_event";
         snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"", provider, reason);
         cf_metrics_add("clinicflow_calls_hooks_ignored_total", labels, 1);
-        cf_info("%s webhook on channel %s acknowledged without a fact: %s", provider, channel_id,
-                reason);
+        cf_info("%s webhook on channel %s acknowledged without a fact: %s%s%s%s", provider,
+                channel_id, reason, notes->detail[0] ? " (\"" : "", notes->detail,
+                notes->detail[0] ? "\")" : "");
     }
     if (notes->amended) {
         snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"", provider, notes->amended);

@@ -52,12 +52,17 @@ struct calls_hook {
  * Reasons are short static strings (a bounded label set). */
 struct calls_notes {
     const char *ignored; /* why the request gave no fact, when it gave none */
+    char detail[72];     /* the value that decided it (an event name), printable, cut;
+                            never a party */
     const char *amended; /* why a fact was recorded with something replaced or left out */
 };
 
 /* Notes that the request is acknowledged without a fact, for reason
  * (static); returns 0, parse's result for it. */
 int calls_ignored(const struct calls_hook *h, const char *reason);
+/* The same, with the value that decided it (an event name the rules did not
+ * know; never a phone), kept printable and cut to fit the log line. */
+int calls_ignored_value(const struct calls_hook *h, const char *reason, const char *value);
 /* Notes that a fact was recorded amended, for reason (static). */
 void calls_amended(const struct calls_hook *h, const char *reason);
 

@@ -52,6 +52,20 @@ int calls_ignored(const struct calls_hook *h, const char *reason)
     return 0;
 }
 
+int calls_ignored_value(const struct calls_hook *h, const char *reason, const char *value)
+{
+    if (!h->notes)
+        return 0;
+    h->notes->ignored = reason;
+    size_t n = 0;
+    /* bytes from 0x80 (UTF-8 letters) are kept, control characters are not;
+     * a cut may split a letter, which the log shows as it is */
+    for (const char *p = value ? value : ""; *p && n < sizeof(h->notes->detail) - 1; p++)
+        h->notes->detail[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    h->notes->detail[n] = '\0';
+    return 0;
+}
+
 void calls_amended(const struct calls_hook *h, const char *reason)
 {
     if (h->notes)

@@ -356,7 +356,8 @@ static int asterisk_parse(const struct calls_hook *h, json_t *facts, char *errbu
         return parse_cdr(h, call_key, facts, errbuf, errbuf_size);
     if (strcmp(event, "answered") == 0 || strcmp(event, "started") == 0)
         return parse_live(h, call_key, event, facts, errbuf, errbuf_size);
-    return 0; /* an event this version does not record: acknowledged */
+    /* an event this version does not record: acknowledged */
+    return calls_ignored_value(h, "unknown_event", event);
 }
 
 static void asterisk_reply_ok(const struct calls_hook *h, struct calls_reply *reply)

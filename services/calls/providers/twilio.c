@@ -361,7 +361,7 @@ static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
     long long duration = -1;
 
     if (!outcome)
-        return 0;
+        return calls_ignored_value(h, "unknown_status", calls_str(p, "DialCallStatus"));
     (void)nonneg_int(calls_str(p, "DialCallDuration"), &duration);
     const int answered = strcmp(outcome, "answered") == 0;
     char *key =
@@ -399,7 +399,7 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     if (calls_str(p, "DialCallStatus"))
         return dial_fact(h, p, facts);
     if (!status)
-        return 0; /* a Twilio callback that is not call progress (recording status) */
+        return calls_ignored(h, "not_call_progress"); /* a recording status callback, say */
     if (strcmp(status, "queued") == 0 || strcmp(status, "initiated") == 0 ||
         strcmp(status, "ringing") == 0) {
         event = "started";
@@ -408,7 +408,8 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     } else if ((outcome = end_outcome(status, calls_str(p, "AnsweredBy")))) {
         event = "ended";
     } else {
-        return 0; /* a status Twilio may add later: acknowledged, not recorded */
+        /* a status Twilio may add later: acknowledged, not recorded */
+        return calls_ignored_value(h, "unknown_status", status);
     }
     /* Timestamp comes with the callbacks of a call's StatusCallbackEvent;
      * the status callback set on a phone number is sent once, when the call

@@ -198,7 +198,8 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     char key[512];
 
     if (name && !ev)
-        return 0; /* acknowledged: an event we do not record, unverified */
+        /* acknowledged: an event we do not record, unverified */
+        return calls_ignored_value(h, "not_a_call_event", name);
     if (!name || !pbx_call_id || !*pbx_call_id || strlen(pbx_call_id) > 100) {
         cf_seterr(errbuf, errbuf_size, "not a Zadarma notification: no event or pbx_call_id");
         return CF_EINVAL;

@@ -6,8 +6,8 @@ fold to calls.v1. Template variables as in UIS's notification set-up
 (tests/unit/calls_adapters/test_uis.c names the sources)."""
 import uuid
 
-from common import (CALLS, assert_reply, assert_unauthorized, call_types, contact_key,
-                    demo_channel, events_for, hook_path, post_json, raw_facts,
+from common import (CALLS, assert_nothing_on_raw, assert_reply, assert_unauthorized, call_types,
+                    contact_key, demo_channel, events_for, hook_path, metric, post_json, raw_facts,
                     run_provider_tests, wait_call_event, wait_until)
 
 CHANNEL = "demo-uis"
@@ -102,7 +102,32 @@ def test_wrong_or_missing_token_is_refused(stack):
     assert facts_of(stack, str(session)) == []
 
 
+def test_unknown_wording_is_counted_not_silent(stack):
+    """A notification whose name matches no rule (a template in another
+    wording) is still answered 200, so UIS does not give up on the URL, but
+    it is counted by provider and reason, not dropped unseen."""
+    ignored = 'clinicflow_calls_hooks_ignored_total{provider="uis",reason="unknown_event"}'
+    before = metric(stack.svc, ignored)
+    session = 950000000 + uuid.uuid4().int % 1000000
+    assert_reply(send(stack, {
+        "notification_name": "Звонок окончен", "notification_mnemonic": None,
+        "call_session_id": session, "contact_phone_number": "79161234567",
+        "virtual_phone_number": "74990000301", "notification_time": "2026-11-20 12:01:00",
+        "talk_time_duration": 10}))
+    assert metric(stack.svc, ignored) == before + 1
+    # a recorded one afterwards proves the topic readable; the ignored one is not on it
+    good = 940000000 + uuid.uuid4().int % 1000000
+    assert_reply(send(stack, {
+        "notification_name": "Потерянный звонок", "call_session_id": good,
+        "contact_phone_number": "79161234567", "virtual_phone_number": "74990000301",
+        "notification_time": "2026-11-20 12:02:00", "wait_time_duration": 5}))
+    wait_until(lambda: facts_of(stack, str(good)), 30, "the recorded fact on calls.raw")
+    assert_nothing_on_raw(stack, str(session))
+    assert metric(stack.svc, ignored) == before + 1
+
+
 if __name__ == "__main__":
     run_provider_tests((
         test_answered_inbound_call, test_lost_call, test_wrong_or_missing_token_is_refused,
+        test_unknown_wording_is_counted_not_silent,
     ))

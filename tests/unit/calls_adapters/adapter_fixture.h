@@ -163,11 +163,15 @@ static FX_UNUSED int fx_verify_free(struct fx *x, const struct calls_adapter *a,
     return rc;
 }
 
+/* What the last fx_parse_free's parse noted. */
+static FX_UNUSED struct calls_notes fx_last_notes;
+
 /* Parses x, frees it and returns the facts (decref them); parse's rc in
- * *rc_out. */
+ * *rc_out, its notes in fx_last_notes. */
 static FX_UNUSED json_t *fx_parse_free(struct fx *x, const struct calls_adapter *a, int *rc_out)
 {
     *rc_out = fx_parse(x, a);
+    fx_last_notes = x->notes;
     json_t *facts = json_incref(x->facts);
     fx_free(x);
     return facts;

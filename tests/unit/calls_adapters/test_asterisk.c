@@ -394,6 +394,8 @@ static void test_tolerance(void)
     facts = facts_of(URL, body, &rc);
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(facts), 0);
+    CHECK_STR(fx_last_notes.ignored, "unknown_event"); /* counted by hooks.c */
+    CHECK_STR(fx_last_notes.detail, "transfer");
     json_decref(facts);
     free(body);
 

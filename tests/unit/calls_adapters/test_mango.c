@@ -248,6 +248,7 @@ static void test_missed_inbound(void)
     json_t *facts = parse("/events/call", LEG_IVR_CONNECTED_JSON, &rc);
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(facts), 0);
+    CHECK_STR(fx_last_notes.ignored, "not_an_answer"); /* counted by hooks.c */
     json_decref(facts);
     static const char *const quiet[] = {
         "{\"entry_id\":\"E1\",\"call_id\":\"C1\",\"timestamp\":1795165230,\"seq\":4,"
@@ -261,6 +262,8 @@ static void test_missed_inbound(void)
         facts = parse("/events/call", quiet[i], &rc);
         CHECK_INT(rc, 0);
         CHECK_INT(json_array_size(facts), 0);
+        CHECK_STR(fx_last_notes.ignored, "leg_state");
+        CHECK_STR(fx_last_notes.detail, i == 0 ? "Disconnected" : "OnHold");
         json_decref(facts);
     }
 }

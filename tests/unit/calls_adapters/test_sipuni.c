@@ -267,6 +267,7 @@ static void test_legs(void)
         "&status=NOANSWER&call_start_timestamp=1763629200&timestamp=1763629210");
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "leg_not_answered"); /* counted by hooks.c */
     fx_free(&r);
 
     /* extension to extension: not a patient call */
@@ -275,6 +276,7 @@ static void test_legs(void)
         "&timestamp=1763629200");
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "internal_call");
     fx_free(&r);
 }
 
@@ -349,6 +351,7 @@ static void test_tolerant(void)
     CHECK_INT(r.verify_rc, 0);
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "url_check");
     fx_free(&r);
 
     char params[1200];
@@ -369,6 +372,8 @@ static void test_tolerant(void)
     run(&r, "POST", TOKEN, "event=6&callid=w1&user=201&timestamp=1763629200");
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "unknown_event");
+    CHECK_STR(r.notes.detail, "6");
     fx_free(&r);
 }
 

@@ -444,6 +444,20 @@ static void test_tolerance_and_keys(void)
     facts = facts_of("recording_status", &rc);
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(facts), 0);
+    CHECK_STR(fx_last_notes.ignored, "not_call_progress"); /* counted by hooks.c */
+    json_decref(facts);
+
+    /* A status Twilio may add later: acknowledged, noted with its value. */
+    struct fx x;
+    req_init(&x, "POST", URL,
+             "CallSid=" SID "&CallStatus=transcribing&Direction=inbound&From=%2B79161234567&"
+             "To=%2B74950000201&Timestamp=Fri%2C+20+Nov+2026+09%3A05%3A00+%2B0000",
+             "unused");
+    facts = fx_parse_free(&x, &calls_adapter_twilio, &rc);
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 0);
+    CHECK_STR(fx_last_notes.ignored, "unknown_status");
+    CHECK_STR(fx_last_notes.detail, "transcribing");
     json_decref(facts);
 }
 

@@ -449,6 +449,8 @@ static void test_other_events(void)
         json_t *facts = parse(others[i], &rc);
         CHECK_INT(rc, 0);
         CHECK_INT(json_array_size(facts), 0);
+        CHECK_STR(fx_last_notes.ignored, "not_a_call_event"); /* counted by hooks.c */
+        CHECK_STR(fx_last_notes.detail, others[i][1]);
         json_decref(facts);
     }
 }
