@@ -124,8 +124,27 @@ def test_settings_check_is_acknowledged(stack):
         "GET", stack.svc.url("/v1/hooks/calls/sipuni/%s?token=%s" % (CHANNEL, TOKEN))))
 
 
+def test_answered_without_answer_time_has_no_guessed_ring(stack):
+    """A hang-up event with status=ANSWER and no call_answer_timestamp (Sipuni
+    leaves it out at times): answered, but when is unknown, so neither the
+    ring nor the talk time is known; the call's whole length is not ring."""
+    call_key = "%d.%d" % (T0, uuid.uuid4().int % 1000000)
+    assert_success_reply(send(stack, {
+        "event": "2", "call_id": call_key, "src_type": "1", "src_num": "79161234567",
+        "dst_type": "1", "dst_num": "74950000205", "pbxdstnum": "74950000205",
+        "status": "ANSWER", "call_start_timestamp": str(T0), "timestamp": str(T0 + 192),
+        "last_called": "201"}))
+    wait_until(lambda: facts_of(stack, call_key), 30, "the fact on calls.raw")
+    data = wait_call_event(stack, "clinicflow.call.ended",
+                           facts_of(stack, call_key)[0]["subject"])[0]["data"]
+    assert data["outcome"] == "answered", data
+    assert "ring_seconds" not in data and "talk_seconds" not in data, data
+    assert "answered_at" not in data, data
+
+
 if __name__ == "__main__":
     run_provider_tests((
         test_answered_inbound_call, test_missed_inbound_call,
         test_wrong_or_missing_token_is_refused, test_settings_check_is_acknowledged,
+        test_answered_without_answer_time_has_no_guessed_ring,
     ))

@@ -102,6 +102,26 @@ def test_wrong_or_missing_token_is_refused(stack):
     assert facts_of(stack, str(session)) == []
 
 
+def test_end_with_talk_and_no_answer_time(stack):
+    """A call-end notification with the talk length but no answer time (the
+    template of UIS's "Завершение звонка" carries talk_time_duration, not
+    the answer moment): a 192 s call that talked 120 s was answered at the
+    end minus the talk and rang 72 s, not 192."""
+    session = 930000000 + uuid.uuid4().int % 1000000
+    assert_reply(send(stack, {
+        "notification_name": "Завершение звонка", "notification_mnemonic": None,
+        "direction": "in", "call_session_id": session, "contact_phone_number": "79161234567",
+        "virtual_phone_number": "74990000301", "start_time": "2026-11-20 12:00:00",
+        "notification_time": "2026-11-20 12:03:12", "talk_time_duration": 120,
+        "total_time_duration": 192}))
+    wait_until(lambda: facts_of(stack, str(session)), 30, "the fact on calls.raw")
+    data = wait_call_event(stack, "clinicflow.call.ended",
+                           facts_of(stack, str(session))[0]["subject"])[0]["data"]
+    assert data["outcome"] == "answered", data
+    assert data["answered_at"] == "2026-11-20T09:01:12.000Z", data
+    assert data["ring_seconds"] == 72 and data["talk_seconds"] == 120, data
+
+
 def test_unknown_wording_is_counted_not_silent(stack):
     """A notification whose name matches no rule (a template in another
     wording) is still answered 200, so UIS does not give up on the URL, but
@@ -129,5 +149,5 @@ def test_unknown_wording_is_counted_not_silent(stack):
 if __name__ == "__main__":
     run_provider_tests((
         test_answered_inbound_call, test_lost_call, test_wrong_or_missing_token_is_refused,
-        test_unknown_wording_is_counted_not_silent,
+        test_unknown_wording_is_counted_not_silent, test_end_with_talk_and_no_answer_time,
     ))

@@ -264,6 +264,53 @@ static void test_staff_leg_decides(void)
     json_decref(c);
 }
 
+/* Ring time only from what was reported. A UIS end with a talk length and
+ * no answer time (a 192 s call that talked 120 s): the answer is the end
+ * minus the talk, so 72 s rang; a Sipuni hang-up with status=ANSWER and no
+ * answer timestamp: the ring and the talk are unknown, not the whole
+ * length as ring. */
+static void test_ring_only_from_what_was_reported(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:03:12Z",
+          json_pack("{s:s, s:i, s:s}", "started_at", "2026-11-20T10:00:00Z", "talk_seconds", 120,
+                    "outcome", "answered"));
+    CHECK_STR(str(c, "answered_at"), "2026-11-20T10:01:12.000Z");
+    CHECK(num(c, "ring_seconds") == 72);
+    CHECK(num(c, "talk_seconds") == 120);
+    CHECK_STR(str(c, "outcome"), "answered");
+    json_decref(c);
+
+    /* no outcome, but a talk length: answered, the same way */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:03:12Z",
+          json_pack("{s:s, s:i}", "started_at", "2026-11-20T10:00:00Z", "talk_seconds", 120));
+    CHECK_STR(str(c, "answered_at"), "2026-11-20T10:01:12.000Z");
+    CHECK(num(c, "ring_seconds") == 72);
+    CHECK_STR(str(c, "outcome"), "answered");
+    json_decref(c);
+
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:03:12Z",
+          json_pack("{s:s, s:s, s:s}", "started_at", "2026-11-20T10:00:00Z", "ended_at",
+                    "2026-11-20T10:03:12Z", "outcome", "answered"));
+    CHECK_STR(str(c, "outcome"), "answered");
+    CHECK(!json_object_get(c, "ring_seconds"));
+    CHECK(!json_object_get(c, "talk_seconds"));
+    CHECK(!json_object_get(c, "answered_at"));
+    json_decref(c);
+
+    /* a missed call rang to its end, as before */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:30Z",
+          json_pack("{s:s, s:s, s:i}", "started_at", "2026-11-20T10:00:00Z", "outcome", "missed",
+                    "talk_seconds", 0));
+    CHECK(num(c, "ring_seconds") == 30);
+    CHECK(!json_object_get(c, "answered_at"));
+    CHECK_STR(str(c, "outcome"), "missed");
+    json_decref(c);
+}
+
 static void test_static_attribution_validity(void)
 {
     json_error_t jerr;
@@ -317,6 +364,7 @@ int main(void)
     test_targeted_threshold();
     test_updates_and_private_part();
     test_staff_leg_decides();
+    test_ring_only_from_what_was_reported();
     test_static_attribution_validity();
     return cf_test_done();
 }
