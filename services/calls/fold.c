@@ -192,8 +192,8 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     if (ring < 0 && started >= 0) {
         if (answered >= 0)
             ring = answered >= started ? (answered - started) / 1000 : -1;
-        else if (st == ST_ENDED && ended >= 0 && !said_answered)
-            ring = (ended - started) / 1000;
+        else if (st == ST_ENDED && ended >= 0 && said && !said_answered)
+            ring = (ended - started) / 1000; /* nobody answered: it rang to the end */
     }
     if (talk < 0 && answered >= 0 && ended >= 0)
         talk = (ended - answered) / 1000;
@@ -231,10 +231,14 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     if (st != ST_ENDED)
         return;
 
-    const char *outcome =
-        agent_outcome ? agent_outcome : json_string_value(json_object_get(j_rep, "outcome"));
-    if (!outcome)
-        outcome = answered >= 0 ? "answered" : "missed";
+    /* Missed only when a fact says so: an end that tells neither an
+     * outcome nor an answer leaves the outcome unknown (absent), which opens
+     * no callback task; a later fact may still tell it. */
+    const char *outcome = said ? said : answered >= 0 ? "answered" : NULL;
+    if (!outcome) {
+        json_object_set_new(j_call, "targeted", json_false());
+        return;
+    }
     if (inbound && strcmp(outcome, "missed") == 0 && ring >= 0 && ring < cfg->abandoned_ring_s)
         outcome = "abandoned";
     const int targeted =

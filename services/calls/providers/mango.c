@@ -259,7 +259,9 @@ static int parse_summary(const struct calls_hook *h, const json_t *j, json_t *fa
     }
     if (end > 0)
         cf_json_set_time(j_fact, "ended_at", (int64_t)end * 1000);
-    if (has_result)
+    /* talk_time is the answer's Unix time, 0 when nobody talked: either
+     * way it says how the call went, as entry_result does */
+    if (has_result || has_talk)
         json_object_set_new(j_fact, "outcome", json_string(answered ? "answered" : "missed"));
     if (answered) {
         const char *agent = party_member(j, outbound ? "from" : "to", "extension");

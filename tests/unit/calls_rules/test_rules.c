@@ -119,7 +119,7 @@ static void test_abandoned_needs_a_known_short_ring(void)
     /* a reported start gives the ring time: 4 s -> abandoned */
     c = new_call("inbound");
     apply(c, "started", "2026-11-20T10:00:00Z", NULL);
-    apply(c, "ended", "2026-11-20T10:00:04Z", NULL);
+    apply(c, "ended", "2026-11-20T10:00:04Z", json_pack("{s:s}", "outcome", "missed"));
     CHECK_STR(str(c, "outcome"), "abandoned");
     CHECK(num(c, "ring_seconds") == 4);
     json_decref(c);
@@ -311,6 +311,32 @@ static void test_ring_only_from_what_was_reported(void)
     json_decref(c);
 }
 
+/* Unknown is not missed: an end that says neither how the call went nor
+ * when it was answered (a UIS "call ended" template without durations)
+ * leaves the outcome absent, and no ring is guessed; a later fact that
+ * says missed (UIS's lost-call notification) decides it. */
+static void test_unknown_is_not_missed(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "started", "2026-11-20T10:00:00Z", NULL);
+    apply(c, "ended", "2026-11-20T10:00:40Z", NULL);
+    CHECK_STR(str(c, "status"), "ended");
+    CHECK(!json_object_get(c, "outcome"));
+    CHECK(!json_object_get(c, "ring_seconds"));
+    CHECK(json_is_false(json_object_get(c, "targeted")));
+    apply(c, "ended", "2026-11-20T10:00:40Z", json_pack("{s:s}", "outcome", "missed"));
+    CHECK_STR(str(c, "outcome"), "missed");
+    CHECK(num(c, "ring_seconds") == 40);
+    json_decref(c);
+
+    /* an answer time alone still says answered */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:40Z",
+          json_pack("{s:s}", "answered_at", "2026-11-20T10:00:10Z"));
+    CHECK_STR(str(c, "outcome"), "answered");
+    json_decref(c);
+}
+
 static void test_static_attribution_validity(void)
 {
     json_error_t jerr;
@@ -365,6 +391,7 @@ int main(void)
     test_updates_and_private_part();
     test_staff_leg_decides();
     test_ring_only_from_what_was_reported();
+    test_unknown_is_not_missed();
     test_static_attribution_validity();
     return cf_test_done();
 }
