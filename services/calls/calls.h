@@ -39,6 +39,8 @@ struct calls_settings {
     char *public_base_url;          /* how providers reach us ("https://calls.example.org"),
                                        for signatures over the URL; empty: http://<Host> */
     char *trusted_proxies;          /* addresses/networks whose X-Forwarded-For is believed */
+    long hook_max_age_s;   /* a provider's time older than this before arrival is refused */
+    long hook_max_ahead_s; /* ... or later than this after it */
 };
 
 /* client_addr.c: trusted proxy networks, and the address a public request

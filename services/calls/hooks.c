@@ -185,10 +185,16 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
  * (amended). By provider and reason, both from bounded sets; the log line
  * names the channel, never a party. */
 static void count_notes(const char *provider, const char *channel_id,
-                        const struct calls_notes *notes, size_t nfacts)
+                        const struct calls_notes *notes, size_t nfacts, const char *unbounded)
 {
     char labels[160];
 
+    if (unbounded) {
+        snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"time_out_of_bounds\"", provider);
+        cf_metrics_add("clinicflow_calls_hooks_amended_total", labels, 1);
+        cf_info("%s webhook on channel %s recorded without %s: out of bounds", provider, channel_id,
+                unbounded);
+    }
     if (nfacts == 0) {
         const char *reason = notes->ignored ? notes->ignored : "not_a_call_event";
         snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"", provider, reason);
@@ -297,6 +303,27 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
             goto out;
         }
     }
+    /* Times far from the arrival (a retry with a stale start, a body cut
+     * short that reads as 1970) and durations beyond a day are never
+     * folded: refused, or, where a refusal would lose the call, left out. */
+    const char *unbounded = NULL;
+    json_array_foreach(j_facts, i, j_in)
+    {
+        const char *field = NULL;
+        const int b =
+            calls_fact_bound_times(j_in, hook.received_ms, ctx->cfg.hook_max_age_s,
+                                   ctx->cfg.hook_max_ahead_s, ad->keep_on_bad_time, &field);
+        if (b < 0) {
+            cf_info("%s webhook on channel %s refused: %s out of bounds", provider, ch->id, field);
+            cf_metrics_add("clinicflow_calls_hooks_refused_total", "reason=\"time\"", 1);
+            snprintf(errbuf, sizeof(errbuf),
+                     "%s: too far from when the request arrived, or longer than a day", field);
+            cf_http_error(resp, 400, "invalid_field", errbuf, field);
+            goto out;
+        }
+        if (b > 0 && !unbounded)
+            unbounded = field;
+    }
     json_array_foreach(j_facts, i, j_in)
     {
         int rc = ingest_one(ctx, net, ch, j_in, errbuf, sizeof(errbuf));
@@ -305,7 +332,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
             goto out;
         }
     }
-    count_notes(provider, ch->id, &notes, json_array_size(j_facts));
+    count_notes(provider, ch->id, &notes, json_array_size(j_facts), unbounded);
     ad->reply_ok(&hook, &reply);
     send_reply(resp, &reply);
 

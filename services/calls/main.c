@@ -140,6 +140,15 @@ static const struct cf_config_var calls_vars[] = {
      "scheme://host[:port] providers use to reach this service (signed URLs), with the path "
      "prefix a proxy adds, if any; empty: the Host header over http",
      check_base_url},
+    {"CLINICFLOW_CALLS_HOOK_MAX_AGE_S", CF_CONF_INT, "604800", &ctx.cfg.hook_max_age_s, 60,
+     315360000, 0,
+     "a provider webhook's time (start, answer, end) more than this many seconds before the "
+     "request arrived is refused (400), or left out where the provider does not retry a 4xx "
+     "(Twilio, Sipuni); so is a duration over a day",
+     NULL},
+    {"CLINICFLOW_CALLS_HOOK_MAX_AHEAD_S", CF_CONF_INT, "900", &ctx.cfg.hook_max_ahead_s, 0, 86400,
+     0, "the same for a time more than this many seconds after the request arrived (clock skew)",
+     NULL},
 };
 
 /* The fold, the patient view and the callbacks with their sweeper: what an
@@ -213,7 +222,8 @@ int main(void)
 
     /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */
     cf_metrics_describe("clinicflow_calls_hooks_refused_total", "counter",
-                        "Provider webhooks refused for a bad signature or URL token (401)");
+                        "Provider webhooks refused, by reason: signature (a bad signature or "
+                        "URL token, 401), time (a time out of bounds, 400)");
     cf_metrics_describe("clinicflow_calls_hooks_ignored_total", "counter",
                         "Provider webhooks acknowledged without recording a fact, by provider "
                         "and reason");

@@ -121,6 +121,10 @@ struct calls_adapter {
     int (*parse)(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size);
     /* The provider's expected success reply. */
     void (*reply_ok)(const struct calls_hook *h, struct calls_reply *reply);
+    /* 1 when a refusal would lose the event (the provider does not retry a
+     * 4xx, or stops sending after one): a time out of bounds is then left
+     * out of the fact (counted) instead of refusing the request. */
+    int keep_on_bad_time;
 };
 
 extern const struct calls_adapter calls_adapter_twilio;
@@ -168,6 +172,18 @@ int calls_local_time(const char *local, const char *tz, int64_t *ms_out);
 /* The longest duration in seconds an adapter takes (a day), as on the
  * generic route; longer is malformed. */
 #define CALLS_SECONDS_MAX 86400LL
+
+/* Bounds on a fact's times before it is produced: every time ("time",
+ * "started_at", "answered_at", "ended_at", "agent_answered_at") within
+ * [received - max_age_s, received + max_ahead_s] and within a day of the
+ * fact's "time", every duration ("ring_seconds", "talk_seconds",
+ * "agent_talk_seconds") at most a day. Returns 0 when all hold. Otherwise,
+ * with amend 0: -1 and *field_out names the first that does not; with
+ * amend 1: the fact is changed (a "time" out of bounds becomes the
+ * arrival, other members out of bounds are removed), 1 is returned and
+ * *field_out names the first member changed. */
+int calls_fact_bound_times(json_t *j_fact, int64_t received_ms, long max_age_s, long max_ahead_s,
+                           int amend, const char **field_out);
 
 /* The date "YYYY-MM-DD" in IANA zone tz at Unix milliseconds ms: 0, or
  * CF_EINVAL for an unknown zone. Thread-safe. */

@@ -72,6 +72,57 @@ void calls_amended(const struct calls_hook *h, const char *reason)
         h->notes->amended = reason;
 }
 
+int calls_fact_bound_times(json_t *j_fact, int64_t received_ms, long max_age_s, long max_ahead_s,
+                           int amend, const char **field_out)
+{
+    static const char *const times[] = {"started_at", "answered_at", "ended_at",
+                                        "agent_answered_at", NULL};
+    static const char *const durations[] = {"ring_seconds", "talk_seconds", "agent_talk_seconds",
+                                            NULL};
+    const int64_t lo = received_ms - (int64_t)max_age_s * 1000;
+    const int64_t hi = received_ms + (int64_t)max_ahead_s * 1000;
+    const int64_t day_ms = CALLS_SECONDS_MAX * 1000;
+    int64_t t = cf_json_time(j_fact, "time");
+    int rc = 0;
+
+    *field_out = NULL;
+    if (t < lo || t > hi) {
+        *field_out = "time";
+        if (!amend)
+            return -1;
+        cf_json_set_time(j_fact, "time", received_ms);
+        t = received_ms;
+        rc = 1;
+    }
+    for (const char *const *k = times; *k; k++) {
+        const json_t *v = json_object_get(j_fact, *k);
+        if (!v)
+            continue;
+        int64_t m = cf_json_time(j_fact, *k);
+        if (m >= lo && m <= hi && m >= t - day_ms && m <= t + day_ms)
+            continue;
+        if (!*field_out)
+            *field_out = *k;
+        if (!amend)
+            return -1;
+        json_object_del(j_fact, *k);
+        rc = 1;
+    }
+    for (const char *const *k = durations; *k; k++) {
+        const json_t *v = json_object_get(j_fact, *k);
+        if (!v || (json_is_integer(v) && json_integer_value(v) >= 0 &&
+                   json_integer_value(v) <= CALLS_SECONDS_MAX))
+            continue;
+        if (!*field_out)
+            *field_out = *k;
+        if (!amend)
+            return -1;
+        json_object_del(j_fact, *k);
+        rc = 1;
+    }
+    return rc;
+}
+
 int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
 {
     const char *want = calls_credential(h, "url_token");

@@ -372,5 +372,5 @@ static void asterisk_reply_ok(const struct calls_hook *h, struct calls_reply *re
     snprintf(reply->body, sizeof(reply->body), "OK");
 }
 
-const struct calls_adapter calls_adapter_asterisk = {"asterisk", NULL, calls_verify_url_token,
-                                                     asterisk_parse, asterisk_reply_ok};
+const struct calls_adapter calls_adapter_asterisk = {
+    "asterisk", NULL, calls_verify_url_token, asterisk_parse, asterisk_reply_ok, 0};

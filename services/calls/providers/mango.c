@@ -310,5 +310,5 @@ static void mango_reply_ok(const struct calls_hook *h, struct calls_reply *reply
     reply->body[0] = '\0';
 }
 
-const struct calls_adapter calls_adapter_mango = {"mango", NULL, mango_verify, mango_parse,
-                                                  mango_reply_ok};
+const struct calls_adapter calls_adapter_mango = {"mango",     NULL,           mango_verify,
+                                                  mango_parse, mango_reply_ok, 0};

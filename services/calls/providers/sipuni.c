@@ -238,5 +238,7 @@ static void sipuni_reply_ok(const struct calls_hook *h, struct calls_reply *repl
     snprintf(reply->body, sizeof(reply->body), "{\"success\":true}");
 }
 
-const struct calls_adapter calls_adapter_sipuni = {"sipuni", NULL, sipuni_verify, sipuni_parse,
-                                                   sipuni_reply_ok};
+/* Sipuni may stop sending after an error reply: a time out of bounds is
+ * dropped, not refused. */
+const struct calls_adapter calls_adapter_sipuni = {
+    "sipuni", NULL, sipuni_verify, sipuni_parse, sipuni_reply_ok, 1};

@@ -472,5 +472,6 @@ static void twilio_reply_ok(const struct calls_hook *h, struct calls_reply *repl
              "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
 }
 
-const struct calls_adapter calls_adapter_twilio = {"twilio", NULL, twilio_verify, twilio_parse,
-                                                   twilio_reply_ok};
+/* Twilio does not retry a 4xx: a time out of bounds is dropped, not refused. */
+const struct calls_adapter calls_adapter_twilio = {
+    "twilio", NULL, twilio_verify, twilio_parse, twilio_reply_ok, 1};

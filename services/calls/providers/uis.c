@@ -455,4 +455,5 @@ static void uis_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
     reply->body[0] = '\0';
 }
 
-const struct calls_adapter calls_adapter_uis = {"uis", NULL, uis_verify, uis_parse, uis_reply_ok};
+const struct calls_adapter calls_adapter_uis = {"uis",     NULL,         uis_verify,
+                                                uis_parse, uis_reply_ok, 0};

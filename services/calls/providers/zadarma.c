@@ -306,5 +306,5 @@ static void zadarma_reply_ok(const struct calls_hook *h, struct calls_reply *rep
     reply->body[0] = '\0';
 }
 
-const struct calls_adapter calls_adapter_zadarma = {"zadarma", zadarma_precheck, zadarma_verify,
-                                                    zadarma_parse, zadarma_reply_ok};
+const struct calls_adapter calls_adapter_zadarma = {"zadarma",     zadarma_precheck, zadarma_verify,
+                                                    zadarma_parse, zadarma_reply_ok, 0};

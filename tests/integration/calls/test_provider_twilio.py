@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import cfstack
-from common import (FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
+from common import (FIXED_DATES_ENV, FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
                     call_types, call_uuid, contact_key, demo_channel, events_for, metric, post_form,
                     run_provider_tests, tasks_of, wait_call_event, wait_task, wait_until)
 
@@ -310,7 +310,7 @@ if __name__ == "__main__":
         test_staff_leg_never_reported_is_missed, test_retry_is_the_same_event,
         test_callback_by_get, test_bad_signatures_are_refused_and_nothing_produced,
         test_timestamp_spelt_out_is_read_not_refused,
-    ), extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC,
+    ), extra_env={**FIXED_DATES_ENV, "CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC,
                   # long enough for a test's dial action, short enough to wait for
                   "CLINICFLOW_CALLS_STAFF_LEG_WAIT_S": "8",
                   "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "500"})

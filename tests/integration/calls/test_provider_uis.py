@@ -6,7 +6,7 @@ fold to calls.v1. Template variables as in UIS's notification set-up
 (tests/unit/calls_adapters/test_uis.c names the sources)."""
 import uuid
 
-from common import (CALLS, assert_nothing_on_raw, assert_reply, assert_unauthorized, call_types,
+from common import (FIXED_DATES_ENV, CALLS, assert_nothing_on_raw, assert_reply, assert_unauthorized, call_types,
                     contact_key, demo_channel, events_for, hook_path, metric, post_json, raw_facts,
                     run_provider_tests, tasks_of, wait_call_event, wait_consumed, wait_task,
                     wait_until)
@@ -184,4 +184,4 @@ if __name__ == "__main__":
         test_answered_inbound_call, test_lost_call, test_wrong_or_missing_token_is_refused,
         test_unknown_wording_is_counted_not_silent, test_end_with_talk_and_no_answer_time,
         test_end_without_duration_is_not_missed,
-    ))
+    ), extra_env=FIXED_DATES_ENV)

@@ -17,7 +17,7 @@ import uuid
 import zoneinfo
 
 import cfstack
-from common import (RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized, contact_key,
+from common import (FIXED_DATES_ENV, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized, contact_key,
                     demo_channel, events_of_call, hook_path, post_form, run_provider_tests,
                     wait_call_event)
 
@@ -182,4 +182,4 @@ if __name__ == "__main__":
         test_answered_inbound_call,
         test_unanswered_call_rang_until_its_end_arrived,
         test_wrong_signature_is_refused_and_nothing_produced,
-    ))
+    ), extra_env=FIXED_DATES_ENV)

@@ -194,6 +194,29 @@ static json_t *parse_one_at(const char *const *fields, const char *received)
     return fx_parse_one(&x, &calls_adapter_zadarma);
 }
 
+/* A NOTIFY_END retried long after its call with the old call_start (the
+ * fields of F_END, call_start 2026-11-20 12:00:00 Moscow, arriving 2029):
+ * the adapter makes the end the arrival, so the start would give a ring of
+ * years. The bounds refuse it: Zadarma is not one of the providers whose
+ * 4xx loses the event. */
+static void test_stale_call_start_is_out_of_bounds(void)
+{
+    struct fx x;
+    const char *field = NULL;
+
+    CHECK_INT(calls_adapter_zadarma.keep_on_bad_time, 0);
+    req_init(&x, "POST", F_END, NULL);
+    CHECK(cf_time_parse("2029-08-01T10:00:00Z", &x.h.received_ms) == 0);
+    const int64_t received = x.h.received_ms;
+    json_t *facts = fx_parse_one(&x, &calls_adapter_zadarma);
+    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_STR(fact_str(facts, "ended_at"), "2029-08-01T10:00:00.000Z");
+    CHECK_INT(calls_fact_bound_times(json_array_get(facts, 0), received, 604800, 900, 0, &field),
+              -1);
+    CHECK_STR(field, "started_at");
+    json_decref(facts);
+}
+
 static void test_precheck(void)
 {
     struct fx r;
@@ -477,6 +500,7 @@ static void test_reply(void)
 
 int main(void)
 {
+    test_stale_call_start_is_out_of_bounds();
     test_precheck();
     test_verify();
     test_answered_inbound();
