@@ -211,6 +211,40 @@ static void count_notes(const char *provider, const char *channel_id,
     }
 }
 
+/* 1 when the request comes from an address of the channel's
+ * "allowed_sources" (addresses or CIDR networks): the peer, or the client a
+ * trusted proxy names (CLINICFLOW_CALLS_TRUSTED_PROXIES). A list that does
+ * not parse allows nothing. */
+static int source_allowed(const struct calls_ctx *ctx, const struct _u_request *req,
+                          const struct cf_channel *ch, const json_t *j_allowed)
+{
+    struct calls_proxies allowed = {0};
+    char errbuf[256];
+    size_t i, len = 1;
+    json_t *j_net;
+    int ok = 0;
+
+    json_array_foreach(j_allowed, i, j_net) len += json_string_length(j_net) + 1;
+    char *spec = cf_xmalloc(len), *p = spec;
+    json_array_foreach(j_allowed, i, j_net)
+    {
+        size_t n = json_string_length(j_net);
+        memcpy(p, json_string_value(j_net) ? json_string_value(j_net) : "", n);
+        p[n] = ',';
+        p += n + 1;
+    }
+    *p = '\0';
+    if (!json_is_array(j_allowed) || calls_proxies_parse(spec, &allowed, errbuf, sizeof(errbuf)))
+        cf_warn("channel %s: allowed_sources: %s", ch->id,
+                json_is_array(j_allowed) ? errbuf : "not an array");
+    else
+        ok = calls_client_allowed(req->client_address, cf_http_header(req, "X-Forwarded-For"),
+                                  &ctx->proxies, &allowed);
+    calls_proxies_free(&allowed);
+    free(spec);
+    return ok;
+}
+
 int handle_provider_hook(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct calls_ctx *ctx = user;
@@ -234,6 +268,18 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         strcmp(ch->kind, "telephony") != 0 || strcmp(ch->provider, provider) != 0 ||
         !(net = cf_netconf_network(snap, ch->network_id))) {
         cf_http_error(resp, 404, "not_found", "no such telephony channel for this provider", NULL);
+        goto out;
+    }
+
+    /* Where the provider's signature covers only part of the event (or
+     * there is none), the channel may name the provider's addresses: a
+     * request from elsewhere is refused before anything is read. */
+    const json_t *j_allowed = json_object_get(ch->doc, "allowed_sources");
+    if (j_allowed && !source_allowed(ctx, req, ch, j_allowed)) {
+        cf_info("%s webhook on channel %s refused: not from an allowed source", provider, ch->id);
+        cf_metrics_add("clinicflow_calls_hooks_refused_total", "reason=\"source\"", 1);
+        cf_http_error(resp, 401, "unauthorized",
+                      "the request does not come from an address this channel allows", NULL);
         goto out;
     }
 
@@ -273,6 +319,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         .headers = j_headers,
         .channel = j_channel ? j_channel : ch->doc,
         .received_ms = cf_now_ms(),
+        .replay_window_s = ctx->cfg.replay_window_s,
         .notes = &notes,
     };
     if (ad->precheck && ad->precheck(&hook, &reply)) {
@@ -281,7 +328,10 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     }
     if (ad->verify(&hook, errbuf, sizeof(errbuf)) != 0) {
         cf_info("%s webhook on channel %s refused: %s", provider, ch->id, errbuf);
-        cf_metrics_add("clinicflow_calls_hooks_refused_total", "reason=\"signature\"", 1);
+        char labels[64];
+        snprintf(labels, sizeof(labels), "reason=\"%s\"",
+                 notes.refused ? notes.refused : "signature");
+        cf_metrics_add("clinicflow_calls_hooks_refused_total", labels, 1);
         cf_http_error(resp, 401, "unauthorized", "the request's signature or token is not valid",
                       NULL);
         goto out;

@@ -149,6 +149,11 @@ static const struct cf_config_var calls_vars[] = {
     {"CLINICFLOW_CALLS_HOOK_MAX_AHEAD_S", CF_CONF_INT, "900", &ctx.cfg.hook_max_ahead_s, 0, 86400,
      0, "the same for a time more than this many seconds after the request arrived (clock skew)",
      NULL},
+    {"CLINICFLOW_CALLS_REPLAY_WINDOW_S", CF_CONF_INT, "14400", &ctx.cfg.replay_window_s, 60, 604800,
+     0,
+     "a Zadarma notification whose signed call_start is more than this many seconds before it "
+     "arrived is refused as a replay (401): its signature does not cover the call id or outcome",
+     NULL},
 };
 
 /* The fold, the patient view and the callbacks with their sweeper: what an
@@ -223,7 +228,9 @@ int main(void)
     /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack. */
     cf_metrics_describe("clinicflow_calls_hooks_refused_total", "counter",
                         "Provider webhooks refused, by reason: signature (a bad signature or "
-                        "URL token, 401), time (a time out of bounds, 400)");
+                        "URL token, 401), replay (a signed time older than the replay window, "
+                        "401), source (not from the channel's allowed_sources, 401), time (a "
+                        "time out of bounds, 400)");
     cf_metrics_describe("clinicflow_calls_hooks_ignored_total", "counter",
                         "Provider webhooks acknowledged without recording a fact, by provider "
                         "and reason");

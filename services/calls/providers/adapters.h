@@ -43,6 +43,7 @@ struct calls_hook {
                                   timezone, field_map, clinic_id */
     int64_t received_ms;       /* when the request arrived (Unix ms): the event time of a
                                   request that carries none of its own */
+    long replay_window_s;      /* a signed time older than this is a replay (0: unbounded) */
     struct calls_notes *notes; /* what parse tells besides its facts; NULL: nobody asks */
 };
 
@@ -55,6 +56,7 @@ struct calls_notes {
     char detail[72];     /* the value that decided it (an event name), printable, cut;
                             never a party */
     const char *amended; /* why a fact was recorded with something replaced or left out */
+    const char *refused; /* verify's reason, when not "signature" (a replay) */
 };
 
 /* Notes that the request is acknowledged without a fact, for reason
@@ -63,6 +65,9 @@ int calls_ignored(const struct calls_hook *h, const char *reason);
 /* The same, with the value that decided it (an event name the rules did not
  * know; never a phone), kept printable and cut to fit the log line. */
 int calls_ignored_value(const struct calls_hook *h, const char *reason, const char *value);
+/* Notes why verify refused, when it is not the signature (static); returns
+ * CF_EAUTH. */
+int calls_refused(const struct calls_hook *h, const char *reason);
 /* Notes that a fact was recorded amended, for reason (static). */
 void calls_amended(const struct calls_hook *h, const char *reason);
 

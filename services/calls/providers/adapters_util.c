@@ -66,6 +66,13 @@ int calls_ignored_value(const struct calls_hook *h, const char *reason, const ch
     return 0;
 }
 
+int calls_refused(const struct calls_hook *h, const char *reason)
+{
+    if (h->notes)
+        h->notes->refused = reason;
+    return CF_EAUTH;
+}
+
 void calls_amended(const struct calls_hook *h, const char *reason)
 {
     if (h->notes)

@@ -137,6 +137,21 @@ static int zadarma_verify(const struct calls_hook *h, char *errbuf, size_t errbu
         cf_seterr(errbuf, errbuf_size, "wrong Signature");
         return CF_EAUTH;
     }
+    /* The signature covers three fields, not the event: the call id, the
+     * disposition and the duration are free to change, so one captured
+     * request could mint any number of calls. call_start is signed, and a
+     * notification is sent within a call's length of it: one whose
+     * call_start is older than the replay window is refused. (A call_start
+     * that does not parse is parse's 400.) */
+    int64_t start_ms;
+    const char *tz = calls_str(h->channel, "timezone");
+    if (h->replay_window_s > 0 && ev->signed_fields[2] &&
+        strcmp(ev->signed_fields[2], "call_start") == 0 && tz &&
+        calls_local_time(field(h, "call_start"), tz, &start_ms) == 0 &&
+        h->received_ms - start_ms > (int64_t)h->replay_window_s * 1000) {
+        cf_seterr(errbuf, errbuf_size, "call_start is older than the replay window");
+        return calls_refused(h, "replay");
+    }
     return 0;
 }
 

@@ -217,6 +217,38 @@ static void test_stale_call_start_is_out_of_bounds(void)
     json_decref(facts);
 }
 
+/* The replay window on the signed call_start (F_END: call_start
+ * 2026-11-20 12:00:00 Moscow, 09:00:00Z, signed by START_SIG): within it
+ * verified, past it refused as a replay, whatever else changed in the
+ * fields the signature does not cover. */
+static void test_replay_window(void)
+{
+    static const struct {
+        const char *received;
+        long window_s;
+        int rc;
+    } cases[] = {
+        {"2026-11-20T09:00:08Z", 14400, 0},
+        {"2026-11-20T12:59:59Z", 14400, 0},
+        {"2026-11-20T13:00:01Z", 14400, CF_EAUTH},
+        {"2029-08-01T10:00:00Z", 14400, CF_EAUTH},
+        {"2029-08-01T10:00:00Z", 0, 0}, /* no window: as before */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fx x;
+        req_init(&x, "POST", F_END, START_SIG);
+        fx_set(x.form, "pbx_call_id", "in_minted_by_a_replay"); /* not signed */
+        CHECK(cf_time_parse(cases[i].received, &x.h.received_ms) == 0);
+        x.h.replay_window_s = cases[i].window_s;
+        CHECK_INT(fx_verify(&x, &calls_adapter_zadarma, SECRET), cases[i].rc);
+        if (cases[i].rc)
+            CHECK_STR(x.notes.refused, "replay");
+        else
+            CHECK(x.notes.refused == NULL);
+        fx_free(&x);
+    }
+}
+
 static void test_precheck(void)
 {
     struct fx r;
@@ -501,6 +533,7 @@ static void test_reply(void)
 int main(void)
 {
     test_stale_call_start_is_out_of_bounds();
+    test_replay_window();
     test_precheck();
     test_verify();
     test_answered_inbound();
