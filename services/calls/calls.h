@@ -39,7 +39,10 @@ struct calls_settings {
     char *public_base_url;          /* how providers reach us ("https://calls.example.org"),
                                        for signatures over the URL; empty: http://<Host> */
     char *trusted_proxies;          /* addresses/networks whose X-Forwarded-For is believed */
-    long result_wait_s; /* a result whose call is not stored this long after it is dropped */
+    long hook_max_age_s;   /* a provider's time older than this before arrival is refused */
+    long hook_max_ahead_s; /* ... or later than this after it */
+    long replay_window_s;  /* a signed provider time (Zadarma's call_start) older is a replay */
+    long result_wait_s;    /* a result whose call is not stored this long after it is dropped */
 
     /* dynamic number insertion, continued */
     long dni_peak_half_life_s; /* the pool-size advice's peak halves this often */
@@ -74,6 +77,11 @@ void calls_proxies_free(struct calls_proxies *p);
  * as its /64 ("2001:db8:1:2::/64"). At least 48 bytes of out. */
 void calls_client_key(const struct sockaddr *peer, const char *xff,
                       const struct calls_proxies *proxies, char *out, size_t size);
+/* 1 when the client (the peer, or the address a trusted proxy names, as
+ * calls_client_key finds it, IPv6 whole) is in one of allowed's networks;
+ * 0 otherwise, and for a peer without an address. */
+int calls_client_allowed(const struct sockaddr *peer, const char *xff,
+                         const struct calls_proxies *proxies, const struct calls_proxies *allowed);
 
 struct calls_ctx {
     struct cf_service *svc;

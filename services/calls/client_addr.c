@@ -62,9 +62,7 @@ int calls_proxies_parse(const char *spec, struct calls_proxies *out, char *errbu
             break;
         struct calls_proxy_net net;
         if (net_parse(p, n, &net) != 0) {
-            cf_seterr(errbuf, errbuf_size,
-                      "CLINICFLOW_CALLS_TRUSTED_PROXIES: \"%.*s\" is not an address or network",
-                      (int)n, p);
+            cf_seterr(errbuf, errbuf_size, "\"%.*s\" is not an address or network", (int)n, p);
             calls_proxies_free(out);
             return CF_EINVAL;
         }
@@ -146,16 +144,15 @@ static int from_sockaddr(const struct sockaddr *sa, uint8_t addr[16])
     return 0;
 }
 
-void calls_client_key(const struct sockaddr *peer, const char *xff,
-                      const struct calls_proxies *proxies, char *out, size_t size)
+/* The client's address into addr: the peer, or the hop a trusted proxy
+ * vouches for. Its family, 0 when the peer has no address. */
+static int client_of(const struct sockaddr *peer, const char *xff,
+                     const struct calls_proxies *proxies, uint8_t addr[16])
 {
-    uint8_t addr[16] = {0};
     int family = from_sockaddr(peer, addr);
 
-    if (!family) {
-        snprintf(out, size, "unknown");
-        return;
-    }
+    if (!family)
+        return 0;
     /* From the right: each hop that is a trusted proxy vouches for the one
      * before it. The first entry that is not trusted is the client; an
      * entry that is not an address ends the walk at the last trusted hop. */
@@ -176,9 +173,31 @@ void calls_client_key(const struct sockaddr *peer, const char *xff,
             family = from_v6(hop.addr, addr);
         } else {
             family = AF_INET;
-            memcpy(addr, hop.addr, sizeof(addr));
+            memcpy(addr, hop.addr, 16);
         }
         end = start > 0 ? start - 1 : 0;
     }
+    return family;
+}
+
+void calls_client_key(const struct sockaddr *peer, const char *xff,
+                      const struct calls_proxies *proxies, char *out, size_t size)
+{
+    uint8_t addr[16] = {0};
+    int family = client_of(peer, xff, proxies, addr);
+
+    if (!family) {
+        snprintf(out, size, "unknown");
+        return;
+    }
     key_of(family, addr, out, size);
+}
+
+int calls_client_allowed(const struct sockaddr *peer, const char *xff,
+                         const struct calls_proxies *proxies, const struct calls_proxies *allowed)
+{
+    uint8_t addr[16] = {0};
+    int family = client_of(peer, xff, proxies, addr);
+
+    return family && trusted(allowed, family, addr);
 }

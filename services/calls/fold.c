@@ -202,11 +202,22 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
         ring = -1;
     }
 
+    /* What a fact said of the answer: an answer whose moment nobody
+     * reported was the end minus the talk, when the talk was reported; a
+     * call answered at an unknown moment has no known ring time (its whole
+     * length is ring and talk together). */
+    const char *said =
+        agent_outcome ? agent_outcome : json_string_value(json_object_get(j_rep, "outcome"));
+    const int said_answered =
+        said && (strcmp(said, "answered") == 0 || strcmp(said, "voicemail") == 0);
+    if (answered < 0 && ended >= 0 && talk >= 0 &&
+        (said ? strcmp(said, "answered") == 0 : talk > 0))
+        answered = ended - talk * 1000;
     if (ring < 0 && started >= 0) {
         if (answered >= 0)
-            ring = (answered - started) / 1000;
-        else if (st == ST_ENDED && ended >= 0)
-            ring = (ended - started) / 1000;
+            ring = answered >= started ? (answered - started) / 1000 : -1;
+        else if (st == ST_ENDED && ended >= 0 && said && !said_answered)
+            ring = (ended - started) / 1000; /* nobody answered: it rang to the end */
     }
     if (talk < 0 && answered >= 0 && ended >= 0)
         talk = (ended - answered) / 1000;
@@ -244,10 +255,14 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     if (st != ST_ENDED)
         return;
 
-    const char *outcome =
-        agent_outcome ? agent_outcome : json_string_value(json_object_get(j_rep, "outcome"));
-    if (!outcome)
-        outcome = answered >= 0 ? "answered" : "missed";
+    /* Missed only when a fact says so: an end that tells neither an
+     * outcome nor an answer leaves the outcome unknown (absent), which opens
+     * no callback task; a later fact may still tell it. */
+    const char *outcome = said ? said : answered >= 0 ? "answered" : NULL;
+    if (!outcome) {
+        json_object_set_new(j_call, "targeted", json_false());
+        return;
+    }
     if (inbound && strcmp(outcome, "missed") == 0 && ring >= 0 && ring < cfg->abandoned_ring_s)
         outcome = "abandoned";
     const int targeted =

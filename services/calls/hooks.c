@@ -180,6 +180,71 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
                              j_fact, event_id, call_id, errbuf, errbuf_size);
 }
 
+/* Counts and logs what an acknowledged request did not record whole: no
+ * fact at all (ignored), or a fact with something replaced or left out
+ * (amended). By provider and reason, both from bounded sets; the log line
+ * names the channel, never a party. */
+static void count_notes(const char *provider, const char *channel_id,
+                        const struct calls_notes *notes, size_t nfacts, const char *unbounded)
+{
+    char labels[160];
+
+    if (unbounded) {
+        snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"time_out_of_bounds\"", provider);
+        cf_metrics_add("clinicflow_calls_hooks_amended_total", labels, 1);
+        cf_info("%s webhook on channel %s recorded without %s: out of bounds", provider, channel_id,
+                unbounded);
+    }
+    if (nfacts == 0) {
+        const char *reason = notes->ignored ? notes->ignored : "not_a_call_event";
+        snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"", provider, reason);
+        cf_metrics_add("clinicflow_calls_hooks_ignored_total", labels, 1);
+        cf_info("%s webhook on channel %s acknowledged without a fact: %s%s%s%s", provider,
+                channel_id, reason, notes->detail[0] ? " (\"" : "", notes->detail,
+                notes->detail[0] ? "\")" : "");
+    }
+    if (notes->amended) {
+        snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"", provider, notes->amended);
+        cf_metrics_add("clinicflow_calls_hooks_amended_total", labels, 1);
+        cf_info("%s webhook on channel %s recorded amended: %s", provider, channel_id,
+                notes->amended);
+    }
+}
+
+/* 1 when the request comes from an address of the channel's
+ * "allowed_sources" (addresses or CIDR networks): the peer, or the client a
+ * trusted proxy names (CLINICFLOW_CALLS_TRUSTED_PROXIES). A list that does
+ * not parse allows nothing. */
+static int source_allowed(const struct calls_ctx *ctx, const struct _u_request *req,
+                          const struct cf_channel *ch, const json_t *j_allowed)
+{
+    struct calls_proxies allowed = {0};
+    char errbuf[256];
+    size_t i, len = 1;
+    json_t *j_net;
+    int ok = 0;
+
+    json_array_foreach(j_allowed, i, j_net) len += json_string_length(j_net) + 1;
+    char *spec = cf_xmalloc(len), *p = spec;
+    json_array_foreach(j_allowed, i, j_net)
+    {
+        size_t n = json_string_length(j_net);
+        memcpy(p, json_string_value(j_net) ? json_string_value(j_net) : "", n);
+        p[n] = ',';
+        p += n + 1;
+    }
+    *p = '\0';
+    if (!json_is_array(j_allowed) || calls_proxies_parse(spec, &allowed, errbuf, sizeof(errbuf)))
+        cf_warn("channel %s: allowed_sources: %s", ch->id,
+                json_is_array(j_allowed) ? errbuf : "not an array");
+    else
+        ok = calls_client_allowed(req->client_address, cf_http_header(req, "X-Forwarded-For"),
+                                  &ctx->proxies, &allowed);
+    calls_proxies_free(&allowed);
+    free(spec);
+    return ok;
+}
+
 int handle_provider_hook(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct calls_ctx *ctx = user;
@@ -192,6 +257,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     size_t body_len = 0;
     const char *body = cf_http_body(req, &body_len);
     struct calls_reply reply = {.status = 200};
+    struct calls_notes notes = {0};
     const struct calls_adapter *ad = NULL;
     const struct cf_channel *ch = NULL;
     const struct cf_network *net = NULL;
@@ -202,6 +268,18 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         strcmp(ch->kind, "telephony") != 0 || strcmp(ch->provider, provider) != 0 ||
         !(net = cf_netconf_network(snap, ch->network_id))) {
         cf_http_error(resp, 404, "not_found", "no such telephony channel for this provider", NULL);
+        goto out;
+    }
+
+    /* Where the provider's signature covers only part of the event (or
+     * there is none), the channel may name the provider's addresses: a
+     * request from elsewhere is refused before anything is read. */
+    const json_t *j_allowed = json_object_get(ch->doc, "allowed_sources");
+    if (j_allowed && !source_allowed(ctx, req, ch, j_allowed)) {
+        cf_info("%s webhook on channel %s refused: not from an allowed source", provider, ch->id);
+        cf_metrics_add("clinicflow_calls_hooks_refused_total", "reason=\"source\"", 1);
+        cf_http_error(resp, 401, "unauthorized",
+                      "the request does not come from an address this channel allows", NULL);
         goto out;
     }
 
@@ -250,6 +328,8 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         .headers = j_headers,
         .channel = j_channel ? j_channel : ch->doc,
         .received_ms = cf_now_ms(),
+        .replay_window_s = ctx->cfg.replay_window_s,
+        .notes = &notes,
     };
     if (ad->precheck && ad->precheck(&hook, &reply)) {
         send_reply(resp, &reply);
@@ -257,7 +337,10 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     }
     if (ad->verify(&hook, errbuf, sizeof(errbuf)) != 0) {
         cf_info("%s webhook on channel %s refused: %s", provider, ch->id, errbuf);
-        cf_metrics_add("clinicflow_calls_hooks_refused_total", "reason=\"signature\"", 1);
+        char labels[64];
+        snprintf(labels, sizeof(labels), "reason=\"%s\"",
+                 notes.refused ? notes.refused : "signature");
+        cf_metrics_add("clinicflow_calls_hooks_refused_total", labels, 1);
         cf_http_error(resp, 401, "unauthorized", "the request's signature or token is not valid",
                       NULL);
         goto out;
@@ -279,6 +362,27 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
             goto out;
         }
     }
+    /* Times far from the arrival (a retry with a stale start, a body cut
+     * short that reads as 1970) and durations beyond a day are never
+     * folded: refused, or, where a refusal would lose the call, left out. */
+    const char *unbounded = NULL;
+    json_array_foreach(j_facts, i, j_in)
+    {
+        const char *field = NULL;
+        const int b =
+            calls_fact_bound_times(j_in, hook.received_ms, ctx->cfg.hook_max_age_s,
+                                   ctx->cfg.hook_max_ahead_s, ad->keep_on_bad_time, &field);
+        if (b < 0) {
+            cf_info("%s webhook on channel %s refused: %s out of bounds", provider, ch->id, field);
+            cf_metrics_add("clinicflow_calls_hooks_refused_total", "reason=\"time\"", 1);
+            snprintf(errbuf, sizeof(errbuf),
+                     "%s: too far from when the request arrived, or longer than a day", field);
+            cf_http_error(resp, 400, "invalid_field", errbuf, field);
+            goto out;
+        }
+        if (b > 0 && !unbounded)
+            unbounded = field;
+    }
     json_array_foreach(j_facts, i, j_in)
     {
         int rc = ingest_one(ctx, net, ch, j_in, errbuf, sizeof(errbuf));
@@ -287,6 +391,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
             goto out;
         }
     }
+    count_notes(provider, ch->id, &notes, json_array_size(j_facts), unbounded);
     ad->reply_ok(&hook, &reply);
     send_reply(resp, &reply);
 

@@ -172,6 +172,20 @@ static const struct cf_config_var calls_vars[] = {
      "a call result whose call is not stored this many seconds after the fold took it goes to "
      "the DLQ",
      NULL},
+    {"CLINICFLOW_CALLS_HOOK_MAX_AGE_S", CF_CONF_INT, "604800", &ctx.cfg.hook_max_age_s, 60,
+     315360000, 0,
+     "a provider webhook's time (start, answer, end) more than this many seconds before the "
+     "request arrived is refused (400), or left out where the provider does not retry a 4xx "
+     "(Twilio, Sipuni); so is a duration over a day",
+     NULL},
+    {"CLINICFLOW_CALLS_HOOK_MAX_AHEAD_S", CF_CONF_INT, "900", &ctx.cfg.hook_max_ahead_s, 0, 86400,
+     0, "the same for a time more than this many seconds after the request arrived (clock skew)",
+     NULL},
+    {"CLINICFLOW_CALLS_REPLAY_WINDOW_S", CF_CONF_INT, "14400", &ctx.cfg.replay_window_s, 60, 604800,
+     0,
+     "a Zadarma notification whose signed call_start is more than this many seconds before it "
+     "arrived is refused as a replay (401): its signature does not cover the call id or outcome",
+     NULL},
 };
 
 /* The fold, the patient view and the callbacks with their sweeper: what an
@@ -251,7 +265,16 @@ int main(void)
      * without it. */
     cf_service_routes_without_pg(&svc);
     cf_metrics_describe("clinicflow_calls_hooks_refused_total", "counter",
-                        "Provider webhooks refused for a bad signature or URL token (401)");
+                        "Provider webhooks refused, by reason: signature (a bad signature or "
+                        "URL token, 401), replay (a signed time older than the replay window, "
+                        "401), source (not from the channel's allowed_sources, 401), time (a "
+                        "time out of bounds, 400)");
+    cf_metrics_describe("clinicflow_calls_hooks_ignored_total", "counter",
+                        "Provider webhooks acknowledged without recording a fact, by provider "
+                        "and reason");
+    cf_metrics_describe("clinicflow_calls_hooks_amended_total", "counter",
+                        "Provider webhooks recorded with a value replaced or left out (a time "
+                        "that did not parse or was out of bounds), by provider and reason");
     calls_routes_register(&ctx);
 
     /* Dynamic number insertion: hold extensions written in batches (the

@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "common/phone.h"
 #include "common/xmalloc.h"
+#include "calls.h" /* calls_proxies_parse: the service's own reading of allowed_sources */
 
 #define PATH_MAX_LEN 256
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
@@ -659,9 +660,9 @@ static int check_channel_numbers(struct vctx *v, const char *path, const json_t 
 
 static int check_channel(struct vctx *v, const char *path, const json_t *j_ch)
 {
-    static const char *const allowed[] = {"id",          "kind",     "provider", "clinic_id",
-                                          "credentials", "timezone", "numbers",  "field_map",
-                                          "staff_leg",   NULL};
+    static const char *const allowed[] = {
+        "id",      "kind",      "provider",  "clinic_id",       "credentials", "timezone",
+        "numbers", "field_map", "staff_leg", "allowed_sources", NULL};
     const char *id, *kind, *provider, *clinic_id;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -724,6 +725,30 @@ static int check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         return fail(v, child, "expected true or false");
     if (json_is_true(j_val) && strcmp(provider, "twilio") != 0)
         return fail(v, child, "only twilio channels have a staff leg");
+
+    /* The provider's source addresses, read as clinicflow-calls reads them
+     * (a request from elsewhere is refused) */
+    if ((rc = member(v, path, j_ch, "allowed_sources", 0, &j_val)) != 0)
+        return rc;
+    path_key(child, path, "allowed_sources");
+    if (j_val && strcmp(kind, "telephony") != 0)
+        return fail(v, child, "only telephony channels have allowed sources");
+    if (j_val && (!json_is_array(j_val) || json_array_size(j_val) == 0))
+        return fail(v, child, "expected a non-empty array of addresses or CIDR networks");
+    size_t i;
+    json_t *j_src;
+    json_array_foreach(j_val, i, j_src)
+    {
+        char src_path[PATH_MAX_LEN], errbuf[256];
+        struct calls_proxies nets = {0};
+        path_index(src_path, child, i);
+        const char *s = json_string_value(j_src);
+        const int bad = !s || !*s || strpbrk(s, ", ") ||
+                        calls_proxies_parse(s, &nets, errbuf, sizeof(errbuf)) != 0;
+        calls_proxies_free(&nets);
+        if (bad)
+            return fail(v, src_path, "expected an address or CIDR network (185.45.152.0/24)");
+    }
 
     if ((rc = member(v, path, j_ch, "field_map", 0, &j_val)) != 0)
         return rc;

@@ -36,14 +36,40 @@ struct calls_hook {
     const char *content_type; /* NULL when absent */
     const char *body;         /* raw body bytes (not NUL-terminated in general) */
     size_t body_len;
-    const json_t *query;   /* URL query parameters, decoded: {"name": "value"} */
-    const json_t *form;    /* x-www-form-urlencoded body parameters, decoded; {} otherwise */
-    const json_t *headers; /* request headers, names lower-cased: {"x-twilio-signature": ...} */
-    const json_t *channel; /* the channel's config document: credentials, numbers,
-                              timezone, field_map, clinic_id */
-    int64_t received_ms;   /* when the request arrived (Unix ms): the event time of a
-                              request that carries none of its own */
+    const json_t *query;       /* URL query parameters, decoded: {"name": "value"} */
+    const json_t *form;        /* x-www-form-urlencoded body parameters, decoded; {} otherwise */
+    const json_t *headers;     /* request headers, names lower-cased: {"x-twilio-signature": ...} */
+    const json_t *channel;     /* the channel's config document: credentials, numbers,
+                                  timezone, field_map, clinic_id */
+    int64_t received_ms;       /* when the request arrived (Unix ms): the event time of a
+                                  request that carries none of its own */
+    long replay_window_s;      /* a signed time older than this is a replay (0: unbounded) */
+    struct calls_notes *notes; /* what parse tells besides its facts; NULL: nobody asks */
 };
+
+/* What parse acknowledged but did not record, or recorded only in part:
+ * hooks.c counts it in /metrics by provider and reason and logs it, so a
+ * notification in a wording no rule knows is seen, not silently lost.
+ * Reasons are short static strings (a bounded label set). */
+struct calls_notes {
+    const char *ignored; /* why the request gave no fact, when it gave none */
+    char detail[72];     /* the value that decided it (an event name), printable, cut;
+                            never a party */
+    const char *amended; /* why a fact was recorded with something replaced or left out */
+    const char *refused; /* verify's reason, when not "signature" (a replay) */
+};
+
+/* Notes that the request is acknowledged without a fact, for reason
+ * (static); returns 0, parse's result for it. */
+int calls_ignored(const struct calls_hook *h, const char *reason);
+/* The same, with the value that decided it (an event name the rules did not
+ * know; never a phone), kept printable and cut to fit the log line. */
+int calls_ignored_value(const struct calls_hook *h, const char *reason, const char *value);
+/* Notes why verify refused, when it is not the signature (static); returns
+ * CF_EAUTH. */
+int calls_refused(const struct calls_hook *h, const char *reason);
+/* Notes that a fact was recorded amended, for reason (static). */
+void calls_amended(const struct calls_hook *h, const char *reason);
 
 /* A reply to the provider. */
 struct calls_reply {
@@ -100,6 +126,10 @@ struct calls_adapter {
     int (*parse)(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size);
     /* The provider's expected success reply. */
     void (*reply_ok)(const struct calls_hook *h, struct calls_reply *reply);
+    /* 1 when a refusal would lose the event (the provider does not retry a
+     * 4xx, or stops sending after one): a time out of bounds is then left
+     * out of the fact (counted) instead of refusing the request. */
+    int keep_on_bad_time;
 };
 
 extern const struct calls_adapter calls_adapter_twilio;
@@ -154,6 +184,18 @@ int calls_local_time(const char *local, const char *tz, int64_t *ms_out);
 /* The longest duration in seconds an adapter takes (a day), as on the
  * generic route; longer is malformed. */
 #define CALLS_SECONDS_MAX 86400LL
+
+/* Bounds on a fact's times before it is produced: every time ("time",
+ * "started_at", "answered_at", "ended_at", "agent_answered_at") within
+ * [received - max_age_s, received + max_ahead_s] and within a day of the
+ * fact's "time", every duration ("ring_seconds", "talk_seconds",
+ * "agent_talk_seconds") at most a day. Returns 0 when all hold. Otherwise,
+ * with amend 0: -1 and *field_out names the first that does not; with
+ * amend 1: the fact is changed (a "time" out of bounds becomes the
+ * arrival, other members out of bounds are removed), 1 is returned and
+ * *field_out names the first member changed. */
+int calls_fact_bound_times(json_t *j_fact, int64_t received_ms, long max_age_s, long max_ahead_s,
+                           int amend, const char **field_out);
 
 /* The date "YYYY-MM-DD" in IANA zone tz at Unix milliseconds ms: 0, or
  * CF_EINVAL for an unknown zone. Thread-safe. */

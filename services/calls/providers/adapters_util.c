@@ -42,6 +42,91 @@ const char *calls_header(const struct calls_hook *h, const char *name)
     return calls_str(h->headers, name);
 }
 
+int calls_ignored(const struct calls_hook *h, const char *reason)
+{
+    if (h->notes)
+        h->notes->ignored = reason;
+    return 0;
+}
+
+int calls_ignored_value(const struct calls_hook *h, const char *reason, const char *value)
+{
+    if (!h->notes)
+        return 0;
+    h->notes->ignored = reason;
+    size_t n = 0;
+    /* bytes from 0x80 (UTF-8 letters) are kept, control characters are not;
+     * a cut may split a letter, which the log shows as it is */
+    for (const char *p = value ? value : ""; *p && n < sizeof(h->notes->detail) - 1; p++)
+        h->notes->detail[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    h->notes->detail[n] = '\0';
+    return 0;
+}
+
+int calls_refused(const struct calls_hook *h, const char *reason)
+{
+    if (h->notes)
+        h->notes->refused = reason;
+    return CF_EAUTH;
+}
+
+void calls_amended(const struct calls_hook *h, const char *reason)
+{
+    if (h->notes)
+        h->notes->amended = reason;
+}
+
+int calls_fact_bound_times(json_t *j_fact, int64_t received_ms, long max_age_s, long max_ahead_s,
+                           int amend, const char **field_out)
+{
+    static const char *const times[] = {"started_at", "answered_at", "ended_at",
+                                        "agent_answered_at", NULL};
+    static const char *const durations[] = {"ring_seconds", "talk_seconds", "agent_talk_seconds",
+                                            NULL};
+    const int64_t lo = received_ms - (int64_t)max_age_s * 1000;
+    const int64_t hi = received_ms + (int64_t)max_ahead_s * 1000;
+    const int64_t day_ms = CALLS_SECONDS_MAX * 1000;
+    int64_t t = cf_json_time(j_fact, "time");
+    int rc = 0;
+
+    *field_out = NULL;
+    if (t < lo || t > hi) {
+        *field_out = "time";
+        if (!amend)
+            return -1;
+        cf_json_set_time(j_fact, "time", received_ms);
+        t = received_ms;
+        rc = 1;
+    }
+    for (const char *const *k = times; *k; k++) {
+        const json_t *v = json_object_get(j_fact, *k);
+        if (!v)
+            continue;
+        int64_t m = cf_json_time(j_fact, *k);
+        if (m >= lo && m <= hi && m >= t - day_ms && m <= t + day_ms)
+            continue;
+        if (!*field_out)
+            *field_out = *k;
+        if (!amend)
+            return -1;
+        json_object_del(j_fact, *k);
+        rc = 1;
+    }
+    for (const char *const *k = durations; *k; k++) {
+        const json_t *v = json_object_get(j_fact, *k);
+        if (!v || (json_is_integer(v) && json_integer_value(v) >= 0 &&
+                   json_integer_value(v) <= CALLS_SECONDS_MAX))
+            continue;
+        if (!*field_out)
+            *field_out = *k;
+        if (!amend)
+            return -1;
+        json_object_del(j_fact, *k);
+        rc = 1;
+    }
+    return rc;
+}
+
 int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
 {
     return cf_form_check_token(calls_credential(h, "url_token"), calls_str(h->query, "token"),

@@ -250,9 +250,12 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
         duration = (end - start) / 1000;
     if (billsec < 0 && has_answer)
         billsec = (end - answer) / 1000;
-    const char *outcome = disposition_outcome(disposition  ? disposition
-                                              : has_answer ? "ANSWERED"
-                                                           : "NO ANSWER");
+    /* Without a disposition, an answer time says answered; nothing says
+     * missed (an older snippet, a hand-made post): the outcome is left to
+     * the Dial's status, else unknown. */
+    const char *outcome = disposition  ? disposition_outcome(disposition)
+                          : has_answer ? "answered"
+                                       : NULL;
 
     /* The CDR is the channel's last record, and the PBX answers a call
      * itself when the dialplan goes on after a Dial() nobody took
@@ -262,7 +265,7 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
     const char *dial = CALLS_LOOKUP(dial_outcomes, param(h, "dialstatus"));
     long long talk = billsec;
     if (dial) {
-        const int cdr_answered = strcmp(outcome, "answered") == 0;
+        const int cdr_answered = outcome && strcmp(outcome, "answered") == 0;
         outcome = strcmp(dial, "answered") != 0 && cdr_answered ? "voicemail" : dial;
         long long answeredtime = -1;
         if ((rc = seconds(h, "answeredtime", &answeredtime, errbuf, errbuf_size)) < 0)
@@ -272,7 +275,7 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
             has_answer = has_answer && cdr_answered && billsec == answeredtime;
         }
     }
-    const int answered = strcmp(outcome, "answered") == 0;
+    const int answered = outcome && strcmp(outcome, "answered") == 0;
 
     /* call_start (the snippet's ${EPOCH} when the call entered the
      * dialplan): the CDR's start is its last record's, which after a Dial
@@ -283,7 +286,8 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
     const int has_call_start = rc == 0 && call_start <= end;
 
     json_t *j_fact = fact_new(h, call_key, "ended", end);
-    json_object_set_new(j_fact, "outcome", json_string(outcome));
+    if (outcome)
+        json_object_set_new(j_fact, "outcome", json_string(outcome));
     if (has_call_start)
         cf_json_set_time(j_fact, "started_at", call_start);
     else if (has_start)
@@ -300,7 +304,7 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
             json_object_set_new(j_fact, "talk_seconds", json_integer(talk));
         if (whole >= 0 && talk >= 0 && whole >= talk)
             json_object_set_new(j_fact, "ring_seconds", json_integer(whole - talk));
-    } else {
+    } else if (outcome) {
         /* Nobody answered: the caller waited the whole duration, unless the
          * PBX answered (voicemail) somewhere in it. */
         json_object_set_new(j_fact, "talk_seconds", json_integer(0));
@@ -356,7 +360,8 @@ static int asterisk_parse(const struct calls_hook *h, json_t *facts, char *errbu
         return parse_cdr(h, call_key, facts, errbuf, errbuf_size);
     if (strcmp(event, "answered") == 0 || strcmp(event, "started") == 0)
         return parse_live(h, call_key, event, facts, errbuf, errbuf_size);
-    return 0; /* an event this version does not record: acknowledged */
+    /* an event this version does not record: acknowledged */
+    return calls_ignored_value(h, "unknown_event", event);
 }
 
 static void asterisk_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
@@ -367,5 +372,5 @@ static void asterisk_reply_ok(const struct calls_hook *h, struct calls_reply *re
     snprintf(reply->body, sizeof(reply->body), "OK");
 }
 
-const struct calls_adapter calls_adapter_asterisk = {"asterisk", NULL, calls_verify_url_token,
-                                                     asterisk_parse, asterisk_reply_ok};
+const struct calls_adapter calls_adapter_asterisk = {
+    "asterisk", NULL, calls_verify_url_token, asterisk_parse, asterisk_reply_ok, 0};

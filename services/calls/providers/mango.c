@@ -163,7 +163,8 @@ static void set_parties(json_t *j_fact, const json_t *j, const char *line_number
 }
 
 /* events/call: one leg's state change. */
-static int parse_call(const json_t *j, json_t *facts, char *errbuf, size_t errbuf_size)
+static int parse_call(const struct calls_hook *h, const json_t *j, json_t *facts, char *errbuf,
+                      size_t errbuf_size)
 {
     const char *entry_id = calls_str(j, "entry_id");
     const char *call_id = calls_str(j, "call_id");
@@ -187,14 +188,15 @@ static int parse_call(const json_t *j, json_t *facts, char *errbuf, size_t errbu
         /* An inbound leg connected to the IVR or a queue is not an answer. */
         if (!outbound && !(location ? strcmp(location, "abonent") == 0
                                     : party_member(j, "to", "extension") != NULL))
-            return 0;
+            return calls_ignored(h, "not_an_answer");
         event = "answered";
     } else {
-        return 0; /* OnHold, Disconnected: the summary ends the call */
+        /* OnHold, Disconnected: the summary ends the call */
+        return calls_ignored_value(h, "leg_state", state);
     }
     /* Internal calls (employee to employee) are not the clinic's calls. */
     if (outbound && party_member(j, "to", "extension"))
-        return 0;
+        return calls_ignored(h, "internal_call");
 
     if (int_member(j, "seq", &seq) == 0)
         snprintf(key, sizeof(key), "%s/%s/%lld", entry_id, call_id, seq);
@@ -214,7 +216,8 @@ static int parse_call(const json_t *j, json_t *facts, char *errbuf, size_t errbu
 }
 
 /* events/summary: the call after its end. */
-static int parse_summary(const json_t *j, json_t *facts, char *errbuf, size_t errbuf_size)
+static int parse_summary(const struct calls_hook *h, const json_t *j, json_t *facts, char *errbuf,
+                         size_t errbuf_size)
 {
     const char *entry_id = calls_str(j, "entry_id");
     const char *line_number = calls_str(j, "line_number");
@@ -230,7 +233,7 @@ static int parse_summary(const json_t *j, json_t *facts, char *errbuf, size_t er
     if (int_member(j, "call_direction", &dir) != 0)
         dir = party_member(j, "from", "extension") ? 2 : 1;
     if (dir != 1 && dir != 2)
-        return 0; /* internal */
+        return calls_ignored(h, "internal_call");
     outbound = dir == 2;
     const int has_talk = int_member(j, "talk_time", &talk) == 0;
     if (line_number && !*line_number)
@@ -256,7 +259,9 @@ static int parse_summary(const json_t *j, json_t *facts, char *errbuf, size_t er
     }
     if (end > 0)
         cf_json_set_time(j_fact, "ended_at", (int64_t)end * 1000);
-    if (has_result)
+    /* talk_time is the answer's Unix time, 0 when nobody talked: either
+     * way it says how the call went, as entry_result does */
+    if (has_result || has_talk)
         json_object_set_new(j_fact, "outcome", json_string(answered ? "answered" : "missed"));
     if (answered) {
         const char *agent = party_member(j, outbound ? "from" : "to", "extension");
@@ -278,7 +283,8 @@ static int mango_parse(const struct calls_hook *h, json_t *facts, char *errbuf, 
     while (sub[0] == '/' && sub[1] == '/')
         sub++;
     if (strcmp(sub, "/events/call") != 0 && strcmp(sub, "/events/summary") != 0)
-        return 0; /* ping, recording, dtmf, sms, ...: acknowledged, nothing to record */
+        /* ping, recording, dtmf, sms, ...: acknowledged, nothing to record */
+        return calls_ignored(h, "not_a_call_event");
     json_t *j = json ? json_loads(json, 0, &jerr) : NULL;
     if (!json_is_object(j)) {
         cf_seterr(errbuf, errbuf_size, "the json field is not a JSON object");
@@ -289,9 +295,9 @@ static int mango_parse(const struct calls_hook *h, json_t *facts, char *errbuf, 
     numbers_as_strings(json_object_get(j, "to"));
     numbers_as_strings(j);
     if (strcmp(sub, "/events/call") == 0)
-        rc = parse_call(j, facts, errbuf, errbuf_size);
+        rc = parse_call(h, j, facts, errbuf, errbuf_size);
     else
-        rc = parse_summary(j, facts, errbuf, errbuf_size);
+        rc = parse_summary(h, j, facts, errbuf, errbuf_size);
     json_decref(j);
     return rc;
 }
@@ -304,5 +310,5 @@ static void mango_reply_ok(const struct calls_hook *h, struct calls_reply *reply
     reply->body[0] = '\0';
 }
 
-const struct calls_adapter calls_adapter_mango = {"mango", NULL, mango_verify, mango_parse,
-                                                  mango_reply_ok};
+const struct calls_adapter calls_adapter_mango = {"mango",     NULL,           mango_verify,
+                                                  mango_parse, mango_reply_ok, 0};

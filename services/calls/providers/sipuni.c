@@ -105,7 +105,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
             cf_seterr(errbuf, errbuf_size, "not a Sipuni event: expected URL-encoded parameters");
             return CF_EINVAL;
         }
-        return 0;
+        return calls_ignored(h, "url_check");
     }
     if (!event) {
         cf_seterr(errbuf, errbuf_size, "a Sipuni event needs both event and call_id");
@@ -120,7 +120,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
      * some without call_id) are acknowledged: an error reply may suspend
      * the account's notifications. */
     if (ev < 1 || ev > 4)
-        return 0;
+        return calls_ignored_value(h, "unknown_event", event);
     if (!call_id) {
         cf_seterr(errbuf, errbuf_size, "a Sipuni event needs both event and call_id");
         return CF_EINVAL;
@@ -141,9 +141,9 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     else if (dst_type)
         inbound = strcmp(dst_type, "2") == 0;
     else
-        return 0;
+        return calls_ignored(h, "no_party_types");
     if (!inbound && !(dst_type && strcmp(dst_type, "1") == 0))
-        return 0;
+        return calls_ignored(h, "internal_call");
 
     const char *from = party(param(h, "src_num"), param(h, "short_src_num"), src_type);
     const char *to = party(dst_num, param(h, "short_dst_num"), dst_type);
@@ -172,7 +172,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
             unix_ms(param(h, "call_answer_timestamp"), &answer_ms) != 0 ||
             (unix_ms(param(h, "call_start_timestamp"), &start_ms) == 0 && answer_ms < start_ms) ||
             answer_ms > time_ms)
-            return 0;
+            return calls_ignored(h, "leg_not_answered");
     }
 
     /* One event 2 per call; events 1, 3 and 4 come once per leg. */
@@ -238,5 +238,7 @@ static void sipuni_reply_ok(const struct calls_hook *h, struct calls_reply *repl
     snprintf(reply->body, sizeof(reply->body), "{\"success\":true}");
 }
 
-const struct calls_adapter calls_adapter_sipuni = {"sipuni", NULL, sipuni_verify, sipuni_parse,
-                                                   sipuni_reply_ok};
+/* Sipuni may stop sending after an error reply: a time out of bounds is
+ * dropped, not refused. */
+const struct calls_adapter calls_adapter_sipuni = {
+    "sipuni", NULL, sipuni_verify, sipuni_parse, sipuni_reply_ok, 1};

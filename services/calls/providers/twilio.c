@@ -210,11 +210,14 @@ static void skip_spaces(const char **p)
 }
 
 /* An RFC 2822 / RFC 7231 date ("Sun, 25 Mar 2018 09:53:19 +0000", "...
- * GMT") to Unix milliseconds: 0, or -1. */
+ * GMT") to Unix milliseconds: 0, or -1. Month names are also taken spelt
+ * out or in four letters ("July", "Sept"), as Twilio's published
+ * callbacks write them, and the weekday in any spelling (it is skipped). */
 static int parse_rfc2822(const char *s, int64_t *ms_out)
 {
-    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static const char *const months[] = {"january",   "february", "march",    "april",
+                                         "may",       "june",     "july",     "august",
+                                         "september", "october",  "november", "december"};
     const char *p = strchr(s, ',');
     int day, mon = -1, year, hh, mm, ss = 0, off = 0;
     struct tm tm = {0};
@@ -224,13 +227,21 @@ static int parse_rfc2822(const char *s, int64_t *ms_out)
     if (read_num(&p, 2, &day) != 0)
         return -1;
     skip_spaces(&p);
-    for (int i = 0; i < 12; i++) {
-        if (strncasecmp(p, months[i], 3) == 0)
+    /* The month: its first three letters, then nothing, a '.', or more of
+     * its name ("Sept" is the one abbreviation that is not a prefix cut
+     * at three: it is one). */
+    size_t mlen = 0;
+    while ((p[mlen] >= 'a' && p[mlen] <= 'z') || (p[mlen] >= 'A' && p[mlen] <= 'Z'))
+        mlen++;
+    for (int i = 0; i < 12 && mlen >= 3; i++) {
+        if (mlen <= strlen(months[i]) && strncasecmp(p, months[i], mlen) == 0)
             mon = i;
     }
     if (mon < 0)
         return -1;
-    p += 3;
+    p += mlen;
+    if (*p == '.')
+        p++;
     skip_spaces(&p);
     if (read_num(&p, 4, &year) != 0)
         return -1;
@@ -347,7 +358,7 @@ static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
     long long duration = -1;
 
     if (!outcome)
-        return 0;
+        return calls_ignored_value(h, "unknown_status", calls_str(p, "DialCallStatus"));
     (void)nonneg_int(calls_str(p, "DialCallDuration"), &duration);
     const int answered = strcmp(outcome, "answered") == 0;
     char *key =
@@ -385,7 +396,7 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     if (calls_str(p, "DialCallStatus"))
         return dial_fact(h, p, facts);
     if (!status)
-        return 0; /* a Twilio callback that is not call progress (recording status) */
+        return calls_ignored(h, "not_call_progress"); /* a recording status callback, say */
     if (strcmp(status, "queued") == 0 || strcmp(status, "initiated") == 0 ||
         strcmp(status, "ringing") == 0) {
         event = "started";
@@ -394,7 +405,8 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     } else if ((outcome = end_outcome(status, calls_str(p, "AnsweredBy")))) {
         event = "ended";
     } else {
-        return 0; /* a status Twilio may add later: acknowledged, not recorded */
+        /* a status Twilio may add later: acknowledged, not recorded */
+        return calls_ignored_value(h, "unknown_status", status);
     }
     /* Timestamp comes with the callbacks of a call's StatusCallbackEvent;
      * the status callback set on a phone number is sent once, when the call
@@ -404,9 +416,15 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     const char *ts = calls_str(p, "Timestamp");
     if (!ts && strcmp(event, "ended") == 0) {
         time_ms = h->received_ms;
-    } else if (!ts || parse_rfc2822(ts, &time_ms) != 0) {
-        cf_seterr(errbuf, errbuf_size, "Timestamp missing or not an RFC 2822 date");
+    } else if (!ts) {
+        cf_seterr(errbuf, errbuf_size, "Timestamp missing: not a status callback");
         return CF_EINVAL;
+    } else if (parse_rfc2822(ts, &time_ms) != 0) {
+        /* Twilio does not retry a 400: refusing the request would lose the
+         * call. The callback is sent as the status changes, so its arrival
+         * dates it; counted, so a new spelling is seen. */
+        time_ms = h->received_ms;
+        calls_amended(h, "timestamp_unparsed");
     }
     (void)nonneg_int(calls_str(p, "CallDuration"), &duration);
 
@@ -451,5 +469,6 @@ static void twilio_reply_ok(const struct calls_hook *h, struct calls_reply *repl
              "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
 }
 
-const struct calls_adapter calls_adapter_twilio = {"twilio", NULL, twilio_verify, twilio_parse,
-                                                   twilio_reply_ok};
+/* Twilio does not retry a 4xx: a time out of bounds is dropped, not refused. */
+const struct calls_adapter calls_adapter_twilio = {
+    "twilio", NULL, twilio_verify, twilio_parse, twilio_reply_ok, 1};

@@ -338,8 +338,17 @@ static int uis_parse(const struct calls_hook *h, json_t *facts, char *errbuf, si
     }
     const char *direction = value_of(h, j_body, "direction", &b_dir);
     const int inbound = direction ? inbound_of(direction) : !outgoing_event(event);
-    if (kind == K_NONE || inbound < 0)
-        goto out; /* a notification we do not record */
+    /* A notification we do not record: counted and logged with the wording
+     * that decided it, so a template in another wording is seen. */
+    if (kind == K_NONE) {
+        rc = calls_ignored_value(h, "unknown_event",
+                                 event ? event : value_of(h, j_body, "event", &b_event));
+        goto out;
+    }
+    if (inbound < 0) {
+        rc = calls_ignored_value(h, "unknown_direction", direction);
+        goto out;
+    }
 
     const char *call_id = value_of(h, j_body, "call_id", &b_call);
     if (!call_id) {
@@ -446,4 +455,5 @@ static void uis_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
     reply->body[0] = '\0';
 }
 
-const struct calls_adapter calls_adapter_uis = {"uis", NULL, uis_verify, uis_parse, uis_reply_ok};
+const struct calls_adapter calls_adapter_uis = {"uis",     NULL,         uis_verify,
+                                                uis_parse, uis_reply_ok, 0};

@@ -137,6 +137,21 @@ static int zadarma_verify(const struct calls_hook *h, char *errbuf, size_t errbu
         cf_seterr(errbuf, errbuf_size, "wrong Signature");
         return CF_EAUTH;
     }
+    /* The signature covers three fields, not the event: the call id, the
+     * disposition and the duration are free to change, so one captured
+     * request could mint any number of calls. call_start is signed, and a
+     * notification is sent within a call's length of it: one whose
+     * call_start is older than the replay window is refused. (A call_start
+     * that does not parse is parse's 400.) */
+    int64_t start_ms;
+    const char *tz = calls_str(h->channel, "timezone");
+    if (h->replay_window_s > 0 && ev->signed_fields[2] &&
+        strcmp(ev->signed_fields[2], "call_start") == 0 && tz &&
+        calls_local_time(field(h, "call_start"), tz, &start_ms) == 0 &&
+        h->received_ms - start_ms > (int64_t)h->replay_window_s * 1000) {
+        cf_seterr(errbuf, errbuf_size, "call_start is older than the replay window");
+        return calls_refused(h, "replay");
+    }
     return 0;
 }
 
@@ -198,7 +213,8 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     char key[512];
 
     if (name && !ev)
-        return 0; /* acknowledged: an event we do not record, unverified */
+        /* acknowledged: an event we do not record, unverified */
+        return calls_ignored_value(h, "not_a_call_event", name);
     if (!name || !pbx_call_id || !*pbx_call_id || strlen(pbx_call_id) > 100) {
         cf_seterr(errbuf, errbuf_size, "not a Zadarma notification: no event or pbx_call_id");
         return CF_EINVAL;
@@ -305,5 +321,5 @@ static void zadarma_reply_ok(const struct calls_hook *h, struct calls_reply *rep
     reply->body[0] = '\0';
 }
 
-const struct calls_adapter calls_adapter_zadarma = {"zadarma", zadarma_precheck, zadarma_verify,
-                                                    zadarma_parse, zadarma_reply_ok};
+const struct calls_adapter calls_adapter_zadarma = {"zadarma",     zadarma_precheck, zadarma_verify,
+                                                    zadarma_parse, zadarma_reply_ok, 0};

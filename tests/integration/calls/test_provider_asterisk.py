@@ -9,9 +9,9 @@ import uuid
 
 import cfstack
 
-from common import (RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized, call_types,
-                    call_uuid, contact_key, demo_channel, events_for, hook_path, post_form,
-                    run_provider_tests, wait_call_event, wait_task)
+from common import (FIXED_DATES_ENV, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
+                    call_types, call_uuid, contact_key, demo_channel, events_for, hook_path, metric,
+                    post_form, run_provider_tests, wait_call_event, wait_task)
 
 
 def token():
@@ -170,6 +170,32 @@ def test_malformed_form_is_refused(stack):
     assert_nothing_on_raw(stack, lid)
 
 
+def test_times_out_of_bounds_are_refused(stack):
+    """A CDR whose times are far ahead of the arrival (a PBX clock gone
+    wrong), or whose talk time is over a day, is refused with a 400 that
+    names the field (the dialplan's loop retries, then the owner sees it),
+    counted, and nothing reaches the topic or the fold."""
+    refused = 'clinicflow_calls_hooks_refused_total{reason="time"}'
+    before = metric(stack.svc, refused)
+    now = int(time.time())
+    ahead, long_talk = new_linkedid(), new_linkedid()
+    st, _, body = post(stack, cdr(ahead, start=str(now + 7200), answer=str(now + 7208),
+                                  end=str(now + 7260)))
+    assert st == 400, (st, body)
+    err = json.loads(body)["error"]
+    assert err["code"] == "invalid_field" and err["field"] == "time", err
+    st, _, body = post(stack, cdr(long_talk, start=str(now - 90060), answer=str(now - 90000),
+                                  end=str(now), duration="90060", billsec="90000"))
+    assert st == 400, (st, body)
+    assert json.loads(body)["error"]["field"] in ("started_at", "talk_seconds"), body
+    assert metric(stack.svc, refused) == before + 2
+    good = new_linkedid()
+    assert post(stack, cdr(good))[0] == 200
+    wait_event(stack, good, "clinicflow.call.ended")
+    assert_nothing_on_raw(stack, ahead)
+    assert_nothing_on_raw(stack, long_talk)
+
+
 if __name__ == "__main__":
     run_provider_tests((
         test_answered_inbound_call, test_values_longer_than_the_schema_keeps,
@@ -177,3 +203,8 @@ if __name__ == "__main__":
         test_call_that_fell_to_voicemail_opens_a_callback,
         test_bad_token_is_refused_and_nothing_produced, test_malformed_form_is_refused,
     ))
+
+
+        test_bad_token_is_refused_and_nothing_produced,
+        test_times_out_of_bounds_are_refused,
+    ), extra_env=FIXED_DATES_ENV)

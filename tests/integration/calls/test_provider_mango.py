@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 
-from common import (CALLS, assert_nothing_on_raw, assert_reply, assert_unauthorized,
+from common import (FIXED_DATES_ENV, CALLS, assert_nothing_on_raw, assert_reply, assert_unauthorized,
                     contact_key, demo_channel, events_of_call, hook_path, post_form,
                     run_provider_tests, wait_call_event)
 
@@ -131,4 +131,4 @@ if __name__ == "__main__":
         test_missed_inbound_call,
         test_wrong_sign_is_refused_and_nothing_produced,
         test_ping_is_verified_and_answered_empty,
-    ))
+    ), extra_env=FIXED_DATES_ENV)

@@ -3,11 +3,13 @@ query, as Sipuni sends either) on /v1/hooks/calls/sipuni/demo-sipuni with the
 channel's URL token, through calls.raw and the fold to calls.v1. Payloads
 follow the fields of doc.sipuni.com "Отправка событий HTTP" and captured
 traffic (tests/unit/calls_adapters/test_sipuni.c names the sources)."""
+import time
 import urllib.parse
 import uuid
+from datetime import datetime, timezone
 
 import cfstack
-from common import (assert_reply, assert_unauthorized, call_types, contact_key, demo_channel,
+from common import (FIXED_DATES_ENV, assert_reply, metric, assert_unauthorized, call_types, contact_key, demo_channel,
                     hook_path, post_form, raw_facts, run_provider_tests, wait_call_event,
                     wait_until)
 
@@ -124,8 +126,51 @@ def test_settings_check_is_acknowledged(stack):
         "GET", stack.svc.url("/v1/hooks/calls/sipuni/%s?token=%s" % (CHANNEL, TOKEN))))
 
 
+def test_answered_without_answer_time_has_no_guessed_ring(stack):
+    """A hang-up event with status=ANSWER and no call_answer_timestamp (Sipuni
+    leaves it out at times): answered, but when is unknown, so neither the
+    ring nor the talk time is known; the call's whole length is not ring."""
+    call_key = "%d.%d" % (T0, uuid.uuid4().int % 1000000)
+    assert_success_reply(send(stack, {
+        "event": "2", "call_id": call_key, "src_type": "1", "src_num": "79161234567",
+        "dst_type": "1", "dst_num": "74950000205", "pbxdstnum": "74950000205",
+        "status": "ANSWER", "call_start_timestamp": str(T0), "timestamp": str(T0 + 192),
+        "last_called": "201"}))
+    wait_until(lambda: facts_of(stack, call_key), 30, "the fact on calls.raw")
+    data = wait_call_event(stack, "clinicflow.call.ended",
+                           facts_of(stack, call_key)[0]["subject"])[0]["data"]
+    assert data["outcome"] == "answered", data
+    assert "ring_seconds" not in data and "talk_seconds" not in data, data
+    assert "answered_at" not in data, data
+
+
+def test_body_cut_short_is_kept_without_its_1970_time(stack):
+    """A hang-up event whose body was cut short ("timestamp=17" instead of
+    ten digits) reads as a call that ended in 1970. Sipuni may stop sending
+    after an error reply, so it is not refused: the end becomes the arrival
+    and the amendment is counted; no 1970 time is folded."""
+    counted = 'clinicflow_calls_hooks_amended_total{provider="sipuni",reason="time_out_of_bounds"}'
+    before = metric(stack.svc, counted)
+    now = int(time.time())
+    call_key = "%d.%d" % (now, uuid.uuid4().int % 1000000)
+    assert_success_reply(send(stack, {
+        "event": "2", "call_id": call_key, "src_type": "1", "src_num": "79161234567",
+        "dst_type": "1", "dst_num": "74950000205", "pbxdstnum": "74950000205",
+        "status": "NOANSWER", "call_start_timestamp": str(now - 40), "timestamp": "17"}))
+    wait_until(lambda: facts_of(stack, call_key), 30, "the fact on calls.raw")
+    data = wait_call_event(stack, "clinicflow.call.ended",
+                           facts_of(stack, call_key)[0]["subject"])[0]["data"]
+    ended = datetime.strptime(data["ended_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=timezone.utc).timestamp()
+    assert abs(ended - now) < 30, data
+    assert data["outcome"] == "missed" and 40 <= data["ring_seconds"] < 70, data
+    assert metric(stack.svc, counted) == before + 1
+
+
 if __name__ == "__main__":
     run_provider_tests((
         test_answered_inbound_call, test_missed_inbound_call,
         test_wrong_or_missing_token_is_refused, test_settings_check_is_acknowledged,
-    ))
+        test_answered_without_answer_time_has_no_guessed_ring,
+        test_body_cut_short_is_kept_without_its_1970_time,
+    ), extra_env=FIXED_DATES_ENV)

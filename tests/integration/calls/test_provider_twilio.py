@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import cfstack
-from common import (FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
-                    call_types, call_uuid, contact_key, demo_channel, events_for, post_form,
+from common import (FIXED_DATES_ENV, FORM, RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized,
+                    call_types, call_uuid, contact_key, demo_channel, events_for, metric, post_form,
                     run_provider_tests, tasks_of, wait_call_event, wait_task, wait_until)
 
 PUBLIC = "https://calls.clinicflow.test"
@@ -276,6 +276,31 @@ def test_bad_signatures_are_refused_and_nothing_produced(stack):
     assert_nothing_on_raw(stack, sid)
 
 
+def test_timestamp_spelt_out_is_read_not_refused(stack):
+    """Twilio's published callbacks write months out or in four letters
+    ("July", "Sept"): read as the time they name. A Timestamp that still
+    does not parse is not a 400 (Twilio would not retry it and the call would
+    be lost): the callback is dated by its arrival and counted."""
+    sid = new_sid()
+    params = callback(sid, "completed", 0, "Sun, 20 Sept 2026 09:01:00 +0000", CallDuration="30")
+    assert_reply(post(stack, params), TWIML, "text/xml")
+    data = ended(stack, sid)["data"]
+    assert data["ended_at"] == "2026-09-20T09:01:00.000Z", data
+    assert data["answered_at"] == "2026-09-20T09:00:30.000Z" and data["talk_seconds"] == 30, data
+
+    counted = 'clinicflow_calls_hooks_amended_total{provider="twilio",reason="timestamp_unparsed"}'
+    before = metric(stack.svc, counted)
+    sid = new_sid()
+    sent = datetime.now(timezone.utc)
+    params = callback(sid, "completed", 0, "Sunday the 20th", CallDuration="12")
+    assert_reply(post(stack, params), TWIML, "text/xml")
+    data = ended(stack, sid)["data"]
+    got = datetime.strptime(data["ended_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    assert abs((got - sent).total_seconds()) < 30, (data, sent)
+    assert data["outcome"] == "answered" and data["talk_seconds"] == 12, data
+    assert metric(stack.svc, counted) == before + 1
+
+
 if __name__ == "__main__":
     run_provider_tests((
         test_lone_completed_is_a_full_answered_call, test_every_progress_event,
@@ -284,7 +309,8 @@ if __name__ == "__main__":
         test_staff_leg_reported_after_the_end_does_not_close_a_task,
         test_staff_leg_never_reported_is_missed, test_retry_is_the_same_event,
         test_callback_by_get, test_bad_signatures_are_refused_and_nothing_produced,
-    ), extra_env={"CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC,
+        test_timestamp_spelt_out_is_read_not_refused,
+    ), extra_env={**FIXED_DATES_ENV, "CLINICFLOW_CALLS_PUBLIC_BASE_URL": PUBLIC,
                   # long enough for a test's dial action, short enough to wait for
                   "CLINICFLOW_CALLS_STAFF_LEG_WAIT_S": "8",
                   "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "500"})

@@ -13,13 +13,16 @@ import base64
 import datetime
 import hashlib
 import hmac
+import json
+import os
+import tempfile
 import uuid
 import zoneinfo
 
 import cfstack
-from common import (RAW, assert_nothing_on_raw, assert_reply, assert_unauthorized, contact_key,
-                    demo_channel, events_of_call, hook_path, post_form, run_provider_tests,
-                    wait_call_event)
+from common import (FIXED_DATES_ENV, RAW, assert_nothing_on_raw, assert_reply,
+                    assert_unauthorized, contact_key, demo_channel, events_of_call, hook_path,
+                    metric, post_form, run_provider_tests, wait_call_event, wait_until)
 
 CHANNEL = "demo-zadarma"
 SIGNED = {
@@ -176,10 +179,82 @@ def test_wrong_signature_is_refused_and_nothing_produced(stack):
     assert_nothing_on_raw(stack, other["pbx_call_id"])
 
 
+def test_replayed_notification_is_refused(stack):
+    """Zadarma signs caller_id, called_did and call_start only: the call id,
+    disposition and duration of a captured NOTIFY_END can be changed at
+    will and the signature still holds, so one request could mint any number
+    of missed calls. A signed call_start older than the replay window
+    (CLINICFLOW_CALLS_REPLAY_WINDOW_S, 4 h by default) is refused as a
+    replay; a call_start within it is taken."""
+    replay = 'clinicflow_calls_hooks_refused_total{reason="replay"}'
+    before = metric(stack.svc, replay)
+    _, old_start = pbx_now(seconds_ago=5 * 3600)
+    captured = {"event": "NOTIFY_END", "call_start": old_start, "caller_id": "79161234567",
+                "called_did": "74950000304", "internal": "", "duration": "0",
+                "disposition": "cancel", "status_code": "16", "is_recorded": "0"}
+    sig = signature(captured)
+    minted = []
+    for _ in range(3):
+        fields = dict(captured, pbx_call_id="in_" + uuid.uuid4().hex[:16])
+        minted.append(fields["pbx_call_id"])
+        assert_unauthorized(post(stack, fields, sig=sig), "replayed")
+    assert metric(stack.svc, replay) == before + 3
+    _, recent = pbx_now(seconds_ago=3600)
+    fine = dict(captured, call_start=recent, pbx_call_id="in_" + uuid.uuid4().hex[:16])
+    assert post(stack, fine)[0] == 200
+    wait_call_event(stack, "clinicflow.call.ended", provider_call_id=fine["pbx_call_id"])
+    for pbx_call_id in minted:
+        assert_nothing_on_raw(stack, pbx_call_id)
+
+
+def test_allowed_sources(stack):
+    """A channel that lists the provider's addresses ("allowed_sources")
+    refuses a request from anywhere else, signed or not, with 401 and counts
+    it. Behind a proxy (CLINICFLOW_CALLS_TRUSTED_PROXIES is 127.0.0.1 for
+    this stack) the client is the X-Forwarded-For address the proxy names.
+    Runs last: it changes the demo channel."""
+    net = cfstack.demo_network()
+    for ch in net["channels"]:
+        if ch["id"] == CHANNEL:
+            ch["allowed_sources"] = ["185.45.152.0/24", "192.0.2.0/24"]
+    path = os.path.join(tempfile.mkdtemp(prefix="cf-net-"), "network.json")
+    with open(path, "w") as f:
+        json.dump(net, f)
+    cfstack.clinicflowctl(stack.dsn, "apply", "-f", path)
+    source = 'clinicflow_calls_hooks_refused_total{reason="source"}'
+    _, call_start = pbx_now()
+
+    def start(forwarded_for=None):
+        fields = {"event": "NOTIFY_START", "call_start": call_start,
+                  "pbx_call_id": "in_" + uuid.uuid4().hex[:16], "caller_id": "79161234567",
+                  "called_did": "74950000304"}
+        hdrs = {"Signature": signature(fields)}
+        if forwarded_for:
+            hdrs["X-Forwarded-For"] = forwarded_for
+        return fields["pbx_call_id"], post_form(stack, hook_path("zadarma", CHANNEL), fields,
+                                                headers=hdrs)
+
+    # Once the service has the new config, the test's own address is refused.
+    wait_until(lambda: start()[1][0] == 401, 30, "the allowed_sources in the service's config")
+    before = metric(stack.svc, source)
+    refused, reply = start()
+    assert_unauthorized(reply, "from 127.0.0.1")
+    refused_fwd, reply = start("185.45.153.9")
+    assert_unauthorized(reply, "forwarded for an address outside the list")
+    assert metric(stack.svc, source) == before + 2
+    taken, reply = start("203.0.113.5, 185.45.152.17")
+    assert reply[0] == 200, reply
+    wait_call_event(stack, "clinicflow.call.started", provider_call_id=taken)
+    for pbx_call_id in (refused, refused_fwd):
+        assert_nothing_on_raw(stack, pbx_call_id)
+
+
 if __name__ == "__main__":
     run_provider_tests((
         test_zd_echo_is_answered_before_authentication,
         test_answered_inbound_call,
         test_unanswered_call_rang_until_its_end_arrived,
         test_wrong_signature_is_refused_and_nothing_produced,
-    ))
+        test_replayed_notification_is_refused,
+        test_allowed_sources,
+    ), extra_env={**FIXED_DATES_ENV, "CLINICFLOW_CALLS_TRUSTED_PROXIES": "127.0.0.1"})

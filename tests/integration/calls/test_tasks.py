@@ -274,22 +274,25 @@ def test_missed_call_after_the_callback_seen_first(stack):
 
 def unanswered_with_task(stack, ended_after_min):
     """A new contact's call, started 10 minutes ago and reported only at its
-    end with no answer: (number, contact key, start, the PBX's call id, the
+    end, as missed: (number, contact key, start, the PBX's call id, the
     call id, the task.opened data)."""
     number = new_number()
     ckey = contact_key(number)
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
     pbx_id = "pbx-" + uuid.uuid4().hex[:12]
     call_id = post(stack, call_body(call_id=pbx_id, event="ended", time=iso(start + timedelta(
-        minutes=ended_after_min)), started_at=iso(start), **{"from": number}))
+        minutes=ended_after_min)), started_at=iso(start), outcome="missed", **{"from": number}))
     opened = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
     return number, ckey, start, pbx_id, call_id, opened
 
 
 def answer_late(stack, pbx_id, start, number):
-    """The call's answer, 6 s in, reported after its end."""
-    post(stack, call_body(call_id=pbx_id, event="answered", time=iso(start + timedelta(
-        seconds=6)), started_at=iso(start), **{"from": number}))
+    """The call's answer, 6 s in, reported after its end: the PBX's end
+    report again (another event id), now saying answered."""
+    answered = iso(start + timedelta(seconds=6))
+    post(stack, call_body(call_id=pbx_id, event="ended", event_id=pbx_id + "-ended-again",
+                          time=answered, started_at=iso(start), answered_at=answered,
+                          outcome="answered", **{"from": number}))
 
 
 def test_missed_call_answered_after_all(stack):

@@ -24,6 +24,7 @@
 struct fx {
     struct calls_hook h;
     json_t *query, *form, *headers, *channel, *facts;
+    struct calls_notes notes; /* what parse noted (h.notes points here) */
     char verify_err[256], parse_err[256];
     int verify_rc, parse_rc;
 };
@@ -93,6 +94,7 @@ static FX_UNUSED void fx_init(struct fx *x, const char *method, const char *url,
     x->h.form = x->form;
     x->h.headers = x->headers;
     x->h.channel = x->channel;
+    x->h.notes = &x->notes;
 }
 
 /* The body (borrowed) with its content type; a form body is decoded into
@@ -161,11 +163,15 @@ static FX_UNUSED int fx_verify_free(struct fx *x, const struct calls_adapter *a,
     return rc;
 }
 
+/* What the last fx_parse_free's parse noted. */
+static FX_UNUSED struct calls_notes fx_last_notes;
+
 /* Parses x, frees it and returns the facts (decref them); parse's rc in
- * *rc_out. */
+ * *rc_out, its notes in fx_last_notes. */
 static FX_UNUSED json_t *fx_parse_free(struct fx *x, const struct calls_adapter *a, int *rc_out)
 {
     *rc_out = fx_parse(x, a);
+    fx_last_notes = x->notes;
     json_t *facts = json_incref(x->facts);
     fx_free(x);
     return facts;

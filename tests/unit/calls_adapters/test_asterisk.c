@@ -157,6 +157,18 @@ static void test_missed_inbound(void)
     } rows[] = {{"BUSY", "busy"}, {"FAILED", "failed"}, {"CONGESTION", "failed"}};
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         check_outcome(with(missed_inbound, "disposition", rows[i].disposition), rows[i].outcome);
+
+    /* No disposition and no answer (a hand-made post): nothing says how the
+     * call went, so no outcome, rather than a guessed "missed" that would
+     * open a callback task. */
+    char *body = with(missed_inbound, "disposition", "");
+    facts = facts_of(URL, body, &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "event"), "ended");
+    CHECK(!fact_has(facts, "outcome"));
+    CHECK(!fact_has(facts, "ring_seconds") && !fact_has(facts, "talk_seconds"));
+    json_decref(facts);
+    free(body);
 }
 
 /* The last Dial's ${DIALSTATUS} and ${ANSWEREDTIME} (Asterisk's Dial
@@ -394,6 +406,8 @@ static void test_tolerance(void)
     facts = facts_of(URL, body, &rc);
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(facts), 0);
+    CHECK_STR(fx_last_notes.ignored, "unknown_event"); /* counted by hooks.c */
+    CHECK_STR(fx_last_notes.detail, "transfer");
     json_decref(facts);
     free(body);
 

@@ -248,6 +248,7 @@ static void test_missed_inbound(void)
     json_t *facts = parse("/events/call", LEG_IVR_CONNECTED_JSON, &rc);
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(facts), 0);
+    CHECK_STR(fx_last_notes.ignored, "not_an_answer"); /* counted by hooks.c */
     json_decref(facts);
     static const char *const quiet[] = {
         "{\"entry_id\":\"E1\",\"call_id\":\"C1\",\"timestamp\":1795165230,\"seq\":4,"
@@ -261,6 +262,8 @@ static void test_missed_inbound(void)
         facts = parse("/events/call", quiet[i], &rc);
         CHECK_INT(rc, 0);
         CHECK_INT(json_array_size(facts), 0);
+        CHECK_STR(fx_last_notes.ignored, "leg_state");
+        CHECK_STR(fx_last_notes.detail, i == 0 ? "Disconnected" : "OnHold");
         json_decref(facts);
     }
 }
@@ -450,16 +453,26 @@ static void test_summary_menu_only(void)
     CHECK(!fact_has(f, "answered_at") && !fact_has(f, "talk_seconds") && !fact_has(f, "agent_id"));
     json_decref(f);
 
-    /* without entry_result, talk_time decides the answer (no outcome given) */
+    /* without entry_result, talk_time decides the answer, and says so */
     f = parse_one("/events/summary",
                   "{\"entry_id\":\"E10\",\"call_direction\":1,\"from\":{\"number\":"
                   "\"79031112233\"},\"to\":{\"extension\":\"102\"},\"line_number\":"
                   "\"74950000302\",\"create_time\":1795165200,\"talk_time\":1795165210,"
                   "\"end_time\":1795165240}");
-    CHECK(!fact_has(f, "outcome"));
+    CHECK_STR(fact_str(f, "outcome"), "answered");
     CHECK_STR(fact_str(f, "answered_at"), "2026-11-20T09:00:10.000Z");
     CHECK_INT(fact_int(f, "talk_seconds"), 30);
     CHECK_STR(fact_str(f, "agent_id"), "102");
+    json_decref(f);
+
+    /* ... and its 0 (nobody talked) says missed: the fold decides missed
+     * only from a fact that says so */
+    f = parse_one("/events/summary",
+                  "{\"entry_id\":\"E11\",\"call_direction\":1,\"from\":{\"number\":"
+                  "\"79031112233\"},\"line_number\":\"74950000302\",\"create_time\":"
+                  "1795165200,\"talk_time\":0,\"end_time\":1795165240}");
+    CHECK_STR(fact_str(f, "outcome"), "missed");
+    CHECK(!fact_has(f, "answered_at"));
     json_decref(f);
 
     /* without talk_time at all, entry_result alone decides */

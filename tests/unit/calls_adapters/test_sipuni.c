@@ -267,6 +267,7 @@ static void test_legs(void)
         "&status=NOANSWER&call_start_timestamp=1763629200&timestamp=1763629210");
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "leg_not_answered"); /* counted by hooks.c */
     fx_free(&r);
 
     /* extension to extension: not a patient call */
@@ -275,6 +276,7 @@ static void test_legs(void)
         "&timestamp=1763629200");
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "internal_call");
     fx_free(&r);
 }
 
@@ -349,6 +351,7 @@ static void test_tolerant(void)
     CHECK_INT(r.verify_rc, 0);
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "url_check");
     fx_free(&r);
 
     char params[1200];
@@ -369,6 +372,8 @@ static void test_tolerant(void)
     run(&r, "POST", TOKEN, "event=6&callid=w1&user=201&timestamp=1763629200");
     CHECK_INT(r.parse_rc, 0);
     CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "unknown_event");
+    CHECK_STR(r.notes.detail, "6");
     fx_free(&r);
 }
 
@@ -405,6 +410,66 @@ static void test_event_key_stable(void)
     fx_free(&b);
 }
 
+/* A hang-up event whose body was cut short: "timestamp=17" where Sipuni
+ * sent 1763629260, which reads as a call that ended in 1970. Shaped from
+ * the event-2 fields of test_answered_inbound's source (doc.sipuni.com,
+ * captured traffic), cut by hand. Sipuni may stop sending after an error
+ * reply, so the adapter is one that keeps the event: the bounds leave the
+ * 1970 time out (the end becomes the arrival) instead of refusing it; a
+ * time within them is kept as it is. */
+static void test_times_out_of_bounds(void)
+{
+    struct fx r;
+    const char *field = NULL;
+    const int64_t received = 1763629262000LL; /* 2 s after the real end */
+
+    CHECK_INT(calls_adapter_sipuni.keep_on_bad_time, 1);
+    run(&r, "POST", TOKEN,
+        "event=2&call_id=1763629200.777&src_type=1&src_num=79161234567&dst_type=1"
+        "&dst_num=74950000205&pbxdstnum=74950000205&status=NOANSWER"
+        "&call_start_timestamp=1763629200&timestamp=17");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_STR(fact_str(r.facts, "ended_at"), "1970-01-01T00:00:17.000Z");
+    json_t *j_fact = json_array_get(r.facts, 0);
+    CHECK_INT(calls_fact_bound_times(j_fact, received, 604800, 900, 0, &field), -1);
+    CHECK_STR(field, "time");
+    CHECK_INT(calls_fact_bound_times(j_fact, received, 604800, 900, 1, &field), 1);
+    CHECK_STR(field, "time");
+    CHECK_STR(fact_str(r.facts, "time"), "2025-11-20T09:01:02.000Z"); /* the arrival */
+    CHECK(!fact_has(r.facts, "ended_at"));
+    CHECK_STR(fact_str(r.facts, "started_at"), "2025-11-20T09:00:00.000Z"); /* in bounds */
+    CHECK_INT(calls_fact_bound_times(j_fact, received, 604800, 900, 0, &field), 0);
+    fx_free(&r);
+
+    /* a start long before the arrival, an end ahead of it, a duration over
+     * a day: each out of bounds */
+    static const char *const bad[][2] = {
+        {"{\"time\":\"2025-11-20T09:01:00Z\",\"started_at\":\"2025-11-01T09:00:00Z\"}",
+         "started_at"},
+        {"{\"time\":\"2025-11-20T09:01:00Z\",\"ended_at\":\"2025-11-20T10:01:00Z\"}", "ended_at"},
+        {"{\"time\":\"2025-11-20T09:01:00Z\",\"talk_seconds\":86401}", "talk_seconds"},
+        {"{\"time\":\"2025-11-20T09:01:00Z\",\"ring_seconds\":-1}", "ring_seconds"},
+        {"{\"time\":\"2025-11-20T09:31:00Z\"}", "time"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *j = json_loads(bad[i][0], 0, NULL);
+        CHECK_INT(calls_fact_bound_times(j, received, 604800, 900, 0, &field), -1);
+        CHECK_STR(field, bad[i][1]);
+        CHECK_INT(calls_fact_bound_times(j, received, 604800, 900, 1, &field), 1);
+        CHECK(!json_object_get(j, bad[i][1]) || strcmp(bad[i][1], "time") == 0);
+        CHECK_INT(calls_fact_bound_times(j, received, 604800, 900, 0, &field), 0);
+        json_decref(j);
+    }
+    /* within bounds: a day-long call ending at the arrival, a few minutes
+     * of clock skew */
+    json_t *j = json_loads("{\"time\":\"2025-11-20T09:05:00Z\",\"started_at\":"
+                           "\"2025-11-19T09:05:00Z\",\"talk_seconds\":86400}",
+                           0, NULL);
+    CHECK_INT(calls_fact_bound_times(j, received, 604800, 900, 0, &field), 0);
+    CHECK(field == NULL);
+    json_decref(j);
+}
+
 static void test_reply(void)
 {
     struct fx r;
@@ -429,6 +494,7 @@ int main(void)
     test_garbage();
     test_tolerant();
     test_event_key_stable();
+    test_times_out_of_bounds();
     test_reply();
     json_decref(j_channel);
     return cf_test_done();

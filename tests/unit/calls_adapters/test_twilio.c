@@ -23,6 +23,7 @@
  */
 #include "adapter_fixture.h"
 #include "common/err.h"
+#include "common/xmalloc.h"
 
 #define TOKEN "demo-twilio-auth-token-0001"
 #define URL "https://calls.example.com/v1/hooks/calls/twilio/demo-twilio"
@@ -443,6 +444,20 @@ static void test_tolerance_and_keys(void)
     facts = facts_of("recording_status", &rc);
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(facts), 0);
+    CHECK_STR(fx_last_notes.ignored, "not_call_progress"); /* counted by hooks.c */
+    json_decref(facts);
+
+    /* A status Twilio may add later: acknowledged, noted with its value. */
+    struct fx x;
+    req_init(&x, "POST", URL,
+             "CallSid=" SID "&CallStatus=transcribing&Direction=inbound&From=%2B79161234567&"
+             "To=%2B74950000201&Timestamp=Fri%2C+20+Nov+2026+09%3A05%3A00+%2B0000",
+             "unused");
+    facts = fx_parse_free(&x, &calls_adapter_twilio, &rc);
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 0);
+    CHECK_STR(fx_last_notes.ignored, "unknown_status");
+    CHECK_STR(fx_last_notes.detail, "transcribing");
     json_decref(facts);
 }
 
@@ -519,15 +534,69 @@ static void test_number_callback_without_timestamp(void)
     json_decref(facts);
 }
 
+/* Timestamp as Twilio's published callbacks spell it: RFC 2822 says
+ * "Jul" and "Sep", but published samples write months out or in four
+ * letters ("July", "Sept"), and some weekdays in full. Source: the
+ * spellings issue 16 reports from Twilio's published callbacks; the rest
+ * of each request is shaped from the documented parameters. Confidence:
+ * medium (the spellings were reported, not captured here). Each is read
+ * as the time it names; one that still does not parse ("yesterday") is
+ * dated by arrival and noted, never refused: Twilio does not retry a 400. */
+static void test_timestamp_spellings(void)
+{
+    static const struct {
+        const char *ts, *want;
+    } cases[] = {
+        {"Mon%2C+20+July+2026+09%3A00%3A40+%2B0000", "2026-07-20T09:00:40.000Z"},
+        {"Sun%2C+20+Sept+2026+09%3A00%3A40+%2B0000", "2026-09-20T09:00:40.000Z"},
+        {"Friday%2C+20+November+2026+09%3A00%3A40+GMT", "2026-11-20T09:00:40.000Z"},
+        {"20+June+2026+12%3A00%3A40+%2B0300", "2026-06-20T09:00:40.000Z"},
+        {"Fri%2C+20+Nov.+2026+09%3A00%3A40+%2B0000", "2026-11-20T09:00:40.000Z"},
+        {"Tue%2C+1+Dec+2026+09%3A00%3A40+-0000", "2026-12-01T09:00:40.000Z"},
+        {"yesterday", "2026-11-20T09:01:00.000Z"}, /* arrival */
+        {"Fri%2C+20+Ju+2026+09%3A00%3A40+%2B0000", "2026-11-20T09:01:00.000Z"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fx b;
+        int rc;
+        char *body = cf_xasprintf(
+            "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" SID
+            "&CallStatus=ringing&CallbackSource=call-progress-events&Direction=inbound&"
+            "From=%%2B79161234567&SequenceNumber=0&Timestamp=%s&To=%%2B74950000201",
+            cases[i].ts);
+        req_init(&b, "POST", URL, body, "unused");
+        b.h.received_ms = RECEIVED_MS;
+        json_t *facts = fx_parse_free(&b, &calls_adapter_twilio, &rc);
+        if (rc != 0 || json_array_size(facts) != 1)
+            fprintf(stderr, "case %zu: %s\n", i, cases[i].ts);
+        CHECK_INT(rc, 0);
+        CHECK_INT(json_array_size(facts), 1);
+        CHECK_STR(fact_str(facts, "time"), cases[i].want);
+        CHECK_STR(fact_str(facts, "started_at"), cases[i].want);
+        const int fallback = strcmp(cases[i].want, "2026-11-20T09:01:00.000Z") == 0;
+        if (fallback)
+            CHECK_STR(b.notes.amended, "timestamp_unparsed");
+        else
+            CHECK(b.notes.amended == NULL);
+        CHECK(b.notes.ignored == NULL);
+        json_decref(facts);
+        free(body);
+    }
+
+    /* the fixture with the unparseable Timestamp: a whole answered end */
+    int rc;
+    json_t *facts = facts_of("bad_timestamp", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:01:00.000Z");
+    CHECK_STR(fact_str(facts, "outcome"), "answered");
+    json_decref(facts);
+}
+
 static void test_garbage(void)
 {
     int rc;
     json_t *facts = facts_of("garbage", &rc);
 
-    CHECK_INT(rc, CF_EINVAL);
-    CHECK_INT(json_array_size(facts), 0);
-    json_decref(facts);
-    facts = facts_of("bad_timestamp", &rc);
     CHECK_INT(rc, CF_EINVAL);
     CHECK_INT(json_array_size(facts), 0);
     json_decref(facts);
@@ -565,6 +634,7 @@ int main(void)
     test_tolerance_and_keys();
     test_status_table();
     test_number_callback_without_timestamp();
+    test_timestamp_spellings();
     test_garbage();
     test_reply();
     return cf_test_done();

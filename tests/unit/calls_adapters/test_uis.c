@@ -356,13 +356,28 @@ static void test_other_events(void)
         "\"notification_time\":\"2026-11-20 12:00:00\"}",
         "{\"notification_name\":\"Потеря регистрации SIP-линии\"}",
         "{}",
+        /* a template in a wording no rule knows: acknowledged, but noted */
+        "{\"notification_name\":\"Звонок окончен\",\"call_session_id\":2,"
+        "\"notification_time\":\"2026-11-20 12:00:00\",\"talk_time_duration\":5}",
     };
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
         run(&r, ignored[i]);
         CHECK_INT(r.parse_rc, 0);
         CHECK_INT(json_array_size(r.facts), 0);
+        CHECK_STR(r.notes.ignored, "unknown_event"); /* counted and logged by hooks.c */
         fx_free(&r);
     }
+    run(&r, ignored[4]);
+    CHECK_STR(r.notes.detail, "Звонок окончен");
+    fx_free(&r);
+    /* a direction that is neither way (an internal call) */
+    run(&r, "{\"notification_name\":\"Завершение звонка\",\"direction\":\"internal\","
+            "\"call_session_id\":3,\"notification_time\":\"2026-11-20 12:00:00\"}");
+    CHECK_INT(r.parse_rc, 0);
+    CHECK_INT(json_array_size(r.facts), 0);
+    CHECK_STR(r.notes.ignored, "unknown_direction");
+    CHECK_STR(r.notes.detail, "internal");
+    fx_free(&r);
 
     /* guessed mnemonic forms are matched on their stems */
     static const char *const guesses[][2] = {

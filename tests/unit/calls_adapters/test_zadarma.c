@@ -194,6 +194,61 @@ static json_t *parse_one_at(const char *const *fields, const char *received)
     return fx_parse_one(&x, &calls_adapter_zadarma);
 }
 
+/* A NOTIFY_END retried long after its call with the old call_start (the
+ * fields of F_END, call_start 2026-11-20 12:00:00 Moscow, arriving 2029):
+ * the adapter makes the end the arrival, so the start would give a ring of
+ * years. The bounds refuse it: Zadarma is not one of the providers whose
+ * 4xx loses the event. */
+static void test_stale_call_start_is_out_of_bounds(void)
+{
+    struct fx x;
+    const char *field = NULL;
+
+    CHECK_INT(calls_adapter_zadarma.keep_on_bad_time, 0);
+    req_init(&x, "POST", F_END, NULL);
+    CHECK(cf_time_parse("2029-08-01T10:00:00Z", &x.h.received_ms) == 0);
+    const int64_t received = x.h.received_ms;
+    json_t *facts = fx_parse_one(&x, &calls_adapter_zadarma);
+    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
+    CHECK_STR(fact_str(facts, "ended_at"), "2029-08-01T10:00:00.000Z");
+    CHECK_INT(calls_fact_bound_times(json_array_get(facts, 0), received, 604800, 900, 0, &field),
+              -1);
+    CHECK_STR(field, "started_at");
+    json_decref(facts);
+}
+
+/* The replay window on the signed call_start (F_END: call_start
+ * 2026-11-20 12:00:00 Moscow, 09:00:00Z, signed by START_SIG): within it
+ * verified, past it refused as a replay, whatever else changed in the
+ * fields the signature does not cover. */
+static void test_replay_window(void)
+{
+    static const struct {
+        const char *received;
+        long window_s;
+        int rc;
+    } cases[] = {
+        {"2026-11-20T09:00:08Z", 14400, 0},
+        {"2026-11-20T12:59:59Z", 14400, 0},
+        {"2026-11-20T13:00:01Z", 14400, CF_EAUTH},
+        {"2029-08-01T10:00:00Z", 14400, CF_EAUTH},
+        {"2029-08-01T10:00:00Z", 0, 0}, /* no window: as before */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fx x;
+        req_init(&x, "POST", F_END, START_SIG);
+        fx_set(x.form, "pbx_call_id", "in_minted_by_a_replay"); /* not signed */
+        CHECK(cf_time_parse(cases[i].received, &x.h.received_ms) == 0);
+        x.h.replay_window_s = cases[i].window_s;
+        CHECK_INT(fx_verify(&x, &calls_adapter_zadarma, SECRET), cases[i].rc);
+        if (cases[i].rc)
+            CHECK_STR(x.notes.refused, "replay");
+        else
+            CHECK(x.notes.refused == NULL);
+        fx_free(&x);
+    }
+}
+
 static void test_precheck(void)
 {
     struct fx r;
@@ -449,6 +504,8 @@ static void test_other_events(void)
         json_t *facts = parse(others[i], &rc);
         CHECK_INT(rc, 0);
         CHECK_INT(json_array_size(facts), 0);
+        CHECK_STR(fx_last_notes.ignored, "not_a_call_event"); /* counted by hooks.c */
+        CHECK_STR(fx_last_notes.detail, others[i][1]);
         json_decref(facts);
     }
 }
@@ -475,6 +532,8 @@ static void test_reply(void)
 
 int main(void)
 {
+    test_stale_call_start_is_out_of_bounds();
+    test_replay_window();
     test_precheck();
     test_verify();
     test_answered_inbound();

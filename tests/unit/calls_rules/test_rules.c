@@ -119,7 +119,7 @@ static void test_abandoned_needs_a_known_short_ring(void)
     /* a reported start gives the ring time: 4 s -> abandoned */
     c = new_call("inbound");
     apply(c, "started", "2026-11-20T10:00:00Z", NULL);
-    apply(c, "ended", "2026-11-20T10:00:04Z", NULL);
+    apply(c, "ended", "2026-11-20T10:00:04Z", json_pack("{s:s}", "outcome", "missed"));
     CHECK_STR(str(c, "outcome"), "abandoned");
     CHECK(num(c, "ring_seconds") == 4);
     json_decref(c);
@@ -261,6 +261,79 @@ static void test_staff_leg_decides(void)
     CHECK_STR(str(c, "started_at"), "2026-11-20T10:00:01.000Z");
     CHECK(num(c, "ring_seconds") == 11);
     CHECK(json_is_true(json_object_get(c, "targeted")));
+    json_decref(c);
+}
+
+/* Ring time only from what was reported. A UIS end with a talk length and
+ * no answer time (a 192 s call that talked 120 s): the answer is the end
+ * minus the talk, so 72 s rang; a Sipuni hang-up with status=ANSWER and no
+ * answer timestamp: the ring and the talk are unknown, not the whole
+ * length as ring. */
+static void test_ring_only_from_what_was_reported(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:03:12Z",
+          json_pack("{s:s, s:i, s:s}", "started_at", "2026-11-20T10:00:00Z", "talk_seconds", 120,
+                    "outcome", "answered"));
+    CHECK_STR(str(c, "answered_at"), "2026-11-20T10:01:12.000Z");
+    CHECK(num(c, "ring_seconds") == 72);
+    CHECK(num(c, "talk_seconds") == 120);
+    CHECK_STR(str(c, "outcome"), "answered");
+    json_decref(c);
+
+    /* no outcome, but a talk length: answered, the same way */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:03:12Z",
+          json_pack("{s:s, s:i}", "started_at", "2026-11-20T10:00:00Z", "talk_seconds", 120));
+    CHECK_STR(str(c, "answered_at"), "2026-11-20T10:01:12.000Z");
+    CHECK(num(c, "ring_seconds") == 72);
+    CHECK_STR(str(c, "outcome"), "answered");
+    json_decref(c);
+
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:03:12Z",
+          json_pack("{s:s, s:s, s:s}", "started_at", "2026-11-20T10:00:00Z", "ended_at",
+                    "2026-11-20T10:03:12Z", "outcome", "answered"));
+    CHECK_STR(str(c, "outcome"), "answered");
+    CHECK(!json_object_get(c, "ring_seconds"));
+    CHECK(!json_object_get(c, "talk_seconds"));
+    CHECK(!json_object_get(c, "answered_at"));
+    json_decref(c);
+
+    /* a missed call rang to its end, as before */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:30Z",
+          json_pack("{s:s, s:s, s:i}", "started_at", "2026-11-20T10:00:00Z", "outcome", "missed",
+                    "talk_seconds", 0));
+    CHECK(num(c, "ring_seconds") == 30);
+    CHECK(!json_object_get(c, "answered_at"));
+    CHECK_STR(str(c, "outcome"), "missed");
+    json_decref(c);
+}
+
+/* Unknown is not missed: an end that says neither how the call went nor
+ * when it was answered (a UIS "call ended" template without durations)
+ * leaves the outcome absent, and no ring is guessed; a later fact that
+ * says missed (UIS's lost-call notification) decides it. */
+static void test_unknown_is_not_missed(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "started", "2026-11-20T10:00:00Z", NULL);
+    apply(c, "ended", "2026-11-20T10:00:40Z", NULL);
+    CHECK_STR(str(c, "status"), "ended");
+    CHECK(!json_object_get(c, "outcome"));
+    CHECK(!json_object_get(c, "ring_seconds"));
+    CHECK(json_is_false(json_object_get(c, "targeted")));
+    apply(c, "ended", "2026-11-20T10:00:40Z", json_pack("{s:s}", "outcome", "missed"));
+    CHECK_STR(str(c, "outcome"), "missed");
+    CHECK(num(c, "ring_seconds") == 40);
+    json_decref(c);
+
+    /* an answer time alone still says answered */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:40Z",
+          json_pack("{s:s}", "answered_at", "2026-11-20T10:00:10Z"));
+    CHECK_STR(str(c, "outcome"), "answered");
     json_decref(c);
 }
 
@@ -528,6 +601,8 @@ int main(void)
     test_targeted_threshold();
     test_updates_and_private_part();
     test_staff_leg_decides();
+    test_ring_only_from_what_was_reported();
+    test_unknown_is_not_missed();
     test_static_attribution_validity();
     test_agent_group_map();
     test_agent_group_decision();

@@ -163,6 +163,16 @@ static const struct mutation cases[] = {
      "$.channels[2].field_map.phone: expected a non-empty string"},
     {"channels/2/field_map", "[]", "$.channels[2].field_map: expected an object of strings"},
     {"channels/2/secret", "\"x\"", "$.channels[2].secret: unknown member"},
+    /* a telephony channel's provider addresses, read as the calls service reads them */
+    {"channels/0/allowed_sources", "[\"185.45.152.0/24\",\"2001:db8::/32\",\"192.0.2.7\"]", NULL},
+    {"channels/0/allowed_sources", "[\"185.45.152.0/33\"]",
+     "$.channels[0].allowed_sources[0]: expected an address or CIDR network (185.45.152.0/24)"},
+    {"channels/0/allowed_sources", "[\"10.0.0.1, 10.0.0.2\"]",
+     "$.channels[0].allowed_sources[0]: expected an address or CIDR network (185.45.152.0/24)"},
+    {"channels/0/allowed_sources", "[]",
+     "$.channels[0].allowed_sources: expected a non-empty array of addresses or CIDR networks"},
+    {"channels/2/allowed_sources", "[\"192.0.2.7\"]",
+     "$.channels[2].allowed_sources: only telephony channels have allowed sources"},
     /* tracking numbers */
     {"tracking_numbers/1/valid_from", "\"2026-06-30\"",
      "$.tracking_numbers[1].number: +74950000020 is already tracked for an overlapping period "
