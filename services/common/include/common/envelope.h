@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/hash.h"
+#include "common/time.h" /* event times: RFC 3339, the clocks */
 
 struct cf_event {
     char id[CF_UUID_STR_LEN + 1];
@@ -49,24 +50,5 @@ json_t *cf_event_to_json(const struct cf_event *ev);
  * fills ev (cf_event_clear it) and returns 0; else CF_EINVAL with the reason. */
 int cf_event_parse(const void *buf, size_t len, struct cf_event *ev, char *errbuf,
                    size_t errbuf_size);
-
-/* RFC 3339 formatting/parsing. Parsing accepts "Z" or "+hh:mm"/"-hh:mm"
- * offsets and optional fractional seconds. */
-/* The time in member key of obj as Unix ms, or -1 when it is absent or not
- * RFC 3339. */
-int64_t cf_json_time(const json_t *obj, const char *key);
-/* Sets member key of obj to the RFC 3339 form of ms. */
-void cf_json_set_time(json_t *obj, const char *key, int64_t ms);
-/* Reads exactly n decimal digits at *p into *out and advances *p: 0, or -1
- * (nothing moved) when they are not all digits. For parsers of fixed-width
- * times. */
-int cf_read_digits(const char **p, int n, int *out);
-void cf_time_format(int64_t ms, char out[32]);
-int cf_time_parse(const char *s, int64_t *ms_out);
-/* Wall clock, unix milliseconds. */
-int64_t cf_now_ms(void);
-/* Monotonic clock, milliseconds: for deadlines and windows a wall-clock
- * step must not move. */
-int64_t cf_mono_ms(void);
 
 #endif

@@ -1,5 +1,7 @@
 /*
- * Local time in a named IANA zone, and the clinic schedules computed in it:
+ * Time, for every service: the clocks and RFC 3339 (time.c), local time in
+ * a named IANA zone (time_zone.c), and the clinic schedules computed in it
+ * (time_hours.c):
  * working hours (split shifts, holidays, extra working dates) and calling
  * windows. Every function is thread-safe and never touches the process's
  * TZ: zones are read from the system's TZif files (zoneinfo), once per zone
@@ -13,9 +15,6 @@
  *   (02:30 -> 03:30 EDT; the PBX's clock jumped, its reading did not);
  * - a wall time that occurs twice (the overlap when clocks go back) is the
  *   earlier instant, the first occurrence.
- *
- * The Unix-millisecond clock and RFC 3339 helpers (cf_now_ms, cf_time_format,
- * cf_time_parse) stay in common/envelope.h for now.
  */
 #ifndef CF_COMMON_TIME_H
 #define CF_COMMON_TIME_H
@@ -134,5 +133,26 @@ int cf_time_next_allowed(const struct cf_time_hours *w, int64_t at, int64_t *out
  * long a lead waited in working hours. Cost is linear in the days
  * spanned. */
 int64_t cf_time_working_seconds(const struct cf_time_hours *h, int64_t a, int64_t b);
+
+/* --- RFC 3339 and the clocks (time.c) --- */
+
+/* RFC 3339 formatting/parsing. Parsing accepts "Z" or "+hh:mm"/"-hh:mm"
+ * offsets and optional fractional seconds. */
+/* The time in member key of obj as Unix ms, or -1 when it is absent or not
+ * RFC 3339. */
+int64_t cf_json_time(const json_t *obj, const char *key);
+/* Sets member key of obj to the RFC 3339 form of ms. */
+void cf_json_set_time(json_t *obj, const char *key, int64_t ms);
+/* Reads exactly n decimal digits at *p into *out and advances *p: 0, or -1
+ * (nothing moved) when they are not all digits. For parsers of fixed-width
+ * times. */
+int cf_read_digits(const char **p, int n, int *out);
+void cf_time_format(int64_t ms, char out[32]);
+int cf_time_parse(const char *s, int64_t *ms_out);
+/* Wall clock, unix milliseconds. */
+int64_t cf_now_ms(void);
+/* Monotonic clock, milliseconds: for deadlines and windows a wall-clock
+ * step must not move. */
+int64_t cf_mono_ms(void);
 
 #endif
