@@ -202,9 +202,5 @@ if __name__ == "__main__":
         test_live_answer_then_cdr, test_missed_call,
         test_call_that_fell_to_voicemail_opens_a_callback,
         test_bad_token_is_refused_and_nothing_produced, test_malformed_form_is_refused,
-    ))
-
-
-        test_bad_token_is_refused_and_nothing_produced,
         test_times_out_of_bounds_are_refused,
     ), extra_env=FIXED_DATES_ENV)
