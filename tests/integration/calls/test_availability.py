@@ -16,6 +16,8 @@ writes the database directly:
   address is closed while other addresses are served."""
 import itertools
 import json
+import zoneinfo
+from datetime import datetime, timedelta
 import socket
 import string
 import threading
@@ -149,10 +151,14 @@ def post_asterisk(svc, params):
 
 
 def cdr(linkedid):
+    """A missed call's CDR that ended now, in the channel's zone (the
+    route refuses times far from the arrival)."""
+    end = datetime.now(zoneinfo.ZoneInfo("Europe/Moscow")).replace(microsecond=0)
+    start = end - timedelta(seconds=9)
     return {"event": "hangup", "direction": "inbound", "did": "74950000202",
             "uniqueid": linkedid, "linkedid": linkedid, "src": "89161234567",
             "dst": "reception", "disposition": "NO ANSWER", "duration": "9", "billsec": "0",
-            "start": "2026-11-20 12:00:00", "end": "2026-11-20 12:00:09"}
+            "start": start.strftime("%Y-%m-%d %H:%M:%S"), "end": end.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def test_intake_ready_without_postgres(setup):

@@ -83,7 +83,8 @@ def test_same_provider_call_id_is_two_calls(stack):
     # provider id is its own, and A's facts never reach it.
     b_key = network_b(stack)
     cid = "tenant-" + uuid.uuid4().hex[:12]
-    st, _, body = stack.post_generic(call_body(cid, clinic_id="other-clinic"), key=b_key)
+    st, _, body = stack.post_generic(call_body(cid, clinic_id="other-clinic", outcome="missed"),
+                                     key=b_key)
     assert st == 202, (st, body)
     b_call = json.loads(body)["call_id"]
     st, _, body = stack.post_generic(call_body(cid, answered_at="2026-11-20T09:00:08Z",
