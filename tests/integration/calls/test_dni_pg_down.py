@@ -225,13 +225,64 @@ def test_postgres_down(stack, relay, redis):
         svc.kill()
 
 
+def test_call_folded_before_its_session_is_written(stack, relay, redis):
+    """The fold writes a pool number's session that still waits in Redis
+    before it attributes the call: here the instance that took the hold
+    cannot reach PostgreSQL, and the folding instance's own drain is an hour
+    away, so only the fold can write it."""
+    stack.svc.stop()  # the folding instance below shares the test's Redis
+    fold_env = dict(stack.service_env(), CLINICFLOW_REDIS_URL=redis.url,
+                    CLINICFLOW_CALLS_DNI_FLUSH_MS="3600000")
+    intake_env = dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
+                      CLINICFLOW_PG_DSN=relay.dsn(stack.dsn), CLINICFLOW_REDIS_URL=redis.url,
+                      CLINICFLOW_CALLS_DNI_FLUSH_MS="200", CLINICFLOW_CALLS_DNI_LOCAL_S="0",
+                      CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS="0")
+    folder = cfstack.Service("calls", fold_env)
+    folder.start()
+    intake = cfstack.Service("calls", intake_env)
+    intake.start()
+    visitor = "visitor-settle-" + uuid.uuid4().hex[:8]
+    try:
+        relay.down()
+        st, a, _ = ask(intake, "demo-north", visitor, utm_source="vk", utm_campaign="settle")
+        assert st == 200 and a["dynamic"] is True, (st, a)
+        assert redis.cli("HLEN", "cf:dni:u:demo:" + a["number"]) == "1"
+        assert sessions(stack, visitor) == []
+
+        start = datetime.now(timezone.utc)
+        body = call_body(event="ended", time=ts(start + timedelta(seconds=20)),
+                         started_at=ts(start), answered_at=ts(start + timedelta(seconds=1)),
+                         talk_seconds=19, clinic_id="demo-north", to=a["number"])
+        st, _, reply = cfstack.http("POST", folder.url("/v1/hooks/calls/generic"),
+                                    json.dumps(body).encode(),
+                                    {"Content-Type": "application/json",
+                                     "Authorization": "Bearer " + stack.keys["ingest"]})
+        assert st == 202, reply
+        call_id = json.loads(reply)["call_id"]
+        ended = []
+        wait_until(lambda: ended.extend(e for e in events_for(
+            stack.reader("clinicflow.calls.v1").read(), call_id)
+            if e["type"] == "clinicflow.call.ended") or ended, 60, "call.ended")
+        att = ended[0]["data"].get("attribution")
+        assert att == {"kind": "dynamic", "tracking_number": a["number"], "visitor_id": visitor,
+                       "source": "vk", "campaign": "settle"}, att
+        assert sessions(stack, visitor) == [[a["number"], "vk"]]
+    finally:
+        relay.up()
+        intake.kill()
+        folder.stop()
+        stack.services.remove(stack.svc)  # stopped above, and checked there
+
+
 if __name__ == "__main__":
     s = Stack()
     pg = urllib.parse.urlsplit(s.dsn)
     relay = Relay(pg.hostname, pg.port)
     redis = Redis()
     try:
-        cfstack.run([lambda: test_postgres_down(s, relay, redis)], exit=False)
+        cfstack.run([lambda: test_postgres_down(s, relay, redis),
+                     lambda: test_call_folded_before_its_session_is_written(s, relay, redis)],
+                    exit=False)
     finally:
         relay.close()
         redis.close()
