@@ -130,11 +130,11 @@ int calls_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      size_t errbuf_size);
 
 /* The fold's consumer group (main.c), whose stored offsets the sweeper
- * reads to know how far the fold has come (tasks.c). */
+ * reads to know how far the fold has come (fold_progress.c). */
 #define CALLS_FOLD_GROUP "clinicflow-calls-fold"
 
-/* tasks.c: the callback consumer's apply (on calls.v1) and the sweeper
- * worker (cf_service_add_worker). */
+/* tasks.c: the callback consumer's apply (on calls.v1); sweeper.c: the
+ * worker expiring lost tasks (cf_service_add_worker). */
 int calls_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size);
