@@ -53,6 +53,13 @@ struct calls_settings {
     long retention_chunk;               /* rows deleted per statement */
 };
 
+/* settings.c: the table of the service's own settings for cf_service_init,
+ * its targets cfg's members (*n gets its length; the table lasts as long
+ * as the process), and the checks between settings, once they are loaded:
+ * 0, or CF_EINVAL with the reason, naming the variable (main exits 2). */
+const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, size_t *n);
+int calls_settings_check(const struct calls_settings *cfg, char *errbuf, size_t errbuf_size);
+
 /* client_addr.c: trusted proxy networks, and the address a public request
  * is counted under for rate limits. */
 struct calls_proxy_net {
