@@ -1,9 +1,18 @@
 /*
- * How far the fold has come, for the sweeper (sweeper.c): a task may
- * expire only once the fold has stored every fact acknowledged before its
- * deadline. The watermarks come from Kafka, the fold's stored offsets from
- * its consumer runner (cf_consumer_stored_offsets), so nothing here reads
- * another module's tables.
+ * How far the fold has come, for the sweeper (sweeper.c). A task is lost
+ * only if no callback came within the lost-after period, and a callback
+ * the fold has not stored yet cannot be seen, so a task may expire only
+ * once the fold has stored every fact acknowledged before its deadline.
+ * Each sweep samples the high watermarks of calls.raw (every fact
+ * acknowledged before the sample is below them); the horizon is the time
+ * of the newest sample that the fold's stored offsets have reached in
+ * every partition. Tasks whose deadline is past the horizon wait
+ * (clinicflow_calls_tasks_expiry_held: under steady traffic a few, those
+ * whose deadline passed since the last sample the fold reached). The
+ * samples live on the sweeper's thread only. The watermarks come from
+ * Kafka and the stored offsets from the fold's consumer runner
+ * (cf_consumer_stored_offsets): nothing here reads another module's
+ * tables.
  */
 #include "tasks.h"
 
@@ -17,19 +26,6 @@
 #include "common/topics.h"
 #include "common/xmalloc.h"
 
-/*
- * How far the fold has come. A task is lost only if no callback came
- * within the lost-after period, and a callback the fold has not stored yet
- * cannot be seen, so a task may expire only once the fold has stored every
- * fact acknowledged before its deadline. Each sweep samples the high
- * watermarks of calls.raw (every fact acknowledged before the sample is
- * below them); the horizon is the time of the newest sample that the
- * fold's stored offsets have reached in every partition. Tasks whose
- * deadline is past the horizon wait (clinicflow_calls_tasks_expiry_held:
- * under steady traffic a few, those whose deadline passed since the last
- * sample the fold reached). The samples live on the sweeper's thread
- * only.
- */
 #define FOLD_SAMPLES 256
 #define FOLD_PARTITIONS_FIRST 64 /* a first guess; the topic's own count wins */
 
