@@ -171,8 +171,9 @@ void calls_patients_batch_done(void *ctx, int committed);
 #define CALLS_PATIENT_VERSION_KEY "cf:calls:patient-version:%s:%s"
 #define CALLS_PATIENT_VERSION_SEQ "cf:calls:patient-version-seq"
 
-/* dni.c: GET|OPTIONS /v1/tracking/number, the worker that writes hold
- * extensions, and the metric descriptions. */
+/* dni_route.c: GET|OPTIONS /v1/tracking/number and the metric
+ * descriptions; dni_sessions.c: the worker that writes the holds'
+ * sessions to PostgreSQL, and calls_dni_settle. */
 int handle_tracking_number(const struct _u_request *req, struct _u_response *resp, void *user);
 void calls_dni_flusher(void *ctx);
 /* Writes, on conn (the fold's transaction), the sessions of the number that
