@@ -56,6 +56,13 @@ struct calls_settings {
     long retention_chunk;               /* rows deleted per statement */
 };
 
+/* settings.c: the table of the service's own settings for cf_service_init,
+ * its targets cfg's members (*n gets its length; the table lasts as long
+ * as the process), and the checks between settings, once they are loaded:
+ * 0, or CF_EINVAL with the reason, naming the variable (main exits 2). */
+const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, size_t *n);
+int calls_settings_check(const struct calls_settings *cfg, char *errbuf, size_t errbuf_size);
+
 /* client_addr.c: trusted proxy networks, and the address a public request
  * is counted under for rate limits. */
 struct calls_proxy_net {
@@ -138,11 +145,11 @@ int calls_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      size_t errbuf_size);
 
 /* The fold's consumer group (main.c), whose stored offsets the sweeper
- * reads to know how far the fold has come (tasks.c). */
+ * reads to know how far the fold has come (fold_progress.c). */
 #define CALLS_FOLD_GROUP "clinicflow-calls-fold"
 
-/* tasks.c: the callback consumer's apply (on calls.v1) and the sweeper
- * worker (cf_service_add_worker). */
+/* tasks.c: the callback consumer's apply (on calls.v1); sweeper.c: the
+ * worker expiring lost tasks (cf_service_add_worker). */
 int calls_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size);
@@ -172,8 +179,9 @@ void calls_patients_batch_done(void *ctx, int committed);
 #define CALLS_PATIENT_VERSION_KEY "cf:calls:patient-version:%s:%s"
 #define CALLS_PATIENT_VERSION_SEQ "cf:calls:patient-version-seq"
 
-/* dni.c: GET|OPTIONS /v1/tracking/number, the worker that writes hold
- * extensions, and the metric descriptions. */
+/* dni_route.c: GET|OPTIONS /v1/tracking/number and the metric
+ * descriptions; dni_sessions.c: the worker that writes the holds'
+ * sessions to PostgreSQL, and calls_dni_settle. */
 int handle_tracking_number(const struct _u_request *req, struct _u_response *resp, void *user);
 void calls_dni_flusher(void *ctx);
 /* Writes, on conn (the fold's transaction), the sessions of the number that

@@ -1,0 +1,48 @@
+/*
+ * What the tracking-number files share: the route (dni_route.c) takes and
+ * extends holds in Redis and hands their sessions to dni_sessions.c, which
+ * writes them to PostgreSQL, and tells dni_pool_advice.c the demand it
+ * saw. dni_local.c (declared in calls.h) is what one instance keeps in
+ * memory. Not used outside these files.
+ */
+#ifndef CF_CALLS_DNI_H
+#define CF_CALLS_DNI_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "calls.h"
+
+/* The sessions of new holds kept in Redis until PostgreSQL has them:
+ * hashes "cf:dni:u:<network>:<number>" (reservation ms -> the session),
+ * the set of those hashes, and how many sessions they hold. The route's
+ * hold script adds to them; dni_sessions.c writes and removes them. */
+#define CALLS_DNI_UNWRITTEN_PREFIX "cf:dni:u:"
+#define CALLS_DNI_UNWRITTEN_KEY CALLS_DNI_UNWRITTEN_PREFIX "%s:%s" /* network, number */
+#define CALLS_DNI_UNWRITTEN_SET "cf:dni:unwritten"
+#define CALLS_DNI_UNWRITTEN_COUNT "cf:dni:unwritten:n"
+
+/* dni_sessions.c. Any thread. The worker (calls_dni_flusher) writes
+ * them. */
+/* Notes that a request extended the visitor's hold of number, reserved at
+ * reserved_ms, to held_until_ms (j_utm: the request's tags, copied). */
+void calls_dni_extension_note(const char *network_id, const char *clinic, const char *number,
+                              const char *visitor, int64_t reserved_ms, int64_t held_until_ms,
+                              const json_t *j_utm);
+/* Hands a new hold's session (in Redis already) to the worker and wakes
+ * it. */
+void calls_dni_new_hold_note(const char *network_id, const char *clinic, const char *number,
+                             const char *visitor, int64_t reserved_ms, int64_t held_until_ms,
+                             json_t *j_utm);
+
+/* dni_pool_advice.c: the pool size a clinic needs. */
+/* Records that `demand` visitors wanted the clinic's numbers at once (the
+ * numbers held and the visitors a full pool turned away within a hold)
+ * and publishes the decaying peak and the pool size it suggests. */
+void calls_dni_note_demand(struct calls_ctx *ctx, const char *clinic, long demand);
+/* Publishes every clinic's peak decayed to mono_ms (the worker, each
+ * flush interval). */
+void calls_dni_publish_peaks(struct calls_ctx *ctx, int64_t mono_ms);
+
+#endif

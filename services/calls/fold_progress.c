@@ -1,0 +1,142 @@
+/*
+ * How far the fold has come, for the sweeper (sweeper.c). A task is lost
+ * only if no callback came within the lost-after period, and a callback
+ * the fold has not stored yet cannot be seen, so a task may expire only
+ * once the fold has stored every fact acknowledged before its deadline.
+ * Each sweep samples the high watermarks of calls.raw (every fact
+ * acknowledged before the sample is below them); the horizon is the time
+ * of the newest sample that the fold's stored offsets have reached in
+ * every partition. Tasks whose deadline is past the horizon wait
+ * (clinicflow_calls_tasks_expiry_held: under steady traffic a few, those
+ * whose deadline passed since the last sample the fold reached). The
+ * samples live on the sweeper's thread only. The watermarks come from
+ * Kafka and the stored offsets from the fold's consumer runner
+ * (cf_consumer_stored_offsets): nothing here reads another module's
+ * tables.
+ */
+#include "tasks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/time.h"
+#include "common/topics.h"
+#include "common/xmalloc.h"
+
+#define FOLD_SAMPLES 256
+#define FOLD_PARTITIONS_FIRST 64 /* a first guess; the topic's own count wins */
+
+struct fold_sample {
+    int64_t at_ms;
+    int n;       /* partitions */
+    int64_t *hi; /* n high watermarks */
+};
+
+/* The samples the fold has not reached yet, oldest first, and the horizon
+ * reached so far. When the fold is so far behind that the samples fill
+ * up, every other one is dropped: the span they cover doubles, so a fold
+ * that catches up after hours still finds the samples it passes. The
+ * arrays are sized from calls.raw's partition count, which may grow. */
+struct calls_fold_progress {
+    struct fold_sample samples[FOLD_SAMPLES];
+    size_t count;
+    int64_t horizon_ms; /* -1: none yet */
+    int cap;            /* partitions lo and stored hold, at least any sample's n */
+    int64_t *lo;
+    int64_t *stored;
+};
+
+static void fold_progress_grow(struct calls_fold_progress *fp, int cap)
+{
+    fp->cap = cap;
+    fp->lo = cf_xrealloc(fp->lo, (size_t)cap * sizeof(*fp->lo));
+    fp->stored = cf_xrealloc(fp->stored, (size_t)cap * sizeof(*fp->stored));
+}
+
+struct calls_fold_progress *calls_fold_progress_new(void)
+{
+    struct calls_fold_progress *fp = cf_xcalloc(1, sizeof(*fp));
+    fp->horizon_ms = -1;
+    fold_progress_grow(fp, FOLD_PARTITIONS_FIRST);
+    return fp;
+}
+
+void calls_fold_progress_free(struct calls_fold_progress *fp)
+{
+    for (size_t i = 0; i < fp->count; i++)
+        free(fp->samples[i].hi);
+    free(fp->lo);
+    free(fp->stored);
+    free(fp);
+}
+
+void calls_fold_progress_sample(struct calls_ctx *ctx, struct calls_fold_progress *fp)
+{
+    char errbuf[256];
+    struct fold_sample s = {.at_ms = cf_now_ms()};
+    int64_t *hi = cf_xcalloc((size_t)fp->cap, sizeof(*hi));
+    s.n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap, 1000,
+                                 errbuf, sizeof(errbuf));
+    if (s.n > fp->cap) { /* more partitions than so far: asked again with room for them */
+        fold_progress_grow(fp, s.n);
+        hi = cf_xrealloc(hi, (size_t)fp->cap * sizeof(*hi));
+        s.n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap,
+                                     1000, errbuf, sizeof(errbuf));
+        if (s.n > fp->cap)
+            snprintf(errbuf, sizeof(errbuf), "the partitions of %s grew again while sampled",
+                     CF_TOPIC_CALLS_RAW);
+    }
+    if (s.n < 0 || s.n > fp->cap) {
+        cf_warn("task sweeper: %s (expiry waits for the next sample)", errbuf);
+        free(hi);
+        return;
+    }
+    s.hi = hi;
+    /* A partition with nothing kept (empty, or all of it past retention)
+     * asks nothing of the fold, which may never have stored an offset for
+     * it. */
+    for (int p = 0; p < s.n; p++)
+        if (fp->lo[p] >= s.hi[p])
+            s.hi[p] = 0;
+    if (fp->count == FOLD_SAMPLES) {
+        for (size_t i = 0; i < FOLD_SAMPLES / 2; i++) {
+            free(fp->samples[2 * i].hi);
+            fp->samples[i] = fp->samples[2 * i + 1];
+        }
+        fp->count = FOLD_SAMPLES / 2;
+    }
+    fp->samples[fp->count++] = s;
+}
+
+/* Moves the horizon to the newest sample the fold's stored offsets have
+ * reached in every partition, and drops the samples up to it. Returns the
+ * horizon in ms, or -1 when the fold has reached none yet. */
+int64_t calls_fold_progress_horizon(struct calls_fold_progress *fp, PGconn *conn)
+{
+    char errbuf[256];
+    if (cf_consumer_stored_offsets(conn, "calls", CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, fp->stored,
+                                   fp->cap, errbuf, sizeof(errbuf)) != 0) {
+        cf_warn("task sweeper: the fold's offsets: %s", errbuf);
+        return fp->horizon_ms;
+    }
+    size_t reached = 0;                                  /* how many of the oldest samples */
+    for (size_t k = fp->count; k > 0 && !reached; k--) { /* newest first */
+        const struct fold_sample *s = &fp->samples[k - 1];
+        int all = 1;
+        for (int p = 0; p < s->n && all; p++)
+            all = fp->stored[p] >= s->hi[p];
+        if (all)
+            reached = k;
+    }
+    if (reached > 0) {
+        fp->horizon_ms = fp->samples[reached - 1].at_ms;
+        for (size_t i = 0; i < reached; i++)
+            free(fp->samples[i].hi);
+        memmove(fp->samples, fp->samples + reached, (fp->count - reached) * sizeof(fp->samples[0]));
+        fp->count -= reached;
+    }
+    return fp->horizon_ms;
+}
