@@ -148,17 +148,11 @@ void calls_task_event(struct cf_event *ev, const char *id_base, const char *verb
                       const json_t *j_task, const char *network_id, int64_t time_ms)
 {
     char kind[32];
-    const char *parts[] = {id_base, kind};
-    const char *clinic = json_string_value(json_object_get(j_task, "clinic_id"));
 
-    memset(ev, 0, sizeof(*ev));
     snprintf(kind, sizeof(kind), "task.%s", verb);
-    cf_uuid5(parts, 2, ev->id);
-    ev->source = cf_xstrdup("/clinicflow/calls/fold");
-    ev->type = cf_xasprintf("clinicflow.task.%s", verb);
-    ev->subject = cf_xstrdup(json_string_value(json_object_get(j_task, "task_id")));
-    ev->time_ms = time_ms;
-    ev->networkid = cf_xstrdup(network_id);
-    ev->clinicid = clinic ? cf_xstrdup(clinic) : NULL;
-    ev->data = json_deep_copy(j_task);
+    memset(ev, 0, sizeof(*ev));
+    cf_event_derive(ev, id_base, kind, NULL, "calls/fold",
+                    json_string_value(json_object_get(j_task, "task_id")), time_ms, network_id,
+                    json_string_value(json_object_get(j_task, "clinic_id")),
+                    json_deep_copy(j_task));
 }
