@@ -57,8 +57,12 @@ int calls_ignored_value(const struct calls_hook *h, const char *reason, const ch
     size_t n = 0;
     /* bytes from 0x80 (UTF-8 letters) are kept, control characters are not;
      * a cut may split a letter, which the log shows as it is */
-    for (const char *p = value ? value : ""; *p && n < sizeof(h->notes->detail) - 1; p++)
-        h->notes->detail[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    for (const char *p = value ? value : ""; *p && n < sizeof(h->notes->detail) - 1; p++) {
+        char c = *p;
+        if ((unsigned char)c < 0x20 || c == 0x7f)
+            c = '?';
+        h->notes->detail[n++] = c;
+    }
     h->notes->detail[n] = '\0';
     return 0;
 }
