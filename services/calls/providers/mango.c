@@ -162,6 +162,24 @@ static void set_parties(json_t *j_fact, const json_t *j, const char *line_number
     }
 }
 
+/* The agent of an answered leg or call: the employee's extension (the
+ * caller's outbound, the answering leg's inbound). A leg forwarded to a
+ * phone (an employee's mobile) names no extension inbound, only
+ * to.number: that number is then the agent, which the network's
+ * staff_numbers map reads as a phone. The number the caller dialled is
+ * nobody's. NULL when none is named. */
+static const char *agent_of(const json_t *j, int outbound, const char *line_number)
+{
+    const char *ext = party_member(j, outbound ? "from" : "to", "extension");
+    const char *number = party_member(j, "to", "number");
+
+    if (ext || outbound)
+        return ext;
+    if (number && line_number && strcmp(number, line_number) == 0)
+        return NULL;
+    return number;
+}
+
 /* events/call: one leg's state change. */
 static int parse_call(const struct calls_hook *h, const json_t *j, json_t *facts, char *errbuf,
                       size_t errbuf_size)
@@ -207,7 +225,7 @@ static int parse_call(const struct calls_hook *h, const json_t *j, json_t *facts
     cf_json_set_time(j_fact, "time", (int64_t)ts * 1000);
     set_parties(j_fact, j, line_number, outbound);
     if (strcmp(event, "answered") == 0) {
-        const char *agent = party_member(j, outbound ? "from" : "to", "extension");
+        const char *agent = agent_of(j, outbound, line_number);
         if (agent)
             json_object_set_new(j_fact, "agent_id", json_string(agent));
     }
@@ -264,7 +282,7 @@ static int parse_summary(const struct calls_hook *h, const json_t *j, json_t *fa
     if (has_result || has_talk)
         json_object_set_new(j_fact, "outcome", json_string(answered ? "answered" : "missed"));
     if (answered) {
-        const char *agent = party_member(j, outbound ? "from" : "to", "extension");
+        const char *agent = agent_of(j, outbound, line_number);
         if (agent)
             json_object_set_new(j_fact, "agent_id", json_string(agent));
     }

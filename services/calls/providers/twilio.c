@@ -379,6 +379,79 @@ static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
     return 0;
 }
 
+/* The agent a dialled leg's To names: "client:<identity>" the identity, a
+ * SIP URI ("sip:101@clinic.sip.twilio.com;transport=tls") its user part,
+ * anything else (a phone) as it is. A new string (free it; cut at ASCII
+ * delimiters only, so UTF-8 stays whole), or NULL when that leaves
+ * nothing. */
+static char *leg_agent(const char *to)
+{
+    size_t n;
+
+    if (strncasecmp(to, "client:", 7) == 0) {
+        to += 7;
+        n = strlen(to);
+    } else if (strncasecmp(to, "sip:", 4) == 0 || strncasecmp(to, "sips:", 5) == 0) {
+        to = strchr(to, ':') + 1;
+        n = strchr(to, '@') ? (size_t)(strchr(to, '@') - to) : strcspn(to, ";?");
+    } else {
+        n = strlen(to);
+    }
+    return n > 0 ? cf_xasprintf("%.*s", (int)n, to) : NULL;
+}
+
+/* The status callback of the leg a staff_leg channel's <Dial> rang
+ * (<Number>, <Client> or <Sip> with its statusCallback at this route): a
+ * call of its own to Twilio (its own CallSid, Direction outbound-dial),
+ * whose ParentCallSid is the caller's call. It reports for that call who
+ * answered it: once the leg was answered (in-progress, or completed
+ * having talked), the identity its To names becomes the parent call's
+ * agent_id, which the network's agents and staff_numbers maps give a
+ * group. The fact names no parties: the leg's From is the <Dial>'s
+ * callerId (the caller's number by default, the clinic's own when the
+ * TwiML sets it) and its To is the staff's, so neither stands for the
+ * caller's call, whose own facts name them. It is inbound: a staff_leg
+ * channel's <Dial> rings the staff for a caller (the channel's contract).
+ * Any other state of the leg (ringing, not answered, a hunt group's leg
+ * someone else took) tells nothing the <Dial action> does not:
+ * acknowledged without a fact. */
+static int leg_fact(const struct calls_hook *h, const json_t *p, const char *parent,
+                    const char *status, json_t *facts)
+{
+    const char *seq = calls_str(p, "SequenceNumber");
+    const char *ts = calls_str(p, "Timestamp");
+    const char *to = calls_str(p, "To");
+    const char *answered_by = calls_str(p, "AnsweredBy");
+    int64_t time_ms = h->received_ms;
+    long long duration = -1;
+    char *agent;
+
+    (void)nonneg_int(calls_str(p, "CallDuration"), &duration);
+    const int answered = strcmp(status, "in-progress") == 0 || strcmp(status, "answered") == 0 ||
+                         (strcmp(status, "completed") == 0 && duration > 0);
+    /* machine detection on the <Number>: a voicemail took the leg */
+    if (!answered || (answered_by && strncmp(answered_by, "machine", 7) == 0))
+        return calls_ignored_value(h, "leg_not_answered", status);
+    if (!to || !*to)
+        to = calls_str(p, "Called");
+    if (!to || !(agent = leg_agent(to)))
+        return calls_ignored(h, "leg_not_answered");
+    if (ts && parse_rfc2822(ts, &time_ms) != 0) {
+        time_ms = h->received_ms; /* as twilio_parse: dated by its arrival, counted */
+        calls_amended(h, "timestamp_unparsed");
+    }
+    char *key =
+        cf_xasprintf("%s:leg:%s:%s", parent, calls_str(p, "CallSid"), seq && *seq ? seq : status);
+    json_t *j_fact = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "event_key", key, "call_key",
+                               parent, "event", "updated", "direction", "inbound", "from", "", "to",
+                               "", "agent_id", agent);
+    free(key);
+    free(agent);
+    cf_json_set_time(j_fact, "time", time_ms);
+    json_array_append_new(facts, j_fact);
+    return 0;
+}
+
 static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
     const json_t *p = calls_str(h->form, "CallSid") ? h->form : h->query;
@@ -397,6 +470,10 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         return dial_fact(h, p, facts);
     if (!status)
         return calls_ignored(h, "not_call_progress"); /* a recording status callback, say */
+    const char *parent = calls_str(p, "ParentCallSid");
+    if (parent && *parent && strlen(parent) <= 64 &&
+        json_is_true(json_object_get(h->channel, "staff_leg")))
+        return leg_fact(h, p, parent, status, facts);
     if (strcmp(status, "queued") == 0 || strcmp(status, "initiated") == 0 ||
         strcmp(status, "ringing") == 0) {
         event = "started";

@@ -278,8 +278,13 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
         cf_json_set_time(j_fact, "time", start_ms);
     } else if (strcmp(ev->event, "answered") == 0) {
         cf_json_set_time(j_fact, "time", h->received_ms > start_ms ? h->received_ms : start_ms);
-        if (internal && *internal)
-            json_object_set_new(j_fact, "agent_id", json_string(internal));
+        /* internal is the extension that answered, when one did; a call
+         * forwarded to a phone (a mobile, the scenario's external number)
+         * has none, and destination, the number that answered, names the
+         * agent: the network's staff_numbers map reads it as a phone. */
+        const char *agent = internal && *internal ? internal : field(h, "destination");
+        if (*agent)
+            json_object_set_new(j_fact, "agent_id", json_string(agent));
     } else { /* ended */
         const char *dur = field(h, "duration");
         const char *disp = calls_str(h->form, "disposition");

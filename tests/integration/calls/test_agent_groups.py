@@ -1,18 +1,22 @@
 """The agent group of answered calls, per provider: the network's "agents"
 map (provider and the agent id the provider reports: Mango extension,
 Zadarma internal number, Sipuni extension, UIS employee_id, Asterisk's
-CF_AGENT, the generic route's agent_id) and its "staff_numbers" map (a
-call forwarded to a staff phone) give call.ended on clinicflow.calls.v1 its
+CF_AGENT, the generic route's agent_id, the client identity a Twilio
+staff leg rang) and its "staff_numbers" map (a call forwarded to a staff
+phone: Mango's to.number, Zadarma's destination, a Twilio staff leg's To)
+give call.ended on clinicflow.calls.v1 its
 agent_group; a group the provider reports itself (Asterisk, the generic
 route) wins; an agent the maps do not know gets none.
 
 The maps are the demo network's (deploy/local/demo-network.json). Payloads
 are the shapes of test_provider_*.py, signed the same way: Mango's
-sha256(key + json + salt), Zadarma's base64(hex HMAC-SHA1), URL tokens for
-Sipuni, UIS and Asterisk, an ingest key for the generic route.
+sha256(key + json + salt), Zadarma's base64(hex HMAC-SHA1), Twilio's
+base64(HMAC-SHA1) over the public URL and the sorted parameters, URL tokens
+for Sipuni, UIS and Asterisk, an ingest key for the generic route.
 """
 import base64
 import datetime
+import email.utils
 import hashlib
 import hmac
 import json
@@ -69,6 +73,34 @@ def test_mango(stack):
     assert group_of("mango", "101") == "call_center" and group_of("mango", "201") == "reception"
 
 
+def staff_group(number, clinic_id):
+    """The demo map's group of a staff number for a call of clinic_id."""
+    entries = [e for e in demo_network()["staff_numbers"] if e["number"] == number]
+    own = [e for e in entries if e.get("clinic_id") == clinic_id]
+    shared = [e for e in entries if "clinic_id" not in e]
+    assert own or shared, (number, clinic_id)
+    return (own or shared)[0]["group"]
+
+
+def test_mango_forwarded_to_a_phone(stack):
+    # The leg forwarded to the Center reception's mobile names only
+    # to.number (no extension): that number is the agent, a staff number.
+    entry = "MjA5NDE0NzQ4Mzo" + uuid.uuid4().hex[:10] + "=="
+    t0 = 1795165200
+    caller = {"number": "79161234567"}
+    leg = {"entry_id": entry, "call_id": entry + "-3", "timestamp": t0 + 8, "seq": 1,
+           "call_state": "Connected", "location": "abonent", "from": caller,
+           "to": {"number": "74990000901", "line_number": "74950000301"}}
+    summary = {"entry_id": entry, "call_direction": 1, "from": caller,
+               "to": {"number": "74990000901"}, "line_number": "74950000301",
+               "create_time": t0, "talk_time": t0 + 8, "end_time": t0 + 60, "entry_result": 1}
+    assert_reply(mango_post(stack, "/events/call", leg))
+    assert_reply(mango_post(stack, "/events/summary", summary))
+    data = ended_data(stack, call_uuid("mango", entry))
+    assert data["clinic_id"] == "demo-center" and data["agent_id"] == "74990000901", data
+    assert data["agent_group"] == staff_group("+74990000901", "demo-center") == "reception", data
+
+
 # --- Zadarma: NOTIFY_ANSWER's and NOTIFY_END's internal ---
 
 ZD_SIGNED = {"NOTIFY_START": ("caller_id", "called_did", "call_start"),
@@ -84,19 +116,23 @@ def zadarma_post(stack, fields):
                      headers={"Signature": base64.b64encode(digest.encode()).decode()})
 
 
-def zadarma_call(stack, internal):
+def zadarma_call(stack, internal, destination=None):
+    """A call answered by extension internal, or (internal None) by the
+    phone destination it was forwarded to."""
     pbx_call_id = "in_" + uuid.uuid4().hex[:16]
+    answer_by = {"internal": internal} if internal is not None else {}
+    end_by = dict(answer_by)
     tz = zoneinfo.ZoneInfo(demo_channel("demo-zadarma")["timezone"])
     call_start = (datetime.datetime.now(tz) - datetime.timedelta(seconds=5)).strftime(
         "%Y-%m-%d %H:%M:%S")
     base = {"call_start": call_start, "pbx_call_id": pbx_call_id, "caller_id": "79161234567",
             "called_did": "74950000304"}
     for fields in (dict(base, event="NOTIFY_START"),
-                   {"event": "NOTIFY_ANSWER", "call_start": call_start,
-                    "pbx_call_id": pbx_call_id, "caller_id": "79161234567",
-                    "destination": internal, "internal": internal},
-                   dict(base, event="NOTIFY_END", internal=internal, duration="65",
-                        disposition="answered", status_code="16", is_recorded="0")):
+                   dict({"event": "NOTIFY_ANSWER", "call_start": call_start,
+                         "pbx_call_id": pbx_call_id, "caller_id": "79161234567",
+                         "destination": destination or internal}, **answer_by),
+                   dict(base, event="NOTIFY_END", duration="65", disposition="answered",
+                        status_code="16", is_recorded="0", **end_by)):
         assert_reply(zadarma_post(stack, fields), what=fields["event"])
     return ended_data(stack, call_uuid("zadarma", pbx_call_id))
 
@@ -109,6 +145,12 @@ def test_zadarma(stack):
     # An extension the map does not know: the agent, no group.
     data = zadarma_call(stack, "555")
     assert data["agent_id"] == "555" and "agent_group" not in data, data
+    # Forwarded to the call centre's duty phone: no extension answered,
+    # destination names the phone, the staff number in its national form.
+    data = zadarma_call(stack, None, "84990000902")
+    assert data["agent_id"] == "84990000902", data
+    assert data["agent_group"] == staff_group("+74990000902", data["clinic_id"]), data
+    assert data["agent_group"] == "call_center", data
 
 
 # --- Sipuni: event 3's short_dst_num, event 2's last_called ---
@@ -195,6 +237,60 @@ def test_asterisk(stack):
     assert data["agent_group"] == "call_center", data
 
 
+# --- Twilio: the To of the staff leg a staff_leg channel's <Dial> rang ---
+
+TWILIO_PUBLIC = "https://calls.clinicflow.test"
+
+
+def twilio_post(stack, params):
+    channel_id = "demo-twilio-reception"
+    path = hook_path("twilio", channel_id)
+    token = demo_channel(channel_id)["credentials"]["auth_token"]
+    data = TWILIO_PUBLIC + path + "".join(k + v for k, v in sorted(params.items()))
+    sig = base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest())
+    return post_form(stack, path, sorted(params.items()), headers={"X-Twilio-Signature":
+                                                                   sig.decode()})
+
+
+def twilio_call(stack, staff_to):
+    """A caller Twilio greets, then <Dial>s reception: the dialled leg's
+    status callback (its own CallSid, ParentCallSid the caller's call), the
+    <Dial action>, the caller's call's completed, as Twilio documents them."""
+    sid, leg = "CA" + uuid.uuid4().hex, "CA" + uuid.uuid4().hex
+    now = email.utils.format_datetime(datetime.datetime.now(datetime.timezone.utc)
+                                      .replace(microsecond=0))
+    account = demo_channel("demo-twilio-reception")["credentials"]["account_sid"]
+    caller = {"AccountSid": account, "ApiVersion": "2010-04-01", "From": "+79161234567",
+              "Caller": "+79161234567", "To": "+74950000201", "Called": "+74950000201",
+              "Direction": "inbound"}
+    posts = (
+        {"AccountSid": account, "ApiVersion": "2010-04-01", "CallSid": leg,
+         "ParentCallSid": sid, "CallStatus": "completed", "CallbackSource": "call-progress-events",
+         "Direction": "outbound-dial", "From": "+79161234567", "Caller": "+79161234567",
+         "To": staff_to, "Called": staff_to, "SequenceNumber": "3", "Timestamp": now,
+         "CallDuration": "35", "SipResponseCode": "200"},
+        dict(caller, CallSid=sid, CallStatus="in-progress", DialCallSid=leg,
+             DialCallStatus="completed", DialCallDuration="35", DialBridged="true"),
+        dict(caller, CallSid=sid, CallStatus="completed", CallbackSource="call-progress-events",
+             SequenceNumber="0", Timestamp=now, CallDuration="50"))
+    for params in posts:
+        assert_reply(twilio_post(stack, params),
+                     b'<?xml version="1.0" encoding="UTF-8"?><Response/>', "text/xml")
+    return ended_data(stack, call_uuid("twilio", sid))
+
+
+def test_twilio(stack):
+    # The Center reception's mobile, a staff number of the channel's clinic.
+    data = twilio_call(stack, "+74990000901")
+    assert data["clinic_id"] == "demo-center" and data["agent_id"] == "+74990000901", data
+    assert data["outcome"] == "answered" and data["caller"]["e164"] == "+79161234567", data
+    assert data["agent_group"] == staff_group("+74990000901", "demo-center") == "reception", data
+    # A browser phone (<Client>): the identity, from the agents map.
+    data = twilio_call(stack, "client:cc_operator_1")
+    assert data["agent_id"] == "cc_operator_1", data
+    assert data["agent_group"] == group_of("twilio", "cc_operator_1") == "call_center", data
+
+
 # --- the generic route: agent_id, agent_group ---
 
 def generic_call(stack, **over):
@@ -219,5 +315,7 @@ def test_generic(stack):
 
 if __name__ == "__main__":
     # the payloads carry fixed dates: the route's time bound is widened
-    run_provider_tests([test_mango, test_zadarma, test_sipuni, test_uis, test_asterisk,
-                        test_generic], extra_env=FIXED_DATES_ENV)
+    run_provider_tests([test_mango, test_mango_forwarded_to_a_phone, test_zadarma, test_sipuni,
+                        test_uis, test_asterisk, test_twilio, test_generic],
+                       extra_env={**FIXED_DATES_ENV,
+                                  "CLINICFLOW_CALLS_PUBLIC_BASE_URL": TWILIO_PUBLIC})

@@ -486,6 +486,45 @@ static void test_summary_menu_only(void)
     json_decref(f);
 }
 
+/* A leg forwarded to an employee's mobile names only to.number: that
+ * number is the agent, on the leg and on the summary (staff_numbers reads
+ * it as a phone). The number the caller dialled is never an agent.
+ * Shaped from the documented events/call and events/summary fields
+ * (to {extension?, number, line_number}: extension is optional); that a
+ * forwarded leg leaves it out is Mango's behaviour as integrators
+ * describe it, not a capture: medium confidence. */
+static void test_forwarded_to_a_phone(void)
+{
+    json_t *f = parse_one("/events/call",
+                          "{\"entry_id\":\"E12\",\"call_id\":\"C12\",\"timestamp\":1795165208,"
+                          "\"seq\":2,\"call_state\":\"Connected\",\"location\":\"abonent\","
+                          "\"from\":{\"number\":\"79161234567\"},\"to\":{\"number\":"
+                          "\"79031234500\",\"line_number\":\"74950000301\"}}");
+    CHECK_STR(fact_str(f, "event"), "answered");
+    CHECK_STR(fact_str(f, "to"), "74950000301"); /* still the dialled line */
+    CHECK_STR(fact_str(f, "agent_id"), "79031234500");
+    json_decref(f);
+
+    f = parse_one("/events/summary",
+                  "{\"entry_id\":\"E12\",\"call_direction\":1,\"from\":{\"number\":"
+                  "\"79161234567\"},\"to\":{\"number\":\"79031234500\"},\"line_number\":"
+                  "\"74950000301\",\"create_time\":1795165200,\"talk_time\":1795165208,"
+                  "\"end_time\":1795165260,\"entry_result\":1}");
+    CHECK_STR(fact_str(f, "outcome"), "answered");
+    CHECK_STR(fact_str(f, "agent_id"), "79031234500");
+    json_decref(f);
+
+    /* a summary whose "to" is the line itself names nobody */
+    f = parse_one("/events/summary",
+                  "{\"entry_id\":\"E13\",\"call_direction\":1,\"from\":{\"number\":"
+                  "\"79161234567\"},\"to\":{\"number\":\"74950000301\"},\"line_number\":"
+                  "\"74950000301\",\"create_time\":1795165200,\"talk_time\":1795165208,"
+                  "\"end_time\":1795165260,\"entry_result\":1}");
+    CHECK_STR(fact_str(f, "outcome"), "answered");
+    CHECK(!fact_has(f, "agent_id"));
+    json_decref(f);
+}
+
 static void test_reply(void)
 {
     struct fx r;
@@ -507,6 +546,7 @@ int main(void)
     test_event_keys();
     test_numeric_extensions();
     test_summary_menu_only();
+    test_forwarded_to_a_phone();
     test_reply();
     return cf_test_done();
 }

@@ -31,6 +31,7 @@
 #define OSID "CAb0c1d2e3f405162738495a6b7c8d9e0f"
 #define DSID_A "CAd1a1000000000000000000000000000a"
 #define DSID_B "CAd1a1000000000000000000000000000b"
+#define LSID "CAe1e9000000000000000000000000000c" /* a dialled leg */
 /* When the requests "arrived": 2026-11-20T09:01:00Z. */
 #define RECEIVED_MS 1795165260000LL
 
@@ -122,6 +123,50 @@ static const struct fixture fixtures[] = {
      "https%3A%2F%2Fapi.twilio.com%2Fx",
      "q+nEbgoOgMWUBZiW4xtSDLXsyU0="},
     {"garbage", "hello=world&foo=bar", "XUUfV+xMfgA+jwJoJYrF3qMwkP0="},
+    /* The status callback of the leg a staff_leg channel's <Dial> rang
+     * (<Number>/<Client>/<Sip> statusCallback; twilio.com/docs/voice/twiml/number,
+     * /client, and twilio.com/docs/usage/webhooks/voice-webhooks: the same
+     * parameters as any status callback, Direction outbound-dial and
+     * ParentCallSid, the caller's call). The leg's To is the staff's phone,
+     * "client:<identity>" or a SIP URI. Shaped from those documented names,
+     * values ours; confidence: high for the names, medium for To of a
+     * <Sip> leg (a SIP URI, as Twilio writes SIP parties elsewhere). */
+    {"leg_completed_phone",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" LSID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B74990000901&Calle"
+     "r=%2B79161234567&Direction=outbound-dial&From=%2B79161234567&ParentCallSid=" SID
+     "&SequenceNumber=3&Timestamp=Fri%2C+20+Nov+2026+09%3A00%3A45+%2B0000&To=%2B74990000901"
+     "&CallDuration=35&Duration=1&SipResponseCode=200",
+     "5lr9EM1tHAT2W7skyrANwxFc3Z8="},
+    {"leg_answered_client",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" LSID
+     "&CallStatus=in-progress&CallbackSource=call-progress-events&Called=client%3Areception"
+     "_1&Caller=%2B79161234567&Direction=outbound-dial&From=%2B79161234567&ParentCallSid=" SID
+     "&SequenceNumber=2&Timestamp=Fri%2C+20+Nov+2026+09%3A00%3A45+%2B0000&To=client%3Arecep"
+     "tion_1",
+     "0LKSzjD06htobsg1spcLByloWuI="},
+    {"leg_completed_sip",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" LSID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=sip%3A201%40clinic.s"
+     "ip.twilio.com%3Btransport%3Dtls&Caller=%2B79161234567&Direction=outbound-dial&From=%2"
+     "B79161234567&ParentCallSid=" SID
+     "&SequenceNumber=3&Timestamp=Fri%2C+20+Nov+2026+09%3A00%3A45+%2B0000&To=sip%3A201%40cl"
+     "inic.sip.twilio.com%3Btransport%3Dtls&CallDuration=12",
+     "lF0Qm3plVxxb42fGYZOV/8Gea3M="},
+    {"leg_noanswer",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" LSID
+     "&CallStatus=no-answer&CallbackSource=call-progress-events&Called=%2B74990000902&Calle"
+     "r=%2B79161234567&Direction=outbound-dial&From=%2B79161234567&ParentCallSid=" SID
+     "&SequenceNumber=2&Timestamp=Fri%2C+20+Nov+2026+09%3A00%3A45+%2B0000&To=%2B74990000902"
+     "&CallDuration=0&SipResponseCode=487",
+     "uXlQLz3clWeAr96L8go6JUVK4Lw="},
+    {"leg_completed_machine",
+     "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&CallSid=" LSID
+     "&CallStatus=completed&CallbackSource=call-progress-events&Called=%2B74990000902&Calle"
+     "r=%2B79161234567&Direction=outbound-dial&From=%2B79161234567&ParentCallSid=" SID
+     "&SequenceNumber=3&Timestamp=Fri%2C+20+Nov+2026+09%3A00%3A45+%2B0000&To=%2B74990000902"
+     "&CallDuration=20&AnsweredBy=machine_start",
+     "2eCo3a+EmXpdbICzmaE2WxFHCo0="},
     /* <Dial action> requests (twilio.com/docs/voice/twiml/dial#action: the
      * call's parameters plus DialCallStatus, DialCallSid, DialCallDuration,
      * DialBridged, RecordingUrl when recorded; no Timestamp). Twilio
@@ -610,6 +655,61 @@ static void test_garbage(void)
     fx_free(&b);
 }
 
+/* A staff_leg channel's dialled leg reports who answered the caller's
+ * call: its To, read as an identity, on the parent call, once answered. */
+static void test_staff_leg_agent(void)
+{
+    static const struct {
+        const char *fixture, *agent, *event_key;
+    } cases[] = {
+        {"leg_completed_phone", "+74990000901", SID ":leg:" LSID ":3"},
+        {"leg_answered_client", "reception_1", SID ":leg:" LSID ":2"},
+        {"leg_completed_sip", "201", SID ":leg:" LSID ":3"},
+        {"leg_noanswer", NULL, NULL},
+        {"leg_completed_machine", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct fixture *f = fixture(cases[i].fixture);
+        struct fx x;
+        int rc;
+
+        req_init(&x, "POST", URL, f->body, f->sig);
+        json_object_set_new(x.channel, "staff_leg", json_true());
+        x.h.received_ms = RECEIVED_MS;
+        CHECK_INT(fx_verify(&x, &calls_adapter_twilio, TOKEN), 0);
+        json_t *facts = fx_parse_free(&x, &calls_adapter_twilio, &rc);
+        CHECK_INT(rc, 0);
+        if (!cases[i].agent) {
+            /* rang, nobody (or a voicemail) answered: the <Dial action> says so */
+            CHECK_INT(json_array_size(facts), 0);
+            CHECK_STR(fx_last_notes.ignored, "leg_not_answered");
+            json_decref(facts);
+            continue;
+        }
+        CHECK_INT(json_array_size(facts), 1);
+        CHECK_STR(fact_str(facts, "call_key"), SID); /* the caller's call */
+        CHECK_STR(fact_str(facts, "event_key"), cases[i].event_key);
+        CHECK_STR(fact_str(facts, "event"), "updated");
+        CHECK_STR(fact_str(facts, "direction"), "inbound");
+        CHECK_STR(fact_str(facts, "agent_id"), cases[i].agent);
+        CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:00:45.000Z");
+        /* the leg's From is the <Dial>'s callerId, its To the staff's */
+        CHECK_STR(fact_str(facts, "from"), "");
+        CHECK_STR(fact_str(facts, "to"), "");
+        CHECK(!fact_has(facts, "tracking_number") && !fact_has(facts, "outcome"));
+        CHECK(!fact_has(facts, "agent_outcome") && !fact_has(facts, "agent_expected"));
+        json_decref(facts);
+    }
+    /* Without staff_leg the leg stays a call of its own, as before. */
+    int rc;
+    json_t *facts = facts_of("leg_completed_phone", &rc);
+    CHECK_INT(rc, 0);
+    CHECK_STR(fact_str(facts, "call_key"), LSID);
+    CHECK_STR(fact_str(facts, "event"), "ended");
+    CHECK(!fact_has(facts, "agent_id"));
+    json_decref(facts);
+}
+
 static void test_reply(void)
 {
     struct fx b;
@@ -629,6 +729,7 @@ int main(void)
     test_missed_inbound();
     test_dial_action();
     test_staff_leg_expected();
+    test_staff_leg_agent();
     test_outbound();
     test_raw_parties();
     test_tolerance_and_keys();

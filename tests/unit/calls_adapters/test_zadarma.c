@@ -33,6 +33,8 @@
 #define START_SIG "ZmViYmFmZGZiNTA2ZjExNDdiZWZhMzFiZWZjY2VlMTU1Nzk3YmYxNQ=="
 /* "79161234567" "101" "2026-11-20 12:00:00" (ANSWER) */
 #define ANSWER_SIG "MjAwYzlmYWRkNzUyMjU0YTg1MWE4NjgxZjIyMmQwOGFiN2FjOWZjNQ=="
+/* "79161234567" "84990000902" "2026-11-20 12:00:00" (ANSWER by a phone) */
+#define ANSWER_FWD_SIG "ZjYzNmE5YTYxNDI4NDJlOTlmNGI0NWU5NjI4NDVlMmQzMTUzMjU2NQ=="
 /* "79031112233" "74950000305" "2026-11-20 12:05:00" */
 #define MISSED_SIG "YmE2YjhhOGM0ZTEwODA4NDBiN2Y5MGUzNjdjOTI0YjkwMWE4MTIxZA=="
 /* "101" "79161234567" "2026-11-20 12:10:00" (OUT_START, OUT_END) */
@@ -57,6 +59,13 @@ static const char *const F_ANSWER[] = {
     "event",    "NOTIFY_ANSWER", "call_start",  "2026-11-20 12:00:00", "pbx_call_id",
     CALL_IN,    "caller_id",     "79161234567", "destination",         "101",
     "internal", "101",           NULL};
+/* The call forwarded to a phone (a scenario's external number): the
+ * number that answered is destination ("the phone number that was
+ * called", NotifyAnswer.php); internal, "(optional) extension number",
+ * is absent. */
+static const char *const F_ANSWER_FWD[] = {
+    "event",     "NOTIFY_ANSWER", "call_start",  "2026-11-20 12:00:00", "pbx_call_id", CALL_IN,
+    "caller_id", "79161234567",   "destination", "84990000902",         NULL};
 /* With a field we do not know (calltype): tolerated. */
 static const char *const F_END[] = {"event",
                                     "NOTIFY_END",
@@ -349,6 +358,14 @@ static void test_answered_inbound(void)
     CHECK_STR(fact_str(f, "agent_id"), "101");
     CHECK(!fact_has(f, "tracking_number"));
     CHECK_STR(fact_str(f, "time"), "2026-11-20T09:00:08.000Z");
+    json_decref(f);
+
+    /* Answered by a phone the call was forwarded to: no extension, the
+     * number that answered is the agent (staff_numbers reads it). */
+    CHECK_INT(verify(F_ANSWER_FWD, ANSWER_FWD_SIG), 0);
+    f = parse_one(F_ANSWER_FWD);
+    CHECK_STR(fact_str(f, "event"), "answered");
+    CHECK_STR(fact_str(f, "agent_id"), "84990000902");
     json_decref(f);
 
     /* duration is the talk time: the END arrives at the hangup, 75 s after
