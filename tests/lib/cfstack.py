@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -617,6 +618,121 @@ def setup_demo(dsn):
     for scope in ("ingest", "read", "admin"):
         keys[scope] = create_key(dsn, net, scope)
     return keys
+
+
+class Relay:
+    """A TCP relay on a loopback port of its own to host:port (a PostgreSQL
+    server), so a test can take the server away from one process only.
+    refuse(): the listener and every relayed connection close (clients get
+    "connection refused"); stall(): connections are accepted and never
+    answered, relayed traffic is held (a host that stopped answering, where
+    clients wait out their timeouts); up(): relays again, closing what was
+    stalled."""
+
+    def __init__(self, host, port):
+        self.target = (host, port)
+        self.port = free_port()
+        self.mu = threading.Lock()
+        self.mode = "up"
+        self.conns = []
+        self.listener = None
+        self._listen()
+
+    def _listen(self):
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(64)
+        self.listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def _accept(self, ls):
+        while True:
+            try:
+                client, _ = ls.accept()
+            except OSError:
+                return  # refused or closed
+            with self.mu:
+                if self.listener is not ls:  # refused while accept() waited
+                    client.close()
+                    return
+                if self.mode == "stall":  # accepted, never answered
+                    self.conns.append(client)
+                    continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.mu:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while True:  # held while stalled; closed by up()
+                    with self.mu:
+                        if self.mode != "stall":
+                            break
+                    time.sleep(0.05)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _drop_conns(self):
+        with self.mu:
+            conns, self.conns = self.conns, []
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def dsn(self, dsn):
+        """dsn with its host and port replaced by the relay's."""
+        parts = urllib.parse.urlsplit(dsn)
+        user = parts.netloc.rsplit("@", 1)
+        host = "127.0.0.1:%d" % self.port
+        return urllib.parse.urlunsplit(parts._replace(
+            netloc=(user[0] + "@" + host) if len(user) == 2 else host))
+
+    def refuse(self):
+        with self.mu:
+            self.mode = "refuse"
+            ls, self.listener = self.listener, None
+        if ls:
+            try:
+                ls.shutdown(socket.SHUT_RDWR)  # wakes the accept() waiting on it
+            except OSError:
+                pass
+            ls.close()
+        self._drop_conns()
+
+    def stall(self):
+        with self.mu:
+            self.mode = "stall"
+
+    def up(self):
+        with self.mu:
+            was, self.mode = self.mode, "up"
+        self._drop_conns()  # the stalled ones; clients reconnect
+        if was == "refuse":
+            self._listen()
+
+    def close(self):
+        self.refuse()
 
 
 # The runner: plain functions, "N passed, N failed" at the end, exit 1 on

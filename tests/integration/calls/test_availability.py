@@ -16,13 +16,12 @@ writes the database directly:
   address is closed while other addresses are served."""
 import itertools
 import json
-import zoneinfo
-from datetime import datetime, timedelta
 import socket
 import string
-import threading
 import time
 import urllib.parse
+import zoneinfo
+from datetime import datetime, timedelta
 
 import cfstack
 from cfstack import wait_until
@@ -30,77 +29,6 @@ from common import call_body, demo_channel, events_for, hook_path
 
 RAW = "clinicflow.calls.raw.v1"
 FORM = "application/x-www-form-urlencoded"
-
-
-class Relay:
-    """A TCP relay on a loopback port of its own to an upstream host:port.
-    cut() closes the listener and every relayed connection (clients then
-    get connection refused); restore() listens on the same port again."""
-
-    def __init__(self, upstream_host, upstream_port):
-        self.upstream = (upstream_host, upstream_port)
-        self.port = cfstack.free_port()
-        self.lock = threading.Lock()
-        self.socks = []
-        self.listener = None
-        self.restore()
-
-    def restore(self):
-        ls = socket.socket()
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", self.port))
-        ls.listen(64)
-        self.listener = ls
-        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
-
-    def _accept(self, ls):
-        while True:
-            try:
-                client, _ = ls.accept()
-            except OSError:
-                return  # cut
-            try:
-                server = socket.create_connection(self.upstream, timeout=5)
-                server.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                if self.listener is not ls:  # cut meanwhile
-                    client.close()
-                    server.close()
-                    return
-                self.socks += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        with self.lock:
-            ls, self.listener = self.listener, None
-            socks, self.socks = self.socks, []
-        ls.close()
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
 
 
 class Setup:
@@ -113,9 +41,8 @@ class Setup:
         self.keys = cfstack.setup_demo(self.dsn)
         self.broker = cfstack.Devbroker()
         parts = urllib.parse.urlsplit(self.dsn)
-        self.relay = Relay(parts.hostname, parts.port)
-        self.relayed_dsn = urllib.parse.urlunsplit(
-            parts._replace(netloc="%s@127.0.0.1:%d" % (parts.username, self.relay.port)))
+        self.relay = cfstack.Relay(parts.hostname, parts.port)
+        self.relayed_dsn = self.relay.dsn(self.dsn)
 
     def service(self, **env):
         e = {"CLINICFLOW_PG_DSN": self.relayed_dsn,
@@ -129,7 +56,7 @@ class Setup:
         return cfstack.Service("calls", e).start()
 
     def close(self):
-        self.relay.cut()
+        self.relay.refuse()
         self.broker.stop()
 
 
@@ -172,7 +99,7 @@ def test_intake_ready_without_postgres(setup):
     assert st == 200 and ready["role"] == "intake+consumers", ready
     assert ready["needs"] == ["kafka", "config", "postgres"], ready
 
-    setup.relay.cut()
+    setup.relay.refuse()
     try:
         wait_until(lambda: readyz(folder)[0] == 503, 30, "the consumer instance not ready")
         assert readyz(folder)[1]["postgres"] == "down"
@@ -190,7 +117,7 @@ def test_intake_ready_without_postgres(setup):
         raw = cfstack.TopicReader(setup.broker.bootstrap, RAW).read()
         assert events_for(raw, call_id), "the webhook taken without postgresql is not on calls.raw"
     finally:
-        setup.relay.restore()
+        setup.relay.up()
     wait_until(lambda: readyz(folder)[0] == 200, 60, "the consumer instance ready again")
     wait_until(lambda: readyz(intake)[1]["postgres"] == "ok", 30, "the intake instance to see it")
     folder.stop()
@@ -207,7 +134,7 @@ def test_revoked_key_stops_working_when_config_is_stale(setup):
     st, _, reply = post_generic(svc, revoked)
     assert st == 202, reply
 
-    setup.relay.cut()
+    setup.relay.refuse()
     try:
         # Revoked where the service cannot see it.
         cfstack.clinicflowctl(setup.dsn, "key", "revoke", revoked_id)
@@ -233,7 +160,7 @@ def test_revoked_key_stops_working_when_config_is_stale(setup):
         st, ready = readyz(svc)
         assert st == 200 and ready["config"] == "stale" and ready["config_age_ms"] > 2000, ready
     finally:
-        setup.relay.restore()
+        setup.relay.up()
 
     def fresh():
         return post_generic(svc, keep)[0] == 202

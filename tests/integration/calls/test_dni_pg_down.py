@@ -10,9 +10,7 @@ stalls them (a host that stopped answering: the worst case, where a client
 waits for its timeouts); the relay's Redis is a server of this test's own,
 so the counts of unwritten sessions are this test's alone."""
 import json
-import socket
 import subprocess
-import threading
 import time
 import urllib.parse
 import uuid
@@ -20,93 +18,6 @@ from datetime import datetime, timedelta, timezone
 
 import cfstack
 from common import Stack, call_body, events_for, metric, wait_until
-
-
-class Relay:
-    """A TCP relay to host:port that can stall every connection (down) and
-    resume (up: the stalled connections are closed, new ones relayed)."""
-
-    def __init__(self, host, port):
-        self.target = (host, port)
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.port = self.lsock.getsockname()[1]
-        self.mu = threading.Lock()
-        self.down_now = False
-        self.conns = []  # [client socket, upstream socket or None]
-        self.closing = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closing:
-            try:
-                client, _ = self.lsock.accept()
-            except OSError:
-                return
-            with self.mu:
-                if self.down_now:  # accepted, never answered
-                    self.conns.append([client, None])
-                    continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self.mu:
-                self.conns.append([client, upstream])
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                while True:  # stalled while down; closed by up()
-                    with self.mu:
-                        if not self.down_now:
-                            break
-                    time.sleep(0.05)
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def down(self):
-        with self.mu:
-            self.down_now = True
-
-    def up(self):
-        with self.mu:
-            stalled, self.conns = self.conns, []
-            self.down_now = False
-        for pair in stalled:
-            for s in pair:
-                if s is not None:
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                    s.close()
-
-    def dsn(self, dsn):
-        parts = urllib.parse.urlsplit(dsn)
-        netloc = parts.netloc.rsplit("@", 1)
-        host = "127.0.0.1:%d" % self.port
-        return urllib.parse.urlunsplit(parts._replace(
-            netloc=(netloc[0] + "@" + host) if len(netloc) == 2 else host))
-
-    def close(self):
-        self.closing = True
-        self.up()
-        self.lsock.close()
 
 
 class Redis:
@@ -166,7 +77,7 @@ def test_postgres_down(stack, relay, redis):
     svc.start()
     svc2 = None
     try:
-        relay.down()
+        relay.stall()
         # Answered at once (a functional deadline: PostgreSQL is not asked).
         st, a, took = ask(svc, "demo-center", first, utm_source="yandex", utm_campaign="pg-down")
         assert st == 200 and a["dynamic"] is True and took < 1.0, (st, a, took)
@@ -243,7 +154,7 @@ def test_call_folded_before_its_session_is_written(stack, relay, redis):
     intake.start()
     visitor = "visitor-settle-" + uuid.uuid4().hex[:8]
     try:
-        relay.down()
+        relay.stall()
         st, a, _ = ask(intake, "demo-north", visitor, utm_source="vk", utm_campaign="settle")
         assert st == 200 and a["dynamic"] is True, (st, a)
         assert redis.cli("HLEN", "cf:dni:u:demo:" + a["number"]) == "1"
@@ -277,7 +188,7 @@ def test_call_folded_before_its_session_is_written(stack, relay, redis):
 if __name__ == "__main__":
     s = Stack()
     pg = urllib.parse.urlsplit(s.dsn)
-    relay = Relay(pg.hostname, pg.port)
+    relay = cfstack.Relay(pg.hostname, pg.port)
     redis = Redis()
     try:
         cfstack.run([lambda: test_postgres_down(s, relay, redis),

@@ -9,9 +9,7 @@ Bad input and keys without ingest/admin change nothing."""
 import base64
 import json
 import os
-import socket
 import tempfile
-import threading
 import urllib.parse
 import uuid
 
@@ -240,73 +238,18 @@ def test_result_naming_another_networks_call(stack):
     assert rows == [["t"]], rows
 
 
-class TcpProxy:
-    """Forwards 127.0.0.1:port to target until close(), which cuts every
-    connection and the listener: the service behind it sees its database
-    gone."""
-
-    def __init__(self, target_port):
-        self.target = target_port
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.socks = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            with self.lock:
-                self.socks += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.listener.close()
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-
-
 def test_intake_only_takes_results_with_postgres_down(stack):
     """An intake-only instance whose PostgreSQL is gone still takes results;
     the fold elsewhere applies them."""
     call_id = new_call(stack)
     parts = urllib.parse.urlsplit(stack.dsn)
-    proxy = TcpProxy(parts.port)
-    dsn = urllib.parse.urlunsplit(parts._replace(
-        netloc="%s@127.0.0.1:%d" % (parts.username, proxy.port)))
-    intake = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_PG_DSN=dsn,
+    proxy = cfstack.Relay(parts.hostname, parts.port)
+    intake = cfstack.Service("calls", dict(stack.service_env(),
+                                           CLINICFLOW_PG_DSN=proxy.dsn(stack.dsn),
                                            CLINICFLOW_CALLS_CONSUMERS="0"))
     intake.start()
     try:
-        proxy.close()
+        proxy.refuse()
         st, _, reply = post_result(stack, call_id, {"result": "arrived"}, svc=intake)
         assert st == 202, (st, reply)
         wait_until(lambda: results_of(stack, call_id) == ["arrived"], 60, "the result folded")
