@@ -30,6 +30,7 @@ struct cf_consumer {
     char *schema;
     char *ident; /* schema quoted as an identifier */
     cf_apply_fn apply;
+    cf_apply_batch_fn apply_batch;
     void (*batch_done)(void *ctx, int committed);
     void *ctx;
     size_t batch_max;
