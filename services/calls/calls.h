@@ -157,6 +157,9 @@ struct calls_lookups {
      * fact): call id -> {"n": network id, "doc": document, "dirty"?,
      * "corrected"?}, what the unique decision reads for them */
     json_t *calls;
+    /* network, contact -> {call id: true}: which of calls had that contact
+     * (a call is added again when its contact changes; each is checked) */
+    json_t *by_contact;
     json_t *attribution; /* network, number, start -> session attribution or null */
     json_t *patients;    /* network, contact -> patient or null */
     /* network, contact -> {"n", "k", "lo", "hi": start times (ms) covered,
@@ -167,6 +170,10 @@ struct calls_lookups {
 };
 /* "a\037b[\037c]" (new string). */
 char *calls_lookup_key(const char *a, const char *b, const char *c);
+/* Notes in lk->by_contact that call call_id of network_id has j_call's
+ * contact (when it has one). */
+void calls_lookups_index(struct calls_lookups *lk, const char *call_id, const char *network_id,
+                         const json_t *j_call);
 
 /* enrich.c: attribution, unique flag and patient class, decided once per
  * call inside the fold's transaction. Other calls whose unique flag the

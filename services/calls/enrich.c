@@ -345,14 +345,15 @@ static int decide_unique_batch(struct calls_lookups *lk, const char *network_id,
     }
     /* The batch's own calls. */
     const char *id;
-    json_t *j_e;
-    json_object_foreach(lk->calls, id, j_e)
+    json_t *j_true;
+    json_object_foreach(json_object_get(lk->by_contact, key), id, j_true)
     {
+        json_t *j_e = json_object_get(lk->calls, id);
         json_t *j_other = json_object_get(j_e, "doc");
         const char *dir = json_string_value(json_object_get(j_other, "direction"));
         const char *other_key = json_string_value(json_object_get(j_other, "contact_key"));
         const int64_t at = cf_json_time(j_other, "started_at");
-        if (strcmp(id, call_id) == 0 || !dir || strcmp(dir, "inbound") != 0 || !other_key ||
+        if (!j_e || strcmp(id, call_id) == 0 || !dir || strcmp(dir, "inbound") != 0 || !other_key ||
             strcmp(other_key, ckey) != 0 || at < 0 ||
             strcmp(json_string_value(json_object_get(j_e, "n")), network_id) != 0)
             continue;
@@ -579,6 +580,23 @@ int calls_enrich(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk, 
     if (rc == 0 && !json_object_get(j_call, "patient"))
         rc = classify(ctx, conn, lk, network_id, j_call, errbuf, errbuf_size);
     return rc;
+}
+
+void calls_lookups_index(struct calls_lookups *lk, const char *call_id, const char *network_id,
+                         const json_t *j_call)
+{
+    const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
+
+    if (!ckey)
+        return;
+    char *key = calls_lookup_key(network_id, ckey, NULL);
+    json_t *j_set = json_object_get(lk->by_contact, key);
+    if (!j_set) {
+        j_set = json_object();
+        json_object_set_new(lk->by_contact, key, j_set);
+    }
+    json_object_set_new(j_set, call_id, json_true());
+    free(key);
 }
 
 char *calls_lookup_key(const char *a, const char *b, const char *c)

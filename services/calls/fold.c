@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/testable.h"
 #include "fold_testable.h"
 #include "common/hash.h"
@@ -451,7 +452,8 @@ static int fold_fact(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *
     if (ev->clinicid && !json_object_get(j_call, "clinic_id"))
         json_object_set_new(j_call, "clinic_id", json_string(ev->clinicid));
     enum call_status before = status_parse(json_string_value(json_object_get(j_call, "status")));
-    json_t *j_before = calls_public_copy(j_call);
+    /* a batch's first pass emits nothing: no need to compare */
+    json_t *j_before = out ? calls_public_copy(j_call) : NULL;
     calls_fold_fact(j_call, ev->data, ev->time_ms);
     calls_derive(j_call, &ctx->cfg, ev->time_ms);
     flag_blocked(ctx, j_call, ev->networkid);
@@ -462,10 +464,10 @@ static int fold_fact(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *
         return rc;
     }
     enum call_status after = status_parse(json_string_value(json_object_get(j_call, "status")));
-    json_t *j_after = calls_public_copy(j_call);
+    json_t *j_after = out ? calls_public_copy(j_call) : NULL;
     if (after > before)
         verb = status_verbs[after];
-    else if (!json_equal(j_before, j_after))
+    else if (out && !json_equal(j_before, j_after))
         verb = "updated";
     json_decref(j_after);
     json_decref(j_before);
@@ -648,8 +650,18 @@ static int batch_pass(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups 
     json_t *waiting = json_object(); /* call id -> [message index] */
     int rc = 0;
 
+    const char *id;
+    json_t *j_left;
+
     json_decref(lk->calls);
+    json_decref(lk->by_contact);
     lk->calls = json_deep_copy(loaded);
+    lk->by_contact = json_object();
+    json_object_foreach(lk->calls, id, j_left)
+    {
+        calls_lookups_index(lk, id, json_string_value(json_object_get(j_left, "n")),
+                            json_object_get(j_left, "doc"));
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct cf_event *ev = evs[i];
         json_t *j_e = json_object_get(lk->calls, ev->subject);
@@ -704,18 +716,18 @@ static int batch_pass(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups 
         } else if (rc == 0) {
             json_object_set_new(j_e, "dirty", json_true());
         }
-        if (rc == 0)
+        if (rc == 0) {
+            calls_lookups_index(lk, ev->subject, ev->networkid, j_call);
             emit_corrected(out, ev, j_corrected);
+        }
         json_decref(j_corrected);
         json_decref(j_call);
     }
-    const char *id;
-    json_t *j_list;
-    json_object_foreach(waiting, id, j_list)
+    json_object_foreach(waiting, id, j_left)
     {
         size_t k;
         json_t *j_idx;
-        json_array_foreach(j_list, k, j_idx)
+        json_array_foreach(j_left, k, j_idx)
         {
             const size_t m = (size_t)json_integer_value(j_idx);
             json_array_append_new(left, calls_store_pend_row(evs[m], rkms[m]));
@@ -748,11 +760,13 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
     json_t *left = json_array(), *save = json_array(), *extra_locks = json_array();
     char *ids_text = NULL;
     int rc = 0;
+    int64_t tm[7] = {0}; /* when each step began, for the debug log */
 
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = event_check(evs[i], errbuf, errbuf_size);
     if (rc != 0)
         goto out;
+    tm[0] = cf_mono_ms();
     calls_batch_plan(evs, n, ids, first_nets, locks);
     ids_text = json_dumps(ids, JSON_COMPACT);
     rc = calls_store_lock_contacts(conn, locks, errbuf, errbuf_size);
@@ -767,10 +781,12 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
         if (!json_object_get(loaded, id))
             json_array_append_new(want, json_pack("{s:s, s:O}", "c", id, "n", j_v));
     }
+    tm[1] = cf_mono_ms();
     rc = calls_store_take_pending(conn, want, taken, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
 
+    tm[2] = cf_mono_ms();
     lk.recording = 1;
     lk.attribution = json_object();
     lk.patients = json_object();
@@ -794,6 +810,7 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
             json_array_append_new(extra_locks, json_string(lock));
         free(lock);
     }
+    tm[3] = cf_mono_ms();
     sort_strings(extra_locks);
     rc = calls_store_lock_contacts(conn, extra_locks, errbuf, errbuf_size);
     if (rc == 0)
@@ -801,6 +818,7 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
     if (rc != 0)
         goto out;
 
+    tm[4] = cf_mono_ms();
     lk.recording = 0;
     json_array_clear(left);
     rc = batch_pass(ctx, conn, &lk, loaded, taken, evs, rkms, n, out, left, errbuf, errbuf_size);
@@ -813,14 +831,23 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
         else if (json_is_true(json_object_get(j_v, "corrected")))
             json_array_append_new(lk.corrected_ids, json_string(id));
     }
+    tm[5] = cf_mono_ms();
     rc = calls_store_save_many(conn, save, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_store_take_unique(conn, lk.corrected_ids, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_store_pend_many(conn, left, errbuf, errbuf_size);
+    tm[6] = cf_mono_ms();
 out:
+    if (rc == 0)
+        cf_debug("fold: batch of %zu in ms: locks and load %lld, pending %lld, first pass %lld,"
+                 " lookups %lld, second pass %lld, saves %lld",
+                 n, (long long)(tm[1] - tm[0]), (long long)(tm[2] - tm[1]),
+                 (long long)(tm[3] - tm[2]), (long long)(tm[4] - tm[3]), (long long)(tm[5] - tm[4]),
+                 (long long)(tm[6] - tm[5]));
     free(ids_text);
     json_decref(lk.calls);
+    json_decref(lk.by_contact);
     json_decref(lk.attribution);
     json_decref(lk.patients);
     json_decref(lk.contacts);

@@ -17,7 +17,9 @@
  * under a savepoint, so that the rejected one alone is undone and sent to
  * the DLQ. Besides what apply runs, an optimistic batch costs the same
  * few statements however many messages and partitions it holds (begin,
- * dedupe, offsets, commit). The connection's search_path is the service
+ * dedupe, offsets, commit); a service with a batch apply (the fast path)
+ * applies the batch's messages in one call, in statements of its own that
+ * do not grow with the batch either. The connection's search_path is the service
  * schema, then public, so apply functions name their tables unqualified.
  */
 #include "common/consumer.h"
@@ -423,7 +425,7 @@ int cf_consumer_stored_offsets(PGconn *conn, const char *schema, const char *gro
 }
 
 /* apply_batch's answer when a message was rejected (not a CF_E* code). */
-#define BATCH_REJECTED 1
+#define BATCH_REJECTED CF_CONSUMER_BATCH_REJECTED
 
 CF_TESTABLE char *cf_consumer_ids_literal(const struct cf_consumer_msg *msgs, size_t n)
 {
@@ -547,8 +549,9 @@ static int apply_all(struct cf_consumer *c, rd_kafka_message_t **batch,
  * per message. Returns BATCH_REJECTED as soon as a message is rejected: the
  * caller rolls back and applies the batch again message by message, so
  * that the rejected one's partial effects are undone alone. */
-static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
-                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+CF_TESTABLE int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch,
+                                             size_t n, struct cf_outbox *out, char *errbuf,
+                                             size_t errbuf_size)
 {
     struct cf_consumer_msg *msgs = cf_xcalloc(n, sizeof(*msgs));
     char reason[512] = "";
@@ -656,7 +659,7 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
         for (size_t i = 0; i < n && !err; i++)
             err = cf_consumer_apply_one(c, batch[i], out, last_resort, errbuf, errbuf_size);
     } else {
-        err = apply_batch(c, batch, n, out, errbuf, errbuf_size);
+        err = cf_consumer_apply_optimistic(c, batch, n, out, errbuf, errbuf_size);
     }
     if (!err)
         err = cf_outbox_produce(c->producer, out, errbuf, errbuf_size);

@@ -98,6 +98,17 @@ CF_TESTABLE int cf_consumer_store_offsets(struct cf_consumer *c,
                                           const rd_kafka_topic_partition_list_t *nexts,
                                           char *errbuf, size_t errbuf_size);
 
+/* The optimistic way through a batch in c's open transaction: one dedupe
+ * statement, then the messages to apply (new, and not sent to the DLQ for
+ * an invalid envelope) to c's batch apply at once when it has one, else to
+ * apply one by one with no savepoint. 0, CF_CONSUMER_BATCH_REJECTED when a
+ * message was rejected (the caller rolls back and goes message by
+ * message), or a transient error. */
+#define CF_CONSUMER_BATCH_REJECTED 1
+CF_TESTABLE int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch,
+                                             size_t n, struct cf_outbox *out, char *errbuf,
+                                             size_t errbuf_size);
+
 /* Applies one message under a savepoint in c's open transaction (the
  * careful way); a rejected one is undone, not recorded as applied, and
  * queued for the DLQ in out. */

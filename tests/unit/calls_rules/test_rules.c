@@ -4,9 +4,12 @@
  * time only from a reported start or ring, abandoned under the threshold
  * and only with a known ring time, targeted from the talk threshold and
  * inbound only, late facts update without moving the status, the private
- * part is never published; and static attribution by validity dates.
+ * part is never published; and static attribution by validity dates; and
+ * what the fold's batch statements take (its plan, a call's row).
  */
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "calls.h"
@@ -520,6 +523,88 @@ static void test_latest_result_wins(void)
     json_decref(c);
 }
 
+/* A fold event of the batch tests. */
+static void batch_event(struct cf_event *ev, const char *type, const char *subject,
+                        const char *network, const char *dir, const char *contact)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->type = (char *)type;
+    ev->subject = (char *)subject;
+    ev->networkid = (char *)network;
+    ev->data = json_object();
+    if (dir)
+        json_object_set_new(ev->data, "direction", json_string(dir));
+    if (contact)
+        json_object_set_new(ev->data, "contact_key", json_string(contact));
+}
+
+static void test_batch_plan(void)
+{
+    static const char *const fact = "clinicflow.call.reported", *const result =
+                                                                    "clinicflow.call.result";
+    struct cf_event evs[7];
+    batch_event(&evs[0], fact, "call-a", "n1", "inbound", "+7916000002");
+    batch_event(&evs[1], result, "call-b", "n1", NULL, NULL);
+    batch_event(&evs[2], fact, "call-a", "n1", "inbound", "+7916000002");
+    batch_event(&evs[3], fact, "call-c", "n1", "outbound", "+7916000003");
+    batch_event(&evs[4], fact, "call-d", "n2", "inbound", "+7916000002");
+    batch_event(&evs[5], fact, "call-e", "n1", "inbound", "+7916000001");
+    batch_event(&evs[6], fact, "call-b", "n1", "inbound", NULL);
+    const struct cf_event *ptrs[8] = {&evs[0], &evs[1], &evs[2], &evs[3],
+                                      &evs[4], &evs[5], &evs[6], NULL};
+    json_t *ids = json_array(), *nets = json_object(), *locks = json_array();
+
+    calls_batch_plan(ptrs, 8, ids, nets, locks); /* a tombstone (NULL) is skipped */
+    /* each call once, in the order it first comes */
+    json_t *want_ids = json_pack("[s,s,s,s,s]", "call-a", "call-b", "call-c", "call-d", "call-e");
+    CHECK(json_equal(ids, want_ids));
+    /* the network of each call's first fact (call-b's result is no fact) */
+    json_t *want_nets = json_pack("{s:s, s:s, s:s, s:s, s:s}", "call-a", "n1", "call-b", "n1",
+                                  "call-c", "n1", "call-d", "n2", "call-e", "n1");
+    CHECK(json_equal(nets, want_nets));
+    /* inbound facts' contacts, once each, sorted: every instance locks them
+     * in one order; an outbound fact's contact takes no unique lock */
+    json_t *want_locks = json_pack("[s,s,s]", "n1/+7916000001", "n1/+7916000002", "n2/+7916000002");
+    CHECK(json_equal(locks, want_locks));
+    if (!json_equal(locks, want_locks)) {
+        char *got = json_dumps(locks, 0);
+        fprintf(stderr, "locks: %s\n", got);
+        free(got);
+    }
+    json_decref(want_ids);
+    json_decref(want_nets);
+    json_decref(want_locks);
+    json_decref(ids);
+    json_decref(nets);
+    json_decref(locks);
+    for (int i = 0; i < 7; i++)
+        json_decref(evs[i].data);
+}
+
+static void test_store_row(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          json_pack("{s:s, s:i}", "answered_at", "2026-11-20T10:00:10Z", "talk_seconds", 50));
+    json_object_set_new(c, "result", json_pack("{s:s}", "value", "booked"));
+    json_t *row = calls_store_row("net-1", c);
+    CHECK_STR(str(row, "network_id"), "net-1");
+    CHECK_STR(str(row, "call_id"), "5b7f0c1e-2d3a-5e4f-8a9b-0c1d2e3f4a5b");
+    CHECK_STR(str(row, "status"), "ended");
+    CHECK_STR(str(row, "answered_at"), "2026-11-20T10:00:10.000Z");
+    CHECK_INT(num(row, "talk_seconds"), 50);
+    CHECK_INT(num(row, "facts"), 0);
+    CHECK_STR(str(row, "result"), "booked");
+    /* absent: null, so the column is NULL rather than missing */
+    CHECK(json_is_null(json_object_get(row, "clinic_id")));
+    CHECK(json_is_null(json_object_get(row, "contact_key")));
+    /* the whole document, private part included */
+    CHECK(json_object_get(row, "doc") == c);
+    CHECK(json_is_object(json_object_get(json_object_get(row, "doc"), "reported")));
+    json_decref(row);
+    json_decref(c);
+}
+
 int main(void)
 {
     test_status_never_regresses_and_earliest_times_win();
@@ -533,5 +618,7 @@ int main(void)
     test_agent_group_decision();
     test_contact_key_follows_the_kept_party();
     test_latest_result_wins();
+    test_batch_plan();
+    test_store_row();
     return cf_test_done();
 }
