@@ -245,7 +245,7 @@ int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_
                         " SELECT call_id, network_id, clinic_id, direction, status, contact_key,"
                         " started_at, answered_at, ended_at, outcome, ring_seconds, talk_seconds,"
                         " provider, provider_call_id, facts, doc, result, now()"
-                        " FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid, network_id text,"
+                        " FROM json_to_recordset($1::json) AS r(call_id uuid, network_id text,"
                         " clinic_id text, direction text, status text, contact_key text,"
                         " started_at timestamptz, answered_at timestamptz, ended_at timestamptz,"
                         " outcome text, ring_seconds integer, talk_seconds integer, provider text,"
