@@ -293,8 +293,9 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
  * calls as they stand at this point of the batch (what PostgreSQL would
  * hold, were each fact saved on its own). A start outside what was
  * fetched is CF_EINVAL: the batch goes the careful way. */
-static int decide_unique_batch(struct calls_lookups *lk, const char *network_id, json_t *j_call,
-                               long lookback_s, json_t *corrected, char *errbuf, size_t errbuf_size)
+CF_TESTABLE int calls_decide_unique_batch(struct calls_lookups *lk, const char *network_id,
+                                          json_t *j_call, long lookback_s, json_t *corrected,
+                                          char *errbuf, size_t errbuf_size)
 {
     const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
     const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
@@ -573,8 +574,8 @@ int calls_enrich(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk, 
         calls_decide_agent_group(net, j_call, ctx->cfg.default_cc);
     cf_netconf_release(snap);
     if (rc == 0 && inbound && !json_object_get(j_call, "unique"))
-        rc = lk ? decide_unique_batch(lk, network_id, j_call, ctx->cfg.unique_lookback_s, corrected,
-                                      errbuf, errbuf_size)
+        rc = lk ? calls_decide_unique_batch(lk, network_id, j_call, ctx->cfg.unique_lookback_s,
+                                            corrected, errbuf, errbuf_size)
                 : decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s,
                                 contact_locked, corrected, errbuf, errbuf_size);
     if (rc == 0 && !json_object_get(j_call, "patient"))
