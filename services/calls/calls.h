@@ -155,12 +155,55 @@ int calls_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       size_t errbuf_size);
 void calls_tasks_sweeper(void *ctx);
 
+/* fold.c: the fold's batch apply, the fast path (see consumer.h). */
+int calls_fold_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                           const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                           char *errbuf, size_t errbuf_size);
+
+/* What enrich asks PostgreSQL when the fold applies a batch at once, asked
+ * for the whole batch in one statement per kind. The fold goes through
+ * the batch twice: the first time (recording) every ask is noted and
+ * answered as unknown; the answers are then fetched together, and the
+ * second time each ask is answered from them. The maps' keys are
+ * calls_lookup_key()'s. */
+struct calls_lookups {
+    int recording;
+    /* the batch's calls stored so far (loaded, or created by an earlier
+     * fact): call id -> {"n": network id, "doc": document, "dirty"?,
+     * "corrected"?}, what the unique decision reads for them */
+    json_t *calls;
+    /* network, contact -> {call id: true}: which of calls had that contact
+     * (a call is added again when its contact changes; each is checked) */
+    json_t *by_contact;
+    json_t *attribution; /* network, number, start -> session attribution or null */
+    json_t *patients;    /* network, contact -> patient or null */
+    /* network, contact -> {"n", "k", "lo", "hi": start times (ms) covered,
+     * "rows": the other inbound calls of the contact stored before the
+     * batch that started within lo..hi: {"id", "at", "unique", "doc"}} */
+    json_t *contacts;
+    json_t *corrected_ids; /* calls stored before the batch whose unique flag it took */
+};
+/* "a\037b[\037c]" (new string). */
+char *calls_lookup_key(const char *a, const char *b, const char *c);
+/* Notes in lk->by_contact that call call_id of network_id has j_call's
+ * contact (when it has one). */
+void calls_lookups_index(struct calls_lookups *lk, const char *call_id, const char *network_id,
+                         const json_t *j_call);
+
 /* enrich.c: attribution, unique flag and patient class, decided once per
  * call inside the fold's transaction. Other calls whose unique flag the
  * call's decision corrected are appended to corrected (their stored
- * documents) for the fold to emit. */
-int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
-                 const char *contact_locked, json_t *corrected, char *errbuf, size_t errbuf_size);
+ * documents) for the fold to emit. With lk (a batch), PostgreSQL is asked
+ * through it; a decision it cannot make from the batch's answers is
+ * CF_EINVAL (the batch goes the careful way). */
+int calls_enrich(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk, json_t *j_call,
+                 const char *network_id, const char *contact_locked, json_t *corrected,
+                 char *errbuf, size_t errbuf_size);
+/* Fetches the answers to what the first pass over a batch asked (one
+ * statement per kind asked); exclude: the batch's call ids (a JSON array
+ * text), whose rows the batch holds itself. */
+int calls_lookups_fetch(PGconn *conn, struct calls_lookups *lk, const char *exclude, char *errbuf,
+                        size_t errbuf_size);
 
 /* patients.c: the patients view consumer's apply (on patients.v1) and its
  * batch_done, which moves the cache version of the contacts a committed
@@ -267,6 +310,34 @@ char *calls_contact_lock_key(const char *network_id, const char *contact_key);
  * their envelopes (strings), in their order on calls.raw. */
 int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call,
                      json_t **pending_out, char *errbuf, size_t errbuf_size);
+/* The batch's statements (the fold's fast path), each one round trip.
+ * calls_store_load_many: the calls of ids (a JSON array text of call ids)
+ * FOR UPDATE, in call id order, into loaded (call id -> {"n", "doc"});
+ * a stored document that is not JSON is CF_EINTERNAL.
+ * calls_store_save_many: inserts or replaces the rows of calls (an array of
+ * {"n", "doc"}).
+ * calls_store_take_pending: the results waiting for the calls of want (an
+ * array of {"c": call id, "n": network}), taken: taken gets call id -> array
+ * of envelopes (strings) in their order on calls.raw.
+ * calls_store_pend_many: keeps the results of rows (calls_store_pend_row's)
+ * waiting for their calls.
+ * calls_store_take_unique: un-flags unique on the calls of ids (a JSON array). */
+int calls_store_load_many(PGconn *conn, const char *ids, json_t *loaded, char *errbuf,
+                          size_t errbuf_size);
+int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size);
+int calls_store_take_pending(PGconn *conn, const json_t *want, json_t *taken, char *errbuf,
+                             size_t errbuf_size);
+int calls_store_pend_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
+int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
+/* The row (column -> value, the document under "doc") the batch's one
+ * upsert takes for call j_call of network_id (new ref; pure). */
+json_t *calls_store_row(const char *network_id, const json_t *j_call);
+/* The row calls_store_pend_many keeps for result ev read from rkm (new ref). */
+json_t *calls_store_pend_row(const struct cf_event *ev, const rd_kafka_message_t *rkm);
+/* Takes the unique-decision locks of the keys ("network/contact key", a
+ * JSON array, sorted: every instance takes them in one order). */
+int calls_store_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size);
+
 /* Keeps the result event ev, read from rkm on calls.raw, waiting for its
  * call (a repeat of its id is dropped). */
 int calls_store_pend_result(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,

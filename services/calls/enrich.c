@@ -111,13 +111,29 @@ CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const
     return NULL;
 }
 
+/* The attribution of a call to number from the visitor session that held
+ * it (its visitor and tags as stored, JSON text). */
+static json_t *session_attribution(const char *number, const char *visitor, const char *utm)
+{
+    json_error_t jerr;
+    json_t *j_utm = json_loads(utm, 0, &jerr);
+    json_t *j_att = json_pack("{s:s, s:s, s:s}", "kind", "dynamic", "tracking_number", number,
+                              "visitor_id", visitor);
+
+    if (json_is_object(j_utm)) {
+        calls_cut_tags(j_utm); /* a session stored before tags were cut */
+        json_object_update(j_att, j_utm);
+    }
+    json_decref(j_utm);
+    return j_att;
+}
+
 /* The visitor session that held a pool number at the call's start. */
 static int dynamic_attribution(PGconn *conn, const char *network_id, const char *number,
                                const char *started, json_t **out, char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
     const char *params[] = {network_id, number, started};
-    json_error_t jerr;
 
     *out = NULL;
     int rc = cf_pg_exec(conn,
@@ -125,16 +141,8 @@ static int dynamic_attribution(PGconn *conn, const char *network_id, const char 
                         " WHERE network_id = $1 AND number = $2 AND reserved_at <= $3::timestamptz"
                         " AND held_until >= $3::timestamptz ORDER BY reserved_at DESC LIMIT 1",
                         3, params, &res, errbuf, errbuf_size);
-    if (rc == 0 && PQntuples(res) > 0) {
-        json_t *j_utm = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
-        *out = json_pack("{s:s, s:s, s:s}", "kind", "dynamic", "tracking_number", number,
-                         "visitor_id", PQgetvalue(res, 0, 0));
-        if (json_is_object(j_utm)) {
-            calls_cut_tags(j_utm); /* a session stored before tags were cut */
-            json_object_update(*out, j_utm);
-        }
-        json_decref(j_utm);
-    }
+    if (rc == 0 && PQntuples(res) > 0)
+        *out = session_attribution(number, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
     PQclear(res);
     return rc;
 }
@@ -156,8 +164,28 @@ static int is_pool_number(const struct cf_network *net, const char *number)
     return 0;
 }
 
-static int attribute(struct calls_ctx *ctx, PGconn *conn, const struct cf_network *net,
-                     json_t *j_call, char *errbuf, size_t errbuf_size)
+/* The session attribution of a batch's call: noted (the first pass), or
+ * its answer; 1 when there is none, asked directly. */
+static int batch_attribution(struct calls_lookups *lk, const char *network_id, const char *number,
+                             const char *started, json_t **out)
+{
+    char *key = calls_lookup_key(network_id, number, started);
+    json_t *j_ans = json_object_get(lk->attribution, key);
+    int unknown = 0;
+
+    *out = NULL;
+    if (lk->recording)
+        json_object_set_new(lk->attribution, key, json_null());
+    else if (json_is_object(j_ans))
+        *out = json_deep_copy(j_ans);
+    else if (!j_ans)
+        unknown = 1;
+    free(key);
+    return unknown;
+}
+
+static int attribute(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk,
+                     const struct cf_network *net, json_t *j_call, char *errbuf, size_t errbuf_size)
 {
     const char *number = tracking_number(j_call);
     const char *started = json_string_value(json_object_get(j_call, "started_at"));
@@ -166,8 +194,15 @@ static int attribute(struct calls_ctx *ctx, PGconn *conn, const struct cf_networ
     if (!number || !started)
         return 0;
     j_att = calls_static_attribution(net, number, started);
+    if (!j_att && lk && lk->recording) {
+        batch_attribution(lk, net->id, number, started, &j_att);
+        return 0;
+    }
     if (!j_att) {
-        int rc = dynamic_attribution(conn, net->id, number, started, &j_att, errbuf, errbuf_size);
+        int rc =
+            lk && !batch_attribution(lk, net->id, number, started, &j_att)
+                ? 0
+                : dynamic_attribution(conn, net->id, number, started, &j_att, errbuf, errbuf_size);
         /* A pool number's session may still wait in Redis for the DNI
          * flusher (taken a moment ago, or while PostgreSQL was down): write
          * it in this transaction and look again. */
@@ -252,6 +287,92 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
     return rc;
 }
 
+/* The unique decision of a batch's call (decide_unique's rule, over the
+ * batch's answers): the contact's calls stored before the batch, fetched
+ * once for the start times the first pass noted, and the batch's own
+ * calls as they stand at this point of the batch (what PostgreSQL would
+ * hold, were each fact saved on its own). A start outside what was
+ * fetched is CF_EINVAL: the batch goes the careful way. */
+CF_TESTABLE int calls_decide_unique_batch(struct calls_lookups *lk, const char *network_id,
+                                          json_t *j_call, long lookback_s, json_t *corrected,
+                                          char *errbuf, size_t errbuf_size)
+{
+    const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
+    const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
+    const int64_t started = cf_json_time(j_call, "started_at");
+    const int64_t span = (int64_t)lookback_s * 1000;
+    int earlier = 0, rc = 0;
+
+    if (!ckey || started < 0)
+        return 0;
+    char *key = calls_lookup_key(network_id, ckey, NULL);
+    json_t *j_c = json_object_get(lk->contacts, key);
+    if (lk->recording) {
+        if (!j_c) {
+            j_c = json_pack("{s:s, s:s, s:I, s:I}", "n", network_id, "k", ckey, "lo",
+                            (json_int_t)(started - span), "hi", (json_int_t)(started + span));
+            json_object_set_new(lk->contacts, key, j_c);
+        }
+        if (started - span < json_integer_value(json_object_get(j_c, "lo")))
+            json_object_set_new(j_c, "lo", json_integer(started - span));
+        if (started + span > json_integer_value(json_object_get(j_c, "hi")))
+            json_object_set_new(j_c, "hi", json_integer(started + span));
+    } else if (!j_c || !json_is_array(json_object_get(j_c, "rows")) ||
+               started - span < json_integer_value(json_object_get(j_c, "lo")) ||
+               started + span > json_integer_value(json_object_get(j_c, "hi"))) {
+        snprintf(errbuf, errbuf_size, "the unique decision of call %s was not fetched", call_id);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    /* Stored before the batch: the later ones flagged unique lose it. */
+    size_t i;
+    json_t *j_row;
+    json_array_foreach(json_object_get(j_c, "rows"), i, j_row)
+    {
+        const int64_t at = json_integer_value(json_object_get(j_row, "at"));
+        if (at <= started && at >= started - span)
+            earlier = 1;
+        if (at > started && at <= started + span &&
+            json_is_true(json_object_get(j_row, "unique"))) {
+            json_error_t jerr;
+            json_t *j_doc = json_loads(json_string_value(json_object_get(j_row, "doc")), 0, &jerr);
+            json_object_set_new(j_row, "unique", json_false());
+            json_array_append(lk->corrected_ids, json_object_get(j_row, "id"));
+            if (j_doc) {
+                json_object_set_new(j_doc, "unique", json_false());
+                json_array_append_new(corrected, j_doc);
+            }
+        }
+    }
+    /* The batch's own calls. */
+    const char *id;
+    json_t *j_true;
+    json_object_foreach(json_object_get(lk->by_contact, key), id, j_true)
+    {
+        json_t *j_e = json_object_get(lk->calls, id);
+        json_t *j_other = json_object_get(j_e, "doc");
+        const char *dir = json_string_value(json_object_get(j_other, "direction"));
+        const char *other_key = json_string_value(json_object_get(j_other, "contact_key"));
+        const int64_t at = cf_json_time(j_other, "started_at");
+        if (!j_e || strcmp(id, call_id) == 0 || !dir || strcmp(dir, "inbound") != 0 || !other_key ||
+            strcmp(other_key, ckey) != 0 || at < 0 ||
+            strcmp(json_string_value(json_object_get(j_e, "n")), network_id) != 0)
+            continue;
+        if (at <= started && at >= started - span)
+            earlier = 1;
+        if (at > started && at <= started + span &&
+            json_is_true(json_object_get(j_other, "unique"))) {
+            json_object_set_new(j_other, "unique", json_false());
+            json_object_set_new(j_e, "corrected", json_true());
+            json_array_append(corrected, j_other);
+        }
+    }
+    json_object_set_new(j_call, "unique", json_boolean(!earlier));
+out:
+    free(key);
+    return rc;
+}
+
 /* The patient of a contact as {"patient_id","last_visit_at"?} or NULL:
  * Redis first, then PostgreSQL (and the answer cached, "none" included,
  * under the contact's cache version read before PostgreSQL: a change the
@@ -314,16 +435,27 @@ static int patient_of(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     return 0;
 }
 
-static int classify(struct calls_ctx *ctx, PGconn *conn, const char *network_id, json_t *j_call,
-                    char *errbuf, size_t errbuf_size)
+static int classify(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk,
+                    const char *network_id, json_t *j_call, char *errbuf, size_t errbuf_size)
 {
     const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
     int64_t started = cf_json_time(j_call, "started_at");
-    json_t *j_pat = NULL;
+    json_t *j_pat = NULL, *j_ans = NULL;
+    int rc = 0;
 
     if (!ckey || started < 0)
         return 0;
-    int rc = patient_of(ctx, conn, network_id, ckey, &j_pat, errbuf, errbuf_size);
+    if (lk) { /* a batch: the view, read once for the batch's contacts */
+        char *key = calls_lookup_key(network_id, ckey, NULL);
+        j_ans = json_object_get(lk->patients, key);
+        if (lk->recording && !j_ans)
+            json_object_set_new(lk->patients, key, json_null());
+        free(key);
+    }
+    if (j_ans || (lk && lk->recording))
+        j_pat = json_is_object(j_ans) ? json_incref(j_ans) : NULL;
+    else
+        rc = patient_of(ctx, conn, network_id, ckey, &j_pat, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     int64_t last = cf_json_time(j_pat, "last_visit_at");
@@ -426,8 +558,9 @@ CF_TESTABLE void calls_decide_agent_group(const struct cf_network *net, json_t *
     }
 }
 
-int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char *network_id,
-                 const char *contact_locked, json_t *corrected, char *errbuf, size_t errbuf_size)
+int calls_enrich(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk, json_t *j_call,
+                 const char *network_id, const char *contact_locked, json_t *corrected,
+                 char *errbuf, size_t errbuf_size)
 {
     const int inbound =
         strcmp(json_string_value(json_object_get(j_call, "direction")), "inbound") == 0;
@@ -436,14 +569,184 @@ int calls_enrich(struct calls_ctx *ctx, PGconn *conn, json_t *j_call, const char
     int rc = 0;
 
     if (inbound && net && !json_object_get(j_call, "attribution"))
-        rc = attribute(ctx, conn, net, j_call, errbuf, errbuf_size);
+        rc = attribute(ctx, conn, lk, net, j_call, errbuf, errbuf_size);
     if (net)
         calls_decide_agent_group(net, j_call, ctx->cfg.default_cc);
     cf_netconf_release(snap);
     if (rc == 0 && inbound && !json_object_get(j_call, "unique"))
-        rc = decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s, contact_locked,
-                           corrected, errbuf, errbuf_size);
+        rc = lk ? calls_decide_unique_batch(lk, network_id, j_call, ctx->cfg.unique_lookback_s,
+                                            corrected, errbuf, errbuf_size)
+                : decide_unique(conn, network_id, j_call, ctx->cfg.unique_lookback_s,
+                                contact_locked, corrected, errbuf, errbuf_size);
     if (rc == 0 && !json_object_get(j_call, "patient"))
-        rc = classify(ctx, conn, network_id, j_call, errbuf, errbuf_size);
+        rc = classify(ctx, conn, lk, network_id, j_call, errbuf, errbuf_size);
+    return rc;
+}
+
+void calls_lookups_index(struct calls_lookups *lk, const char *call_id, const char *network_id,
+                         const json_t *j_call)
+{
+    const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
+
+    if (!ckey)
+        return;
+    char *key = calls_lookup_key(network_id, ckey, NULL);
+    json_t *j_set = json_object_get(lk->by_contact, key);
+    if (!j_set) {
+        j_set = json_object();
+        json_object_set_new(lk->by_contact, key, j_set);
+    }
+    json_object_set_new(j_set, call_id, json_true());
+    free(key);
+}
+
+char *calls_lookup_key(const char *a, const char *b, const char *c)
+{
+    return c ? cf_xasprintf("%s\037%s\037%s", a, b, c) : cf_xasprintf("%s\037%s", a, b);
+}
+
+/* The rows of a lookup map ({"i": its place, members of fields}) as the
+ * one JSON parameter of its statement; keys (new array) says which key
+ * each place answers. */
+static json_t *lookup_rows(const json_t *map, const char *const *fields, json_t *keys)
+{
+    json_t *j_rows = json_array();
+    const char *key;
+    json_t *j_v;
+
+    json_object_foreach((json_t *)map, key, j_v)
+    {
+        json_t *j_row = json_pack("{s:I}", "i", (json_int_t)json_array_size(keys));
+        char *copy = cf_xstrdup(key), *save = NULL;
+        char *part = strtok_r(copy, "\037", &save);
+        for (const char *const *f = fields; *f && part; f++) {
+            json_object_set_new(j_row, *f, json_string(part));
+            part = strtok_r(NULL, "\037", &save);
+        }
+        free(copy);
+        json_array_append_new(keys, json_string(key));
+        json_array_append_new(j_rows, j_row);
+    }
+    return j_rows;
+}
+
+static int lookup_exec(PGconn *conn, const char *sql, const json_t *j_rows, const char *exclude,
+                       PGresult **res, char *errbuf, size_t errbuf_size)
+{
+    char *rows = json_dumps(j_rows, JSON_COMPACT);
+    const char *params[] = {rows, exclude};
+    int rc = cf_pg_exec(conn, sql, exclude ? 2 : 1, params, res, errbuf, errbuf_size);
+    free(rows);
+    return rc;
+}
+
+int calls_lookups_fetch(PGconn *conn, struct calls_lookups *lk, const char *exclude, char *errbuf,
+                        size_t errbuf_size)
+{
+    static const char *const att_fields[] = {"n", "num", "st", NULL};
+    static const char *const pat_fields[] = {"n", "k", NULL};
+    json_t *keys = json_array(), *j_rows = NULL;
+    PGresult *res = NULL;
+    int rc = 0;
+
+    if (json_object_size(lk->attribution) > 0) {
+        j_rows = lookup_rows(lk->attribution, att_fields, keys);
+        rc =
+            lookup_exec(conn,
+                        "SELECT q.i, s.visitor_id, s.utm::text, q.num"
+                        " FROM jsonb_to_recordset($1::jsonb) AS q(i int, n text, num text, st text)"
+                        " CROSS JOIN LATERAL (SELECT visitor_id, utm FROM calls.dni_sessions"
+                        " WHERE network_id = q.n AND number = q.num"
+                        " AND reserved_at <= q.st::timestamptz AND held_until >= q.st::timestamptz"
+                        " ORDER BY reserved_at DESC LIMIT 1) AS s",
+                        j_rows, NULL, &res, errbuf, errbuf_size);
+        for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+            const char *key = json_string_value(
+                json_array_get(keys, (size_t)strtol(PQgetvalue(res, r, 0), NULL, 10)));
+            if (key)
+                json_object_set_new(lk->attribution, key,
+                                    session_attribution(PQgetvalue(res, r, 3),
+                                                        PQgetvalue(res, r, 1),
+                                                        PQgetvalue(res, r, 2)));
+        }
+        PQclear(res);
+        res = NULL;
+        json_decref(j_rows);
+        json_array_clear(keys);
+    }
+    if (rc == 0 && json_object_size(lk->patients) > 0) {
+        j_rows = lookup_rows(lk->patients, pat_fields, keys);
+        rc = lookup_exec(conn,
+                         "SELECT q.i, p.patient_id::text,"
+                         " (extract(epoch FROM p.last_visit_at) * 1000)::bigint"
+                         " FROM jsonb_to_recordset($1::jsonb) AS q(i int, n text, k text)"
+                         " CROSS JOIN LATERAL (SELECT p.patient_id, p.last_visit_at"
+                         " FROM calls.patient_contacts c"
+                         " JOIN calls.patients p USING (network_id, patient_id)"
+                         " WHERE c.network_id = q.n AND c.contact_key = q.k LIMIT 1) AS p",
+                         j_rows, NULL, &res, errbuf, errbuf_size);
+        for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+            const char *key = json_string_value(
+                json_array_get(keys, (size_t)strtol(PQgetvalue(res, r, 0), NULL, 10)));
+            json_t *j_pat = json_pack("{s:s}", "patient_id", PQgetvalue(res, r, 1));
+            if (!PQgetisnull(res, r, 2)) {
+                char buf[32];
+                cf_time_format(strtoll(PQgetvalue(res, r, 2), NULL, 10), buf);
+                json_object_set_new(j_pat, "last_visit_at", json_string(buf));
+            }
+            if (key)
+                json_object_set_new(lk->patients, key, j_pat);
+            else
+                json_decref(j_pat);
+        }
+        PQclear(res);
+        res = NULL;
+        json_decref(j_rows);
+        json_array_clear(keys);
+    }
+    if (rc == 0 && json_object_size(lk->contacts) > 0) {
+        const char *key;
+        json_t *j_c;
+        j_rows = json_array();
+        json_object_foreach(lk->contacts, key, j_c)
+        {
+            json_t *j_row = json_deep_copy(j_c);
+            json_object_set_new(j_row, "i", json_integer((json_int_t)json_array_size(keys)));
+            json_array_append_new(keys, json_string(key));
+            json_array_append_new(j_rows, j_row);
+            json_object_set_new(j_c, "rows", json_array());
+        }
+        /* The other inbound calls of each contact stored before the batch
+         * (the batch's own it holds itself) within the start times noted. */
+        rc =
+            lookup_exec(conn,
+                        "SELECT q.i, c.call_id::text,"
+                        " (extract(epoch FROM c.started_at) * 1000)::bigint,"
+                        " c.doc @> '{\"unique\": true}',"
+                        " CASE WHEN c.doc @> '{\"unique\": true}' THEN c.doc::text END"
+                        " FROM jsonb_to_recordset($1::jsonb) AS q(i int, n text, k text,"
+                        " lo bigint, hi bigint)"
+                        " JOIN calls.calls c ON c.network_id = q.n AND c.contact_key = q.k"
+                        " AND c.direction = 'inbound'"
+                        " AND c.started_at >= 'epoch'::timestamptz + q.lo * interval '1 ms'"
+                        " AND c.started_at <= 'epoch'::timestamptz + q.hi * interval '1 ms'"
+                        " WHERE c.call_id <> ALL (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)"
+                        "::uuid))",
+                        j_rows, exclude, &res, errbuf, errbuf_size);
+        for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+            const char *ck = json_string_value(
+                json_array_get(keys, (size_t)strtol(PQgetvalue(res, r, 0), NULL, 10)));
+            json_t *j_list = json_object_get(json_object_get(lk->contacts, ck), "rows");
+            json_t *j_row = json_pack("{s:s, s:I, s:b}", "id", PQgetvalue(res, r, 1), "at",
+                                      (json_int_t)strtoll(PQgetvalue(res, r, 2), NULL, 10),
+                                      "unique", strcmp(PQgetvalue(res, r, 3), "t") == 0);
+            if (!PQgetisnull(res, r, 4))
+                json_object_set_new(j_row, "doc", json_string(PQgetvalue(res, r, 4)));
+            json_array_append_new(j_list, j_row);
+        }
+        PQclear(res);
+        json_decref(j_rows);
+    }
+    json_decref(keys);
     return rc;
 }

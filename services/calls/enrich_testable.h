@@ -17,6 +17,13 @@ CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const
 CF_TESTABLE const char *calls_agent_group(const struct cf_network *net, const char *provider,
                                           const char *agent_id, const char *clinic_id,
                                           const char *default_cc);
+/* The unique decision of a call of a batch, from lk (calls.h): noted when
+ * it records, else answered from the rows fetched for the contact and the
+ * batch's own calls; CF_EINVAL when its start was not fetched. */
+struct calls_lookups;
+CF_TESTABLE int calls_decide_unique_batch(struct calls_lookups *lk, const char *network_id,
+                                          json_t *j_call, long lookback_s, json_t *corrected,
+                                          char *errbuf, size_t errbuf_size);
 CF_TESTABLE void calls_decide_agent_group(const struct cf_network *net, json_t *j_call,
                                           const char *default_cc);
 

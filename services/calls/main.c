@@ -39,6 +39,7 @@ static int add_consumers(struct cf_service *svc)
         .ntopics = 1,
         .schema = "calls",
         .apply = calls_fold_apply,
+        .apply_batch = calls_fold_apply_batch,
         .ctx = &ctx,
     };
     if (cf_service_add_consumer(svc, &fold) != 0 ||

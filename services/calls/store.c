@@ -160,3 +160,175 @@ int calls_store_pend_result(PGconn *conn, const struct cf_event *ev, const rd_ka
     free(value);
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* A batch at once (the fold's fast path): one statement per step, its      */
+/* rows as one JSON parameter (jsonb_to_recordset): nothing to escape.       */
+/* ------------------------------------------------------------------------ */
+
+/* Runs sql with one JSON parameter. */
+static int exec_json(PGconn *conn, const char *sql, const json_t *j_param, PGresult **res,
+                     char *errbuf, size_t errbuf_size)
+{
+    char *text = json_dumps(j_param, JSON_COMPACT);
+    const char *params[] = {text};
+    int rc = cf_pg_exec(conn, sql, 1, params, res, errbuf, errbuf_size);
+    free(text);
+    return rc;
+}
+
+int calls_store_load_many(PGconn *conn, const char *ids, json_t *loaded, char *errbuf,
+                          size_t errbuf_size)
+{
+    const char *params[] = {ids};
+    PGresult *res = NULL;
+    json_error_t jerr;
+    int rc = cf_pg_exec(conn,
+                        "SELECT call_id::text, doc::text, network_id FROM calls"
+                        " WHERE call_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)"
+                        "::uuid)) ORDER BY call_id FOR UPDATE",
+                        1, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        json_t *j_doc = json_loads(PQgetvalue(res, i, 1), 0, &jerr);
+        if (!j_doc) {
+            snprintf(errbuf, errbuf_size, "stored call %s is not JSON: %s", PQgetvalue(res, i, 0),
+                     jerr.text);
+            rc = CF_EINTERNAL;
+            break;
+        }
+        json_object_set_new(loaded, PQgetvalue(res, i, 0),
+                            json_pack("{s:s, s:o}", "n", PQgetvalue(res, i, 2), "doc", j_doc));
+    }
+    PQclear(res);
+    return rc;
+}
+
+json_t *calls_store_row(const char *network_id, const json_t *j_call)
+{
+    json_t *j_row = json_object();
+    static const char *const strings[] = {
+        "call_id",     "clinic_id", "direction", "status",   "contact_key",      "started_at",
+        "answered_at", "ended_at",  "outcome",   "provider", "provider_call_id", NULL};
+    static const char *const ints[] = {"ring_seconds", "talk_seconds", "facts", NULL};
+
+    json_object_set_new(j_row, "network_id", json_string(network_id));
+    for (const char *const *k = strings; *k; k++) {
+        const json_t *v = json_object_get(j_call, *k);
+        json_object_set_new(j_row, *k, json_is_string(v) ? json_copy((json_t *)v) : json_null());
+    }
+    for (const char *const *k = ints; *k; k++) {
+        const json_t *v = json_object_get(j_call, *k);
+        json_object_set_new(j_row, *k, json_is_integer(v) ? json_copy((json_t *)v) : json_null());
+    }
+    const json_t *j_result = json_object_get(json_object_get(j_call, "result"), "value");
+    json_object_set_new(j_row, "result",
+                        json_is_string(j_result) ? json_copy((json_t *)j_result) : json_null());
+    json_object_set(j_row, "doc", (json_t *)j_call);
+    return j_row;
+}
+
+int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size)
+{
+    json_t *j_rows = json_array(), *j_c;
+    size_t i;
+
+    json_array_foreach(calls, i, j_c)
+        json_array_append_new(j_rows, calls_store_row(json_string_value(json_object_get(j_c, "n")),
+                                                      json_object_get(j_c, "doc")));
+    int rc =
+        json_array_size(j_rows) == 0
+            ? 0
+            : exec_json(conn,
+                        "INSERT INTO calls (call_id, network_id, clinic_id, direction, status,"
+                        " contact_key, started_at, answered_at, ended_at, outcome, ring_seconds,"
+                        " talk_seconds, provider, provider_call_id, facts, doc, result, updated_at)"
+                        " SELECT call_id, network_id, clinic_id, direction, status, contact_key,"
+                        " started_at, answered_at, ended_at, outcome, ring_seconds, talk_seconds,"
+                        " provider, provider_call_id, facts, doc, result, now()"
+                        " FROM json_to_recordset($1::json) AS r(call_id uuid, network_id text,"
+                        " clinic_id text, direction text, status text, contact_key text,"
+                        " started_at timestamptz, answered_at timestamptz, ended_at timestamptz,"
+                        " outcome text, ring_seconds integer, talk_seconds integer, provider text,"
+                        " provider_call_id text, facts integer, doc jsonb, result text)"
+                        " ORDER BY call_id"
+                        " ON CONFLICT (call_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
+                        " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"
+                        " started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,"
+                        " ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome,"
+                        " ring_seconds = EXCLUDED.ring_seconds,"
+                        " talk_seconds = EXCLUDED.talk_seconds, facts = EXCLUDED.facts,"
+                        " doc = EXCLUDED.doc, result = EXCLUDED.result, updated_at = now()",
+                        j_rows, NULL, errbuf, errbuf_size);
+    json_decref(j_rows);
+    return rc;
+}
+
+int calls_store_take_pending(PGconn *conn, const json_t *want, json_t *taken, char *errbuf,
+                             size_t errbuf_size)
+{
+    PGresult *res = NULL;
+
+    if (json_array_size(want) == 0)
+        return 0;
+    int rc = exec_json(conn,
+                       "WITH taken AS (DELETE FROM pending_results p"
+                       " USING jsonb_to_recordset($1::jsonb) AS q(c uuid, n text)"
+                       " WHERE p.call_id = q.c AND p.network_id = q.n"
+                       " RETURNING p.call_id, p.raw_offset, p.event)"
+                       " SELECT call_id::text, event FROM taken ORDER BY call_id, raw_offset",
+                       want, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        json_t *j_list = json_object_get(taken, id);
+        if (!j_list) {
+            j_list = json_array();
+            json_object_set_new(taken, id, j_list);
+        }
+        json_array_append_new(j_list, json_string(PQgetvalue(res, i, 1)));
+    }
+    PQclear(res);
+    return rc;
+}
+
+json_t *calls_store_pend_row(const struct cf_event *ev, const rd_kafka_message_t *rkm)
+{
+    return json_pack("{s:s, s:s, s:s, s:i, s:I, s:s%}", "event_id", ev->id, "network_id",
+                     ev->networkid, "call_id", ev->subject, "raw_partition", (int)rkm->partition,
+                     "raw_offset", (json_int_t)rkm->offset, "event", (const char *)rkm->payload,
+                     rkm->len);
+}
+
+int calls_store_pend_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    return exec_json(conn,
+                     "INSERT INTO pending_results (event_id, network_id, call_id, raw_partition,"
+                     " raw_offset, event) SELECT * FROM jsonb_to_recordset($1::jsonb) AS"
+                     " q(event_id uuid, network_id text, call_id uuid, raw_partition integer,"
+                     " raw_offset bigint, event text) ON CONFLICT (event_id) DO NOTHING",
+                     rows, NULL, errbuf, errbuf_size);
+}
+
+int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(ids) == 0)
+        return 0;
+    return exec_json(conn,
+                     "UPDATE calls SET doc = jsonb_set(doc, '{unique}', 'false')"
+                     " WHERE call_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)"
+                     "::uuid))",
+                     ids, NULL, errbuf, errbuf_size);
+}
+
+int calls_store_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(keys) == 0)
+        return 0;
+    /* The keys are sorted by the caller and locked in the array's order. */
+    return exec_json(conn,
+                     "SELECT " CALLS_UNIQUE_LOCK_SQL(
+                         "k") " FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY"
+                              " AS a(k, i) ORDER BY i",
+                     keys, NULL, errbuf, errbuf_size);
+}

@@ -17,7 +17,9 @@
  * under a savepoint, so that the rejected one alone is undone and sent to
  * the DLQ. Besides what apply runs, an optimistic batch costs the same
  * few statements however many messages and partitions it holds (begin,
- * dedupe, offsets, commit). The connection's search_path is the service
+ * dedupe, offsets, commit); a service with a batch apply (the fast path)
+ * applies the batch's messages in one call, in statements of its own that
+ * do not grow with the batch either. The connection's search_path is the service
  * schema, then public, so apply functions name their tables unqualified.
  */
 #include "common/consumer.h"
@@ -423,7 +425,7 @@ int cf_consumer_stored_offsets(PGconn *conn, const char *schema, const char *gro
 }
 
 /* apply_batch's answer when a message was rejected (not a CF_E* code). */
-#define BATCH_REJECTED 1
+#define BATCH_REJECTED CF_CONSUMER_BATCH_REJECTED
 
 CF_TESTABLE char *cf_consumer_ids_literal(const struct cf_consumer_msg *msgs, size_t n)
 {
@@ -506,12 +508,50 @@ CF_TESTABLE int cf_consumer_dedupe(struct cf_consumer *c, struct cf_consumer_msg
     return 0;
 }
 
+/* What an optimistic batch makes of apply's answer rc (its reason). */
+static int apply_answer(int rc, const char *reason, char *errbuf, size_t errbuf_size)
+{
+    if (rc == CF_EINVAL) {
+        snprintf(errbuf, errbuf_size, "a message was rejected: %s", reason);
+        return BATCH_REJECTED;
+    }
+    if (rc != 0) {
+        snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
+        return rc;
+    }
+    return 0;
+}
+
+/* The fast path: the messages to apply (not sent to the DLQ, not applied
+ * before) go to the batch apply at once, in their order. */
+static int apply_all(struct cf_consumer *c, rd_kafka_message_t **batch,
+                     const struct cf_consumer_msg *msgs, size_t n, struct cf_outbox *out,
+                     char *errbuf, size_t errbuf_size)
+{
+    const struct cf_event **evs = cf_xcalloc(n + 1, sizeof(*evs));
+    const rd_kafka_message_t **rkms = cf_xcalloc(n + 1, sizeof(*rkms));
+    char reason[512] = "";
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i]->payload && !msgs[i].apply)
+            continue;
+        evs[k] = msgs[i].parsed ? &msgs[i].ev : NULL;
+        rkms[k++] = batch[i];
+    }
+    int rc = k ? c->apply_batch(c->ctx, c->conn, evs, rkms, k, out, reason, sizeof(reason)) : 0;
+    free(evs);
+    free(rkms);
+    return apply_answer(rc, reason, errbuf, errbuf_size);
+}
+
 /* The optimistic way through a batch: one dedupe statement, no savepoint
  * per message. Returns BATCH_REJECTED as soon as a message is rejected: the
  * caller rolls back and applies the batch again message by message, so
  * that the rejected one's partial effects are undone alone. */
-static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
-                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+CF_TESTABLE int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch,
+                                             size_t n, struct cf_outbox *out, char *errbuf,
+                                             size_t errbuf_size)
 {
     struct cf_consumer_msg *msgs = cf_xcalloc(n, sizeof(*msgs));
     char reason[512] = "";
@@ -527,7 +567,9 @@ static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t
             dlq_add(c, out, rkm, NULL, "invalid_envelope", reason);
     }
     err = cf_consumer_dedupe(c, msgs, n, errbuf, errbuf_size);
-    for (size_t i = 0; i < n && !err; i++) {
+    if (!err && c->apply_batch)
+        err = apply_all(c, batch, msgs, n, out, errbuf, errbuf_size);
+    for (size_t i = 0; i < n && !err && !c->apply_batch; i++) {
         const rd_kafka_message_t *rkm = batch[i];
         if (rkm->payload && !msgs[i].apply)
             continue; /* sent to the DLQ above, or applied before */
@@ -535,13 +577,7 @@ static int apply_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t
         int rc = c->apply(c->ctx, c->conn, msgs[i].parsed ? &msgs[i].ev : NULL, rkm, out, reason,
                           sizeof(reason));
         cf_log_set_request_id(NULL);
-        if (rc == CF_EINVAL) {
-            snprintf(errbuf, errbuf_size, "a message was rejected: %s", reason);
-            err = BATCH_REJECTED;
-        } else if (rc != 0) {
-            snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
-            err = rc;
-        }
+        err = apply_answer(rc, reason, errbuf, errbuf_size);
     }
     for (size_t i = 0; i < n; i++)
         cf_event_clear(&msgs[i].ev);
@@ -623,7 +659,7 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
         for (size_t i = 0; i < n && !err; i++)
             err = cf_consumer_apply_one(c, batch[i], out, last_resort, errbuf, errbuf_size);
     } else {
-        err = apply_batch(c, batch, n, out, errbuf, errbuf_size);
+        err = cf_consumer_apply_optimistic(c, batch, n, out, errbuf, errbuf_size);
     }
     if (!err)
         err = cf_outbox_produce(c->producer, out, errbuf, errbuf_size);
@@ -829,6 +865,7 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     c->group_id = cf_xstrdup(cc->group_id);
     c->schema = cf_xstrdup(cc->schema);
     c->apply = cc->apply;
+    c->apply_batch = cc->apply_batch;
     c->batch_done = cc->batch_done;
     c->ctx = cc->ctx;
     c->batch_max = cc->batch_max > 0 ? (size_t)cc->batch_max : CF_CONSUMER_BATCH_DEFAULT;

@@ -30,6 +30,7 @@ struct cf_consumer {
     char *schema;
     char *ident; /* schema quoted as an identifier */
     cf_apply_fn apply;
+    cf_apply_batch_fn apply_batch;
     void (*batch_done)(void *ctx, int committed);
     void *ctx;
     size_t batch_max;
@@ -96,6 +97,17 @@ CF_TESTABLE int cf_consumer_dedupe(struct cf_consumer *c, struct cf_consumer_msg
 CF_TESTABLE int cf_consumer_store_offsets(struct cf_consumer *c,
                                           const rd_kafka_topic_partition_list_t *nexts,
                                           char *errbuf, size_t errbuf_size);
+
+/* The optimistic way through a batch in c's open transaction: one dedupe
+ * statement, then the messages to apply (new, and not sent to the DLQ for
+ * an invalid envelope) to c's batch apply at once when it has one, else to
+ * apply one by one with no savepoint. 0, CF_CONSUMER_BATCH_REJECTED when a
+ * message was rejected (the caller rolls back and goes message by
+ * message), or a transient error. */
+#define CF_CONSUMER_BATCH_REJECTED 1
+CF_TESTABLE int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch,
+                                             size_t n, struct cf_outbox *out, char *errbuf,
+                                             size_t errbuf_size);
 
 /* Applies one message under a savepoint in c's open transaction (the
  * careful way); a rejected one is undone, not recorded as applied, and

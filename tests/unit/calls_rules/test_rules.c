@@ -4,12 +4,16 @@
  * time only from a reported start or ring, abandoned under the threshold
  * and only with a known ring time, targeted from the talk threshold and
  * inbound only, late facts update without moving the status, the private
- * part is never published; and static attribution by validity dates.
+ * part is never published; and static attribution by validity dates; and
+ * what the fold's batch statements take (its plan, a call's row).
  */
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "calls.h"
+#include "common/err.h"
 #include "cftest.h"
 #include "enrich_testable.h"
 #include "fold_testable.h"
@@ -593,6 +597,191 @@ static void test_latest_result_wins(void)
     json_decref(c);
 }
 
+/* A fold event of the batch tests. */
+static void batch_event(struct cf_event *ev, const char *type, const char *subject,
+                        const char *network, const char *dir, const char *contact)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->type = (char *)type;
+    ev->subject = (char *)subject;
+    ev->networkid = (char *)network;
+    ev->data = json_object();
+    if (dir)
+        json_object_set_new(ev->data, "direction", json_string(dir));
+    if (contact)
+        json_object_set_new(ev->data, "contact_key", json_string(contact));
+}
+
+static void test_batch_plan(void)
+{
+    static const char *const fact = "clinicflow.call.reported", *const result =
+                                                                    "clinicflow.call.result";
+    struct cf_event evs[7];
+    batch_event(&evs[0], fact, "call-a", "n1", "inbound", "+7916000002");
+    batch_event(&evs[1], result, "call-b", "n1", NULL, NULL);
+    batch_event(&evs[2], fact, "call-a", "n1", "inbound", "+7916000002");
+    batch_event(&evs[3], fact, "call-c", "n1", "outbound", "+7916000003");
+    batch_event(&evs[4], fact, "call-d", "n2", "inbound", "+7916000002");
+    batch_event(&evs[5], fact, "call-e", "n1", "inbound", "+7916000001");
+    batch_event(&evs[6], fact, "call-b", "n1", "inbound", NULL);
+    const struct cf_event *ptrs[8] = {&evs[0], &evs[1], &evs[2], &evs[3],
+                                      &evs[4], &evs[5], &evs[6], NULL};
+    json_t *ids = json_array(), *nets = json_object(), *locks = json_array();
+
+    calls_batch_plan(ptrs, 8, ids, nets, locks); /* a tombstone (NULL) is skipped */
+    /* each call once, in the order it first comes */
+    json_t *want_ids = json_pack("[s,s,s,s,s]", "call-a", "call-b", "call-c", "call-d", "call-e");
+    CHECK(json_equal(ids, want_ids));
+    /* the network of each call's first fact (call-b's result is no fact) */
+    json_t *want_nets = json_pack("{s:s, s:s, s:s, s:s, s:s}", "call-a", "n1", "call-b", "n1",
+                                  "call-c", "n1", "call-d", "n2", "call-e", "n1");
+    CHECK(json_equal(nets, want_nets));
+    /* inbound facts' contacts, once each, sorted: every instance locks them
+     * in one order; an outbound fact's contact takes no unique lock */
+    json_t *want_locks = json_pack("[s,s,s]", "n1/+7916000001", "n1/+7916000002", "n2/+7916000002");
+    CHECK(json_equal(locks, want_locks));
+    if (!json_equal(locks, want_locks)) {
+        char *got = json_dumps(locks, 0);
+        fprintf(stderr, "locks: %s\n", got);
+        free(got);
+    }
+    json_decref(want_ids);
+    json_decref(want_nets);
+    json_decref(want_locks);
+    json_decref(ids);
+    json_decref(nets);
+    json_decref(locks);
+    for (int i = 0; i < 7; i++)
+        json_decref(evs[i].data);
+}
+
+static void test_store_row(void)
+{
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:01:00Z",
+          json_pack("{s:s, s:i}", "answered_at", "2026-11-20T10:00:10Z", "talk_seconds", 50));
+    json_object_set_new(c, "result", json_pack("{s:s}", "value", "booked"));
+    json_t *row = calls_store_row("net-1", c);
+    CHECK_STR(str(row, "network_id"), "net-1");
+    CHECK_STR(str(row, "call_id"), "5b7f0c1e-2d3a-5e4f-8a9b-0c1d2e3f4a5b");
+    CHECK_STR(str(row, "status"), "ended");
+    CHECK_STR(str(row, "answered_at"), "2026-11-20T10:00:10.000Z");
+    CHECK_INT(num(row, "talk_seconds"), 50);
+    CHECK_INT(num(row, "facts"), 0);
+    CHECK_STR(str(row, "result"), "booked");
+    /* absent: null, so the column is NULL rather than missing */
+    CHECK(json_is_null(json_object_get(row, "clinic_id")));
+    CHECK(json_is_null(json_object_get(row, "contact_key")));
+    /* the whole document, private part included */
+    CHECK(json_object_get(row, "doc") == c);
+    CHECK(json_is_object(json_object_get(json_object_get(row, "doc"), "reported")));
+    json_decref(row);
+    json_decref(c);
+}
+
+/* An inbound call of contact +7916000001 started at t, in the batch's
+ * calls (lk->calls and its index) when lk is given. */
+static json_t *contact_call(struct calls_lookups *lk, const char *id, const char *t, int unique)
+{
+    json_t *c = json_pack("{s:s, s:s, s:s, s:s}", "call_id", id, "direction", "inbound",
+                          "contact_key", "+7916000001", "started_at", t);
+    if (unique >= 0)
+        json_object_set_new(c, "unique", json_boolean(unique));
+    if (lk) {
+        json_object_set_new(lk->calls, id, json_pack("{s:s, s:O}", "n", "net-1", "doc", c));
+        calls_lookups_index(lk, id, "net-1", c);
+    }
+    return c;
+}
+
+static int64_t ms_of(const char *t)
+{
+    int64_t ms = 0;
+    cf_time_parse(t, &ms);
+    return ms;
+}
+
+static void test_unique_decision_of_a_batch(void)
+{
+    struct calls_lookups lk = {0};
+    char errbuf[256] = "";
+    lk.calls = json_object();
+    lk.by_contact = json_object();
+    lk.contacts = json_object();
+    lk.corrected_ids = json_array();
+    json_t *corrected = json_array();
+    char *key = calls_lookup_key("net-1", "+7916000001", NULL);
+
+    /* First pass: the window of starts is noted (the look-back, 3600 s,
+     * either side of each start); nothing is asked of PostgreSQL. */
+    lk.recording = 1;
+    json_t *x = contact_call(NULL, "call-x", "2026-11-20T10:00:00Z", -1);
+    json_t *y = contact_call(NULL, "call-y", "2026-11-20T12:00:00Z", -1);
+    CHECK_INT(calls_decide_unique_batch(&lk, "net-1", x, 3600, corrected, errbuf, sizeof(errbuf)),
+              0);
+    CHECK_INT(calls_decide_unique_batch(&lk, "net-1", y, 3600, corrected, errbuf, sizeof(errbuf)),
+              0);
+    json_t *j_c = json_object_get(lk.contacts, key);
+    CHECK_INT(json_integer_value(json_object_get(j_c, "lo")), ms_of("2026-11-20T09:00:00Z"));
+    CHECK_INT(json_integer_value(json_object_get(j_c, "hi")), ms_of("2026-11-20T13:00:00Z"));
+    json_decref(x);
+    json_decref(y);
+
+    /* Second pass, with what was fetched: a call stored before the batch
+     * 30 minutes after x, flagged unique, and one 5 hours before x. */
+    lk.recording = 0;
+    json_object_set_new(j_c, "rows",
+                        json_pack("[{s:s, s:I, s:b, s:s}, {s:s, s:I, s:b}]", "id", "stored-later",
+                                  "at", (json_int_t)ms_of("2026-11-20T10:30:00Z"), "unique", 1,
+                                  "doc", "{\"call_id\":\"stored-later\",\"unique\":true}", "id",
+                                  "stored-old", "at", (json_int_t)ms_of("2026-11-20T05:00:00Z"),
+                                  "unique", 1));
+    /* a call of the batch folded before, 10 minutes after x, flagged unique */
+    json_t *b = contact_call(&lk, "call-b", "2026-11-20T10:10:00Z", 1);
+    x = contact_call(NULL, "call-x", "2026-11-20T10:00:00Z", -1);
+    CHECK_INT(calls_decide_unique_batch(&lk, "net-1", x, 3600, corrected, errbuf, sizeof(errbuf)),
+              0);
+    /* nothing started in the hour before x: unique; both later ones lose it */
+    CHECK(json_is_true(json_object_get(x, "unique")));
+    CHECK(json_is_false(json_object_get(b, "unique")));
+    CHECK(json_is_true(json_object_get(json_object_get(lk.calls, "call-b"), "corrected")));
+    CHECK_INT(json_array_size(lk.corrected_ids), 1);
+    CHECK_STR(json_string_value(json_array_get(lk.corrected_ids, 0)), "stored-later");
+    CHECK_INT(json_array_size(corrected), 2); /* both emitted, un-flagged */
+    CHECK(json_is_false(json_object_get(json_array_get(corrected, 0), "unique")));
+    CHECK(json_array_get(corrected, 1) == b);
+
+    /* y, 2 hours after x: nothing within its hour before: unique. */
+    y = contact_call(NULL, "call-y", "2026-11-20T12:00:00Z", -1);
+    CHECK_INT(calls_decide_unique_batch(&lk, "net-1", y, 3600, corrected, errbuf, sizeof(errbuf)),
+              0);
+    CHECK(json_is_true(json_object_get(y, "unique")));
+    /* z, at the same second as b (folded before it): not unique; the
+     * stored call already corrected is not corrected again. */
+    json_t *z = contact_call(NULL, "call-z", "2026-11-20T10:10:00Z", -1);
+    CHECK_INT(calls_decide_unique_batch(&lk, "net-1", z, 3600, corrected, errbuf, sizeof(errbuf)),
+              0);
+    CHECK(json_is_false(json_object_get(z, "unique")));
+    CHECK_INT(json_array_size(lk.corrected_ids), 1);
+    /* a start the first pass did not see: the batch goes the careful way */
+    json_t *w = contact_call(NULL, "call-w", "2026-11-21T10:00:00Z", -1);
+    CHECK_INT(calls_decide_unique_batch(&lk, "net-1", w, 3600, corrected, errbuf, sizeof(errbuf)),
+              CF_EINVAL);
+    CHECK(json_object_get(w, "unique") == NULL);
+
+    free(key);
+    json_decref(w);
+    json_decref(z);
+    json_decref(y);
+    json_decref(x);
+    json_decref(b);
+    json_decref(corrected);
+    json_decref(lk.calls);
+    json_decref(lk.by_contact);
+    json_decref(lk.contacts);
+    json_decref(lk.corrected_ids);
+}
+
 int main(void)
 {
     test_status_never_regresses_and_earliest_times_win();
@@ -608,5 +797,8 @@ int main(void)
     test_agent_group_decision();
     test_contact_key_follows_the_kept_party();
     test_latest_result_wins();
+    test_batch_plan();
+    test_store_row();
+    test_unique_decision_of_a_batch();
     return cf_test_done();
 }

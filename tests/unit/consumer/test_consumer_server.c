@@ -5,7 +5,10 @@
  * DLQ leaves nothing behind, not even its event id among the applied, so a
  * replay of it once its cause is fixed is applied; and the partitions'
  * next offsets stored in one statement and read back through
- * cf_consumer_stored_offsets, for more partitions than a fixed array held.
+ * cf_consumer_stored_offsets, for more partitions than a fixed array held;
+ * and an optimistic batch given to a batch apply at once: only the
+ * messages not applied before nor sent to the DLQ, in their order, and a
+ * rejection that sends the batch the careful way.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -26,9 +29,11 @@
 
 #define GROUP "unit-group"
 
-/* What the test's apply function saw and does. */
+/* What the test's apply functions saw and do. */
 struct fake {
     int calls;
+    int batch_calls;
+    char seen[256]; /* the keys the batch apply was given, ","-separated */
 };
 
 /* Inserts data.k into t, adds an output event, then answers as data.verdict
@@ -63,6 +68,40 @@ static int fake_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
     if (strcmp(verdict, "sql") == 0)
         return cf_pg_exec(conn, "SELECT 1 / 0", 0, NULL, NULL, errbuf, errbuf_size);
     return 0;
+}
+
+/* The batch apply: each message's key in t and its output event, in one
+ * statement; CF_EINVAL when one of them says "reject". */
+static int fake_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                            const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                            char *errbuf, size_t errbuf_size)
+{
+    struct fake *f = ctx;
+    json_t *keys = json_array();
+    int reject = 0;
+    (void)rkms;
+    f->batch_calls++;
+    f->seen[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *k = json_string_value(json_object_get(evs[i]->data, "k"));
+        const char *verdict = json_string_value(json_object_get(evs[i]->data, "verdict"));
+        size_t len = strlen(f->seen);
+        snprintf(f->seen + len, sizeof(f->seen) - len, "%s%s", len ? "," : "", k);
+        json_array_append_new(keys, json_string(k));
+        cf_outbox_add(out, "clinicflow.calls.v1", k, evs[i]);
+        reject = reject || strcmp(verdict, "reject") == 0;
+    }
+    char *text = json_dumps(keys, JSON_COMPACT);
+    const char *params[] = {text};
+    int rc = cf_pg_exec(conn, "INSERT INTO t (k) SELECT jsonb_array_elements_text($1::jsonb)", 1,
+                        params, NULL, errbuf, errbuf_size);
+    free(text);
+    json_decref(keys);
+    if (rc == 0 && reject) {
+        snprintf(errbuf, errbuf_size, "refused by the rules");
+        rc = CF_EINVAL;
+    }
+    return rc;
 }
 
 static long count(PGconn *conn, const char *sql, const char *param)
@@ -184,6 +223,91 @@ static void test_apply_one(struct cf_consumer *c, struct fake *f, rd_kafka_topic
     }
 }
 
+#define ID_5 "6f1f7e2a-1c1b-4a55-8f0e-000000000005"
+#define ID_6 "6f1f7e2a-1c1b-4a55-8f0e-000000000006"
+#define ID_7 "6f1f7e2a-1c1b-4a55-8f0e-000000000007"
+
+/* A message of the batch tests at offset. */
+static rd_kafka_message_t *batch_msg(rd_kafka_topic_t *rkt, int64_t offset, char *value,
+                                     const char *k)
+{
+    rd_kafka_message_t *rkm = calloc(1, sizeof(*rkm));
+    rkm->rkt = rkt;
+    rkm->partition = 2;
+    rkm->offset = offset;
+    rkm->payload = value;
+    rkm->len = strlen(value);
+    rkm->key = (void *)k;
+    rkm->key_len = strlen(k);
+    return rkm;
+}
+
+static void test_apply_batch(struct cf_consumer *c, struct fake *f, rd_kafka_topic_t *rkt)
+{
+    char errbuf[512] = "";
+    char bad[] = "not an envelope";
+    /* k5; an invalid envelope; k1 applied before (test_apply_one); k6 and
+     * its repeat (the same event id) */
+    char *values[] = {envelope(ID_5, "k5", "ok"), bad, envelope(ID_1, "k1", "ok"),
+                      envelope(ID_6, "k6", "ok"), envelope(ID_6, "k6", "ok")};
+    const char *keys[] = {"k5", "bad", "k1", "k6", "k6"};
+    rd_kafka_message_t *batch[5];
+    for (int i = 0; i < 5; i++)
+        batch[i] = batch_msg(rkt, 100 + i, values[i], keys[i]);
+    struct cf_outbox out = {0};
+
+    c->apply_batch = fake_apply_batch;
+    f->calls = f->batch_calls = 0;
+    CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
+    int rc = cf_consumer_apply_optimistic(c, batch, 5, &out, errbuf, sizeof(errbuf));
+    if (rc)
+        fprintf(stderr, "batch: %s\n", errbuf);
+    CHECK_INT(rc, 0);
+    CHECK_INT(cf_pg_commit(c->conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(f->batch_calls, 1); /* at once */
+    CHECK_INT(f->calls, 0);       /* never one by one */
+    CHECK_STR(f->seen, "k5,k6");
+    CHECK_INT(count(c->conn, "SELECT count(*) FROM t WHERE k = ANY ($1::text[])", "{k5,k6}"), 2);
+    CHECK_INT(count(c->conn,
+                    "SELECT count(*) FROM applied_events WHERE group_id = '" GROUP
+                    "' AND event_id = ANY ($1::uuid[])",
+                    "{" ID_5 "," ID_6 "}"),
+              2);
+    /* the DLQ entry of the invalid envelope, then the two outputs */
+    CHECK_INT(out.n, 3);
+    if (out.n == 3) {
+        CHECK_STR(out.msgs[0].topic, "clinicflow.dlq.v1");
+        CHECK_STR(out.msgs[1].topic, "clinicflow.calls.v1");
+    }
+    cf_outbox_truncate(&out, 0);
+
+    /* A rejection: the batch goes the careful way, nothing of it kept. */
+    free(values[0]);
+    values[0] = envelope(ID_7, "k7", "reject");
+    batch[0]->payload = values[0];
+    batch[0]->len = strlen(values[0]);
+    f->batch_calls = 0;
+    CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
+    rc = cf_consumer_apply_optimistic(c, batch, 1, &out, errbuf, sizeof(errbuf));
+    CHECK_INT(rc, CF_CONSUMER_BATCH_REJECTED);
+    cf_pg_rollback(c->conn);
+    CHECK_INT(f->batch_calls, 1);
+    CHECK_INT(count(c->conn, "SELECT count(*) FROM t WHERE k = $1", "k7"), 0);
+    CHECK_INT(count(c->conn,
+                    "SELECT count(*) FROM applied_events WHERE group_id = '" GROUP
+                    "' AND event_id = $1::uuid",
+                    ID_7),
+              0);
+    cf_outbox_truncate(&out, 0);
+    free(out.msgs);
+    c->apply_batch = NULL;
+    for (int i = 0; i < 5; i++) {
+        if (values[i] != bad)
+            free(values[i]);
+        free(batch[i]);
+    }
+}
+
 static void store(struct cf_consumer *c, rd_kafka_topic_partition_list_t *nexts)
 {
     char errbuf[512] = "";
@@ -297,6 +421,7 @@ int main(void)
     c.apply = fake_apply;
     c.ctx = &f;
     test_apply_one(&c, &f, rkt);
+    test_apply_batch(&c, &f, rkt);
     test_offsets(&c);
 
     rd_kafka_topic_destroy(rkt);

@@ -52,12 +52,29 @@ typedef int (*cf_apply_fn)(void *ctx, PGconn *conn, const struct cf_event *ev,
                            const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                            size_t errbuf_size);
 
+/*
+ * Optional: applies the messages of an optimistic batch at once, in
+ * their order (evs[i] NULL for a tombstone; rkms[i] is its message),
+ * inside the runner's open transaction: what cf_apply_fn does for one
+ * message, for all, in a number of statements that does not grow with n
+ * (the fast path). The messages are those the runner has not applied
+ * before; it keeps dedupe, offsets and produce-before-commit. Same codes
+ * as cf_apply_fn: CF_EINVAL sends the batch, rolled back, to the careful
+ * path, where apply (which the runner still needs) takes each message
+ * under a savepoint and a rejected one alone goes to the DLQ; a batch apply
+ * may also answer CF_EINVAL for a batch it cannot apply at once.
+ */
+typedef int (*cf_apply_batch_fn)(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                                 const rd_kafka_message_t *const *rkms, size_t n,
+                                 struct cf_outbox *out, char *errbuf, size_t errbuf_size);
+
 struct cf_consumer_conf {
     const char *group_id;
     const char *const *topics;
     size_t ntopics;
     const char *schema; /* where consumer_offsets and applied_events live */
     cf_apply_fn apply;
+    cf_apply_batch_fn apply_batch; /* optional: the fast path */
     void *ctx;
     int batch_max; /* messages per transaction (default 500 if 0) */
     /* Optional: called on the runner thread once a batch is over, committed
