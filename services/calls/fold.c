@@ -292,23 +292,15 @@ static void emit(struct cf_outbox *out, const struct cf_event *in, const char *v
     char kind[32];
     const char *subject = json_string_value(json_object_get(j_call, "call_id"));
     const int other = subject && strcmp(subject, in->subject) != 0;
-    const char *parts[] = {in->id, kind, subject};
-    const char *clinic = json_string_value(json_object_get(j_call, "clinic_id"));
 
     if (!out) /* a batch's first pass */
         return;
-    if (!other)
-        subject = in->subject;
     snprintf(kind, sizeof(kind), "call.%s", verb);
-    cf_uuid5(parts, other ? 3 : 2, ev.id);
-    ev.source = cf_xstrdup("/clinicflow/calls/fold");
-    ev.type = cf_xasprintf("clinicflow.call.%s", verb);
-    ev.subject = cf_xstrdup(subject);
-    ev.time_ms = time_ms;
-    ev.networkid = cf_xstrdup(in->networkid);
-    ev.clinicid = clinic ? cf_xstrdup(clinic) : NULL;
-    ev.data = calls_public_copy(j_call);
-    cf_outbox_add(out, CF_TOPIC_CALLS, subject, &ev);
+    cf_event_derive(&ev, in->id, kind, other ? subject : NULL, "calls/fold",
+                    other ? subject : in->subject, time_ms, in->networkid,
+                    json_string_value(json_object_get(j_call, "clinic_id")),
+                    calls_public_copy(j_call));
+    cf_outbox_add(out, CF_TOPIC_CALLS, ev.subject, &ev);
     cf_event_clear(&ev);
 }
 
