@@ -26,9 +26,10 @@ static void publish_peak(const char *clinic, double peak, void *arg)
 
 void calls_dni_note_demand(struct calls_ctx *ctx, const char *clinic, long demand)
 {
-    publish_peak(clinic,
-                 calls_dni_local_peak(clinic, demand, cf_mono_ms(), ctx->cfg.dni_peak_half_life_s),
-                 NULL);
+    publish_peak(
+        clinic,
+        calls_dni_local_peak(clinic, demand, cf_time_mono_ms(), ctx->cfg.dni_peak_half_life_s),
+        NULL);
 }
 
 void calls_dni_publish_peaks(struct calls_ctx *ctx, int64_t mono_ms)

@@ -264,7 +264,7 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     const char **argv = cf_xcalloc(n + HOLD_SCRIPT_FIXED_ARGS, sizeof(char *));
     char vkey[256], ip_key[128], clinic_key[128], prefix[128], hold[24], now[24], start[24];
     char ip_limit[24], clinic_limit[24], new_key[256], new_cap[24], unwritten_max[24];
-    const int64_t t = cf_now_ms();
+    const int64_t t = cf_time_now_ms();
     uint8_t h[32];
 
     cf_sha256(q->visitor, strlen(q->visitor), h);
@@ -465,7 +465,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
     int dynamic = 0, limited = 0;
     int64_t reserved_ms = 0;
-    const int64_t mono = cf_mono_ms();
+    const int64_t mono = cf_time_mono_ms();
     enum hold_result held;
     snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
 
@@ -503,7 +503,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     case HOLD_EXTENDED:
         dynamic = 1;
         calls_dni_extension_note(net->id, clinic->id, number, visitor, reserved_ms,
-                                 cf_now_ms() + q.hold_s * 1000, j_utm);
+                                 cf_time_now_ms() + q.hold_s * 1000, j_utm);
         cf_metrics_add("clinicflow_dni_extensions_total", labels, 1);
         break;
     case HOLD_LOCAL: /* the hold in Redis (and in PostgreSQL) already lasts long enough */

@@ -389,7 +389,7 @@ static void drain_unwritten(struct calls_ctx *ctx)
     /* A drain stuck on PostgreSQL (or an instance that died draining)
      * lets another go after ten flush intervals, at least 5 s. */
     const long lock_ms = ctx->cfg.dni_flush_ms * 10 > 5000 ? ctx->cfg.dni_flush_ms * 10 : 5000;
-    snprintf(token, sizeof(token), "%ld-%lld", (long)getpid(), (long long)cf_now_ms());
+    snprintf(token, sizeof(token), "%ld-%lld", (long)getpid(), (long long)cf_time_now_ms());
     redisReply *r =
         cf_redis_command(ctx->svc->redis, "SET %s %s NX PX %ld", DRAIN_LOCK, token, lock_ms);
     const int locked = r && r->type == REDIS_REPLY_STATUS;
@@ -438,16 +438,16 @@ void calls_dni_flusher(void *vctx)
 {
     struct calls_ctx *ctx = vctx;
     pthread_once(&new_cv_once, new_cv_init);
-    int64_t next = cf_mono_ms() + ctx->cfg.dni_flush_ms;
+    int64_t next = cf_time_mono_ms() + ctx->cfg.dni_flush_ms;
     /* New holds are written as they come; the rest every flush interval.
      * The wait is cut to a tenth of a second so that the shutdown, which
      * cf_service_sleep reports, is seen soon. */
     while (!cf_service_sleep(ctx->svc, 0)) {
-        int64_t now = cf_mono_ms();
+        int64_t now = cf_time_mono_ms();
         if (now >= next) {
             flush_extensions(ctx);
             drain_unwritten(ctx);
-            now = cf_mono_ms();
+            now = cf_time_mono_ms();
             calls_dni_local_sweep(now);
             calls_dni_publish_peaks(ctx, now);
             next = now + ctx->cfg.dni_flush_ms;

@@ -56,7 +56,7 @@ const size_t calls_tags_n = sizeof(calls_tags) / sizeof(calls_tags[0]);
 void calls_cut_tags(json_t *j_tags)
 {
     for (size_t i = 0; i < calls_tags_n; i++)
-        cf_json_cut_string(j_tags, calls_tags[i].member, calls_tags[i].max_chars);
+        cf_validate_cut_string(j_tags, calls_tags[i].member, calls_tags[i].max_chars);
 }
 
 #define REPEAT_WITHIN_MS (183LL * 86400 * 1000) /* about six months */
@@ -299,7 +299,7 @@ CF_TESTABLE int calls_decide_unique_batch(struct calls_lookups *lk, const char *
 {
     const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
     const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
-    const int64_t started = cf_json_time(j_call, "started_at");
+    const int64_t started = cf_time_json_get(j_call, "started_at");
     const int64_t span = (int64_t)lookback_s * 1000;
     int earlier = 0, rc = 0;
 
@@ -353,7 +353,7 @@ CF_TESTABLE int calls_decide_unique_batch(struct calls_lookups *lk, const char *
         json_t *j_other = json_object_get(j_e, "doc");
         const char *dir = json_string_value(json_object_get(j_other, "direction"));
         const char *other_key = json_string_value(json_object_get(j_other, "contact_key"));
-        const int64_t at = cf_json_time(j_other, "started_at");
+        const int64_t at = cf_time_json_get(j_other, "started_at");
         if (!j_e || strcmp(id, call_id) == 0 || !dir || strcmp(dir, "inbound") != 0 || !other_key ||
             strcmp(other_key, ckey) != 0 || at < 0 ||
             strcmp(json_string_value(json_object_get(j_e, "n")), network_id) != 0)
@@ -439,7 +439,7 @@ static int classify(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *l
                     const char *network_id, json_t *j_call, char *errbuf, size_t errbuf_size)
 {
     const char *ckey = json_string_value(json_object_get(j_call, "contact_key"));
-    int64_t started = cf_json_time(j_call, "started_at");
+    int64_t started = cf_time_json_get(j_call, "started_at");
     json_t *j_pat = NULL, *j_ans = NULL;
     int rc = 0;
 
@@ -458,7 +458,7 @@ static int classify(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *l
         rc = patient_of(ctx, conn, network_id, ckey, &j_pat, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
-    int64_t last = cf_json_time(j_pat, "last_visit_at");
+    int64_t last = cf_time_json_get(j_pat, "last_visit_at");
     const char *cls = !j_pat || last < 0                   ? "new"
                       : started - last <= REPEAT_WITHIN_MS ? "repeat"
                                                            : "lapsed";

@@ -50,10 +50,10 @@ static enum call_status status_of_event(const char *event)
 
 static void keep_earliest(json_t *j_call, const char *key, int64_t ms)
 {
-    int64_t cur = cf_json_time(j_call, key);
+    int64_t cur = cf_time_json_get(j_call, key);
 
     if (ms >= 0 && (cur < 0 || ms < cur))
-        cf_json_set_time(j_call, key, ms);
+        cf_time_json_set(j_call, key, ms);
 }
 
 static long long int_of(const json_t *j, const char *key)
@@ -145,18 +145,18 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
     else if (cur == ST_NONE) /* a late fact came first: the call exists, at least */
         json_object_set_new(j_call, "status", json_string(status_names[ST_RINGING]));
 
-    keep_earliest(j_rep, "started_at", cf_json_time(j_fact, "started_at"));
+    keep_earliest(j_rep, "started_at", cf_time_json_get(j_fact, "started_at"));
     if (st == ST_RINGING)
         keep_earliest(j_rep, "started_at", fact_time);
-    keep_earliest(j_rep, "answered_at", cf_json_time(j_fact, "answered_at"));
+    keep_earliest(j_rep, "answered_at", cf_time_json_get(j_fact, "answered_at"));
     if (st == ST_IN_PROGRESS)
         keep_earliest(j_rep, "answered_at", fact_time);
-    ended = cf_json_time(j_fact, "ended_at");
+    ended = cf_time_json_get(j_fact, "ended_at");
     if (ended < 0 && st == ST_ENDED)
         ended = fact_time;
-    if (ended >= 0 && cf_json_time(j_rep, "ended_at") < 0)
-        cf_json_set_time(j_rep, "ended_at", ended);
-    keep_earliest(j_rep, "agent_answered_at", cf_json_time(j_fact, "agent_answered_at"));
+    if (ended >= 0 && cf_time_json_get(j_rep, "ended_at") < 0)
+        cf_time_json_set(j_rep, "ended_at", ended);
+    keep_earliest(j_rep, "agent_answered_at", cf_time_json_get(j_fact, "agent_answered_at"));
 
     if (!earlier_stage)
         copy_present(j_rep, j_fact, stage_reported);
@@ -183,9 +183,9 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
 {
     enum call_status st = status_parse(json_string_value(json_object_get(j_call, "status")));
     const json_t *j_rep = reported_of(j_call);
-    int64_t started = cf_json_time(j_rep, "started_at");
-    int64_t answered = cf_json_time(j_rep, "answered_at");
-    int64_t ended = cf_json_time(j_rep, "ended_at");
+    int64_t started = cf_time_json_get(j_rep, "started_at");
+    int64_t answered = cf_time_json_get(j_rep, "answered_at");
+    int64_t ended = cf_time_json_get(j_rep, "ended_at");
     long long ring = int_of(j_rep, "ring_seconds");
     long long talk = int_of(j_rep, "talk_seconds");
     const char *agent_outcome = json_string_value(json_object_get(j_rep, "agent_outcome"));
@@ -198,8 +198,9 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
     if (agent_outcome) {
         if (started < 0)
             started = answered;
-        answered =
-            strcmp(agent_outcome, "answered") == 0 ? cf_json_time(j_rep, "agent_answered_at") : -1;
+        answered = strcmp(agent_outcome, "answered") == 0
+                       ? cf_time_json_get(j_rep, "agent_answered_at")
+                       : -1;
         talk = int_of(j_rep, "agent_talk_seconds");
         ring = -1;
     }
@@ -233,13 +234,13 @@ CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, 
         else
             started = fact_time;
     }
-    cf_json_set_time(j_call, "started_at", started);
+    cf_time_json_set(j_call, "started_at", started);
     if (answered >= 0)
-        cf_json_set_time(j_call, "answered_at", answered);
+        cf_time_json_set(j_call, "answered_at", answered);
     else
         json_object_del(j_call, "answered_at");
     if (ended >= 0)
-        cf_json_set_time(j_call, "ended_at", ended);
+        cf_time_json_set(j_call, "ended_at", ended);
     set_or_del_int(j_call, "ring_seconds", ring < 0 ? -1 : ring);
     set_or_del_int(j_call, "talk_seconds", talk < 0 ? -1 : talk);
     json_object_del(j_call, "outcome");
@@ -370,7 +371,7 @@ CF_TESTABLE int calls_apply_result(json_t *j_call, const json_t *j_data, int64_t
     json_t *j_comment = json_object_get(j_data, "comment");
     if (json_is_string(j_comment))
         json_object_set(j_result, "comment", j_comment);
-    cf_json_set_time(j_result, "at", time_ms);
+    cf_time_json_set(j_result, "at", time_ms);
     json_t *j_old = json_object_get(j_call, "result");
     /* json_equal says two absent members differ: a result without a comment
      * given again would move result.at and emit call.updated each time. */
@@ -481,11 +482,11 @@ static int fold_fact(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *
     json_object_set_new(j_call, "facts", json_integer(int_of(j_call, "facts") + 1));
     if (verb) {
         if (after > before && after == ST_RINGING)
-            when = cf_json_time(j_call, "started_at");
+            when = cf_time_json_get(j_call, "started_at");
         else if (after > before && after == ST_IN_PROGRESS)
-            when = cf_json_time(j_call, "answered_at");
+            when = cf_time_json_get(j_call, "answered_at");
         else if (after > before && after == ST_ENDED)
-            when = cf_json_time(j_call, "ended_at");
+            when = cf_time_json_get(j_call, "ended_at");
         else
             when = ev->time_ms;
         emit(out, ev, verb, j_call, when);
@@ -773,7 +774,7 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
         rc = event_check(evs[i], errbuf, errbuf_size);
     if (rc != 0)
         goto out;
-    tm[0] = cf_mono_ms();
+    tm[0] = cf_time_mono_ms();
     calls_batch_plan(evs, n, ids, first_nets, locks);
     ids_text = json_dumps(ids, JSON_COMPACT);
     rc = calls_store_lock_contacts(conn, locks, errbuf, errbuf_size);
@@ -788,12 +789,12 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
         if (!json_object_get(loaded, id))
             json_array_append_new(want, json_pack("{s:s, s:O}", "c", id, "n", j_v));
     }
-    tm[1] = cf_mono_ms();
+    tm[1] = cf_time_mono_ms();
     rc = calls_store_take_pending(conn, want, taken, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
 
-    tm[2] = cf_mono_ms();
+    tm[2] = cf_time_mono_ms();
     lk.recording = 1;
     lk.attribution = json_object();
     lk.patients = json_object();
@@ -817,7 +818,7 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
             json_array_append_new(extra_locks, json_string(lock));
         free(lock);
     }
-    tm[3] = cf_mono_ms();
+    tm[3] = cf_time_mono_ms();
     sort_strings(extra_locks);
     rc = calls_store_lock_contacts(conn, extra_locks, errbuf, errbuf_size);
     if (rc == 0)
@@ -825,7 +826,7 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
     if (rc != 0)
         goto out;
 
-    tm[4] = cf_mono_ms();
+    tm[4] = cf_time_mono_ms();
     lk.recording = 0;
     json_array_clear(left);
     rc = batch_pass(ctx, conn, &lk, loaded, taken, evs, rkms, n, out, left, errbuf, errbuf_size);
@@ -838,13 +839,13 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
         else if (json_is_true(json_object_get(j_v, "corrected")))
             json_array_append_new(lk.corrected_ids, json_string(id));
     }
-    tm[5] = cf_mono_ms();
+    tm[5] = cf_time_mono_ms();
     rc = calls_store_save_many(conn, save, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_store_take_unique(conn, lk.corrected_ids, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_store_pend_many(conn, left, errbuf, errbuf_size);
-    tm[6] = cf_mono_ms();
+    tm[6] = cf_time_mono_ms();
 out:
     if (rc == 0)
         cf_debug("fold: batch of %zu in ms: locks and load %lld, pending %lld, first pass %lld,"

@@ -76,15 +76,15 @@ void calls_fold_progress_free(struct calls_fold_progress *fp)
 void calls_fold_progress_sample(struct calls_ctx *ctx, struct calls_fold_progress *fp)
 {
     char errbuf[256];
-    struct fold_sample s = {.at_ms = cf_now_ms()};
+    struct fold_sample s = {.at_ms = cf_time_now_ms()};
     int64_t *hi = cf_xcalloc((size_t)fp->cap, sizeof(*hi));
-    s.n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap, 1000,
-                                 errbuf, sizeof(errbuf));
+    s.n = cf_kafka_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap, 1000,
+                              errbuf, sizeof(errbuf));
     if (s.n > fp->cap) { /* more partitions than so far: asked again with room for them */
         fold_progress_grow(fp, s.n);
         hi = cf_xrealloc(hi, (size_t)fp->cap * sizeof(*hi));
-        s.n = cf_producer_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap,
-                                     1000, errbuf, sizeof(errbuf));
+        s.n = cf_kafka_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap, 1000,
+                                  errbuf, sizeof(errbuf));
         if (s.n > fp->cap)
             snprintf(errbuf, sizeof(errbuf), "the partitions of %s grew again while sampled",
                      CF_TOPIC_CALLS_RAW);

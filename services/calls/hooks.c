@@ -152,8 +152,8 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
     }
     /* As much as the schema keeps (call.reported.json); a cut link would
      * lead nowhere, so a longer one is left out. */
-    cf_json_cut_string(j_fact, "agent_id", 128);
-    if (cf_json_chars(json_object_get(j_fact, "recording_url")) > 2048)
+    cf_validate_cut_string(j_fact, "agent_id", 128);
+    if (cf_validate_json_chars(json_object_get(j_fact, "recording_url")) > 2048)
         json_object_del(j_fact, "recording_url");
     json_t *j_from = calls_party_new(from, ctx->cfg.default_cc);
     json_t *j_to = calls_party_new(to, ctx->cfg.default_cc);
@@ -327,7 +327,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         .form = j_form,
         .headers = j_headers,
         .channel = j_channel ? j_channel : ch->doc,
-        .received_ms = cf_now_ms(),
+        .received_ms = cf_time_now_ms(),
         .replay_window_s = ctx->cfg.replay_window_s,
         .notes = &notes,
     };
@@ -356,7 +356,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
      * id comes near the 256 characters the events keep. */
     json_array_foreach(j_facts, i, j_in)
     {
-        if (cf_json_chars(json_object_get(j_in, "call_key")) > 256) {
+        if (cf_validate_json_chars(json_object_get(j_in, "call_key")) > 256) {
             cf_http_error(resp, 400, "invalid_field",
                           "the provider's call id is longer than 256 characters", NULL);
             goto out;

@@ -26,7 +26,7 @@ json_t *calls_party_new(const char *raw, const char *default_cc)
     char e164[CF_PHONE_MAX];
     const char *kind;
     /* what the schema keeps of it (common.json: 256 characters) */
-    const size_t raw_len = cf_utf8_prefix(raw, strlen(raw), 256);
+    const size_t raw_len = cf_validate_utf8_prefix(raw, strlen(raw), 256);
 
     switch (cf_phone_normalize(raw, default_cc, e164, sizeof(e164))) {
     case CF_PHONE_E164:
@@ -64,7 +64,7 @@ int calls_ingest_fact(struct calls_ctx *ctx, const struct cf_network *net, const
     /* What the schema keeps (short_text); the event id above keeps all of
      * it. A call key is never cut: hooks.c refuses a longer one, and the
      * generic body's is shorter. */
-    cf_json_cut_string(j_data, "provider_event_id", 256);
+    cf_validate_cut_string(j_data, "provider_event_id", 256);
 
     memcpy(ev.id, event_id_out, sizeof(ev.id));
     ev.source = cf_xasprintf("/clinicflow/calls/%s/%s", provider, channel);
@@ -84,7 +84,7 @@ int calls_produce_raw(struct calls_ctx *ctx, const struct cf_event *ev, char *er
                       size_t errbuf_size)
 {
     char *value = cf_event_dumps(ev);
-    int rc = cf_producer_send_sync(ctx->svc->producer, CF_TOPIC_CALLS_RAW, ev->subject,
+    int rc = cf_kafka_produce_sync(ctx->svc->producer, CF_TOPIC_CALLS_RAW, ev->subject,
                                    strlen(ev->subject), value, strlen(value), errbuf, errbuf_size);
     free(value);
     return rc;

@@ -141,7 +141,7 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
     ev.source = cf_xstrdup("/clinicflow/calls/results");
     ev.type = cf_xstrdup("clinicflow.call.result");
     ev.subject = cf_xstrdup(call_id);
-    ev.time_ms = cf_now_ms();
+    ev.time_ms = cf_time_now_ms();
     ev.networkid = cf_xstrdup(net->id);
     ev.data = json_pack("{s:O}", "result", json_object_get(j_body, "result"));
     json_t *j_comment = json_object_get(j_body, "comment");
@@ -183,7 +183,7 @@ static void dlq_expired(struct cf_outbox *out, const char *network_id, const cha
     ev.source = cf_xstrdup("/clinicflow/" CALLS_FOLD_GROUP "/dlq");
     ev.type = cf_xstrdup("clinicflow.dlq.entry");
     ev.subject = cf_xasprintf("%s/%s/%s", CF_TOPIC_CALLS_RAW, partition, offset);
-    ev.time_ms = cf_now_ms();
+    ev.time_ms = cf_time_now_ms();
     ev.networkid = cf_xstrdup(network_id);
     cf_base64((const uint8_t *)value, vlen, value_b64);
     cf_base64((const uint8_t *)call_id, klen, key_b64);

@@ -42,7 +42,7 @@ static int sweep_table(struct calls_ctx *ctx, PGconn *conn, const struct retaine
     char labels[64];
     snprintf(labels, sizeof(labels), "table=\"%s\"", t->name);
     for (;;) {
-        int rc = cf_lease_take(conn, "calls", LEASE, holder, ttl_ms, errbuf, errbuf_size);
+        int rc = cf_retention_lease_take(conn, "calls", LEASE, holder, ttl_ms, errbuf, errbuf_size);
         if (rc != 1)
             return rc < 0 ? rc : 1;
         rc = cf_retention_delete(conn, t->table, t->column, t->days, ctx->cfg.retention_chunk,
@@ -71,7 +71,7 @@ static int sweep_round(struct calls_ctx *ctx, PGconn *conn, const char *holder, 
         {"dni_sessions", "calls.dni_sessions", "held_until", ctx->cfg.retention_dni_sessions_days},
         {"calls", "calls.calls", "started_at", ctx->cfg.retention_calls_days},
     };
-    int rc = cf_lease_take(conn, "calls", LEASE, holder, ttl_ms, errbuf, errbuf_size);
+    int rc = cf_retention_lease_take(conn, "calls", LEASE, holder, ttl_ms, errbuf, errbuf_size);
     if (rc != 1)
         return rc;
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
@@ -98,7 +98,7 @@ void calls_retention_sweeper(void *vctx)
                         "Retention rounds this instance ran holding the lease");
     cf_metrics_describe("clinicflow_calls_retention_lease_busy_total", "counter",
                         "Retention rounds skipped because another instance held the lease");
-    cf_lease_holder(holder, sizeof(holder));
+    cf_retention_lease_holder(holder, sizeof(holder));
     do {
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
@@ -117,7 +117,8 @@ void calls_retention_sweeper(void *vctx)
 
     /* Stopping: another instance may take over at once. */
     PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
-    if (conn && cf_lease_release(conn, "calls", LEASE, holder, errbuf, sizeof(errbuf)) != 0)
+    if (conn &&
+        cf_retention_lease_release(conn, "calls", LEASE, holder, errbuf, sizeof(errbuf)) != 0)
         cf_warn("retention: could not give the lease up: %s", errbuf);
     cf_pg_pool_release(ctx->svc->pg, conn);
 }

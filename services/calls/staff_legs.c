@@ -40,7 +40,7 @@ int calls_staff_legs_report(struct calls_ctx *ctx, PGconn *conn, char *errbuf, s
     if (rc != 0)
         return rc;
     const int n = PQntuples(res);
-    const int64_t now_ms = cf_now_ms();
+    const int64_t now_ms = cf_time_now_ms();
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
     for (int i = 0; i < n && rc == 0; i++) {
         json_error_t jerr;

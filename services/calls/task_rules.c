@@ -47,15 +47,15 @@ enum calls_task_input calls_task_input(const char *type, const char *network_id,
      * answer time alone is not enough: a voicemail or an answering machine
      * answers the line too. */
     const char *outcome = json_string_value(json_object_get(j_call, "outcome"));
-    if (outcome && strcmp(outcome, "answered") == 0 && cf_json_time(j_call, "answered_at") >= 0)
+    if (outcome && strcmp(outcome, "answered") == 0 && cf_time_json_get(j_call, "answered_at") >= 0)
         return CALLS_TASK_ANSWERED;
     return CALLS_TASK_IGNORE;
 }
 
 int64_t calls_task_miss_end(const json_t *j_call)
 {
-    const int64_t ended = cf_json_time(j_call, "ended_at");
-    return ended >= 0 ? ended : cf_json_time(j_call, "started_at");
+    const int64_t ended = cf_time_json_get(j_call, "ended_at");
+    return ended >= 0 ? ended : cf_time_json_get(j_call, "started_at");
 }
 
 int64_t calls_task_due_at(const struct calls_settings *cfg, int64_t opened_ms)
@@ -87,9 +87,10 @@ json_t *calls_task_new(const struct calls_settings *cfg, const char *network_id,
 
 void calls_task_close(json_t *j_task, const char *call_id, int64_t answered_ms)
 {
-    int64_t opened = cf_json_time(j_task, "opened_at"), due = cf_json_time(j_task, "due_at");
+    int64_t opened = cf_time_json_get(j_task, "opened_at"),
+            due = cf_time_json_get(j_task, "due_at");
     json_object_set_new(j_task, "status", json_string("closed"));
-    cf_json_set_time(j_task, "closed_at", answered_ms);
+    cf_time_json_set(j_task, "closed_at", answered_ms);
     json_object_set_new(j_task, "closing_call_id", json_string(call_id));
     json_object_set_new(j_task, "seconds_to_callback",
                         json_integer(answered_ms > opened ? (answered_ms - opened) / 1000 : 0));
@@ -100,20 +101,20 @@ void calls_task_set_source(json_t *j_task, const struct calls_settings *cfg, con
                            int64_t opened_ms)
 {
     json_object_set_new(j_task, "source_call_id", json_string(call_id));
-    cf_json_set_time(j_task, "opened_at", opened_ms);
-    cf_json_set_time(j_task, "due_at", calls_task_due_at(cfg, opened_ms));
+    cf_time_json_set(j_task, "opened_at", opened_ms);
+    cf_time_json_set(j_task, "due_at", calls_task_due_at(cfg, opened_ms));
 }
 
 int calls_task_miss_before(const json_t *j_task, const json_t *j_call)
 {
     const int64_t ended = calls_task_miss_end(j_call);
-    return ended >= 0 && ended < cf_json_time(j_task, "opened_at");
+    return ended >= 0 && ended < cf_time_json_get(j_task, "opened_at");
 }
 
 int64_t calls_task_settled_until(const struct calls_settings *cfg, const json_t *j_task,
                                  int64_t miss_end_ms)
 {
-    const int64_t task_opened = cf_json_time(j_task, "opened_at");
+    const int64_t task_opened = cf_time_json_get(j_task, "opened_at");
     const int64_t until = calls_task_lost_at(cfg, miss_end_ms);
     return until >= task_opened ? task_opened - 1 : until;
 }
@@ -129,7 +130,7 @@ enum calls_task_answer calls_task_on_answer(const struct calls_settings *cfg, co
                                             const char *call_id, int64_t answered_ms)
 {
     const char *source = json_string_value(json_object_get(j_task, "source_call_id"));
-    const int64_t opened = cf_json_time(j_task, "opened_at");
+    const int64_t opened = cf_time_json_get(j_task, "opened_at");
     if (answered_ms >= opened && answered_ms <= calls_task_lost_at(cfg, opened))
         return CALLS_TASK_CLOSE;
     if (answered_ms < opened && source && call_id && strcmp(source, call_id) == 0)
@@ -140,7 +141,7 @@ enum calls_task_answer calls_task_on_answer(const struct calls_settings *cfg, co
 int calls_task_doc_ok(const json_t *j_task)
 {
     return json_is_string(json_object_get(j_task, "task_id")) &&
-           cf_json_time(j_task, "opened_at") >= 0 && cf_json_time(j_task, "due_at") >= 0 &&
+           cf_time_json_get(j_task, "opened_at") >= 0 && cf_time_json_get(j_task, "due_at") >= 0 &&
            json_is_integer(json_object_get(j_task, "missed_calls"));
 }
 

@@ -370,7 +370,7 @@ static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_even
                        size_t errbuf_size)
 {
     const char *call_id = json_string_value(json_object_get(ev->data, "call_id"));
-    int64_t answered = cf_json_time(ev->data, "answered_at");
+    int64_t answered = cf_time_json_get(ev->data, "answered_at");
     json_t *j_task = NULL;
     int rc = load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
 

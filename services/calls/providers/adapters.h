@@ -24,7 +24,7 @@
 
 #include <jansson.h>
 
-#include "common/envelope.h" /* cf_json_set_time for facts' times */
+#include "common/envelope.h" /* cf_time_json_set for facts' times */
 
 /* One webhook request, decoded. All members are borrowed. */
 struct calls_hook {

@@ -90,7 +90,7 @@ int calls_fact_bound_times(json_t *j_fact, int64_t received_ms, long max_age_s, 
     const int64_t lo = received_ms - (int64_t)max_age_s * 1000;
     const int64_t hi = received_ms + (int64_t)max_ahead_s * 1000;
     const int64_t day_ms = CALLS_SECONDS_MAX * 1000;
-    int64_t t = cf_json_time(j_fact, "time");
+    int64_t t = cf_time_json_get(j_fact, "time");
     int rc = 0;
 
     *field_out = NULL;
@@ -98,7 +98,7 @@ int calls_fact_bound_times(json_t *j_fact, int64_t received_ms, long max_age_s, 
         *field_out = "time";
         if (!amend)
             return -1;
-        cf_json_set_time(j_fact, "time", received_ms);
+        cf_time_json_set(j_fact, "time", received_ms);
         t = received_ms;
         rc = 1;
     }
@@ -106,7 +106,7 @@ int calls_fact_bound_times(json_t *j_fact, int64_t received_ms, long max_age_s, 
         const json_t *v = json_object_get(j_fact, *k);
         if (!v)
             continue;
-        int64_t m = cf_json_time(j_fact, *k);
+        int64_t m = cf_time_json_get(j_fact, *k);
         if (m >= lo && m <= hi && m >= t - day_ms && m <= t + day_ms)
             continue;
         if (!*field_out)
@@ -155,11 +155,11 @@ int calls_local_time(const char *local, const char *tz, int64_t *ms_out)
 
     if (!local)
         return CF_EINVAL;
-    if (cf_read_digits(&p, 4, &y) || expect(&p, "-") || cf_read_digits(&p, 2, &mo) ||
-        expect(&p, "-") || cf_read_digits(&p, 2, &d) || expect(&p, " T") ||
-        cf_read_digits(&p, 2, &h) || expect(&p, ":") || cf_read_digits(&p, 2, &mi) ||
-        expect(&p, ":") || cf_read_digits(&p, 2, &s) || *p != '\0' || mo < 1 || mo > 12 || d < 1 ||
-        d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970)
+    if (cf_time_read_digits(&p, 4, &y) || expect(&p, "-") || cf_time_read_digits(&p, 2, &mo) ||
+        expect(&p, "-") || cf_time_read_digits(&p, 2, &d) || expect(&p, " T") ||
+        cf_time_read_digits(&p, 2, &h) || expect(&p, ":") || cf_time_read_digits(&p, 2, &mi) ||
+        expect(&p, ":") || cf_time_read_digits(&p, 2, &s) || *p != '\0' || mo < 1 || mo > 12 ||
+        d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970)
         return CF_EINVAL;
     lt.year = y;
     lt.month = mo;

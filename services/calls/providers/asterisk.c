@@ -191,7 +191,7 @@ static json_t *fact_new(const struct calls_hook *h, const char *call_key, const 
     json_object_set_new(j_fact, "event_key", json_string(key));
     free(key);
     json_object_set_new(j_fact, "call_key", json_string(call_key));
-    cf_json_set_time(j_fact, "time", time_ms);
+    cf_time_json_set(j_fact, "time", time_ms);
     json_object_set_new(j_fact, "event", json_string(kind));
     json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
     /* Caller IDs as the trunk gave them: "anonymous", "<unknown>", "101"
@@ -289,17 +289,17 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
     if (outcome)
         json_object_set_new(j_fact, "outcome", json_string(outcome));
     if (has_call_start)
-        cf_json_set_time(j_fact, "started_at", call_start);
+        cf_time_json_set(j_fact, "started_at", call_start);
     else if (has_start)
-        cf_json_set_time(j_fact, "started_at", start);
-    cf_json_set_time(j_fact, "ended_at", end);
+        cf_time_json_set(j_fact, "started_at", start);
+    cf_time_json_set(j_fact, "ended_at", end);
     /* the whole call, from the snippet's call_start when it came */
     const long long whole = has_call_start ? (end - call_start) / 1000 : duration;
     if (answered) {
         if (has_answer)
-            cf_json_set_time(j_fact, "answered_at", answer);
+            cf_time_json_set(j_fact, "answered_at", answer);
         else if (talk >= 0)
-            cf_json_set_time(j_fact, "answered_at", end - talk * 1000);
+            cf_time_json_set(j_fact, "answered_at", end - talk * 1000);
         if (talk >= 0)
             json_object_set_new(j_fact, "talk_seconds", json_integer(talk));
         if (whole >= 0 && talk >= 0 && whole >= talk)
@@ -338,7 +338,7 @@ static int parse_live(const struct calls_hook *h, const char *call_key, const ch
         return CF_EINVAL;
     }
     json_t *j_fact = fact_new(h, call_key, kind, t);
-    cf_json_set_time(j_fact, strcmp(kind, "answered") == 0 ? "answered_at" : "started_at", t);
+    cf_time_json_set(j_fact, strcmp(kind, "answered") == 0 ? "answered_at" : "started_at", t);
     json_array_append_new(facts, j_fact);
     return 0;
 }

@@ -222,7 +222,7 @@ static int parse_call(const struct calls_hook *h, const json_t *j, json_t *facts
         snprintf(key, sizeof(key), "%s/%s/%s", entry_id, call_id, state);
     json_t *j_fact =
         json_pack("{s:s, s:s, s:s}", "event_key", key, "call_key", entry_id, "event", event);
-    cf_json_set_time(j_fact, "time", (int64_t)ts * 1000);
+    cf_time_json_set(j_fact, "time", (int64_t)ts * 1000);
     set_parties(j_fact, j, line_number, outbound);
     if (strcmp(event, "answered") == 0) {
         const char *agent = agent_of(j, outbound, line_number);
@@ -260,10 +260,10 @@ static int parse_summary(const struct calls_hook *h, const json_t *j, json_t *fa
     snprintf(key, sizeof(key), "%s/summary", entry_id);
     json_t *j_fact =
         json_pack("{s:s, s:s, s:s}", "event_key", key, "call_key", entry_id, "event", "ended");
-    cf_json_set_time(j_fact, "time", (end > 0 ? end : create) * 1000);
+    cf_time_json_set(j_fact, "time", (end > 0 ? end : create) * 1000);
     set_parties(j_fact, j, line_number, outbound);
     if (create > 0)
-        cf_json_set_time(j_fact, "started_at", (int64_t)create * 1000);
+        cf_time_json_set(j_fact, "started_at", (int64_t)create * 1000);
     /* entry_result 1 is "the call succeeded and a conversation took place",
      * 0 "the call was missed"; yet the document's own example of a call
      * that ended in the voice menu has 1 with talk_time 0: nobody at the
@@ -271,12 +271,12 @@ static int parse_summary(const struct calls_hook *h, const json_t *j, json_t *fa
     const int has_result = int_member(j, "entry_result", &result) == 0;
     const int answered = has_result ? result == 1 && (!has_talk || talk > 0) : talk > 0;
     if (answered && talk > 0) {
-        cf_json_set_time(j_fact, "answered_at", (int64_t)talk * 1000);
+        cf_time_json_set(j_fact, "answered_at", (int64_t)talk * 1000);
         if (end >= talk)
             json_object_set_new(j_fact, "talk_seconds", json_integer(end - talk));
     }
     if (end > 0)
-        cf_json_set_time(j_fact, "ended_at", (int64_t)end * 1000);
+        cf_time_json_set(j_fact, "ended_at", (int64_t)end * 1000);
     /* talk_time is the answer's Unix time, 0 when nobody talked: either
      * way it says how the call went, as entry_result does */
     if (has_result || has_talk)

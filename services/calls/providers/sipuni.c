@@ -185,7 +185,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     static const char *const kinds[] = {"", "started", "ended", "answered", "answered"};
     json_object_set_new(j_fact, "event_key", json_string(key));
     json_object_set_new(j_fact, "call_key", json_string(call_id));
-    cf_json_set_time(j_fact, "time", ev == 4 ? answer_ms : time_ms);
+    cf_time_json_set(j_fact, "time", ev == 4 ? answer_ms : time_ms);
     json_object_set_new(j_fact, "event", json_string(kinds[ev]));
     json_object_set_new(j_fact, "direction", json_string(inbound ? "inbound" : "outbound"));
     json_object_set_new(j_fact, "from", json_string(from));
@@ -214,10 +214,10 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     if (ev == 2) {
         const char *outcome = CALLS_LOOKUP(outcomes, status);
         if (start_ms > 0)
-            cf_json_set_time(j_fact, "started_at", start_ms);
+            cf_time_json_set(j_fact, "started_at", start_ms);
         if (answer_ms > 0)
-            cf_json_set_time(j_fact, "answered_at", answer_ms);
-        cf_json_set_time(j_fact, "ended_at", time_ms);
+            cf_time_json_set(j_fact, "answered_at", answer_ms);
+        cf_time_json_set(j_fact, "ended_at", time_ms);
         if (outcome)
             json_object_set_new(j_fact, "outcome", json_string(outcome));
         /* Sipuni links a recording to unanswered calls too: an empty file */
@@ -225,7 +225,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
             set_str(j_fact, "recording_url", param(h, "call_record_link"));
     }
     if (ev == 4)
-        cf_json_set_time(j_fact, "answered_at", answer_ms);
+        cf_time_json_set(j_fact, "answered_at", answer_ms);
     json_array_append_new(facts, j_fact);
     return 0;
 }

@@ -317,7 +317,7 @@ static json_t *new_fact(const json_t *p, const char *event_key, int64_t time_ms,
 
     json_object_set_new(j_fact, "event_key", json_string(event_key));
     json_object_set_new(j_fact, "call_key", json_string(calls_str(p, "CallSid")));
-    cf_json_set_time(j_fact, "time", time_ms);
+    cf_time_json_set(j_fact, "time", time_ms);
     json_object_set_new(j_fact, "event", json_string(event));
     json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
     /* Withheld numbers come as "Anonymous" or empty; SIP and client
@@ -368,7 +368,7 @@ static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
     json_object_set_new(j_fact, "agent_outcome", json_string(outcome));
     if (answered) {
         /* DialCallDuration runs from the staff answer to the dial's end. */
-        cf_json_set_time(j_fact, "agent_answered_at",
+        cf_time_json_set(j_fact, "agent_answered_at",
                          time_ms - (duration > 0 ? duration : 0) * 1000);
         json_object_set_new(j_fact, "agent_talk_seconds",
                             json_integer(duration > 0 ? duration : 0));
@@ -447,7 +447,7 @@ static int leg_fact(const struct calls_hook *h, const json_t *p, const char *par
                                "", "agent_id", agent);
     free(key);
     free(agent);
-    cf_json_set_time(j_fact, "time", time_ms);
+    cf_time_json_set(j_fact, "time", time_ms);
     json_array_append_new(facts, j_fact);
     return 0;
 }
@@ -514,15 +514,15 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         strcmp(json_string_value(json_object_get(j_fact, "direction")), "inbound") == 0)
         json_object_set_new(j_fact, "agent_expected", json_true());
     if (strcmp(event, "started") == 0) {
-        cf_json_set_time(j_fact, "started_at", time_ms);
+        cf_time_json_set(j_fact, "started_at", time_ms);
     } else if (strcmp(event, "answered") == 0) {
-        cf_json_set_time(j_fact, "answered_at", time_ms);
+        cf_time_json_set(j_fact, "answered_at", time_ms);
     } else {
-        cf_json_set_time(j_fact, "ended_at", time_ms);
+        cf_time_json_set(j_fact, "ended_at", time_ms);
         json_object_set_new(j_fact, "outcome", json_string(outcome));
         if (strcmp(outcome, "answered") == 0 && duration >= 0) {
             /* CallDuration runs from the answer to the hang-up. */
-            cf_json_set_time(j_fact, "answered_at", time_ms - duration * 1000);
+            cf_time_json_set(j_fact, "answered_at", time_ms - duration * 1000);
             json_object_set_new(j_fact, "talk_seconds", json_integer(duration));
         } else if (strcmp(outcome, "answered") != 0 && strcmp(outcome, "voicemail") != 0) {
             json_object_set_new(j_fact, "talk_seconds", json_integer(0));

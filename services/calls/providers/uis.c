@@ -386,7 +386,7 @@ static int uis_parse(const struct calls_hook *h, json_t *facts, char *errbuf, si
         if (rc < 0)
             goto out;
         if (rc == 0)
-            cf_json_set_time(j_fact, times[i], ms);
+            cf_time_json_set(j_fact, times[i], ms);
     }
     rc = time_of(h, j_body, "time", &time_ms, errbuf, errbuf_size);
     if (rc < 0)
@@ -404,7 +404,7 @@ static int uis_parse(const struct calls_hook *h, json_t *facts, char *errbuf, si
         }
         rc = 0;
     }
-    cf_json_set_time(j_fact, "time", time_ms);
+    cf_time_json_set(j_fact, "time", time_ms);
 
     long long talk = seconds_of(h, j_body, "talk_seconds");
     long long ring = seconds_of(h, j_body, "ring_seconds");

@@ -237,7 +237,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
             json_string(strncmp(pbx_call_id, "out_", 4) == 0 ? "outbound" : "inbound"));
         json_object_set_new(j_fact, "from", json_string(""));
         json_object_set_new(j_fact, "to", json_string(""));
-        cf_json_set_time(j_fact, "time", h->received_ms);
+        cf_time_json_set(j_fact, "time", h->received_ms);
         set_recording(h, j_fact, rec, pbx_call_id);
         json_array_append_new(facts, j_fact);
         return 0;
@@ -253,7 +253,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     snprintf(key, sizeof(key), "%s/%s", pbx_call_id, name);
     json_object_set_new(j_fact, "event_key", json_string(key));
     json_object_set_new(j_fact, "direction", json_string(ev->outbound ? "outbound" : "inbound"));
-    cf_json_set_time(j_fact, "started_at", start_ms);
+    cf_time_json_set(j_fact, "started_at", start_ms);
 
     const char *internal = calls_str(h->form, "internal");
     if (ev->outbound) {
@@ -275,9 +275,9 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     }
 
     if (strcmp(ev->event, "started") == 0) {
-        cf_json_set_time(j_fact, "time", start_ms);
+        cf_time_json_set(j_fact, "time", start_ms);
     } else if (strcmp(ev->event, "answered") == 0) {
-        cf_json_set_time(j_fact, "time", h->received_ms > start_ms ? h->received_ms : start_ms);
+        cf_time_json_set(j_fact, "time", h->received_ms > start_ms ? h->received_ms : start_ms);
         /* internal is the extension that answered, when one did; a call
          * forwarded to a phone (a mobile, the scenario's external number)
          * has none, and destination, the number that answered, names the
@@ -298,8 +298,8 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
         int64_t end_ms = h->received_ms > start_ms ? h->received_ms : start_ms;
         if (has_talk && end_ms < start_ms + (int64_t)d * 1000)
             end_ms = start_ms + (int64_t)d * 1000;
-        cf_json_set_time(j_fact, "time", end_ms);
-        cf_json_set_time(j_fact, "ended_at", end_ms);
+        cf_time_json_set(j_fact, "time", end_ms);
+        cf_time_json_set(j_fact, "ended_at", end_ms);
         if (outcome) {
             json_object_set_new(j_fact, "outcome", json_string(outcome));
             if (strcmp(outcome, "answered") == 0) {
@@ -307,7 +307,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
                     json_object_set_new(j_fact, "agent_id", json_string(internal));
                 if (has_talk) {
                     json_object_set_new(j_fact, "talk_seconds", json_integer((json_int_t)d));
-                    cf_json_set_time(j_fact, "answered_at", end_ms - (int64_t)d * 1000);
+                    cf_time_json_set(j_fact, "answered_at", end_ms - (int64_t)d * 1000);
                 }
             }
         }

@@ -391,9 +391,9 @@ static void print_failure(const char *service, const char *reason)
  * allocated is released (s is left zeroed, the extra table's strings NULL)
  * and the reason is both printed and returned in errbuf.
  */
-int cf_settings_load(struct cf_settings *s, const char *service, long default_port,
-                     const struct cf_config_var *extra, size_t n_extra, char *errbuf,
-                     size_t errbuf_size)
+int cf_config_load_settings(struct cf_settings *s, const char *service, long default_port,
+                            const struct cf_config_var *extra, size_t n_extra, char *errbuf,
+                            size_t errbuf_size)
 {
     struct cf_config_var vars[32];
     char port_def[16];
@@ -458,11 +458,12 @@ bad:
     if (errbuf && errbuf_size > 0)
         snprintf(errbuf, errbuf_size, "%s", reason);
     print_failure(service, reason);
-    cf_settings_free(s, extra, n_extra);
+    cf_config_free_settings(s, extra, n_extra);
     return CF_EINVAL;
 }
 
-void cf_settings_free(struct cf_settings *s, const struct cf_config_var *extra, size_t n_extra)
+void cf_config_free_settings(struct cf_settings *s, const struct cf_config_var *extra,
+                             size_t n_extra)
 {
     struct cf_config_var vars[32];
     char port_def[16];

@@ -171,7 +171,7 @@ static void on_consumer_error(rd_kafka_t *rk, int kerr, const char *reason, void
  * cached values: never a request to the brokers. */
 static void refresh_lag(struct cf_consumer *c)
 {
-    c->lag_refreshed_ms = cf_mono_ms();
+    c->lag_refreshed_ms = cf_time_mono_ms();
     rd_kafka_topic_partition_list_t *asg = NULL;
     if (rd_kafka_assignment(c->rk, &asg) || !asg) {
         if (asg)
@@ -312,7 +312,7 @@ static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     char *value =
-        cf_consumer_dlq_value(c->group_id, topic, rkm, orig, reason_code, reason, cf_now_ms());
+        cf_consumer_dlq_value(c->group_id, topic, rkm, orig, reason_code, reason, cf_time_now_ms());
     cf_warn("consumer %s: %s [%" PRId32 "] at offset %" PRId64 " sent to the dlq (%s): %s",
             c->group_id, topic, rkm->partition, rkm->offset, reason_code,
             reason && *reason ? reason : "-");
@@ -741,7 +741,7 @@ static void *consumer_main(void *arg)
     while (!atomic_load(&c->stop)) {
         size_t n = collect(c, batch);
         if (n == 0) {
-            if (cf_mono_ms() - c->lag_refreshed_ms >= CF_CONSUMER_LAG_IDLE_MS)
+            if (cf_time_mono_ms() - c->lag_refreshed_ms >= CF_CONSUMER_LAG_IDLE_MS)
                 refresh_lag(c);
             continue;
         }

@@ -260,7 +260,7 @@ struct cf_producer {
 static void breaker_apply(struct cf_producer *p, enum cf_breaker_event ev)
 {
     pthread_mutex_lock(&p->brk_mu);
-    int changed = cf_breaker_on_event(&p->brk, ev, cf_mono_ms(), p->probe_interval_ms);
+    int changed = cf_breaker_on_event(&p->brk, ev, cf_time_mono_ms(), p->probe_interval_ms);
     int open = p->brk.open;
     if (changed)
         atomic_store(&p->breaker_open, open);
@@ -389,17 +389,18 @@ static void *poll_main(void *arg)
          * comes back with the brokers, not with the next webhook. */
         int due = atomic_exchange(&p->verify, 0);
         if (!due && atomic_load(&p->breaker_open) && rd_kafka_outq_len(p->rk) == 0 &&
-            cf_mono_ms() >= next_check)
+            cf_time_mono_ms() >= next_check)
             due = 1;
         if (due) {
             verify_brokers(p);
-            next_check = cf_mono_ms() + VERIFY_INTERVAL_MS;
+            next_check = cf_time_mono_ms() + VERIFY_INTERVAL_MS;
         }
     }
     return NULL;
 }
 
-struct cf_producer *cf_producer_new(const struct cf_settings *s, char *errbuf, size_t errbuf_size)
+struct cf_producer *cf_kafka_producer_new(const struct cf_settings *s, char *errbuf,
+                                          size_t errbuf_size)
 {
     struct cf_producer *p = cf_xcalloc(1, sizeof(*p));
     pthread_mutex_init(&p->brk_mu, NULL);
@@ -460,7 +461,7 @@ static int produce_err(rd_kafka_resp_err_t kerr)
     return CF_EUNAVAIL; /* queue full, fatal, unknown topic: nothing was written */
 }
 
-int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
+int cf_kafka_produce_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
                            size_t errbuf_size)
 {
     if (n == 0)
@@ -472,7 +473,8 @@ int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
         return CF_EUNAVAIL;
     }
     pthread_mutex_lock(&p->brk_mu);
-    enum cf_breaker_admit admit = cf_breaker_admit(&p->brk, cf_mono_ms(), p->probe_interval_ms);
+    enum cf_breaker_admit admit =
+        cf_breaker_admit(&p->brk, cf_time_mono_ms(), p->probe_interval_ms);
     pthread_mutex_unlock(&p->brk_mu);
     if (admit == CF_BREAKER_REJECT) {
         for (size_t i = 0; i < n; i++)
@@ -533,7 +535,7 @@ int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
     return first;
 }
 
-int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *key, size_t keylen,
+int cf_kafka_produce_sync(struct cf_producer *p, const char *topic, const void *key, size_t keylen,
                           const void *value, size_t valuelen, char *errbuf, size_t errbuf_size)
 {
     struct cf_kmsg msg = {.topic = topic,
@@ -542,11 +544,11 @@ int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *
                           .value = value,
                           .valuelen = valuelen,
                           .err = 0};
-    return cf_producer_send_batch(p, &msg, 1, errbuf, errbuf_size);
+    return cf_kafka_produce_batch(p, &msg, 1, errbuf, errbuf_size);
 }
 
-int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo, int64_t *hi,
-                           int max, int timeout_ms, char *errbuf, size_t errbuf_size)
+int cf_kafka_watermarks(struct cf_producer *p, const char *topic, int64_t *lo, int64_t *hi, int max,
+                        int timeout_ms, char *errbuf, size_t errbuf_size)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
@@ -573,13 +575,13 @@ int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo
      * rd_kafka_query_watermark_offsets ignores its timeout while the
      * partition's broker is down (measured: it returned when the brokers
      * did), and this path must not hang through an outage. */
-    const int64_t until = cf_mono_ms() + timeout_ms;
+    const int64_t until = cf_time_mono_ms() + timeout_ms;
     for (int end = 0; end <= 1 && !err && n > 0; end++) {
         rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
         for (int i = 0; i < n; i++)
             rd_kafka_topic_partition_list_add(parts, topic, i)->offset =
                 end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-        const int64_t left = until - cf_mono_ms();
+        const int64_t left = until - cf_time_mono_ms();
         err = left <= 0 ? RD_KAFKA_RESP_ERR__TIMED_OUT
                         : rd_kafka_offsets_for_times(p->rk, parts, (int)left);
         for (int i = 0; i < parts->cnt && !err; i++) {
@@ -598,12 +600,12 @@ int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo
     return n;
 }
 
-int cf_producer_available(const struct cf_producer *p)
+int cf_kafka_available(const struct cf_producer *p)
 {
     return !atomic_load(&p->breaker_open) && !atomic_load(&p->fatal);
 }
 
-void cf_producer_stats(const struct cf_producer *p, unsigned long *delivered, unsigned long *failed)
+void cf_kafka_stats(const struct cf_producer *p, unsigned long *delivered, unsigned long *failed)
 {
     if (delivered)
         *delivered = atomic_load(&p->delivered);
@@ -611,7 +613,7 @@ void cf_producer_stats(const struct cf_producer *p, unsigned long *delivered, un
         *failed = atomic_load(&p->failed);
 }
 
-int cf_producer_destroy(struct cf_producer *p, int timeout_ms)
+int cf_kafka_producer_destroy(struct cf_producer *p, int timeout_ms)
 {
     if (!p)
         return 0;

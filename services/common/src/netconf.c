@@ -553,7 +553,7 @@ int64_t cf_netconf_version(struct cf_netconf *nc)
 int64_t cf_netconf_age_ms(struct cf_netconf *nc, int *poll_failing)
 {
     pthread_mutex_lock(&nc->mu);
-    int64_t age = cf_mono_ms() - nc->confirmed_ms;
+    int64_t age = cf_time_mono_ms() - nc->confirmed_ms;
     if (poll_failing)
         *poll_failing = nc->poll_failing;
     pthread_mutex_unlock(&nc->mu);
@@ -620,7 +620,7 @@ static void *reload_main(void *arg)
         pthread_mutex_unlock(&nc->mu);
 
         char errbuf[512] = "";
-        int64_t polled_ms = cf_mono_ms(); /* what a success confirms: the data as of now */
+        int64_t polled_ms = cf_time_mono_ms(); /* what a success confirms: the data as of now */
         int rc = reload_once(nc, have, errbuf, sizeof(errbuf));
         if (rc != 0 && !failing)
             cf_warn("could not reload the network config (keeping version %lld): %s",
@@ -654,7 +654,7 @@ struct cf_netconf *cf_netconf_start(struct cf_pg_pool *pool, long reload_ms, cha
     nc->pool = pool;
     nc->reload_ms = reload_ms > 0 ? reload_ms : 1000;
     nc->current = snap;
-    nc->confirmed_ms = cf_mono_ms();
+    nc->confirmed_ms = cf_time_mono_ms();
     pthread_mutex_init(&nc->mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -81,7 +81,7 @@ int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out,
         msgs[i].value = out->msgs[i].value;
         msgs[i].valuelen = out->msgs[i].valuelen;
     }
-    int err = cf_producer_send_batch(producer, msgs, out->n, errbuf, errbuf_size);
+    int err = cf_kafka_produce_batch(producer, msgs, out->n, errbuf, errbuf_size);
     free(msgs);
     return err;
 }
@@ -182,7 +182,7 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
         msgs[i].valuelen = (size_t)PQgetlength(res, i, 3);
         seqs_len += (size_t)PQgetlength(res, i, 0) + 1;
     }
-    const int sent = cf_producer_send_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);
+    const int sent = cf_kafka_produce_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);
     /* What leaves the outbox: all of it once Kafka has it all (a failure
      * keeps every row, so the next relay keeps the order), and any message
      * the producer refuses for good (too big), which would otherwise stop

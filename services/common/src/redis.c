@@ -172,7 +172,7 @@ static redisContext *redis_connect(struct cf_redis *r, char *why, size_t whylen)
  * likely share the fate of the one that failed. Called with r->mu held. */
 static void backoff_locked(struct cf_redis *r)
 {
-    r->down_until = cf_mono_ms() + r->backoff_ms;
+    r->down_until = cf_time_mono_ms() + r->backoff_ms;
     r->backoff_ms *= 2;
     if (r->backoff_ms > CF_REDIS_BACKOFF_MAX_MS)
         r->backoff_ms = CF_REDIS_BACKOFF_MAX_MS;
@@ -194,7 +194,7 @@ static redisContext *redis_take(struct cf_redis *r, int *probe)
         return NULL;
     pthread_mutex_lock(&r->mu);
     if (r->down_until != 0) {
-        if (cf_mono_ms() < r->down_until || r->probing) {
+        if (cf_time_mono_ms() < r->down_until || r->probing) {
             pthread_mutex_unlock(&r->mu);
             return NULL;
         }
@@ -224,7 +224,8 @@ static redisContext *redis_take(struct cf_redis *r, int *probe)
             r->total >= CF_REDIS_MAX_CONTEXTS) {
             if (*probe)
                 r->probing = 0;
-            warn_limited(r, cf_mono_ms(), "redis busy", "no connection free within the timeout");
+            warn_limited(r, cf_time_mono_ms(), "redis busy",
+                         "no connection free within the timeout");
             pthread_mutex_unlock(&r->mu);
             return NULL;
         }
@@ -240,7 +241,7 @@ static redisContext *redis_take(struct cf_redis *r, int *probe)
         if (*probe)
             r->probing = 0;
         backoff_locked(r);
-        warn_limited(r, cf_mono_ms(), "could not connect to redis", why);
+        warn_limited(r, cf_time_mono_ms(), "could not connect to redis", why);
         pthread_mutex_unlock(&r->mu);
     }
     return rc;
@@ -265,7 +266,7 @@ static void redis_give(struct cf_redis *r, redisContext *rc, int ok, int probe, 
         redisFree(rc);
         r->total--;
         backoff_locked(r);
-        warn_limited(r, cf_mono_ms(), "redis command failed", why);
+        warn_limited(r, cf_time_mono_ms(), "redis command failed", why);
     }
     pthread_mutex_unlock(&r->mu);
 }
@@ -289,7 +290,7 @@ static redisReply *redis_finish(struct cf_redis *r, redisContext *rc, int probe,
                  reply->str ? reply->str : "");
         freeReplyObject(reply);
         pthread_mutex_lock(&r->mu);
-        warn_limited(r, cf_mono_ms(), "redis error reply", why);
+        warn_limited(r, cf_time_mono_ms(), "redis error reply", why);
         pthread_mutex_unlock(&r->mu);
         return NULL;
     }

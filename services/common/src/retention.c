@@ -14,16 +14,16 @@
 #include "common/pg.h"
 #include "common/xmalloc.h"
 
-void cf_lease_holder(char *out, size_t size)
+void cf_retention_lease_holder(char *out, size_t size)
 {
     char host[64] = "";
     if (gethostname(host, sizeof(host) - 1) != 0)
         snprintf(host, sizeof(host), "unknown");
-    snprintf(out, size, "%s:%ld:%lld", host, (long)getpid(), (long long)cf_now_ms());
+    snprintf(out, size, "%s:%ld:%lld", host, (long)getpid(), (long long)cf_time_now_ms());
 }
 
-int cf_lease_take(PGconn *conn, const char *schema, const char *name, const char *holder,
-                  long ttl_ms, char *errbuf, size_t errbuf_size)
+int cf_retention_lease_take(PGconn *conn, const char *schema, const char *name, const char *holder,
+                            long ttl_ms, char *errbuf, size_t errbuf_size)
 {
     char ttl[24];
     PGresult *res = NULL;
@@ -47,8 +47,8 @@ int cf_lease_take(PGconn *conn, const char *schema, const char *name, const char
     return rc;
 }
 
-int cf_lease_release(PGconn *conn, const char *schema, const char *name, const char *holder,
-                     char *errbuf, size_t errbuf_size)
+int cf_retention_lease_release(PGconn *conn, const char *schema, const char *name,
+                               const char *holder, char *errbuf, size_t errbuf_size)
 {
     char *sql = cf_xasprintf("DELETE FROM %s.leases WHERE name = $1 AND holder = $2", schema);
     const char *params[] = {name, holder};

@@ -64,7 +64,7 @@ static int service_ready(json_t *j_out, void *user)
     int poll_failing = 0;
     int stale = svc->netconf ? config_stale(svc, &age_ms, &poll_failing) : 0;
     int pg_ok = needs_pg ? svc->pg && cf_pg_pool_ping(svc->pg) == 0 : !poll_failing;
-    int kafka_ok = svc->producer && cf_producer_available(svc->producer);
+    int kafka_ok = svc->producer && cf_kafka_available(svc->producer);
     int config_ok = svc->netconf != NULL;
     int redis_ok = svc->redis && cf_redis_ping(svc->redis) == 0;
     json_object_set_new(j_out, "role", json_string(consumers ? "intake+consumers" : "intake"));
@@ -113,7 +113,7 @@ static void service_teardown(struct cf_service *svc)
     }
     svc->nconsumers = 0;
     if (svc->producer)
-        cf_producer_destroy(svc->producer, 1000);
+        cf_kafka_producer_destroy(svc->producer, 1000);
     svc->producer = NULL;
     if (svc->redis)
         cf_redis_destroy(svc->redis);
@@ -180,8 +180,8 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
     sigaddset(&svc->sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &svc->sigs, NULL);
 
-    if (cf_settings_load(&svc->settings, name, default_port, extra, nextra, errbuf,
-                         sizeof errbuf) != 0)
+    if (cf_config_load_settings(&svc->settings, name, default_port, extra, nextra, errbuf,
+                                sizeof errbuf) != 0)
         exit(2); // NOLINT(concurrency-mt-unsafe): start-up, before any thread exists
 
     cf_metrics_describe(M_CONFIG_VERSION, "gauge",
@@ -203,7 +203,7 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
         rc = CF_EUNAVAIL;
         goto fail;
     }
-    svc->producer = cf_producer_new(s, errbuf, sizeof errbuf);
+    svc->producer = cf_kafka_producer_new(s, errbuf, sizeof errbuf);
     if (svc->producer == NULL) {
         cf_error("could not create the kafka producer: %s", errbuf);
         rc = CF_EINTERNAL;
@@ -222,7 +222,7 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
 
 fail:
     service_teardown(svc);
-    cf_settings_free(&svc->settings, svc->extra, svc->nextra);
+    cf_config_free_settings(&svc->settings, svc->extra, svc->nextra);
     return rc;
 }
 
@@ -368,7 +368,7 @@ static void *watchdog_main(void *arg)
         if (done)
             return NULL;
 
-        long long now = cf_mono_ms();
+        long long now = cf_time_mono_ms();
         if (now >= w->deadline_ms) {
             cf_error("shutdown did not finish within %ld ms (step '%s' hung), exiting",
                      w->timeout_ms, step ? step : "-");
@@ -389,7 +389,7 @@ static void *watchdog_main(void *arg)
 
 static long remaining_ms(long long until)
 {
-    long long left = until - cf_mono_ms();
+    long long left = until - cf_time_mono_ms();
     return left > 0 ? (long)left : 1;
 }
 
@@ -407,7 +407,7 @@ int cf_service_run(struct cf_service *svc)
     cf_info("received signal %d, shutting down", sig);
 
     long total = svc->settings.shutdown_timeout_ms > 0 ? svc->settings.shutdown_timeout_ms : 10000;
-    long long start = cf_mono_ms();
+    long long start = cf_time_mono_ms();
     long long reserve_rest = total * 5 / 100;
     long long reserve_producer = total * 10 / 100;
     long long reserve_consumers = svc->nconsumers ? total * 20 / 100 : 0;
@@ -440,12 +440,12 @@ int cf_service_run(struct cf_service *svc)
     svc->http = NULL;
     /* A drain past the plan moves the next steps' deadlines as much (their
      * reserves shrink, the whole deadline holds). */
-    long long overrun = cf_mono_ms() - planned_http;
+    long long overrun = cf_time_mono_ms() - planned_http;
     if (overrun < 0)
         overrun = 0;
 
     if (svc->nworkers > 0) {
-        long long d = overrun > 0 ? cf_mono_ms() + 1000 : planned_http;
+        long long d = overrun > 0 ? cf_time_mono_ms() + 1000 : planned_http;
         watch_step(&w, "stop workers",
                    d < w.deadline_ms - reserve_rest ? d : w.deadline_ms - reserve_rest);
         stop_workers(svc);
@@ -458,7 +458,7 @@ int cf_service_run(struct cf_service *svc)
         char step[160];
         snprintf(step, sizeof step, "stop consumer %s", svc->consumer_groups[i]);
         long timeout = remaining_ms(consumers_deadline);
-        watch_step(&w, step, cf_mono_ms() + timeout + STEP_GRACE_MS);
+        watch_step(&w, step, cf_time_mono_ms() + timeout + STEP_GRACE_MS);
         if (cf_consumer_stop(svc->consumers[i], (int)timeout) == CF_ETIMEOUT) {
             cf_error("consumer %s did not stop within %ld ms; abandoning it",
                      svc->consumer_groups[i], timeout);
@@ -475,8 +475,8 @@ int cf_service_run(struct cf_service *svc)
         cf_warn("skipping producer flush and pool shutdown: a consumer was abandoned");
     } else {
         long timeout = remaining_ms(w.deadline_ms - reserve_rest);
-        watch_step(&w, "flush producer", cf_mono_ms() + timeout + STEP_GRACE_MS);
-        int left = cf_producer_destroy(svc->producer, (int)timeout);
+        watch_step(&w, "flush producer", cf_time_mono_ms() + timeout + STEP_GRACE_MS);
+        int left = cf_kafka_producer_destroy(svc->producer, (int)timeout);
         if (left > 0)
             cf_warn("producer closed with %d messages not delivered", left);
         svc->producer = NULL;
@@ -505,10 +505,10 @@ int cf_service_run(struct cf_service *svc)
     pthread_mutex_destroy(&w.mu);
 
     cf_info("shutdown %s in %lld ms", code == 0 ? "complete" : "abandoned a step",
-            cf_mono_ms() - start);
+            cf_time_mono_ms() - start);
     if (!abandoned) {
         cf_metrics_reset();
-        cf_settings_free(&svc->settings, svc->extra, svc->nextra);
+        cf_config_free_settings(&svc->settings, svc->extra, svc->nextra);
     }
     return code;
 }

@@ -110,7 +110,7 @@ void cf_time_format(int64_t ms, char out[32])
 }
 
 /* Reads exactly n digits at *p into *out and advances *p; -1 if not digits. */
-int cf_read_digits(const char **p, int n, int *out)
+int cf_time_read_digits(const char **p, int n, int *out)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
@@ -154,14 +154,15 @@ int cf_time_parse(const char *s, int64_t *ms_out)
 
     if (!s)
         return CF_EINVAL;
-    if (cf_read_digits(&p, 4, &year) || expect(&p, '-') || cf_read_digits(&p, 2, &month) ||
-        expect(&p, '-') || cf_read_digits(&p, 2, &day))
+    if (cf_time_read_digits(&p, 4, &year) || expect(&p, '-') ||
+        cf_time_read_digits(&p, 2, &month) || expect(&p, '-') || cf_time_read_digits(&p, 2, &day))
         return CF_EINVAL;
     if (*p != 'T' && *p != 't')
         return CF_EINVAL;
     p++;
-    if (cf_read_digits(&p, 2, &hour) || expect(&p, ':') || cf_read_digits(&p, 2, &minute) ||
-        expect(&p, ':') || cf_read_digits(&p, 2, &second))
+    if (cf_time_read_digits(&p, 2, &hour) || expect(&p, ':') ||
+        cf_time_read_digits(&p, 2, &minute) || expect(&p, ':') ||
+        cf_time_read_digits(&p, 2, &second))
         return CF_EINVAL;
     if (*p == '.') {
         p++;
@@ -182,7 +183,8 @@ int cf_time_parse(const char *s, int64_t *ms_out)
     } else if (*p == '+' || *p == '-') {
         off_sign = *p == '+' ? 1 : -1;
         p++;
-        if (cf_read_digits(&p, 2, &off_h) || expect(&p, ':') || cf_read_digits(&p, 2, &off_m))
+        if (cf_time_read_digits(&p, 2, &off_h) || expect(&p, ':') ||
+            cf_time_read_digits(&p, 2, &off_m))
             return CF_EINVAL;
         if (off_h > 23 || off_m > 59)
             return CF_EINVAL;
@@ -208,28 +210,28 @@ int cf_time_parse(const char *s, int64_t *ms_out)
     return 0;
 }
 
-int64_t cf_now_ms(void)
+int64_t cf_time_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t cf_mono_ms(void)
+int64_t cf_time_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t cf_json_time(const json_t *obj, const char *key)
+int64_t cf_time_json_get(const json_t *obj, const char *key)
 {
     int64_t ms;
     const char *s = json_string_value(json_object_get(obj, key));
     return s && cf_time_parse(s, &ms) == 0 ? ms : -1;
 }
 
-void cf_json_set_time(json_t *obj, const char *key, int64_t ms)
+void cf_time_json_set(json_t *obj, const char *key, int64_t ms)
 {
     char buf[32];
     cf_time_format(ms, buf);

@@ -17,7 +17,7 @@ static int starts_char(unsigned char c)
     return (c & 0xC0) != 0x80;
 }
 
-size_t cf_utf8_chars(const char *s, size_t len)
+size_t cf_validate_utf8_chars(const char *s, size_t len)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++)
@@ -25,12 +25,13 @@ size_t cf_utf8_chars(const char *s, size_t len)
     return n;
 }
 
-size_t cf_json_chars(const json_t *v)
+size_t cf_validate_json_chars(const json_t *v)
 {
-    return json_is_string(v) ? cf_utf8_chars(json_string_value(v), json_string_length(v)) : 0;
+    return json_is_string(v) ? cf_validate_utf8_chars(json_string_value(v), json_string_length(v))
+                             : 0;
 }
 
-size_t cf_utf8_prefix(const char *s, size_t len, size_t max_chars)
+size_t cf_validate_utf8_prefix(const char *s, size_t len, size_t max_chars)
 {
     size_t chars = 0;
     for (size_t i = 0; i < len; i++) {
@@ -40,14 +41,14 @@ size_t cf_utf8_prefix(const char *s, size_t len, size_t max_chars)
     return len;
 }
 
-int cf_json_cut_string(json_t *obj, const char *name, size_t max_chars)
+int cf_validate_cut_string(json_t *obj, const char *name, size_t max_chars)
 {
     json_t *v = json_object_get(obj, name);
     if (!json_is_string(v))
         return 0;
     const char *s = json_string_value(v);
     const size_t len = json_string_length(v);
-    const size_t keep = cf_utf8_prefix(s, len, max_chars);
+    const size_t keep = cf_validate_utf8_prefix(s, len, max_chars);
     if (keep == len)
         return 0;
     json_object_set_new(obj, name, json_stringn(s, keep));
@@ -79,7 +80,7 @@ static int check_value(const struct cf_field *f, const json_t *v, const char **w
             *what = "expected a string";
             return CF_EINVAL;
         }
-        size_t len = cf_json_chars(v);
+        size_t len = cf_validate_json_chars(v);
         if (len < f->min_len || len > f->max_len) {
             *what = "string length out of range";
             return CF_EINVAL;

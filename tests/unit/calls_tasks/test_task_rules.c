@@ -41,11 +41,11 @@ static json_t *new_call(const char *call_id, const char *direction, const char *
                                "e164", "+79161234567");
     if (outcome)
         json_object_set_new(j_call, "outcome", json_string(outcome));
-    cf_json_set_time(j_call, "started_at", at(-60));
+    cf_time_json_set(j_call, "started_at", at(-60));
     if (end != NO_TIME)
-        cf_json_set_time(j_call, "ended_at", at(end));
+        cf_time_json_set(j_call, "ended_at", at(end));
     if (answered != NO_TIME)
-        cf_json_set_time(j_call, "answered_at", at(answered));
+        cf_time_json_set(j_call, "answered_at", at(answered));
     return j_call;
 }
 
@@ -137,8 +137,8 @@ static void test_a_miss_opens_a_task(void)
     CHECK_STR(str(j_task, "clinic_id"), "clinic-1");
     CHECK_STR(str(j_task, "source_call_id"), "c-miss-1");
     CHECK_INT(json_integer_value(json_object_get(j_task, "missed_calls")), 1);
-    CHECK_INT(cf_json_time(j_task, "opened_at"), at(30));
-    CHECK_INT(cf_json_time(j_task, "due_at"), at(930));
+    CHECK_INT(cf_time_json_get(j_task, "opened_at"), at(30));
+    CHECK_INT(cf_time_json_get(j_task, "due_at"), at(930));
     CHECK(calls_task_doc_ok(j_task));
     json_decref(j_task);
     /* no clinic: none on the task */
@@ -169,7 +169,7 @@ static void test_closing(void)
         calls_task_close(j_task, "c-back-1", at(cases[i].answered));
         CHECK_STR(str(j_task, "status"), "closed");
         CHECK_STR(str(j_task, "closing_call_id"), "c-back-1");
-        CHECK_INT(cf_json_time(j_task, "closed_at"), at(cases[i].answered));
+        CHECK_INT(cf_time_json_get(j_task, "closed_at"), at(cases[i].answered));
         CHECK_INT(json_integer_value(json_object_get(j_task, "seconds_to_callback")),
                   cases[i].seconds);
         CHECK_INT(json_is_true(json_object_get(j_task, "on_time")), cases[i].on_time);
@@ -235,8 +235,8 @@ static void test_an_earlier_miss(void)
     /* joined: the earlier miss becomes the source, the task opens at it */
     calls_task_set_source(j_task, &cfg, "c-miss-1", at(-10));
     CHECK_STR(str(j_task, "source_call_id"), "c-miss-1");
-    CHECK_INT(cf_json_time(j_task, "opened_at"), at(-10));
-    CHECK_INT(cf_json_time(j_task, "due_at"), at(890));
+    CHECK_INT(cf_time_json_get(j_task, "opened_at"), at(-10));
+    CHECK_INT(cf_time_json_get(j_task, "due_at"), at(890));
     json_decref(j_task);
     json_decref(j_first);
 }

@@ -61,7 +61,7 @@ static void test_defaults(void)
     char errbuf[256] = "";
     clear_env();
     capture_begin();
-    int rc = cf_settings_load(&s, "calls", 8081, NULL, 0, errbuf, sizeof(errbuf));
+    int rc = cf_config_load_settings(&s, "calls", 8081, NULL, 0, errbuf, sizeof(errbuf));
     char *log = capture_end();
     CHECK_INT(rc, 0);
     CHECK_STR(s.service, "calls");
@@ -95,19 +95,19 @@ static void test_defaults(void)
     CHECK(strstr(log, "config CLINICFLOW_HTTP_PORT_FILE unset") != NULL);
     CHECK(strstr(log, "\"service\":\"calls\"") != NULL);
     free(log);
-    cf_settings_free(&s, NULL, 0);
+    cf_config_free_settings(&s, NULL, 0);
     CHECK(s.http_host == NULL);
 
     /* Another service's default port; empty means unset. */
     setenv("CLINICFLOW_HTTP_PORT", "", 1);
     setenv("CLINICFLOW_HTTP_HOST", "", 1);
     capture_begin();
-    rc = cf_settings_load(&s, "leads", 8082, NULL, 0, errbuf, sizeof(errbuf));
+    rc = cf_config_load_settings(&s, "leads", 8082, NULL, 0, errbuf, sizeof(errbuf));
     free(capture_end());
     CHECK_INT(rc, 0);
     CHECK_INT(s.http_port, 8082);
     CHECK_STR(s.http_host, "127.0.0.1");
-    cf_settings_free(&s, NULL, 0);
+    cf_config_free_settings(&s, NULL, 0);
 }
 
 /* One variable set to a value; the load must fail naming the variable. */
@@ -183,13 +183,13 @@ static void test_settings_errors(void)
         clear_env();
         setenv(c->name, c->value, 1);
         capture_begin();
-        int rc = cf_settings_load(&s, "calls", 8081, NULL, 0, errbuf, sizeof(errbuf));
+        int rc = cf_config_load_settings(&s, "calls", 8081, NULL, 0, errbuf, sizeof(errbuf));
         char *out = capture_end();
         if (!c->reason) {
             CHECK_INT(rc, 0);
             if (rc != 0)
                 fprintf(stderr, "case %zu: %s\n", i, errbuf);
-            cf_settings_free(&s, NULL, 0);
+            cf_config_free_settings(&s, NULL, 0);
         } else {
             char line[400];
             snprintf(line, sizeof(line), "clinicflow-calls: %s\n", c->reason);
@@ -254,7 +254,7 @@ static void test_bool_and_extra(void)
     setenv("CLINICFLOW_TEST_TOKEN", "tok-very-secret", 1);
     setenv("CLINICFLOW_PG_DSN", "postgresql://app:hunter2@db:5432/clinicflow", 1);
     capture_begin();
-    int rc = cf_settings_load(&s, "leads", 8082, extra, 4, errbuf, sizeof(errbuf));
+    int rc = cf_config_load_settings(&s, "leads", 8082, extra, 4, errbuf, sizeof(errbuf));
     char *log = capture_end();
     CHECK_INT(rc, 0);
     CHECK_INT(flag, 1);
@@ -270,7 +270,7 @@ static void test_bool_and_extra(void)
     CHECK(strstr(log, "config CLINICFLOW_TEST_NAME=dflt") != NULL);
     CHECK(strstr(log, "config CLINICFLOW_TEST_FLAG=true") != NULL);
     free(log);
-    cf_settings_free(&s, extra, 4);
+    cf_config_free_settings(&s, extra, 4);
     CHECK(name == NULL && token == NULL);
 
     /* A bad value in the service's table fails the whole load and frees
@@ -278,7 +278,7 @@ static void test_bool_and_extra(void)
     clear_env();
     setenv("CLINICFLOW_TEST_COUNT", "11", 1);
     capture_begin();
-    rc = cf_settings_load(&s, "leads", 8082, extra, 4, errbuf, sizeof(errbuf));
+    rc = cf_config_load_settings(&s, "leads", 8082, extra, 4, errbuf, sizeof(errbuf));
     free(capture_end());
     CHECK_INT(rc, CF_EINVAL);
     CHECK_STR(errbuf, "CLINICFLOW_TEST_COUNT: expected an integer in [1, 10], got '11'");
@@ -334,7 +334,7 @@ static void test_kafka_props(void)
     setenv("CLINICFLOW_KAFKA_X_SASL_PASSWORD", "kafka-pw", 1);
     setenv("CLINICFLOW_KAFKA_X_EMPTY", "", 1);
     capture_begin();
-    int rc = cf_settings_load(&s, "calls", 8081, NULL, 0, errbuf, sizeof(errbuf));
+    int rc = cf_config_load_settings(&s, "calls", 8081, NULL, 0, errbuf, sizeof(errbuf));
     char *log = capture_end();
     CHECK_INT(rc, 0);
     CHECK_INT(s.kafka_props_n, 3);
@@ -350,7 +350,7 @@ static void test_kafka_props(void)
     CHECK(strstr(log, "kafka-pw") == NULL);
     CHECK(strstr(log, "config kafka property socket.keepalive.enable=true") != NULL);
     free(log);
-    cf_settings_free(&s, NULL, 0);
+    cf_config_free_settings(&s, NULL, 0);
 
     struct cf_kafka_prop *props = NULL;
     size_t n = 99;

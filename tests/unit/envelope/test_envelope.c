@@ -78,7 +78,7 @@ static void test_time_parse(void)
         if (rc == 0)
             CHECK_INT(ms, cases[i].ms);
     }
-    int64_t now = cf_now_ms();
+    int64_t now = cf_time_now_ms();
     CHECK(now > 1700000000000 && now < 4102444800000);
 }
 

@@ -1,5 +1,5 @@
 /*
- * cf_producer_watermarks against librdkafka's mock cluster, in this
+ * cf_kafka_watermarks against librdkafka's mock cluster, in this
  * process on loopback: a topic with more partitions than the caller's
  * arrays hold is answered with its partition count and nothing written,
  * so the caller can size them and ask again (the task sweeper reads
@@ -38,7 +38,7 @@ int main(void)
     s.kafka_brokers = (char *)rd_kafka_mock_cluster_bootstraps(mc);
     s.kafka_props = quiet;
     s.kafka_props_n = 1;
-    struct cf_producer *p = cf_producer_new(&s, errbuf, sizeof(errbuf));
+    struct cf_producer *p = cf_kafka_producer_new(&s, errbuf, sizeof(errbuf));
     CHECK(p != NULL);
     if (!p) {
         fprintf(stderr, "%s\n", errbuf);
@@ -48,20 +48,20 @@ int main(void)
     }
     const char *msg = "{}";
     for (int i = 0; i < 3; i++) /* the key decides the partition: some hold one */
-        CHECK_INT(cf_producer_send_sync(p, TOPIC, "k", 1, msg, strlen(msg), errbuf, sizeof(errbuf)),
+        CHECK_INT(cf_kafka_produce_sync(p, TOPIC, "k", 1, msg, strlen(msg), errbuf, sizeof(errbuf)),
                   0);
 
     /* Arrays of 64: the count, and nothing written past them or in them. */
     int64_t lo[WIDE + 1], hi[WIDE + 1];
     for (int i = 0; i <= WIDE; i++)
         lo[i] = hi[i] = -7;
-    CHECK_INT(cf_producer_watermarks(p, TOPIC, lo, hi, 64, 5000, errbuf, sizeof(errbuf)), WIDE);
+    CHECK_INT(cf_kafka_watermarks(p, TOPIC, lo, hi, 64, 5000, errbuf, sizeof(errbuf)), WIDE);
     CHECK_INT(lo[0], -7);
     CHECK_INT(hi[0], -7);
 
     /* Sized from the count: every partition's marks, the three messages
      * among them. */
-    int n = cf_producer_watermarks(p, TOPIC, lo, hi, WIDE, 5000, errbuf, sizeof(errbuf));
+    int n = cf_kafka_watermarks(p, TOPIC, lo, hi, WIDE, 5000, errbuf, sizeof(errbuf));
     if (n != WIDE)
         fprintf(stderr, "%s\n", errbuf);
     CHECK_INT(n, WIDE);
@@ -73,7 +73,7 @@ int main(void)
     CHECK_INT(total, 3);
     CHECK_INT(hi[WIDE], -7);
 
-    cf_producer_destroy(p, 1000);
+    cf_kafka_producer_destroy(p, 1000);
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(owner);
     return cf_test_done();

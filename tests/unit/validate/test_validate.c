@@ -19,34 +19,34 @@
 
 static void test_counts_characters(void)
 {
-    CHECK_INT(cf_utf8_chars("", 0), 0);
-    CHECK_INT(cf_utf8_chars("abc", 3), 3);
-    CHECK_INT(cf_utf8_chars(IMPLANT, strlen(IMPLANT)), 11);
+    CHECK_INT(cf_validate_utf8_chars("", 0), 0);
+    CHECK_INT(cf_validate_utf8_chars("abc", 3), 3);
+    CHECK_INT(cf_validate_utf8_chars(IMPLANT, strlen(IMPLANT)), 11);
     CHECK_INT(strlen(IMPLANT), 22);
-    CHECK_INT(cf_utf8_chars("a" EURO SMILE, strlen("a" EURO SMILE)), 3);
+    CHECK_INT(cf_validate_utf8_chars("a" EURO SMILE, strlen("a" EURO SMILE)), 3);
 }
 
 static void test_prefix_keeps_whole_characters(void)
 {
     const char *s = "a" EURO SMILE "b";
     const size_t len = strlen(s);
-    CHECK_INT(cf_utf8_prefix(s, len, 0), 0);
-    CHECK_INT(cf_utf8_prefix(s, len, 1), 1);
-    CHECK_INT(cf_utf8_prefix(s, len, 2), 4);
-    CHECK_INT(cf_utf8_prefix(s, len, 3), 8);
-    CHECK_INT(cf_utf8_prefix(s, len, 4), len);
-    CHECK_INT(cf_utf8_prefix(s, len, 100), len);
+    CHECK_INT(cf_validate_utf8_prefix(s, len, 0), 0);
+    CHECK_INT(cf_validate_utf8_prefix(s, len, 1), 1);
+    CHECK_INT(cf_validate_utf8_prefix(s, len, 2), 4);
+    CHECK_INT(cf_validate_utf8_prefix(s, len, 3), 8);
+    CHECK_INT(cf_validate_utf8_prefix(s, len, 4), len);
+    CHECK_INT(cf_validate_utf8_prefix(s, len, 100), len);
 }
 
 static void test_cut_string(void)
 {
     json_t *j = json_pack("{s:s, s:s, s:i}", "long", IMPLANT, "short", "ab", "n", 5);
-    CHECK_INT(cf_json_cut_string(j, "long", 4), 1);
+    CHECK_INT(cf_validate_cut_string(j, "long", 4), 1);
     CHECK_STR(json_string_value(json_object_get(j, "long")), "\xd0\x98\xd0\xbc\xd0\xbf\xd0\xbb");
-    CHECK_INT(cf_json_cut_string(j, "short", 2), 0);
+    CHECK_INT(cf_validate_cut_string(j, "short", 2), 0);
     CHECK_STR(json_string_value(json_object_get(j, "short")), "ab");
-    CHECK_INT(cf_json_cut_string(j, "n", 1), 0); /* not a string: left */
-    CHECK_INT(cf_json_cut_string(j, "absent", 1), 0);
+    CHECK_INT(cf_validate_cut_string(j, "n", 1), 0); /* not a string: left */
+    CHECK_INT(cf_validate_cut_string(j, "absent", 1), 0);
     CHECK_INT(json_integer_value(json_object_get(j, "n")), 5);
     json_decref(j);
 }

@@ -49,7 +49,7 @@ void cf_config_kafka_props(struct cf_kafka_prop **out, size_t *n);
 void cf_config_kafka_props_free(struct cf_kafka_prop *props, size_t n);
 
 /*
- * Settings every service shares. cf_settings_load() reads them together with
+ * Settings every service shares. cf_config_load_settings() reads them together with
  * the service's own table (extra may be NULL).
  */
 struct cf_settings {
@@ -85,9 +85,10 @@ struct cf_settings {
 /* Loads the shared settings (default port given by the service) and the
  * service's extra table; logs the effective configuration. On a bad value
  * prints the reason and returns CF_EINVAL (main exits 2). */
-int cf_settings_load(struct cf_settings *s, const char *service, long default_port,
-                     const struct cf_config_var *extra, size_t n_extra, char *errbuf,
-                     size_t errbuf_size);
-void cf_settings_free(struct cf_settings *s, const struct cf_config_var *extra, size_t n_extra);
+int cf_config_load_settings(struct cf_settings *s, const char *service, long default_port,
+                            const struct cf_config_var *extra, size_t n_extra, char *errbuf,
+                            size_t errbuf_size);
+void cf_config_free_settings(struct cf_settings *s, const struct cf_config_var *extra,
+                             size_t n_extra);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * The Kafka producer: one per process, idempotent, acks=all, polled by its
- * own thread. HTTP handlers call cf_producer_send_sync(), which waits for
+ * own thread. HTTP handlers call cf_kafka_produce_sync(), which waits for
  * that message's delivery report (never a flush) for a bounded time longer
  * than message.timeout.ms. A breaker opens on ERR__ALL_BROKERS_DOWN: sends
  * then fail at once with CF_EUNAVAIL without producing; it closes when the
@@ -24,7 +24,8 @@ rd_kafka_conf_t *cf_kafka_conf_new(const struct cf_settings *s, char *errbuf, si
 
 struct cf_producer;
 
-struct cf_producer *cf_producer_new(const struct cf_settings *s, char *errbuf, size_t errbuf_size);
+struct cf_producer *cf_kafka_producer_new(const struct cf_settings *s, char *errbuf,
+                                          size_t errbuf_size);
 
 /* One message to send; err is filled by the batch send (0 or a cf_err). */
 struct cf_kmsg {
@@ -40,12 +41,12 @@ struct cf_kmsg {
  * Kafka acknowledged it; CF_EUNAVAIL when the breaker is open or delivery
  * failed with the message certainly not written; CF_ETIMEOUT when it may
  * have been written (retry is safe: ids are deterministic). Thread-safe. */
-int cf_producer_send_sync(struct cf_producer *p, const char *topic, const void *key, size_t keylen,
+int cf_kafka_produce_sync(struct cf_producer *p, const char *topic, const void *key, size_t keylen,
                           const void *value, size_t valuelen, char *errbuf, size_t errbuf_size);
 
 /* Produces n messages and waits for all their reports. Returns 0 when all
  * were acknowledged, else the first failure's code; each msgs[i].err is set. */
-int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
+int cf_kafka_produce_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
                            size_t errbuf_size);
 
 /* The low and high watermarks of each partition of topic (lo[0..n-1],
@@ -56,17 +57,16 @@ int cf_producer_send_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
  * -1 with the reason when the brokers cannot say: within timeout_ms for
  * the topic's metadata, and as much again for all the partitions' marks.
  * Thread-safe. */
-int cf_producer_watermarks(struct cf_producer *p, const char *topic, int64_t *lo, int64_t *hi,
-                           int max, int timeout_ms, char *errbuf, size_t errbuf_size);
+int cf_kafka_watermarks(struct cf_producer *p, const char *topic, int64_t *lo, int64_t *hi, int max,
+                        int timeout_ms, char *errbuf, size_t errbuf_size);
 
 /* 1 while the breaker is closed (a broker is reachable). */
-int cf_producer_available(const struct cf_producer *p);
+int cf_kafka_available(const struct cf_producer *p);
 /* Counters for /metrics. */
-void cf_producer_stats(const struct cf_producer *p, unsigned long *delivered,
-                       unsigned long *failed);
+void cf_kafka_stats(const struct cf_producer *p, unsigned long *delivered, unsigned long *failed);
 
 /* Flushes for at most timeout_ms, logs what is left, destroys the handle.
  * Returns the number of messages not delivered. */
-int cf_producer_destroy(struct cf_producer *p, int timeout_ms);
+int cf_kafka_producer_destroy(struct cf_producer *p, int timeout_ms);
 
 #endif

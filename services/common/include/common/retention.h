@@ -19,18 +19,18 @@
 
 /* A holder name unique to this process: "<host>:<pid>:<start ms>" (out at
  * least 128 bytes). */
-void cf_lease_holder(char *out, size_t size);
+void cf_retention_lease_holder(char *out, size_t size);
 
 /* Takes, or renews, schema.leases' lease `name` for holder until ttl_ms
  * from now (the database's clock): 1 if holder has it now, 0 if another
  * holder's lease has not expired, or the database error. One statement:
  * two callers at once cannot both get it. Blocks on conn. */
-int cf_lease_take(PGconn *conn, const char *schema, const char *name, const char *holder,
-                  long ttl_ms, char *errbuf, size_t errbuf_size);
+int cf_retention_lease_take(PGconn *conn, const char *schema, const char *name, const char *holder,
+                            long ttl_ms, char *errbuf, size_t errbuf_size);
 
 /* Gives the lease up if holder has it, so another may take it at once. */
-int cf_lease_release(PGconn *conn, const char *schema, const char *name, const char *holder,
-                     char *errbuf, size_t errbuf_size);
+int cf_retention_lease_release(PGconn *conn, const char *schema, const char *name,
+                               const char *holder, char *errbuf, size_t errbuf_size);
 
 /* Deletes up to chunk rows of table (schema-qualified, from the caller's
  * code, never input) whose column (a timestamptz) is more than days old,

@@ -140,19 +140,19 @@ int64_t cf_time_working_seconds(const struct cf_time_hours *h, int64_t a, int64_
  * offsets and optional fractional seconds. */
 /* The time in member key of obj as Unix ms, or -1 when it is absent or not
  * RFC 3339. */
-int64_t cf_json_time(const json_t *obj, const char *key);
+int64_t cf_time_json_get(const json_t *obj, const char *key);
 /* Sets member key of obj to the RFC 3339 form of ms. */
-void cf_json_set_time(json_t *obj, const char *key, int64_t ms);
+void cf_time_json_set(json_t *obj, const char *key, int64_t ms);
 /* Reads exactly n decimal digits at *p into *out and advances *p: 0, or -1
  * (nothing moved) when they are not all digits. For parsers of fixed-width
  * times. */
-int cf_read_digits(const char **p, int n, int *out);
+int cf_time_read_digits(const char **p, int n, int *out);
 void cf_time_format(int64_t ms, char out[32]);
 int cf_time_parse(const char *s, int64_t *ms_out);
 /* Wall clock, unix milliseconds. */
-int64_t cf_now_ms(void);
+int64_t cf_time_now_ms(void);
 /* Monotonic clock, milliseconds: for deadlines and windows a wall-clock
  * step must not move. */
-int64_t cf_mono_ms(void);
+int64_t cf_time_mono_ms(void);
 
 #endif

@@ -35,14 +35,14 @@ int cf_validate_object(const json_t *j, const struct cf_field *fields, size_t n,
 
 /* Lengths as JSON Schema's maxLength counts them: in characters (code
  * points) of UTF-8 text, which every Jansson string is. */
-size_t cf_utf8_chars(const char *s, size_t len);
+size_t cf_validate_utf8_chars(const char *s, size_t len);
 /* The characters of a Jansson string, 0 for anything else. */
-size_t cf_json_chars(const json_t *v);
+size_t cf_validate_json_chars(const json_t *v);
 /* How many bytes of s (len bytes of UTF-8) its first max_chars characters
  * take: a cut there keeps whole characters. */
-size_t cf_utf8_prefix(const char *s, size_t len, size_t max_chars);
+size_t cf_validate_utf8_prefix(const char *s, size_t len, size_t max_chars);
 /* Cuts the string member name of obj to max_chars characters (unless it
  * is absent or not a string). Returns 1 when it was cut. */
-int cf_json_cut_string(json_t *obj, const char *name, size_t max_chars);
+int cf_validate_cut_string(json_t *obj, const char *name, size_t max_chars);
 
 #endif
