@@ -172,32 +172,15 @@ out:
 static void dlq_expired(struct cf_outbox *out, const char *network_id, const char *call_id,
                         const char *partition, const char *offset, const char *value, long wait_s)
 {
-    struct cf_event ev = {0};
-    const char *parts[] = {CF_TOPIC_CALLS_RAW, partition, offset, CALLS_FOLD_GROUP};
-    const size_t vlen = strlen(value), klen = strlen(call_id);
-    char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
-    char *key_b64 = cf_xmalloc(4 * ((klen + 2) / 3) + 1);
     char reason[160];
-
-    cf_uuid5(parts, 4, ev.id);
-    ev.source = cf_xstrdup("/clinicflow/" CALLS_FOLD_GROUP "/dlq");
-    ev.type = cf_xstrdup("clinicflow.dlq.entry");
-    ev.subject = cf_xasprintf("%s/%s/%s", CF_TOPIC_CALLS_RAW, partition, offset);
-    ev.time_ms = cf_time_now_ms();
-    ev.networkid = cf_xstrdup(network_id);
-    cf_base64((const uint8_t *)value, vlen, value_b64);
-    cf_base64((const uint8_t *)call_id, klen, key_b64);
     snprintf(reason, sizeof(reason),
              "result for call %s: no call of the network was stored within %ld s", call_id, wait_s);
-    ev.data =
-        json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s, s:s}", "group_id", CALLS_FOLD_GROUP, "topic",
-                  CF_TOPIC_CALLS_RAW, "partition", (int)strtol(partition, NULL, 10), "offset",
-                  (json_int_t)strtoll(offset, NULL, 10), "reason_code", "call_not_stored", "reason",
-                  reason, "value_b64", value_b64, "key_b64", key_b64);
-    free(value_b64);
-    free(key_b64);
-    cf_outbox_add(out, CF_TOPIC_DLQ, call_id, &ev);
-    cf_event_clear(&ev);
+    const size_t klen = strlen(call_id);
+    char *entry = cf_consumer_dlq_entry(
+        CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, (int32_t)strtol(partition, NULL, 10),
+        strtoll(offset, NULL, 10), call_id, klen, value, strlen(value), network_id, NULL,
+        "call_not_stored", reason, cf_time_now_ms());
+    cf_outbox_push(out, CF_TOPIC_DLQ, call_id, klen, entry, strlen(entry));
 }
 
 /* One round: up to 100 results that waited past the bound leave

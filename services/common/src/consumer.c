@@ -265,44 +265,55 @@ CF_TESTABLE void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
     *nexts_out = nexts;
 }
 
-CF_TESTABLE char *cf_consumer_dlq_value(const char *group_id, const char *topic,
-                                        const rd_kafka_message_t *rkm, const struct cf_event *orig,
-                                        const char *reason_code, const char *reason, int64_t now_ms)
+char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t partition,
+                            int64_t offset, const void *key, size_t keylen, const void *value,
+                            size_t valuelen, const char *network_id, const char *clinic_id,
+                            const char *reason_code, const char *reason, int64_t now_ms)
 {
-    char partition[16], offset[32];
-    snprintf(partition, sizeof(partition), "%" PRId32, rkm->partition);
-    snprintf(offset, sizeof(offset), "%" PRId64, rkm->offset);
+    char spartition[16], soffset[32];
+    snprintf(spartition, sizeof(spartition), "%" PRId32, partition);
+    snprintf(soffset, sizeof(soffset), "%" PRId64, offset);
 
     struct cf_event ev = {0};
-    const char *parts[] = {topic, partition, offset, group_id};
+    const char *parts[] = {topic, spartition, soffset, group_id};
     cf_uuid5(parts, 4, ev.id);
     ev.source = cf_xasprintf("/clinicflow/%s/dlq", group_id);
     ev.type = cf_xstrdup("clinicflow.dlq.entry");
-    ev.subject = cf_xasprintf("%s/%s/%s", topic, partition, offset);
+    ev.subject = cf_xasprintf("%s/%s/%s", topic, spartition, soffset);
     ev.time_ms = now_ms;
-    ev.networkid = cf_xstrdup(orig && orig->networkid ? orig->networkid : "unknown");
-    ev.clinicid = orig && orig->clinicid ? cf_xstrdup(orig->clinicid) : NULL;
+    ev.networkid = cf_xstrdup(network_id ? network_id : "unknown");
+    ev.clinicid = clinic_id ? cf_xstrdup(clinic_id) : NULL;
 
-    size_t vlen = rkm->payload ? rkm->len : 0;
+    const size_t vlen = value ? valuelen : 0;
     char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
-    cf_base64(rkm->payload, vlen, value_b64);
+    cf_base64(value, vlen, value_b64);
     ev.data = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s}", "group_id", group_id, "topic", topic,
-                        "partition", (int)rkm->partition, "offset", (json_int_t)rkm->offset,
-                        "reason_code", reason_code, "reason",
-                        reason && *reason ? reason : reason_code, "value_b64", value_b64);
+                        "partition", (int)partition, "offset", (json_int_t)offset, "reason_code",
+                        reason_code, "reason", reason && *reason ? reason : reason_code,
+                        "value_b64", value_b64);
     free(value_b64);
-    if (rkm->key && rkm->key_len) {
-        char *key_b64 = cf_xmalloc(4 * ((rkm->key_len + 2) / 3) + 1);
-        cf_base64(rkm->key, rkm->key_len, key_b64);
+    if (key && keylen) {
+        char *key_b64 = cf_xmalloc(4 * ((keylen + 2) / 3) + 1);
+        cf_base64(key, keylen, key_b64);
         json_object_set_new(ev.data, "key_b64", json_string(key_b64));
         free(key_b64);
     }
     assert(ev.data);
 
-    char *value = cf_event_dumps(&ev);
-    assert(value);
+    char *entry = cf_event_dumps(&ev);
+    assert(entry);
     cf_event_clear(&ev);
-    return value;
+    return entry;
+}
+
+CF_TESTABLE char *cf_consumer_dlq_value(const char *group_id, const char *topic,
+                                        const rd_kafka_message_t *rkm, const struct cf_event *orig,
+                                        const char *reason_code, const char *reason, int64_t now_ms)
+{
+    return cf_consumer_dlq_entry(group_id, topic, rkm->partition, rkm->offset, rkm->key,
+                                 rkm->key_len, rkm->payload, rkm->len,
+                                 orig ? orig->networkid : NULL, orig ? orig->clinicid : NULL,
+                                 reason_code, reason, now_ms);
 }
 
 /* Builds the DLQ entry for message rkm and queues it. ev may be NULL (the

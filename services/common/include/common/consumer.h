@@ -109,6 +109,18 @@ int cf_consumer_stored_offsets(PGconn *conn, const char *schema, const char *gro
                                const char *topic, int64_t *next_offsets, int npartitions,
                                char *errbuf, size_t errbuf_size);
 
+/* The DLQ entry (proto/schemas/dlq.entry.json) for the message at topic,
+ * partition and offset, with its key and value as they were, that group_id
+ * gives up on (network_id and clinic_id: its tenant, when known). Its id is
+ * uuid5(topic, partition, offset, group): giving up on the message again
+ * yields the same entry. The value to produce to CF_TOPIC_DLQ keyed as the
+ * message was; free() it. For the runner and for a service's own workers
+ * that give up on a message they held (an expired call result). */
+char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t partition,
+                            int64_t offset, const void *key, size_t keylen, const void *value,
+                            size_t valuelen, const char *network_id, const char *clinic_id,
+                            const char *reason_code, const char *reason, int64_t now_ms);
+
 /* Sum of the lag of the assigned partitions (high watermark - position),
  * refreshed after each batch; -1 when unknown. */
 long long cf_consumer_lag(const struct cf_consumer *c);
