@@ -230,8 +230,10 @@ void calls_dni_flusher(void *ctx);
 /* Writes, on conn (the fold's transaction), the sessions of the number that
  * Redis keeps unwritten (taken while PostgreSQL was down, or not written
  * yet), so that a call folded before the worker wrote them is attributed:
- * for the fold to call before it looks a pool number's session up. 0 (also
- * when Redis cannot say) or the database error. */
+ * for the fold to call before it looks a pool number's session up. 0, or
+ * the database error. When Redis cannot say, it answers 0 at once (logged,
+ * clinicflow_dni_settle_skipped_total): Redis is never required, so such a
+ * call is attributed from PostgreSQL alone. */
 int calls_dni_settle(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
                      const char *number, char *errbuf, size_t errbuf_size);
 

@@ -554,6 +554,9 @@ void calls_dni_describe_metrics(void)
 {
     cf_metrics_describe("clinicflow_dni_reservations_total", "counter",
                         "New number holds taken for visitors, by clinic");
+    cf_metrics_describe("clinicflow_dni_settle_skipped_total", "counter",
+                        "Calls to a pool number folded while Redis could not say whether the "
+                        "visitor's session still waited there (attributed from PostgreSQL alone)");
     cf_metrics_describe("clinicflow_dni_extensions_total", "counter",
                         "Requests that extended a visitor's existing hold, by clinic");
     cf_metrics_describe("clinicflow_dni_local_answers_total", "counter",

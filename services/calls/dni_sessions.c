@@ -416,7 +416,14 @@ int calls_dni_settle(struct calls_ctx *ctx, PGconn *conn, const char *network_id
     snprintf(key, sizeof(key), CALLS_DNI_UNWRITTEN_KEY, network_id, number);
     redisReply *r = cf_redis_command(ctx->svc->redis, "HGETALL %s", key);
     int rc = 0;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        /* Redis is never required: the call is folded without waiting, and
+         * without the session if one waited there (counted, so the cost of
+         * the outage is visible). */
+        cf_warn("could not read the waiting visitor sessions of a pool number from redis; the "
+                "call is attributed from postgresql alone");
+        cf_metrics_add("clinicflow_dni_settle_skipped_total", NULL, 1);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
         json_t *j_rows = json_array();
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const redisReply *f = r->element[i], *v = r->element[i + 1];

@@ -747,7 +747,7 @@ static int check_channel(struct vctx *v, const char *path, const json_t *j_ch)
                         calls_proxies_parse(s, &nets, errbuf, sizeof(errbuf)) != 0;
         calls_proxies_free(&nets);
         if (bad)
-            return fail(v, src_path, "expected an address or CIDR network (185.45.152.0/24)");
+            return fail(v, src_path, "expected an address or CIDR network (203.0.113.0/24)");
     }
 
     if ((rc = member(v, path, j_ch, "field_map", 0, &j_val)) != 0)

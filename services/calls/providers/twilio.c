@@ -380,7 +380,7 @@ static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
 }
 
 /* The agent a dialled leg's To names: "client:<identity>" the identity, a
- * SIP URI ("sip:101@clinic.sip.twilio.com;transport=tls") its user part,
+ * SIP URI ("sip:101@pbx.example.com;transport=tls") its user part,
  * anything else (a phone) as it is. A new string (free it; cut at ASCII
  * delimiters only, so UTF-8 stays whole), or NULL when that leaves
  * nothing. */

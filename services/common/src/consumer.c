@@ -43,6 +43,7 @@
 #include "common/pg.h"
 #include "common/testable.h"
 #include "common/topics.h"
+#include "common/validate.h"
 #include "common/xmalloc.h"
 #include "consumer_testable.h"
 
@@ -287,9 +288,14 @@ char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t par
     const size_t vlen = value ? valuelen : 0;
     char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
     cf_base64(value, vlen, value_b64);
-    ev.data = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s}", "group_id", group_id, "topic", topic,
+    /* A reason cut to its buffer (snprintf) may end inside a character, or
+     * quote bytes that are not UTF-8: only its valid prefix is kept, since
+     * Jansson takes nothing else and the entry must be built. */
+    const char *why = reason && *reason ? reason : reason_code;
+    json_t *j_reason = json_stringn(why, cf_validate_utf8_valid_prefix(why, strlen(why)));
+    ev.data = json_pack("{s:s, s:s, s:i, s:I, s:s, s:o, s:s}", "group_id", group_id, "topic", topic,
                         "partition", (int)partition, "offset", (json_int_t)offset, "reason_code",
-                        reason_code, "reason", reason && *reason ? reason : reason_code,
+                        reason_code, "reason", j_reason ? j_reason : json_string(reason_code),
                         "value_b64", value_b64);
     free(value_b64);
     if (key && keylen) {

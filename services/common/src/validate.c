@@ -6,6 +6,7 @@
 #include "common/validate.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/envelope.h"
@@ -37,6 +38,40 @@ size_t cf_validate_utf8_prefix(const char *s, size_t len, size_t max_chars)
     for (size_t i = 0; i < len; i++) {
         if (starts_char((unsigned char)s[i]) && chars++ == max_chars)
             return i;
+    }
+    return len;
+}
+
+/* The length of the UTF-8 sequence starting with lead byte c that encodes
+ * code point cp's range rules (RFC 3629), or 0 when c cannot start one. */
+static size_t seq_len(unsigned char c)
+{
+    return c < 0x80                 ? 1
+           : c >= 0xC2 && c <= 0xDF ? 2
+           : c >= 0xE0 && c <= 0xEF ? 3
+           : c >= 0xF0 && c <= 0xF4 ? 4
+                                    : 0;
+}
+
+size_t cf_validate_utf8_valid_prefix(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        const size_t n = seq_len(u[i]);
+        if (n == 0 || i + n > len)
+            return i;
+        uint32_t cp = n == 1 ? u[i] : u[i] & (0x7Fu >> n);
+        for (size_t k = 1; k < n; k++) {
+            if ((u[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = (cp << 6) | (u[i + k] & 0x3Fu);
+        }
+        /* overlong forms, surrogates and past U+10FFFF are not UTF-8 */
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || (n == 1 && cp == 0))
+            return i;
+        i += n;
     }
     return len;
 }

@@ -216,7 +216,7 @@ def test_allowed_sources(stack):
     net = cfstack.demo_network()
     for ch in net["channels"]:
         if ch["id"] == CHANNEL:
-            ch["allowed_sources"] = ["185.45.152.0/24", "192.0.2.0/24"]
+            ch["allowed_sources"] = ["203.0.113.0/24", "192.0.2.0/24"]
     path = os.path.join(tempfile.mkdtemp(prefix="cf-net-"), "network.json")
     with open(path, "w") as f:
         json.dump(net, f)
@@ -239,10 +239,10 @@ def test_allowed_sources(stack):
     before = metric(stack.svc, source)
     refused, reply = start()
     assert_unauthorized(reply, "from 127.0.0.1")
-    refused_fwd, reply = start("185.45.153.9")
+    refused_fwd, reply = start("198.51.100.9")
     assert_unauthorized(reply, "forwarded for an address outside the list")
     assert metric(stack.svc, source) == before + 2
-    taken, reply = start("203.0.113.5, 185.45.152.17")
+    taken, reply = start("203.0.113.5, 203.0.113.17")
     assert reply[0] == 200, reply
     wait_call_event(stack, "clinicflow.call.started", provider_call_id=taken)
     for pbx_call_id in (refused, refused_fwd):

@@ -94,22 +94,22 @@ static void test_client_allowed(void)
     char errbuf[256];
     CHECK_INT(calls_proxies_parse("10.0.0.0/8", &lb, errbuf, sizeof(errbuf)), 0);
     CHECK_INT(
-        calls_proxies_parse("185.45.152.0/24, 2001:db8:1::/48", &allowed, errbuf, sizeof(errbuf)),
+        calls_proxies_parse("203.0.113.0/24, 2001:db8:1::/48", &allowed, errbuf, sizeof(errbuf)),
         0);
-    struct sockaddr_storage direct = peer("185.45.152.9"), other = peer("185.45.153.9");
+    struct sockaddr_storage direct = peer("203.0.113.9"), other = peer("198.51.100.9");
     struct sockaddr_storage proxy = peer("10.1.2.3"), v6 = peer("2001:db8:1:ff::5");
-    struct sockaddr_storage mapped = peer("::ffff:185.45.152.10");
+    struct sockaddr_storage mapped = peer("::ffff:203.0.113.10");
     CHECK_INT(calls_client_allowed((struct sockaddr *)&direct, NULL, &none, &allowed), 1);
     CHECK_INT(calls_client_allowed((struct sockaddr *)&mapped, NULL, &none, &allowed), 1);
     CHECK_INT(calls_client_allowed((struct sockaddr *)&v6, NULL, &none, &allowed), 1);
     CHECK_INT(calls_client_allowed((struct sockaddr *)&other, NULL, &none, &allowed), 0);
     /* X-Forwarded-For from an untrusted peer is the sender's say */
-    CHECK_INT(calls_client_allowed((struct sockaddr *)&other, "185.45.152.9", &none, &allowed), 0);
+    CHECK_INT(calls_client_allowed((struct sockaddr *)&other, "203.0.113.9", &none, &allowed), 0);
     /* from a trusted proxy, the address it names */
     CHECK_INT(
-        calls_client_allowed((struct sockaddr *)&proxy, "1.2.3.4, 185.45.152.9", &lb, &allowed), 1);
+        calls_client_allowed((struct sockaddr *)&proxy, "1.2.3.4, 203.0.113.9", &lb, &allowed), 1);
     CHECK_INT(
-        calls_client_allowed((struct sockaddr *)&proxy, "185.45.152.9, 1.2.3.4", &lb, &allowed), 0);
+        calls_client_allowed((struct sockaddr *)&proxy, "203.0.113.9, 1.2.3.4", &lb, &allowed), 0);
     CHECK_INT(calls_client_allowed((struct sockaddr *)&proxy, NULL, &lb, &allowed), 0);
     CHECK_INT(calls_client_allowed(NULL, NULL, &lb, &allowed), 0);
     calls_proxies_free(&lb);

@@ -401,6 +401,23 @@ static void test_dlq_value(void)
     free(vb);
 }
 
+/* A reason cut by its buffer inside a character (a PostgreSQL message
+ * quoting Cyrillic text) still makes an entry, with the whole characters
+ * before the cut: Jansson takes no broken UTF-8, and a DLQ entry that
+ * cannot be built would stop the partition for good. */
+static void test_dlq_reason_cut_mid_character(void)
+{
+    const char reason[] = "\xd0\xbd\xd0\xb5\xd1\x82 \xd0"; /* "нет " and half a letter */
+    char *value =
+        cf_consumer_dlq_entry("grp", "t", 1, 7, "k", 1, "v", 1, "net-1", NULL, "failed", reason, 0);
+    CHECK(value != NULL);
+    json_t *j = json_loads(value ? value : "", 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "data"), "reason")),
+              "\xd0\xbd\xd0\xb5\xd1\x82 ");
+    json_decref(j);
+    free(value);
+}
+
 int main(void)
 {
     test_batch_offsets();
@@ -408,5 +425,6 @@ int main(void)
     test_dedupe_arrays();
     test_offsets_literals();
     test_dlq_value();
+    test_dlq_reason_cut_mid_character();
     return cf_test_done();
 }

@@ -68,11 +68,46 @@ static void test_max_length_in_characters(void)
     json_decref(j);
 }
 
+/* The valid prefix of bytes cut anywhere, or not UTF-8 at all; each
+ * prefix it keeps is one Jansson takes. */
+static void test_valid_prefix(void)
+{
+    static const struct {
+        const char *s;
+        size_t len, want;
+    } cases[] = {
+        {"abc", 3, 3},
+        {"\xd0\x9f\xd1\x80\xd0\xb8", 6, 6}, /* "При" */
+        {"\xd0\x9f\xd1\x80\xd0", 5, 4},     /* cut inside the third letter */
+        {"ab\xe2\x82", 4, 2},               /* cut inside the euro sign */
+        {"ab\xe2\x82\xac", 5, 5},
+        {"\xf0\x9f\x98\x80!", 5, 5}, /* U+1F600 */
+        {"a\xc0\xaf"
+         "b",
+         4, 1},                      /* overlong '/' */
+        {"a\xed\xa0\x80", 4, 1},     /* a surrogate */
+        {"a\xf4\x90\x80\x80", 5, 1}, /* past U+10FFFF */
+        {"a\xff"
+         "b",
+         3, 1},
+        {"a\x80", 2, 1}, /* a continuation with no lead */
+        {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const size_t got = cf_validate_utf8_valid_prefix(cases[i].s, cases[i].len);
+        CHECK_INT((long)got, (long)cases[i].want);
+        json_t *j = json_stringn(cases[i].s, got);
+        CHECK(j != NULL);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     test_counts_characters();
     test_prefix_keeps_whole_characters();
     test_cut_string();
     test_max_length_in_characters();
+    test_valid_prefix();
     return cf_test_done();
 }

@@ -41,6 +41,10 @@ size_t cf_validate_json_chars(const json_t *v);
 /* How many bytes of s (len bytes of UTF-8) its first max_chars characters
  * take: a cut there keeps whole characters. */
 size_t cf_validate_utf8_prefix(const char *s, size_t len, size_t max_chars);
+/* How many bytes of s (len bytes, perhaps cut mid-character or not UTF-8 at
+ * all) are valid UTF-8 from the start, as Jansson takes strings: no NUL,
+ * overlong form, surrogate or code point past U+10FFFF. */
+size_t cf_validate_utf8_valid_prefix(const char *s, size_t len);
 /* Cuts the string member name of obj to max_chars characters (unless it
  * is absent or not a string). Returns 1 when it was cut. */
 int cf_validate_cut_string(json_t *obj, const char *name, size_t max_chars);
