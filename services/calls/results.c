@@ -186,8 +186,11 @@ static void dlq_expired(struct cf_outbox *out, const char *network_id, const cha
 /* One round: up to 100 results that waited past the bound leave
  * calls.pending_results, in a transaction that commits only once Kafka has
  * their DLQ entries (the fold, taking a result for its call, and another
- * instance's round skip rows locked here: a result is applied or dropped,
- * never both). Returns how many, or a negative error. */
+ * instance's round skip rows locked here). A commit that fails after Kafka
+ * took the entries leaves the rows: the next round sends the same entries
+ * again (same ids), and a call whose first fact comes in between gets its
+ * result applied although the DLQ has it too, the at-least-once every
+ * produce-then-commit has. Returns how many, or a negative error. */
 static int expire_once(struct calls_ctx *ctx, PGconn *conn, char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
