@@ -102,9 +102,11 @@ void calls_dni_extension_note(const char *network_id, const char *clinic, const 
     char key[256], reserved[32];
     cf_time_format(reserved_ms, reserved);
     snprintf(key, sizeof(key), "%s\n%s\n%s", network_id, number, reserved);
-    json_t *j_e =
-        json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:O}", "n", network_id, "k", number, "r",
-                  reserved, "u", (json_int_t)held_until_ms, "c", clinic, "w", visitor, "t", j_utm);
+    /* A deep copy of the tags: the entry crosses to the flusher's thread,
+     * and nothing of it may keep a reference this thread still counts. */
+    json_t *j_e = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:o}", "n", network_id, "k", number,
+                            "r", reserved, "u", (json_int_t)held_until_ms, "c", clinic, "w",
+                            visitor, "t", json_deep_copy(j_utm));
     pthread_mutex_lock(&ext_lock);
     pending_merge(key, j_e);
     pthread_mutex_unlock(&ext_lock);
@@ -276,18 +278,25 @@ void calls_dni_new_hold_note(const char *network_id, const char *clinic, const c
     char key[256], field[24];
     snprintf(key, sizeof(key), CALLS_DNI_UNWRITTEN_KEY, network_id, number);
     snprintf(field, sizeof(field), "%lld", (long long)reserved_ms);
+    /* The entry is handed to the flusher's thread whole: built from a deep
+     * copy of the tags and given to the queue (not shared), so no reference
+     * count of it is touched by two threads. */
+    json_t *j_tags = json_deep_copy(j_utm);
     json_t *j_e = json_pack(
         "[s, s, o]", key, field,
-        session_row(network_id, clinic, number, visitor, reserved_ms, held_until_ms, j_utm));
+        session_row(network_id, clinic, number, visitor, reserved_ms, held_until_ms, j_tags));
+    json_decref(j_tags);
     pthread_once(&new_cv_once, new_cv_init);
     pthread_mutex_lock(&new_lock);
     if (!new_pending)
         new_pending = json_array();
-    if (json_array_size(new_pending) < NEW_PENDING_MAX)
-        json_array_append(new_pending, j_e);
+    if (json_array_size(new_pending) < NEW_PENDING_MAX) {
+        json_array_append_new(new_pending, j_e);
+        j_e = NULL;
+    }
     pthread_cond_signal(&new_cv);
     pthread_mutex_unlock(&new_lock);
-    json_decref(j_e);
+    json_decref(j_e); /* not queued: the queue is full */
 }
 
 /* Waits up to ms for new holds to write. */

@@ -75,7 +75,7 @@ static void *serve_conn(void *arg)
         const char r[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy";
         send_all(fd, r, sizeof(r) - 1);
     } else if (strstr(req, " /big ") || strstr(req, " /stream ")) {
-        static char blob[5000];
+        char blob[5000]; /* each connection's own: several are served at once */
         memset(blob, 'x', sizeof(blob));
         int n = strstr(req, " /big ")
                     ? snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
