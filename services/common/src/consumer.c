@@ -545,8 +545,8 @@ static int apply_all(struct cf_consumer *c, rd_kafka_message_t **batch,
                      const struct cf_consumer_msg *msgs, size_t n, struct cf_outbox *out,
                      char *errbuf, size_t errbuf_size)
 {
-    const struct cf_event **evs = cf_xcalloc(n + 1, sizeof(*evs));
-    const rd_kafka_message_t **rkms = cf_xcalloc(n + 1, sizeof(*rkms));
+    const struct cf_event **evs = cf_xcalloc(n + 1, sizeof(const struct cf_event *));
+    const rd_kafka_message_t **rkms = cf_xcalloc(n + 1, sizeof(const rd_kafka_message_t *));
     char reason[512] = "";
     size_t k = 0;
 
