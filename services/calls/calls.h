@@ -154,6 +154,10 @@ int calls_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size);
 void calls_tasks_sweeper(void *ctx);
+/* tasks_batch.c: the callback consumer's batch apply, the fast path. */
+int calls_tasks_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                            const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                            char *errbuf, size_t errbuf_size);
 
 /* fold.c: the fold's batch apply, the fast path (see consumer.h). */
 int calls_fold_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,

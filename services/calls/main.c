@@ -67,6 +67,7 @@ static int add_consumers(struct cf_service *svc)
         .ntopics = 1,
         .schema = "calls",
         .apply = calls_tasks_apply,
+        .apply_batch = calls_tasks_apply_batch,
         .ctx = &ctx,
     };
     if (cf_service_add_consumer(svc, &tasks) != 0 ||

@@ -66,82 +66,6 @@ void calls_tasks_emit(struct cf_outbox *out, const char *id_base, const char *ve
     cf_event_clear(&ev);
 }
 
-int calls_tasks_save(PGconn *conn, const char *network_id, const char *contact_key,
-                     const json_t *j_task, char *errbuf, size_t errbuf_size)
-{
-    char missed[24];
-    char *doc = json_dumps(j_task, JSON_COMPACT);
-    snprintf(missed, sizeof(missed), "%lld",
-             (long long)json_integer_value(json_object_get(j_task, "missed_calls")));
-    const char *params[] = {json_string_value(json_object_get(j_task, "task_id")),
-                            network_id,
-                            json_string_value(json_object_get(j_task, "clinic_id")),
-                            contact_key,
-                            json_string_value(json_object_get(j_task, "status")),
-                            json_string_value(json_object_get(j_task, "opened_at")),
-                            json_string_value(json_object_get(j_task, "due_at")),
-                            json_string_value(json_object_get(j_task, "closed_at")),
-                            missed,
-                            doc};
-    int rc =
-        cf_pg_exec(conn,
-                   "INSERT INTO calls.tasks (task_id, network_id, clinic_id, contact_key, status,"
-                   " opened_at, due_at, closed_at, missed_calls, doc)"
-                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)"
-                   " ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status,"
-                   " opened_at = EXCLUDED.opened_at, due_at = EXCLUDED.due_at,"
-                   " closed_at = EXCLUDED.closed_at, missed_calls = EXCLUDED.missed_calls,"
-                   " doc = EXCLUDED.doc, updated_at = now()",
-                   10, params, NULL, errbuf, errbuf_size);
-    free(doc);
-    return rc;
-}
-
-/* The open task of the contact (FOR UPDATE), or NULL. */
-static int load_open(PGconn *conn, const char *network_id, const char *contact_key, json_t **out,
-                     char *errbuf, size_t errbuf_size)
-{
-    PGresult *res = NULL;
-    const char *params[] = {network_id, contact_key};
-    json_error_t jerr;
-
-    *out = NULL;
-    int rc =
-        cf_pg_exec(conn,
-                   "SELECT doc::text FROM calls.tasks WHERE network_id = $1 AND contact_key = $2"
-                   " AND status = 'open' FOR UPDATE",
-                   2, params, &res, errbuf, errbuf_size);
-    if (rc == 0 && PQntuples(res) > 0)
-        *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-    PQclear(res);
-    return rc;
-}
-
-int calls_tasks_find_callback(PGconn *conn, const char *network_id, const char *contact_key,
-                              int64_t from_ms, int64_t until_ms, char call_id[CF_UUID_STR_LEN + 1],
-                              int64_t *answered_ms, char *errbuf, size_t errbuf_size)
-{
-    PGresult *res = NULL;
-    char from[32], until[32];
-    cf_time_format(from_ms, from);
-    cf_time_format(until_ms, until);
-    const char *params[] = {network_id, contact_key, from, until};
-    int rc = cf_pg_exec(conn,
-                        "SELECT call_id::text, (extract(epoch FROM answered_at) * 1000)::bigint"
-                        " FROM calls.calls WHERE network_id = $1 AND contact_key = $2"
-                        " AND answered_at >= $3::timestamptz AND answered_at <= $4::timestamptz"
-                        " AND outcome = 'answered' AND NOT doc ? 'agent_pending'"
-                        " ORDER BY answered_at LIMIT 1",
-                        4, params, &res, errbuf, errbuf_size);
-    call_id[0] = '\0';
-    if (rc == 0 && PQntuples(res) > 0) {
-        snprintf(call_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
-        *answered_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    }
-    PQclear(res);
-    return rc;
-}
-
 static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
                      const char *contact_key, const json_t *j_call, const char *id_base,
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size);
@@ -158,7 +82,7 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     PGresult *res = NULL;
     int rc;
 
-    rc = load_open(conn, network_id, contact_key, &j_task, errbuf, errbuf_size);
+    rc = calls_tasks_load_open(conn, network_id, contact_key, &j_task, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     /* A miss that ended before the open task opened (seen later: another
@@ -372,7 +296,7 @@ static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_even
     const char *call_id = json_string_value(json_object_get(ev->data, "call_id"));
     int64_t answered = cf_time_json_get(ev->data, "answered_at");
     json_t *j_task = NULL;
-    int rc = load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
+    int rc = calls_tasks_load_open(conn, ev->networkid, contact_key, &j_task, errbuf, errbuf_size);
 
     if (rc != 0 || !j_task)
         return rc;
@@ -392,51 +316,16 @@ static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_even
     return rc;
 }
 
-int calls_tasks_lock_contact(PGconn *conn, const char *network_id, const char *contact_key, int try,
-                             int *taken, char *errbuf, size_t errbuf_size)
+int calls_tasks_apply_locked(struct calls_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                             enum calls_task_input input, struct cf_outbox *out, char *errbuf,
+                             size_t errbuf_size)
 {
-    char *lock_key = calls_contact_lock_key(network_id, contact_key);
-    PGresult *res = NULL;
-    const char *params[] = {lock_key};
-    int rc = cf_pg_exec(conn,
-                        try ? "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
-                            : "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                        1, params, &res, errbuf, errbuf_size);
-    if (taken)
-        *taken = rc == 0 && (!try || strcmp(PQgetvalue(res, 0, 0), "t") == 0);
-    PQclear(res);
-    free(lock_key);
-    return rc;
-}
+    const char *contact_key = json_string_value(json_object_get(ev->data, "contact_key"));
 
-/* Events the sweeper staged about the contact's tasks go out first: the
- * consumer's own events about those tasks would otherwise overtake them
- * (a task.updated before the task.opened of a task the sweeper opened).
- * While any are staged, the message waits (retried after a back-off); the
- * relay produces them right after the sweeper's commit. A row staged more
- * than 10 minutes ago no longer holds the consumer up: whatever keeps it
- * (clinicflow_calls_outbox_pending) should not stop the callbacks too. */
-static int wait_for_staged(PGconn *conn, const char *network_id, const char *contact_key,
-                           char *errbuf, size_t errbuf_size)
-{
-    PGresult *res = NULL;
-    const char *params[] = {network_id, contact_key};
-    int rc = cf_pg_exec(
-        conn,
-        /* keys are task ids; the CASE keeps any other key from failing the cast */
-        "SELECT 1 FROM calls.outbox o JOIN calls.tasks t ON t.task_id ="
-        " CASE WHEN o.key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'"
-        " THEN o.key::uuid END"
-        " WHERE t.network_id = $1 AND t.contact_key = $2"
-        " AND o.staged_at > now() - interval '10 minutes' LIMIT 1",
-        2, params, &res, errbuf, errbuf_size);
-    if (rc == 0 && PQntuples(res) > 0) {
-        cf_seterr(errbuf, errbuf_size,
-                  "the sweeper's events about this contact's tasks are not produced yet");
-        rc = CF_EWAIT;
-    }
-    PQclear(res);
-    return rc;
+    if (input == CALLS_TASK_MISSED)
+        return add_missed(ctx, conn, ev->networkid, contact_key, ev->data, ev->id, ev->time_ms, out,
+                          errbuf, errbuf_size);
+    return on_answered(ctx, conn, ev, contact_key, out, errbuf, errbuf_size);
 }
 
 int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
@@ -456,11 +345,8 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     int rc =
         calls_tasks_lock_contact(conn, ev->networkid, contact_key, 0, NULL, errbuf, errbuf_size);
     if (rc == 0)
-        rc = wait_for_staged(conn, ev->networkid, contact_key, errbuf, errbuf_size);
-    if (rc != 0)
-        return rc;
-    if (input == CALLS_TASK_MISSED)
-        return add_missed(ctx, conn, ev->networkid, contact_key, ev->data, ev->id, ev->time_ms, out,
-                          errbuf, errbuf_size);
-    return on_answered(ctx, conn, ev, contact_key, out, errbuf, errbuf_size);
+        rc = calls_tasks_wait_for_staged_one(conn, ev->networkid, contact_key, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = calls_tasks_apply_locked(ctx, conn, ev, input, out, errbuf, errbuf_size);
+    return rc;
 }

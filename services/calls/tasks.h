@@ -1,6 +1,7 @@
 /*
  * The callbacks' files and what they share: tasks.c (the consumer of
- * calls.v1, and the task store it reads and writes), sweeper.c (the
+ * calls.v1, message by message), tasks_batch.c (the same for a batch at
+ * once), task_store.c (the statements on the task tables), sweeper.c (the
  * worker expiring lost tasks and relaying calls.outbox), fold_progress.c
  * (how far the fold has come, so that expiry waits for it) and
  * staff_legs.c (staff legs that never reported). The decisions themselves
@@ -17,17 +18,44 @@
 #include "calls.h"
 #include "common/hash.h"
 #include "common/outbox.h"
+#include "task_rules.h"
 
-/* tasks.c: the task store and the steps the sweeper shares with the
- * consumer. All run on conn inside the caller's transaction. */
+/* tasks.c: the callbacks consumer, message by message (the careful
+ * path, and the batch's messages it cannot decide at once). */
 
 /* Adds the task event clinicflow.task.<verb> about j_task to out, keyed by
  * the task id (calls_task_event has its id). */
 void calls_tasks_emit(struct cf_outbox *out, const char *id_base, const char *verb,
                       const json_t *j_task, const char *network_id, int64_t time_ms);
+/* Applies ev (classified as input, not CALLS_TASK_IGNORE) with its
+ * contact locked and no sweeper event about it staged. */
+int calls_tasks_apply_locked(struct calls_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                             enum calls_task_input input, struct cf_outbox *out, char *errbuf,
+                             size_t errbuf_size);
+/* Closes j_task (open, locked) with the call call_id answered at
+ * answered_ms, at or after the task opened; missed calls of the task that
+ * came after it go to a task of their own. The events' ids come from
+ * id_base. */
+int calls_tasks_close_with_callback(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                                    const char *contact_key, json_t *j_task, const char *call_id,
+                                    int64_t answered_ms, const char *id_base, struct cf_outbox *out,
+                                    char *errbuf, size_t errbuf_size);
+
+/* task_store.c: the task store. All run on conn inside the caller's
+ * transaction. A contact in a batch's arrays is {"n": network, "k":
+ * contact key}; sets are objects keyed by calls_contact_lock_key or call
+ * id. */
+
+/* The row calls_tasks_save_many writes for j_task (new ref). */
+json_t *calls_tasks_row(const char *network_id, const char *contact_key, const json_t *j_task);
+/* Inserts or replaces the task rows (calls_tasks_row's), in one statement. */
+int calls_tasks_save_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 /* Inserts or replaces the task row from its document. */
 int calls_tasks_save(PGconn *conn, const char *network_id, const char *contact_key,
                      const json_t *j_task, char *errbuf, size_t errbuf_size);
+/* The open task of the contact, locked (FOR UPDATE), or NULL in *out. */
+int calls_tasks_load_open(PGconn *conn, const char *network_id, const char *contact_key,
+                          json_t **out, char *errbuf, size_t errbuf_size);
 /* The first call with the contact answered by a person from from_ms to
  * until_ms that the call store holds: call_id ("" if none) and
  * *answered_ms. */
@@ -38,14 +66,35 @@ int calls_tasks_find_callback(PGconn *conn, const char *network_id, const char *
  * waits for it, or with try set only takes it if free (*taken says). */
 int calls_tasks_lock_contact(PGconn *conn, const char *network_id, const char *contact_key, int try,
                              int *taken, char *errbuf, size_t errbuf_size);
-/* Closes j_task (open, locked) with the call call_id answered at
- * answered_ms, at or after the task opened; missed calls of the task that
- * came after it go to a task of their own. The events' ids come from
- * id_base. */
-int calls_tasks_close_with_callback(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
-                                    const char *contact_key, json_t *j_task, const char *call_id,
-                                    int64_t answered_ms, const char *id_base, struct cf_outbox *out,
+/* CF_EWAIT while the sweeper has events about the contact's (contacts')
+ * tasks staged and not yet produced. */
+int calls_tasks_wait_for_staged_one(PGconn *conn, const char *network_id, const char *contact_key,
                                     char *errbuf, size_t errbuf_size);
+int calls_tasks_wait_for_staged(PGconn *conn, const json_t *contacts, char *errbuf,
+                                size_t errbuf_size);
+/* The batch's statements: the contacts' locks (lock keys, sorted: taken in
+ * that order), which contacts have an open task (into the set open),
+ * which calls a task already counts (into linked), the first callback for
+ * each wanted row {"i", "n", "k", "f", "u"} (from/until as RFC 3339) into
+ * found[i] = {"call_id", "answered_ms"}, and task_calls rows {"task_id",
+ * "call_id"} added. */
+int calls_tasks_lock_contacts(PGconn *conn, const json_t *lock_keys, char *errbuf,
+                              size_t errbuf_size);
+int calls_tasks_open_contacts(PGconn *conn, const json_t *contacts, json_t *open, char *errbuf,
+                              size_t errbuf_size);
+int calls_tasks_calls_linked(PGconn *conn, const json_t *call_ids, json_t *linked, char *errbuf,
+                             size_t errbuf_size);
+int calls_tasks_find_callbacks(PGconn *conn, const json_t *wanted, json_t *found, char *errbuf,
+                               size_t errbuf_size);
+int calls_tasks_link_many(PGconn *conn, const json_t *links, char *errbuf, size_t errbuf_size);
+
+/* The callback look-up's FROM: calls of network n with contact k answered
+ * by a person (not a staff leg still unreported) from `from` to `until`,
+ * the first of them. */
+#define CALLS_TASKS_CALLBACK_SQL(n, k, from, until)                                                \
+    "calls.calls WHERE network_id = " n " AND contact_key = " k " AND answered_at >= " from        \
+    " AND answered_at <= " until " AND outcome = 'answered' AND NOT doc ? 'agent_pending'"         \
+    " ORDER BY answered_at LIMIT 1"
 
 /* fold_progress.c: how far the fold has come, on the sweeper's thread
  * only. */

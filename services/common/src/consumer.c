@@ -702,13 +702,19 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
     int err = consumer_pg_connect(c, errbuf, sizeof(errbuf));
     if (!err)
         err = run_batch(c, batch, n, nexts, last_resort, last_resort, &out, errbuf, sizeof(errbuf));
+    const char *way = last_resort ? "one_by_one" : "batch";
     if (err == BATCH_REJECTED) {
         cf_debug("consumer %s: %s; applying the batch message by message", c->group_id, errbuf);
         cf_outbox_truncate(&out, 0);
         err = run_batch(c, batch, n, nexts, 1, 0, &out, errbuf, sizeof(errbuf));
+        way = "one_by_one";
     }
-    if (err) {
-        char labels[256];
+    char labels[256];
+    if (!err) {
+        snprintf(labels, sizeof(labels), "group=\"%s\",way=\"%s\"", c->group_id, way);
+        cf_metrics_add("clinicflow_consumer_batches_total", labels, 1);
+        cf_metrics_add("clinicflow_consumer_messages_total", labels, (double)n);
+    } else {
         snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
         cf_metrics_add("clinicflow_consumer_retries_total", labels, 1);
         if (err == CF_EWAIT)
@@ -915,6 +921,13 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     cf_metrics_describe("clinicflow_consumer_retries_total", "counter",
                         "Batches rolled back to be tried again (a dependency down, a conflict, "
                         "events the consumer must wait for), by consumer group");
+    cf_metrics_describe("clinicflow_consumer_batches_total", "counter",
+                        "Batches committed, by consumer group and way: batch (all messages at "
+                        "once) or one_by_one (each under a savepoint: a message was rejected, "
+                        "or the batch kept failing)");
+    cf_metrics_describe("clinicflow_consumer_messages_total", "counter",
+                        "Messages in the batches committed (applied, skipped as applied before, "
+                        "or sent to the DLQ), by consumer group and way");
     snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
     cf_metrics_add("clinicflow_consumer_retries_total", labels, 0);
     for (size_t i = 0; i < cc->ntopics; i++) {

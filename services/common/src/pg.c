@@ -262,6 +262,20 @@ int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *pa
     return 0;
 }
 
+int cf_pg_exec_json(PGconn *conn, const char *sql, const json_t *j_param, PGresult **out,
+                    char *errbuf, size_t errbuf_size)
+{
+    char *text = json_dumps(j_param, JSON_COMPACT);
+    if (!text) {
+        cf_seterr(errbuf, errbuf_size, "statement parameter: not a JSON document");
+        return CF_EINTERNAL;
+    }
+    const char *params[] = {text};
+    int rc = cf_pg_exec(conn, sql, 1, params, out, errbuf, errbuf_size);
+    free(text);
+    return rc;
+}
+
 int cf_pg_begin(PGconn *conn, char *errbuf, size_t errbuf_size)
 {
     return cf_pg_exec(conn, "BEGIN", 0, NULL, NULL, errbuf, errbuf_size);

@@ -129,7 +129,7 @@ class Stack:
         self.services = []
         for _ in range(instances):
             self.services.append(self.start_service())
-        self.svc = self.services[0]
+        self.svc = self.services[0] if self.services else None
 
     def service_env(self):
         """The environment the stack's services run with."""

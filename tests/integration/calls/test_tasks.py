@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
-from common import (HeldSession, Stack, call_body, contact_key, demo_network, events_for, metric,
+from common import (TASKS, HeldSession, Stack, call_body, contact_key, demo_network, events_for, metric,
                     tasks_of, wait_consumed, wait_task, wait_until)
 
 CALLS = "clinicflow.calls.v1"
@@ -519,6 +519,95 @@ def test_earlier_miss_seen_later_is_settled_by_the_callback_between(stack):
                         " FROM calls.tasks WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
     assert rows == [["closed", "1", earlier], ["open", "1", first["source_call_id"]]], rows
 
+
+def test_a_burst_in_batches_ends_as_one_by_one(_):
+    """Calls queued while no instance folds reach the callbacks consumer in
+    large batches, which take the batch apply (tasks_batch.c): every kind
+    of contact in one burst ends as the rules say message by message. A
+    stack of its own: an intake-only instance queues, another one folds."""
+    stack = Stack(instances=0, extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(LOST_AFTER_S)})
+    try:
+        burst(stack)
+    finally:
+        stack.close()
+
+
+def burst(stack):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    kinds = {"one_miss": [], "miss_then_callback": [], "callback_then_miss": [],
+             "two_misses": [], "answered_only": []}
+    for kind in kinds:
+        for _ in range(12):
+            kinds[kind].append(new_number())
+
+    # An intake-only instance queues the calls on calls.raw.
+    intake = cfstack.Service("calls", {**stack.service_env(), "CLINICFLOW_CALLS_CONSUMERS": "0"})
+    intake.start()
+    stack.svc = intake
+    try:
+        for i, number in enumerate(kinds["one_miss"]):
+            missed_call(stack, number, now - timedelta(minutes=20, seconds=i))
+        for number in kinds["miss_then_callback"]:
+            missed_call(stack, number, now - timedelta(minutes=20))
+            answered = now - timedelta(minutes=15)
+            post(stack, call_body(event="ended", time=iso(answered + timedelta(minutes=1)),
+                                  direction="outbound", answered_at=iso(answered),
+                                  talk_seconds=60, **{"from": "+7 495 000-10-01", "to": number}))
+        for number in kinds["callback_then_miss"]:
+            answered = now - timedelta(minutes=10)
+            post(stack, call_body(event="ended", time=iso(answered + timedelta(minutes=1)),
+                                  direction="outbound", answered_at=iso(answered),
+                                  talk_seconds=60, **{"from": "+7 495 000-10-01", "to": number}))
+            missed_call(stack, number, now - timedelta(minutes=14))
+        for number in kinds["two_misses"]:
+            missed_call(stack, number, now - timedelta(minutes=20))
+            missed_call(stack, number, now - timedelta(minutes=18))
+        for number in kinds["answered_only"]:
+            answered = now - timedelta(minutes=5)
+            post(stack, call_body(event="ended", time=iso(answered + timedelta(minutes=1)),
+                                  answered_at=iso(answered), talk_seconds=60, **{"from": number}))
+    finally:
+        intake.stop()
+
+    # One instance folds them and applies the call events in batches.
+    svc = cfstack.Service("calls", {**stack.service_env(), "CLINICFLOW_LOG_LEVEL": "debug"})
+    svc.start()
+    stack.services = [svc]
+    stack.svc = svc
+    wait_tasks_consumed(stack, 120)
+
+    sizes = [int(line.split("tasks: batch of ")[1].split(",")[0])
+             for line in svc.logs().splitlines() if "tasks: batch of " in line]
+    assert sizes and max(sizes) > 1, sizes
+
+    want = {"one_miss": (["clinicflow.task.opened"], [["open", "1"]]),
+            "miss_then_callback": (["clinicflow.task.opened", "clinicflow.task.closed"],
+                                   [["closed", "1"]]),
+            "callback_then_miss": (["clinicflow.task.opened", "clinicflow.task.closed"],
+                                   [["closed", "1"]]),
+            "two_misses": (["clinicflow.task.opened", "clinicflow.task.updated"],
+                           [["open", "2"]]),
+            "answered_only": ([], [])}
+    by_contact = {}
+    for m in stack.reader(TASKS).read():
+        ev = json.loads(m["payload"])
+        by_contact.setdefault(ev["data"].get("contact_key"), []).append(ev)
+    for kind, numbers in kinds.items():
+        types, rows = want[kind]
+        for number in numbers:
+            ckey = contact_key(number)
+            evs = by_contact.get(ckey, [])
+            assert [e["type"] for e in evs] == types, (kind, number, evs)
+            got = cfstack.psql(stack.dsn, "SELECT status, missed_calls FROM calls.tasks"
+                               " WHERE contact_key = '%s'" % ckey)
+            assert got == rows, (kind, number, got)
+            if types[-1:] == ["clinicflow.task.closed"]:
+                closed = evs[-1]["data"]
+                assert closed["on_time"] is True, (kind, closed)
+                assert closed["seconds_to_callback"] == (300 if kind == "miss_then_callback"
+                                                         else 240), (kind, closed)
+
+
 if __name__ == "__main__":
     s = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(LOST_AFTER_S),
                          "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
@@ -540,6 +629,7 @@ if __name__ == "__main__":
             test_callback_after_the_deadline_does_not_close,
             test_earlier_miss_seen_later_moves_the_opening,
             test_earlier_miss_seen_later_is_settled_by_the_callback_between,
+            test_a_burst_in_batches_ends_as_one_by_one,
         )], exit=False)
     finally:
         s.close()

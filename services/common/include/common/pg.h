@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 /* Connects (connect_timeout honoured from the DSN or 5 s). NULL on failure
@@ -27,6 +28,12 @@ void cf_pg_set_prepared(int on);
  * (22xxx/23xxx data errors), CF_EINTERNAL otherwise. */
 int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
                PGresult **out, char *errbuf, size_t errbuf_size);
+
+/* cf_pg_exec of a statement whose one parameter ($1) is j_param as compact
+ * JSON text: a batch's rows as one array (jsonb_to_recordset), nothing to
+ * escape. */
+int cf_pg_exec_json(PGconn *conn, const char *sql, const json_t *j_param, PGresult **out,
+                    char *errbuf, size_t errbuf_size);
 
 /* BEGIN / COMMIT / ROLLBACK with the same return convention. */
 int cf_pg_begin(PGconn *conn, char *errbuf, size_t errbuf_size);
