@@ -12,7 +12,10 @@
  *   applied_events  by applied_at: the ids the consumers drop as applied
  *   dni_sessions    by held_until: the visitor sessions calls are
  *                   attributed to
- *   calls           by started_at
+ *   calls           by started_at, but not a call an open callback task
+ *                   counts: the task's rules read its calls from the store
+ *                   (a withdrawn source's successor, the misses left), so
+ *                   it stays until the task closes or expires
  *   tasks           closed or expired, by updated_at (when it closed or
  *                   expired), their task_calls links deleted in the same
  *                   statement; an open task never
@@ -39,6 +42,15 @@ struct retained {
     const char *sql;    /* the chunk's own statement ($1 days, $2 rows), its one value how
                            many rows went; NULL: the rows whose column is past the days */
 };
+
+/* Calls past their age that no open task counts. */
+#define DELETE_CALLS                                                                               \
+    "WITH gone AS (DELETE FROM calls.calls WHERE ctid = ANY(ARRAY(SELECT c.ctid"                   \
+    " FROM calls.calls c WHERE c.started_at < now() - make_interval(days => $1::int)"              \
+    " AND NOT EXISTS (SELECT 1 FROM calls.task_calls tc JOIN calls.tasks t"                        \
+    " ON t.task_id = tc.task_id WHERE tc.call_id = c.call_id AND t.status = 'open')"               \
+    " LIMIT $2::int)) RETURNING 1)"                                                                \
+    " SELECT count(*) FROM gone"
 
 /* Finished tasks past their age, with their links in the same statement
  * (task_calls references tasks; the key is checked at its end). The
@@ -106,7 +118,7 @@ static int sweep_round(struct calls_ctx *ctx, PGconn *conn, const char *holder, 
          ctx->cfg.retention_applied_events_days, NULL},
         {"dni_sessions", "calls.dni_sessions", "held_until", ctx->cfg.retention_dni_sessions_days,
          NULL},
-        {"calls", "calls.calls", "started_at", ctx->cfg.retention_calls_days, NULL},
+        {"calls", "calls.calls", "started_at", ctx->cfg.retention_calls_days, DELETE_CALLS},
         {"tasks", "calls.tasks", "updated_at", ctx->cfg.retention_tasks_days, DELETE_TASKS},
     };
     int rc = cf_retention_lease_take(conn, "calls", LEASE, holder, ttl_ms, errbuf, errbuf_size);
