@@ -52,6 +52,7 @@ struct calls_settings {
     long retention_applied_events_days; /* applied event ids kept this long */
     long retention_dni_sessions_days;   /* visitor sessions kept this long after their hold */
     long retention_calls_days;          /* calls kept this long after their start */
+    long retention_tasks_days;          /* closed or expired tasks kept this long after */
     long retention_interval_s;          /* how often the sweeper runs (one instance) */
     long retention_chunk;               /* rows deleted per statement */
 };

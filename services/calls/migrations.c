@@ -105,6 +105,10 @@ const struct cf_migration cf_calls_migrations[] = {
      "CREATE INDEX IF NOT EXISTS applied_events_applied_at ON applied_events (applied_at);"
      "CREATE INDEX dni_sessions_held_until ON dni_sessions (held_until);"
      "CREATE INDEX calls_started ON calls (started_at);"},
+    /* The retention sweeper's scan of closed and expired callback tasks
+     * (retention.c). */
+    {9, "retention index of finished callback tasks",
+     "CREATE INDEX tasks_finished_updated ON tasks (updated_at) WHERE status <> 'open';"},
 };
 
 const size_t cf_calls_migrations_n = sizeof(cf_calls_migrations) / sizeof(cf_calls_migrations[0]);

@@ -12,13 +12,20 @@
  *   applied_events  by applied_at: the ids the consumers drop as applied
  *   dni_sessions    by held_until: the visitor sessions calls are
  *                   attributed to
- *   calls           by started_at
+ *   calls           by started_at, but not a call an open callback task
+ *                   counts: the task's rules read its calls from the store
+ *                   (a withdrawn source's successor, the misses left), so
+ *                   it stays until the task closes or expires
+ *   tasks           closed or expired, by updated_at (when it closed or
+ *                   expired), their task_calls links deleted in the same
+ *                   statement; an open task never
  *
  * The README says why each default is what it is.
  */
 #include "calls.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/log.h"
 #include "common/metrics.h"
@@ -32,7 +39,49 @@ struct retained {
     const char *table;  /* schema-qualified */
     const char *column; /* the row's age */
     long days;          /* 0: kept for ever */
+    const char *sql;    /* the chunk's own statement ($1 days, $2 rows), its one value how
+                           many rows went; NULL: the rows whose column is past the days */
 };
+
+/* Calls past their age that no open task counts. */
+#define DELETE_CALLS                                                                               \
+    "WITH gone AS (DELETE FROM calls.calls WHERE ctid = ANY(ARRAY(SELECT c.ctid"                   \
+    " FROM calls.calls c WHERE c.started_at < now() - make_interval(days => $1::int)"              \
+    " AND NOT EXISTS (SELECT 1 FROM calls.task_calls tc JOIN calls.tasks t"                        \
+    " ON t.task_id = tc.task_id WHERE tc.call_id = c.call_id AND t.status = 'open')"               \
+    " LIMIT $2::int)) RETURNING 1)"                                                                \
+    " SELECT count(*) FROM gone"
+
+/* Finished tasks past their age, with their links in the same statement
+ * (task_calls references tasks; the key is checked at its end). The
+ * conditions are said again on the row deleted: a task reopened meanwhile
+ * (its own call missed again after it was withdrawn) is open by then, and
+ * stays with its links. */
+#define DELETE_TASKS                                                                               \
+    "WITH gone AS (DELETE FROM calls.tasks WHERE task_id IN (SELECT task_id FROM calls.tasks"      \
+    " WHERE status <> 'open' AND updated_at < now() - make_interval(days => $1::int)"              \
+    " LIMIT $2::int) AND status <> 'open'"                                                         \
+    " AND updated_at < now() - make_interval(days => $1::int) RETURNING task_id),"                 \
+    " links AS (DELETE FROM calls.task_calls tc USING gone WHERE tc.task_id = gone.task_id)"       \
+    " SELECT count(*) FROM gone"
+
+/* One chunk of t: how many rows went (>= 0), or the database error. */
+static int delete_chunk(PGconn *conn, const struct retained *t, long chunk, char *errbuf,
+                        size_t errbuf_size)
+{
+    if (!t->sql)
+        return cf_retention_delete(conn, t->table, t->column, t->days, chunk, errbuf, errbuf_size);
+    char sdays[24], schunk[24];
+    PGresult *res = NULL;
+    snprintf(sdays, sizeof(sdays), "%ld", t->days);
+    snprintf(schunk, sizeof(schunk), "%ld", chunk);
+    const char *params[] = {sdays, schunk};
+    int rc = cf_pg_exec(conn, t->sql, 2, params, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return rc;
+}
 
 /* Deletes the rows of t past its retention while the lease stays ours:
  * 0, 1 when the lease was lost or the service stops, or the error. */
@@ -45,8 +94,7 @@ static int sweep_table(struct calls_ctx *ctx, PGconn *conn, const struct retaine
         int rc = cf_retention_lease_take(conn, "calls", LEASE, holder, ttl_ms, errbuf, errbuf_size);
         if (rc != 1)
             return rc < 0 ? rc : 1;
-        rc = cf_retention_delete(conn, t->table, t->column, t->days, ctx->cfg.retention_chunk,
-                                 errbuf, errbuf_size);
+        rc = delete_chunk(conn, t, ctx->cfg.retention_chunk, errbuf, errbuf_size);
         if (rc < 0)
             return rc;
         if (rc > 0) {
@@ -67,9 +115,11 @@ static int sweep_round(struct calls_ctx *ctx, PGconn *conn, const char *holder, 
 {
     const struct retained tables[] = {
         {"applied_events", "calls.applied_events", "applied_at",
-         ctx->cfg.retention_applied_events_days},
-        {"dni_sessions", "calls.dni_sessions", "held_until", ctx->cfg.retention_dni_sessions_days},
-        {"calls", "calls.calls", "started_at", ctx->cfg.retention_calls_days},
+         ctx->cfg.retention_applied_events_days, NULL},
+        {"dni_sessions", "calls.dni_sessions", "held_until", ctx->cfg.retention_dni_sessions_days,
+         NULL},
+        {"calls", "calls.calls", "started_at", ctx->cfg.retention_calls_days, DELETE_CALLS},
+        {"tasks", "calls.tasks", "updated_at", ctx->cfg.retention_tasks_days, DELETE_TASKS},
     };
     int rc = cf_retention_lease_take(conn, "calls", LEASE, holder, ttl_ms, errbuf, errbuf_size);
     if (rc != 1)

@@ -149,6 +149,11 @@ const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, siz
          0, 36500, 0,
          "days a call is kept after its start (more than the unique-call look-back); 0: for ever",
          NULL},
+        {"CLINICFLOW_CALLS_RETENTION_TASKS_DAYS", CF_CONF_INT, "1095", &cfg->retention_tasks_days,
+         0, 36500, 0,
+         "days a callback task is kept after it closed or expired, with its call links (0, or at "
+         "least the calls' retention); an open task is never deleted; 0: for ever",
+         NULL},
         {"CLINICFLOW_CALLS_RETENTION_INTERVAL_S", CF_CONF_INT, "3600", &cfg->retention_interval_s,
          1, 86400, 0, "how often one instance deletes the rows past their retention", NULL},
         {"CLINICFLOW_CALLS_RETENTION_CHUNK", CF_CONF_INT, "1000", &cfg->retention_chunk, 1, 100000,
@@ -199,6 +204,17 @@ int calls_settings_check(const struct calls_settings *cfg, char *errbuf, size_t 
                  "CLINICFLOW_CALLS_RETENTION_CALLS_DAYS: must be 0 or longer than "
                  "CLINICFLOW_CALLS_UNIQUE_LOOKBACK_S (%ld s)",
                  cfg->unique_lookback_s);
+        return CF_EINVAL;
+    }
+    /* A finished task's links say which calls already had their task: a
+     * later event about one of them (a result tagged late) that found them
+     * gone would open a new task for an old call. */
+    if (cfg->retention_tasks_days > 0 &&
+        (cfg->retention_calls_days == 0 || cfg->retention_tasks_days < cfg->retention_calls_days)) {
+        snprintf(errbuf, errbuf_size,
+                 "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS: must be 0 or at least "
+                 "CLINICFLOW_CALLS_RETENTION_CALLS_DAYS (%ld, 0: for ever)",
+                 cfg->retention_calls_days);
         return CF_EINVAL;
     }
     return 0;

@@ -45,6 +45,8 @@ static void test_the_table(void)
     }
     CHECK(var(vars, n, "CLINICFLOW_CALLS_CONSUMERS")->target == &cfg.consumers);
     CHECK(var(vars, n, "CLINICFLOW_CALLS_TASK_LOST_AFTER_S")->target == &cfg.task_lost_after_s);
+    CHECK(var(vars, n, "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS")->target ==
+          &cfg.retention_tasks_days);
 }
 
 static void test_value_checks(void)
@@ -90,22 +92,29 @@ static void test_value_checks(void)
 static void test_checks_between_settings(void)
 {
     static const struct {
-        long calls_days, lookback_s;
+        long calls_days, lookback_s, tasks_days;
         int ok;
+        const char *refused; /* the variable a refusal names */
     } cases[] = {
-        {1095, 2592000, 1}, /* the defaults */
-        {0, 315360000, 1},  /* calls kept for ever */
-        {30, 2592000, 0},   /* deleted when the look-back still needs them */
-        {31, 2592000, 1},   {1, 0, 1},
+        {1095, 2592000, 1095, 1, NULL}, /* the defaults */
+        {0, 315360000, 0, 1, NULL},     /* calls and tasks kept for ever */
+        {30, 2592000, 0, 0, "CLINICFLOW_CALLS_RETENTION_CALLS_DAYS"}, /* the look-back needs them */
+        {31, 2592000, 0, 1, NULL},
+        {1, 0, 0, 1, NULL},
+        /* a finished task outlives its calls */
+        {1095, 2592000, 1094, 0, "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS"},
+        {1095, 2592000, 3650, 1, NULL},
+        {0, 2592000, 1095, 0, "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct calls_settings s = {.retention_calls_days = cases[i].calls_days,
-                                   .unique_lookback_s = cases[i].lookback_s};
+                                   .unique_lookback_s = cases[i].lookback_s,
+                                   .retention_tasks_days = cases[i].tasks_days};
         char errbuf[256] = "";
         const int rc = calls_settings_check(&s, errbuf, sizeof(errbuf));
         CHECK_INT(rc == 0, cases[i].ok);
         if (!cases[i].ok)
-            CHECK(strstr(errbuf, "CLINICFLOW_CALLS_RETENTION_CALLS_DAYS") != NULL);
+            CHECK(strstr(errbuf, cases[i].refused) != NULL);
     }
 }
 
