@@ -22,7 +22,7 @@
 #include "common/xmalloc.h"
 
 #define FIXTURES_DIR CF_FIXTURES_DIR /* tests/fixtures/calls, from CMake */
-#define FIXTURE_MAX_BYTES (1024 * 1024)
+#define FIXTURE_MAX_BYTES ((size_t)1024 * 1024)
 
 /* The whole file at path, NUL-terminated, its size in *len_out; NULL when
  * it cannot be read. */
@@ -209,8 +209,10 @@ int fixture_request_read(const char *path, struct fixture_request *out, char *er
                 snprintf(errbuf, errbuf_size, "line %d: not a \"name: value\" line", line);
                 goto out;
             }
-            if (name)
-                json_object_set_new(out->j_headers, name, json_string(last));
+            if (name && json_object_set_new(out->j_headers, name, json_string(last)) != 0) {
+                snprintf(errbuf, errbuf_size, "line %d: %s is not UTF-8", line - 1, name);
+                goto out;
+            }
             free(name);
             free(last);
             name = trimmed(p, (size_t)(colon - p));
@@ -226,8 +228,10 @@ int fixture_request_read(const char *path, struct fixture_request *out, char *er
         if (n == 0 || !end)
             break;
     }
-    if (name)
-        json_object_set_new(out->j_headers, name, json_string(last));
+    if (name && json_object_set_new(out->j_headers, name, json_string(last)) != 0) {
+        snprintf(errbuf, errbuf_size, "header %s is not UTF-8", name);
+        goto out;
+    }
 
     /* The members that are not request headers. */
     static const char *const meta[] = {"source", "confidence", "method", "url", "body-format"};

@@ -56,7 +56,7 @@ static char *with(const char *body, const char *name, const char *value)
     char key[64];
 
     snprintf(key, sizeof(key), "&%s=", name);
-    if (strncmp(body, key + 1, strlen(key + 1)) == 0) {
+    if (strstr(body, key + 1) == body) { /* body starts with name= */
         const char *end = strchr(body, '&');
         snprintf(out, n, "%s%s%s", key + 1, value, end ? end : "");
         return out;
@@ -357,13 +357,13 @@ static void test_fixture_files(void)
 
 int main(void)
 {
+    test_fixture_files(); /* first: an empty directory fails before any load */
     fixture_request_load("asterisk", "answered_inbound", &fx_answered);
     fixture_request_load("asterisk", "missed_inbound", &fx_missed);
     fixture_request_load("asterisk", "outbound", &fx_outbound);
     answered_inbound = fx_answered.body;
     missed_inbound = fx_missed.body;
     outbound = fx_outbound.body;
-    test_fixture_files();
     test_dispositions();
     test_dial_status();
     test_raw_parties();

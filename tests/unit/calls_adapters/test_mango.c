@@ -128,14 +128,16 @@ static void test_verify(void)
 static void test_garbage_and_other_events(void)
 {
     int rc;
+    /* a time that would overflow milliseconds */
+    static const char overflow[] =
+        "{\"entry_id\":\"E\",\"call_id\":\"C\",\"call_state\":\"Appeared\",\"timestamp\":"
+        "9223372036854775807}";
     static const char *const bad[] = {
         "not json",
         "[1,2]",
         "{}",
         "{\"entry_id\":\"E\",\"call_id\":\"C\",\"call_state\":\"Appeared\"}", /* no time */
-        /* a time that would overflow milliseconds */
-        "{\"entry_id\":\"E\",\"call_id\":\"C\",\"call_state\":\"Appeared\",\"timestamp\":"
-        "9223372036854775807}",
+        overflow,
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *facts = parse("/events/call", bad[i], &rc);
@@ -199,7 +201,7 @@ static void test_fixture_files(void)
 
 int main(void)
 {
-    test_fixture_files();
+    test_fixture_files(); /* first: an empty directory fails before any load */
     test_verify();
     test_garbage_and_other_events();
     test_event_keys();

@@ -230,6 +230,7 @@ static void test_fixture_files(void)
 
 int main(void)
 {
+    test_fixture_files(); /* first: an empty directory fails before any load */
     j_channel = fixture_channel("sipuni");
     fixture_request_load("sipuni", "in_start", &fx_start);
     fixture_request_load("sipuni", "in_answer", &fx_answer);
@@ -237,7 +238,6 @@ int main(void)
     in_start = fx_start.body;
     in_answer = fx_answer.body;
     in_hangup = fx_hangup.body;
-    test_fixture_files();
     test_statuses();
     test_auth();
     test_garbage();

@@ -223,8 +223,8 @@ static void test_fixture_files(void)
 
 int main(void)
 {
+    test_fixture_files(); /* first: an empty directory fails before any load */
     fixture_request_load("twilio", "completed_inbound", &completed_inbound);
-    test_fixture_files();
     test_signatures();
     test_status_table();
     test_timestamp_spellings();

@@ -216,10 +216,10 @@ static void test_fixture_files(void)
 
 int main(void)
 {
+    test_fixture_files(); /* first: an empty directory fails before any load */
     j_channel = fixture_channel("uis");
     fixture_request_load("uis", "call_finished", &fx_finished);
     call_finished = fx_finished.body;
-    test_fixture_files();
     test_mnemonic_guesses();
     test_english_names();
     test_auth();

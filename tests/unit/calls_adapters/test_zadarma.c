@@ -262,7 +262,7 @@ static void test_fixture_files(void)
 
 int main(void)
 {
-    test_fixture_files();
+    test_fixture_files(); /* first: an empty directory fails before any load */
     test_stale_call_start_is_out_of_bounds();
     test_precheck();
     test_verify();
