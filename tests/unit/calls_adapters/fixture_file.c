@@ -515,10 +515,13 @@ static void run_case(const char *provider, const struct calls_adapter *a, const 
     fixture_fx_init(&x, &req, channel);
     have_fx = 1;
     const char *received = calls_str(j_want, "received");
-    if (received && cf_time_parse(received, &x.h.received_ms) != 0)
+    if (json_object_get(j_want, "received") &&
+        (!received || cf_time_parse(received, &x.h.received_ms) != 0))
         mismatch(&r, "received: not an RFC 3339 time");
-    if (json_object_get(j_want, "replay_window_s"))
-        x.h.replay_window_s = (long)json_integer_value(json_object_get(j_want, "replay_window_s"));
+    json_t *window = json_object_get(j_want, "replay_window_s");
+    if (window && (!json_is_integer(window) || json_integer_value(window) < 0))
+        mismatch(&r, "replay_window_s: not a number of seconds");
+    x.h.replay_window_s = (long)json_integer_value(window);
 
     /* Verify, and parse what verify let through. */
     j_got = json_object();
@@ -554,7 +557,8 @@ static void run_case(const char *provider, const struct calls_adapter *a, const 
         json_t *want_facts = json_object_get(j_want, "facts");
         compare_facts(&r, want_facts ? want_facts : empty, x.facts);
         json_decref(empty);
-    } else if (json_object_get(j_want, "parse") || json_object_get(j_want, "facts")) {
+    } else if (json_equal(json_object_get(j_want, "verify"), json_object_get(j_got, "verify")) &&
+               (json_object_get(j_want, "parse") || json_object_get(j_want, "facts"))) {
         mismatch(&r, "parse, facts: a refused request is never parsed");
     }
     json_t *want_notes = json_object_get(j_want, "notes");
