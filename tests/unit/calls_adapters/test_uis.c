@@ -17,8 +17,9 @@
 
 #define TOKEN "tok-uis-0001"
 
-/* The demo channel (deploy/local/demo-network.json) with this test's
- * token: names its field_map omits take the adapter's defaults. */
+/* The fixtures' channel (the demo channel with tests/fixtures/calls/uis/
+ * channel.json: this test's token); names its field_map omits take the
+ * adapter's defaults. */
 static json_t *j_channel;
 
 static void run_raw(struct fx *r, const char *method, const char *token, const char *body,
