@@ -1,41 +1,27 @@
 /*
  * The Asterisk adapter as pure functions over the posts of the documented
- * dialplan snippet (top of services/calls/providers/asterisk.c).
- *
- * Fixtures: the form bodies that snippet's CURL() sends, with CDR values
- * as Asterisk formats them (src/cdr/cdr.c and func_cdr: start/answer/end
- * "YYYY-MM-DD HH:MM:SS" in the PBX's local time, answer empty when not
- * answered, disposition ANSWERED | NO ANSWER | BUSY | FAILED | CONGESTION,
- * uniqueid/linkedid "<epoch>.<seq>"). Confidence: high for the CDR
- * formats, the body shape is ours (we wrote the snippet). Authentication
- * is a URL token compared in constant time, so there is no signature
- * vector to compute.
+ * dialplan snippet (top of services/calls/providers/asterisk.c). The
+ * payloads (the form bodies that snippet's CURL() sends, CDR values as
+ * Asterisk formats them) are files in tests/fixtures/calls/asterisk/, each
+ * with its source and confidence, run by test_fixture_files.
+ * Authentication is a URL token compared in constant time, so there is no
+ * signature vector to compute. Here stay the cases that change a fixture's
+ * body at run time (with(): dispositions, DIALSTATUS, parties, extra
+ * fields, fallbacks), the token, malformed bodies and the reply.
  */
 #include "adapter_fixture.h"
+#include "fixture_file.h"
 #include "common/err.h"
 
 #define TOKEN "demo-asterisk-url-token-0001"
 #define URL "https://calls.example.com/v1/hooks/calls/asterisk/demo-asterisk?token=" TOKEN
 
-/* An answered inbound call: rang 8 s, talked 52 s; 12:00 Moscow = 09:00Z. */
-static const char answered_inbound[] =
-    "event=hangup&direction=inbound&did=74950000202&uniqueid=1795165200.1041"
-    "&linkedid=1795165200.1041&src=89161234567&dst=reception&disposition=ANSWERED"
-    "&duration=60&billsec=52&start=2026-11-20+12%3A00%3A00&answer=2026-11-20+12%3A00%3A08"
-    "&end=2026-11-20+12%3A01%3A00&agent=101";
-
-/* Nobody answered; the caller gave up after 25 s. */
-static const char missed_inbound[] =
-    "event=hangup&direction=inbound&did=74950000202&uniqueid=1795165800.1050"
-    "&linkedid=1795165800.1050&src=%2B79161234567&dst=reception&disposition=NO+ANSWER"
-    "&duration=25&billsec=0&start=2026-11-20+12%3A10%3A00&answer=&end=2026-11-20+12%3A10%3A25"
-    "&agent=";
-
-/* Extension 101 calls a patient back. */
-static const char outbound[] =
-    "event=hangup&direction=outbound&did=&uniqueid=1795166400.1060&linkedid=1795166400.1060"
-    "&src=101&dst=89161234567&disposition=ANSWERED&duration=40&billsec=31"
-    "&start=2026-11-20+12%3A20%3A00&answer=2026-11-20+12%3A20%3A09&end=2026-11-20+12%3A20%3A40";
+/* The bodies of the fixtures answered_inbound (rang 8 s, talked 52 s;
+ * 12:00 Moscow = 09:00Z), missed_inbound (nobody answered, the caller gave
+ * up after 25 s) and outbound (extension 101 calls a patient back), read
+ * in main. */
+static struct fixture_request fx_answered, fx_missed, fx_outbound;
+static const char *answered_inbound, *missed_inbound, *outbound;
 
 /* A POST of body to url (GET when body is NULL) on the demo channel. */
 static void box_init(struct fx *x, const char *url, const char *body)
@@ -70,7 +56,7 @@ static char *with(const char *body, const char *name, const char *value)
     char key[64];
 
     snprintf(key, sizeof(key), "&%s=", name);
-    if (strncmp(body, key + 1, strlen(key + 1)) == 0) {
+    if (strstr(body, key + 1) == body) { /* body starts with name= */
         const char *end = strchr(body, '&');
         snprintf(out, n, "%s%s%s", key + 1, value, end ? end : "");
         return out;
@@ -109,47 +95,10 @@ static void check_outcome(char *body, const char *outcome)
     free(body);
 }
 
-static void test_answered_inbound(void)
+static void test_dispositions(void)
 {
     int rc;
-    json_t *facts = facts_of(URL, answered_inbound, &rc);
-
-    CHECK_INT(rc, 0);
-    CHECK_INT(json_array_size(facts), 1);
-    CHECK_STR(fact_str(facts, "event_key"), "1795165200.1041:ended");
-    CHECK_STR(fact_str(facts, "call_key"), "1795165200.1041");
-    CHECK_STR(fact_str(facts, "event"), "ended");
-    CHECK_STR(fact_str(facts, "direction"), "inbound");
-    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:01:00.000Z");
-    CHECK_STR(fact_str(facts, "from"), "89161234567");
-    CHECK_STR(fact_str(facts, "to"), "74950000202"); /* the DID, not dst "reception" */
-    CHECK_STR(fact_str(facts, "tracking_number"), "74950000202");
-    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
-    CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T09:00:08.000Z");
-    CHECK_STR(fact_str(facts, "ended_at"), "2026-11-20T09:01:00.000Z");
-    CHECK_INT(fact_int(facts, "ring_seconds"), 8);
-    CHECK_INT(fact_int(facts, "talk_seconds"), 52);
-    CHECK_STR(fact_str(facts, "outcome"), "answered");
-    CHECK_STR(fact_str(facts, "agent_id"), "101");
-    CHECK(!fact_has(facts, "agent_group") && !fact_has(facts, "recording_url"));
-    json_decref(facts);
-}
-
-static void test_missed_inbound(void)
-{
-    int rc;
-    json_t *facts = facts_of(URL, missed_inbound, &rc);
-
-    CHECK_INT(rc, 0);
-    CHECK_STR(fact_str(facts, "event_key"), "1795165800.1050:ended");
-    CHECK_STR(fact_str(facts, "outcome"), "missed");
-    CHECK_STR(fact_str(facts, "from"), "+79161234567");
-    CHECK_INT(fact_int(facts, "ring_seconds"), 25);
-    CHECK_INT(fact_int(facts, "talk_seconds"), 0);
-    CHECK(!fact_has(facts, "answered_at"));
-    CHECK(!fact_has(facts, "agent_id")); /* empty: omitted */
-    CHECK_STR(fact_str(facts, "ended_at"), "2026-11-20T09:10:25.000Z");
-    json_decref(facts);
+    json_t *facts;
 
     /* The other dispositions. */
     static const struct {
@@ -219,21 +168,6 @@ static void test_dial_status(void)
         free(d);
     }
 
-    /* With the snippet's call_start (the call's entry into the dialplan),
-     * a call that fell to VoiceMail() starts when it came in, not when the
-     * message began (the CDR's start is its last record's), and rang until
-     * the prompt answered. */
-    static const char vm_cdr[] =
-        "event=hangup&direction=inbound&did=74950000202&uniqueid=1795165200.1042"
-        "&linkedid=1795165200.1042&src=89161234567&dst=vm&disposition=ANSWERED"
-        "&duration=20&billsec=20&start=1795165230&answer=1795165230&end=1795165250"
-        "&dialstatus=NOANSWER&answeredtime=&call_start=1795165200";
-    facts = facts_of(URL, vm_cdr, &rc);
-    CHECK_INT(rc, 0);
-    CHECK_STR(fact_str(facts, "outcome"), "voicemail");
-    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
-    CHECK_INT(fact_int(facts, "ring_seconds"), 30);
-    json_decref(facts);
     /* ... and an answered call followed by a survey rang until the answer */
     static const char *const survey_from_entry[] = {
         "billsec",    "12",     "duration",     "15", "start",      "2026-11-20+12%3A00%3A45",
@@ -256,22 +190,6 @@ static void test_dial_status(void)
     json_decref(facts);
     free(f);
     free(e);
-}
-
-static void test_outbound(void)
-{
-    int rc;
-    json_t *facts = facts_of(URL, outbound, &rc);
-
-    CHECK_INT(rc, 0);
-    CHECK_STR(fact_str(facts, "direction"), "outbound");
-    CHECK_STR(fact_str(facts, "from"), "101");
-    CHECK_STR(fact_str(facts, "to"), "89161234567");
-    CHECK(!fact_has(facts, "tracking_number"));
-    CHECK_INT(fact_int(facts, "ring_seconds"), 9);
-    CHECK_INT(fact_int(facts, "talk_seconds"), 31);
-    CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T09:20:09.000Z");
-    json_decref(facts);
 }
 
 static void test_raw_parties(void)
@@ -348,43 +266,6 @@ static void test_garbage(void)
         CHECK_INT(json_array_size(facts), 0);
         json_decref(facts);
     }
-
-    /* Local times need the channel's zone. */
-    struct fx b;
-    box_init(&b, URL, answered_inbound);
-    json_object_del(b.channel, "timezone");
-    run(&b);
-    CHECK_INT(b.parse_rc, CF_EINVAL);
-    fx_free(&b);
-}
-
-/* The CDR's Unix forms (CDR(start,u)), which a DST change cannot make
- * ambiguous: an unanswered call's answer is "0.000000", which is no answer,
- * not 1970. */
-static void test_unix_times(void)
-{
-    int rc;
-    json_t *facts = facts_of(URL,
-                             "linkedid=1795165200.77&src=89161234567&dst=74950000202"
-                             "&did=74950000202&disposition=NO+ANSWER&duration=25&billsec=0"
-                             "&start=1795165200.113051&answer=0.000000&end=1795165225.402311",
-                             &rc);
-    CHECK_INT(rc, 0);
-    CHECK_STR(fact_str(facts, "started_at"), "2026-11-20T09:00:00.000Z");
-    CHECK_STR(fact_str(facts, "ended_at"), "2026-11-20T09:00:25.000Z");
-    CHECK(!fact_has(facts, "answered_at"));
-    CHECK_STR(fact_str(facts, "outcome"), "missed");
-    json_decref(facts);
-
-    /* Without a disposition, a zero answer does not make the call answered. */
-    facts = facts_of(URL,
-                     "linkedid=1795165200.78&src=89161234567&did=74950000202"
-                     "&start=1795165200&answer=0&end=1795165225",
-                     &rc);
-    CHECK_INT(rc, 0);
-    CHECK(!fact_has(facts, "answered_at"));
-    CHECK(!fact_has(facts, "outcome") || strcmp(fact_str(facts, "outcome"), "answered") != 0);
-    json_decref(facts);
 }
 
 static void test_tolerance(void)
@@ -438,22 +319,6 @@ static void test_keys_and_fallbacks(void)
     json_decref(a);
     json_decref(b);
 
-    /* No linkedid (older dialplans): the uniqueid; no direction: inbound;
-     * no event: the CDR. */
-    a = facts_of(
-        URL,
-        "uniqueid=1795165200.1041&src=89161234567&dst=74950000202&disposition=ANSWERED"
-        "&duration=60&billsec=52&start=2026-11-20+12%3A00%3A00&end=2026-11-20+12%3A01%3A00",
-        &rc);
-    CHECK_INT(rc, 0);
-    CHECK_STR(fact_str(a, "call_key"), "1795165200.1041");
-    CHECK_STR(fact_str(a, "event_key"), "1795165200.1041:ended");
-    CHECK_STR(fact_str(a, "direction"), "inbound");
-    CHECK_STR(fact_str(a, "to"), "74950000202");                       /* no did: dst */
-    CHECK_STR(fact_str(a, "answered_at"), "2026-11-20T09:00:08.000Z"); /* end - billsec */
-    CHECK_INT(fact_int(a, "ring_seconds"), 8);
-    json_decref(a);
-
     /* CDR(end) still empty in the hangup handler: start + duration. */
     char *body = with(answered_inbound, "end", "");
     a = facts_of(URL, body, &rc);
@@ -469,51 +334,6 @@ static void test_keys_and_fallbacks(void)
     CHECK_STR(fact_str(a, "ended_at"), "2026-11-20T09:20:40.000Z");
     json_decref(a);
     free(body);
-
-    /* GET with everything in the query (CURL() without post data). */
-    a = facts_of(URL "&event=hangup&linkedid=1795165200.1041&src=89161234567&dst=74950000202"
-                     "&disposition=ANSWERED&duration=60&billsec=52"
-                     "&start=2026-11-20%2012:00:00&end=2026-11-20%2012:01:00",
-                 NULL, &rc);
-    CHECK_INT(rc, 0);
-    CHECK_STR(fact_str(a, "event_key"), "1795165200.1041:ended");
-    CHECK_INT(fact_int(a, "talk_seconds"), 52);
-    json_decref(a);
-}
-
-static void test_live_answer(void)
-{
-    int rc;
-    json_t *facts = facts_of(URL,
-                             "event=answered&direction=inbound&linkedid=1795165200.1041"
-                             "&src=89161234567&dst=74950000202&did=74950000202"
-                             "&time=2026-11-20+12%3A00%3A08",
-                             &rc);
-
-    CHECK_INT(rc, 0);
-    CHECK_INT(json_array_size(facts), 1);
-    CHECK_STR(fact_str(facts, "event"), "answered");
-    CHECK_STR(fact_str(facts, "event_key"), "1795165200.1041:answered");
-    CHECK_STR(fact_str(facts, "call_key"), "1795165200.1041");
-    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:00:08.000Z");
-    CHECK_STR(fact_str(facts, "answered_at"), "2026-11-20T09:00:08.000Z");
-    CHECK(!fact_has(facts, "outcome") && !fact_has(facts, "ended_at"));
-    json_decref(facts);
-}
-
-static void test_dst_zone(void)
-{
-    struct fx b;
-
-    /* Summer time: 12:00 in Berlin in July is 10:00Z. */
-    box_init(&b, URL,
-             "linkedid=1782900000.7&src=4930123456&dst=100&disposition=ANSWERED&duration=30"
-             "&billsec=20&start=2026-07-01+12%3A00%3A00&end=2026-07-01+12%3A00%3A30");
-    json_object_set_new(b.channel, "timezone", json_string("Europe/Berlin"));
-    run(&b);
-    CHECK_INT(b.parse_rc, 0);
-    CHECK_STR(fact_str(b.facts, "started_at"), "2026-07-01T10:00:00.000Z");
-    fx_free(&b);
 }
 
 static void test_reply(void)
@@ -526,20 +346,34 @@ static void test_reply(void)
     fx_free(&b);
 }
 
+/* Every case in tests/fixtures/calls/asterisk/. */
+static void test_fixture_files(void)
+{
+    size_t cases = 0;
+
+    CHECK_INT(fixture_run_dir("asterisk", &calls_adapter_asterisk, &cases), 0);
+    CHECK(cases > 0);
+}
+
 int main(void)
 {
-    test_answered_inbound();
-    test_missed_inbound();
+    test_fixture_files(); /* first: an empty directory fails before any load */
+    fixture_request_load("asterisk", "answered_inbound", &fx_answered);
+    fixture_request_load("asterisk", "missed_inbound", &fx_missed);
+    fixture_request_load("asterisk", "outbound", &fx_outbound);
+    answered_inbound = fx_answered.body;
+    missed_inbound = fx_missed.body;
+    outbound = fx_outbound.body;
+    test_dispositions();
     test_dial_status();
-    test_outbound();
     test_raw_parties();
     test_token();
     test_garbage();
-    test_unix_times();
     test_tolerance();
     test_keys_and_fallbacks();
-    test_live_answer();
-    test_dst_zone();
     test_reply();
+    fixture_request_free(&fx_answered);
+    fixture_request_free(&fx_missed);
+    fixture_request_free(&fx_outbound);
     return cf_test_done();
 }
