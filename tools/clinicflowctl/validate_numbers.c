@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "validate.h"
+
 int ctl_check_tracking_number(struct vctx *v, const char *path, const json_t *j_tn)
 {
     static const char *const allowed[] = {"number",   "clinic_id",  "source",   "medium",

@@ -1,8 +1,9 @@
 /*
- * The value formats of a network document: ids, IANA time zone names
- * (checked against the zone files themselves), "HH:MM-HH:MM" intervals,
- * "YYYY-MM-DD" dates, language codes, web origins and phone numbers, which
- * must already be in canonical E.164 form.
+ * The value formats of a network document, and the members of those
+ * formats: ids, IANA time zone names (checked against the zone files
+ * themselves), "HH:MM-HH:MM" intervals, "YYYY-MM-DD" dates, language codes,
+ * web origins and phone numbers, which must already be in canonical E.164
+ * form.
  */
 #include "validate_walk.h"
 
@@ -14,10 +15,11 @@
 #include <unistd.h>
 
 #include "common/phone.h"
+#include "validate.h"
 
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
 
-int ctl_valid_slug(const char *s)
+static int valid_slug(const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > 64)
@@ -27,6 +29,19 @@ int ctl_valid_slug(const char *s)
             return 0;
     }
     return 1;
+}
+
+int ctl_slug_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
+                    int required, const char **out)
+{
+    char child[PATH_MAX_LEN];
+    int rc = ctl_string_member(v, path, j_obj, key, required, 64, out);
+    if (rc != 0 || !*out)
+        return rc;
+    ctl_path_key(child, path, key);
+    if (!valid_slug(*out))
+        return ctl_fail(v, child, "expected an id of 1-64 characters from a-z, 0-9 and \"-\"");
+    return 0;
 }
 
 int ctl_valid_timezone(const char *name)
@@ -52,6 +67,23 @@ int ctl_valid_timezone(const char *name)
              memcmp(magic, "TZif", 4) == 0;
     close(fd);
     return ok;
+}
+
+int ctl_tz_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
+                  int required)
+{
+    const char *tz;
+    char child[PATH_MAX_LEN];
+    int rc = ctl_string_member(v, path, j_obj, key, required, 64, &tz);
+    if (rc != 0 || !tz)
+        return rc;
+    ctl_path_key(child, path, key);
+    if (!ctl_valid_timezone(tz))
+        return ctl_fail(v, child,
+                        "unknown time zone \"%s\"; expected an IANA name like "
+                        "\"Europe/Moscow\"",
+                        tz);
+    return 0;
 }
 
 static int two_digits(const char *p, int *out)

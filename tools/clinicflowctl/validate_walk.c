@@ -154,36 +154,6 @@ int ctl_string_member(struct vctx *v, const char *path, const json_t *j_obj, con
     return 0;
 }
 
-int ctl_slug_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
-                    int required, const char **out)
-{
-    char child[PATH_MAX_LEN];
-    int rc = ctl_string_member(v, path, j_obj, key, required, 64, out);
-    if (rc != 0 || !*out)
-        return rc;
-    ctl_path_key(child, path, key);
-    if (!ctl_valid_slug(*out))
-        return ctl_fail(v, child, "expected an id of 1-64 characters from a-z, 0-9 and \"-\"");
-    return 0;
-}
-
-int ctl_tz_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
-                  int required)
-{
-    const char *tz;
-    char child[PATH_MAX_LEN];
-    int rc = ctl_string_member(v, path, j_obj, key, required, 64, &tz);
-    if (rc != 0 || !tz)
-        return rc;
-    ctl_path_key(child, path, key);
-    if (!ctl_valid_timezone(tz))
-        return ctl_fail(v, child,
-                        "unknown time zone \"%s\"; expected an IANA name like "
-                        "\"Europe/Moscow\"",
-                        tz);
-    return 0;
-}
-
 int ctl_int_array_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
                          long min, long max, const char *unit)
 {

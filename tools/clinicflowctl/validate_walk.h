@@ -12,8 +12,6 @@
 
 #include <jansson.h>
 
-#include "validate.h"
-
 #define PATH_MAX_LEN 256
 
 /* A key met on the walk (a clinic id, a number) and the path it was met at. */
@@ -74,10 +72,6 @@ int ctl_member(struct vctx *v, const char *path, const json_t *j_obj, const char
                json_t **out);
 int ctl_string_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
                       int required, size_t maxlen, const char **out);
-int ctl_slug_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
-                    int required, const char **out);
-int ctl_tz_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
-                  int required);
 /* Optional integer members, in [min, max]; unit names the items in messages. */
 int ctl_int_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key, long min,
                    long max);
@@ -89,8 +83,12 @@ int ctl_check_string_array(struct vctx *v, const char *path, const json_t *j_arr
 
 /* ---- validate_values.c: value formats ---- */
 
-/* 1 for an id: 1-64 characters from a-z, 0-9 and "-". */
-int ctl_valid_slug(const char *s);
+/* Member readers as above: an id (1-64 characters from a-z, 0-9 and "-"),
+ * an IANA time zone name. */
+int ctl_slug_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
+                    int required, const char **out);
+int ctl_tz_member(struct vctx *v, const char *path, const json_t *j_obj, const char *key,
+                  int required);
 /* "YYYY-MM-DD" -> YYYYMMDD, 0 when not a real date (or before 1970). */
 int ctl_parse_date(const char *s);
 /* 1 for "ru" or "ru-RU". */
