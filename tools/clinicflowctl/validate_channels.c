@@ -1,0 +1,251 @@
+/*
+ * The channels of a network document, where calls, messages and form leads
+ * come in: the providers of each kind and the credentials each one takes
+ * (PROVIDERS.md), the numbers a telephony channel maps to clinics, the
+ * addresses a provider calls from, a form's field map.
+ */
+#include "validate_walk.h"
+
+#include <string.h>
+
+#include "calls.h" /* calls_proxies_parse: the service's own reading of allowed_sources */
+
+/* Channel providers and the credentials each one defines (PROVIDERS.md). */
+struct provider_spec {
+    const char *kind;
+    const char *provider;
+    const char *required[3];
+    const char *optional[3];
+};
+
+static const struct provider_spec providers[] = {
+    {"telephony", "twilio", {"auth_token"}, {"account_sid"}},
+    {"telephony", "asterisk", {"url_token"}, {NULL}},
+    {"telephony", "mango", {"vpbx_api_key", "vpbx_api_salt"}, {NULL}},
+    {"telephony", "zadarma", {"secret"}, {"key", "api_base"}},
+    {"telephony", "sipuni", {"url_token"}, {NULL}},
+    {"telephony", "uis", {"url_token"}, {NULL}},
+    {"telephony", "generic", {NULL}, {NULL}},
+    {"messenger", "telegram", {"secret_token"}, {"bot_token"}},
+    {"messenger", "whatsapp", {"app_secret", "verify_token"}, {"access_token"}},
+    {"messenger", "vk", {"secret"}, {"confirmation"}},
+    {"messenger", "viber", {"auth_token"}, {NULL}},
+    {"messenger", "instagram", {"app_secret", "verify_token"}, {"access_token"}},
+    {"messenger", "email", {"url_token"}, {NULL}},
+    {"form", "tilda", {"url_token"}, {"api_key"}},
+    {"form", "cf7", {"url_token"}, {NULL}},
+    {"form", "jivo", {"url_token"}, {NULL}},
+    {"form", "generic", {NULL}, {NULL}},
+};
+
+static const char *const kinds[] = {"telephony", "messenger", "form", NULL};
+
+const struct provider_spec *ctl_find_provider(const char *kind, const char *provider)
+{
+    if (!kind || !provider)
+        return NULL;
+    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
+        if (strcmp(providers[i].kind, kind) == 0 && strcmp(providers[i].provider, provider) == 0)
+            return &providers[i];
+    }
+    return NULL;
+}
+
+void ctl_providers_of(const char *kind, char *out, size_t out_size)
+{
+    const char *list[sizeof(providers) / sizeof(providers[0]) + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
+        if (kind && strcmp(providers[i].kind, kind) == 0)
+            list[n++] = providers[i].provider;
+    }
+    list[n] = NULL;
+    ctl_join_list(out, out_size, list);
+}
+
+static int check_credentials(struct vctx *v, const char *path, const json_t *j_cred,
+                             const struct provider_spec *spec)
+{
+    const char *key;
+    json_t *j_val;
+    char child[PATH_MAX_LEN];
+    if (!json_is_object(j_cred))
+        return ctl_fail(v, path, "expected an object");
+    json_object_foreach((json_t *)j_cred, key, j_val)
+    {
+        ctl_path_key(child, path, key);
+        if (!ctl_in_list(key, spec->required) && !ctl_in_list(key, spec->optional)) {
+            char names[128];
+            const char *all[7];
+            size_t n = 0;
+            for (size_t i = 0; i < 3 && spec->required[i]; i++)
+                all[n++] = spec->required[i];
+            for (size_t i = 0; i < 3 && spec->optional[i]; i++)
+                all[n++] = spec->optional[i];
+            all[n] = NULL;
+            ctl_join_list(names, sizeof(names), all);
+            if (n == 0)
+                return ctl_fail(v, child, "unknown member; %s takes no credentials",
+                                spec->provider);
+            return ctl_fail(v, child, "unknown member; %s credentials are: %s", spec->provider,
+                            names);
+        }
+        if (!json_is_string(j_val) || json_string_length(j_val) == 0)
+            return ctl_fail(v, child, "expected a non-empty string");
+    }
+    for (size_t i = 0; i < 3 && spec->required[i]; i++) {
+        if (!json_object_get(j_cred, spec->required[i]))
+            return ctl_fail(v, path, "missing member \"%s\" (required by %s)", spec->required[i],
+                            spec->provider);
+    }
+    if (strcmp(spec->provider, "telegram") == 0) {
+        /* Telegram allows 1-256 characters A-Z a-z 0-9 _ - in the secret. */
+        const char *t = json_string_value(json_object_get(j_cred, "secret_token"));
+        size_t n = strlen(t);
+        ctl_path_key(child, path, "secret_token");
+        if (n > 256 || strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                 "0123456789_-") != n)
+            return ctl_fail(v, child, "expected 1-256 characters from A-Z, a-z, 0-9, _ and -");
+    }
+    return 0;
+}
+
+static int check_channel_numbers(struct vctx *v, const char *path, const json_t *j_nums,
+                                 const char *channel_path)
+{
+    const char *key;
+    json_t *j_val;
+    char child[PATH_MAX_LEN];
+    if (!json_is_object(j_nums))
+        return ctl_fail(v, path, "expected an object mapping E.164 numbers to clinic ids");
+    json_object_foreach((json_t *)j_nums, key, j_val)
+    {
+        const char *num;
+        json_t *j_key = json_string(key);
+        ctl_path_key(child, path, key);
+        int rc = ctl_check_phone(v, child, j_key, &num);
+        json_decref(j_key);
+        if (rc != 0)
+            return rc;
+        const struct seen_entry *dup = ctl_seen_find(&v->channel_nums, key);
+        if (dup)
+            return ctl_fail(v, child, "number is already mapped by %s", dup->path);
+        ctl_seen_add(&v->channel_nums, key, channel_path, 0, 0);
+        if (!json_is_string(j_val))
+            return ctl_fail(v, child, "expected a clinic id");
+        if ((rc = ctl_check_clinic_ref(v, child, json_string_value(j_val))) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
+{
+    static const char *const allowed[] = {
+        "id",      "kind",      "provider",  "clinic_id",       "credentials", "timezone",
+        "numbers", "field_map", "staff_leg", "allowed_sources", NULL};
+    const char *id, *kind, *provider, *clinic_id;
+    json_t *j_val;
+    char child[PATH_MAX_LEN];
+    int rc;
+
+    if (!json_is_object(j_ch))
+        return ctl_fail(v, path, "expected an object");
+    if ((rc = ctl_check_members(v, path, j_ch, allowed)) != 0 ||
+        (rc = ctl_slug_member(v, path, j_ch, "id", 1, &id)) != 0)
+        return rc;
+    const struct seen_entry *dup = ctl_seen_find(&v->channels, id);
+    ctl_path_key(child, path, "id");
+    if (dup)
+        return ctl_fail(v, child, "duplicate channel id \"%s\" (also at %s)", id, dup->path);
+    ctl_seen_add(&v->channels, id, path, 0, 0);
+
+    if ((rc = ctl_string_member(v, path, j_ch, "kind", 1, 32, &kind)) != 0)
+        return rc;
+    ctl_path_key(child, path, "kind");
+    if (!ctl_in_list(kind, kinds))
+        return ctl_fail(v, child, "expected one of telephony, messenger, form");
+    if ((rc = ctl_string_member(v, path, j_ch, "provider", 1, 32, &provider)) != 0)
+        return rc;
+    const struct provider_spec *spec = ctl_find_provider(kind, provider);
+    if (!spec) {
+        char names[256];
+        ctl_providers_of(kind, names, sizeof(names));
+        ctl_path_key(child, path, "provider");
+        return ctl_fail(v, child, "unknown %s provider \"%s\"; expected one of %s", kind, provider,
+                        names);
+    }
+
+    if ((rc = ctl_string_member(v, path, j_ch, "clinic_id", 0, 64, &clinic_id)) != 0)
+        return rc;
+    ctl_path_key(child, path, "clinic_id");
+    if (clinic_id && (rc = ctl_check_clinic_ref(v, child, clinic_id)) != 0)
+        return rc;
+
+    if ((rc = ctl_member(v, path, j_ch, "credentials", spec->required[0] != NULL, &j_val)) != 0)
+        return rc;
+    ctl_path_key(child, path, "credentials");
+    if (j_val && (rc = check_credentials(v, child, j_val, spec)) != 0)
+        return rc;
+
+    if ((rc = ctl_tz_member(v, path, j_ch, "timezone", 0)) != 0)
+        return rc;
+
+    if ((rc = ctl_member(v, path, j_ch, "numbers", 0, &j_val)) != 0)
+        return rc;
+    ctl_path_key(child, path, "numbers");
+    if (j_val && strcmp(kind, "telephony") != 0)
+        return ctl_fail(v, child, "only telephony channels map numbers to clinics");
+    if (j_val && (rc = check_channel_numbers(v, child, j_val, path)) != 0)
+        return rc;
+
+    if ((rc = ctl_member(v, path, j_ch, "staff_leg", 0, &j_val)) != 0)
+        return rc;
+    ctl_path_key(child, path, "staff_leg");
+    if (j_val && !json_is_boolean(j_val))
+        return ctl_fail(v, child, "expected true or false");
+    if (json_is_true(j_val) && strcmp(provider, "twilio") != 0)
+        return ctl_fail(v, child, "only twilio channels have a staff leg");
+
+    /* The provider's source addresses, read as clinicflow-calls reads them
+     * (a request from elsewhere is refused) */
+    if ((rc = ctl_member(v, path, j_ch, "allowed_sources", 0, &j_val)) != 0)
+        return rc;
+    ctl_path_key(child, path, "allowed_sources");
+    if (j_val && strcmp(kind, "telephony") != 0)
+        return ctl_fail(v, child, "only telephony channels have allowed sources");
+    if (j_val && (!json_is_array(j_val) || json_array_size(j_val) == 0))
+        return ctl_fail(v, child, "expected a non-empty array of addresses or CIDR networks");
+    size_t i;
+    json_t *j_src;
+    json_array_foreach(j_val, i, j_src)
+    {
+        char src_path[PATH_MAX_LEN], errbuf[256];
+        struct calls_proxies nets = {0};
+        ctl_path_index(src_path, child, i);
+        const char *s = json_string_value(j_src);
+        const int bad = !s || !*s || strpbrk(s, ", ") ||
+                        calls_proxies_parse(s, &nets, errbuf, sizeof(errbuf)) != 0;
+        calls_proxies_free(&nets);
+        if (bad)
+            return ctl_fail(v, src_path, "expected an address or CIDR network (203.0.113.0/24)");
+    }
+
+    if ((rc = ctl_member(v, path, j_ch, "field_map", 0, &j_val)) != 0)
+        return rc;
+    ctl_path_key(child, path, "field_map");
+    if (j_val) {
+        const char *key;
+        json_t *j_field;
+        if (!json_is_object(j_val))
+            return ctl_fail(v, child, "expected an object of strings");
+        json_object_foreach(j_val, key, j_field)
+        {
+            char field_path[PATH_MAX_LEN];
+            ctl_path_key(field_path, child, key);
+            if (!json_is_string(j_field) || json_string_length(j_field) == 0)
+                return ctl_fail(v, field_path, "expected a non-empty string");
+        }
+    }
+    return 0;
+}
