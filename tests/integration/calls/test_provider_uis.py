@@ -3,7 +3,7 @@ customer's templates, POSTed to /v1/hooks/calls/uis/demo-uis with the
 channel's URL token, mapped by the demo channel's field_map (and the
 adapter's defaults for the names it leaves out), through calls.raw and the
 fold to calls.v1. Template variables as in UIS's notification set-up
-(tests/unit/calls_adapters/test_uis.c names the sources)."""
+(each fixture in tests/fixtures/calls/uis/ names its source)."""
 import uuid
 
 from common import (FIXED_DATES_ENV, CALLS, assert_nothing_on_raw, assert_reply, assert_unauthorized, call_types,
