@@ -305,7 +305,9 @@ char *calls_contact_lock_key(const char *network_id, const char *contact_key);
 /* The SQL taking a contact's unique-decision lock, its key ("network/contact
  * key") in the parameter named; seed 1 keeps it apart from the callbacks'
  * lock on the same key (tasks.c). */
-#define CALLS_UNIQUE_LOCK_SQL(param) "pg_advisory_xact_lock(hashtextextended(" param ", 1))"
+#define CALLS_UNIQUE_LOCK_SQL(param) "pg_advisory_xact_lock(" CALLS_UNIQUE_LOCK_ID_SQL(param) ")"
+/* The lock's id (bigint) from its key, for the lock functions. */
+#define CALLS_UNIQUE_LOCK_ID_SQL(param) "hashtextextended(" param ", 1)"
 /* Inserts or replaces the call row from its document. With pending_out
  * (the call's first save), the same round trip takes the results that
  * waited for the call in its network: *pending_out gets a new array of
@@ -336,9 +338,19 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
 json_t *calls_store_row(const char *network_id, const json_t *j_call);
 /* The row calls_store_pend_many keeps for result ev read from rkm (new ref). */
 json_t *calls_store_pend_row(const struct cf_event *ev, const rd_kafka_message_t *rkm);
-/* Takes the unique-decision locks of the keys ("network/contact key", a
- * JSON array, sorted: every instance takes them in one order). */
-int calls_store_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size);
+/* Takes, in one sorted round, the unique-decision locks of the keys
+ * ("network/contact key", a JSON array) and of the contacts of the calls
+ * of ids (a JSON array text of call ids) stored undecided (inbound, with a
+ * contact, no unique flag): every instance takes them in one order. locked
+ * gets each key taken (key -> true). Blocks until they are all held. */
+int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids, json_t *locked,
+                              char *errbuf, size_t errbuf_size);
+/* Tries the unique-decision locks of the keys (a JSON array) without
+ * waiting: 0 when all are held, CF_EUNAVAIL (transient: the batch is
+ * rolled back and tried again, its sorted round then takes them) when
+ * another transaction holds one. */
+int calls_store_try_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf,
+                                  size_t errbuf_size);
 
 /* Keeps the result event ev, read from rkm on calls.raw, waiting for its
  * call (a repeat of its id is dropped). */

@@ -465,14 +465,55 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
                      ids, NULL, errbuf, errbuf_size);
 }
 
-int calls_store_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size)
+int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids, json_t *locked,
+                              char *errbuf, size_t errbuf_size)
 {
+    char *keys_text = json_dumps(keys, JSON_COMPACT);
+    const char *params[] = {keys_text, ids};
+    PGresult *res = NULL;
+    /* One sorted round (byte order: every instance sorts alike), so two
+     * batches wait for each other's contacts at most one way round. Each
+     * key is locked after the sort (PostgreSQL evaluates a volatile output
+     * after ORDER BY). The stored calls' contacts are those the unique
+     * decision may yet need: inbound, with a contact, still undecided. */
+    int rc = cf_pg_exec(
+        conn,
+        "SELECT k, " CALLS_UNIQUE_LOCK_SQL(
+            "k") " FROM (SELECT jsonb_array_elements_text($1::jsonb) AS k"
+                 " UNION SELECT network_id || '/' || contact_key FROM calls"
+                 " WHERE call_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)::uuid))"
+                 " AND direction = 'inbound' AND contact_key IS NOT NULL"
+                 " AND NOT doc ? 'unique') AS u ORDER BY k COLLATE \"C\"",
+        2, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_object_set_new(locked, PQgetvalue(res, i, 0), json_true());
+    PQclear(res);
+    free(keys_text);
+    return rc;
+}
+
+int calls_store_try_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf,
+                                  size_t errbuf_size)
+{
+    PGresult *res = NULL;
+
     if (json_array_size(keys) == 0)
         return 0;
-    /* The keys are sorted by the caller and locked in the array's order. */
-    return exec_json(conn,
-                     "SELECT " CALLS_UNIQUE_LOCK_SQL(
-                         "k") " FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY"
-                              " AS a(k, i) ORDER BY i",
-                     keys, NULL, errbuf, errbuf_size);
+    /* Never waits: a lock taken out of the sorted order could close a
+     * circle with another batch. Each key is tried (those free are held to
+     * the end of the transaction either way). */
+    int rc = exec_json(
+        conn,
+        "SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(" CALLS_UNIQUE_LOCK_ID_SQL(
+            "k") ")) FROM jsonb_array_elements_text($1::jsonb) AS a(k)",
+        keys, &res, errbuf, errbuf_size);
+    if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+        snprintf(errbuf, errbuf_size,
+                 "%s contacts turned up after the batch's locks and are held by another"
+                 " transaction",
+                 PQgetvalue(res, 0, 0));
+        rc = CF_EUNAVAIL;
+    }
+    PQclear(res);
+    return rc;
 }
