@@ -54,6 +54,8 @@ struct calls_settings {
     long retention_calls_days;          /* calls kept this long after their start */
     long retention_interval_s;          /* how often the sweeper runs (one instance) */
     long retention_chunk;               /* rows deleted per statement */
+
+    long fold_batch_max; /* facts the fold applies in one transaction, at most */
 };
 
 /* settings.c: the table of the service's own settings for cf_service_init,
