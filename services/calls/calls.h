@@ -321,7 +321,8 @@ int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call,
  * FOR UPDATE, in call id order, into loaded (call id -> {"n", "doc"});
  * a stored document that is not JSON is CF_EINTERNAL.
  * calls_store_save_many: inserts or replaces the rows of calls (an array of
- * {"n", "doc"}).
+ * {"n", "doc"}): COPY into the session's staging table, then one upsert;
+ * a row the COPY refuses is CF_EINVAL, like one the upsert refuses.
  * calls_store_take_pending: the results waiting for the calls of want (an
  * array of {"c": call id, "n": network}), taken: taken gets call id -> array
  * of envelopes (strings) in their order on calls.raw.
