@@ -55,6 +55,8 @@ struct calls_settings {
     long retention_tasks_days;          /* closed or expired tasks kept this long after */
     long retention_interval_s;          /* how often the sweeper runs (one instance) */
     long retention_chunk;               /* rows deleted per statement */
+
+    long fold_batch_max; /* facts the fold applies in one transaction, at most */
 };
 
 /* settings.c: the table of the service's own settings for cf_service_init,
@@ -310,7 +312,9 @@ char *calls_contact_lock_key(const char *network_id, const char *contact_key);
 /* The SQL taking a contact's unique-decision lock, its key ("network/contact
  * key") in the parameter named; seed 1 keeps it apart from the callbacks'
  * lock on the same key (tasks.c). */
-#define CALLS_UNIQUE_LOCK_SQL(param) "pg_advisory_xact_lock(hashtextextended(" param ", 1))"
+#define CALLS_UNIQUE_LOCK_SQL(param) "pg_advisory_xact_lock(" CALLS_UNIQUE_LOCK_ID_SQL(param) ")"
+/* The lock's id (bigint) from its key, for the lock functions. */
+#define CALLS_UNIQUE_LOCK_ID_SQL(param) "hashtextextended(" param ", 1)"
 /* Inserts or replaces the call row from its document. With pending_out
  * (the call's first save), the same round trip takes the results that
  * waited for the call in its network: *pending_out gets a new array of
@@ -322,7 +326,8 @@ int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call,
  * FOR UPDATE, in call id order, into loaded (call id -> {"n", "doc"});
  * a stored document that is not JSON is CF_EINTERNAL.
  * calls_store_save_many: inserts or replaces the rows of calls (an array of
- * {"n", "doc"}).
+ * {"n", "doc"}): COPY into the session's staging table, then one upsert;
+ * a row the COPY refuses is CF_EINVAL, like one the upsert refuses.
  * calls_store_take_pending: the results waiting for the calls of want (an
  * array of {"c": call id, "n": network}), taken: taken gets call id -> array
  * of envelopes (strings) in their order on calls.raw.
@@ -341,9 +346,19 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
 json_t *calls_store_row(const char *network_id, const json_t *j_call);
 /* The row calls_store_pend_many keeps for result ev read from rkm (new ref). */
 json_t *calls_store_pend_row(const struct cf_event *ev, const rd_kafka_message_t *rkm);
-/* Takes the unique-decision locks of the keys ("network/contact key", a
- * JSON array, sorted: every instance takes them in one order). */
-int calls_store_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size);
+/* Takes, in one sorted round, the unique-decision locks of the keys
+ * ("network/contact key", a JSON array) and of the contacts of the calls
+ * of ids (a JSON array text of call ids) stored undecided (inbound, with a
+ * contact, no unique flag): every instance takes them in one order. locked
+ * gets each key taken (key -> true). Blocks until they are all held. */
+int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids, json_t *locked,
+                              char *errbuf, size_t errbuf_size);
+/* Tries the unique-decision locks of the keys (a JSON array) without
+ * waiting: 0 when all are held, CF_EUNAVAIL (transient: the batch is
+ * rolled back and tried again, its sorted round then takes them) when
+ * another transaction holds one. */
+int calls_store_try_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf,
+                                  size_t errbuf_size);
 
 /* Keeps the result event ev, read from rkm on calls.raw, waiting for its
  * call (a repeat of its id is dropped). */

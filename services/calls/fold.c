@@ -747,12 +747,14 @@ static int batch_pass(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups 
 
 /*
  * The batch at once, in a number of statements that does not grow with it:
- * the unique-decision locks of its facts' contacts (sorted), its calls FOR
- * UPDATE (in call id order), the results waiting for the calls it creates;
+ * the unique-decision locks of its facts' contacts and of its stored calls
+ * still undecided (one sorted round: two instances never wait for each
+ * other both ways), its calls FOR UPDATE (in call id order), the results
+ * waiting for the calls it creates;
  * a first pass in memory notes what enrich asks (calls_lookups), answered
  * by one statement per kind; the second pass folds each message in its
  * order with the same rules as calls_fold_apply, and the calls it changed
- * are saved by one upsert (one row per call), with the unique flags it
+ * are saved by one upsert (one row per call, sent by COPY), with the unique flags it
  * took from calls stored before and the results still waiting. A message
  * it cannot fold is CF_EINVAL: the runner rolls back and goes the careful
  * way, message by message, where that one alone is rejected.
@@ -765,7 +767,8 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
     struct calls_lookups lk = {0};
     json_t *ids = json_array(), *first_nets = json_object(), *locks = json_array();
     json_t *loaded = json_object(), *taken = json_object(), *want = json_array();
-    json_t *left = json_array(), *save = json_array(), *extra_locks = json_array();
+    json_t *left = json_array(), *save = json_array(), *late_locks = json_array();
+    json_t *locked = json_object();
     char *ids_text = NULL;
     int rc = 0;
     int64_t tm[7] = {0}; /* when each step began, for the debug log */
@@ -777,7 +780,7 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
     tm[0] = cf_time_mono_ms();
     calls_batch_plan(evs, n, ids, first_nets, locks);
     ids_text = json_dumps(ids, JSON_COMPACT);
-    rc = calls_store_lock_contacts(conn, locks, errbuf, errbuf_size);
+    rc = calls_store_lock_contacts(conn, locks, ids_text, locked, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_store_load_many(conn, ids_text, loaded, errbuf, errbuf_size);
     if (rc != 0)
@@ -804,23 +807,20 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
     rc = batch_pass(ctx, conn, &lk, loaded, taken, evs, rkms, n, NULL, left, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
-    /* A call's contact may be one no fact of the batch named (kept from
-     * an earlier fact): its lock, before its calls are read. */
+    /* The decisions' contacts were locked with the load (those of the
+     * facts and of the calls stored undecided); one that turns up only now
+     * (its call stored or changed by another instance meanwhile) is tried,
+     * never waited for, out of that order. */
     json_object_foreach(lk.contacts, id, j_v)
     {
         char *lock = calls_contact_lock_key(json_string_value(json_object_get(j_v, "n")),
                                             json_string_value(json_object_get(j_v, "k")));
-        size_t i;
-        json_t *j_l;
-        int held = 0;
-        json_array_foreach(locks, i, j_l) held = held || strcmp(json_string_value(j_l), lock) == 0;
-        if (!held)
-            json_array_append_new(extra_locks, json_string(lock));
+        if (!json_object_get(locked, lock))
+            json_array_append_new(late_locks, json_string(lock));
         free(lock);
     }
     tm[3] = cf_time_mono_ms();
-    sort_strings(extra_locks);
-    rc = calls_store_lock_contacts(conn, extra_locks, errbuf, errbuf_size);
+    rc = calls_store_try_lock_contacts(conn, late_locks, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_lookups_fetch(conn, &lk, ids_text, errbuf, errbuf_size);
     if (rc != 0)
@@ -863,7 +863,8 @@ out:
     json_decref(ids);
     json_decref(first_nets);
     json_decref(locks);
-    json_decref(extra_locks);
+    json_decref(late_locks);
+    json_decref(locked);
     json_decref(loaded);
     json_decref(taken);
     json_decref(want);

@@ -41,6 +41,7 @@ static int add_consumers(struct cf_service *svc)
         .apply = calls_fold_apply,
         .apply_batch = calls_fold_apply_batch,
         .ctx = &ctx,
+        .batch_max = (int)ctx.cfg.fold_batch_max,
     };
     if (cf_service_add_consumer(svc, &fold) != 0 ||
         cf_service_add_worker(svc, "result expirer", calls_results_expirer, &ctx) != 0)

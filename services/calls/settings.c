@@ -186,6 +186,10 @@ const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, siz
          "arrived is refused as a replay (401): its signature does not cover the call id or "
          "outcome",
          NULL},
+        {"CLINICFLOW_CALLS_FOLD_BATCH_MAX", CF_CONF_INT, "2000", &cfg->fold_batch_max, 1, 10000, 0,
+         "facts the fold applies in one transaction at most: it takes what is waiting, up to "
+         "this, so a backlog is worked off in large batches and a quiet topic in small ones",
+         NULL},
     };
     *n = sizeof(vars) / sizeof(vars[0]);
     if (!table)

@@ -14,6 +14,8 @@
 
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/testable.h"
+#include "store_testable.h"
 #include "common/xmalloc.h"
 
 char *calls_contact_lock_key(const char *network_id, const char *contact_key)
@@ -227,30 +229,172 @@ json_t *calls_store_row(const char *network_id, const json_t *j_call)
     return j_row;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The batch's save: its rows by COPY into a staging table, then one upsert  */
+/* from there. COPY parses each document once (to jsonb); a JSON parameter   */
+/* would be parsed twice (the parameter, then each document in it).          */
+/* ------------------------------------------------------------------------ */
+
+/* The staging table's columns, in the order of its lines (calls_copy_row)
+ * and of SAVE_STAGE_SQL. */
+static const char *const save_columns[] = {
+    "call_id",    "network_id",       "clinic_id", "direction", "status",       "contact_key",
+    "started_at", "answered_at",      "ended_at",  "outcome",   "ring_seconds", "talk_seconds",
+    "provider",   "provider_call_id", "facts",     "doc",       "result",       NULL};
+
+/* The session's staging table: made when a batch first saves in the
+ * session (again after a batch that made it was rolled back: IF NOT
+ * EXISTS), emptied by each commit in place (no new file, no dead rows, as
+ * DELETE or TRUNCATE would leave). */
+#define SAVE_STAGE_SQL                                                                             \
+    "CREATE TEMP TABLE IF NOT EXISTS fold_saved_calls (call_id uuid, network_id text,"             \
+    " clinic_id text, direction text, status text, contact_key text, started_at timestamptz,"      \
+    " answered_at timestamptz, ended_at timestamptz, outcome text, ring_seconds integer,"          \
+    " talk_seconds integer, provider text, provider_call_id text, facts integer, doc jsonb,"       \
+    " result text) ON COMMIT DELETE ROWS"
+
+static void copy_put(struct calls_copy_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        b->p = cf_xrealloc(b->p, cap);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+CF_TESTABLE void calls_copy_field(struct calls_copy_buf *b, const char *s, size_t n)
+{
+    size_t from = 0;
+
+    if (!s) {
+        copy_put(b, "\\N", 2);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *esc = s[i] == '\\'   ? "\\\\"
+                          : s[i] == '\t' ? "\\t"
+                          : s[i] == '\n' ? "\\n"
+                          : s[i] == '\r' ? "\\r"
+                                         : NULL;
+        if (!esc)
+            continue;
+        copy_put(b, s + from, i - from);
+        copy_put(b, esc, 2);
+        from = i + 1;
+    }
+    copy_put(b, s + from, n - from);
+}
+
+/* json_dump_callback's writer: a piece of the document, escaped. */
+static int copy_dump(const char *buffer, size_t size, void *data)
+{
+    calls_copy_field(data, buffer, size);
+    return 0;
+}
+
+CF_TESTABLE void calls_copy_row(struct calls_copy_buf *b, const json_t *j_row)
+{
+    for (const char *const *col = save_columns; *col; col++) {
+        const json_t *v = json_object_get(j_row, *col);
+        char num[24];
+        if (col != save_columns)
+            copy_put(b, "\t", 1);
+        if (strcmp(*col, "doc") == 0 && v && !json_is_null(v)) {
+            json_dump_callback(v, copy_dump, b, JSON_COMPACT);
+        } else if (json_is_string(v)) {
+            calls_copy_field(b, json_string_value(v), json_string_length(v));
+        } else if (json_is_integer(v)) {
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+            copy_put(b, num, strlen(num));
+        } else {
+            calls_copy_field(b, NULL, 0);
+        }
+    }
+    copy_put(b, "\n", 1);
+}
+
+/* The cf_err of a failed COPY (cf_pg_exec's mapping: a unique violation is
+ * a conflict, refused data the input's, anything else transient), its
+ * reason in errbuf (the primary message only: the detail may quote rows). */
+static int copy_err(PGconn *conn, const PGresult *res, char *errbuf, size_t errbuf_size)
+{
+    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+    snprintf(errbuf, errbuf_size, "postgresql error %s in copy: %s", sqlstate ? sqlstate : "-",
+             msg ? msg : PQerrorMessage(conn));
+    if (PQstatus(conn) == CONNECTION_BAD || !sqlstate)
+        return CF_EUNAVAIL;
+    if (strcmp(sqlstate, "23505") == 0)
+        return CF_ECONFLICT;
+    if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0)
+        return CF_EINVAL;
+    return CF_EUNAVAIL;
+}
+
+/* Sends data (len bytes of COPY text) with sql, a COPY ... FROM STDIN.
+ * 0, or the COPY's error: the statement failed, the transaction with it,
+ * and the connection is ready for the caller's rollback. Blocks. */
+static int copy_in(PGconn *conn, const char *sql, const char *data, size_t len, char *errbuf,
+                   size_t errbuf_size)
+{
+    enum { CHUNK = 256 * 1024 };
+    PGresult *res = PQexec(conn, sql);
+    int rc = 0, sent = 1;
+
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = copy_err(conn, res, errbuf, errbuf_size);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    for (size_t off = 0; sent && off < len; off += CHUNK)
+        sent = PQputCopyData(conn, data + off, (int)(len - off < CHUNK ? len - off : CHUNK)) == 1;
+    /* A send that failed ends the COPY as failed, so the server answers. */
+    if (PQputCopyEnd(conn, sent ? NULL : "the rows could not be sent") != 1)
+        sent = 0;
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = copy_err(conn, res, errbuf, errbuf_size);
+        PQclear(res);
+    }
+    if (rc == 0 && !sent)
+        rc = copy_err(conn, NULL, errbuf, errbuf_size);
+    return rc;
+}
+
 int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size)
 {
-    json_t *j_rows = json_array(), *j_c;
+    struct calls_copy_buf b = {0};
     size_t i;
+    json_t *j_c;
 
+    if (json_array_size(calls) == 0)
+        return 0;
     json_array_foreach(calls, i, j_c)
-        json_array_append_new(j_rows, calls_store_row(json_string_value(json_object_get(j_c, "n")),
-                                                      json_object_get(j_c, "doc")));
-    int rc =
-        json_array_size(j_rows) == 0
-            ? 0
-            : exec_json(conn,
+    {
+        json_t *j_row = calls_store_row(json_string_value(json_object_get(j_c, "n")),
+                                        json_object_get(j_c, "doc"));
+        calls_copy_row(&b, j_row);
+        json_decref(j_row);
+    }
+    int rc = cf_pg_exec(conn, SAVE_STAGE_SQL, 0, NULL, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = copy_in(conn, "COPY fold_saved_calls FROM STDIN", b.p, b.len, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec(conn,
                         "INSERT INTO calls (call_id, network_id, clinic_id, direction, status,"
                         " contact_key, started_at, answered_at, ended_at, outcome, ring_seconds,"
                         " talk_seconds, provider, provider_call_id, facts, doc, result, updated_at)"
                         " SELECT call_id, network_id, clinic_id, direction, status, contact_key,"
                         " started_at, answered_at, ended_at, outcome, ring_seconds, talk_seconds,"
                         " provider, provider_call_id, facts, doc, result, now()"
-                        " FROM json_to_recordset($1::json) AS r(call_id uuid, network_id text,"
-                        " clinic_id text, direction text, status text, contact_key text,"
-                        " started_at timestamptz, answered_at timestamptz, ended_at timestamptz,"
-                        " outcome text, ring_seconds integer, talk_seconds integer, provider text,"
-                        " provider_call_id text, facts integer, doc jsonb, result text)"
-                        " ORDER BY call_id"
+                        " FROM fold_saved_calls ORDER BY call_id"
                         " ON CONFLICT (call_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
                         " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"
                         " started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,"
@@ -258,8 +402,8 @@ int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_
                         " ring_seconds = EXCLUDED.ring_seconds,"
                         " talk_seconds = EXCLUDED.talk_seconds, facts = EXCLUDED.facts,"
                         " doc = EXCLUDED.doc, result = EXCLUDED.result, updated_at = now()",
-                        j_rows, NULL, errbuf, errbuf_size);
-    json_decref(j_rows);
+                        0, NULL, NULL, errbuf, errbuf_size);
+    free(b.p);
     return rc;
 }
 
@@ -321,14 +465,55 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
                      ids, NULL, errbuf, errbuf_size);
 }
 
-int calls_store_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size)
+int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids, json_t *locked,
+                              char *errbuf, size_t errbuf_size)
 {
+    char *keys_text = json_dumps(keys, JSON_COMPACT);
+    const char *params[] = {keys_text, ids};
+    PGresult *res = NULL;
+    /* One sorted round (byte order: every instance sorts alike), so two
+     * batches wait for each other's contacts at most one way round. Each
+     * key is locked after the sort (PostgreSQL evaluates a volatile output
+     * after ORDER BY). The stored calls' contacts are those the unique
+     * decision may yet need: inbound, with a contact, still undecided. */
+    int rc = cf_pg_exec(
+        conn,
+        "SELECT k, " CALLS_UNIQUE_LOCK_SQL(
+            "k") " FROM (SELECT jsonb_array_elements_text($1::jsonb) AS k"
+                 " UNION SELECT network_id || '/' || contact_key FROM calls"
+                 " WHERE call_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)::uuid))"
+                 " AND direction = 'inbound' AND contact_key IS NOT NULL"
+                 " AND NOT doc ? 'unique') AS u ORDER BY k COLLATE \"C\"",
+        2, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_object_set_new(locked, PQgetvalue(res, i, 0), json_true());
+    PQclear(res);
+    free(keys_text);
+    return rc;
+}
+
+int calls_store_try_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf,
+                                  size_t errbuf_size)
+{
+    PGresult *res = NULL;
+
     if (json_array_size(keys) == 0)
         return 0;
-    /* The keys are sorted by the caller and locked in the array's order. */
-    return exec_json(conn,
-                     "SELECT " CALLS_UNIQUE_LOCK_SQL(
-                         "k") " FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY"
-                              " AS a(k, i) ORDER BY i",
-                     keys, NULL, errbuf, errbuf_size);
+    /* Never waits: a lock taken out of the sorted order could close a
+     * circle with another batch. Each key is tried (those free are held to
+     * the end of the transaction either way). */
+    int rc = exec_json(
+        conn,
+        "SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(" CALLS_UNIQUE_LOCK_ID_SQL(
+            "k") ")) FROM jsonb_array_elements_text($1::jsonb) AS a(k)",
+        keys, &res, errbuf, errbuf_size);
+    if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+        snprintf(errbuf, errbuf_size,
+                 "%s contacts turned up after the batch's locks and are held by another"
+                 " transaction",
+                 PQgetvalue(res, 0, 0));
+        rc = CF_EUNAVAIL;
+    }
+    PQclear(res);
+    return rc;
 }

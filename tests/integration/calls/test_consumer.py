@@ -143,6 +143,50 @@ def test_one_batch_with_a_repeat_and_a_rejected_fact(stack):
     stack.svc.stop()
 
 
+def test_a_row_the_batch_copy_refuses(stack):
+    # The batch's save sends its rows by COPY: a row PostgreSQL refuses
+    # there (a talk time over the integer column, in a fact written to
+    # calls.raw by hand) fails the COPY as the statement's error, the batch
+    # rolls back on a connection still usable, and message by message the
+    # refused fact alone goes to the DLQ.
+    fresh_service(stack)
+    template = post_ok(stack)
+    wait_call_event(stack, template, "clinicflow.call.ended")
+    stack.wait_folded()
+    good = next(json.loads(m["payload"]) for m in stack.reader(RAW, validate=False).read()
+                if m["payload"].startswith('{"') and template in m["payload"])
+    stack.svc.stop()
+
+    def fact(**data_over):
+        ev = dict(good, id=str(uuid.uuid4()), subject=str(uuid.uuid4()))
+        ev["data"] = dict(good["data"], provider_call_id="pbx-" + uuid.uuid4().hex[:8],
+                          **data_over)
+        return ev
+    first, refused, second = fact(), fact(talk_seconds=99999999999), fact()
+    stack.raw_valid = False
+    for ev in (first, refused, second):
+        cfstack.produce(stack.broker.bootstrap, RAW, ev["subject"], json.dumps(ev).encode())
+
+    env = dict(stack.service_env(), CLINICFLOW_LOG_LEVEL="debug")
+    stack.services[0] = stack.svc = cfstack.Service("calls", env)
+    stack.svc.start()
+    for ev in (first, second):
+        wait_call_event(stack, ev["subject"], "clinicflow.call.ended")
+    stack.wait_folded()
+    rows = cfstack.psql(stack.dsn, "SELECT call_id::text FROM calls.calls WHERE call_id IN"
+                        " ('%s', '%s', '%s') ORDER BY 1"
+                        % (first["subject"], refused["subject"], second["subject"]))
+    assert rows == sorted([[first["subject"]], [second["subject"]]]), rows
+    rejected = [json.loads(base64.b64decode(json.loads(m["payload"])["data"]["value_b64"]))
+                for m in stack.reader(DLQ).read()
+                if json.loads(m["payload"])["data"]["reason_code"] == "rejected"]
+    assert refused["id"] in [r.get("id") for r in rejected], rejected
+    logs = stack.svc.logs()
+    assert "postgresql error 22003 in copy" in logs, "the batch did not fail in its COPY"
+    assert "applying the batch message by message" in logs
+    stack.svc.stop()
+
+
 def patient_event(patient_id, **data):
     number = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
     return json.dumps({
@@ -272,6 +316,7 @@ if __name__ == "__main__":
             test_poison_goes_to_dlq_and_the_fold_moves_on,
             test_restart_resumes_at_stored_offsets,
             test_one_batch_with_a_repeat_and_a_rejected_fact,
+            test_a_row_the_batch_copy_refuses,
             test_a_message_the_database_keeps_refusing_goes_to_dlq,
             test_a_rejected_event_replayed_after_the_fix_is_applied,
         )], exit=False)
