@@ -1,6 +1,9 @@
 -- wrk script: POST /v1/hooks/calls/generic with a realistic call ended event,
 -- a new event and call id on every request (no duplicates for the fold to
--- drop). One call in five is missed (the seeds' clinics miss 10-30%), so
+-- drop), and a caller of its own (each wrk thread has its own numbers: two
+-- threads calling from the same numbers at the same moments would make
+-- every contact a repeat caller, serialized on its contact's lock). One
+-- call in five is missed (the seeds' clinics miss 10-30%), so
 -- the fold's bench also opens a callback task for a fifth of the calls.
 -- The ingest key comes from CF_BENCH_KEY.
 local key = os.getenv("CF_BENCH_KEY")
@@ -36,10 +39,11 @@ function request()
   end
   local body = string.format(
     '{"event_id":"%s-%d","clinic_id":"demo-center","call_id":"%s-%d","event":"ended",' ..
-    '"time":"%s","direction":"inbound","from":"+7916%07d",' ..
+    '"time":"%s","direction":"inbound","from":"+791%d%07d",' ..
     '"to":"+74950000301","started_at":"%s",%s,' ..
     '"recording_url":"https://pbx.example/rec/%s-%d.mp3"}',
-    prefix, counter, prefix, counter, ended, counter % 10000000, started, outcome, prefix, counter)
+    prefix, counter, prefix, counter, ended, tid % 10, counter % 10000000, started, outcome, prefix,
+    counter)
   return wrk.format("POST", "/v1/hooks/calls/generic",
     {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
 end

@@ -22,6 +22,7 @@
 /* The service's own settings (CLINICFLOW_CALLS_*), read once in main. */
 struct calls_settings {
     int consumers;          /* this instance also folds (consumers and sweeper) */
+    long fold_runners;      /* fold consumers of the instance (one group) */
     long abandoned_ring_s;  /* a missed call that rang less than this is abandoned */
     long targeted_talk_s;   /* an answered inbound call this long is targeted */
     char *default_cc;       /* country code for national number forms */

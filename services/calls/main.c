@@ -43,8 +43,10 @@ static int add_consumers(struct cf_service *svc)
         .ctx = &ctx,
         .batch_max = (int)ctx.cfg.fold_batch_max,
     };
-    if (cf_service_add_consumer(svc, &fold) != 0 ||
-        cf_service_add_worker(svc, "result expirer", calls_results_expirer, &ctx) != 0)
+    for (long r = 0; r < ctx.cfg.fold_runners; r++)
+        if (cf_service_add_consumer(svc, &fold) != 0)
+            return -1;
+    if (cf_service_add_worker(svc, "result expirer", calls_results_expirer, &ctx) != 0)
         return -1;
 
     /* Who is calling: patients.v1 -> the phone -> patient view. */

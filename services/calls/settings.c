@@ -79,6 +79,11 @@ const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, siz
          "also run the fold, patients and callbacks consumers and the task sweeper; 0 makes an "
          "intake-only instance (webhooks, results, tracking numbers), scaled apart from the fold",
          NULL},
+        {"CLINICFLOW_CALLS_FOLD_RUNNERS", CF_CONF_INT, "2", &cfg->fold_runners, 1, 6, 0,
+         "fold runners of an instance with consumers: each a thread with its own Kafka consumer "
+         "in the fold group and its own PostgreSQL connection, sharing calls.raw's partitions, so "
+         "one runner's JSON work overlaps another's statements",
+         NULL},
         {"CLINICFLOW_CALLS_ABANDONED_RING_S", CF_CONF_INT, "10", &cfg->abandoned_ring_s, 0, 3600, 0,
          "a missed inbound call that rang less than this many seconds is abandoned", NULL},
         {"CLINICFLOW_CALLS_TARGETED_TALK_S", CF_CONF_INT, "20", &cfg->targeted_talk_s, 0, 86400, 0,

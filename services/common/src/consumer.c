@@ -169,7 +169,10 @@ static void on_consumer_error(rd_kafka_t *rk, int kerr, const char *reason, void
 /* ------------------------------------------------------------------------ */
 
 /* Lag = cached high watermark - position, per topic and in total. Uses only
- * cached values: never a request to the brokers. */
+ * cached values: never a request to the brokers. The gauge of a group and
+ * topic is the sum of its runners' shares in this process (several fold
+ * runners split a topic's partitions): each runner adds the change of its
+ * own. */
 static void refresh_lag(struct cf_consumer *c)
 {
     c->lag_refreshed_ms = cf_time_mono_ms();
@@ -184,26 +187,29 @@ static void refresh_lag(struct cf_consumer *c)
     int known = 0;
     for (size_t t = 0; t < c->ntopics; t++) {
         long long topic_lag = 0;
-        int topic_known = 0;
+        int assigned = 0, unknown = 0;
         for (int i = 0; i < asg->cnt; i++) {
             rd_kafka_topic_partition_t *rktpar = &asg->elems[i];
             if (strcmp(rktpar->topic, c->topics[t]) != 0)
                 continue;
+            assigned++;
             int64_t lo = -1, hi = -1;
             if (rd_kafka_get_watermark_offsets(c->rk, rktpar->topic, rktpar->partition, &lo, &hi) ||
-                hi < 0 || rktpar->offset < 0)
+                hi < 0 || rktpar->offset < 0) {
+                unknown++;
                 continue;
+            }
             topic_lag += hi > rktpar->offset ? hi - rktpar->offset : 0;
-            topic_known = 1;
         }
-        if (topic_known) {
-            char labels[512];
-            snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", c->group_id,
-                     c->topics[t]);
-            cf_metrics_set("clinicflow_consumer_lag", labels, (double)topic_lag);
-            total += topic_lag;
-            known = 1;
-        }
+        if (assigned > 0 && unknown == assigned)
+            continue; /* nothing known yet: the share stays as it was */
+        char labels[512];
+        snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", c->group_id, c->topics[t]);
+        cf_metrics_add("clinicflow_consumer_lag", labels,
+                       (double)(topic_lag - c->published_lag[t]));
+        c->published_lag[t] = topic_lag;
+        total += topic_lag;
+        known = known || assigned > 0;
     }
     atomic_store(&c->lag, known ? total : -1);
     rd_kafka_topic_partition_list_destroy(asg);
@@ -815,6 +821,12 @@ static void *consumer_main(void *arg)
 
 static void consumer_free(struct cf_consumer *c)
 {
+    for (size_t i = 0; c->published_lag && i < c->ntopics; i++) {
+        char labels[512];
+        snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", c->group_id, c->topics[i]);
+        cf_metrics_add("clinicflow_consumer_lag", labels, (double)-c->published_lag[i]);
+    }
+    free(c->published_lag);
     if (c->rk)
         rd_kafka_destroy(c->rk);
     PQfinish(c->conn);
@@ -896,6 +908,7 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     c->producer = producer;
     c->ntopics = cc->ntopics;
     c->topics = cf_xcalloc(cc->ntopics, sizeof(*c->topics));
+    c->published_lag = cf_xcalloc(cc->ntopics, sizeof(*c->published_lag));
     for (size_t i = 0; i < cc->ntopics; i++)
         c->topics[i] = cf_xstrdup(cc->topics[i]);
 
@@ -932,7 +945,7 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     cf_metrics_add("clinicflow_consumer_retries_total", labels, 0);
     for (size_t i = 0; i < cc->ntopics; i++) {
         snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", c->group_id, cc->topics[i]);
-        cf_metrics_set("clinicflow_consumer_lag", labels, 0);
+        cf_metrics_add("clinicflow_consumer_lag", labels, 0);
     }
 
     int rc = pthread_create(&c->thread, NULL, consumer_main, c);

@@ -44,6 +44,10 @@ struct cf_consumer {
     int rebalanced; /* set by the rebalance callback; runner thread only */
     int failures;   /* batches failed in a row; runner thread only */
     int64_t lag_refreshed_ms;
+    /* Per topic, this runner's share of clinicflow_consumer_lag{group,
+     * topic}: runners of one group in a process add their shares to the
+     * one gauge (runner thread only). */
+    long long *published_lag;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int finished; /* under mu: the thread is about to return */

@@ -80,9 +80,15 @@ static int service_ready(json_t *j_out, void *user)
     json_object_set_new(j_out, "config_age_ms", json_integer((json_int_t)age_ms));
     json_t *j_consumers = json_object();
     for (size_t i = 0; i < svc->nconsumers; i++) {
+        /* a group's runners (several fold runners) are summed; unknown
+         * (null) until one of them knows */
         long long lag = cf_consumer_lag(svc->consumers[i]);
-        json_object_set_new(j_consumers, svc->consumer_groups[i],
-                            lag >= 0 ? json_integer(lag) : json_null());
+        const json_t *j_prev = json_object_get(j_consumers, svc->consumer_groups[i]);
+        if (lag >= 0 && json_is_integer(j_prev))
+            lag += (long long)json_integer_value(j_prev);
+        if (lag >= 0 || !j_prev)
+            json_object_set_new(j_consumers, svc->consumer_groups[i],
+                                lag >= 0 ? json_integer(lag) : json_null());
     }
     json_object_set_new(j_out, "consumers", j_consumers);
     return kafka_ok && config_ok && (pg_ok || !needs_pg);
