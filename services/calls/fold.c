@@ -585,28 +585,6 @@ out:
 /* A batch at once (the fast path)                                           */
 /* ------------------------------------------------------------------------ */
 
-static int strcmp_p(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Sorts an array of strings in place. */
-static void sort_strings(json_t *j_arr)
-{
-    const size_t n = json_array_size(j_arr);
-    char **v = cf_xcalloc(n + 1, sizeof(*v));
-
-    for (size_t i = 0; i < n; i++)
-        v[i] = cf_xstrdup(json_string_value(json_array_get(j_arr, i)));
-    qsort(v, n, sizeof(*v), strcmp_p);
-    json_array_clear(j_arr);
-    for (size_t i = 0; i < n; i++) {
-        json_array_append_new(j_arr, json_string(v[i]));
-        free(v[i]);
-    }
-    free(v);
-}
-
 /* What the batch's statements take: the call ids (a JSON array, each
  * once, in order), the calls its facts may create (those not stored:
  * {"c": call id, "n": network} of the call's first fact; filled in after
@@ -639,7 +617,7 @@ CF_TESTABLE void calls_batch_plan(const struct cf_event *const *evs, size_t n, j
         }
     }
     json_object_foreach(lock_set, key, j_v) json_array_append_new(locks, json_string(key));
-    sort_strings(locks);
+    calls_sort_strings(locks);
     json_decref(lock_set);
     json_decref(seen);
 }

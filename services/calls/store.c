@@ -23,6 +23,27 @@ char *calls_contact_lock_key(const char *network_id, const char *contact_key)
     return cf_xasprintf("%s/%s", network_id, contact_key);
 }
 
+static int strcmp_p(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void calls_sort_strings(json_t *j_arr)
+{
+    const size_t n = json_array_size(j_arr);
+    char **v = cf_xcalloc(n + 1, sizeof(*v));
+
+    for (size_t i = 0; i < n; i++)
+        v[i] = cf_xstrdup(json_string_value(json_array_get(j_arr, i)));
+    qsort(v, n, sizeof(*v), strcmp_p);
+    json_array_clear(j_arr);
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(j_arr, json_string(v[i]));
+        free(v[i]);
+    }
+    free(v);
+}
+
 int calls_store_load(PGconn *conn, const char *call_id, const char *network_id,
                      const char *contact_lock, json_t **out, char *errbuf, size_t errbuf_size)
 {
@@ -167,17 +188,6 @@ int calls_store_pend_result(PGconn *conn, const struct cf_event *ev, const rd_ka
 /* A batch at once (the fold's fast path): one statement per step, its      */
 /* rows as one JSON parameter (jsonb_to_recordset): nothing to escape.       */
 /* ------------------------------------------------------------------------ */
-
-/* Runs sql with one JSON parameter. */
-static int exec_json(PGconn *conn, const char *sql, const json_t *j_param, PGresult **res,
-                     char *errbuf, size_t errbuf_size)
-{
-    char *text = json_dumps(j_param, JSON_COMPACT);
-    const char *params[] = {text};
-    int rc = cf_pg_exec(conn, sql, 1, params, res, errbuf, errbuf_size);
-    free(text);
-    return rc;
-}
 
 int calls_store_load_many(PGconn *conn, const char *ids, json_t *loaded, char *errbuf,
                           size_t errbuf_size)
@@ -414,13 +424,13 @@ int calls_store_take_pending(PGconn *conn, const json_t *want, json_t *taken, ch
 
     if (json_array_size(want) == 0)
         return 0;
-    int rc = exec_json(conn,
-                       "WITH taken AS (DELETE FROM pending_results p"
-                       " USING jsonb_to_recordset($1::jsonb) AS q(c uuid, n text)"
-                       " WHERE p.call_id = q.c AND p.network_id = q.n"
-                       " RETURNING p.call_id, p.raw_offset, p.event)"
-                       " SELECT call_id::text, event FROM taken ORDER BY call_id, raw_offset",
-                       want, &res, errbuf, errbuf_size);
+    int rc = cf_pg_exec_json(conn,
+                             "WITH taken AS (DELETE FROM pending_results p"
+                             " USING jsonb_to_recordset($1::jsonb) AS q(c uuid, n text)"
+                             " WHERE p.call_id = q.c AND p.network_id = q.n"
+                             " RETURNING p.call_id, p.raw_offset, p.event)"
+                             " SELECT call_id::text, event FROM taken ORDER BY call_id, raw_offset",
+                             want, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         const char *id = PQgetvalue(res, i, 0);
         json_t *j_list = json_object_get(taken, id);
@@ -446,23 +456,24 @@ int calls_store_pend_many(PGconn *conn, const json_t *rows, char *errbuf, size_t
 {
     if (json_array_size(rows) == 0)
         return 0;
-    return exec_json(conn,
-                     "INSERT INTO pending_results (event_id, network_id, call_id, raw_partition,"
-                     " raw_offset, event) SELECT * FROM jsonb_to_recordset($1::jsonb) AS"
-                     " q(event_id uuid, network_id text, call_id uuid, raw_partition integer,"
-                     " raw_offset bigint, event text) ON CONFLICT (event_id) DO NOTHING",
-                     rows, NULL, errbuf, errbuf_size);
+    return cf_pg_exec_json(
+        conn,
+        "INSERT INTO pending_results (event_id, network_id, call_id, raw_partition,"
+        " raw_offset, event) SELECT * FROM jsonb_to_recordset($1::jsonb) AS"
+        " q(event_id uuid, network_id text, call_id uuid, raw_partition integer,"
+        " raw_offset bigint, event text) ON CONFLICT (event_id) DO NOTHING",
+        rows, NULL, errbuf, errbuf_size);
 }
 
 int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size)
 {
     if (json_array_size(ids) == 0)
         return 0;
-    return exec_json(conn,
-                     "UPDATE calls SET doc = jsonb_set(doc, '{unique}', 'false')"
-                     " WHERE call_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)"
-                     "::uuid))",
-                     ids, NULL, errbuf, errbuf_size);
+    return cf_pg_exec_json(conn,
+                           "UPDATE calls SET doc = jsonb_set(doc, '{unique}', 'false')"
+                           " WHERE call_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)"
+                           "::uuid))",
+                           ids, NULL, errbuf, errbuf_size);
 }
 
 int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids, json_t *locked,
@@ -502,7 +513,7 @@ int calls_store_try_lock_contacts(PGconn *conn, const json_t *keys, char *errbuf
     /* Never waits: a lock taken out of the sorted order could close a
      * circle with another batch. Each key is tried (those free are held to
      * the end of the transaction either way). */
-    int rc = exec_json(
+    int rc = cf_pg_exec_json(
         conn,
         "SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(" CALLS_UNIQUE_LOCK_ID_SQL(
             "k") ")) FROM jsonb_array_elements_text($1::jsonb) AS a(k)",

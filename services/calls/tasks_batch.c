@@ -59,25 +59,6 @@ static void batch_contacts(const struct cf_event *const *evs, const enum calls_t
     json_decref(seen);
 }
 
-static int strcmp_p(const void *a, const void *b)
-{
-    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
-}
-
-/* Sorts an array of strings in place. */
-static void sort_strings(json_t *j_arr)
-{
-    const size_t n = json_array_size(j_arr);
-    json_t **items = calloc(n ? n : 1, sizeof(json_t *));
-    for (size_t i = 0; i < n; i++)
-        items[i] = json_incref(json_array_get(j_arr, i));
-    qsort(items, n, sizeof(json_t *), strcmp_p);
-    json_array_clear(j_arr);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(j_arr, items[i]);
-    free(items);
-}
-
 /* Each message's plan: a contact's first message is decided here when
  * plain; the rest of its messages go one by one. */
 static void batch_plan(const struct cf_event *const *evs, const enum calls_task_input *inputs,
@@ -195,7 +176,7 @@ int calls_tasks_apply_batch(void *vctx, PGconn *conn, const struct cf_event *con
     batch_contacts(evs, inputs, n, lock_keys, contacts);
     if (json_array_size(contacts) == 0)
         goto out;
-    sort_strings(lock_keys);
+    calls_sort_strings(lock_keys);
     rc = calls_tasks_lock_contacts(conn, lock_keys, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_tasks_wait_for_staged(conn, contacts, errbuf, errbuf_size);
