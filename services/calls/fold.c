@@ -460,8 +460,10 @@ static int fold_fact(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *
     if (ev->clinicid && !json_object_get(j_call, "clinic_id"))
         json_object_set_new(j_call, "clinic_id", json_string(ev->clinicid));
     enum call_status before = status_parse(json_string_value(json_object_get(j_call, "status")));
-    /* a batch's first pass emits nothing: no need to compare */
-    json_t *j_before = out ? calls_public_copy(j_call) : NULL;
+    /* What the fact changed, to tell an update from nothing: not needed in
+     * a batch's first pass (it emits nothing), nor for a call's first fact
+     * (a call without a status gets one: its stage advances). */
+    json_t *j_before = out && before != ST_NONE ? calls_public_copy(j_call) : NULL;
     calls_fold_fact(j_call, ev->data, ev->time_ms);
     calls_derive(j_call, &ctx->cfg, ev->time_ms);
     flag_blocked(ctx, j_call, ev->networkid);
@@ -472,12 +474,14 @@ static int fold_fact(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *
         return rc;
     }
     enum call_status after = status_parse(json_string_value(json_object_get(j_call, "status")));
-    json_t *j_after = out ? calls_public_copy(j_call) : NULL;
-    if (after > before)
+    if (after > before) {
         verb = status_verbs[after];
-    else if (out && !json_equal(j_before, j_after))
-        verb = "updated";
-    json_decref(j_after);
+    } else if (j_before) {
+        json_t *j_after = calls_public_copy(j_call);
+        if (!json_equal(j_before, j_after))
+            verb = "updated";
+        json_decref(j_after);
+    }
     json_decref(j_before);
     json_object_set_new(j_call, "facts", json_integer(int_of(j_call, "facts") + 1));
     if (verb) {
