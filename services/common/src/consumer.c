@@ -963,6 +963,12 @@ fail:
     return NULL;
 }
 
+void cf_consumer_stop_begin(struct cf_consumer *c)
+{
+    if (c)
+        atomic_store(&c->stop, 1);
+}
+
 int cf_consumer_stop(struct cf_consumer *c, int timeout_ms)
 {
     if (!c)

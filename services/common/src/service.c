@@ -460,6 +460,8 @@ int cf_service_run(struct cf_service *svc)
     long long consumers_deadline = w.deadline_ms - reserve_producer - reserve_rest + overrun;
     if (consumers_deadline > w.deadline_ms - reserve_rest)
         consumers_deadline = w.deadline_ms - reserve_rest;
+    for (size_t i = 0; i < svc->nconsumers; i++)
+        cf_consumer_stop_begin(svc->consumers[i]); /* all at once: see consumer.h */
     for (size_t i = 0; i < svc->nconsumers; i++) {
         char step[160];
         snprintf(step, sizeof step, "stop consumer %s", svc->consumer_groups[i]);

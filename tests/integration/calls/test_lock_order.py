@@ -133,7 +133,10 @@ def test_two_batches_take_their_contacts_in_one_order(stack):
 
 
 if __name__ == "__main__":
-    s = Stack(instances=2, extra_env=dict(FIXED_DATES_ENV, CLINICFLOW_LOG_LEVEL="debug"))
+    # One fold runner an instance: two batches, one per instance, each
+    # holding its 3 partitions.
+    s = Stack(instances=2, extra_env=dict(FIXED_DATES_ENV, CLINICFLOW_LOG_LEVEL="debug",
+                                          CLINICFLOW_CALLS_FOLD_RUNNERS="1"))
     try:
         cfstack.run([lambda: test_two_batches_take_their_contacts_in_one_order(s)], exit=False)
     finally:

@@ -191,8 +191,12 @@ def test_overdue_task_waits_for_the_fold(_stack):
     callback once the fold has it. Real time here: the lost-after period is
     30 s, and its end is awaited through the gauge."""
     lost_after = 30
+    # One fold runner: a runner stuck on a lock stops the whole fold, as an
+    # instance folding alone would be (with two, the other runner's
+    # partitions would take the callback).
     stack = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(lost_after),
-                             "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
+                             "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200",
+                             "CLINICFLOW_CALLS_FOLD_RUNNERS": "1"})
     try:
         number = new_number()
         ckey = contact_key(number)

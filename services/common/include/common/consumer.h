@@ -93,6 +93,12 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
                                       const struct cf_consumer_conf *cc, char *errbuf,
                                       size_t errbuf_size);
 
+/* Asks the thread to stop and returns at once. A process stopping several
+ * consumers asks them all first, then waits for each (cf_consumer_stop):
+ * runners of one group then leave it together, instead of one leaving
+ * while another is still a member (a rebalance the other waits out). */
+void cf_consumer_stop_begin(struct cf_consumer *c);
+
 /* Asks the thread to stop, waits up to timeout_ms for it to commit, close
  * the consumer (leave the group) and exit. Returns 0, or CF_ETIMEOUT when it
  * did not finish in time (the thread is abandoned; the caller exits 1). */
