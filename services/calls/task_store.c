@@ -160,6 +160,40 @@ int calls_tasks_wait_for_staged_one(PGconn *conn, const char *network_id, const 
     return rc;
 }
 
+int calls_tasks_wait_for_fold(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+
+    if (json_array_size(calls) == 0)
+        return 0;
+    int rc =
+        cf_pg_exec_json(conn,
+                        "SELECT q.c::text FROM jsonb_to_recordset($1::jsonb) AS q(c uuid, f int)"
+                        " LEFT JOIN calls.calls c ON c.call_id = q.c"
+                        " WHERE c.call_id IS NULL OR c.facts < q.f LIMIT 1",
+                        calls, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0) {
+        snprintf(errbuf, errbuf_size,
+                 "the fold has not committed call %s as its event reports it yet",
+                 PQgetvalue(res, 0, 0));
+        rc = CF_EWAIT;
+    }
+    PQclear(res);
+    return rc;
+}
+
+json_t *calls_tasks_fold_wanted(const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                                int64_t now_ms)
+{
+    rd_kafka_timestamp_type_t tstype;
+    const int64_t produced = rkm ? rd_kafka_message_timestamp(rkm, &tstype) : -1;
+
+    if (produced < 0 || now_ms - produced > CALLS_TASKS_FOLD_WAIT_MS)
+        return NULL;
+    return json_pack("{s:s, s:I}", "c", json_string_value(json_object_get(ev->data, "call_id")),
+                     "f", (json_int_t)json_integer_value(json_object_get(ev->data, "facts")));
+}
+
 /* ------------------------------------------------------------------------ */
 /* A batch's rows at once (tasks_batch.c)                                     */
 /* ------------------------------------------------------------------------ */

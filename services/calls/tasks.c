@@ -54,6 +54,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/pg.h"
+#include "common/time.h"
 #include "common/topics.h"
 #include "task_rules.h"
 
@@ -333,7 +334,6 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                       size_t errbuf_size)
 {
     struct calls_ctx *ctx = vctx;
-    (void)rkm;
 
     const enum calls_task_input input =
         ev ? calls_task_input(ev->type, ev->networkid, ev->data) : CALLS_TASK_IGNORE;
@@ -346,6 +346,13 @@ int calls_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         calls_tasks_lock_contact(conn, ev->networkid, contact_key, 0, NULL, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_tasks_wait_for_staged_one(conn, ev->networkid, contact_key, errbuf, errbuf_size);
+    json_t *j_wanted = json_array();
+    json_t *j_row = calls_tasks_fold_wanted(ev, rkm, cf_time_now_ms());
+    if (j_row)
+        json_array_append_new(j_wanted, j_row);
+    if (rc == 0)
+        rc = calls_tasks_wait_for_fold(conn, j_wanted, errbuf, errbuf_size);
+    json_decref(j_wanted);
     if (rc == 0)
         rc = calls_tasks_apply_locked(ctx, conn, ev, input, out, errbuf, errbuf_size);
     return rc;

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 
 #include "calls.h"
 #include "common/hash.h"
@@ -72,6 +73,20 @@ int calls_tasks_wait_for_staged_one(PGconn *conn, const char *network_id, const 
                                     char *errbuf, size_t errbuf_size);
 int calls_tasks_wait_for_staged(PGconn *conn, const json_t *contacts, char *errbuf,
                                 size_t errbuf_size);
+/* The fold emits a call's events before it commits the call, and the
+ * rules read other calls from the call store (a callback seen before the
+ * miss it settles): an event is applied only once the call store holds
+ * its call with at least the facts the event reports. CF_EWAIT until then
+ * for calls, rows {"c": call id, "f": facts}. calls_tasks_fold_wanted
+ * gives an event's row (new ref), or NULL for a message produced more
+ * than CALLS_TASKS_FOLD_WAIT_MS ago: one the fold never committed in that
+ * time (a call since removed by retention, read again) does not hold the
+ * callbacks up. */
+#define CALLS_TASKS_FOLD_WAIT_MS (10 * 60 * 1000)
+int calls_tasks_wait_for_fold(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size);
+json_t *calls_tasks_fold_wanted(const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                                int64_t now_ms);
+
 /* The batch's statements: the contacts' locks (lock keys, sorted: taken in
  * that order), which contacts have an open task (into the set open),
  * which calls a task already counts (into linked), the first callback for

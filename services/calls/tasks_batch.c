@@ -161,9 +161,9 @@ int calls_tasks_apply_batch(void *vctx, PGconn *conn, const struct cf_event *con
     enum calls_task_input *inputs = calloc(n ? n : 1, sizeof(*inputs));
     enum plan *plans = calloc(n ? n : 1, sizeof(*plans));
     json_t *lock_keys = json_array(), *contacts = json_array(), *open = json_object();
+    json_t *fold_wanted = json_array();
     int rc = 0;
     size_t one_by_one = 0;
-    (void)rkms;
 
     if (!inputs || !plans) {
         cf_seterr(errbuf, errbuf_size, "out of memory");
@@ -177,7 +177,16 @@ int calls_tasks_apply_batch(void *vctx, PGconn *conn, const struct cf_event *con
     if (json_array_size(contacts) == 0)
         goto out;
     calls_sort_strings(lock_keys);
-    rc = calls_tasks_lock_contacts(conn, lock_keys, errbuf, errbuf_size);
+    const int64_t now = cf_time_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        json_t *j_row =
+            inputs[i] == CALLS_TASK_IGNORE ? NULL : calls_tasks_fold_wanted(evs[i], rkms[i], now);
+        if (j_row)
+            json_array_append_new(fold_wanted, j_row);
+    }
+    rc = calls_tasks_wait_for_fold(conn, fold_wanted, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = calls_tasks_lock_contacts(conn, lock_keys, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_tasks_wait_for_staged(conn, contacts, errbuf, errbuf_size);
     if (rc == 0)
@@ -200,5 +209,6 @@ out:
     json_decref(lock_keys);
     json_decref(contacts);
     json_decref(open);
+    json_decref(fold_wanted);
     return rc;
 }
