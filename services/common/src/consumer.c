@@ -41,7 +41,6 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
-#include "common/testable.h"
 #include "common/topics.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
@@ -251,9 +250,9 @@ static size_t collect(struct cf_consumer *c, rd_kafka_message_t **batch)
     return n;
 }
 
-CF_TESTABLE void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
-                                           rd_kafka_topic_partition_list_t **firsts_out,
-                                           rd_kafka_topic_partition_list_t **nexts_out)
+void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
+                               rd_kafka_topic_partition_list_t **firsts_out,
+                               rd_kafka_topic_partition_list_t **nexts_out)
 {
     rd_kafka_topic_partition_list_t *firsts = rd_kafka_topic_partition_list_new(8);
     rd_kafka_topic_partition_list_t *nexts = rd_kafka_topic_partition_list_new(8);
@@ -270,62 +269,6 @@ CF_TESTABLE void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
     }
     *firsts_out = firsts;
     *nexts_out = nexts;
-}
-
-char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t partition,
-                            int64_t offset, const void *key, size_t keylen, const void *value,
-                            size_t valuelen, const char *network_id, const char *clinic_id,
-                            const char *reason_code, const char *reason, int64_t now_ms)
-{
-    char spartition[16], soffset[32];
-    snprintf(spartition, sizeof(spartition), "%" PRId32, partition);
-    snprintf(soffset, sizeof(soffset), "%" PRId64, offset);
-
-    struct cf_event ev = {0};
-    const char *parts[] = {topic, spartition, soffset, group_id};
-    cf_uuid5(parts, 4, ev.id);
-    ev.source = cf_xasprintf("/clinicflow/%s/dlq", group_id);
-    ev.type = cf_xstrdup("clinicflow.dlq.entry");
-    ev.subject = cf_xasprintf("%s/%s/%s", topic, spartition, soffset);
-    ev.time_ms = now_ms;
-    ev.networkid = cf_xstrdup(network_id ? network_id : "unknown");
-    ev.clinicid = clinic_id ? cf_xstrdup(clinic_id) : NULL;
-
-    const size_t vlen = value ? valuelen : 0;
-    char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
-    cf_base64(value, vlen, value_b64);
-    /* A reason cut to its buffer (snprintf) may end inside a character, or
-     * quote bytes that are not UTF-8: only its valid prefix is kept, since
-     * Jansson takes nothing else and the entry must be built. */
-    const char *why = reason && *reason ? reason : reason_code;
-    json_t *j_reason = json_stringn(why, cf_validate_utf8_valid_prefix(why, strlen(why)));
-    ev.data = json_pack("{s:s, s:s, s:i, s:I, s:s, s:o, s:s}", "group_id", group_id, "topic", topic,
-                        "partition", (int)partition, "offset", (json_int_t)offset, "reason_code",
-                        reason_code, "reason", j_reason ? j_reason : json_string(reason_code),
-                        "value_b64", value_b64);
-    free(value_b64);
-    if (key && keylen) {
-        char *key_b64 = cf_xmalloc(4 * ((keylen + 2) / 3) + 1);
-        cf_base64(key, keylen, key_b64);
-        json_object_set_new(ev.data, "key_b64", json_string(key_b64));
-        free(key_b64);
-    }
-    assert(ev.data);
-
-    char *entry = cf_event_dumps(&ev);
-    assert(entry);
-    cf_event_clear(&ev);
-    return entry;
-}
-
-CF_TESTABLE char *cf_consumer_dlq_value(const char *group_id, const char *topic,
-                                        const rd_kafka_message_t *rkm, const struct cf_event *orig,
-                                        const char *reason_code, const char *reason, int64_t now_ms)
-{
-    return cf_consumer_dlq_entry(group_id, topic, rkm->partition, rkm->offset, rkm->key,
-                                 rkm->key_len, rkm->payload, rkm->len,
-                                 orig ? orig->networkid : NULL, orig ? orig->clinicid : NULL,
-                                 reason_code, reason, now_ms);
 }
 
 /* Builds the DLQ entry for message rkm and queues it. ev may be NULL (the
@@ -348,188 +291,8 @@ static int exec_simple(struct cf_consumer *c, const char *sql, char *errbuf, siz
     return cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
 }
 
-/* Appends the elements of an array literal to a growing buffer. */
-static void literal_append(char **buf, size_t *len, size_t *cap, const char *text)
-{
-    size_t tlen = strlen(text);
-    if (*len + tlen + 3 > *cap) {
-        *cap = (*len + tlen + 3) * 2;
-        *buf = cf_xrealloc(*buf, *cap);
-    }
-    if (*len > 1)
-        (*buf)[(*len)++] = ',';
-    memcpy(*buf + *len, text, tlen);
-    *len += tlen;
-    (*buf)[*len] = '\0';
-}
-
-static char *literal_end(char *buf, size_t len)
-{
-    buf[len] = '}';
-    buf[len + 1] = '\0';
-    return buf;
-}
-
-CF_TESTABLE void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
-                                              char **topics, char **partitions, char **offsets)
-{
-    size_t tlen = 1, tcap = 64, plen = 1, pcap = 64, olen = 1, ocap = 64;
-    char *t = cf_xmalloc(tcap), *p = cf_xmalloc(pcap), *o = cf_xmalloc(ocap);
-    t[0] = p[0] = o[0] = '{';
-    for (int i = 0; i < nexts->cnt; i++) {
-        /* Kafka allows only [a-zA-Z0-9._-] in topic names: quoted anyway,
-         * nothing in them to escape. */
-        char topic[256 + 2], partition[16], offset[32];
-        snprintf(topic, sizeof(topic), "\"%s\"", nexts->elems[i].topic);
-        snprintf(partition, sizeof(partition), "%" PRId32, nexts->elems[i].partition);
-        snprintf(offset, sizeof(offset), "%" PRId64, nexts->elems[i].offset);
-        literal_append(&t, &tlen, &tcap, topic);
-        literal_append(&p, &plen, &pcap, partition);
-        literal_append(&o, &olen, &ocap, offset);
-    }
-    *topics = literal_end(t, tlen);
-    *partitions = literal_end(p, plen);
-    *offsets = literal_end(o, olen);
-}
-
-/* One statement for all the partitions of the batch: the runner's round
- * trips per batch do not grow with its partitions. */
-CF_TESTABLE int cf_consumer_store_offsets(struct cf_consumer *c,
-                                          const rd_kafka_topic_partition_list_t *nexts,
-                                          char *errbuf, size_t errbuf_size)
-{
-    if (nexts->cnt == 0)
-        return 0;
-    char *sql = cf_xasprintf("INSERT INTO %s.consumer_offsets"
-                             " (group_id, topic, partition, next_offset)"
-                             " SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[])"
-                             " AS u(t, p, o)"
-                             " ON CONFLICT (group_id, topic, partition) DO UPDATE"
-                             " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-                             c->ident);
-    char *topics, *partitions, *offsets;
-    cf_consumer_offsets_literals(nexts, &topics, &partitions, &offsets);
-    const char *params[] = {c->group_id, topics, partitions, offsets};
-    int err = cf_pg_exec(c->conn, sql, 4, params, NULL, errbuf, errbuf_size);
-    free(topics);
-    free(partitions);
-    free(offsets);
-    free(sql);
-    return err;
-}
-
-int cf_consumer_stored_offsets(PGconn *conn, const char *schema, const char *group_id,
-                               const char *topic, int64_t *next_offsets, int npartitions,
-                               char *errbuf, size_t errbuf_size)
-{
-    assert(npartitions >= 0);
-    for (int p = 0; p < npartitions; p++)
-        next_offsets[p] = 0;
-    char *ident = PQescapeIdentifier(conn, schema, strlen(schema));
-    if (!ident) {
-        snprintf(errbuf, errbuf_size, "stored offsets: %s", PQerrorMessage(conn));
-        return CF_EUNAVAIL;
-    }
-    char *sql = cf_xasprintf("SELECT partition, next_offset FROM %s.consumer_offsets"
-                             " WHERE group_id = $1 AND topic = $2",
-                             ident);
-    PQfreemem(ident);
-    PGresult *res = NULL;
-    const char *params[] = {group_id, topic};
-    int err = cf_pg_exec(conn, sql, 2, params, &res, errbuf, errbuf_size);
-    free(sql);
-    for (int i = 0; !err && i < PQntuples(res); i++) {
-        long p = strtol(PQgetvalue(res, i, 0), NULL, 10);
-        if (p >= 0 && p < npartitions)
-            next_offsets[p] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-    }
-    PQclear(res);
-    return err;
-}
-
 /* apply_batch's answer when a message was rejected (not a CF_E* code). */
 #define BATCH_REJECTED CF_CONSUMER_BATCH_REJECTED
-
-CF_TESTABLE char *cf_consumer_ids_literal(const struct cf_consumer_msg *msgs, size_t n)
-{
-    size_t nids = 0;
-    for (size_t i = 0; i < n; i++)
-        nids += msgs[i].parsed;
-    if (nids == 0)
-        return NULL;
-    /* The ids are validated UUIDs, nothing to escape. */
-    char *ids = cf_xmalloc(nids * (CF_UUID_STR_LEN + 1) + 3), *p = ids;
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (!msgs[i].parsed)
-            continue;
-        if (p > ids + 1)
-            *p++ = ',';
-        memcpy(p, msgs[i].ev.id, CF_UUID_STR_LEN);
-        p += CF_UUID_STR_LEN;
-    }
-    *p++ = '}';
-    *p = '\0';
-    return ids;
-}
-
-CF_TESTABLE size_t cf_consumer_mark_new(struct cf_consumer_msg *msgs, size_t n,
-                                        const char *const *ids, size_t nids)
-{
-    /* Few rows per batch (at most the batch size): a scan per message is
-     * cheaper than building a set. Each returned id is claimed once. */
-    char *claimed = cf_xcalloc(nids + 1, 1);
-    size_t marked = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!msgs[i].parsed)
-            continue;
-        for (size_t r = 0; r < nids; r++) {
-            if (!claimed[r] && strcmp(ids[r], msgs[i].ev.id) == 0) {
-                claimed[r] = 1;
-                msgs[i].apply = 1;
-                marked++;
-                break;
-            }
-        }
-    }
-    free(claimed);
-    return marked;
-}
-
-/* Marks which parsed messages to apply: one statement records every event
- * id of the batch as applied and returns those it had not seen; a repeated
- * id within the batch is applied at its first occurrence only. */
-CF_TESTABLE int cf_consumer_dedupe(struct cf_consumer *c, struct cf_consumer_msg *msgs, size_t n,
-                                   char *errbuf, size_t errbuf_size)
-{
-    char *ids = cf_consumer_ids_literal(msgs, n);
-    if (!ids)
-        return 0;
-    char *sql = cf_xasprintf("INSERT INTO %s.applied_events (group_id, event_id)"
-                             " SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
-                             " RETURNING event_id::text",
-                             c->ident);
-    const char *params[] = {c->group_id, ids};
-    PGresult *res = NULL;
-    int err = cf_pg_exec(c->conn, sql, 2, params, &res, errbuf, errbuf_size);
-    free(sql);
-    free(ids);
-    if (err)
-        return err;
-    size_t rows = (size_t)PQntuples(res);
-    const char **returned = cf_xcalloc(rows + 1, sizeof(*returned));
-    for (size_t r = 0; r < rows; r++)
-        returned[r] = PQgetvalue(res, (int)r, 0);
-    size_t nparsed = 0;
-    for (size_t i = 0; i < n; i++)
-        nparsed += msgs[i].parsed;
-    size_t marked = cf_consumer_mark_new(msgs, n, returned, rows);
-    if (marked < nparsed)
-        cf_debug("consumer %s: %zu events already applied, skipped", c->group_id, nparsed - marked);
-    free(returned);
-    PQclear(res);
-    return 0;
-}
 
 /* What an optimistic batch makes of apply's answer rc (its reason). */
 static int apply_answer(int rc, const char *reason, char *errbuf, size_t errbuf_size)
@@ -572,9 +335,8 @@ static int apply_all(struct cf_consumer *c, rd_kafka_message_t **batch,
  * per message. Returns BATCH_REJECTED as soon as a message is rejected: the
  * caller rolls back and applies the batch again message by message, so
  * that the rejected one's partial effects are undone alone. */
-CF_TESTABLE int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch,
-                                             size_t n, struct cf_outbox *out, char *errbuf,
-                                             size_t errbuf_size)
+int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
+                                 struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     struct cf_consumer_msg *msgs = cf_xcalloc(n, sizeof(*msgs));
     char reason[512] = "";
@@ -615,9 +377,8 @@ CF_TESTABLE int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_mes
  * one sent to the DLQ is not applied, and a replay of it (its cause fixed)
  * must not be skipped. Returns 0 (applied, skipped or sent to the DLQ) or
  * a transient error. */
-CF_TESTABLE int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
-                                      struct cf_outbox *out, int last_resort, char *errbuf,
-                                      size_t errbuf_size)
+int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
+                          struct cf_outbox *out, int last_resort, char *errbuf, size_t errbuf_size)
 {
     struct cf_consumer_msg m = {0};
     char reason[512] = "";

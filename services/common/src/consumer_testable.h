@@ -4,9 +4,9 @@
  * the id and offset arrays its statements take, the DLQ entry) or that
  * run one statement in the caller's transaction (dedupe, offsets, one
  * message under a savepoint).
- * Included by the defining file and by its unit test, so both see one
- * declaration: static in normal builds, external in unit tests
- * (common/testable.h).
+ * Shared by the runner's files (consumer.c: the thread and the batch;
+ * consumer_store.c: its statements; consumer_dlq.c: DLQ entries) and its
+ * unit test; not part of the library's interface (common/consumer.h).
  */
 #ifndef CF_COMMON_CONSUMER_TESTABLE_H
 #define CF_COMMON_CONSUMER_TESTABLE_H
@@ -21,7 +21,6 @@
 
 #include "common/consumer.h"
 #include "common/envelope.h"
-#include "common/testable.h"
 
 struct cf_consumer {
     char *group_id;
@@ -63,44 +62,42 @@ struct cf_consumer_msg {
 /* The partitions of a batch with their first offsets (to seek back to) and
  * next offsets (to store and commit), in the order they first appear. The
  * caller destroys both lists. */
-CF_TESTABLE void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
-                                           rd_kafka_topic_partition_list_t **firsts_out,
-                                           rd_kafka_topic_partition_list_t **nexts_out);
+void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
+                               rd_kafka_topic_partition_list_t **firsts_out,
+                               rd_kafka_topic_partition_list_t **nexts_out);
 
 /* The ids of the parsed messages as a PostgreSQL uuid[] literal, in order
  * ("{id,id}"), or NULL when none is parsed. free() it. */
-CF_TESTABLE char *cf_consumer_ids_literal(const struct cf_consumer_msg *msgs, size_t n);
+char *cf_consumer_ids_literal(const struct cf_consumer_msg *msgs, size_t n);
 
 /* Marks apply on each parsed message whose id is among the ids the dedupe
  * statement returned (those it had not seen); each returned id is claimed
  * by one message, the first with it. Returns how many were marked. */
-CF_TESTABLE size_t cf_consumer_mark_new(struct cf_consumer_msg *msgs, size_t n,
-                                        const char *const *ids, size_t nids);
+size_t cf_consumer_mark_new(struct cf_consumer_msg *msgs, size_t n, const char *const *ids,
+                            size_t nids);
 
 /* The three array literals of store_offsets' one statement: topics
  * (text[]), partitions (int[]) and next offsets (bigint[]) of nexts, in
  * its order. free() each. */
-CF_TESTABLE void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
-                                              char **topics, char **partitions, char **offsets);
+void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts, char **topics,
+                                  char **partitions, char **offsets);
 
 /* The value of the DLQ entry (proto/schemas/dlq.entry.json) for message
  * rkm of topic that group_id gives up on; orig is its envelope when it
  * parsed (its tenant is kept), else NULL. free() it. */
-CF_TESTABLE char *cf_consumer_dlq_value(const char *group_id, const char *topic,
-                                        const rd_kafka_message_t *rkm, const struct cf_event *orig,
-                                        const char *reason_code, const char *reason,
-                                        int64_t now_ms);
+char *cf_consumer_dlq_value(const char *group_id, const char *topic, const rd_kafka_message_t *rkm,
+                            const struct cf_event *orig, const char *reason_code,
+                            const char *reason, int64_t now_ms);
 
 /* One statement: records the ids of the parsed messages as applied by
  * c's group and marks those it had not seen (cf_consumer_mark_new). */
-CF_TESTABLE int cf_consumer_dedupe(struct cf_consumer *c, struct cf_consumer_msg *msgs, size_t n,
-                                   char *errbuf, size_t errbuf_size);
+int cf_consumer_dedupe(struct cf_consumer *c, struct cf_consumer_msg *msgs, size_t n, char *errbuf,
+                       size_t errbuf_size);
 
 /* One statement: stores each partition's next offset in c's open
  * transaction. */
-CF_TESTABLE int cf_consumer_store_offsets(struct cf_consumer *c,
-                                          const rd_kafka_topic_partition_list_t *nexts,
-                                          char *errbuf, size_t errbuf_size);
+int cf_consumer_store_offsets(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *nexts,
+                              char *errbuf, size_t errbuf_size);
 
 /* The optimistic way through a batch in c's open transaction: one dedupe
  * statement, then the messages to apply (new, and not sent to the DLQ for
@@ -109,15 +106,13 @@ CF_TESTABLE int cf_consumer_store_offsets(struct cf_consumer *c,
  * message was rejected (the caller rolls back and goes message by
  * message), or a transient error. */
 #define CF_CONSUMER_BATCH_REJECTED 1
-CF_TESTABLE int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch,
-                                             size_t n, struct cf_outbox *out, char *errbuf,
-                                             size_t errbuf_size);
+int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
+                                 struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 /* Applies one message under a savepoint in c's open transaction (the
  * careful way); a rejected one is undone, not recorded as applied, and
  * queued for the DLQ in out. */
-CF_TESTABLE int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
-                                      struct cf_outbox *out, int last_resort, char *errbuf,
-                                      size_t errbuf_size);
+int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
+                          struct cf_outbox *out, int last_resort, char *errbuf, size_t errbuf_size);
 
 #endif
