@@ -309,6 +309,8 @@ int calls_store_load(PGconn *conn, const char *call_id, const char *network_id,
 /* The key of a contact's advisory locks, "network/contact key" (new
  * string): the callbacks' (tasks.c) and the unique decision's. */
 char *calls_contact_lock_key(const char *network_id, const char *contact_key);
+/* The same key in SQL, from the columns or expressions named. */
+#define CALLS_CONTACT_LOCK_KEY_SQL(network, contact) network " || '/' || " contact
 /* Sorts a JSON array of strings in place, by bytes (the order batches take
  * their locks in). */
 void calls_sort_strings(json_t *j_arr);

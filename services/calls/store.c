@@ -491,10 +491,13 @@ int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids,
         conn,
         "SELECT k, " CALLS_UNIQUE_LOCK_SQL(
             "k") " FROM (SELECT jsonb_array_elements_text($1::jsonb) AS k"
-                 " UNION SELECT network_id || '/' || contact_key FROM calls"
-                 " WHERE call_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)::uuid))"
-                 " AND direction = 'inbound' AND contact_key IS NOT NULL"
-                 " AND NOT doc ? 'unique') AS u ORDER BY k COLLATE \"C\"",
+                 " UNION SELECT " CALLS_CONTACT_LOCK_KEY_SQL(
+                     "network_id",
+                     "contact_key") " FROM calls"
+                                    " WHERE call_id = ANY (ARRAY(SELECT "
+                                    "jsonb_array_elements_text($2::jsonb)::uuid))"
+                                    " AND direction = 'inbound' AND contact_key IS NOT NULL"
+                                    " AND NOT doc ? 'unique') AS u ORDER BY k COLLATE \"C\"",
         2, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
         json_object_set_new(locked, PQgetvalue(res, i, 0), json_true());

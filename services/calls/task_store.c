@@ -212,44 +212,44 @@ int calls_tasks_lock_contacts(PGconn *conn, const json_t *lock_keys, char *errbu
                            lock_keys, NULL, errbuf, errbuf_size);
 }
 
-int calls_tasks_open_contacts(PGconn *conn, const json_t *contacts, json_t *open, char *errbuf,
-                              size_t errbuf_size)
+/* Runs sql with the JSON parameter param; the first column of each row it
+ * returns joins the set (an object of keys). */
+static int rows_into_set(PGconn *conn, const char *sql, const json_t *param, json_t *set,
+                         char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
 
-    if (json_array_size(contacts) == 0)
+    if (json_array_size(param) == 0)
         return 0;
-    int rc = cf_pg_exec_json(conn,
-                             "SELECT t.network_id, t.contact_key FROM calls.tasks t"
+    int rc = cf_pg_exec_json(conn, sql, param, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_object_set_new(set, PQgetvalue(res, i, 0), json_true());
+    PQclear(res);
+    return rc;
+}
+
+int calls_tasks_open_contacts(PGconn *conn, const json_t *contacts, json_t *open, char *errbuf,
+                              size_t errbuf_size)
+{
+    return rows_into_set(
+        conn,
+        "SELECT " CALLS_CONTACT_LOCK_KEY_SQL(
+            "t.network_id",
+            "t.contact_key") " FROM calls.tasks t"
                              " JOIN jsonb_to_recordset($1::jsonb) AS q(n text, k text)"
                              " ON t.network_id = q.n AND t.contact_key = q.k"
                              " WHERE t.status = 'open'",
-                             contacts, &res, errbuf, errbuf_size);
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        char *key = calls_contact_lock_key(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-        json_object_set_new(open, key, json_true());
-        free(key);
-    }
-    PQclear(res);
-    return rc;
+        contacts, open, errbuf, errbuf_size);
 }
 
 int calls_tasks_calls_linked(PGconn *conn, const json_t *call_ids, json_t *linked, char *errbuf,
                              size_t errbuf_size)
 {
-    PGresult *res = NULL;
-
-    if (json_array_size(call_ids) == 0)
-        return 0;
-    int rc = cf_pg_exec_json(conn,
-                             "SELECT DISTINCT call_id::text FROM calls.task_calls"
-                             " WHERE call_id = ANY (ARRAY(SELECT"
-                             " jsonb_array_elements_text($1::jsonb)::uuid))",
-                             call_ids, &res, errbuf, errbuf_size);
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
-        json_object_set_new(linked, PQgetvalue(res, i, 0), json_true());
-    PQclear(res);
-    return rc;
+    return rows_into_set(conn,
+                         "SELECT DISTINCT call_id::text FROM calls.task_calls"
+                         " WHERE call_id = ANY (ARRAY(SELECT"
+                         " jsonb_array_elements_text($1::jsonb)::uuid))",
+                         call_ids, linked, errbuf, errbuf_size);
 }
 
 int calls_tasks_find_callbacks(PGconn *conn, const json_t *wanted, json_t *found, char *errbuf,
