@@ -6,10 +6,24 @@
 #ifndef CF_TESTS_CFTEST_H
 #define CF_TESTS_CFTEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Unix milliseconds of a UTC calendar time. */
+__attribute__((unused)) static int64_t cf_test_utc_ms(int y, int mo, int d, int h, int mi, int s)
+{
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
+    return (int64_t)timegm(&tm) * 1000;
+}
 
 static int cf_test_passed;
 static int cf_test_failed;

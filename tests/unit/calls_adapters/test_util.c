@@ -11,40 +11,30 @@
 #include "cftest.h"
 #include "common/err.h"
 
-static int64_t utc_ms(int y, int mo, int d, int h, int mi, int s)
-{
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = s};
-    return (int64_t)timegm(&tm) * 1000;
-}
-
 static void test_local_time(void)
 {
     int64_t ms = 0;
     char date[11];
 
     CHECK_INT(calls_local_time("2026-12-03 10:00:00", "Europe/Moscow", &ms), 0);
-    CHECK_INT(ms, utc_ms(2026, 12, 3, 7, 0, 0));
+    CHECK_INT(ms, cf_test_utc_ms(2026, 12, 3, 7, 0, 0));
     CHECK_INT(calls_local_time("2026-12-03T10:00:00", "Asia/Almaty", &ms), 0);
-    CHECK_INT(ms, utc_ms(2026, 12, 3, 5, 0, 0));
+    CHECK_INT(ms, cf_test_utc_ms(2026, 12, 3, 5, 0, 0));
     /* a PBX in New York: the hour the clocks skip, and the one they repeat */
     CHECK_INT(calls_local_time("2026-03-08 02:30:00", "America/New_York", &ms), 0);
-    CHECK_INT(ms, utc_ms(2026, 3, 8, 7, 30, 0));
+    CHECK_INT(ms, cf_test_utc_ms(2026, 3, 8, 7, 30, 0));
     CHECK_INT(calls_local_time("2026-11-01 01:30:00", "America/New_York", &ms), 0);
-    CHECK_INT(ms, utc_ms(2026, 11, 1, 5, 30, 0));
+    CHECK_INT(ms, cf_test_utc_ms(2026, 11, 1, 5, 30, 0));
     /* a date that does not exist is malformed, not the 2nd of March */
     CHECK_INT(calls_local_time("2026-02-30 10:00:00", "Europe/Moscow", &ms), CF_EINVAL);
     CHECK_INT(calls_local_time("2026-12-03 10:00:00", "Europe/Nowhere", &ms), CF_EINVAL);
     CHECK_INT(calls_local_time("2026-12-03 10:00:00", "../../etc/passwd", &ms), CF_EINVAL);
     CHECK_INT(calls_local_time("2026-12-03 10:00:00", NULL, &ms), CF_EINVAL);
 
-    CHECK_INT(calls_local_date(utc_ms(2026, 12, 3, 21, 30, 0), "Europe/Moscow", date), 0);
+    CHECK_INT(calls_local_date(cf_test_utc_ms(2026, 12, 3, 21, 30, 0), "Europe/Moscow", date), 0);
     CHECK_STR(date, "2026-12-04");
-    CHECK_INT(calls_local_date(utc_ms(2026, 12, 3, 21, 30, 0), "America/New_York", date), 0);
+    CHECK_INT(calls_local_date(cf_test_utc_ms(2026, 12, 3, 21, 30, 0), "America/New_York", date),
+              0);
     CHECK_STR(date, "2026-12-03");
     CHECK_INT(calls_local_date(0, "Nowhere", date), CF_EINVAL);
 }

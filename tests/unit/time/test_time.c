@@ -15,18 +15,6 @@
 #include "common/time.h"
 #include "time_testable.h"
 
-/* Unix milliseconds of a UTC calendar time. */
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = s};
-    return (int64_t)timegm(&tm) * 1000;
-}
-
 struct to_local_case {
     const char *tz;
     int utc[6];
@@ -65,7 +53,7 @@ static void test_to_local(void)
         const struct to_local_case *c = &to_local_cases[i];
         const int *u = c->utc;
         struct cf_time_local lt;
-        int64_t ms = utc(u[0], u[1], u[2], u[3], u[4], u[5]) + 250;
+        int64_t ms = cf_test_utc_ms(u[0], u[1], u[2], u[3], u[4], u[5]) + 250;
         CHECK_INT(cf_time_to_local(c->tz, ms, &lt), 0);
         int got[6] = {lt.year, lt.month, lt.day, lt.hour, lt.minute, lt.second};
         if (memcmp(got, c->local, sizeof(got)) != 0)
@@ -124,9 +112,9 @@ static void test_from_local(void)
         int rc = cf_time_from_local(c->tz, &lt, &ms);
         CHECK_INT(rc, c->rc);
         if (rc == 0 && c->rc == 0) {
-            if (ms != utc(u[0], u[1], u[2], u[3], u[4], u[5]) + 7)
+            if (ms != cf_test_utc_ms(u[0], u[1], u[2], u[3], u[4], u[5]) + 7)
                 fprintf(stderr, "from_local case %zu (%s)\n", i, c->tz);
-            CHECK_INT(ms, utc(u[0], u[1], u[2], u[3], u[4], u[5]) + 7);
+            CHECK_INT(ms, cf_test_utc_ms(u[0], u[1], u[2], u[3], u[4], u[5]) + 7);
         }
     }
 }
@@ -139,8 +127,8 @@ static void test_round_trip(void)
                                         "Europe/Moscow", "America/Santiago"};
     for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
         int bad = 0;
-        for (int64_t t = utc(2026, 1, 1, 0, 0, 0); t < utc(2028, 1, 1, 0, 0, 0);
-             t += 15 * 60 * 1000) {
+        for (int64_t t = cf_test_utc_ms(2026, 1, 1, 0, 0, 0);
+             t < cf_test_utc_ms(2028, 1, 1, 0, 0, 0); t += 15 * 60 * 1000) {
             struct cf_time_local lt, later;
             int64_t back = 0;
             cf_time_to_local(zones[z], t, &lt);
@@ -170,7 +158,8 @@ static void test_rules_match_tables(void)
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
         CHECK_INT(time_zone_add_rule(pairs[i][0], pairs[i][1]), 0);
         int bad = 0;
-        for (int64_t t = utc(2030, 1, 1, 0, 0, 0); t < utc(2031, 1, 1, 0, 0, 0); t += 3600 * 1000) {
+        for (int64_t t = cf_test_utc_ms(2030, 1, 1, 0, 0, 0);
+             t < cf_test_utc_ms(2031, 1, 1, 0, 0, 0); t += 3600 * 1000) {
             struct cf_time_local a, b;
             cf_time_to_local(pairs[i][0], t, &a);
             cf_time_to_local(pairs[i][2], t, &b);
@@ -183,16 +172,16 @@ static void test_rules_match_tables(void)
     /* Jn skips 29 February, n counts it */
     struct cf_time_local lt;
     CHECK_INT(time_zone_add_rule("Test/Julian", "<+0330>-3:30<+0430>,J79/24,J263/24"), 0);
-    CHECK_INT(cf_time_to_local("Test/Julian", utc(2024, 3, 20, 20, 29, 59), &lt), 0);
+    CHECK_INT(cf_time_to_local("Test/Julian", cf_test_utc_ms(2024, 3, 20, 20, 29, 59), &lt), 0);
     CHECK_INT(lt.utc_offset_s, 12600);
-    CHECK_INT(cf_time_to_local("Test/Julian", utc(2024, 3, 20, 20, 30, 0), &lt), 0);
+    CHECK_INT(cf_time_to_local("Test/Julian", cf_test_utc_ms(2024, 3, 20, 20, 30, 0), &lt), 0);
     CHECK_INT(lt.utc_offset_s, 16200);
     CHECK_INT(time_zone_add_rule("Test/Zero", "AAA0BBB,59,300"), 0);
-    CHECK_INT(cf_time_to_local("Test/Zero", utc(2024, 2, 29, 2, 0, 0), &lt), 0);
+    CHECK_INT(cf_time_to_local("Test/Zero", cf_test_utc_ms(2024, 2, 29, 2, 0, 0), &lt), 0);
     CHECK_INT(lt.utc_offset_s, 3600);
-    CHECK_INT(cf_time_to_local("Test/Zero", utc(2025, 3, 1, 1, 59, 0), &lt), 0);
+    CHECK_INT(cf_time_to_local("Test/Zero", cf_test_utc_ms(2025, 3, 1, 1, 59, 0), &lt), 0);
     CHECK_INT(lt.utc_offset_s, 0);
-    CHECK_INT(cf_time_to_local("Test/Zero", utc(2025, 3, 1, 2, 0, 0), &lt), 0);
+    CHECK_INT(cf_time_to_local("Test/Zero", cf_test_utc_ms(2025, 3, 1, 2, 0, 0), &lt), 0);
     CHECK_INT(lt.utc_offset_s, 3600);
     /* DST without its rule, short names, junk */
     CHECK_INT(time_zone_add_rule("Test/Bad", "EST5EDT"), CF_EINVAL);
@@ -224,7 +213,7 @@ static void test_dates(void)
     CHECK_INT(cf_time_date_parse("1970-01-01", &d), 0);
     CHECK_INT(d, 0);
     CHECK_INT(cf_time_date_parse("2026-12-03", &d), 0);
-    CHECK_INT(d * 86400 * 1000, utc(2026, 12, 3, 0, 0, 0));
+    CHECK_INT(d * 86400 * 1000, cf_test_utc_ms(2026, 12, 3, 0, 0, 0));
     CHECK_INT(cf_time_date_parse("2024-02-29", &d), 0);
     cf_time_civil_from_days(d, &y, &m, &dd);
     CHECK(y == 2024 && m == 2 && dd == 29);
@@ -262,7 +251,7 @@ static const char clinic_week[] =
 /* Moscow wall time as UTC milliseconds. */
 static int64_t msk(int y, int mo, int d, int h, int mi)
 {
-    return utc(y, mo, d, h, mi, 0) - 3 * 3600 * 1000;
+    return cf_test_utc_ms(y, mo, d, h, mi, 0) - 3 * 3600 * 1000;
 }
 
 struct open_case {
@@ -375,21 +364,24 @@ static void test_dst_schedules(void)
 
     /* 01:00-03:00 on the spring day is one real hour; on the autumn day three */
     CHECK_INT(hours("America/New_York", "{\"sun\":[\"01:00-03:00\"]}", NULL, NULL, &h), 0);
-    CHECK_INT(cf_time_working_seconds(&h, utc(2026, 3, 8, 0, 0, 0), utc(2026, 3, 9, 0, 0, 0)),
+    CHECK_INT(cf_time_working_seconds(&h, cf_test_utc_ms(2026, 3, 8, 0, 0, 0),
+                                      cf_test_utc_ms(2026, 3, 9, 0, 0, 0)),
               3600);
-    CHECK_INT(cf_time_working_seconds(&h, utc(2026, 11, 1, 0, 0, 0), utc(2026, 11, 2, 0, 0, 0)),
+    CHECK_INT(cf_time_working_seconds(&h, cf_test_utc_ms(2026, 11, 1, 0, 0, 0),
+                                      cf_test_utc_ms(2026, 11, 2, 0, 0, 0)),
               3 * 3600);
-    CHECK_INT(cf_time_is_open(&h, utc(2026, 3, 8, 6, 59, 59)), 1); /* 01:59:59 EST */
-    CHECK_INT(cf_time_is_open(&h, utc(2026, 3, 8, 7, 0, 0)), 0);   /* 03:00 EDT */
-    CHECK_INT(cf_time_next_open(&h, utc(2026, 3, 8, 7, 0, 0), &next), 0);
-    CHECK_INT(next, utc(2026, 3, 15, 5, 0, 0)); /* next Sunday 01:00 EDT */
+    CHECK_INT(cf_time_is_open(&h, cf_test_utc_ms(2026, 3, 8, 6, 59, 59)), 1); /* 01:59:59 EST */
+    CHECK_INT(cf_time_is_open(&h, cf_test_utc_ms(2026, 3, 8, 7, 0, 0)), 0);   /* 03:00 EDT */
+    CHECK_INT(cf_time_next_open(&h, cf_test_utc_ms(2026, 3, 8, 7, 0, 0), &next), 0);
+    CHECK_INT(next, cf_test_utc_ms(2026, 3, 15, 5, 0, 0)); /* next Sunday 01:00 EDT */
     cf_time_hours_free(&h);
 
     /* Berlin: an interval starting inside the gap starts when the gap ends */
     CHECK_INT(hours("Europe/Berlin", "{\"sun\":[\"02:30-04:00\"]}", NULL, NULL, &h), 0);
-    CHECK_INT(cf_time_next_open(&h, utc(2026, 3, 29, 0, 0, 0), &next), 0);
-    CHECK_INT(next, utc(2026, 3, 29, 1, 30, 0)); /* 03:30 CEST */
-    CHECK_INT(cf_time_working_seconds(&h, utc(2026, 3, 29, 0, 0, 0), utc(2026, 3, 30, 0, 0, 0)),
+    CHECK_INT(cf_time_next_open(&h, cf_test_utc_ms(2026, 3, 29, 0, 0, 0), &next), 0);
+    CHECK_INT(next, cf_test_utc_ms(2026, 3, 29, 1, 30, 0)); /* 03:30 CEST */
+    CHECK_INT(cf_time_working_seconds(&h, cf_test_utc_ms(2026, 3, 29, 0, 0, 0),
+                                      cf_test_utc_ms(2026, 3, 30, 0, 0, 0)),
               30 * 60);
     cf_time_hours_free(&h);
 
@@ -398,12 +390,13 @@ static void test_dst_schedules(void)
      * interval has begun. */
     CHECK_INT(time_zone_add_rule("Test/Midnight", "STD-1DST-2,M3.5.0,M10.5.0/0:30"), 0);
     CHECK_INT(hours("Test/Midnight", "{\"sun\":[\"00:00-01:00\"]}", NULL, NULL, &h), 0);
-    CHECK_INT(cf_time_to_local("Test/Midnight", utc(2026, 10, 24, 22, 45, 0), &lt), 0);
+    CHECK_INT(cf_time_to_local("Test/Midnight", cf_test_utc_ms(2026, 10, 24, 22, 45, 0), &lt), 0);
     CHECK(lt.day == 24 && lt.hour == 23 && lt.minute == 45);
-    CHECK_INT(cf_time_is_open(&h, utc(2026, 10, 24, 21, 59, 59)), 0);
-    CHECK_INT(cf_time_is_open(&h, utc(2026, 10, 24, 22, 45, 0)), 1);
-    CHECK_INT(cf_time_is_open(&h, utc(2026, 10, 25, 0, 0, 0)), 0);
-    CHECK_INT(cf_time_working_seconds(&h, utc(2026, 10, 24, 0, 0, 0), utc(2026, 10, 26, 0, 0, 0)),
+    CHECK_INT(cf_time_is_open(&h, cf_test_utc_ms(2026, 10, 24, 21, 59, 59)), 0);
+    CHECK_INT(cf_time_is_open(&h, cf_test_utc_ms(2026, 10, 24, 22, 45, 0)), 1);
+    CHECK_INT(cf_time_is_open(&h, cf_test_utc_ms(2026, 10, 25, 0, 0, 0)), 0);
+    CHECK_INT(cf_time_working_seconds(&h, cf_test_utc_ms(2026, 10, 24, 0, 0, 0),
+                                      cf_test_utc_ms(2026, 10, 26, 0, 0, 0)),
               2 * 3600);
     cf_time_hours_free(&h);
 }
@@ -430,10 +423,10 @@ static void test_windows(void)
     /* the clinic's own windows in its zone: 09:00 New York is 14:00 UTC in winter */
     json_t *j_win = json_pack("[s]", "09:00-12:00");
     CHECK_INT(cf_time_windows_parse("America/New_York", j_win, &w, NULL, 0), 0);
-    CHECK_INT(cf_time_next_allowed(&w, utc(2026, 12, 6, 12, 0, 0), &next), 0);
-    CHECK_INT(next, utc(2026, 12, 6, 14, 0, 0));
-    CHECK_INT(cf_time_next_allowed(&w, utc(2026, 7, 6, 12, 0, 0), &next), 0);
-    CHECK_INT(next, utc(2026, 7, 6, 13, 0, 0));
+    CHECK_INT(cf_time_next_allowed(&w, cf_test_utc_ms(2026, 12, 6, 12, 0, 0), &next), 0);
+    CHECK_INT(next, cf_test_utc_ms(2026, 12, 6, 14, 0, 0));
+    CHECK_INT(cf_time_next_allowed(&w, cf_test_utc_ms(2026, 7, 6, 12, 0, 0), &next), 0);
+    CHECK_INT(next, cf_test_utc_ms(2026, 7, 6, 13, 0, 0));
     cf_time_hours_free(&w);
     json_decref(j_win);
 }
@@ -470,7 +463,7 @@ static void *convert_many(void *arg)
     (void)arg;
     for (int i = 0; i < 3000; i++) {
         struct cf_time_local lt;
-        int64_t back = 0, t = utc(2026, 1, 1, 0, 0, 0) + (int64_t)i * 3600 * 1000;
+        int64_t back = 0, t = cf_test_utc_ms(2026, 1, 1, 0, 0, 0) + (int64_t)i * 3600 * 1000;
         const char *tz = zones[i % 3];
         bad += cf_time_to_local(tz, t, &lt) != 0 || cf_time_from_local(tz, &lt, &back) != 0 ||
                (back != t && strcmp(tz, "Asia/Tokyo") == 0);
