@@ -2,7 +2,7 @@
  * /v1/hooks/calls/{provider}/{channel}[/...]: where telephony providers
  * post. The channel (network config) names the network, the credentials,
  * the number-to-clinic mapping and the PBX time zone. This file decodes the
- * request into a struct calls_hook, runs the provider's adapter (precheck,
+ * request into a struct cf_hook, runs the provider's adapter (precheck,
  * verify, parse; adapters.h), normalizes every fact (parties to E.164 or
  * raw, the contact key of the external party, the clinic from the number
  * mapping) and produces them to calls.raw, answering the provider's
@@ -85,7 +85,7 @@ static int split_path(const char *path, char *provider, size_t psize, char *chan
     return 0;
 }
 
-static void send_reply(struct _u_response *resp, const struct calls_reply *r)
+static void send_reply(struct _u_response *resp, const struct cf_hook_reply *r)
 {
     ulfius_set_string_body_response(resp, (unsigned)(r->status ? r->status : 200), r->body);
     u_map_put(resp->map_header, "Content-Type", r->content_type ? r->content_type : "text/plain");
@@ -131,15 +131,15 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
                                               "agent_talk_seconds",
                                               "agent_expected",
                                               NULL};
-    const char *event_key = calls_str(j_in, "event_key");
-    const char *call_key = calls_str(j_in, "call_key");
-    const char *direction = calls_str(j_in, "direction");
-    const char *from = calls_str(j_in, "from"), *to = calls_str(j_in, "to");
+    const char *event_key = cf_hook_str(j_in, "event_key");
+    const char *call_key = cf_hook_str(j_in, "call_key");
+    const char *direction = cf_hook_str(j_in, "direction");
+    const char *from = cf_hook_str(j_in, "from"), *to = cf_hook_str(j_in, "to");
     int64_t time_ms;
     char event_id[CF_UUID_STR_LEN + 1], call_id[CF_UUID_STR_LEN + 1];
 
-    if (!event_key || !call_key || !direction || !from || !to || !calls_str(j_in, "event") ||
-        cf_time_parse(calls_str(j_in, "time"), &time_ms) != 0) {
+    if (!event_key || !call_key || !direction || !from || !to || !cf_hook_str(j_in, "event") ||
+        cf_time_parse(cf_hook_str(j_in, "time"), &time_ms) != 0) {
         cf_seterr(errbuf, errbuf_size, "the %s adapter produced an incomplete fact", ch->provider);
         return CF_EINTERNAL;
     }
@@ -165,7 +165,7 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
     }
     json_object_set_new(j_fact, "from", j_from);
     json_object_set_new(j_fact, "to", j_to);
-    const char *tracking = calls_str(j_in, "tracking_number");
+    const char *tracking = cf_hook_str(j_in, "tracking_number");
     if (tracking) {
         json_t *j_tr = calls_party_new(tracking, ctx->cfg.default_cc);
         const char *e164 = json_string_value(json_object_get(j_tr, "e164"));
@@ -185,7 +185,7 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
  * (amended). By provider and reason, both from bounded sets; the log line
  * names the channel, never a party. */
 static void count_notes(const char *provider, const char *channel_id,
-                        const struct calls_notes *notes, size_t nfacts, const char *unbounded)
+                        const struct cf_hook_notes *notes, size_t nfacts, const char *unbounded)
 {
     char labels[160];
 
@@ -256,8 +256,8 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     char *public_url = NULL;
     size_t body_len = 0;
     const char *body = cf_http_body(req, &body_len);
-    struct calls_reply reply = {.status = 200};
-    struct calls_notes notes = {0};
+    struct cf_hook_reply reply = {.status = 200};
+    struct cf_hook_notes notes = {0};
     const struct calls_adapter *ad = NULL;
     const struct cf_channel *ch = NULL;
     const struct cf_network *net = NULL;
@@ -284,11 +284,11 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     }
 
     const char *q = strchr(req->http_url, '?');
-    int form_rc = q ? calls_parse_urlencoded(q + 1, strlen(q + 1), j_query) : 0;
+    int form_rc = q ? cf_hook_parse_urlencoded(q + 1, strlen(q + 1), j_query) : 0;
     const char *ctype = cf_http_header(req, "Content-Type");
     if (form_rc == 0 && ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
         body)
-        form_rc = calls_parse_urlencoded(body, body_len, j_form);
+        form_rc = cf_hook_parse_urlencoded(body, body_len, j_form);
     if (form_rc == CF_ETOOBIG) {
         cf_http_error(resp, 413, "too_many_fields", "the form or query has too many fields", NULL);
         goto out;
@@ -316,7 +316,7 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         j_channel = json_copy(ch->doc);
         json_object_set_new(j_channel, "timezone", json_string(net->tz));
     }
-    struct calls_hook hook = {
+    struct cf_hook hook = {
         .method = req->http_verb,
         .subpath = rest,
         .public_url = public_url,

@@ -1,7 +1,7 @@
 /*
  * Telephony provider adapters. A provider's webhook arrives at
  * POST|GET /v1/hooks/calls/{provider}/{channel}[/sub/path]; hooks.c finds
- * the channel, turns the request into a struct calls_hook (plain data, no
+ * the channel, turns the request into a struct cf_hook (plain data, no
  * HTTP types, so adapters are pure functions that unit tests call
  * directly), and asks the provider's adapter to
  *
@@ -26,57 +26,7 @@
 
 #include "common/envelope.h" /* cf_time_json_set for facts' times */
 
-/* One webhook request, decoded. All members are borrowed. */
-struct calls_hook {
-    const char *method;       /* "POST" or "GET" */
-    const char *subpath;      /* after /{provider}/{channel}: "" or e.g. "/events/call" */
-    const char *public_url;   /* the URL the provider called, as it sees it: the
-                                 CLINICFLOW_CALLS_PUBLIC_BASE_URL + path, plus "?query"
-                                 when the request had one (verbatim) */
-    const char *content_type; /* NULL when absent */
-    const char *body;         /* raw body bytes (not NUL-terminated in general) */
-    size_t body_len;
-    const json_t *query;       /* URL query parameters, decoded: {"name": "value"} */
-    const json_t *form;        /* x-www-form-urlencoded body parameters, decoded; {} otherwise */
-    const json_t *headers;     /* request headers, names lower-cased: {"x-twilio-signature": ...} */
-    const json_t *channel;     /* the channel's config document: credentials, numbers,
-                                  timezone, field_map, clinic_id */
-    int64_t received_ms;       /* when the request arrived (Unix ms): the event time of a
-                                  request that carries none of its own */
-    long replay_window_s;      /* a signed time older than this is a replay (0: unbounded) */
-    struct calls_notes *notes; /* what parse tells besides its facts; NULL: nobody asks */
-};
-
-/* What parse acknowledged but did not record, or recorded only in part:
- * hooks.c counts it in /metrics by provider and reason and logs it, so a
- * notification in a wording no rule knows is seen, not silently lost.
- * Reasons are short static strings (a bounded label set). */
-struct calls_notes {
-    const char *ignored; /* why the request gave no fact, when it gave none */
-    char detail[72];     /* the value that decided it (an event name), printable, cut;
-                            never a party */
-    const char *amended; /* why a fact was recorded with something replaced or left out */
-    const char *refused; /* verify's reason, when not "signature" (a replay) */
-};
-
-/* Notes that the request is acknowledged without a fact, for reason
- * (static); returns 0, parse's result for it. */
-int calls_ignored(const struct calls_hook *h, const char *reason);
-/* The same, with the value that decided it (an event name the rules did not
- * know; never a phone), kept printable and cut to fit the log line. */
-int calls_ignored_value(const struct calls_hook *h, const char *reason, const char *value);
-/* Notes why verify refused, when it is not the signature (static); returns
- * CF_EAUTH. */
-int calls_refused(const struct calls_hook *h, const char *reason);
-/* Notes that a fact was recorded amended, for reason (static). */
-void calls_amended(const struct calls_hook *h, const char *reason);
-
-/* A reply to the provider. */
-struct calls_reply {
-    int status;               /* 200 unless set otherwise */
-    const char *content_type; /* static string; "text/plain" when NULL */
-    char body[512];           /* NUL-terminated */
-};
+#include "common/hook.h"
 
 /*
  * A fact, as parse() appends it to its array: a JSON object with
@@ -115,17 +65,17 @@ struct calls_adapter {
     const char *provider;
     /* Answers a request that must be answered before authentication and
      * returns 1, or returns 0 to go on. NULL: the provider has none. */
-    int (*precheck)(const struct calls_hook *h, struct calls_reply *reply);
+    int (*precheck)(const struct cf_hook *h, struct cf_hook_reply *reply);
     /* 0 when the request is authentic, CF_EAUTH (with the reason, never
      * the secret) when not. */
-    int (*verify)(const struct calls_hook *h, char *errbuf, size_t errbuf_size);
+    int (*verify)(const struct cf_hook *h, char *errbuf, size_t errbuf_size);
     /* Appends the request's facts to facts (a JSON array): 0 (zero facts is
      * fine: an event we do not record is acknowledged), or CF_EINVAL with
      * the reason when the request is not the provider's format at all.
      * Tolerant: unknown fields are ignored. */
-    int (*parse)(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size);
+    int (*parse)(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size);
     /* The provider's expected success reply. */
-    void (*reply_ok)(const struct calls_hook *h, struct calls_reply *reply);
+    void (*reply_ok)(const struct cf_hook *h, struct cf_hook_reply *reply);
     /* 1 when a refusal would lose the event (the provider does not retry a
      * 4xx, or stops sending after one): a time out of bounds is then left
      * out of the fact (counted) instead of refusing the request. */
@@ -142,35 +92,7 @@ extern const struct calls_adapter calls_adapter_uis;
 /* The adapter of a provider name, or NULL. */
 const struct calls_adapter *calls_adapter_find(const char *provider);
 
-/* --- helpers shared by adapters (adapters_util.c) --- */
-
-/* A string member of an object, or NULL. */
-const char *calls_str(const json_t *obj, const char *key);
-/* The second string of the row of table whose first is key; NULL when key
- * is NULL or in no row. CALLS_LOOKUP takes the rows from the array. */
-const char *calls_lookup(const char *const (*table)[2], size_t rows, const char *key);
-#define CALLS_LOOKUP(table, key) calls_lookup((table), sizeof(table) / sizeof((table)[0]), (key))
-/* The channel's credential `name` (channel.credentials.name), or NULL. */
-const char *calls_credential(const struct calls_hook *h, const char *name);
-/* A header value (name lower-case), or NULL. */
-const char *calls_header(const struct calls_hook *h, const char *name);
-/* Checks the channel's URL token ("url_token" credential) against the
- * request: the "token" query parameter. 0 or CF_EAUTH. */
-int calls_verify_url_token(const struct calls_hook *h, char *errbuf, size_t errbuf_size);
-
-/* Percent-decodes n bytes of s ('+' is a space, as in forms) into a new
- * string (free it), or NULL for a malformed escape (cf_form_decode). */
-char *calls_form_decode(const char *s, size_t n);
-/* The most fields a provider's form or query is decoded with; more is a
- * 413. A backstop: form bodies are held to CLINICFLOW_HTTP_MAX_FORM_FIELDS
- * before any route runs (http.c), and a query to what fits in the server's
- * memory per connection (32 KiB); this bound is that setting's maximum. */
-#define CALLS_FORM_FIELDS_MAX 1000000
-/* Decodes "a=1&b=2" (n bytes) into obj with cf_form_parse(): the first value
- * of a repeated name wins; empty names, names with a NUL byte and values
- * that are not UTF-8 are dropped; a value ends at its first NUL byte. 0, CF_EINVAL for a malformed
- * escape, or CF_ETOOBIG for more than CALLS_FORM_FIELDS_MAX fields (obj untouched). */
-int calls_parse_urlencoded(const char *s, size_t n, json_t *obj);
+/* --- helpers for telephony adapters (adapters_util.c) --- */
 
 /* Local wall-clock time "YYYY-MM-DD HH:MM:SS" (or with 'T') in IANA zone tz
  * to Unix milliseconds: 0, or CF_EINVAL for a malformed time or unknown

@@ -97,22 +97,22 @@
 
 /* A parameter from the form body, else from the query; NULL when absent
  * or empty (the dialplan sends empty values for unset variables). */
-static const char *param(const struct calls_hook *h, const char *name)
+static const char *param(const struct cf_hook *h, const char *name)
 {
-    const char *v = calls_str(h->form, name);
+    const char *v = cf_hook_str(h->form, name);
 
     if (!v || !*v)
-        v = calls_str(h->query, name);
+        v = cf_hook_str(h->query, name);
     return v && *v ? v : NULL;
 }
 
 /* A PBX time to Unix ms: 0, 1 when absent (empty, or the all-zero time of
  * an unanswered CDR in some backends), or CF_EINVAL with the reason. */
-static int pbx_time(const struct calls_hook *h, const char *name, int64_t *ms_out, char *errbuf,
+static int pbx_time(const struct cf_hook *h, const char *name, int64_t *ms_out, char *errbuf,
                     size_t errbuf_size)
 {
     const char *v = param(h, name);
-    const char *tz = calls_str(h->channel, "timezone");
+    const char *tz = cf_hook_str(h->channel, "timezone");
 
     if (!v || strncmp(v, "0000", 4) == 0)
         return 1;
@@ -142,7 +142,7 @@ static int pbx_time(const struct calls_hook *h, const char *name, int64_t *ms_ou
 }
 
 /* A seconds parameter: 0 with *out, 1 when absent, CF_EINVAL when malformed. */
-static int seconds(const struct calls_hook *h, const char *name, long long *out, char *errbuf,
+static int seconds(const struct cf_hook *h, const char *name, long long *out, char *errbuf,
                    size_t errbuf_size)
 {
     const char *v = param(h, name);
@@ -177,7 +177,7 @@ static const char *const dial_outcomes[][2] = {
 };
 
 /* The members every fact of the request has. */
-static json_t *fact_new(const struct calls_hook *h, const char *call_key, const char *kind,
+static json_t *fact_new(const struct cf_hook *h, const char *call_key, const char *kind,
                         int64_t time_ms)
 {
     const char *dir = param(h, "direction");
@@ -215,7 +215,7 @@ static json_t *fact_new(const struct calls_hook *h, const char *call_key, const 
 }
 
 /* The CDR posted at hangup: one ended fact with everything it tells. */
-static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *facts, char *errbuf,
+static int parse_cdr(const struct cf_hook *h, const char *call_key, json_t *facts, char *errbuf,
                      size_t errbuf_size)
 {
     int64_t start = 0, answer = 0, end = 0;
@@ -262,7 +262,7 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
      * (VoiceMail, a recording): ANSWERED, with the message as its billsec.
      * The Dial's own status and talk time, when the snippet sends them,
      * tell the staff's answer from the PBX's. */
-    const char *dial = CALLS_LOOKUP(dial_outcomes, param(h, "dialstatus"));
+    const char *dial = CF_HOOK_LOOKUP(dial_outcomes, param(h, "dialstatus"));
     long long talk = billsec;
     if (dial) {
         const int cdr_answered = outcome && strcmp(outcome, "answered") == 0;
@@ -322,7 +322,7 @@ static int parse_cdr(const struct calls_hook *h, const char *call_key, json_t *f
 
 /* A live post (answered, started): one fact at "time", else at the CDR's
  * answer or start. */
-static int parse_live(const struct calls_hook *h, const char *call_key, const char *kind,
+static int parse_live(const struct cf_hook *h, const char *call_key, const char *kind,
                       json_t *facts, char *errbuf, size_t errbuf_size)
 {
     static const char *const sources[] = {"time", "answer", "start", NULL};
@@ -343,8 +343,7 @@ static int parse_live(const struct calls_hook *h, const char *call_key, const ch
     return 0;
 }
 
-static int asterisk_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
-                          size_t errbuf_size)
+static int asterisk_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
     const char *call_key = param(h, "linkedid");
     const char *event = param(h, "event");
@@ -361,10 +360,10 @@ static int asterisk_parse(const struct calls_hook *h, json_t *facts, char *errbu
     if (strcmp(event, "answered") == 0 || strcmp(event, "started") == 0)
         return parse_live(h, call_key, event, facts, errbuf, errbuf_size);
     /* an event this version does not record: acknowledged */
-    return calls_ignored_value(h, "unknown_event", event);
+    return cf_hook_ignored_value(h, "unknown_event", event);
 }
 
-static void asterisk_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
+static void asterisk_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
     (void)h;
     reply->status = 200;
@@ -373,4 +372,4 @@ static void asterisk_reply_ok(const struct calls_hook *h, struct calls_reply *re
 }
 
 const struct calls_adapter calls_adapter_asterisk = {
-    "asterisk", NULL, calls_verify_url_token, asterisk_parse, asterisk_reply_ok, 0};
+    "asterisk", NULL, cf_hook_verify_url_token, asterisk_parse, asterisk_reply_ok, 0};

@@ -26,13 +26,13 @@
 #include "common/hash.h"
 #include "common/xmalloc.h"
 
-static int mango_verify(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
+static int mango_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
-    const char *key = calls_credential(h, "vpbx_api_key");
-    const char *salt = calls_credential(h, "vpbx_api_salt");
-    const char *got_key = calls_str(h->form, "vpbx_api_key");
-    const char *sign = calls_str(h->form, "sign");
-    const char *json = calls_str(h->form, "json");
+    const char *key = cf_hook_credential(h, "vpbx_api_key");
+    const char *salt = cf_hook_credential(h, "vpbx_api_salt");
+    const char *got_key = cf_hook_str(h->form, "vpbx_api_key");
+    const char *sign = cf_hook_str(h->form, "sign");
+    const char *json = cf_hook_str(h->form, "json");
     char want[CF_SHA256_HEX_LEN + 1], got[CF_SHA256_HEX_LEN + 1];
     uint8_t digest[32];
 
@@ -111,7 +111,7 @@ static int id_ok(const char *id)
 /* A string member of a sub-object ("from", "to"), NULL when absent or empty. */
 static const char *party_member(const json_t *j, const char *party, const char *key)
 {
-    const char *s = calls_str(json_object_get(j, party), key);
+    const char *s = cf_hook_str(json_object_get(j, party), key);
 
     return s && *s ? s : NULL;
 }
@@ -181,13 +181,13 @@ static const char *agent_of(const json_t *j, int outbound, const char *line_numb
 }
 
 /* events/call: one leg's state change. */
-static int parse_call(const struct calls_hook *h, const json_t *j, json_t *facts, char *errbuf,
+static int parse_call(const struct cf_hook *h, const json_t *j, json_t *facts, char *errbuf,
                       size_t errbuf_size)
 {
-    const char *entry_id = calls_str(j, "entry_id");
-    const char *call_id = calls_str(j, "call_id");
-    const char *state = calls_str(j, "call_state");
-    const char *location = calls_str(j, "location");
+    const char *entry_id = cf_hook_str(j, "entry_id");
+    const char *call_id = cf_hook_str(j, "call_id");
+    const char *state = cf_hook_str(j, "call_state");
+    const char *location = cf_hook_str(j, "location");
     const char *line_number = party_member(j, "to", "line_number");
     const int outbound = party_member(j, "from", "extension") != NULL;
     long long ts, seq;
@@ -206,15 +206,15 @@ static int parse_call(const struct calls_hook *h, const json_t *j, json_t *facts
         /* An inbound leg connected to the IVR or a queue is not an answer. */
         if (!outbound && !(location ? strcmp(location, "abonent") == 0
                                     : party_member(j, "to", "extension") != NULL))
-            return calls_ignored(h, "not_an_answer");
+            return cf_hook_ignored(h, "not_an_answer");
         event = "answered";
     } else {
         /* OnHold, Disconnected: the summary ends the call */
-        return calls_ignored_value(h, "leg_state", state);
+        return cf_hook_ignored_value(h, "leg_state", state);
     }
     /* Internal calls (employee to employee) are not the clinic's calls. */
     if (outbound && party_member(j, "to", "extension"))
-        return calls_ignored(h, "internal_call");
+        return cf_hook_ignored(h, "internal_call");
 
     if (int_member(j, "seq", &seq) == 0)
         snprintf(key, sizeof(key), "%s/%s/%lld", entry_id, call_id, seq);
@@ -234,11 +234,11 @@ static int parse_call(const struct calls_hook *h, const json_t *j, json_t *facts
 }
 
 /* events/summary: the call after its end. */
-static int parse_summary(const struct calls_hook *h, const json_t *j, json_t *facts, char *errbuf,
+static int parse_summary(const struct cf_hook *h, const json_t *j, json_t *facts, char *errbuf,
                          size_t errbuf_size)
 {
-    const char *entry_id = calls_str(j, "entry_id");
-    const char *line_number = calls_str(j, "line_number");
+    const char *entry_id = cf_hook_str(j, "entry_id");
+    const char *line_number = cf_hook_str(j, "line_number");
     long long dir, create = 0, talk = 0, end = 0, result = -1;
     char key[512];
     int outbound;
@@ -251,7 +251,7 @@ static int parse_summary(const struct calls_hook *h, const json_t *j, json_t *fa
     if (int_member(j, "call_direction", &dir) != 0)
         dir = party_member(j, "from", "extension") ? 2 : 1;
     if (dir != 1 && dir != 2)
-        return calls_ignored(h, "internal_call");
+        return cf_hook_ignored(h, "internal_call");
     outbound = dir == 2;
     const int has_talk = int_member(j, "talk_time", &talk) == 0;
     if (line_number && !*line_number)
@@ -290,9 +290,9 @@ static int parse_summary(const struct calls_hook *h, const json_t *j, json_t *fa
     return 0;
 }
 
-static int mango_parse(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
+static int mango_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
-    const char *json = calls_str(h->form, "json");
+    const char *json = cf_hook_str(h->form, "json");
     const char *sub = h->subpath ? h->subpath : "";
     json_error_t jerr;
     int rc;
@@ -302,7 +302,7 @@ static int mango_parse(const struct calls_hook *h, json_t *facts, char *errbuf, 
         sub++;
     if (strcmp(sub, "/events/call") != 0 && strcmp(sub, "/events/summary") != 0)
         /* ping, recording, dtmf, sms, ...: acknowledged, nothing to record */
-        return calls_ignored(h, "not_a_call_event");
+        return cf_hook_ignored(h, "not_a_call_event");
     json_t *j = json ? json_loads(json, 0, &jerr) : NULL;
     if (!json_is_object(j)) {
         cf_seterr(errbuf, errbuf_size, "the json field is not a JSON object");
@@ -320,7 +320,7 @@ static int mango_parse(const struct calls_hook *h, json_t *facts, char *errbuf, 
     return rc;
 }
 
-static void mango_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
+static void mango_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
     (void)h;
     reply->status = 200;

@@ -30,12 +30,12 @@
 /* A request parameter: the form body (POST) first, then the query (GET).
  * Empty values count as absent (Sipuni sends "transfer_from=" and the
  * like). */
-static const char *param(const struct calls_hook *h, const char *name)
+static const char *param(const struct cf_hook *h, const char *name)
 {
-    const char *v = calls_str(h->form, name);
+    const char *v = cf_hook_str(h->form, name);
 
     if (!v || !*v)
-        v = calls_str(h->query, name);
+        v = cf_hook_str(h->query, name);
     return v && *v ? v : NULL;
 }
 
@@ -83,12 +83,12 @@ static void set_str(json_t *obj, const char *key, const char *value)
         json_object_set_new(obj, key, json_string(value));
 }
 
-static int sipuni_verify(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
+static int sipuni_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
-    return calls_verify_url_token(h, errbuf, errbuf_size);
+    return cf_hook_verify_url_token(h, errbuf, errbuf_size);
 }
 
-static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
+static int sipuni_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
     const char *event = param(h, "event"), *call_id = param(h, "call_id");
     const char *src_type = param(h, "src_type"), *dst_type = param(h, "dst_type");
@@ -105,7 +105,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
             cf_seterr(errbuf, errbuf_size, "not a Sipuni event: expected URL-encoded parameters");
             return CF_EINVAL;
         }
-        return calls_ignored(h, "url_check");
+        return cf_hook_ignored(h, "url_check");
     }
     if (!event) {
         cf_seterr(errbuf, errbuf_size, "a Sipuni event needs both event and call_id");
@@ -120,7 +120,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
      * some without call_id) are acknowledged: an error reply may suspend
      * the account's notifications. */
     if (ev < 1 || ev > 4)
-        return calls_ignored_value(h, "unknown_event", event);
+        return cf_hook_ignored_value(h, "unknown_event", event);
     if (!call_id) {
         cf_seterr(errbuf, errbuf_size, "a Sipuni event needs both event and call_id");
         return CF_EINVAL;
@@ -141,9 +141,9 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     else if (dst_type)
         inbound = strcmp(dst_type, "2") == 0;
     else
-        return calls_ignored(h, "no_party_types");
+        return cf_hook_ignored(h, "no_party_types");
     if (!inbound && !(dst_type && strcmp(dst_type, "1") == 0))
-        return calls_ignored(h, "internal_call");
+        return cf_hook_ignored(h, "internal_call");
 
     const char *from = party(param(h, "src_num"), param(h, "short_src_num"), src_type);
     const char *to = party(dst_num, param(h, "short_dst_num"), dst_type);
@@ -172,7 +172,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
             unix_ms(param(h, "call_answer_timestamp"), &answer_ms) != 0 ||
             (unix_ms(param(h, "call_start_timestamp"), &start_ms) == 0 && answer_ms < start_ms) ||
             answer_ms > time_ms)
-            return calls_ignored(h, "leg_not_answered");
+            return cf_hook_ignored(h, "leg_not_answered");
     }
 
     /* One event 2 per call; events 1, 3 and 4 come once per leg. */
@@ -212,7 +212,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         set_str(j_fact, "agent_id", agent);
     }
     if (ev == 2) {
-        const char *outcome = CALLS_LOOKUP(outcomes, status);
+        const char *outcome = CF_HOOK_LOOKUP(outcomes, status);
         if (start_ms > 0)
             cf_time_json_set(j_fact, "started_at", start_ms);
         if (answer_ms > 0)
@@ -230,7 +230,7 @@ static int sipuni_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
     return 0;
 }
 
-static void sipuni_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
+static void sipuni_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
     (void)h;
     reply->status = 200;

@@ -47,7 +47,7 @@ struct params {
 static int params_parse(struct params *ps, const char *s, size_t n)
 {
     struct cf_form form;
-    int rc = cf_form_parse(s, n, CALLS_FORM_FIELDS_MAX, &form, NULL, 0);
+    int rc = cf_form_parse(s, n, CF_HOOK_FORM_FIELDS_MAX, &form, NULL, 0);
 
     ps->v = form.n ? cf_xcalloc(form.n, sizeof(*ps->v)) : NULL;
     ps->n = ps->cap = form.n;
@@ -128,11 +128,11 @@ static char *url_port_variant(const char *url)
     return cf_xasprintf("%.*s%s%s", (int)(end - url), url, port, end);
 }
 
-static int twilio_verify(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
+static int twilio_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
-    const char *token = calls_credential(h, "auth_token");
-    const char *got = calls_header(h, "x-twilio-signature");
-    const char *body_hash = calls_str(h->query, "bodySHA256");
+    const char *token = cf_hook_credential(h, "auth_token");
+    const char *got = cf_hook_header(h, "x-twilio-signature");
+    const char *body_hash = cf_hook_str(h->query, "bodySHA256");
     struct params ps = {0};
     char *alt_url = NULL;
     char want[29];
@@ -309,14 +309,14 @@ static const char *end_outcome(const char *status, const char *answered_by)
  * alike. */
 static json_t *new_fact(const json_t *p, const char *event_key, int64_t time_ms, const char *event)
 {
-    const char *direction = calls_str(p, "Direction");
-    const char *from = calls_str(p, "From"), *to = calls_str(p, "To");
-    const char *recording = calls_str(p, "RecordingUrl");
+    const char *direction = cf_hook_str(p, "Direction");
+    const char *from = cf_hook_str(p, "From"), *to = cf_hook_str(p, "To");
+    const char *recording = cf_hook_str(p, "RecordingUrl");
     const int outbound = direction && strncmp(direction, "outbound", 8) == 0;
     json_t *j_fact = json_object();
 
     json_object_set_new(j_fact, "event_key", json_string(event_key));
-    json_object_set_new(j_fact, "call_key", json_string(calls_str(p, "CallSid")));
+    json_object_set_new(j_fact, "call_key", json_string(cf_hook_str(p, "CallSid")));
     cf_time_json_set(j_fact, "time", time_ms);
     json_object_set_new(j_fact, "event", json_string(event));
     json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
@@ -350,19 +350,19 @@ static const char *dial_outcome(const char *status)
  * does; the request carries no Timestamp, so its time is when it arrived
  * (Twilio sends it as the dial ends). One fact per dial of the call, keyed
  * by the dialled leg's sid: a retried request repeats it. */
-static int dial_fact(const struct calls_hook *h, const json_t *p, json_t *facts)
+static int dial_fact(const struct cf_hook *h, const json_t *p, json_t *facts)
 {
-    const char *dial_sid = calls_str(p, "DialCallSid");
-    const char *outcome = dial_outcome(calls_str(p, "DialCallStatus"));
+    const char *dial_sid = cf_hook_str(p, "DialCallSid");
+    const char *outcome = dial_outcome(cf_hook_str(p, "DialCallStatus"));
     const int64_t time_ms = h->received_ms;
     long long duration = -1;
 
     if (!outcome)
-        return calls_ignored_value(h, "unknown_status", calls_str(p, "DialCallStatus"));
-    (void)nonneg_int(calls_str(p, "DialCallDuration"), &duration);
+        return cf_hook_ignored_value(h, "unknown_status", cf_hook_str(p, "DialCallStatus"));
+    (void)nonneg_int(cf_hook_str(p, "DialCallDuration"), &duration);
     const int answered = strcmp(outcome, "answered") == 0;
-    char *key =
-        cf_xasprintf("%s:dial:%s", calls_str(p, "CallSid"), dial_sid && *dial_sid ? dial_sid : "-");
+    char *key = cf_xasprintf("%s:dial:%s", cf_hook_str(p, "CallSid"),
+                             dial_sid && *dial_sid ? dial_sid : "-");
     json_t *j_fact = new_fact(p, key, time_ms, "updated");
     free(key);
     json_object_set_new(j_fact, "agent_outcome", json_string(outcome));
@@ -415,33 +415,33 @@ static char *leg_agent(const char *to)
  * Any other state of the leg (ringing, not answered, a hunt group's leg
  * someone else took) tells nothing the <Dial action> does not:
  * acknowledged without a fact. */
-static int leg_fact(const struct calls_hook *h, const json_t *p, const char *parent,
+static int leg_fact(const struct cf_hook *h, const json_t *p, const char *parent,
                     const char *status, json_t *facts)
 {
-    const char *seq = calls_str(p, "SequenceNumber");
-    const char *ts = calls_str(p, "Timestamp");
-    const char *to = calls_str(p, "To");
-    const char *answered_by = calls_str(p, "AnsweredBy");
+    const char *seq = cf_hook_str(p, "SequenceNumber");
+    const char *ts = cf_hook_str(p, "Timestamp");
+    const char *to = cf_hook_str(p, "To");
+    const char *answered_by = cf_hook_str(p, "AnsweredBy");
     int64_t time_ms = h->received_ms;
     long long duration = -1;
     char *agent;
 
-    (void)nonneg_int(calls_str(p, "CallDuration"), &duration);
+    (void)nonneg_int(cf_hook_str(p, "CallDuration"), &duration);
     const int answered = strcmp(status, "in-progress") == 0 || strcmp(status, "answered") == 0 ||
                          (strcmp(status, "completed") == 0 && duration > 0);
     /* machine detection on the <Number>: a voicemail took the leg */
     if (!answered || (answered_by && strncmp(answered_by, "machine", 7) == 0))
-        return calls_ignored_value(h, "leg_not_answered", status);
+        return cf_hook_ignored_value(h, "leg_not_answered", status);
     if (!to || !*to)
-        to = calls_str(p, "Called");
+        to = cf_hook_str(p, "Called");
     if (!to || !(agent = leg_agent(to)))
-        return calls_ignored(h, "leg_not_answered");
+        return cf_hook_ignored(h, "leg_not_answered");
     if (ts && parse_rfc2822(ts, &time_ms) != 0) {
         time_ms = h->received_ms; /* as twilio_parse: dated by its arrival, counted */
-        calls_amended(h, "timestamp_unparsed");
+        cf_hook_amended(h, "timestamp_unparsed");
     }
     char *key =
-        cf_xasprintf("%s:leg:%s:%s", parent, calls_str(p, "CallSid"), seq && *seq ? seq : status);
+        cf_xasprintf("%s:leg:%s:%s", parent, cf_hook_str(p, "CallSid"), seq && *seq ? seq : status);
     json_t *j_fact = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "event_key", key, "call_key",
                                parent, "event", "updated", "direction", "inbound", "from", "", "to",
                                "", "agent_id", agent);
@@ -452,12 +452,12 @@ static int leg_fact(const struct calls_hook *h, const json_t *p, const char *par
     return 0;
 }
 
-static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
+static int twilio_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
-    const json_t *p = calls_str(h->form, "CallSid") ? h->form : h->query;
-    const char *sid = calls_str(p, "CallSid");
-    const char *status = calls_str(p, "CallStatus");
-    const char *seq = calls_str(p, "SequenceNumber");
+    const json_t *p = cf_hook_str(h->form, "CallSid") ? h->form : h->query;
+    const char *sid = cf_hook_str(p, "CallSid");
+    const char *status = cf_hook_str(p, "CallStatus");
+    const char *seq = cf_hook_str(p, "SequenceNumber");
     const char *event, *outcome = NULL;
     int64_t time_ms;
     long long duration = -1;
@@ -466,11 +466,11 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         cf_seterr(errbuf, errbuf_size, "not a twilio voice callback: no CallSid");
         return CF_EINVAL;
     }
-    if (calls_str(p, "DialCallStatus"))
+    if (cf_hook_str(p, "DialCallStatus"))
         return dial_fact(h, p, facts);
     if (!status)
-        return calls_ignored(h, "not_call_progress"); /* a recording status callback, say */
-    const char *parent = calls_str(p, "ParentCallSid");
+        return cf_hook_ignored(h, "not_call_progress"); /* a recording status callback, say */
+    const char *parent = cf_hook_str(p, "ParentCallSid");
     if (parent && *parent && strlen(parent) <= 64 &&
         json_is_true(json_object_get(h->channel, "staff_leg")))
         return leg_fact(h, p, parent, status, facts);
@@ -479,18 +479,18 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
         event = "started";
     } else if (strcmp(status, "in-progress") == 0 || strcmp(status, "answered") == 0) {
         event = "answered";
-    } else if ((outcome = end_outcome(status, calls_str(p, "AnsweredBy")))) {
+    } else if ((outcome = end_outcome(status, cf_hook_str(p, "AnsweredBy")))) {
         event = "ended";
     } else {
         /* a status Twilio may add later: acknowledged, not recorded */
-        return calls_ignored_value(h, "unknown_status", status);
+        return cf_hook_ignored_value(h, "unknown_status", status);
     }
     /* Timestamp comes with the callbacks of a call's StatusCallbackEvent;
      * the status callback set on a phone number is sent once, when the call
      * ends, and Twilio lists no Timestamp for it: its arrival dates that
      * end. Any other status without one is not a status callback (this URL
      * set as the Voice URL, say). */
-    const char *ts = calls_str(p, "Timestamp");
+    const char *ts = cf_hook_str(p, "Timestamp");
     if (!ts && strcmp(event, "ended") == 0) {
         time_ms = h->received_ms;
     } else if (!ts) {
@@ -501,9 +501,9 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
          * call. The callback is sent as the status changes, so its arrival
          * dates it; counted, so a new spelling is seen. */
         time_ms = h->received_ms;
-        calls_amended(h, "timestamp_unparsed");
+        cf_hook_amended(h, "timestamp_unparsed");
     }
-    (void)nonneg_int(calls_str(p, "CallDuration"), &duration);
+    (void)nonneg_int(cf_hook_str(p, "CallDuration"), &duration);
 
     char *key = cf_xasprintf("%s:%s", sid, seq && *seq ? seq : status);
     json_t *j_fact = new_fact(p, key, time_ms, event);
@@ -537,7 +537,7 @@ static int twilio_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
  * body; an empty <Response/> is the 200 kind. The answer to a <Dial action>
  * request is the call's next instructions: the empty one hangs up, which is
  * what the call would do after its <Dial> anyway. */
-static void twilio_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
+static void twilio_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
     (void)h;
     reply->status = 200;

@@ -60,9 +60,9 @@ struct uis_buf {
 };
 
 /* The customer's key for our name: field_map's entry, else the default. */
-static const char *key_of(const struct calls_hook *h, const char *name)
+static const char *key_of(const struct cf_hook *h, const char *name)
 {
-    const char *mapped = calls_str(json_object_get(h->channel, "field_map"), name);
+    const char *mapped = cf_hook_str(json_object_get(h->channel, "field_map"), name);
 
     if (mapped && *mapped)
         return mapped;
@@ -96,7 +96,7 @@ static const json_t *lookup(const json_t *j_body, const char *key)
 
 /* A member as a string (templates put numbers unquoted: call_session_id,
  * employee_id), or NULL when absent, null or empty. */
-static const char *value_of(const struct calls_hook *h, const json_t *j_body, const char *name,
+static const char *value_of(const struct cf_hook *h, const json_t *j_body, const char *name,
                             struct uis_buf *buf)
 {
     const json_t *j = lookup(j_body, key_of(h, name));
@@ -112,7 +112,7 @@ static const char *value_of(const struct calls_hook *h, const json_t *j_body, co
 
 /* Seconds: an integer, a digit string, "MM:SS" or "HH:MM:SS". -1 when absent, -2
  * when malformed. */
-static long long seconds_of(const struct calls_hook *h, const json_t *j_body, const char *name)
+static long long seconds_of(const struct cf_hook *h, const json_t *j_body, const char *name)
 {
     const json_t *j = lookup(j_body, key_of(h, name));
     const char *s = json_string_value(j);
@@ -150,12 +150,12 @@ static long long seconds_of(const struct calls_hook *h, const json_t *j_body, co
 /* A time value: Unix seconds (a number or digits), RFC 3339 with a zone,
  * or the account's wall-clock "YYYY-MM-DD HH:MM:SS[.fff]" in the channel's
  * timezone. 1 when absent, 0, or CF_EINVAL (reason in errbuf). */
-static int time_of(const struct calls_hook *h, const json_t *j_body, const char *name,
-                   int64_t *ms_out, char *errbuf, size_t errbuf_size)
+static int time_of(const struct cf_hook *h, const json_t *j_body, const char *name, int64_t *ms_out,
+                   char *errbuf, size_t errbuf_size)
 {
     const char *key = key_of(h, name);
     const json_t *j = lookup(j_body, key);
-    const char *s = json_string_value(j), *tz = calls_str(h->channel, "timezone");
+    const char *s = json_string_value(j), *tz = cf_hook_str(h->channel, "timezone");
     char local[20];
 
     if (!j || json_is_null(j) || (s && !*s))
@@ -288,7 +288,7 @@ static int outgoing_event(const char *event)
 }
 
 /* The request's notification as a JSON object (new reference), or NULL. */
-static json_t *body_of(const struct calls_hook *h)
+static json_t *body_of(const struct cf_hook *h)
 {
     json_t *j;
     size_t lead = 0;
@@ -311,12 +311,12 @@ static json_t *body_of(const struct calls_hook *h)
     return j;
 }
 
-static int uis_verify(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
+static int uis_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
-    return calls_verify_url_token(h, errbuf, errbuf_size);
+    return cf_hook_verify_url_token(h, errbuf, errbuf_size);
 }
 
-static int uis_parse(const struct calls_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
+static int uis_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
     json_t *j_body = body_of(h), *j_fact = NULL;
     struct uis_buf b_call, b_event, b_dir, b_from, b_to, b_agent, b_tr, b_out;
@@ -333,7 +333,7 @@ static int uis_parse(const struct calls_hook *h, json_t *facts, char *errbuf, si
     const char *event = value_of(h, j_body, "event", &b_event);
     enum uis_kind kind = kind_of(event);
     if (kind == K_NONE) {
-        event = calls_str(j_body, "notification_name");
+        event = cf_hook_str(j_body, "notification_name");
         kind = kind_of(event);
     }
     const char *direction = value_of(h, j_body, "direction", &b_dir);
@@ -341,12 +341,12 @@ static int uis_parse(const struct calls_hook *h, json_t *facts, char *errbuf, si
     /* A notification we do not record: counted and logged with the wording
      * that decided it, so a template in another wording is seen. */
     if (kind == K_NONE) {
-        rc = calls_ignored_value(h, "unknown_event",
-                                 event ? event : value_of(h, j_body, "event", &b_event));
+        rc = cf_hook_ignored_value(h, "unknown_event",
+                                   event ? event : value_of(h, j_body, "event", &b_event));
         goto out;
     }
     if (inbound < 0) {
-        rc = calls_ignored_value(h, "unknown_direction", direction);
+        rc = cf_hook_ignored_value(h, "unknown_direction", direction);
         goto out;
     }
 
@@ -395,7 +395,7 @@ static int uis_parse(const struct calls_hook *h, json_t *facts, char *errbuf, si
         /* No notification time: the time the kind implies, if reported */
         static const char *const implied[] = {"",         "started_at", "answered_at",
                                               "ended_at", "ended_at",   ""};
-        const char *t = calls_str(j_fact, implied[kind]);
+        const char *t = cf_hook_str(j_fact, implied[kind]);
         if (!t || cf_time_parse(t, &time_ms) != 0) {
             cf_seterr(errbuf, errbuf_size, "%s: missing (the event time of field_map \"time\")",
                       key_of(h, "time"));
@@ -448,7 +448,7 @@ out:
     return rc;
 }
 
-static void uis_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
+static void uis_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
     (void)h;
     reply->status = 200;

@@ -63,9 +63,9 @@ static const struct zd_event *zd_event_find(const char *name)
 }
 
 /* A form field, "" when absent: PHP concatenates a missing field as "". */
-static const char *field(const struct calls_hook *h, const char *name)
+static const char *field(const struct cf_hook *h, const char *name)
 {
-    const char *s = calls_str(h->form, name);
+    const char *s = cf_hook_str(h->form, name);
 
     return s ? s : "";
 }
@@ -73,9 +73,9 @@ static const char *field(const struct calls_hook *h, const char *name)
 /* GET ?zd_echo=X: the URL check, answered with X before authentication.
  * Only a short printable token is echoed, so the unauthenticated route
  * reflects nothing else. */
-static int zadarma_precheck(const struct calls_hook *h, struct calls_reply *reply)
+static int zadarma_precheck(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
-    const char *echo = calls_str(h->query, "zd_echo");
+    const char *echo = cf_hook_str(h->query, "zd_echo");
 
     if (!echo || !h->method || strcmp(h->method, "GET") != 0)
         return 0;
@@ -92,11 +92,11 @@ static int zadarma_precheck(const struct calls_hook *h, struct calls_reply *repl
     return 1;
 }
 
-static int zadarma_verify(const struct calls_hook *h, char *errbuf, size_t errbuf_size)
+static int zadarma_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
-    const char *secret = calls_credential(h, "secret");
-    const char *got = calls_header(h, "signature");
-    const char *name = calls_str(h->form, "event");
+    const char *secret = cf_hook_credential(h, "secret");
+    const char *got = cf_hook_header(h, "signature");
+    const char *name = cf_hook_str(h->form, "event");
     const struct zd_event *ev = zd_event_find(name);
     uint8_t mac[20];
     char hex[41], want[61], want_raw[29];
@@ -144,13 +144,13 @@ static int zadarma_verify(const struct calls_hook *h, char *errbuf, size_t errbu
      * call_start is older than the replay window is refused. (A call_start
      * that does not parse is parse's 400.) */
     int64_t start_ms;
-    const char *tz = calls_str(h->channel, "timezone");
+    const char *tz = cf_hook_str(h->channel, "timezone");
     if (h->replay_window_s > 0 && ev->signed_fields[2] &&
         strcmp(ev->signed_fields[2], "call_start") == 0 && tz &&
         calls_local_time(field(h, "call_start"), tz, &start_ms) == 0 &&
         h->received_ms - start_ms > (int64_t)h->replay_window_s * 1000) {
         cf_seterr(errbuf, errbuf_size, "call_start is older than the replay window");
-        return calls_refused(h, "replay");
+        return cf_hook_refused(h, "replay");
     }
     return 0;
 }
@@ -186,10 +186,10 @@ static int id_safe(const char *s)
  * request, on the API base of the channel's credentials ("api_base": it
  * differs between Zadarma and its white labels), is the fact's
  * recording_url; without an api_base the fact has none. */
-static void set_recording(const struct calls_hook *h, json_t *j_fact, const char *rec,
+static void set_recording(const struct cf_hook *h, json_t *j_fact, const char *rec,
                           const char *pbx_call_id)
 {
-    const char *base = calls_credential(h, "api_base");
+    const char *base = cf_hook_credential(h, "api_base");
     char url[800];
 
     if (!base || !*base || strlen(base) > 200 || !id_safe(rec) || !id_safe(pbx_call_id))
@@ -202,19 +202,18 @@ static void set_recording(const struct calls_hook *h, json_t *j_fact, const char
     json_object_set_new(j_fact, "recording_url", json_string(url));
 }
 
-static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf,
-                         size_t errbuf_size)
+static int zadarma_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
-    const char *name = calls_str(h->form, "event");
+    const char *name = cf_hook_str(h->form, "event");
     const struct zd_event *ev = zd_event_find(name);
-    const char *pbx_call_id = calls_str(h->form, "pbx_call_id");
-    const char *tz = calls_str(h->channel, "timezone");
+    const char *pbx_call_id = cf_hook_str(h->form, "pbx_call_id");
+    const char *tz = cf_hook_str(h->channel, "timezone");
     int64_t start_ms = 0;
     char key[512];
 
     if (name && !ev)
         /* acknowledged: an event we do not record, unverified */
-        return calls_ignored_value(h, "not_a_call_event", name);
+        return cf_hook_ignored_value(h, "not_a_call_event", name);
     if (!name || !pbx_call_id || !*pbx_call_id || strlen(pbx_call_id) > 100) {
         cf_seterr(errbuf, errbuf_size, "not a Zadarma notification: no event or pbx_call_id");
         return CF_EINVAL;
@@ -255,11 +254,11 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     json_object_set_new(j_fact, "direction", json_string(ev->outbound ? "outbound" : "inbound"));
     cf_time_json_set(j_fact, "started_at", start_ms);
 
-    const char *internal = calls_str(h->form, "internal");
+    const char *internal = cf_hook_str(h->form, "internal");
     if (ev->outbound) {
         /* OUT_END names the caller id the call went out with; OUT_START only
          * the extension. */
-        const char *caller = calls_str(h->form, "caller_id");
+        const char *caller = cf_hook_str(h->form, "caller_id");
         json_object_set_new(j_fact, "from",
                             json_string(caller && *caller ? caller : field(h, "internal")));
         json_object_set_new(j_fact, "to", json_string(field(h, "destination")));
@@ -287,7 +286,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
             json_object_set_new(j_fact, "agent_id", json_string(agent));
     } else { /* ended */
         const char *dur = field(h, "duration");
-        const char *disp = calls_str(h->form, "disposition");
+        const char *disp = cf_hook_str(h->form, "disposition");
         const char *outcome = disp && *disp ? outcome_of(disp) : NULL;
         char *end = NULL;
         long long d = strtoll(dur, &end, 10);
@@ -318,7 +317,7 @@ static int zadarma_parse(const struct calls_hook *h, json_t *facts, char *errbuf
     return 0;
 }
 
-static void zadarma_reply_ok(const struct calls_hook *h, struct calls_reply *reply)
+static void zadarma_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
     (void)h;
     reply->status = 200;

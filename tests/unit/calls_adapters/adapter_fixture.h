@@ -1,6 +1,6 @@
 /*
  * What every provider adapter test needs: a webhook request built the way
- * hooks.c builds it (struct calls_hook and the JSON documents it borrows),
+ * hooks.c builds it (struct cf_hook and the JSON documents it borrows),
  * the demo network's channels, running an adapter over a request, and
  * reading the facts it made. Static functions: a test that does not use
  * one does not warn about it.
@@ -22,9 +22,9 @@
 
 /* One request and the documents it owns; the results of running it. */
 struct fx {
-    struct calls_hook h;
+    struct cf_hook h;
     json_t *query, *form, *headers, *channel, *facts;
-    struct calls_notes notes; /* what parse noted (h.notes points here) */
+    struct cf_hook_notes notes; /* what parse noted (h.notes points here) */
     char verify_err[256], parse_err[256];
     int verify_rc, parse_rc;
 };
@@ -36,7 +36,7 @@ static FX_UNUSED json_t *fx_form(const char *s)
     json_t *obj = json_object();
 
     if (s)
-        calls_parse_urlencoded(s, strlen(s), obj);
+        cf_hook_parse_urlencoded(s, strlen(s), obj);
     return obj;
 }
 
@@ -56,7 +56,7 @@ static FX_UNUSED json_t *fx_demo_channel(const char *id)
     }
     json_array_foreach(json_object_get(net, "channels"), i, ch)
     {
-        if (!found && (cid = calls_str(ch, "id")) != NULL && strcmp(cid, id) == 0)
+        if (!found && (cid = cf_hook_str(ch, "id")) != NULL && strcmp(cid, id) == 0)
             found = json_deep_copy(ch);
     }
     json_decref(net);
@@ -105,7 +105,7 @@ static FX_UNUSED void fx_body(struct fx *x, const char *body, const char *conten
     x->h.body = body;
     x->h.body_len = strlen(body);
     if (content_type && strncmp(content_type, "application/x-www-form-urlencoded", 33) == 0)
-        calls_parse_urlencoded(body, x->h.body_len, x->form);
+        cf_hook_parse_urlencoded(body, x->h.body_len, x->form);
 }
 
 /* Sets a string member of obj (a header, a query or form parameter) unless
@@ -164,7 +164,7 @@ static FX_UNUSED int fx_verify_free(struct fx *x, const struct calls_adapter *a,
 }
 
 /* What the last fx_parse_free's parse noted. */
-static FX_UNUSED struct calls_notes fx_last_notes;
+static FX_UNUSED struct cf_hook_notes fx_last_notes;
 
 /* Parses x, frees it and returns the facts (decref them); parse's rc in
  * *rc_out, its notes in fx_last_notes. */
@@ -204,7 +204,7 @@ static FX_UNUSED void fx_check_invalid(const struct fx *x, size_t i, const char 
  * when absent or not an integer), present at all. */
 static FX_UNUSED const char *fact_str(const json_t *facts, const char *key)
 {
-    return calls_str(json_array_get(facts, 0), key);
+    return cf_hook_str(json_array_get(facts, 0), key);
 }
 
 static FX_UNUSED long long fact_int(const json_t *facts, const char *key)
@@ -225,7 +225,7 @@ static FX_UNUSED void fx_check_reply(const struct fx *x, const struct calls_adap
                                      const char *type_before, const char *provider,
                                      const char *content_type, const char *body)
 {
-    struct calls_reply reply = {.status = 0, .content_type = type_before, .body = "junk"};
+    struct cf_hook_reply reply = {.status = 0, .content_type = type_before, .body = "junk"};
 
     a->reply_ok(&x->h, &reply);
     CHECK_INT(reply.status, 200);

@@ -237,12 +237,12 @@ int fixture_request_read(const char *path, struct fixture_request *out, char *er
     static const char *const meta[] = {"source", "confidence", "method", "url", "body-format"};
     char **slots[] = {&source, &confidence, &out->method, &out->url, &format};
     for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
-        const char *v = calls_str(out->j_headers, meta[i]);
+        const char *v = cf_hook_str(out->j_headers, meta[i]);
         if (v)
             *slots[i] = cf_xstrdup(v);
         json_object_del(out->j_headers, meta[i]);
     }
-    const char *ct = calls_str(out->j_headers, "content-type");
+    const char *ct = cf_hook_str(out->j_headers, "content-type");
     if (ct)
         out->content_type = cf_xstrdup(ct);
     if (!source || !*source || !confidence || !*confidence) {
@@ -440,7 +440,7 @@ static void compare_facts(struct report *r, const json_t *want, const json_t *go
 }
 
 /* The notes parse and verify left: an object of the ones set. */
-static json_t *notes_json(const struct calls_notes *n)
+static json_t *notes_json(const struct cf_hook_notes *n)
 {
     json_t *j = json_object();
 
@@ -514,7 +514,7 @@ static void run_case(const char *provider, const struct calls_adapter *a, const 
     }
     fixture_fx_init(&x, &req, channel);
     have_fx = 1;
-    const char *received = calls_str(j_want, "received");
+    const char *received = cf_hook_str(j_want, "received");
     if (json_object_get(j_want, "received") &&
         (!received || cf_time_parse(received, &x.h.received_ms) != 0))
         mismatch(&r, "received: not an RFC 3339 time");
@@ -550,7 +550,7 @@ static void run_case(const char *provider, const struct calls_adapter *a, const 
     if (x.verify_rc == 0) {
         compare_value(&r, "parse", json_object_get(j_want, "parse"),
                       json_object_get(j_got, "parse"));
-        const char *part = calls_str(j_want, "parse_error");
+        const char *part = cf_hook_str(j_want, "parse_error");
         if (part && !strstr(x.parse_err, part))
             mismatch(&r, "parse_error: want a reason naming \"%s\", got \"%s\"", part, x.parse_err);
         json_t *empty = json_array();

@@ -30,8 +30,8 @@ static struct signed_json load(const char *name)
 
     fixture_request_load("mango", name, &req);
     fixture_fx_init(&x, &req, json_object());
-    out.json = strdup(calls_str(x.form, "json"));
-    out.sign = strdup(calls_str(x.form, "sign"));
+    out.json = strdup(cf_hook_str(x.form, "json"));
+    out.sign = strdup(cf_hook_str(x.form, "sign"));
     fx_free(&x);
     fixture_request_free(&req);
     return out;

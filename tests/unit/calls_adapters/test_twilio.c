@@ -50,7 +50,7 @@ static void test_signatures(void)
 {
     const char *body = completed_inbound.body;
 
-    CHECK_STR(calls_str(completed_inbound.j_headers, "x-twilio-signature"), SIG);
+    CHECK_STR(cf_hook_str(completed_inbound.j_headers, "x-twilio-signature"), SIG);
     CHECK_INT(verify_post(URL, body, SIG), 0);
     /* Wrong: another token's signature, a tampered body, garbage, empty, missing. */
     CHECK_INT(verify_post(URL, body, "9IBY1v0pxh2B8Qcwr7kkPUIPDZY="), CF_EAUTH);

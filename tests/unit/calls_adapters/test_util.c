@@ -43,7 +43,7 @@ static void test_urlencoded(void)
 {
     json_t *j_obj = json_object();
     const char ok[] = "a=1&a=2&b=%D0%9C&c+d=x+y&=skipped&n=%FF";
-    CHECK_INT(calls_parse_urlencoded(ok, strlen(ok), j_obj), 0);
+    CHECK_INT(cf_hook_parse_urlencoded(ok, strlen(ok), j_obj), 0);
     CHECK_STR(json_string_value(json_object_get(j_obj, "a")), "1");
     CHECK_STR(json_string_value(json_object_get(j_obj, "b")), "\xD0\x9C");
     CHECK_STR(json_string_value(json_object_get(j_obj, "c d")), "x y");
@@ -53,18 +53,18 @@ static void test_urlencoded(void)
 
     /* a bad escape is an error, and nothing is taken */
     j_obj = json_object();
-    CHECK_INT(calls_parse_urlencoded("a=1&b=%zz", 9, j_obj), CF_EINVAL);
+    CHECK_INT(cf_hook_parse_urlencoded("a=1&b=%zz", 9, j_obj), CF_EINVAL);
     CHECK_INT(json_object_size(j_obj), 0);
     json_decref(j_obj);
 
     /* more fields than the cap: refused before decoding */
-    size_t n = (CALLS_FORM_FIELDS_MAX + 1) * 4;
+    size_t n = (CF_HOOK_FORM_FIELDS_MAX + 1) * 4;
     char *big = malloc(n + 1);
-    for (size_t i = 0; i < CALLS_FORM_FIELDS_MAX + 1; i++)
+    for (size_t i = 0; i < CF_HOOK_FORM_FIELDS_MAX + 1; i++)
         memcpy(big + 4 * i, "a=1&", 4);
     j_obj = json_object();
-    CHECK_INT(calls_parse_urlencoded(big, n, j_obj), CF_ETOOBIG);
-    CHECK_INT(calls_parse_urlencoded(big, n - 4, j_obj), 0);
+    CHECK_INT(cf_hook_parse_urlencoded(big, n, j_obj), CF_ETOOBIG);
+    CHECK_INT(cf_hook_parse_urlencoded(big, n - 4, j_obj), 0);
     json_decref(j_obj);
     free(big);
 }
@@ -73,14 +73,14 @@ static void test_url_token(void)
 {
     json_t *j_channel = json_pack("{s{ss}}", "credentials", "url_token", "t0ken");
     json_t *j_query = json_pack("{ss}", "token", "t0ken");
-    struct calls_hook h = {.query = j_query, .channel = j_channel};
+    struct cf_hook h = {.query = j_query, .channel = j_channel};
     char errbuf[64];
 
-    CHECK_INT(calls_verify_url_token(&h, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_hook_verify_url_token(&h, errbuf, sizeof(errbuf)), 0);
     json_object_set_new(j_query, "token", json_string("t0ke"));
-    CHECK_INT(calls_verify_url_token(&h, errbuf, sizeof(errbuf)), CF_EAUTH);
+    CHECK_INT(cf_hook_verify_url_token(&h, errbuf, sizeof(errbuf)), CF_EAUTH);
     json_object_del(j_query, "token");
-    CHECK_INT(calls_verify_url_token(&h, errbuf, sizeof(errbuf)), CF_EAUTH);
+    CHECK_INT(cf_hook_verify_url_token(&h, errbuf, sizeof(errbuf)), CF_EAUTH);
     CHECK_STR(errbuf, "missing URL token");
     json_decref(j_channel);
     json_decref(j_query);

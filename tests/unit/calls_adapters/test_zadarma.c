@@ -102,7 +102,7 @@ static void test_stale_call_start_is_out_of_bounds(void)
 static void test_precheck(void)
 {
     struct fx r;
-    struct calls_reply reply = {.status = 200};
+    struct cf_hook_reply reply = {.status = 200};
 
     req_init(&r, "GET", NULL, NULL);
     json_object_set_new(r.query, "zd_echo", json_string("a1B2c3D4e5"));
