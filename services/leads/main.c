@@ -1,18 +1,117 @@
 /*
- * clinicflow-leads: web-form and messenger lead intake. Until its data path lands it runs the
- * shared service life cycle only: its schema migrated, /healthz, /readyz (PostgreSQL and Kafka) and
- * /metrics, and the bounded shutdown.
+ * clinicflow-leads: where a clinic network's written requests land. The
+ * data path, in order (README.md names the file of each step):
+ *
+ *   webhook or form route -> verify (the provider's signature or the
+ *   channel's token) -> normalize to one lead fact -> produce to leads.raw
+ *   (the provider's success reply only after Kafka acknowledged) ->
+ *   fold: leads.raw -> lead state in PostgreSQL (one open lead per person,
+ *   offsets in the same transaction) -> lead.* on leads.v1 ->
+ *   tasks: a respond task per lead due in the clinic's working hours, a
+ *   callback task for a form with a phone -> task.* on tasks.v1; a leased
+ *   sweeper emits lead.sla_breached; answered calls on calls.v1 count as
+ *   responses; a clinic's outgoing webhook hears of new and breached leads.
+ *
+ * The HTTP handlers never write PostgreSQL with Kafka: state that spans
+ * several requests (merges, the clock) is built only by the fold.
  */
+#include "leads.h"
+
+#include "common/log.h"
+#include "common/topics.h"
 #include "leads/schema.h"
-#include "common/service.h"
+
+static struct leads_ctx ctx;
+
+static int add_consumers(struct cf_service *svc)
+{
+    static const char *const raw_topics[] = {LEADS_TOPIC_RAW};
+    static const char *const leads_topics[] = {CF_TOPIC_LEADS};
+    static const char *const calls_topics[] = {CF_TOPIC_CALLS};
+    static const char *const patients_topics[] = {CF_TOPIC_PATIENTS};
+
+    /* Fold: leads.raw -> lead state -> leads.v1. */
+    struct cf_consumer_conf fold = {
+        .group_id = LEADS_FOLD_GROUP,
+        .topics = raw_topics,
+        .ntopics = 1,
+        .schema = "leads",
+        .apply = leads_fold_apply,
+        .ctx = &ctx,
+        .batch_max = (int)ctx.cfg.fold_batch_max,
+    };
+    /* Who wrote: patients.v1 -> the phone -> patient view. */
+    struct cf_consumer_conf patients = {
+        .group_id = "clinicflow-leads-patients",
+        .topics = patients_topics,
+        .ntopics = 1,
+        .schema = "leads",
+        .apply = leads_patients_apply,
+        .ctx = &ctx,
+    };
+    /* Work: leads.v1 -> respond and callback tasks -> tasks.v1. */
+    struct cf_consumer_conf tasks = {
+        .group_id = "clinicflow-leads-tasks",
+        .topics = leads_topics,
+        .ntopics = 1,
+        .schema = "leads",
+        .apply = leads_tasks_apply,
+        .ctx = &ctx,
+    };
+    /* Answered calls with a lead's contact: its first response. */
+    struct cf_consumer_conf calls = {
+        .group_id = "clinicflow-leads-calls",
+        .topics = calls_topics,
+        .ntopics = 1,
+        .schema = "leads",
+        .apply = leads_calls_apply,
+        .ctx = &ctx,
+    };
+    /* The clinics' outgoing webhooks: leads.v1 -> deliveries. */
+    struct cf_consumer_conf notify = {
+        .group_id = "clinicflow-leads-notify",
+        .topics = leads_topics,
+        .ntopics = 1,
+        .schema = "leads",
+        .apply = leads_notify_apply,
+        .ctx = &ctx,
+    };
+    if (cf_service_add_consumer(svc, &fold) != 0 || cf_service_add_consumer(svc, &patients) != 0 ||
+        cf_service_add_consumer(svc, &tasks) != 0 || cf_service_add_consumer(svc, &calls) != 0 ||
+        cf_service_add_consumer(svc, &notify) != 0 ||
+        cf_service_add_worker(svc, "sla sweeper", leads_sweeper, &ctx) != 0 ||
+        cf_service_add_worker(svc, "notifier", leads_notifier, &ctx) != 0)
+        return -1;
+    return 0;
+}
 
 int main(void)
 {
-    struct cf_service svc;
+    static struct cf_service svc;
 
-    if (cf_service_init(&svc, "leads", 8082, NULL, 0, "leads", cf_leads_migrations,
+    ctx.svc = &svc;
+    /* Settings (settings.c), the shared ones with the service's own, and
+     * the schema brought up to date. A bad setting exits 2. */
+    size_t nvars = 0;
+    const struct cf_config_var *vars = leads_settings_table(&ctx.cfg, &nvars);
+    if (cf_service_init(&svc, "leads", 8082, vars, nvars, "leads", cf_leads_migrations,
                         cf_leads_migrations_n) != 0)
         return 1;
+    char errbuf[256];
+    if (leads_settings_check(&ctx.cfg, errbuf, sizeof(errbuf)) != 0) {
+        cf_error("%s", errbuf);
+        return 2;
+    }
+
+    /* Intake: no PostgreSQL on that path, so an intake-only instance stays
+     * ready without it. */
+    cf_service_routes_without_pg(&svc);
+    leads_routes_register(&ctx);
+
+    if (ctx.cfg.consumers && add_consumers(&svc) != 0)
+        return 1;
+
+    /* Start HTTP, then wait for SIGTERM and shut down in order. */
     if (cf_service_start(&svc) != 0)
         return 1;
     return cf_service_run(&svc);

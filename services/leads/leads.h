@@ -1,0 +1,110 @@
+/*
+ * Internal interface of clinicflow-leads: its settings, its context, and
+ * the entry points main.c and routes.c wire up. Each part declares the
+ * rest of what it offers in its own header (fold.h, tasks.h, ...). Not
+ * used outside this service.
+ */
+#ifndef CF_LEADS_LEADS_H
+#define CF_LEADS_LEADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <ulfius.h>
+
+#include "common/config.h"
+#include "common/consumer.h"
+#include "common/envelope.h"
+#include "common/netconf.h"
+#include "common/service.h"
+
+/* The internal topic of lead facts (the fold's input): intake, the events
+ * route and the call bridge produce to it. */
+#define LEADS_TOPIC_RAW "clinicflow.leads.raw.v1"
+
+/* The service's own settings (CLINICFLOW_LEADS_*), read once in main
+ * (settings.c); README.md's settings list documents each. Per-clinic and
+ * per-channel values in the network configuration win over the defaults
+ * here where both exist. */
+struct leads_settings {
+    /* intake */
+    int consumers;         /* this instance also runs the consumers and workers */
+    char *default_cc;      /* country code for national number forms */
+    char *public_base_url; /* how providers reach us, for signatures over the URL */
+    char *trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
+    long text_max;         /* a lead's text is cut (and marked) past this many characters */
+
+    /* rate limits on the routes a browser calls (Redis; skipped when it is down) */
+    long form_per_ip_per_minute;    /* form posts per client address per minute */
+    long form_per_contact_per_hour; /* form posts per contact (phone/e-mail) per hour */
+    long codes_per_ip_per_minute;   /* attribution codes per client address per minute */
+    long code_ttl_s;                /* an attribution code is good this long */
+
+    /* the fold */
+    long merge_window_s; /* a request this soon after the open lead's last message merges */
+    long fold_batch_max; /* facts the fold applies in one transaction, at most */
+
+    /* tasks and the response clock */
+    long response_due_s;    /* a respond task is due this many working seconds after the lead */
+    long callback_due_s;    /* a form lead's callback task is due this long after it */
+    long sweep_interval_ms; /* how often the sweeper looks for breached leads */
+
+    /* the outgoing webhook */
+    long notify_timeout_ms;   /* one delivery attempt's deadline */
+    long notify_max_attempts; /* attempts before a delivery is given up (and counted) */
+    long notify_backoff_ms;   /* the first retry's delay; each next one doubles, up to an hour */
+    long notify_interval_ms;  /* how often the deliverer looks for due deliveries */
+};
+
+struct leads_ctx {
+    struct cf_service *svc;
+    struct leads_settings cfg;
+};
+
+/* settings.c: the table for cf_service_init (its targets cfg's members;
+ * *n gets its length) and the checks between settings once loaded: 0, or
+ * CF_EINVAL naming the variable (main exits 2). */
+const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, size_t *n);
+int leads_settings_check(const struct leads_settings *cfg, char *errbuf, size_t errbuf_size);
+
+/* routes.c: every HTTP route of the service. */
+void leads_routes_register(struct leads_ctx *ctx);
+
+/* hooks.c: /v1/hooks/leads/{provider}/{channel} (POST, and GET for the
+ * handshakes some providers make). */
+int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, void *user);
+
+/* events.c: POST /v1/leads/{id}/events (responded, booked, lost, spam). */
+int leads_handle_event_post(const struct _u_request *req, struct _u_response *resp, void *user);
+
+/* codes.c: POST (and OPTIONS) /v1/leads/codes, the public attribution code
+ * route; snippet.c: GET /v1/leads/snippet.js, the page script. */
+int leads_handle_code_post(const struct _u_request *req, struct _u_response *resp, void *user);
+int leads_handle_snippet(const struct _u_request *req, struct _u_response *resp, void *user);
+
+/* Consumers and workers, added by main.c where CLINICFLOW_LEADS_CONSUMERS
+ * is 1; each file's header says more. */
+int leads_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                     const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                     size_t errbuf_size); /* fold.c: leads.raw -> leads.v1 */
+int leads_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                         const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                         size_t errbuf_size); /* patients.c: patients.v1 -> the view */
+int leads_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size); /* tasks.c: leads.v1 -> tasks.v1 */
+int leads_calls_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size); /* call_responses.c: calls.v1 -> responses */
+int leads_notify_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                       size_t errbuf_size); /* notify.c: leads.v1 -> deliveries */
+void leads_sweeper(void *ctx);              /* sweeper.c: lead.sla_breached */
+void leads_notifier(void *ctx);             /* notify_send.c: the outgoing webhook's deliveries */
+
+#define LEADS_FOLD_GROUP "clinicflow-leads-fold"
+
+#endif
