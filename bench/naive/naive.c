@@ -1,12 +1,14 @@
 /*
  * The second baseline of the ingest benchmark: the naive produce-and-wait
  * prototype. Every POST's body is parsed as JSON, produced to
- * clinicflow.calls.raw.v1 as it came, and answered 202 once the broker has
- * acknowledged it (503 if it did not). No keys, no validation, no envelope,
- * no consumers: the ceiling of "answer after Kafka's ack" with ulfius and
- * librdkafka's defaults on this machine and this broker.
+ * clinicflow.calls.raw.v1 (or the topic --topic= names: the leads bench
+ * uses clinicflow.leads.raw.v1) as it came, and answered 202 once the
+ * broker has acknowledged it (503 if it did not). No keys, no validation,
+ * no envelope, no consumers: the ceiling of "answer after Kafka's ack" with
+ * ulfius and librdkafka's defaults on this machine and this broker.
  *
- *   clinicflow-bench-naive PORT BROKERS [NAME=VALUE...]   (producer settings)
+ *   clinicflow-bench-naive PORT BROKERS [--topic=NAME] [NAME=VALUE...]
+ *                                        (producer settings)
  *
  * Threads: ulfius's default model (a thread per connection) runs the
  * handler, which waits on its own condition variable; one poller thread
@@ -27,7 +29,7 @@
 
 #include "../serve.h"
 
-#define TOPIC "clinicflow.calls.raw.v1"
+static const char *topic = "clinicflow.calls.raw.v1";
 
 struct pending {
     pthread_mutex_t mu;
@@ -77,7 +79,7 @@ static int ingest(const struct _u_request *req, struct _u_response *resp, void *
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(key, strlen(key)),
+        producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE(req->binary_body, req->binary_body_length),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&p), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -112,16 +114,18 @@ int main(int argc, char **argv)
     char errstr[256];
     pthread_t poll_thread;
     sigset_t sigs;
-    long port =
-        bench_start(argc, argv, 3, "clinicflow-bench-naive PORT BROKERS [NAME=VALUE...]", &sigs);
+    long port = bench_start(
+        argc, argv, 3, "clinicflow-bench-naive PORT BROKERS [--topic=NAME] [NAME=VALUE...]", &sigs);
 
     if (!port)
         return 2;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int bad = set_conf(conf, "bootstrap.servers", argv[2]);
-    for (int i = 3; !bad && i < argc; i++) { /* extra producer settings */
+    for (int i = 3; !bad && i < argc; i++) { /* the topic, extra producer settings */
         char *eq = strchr(argv[i], '=');
-        if (eq) {
+        if (strncmp(argv[i], "--topic=", 8) == 0) {
+            topic = argv[i] + 8;
+        } else if (eq) {
             *eq = '\0';
             bad = set_conf(conf, argv[i], eq + 1);
         }
