@@ -12,8 +12,7 @@
 #include "common/err.h"
 
 #define KEY "demo-email-signing-key-0001"
-#define URL                                                                                        \
-    "https://leads.example.com/v1/hooks/leads/email/demo-email?token=demo-email-url-token-0001"
+#define URL "https://leads.example.com/v1/hooks/leads/email/demo-email"
 /* 2026-11-20T09:01:00Z, a minute after the fixtures' timestamp */
 #define RECEIVED_MS 1795165260000LL
 #define SIG "31f6d74a2bd466b69d9c31b1768563583096ebbdff4523ec4d908b6c042d5bda"
