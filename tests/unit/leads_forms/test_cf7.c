@@ -91,11 +91,37 @@ static void test_honeypot(void)
     json_decref(facts);
 }
 
+/* Values as forms send them: a checkbox's array joined, an unticked
+ * consent spelt "0" or "no", a blank field absent, names in other case,
+ * numbers as text. */
+static void test_values(void)
+{
+    struct fx x;
+
+    fx_init(&x, "POST", URL, channel());
+    json_object_set_new(x.channel, "field_map",
+                        json_pack("{s:s, s:s, s:s}", "service", "menu-service", "consent",
+                                  "acceptance-1", "phone", "phone-number"));
+    fx_body(
+        &x,
+        "{\"YOUR-EMAIL\":\"anna@example.com\",\"menu-service\":[\"Cleaning\",\"\",\"Whitening\"],"
+        "\"acceptance-1\":\"0\",\"your-name\":\"   \",\"phone-number\":79161234567}",
+        "application/json");
+    json_t *facts = fx_parse_one(&x, &leads_adapter_cf7);
+    CHECK_STR(fact_str(facts, "email"), "anna@example.com");
+    CHECK_STR(fact_str(facts, "service"), "Cleaning, Whitening");
+    CHECK(json_is_false(json_object_get(json_array_get(facts, 0), "consent")));
+    CHECK(!fact_has(facts, "name"));
+    CHECK_STR(fact_str(facts, "phone"), "79161234567");
+    json_decref(facts);
+}
+
 int main(void)
 {
     test_fixture_files();
     test_reply();
     test_resent_key();
     test_honeypot();
+    test_values();
     return cf_test_done();
 }
