@@ -120,23 +120,23 @@ static int64_t message_ms(const json_t *j_msg, int64_t fallback)
     return ts > 0 && ts < 253402300800LL ? (int64_t)ts * 1000 : fallback;
 }
 
-/* chat_finished's messages: the visitor's text (joined, one a line) and
- * first message time; the first agent message. */
+/* chat_finished's messages (in the order written): the visitor's text
+ * (joined, one a line) and first message time on the request; the first
+ * agent message after the visitor's first into *j_agent_msg (an agent's
+ * greeting before the visitor wrote answers nobody). */
 static void chat_messages(const json_t *j_event, json_t *j_request, const json_t **j_agent_msg)
 {
     const json_t *j_msgs = json_object_get(json_object_get(j_event, "chat"), "messages");
     const json_t *j_msg;
     size_t i, len = 0, off = 0;
     int64_t first = -1;
+    int visitor_wrote = 0;
 
     *j_agent_msg = NULL;
     json_array_foreach(j_msgs, i, j_msg)
     {
-        const char *type = cf_hook_str(j_msg, "type");
         const char *text = cf_hook_str(j_msg, "message");
-        if (type && strcmp(type, "agent") == 0 && !*j_agent_msg)
-            *j_agent_msg = j_msg;
-        if (type && strcmp(type, "visitor") == 0 && text)
+        if (text)
             len += strlen(text) + 1;
     }
     char *joined = cf_xmalloc(len + 1);
@@ -144,11 +144,14 @@ static void chat_messages(const json_t *j_event, json_t *j_request, const json_t
     {
         const char *type = cf_hook_str(j_msg, "type");
         const char *text = cf_hook_str(j_msg, "message");
-        if (!type || strcmp(type, "visitor") != 0 || !text)
+        if (type && strcmp(type, "agent") == 0 && visitor_wrote && !*j_agent_msg)
+            *j_agent_msg = j_msg;
+        if (!type || strcmp(type, "visitor") != 0)
             continue;
-        if (first < 0)
+        if (!visitor_wrote)
             first = message_ms(j_msg, -1);
-        if (!*text)
+        visitor_wrote = 1;
+        if (!text || !*text)
             continue;
         if (off > 0)
             joined[off++] = '\n';

@@ -130,6 +130,30 @@ static void test_response(void)
     CHECK_STR(cf_hook_str(j_resp, "time"), "2026-11-20T09:01:00.000Z");
     CHECK_STR(cf_hook_str(j_resp, "email"), "a@example.com");
     json_decref(facts);
+    /* an agent's greeting before the visitor wrote is no answer to them */
+    facts = parse_body(
+        "{\"event_name\":\"chat_finished\",\"chat_id\":9,\"visitor\":{\"email\":\"a@example.com\"},"
+        "\"chat\":{\"messages\":[{\"message\":\"hello\",\"timestamp\":1795165100,\"type\":"
+        "\"agent\","
+        "\"agent_id\":4},{\"message\":\"hi\",\"timestamp\":1795165200,\"type\":\"visitor\"},"
+        "{\"message\":\"a\",\"timestamp\":1795165260,\"type\":\"agent\",\"agent_id\":5}]}}",
+        &rc);
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 2);
+    CHECK_STR(fact_str(facts, "time"), "2026-11-20T09:00:00.000Z");
+    CHECK_STR(cf_hook_str(json_array_get(facts, 1), "staff_id"), "5");
+    json_decref(facts);
+
+    /* nobody but the agent wrote: no response */
+    facts = parse_body(
+        "{\"event_name\":\"chat_finished\",\"chat_id\":9,\"visitor\":{\"email\":\"a@example.com\"},"
+        "\"chat\":{\"messages\":[{\"message\":\"hello\",\"timestamp\":1795165100,\"type\":"
+        "\"agent\","
+        "\"agent_id\":4}]}}",
+        &rc);
+    CHECK_INT(rc, 0);
+    CHECK_INT(json_array_size(facts), 1);
+    json_decref(facts);
 }
 
 int main(void)
