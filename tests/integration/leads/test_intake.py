@@ -223,6 +223,20 @@ def test_redis_down(stack):
         svc.stop()
 
 
+def test_bad_replay_window(stack):
+    """A replay window too short for a provider's retries stops the start."""
+    svc = cfstack.Service("leads", {**stack.service_env(),
+                                    "CLINICFLOW_LEADS_REPLAY_WINDOW_S": "60"})
+    try:
+        svc.start(timeout=20)
+    except cfstack.StackError as e:
+        assert svc.returncode == 2, svc.returncode
+        assert "CLINICFLOW_LEADS_REPLAY_WINDOW_S" in str(e), e
+    else:
+        svc.stop()
+        raise AssertionError("the service started with a 60 s replay window")
+
+
 def test_brokers_down_then_up(stack):
     national, e164 = new_phone()
     body = {"phone": national, "event_id": "it-brokers-" + uuid.uuid4().hex[:8]}
@@ -271,7 +285,7 @@ if __name__ == "__main__":
         cfstack.run([lambda f=f: f(s) for f in (
             test_json_post, test_form_post_with_field_map, test_unknown_channel, test_bad_token,
             test_oversized_body, test_no_person, test_honeypot, test_rate_limits,
-            test_redis_down, test_brokers_down_then_up)], exit=False)
+            test_redis_down, test_bad_replay_window, test_brokers_down_then_up)], exit=False)
     finally:
         s.close()
     cfstack.exit_status()
