@@ -99,6 +99,22 @@ def test_form_post_with_field_map(stack):
     assert json.loads(again)["lead_event_id"] == event_id
 
 
+def test_cors(stack):
+    """A page script on a clinic's site reads the answer, a refusal too;
+    another site's script does not."""
+    _, e164 = new_phone()
+    site = "https://demo-north.clinicflow.example"
+    st, hdrs, body = stack.post_form(body={"phone": e164}, headers={"Origin": site})
+    accepted_id((st, hdrs, body))
+    assert hdrs.get("access-control-allow-origin") == site, hdrs
+    assert "Origin" in hdrs.get("vary", ""), hdrs
+    st, hdrs, _ = stack.post_form(body={"name": "x"}, headers={"Origin": site})
+    assert st == 400 and hdrs.get("access-control-allow-origin") == site, (st, hdrs)
+    st, hdrs, _ = stack.post_form(body={"phone": e164},
+                                  headers={"Origin": "https://evil.example"})
+    assert st == 202 and "access-control-allow-origin" not in hdrs, hdrs
+
+
 def test_unknown_channel(stack):
     for provider, channel in (("generic", "it-nope"), ("tilda", "it-form"),
                               ("generic", "demo-twilio"), ("nosuch", "it-form")):
@@ -283,7 +299,8 @@ if __name__ == "__main__":
     })
     try:
         cfstack.run([lambda f=f: f(s) for f in (
-            test_json_post, test_form_post_with_field_map, test_unknown_channel, test_bad_token,
+            test_json_post, test_form_post_with_field_map, test_cors, test_unknown_channel,
+            test_bad_token,
             test_oversized_body, test_no_person, test_honeypot, test_rate_limits,
             test_redis_down, test_bad_replay_window, test_brokers_down_then_up)], exit=False)
     finally:
