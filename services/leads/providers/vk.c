@@ -171,21 +171,52 @@ static void text_line(char **text, const char *question, const char *answer)
     *text = more;
 }
 
+/* An answer's text: the callback sends a string (answers[] {key,
+ * question, answer}); leadForms.getLeads' schema has an object {key?,
+ * value} or an array of them (a multiple choice), taken too, values
+ * joined by ", ". A new string, or NULL when empty. */
+static char *answer_text(const json_t *j_answer)
+{
+    const json_t *v = json_object_get(j_answer, "answer");
+    char *out = NULL;
+    size_t i;
+    json_t *j_item;
+
+    if (json_is_string(v))
+        return json_string_length(v) > 0 ? cf_xstrdup(json_string_value(v)) : NULL;
+    if (json_is_object(v)) {
+        const char *value = cf_hook_str(v, "value");
+        return value && *value ? cf_xstrdup(value) : NULL;
+    }
+    json_array_foreach(v, i, j_item)
+    {
+        const char *value = cf_hook_str(j_item, "value");
+        if (!value || !*value)
+            continue;
+        char *more = cf_xasprintf("%s%s%s", out ? out : "", out ? ", " : "", value);
+        free(out);
+        out = more;
+    }
+    return out;
+}
+
 /* A lead form's answers: the standard keys to the person's name, phone and
  * e-mail; every other answer a "question: answer" line of the text. */
 static void form_answers(const json_t *j_answers, json_t *j_fact)
 {
     const char *first = NULL, *last = NULL, *full = NULL;
-    char *text = NULL;
-    size_t i;
+    char *text = NULL, *answers[64] = {NULL};
+    size_t i, n = 0;
     json_t *j_answer;
 
     json_array_foreach(j_answers, i, j_answer)
     {
         const char *key = cf_hook_str(j_answer, "key");
-        const char *answer = cf_hook_str(j_answer, "answer");
-        if (!key || !answer || !*answer)
+        char *answer =
+            key && n < sizeof(answers) / sizeof(answers[0]) ? answer_text(j_answer) : NULL;
+        if (!answer)
             continue;
+        answers[n++] = answer; /* held until the names below are copied */
         if (strcmp(key, "phone_number") == 0 || strcmp(key, "phone") == 0)
             msgr_set_str(j_fact, "phone", answer);
         else if (strcmp(key, "email") == 0)
@@ -210,6 +241,8 @@ static void form_answers(const json_t *j_answers, json_t *j_fact)
     }
     msgr_set_str(j_fact, "text", text);
     free(text);
+    for (i = 0; i < n; i++)
+        free(answers[i]);
 }
 
 static int lead_forms_new(const struct cf_hook *h, const char *event_key, const json_t *j_object,
