@@ -6,11 +6,13 @@
  * contacts (wa_id and profile name) and the statuses of the business's own
  * sends, which are not leads and are ignored.
  *
- * The person: wa_id is the customer's WhatsApp number in international
- * form without the '+': it is both the messenger user id and the phone
- * ("+" prepended, so normalizing does not take it for a local number). A
- * message sent from a Click-to-WhatsApp ad carries the ad's `referral`,
- * kept as the fact's referral.
+ * The person: the message's `from` is their phone number in international
+ * form without the '+' ("+" prepended, so normalizing does not take it for
+ * a local number); the contact's `wa_id` is their WhatsApp ID, the
+ * messenger user id. The two are usually the same digits, but Meta's
+ * reference warns they "may not always match" (Brazil's and Mexico's
+ * numbering changes). A message sent from a Click-to-WhatsApp ad carries
+ * the ad's `referral`, kept as the fact's referral.
  *
  * Meta disables a subscription that keeps failing, so a notification with
  * no person in it is answered 200 (never_refuse).
@@ -24,8 +26,9 @@
 #include "meta.h"
 #include "messenger.h"
 
-/* The profile name of wa_id in a change's contacts, or NULL. */
-static const char *contact_name(const json_t *j_contacts, const char *wa_id)
+/* The sender's entry in a change's contacts: the one whose wa_id is the
+ * message's from, else the only one; NULL when neither. */
+static const json_t *sender_contact(const json_t *j_contacts, const char *from)
 {
     size_t i;
     json_t *j_contact;
@@ -33,10 +36,10 @@ static const char *contact_name(const json_t *j_contacts, const char *wa_id)
 
     json_array_foreach(j_contacts, i, j_contact)
     {
-        if (msgr_id(json_object_get(j_contact, "wa_id"), id) == 0 && strcmp(id, wa_id) == 0)
-            return cf_hook_str(json_object_get(j_contact, "profile"), "name");
+        if (msgr_id(json_object_get(j_contact, "wa_id"), id) == 0 && strcmp(id, from) == 0)
+            return j_contact;
     }
-    return NULL;
+    return json_array_size(j_contacts) == 1 ? json_array_get(j_contacts, 0) : NULL;
 }
 
 /* The words of a message: a text's body, a button's or a list reply's
@@ -87,9 +90,9 @@ static json_t *referral(const json_t *j_msg)
 static int message_fact(const struct cf_hook *h, const json_t *j_value, const json_t *j_msg,
                         json_t *facts, const char **field_out)
 {
-    char wa_id[MSGR_ID_MAX + 1], msg_id[MSGR_ID_MAX + 1];
+    char from[MSGR_ID_MAX + 1], msg_id[MSGR_ID_MAX + 1], wa_id[MSGR_ID_MAX + 1];
 
-    if (msgr_id(json_object_get(j_msg, "from"), wa_id) != 0) {
+    if (msgr_id(json_object_get(j_msg, "from"), from) != 0) {
         *field_out = "entry.changes.value.messages.from";
         return 0;
     }
@@ -97,16 +100,21 @@ static int message_fact(const struct cf_hook *h, const json_t *j_value, const js
         *field_out = "entry.changes.value.messages.id";
         return 0;
     }
+    const json_t *j_contact = sender_contact(json_object_get(j_value, "contacts"), from);
     json_t *j_fact = msgr_fact_new(
         msg_id, "request", msgr_seconds_ms(json_object_get(j_msg, "timestamp"), h->received_ms));
+    /* the WhatsApp ID is the person's stable id; from is their number,
+     * which Meta warns "may not always match" it */
+    if (msgr_id(json_object_get(j_contact, "wa_id"), wa_id) != 0)
+        memcpy(wa_id, from, sizeof(from));
     json_object_set_new(j_fact, "user_id", json_string(wa_id));
-    msgr_set_str(j_fact, "name", contact_name(json_object_get(j_value, "contacts"), wa_id));
-    if (strspn(wa_id, "0123456789") == strlen(wa_id)) {
+    msgr_set_str(j_fact, "name", cf_hook_str(json_object_get(j_contact, "profile"), "name"));
+    if (strspn(from, "0123456789") == strlen(from)) {
         char phone[MSGR_ID_MAX + 2];
-        snprintf(phone, sizeof(phone), "+%s", wa_id);
+        snprintf(phone, sizeof(phone), "+%s", from);
         json_object_set_new(j_fact, "phone", json_string(phone));
     } else {
-        json_object_set_new(j_fact, "phone", json_string(wa_id)); /* kept raw by hooks.c */
+        json_object_set_new(j_fact, "phone", json_string(from)); /* kept raw by hooks.c */
     }
     json_object_set_new(j_fact, "message_id", json_string(msg_id));
     msgr_set_str(j_fact, "text", message_text(j_msg));
