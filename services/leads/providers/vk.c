@@ -130,6 +130,9 @@ static int message_new(const struct cf_hook *h, const char *event_key, const jso
         cf_seterr(errbuf, errbuf_size, "message_new without from_id");
         return CF_EINVAL;
     }
+    const json_t *j_peer = json_object_get(j_msg, "peer_id");
+    if (json_is_integer(j_peer) && json_integer_value(j_peer) >= VK_CHAT_PEER_BASE)
+        return cf_hook_ignored(h, "not_a_private_chat"); /* people talking in a group chat */
     json_t *j_fact = message_fact_new(h, event_key, "request", j_msg);
     json_object_set_new(j_fact, "user_id", json_string(from));
     msgr_set_str(j_fact, "text", cf_hook_str(j_msg, "text"));

@@ -131,7 +131,7 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
     json_t *j_body = msgr_body_object(h, errbuf, errbuf_size);
     const json_t *j_entry, *j_change, *j_msg;
     size_t i, k, m, messages = 0, statuses = 0, recorded = 0;
-    const char *object, *other_field = NULL, *bad_field = NULL;
+    const char *object, *other_field = NULL, *bad_field = NULL, *not_request = NULL;
     int rc = CF_EINVAL;
 
     if (!j_body)
@@ -156,6 +156,13 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
             statuses += json_array_size(json_object_get(j_value, "statuses"));
             json_array_foreach(json_object_get(j_value, "messages"), m, j_msg)
             {
+                /* a reaction to the clinic's message, or WhatsApp telling
+                 * of a number change: no one asked for anything */
+                const char *type = cf_hook_str(j_msg, "type");
+                if (type && (strcmp(type, "reaction") == 0 || strcmp(type, "system") == 0)) {
+                    not_request = strcmp(type, "system") == 0 ? "system" : "reaction";
+                    continue;
+                }
                 messages++;
                 recorded += (size_t)message_fact(h, j_value, j_msg, facts, &bad_field);
             }
@@ -168,6 +175,8 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
     } else if (messages > 0) {
         *field_out = bad_field;
         cf_seterr(errbuf, errbuf_size, "no message names its sender and id");
+    } else if (not_request) {
+        rc = cf_hook_ignored_value(h, "not_a_request", not_request);
     } else if (statuses > 0) {
         rc = cf_hook_ignored(h, "statuses");
     } else {
