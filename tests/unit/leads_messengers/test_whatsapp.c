@@ -131,6 +131,54 @@ static void test_handshake(void)
     fx_free(&x);
 }
 
+/* The code a wa.me link's pre-filled text ends with: only a well-formed
+ * one, at the end, after white space or alone; the text kept as sent. */
+static void test_code(void)
+{
+    static const struct {
+        const char *text, *code; /* code NULL: none */
+    } cases[] = {
+        {"Хочу записаться [k7m2p9x4qa]", "k7m2p9x4qa"},
+        {"[0123456789]", "0123456789"},
+        {"Хочу записаться [hjkmnpqrst]\n ", "hjkmnpqrst"},
+        {"Хочу записаться [vwxyzabcde]", "vwxyzabcde"},
+        {"Хочу записаться[k7m2p9x4qa]", NULL},
+        {"Хочу записаться [K7M2P9X4QA]", NULL},
+        {"Хочу записаться [k7m2p9x4q]", NULL},
+        {"Хочу записаться [k7m2p9x4qab]", NULL},
+        {"Хочу записаться [k7m2p9x4ql]", NULL},
+        {"Хочу записаться [k7m2p9x4qu]", NULL},
+        {"[k7m2p9x4qa] [abc]", NULL},
+        {"[k7m2p9x4qa].", NULL},
+        {"]", NULL},
+    };
+    const char *sent = "Добрый день, сколько стоит консультация ортодонта?";
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* the fixture's body with this text (JSON-escaped) for its own */
+        json_t *j_text = json_string(cases[i].text);
+        char *escaped = json_dumps(j_text, JSON_ENCODE_ANY);
+        json_decref(j_text);
+        const char *at = strstr(text_message.body, sent);
+        char *body =
+            cf_xasprintf("%.*s%.*s%s", (int)(at - text_message.body) - 1, text_message.body,
+                         (int)strlen(escaped), escaped, at + strlen(sent) + 1);
+        struct fx x;
+        fixture_fx_init(&x, &text_message, fixture_channel("whatsapp"));
+        x.h.body = body;
+        x.h.body_len = strlen(body);
+        json_t *facts = fx_parse_one(&x, &leads_adapter_whatsapp);
+        if (cases[i].code)
+            CHECK_STR(fact_str(facts, "code"), cases[i].code);
+        else
+            CHECK(!fact_has(facts, "code"));
+        CHECK_STR(fact_str(facts, "text"), cases[i].text);
+        json_decref(facts);
+        free(body);
+        free(escaped);
+    }
+}
+
 static void test_table(void)
 {
     CHECK_STR(leads_adapter_whatsapp.provider, "whatsapp");
@@ -146,6 +194,7 @@ int main(void)
     test_retry_same_key();
     test_signature();
     test_handshake();
+    test_code();
     test_table();
     fixture_request_free(&text_message);
     fixture_request_free(&handshake);
