@@ -19,6 +19,7 @@
 #include "common/consumer.h"
 #include "common/envelope.h"
 #include "common/netconf.h"
+#include "common/patients.h"
 #include "common/service.h"
 
 /* The internal topic of lead facts (the fold's input): intake, the events
@@ -62,6 +63,9 @@ struct leads_settings {
 struct leads_ctx {
     struct cf_service *svc;
     struct leads_settings cfg;
+    /* The phone -> patient view in schema leads (patients.c); its batch
+     * state is touched only on the patients consumer's thread. */
+    struct cf_patients patients;
 };
 
 /* settings.c: the table for cf_service_init (its targets cfg's members;
@@ -92,7 +96,9 @@ int leads_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      size_t errbuf_size); /* fold.c: leads.raw -> leads.v1 */
 int leads_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                         size_t errbuf_size); /* patients.c: patients.v1 -> the view */
+                         size_t errbuf_size);             /* patients.c: patients.v1 -> the view */
+void leads_patients_batch_done(void *ctx, int committed); /* patients.c: cache versions */
+void leads_patients_init(struct leads_ctx *ctx); /* patients.c: the view, before consumers */
 int leads_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size); /* tasks.c: leads.v1 -> tasks.v1 */
