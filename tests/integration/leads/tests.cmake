@@ -1,0 +1,1 @@
+cf_integration_test(leads.fold leads/test_fold.py)
