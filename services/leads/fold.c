@@ -145,15 +145,14 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
     json_t *j_lead = NULL;
     int rc;
 
-    if (json_array_size(keys) == 0) {
-        snprintf(errbuf, errbuf_size, "request without a contact key");
-        rc = CF_EINVAL;
-        goto out;
-    }
+    /* A request with no key (a phone that did not parse, nothing else)
+     * opens a lead nothing can merge into. */
     locks = lock_keys(ev->networkid, keys, plain);
     rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
     if (rc == 0)
-        rc = leads_store_find_open(conn, ev->networkid, plain, &j_lead, errbuf, errbuf_size);
+        rc = json_array_size(plain) == 0
+                 ? CF_ENOTFOUND
+                 : leads_store_find_open(conn, ev->networkid, plain, &j_lead, errbuf, errbuf_size);
     if (rc == 0) {
         const long window =
             clinic_rules(ctx, ev->networkid,

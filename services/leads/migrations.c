@@ -24,7 +24,7 @@ const struct cf_migration cf_leads_migrations[] = {
      " provider text NOT NULL,"
      " channel text NOT NULL,"
      " status text NOT NULL CHECK (status IN ('open','booked','lost','spam')),"
-     " contact_key text NOT NULL,"
+     " contact_key text," /* none: a request with no key (a raw phone) */
      " received_at timestamptz NOT NULL,"
      " last_message_at timestamptz NOT NULL,"
      " messages integer NOT NULL,"

@@ -13,8 +13,10 @@ so the fold is tested on its own input."""
 import hashlib
 import hmac
 import json
+import os
 import re
 import subprocess
+import tempfile
 import threading
 import uuid
 
@@ -26,6 +28,8 @@ PATIENTS = "clinicflow.patients.v1"
 WINDOW_S = 3600  # the merge window the service runs with here
 NET = cfstack.demo_network()
 CLINIC = "demo-center"  # Europe/Moscow, 09:00-14:00 and 15:00-21:00 on weekdays
+FORM = "site-form"
+FORM_TOKEN = "site-form-token-0001"
 
 
 def key_of(text):
@@ -50,9 +54,14 @@ class Stack:
         self.broker = cfstack.Devbroker()
         self.services = []
         self.produced = 0
-        # the raw topic exists before the consumers subscribe to it
-        self.fact("request", "warm-up", {"contact": {"name": "warm up"}},
-                  keys={"messenger": key_of("telegram:warm-up")})
+        # the demo network with a form channel of our own (generic)
+        net = cfstack.demo_network()
+        net["channels"].append({"id": FORM, "kind": "form", "provider": "generic",
+                                "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
+        path = os.path.join(tempfile.mkdtemp(), "network.json")
+        with open(path, "w") as f:
+            json.dump(net, f)
+        cfstack.clinicflowctl(self.dsn, "apply", "-f", path)
         for _ in range(instances):
             svc = cfstack.Service("leads", {
                 "CLINICFLOW_PG_DSN": self.dsn,
@@ -85,10 +94,11 @@ class Stack:
         if keys:
             body["contact_key"] = main
             body["contact_keys"] = keys
-        ev = {"specversion": "1.0",
-              "id": event_id or str(uuid.uuid5(uuid.NAMESPACE_URL, "fact/" + event_key)),
+        fact_id = event_id or str(uuid.uuid5(uuid.NAMESPACE_URL, "fact/" + event_key))
+        ev = {"specversion": "1.0", "id": fact_id,
+              "subject": main or data.get("lead_id") or fact_id,
               "source": "/clinicflow/leads/generic/web-form",
-              "type": "clinicflow.lead.reported", "subject": main or data.get("lead_id"),
+              "type": "clinicflow.lead.reported",
               "time": time, "networkid": NET["id"], "clinicid": CLINIC, "data": body}
         cfstack.produce(self.broker.bootstrap, RAW, ev["subject"], json.dumps(ev).encode())
         self.produced += 1
@@ -117,6 +127,16 @@ class Stack:
                   if e["data"].get("contact_key") == ckey
                   or ckey in (e["data"].get("contact_keys") or {}).values())
         return [e for e in evs if e["subject"] in ids]
+
+    def post_form(self, body):
+        """Posts a site form to the generic channel; the fact it makes
+        counts as produced once the route answered."""
+        st, _, reply = cfstack.http(
+            "POST", self.services[0].url("/v1/hooks/leads/generic/" + FORM),
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json", "Authorization": "Bearer " + FORM_TOKEN})
+        assert 200 <= st < 300, (st, reply)
+        self.produced += 1
 
     def row(self, lead_id):
         return cfstack.psql(self.dsn, "SELECT status, messages, doc::text FROM leads.leads"
@@ -170,6 +190,36 @@ def test_received_merged_and_a_new_lead_after_the_window(stack):
     rows = cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.leads WHERE contact_key = '%s'"
                         % kp)
     assert rows == [["2"]], rows
+
+
+def test_site_forms_through_the_generic_channel(stack):
+    kp = key_of("+79160000009")
+    form = {"name": "Maria", "phone": "8 916 000-00-09", "comment": "whitening",
+            "utm_source": "google", "gclid": "g-1"}
+    stack.post_form(form)
+    stack.post_form(form)  # the browser's retry: the same event, nothing new
+    stack.post_form({**form, "comment": "and a check-up"})
+    stack.wait_folded()
+    evs = stack.events_of(kp)
+    assert types(evs) == ["received", "merged"], evs
+    lead = evs[0]["data"]
+    assert lead["contact"]["phone"]["e164"] == "+79160000009", lead
+    assert lead["contact_key"] == kp and lead["clinic_id"] == CLINIC, lead
+    assert lead["attribution"] == "tags" and lead["tags"]["gclid"] == "g-1", lead
+    assert lead["channel"] == FORM and lead["provider"] == "generic", lead
+    assert evs[1]["data"]["messages"] == 2 and evs[1]["data"]["text"] == "and a check-up", evs
+
+
+def test_a_request_without_a_key_opens_a_lead_of_its_own(stack):
+    raw = {"contact": {"phone": {"raw": "call me at work", "kind": "unknown"}}, "text": "?"}
+    a = stack.fact("request", "nokey-1", raw, time="2026-11-24T07:00:00Z")
+    b = stack.fact("request", "nokey-2", raw, time="2026-11-24T07:01:00Z")
+    stack.wait_folded()
+    assert a["subject"] == a["id"] and b["subject"] == b["id"]  # keyed by their own ids
+    evs = [e for e in stack.events() if e["data"].get("text") == "?"]
+    assert types(evs) == ["received", "received"], evs
+    assert evs[0]["subject"] != evs[1]["subject"], evs
+    assert "contact_key" not in evs[0]["data"], evs[0]
 
 
 def test_a_phone_arriving_later_is_gained(stack):
@@ -326,6 +376,8 @@ if __name__ == "__main__":
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_received_merged_and_a_new_lead_after_the_window,
+            test_site_forms_through_the_generic_channel,
+            test_a_request_without_a_key_opens_a_lead_of_its_own,
             test_a_phone_arriving_later_is_gained,
             test_response_once_and_status,
             test_patient_class_and_tombstone_erasure)], exit=False)
