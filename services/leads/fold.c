@@ -194,16 +194,19 @@ out:
 }
 
 /* A fact naming a lead that is not stored: CF_EWAIT while the fold may
- * still be committing it (LEADS_WAIT_FOR_LEAD_MS after the fact reached
- * leads.raw), then CF_EINVAL (the DLQ). */
-static int wait_for_lead(const struct cf_event *ev, const rd_kafka_message_t *rkm,
-                         const char *lead_id, char *errbuf, size_t errbuf_size)
+ * still be committing it (CLINICFLOW_LEADS_WAIT_FOR_LEAD_S after the fact
+ * reached leads.raw: the fold emits a lead's events before it commits the
+ * lead, so a status sent for a lead seen on leads.v1 may come first), then
+ * CF_EINVAL (the DLQ). */
+static int wait_for_lead(struct leads_ctx *ctx, const struct cf_event *ev,
+                         const rd_kafka_message_t *rkm, const char *lead_id, char *errbuf,
+                         size_t errbuf_size)
 {
     int64_t arrived = rkm ? rd_kafka_message_timestamp(rkm, NULL) : -1;
 
     if (arrived < 0)
         arrived = ev->time_ms;
-    if (cf_time_now_ms() - arrived < LEADS_WAIT_FOR_LEAD_MS) {
+    if (cf_time_now_ms() - arrived < (int64_t)ctx->cfg.wait_for_lead_s * 1000) {
         snprintf(errbuf, errbuf_size, "lead %s is not stored yet", lead_id);
         return CF_EWAIT;
     }
@@ -214,8 +217,9 @@ static int wait_for_lead(const struct cf_event *ev, const rd_kafka_message_t *rk
 /* The lead a response or status fact is about: the one it names, or the
  * open lead of its contact keys (by_contact). 0 with *out, CF_ENOTFOUND
  * when it has none to name it by, or an error. */
-static int lead_of(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
-                   int by_contact, json_t **out, char *errbuf, size_t errbuf_size)
+static int lead_of(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                   const rd_kafka_message_t *rkm, int by_contact, json_t **out, char *errbuf,
+                   size_t errbuf_size)
 {
     const char *lead_id = json_string_value(json_object_get(ev->data, "lead_id"));
     int rc;
@@ -223,7 +227,7 @@ static int lead_of(PGconn *conn, const struct cf_event *ev, const rd_kafka_messa
     *out = NULL;
     if (lead_id) {
         rc = leads_store_load(conn, lead_id, ev->networkid, out, errbuf, errbuf_size);
-        return rc == CF_ENOTFOUND ? wait_for_lead(ev, rkm, lead_id, errbuf, errbuf_size) : rc;
+        return rc == CF_ENOTFOUND ? wait_for_lead(ctx, ev, rkm, lead_id, errbuf, errbuf_size) : rc;
     }
     if (!by_contact) {
         snprintf(errbuf, errbuf_size, "status fact without a lead_id");
@@ -250,7 +254,7 @@ static int fold_response(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
     struct cf_time_hours hours;
     int has_hours = 0;
     json_t *j_lead = NULL;
-    int rc = lead_of(conn, ev, rkm, 1, &j_lead, errbuf, errbuf_size);
+    int rc = lead_of(ctx, conn, ev, rkm, 1, &j_lead, errbuf, errbuf_size);
 
     if (rc == CF_ENOTFOUND) /* no open lead of the contact: nothing to answer */
         return 0;
@@ -273,13 +277,14 @@ static int fold_response(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
     return rc;
 }
 
-static int fold_status(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
-                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+static int fold_status(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                       size_t errbuf_size)
 {
     static const char *const members[] = {"lead_id",  "status",      "reason", "appointment_id",
                                           "staff_id", "contact_key", NULL};
     json_t *j_lead = NULL;
-    int rc = lead_of(conn, ev, rkm, 0, &j_lead, errbuf, errbuf_size);
+    int rc = lead_of(ctx, conn, ev, rkm, 0, &j_lead, errbuf, errbuf_size);
 
     if (rc == 0)
         rc = leads_status_rule(j_lead, ev->data, errbuf, errbuf_size);
@@ -313,7 +318,7 @@ int leads_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     if (kind && strcmp(kind, "response") == 0)
         return fold_response(ctx, conn, ev, rkm, out, errbuf, errbuf_size);
     if (kind && strcmp(kind, "status") == 0)
-        return fold_status(conn, ev, rkm, out, errbuf, errbuf_size);
+        return fold_status(ctx, conn, ev, rkm, out, errbuf, errbuf_size);
     snprintf(errbuf, errbuf_size, "fact with an unknown kind");
     return CF_EINVAL;
 }

@@ -12,12 +12,6 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-/* A fact naming a lead not stored yet waits (CF_EWAIT) this long after it
- * reached leads.raw, then goes to the DLQ: the fold emits a lead's events
- * before it commits the lead, so a status or response sent for a lead seen
- * on leads.v1 may come a moment before its row. */
-#define LEADS_WAIT_FOR_LEAD_MS (120 * 1000)
-
 /* Takes, in one sorted round, the transaction locks of the contact keys
  * (a JSON array of "network/contact key"), so two instances folding
  * requests of one person never open two leads: each waits for the other's

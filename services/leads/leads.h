@@ -47,8 +47,9 @@ struct leads_settings {
     long code_ttl_s;                /* an attribution code is good this long */
 
     /* the fold */
-    long merge_window_s; /* a request this soon after the open lead's last message merges */
-    long fold_batch_max; /* facts the fold applies in one transaction, at most */
+    long merge_window_s;  /* a request this soon after the open lead's last message merges */
+    long fold_batch_max;  /* facts the fold applies in one transaction, at most */
+    long wait_for_lead_s; /* a fact naming a lead not stored yet waits this long, then the DLQ */
 
     /* tasks and the response clock */
     long response_due_s;    /* a respond task is due this many working seconds after the lead */

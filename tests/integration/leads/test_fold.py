@@ -10,6 +10,7 @@ two instances folding one person's requests at once open one lead.
 
 The facts are written to leads.raw directly, as the intake writes them,
 so the fold is tested on its own input."""
+import base64
 import hashlib
 import hmac
 import json
@@ -26,6 +27,8 @@ RAW = "clinicflow.leads.raw.v1"
 LEADS = "clinicflow.leads.v1"
 PATIENTS = "clinicflow.patients.v1"
 WINDOW_S = 3600  # the merge window the service runs with here
+WAIT_S = 10  # how long a fact naming a lead not stored yet waits for it
+DLQ = "clinicflow.dlq.v1"
 NET = cfstack.demo_network()
 CLINIC = "demo-center"  # Europe/Moscow, 09:00-14:00 and 15:00-21:00 on weekdays
 FORM = "site-form"
@@ -72,6 +75,7 @@ class Stack:
                 "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
                 "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
                 "CLINICFLOW_LEADS_MERGE_WINDOW_S": str(WINDOW_S),
+                "CLINICFLOW_LEADS_WAIT_FOR_LEAD_S": str(WAIT_S),
             })
             svc.start()
             self.services.append(svc)
@@ -137,6 +141,9 @@ class Stack:
             {"Content-Type": "application/json", "Authorization": "Bearer " + FORM_TOKEN})
         assert 200 <= st < 300, (st, reply)
         self.produced += 1
+
+    def reader_dlq(self):
+        return cfstack.TopicReader(self.broker.bootstrap, DLQ).read()
 
     def row(self, lead_id):
         return cfstack.psql(self.dsn, "SELECT status, messages, doc::text FROM leads.leads"
@@ -295,6 +302,27 @@ def test_response_once_and_status(stack):
                                           "received"]
 
 
+def test_a_status_for_an_unknown_lead_waits_then_goes_to_the_dlq(stack):
+    # a lead that never comes: the fact waits (its lead may be committing
+    # on another runner), then goes to the DLQ, and the fold goes on
+    ghost = str(uuid.uuid4())
+    stack.fact("status", "w2", {"lead_id": ghost, "status": "booked"},
+               time="2026-11-24T07:05:00Z")
+    kp = key_of("+79160000005")
+    stack.fact("request", "w3", {"contact": phone("+79160000005")}, keys={"phone": kp},
+               time="2026-11-24T07:00:00Z")
+    stack.wait_folded(WAIT_S + 60)
+    assert types(stack.events_of(kp)) == ["received"]
+    entries = [json.loads(m["payload"]) for m in stack.reader_dlq()]
+    mine = [e for e in entries
+            if json.loads(base64.b64decode(e["data"]["value_b64"]))["data"].get("lead_id")
+            == ghost]
+    assert len(mine) == 1 and mine[0]["data"]["group_id"] == "clinicflow-leads-fold", entries
+    assert ghost in mine[0]["data"]["reason"], mine
+    assert "lead %s is not stored yet" % ghost in stack.services[0].logs()  # it waited first
+    assert not [e for e in stack.events() if e["subject"] == ghost]
+
+
 def test_patient_class_and_tombstone_erasure(stack):
     kp = key_of("+79160000004")
     pid = str(uuid.uuid4())
@@ -380,6 +408,7 @@ if __name__ == "__main__":
             test_a_request_without_a_key_opens_a_lead_of_its_own,
             test_a_phone_arriving_later_is_gained,
             test_response_once_and_status,
+            test_a_status_for_an_unknown_lead_waits_then_goes_to_the_dlq,
             test_patient_class_and_tombstone_erasure)], exit=False)
     finally:
         s.close()
