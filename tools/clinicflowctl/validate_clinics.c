@@ -50,10 +50,18 @@ static int check_holidays(struct vctx *v, const char *path, const json_t *j_arr)
 
 int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
 {
-    static const char *const allowed[] = {
-        "id",       "name",      "address",         "timezone",      "working_hours",
-        "holidays", "languages", "calling_windows", "default_phone", "cors_origins",
-        NULL};
+    static const char *const allowed[] = {"id",
+                                          "name",
+                                          "address",
+                                          "timezone",
+                                          "working_hours",
+                                          "holidays",
+                                          "languages",
+                                          "calling_windows",
+                                          "default_phone",
+                                          "cors_origins",
+                                          "lead_merge_window_s",
+                                          NULL};
     const char *id, *s;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -103,6 +111,11 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
         return rc;
     ctl_path_key(child, path, "default_phone");
     if ((rc = ctl_check_phone(v, child, j_val, &s)) != 0)
+        return rc;
+
+    /* leads: a request within this many seconds of the open lead's last
+     * merges into it (CLINICFLOW_LEADS_MERGE_WINDOW_S when absent) */
+    if ((rc = ctl_int_member(v, path, j_clinic, "lead_merge_window_s", 0, 31536000)) != 0)
         return rc;
 
     if ((rc = ctl_member(v, path, j_clinic, "cors_origins", 0, &j_val)) != 0)

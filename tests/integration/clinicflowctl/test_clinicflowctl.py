@@ -261,6 +261,18 @@ def test_agent_maps_validated():
     assert stored["agents"] == [a for a in demo["agents"] if a.get("clinic_id") != "demo-south"]
 
 
+def test_lead_merge_window_validated():
+    """A clinic's lead_merge_window_s (seconds, 0: never merge) is checked."""
+    before = config_dump()
+    for value, name in ((-1, "merge-negative.json"), ("600", "merge-string.json"),
+                        (31536001, "merge-year.json")):
+        doc = copy.deepcopy(STATE["demo"])
+        doc["clinics"][0]["lead_merge_window_s"] = value
+        assert_rejected(doc, name,
+                        "$.clinics[0].lead_merge_window_s: expected an integer from 0 to 31536000")
+    assert config_dump() == before
+
+
 def test_keys():
     v0 = version()
     p = ctl("key", "create", "--network", "demo", "--scope", "ingest,read", "--name", "demo crm")
@@ -327,7 +339,8 @@ if __name__ == "__main__":
     try:
         cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
                      test_show_masks_secrets, test_apply_with_clinic_removed,
-                     test_invalid_file_changes_nothing, test_agent_maps_validated, test_keys,
+                     test_invalid_file_changes_nothing, test_agent_maps_validated,
+                     test_lead_merge_window_validated, test_keys,
                      test_dsn_option_overrides_environment], exit=False)
     finally:
         cfstack.run([teardown], exit=False)

@@ -26,7 +26,7 @@ import cfstack
 RAW = "clinicflow.leads.raw.v1"
 LEADS = "clinicflow.leads.v1"
 PATIENTS = "clinicflow.patients.v1"
-WINDOW_S = 3600  # the merge window the service runs with here
+WINDOW_S = 3600  # the clinic's merge window
 WAIT_S = 10  # how long a fact naming a lead not stored yet waits for it
 DLQ = "clinicflow.dlq.v1"
 NET = cfstack.demo_network()
@@ -59,6 +59,8 @@ class Stack:
         self.produced = 0
         # the demo network with a form channel of our own (generic)
         net = cfstack.demo_network()
+        # the clinic's merge window wins over the setting (86400 here)
+        next(c for c in net["clinics"] if c["id"] == CLINIC)["lead_merge_window_s"] = WINDOW_S
         net["channels"].append({"id": FORM, "kind": "form", "provider": "generic",
                                 "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
         path = os.path.join(tempfile.mkdtemp(), "network.json")
@@ -74,7 +76,7 @@ class Stack:
                 "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
                 "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
                 "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
-                "CLINICFLOW_LEADS_MERGE_WINDOW_S": str(WINDOW_S),
+                "CLINICFLOW_LEADS_MERGE_WINDOW_S": "86400",
                 "CLINICFLOW_LEADS_WAIT_FOR_LEAD_S": str(WAIT_S),
             })
             svc.start()
