@@ -70,7 +70,8 @@ static long clinic_rules(struct leads_ctx *ctx, const char *network_id, const ch
     return window;
 }
 
-/* The "network/key" lock keys of keys (leads_fact_keys's), new array. */
+/* The "network/key" lock keys of keys (leads_fact_keys's), new array;
+ * the keys themselves are appended to plain. */
 static json_t *lock_keys(const char *network_id, const json_t *keys, json_t *plain)
 {
     json_t *locks = json_array();
@@ -233,11 +234,14 @@ static int lead_of(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *e
         snprintf(errbuf, errbuf_size, "status fact without a lead_id");
         return CF_EINVAL;
     }
+    /* Its keys locked as a request's are: a lead a request of the person
+     * is opening on another runner is waited for, and then answered. */
     json_t *keys = leads_fact_keys(ev->data), *plain = json_array();
     json_t *locks = lock_keys(ev->networkid, keys, plain);
-    rc = json_array_size(plain) == 0
-             ? CF_ENOTFOUND
-             : leads_store_find_open(conn, ev->networkid, plain, out, errbuf, errbuf_size);
+    rc = json_array_size(plain) == 0 ? CF_ENOTFOUND
+                                     : leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = leads_store_find_open(conn, ev->networkid, plain, out, errbuf, errbuf_size);
     json_decref(locks);
     json_decref(plain);
     json_decref(keys);

@@ -4,7 +4,8 @@
  * a request brings and the phone a lead gains later, which tags win
  * (request > code > referral), the first response only and its working
  * seconds across a night, a lunch break and a holiday in a zone other
- * than Moscow's, and the status rules.
+ * than Moscow's, the status rules, and the patient class of the shared
+ * view.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "cftest.h"
 #include "common/err.h"
+#include "common/patients.h"
 #include "common/time.h"
 #include "fold_testable.h"
 
@@ -265,6 +267,20 @@ static void test_public_lead_leaves_the_fold_own_out(void)
     json_decref(lead);
 }
 
+/* The patient class a new lead gets from the shared view (common/patients.h). */
+static void test_patient_class(void)
+{
+    const int64_t now = at("2026-11-24T07:00:00Z");
+    json_t *pat = json_pack("{s:s}", "patient_id", "p1");
+    CHECK_STR(cf_patients_class(NULL, now), "new");
+    CHECK_STR(cf_patients_class(pat, now), "new"); /* a patient who never came */
+    cf_time_json_set(pat, "last_visit_at", now - CF_PATIENTS_REPEAT_WITHIN_MS);
+    CHECK_STR(cf_patients_class(pat, now), "repeat"); /* at the edge */
+    cf_time_json_set(pat, "last_visit_at", now - CF_PATIENTS_REPEAT_WITHIN_MS - 1000);
+    CHECK_STR(cf_patients_class(pat, now), "lapsed");
+    json_decref(pat);
+}
+
 int main(void)
 {
     test_merge_window_edges();
@@ -273,5 +289,6 @@ int main(void)
     test_first_response_only_and_working_seconds();
     test_status_rules();
     test_public_lead_leaves_the_fold_own_out();
+    test_patient_class();
     return cf_test_done();
 }
