@@ -8,20 +8,18 @@ once, a provider retry changes nothing, the first outcome closes the
 lead, a patient's tombstone erases that person's data from the leads, and
 two instances folding one person's requests at once open one lead.
 
-The facts are written to leads.raw directly, as the intake writes them,
-so the fold is tested on its own input."""
+Site forms go through the running service's generic channel; the other
+facts are written to leads.raw directly, as the intake and the events
+route write them, so each rule is driven by exactly the fact it reads."""
 import base64
-import hashlib
-import hmac
 import json
-import os
 import re
 import subprocess
-import tempfile
 import threading
 import uuid
 
 import cfstack
+import common
 
 RAW = "clinicflow.leads.raw.v1"
 LEADS = "clinicflow.leads.v1"
@@ -31,63 +29,36 @@ WAIT_S = 10  # how long a fact naming a lead not stored yet waits for it
 DLQ = "clinicflow.dlq.v1"
 NET = cfstack.demo_network()
 CLINIC = "demo-center"  # Europe/Moscow, 09:00-14:00 and 15:00-21:00 on weekdays
-FORM = "site-form"
-FORM_TOKEN = "site-form-token-0001"
+FORM = "it-form"  # the generic channel of common.py, at demo-center
 
 
 def key_of(text):
-    return hmac.new(NET["secret"].encode(), text.encode(), hashlib.sha256).hexdigest()
+    return common.contact_key(text)
 
 
 def phone(e164):
     return {"phone": {"raw": e164, "kind": "e164", "e164": e164}}
 
 
-def wait_until(predicate, timeout, what):
-    cfstack.wait_until(predicate, timeout, what)
+wait_until = common.wait_until
 
 
-class Stack:
-    """A database, a devbroker and instances of clinicflow-leads."""
+class Stack(common.Stack):
+    """The leads tests' stack (common.py), the clinic with a short merge
+    window, and what this test writes to leads.raw counted."""
 
     def __init__(self, instances=1):
-        self.test_env = cfstack.env()
-        self.dsn = cfstack.new_database(self.test_env["pg_dsn"])
-        self.keys = cfstack.setup_demo(self.dsn)
-        self.broker = cfstack.Devbroker()
-        self.services = []
-        self.produced = 0
-        # the demo network with a form channel of our own (generic)
-        net = cfstack.demo_network()
-        # the clinic's merge window wins over the setting (86400 here)
+        super().__init__(instances=0, extra_env={
+            "CLINICFLOW_LEADS_MERGE_WINDOW_S": "86400",  # the clinic's wins
+            "CLINICFLOW_LEADS_WAIT_FOR_LEAD_S": str(WAIT_S),
+        })
+        net = common.test_network()
         next(c for c in net["clinics"] if c["id"] == CLINIC)["lead_merge_window_s"] = WINDOW_S
-        net["channels"].append({"id": FORM, "kind": "form", "provider": "generic",
-                                "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
-        path = os.path.join(tempfile.mkdtemp(), "network.json")
-        with open(path, "w") as f:
-            json.dump(net, f)
-        cfstack.clinicflowctl(self.dsn, "apply", "-f", path)
+        common.apply_doc(self.dsn, net)
+        self.produced = 0
         for _ in range(instances):
-            svc = cfstack.Service("leads", {
-                "CLINICFLOW_PG_DSN": self.dsn,
-                "CLINICFLOW_KAFKA_BROKERS": self.broker.bootstrap,
-                "CLINICFLOW_REDIS_URL": self.test_env["redis_url"],
-                "CLINICFLOW_CONFIG_RELOAD_MS": "200",
-                "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
-                "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
-                "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
-                "CLINICFLOW_LEADS_MERGE_WINDOW_S": "86400",
-                "CLINICFLOW_LEADS_WAIT_FOR_LEAD_S": str(WAIT_S),
-            })
-            svc.start()
-            self.services.append(svc)
-
-    def close(self):
-        try:
-            for svc in self.services:
-                svc.stop()
-        finally:
-            self.broker.stop()
+            self.services.append(self.start_service())
+        self.svc = self.services[0]
 
     def fact(self, kind, event_key, data, keys=None, time="2026-11-24T07:00:00Z",
              event_id=None):
@@ -134,13 +105,10 @@ class Stack:
                   or ckey in (e["data"].get("contact_keys") or {}).values())
         return [e for e in evs if e["subject"] in ids]
 
-    def post_form(self, body):
+    def post_site_form(self, body):
         """Posts a site form to the generic channel; the fact it makes
         counts as produced once the route answered."""
-        st, _, reply = cfstack.http(
-            "POST", self.services[0].url("/v1/hooks/leads/generic/" + FORM),
-            json.dumps(body).encode(),
-            {"Content-Type": "application/json", "Authorization": "Bearer " + FORM_TOKEN})
+        st, _, reply = self.post_form(FORM, body)
         assert 200 <= st < 300, (st, reply)
         self.produced += 1
 
@@ -205,9 +173,9 @@ def test_site_forms_through_the_generic_channel(stack):
     kp = key_of("+79160000009")
     form = {"name": "Maria", "phone": "8 916 000-00-09", "comment": "whitening",
             "utm_source": "google", "gclid": "g-1"}
-    stack.post_form(form)
-    stack.post_form(form)  # the browser's retry: the same event, nothing new
-    stack.post_form({**form, "comment": "and a check-up"})
+    stack.post_site_form(form)
+    stack.post_site_form(form)  # the browser's retry: the same event, nothing new
+    stack.post_site_form({**form, "comment": "and a check-up"})
     stack.wait_folded()
     evs = stack.events_of(kp)
     assert types(evs) == ["received", "merged"], evs
