@@ -272,6 +272,29 @@ def test_response_once_and_status(stack):
                                           "received"]
 
 
+def test_the_events_route_answers_and_closes_a_lead(stack):
+    ke = key_of("+79160000006")
+    stack.fact("request", "ev1", {"contact": phone("+79160000006")}, keys={"phone": ke},
+               time="2026-11-24T07:00:00Z")
+    stack.wait_folded()
+    lead_id = stack.events_of(ke)[0]["subject"]
+    for body in ({"event_id": "ev-r", "type": "responded", "staff_id": "op-7",
+                  "channel": "telegram", "time": "2026-11-24T07:03:00Z"},
+                 {"event_id": "ev-l", "type": "lost", "reason": "chose_other_clinic",
+                  "time": "2026-11-24T07:30:00Z"}):
+        st, _, reply = stack.post_event(lead_id.upper(), body)
+        assert 200 <= st < 300, (st, reply)
+        stack.produced += 1
+    stack.wait_folded()
+    evs = stack.events_of(ke)
+    assert types(evs) == ["received", "responded", "status_changed"], evs
+    r, c = evs[1]["data"], evs[2]["data"]
+    assert r["via"] == "telegram" and r["staff_id"] == "op-7", r
+    assert r["response_seconds"] == 180 and r["working_seconds"] == 180, r
+    assert c["status"] == "lost" and c["reason"] == "chose_other_clinic", c
+    assert stack.row(lead_id)[0][0] == "lost"
+
+
 def test_a_status_for_an_unknown_lead_waits_then_goes_to_the_dlq(stack):
     # a lead that never comes: the fact waits (its lead may be committing
     # on another runner), then goes to the DLQ, and the fold goes on
@@ -378,6 +401,7 @@ if __name__ == "__main__":
             test_a_request_without_a_key_opens_a_lead_of_its_own,
             test_a_phone_arriving_later_is_gained,
             test_response_once_and_status,
+            test_the_events_route_answers_and_closes_a_lead,
             test_a_status_for_an_unknown_lead_waits_then_goes_to_the_dlq,
             test_patient_class_and_tombstone_erasure)], exit=False)
     finally:
