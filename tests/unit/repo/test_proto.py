@@ -156,11 +156,18 @@ def test_lead_rules():
     breached = contract.load_example("lead.sla_breached.json")
 
     rejected(raw, m(request, ["data", "kind"], "chat"), "fact kind enum")
-    rejected(raw, m(request, ["data", "contact_key"], delete=True), "request without contact_key")
+    rejected(raw, m(request, ["data", "contact_key"], delete=True),
+             "contact_keys without contact_key")
+    rejected(raw, m(request, ["data", "contact_keys"], delete=True),
+             "contact_key without contact_keys")
+    accepted(raw, m(m(request, ["data", "contact_key"], delete=True), ["data", "contact_keys"],
+                    delete=True), "a request with no key (a phone that did not parse)")
     rejected(raw, m(request, ["data", "contact"], delete=True), "request without contact")
     rejected(raw, m(request, ["data", "via"], "call"), "request with via")
     rejected(raw, m(request, ["data", "status"], "spam"), "request with status")
     rejected(raw, m(request, ["data", "tags"], {"utm_foo": "x"}), "unknown tag")
+    rejected(raw, m(request, ["data", "tags"], {"gclid": "x" * 257}), "a tag over 256 characters")
+    rejected(raw, m(request, ["data", "code"], "c" * 65), "a code over 64 characters")
     rejected(raw, m(request, ["data", "contact_keys"], {}), "no contact keys")
     rejected(raw, m(request, ["data", "contact_keys", "vk"], "0" * 64), "unknown key kind")
     rejected(raw, m(request, ["data", "text_truncated"], False), "text_truncated false")
@@ -169,10 +176,10 @@ def test_lead_rules():
     accepted(raw, m(request, ["data", "contact", "phone"], {"raw": "12-34", "kind": "invalid"}),
              "a phone that did not parse, kept raw")
     rejected(raw, m(response, ["data", "via"], delete=True), "response without via")
-    rejected(raw, m(m(response, ["data", "contact_key"], delete=True), ["data", "contact_keys"],
-                    delete=True), "response with neither contact_key nor lead_id")
-    accepted(raw, m(m(response, ["data", "contact_key"], delete=True),
-                    ["data", "lead_id"], received["data"]["lead_id"]), "response by lead id")
+    by_lead = m(m(response, ["data", "contact_key"], delete=True), ["data", "contact_keys"],
+                delete=True)
+    accepted(raw, m(by_lead, ["data", "lead_id"], received["data"]["lead_id"]),
+             "response by lead id")
     rejected(raw, m(response, ["data", "text"], "hi"), "response with text")
     rejected(raw, m(status, ["data", "reason"], delete=True), "lost without reason")
     rejected(raw, m(status, ["data", "status"], "booked"), "booked with a reason")
