@@ -12,13 +12,13 @@
 #include <string.h>
 #include <strings.h>
 
-/* The lead fields a form's field map may fill: the contact, the request,
- * the ad tags, and the form's own event id (a retry key). */
+/* The lead fields a form's field map may fill (the generic adapter's own
+ * names): the contact, the request, the clinic the form names, an
+ * attribution code, the ad tags. */
 static const char *const lead_fields[] = {
-    "name",      "phone",       "email",    "comment",    "service",    "clinic_id",
-    "consent",   "form_id",     "event_id", "utm_source", "utm_medium", "utm_campaign",
-    "utm_term",  "utm_content", "gclid",    "yclid",      "fbclid",     "ym_uid",
-    "client_id", "referrer",    "page_url", NULL};
+    "name",    "phone",      "email",      "comment",      "service",  "clinic",      "code",
+    "consent", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid",
+    "yclid",   "fbclid",     "ym_uid",     "client_id",    "referrer", "page_url",    NULL};
 
 /* A form's own field name: 1-128 printable characters, no spaces. */
 static int valid_form_field(const char *s)

@@ -292,6 +292,8 @@ def test_lead_settings_validated():
     fmap = stored["channels"][form]["field_map"]
     assert_rejected(with_channel(form, field_map=dict(fmap, utm_foo="utm_foo")), "map-field.json",
                     "%s.field_map.utm_foo: unknown lead field; expected one of name, phone," % ch)
+    assert_rejected(with_channel(form, field_map=dict(fmap, clinic_id="clinic")), "map-ours.json",
+                    "%s.field_map.clinic_id: unknown lead field" % ch)
     assert_rejected(with_channel(form, field_map=dict(fmap, phone=7)), "map-type.json",
                     "%s.field_map.phone: expected a non-empty string" % ch)
     assert_rejected(with_channel(form, field_map=dict(fmap, phone="your tel")), "map-space.json",
@@ -358,10 +360,9 @@ def test_lead_settings_validated():
     doc = with_clinic(lead_response_due_s=604800, lead_merge_window_s=0,
                       lead_webhook=dict(hook, url="http://127.0.0.1:9/leads"))
     doc["clinics"][1].update(lead_response_due_s=1, lead_webhook=hook)
-    every_field = ["name", "phone", "email", "comment", "service", "clinic_id", "consent",
-                   "form_id", "event_id", "utm_source", "utm_medium", "utm_campaign", "utm_term",
-                   "utm_content", "gclid", "yclid", "fbclid", "ym_uid", "client_id", "referrer",
-                   "page_url"]
+    every_field = ["name", "phone", "email", "comment", "service", "clinic", "code", "consent",
+                   "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid",
+                   "yclid", "fbclid", "ym_uid", "client_id", "referrer", "page_url"]
     doc["channels"][form]["field_map"] = {f: "f_" + f for f in every_field}
     doc["channels"][form]["honeypot"] = "f_website"
     doc["channels"][tg]["bot_username"] = "ClinicFlow_Demo_Bot"

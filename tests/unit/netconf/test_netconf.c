@@ -39,7 +39,7 @@ static const char base_doc[] =
     " {\"id\":\"ch-tg\",\"kind\":\"messenger\",\"provider\":\"telegram\","
     "  \"credentials\":{\"secret_token\":\"abc_DEF-123\"}},"
     " {\"id\":\"ch-form\",\"kind\":\"form\",\"provider\":\"generic\",\"clinic_id\":\"c2\","
-    "  \"field_map\":{\"phone\":\"tel\"}}"
+    "  \"credentials\":{\"token\":\"t\"},\"field_map\":{\"phone\":\"tel\"}}"
     "],"
     "\"tracking_numbers\":["
     " {\"number\":\"+74950000020\",\"clinic_id\":\"c1\",\"source\":\"yandex_direct\","
@@ -141,8 +141,14 @@ static const struct mutation cases[] = {
     {"channels/0/credentials/vpbx_api_key", "\"\"",
      "$.channels[0].credentials.vpbx_api_key: expected a non-empty string"},
     {"channels/0/credentials", NULL, "$.channels[0]: missing member \"credentials\""},
-    {"channels/2/credentials", "{\"token\":\"x\"}",
-     "$.channels[2].credentials.token: unknown member; generic takes no credentials"},
+    {"channels/2/credentials", "{\"url_token\":\"x\"}",
+     "$.channels[2].credentials.url_token: unknown member; generic credentials are: token"},
+    {"channels/2/credentials", NULL, "$.channels[2]: missing member \"credentials\""},
+    {"channels/2/honeypot", "\"tel\"",
+     "$.channels[2].honeypot: \"tel\" is the form's field for phone; a honeypot is a field "
+     "people leave empty"},
+    {"clinics/0/lead_response_due_s", "0",
+     "$.clinics[0].lead_response_due_s: expected an integer from 1 to 604800"},
     {"channels/1/credentials/secret_token", "\"has space\"",
      "$.channels[1].credentials.secret_token: expected 1-256 characters from A-Z, a-z, 0-9, _ "
      "and -"},
