@@ -187,6 +187,10 @@ def test_lead_rules():
     rejected(raw, m(status, ["data", "lead_id"], delete=True), "status without lead_id")
     rejected(raw, m(status, ["data", "tags"], {"utm_source": "x"}), "status with tags")
 
+    rejected(leads, m(received, ["data", "contact_keys"], delete=True),
+             "a received lead's contact_key without contact_keys")
+    accepted(leads, m(m(received, ["data", "contact_keys"], delete=True), ["data", "contact_key"],
+                      delete=True), "a lead with no key (a phone that did not parse)")
     rejected(leads, m(received, ["data", "attribution"], "ads"), "attribution enum")
     rejected(leads, m(received, ["data", "patient_class"], "vip"), "patient_class enum")
     rejected(leads, m(received, ["data", "status"], "booked"), "received not open")
