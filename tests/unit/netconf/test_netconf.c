@@ -39,7 +39,8 @@ static const char base_doc[] =
     " {\"id\":\"ch-tg\",\"kind\":\"messenger\",\"provider\":\"telegram\","
     "  \"credentials\":{\"secret_token\":\"abc_DEF-123\"}},"
     " {\"id\":\"ch-form\",\"kind\":\"form\",\"provider\":\"generic\",\"clinic_id\":\"c2\","
-    "  \"credentials\":{\"token\":\"t\"},\"field_map\":{\"phone\":\"tel\"}}"
+    "  \"credentials\":{\"token\":\"form-token-1\"},\"honeypot\":\"website\","
+    "  \"field_map\":{\"phone\":\"tel\"}}"
     "],"
     "\"tracking_numbers\":["
     " {\"number\":\"+74950000020\",\"clinic_id\":\"c1\",\"source\":\"yandex_direct\","
@@ -141,9 +142,12 @@ static const struct mutation cases[] = {
     {"channels/0/credentials/vpbx_api_key", "\"\"",
      "$.channels[0].credentials.vpbx_api_key: expected a non-empty string"},
     {"channels/0/credentials", NULL, "$.channels[0]: missing member \"credentials\""},
-    {"channels/2/credentials", "{\"url_token\":\"x\"}",
-     "$.channels[2].credentials.url_token: unknown member; generic credentials are: token"},
+    {"channels/2/credentials", "{\"secret\":\"x\"}",
+     "$.channels[2].credentials.secret: unknown member; generic credentials are: token"},
     {"channels/2/credentials", NULL, "$.channels[2]: missing member \"credentials\""},
+    {"channels/1/honeypot", "\"website\"",
+     "$.channels[1].honeypot: only form channels have a honeypot field"},
+    {"channels/2/honeypot", "7", "$.channels[2].honeypot: expected a string"},
     {"channels/2/honeypot", "\"tel\"",
      "$.channels[2].honeypot: \"tel\" is the form's field for phone; a honeypot is a field "
      "people leave empty"},
