@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "calls.h" /* calls_proxies_parse: the service's own reading of allowed_sources */
+#include "common/client_addr.h" /* the services' own reading of allowed_sources */
 
 /* Channel providers and the credentials each one defines (PROVIDERS.md). */
 struct provider_spec {
@@ -222,12 +222,12 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
     json_array_foreach(j_val, i, j_src)
     {
         char src_path[PATH_MAX_LEN], errbuf[256];
-        struct calls_proxies nets = {0};
+        struct cf_proxies nets = {0};
         ctl_path_index(src_path, child, i);
         const char *s = json_string_value(j_src);
         const int bad = !s || !*s || strpbrk(s, ", ") ||
-                        calls_proxies_parse(s, &nets, errbuf, sizeof(errbuf)) != 0;
-        calls_proxies_free(&nets);
+                        cf_proxies_parse(s, &nets, errbuf, sizeof(errbuf)) != 0;
+        cf_proxies_free(&nets);
         if (bad)
             return ctl_fail(v, src_path, "expected an address or CIDR network (203.0.113.0/24)");
     }
