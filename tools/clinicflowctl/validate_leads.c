@@ -12,13 +12,18 @@
 #include <string.h>
 #include <strings.h>
 
-/* The lead fields a form's field map may fill (the generic adapter's own
- * names): the contact, the request, the clinic the form names, an
- * attribution code, the ad tags. */
-static const char *const lead_fields[] = {
+/* The lead fields a form's field map may fill, as each adapter reads them:
+ * our own form (providers/generic.c) and the Tilda and Contact Form 7 ones
+ * (providers/form_fields.c). JivoChat's body is its own and takes no map. */
+static const char *const generic_fields[] = {
     "name",    "phone",      "email",      "comment",      "service",  "clinic",      "code",
     "consent", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid",
     "yclid",   "fbclid",     "ym_uid",     "client_id",    "referrer", "page_url",    NULL};
+static const char *const form_fields[] = {
+    "name",      "phone",       "email",    "comment",    "service",    "clinic_id",
+    "clinic",    "consent",     "form_id",  "utm_source", "utm_medium", "utm_campaign",
+    "utm_term",  "utm_content", "gclid",    "yclid",      "fbclid",     "ym_uid",
+    "client_id", "referrer",    "page_url", NULL};
 
 /* A form's own field name: 1-128 printable characters, no spaces. */
 static int valid_form_field(const char *s)
@@ -33,7 +38,8 @@ static int valid_form_field(const char *s)
     return 1;
 }
 
-static int check_field_map(struct vctx *v, const char *path, const json_t *j_map)
+static int check_field_map(struct vctx *v, const char *path, const json_t *j_map,
+                           const char *const *lead_fields)
 {
     const char *key;
     json_t *j_field;
@@ -73,11 +79,17 @@ int ctl_check_lead_channel(struct vctx *v, const char *path, const json_t *j_ch,
     char child[PATH_MAX_LEN];
     int rc;
 
+    /* Forms of our own, Tilda's and Contact Form 7's map and drop bots. */
+    const int mapped = strcmp(kind, "form") == 0 && strcmp(provider, "jivo") != 0;
     j_map = json_object_get(j_ch, "field_map");
     ctl_path_key(child, path, "field_map");
-    if (j_map && strcmp(kind, "messenger") == 0)
-        return ctl_fail(v, child, "only form and telephony channels have a field map");
-    if (j_map && strcmp(kind, "form") == 0 && (rc = check_field_map(v, child, j_map)) != 0)
+    if (j_map && strcmp(kind, "telephony") != 0 && !mapped)
+        return ctl_fail(v, child,
+                        "only generic, tilda, cf7 and telephony channels have a field map");
+    if (j_map && mapped &&
+        (rc = check_field_map(v, child, j_map,
+                              strcmp(provider, "generic") == 0 ? generic_fields : form_fields)) !=
+            0)
         return rc;
 
     if ((rc = ctl_string_member(v, path, j_ch, "honeypot", 0, 128, &honeypot)) != 0)
@@ -85,6 +97,8 @@ int ctl_check_lead_channel(struct vctx *v, const char *path, const json_t *j_ch,
     ctl_path_key(child, path, "honeypot");
     if (honeypot && strcmp(kind, "form") != 0)
         return ctl_fail(v, child, "only form channels have a honeypot field");
+    if (honeypot && !mapped)
+        return ctl_fail(v, child, "only generic, tilda and cf7 forms have a honeypot field");
     if (honeypot && !valid_form_field(honeypot))
         return ctl_fail(v, child, "expected the form's field name: 1-128 characters, no spaces");
     if (honeypot && j_map) {

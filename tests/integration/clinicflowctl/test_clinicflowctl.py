@@ -271,8 +271,8 @@ def test_lead_settings_validated():
     before = config_dump()
     stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
     by_id = {c["id"]: i for i, c in enumerate(stored["channels"])}
-    form, email, tg, vk = (by_id[c] for c in ("demo-form", "demo-email", "demo-telegram",
-                                             "demo-vk"))
+    form, email, tg, vk, jivo, tilda = (by_id[c] for c in (
+        "demo-form", "demo-email", "demo-telegram", "demo-vk", "demo-jivo", "demo-tilda"))
 
     def with_channel(i, **members):
         doc = copy.deepcopy(stored)
@@ -310,6 +310,17 @@ def test_lead_settings_validated():
     assert_rejected(with_channel(form, bot_username="clinicflow_demo_bot"), "form-bot.json",
                     "%s.bot_username: only telegram channels have a bot username" % ch)
 
+    # Tilda's and CF7's fields (providers/form_fields.c) are not quite our
+    # form's: clinic_id and form_id there, clinic and code here.
+    assert_rejected(with_channel(tilda, field_map={"code": "code"}), "tilda-map.json",
+                    "$.channels[%d].field_map.code: unknown lead field" % tilda)
+    ch = "$.channels[%d]" % jivo
+    assert_rejected(with_channel(jivo, field_map={"phone": "tel"}), "jivo-map.json",
+                    "%s.field_map: only generic, tilda, cf7 and telephony channels have a field"
+                    " map" % ch)
+    assert_rejected(with_channel(jivo, honeypot="website"), "jivo-honeypot.json",
+                    "%s.honeypot: only generic, tilda and cf7 forms have a honeypot field" % ch)
+
     ch = "$.channels[%d]" % email
     assert_rejected(with_channel(email, credentials={"url_token": "demo-email-url-token-1"}),
                     "email-cred.json", "%s.credentials.url_token: unknown member; email"
@@ -317,7 +328,8 @@ def test_lead_settings_validated():
     assert_rejected(with_channel(email, credentials={"signing_key": ""}), "email-empty.json",
                     "%s.credentials.signing_key: expected a non-empty string" % ch)
     assert_rejected(with_channel(email, field_map={"email": "from"}), "email-map.json",
-                    "%s.field_map: only form and telephony channels have a field map" % ch)
+                    "%s.field_map: only generic, tilda, cf7 and telephony channels have a field"
+                    " map" % ch)
     assert_rejected(with_channel(email, honeypot="website"), "email-honeypot.json",
                     "%s.honeypot: only form channels have a honeypot field" % ch)
 
@@ -365,6 +377,10 @@ def test_lead_settings_validated():
                    "yclid", "fbclid", "ym_uid", "client_id", "referrer", "page_url"]
     doc["channels"][form]["field_map"] = {f: "f_" + f for f in every_field}
     doc["channels"][form]["honeypot"] = "f_website"
+    doc["channels"][tilda]["field_map"] = {
+        f: "F" + f for f in ["name", "phone", "email", "comment", "service", "clinic_id",
+                             "clinic", "consent", "form_id", "utm_source", "gclid", "ym_uid",
+                             "page_url"]}
     doc["channels"][tg]["bot_username"] = "ClinicFlow_Demo_Bot"
     p = ctl("apply", "-f", write_json(doc, "leads-all.json"))
     assert "applied" in p.stdout, p.stdout
