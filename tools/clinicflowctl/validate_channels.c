@@ -31,7 +31,7 @@ static const struct provider_spec providers[] = {
     {"messenger", "vk", {"secret"}, {"confirmation"}},
     {"messenger", "viber", {"auth_token"}, {NULL}},
     {"messenger", "instagram", {"app_secret", "verify_token"}, {"access_token"}},
-    {"messenger", "email", {"url_token"}, {NULL}},
+    {"messenger", "email", {"signing_key"}, {NULL}},
     {"form", "tilda", {"url_token"}, {"api_key"}},
     {"form", "cf7", {"url_token"}, {NULL}},
     {"form", "jivo", {"url_token"}, {NULL}},
