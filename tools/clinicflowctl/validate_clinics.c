@@ -50,10 +50,20 @@ static int check_holidays(struct vctx *v, const char *path, const json_t *j_arr)
 
 int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
 {
-    static const char *const allowed[] = {
-        "id",       "name",      "address",         "timezone",      "working_hours",
-        "holidays", "languages", "calling_windows", "default_phone", "cors_origins",
-        NULL};
+    static const char *const allowed[] = {"id",
+                                          "name",
+                                          "address",
+                                          "timezone",
+                                          "working_hours",
+                                          "holidays",
+                                          "languages",
+                                          "calling_windows",
+                                          "default_phone",
+                                          "cors_origins",
+                                          "lead_response_due_s",
+                                          "lead_merge_window_s",
+                                          "lead_webhook",
+                                          NULL};
     const char *id, *s;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -111,7 +121,7 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
     if (j_val && (rc = ctl_check_string_array(v, child, j_val, ctl_valid_origin,
                                               "an origin like \"https://clinic.example\"", 0)) != 0)
         return rc;
-    return 0;
+    return ctl_check_clinic_leads(v, path, j_clinic);
 }
 
 int ctl_check_clinic_ref(struct vctx *v, const char *path, const char *clinic_id)
