@@ -18,6 +18,7 @@ import time
 import urllib.parse
 import uuid
 
+import cfstack
 from common import (FORM, RAW, TEST_CHANNELS, contact_key, demo_network, error_of, hook_path,
                     run_tests)
 
@@ -108,9 +109,12 @@ def unauthorized(stack, *args, **kwargs):
 
 
 def raw_by_id(stack):
-    """Every fact on leads.raw by id: a list per id (a retry adds a copy)."""
+    """Every fact on leads.raw by id: a list per id (a retry adds a copy),
+    each checked against the topic's contract (proto/schemas)."""
     out = {}
-    for f in stack.raw_facts():
+    for m in cfstack.TopicReader(stack.broker.bootstrap, RAW, validate=True).read():
+        f = json.loads(m["payload"])
+        f["_key"] = m["key"]
         out.setdefault(f["id"], []).append(f)
     return out
 
