@@ -42,6 +42,25 @@ TEST_CHANNELS = [
         "field_map": {"name": "your-name", "phone": "your-tel", "comment": "your-message"},
     },
 ]
+# A channel per provider with test credentials (test_channels.py signs its
+# requests with them), spread over the clinics.
+TEST_CHANNELS += [
+    {"id": "it-" + p, "kind": kind, "provider": p, "clinic_id": clinic, "credentials": cred}
+    for p, kind, clinic, cred in (
+        ("tilda", "form", "demo-north", {"url_token": "it-tilda-url-token-0001"}),
+        ("cf7", "form", "demo-south", {"url_token": "it-cf7-url-token-0001"}),
+        ("jivo", "form", "demo-center", {"url_token": "it-jivo-url-token-0001"}),
+        ("email", "messenger", "demo-north", {"signing_key": "it-email-signing-key-0001"}),
+        ("telegram", "messenger", "demo-south", {"secret_token": "it-telegram-secret-0001"}),
+        ("whatsapp", "messenger", "demo-center",
+         {"app_secret": "it-whatsapp-app-secret-0001", "verify_token": "it-wa-verify-0001"}),
+        ("instagram", "messenger", "demo-north",
+         {"app_secret": "it-instagram-app-secret-0001", "verify_token": "it-ig-verify-0001"}),
+        ("vk", "messenger", "demo-south",
+         {"secret": "it-vk-secret-0001", "confirmation": "it-vk-confirm-01"}),
+        ("viber", "messenger", "demo-center", {"auth_token": "it-viber-auth-token-0001"}),
+    )
+]
 
 # A second network (B) applied beside the demo one, for the walls between
 # tenants: one clinic, one form channel.
