@@ -60,11 +60,18 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
 
     *out = NULL;
     int rc = cf_pg_exec(conn,
-                        "SELECT l.doc::text FROM leads.leads l"
-                        " WHERE l.network_id = $1 AND l.status = 'open' AND l.lead_id IN"
-                        " (SELECT c.lead_id FROM leads.lead_contacts c WHERE c.network_id = $1"
-                        " AND c.contact_key IN (SELECT jsonb_array_elements_text($2::jsonb)))"
-                        " ORDER BY l.last_message_at DESC, l.lead_id LIMIT 1 FOR UPDATE",
+                        /* from the request's few keys through lead_contacts' index to
+                         * the leads by their primary key. No condition on the leads'
+                         * own network (their contacts have it): on a table without
+                         * statistics yet (a fresh schema, a batch filling it) that
+                         * condition looked selective and the plan walked every open
+                         * lead of the network for each request */
+                        "SELECT l.doc::text FROM leads.lead_contacts c"
+                        " JOIN leads.leads l ON l.lead_id = c.lead_id"
+                        " WHERE c.network_id = $1 AND c.contact_key = ANY(ARRAY("
+                        "SELECT jsonb_array_elements_text($2::jsonb)))"
+                        " AND l.status = 'open'"
+                        " ORDER BY l.last_message_at DESC, l.lead_id LIMIT 1 FOR UPDATE OF l",
                         2, params, &res, errbuf, errbuf_size);
     if (rc == 0)
         rc = one_doc(res, out, errbuf, errbuf_size);
@@ -191,7 +198,8 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
         conn,
         "UPDATE leads.leads SET doc = (doc - 'contact' - 'text' - 'subject' - 'text_truncated')"
         " || '{\"erased\": true}'::jsonb, updated_at = now()"
-        " WHERE doc->>'patient_id' = $1 OR lead_id IN (SELECT c.lead_id"
+        " WHERE lead_id IN (SELECT p.lead_id FROM leads.leads p WHERE p.doc->>'patient_id' = $1"
+        " UNION SELECT c.lead_id"
         " FROM leads.lead_contacts c JOIN jsonb_to_recordset($2::jsonb) AS q(n text, k text)"
         " ON c.network_id = q.n AND c.contact_key = q.k)",
         2, params, NULL, errbuf, errbuf_size);
