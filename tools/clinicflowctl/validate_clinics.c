@@ -50,10 +50,18 @@ static int check_holidays(struct vctx *v, const char *path, const json_t *j_arr)
 
 int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
 {
-    static const char *const allowed[] = {
-        "id",       "name",      "address",         "timezone",      "working_hours",
-        "holidays", "languages", "calling_windows", "default_phone", "cors_origins",
-        NULL};
+    static const char *const allowed[] = {"id",
+                                          "name",
+                                          "address",
+                                          "timezone",
+                                          "working_hours",
+                                          "holidays",
+                                          "languages",
+                                          "calling_windows",
+                                          "default_phone",
+                                          "cors_origins",
+                                          "lead_response_due_s",
+                                          NULL};
     const char *id, *s;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -110,6 +118,9 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
     ctl_path_key(child, path, "cors_origins");
     if (j_val && (rc = ctl_check_string_array(v, child, j_val, ctl_valid_origin,
                                               "an origin like \"https://clinic.example\"", 0)) != 0)
+        return rc;
+    /* leads: a respond task's due time in working seconds, a year at most */
+    if ((rc = ctl_int_member(v, path, j_clinic, "lead_response_due_s", 1, 31536000)) != 0)
         return rc;
     return 0;
 }

@@ -1,0 +1,1 @@
+cf_integration_test(leads.tasks leads/test_tasks.py)
