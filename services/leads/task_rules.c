@@ -140,7 +140,9 @@ int64_t leads_task_closed_at(enum leads_task_input input, const json_t *j_data, 
 
 int leads_task_doc_ok(const json_t *j_task)
 {
-    return cf_uuid_valid(json_string_value(json_object_get(j_task, "task_id"))) &&
+    const char *kind = json_string_value(json_object_get(j_task, "kind"));
+    return kind && (strcmp(kind, "respond") == 0 || strcmp(kind, "callback") == 0) &&
+           cf_uuid_valid(json_string_value(json_object_get(j_task, "task_id"))) &&
            cf_uuid_valid(json_string_value(json_object_get(j_task, "lead_id"))) &&
            cf_time_json_get(j_task, "opened_at") >= 0 && cf_time_json_get(j_task, "due_at") >= 0;
 }

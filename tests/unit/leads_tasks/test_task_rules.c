@@ -232,6 +232,10 @@ static void test_task_and_close(void)
     json_object_del(j_broken, "lead_id");
     CHECK(!leads_task_doc_ok(j_broken));
     json_decref(j_broken);
+    j_broken = json_deep_copy(j_task);
+    json_object_set_new(j_broken, "kind", json_string("reminder"));
+    CHECK(!leads_task_doc_ok(j_broken));
+    json_decref(j_broken);
     json_decref(j_task);
     json_decref(j_lead);
 }
