@@ -8,22 +8,16 @@ leads.raw. The lead events are produced to leads.v1 as the fold emits
 them (proto/README.md), and the call events to calls.v1 as the calls
 service does; times are event times, so the due times are computed apart
 from our code (zoneinfo over the system's zone files)."""
-import copy
-import hashlib
-import hmac
 import json
 import os
 import tempfile
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import cfstack
+from common import LEADS, RAW, TASKS, Stack, apply_doc, contact_key, test_network, wait_until
 
-LEADS = "clinicflow.leads.v1"
-RAW = "clinicflow.leads.raw.v1"
-TASKS = "clinicflow.tasks.v1"
 CALLS = "clinicflow.calls.v1"
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 ALL_DAY = ["00:00-24:00"]
@@ -31,10 +25,10 @@ DUE_S = 3  # the always-open clinic's lead_response_due_s
 
 
 def network():
-    """The demo network with an always-open clinic answering in DUE_S
-    seconds (the breaches) and one in New York open on weekdays (the due
-    times in working hours)."""
-    doc = cfstack.demo_network()
+    """The leads tests' network with an always-open clinic answering in
+    DUE_S seconds (the breaches) and one in New York open on weekdays (the
+    due times in working hours)."""
+    doc = test_network()
     doc["clinics"][0]["working_hours"] = {d: ALL_DAY for d in
                                           ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
     doc["clinics"][0]["holidays"] = []
@@ -51,72 +45,39 @@ def iso(dt):
         dt.microsecond // 1000)
 
 
-def key_of(e164):
-    return hmac.new(cfstack.demo_network()["secret"].encode(), e164.encode(),
-                    hashlib.sha256).hexdigest()
-
-
 def uuid5(*parts):
     return str(uuid.uuid5(NS, "\x1f".join(parts)))
 
 
-class Stack:
-    """A database with the test network, a devbroker and clinicflow-leads."""
+def tasks_stack(instances):
+    """The leads Stack with this test's network applied before its
+    instances start, sweeping every 200 ms."""
+    stack = Stack(instances=0)
+    apply_doc(stack.dsn, network())
+    stack.network_id = network()["id"]
+    stack.services = [stack.start_service({"CLINICFLOW_LEADS_SWEEP_INTERVAL_MS": "200"})
+                      for _ in range(instances)]
+    stack.svc = stack.services[0]
+    return stack
 
-    def __init__(self, instances=1):
-        self.test_env = cfstack.env()
-        self.dsn = cfstack.new_database(self.test_env["pg_dsn"])
-        self.net = network()
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(self.net, f)
-            path = f.name
-        try:
-            cfstack.clinicflowctl(self.dsn, "migrate")
-            cfstack.clinicflowctl(self.dsn, "apply", "-f", path)
-        finally:
-            os.unlink(path)
-        self.network_id = self.net["id"]
-        self.broker = cfstack.Devbroker()
-        self.services = [self.start_service() for _ in range(instances)]
 
-    def start_service(self):
-        svc = cfstack.Service("leads", {
-            "CLINICFLOW_PG_DSN": self.dsn,
-            "CLINICFLOW_KAFKA_BROKERS": self.broker.bootstrap,
-            "CLINICFLOW_REDIS_URL": self.test_env["redis_url"],
-            "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
-            "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
-            "CLINICFLOW_LEADS_SWEEP_INTERVAL_MS": "200",
-        })
-        svc.start()
-        return svc
+def produce(stack, topic, key, ev):
+    cfstack.produce(stack.broker.bootstrap, topic, key, json.dumps(ev).encode())
 
-    def close(self):
-        try:
-            for svc in self.services:
-                svc.stop()
-        finally:
-            self.broker.stop()
 
-    def reader(self, topic, validate=True):
-        return cfstack.TopicReader(self.broker.bootstrap, topic, validate=validate)
+def wait_consumed(stack, group, topic, timeout=60):
+    """Until the group has committed every message now on topic."""
+    ends = {}
+    for m in stack.reader(topic, validate=False).read():
+        ends[m["partition"]] = max(ends.get(m["partition"], 0), m["offset"] + 1)
 
-    def produce(self, topic, key, ev):
-        cfstack.produce(self.broker.bootstrap, topic, key, json.dumps(ev).encode())
+    def reached():
+        stored = dict((int(p), int(o)) for p, o in stack.sql(
+            "SELECT partition, next_offset FROM leads.consumer_offsets"
+            " WHERE group_id = '%s' AND topic = '%s'" % (group, topic)))
+        return all(stored.get(p, 0) >= end for p, end in ends.items())
 
-    def wait_consumed(self, group, topic, timeout=60):
-        """Until the group has committed every message now on topic."""
-        ends = {}
-        for m in self.reader(topic, validate=False).read():
-            ends[m["partition"]] = max(ends.get(m["partition"], 0), m["offset"] + 1)
-
-        def reached():
-            stored = dict((int(p), int(o)) for p, o in cfstack.psql(
-                self.dsn, "SELECT partition, next_offset FROM leads.consumer_offsets"
-                " WHERE group_id = '%s' AND topic = '%s'" % (group, topic)))
-            return all(stored.get(p, 0) >= end for p, end in ends.items())
-
-        cfstack.wait_until(reached, timeout, "%s to reach the end of %s" % (group, topic))
+    wait_until(reached, timeout, "%s to reach the end of %s" % (group, topic))
 
 
 def envelope(stack, etype, subject, at, data, clinic_id, source="/clinicflow/leads/fold"):
@@ -133,7 +94,7 @@ def new_lead(stack, clinic, received, provider="generic", phone=True):
     contact = {"name": "Anna"}
     if phone:
         contact["phone"] = {"raw": e164, "kind": "e164", "e164": e164}
-        ckey = key_of(e164)
+        ckey = contact_key(e164)
         keys = {"phone": ckey}
     else:
         contact["handle"] = "@anna"
@@ -146,13 +107,13 @@ def new_lead(stack, clinic, received, provider="generic", phone=True):
             "received_at": iso(received), "status": "open", "e164": e164}
     ev = envelope(stack, "clinicflow.lead.received", lead_id, received,
                   {k: v for k, v in data.items() if k != "e164"}, clinic)
-    stack.produce(LEADS, lead_id, ev)
+    produce(stack, LEADS, lead_id, ev)
     return data
 
 
 def lead_event(stack, lead, etype, at, **data):
     body = {"lead_id": lead["lead_id"], "contact_key": lead["contact_key"], **data}
-    stack.produce(LEADS, lead["lead_id"],
+    produce(stack, LEADS, lead["lead_id"],
                   envelope(stack, etype, lead["lead_id"], at, body, lead["clinic_id"]))
 
 
@@ -173,7 +134,7 @@ def wait_tasks(stack, lead_id, etype, count, timeout=60):
         found[:] = [e for e in task_events(stack, lead_id) if e["type"] == etype]
         return len(found) >= count
 
-    cfstack.wait_until(seen, timeout, "%d %s for lead %s" % (count, etype, lead_id))
+    wait_until(seen, timeout, "%d %s for lead %s" % (count, etype, lead_id))
     return found
 
 
@@ -184,7 +145,7 @@ def breaches(stack, lead_id):
 
 
 def wait_breach(stack, lead_id, timeout=60):
-    cfstack.wait_until(lambda: breaches(stack, lead_id), timeout, "a breach of lead " + lead_id)
+    wait_until(lambda: breaches(stack, lead_id), timeout, "a breach of lead " + lead_id)
     return breaches(stack, lead_id)
 
 
@@ -215,9 +176,9 @@ def test_due_in_working_hours_merge_and_response_on_time(stack):
                merged_at=iso(received + timedelta(hours=1)), provider="telegram",
                channel="tg-bot", messages=2, contact_keys={"phone": lead["contact_key"],
                                                            "messenger": "m-" + lead["lead_id"]})
-    stack.wait_consumed("clinicflow-leads-tasks", LEADS)
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
     assert len(task_events(stack, lead["lead_id"])) == 2
-    rows = cfstack.psql(stack.dsn, "SELECT kind, status, due_at = '%s'::timestamptz,"
+    rows = stack.sql("SELECT kind, status, due_at = '%s'::timestamptz,"
                         " 'm-%s' = ANY(contact_keys) FROM leads.tasks WHERE lead_id = '%s'"
                         " ORDER BY kind" % (respond["due_at"], lead["lead_id"], lead["lead_id"]))
     assert rows == [["callback", "open", "f", "t"], ["respond", "open", "t", "t"]], rows
@@ -249,7 +210,7 @@ def test_messenger_lead_and_outcome(stack):
                status="booked")
     closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)[0]["data"]
     assert closed["closed_by"] == "status" and closed["on_time"] is False, closed
-    stack.wait_consumed("clinicflow-leads-tasks", LEADS)
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
     kinds = [e["data"]["kind"] for e in task_events(stack, lead["lead_id"])]
     assert kinds == ["respond", "respond"], kinds
     assert [e["data"]["kind"] for e in task_events(stack, nophone["lead_id"])] == ["respond"]
@@ -275,7 +236,7 @@ def test_breach_once_with_two_instances(stack):
     wait_breach(stack, last["lead_id"])
     for lead in leads + [last]:
         assert len(breaches(stack, lead["lead_id"])) == 1, lead
-    rows = cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.tasks WHERE status = 'open'"
+    rows = stack.sql("SELECT count(*) FROM leads.tasks WHERE status = 'open'"
                         " AND breached_at IS NOT NULL AND kind = 'respond'")
     assert int(rows[0][0]) == len(leads) + 1, rows
     # a late answer closes the task late, and breaches nothing again
@@ -284,7 +245,7 @@ def test_breach_once_with_two_instances(stack):
     lead_event(stack, lead, "clinicflow.lead.responded", now, responded_at=iso(now), via="vk")
     closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)[0]["data"]
     assert closed["on_time"] is False, closed
-    stack.wait_consumed("clinicflow-leads-tasks", LEADS)
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
     assert len(breaches(stack, lead["lead_id"])) == 1
 
 
@@ -298,7 +259,7 @@ def test_answered_late_before_the_sweep(stack):
     lead_event(stack, lead, "clinicflow.lead.responded", now, responded_at=iso(now), via="vk")
     wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)
     b = wait_breach(stack, lead["lead_id"])
-    stack.wait_consumed("clinicflow-leads-tasks", LEADS)
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
     later = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
     wait_breach(stack, later["lead_id"])
     assert len(breaches(stack, lead["lead_id"])) == 1, b
@@ -317,7 +278,7 @@ def call_event(stack, e164, answered, direction="outbound", outcome="answered", 
     data = {"call_id": call_id, "clinic_id": "demo-north", "direction": direction,
             "status": "ended", "caller": clinic_line if direction == "outbound" else party,
             "called": party if direction == "outbound" else clinic_line,
-            "contact_key": key_of(e164), "started_at": iso(answered - timedelta(seconds=10)),
+            "contact_key": contact_key(e164), "started_at": iso(answered - timedelta(seconds=10)),
             "ended_at": iso(answered + timedelta(seconds=60)), "outcome": outcome,
             "agent_id": "op-7", "provider": "generic", "provider_call_id": "pbx-" + call_id,
             "facts": 2}
@@ -326,7 +287,7 @@ def call_event(stack, e164, answered, direction="outbound", outcome="answered", 
         data["talk_seconds"] = 60
     ev = envelope(stack, "clinicflow.call." + etype, call_id, answered + timedelta(seconds=60),
                   data, "demo-north", source="/clinicflow/calls/fold")
-    stack.produce(CALLS, call_id, ev)
+    produce(stack, CALLS, call_id, ev)
     return call_id
 
 
@@ -350,13 +311,13 @@ def test_answered_call_is_the_response(stack):
     call_event(stack, lead["e164"], received + timedelta(minutes=1), direction="inbound",
                outcome="missed")
     call_event(stack, "+79990000000", received + timedelta(minutes=1))
-    stack.wait_consumed("clinicflow-leads-calls", CALLS)
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
     assert response_facts(stack, ckey) == []
     # The clinic calls back and someone answers: the response, once per call
     # however many of its events come.
     answered = received + timedelta(minutes=4)
     call_id = call_event(stack, lead["e164"], answered)
-    cfstack.wait_until(lambda: response_facts(stack, ckey), 60, "the call's response fact")
+    wait_until(lambda: response_facts(stack, ckey), 60, "the call's response fact")
     facts = response_facts(stack, ckey)
     fact = facts[0]
     assert fact["type"] == "clinicflow.lead.reported", fact
@@ -369,7 +330,7 @@ def test_answered_call_is_the_response(stack):
     # the same call again (a later call.updated, before the lead's tasks
     # closed): the same fact, by its id
     call_event_again(stack, lead["e164"], answered, call_id)
-    stack.wait_consumed("clinicflow-leads-calls", CALLS)
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
     assert {f["id"] for f in response_facts(stack, ckey)} == {fact["id"]}
 
 
@@ -389,7 +350,7 @@ def test_invalid_due_time_refused():
 
 
 if __name__ == "__main__":
-    s = Stack(instances=2)
+    s = tasks_stack(2)
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_due_in_working_hours_merge_and_response_on_time,
