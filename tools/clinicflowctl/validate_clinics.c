@@ -61,6 +61,8 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
                                           "default_phone",
                                           "cors_origins",
                                           "lead_response_due_s",
+                                          "lead_merge_window_s",
+                                          "lead_webhook",
                                           NULL};
     const char *id, *s;
     json_t *j_val;
@@ -119,10 +121,7 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
     if (j_val && (rc = ctl_check_string_array(v, child, j_val, ctl_valid_origin,
                                               "an origin like \"https://clinic.example\"", 0)) != 0)
         return rc;
-    /* leads: a respond task's due time in working seconds, a year at most */
-    if ((rc = ctl_int_member(v, path, j_clinic, "lead_response_due_s", 1, 31536000)) != 0)
-        return rc;
-    return 0;
+    return ctl_check_clinic_leads(v, path, j_clinic);
 }
 
 int ctl_check_clinic_ref(struct vctx *v, const char *path, const char *clinic_id)

@@ -16,7 +16,9 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import cfstack
-from common import LEADS, RAW, TASKS, Stack, apply_doc, contact_key, test_network, wait_until
+import contract
+from common import (LEADS, MAPPED_TOKEN, RAW, TASKS, Stack, apply_doc, contact_key, test_network,
+                    wait_until)
 
 CALLS = "clinicflow.calls.v1"
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
@@ -138,10 +140,22 @@ def wait_tasks(stack, lead_id, etype, count, timeout=60):
     return found
 
 
+def lead_events(stack):
+    """Every event on leads.v1, as it is (this test writes lead events of
+    its own there)."""
+    return [json.loads(m["payload"]) for m in stack.reader(LEADS, validate=False).read()]
+
+
 def breaches(stack, lead_id):
-    return [json.loads(m["payload"]) for m in stack.reader(LEADS, validate=False).read()
-            if m["key"] == lead_id
-            and json.loads(m["payload"])["type"] == "clinicflow.lead.sla_breached"]
+    """The lead's lead.sla_breached events, each checked against its schema
+    (the lead events this test writes itself are read as they are)."""
+    out = []
+    for m in stack.reader(LEADS, validate=False).read():
+        if m["key"] == lead_id and json.loads(m["payload"])["type"] == \
+                "clinicflow.lead.sla_breached":
+            contract.validate_message(LEADS, m["key"], m["payload"])
+            out.append(json.loads(m["payload"]))
+    return out
 
 
 def wait_breach(stack, lead_id, timeout=60):
@@ -334,6 +348,46 @@ def test_answered_call_is_the_response(stack):
     assert {f["id"] for f in response_facts(stack, ckey)} == {fact["id"]}
 
 
+def test_form_to_call_response_end_to_end(stack):
+    # A site form through our form endpoint (the fold makes the lead), then
+    # the clinic calls back and someone answers: the fold takes the call
+    # as the lead's response and both tasks close. New York: the clinic
+    # is closed now or due 10 working minutes on, so the answer is on time.
+    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    ckey = contact_key(e164)
+    st, _, reply = stack.post_form("it-mapped", {"your-name": "Olga", "your-tel": e164,
+                                                 "your-message": "braces"}, token=MAPPED_TOKEN)
+    assert 200 <= st < 300, (st, reply)
+    found = []
+
+    def received():
+        found[:] = [e for e in lead_events(stack) if e["type"] == "clinicflow.lead.received"
+                    and e["data"].get("contact_key") == ckey]
+        return bool(found)
+
+    wait_until(received, 60, "the form's lead.received")
+    lead_id = found[0]["subject"]
+    opened = wait_tasks(stack, lead_id, "clinicflow.task.opened", 2)
+    assert {e["data"]["kind"] for e in opened} == {"respond", "callback"}, opened
+    now = datetime.now(timezone.utc)
+    call_id = call_event(stack, e164, now)
+    responded = []
+
+    def answered():
+        responded[:] = [e for e in lead_events(stack) if e["subject"] == lead_id
+                        and e["type"] == "clinicflow.lead.responded"]
+        return bool(responded)
+
+    wait_until(answered, 60, "lead.responded for the call")
+    assert responded[0]["data"]["via"] == "call", responded
+    closed = wait_tasks(stack, lead_id, "clinicflow.task.closed", 2)
+    for ev in closed:
+        d = ev["data"]
+        assert d["closed_by"] == "response" and d["on_time"] is True, d
+        assert d["closed_at"] == iso(now), d
+    assert [f["data"]["call_id"] for f in response_facts(stack, ckey)] == [call_id]
+
+
 def test_invalid_due_time_refused():
     dsn = cfstack.new_database(cfstack.env()["pg_dsn"])
     doc = network()
@@ -358,6 +412,7 @@ if __name__ == "__main__":
             test_breach_once_with_two_instances,
             test_answered_late_before_the_sweep,
             test_answered_call_is_the_response,
+            test_form_to_call_response_end_to_end,
         )] + [test_invalid_due_time_refused], exit=False)
     finally:
         s.close()
