@@ -165,9 +165,14 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
      * which also stages their events */
     *out = json_array();
     int rc = cf_pg_exec(conn,
-                        "WITH due AS (SELECT task_id FROM leads.tasks WHERE kind = 'respond'"
-                        " AND status = 'open' AND breached_at IS NULL AND due_at <= $1::timestamptz"
-                        " ORDER BY due_at LIMIT $2::int FOR UPDATE SKIP LOCKED)"
+                        "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
+                        " AND d.status = 'open' AND d.breached_at IS NULL"
+                        " AND d.due_at <= $1::timestamptz"
+                        /* answered (or closed) in time by the fold's record, the
+                         * lead.responded still on its way to the tasks consumer */
+                        " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
+                        " AND (l.responded_at <= d.due_at OR l.closed_at <= d.due_at))"
+                        " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
                         " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
                         " FROM due WHERE t.task_id = due.task_id"
                         " RETURNING t.doc::text, t.channel, t.provider, t.network_id",

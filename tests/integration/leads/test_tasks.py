@@ -280,6 +280,25 @@ def test_answered_late_before_the_sweep(stack):
     assert b[0]["time"] == iso(received + timedelta(seconds=DUE_S)), b
 
 
+def test_answered_in_time_by_the_folds_record_is_not_breached(stack):
+    # The fold has stored the lead answered before its due time, and its
+    # lead.responded has not reached the tasks yet (here: never): the
+    # sweeper does not breach it. Its twin with no answer is breached.
+    received = datetime.now(timezone.utc)
+    answered = new_lead(stack, "demo-center", received, provider="telegram")
+    unanswered = new_lead(stack, "demo-center", received, provider="telegram")
+    stack.sql("INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
+              " status, contact_key, received_at, last_message_at, messages, responded_at, via,"
+              " doc) VALUES ('%s', '%s', 'demo-center', 'telegram', 'tg-bot', 'open', '%s',"
+              " '%s', '%s', 1, '%s', 'telegram', '{}')"
+              % (answered["lead_id"], stack.network_id, answered["contact_key"],
+                 iso(received), iso(received), iso(received + timedelta(seconds=1))))
+    wait_breach(stack, unanswered["lead_id"])
+    later = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
+    wait_breach(stack, later["lead_id"])
+    assert breaches(stack, answered["lead_id"]) == []
+
+
 def call_event_again(stack, e164, answered, call_id):
     return call_event(stack, e164, answered, etype="updated", call_id=call_id)
 
@@ -411,6 +430,7 @@ if __name__ == "__main__":
             test_messenger_lead_and_outcome,
             test_breach_once_with_two_instances,
             test_answered_late_before_the_sweep,
+            test_answered_in_time_by_the_folds_record_is_not_breached,
             test_answered_call_is_the_response,
             test_form_to_call_response_end_to_end,
         )] + [test_invalid_due_time_refused], exit=False)
