@@ -73,7 +73,9 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          "the lead (a clinic's lead_response_due_s wins)",
          NULL},
         {"CLINICFLOW_LEADS_CALLBACK_DUE_S", CF_CONF_INT, "900", &cfg->callback_due_s, 1, 604800, 0,
-         "a form lead with a phone opens a callback task due this many seconds after it", NULL},
+         "a form lead with a phone opens a callback task due this many seconds of the clinic's "
+         "working hours after it",
+         NULL},
         {"CLINICFLOW_LEADS_SWEEP_INTERVAL_MS", CF_CONF_INT, "1000", &cfg->sweep_interval_ms, 10,
          3600000, 0, "how often the sweeper looks for leads past their response due time", NULL},
         {"CLINICFLOW_LEADS_NOTIFY_TIMEOUT_MS", CF_CONF_INT, "5000", &cfg->notify_timeout_ms, 100,

@@ -1,7 +1,126 @@
-/* sweeper.c: breached leads: not written yet. */
-#include "leads.h"
+/*
+ * The SLA sweeper: a worker (any number of instances run it) that emits
+ * lead.sla_breached once per lead whose respond task is still open past
+ * its due time, and relays what it staged. Each sweep takes the overdue,
+ * unreported respond tasks with FOR UPDATE SKIP LOCKED, marks their
+ * breach (breached_at) and stages the events in leads.outbox in the same
+ * transaction: a task another instance (or the tasks consumer closing it)
+ * holds is skipped, and one marked is never taken again, so a breach is
+ * decided once. The events are produced after the commit, and again until
+ * Kafka has them (cf_outbox_relay), with ids from the lead id: a relay
+ * retried after a failure repeats the same event. Due times were fixed in
+ * the clinic's working hours when the task opened (tasks.c); the sweeper
+ * compares them with the wall clock.
+ */
+#include "tasks.h"
 
-void leads_sweeper(void *ctx)
+#include <stdlib.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/outbox.h"
+#include "common/pg.h"
+#include "common/topics.h"
+
+#define SWEEP_BATCH 100
+
+/* One transaction: up to a batch of breaches decided and staged. Returns
+ * how many, or an error (nothing decided). */
+static int sweep_once(PGconn *conn, char *errbuf, size_t errbuf_size)
 {
-    (void)ctx;
+    json_t *j_due = NULL;
+    struct cf_outbox *out = cf_outbox_new();
+    size_t i;
+    json_t *j_item;
+
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = leads_tasks_take_breached(conn, cf_time_now_ms(), SWEEP_BATCH, &j_due, errbuf,
+                                       errbuf_size);
+    json_array_foreach(j_due, i, j_item)
+    {
+        if (rc != 0)
+            break;
+        const json_t *j_row = json_object_get(j_item, "row");
+        struct cf_event ev;
+        /* the event's time is the due time: the consumer, closing a task
+         * late before a sweep, tells the same event */
+        leads_task_breach_event(&ev, j_row,
+                                json_string_value(json_object_get(j_item, "network_id")),
+                                cf_time_json_get(j_row, "due_at"));
+        cf_outbox_add(out, CF_TOPIC_LEADS, ev.subject, &ev);
+        cf_event_clear(&ev);
+    }
+    if (rc == 0)
+        rc = cf_outbox_stage(conn, "leads", out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_commit(conn, errbuf, errbuf_size);
+    else
+        cf_pg_rollback(conn);
+    const int n = (int)out->n;
+    cf_outbox_free(out);
+    json_decref(j_due);
+    return rc == 0 ? n : rc;
+}
+
+/* Produces what the sweeps staged: this one's, and any an earlier sweep
+ * here or elsewhere could not produce (Kafka was down, the process died
+ * after its commit). */
+static void relay_outbox(struct leads_ctx *ctx, PGconn *conn)
+{
+    char errbuf[256];
+    int n;
+    while ((n = cf_outbox_relay(ctx->svc->producer, conn, "leads", 100, errbuf, sizeof(errbuf))) ==
+           100)
+        ;
+    if (n < 0)
+        cf_warn("sla sweeper: breaches staged, not yet produced: %s", errbuf);
+}
+
+/* What is still staged (a gauge). */
+static void count_staged(PGconn *conn)
+{
+    char errbuf[256];
+    PGresult *res = NULL;
+    if (cf_pg_exec(conn, "SELECT count(*) FROM leads.outbox", 0, NULL, &res, errbuf,
+                   sizeof(errbuf)) == 0)
+        cf_metrics_set("clinicflow_leads_outbox_pending", "", strtod(PQgetvalue(res, 0, 0), NULL));
+    PQclear(res);
+}
+
+void leads_sweeper(void *vctx)
+{
+    struct leads_ctx *ctx = vctx;
+    char errbuf[256];
+
+    cf_metrics_describe("clinicflow_leads_sla_breached_total", "counter",
+                        "Leads whose respond task passed its due time unanswered, reported by "
+                        "the sweeper");
+    cf_metrics_describe("clinicflow_leads_outbox_pending", "gauge",
+                        "Breaches the sweeper decided and committed that Kafka has not "
+                        "acknowledged yet (one table for all instances: each reports it)");
+    while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
+        PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
+        if (!conn) {
+            cf_warn("sla sweeper: %s", errbuf);
+            continue;
+        }
+        int n, total = 0;
+        while ((n = sweep_once(conn, errbuf, sizeof(errbuf))) > 0) {
+            total += n;
+            relay_outbox(ctx, conn); /* out at once, not after the whole backlog */
+            if (n < SWEEP_BATCH)
+                break;
+        }
+        if (n < 0)
+            cf_warn("sla sweeper: %s", errbuf);
+        relay_outbox(ctx, conn);
+        count_staged(conn);
+        if (total > 0) {
+            cf_metrics_add("clinicflow_leads_sla_breached_total", "", total);
+            cf_info("sla sweeper reported %d breached leads", total);
+        }
+        cf_pg_pool_release(ctx->svc->pg, conn);
+    }
 }

@@ -1,17 +1,199 @@
-/* tasks.c: leads.v1 -> respond and callback tasks -> tasks.v1: not written yet (it applies
- * nothing). */
-#include "leads.h"
+/*
+ * Leads become work (proto/README.md). A consumer of our own leads.v1
+ * keeps each lead's tasks in leads.tasks and tells clinicflow.tasks.v1:
+ *
+ *   - lead.received opens a `respond` task, due the clinic's
+ *     lead_response_due_s (else CLINICFLOW_LEADS_RESPONSE_DUE_S) of its
+ *     working hours after the lead was received (a lead at 23:00 is due
+ *     that long after the next opening; common/time.h), and, for a form
+ *     (generic, tilda, cf7) that left a phone number, a `callback` task at
+ *     once, due CLINICFLOW_LEADS_CALLBACK_DUE_S of working time later
+ *     (task.opened each);
+ *   - lead.merged opens nothing and moves no due time: the person's new
+ *     request is the same lead; the contact keys it brings join the
+ *     lead's open tasks, so a call from a phone the lead gained answers it;
+ *   - lead.responded (the first response: a message, the events route, an
+ *     answered call) closes the lead's open tasks at the response's time,
+ *     on time or not against due_at (task.closed); lead.status_changed
+ *     (booked, lost, spam) closes them at its time;
+ *   - a respond task closed after its due time that the sweeper has not
+ *     reported yet (it runs every CLINICFLOW_LEADS_SWEEP_INTERVAL_MS) gets
+ *     its lead.sla_breached here, the sweeper's event with the same id and
+ *     time: the due time passed unanswered either way, and the row's
+ *     breached_at (taken under the row's lock) lets only one of the two
+ *     emit it.
+ *
+ * The rules are pure functions (task_rules.c); the statements are
+ * task_store.c; the sweeper is sweeper.c. Events of one lead are on one
+ * partition (keyed by lead id), so one runner applies them in order.
+ * Event ids: uuid5(input event id, "task.<verb>", task id); the task id is
+ * uuid5(network, "lead-task", kind, lead id).
+ */
+#include "tasks.h"
 
-int leads_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/netconf.h"
+#include "common/topics.h"
+
+static void emit_task(struct cf_outbox *out, const char *id_base, const char *verb,
+                      const json_t *j_task, const char *network_id, int64_t time_ms)
+{
+    struct cf_event ev;
+    leads_task_event(&ev, id_base, verb, j_task, network_id, time_ms);
+    cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
+    cf_event_clear(&ev);
+}
+
+/* Every contact key of the lead event j_data (contact_key and the values
+ * of contact_keys), as a new array. */
+static json_t *lead_keys(const json_t *j_data)
+{
+    json_t *j_keys = json_array();
+    const char *key;
+    json_t *j_val;
+    if (json_is_string(json_object_get(j_data, "contact_key")))
+        json_array_append(j_keys, json_object_get(j_data, "contact_key"));
+    json_object_foreach((json_t *)json_object_get(j_data, "contact_keys"), key, j_val)
+    {
+        if (json_is_string(j_val))
+            json_array_append(j_keys, j_val);
+    }
+    return j_keys;
+}
+
+/* The clinic's schedule into *h; 0 when it has one, -1 when it does not
+ * (unknown clinic, or hours that do not parse: wall-clock time then). */
+static int clinic_hours(struct leads_ctx *ctx, const char *network_id, const char *clinic_id,
+                        long *due_s, struct cf_time_hours *h)
+{
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    const struct cf_network *net = cf_netconf_network(snap, network_id);
+    const struct cf_clinic *clinic = net && clinic_id ? cf_netconf_clinic(net, clinic_id) : NULL;
+    char errbuf[256];
+    int rc = -1;
+
+    *due_s = leads_task_response_due_s(&ctx->cfg, clinic ? clinic->doc : NULL);
+    if (clinic && leads_task_hours(clinic->tz ? clinic->tz : net->tz, clinic->doc, h, errbuf,
+                                   sizeof(errbuf)) == 0)
+        rc = 0;
+    else if (clinic)
+        cf_warn("lead tasks: clinic %s: %s; due times in wall-clock time", clinic_id, errbuf);
+    cf_netconf_release(snap);
+    return rc;
+}
+
+static int open_task(PGconn *conn, const struct cf_event *ev, const char *kind, int64_t opened,
+                     int64_t due, const json_t *j_keys, struct cf_outbox *out, char *errbuf,
+                     size_t errbuf_size)
+{
+    json_t *j_task = leads_task_new(ev->networkid, kind, ev->data, opened, due);
+    int inserted = 0;
+    int rc = leads_tasks_insert(conn, ev->networkid, j_task,
+                                json_string_value(json_object_get(ev->data, "channel")),
+                                json_string_value(json_object_get(ev->data, "provider")), j_keys,
+                                &inserted, errbuf, errbuf_size);
+    if (rc == 0 && inserted)
+        emit_task(out, ev->id, "opened", j_task, ev->networkid, opened);
+    json_decref(j_task);
+    return rc;
+}
+
+static int on_received(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    const char *clinic_id = json_string_value(json_object_get(ev->data, "clinic_id"));
+    int64_t received = cf_time_json_get(ev->data, "received_at");
+    struct cf_time_hours hours;
+    long due_s = 0;
+
+    if (received < 0)
+        received = ev->time_ms;
+    if (!clinic_id)
+        clinic_id = ev->clinicid;
+    const int have_hours = clinic_hours(ctx, ev->networkid, clinic_id, &due_s, &hours) == 0;
+    const struct cf_time_hours *h = have_hours ? &hours : NULL;
+    json_t *j_keys = lead_keys(ev->data);
+
+    int rc = open_task(conn, ev, "respond", received, leads_task_due_at(h, received, due_s), j_keys,
+                       out, errbuf, errbuf_size);
+    if (rc == 0 && leads_task_wants_callback(ev->data))
+        rc = open_task(conn, ev, "callback", received,
+                       leads_task_due_at(h, received, ctx->cfg.callback_due_s), j_keys, out, errbuf,
+                       errbuf_size);
+    json_decref(j_keys);
+    if (have_hours)
+        cf_time_hours_free(&hours);
+    return rc;
+}
+
+/* lead.responded or lead.status_changed: the lead's open tasks close. */
+static int on_closing(PGconn *conn, const struct cf_event *ev, enum leads_task_input input,
+                      struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    const char *lead_id = json_string_value(json_object_get(ev->data, "lead_id"));
+    const int64_t closed = leads_task_closed_at(input, ev->data, ev->time_ms);
+    const char *call_id = json_string_value(json_object_get(ev->data, "call_id"));
+    json_t *j_open = NULL;
+    size_t i;
+    json_t *j_item;
+
+    int rc = leads_tasks_load_open(conn, lead_id, &j_open, errbuf, errbuf_size);
+    json_array_foreach(j_open, i, j_item)
+    {
+        if (rc != 0)
+            break;
+        json_t *j_task = json_object_get(j_item, "doc");
+        const int is_respond =
+            strcmp(json_string_value(json_object_get(j_task, "kind")), "respond") == 0;
+        const int64_t due = cf_time_json_get(j_task, "due_at");
+        /* closed late and not reported by the sweeper: its breach is told now */
+        const int breach =
+            is_respond && closed > due && !json_is_true(json_object_get(j_item, "breached"));
+        leads_task_close(j_task, closed, input == LEADS_TASK_RESPONDED ? "response" : "status",
+                         input == LEADS_TASK_RESPONDED && !is_respond ? call_id : NULL);
+        rc = leads_tasks_save(conn, j_task, breach, errbuf, errbuf_size);
+        if (rc != 0)
+            break;
+        if (breach) {
+            struct cf_event bev;
+            leads_task_breach_event(&bev, json_object_get(j_item, "row"), ev->networkid, due);
+            cf_outbox_add(out, CF_TOPIC_LEADS, bev.subject, &bev);
+            cf_event_clear(&bev);
+        }
+        emit_task(out, ev->id, "closed", j_task, ev->networkid, closed);
+    }
+    json_decref(j_open);
+    return rc;
+}
+
+int leads_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size)
 {
-    (void)ctx;
-    (void)conn;
-    (void)ev;
+    struct leads_ctx *ctx = vctx;
     (void)rkm;
-    (void)out;
-    (void)errbuf;
-    (void)errbuf_size;
+
+    const enum leads_task_input input =
+        ev ? leads_task_input(ev->type, ev->networkid, ev->data) : LEADS_TASK_IGNORE;
+    switch (input) {
+    case LEADS_TASK_RECEIVED:
+        return on_received(ctx, conn, ev, out, errbuf, errbuf_size);
+    case LEADS_TASK_MERGED: {
+        json_t *j_keys = lead_keys(ev->data);
+        int rc = leads_tasks_add_keys(conn, json_string_value(json_object_get(ev->data, "lead_id")),
+                                      j_keys, errbuf, errbuf_size);
+        json_decref(j_keys);
+        return rc;
+    }
+    case LEADS_TASK_RESPONDED:
+    case LEADS_TASK_STATUS:
+        return on_closing(conn, ev, input, out, errbuf, errbuf_size);
+    case LEADS_TASK_IGNORE:
+        break;
+    }
     return 0;
 }

@@ -292,3 +292,42 @@ int64_t cf_time_working_seconds(const struct cf_time_hours *h, int64_t a, int64_
     }
     return total / 1000;
 }
+
+int cf_time_add_working(const struct cf_time_hours *h, int64_t at, int64_t seconds, int64_t *out)
+{
+    if (!in_range(at) || seconds < 0 || seconds > (SECONDS_END - SECONDS_MIN))
+        return CF_ENOTFOUND;
+    int64_t left = seconds * 1000, cursor = at;
+    int64_t date = local_date(h, at) - 1;
+    /* Closed days in a row past which it never opens again: as in
+     * cf_time_next_open, the holidays plus a closed week, or up to the
+     * last extra date. */
+    const int64_t last_extra = h->n_extra > 0 ? h->extra[h->n_extra - 1].date : INT64_MIN;
+    int64_t closed_run = 0;
+
+    for (; date < SECONDS_END / DAY_S - 1; date++) {
+        const struct cf_time_day *day = day_of(h, date);
+        int64_t gained = 0;
+        for (int k = 0; k < day->n; k++) {
+            int64_t s, e;
+            span_utc(h, date, &day->spans[k], &s, &e);
+            /* the cursor keeps spans that meet (a night shift across
+             * midnight) or overlap (clocks going back) from counting twice */
+            if (s < cursor)
+                s = cursor;
+            if (e <= s)
+                continue;
+            if (e - s >= left) {
+                *out = s + left;
+                return 0;
+            }
+            left -= e - s;
+            gained += e - s;
+            cursor = e;
+        }
+        closed_run = gained > 0 ? 0 : closed_run + 1;
+        if (closed_run > 8 + (int64_t)h->n_holidays && date > last_extra)
+            return CF_ENOTFOUND;
+    }
+    return CF_ENOTFOUND;
+}

@@ -51,6 +51,9 @@ class Stack(common.Stack):
         super().__init__(instances=0, extra_env={
             "CLINICFLOW_LEADS_MERGE_WINDOW_S": "86400",  # the clinic's wins
             "CLINICFLOW_LEADS_WAIT_FOR_LEAD_S": str(WAIT_S),
+            # its leads are dated in the past: the SLA sweeper (test_tasks.py)
+            # would breach them; it waits this long before its first sweep
+            "CLINICFLOW_LEADS_SWEEP_INTERVAL_MS": "3600000",
         })
         net = common.test_network()
         next(c for c in net["clinics"] if c["id"] == CLINIC)["lead_merge_window_s"] = WINDOW_S

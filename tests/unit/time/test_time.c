@@ -315,6 +315,89 @@ static void test_open(void)
     cf_time_hours_free(&h);
 }
 
+/* Due times: seconds of open time after an instant (a lead's respond task). */
+static void test_add_working(void)
+{
+    struct cf_time_hours h;
+    CHECK_INT(hours("Europe/Moscow", clinic_week, "[\"2026-01-01\",\"2026-01-02\",\"2026-01-07\"]",
+                    "{\"2026-11-01\":[\"10:00-15:00\"]}", &h),
+              0);
+    struct due_case {
+        int at[5];
+        int64_t seconds;
+        int due[5]; /* Moscow wall time */
+    } cases[] = {
+        {{2026, 12, 3, 10, 0}, 600, {2026, 12, 3, 10, 10}},     /* open: plain */
+        {{2026, 12, 3, 13, 55}, 600, {2026, 12, 3, 15, 5}},     /* across the split shift's break */
+        {{2026, 12, 3, 14, 30}, 600, {2026, 12, 3, 15, 10}},    /* in the break */
+        {{2026, 12, 3, 23, 0}, 600, {2026, 12, 4, 9, 10}},      /* 23:00: after the next opening */
+        {{2026, 12, 3, 21, 0}, 600, {2026, 12, 4, 9, 10}},      /* exactly at closing */
+        {{2026, 12, 3, 20, 50}, 600, {2026, 12, 3, 21, 0}},     /* due exactly at closing */
+        {{2026, 12, 3, 20, 55}, 600, {2026, 12, 4, 9, 5}},      /* 5 minutes today, 5 tomorrow */
+        {{2026, 12, 5, 16, 0}, 600, {2026, 12, 7, 9, 10}},      /* Saturday's closing: Monday */
+        {{2026, 12, 6, 12, 0}, 600, {2026, 12, 7, 9, 10}},      /* a lead on a day off */
+        {{2026, 1, 1, 12, 0}, 600, {2026, 1, 3, 10, 10}},       /* on a holiday: two, then Sat */
+        {{2025, 12, 31, 20, 55}, 600, {2026, 1, 3, 10, 5}},     /* across the holidays */
+        {{2026, 10, 31, 17, 0}, 600, {2026, 11, 1, 10, 10}},    /* a working Sunday (extra date) */
+        {{2026, 12, 4, 20, 0}, 3 * 3600, {2026, 12, 5, 12, 0}}, /* over several shifts */
+        {{2026, 12, 3, 14, 30}, 0, {2026, 12, 3, 15, 0}},       /* 0: the next opening */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct due_case *c = &cases[i];
+        int64_t at = msk(c->at[0], c->at[1], c->at[2], c->at[3], c->at[4]), due = 0;
+        CHECK_INT(cf_time_add_working(&h, at, c->seconds, &due), 0);
+        if (due != msk(c->due[0], c->due[1], c->due[2], c->due[3], c->due[4]))
+            fprintf(stderr, "due case %zu\n", i);
+        CHECK_INT(due, msk(c->due[0], c->due[1], c->due[2], c->due[3], c->due[4]));
+    }
+    /* the inverse of cf_time_working_seconds, every 7 minutes of a week */
+    for (int64_t at = msk(2026, 12, 3, 0, 0); at < msk(2026, 12, 10, 0, 0); at += 7 * 60 * 1000) {
+        int64_t due = 0;
+        CHECK_INT(cf_time_add_working(&h, at + 123, 3600, &due), 0);
+        CHECK_INT(cf_time_working_seconds(&h, at + 123, due), 3600);
+        CHECK_INT(cf_time_is_open(&h, due - 1), 1);
+    }
+    cf_time_hours_free(&h);
+
+    /* New York across DST, in the clinic's own zone */
+    CHECK_INT(hours("America/New_York",
+                    "{\"sat\":[\"09:00-18:00\"],\"sun\":[\"09:00-18:00\"],"
+                    "\"mon\":[\"09:00-18:00\"]}",
+                    NULL, NULL, &h),
+              0);
+    int64_t due = 0;
+    /* Saturday 17:55 EST, 5 minutes left; Sunday opens 09:00 EDT (13:00 UTC) */
+    CHECK_INT(cf_time_add_working(&h, cf_test_utc_ms(2026, 3, 7, 22, 55, 0), 600, &due), 0);
+    CHECK_INT(due, cf_test_utc_ms(2026, 3, 8, 13, 5, 0));
+    /* autumn: Saturday 17:55 EDT to Sunday 09:05 EST (14:05 UTC) */
+    CHECK_INT(cf_time_add_working(&h, cf_test_utc_ms(2026, 10, 31, 21, 55, 0), 600, &due), 0);
+    CHECK_INT(due, cf_test_utc_ms(2026, 11, 1, 14, 5, 0));
+    cf_time_hours_free(&h);
+    /* hours a transition skips do not count, hours it repeats do */
+    CHECK_INT(hours("America/New_York", "{\"sun\":[\"01:00-03:00\"]}", NULL, NULL, &h), 0);
+    CHECK_INT(cf_time_add_working(&h, cf_test_utc_ms(2026, 3, 8, 5, 30, 0), 5400, &due), 0);
+    CHECK_INT(due, cf_test_utc_ms(2026, 3, 15, 5, 30, 0)); /* 1 h on the 8th, 30 min a week on */
+    CHECK_INT(cf_time_add_working(&h, cf_test_utc_ms(2026, 11, 1, 4, 0, 0), 9000, &due), 0);
+    CHECK_INT(due, cf_test_utc_ms(2026, 11, 1, 7, 30, 0)); /* 02:30 EST, the third hour */
+    cf_time_hours_free(&h);
+
+    /* a night shift across midnight counts once */
+    CHECK_INT(hours("Europe/Moscow", "{\"fri\":[\"20:00-24:00\"],\"sat\":[\"00:00-02:00\"]}", NULL,
+                    NULL, &h),
+              0);
+    CHECK_INT(cf_time_add_working(&h, msk(2026, 12, 4, 23, 0), 2 * 3600, &due), 0);
+    CHECK_INT(due, msk(2026, 12, 5, 1, 0));
+    cf_time_hours_free(&h);
+
+    /* never open, or only on dates that have passed */
+    CHECK_INT(hours("Europe/Moscow", "{}", NULL, "{\"2026-11-01\":[\"10:00-15:00\"]}", &h), 0);
+    CHECK_INT(cf_time_add_working(&h, msk(2026, 12, 4, 23, 0), 600, &due), CF_ENOTFOUND);
+    CHECK_INT(cf_time_add_working(&h, msk(2026, 11, 1, 14, 55), 600, &due), CF_ENOTFOUND);
+    CHECK_INT(cf_time_add_working(&h, msk(2026, 11, 1, 14, 0), 600, &due), 0);
+    CHECK_INT(due, msk(2026, 11, 1, 14, 10));
+    cf_time_hours_free(&h);
+}
+
 static void test_night_shift(void)
 {
     struct cf_time_hours h;
@@ -492,6 +575,7 @@ int main(void)
     test_round_trip();
     test_rules_match_tables();
     test_open();
+    test_add_working();
     test_night_shift();
     test_dst_schedules();
     test_windows();

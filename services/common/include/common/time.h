@@ -129,6 +129,15 @@ int cf_time_next_open(const struct cf_time_hours *h, int64_t at, int64_t *out);
  * cf_time_next_open; the name says what the caller asks. */
 int cf_time_next_allowed(const struct cf_time_hours *w, int64_t at, int64_t *out);
 
+/* The instant `seconds` of open time after at: 0 with *out set, or
+ * CF_ENOTFOUND when the schedule never gives that much again. Time before
+ * the next opening does not count (a lead at 23:00 is due that long after
+ * the clinic opens), nor do breaks, days off, holidays or an hour a DST
+ * gap skips; at exactly a closing time counts from the next opening.
+ * seconds 0 is cf_time_next_open. cf_time_working_seconds(h, at, *out) is
+ * seconds. Cost is linear in the days spanned. */
+int cf_time_add_working(const struct cf_time_hours *h, int64_t at, int64_t seconds, int64_t *out);
+
 /* Open time in [a, b) in whole seconds (rounded down; 0 when b <= a): how
  * long a lead waited in working hours. Cost is linear in the days
  * spanned. */

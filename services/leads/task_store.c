@@ -1,0 +1,188 @@
+/*
+ * The response-task store: every statement on leads.tasks that the tasks
+ * consumer (tasks.c), the sweeper (sweeper.c) and the call bridge
+ * (call_responses.c) run. A task row keeps the task document as tasks.v1
+ * carries it, the columns the look-ups need, and what the breach event
+ * needs of the lead (channel, provider). All run on conn inside the
+ * caller's transaction.
+ */
+#include "tasks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/pg.h"
+
+int leads_tasks_insert(PGconn *conn, const char *network_id, const json_t *j_task,
+                       const char *channel, const char *provider, const json_t *j_keys,
+                       int *inserted, char *errbuf, size_t errbuf_size)
+{
+    json_t *j_row =
+        json_pack("{s:s, s:O, s:O}", "network_id", network_id, "doc", j_task, "keys", j_keys);
+    static const char *const copied[] = {"task_id",   "lead_id",     "kind",
+                                         "clinic_id", "contact_key", "status",
+                                         "opened_at", "due_at",      NULL};
+    for (const char *const *k = copied; *k; k++) {
+        json_t *v = json_object_get(j_task, *k);
+        json_object_set_new(j_row, *k, v ? json_incref(v) : json_null());
+    }
+    json_object_set_new(j_row, "channel", channel ? json_string(channel) : json_null());
+    json_object_set_new(j_row, "provider", provider ? json_string(provider) : json_null());
+    PGresult *res = NULL;
+    int rc = cf_pg_exec_json(
+        conn,
+        "INSERT INTO leads.tasks (task_id, lead_id, kind, network_id, clinic_id, contact_key,"
+        " contact_keys, channel, provider, status, opened_at, due_at, doc)"
+        " SELECT task_id, lead_id, kind, network_id, clinic_id, contact_key,"
+        " ARRAY(SELECT DISTINCT jsonb_array_elements_text(keys)), channel, provider, status,"
+        " opened_at, due_at, doc FROM jsonb_to_record($1::jsonb) AS r(task_id uuid,"
+        " lead_id uuid, kind text, network_id text, clinic_id text, contact_key text,"
+        " keys jsonb, channel text, provider text, status text, opened_at timestamptz,"
+        " due_at timestamptz, doc jsonb)"
+        " ON CONFLICT DO NOTHING",
+        j_row, &res, errbuf, errbuf_size);
+    *inserted = rc == 0 && PQcmdTuples(res)[0] == '1';
+    PQclear(res);
+    json_decref(j_row);
+    return rc;
+}
+
+int leads_tasks_add_keys(PGconn *conn, const char *lead_id, const json_t *j_keys, char *errbuf,
+                         size_t errbuf_size)
+{
+    json_t *j_param = json_pack("{s:s, s:O}", "lead_id", lead_id, "keys", j_keys);
+    int rc = cf_pg_exec_json(
+        conn,
+        "UPDATE leads.tasks t SET contact_keys = ARRAY(SELECT DISTINCT k FROM"
+        " unnest(t.contact_keys || ARRAY(SELECT jsonb_array_elements_text($1::jsonb -> 'keys')))"
+        " AS k), updated_at = now()"
+        " WHERE t.lead_id = ($1::jsonb ->> 'lead_id')::uuid AND t.status = 'open'",
+        j_param, NULL, errbuf, errbuf_size);
+    json_decref(j_param);
+    return rc;
+}
+
+/* The task document of row i of res (column 0) with the lead's channel
+ * and provider (columns 1, 2): the row the breach event is built from. */
+static json_t *breach_row(PGresult *res, int i, json_t **doc_out)
+{
+    json_error_t jerr;
+    json_t *j_doc = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+    if (!j_doc)
+        return NULL;
+    json_t *j_row = json_deep_copy(j_doc);
+    for (int c = 1; c <= 2; c++) {
+        if (!PQgetisnull(res, i, c))
+            json_object_set_new(j_row, c == 1 ? "channel" : "provider",
+                                json_string(PQgetvalue(res, i, c)));
+    }
+    if (doc_out)
+        *doc_out = j_doc;
+    else
+        json_decref(j_doc);
+    return j_row;
+}
+
+int leads_tasks_load_open(PGconn *conn, const char *lead_id, json_t **out, char *errbuf,
+                          size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {lead_id};
+
+    *out = json_array();
+    int rc = cf_pg_exec(conn,
+                        "SELECT doc::text, channel, provider, breached_at IS NOT NULL"
+                        " FROM leads.tasks WHERE lead_id = $1 AND status = 'open'"
+                        " ORDER BY kind DESC FOR UPDATE",
+                        1, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        json_t *j_doc = NULL;
+        json_t *j_row = breach_row(res, i, &j_doc);
+        if (!j_row || !leads_task_doc_ok(j_doc)) {
+            cf_seterr(errbuf, errbuf_size, "a task of lead %s is not a task document", lead_id);
+            json_decref(j_row);
+            json_decref(j_doc);
+            rc = CF_EINTERNAL;
+            break;
+        }
+        json_array_append_new(*out, json_pack("{s:o, s:o, s:b}", "doc", j_doc, "row", j_row,
+                                              "breached", PQgetvalue(res, i, 3)[0] == 't'));
+    }
+    PQclear(res);
+    return rc;
+}
+
+int leads_tasks_save(PGconn *conn, const json_t *j_task, int breached, char *errbuf,
+                     size_t errbuf_size)
+{
+    json_t *j_param = json_pack("{s:O, s:b}", "doc", j_task, "breached", breached);
+    int rc = cf_pg_exec_json(conn,
+                             "UPDATE leads.tasks SET status = $1::jsonb #>> '{doc,status}',"
+                             " closed_at = ($1::jsonb #>> '{doc,closed_at}')::timestamptz,"
+                             " breached_at = CASE WHEN ($1::jsonb ->> 'breached')::boolean"
+                             " THEN coalesce(breached_at, now()) ELSE breached_at END,"
+                             " doc = $1::jsonb -> 'doc', updated_at = now()"
+                             " WHERE task_id = ($1::jsonb #>> '{doc,task_id}')::uuid",
+                             j_param, NULL, errbuf, errbuf_size);
+    json_decref(j_param);
+    return rc;
+}
+
+int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char *contact_key,
+                               int64_t at_ms, char lead_id[CF_UUID_STR_LEN + 1], char *errbuf,
+                               size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    char at[32];
+    cf_time_format(at_ms, at);
+    const char *params[] = {network_id, contact_key, at};
+
+    lead_id[0] = '\0';
+    int rc = cf_pg_exec(conn,
+                        "SELECT lead_id::text FROM leads.tasks WHERE status = 'open'"
+                        " AND contact_keys @> ARRAY[$2::text] AND network_id = $1"
+                        " AND opened_at <= $3::timestamptz ORDER BY opened_at DESC LIMIT 1",
+                        3, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0)
+        snprintf(lead_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,
+                              size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    char now[32], slimit[16];
+    cf_time_format(now_ms, now);
+    snprintf(slimit, sizeof(slimit), "%d", limit);
+    const char *params[] = {now, slimit};
+
+    /* one statement: the rows are locked (those another sweeper or the
+     * consumer holds are skipped) and marked in the caller's transaction,
+     * which also stages their events */
+    *out = json_array();
+    int rc = cf_pg_exec(conn,
+                        "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
+                        " AND d.status = 'open' AND d.breached_at IS NULL"
+                        " AND d.due_at <= $1::timestamptz"
+                        /* answered (or closed) in time by the fold's record, the
+                         * lead.responded still on its way to the tasks consumer */
+                        " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
+                        " AND (l.responded_at <= d.due_at OR l.closed_at <= d.due_at))"
+                        " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
+                        " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
+                        " FROM due WHERE t.task_id = due.task_id"
+                        " RETURNING t.doc::text, t.channel, t.provider, t.network_id",
+                        2, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        json_t *j_row = breach_row(res, i, NULL);
+        if (j_row)
+            json_array_append_new(
+                *out, json_pack("{s:s, s:o}", "network_id", PQgetvalue(res, i, 3), "row", j_row));
+    }
+    PQclear(res);
+    return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * The response tasks' files and what they share: tasks.c (the consumer of
+ * leads.v1), task_store.c (every statement on leads.tasks), sweeper.c (the
+ * worker emitting lead.sla_breached) and call_responses.c (answered calls
+ * as responses). The decisions themselves are in task_rules.h. Not used
+ * outside these files.
+ */
+#ifndef CF_LEADS_TASKS_H
+#define CF_LEADS_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "common/hash.h"
+#include "leads.h"
+#include "task_rules.h"
+
+/* task_store.c: all run on conn inside the caller's transaction. */
+
+/* Inserts the open task j_task (leads_task_new's) of network_id with the
+ * lead's channel, provider (either may be NULL) and contact keys j_keys
+ * (an array of strings): *inserted 1, or 0 when the lead already has a
+ * task of that kind (the lead seen again: nothing changes). */
+int leads_tasks_insert(PGconn *conn, const char *network_id, const json_t *j_task,
+                       const char *channel, const char *provider, const json_t *j_keys,
+                       int *inserted, char *errbuf, size_t errbuf_size);
+
+/* Adds the keys j_keys (an array of strings) to the open tasks of the lead
+ * lead_id. */
+int leads_tasks_add_keys(PGconn *conn, const char *lead_id, const json_t *j_keys, char *errbuf,
+                         size_t errbuf_size);
+
+/* The open tasks of the lead, locked (FOR UPDATE), into *out: an array
+ * (new ref) of {"doc": the task, "row": the breach row (the task with the
+ * lead's channel and provider), "breached": bool}. */
+int leads_tasks_load_open(PGconn *conn, const char *lead_id, json_t **out, char *errbuf,
+                          size_t errbuf_size);
+
+/* Writes j_task's status, closed_at and document; with breached set, its
+ * breach as decided now (breached_at, once). */
+int leads_tasks_save(PGconn *conn, const json_t *j_task, int breached, char *errbuf,
+                     size_t errbuf_size);
+
+/* The open lead of the contact contact_key in network_id received at or
+ * before at_ms (the latest if several), from its open tasks: lead_id ("" if
+ * none). */
+int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char *contact_key,
+                               int64_t at_ms, char lead_id[CF_UUID_STR_LEN + 1], char *errbuf,
+                               size_t errbuf_size);
+
+/* The sweeper's: up to limit respond tasks open past their due time at
+ * now_ms and not yet breached, locked, skipping those another transaction
+ * holds, into *out: an array (new ref) of {"network_id", "row"} (the
+ * breach row as leads_tasks_load_open's); and their breach recorded. */
+int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,
+                              size_t errbuf_size);
+
+#endif

@@ -1,0 +1,439 @@
+"""Leads become work on clinicflow.tasks.v1, through the running service: a
+lead opens a respond task due in its clinic's working hours (and a callback
+task for a form with a phone), a merged request opens none, the response
+closes them on time; a respond task past its due time gives exactly one
+lead.sla_breached even with two instances sweeping; an answered call with
+the lead's contact on calls.v1 becomes the lead's response fact on
+leads.raw. The lead events are produced to leads.v1 as the fold emits
+them (proto/README.md), and the call events to calls.v1 as the calls
+service does; times are event times, so the due times are computed apart
+from our code (zoneinfo over the system's zone files)."""
+import json
+import os
+import tempfile
+import uuid
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import cfstack
+import contract
+from common import (LEADS, MAPPED_TOKEN, RAW, TASKS, Stack, apply_doc, contact_key, test_network,
+                    wait_until)
+
+CALLS = "clinicflow.calls.v1"
+NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
+ALL_DAY = ["00:00-24:00"]
+DUE_S = 3  # the always-open clinic's lead_response_due_s
+
+
+def network():
+    """The leads tests' network with an always-open clinic answering in
+    DUE_S seconds (the breaches) and one in New York open on weekdays (the
+    due times in working hours)."""
+    doc = test_network()
+    doc["clinics"][0]["working_hours"] = {d: ALL_DAY for d in
+                                          ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    doc["clinics"][0]["holidays"] = []
+    doc["clinics"][0]["lead_response_due_s"] = DUE_S
+    doc["clinics"][1]["timezone"] = "America/New_York"
+    doc["clinics"][1]["working_hours"] = {d: ["09:00-18:00"] for d in
+                                          ("mon", "tue", "wed", "thu", "fri")}
+    doc["clinics"][1]["holidays"] = ["2030-11-28"]
+    return doc
+
+
+def iso(dt):
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (
+        dt.microsecond // 1000)
+
+
+def uuid5(*parts):
+    return str(uuid.uuid5(NS, "\x1f".join(parts)))
+
+
+def tasks_stack(instances):
+    """The leads Stack with this test's network applied before its
+    instances start, sweeping every 200 ms."""
+    stack = Stack(instances=0)
+    apply_doc(stack.dsn, network())
+    stack.network_id = network()["id"]
+    stack.services = [stack.start_service({"CLINICFLOW_LEADS_SWEEP_INTERVAL_MS": "200"})
+                      for _ in range(instances)]
+    stack.svc = stack.services[0]
+    return stack
+
+
+def produce(stack, topic, key, ev):
+    cfstack.produce(stack.broker.bootstrap, topic, key, json.dumps(ev).encode())
+
+
+def wait_consumed(stack, group, topic, timeout=60):
+    """Until the group has committed every message now on topic."""
+    ends = {}
+    for m in stack.reader(topic, validate=False).read():
+        ends[m["partition"]] = max(ends.get(m["partition"], 0), m["offset"] + 1)
+
+    def reached():
+        stored = dict((int(p), int(o)) for p, o in stack.sql(
+            "SELECT partition, next_offset FROM leads.consumer_offsets"
+            " WHERE group_id = '%s' AND topic = '%s'" % (group, topic)))
+        return all(stored.get(p, 0) >= end for p, end in ends.items())
+
+    wait_until(reached, timeout, "%s to reach the end of %s" % (group, topic))
+
+
+def envelope(stack, etype, subject, at, data, clinic_id, source="/clinicflow/leads/fold"):
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": source,
+            "type": etype, "subject": subject, "time": iso(at),
+            "datacontenttype": "application/json", "networkid": stack.network_id,
+            "clinicid": clinic_id, "data": data}
+
+
+def new_lead(stack, clinic, received, provider="generic", phone=True):
+    """Produces a lead.received as the fold emits it; returns its data."""
+    lead_id = str(uuid.uuid4())
+    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    contact = {"name": "Anna"}
+    if phone:
+        contact["phone"] = {"raw": e164, "kind": "e164", "e164": e164}
+        ckey = contact_key(e164)
+        keys = {"phone": ckey}
+    else:
+        contact["handle"] = "@anna"
+        ckey = uuid.uuid4().hex * 2
+        keys = {"messenger": ckey}
+    data = {"lead_id": lead_id, "clinic_id": clinic, "provider": provider,
+            "channel": "site-form" if provider == "generic" else "tg-bot",
+            "contact": contact, "contact_key": ckey, "contact_keys": keys,
+            "text": "a cleaning, please", "attribution": "none",
+            "received_at": iso(received), "status": "open", "e164": e164}
+    ev = envelope(stack, "clinicflow.lead.received", lead_id, received,
+                  {k: v for k, v in data.items() if k != "e164"}, clinic)
+    produce(stack, LEADS, lead_id, ev)
+    return data
+
+
+def lead_event(stack, lead, etype, at, **data):
+    body = {"lead_id": lead["lead_id"], "contact_key": lead["contact_key"], **data}
+    produce(stack, LEADS, lead["lead_id"],
+                  envelope(stack, etype, lead["lead_id"], at, body, lead["clinic_id"]))
+
+
+def task_events(stack, lead_id):
+    out = []
+    for m in stack.reader(TASKS).read():
+        ev = json.loads(m["payload"])
+        assert m["key"] == ev["subject"] == ev["data"]["task_id"], m
+        if ev["data"].get("lead_id") == lead_id:
+            out.append(ev)
+    return out
+
+
+def wait_tasks(stack, lead_id, etype, count, timeout=60):
+    found = []
+
+    def seen():
+        found[:] = [e for e in task_events(stack, lead_id) if e["type"] == etype]
+        return len(found) >= count
+
+    wait_until(seen, timeout, "%d %s for lead %s" % (count, etype, lead_id))
+    return found
+
+
+def lead_events(stack):
+    """Every event on leads.v1, as it is (this test writes lead events of
+    its own there)."""
+    return [json.loads(m["payload"]) for m in stack.reader(LEADS, validate=False).read()]
+
+
+def breaches(stack, lead_id):
+    """The lead's lead.sla_breached events, each checked against its schema
+    (the lead events this test writes itself are read as they are)."""
+    out = []
+    for m in stack.reader(LEADS, validate=False).read():
+        if m["key"] == lead_id and json.loads(m["payload"])["type"] == \
+                "clinicflow.lead.sla_breached":
+            contract.validate_message(LEADS, m["key"], m["payload"])
+            out.append(json.loads(m["payload"]))
+    return out
+
+
+def wait_breach(stack, lead_id, timeout=60):
+    wait_until(lambda: breaches(stack, lead_id), timeout, "a breach of lead " + lead_id)
+    return breaches(stack, lead_id)
+
+
+def ny(*fields):
+    return datetime(*fields, tzinfo=ZoneInfo("America/New_York"))
+
+
+def test_due_in_working_hours_merge_and_response_on_time(stack):
+    # Friday 18:30 in New York, after closing; Thanksgiving next week is
+    # not in the way. Due 10 working minutes after Monday's opening.
+    received = ny(2030, 11, 22, 18, 30)
+    lead = new_lead(stack, "demo-north", received)
+    opened = wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 2)
+    by_kind = {e["data"]["kind"]: e for e in opened}
+    assert set(by_kind) == {"respond", "callback"}, opened
+    respond, callback = by_kind["respond"]["data"], by_kind["callback"]["data"]
+    assert respond["task_id"] == uuid5(stack.network_id, "lead-task", "respond", lead["lead_id"])
+    assert respond["status"] == "open" and respond["clinic_id"] == "demo-north", respond
+    assert respond["opened_at"] == iso(received), respond
+    assert respond["due_at"] == iso(ny(2030, 11, 25, 9, 10)), respond
+    assert "missed_calls" not in respond and respond["contact_key"] == lead["contact_key"]
+    assert callback["due_at"] == iso(ny(2030, 11, 25, 9, 15)), callback  # 900 working s
+    assert callback["contact"]["e164"] == lead["e164"], callback
+    assert by_kind["respond"]["source"] == "/clinicflow/leads/tasks", by_kind["respond"]
+
+    # The person writes again: the same lead, no new task, the same due time.
+    lead_event(stack, lead, "clinicflow.lead.merged", received + timedelta(hours=1),
+               merged_at=iso(received + timedelta(hours=1)), provider="telegram",
+               channel="tg-bot", messages=2, contact_keys={"phone": lead["contact_key"],
+                                                           "messenger": "m-" + lead["lead_id"]})
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    assert len(task_events(stack, lead["lead_id"])) == 2
+    rows = stack.sql("SELECT kind, status, due_at = '%s'::timestamptz,"
+                        " 'm-%s' = ANY(contact_keys) FROM leads.tasks WHERE lead_id = '%s'"
+                        " ORDER BY kind" % (respond["due_at"], lead["lead_id"], lead["lead_id"]))
+    assert rows == [["callback", "open", "f", "t"], ["respond", "open", "t", "t"]], rows
+
+    # Answered Monday 09:05: both close, on time.
+    answered = ny(2030, 11, 25, 9, 5)
+    lead_event(stack, lead, "clinicflow.lead.responded", answered,
+               received_at=iso(received), responded_at=iso(answered), via="telegram",
+               response_seconds=int((answered - received).total_seconds()), working_seconds=300)
+    closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 2)
+    for ev in closed:
+        d = ev["data"]
+        assert d["status"] == "closed" and d["on_time"] is True, d
+        assert d["closed_by"] == "response" and d["closed_at"] == iso(answered), d
+        assert d["seconds_to_response"] == int((answered - received).total_seconds()), d
+    assert breaches(stack, lead["lead_id"]) == []
+
+
+def test_messenger_lead_and_outcome(stack):
+    # A Telegram lead opens a respond task only; booking it closes it.
+    received = ny(2030, 11, 26, 10, 0)
+    lead = new_lead(stack, "demo-north", received, provider="telegram")
+    opened = wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 1)
+    assert opened[0]["data"]["due_at"] == iso(ny(2030, 11, 26, 10, 10)), opened
+    # a form without a phone opens no callback either
+    nophone = new_lead(stack, "demo-north", received, phone=False)
+    wait_tasks(stack, nophone["lead_id"], "clinicflow.task.opened", 1)
+    lead_event(stack, lead, "clinicflow.lead.status_changed", received + timedelta(hours=1),
+               status="booked")
+    closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)[0]["data"]
+    assert closed["closed_by"] == "status" and closed["on_time"] is False, closed
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    kinds = [e["data"]["kind"] for e in task_events(stack, lead["lead_id"])]
+    assert kinds == ["respond", "respond"], kinds
+    assert [e["data"]["kind"] for e in task_events(stack, nophone["lead_id"])] == ["respond"]
+
+
+def test_breach_once_with_two_instances(stack):
+    # Leads in the always-open clinic, due DUE_S seconds after they arrive.
+    leads = [new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
+             for _ in range(8)]
+    for lead in leads:
+        b = wait_breach(stack, lead["lead_id"])
+        assert b[0]["source"] == "/clinicflow/leads/sweeper", b
+        assert b[0]["id"] == uuid5(lead["lead_id"], "lead.sla_breached"), b
+        d = b[0]["data"]
+        assert d["lead_id"] == lead["lead_id"] and d["channel"] == "tg-bot", d
+        assert d["provider"] == "telegram" and d["contact_key"] == lead["contact_key"], d
+        received = datetime.fromisoformat(d["received_at"].replace("Z", "+00:00"))
+        due = datetime.fromisoformat(d["due_at"].replace("Z", "+00:00"))
+        assert due - received == timedelta(seconds=DUE_S), d
+    # A lead breached after all of them: by then every instance's sweeper
+    # has been over the first ones again.
+    last = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
+    wait_breach(stack, last["lead_id"])
+    for lead in leads + [last]:
+        assert len(breaches(stack, lead["lead_id"])) == 1, lead
+    rows = stack.sql("SELECT count(*) FROM leads.tasks WHERE status = 'open'"
+                        " AND breached_at IS NOT NULL AND kind = 'respond'")
+    assert int(rows[0][0]) == len(leads) + 1, rows
+    # a late answer closes the task late, and breaches nothing again
+    lead = leads[0]
+    now = datetime.now(timezone.utc)
+    lead_event(stack, lead, "clinicflow.lead.responded", now, responded_at=iso(now), via="vk")
+    closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)[0]["data"]
+    assert closed["on_time"] is False, closed
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    assert len(breaches(stack, lead["lead_id"])) == 1
+
+
+def test_answered_late_before_the_sweep(stack):
+    # Received an hour ago and answered just now, both at once: one breach,
+    # whichever of the sweepers and the tasks consumer decides it, with the
+    # due time as its time.
+    received = datetime.now(timezone.utc) - timedelta(hours=1)
+    lead = new_lead(stack, "demo-center", received, provider="telegram")
+    now = datetime.now(timezone.utc)
+    lead_event(stack, lead, "clinicflow.lead.responded", now, responded_at=iso(now), via="vk")
+    wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)
+    b = wait_breach(stack, lead["lead_id"])
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    later = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
+    wait_breach(stack, later["lead_id"])
+    assert len(breaches(stack, lead["lead_id"])) == 1, b
+    assert b[0]["time"] == iso(received + timedelta(seconds=DUE_S)), b
+
+
+def test_answered_in_time_by_the_folds_record_is_not_breached(stack):
+    # The fold has stored the lead answered before its due time, and its
+    # lead.responded has not reached the tasks yet (here: never): the
+    # sweeper does not breach it. Its twin with no answer is breached.
+    received = datetime.now(timezone.utc)
+    answered = new_lead(stack, "demo-center", received, provider="telegram")
+    unanswered = new_lead(stack, "demo-center", received, provider="telegram")
+    stack.sql("INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
+              " status, contact_key, received_at, last_message_at, messages, responded_at, via,"
+              " doc) VALUES ('%s', '%s', 'demo-center', 'telegram', 'tg-bot', 'open', '%s',"
+              " '%s', '%s', 1, '%s', 'telegram', '{}')"
+              % (answered["lead_id"], stack.network_id, answered["contact_key"],
+                 iso(received), iso(received), iso(received + timedelta(seconds=1))))
+    wait_breach(stack, unanswered["lead_id"])
+    later = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
+    wait_breach(stack, later["lead_id"])
+    assert breaches(stack, answered["lead_id"]) == []
+
+
+def call_event_again(stack, e164, answered, call_id):
+    return call_event(stack, e164, answered, etype="updated", call_id=call_id)
+
+
+def call_event(stack, e164, answered, direction="outbound", outcome="answered", etype="ended",
+               call_id=None):
+    call_id = call_id or str(uuid.uuid4())
+    party = {"raw": e164, "kind": "e164", "e164": e164}
+    clinic_line = {"raw": "+74950000101", "kind": "e164", "e164": "+74950000101"}
+    data = {"call_id": call_id, "clinic_id": "demo-north", "direction": direction,
+            "status": "ended", "caller": clinic_line if direction == "outbound" else party,
+            "called": party if direction == "outbound" else clinic_line,
+            "contact_key": contact_key(e164), "started_at": iso(answered - timedelta(seconds=10)),
+            "ended_at": iso(answered + timedelta(seconds=60)), "outcome": outcome,
+            "agent_id": "op-7", "provider": "generic", "provider_call_id": "pbx-" + call_id,
+            "facts": 2}
+    if outcome == "answered":
+        data["answered_at"] = iso(answered)
+        data["talk_seconds"] = 60
+    ev = envelope(stack, "clinicflow.call." + etype, call_id, answered + timedelta(seconds=60),
+                  data, "demo-north", source="/clinicflow/calls/fold")
+    produce(stack, CALLS, call_id, ev)
+    return call_id
+
+
+def response_facts(stack, contact_key):
+    out = []
+    for m in stack.reader(RAW, validate=False).read():
+        ev = json.loads(m["payload"])
+        if ev["data"].get("contact_key") == contact_key and ev["data"].get("kind") == "response":
+            assert m["key"] == contact_key == ev["subject"], m
+            out.append(ev)
+    return out
+
+
+def test_answered_call_is_the_response(stack):
+    received = ny(2030, 12, 2, 10, 0)
+    lead = new_lead(stack, "demo-north", received)
+    wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 2)
+    ckey = lead["contact_key"]
+    # Before the lead, missed, or someone else's: none is its response.
+    call_event(stack, lead["e164"], received - timedelta(minutes=5))
+    call_event(stack, lead["e164"], received + timedelta(minutes=1), direction="inbound",
+               outcome="missed")
+    call_event(stack, "+79990000000", received + timedelta(minutes=1))
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
+    assert response_facts(stack, ckey) == []
+    # The clinic calls back and someone answers: the response, once per call
+    # however many of its events come.
+    answered = received + timedelta(minutes=4)
+    call_id = call_event(stack, lead["e164"], answered)
+    wait_until(lambda: response_facts(stack, ckey), 60, "the call's response fact")
+    facts = response_facts(stack, ckey)
+    fact = facts[0]
+    assert fact["type"] == "clinicflow.lead.reported", fact
+    assert fact["id"] == uuid5(call_id, "lead.reported"), fact
+    assert fact["time"] == iso(answered) and fact["networkid"] == stack.network_id, fact
+    d = fact["data"]
+    assert d["via"] == "call" and d["channel"] == "call" and d["call_id"] == call_id, d
+    assert d["lead_id"] == lead["lead_id"] and d["staff_id"] == "op-7", d
+    assert d["contact"]["phone"]["e164"] == lead["e164"], d
+    # the same call again (a later call.updated, before the lead's tasks
+    # closed): the same fact, by its id
+    call_event_again(stack, lead["e164"], answered, call_id)
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
+    assert {f["id"] for f in response_facts(stack, ckey)} == {fact["id"]}
+
+
+def test_form_to_call_response_end_to_end(stack):
+    # A site form through our form endpoint (the fold makes the lead), then
+    # the clinic calls back and someone answers: the fold takes the call
+    # as the lead's response and both tasks close. New York: the clinic
+    # is closed now or due 10 working minutes on, so the answer is on time.
+    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    ckey = contact_key(e164)
+    st, _, reply = stack.post_form("it-mapped", {"your-name": "Olga", "your-tel": e164,
+                                                 "your-message": "braces"}, token=MAPPED_TOKEN)
+    assert 200 <= st < 300, (st, reply)
+    found = []
+
+    def received():
+        found[:] = [e for e in lead_events(stack) if e["type"] == "clinicflow.lead.received"
+                    and e["data"].get("contact_key") == ckey]
+        return bool(found)
+
+    wait_until(received, 60, "the form's lead.received")
+    lead_id = found[0]["subject"]
+    opened = wait_tasks(stack, lead_id, "clinicflow.task.opened", 2)
+    assert {e["data"]["kind"] for e in opened} == {"respond", "callback"}, opened
+    now = datetime.now(timezone.utc)
+    call_id = call_event(stack, e164, now)
+    responded = []
+
+    def answered():
+        responded[:] = [e for e in lead_events(stack) if e["subject"] == lead_id
+                        and e["type"] == "clinicflow.lead.responded"]
+        return bool(responded)
+
+    wait_until(answered, 60, "lead.responded for the call")
+    assert responded[0]["data"]["via"] == "call", responded
+    closed = wait_tasks(stack, lead_id, "clinicflow.task.closed", 2)
+    for ev in closed:
+        d = ev["data"]
+        assert d["closed_by"] == "response" and d["on_time"] is True, d
+        assert d["closed_at"] == iso(now), d
+    assert [f["data"]["call_id"] for f in response_facts(stack, ckey)] == [call_id]
+
+
+def test_invalid_due_time_refused():
+    dsn = cfstack.new_database(cfstack.env()["pg_dsn"])
+    doc = network()
+    doc["clinics"][0]["lead_response_due_s"] = 0
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(doc, f)
+        path = f.name
+    try:
+        cfstack.clinicflowctl(dsn, "migrate")
+        p = cfstack.clinicflowctl(dsn, "apply", "-f", path, check=False)
+    finally:
+        os.unlink(path)
+    assert p.returncode != 0 and "$.clinics[0].lead_response_due_s" in p.stderr, p.stderr
+
+
+if __name__ == "__main__":
+    s = tasks_stack(2)
+    try:
+        cfstack.run([lambda f=f: f(s) for f in (
+            test_due_in_working_hours_merge_and_response_on_time,
+            test_messenger_lead_and_outcome,
+            test_breach_once_with_two_instances,
+            test_answered_late_before_the_sweep,
+            test_answered_in_time_by_the_folds_record_is_not_breached,
+            test_answered_call_is_the_response,
+            test_form_to_call_response_end_to_end,
+        )] + [test_invalid_due_time_refused], exit=False)
+    finally:
+        s.close()
+    cfstack.exit_status()
