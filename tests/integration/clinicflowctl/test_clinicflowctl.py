@@ -261,6 +261,39 @@ def test_agent_maps_validated():
     assert stored["agents"] == [a for a in demo["agents"] if a.get("clinic_id") != "demo-south"]
 
 
+def test_lead_webhook_validated_and_masked():
+    """A clinic's lead_webhook: each mistake named by its path; a good one
+    is stored, and show masks its secret."""
+    demo = without_clinic(STATE["demo"], "demo-south")  # as applied by now
+    before = config_dump()
+
+    def with_hook(hook):
+        doc = copy.deepcopy(demo)
+        doc["clinics"][0]["lead_webhook"] = hook
+        return doc
+
+    ok = {"url": "https://crm.clinic.test/hooks/leads", "secret": "whsec-0123456789abcdef"}
+    assert_rejected(with_hook(dict(ok, url="ftp://crm.clinic.test/x")), "hook-url.json",
+                    "$.clinics[0].lead_webhook.url: expected an http:// or https:// URL")
+    assert_rejected(with_hook(dict(ok, secret="short")), "hook-secret.json",
+                    "$.clinics[0].lead_webhook.secret: expected at least 16 characters")
+    assert_rejected(with_hook({"url": ok["url"]}), "hook-nosecret.json",
+                    '$.clinics[0].lead_webhook: missing member "secret"')
+    assert_rejected(with_hook(dict(ok, events=["lead.received"])), "hook-member.json",
+                    "$.clinics[0].lead_webhook.events: unknown member")
+    assert_rejected(with_hook("https://crm.clinic.test"), "hook-string.json",
+                    "$.clinics[0].lead_webhook: expected an object")
+    assert config_dump() == before
+
+    path = write_json(with_hook(ok), "hook-ok.json")
+    ctl("apply", "-f", path)
+    p = ctl("show")
+    assert ok["secret"] not in p.stdout
+    [net] = json.loads(p.stdout)["networks"]
+    assert net["clinics"][0]["lead_webhook"] == dict(ok, secret="***"), net["clinics"][0]
+    ctl("apply", "-f", write_json(demo, "hook-removed.json"))
+
+
 def test_keys():
     v0 = version()
     p = ctl("key", "create", "--network", "demo", "--scope", "ingest,read", "--name", "demo crm")
@@ -327,7 +360,8 @@ if __name__ == "__main__":
     try:
         cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
                      test_show_masks_secrets, test_apply_with_clinic_removed,
-                     test_invalid_file_changes_nothing, test_agent_maps_validated, test_keys,
+                     test_invalid_file_changes_nothing, test_agent_maps_validated,
+                     test_lead_webhook_validated_and_masked, test_keys,
                      test_dsn_option_overrides_environment], exit=False)
     finally:
         cfstack.run([teardown], exit=False)
