@@ -1,0 +1,1 @@
+cf_integration_test(leads.notify leads/test_notify.py)
