@@ -7,6 +7,7 @@
 #include "validate_walk.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "calls.h" /* calls_proxies_parse: the service's own reading of allowed_sources */
 
@@ -142,8 +143,8 @@ static int check_channel_numbers(struct vctx *v, const char *path, const json_t 
 int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
 {
     static const char *const allowed[] = {
-        "id",      "kind",      "provider",  "clinic_id",       "credentials", "timezone",
-        "numbers", "field_map", "staff_leg", "allowed_sources", NULL};
+        "id",      "kind",      "provider",  "clinic_id",       "credentials",  "timezone",
+        "numbers", "field_map", "staff_leg", "allowed_sources", "bot_username", NULL};
     const char *id, *kind, *provider, *clinic_id;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -247,5 +248,22 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
                 return ctl_fail(v, field_path, "expected a non-empty string");
         }
     }
+
+    /* A Telegram bot's public name, for the t.me/<bot>?start=<code> links
+     * the leads service hands out with attribution codes: 5-32 of A-Z,
+     * a-z, 0-9 and _, ending in "bot" (Telegram's rules for bot names). */
+    const char *bot;
+    if ((rc = ctl_string_member(v, path, j_ch, "bot_username", 0, 32, &bot)) != 0)
+        return rc;
+    ctl_path_key(child, path, "bot_username");
+    if (bot && strcmp(provider, "telegram") != 0)
+        return ctl_fail(v, child, "only telegram channels have a bot username");
+    if (bot && (strlen(bot) < 5 ||
+                strspn(bot, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+                    strlen(bot) ||
+                strcasecmp(bot + strlen(bot) - 3, "bot") != 0))
+        return ctl_fail(v, child,
+                        "expected a bot's username: 5-32 of A-Z, a-z, 0-9 and _, ending "
+                        "in \"bot\" (without the @)");
     return 0;
 }

@@ -294,6 +294,33 @@ def test_lead_webhook_validated_and_masked():
     ctl("apply", "-f", write_json(demo, "hook-removed.json"))
 
 
+def test_bot_username_validated():
+    """A Telegram channel's bot_username (for the leads service's t.me
+    links): Telegram's rules for a bot's name, on Telegram channels only."""
+    demo = without_clinic(STATE["demo"], "demo-south")  # as applied by now
+    before = config_dump()
+
+    def with_channel(**over):
+        doc = copy.deepcopy(demo)
+        ch = {"id": "ctl-test-telegram", "kind": "messenger", "provider": "telegram",
+              "credentials": {"secret_token": "ctl-test-token"}}
+        ch.update(over)
+        doc["channels"].append(ch)
+        return doc, "$.channels[%d].bot_username" % (len(doc["channels"]) - 1)
+
+    for bad, name in (("@demo_bot", "bot-at.json"), ("demo_clinic", "bot-suffix.json"),
+                      ("abot", "bot-short.json"), ("x" * 30 + "bot", "bot-long.json")):
+        doc, path = with_channel(bot_username=bad)
+        assert_rejected(doc, name, path + ": ")
+    doc, _ = with_channel(provider="viber", credentials={"auth_token": "t"},
+                          bot_username="demo_bot")
+    assert_rejected(doc, "bot-viber.json", "only telegram channels have a bot username")
+    assert config_dump() == before
+    doc, _ = with_channel(bot_username="Demo_Clinic_Bot")
+    ctl("apply", "-f", write_json(doc, "bot-ok.json"))
+    ctl("apply", "-f", write_json(demo, "bot-removed.json"))
+
+
 def test_keys():
     v0 = version()
     p = ctl("key", "create", "--network", "demo", "--scope", "ingest,read", "--name", "demo crm")
@@ -361,7 +388,8 @@ if __name__ == "__main__":
         cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
                      test_show_masks_secrets, test_apply_with_clinic_removed,
                      test_invalid_file_changes_nothing, test_agent_maps_validated,
-                     test_lead_webhook_validated_and_masked, test_keys,
+                     test_lead_webhook_validated_and_masked, test_bot_username_validated,
+                     test_keys,
                      test_dsn_option_overrides_environment], exit=False)
     finally:
         cfstack.run([teardown], exit=False)
