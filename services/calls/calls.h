@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 #include <ulfius.h>
 
+#include "common/client_addr.h"
 #include "common/consumer.h"
 #include "common/envelope.h"
 #include "common/netconf.h"
@@ -67,37 +68,10 @@ struct calls_settings {
 const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, size_t *n);
 int calls_settings_check(const struct calls_settings *cfg, char *errbuf, size_t errbuf_size);
 
-/* client_addr.c: trusted proxy networks, and the address a public request
- * is counted under for rate limits. */
-struct calls_proxy_net {
-    int family; /* AF_INET or AF_INET6 */
-    uint8_t addr[16];
-    int bits;
-};
-struct calls_proxies {
-    struct calls_proxy_net *nets;
-    size_t n;
-};
-/* Parses "10.0.0.0/8, 192.168.1.5, fd00::/8": 0, or CF_EINVAL with the
- * reason (an empty or NULL spec is no proxy). */
-int calls_proxies_parse(const char *spec, struct calls_proxies *out, char *errbuf,
-                        size_t errbuf_size);
-void calls_proxies_free(struct calls_proxies *p);
-/* The peer's address, or, when the peer is a trusted proxy, the rightmost
- * X-Forwarded-For entry (xff may be NULL) that is not one; an IPv6 address
- * as its /64 ("2001:db8:1:2::/64"). At least 48 bytes of out. */
-void calls_client_key(const struct sockaddr *peer, const char *xff,
-                      const struct calls_proxies *proxies, char *out, size_t size);
-/* 1 when the client (the peer, or the address a trusted proxy names, as
- * calls_client_key finds it, IPv6 whole) is in one of allowed's networks;
- * 0 otherwise, and for a peer without an address. */
-int calls_client_allowed(const struct sockaddr *peer, const char *xff,
-                         const struct calls_proxies *proxies, const struct calls_proxies *allowed);
-
 struct calls_ctx {
     struct cf_service *svc;
     struct calls_settings cfg;
-    struct calls_proxies proxies; /* parsed from cfg.trusted_proxies at start */
+    struct cf_proxies proxies; /* parsed from cfg.trusted_proxies at start */
     /* The cache version keys of the contacts the patients consumer's
      * current batch changed, moved when the batch is over (patients.c);
      * touched only on that consumer's thread. */

@@ -441,8 +441,8 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
                       "visitor must be 8 to 64 letters, digits, '-', '_' or '.'", "visitor");
         goto out;
     }
-    calls_client_key(req->client_address, cf_http_header(req, "X-Forwarded-For"), &ctx->proxies, ip,
-                     sizeof(ip));
+    cf_client_key(req->client_address, cf_http_header(req, "X-Forwarded-For"), &ctx->proxies, ip,
+                  sizeof(ip));
 
     const json_t *pool = clinic_pool(net, clinic->id);
     json_t *j_hold = json_object_get(pool, "hold_seconds");

@@ -13,14 +13,13 @@
 #include "adapters.h"
 #include "calls.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/hook_http.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -39,56 +38,6 @@ const struct calls_adapter *calls_adapter_find(const char *provider)
             return adapters[i];
     }
     return NULL;
-}
-
-static void collect_headers(const struct _u_request *req, json_t *obj)
-{
-    const char **keys = u_map_enum_keys(req->map_header);
-
-    for (size_t i = 0; keys && keys[i]; i++) {
-        char name[128];
-        size_t k = 0;
-        for (; keys[i][k] && k < sizeof(name) - 1; k++)
-            name[k] = (char)tolower((unsigned char)keys[i][k]);
-        name[k] = '\0';
-        json_t *v = json_string(u_map_get(req->map_header, keys[i]));
-        if (v)
-            json_object_set_new(obj, name, v);
-    }
-}
-
-/* The path segments after /v1/hooks/calls/: provider, channel, and the rest
- * (with its leading '/', or ""). 0, or -1 when the path has no channel. */
-static int split_path(const char *path, char *provider, size_t psize, char *channel, size_t csize,
-                      const char **rest)
-{
-    static const char prefix[] = "/v1/hooks/calls/";
-    const char *p = path, *slash;
-    size_t n;
-
-    if (strncmp(p, prefix, sizeof(prefix) - 1) != 0)
-        return -1;
-    p += sizeof(prefix) - 1;
-    slash = strchr(p, '/');
-    if (!slash || (n = (size_t)(slash - p)) == 0 || n >= psize)
-        return -1;
-    memcpy(provider, p, n);
-    provider[n] = '\0';
-    p = slash + 1;
-    slash = strchr(p, '/');
-    n = slash ? (size_t)(slash - p) : strlen(p);
-    if (n == 0 || n >= csize)
-        return -1;
-    memcpy(channel, p, n);
-    channel[n] = '\0';
-    *rest = slash ? slash : "";
-    return 0;
-}
-
-static void send_reply(struct _u_response *resp, const struct cf_hook_reply *r)
-{
-    ulfius_set_string_body_response(resp, (unsigned)(r->status ? r->status : 200), r->body);
-    u_map_put(resp->map_header, "Content-Type", r->content_type ? r->content_type : "text/plain");
 }
 
 /* The clinic of a fact: the channel's mapping of the number the call came
@@ -211,104 +160,41 @@ static void count_notes(const char *provider, const char *channel_id,
     }
 }
 
-/* 1 when the request comes from an address of the channel's
- * "allowed_sources" (addresses or CIDR networks): the peer, or the client a
- * trusted proxy names (CLINICFLOW_CALLS_TRUSTED_PROXIES). A list that does
- * not parse allows nothing. */
-static int source_allowed(const struct calls_ctx *ctx, const struct _u_request *req,
-                          const struct cf_channel *ch, const json_t *j_allowed)
-{
-    struct calls_proxies allowed = {0};
-    char errbuf[256];
-    size_t i, len = 1;
-    json_t *j_net;
-    int ok = 0;
-
-    json_array_foreach(j_allowed, i, j_net) len += json_string_length(j_net) + 1;
-    char *spec = cf_xmalloc(len), *p = spec;
-    json_array_foreach(j_allowed, i, j_net)
-    {
-        size_t n = json_string_length(j_net);
-        memcpy(p, json_string_value(j_net) ? json_string_value(j_net) : "", n);
-        p[n] = ',';
-        p += n + 1;
-    }
-    *p = '\0';
-    if (!json_is_array(j_allowed) || calls_proxies_parse(spec, &allowed, errbuf, sizeof(errbuf)))
-        cf_warn("channel %s: allowed_sources: %s", ch->id,
-                json_is_array(j_allowed) ? errbuf : "not an array");
-    else
-        ok = calls_client_allowed(req->client_address, cf_http_header(req, "X-Forwarded-For"),
-                                  &ctx->proxies, &allowed);
-    calls_proxies_free(&allowed);
-    free(spec);
-    return ok;
-}
-
 int handle_provider_hook(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct calls_ctx *ctx = user;
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
-    json_t *j_query = json_object(), *j_form = json_object(), *j_headers = json_object();
     json_t *j_facts = json_array(), *j_channel = NULL;
-    char provider[32], channel_id[128], errbuf[256];
-    const char *rest = "";
-    char *public_url = NULL;
-    size_t body_len = 0;
-    const char *body = cf_http_body(req, &body_len);
+    struct cf_hook_http in;
+    char errbuf[256];
     struct cf_hook_reply reply = {.status = 200};
     struct cf_hook_notes notes = {0};
     const struct calls_adapter *ad = NULL;
     const struct cf_channel *ch = NULL;
     const struct cf_network *net = NULL;
 
-    if (split_path(req->url_path, provider, sizeof(provider), channel_id, sizeof(channel_id),
-                   &rest) != 0 ||
-        !(ad = calls_adapter_find(provider)) || !(ch = cf_netconf_channel(snap, channel_id)) ||
-        strcmp(ch->kind, "telephony") != 0 || strcmp(ch->provider, provider) != 0 ||
+    if (cf_hook_http_route(req, "/v1/hooks/calls/", &in) != 0 ||
+        !(ad = calls_adapter_find(in.provider)) || !(ch = cf_netconf_channel(snap, in.channel)) ||
+        strcmp(ch->kind, "telephony") != 0 || strcmp(ch->provider, in.provider) != 0 ||
         !(net = cf_netconf_network(snap, ch->network_id))) {
         cf_http_error(resp, 404, "not_found", "no such telephony channel for this provider", NULL);
         goto out;
     }
+    const char *provider = ch->provider;
 
     /* Where the provider's signature covers only part of the event (or
      * there is none), the channel may name the provider's addresses: a
      * request from elsewhere is refused before anything is read. */
     const json_t *j_allowed = json_object_get(ch->doc, "allowed_sources");
-    if (j_allowed && !source_allowed(ctx, req, ch, j_allowed)) {
+    if (j_allowed && !cf_hook_http_source_allowed(req, ch->id, j_allowed, &ctx->proxies)) {
         cf_info("%s webhook on channel %s refused: not from an allowed source", provider, ch->id);
         cf_metrics_add("clinicflow_calls_hooks_refused_total", "reason=\"source\"", 1);
         cf_http_error(resp, 401, "unauthorized",
                       "the request does not come from an address this channel allows", NULL);
         goto out;
     }
-
-    const char *q = strchr(req->http_url, '?');
-    int form_rc = q ? cf_hook_parse_urlencoded(q + 1, strlen(q + 1), j_query) : 0;
-    const char *ctype = cf_http_header(req, "Content-Type");
-    if (form_rc == 0 && ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
-        body)
-        form_rc = cf_hook_parse_urlencoded(body, body_len, j_form);
-    if (form_rc == CF_ETOOBIG) {
-        cf_http_error(resp, 413, "too_many_fields", "the form or query has too many fields", NULL);
+    if (cf_hook_http_decode(req, ctx->cfg.public_base_url, &in, resp) != 0)
         goto out;
-    }
-    if (form_rc != 0) {
-        cf_http_error(resp, 400, "invalid_field",
-                      "the form or query has a '%' not followed by two hex digits", NULL);
-        goto out;
-    }
-    collect_headers(req, j_headers);
-    const char *base = ctx->cfg.public_base_url;
-    if (base && *base) {
-        size_t blen = strlen(base);
-        while (blen > 0 && base[blen - 1] == '/')
-            blen--;
-        public_url = cf_xasprintf("%.*s%s", (int)blen, base, req->http_url);
-    } else {
-        const char *host = cf_http_header(req, "Host");
-        public_url = cf_xasprintf("http://%s%s", host ? host : "localhost", req->http_url);
-    }
 
     /* A channel without a zone of its own has the network's (PBX local
      * times need one). */
@@ -316,23 +202,12 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         j_channel = json_copy(ch->doc);
         json_object_set_new(j_channel, "timezone", json_string(net->tz));
     }
-    struct cf_hook hook = {
-        .method = req->http_verb,
-        .subpath = rest,
-        .public_url = public_url,
-        .content_type = ctype,
-        .body = body ? body : "",
-        .body_len = body ? body_len : 0,
-        .query = j_query,
-        .form = j_form,
-        .headers = j_headers,
-        .channel = j_channel ? j_channel : ch->doc,
-        .received_ms = cf_time_now_ms(),
-        .replay_window_s = ctx->cfg.replay_window_s,
-        .notes = &notes,
-    };
+    struct cf_hook hook = in.hook;
+    hook.channel = j_channel ? j_channel : ch->doc;
+    hook.replay_window_s = ctx->cfg.replay_window_s;
+    hook.notes = &notes;
     if (ad->precheck && ad->precheck(&hook, &reply)) {
-        send_reply(resp, &reply);
+        cf_hook_http_reply(resp, &reply);
         goto out;
     }
     if (ad->verify(&hook, errbuf, sizeof(errbuf)) != 0) {
@@ -393,15 +268,12 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
     }
     count_notes(provider, ch->id, &notes, json_array_size(j_facts), unbounded);
     ad->reply_ok(&hook, &reply);
-    send_reply(resp, &reply);
+    cf_hook_http_reply(resp, &reply);
 
 out:
     json_decref(j_channel);
-    free(public_url);
+    cf_hook_http_clear(&in);
     json_decref(j_facts);
-    json_decref(j_headers);
-    json_decref(j_form);
-    json_decref(j_query);
     cf_netconf_release(snap);
     return U_CALLBACK_COMPLETE;
 }

@@ -97,7 +97,7 @@ int main(void)
         cf_error("%s", errbuf);
         return 2;
     }
-    if (calls_proxies_parse(ctx.cfg.trusted_proxies, &ctx.proxies, errbuf, sizeof(errbuf)) != 0) {
+    if (cf_proxies_parse(ctx.cfg.trusted_proxies, &ctx.proxies, errbuf, sizeof(errbuf)) != 0) {
         cf_error("CLINICFLOW_CALLS_TRUSTED_PROXIES: %s", errbuf); /* checked when loaded */
         return 2;
     }
@@ -136,6 +136,6 @@ int main(void)
     if (cf_service_start(&svc) != 0)
         return 1;
     int rc = cf_service_run(&svc);
-    calls_proxies_free(&ctx.proxies);
+    cf_proxies_free(&ctx.proxies);
     return rc;
 }

@@ -18,15 +18,6 @@ static const char *check_country(const char *value)
     return strcmp(value, "7") == 0 ? NULL : "7 (the one national numbering read so far)";
 }
 
-static const char *check_proxies(const char *value)
-{
-    struct calls_proxies proxies = {0};
-    char errbuf[256];
-    const int rc = calls_proxies_parse(value, &proxies, errbuf, sizeof(errbuf));
-    calls_proxies_free(&proxies);
-    return rc == 0 ? NULL : "addresses or CIDR networks, comma-separated (10.0.0.0/8, fd00::1)";
-}
-
 /* http(s)://host[:port][/prefix]: what a signed URL starts with, as the
  * provider was given it (so the scheme in lower case, no user info). */
 static const char *check_base_url(const char *value)
@@ -166,7 +157,7 @@ const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, siz
         {"CLINICFLOW_CALLS_TRUSTED_PROXIES", CF_CONF_STRING, "", &cfg->trusted_proxies, 0, 0, 0,
          "addresses or CIDR networks of the proxies in front of the service, comma-separated: a "
          "request from one is counted under the X-Forwarded-For client it names; empty: the peer",
-         check_proxies},
+         cf_proxies_check},
         {"CLINICFLOW_CALLS_PUBLIC_BASE_URL", CF_CONF_STRING, "", &cfg->public_base_url, 0, 0, 0,
          "scheme://host[:port] providers use to reach this service (signed URLs), with the path "
          "prefix a proxy adds, if any; empty: the Host header over http",

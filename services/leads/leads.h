@@ -15,15 +15,17 @@
 #include <librdkafka/rdkafka.h>
 #include <ulfius.h>
 
+#include "common/client_addr.h"
 #include "common/config.h"
 #include "common/consumer.h"
 #include "common/envelope.h"
 #include "common/netconf.h"
 #include "common/service.h"
+#include "common/topics.h"
 
 /* The internal topic of lead facts (the fold's input): intake, the events
  * route and the call bridge produce to it. */
-#define LEADS_TOPIC_RAW "clinicflow.leads.raw.v1"
+#define LEADS_TOPIC_RAW CF_TOPIC_LEADS_RAW
 
 /* The service's own settings (CLINICFLOW_LEADS_*), read once in main
  * (settings.c); README.md's settings list documents each. Per-clinic and
@@ -62,6 +64,7 @@ struct leads_settings {
 struct leads_ctx {
     struct cf_service *svc;
     struct leads_settings cfg;
+    struct cf_proxies proxies; /* parsed from cfg.trusted_proxies at start */
 };
 
 /* settings.c: the table for cf_service_init (its targets cfg's members;
@@ -76,6 +79,8 @@ void leads_routes_register(struct leads_ctx *ctx);
 /* hooks.c: /v1/hooks/leads/{provider}/{channel} (POST, and GET for the
  * handshakes some providers make). */
 int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, void *user);
+/* Describes the hooks' metrics (once, at start). */
+void leads_hooks_describe_metrics(void);
 
 /* events.c: POST /v1/leads/{id}/events (responded, booked, lost, spam). */
 int leads_handle_event_post(const struct _u_request *req, struct _u_response *resp, void *user);

@@ -106,6 +106,11 @@ int main(void)
     /* Intake: no PostgreSQL on that path, so an intake-only instance stays
      * ready without it. */
     cf_service_routes_without_pg(&svc);
+    if (cf_proxies_parse(ctx.cfg.trusted_proxies, &ctx.proxies, errbuf, sizeof(errbuf)) != 0) {
+        cf_error("CLINICFLOW_LEADS_TRUSTED_PROXIES: %s", errbuf); /* checked when loaded */
+        return 2;
+    }
+    leads_hooks_describe_metrics();
     leads_routes_register(&ctx);
 
     if (ctx.cfg.consumers && add_consumers(&svc) != 0)
@@ -114,5 +119,7 @@ int main(void)
     /* Start HTTP, then wait for SIGTERM and shut down in order. */
     if (cf_service_start(&svc) != 0)
         return 1;
-    return cf_service_run(&svc);
+    int rc = cf_service_run(&svc);
+    cf_proxies_free(&ctx.proxies);
+    return rc;
 }

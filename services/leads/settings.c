@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "common/client_addr.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
 
@@ -36,7 +37,7 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
         {"CLINICFLOW_LEADS_TRUSTED_PROXIES", CF_CONF_STRING, "", &cfg->trusted_proxies, 0, 0, 0,
          "addresses or CIDR networks of reverse proxies whose X-Forwarded-For is believed for "
          "the rate limits' client address; empty: the peer",
-         NULL},
+         cf_proxies_check},
         {"CLINICFLOW_LEADS_TEXT_MAX", CF_CONF_INT, "4000", &cfg->text_max, 100, 100000, 0,
          "a lead's text is cut to this many characters and marked text_truncated", NULL},
         {"CLINICFLOW_LEADS_FORM_PER_IP_PER_MINUTE", CF_CONF_INT, "30", &cfg->form_per_ip_per_minute,

@@ -31,6 +31,7 @@ EXAMPLE_DIR = os.path.join(PROTO_DIR, "examples")
 KEY_IS_SUBJECT = {
     "clinicflow.calls.raw.v1",
     "clinicflow.calls.v1",
+    "clinicflow.leads.raw.v1",
     "clinicflow.tasks.v1",
     "clinicflow.patients.v1",
 }

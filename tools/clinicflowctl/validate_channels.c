@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "calls.h" /* calls_proxies_parse: the service's own reading of allowed_sources */
+#include "common/client_addr.h" /* the services' own reading of allowed_sources */
 
 /* Channel providers and the credentials each one defines (PROVIDERS.md). */
 struct provider_spec {
@@ -36,7 +36,7 @@ static const struct provider_spec providers[] = {
     {"form", "tilda", {"url_token"}, {"api_key"}},
     {"form", "cf7", {"url_token"}, {NULL}},
     {"form", "jivo", {"url_token"}, {NULL}},
-    {"form", "generic", {NULL}, {NULL}},
+    {"form", "generic", {"token"}, {NULL}},
 };
 
 static const char *const kinds[] = {"telephony", "messenger", "form", NULL};
@@ -143,8 +143,9 @@ static int check_channel_numbers(struct vctx *v, const char *path, const json_t 
 int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
 {
     static const char *const allowed[] = {
-        "id",      "kind",      "provider",  "clinic_id",       "credentials",  "timezone",
-        "numbers", "field_map", "staff_leg", "allowed_sources", "bot_username", NULL};
+        "id",       "kind",         "provider",  "clinic_id", "credentials",
+        "timezone", "numbers",      "field_map", "staff_leg", "allowed_sources",
+        "honeypot", "bot_username", NULL};
     const char *id, *kind, *provider, *clinic_id;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -222,12 +223,12 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
     json_array_foreach(j_val, i, j_src)
     {
         char src_path[PATH_MAX_LEN], errbuf[256];
-        struct calls_proxies nets = {0};
+        struct cf_proxies nets = {0};
         ctl_path_index(src_path, child, i);
         const char *s = json_string_value(j_src);
         const int bad = !s || !*s || strpbrk(s, ", ") ||
-                        calls_proxies_parse(s, &nets, errbuf, sizeof(errbuf)) != 0;
-        calls_proxies_free(&nets);
+                        cf_proxies_parse(s, &nets, errbuf, sizeof(errbuf)) != 0;
+        cf_proxies_free(&nets);
         if (bad)
             return ctl_fail(v, src_path, "expected an address or CIDR network (203.0.113.0/24)");
     }
@@ -248,6 +249,15 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
                 return ctl_fail(v, field_path, "expected a non-empty string");
         }
     }
+
+    /* A form field a person leaves empty (services/leads: a bot's post is
+     * dropped) */
+    const char *honeypot;
+    if ((rc = ctl_string_member(v, path, j_ch, "honeypot", 0, 64, &honeypot)) != 0)
+        return rc;
+    ctl_path_key(child, path, "honeypot");
+    if (honeypot && strcmp(kind, "form") != 0)
+        return ctl_fail(v, child, "only form channels have a honeypot field");
 
     /* A Telegram bot's public name, for the t.me/<bot>?start=<code> links
      * the leads service hands out with attribution codes: 5-32 of A-Z,

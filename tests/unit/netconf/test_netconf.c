@@ -39,6 +39,7 @@ static const char base_doc[] =
     " {\"id\":\"ch-tg\",\"kind\":\"messenger\",\"provider\":\"telegram\","
     "  \"credentials\":{\"secret_token\":\"abc_DEF-123\"}},"
     " {\"id\":\"ch-form\",\"kind\":\"form\",\"provider\":\"generic\",\"clinic_id\":\"c2\","
+    "  \"credentials\":{\"token\":\"form-token-1\"},\"honeypot\":\"website\","
     "  \"field_map\":{\"phone\":\"tel\"}}"
     "],"
     "\"tracking_numbers\":["
@@ -141,8 +142,12 @@ static const struct mutation cases[] = {
     {"channels/0/credentials/vpbx_api_key", "\"\"",
      "$.channels[0].credentials.vpbx_api_key: expected a non-empty string"},
     {"channels/0/credentials", NULL, "$.channels[0]: missing member \"credentials\""},
-    {"channels/2/credentials", "{\"token\":\"x\"}",
-     "$.channels[2].credentials.token: unknown member; generic takes no credentials"},
+    {"channels/2/credentials", "{\"secret\":\"x\"}",
+     "$.channels[2].credentials.secret: unknown member; generic credentials are: token"},
+    {"channels/2/credentials", NULL, "$.channels[2]: missing member \"credentials\""},
+    {"channels/1/honeypot", "\"website\"",
+     "$.channels[1].honeypot: only form channels have a honeypot field"},
+    {"channels/2/honeypot", "7", "$.channels[2].honeypot: expected a string"},
     {"channels/1/credentials/secret_token", "\"has space\"",
      "$.channels[1].credentials.secret_token: expected 1-256 characters from A-Z, a-z, 0-9, _ "
      "and -"},

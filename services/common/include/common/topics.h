@@ -10,6 +10,7 @@
 #define CF_TOPIC_CALLS "clinicflow.calls.v1"
 #define CF_TOPIC_TASKS "clinicflow.tasks.v1"
 #define CF_TOPIC_LEADS "clinicflow.leads.v1"
+#define CF_TOPIC_LEADS_RAW "clinicflow.leads.raw.v1"
 #define CF_TOPIC_PATIENTS "clinicflow.patients.v1"
 #define CF_TOPIC_APPOINTMENTS "clinicflow.appointments.v1"
 #define CF_TOPIC_REMINDER_COMMANDS "clinicflow.reminders.commands.v1"

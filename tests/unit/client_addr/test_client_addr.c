@@ -1,5 +1,5 @@
 /*
- * client_addr.c: the address a tracking-number request is counted under.
+ * common/client_addr.h: the address a public request is counted under.
  * Without trusted proxies it is the peer, whatever X-Forwarded-For says;
  * from a trusted proxy it is the rightmost forwarded address that is not a
  * proxy (entries further left are the client's own say); an IPv6 client
@@ -9,7 +9,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "calls.h"
+#include "common/client_addr.h"
 #include "common/err.h"
 #include "cftest.h"
 
@@ -30,19 +30,18 @@ static struct sockaddr_storage peer(const char *a)
 }
 
 static const char *key(const struct sockaddr_storage *ss, const char *xff,
-                       const struct calls_proxies *p)
+                       const struct cf_proxies *p)
 {
     static char out[64];
-    calls_client_key((const struct sockaddr *)ss, xff, p, out, sizeof(out));
+    cf_client_key((const struct sockaddr *)ss, xff, p, out, sizeof(out));
     return out;
 }
 
 static void test_client_key(void)
 {
-    struct calls_proxies none = {0}, lb;
+    struct cf_proxies none = {0}, lb;
     char errbuf[256];
-    CHECK_INT(calls_proxies_parse("10.0.0.0/8, 192.0.2.1 ,fd00::/8", &lb, errbuf, sizeof(errbuf)),
-              0);
+    CHECK_INT(cf_proxies_parse("10.0.0.0/8, 192.0.2.1 ,fd00::/8", &lb, errbuf, sizeof(errbuf)), 0);
     CHECK_INT((int)lb.n, 3);
 
     struct sockaddr_storage client = peer("203.0.113.5"), proxy = peer("10.1.2.3");
@@ -69,51 +68,50 @@ static void test_client_key(void)
     struct sockaddr_storage v6proxy = peer("fd12::1");
     CHECK_STR(key(&v6proxy, "2001:db8:aa:bb:1::9", &lb), "2001:db8:aa:bb::/64");
     CHECK_STR(key(NULL, NULL, &lb), "unknown");
-    calls_proxies_free(&lb);
+    cf_proxies_free(&lb);
 
     /* Empty is no proxy; a bad entry is refused with its text. */
-    CHECK_INT(calls_proxies_parse("", &lb, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_proxies_parse("", &lb, errbuf, sizeof(errbuf)), 0);
     CHECK_INT((int)lb.n, 0);
-    CHECK_INT(calls_proxies_parse("10.0.0.0/33", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_INT(cf_proxies_parse("10.0.0.0/33", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
     CHECK(strstr(errbuf, "10.0.0.0/33") != NULL);
-    CHECK_INT(calls_proxies_parse("10.0.0.1, lb.internal", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_INT(cf_proxies_parse("10.0.0.1, lb.internal", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
     CHECK(strstr(errbuf, "lb.internal") != NULL);
-    CHECK_INT(calls_proxies_parse("::1/129", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_INT(cf_proxies_parse("::1/129", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
     /* A prefix is digits: not a sign (strtol would take "-5"), not empty. */
-    CHECK_INT(calls_proxies_parse("10.0.0.0/-5", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
-    CHECK_INT(calls_proxies_parse("10.0.0.0/+8", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
-    CHECK_INT(calls_proxies_parse("10.0.0.0/", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_INT(cf_proxies_parse("10.0.0.0/-5", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_INT(cf_proxies_parse("10.0.0.0/+8", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_INT(cf_proxies_parse("10.0.0.0/", &lb, errbuf, sizeof(errbuf)), CF_EINVAL);
 }
 
-/* A channel's allowed_sources: the client as calls_client_key finds it
+/* A channel's allowed_sources: the client as cf_client_key finds it
  * (the peer, or what a trusted proxy forwards), whole, in one of the
  * networks. */
 static void test_client_allowed(void)
 {
-    struct calls_proxies none = {0}, lb, allowed;
+    struct cf_proxies none = {0}, lb, allowed;
     char errbuf[256];
-    CHECK_INT(calls_proxies_parse("10.0.0.0/8", &lb, errbuf, sizeof(errbuf)), 0);
-    CHECK_INT(
-        calls_proxies_parse("203.0.113.0/24, 2001:db8:1::/48", &allowed, errbuf, sizeof(errbuf)),
-        0);
+    CHECK_INT(cf_proxies_parse("10.0.0.0/8", &lb, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_proxies_parse("203.0.113.0/24, 2001:db8:1::/48", &allowed, errbuf, sizeof(errbuf)),
+              0);
     struct sockaddr_storage direct = peer("203.0.113.9"), other = peer("198.51.100.9");
     struct sockaddr_storage proxy = peer("10.1.2.3"), v6 = peer("2001:db8:1:ff::5");
     struct sockaddr_storage mapped = peer("::ffff:203.0.113.10");
-    CHECK_INT(calls_client_allowed((struct sockaddr *)&direct, NULL, &none, &allowed), 1);
-    CHECK_INT(calls_client_allowed((struct sockaddr *)&mapped, NULL, &none, &allowed), 1);
-    CHECK_INT(calls_client_allowed((struct sockaddr *)&v6, NULL, &none, &allowed), 1);
-    CHECK_INT(calls_client_allowed((struct sockaddr *)&other, NULL, &none, &allowed), 0);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&direct, NULL, &none, &allowed), 1);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&mapped, NULL, &none, &allowed), 1);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&v6, NULL, &none, &allowed), 1);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&other, NULL, &none, &allowed), 0);
     /* X-Forwarded-For from an untrusted peer is the sender's say */
-    CHECK_INT(calls_client_allowed((struct sockaddr *)&other, "203.0.113.9", &none, &allowed), 0);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&other, "203.0.113.9", &none, &allowed), 0);
     /* from a trusted proxy, the address it names */
-    CHECK_INT(
-        calls_client_allowed((struct sockaddr *)&proxy, "1.2.3.4, 203.0.113.9", &lb, &allowed), 1);
-    CHECK_INT(
-        calls_client_allowed((struct sockaddr *)&proxy, "203.0.113.9, 1.2.3.4", &lb, &allowed), 0);
-    CHECK_INT(calls_client_allowed((struct sockaddr *)&proxy, NULL, &lb, &allowed), 0);
-    CHECK_INT(calls_client_allowed(NULL, NULL, &lb, &allowed), 0);
-    calls_proxies_free(&lb);
-    calls_proxies_free(&allowed);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&proxy, "1.2.3.4, 203.0.113.9", &lb, &allowed),
+              1);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&proxy, "203.0.113.9, 1.2.3.4", &lb, &allowed),
+              0);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&proxy, NULL, &lb, &allowed), 0);
+    CHECK_INT(cf_client_allowed(NULL, NULL, &lb, &allowed), 0);
+    cf_proxies_free(&lb);
+    cf_proxies_free(&allowed);
 }
 
 int main(void)

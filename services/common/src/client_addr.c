@@ -1,13 +1,13 @@
 /*
  * The address a public request is counted under for rate limits. Behind a
  * load balancer or reverse proxy every request arrives from the proxy, so
- * the operator names the proxies (CLINICFLOW_CALLS_TRUSTED_PROXIES,
+ * the operator names the proxies (a service's CLINICFLOW_<SVC>_TRUSTED_PROXIES,
  * addresses or CIDR networks): when the peer is one of them, the client is
  * the rightmost X-Forwarded-For entry that is not (the entries to its left
  * are whatever the client chose to send). An IPv6 client counts as its /64,
  * the block one subscriber is usually given.
  */
-#include "calls.h"
+#include "common/client_addr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,7 +19,7 @@
 #include "common/xmalloc.h"
 
 /* Parses "a.b.c.d", "a.b.c.d/n", "x::y" or "x::y/n" (n bytes at s). */
-static int net_parse(const char *s, size_t n, struct calls_proxy_net *out)
+static int net_parse(const char *s, size_t n, struct cf_proxy_net *out)
 {
     char buf[INET6_ADDRSTRLEN + 8];
     if (n == 0 || n >= sizeof(buf))
@@ -51,8 +51,7 @@ static int net_parse(const char *s, size_t n, struct calls_proxy_net *out)
     return -1;
 }
 
-int calls_proxies_parse(const char *spec, struct calls_proxies *out, char *errbuf,
-                        size_t errbuf_size)
+int cf_proxies_parse(const char *spec, struct cf_proxies *out, char *errbuf, size_t errbuf_size)
 {
     memset(out, 0, sizeof(*out));
     for (const char *p = spec ? spec : ""; *p;) {
@@ -60,10 +59,10 @@ int calls_proxies_parse(const char *spec, struct calls_proxies *out, char *errbu
         size_t n = strcspn(p, " ,");
         if (n == 0)
             break;
-        struct calls_proxy_net net;
+        struct cf_proxy_net net;
         if (net_parse(p, n, &net) != 0) {
             cf_seterr(errbuf, errbuf_size, "\"%.*s\" is not an address or network", (int)n, p);
-            calls_proxies_free(out);
+            cf_proxies_free(out);
             return CF_EINVAL;
         }
         out->nets = cf_xrealloc(out->nets, (out->n + 1) * sizeof(*out->nets));
@@ -73,7 +72,7 @@ int calls_proxies_parse(const char *spec, struct calls_proxies *out, char *errbu
     return 0;
 }
 
-void calls_proxies_free(struct calls_proxies *p)
+void cf_proxies_free(struct cf_proxies *p)
 {
     free(p->nets);
     p->nets = NULL;
@@ -92,7 +91,7 @@ static int prefix_equal(const uint8_t *a, const uint8_t *b, int bits)
     return (a[whole] & mask) == (b[whole] & mask);
 }
 
-static int trusted(const struct calls_proxies *p, int family, const uint8_t *addr)
+static int trusted(const struct cf_proxies *p, int family, const uint8_t *addr)
 {
     for (size_t i = 0; p && i < p->n; i++)
         if (p->nets[i].family == family && prefix_equal(p->nets[i].addr, addr, p->nets[i].bits))
@@ -146,8 +145,8 @@ static int from_sockaddr(const struct sockaddr *sa, uint8_t addr[16])
 
 /* The client's address into addr: the peer, or the hop a trusted proxy
  * vouches for. Its family, 0 when the peer has no address. */
-static int client_of(const struct sockaddr *peer, const char *xff,
-                     const struct calls_proxies *proxies, uint8_t addr[16])
+static int client_of(const struct sockaddr *peer, const char *xff, const struct cf_proxies *proxies,
+                     uint8_t addr[16])
 {
     int family = from_sockaddr(peer, addr);
 
@@ -166,7 +165,7 @@ static int client_of(const struct sockaddr *peer, const char *xff,
             s++, n--;
         while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
             n--;
-        struct calls_proxy_net hop;
+        struct cf_proxy_net hop;
         if (net_parse(s, n, &hop) != 0 || hop.bits != (hop.family == AF_INET ? 32 : 128))
             break;
         if (hop.family == AF_INET6) {
@@ -180,8 +179,8 @@ static int client_of(const struct sockaddr *peer, const char *xff,
     return family;
 }
 
-void calls_client_key(const struct sockaddr *peer, const char *xff,
-                      const struct calls_proxies *proxies, char *out, size_t size)
+void cf_client_key(const struct sockaddr *peer, const char *xff, const struct cf_proxies *proxies,
+                   char *out, size_t size)
 {
     uint8_t addr[16] = {0};
     int family = client_of(peer, xff, proxies, addr);
@@ -193,11 +192,20 @@ void calls_client_key(const struct sockaddr *peer, const char *xff,
     key_of(family, addr, out, size);
 }
 
-int calls_client_allowed(const struct sockaddr *peer, const char *xff,
-                         const struct calls_proxies *proxies, const struct calls_proxies *allowed)
+int cf_client_allowed(const struct sockaddr *peer, const char *xff,
+                      const struct cf_proxies *proxies, const struct cf_proxies *allowed)
 {
     uint8_t addr[16] = {0};
     int family = client_of(peer, xff, proxies, addr);
 
     return family && trusted(allowed, family, addr);
+}
+
+const char *cf_proxies_check(const char *value)
+{
+    struct cf_proxies proxies = {0};
+    char errbuf[256];
+    const int rc = cf_proxies_parse(value, &proxies, errbuf, sizeof(errbuf));
+    cf_proxies_free(&proxies);
+    return rc == 0 ? NULL : "addresses or CIDR networks, comma-separated (10.0.0.0/8, fd00::1)";
 }

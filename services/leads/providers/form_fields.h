@@ -1,0 +1,64 @@
+/*
+ * Form fields to a lead fact, for the adapters whose payload is a site
+ * form's fields by the names the site gave them (tilda, cf7): the channel's
+ * field_map (our field -> the form's field) names them, and what it does
+ * not name is looked for under the provider's default names. Names match
+ * without regard to case (Tilda's "Name" is a form's "name" elsewhere).
+ *
+ * Our fields: name, phone, email, comment (the fact's "text"), service,
+ * clinic_id (or clinic), consent, form_id and the ad tags utm_source,
+ * utm_medium, utm_campaign, utm_term, utm_content, gclid, yclid, fbclid,
+ * ym_uid, client_id, referrer, page_url (the fact's "tags").
+ */
+#ifndef CF_LEADS_PROVIDERS_FORM_FIELDS_H
+#define CF_LEADS_PROVIDERS_FORM_FIELDS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "common/hook.h"
+
+/* A provider's default names: rows {our field, the form's field}; several
+ * rows may name one field of ours (the first present wins). */
+struct leads_form_default {
+    const char *ours;
+    const char *theirs;
+};
+
+/* The value of the form's field `name` (case-insensitive) in j_fields as a
+ * new string, or NULL when absent or empty after trimming: a string as is,
+ * a number in decimal, an array of strings (checkboxes) joined with ", ". */
+char *leads_form_value(const json_t *j_fields, const char *name);
+
+/* Sets on j_fact every member of ours the form has (name, phone, email,
+ * text, service, clinic_id, consent, form_id, tags), each from the field
+ * the channel's field_map names, else from defaults (n rows). Members the
+ * form lacks are left out. */
+void leads_form_apply(json_t *j_fact, const json_t *j_fields, const json_t *j_channel,
+                      const struct leads_form_default *defaults, size_t n);
+
+/* The value of cookie `name` in a raw Cookie string ("a=1; _ym_uid=2"), as
+ * a new string, or NULL. */
+char *leads_cookie_value(const char *cookies, const char *name);
+
+/* 1 when the fact has a way to reach the person: a phone or an e-mail (a
+ * name alone is nobody the clinic can answer). */
+int leads_fact_has_contact(const json_t *j_fact);
+
+/* The request's fields as a new object: a JSON object body (content type
+ * application/json, or a body that starts with '{' when no form was
+ * decoded), else the decoded form body, else a GET's query. NULL when the
+ * body is JSON but not an object. */
+json_t *leads_form_fields(const struct cf_hook *h);
+
+/* 1 when the channel names a honeypot field and the form filled it in (a
+ * bot): the request is then acknowledged and gives no fact. */
+int leads_form_honeypot(const struct cf_hook *h, const json_t *j_fields);
+
+/* The lowercase hex SHA-256 of the fields as compact JSON with sorted keys:
+ * the event key of a form whose sender gives it no id, the same for a
+ * resent submission. */
+void leads_form_digest(const json_t *j_fields, char out[65]);
+
+#endif

@@ -1,0 +1,424 @@
+/*
+ * The leads intake without a network. providers/generic.c, our own form
+ * endpoint: JSON and urlencoded bodies, the field map and its defaults,
+ * the honeypot, the token (header, query or form field), a post with no
+ * person, the event key. ingest.c's leads_fact_normalize: the phone to
+ * E.164 or kept raw, every contact key (expected values computed apart:
+ * python3 -c "import hmac,hashlib; print(hmac.new(b'unit-secret',
+ * b'+79161234567', hashlib.sha256).hexdigest())"), the clinic, the text
+ * cut on a character boundary, members of the wrong type left out.
+ */
+#include <string.h>
+
+#include "adapters.h"
+#include "ingest.h"
+#include "common/err.h"
+#include "common/hook.h"
+#include "common/xmalloc.h"
+#include "cftest.h"
+
+#define KEY_PHONE "bc8d71fe1accdaaa49d31cfc275aaeb3ec8db6a5a822d70c3947c8a4412c2fc0"
+#define KEY_EMAIL "3b65785c63e236229cc54459d23a93df9b8617084563f4d7e8791b7f1c2d3e6e"
+#define KEY_TELEGRAM "2e52d3a2083e68c5f62b1ac2dba9289b8abf164e804f19d9f757a06561313162"
+
+/* A request to the generic adapter, built by hand as hooks.c builds it. */
+struct req {
+    struct cf_hook hook;
+    struct cf_hook_notes notes;
+    json_t *query, *form, *headers, *channel;
+};
+
+static void req_init(struct req *r, const char *ctype, const char *body, const char *query,
+                     const char *auth, const char *channel_json)
+{
+    memset(r, 0, sizeof(*r));
+    r->query = json_object();
+    r->form = json_object();
+    r->headers = json_object();
+    r->channel = json_loads(channel_json, 0, NULL);
+    CHECK(r->channel != NULL);
+    if (query)
+        CHECK_INT(cf_hook_parse_urlencoded(query, strlen(query), r->query), 0);
+    if (ctype && strcmp(ctype, "application/x-www-form-urlencoded") == 0)
+        CHECK_INT(cf_hook_parse_urlencoded(body, strlen(body), r->form), 0);
+    if (auth)
+        json_object_set_new(r->headers, "authorization", json_string(auth));
+    r->hook = (struct cf_hook){
+        .method = "POST",
+        .subpath = "",
+        .public_url = "http://leads.test/v1/hooks/leads/generic/site-form",
+        .content_type = ctype,
+        .body = body,
+        .body_len = strlen(body),
+        .query = r->query,
+        .form = r->form,
+        .headers = r->headers,
+        .channel = r->channel,
+        .received_ms = 1795000000000,
+        .notes = &r->notes,
+    };
+}
+
+static void req_free(struct req *r)
+{
+    json_decref(r->query);
+    json_decref(r->form);
+    json_decref(r->headers);
+    json_decref(r->channel);
+}
+
+static const char *CHANNEL = "{\"id\":\"site-form\",\"kind\":\"form\",\"provider\":\"generic\","
+                             "\"clinic_id\":\"demo-center\",\"credentials\":{\"token\":\"tok-1\"},"
+                             "\"honeypot\":\"website\"}";
+
+/* Runs verify then parse; returns parse's result (verify's when it fails). */
+static int run(struct req *r, json_t *facts, const char **field)
+{
+    char errbuf[256];
+    int rc = leads_adapter_generic.verify(&r->hook, errbuf, sizeof(errbuf));
+    if (rc != 0)
+        return rc;
+    return leads_adapter_generic.parse(&r->hook, facts, field, errbuf, sizeof(errbuf));
+}
+
+static const char *fstr(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+static void test_json_body(void)
+{
+    struct req r;
+    json_t *facts = json_array();
+    const char *field = NULL;
+    const char *body =
+        "{\"name\":\"Иван\",\"phone\":\"8 (916) 123-45-67\",\"email\":\"ivan@example.org\","
+        "\"comment\":\"Болит зуб\",\"service\":\"implant\",\"clinic\":\"demo-north\","
+        "\"consent\":true,\"utm_source\":\"yandex\",\"utm_medium\":\"cpc\",\"utm_campaign\":\"c1\","
+        "\"utm_term\":\"t\",\"utm_content\":\"ad2\",\"gclid\":\"g1\",\"yclid\":\"y1\","
+        "\"fbclid\":\"f1\",\"_ym_uid\":\"1700000000123456789\",\"client_id\":\"GA1.2.3.4\","
+        "\"referrer\":\"https://ya.ru/\",\"page_url\":\"https://clinic.example/implant\","
+        "\"code\":\"AB12CD\",\"unknown_field\":\"kept out\"}";
+    req_init(&r, "application/json", body, NULL, "Bearer tok-1", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK_INT((int)json_array_size(facts), 1);
+    json_t *f = json_array_get(facts, 0);
+    CHECK_STR(fstr(f, "kind"), "request");
+    CHECK_STR(fstr(f, "name"), "Иван");
+    CHECK_STR(fstr(f, "phone"), "8 (916) 123-45-67");
+    CHECK_STR(fstr(f, "email"), "ivan@example.org");
+    CHECK_STR(fstr(f, "text"), "Болит зуб");
+    CHECK_STR(fstr(f, "service"), "implant");
+    CHECK_STR(fstr(f, "clinic_id"), "demo-north");
+    CHECK_STR(fstr(f, "code"), "AB12CD");
+    CHECK(json_is_true(json_object_get(f, "consent")));
+    CHECK(json_object_get(f, "unknown_field") == NULL);
+    json_t *tags = json_object_get(f, "tags");
+    CHECK_STR(fstr(tags, "utm_source"), "yandex");
+    CHECK_STR(fstr(tags, "utm_content"), "ad2");
+    CHECK_STR(fstr(tags, "ym_uid"), "1700000000123456789");
+    CHECK_STR(fstr(tags, "client_id"), "GA1.2.3.4");
+    CHECK_STR(fstr(tags, "page_url"), "https://clinic.example/implant");
+    CHECK_STR(fstr(tags, "fbclid"), "f1");
+    CHECK_INT((int)json_object_size(tags), 12);
+    CHECK_STR(fstr(f, "time"), "2026-11-18T11:06:40.000Z");
+    /* no event_id: the key is a hash of the channel and the body */
+    CHECK_INT((int)strlen(fstr(f, "event_key")), 64);
+    json_decref(facts);
+    req_free(&r);
+}
+
+/* The event key: the form's event_id (or request_id); else sha256 over
+ * "site-form" 0x1f body (python3 hashlib.sha256(b'site-form\x1f' + body)). */
+static void test_event_key(void)
+{
+    struct req r;
+    json_t *facts = json_array();
+    const char *field = NULL;
+    req_init(&r, "application/json", "{\"phone\":\"+79161234567\"}", NULL, "Bearer tok-1", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK_STR(fstr(json_array_get(facts, 0), "event_key"),
+              "99d8ffaf3d7527d041db25b9647ec59a92ba034561f202eedd6f7a9a6f5109b2");
+    req_free(&r);
+    req_init(&r, "application/json", "{\"phone\":\"+79161234567\",\"event_id\":\"form-7\"}", NULL,
+             "Bearer tok-1", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK_STR(fstr(json_array_get(facts, 1), "event_key"), "form-7");
+    req_free(&r);
+    req_init(&r, "application/x-www-form-urlencoded", "phone=%2B79161234567&request_id=r-9", NULL,
+             "Bearer tok-1", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK_STR(fstr(json_array_get(facts, 2), "event_key"), "r-9");
+    json_decref(facts);
+    req_free(&r);
+}
+
+static void test_urlencoded_and_tokens(void)
+{
+    struct req r;
+    json_t *facts = json_array();
+    const char *field = NULL;
+    /* the token as a form field (a plain HTML form) */
+    req_init(&r, "application/x-www-form-urlencoded",
+             "token=tok-1&name=%D0%90%D0%BD%D0%BD%D0%B0&phone=89161234567&consent=on&website=",
+             NULL, NULL, CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    json_t *f = json_array_get(facts, 0);
+    CHECK_STR(fstr(f, "name"), "Анна");
+    CHECK_STR(fstr(f, "phone"), "89161234567");
+    CHECK(json_is_true(json_object_get(f, "consent")));
+    CHECK(json_object_get(f, "token") == NULL);
+    CHECK(json_object_get(f, "tags") == NULL);
+    req_free(&r);
+    /* in the query; "bearer" in any case */
+    req_init(&r, "application/x-www-form-urlencoded", "phone=89161234567&consent=no", "token=tok-1",
+             NULL, CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK(json_is_false(json_object_get(json_array_get(facts, 1), "consent")));
+    req_free(&r);
+    req_init(&r, "application/json", "{\"phone\":\"89161234567\"}", NULL, "bearer tok-1", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    req_free(&r);
+    /* refused: none, wrong, a prefix of it, a channel without a token */
+    req_init(&r, "application/json", "{\"phone\":\"89161234567\"}", NULL, NULL, CHANNEL);
+    CHECK_INT(run(&r, facts, &field), CF_EAUTH);
+    req_free(&r);
+    req_init(&r, "application/json", "{\"phone\":\"89161234567\"}", NULL, "Bearer tok-2", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), CF_EAUTH);
+    req_free(&r);
+    req_init(&r, "application/json", "{\"phone\":\"89161234567\"}", "token=tok", NULL, CHANNEL);
+    CHECK_INT(run(&r, facts, &field), CF_EAUTH);
+    req_free(&r);
+    req_init(&r, "application/json", "{\"phone\":\"89161234567\"}", NULL, "Bearer tok-1",
+             "{\"id\":\"site-form\",\"provider\":\"generic\"}");
+    CHECK_INT(run(&r, facts, &field), CF_EAUTH);
+    req_free(&r);
+    CHECK_INT((int)json_array_size(facts), 3);
+    json_decref(facts);
+}
+
+static void test_field_map(void)
+{
+    struct req r;
+    json_t *facts = json_array();
+    const char *field = NULL;
+    const char *channel =
+        "{\"id\":\"site-form\",\"provider\":\"generic\",\"credentials\":{\"token\":\"tok-1\"},"
+        "\"field_map\":{\"name\":\"your-name\",\"phone\":\"tel\",\"comment\":\"msg\","
+        "\"ym_uid\":\"metrika\"}}";
+    req_init(&r, "application/json",
+             "{\"your-name\":\"Олег\",\"tel\":79161234567,\"msg\":\"Перезвоните\","
+             "\"metrika\":\"42\",\"name\":\"not this\",\"email\":\"o@example.org\"}",
+             NULL, "Bearer tok-1", channel);
+    CHECK_INT(run(&r, facts, &field), 0);
+    json_t *f = json_array_get(facts, 0);
+    CHECK_STR(fstr(f, "name"), "Олег");
+    CHECK_STR(fstr(f, "phone"), "79161234567"); /* a number, as its digits */
+    CHECK_STR(fstr(f, "text"), "Перезвоните");
+    CHECK_STR(fstr(json_object_get(f, "tags"), "ym_uid"), "42");
+    CHECK_STR(fstr(f, "email"), "o@example.org"); /* unmapped: its default name */
+    req_free(&r);
+    /* no person: 400 naming the form's own phone field */
+    req_init(&r, "application/json", "{\"your-name\":\"Олег\",\"tel\":\"\"}", NULL, "Bearer tok-1",
+             channel);
+    CHECK_INT(run(&r, facts, &field), CF_EINVAL);
+    CHECK_STR(field, "tel");
+    req_free(&r);
+    CHECK_INT((int)json_array_size(facts), 1);
+    json_decref(facts);
+}
+
+static void test_honeypot_and_refusals(void)
+{
+    struct req r;
+    json_t *facts = json_array();
+    const char *field = NULL;
+    req_init(&r, "application/x-www-form-urlencoded",
+             "phone=89161234567&website=http%3A%2F%2Fspam.example", NULL, "Bearer tok-1", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK_INT((int)json_array_size(facts), 0);
+    CHECK_STR(r.notes.ignored, "honeypot");
+    req_free(&r);
+    req_init(&r, "application/json", "{\"name\":\"Иван\",\"comment\":\"hi\"}", NULL, "Bearer tok-1",
+             CHANNEL);
+    CHECK_INT(run(&r, facts, &field), CF_EINVAL);
+    CHECK_STR(field, "phone");
+    req_free(&r);
+    static const char *const bad[][2] = {
+        {"application/json", "{\"phone\":"},
+        {"application/json", "[\"+79161234567\"]"},
+        {"text/plain", "phone=89161234567"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        field = NULL;
+        req_init(&r, bad[i][0], bad[i][1], NULL, "Bearer tok-1", CHANNEL);
+        CHECK_INT(run(&r, facts, &field), CF_EINVAL);
+        CHECK(field == NULL);
+        req_free(&r);
+    }
+    CHECK_INT((int)json_array_size(facts), 0);
+    json_decref(facts);
+}
+
+/* --- ingest.c --- */
+
+static struct cf_clinic clinics[] = {{.id = "demo-center"}, {.id = "demo-north"}};
+static struct cf_network net = {
+    .id = "net-1", .secret = "unit-secret", .clinics = clinics, .nclinics = 2};
+
+static int normalize(const char *provider, const char *channel_clinic, long text_max,
+                     const char *fact_json, struct leads_fact *out)
+{
+    const struct leads_norm n = {
+        .provider = provider,
+        .channel = "ch-1",
+        .channel_clinic = channel_clinic,
+        .net = &net,
+        .default_cc = "7",
+        .text_max = text_max,
+        .received_ms = 1795000000000,
+    };
+    char errbuf[256];
+    json_t *j_in = json_loads(fact_json, 0, NULL);
+    CHECK(j_in != NULL);
+    int rc = leads_fact_normalize(&n, j_in, out, errbuf, sizeof(errbuf));
+    json_decref(j_in);
+    return rc;
+}
+
+static void test_normalize_phone_and_keys(void)
+{
+    struct leads_fact f;
+    CHECK_INT(
+        normalize("generic", "demo-center", 4000,
+                  "{\"event_key\":\"e1\",\"kind\":\"request\",\"time\":\"2026-11-20T09:00:00Z\","
+                  "\"phone\":\"8 (916) 123-45-67\",\"email\":\" Ivan.Petrov@Example.org \","
+                  "\"name\":\"Иван\",\"clinic_id\":\"demo-north\"}",
+                  &f),
+        0);
+    json_t *c = json_object_get(f.data, "contact");
+    CHECK_STR(fstr(json_object_get(c, "phone"), "e164"), "+79161234567");
+    CHECK_STR(fstr(json_object_get(c, "phone"), "raw"), "8 (916) 123-45-67");
+    CHECK_STR(fstr(json_object_get(c, "phone"), "kind"), "e164");
+    CHECK_STR(fstr(c, "email"), "Ivan.Petrov@Example.org");
+    CHECK_STR(fstr(c, "name"), "Иван");
+    CHECK_STR(f.contact_key, KEY_PHONE);
+    CHECK_STR(fstr(f.data, "contact_key"), KEY_PHONE);
+    json_t *keys = json_object_get(f.data, "contact_keys");
+    CHECK_STR(fstr(keys, "phone"), KEY_PHONE);
+    CHECK_STR(fstr(keys, "email"), KEY_EMAIL);
+    CHECK(json_object_get(keys, "messenger") == NULL);
+    CHECK_STR(f.clinic_id, "demo-north");
+    CHECK_STR(fstr(f.data, "provider"), "generic");
+    CHECK_STR(fstr(f.data, "channel"), "ch-1");
+    CHECK_STR(fstr(f.data, "provider_event_id"), "e1");
+    CHECK_STR(f.event_key, "e1");
+    CHECK(f.time_ms == 1795165200000);
+    leads_fact_clear(&f);
+
+    /* a phone that does not parse: kept raw, no phone key; the e-mail's is
+     * the strongest; a clinic the network does not have: the channel's */
+    CHECK_INT(normalize("generic", "demo-center", 4000,
+                        "{\"event_key\":\"e2\",\"kind\":\"request\",\"phone\":\"call me maybe\","
+                        "\"email\":\"ivan.petrov@example.org\",\"clinic_id\":\"gone\"}",
+                        &f),
+              0);
+    c = json_object_get(f.data, "contact");
+    CHECK_STR(fstr(json_object_get(c, "phone"), "kind"), "invalid");
+    CHECK_STR(fstr(json_object_get(c, "phone"), "raw"), "call me maybe");
+    CHECK(json_object_get(json_object_get(c, "phone"), "e164") == NULL);
+    CHECK_STR(f.contact_key, KEY_EMAIL);
+    CHECK(json_object_get(json_object_get(f.data, "contact_keys"), "phone") == NULL);
+    CHECK_STR(f.clinic_id, "demo-center");
+    CHECK(f.time_ms == 1795000000000); /* no time: the arrival */
+    leads_fact_clear(&f);
+
+    /* a messenger account (an id sent as a number), a handle's '@' */
+    CHECK_INT(normalize("telegram", NULL, 4000,
+                        "{\"event_key\":\"u-1\",\"kind\":\"request\",\"user_id\":12345,"
+                        "\"handle\":\"@ivan\",\"chat_id\":\"12345\",\"message_id\":7,"
+                        "\"email\":\"not an address\"}",
+                        &f),
+              0);
+    c = json_object_get(f.data, "contact");
+    CHECK_STR(fstr(c, "user_id"), "12345");
+    CHECK_STR(fstr(c, "handle"), "ivan");
+    CHECK(json_object_get(c, "email") == NULL);
+    CHECK_STR(f.contact_key, KEY_TELEGRAM);
+    CHECK_STR(fstr(json_object_get(f.data, "external"), "message_id"), "7");
+    CHECK_STR(fstr(json_object_get(f.data, "external"), "chat_id"), "12345");
+    CHECK(f.clinic_id == NULL);
+    leads_fact_clear(&f);
+
+    /* nobody: no key at all (the fact is its own subject) */
+    CHECK_INT(normalize("generic", NULL, 4000, "{\"event_key\":\"e3\",\"kind\":\"request\"}", &f),
+              0);
+    CHECK(f.contact_key == NULL && json_object_get(f.data, "contact_keys") == NULL);
+    leads_fact_clear(&f);
+}
+
+static void test_normalize_text_and_members(void)
+{
+    struct leads_fact f;
+    char long_url[2100];
+    memset(long_url, 'a', sizeof(long_url) - 1);
+    long_url[sizeof(long_url) - 1] = '\0';
+    char *fact = cf_xasprintf(
+        "{\"event_key\":\"e4\",\"kind\":\"request\",\"phone\":\"+79161234567\","
+        "\"text\":\"Привет, мир\",\"name\":{\"first\":\"x\"},\"consent\":\"yes\","
+        "\"tags\":{\"utm_source\":\"vk\",\"page_url\":\"https://x/%s\",\"other\":\"y\","
+        "\"gclid\":5},\"referral\":{\"source_id\":\"120\",\"ctwa_clid\":\"c-1\",\"x\":1}}",
+        long_url);
+    CHECK_INT(normalize("generic", NULL, 6, fact, &f), 0);
+    free(fact);
+    CHECK_STR(fstr(f.data, "text"), "Привет");
+    CHECK(json_is_true(json_object_get(f.data, "text_truncated")));
+    CHECK(json_object_get(json_object_get(f.data, "contact"), "name") == NULL);
+    CHECK(json_object_get(f.data, "consent") == NULL); /* not a boolean */
+    json_t *tags = json_object_get(f.data, "tags");
+    CHECK_STR(fstr(tags, "utm_source"), "vk");
+    CHECK_STR(fstr(tags, "gclid"), "5");
+    CHECK(json_object_get(tags, "page_url") == NULL); /* a cut link leads nowhere */
+    CHECK_INT((int)json_object_size(tags), 2);
+    CHECK_STR(fstr(json_object_get(f.data, "referral"), "ctwa_clid"), "c-1");
+    CHECK_INT((int)json_object_size(json_object_get(f.data, "referral")), 2);
+    leads_fact_clear(&f);
+
+    /* a short text is not marked */
+    CHECK_INT(normalize("generic", NULL, 100,
+                        "{\"event_key\":\"e5\",\"kind\":\"request\",\"text\":\"Привет\"}", &f),
+              0);
+    CHECK(json_object_get(f.data, "text_truncated") == NULL);
+    leads_fact_clear(&f);
+
+    /* a staff answer in a channel */
+    CHECK_INT(normalize("vk", NULL, 100,
+                        "{\"event_key\":\"r1\",\"kind\":\"response\",\"user_id\":\"77\","
+                        "\"staff_id\":\"op-1\",\"text\":\"Ответ\"}",
+                        &f),
+              0);
+    CHECK_STR(fstr(f.data, "kind"), "response");
+    CHECK_STR(fstr(f.data, "via"), "vk");
+    CHECK_STR(fstr(f.data, "staff_id"), "op-1");
+    CHECK(json_object_get(f.data, "text") == NULL);
+    leads_fact_clear(&f);
+
+    /* what an adapter must never make */
+    CHECK_INT(normalize("generic", NULL, 100, "{\"kind\":\"request\"}", &f), CF_EINVAL);
+    CHECK_INT(normalize("generic", NULL, 100, "{\"event_key\":\"e\",\"kind\":\"other\"}", &f),
+              CF_EINVAL);
+    CHECK_INT(normalize("generic", NULL, 100, "{\"event_key\":\"\",\"kind\":\"request\"}", &f),
+              CF_EINVAL);
+}
+
+int main(void)
+{
+    test_json_body();
+    test_event_key();
+    test_urlencoded_and_tokens();
+    test_field_map();
+    test_honeypot_and_refusals();
+    test_normalize_phone_and_keys();
+    test_normalize_text_and_members();
+    return cf_test_done();
+}
