@@ -14,29 +14,28 @@
  * The route is public (browsers call it). CORS is answered for the named
  * clinic's cors_origins; a preflight, which carries no body and so names
  * no clinic, for an origin any clinic lists. The client address is rate
- * limited in Redis (CLINICFLOW_LEADS_CODES_PER_IP_PER_MINUTE, 429 with
- * Retry-After); while Redis is down the limit is skipped and codes are
- * still issued. A code is 10 characters of a 32-letter lowercase alphabet
- * from the system's CSPRNG: 50 bits, so guessing a live one is hopeless
- * within the rate limit, and it survives being typed or lowercased.
+ * limited in Redis (common/rate_limit.h,
+ * CLINICFLOW_LEADS_CODES_PER_IP_PER_MINUTE, 429 with Retry-After); while
+ * Redis is down the limit is skipped and codes are still issued. A code is 10 characters of a
+ * 32-letter lowercase alphabet from the system's CSPRNG: 50 bits, so guessing a live one is
+ * hopeless within the rate limit, and it survives being typed or lowercased.
  */
 #include "leads.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 
+#include "common/client_addr.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/rate_limit.h"
 #include "common/redis.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
@@ -114,44 +113,22 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
     u_map_put(resp->map_header, "Access-Control-Max-Age", "600");
 }
 
-/* The address a request is counted under: the peer's, IPv6 as its /64. */
-static void client_key(const struct sockaddr *sa, char *out, size_t size)
+/* One more code for the client address (cf_client_key: behind
+ * CLINICFLOW_LEADS_TRUSTED_PROXIES the client a proxy names): 0 under the
+ * limit, or when Redis could not say; else the seconds until the window
+ * that refused it ends. */
+static long over_limit(struct leads_ctx *ctx, const struct _u_request *req)
 {
-    char text[INET6_ADDRSTRLEN] = "unknown";
-    if (sa && sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, text,
-                  sizeof(text));
-    } else if (sa && sa->sa_family == AF_INET6) {
-        uint8_t net[16] = {0};
-        memcpy(net, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 8);
-        inet_ntop(AF_INET6, net, text, sizeof(text));
-        snprintf(out, size, "%s/64", text);
-        return;
-    }
-    snprintf(out, size, "%s", text);
-}
-
-/* One more code for the address in this minute: 0 under the limit (or
- * Redis could not say), else the seconds until the minute is over. */
-static long over_limit(struct leads_ctx *ctx, const char *ip)
-{
-    const long limit = ctx->cfg.codes_per_ip_per_minute;
-    const int64_t now_s = cf_time_now_ms() / 1000;
-    char key[128];
-    if (limit <= 0)
-        return 0;
-    snprintf(key, sizeof(key), "cf:leads:rl:codes:%s:%lld", ip, (long long)(now_s / 60));
-    const char *argv[] = {"EVAL",
-                          "local n = redis.call('INCR', KEYS[1])\n"
-                          "if n == 1 then redis.call('EXPIRE', KEYS[1], 61) end\n"
-                          "return n\n",
-                          "1", key};
-    redisReply *reply = cf_redis_command_argv(ctx->svc->redis, 4, argv, NULL);
-    long retry = 0;
-    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > limit)
-        retry = 60 - (long)(now_s % 60);
-    freeReplyObject(reply);
-    return retry;
+    char ip[64];
+    long retry_s = 1;
+    cf_client_key(req->client_address, cf_http_header(req, "X-Forwarded-For"), &ctx->proxies, ip,
+                  sizeof(ip));
+    char *key = cf_xasprintf("cf:leads:rl:codes-ip:%s", ip);
+    const struct cf_rate_rule rules[] = {{"ip", key, ctx->cfg.codes_per_ip_per_minute, 60}};
+    const enum cf_rate_verdict v =
+        cf_rate_limit(ctx->svc->redis, "leads_codes", rules, 1, NULL, &retry_s);
+    free(key);
+    return v == CF_RATE_LIMITED ? retry_s : 0;
 }
 
 static void new_code(char out[CODE_LEN + 1])
@@ -240,6 +217,7 @@ static json_t *code_links(const struct cf_netconf_snapshot *snap, const struct c
 
 static void describe_metrics(void)
 {
+    cf_rate_limit_describe_metrics();
     cf_metrics_describe("clinicflow_leads_codes_issued_total", "counter",
                         "Attribution codes issued (POST /v1/leads/codes), by clinic");
     cf_metrics_describe("clinicflow_leads_codes_rate_limited_total", "counter",
@@ -258,7 +236,7 @@ int leads_handle_code_post(const struct _u_request *req, struct _u_response *res
     const struct cf_network *net = NULL;
     json_t *j_body = NULL, *j_tags = NULL, *j_reply = NULL;
     char *tags = NULL;
-    char field[64] = "", errbuf[256] = "", ip[64], code[CODE_LEN + 1], expires[40] = "";
+    char field[64] = "", errbuf[256] = "", code[CODE_LEN + 1], expires[40] = "";
     json_error_t jerr;
     int rc = 0;
 
@@ -298,8 +276,7 @@ int leads_handle_code_post(const struct _u_request *req, struct _u_response *res
     }
     cors(req, resp, snap, clinic);
 
-    client_key(req->client_address, ip, sizeof(ip));
-    long retry_s = over_limit(ctx, ip);
+    long retry_s = over_limit(ctx, req);
     if (retry_s > 0) {
         char ra[24], labels[160];
         snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);

@@ -312,9 +312,9 @@ def test_bot_username_validated():
                       ("abot", "bot-short.json"), ("x" * 30 + "bot", "bot-long.json")):
         doc, path = with_channel(bot_username=bad)
         assert_rejected(doc, name, path + ": ")
-    doc, _ = with_channel(provider="viber", credentials={"auth_token": "t"},
-                          bot_username="demo_bot")
-    assert_rejected(doc, "bot-viber.json", "only telegram channels have a bot username")
+    doc, path = with_channel(provider="viber", credentials={"auth_token": "t"},
+                             bot_username="demo_bot")
+    assert_rejected(doc, "bot-viber.json", path + ": only telegram channels have a bot username")
     assert config_dump() == before
     doc, _ = with_channel(bot_username="Demo_Clinic_Bot")
     ctl("apply", "-f", write_json(doc, "bot-ok.json"))
