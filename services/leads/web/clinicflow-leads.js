@@ -18,7 +18,8 @@
  * Forms (data-form-url): every form sent on the page is also posted to
  * that URL, the generic channel of the network config, as
  * application/x-www-form-urlencoded with the form's own fields (not files
- * or passwords) and the tags its fields do not already hold; the page's
+ * or passwords) and the tags its fields do not already hold (the Metrica
+ * id as _ym_uid, the generic channel's default field for it); the page's
  * own submit goes on as before. A form with data-clinicflow="off" is left
  * alone; a form with data-clinicflow="only" is posted to the channel only
  * (its own submit is stopped) and gets a "clinicflow:sent" or
@@ -120,6 +121,8 @@
       body.append(el.name, el.value);
     });
     var tags = visitorTags();
+    /* the generic channel reads the Metrica id from the cookie's own name */
+    if (tags.ym_uid) { tags._ym_uid = tags.ym_uid; delete tags.ym_uid; }
     Object.keys(tags).forEach(function (k) { if (!body.has(k)) body.set(k, tags[k]); });
     return body;
   }
