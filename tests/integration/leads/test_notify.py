@@ -14,6 +14,7 @@ import hmac
 import http.server
 import json
 import os
+import random
 import tempfile
 import threading
 import time
@@ -27,6 +28,8 @@ CLINIC = "demo-center"  # has the webhook
 OTHER = "demo-north"    # has none
 BACKOFF_MS = 300
 MAX_ATTEMPTS = 4
+FORM_CHANNEL = "notify-test-form"
+FORM_TOKEN = "notify-test-form-token-0001"
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 
 
@@ -86,6 +89,8 @@ class Stack:
         for c in net["clinics"]:
             if c["id"] == CLINIC:
                 c["lead_webhook"] = {"url": receiver.url, "secret": SECRET}
+        net["channels"].append({"id": FORM_CHANNEL, "kind": "form", "provider": "generic",
+                                "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
         path = os.path.join(tempfile.mkdtemp(prefix="cf-net-"), "network.json")
         with open(path, "w") as f:
             json.dump(net, f)
@@ -239,6 +244,33 @@ def test_given_up_after_max_attempts(stack, receiver):
     assert metric(stack.svc, "clinicflow_leads_notify_given_up_total") - given_before == 1
 
 
+def test_intake_not_slowed(stack, receiver):
+    """While the notifier waits on a receiver that takes its time (each
+    answer just under the attempt's timeout), form leads are acknowledged
+    as fast as ever: intake never waits for the webhook."""
+    def post_form(i):
+        t = time.monotonic()
+        st, _, body = cfstack.http(
+            "POST", stack.svc.url("/v1/hooks/leads/generic/%s" % FORM_CHANNEL),
+            {"name": "Test %d" % i, "phone": "+7916%07d" % random.randrange(10 ** 7)},
+            {"Authorization": "Bearer " + FORM_TOKEN})
+        assert st == 202, (st, body)
+        return time.monotonic() - t
+
+    quick = [post_form(i) for i in range(3)]  # the receiver idle
+    receiver.delay_s = 0.8
+    try:
+        ids = [publish(stack)[0] for _ in range(6)]
+        cfstack.wait_until(lambda: receiver.of(ids[0]), 20, "the slow deliveries to start")
+        busy = [post_form(i) for i in range(10)]
+        # The notifier was busy all along: not every slow delivery was over.
+        assert not all(delivery(stack, e) == ("delivered", "1", "200") for e in ids)
+        assert max(busy) < 0.5, (quick, busy)
+        cfstack.wait_until(lambda: all(receiver.of(e) for e in ids), 30, "the slow deliveries")
+    finally:
+        receiver.delay_s = 0.0
+
+
 def test_two_instances_send_each_once():
     receiver = Receiver()
     receiver.delay_s = 0.05  # sends overlap between the two instances' rounds
@@ -263,7 +295,7 @@ if __name__ == "__main__":
     try:
         cfstack.run([lambda f=f: f(STACK, RECEIVER) for f in (
             test_new_lead_delivered_signed, test_failing_receiver_retried_with_backoff,
-            test_given_up_after_max_attempts)], exit=False)
+            test_given_up_after_max_attempts, test_intake_not_slowed)], exit=False)
     finally:
         STACK.close()
         RECEIVER.close()

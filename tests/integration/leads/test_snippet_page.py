@@ -60,7 +60,9 @@ class Site:
         has loaded (its own handler stops the navigation, as an AJAX form
         does), and messenger links."""
         with open(os.path.join(self.dir, name), "w", encoding="utf-8") as f:
-            f.write('<!doctype html><html><head><meta charset="utf-8"></head><body>\n'
+            f.write('<!doctype html><html><head><meta charset="utf-8">'
+                    '<script>document.cookie = "_ym_uid=1701234567123456789; path=/";</script>'
+                    '</head><body>\n'
                     '<form id="f" action="/thanks"><input name="name" value="Анна">'
                     '<input name="phone" value="+7 916 123-45-67">'
                     '<input type="password" name="pw" value="secret"></form>\n'
@@ -122,6 +124,7 @@ def test_page(stack, site, profile):
     assert form["utm_source"] == ["yandex"] and form["utm_campaign"] == ["implants"], form
     assert form["yclid"] == ["777"], form
     assert form["page_url"] == [site.origin + "/landing.html"], form
+    assert form["_ym_uid"] == ["1701234567123456789"], form  # the generic channel's field
 
     # The links, with a code the service issued for those tags.
     tg = urllib.parse.urlsplit(href(dom, "tg"))
@@ -135,6 +138,7 @@ def test_page(stack, site, profile):
                          " WHERE code = '%s'" % code)
     tags = json.loads(row[1])
     assert row[0] == CLINIC and tags["utm_source"] == "yandex" and tags["yclid"] == "777", row
+    assert tags["ym_uid"] == "1701234567123456789", tags
 
     # A later page of the visit, without tags in its URL: the form still
     # carries them, and the links the same code.
