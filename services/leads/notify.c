@@ -52,17 +52,22 @@ int leads_notify_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     int rc = 0;
     (void)out;
 
-    if (!ev || !leads_notify_wanted(ev->type) || !ev->clinicid)
+    if (!ev || !leads_notify_wanted(ev->type))
+        return 0;
+    /* the envelope's clinic, else the lead's */
+    const char *clinic_id =
+        ev->clinicid ? ev->clinicid : json_string_value(json_object_get(ev->data, "clinic_id"));
+    if (!clinic_id)
         return 0;
     snap = cf_netconf_acquire(ctx->svc->netconf);
     const struct cf_network *net = cf_netconf_network(snap, ev->networkid);
-    const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, ev->clinicid) : NULL;
+    const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
     if (!clinic || !leads_notify_webhook(clinic->doc, &url, &secret))
         goto out;
     body = cf_xmalloc(rkm->len + 1);
     memcpy(body, rkm->payload, rkm->len);
     body[rkm->len] = '\0';
-    const char *params[] = {ev->id, ev->networkid, ev->clinicid, ev->type, body};
+    const char *params[] = {ev->id, ev->networkid, clinic->id, ev->type, body};
     rc = cf_pg_exec(
         conn,
         "INSERT INTO leads.deliveries (event_id, network_id, clinic_id, event_type, body)"
