@@ -206,6 +206,19 @@ def test_new_lead_delivered_signed(stack, receiver):
         raise AssertionError("a wrong signature verified")
 
 
+def test_clinic_from_the_data(stack, receiver):
+    """An event whose envelope has no clinicid goes by its data's clinic_id."""
+    eid, value = lead_event("lead.sla_breached")
+    ev = json.loads(value)
+    del ev["clinicid"]
+    ev["data"]["clinic_id"] = CLINIC
+    value = json.dumps(ev, separators=(",", ":")).encode()
+    cfstack.produce(stack.broker.bootstrap, LEADS, ev["subject"], value)
+    [(_, hdrs, body)] = cfstack.wait_until(lambda: receiver.of(eid), 20, "the delivery")
+    assert body == value
+    verify(hdrs, body)
+
+
 def test_failing_receiver_retried_with_backoff(stack, receiver):
     failed_before = metric(stack.svc, "clinicflow_leads_notify_failed_attempts_total")
     eid, value = publish_planned(stack, receiver, [500, 503])
@@ -294,7 +307,8 @@ if __name__ == "__main__":
     STACK = Stack(RECEIVER)
     try:
         cfstack.run([lambda f=f: f(STACK, RECEIVER) for f in (
-            test_new_lead_delivered_signed, test_failing_receiver_retried_with_backoff,
+            test_new_lead_delivered_signed, test_clinic_from_the_data,
+            test_failing_receiver_retried_with_backoff,
             test_given_up_after_max_attempts, test_intake_not_slowed)], exit=False)
     finally:
         STACK.close()
