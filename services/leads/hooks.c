@@ -138,6 +138,31 @@ static void generic_reply(struct _u_response *resp, const char *event_id)
     json_decref(j_reply);
 }
 
+/* Our form endpoint answers a page script on another site (the page
+ * script posts a simple urlencoded request, no preflight): the request's
+ * Origin is allowed when it is one of a clinic's cors_origins in the
+ * channel's network, so the script can read the answer, refusals too. */
+static void form_cors(const struct _u_request *req, struct _u_response *resp,
+                      const struct cf_network *net)
+{
+    const char *origin = cf_http_header(req, "Origin");
+    size_t i;
+    json_t *j_o;
+
+    if (!origin)
+        return;
+    u_map_put(resp->map_header, "Vary", "Origin");
+    for (size_t c = 0; c < net->nclinics; c++) {
+        json_array_foreach(json_object_get(net->clinics[c].doc, "cors_origins"), i, j_o)
+        {
+            if (json_is_string(j_o) && strcmp(json_string_value(j_o), origin) == 0) {
+                u_map_put(resp->map_header, "Access-Control-Allow-Origin", origin);
+                return;
+            }
+        }
+    }
+}
+
 int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct leads_ctx *ctx = user;
@@ -152,6 +177,7 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
     const struct leads_adapter *ad = NULL;
     const struct cf_channel *ch = NULL;
     const struct cf_network *net = NULL;
+    int is_form = 0;
 
     if (cf_hook_http_route(req, "/v1/hooks/leads/", &in) != 0 ||
         !(ad = leads_adapter_find(in.provider)) || !(ch = cf_netconf_channel(snap, in.channel)) ||
@@ -162,7 +188,7 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
         goto out;
     }
     const char *provider = ch->provider;
-    const int is_form = strcmp(provider, "generic") == 0;
+    is_form = strcmp(provider, "generic") == 0;
 
     /* Where a provider signs nothing of the event (a static secret), the
      * channel may name its addresses: a request from elsewhere is refused
@@ -179,6 +205,7 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
         goto out;
     struct cf_hook hook = in.hook;
     hook.channel = ch->doc;
+    hook.replay_window_s = ctx->cfg.replay_window_s;
     hook.notes = &notes;
 
     if (ad->precheck && ad->precheck(&hook, &reply)) {
@@ -250,6 +277,8 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
     }
 
 out:
+    if (is_form)
+        form_cors(req, resp, net);
     for (size_t i = 0; facts && i < nfacts; i++)
         leads_fact_clear(&facts[i]);
     free(facts);

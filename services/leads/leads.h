@@ -38,6 +38,7 @@ struct leads_settings {
     char *public_base_url; /* how providers reach us, for signatures over the URL */
     char *trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
     long text_max;         /* a lead's text is cut (and marked) past this many characters */
+    long replay_window_s;  /* a signed provider time further from the arrival is a replay */
 
     /* rate limits on the routes a browser calls (Redis; skipped when it is down) */
     long form_per_ip_per_minute;    /* form posts per client address per minute */

@@ -40,6 +40,11 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          cf_proxies_check},
         {"CLINICFLOW_LEADS_TEXT_MAX", CF_CONF_INT, "4000", &cfg->text_max, 100, 100000, 0,
          "a lead's text is cut to this many characters and marked text_truncated", NULL},
+        {"CLINICFLOW_LEADS_REPLAY_WINDOW_S", CF_CONF_INT, "86400", &cfg->replay_window_s, 0, 604800,
+         0,
+         "a provider's signed time (Mailgun's timestamp) further than this many seconds from "
+         "the arrival is refused as a replay; 0: no bound",
+         NULL},
         {"CLINICFLOW_LEADS_FORM_PER_IP_PER_MINUTE", CF_CONF_INT, "30", &cfg->form_per_ip_per_minute,
          0, 1000000, 0,
          "form posts (generic channels) per client address per minute, then 429; 0: no limit",
@@ -87,8 +92,13 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
 
 int leads_settings_check(const struct leads_settings *cfg, char *errbuf, size_t errbuf_size)
 {
-    (void)cfg;
-    (void)errbuf;
-    (void)errbuf_size;
+    /* 0, or long enough for a provider's retries of one signed request */
+    if (cfg->replay_window_s != 0 && cfg->replay_window_s < 600) {
+        cf_seterr(errbuf, errbuf_size,
+                  "CLINICFLOW_LEADS_REPLAY_WINDOW_S: expected 0 (no bound) or 600 to 604800, "
+                  "got %ld",
+                  cfg->replay_window_s);
+        return CF_EINVAL;
+    }
     return 0;
 }

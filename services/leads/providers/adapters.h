@@ -1,7 +1,7 @@
 /*
  * Lead channel adapters: web forms, messengers and inbound mail. A
  * provider's webhook arrives at POST|GET /v1/hooks/leads/{provider}/{channel};
- * hooks.c finds the channel (kind "leads"), decodes the request into a
+ * hooks.c finds the channel (kind "form" or "messenger"), decodes the request into a
  * struct cf_hook (common/hook.h: plain data, so adapters are pure functions
  * unit tests call directly) and asks the provider's adapter to
  *

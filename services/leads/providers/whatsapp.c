@@ -1,36 +1,206 @@
-/* The whatsapp adapter: not written yet (it refuses every request). */
+/*
+ * WhatsApp Cloud API webhooks (Meta): the handshake and the signature are
+ * Meta's (meta.c). A notification holds entries, each with changes; a
+ * change of field "messages" holds the customers' messages (each one a
+ * request fact, keyed by its message id, which a retry repeats), their
+ * contacts (wa_id and profile name) and the statuses of the business's own
+ * sends, which are not leads and are ignored.
+ *
+ * The person: the message's `from` is their phone number in international
+ * form without the '+' ("+" prepended, so normalizing does not take it for
+ * a local number); the contact's `wa_id` is their WhatsApp ID, the
+ * messenger user id. The two are usually the same digits, but Meta's
+ * reference warns they "may not always match" (Brazil's and Mexico's
+ * numbering changes). A message sent from a Click-to-WhatsApp ad carries
+ * the ad's `referral`, kept as the fact's referral.
+ *
+ * Meta disables a subscription that keeps failing, so a notification with
+ * no person in it is answered 200 (never_refuse).
+ */
 #include "adapters.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "common/err.h"
+#include "meta.h"
+#include "messenger.h"
 
-static int verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
+/* The sender's entry in a change's contacts: the one whose wa_id is the
+ * message's from, else the only one; NULL when neither. */
+static const json_t *sender_contact(const json_t *j_contacts, const char *from)
 {
-    (void)h;
-    (void)errbuf;
-    (void)errbuf_size;
-    return CF_EAUTH;
+    size_t i;
+    json_t *j_contact;
+    char id[MSGR_ID_MAX + 1];
+
+    json_array_foreach(j_contacts, i, j_contact)
+    {
+        if (msgr_id(json_object_get(j_contact, "wa_id"), id) == 0 && strcmp(id, from) == 0)
+            return j_contact;
+    }
+    return json_array_size(j_contacts) == 1 ? json_array_get(j_contacts, 0) : NULL;
 }
 
-static int parse(const struct cf_hook *h, json_t *facts, const char **field_out, char *errbuf,
-                 size_t errbuf_size)
+/* The words of a message: a text's body, a button's or a list reply's
+ * title, a media caption; NULL for what has none (a sticker, a location). */
+static const char *message_text(const json_t *j_msg)
 {
-    (void)h;
-    (void)facts;
-    (void)field_out;
-    (void)errbuf;
-    (void)errbuf_size;
-    return CF_EINVAL;
+    const char *type = cf_hook_str(j_msg, "type");
+    const json_t *j_part;
+
+    if (!type)
+        return NULL;
+    if (strcmp(type, "text") == 0)
+        return cf_hook_str(json_object_get(j_msg, "text"), "body");
+    if (strcmp(type, "button") == 0)
+        return cf_hook_str(json_object_get(j_msg, "button"), "text");
+    if (strcmp(type, "interactive") == 0) {
+        j_part = json_object_get(j_msg, "interactive");
+        const char *t = cf_hook_str(json_object_get(j_part, "button_reply"), "title");
+        return t ? t : cf_hook_str(json_object_get(j_part, "list_reply"), "title");
+    }
+    j_part = json_object_get(j_msg, type); /* image, video, document: their caption */
+    return json_is_object(j_part) ? cf_hook_str(j_part, "caption") : NULL;
 }
 
-static void reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
+/* The Click-to-WhatsApp referral's ad ids, or NULL when the message has
+ * none (a new object). */
+static json_t *referral(const json_t *j_msg)
+{
+    static const char *const keys[] = {"source_id", "source_type", "source_url", "headline",
+                                       "ctwa_clid"};
+    const json_t *j_ref = json_object_get(j_msg, "referral");
+    json_t *j_out;
+
+    if (!json_is_object(j_ref))
+        return NULL;
+    j_out = json_object();
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        msgr_set_str(j_out, keys[i], cf_hook_str(j_ref, keys[i]));
+    if (json_object_size(j_out) == 0) {
+        json_decref(j_out);
+        return NULL;
+    }
+    return j_out;
+}
+
+/* One customer message of a change to a fact appended to facts: 1, or 0
+ * when it names no sender or has no id (*field_out says which). */
+static int message_fact(const struct cf_hook *h, const json_t *j_value, const json_t *j_msg,
+                        json_t *facts, const char **field_out)
+{
+    char from[MSGR_ID_MAX + 1], msg_id[MSGR_ID_MAX + 1], wa_id[MSGR_ID_MAX + 1];
+
+    if (msgr_id(json_object_get(j_msg, "from"), from) != 0) {
+        *field_out = "entry.changes.value.messages.from";
+        return 0;
+    }
+    if (msgr_id(json_object_get(j_msg, "id"), msg_id) != 0) {
+        *field_out = "entry.changes.value.messages.id";
+        return 0;
+    }
+    const json_t *j_contact = sender_contact(json_object_get(j_value, "contacts"), from);
+    json_t *j_fact = msgr_fact_new(
+        msg_id, "request", msgr_seconds_ms(json_object_get(j_msg, "timestamp"), h->received_ms));
+    /* the WhatsApp ID is the person's stable id; from is their number,
+     * which Meta warns "may not always match" it */
+    if (msgr_id(json_object_get(j_contact, "wa_id"), wa_id) != 0)
+        memcpy(wa_id, from, sizeof(from));
+    json_object_set_new(j_fact, "user_id", json_string(wa_id));
+    msgr_set_str(j_fact, "name", cf_hook_str(json_object_get(j_contact, "profile"), "name"));
+    if (strspn(from, "0123456789") == strlen(from)) {
+        char phone[MSGR_ID_MAX + 2];
+        snprintf(phone, sizeof(phone), "+%s", from);
+        json_object_set_new(j_fact, "phone", json_string(phone));
+    } else {
+        json_object_set_new(j_fact, "phone", json_string(from)); /* kept raw by hooks.c */
+    }
+    json_object_set_new(j_fact, "message_id", json_string(msg_id));
+    msgr_set_str(j_fact, "text", message_text(j_msg));
+    json_t *j_ref = referral(j_msg);
+    if (j_ref)
+        json_object_set_new(j_fact, "referral", j_ref);
+    json_array_append_new(facts, j_fact);
+    return 1;
+}
+
+static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **field_out,
+                          char *errbuf, size_t errbuf_size)
+{
+    json_t *j_body = msgr_body_object(h, errbuf, errbuf_size);
+    const json_t *j_entry, *j_change, *j_msg;
+    size_t i, k, m, messages = 0, statuses = 0, recorded = 0;
+    const char *object, *other_field = NULL, *bad_field = NULL, *not_request = NULL;
+    int rc = CF_EINVAL;
+
+    if (!j_body)
+        return CF_EINVAL;
+    object = cf_hook_str(j_body, "object");
+    if (!object || strcmp(object, "whatsapp_business_account") != 0 ||
+        !json_is_array(json_object_get(j_body, "entry"))) {
+        *field_out = "object";
+        cf_seterr(errbuf, errbuf_size, "not a whatsapp_business_account notification");
+        goto out;
+    }
+    json_array_foreach(json_object_get(j_body, "entry"), i, j_entry)
+    {
+        json_array_foreach(json_object_get(j_entry, "changes"), k, j_change)
+        {
+            const char *field = cf_hook_str(j_change, "field");
+            const json_t *j_value = json_object_get(j_change, "value");
+            if (!field || strcmp(field, "messages") != 0) {
+                other_field = field ? field : "unknown";
+                continue;
+            }
+            statuses += json_array_size(json_object_get(j_value, "statuses"));
+            json_array_foreach(json_object_get(j_value, "messages"), m, j_msg)
+            {
+                /* a reaction to the clinic's message, or WhatsApp telling
+                 * of a number change: no one asked for anything */
+                const char *type = cf_hook_str(j_msg, "type");
+                if (type && (strcmp(type, "reaction") == 0 || strcmp(type, "system") == 0)) {
+                    not_request = strcmp(type, "system") == 0 ? "system" : "reaction";
+                    continue;
+                }
+                messages++;
+                recorded += (size_t)message_fact(h, j_value, j_msg, facts, &bad_field);
+            }
+        }
+    }
+    if (recorded > 0) {
+        if (recorded < messages)
+            cf_hook_amended(h, "message_without_sender");
+        rc = 0;
+    } else if (messages > 0) {
+        *field_out = bad_field;
+        cf_seterr(errbuf, errbuf_size, "no message names its sender and id");
+    } else if (not_request) {
+        rc = cf_hook_ignored_value(h, "not_a_request", not_request);
+    } else if (statuses > 0) {
+        rc = cf_hook_ignored(h, "statuses");
+    } else {
+        rc = cf_hook_ignored_value(h, "not_a_message", other_field ? other_field : "empty");
+    }
+out:
+    json_decref(j_body);
+    return rc;
+}
+
+/* Meta looks at the status only; its sample apps answer a bare 200. */
+static void whatsapp_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
     (void)h;
-    (void)reply;
+    reply->status = 200;
+    reply->content_type = "text/plain";
+    reply->body[0] = '\0';
 }
 
 const struct leads_adapter leads_adapter_whatsapp = {
     .provider = "whatsapp",
-    .verify = verify,
-    .parse = parse,
-    .reply_ok = reply_ok,
+    .precheck = meta_precheck,
+    .verify = meta_verify,
+    .parse = whatsapp_parse,
+    .reply_ok = whatsapp_reply_ok,
+    .never_refuse = 1,
 };

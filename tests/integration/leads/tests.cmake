@@ -1,3 +1,5 @@
+cf_integration_test(leads.intake leads/test_intake.py)
+cf_integration_test(leads.events leads/test_events.py)
 cf_integration_test(leads.notify leads/test_notify.py)
 cf_integration_test(leads.codes leads/test_codes.py)
 cf_integration_test(leads.snippet_page leads/test_snippet_page.py)

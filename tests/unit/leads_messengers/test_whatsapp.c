@@ -1,0 +1,154 @@
+/*
+ * The WhatsApp adapter (and Meta's shared handshake and signature,
+ * meta.c) as pure functions. The notifications, Meta's own SDK test
+ * vector and the handshakes are in tests/fixtures/leads/whatsapp/, run by
+ * test_fixture_files (signatures computed with python3 hmac, the command in
+ * tests/fixtures/leads/README.md). Here stay the cases that change a
+ * request at run time: a retry keeps its key, one byte of the body
+ * changed, the hex in capitals, a channel without its secrets, a
+ * challenge we will not echo.
+ */
+#include "cftest.h"
+#include "fixture.h"
+#include "common/err.h"
+#include "common/xmalloc.h"
+
+#define RECEIVED_MS 1795165265000LL
+
+static struct lx_request text_message, handshake;
+
+static void test_fixture_files(void)
+{
+    size_t cases = 0;
+
+    CHECK_INT(lx_run_dir("whatsapp", &leads_adapter_whatsapp, &cases), 0);
+    CHECK(cases >= 14);
+}
+
+/* Meta redelivers a notification with the same message ids. */
+static void test_retry_same_key(void)
+{
+    json_t *a = NULL, *b = NULL;
+
+    CHECK_INT(lx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, lx_channel("whatsapp"),
+                              RECEIVED_MS, &a),
+              0);
+    CHECK_INT(lx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, lx_channel("whatsapp"),
+                              RECEIVED_MS + 3600000, &b),
+              0);
+    CHECK_INT(json_array_size(a), 1);
+    CHECK(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_signature(void)
+{
+    json_t *facts = NULL;
+    char *body = cf_xstrdup(text_message.body);
+
+    /* one byte of the signed body changed: the same signature no longer fits */
+    *strstr(body, "79161234567") = '8';
+    CHECK_INT(lx_verify_parse(&leads_adapter_whatsapp, &text_message, body, lx_channel("whatsapp"),
+                              RECEIVED_MS, &facts),
+              CF_EAUTH);
+    json_decref(facts);
+    free(body);
+
+    /* the same hex in capitals is the same signature */
+    struct lx x;
+    char err[128];
+    lx_init(&x, &text_message, lx_channel("whatsapp"));
+    char *upper = cf_xstrdup(cf_hook_str(x.headers, "x-hub-signature-256"));
+    for (char *c = upper + 7; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'f' ? *c - 'a' + 'A' : *c);
+    json_object_set_new(x.headers, "x-hub-signature-256", json_string(upper));
+    CHECK_INT(leads_adapter_whatsapp.verify(&x.h, err, sizeof(err)), 0);
+    /* cut by one digit */
+    upper[strlen(upper) - 1] = '\0';
+    json_object_set_new(x.headers, "x-hub-signature-256", json_string(upper));
+    CHECK_INT(leads_adapter_whatsapp.verify(&x.h, err, sizeof(err)), CF_EAUTH);
+    free(upper);
+    lx_free(&x);
+
+    /* a channel without app_secret accepts nothing */
+    json_t *channel = lx_channel("whatsapp");
+    json_object_del(json_object_get(channel, "credentials"), "app_secret");
+    CHECK_INT(
+        lx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, channel, RECEIVED_MS, &facts),
+        CF_EAUTH);
+    json_decref(facts);
+}
+
+/* The handshake's answer to query (replacing the fixture's) on channel. */
+static int handshake_status(const char *query, json_t *channel, char *body_out, size_t n)
+{
+    struct lx x;
+    struct cf_hook_reply reply = {.status = 0, .content_type = NULL, .body = ""};
+
+    lx_init(&x, &handshake, channel);
+    json_object_clear(x.query);
+    cf_hook_parse_urlencoded(query, strlen(query), x.query);
+    CHECK_INT(leads_adapter_whatsapp.precheck(&x.h, &reply), 1);
+    snprintf(body_out, n, "%s", reply.body);
+    lx_free(&x);
+    return reply.status;
+}
+
+static void test_handshake(void)
+{
+    char body[512];
+    json_t *channel;
+
+    CHECK_INT(handshake_status("hub.mode=subscribe&hub.challenge=42&hub.verify_token=demo-whatsapp-"
+                               "verify-0001",
+                               lx_channel("whatsapp"), body, sizeof(body)),
+              200);
+    CHECK_STR(body, "42");
+    /* a challenge that is no token is not echoed (it would be markup) */
+    CHECK_INT(handshake_status("hub.mode=subscribe&hub.challenge=%3Cscript%3E&hub.verify_token="
+                               "demo-whatsapp-verify-0001",
+                               lx_channel("whatsapp"), body, sizeof(body)),
+              403);
+    CHECK_STR(body, "");
+    CHECK_INT(handshake_status("hub.mode=subscribe&hub.verify_token=demo-whatsapp-verify-0001",
+                               lx_channel("whatsapp"), body, sizeof(body)),
+              403);
+    CHECK_INT(handshake_status("hub.mode=unsubscribe&hub.challenge=42&hub.verify_token=demo-"
+                               "whatsapp-verify-0001",
+                               lx_channel("whatsapp"), body, sizeof(body)),
+              403);
+    /* no verify_token configured: an empty token does not match nothing */
+    channel = lx_channel("whatsapp");
+    json_object_del(json_object_get(channel, "credentials"), "verify_token");
+    CHECK_INT(handshake_status("hub.mode=subscribe&hub.challenge=42&hub.verify_token=", channel,
+                               body, sizeof(body)),
+              403);
+    /* a POST is not the handshake's */
+    struct lx x;
+    struct cf_hook_reply reply = {.status = 0, .content_type = NULL, .body = ""};
+    lx_init(&x, &text_message, lx_channel("whatsapp"));
+    CHECK_INT(leads_adapter_whatsapp.precheck(&x.h, &reply), 0);
+    lx_free(&x);
+}
+
+static void test_table(void)
+{
+    CHECK_STR(leads_adapter_whatsapp.provider, "whatsapp");
+    /* Meta disables a subscription that keeps failing */
+    CHECK_INT(leads_adapter_whatsapp.never_refuse, 1);
+}
+
+int main(void)
+{
+    test_fixture_files();
+    lx_request_load("whatsapp", "text_message", &text_message);
+    lx_request_load("whatsapp", "handshake", &handshake);
+    test_retry_same_key();
+    test_signature();
+    test_handshake();
+    test_table();
+    lx_request_free(&text_message);
+    lx_request_free(&handshake);
+    return cf_test_done();
+}
