@@ -14,11 +14,17 @@
  * numbering changes). A message sent from a Click-to-WhatsApp ad carries
  * the ad's `referral`, kept as the fact's referral.
  *
+ * A wa.me or api.whatsapp.com link on a clinic's site gets " [<code>]" at
+ * the end of its pre-filled text from our page script
+ * (web/clinicflow-leads.js): a text message that still ends with such a
+ * code carries it as the fact's "code", and its text is kept as sent.
+ *
  * Meta disables a subscription that keeps failing, so a notification with
  * no person in it is answered 200 (never_refuse).
  */
 #include "adapters.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,6 +68,35 @@ static const char *message_text(const json_t *j_msg)
     }
     j_part = json_object_get(j_msg, type); /* image, video, document: their caption */
     return json_is_object(j_part) ? cf_hook_str(j_part, "caption") : NULL;
+}
+
+/* An attribution code (POST /v1/leads/codes): ^[0-9a-hjkmnp-tv-z]{10}$. */
+#define WA_CODE_LEN 10
+static const char wa_code_chars[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/* The code a text ends with, as the page script appends it: "[<code>]"
+ * at the very end (trailing white space aside), at the start of the text
+ * or after white space. Its characters in out and 1, else 0: a bracket
+ * that holds anything else, or a code the person wrote more after, is
+ * words of theirs. */
+static int trailing_code(const char *text, char out[WA_CODE_LEN + 1])
+{
+    size_t n = strlen(text);
+
+    while (n > 0 && isspace((unsigned char)text[n - 1]))
+        n--;
+    if (n < WA_CODE_LEN + 2 || text[n - 1] != ']')
+        return 0;
+    const char *bracket = text + n - WA_CODE_LEN - 2;
+    if (*bracket != '[' || (bracket > text && !isspace((unsigned char)bracket[-1])))
+        return 0;
+    for (size_t i = 1; i <= WA_CODE_LEN; i++) {
+        if (!memchr(wa_code_chars, bracket[i], sizeof(wa_code_chars) - 1))
+            return 0;
+    }
+    memcpy(out, bracket + 1, WA_CODE_LEN);
+    out[WA_CODE_LEN] = '\0';
+    return 1;
 }
 
 /* The Click-to-WhatsApp referral's ad ids, or NULL when the message has
@@ -117,7 +152,12 @@ static int message_fact(const struct cf_hook *h, const json_t *j_value, const js
         json_object_set_new(j_fact, "phone", json_string(from)); /* kept raw by hooks.c */
     }
     json_object_set_new(j_fact, "message_id", json_string(msg_id));
-    msgr_set_str(j_fact, "text", message_text(j_msg));
+    const char *text = message_text(j_msg);
+    msgr_set_str(j_fact, "text", text);
+    char code[WA_CODE_LEN + 1];
+    const char *type = cf_hook_str(j_msg, "type");
+    if (text && type && strcmp(type, "text") == 0 && trailing_code(text, code))
+        json_object_set_new(j_fact, "code", json_string(code));
     json_t *j_ref = referral(j_msg);
     if (j_ref)
         json_object_set_new(j_fact, "referral", j_ref);

@@ -13,8 +13,7 @@ import time
 import uuid
 
 import cfstack
-from common import (FORM_TOKEN, MAPPED_TOKEN, Stack, contact_key, demo_network, error_of,
-                    wait_until)
+from common import FORM_TOKEN, MAPPED_TOKEN, Stack, contact_key, demo_network, error_of
 
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 NET = demo_network()["id"]

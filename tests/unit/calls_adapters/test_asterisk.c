@@ -9,8 +9,7 @@
  * body at run time (with(): dispositions, DIALSTATUS, parties, extra
  * fields, fallbacks), the token, malformed bodies and the reply.
  */
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_calls.h"
 #include "common/err.h"
 
 #define TOKEN "demo-asterisk-url-token-0001"

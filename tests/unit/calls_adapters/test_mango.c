@@ -10,8 +10,7 @@
  */
 #include <ctype.h>
 
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_calls.h"
 #include "common/err.h"
 
 #define KEY "test-mango-key-0001"

@@ -8,8 +8,7 @@
  * hang-up cut short. There is no signature to compute vectors for: Sipuni
  * signs nothing, and the channel's URL token is compared in constant time.
  */
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_calls.h"
 #include "common/err.h"
 
 #define TOKEN "tok-sipuni-0001"

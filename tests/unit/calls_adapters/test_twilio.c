@@ -9,8 +9,7 @@
  * :443, repeated names, no token), the status table, the Timestamp
  * spellings, a retry's key and the reply.
  */
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_calls.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
 

@@ -11,8 +11,7 @@
  * There is no signature to compute vectors for: UIS signs nothing; the
  * channel's URL token is compared in constant time.
  */
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_calls.h"
 #include "common/err.h"
 
 #define TOKEN "tok-uis-0001"

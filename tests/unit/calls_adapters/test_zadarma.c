@@ -11,8 +11,7 @@
  * time bounds of a stale end, a retry's key and the reply.
  */
 
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_calls.h"
 #include "common/envelope.h"
 #include "common/err.h"
 

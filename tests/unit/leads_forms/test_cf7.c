@@ -6,8 +6,7 @@
  * reply, the event key of a resent submission (the add-on gives no id)
  * and the honeypot.
  */
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_leads.h"
 #include "common/err.h"
 
 #define URL "https://leads.example.com/v1/hooks/leads/cf7/demo-cf7?token=demo-cf7-url-token-0001"

@@ -7,8 +7,7 @@
  * the signature changed at run time, the reply, and that a mail with no
  * sender is answered 200 (Mailgun retries anything else for 8 hours).
  */
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_leads.h"
 #include "common/err.h"
 
 #define KEY "demo-email-signing-key-0001"

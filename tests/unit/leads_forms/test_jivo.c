@@ -6,8 +6,7 @@
  * Here stay the reply Jivo asks for, the events that record nothing, and
  * that a chat is one request whichever of its events brings it.
  */
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_leads.h"
 #include "common/err.h"
 
 #define URL "https://leads.example.com/v1/hooks/leads/jivo/demo-jivo?token=demo-jivo-url-token-0001"

@@ -6,8 +6,7 @@
  * test_fixture_files. Here stay the answers: what Tilda is told, that a
  * refused submission is still answered "ok", and a retry's key.
  */
-#include "adapter_fixture.h"
-#include "fixture_file.h"
+#include "fixture_leads.h"
 #include "common/err.h"
 
 #define URL                                                                                        \

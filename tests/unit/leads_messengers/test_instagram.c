@@ -4,17 +4,16 @@
  * in tests/fixtures/leads/instagram/, run by test_fixture_files; here a
  * retry keeps its key and the adapter's table entry.
  */
-#include "cftest.h"
-#include "fixture.h"
+#include "fixture_leads.h"
 #include "common/err.h"
 
-static struct lx_request text_message;
+static struct fixture_request text_message;
 
 static void test_fixture_files(void)
 {
     size_t cases = 0;
 
-    CHECK_INT(lx_run_dir("instagram", &leads_adapter_instagram, &cases), 0);
+    CHECK_INT(fixture_run_dir("instagram", &leads_adapter_instagram, &cases), 0);
     CHECK(cases >= 9);
 }
 
@@ -22,11 +21,11 @@ static void test_retry_same_key(void)
 {
     json_t *a = NULL, *b = NULL;
 
-    CHECK_INT(lx_verify_parse(&leads_adapter_instagram, &text_message, NULL,
-                              lx_channel("instagram"), 1795165265000LL, &a),
+    CHECK_INT(fx_verify_parse(&leads_adapter_instagram, &text_message, NULL,
+                              fixture_channel("instagram"), 1795165265000LL, &a),
               0);
-    CHECK_INT(lx_verify_parse(&leads_adapter_instagram, &text_message, NULL,
-                              lx_channel("instagram"), 1795168865000LL, &b),
+    CHECK_INT(fx_verify_parse(&leads_adapter_instagram, &text_message, NULL,
+                              fixture_channel("instagram"), 1795168865000LL, &b),
               0);
     CHECK_INT(json_array_size(a), 1);
     CHECK(json_equal(a, b));
@@ -44,9 +43,9 @@ static void test_table(void)
 int main(void)
 {
     test_fixture_files();
-    lx_request_load("instagram", "text_message", &text_message);
+    fixture_request_load("instagram", "text_message", &text_message);
     test_retry_same_key();
     test_table();
-    lx_request_free(&text_message);
+    fixture_request_free(&text_message);
     return cf_test_done();
 }

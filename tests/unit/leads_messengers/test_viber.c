@@ -5,18 +5,17 @@
  * retry keeps its key, one byte of the body changed, a channel without
  * its token, and the table.
  */
-#include "cftest.h"
-#include "fixture.h"
+#include "fixture_leads.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
 
-static struct lx_request message_text;
+static struct fixture_request message_text;
 
 static void test_fixture_files(void)
 {
     size_t cases = 0;
 
-    CHECK_INT(lx_run_dir("viber", &leads_adapter_viber, &cases), 0);
+    CHECK_INT(fixture_run_dir("viber", &leads_adapter_viber, &cases), 0);
     CHECK(cases >= 10);
 }
 
@@ -26,10 +25,10 @@ static void test_retry_same_key(void)
 {
     json_t *a = NULL, *b = NULL;
 
-    CHECK_INT(lx_verify_parse(&leads_adapter_viber, &message_text, NULL, lx_channel("viber"),
+    CHECK_INT(fx_verify_parse(&leads_adapter_viber, &message_text, NULL, fixture_channel("viber"),
                               1795165265000LL, &a),
               0);
-    CHECK_INT(lx_verify_parse(&leads_adapter_viber, &message_text, NULL, lx_channel("viber"),
+    CHECK_INT(fx_verify_parse(&leads_adapter_viber, &message_text, NULL, fixture_channel("viber"),
                               1795166265000LL, &b),
               0);
     CHECK_INT(json_array_size(a), 1);
@@ -44,14 +43,14 @@ static void test_signature(void)
     char *body = cf_xstrdup(message_text.body);
 
     *strstr(body, "01234567890A=") = '9';
-    CHECK_INT(
-        lx_verify_parse(&leads_adapter_viber, &message_text, body, lx_channel("viber"), 0, &facts),
-        CF_EAUTH);
+    CHECK_INT(fx_verify_parse(&leads_adapter_viber, &message_text, body, fixture_channel("viber"),
+                              0, &facts),
+              CF_EAUTH);
     json_decref(facts);
     free(body);
-    json_t *channel = lx_channel("viber");
+    json_t *channel = fixture_channel("viber");
     json_object_del(json_object_get(channel, "credentials"), "auth_token");
-    CHECK_INT(lx_verify_parse(&leads_adapter_viber, &message_text, NULL, channel, 0, &facts),
+    CHECK_INT(fx_verify_parse(&leads_adapter_viber, &message_text, NULL, channel, 0, &facts),
               CF_EAUTH);
     json_decref(facts);
 }
@@ -67,10 +66,10 @@ static void test_table(void)
 int main(void)
 {
     test_fixture_files();
-    lx_request_load("viber", "message_text", &message_text);
+    fixture_request_load("viber", "message_text", &message_text);
     test_retry_same_key();
     test_signature();
     test_table();
-    lx_request_free(&message_text);
+    fixture_request_free(&message_text);
     return cf_test_done();
 }

@@ -5,17 +5,16 @@
  * X-Retry-Counter gives exactly the first delivery's fact, a secret that
  * differs in length or one byte, a body that is no JSON, and the table.
  */
-#include "cftest.h"
-#include "fixture.h"
+#include "fixture_leads.h"
 #include "common/err.h"
 
-static struct lx_request message_new, message_new_retry;
+static struct fixture_request message_new, message_new_retry;
 
 static void test_fixture_files(void)
 {
     size_t cases = 0;
 
-    CHECK_INT(lx_run_dir("vk", &leads_adapter_vk, &cases), 0);
+    CHECK_INT(fixture_run_dir("vk", &leads_adapter_vk, &cases), 0);
     CHECK(cases >= 14);
 }
 
@@ -24,10 +23,10 @@ static void test_retry_same_key(void)
     json_t *a = NULL, *b = NULL;
 
     CHECK(cf_hook_str(message_new_retry.j_headers, "x-retry-counter") != NULL);
-    CHECK_INT(lx_verify_parse(&leads_adapter_vk, &message_new, NULL, lx_channel("vk"),
+    CHECK_INT(fx_verify_parse(&leads_adapter_vk, &message_new, NULL, fixture_channel("vk"),
                               1795165265000LL, &a),
               0);
-    CHECK_INT(lx_verify_parse(&leads_adapter_vk, &message_new_retry, NULL, lx_channel("vk"),
+    CHECK_INT(fx_verify_parse(&leads_adapter_vk, &message_new_retry, NULL, fixture_channel("vk"),
                               1795165325000LL, &b),
               0);
     CHECK_INT(json_array_size(a), 1);
@@ -38,10 +37,10 @@ static void test_retry_same_key(void)
 
 static int verify_secret(const char *want)
 {
-    json_t *channel = lx_channel("vk"), *facts = NULL;
+    json_t *channel = fixture_channel("vk"), *facts = NULL;
 
     json_object_set_new(json_object_get(channel, "credentials"), "secret", json_string(want));
-    int rc = lx_verify_parse(&leads_adapter_vk, &message_new, NULL, channel, 0, &facts);
+    int rc = fx_verify_parse(&leads_adapter_vk, &message_new, NULL, channel, 0, &facts);
     json_decref(facts);
     return rc;
 }
@@ -55,14 +54,14 @@ static void test_secret(void)
     CHECK_INT(verify_secret("demo-vk-secret-000"), CF_EAUTH);
     CHECK_INT(verify_secret("demo-vk-secret-00011"), CF_EAUTH);
     /* a body that is no JSON has no secret */
-    CHECK_INT(lx_verify_parse(&leads_adapter_vk, &message_new, "secret=demo-vk-secret-0001",
-                              lx_channel("vk"), 0, &facts),
+    CHECK_INT(fx_verify_parse(&leads_adapter_vk, &message_new, "secret=demo-vk-secret-0001",
+                              fixture_channel("vk"), 0, &facts),
               CF_EAUTH);
     json_decref(facts);
     /* a channel without the credential accepts nothing */
-    json_t *channel = lx_channel("vk");
+    json_t *channel = fixture_channel("vk");
     json_object_del(json_object_get(channel, "credentials"), "secret");
-    CHECK_INT(lx_verify_parse(&leads_adapter_vk, &message_new, NULL, channel, 0, &facts), CF_EAUTH);
+    CHECK_INT(fx_verify_parse(&leads_adapter_vk, &message_new, NULL, channel, 0, &facts), CF_EAUTH);
     json_decref(facts);
 }
 
@@ -77,12 +76,12 @@ static void test_table(void)
 int main(void)
 {
     test_fixture_files();
-    lx_request_load("vk", "message_new", &message_new);
-    lx_request_load("vk", "message_new_retry", &message_new_retry);
+    fixture_request_load("vk", "message_new", &message_new);
+    fixture_request_load("vk", "message_new_retry", &message_new_retry);
     test_retry_same_key();
     test_secret();
     test_table();
-    lx_request_free(&message_new);
-    lx_request_free(&message_new_retry);
+    fixture_request_free(&message_new);
+    fixture_request_free(&message_new_retry);
     return cf_test_done();
 }

@@ -8,20 +8,19 @@
  * changed, the hex in capitals, a channel without its secrets, a
  * challenge we will not echo.
  */
-#include "cftest.h"
-#include "fixture.h"
+#include "fixture_leads.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
 
 #define RECEIVED_MS 1795165265000LL
 
-static struct lx_request text_message, handshake;
+static struct fixture_request text_message, handshake;
 
 static void test_fixture_files(void)
 {
     size_t cases = 0;
 
-    CHECK_INT(lx_run_dir("whatsapp", &leads_adapter_whatsapp, &cases), 0);
+    CHECK_INT(fixture_run_dir("whatsapp", &leads_adapter_whatsapp, &cases), 0);
     CHECK(cases >= 14);
 }
 
@@ -30,11 +29,11 @@ static void test_retry_same_key(void)
 {
     json_t *a = NULL, *b = NULL;
 
-    CHECK_INT(lx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, lx_channel("whatsapp"),
-                              RECEIVED_MS, &a),
+    CHECK_INT(fx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL,
+                              fixture_channel("whatsapp"), RECEIVED_MS, &a),
               0);
-    CHECK_INT(lx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, lx_channel("whatsapp"),
-                              RECEIVED_MS + 3600000, &b),
+    CHECK_INT(fx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL,
+                              fixture_channel("whatsapp"), RECEIVED_MS + 3600000, &b),
               0);
     CHECK_INT(json_array_size(a), 1);
     CHECK(json_equal(a, b));
@@ -49,16 +48,16 @@ static void test_signature(void)
 
     /* one byte of the signed body changed: the same signature no longer fits */
     *strstr(body, "79161234567") = '8';
-    CHECK_INT(lx_verify_parse(&leads_adapter_whatsapp, &text_message, body, lx_channel("whatsapp"),
-                              RECEIVED_MS, &facts),
+    CHECK_INT(fx_verify_parse(&leads_adapter_whatsapp, &text_message, body,
+                              fixture_channel("whatsapp"), RECEIVED_MS, &facts),
               CF_EAUTH);
     json_decref(facts);
     free(body);
 
     /* the same hex in capitals is the same signature */
-    struct lx x;
+    struct fx x;
     char err[128];
-    lx_init(&x, &text_message, lx_channel("whatsapp"));
+    fixture_fx_init(&x, &text_message, fixture_channel("whatsapp"));
     char *upper = cf_xstrdup(cf_hook_str(x.headers, "x-hub-signature-256"));
     for (char *c = upper + 7; *c; c++)
         *c = (char)(*c >= 'a' && *c <= 'f' ? *c - 'a' + 'A' : *c);
@@ -69,13 +68,13 @@ static void test_signature(void)
     json_object_set_new(x.headers, "x-hub-signature-256", json_string(upper));
     CHECK_INT(leads_adapter_whatsapp.verify(&x.h, err, sizeof(err)), CF_EAUTH);
     free(upper);
-    lx_free(&x);
+    fx_free(&x);
 
     /* a channel without app_secret accepts nothing */
-    json_t *channel = lx_channel("whatsapp");
+    json_t *channel = fixture_channel("whatsapp");
     json_object_del(json_object_get(channel, "credentials"), "app_secret");
     CHECK_INT(
-        lx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, channel, RECEIVED_MS, &facts),
+        fx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, channel, RECEIVED_MS, &facts),
         CF_EAUTH);
     json_decref(facts);
 }
@@ -83,15 +82,15 @@ static void test_signature(void)
 /* The handshake's answer to query (replacing the fixture's) on channel. */
 static int handshake_status(const char *query, json_t *channel, char *body_out, size_t n)
 {
-    struct lx x;
+    struct fx x;
     struct cf_hook_reply reply = {.status = 0, .content_type = NULL, .body = ""};
 
-    lx_init(&x, &handshake, channel);
+    fixture_fx_init(&x, &handshake, channel);
     json_object_clear(x.query);
     cf_hook_parse_urlencoded(query, strlen(query), x.query);
     CHECK_INT(leads_adapter_whatsapp.precheck(&x.h, &reply), 1);
     snprintf(body_out, n, "%s", reply.body);
-    lx_free(&x);
+    fx_free(&x);
     return reply.status;
 }
 
@@ -102,34 +101,82 @@ static void test_handshake(void)
 
     CHECK_INT(handshake_status("hub.mode=subscribe&hub.challenge=42&hub.verify_token=demo-whatsapp-"
                                "verify-0001",
-                               lx_channel("whatsapp"), body, sizeof(body)),
+                               fixture_channel("whatsapp"), body, sizeof(body)),
               200);
     CHECK_STR(body, "42");
     /* a challenge that is no token is not echoed (it would be markup) */
     CHECK_INT(handshake_status("hub.mode=subscribe&hub.challenge=%3Cscript%3E&hub.verify_token="
                                "demo-whatsapp-verify-0001",
-                               lx_channel("whatsapp"), body, sizeof(body)),
+                               fixture_channel("whatsapp"), body, sizeof(body)),
               403);
     CHECK_STR(body, "");
     CHECK_INT(handshake_status("hub.mode=subscribe&hub.verify_token=demo-whatsapp-verify-0001",
-                               lx_channel("whatsapp"), body, sizeof(body)),
+                               fixture_channel("whatsapp"), body, sizeof(body)),
               403);
     CHECK_INT(handshake_status("hub.mode=unsubscribe&hub.challenge=42&hub.verify_token=demo-"
                                "whatsapp-verify-0001",
-                               lx_channel("whatsapp"), body, sizeof(body)),
+                               fixture_channel("whatsapp"), body, sizeof(body)),
               403);
     /* no verify_token configured: an empty token does not match nothing */
-    channel = lx_channel("whatsapp");
+    channel = fixture_channel("whatsapp");
     json_object_del(json_object_get(channel, "credentials"), "verify_token");
     CHECK_INT(handshake_status("hub.mode=subscribe&hub.challenge=42&hub.verify_token=", channel,
                                body, sizeof(body)),
               403);
     /* a POST is not the handshake's */
-    struct lx x;
+    struct fx x;
     struct cf_hook_reply reply = {.status = 0, .content_type = NULL, .body = ""};
-    lx_init(&x, &text_message, lx_channel("whatsapp"));
+    fixture_fx_init(&x, &text_message, fixture_channel("whatsapp"));
     CHECK_INT(leads_adapter_whatsapp.precheck(&x.h, &reply), 0);
-    lx_free(&x);
+    fx_free(&x);
+}
+
+/* The code a wa.me link's pre-filled text ends with: only a well-formed
+ * one, at the end, after white space or alone; the text kept as sent. */
+static void test_code(void)
+{
+    static const struct {
+        const char *text, *code; /* code NULL: none */
+    } cases[] = {
+        {"Хочу записаться [k7m2p9x4qa]", "k7m2p9x4qa"},
+        {"[0123456789]", "0123456789"},
+        {"Хочу записаться [hjkmnpqrst]\n ", "hjkmnpqrst"},
+        {"Хочу записаться [vwxyzabcde]", "vwxyzabcde"},
+        {"Хочу записаться[k7m2p9x4qa]", NULL},
+        {"Хочу записаться [K7M2P9X4QA]", NULL},
+        {"Хочу записаться [k7m2p9x4q]", NULL},
+        {"Хочу записаться [k7m2p9x4qab]", NULL},
+        {"Хочу записаться [k7m2p9x4ql]", NULL},
+        {"Хочу записаться [k7m2p9x4qu]", NULL},
+        {"[k7m2p9x4qa] [abc]", NULL},
+        {"[k7m2p9x4qa].", NULL},
+        {"]", NULL},
+    };
+    const char *sent = "Добрый день, сколько стоит консультация ортодонта?";
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* the fixture's body with this text (JSON-escaped) for its own */
+        json_t *j_text = json_string(cases[i].text);
+        char *escaped = json_dumps(j_text, JSON_ENCODE_ANY);
+        json_decref(j_text);
+        const char *at = strstr(text_message.body, sent);
+        char *body =
+            cf_xasprintf("%.*s%.*s%s", (int)(at - text_message.body) - 1, text_message.body,
+                         (int)strlen(escaped), escaped, at + strlen(sent) + 1);
+        struct fx x;
+        fixture_fx_init(&x, &text_message, fixture_channel("whatsapp"));
+        x.h.body = body;
+        x.h.body_len = strlen(body);
+        json_t *facts = fx_parse_one(&x, &leads_adapter_whatsapp);
+        if (cases[i].code)
+            CHECK_STR(fact_str(facts, "code"), cases[i].code);
+        else
+            CHECK(!fact_has(facts, "code"));
+        CHECK_STR(fact_str(facts, "text"), cases[i].text);
+        json_decref(facts);
+        free(body);
+        free(escaped);
+    }
 }
 
 static void test_table(void)
@@ -142,13 +189,14 @@ static void test_table(void)
 int main(void)
 {
     test_fixture_files();
-    lx_request_load("whatsapp", "text_message", &text_message);
-    lx_request_load("whatsapp", "handshake", &handshake);
+    fixture_request_load("whatsapp", "text_message", &text_message);
+    fixture_request_load("whatsapp", "handshake", &handshake);
     test_retry_same_key();
     test_signature();
     test_handshake();
+    test_code();
     test_table();
-    lx_request_free(&text_message);
-    lx_request_free(&handshake);
+    fixture_request_free(&text_message);
+    fixture_request_free(&handshake);
     return cf_test_done();
 }
