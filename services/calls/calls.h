@@ -18,6 +18,7 @@
 #include "common/consumer.h"
 #include "common/envelope.h"
 #include "common/netconf.h"
+#include "common/patients.h"
 #include "common/service.h"
 
 /* The service's own settings (CLINICFLOW_CALLS_*), read once in main. */
@@ -72,10 +73,9 @@ struct calls_ctx {
     struct cf_service *svc;
     struct calls_settings cfg;
     struct cf_proxies proxies; /* parsed from cfg.trusted_proxies at start */
-    /* The cache version keys of the contacts the patients consumer's
-     * current batch changed, moved when the batch is over (patients.c);
-     * touched only on that consumer's thread. */
-    json_t *patients_touched;
+    /* The phone -> patient view (common/patients.h) in schema calls: its
+     * consumer's batch state is touched only on that consumer's thread. */
+    struct cf_patients patients;
 };
 
 /* routes.c */
@@ -184,8 +184,8 @@ int calls_enrich(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk, 
 /* Fetches the answers to what the first pass over a batch asked (one
  * statement per kind asked); exclude: the batch's call ids (a JSON array
  * text), whose rows the batch holds itself. */
-int calls_lookups_fetch(PGconn *conn, struct calls_lookups *lk, const char *exclude, char *errbuf,
-                        size_t errbuf_size);
+int calls_lookups_fetch(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk,
+                        const char *exclude, char *errbuf, size_t errbuf_size);
 
 /* patients.c: the patients view consumer's apply (on patients.v1) and its
  * batch_done, which moves the cache version of the contacts a committed
@@ -194,15 +194,6 @@ int calls_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size);
 void calls_patients_batch_done(void *ctx, int committed);
-
-/* The Redis keys of a contact's cached patient ("<version>|<patient JSON or
- * none>") and of its version, which the patients consumer sets after each
- * batch that changed the contact, to the next value of a network-wide
- * sequence (so a version never comes back, even after its key expired): an
- * entry is good only while its version is the current one (no key: "0"). */
-#define CALLS_PATIENT_CACHE_KEY "cf:calls:patient-cache:%s:%s"
-#define CALLS_PATIENT_VERSION_KEY "cf:calls:patient-version:%s:%s"
-#define CALLS_PATIENT_VERSION_SEQ "cf:calls:patient-version-seq"
 
 /* dni_route.c: GET|OPTIONS /v1/tracking/number and the metric
  * descriptions; dni_sessions.c: the worker that writes the holds'

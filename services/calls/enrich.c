@@ -59,8 +59,6 @@ void calls_cut_tags(json_t *j_tags)
         cf_validate_cut_string(j_tags, calls_tags[i].member, calls_tags[i].max_chars);
 }
 
-#define REPEAT_WITHIN_MS (183LL * 86400 * 1000) /* about six months */
-
 /* The tracking number of a call: the provider's, else the called number
  * of an inbound call. */
 static const char *tracking_number(const json_t *j_call)
@@ -373,68 +371,6 @@ out:
     return rc;
 }
 
-/* The patient of a contact as {"patient_id","last_visit_at"?} or NULL:
- * Redis first, then PostgreSQL (and the answer cached, "none" included,
- * under the contact's cache version read before PostgreSQL: a change the
- * patients consumer commits meanwhile moves the version, so the answer,
- * old by then, is never used). */
-static int patient_of(struct calls_ctx *ctx, PGconn *conn, const char *network_id, const char *ckey,
-                      json_t **out, char *errbuf, size_t errbuf_size)
-{
-    char key[256], version[32] = "0";
-    json_error_t jerr;
-    redisReply *r;
-
-    *out = NULL;
-    snprintf(key, sizeof(key), CALLS_PATIENT_CACHE_KEY, network_id, ckey);
-    r = cf_redis_command(ctx->svc->redis, "MGET %s " CALLS_PATIENT_VERSION_KEY, key, network_id,
-                         ckey);
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        const redisReply *entry = r->element[0], *ver = r->element[1];
-        if (ver->type == REDIS_REPLY_STRING)
-            snprintf(version, sizeof(version), "%s", ver->str);
-        const size_t vlen = strlen(version);
-        if (entry->type == REDIS_REPLY_STRING && strncmp(entry->str, version, vlen) == 0 &&
-            entry->str[vlen] == '|') {
-            if (strcmp(entry->str + vlen + 1, "none") != 0)
-                *out = json_loads(entry->str + vlen + 1, 0, &jerr);
-            freeReplyObject(r);
-            return 0;
-        }
-    }
-    if (r)
-        freeReplyObject(r);
-
-    PGresult *res = NULL;
-    const char *params[] = {network_id, ckey};
-    int rc = cf_pg_exec(conn,
-                        "SELECT p.patient_id::text,"
-                        " (extract(epoch FROM p.last_visit_at) * 1000)::bigint"
-                        " FROM calls.patient_contacts c"
-                        " JOIN calls.patients p USING (network_id, patient_id)"
-                        " WHERE c.network_id = $1 AND c.contact_key = $2",
-                        2, params, &res, errbuf, errbuf_size);
-    if (rc != 0)
-        return rc;
-    char *cached = NULL;
-    if (PQntuples(res) > 0) {
-        *out = json_pack("{s:s}", "patient_id", PQgetvalue(res, 0, 0));
-        if (!PQgetisnull(res, 0, 1)) {
-            char buf[32];
-            cf_time_format(strtoll(PQgetvalue(res, 0, 1), NULL, 10), buf);
-            json_object_set_new(*out, "last_visit_at", json_string(buf));
-        }
-        cached = json_dumps(*out, JSON_COMPACT);
-    }
-    PQclear(res);
-    r = cf_redis_command(ctx->svc->redis, "SET %s %s|%s EX %d", key, version,
-                         cached ? cached : "none", 300);
-    if (r)
-        freeReplyObject(r);
-    free(cached);
-    return 0;
-}
-
 static int classify(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk,
                     const char *network_id, json_t *j_call, char *errbuf, size_t errbuf_size)
 {
@@ -455,14 +391,11 @@ static int classify(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *l
     if (j_ans || (lk && lk->recording))
         j_pat = json_is_object(j_ans) ? json_incref(j_ans) : NULL;
     else
-        rc = patient_of(ctx, conn, network_id, ckey, &j_pat, errbuf, errbuf_size);
+        rc =
+            cf_patients_lookup(&ctx->patients, conn, network_id, ckey, &j_pat, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
-    int64_t last = cf_time_json_get(j_pat, "last_visit_at");
-    const char *cls = !j_pat || last < 0                   ? "new"
-                      : started - last <= REPEAT_WITHIN_MS ? "repeat"
-                                                           : "lapsed";
-    json_t *j_out = json_pack("{s:s}", "class", cls);
+    json_t *j_out = json_pack("{s:s}", "class", cf_patients_class(j_pat, started));
     if (j_pat)
         json_object_set(j_out, "patient_id", json_object_get(j_pat, "patient_id"));
     json_object_set_new(j_call, "patient", j_out);
@@ -640,8 +573,8 @@ static int lookup_exec(PGconn *conn, const char *sql, const json_t *j_rows, cons
     return rc;
 }
 
-int calls_lookups_fetch(PGconn *conn, struct calls_lookups *lk, const char *exclude, char *errbuf,
-                        size_t errbuf_size)
+int calls_lookups_fetch(struct calls_ctx *ctx, PGconn *conn, struct calls_lookups *lk,
+                        const char *exclude, char *errbuf, size_t errbuf_size)
 {
     static const char *const att_fields[] = {"n", "num", "st", NULL};
     static const char *const pat_fields[] = {"n", "k", NULL};
@@ -676,15 +609,7 @@ int calls_lookups_fetch(PGconn *conn, struct calls_lookups *lk, const char *excl
     }
     if (rc == 0 && json_object_size(lk->patients) > 0) {
         j_rows = lookup_rows(lk->patients, pat_fields, keys);
-        rc = lookup_exec(conn,
-                         "SELECT q.i, p.patient_id::text,"
-                         " (extract(epoch FROM p.last_visit_at) * 1000)::bigint"
-                         " FROM jsonb_to_recordset($1::jsonb) AS q(i int, n text, k text)"
-                         " CROSS JOIN LATERAL (SELECT p.patient_id, p.last_visit_at"
-                         " FROM calls.patient_contacts c"
-                         " JOIN calls.patients p USING (network_id, patient_id)"
-                         " WHERE c.network_id = q.n AND c.contact_key = q.k LIMIT 1) AS p",
-                         j_rows, NULL, &res, errbuf, errbuf_size);
+        rc = cf_patients_lookup_many(&ctx->patients, conn, j_rows, &res, errbuf, errbuf_size);
         for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
             const char *key = json_string_value(
                 json_array_get(keys, (size_t)strtol(PQgetvalue(res, r, 0), NULL, 10)));

@@ -804,7 +804,7 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
     tm[3] = cf_time_mono_ms();
     rc = calls_store_try_lock_contacts(conn, late_locks, errbuf, errbuf_size);
     if (rc == 0)
-        rc = calls_lookups_fetch(conn, &lk, ids_text, errbuf, errbuf_size);
+        rc = calls_lookups_fetch(ctx, conn, &lk, ids_text, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
 

@@ -101,6 +101,7 @@ int main(void)
         cf_error("CLINICFLOW_CALLS_TRUSTED_PROXIES: %s", errbuf); /* checked when loaded */
         return 2;
     }
+    ctx.patients = (struct cf_patients){.schema = "calls", .redis = svc.redis};
 
     /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack.
      * No PostgreSQL on that path: an intake-only instance stays ready

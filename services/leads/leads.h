@@ -20,6 +20,7 @@
 #include "common/consumer.h"
 #include "common/envelope.h"
 #include "common/netconf.h"
+#include "common/patients.h"
 #include "common/service.h"
 #include "common/topics.h"
 
@@ -47,8 +48,9 @@ struct leads_settings {
     long code_ttl_s;                /* an attribution code is good this long */
 
     /* the fold */
-    long merge_window_s; /* a request this soon after the open lead's last message merges */
-    long fold_batch_max; /* facts the fold applies in one transaction, at most */
+    long merge_window_s;  /* a request this soon after the open lead's last message merges */
+    long fold_batch_max;  /* facts the fold applies in one transaction, at most */
+    long wait_for_lead_s; /* a fact naming a lead not stored yet waits this long, then the DLQ */
 
     /* tasks and the response clock */
     long response_due_s;    /* a respond task is due this many working seconds after the lead */
@@ -66,6 +68,9 @@ struct leads_ctx {
     struct cf_service *svc;
     struct leads_settings cfg;
     struct cf_proxies proxies; /* parsed from cfg.trusted_proxies at start */
+    /* The phone -> patient view in schema leads (patients.c); its batch
+     * state is touched only on the patients consumer's thread. */
+    struct cf_patients patients;
 };
 
 /* settings.c: the table for cf_service_init (its targets cfg's members;
@@ -98,7 +103,9 @@ int leads_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      size_t errbuf_size); /* fold.c: leads.raw -> leads.v1 */
 int leads_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                         size_t errbuf_size); /* patients.c: patients.v1 -> the view */
+                         size_t errbuf_size);             /* patients.c: patients.v1 -> the view */
+void leads_patients_batch_done(void *ctx, int committed); /* patients.c: cache versions */
+void leads_patients_init(struct leads_ctx *ctx); /* patients.c: the view, before consumers */
 int leads_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size); /* tasks.c: leads.v1 -> tasks.v1 */

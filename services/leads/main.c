@@ -47,6 +47,7 @@ static int add_consumers(struct cf_service *svc)
         .ntopics = 1,
         .schema = "leads",
         .apply = leads_patients_apply,
+        .batch_done = leads_patients_batch_done,
         .ctx = &ctx,
     };
     /* Work: leads.v1 -> respond and callback tasks -> tasks.v1. */
@@ -113,6 +114,7 @@ int main(void)
     leads_hooks_describe_metrics();
     leads_routes_register(&ctx);
 
+    leads_patients_init(&ctx);
     if (ctx.cfg.consumers && add_consumers(&svc) != 0)
         return 1;
 

@@ -1,14 +1,50 @@
 /*
- * The leads schema. For now it holds only the consumer bookkeeping that the
- * service's consumers will need; its own tables arrive with its data path.
+ * The leads schema. Migrations run in order under an advisory lock with
+ * search_path set to "leads"; a released migration is never edited, a
+ * change is a new entry. Numbers are taken by part (README.md): 2 the
+ * fold, 3 tasks, 4 codes, 5 notification.
  */
 #include "leads/schema.h"
 
 #include "common/consumer.h"
+#include "common/patients.h"
 #include "common/pg.h"
 
 const struct cf_migration cf_leads_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
+    /* The fold's leads (fold.c, lead_store.c) and the phone -> patient
+     * view (common/patients.h). A lead's document is what lead.received
+     * said plus the fold's own members; the columns are what an operator
+     * and the fold query by. */
+    {2, "leads, their contacts and the patients view",
+     "CREATE TABLE leads ("
+     " lead_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " clinic_id text,"
+     " provider text NOT NULL,"
+     " channel text NOT NULL,"
+     " status text NOT NULL CHECK (status IN ('open','booked','lost','spam')),"
+     " contact_key text," /* none: a request with no key (a raw phone) */
+     " received_at timestamptz NOT NULL,"
+     " last_message_at timestamptz NOT NULL,"
+     " messages integer NOT NULL,"
+     " responded_at timestamptz,"
+     " via text,"
+     " closed_at timestamptz,"
+     " doc jsonb NOT NULL,"
+     " updated_at timestamptz NOT NULL DEFAULT now());"
+     "CREATE INDEX leads_network_received ON leads (network_id, received_at);"
+     "CREATE INDEX leads_open ON leads (network_id, received_at) WHERE status = 'open';"
+     /* every contact key a lead has held: the open lead of any of a
+      * request's keys is found through it */
+     "CREATE TABLE lead_contacts ("
+     " lead_id uuid NOT NULL REFERENCES leads ON DELETE CASCADE,"
+     " network_id text NOT NULL,"
+     " contact_key text NOT NULL,"
+     " kind text NOT NULL CHECK (kind IN ('phone','email','messenger')),"
+     " PRIMARY KEY (lead_id, contact_key));"
+     "CREATE INDEX lead_contacts_key ON lead_contacts (network_id, "
+     "contact_key);" CF_PATIENTS_TABLES_SQL},
     /* Attribution codes (codes.c): the record of each code a page asked
      * for, with the visitor's tags; Redis caches it for its lifetime. */
     {4, "attribution codes",

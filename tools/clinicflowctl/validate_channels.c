@@ -7,7 +7,6 @@
 #include "validate_walk.h"
 
 #include <string.h>
-#include <strings.h>
 
 #include "common/client_addr.h" /* the services' own reading of allowed_sources */
 
@@ -32,7 +31,7 @@ static const struct provider_spec providers[] = {
     {"messenger", "vk", {"secret"}, {"confirmation"}},
     {"messenger", "viber", {"auth_token"}, {NULL}},
     {"messenger", "instagram", {"app_secret", "verify_token"}, {"access_token"}},
-    {"messenger", "email", {"url_token"}, {NULL}},
+    {"messenger", "email", {"signing_key"}, {NULL}},
     {"form", "tilda", {"url_token"}, {"api_key"}},
     {"form", "cf7", {"url_token"}, {NULL}},
     {"form", "jivo", {"url_token"}, {NULL}},
@@ -249,31 +248,5 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
                 return ctl_fail(v, field_path, "expected a non-empty string");
         }
     }
-
-    /* A form field a person leaves empty (services/leads: a bot's post is
-     * dropped) */
-    const char *honeypot;
-    if ((rc = ctl_string_member(v, path, j_ch, "honeypot", 0, 64, &honeypot)) != 0)
-        return rc;
-    ctl_path_key(child, path, "honeypot");
-    if (honeypot && strcmp(kind, "form") != 0)
-        return ctl_fail(v, child, "only form channels have a honeypot field");
-
-    /* A Telegram bot's public name, for the t.me/<bot>?start=<code> links
-     * the leads service hands out with attribution codes: 5-32 of A-Z,
-     * a-z, 0-9 and _, ending in "bot" (Telegram's rules for bot names). */
-    const char *bot;
-    if ((rc = ctl_string_member(v, path, j_ch, "bot_username", 0, 32, &bot)) != 0)
-        return rc;
-    ctl_path_key(child, path, "bot_username");
-    if (bot && strcmp(provider, "telegram") != 0)
-        return ctl_fail(v, child, "only telegram channels have a bot username");
-    if (bot && (strlen(bot) < 5 ||
-                strspn(bot, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
-                    strlen(bot) ||
-                strcasecmp(bot + strlen(bot) - 3, "bot") != 0))
-        return ctl_fail(v, child,
-                        "expected a bot's username: 5-32 of A-Z, a-z, 0-9 and _, ending "
-                        "in \"bot\" (without the @)");
-    return 0;
+    return ctl_check_lead_channel(v, path, j_ch, kind, provider);
 }

@@ -6,8 +6,6 @@
  */
 #include "validate_walk.h"
 
-#include <string.h>
-
 static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun", NULL};
 
 static int check_working_hours(struct vctx *v, const char *path, const json_t *j_hours)
@@ -50,36 +48,22 @@ static int check_holidays(struct vctx *v, const char *path, const json_t *j_arr)
     return 0;
 }
 
-/* lead_webhook: {"url": "http(s)://...", "secret": 16+ characters}, the
- * clinic's outgoing webhook for new and breached leads (services/leads). */
-static int check_lead_webhook(struct vctx *v, const char *path, const json_t *j_hook)
-{
-    static const char *const members[] = {"url", "secret", NULL};
-    const char *url, *secret;
-    char child[PATH_MAX_LEN];
-    int rc;
-    if (!json_is_object(j_hook))
-        return ctl_fail(v, path, "expected an object with url and secret");
-    if ((rc = ctl_check_members(v, path, j_hook, members)) != 0 ||
-        (rc = ctl_string_member(v, path, j_hook, "url", 1, 2000, &url)) != 0 ||
-        (rc = ctl_string_member(v, path, j_hook, "secret", 1, 256, &secret)) != 0)
-        return rc;
-    ctl_path_key(child, path, "url");
-    if ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) ||
-        strpbrk(url, " \t\r\n") != NULL)
-        return ctl_fail(v, child, "expected an http:// or https:// URL");
-    ctl_path_key(child, path, "secret");
-    if (strlen(secret) < 16)
-        return ctl_fail(v, child, "expected at least 16 characters");
-    return 0;
-}
-
 int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
 {
-    static const char *const allowed[] = {
-        "id",           "name",      "address",         "timezone",      "working_hours",
-        "holidays",     "languages", "calling_windows", "default_phone", "cors_origins",
-        "lead_webhook", NULL};
+    static const char *const allowed[] = {"id",
+                                          "name",
+                                          "address",
+                                          "timezone",
+                                          "working_hours",
+                                          "holidays",
+                                          "languages",
+                                          "calling_windows",
+                                          "default_phone",
+                                          "cors_origins",
+                                          "lead_response_due_s",
+                                          "lead_merge_window_s",
+                                          "lead_webhook",
+                                          NULL};
     const char *id, *s;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -137,13 +121,7 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
     if (j_val && (rc = ctl_check_string_array(v, child, j_val, ctl_valid_origin,
                                               "an origin like \"https://clinic.example\"", 0)) != 0)
         return rc;
-
-    if ((rc = ctl_member(v, path, j_clinic, "lead_webhook", 0, &j_val)) != 0)
-        return rc;
-    ctl_path_key(child, path, "lead_webhook");
-    if (j_val && (rc = check_lead_webhook(v, child, j_val)) != 0)
-        return rc;
-    return 0;
+    return ctl_check_clinic_leads(v, path, j_clinic);
 }
 
 int ctl_check_clinic_ref(struct vctx *v, const char *path, const char *clinic_id)

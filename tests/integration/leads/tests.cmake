@@ -1,5 +1,7 @@
 cf_integration_test(leads.intake leads/test_intake.py)
 cf_integration_test(leads.events leads/test_events.py)
+cf_integration_test(leads.fold leads/test_fold.py)
+cf_integration_test(leads.contract leads/test_contract.py)
 cf_integration_test(leads.notify leads/test_notify.py)
 cf_integration_test(leads.codes leads/test_codes.py)
 cf_integration_test(leads.snippet_page leads/test_snippet_page.py)

@@ -1,0 +1,55 @@
+/*
+ * The lead fold's store (lead_store.c): every statement the fold runs, on
+ * the fold consumer's connection inside its transaction. Not used outside
+ * the fold and the patients view's erasure.
+ */
+#ifndef CF_LEADS_FOLD_H
+#define CF_LEADS_FOLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* Takes, in one sorted round, the transaction locks of the contact keys
+ * (a JSON array of "network/contact key"), so two instances folding
+ * requests of one person never open two leads: each waits for the other's
+ * commit and then finds its lead. Blocks until all are held. */
+int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_t errbuf_size);
+
+/* The open lead of network_id holding any of keys (an array of strings),
+ * the latest by last message, FOR UPDATE: 0 with *out (new reference),
+ * CF_ENOTFOUND, or the database error. */
+int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
+                          char *errbuf, size_t errbuf_size);
+
+/* The lead lead_id FOR UPDATE: 0 with *out, CF_ENOTFOUND, CF_EINVAL when it
+ * is another network's (never touched), or the database error. */
+int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, json_t **out,
+                     char *errbuf, size_t errbuf_size);
+
+/* Inserts or replaces the lead row from its document, and records keys
+ * (leads_fact_keys's) as its contacts. */
+int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead, const json_t *keys,
+                     char *errbuf, size_t errbuf_size);
+
+/* The ad tags bound to attribution code in network_id, good at at_ms
+ * (leads.codes, README.md): 0 with *out a new object, or NULL when the
+ * code is unknown, expired, another network's or the table is not there
+ * yet; or the database error. */
+int leads_store_code_tags(PGconn *conn, const char *network_id, const char *code, int64_t at_ms,
+                          json_t **out, char *errbuf, size_t errbuf_size);
+
+/* Erases a person's data from the leads of patient_id, or holding one of
+ * contacts ([{"n": network, "k": contact key}]): contact, text and subject
+ * leave the documents (ids, times, keys and tags stay). */
+int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
+                      size_t errbuf_size);
+
+/* The erasure as the patients view calls it on a tombstone
+ * (cf_patients_erase_fn). */
+int leads_erase_person(void *arg, PGconn *conn, const char *patient_id, const json_t *contacts,
+                       char *errbuf, size_t errbuf_size);
+
+#endif

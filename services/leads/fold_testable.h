@@ -1,0 +1,76 @@
+/*
+ * The lead fold's rules (lead_rules.c) as pure functions over JSON and the
+ * network configuration: whether a request merges into an open lead, the
+ * contact keys a request brings, where a lead's ad tags come from, the
+ * response clock and the status rules. fold.c applies them; the unit test
+ * (tests/unit/leads_rules) checks them one by one. No I/O.
+ */
+#ifndef CF_LEADS_FOLD_TESTABLE_H
+#define CF_LEADS_FOLD_TESTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/netconf.h"
+#include "common/time.h"
+
+/* The merge window of a clinic (NULL: none known): its lead_merge_window_s
+ * when it names a non-negative integer, else default_s (the setting). */
+long leads_merge_window_s(const struct cf_clinic *clinic, long default_s);
+
+/* 1 when a request at request_ms merges into an open lead whose last
+ * request was at last_ms: window_s > 0 and the request is at most window_s
+ * after it (a request reported earlier than the last, out of order, is
+ * within it too). 0 otherwise. */
+int leads_merges(int64_t last_ms, int64_t request_ms, long window_s);
+
+/* The contact keys of a fact as [{"kind": phone|email|messenger, "key"}]
+ * (new array): each of its contact_keys, and its contact_key (of the kind
+ * its strength says) when not among them. Empty when it has none. */
+json_t *leads_fact_keys(const json_t *j_fact);
+
+/* Gives the lead j_lead the keys (leads_fact_keys's) of a kind it lacks in
+ * its contact_keys; its contact_key becomes the strongest it has (phone,
+ * then e-mail, then messenger). 1 when it gained one, else 0. */
+int leads_gain_keys(json_t *j_lead, const json_t *keys);
+
+/* Where a new lead's ad tags come from, set on j_lead as "tags" and
+ * "attribution": the request's own ad tags (utm_*, gclid, yclid, fbclid)
+ * win ("tags"); else the attribution code's tags, j_code_tags (NULL: no
+ * code, or unknown or expired), with the request's other tags where the
+ * code has none ("code"); else a CTWA referral ("referral"); else "none"
+ * (the request's other tags, a referrer or page, still kept). */
+void leads_attribute(json_t *j_lead, const json_t *j_fact, const json_t *j_code_tags);
+
+/* The first response: 1 when a response at at_ms is the lead's first
+ * after its received_at (none recorded yet, at_ms not before it), and then
+ * sets responded_at, response_seconds (wall clock) and working_seconds
+ * (within hours; NULL: the wall clock) on j_lead. 0 and nothing changed
+ * otherwise. */
+int leads_respond(json_t *j_lead, int64_t at_ms, const struct cf_time_hours *hours);
+
+/* The working hours of a clinic (its working_hours and holidays in its
+ * zone): 0 with *out to free (cf_time_hours_free), CF_ENOTFOUND when it
+ * names no hours or zone, CF_EINVAL when they do not parse. */
+int leads_clinic_hours(const struct cf_clinic *clinic, struct cf_time_hours *out);
+
+/* What a status fact does to a lead: LEADS_STATUS_APPLY (j_lead's status
+ * changes), LEADS_STATUS_IGNORE (the lead is closed already: the first
+ * outcome stands), or CF_EINVAL with the reason (an unknown status, a
+ * lost reason not on the list). */
+enum { LEADS_STATUS_IGNORE = 0, LEADS_STATUS_APPLY = 1 };
+int leads_status_rule(const json_t *j_lead, const json_t *j_fact, char *errbuf, size_t errbuf_size);
+/* Applies an accepted status fact at at_ms: status, reason (lost: the
+ * fact's, "other" when it gave none), appointment_id, staff_id, closed_at. */
+void leads_close(json_t *j_lead, const json_t *j_fact, int64_t at_ms);
+
+/* A lost lead's reasons, NULL-terminated. */
+extern const char *const leads_lost_reasons[];
+
+/* The lead as lead.received publishes it (new reference): the members of
+ * lead.json, without the fold's own. */
+json_t *leads_public_lead(const json_t *j_lead);
+
+#endif

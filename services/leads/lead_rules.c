@@ -1,0 +1,232 @@
+/*
+ * The lead fold's rules (fold_testable.h), pure: the merge window, the
+ * keys a request brings and those a lead gains, where a lead's ad tags
+ * come from (the request's own, then an attribution code's, then a CTWA
+ * referral), the first-response clock in the clinic's working hours, and
+ * the status rules (the first outcome closes the lead and stands). Kept
+ * apart from fold.c so each rule is tested without PostgreSQL or Kafka.
+ */
+#include "fold_testable.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+
+const char *const leads_lost_reasons[] = {
+    "no_answer", "price", "chose_other_clinic", "not_relevant", "duplicate", "other", NULL};
+
+/* The kinds of contact keys, strongest first. */
+static const char *const key_kinds[] = {"phone", "email", "messenger", NULL};
+
+long leads_merge_window_s(const struct cf_clinic *clinic, long default_s)
+{
+    const json_t *v = clinic ? json_object_get(clinic->doc, "lead_merge_window_s") : NULL;
+
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        return (long)json_integer_value(v);
+    return default_s;
+}
+
+int leads_merges(int64_t last_ms, int64_t request_ms, long window_s)
+{
+    return window_s > 0 && request_ms - last_ms <= (int64_t)window_s * 1000;
+}
+
+/* The kind of the contact_key of a fact: the strongest member of its
+ * contact_keys naming it, else what the key looks like (DESIGN.md: a
+ * phone's key is plain hex; "email:" and "<provider>:" keys are hashed
+ * too, so it cannot be told: a phone by default). */
+static const char *kind_of(const json_t *j_keys, const char *key)
+{
+    for (const char *const *k = key_kinds; *k; k++) {
+        const char *v = json_string_value(json_object_get(j_keys, *k));
+        if (v && strcmp(v, key) == 0)
+            return *k;
+    }
+    return NULL;
+}
+
+json_t *leads_fact_keys(const json_t *j_fact)
+{
+    const json_t *j_keys = json_object_get(j_fact, "contact_keys");
+    const char *main_key = json_string_value(json_object_get(j_fact, "contact_key"));
+    json_t *out = json_array();
+
+    for (const char *const *k = key_kinds; *k; k++) {
+        const char *v = json_string_value(json_object_get(j_keys, *k));
+        if (v && *v)
+            json_array_append_new(out, json_pack("{s:s, s:s}", "kind", *k, "key", v));
+    }
+    if (main_key && *main_key && !kind_of(j_keys, main_key)) {
+        /* a fact whose contact_keys leave its own key out: the strongest
+         * kind it lacks (a fact with no contact_keys at all: its phone's
+         * when it has a phone, else e-mail's, else a messenger's) */
+        const json_t *j_contact = json_object_get(j_fact, "contact");
+        const char *kind = json_object_get(json_object_get(j_contact, "phone"), "e164") ? "phone"
+                           : json_object_get(j_contact, "email")                        ? "email"
+                                                                 : "messenger";
+        json_array_append_new(out, json_pack("{s:s, s:s}", "kind", kind, "key", main_key));
+    }
+    return out;
+}
+
+int leads_gain_keys(json_t *j_lead, const json_t *keys)
+{
+    json_t *j_have = json_object_get(j_lead, "contact_keys");
+    size_t i;
+    json_t *j_k;
+    int gained = 0;
+
+    if (!json_is_object(j_have)) {
+        j_have = json_object();
+        json_object_set_new(j_lead, "contact_keys", j_have);
+    }
+    json_array_foreach(keys, i, j_k)
+    {
+        const char *kind = json_string_value(json_object_get(j_k, "kind"));
+        if (kind && !json_object_get(j_have, kind)) {
+            json_object_set(j_have, kind, json_object_get(j_k, "key"));
+            gained = 1;
+        }
+    }
+    for (const char *const *k = key_kinds; *k; k++) {
+        json_t *v = json_object_get(j_have, *k);
+        if (json_is_string(v)) {
+            json_object_set(j_lead, "contact_key", v);
+            break;
+        }
+    }
+    return gained;
+}
+
+/* Whether tags carry an ad tag (not only a referrer or page). */
+static int has_ad_tags(const json_t *j_tags)
+{
+    static const char *const ad[] = {"utm_source", "utm_medium",  "utm_campaign",
+                                     "utm_term",   "utm_content", "gclid",
+                                     "yclid",      "fbclid",      NULL};
+
+    for (const char *const *k = ad; *k; k++) {
+        const char *v = json_string_value(json_object_get(j_tags, *k));
+        if (v && *v)
+            return 1;
+    }
+    return 0;
+}
+
+void leads_attribute(json_t *j_lead, const json_t *j_fact, const json_t *j_code_tags)
+{
+    const json_t *j_tags = json_object_get(j_fact, "tags");
+    const json_t *j_ref = json_object_get(j_fact, "referral");
+    const char *source = "none";
+    json_t *j_out = NULL;
+
+    if (json_is_object(j_tags) && has_ad_tags(j_tags)) {
+        j_out = json_deep_copy(j_tags);
+        source = "tags";
+    } else if (json_is_object(j_code_tags) && json_object_size(j_code_tags) > 0) {
+        j_out = json_deep_copy(j_code_tags);
+        if (json_is_object(j_tags))
+            json_object_update_missing(j_out, (json_t *)j_tags);
+        source = "code";
+    } else {
+        if (json_is_object(j_ref) && json_object_size(j_ref) > 0)
+            source = "referral";
+        if (json_is_object(j_tags) && json_object_size(j_tags) > 0)
+            j_out = json_deep_copy(j_tags);
+    }
+    if (j_out)
+        json_object_set_new(j_lead, "tags", j_out);
+    else
+        json_object_del(j_lead, "tags");
+    json_object_set_new(j_lead, "attribution", json_string(source));
+}
+
+int leads_respond(json_t *j_lead, int64_t at_ms, const struct cf_time_hours *hours)
+{
+    const int64_t received = cf_time_json_get(j_lead, "received_at");
+
+    if (received < 0 || at_ms < received || json_object_get(j_lead, "responded_at"))
+        return 0;
+    const int64_t wall = (at_ms - received) / 1000;
+    cf_time_json_set(j_lead, "responded_at", at_ms);
+    json_object_set_new(j_lead, "response_seconds", json_integer(wall));
+    json_object_set_new(
+        j_lead, "working_seconds",
+        json_integer(hours ? cf_time_working_seconds(hours, received, at_ms) : wall));
+    return 1;
+}
+
+int leads_clinic_hours(const struct cf_clinic *clinic, struct cf_time_hours *out)
+{
+    char errbuf[128];
+    const json_t *j_week = clinic ? json_object_get(clinic->doc, "working_hours") : NULL;
+
+    if (!clinic || !clinic->tz || !json_is_object(j_week))
+        return CF_ENOTFOUND;
+    return cf_time_hours_parse(clinic->tz, j_week, json_object_get(clinic->doc, "holidays"), NULL,
+                               out, errbuf, sizeof(errbuf));
+}
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++) {
+        if (s && strcmp(s, *list) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int leads_status_rule(const json_t *j_lead, const json_t *j_fact, char *errbuf, size_t errbuf_size)
+{
+    static const char *const outcomes[] = {"booked", "lost", "spam", NULL};
+    const char *status = json_string_value(json_object_get(j_fact, "status"));
+    const json_t *j_reason = json_object_get(j_fact, "reason");
+    const char *cur = json_string_value(json_object_get(j_lead, "status"));
+
+    if (!in_list(status, outcomes)) {
+        snprintf(errbuf, errbuf_size, "status fact with an unknown status");
+        return CF_EINVAL;
+    }
+    if (strcmp(status, "lost") == 0 && j_reason && !json_is_null(j_reason) &&
+        !in_list(json_string_value(j_reason), leads_lost_reasons)) {
+        snprintf(errbuf, errbuf_size, "lost with a reason not on the list");
+        return CF_EINVAL;
+    }
+    return cur && strcmp(cur, "open") == 0 ? LEADS_STATUS_APPLY : LEADS_STATUS_IGNORE;
+}
+
+void leads_close(json_t *j_lead, const json_t *j_fact, int64_t at_ms)
+{
+    static const char *const copied[] = {"appointment_id", "staff_id", NULL};
+    const char *status = json_string_value(json_object_get(j_fact, "status"));
+    const char *reason = json_string_value(json_object_get(j_fact, "reason"));
+
+    json_object_set_new(j_lead, "status", json_string(status));
+    if (strcmp(status, "lost") == 0)
+        json_object_set_new(j_lead, "reason", json_string(reason ? reason : "other"));
+    for (const char *const *k = copied; *k; k++) {
+        json_t *v = json_object_get(j_fact, *k);
+        if (json_is_string(v))
+            json_object_set(j_lead, *k, v);
+    }
+    cf_time_json_set(j_lead, "closed_at", at_ms);
+}
+
+json_t *leads_public_lead(const json_t *j_lead)
+{
+    static const char *const members[] = {
+        "lead_id",     "clinic_id",     "provider",   "channel",        "external",    "contact",
+        "contact_key", "contact_keys",  "text",       "text_truncated", "subject",     "service",
+        "consent",     "form_id",       "tags",       "referral",       "attribution", "code",
+        "received_at", "patient_class", "patient_id", "status",         NULL};
+    json_t *j = json_object();
+
+    for (const char *const *k = members; *k; k++) {
+        json_t *v = json_object_get(j_lead, *k);
+        if (v && !json_is_null(v))
+            json_object_set(j, *k, v);
+    }
+    return j;
+}

@@ -1,0 +1,207 @@
+/*
+ * The lead store: one row per lead in leads.leads (the document in doc,
+ * the columns an operator and the fold query by), every contact key a
+ * lead has held in leads.lead_contacts, and the attribution codes the
+ * codes route records in leads.codes (read here). All of the fold's SQL is
+ * in this file; only the fold consumer (and the patients view's erasure)
+ * writes these tables, inside its transaction.
+ */
+#include "fold.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/pg.h"
+#include "common/time.h"
+
+/* The lock id of a contact key ("network/key"); seed 2 keeps it apart from
+ * other locks on the same text. */
+#define LEAD_LOCK_ID_SQL(param) "hashtextextended(" param ", 2)"
+
+int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(locks) == 0)
+        return 0;
+    /* One sorted round (byte order, alike on every instance): two folds
+     * wait for each other's keys at most one way round. PostgreSQL takes
+     * each lock after the sort (a volatile output after ORDER BY). */
+    return cf_pg_exec_json(
+        conn,
+        "SELECT pg_advisory_xact_lock(" LEAD_LOCK_ID_SQL(
+            "k") ")"
+                 " FROM (SELECT DISTINCT jsonb_array_elements_text($1::jsonb) AS k) AS u"
+                 " ORDER BY k COLLATE \"C\"",
+        locks, NULL, errbuf, errbuf_size);
+}
+
+static int one_doc(PGresult *res, json_t **out, char *errbuf, size_t errbuf_size)
+{
+    json_error_t jerr;
+
+    if (PQntuples(res) == 0)
+        return CF_ENOTFOUND;
+    *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    if (!*out) {
+        snprintf(errbuf, errbuf_size, "stored lead is not JSON: %s", jerr.text);
+        return CF_EINTERNAL;
+    }
+    return 0;
+}
+
+int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
+                          char *errbuf, size_t errbuf_size)
+{
+    char *keys_text = json_dumps(keys, JSON_COMPACT);
+    const char *params[] = {network_id, keys_text};
+    PGresult *res = NULL;
+
+    *out = NULL;
+    int rc = cf_pg_exec(conn,
+                        "SELECT l.doc::text FROM leads.leads l"
+                        " WHERE l.network_id = $1 AND l.status = 'open' AND l.lead_id IN"
+                        " (SELECT c.lead_id FROM leads.lead_contacts c WHERE c.network_id = $1"
+                        " AND c.contact_key IN (SELECT jsonb_array_elements_text($2::jsonb)))"
+                        " ORDER BY l.last_message_at DESC, l.lead_id LIMIT 1 FOR UPDATE",
+                        2, params, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = one_doc(res, out, errbuf, errbuf_size);
+    PQclear(res);
+    free(keys_text);
+    return rc;
+}
+
+int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, json_t **out,
+                     char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {lead_id};
+    PGresult *res = NULL;
+
+    *out = NULL;
+    if (!cf_uuid_valid(lead_id)) {
+        snprintf(errbuf, errbuf_size, "lead id is not a UUID");
+        return CF_EINVAL;
+    }
+    int rc = cf_pg_exec(conn,
+                        "SELECT doc::text, network_id FROM leads.leads WHERE lead_id = $1::uuid"
+                        " FOR UPDATE",
+                        1, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 1), network_id) != 0) {
+        snprintf(errbuf, errbuf_size, "lead %s belongs to another network", lead_id);
+        rc = CF_EINVAL;
+    }
+    if (rc == 0)
+        rc = one_doc(res, out, errbuf, errbuf_size);
+    PQclear(res);
+    return rc;
+}
+
+static const char *str_of(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead, const json_t *keys,
+                     char *errbuf, size_t errbuf_size)
+{
+    char messages[24];
+    char *doc = json_dumps(j_lead, JSON_COMPACT);
+    char *keys_text = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
+    const json_t *j_msgs = json_object_get(j_lead, "messages");
+    snprintf(messages, sizeof(messages), "%lld",
+             json_is_integer(j_msgs) ? (long long)json_integer_value(j_msgs) : 1LL);
+    const char *params[] = {
+        str_of(j_lead, "lead_id"),         network_id,
+        str_of(j_lead, "clinic_id"),       str_of(j_lead, "provider"),
+        str_of(j_lead, "channel"),         str_of(j_lead, "status"),
+        str_of(j_lead, "contact_key"),     str_of(j_lead, "received_at"),
+        str_of(j_lead, "last_message_at"), messages,
+        str_of(j_lead, "responded_at"),    str_of(j_lead, "via"),
+        str_of(j_lead, "closed_at"),       doc,
+        keys_text ? keys_text : "[]",
+    };
+    /* The row and its contacts in one round trip. */
+    int rc = cf_pg_exec(
+        conn,
+        "WITH saved AS (INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
+        " status, contact_key, received_at, last_message_at, messages, responded_at, via,"
+        " closed_at, doc, updated_at)"
+        " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz,"
+        " $10::integer, $11::timestamptz, $12, $13::timestamptz, $14::jsonb, now())"
+        " ON CONFLICT (lead_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
+        " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"
+        " last_message_at = EXCLUDED.last_message_at, messages = EXCLUDED.messages,"
+        " responded_at = EXCLUDED.responded_at, via = EXCLUDED.via,"
+        " closed_at = EXCLUDED.closed_at, doc = EXCLUDED.doc, updated_at = now()"
+        " RETURNING lead_id, network_id)"
+        " INSERT INTO leads.lead_contacts (lead_id, network_id, contact_key, kind)"
+        " SELECT DISTINCT ON (k.key) s.lead_id, s.network_id, k.key, k.kind"
+        " FROM saved s, jsonb_to_recordset($15::jsonb) AS k(kind text, key text)"
+        " ON CONFLICT (lead_id, contact_key) DO NOTHING",
+        15, params, NULL, errbuf, errbuf_size);
+    free(keys_text);
+    free(doc);
+    return rc;
+}
+
+int leads_store_code_tags(PGconn *conn, const char *network_id, const char *code, int64_t at_ms,
+                          json_t **out, char *errbuf, size_t errbuf_size)
+{
+    char at[32];
+    PGresult *res = NULL;
+    json_error_t jerr;
+
+    *out = NULL;
+    /* The codes part creates the table (migration 4): until it is there,
+     * no code is known. Asked first, so a missing table never fails the
+     * transaction. */
+    int rc = cf_pg_exec(conn, "SELECT to_regclass('leads.codes') IS NOT NULL", 0, NULL, &res,
+                        errbuf, errbuf_size);
+    const int there = rc == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    res = NULL;
+    if (rc != 0 || !there)
+        return rc;
+    cf_time_format(at_ms, at);
+    const char *params[] = {code, network_id, at};
+    rc = cf_pg_exec(conn,
+                    "SELECT tags::text FROM leads.codes WHERE code = $1 AND network_id = $2"
+                    " AND (expires_at IS NULL OR expires_at > $3::timestamptz)",
+                    3, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0) {
+        *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+        if (!json_is_object(*out)) {
+            json_decref(*out);
+            *out = NULL;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
+                      size_t errbuf_size)
+{
+    char *contacts_text = json_dumps(contacts, JSON_COMPACT);
+    const char *params[] = {patient_id, contacts_text};
+
+    int rc = cf_pg_exec(
+        conn,
+        "UPDATE leads.leads SET doc = (doc - 'contact' - 'text' - 'subject' - 'text_truncated')"
+        " || '{\"erased\": true}'::jsonb, updated_at = now()"
+        " WHERE doc->>'patient_id' = $1 OR lead_id IN (SELECT c.lead_id"
+        " FROM leads.lead_contacts c JOIN jsonb_to_recordset($2::jsonb) AS q(n text, k text)"
+        " ON c.network_id = q.n AND c.contact_key = q.k)",
+        2, params, NULL, errbuf, errbuf_size);
+    free(contacts_text);
+    return rc;
+}
+
+int leads_erase_person(void *arg, PGconn *conn, const char *patient_id, const json_t *contacts,
+                       char *errbuf, size_t errbuf_size)
+{
+    (void)arg;
+    return leads_store_erase(conn, patient_id, contacts, errbuf, errbuf_size);
+}

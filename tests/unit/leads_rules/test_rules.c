@@ -1,0 +1,294 @@
+/*
+ * The lead fold's rules (services/leads/fold_testable.h) one by one: the
+ * merge window's edges and the clinic's window over the setting, the keys
+ * a request brings and the phone a lead gains later, which tags win
+ * (request > code > referral), the first response only and its working
+ * seconds across a night, a lunch break and a holiday in a zone other
+ * than Moscow's, the status rules, and the patient class of the shared
+ * view.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cftest.h"
+#include "common/err.h"
+#include "common/patients.h"
+#include "common/time.h"
+#include "fold_testable.h"
+
+static const char *str(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+static long long num(const json_t *j, const char *key)
+{
+    const json_t *v = json_object_get(j, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+static int64_t at(const char *rfc3339)
+{
+    int64_t ms = -1;
+    CHECK(cf_time_parse(rfc3339, &ms) == 0);
+    return ms;
+}
+
+static void test_merge_window_edges(void)
+{
+    const int64_t last = at("2026-11-24T10:00:00Z");
+    CHECK(leads_merges(last, last + 86400 * 1000LL, 86400));      /* at the edge: merges */
+    CHECK(!leads_merges(last, last + 86400 * 1000LL + 1, 86400)); /* a moment after: new */
+    CHECK(leads_merges(last, last - 3600 * 1000LL, 86400));       /* reported out of order */
+    CHECK(!leads_merges(last, last, 0));                          /* 0: never merge */
+
+    struct cf_clinic clinic = {.id = "c1", .tz = "Asia/Yekaterinburg"};
+    clinic.doc = json_pack("{s:i}", "lead_merge_window_s", 600);
+    CHECK_INT(leads_merge_window_s(&clinic, 86400), 600); /* the clinic's wins */
+    json_decref(clinic.doc);
+    clinic.doc = json_pack("{s:s}", "lead_merge_window_s", "600");
+    CHECK_INT(leads_merge_window_s(&clinic, 86400), 86400); /* not a number: the setting */
+    json_decref(clinic.doc);
+    clinic.doc = json_pack("{s:i}", "lead_merge_window_s", 0);
+    CHECK_INT(leads_merge_window_s(&clinic, 86400), 0);
+    json_decref(clinic.doc);
+    CHECK_INT(leads_merge_window_s(NULL, 3600), 3600);
+}
+
+static void test_keys_and_a_phone_that_arrives_later(void)
+{
+    /* a messenger request: only the user's key */
+    json_t *fact =
+        json_pack("{s:s, s:{s:s}}", "contact_key", "kM", "contact_keys", "messenger", "kM");
+    json_t *keys = leads_fact_keys(fact);
+    CHECK_INT(json_array_size(keys), 1);
+    CHECK_STR(str(json_array_get(keys, 0), "kind"), "messenger");
+    json_t *lead = json_object();
+    CHECK(leads_gain_keys(lead, keys) == 1);
+    CHECK_STR(str(lead, "contact_key"), "kM");
+    json_decref(keys);
+    json_decref(fact);
+
+    /* the same person shares a contact: the phone's key is gained and
+     * becomes the lead's contact key; the messenger's stays */
+    fact = json_pack("{s:s, s:{s:s, s:s}}", "contact_key", "kP", "contact_keys", "phone", "kP",
+                     "messenger", "kM");
+    keys = leads_fact_keys(fact);
+    CHECK_INT(json_array_size(keys), 2);
+    CHECK(leads_gain_keys(lead, keys) == 1);
+    CHECK_STR(str(lead, "contact_key"), "kP");
+    CHECK_STR(str(json_object_get(lead, "contact_keys"), "messenger"), "kM");
+    CHECK_STR(str(json_object_get(lead, "contact_keys"), "phone"), "kP");
+    CHECK(leads_gain_keys(lead, keys) == 0); /* nothing new the second time */
+    json_decref(keys);
+    json_decref(fact);
+
+    /* another phone of the same person keeps the first */
+    fact = json_pack("{s:s, s:{s:s}}", "contact_key", "kP2", "contact_keys", "phone", "kP2");
+    keys = leads_fact_keys(fact);
+    CHECK(leads_gain_keys(lead, keys) == 0);
+    CHECK_STR(str(lead, "contact_key"), "kP");
+    json_decref(keys);
+    json_decref(fact);
+    json_decref(lead);
+
+    /* a fact whose contact_keys leave its own key out: its phone's */
+    fact = json_pack("{s:s, s:{s:{s:s}}}", "contact_key", "kX", "contact", "phone", "e164",
+                     "+79161234567");
+    keys = leads_fact_keys(fact);
+    CHECK_INT(json_array_size(keys), 1);
+    CHECK_STR(str(json_array_get(keys, 0), "kind"), "phone");
+    CHECK_STR(str(json_array_get(keys, 0), "key"), "kX");
+    json_decref(keys);
+    json_decref(fact);
+
+    fact = json_object(); /* no key at all */
+    keys = leads_fact_keys(fact);
+    CHECK_INT(json_array_size(keys), 0);
+    json_decref(keys);
+    json_decref(fact);
+}
+
+static void test_tag_precedence(void)
+{
+    json_t *code_tags = json_pack("{s:s, s:s}", "utm_source", "code-src", "utm_campaign", "c");
+    json_t *lead = json_object();
+
+    /* the request's own ad tags win over a code and a referral */
+    json_t *fact = json_pack("{s:{s:s}, s:{s:s}}", "tags", "utm_source", "req-src", "referral",
+                             "source_id", "ad1");
+    leads_attribute(lead, fact, code_tags);
+    CHECK_STR(str(lead, "attribution"), "tags");
+    CHECK_STR(str(json_object_get(lead, "tags"), "utm_source"), "req-src");
+    json_decref(fact);
+
+    /* only a page and referrer of its own: the code's tags, with them */
+    fact = json_pack("{s:{s:s, s:s}, s:{s:s}}", "tags", "page_url", "https://clinic.example/",
+                     "utm_source", "", "referral", "source_id", "ad1");
+    leads_attribute(lead, fact, code_tags);
+    CHECK_STR(str(lead, "attribution"), "code");
+    CHECK_STR(str(json_object_get(lead, "tags"), "utm_source"), "code-src");
+    CHECK_STR(str(json_object_get(lead, "tags"), "page_url"), "https://clinic.example/");
+    json_decref(fact);
+
+    /* an unknown or expired code (NULL): the referral */
+    fact = json_pack("{s:{s:s}}", "referral", "source_id", "ad1");
+    leads_attribute(lead, fact, NULL);
+    CHECK_STR(str(lead, "attribution"), "referral");
+    CHECK(!json_object_get(lead, "tags"));
+    json_decref(fact);
+
+    /* nothing at all */
+    fact = json_object();
+    leads_attribute(lead, fact, NULL);
+    CHECK_STR(str(lead, "attribution"), "none");
+    json_decref(fact);
+    json_decref(lead);
+    json_decref(code_tags);
+}
+
+/* A clinic in Yekaterinburg (UTC+5 all year): a split shift Monday to
+ * Friday, Thursday 2026-11-26 a holiday. */
+static void clinic_hours(struct cf_time_hours *h)
+{
+    char errbuf[128];
+    json_t *week = json_pack("{s:[s,s], s:[s,s], s:[s,s], s:[s,s], s:[s,s]}", "mon", "09:00-13:00",
+                             "14:00-18:00", "tue", "09:00-13:00", "14:00-18:00", "wed",
+                             "09:00-13:00", "14:00-18:00", "thu", "09:00-13:00", "14:00-18:00",
+                             "fri", "09:00-13:00", "14:00-18:00");
+    struct cf_clinic clinic = {.id = "c1", .tz = "Asia/Yekaterinburg"};
+    clinic.doc = json_pack("{s:O, s:[s]}", "working_hours", week, "holidays", "2026-11-26");
+    CHECK(leads_clinic_hours(&clinic, h) == 0);
+    (void)errbuf;
+    json_decref(clinic.doc);
+    json_decref(week);
+}
+
+static json_t *lead_received(const char *when)
+{
+    json_t *lead = json_object();
+    cf_time_json_set(lead, "received_at", at(when));
+    return lead;
+}
+
+static void test_first_response_only_and_working_seconds(void)
+{
+    struct cf_time_hours h;
+    clinic_hours(&h);
+
+    /* a night: Tue 17:50 local -> Wed 09:05 local, 10 + 5 working minutes */
+    json_t *lead = lead_received("2026-11-24T12:50:00Z");
+    CHECK(!leads_respond(lead, at("2026-11-24T12:49:59Z"), &h)); /* before it arrived */
+    CHECK(!json_object_get(lead, "responded_at"));
+    CHECK(leads_respond(lead, at("2026-11-25T04:05:00Z"), &h));
+    CHECK_INT(num(lead, "response_seconds"), 15 * 3600 + 15 * 60);
+    CHECK_INT(num(lead, "working_seconds"), 15 * 60);
+    CHECK_STR(str(lead, "responded_at"), "2026-11-25T04:05:00.000Z");
+    /* a second response changes nothing */
+    CHECK(!leads_respond(lead, at("2026-11-25T05:00:00Z"), &h));
+    CHECK_STR(str(lead, "responded_at"), "2026-11-25T04:05:00.000Z");
+    json_decref(lead);
+
+    /* the lunch break of a split shift: Wed 12:50 -> 14:10 local */
+    lead = lead_received("2026-11-25T07:50:00Z");
+    CHECK(leads_respond(lead, at("2026-11-25T09:10:00Z"), &h));
+    CHECK_INT(num(lead, "working_seconds"), 20 * 60);
+    CHECK_INT(num(lead, "response_seconds"), 80 * 60);
+    json_decref(lead);
+
+    /* over the holiday: Wed 17:55 -> Fri 09:05 local, 5 + 5 minutes */
+    lead = lead_received("2026-11-25T12:55:00Z");
+    CHECK(leads_respond(lead, at("2026-11-27T04:05:00Z"), &h));
+    CHECK_INT(num(lead, "working_seconds"), 10 * 60);
+    json_decref(lead);
+
+    /* a clinic with no hours: the wall clock */
+    lead = lead_received("2026-11-25T12:55:00Z");
+    CHECK(leads_respond(lead, at("2026-11-25T13:00:00Z"), NULL));
+    CHECK_INT(num(lead, "working_seconds"), 300);
+    json_decref(lead);
+    struct cf_clinic none = {.id = "c2", .tz = "Asia/Yekaterinburg", .doc = json_object()};
+    struct cf_time_hours h2;
+    CHECK(leads_clinic_hours(&none, &h2) == CF_ENOTFOUND);
+    json_decref(none.doc);
+    cf_time_hours_free(&h);
+}
+
+static void test_status_rules(void)
+{
+    char errbuf[128];
+    json_t *lead = json_pack("{s:s}", "status", "open");
+    json_t *fact = json_pack("{s:s}", "status", "won");
+    CHECK(leads_status_rule(lead, fact, errbuf, sizeof(errbuf)) == CF_EINVAL);
+    json_decref(fact);
+    fact = json_pack("{s:s, s:s}", "status", "lost", "reason", "weather");
+    CHECK(leads_status_rule(lead, fact, errbuf, sizeof(errbuf)) == CF_EINVAL);
+    json_decref(fact);
+
+    /* lost without a reason: "other"; the lead is closed */
+    fact = json_pack("{s:s, s:s}", "status", "lost", "staff_id", "s1");
+    CHECK(leads_status_rule(lead, fact, errbuf, sizeof(errbuf)) == LEADS_STATUS_APPLY);
+    leads_close(lead, fact, at("2026-11-25T10:00:00Z"));
+    CHECK_STR(str(lead, "status"), "lost");
+    CHECK_STR(str(lead, "reason"), "other");
+    CHECK_STR(str(lead, "staff_id"), "s1");
+    CHECK_STR(str(lead, "closed_at"), "2026-11-25T10:00:00.000Z");
+    json_decref(fact);
+
+    /* a status on a closed lead is ignored: the first outcome stands */
+    fact = json_pack("{s:s, s:s}", "status", "booked", "appointment_id", "a1");
+    CHECK(leads_status_rule(lead, fact, errbuf, sizeof(errbuf)) == LEADS_STATUS_IGNORE);
+    json_decref(fact);
+    json_decref(lead);
+
+    lead = json_pack("{s:s}", "status", "open");
+    fact = json_pack("{s:s, s:s}", "status", "booked", "appointment_id", "a1");
+    CHECK(leads_status_rule(lead, fact, errbuf, sizeof(errbuf)) == LEADS_STATUS_APPLY);
+    leads_close(lead, fact, at("2026-11-25T10:00:00Z"));
+    CHECK_STR(str(lead, "appointment_id"), "a1");
+    CHECK(!json_object_get(lead, "reason"));
+    json_decref(fact);
+    json_decref(lead);
+}
+
+static void test_public_lead_leaves_the_fold_own_out(void)
+{
+    json_t *lead =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "lead_id", "l1", "status", "open", "messages", 2,
+                  "last_message_at", "2026-11-25T10:00:00.000Z", "patient_class", "new");
+    json_t *pub = leads_public_lead(lead);
+    CHECK_STR(str(pub, "lead_id"), "l1");
+    CHECK_STR(str(pub, "patient_class"), "new");
+    CHECK(!json_object_get(pub, "messages"));
+    CHECK(!json_object_get(pub, "last_message_at"));
+    json_decref(pub);
+    json_decref(lead);
+}
+
+/* The patient class a new lead gets from the shared view (common/patients.h). */
+static void test_patient_class(void)
+{
+    const int64_t now = at("2026-11-24T07:00:00Z");
+    json_t *pat = json_pack("{s:s}", "patient_id", "p1");
+    CHECK_STR(cf_patients_class(NULL, now), "new");
+    CHECK_STR(cf_patients_class(pat, now), "new"); /* a patient who never came */
+    cf_time_json_set(pat, "last_visit_at", now - CF_PATIENTS_REPEAT_WITHIN_MS);
+    CHECK_STR(cf_patients_class(pat, now), "repeat"); /* at the edge */
+    cf_time_json_set(pat, "last_visit_at", now - CF_PATIENTS_REPEAT_WITHIN_MS - 1000);
+    CHECK_STR(cf_patients_class(pat, now), "lapsed");
+    json_decref(pat);
+}
+
+int main(void)
+{
+    test_merge_window_edges();
+    test_keys_and_a_phone_that_arrives_later();
+    test_tag_precedence();
+    test_first_response_only_and_working_seconds();
+    test_status_rules();
+    test_public_lead_leaves_the_fold_own_out();
+    test_patient_class();
+    return cf_test_done();
+}
