@@ -197,6 +197,7 @@ static json_t *code_links(const struct cf_netconf_snapshot *snap, const struct c
                           const struct cf_clinic *clinic, const char *code)
 {
     json_t *j_links = json_object();
+    int have_own = 0;
     for (size_t i = 0; i < snap->nchannels; i++) {
         const struct cf_channel *ch = &snap->channels[i];
         if (strcmp(ch->network_id, net->id) != 0 || strcmp(ch->provider, "telegram") != 0)
@@ -205,9 +206,11 @@ static json_t *code_links(const struct cf_netconf_snapshot *snap, const struct c
         const char *bot = json_string_value(json_object_get(ch->doc, "bot_username"));
         if (!bot || (ch_clinic && strcmp(ch_clinic, clinic->id) != 0))
             continue;
-        /* the clinic's own bot wins over the network's */
-        if (json_object_get(j_links, "telegram") && !ch_clinic)
+        /* the clinic's own bot wins over the network's; among several of
+         * the clinic's, the first in the configuration */
+        if (json_object_get(j_links, "telegram") && (!ch_clinic || have_own))
             continue;
+        have_own = ch_clinic != NULL;
         char url[160];
         snprintf(url, sizeof(url), "https://t.me/%s?start=%s", bot, code);
         json_object_set_new(j_links, "telegram", json_string(url));

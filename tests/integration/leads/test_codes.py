@@ -3,7 +3,9 @@ a code is issued for a clinic's visitor and recorded (leads.codes) and
 cached (Redis) with the tags; CORS is answered for the clinic's origins;
 the body is strict; the per-address limit answers 429 with Retry-After;
 with Redis down codes are still issued, unlimited. The page script is
-served by the same service (snippet.c).
+served by the same service (snippet.c). A form or a Telegram "/start"
+carrying a code gets its tags on lead.received (the fold looks it up); an
+unknown code leaves the lead unattributed.
 
 Requests come from loopback addresses of this test's own (127.x.y.z), so
 its rate-limit counters in the shared Redis are its alone."""
@@ -22,7 +24,10 @@ import cfstack
 CLINIC = "demo-center"
 ORIGIN = "https://demo-center.clinicflow.example"  # one of its cors_origins
 NORTH_ORIGIN = "https://demo-north.clinicflow.example"  # another clinic's
-BOT = "demo_center_bot"
+# the demo's Telegram channel of the clinic, with its bot's name
+TELEGRAM = next(c for c in cfstack.demo_network()["channels"] if c["provider"] == "telegram"
+                and c.get("clinic_id") == CLINIC)
+BOT = TELEGRAM["bot_username"]
 TTL_S = 3600
 CODE = re.compile(r"^[0-9abcdefghjkmnpqrstvwxyz]{10}$")
 TAGS = {"utm_source": "yandex", "utm_medium": "cpc", "utm_campaign": "implants-spring",
@@ -77,18 +82,17 @@ def metric(svc, line_start):
 
 
 class Stack:
-    """A database with the demo network plus a Telegram channel of the
-    clinic that names its bot, an own devbroker, the leads service."""
+    """A database with the demo network (its clinic's Telegram channel names
+    its bot) plus a form channel of this test, an own devbroker, the leads
+    service."""
 
     def __init__(self):
         self.test_env = cfstack.env()
         self.dsn = cfstack.new_database(self.test_env["pg_dsn"])
         cfstack.setup_demo(self.dsn)
         net = cfstack.demo_network()
-        net["channels"].append({"id": "codes-test-telegram", "kind": "messenger",
-                                "provider": "telegram", "clinic_id": CLINIC,
-                                "credentials": {"secret_token": "codes-test-secret-token"},
-                                "bot_username": BOT})
+        net["channels"].append({"id": FORM_CHANNEL, "kind": "form", "provider": "generic",
+                                "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
         path = os.path.join(tempfile.mkdtemp(prefix="cf-net-"), "network.json")
         with open(path, "w") as f:
             json.dump(net, f)
@@ -254,6 +258,71 @@ def test_snippet_served(stack):
     assert st == 304 and body == b"", st
 
 
+FORM_CHANNEL = "codes-test-form"
+FORM_TOKEN = "codes-test-form-token-0001"
+
+
+def post_form(stack, fields):
+    st, _, body = cfstack.http(
+        "POST", stack.svc.url("/v1/hooks/leads/generic/%s" % FORM_CHANNEL), fields,
+        {"Authorization": "Bearer " + FORM_TOKEN})
+    assert st == 202, (st, body)
+
+
+def received(stack, match, timeout=60):
+    """The first lead.received whose data match(data) accepts, once the fold
+    emitted it."""
+    reader = cfstack.TopicReader(stack.broker.bootstrap, "clinicflow.leads.v1")
+
+    def find():
+        for m in reader.read():
+            ev = json.loads(m["payload"])
+            if ev["type"] == "clinicflow.lead.received" and match(ev["data"]):
+                return ev
+        return None
+
+    return cfstack.wait_until(find, timeout, "the lead.received")
+
+
+def by_phone(e164):
+    return lambda d: d.get("contact", {}).get("phone", {}).get("e164") == e164
+
+
+def test_code_attributes_the_lead(stack):
+    st, _, body = post_code(stack.svc, dict(TAGS, clinic=CLINIC))
+    assert st == 201, body
+    code = json.loads(body)["code"]
+    phone = "+7916%07d" % random.randrange(10 ** 7)
+    post_form(stack, {"name": "Code", "phone": phone, "code": code})
+    ev = received(stack, by_phone(phone))
+    assert ev["data"]["attribution"] == "code", ev["data"]
+    assert ev["data"]["tags"] == TAGS, ev["data"]
+    # An unknown code leaves the lead unattributed, never fails it.
+    phone = "+7916%07d" % random.randrange(10 ** 7)
+    post_form(stack, {"name": "No code", "phone": phone, "code": "zzzzzzzzzz"})
+    ev = received(stack, by_phone(phone))
+    assert ev["data"]["attribution"] == "none", ev["data"]
+    assert not ev["data"].get("tags"), ev["data"]
+
+    # A Telegram "/start <code>" from the t.me link the answer gave.
+    st, _, body = post_code(stack.svc, dict(TAGS, clinic=CLINIC, utm_campaign="telegram-ad"))
+    answer = json.loads(body)
+    code = answer["code"]
+    assert answer["links"]["telegram"].endswith("?start=" + code), answer
+    user = random.randrange(10 ** 9, 2 * 10 ** 9)
+    update = {"update_id": random.randrange(10 ** 8), "message": {
+        "message_id": 1, "date": int(time.time()), "text": "/start " + code,
+        "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": False, "first_name": "Ivan"}}}
+    st, _, body = cfstack.http(
+        "POST", stack.svc.url("/v1/hooks/leads/telegram/" + TELEGRAM["id"]), update,
+        {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM["credentials"]["secret_token"]})
+    assert st == 200, (st, body)
+    ev = received(stack, lambda d: str(d.get("external", {}).get("user_id")) == str(user))
+    assert ev["data"]["attribution"] == "code", ev["data"]
+    assert ev["data"]["tags"] == dict(TAGS, utm_campaign="telegram-ad"), ev["data"]
+
+
 SOURCE = own_address()
 
 if __name__ == "__main__":
@@ -261,7 +330,8 @@ if __name__ == "__main__":
     try:
         cfstack.run([lambda f=f: f(STACK) for f in (
             test_code_issued_recorded_cached, test_cors, test_bad_requests,
-            test_rate_limit_per_address, test_redis_down_still_issues, test_snippet_served)],
+            test_rate_limit_per_address, test_redis_down_still_issues, test_snippet_served,
+            test_code_attributes_the_lead)],
             exit=False)
     finally:
         STACK.close()
