@@ -7,8 +7,9 @@ that fails is retried with a doubling backoff until it answers 2xx, or
 given up (counted in /metrics) after the configured attempts. Two
 instances never send one delivery twice.
 
-The events are written to leads.v1 by this test (as the fold would emit
-them), so the webhook is tested apart from the rest of the data path."""
+Most events are written to leads.v1 by this test (as the fold or the
+sweeper emits them), so the webhook is tested apart from the rest of the
+data path; one form lead goes the whole way through intake and the fold."""
 import hashlib
 import hmac
 import http.server
@@ -206,6 +207,32 @@ def test_new_lead_delivered_signed(stack, receiver):
         raise AssertionError("a wrong signature verified")
 
 
+def test_form_lead_delivered(stack, receiver):
+    """The whole way: a form posted to the clinic's channel becomes a lead
+    (the fold's lead.received), and the clinic's webhook hears of it,
+    signed, within seconds."""
+    phone = "+7916%07d" % random.randrange(10 ** 7)
+    t0 = time.monotonic()
+    st, _, body = cfstack.http(
+        "POST", stack.svc.url("/v1/hooks/leads/generic/%s" % FORM_CHANNEL),
+        {"name": "Webhook", "phone": phone}, {"Authorization": "Bearer " + FORM_TOKEN})
+    assert st == 202, (st, body)
+
+    def mine():
+        with receiver.lock:
+            for at, hdrs, b in receiver.got:
+                ev = json.loads(b)
+                if (ev["type"] == "clinicflow.lead.received"
+                        and ev["data"].get("contact", {}).get("phone", {}).get("e164") == phone):
+                    return at, hdrs, b, ev
+        return None
+
+    at, hdrs, b, ev = cfstack.wait_until(mine, 30, "the form lead's delivery")
+    assert at - t0 < 10, at - t0
+    verify(hdrs, b)
+    assert hdrs["x-clinicflow-event-id"] == ev["id"] and ev["clinicid"] == CLINIC, ev
+
+
 def test_clinic_from_the_data(stack, receiver):
     """An event whose envelope has no clinicid goes by its data's clinic_id."""
     eid, value = lead_event("lead.sla_breached")
@@ -307,7 +334,7 @@ if __name__ == "__main__":
     STACK = Stack(RECEIVER)
     try:
         cfstack.run([lambda f=f: f(STACK, RECEIVER) for f in (
-            test_new_lead_delivered_signed, test_clinic_from_the_data,
+            test_new_lead_delivered_signed, test_form_lead_delivered, test_clinic_from_the_data,
             test_failing_receiver_retried_with_backoff,
             test_given_up_after_max_attempts, test_intake_not_slowed)], exit=False)
     finally:
