@@ -38,7 +38,10 @@ def test_lifecycle():
         rows = cfstack.psql(dsn, "SELECT count(*), min(version), max(version) FROM "
                             "%s.schema_migrations" % name)
         count, first, last = (int(v) for v in rows[0])
-        assert count >= 1 and first == 1 and last == count, (name, rows)
+        # Numbered from 1; a service whose migrations are numbered by part
+        # (leads: services/leads/README.md) may have one of a part still to
+        # come.
+        assert count >= 1 and first == 1 and last >= count, (name, rows)
 
 
 def test_bad_setting_exits_2():
