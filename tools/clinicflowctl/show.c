@@ -2,8 +2,9 @@
  * clinicflowctl show: prints the stored network documents as one JSON
  * object {"version": N, "networks": [...]}, so the output can be diffed
  * with the applied files. Secrets never leave the database through this
- * command: the network secret and every channel credential value are
- * replaced by "***" (the credential names stay, to show what is set).
+ * command: the network secret, every channel credential value and each
+ * clinic's lead_webhook secret are replaced by "***" (the credential names
+ * stay, to show what is set).
  */
 #include "ctl.h"
 
@@ -30,6 +31,12 @@ static void mask_secrets(json_t *j_net)
         {
             json_object_set_new(j_cred, key, json_string(MASK));
         }
+    }
+    json_array_foreach(json_object_get(j_net, "clinics"), i, j_ch)
+    {
+        json_t *j_hook = json_object_get(j_ch, "lead_webhook");
+        if (json_object_get(j_hook, "secret"))
+            json_object_set_new(j_hook, "secret", json_string(MASK));
     }
 }
 

@@ -389,6 +389,20 @@ def test_lead_settings_validated():
                              % doc["clinics"][1]["id"]))["lead_webhook"] == hook
 
 
+def test_show_masks_lead_webhook_secret():
+    """show masks a clinic's lead_webhook secret as it masks credentials
+    (the document test_lead_settings_validated applied has two)."""
+    stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
+    hooks = [c["lead_webhook"] for c in stored["clinics"] if "lead_webhook" in c]
+    assert hooks, stored["clinics"]
+    p = ctl("show")
+    [net] = json.loads(p.stdout)["networks"]
+    shown = [c["lead_webhook"] for c in net["clinics"] if "lead_webhook" in c]
+    assert shown == [dict(h, secret="***") for h in hooks], shown
+    for h in hooks:
+        assert h["secret"] not in p.stdout
+
+
 def test_keys():
     v0 = version()
     p = ctl("key", "create", "--network", "demo", "--scope", "ingest,read", "--name", "demo crm")
@@ -456,7 +470,8 @@ if __name__ == "__main__":
         cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
                      test_show_masks_secrets, test_apply_with_clinic_removed,
                      test_invalid_file_changes_nothing, test_agent_maps_validated,
-                     test_lead_settings_validated, test_keys,
+                     test_lead_settings_validated, test_show_masks_lead_webhook_secret,
+                     test_keys,
                      test_dsn_option_overrides_environment], exit=False)
     finally:
         cfstack.run([teardown], exit=False)

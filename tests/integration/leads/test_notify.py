@@ -1,0 +1,344 @@
+"""A clinic's outgoing webhook (services/leads/notify.c, notify_send.c)
+through the running service: lead events on clinicflow.leads.v1 of a
+clinic whose network config names a lead_webhook reach a small HTTP
+receiver in this process, signed (X-Clinicflow-Timestamp and
+X-Clinicflow-Signature, checked here with Python's hmac), and a receiver
+that fails is retried with a doubling backoff until it answers 2xx, or
+given up (counted in /metrics) after the configured attempts. Two
+instances never send one delivery twice.
+
+Most events are written to leads.v1 by this test (as the fold or the
+sweeper emits them), so the webhook is tested apart from the rest of the
+data path; one form lead goes the whole way through intake and the fold."""
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import random
+import tempfile
+import threading
+import time
+import uuid
+
+import cfstack
+
+LEADS = "clinicflow.leads.v1"
+SECRET = "whsec-notify-test-0123456789"
+CLINIC = "demo-center"  # has the webhook
+OTHER = "demo-north"    # has none
+BACKOFF_MS = 300
+MAX_ATTEMPTS = 4
+FORM_CHANNEL = "notify-test-form"
+FORM_TOKEN = "notify-test-form-token-0001"
+NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
+
+
+class Receiver:
+    """An HTTP server on a free port that records every POST (time, headers,
+    body) and answers each event id with the statuses it was told, in
+    turn (200 once they run out)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.got = []       # (monotonic time, headers dict lower-case, body bytes)
+        self.plans = {}     # event id -> [status, ...]
+        self.delay_s = 0.0  # how long each answer takes
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                hdrs = {k.lower(): v for k, v in self.headers.items()}
+                with receiver.lock:
+                    receiver.got.append((time.monotonic(), hdrs, body))
+                    plan = receiver.plans.get(hdrs.get("x-clinicflow-event-id"), [])
+                    status = plan.pop(0) if plan else 200
+                    delay = receiver.delay_s
+                if delay:
+                    time.sleep(delay)
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", cfstack.free_port()), Handler)
+        self.url = "http://127.0.0.1:%d/hooks/leads" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def of(self, event_id):
+        with self.lock:
+            return [g for g in self.got if g[1].get("x-clinicflow-event-id") == event_id]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Stack:
+    """A database with the demo network (its first clinic naming the
+    receiver as its lead_webhook), an own devbroker, the leads service."""
+
+    def __init__(self, receiver, instances=1):
+        self.test_env = cfstack.env()
+        self.dsn = cfstack.new_database(self.test_env["pg_dsn"])
+        cfstack.setup_demo(self.dsn)
+        net = cfstack.demo_network()
+        for c in net["clinics"]:
+            if c["id"] == CLINIC:
+                c["lead_webhook"] = {"url": receiver.url, "secret": SECRET}
+        net["channels"].append({"id": FORM_CHANNEL, "kind": "form", "provider": "generic",
+                                "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
+        path = os.path.join(tempfile.mkdtemp(prefix="cf-net-"), "network.json")
+        with open(path, "w") as f:
+            json.dump(net, f)
+        cfstack.clinicflowctl(self.dsn, "apply", "-f", path)
+        self.broker = cfstack.Devbroker()
+        self.services = []
+        for _ in range(instances):
+            self.services.append(cfstack.Service("leads", {
+                "CLINICFLOW_PG_DSN": self.dsn,
+                "CLINICFLOW_KAFKA_BROKERS": self.broker.bootstrap,
+                "CLINICFLOW_REDIS_URL": self.test_env["redis_url"],
+                "CLINICFLOW_CONFIG_RELOAD_MS": "200",
+                "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
+                "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
+                "CLINICFLOW_LEADS_NOTIFY_BACKOFF_MS": str(BACKOFF_MS),
+                "CLINICFLOW_LEADS_NOTIFY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+                "CLINICFLOW_LEADS_NOTIFY_INTERVAL_MS": "50",
+                "CLINICFLOW_LEADS_NOTIFY_TIMEOUT_MS": "1000",
+            }).start())
+        self.svc = self.services[0]
+
+    def close(self):
+        try:
+            for svc in self.services:
+                svc.stop()
+        finally:
+            self.broker.stop()
+
+
+def lead_event(etype="lead.received", clinic=CLINIC):
+    """A lead event as the fold (or the sweeper) emits it; written to
+    leads.v1 as it is. Returns (event id, the bytes written)."""
+    lead_id = str(uuid.uuid4())
+    eid = str(uuid.uuid5(NS, "notify-test\x1f" + lead_id + "\x1f" + etype))
+    data = {"lead_id": lead_id, "clinic_id": clinic, "provider": "generic", "channel": "demo-form",
+            "received_at": "2026-12-03T10:00:00.000Z", "contact_key": "0" * 64}
+    if etype == "lead.received":
+        data.update({"status": "open", "attribution": "none", "patient_class": "new"})
+    elif etype == "lead.sla_breached":
+        data.update({"due_at": "2026-12-03T10:10:00.000Z"})
+    elif etype == "lead.merged":
+        data = {"lead_id": lead_id, "merged_at": "2026-12-03T10:05:00.000Z", "provider": "generic",
+                "channel": "demo-form", "messages": 2, "contact_key": "0" * 64}
+    ev = {"specversion": "1.0", "id": eid,
+          "source": "/clinicflow/leads/" + ("sweeper" if "breached" in etype else "fold"),
+          "type": "clinicflow." + etype, "subject": lead_id, "time": "2026-12-03T10:00:00.000Z",
+          "networkid": "demo", "clinicid": clinic, "datacontenttype": "application/json",
+          "data": data}
+    return eid, json.dumps(ev, separators=(",", ":")).encode()
+
+
+def publish(stack, etype="lead.received", clinic=CLINIC):
+    eid, value = lead_event(etype, clinic)
+    cfstack.produce(stack.broker.bootstrap, LEADS, json.loads(value)["subject"], value)
+    return eid, value
+
+
+def verify(hdrs, body):
+    """What a receiver does (services/leads/README.md): the signature over
+    the timestamp and the body, and the timestamp near now."""
+    t = hdrs["x-clinicflow-timestamp"]
+    want = "v1=" + hmac.new(SECRET.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(hdrs["x-clinicflow-signature"], want), (hdrs, want)
+    assert abs(int(t) - time.time()) < 60, t
+
+
+def metric(svc, name, clinic=CLINIC):
+    line_start = '%s{clinic="%s"}' % (name, clinic)
+    text = cfstack.http("GET", svc.url("/metrics"))[2].decode()
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def delivery(stack, eid):
+    rows = cfstack.psql(stack.dsn, "SELECT status, attempts, coalesce(last_status::text, '')"
+                        " FROM leads.deliveries WHERE event_id = '%s'" % eid)
+    return tuple(rows[0]) if rows else None
+
+
+def test_new_lead_delivered_signed(stack, receiver):
+    skipped = [publish(stack, "lead.merged")[0], publish(stack, clinic=OTHER)[0]]
+    t0 = time.monotonic()
+    eid, value = publish(stack)
+    [(at, hdrs, body)] = cfstack.wait_until(lambda: receiver.of(eid), 20, "the delivery")
+    assert at - t0 < 10, at - t0  # seconds, not a sweep period
+    assert body == value, body  # the event as it is on the topic
+    verify(hdrs, body)
+    assert hdrs["content-type"] == "application/json", hdrs
+    assert hdrs["x-clinicflow-event-type"] == "clinicflow.lead.received", hdrs
+    assert hdrs["x-clinicflow-attempt"] == "1", hdrs
+    cfstack.wait_until(lambda: delivery(stack, eid) == ("delivered", "1", "200"), 10,
+                       "the delivery recorded")
+    # A breach is told too.
+    bid, bvalue = publish(stack, "lead.sla_breached")
+    [(_, bhdrs, bbody)] = cfstack.wait_until(lambda: receiver.of(bid), 20, "the breach")
+    assert bbody == bvalue and bhdrs["x-clinicflow-event-type"] == "clinicflow.lead.sla_breached"
+    verify(bhdrs, bbody)
+    # A merge, and a lead of a clinic without a webhook, are not (both were
+    # on the topic before the two above, in the same partition or not: the
+    # consumer has passed them once it has the later rows of its offsets).
+    for s in skipped:
+        assert receiver.of(s) == [] and delivery(stack, s) is None, s
+    # A signature from another secret, or over another body, fails the check.
+    bad = dict(hdrs, **{"x-clinicflow-signature": "v1=" + "0" * 64})
+    try:
+        verify(bad, body)
+    except AssertionError:
+        pass
+    else:
+        raise AssertionError("a wrong signature verified")
+
+
+def test_form_lead_delivered(stack, receiver):
+    """The whole way: a form posted to the clinic's channel becomes a lead
+    (the fold's lead.received), and the clinic's webhook hears of it,
+    signed, within seconds."""
+    phone = "+7916%07d" % random.randrange(10 ** 7)
+    t0 = time.monotonic()
+    st, _, body = cfstack.http(
+        "POST", stack.svc.url("/v1/hooks/leads/generic/%s" % FORM_CHANNEL),
+        {"name": "Webhook", "phone": phone}, {"Authorization": "Bearer " + FORM_TOKEN})
+    assert st == 202, (st, body)
+
+    def mine():
+        with receiver.lock:
+            for at, hdrs, b in receiver.got:
+                ev = json.loads(b)
+                if (ev["type"] == "clinicflow.lead.received"
+                        and ev["data"].get("contact", {}).get("phone", {}).get("e164") == phone):
+                    return at, hdrs, b, ev
+        return None
+
+    at, hdrs, b, ev = cfstack.wait_until(mine, 30, "the form lead's delivery")
+    assert at - t0 < 10, at - t0
+    verify(hdrs, b)
+    assert hdrs["x-clinicflow-event-id"] == ev["id"] and ev["clinicid"] == CLINIC, ev
+
+
+def test_clinic_from_the_data(stack, receiver):
+    """An event whose envelope has no clinicid goes by its data's clinic_id."""
+    eid, value = lead_event("lead.sla_breached")
+    ev = json.loads(value)
+    del ev["clinicid"]
+    ev["data"]["clinic_id"] = CLINIC
+    value = json.dumps(ev, separators=(",", ":")).encode()
+    cfstack.produce(stack.broker.bootstrap, LEADS, ev["subject"], value)
+    [(_, hdrs, body)] = cfstack.wait_until(lambda: receiver.of(eid), 20, "the delivery")
+    assert body == value
+    verify(hdrs, body)
+
+
+def test_failing_receiver_retried_with_backoff(stack, receiver):
+    failed_before = metric(stack.svc, "clinicflow_leads_notify_failed_attempts_total")
+    eid, value = publish_planned(stack, receiver, [500, 503])
+    got = cfstack.wait_until(lambda: len(receiver.of(eid)) >= 3 and receiver.of(eid), 30,
+                             "three attempts")
+    assert [g[1]["x-clinicflow-attempt"] for g in got] == ["1", "2", "3"], got
+    for _, hdrs, body in got:
+        assert body == value
+        verify(hdrs, body)  # each attempt signed anew
+    gaps = [got[i + 1][0] - got[i][0] for i in range(2)]
+    # The first retry waits the backoff, the second twice it.
+    assert gaps[0] >= BACKOFF_MS / 1000 * 0.9, gaps
+    assert gaps[1] >= 2 * BACKOFF_MS / 1000 * 0.9, gaps
+    cfstack.wait_until(lambda: delivery(stack, eid) == ("delivered", "3", "200"), 10,
+                       "the delivery recorded after its retries")
+    assert metric(stack.svc, "clinicflow_leads_notify_failed_attempts_total") - failed_before == 2
+
+
+def publish_planned(stack, receiver, plan):
+    """Publishes a lead.received whose deliveries the receiver answers with
+    the statuses of plan in turn (in place before the event is written)."""
+    eid, value = lead_event()
+    with receiver.lock:
+        receiver.plans[eid] = list(plan)
+    cfstack.produce(stack.broker.bootstrap, LEADS, json.loads(value)["subject"], value)
+    return eid, value
+
+
+def test_given_up_after_max_attempts(stack, receiver):
+    given_before = metric(stack.svc, "clinicflow_leads_notify_given_up_total")
+    eid, _ = publish_planned(stack, receiver, [500] * 10)
+    cfstack.wait_until(lambda: (delivery(stack, eid) or ("",))[0] == "given_up", 30,
+                       "the delivery given up")
+    assert delivery(stack, eid) == ("given_up", str(MAX_ATTEMPTS), "500")
+    assert len(receiver.of(eid)) == MAX_ATTEMPTS
+    assert metric(stack.svc, "clinicflow_leads_notify_given_up_total") - given_before == 1
+
+
+def test_intake_not_slowed(stack, receiver):
+    """While the notifier waits on a receiver that takes its time (each
+    answer just under the attempt's timeout), form leads are acknowledged
+    as fast as ever: intake never waits for the webhook."""
+    def post_form(i):
+        t = time.monotonic()
+        st, _, body = cfstack.http(
+            "POST", stack.svc.url("/v1/hooks/leads/generic/%s" % FORM_CHANNEL),
+            {"name": "Test %d" % i, "phone": "+7916%07d" % random.randrange(10 ** 7)},
+            {"Authorization": "Bearer " + FORM_TOKEN})
+        assert st == 202, (st, body)
+        return time.monotonic() - t
+
+    quick = [post_form(i) for i in range(3)]  # the receiver idle
+    receiver.delay_s = 0.8
+    try:
+        ids = [publish(stack)[0] for _ in range(6)]
+        cfstack.wait_until(lambda: receiver.of(ids[0]), 20, "the slow deliveries to start")
+        busy = [post_form(i) for i in range(10)]
+        # The notifier was busy all along: not every slow delivery was over.
+        assert not all(delivery(stack, e) == ("delivered", "1", "200") for e in ids)
+        assert max(busy) < 0.5, (quick, busy)
+        cfstack.wait_until(lambda: all(receiver.of(e) for e in ids), 30, "the slow deliveries")
+    finally:
+        receiver.delay_s = 0.0
+
+
+def test_two_instances_send_each_once():
+    receiver = Receiver()
+    receiver.delay_s = 0.05  # sends overlap between the two instances' rounds
+    stack = Stack(receiver, instances=2)
+    try:
+        ids = [publish(stack)[0] for _ in range(30)]
+        cfstack.wait_until(lambda: all(receiver.of(e) for e in ids), 60, "every delivery")
+        cfstack.wait_until(lambda: all(delivery(stack, e) == ("delivered", "1", "200")
+                                       for e in ids), 20, "every delivery recorded")
+        counts = [len(receiver.of(e)) for e in ids]
+        assert counts == [1] * len(ids), counts
+        sent = [metric(svc, "clinicflow_leads_notify_delivered_total") for svc in stack.services]
+        assert sum(sent) == len(ids), sent
+    finally:
+        stack.close()
+        receiver.close()
+
+
+if __name__ == "__main__":
+    RECEIVER = Receiver()
+    STACK = Stack(RECEIVER)
+    try:
+        cfstack.run([lambda f=f: f(STACK, RECEIVER) for f in (
+            test_new_lead_delivered_signed, test_form_lead_delivered, test_clinic_from_the_data,
+            test_failing_receiver_retried_with_backoff,
+            test_given_up_after_max_attempts, test_intake_not_slowed)], exit=False)
+    finally:
+        STACK.close()
+        RECEIVER.close()
+    cfstack.run([test_two_instances_send_each_once], exit=False)
+    cfstack.exit_status()
