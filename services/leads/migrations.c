@@ -2,7 +2,7 @@
  * The leads schema. Migrations run in order under an advisory lock with
  * search_path set to "leads"; a released migration is never edited, a
  * change is a new entry. Numbers are taken by part (README.md): 2 the
- * fold, 3 tasks, 4 codes, 5 notification.
+ * fold, 3 tasks, 4 codes, 5 notification, 6 the fold's waiting facts.
  */
 #include "leads/schema.h"
 
@@ -45,6 +45,21 @@ const struct cf_migration cf_leads_migrations[] = {
      " PRIMARY KEY (lead_id, contact_key));"
      "CREATE INDEX lead_contacts_key ON lead_contacts (network_id, "
      "contact_key);" CF_PATIENTS_TABLES_SQL},
+    /* Responses and statuses naming a lead not stored yet (fold.c), until
+     * the request that opens it takes them or they expire (pending.c): the
+     * envelope as it was on leads.raw, and where, so the DLQ entry of one
+     * that expires names the message. */
+    {6, "facts waiting for their lead",
+     "CREATE TABLE pending_facts ("
+     " event_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " lead_id uuid NOT NULL,"
+     " raw_partition integer NOT NULL,"
+     " raw_offset bigint NOT NULL,"
+     " event text NOT NULL,"
+     " received_at timestamptz NOT NULL DEFAULT now());"
+     "CREATE INDEX pending_facts_lead ON pending_facts (lead_id);"
+     "CREATE INDEX pending_facts_received ON pending_facts (received_at);"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);
