@@ -30,6 +30,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/patients.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
@@ -87,30 +88,12 @@ static json_t *lock_keys(const char *network_id, const json_t *keys, json_t *pla
     json_array_foreach(keys, i, j_k)
     {
         const char *key = json_string_value(json_object_get(j_k, "key"));
-        char *lock = cf_xasprintf("%s/%s", network_id, key);
+        char *lock = leads_key_lock(network_id, key);
         json_array_append_new(locks, json_string(lock));
         json_array_append_new(plain, json_string(key));
         free(lock);
     }
     return locks;
-}
-
-/* The lock key of a lead id (in the contact keys' round, apart from
- * them): the request that opens the lead holds it when it takes the facts
- * waiting for the lead, and a fact that finds no lead holds it when it
- * looks again before it waits, so one of the two sees the other's commit
- * and no fact waits for a lead stored meanwhile. New string. */
-static char *lead_lock(const char *lead_id)
-{
-    return cf_xasprintf("lead/%s", lead_id);
-}
-
-/* The id of the lead the request ev would open (README.md). */
-static void new_lead_id(const struct cf_event *ev, char lead_id[CF_UUID_STR_LEN + 1])
-{
-    const char *parts[] = {ev->networkid, "lead", ev->id};
-
-    cf_uuid5(parts, 3, lead_id);
 }
 
 /* A new lead lead_id from the request ev: its contact, content, tags and
@@ -241,30 +224,21 @@ static int apply_pending(struct leads_ctx *ctx, json_t *j_lead, const json_t *j_
     return changed;
 }
 
-static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                        struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+/* The request ev (its keys, leads_fact_keys's; their locks and its lead
+ * id's held) merged into j_found (stolen: the open lead of its keys, or
+ * NULL) when it is within the merge window, else a new lead, which takes
+ * the facts waiting for it. */
+static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                         const json_t *keys, json_t *j_found, struct cf_outbox *out, char *errbuf,
+                         size_t errbuf_size)
 {
     static const char *const merged_members[] = {"lead_id", "messages", "contact_keys",
                                                  "contact_key", NULL};
-    json_t *keys = leads_fact_keys(ev->data), *plain = json_array(), *locks = NULL;
-    json_t *j_lead = NULL, *j_pending = NULL;
+    json_t *j_lead = j_found, *j_pending = NULL;
     char lead_id[CF_UUID_STR_LEN + 1];
-    int rc;
+    int rc = 0;
 
-    /* The contact keys and the lead id it would open, in one round. A
-     * request with no key (a phone that did not parse, nothing else)
-     * opens a lead nothing can merge into. */
-    new_lead_id(ev, lead_id);
-    locks = lock_keys(ev->networkid, keys, plain);
-    char *own = lead_lock(lead_id);
-    json_array_append_new(locks, json_string(own));
-    free(own);
-    rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = json_array_size(plain) == 0
-                 ? CF_ENOTFOUND
-                 : leads_store_find_open(conn, ev->networkid, plain, &j_lead, errbuf, errbuf_size);
-    if (rc == 0) {
+    if (j_lead) {
         const long window =
             clinic_rules(ctx, ev->networkid,
                          json_string_value(json_object_get(j_lead, "clinic_id")), NULL, NULL);
@@ -288,9 +262,8 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
         }
         json_decref(j_lead);
         j_lead = NULL;
-    } else if (rc != CF_ENOTFOUND) {
-        goto out;
     }
+    leads_new_lead_id(ev->networkid, ev->id, lead_id);
     rc = open_lead(ctx, conn, ev, lead_id, keys, &j_lead, errbuf, errbuf_size);
     if (rc == 0)
         rc = leads_store_save(conn, ev->networkid, j_lead, keys, &j_pending, errbuf, errbuf_size);
@@ -300,6 +273,39 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
         rc = leads_store_save(conn, ev->networkid, j_lead, NULL, NULL, errbuf, errbuf_size);
 out:
     json_decref(j_pending);
+    json_decref(j_lead);
+    return rc;
+}
+
+static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                        struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    json_t *keys = leads_fact_keys(ev->data), *plain = json_array(), *locks = NULL;
+    json_t *j_lead = NULL;
+    char lead_id[CF_UUID_STR_LEN + 1];
+    int rc;
+
+    /* The contact keys and the lead id it would open, in one round. The
+     * lead id's lock is held while the new lead takes the facts waiting
+     * for it, and a fact that finds no lead looks again under it before
+     * it waits (lead_of): one of the two sees the other's commit, so no
+     * fact waits for a lead stored meanwhile. A request with no key (a
+     * phone that did not parse, nothing else) opens a lead nothing can
+     * merge into. */
+    leads_new_lead_id(ev->networkid, ev->id, lead_id);
+    locks = lock_keys(ev->networkid, keys, plain);
+    char *own = leads_lead_lock(lead_id);
+    json_array_append_new(locks, json_string(own));
+    free(own);
+    rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = json_array_size(plain) == 0
+                 ? CF_ENOTFOUND
+                 : leads_store_find_open(conn, ev->networkid, plain, &j_lead, errbuf, errbuf_size);
+    if (rc == 0 || rc == CF_ENOTFOUND) {
+        rc = request_apply(ctx, conn, ev, keys, j_lead, out, errbuf, errbuf_size);
+        j_lead = NULL;
+    }
     json_decref(j_lead);
     json_decref(locks);
     json_decref(plain);
@@ -325,12 +331,12 @@ static int lead_of(PGconn *conn, const struct cf_event *ev, int *named, json_t *
         if (rc != CF_ENOTFOUND)
             return rc;
         /* Not there: looked for again under the lead's lock, after the
-         * commit of a request opening it on another runner (lead_lock). */
+         * commit of a request opening it on another runner (fold_request). */
         char id[CF_UUID_STR_LEN + 1];
         snprintf(id, sizeof(id), "%s", lead_id);
         cf_uuid_lower(id);
         json_t *locks = json_array();
-        char *lock = lead_lock(id);
+        char *lock = leads_lead_lock(id);
         json_array_append_new(locks, json_string(lock));
         free(lock);
         rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
@@ -431,4 +437,82 @@ int leads_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         return fold_status(conn, ev, rkm, out, errbuf, errbuf_size);
     snprintf(errbuf, errbuf_size, "fact with an unknown kind");
     return CF_EINVAL;
+}
+
+/*
+ * A batch at once (the fast path, common/consumer.h): requests of distinct
+ * contacts (leads_batch_plan) take all their locks in one sorted round and
+ * find their open leads in one statement, then each is merged or opens its
+ * lead as fold_request does. Anything else (a response or status, two
+ * requests of one contact key, or of one stored lead) goes message by
+ * message here, through leads_fold_apply: the same rules either way.
+ */
+void leads_fold_describe_metrics(void)
+{
+    cf_metrics_describe("clinicflow_leads_fold_batches_total", "counter",
+                        "Lead fold batches tried at once (way=at_once: requests of distinct "
+                        "contacts) or message by message (way=one_by_one)");
+}
+
+int leads_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *const *evs,
+                           const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                           char *errbuf, size_t errbuf_size)
+{
+    struct leads_ctx *ctx = vctx;
+    json_t *locks = json_array(), *keys = json_array(), *rows = json_array();
+    json_t *found = json_object(), *leads_seen = json_object();
+    int rc = 0, at_once = leads_batch_plan(evs, n, locks, keys);
+
+    if (at_once)
+        rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    for (size_t i = 0; at_once && i < n; i++) {
+        size_t k;
+        json_t *j_k;
+        json_array_foreach(json_array_get(keys, i), k, j_k)
+        {
+            json_array_append_new(rows,
+                                  json_pack("{s:I, s:s, s:O}", "i", (json_int_t)i, "n",
+                                            evs[i]->networkid, "k", json_object_get(j_k, "key")));
+        }
+    }
+    if (at_once && rc == 0)
+        rc = leads_store_find_open_many(conn, rows, found, errbuf, errbuf_size);
+    /* each message on a lead of its own, open still (the locks held keep
+     * it so for requests; a status may have closed it meanwhile) */
+    const char *place;
+    json_t *j_lead;
+    json_object_foreach(found, place, j_lead)
+    {
+        const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
+        const char *status = json_string_value(json_object_get(j_lead, "status"));
+        if (!id || json_object_get(leads_seen, id) || !status || strcmp(status, "open") != 0)
+            at_once = 0;
+        else
+            json_object_set_new(leads_seen, id, json_true());
+    }
+    cf_metrics_add("clinicflow_leads_fold_batches_total",
+                   at_once ? "way=\"at_once\"" : "way=\"one_by_one\"", 1);
+    if (rc == 0 && at_once) {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            char p[24];
+            snprintf(p, sizeof(p), "%zu", i);
+            cf_log_set_request_id(evs[i]->id);
+            rc = request_apply(ctx, conn, evs[i], json_array_get(keys, i),
+                               json_incref(json_object_get(found, p)), out, errbuf, errbuf_size);
+        }
+        cf_log_set_request_id(NULL);
+    } else if (rc == 0) {
+        cf_debug("fold: batch of %zu message by message", n);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            cf_log_set_request_id(evs[i] ? evs[i]->id : NULL);
+            rc = leads_fold_apply(ctx, conn, evs[i], rkms[i], out, errbuf, errbuf_size);
+        }
+        cf_log_set_request_id(NULL);
+    }
+    json_decref(leads_seen);
+    json_decref(found);
+    json_decref(rows);
+    json_decref(keys);
+    json_decref(locks);
+    return rc;
 }

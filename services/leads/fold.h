@@ -28,6 +28,15 @@ int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
                           char *errbuf, size_t errbuf_size);
 
+/* The open leads of many requests at once: rows is an array of {"i":
+ * message place, "n": network, "k": contact key}; out (an object) gets,
+ * for each place with one, the open lead holding one of its keys (the
+ * latest by last message, as leads_store_find_open picks), FOR UPDATE in
+ * lead id order: place (as a decimal string) -> its document. A lead
+ * closed meanwhile comes as it is now (its status says so). */
+int leads_store_find_open_many(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
+                               size_t errbuf_size);
+
 /* The lead lead_id FOR UPDATE: 0 with *out, CF_ENOTFOUND, CF_EINVAL when it
  * is another network's (never touched), or the database error. */
 int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, json_t **out,

@@ -75,6 +75,38 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
     return rc;
 }
 
+int leads_store_find_open_many(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
+                               size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    json_error_t jerr;
+
+    if (json_array_size(rows) == 0)
+        return 0;
+    int rc = cf_pg_exec_json(
+        conn,
+        "WITH pick AS (SELECT DISTINCT ON (q.i) q.i, l.lead_id FROM"
+        " jsonb_to_recordset($1::jsonb) AS q(i integer, n text, k text)"
+        " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
+        " JOIN leads.leads l ON l.lead_id = c.lead_id AND l.network_id = q.n"
+        " AND l.status = 'open'"
+        " ORDER BY q.i, l.last_message_at DESC, l.lead_id)"
+        " SELECT p.i::text, l.doc::text FROM pick p JOIN leads.leads l ON l.lead_id = p.lead_id"
+        " ORDER BY l.lead_id FOR UPDATE OF l",
+        rows, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        json_t *j_doc = json_loads(PQgetvalue(res, i, 1), 0, &jerr);
+        if (!j_doc) {
+            snprintf(errbuf, errbuf_size, "stored lead is not JSON: %s", jerr.text);
+            rc = CF_EINTERNAL;
+            break;
+        }
+        json_object_set_new(out, PQgetvalue(res, i, 0), j_doc);
+    }
+    PQclear(res);
+    return rc;
+}
+
 int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, json_t **out,
                      char *errbuf, size_t errbuf_size)
 {

@@ -101,6 +101,10 @@ int leads_handle_snippet(const struct _u_request *req, struct _u_response *resp,
 int leads_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                      size_t errbuf_size); /* fold.c: leads.raw -> leads.v1 */
+int leads_fold_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                           const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                           char *errbuf, size_t errbuf_size); /* fold.c: the same, at once */
+void leads_fold_describe_metrics(void);                       /* fold.c: once, at start */
 int leads_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size);             /* patients.c: patients.v1 -> the view */

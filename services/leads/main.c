@@ -37,6 +37,7 @@ static int add_consumers(struct cf_service *svc)
         .ntopics = 1,
         .schema = "leads",
         .apply = leads_fold_apply,
+        .apply_batch = leads_fold_apply_batch,
         .ctx = &ctx,
         .batch_max = (int)ctx.cfg.fold_batch_max,
     };
@@ -113,6 +114,7 @@ int main(void)
         return 2;
     }
     leads_hooks_describe_metrics();
+    leads_fold_describe_metrics();
     leads_routes_register(&ctx);
 
     leads_patients_init(&ctx);

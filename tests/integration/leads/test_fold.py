@@ -397,6 +397,30 @@ def test_another_networks_fact_never_touches_a_lead(stack):
     assert stack.pending(lead_id) == []
 
 
+def test_batches_at_once_and_one_by_one(stack):
+    # every fact goes through the batch apply: requests of distinct
+    # contacts at once, a batch with a response message by message
+    def batches(way):
+        return stack.metric('clinicflow_leads_fold_batches_total{way="%s"}' % way)
+
+    before = batches("at_once"), batches("one_by_one")
+    people = [key_of("+7916200%04d" % i) for i in range(8)]
+    threads = [threading.Thread(target=stack.fact, args=(
+        "request", "batch-%d" % i, {"text": "hi"}, {"phone": kp}, "2026-11-24T07:00:00Z"))
+        for i, kp in enumerate(people)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stack.fact("response", "batch-r", {"via": "call"}, keys={"phone": people[0]},
+               time="2026-11-24T07:01:00Z")
+    stack.wait_folded()
+    for kp in people:
+        assert types(stack.events_of(kp))[:1] == ["received"], stack.events_of(kp)
+    assert types(stack.events_of(people[0])) == ["received", "responded"]
+    assert batches("at_once") > before[0] and batches("one_by_one") > before[1], before
+
+
 def test_patient_class_and_tombstone_erasure(stack):
     kp = key_of("+79160000004")
     pid = str(uuid.uuid4())
@@ -517,6 +541,7 @@ if __name__ == "__main__":
             test_a_status_before_its_lead_is_applied_when_the_lead_comes,
             test_a_made_up_lead_id_does_not_hold_the_fold,
             test_another_networks_fact_never_touches_a_lead,
+            test_batches_at_once_and_one_by_one,
             test_patient_class_and_tombstone_erasure)], exit=False)
     finally:
         s.close()
