@@ -33,6 +33,7 @@ KEY_IS_SUBJECT = {
     "clinicflow.calls.v1",
     "clinicflow.leads.raw.v1",
     "clinicflow.tasks.v1",
+    "clinicflow.leads.v1",
     "clinicflow.patients.v1",
 }
 
@@ -140,11 +141,26 @@ def load_example(name):
         return json.load(fp)
 
 
+# Examples beyond the one per event type, each as a message on its topic:
+# the kinds of lead fact other than a request.
+MORE_EXAMPLES = {
+    "lead.reported.response.json": "clinicflow.leads.raw.v1",
+    "lead.reported.status.json": "clinicflow.leads.raw.v1",
+}
+
+
 def validate_examples():
     """Checks every example: one per catalogue event type, valid as a message
-    on its topic (keyed by its subject), and generic-call.json against the
-    generic call hook schema. Returns a list of problems (empty: all good)."""
+    on its topic (keyed by its subject), those of MORE_EXAMPLES likewise, and
+    generic-call.json against the generic call hook schema. Returns a list of
+    problems (empty: all good)."""
     problems = []
+    for name, topic in MORE_EXAMPLES.items():
+        with open(os.path.join(EXAMPLE_DIR, name), "rb") as fp:
+            raw = fp.read()
+        reason = message_error(topic, json.loads(raw).get("subject"), raw)
+        if reason:
+            problems.append(f"{name}: {reason}")
     for topic, topic_def in catalogue().items():
         for etype in topic_def["event_types"]:
             path = example_path(etype)

@@ -31,7 +31,7 @@ static const struct provider_spec providers[] = {
     {"messenger", "vk", {"secret"}, {"confirmation"}},
     {"messenger", "viber", {"auth_token"}, {NULL}},
     {"messenger", "instagram", {"app_secret", "verify_token"}, {"access_token"}},
-    {"messenger", "email", {"url_token"}, {NULL}},
+    {"messenger", "email", {"signing_key"}, {NULL}},
     {"form", "tilda", {"url_token"}, {"api_key"}},
     {"form", "cf7", {"url_token"}, {NULL}},
     {"form", "jivo", {"url_token"}, {NULL}},
@@ -142,8 +142,9 @@ static int check_channel_numbers(struct vctx *v, const char *path, const json_t 
 int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
 {
     static const char *const allowed[] = {
-        "id",      "kind",      "provider",  "clinic_id",       "credentials", "timezone",
-        "numbers", "field_map", "staff_leg", "allowed_sources", "honeypot",    NULL};
+        "id",       "kind",         "provider",  "clinic_id", "credentials",
+        "timezone", "numbers",      "field_map", "staff_leg", "allowed_sources",
+        "honeypot", "bot_username", NULL};
     const char *id, *kind, *provider, *clinic_id;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -247,14 +248,5 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
                 return ctl_fail(v, field_path, "expected a non-empty string");
         }
     }
-
-    /* A form field a person leaves empty (services/leads: a bot's post is
-     * dropped) */
-    const char *honeypot;
-    if ((rc = ctl_string_member(v, path, j_ch, "honeypot", 0, 64, &honeypot)) != 0)
-        return rc;
-    ctl_path_key(child, path, "honeypot");
-    if (honeypot && strcmp(kind, "form") != 0)
-        return ctl_fail(v, child, "only form channels have a honeypot field");
-    return 0;
+    return ctl_check_lead_channel(v, path, j_ch, kind, provider);
 }

@@ -60,7 +60,9 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
                                           "calling_windows",
                                           "default_phone",
                                           "cors_origins",
+                                          "lead_response_due_s",
                                           "lead_merge_window_s",
+                                          "lead_webhook",
                                           NULL};
     const char *id, *s;
     json_t *j_val;
@@ -113,18 +115,13 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
     if ((rc = ctl_check_phone(v, child, j_val, &s)) != 0)
         return rc;
 
-    /* leads: a request within this many seconds of the open lead's last
-     * merges into it (CLINICFLOW_LEADS_MERGE_WINDOW_S when absent) */
-    if ((rc = ctl_int_member(v, path, j_clinic, "lead_merge_window_s", 0, 31536000)) != 0)
-        return rc;
-
     if ((rc = ctl_member(v, path, j_clinic, "cors_origins", 0, &j_val)) != 0)
         return rc;
     ctl_path_key(child, path, "cors_origins");
     if (j_val && (rc = ctl_check_string_array(v, child, j_val, ctl_valid_origin,
                                               "an origin like \"https://clinic.example\"", 0)) != 0)
         return rc;
-    return 0;
+    return ctl_check_clinic_leads(v, path, j_clinic);
 }
 
 int ctl_check_clinic_ref(struct vctx *v, const char *path, const char *clinic_id)

@@ -124,4 +124,11 @@ int ctl_check_staff_number(struct vctx *v, const char *path, const json_t *j_sta
 /* validate_reminders.c */
 int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *j_pol);
 
+/* validate_leads.c: a channel's lead members (field_map of a form, honeypot,
+ * bot_username), checked after ctl_check_channel's own; a clinic's lead
+ * members (lead_response_due_s, lead_merge_window_s, lead_webhook). */
+int ctl_check_lead_channel(struct vctx *v, const char *path, const json_t *j_ch, const char *kind,
+                           const char *provider);
+int ctl_check_clinic_leads(struct vctx *v, const char *path, const json_t *j_clinic);
+
 #endif

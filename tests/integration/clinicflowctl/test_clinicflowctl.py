@@ -261,16 +261,132 @@ def test_agent_maps_validated():
     assert stored["agents"] == [a for a in demo["agents"] if a.get("clinic_id") != "demo-south"]
 
 
-def test_lead_merge_window_validated():
-    """A clinic's lead_merge_window_s (seconds, 0: never merge) is checked."""
+def test_lead_settings_validated():
+    """What leads channels and clinics may say: a form's field map (our field
+    names only, the form's names as strings) and honeypot, the generic form's
+    token, the e-mail channel's Mailgun signing key, a Telegram bot's
+    username, a clinic's response due time, merge window and outgoing lead
+    webhook. Each mistake is refused by its path; then a document with every
+    member set is applied and stored as it is."""
     before = config_dump()
-    for value, name in ((-1, "merge-negative.json"), ("600", "merge-string.json"),
-                        (31536001, "merge-year.json")):
-        doc = copy.deepcopy(STATE["demo"])
-        doc["clinics"][0]["lead_merge_window_s"] = value
-        assert_rejected(doc, name,
-                        "$.clinics[0].lead_merge_window_s: expected an integer from 0 to 31536000")
+    stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
+    by_id = {c["id"]: i for i, c in enumerate(stored["channels"])}
+    form, email, tg, vk, jivo, tilda = (by_id[c] for c in (
+        "demo-form", "demo-email", "demo-telegram", "demo-vk", "demo-jivo", "demo-tilda"))
+
+    def with_channel(i, **members):
+        doc = copy.deepcopy(stored)
+        for k, val in members.items():
+            if val is None:
+                doc["channels"][i].pop(k, None)
+            else:
+                doc["channels"][i][k] = val
+        return doc
+
+    def with_clinic(**members):
+        doc = copy.deepcopy(stored)
+        doc["clinics"][0].update(members)
+        return doc
+
+    ch = "$.channels[%d]" % form
+    fmap = stored["channels"][form]["field_map"]
+    assert_rejected(with_channel(form, field_map=dict(fmap, utm_foo="utm_foo")), "map-field.json",
+                    "%s.field_map.utm_foo: unknown lead field; expected one of name, phone," % ch)
+    assert_rejected(with_channel(form, field_map=dict(fmap, clinic_id="clinic")), "map-ours.json",
+                    "%s.field_map.clinic_id: unknown lead field" % ch)
+    assert_rejected(with_channel(form, field_map=dict(fmap, phone=7)), "map-type.json",
+                    "%s.field_map.phone: expected a non-empty string" % ch)
+    assert_rejected(with_channel(form, field_map=dict(fmap, phone="your tel")), "map-space.json",
+                    "%s.field_map.phone: expected the form's field name:" % ch)
+    assert_rejected(with_channel(form, honeypot=1), "honeypot-type.json",
+                    "%s.honeypot: expected a string" % ch)
+    assert_rejected(with_channel(form, honeypot=fmap["phone"]), "honeypot-mapped.json",
+                    '%s.honeypot: "%s" is the form\'s field for phone' % (ch, fmap["phone"]))
+    assert_rejected(with_channel(form, credentials={}), "form-token.json",
+                    '%s.credentials: missing member "token" (required by generic)' % ch)
+    assert_rejected(with_channel(form, credentials={"url_token": "x" * 20}), "form-cred.json",
+                    "%s.credentials.url_token: unknown member; generic credentials are: token"
+                    % ch)
+    assert_rejected(with_channel(form, bot_username="clinicflow_demo_bot"), "form-bot.json",
+                    "%s.bot_username: only telegram channels have a bot username" % ch)
+
+    # Tilda's and CF7's fields (providers/form_fields.c) are not quite our
+    # form's: clinic_id and form_id there, clinic and code here.
+    assert_rejected(with_channel(tilda, field_map={"code": "code"}), "tilda-map.json",
+                    "$.channels[%d].field_map.code: unknown lead field" % tilda)
+    ch = "$.channels[%d]" % jivo
+    assert_rejected(with_channel(jivo, field_map={"phone": "tel"}), "jivo-map.json",
+                    "%s.field_map: only generic, tilda, cf7 and telephony channels have a field"
+                    " map" % ch)
+    assert_rejected(with_channel(jivo, honeypot="website"), "jivo-honeypot.json",
+                    "%s.honeypot: only generic, tilda and cf7 forms have a honeypot field" % ch)
+
+    ch = "$.channels[%d]" % email
+    assert_rejected(with_channel(email, credentials={"url_token": "demo-email-url-token-1"}),
+                    "email-cred.json", "%s.credentials.url_token: unknown member; email"
+                    " credentials are: signing_key" % ch)
+    assert_rejected(with_channel(email, credentials={"signing_key": ""}), "email-empty.json",
+                    "%s.credentials.signing_key: expected a non-empty string" % ch)
+    assert_rejected(with_channel(email, field_map={"email": "from"}), "email-map.json",
+                    "%s.field_map: only generic, tilda, cf7 and telephony channels have a field"
+                    " map" % ch)
+    assert_rejected(with_channel(email, honeypot="website"), "email-honeypot.json",
+                    "%s.honeypot: only form channels have a honeypot field" % ch)
+
+    ch = "$.channels[%d]" % tg
+    for bad in ("@clinicflow_demo_bot", "clinicflow_demo", "bot", "clinic-flow_bot",
+                "a" * 30 + "bot"):
+        assert_rejected(with_channel(tg, bot_username=bad), "bot.json",
+                        "%s.bot_username: expected a bot's username without the @" % ch)
+    assert_rejected(with_channel(vk, bot_username="clinicflow_demo_bot"), "vk-bot.json",
+                    "$.channels[%d].bot_username: only telegram channels have a bot username" % vk)
+
+    hook = {"url": "https://crm.clinicflow.example/hooks/leads?clinic=center",
+            "secret": "demo-lead-webhook-secret-0001"}
+    for member, value, message in [
+        ("lead_response_due_s", 0, "expected an integer from 1 to 604800"),
+        ("lead_response_due_s", 604801, "expected an integer from 1 to 604800"),
+        ("lead_response_due_s", "600", "expected an integer from 1 to 604800"),
+        ("lead_response_due_s", 600.5, "expected an integer from 1 to 604800"),
+        ("lead_merge_window_s", -1, "expected an integer from 0 to 31536000"),
+        ("lead_merge_window_s", 31536001, "expected an integer from 0 to 31536000"),
+        ("lead_webhook", "https://crm.clinicflow.example/hooks/leads",
+         "expected an object with members url and secret"),
+    ]:
+        assert_rejected(with_clinic(**{member: value}), "clinic-lead.json",
+                        "$.clinics[0].%s: %s" % (member, message))
+    for url in ("ftp://crm.clinicflow.example/x", "https://user:pw@crm.clinicflow.example/x",
+                "https://crm.clinicflow.example/a b", "https://crm.clinicflow.example/x#top",
+                "https:///x", "crm.clinicflow.example/x", "https://crm.clinicflow.example:99999/"):
+        assert_rejected(with_clinic(lead_webhook=dict(hook, url=url)), "hook-url.json",
+                        "$.clinics[0].lead_webhook.url: expected an http or https URL")
+    assert_rejected(with_clinic(lead_webhook={"url": hook["url"]}), "hook-secret.json",
+                    '$.clinics[0].lead_webhook: missing member "secret"')
+    assert_rejected(with_clinic(lead_webhook=dict(hook, secret="short-secret")), "hook-short.json",
+                    "$.clinics[0].lead_webhook.secret: must be at least 16 characters")
+    assert_rejected(with_clinic(lead_webhook=dict(hook, token="x")), "hook-member.json",
+                    "$.clinics[0].lead_webhook.token: unknown member")
     assert config_dump() == before
+
+    # Every member at once, at the edges of its range, is accepted and kept.
+    doc = with_clinic(lead_response_due_s=604800, lead_merge_window_s=0,
+                      lead_webhook=dict(hook, url="http://127.0.0.1:9/leads"))
+    doc["clinics"][1].update(lead_response_due_s=1, lead_webhook=hook)
+    every_field = ["name", "phone", "email", "comment", "service", "clinic", "code", "consent",
+                   "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid",
+                   "yclid", "fbclid", "ym_uid", "client_id", "referrer", "page_url"]
+    doc["channels"][form]["field_map"] = {f: "f_" + f for f in every_field}
+    doc["channels"][form]["honeypot"] = "f_website"
+    doc["channels"][tilda]["field_map"] = {
+        f: "F" + f for f in ["name", "phone", "email", "comment", "service", "clinic_id",
+                             "clinic", "consent", "form_id", "utm_source", "gclid", "ym_uid",
+                             "page_url"]}
+    doc["channels"][tg]["bot_username"] = "ClinicFlow_Demo_Bot"
+    p = ctl("apply", "-f", write_json(doc, "leads-all.json"))
+    assert "applied" in p.stdout, p.stdout
+    assert json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'")) == doc
+    assert json.loads(scalar("SELECT doc::text FROM config.clinics WHERE id = '%s'"
+                             % doc["clinics"][1]["id"]))["lead_webhook"] == hook
 
 
 def test_keys():
@@ -340,7 +456,7 @@ if __name__ == "__main__":
         cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
                      test_show_masks_secrets, test_apply_with_clinic_removed,
                      test_invalid_file_changes_nothing, test_agent_maps_validated,
-                     test_lead_merge_window_validated, test_keys,
+                     test_lead_settings_validated, test_keys,
                      test_dsn_option_overrides_environment], exit=False)
     finally:
         cfstack.run([teardown], exit=False)

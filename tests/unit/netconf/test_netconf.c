@@ -148,6 +148,11 @@ static const struct mutation cases[] = {
     {"channels/1/honeypot", "\"website\"",
      "$.channels[1].honeypot: only form channels have a honeypot field"},
     {"channels/2/honeypot", "7", "$.channels[2].honeypot: expected a string"},
+    {"channels/2/honeypot", "\"tel\"",
+     "$.channels[2].honeypot: \"tel\" is the form's field for phone; a honeypot is a field "
+     "people leave empty"},
+    {"clinics/0/lead_response_due_s", "0",
+     "$.clinics[0].lead_response_due_s: expected an integer from 1 to 604800"},
     {"channels/1/credentials/secret_token", "\"has space\"",
      "$.channels[1].credentials.secret_token: expected 1-256 characters from A-Z, a-z, 0-9, _ "
      "and -"},

@@ -135,6 +135,78 @@ def test_broken_examples_rejected():
               f"generic-call: accepted {what}")
 
 
+def accepted(topic, msg, what):
+    reason = contract.message_error(topic, msg.get("subject"), json.dumps(msg).encode())
+    check(reason is None, f"rejected a valid message: {what}: {reason}")
+
+
+def test_lead_rules():
+    """The rules of the lead schemas that a dropped field or an extra one
+    does not try: enums, the kinds of lead fact and what each may carry, the
+    lost reason, the sources."""
+    m = contract.mutated
+    raw, leads = "clinicflow.leads.raw.v1", "clinicflow.leads.v1"
+    request = contract.load_example("lead.reported.json")
+    response = contract.load_example("lead.reported.response.json")
+    status = contract.load_example("lead.reported.status.json")
+    received = contract.load_example("lead.received.json")
+    merged = contract.load_example("lead.merged.json")
+    responded = contract.load_example("lead.responded.json")
+    changed = contract.load_example("lead.status_changed.json")
+    breached = contract.load_example("lead.sla_breached.json")
+
+    rejected(raw, m(request, ["data", "kind"], "chat"), "fact kind enum")
+    rejected(raw, m(request, ["data", "contact_key"], delete=True),
+             "contact_keys without contact_key")
+    rejected(raw, m(request, ["data", "contact_keys"], delete=True),
+             "contact_key without contact_keys")
+    accepted(raw, m(m(request, ["data", "contact_key"], delete=True), ["data", "contact_keys"],
+                    delete=True), "a request with no key (a phone that did not parse)")
+    rejected(raw, m(request, ["data", "contact"], delete=True), "request without contact")
+    rejected(raw, m(request, ["data", "via"], "call"), "request with via")
+    rejected(raw, m(request, ["data", "status"], "spam"), "request with status")
+    rejected(raw, m(request, ["data", "tags"], {"utm_foo": "x"}), "unknown tag")
+    rejected(raw, m(request, ["data", "tags"], {"gclid": "x" * 257}), "a tag over 256 characters")
+    rejected(raw, m(request, ["data", "code"], "c" * 65), "a code over 64 characters")
+    rejected(raw, m(request, ["data", "contact_keys"], {}), "no contact keys")
+    rejected(raw, m(request, ["data", "contact_keys", "vk"], "0" * 64), "unknown key kind")
+    rejected(raw, m(request, ["data", "text_truncated"], False), "text_truncated false")
+    rejected(raw, m(request, ["data", "contact", "phone"], {"raw": "8916", "kind": "e164"}),
+             "e164 phone without e164")
+    accepted(raw, m(request, ["data", "contact", "phone"], {"raw": "12-34", "kind": "invalid"}),
+             "a phone that did not parse, kept raw")
+    rejected(raw, m(response, ["data", "via"], delete=True), "response without via")
+    by_lead = m(m(response, ["data", "contact_key"], delete=True), ["data", "contact_keys"],
+                delete=True)
+    accepted(raw, m(by_lead, ["data", "lead_id"], received["data"]["lead_id"]),
+             "response by lead id")
+    rejected(raw, m(response, ["data", "text"], "hi"), "response with text")
+    rejected(raw, m(status, ["data", "reason"], delete=True), "lost without reason")
+    rejected(raw, m(status, ["data", "status"], "booked"), "booked with a reason")
+    rejected(raw, m(status, ["data", "reason"], "too_far"), "reason enum")
+    rejected(raw, m(status, ["data", "lead_id"], delete=True), "status without lead_id")
+    rejected(raw, m(status, ["data", "tags"], {"utm_source": "x"}), "status with tags")
+
+    rejected(leads, m(received, ["data", "contact_keys"], delete=True),
+             "a received lead's contact_key without contact_keys")
+    accepted(leads, m(m(received, ["data", "contact_keys"], delete=True), ["data", "contact_key"],
+                      delete=True), "a lead with no key (a phone that did not parse)")
+    rejected(leads, m(received, ["data", "attribution"], "ads"), "attribution enum")
+    rejected(leads, m(received, ["data", "patient_class"], "vip"), "patient_class enum")
+    rejected(leads, m(received, ["data", "status"], "booked"), "received not open")
+    rejected(leads, m(received, ["source"], "/clinicflow/leads/sweeper"), "received source")
+    rejected(leads, m(received, ["data", "lead_id"], "lead-1"), "lead_id not a uuid")
+    rejected(leads, m(merged, ["data", "messages"], 1), "merged with one message")
+    rejected(leads, m(responded, ["data", "working_seconds"], -1), "working_seconds < 0")
+    rejected(leads, m(changed, ["data", "reason"], "price"), "booked with a reason")
+    rejected(leads, m(changed, ["data", "status"], "lost"), "lost without a reason")
+    accepted(leads, m(m(changed, ["data", "status"], "lost"), ["data", "reason"], "price"),
+             "lost with a reason")
+    rejected(leads, m(breached, ["source"], "/clinicflow/leads/fold"), "breach source")
+    rejected(leads, received, "key differs from subject", key=received["data"]["contact_key"])
+    rejected(raw, received, "lead event on the raw topic")
+
+
 def data_required(schema):
     """The data schema's required list, following the local/relative $ref."""
     by_file, _ = contract.schema_store()
@@ -146,7 +218,7 @@ def data_required(schema):
 
 def main():
     for test in (test_catalogue, test_schemas_valid, test_examples_valid,
-                 test_broken_examples_rejected):
+                 test_broken_examples_rejected, test_lead_rules):
         before = len(failures)
         test()
         print(f"{test.__name__}: {'ok' if len(failures) == before else 'FAILED'}")
