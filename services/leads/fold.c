@@ -12,7 +12,12 @@
  * two instances never open two leads for one person. Output ids are
  * uuid5(fact id, "lead.<verb>") and a lead's id uuid5(network, "lead",
  * the id of the request that opened it): applying a fact again yields the
- * same events. The rules are in lead_rules.c, the SQL in lead_store.c.
+ * same events. A response or status naming a lead that is not stored
+ * (a replay of it before its request; one sent while the request that
+ * opens the lead commits on another runner; a made-up id) waits in
+ * leads.pending_facts, and the fold goes on: the request that opens the
+ * lead takes and applies it, or it expires to the DLQ (pending.c). The
+ * rules are in lead_rules.c, the SQL in lead_store.c.
  */
 #include "leads.h"
 #include "fold.h"
@@ -24,6 +29,8 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/log.h"
+#include "common/metrics.h"
 #include "common/patients.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
@@ -81,7 +88,7 @@ static json_t *lock_keys(const char *network_id, const json_t *keys, json_t *pla
     json_array_foreach(keys, i, j_k)
     {
         const char *key = json_string_value(json_object_get(j_k, "key"));
-        char *lock = cf_xasprintf("%s/%s", network_id, key);
+        char *lock = leads_key_lock(network_id, key);
         json_array_append_new(locks, json_string(lock));
         json_array_append_new(plain, json_string(key));
         free(lock);
@@ -89,21 +96,20 @@ static json_t *lock_keys(const char *network_id, const json_t *keys, json_t *pla
     return locks;
 }
 
-/* A new lead from the request ev: its contact, content, tags and patient. */
+/* A new lead lead_id from the request ev: its contact, content, tags and
+ * patient. */
 static int open_lead(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                     const json_t *keys, json_t **out, char *errbuf, size_t errbuf_size)
+                     const char *lead_id, const json_t *keys, json_t **out, char *errbuf,
+                     size_t errbuf_size)
 {
     static const char *const copied[] = {
         "provider",     "channel", "external",       "contact", "contact_key",
         "contact_keys", "text",    "text_truncated", "subject", "service",
         "consent",      "form_id", "referral",       "code",    NULL};
-    const char *parts[] = {ev->networkid, "lead", ev->id};
-    char lead_id[CF_UUID_STR_LEN + 1];
     json_t *j_lead = json_object(), *j_code_tags = NULL, *j_pat = NULL;
     const char *code = json_string_value(json_object_get(ev->data, "code"));
     int rc = 0;
 
-    cf_uuid5(parts, 3, lead_id);
     json_object_set_new(j_lead, "lead_id", json_string(lead_id));
     if (ev->clinicid)
         json_object_set_new(j_lead, "clinic_id", json_string(ev->clinicid));
@@ -137,24 +143,102 @@ static int open_lead(struct leads_ctx *ctx, PGconn *conn, const struct cf_event 
     return rc;
 }
 
-static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                        struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+/* Applies the response ev to j_lead: its first response after it arrived
+ * stops its clock once (lead.responded). 1 when it changed j_lead (the
+ * caller saves it), else 0. */
+static int answer_lead(struct leads_ctx *ctx, const struct cf_event *ev, json_t *j_lead,
+                       struct cf_outbox *out)
+{
+    static const char *const members[] = {
+        "lead_id",          "received_at",     "responded_at", "via", "staff_id",
+        "response_seconds", "working_seconds", "contact_key",  NULL};
+    struct cf_time_hours hours;
+    int has_hours = 0;
+
+    clinic_rules(ctx, ev->networkid, json_string_value(json_object_get(j_lead, "clinic_id")),
+                 &hours, &has_hours);
+    const int changed = leads_respond(j_lead, ev->time_ms, has_hours ? &hours : NULL);
+    if (changed) {
+        static const char *const from_fact[] = {"via", "staff_id", NULL};
+        with_members(j_lead, ev->data, from_fact);
+        if (!json_object_get(j_lead, "via"))
+            json_object_set(j_lead, "via", json_object_get(ev->data, "provider"));
+        emit(out, ev, "responded", j_lead, with_members(json_object(), j_lead, members));
+    }
+    if (has_hours)
+        cf_time_hours_free(&hours);
+    return changed;
+}
+
+/* Applies the status ev to j_lead: the first outcome closes an open lead
+ * (lead.status_changed). LEADS_STATUS_APPLY when it changed j_lead (the
+ * caller saves it), LEADS_STATUS_IGNORE, or CF_EINVAL (leads_status_rule). */
+static int close_lead(const struct cf_event *ev, json_t *j_lead, struct cf_outbox *out,
+                      char *errbuf, size_t errbuf_size)
+{
+    static const char *const members[] = {"lead_id",  "status",      "reason", "appointment_id",
+                                          "staff_id", "contact_key", NULL};
+    int rc = leads_status_rule(j_lead, ev->data, errbuf, errbuf_size);
+
+    if (rc == LEADS_STATUS_APPLY) {
+        leads_close(j_lead, ev->data, ev->time_ms);
+        emit(out, ev, "status_changed", j_lead, with_members(json_object(), j_lead, members));
+    }
+    return rc;
+}
+
+/* The facts that waited for the new lead j_lead (the envelopes its first
+ * save took, in their order on leads.raw), applied as if they had come
+ * after the request that opened it: each emits the event, with the id, it
+ * would have had then. 1 when they changed j_lead, else 0. A fact that
+ * cannot apply (it was checked before it waited) is logged and dropped. */
+static int apply_pending(struct leads_ctx *ctx, json_t *j_lead, const json_t *j_pending,
+                         struct cf_outbox *out)
+{
+    size_t i;
+    json_t *j_text;
+    int changed = 0;
+
+    json_array_foreach(j_pending, i, j_text)
+    {
+        struct cf_event rev = {0};
+        char reason[256] = "";
+        const char *text = json_string_value(j_text);
+        const char *kind = NULL;
+        int rc = cf_event_parse(text, strlen(text), &rev, reason, sizeof(reason));
+        if (rc == 0)
+            kind = json_string_value(json_object_get(rev.data, "kind"));
+        if (kind && strcmp(kind, "response") == 0) {
+            changed |= answer_lead(ctx, &rev, j_lead, out);
+        } else if (kind && strcmp(kind, "status") == 0) {
+            rc = close_lead(&rev, j_lead, out, reason, sizeof(reason));
+            changed |= rc == LEADS_STATUS_APPLY;
+        } else {
+            rc = CF_EINVAL;
+        }
+        if (rc < 0)
+            cf_warn("fold: a fact that waited for lead %s dropped: %s",
+                    json_string_value(json_object_get(j_lead, "lead_id")), reason);
+        cf_event_clear(&rev);
+    }
+    return changed;
+}
+
+/* The request ev (its keys, leads_fact_keys's; their locks and its lead
+ * id's held) merged into j_found (stolen: the open lead of its keys, or
+ * NULL) when it is within the merge window, else a new lead, which takes
+ * the facts waiting for it. */
+static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                         const json_t *keys, json_t *j_found, struct cf_outbox *out, char *errbuf,
+                         size_t errbuf_size)
 {
     static const char *const merged_members[] = {"lead_id", "messages", "contact_keys",
                                                  "contact_key", NULL};
-    json_t *keys = leads_fact_keys(ev->data), *plain = json_array(), *locks = NULL;
-    json_t *j_lead = NULL;
-    int rc;
+    json_t *j_lead = j_found, *j_pending = NULL;
+    char lead_id[CF_UUID_STR_LEN + 1];
+    int rc = 0;
 
-    /* A request with no key (a phone that did not parse, nothing else)
-     * opens a lead nothing can merge into. */
-    locks = lock_keys(ev->networkid, keys, plain);
-    rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = json_array_size(plain) == 0
-                 ? CF_ENOTFOUND
-                 : leads_store_find_open(conn, ev->networkid, plain, &j_lead, errbuf, errbuf_size);
-    if (rc == 0) {
+    if (j_lead) {
         const long window =
             clinic_rules(ctx, ev->networkid,
                          json_string_value(json_object_get(j_lead, "clinic_id")), NULL, NULL);
@@ -165,7 +249,7 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
             if (ev->time_ms > last)
                 cf_time_json_set(j_lead, "last_message_at", ev->time_ms);
             leads_gain_keys(j_lead, keys);
-            rc = leads_store_save(conn, ev->networkid, j_lead, keys, errbuf, errbuf_size);
+            rc = leads_store_save(conn, ev->networkid, j_lead, keys, NULL, errbuf, errbuf_size);
             if (rc == 0) {
                 static const char *const from_fact[] = {"provider", "channel", "text",
                                                         "text_truncated", NULL};
@@ -178,15 +262,50 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
         }
         json_decref(j_lead);
         j_lead = NULL;
-    } else if (rc != CF_ENOTFOUND) {
-        goto out;
     }
-    rc = open_lead(ctx, conn, ev, keys, &j_lead, errbuf, errbuf_size);
+    leads_new_lead_id(ev->networkid, ev->id, lead_id);
+    rc = open_lead(ctx, conn, ev, lead_id, keys, &j_lead, errbuf, errbuf_size);
     if (rc == 0)
-        rc = leads_store_save(conn, ev->networkid, j_lead, keys, errbuf, errbuf_size);
+        rc = leads_store_save(conn, ev->networkid, j_lead, keys, &j_pending, errbuf, errbuf_size);
     if (rc == 0)
         emit(out, ev, "received", j_lead, leads_public_lead(j_lead));
+    if (rc == 0 && apply_pending(ctx, j_lead, j_pending, out))
+        rc = leads_store_save(conn, ev->networkid, j_lead, NULL, NULL, errbuf, errbuf_size);
 out:
+    json_decref(j_pending);
+    json_decref(j_lead);
+    return rc;
+}
+
+static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                        struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    json_t *keys = leads_fact_keys(ev->data), *plain = json_array(), *locks = NULL;
+    json_t *j_lead = NULL;
+    char lead_id[CF_UUID_STR_LEN + 1];
+    int rc;
+
+    /* The contact keys and the lead id it would open, in one round. The
+     * lead id's lock is held while the new lead takes the facts waiting
+     * for it, and a fact that finds no lead looks again under it before
+     * it waits (lead_of): one of the two sees the other's commit, so no
+     * fact waits for a lead stored meanwhile. A request with no key (a
+     * phone that did not parse, nothing else) opens a lead nothing can
+     * merge into. */
+    leads_new_lead_id(ev->networkid, ev->id, lead_id);
+    locks = lock_keys(ev->networkid, keys, plain);
+    char *own = leads_lead_lock(lead_id);
+    json_array_append_new(locks, json_string(own));
+    free(own);
+    rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = json_array_size(plain) == 0
+                 ? CF_ENOTFOUND
+                 : leads_store_find_open(conn, ev->networkid, plain, &j_lead, errbuf, errbuf_size);
+    if (rc == 0 || rc == CF_ENOTFOUND) {
+        rc = request_apply(ctx, conn, ev, keys, j_lead, out, errbuf, errbuf_size);
+        j_lead = NULL;
+    }
     json_decref(j_lead);
     json_decref(locks);
     json_decref(plain);
@@ -194,45 +313,35 @@ out:
     return rc;
 }
 
-/* A fact naming a lead that is not stored: CF_EWAIT while the fold may
- * still be committing it (CLINICFLOW_LEADS_WAIT_FOR_LEAD_S after the fact
- * reached leads.raw: the fold emits a lead's events before it commits the
- * lead, so a status sent for a lead seen on leads.v1 may come first), then
- * CF_EINVAL (the DLQ). */
-static int wait_for_lead(struct leads_ctx *ctx, const struct cf_event *ev,
-                         const rd_kafka_message_t *rkm, const char *lead_id, char *errbuf,
-                         size_t errbuf_size)
-{
-    int64_t arrived = rkm ? rd_kafka_message_timestamp(rkm, NULL) : -1;
-
-    if (arrived < 0)
-        arrived = ev->time_ms;
-    if (cf_time_now_ms() - arrived < (int64_t)ctx->cfg.wait_for_lead_s * 1000) {
-        snprintf(errbuf, errbuf_size, "lead %s is not stored yet", lead_id);
-        return CF_EWAIT;
-    }
-    snprintf(errbuf, errbuf_size, "lead %s is unknown", lead_id);
-    return CF_EINVAL;
-}
-
-/* The lead a response or status fact is about: the one it names, or the
- * open lead of its contact keys (by_contact). 0 with *out, CF_ENOTFOUND
- * when it has none to name it by, or an error. */
-static int lead_of(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                   const rd_kafka_message_t *rkm, int by_contact, json_t **out, char *errbuf,
+/* The lead a response or status fact is about: the one it names (its
+ * lead_id, *named set), or the open lead of its contact keys. 0 with
+ * *out, CF_ENOTFOUND when there is none (the lead named is not stored, or
+ * the contact has no open lead, or the fact names none), CF_EINVAL for a
+ * lead of another network (never touched), or an error. */
+static int lead_of(PGconn *conn, const struct cf_event *ev, int *named, json_t **out, char *errbuf,
                    size_t errbuf_size)
 {
     const char *lead_id = json_string_value(json_object_get(ev->data, "lead_id"));
     int rc;
 
     *out = NULL;
+    *named = lead_id != NULL;
     if (lead_id) {
         rc = leads_store_load(conn, lead_id, ev->networkid, out, errbuf, errbuf_size);
-        return rc == CF_ENOTFOUND ? wait_for_lead(ctx, ev, rkm, lead_id, errbuf, errbuf_size) : rc;
-    }
-    if (!by_contact) {
-        snprintf(errbuf, errbuf_size, "status fact without a lead_id");
-        return CF_EINVAL;
+        if (rc != CF_ENOTFOUND)
+            return rc;
+        /* Not there: looked for again under the lead's lock, after the
+         * commit of a request opening it on another runner (fold_request). */
+        char id[CF_UUID_STR_LEN + 1];
+        snprintf(id, sizeof(id), "%s", lead_id);
+        cf_uuid_lower(id);
+        json_t *locks = json_array();
+        char *lock = leads_lead_lock(id);
+        json_array_append_new(locks, json_string(lock));
+        free(lock);
+        rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+        json_decref(locks);
+        return rc != 0 ? rc : leads_store_load(conn, id, ev->networkid, out, errbuf, errbuf_size);
     }
     /* Its keys locked as a request's are: a lead a request of the person
      * is opening on another runner is waited for, and then answered. */
@@ -248,56 +357,59 @@ static int lead_of(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *e
     return rc;
 }
 
+/* The fact ev names a lead that is not stored: it waits for it in
+ * leads.pending_facts (the lead's first save takes it, or it expires to
+ * the DLQ), and the fold goes on. */
+static int wait_for_lead(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                         char *errbuf, size_t errbuf_size)
+{
+    char id[CF_UUID_STR_LEN + 1];
+
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(ev->data, "lead_id")));
+    cf_uuid_lower(id);
+    if (!rkm) {
+        snprintf(errbuf, errbuf_size, "lead %s is not stored", id);
+        return CF_EINVAL;
+    }
+    cf_debug("fold: fact %s waits for lead %s", ev->id, id);
+    return leads_store_pend(conn, ev, rkm, id, errbuf, errbuf_size);
+}
+
 static int fold_response(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size)
 {
-    static const char *const members[] = {
-        "lead_id",          "received_at",     "responded_at", "via", "staff_id",
-        "response_seconds", "working_seconds", "contact_key",  NULL};
-    struct cf_time_hours hours;
-    int has_hours = 0;
     json_t *j_lead = NULL;
-    int rc = lead_of(ctx, conn, ev, rkm, 1, &j_lead, errbuf, errbuf_size);
+    int named = 0;
+    int rc = lead_of(conn, ev, &named, &j_lead, errbuf, errbuf_size);
 
-    if (rc == CF_ENOTFOUND) /* no open lead of the contact: nothing to answer */
-        return 0;
-    if (rc != 0)
-        return rc;
-    clinic_rules(ctx, ev->networkid, json_string_value(json_object_get(j_lead, "clinic_id")),
-                 &hours, &has_hours);
-    if (leads_respond(j_lead, ev->time_ms, has_hours ? &hours : NULL)) {
-        static const char *const from_fact[] = {"via", "staff_id", NULL};
-        with_members(j_lead, ev->data, from_fact);
-        if (!json_object_get(j_lead, "via"))
-            json_object_set(j_lead, "via", json_object_get(ev->data, "provider"));
-        rc = leads_store_save(conn, ev->networkid, j_lead, NULL, errbuf, errbuf_size);
-        if (rc == 0)
-            emit(out, ev, "responded", j_lead, with_members(json_object(), j_lead, members));
-    }
-    if (has_hours)
-        cf_time_hours_free(&hours);
+    if (rc == CF_ENOTFOUND) /* the lead to come, or no open lead of the contact */
+        return named ? wait_for_lead(conn, ev, rkm, errbuf, errbuf_size) : 0;
+    if (rc == 0 && answer_lead(ctx, ev, j_lead, out))
+        rc = leads_store_save(conn, ev->networkid, j_lead, NULL, NULL, errbuf, errbuf_size);
     json_decref(j_lead);
     return rc;
 }
 
-static int fold_status(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                       size_t errbuf_size)
+static int fold_status(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
-    static const char *const members[] = {"lead_id",  "status",      "reason", "appointment_id",
-                                          "staff_id", "contact_key", NULL};
     json_t *j_lead = NULL;
-    int rc = lead_of(ctx, conn, ev, rkm, 0, &j_lead, errbuf, errbuf_size);
+    int named = 0;
+    int rc;
 
-    if (rc == 0)
-        rc = leads_status_rule(j_lead, ev->data, errbuf, errbuf_size);
-    if (rc == LEADS_STATUS_APPLY) {
-        leads_close(j_lead, ev->data, ev->time_ms);
-        rc = leads_store_save(conn, ev->networkid, j_lead, NULL, errbuf, errbuf_size);
-        if (rc == 0)
-            emit(out, ev, "status_changed", j_lead, with_members(json_object(), j_lead, members));
+    if (!json_is_string(json_object_get(ev->data, "lead_id"))) {
+        snprintf(errbuf, errbuf_size, "status fact without a lead_id");
+        return CF_EINVAL;
     }
+    /* one that could never apply goes to the DLQ now, waiting or not */
+    rc = leads_status_rule(NULL, ev->data, errbuf, errbuf_size);
+    if (rc >= 0)
+        rc = lead_of(conn, ev, &named, &j_lead, errbuf, errbuf_size);
+    if (rc == CF_ENOTFOUND)
+        return wait_for_lead(conn, ev, rkm, errbuf, errbuf_size);
+    if (rc == 0 && close_lead(ev, j_lead, out, errbuf, errbuf_size) == LEADS_STATUS_APPLY)
+        rc = leads_store_save(conn, ev->networkid, j_lead, NULL, NULL, errbuf, errbuf_size);
     json_decref(j_lead);
     return rc;
 }
@@ -322,7 +434,85 @@ int leads_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     if (kind && strcmp(kind, "response") == 0)
         return fold_response(ctx, conn, ev, rkm, out, errbuf, errbuf_size);
     if (kind && strcmp(kind, "status") == 0)
-        return fold_status(ctx, conn, ev, rkm, out, errbuf, errbuf_size);
+        return fold_status(conn, ev, rkm, out, errbuf, errbuf_size);
     snprintf(errbuf, errbuf_size, "fact with an unknown kind");
     return CF_EINVAL;
+}
+
+/*
+ * A batch at once (the fast path, common/consumer.h): requests of distinct
+ * contacts (leads_batch_plan) take all their locks in one sorted round and
+ * find their open leads in one statement, then each is merged or opens its
+ * lead as fold_request does. Anything else (a response or status, two
+ * requests of one contact key, or of one stored lead) goes message by
+ * message here, through leads_fold_apply: the same rules either way.
+ */
+void leads_fold_describe_metrics(void)
+{
+    cf_metrics_describe("clinicflow_leads_fold_batches_total", "counter",
+                        "Lead fold batches tried at once (way=at_once: requests of distinct "
+                        "contacts) or message by message (way=one_by_one)");
+}
+
+int leads_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *const *evs,
+                           const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                           char *errbuf, size_t errbuf_size)
+{
+    struct leads_ctx *ctx = vctx;
+    json_t *locks = json_array(), *keys = json_array(), *rows = json_array();
+    json_t *found = json_object(), *leads_seen = json_object();
+    int rc = 0, at_once = leads_batch_plan(evs, n, locks, keys);
+
+    if (at_once)
+        rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    for (size_t i = 0; at_once && i < n; i++) {
+        size_t k;
+        json_t *j_k;
+        json_array_foreach(json_array_get(keys, i), k, j_k)
+        {
+            json_array_append_new(rows,
+                                  json_pack("{s:I, s:s, s:O}", "i", (json_int_t)i, "n",
+                                            evs[i]->networkid, "k", json_object_get(j_k, "key")));
+        }
+    }
+    if (at_once && rc == 0)
+        rc = leads_store_find_open_many(conn, rows, found, errbuf, errbuf_size);
+    /* each message on a lead of its own, open still (the locks held keep
+     * it so for requests; a status may have closed it meanwhile) */
+    const char *place;
+    json_t *j_lead;
+    json_object_foreach(found, place, j_lead)
+    {
+        const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
+        const char *status = json_string_value(json_object_get(j_lead, "status"));
+        if (!id || json_object_get(leads_seen, id) || !status || strcmp(status, "open") != 0)
+            at_once = 0;
+        else
+            json_object_set_new(leads_seen, id, json_true());
+    }
+    cf_metrics_add("clinicflow_leads_fold_batches_total",
+                   at_once ? "way=\"at_once\"" : "way=\"one_by_one\"", 1);
+    if (rc == 0 && at_once) {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            char p[24];
+            snprintf(p, sizeof(p), "%zu", i);
+            cf_log_set_request_id(evs[i]->id);
+            rc = request_apply(ctx, conn, evs[i], json_array_get(keys, i),
+                               json_incref(json_object_get(found, p)), out, errbuf, errbuf_size);
+        }
+        cf_log_set_request_id(NULL);
+    } else if (rc == 0) {
+        cf_debug("fold: batch of %zu message by message", n);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            cf_log_set_request_id(evs[i] ? evs[i]->id : NULL);
+            rc = leads_fold_apply(ctx, conn, evs[i], rkms[i], out, errbuf, errbuf_size);
+        }
+        cf_log_set_request_id(NULL);
+    }
+    json_decref(leads_seen);
+    json_decref(found);
+    json_decref(rows);
+    json_decref(keys);
+    json_decref(locks);
+    return rc;
 }

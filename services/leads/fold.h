@@ -1,7 +1,8 @@
 /*
  * The lead fold's store (lead_store.c): every statement the fold runs, on
  * the fold consumer's connection inside its transaction. Not used outside
- * the fold and the patients view's erasure.
+ * the fold, the patients view's erasure and the expiry of waiting facts
+ * (pending.c).
  */
 #ifndef CF_LEADS_FOLD_H
 #define CF_LEADS_FOLD_H
@@ -11,6 +12,9 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include "common/envelope.h"
 
 /* Takes, in one sorted round, the transaction locks of the contact keys
  * (a JSON array of "network/contact key"), so two instances folding
@@ -24,15 +28,33 @@ int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
                           char *errbuf, size_t errbuf_size);
 
+/* The open leads of many requests at once: rows is an array of {"i":
+ * message place, "n": network, "k": contact key}; out (an object) gets,
+ * for each place with one, the open lead holding one of its keys (the
+ * latest by last message, as leads_store_find_open picks), FOR UPDATE in
+ * lead id order: place (as a decimal string) -> its document. A lead
+ * closed meanwhile comes as it is now (its status says so). */
+int leads_store_find_open_many(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
+                               size_t errbuf_size);
+
 /* The lead lead_id FOR UPDATE: 0 with *out, CF_ENOTFOUND, CF_EINVAL when it
  * is another network's (never touched), or the database error. */
 int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, json_t **out,
                      char *errbuf, size_t errbuf_size);
 
 /* Inserts or replaces the lead row from its document, and records keys
- * (leads_fact_keys's) as its contacts. */
+ * (leads_fact_keys's) as its contacts. With pending_out (a lead's first
+ * save), also takes the facts of its network waiting for it in
+ * leads.pending_facts: *pending_out gets their envelopes (strings, in
+ * their order on leads.raw), an empty array when none. */
 int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead, const json_t *keys,
-                     char *errbuf, size_t errbuf_size);
+                     json_t **pending_out, char *errbuf, size_t errbuf_size);
+
+/* Keeps the fact ev (message rkm) naming lead_id, not stored, in
+ * leads.pending_facts until the lead's first save takes it or it expires
+ * (pending.c). Once only: a second time changes nothing. */
+int leads_store_pend(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                     const char *lead_id, char *errbuf, size_t errbuf_size);
 
 /* The ad tags bound to attribution code in network_id, good at at_ms
  * (leads.codes, README.md): 0 with *out a new object, or NULL when the

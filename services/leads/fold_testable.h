@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "common/envelope.h"
+#include "common/hash.h"
 #include "common/netconf.h"
 #include "common/time.h"
 
@@ -68,6 +70,25 @@ void leads_close(json_t *j_lead, const json_t *j_fact, int64_t at_ms);
 
 /* A lost lead's reasons, NULL-terminated. */
 extern const char *const leads_lost_reasons[];
+
+/* The lock keys the fold takes (new strings): a contact key's,
+ * "<network>/<key>", and a lead id's, "lead/<id>" (fold.c says why). */
+char *leads_key_lock(const char *network_id, const char *key);
+char *leads_lead_lock(const char *lead_id);
+
+/* The id of the lead a request fact fact_id of network_id opens:
+ * uuid5(network, "lead", fact id) (README.md). */
+void leads_new_lead_id(const char *network_id, const char *fact_id, char out[CF_UUID_STR_LEN + 1]);
+
+/* The plan of a fold batch evs[0..n): 1 when it can be applied at once,
+ * each message on a lead of its own: every message a request fact, no
+ * contact key of a network in two of them, no fact twice. locks (an
+ * array) then gets every lock the batch takes, each once (the contact
+ * keys' and the lead ids' the requests would open), and keys (an array)
+ * each message's leads_fact_keys. 0 otherwise: the batch goes message by
+ * message (locks and keys then hold a part). Two requests whose keys lead
+ * to one stored lead are found only by the look-up (fold.c). */
+int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks, json_t *keys);
 
 /* The lead as lead.received publishes it (new reference): the members of
  * lead.json, without the fold's own. */

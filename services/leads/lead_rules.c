@@ -9,9 +9,12 @@
 #include "fold_testable.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
+#include "common/hash.h"
+#include "common/xmalloc.h"
 
 const char *const leads_lost_reasons[] = {
     "no_answer", "price", "chose_other_clinic", "not_relevant", "duplicate", "other", NULL};
@@ -229,4 +232,64 @@ json_t *leads_public_lead(const json_t *j_lead)
             json_object_set(j, *k, v);
     }
     return j;
+}
+
+char *leads_key_lock(const char *network_id, const char *key)
+{
+    return cf_xasprintf("%s/%s", network_id, key);
+}
+
+char *leads_lead_lock(const char *lead_id)
+{
+    return cf_xasprintf("lead/%s", lead_id);
+}
+
+void leads_new_lead_id(const char *network_id, const char *fact_id, char out[CF_UUID_STR_LEN + 1])
+{
+    const char *parts[] = {network_id, "lead", fact_id};
+
+    cf_uuid5(parts, 3, out);
+}
+
+/* Adds lock to locks unless seen has it: 1, else 0 (it is in two). */
+static int add_lock(json_t *seen, json_t *locks, char *lock)
+{
+    const int fresh = json_object_get(seen, lock) == NULL;
+
+    if (fresh) {
+        json_object_set_new(seen, lock, json_true());
+        json_array_append_new(locks, json_string(lock));
+    }
+    free(lock);
+    return fresh;
+}
+
+int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks, json_t *keys)
+{
+    json_t *seen = json_object();
+    int ok = n > 0;
+
+    for (size_t i = 0; i < n && ok; i++) {
+        const struct cf_event *ev = evs[i];
+        const char *kind = ev ? json_string_value(json_object_get(ev->data, "kind")) : NULL;
+        if (!kind || strcmp(kind, "request") != 0 ||
+            strcmp(ev->type, "clinicflow.lead.reported") != 0) {
+            ok = 0;
+            break;
+        }
+        json_t *j_keys = leads_fact_keys(ev->data);
+        size_t k;
+        json_t *j_k;
+        json_array_foreach(j_keys, k, j_k)
+        {
+            const char *key = json_string_value(json_object_get(j_k, "key"));
+            ok &= add_lock(seen, locks, leads_key_lock(ev->networkid, key));
+        }
+        char lead_id[CF_UUID_STR_LEN + 1];
+        leads_new_lead_id(ev->networkid, ev->id, lead_id);
+        ok &= add_lock(seen, locks, leads_lead_lock(lead_id));
+        json_array_append_new(keys, j_keys);
+    }
+    json_decref(seen);
+    return ok;
 }

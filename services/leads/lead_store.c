@@ -1,10 +1,11 @@
 /*
  * The lead store: one row per lead in leads.leads (the document in doc,
  * the columns an operator and the fold query by), every contact key a
- * lead has held in leads.lead_contacts, and the attribution codes the
- * codes route records in leads.codes (read here). All of the fold's SQL is
- * in this file; only the fold consumer (and the patients view's erasure)
- * writes these tables, inside its transaction.
+ * lead has held in leads.lead_contacts, the facts waiting for a lead not
+ * stored yet in leads.pending_facts, and the attribution codes the codes
+ * route records in leads.codes (read here). All of the fold's SQL is in
+ * this file; only the fold consumer (and the patients view's erasure, and
+ * the expiry of waiting facts) writes these tables, inside a transaction.
  */
 #include "fold.h"
 
@@ -16,6 +17,7 @@
 #include "common/hash.h"
 #include "common/pg.h"
 #include "common/time.h"
+#include "common/xmalloc.h"
 
 /* The lock id of a contact key ("network/key"); seed 2 keeps it apart from
  * other locks on the same text. */
@@ -80,6 +82,38 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
     return rc;
 }
 
+int leads_store_find_open_many(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
+                               size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    json_error_t jerr;
+
+    if (json_array_size(rows) == 0)
+        return 0;
+    int rc = cf_pg_exec_json(
+        conn,
+        "WITH pick AS (SELECT DISTINCT ON (q.i) q.i, l.lead_id FROM"
+        " jsonb_to_recordset($1::jsonb) AS q(i integer, n text, k text)"
+        " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
+        " JOIN leads.leads l ON l.lead_id = c.lead_id"
+        " AND l.status = 'open'"
+        " ORDER BY q.i, l.last_message_at DESC, l.lead_id)"
+        " SELECT p.i::text, l.doc::text FROM pick p JOIN leads.leads l ON l.lead_id = p.lead_id"
+        " ORDER BY l.lead_id FOR UPDATE OF l",
+        rows, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        json_t *j_doc = json_loads(PQgetvalue(res, i, 1), 0, &jerr);
+        if (!j_doc) {
+            snprintf(errbuf, errbuf_size, "stored lead is not JSON: %s", jerr.text);
+            rc = CF_EINTERNAL;
+            break;
+        }
+        json_object_set_new(out, PQgetvalue(res, i, 0), j_doc);
+    }
+    PQclear(res);
+    return rc;
+}
+
 int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, json_t **out,
                      char *errbuf, size_t errbuf_size)
 {
@@ -111,12 +145,13 @@ static const char *str_of(const json_t *j, const char *key)
 }
 
 int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead, const json_t *keys,
-                     char *errbuf, size_t errbuf_size)
+                     json_t **pending_out, char *errbuf, size_t errbuf_size)
 {
     char messages[24];
     char *doc = json_dumps(j_lead, JSON_COMPACT);
     char *keys_text = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
     const json_t *j_msgs = json_object_get(j_lead, "messages");
+    PGresult *res = NULL;
     snprintf(messages, sizeof(messages), "%lld",
              json_is_integer(j_msgs) ? (long long)json_integer_value(j_msgs) : 1LL);
     const char *params[] = {
@@ -127,9 +162,11 @@ int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead,
         str_of(j_lead, "last_message_at"), messages,
         str_of(j_lead, "responded_at"),    str_of(j_lead, "via"),
         str_of(j_lead, "closed_at"),       doc,
-        keys_text ? keys_text : "[]",
+        keys_text ? keys_text : "[]",      pending_out ? "true" : "false",
     };
-    /* The row and its contacts in one round trip. */
+    /* The row, its contacts and (pending_out) the facts of its network
+     * that waited for it, in their order on the partition, in one round
+     * trip. */
     int rc = cf_pg_exec(
         conn,
         "WITH saved AS (INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
@@ -142,14 +179,42 @@ int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead,
         " last_message_at = EXCLUDED.last_message_at, messages = EXCLUDED.messages,"
         " responded_at = EXCLUDED.responded_at, via = EXCLUDED.via,"
         " closed_at = EXCLUDED.closed_at, doc = EXCLUDED.doc, updated_at = now()"
-        " RETURNING lead_id, network_id)"
-        " INSERT INTO leads.lead_contacts (lead_id, network_id, contact_key, kind)"
+        " RETURNING lead_id, network_id),"
+        " contacts AS (INSERT INTO leads.lead_contacts (lead_id, network_id, contact_key, kind)"
         " SELECT DISTINCT ON (k.key) s.lead_id, s.network_id, k.key, k.kind"
         " FROM saved s, jsonb_to_recordset($15::jsonb) AS k(kind text, key text)"
-        " ON CONFLICT (lead_id, contact_key) DO NOTHING",
-        15, params, NULL, errbuf, errbuf_size);
+        " ON CONFLICT (lead_id, contact_key) DO NOTHING),"
+        " taken AS (DELETE FROM leads.pending_facts p USING saved s"
+        " WHERE $16::boolean AND p.lead_id = s.lead_id AND p.network_id = s.network_id"
+        " RETURNING p.raw_partition, p.raw_offset, p.event)"
+        " SELECT event FROM taken ORDER BY raw_partition, raw_offset",
+        16, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && pending_out) {
+        *pending_out = json_array();
+        for (int i = 0; i < PQntuples(res); i++)
+            json_array_append_new(*pending_out, json_string(PQgetvalue(res, i, 0)));
+    }
+    PQclear(res);
     free(keys_text);
     free(doc);
+    return rc;
+}
+
+int leads_store_pend(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,
+                     const char *lead_id, char *errbuf, size_t errbuf_size)
+{
+    char partition[16], offset[32];
+    snprintf(partition, sizeof(partition), "%d", (int)rkm->partition);
+    snprintf(offset, sizeof(offset), "%lld", (long long)rkm->offset);
+    char *value = cf_xstrndup(rkm->payload ? (const char *)rkm->payload : "", rkm->len);
+    const char *params[] = {ev->id, ev->networkid, lead_id, partition, offset, value};
+    int rc = cf_pg_exec(conn,
+                        "INSERT INTO leads.pending_facts (event_id, network_id, lead_id,"
+                        " raw_partition, raw_offset, event)"
+                        " VALUES ($1::uuid, $2, $3::uuid, $4::integer, $5::bigint, $6)"
+                        " ON CONFLICT (event_id) DO NOTHING",
+                        6, params, NULL, errbuf, errbuf_size);
+    free(value);
     return rc;
 }
 

@@ -48,9 +48,9 @@ struct leads_settings {
     long code_ttl_s;                /* an attribution code is good this long */
 
     /* the fold */
-    long merge_window_s;  /* a request this soon after the open lead's last message merges */
-    long fold_batch_max;  /* facts the fold applies in one transaction, at most */
-    long wait_for_lead_s; /* a fact naming a lead not stored yet waits this long, then the DLQ */
+    long merge_window_s;   /* a request this soon after the open lead's last message merges */
+    long fold_batch_max;   /* facts the fold applies in one transaction, at most */
+    long pending_expire_s; /* a fact naming a lead not stored yet waits this long, then the DLQ */
 
     /* tasks and the response clock */
     long response_due_s;    /* a respond task is due this many working seconds after the lead */
@@ -101,6 +101,10 @@ int leads_handle_snippet(const struct _u_request *req, struct _u_response *resp,
 int leads_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                      size_t errbuf_size); /* fold.c: leads.raw -> leads.v1 */
+int leads_fold_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                           const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                           char *errbuf, size_t errbuf_size); /* fold.c: the same, at once */
+void leads_fold_describe_metrics(void);                       /* fold.c: once, at start */
 int leads_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size);             /* patients.c: patients.v1 -> the view */
@@ -117,6 +121,7 @@ int leads_notify_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                        size_t errbuf_size); /* notify.c: leads.v1 -> deliveries */
 void leads_sweeper(void *ctx);              /* sweeper.c: lead.sla_breached */
 void leads_notifier(void *ctx);             /* notify_send.c: the outgoing webhook's deliveries */
+void leads_pending_expirer(void *ctx);      /* pending.c: waiting facts expire to the DLQ */
 
 #define LEADS_FOLD_GROUP "clinicflow-leads-fold"
 

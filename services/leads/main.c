@@ -37,6 +37,7 @@ static int add_consumers(struct cf_service *svc)
         .ntopics = 1,
         .schema = "leads",
         .apply = leads_fold_apply,
+        .apply_batch = leads_fold_apply_batch,
         .ctx = &ctx,
         .batch_max = (int)ctx.cfg.fold_batch_max,
     };
@@ -81,7 +82,8 @@ static int add_consumers(struct cf_service *svc)
         cf_service_add_consumer(svc, &tasks) != 0 || cf_service_add_consumer(svc, &calls) != 0 ||
         cf_service_add_consumer(svc, &notify) != 0 ||
         cf_service_add_worker(svc, "sla sweeper", leads_sweeper, &ctx) != 0 ||
-        cf_service_add_worker(svc, "notifier", leads_notifier, &ctx) != 0)
+        cf_service_add_worker(svc, "notifier", leads_notifier, &ctx) != 0 ||
+        cf_service_add_worker(svc, "pending expirer", leads_pending_expirer, &ctx) != 0)
         return -1;
     return 0;
 }
@@ -112,6 +114,7 @@ int main(void)
         return 2;
     }
     leads_hooks_describe_metrics();
+    leads_fold_describe_metrics();
     leads_routes_register(&ctx);
 
     leads_patients_init(&ctx);

@@ -14,10 +14,10 @@
 
 const struct cf_migration cf_leads_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
-    /* The fold's leads (fold.c, lead_store.c) and the phone -> patient
-     * view (common/patients.h). A lead's document is what lead.received
-     * said plus the fold's own members; the columns are what an operator
-     * and the fold query by. */
+    /* The fold's leads (fold.c, lead_store.c), the facts waiting for
+     * their lead, and the phone -> patient view (common/patients.h). A
+     * lead's document is what lead.received said plus the fold's own
+     * members; the columns are what an operator and the fold query by. */
     {2, "leads, their contacts and the patients view",
      "CREATE TABLE leads ("
      " lead_id uuid PRIMARY KEY,"
@@ -48,7 +48,21 @@ const struct cf_migration cf_leads_migrations[] = {
      " kind text NOT NULL CHECK (kind IN ('phone','email','messenger')),"
      " PRIMARY KEY (lead_id, contact_key));"
      "CREATE INDEX lead_contacts_key ON lead_contacts (network_id, "
-     "contact_key);" CF_PATIENTS_TABLES_SQL},
+     "contact_key);"
+     /* responses and statuses naming a lead not stored yet, until the
+      * request that opens it takes them or they expire (pending.c): the
+      * envelope as it was on leads.raw, and where, so the DLQ entry of
+      * one that expires names the message */
+     "CREATE TABLE pending_facts ("
+     " event_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " lead_id uuid NOT NULL,"
+     " raw_partition integer NOT NULL,"
+     " raw_offset bigint NOT NULL,"
+     " event text NOT NULL,"
+     " received_at timestamptz NOT NULL DEFAULT now());"
+     "CREATE INDEX pending_facts_lead ON pending_facts (lead_id);"
+     "CREATE INDEX pending_facts_received ON pending_facts (received_at);" CF_PATIENTS_TABLES_SQL},
     /* 3: the response tasks (tasks.c), the breaches the sweeper decided
      * until Kafka has them (sweeper.c), the workers' leases. */
     {3, "response tasks, the sweeper's outbox and leases",

@@ -64,9 +64,10 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          NULL},
         {"CLINICFLOW_LEADS_FOLD_BATCH_MAX", CF_CONF_INT, "1000", &cfg->fold_batch_max, 1, 10000, 0,
          "facts the fold applies in one transaction at most", NULL},
-        {"CLINICFLOW_LEADS_WAIT_FOR_LEAD_S", CF_CONF_INT, "30", &cfg->wait_for_lead_s, 1, 3600, 0,
-         "a response or status naming a lead not stored yet holds its fold batch this long after "
-         "it reached leads.raw (the fold emits before it commits), then goes to the DLQ",
+        {"CLINICFLOW_LEADS_PENDING_EXPIRE_S", CF_CONF_INT, "86400", &cfg->pending_expire_s, 1,
+         604800, 0,
+         "a response or status naming a lead not stored yet waits this many seconds for the "
+         "request that opens it (the fold goes on meanwhile), then goes to the DLQ (unknown_lead)",
          NULL},
         {"CLINICFLOW_LEADS_RESPONSE_DUE_S", CF_CONF_INT, "600", &cfg->response_due_s, 1, 604800, 0,
          "a lead's respond task is due this many seconds of the clinic's working hours after "

@@ -6,7 +6,11 @@ within the merge window merges into it (a phone gained later included),
 one after the window opens a new lead, the first response stops the clock
 once, a provider retry changes nothing, the first outcome closes the
 lead, a patient's tombstone erases that person's data from the leads, and
-two instances folding one person's requests at once open one lead.
+two instances folding one person's requests at once open one lead. A
+response or status naming a lead not stored yet waits in
+leads.pending_facts without holding the fold: it is applied when the
+lead comes, or goes to the DLQ after CLINICFLOW_LEADS_PENDING_EXPIRE_S; a
+fact of another network never touches a lead.
 
 Site forms go through the running service's generic channel; the other
 facts are written to leads.raw directly, as the intake and the events
@@ -16,6 +20,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 import uuid
 
 import cfstack
@@ -25,7 +30,8 @@ RAW = "clinicflow.leads.raw.v1"
 LEADS = "clinicflow.leads.v1"
 PATIENTS = "clinicflow.patients.v1"
 WINDOW_S = 3600  # the clinic's merge window
-WAIT_S = 10  # how long a fact naming a lead not stored yet waits for it
+EXPIRE_S = 2  # how long a fact naming a lead not stored yet waits, where it is short
+NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 DLQ = "clinicflow.dlq.v1"
 NET = cfstack.demo_network()
 CLINIC = "demo-center"  # Europe/Moscow, 09:00-14:00 and 15:00-21:00 on weekdays
@@ -47,24 +53,27 @@ class Stack(common.Stack):
     """The leads tests' stack (common.py), the clinic with a short merge
     window, and what this test writes to leads.raw counted."""
 
-    def __init__(self, instances=1):
-        super().__init__(instances=0, extra_env={
+    def __init__(self, instances=1, expire_s=None):
+        env = {
             "CLINICFLOW_LEADS_MERGE_WINDOW_S": "86400",  # the clinic's wins
-            "CLINICFLOW_LEADS_WAIT_FOR_LEAD_S": str(WAIT_S),
             # its leads are dated in the past: the SLA sweeper (test_tasks.py)
             # would breach them; it waits this long before its first sweep
             "CLINICFLOW_LEADS_SWEEP_INTERVAL_MS": "3600000",
-        })
+        }
+        if expire_s is not None:
+            env["CLINICFLOW_LEADS_PENDING_EXPIRE_S"] = str(expire_s)
+        super().__init__(instances=0, extra_env=env, network_b=True)
         net = common.test_network()
         next(c for c in net["clinics"] if c["id"] == CLINIC)["lead_merge_window_s"] = WINDOW_S
         common.apply_doc(self.dsn, net)
         self.produced = 0
+        self.produced_lock = threading.Lock()
         for _ in range(instances):
             self.services.append(self.start_service())
         self.svc = self.services[0]
 
     def fact(self, kind, event_key, data, keys=None, time="2026-11-24T07:00:00Z",
-             event_id=None):
+             event_id=None, network=None):
         """Writes one lead fact to leads.raw keyed by its contact key (the
         strongest of keys) and returns its envelope."""
         keys = keys or {}
@@ -79,9 +88,11 @@ class Stack(common.Stack):
               "subject": main or data.get("lead_id") or fact_id,
               "source": "/clinicflow/leads/generic/web-form",
               "type": "clinicflow.lead.reported",
-              "time": time, "networkid": NET["id"], "clinicid": CLINIC, "data": body}
+              "time": time, "networkid": network or NET["id"], "clinicid": CLINIC,
+              "data": body}
         cfstack.produce(self.broker.bootstrap, RAW, ev["subject"], json.dumps(ev).encode())
-        self.produced += 1
+        with self.produced_lock:  # tests produce from threads
+            self.produced += 1
         return ev
 
     def wait_folded(self, timeout=60):
@@ -118,9 +129,34 @@ class Stack(common.Stack):
     def reader_dlq(self):
         return cfstack.TopicReader(self.broker.bootstrap, DLQ).read()
 
+    def dlq_of(self, fact_id):
+        """The DLQ entries (their data) of the leads.raw fact fact_id."""
+        return [json.loads(m["payload"])["data"] for m in self.reader_dlq()
+                if json.loads(base64.b64decode(json.loads(m["payload"])["data"]["value_b64"]))
+                ["id"] == fact_id]
+
+    def pending(self, lead_id):
+        """The networks of the facts waiting for lead_id, in their order."""
+        return [r[0] for r in cfstack.psql(
+            self.dsn, "SELECT network_id FROM leads.pending_facts WHERE lead_id = '%s'"
+            " ORDER BY raw_partition, raw_offset" % lead_id)]
+
+    def expired(self):
+        return sum(self.metric("clinicflow_leads_pending_expired_total", svc=s)
+                   for s in self.services)
+
     def row(self, lead_id):
         return cfstack.psql(self.dsn, "SELECT status, messages, doc::text FROM leads.leads"
                             " WHERE lead_id = '%s'" % lead_id)
+
+
+def lead_of(fact):
+    """The lead id a request fact opens (README.md)."""
+    return str(uuid.uuid5(NS, "\x1f".join([fact["networkid"], "lead", fact["id"]])))
+
+
+def new_fact_id():
+    return str(uuid.uuid4())
 
 
 def types(evs):
@@ -298,25 +334,100 @@ def test_the_events_route_answers_and_closes_a_lead(stack):
     assert stack.row(lead_id)[0][0] == "lost"
 
 
-def test_a_status_for_an_unknown_lead_waits_then_goes_to_the_dlq(stack):
-    # a lead that never comes: the fact waits (its lead may be committing
-    # on another runner), then goes to the DLQ, and the fold goes on
-    ghost = str(uuid.uuid4())
-    stack.fact("status", "w2", {"lead_id": ghost, "status": "booked"},
-               time="2026-11-24T07:05:00Z")
+def test_a_status_before_its_lead_is_applied_when_the_lead_comes(stack):
+    # a replay: the events route's response and status reach leads.raw
+    # before the request that opens their lead; they wait, and the lead
+    # gets them, in their order, when it comes
     kp = key_of("+79160000005")
-    stack.fact("request", "w3", {"contact": phone("+79160000005")}, keys={"phone": kp},
-               time="2026-11-24T07:00:00Z")
-    stack.wait_folded(WAIT_S + 60)
-    assert types(stack.events_of(kp)) == ["received"]
-    entries = [json.loads(m["payload"]) for m in stack.reader_dlq()]
-    mine = [e for e in entries
-            if json.loads(base64.b64decode(e["data"]["value_b64"]))["data"].get("lead_id")
-            == ghost]
-    assert len(mine) == 1 and mine[0]["data"]["group_id"] == "clinicflow-leads-fold", entries
-    assert ghost in mine[0]["data"]["reason"], mine
-    assert "lead %s is not stored yet" % ghost in stack.services[0].logs()  # it waited first
+    req_id = new_fact_id()
+    lead_id = str(uuid.uuid5(NS, "\x1f".join([NET["id"], "lead", req_id])))
+    resp = stack.fact("response", "w1", {"lead_id": lead_id, "via": "telegram",
+                                         "staff_id": "op-5"}, time="2026-11-24T07:10:00Z")
+    stack.fact("status", "w2", {"lead_id": lead_id, "status": "booked",
+                                "appointment_id": "appt-5"}, time="2026-11-24T07:30:00Z")
+    stack.wait_folded()  # taken: waiting for their lead
+    req = stack.fact("request", "w3", {"contact": phone("+79160000005")}, keys={"phone": kp},
+                     time="2026-11-24T07:00:00Z", event_id=req_id)
+    assert lead_of(req) == lead_id
+    stack.wait_folded()
+    evs = stack.events_of(kp)
+    assert types(evs) == ["received", "responded", "status_changed"], evs
+    assert all(e["subject"] == lead_id for e in evs), evs
+    r = evs[1]["data"]
+    assert r["response_seconds"] == 600 and r["via"] == "telegram", r
+    assert r["staff_id"] == "op-5", r
+    assert evs[1]["id"] == str(uuid.uuid5(NS, "\x1f".join([resp["id"], "lead.responded"]))), evs
+    assert evs[2]["data"]["status"] == "booked", evs[2]
+    assert evs[2]["data"]["appointment_id"] == "appt-5", evs[2]
+    assert stack.row(lead_id)[0][0] == "booked"
+    assert stack.pending(lead_id) == []
+
+
+def test_a_made_up_lead_id_does_not_hold_the_fold(stack):
+    # a status naming a lead that never comes waits in the table; a
+    # request after it is folded at once (the fold goes on)
+    ghost = str(uuid.uuid4())
+    stack.fact("status", "g1", {"lead_id": ghost, "status": "spam"}, time="2026-11-24T07:05:00Z")
+    kp = key_of("+79160000007")
+    stack.fact("request", "g2", {"contact": phone("+79160000007")}, keys={"phone": kp},
+               time="2026-11-24T07:06:00Z")
+    begun = time.monotonic()
+    # the fold takes well under a second; 10 s is far below the whole
+    # minute a wait for the lead would have held the batch
+    wait_until(lambda: types(stack.events_of(kp)) == ["received"], 10,
+               "the request's lead.received")
+    took = time.monotonic() - begun
+    stack.wait_folded()
+    assert stack.pending(ghost) == [NET["id"]], took
     assert not [e for e in stack.events() if e["subject"] == ghost]
+
+
+def test_another_networks_fact_never_touches_a_lead(stack):
+    # B's key names A's lead (lead ids are not secret): after the lead is
+    # stored, B's status goes to the DLQ at once; A's lead stays open
+    kp = key_of("+79160000008")
+    req = stack.fact("request", "b1", {"contact": phone("+79160000008")}, keys={"phone": kp},
+                     time="2026-11-24T07:00:00Z")
+    stack.wait_folded()
+    lead_id = lead_of(req)
+    theirs = stack.fact("status", "b2", {"lead_id": lead_id, "status": "spam"},
+                        time="2026-11-24T07:01:00Z", network=common.NETWORK_B["id"])
+    theirs_resp = stack.fact("response", "b3", {"lead_id": lead_id, "via": "vk"},
+                             time="2026-11-24T07:02:00Z", network=common.NETWORK_B["id"])
+    stack.wait_folded()
+    for fact in (theirs, theirs_resp):
+        dead = stack.dlq_of(fact["id"])
+        assert len(dead) == 1 and "another network" in dead[0]["reason"], dead
+    assert types(stack.events_of(kp)) == ["received"]
+    status, _, doc = stack.row(lead_id)[0]
+    assert status == "open" and "responded_at" not in json.loads(doc), doc
+    assert stack.pending(lead_id) == []
+
+
+def test_requests_of_distinct_contacts_fold_at_once(stack):
+    # the fold's batch apply takes requests of distinct contacts at once
+    # (counted by way); a response after them goes message by message,
+    # with the same rules
+    def at_once():
+        return stack.metric('clinicflow_leads_fold_batches_total{way="at_once"}')
+
+    before = at_once()
+    people = [key_of("+7916200%04d" % i) for i in range(8)]
+    threads = [threading.Thread(target=stack.fact, args=(
+        "request", "batch-%d" % i, {"text": "hi"}, {"phone": kp}, "2026-11-24T07:00:00Z"))
+        for i, kp in enumerate(people)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stack.wait_folded()
+    for kp in people:
+        assert types(stack.events_of(kp)) == ["received"], stack.events_of(kp)
+    assert at_once() > before, before
+    stack.fact("response", "batch-r", {"via": "call"}, keys={"phone": people[0]},
+               time="2026-11-24T07:01:00Z")
+    stack.wait_folded()
+    assert types(stack.events_of(people[0])) == ["received", "responded"]
 
 
 def test_patient_class_and_tombstone_erasure(stack):
@@ -366,6 +477,37 @@ def assigned(svc):
     return int(found[-1]) if found else 0
 
 
+def test_waiting_facts_expire_to_the_dlq(stack):
+    # a fact whose lead never comes goes to the DLQ after the setting, once
+    # with two instances sweeping, counted; one of network B waiting for a
+    # lead id that A's request then opens is not A's: it is not applied,
+    # and expires the same way
+    ghost = str(uuid.uuid4())
+    lost = stack.fact("status", "x1", {"lead_id": ghost, "status": "lost", "reason": "price"},
+                      time="2026-11-24T07:05:00Z")
+    kp = key_of("+79160000010")
+    req_id = new_fact_id()
+    lead_id = str(uuid.uuid5(NS, "\x1f".join([NET["id"], "lead", req_id])))
+    theirs = stack.fact("status", "x2", {"lead_id": lead_id, "status": "spam"},
+                        time="2026-11-24T07:01:00Z", network=common.NETWORK_B["id"])
+    stack.wait_folded()  # B's waits for a lead that is not stored yet
+    stack.fact("request", "x3", {"contact": phone("+79160000010")}, keys={"phone": kp},
+               time="2026-11-24T07:00:00Z", event_id=req_id)
+    stack.wait_folded()
+    assert types(stack.events_of(kp)) == ["received"]
+    assert stack.row(lead_id)[0][0] == "open"
+    for fact in (lost, theirs):
+        wait_until(lambda: stack.dlq_of(fact["id"]), 60, "the fact's expiry to the DLQ")
+        dead = stack.dlq_of(fact["id"])
+        assert len(dead) == 1 and dead[0]["reason_code"] == "unknown_lead", dead
+        assert dead[0]["group_id"] == "clinicflow-leads-fold" and dead[0]["topic"] == RAW, dead
+        assert fact["data"]["lead_id"] in dead[0]["reason"], dead
+    wait_until(lambda: stack.expired() == 2, 30, "the expired facts counted")
+    assert stack.pending(ghost) == [] and stack.pending(lead_id) == []
+    assert stack.row(lead_id)[0][0] == "open"
+    assert len(stack.dlq_of(lost["id"])) == 1  # no second instance sent it again
+
+
 def test_two_instances_open_one_lead_per_person(stack):
     total = partitions(stack)
     wait_until(lambda: all(assigned(s) > 0 for s in stack.services)
@@ -405,13 +547,18 @@ if __name__ == "__main__":
             test_a_phone_arriving_later_is_gained,
             test_response_once_and_status,
             test_the_events_route_answers_and_closes_a_lead,
-            test_a_status_for_an_unknown_lead_waits_then_goes_to_the_dlq,
+            test_a_status_before_its_lead_is_applied_when_the_lead_comes,
+            test_a_made_up_lead_id_does_not_hold_the_fold,
+            test_another_networks_fact_never_touches_a_lead,
+            test_requests_of_distinct_contacts_fold_at_once,
             test_patient_class_and_tombstone_erasure)], exit=False)
     finally:
         s.close()
-    s2 = Stack(instances=2)
+    s2 = Stack(instances=2, expire_s=EXPIRE_S)
     try:
-        cfstack.run([lambda: test_two_instances_open_one_lead_per_person(s2)], exit=False)
+        cfstack.run([lambda f=f: f(s2) for f in (
+            test_waiting_facts_expire_to_the_dlq,
+            test_two_instances_open_one_lead_per_person)], exit=False)
     finally:
         s2.close()
     cfstack.exit_status()

@@ -281,6 +281,94 @@ static void test_patient_class(void)
     json_decref(pat);
 }
 
+/* A fact of network "n1" with id, kind and contact_keys (JSON text). */
+static struct cf_event fact(const char *id, const char *kind, const char *keys_json)
+{
+    struct cf_event ev = {0};
+    json_error_t jerr;
+
+    snprintf(ev.id, sizeof(ev.id), "%s", id);
+    ev.type = (char *)"clinicflow.lead.reported";
+    ev.networkid = (char *)"n1";
+    ev.data =
+        json_pack("{s:s, s:o}", "kind", kind, "contact_keys", json_loads(keys_json, 0, &jerr));
+    return ev;
+}
+
+static int has(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(arr, i, v)
+    {
+        if (strcmp(json_string_value(v), s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Which batches go at once: requests of distinct contacts (a key-less
+ * one included), each with its keys' and its lead id's locks; a shared
+ * key (within a network), a response or status, a fact twice, a
+ * tombstone go message by message. */
+static void test_batch_plan(void)
+{
+    struct cf_event a = fact("11111111-1111-4111-8111-111111111111", "request",
+                             "{\"phone\": \"kp1\", \"email\": \"ke1\"}");
+    struct cf_event b =
+        fact("22222222-2222-4222-8222-222222222222", "request", "{\"messenger\": \"km2\"}");
+    struct cf_event c = fact("33333333-3333-4333-8333-333333333333", "request", "{}");
+    struct cf_event shares =
+        fact("44444444-4444-4444-8444-444444444444", "request", "{\"email\": \"ke1\"}");
+    struct cf_event other_net =
+        fact("55555555-5555-4555-8555-555555555555", "request", "{\"email\": \"ke1\"}");
+    struct cf_event status = fact("66666666-6666-4666-8666-666666666666", "status", "{}");
+    struct cf_event response =
+        fact("77777777-7777-4777-8777-777777777777", "response", "{\"phone\": \"kp9\"}");
+    other_net.networkid = (char *)"n2";
+    char lead_a[CF_UUID_STR_LEN + 1], lead_c[CF_UUID_STR_LEN + 1];
+    leads_new_lead_id("n1", a.id, lead_a);
+    leads_new_lead_id("n1", c.id, lead_c);
+    char want_a[64], want_c[64];
+    snprintf(want_a, sizeof(want_a), "lead/%s", lead_a);
+    snprintf(want_c, sizeof(want_c), "lead/%s", lead_c);
+
+    const struct cf_event *ok[] = {&a, &b, &c, &other_net};
+    json_t *locks = json_array(), *keys = json_array();
+    CHECK_INT(leads_batch_plan(ok, 4, locks, keys), 1);
+    CHECK_INT((long long)json_array_size(locks), 4 + 4); /* 4 keys, 4 lead ids */
+    CHECK(has(locks, "n1/kp1") && has(locks, "n1/ke1") && has(locks, "n1/km2"));
+    CHECK(has(locks, "n2/ke1") && has(locks, want_a) && has(locks, want_c));
+    CHECK_INT((long long)json_array_size(keys), 4);
+    CHECK_INT((long long)json_array_size(json_array_get(keys, 0)), 2);
+    CHECK_INT((long long)json_array_size(json_array_get(keys, 2)), 0);
+    CHECK_STR(str(json_array_get(json_array_get(keys, 1), 0), "kind"), "messenger");
+    json_decref(locks);
+    json_decref(keys);
+
+    const struct cf_event *shared[] = {&a, &b, &shares};
+    const struct cf_event *with_status[] = {&a, &status};
+    const struct cf_event *with_response[] = {&response, &b};
+    const struct cf_event *twice[] = {&c, &b, &c};
+    const struct cf_event *tombstone[] = {&a, NULL};
+    const struct {
+        const struct cf_event *const *evs;
+        size_t n;
+    } apart[] = {{shared, 3}, {with_status, 2}, {with_response, 2},
+                 {twice, 3},  {tombstone, 2},   {ok, 0}};
+    for (size_t i = 0; i < sizeof(apart) / sizeof(apart[0]); i++) {
+        locks = json_array();
+        keys = json_array();
+        CHECK_INT(leads_batch_plan(apart[i].evs, apart[i].n, locks, keys), 0);
+        json_decref(locks);
+        json_decref(keys);
+    }
+    const struct cf_event *all[] = {&a, &b, &c, &shares, &other_net, &status, &response};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        json_decref(all[i]->data);
+}
+
 int main(void)
 {
     test_merge_window_edges();
@@ -290,5 +378,6 @@ int main(void)
     test_status_rules();
     test_public_lead_leaves_the_fold_own_out();
     test_patient_class();
+    test_batch_plan();
     return cf_test_done();
 }
