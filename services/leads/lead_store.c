@@ -53,25 +53,52 @@ static int one_doc(PGresult *res, json_t **out, char *errbuf, size_t errbuf_size
     return 0;
 }
 
+/* The keys (contact keys: lowercase hex) as a PostgreSQL array literal,
+ * "{k1,k2}" (free it); a member that is not hex is left out (it could name
+ * no stored key). */
+static char *keys_array_literal(const json_t *keys)
+{
+    size_t i, len = 3;
+    json_t *j_key;
+
+    json_array_foreach(keys, i, j_key) len += json_string_length(j_key) + 1;
+    char *lit = cf_xmalloc(len), *p = lit;
+    *p++ = '{';
+    json_array_foreach(keys, i, j_key)
+    {
+        const char *k = json_string_value(j_key);
+        if (!k || !*k || k[strspn(k, "0123456789abcdef")] != '\0')
+            continue;
+        if (p[-1] != '{')
+            *p++ = ',';
+        size_t n = strlen(k);
+        memcpy(p, k, n);
+        p += n;
+    }
+    *p++ = '}';
+    *p = '\0';
+    return lit;
+}
+
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
                           char *errbuf, size_t errbuf_size)
 {
-    char *keys_text = json_dumps(keys, JSON_COMPACT);
+    char *keys_text = keys_array_literal(keys);
     const char *params[] = {network_id, keys_text};
     PGresult *res = NULL;
 
     *out = NULL;
     int rc = cf_pg_exec(conn,
-                        /* from the request's few keys through lead_contacts' index to
-                         * the leads by their primary key. No condition on the leads'
-                         * own network (their contacts have it): on a table without
-                         * statistics yet (a fresh schema, a batch filling it) that
-                         * condition looked selective and the plan walked every open
-                         * lead of the network for each request */
+                        /* from the request's few keys through lead_contacts' index
+                         * (both its columns) to the leads by their primary key, in
+                         * the plan prepared once per connection: on a fresh schema,
+                         * planned before any statistics, a key list the plan could
+                         * not see into and a condition on the leads' own network
+                         * made it walk every contact and open lead of the network
+                         * for each request (./bench/run leads: a minute's stall) */
                         "SELECT l.doc::text FROM leads.lead_contacts c"
                         " JOIN leads.leads l ON l.lead_id = c.lead_id"
-                        " WHERE c.network_id = $1 AND c.contact_key = ANY(ARRAY("
-                        "SELECT jsonb_array_elements_text($2::jsonb)))"
+                        " WHERE c.network_id = $1 AND c.contact_key = ANY($2::text[])"
                         " AND l.status = 'open'"
                         " ORDER BY l.last_message_at DESC, l.lead_id LIMIT 1 FOR UPDATE OF l",
                         2, params, &res, errbuf, errbuf_size);

@@ -36,7 +36,6 @@ const struct cf_migration cf_leads_migrations[] = {
      " doc jsonb NOT NULL,"
      " updated_at timestamptz NOT NULL DEFAULT now());"
      "CREATE INDEX leads_network_received ON leads (network_id, received_at);"
-     "CREATE INDEX leads_open ON leads (network_id, received_at) WHERE status = 'open';"
      /* a patient's tombstone finds the leads it names */
      "CREATE INDEX leads_patient ON leads ((doc->>'patient_id'));"
      /* every contact key a lead has held: the open lead of any of a
