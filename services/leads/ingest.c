@@ -316,22 +316,11 @@ int leads_ingest_fact(struct leads_ctx *ctx, const struct leads_norm *n, const s
 int leads_produce_raw(struct leads_ctx *ctx, const struct cf_event *ev, char *errbuf,
                       size_t errbuf_size)
 {
-    char *value = cf_event_dumps(ev);
-    int rc = cf_kafka_produce_sync(ctx->svc->producer, LEADS_TOPIC_RAW, ev->subject,
-                                   strlen(ev->subject), value, strlen(value), errbuf, errbuf_size);
-    free(value);
-    return rc;
+    return cf_kafka_produce_event(ctx->svc->producer, LEADS_TOPIC_RAW, ev, errbuf, errbuf_size);
 }
 
 void leads_answer_unstored(struct leads_ctx *ctx, struct _u_response *resp, int rc,
                            const char *what, const char *errbuf)
 {
-    cf_warn("could not produce %s: %s", what, errbuf);
-    if (rc == CF_ETOOBIG) { /* a retry cannot help */
-        cf_http_error(resp, 413, "body_too_large", "the event is larger than Kafka takes", NULL);
-        return;
-    }
-    cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,
-                       "the event could not be stored; retry later", NULL,
-                       ctx->svc->settings.kafka_retry_after_s);
+    cf_http_answer_unstored(resp, rc, what, errbuf, ctx->svc->settings.kafka_retry_after_s);
 }

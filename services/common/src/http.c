@@ -603,6 +603,18 @@ void cf_http_error(struct _u_response *resp, int status, const char *code, const
     json_decref(j_body);
 }
 
+void cf_http_answer_unstored(struct _u_response *resp, int rc, const char *what, const char *errbuf,
+                             long retry_after_s)
+{
+    cf_warn("could not produce %s: %s", what, errbuf);
+    if (rc == CF_ETOOBIG) {
+        cf_http_error(resp, 413, "body_too_large", "the event is larger than Kafka takes", NULL);
+        return;
+    }
+    cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,
+                       "the event could not be stored; retry later", NULL, retry_after_s);
+}
+
 void cf_http_error_from(struct _u_response *resp, int err, const char *message, const char *field,
                         long retry_after_s)
 {

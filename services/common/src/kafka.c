@@ -461,6 +461,16 @@ static int produce_err(rd_kafka_resp_err_t kerr)
     return CF_EUNAVAIL; /* queue full, fatal, unknown topic: nothing was written */
 }
 
+int cf_kafka_produce_event(struct cf_producer *p, const char *topic, const struct cf_event *ev,
+                           char *errbuf, size_t errbuf_size)
+{
+    char *value = cf_event_dumps(ev);
+    int rc = cf_kafka_produce_sync(p, topic, ev->subject, strlen(ev->subject), value, strlen(value),
+                                   errbuf, errbuf_size);
+    free(value);
+    return rc;
+}
+
 int cf_kafka_produce_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
                            size_t errbuf_size)
 {

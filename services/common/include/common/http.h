@@ -68,6 +68,12 @@ void cf_http_error(struct _u_response *resp, int status, const char *code, const
  * 503 adds Retry-After: retry_after_s. */
 void cf_http_error_from(struct _u_response *resp, int err, const char *message, const char *field,
                         long retry_after_s);
+/* Logs why `what` could not be produced (errbuf) and answers: 413 for an
+ * event larger than Kafka takes (a retry cannot help), else 503 with
+ * Retry-After: retry_after_s (a timed-out delivery too: the client
+ * retries, the event id is the same). */
+void cf_http_answer_unstored(struct _u_response *resp, int rc, const char *what, const char *errbuf,
+                             long retry_after_s);
 /* Sets a JSON body (j is not stolen) with status. */
 void cf_http_json(struct _u_response *resp, int status, json_t *j);
 

@@ -44,6 +44,12 @@ struct cf_kmsg {
 int cf_kafka_produce_sync(struct cf_producer *p, const char *topic, const void *key, size_t keylen,
                           const void *value, size_t valuelen, char *errbuf, size_t errbuf_size);
 
+/* Produces an event (its JSON envelope) to topic keyed by its subject, as
+ * cf_kafka_produce_sync: the intake routes' one way to a raw topic. */
+struct cf_event;
+int cf_kafka_produce_event(struct cf_producer *p, const char *topic, const struct cf_event *ev,
+                           char *errbuf, size_t errbuf_size);
+
 /* Produces n messages and waits for all their reports. Returns 0 when all
  * were acknowledged, else the first failure's code; each msgs[i].err is set. */
 int cf_kafka_produce_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n, char *errbuf,
