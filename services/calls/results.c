@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/expire.h"
 #include "common/hash.h"
 #include "common/http.h"
 #include "common/kafka.h"
@@ -165,105 +166,31 @@ out:
     return U_CALLBACK_COMPLETE;
 }
 
-/* Queues the DLQ entry of an expired result: the message on calls.raw
- * (partition, offset, original value, the call id its key) as the fold's
- * group would have sent it, with its id, so an expiry repeated after a
- * failed commit is the same entry. */
-static void dlq_expired(struct cf_outbox *out, const char *network_id, const char *call_id,
-                        const char *partition, const char *offset, const char *value, long wait_s)
-{
-    char reason[160];
-    snprintf(reason, sizeof(reason),
-             "result for call %s: no call of the network was stored within %ld s", call_id, wait_s);
-    const size_t klen = strlen(call_id);
-    char *entry = cf_consumer_dlq_entry(
-        CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, (int32_t)strtol(partition, NULL, 10),
-        strtoll(offset, NULL, 10), call_id, klen, value, strlen(value), network_id, NULL,
-        "call_not_stored", reason, cf_time_now_ms());
-    cf_outbox_push(out, CF_TOPIC_DLQ, call_id, klen, entry, strlen(entry));
-}
-
-/* One round: up to 100 results that waited past the bound leave
- * calls.pending_results, in a transaction that commits only once Kafka has
- * their DLQ entries (the fold, taking a result for its call, and another
- * instance's round skip rows locked here). A commit that fails after Kafka
- * took the entries leaves the rows: the next round sends the same entries
- * again (same ids), and a call whose first fact comes in between gets its
- * result applied although the DLQ has it too, the at-least-once every
- * produce-then-commit has. Returns how many, or a negative error. */
-static int expire_once(struct calls_ctx *ctx, PGconn *conn, char *errbuf, size_t errbuf_size)
-{
-    PGresult *res = NULL;
-    struct cf_outbox *out = cf_outbox_new();
-    char wait[24];
-    snprintf(wait, sizeof(wait), "%ld", ctx->cfg.result_wait_s);
-    const char *params[] = {wait};
-    int n = 0;
-    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = cf_pg_exec(conn,
-                        "DELETE FROM calls.pending_results WHERE event_id IN"
-                        " (SELECT event_id FROM calls.pending_results"
-                        " WHERE received_at < now() - make_interval(secs => $1)"
-                        " ORDER BY received_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
-                        " RETURNING network_id, call_id::text, raw_partition::text,"
-                        " raw_offset::text, event",
-                        1, params, &res, errbuf, errbuf_size);
-    if (rc == 0) {
-        n = PQntuples(res);
-        for (int i = 0; i < n; i++)
-            dlq_expired(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                        PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), ctx->cfg.result_wait_s);
-    }
-    PQclear(res);
-    if (rc == 0 && n > 0)
-        rc = cf_outbox_produce(ctx->svc->producer, out, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = cf_pg_commit(conn, errbuf, errbuf_size);
-    else
-        cf_pg_rollback(conn);
-    cf_outbox_free(out);
-    if (rc != 0)
-        return rc;
-    if (n > 0) {
-        cf_metrics_add("clinicflow_calls_results_expired_total", "", n);
-        cf_warn("%d call results expired without their call (sent to the dlq)", n);
-    }
-    return n;
-}
-
-/* The worker: a round every tenth of the wait (at most a minute apart),
- * on any instance that folds. */
+/* The worker that sends results whose call never came to the DLQ
+ * (call_not_stored) after CLINICFLOW_CALLS_RESULT_WAIT_S (common/expire.h),
+ * on any instance that folds. A commit that fails after Kafka took the
+ * entries sends them again (same ids), and a call whose first fact comes in
+ * between gets its result applied although the DLQ has it too. */
 void calls_results_expirer(void *vctx)
 {
     struct calls_ctx *ctx = vctx;
-    long interval_ms = ctx->cfg.result_wait_s * 100;
-    char errbuf[256];
-
-    if (interval_ms > 60000)
-        interval_ms = 60000;
-    cf_metrics_describe("clinicflow_calls_results_expired_total", "counter",
-                        "Call results dropped to the DLQ because no call of their network was "
-                        "stored within CLINICFLOW_CALLS_RESULT_WAIT_S");
-    cf_metrics_describe("clinicflow_calls_results_waiting", "gauge",
-                        "Call results kept until their call is stored (all instances)");
-    while (!cf_service_sleep(ctx->svc, interval_ms)) {
-        PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
-        if (!conn) {
-            cf_warn("result expirer: %s", errbuf);
-            continue;
-        }
-        int n;
-        while ((n = expire_once(ctx, conn, errbuf, sizeof(errbuf))) == 100)
-            ;
-        if (n < 0)
-            cf_warn("result expirer: %s", errbuf);
-        PGresult *res = NULL;
-        if (cf_pg_exec(conn, "SELECT count(*) FROM calls.pending_results", 0, NULL, &res, errbuf,
-                       sizeof(errbuf)) == 0)
-            cf_metrics_set("clinicflow_calls_results_waiting", "",
-                           strtod(PQgetvalue(res, 0, 0), NULL));
-        PQclear(res);
-        cf_pg_pool_release(ctx->svc->pg, conn);
-    }
+    struct cf_expire ex = {
+        .svc = ctx->svc,
+        .name = "result expirer",
+        .table = "calls.pending_results",
+        .key_column = "call_id",
+        .group = CALLS_FOLD_GROUP,
+        .raw_topic = CF_TOPIC_CALLS_RAW,
+        .reason_code = "call_not_stored",
+        .fact = "result",
+        .facts = "call results",
+        .entity = "call",
+        .expired_metric = "clinicflow_calls_results_expired_total",
+        .expired_help = "Call results dropped to the DLQ because no call of their network was "
+                        "stored within CLINICFLOW_CALLS_RESULT_WAIT_S",
+        .waiting_metric = "clinicflow_calls_results_waiting",
+        .waiting_help = "Call results kept until their call is stored (all instances)",
+        .wait_s = ctx->cfg.result_wait_s,
+    };
+    cf_expire_worker(&ex);
 }
