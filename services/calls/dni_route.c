@@ -62,19 +62,6 @@ static int visitor_ok(const char *v)
     return 1;
 }
 
-static const struct cf_clinic *find_clinic(const struct cf_netconf_snapshot *snap, const char *id,
-                                           const struct cf_network **net_out)
-{
-    for (size_t i = 0; id && i < snap->nnetworks; i++) {
-        const struct cf_clinic *c = cf_netconf_clinic(&snap->networks[i], id);
-        if (c) {
-            *net_out = &snap->networks[i];
-            return c;
-        }
-    }
-    return NULL;
-}
-
 static const json_t *clinic_pool(const struct cf_network *net, const char *clinic_id)
 {
     size_t i;
@@ -93,19 +80,10 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
                  const struct cf_clinic *clinic)
 {
     const char *origin = cf_http_header(req, "Origin");
-    size_t i;
-    json_t *j_o;
     if (!origin)
         return;
-    json_array_foreach(json_object_get(clinic->doc, "cors_origins"), i, j_o)
-    {
-        if (json_is_string(j_o) && strcmp(json_string_value(j_o), origin) == 0) {
-            u_map_put(resp->map_header, "Access-Control-Allow-Origin", origin);
-            u_map_put(resp->map_header, "Access-Control-Allow-Methods", "GET, OPTIONS");
-            u_map_put(resp->map_header, "Access-Control-Max-Age", "600");
-            break;
-        }
-    }
+    if (cf_http_origin_listed(json_object_get(clinic->doc, "cors_origins"), origin))
+        cf_http_cors_allow(resp, origin, "GET, OPTIONS", NULL);
     u_map_put(resp->map_header, "Vary", "Origin");
 }
 
@@ -422,7 +400,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     const struct cf_network *net = NULL;
     const char *clinic_id = u_map_get(req->map_url, "clinic");
     const char *visitor = u_map_get(req->map_url, "visitor");
-    const struct cf_clinic *clinic = find_clinic(snap, clinic_id, &net);
+    const struct cf_clinic *clinic = cf_netconf_find_clinic(snap, clinic_id, &net);
     json_t *j_reply = NULL, *j_utm = NULL;
     char *tags = NULL;
     char number[64] = "", labels[128], ip[64];

@@ -63,29 +63,9 @@ static const struct cf_field code_fields[] = {
 };
 #define N_CODE_FIELDS (sizeof(code_fields) / sizeof(code_fields[0]))
 
-static const struct cf_clinic *find_clinic(const struct cf_netconf_snapshot *snap, const char *id,
-                                           const struct cf_network **net_out)
-{
-    for (size_t i = 0; id && i < snap->nnetworks; i++) {
-        const struct cf_clinic *c = cf_netconf_clinic(&snap->networks[i], id);
-        if (c) {
-            *net_out = &snap->networks[i];
-            return c;
-        }
-    }
-    return NULL;
-}
-
 static int origin_listed(const struct cf_clinic *clinic, const char *origin)
 {
-    size_t i;
-    json_t *j_o;
-    json_array_foreach(json_object_get(clinic->doc, "cors_origins"), i, j_o)
-    {
-        if (json_is_string(j_o) && strcmp(json_string_value(j_o), origin) == 0)
-            return 1;
-    }
-    return 0;
+    return cf_http_origin_listed(json_object_get(clinic->doc, "cors_origins"), origin);
 }
 
 /* Sets the CORS headers when the request's Origin is allowed: one of the
@@ -107,10 +87,7 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
     }
     if (!ok)
         return;
-    u_map_put(resp->map_header, "Access-Control-Allow-Origin", origin);
-    u_map_put(resp->map_header, "Access-Control-Allow-Methods", "POST, OPTIONS");
-    u_map_put(resp->map_header, "Access-Control-Allow-Headers", "Content-Type");
-    u_map_put(resp->map_header, "Access-Control-Max-Age", "600");
+    cf_http_cors_allow(resp, origin, "POST, OPTIONS", "Content-Type");
 }
 
 /* One more code for the client address (cf_client_key: behind
@@ -271,7 +248,7 @@ int leads_handle_code_post(const struct _u_request *req, struct _u_response *res
         goto out;
     }
     const struct cf_clinic *clinic =
-        find_clinic(snap, json_string_value(json_object_get(j_body, "clinic")), &net);
+        cf_netconf_find_clinic(snap, json_string_value(json_object_get(j_body, "clinic")), &net);
     if (!clinic) {
         cors(req, resp, snap, NULL);
         cf_http_error(resp, 400, "unknown_clinic", "no such clinic", "clinic");

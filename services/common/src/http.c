@@ -642,3 +642,26 @@ const char *cf_http_header(const struct _u_request *req, const char *name)
 {
     return req->map_header ? u_map_get_case(req->map_header, name) : NULL;
 }
+
+int cf_http_origin_listed(const json_t *j_origins, const char *origin)
+{
+    size_t i;
+    json_t *j_o;
+
+    json_array_foreach((json_t *)j_origins, i, j_o)
+    {
+        if (json_is_string(j_o) && strcmp(json_string_value(j_o), origin) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void cf_http_cors_allow(struct _u_response *resp, const char *origin, const char *methods,
+                        const char *headers)
+{
+    u_map_put(resp->map_header, "Access-Control-Allow-Origin", origin);
+    u_map_put(resp->map_header, "Access-Control-Allow-Methods", methods);
+    if (headers)
+        u_map_put(resp->map_header, "Access-Control-Allow-Headers", headers);
+    u_map_put(resp->map_header, "Access-Control-Max-Age", "600");
+}

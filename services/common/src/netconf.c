@@ -458,6 +458,20 @@ const struct cf_clinic *cf_netconf_clinic(const struct cf_network *net, const ch
     return NULL;
 }
 
+const struct cf_clinic *cf_netconf_find_clinic(const struct cf_netconf_snapshot *snap,
+                                               const char *clinic_id,
+                                               const struct cf_network **net_out)
+{
+    for (size_t i = 0; clinic_id && i < snap->nnetworks; i++) {
+        const struct cf_clinic *c = cf_netconf_clinic(&snap->networks[i], clinic_id);
+        if (c) {
+            *net_out = &snap->networks[i];
+            return c;
+        }
+    }
+    return NULL;
+}
+
 const struct cf_channel *cf_netconf_channel(const struct cf_netconf_snapshot *snap,
                                             const char *channel_id)
 {

@@ -18,7 +18,6 @@
 #include <strings.h>
 
 #include "common/err.h"
-#include "common/time.h"
 #include "form_fields.h"
 
 static const struct leads_form_default cf7_defaults[] = {
@@ -74,7 +73,6 @@ static int cf7_parse(const struct cf_hook *h, json_t *facts, const char **field_
                      size_t errbuf_size)
 {
     json_t *j_fields = leads_form_fields(h), *j_fact = NULL;
-    char digest[65];
     int rc = 0;
 
     if (!j_fields) {
@@ -86,20 +84,11 @@ static int cf7_parse(const struct cf_hook *h, json_t *facts, const char **field_
         rc = cf_hook_ignored(h, "honeypot");
         goto out;
     }
-    leads_form_digest(j_fields, digest);
-    j_fact = json_pack("{s:s, s:s}", "event_key", digest, "kind", "request");
-    cf_time_json_set(j_fact, "time", h->received_ms);
-    leads_form_apply(j_fact, j_fields, h->channel, cf7_defaults,
-                     sizeof(cf7_defaults) / sizeof(cf7_defaults[0]));
+    j_fact = leads_form_fact(h, j_fields, NULL, cf7_defaults,
+                             sizeof(cf7_defaults) / sizeof(cf7_defaults[0]));
     if (!cf_hook_str(json_object_get(h->channel, "field_map"), "phone"))
         tel_field(j_fact, j_fields);
-    if (!leads_fact_has_contact(j_fact)) {
-        *field_out = "phone";
-        cf_seterr(errbuf, errbuf_size, "the form has no phone or e-mail");
-        rc = CF_EINVAL;
-        goto out;
-    }
-    json_array_append(facts, j_fact);
+    rc = leads_form_emit(facts, j_fact, field_out, errbuf, errbuf_size);
 out:
     json_decref(j_fact);
     json_decref(j_fields);

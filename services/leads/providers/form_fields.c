@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/err.h"
 #include "common/hash.h"
+#include "common/time.h"
 #include "common/xmalloc.h"
 
 /* Our fields: where each goes on the fact (tags: into "tags"). */
@@ -238,4 +240,32 @@ void leads_form_digest(const json_t *j_fields, char out[65])
     cf_sha256(dump ? dump : "", dump ? strlen(dump) : 0, sum);
     cf_hex(sum, sizeof(sum), out);
     free(dump);
+}
+
+json_t *leads_form_fact(const struct cf_hook *h, const json_t *j_fields, const char *event_key,
+                        const struct leads_form_default *defaults, size_t n)
+{
+    char digest[65];
+    json_t *j_fact;
+
+    if (!event_key) {
+        leads_form_digest(j_fields, digest);
+        event_key = digest;
+    }
+    j_fact = json_pack("{s:s, s:s}", "event_key", event_key, "kind", "request");
+    cf_time_json_set(j_fact, "time", h->received_ms);
+    leads_form_apply(j_fact, j_fields, h->channel, defaults, n);
+    return j_fact;
+}
+
+int leads_form_emit(json_t *facts, json_t *j_fact, const char **field_out, char *errbuf,
+                    size_t errbuf_size)
+{
+    if (!leads_fact_has_contact(j_fact)) {
+        *field_out = "phone";
+        cf_seterr(errbuf, errbuf_size, "the form has no phone or e-mail");
+        return CF_EINVAL;
+    }
+    json_array_append(facts, j_fact);
+    return 0;
 }

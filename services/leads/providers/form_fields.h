@@ -61,4 +61,16 @@ int leads_form_honeypot(const struct cf_hook *h, const json_t *j_fields);
  * resent submission. */
 void leads_form_digest(const json_t *j_fields, char out[65]);
 
+/* A new request fact of the form: its event_key (the digest of the fields
+ * when NULL), the time the request came and every field of ours the form
+ * has (leads_form_apply with defaults, n rows). */
+json_t *leads_form_fact(const struct cf_hook *h, const json_t *j_fields, const char *event_key,
+                        const struct leads_form_default *defaults, size_t n);
+
+/* Appends j_fact to facts when it has a contact (leads_fact_has_contact):
+ * 0. Else CF_EINVAL, *field_out "phone" and errbuf say why: a form that
+ * gives no way to reach the person is bad input, not a lead. */
+int leads_form_emit(json_t *facts, json_t *j_fact, const char **field_out, char *errbuf,
+                    size_t errbuf_size);
+
 #endif

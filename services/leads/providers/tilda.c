@@ -20,7 +20,6 @@
 
 #include "common/err.h"
 #include "common/hash.h"
-#include "common/time.h"
 #include "form_fields.h"
 
 static const struct leads_form_default tilda_defaults[] = {
@@ -151,27 +150,12 @@ static int tilda_parse(const struct cf_hook *h, json_t *facts, const char **fiel
         rc = cf_hook_ignored(h, "honeypot");
         goto out;
     }
-    j_fact = json_pack("{s:s}", "kind", "request");
+    /* no tranid is not seen from Tilda; the digest keys a resent copy alike */
     tranid = leads_form_value(j_fields, "tranid");
-    if (tranid) {
-        json_object_set_new(j_fact, "event_key", json_string(tranid));
-    } else {
-        /* not seen from Tilda; a resent copy still gets the same key */
-        char digest[65];
-        leads_form_digest(j_fields, digest);
-        json_object_set_new(j_fact, "event_key", json_string(digest));
-    }
-    cf_time_json_set(j_fact, "time", h->received_ms);
-    leads_form_apply(j_fact, j_fields, h->channel, tilda_defaults,
-                     sizeof(tilda_defaults) / sizeof(tilda_defaults[0]));
+    j_fact = leads_form_fact(h, j_fields, tranid, tilda_defaults,
+                             sizeof(tilda_defaults) / sizeof(tilda_defaults[0]));
     cookie_tags(j_fact, j_fields);
-    if (!leads_fact_has_contact(j_fact)) {
-        *field_out = "phone";
-        cf_seterr(errbuf, errbuf_size, "the form has no phone or e-mail");
-        rc = CF_EINVAL;
-        goto out;
-    }
-    json_array_append(facts, j_fact);
+    rc = leads_form_emit(facts, j_fact, field_out, errbuf, errbuf_size);
 out:
     free(tranid);
     json_decref(j_fact);

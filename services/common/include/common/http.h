@@ -82,4 +82,12 @@ const char *cf_http_body(const struct _u_request *req, size_t *len);
 /* A request header value or NULL (case-insensitive). */
 const char *cf_http_header(const struct _u_request *req, const char *name);
 
+/* 1 when origin is one of j_origins (a clinic's cors_origins: an array of
+ * strings, compared exactly). */
+int cf_http_origin_listed(const json_t *j_origins, const char *origin);
+/* The CORS answer that allows origin: Access-Control-Allow-Origin, -Methods
+ * (methods), -Headers (headers, left out when NULL) and -Max-Age 600. */
+void cf_http_cors_allow(struct _u_response *resp, const char *origin, const char *methods,
+                        const char *headers);
+
 #endif

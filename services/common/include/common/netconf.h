@@ -79,6 +79,11 @@ int64_t cf_netconf_age_ms(struct cf_netconf *nc, int *poll_failing);
 const struct cf_network *cf_netconf_network(const struct cf_netconf_snapshot *snap,
                                             const char *network_id);
 const struct cf_clinic *cf_netconf_clinic(const struct cf_network *net, const char *clinic_id);
+/* The clinic clinic_id in any network of snap, and its network in
+ * *net_out; NULL (and *net_out untouched) when no network has it. */
+const struct cf_clinic *cf_netconf_find_clinic(const struct cf_netconf_snapshot *snap,
+                                               const char *clinic_id,
+                                               const struct cf_network **net_out);
 const struct cf_channel *cf_netconf_channel(const struct cf_netconf_snapshot *snap,
                                             const char *channel_id);
 
