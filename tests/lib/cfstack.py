@@ -11,6 +11,8 @@ when a test is done, so one failing test leaves nothing running for the next
 one (and nothing holding ctest's output open).
 """
 import atexit
+import hashlib
+import hmac
 import http.client as httpclient
 import json
 import os
@@ -618,6 +620,117 @@ def setup_demo(dsn):
     for scope in ("ingest", "read", "admin"):
         keys[scope] = create_key(dsn, net, scope)
     return keys
+
+
+def contact_key(msg, secret=None):
+    """The contact key of an E.164 number, "email:<address>" or
+    "<provider>:<user id>": HMAC-SHA256 with the network's secret (the demo
+    network's by default)."""
+    secret = secret or demo_network()["secret"]
+    return hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+
+
+def apply_network(dsn, doc):
+    """Applies a network document (a dict) with clinicflowctl."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(doc, f)
+    try:
+        clinicflowctl(dsn, "apply", "-f", f.name)
+    finally:
+        os.unlink(f.name)
+
+
+def small_network(network_id, secret, clinic_id, channels):
+    """A second network for the walls between tenants: one clinic (in Kazan,
+    Moscow time) and the given channels."""
+    return {
+        "id": network_id,
+        "name": "Other Dental Network",
+        "secret": secret,
+        "timezone": "Europe/Moscow",
+        "clinics": [{
+            "id": clinic_id,
+            "name": "Other Dental Clinic",
+            "address": "Kazan, Baumana st. 1 (test)",
+            "timezone": "Europe/Moscow",
+            "working_hours": {"mon": ["09:00-18:00"]},
+            "default_phone": "+74950007001",
+        }],
+        "channels": channels,
+    }
+
+
+def service_env(dsn, brokers, redis_url, **extra):
+    """The environment a service under test runs with: its database, brokers
+    and Redis, config reloaded every 200 ms, short Kafka timeouts; extra
+    names more CLINICFLOW_* values."""
+    out = {
+        "CLINICFLOW_PG_DSN": dsn,
+        "CLINICFLOW_KAFKA_BROKERS": brokers,
+        "CLINICFLOW_REDIS_URL": redis_url,
+        "CLINICFLOW_CONFIG_RELOAD_MS": "200",
+        "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
+        "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
+    }
+    out.update(extra)
+    return out
+
+
+class ServiceStack:
+    """A fresh database with the demo network and its keys (self.keys), then
+    (start) a devbroker and the services a subclass's start_service starts;
+    close stops them all."""
+
+    def __init__(self):
+        self.test_env = env()
+        self.dsn = new_database(self.test_env["pg_dsn"])
+        self.keys = setup_demo(self.dsn)
+        self.broker = None
+        self.services = []
+        self.svc = None
+
+    def env_for(self, **extra):
+        """service_env for this stack's database, devbroker and Redis."""
+        return service_env(self.dsn, self.broker.bootstrap, self.test_env["redis_url"], **extra)
+
+    def start(self, instances=1):
+        """Starts the devbroker and `instances` services; svc is the first."""
+        self.broker = Devbroker()
+        for _ in range(instances):
+            self.services.append(self.start_service())
+        self.svc = self.services[0] if self.services else None
+
+    def start_service(self):
+        raise NotImplementedError
+
+    def close(self):
+        try:
+            for svc in self.services:
+                svc.stop()
+        finally:
+            if self.broker:
+                self.broker.stop()
+
+
+def run_on_stack(stack_class, tests, **stack_args):
+    """Runs the tests in order on one stack_class(**stack_args), closes it,
+    then exits with their status."""
+    s = stack_class(**stack_args)
+    try:
+        run([lambda f=f: f(s) for f in tests], exit=False)
+    finally:
+        s.close()
+    exit_status()
+
+
+def metric(svc, line_start):
+    """The value of svc's /metrics line that starts with line_start, or 0."""
+    text = http("GET", svc.url("/metrics"))[2].decode()
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 class Relay:

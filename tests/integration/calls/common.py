@@ -1,13 +1,10 @@
 """Shared set-up for the calls service's integration tests: a fresh database
 with the demo network and keys, an own devbroker (so topic contents belong to
 this test alone), and the service as a real process."""
-import hashlib
-import hmac
 import json
 import os
 import select
 import subprocess
-import time
 import urllib.parse
 import uuid
 
@@ -16,25 +13,13 @@ import cfstack
 DEMO = os.path.join(os.environ["CLINICFLOW_SOURCE_DIR"], "deploy", "local", "demo-network.json")
 
 
-def demo_network():
-    with open(DEMO) as f:
-        return json.load(f)
+demo_network = cfstack.demo_network
 
 
-def contact_key(e164):
-    secret = demo_network()["secret"]
-    return hmac.new(secret.encode(), e164.encode(), hashlib.sha256).hexdigest()
+contact_key = cfstack.contact_key
 
 
-def wait_until(predicate, timeout, what):
-    """Polls predicate until it is true; fails naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(0.1)
+wait_until = cfstack.wait_until
 
 
 TASKS = "clinicflow.tasks.v1"
@@ -116,45 +101,23 @@ class HeldSession:
             assert self.proc.returncode == 0, err
 
 
-class Stack:
+class Stack(cfstack.ServiceStack):
     """A database, a devbroker and one or more clinicflow-calls instances."""
 
     def __init__(self, instances=1, extra_env=None):
         self.extra_env = extra_env or {}
         self.raw_valid = True  # False once a test wrote poison to calls.raw
-        self.test_env = cfstack.env()
-        self.dsn = cfstack.new_database(self.test_env["pg_dsn"])
-        self.keys = cfstack.setup_demo(self.dsn)
-        self.broker = cfstack.Devbroker()
-        self.services = []
-        for _ in range(instances):
-            self.services.append(self.start_service())
-        self.svc = self.services[0] if self.services else None
+        super().__init__()
+        self.start(instances)
 
     def service_env(self):
         """The environment the stack's services run with."""
-        return {
-            "CLINICFLOW_PG_DSN": self.dsn,
-            "CLINICFLOW_KAFKA_BROKERS": self.broker.bootstrap,
-            "CLINICFLOW_REDIS_URL": self.test_env["redis_url"],
-            "CLINICFLOW_CONFIG_RELOAD_MS": "200",
-            "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
-            "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
-            **self.extra_env,
-        }
+        return self.env_for(**self.extra_env)
 
     def start_service(self):
         svc = cfstack.Service("calls", self.service_env())
         svc.start()
         return svc
-
-    def close(self):
-        try:
-            for svc in self.services:
-                svc.stop()
-        finally:
-            self.broker.stop()
 
     def post_generic(self, body=None, key=None, raw=None, headers=None):
         hdrs = {"Content-Type": "application/json",
@@ -188,13 +151,7 @@ def call_body(call_id=None, event="ended", **over):
     return body
 
 
-def metric(svc, line_start):
-    """The value of the /metrics line that starts with line_start, or 0."""
-    text = cfstack.http("GET", svc.url("/metrics"))[2].decode()
-    for line in text.splitlines():
-        if line.startswith(line_start + " "):
-            return float(line.split()[-1])
-    return 0.0
+metric = cfstack.metric
 
 
 def events_for(messages, subject):
@@ -321,9 +278,4 @@ FIXED_DATES_ENV = {"CLINICFLOW_CALLS_HOOK_MAX_AGE_S": "315360000"}
 
 def run_provider_tests(tests, **stack_args):
     """Runs the tests in order on one Stack, then exits with their status."""
-    s = Stack(**stack_args)
-    try:
-        cfstack.run([lambda f=f: f(s) for f in tests], exit=False)
-    finally:
-        s.close()
-    cfstack.exit_status()
+    cfstack.run_on_stack(Stack, tests, **stack_args)

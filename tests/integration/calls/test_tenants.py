@@ -20,41 +20,22 @@ PUBLIC = "https://calls.clinicflow.test"
 B_TOKEN = "other-twilio-auth-token-0001"
 
 # Network B: one clinic, one Twilio channel with its own token and number.
-NETWORK_B = {
-    "id": "other",
-    "name": "Other Dental Network",
-    "secret": "other-contact-key-secret-0001",
+NETWORK_B = cfstack.small_network("other", "other-contact-key-secret-0001", "other-clinic", [{
+    "id": "other-twilio",
+    "kind": "telephony",
+    "provider": "twilio",
+    "clinic_id": "other-clinic",
+    "credentials": {"account_sid": "AC11111111111111111111111111111111",
+                    "auth_token": B_TOKEN},
     "timezone": "Europe/Moscow",
-    "clinics": [{
-        "id": "other-clinic",
-        "name": "Other Dental Clinic",
-        "address": "Kazan, Baumana st. 1 (test)",
-        "timezone": "Europe/Moscow",
-        "working_hours": {"mon": ["09:00-18:00"]},
-        "default_phone": "+74950007001",
-    }],
-    "channels": [{
-        "id": "other-twilio",
-        "kind": "telephony",
-        "provider": "twilio",
-        "clinic_id": "other-clinic",
-        "credentials": {"account_sid": "AC11111111111111111111111111111111",
-                        "auth_token": B_TOKEN},
-        "timezone": "Europe/Moscow",
-        "numbers": {"+74950007002": "other-clinic"},
-    }],
-}
+    "numbers": {"+74950007002": "other-clinic"},
+}])
 
 
 def network_b(stack):
     """Applies network B once and returns its ingest key."""
     if "other_ingest" not in stack.keys:
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(NETWORK_B, f)
-        try:
-            cfstack.clinicflowctl(stack.dsn, "apply", "-f", f.name)
-        finally:
-            os.unlink(f.name)
+        cfstack.apply_network(stack.dsn, NETWORK_B)
         stack.keys["other_ingest"] = cfstack.create_key(stack.dsn, "other", "ingest")
         # the service sees B once its configuration snapshot has reloaded
         wait_until(lambda: stack.post_generic(

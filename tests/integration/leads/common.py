@@ -4,12 +4,8 @@ devbroker (so topic contents belong to this test alone), and the service as
 a real process; helpers to post to a channel, read leads.raw and leads.v1,
 and query PostgreSQL."""
 import copy
-import hashlib
-import hmac
 import json
 import os
-import tempfile
-import time
 import urllib.parse
 
 import cfstack
@@ -64,32 +60,16 @@ TEST_CHANNELS += [
 
 # A second network (B) applied beside the demo one, for the walls between
 # tenants: one clinic, one form channel.
-NETWORK_B = {
-    "id": "it-other",
-    "name": "Other Dental Network",
-    "secret": "it-other-contact-key-secret-01",
-    "timezone": "Europe/Moscow",
-    "clinics": [{
-        "id": "it-other-clinic",
-        "name": "Other Dental Clinic",
-        "address": "Kazan, Baumana st. 1 (test)",
-        "timezone": "Europe/Moscow",
-        "working_hours": {"mon": ["09:00-18:00"]},
-        "default_phone": "+74950007001",
-    }],
-    "channels": [{
-        "id": "it-other-form",
-        "kind": "form",
-        "provider": "generic",
-        "clinic_id": "it-other-clinic",
-        "credentials": {"token": "it-other-form-token-01"},
-    }],
-}
+NETWORK_B = cfstack.small_network("it-other", "it-other-contact-key-secret-01", "it-other-clinic", [{
+    "id": "it-other-form",
+    "kind": "form",
+    "provider": "generic",
+    "clinic_id": "it-other-clinic",
+    "credentials": {"token": "it-other-form-token-01"},
+}])
 
 
-def demo_network():
-    with open(DEMO) as f:
-        return json.load(f)
+demo_network = cfstack.demo_network
 
 
 def test_network():
@@ -100,34 +80,16 @@ def test_network():
     return doc
 
 
-def contact_key(msg, secret=None):
-    """The contact key of an E.164 number, "email:<address>" or
-    "<provider>:<user id>": HMAC-SHA256 with the network's secret."""
-    secret = secret or demo_network()["secret"]
-    return hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+contact_key = cfstack.contact_key
 
 
-def wait_until(predicate, timeout, what):
-    """Polls predicate until it is true; fails naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(0.1)
+wait_until = cfstack.wait_until
 
 
-def apply_doc(dsn, doc):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(doc, f)
-    try:
-        cfstack.clinicflowctl(dsn, "apply", "-f", f.name)
-    finally:
-        os.unlink(f.name)
+apply_doc = cfstack.apply_network
 
 
-class Stack:
+class Stack(cfstack.ServiceStack):
     """A database, a devbroker and one or more clinicflow-leads instances.
     The leads.raw schema is not in proto/ yet: its reader does not validate
     (validate_raw), the others do."""
@@ -135,43 +97,21 @@ class Stack:
     def __init__(self, instances=1, extra_env=None, network_b=False):
         self.extra_env = extra_env or {}
         self.validate_raw = False
-        self.test_env = cfstack.env()
-        self.dsn = cfstack.new_database(self.test_env["pg_dsn"])
-        self.keys = cfstack.setup_demo(self.dsn)
+        super().__init__()
         apply_doc(self.dsn, test_network())
         if network_b:
             apply_doc(self.dsn, NETWORK_B)
             self.keys["other_ingest"] = cfstack.create_key(self.dsn, NETWORK_B["id"], "ingest")
-        self.broker = cfstack.Devbroker()
-        self.services = []
-        for _ in range(instances):
-            self.services.append(self.start_service())
-        self.svc = self.services[0] if self.services else None
+        self.start(instances)
 
     def service_env(self):
         """The environment the stack's services run with."""
-        return {
-            "CLINICFLOW_PG_DSN": self.dsn,
-            "CLINICFLOW_KAFKA_BROKERS": self.broker.bootstrap,
-            "CLINICFLOW_REDIS_URL": self.test_env["redis_url"],
-            "CLINICFLOW_CONFIG_RELOAD_MS": "200",
-            "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
-            "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
-            **self.extra_env,
-        }
+        return self.env_for(**self.extra_env)
 
     def start_service(self, env=None):
         svc = cfstack.Service("leads", {**self.service_env(), **(env or {})})
         svc.start()
         return svc
-
-    def close(self):
-        try:
-            for svc in self.services:
-                svc.stop()
-        finally:
-            self.broker.stop()
 
     # --- posting ---
 
@@ -255,11 +195,7 @@ class Stack:
 
     def metric(self, line_start, svc=None):
         """The value of the /metrics line that starts with line_start, or 0."""
-        text = cfstack.http("GET", (svc or self.svc).url("/metrics"))[2].decode()
-        for line in text.splitlines():
-            if line.startswith(line_start + " "):
-                return float(line.split()[-1])
-        return 0.0
+        return cfstack.metric(svc or self.svc, line_start)
 
 
 def hook_path(provider, channel_id, sub=""):
@@ -273,9 +209,4 @@ def error_of(reply):
 
 def run_tests(tests, **stack_args):
     """Runs the tests in order on one Stack, then exits with their status."""
-    s = Stack(**stack_args)
-    try:
-        cfstack.run([lambda f=f: f(s) for f in tests], exit=False)
-    finally:
-        s.close()
-    cfstack.exit_status()
+    cfstack.run_on_stack(Stack, tests, **stack_args)

@@ -15,7 +15,6 @@ import os
 import random
 import re
 import subprocess
-import tempfile
 import time
 import urllib.parse
 
@@ -73,12 +72,7 @@ def redis_cli(*args, url=None):
     return p.stdout.strip()
 
 
-def metric(svc, line_start):
-    text = cfstack.http("GET", svc.url("/metrics"))[2].decode()
-    for line in text.splitlines():
-        if line.startswith(line_start + " "):
-            return float(line.split()[-1])
-    return 0.0
+metric = cfstack.metric
 
 
 class Stack:
@@ -93,10 +87,7 @@ class Stack:
         net = cfstack.demo_network()
         net["channels"].append({"id": FORM_CHANNEL, "kind": "form", "provider": "generic",
                                 "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
-        path = os.path.join(tempfile.mkdtemp(prefix="cf-net-"), "network.json")
-        with open(path, "w") as f:
-            json.dump(net, f)
-        cfstack.clinicflowctl(self.dsn, "apply", "-f", path)
+        cfstack.apply_network(self.dsn, net)
         self.broker = cfstack.Devbroker()
         self.svc = self.service().start()
 

@@ -14,9 +14,7 @@ import hashlib
 import hmac
 import http.server
 import json
-import os
 import random
-import tempfile
 import threading
 import time
 import uuid
@@ -78,48 +76,28 @@ class Receiver:
         self.server.server_close()
 
 
-class Stack:
+class Stack(cfstack.ServiceStack):
     """A database with the demo network (its first clinic naming the
     receiver as its lead_webhook), an own devbroker, the leads service."""
 
     def __init__(self, receiver, instances=1):
-        self.test_env = cfstack.env()
-        self.dsn = cfstack.new_database(self.test_env["pg_dsn"])
-        cfstack.setup_demo(self.dsn)
+        super().__init__()
         net = cfstack.demo_network()
         for c in net["clinics"]:
             if c["id"] == CLINIC:
                 c["lead_webhook"] = {"url": receiver.url, "secret": SECRET}
         net["channels"].append({"id": FORM_CHANNEL, "kind": "form", "provider": "generic",
                                 "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
-        path = os.path.join(tempfile.mkdtemp(prefix="cf-net-"), "network.json")
-        with open(path, "w") as f:
-            json.dump(net, f)
-        cfstack.clinicflowctl(self.dsn, "apply", "-f", path)
-        self.broker = cfstack.Devbroker()
-        self.services = []
-        for _ in range(instances):
-            self.services.append(cfstack.Service("leads", {
-                "CLINICFLOW_PG_DSN": self.dsn,
-                "CLINICFLOW_KAFKA_BROKERS": self.broker.bootstrap,
-                "CLINICFLOW_REDIS_URL": self.test_env["redis_url"],
-                "CLINICFLOW_CONFIG_RELOAD_MS": "200",
-                "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
-                "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "3000",
-                "CLINICFLOW_KAFKA_DELIVERY_WAIT_MS": "5000",
-                "CLINICFLOW_LEADS_NOTIFY_BACKOFF_MS": str(BACKOFF_MS),
-                "CLINICFLOW_LEADS_NOTIFY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-                "CLINICFLOW_LEADS_NOTIFY_INTERVAL_MS": "50",
-                "CLINICFLOW_LEADS_NOTIFY_TIMEOUT_MS": "1000",
-            }).start())
-        self.svc = self.services[0]
+        cfstack.apply_network(self.dsn, net)
+        self.start(instances)
 
-    def close(self):
-        try:
-            for svc in self.services:
-                svc.stop()
-        finally:
-            self.broker.stop()
+    def start_service(self):
+        return cfstack.Service("leads", self.env_for(
+            CLINICFLOW_LEADS_NOTIFY_BACKOFF_MS=str(BACKOFF_MS),
+            CLINICFLOW_LEADS_NOTIFY_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
+            CLINICFLOW_LEADS_NOTIFY_INTERVAL_MS="50",
+            CLINICFLOW_LEADS_NOTIFY_TIMEOUT_MS="1000",
+        )).start()
 
 
 def lead_event(etype="lead.received", clinic=CLINIC):
@@ -160,12 +138,7 @@ def verify(hdrs, body):
 
 
 def metric(svc, name, clinic=CLINIC):
-    line_start = '%s{clinic="%s"}' % (name, clinic)
-    text = cfstack.http("GET", svc.url("/metrics"))[2].decode()
-    for line in text.splitlines():
-        if line.startswith(line_start + " "):
-            return float(line.split()[-1])
-    return 0.0
+    return cfstack.metric(svc, '%s{clinic="%s"}' % (name, clinic))
 
 
 def delivery(stack, eid):

@@ -158,10 +158,7 @@ class Stack:
         for c in net["clinics"]:
             if c["id"] == CLINIC:
                 c["cors_origins"] = c.get("cors_origins", []) + [origin]
-        path = os.path.join(tempfile.mkdtemp(prefix="cf-net-"), "network.json")
-        with open(path, "w") as f:
-            json.dump(net, f)
-        cfstack.clinicflowctl(self.dsn, "apply", "-f", path)
+        cfstack.apply_network(self.dsn, net)
         self.broker = cfstack.Devbroker()
         self.svc = cfstack.Service("leads", {
             "CLINICFLOW_PG_DSN": self.dsn,
