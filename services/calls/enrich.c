@@ -613,12 +613,7 @@ int calls_lookups_fetch(struct calls_ctx *ctx, PGconn *conn, struct calls_lookup
         for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
             const char *key = json_string_value(
                 json_array_get(keys, (size_t)strtol(PQgetvalue(res, r, 0), NULL, 10)));
-            json_t *j_pat = json_pack("{s:s}", "patient_id", PQgetvalue(res, r, 1));
-            if (!PQgetisnull(res, r, 2)) {
-                char buf[32];
-                cf_time_format(strtoll(PQgetvalue(res, r, 2), NULL, 10), buf);
-                json_object_set_new(j_pat, "last_visit_at", json_string(buf));
-            }
+            json_t *j_pat = cf_patients_row(res, r, 1);
             if (key)
                 json_object_set_new(lk->patients, key, j_pat);
             else

@@ -21,6 +21,7 @@
  */
 #include "leads.h"
 #include "fold.h"
+#include "fold_steps.h"
 #include "fold_testable.h"
 
 #include <stdio.h>
@@ -96,11 +97,9 @@ static json_t *lock_keys(const char *network_id, const json_t *keys, json_t *pla
     return locks;
 }
 
-/* A new lead lead_id from the request ev: its contact, content, tags and
- * patient. */
-static int open_lead(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                     const char *lead_id, const json_t *keys, json_t **out, char *errbuf,
-                     size_t errbuf_size)
+int leads_fold_open(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                    const json_t *keys, const json_t *patients, json_t **out_lead,
+                    struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     static const char *const copied[] = {
         "provider",     "channel", "external",       "contact", "contact_key",
@@ -108,8 +107,10 @@ static int open_lead(struct leads_ctx *ctx, PGconn *conn, const struct cf_event 
         "consent",      "form_id", "referral",       "code",    NULL};
     json_t *j_lead = json_object(), *j_code_tags = NULL, *j_pat = NULL;
     const char *code = json_string_value(json_object_get(ev->data, "code"));
+    char lead_id[CF_UUID_STR_LEN + 1];
     int rc = 0;
 
+    leads_new_lead_id(ev->networkid, ev->id, lead_id);
     json_object_set_new(j_lead, "lead_id", json_string(lead_id));
     if (ev->clinicid)
         json_object_set_new(j_lead, "clinic_id", json_string(ev->clinicid));
@@ -126,15 +127,21 @@ static int open_lead(struct leads_ctx *ctx, PGconn *conn, const struct cf_event 
     if (rc == 0)
         leads_attribute(j_lead, ev->data, j_code_tags);
     const char *ckey = json_string_value(json_object_get(j_lead, "contact_key"));
-    if (rc == 0 && ckey)
+    if (rc == 0 && ckey && patients) {
+        char *lock = leads_key_lock(ev->networkid, ckey);
+        j_pat = json_incref(json_object_get(patients, lock));
+        free(lock);
+    } else if (rc == 0 && ckey) {
         rc = cf_patients_lookup(&ctx->patients, conn, ev->networkid, ckey, &j_pat, errbuf,
                                 errbuf_size);
+    }
     if (rc == 0) {
         json_object_set_new(j_lead, "patient_class",
                             json_string(cf_patients_class(j_pat, ev->time_ms)));
         if (j_pat)
             json_object_set(j_lead, "patient_id", json_object_get(j_pat, "patient_id"));
-        *out = j_lead;
+        emit(out, ev, "received", j_lead, leads_public_lead(j_lead));
+        *out_lead = j_lead;
         j_lead = NULL;
     }
     json_decref(j_pat);
@@ -187,13 +194,11 @@ static int close_lead(const struct cf_event *ev, json_t *j_lead, struct cf_outbo
     return rc;
 }
 
-/* The facts that waited for the new lead j_lead (the envelopes its first
- * save took, in their order on leads.raw), applied as if they had come
- * after the request that opened it: each emits the event, with the id, it
- * would have had then. 1 when they changed j_lead, else 0. A fact that
- * cannot apply (it was checked before it waited) is logged and dropped. */
-static int apply_pending(struct leads_ctx *ctx, json_t *j_lead, const json_t *j_pending,
-                         struct cf_outbox *out)
+/* Each waiting fact emits the event, with the id, it would have had after
+ * the request. A fact that cannot apply (it was checked before it waited)
+ * is logged and dropped. */
+int leads_fold_apply_waiting(struct leads_ctx *ctx, json_t *j_lead, const json_t *j_pending,
+                             struct cf_outbox *out)
 {
     size_t i;
     json_t *j_text;
@@ -224,6 +229,30 @@ static int apply_pending(struct leads_ctx *ctx, json_t *j_lead, const json_t *j_
     return changed;
 }
 
+int leads_fold_merge(struct leads_ctx *ctx, const struct cf_event *ev, const json_t *keys,
+                     json_t *j_lead, struct cf_outbox *out)
+{
+    static const char *const merged_members[] = {"lead_id", "messages", "contact_keys",
+                                                 "contact_key", NULL};
+    static const char *const from_fact[] = {"provider", "channel", "text", "text_truncated", NULL};
+    const long window = clinic_rules(
+        ctx, ev->networkid, json_string_value(json_object_get(j_lead, "clinic_id")), NULL, NULL);
+    const int64_t last = cf_time_json_get(j_lead, "last_message_at");
+
+    if (!leads_merges(last, ev->time_ms, window))
+        return 0;
+    json_int_t n = json_integer_value(json_object_get(j_lead, "messages"));
+    json_object_set_new(j_lead, "messages", json_integer(n + 1));
+    if (ev->time_ms > last)
+        cf_time_json_set(j_lead, "last_message_at", ev->time_ms);
+    leads_gain_keys(j_lead, keys);
+    json_t *data = with_members(json_object(), j_lead, merged_members);
+    with_members(data, ev->data, from_fact);
+    cf_time_json_set(data, "merged_at", ev->time_ms);
+    emit(out, ev, "merged", j_lead, data);
+    return 1;
+}
+
 /* The request ev (its keys, leads_fact_keys's; their locks and its lead
  * id's held) merged into j_found (stolen: the open lead of its keys, or
  * NULL) when it is within the merge window, else a new lead, which takes
@@ -232,44 +261,19 @@ static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
                          const json_t *keys, json_t *j_found, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size)
 {
-    static const char *const merged_members[] = {"lead_id", "messages", "contact_keys",
-                                                 "contact_key", NULL};
     json_t *j_lead = j_found, *j_pending = NULL;
-    char lead_id[CF_UUID_STR_LEN + 1];
     int rc = 0;
 
-    if (j_lead) {
-        const long window =
-            clinic_rules(ctx, ev->networkid,
-                         json_string_value(json_object_get(j_lead, "clinic_id")), NULL, NULL);
-        const int64_t last = cf_time_json_get(j_lead, "last_message_at");
-        if (leads_merges(last, ev->time_ms, window)) {
-            json_int_t n = json_integer_value(json_object_get(j_lead, "messages"));
-            json_object_set_new(j_lead, "messages", json_integer(n + 1));
-            if (ev->time_ms > last)
-                cf_time_json_set(j_lead, "last_message_at", ev->time_ms);
-            leads_gain_keys(j_lead, keys);
-            rc = leads_store_save(conn, ev->networkid, j_lead, keys, NULL, errbuf, errbuf_size);
-            if (rc == 0) {
-                static const char *const from_fact[] = {"provider", "channel", "text",
-                                                        "text_truncated", NULL};
-                json_t *data = with_members(json_object(), j_lead, merged_members);
-                with_members(data, ev->data, from_fact);
-                cf_time_json_set(data, "merged_at", ev->time_ms);
-                emit(out, ev, "merged", j_lead, data);
-            }
-            goto out;
-        }
-        json_decref(j_lead);
-        j_lead = NULL;
+    if (j_lead && leads_fold_merge(ctx, ev, keys, j_lead, out)) {
+        rc = leads_store_save(conn, ev->networkid, j_lead, keys, NULL, errbuf, errbuf_size);
+        goto out;
     }
-    leads_new_lead_id(ev->networkid, ev->id, lead_id);
-    rc = open_lead(ctx, conn, ev, lead_id, keys, &j_lead, errbuf, errbuf_size);
+    json_decref(j_lead);
+    j_lead = NULL;
+    rc = leads_fold_open(ctx, conn, ev, keys, NULL, &j_lead, out, errbuf, errbuf_size);
     if (rc == 0)
         rc = leads_store_save(conn, ev->networkid, j_lead, keys, &j_pending, errbuf, errbuf_size);
-    if (rc == 0)
-        emit(out, ev, "received", j_lead, leads_public_lead(j_lead));
-    if (rc == 0 && apply_pending(ctx, j_lead, j_pending, out))
+    if (rc == 0 && leads_fold_apply_waiting(ctx, j_lead, j_pending, out))
         rc = leads_store_save(conn, ev->networkid, j_lead, NULL, NULL, errbuf, errbuf_size);
 out:
     json_decref(j_pending);
@@ -440,18 +444,39 @@ int leads_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
 }
 
 /*
- * A batch at once (the fast path, common/consumer.h): requests of distinct
- * contacts (leads_batch_plan) take all their locks in one sorted round and
- * find their open leads in one statement, then each is merged or opens its
- * lead as fold_request does. Anything else (a response or status, two
- * requests of one contact key, or of one stored lead) goes message by
- * message here, through leads_fold_apply: the same rules either way.
+ * A batch (the fast path, common/consumer.h): each run of request facts
+ * in it goes at once (fold_batch.c: its locks in one sorted round, its
+ * people's open leads in one statement, merged in memory, saved in one),
+ * and a response or status between runs message by message through
+ * leads_fold_apply: the same rules either way, in the batch's order.
  */
 void leads_fold_describe_metrics(void)
 {
-    cf_metrics_describe("clinicflow_leads_fold_batches_total", "counter",
-                        "Lead fold batches tried at once (way=at_once: requests of distinct "
-                        "contacts) or message by message (way=one_by_one)");
+    cf_metrics_describe("clinicflow_leads_fold_messages_total", "counter",
+                        "Lead facts the fold applied in a run of requests at once "
+                        "(way=at_once) or message by message (way=one_by_one)");
+}
+
+static int is_request(const struct cf_event *ev)
+{
+    const char *kind = ev ? json_string_value(json_object_get(ev->data, "kind")) : NULL;
+    return kind && strcmp(kind, "request") == 0 &&
+           strcmp(ev->type, "clinicflow.lead.reported") == 0;
+}
+
+static int one_by_one(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *const *evs,
+                      const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                      char *errbuf, size_t errbuf_size)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        cf_log_set_request_id(evs[i] ? evs[i]->id : NULL);
+        rc = leads_fold_apply(ctx, conn, evs[i], rkms[i], out, errbuf, errbuf_size);
+    }
+    cf_log_set_request_id(NULL);
+    cf_metrics_add("clinicflow_leads_fold_messages_total", "way=\"one_by_one\"", (double)n);
+    return rc;
 }
 
 int leads_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *const *evs,
@@ -459,60 +484,28 @@ int leads_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
                            char *errbuf, size_t errbuf_size)
 {
     struct leads_ctx *ctx = vctx;
-    json_t *locks = json_array(), *keys = json_array(), *rows = json_array();
-    json_t *found = json_object(), *leads_seen = json_object();
-    int rc = 0, at_once = leads_batch_plan(evs, n, locks, keys);
+    size_t i = 0;
+    int rc = 0;
 
-    if (at_once)
-        rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
-    for (size_t i = 0; at_once && i < n; i++) {
-        size_t k;
-        json_t *j_k;
-        json_array_foreach(json_array_get(keys, i), k, j_k)
-        {
-            json_array_append_new(rows,
-                                  json_pack("{s:I, s:s, s:O}", "i", (json_int_t)i, "n",
-                                            evs[i]->networkid, "k", json_object_get(j_k, "key")));
+    while (i < n && rc == 0) {
+        size_t end = i;
+        while (end < n && is_request(evs[end]))
+            end++;
+        if (end - i > 1) {
+            /* CF_EINVAL (a fact twice, or one rejected): the runner's careful
+             * path takes the batch message by message */
+            rc = leads_fold_run(ctx, conn, evs + i, end - i, out, errbuf, errbuf_size);
+            if (rc == 0)
+                cf_metrics_add("clinicflow_leads_fold_messages_total", "way=\"at_once\"",
+                               (double)(end - i));
+        } else if (end > i) {
+            rc = one_by_one(ctx, conn, evs + i, rkms + i, 1, out, errbuf, errbuf_size);
+        }
+        i = end;
+        if (rc == 0 && i < n) {
+            rc = one_by_one(ctx, conn, evs + i, rkms + i, 1, out, errbuf, errbuf_size);
+            i++;
         }
     }
-    if (at_once && rc == 0)
-        rc = leads_store_find_open_many(conn, rows, found, errbuf, errbuf_size);
-    /* each message on a lead of its own, open still (the locks held keep
-     * it so for requests; a status may have closed it meanwhile) */
-    const char *place;
-    json_t *j_lead;
-    json_object_foreach(found, place, j_lead)
-    {
-        const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
-        const char *status = json_string_value(json_object_get(j_lead, "status"));
-        if (!id || json_object_get(leads_seen, id) || !status || strcmp(status, "open") != 0)
-            at_once = 0;
-        else
-            json_object_set_new(leads_seen, id, json_true());
-    }
-    cf_metrics_add("clinicflow_leads_fold_batches_total",
-                   at_once ? "way=\"at_once\"" : "way=\"one_by_one\"", 1);
-    if (rc == 0 && at_once) {
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            char p[24];
-            snprintf(p, sizeof(p), "%zu", i);
-            cf_log_set_request_id(evs[i]->id);
-            rc = request_apply(ctx, conn, evs[i], json_array_get(keys, i),
-                               json_incref(json_object_get(found, p)), out, errbuf, errbuf_size);
-        }
-        cf_log_set_request_id(NULL);
-    } else if (rc == 0) {
-        cf_debug("fold: batch of %zu message by message", n);
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            cf_log_set_request_id(evs[i] ? evs[i]->id : NULL);
-            rc = leads_fold_apply(ctx, conn, evs[i], rkms[i], out, errbuf, errbuf_size);
-        }
-        cf_log_set_request_id(NULL);
-    }
-    json_decref(leads_seen);
-    json_decref(found);
-    json_decref(rows);
-    json_decref(keys);
-    json_decref(locks);
     return rc;
 }

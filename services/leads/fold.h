@@ -28,14 +28,13 @@ int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
                           char *errbuf, size_t errbuf_size);
 
-/* The open leads of many requests at once: rows is an array of {"i":
- * message place, "n": network, "k": contact key}; out (an object) gets,
- * for each place with one, the open lead holding one of its keys (the
- * latest by last message, as leads_store_find_open picks), FOR UPDATE in
- * lead id order: place (as a decimal string) -> its document. A lead
- * closed meanwhile comes as it is now (its status says so). */
-int leads_store_find_open_many(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
-                               size_t errbuf_size);
+/* Every open lead holding one of the contact keys rows ([{"n": network,
+ * "k": contact key}]), FOR UPDATE in lead id order: leads (an object) gets
+ * lead id -> its document for each one it lacks, and by_key (an object)
+ * "network/key" (leads_key_lock) -> the ids of the open leads holding it.
+ * A run of requests looks its people up in one statement. */
+int leads_store_find_open_by_keys(PGconn *conn, const json_t *rows, json_t *leads, json_t *by_key,
+                                  char *errbuf, size_t errbuf_size);
 
 /* The lead lead_id FOR UPDATE: 0 with *out, CF_ENOTFOUND, CF_EINVAL when it
  * is another network's (never touched), or the database error. */
@@ -49,6 +48,23 @@ int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, 
  * their order on leads.raw), an empty array when none. */
 int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead, const json_t *keys,
                      json_t **pending_out, char *errbuf, size_t errbuf_size);
+
+/* leads_store_save of many leads at once, without taking waiting facts:
+ * rows is [{"n": network, "doc": the lead's document, "keys": the keys to
+ * record or null}], each lead once. */
+int leads_store_save_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
+
+/* The facts waiting for any of the leads rows ([{"l": lead id, "n":
+ * network}]), in their order on leads.raw: out (an object) gets lead id ->
+ * [{"event_id", "event": the envelope}]. Read only: a run takes those of
+ * the leads it opens (leads_store_take_pending); a request that merged
+ * opened none, and the facts waiting for its id wait on. */
+int leads_store_pending_of(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
+                           size_t errbuf_size);
+
+/* Deletes the waiting facts event_ids (an array of ids): applied now. */
+int leads_store_take_pending(PGconn *conn, const json_t *event_ids, char *errbuf,
+                             size_t errbuf_size);
 
 /* Keeps the fact ev (message rkm) naming lead_id, not stored, in
  * leads.pending_facts until the lead's first save takes it or it expires

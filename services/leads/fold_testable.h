@@ -80,15 +80,21 @@ char *leads_lead_lock(const char *lead_id);
  * uuid5(network, "lead", fact id) (README.md). */
 void leads_new_lead_id(const char *network_id, const char *fact_id, char out[CF_UUID_STR_LEN + 1]);
 
-/* The plan of a fold batch evs[0..n): 1 when it can be applied at once,
- * each message on a lead of its own: every message a request fact, no
- * contact key of a network in two of them, no fact twice. locks (an
- * array) then gets every lock the batch takes, each once (the contact
- * keys' and the lead ids' the requests would open), and keys (an array)
- * each message's leads_fact_keys. 0 otherwise: the batch goes message by
- * message (locks and keys then hold a part). Two requests whose keys lead
- * to one stored lead are found only by the look-up (fold.c). */
+/* The plan of a run of request facts evs[0..n) applied at once
+ * (fold_batch.c): 1 when every message is a request fact and no fact is
+ * in it twice; locks (an array) then gets every lock the run takes, each
+ * once (the contact keys' and the lead ids' the requests would open), and
+ * keys (an array) each message's leads_fact_keys. One person writing
+ * twice in a run is fine: the run merges in memory as the fold would one
+ * by one. 0 otherwise: the run goes message by message (locks and keys
+ * then hold a part). */
 int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks, json_t *keys);
+
+/* Which of the leads j_leads (an array of lead documents) a request
+ * holding their keys belongs to: the open one with the latest
+ * last_message_at, the lowest lead id among equals (as the store's look-up
+ * orders them). Its index, or -1 when none is open. */
+int leads_pick_open(const json_t *j_leads);
 
 /* The lead as lead.received publishes it (new reference): the members of
  * lead.json, without the fold's own. */

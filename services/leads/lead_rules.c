@@ -283,13 +283,37 @@ int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks,
         json_array_foreach(j_keys, k, j_k)
         {
             const char *key = json_string_value(json_object_get(j_k, "key"));
-            ok &= add_lock(seen, locks, leads_key_lock(ev->networkid, key));
+            add_lock(seen, locks, leads_key_lock(ev->networkid, key)); /* one person twice */
         }
         char lead_id[CF_UUID_STR_LEN + 1];
         leads_new_lead_id(ev->networkid, ev->id, lead_id);
-        ok &= add_lock(seen, locks, leads_lead_lock(lead_id));
+        ok &= add_lock(seen, locks, leads_lead_lock(lead_id)); /* not one fact twice */
         json_array_append_new(keys, j_keys);
     }
     json_decref(seen);
     return ok;
+}
+
+int leads_pick_open(const json_t *j_leads)
+{
+    int best = -1;
+    int64_t best_at = 0;
+    const char *best_id = NULL;
+    size_t i;
+    json_t *j_lead;
+
+    json_array_foreach(j_leads, i, j_lead)
+    {
+        const char *status = json_string_value(json_object_get(j_lead, "status"));
+        const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
+        if (!status || strcmp(status, "open") != 0 || !id)
+            continue;
+        const int64_t at = cf_time_json_get(j_lead, "last_message_at");
+        if (best < 0 || at > best_at || (at == best_at && strcmp(id, best_id) < 0)) {
+            best = (int)i;
+            best_at = at;
+            best_id = id;
+        }
+    }
+    return best;
 }

@@ -8,6 +8,7 @@
  * the expiry of waiting facts) writes these tables, inside a transaction.
  */
 #include "fold.h"
+#include "fold_testable.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,20 +89,17 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
     PGresult *res = NULL;
 
     *out = NULL;
-    int rc = cf_pg_exec(conn,
-                        /* from the request's few keys through lead_contacts' index
-                         * (both its columns) to the leads by their primary key, in
-                         * the plan prepared once per connection: on a fresh schema,
-                         * planned before any statistics, a key list the plan could
-                         * not see into and a condition on the leads' own network
-                         * made it walk every contact and open lead of the network
-                         * for each request (./bench/run leads: a minute's stall) */
-                        "SELECT l.doc::text FROM leads.lead_contacts c"
-                        " JOIN leads.leads l ON l.lead_id = c.lead_id"
-                        " WHERE c.network_id = $1 AND c.contact_key = ANY($2::text[])"
-                        " AND l.status = 'open'"
-                        " ORDER BY l.last_message_at DESC, l.lead_id LIMIT 1 FOR UPDATE OF l",
-                        2, params, &res, errbuf, errbuf_size);
+    int rc =
+        cf_pg_exec_planned(conn,
+                           /* planned each time: a plan prepared on a fresh schema's
+                            * empty tables walked every lead for each contact found
+                            * (common/pg.h) */
+                           "SELECT l.doc::text FROM leads.lead_contacts c"
+                           " JOIN leads.leads l ON l.lead_id = c.lead_id"
+                           " WHERE c.network_id = $1 AND c.contact_key = ANY($2::text[])"
+                           " AND l.status = 'open'"
+                           " ORDER BY l.last_message_at DESC, l.lead_id LIMIT 1 FOR UPDATE OF l",
+                           2, params, &res, errbuf, errbuf_size);
     if (rc == 0)
         rc = one_doc(res, out, errbuf, errbuf_size);
     PQclear(res);
@@ -109,33 +107,42 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
     return rc;
 }
 
-int leads_store_find_open_many(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
-                               size_t errbuf_size)
+int leads_store_find_open_by_keys(PGconn *conn, const json_t *rows, json_t *leads, json_t *by_key,
+                                  char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
     json_error_t jerr;
 
     if (json_array_size(rows) == 0)
         return 0;
-    int rc = cf_pg_exec_json(
+    /* planned each time, for the run's size and the tables' (common/pg.h) */
+    int rc = cf_pg_exec_json_planned(
         conn,
-        "WITH pick AS (SELECT DISTINCT ON (q.i) q.i, l.lead_id FROM"
-        " jsonb_to_recordset($1::jsonb) AS q(i integer, n text, k text)"
+        "SELECT q.n, q.k, l.lead_id::text, l.doc::text"
+        " FROM (SELECT DISTINCT n, k FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text)) q"
         " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
-        " JOIN leads.leads l ON l.lead_id = c.lead_id"
-        " AND l.status = 'open'"
-        " ORDER BY q.i, l.last_message_at DESC, l.lead_id)"
-        " SELECT p.i::text, l.doc::text FROM pick p JOIN leads.leads l ON l.lead_id = p.lead_id"
+        " JOIN leads.leads l ON l.lead_id = c.lead_id AND l.status = 'open'"
         " ORDER BY l.lead_id FOR UPDATE OF l",
         rows, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        json_t *j_doc = json_loads(PQgetvalue(res, i, 1), 0, &jerr);
-        if (!j_doc) {
-            snprintf(errbuf, errbuf_size, "stored lead is not JSON: %s", jerr.text);
-            rc = CF_EINTERNAL;
-            break;
+        const char *id = PQgetvalue(res, i, 2);
+        if (!json_object_get(leads, id)) {
+            json_t *j_doc = json_loads(PQgetvalue(res, i, 3), 0, &jerr);
+            if (!j_doc) {
+                snprintf(errbuf, errbuf_size, "stored lead is not JSON: %s", jerr.text);
+                rc = CF_EINTERNAL;
+                break;
+            }
+            json_object_set_new(leads, id, j_doc);
         }
-        json_object_set_new(out, PQgetvalue(res, i, 0), j_doc);
+        char *lock = leads_key_lock(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        json_t *j_ids = json_object_get(by_key, lock);
+        if (!j_ids) {
+            j_ids = json_array();
+            json_object_set_new(by_key, lock, j_ids);
+        }
+        json_array_append_new(j_ids, json_string(id));
+        free(lock);
     }
     PQclear(res);
     return rc;
@@ -166,41 +173,28 @@ int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, 
     return rc;
 }
 
-static const char *str_of(const json_t *j, const char *key)
+/* Saves the leads of rows ([{"n": network, "doc": lead document, "keys":
+ * leads_fact_keys's or null}], each lead once): the row from its document,
+ * its contacts, and when take is "true" the facts of its network that
+ * waited for it, returned in their order on the partition. One statement
+ * (prepared: it looks up nothing but primary keys) for one lead or many. */
+static int save_rows(PGconn *conn, const json_t *rows, const char *take, PGresult **res,
+                     char *errbuf, size_t errbuf_size)
 {
-    return json_string_value(json_object_get(j, key));
-}
-
-int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead, const json_t *keys,
-                     json_t **pending_out, char *errbuf, size_t errbuf_size)
-{
-    char messages[24];
-    char *doc = json_dumps(j_lead, JSON_COMPACT);
-    char *keys_text = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
-    const json_t *j_msgs = json_object_get(j_lead, "messages");
-    PGresult *res = NULL;
-    snprintf(messages, sizeof(messages), "%lld",
-             json_is_integer(j_msgs) ? (long long)json_integer_value(j_msgs) : 1LL);
-    const char *params[] = {
-        str_of(j_lead, "lead_id"),         network_id,
-        str_of(j_lead, "clinic_id"),       str_of(j_lead, "provider"),
-        str_of(j_lead, "channel"),         str_of(j_lead, "status"),
-        str_of(j_lead, "contact_key"),     str_of(j_lead, "received_at"),
-        str_of(j_lead, "last_message_at"), messages,
-        str_of(j_lead, "responded_at"),    str_of(j_lead, "via"),
-        str_of(j_lead, "closed_at"),       doc,
-        keys_text ? keys_text : "[]",      pending_out ? "true" : "false",
-    };
-    /* The row, its contacts and (pending_out) the facts of its network
-     * that waited for it, in their order on the partition, in one round
-     * trip. */
+    char *text = json_dumps(rows, JSON_COMPACT);
+    const char *params[] = {text, take};
     int rc = cf_pg_exec(
         conn,
-        "WITH saved AS (INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
+        "WITH r AS (SELECT q.n, q.doc, (q.doc->>'lead_id')::uuid AS id, q.keys"
+        " FROM jsonb_to_recordset($1::jsonb) AS q(n text, doc jsonb, keys jsonb)),"
+        " saved AS (INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
         " status, contact_key, received_at, last_message_at, messages, responded_at, via,"
         " closed_at, doc, updated_at)"
-        " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz,"
-        " $10::integer, $11::timestamptz, $12, $13::timestamptz, $14::jsonb, now())"
+        " SELECT id, n, doc->>'clinic_id', doc->>'provider', doc->>'channel', doc->>'status',"
+        " doc->>'contact_key', (doc->>'received_at')::timestamptz,"
+        " (doc->>'last_message_at')::timestamptz, coalesce((doc->>'messages')::integer, 1),"
+        " (doc->>'responded_at')::timestamptz, doc->>'via', (doc->>'closed_at')::timestamptz,"
+        " doc, now() FROM r"
         " ON CONFLICT (lead_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
         " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"
         " last_message_at = EXCLUDED.last_message_at, messages = EXCLUDED.messages,"
@@ -208,23 +202,79 @@ int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead,
         " closed_at = EXCLUDED.closed_at, doc = EXCLUDED.doc, updated_at = now()"
         " RETURNING lead_id, network_id),"
         " contacts AS (INSERT INTO leads.lead_contacts (lead_id, network_id, contact_key, kind)"
-        " SELECT DISTINCT ON (k.key) s.lead_id, s.network_id, k.key, k.kind"
-        " FROM saved s, jsonb_to_recordset($15::jsonb) AS k(kind text, key text)"
+        " SELECT DISTINCT ON (r.id, k.key) r.id, r.n, k.key, k.kind"
+        " FROM r, jsonb_to_recordset(coalesce(r.keys, '[]'::jsonb)) AS k(kind text, key text)"
         " ON CONFLICT (lead_id, contact_key) DO NOTHING),"
         " taken AS (DELETE FROM leads.pending_facts p USING saved s"
-        " WHERE $16::boolean AND p.lead_id = s.lead_id AND p.network_id = s.network_id"
+        " WHERE $2::boolean AND p.lead_id = s.lead_id AND p.network_id = s.network_id"
         " RETURNING p.raw_partition, p.raw_offset, p.event)"
         " SELECT event FROM taken ORDER BY raw_partition, raw_offset",
-        16, params, &res, errbuf, errbuf_size);
+        2, params, res, errbuf, errbuf_size);
+    free(text);
+    return rc;
+}
+
+int leads_store_save(PGconn *conn, const char *network_id, const json_t *j_lead, const json_t *keys,
+                     json_t **pending_out, char *errbuf, size_t errbuf_size)
+{
+    json_t *rows = json_pack("[{s:s, s:O, s:O?}]", "n", network_id, "doc", j_lead, "keys", keys);
+    PGresult *res = NULL;
+    int rc = save_rows(conn, rows, pending_out ? "true" : "false", &res, errbuf, errbuf_size);
+
     if (rc == 0 && pending_out) {
         *pending_out = json_array();
         for (int i = 0; i < PQntuples(res); i++)
             json_array_append_new(*pending_out, json_string(PQgetvalue(res, i, 0)));
     }
     PQclear(res);
-    free(keys_text);
-    free(doc);
+    json_decref(rows);
     return rc;
+}
+
+int leads_store_save_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    return save_rows(conn, rows, "false", NULL, errbuf, errbuf_size);
+}
+
+int leads_store_pending_of(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
+                           size_t errbuf_size)
+{
+    PGresult *res = NULL;
+
+    if (json_array_size(rows) == 0)
+        return 0;
+    int rc = cf_pg_exec_json_planned(
+        conn,
+        "SELECT p.lead_id::text, p.event_id::text, p.event FROM leads.pending_facts p"
+        " JOIN jsonb_to_recordset($1::jsonb) AS q(l uuid, n text)"
+        " ON p.lead_id = q.l AND p.network_id = q.n"
+        " ORDER BY p.raw_partition, p.raw_offset",
+        rows, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        json_t *j_facts = json_object_get(out, id);
+        if (!j_facts) {
+            j_facts = json_array();
+            json_object_set_new(out, id, j_facts);
+        }
+        json_array_append_new(j_facts, json_pack("{s:s, s:s}", "event_id", PQgetvalue(res, i, 1),
+                                                 "event", PQgetvalue(res, i, 2)));
+    }
+    PQclear(res);
+    return rc;
+}
+
+int leads_store_take_pending(PGconn *conn, const json_t *event_ids, char *errbuf,
+                             size_t errbuf_size)
+{
+    if (json_array_size(event_ids) == 0)
+        return 0;
+    return cf_pg_exec_json(conn,
+                           "DELETE FROM leads.pending_facts"
+                           " WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
+                           event_ids, NULL, errbuf, errbuf_size);
 }
 
 int leads_store_pend(PGconn *conn, const struct cf_event *ev, const rd_kafka_message_t *rkm,

@@ -39,6 +39,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/time.h"
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/topics.h"
@@ -436,6 +437,8 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
                      const rd_kafka_topic_partition_list_t *nexts, int careful, int last_resort,
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
+    int64_t tm[4];
+    tm[0] = cf_time_mono_ms();
     int err = cf_pg_begin(c->conn, errbuf, errbuf_size);
     if (err)
         return err;
@@ -445,14 +448,22 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
     } else {
         err = cf_consumer_apply_optimistic(c, batch, n, out, errbuf, errbuf_size);
     }
+    tm[1] = cf_time_mono_ms();
     if (!err)
         err = cf_outbox_produce(c->producer, out, errbuf, errbuf_size);
+    tm[2] = cf_time_mono_ms();
     if (!err)
         err = cf_consumer_store_offsets(c, nexts, errbuf, errbuf_size);
     if (!err)
         err = cf_pg_commit(c->conn, errbuf, errbuf_size);
+    tm[3] = cf_time_mono_ms();
     if (err)
         cf_pg_rollback(c->conn);
+    else
+        cf_debug("consumer %s: batch of %zu (%zu out) in ms: apply %lld, produce %lld,"
+                 " offsets and commit %lld",
+                 c->group_id, n, out->n, (long long)(tm[1] - tm[0]), (long long)(tm[2] - tm[1]),
+                 (long long)(tm[3] - tm[2]));
     return err;
 }
 

@@ -171,8 +171,7 @@ out:
     return rc;
 }
 
-/* The patient row of res's row i (patient_id, last visit ms or NULL). */
-static json_t *patient_of_row(const PGresult *res, int i, int col)
+json_t *cf_patients_row(const PGresult *res, int i, int col)
 {
     json_t *j_pat = json_pack("{s:s}", "patient_id", PQgetvalue(res, i, col));
 
@@ -227,7 +226,7 @@ int cf_patients_lookup(struct cf_patients *pv, PGconn *conn, const char *network
     if (rc != 0)
         goto out;
     if (PQntuples(res) > 0) {
-        *out = patient_of_row(res, 0, 0);
+        *out = cf_patients_row(res, 0, 0);
         cached = json_dumps(*out, JSON_COMPACT);
     }
     r = cf_redis_command(pv->redis, "SET %s %s|%s EX %d", key, version, cached ? cached : "none",
@@ -254,7 +253,7 @@ int cf_patients_lookup_many(const struct cf_patients *pv, PGconn *conn, const js
                              " JOIN %s.patients p USING (network_id, patient_id)"
                              " WHERE c.network_id = q.n AND c.contact_key = q.k LIMIT 1) AS p",
                              pv->schema, pv->schema);
-    int rc = cf_pg_exec_json(conn, sql, rows, res, errbuf, errbuf_size);
+    int rc = cf_pg_exec_json_planned(conn, sql, rows, res, errbuf, errbuf_size);
     free(sql);
     return rc;
 }

@@ -237,15 +237,17 @@ static const char *stmt_name(PGconn *conn, const char *sql, int nparams, int *er
     return st->name;
 }
 
-int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
-               PGresult **out, char *errbuf, size_t errbuf_size)
+/* cf_pg_exec, prepared once per connection (prepare) or planned for its
+ * parameters each time. */
+static int pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                   int prepare, PGresult **out, char *errbuf, size_t errbuf_size)
 {
     assert(conn && sql);
     if (out)
         *out = NULL;
     int err = 0;
     const char *name =
-        nparams > 0 ? stmt_name(conn, sql, nparams, &err, errbuf, errbuf_size) : NULL;
+        prepare && nparams > 0 ? stmt_name(conn, sql, nparams, &err, errbuf, errbuf_size) : NULL;
     if (err)
         return err;
     PGresult *res = name ? PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0)
@@ -262,8 +264,20 @@ int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *pa
     return 0;
 }
 
-int cf_pg_exec_json(PGconn *conn, const char *sql, const json_t *j_param, PGresult **out,
-                    char *errbuf, size_t errbuf_size)
+int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+               PGresult **out, char *errbuf, size_t errbuf_size)
+{
+    return pg_exec(conn, sql, nparams, params, 1, out, errbuf, errbuf_size);
+}
+
+int cf_pg_exec_planned(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                       PGresult **out, char *errbuf, size_t errbuf_size)
+{
+    return pg_exec(conn, sql, nparams, params, 0, out, errbuf, errbuf_size);
+}
+
+static int pg_exec_json(PGconn *conn, const char *sql, const json_t *j_param, int prepare,
+                        PGresult **out, char *errbuf, size_t errbuf_size)
 {
     char *text = json_dumps(j_param, JSON_COMPACT);
     if (!text) {
@@ -271,9 +285,21 @@ int cf_pg_exec_json(PGconn *conn, const char *sql, const json_t *j_param, PGresu
         return CF_EINTERNAL;
     }
     const char *params[] = {text};
-    int rc = cf_pg_exec(conn, sql, 1, params, out, errbuf, errbuf_size);
+    int rc = pg_exec(conn, sql, 1, params, prepare, out, errbuf, errbuf_size);
     free(text);
     return rc;
+}
+
+int cf_pg_exec_json(PGconn *conn, const char *sql, const json_t *j_param, PGresult **out,
+                    char *errbuf, size_t errbuf_size)
+{
+    return pg_exec_json(conn, sql, j_param, 1, out, errbuf, errbuf_size);
+}
+
+int cf_pg_exec_json_planned(PGconn *conn, const char *sql, const json_t *j_param, PGresult **out,
+                            char *errbuf, size_t errbuf_size)
+{
+    return pg_exec_json(conn, sql, j_param, 0, out, errbuf, errbuf_size);
 }
 
 int cf_pg_begin(PGconn *conn, char *errbuf, size_t errbuf_size)

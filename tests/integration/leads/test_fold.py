@@ -404,25 +404,29 @@ def test_another_networks_fact_never_touches_a_lead(stack):
     assert stack.pending(lead_id) == []
 
 
-def test_requests_of_distinct_contacts_fold_at_once(stack):
-    # the fold's batch apply takes requests of distinct contacts at once
-    # (counted by way); a response after them goes message by message,
-    # with the same rules
+def test_requests_fold_at_once(stack):
+    # the fold's batch apply takes a run of requests at once (counted by
+    # way), one person writing twice in it included (merged in memory); a
+    # response after them goes message by message, with the same rules
     def at_once():
-        return stack.metric('clinicflow_leads_fold_batches_total{way="at_once"}')
+        return stack.metric('clinicflow_leads_fold_messages_total{way="at_once"}')
 
     before = at_once()
     people = [key_of("+7916200%04d" % i) for i in range(8)]
+    posts = [("batch-%d" % i, kp, "2026-11-24T07:00:00Z") for i, kp in enumerate(people)]
+    posts.append(("batch-again", people[1], "2026-11-24T07:02:00Z"))
     threads = [threading.Thread(target=stack.fact, args=(
-        "request", "batch-%d" % i, {"text": "hi"}, {"phone": kp}, "2026-11-24T07:00:00Z"))
-        for i, kp in enumerate(people)]
+        "request", name, {"text": "hi"}, {"phone": kp}, at)) for name, kp, at in posts]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     stack.wait_folded()
     for kp in people:
-        assert types(stack.events_of(kp)) == ["received"], stack.events_of(kp)
+        want = ["received", "merged"] if kp == people[1] else ["received"]
+        assert types(stack.events_of(kp)) == want, stack.events_of(kp)
+    status, _, doc = stack.row(stack.events_of(people[1])[0]["subject"])[0]
+    assert status == "open" and json.loads(doc)["messages"] == 2, doc
     assert at_once() > before, before
     stack.fact("response", "batch-r", {"via": "call"}, keys={"phone": people[0]},
                time="2026-11-24T07:01:00Z")
@@ -550,7 +554,7 @@ if __name__ == "__main__":
             test_a_status_before_its_lead_is_applied_when_the_lead_comes,
             test_a_made_up_lead_id_does_not_hold_the_fold,
             test_another_networks_fact_never_touches_a_lead,
-            test_requests_of_distinct_contacts_fold_at_once,
+            test_requests_fold_at_once,
             test_patient_class_and_tombstone_erasure)], exit=False)
     finally:
         s.close()

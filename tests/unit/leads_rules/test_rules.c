@@ -308,10 +308,10 @@ static int has(const json_t *arr, const char *s)
     return 0;
 }
 
-/* Which batches go at once: requests of distinct contacts (a key-less
- * one included), each with its keys' and its lead id's locks; a shared
- * key (within a network), a response or status, a fact twice, a
- * tombstone go message by message. */
+/* Which runs go at once: requests (a key-less one included, one person
+ * twice included), each with its keys' and its lead id's locks, each lock
+ * once; a response or status, a fact twice, a tombstone go message by
+ * message. */
 static void test_batch_plan(void)
 {
     struct cf_event a = fact("11111111-1111-4111-8111-111111111111", "request",
@@ -348,6 +348,14 @@ static void test_batch_plan(void)
     json_decref(keys);
 
     const struct cf_event *shared[] = {&a, &b, &shares};
+    locks = json_array();
+    keys = json_array();
+    CHECK_INT(leads_batch_plan(shared, 3, locks, keys), 1);
+    CHECK_INT((long long)json_array_size(locks), 3 + 3); /* ke1 once */
+    CHECK_INT((long long)json_array_size(keys), 3);
+    json_decref(locks);
+    json_decref(keys);
+
     const struct cf_event *with_status[] = {&a, &status};
     const struct cf_event *with_response[] = {&response, &b};
     const struct cf_event *twice[] = {&c, &b, &c};
@@ -355,8 +363,7 @@ static void test_batch_plan(void)
     const struct {
         const struct cf_event *const *evs;
         size_t n;
-    } apart[] = {{shared, 3}, {with_status, 2}, {with_response, 2},
-                 {twice, 3},  {tombstone, 2},   {ok, 0}};
+    } apart[] = {{with_status, 2}, {with_response, 2}, {twice, 3}, {tombstone, 2}, {ok, 0}};
     for (size_t i = 0; i < sizeof(apart) / sizeof(apart[0]); i++) {
         locks = json_array();
         keys = json_array();
@@ -369,8 +376,33 @@ static void test_batch_plan(void)
         json_decref(all[i]->data);
 }
 
+static json_t *lead_at(const char *id, const char *status, const char *last)
+{
+    return json_pack("{s:s, s:s, s:s}", "lead_id", id, "status", status, "last_message_at", last);
+}
+
+/* Which lead a request of a person with several joins: the open one
+ * written to last, the lowest id among equals; a closed one never. */
+static void test_pick_open(void)
+{
+    json_t *leads = json_array();
+    CHECK_INT(leads_pick_open(leads), -1);
+    json_array_append_new(leads, lead_at("b", "open", "2026-03-01T10:00:00Z"));
+    CHECK_INT(leads_pick_open(leads), 0);
+    json_array_append_new(leads, lead_at("c", "booked", "2026-03-01T12:00:00Z"));
+    CHECK_INT(leads_pick_open(leads), 0);
+    json_array_append_new(leads, lead_at("d", "open", "2026-03-01T11:00:00Z"));
+    CHECK_INT(leads_pick_open(leads), 2);
+    json_array_append_new(leads, lead_at("a", "open", "2026-03-01T11:00:00Z"));
+    CHECK_INT(leads_pick_open(leads), 3);
+    json_array_append_new(leads, json_pack("{s:s}", "status", "open")); /* no id */
+    CHECK_INT(leads_pick_open(leads), 3);
+    json_decref(leads);
+}
+
 int main(void)
 {
+    test_pick_open();
     test_merge_window_edges();
     test_keys_and_a_phone_that_arrives_later();
     test_tag_precedence();

@@ -94,6 +94,11 @@ int cf_patients_lookup(struct cf_patients *pv, PGconn *conn, const char *network
 int cf_patients_lookup_many(const struct cf_patients *pv, PGconn *conn, const json_t *rows,
                             PGresult **res, char *errbuf, size_t errbuf_size);
 
+/* The patient of row i of a look-up's result, from its column col
+ * (patient_id) and col + 1 (last visit as Unix ms, or NULL): {"patient_id",
+ * "last_visit_at"?}, as cf_patients_lookup gives it (new reference). */
+json_t *cf_patients_row(const PGresult *res, int i, int col);
+
 /* The class of a contact at at_ms with patient j_pat (NULL: none): "new"
  * (no patient, or no visit), "repeat" (last visit within
  * CF_PATIENTS_REPEAT_WITHIN_MS before) or "lapsed". Pure. */

@@ -35,6 +35,20 @@ int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *pa
 int cf_pg_exec_json(PGconn *conn, const char *sql, const json_t *j_param, PGresult **out,
                     char *errbuf, size_t errbuf_size);
 
+/* cf_pg_exec and cf_pg_exec_json planned for these parameters each time
+ * (unnamed), never from the plan prepared once per connection: for a
+ * look-up whose best plan depends on how big its tables are now. A
+ * connection plans a prepared statement once for any parameters after a
+ * few runs, and a plan made on a fresh schema's empty tables (a join
+ * walking one whole table for each row of the other) stays until the
+ * tables are analyzed: minutes of a fold at a few hundred facts a second
+ * (bench/RESULTS.md). The price is planning on each call: for statements
+ * run once a batch, or rarely. */
+int cf_pg_exec_planned(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                       PGresult **out, char *errbuf, size_t errbuf_size);
+int cf_pg_exec_json_planned(PGconn *conn, const char *sql, const json_t *j_param, PGresult **out,
+                            char *errbuf, size_t errbuf_size);
+
 /* BEGIN / COMMIT / ROLLBACK with the same return convention. */
 int cf_pg_begin(PGconn *conn, char *errbuf, size_t errbuf_size);
 int cf_pg_commit(PGconn *conn, char *errbuf, size_t errbuf_size);

@@ -1,0 +1,238 @@
+/*
+ * A run of request facts applied at once: the lead fold's fast path, in a
+ * number of statements that does not grow with the run (fold.c takes the
+ * rest of a batch message by message). The run takes every lock its
+ * requests would take one by one (their contact keys' and the ids of the
+ * leads they would open) in one sorted round, reads every open lead of
+ * its people and the facts waiting for the leads it may open, then
+ * applies the requests in their order in memory, with the rules the fold
+ * applies one at a time (fold_steps.h): a second request of one person in
+ * the run finds the lead the first opened or merged into, as it would
+ * have found it stored. Then every lead it touched is saved in one
+ * statement. The locks held keep what it read true until the commit.
+ */
+#include "fold.h"
+#include "fold_steps.h"
+#include "fold_testable.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/patients.h"
+#include "common/time.h"
+
+struct run {
+    json_t *leads;    /* lead id -> document: the open leads found, and those opened */
+    json_t *by_key;   /* "network/key" -> the ids of the leads holding it */
+    json_t *patients; /* "network/key" -> its patient, for the keys that have one */
+    json_t *waiting;  /* lead id -> the facts waiting for it ([{"event_id", "event"}]) */
+    json_t *saves;    /* lead id -> {"n", "doc", "keys"}: the leads to save */
+    json_t *taken;    /* the ids of the waiting facts applied */
+};
+
+/* The rows of the run's look-ups: every contact key ({"n", "k"}) and every
+ * lead id a request would open ({"l", "n"}). */
+static void lookup_rows(const struct cf_event *const *evs, size_t n, const json_t *keys,
+                        json_t *key_rows, json_t *lead_rows)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        json_t *j_k;
+        json_array_foreach(json_array_get(keys, i), k, j_k)
+        {
+            json_array_append_new(
+                key_rows, json_pack("{s:I, s:s, s:O}", "i", (json_int_t)json_array_size(key_rows),
+                                    "n", evs[i]->networkid, "k", json_object_get(j_k, "key")));
+        }
+        char lead_id[CF_UUID_STR_LEN + 1];
+        leads_new_lead_id(evs[i]->networkid, evs[i]->id, lead_id);
+        json_array_append_new(lead_rows,
+                              json_pack("{s:s, s:s}", "l", lead_id, "n", evs[i]->networkid));
+    }
+}
+
+/* The patients of key_rows' contacts into r->patients, in one statement. */
+static int read_patients(struct leads_ctx *ctx, PGconn *conn, struct run *r, const json_t *key_rows,
+                         char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    int rc =
+        json_array_size(key_rows) == 0
+            ? 0
+            : cf_patients_lookup_many(&ctx->patients, conn, key_rows, &res, errbuf, errbuf_size);
+
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        const json_t *row = json_array_get(key_rows, strtoul(PQgetvalue(res, i, 0), NULL, 10));
+        char *lock = leads_key_lock(json_string_value(json_object_get(row, "n")),
+                                    json_string_value(json_object_get(row, "k")));
+        json_object_set_new(r->patients, lock, cf_patients_row(res, i, 1));
+        free(lock);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The leads holding any of keys in network_id, as the look-up would find
+ * them now (new array of documents, each once). */
+static json_t *candidates(const struct run *r, const char *network_id, const json_t *keys)
+{
+    json_t *cands = json_array();
+    size_t k, j;
+    json_t *j_k, *j_id;
+
+    json_array_foreach(keys, k, j_k)
+    {
+        char *lock = leads_key_lock(network_id, json_string_value(json_object_get(j_k, "key")));
+        json_array_foreach(json_object_get(r->by_key, lock), j, j_id)
+        {
+            json_t *j_lead = json_object_get(r->leads, json_string_value(j_id));
+            size_t c;
+            json_t *j_c;
+            int seen = 0;
+            json_array_foreach(cands, c, j_c) seen |= j_c == j_lead;
+            if (j_lead && !seen)
+                json_array_append(cands, j_lead);
+        }
+        free(lock);
+    }
+    return cands;
+}
+
+/* Records that lead_id (j_lead) holds keys now, and is to be saved with
+ * them. */
+static void touched(struct run *r, const char *network_id, const char *lead_id, json_t *j_lead,
+                    const json_t *keys)
+{
+    size_t k;
+    json_t *j_k;
+    json_t *save = json_object_get(r->saves, lead_id);
+
+    if (!save) {
+        save = json_pack("{s:s, s:O, s:[]}", "n", network_id, "doc", j_lead, "keys");
+        json_object_set_new(r->saves, lead_id, save);
+    }
+    json_array_foreach(keys, k, j_k)
+    {
+        json_array_append(json_object_get(save, "keys"), j_k);
+        char *lock = leads_key_lock(network_id, json_string_value(json_object_get(j_k, "key")));
+        json_t *j_ids = json_object_get(r->by_key, lock);
+        if (!j_ids) {
+            j_ids = json_array();
+            json_object_set_new(r->by_key, lock, j_ids);
+        }
+        size_t i;
+        json_t *j_id;
+        int held = 0;
+        json_array_foreach(j_ids, i, j_id) held |= strcmp(json_string_value(j_id), lead_id) == 0;
+        if (!held)
+            json_array_append_new(j_ids, json_string(lead_id));
+        free(lock);
+    }
+}
+
+/* The request ev (its keys) applied to the run's leads: merged into the
+ * open lead of its keys, or a new lead, which applies the facts waiting
+ * for it. */
+static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
+                         const struct cf_event *ev, const json_t *keys, struct cf_outbox *out,
+                         char *errbuf, size_t errbuf_size)
+{
+    json_t *cands = candidates(r, ev->networkid, keys);
+    const int pick = leads_pick_open(cands);
+    json_t *j_lead = pick >= 0 ? json_array_get(cands, (size_t)pick) : NULL;
+    int rc = 0;
+
+    if (j_lead && leads_fold_merge(ctx, ev, keys, j_lead, out)) {
+        touched(r, ev->networkid, json_string_value(json_object_get(j_lead, "lead_id")), j_lead,
+                keys);
+        goto out;
+    }
+    j_lead = NULL;
+    rc = leads_fold_open(ctx, conn, ev, keys, r->patients, &j_lead, out, errbuf, errbuf_size);
+    if (rc != 0)
+        goto out;
+    const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
+    json_object_set_new(r->leads, id, j_lead);
+    json_t *j_waiting = json_object_get(r->waiting, id), *envelopes = json_array();
+    size_t i;
+    json_t *j_w;
+    json_array_foreach(j_waiting, i, j_w)
+    {
+        json_array_append(envelopes, json_object_get(j_w, "event"));
+        json_array_append(r->taken, json_object_get(j_w, "event_id"));
+    }
+    leads_fold_apply_waiting(ctx, j_lead, envelopes, out);
+    json_decref(envelopes);
+    touched(r, ev->networkid, id, j_lead, keys);
+out:
+    json_decref(cands);
+    return rc;
+}
+
+int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *const *evs, size_t n,
+                   struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    struct run r = {
+        .leads = json_object(),
+        .by_key = json_object(),
+        .patients = json_object(),
+        .waiting = json_object(),
+        .saves = json_object(),
+        .taken = json_array(),
+    };
+    json_t *locks = json_array(), *keys = json_array();
+    json_t *key_rows = json_array(), *lead_rows = json_array(), *rows = json_array();
+    int rc = 0;
+
+    if (!leads_batch_plan(evs, n, locks, keys)) {
+        snprintf(errbuf, errbuf_size, "a fact twice in one batch");
+        rc = CF_EINVAL;
+        goto out;
+    }
+    int64_t tm[4];
+    tm[0] = cf_time_mono_ms();
+    lookup_rows(evs, n, keys, key_rows, lead_rows);
+    rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = leads_store_find_open_by_keys(conn, key_rows, r.leads, r.by_key, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = leads_store_pending_of(conn, lead_rows, r.waiting, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = read_patients(ctx, conn, &r, key_rows, errbuf, errbuf_size);
+    tm[1] = cf_time_mono_ms();
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        cf_log_set_request_id(evs[i]->id);
+        rc =
+            apply_request(ctx, conn, &r, evs[i], json_array_get(keys, i), out, errbuf, errbuf_size);
+    }
+    cf_log_set_request_id(NULL);
+    const char *id;
+    json_t *save;
+    json_object_foreach(r.saves, id, save) json_array_append(rows, save);
+    tm[2] = cf_time_mono_ms();
+    if (rc == 0)
+        rc = leads_store_save_many(conn, rows, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = leads_store_take_pending(conn, r.taken, errbuf, errbuf_size);
+    tm[3] = cf_time_mono_ms();
+    if (rc == 0)
+        cf_debug("fold: run of %zu requests in ms: locks and look-ups %lld, rules %lld,"
+                 " saves %lld (%zu leads)",
+                 n, (long long)(tm[1] - tm[0]), (long long)(tm[2] - tm[1]),
+                 (long long)(tm[3] - tm[2]), json_array_size(rows));
+out:
+    json_decref(rows);
+    json_decref(lead_rows);
+    json_decref(key_rows);
+    json_decref(keys);
+    json_decref(locks);
+    json_decref(r.taken);
+    json_decref(r.saves);
+    json_decref(r.waiting);
+    json_decref(r.patients);
+    json_decref(r.by_key);
+    json_decref(r.leads);
+    return rc;
+}
