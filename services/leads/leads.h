@@ -113,12 +113,16 @@ void leads_patients_init(struct leads_ctx *ctx); /* patients.c: the view, before
 int leads_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size); /* tasks.c: leads.v1 -> tasks.v1 */
+int leads_tasks_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                            const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                            char *errbuf, size_t errbuf_size); /* tasks.c: the same, at once */
 int leads_calls_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size); /* call_responses.c: calls.v1 -> responses */
 int leads_notify_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                        const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                        size_t errbuf_size); /* notify.c: leads.v1 -> deliveries */
+int leads_notify_any(void *ctx);            /* notify.c: 1 when a clinic has a webhook */
 void leads_sweeper(void *ctx);              /* sweeper.c: lead.sla_breached */
 void leads_notifier(void *ctx);             /* notify_send.c: the outgoing webhook's deliveries */
 void leads_pending_expirer(void *ctx);      /* pending.c: waiting facts expire to the DLQ */

@@ -58,6 +58,7 @@ static int add_consumers(struct cf_service *svc)
         .ntopics = 1,
         .schema = "leads",
         .apply = leads_tasks_apply,
+        .apply_batch = leads_tasks_apply_batch,
         .ctx = &ctx,
     };
     /* Answered calls with a lead's contact: its first response. */
@@ -76,6 +77,7 @@ static int add_consumers(struct cf_service *svc)
         .ntopics = 1,
         .schema = "leads",
         .apply = leads_notify_apply,
+        .wanted = leads_notify_any,
         .ctx = &ctx,
     };
     if (cf_service_add_consumer(svc, &fold) != 0 || cf_service_add_consumer(svc, &patients) != 0 ||

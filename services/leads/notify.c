@@ -38,6 +38,22 @@ int leads_notify_webhook(const json_t *j_clinic, const char **url, const char **
     return 1;
 }
 
+int leads_notify_any(void *vctx)
+{
+    struct leads_ctx *ctx = vctx;
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    const char *url, *secret;
+    int any = 0;
+
+    for (size_t i = 0; snap && i < snap->nnetworks && !any; i++) {
+        const struct cf_network *net = &snap->networks[i];
+        for (size_t c = 0; c < net->nclinics && !any; c++)
+            any = leads_notify_webhook(net->clinics[c].doc, &url, &secret);
+    }
+    cf_netconf_release(snap);
+    return any;
+}
+
 /* Runs on the notify consumer's thread inside its transaction; blocks on
  * conn. An event of another type, or of a clinic without a webhook, is
  * applied as nothing. */

@@ -15,9 +15,8 @@
 #include "common/err.h"
 #include "common/pg.h"
 
-int leads_tasks_insert(PGconn *conn, const char *network_id, const json_t *j_task,
-                       const char *channel, const char *provider, const json_t *j_keys,
-                       int *inserted, char *errbuf, size_t errbuf_size)
+json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
+                        const char *provider, const json_t *j_keys)
 {
     json_t *j_row =
         json_pack("{s:s, s:O, s:O}", "network_id", network_id, "doc", j_task, "keys", j_keys);
@@ -30,38 +29,48 @@ int leads_tasks_insert(PGconn *conn, const char *network_id, const json_t *j_tas
     }
     json_object_set_new(j_row, "channel", channel ? json_string(channel) : json_null());
     json_object_set_new(j_row, "provider", provider ? json_string(provider) : json_null());
+    return j_row;
+}
+
+int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, char *errbuf,
+                            size_t errbuf_size)
+{
     PGresult *res = NULL;
+
+    if (json_array_size(rows) == 0)
+        return 0;
     int rc = cf_pg_exec_json(
         conn,
         "INSERT INTO leads.tasks (task_id, lead_id, kind, network_id, clinic_id, contact_key,"
         " contact_keys, channel, provider, status, opened_at, due_at, doc)"
         " SELECT task_id, lead_id, kind, network_id, clinic_id, contact_key,"
         " ARRAY(SELECT DISTINCT jsonb_array_elements_text(keys)), channel, provider, status,"
-        " opened_at, due_at, doc FROM jsonb_to_record($1::jsonb) AS r(task_id uuid,"
+        " opened_at, due_at, doc FROM jsonb_to_recordset($1::jsonb) AS r(task_id uuid,"
         " lead_id uuid, kind text, network_id text, clinic_id text, contact_key text,"
         " keys jsonb, channel text, provider text, status text, opened_at timestamptz,"
         " due_at timestamptz, doc jsonb)"
-        " ON CONFLICT DO NOTHING",
-        j_row, &res, errbuf, errbuf_size);
-    *inserted = rc == 0 && PQcmdTuples(res)[0] == '1';
+        " ON CONFLICT DO NOTHING RETURNING task_id::text",
+        rows, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_object_set_new(inserted, PQgetvalue(res, i, 0), json_true());
     PQclear(res);
-    json_decref(j_row);
     return rc;
 }
 
-int leads_tasks_add_keys(PGconn *conn, const char *lead_id, const json_t *j_keys, char *errbuf,
-                         size_t errbuf_size)
+int leads_tasks_add_keys_many(PGconn *conn, const json_t *keys_by_lead, char *errbuf,
+                              size_t errbuf_size)
 {
-    json_t *j_param = json_pack("{s:s, s:O}", "lead_id", lead_id, "keys", j_keys);
-    int rc = cf_pg_exec_json(
+    if (json_object_size(keys_by_lead) == 0)
+        return 0;
+    /* planned each time: by lead id through the unique index, whatever the
+     * table held when the connection first ran it (common/pg.h) */
+    return cf_pg_exec_json_planned(
         conn,
         "UPDATE leads.tasks t SET contact_keys = ARRAY(SELECT DISTINCT k FROM"
-        " unnest(t.contact_keys || ARRAY(SELECT jsonb_array_elements_text($1::jsonb -> 'keys')))"
-        " AS k), updated_at = now()"
-        " WHERE t.lead_id = ($1::jsonb ->> 'lead_id')::uuid AND t.status = 'open'",
-        j_param, NULL, errbuf, errbuf_size);
-    json_decref(j_param);
-    return rc;
+        " unnest(t.contact_keys || ARRAY(SELECT jsonb_array_elements_text(q.value))) AS k),"
+        " updated_at = now()"
+        " FROM jsonb_each($1::jsonb) AS q WHERE t.lead_id = q.key::uuid AND t.status = 'open'",
+        keys_by_lead, NULL, errbuf, errbuf_size);
 }
 
 /* The task document of row i of res (column 0) with the lead's channel
@@ -140,11 +149,13 @@ int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char 
     const char *params[] = {network_id, contact_key, at};
 
     lead_id[0] = '\0';
-    int rc = cf_pg_exec(conn,
-                        "SELECT lead_id::text FROM leads.tasks WHERE status = 'open'"
-                        " AND contact_keys @> ARRAY[$2::text] AND network_id = $1"
-                        " AND opened_at <= $3::timestamptz ORDER BY opened_at DESC LIMIT 1",
-                        3, params, &res, errbuf, errbuf_size);
+    /* planned each time: through the contacts' index, whatever the table
+     * held when the connection first ran it (common/pg.h) */
+    int rc = cf_pg_exec_planned(conn,
+                                "SELECT lead_id::text FROM leads.tasks WHERE status = 'open'"
+                                " AND contact_keys @> ARRAY[$2::text] AND network_id = $1"
+                                " AND opened_at <= $3::timestamptz ORDER BY opened_at DESC LIMIT 1",
+                                3, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) > 0)
         snprintf(lead_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);

@@ -86,24 +86,44 @@ static int clinic_hours(struct leads_ctx *ctx, const char *network_id, const cha
     return rc;
 }
 
-static int open_task(PGconn *conn, const struct cf_event *ev, const char *kind, int64_t opened,
-                     int64_t due, const json_t *j_keys, struct cf_outbox *out, char *errbuf,
-                     size_t errbuf_size)
+/* What a batch's lead.received and lead.merged events do, gathered and
+ * written in one statement each (flush): the tasks they open (rows), with
+ * what their task.opened needs (opened: {"base": the event's id,
+ * "network", "at": ms, "doc"}), and the keys merges bring (lead id -> keys). */
+struct queue {
+    json_t *rows;
+    json_t *opened;
+    json_t *keys_by_lead;
+};
+
+static void queue_init(struct queue *q)
 {
-    json_t *j_task = leads_task_new(ev->networkid, kind, ev->data, opened, due);
-    int inserted = 0;
-    int rc = leads_tasks_insert(conn, ev->networkid, j_task,
-                                json_string_value(json_object_get(ev->data, "channel")),
-                                json_string_value(json_object_get(ev->data, "provider")), j_keys,
-                                &inserted, errbuf, errbuf_size);
-    if (rc == 0 && inserted)
-        emit_task(out, ev->id, "opened", j_task, ev->networkid, opened);
-    json_decref(j_task);
-    return rc;
+    q->rows = json_array();
+    q->opened = json_array();
+    q->keys_by_lead = json_object();
 }
 
-static int on_received(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                       struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+static void queue_free(struct queue *q)
+{
+    json_decref(q->rows);
+    json_decref(q->opened);
+    json_decref(q->keys_by_lead);
+}
+
+static void open_task(const struct cf_event *ev, const char *kind, int64_t opened, int64_t due,
+                      const json_t *j_keys, struct queue *q)
+{
+    json_t *j_task = leads_task_new(ev->networkid, kind, ev->data, opened, due);
+    json_array_append_new(
+        q->rows, leads_tasks_row(ev->networkid, j_task,
+                                 json_string_value(json_object_get(ev->data, "channel")),
+                                 json_string_value(json_object_get(ev->data, "provider")), j_keys));
+    json_array_append_new(q->opened,
+                          json_pack("{s:s, s:s, s:I, s:o}", "base", ev->id, "network",
+                                    ev->networkid, "at", (json_int_t)opened, "doc", j_task));
+}
+
+static void on_received(struct leads_ctx *ctx, const struct cf_event *ev, struct queue *q)
 {
     const char *clinic_id = json_string_value(json_object_get(ev->data, "clinic_id"));
     int64_t received = cf_time_json_get(ev->data, "received_at");
@@ -118,15 +138,56 @@ static int on_received(struct leads_ctx *ctx, PGconn *conn, const struct cf_even
     const struct cf_time_hours *h = have_hours ? &hours : NULL;
     json_t *j_keys = lead_keys(ev->data);
 
-    int rc = open_task(conn, ev, "respond", received, leads_task_due_at(h, received, due_s), j_keys,
-                       out, errbuf, errbuf_size);
-    if (rc == 0 && leads_task_wants_callback(ev->data))
-        rc = open_task(conn, ev, "callback", received,
-                       leads_task_due_at(h, received, ctx->cfg.callback_due_s), j_keys, out, errbuf,
-                       errbuf_size);
+    open_task(ev, "respond", received, leads_task_due_at(h, received, due_s), j_keys, q);
+    if (leads_task_wants_callback(ev->data))
+        open_task(ev, "callback", received, leads_task_due_at(h, received, ctx->cfg.callback_due_s),
+                  j_keys, q);
     json_decref(j_keys);
     if (have_hours)
         cf_time_hours_free(&hours);
+}
+
+static void on_merged(const struct cf_event *ev, struct queue *q)
+{
+    const char *lead_id = json_string_value(json_object_get(ev->data, "lead_id"));
+    json_t *j_keys = lead_keys(ev->data);
+
+    if (lead_id) {
+        json_t *j_have = json_object_get(q->keys_by_lead, lead_id);
+        if (j_have)
+            json_array_extend(j_have, j_keys);
+        else
+            json_object_set(q->keys_by_lead, lead_id, j_keys);
+    }
+    json_decref(j_keys);
+}
+
+/* Writes what q gathered: the new tasks (task.opened for each that was
+ * new, in their order), then the keys merges brought (after the tasks a
+ * lead.received before them opened). */
+static int flush(PGconn *conn, struct queue *q, struct cf_outbox *out, char *errbuf,
+                 size_t errbuf_size)
+{
+    json_t *inserted = json_object();
+    size_t i;
+    json_t *j_o;
+    int rc = leads_tasks_insert_many(conn, q->rows, inserted, errbuf, errbuf_size);
+
+    json_array_foreach(q->opened, i, j_o)
+    {
+        const json_t *j_task = json_object_get(j_o, "doc");
+        if (rc == 0 &&
+            json_object_get(inserted, json_string_value(json_object_get(j_task, "task_id"))))
+            emit_task(out, json_string_value(json_object_get(j_o, "base")), "opened", j_task,
+                      json_string_value(json_object_get(j_o, "network")),
+                      json_integer_value(json_object_get(j_o, "at")));
+    }
+    if (rc == 0)
+        rc = leads_tasks_add_keys_many(conn, q->keys_by_lead, errbuf, errbuf_size);
+    json_decref(inserted);
+    json_array_clear(q->rows);
+    json_array_clear(q->opened);
+    json_object_clear(q->keys_by_lead);
     return rc;
 }
 
@@ -170,30 +231,66 @@ static int on_closing(PGconn *conn, const struct cf_event *ev, enum leads_task_i
     return rc;
 }
 
+/* One event: gathered, or the closing it does, in order (a closing
+ * writes what was gathered before it first). */
+static int apply_one(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                     struct queue *q, struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    const enum leads_task_input input =
+        ev ? leads_task_input(ev->type, ev->networkid, ev->data) : LEADS_TASK_IGNORE;
+    int rc = 0;
+
+    switch (input) {
+    case LEADS_TASK_RECEIVED:
+        on_received(ctx, ev, q);
+        break;
+    case LEADS_TASK_MERGED:
+        on_merged(ev, q);
+        break;
+    case LEADS_TASK_RESPONDED:
+    case LEADS_TASK_STATUS:
+        rc = flush(conn, q, out, errbuf, errbuf_size);
+        if (rc == 0)
+            rc = on_closing(conn, ev, input, out, errbuf, errbuf_size);
+        break;
+    case LEADS_TASK_IGNORE:
+        break;
+    }
+    return rc;
+}
+
 int leads_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size)
 {
-    struct leads_ctx *ctx = vctx;
+    struct queue q;
     (void)rkm;
 
-    const enum leads_task_input input =
-        ev ? leads_task_input(ev->type, ev->networkid, ev->data) : LEADS_TASK_IGNORE;
-    switch (input) {
-    case LEADS_TASK_RECEIVED:
-        return on_received(ctx, conn, ev, out, errbuf, errbuf_size);
-    case LEADS_TASK_MERGED: {
-        json_t *j_keys = lead_keys(ev->data);
-        int rc = leads_tasks_add_keys(conn, json_string_value(json_object_get(ev->data, "lead_id")),
-                                      j_keys, errbuf, errbuf_size);
-        json_decref(j_keys);
-        return rc;
-    }
-    case LEADS_TASK_RESPONDED:
-    case LEADS_TASK_STATUS:
-        return on_closing(conn, ev, input, out, errbuf, errbuf_size);
-    case LEADS_TASK_IGNORE:
-        break;
-    }
-    return 0;
+    queue_init(&q);
+    int rc = apply_one(vctx, conn, ev, &q, out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = flush(conn, &q, out, errbuf, errbuf_size);
+    queue_free(&q);
+    return rc;
+}
+
+/* A batch at once (common/consumer.h): the tasks of its lead.received
+ * events and the keys of its lead.merged events are written in one
+ * statement each, flushed before each closing event, which goes as it
+ * does alone. */
+int leads_tasks_apply_batch(void *vctx, PGconn *conn, const struct cf_event *const *evs,
+                            const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
+                            char *errbuf, size_t errbuf_size)
+{
+    struct queue q;
+    int rc = 0;
+    (void)rkms;
+
+    queue_init(&q);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = apply_one(vctx, conn, evs[i], &q, out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = flush(conn, &q, out, errbuf, errbuf_size);
+    queue_free(&q);
+    return rc;
 }

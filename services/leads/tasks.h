@@ -20,18 +20,23 @@
 
 /* task_store.c: all run on conn inside the caller's transaction. */
 
-/* Inserts the open task j_task (leads_task_new's) of network_id with the
- * lead's channel, provider (either may be NULL) and contact keys j_keys
- * (an array of strings): *inserted 1, or 0 when the lead already has a
- * task of that kind (the lead seen again: nothing changes). */
-int leads_tasks_insert(PGconn *conn, const char *network_id, const json_t *j_task,
-                       const char *channel, const char *provider, const json_t *j_keys,
-                       int *inserted, char *errbuf, size_t errbuf_size);
+/* The row leads_tasks_insert_many inserts for the open task j_task
+ * (leads_task_new's) of network_id, with the lead's channel, provider
+ * (either may be NULL) and contact keys j_keys (an array of strings). New
+ * reference. */
+json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
+                        const char *provider, const json_t *j_keys);
 
-/* Adds the keys j_keys (an array of strings) to the open tasks of the lead
- * lead_id. */
-int leads_tasks_add_keys(PGconn *conn, const char *lead_id, const json_t *j_keys, char *errbuf,
-                         size_t errbuf_size);
+/* Inserts the task rows (leads_tasks_row's) in one statement; inserted (an
+ * object) gets task id -> true for each that was new (a lead that already
+ * has a task of that kind keeps it: the lead seen again). */
+int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, char *errbuf,
+                            size_t errbuf_size);
+
+/* Adds keys to the open tasks of leads in one statement: keys_by_lead is
+ * an object lead id -> the keys it brings (an array of strings). */
+int leads_tasks_add_keys_many(PGconn *conn, const json_t *keys_by_lead, char *errbuf,
+                              size_t errbuf_size);
 
 /* The open tasks of the lead, locked (FOR UPDATE), into *out: an array
  * (new ref) of {"doc": the task, "row": the breach row (the task with the

@@ -442,7 +442,9 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
     int err = cf_pg_begin(c->conn, errbuf, errbuf_size);
     if (err)
         return err;
-    if (careful) {
+    if (c->wanted && !c->wanted(c->ctx)) {
+        /* nothing to do for any message: only the offsets move */
+    } else if (careful) {
         for (size_t i = 0; i < n && !err; i++)
             err = cf_consumer_apply_one(c, batch[i], out, last_resort, errbuf, errbuf_size);
     } else {
@@ -674,6 +676,7 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     c->apply = cc->apply;
     c->apply_batch = cc->apply_batch;
     c->batch_done = cc->batch_done;
+    c->wanted = cc->wanted;
     c->ctx = cc->ctx;
     c->batch_max = cc->batch_max > 0 ? (size_t)cc->batch_max : CF_CONSUMER_BATCH_DEFAULT;
     c->dsn = cf_xstrdup(s->pg_dsn ? s->pg_dsn : "");

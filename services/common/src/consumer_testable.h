@@ -31,6 +31,7 @@ struct cf_consumer {
     cf_apply_fn apply;
     cf_apply_batch_fn apply_batch;
     void (*batch_done)(void *ctx, int committed);
+    int (*wanted)(void *ctx);
     void *ctx;
     size_t batch_max;
     char *dsn;

@@ -82,14 +82,22 @@ class Stack(cfstack.ServiceStack):
 
     def __init__(self, receiver, instances=1):
         super().__init__()
+        self.receiver = receiver
+        self.set_webhook(True)
+        self.start(instances)
+
+    def set_webhook(self, on):
+        """Applies the network with the clinic's webhook, or without any."""
         net = cfstack.demo_network()
         for c in net["clinics"]:
-            if c["id"] == CLINIC:
-                c["lead_webhook"] = {"url": receiver.url, "secret": SECRET}
+            if c["id"] == CLINIC and on:
+                c["lead_webhook"] = {"url": self.receiver.url, "secret": SECRET}
         net["channels"].append({"id": FORM_CHANNEL, "kind": "form", "provider": "generic",
                                 "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
         cfstack.apply_network(self.dsn, net)
-        self.start(instances)
+
+    def config_version(self):
+        return min(cfstack.metric(svc, "clinicflow_config_version") for svc in self.services)
 
     def start_service(self):
         return cfstack.Service("leads", self.env_for(
@@ -284,6 +292,32 @@ def test_intake_not_slowed(stack, receiver):
         receiver.delay_s = 0.0
 
 
+def test_no_webhook_the_group_passes_by(stack, receiver):
+    # With no clinic naming a webhook the notify group commits what it
+    # reads without reading it; a webhook set again hears of the next lead.
+    def reload(on):
+        before = stack.config_version()
+        stack.set_webhook(on)
+        cfstack.wait_until(lambda: stack.config_version() > before, 20, "the config reloaded")
+
+    def passed():
+        on_topic = len(cfstack.TopicReader(stack.broker.bootstrap, LEADS, validate=False).read())
+        return int(cfstack.psql(stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM"
+                                " leads.consumer_offsets WHERE group_id = 'clinicflow-leads-notify'"
+                                )[0][0]) == on_topic
+
+    reload(False)
+    try:
+        ids = [publish(stack)[0] for _ in range(5)]
+        cfstack.wait_until(passed, 30, "the notify group past every event")
+        for e in ids:
+            assert delivery(stack, e) is None and receiver.of(e) == [], e
+    finally:
+        reload(True)
+    eid = publish(stack)[0]
+    cfstack.wait_until(lambda: receiver.of(eid), 20, "the delivery after the webhook came back")
+
+
 def test_two_instances_send_each_once():
     receiver = Receiver()
     receiver.delay_s = 0.05  # sends overlap between the two instances' rounds
@@ -321,7 +355,8 @@ if __name__ == "__main__":
         cfstack.run([lambda f=f: f(STACK, RECEIVER) for f in (
             test_new_lead_delivered_signed, test_form_lead_delivered, test_clinic_from_the_data,
             test_failing_receiver_retried_with_backoff,
-            test_given_up_after_max_attempts, test_intake_not_slowed)], exit=False)
+            test_given_up_after_max_attempts, test_intake_not_slowed,
+            test_no_webhook_the_group_passes_by)], exit=False)
     finally:
         STACK.close()
         RECEIVER.close()

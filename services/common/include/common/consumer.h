@@ -83,6 +83,12 @@ struct cf_consumer_conf {
      * inside the transaction could be filled again from the old rows
      * before the commit. */
     void (*batch_done)(void *ctx, int committed);
+    /* Optional: asked once a batch, before its messages are parsed; 0 when
+     * the group wants none of what it reads right now (a consumer of a
+     * feature no network has set up: no clinic has a webhook). The batch's
+     * offsets are then committed without parsing or applying it, as apply
+     * would have done for each message, only without the cost. */
+    int (*wanted)(void *ctx);
 };
 
 struct cf_consumer;
