@@ -50,6 +50,7 @@ struct leads_settings {
     /* the fold */
     long merge_window_s;   /* a request this soon after the open lead's last message merges */
     long fold_batch_max;   /* facts the fold applies in one transaction, at most */
+    long fold_runners;     /* fold consumers (threads) of an instance with consumers */
     long pending_expire_s; /* a fact naming a lead not stored yet waits this long, then the DLQ */
 
     /* tasks and the response clock */

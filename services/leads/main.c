@@ -80,9 +80,11 @@ static int add_consumers(struct cf_service *svc)
         .wanted = leads_notify_any,
         .ctx = &ctx,
     };
-    if (cf_service_add_consumer(svc, &fold) != 0 || cf_service_add_consumer(svc, &patients) != 0 ||
-        cf_service_add_consumer(svc, &tasks) != 0 || cf_service_add_consumer(svc, &calls) != 0 ||
-        cf_service_add_consumer(svc, &notify) != 0 ||
+    for (long r = 0; r < ctx.cfg.fold_runners; r++)
+        if (cf_service_add_consumer(svc, &fold) != 0)
+            return -1;
+    if (cf_service_add_consumer(svc, &patients) != 0 || cf_service_add_consumer(svc, &tasks) != 0 ||
+        cf_service_add_consumer(svc, &calls) != 0 || cf_service_add_consumer(svc, &notify) != 0 ||
         cf_service_add_worker(svc, "sla sweeper", leads_sweeper, &ctx) != 0 ||
         cf_service_add_worker(svc, "notifier", leads_notifier, &ctx) != 0 ||
         cf_service_add_worker(svc, "pending expirer", leads_pending_expirer, &ctx) != 0)

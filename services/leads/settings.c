@@ -64,6 +64,11 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          NULL},
         {"CLINICFLOW_LEADS_FOLD_BATCH_MAX", CF_CONF_INT, "1000", &cfg->fold_batch_max, 1, 10000, 0,
          "facts the fold applies in one transaction at most", NULL},
+        {"CLINICFLOW_LEADS_FOLD_RUNNERS", CF_CONF_INT, "2", &cfg->fold_runners, 1, 6, 0,
+         "fold runners of an instance with consumers: each a thread with its own Kafka consumer "
+         "in the fold group and its own PostgreSQL connection, sharing leads.raw's partitions, so "
+         "one runner's JSON work overlaps another's statements",
+         NULL},
         {"CLINICFLOW_LEADS_PENDING_EXPIRE_S", CF_CONF_INT, "86400", &cfg->pending_expire_s, 1,
          604800, 0,
          "a response or status naming a lead not stored yet waits this many seconds for the "

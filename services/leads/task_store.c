@@ -18,18 +18,8 @@
 json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
                         const char *provider, const json_t *j_keys)
 {
-    json_t *j_row =
-        json_pack("{s:s, s:O, s:O}", "network_id", network_id, "doc", j_task, "keys", j_keys);
-    static const char *const copied[] = {"task_id",   "lead_id",     "kind",
-                                         "clinic_id", "contact_key", "status",
-                                         "opened_at", "due_at",      NULL};
-    for (const char *const *k = copied; *k; k++) {
-        json_t *v = json_object_get(j_task, *k);
-        json_object_set_new(j_row, *k, v ? json_incref(v) : json_null());
-    }
-    json_object_set_new(j_row, "channel", channel ? json_string(channel) : json_null());
-    json_object_set_new(j_row, "provider", provider ? json_string(provider) : json_null());
-    return j_row;
+    return json_pack("{s:s, s:O, s:O, s:s?, s:s?}", "network_id", network_id, "doc", j_task, "keys",
+                     j_keys, "channel", channel, "provider", provider);
 }
 
 int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, char *errbuf,
@@ -43,12 +33,12 @@ int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, 
         conn,
         "INSERT INTO leads.tasks (task_id, lead_id, kind, network_id, clinic_id, contact_key,"
         " contact_keys, channel, provider, status, opened_at, due_at, doc)"
-        " SELECT task_id, lead_id, kind, network_id, clinic_id, contact_key,"
-        " ARRAY(SELECT DISTINCT jsonb_array_elements_text(keys)), channel, provider, status,"
-        " opened_at, due_at, doc FROM jsonb_to_recordset($1::jsonb) AS r(task_id uuid,"
-        " lead_id uuid, kind text, network_id text, clinic_id text, contact_key text,"
-        " keys jsonb, channel text, provider text, status text, opened_at timestamptz,"
-        " due_at timestamptz, doc jsonb)"
+        " SELECT (doc->>'task_id')::uuid, (doc->>'lead_id')::uuid, doc->>'kind', network_id,"
+        " doc->>'clinic_id', doc->>'contact_key',"
+        " ARRAY(SELECT DISTINCT jsonb_array_elements_text(keys)), channel, provider,"
+        " doc->>'status', (doc->>'opened_at')::timestamptz, (doc->>'due_at')::timestamptz, doc"
+        " FROM jsonb_to_recordset($1::jsonb) AS r(network_id text, doc jsonb, keys jsonb,"
+        " channel text, provider text)"
         " ON CONFLICT DO NOTHING RETURNING task_id::text",
         rows, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
@@ -69,7 +59,9 @@ int leads_tasks_add_keys_many(PGconn *conn, const json_t *keys_by_lead, char *er
         "UPDATE leads.tasks t SET contact_keys = ARRAY(SELECT DISTINCT k FROM"
         " unnest(t.contact_keys || ARRAY(SELECT jsonb_array_elements_text(q.value))) AS k),"
         " updated_at = now()"
-        " FROM jsonb_each($1::jsonb) AS q WHERE t.lead_id = q.key::uuid AND t.status = 'open'",
+        " FROM jsonb_each($1::jsonb) AS q WHERE t.lead_id = q.key::uuid AND t.status = 'open'"
+        /* a merge bringing no new key (most do) writes no row version */
+        " AND NOT t.contact_keys @> ARRAY(SELECT jsonb_array_elements_text(q.value))",
         keys_by_lead, NULL, errbuf, errbuf_size);
 }
 

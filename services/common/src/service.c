@@ -13,6 +13,7 @@
 #include "common/service.h"
 
 #include <pthread.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,16 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
     sa.sa_handler = SIG_IGN;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGPIPE, &sa, NULL);
+    /* A consumer batch builds and frees statement parameters and outboxes
+     * of a megabyte or more on its own thread. glibc gives such blocks back
+     * to the kernel (mmap, or a thread arena's heap trimmed) and faults the
+     * pages in again for the next batch: a tenth of the lead fold's CPU
+     * (bench/RESULTS.md). Blocks up to 32 MiB come from the arenas, which
+     * keep up to 64 MiB free. GLIBC_TUNABLES set at start still wins. */
+    if (!getenv("GLIBC_TUNABLES")) {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    }
     pthread_mutex_init(&svc->stop_mu, NULL);
     pthread_condattr_t cattr;
     pthread_condattr_init(&cattr);
