@@ -62,6 +62,11 @@ class Stack(common.Stack):
         }
         if expire_s is not None:
             env["CLINICFLOW_LEADS_PENDING_EXPIRE_S"] = str(expire_s)
+        if instances > 1:
+            # one fold runner each: the share each instance folds is read
+            # from its log (assigned); the two runners of the default race
+            # for partitions as two instances do (test_requests_fold_at_once)
+            env["CLINICFLOW_LEADS_FOLD_RUNNERS"] = "1"
         super().__init__(instances=0, extra_env=env, network_b=True)
         net = common.test_network()
         next(c for c in net["clinics"] if c["id"] == CLINIC)["lead_merge_window_s"] = WINDOW_S
