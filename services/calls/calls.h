@@ -123,7 +123,7 @@ int calls_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      size_t errbuf_size);
 
 /* The fold's consumer group (main.c), whose stored offsets the sweeper
- * reads to know how far the fold has come (fold_progress.c). */
+ * reads to know how far the fold has come (common/fold_progress.h). */
 #define CALLS_FOLD_GROUP "clinicflow-calls-fold"
 
 /* tasks.c: the callback consumer's apply (on calls.v1); sweeper.c: the

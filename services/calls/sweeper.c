@@ -5,7 +5,7 @@
  * the staff legs that never reported (staff_legs.c). A task is expired
  * only in a transaction that stages its event, under its contact's lock
  * taken only if free, and only once the fold has stored every fact
- * acknowledged before its deadline (fold_progress.c): a callback the fold
+ * acknowledged before its deadline (common/fold_progress.h): a callback the fold
  * stored but the callbacks consumer has not applied yet closes the task
  * instead. The rules are tasks.c's header comment.
  */
@@ -16,9 +16,11 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/fold_progress.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/topics.h"
 #include "task_rules.h"
 #include "tasks.h"
 
@@ -213,15 +215,16 @@ void calls_tasks_sweeper(void *vctx)
     cf_metrics_describe("clinicflow_calls_tasks_expiry_held", "gauge",
                         "Overdue callback tasks not yet expired because the fold has not "
                         "stored every fact acknowledged before their deadline");
-    struct calls_fold_progress *fp = calls_fold_progress_new();
+    struct cf_fold_progress *fp =
+        cf_fold_progress_new("calls", CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, "task sweeper");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
-        calls_fold_progress_sample(ctx, fp); /* before a connection is held: it may wait on Kafka */
+        cf_fold_progress_sample(fp, ctx->svc->producer); /* before a connection is held */
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
             cf_warn("task sweeper: %s", errbuf);
             continue;
         }
-        const int64_t horizon_ms = calls_fold_progress_horizon(fp, conn);
+        const int64_t horizon_ms = cf_fold_progress_horizon(fp, conn);
         char horizon[32] = "-infinity";
         if (horizon_ms >= 0)
             cf_time_format(horizon_ms, horizon);
@@ -252,5 +255,5 @@ void calls_tasks_sweeper(void *vctx)
             cf_info("task sweeper reported %d unreported staff legs as missed", n);
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
-    calls_fold_progress_free(fp);
+    cf_fold_progress_free(fp);
 }

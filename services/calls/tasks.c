@@ -35,7 +35,7 @@
  *     or down while the fold runs elsewhere) closes the task instead,
  *     with event ids from the task id. And a task waits until the fold
  *     has stored every fact acknowledged before its deadline
- *     (fold_progress.c); a callback answered before the deadline but
+ *     (common/fold_progress.h); a callback answered before the deadline but
  *     reported after it is not waited for.
  *
  * The rules are pure functions (task_rules.c); this file is the consumer and

@@ -2,8 +2,8 @@
  * The callbacks' files and what they share: tasks.c (the consumer of
  * calls.v1, message by message), tasks_batch.c (the same for a batch at
  * once), task_store.c (the statements on the task tables), sweeper.c (the
- * worker expiring lost tasks and relaying calls.outbox), fold_progress.c
- * (how far the fold has come, so that expiry waits for it) and
+ * worker expiring lost tasks and relaying calls.outbox, holding expiry
+ * until the fold has come that far: common/fold_progress.h) and
  * staff_legs.c (staff legs that never reported). The decisions themselves
  * are in task_rules.h. Not used outside these files.
  */
@@ -110,18 +110,6 @@ int calls_tasks_link_many(PGconn *conn, const json_t *links, char *errbuf, size_
     "calls.calls WHERE network_id = " n " AND contact_key = " k " AND answered_at >= " from        \
     " AND answered_at <= " until " AND outcome = 'answered' AND NOT doc ? 'agent_pending'"         \
     " ORDER BY answered_at LIMIT 1"
-
-/* fold_progress.c: how far the fold has come, on the sweeper's thread
- * only. */
-struct calls_fold_progress;
-struct calls_fold_progress *calls_fold_progress_new(void);
-void calls_fold_progress_free(struct calls_fold_progress *fp);
-/* Samples the high watermarks of calls.raw (may wait on Kafka up to 1 s
- * per try: call it before a connection is held). */
-void calls_fold_progress_sample(struct calls_ctx *ctx, struct calls_fold_progress *fp);
-/* The horizon: the time of the newest sample the fold's stored offsets
- * have reached in every partition, in ms, or -1 when none yet. */
-int64_t calls_fold_progress_horizon(struct calls_fold_progress *fp, PGconn *conn);
 
 /* staff_legs.c: reports the staff legs still unreported after
  * CLINICFLOW_CALLS_STAFF_LEG_WAIT_S as missed (through calls.raw).

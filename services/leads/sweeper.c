@@ -10,13 +10,19 @@
  * Kafka has them (cf_outbox_relay), with ids from the lead id: a relay
  * retried after a failure repeats the same event. Due times were fixed in
  * the clinic's working hours when the task opened (tasks.c); the sweeper
- * compares them with the wall clock.
+ * compares them with the wall clock, up to how far the fold has come
+ * (common/fold_progress.h): a response acknowledged onto leads.raw before
+ * the due time but not folded yet keeps its lead from breaching until the
+ * fold has stored it, and then the fold's record (responded_at) answers.
+ * (A call answered in time reaches leads.raw through the calls consumer
+ * first: one hop the horizon does not see.)
  */
 #include "tasks.h"
 
 #include <stdlib.h>
 
 #include "common/err.h"
+#include "common/fold_progress.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/outbox.h"
@@ -27,7 +33,7 @@
 
 /* One transaction: up to a batch of breaches decided and staged. Returns
  * how many, or an error (nothing decided). */
-static int sweep_once(PGconn *conn, char *errbuf, size_t errbuf_size)
+static int sweep_once(PGconn *conn, int64_t until_ms, char *errbuf, size_t errbuf_size)
 {
     json_t *j_due = NULL;
     struct cf_outbox *out = cf_outbox_new();
@@ -36,8 +42,7 @@ static int sweep_once(PGconn *conn, char *errbuf, size_t errbuf_size)
 
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0)
-        rc = leads_tasks_take_breached(conn, cf_time_now_ms(), SWEEP_BATCH, &j_due, errbuf,
-                                       errbuf_size);
+        rc = leads_tasks_take_breached(conn, until_ms, SWEEP_BATCH, &j_due, errbuf, errbuf_size);
     json_array_foreach(j_due, i, j_item)
     {
         if (rc != 0)
@@ -100,14 +105,21 @@ void leads_sweeper(void *vctx)
     cf_metrics_describe("clinicflow_leads_outbox_pending", "gauge",
                         "Breaches the sweeper decided and committed that Kafka has not "
                         "acknowledged yet (one table for all instances: each reports it)");
+    struct cf_fold_progress *fp =
+        cf_fold_progress_new("leads", LEADS_FOLD_GROUP, LEADS_TOPIC_RAW, "sla sweeper");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
+        cf_fold_progress_sample(fp, ctx->svc->producer); /* before a connection is held */
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
             cf_warn("sla sweeper: %s", errbuf);
             continue;
         }
-        int n, total = 0;
-        while ((n = sweep_once(conn, errbuf, sizeof(errbuf))) > 0) {
+        int64_t until_ms = cf_fold_progress_horizon(fp, conn);
+        const int64_t now_ms = cf_time_now_ms();
+        if (until_ms > now_ms)
+            until_ms = now_ms;
+        int n = 0, total = 0;
+        while (until_ms >= 0 && (n = sweep_once(conn, until_ms, errbuf, sizeof(errbuf))) > 0) {
             total += n;
             relay_outbox(ctx, conn); /* out at once, not after the whole backlog */
             if (n < SWEEP_BATCH)
@@ -123,4 +135,5 @@ void leads_sweeper(void *vctx)
         }
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
+    cf_fold_progress_free(fp);
 }

@@ -57,7 +57,8 @@ int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char 
                                size_t errbuf_size);
 
 /* The sweeper's: up to limit respond tasks open past their due time at
- * now_ms and not yet breached, locked, skipping those another transaction
+ * now_ms (the wall clock, or how far the fold has come if less) and not
+ * yet breached, locked, skipping those another transaction
  * holds, into *out: an array (new ref) of {"network_id", "row"} (the
  * breach row as leads_tasks_load_open's); and their breach recorded. */
 int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,

@@ -1,13 +1,17 @@
 /*
  * Digests, HMACs, UUIDs and contact keys on OpenSSL's libcrypto. Every
- * function is pure (except cf_uuid4, which draws from the CSPRNG) and keeps
- * no state, so all are thread-safe. The OpenSSL calls here fail only on a
+ * function is pure (except cf_uuid4, which draws from the CSPRNG); the only
+ * state is the two digest implementations, fetched once (pthread_once) and
+ * shared read-only, so all are thread-safe. (A digest named by EVP_sha1()
+ * is looked up in the providers again on every use: a few per cent of the
+ * lead fold, which derives several UUIDs a fact.) The OpenSSL calls here fail only on a
  * broken library or exhausted memory; since callers cannot do anything
  * useful with such a failure, it is logged and the process aborts, which
  * keeps these helpers infallible like the cf_xmalloc family.
  */
 #include "common/hash.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +34,29 @@ static _Noreturn void crypto_failure(const char *call)
     abort();
 }
 
+static EVP_MD *md_sha256_impl, *md_sha1_impl;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+    md_sha256_impl = EVP_MD_fetch(NULL, "SHA256", NULL);
+    md_sha1_impl = EVP_MD_fetch(NULL, "SHA1", NULL);
+    if (!md_sha256_impl || !md_sha1_impl)
+        crypto_failure("EVP_MD_fetch");
+}
+
+static const EVP_MD *md_sha256(void)
+{
+    pthread_once(&md_once, md_fetch);
+    return md_sha256_impl;
+}
+
+static const EVP_MD *md_sha1(void)
+{
+    pthread_once(&md_once, md_fetch);
+    return md_sha1_impl;
+}
+
 static void digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out)
 {
     unsigned int out_len = 0;
@@ -39,12 +66,12 @@ static void digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out)
 
 void cf_sha256(const void *data, size_t len, uint8_t out[32])
 {
-    digest(EVP_sha256(), data, len, out);
+    digest(md_sha256(), data, len, out);
 }
 
 void cf_sha1(const void *data, size_t len, uint8_t out[20])
 {
-    digest(EVP_sha1(), data, len, out);
+    digest(md_sha1(), data, len, out);
 }
 
 static void hmac(const EVP_MD *md, const void *key, size_t keylen, const void *data, size_t len,
@@ -63,12 +90,12 @@ static void hmac(const EVP_MD *md, const void *key, size_t keylen, const void *d
 
 void cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32])
 {
-    hmac(EVP_sha256(), key, keylen, data, len, out);
+    hmac(md_sha256(), key, keylen, data, len, out);
 }
 
 void cf_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[20])
 {
-    hmac(EVP_sha1(), key, keylen, data, len, out);
+    hmac(md_sha1(), key, keylen, data, len, out);
 }
 
 int cf_hex_digit(int c)
@@ -158,7 +185,7 @@ void cf_uuid5(const char *const *parts, size_t nparts, char out[CF_UUID_STR_LEN 
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
         crypto_failure("EVP_MD_CTX_new");
-    int ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
+    int ok = EVP_DigestInit_ex(ctx, md_sha1(), NULL) == 1 &&
              EVP_DigestUpdate(ctx, cf_uuid_namespace, sizeof(cf_uuid_namespace)) == 1;
     for (size_t i = 0; ok && i < nparts; i++) {
         if (i > 0)

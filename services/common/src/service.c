@@ -181,11 +181,9 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
      * to the kernel (mmap, or a thread arena's heap trimmed) and faults the
      * pages in again for the next batch: a tenth of the lead fold's CPU
      * (bench/RESULTS.md). Blocks up to 32 MiB come from the arenas, which
-     * keep up to 64 MiB free. GLIBC_TUNABLES set at start still wins. */
-    if (!getenv("GLIBC_TUNABLES")) {
-        mallopt(M_MMAP_THRESHOLD, 32 << 20);
-        mallopt(M_TRIM_THRESHOLD, 64 << 20);
-    }
+     * keep up to 64 MiB free. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     pthread_mutex_init(&svc->stop_mu, NULL);
     pthread_condattr_t cattr;
     pthread_condattr_init(&cattr);

@@ -10,7 +10,9 @@ service does; times are event times, so the due times are computed apart
 from our code (zoneinfo over the system's zone files)."""
 import json
 import os
+import subprocess
 import tempfile
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -299,6 +301,52 @@ def test_answered_in_time_by_the_folds_record_is_not_breached(stack):
     assert breaches(stack, answered["lead_id"]) == []
 
 
+def test_a_response_the_fold_has_not_stored_yet_holds_the_breach(stack):
+    # A response posted before the due time, which the fold cannot store
+    # yet (a session holds the lead's row), keeps the sweepers from
+    # breaching the lead past its due time; once the fold stores it, the
+    # lead was answered in time: never breached.
+    received = datetime.now(timezone.utc)
+    lead = new_lead(stack, "demo-center", received, provider="telegram")
+    doc = {"lead_id": lead["lead_id"], "clinic_id": "demo-center", "provider": "telegram",
+           "channel": "tg-bot", "status": "open", "received_at": iso(received),
+           "last_message_at": iso(received), "messages": 1, "contact_key": lead["contact_key"]}
+    stack.sql("INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
+              " status, contact_key, received_at, last_message_at, messages, doc) VALUES"
+              " ('%s', '%s', 'demo-center', 'telegram', 'tg-bot', 'open', '%s', '%s', '%s', 1,"
+              " '%s')" % (lead["lead_id"], stack.network_id, lead["contact_key"], iso(received),
+                          iso(received), json.dumps(doc)))
+    wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 1)
+    holder = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", stack.dsn],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdin.write("BEGIN;\nSELECT 'held' FROM leads.leads WHERE lead_id = '%s'"
+                           " FOR UPDATE;\n" % lead["lead_id"])
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "held"
+        st, _, reply = stack.post(
+            "/v1/leads/%s/events" % lead["lead_id"],
+            json.dumps({"event_id": "held-" + lead["lead_id"], "type": "responded",
+                        "channel": "telegram", "time": iso(received + timedelta(seconds=1))}),
+            {"Content-Type": "application/json",
+             "Authorization": "Bearer " + stack.keys["ingest"]})
+        assert st == 202, (st, reply)
+        # The due time passes with the fold waiting on the row: no event
+        # can be awaited for "not breached", so the sweepers (every 200 ms)
+        # are given ten rounds past it.
+        due = received + timedelta(seconds=DUE_S)
+        time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 2.0)
+        assert breaches(stack, lead["lead_id"]) == []
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)
+    later = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
+    wait_breach(stack, later["lead_id"])
+    assert breaches(stack, lead["lead_id"]) == []
+
+
 def call_event_again(stack, e164, answered, call_id):
     return call_event(stack, e164, answered, etype="updated", call_id=call_id)
 
@@ -431,6 +479,7 @@ if __name__ == "__main__":
             test_breach_once_with_two_instances,
             test_answered_late_before_the_sweep,
             test_answered_in_time_by_the_folds_record_is_not_breached,
+            test_a_response_the_fold_has_not_stored_yet_holds_the_breach,
             test_answered_call_is_the_response,
             test_form_to_call_response_end_to_end,
         )] + [test_invalid_due_time_refused], exit=False)

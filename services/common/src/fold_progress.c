@@ -1,29 +1,27 @@
 /*
- * How far the fold has come, for the sweeper (sweeper.c). A task is lost
- * only if no callback came within the lost-after period, and a callback
- * the fold has not stored yet cannot be seen, so a task may expire only
- * once the fold has stored every fact acknowledged before its deadline.
- * Each sweep samples the high watermarks of calls.raw (every fact
- * acknowledged before the sample is below them); the horizon is the time
- * of the newest sample that the fold's stored offsets have reached in
- * every partition. Tasks whose deadline is past the horizon wait
- * (clinicflow_calls_tasks_expiry_held: under steady traffic a few, those
- * whose deadline passed since the last sample the fold reached). The
- * samples live on the sweeper's thread only. The watermarks come from
- * Kafka and the stored offsets from the fold's consumer runner
+ * How far a fold has come, for a sweeper that must not decide on a fact
+ * the fold has not stored yet (calls: a task is lost only if no callback
+ * came in time; leads: a lead breaches only if no response came by its
+ * due time). Each sweep samples the high watermarks of the fold's input
+ * topic (every fact acknowledged before the sample is below them); the
+ * horizon is the time of the newest sample that the fold's stored offsets
+ * have reached in every partition. What is due before the horizon can be
+ * decided; what is due after it waits for a later sweep. The samples live
+ * on the sweeper's thread only. The watermarks come from Kafka and the
+ * stored offsets from the fold's consumer runner
  * (cf_consumer_stored_offsets): nothing here reads another module's
  * tables.
  */
-#include "tasks.h"
+#include "common/fold_progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/consumer.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/time.h"
-#include "common/topics.h"
 #include "common/xmalloc.h"
 
 #define FOLD_SAMPLES 256
@@ -39,8 +37,9 @@ struct fold_sample {
  * reached so far. When the fold is so far behind that the samples fill
  * up, every other one is dropped: the span they cover doubles, so a fold
  * that catches up after hours still finds the samples it passes. The
- * arrays are sized from calls.raw's partition count, which may grow. */
-struct calls_fold_progress {
+ * arrays are sized from the topic's partition count, which may grow. */
+struct cf_fold_progress {
+    char *schema, *group, *topic, *who;
     struct fold_sample samples[FOLD_SAMPLES];
     size_t count;
     int64_t horizon_ms; /* -1: none yet */
@@ -49,48 +48,57 @@ struct calls_fold_progress {
     int64_t *stored;
 };
 
-static void fold_progress_grow(struct calls_fold_progress *fp, int cap)
+static void fold_progress_grow(struct cf_fold_progress *fp, int cap)
 {
     fp->cap = cap;
     fp->lo = cf_xrealloc(fp->lo, (size_t)cap * sizeof(*fp->lo));
     fp->stored = cf_xrealloc(fp->stored, (size_t)cap * sizeof(*fp->stored));
 }
 
-struct calls_fold_progress *calls_fold_progress_new(void)
+struct cf_fold_progress *cf_fold_progress_new(const char *schema, const char *group,
+                                              const char *topic, const char *who)
 {
-    struct calls_fold_progress *fp = cf_xcalloc(1, sizeof(*fp));
+    struct cf_fold_progress *fp = cf_xcalloc(1, sizeof(*fp));
+    fp->schema = cf_xstrdup(schema);
+    fp->group = cf_xstrdup(group);
+    fp->topic = cf_xstrdup(topic);
+    fp->who = cf_xstrdup(who);
     fp->horizon_ms = -1;
     fold_progress_grow(fp, FOLD_PARTITIONS_FIRST);
     return fp;
 }
 
-void calls_fold_progress_free(struct calls_fold_progress *fp)
+void cf_fold_progress_free(struct cf_fold_progress *fp)
 {
     for (size_t i = 0; i < fp->count; i++)
         free(fp->samples[i].hi);
     free(fp->lo);
     free(fp->stored);
+    free(fp->schema);
+    free(fp->group);
+    free(fp->topic);
+    free(fp->who);
     free(fp);
 }
 
-void calls_fold_progress_sample(struct calls_ctx *ctx, struct calls_fold_progress *fp)
+void cf_fold_progress_sample(struct cf_fold_progress *fp, struct cf_producer *producer)
 {
     char errbuf[256];
     struct fold_sample s = {.at_ms = cf_time_now_ms()};
     int64_t *hi = cf_xcalloc((size_t)fp->cap, sizeof(*hi));
-    s.n = cf_kafka_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap, 1000,
-                              errbuf, sizeof(errbuf));
+    s.n =
+        cf_kafka_watermarks(producer, fp->topic, fp->lo, hi, fp->cap, 1000, errbuf, sizeof(errbuf));
     if (s.n > fp->cap) { /* more partitions than so far: asked again with room for them */
         fold_progress_grow(fp, s.n);
         hi = cf_xrealloc(hi, (size_t)fp->cap * sizeof(*hi));
-        s.n = cf_kafka_watermarks(ctx->svc->producer, CF_TOPIC_CALLS_RAW, fp->lo, hi, fp->cap, 1000,
-                                  errbuf, sizeof(errbuf));
+        s.n = cf_kafka_watermarks(producer, fp->topic, fp->lo, hi, fp->cap, 1000, errbuf,
+                                  sizeof(errbuf));
         if (s.n > fp->cap)
             snprintf(errbuf, sizeof(errbuf), "the partitions of %s grew again while sampled",
-                     CF_TOPIC_CALLS_RAW);
+                     fp->topic);
     }
     if (s.n < 0 || s.n > fp->cap) {
-        cf_warn("task sweeper: %s (expiry waits for the next sample)", errbuf);
+        cf_warn("%s: %s (what is due waits for the next sample)", fp->who, errbuf);
         free(hi);
         return;
     }
@@ -111,15 +119,12 @@ void calls_fold_progress_sample(struct calls_ctx *ctx, struct calls_fold_progres
     fp->samples[fp->count++] = s;
 }
 
-/* Moves the horizon to the newest sample the fold's stored offsets have
- * reached in every partition, and drops the samples up to it. Returns the
- * horizon in ms, or -1 when the fold has reached none yet. */
-int64_t calls_fold_progress_horizon(struct calls_fold_progress *fp, PGconn *conn)
+int64_t cf_fold_progress_horizon(struct cf_fold_progress *fp, PGconn *conn)
 {
     char errbuf[256];
-    if (cf_consumer_stored_offsets(conn, "calls", CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, fp->stored,
-                                   fp->cap, errbuf, sizeof(errbuf)) != 0) {
-        cf_warn("task sweeper: the fold's offsets: %s", errbuf);
+    if (cf_consumer_stored_offsets(conn, fp->schema, fp->group, fp->topic, fp->stored, fp->cap,
+                                   errbuf, sizeof(errbuf)) != 0) {
+        cf_warn("%s: the fold's offsets: %s", fp->who, errbuf);
         return fp->horizon_ms;
     }
     size_t reached = 0;                                  /* how many of the oldest samples */
