@@ -63,6 +63,14 @@ struct leads_settings {
     long notify_max_attempts; /* attempts before a delivery is given up (and counted) */
     long notify_backoff_ms;   /* the first retry's delay; each next one doubles, up to an hour */
     long notify_interval_ms;  /* how often the deliverer looks for due deliveries */
+
+    /* retention (retention.c); days 0: for ever */
+    long retention_applied_events_days; /* applied event ids kept this long */
+    long retention_deliveries_days;     /* done webhook deliveries kept this long after */
+    long retention_tasks_days;          /* closed or expired tasks kept this long after */
+    long retention_leads_days;          /* closed leads kept this long after their last message */
+    long retention_interval_s;          /* how often the sweeper runs (one instance) */
+    long retention_chunk;               /* rows deleted per statement */
 };
 
 struct leads_ctx {
@@ -127,6 +135,7 @@ int leads_notify_any(void *ctx);            /* notify.c: 1 when a clinic has a w
 void leads_sweeper(void *ctx);              /* sweeper.c: lead.sla_breached */
 void leads_notifier(void *ctx);             /* notify_send.c: the outgoing webhook's deliveries */
 void leads_pending_expirer(void *ctx);      /* pending.c: waiting facts expire to the DLQ */
+void leads_retention_sweeper(void *ctx);    /* retention.c: rows past their retention */
 
 #define LEADS_FOLD_GROUP "clinicflow-leads-fold"
 

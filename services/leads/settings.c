@@ -14,6 +14,10 @@
 #include "common/err.h"
 #include "common/xmalloc.h"
 
+/* The shortest retention of tasks and leads but 0: leads.v1 keeps its
+ * events 90 days (proto/topics.json). */
+#define LEADS_RETENTION_MIN_DAYS 90
+
 static const char *check_country(const char *value)
 {
     return strcmp(value, "7") == 0 ? NULL : "7 (the one national numbering read so far)";
@@ -94,6 +98,34 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          NULL},
         {"CLINICFLOW_LEADS_NOTIFY_INTERVAL_MS", CF_CONF_INT, "500", &cfg->notify_interval_ms, 10,
          60000, 0, "how often the deliverer looks for due outgoing webhook deliveries", NULL},
+        {"CLINICFLOW_LEADS_RETENTION_APPLIED_EVENTS_DAYS", CF_CONF_INT, "100",
+         &cfg->retention_applied_events_days, 0, 36500, 0,
+         "days the consumers remember an applied event id (longer than any topic they read keeps "
+         "events, 90 days for leads.v1 and calls.v1, so a redelivery is still dropped); 0: for "
+         "ever",
+         NULL},
+        {"CLINICFLOW_LEADS_RETENTION_DELIVERIES_DAYS", CF_CONF_INT, "30",
+         &cfg->retention_deliveries_days, 0, 36500, 0,
+         "days an outgoing webhook delivery is kept after it was delivered or given up (its "
+         "attempts and last error, for a receiver's failures); a pending one is never deleted; "
+         "0: for ever",
+         NULL},
+        {"CLINICFLOW_LEADS_RETENTION_TASKS_DAYS", CF_CONF_INT, "1095", &cfg->retention_tasks_days,
+         0, 36500, 0,
+         "days a task is kept after it closed or expired (0, or at least 90: leads.v1 keeps a "
+         "lead.received 90 days, and its finished task is what keeps it, read again, from "
+         "opening the task anew); an open task is never deleted; 0: for ever",
+         NULL},
+        {"CLINICFLOW_LEADS_RETENTION_LEADS_DAYS", CF_CONF_INT, "1095", &cfg->retention_leads_days,
+         0, 36500, 0,
+         "days a closed lead is kept after its last message, with its contact keys (0, or at "
+         "least 90: a late response or outcome naming it is applied while leads.v1 keeps its "
+         "events, 90 days, not sent to the DLQ); an open lead is never deleted; 0: for ever",
+         NULL},
+        {"CLINICFLOW_LEADS_RETENTION_INTERVAL_S", CF_CONF_INT, "3600", &cfg->retention_interval_s,
+         1, 86400, 0, "how often one instance deletes the rows past their retention", NULL},
+        {"CLINICFLOW_LEADS_RETENTION_CHUNK", CF_CONF_INT, "1000", &cfg->retention_chunk, 1, 100000,
+         0, "rows deleted per statement by the retention sweeper", NULL},
     };
     *n = sizeof(vars) / sizeof(vars[0]);
     if (!table)
@@ -111,6 +143,23 @@ int leads_settings_check(const struct leads_settings *cfg, char *errbuf, size_t 
                   "got %ld",
                   cfg->replay_window_s);
         return CF_EINVAL;
+    }
+    /* A finished task keeps a lead.received read again from leads.v1 (90
+     * days) from opening it anew; a closed lead takes a late response or
+     * outcome naming it instead of the DLQ. */
+    const struct {
+        const char *name;
+        long days;
+    } floors[] = {
+        {"CLINICFLOW_LEADS_RETENTION_TASKS_DAYS", cfg->retention_tasks_days},
+        {"CLINICFLOW_LEADS_RETENTION_LEADS_DAYS", cfg->retention_leads_days},
+    };
+    for (size_t i = 0; i < sizeof(floors) / sizeof(floors[0]); i++) {
+        if (floors[i].days != 0 && floors[i].days < LEADS_RETENTION_MIN_DAYS) {
+            cf_seterr(errbuf, errbuf_size, "%s: expected 0 (for ever) or %d to 36500, got %ld",
+                      floors[i].name, LEADS_RETENTION_MIN_DAYS, floors[i].days);
+            return CF_EINVAL;
+        }
     }
     return 0;
 }
