@@ -87,7 +87,8 @@ static int add_consumers(struct cf_service *svc)
         cf_service_add_consumer(svc, &calls) != 0 || cf_service_add_consumer(svc, &notify) != 0 ||
         cf_service_add_worker(svc, "sla sweeper", leads_sweeper, &ctx) != 0 ||
         cf_service_add_worker(svc, "notifier", leads_notifier, &ctx) != 0 ||
-        cf_service_add_worker(svc, "pending expirer", leads_pending_expirer, &ctx) != 0)
+        cf_service_add_worker(svc, "pending expirer", leads_pending_expirer, &ctx) != 0 ||
+        cf_service_add_worker(svc, "retention sweeper", leads_retention_sweeper, &ctx) != 0)
         return -1;
     return 0;
 }

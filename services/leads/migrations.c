@@ -2,7 +2,7 @@
  * The leads schema. Migrations run in order under an advisory lock with
  * search_path set to "leads"; a released migration is never edited, a
  * change is a new entry. Numbers are taken by part (README.md): 2 the
- * fold, 3 tasks, 4 codes, 5 notification, 6 the fold.
+ * fold, 3 tasks, 4 codes, 5 notification, 6 the fold, 7 retention.
  */
 #include "leads/schema.h"
 
@@ -121,6 +121,16 @@ const struct cf_migration cf_leads_migrations[] = {
      * already. */
     {6, "lead contacts without the foreign key",
      "ALTER TABLE lead_contacts DROP CONSTRAINT IF EXISTS lead_contacts_lead_id_fkey;"},
+    /* The ages the retention sweeper deletes by (retention.c), each only
+     * over the rows it may delete: a chunk finds its rows without a scan. */
+    {7, "retention age indexes",
+     "CREATE INDEX IF NOT EXISTS applied_events_applied_at ON applied_events (applied_at);"
+     "CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries (done_at)"
+     " WHERE status <> 'pending';"
+     "CREATE INDEX IF NOT EXISTS tasks_finished_updated ON tasks (updated_at)"
+     " WHERE status <> 'open';"
+     "CREATE INDEX IF NOT EXISTS leads_closed_last_message ON leads (last_message_at)"
+     " WHERE status <> 'open';"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);
