@@ -1,8 +1,9 @@
 /*
  * Digests, HMACs, UUIDs and contact keys on OpenSSL's libcrypto. Every
  * function is pure (except cf_uuid4, which draws from the CSPRNG); the only
- * state is the two digest implementations, fetched once (pthread_once) and
- * shared read-only, so all are thread-safe. (A digest named by EVP_sha1()
+ * state is the digest and MAC implementations, fetched once (pthread_once)
+ * and shared read-only, and each thread's own HMAC contexts, so all are
+ * thread-safe. (A digest named by EVP_sha1()
  * is looked up in the providers again on every use: a few per cent of the
  * lead fold, which derives several UUIDs a fact.) The OpenSSL calls here fail only on a
  * broken library or exhausted memory; since callers cannot do anything
@@ -17,7 +18,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "common/log.h"
@@ -74,28 +76,75 @@ void cf_sha1(const void *data, size_t len, uint8_t out[20])
     digest(md_sha1(), data, len, out);
 }
 
-static void hmac(const EVP_MD *md, const void *key, size_t keylen, const void *data, size_t len,
-                 uint8_t *out)
+/* HMAC contexts, one per digest and thread, made once (their digest
+ * fetched then) and given each call's key: HMAC() looks the MAC and the
+ * digest up in the providers on every call, a few per cent of a form
+ * post's CPU. A thread's contexts are freed when it exits (the key's
+ * destructor); the main thread's stay reachable through its key. */
+enum { MAC_SHA256, MAC_SHA1, MAC_N };
+static EVP_MAC *mac_impl;
+static pthread_key_t mac_key;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+
+static void mac_ctxs_free(void *p)
 {
-    /* A NULL key means "reuse the previous key" to some HMAC entry points;
-     * an empty key must still be an empty key. */
+    EVP_MAC_CTX **ctxs = p;
+    for (int i = 0; i < MAC_N; i++)
+        EVP_MAC_CTX_free(ctxs[i]);
+    free(ctxs);
+}
+
+static void mac_init(void)
+{
+    mac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!mac_impl || pthread_key_create(&mac_key, mac_ctxs_free) != 0)
+        crypto_failure("EVP_MAC_fetch");
+}
+
+static EVP_MAC_CTX *mac_ctx(int which)
+{
+    static const char *const names[MAC_N] = {"SHA256", "SHA1"};
+    pthread_once(&mac_once, mac_init);
+    EVP_MAC_CTX **ctxs = pthread_getspecific(mac_key);
+    if (!ctxs) {
+        ctxs = calloc(MAC_N, sizeof(*ctxs));
+        if (!ctxs || pthread_setspecific(mac_key, ctxs) != 0)
+            crypto_failure("HMAC context");
+    }
+    if (!ctxs[which]) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string("digest", (char *)names[which], 0),
+            OSSL_PARAM_construct_end(),
+        };
+        ctxs[which] = EVP_MAC_CTX_new(mac_impl);
+        if (!ctxs[which] || EVP_MAC_CTX_set_params(ctxs[which], params) != 1)
+            crypto_failure("EVP_MAC_CTX_new");
+    }
+    return ctxs[which];
+}
+
+static void hmac(int which, const void *key, size_t keylen, const void *data, size_t len,
+                 uint8_t *out, size_t out_size)
+{
+    /* A NULL key means "reuse the previous key" to EVP_MAC_init; an empty
+     * key must still be an empty key. */
     static const uint8_t empty = 0;
-    unsigned int out_len = 0;
-    if (keylen > INT32_MAX)
-        crypto_failure("HMAC (key too long)");
-    if (!HMAC(md, key && keylen ? key : &empty, (int)keylen, data ? data : &empty, len, out,
-              &out_len))
+    size_t out_len = 0;
+    EVP_MAC_CTX *ctx = mac_ctx(which);
+    if (EVP_MAC_init(ctx, key && keylen ? key : &empty, keylen, NULL) != 1 ||
+        EVP_MAC_update(ctx, data ? data : &empty, len) != 1 ||
+        EVP_MAC_final(ctx, out, &out_len, out_size) != 1 || out_len != out_size)
         crypto_failure("HMAC");
 }
 
 void cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32])
 {
-    hmac(md_sha256(), key, keylen, data, len, out);
+    hmac(MAC_SHA256, key, keylen, data, len, out, 32);
 }
 
 void cf_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[20])
 {
-    hmac(md_sha1(), key, keylen, data, len, out);
+    hmac(MAC_SHA1, key, keylen, data, len, out, 20);
 }
 
 int cf_hex_digit(int c)
