@@ -121,6 +121,10 @@ const struct cf_migration cf_leads_migrations[] = {
      * already. */
     {6, "lead contacts without the foreign key",
      "ALTER TABLE lead_contacts DROP CONSTRAINT IF EXISTS lead_contacts_lead_id_fkey;"},
+    /* The sweeper's expiry (sweeper.c): the open tasks, oldest first,
+     * without a scan of every task ever closed. */
+    {8, "open tasks by age",
+     "CREATE INDEX IF NOT EXISTS tasks_open_opened ON tasks (opened_at) WHERE status = 'open';"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);
