@@ -490,6 +490,13 @@ def test_unanswered_tasks_expire_once(stack):
     stack.sql("UPDATE leads.tasks SET opened_at = opened_at - interval '3 hours'"
               " WHERE lead_id IN ('%s', '%s')" % (closed["lead_id"], aged["lead_id"]))
 
+    # one whose breach is not decided yet (New York: due 10 working
+    # minutes on at the earliest), made old: it waits for its breach
+    held = new_lead(stack, "demo-north", now, provider="telegram")
+    wait_tasks(stack, held["lead_id"], "clinicflow.task.opened", 1)
+    stack.sql("UPDATE leads.tasks SET opened_at = opened_at - interval '3 hours'"
+              " WHERE lead_id = '%s'" % held["lead_id"])
+
     evs = wait_tasks(stack, old["lead_id"], "clinicflow.task.expired", 2)
     by_kind = {e["data"]["kind"]: e for e in evs}
     assert set(by_kind) == {"respond", "callback"}, evs
@@ -515,6 +522,8 @@ def test_unanswered_tasks_expire_once(stack):
     assert task_rows(stack, closed["lead_id"]) == [["respond", "closed", "t"]]
     assert expired(stack, young["lead_id"]) == [] and expired(stack, closed["lead_id"]) == []
     assert len(breaches(stack, young["lead_id"])) == 1
+    assert task_rows(stack, held["lead_id"]) == [["respond", "open", "f"]]
+    assert expired(stack, held["lead_id"]) == [] and breaches(stack, held["lead_id"]) == []
     # counted once each, by whichever instance expired it (after its relay)
     wait_until(lambda: sum(cfstack.metric(svc, "clinicflow_leads_tasks_expired_total")
                            for svc in stack.services) == 4, 30, "4 expiries counted")
