@@ -57,6 +57,7 @@ struct leads_settings {
     long response_due_s;    /* a respond task is due this many working seconds after the lead */
     long callback_due_s;    /* a form lead's callback task is due this long after it */
     long sweep_interval_ms; /* how often the sweeper looks for breached leads */
+    long task_expire_s;     /* a task still open this long after it opened expires */
 
     /* the outgoing webhook */
     long notify_timeout_ms;   /* one delivery attempt's deadline */

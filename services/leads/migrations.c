@@ -2,7 +2,8 @@
  * The leads schema. Migrations run in order under an advisory lock with
  * search_path set to "leads"; a released migration is never edited, a
  * change is a new entry. Numbers are taken by part (README.md): 2 the
- * fold, 3 tasks, 4 codes, 5 notification, 6 the fold, 7 retention.
+ * fold, 3 tasks, 4 codes, 5 notification, 6 the fold, 7 retention, 8
+ * tasks' expiry.
  */
 #include "leads/schema.h"
 
@@ -131,6 +132,10 @@ const struct cf_migration cf_leads_migrations[] = {
      " WHERE status <> 'open';"
      "CREATE INDEX IF NOT EXISTS leads_closed_last_message ON leads (last_message_at)"
      " WHERE status <> 'open';"},
+    /* The sweeper's expiry (sweeper.c): the open tasks, oldest first,
+     * without a scan of every task ever closed. */
+    {8, "open tasks by age",
+     "CREATE INDEX IF NOT EXISTS tasks_open_opened ON tasks (opened_at) WHERE status = 'open';"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

@@ -88,6 +88,11 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          NULL},
         {"CLINICFLOW_LEADS_SWEEP_INTERVAL_MS", CF_CONF_INT, "1000", &cfg->sweep_interval_ms, 10,
          3600000, 0, "how often the sweeper looks for leads past their response due time", NULL},
+        {"CLINICFLOW_LEADS_TASK_EXPIRE_S", CF_CONF_INT, "604800", &cfg->task_expire_s, 3600,
+         31536000, 0,
+         "a lead's task still open this many seconds after it opened expires (task.expired), "
+         "a respond task once its breach is told",
+         NULL},
         {"CLINICFLOW_LEADS_NOTIFY_TIMEOUT_MS", CF_CONF_INT, "5000", &cfg->notify_timeout_ms, 100,
          60000, 0, "one outgoing webhook delivery attempt's deadline", NULL},
         {"CLINICFLOW_LEADS_NOTIFY_MAX_ATTEMPTS", CF_CONF_INT, "12", &cfg->notify_max_attempts, 1,

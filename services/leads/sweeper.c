@@ -16,6 +16,19 @@
  * fold has stored it, and then the fold's record (responded_at) answers.
  * (A call answered in time reaches leads.raw through the calls consumer
  * first: one hop the horizon does not see.)
+ *
+ * It also expires the tasks nobody answered, as calls' sweeper does its
+ * callback tasks: a task (either kind) still open
+ * CLINICFLOW_LEADS_TASK_EXPIRE_S after it opened, by the same horizon,
+ * becomes `expired` (closed_at the deadline) and gives task.expired on
+ * clinicflow.tasks.v1, staged in leads.outbox in the transaction that
+ * expires it, from rows taken FOR UPDATE SKIP LOCKED (taken once), with an
+ * id from the task id (a retried relay repeats the same event). A respond
+ * task expires only once its breach is decided: each sweep decides the
+ * breaches before the expiries, so one past both is breached, then
+ * expired. A lead the fold has stored answered or closed by the deadline
+ * keeps its tasks for the tasks consumer to close; a lead event after the
+ * expiry finds no open task and closes nothing.
  */
 #include "tasks.h"
 
@@ -69,6 +82,53 @@ static int sweep_once(PGconn *conn, int64_t until_ms, char *errbuf, size_t errbu
     return rc == 0 ? n : rc;
 }
 
+/* One transaction: up to a batch of tasks expired and their task.expired
+ * staged. Returns how many, or an error (nothing expired). */
+static int expire_once(PGconn *conn, int64_t until_ms, long expire_s, char *errbuf,
+                       size_t errbuf_size)
+{
+    json_t *j_old = NULL;
+    json_t *j_rows = json_array();
+    struct cf_outbox *out = cf_outbox_new();
+    size_t i;
+    json_t *j_item;
+
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = leads_tasks_take_expiring(conn, until_ms, expire_s, SWEEP_BATCH, &j_old, errbuf,
+                                       errbuf_size);
+    json_array_foreach(j_old, i, j_item)
+    {
+        if (rc != 0)
+            break;
+        json_t *j_task = json_object_get(j_item, "doc");
+        /* the deadline, not the sweep: the same time whenever it runs */
+        const int64_t at = leads_task_expires_at(j_task, expire_s);
+        leads_task_expire(j_task);
+        json_t *j_row = json_pack("{s:O}", "doc", j_task);
+        cf_time_json_set(j_row, "expired_at", at);
+        json_array_append_new(j_rows, j_row);
+        struct cf_event ev;
+        leads_task_expired_event(&ev, j_task,
+                                 json_string_value(json_object_get(j_item, "network_id")), at);
+        cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
+        cf_event_clear(&ev);
+    }
+    if (rc == 0)
+        rc = leads_tasks_save_expired_many(conn, j_rows, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_outbox_stage(conn, "leads", out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_commit(conn, errbuf, errbuf_size);
+    else
+        cf_pg_rollback(conn);
+    const int n = (int)out->n;
+    cf_outbox_free(out);
+    json_decref(j_rows);
+    json_decref(j_old);
+    return rc == 0 ? n : rc;
+}
+
 /* Produces what the sweeps staged: this one's, and any an earlier sweep
  * here or elsewhere could not produce (Kafka was down, the process died
  * after its commit). */
@@ -80,7 +140,7 @@ static void relay_outbox(struct leads_ctx *ctx, PGconn *conn)
            100)
         ;
     if (n < 0)
-        cf_warn("sla sweeper: breaches staged, not yet produced: %s", errbuf);
+        cf_warn("sla sweeper: events staged, not yet produced: %s", errbuf);
 }
 
 /* What is still staged (a gauge). */
@@ -102,9 +162,13 @@ void leads_sweeper(void *vctx)
     cf_metrics_describe("clinicflow_leads_sla_breached_total", "counter",
                         "Leads whose respond task passed its due time unanswered, reported by "
                         "the sweeper");
-    cf_metrics_describe("clinicflow_leads_outbox_pending", "gauge",
-                        "Breaches the sweeper decided and committed that Kafka has not "
-                        "acknowledged yet (one table for all instances: each reports it)");
+    cf_metrics_describe("clinicflow_leads_tasks_expired_total", "counter",
+                        "Lead tasks still open CLINICFLOW_LEADS_TASK_EXPIRE_S after they opened, "
+                        "expired by the sweeper (task.expired)");
+    cf_metrics_describe(
+        "clinicflow_leads_outbox_pending", "gauge",
+        "Breaches and task expiries the sweeper decided and committed that Kafka has not "
+        "acknowledged yet (one table for all instances: each reports it)");
     struct cf_fold_progress *fp =
         cf_fold_progress_new("leads", LEADS_FOLD_GROUP, LEADS_TOPIC_RAW, "sla sweeper");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
@@ -127,11 +191,27 @@ void leads_sweeper(void *vctx)
         }
         if (n < 0)
             cf_warn("sla sweeper: %s", errbuf);
+        /* after the breaches: a respond task past both is breached first */
+        int expired = 0;
+        n = 0;
+        while (until_ms >= 0 && (n = expire_once(conn, until_ms, ctx->cfg.task_expire_s, errbuf,
+                                                 sizeof(errbuf))) > 0) {
+            expired += n;
+            relay_outbox(ctx, conn);
+            if (n < SWEEP_BATCH)
+                break;
+        }
+        if (n < 0)
+            cf_warn("sla sweeper: expiring tasks: %s", errbuf);
         relay_outbox(ctx, conn);
         count_staged(conn);
         if (total > 0) {
             cf_metrics_add("clinicflow_leads_sla_breached_total", "", total);
             cf_info("sla sweeper reported %d breached leads", total);
+        }
+        if (expired > 0) {
+            cf_metrics_add("clinicflow_leads_tasks_expired_total", "", expired);
+            cf_info("sla sweeper expired %d lead tasks", expired);
         }
         cf_pg_pool_release(ctx->svc->pg, conn);
     }

@@ -178,6 +178,33 @@ void leads_task_breach_event(struct cf_event *ev, const json_t *j_row, const cha
                     network_id, json_string_value(json_object_get(j_row, "clinic_id")), j_data);
 }
 
+int64_t leads_task_expires_at(const json_t *j_task, long expire_s)
+{
+    const int64_t opened = cf_time_json_get(j_task, "opened_at");
+    return opened < 0 ? -1 : opened + (int64_t)expire_s * 1000;
+}
+
+void leads_task_expire(json_t *j_task)
+{
+    json_object_set_new(j_task, "status", json_string("expired"));
+    /* an open task has none of these; a document that had them does not
+     * carry them into an expiry */
+    static const char *const closing[] = {"closed_at",           "closed_by",       "on_time",
+                                          "seconds_to_response", "closing_call_id", NULL};
+    for (const char *const *k = closing; *k; k++)
+        json_object_del(j_task, *k);
+}
+
+void leads_task_expired_event(struct cf_event *ev, const json_t *j_task, const char *network_id,
+                              int64_t time_ms)
+{
+    const char *task_id = json_string_value(json_object_get(j_task, "task_id"));
+    memset(ev, 0, sizeof(*ev));
+    cf_event_derive(ev, task_id, "task.expired", NULL, "leads/sweeper", task_id, time_ms,
+                    network_id, json_string_value(json_object_get(j_task, "clinic_id")),
+                    json_deep_copy(j_task));
+}
+
 int leads_call_is_answered(const char *type, const char *network_id, const json_t *j_call,
                            int64_t *answered_ms)
 {

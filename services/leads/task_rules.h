@@ -95,6 +95,23 @@ void leads_task_event(struct cf_event *ev, const char *id_base, const char *verb
 void leads_task_breach_event(struct cf_event *ev, const json_t *j_row, const char *network_id,
                              int64_t time_ms);
 
+/* When the open j_task expires: expire_s (CLINICFLOW_LEADS_TASK_EXPIRE_S)
+ * after its opened_at, or -1 when it has none. */
+int64_t leads_task_expires_at(const json_t *j_task, long expire_s);
+
+/* Gives up the open j_task unanswered: status "expired". It keeps no
+ * closed_at, on_time or closed_by (task.json: those tell a closing), so
+ * an expired task reads as the open task it was, given up. */
+void leads_task_expire(json_t *j_task);
+
+/* Fills ev with the task.expired of the expired j_task (copied) in
+ * network_id at time_ms (its leads_task_expires_at): id uuid5(task id,
+ * "task.expired"), as calls' sweeper, so however many sweepers look and
+ * however often the relay retries, it is one event; source
+ * /clinicflow/leads/sweeper, subject the task id. */
+void leads_task_expired_event(struct cf_event *ev, const json_t *j_task, const char *network_id,
+                              int64_t time_ms);
+
 /* What an event on calls.v1 is to the leads: 1 if j_call (its data) is a
  * call with a contact that a person answered (outcome answered, in either
  * direction, not waiting for its staff leg), with *answered_ms set. */

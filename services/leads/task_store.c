@@ -189,3 +189,64 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
     PQclear(res);
     return rc;
 }
+
+int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int limit,
+                              json_t **out, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    char until[32], sexpire[24], slimit[16];
+    cf_time_format(until_ms, until);
+    snprintf(sexpire, sizeof(sexpire), "%ld", expire_s);
+    snprintf(slimit, sizeof(slimit), "%d", limit);
+    const char *params[] = {until, sexpire, slimit};
+
+    *out = json_array();
+    /* locked for the caller's transaction, which expires them and stages
+     * their events; those another sweeper or the tasks consumer holds are
+     * skipped, and one expired is no longer open: taken once. Planned each
+     * time (run once a sweep): through the open tasks' age index,
+     * whatever the table held when the connection first ran it. */
+    int rc = cf_pg_exec_planned(
+        conn,
+        "SELECT d.doc::text, d.network_id FROM leads.tasks d WHERE d.status = 'open'"
+        " AND d.opened_at <= $1::timestamptz - make_interval(secs => $2::bigint)"
+        /* a respond task's breach is decided first (the sweep's breaches
+         * run before its expiries): a breach is a fact whatever becomes
+         * of the task */
+        " AND (d.kind = 'callback' OR d.breached_at IS NOT NULL)"
+        /* answered or closed before the deadline by the fold's record: the
+         * lead event closing the task is on its way to the tasks consumer */
+        " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
+        " AND (l.responded_at <= d.opened_at + make_interval(secs => $2::bigint)"
+        " OR l.closed_at <= d.opened_at + make_interval(secs => $2::bigint)))"
+        " ORDER BY d.opened_at LIMIT $3::int FOR UPDATE OF d SKIP LOCKED",
+        3, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        json_error_t jerr;
+        json_t *j_doc = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+        if (!j_doc || !leads_task_doc_ok(j_doc)) {
+            cf_seterr(errbuf, errbuf_size, "an open task is not a task document");
+            json_decref(j_doc);
+            rc = CF_EINTERNAL;
+            break;
+        }
+        json_array_append_new(
+            *out, json_pack("{s:s, s:o}", "network_id", PQgetvalue(res, i, 1), "doc", j_doc));
+    }
+    PQclear(res);
+    return rc;
+}
+
+int leads_tasks_save_expired_many(PGconn *conn, const json_t *rows, char *errbuf,
+                                  size_t errbuf_size)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    return cf_pg_exec_json(conn,
+                           "UPDATE leads.tasks t SET status = r.doc ->> 'status',"
+                           " closed_at = r.expired_at, doc = r.doc, updated_at = now()"
+                           " FROM jsonb_to_recordset($1::jsonb) AS r(doc jsonb,"
+                           " expired_at timestamptz)"
+                           " WHERE t.task_id = (r.doc ->> 'task_id')::uuid",
+                           rows, NULL, errbuf, errbuf_size);
+}

@@ -64,4 +64,19 @@ int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char 
 int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,
                               size_t errbuf_size);
 
+/* The sweeper's: up to limit tasks (either kind) still open expire_s
+ * after they opened, by until_ms (the wall clock, or how far the fold has
+ * come if less), oldest first, locked, skipping those another transaction
+ * holds, into *out: an array (new ref) of {"network_id", "doc"}. A respond
+ * task only once its breach is decided (breached_at), and none whose lead
+ * the fold has stored answered or closed by the deadline (the tasks
+ * consumer closes those). */
+int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int limit,
+                              json_t **out, char *errbuf, size_t errbuf_size);
+
+/* Writes expired tasks in one statement: rows is an array of {"doc": the
+ * expired task, "expired_at": when (its closed_at column)}. */
+int leads_tasks_save_expired_many(PGconn *conn, const json_t *rows, char *errbuf,
+                                  size_t errbuf_size);
+
 #endif

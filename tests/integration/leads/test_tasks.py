@@ -2,9 +2,10 @@
 lead opens a respond task due in its clinic's working hours (and a callback
 task for a form with a phone), a merged request opens none, the response
 closes them on time; a respond task past its due time gives exactly one
-lead.sla_breached even with two instances sweeping; an answered call with
-the lead's contact on calls.v1 becomes the lead's response fact on
-leads.raw. The lead events are produced to leads.v1 as the fold emits
+lead.sla_breached even with two instances sweeping; a task left open
+CLINICFLOW_LEADS_TASK_EXPIRE_S expires once (task.expired); an answered
+call with the lead's contact on calls.v1 becomes the lead's response fact
+on leads.raw. The lead events are produced to leads.v1 as the fold emits
 them (proto/README.md), and the call events to calls.v1 as the calls
 service does; times are event times, so the due times are computed apart
 from our code (zoneinfo over the system's zone files)."""
@@ -26,6 +27,7 @@ CALLS = "clinicflow.calls.v1"
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 ALL_DAY = ["00:00-24:00"]
 DUE_S = 3  # the always-open clinic's lead_response_due_s
+EXPIRE_S = 7200  # CLINICFLOW_LEADS_TASK_EXPIRE_S: the tests' leads are younger, or in 2030
 
 
 def network():
@@ -59,7 +61,8 @@ def tasks_stack(instances):
     stack = Stack(instances=0)
     apply_doc(stack.dsn, network())
     stack.network_id = network()["id"]
-    stack.services = [stack.start_service({"CLINICFLOW_LEADS_SWEEP_INTERVAL_MS": "200"})
+    stack.services = [stack.start_service({"CLINICFLOW_LEADS_SWEEP_INTERVAL_MS": "200",
+                                           "CLINICFLOW_LEADS_TASK_EXPIRE_S": str(EXPIRE_S)})
                       for _ in range(instances)]
     stack.svc = stack.services[0]
     return stack
@@ -455,6 +458,87 @@ def test_form_to_call_response_end_to_end(stack):
     assert [f["data"]["call_id"] for f in response_facts(stack, ckey)] == [call_id]
 
 
+def expired(stack, lead_id):
+    """The lead's task.expired events (checked against their schema)."""
+    return [e for e in task_events(stack, lead_id) if e["type"] == "clinicflow.task.expired"]
+
+
+def task_rows(stack, lead_id):
+    return stack.sql("SELECT kind, status, closed_at IS NOT NULL FROM leads.tasks"
+                     " WHERE lead_id = '%s' ORDER BY kind" % lead_id)
+
+
+def test_unanswered_tasks_expire_once(stack):
+    # Run last: it leaves open breached tasks, which the breach test counts.
+    # A form lead received three hours ago (an instance down meanwhile, or
+    # a backlog): its respond task is breached, then both its tasks expire,
+    # once with two instances sweeping, the breach told first.
+    now = datetime.now(timezone.utc)
+    received = now - timedelta(hours=3)
+    old = new_lead(stack, "demo-center", received)
+    # one opened an hour ago: breached, but young, stays open
+    young = new_lead(stack, "demo-center", now - timedelta(hours=1), provider="telegram")
+    # one answered in time, then made old as an operator's old data is:
+    # closed, untouched
+    closed = new_lead(stack, "demo-center", now, provider="telegram")
+    lead_event(stack, closed, "clinicflow.lead.responded", now, responded_at=iso(now),
+               via="telegram")
+    wait_tasks(stack, closed["lead_id"], "clinicflow.task.closed", 1)
+    # one opened now, breached, then made old in the store
+    aged = new_lead(stack, "demo-center", now, provider="telegram")
+    wait_breach(stack, aged["lead_id"])
+    stack.sql("UPDATE leads.tasks SET opened_at = opened_at - interval '3 hours'"
+              " WHERE lead_id IN ('%s', '%s')" % (closed["lead_id"], aged["lead_id"]))
+
+    # one whose breach is not decided yet (New York: due 10 working
+    # minutes on at the earliest), made old: it waits for its breach
+    held = new_lead(stack, "demo-north", now, provider="telegram")
+    wait_tasks(stack, held["lead_id"], "clinicflow.task.opened", 1)
+    stack.sql("UPDATE leads.tasks SET opened_at = opened_at - interval '3 hours'"
+              " WHERE lead_id = '%s'" % held["lead_id"])
+
+    evs = wait_tasks(stack, old["lead_id"], "clinicflow.task.expired", 2)
+    by_kind = {e["data"]["kind"]: e for e in evs}
+    assert set(by_kind) == {"respond", "callback"}, evs
+    for kind, ev in by_kind.items():
+        d = ev["data"]
+        assert ev["id"] == uuid5(d["task_id"], "task.expired"), ev
+        assert ev["source"] == "/clinicflow/leads/sweeper", ev
+        assert ev["time"] == iso(received + timedelta(seconds=EXPIRE_S)), ev
+        assert d["status"] == "expired" and d["lead_id"] == old["lead_id"], d
+        assert d["opened_at"] == iso(received) and "closed_at" not in d, d
+    assert len(breaches(stack, old["lead_id"])) == 1
+    wait_tasks(stack, aged["lead_id"], "clinicflow.task.expired", 1)
+
+    # A sentinel expired after all of them: every instance's sweeper has
+    # been over the others again.
+    last = new_lead(stack, "demo-center", received, provider="telegram")
+    wait_tasks(stack, last["lead_id"], "clinicflow.task.expired", 1)
+    for lead, n in ((old, 2), (aged, 1), (last, 1)):
+        assert len(expired(stack, lead["lead_id"])) == n, lead
+    assert task_rows(stack, old["lead_id"]) == [["callback", "expired", "t"],
+                                                ["respond", "expired", "t"]]
+    assert task_rows(stack, young["lead_id"]) == [["respond", "open", "f"]]
+    assert task_rows(stack, closed["lead_id"]) == [["respond", "closed", "t"]]
+    assert expired(stack, young["lead_id"]) == [] and expired(stack, closed["lead_id"]) == []
+    assert len(breaches(stack, young["lead_id"])) == 1
+    assert task_rows(stack, held["lead_id"]) == [["respond", "open", "f"]]
+    assert expired(stack, held["lead_id"]) == [] and breaches(stack, held["lead_id"]) == []
+    # counted once each, by whichever instance expired it (after its relay)
+    wait_until(lambda: sum(cfstack.metric(svc, "clinicflow_leads_tasks_expired_total")
+                           for svc in stack.services) == 4, 30, "4 expiries counted")
+
+    # The person answers after all: nothing is left open to close.
+    lead_event(stack, old, "clinicflow.lead.responded", now, responded_at=iso(now), via="vk")
+    lead_event(stack, aged, "clinicflow.lead.status_changed", now, status="booked")
+    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    for lead in (old, aged):
+        assert [e["type"] for e in task_events(stack, lead["lead_id"])
+                if e["type"] == "clinicflow.task.closed"] == [], lead
+        assert {r[1] for r in task_rows(stack, lead["lead_id"])} == {"expired"}, lead
+    assert len(breaches(stack, old["lead_id"])) == 1
+
+
 def test_invalid_due_time_refused():
     dsn = cfstack.new_database(cfstack.env()["pg_dsn"])
     doc = network()
@@ -482,6 +566,7 @@ if __name__ == "__main__":
             test_a_response_the_fold_has_not_stored_yet_holds_the_breach,
             test_answered_call_is_the_response,
             test_form_to_call_response_end_to_end,
+            test_unanswered_tasks_expire_once,
         )] + [test_invalid_due_time_refused], exit=False)
     finally:
         s.close()

@@ -3,11 +3,13 @@
  * which lead events open and close tasks, a respond task's due time in
  * its clinic's working hours (the clinic's own due time winning over the
  * setting), which leads also open a callback, how a task closes, the
- * events' ids, and which calls are responses. The expected ids are
+ * events' ids, when a task expires and its task.expired, and which calls
+ * are responses. The expected ids are
  * computed apart from our code:
  *   python3 -c 'import uuid; NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825");
  *     print(uuid.uuid5(NS, "\x1f".join(["demo", "lead-task", "respond", LEAD])))'
  * (and likewise for [EV, "task.opened", task id], [LEAD, "lead.sla_breached"],
+ * [task id, "task.expired"],
  * [CALL, "lead.reported"]).
  */
 #include <jansson.h>
@@ -227,6 +229,44 @@ static void test_task_and_close(void)
     CHECK(json_object_get(ev.data, "status") == NULL);
     cf_event_clear(&ev);
     json_decref(j_row);
+
+    /* expired a week after it opened: no closing in it, one event id per
+     * task however many sweepers or relays */
+    CHECK_INT(leads_task_expires_at(j_task, 604800), opened + 604800LL * 1000);
+    json_t *j_gone = json_deep_copy(j_task);
+    json_object_del(j_gone, "opened_at");
+    CHECK_INT(leads_task_expires_at(j_gone, 604800), -1);
+    json_decref(j_gone);
+    j_gone = json_deep_copy(j_task);
+    leads_task_expire(j_gone);
+    CHECK_STR(str(j_gone, "status"), "expired");
+    CHECK(json_object_get(j_gone, "closed_at") == NULL);
+    CHECK_STR(str(j_gone, "lead_id"), LEAD);
+    CHECK_INT(cf_time_json_get(j_gone, "due_at"), due);
+    CHECK(leads_task_doc_ok(j_gone));
+    leads_task_expired_event(&ev, j_gone, "demo", opened + 604800LL * 1000);
+    CHECK_STR(ev.id, "ed603de6-9dbc-541b-a7df-95ef77a1640f");
+    CHECK_STR(ev.type, "clinicflow.task.expired");
+    CHECK_STR(ev.source, "/clinicflow/leads/sweeper");
+    CHECK_STR(ev.subject, "b417b4ab-f3e8-52be-a359-063779fd72cd");
+    CHECK_STR(ev.networkid, "demo");
+    CHECK_STR(ev.clinicid, "c1");
+    CHECK_INT(ev.time_ms, opened + 604800LL * 1000);
+    CHECK_STR(str(ev.data, "status"), "expired");
+    CHECK_STR(str(ev.data, "task_id"), "b417b4ab-f3e8-52be-a359-063779fd72cd");
+    cf_event_clear(&ev);
+    json_decref(j_gone);
+    /* a document with a closing in it (a task closed, then read back as
+     * open) loses it */
+    j_gone = json_deep_copy(j_task);
+    leads_task_close(j_gone, due + 1, "status", NULL);
+    leads_task_expire(j_gone);
+    CHECK_STR(str(j_gone, "status"), "expired");
+    CHECK(json_object_get(j_gone, "closed_at") == NULL);
+    CHECK(json_object_get(j_gone, "closed_by") == NULL);
+    CHECK(json_object_get(j_gone, "on_time") == NULL);
+    CHECK(json_object_get(j_gone, "seconds_to_response") == NULL);
+    json_decref(j_gone);
 
     json_t *j_broken = json_deep_copy(j_task);
     json_object_del(j_broken, "lead_id");
