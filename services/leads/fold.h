@@ -23,8 +23,9 @@
 int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_t errbuf_size);
 
 /* The open lead of network_id holding any of keys (an array of strings),
- * the latest by last message, FOR UPDATE: 0 with *out (new reference),
- * CF_ENOTFOUND, or the database error. */
+ * the latest by last message (leads_pick_open), FOR UPDATE with the
+ * person's other open leads: 0 with *out (new reference), CF_ENOTFOUND,
+ * or the database error. */
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
                           char *errbuf, size_t errbuf_size);
 

@@ -54,56 +54,32 @@ static int one_doc(PGresult *res, json_t **out, char *errbuf, size_t errbuf_size
     return 0;
 }
 
-/* The keys (contact keys: lowercase hex) as a PostgreSQL array literal,
- * "{k1,k2}" (free it); a member that is not hex is left out (it could name
- * no stored key). */
-static char *keys_array_literal(const json_t *keys)
-{
-    size_t i, len = 3;
-    json_t *j_key;
-
-    json_array_foreach(keys, i, j_key) len += json_string_length(j_key) + 1;
-    char *lit = cf_xmalloc(len), *p = lit;
-    *p++ = '{';
-    json_array_foreach(keys, i, j_key)
-    {
-        const char *k = json_string_value(j_key);
-        if (!k || !*k || k[strspn(k, "0123456789abcdef")] != '\0')
-            continue;
-        if (p[-1] != '{')
-            *p++ = ',';
-        size_t n = strlen(k);
-        memcpy(p, k, n);
-        p += n;
-    }
-    *p++ = '}';
-    *p = '\0';
-    return lit;
-}
-
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
                           char *errbuf, size_t errbuf_size)
 {
-    char *keys_text = keys_array_literal(keys);
-    const char *params[] = {network_id, keys_text};
-    PGresult *res = NULL;
+    json_t *rows = json_array(), *leads = json_object(), *by_key = json_object();
+    json_t *cands = json_array();
+    size_t i;
+    json_t *j_key;
+    const char *id;
+    json_t *j_lead;
 
     *out = NULL;
-    int rc =
-        cf_pg_exec_planned(conn,
-                           /* planned each time: a plan prepared on a fresh schema's
-                            * empty tables walked every lead for each contact found
-                            * (common/pg.h) */
-                           "SELECT l.doc::text FROM leads.lead_contacts c"
-                           " JOIN leads.leads l ON l.lead_id = c.lead_id"
-                           " WHERE c.network_id = $1 AND c.contact_key = ANY($2::text[])"
-                           " AND l.status = 'open'"
-                           " ORDER BY l.last_message_at DESC, l.lead_id LIMIT 1 FOR UPDATE OF l",
-                           2, params, &res, errbuf, errbuf_size);
+    /* the run's look-up for one request, and the run's choice among the
+     * leads it finds (fold_batch.c): one way to find a person's lead */
+    json_array_foreach(keys, i, j_key)
+        json_array_append_new(rows, json_pack("{s:s, s:O}", "n", network_id, "k", j_key));
+    int rc = leads_store_find_open_by_keys(conn, rows, leads, by_key, errbuf, errbuf_size);
+    json_object_foreach(leads, id, j_lead) json_array_append(cands, j_lead);
+    const int pick = rc == 0 ? leads_pick_open(cands) : -1;
+    if (rc == 0 && pick < 0)
+        rc = CF_ENOTFOUND;
     if (rc == 0)
-        rc = one_doc(res, out, errbuf, errbuf_size);
-    PQclear(res);
-    free(keys_text);
+        *out = json_incref(json_array_get(cands, (size_t)pick));
+    json_decref(cands);
+    json_decref(by_key);
+    json_decref(leads);
+    json_decref(rows);
     return rc;
 }
 
