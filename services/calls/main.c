@@ -126,6 +126,10 @@ int main(void)
     if (cf_service_add_worker(&svc, "dni flusher", calls_dni_flusher, &ctx) != 0)
         return 1;
 
+    /* The topics this service writes: the intake's, and the fold's and
+     * callbacks' when it runs them. */
+    static const char *const produced[] = {CF_TOPIC_CALLS_RAW, CF_TOPIC_CALLS, CF_TOPIC_TASKS};
+    cf_kafka_producer_warm(svc.producer, produced, ctx.cfg.consumers ? 3 : 1);
     if (ctx.cfg.consumers && add_consumers(&svc) != 0)
         return 1;
     /* Upkeep of the tables the consumers fill (one instance at a time). */

@@ -123,6 +123,10 @@ int main(void)
     leads_routes_register(&ctx);
 
     leads_patients_init(&ctx);
+    /* The topics this service writes: the intake's, and the fold's and
+     * tasks' when it runs them. */
+    static const char *const produced[] = {LEADS_TOPIC_RAW, CF_TOPIC_LEADS, CF_TOPIC_TASKS};
+    cf_kafka_producer_warm(svc.producer, produced, ctx.cfg.consumers ? 3 : 1);
     if (ctx.cfg.consumers && add_consumers(&svc) != 0)
         return 1;
 

@@ -255,6 +255,8 @@ struct cf_producer {
     long delivery_wait_ms;
     atomic_ulong delivered;
     atomic_ulong failed;
+    rd_kafka_topic_t *warm[CF_KAFKA_WARM_MAX]; /* cf_kafka_producer_warm's handles */
+    size_t nwarm;
 };
 
 static void breaker_apply(struct cf_producer *p, enum cf_breaker_event ev)
@@ -623,6 +625,20 @@ void cf_kafka_stats(const struct cf_producer *p, unsigned long *delivered, unsig
         *failed = atomic_load(&p->failed);
 }
 
+void cf_kafka_producer_warm(struct cf_producer *p, const char *const *topics, size_t n)
+{
+    for (size_t i = 0; i < n && p->nwarm < CF_KAFKA_WARM_MAX; i++) {
+        /* A topic handle new to the client asks the cluster for the
+         * topic's leaders at once, without waiting for an answer. */
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topics[i], NULL);
+        if (rkt)
+            p->warm[p->nwarm++] = rkt;
+        else
+            cf_warn("kafka: no handle for topic %s: %s", topics[i],
+                    rd_kafka_err2str(rd_kafka_last_error()));
+    }
+}
+
 int cf_kafka_producer_destroy(struct cf_producer *p, int timeout_ms)
 {
     if (!p)
@@ -642,6 +658,8 @@ int cf_kafka_producer_destroy(struct cf_producer *p, int timeout_ms)
         for (int i = 0; i < 10 && rd_kafka_outq_len(p->rk) > 0; i++)
             rd_kafka_poll(p->rk, 50);
     }
+    for (size_t i = 0; i < p->nwarm; i++)
+        rd_kafka_topic_destroy(p->warm[i]);
     rd_kafka_destroy(p->rk);
     pthread_mutex_destroy(&p->brk_mu);
     free(p);

@@ -73,6 +73,14 @@ void cf_kafka_stats(const struct cf_producer *p, unsigned long *delivered, unsig
 
 /* Flushes for at most timeout_ms, logs what is left, destroys the handle.
  * Returns the number of messages not delivered. */
+/* Asks, without waiting, for the leaders of the topics the service
+ * produces to (at most CF_KAFKA_WARM_MAX), so the first event of each does
+ * not wait for the topic's metadata: a fold starting on a backlog sends its
+ * first batch's events as fast as the rest. Unknown topics are no error
+ * here; producing to them is. */
+#define CF_KAFKA_WARM_MAX 16
+void cf_kafka_producer_warm(struct cf_producer *p, const char *const *topics, size_t n);
+
 int cf_kafka_producer_destroy(struct cf_producer *p, int timeout_ms);
 
 #endif
