@@ -35,6 +35,7 @@
 #include "common/pg.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
+#include "common/time.h"
 
 /* Writes sessions (an array of {"n": network, "k": number, "r": reserved
  * at (RFC 3339), "u": held until in ms, "c": clinic, "w": visitor, "t":
@@ -303,13 +304,7 @@ void calls_dni_new_hold_note(const char *network_id, const char *clinic, const c
 static void new_holds_wait(long ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    cf_time_deadline(CLOCK_MONOTONIC, ms, &until);
     pthread_mutex_lock(&new_lock);
     while (!new_pending && pthread_cond_timedwait(&new_cv, &new_lock, &until) == 0)
         ;

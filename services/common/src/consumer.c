@@ -751,14 +751,7 @@ int cf_consumer_stop(struct cf_consumer *c, int timeout_ms)
     atomic_store(&c->stop, 1);
 
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    long ms = timeout_ms > 0 ? timeout_ms : 0;
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    cf_time_deadline(CLOCK_REALTIME, timeout_ms > 0 ? timeout_ms : 0, &deadline);
     pthread_mutex_lock(&c->mu);
     while (!c->finished) {
         if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == ETIMEDOUT)

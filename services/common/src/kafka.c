@@ -35,6 +35,7 @@
 #include "common/testable.h"
 #include "kafka_testable.h"
 #include "common/xmalloc.h"
+#include "common/time.h"
 
 /* ------------------------------------------------------------------------ */
 /* Breaker state machine (pure)                                              */
@@ -513,13 +514,7 @@ int cf_kafka_produce_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
     }
 
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += p->delivery_wait_ms / 1000;
-    deadline.tv_nsec += (p->delivery_wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    cf_time_deadline(CLOCK_MONOTONIC, p->delivery_wait_ms, &deadline);
     pthread_mutex_lock(&w->mu);
     while (w->pending > 0) {
         if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)

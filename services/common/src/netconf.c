@@ -30,6 +30,7 @@
 #include "common/testable.h"
 #include "netconf_testable.h"
 #include "common/xmalloc.h"
+#include "common/time.h"
 
 /* One non-revoked API key: only the SHA-256 of the key is ever held. */
 struct cf_api_key {
@@ -618,13 +619,7 @@ static void *reload_main(void *arg)
     pthread_mutex_lock(&nc->mu);
     while (!nc->stopping) {
         struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += nc->reload_ms / 1000;
-        deadline.tv_nsec += (nc->reload_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        cf_time_deadline(CLOCK_MONOTONIC, nc->reload_ms, &deadline);
         int wait = 0;
         while (!nc->stopping && wait != ETIMEDOUT)
             wait = pthread_cond_timedwait(&nc->cond, &nc->mu, &deadline);

@@ -18,6 +18,7 @@
  * CLINICFLOW_PG_PREPARED_STATEMENTS=0, which turns this off process-wide.
  */
 #include "common/pg.h"
+#include "common/time.h"
 
 #include <libpq-events.h>
 
@@ -333,17 +334,6 @@ void cf_pg_rollback(PGconn *conn)
 /* Pool                                                                      */
 /* ------------------------------------------------------------------------ */
 
-static void deadline_after(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 struct cf_pg_pool *cf_pg_pool_new(const char *dsn, int size, long acquire_timeout_ms)
 {
     assert(dsn);
@@ -373,7 +363,7 @@ static void pool_drop_slot(struct cf_pg_pool *pool)
 PGconn *cf_pg_pool_acquire(struct cf_pg_pool *pool, char *errbuf, size_t errbuf_size)
 {
     struct timespec deadline;
-    deadline_after(&deadline, pool->acquire_timeout_ms);
+    cf_time_deadline(CLOCK_MONOTONIC, pool->acquire_timeout_ms, &deadline);
     PGconn *conn = NULL;
     int open_new = 0;
 

@@ -27,6 +27,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "common/time.h"
 
 #define CF_REDIS_MAX_CONTEXTS 8
 #define CF_REDIS_BACKOFF_MIN_MS 500
@@ -202,13 +203,7 @@ static redisContext *redis_take(struct cf_redis *r, int *probe)
         *probe = 1;
     }
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += r->timeout_ms / 1000;
-    deadline.tv_nsec += (r->timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    cf_time_deadline(CLOCK_MONOTONIC, r->timeout_ms, &deadline);
     redisContext *rc = NULL;
     for (;;) {
         if (r->nidle > 0) {

@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xmalloc.h"
+#include "common/time.h"
 
 /* Kafka deliveries, the breaker and consumer lag are recorded by the kafka
  * and consumer modules themselves; only the config version and age are
@@ -301,13 +302,7 @@ int cf_service_add_worker(struct cf_service *svc, const char *name, cf_worker_fn
 int cf_service_sleep(struct cf_service *svc, long ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    cf_time_deadline(CLOCK_MONOTONIC, ms, &until);
     pthread_mutex_lock(&svc->stop_mu);
     while (!svc->stopping) {
         if (pthread_cond_timedwait(&svc->stop_cv, &svc->stop_mu, &until) != 0)

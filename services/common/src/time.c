@@ -224,6 +224,17 @@ int64_t cf_time_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void cf_time_deadline(clockid_t clock, long ms, struct timespec *out)
+{
+    clock_gettime(clock, out);
+    out->tv_sec += ms / 1000;
+    out->tv_nsec += (ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}
+
 int64_t cf_time_json_get(const json_t *obj, const char *key)
 {
     int64_t ms;

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -163,5 +164,8 @@ int64_t cf_time_now_ms(void);
 /* Monotonic clock, milliseconds: for deadlines and windows a wall-clock
  * step must not move. */
 int64_t cf_time_mono_ms(void);
+/* The moment ms milliseconds from now on clock (CLOCK_MONOTONIC, or
+ * CLOCK_REALTIME where a wait needs it), for pthread_cond_timedwait. */
+void cf_time_deadline(clockid_t clock, long ms, struct timespec *out);
 
 #endif
