@@ -158,6 +158,32 @@ static int check_value(const struct cf_field *f, const json_t *v, const char **w
             return CF_EINVAL;
         }
         return 0;
+    case CF_FIELD_NUMBER:
+        if (!json_is_number(v)) {
+            *what = "expected a number";
+            return CF_EINVAL;
+        }
+        if (json_number_value(v) < (double)f->min || json_number_value(v) > (double)f->max) {
+            *what = "number out of range";
+            return CF_EINVAL;
+        }
+        return 0;
+    case CF_FIELD_ARRAY:
+        if (!json_is_array(v)) {
+            *what = "expected an array";
+            return CF_EINVAL;
+        }
+        if (json_array_size(v) > f->max_len) {
+            *what = "too many items";
+            return CF_EINVAL;
+        }
+        return 0;
+    case CF_FIELD_OBJECT:
+        if (!json_is_object(v)) {
+            *what = "expected an object";
+            return CF_EINVAL;
+        }
+        return 0;
     }
     *what = "unsupported field type";
     return CF_EINVAL;

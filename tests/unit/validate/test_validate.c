@@ -102,6 +102,45 @@ static void test_valid_prefix(void)
     }
 }
 
+/* Numbers (integer or real) within bounds, arrays by their item count,
+ * objects by their type alone: the caller checks what is inside. */
+static void test_numbers_arrays_objects(void)
+{
+    static const struct cf_field fields[] = {
+        {"amount", CF_FIELD_NUMBER, 0, 0, 0, 0, 1000000, NULL},
+        {"phones", CF_FIELD_ARRAY, 0, 0, 2, 0, 0, NULL},
+        {"plan", CF_FIELD_OBJECT, 0, 0, 0, 0, 0, NULL},
+    };
+    const size_t n = sizeof(fields) / sizeof(fields[0]);
+    char field[64] = "", errbuf[128] = "";
+    static const struct {
+        const char *json, *field; /* field "" when it passes */
+    } cases[] = {
+        {"{\"amount\": 1500}", ""},
+        {"{\"amount\": 1500.50}", ""},
+        {"{\"amount\": 0}", ""},
+        {"{\"amount\": -0.01}", "amount"},
+        {"{\"amount\": 1000000.5}", "amount"},
+        {"{\"amount\": \"1500\"}", "amount"},
+        {"{\"phones\": []}", ""},
+        {"{\"phones\": [\"a\", \"b\"]}", ""},
+        {"{\"phones\": [\"a\", \"b\", \"c\"]}", "phones"},
+        {"{\"phones\": \"a\"}", "phones"},
+        {"{\"plan\": {}}", ""},
+        {"{\"plan\": []}", "plan"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *j = json_loads(cases[i].json, 0, NULL);
+        CHECK(j != NULL);
+        field[0] = '\0';
+        const int rc =
+            cf_validate_object(j, fields, n, field, sizeof(field), errbuf, sizeof(errbuf));
+        CHECK_INT(rc != 0, cases[i].field[0] != '\0');
+        CHECK_STR(field, cases[i].field);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     test_counts_characters();
@@ -109,5 +148,6 @@ int main(void)
     test_cut_string();
     test_max_length_in_characters();
     test_valid_prefix();
+    test_numbers_arrays_objects();
     return cf_test_done();
 }

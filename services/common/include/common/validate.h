@@ -16,7 +16,10 @@ enum cf_field_type {
     CF_FIELD_INT,    /* integer within [min, max] */
     CF_FIELD_TIME,   /* RFC 3339 string */
     CF_FIELD_ENUM,   /* one of values (NULL-terminated) */
-    CF_FIELD_BOOL
+    CF_FIELD_BOOL,
+    CF_FIELD_NUMBER, /* a JSON number (integer or real) within [min, max] */
+    CF_FIELD_ARRAY,  /* an array of at most max_len items (the caller checks them) */
+    CF_FIELD_OBJECT  /* an object (the caller checks its members) */
 };
 
 struct cf_field {
