@@ -1,19 +1,42 @@
 /*
- * clinicflow-reminders: appointments, reminders, recalls and NPS surveys. Until its data path lands
- * it runs the shared service life cycle only: its schema migrated, /healthz, /readyz (PostgreSQL
- * and Kafka) and /metrics, and the bounded shutdown.
+ * clinicflow-reminders: the clinic's MIS pushes patients and appointments
+ * (mis_routes.c, a record API); their events reach clinicflow.patients.v1
+ * and clinicflow.appointments.v1 through the outbox (relay.c). Reminder
+ * planning and dispatch build on these records.
  */
+#include "reminders.h"
 #include "reminders/schema.h"
-#include "common/service.h"
+
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/topics.h"
+
+static struct reminders_ctx ctx;
 
 int main(void)
 {
-    struct cf_service svc;
+    static struct cf_service svc;
 
-    if (cf_service_init(&svc, "reminders", 8083, NULL, 0, "reminders", cf_reminders_migrations,
+    ctx.svc = &svc;
+    /* Settings (settings.c), the shared ones with the service's own, and
+     * the schema brought up to date. A bad setting exits 2. */
+    size_t nvars = 0;
+    const struct cf_config_var *vars = reminders_settings_table(&ctx.cfg, &nvars);
+    if (cf_service_init(&svc, "reminders", 8083, vars, nvars, "reminders", cf_reminders_migrations,
                         cf_reminders_migrations_n) != 0)
         return 1;
+
+    static const char *const produced[] = {CF_TOPIC_PATIENTS, CF_TOPIC_APPOINTMENTS};
+    cf_kafka_producer_warm(svc.producer, produced, 2);
+    reminders_relay_init(&ctx);
+    reminders_mis_routes(&ctx);
+    if (cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0)
+        return 1;
+
+    /* Start HTTP, then wait for SIGTERM and shut down in order. */
     if (cf_service_start(&svc) != 0)
         return 1;
-    return cf_service_run(&svc);
+    int rc = cf_service_run(&svc);
+    reminders_relay_destroy(&ctx);
+    return rc;
 }

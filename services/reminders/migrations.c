@@ -1,14 +1,50 @@
 /*
- * The reminders schema. For now it holds only the consumer bookkeeping that the
- * service's consumers will need; its own tables arrive with its data path.
+ * The reminders schema, in the order it grew. Numbers are never reused or
+ * reordered: a running database has applied a prefix of this list.
  */
 #include "reminders/schema.h"
 
 #include "common/consumer.h"
+#include "common/outbox.h"
 #include "common/pg.h"
 
 const struct cf_migration cf_reminders_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
+    /* The MIS's records (mis_store.c): a row per patient and appointment
+     * with the record as the API returns it, its MIS id and version, and
+     * the columns planning looks up by. An erased patient keeps only ids,
+     * version and erased_at (record NULL), so an older version cannot bring
+     * the person back. The outbox carries their events (a tombstone's
+     * value is NULL). */
+    {2, "MIS patients and appointments",
+     "CREATE TABLE patients ("
+     " patient_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " mis_id text NOT NULL,"
+     " version bigint NOT NULL,"
+     " record jsonb,"
+     " clinic_id text,"
+     " erased_at timestamptz,"
+     " created_at timestamptz NOT NULL DEFAULT now(),"
+     " updated_at timestamptz NOT NULL DEFAULT now(),"
+     " UNIQUE (network_id, mis_id));"
+     "CREATE TABLE appointments ("
+     " appointment_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " mis_id text NOT NULL,"
+     " patient_id uuid NOT NULL,"
+     " clinic_id text NOT NULL,"
+     " status text NOT NULL,"
+     " starts_at timestamptz NOT NULL,"
+     " ends_at timestamptz,"
+     " version bigint NOT NULL,"
+     " record jsonb NOT NULL,"
+     " created_at timestamptz NOT NULL DEFAULT now(),"
+     " updated_at timestamptz NOT NULL DEFAULT now(),"
+     " UNIQUE (network_id, mis_id));"
+     "CREATE INDEX appointments_patient ON appointments (patient_id);"
+     "CREATE INDEX appointments_clinic_starts ON appointments (clinic_id, "
+     "starts_at);" CF_OUTBOX_TABLE_SQL "ALTER TABLE outbox ALTER COLUMN value DROP NOT NULL;"},
 };
 
 const size_t cf_reminders_migrations_n =

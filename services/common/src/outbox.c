@@ -178,8 +178,11 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
             msgs[i].key = PQgetvalue(res, i, 2);
             msgs[i].keylen = (size_t)PQgetlength(res, i, 2);
         }
-        msgs[i].value = PQgetvalue(res, i, 3);
-        msgs[i].valuelen = (size_t)PQgetlength(res, i, 3);
+        /* NULL: a tombstone (a compacted topic's erasure), produced as such */
+        if (!PQgetisnull(res, i, 3)) {
+            msgs[i].value = PQgetvalue(res, i, 3);
+            msgs[i].valuelen = (size_t)PQgetlength(res, i, 3);
+        }
         seqs_len += (size_t)PQgetlength(res, i, 0) + 1;
     }
     const int sent = cf_kafka_produce_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);

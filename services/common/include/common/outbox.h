@@ -82,7 +82,8 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
                     char *errbuf, size_t errbuf_size);
 
 /* Queues a message of raw bytes: key is copied, value (valuelen bytes,
- * from malloc) is taken. */
+ * from malloc) is taken. A NULL value is a tombstone; staging one needs an
+ * outbox table whose value column takes NULL. */
 void cf_outbox_push(struct cf_outbox *out, const char *topic, const void *key, size_t keylen,
                     char *value, size_t valuelen);
 

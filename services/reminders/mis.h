@@ -1,0 +1,53 @@
+/*
+ * The MIS records (patients, appointments) and their events: the store
+ * (mis_store.c: every statement on reminders.patients and
+ * reminders.appointments) and the envelopes (mis_events.c: the one place
+ * patient.upserted and appointment.upserted are built).
+ */
+#ifndef CF_REMINDERS_MIS_H
+#define CF_REMINDERS_MIS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "common/envelope.h"
+#include "mis_testable.h"
+
+/* The kinds of record, with what differs between them. */
+enum mis_kind { MIS_PATIENT, MIS_APPOINTMENT };
+
+/* A record as stored, read under its row lock. */
+struct mis_stored {
+    int found;
+    int erased;      /* a patient erased: ids and version only */
+    int64_t version; /* when found */
+    json_t *record;  /* when found and not erased; the caller's to release */
+    char updated_at[32];
+};
+
+/* Reads record id of kind with its row locked until the transaction ends
+ * (lock = 1), or as it is (lock = 0). */
+int mis_store_get(PGconn *conn, enum mis_kind kind, const char *id, int lock,
+                  struct mis_stored *out, char *errbuf, size_t errbuf_size);
+
+/* Writes version of the record (inserted = 1 for a new row: a row another
+ * request inserted meanwhile makes it CF_ECONFLICT, and the caller reads
+ * again). */
+int mis_store_put(PGconn *conn, enum mis_kind kind, const char *id, const char *network_id,
+                  const char *mis_id, int64_t version, const json_t *record, int insert,
+                  char *errbuf, size_t errbuf_size);
+
+/* Erases a patient's personal data: the row keeps its ids and version. */
+int mis_store_erase(PGconn *conn, const char *patient_id, char *errbuf, size_t errbuf_size);
+
+/* The event of a record's version (ev's strings and data are set; clear
+ * it): patient.upserted on clinicflow.patients.v1, appointment.upserted on
+ * clinicflow.appointments.v1; data is taken. */
+void mis_event(struct cf_event *ev, enum mis_kind kind, const char *network_id, const char *id,
+               const char *mis_id, int64_t version, const char *clinic_id, json_t *data);
+/* Its topic. */
+const char *mis_topic(enum mis_kind kind);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * The MIS records' store (mis.h): every statement on reminders.patients and
+ * reminders.appointments. A row holds the record as the API returns it
+ * (jsonb), its ids and version, and the columns the reminder planning
+ * looks up by. All run inside the caller's transaction on conn.
+ */
+#include "mis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/pg.h"
+
+int mis_store_get(PGconn *conn, enum mis_kind kind, const char *id, int lock,
+                  struct mis_stored *out, char *errbuf, size_t errbuf_size)
+{
+    static const char *const sql[2][2] = {
+        {"SELECT version, record::text, erased_at IS NOT NULL,"
+         " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+         " FROM reminders.patients WHERE patient_id = $1::uuid",
+         "SELECT version, record::text, erased_at IS NOT NULL,"
+         " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+         " FROM reminders.patients WHERE patient_id = $1::uuid FOR UPDATE"},
+        {"SELECT version, record::text, false,"
+         " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+         " FROM reminders.appointments WHERE appointment_id = $1::uuid",
+         "SELECT version, record::text, false,"
+         " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+         " FROM reminders.appointments WHERE appointment_id = $1::uuid FOR UPDATE"},
+    };
+    const char *params[] = {id};
+    PGresult *res = NULL;
+
+    memset(out, 0, sizeof(*out));
+    int rc = cf_pg_exec(conn, sql[kind][lock ? 1 : 0], 1, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) == 1) {
+        out->found = 1;
+        out->version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        out->erased = PQgetvalue(res, 0, 2)[0] == 't';
+        snprintf(out->updated_at, sizeof(out->updated_at), "%s", PQgetvalue(res, 0, 3));
+        if (!PQgetisnull(res, 0, 1)) {
+            json_error_t jerr;
+            out->record = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
+            if (!out->record) {
+                snprintf(errbuf, errbuf_size, "stored record %s is not JSON: %s", id, jerr.text);
+                rc = CF_EINTERNAL;
+            }
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+int mis_store_put(PGconn *conn, enum mis_kind kind, const char *id, const char *network_id,
+                  const char *mis_id, int64_t version, const json_t *record, int insert,
+                  char *errbuf, size_t errbuf_size)
+{
+    static const char *const sql[2][2] = {
+        {"UPDATE reminders.patients SET version = $2::bigint, record = $3::jsonb,"
+         " clinic_id = $3::jsonb->>'clinic_id', erased_at = NULL, updated_at = now()"
+         " WHERE patient_id = $1::uuid RETURNING 1",
+         "INSERT INTO reminders.patients (patient_id, network_id, mis_id, version, record,"
+         " clinic_id) VALUES ($1::uuid, $2, $3, $4::bigint, $5::jsonb, $5::jsonb->>'clinic_id')"
+         " ON CONFLICT DO NOTHING RETURNING 1"},
+        {"UPDATE reminders.appointments SET version = $2::bigint, record = $3::jsonb,"
+         " patient_id = $4::uuid, clinic_id = $3::jsonb->>'clinic_id',"
+         " status = $3::jsonb->>'status', starts_at = ($3::jsonb->>'starts_at')::timestamptz,"
+         " ends_at = ($3::jsonb->>'ends_at')::timestamptz, updated_at = now()"
+         " WHERE appointment_id = $1::uuid RETURNING 1",
+         "INSERT INTO reminders.appointments (appointment_id, network_id, mis_id, version, record,"
+         " patient_id, clinic_id, status, starts_at, ends_at)"
+         " VALUES ($1::uuid, $2, $3, $4::bigint, $5::jsonb, $6::uuid, $5::jsonb->>'clinic_id',"
+         " $5::jsonb->>'status', ($5::jsonb->>'starts_at')::timestamptz,"
+         " ($5::jsonb->>'ends_at')::timestamptz)"
+         " ON CONFLICT DO NOTHING RETURNING 1"},
+    };
+    char sversion[32], patient_id[CF_UUID_STR_LEN + 1] = "";
+    snprintf(sversion, sizeof(sversion), "%lld", (long long)version);
+    if (kind == MIS_APPOINTMENT)
+        mis_record_id(network_id, "patient",
+                      json_string_value(json_object_get(record, "patient_id")), patient_id);
+    char *text = json_dumps(record, JSON_COMPACT);
+    const char *inserted[] = {id, network_id, mis_id, sversion, text, patient_id};
+    const char *updated[] = {id, sversion, text, patient_id};
+    const int n = (insert ? 5 : 3) + (kind == MIS_APPOINTMENT);
+    PGresult *res = NULL;
+    int rc = cf_pg_exec(conn, sql[kind][insert ? 1 : 0], n, insert ? inserted : updated, &res,
+                        errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) != 1) {
+        snprintf(errbuf, errbuf_size, "%s %s was %s meanwhile",
+                 kind == MIS_PATIENT ? "patient" : "appointment", id,
+                 insert ? "inserted" : "deleted");
+        rc = CF_ECONFLICT;
+    }
+    PQclear(res);
+    free(text);
+    return rc;
+}
+
+int mis_store_erase(PGconn *conn, const char *patient_id, char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {patient_id};
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.patients SET record = NULL, clinic_id = NULL,"
+                      " erased_at = now(), updated_at = now() WHERE patient_id = $1::uuid",
+                      1, params, NULL, errbuf, errbuf_size);
+}

@@ -1,0 +1,47 @@
+/*
+ * clinicflow-reminders: the clinic's MIS pushes patients and appointments
+ * here (a record API: the row and its event's outbox entry commit
+ * together, the answer follows the commit, a relay produces the event).
+ * Reminder planning and dispatch build on these records.
+ */
+#ifndef CF_REMINDERS_H
+#define CF_REMINDERS_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <ulfius.h>
+
+#include "common/config.h"
+#include "common/service.h"
+
+struct reminders_settings {
+    char *default_cc;    /* country code of national number forms */
+    long relay_every_ms; /* the outbox relay's look for leftovers */
+};
+
+struct reminders_ctx {
+    struct cf_service *svc;
+    struct reminders_settings cfg;
+    /* The outbox relay's wake-up (relay.c): a commit with staged events
+     * sets kicked and signals; the relay thread alone waits on it. */
+    pthread_mutex_t relay_mu;
+    pthread_cond_t relay_cv;
+    int kicked;
+};
+
+/* settings.c */
+const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n);
+
+/* mis_routes.c: PUT/GET/DELETE /v1/patients/{id}, PUT/GET /v1/appointments/{id} */
+void reminders_mis_routes(struct reminders_ctx *ctx);
+
+/* relay.c: produces reminders.outbox after each commit that staged events
+ * (reminders_relay_kick) and every relay_every_ms for what an earlier
+ * relay here or elsewhere could not send. */
+void reminders_relay_init(struct reminders_ctx *ctx);
+void reminders_relay_kick(struct reminders_ctx *ctx);
+void reminders_relay(void *vctx);
+void reminders_relay_destroy(struct reminders_ctx *ctx);
+
+#endif

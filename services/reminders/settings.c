@@ -1,0 +1,32 @@
+/*
+ * The settings of clinicflow-reminders (CLINICFLOW_REMINDERS_*): one table,
+ * read once by cf_service_init before any thread starts, each with its
+ * default, range and check. README.md's settings list documents them.
+ */
+#include "reminders.h"
+
+#include <string.h>
+
+static const char *check_country(const char *value)
+{
+    return strcmp(value, "7") == 0 ? NULL : "7 (the one national numbering read so far)";
+}
+
+const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n)
+{
+    static struct cf_config_var table[2];
+    const struct cf_config_var vars[] = {
+        {"CLINICFLOW_REMINDERS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
+         "country calling code of national number forms in the MIS's phones: 7 reads "
+         "8 916 ... and 916 ... as +7",
+         check_country},
+        {"CLINICFLOW_REMINDERS_RELAY_EVERY_MS", CF_CONF_INT, "1000", &cfg->relay_every_ms, 50,
+         60000, 0,
+         "how often the outbox relay looks for events an earlier relay could not send (Kafka "
+         "was down); a commit that stages events wakes it at once",
+         NULL},
+    };
+    memcpy(table, vars, sizeof(vars));
+    *n = sizeof(vars) / sizeof(vars[0]);
+    return table;
+}
