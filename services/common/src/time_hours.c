@@ -262,6 +262,28 @@ int cf_time_next_open(const struct cf_time_hours *h, int64_t at, int64_t *out)
     return CF_ENOTFOUND;
 }
 
+int cf_time_last_allowed(const struct cf_time_hours *w, int64_t not_after, int64_t lead_ms,
+                         int64_t not_before, int64_t *out)
+{
+    if (!in_range(not_after) || !in_range(not_before) || not_after < not_before)
+        return CF_ENOTFOUND;
+    const int64_t first = local_date(w, not_before) - 1;
+    for (int64_t date = local_date(w, not_after) + 1; date >= first; date--) {
+        const struct cf_time_day *day = day_of(w, date);
+        for (int k = day->n - 1; k >= 0; k--) {
+            int64_t s, e;
+            span_utc(w, date, &day->spans[k], &s, &e);
+            /* the latest start that still leaves lead_ms inside the span */
+            int64_t t = e - lead_ms < not_after ? e - lead_ms : not_after;
+            if (t >= s && t >= not_before && e > s) {
+                *out = t;
+                return 0;
+            }
+        }
+    }
+    return CF_ENOTFOUND;
+}
+
 int cf_time_next_allowed(const struct cf_time_hours *w, int64_t at, int64_t *out)
 {
     return cf_time_next_open(w, at, out);

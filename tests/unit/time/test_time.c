@@ -514,6 +514,58 @@ static void test_windows(void)
     json_decref(j_win);
 }
 
+/* The latest moment in the windows at or before a time, leaving a minute
+ * of the window: where a reminder due outside them goes (never later). */
+static void test_last_allowed(void)
+{
+    struct cf_time_hours w;
+    int64_t t = 0;
+    const int64_t minute = 60000;
+
+    CHECK_INT(cf_time_windows_parse("Europe/Moscow", NULL, &w, NULL, 0), 0);
+    const int64_t floor = msk(2026, 12, 1, 0, 0);
+    struct {
+        int at[2], want[3]; /* hour, minute; day offset, hour, minute */
+    } cases[] = {
+        {{12, 0}, {0, 12, 0}},  /* inside: itself */
+        {{9, 0}, {-1, 20, 59}}, /* before 10:00: the evening window's last minute */
+        {{19, 0}, {0, 17, 59}}, /* between the windows */
+        {{18, 0}, {0, 17, 59}}, /* a window's end is outside it */
+        {{17, 59}, {0, 17, 59}}, {{17, 59}, {0, 17, 59}},
+        {{23, 30}, {0, 20, 59}}, {{10, 0}, {0, 10, 0}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_INT(cf_time_last_allowed(&w, msk(2026, 12, 6, cases[i].at[0], cases[i].at[1]), minute,
+                                       floor, &t),
+                  0);
+        CHECK_INT(t, msk(2026, 12, 6 + cases[i].want[0], cases[i].want[1], cases[i].want[2]));
+    }
+    /* nothing at or after not_before: not found, never a moment before it */
+    CHECK_INT(cf_time_last_allowed(&w, msk(2026, 12, 6, 9, 0), minute, msk(2026, 12, 5, 21, 0), &t),
+              CF_ENOTFOUND);
+    CHECK_INT(
+        cf_time_last_allowed(&w, msk(2026, 12, 6, 9, 0), minute, msk(2026, 12, 5, 20, 59), &t), 0);
+    CHECK_INT(t, msk(2026, 12, 5, 20, 59));
+    cf_time_hours_free(&w);
+
+    /* a zone with DST: New York's 09:00-12:00 is 14:00-17:00 UTC in winter,
+     * 13:00-16:00 in summer; 08:00 local the day after the clocks went
+     * forward (2026-03-08) goes back to that day's 11:59, already EDT
+     * (15:59 UTC, not the 16:59 standard time would give). */
+    json_t *j_win = json_pack("[s]", "09:00-12:00");
+    CHECK_INT(cf_time_windows_parse("America/New_York", j_win, &w, NULL, 0), 0);
+    CHECK_INT(cf_time_last_allowed(&w, cf_test_utc_ms(2026, 3, 9, 12, 0, 0), minute,
+                                   cf_test_utc_ms(2026, 3, 1, 0, 0, 0), &t),
+              0);
+    CHECK_INT(t, cf_test_utc_ms(2026, 3, 8, 15, 59, 0));
+    CHECK_INT(cf_time_last_allowed(&w, cf_test_utc_ms(2026, 7, 6, 20, 0, 0), minute,
+                                   cf_test_utc_ms(2026, 7, 1, 0, 0, 0), &t),
+              0);
+    CHECK_INT(t, cf_test_utc_ms(2026, 7, 6, 15, 59, 0));
+    cf_time_hours_free(&w);
+    json_decref(j_win);
+}
+
 static void test_parse_errors(void)
 {
     static const char *const bad_weeks[] = {
@@ -579,6 +631,7 @@ int main(void)
     test_night_shift();
     test_dst_schedules();
     test_windows();
+    test_last_allowed();
     test_parse_errors();
     test_threads();
     return cf_test_done();

@@ -130,6 +130,14 @@ int cf_time_next_open(const struct cf_time_hours *h, int64_t at, int64_t *out);
  * cf_time_next_open; the name says what the caller asks. */
 int cf_time_next_allowed(const struct cf_time_hours *w, int64_t at, int64_t *out);
 
+/* The latest instant t in [not_before, not_after] inside the windows w
+ * that leaves at least lead_ms of the same window after it (a call or a
+ * message needs a moment): not_after itself when that holds there. 0, or
+ * CF_ENOTFOUND when no window gives such a moment in the range. Cost is
+ * linear in the days spanned. */
+int cf_time_last_allowed(const struct cf_time_hours *w, int64_t not_after, int64_t lead_ms,
+                         int64_t not_before, int64_t *out);
+
 /* The instant `seconds` of open time after at: 0 with *out set, or
  * CF_ENOTFOUND when the schedule never gives that much again. Time before
  * the next opening does not count (a lead at 23:00 is due that long after
