@@ -45,6 +45,28 @@ const struct cf_migration cf_reminders_migrations[] = {
      "CREATE INDEX appointments_patient ON appointments (patient_id);"
      "CREATE INDEX appointments_clinic_starts ON appointments (clinic_id, "
      "starts_at);" CF_OUTBOX_TABLE_SQL "ALTER TABLE outbox ALTER COLUMN value DROP NOT NULL;"},
+    /* Reminder jobs (plan.c, plan_store.c): one per offset of a booked
+     * visit, written in the appointment's transaction. pending with its
+     * due time; skipped with the reason it cannot go in time; cancelled
+     * when the visit moved ("replanned") or ended (its status). The
+     * scheduler takes pending ones by due time. */
+    {3, "reminder jobs",
+     "CREATE TABLE reminder_jobs ("
+     " job_id uuid PRIMARY KEY,"
+     " appointment_id uuid NOT NULL,"
+     " network_id text NOT NULL,"
+     " clinic_id text NOT NULL,"
+     " patient_id uuid NOT NULL,"
+     " offset_hours int NOT NULL,"
+     " visit_at timestamptz NOT NULL,"
+     " due_at timestamptz,"
+     " status text NOT NULL CHECK (status IN ('pending','emitted','cancelled','skipped')),"
+     " reason text,"
+     " created_at timestamptz NOT NULL DEFAULT now(),"
+     " updated_at timestamptz NOT NULL DEFAULT now(),"
+     " CHECK (status <> 'pending' OR due_at IS NOT NULL));"
+     "CREATE INDEX reminder_jobs_due ON reminder_jobs (due_at) WHERE status = 'pending';"
+     "CREATE INDEX reminder_jobs_appointment ON reminder_jobs (appointment_id);"},
 };
 
 const size_t cf_reminders_migrations_n =

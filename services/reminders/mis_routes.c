@@ -1,13 +1,15 @@
 /*
  * The MIS record API: PUT, GET /v1/patients/{id} and /v1/appointments/{id},
  * DELETE /v1/patients/{id}. A record API (DESIGN.md): the handler reads the
- * stored version under its row lock, writes the newer record and stages its
+ * stored version under its row lock, writes the newer record, plans (or
+ * cancels) an appointment's reminders (plan.c) and stages its
  * event in the same transaction, answers after the commit, and wakes the
  * outbox relay. An older version is a 409 with the stored one; the same
  * version again changes nothing (200, "unchanged"). Strict, as every API
  * of ours: JSON only, every member known (mis_rules.c).
  */
 #include "mis.h"
+#include "plan.h"
 #include "reminders.h"
 
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include "common/log.h"
 #include "common/outbox.h"
 #include "common/pg.h"
+#include "common/time.h"
 #include "common/xmalloc.h"
 
 /* How long an unavailable database makes a caller wait before retrying. */
@@ -107,6 +110,13 @@ static int put_once(PGconn *conn, enum mis_kind kind, const struct cf_network *n
     }
     rc = mis_store_put(conn, kind, id, net->id, mis_id, version, record, !st.found, errbuf,
                        errbuf_size);
+    if (rc == 0 && kind == MIS_APPOINTMENT) {
+        char patient_id[CF_UUID_STR_LEN + 1];
+        mis_record_id(net->id, "patient", json_string_value(json_object_get(record, "patient_id")),
+                      patient_id);
+        rc = reminders_plan_appointment(conn, net, id, patient_id, record, cf_time_now_ms(), errbuf,
+                                        errbuf_size);
+    }
     if (rc != 0)
         goto out;
     json_t *data = kind == MIS_PATIENT ? mis_patient_data(record, id, mis_id, version, net->secret)

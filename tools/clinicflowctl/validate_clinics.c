@@ -63,6 +63,7 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
                                           "lead_response_due_s",
                                           "lead_merge_window_s",
                                           "lead_webhook",
+                                          "reminder_policy",
                                           NULL};
     const char *id, *s;
     json_t *j_val;
@@ -120,6 +121,12 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
     ctl_path_key(child, path, "cors_origins");
     if (j_val && (rc = ctl_check_string_array(v, child, j_val, ctl_valid_origin,
                                               "an origin like \"https://clinic.example\"", 0)) != 0)
+        return rc;
+    /* the network's reminder_policies for this clinic, member by member */
+    if ((rc = ctl_member(v, path, j_clinic, "reminder_policy", 0, &j_val)) != 0)
+        return rc;
+    ctl_path_key(child, path, "reminder_policy");
+    if (j_val && (rc = ctl_check_reminder_policies(v, child, j_val)) != 0)
         return rc;
     return ctl_check_clinic_leads(v, path, j_clinic);
 }

@@ -1,0 +1,33 @@
+/*
+ * Reminder planning in the appointment's transaction: the jobs of a booked
+ * or rescheduled visit written, those of an older time or a cancelled
+ * visit cancelled, before the appointment's change commits, so a reminder
+ * for an old time is never due (plan.c, statements in plan_store.c).
+ */
+#ifndef CF_REMINDERS_PLAN_H
+#define CF_REMINDERS_PLAN_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "common/netconf.h"
+#include "plan_testable.h"
+
+/* Plans (or cancels) the reminders of appointment_id as record now has
+ * it, on conn inside the caller's transaction. */
+int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
+                               const char *appointment_id, const char *patient_id,
+                               const json_t *record, int64_t now_ms, char *errbuf,
+                               size_t errbuf_size);
+
+/* plan_store.c: the jobs' rows ([{"job_id", "offset_hours", "due_at" or
+ * null, "status", "reason"}]) of one appointment: inserted when new (the
+ * same visit planned again keeps its jobs), and every pending job of the
+ * appointment not among them cancelled with reason. */
+int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_id,
+                       const char *appointment_id, const char *patient_id, const char *visit_at,
+                       const json_t *jobs, const char *reason, char *errbuf, size_t errbuf_size);
+
+#endif

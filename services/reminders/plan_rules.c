@@ -1,0 +1,107 @@
+/*
+ * Reminder planning (plan_testable.h). The seeds' ladder starts with a
+ * reminder a day ahead and another two hours ahead, each inside the
+ * clinic's calling windows in its own zone: a due time outside them moves
+ * to the latest allowed moment before it, so a reminder is early rather
+ * than late, and one that can no longer go in time is skipped with a
+ * reason, never sent late.
+ */
+#include "plan_testable.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+
+static const int default_offsets_h[] = {24, 2};
+
+static int offsets_of(const json_t *j_offsets, struct plan_policy *p, char *errbuf,
+                      size_t errbuf_size)
+{
+    size_t i;
+    json_t *j_h;
+    p->n_offsets = 0;
+    json_array_foreach(j_offsets, i, j_h)
+    {
+        if (!json_is_integer(j_h) || json_integer_value(j_h) < 1 || json_integer_value(j_h) > 720 ||
+            p->n_offsets == PLAN_OFFSETS_MAX) {
+            snprintf(errbuf, errbuf_size, "offsets_hours: up to %d whole hours, each 1-720",
+                     PLAN_OFFSETS_MAX);
+            return CF_EINVAL;
+        }
+        p->offsets_h[p->n_offsets] = (int)json_integer_value(j_h);
+        p->offsets_ms[p->n_offsets] = (int64_t)json_integer_value(j_h) * 3600000;
+        p->n_offsets++;
+    }
+    return 0;
+}
+
+int plan_policy_build(const json_t *j_network_policies, const char *tz, const json_t *j_clinic,
+                      struct plan_policy *out, char *errbuf, size_t errbuf_size)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < sizeof(default_offsets_h) / sizeof(default_offsets_h[0]); i++) {
+        out->offsets_h[i] = default_offsets_h[i];
+        out->offsets_ms[i] = (int64_t)default_offsets_h[i] * 3600000;
+    }
+    out->n_offsets = sizeof(default_offsets_h) / sizeof(default_offsets_h[0]);
+
+    /* the clinic's own policy over the network's, member by member */
+    const json_t *layers[] = {j_network_policies, json_object_get(j_clinic, "reminder_policy")};
+    for (size_t l = 0; l < 2; l++) {
+        const json_t *j_off = json_object_get(layers[l], "offsets_hours");
+        if (j_off && offsets_of(j_off, out, errbuf, errbuf_size) != 0)
+            return CF_EINVAL;
+    }
+    return cf_time_windows_parse(tz, json_object_get(j_clinic, "calling_windows"), &out->windows,
+                                 errbuf, errbuf_size);
+}
+
+void plan_policy_free(struct plan_policy *p)
+{
+    cf_time_hours_free(&p->windows);
+}
+
+size_t plan_reminders(const struct plan_policy *p, int64_t starts_ms, int64_t now_ms,
+                      struct plan_job *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_offsets && n < max; i++) {
+        struct plan_job *j = &out[n++];
+        j->offset_h = p->offsets_h[i];
+        j->due_ms = 0;
+        j->skip = NULL;
+        const int64_t want = starts_ms - p->offsets_ms[i];
+        if (want < now_ms) {
+            j->skip = "too_late";
+            continue;
+        }
+        int64_t due;
+        if (cf_time_last_allowed(&p->windows, want, PLAN_LEAD_MS, now_ms, &due) != 0 ||
+            due >= starts_ms) {
+            j->skip = "no_window";
+            continue;
+        }
+        for (size_t k = 0; k + 1 < n && !j->skip; k++)
+            if (!out[k].skip && out[k].due_ms == due)
+                j->skip = "same_time";
+        if (!j->skip)
+            j->due_ms = due;
+    }
+    return n;
+}
+
+int plan_status_reminds(const char *status)
+{
+    return status && (strcmp(status, "booked") == 0 || strcmp(status, "rescheduled") == 0);
+}
+
+void plan_job_id(const char *appointment_id, int64_t starts_ms, int offset_h,
+                 char out[CF_UUID_STR_LEN + 1])
+{
+    char at[32], off[16];
+    snprintf(at, sizeof(at), "%lld", (long long)starts_ms);
+    snprintf(off, sizeof(off), "%dh", offset_h);
+    const char *parts[] = {appointment_id, "reminder", at, off};
+    cf_uuid5(parts, 4, out);
+}

@@ -1,0 +1,37 @@
+/*
+ * The reminder jobs' store (plan.h): every statement on
+ * reminders.reminder_jobs that planning runs, inside the appointment's
+ * transaction.
+ */
+#include "plan.h"
+
+#include <stdlib.h>
+
+#include "common/pg.h"
+
+int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_id,
+                       const char *appointment_id, const char *patient_id, const char *visit_at,
+                       const json_t *jobs, const char *reason, char *errbuf, size_t errbuf_size)
+{
+    char *text = json_dumps(jobs, JSON_COMPACT);
+    const char *params[] = {appointment_id, text, reason};
+    int rc = cf_pg_exec(conn,
+                        "UPDATE reminders.reminder_jobs SET status = 'cancelled', reason = $3,"
+                        " updated_at = now() WHERE appointment_id = $1::uuid AND status = 'pending'"
+                        " AND job_id NOT IN (SELECT (j->>'job_id')::uuid"
+                        " FROM jsonb_array_elements($2::jsonb) AS j)",
+                        3, params, NULL, errbuf, errbuf_size);
+    const char *ins[] = {appointment_id, text, network_id, clinic_id, patient_id, visit_at};
+    if (rc == 0 && json_array_size(jobs) > 0)
+        rc = cf_pg_exec(conn,
+                        "INSERT INTO reminders.reminder_jobs (job_id, appointment_id, network_id,"
+                        " clinic_id, patient_id, offset_hours, visit_at, due_at, status, reason)"
+                        " SELECT j.job_id, $1::uuid, $3, $4, $5::uuid, j.offset_hours,"
+                        " $6::timestamptz, j.due_at, j.status, j.reason"
+                        " FROM jsonb_to_recordset($2::jsonb) AS j(job_id uuid, offset_hours int,"
+                        " due_at timestamptz, status text, reason text)"
+                        " ON CONFLICT (job_id) DO NOTHING",
+                        6, ins, NULL, errbuf, errbuf_size);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/*
+ * Reminder planning as pure functions (plan_rules.c): when each reminder
+ * of an appointment goes, or why it does not. No I/O; unit-tested.
+ */
+#ifndef CF_REMINDERS_PLAN_TESTABLE_H
+#define CF_REMINDERS_PLAN_TESTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/hash.h"
+#include "common/time.h"
+
+#define PLAN_OFFSETS_MAX 8
+/* A send needs a moment of its window: the latest a reminder is placed is
+ * a minute before the window closes. */
+#define PLAN_LEAD_MS 60000
+
+/* A clinic's reminder policy: the network's reminder_policies with the
+ * clinic's own (reminder_policy) over them, and the clinic's calling
+ * windows in its zone. */
+struct plan_policy {
+    int64_t offsets_ms[PLAN_OFFSETS_MAX]; /* before the visit, as configured */
+    int offsets_h[PLAN_OFFSETS_MAX];
+    size_t n_offsets;
+    struct cf_time_hours windows; /* free with plan_policy_free */
+};
+
+/* Builds the policy of a clinic from the network's reminder_policies
+ * (j_network_policies, may be NULL) and the clinic's document (its
+ * timezone, calling_windows and reminder_policy, may be NULL). Defaults:
+ * offsets 24 h and 2 h, windows 10:00-18:00 and 20:00-21:00. 0, or
+ * CF_EINVAL with the reason (clinicflowctl has checked the shapes). */
+int plan_policy_build(const json_t *j_network_policies, const char *tz, const json_t *j_clinic,
+                      struct plan_policy *out, char *errbuf, size_t errbuf_size);
+void plan_policy_free(struct plan_policy *p);
+
+/* One planned reminder: due_ms when it goes, or skip (why it does not:
+ * "too_late", the visit is nearer than the offset; "no_window", no
+ * calling window between now and the visit leaves room for it;
+ * "same_time", an earlier offset already goes at that moment). */
+struct plan_job {
+    int offset_h;
+    int64_t due_ms;
+    const char *skip;
+};
+
+/* The reminders of a visit at starts_ms planned at now_ms, one per offset
+ * of the policy, in its order. A due time outside the windows moves to
+ * the latest allowed moment before it, never after the visit and never
+ * before now. Returns how many jobs were written to out. */
+size_t plan_reminders(const struct plan_policy *p, int64_t starts_ms, int64_t now_ms,
+                      struct plan_job *out, size_t max);
+
+/* Whether an appointment in this status has reminders ahead: booked or
+ * rescheduled. The others (cancelled, no_show, arrived, completed) cancel
+ * what is still pending. */
+int plan_status_reminds(const char *status);
+
+/* A job's id: UUIDv5 over the appointment, the visit time it was planned
+ * for and the offset, so planning the same visit again gives the same
+ * jobs and a new time gives new ones. */
+void plan_job_id(const char *appointment_id, int64_t starts_ms, int offset_h,
+                 char out[CF_UUID_STR_LEN + 1]);
+
+#endif

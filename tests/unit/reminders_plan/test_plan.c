@@ -1,0 +1,152 @@
+/*
+ * Reminder planning: a day and two hours ahead by default, inside the
+ * clinic's calling windows (10:00-18:00 and 20:00-21:00 by default) in its
+ * own zone; early rather than late; skipped with a reason when it cannot
+ * go in time. The figures are the seeds' (a robot reminder a day ahead);
+ * the windows and zones are the demo network's.
+ */
+#include "plan_testable.h"
+
+#include "cftest.h"
+#include "common/err.h"
+
+/* Moscow is UTC+3 all year. */
+static int64_t msk(int y, int mo, int d, int h, int mi)
+{
+    return cf_test_utc_ms(y, mo, d, h, mi, 0) - 3 * 3600000;
+}
+
+static struct plan_policy policy(const char *net_json, const char *tz, const char *clinic_json)
+{
+    struct plan_policy p;
+    char errbuf[256];
+    json_t *j_net = net_json ? json_loads(net_json, 0, NULL) : NULL;
+    json_t *j_clinic = clinic_json ? json_loads(clinic_json, 0, NULL) : json_object();
+    int rc = plan_policy_build(j_net, tz, j_clinic, &p, errbuf, sizeof(errbuf));
+    CHECK_INT(rc, 0);
+    json_decref(j_net);
+    json_decref(j_clinic);
+    return p;
+}
+
+static void check_job(const struct plan_job *j, int offset_h, int64_t due, const char *skip)
+{
+    CHECK_INT(j->offset_h, offset_h);
+    CHECK_STR(j->skip ? j->skip : "", skip ? skip : "");
+    if (!skip)
+        CHECK_INT(j->due_ms, due);
+}
+
+static void test_default_ladder(void)
+{
+    struct plan_policy p = policy(NULL, "Europe/Moscow", NULL);
+    struct plan_job jobs[PLAN_OFFSETS_MAX];
+    const int64_t now = msk(2026, 12, 4, 12, 0);
+
+    /* a visit at 11:00: the day before at 11:00; two hours before is
+     * 09:00, before the windows open, so the evening before at 20:59 */
+    CHECK_INT((long)plan_reminders(&p, msk(2026, 12, 8, 11, 0), now, jobs, PLAN_OFFSETS_MAX), 2);
+    check_job(&jobs[0], 24, msk(2026, 12, 7, 11, 0), NULL);
+    check_job(&jobs[1], 2, msk(2026, 12, 7, 20, 59), NULL);
+
+    /* a visit at 21:30: 19:30 falls between the windows, so 17:59 */
+    plan_reminders(&p, msk(2026, 12, 8, 21, 30), now, jobs, PLAN_OFFSETS_MAX);
+    check_job(&jobs[0], 24, msk(2026, 12, 7, 20, 59), NULL);
+    check_job(&jobs[1], 2, msk(2026, 12, 8, 17, 59), NULL);
+
+    /* booked three hours ahead: the day-ahead reminder is too late */
+    plan_reminders(&p, msk(2026, 12, 8, 15, 0), msk(2026, 12, 8, 12, 0), jobs, PLAN_OFFSETS_MAX);
+    check_job(&jobs[0], 24, 0, "too_late");
+    check_job(&jobs[1], 2, msk(2026, 12, 8, 13, 0), NULL);
+
+    /* booked at 07:00 for 10:30: 08:30 is outside the windows, and the
+     * last window before it closed yesterday: never sent late */
+    plan_reminders(&p, msk(2026, 12, 8, 10, 30), msk(2026, 12, 8, 7, 0), jobs, PLAN_OFFSETS_MAX);
+    check_job(&jobs[0], 24, 0, "too_late");
+    check_job(&jobs[1], 2, 0, "no_window");
+
+    /* exactly the offset ahead, inside a window: it goes now */
+    const int64_t at = msk(2026, 12, 8, 12, 0);
+    plan_reminders(&p, at + 2 * 3600000, at, jobs, PLAN_OFFSETS_MAX);
+    check_job(&jobs[1], 2, at, NULL);
+    plan_policy_free(&p);
+}
+
+static void test_policy_layers(void)
+{
+    struct plan_job jobs[PLAN_OFFSETS_MAX];
+    const int64_t now = msk(2026, 12, 1, 12, 0);
+
+    /* the network's offsets, then a clinic's own over them */
+    struct plan_policy p = policy("{\"offsets_hours\": [48, 3, 2]}", "Europe/Moscow", NULL);
+    CHECK_INT((long)plan_reminders(&p, msk(2026, 12, 8, 9, 30), now, jobs, PLAN_OFFSETS_MAX), 3);
+    check_job(&jobs[0], 48, msk(2026, 12, 5, 20, 59), NULL); /* 09:30 is before 10:00 */
+    /* 06:30 and 07:30 both move to the evening before: the second is
+     * not a second call at the same moment */
+    check_job(&jobs[1], 3, msk(2026, 12, 7, 20, 59), NULL);
+    check_job(&jobs[2], 2, 0, "same_time");
+    plan_policy_free(&p);
+
+    p = policy("{\"offsets_hours\": [48, 3]}", "Europe/Moscow",
+               "{\"reminder_policy\": {\"offsets_hours\": [6]},"
+               " \"calling_windows\": [\"09:00-12:00\"]}");
+    CHECK_INT((long)plan_reminders(&p, msk(2026, 12, 8, 16, 0), now, jobs, PLAN_OFFSETS_MAX), 1);
+    check_job(&jobs[0], 6, msk(2026, 12, 8, 10, 0), NULL);
+    plan_policy_free(&p);
+
+    /* shapes clinicflowctl refuses are refused here too */
+    char errbuf[256];
+    struct plan_policy bad;
+    json_t *j_net = json_loads("{\"offsets_hours\": [0]}", 0, NULL);
+    CHECK_INT(plan_policy_build(j_net, "Europe/Moscow", NULL, &bad, errbuf, sizeof(errbuf)),
+              CF_EINVAL);
+    json_decref(j_net);
+    CHECK_INT(plan_policy_build(NULL, "Mars/Olympus", NULL, &bad, errbuf, sizeof(errbuf)),
+              CF_EINVAL);
+}
+
+/* A zone with DST: the windows follow the local clock across the change. */
+static void test_dst_zone(void)
+{
+    struct plan_policy p =
+        policy(NULL, "America/New_York", "{\"calling_windows\": [\"09:00-12:00\"]}");
+    struct plan_job jobs[PLAN_OFFSETS_MAX];
+    /* a visit at 10:00 EDT on 2026-03-09 (14:00 UTC), the day after the
+     * clocks went forward: the day before at 10:00 EDT (14:00 UTC), and two
+     * hours before (08:00) moves to the day before's 11:59 EDT */
+    plan_reminders(&p, cf_test_utc_ms(2026, 3, 9, 14, 0, 0), cf_test_utc_ms(2026, 3, 1, 0, 0, 0),
+                   jobs, PLAN_OFFSETS_MAX);
+    check_job(&jobs[0], 24, cf_test_utc_ms(2026, 3, 8, 14, 0, 0), NULL);
+    check_job(&jobs[1], 2, cf_test_utc_ms(2026, 3, 8, 15, 59, 0), NULL);
+    plan_policy_free(&p);
+}
+
+static void test_statuses_and_ids(void)
+{
+    CHECK(plan_status_reminds("booked"));
+    CHECK(plan_status_reminds("rescheduled"));
+    CHECK(!plan_status_reminds("cancelled"));
+    CHECK(!plan_status_reminds("no_show"));
+    CHECK(!plan_status_reminds("arrived"));
+    CHECK(!plan_status_reminds("completed"));
+    CHECK(!plan_status_reminds(NULL));
+
+    char a[CF_UUID_STR_LEN + 1], b[CF_UUID_STR_LEN + 1];
+    const char *appt = "55c572a7-da4c-5401-8357-ecd67637b35e";
+    plan_job_id(appt, 1000, 24, a);
+    plan_job_id(appt, 1000, 24, b);
+    CHECK_STR(a, b); /* planned again: the same job */
+    plan_job_id(appt, 1000, 2, b);
+    CHECK(strcmp(a, b) != 0);
+    plan_job_id(appt, 2000, 24, b); /* rescheduled: a new job */
+    CHECK(strcmp(a, b) != 0);
+}
+
+int main(void)
+{
+    test_default_ladder();
+    test_policy_layers();
+    test_dst_zone();
+    test_statuses_and_ids();
+    return cf_test_done();
+}
