@@ -1,11 +1,13 @@
 /*
  * clinicflow-reminders: the clinic's MIS pushes patients and appointments
  * (mis_routes.c, a record API); their events reach clinicflow.patients.v1
- * and clinicflow.appointments.v1 through the outbox (relay.c). Reminder
- * planning and dispatch build on these records.
+ * and clinicflow.appointments.v1 through the outbox (relay.c); each
+ * appointment's reminders are planned with it (plan.c), and the scheduler
+ * turns due ones into commands (scheduler.c).
  */
 #include "reminders.h"
 #include "reminders/schema.h"
+#include "scheduler.h"
 
 #include "common/kafka.h"
 #include "common/log.h"
@@ -26,11 +28,13 @@ int main(void)
                         cf_reminders_migrations_n) != 0)
         return 1;
 
-    static const char *const produced[] = {CF_TOPIC_PATIENTS, CF_TOPIC_APPOINTMENTS};
-    cf_kafka_producer_warm(svc.producer, produced, 2);
+    static const char *const produced[] = {CF_TOPIC_PATIENTS, CF_TOPIC_APPOINTMENTS,
+                                           CF_TOPIC_REMINDER_COMMANDS};
+    cf_kafka_producer_warm(svc.producer, produced, 3);
     reminders_relay_init(&ctx);
     reminders_mis_routes(&ctx);
-    if (cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0)
+    if (cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0 ||
+        cf_service_add_worker(&svc, "scheduler", reminders_scheduler, &ctx) != 0)
         return 1;
 
     /* Start HTTP, then wait for SIGTERM and shut down in order. */

@@ -16,8 +16,10 @@
 #include "common/service.h"
 
 struct reminders_settings {
-    char *default_cc;    /* country code of national number forms */
-    long relay_every_ms; /* the outbox relay's look for leftovers */
+    char *default_cc;        /* country code of national number forms */
+    long relay_every_ms;     /* the outbox relay's look for leftovers */
+    long scheduler_every_ms; /* how often due jobs are looked for */
+    long late_grace_s;       /* a job taken later than this past its due time is skipped */
 };
 
 struct reminders_ctx {
