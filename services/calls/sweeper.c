@@ -107,19 +107,13 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
         if (rc == 0)
             calls_tasks_emit(out, task_id, "expired", j_task, network_id, cf_time_now_ms());
     }
-    if (rc == 0)
-        rc = cf_outbox_stage(conn, "calls", out, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = cf_pg_commit(conn, errbuf, errbuf_size);
-    else
-        cf_pg_rollback(conn);
-    if (rc == 0 && cb_call[0])
+    rc = cf_outbox_stage_commit(conn, "calls", out, rc, errbuf, errbuf_size);
+    if (rc >= 0 && cb_call[0])
         counts->closed++;
-    else if (rc == 0)
+    else if (rc >= 0)
         counts->expired++;
-    cf_outbox_free(out);
     json_decref(j_task);
-    return rc == 0 ? 1 : rc;
+    return rc >= 0 ? 1 : rc;
 }
 
 /* Produces what the sweeps staged: this one's, and any an earlier sweep

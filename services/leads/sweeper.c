@@ -44,23 +44,6 @@
 
 #define SWEEP_BATCH 100
 
-/* Ends a sweep's transaction (rc: how it went so far): the events of out
- * staged in leads.outbox and committed with it, or all rolled back.
- * Returns how many were staged, or the error. Frees out. */
-static int stage_and_commit(PGconn *conn, struct cf_outbox *out, int rc, char *errbuf,
-                            size_t errbuf_size)
-{
-    if (rc == 0)
-        rc = cf_outbox_stage(conn, "leads", out, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = cf_pg_commit(conn, errbuf, errbuf_size);
-    else
-        cf_pg_rollback(conn);
-    const int n = (int)out->n;
-    cf_outbox_free(out);
-    return rc == 0 ? n : rc;
-}
-
 /* One transaction: up to a batch of breaches decided and staged. Returns
  * how many, or an error (nothing decided). */
 static int sweep_once(PGconn *conn, int64_t until_ms, char *errbuf, size_t errbuf_size)
@@ -87,7 +70,7 @@ static int sweep_once(PGconn *conn, int64_t until_ms, char *errbuf, size_t errbu
         cf_outbox_add(out, CF_TOPIC_LEADS, ev.subject, &ev);
         cf_event_clear(&ev);
     }
-    const int n = stage_and_commit(conn, out, rc, errbuf, errbuf_size);
+    const int n = cf_outbox_stage_commit(conn, "leads", out, rc, errbuf, errbuf_size);
     json_decref(j_due);
     return n;
 }
@@ -126,7 +109,7 @@ static int expire_once(PGconn *conn, int64_t until_ms, long expire_s, char *errb
     }
     if (rc == 0)
         rc = leads_tasks_save_expired_many(conn, j_rows, errbuf, errbuf_size);
-    const int n = stage_and_commit(conn, out, rc, errbuf, errbuf_size);
+    const int n = cf_outbox_stage_commit(conn, "leads", out, rc, errbuf, errbuf_size);
     json_decref(j_rows);
     json_decref(j_old);
     return n;

@@ -104,14 +104,8 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
         (*emitted)++;
     }
     PQclear(res);
-    if (rc == 0)
-        rc = cf_outbox_stage(conn, "reminders", out, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = cf_pg_commit(conn, errbuf, errbuf_size);
-    else
-        cf_pg_rollback(conn);
-    cf_outbox_free(out);
-    if (rc != 0)
+    rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
+    if (rc < 0)
         return rc;
     cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"emitted\"", *emitted);
     cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"skipped_late\"", n - *emitted);

@@ -131,6 +131,20 @@ int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *ou
     return rc;
 }
 
+int cf_outbox_stage_commit(PGconn *conn, const char *schema, struct cf_outbox *out, int rc,
+                           char *errbuf, size_t errbuf_size)
+{
+    if (rc == 0)
+        rc = cf_outbox_stage(conn, schema, out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_commit(conn, errbuf, errbuf_size);
+    else
+        cf_pg_rollback(conn);
+    const int n = (int)out->n;
+    cf_outbox_free(out);
+    return rc == 0 ? n : rc;
+}
+
 int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
                     char *errbuf, size_t errbuf_size)
 {

@@ -70,6 +70,13 @@ int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out,
 int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *out, char *errbuf,
                     size_t errbuf_size);
 
+/* Ends the caller's transaction on conn by how its work went (rc): when
+ * rc is 0, out staged in schema.outbox and committed with the work, else
+ * everything rolled back. Frees out. Returns how many messages were
+ * staged, or the error. */
+int cf_outbox_stage_commit(PGconn *conn, const char *schema, struct cf_outbox *out, int rc,
+                           char *errbuf, size_t errbuf_size);
+
 /* Produces up to limit staged messages of schema.outbox, oldest first, and
  * deletes them once all are acknowledged, in a transaction of its own on
  * conn (held while Kafka acknowledges, up to the delivery wait). One relay
