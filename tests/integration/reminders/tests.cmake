@@ -1,0 +1,1 @@
+cf_integration_test(reminders.mis reminders/test_mis.py)
