@@ -1,1 +1,2 @@
 cf_integration_test(reminders.mis reminders/test_mis.py)
+cf_integration_test(reminders.planning reminders/test_planning.py)
