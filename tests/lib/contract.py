@@ -35,6 +35,7 @@ KEY_IS_SUBJECT = {
     "clinicflow.tasks.v1",
     "clinicflow.leads.v1",
     "clinicflow.patients.v1",
+    "clinicflow.appointments.v1",
 }
 
 
