@@ -19,6 +19,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/outbox.h"
 #include "common/pg.h"
 #include "common/time.h"
@@ -77,6 +78,16 @@ static void answer_stale(struct _u_response *resp, int64_t stored)
                           "stored_version", (json_int_t)stored);
     cf_http_json(resp, 409, j);
     json_decref(j);
+}
+
+/* clinicflow_reminders_mis_writes_total{kind, result}: what the MIS's PUTs
+ * did (created, updated, unchanged, stale), for an operator watching a
+ * sync (a run of stale ones: the MIS replays old versions). */
+static void count_write(enum mis_kind kind, const char *result)
+{
+    char labels[96];
+    snprintf(labels, sizeof(labels), "kind=\"%s\",result=\"%s\"", kind_name(kind), result);
+    cf_metrics_add("clinicflow_reminders_mis_writes_total", labels, 1);
 }
 
 /* What a PUT did, for its answer. */
@@ -183,12 +194,14 @@ static int handle_put(struct reminders_ctx *ctx, enum mis_kind kind, const struc
         goto out;
     }
     if (result == PUT_STALE) {
+        count_write(kind, "stale");
         answer_stale(resp, stored);
         goto out;
     }
+    static const char *const results[] = {"created", "updated", "unchanged"};
+    count_write(kind, results[result]);
     if (result != PUT_UNCHANGED)
         reminders_relay_kick(ctx);
-    static const char *const results[] = {"created", "updated", "unchanged"};
     json_t *j =
         json_pack("{s:s, s:s, s:I, s:s}", kind == MIS_PATIENT ? "patient_id" : "appointment_id", id,
                   "id", mis_id, "version", (json_int_t)version, "result", results[result]);
@@ -274,6 +287,8 @@ static int erase_patient(struct reminders_ctx *ctx, PGconn *conn, const char *id
     *found = rc == 0 && st.found && !st.erased;
     if (rc == 0 && *found) {
         rc = mis_store_erase(conn, id, errbuf, errbuf_size);
+        if (rc == 0) /* nothing is sent to a person who is gone */
+            rc = plan_store_cancel_patient(conn, id, "erased", errbuf, errbuf_size);
         cf_outbox_push(&out, mis_topic(MIS_PATIENT), id, strlen(id), NULL, 0);
         if (rc == 0)
             rc = cf_outbox_stage(conn, "reminders", &out, errbuf, errbuf_size);
@@ -353,6 +368,10 @@ static int get_appointment(const struct _u_request *req, struct _u_response *res
 void reminders_mis_routes(struct reminders_ctx *ctx)
 {
     struct cf_http *h = ctx->svc->http;
+
+    cf_metrics_describe("clinicflow_reminders_mis_writes_total", "counter",
+                        "the MIS's PUTs by kind (patient, appointment) and result (created, "
+                        "updated, unchanged, stale)");
 
     cf_http_route(h, "PUT", "/v1/patients/:id", put_patient, ctx);
     cf_http_route(h, "GET", "/v1/patients/:id", get_patient, ctx);

@@ -30,4 +30,9 @@ int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_
                        const char *appointment_id, const char *patient_id, const char *visit_at,
                        const json_t *jobs, const char *reason, char *errbuf, size_t errbuf_size);
 
+/* plan_store.c: every pending job of the patient cancelled with reason
+ * (an erased patient is reminded of nothing). */
+int plan_store_cancel_patient(PGconn *conn, const char *patient_id, const char *reason,
+                              char *errbuf, size_t errbuf_size);
+
 #endif

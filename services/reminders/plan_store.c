@@ -35,3 +35,13 @@ int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_
     free(text);
     return rc;
 }
+
+int plan_store_cancel_patient(PGconn *conn, const char *patient_id, const char *reason,
+                              char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {patient_id, reason};
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.reminder_jobs SET status = 'cancelled', reason = $2,"
+                      " updated_at = now() WHERE patient_id = $1::uuid AND status = 'pending'",
+                      2, params, NULL, errbuf, errbuf_size);
+}

@@ -107,6 +107,23 @@ def test_too_late_is_skipped_with_its_reason(s):
     assert got[1][0] == "2" and got[1][2:] in (("pending", ""), ("skipped", "no_window")), got
 
 
+def test_erasure_cancels_the_patients_reminders(s):
+    p, a = common.new_id("p-gone"), common.new_id("a-gone")
+    ok(s.put_patient(p, {"version": 1, "first_name": "Gone"}))
+    book(s, a, 1, "2027-03-10T12:00:00+03:00", patient=p)
+    assert [j[2] for j in jobs(s, a)] == ["pending", "pending"], jobs(s, a)
+    before = cfstack.metric(s.svc, 'clinicflow_reminders_mis_writes_total{kind="appointment",'
+                                   'result="stale"}')
+    ok(s.delete_patient(p))
+    assert [(j[2], j[3]) for j in jobs(s, a)] == [("cancelled", "erased")] * 2, jobs(s, a)
+    # the MIS counted: a stale appointment version is refused and counted
+    common.stale(s.put_appointment(a, {"version": 0, "clinic_id": CENTER, "patient_id": p,
+                                       "starts_at": "2027-03-10T12:00:00+03:00",
+                                       "status": "booked"}), 1)
+    assert cfstack.metric(s.svc, 'clinicflow_reminders_mis_writes_total{kind="appointment",'
+                                 'result="stale"}') == before + 1
+
+
 def command_for(s, job_id):
     return [m for m in s.messages(COMMANDS)
             if m["event"] is not None and m["event"]["data"]["job_id"] == job_id]
@@ -181,6 +198,7 @@ if __name__ == "__main__":
         test_booking_plans_each_reminder_inside_the_windows,
         test_reschedule_replans_and_cancel_cancels,
         test_too_late_is_skipped_with_its_reason,
+        test_erasure_cancels_the_patients_reminders,
         test_a_due_job_becomes_one_command,
         test_a_job_taken_late_is_skipped_not_sent,
     ])
