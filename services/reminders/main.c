@@ -7,10 +7,12 @@
  */
 #include "reminders.h"
 #include "reminders/schema.h"
+#include "dispatch.h"
 #include "scheduler.h"
 
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/topics.h"
 
 static struct reminders_ctx ctx;
@@ -33,7 +35,22 @@ int main(void)
     cf_kafka_producer_warm(svc.producer, produced, 3);
     reminders_relay_init(&ctx);
     reminders_mis_routes(&ctx);
-    if (cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0 ||
+    /* Dispatch: reminders.commands.v1 -> the clinics' gateways. */
+    static const char *const commands[] = {CF_TOPIC_REMINDER_COMMANDS};
+    struct cf_consumer_conf dispatch = {
+        .group_id = REMINDERS_DISPATCH_GROUP,
+        .topics = commands,
+        .ntopics = 1,
+        .schema = "reminders",
+        .apply = reminders_dispatch_apply,
+        .ctx = &ctx,
+        .batch_max = 50,
+    };
+    cf_metrics_describe("clinicflow_reminders_sends_total", "counter",
+                        "sends by gateway and status: sent, failed, skipped, unknown (a process "
+                        "died mid-send, or no answer in time)");
+    if (cf_service_add_consumer(&svc, &dispatch) != 0 ||
+        cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0 ||
         cf_service_add_worker(&svc, "scheduler", reminders_scheduler, &ctx) != 0)
         return 1;
 

@@ -67,6 +67,25 @@ const struct cf_migration cf_reminders_migrations[] = {
      " CHECK (status <> 'pending' OR due_at IS NOT NULL));"
      "CREATE INDEX reminder_jobs_due ON reminder_jobs (due_at) WHERE status = 'pending';"
      "CREATE INDEX reminder_jobs_appointment ON reminder_jobs (appointment_id);"},
+    /* Sends (dispatch.c, send_store.c): one per command and attempt, by
+     * the dispatcher: "sending" committed before the request leaves, then
+     * sent, failed, skipped (with the reason) or unknown (a process died
+     * mid-send, or no answer in time: never sent again blindly). */
+    {4, "sends",
+     "CREATE TABLE sends ("
+     " send_id uuid PRIMARY KEY,"
+     " job_id uuid NOT NULL,"
+     " patient_id uuid NOT NULL,"
+     " clinic_id text NOT NULL,"
+     " channel text,"
+     " attempt int NOT NULL,"
+     " gateway text,"
+     " status text NOT NULL CHECK (status IN ('sending','sent','failed','skipped','unknown')),"
+     " reason text,"
+     " http_status int,"
+     " created_at timestamptz NOT NULL DEFAULT now(),"
+     " updated_at timestamptz NOT NULL DEFAULT now());"
+     "CREATE INDEX sends_job ON sends (job_id);"},
 };
 
 const size_t cf_reminders_migrations_n =

@@ -20,6 +20,7 @@ struct reminders_settings {
     long relay_every_ms;     /* the outbox relay's look for leftovers */
     long scheduler_every_ms; /* how often due jobs are looked for */
     long late_grace_s;       /* a job taken later than this past its due time is skipped */
+    long gateway_timeout_ms; /* a gateway's whole exchange */
 };
 
 struct reminders_ctx {

@@ -14,7 +14,7 @@ static const char *check_country(const char *value)
 
 const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[4];
+    static struct cf_config_var table[5];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_REMINDERS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
          "country calling code of national number forms in the MIS's phones: 7 reads "
@@ -30,6 +30,11 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
         {"CLINICFLOW_REMINDERS_LATE_GRACE_S", CF_CONF_INT, "900", &cfg->late_grace_s, 0, 86400, 0,
          "a due job the scheduler takes more than this many seconds after its due time (the "
          "service was down) is skipped as late, never sent late",
+         NULL},
+        {"CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS", CF_CONF_INT, "10000", &cfg->gateway_timeout_ms,
+         100, 120000, 0,
+         "a gateway's whole exchange (connect included); a send with no answer by then is "
+         "unknown, never made again blindly",
          NULL},
     };
     memcpy(table, vars, sizeof(vars));

@@ -36,9 +36,10 @@ static const struct provider_spec providers[] = {
     {"form", "cf7", {"url_token"}, {NULL}},
     {"form", "jivo", {"url_token"}, {NULL}},
     {"form", "generic", {"token"}, {NULL}},
+    {"gateway", "webhook", {"url", "secret"}, {NULL}},
 };
 
-static const char *const kinds[] = {"telephony", "messenger", "form", NULL};
+static const char *const kinds[] = {"telephony", "messenger", "form", "gateway", NULL};
 
 const struct provider_spec *ctl_find_provider(const char *kind, const char *provider)
 {
@@ -246,6 +247,20 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
             ctl_path_key(field_path, child, key);
             if (!json_is_string(j_field) || json_string_length(j_field) == 0)
                 return ctl_fail(v, field_path, "expected a non-empty string");
+        }
+    }
+    if (strcmp(kind, "gateway") == 0) {
+        /* the dispatcher sends a clinic's reminders through its gateway */
+        ctl_path_key(child, path, "clinic_id");
+        if (!clinic_id)
+            return ctl_fail(v, child, "a gateway channel belongs to a clinic");
+        const char *url =
+            json_string_value(json_object_get(json_object_get(j_ch, "credentials"), "url"));
+        ctl_path_key(child, path, "credentials");
+        if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+            char url_path[PATH_MAX_LEN];
+            ctl_path_key(url_path, child, "url");
+            return ctl_fail(v, url_path, "expected an http:// or https:// URL");
         }
     }
     return ctl_check_lead_channel(v, path, j_ch, kind, provider);

@@ -135,6 +135,11 @@ static const char migration_1[] =
 
 const struct cf_migration cf_netconf_migrations[] = {
     {1, "create config", migration_1},
+    /* Reminder gateways (robot calls, SMS) are channels of a clinic too. */
+    {2, "gateway channels",
+     "ALTER TABLE channels DROP CONSTRAINT channels_kind_check;"
+     "ALTER TABLE channels ADD CONSTRAINT channels_kind_check"
+     " CHECK (kind IN ('telephony', 'messenger', 'form', 'gateway'));"},
 };
 const size_t cf_netconf_migrations_n =
     sizeof(cf_netconf_migrations) / sizeof(cf_netconf_migrations[0]);

@@ -389,6 +389,52 @@ def test_lead_settings_validated():
                              % doc["clinics"][1]["id"]))["lead_webhook"] == hook
 
 
+def test_reminder_settings_validated():
+    """A clinic's own reminder policy and a reminder gateway channel: each
+    mistake refused by its path, then both applied and stored."""
+    before = config_dump()
+    stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
+    n = len(stored["channels"])
+    gateway = {"id": "it-dialer", "kind": "gateway", "provider": "webhook",
+               "clinic_id": stored["clinics"][0]["id"],
+               "credentials": {"url": "https://dialer.example/hook", "secret": "s3cret-value"}}
+
+    def with_gateway(**members):
+        doc = copy.deepcopy(stored)
+        doc["channels"].append(dict(gateway, **members))
+        for k in [k for k, v in members.items() if v is None]:
+            doc["channels"][-1].pop(k)
+        return doc
+
+    def with_policy(policy):
+        doc = copy.deepcopy(stored)
+        doc["clinics"][0]["reminder_policy"] = policy
+        return doc
+
+    ch = "$.channels[%d]" % n
+    assert_rejected(with_gateway(clinic_id=None), "gw-clinic.json",
+                    "%s.clinic_id: a gateway channel belongs to a clinic" % ch)
+    assert_rejected(with_gateway(credentials={"url": "ftp://x", "secret": "s"}), "gw-url.json",
+                    "%s.credentials.url: expected an http:// or https:// URL" % ch)
+    assert_rejected(with_gateway(credentials={"url": "https://x"}), "gw-secret.json",
+                    "%s.credentials" % ch)
+    assert_rejected(with_gateway(provider="pigeon"), "gw-provider.json",
+                    "%s.provider: unknown gateway provider" % ch)
+    assert_rejected(with_policy({"offsets_hours": [0]}), "pol-zero.json",
+                    "$.clinics[0].reminder_policy.offsets_hours[0]")
+    assert_rejected(with_policy({"offsets_hours": list(range(1, 10))}), "pol-many.json",
+                    "$.clinics[0].reminder_policy.offsets_hours: at most 8 reminders a visit")
+    assert config_dump() == before
+    doc = with_policy({"offsets_hours": [48, 2]})
+    doc["channels"].append(gateway)
+    ctl("apply", "-f", write_json(doc, "reminders-ok.json"))
+    got = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
+    assert got["clinics"][0]["reminder_policy"] == {"offsets_hours": [48, 2]}
+    assert scalar("SELECT kind FROM config.channels WHERE id = 'it-dialer'") == "gateway"
+    # back as it was, for the tests after this one
+    ctl("apply", "-f", write_json(stored, "reminders-back.json"))
+
+
 def test_show_masks_lead_webhook_secret():
     """show masks a clinic's lead_webhook secret as it masks credentials
     (the document test_lead_settings_validated applied has two)."""
@@ -470,7 +516,8 @@ if __name__ == "__main__":
         cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
                      test_show_masks_secrets, test_apply_with_clinic_removed,
                      test_invalid_file_changes_nothing, test_agent_maps_validated,
-                     test_lead_settings_validated, test_show_masks_lead_webhook_secret,
+                     test_lead_settings_validated, test_reminder_settings_validated,
+                     test_show_masks_lead_webhook_secret,
                      test_keys,
                      test_dsn_option_overrides_environment], exit=False)
     finally:

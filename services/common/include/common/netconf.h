@@ -29,7 +29,7 @@ struct cf_clinic {
 struct cf_channel {
     char *id;
     char *network_id;
-    char *kind;     /* "telephony", "messenger", "form" */
+    char *kind;     /* "telephony", "messenger", "form", "gateway" */
     char *provider; /* "twilio", "mango", "telegram", "tilda", ... */
     json_t *doc;    /* the channel object as declared (credentials, mapping, tz) */
 };

@@ -1,0 +1,179 @@
+"""The dispatcher, through the public interfaces: an appointment PUT as
+the MIS sends it, the command its reminder becomes, and a clinic's dialer
+(a webhook gateway) played by a local stand-in that records each request
+it gets, checks its signature, and can hold one unanswered; the sends as an
+operator reads them in reminders.sends.
+
+demo-north has round-the-clock windows and one reminder two hours ahead
+(test_planning's network), and a webhook gateway channel pointing at the
+stand-in."""
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import signal
+import threading
+
+import cfstack
+import common
+from common import ok
+from test_planning import NORTH, book, in_s, planning_network, utc
+
+SECRET = "it-dialer-secret-0001"
+SENDS = "reminders.sends"
+
+
+class Dialer:
+    """A dialer taking the gateway's POSTs: requests holds (send_id, body,
+    signature ok) of each; a request for a patient named "Hold" is held
+    unanswered until release()."""
+
+    def __init__(self):
+        self.requests = []
+        self.lock = threading.Lock()
+        self.arrived = threading.Event()
+        self.release_held = threading.Event()
+        dialer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                want = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                doc = json.loads(body)
+                with dialer.lock:
+                    dialer.requests.append((doc["send_id"], doc,
+                                            self.headers.get("X-Clinicflow-Signature") == want))
+                dialer.arrived.set()
+                if doc["contact"].get("first_name") == "Hold":
+                    dialer.release_held.wait(60)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = "http://127.0.0.1:%d/dial" % self.server.server_address[1]
+
+    def of(self, send_id):
+        with self.lock:
+            return [r for r in self.requests if r[0] == send_id]
+
+    def close(self):
+        self.release_held.set()
+        self.server.shutdown()
+
+
+class DispatchStack(common.Stack):
+    def __init__(self):
+        self.dialer = Dialer()
+        super().__init__()
+
+    def start_service(self):
+        if not getattr(self, "_network", False):
+            doc = planning_network()
+            doc["channels"].append({"id": "it-north-dialer", "kind": "gateway",
+                                    "provider": "webhook", "clinic_id": NORTH,
+                                    "credentials": {"url": self.dialer.url, "secret": SECRET}})
+            cfstack.apply_network(self.dsn, doc)
+            self._network = True
+        return super().start_service()
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self.dialer.close()
+
+
+def send_of(s, appointment):
+    """(send_id, status, reason, http_status) of the appointment's send."""
+    rows = s.sql("SELECT s.send_id, s.status, coalesce(s.reason, ''), coalesce(s.http_status, 0)"
+                 " FROM reminders.sends s JOIN reminders.reminder_jobs j USING (job_id)"
+                 " WHERE j.appointment_id = '%s'" % common.appointment_uuid(appointment))
+    return tuple(rows[0]) if rows else None
+
+
+def patient(s, name, consents):
+    p = common.new_id("p-dial")
+    national, e164 = common.new_phone()
+    ok(s.put_patient(p, {"version": 1, "first_name": name, "phones": [national],
+                         "language": "ru", "consents": consents}))
+    return p, e164
+
+
+def test_a_reminder_reaches_the_dialer_once(s):
+    p, e164 = patient(s, "Anna", {"calls": True})
+    a = common.new_id("a-dial")
+    book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic=NORTH, patient=p)
+    cfstack.wait_until(lambda: (send_of(s, a) or ("", ""))[1] == "sent", 30, "the send")
+    send_id, _, _, code = send_of(s, a)
+    assert code == "200", send_of(s, a)
+    got = s.dialer.of(send_id)
+    assert len(got) == 1, got
+    _, doc, signed = got[0]
+    assert signed, "the signature does not match the body"
+    assert doc["contact"] == {"phone": e164, "first_name": "Anna", "language": "ru"}, doc
+    assert doc["clinic"]["id"] == NORTH and doc["clinic"]["name"], doc
+    assert doc["command"]["appointment_id"] == common.appointment_uuid(a), doc
+    assert doc["command"]["patient_id"] == common.patient_uuid(p), doc
+    assert cfstack.metric(s.svc, 'clinicflow_reminders_sends_total{gateway="webhook",'
+                                 'status="sent"}') >= 1
+
+
+def test_no_consent_no_call(s):
+    p, _ = patient(s, "Boris", {"calls": False, "sms": True})
+    a = common.new_id("a-noconsent")
+    book(s, a, 1, utc(in_s(2 * 3600 + 1)), clinic=NORTH, patient=p)
+    cfstack.wait_until(lambda: send_of(s, a) is not None, 30, "the send")
+    send_id, status, reason, _ = send_of(s, a)
+    assert (status, reason) == ("skipped", "no_consent"), send_of(s, a)
+    assert s.dialer.of(send_id) == []
+
+
+def test_a_crash_mid_send_is_unknown_never_resent(s):
+    # (last: it replaces the stack's service)
+    p, _ = patient(s, "Hold", {"calls": True})
+    a = common.new_id("a-crash")
+    s.dialer.arrived.clear()
+    book(s, a, 1, utc(in_s(2 * 3600 + 1)), clinic=NORTH, patient=p)
+    # the request is at the dialer, unanswered: the process dies
+    cfstack.wait_until(lambda: send_of(s, a) is not None and s.dialer.of(send_of(s, a)[0]),
+                       30, "the request at the dialer")
+    send_id = send_of(s, a)[0]
+    assert send_of(s, a)[1] == "sending", send_of(s, a)
+    os.kill(s.svc.proc.pid, signal.SIGKILL)
+    s.svc.wait(10)
+    s.services.remove(s.svc)
+    s.dialer.release_held.set()
+    again = cfstack.Service("reminders", s.env_for())
+    again.start()
+    s.services.append(again)
+    s.svc = again
+    cfstack.wait_until(lambda: send_of(s, a)[1] == "unknown", 60, "the send marked unknown")
+    assert send_of(s, a)[2] == "crashed_mid_send", send_of(s, a)
+    # the command was read again (its offset never committed) and not sent
+    # again: a later reminder's send is through first
+    p2, _ = patient(s, "Vera", {"calls": True})
+    a2 = common.new_id("a-after")
+    book(s, a2, 1, utc(in_s(2 * 3600 + 1)), clinic=NORTH, patient=p2)
+    cfstack.wait_until(lambda: (send_of(s, a2) or ("", ""))[1] == "sent", 30, "a later send")
+    assert len(s.dialer.of(send_id)) == 1, s.dialer.of(send_id)
+    assert cfstack.metric(again, 'clinicflow_reminders_sends_total{gateway="webhook",'
+                                 'status="unknown"}') == 1
+    again.stop()
+    s.services.remove(again)
+
+
+if __name__ == "__main__":
+    cfstack.run_on_stack(DispatchStack, [
+        test_a_reminder_reaches_the_dialer_once,
+        test_no_consent_no_call,
+        test_a_crash_mid_send_is_unknown_never_resent,
+    ])

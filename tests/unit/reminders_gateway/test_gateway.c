@@ -1,0 +1,65 @@
+/*
+ * The webhook gateway's request and the consent rule. The signature's
+ * expected value is HMAC-SHA256 as RFC 4231 defines it, computed for this
+ * body with Python's hmac module (the dialer side of the integration test
+ * checks it the same way).
+ */
+#include "gateway_testable.h"
+
+#include <string.h>
+
+#include "cftest.h"
+
+static void test_signature(void)
+{
+    char sig[8 + CF_SHA256_HEX_LEN];
+    /* RFC 4231 test case 2: key "Jefe", "what do ya want for nothing?" */
+    const char *data = "what do ya want for nothing?";
+    gw_webhook_signature("Jefe", data, strlen(data), sig);
+    CHECK_STR(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+static void test_body(void)
+{
+    json_t *cmd = json_pack("{s:s}", "job_id", "j1");
+    json_t *contact = json_pack("{s:s}", "phone", "+79161234567");
+    json_t *clinic = json_pack("{s:s}", "id", "demo-north");
+    char *body = gw_webhook_body("s1", cmd, contact, clinic);
+    json_t *j = json_loads(body, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(j, "send_id")), "s1");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "command"), "job_id")), "j1");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "contact"), "phone")),
+              "+79161234567");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "clinic"), "id")), "demo-north");
+    json_decref(j);
+    free(body);
+    json_decref(cmd);
+    json_decref(contact);
+    json_decref(clinic);
+}
+
+static void test_may_send(void)
+{
+    const char *phone = NULL;
+    json_t *r = json_loads("{\"phones\": [\"+79161234567\", \"+79031112233\"],"
+                           " \"consents\": {\"calls\": true, \"sms\": false}}",
+                           0, NULL);
+    CHECK(gw_may_send(r, "call", &phone) == NULL);
+    CHECK_STR(phone, "+79161234567");
+    CHECK_STR(gw_may_send(r, "sms", &phone), "no_consent");
+    json_decref(r);
+    r = json_loads("{\"phones\": [], \"consents\": {\"calls\": true}}", 0, NULL);
+    CHECK_STR(gw_may_send(r, "call", &phone), "no_phone");
+    json_decref(r);
+    r = json_loads("{\"phones\": [\"+79161234567\"]}", 0, NULL); /* no consents: none given */
+    CHECK_STR(gw_may_send(r, "call", &phone), "no_consent");
+    json_decref(r);
+}
+
+int main(void)
+{
+    test_signature();
+    test_body();
+    test_may_send();
+    return cf_test_done();
+}
