@@ -308,8 +308,21 @@ def test_a_response_the_fold_has_not_stored_yet_holds_the_breach(stack):
     # A response posted before the due time, which the fold cannot store
     # yet (a session holds the lead's row), keeps the sweepers from
     # breaching the lead past its due time; once the fold stores it, the
-    # lead was answered in time: never breached.
+    # lead was answered in time: never breached. The premise is a response
+    # acknowledged before the due time (DUE_S after the lead): on a machine
+    # too busy to set it up in time, the scenario starts again with a new
+    # lead (that one's breach is due: it was answered late).
+    for _ in range(5):
+        if held_response_scenario(stack):
+            return
+    raise AssertionError("could not post a response within %d s of its lead" % DUE_S)
+
+
+def held_response_scenario(stack):
+    """Runs the scenario once: False when the response came too late to
+    test anything, else asserts and returns True."""
     received = datetime.now(timezone.utc)
+    due = received + timedelta(seconds=DUE_S)
     lead = new_lead(stack, "demo-center", received, provider="telegram")
     doc = {"lead_id": lead["lead_id"], "clinic_id": "demo-center", "provider": "telegram",
            "channel": "tg-bot", "status": "open", "received_at": iso(received),
@@ -334,10 +347,12 @@ def test_a_response_the_fold_has_not_stored_yet_holds_the_breach(stack):
             {"Content-Type": "application/json",
              "Authorization": "Bearer " + stack.keys["ingest"]})
         assert st == 202, (st, reply)
+        # acknowledged with a second to spare, or the premise does not hold
+        if datetime.now(timezone.utc) > due - timedelta(seconds=1):
+            return False
         # The due time passes with the fold waiting on the row: no event
         # can be awaited for "not breached", so the sweepers (every 200 ms)
         # are given ten rounds past it.
-        due = received + timedelta(seconds=DUE_S)
         time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 2.0)
         assert breaches(stack, lead["lead_id"]) == []
     finally:
@@ -348,6 +363,7 @@ def test_a_response_the_fold_has_not_stored_yet_holds_the_breach(stack):
     later = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
     wait_breach(stack, later["lead_id"])
     assert breaches(stack, lead["lead_id"]) == []
+    return True
 
 
 def call_event_again(stack, e164, answered, call_id):
