@@ -57,13 +57,15 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
             cf_pg_exec(conn,
                        "SELECT doc::text, json_build_object('task_id', task_id, 'kind', 'callback',"
                        " 'status', status, 'clinic_id', clinic_id, 'contact_key', contact_key,"
-                       " 'opened_at', to_char(opened_at AT TIME ZONE 'UTC',"
-                       " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                       " 'due_at', to_char(due_at AT TIME ZONE 'UTC',"
-                       " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                       " 'missed_calls', missed_calls)::text"
-                       " FROM calls.tasks WHERE task_id = $1 AND status = 'open'"
-                       " AND opened_at < $3::timestamptz - make_interval(secs => $2) FOR UPDATE",
+                       " 'opened_at', " CF_PG_UTC_MS(
+                           "opened_at") ","
+                                        " 'due_at', " CF_PG_UTC_MS(
+                                            "due_at") ","
+                                                      " 'missed_calls', missed_calls)::text"
+                                                      " FROM calls.tasks WHERE task_id = $1 AND "
+                                                      "status = 'open'"
+                                                      " AND opened_at < $3::timestamptz - "
+                                                      "make_interval(secs => $2) FOR UPDATE",
                        3, params, &res, errbuf, errbuf_size);
     if (rc != 0 || !taken || PQntuples(res) == 0) {
         PQclear(res);

@@ -138,8 +138,7 @@ static int record_code(struct leads_ctx *ctx, const char *code, const char *netw
         cf_pg_pool_exec(ctx->svc->pg,
                         "INSERT INTO leads.codes (code, network_id, clinic_id, tags, expires_at)"
                         " VALUES ($1, $2, $3, $4::jsonb, now() + make_interval(secs => $5::int))"
-                        " RETURNING to_char(expires_at AT TIME ZONE 'UTC',"
-                        " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+                        " RETURNING " CF_PG_UTC_MS("expires_at"),
                         5, params, &res, errbuf, errbuf_size);
     if (rc == 0)
         snprintf(expires, expires_size, "%s", PQgetvalue(res, 0, 0));

@@ -60,15 +60,12 @@ static const struct cf_channel *gateway_of(const struct cf_netconf_snapshot *sna
 static json_t *clinic_of(const struct cf_netconf_snapshot *snap, const char *network_id,
                          const char *clinic_id)
 {
-    for (size_t n = 0; n < snap->nnetworks; n++) {
-        if (strcmp(snap->networks[n].id, network_id) != 0)
-            continue;
-        const struct cf_clinic *c = cf_netconf_clinic(&snap->networks[n], clinic_id);
-        if (c)
-            return json_pack("{s:s, s:s?, s:O?}", "id", clinic_id, "name", c->name, "address",
-                             json_object_get(c->doc, "address"));
-    }
-    return json_pack("{s:s}", "id", clinic_id);
+    const struct cf_network *net = cf_netconf_network(snap, network_id);
+    const struct cf_clinic *c = net ? cf_netconf_clinic(net, clinic_id) : NULL;
+    if (!c)
+        return json_pack("{s:s}", "id", clinic_id);
+    return json_pack("{s:s, s:s?, s:O?}", "id", clinic_id, "name", c->name, "address",
+                     json_object_get(c->doc, "address"));
 }
 
 /* The POST to a webhook gateway: 0 with *status and *http set, or

@@ -80,6 +80,49 @@ static void answer_stale(struct _u_response *resp, int64_t stored)
     json_decref(j);
 }
 
+/* What every route of the API opens with and closes with: the key checked
+ * for scope, the MIS id of the path and our id of it, a connection. */
+struct mis_call {
+    struct cf_netconf_snapshot *snap;
+    const struct cf_network *net;
+    const char *mis_id;
+    char id[CF_UUID_STR_LEN + 1];
+    PGconn *conn;
+};
+
+/* 0, or -1 with the answer set (401/403/503, or 400 for the path's id). */
+static int call_begin(struct reminders_ctx *ctx, const struct _u_request *req,
+                      struct _u_response *resp, unsigned scope, enum mis_kind kind,
+                      struct mis_call *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (cf_service_authorize(ctx->svc, req, resp, scope, &c->snap, &c->net) != 0)
+        return -1;
+    if (!(c->mis_id = path_id(req, resp)))
+        return -1;
+    mis_record_id(c->net->id, kind_name(kind), c->mis_id, c->id);
+    return 0;
+}
+
+/* The call's connection: 0, or -1 with a 503 answered. */
+static int call_connect(struct reminders_ctx *ctx, struct _u_response *resp, struct mis_call *c,
+                        const char *what)
+{
+    char errbuf[256];
+    if ((c->conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf))))
+        return 0;
+    answer_unavailable(resp, CF_EUNAVAIL, what, errbuf);
+    return -1;
+}
+
+static void call_end(struct reminders_ctx *ctx, struct mis_call *c)
+{
+    if (c->conn)
+        cf_pg_pool_release(ctx->svc->pg, c->conn);
+    if (c->snap)
+        cf_netconf_release(c->snap);
+}
+
 /* clinicflow_reminders_mis_writes_total{kind, result}: what the MIS's PUTs
  * did (created, updated, unchanged, stale), for an operator watching a
  * sync (a run of stale ones: the MIS replays old versions). */
@@ -123,8 +166,7 @@ static int put_once(PGconn *conn, enum mis_kind kind, const struct cf_network *n
                        errbuf_size);
     if (rc == 0 && kind == MIS_APPOINTMENT) {
         char patient_id[CF_UUID_STR_LEN + 1];
-        mis_record_id(net->id, "patient", json_string_value(json_object_get(record, "patient_id")),
-                      patient_id);
+        mis_appointment_patient(net->id, record, patient_id);
         rc = reminders_plan_appointment(conn, net, id, patient_id, record, cf_time_now_ms(), errbuf,
                                         errbuf_size);
     }
@@ -154,41 +196,31 @@ out:
 static int handle_put(struct reminders_ctx *ctx, enum mis_kind kind, const struct _u_request *req,
                       struct _u_response *resp)
 {
-    struct cf_netconf_snapshot *snap = NULL;
-    const struct cf_network *net = NULL;
-    PGconn *conn = NULL;
+    struct mis_call c;
     json_t *j_body = NULL, *record = NULL;
-    char field[80], errbuf[256], id[CF_UUID_STR_LEN + 1];
+    char field[80], errbuf[256];
     int64_t version = 0, stored = 0;
     enum put_result result = PUT_UNCHANGED;
 
-    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_INGEST | CF_SCOPE_ADMIN, &snap, &net) !=
-        0)
-        return U_CALLBACK_COMPLETE;
-    const char *mis_id = path_id(req, resp);
-    if (!mis_id || !(j_body = json_body(req, resp)))
+    if (call_begin(ctx, req, resp, CF_SCOPE_INGEST | CF_SCOPE_ADMIN, kind, &c) != 0 ||
+        !(j_body = json_body(req, resp)))
         goto out;
-    int rc = kind == MIS_PATIENT ? mis_patient_record(j_body, net, ctx->cfg.default_cc, &record,
-                                                      field, sizeof(field), errbuf, sizeof(errbuf))
-                                 : mis_appointment_record(j_body, net, &record, field,
-                                                          sizeof(field), errbuf, sizeof(errbuf));
-    if (rc == 0)
-        rc = mis_version(j_body, &version, field, sizeof(field), errbuf, sizeof(errbuf));
+    int rc = kind == MIS_PATIENT
+                 ? mis_patient_record(j_body, c.net, ctx->cfg.default_cc, &record, &version, field,
+                                      sizeof(field), errbuf, sizeof(errbuf))
+                 : mis_appointment_record(j_body, c.net, &record, &version, field, sizeof(field),
+                                          errbuf, sizeof(errbuf));
     if (rc != 0) {
         cf_http_error(resp, 400, "invalid_field", errbuf, field);
         goto out;
     }
-    mis_record_id(net->id, kind_name(kind), mis_id, id);
-
-    if (!(conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf)))) {
-        answer_unavailable(resp, CF_EUNAVAIL, kind_name(kind), errbuf);
+    if (call_connect(ctx, resp, &c, kind_name(kind)) != 0)
         goto out;
-    }
-    rc = put_once(conn, kind, net, id, mis_id, version, record, &result, &stored, errbuf,
+    rc = put_once(c.conn, kind, c.net, c.id, c.mis_id, version, record, &result, &stored, errbuf,
                   sizeof(errbuf));
     if (rc == CF_ECONFLICT) /* inserted by another request meanwhile: now it is found */
-        rc = put_once(conn, kind, net, id, mis_id, version, record, &result, &stored, errbuf,
-                      sizeof(errbuf));
+        rc = put_once(c.conn, kind, c.net, c.id, c.mis_id, version, record, &result, &stored,
+                      errbuf, sizeof(errbuf));
     if (rc != 0) {
         answer_unavailable(resp, rc, kind_name(kind), errbuf);
         goto out;
@@ -203,47 +235,34 @@ static int handle_put(struct reminders_ctx *ctx, enum mis_kind kind, const struc
     if (result != PUT_UNCHANGED)
         reminders_relay_kick(ctx);
     json_t *j =
-        json_pack("{s:s, s:s, s:I, s:s}", kind == MIS_PATIENT ? "patient_id" : "appointment_id", id,
-                  "id", mis_id, "version", (json_int_t)version, "result", results[result]);
+        json_pack("{s:s, s:s, s:I, s:s}", kind == MIS_PATIENT ? "patient_id" : "appointment_id",
+                  c.id, "id", c.mis_id, "version", (json_int_t)version, "result", results[result]);
     if (kind == MIS_APPOINTMENT) {
         char patient_id[CF_UUID_STR_LEN + 1];
-        mis_record_id(net->id, "patient", json_string_value(json_object_get(record, "patient_id")),
-                      patient_id);
+        mis_appointment_patient(c.net->id, record, patient_id);
         json_object_set_new(j, "patient_id", json_string(patient_id));
     }
     cf_http_json(resp, 200, j);
     json_decref(j);
 out:
-    if (conn)
-        cf_pg_pool_release(ctx->svc->pg, conn);
+    call_end(ctx, &c);
     json_decref(record);
     json_decref(j_body);
-    if (snap)
-        cf_netconf_release(snap);
     return U_CALLBACK_COMPLETE;
 }
 
 static int handle_get(struct reminders_ctx *ctx, enum mis_kind kind, const struct _u_request *req,
                       struct _u_response *resp)
 {
-    struct cf_netconf_snapshot *snap = NULL;
-    const struct cf_network *net = NULL;
-    PGconn *conn = NULL;
+    struct mis_call c;
     struct mis_stored st = {0};
-    char errbuf[256], id[CF_UUID_STR_LEN + 1];
+    char errbuf[256];
 
-    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_INGEST | CF_SCOPE_READ | CF_SCOPE_ADMIN,
-                             &snap, &net) != 0)
-        return U_CALLBACK_COMPLETE;
-    const char *mis_id = path_id(req, resp);
-    if (!mis_id)
+    if (call_begin(ctx, req, resp, CF_SCOPE_INGEST | CF_SCOPE_READ | CF_SCOPE_ADMIN, kind, &c) !=
+            0 ||
+        call_connect(ctx, resp, &c, kind_name(kind)) != 0)
         goto out;
-    mis_record_id(net->id, kind_name(kind), mis_id, id);
-    if (!(conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf)))) {
-        answer_unavailable(resp, CF_EUNAVAIL, kind_name(kind), errbuf);
-        goto out;
-    }
-    int rc = mis_store_get(conn, kind, id, 0, &st, errbuf, sizeof(errbuf));
+    int rc = mis_store_get(c.conn, kind, c.id, 0, &st, errbuf, sizeof(errbuf));
     if (rc != 0) {
         answer_unavailable(resp, rc, kind_name(kind), errbuf);
         goto out;
@@ -253,23 +272,19 @@ static int handle_get(struct reminders_ctx *ctx, enum mis_kind kind, const struc
         goto out;
     }
     json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:O}",
-                          kind == MIS_PATIENT ? "patient_id" : "appointment_id", id, "id", mis_id,
-                          "version", (json_int_t)st.version, "updated_at", st.updated_at,
+                          kind == MIS_PATIENT ? "patient_id" : "appointment_id", c.id, "id",
+                          c.mis_id, "version", (json_int_t)st.version, "updated_at", st.updated_at,
                           kind_name(kind), st.record);
     if (kind == MIS_APPOINTMENT) {
         char patient_id[CF_UUID_STR_LEN + 1];
-        mis_record_id(net->id, "patient",
-                      json_string_value(json_object_get(st.record, "patient_id")), patient_id);
+        mis_appointment_patient(c.net->id, st.record, patient_id);
         json_object_set_new(j, "patient_id", json_string(patient_id));
     }
     cf_http_json(resp, 200, j);
     json_decref(j);
 out:
-    if (conn)
-        cf_pg_pool_release(ctx->svc->pg, conn);
+    call_end(ctx, &c);
     json_decref(st.record);
-    if (snap)
-        cf_netconf_release(snap);
     return U_CALLBACK_COMPLETE;
 }
 
@@ -308,23 +323,14 @@ static int erase_patient(struct reminders_ctx *ctx, PGconn *conn, const char *id
 static int handle_delete_patient(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct reminders_ctx *ctx = user;
-    struct cf_netconf_snapshot *snap = NULL;
-    const struct cf_network *net = NULL;
-    PGconn *conn = NULL;
-    char errbuf[256], id[CF_UUID_STR_LEN + 1];
+    struct mis_call c;
+    char errbuf[256];
     int found = 0;
 
-    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_ADMIN, &snap, &net) != 0)
-        return U_CALLBACK_COMPLETE;
-    const char *mis_id = path_id(req, resp);
-    if (!mis_id)
+    if (call_begin(ctx, req, resp, CF_SCOPE_ADMIN, MIS_PATIENT, &c) != 0 ||
+        call_connect(ctx, resp, &c, "patient erasure") != 0)
         goto out;
-    mis_record_id(net->id, "patient", mis_id, id);
-    if (!(conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf)))) {
-        answer_unavailable(resp, CF_EUNAVAIL, "patient erasure", errbuf);
-        goto out;
-    }
-    int rc = erase_patient(ctx, conn, id, &found, errbuf, sizeof(errbuf));
+    int rc = erase_patient(ctx, c.conn, c.id, &found, errbuf, sizeof(errbuf));
     if (rc != 0) {
         answer_unavailable(resp, rc, "patient erasure", errbuf);
         goto out;
@@ -333,15 +339,13 @@ static int handle_delete_patient(const struct _u_request *req, struct _u_respons
         cf_http_error(resp, 404, "not_found", "no such patient", "id");
         goto out;
     }
-    cf_info("mis: patient %s erased", id);
-    json_t *j = json_pack("{s:s, s:s, s:s}", "patient_id", id, "id", mis_id, "result", "erased");
+    cf_info("mis: patient %s erased", c.id);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s}", "patient_id", c.id, "id", c.mis_id, "result", "erased");
     cf_http_json(resp, 200, j);
     json_decref(j);
 out:
-    if (conn)
-        cf_pg_pool_release(ctx->svc->pg, conn);
-    if (snap)
-        cf_netconf_release(snap);
+    call_end(ctx, &c);
     return U_CALLBACK_COMPLETE;
 }
 

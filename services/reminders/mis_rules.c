@@ -195,18 +195,17 @@ static int phones_e164(const json_t *j_phones, const char *default_cc, json_t **
 }
 
 int mis_patient_record(const json_t *body, const struct cf_network *net, const char *default_cc,
-                       json_t **record, char *field, size_t field_size, char *errbuf,
-                       size_t errbuf_size)
+                       json_t **record, int64_t *version, char *field, size_t field_size,
+                       char *errbuf, size_t errbuf_size)
 {
     static const char *const times[] = {"first_visit_at", "last_visit_at", "recall_at"};
     json_t *j_phones = NULL;
-    int64_t version;
 
     *record = NULL;
     int rc = cf_validate_object(body, patient_fields, NFIELDS(patient_fields), field, field_size,
                                 errbuf, errbuf_size);
     if (rc == 0)
-        rc = mis_version(body, &version, field, field_size, errbuf, errbuf_size);
+        rc = mis_version(body, version, field, field_size, errbuf, errbuf_size);
     const json_t *j_consents = json_object_get(body, "consents");
     if (rc == 0 && json_is_object(j_consents))
         rc = check_nested(j_consents, "consents", consent_fields, NFIELDS(consent_fields), field,
@@ -239,16 +238,17 @@ int mis_patient_record(const json_t *body, const struct cf_network *net, const c
 }
 
 int mis_appointment_record(const json_t *body, const struct cf_network *net, json_t **record,
-                           char *field, size_t field_size, char *errbuf, size_t errbuf_size)
+                           int64_t *version, char *field, size_t field_size, char *errbuf,
+                           size_t errbuf_size)
 {
     static const char *const times[] = {"starts_at", "ends_at"};
-    int64_t version, starts = 0, ends = 0;
+    int64_t starts = 0, ends = 0;
 
     *record = NULL;
     int rc = cf_validate_object(body, appointment_fields, NFIELDS(appointment_fields), field,
                                 field_size, errbuf, errbuf_size);
     if (rc == 0)
-        rc = mis_version(body, &version, field, field_size, errbuf, errbuf_size);
+        rc = mis_version(body, version, field, field_size, errbuf, errbuf_size);
     if (rc == 0 && !mis_id_ok(json_string_value(json_object_get(body, "patient_id"))))
         rc = bad(field, field_size, "patient_id", errbuf, errbuf_size,
                  "1-128 characters of letters, digits, '.', '_', ':' or '-'");
@@ -327,12 +327,19 @@ json_t *mis_patient_data(const json_t *record, const char *patient_id, const cha
     return data;
 }
 
+void mis_appointment_patient(const char *network_id, const json_t *record,
+                             char out[CF_UUID_STR_LEN + 1])
+{
+    mis_record_id(network_id, "patient", json_string_value(json_object_get(record, "patient_id")),
+                  out);
+}
+
 json_t *mis_appointment_data(const json_t *record, const char *appointment_id, const char *mis_id,
                              int64_t version, const char *network_id, const json_t *previous)
 {
     char patient_id[CF_UUID_STR_LEN + 1];
     const char *mis_patient = json_string_value(json_object_get(record, "patient_id"));
-    mis_record_id(network_id, "patient", mis_patient, patient_id);
+    mis_appointment_patient(network_id, record, patient_id);
 
     json_t *data = json_deep_copy(record);
     json_object_set_new(data, "appointment_id", json_string(appointment_id));

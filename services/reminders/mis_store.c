@@ -13,22 +13,20 @@
 #include "common/err.h"
 #include "common/pg.h"
 
+/* A record as stored: version, record, erased, updated_at. */
+#define GET_PATIENT                                                                                \
+    "SELECT version, record::text, erased_at IS NOT NULL, " CF_PG_UTC_MS(                          \
+        "updated_at") " FROM reminders.patients WHERE patient_id = $1::uuid"
+#define GET_APPOINTMENT                                                                            \
+    "SELECT version, record::text, false, " CF_PG_UTC_MS(                                          \
+        "updated_at") " FROM reminders.appointments WHERE appointment_id = $1::uuid"
+
 int mis_store_get(PGconn *conn, enum mis_kind kind, const char *id, int lock,
                   struct mis_stored *out, char *errbuf, size_t errbuf_size)
 {
     static const char *const sql[2][2] = {
-        {"SELECT version, record::text, erased_at IS NOT NULL,"
-         " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-         " FROM reminders.patients WHERE patient_id = $1::uuid",
-         "SELECT version, record::text, erased_at IS NOT NULL,"
-         " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-         " FROM reminders.patients WHERE patient_id = $1::uuid FOR UPDATE"},
-        {"SELECT version, record::text, false,"
-         " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-         " FROM reminders.appointments WHERE appointment_id = $1::uuid",
-         "SELECT version, record::text, false,"
-         " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-         " FROM reminders.appointments WHERE appointment_id = $1::uuid FOR UPDATE"},
+        {GET_PATIENT, GET_PATIENT " FOR UPDATE"},
+        {GET_APPOINTMENT, GET_APPOINTMENT " FOR UPDATE"},
     };
     const char *params[] = {id};
     PGresult *res = NULL;
@@ -79,8 +77,7 @@ int mis_store_put(PGconn *conn, enum mis_kind kind, const char *id, const char *
     char sversion[32], patient_id[CF_UUID_STR_LEN + 1] = "";
     snprintf(sversion, sizeof(sversion), "%lld", (long long)version);
     if (kind == MIS_APPOINTMENT)
-        mis_record_id(network_id, "patient",
-                      json_string_value(json_object_get(record, "patient_id")), patient_id);
+        mis_appointment_patient(network_id, record, patient_id);
     char *text = json_dumps(record, JSON_COMPACT);
     const char *inserted[] = {id, network_id, mis_id, sversion, text, patient_id};
     const char *updated[] = {id, sversion, text, patient_id};

@@ -28,17 +28,23 @@ int mis_version(const json_t *body, int64_t *version, char *field, size_t field_
 
 /* The patient record stored from body (a new object: the version members
  * left out, phones in E.164 without repeats, every consent present, times
- * in UTC), or CF_EINVAL with the offending member in field ("phones",
- * "consents.fax"). net: the key's network (its clinics); default_cc: the
- * country of national number forms. */
+ * in UTC) and its version (mis_version), or CF_EINVAL with the offending
+ * member in field ("phones", "consents.fax"). net: the key's network (its
+ * clinics); default_cc: the country of national number forms. */
 int mis_patient_record(const json_t *body, const struct cf_network *net, const char *default_cc,
-                       json_t **record, char *field, size_t field_size, char *errbuf,
-                       size_t errbuf_size);
+                       json_t **record, int64_t *version, char *field, size_t field_size,
+                       char *errbuf, size_t errbuf_size);
 
 /* The appointment record stored from body, likewise ("treatment_plan.status",
  * "ends_at" before "starts_at"). Its "patient_id" is the MIS's patient id. */
 int mis_appointment_record(const json_t *body, const struct cf_network *net, json_t **record,
-                           char *field, size_t field_size, char *errbuf, size_t errbuf_size);
+                           int64_t *version, char *field, size_t field_size, char *errbuf,
+                           size_t errbuf_size);
+
+/* The UUID of an appointment record's patient (its "patient_id" is the
+ * MIS's): mis_record_id of the patient. */
+void mis_appointment_patient(const char *network_id, const json_t *record,
+                             char out[CF_UUID_STR_LEN + 1]);
 
 /* Our ids of the MIS's: UUIDv5 over the network, "mis", the kind
  * ("patient", "appointment") and the MIS id. */

@@ -84,9 +84,9 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
             " RETURNING j.status, json_build_object('job_id', j.job_id, 'network_id',"
             " j.network_id, 'clinic_id', j.clinic_id, 'appointment_id', j.appointment_id,"
             " 'patient_id', j.patient_id, 'offset_hours', j.offset_hours, 'visit_at',"
-            " to_char(j.visit_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-            " 'due_at', to_char(j.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
-            "::text",
+            " " CF_PG_UTC_MS("j.visit_at") ","
+                                           " 'due_at', " CF_PG_UTC_MS("j.due_at") ")"
+                                                                                  "::text",
             3, params, &res, errbuf, errbuf_size);
     const int n = rc == 0 ? PQntuples(res) : 0;
     for (int i = 0; i < n; i++) {

@@ -104,30 +104,42 @@ int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *ou
 {
     if (out->n == 0)
         return 0;
-    char *table = outbox_table(conn, schema, errbuf, errbuf_size);
-    if (!table)
-        return CF_EUNAVAIL;
-    char *sql = cf_xasprintf("INSERT INTO %s (topic, key, value) VALUES ($1, $2, $3)", table);
+    /* Every message in one statement ([[topic, key, value], ...] in their
+     * order, which the sequence keeps): a sweep or a scheduler round of
+     * hundreds of events is one round trip, not one each. */
+    json_t *rows = json_array();
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < out->n; i++) {
         const struct cf_outbox_msg *m = &out->msgs[i];
-        char *key = NULL;
-        if (m->key) {
-            if (memchr(m->key, '\0', m->keylen)) {
-                snprintf(errbuf, errbuf_size, "outbox: a key for %s is not text", m->topic);
-                rc = CF_EINVAL;
-                break;
-            }
-            key = cf_xmalloc(m->keylen + 1);
-            memcpy(key, m->key, m->keylen);
-            key[m->keylen] = '\0';
+        json_t *j_key = json_null(), *j_value = json_null();
+        if (m->key && memchr(m->key, '\0', m->keylen)) {
+            snprintf(errbuf, errbuf_size, "outbox: a key for %s is not text", m->topic);
+            rc = CF_EINVAL;
+        } else if (m->key) {
+            j_key = json_stringn(m->key, m->keylen);
         }
-        const char *params[] = {m->topic, key, m->value};
-        rc = cf_pg_exec(conn, sql, 3, params, NULL, errbuf, errbuf_size);
-        free(key);
+        if (m->value) /* NULL: a tombstone */
+            j_value = json_stringn(m->value, m->valuelen);
+        if (rc == 0 && (!j_key || !j_value)) {
+            snprintf(errbuf, errbuf_size, "outbox: a message for %s is not UTF-8 text", m->topic);
+            rc = CF_EINVAL;
+        }
+        json_array_append_new(rows, json_pack("[s, o?, o?]", m->topic, j_key, j_value));
     }
-    free(sql);
+    char *table = rc == 0 ? outbox_table(conn, schema, errbuf, errbuf_size) : NULL;
+    if (rc == 0 && !table)
+        rc = CF_EUNAVAIL;
+    if (rc == 0) {
+        char *sql = cf_xasprintf("INSERT INTO %s (topic, key, value)"
+                                 " SELECT e.m->>0, e.m->>1, e.m->>2"
+                                 " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(m, n)"
+                                 " ORDER BY e.n",
+                                 table);
+        rc = cf_pg_exec_json(conn, sql, rows, NULL, errbuf, errbuf_size);
+        free(sql);
+    }
     free(table);
+    json_decref(rows);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 static struct cf_clinic clinics[] = {{.id = "demo-center"}, {.id = "demo-north"}};
 static const struct cf_network net = {
     .id = "demo", .secret = "test-secret", .clinics = clinics, .nclinics = 2};
+static int64_t version; /* the version the record functions give back */
 
 static json_t *body(const char *text)
 {
@@ -29,8 +30,8 @@ static void patient_refused(const char *text, const char *want_field)
 {
     char field[80] = "", errbuf[256] = "";
     json_t *record = NULL, *j = body(text);
-    int rc =
-        mis_patient_record(j, &net, "7", &record, field, sizeof(field), errbuf, sizeof(errbuf));
+    int rc = mis_patient_record(j, &net, "7", &record, &version, field, sizeof(field), errbuf,
+                                sizeof(errbuf));
     CHECK_INT(rc != 0, want_field[0] != '\0');
     CHECK_STR(rc != 0 ? field : "", want_field);
     CHECK((rc == 0) == (record != NULL));
@@ -42,7 +43,8 @@ static void appointment_refused(const char *text, const char *want_field)
 {
     char field[80] = "", errbuf[256] = "";
     json_t *record = NULL, *j = body(text);
-    int rc = mis_appointment_record(j, &net, &record, field, sizeof(field), errbuf, sizeof(errbuf));
+    int rc = mis_appointment_record(j, &net, &record, &version, field, sizeof(field), errbuf,
+                                    sizeof(errbuf));
     CHECK_INT(rc != 0, want_field[0] != '\0');
     CHECK_STR(rc != 0 ? field : "", want_field);
     json_decref(record);
@@ -115,8 +117,9 @@ static void test_patient_record(void)
         body("{\"version\": 3, \"first_name\": \"Anna\", \"clinic_id\": \"demo-center\","
              " \"phones\": [\"8 916 123-45-67\", \"+7 (916) 123 45 67\", \"+79031112233\"],"
              " \"consents\": {\"sms\": true}, \"last_visit_at\": \"2026-05-18T12:30:00+03:00\"}");
-    CHECK_INT(
-        mis_patient_record(j, &net, "7", &record, field, sizeof(field), errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(mis_patient_record(j, &net, "7", &record, &version, field, sizeof(field), errbuf,
+                                 sizeof(errbuf)),
+              0);
     /* the version is not part of the record; phones once each, in E.164 */
     CHECK(json_object_get(record, "version") == NULL);
     json_t *phones = json_object_get(record, "phones");
@@ -161,7 +164,7 @@ static void test_patient_record(void)
     /* not an object at all */
     char field2[80] = "x", errbuf2[256];
     json_t *record2 = NULL, *j2 = body("[1]");
-    CHECK_INT(mis_patient_record(j2, &net, "7", &record2, field2, sizeof(field2), errbuf2,
+    CHECK_INT(mis_patient_record(j2, &net, "7", &record2, &version, field2, sizeof(field2), errbuf2,
                                  sizeof(errbuf2)),
               CF_EINVAL);
     CHECK(record2 == NULL);
@@ -177,8 +180,9 @@ static void test_appointment_record(void)
                      "\"2026-12-10T10:30:00+03:00\", \"status\": \"booked\", \"amount_paid\": 0,"
                      " \"lead_id\": \"6F9619FF-8B86-D011-B42D-00C04FC964FF\","
                      " \"treatment_plan\": {\"status\": \"proposed\", \"amount\": 120000.5}}");
-    CHECK_INT(
-        mis_appointment_record(j, &net, &record, field, sizeof(field), errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(mis_appointment_record(j, &net, &record, &version, field, sizeof(field), errbuf,
+                                     sizeof(errbuf)),
+              0);
     CHECK_STR(json_string_value(json_object_get(record, "starts_at")), "2026-12-10T07:00:00.000Z");
     CHECK_STR(json_string_value(json_object_get(record, "lead_id")),
               "6f9619ff-8b86-d011-b42d-00c04fc964ff");

@@ -21,6 +21,11 @@ PGconn *cf_pg_connect(const char *dsn, char *errbuf, size_t errbuf_size);
  * connects. */
 void cf_pg_set_prepared(int on);
 
+/* SQL text of a timestamptz expression as the events write times: UTC,
+ * milliseconds, "Z" ("2026-11-20T09:01:00.000Z", cf_time_format's form). */
+#define CF_PG_UTC_MS(expr)                                                                         \
+    "to_char((" expr ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
 /* Runs one parameterized statement (text params, NULL for SQL NULL).
  * Returns 0 (out, if not NULL, receives the result: PQclear it), or
  * CF_ECONFLICT for SQLSTATE 23505, CF_EUNAVAIL when the connection is broken
