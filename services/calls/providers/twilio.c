@@ -9,9 +9,11 @@
  * Authenticity is X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL +
  * every POST parameter name and value, sorted)). The URL is the public one
  * as Twilio saw it (hooks.c builds it from CLINICFLOW_CALLS_PUBLIC_BASE_URL),
- * with its query; a GET has no POST parameters. The parameters are decoded
- * here from the raw body rather than taken from the decoded form, because
- * the form keeps one value per name and Twilio signs all of them.
+ * with its query; a GET has no POST parameters. The check is
+ * common/twilio_sig.h's (shared with the reminders' Twilio gateway): it
+ * decodes the parameters from the raw body rather than taking the decoded
+ * form, because the form keeps one value per name and Twilio signs all of
+ * them.
  *
  * The same route takes the <Dial action> request (DialCallStatus), which
  * tells whether the clinic's staff answered a call Twilio picked up itself;
@@ -26,256 +28,23 @@
 #include <time.h>
 
 #include "common/err.h"
-#include "common/form.h"
-#include "common/hash.h"
+#include "common/time.h"
+#include "common/twilio_sig.h"
 #include "common/xmalloc.h"
 
 /* --- signature ---------------------------------------------------------- */
 
-struct param {
-    char *name;
-    char *value;
-};
-
-struct params {
-    struct param *v;
-    size_t n, cap;
-};
-
-/* Every field of the raw form body, repeated names included (form.h):
- * 0, or cf_form_parse's error. */
-static int params_parse(struct params *ps, const char *s, size_t n)
-{
-    struct cf_form form;
-    int rc = cf_form_parse(s, n, CF_HOOK_FORM_FIELDS_MAX, &form, NULL, 0);
-
-    ps->v = form.n ? cf_xcalloc(form.n, sizeof(*ps->v)) : NULL;
-    ps->n = ps->cap = form.n;
-    for (size_t i = 0; i < form.n; i++) {
-        ps->v[i].name = cf_xstrdup(form.fields[i].name);
-        ps->v[i].value = cf_xstrdup(form.fields[i].value);
-    }
-    cf_form_free(&form);
-    return rc;
-}
-
-static void params_free(struct params *ps)
-{
-    for (size_t i = 0; i < ps->n; i++) {
-        free(ps->v[i].name);
-        free(ps->v[i].value);
-    }
-    free(ps->v);
-}
-
-static int param_cmp(const void *a, const void *b)
-{
-    const struct param *pa = a, *pb = b;
-    int c = strcmp(pa->name, pb->name);
-
-    return c ? c : strcmp(pa->value, pb->value);
-}
-
-/* base64(HMAC-SHA1(token, url + sorted name+value pairs)) into out (29
- * bytes). dedup drops a pair equal to the one before it: twilio-node signs
- * a repeated value once, twilio-python as often as it came. */
-static void signature(const char *token, const char *url, const struct params *ps, int dedup,
-                      char out[29])
-{
-    size_t len = strlen(url), off;
-    char *data;
-    uint8_t mac[20];
-
-    for (size_t i = 0; i < ps->n; i++)
-        len += strlen(ps->v[i].name) + strlen(ps->v[i].value);
-    data = cf_xmalloc(len + 1);
-    off = strlen(url);
-    memcpy(data, url, off);
-    for (size_t i = 0; i < ps->n; i++) {
-        if (dedup && i > 0 && param_cmp(&ps->v[i - 1], &ps->v[i]) == 0)
-            continue;
-        size_t nl = strlen(ps->v[i].name), vl = strlen(ps->v[i].value);
-        memcpy(data + off, ps->v[i].name, nl);
-        memcpy(data + off + nl, ps->v[i].value, vl);
-        off += nl + vl;
-    }
-    cf_hmac_sha1(token, strlen(token), data, off, mac);
-    cf_base64(mac, sizeof(mac), out);
-    free(data);
-}
-
-/* The URL with its explicit port removed, or with the scheme's default port
- * added when it has none: Twilio signs one or the other depending on how
- * the URL was configured, so its validators accept both. A new string, or
- * NULL when url is not absolute. */
-static char *url_port_variant(const char *url)
-{
-    const char *auth = strstr(url, "://");
-    if (!auth)
-        return NULL;
-    auth += 3;
-    const char *end = auth + strcspn(auth, "/?#");
-    const char *colon = NULL;
-    for (const char *p = auth; p < end; p++) {
-        if (*p == ':')
-            colon = p;
-        else if (*p == ']' || *p == '@')
-            colon = NULL; /* IPv6 literal or user:password */
-    }
-    if (colon)
-        return cf_xasprintf("%.*s%s", (int)(colon - url), url, end);
-    const char *port = strncasecmp(url, "https:", 6) == 0 ? ":443" : ":80";
-    return cf_xasprintf("%.*s%s%s", (int)(end - url), url, port, end);
-}
-
+/* The check itself is common/twilio_sig.h's: the raw body's fields, repeated
+ * names kept, the URL's port variants, bodySHA256 for a JSON body. */
 static int twilio_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
-    const char *token = cf_hook_credential(h, "auth_token");
-    const char *got = cf_hook_header(h, "x-twilio-signature");
-    const char *body_hash = cf_hook_str(h->query, "bodySHA256");
-    struct params ps = {0};
-    char *alt_url = NULL;
-    char want[29];
-    int ok = 0, has_dup = 0;
-
-    if (!token || !*token) {
-        cf_seterr(errbuf, errbuf_size, "the channel has no auth_token credential");
-        return CF_EAUTH;
-    }
-    if (!got || !*got) {
-        cf_seterr(errbuf, errbuf_size, "missing X-Twilio-Signature");
-        return CF_EAUTH;
-    }
-    if (body_hash) {
-        /* A JSON-bodied webhook: the URL is signed without parameters and
-         * carries the body's SHA-256. */
-        uint8_t sum[32];
-        char hex[CF_SHA256_HEX_LEN + 1];
-        cf_sha256(h->body, h->body_len, sum);
-        cf_hex(sum, sizeof(sum), hex);
-        if (!cf_ct_equal(hex, strlen(hex), body_hash, strlen(body_hash))) {
-            cf_seterr(errbuf, errbuf_size, "wrong bodySHA256");
-            return CF_EAUTH;
-        }
-    } else if (strcmp(h->method, "POST") == 0 && h->content_type &&
-               strncasecmp(h->content_type, "application/x-www-form-urlencoded", 33) == 0) {
-        if (params_parse(&ps, h->body, h->body_len) != 0) {
-            cf_seterr(errbuf, errbuf_size, "malformed form body");
-            return CF_EAUTH;
-        }
-        if (ps.n > 1)
-            qsort(ps.v, ps.n, sizeof(*ps.v), param_cmp);
-        for (size_t i = 1; i < ps.n; i++)
-            has_dup |= param_cmp(&ps.v[i - 1], &ps.v[i]) == 0;
-    }
-
-    alt_url = url_port_variant(h->public_url);
-    for (int dedup = 1; dedup >= (has_dup ? 0 : 1); dedup--) {
-        signature(token, h->public_url, &ps, dedup, want);
-        ok |= cf_ct_equal(want, strlen(want), got, strlen(got));
-        if (alt_url) {
-            signature(token, alt_url, &ps, dedup, want);
-            ok |= cf_ct_equal(want, strlen(want), got, strlen(got));
-        }
-    }
-    free(alt_url);
-    params_free(&ps);
-    if (!ok) {
-        cf_seterr(errbuf, errbuf_size, "wrong X-Twilio-Signature");
-        return CF_EAUTH;
-    }
-    return 0;
+    return cf_twilio_verify_request(cf_hook_credential(h, "auth_token"), h->public_url, h->method,
+                                    h->content_type, h->body, h->body_len,
+                                    cf_hook_str(h->query, "bodySHA256"),
+                                    cf_hook_header(h, "x-twilio-signature"), errbuf, errbuf_size);
 }
 
 /* --- parse -------------------------------------------------------------- */
-
-/* Reads 1..max decimal digits at *p into *out and advances *p: 0, or -1. */
-static int read_num(const char **p, int max, int *out)
-{
-    int v = 0, n = 0;
-
-    while (n < max && **p >= '0' && **p <= '9') {
-        v = v * 10 + (**p - '0');
-        (*p)++;
-        n++;
-    }
-    *out = v;
-    return n > 0 ? 0 : -1;
-}
-
-static void skip_spaces(const char **p)
-{
-    while (**p == ' ' || **p == '\t')
-        (*p)++;
-}
-
-/* An RFC 2822 / RFC 7231 date ("Sun, 25 Mar 2018 09:53:19 +0000", "...
- * GMT") to Unix milliseconds: 0, or -1. Month names are also taken spelt
- * out or in four letters ("July", "Sept"), as Twilio's published
- * callbacks write them, and the weekday in any spelling (it is skipped). */
-static int parse_rfc2822(const char *s, int64_t *ms_out)
-{
-    static const char *const months[] = {"january",   "february", "march",    "april",
-                                         "may",       "june",     "july",     "august",
-                                         "september", "october",  "november", "december"};
-    const char *p = strchr(s, ',');
-    int day, mon = -1, year, hh, mm, ss = 0, off = 0;
-    struct tm tm = {0};
-
-    p = p ? p + 1 : s;
-    skip_spaces(&p);
-    if (read_num(&p, 2, &day) != 0)
-        return -1;
-    skip_spaces(&p);
-    /* The month: its first three letters, then nothing, a '.', or more of
-     * its name ("Sept" is the one abbreviation that is not a prefix cut
-     * at three: it is one). */
-    size_t mlen = 0;
-    while ((p[mlen] >= 'a' && p[mlen] <= 'z') || (p[mlen] >= 'A' && p[mlen] <= 'Z'))
-        mlen++;
-    for (int i = 0; i < 12 && mlen >= 3; i++) {
-        if (mlen <= strlen(months[i]) && strncasecmp(p, months[i], mlen) == 0)
-            mon = i;
-    }
-    if (mon < 0)
-        return -1;
-    p += mlen;
-    if (*p == '.')
-        p++;
-    skip_spaces(&p);
-    if (read_num(&p, 4, &year) != 0)
-        return -1;
-    skip_spaces(&p);
-    if (read_num(&p, 2, &hh) != 0 || *p++ != ':' || read_num(&p, 2, &mm) != 0)
-        return -1;
-    if (*p == ':' && (p++, read_num(&p, 2, &ss) != 0))
-        return -1;
-    skip_spaces(&p);
-    size_t zlen = strcspn(p, " \t");
-    if ((*p == '+' || *p == '-') && zlen == 5 && strspn(p + 1, "0123456789") == 4) {
-        off = ((p[1] - '0') * 10 + (p[2] - '0')) * 60 + (p[3] - '0') * 10 + (p[4] - '0');
-        if (*p == '-')
-            off = -off;
-    } else if (!((zlen == 3 && (strncmp(p, "GMT", 3) == 0 || strncmp(p, "UTC", 3) == 0)) ||
-                 (zlen == 2 && strncmp(p, "UT", 2) == 0) || (zlen == 1 && *p == 'Z'))) {
-        return -1;
-    }
-    p += zlen;
-    skip_spaces(&p);
-    if (*p || day < 1 || day > 31 || year < 1970 || hh > 23 || mm > 59 || ss > 60)
-        return -1;
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon;
-    tm.tm_mday = day;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    *ms_out = ((int64_t)t - (int64_t)off * 60) * 1000;
-    return 0;
-}
 
 /* A non-negative decimal integer parameter: 0 with *out, or -1. */
 static int nonneg_int(const char *s, long long *out)
@@ -436,7 +205,7 @@ static int leg_fact(const struct cf_hook *h, const json_t *p, const char *parent
         to = cf_hook_str(p, "Called");
     if (!to || !(agent = leg_agent(to)))
         return cf_hook_ignored(h, "leg_not_answered");
-    if (ts && parse_rfc2822(ts, &time_ms) != 0) {
+    if (ts && cf_time_parse_rfc2822(ts, &time_ms) != 0) {
         time_ms = h->received_ms; /* as twilio_parse: dated by its arrival, counted */
         cf_hook_amended(h, "timestamp_unparsed");
     }
@@ -496,7 +265,7 @@ static int twilio_parse(const struct cf_hook *h, json_t *facts, char *errbuf, si
     } else if (!ts) {
         cf_seterr(errbuf, errbuf_size, "Timestamp missing: not a status callback");
         return CF_EINVAL;
-    } else if (parse_rfc2822(ts, &time_ms) != 0) {
+    } else if (cf_time_parse_rfc2822(ts, &time_ms) != 0) {
         /* Twilio does not retry a 400: refusing the request would lose the
          * call. The callback is sent as the status changes, so its arrival
          * dates it; counted, so a new spelling is seen. */

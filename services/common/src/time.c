@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -138,6 +139,93 @@ static int days_in_month(int year, int month)
     if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
         return 29;
     return days[month - 1];
+}
+
+/* Reads 1..max decimal digits at *p into *out and advances *p: 0, or -1. */
+static int rfc2822_num(const char **p, int max, int *out)
+{
+    int v = 0, n = 0;
+
+    while (n < max && **p >= '0' && **p <= '9') {
+        v = v * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    *out = v;
+    return n > 0 ? 0 : -1;
+}
+
+static void rfc2822_spaces(const char **p)
+{
+    while (**p == ' ' || **p == '\t')
+        (*p)++;
+}
+
+/* cf_time_parse_rfc2822 (time.h). */
+int cf_time_parse_rfc2822(const char *s, int64_t *ms_out)
+{
+    static const char *const months[] = {"january",   "february", "march",    "april",
+                                         "may",       "june",     "july",     "august",
+                                         "september", "october",  "november", "december"};
+    const char *p = s ? strchr(s, ',') : NULL;
+    int day, mon = -1, year, hh, mm, ss = 0, off = 0;
+    struct tm tm = {0};
+
+    if (!s)
+        return -1;
+    p = p ? p + 1 : s;
+    rfc2822_spaces(&p);
+    if (rfc2822_num(&p, 2, &day) != 0)
+        return -1;
+    rfc2822_spaces(&p);
+    /* The month: its first three letters, then nothing, a '.', or more of
+     * its name ("Sept" is the one abbreviation that is not a prefix cut
+     * at three: it is one). */
+    size_t mlen = 0;
+    while ((p[mlen] >= 'a' && p[mlen] <= 'z') || (p[mlen] >= 'A' && p[mlen] <= 'Z'))
+        mlen++;
+    for (int i = 0; i < 12 && mlen >= 3; i++) {
+        if (mlen <= strlen(months[i]) && strncasecmp(p, months[i], mlen) == 0)
+            mon = i;
+    }
+    if (mon < 0)
+        return -1;
+    p += mlen;
+    if (*p == '.')
+        p++;
+    rfc2822_spaces(&p);
+    if (rfc2822_num(&p, 4, &year) != 0)
+        return -1;
+    rfc2822_spaces(&p);
+    if (rfc2822_num(&p, 2, &hh) != 0 || *p++ != ':' || rfc2822_num(&p, 2, &mm) != 0)
+        return -1;
+    if (*p == ':' && (p++, rfc2822_num(&p, 2, &ss) != 0))
+        return -1;
+    rfc2822_spaces(&p);
+    size_t zlen = strcspn(p, " \t");
+    if ((*p == '+' || *p == '-') && zlen == 5 && strspn(p + 1, "0123456789") == 4) {
+        off = ((p[1] - '0') * 10 + (p[2] - '0')) * 60 + (p[3] - '0') * 10 + (p[4] - '0');
+        if (*p == '-')
+            off = -off;
+    } else if (!((zlen == 3 && (strncmp(p, "GMT", 3) == 0 || strncmp(p, "UTC", 3) == 0)) ||
+                 (zlen == 2 && strncmp(p, "UT", 2) == 0) || (zlen == 1 && *p == 'Z'))) {
+        return -1;
+    }
+    p += zlen;
+    rfc2822_spaces(&p);
+    if (*p || day < 1 || day > 31 || year < 1970 || hh > 23 || mm > 59 || ss > 60)
+        return -1;
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon;
+    tm.tm_mday = day;
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *ms_out = ((int64_t)t - (int64_t)off * 60) * 1000;
+    return 0;
 }
 
 /*

@@ -167,6 +167,11 @@ void cf_time_json_set(json_t *obj, const char *key, int64_t ms);
 int cf_time_read_digits(const char **p, int n, int *out);
 void cf_time_format(int64_t ms, char out[32]);
 int cf_time_parse(const char *s, int64_t *ms_out);
+/* An RFC 2822 / RFC 7231 date ("Sun, 25 Mar 2018 09:53:19 +0000", "...
+ * GMT") to Unix milliseconds: 0, or -1. Month names are also taken spelt
+ * out or in four letters ("July", "Sept"), as Twilio's published
+ * callbacks write them, and the weekday in any spelling (it is skipped). */
+int cf_time_parse_rfc2822(const char *s, int64_t *ms_out);
 /* Wall clock, unix milliseconds. */
 int64_t cf_time_now_ms(void);
 /* Monotonic clock, milliseconds: for deadlines and windows a wall-clock
