@@ -15,7 +15,7 @@ struct provider_spec {
     const char *kind;
     const char *provider;
     const char *required[3];
-    const char *optional[3];
+    const char *optional[5];
 };
 
 static const struct provider_spec providers[] = {
@@ -37,6 +37,11 @@ static const struct provider_spec providers[] = {
     {"form", "jivo", {"url_token"}, {NULL}},
     {"form", "generic", {"token"}, {NULL}},
     {"gateway", "webhook", {"url", "secret"}, {NULL}},
+    {"gateway",
+     "twilio",
+     {"account_sid", "auth_token", "from"},
+     {"messaging_service_sid", "voice", "api_url"}},
+    {"gateway", "smsru", {"api_id", "callback_token"}, {"from", "api_url", "test"}},
 };
 
 static const char *const kinds[] = {"telephony", "messenger", "form", "gateway", NULL};
@@ -254,13 +259,29 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         ctl_path_key(child, path, "clinic_id");
         if (!clinic_id)
             return ctl_fail(v, child, "a gateway channel belongs to a clinic");
-        const char *url =
-            json_string_value(json_object_get(json_object_get(j_ch, "credentials"), "url"));
+        const json_t *cred = json_object_get(j_ch, "credentials");
         ctl_path_key(child, path, "credentials");
-        if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
-            char url_path[PATH_MAX_LEN];
-            ctl_path_key(url_path, child, "url");
-            return ctl_fail(v, url_path, "expected an http:// or https:// URL");
+        static const char *const url_members[] = {"url", "api_url"};
+        for (size_t u = 0; u < 2; u++) {
+            const char *url = json_string_value(json_object_get(cred, url_members[u]));
+            if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+                char url_path[PATH_MAX_LEN];
+                ctl_path_key(url_path, child, url_members[u]);
+                return ctl_fail(v, url_path, "expected an http:// or https:// URL");
+            }
+        }
+        /* a robot call needs a number to call from; SMS.ru's test mode
+         * answers without sending */
+        const char *from = json_string_value(json_object_get(cred, "from"));
+        const char *test = json_string_value(json_object_get(cred, "test"));
+        char member_path[PATH_MAX_LEN];
+        if (strcmp(provider, "twilio") == 0 && from && (from[0] != '+' || strlen(from) < 8)) {
+            ctl_path_key(member_path, child, "from");
+            return ctl_fail(v, member_path, "expected the number calls come from, in E.164");
+        }
+        if (test && strcmp(test, "1") != 0 && strcmp(test, "0") != 0) {
+            ctl_path_key(member_path, child, "test");
+            return ctl_fail(v, member_path, "expected \"1\" (SMS.ru's test mode) or \"0\"");
         }
     }
     return ctl_check_lead_channel(v, path, j_ch, kind, provider);

@@ -1,8 +1,68 @@
 /*
- * The reminder policies of a network document: when reminders go out, how
- * often they are retried, when patients are recalled and asked for a score.
+ * The reminder policies of a network document (the network's
+ * reminder_policies, a clinic's reminder_policy over them): when reminders
+ * go out, how often an unanswered call is retried, what the robot says and
+ * the SMS carries, what an SMS costs, when patients are recalled and asked
+ * for a score. Templates are checked with the reminders service's own
+ * renderer (message_testable.h), so a placeholder it would not fill is
+ * refused here rather than read out to a patient.
  */
 #include "validate_walk.h"
+
+#include <string.h>
+
+#include "common/err.h"
+#include "message_testable.h"
+
+/* The template languages and channels msg_template_pick knows. */
+static const char *const template_languages[] = {"ru", "en", NULL};
+static const char *const template_channels[] = {"call", "sms", NULL};
+
+/* templates: {"ru": {"call": "...", "sms": "..."}, "en": {...}} */
+static int check_templates(struct vctx *v, const char *path, const json_t *j_templates)
+{
+    const char *lang;
+    json_t *j_lang;
+    char lang_path[PATH_MAX_LEN], child[PATH_MAX_LEN], list[64], errbuf[160];
+    int rc;
+    if (!json_is_object(j_templates))
+        return ctl_fail(v, path, "expected an object of languages");
+    json_object_foreach((json_t *)j_templates, lang, j_lang)
+    {
+        ctl_path_key(lang_path, path, lang);
+        if (!ctl_in_list(lang, template_languages)) {
+            ctl_join_list(list, sizeof(list), template_languages);
+            return ctl_fail(v, lang_path, "unknown language; expected one of %s", list);
+        }
+        if (!json_is_object(j_lang))
+            return ctl_fail(v, lang_path, "expected an object with \"call\" and/or \"sms\"");
+        if ((rc = ctl_check_members(v, lang_path, j_lang, template_channels)) != 0)
+            return rc;
+        for (size_t i = 0; template_channels[i]; i++) {
+            const char *tmpl;
+            if ((rc = ctl_string_member(v, lang_path, j_lang, template_channels[i], 0, MSG_TEXT_MAX,
+                                        &tmpl)) != 0)
+                return rc;
+            ctl_path_key(child, lang_path, template_channels[i]);
+            if (tmpl && msg_template_check(tmpl, errbuf, sizeof(errbuf)) != 0)
+                return ctl_fail(v, child,
+                                "%s; expected {first_name}, {doctor}, {date}, {time}, "
+                                "{clinic} or {address}",
+                                errbuf);
+        }
+    }
+    return 0;
+}
+
+static int valid_currency(const char *s)
+{
+    if (strlen(s) != 3)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (*p < 'A' || *p > 'Z')
+            return 0;
+    return 1;
+}
 
 /* The reminders service owns this object; only the members named here are
  * type-checked, others are kept as they are for it to interpret. */
@@ -10,6 +70,7 @@ int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *
 {
     json_t *j_val;
     char child[PATH_MAX_LEN];
+    const char *currency;
     int rc;
     if (!json_is_object(j_pol))
         return ctl_fail(v, path, "expected an object");
@@ -21,13 +82,32 @@ int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *
     }
     if ((rc = ctl_int_array_member(v, path, j_pol, "offsets_hours", 1, 720, "whole hours")) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "retry_minutes", 1, 1440)) != 0 ||
-        (rc = ctl_int_member(v, path, j_pol, "max_attempts", 0, 10)) != 0 ||
+        (rc = ctl_int_member(v, path, j_pol, "call_retries", 0, 10)) != 0 ||
+        (rc = ctl_int_member(v, path, j_pol, "duplicate_hours", 0, 168)) != 0 ||
         (rc = ctl_int_array_member(v, path, j_pol, "recall_months", 1, 60, "months")) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "nps_delay_minutes", 0, 10080)) != 0)
         return rc;
     if ((j_val = json_object_get(j_pol, "sms_fallback")) && !json_is_boolean(j_val)) {
         ctl_path_key(child, path, "sms_fallback");
         return ctl_fail(v, child, "expected true or false");
+    }
+    if ((j_val = json_object_get(j_pol, "sms_price_per_segment")) &&
+        (!json_is_number(j_val) || json_number_value(j_val) < 0)) {
+        ctl_path_key(child, path, "sms_price_per_segment");
+        return ctl_fail(v, child,
+                        "expected a number of at least 0 (a segment's price in the "
+                        "currency)");
+    }
+    if ((rc = ctl_string_member(v, path, j_pol, "currency", 0, 16, &currency)) != 0)
+        return rc;
+    if (currency && !valid_currency(currency)) {
+        ctl_path_key(child, path, "currency");
+        return ctl_fail(v, child, "expected an ISO 4217 code of 3 capital letters like \"RUB\"");
+    }
+    if ((j_val = json_object_get(j_pol, "templates"))) {
+        ctl_path_key(child, path, "templates");
+        if ((rc = check_templates(v, child, j_val)) != 0)
+            return rc;
     }
     return 0;
 }

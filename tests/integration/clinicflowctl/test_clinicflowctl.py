@@ -424,12 +424,52 @@ def test_reminder_settings_validated():
                     "$.clinics[0].reminder_policy.offsets_hours[0]")
     assert_rejected(with_policy({"offsets_hours": list(range(1, 10))}), "pol-many.json",
                     "$.clinics[0].reminder_policy.offsets_hours: at most 8 reminders a visit")
+    pol = "$.clinics[0].reminder_policy"
+    for name, policy, message in [
+            ("pol-retries", {"call_retries": 11},
+             "call_retries: expected an integer from 0 to 10"),
+            ("pol-dup", {"duplicate_hours": 169},
+             "duplicate_hours: expected an integer from 0 to 168"),
+            ("pol-price", {"sms_price_per_segment": -0.01},
+             "sms_price_per_segment: expected a number of at least 0"),
+            ("pol-price-str", {"sms_price_per_segment": "3.35"},
+             "sms_price_per_segment: expected a number of at least 0"),
+            ("pol-currency", {"currency": "rub"},
+             "currency: expected an ISO 4217 code of 3 capital letters"),
+            ("pol-currency-len", {"currency": "RUBL"},
+             "currency: expected an ISO 4217 code of 3 capital letters"),
+            ("pol-lang", {"templates": {"de": {"sms": "Termin {date}"}}},
+             "templates.de: unknown language; expected one of ru, en"),
+            ("pol-channel", {"templates": {"ru": {"email": "x"}}},
+             "templates.ru.email: unknown member"),
+            ("pol-placeholder", {"templates": {"en": {"sms": "Hi {name}, see you {date}"}}},
+             "templates.en.sms: unknown placeholder {name}"),
+            ("pol-empty", {"templates": {"ru": {"call": ""}}},
+             "templates.ru.call: must not be empty"),
+            ("pol-long", {"templates": {"ru": {"sms": "я" * 501}}},
+             "templates.ru.sms: longer than 1000"),
+    ]:
+        assert_rejected(with_policy(policy), name + ".json", "%s.%s" % (pol, message))
+    net = copy.deepcopy(stored)
+    net["reminder_policies"] = dict(net.get("reminder_policies", {}), call_retries=-1)
+    assert_rejected(net, "net-retries.json",
+                    "$.reminder_policies.call_retries: expected an integer from 0 to 10")
     assert config_dump() == before
-    doc = with_policy({"offsets_hours": [48, 2]})
+    full = {"offsets_hours": [48, 2], "call_retries": 10, "retry_minutes": 30,
+            "sms_fallback": False, "duplicate_hours": 0, "sms_price_per_segment": 3.35,
+            "currency": "KZT",
+            "templates": {
+                "ru": {"call": "Здравствуйте, {first_name}! {clinic}: приём у {doctor} {date} в "
+                               "{time}. Нажмите 1, чтобы подтвердить визит, 2 — чтобы отменить, "
+                               "3 — чтобы перенести, 9 — чтобы мы больше не звонили.",
+                       "sms": "{date} {time} {clinic}, {address} { } {. Ответьте 1 — "
+                              "подтвердить, 2 — отменить. Отписаться: СТОП"},
+                "en": {"sms": "x" * 1000}}}
+    doc = with_policy(full)
     doc["channels"].append(gateway)
     ctl("apply", "-f", write_json(doc, "reminders-ok.json"))
     got = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
-    assert got["clinics"][0]["reminder_policy"] == {"offsets_hours": [48, 2]}
+    assert got["clinics"][0]["reminder_policy"] == full
     assert scalar("SELECT kind FROM config.channels WHERE id = 'it-dialer'") == "gateway"
     # back as it was, for the tests after this one
     ctl("apply", "-f", write_json(stored, "reminders-back.json"))

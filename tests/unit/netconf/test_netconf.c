@@ -220,8 +220,8 @@ static const struct mutation cases[] = {
      "$.reminder_policies.offsets_hours[0]: expected whole hours from 1 to 720"},
     {"reminder_policies/sms_fallback", "\"yes\"",
      "$.reminder_policies.sms_fallback: expected true or false"},
-    {"reminder_policies/max_attempts", "11",
-     "$.reminder_policies.max_attempts: expected an integer from 0 to 10"},
+    {"reminder_policies/call_retries", "11",
+     "$.reminder_policies.call_retries: expected an integer from 0 to 10"},
     {"reminder_policies", "[]", "$.reminder_policies: expected an object"},
 };
 
