@@ -2,9 +2,16 @@
  * The dispatcher: a consumer of clinicflow.reminders.commands.v1 (any
  * number of instances share its partitions) that sends each command
  * through its clinic's gateway channel, once. Right before the send it
- * reads the patient's record: no phone, or no consent for the channel
- * (calls for a robot call, SMS for an SMS), and the send is skipped with
- * that reason.
+ * reads the patient's record and checks what may hold the send back: no
+ * phone, no consent for the channel (calls for a robot call, SMS for an
+ * SMS), the number opted out of it, or (duplicate suppression) another
+ * reminder's message on that channel within the policy's duplicate_hours
+ * (never for a visit within a day: that reminder always goes). A send
+ * held back is skipped with its reason, and the ladder moves on.
+ *
+ * The text is the clinic's template for the patient's language and the
+ * channel (message_rules.c), rendered in the clinic's zone; an SMS's
+ * segments and cost at the clinic's price go with its outcome.
  *
  * Once, across crashes: each send has an id (UUIDv5 over the job and the
  * attempt) and a row in reminders.sends, written on a connection of its
@@ -16,10 +23,18 @@
  * keeps no record we can ask, so the send becomes "unknown" (counted) and
  * is never made again blindly. A gateway that cannot be reached takes the
  * mark back and the command waits (CF_EWAIT: retried, never poison).
+ *
+ * What the dispatcher knows of the outcome itself (skipped, failed,
+ * unknown, an SMS handed over) is applied in the runner's transaction
+ * (outcome.c); a command read again after its send ended applies it again,
+ * which changes nothing the second time.
  */
 #include "dispatch.h"
+#include "gateway.h"
 #include "gateway_testable.h"
+#include "message_testable.h"
 #include "mis.h"
+#include "outcome.h"
 #include "reminders.h"
 
 #include <stdio.h>
@@ -27,13 +42,15 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/http_client.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/netconf.h"
 #include "common/pg.h"
+#include "common/time.h"
 
-#define GATEWAY_ANSWER_MAX 65536
+/* The reminder of a visit this near always goes (no duplicate
+ * suppression). */
+#define DISPATCH_ALWAYS_WITHIN_MS (24 * 3600000LL)
 
 static void count_send(const char *gateway, const char *status)
 {
@@ -56,59 +73,60 @@ static const struct cf_channel *gateway_of(const struct cf_netconf_snapshot *sna
     return NULL;
 }
 
-/* What the clinic is called and where, for the message. */
-static json_t *clinic_of(const struct cf_netconf_snapshot *snap, const char *network_id,
-                         const char *clinic_id)
+/* What the dispatcher itself knows of a send's outcome once it ended:
+ * nothing went out (skipped), the gateway refused it (failed), nobody
+ * knows (unknown), an SMS was handed over (sms_sent). A robot call's
+ * outcome comes later, from the gateway (hooks.c). NULL: none. */
+static const char *own_outcome(const char *status, const char *channel)
 {
-    const struct cf_network *net = cf_netconf_network(snap, network_id);
-    const struct cf_clinic *c = net ? cf_netconf_clinic(net, clinic_id) : NULL;
-    if (!c)
-        return json_pack("{s:s}", "id", clinic_id);
-    return json_pack("{s:s, s:s?, s:O?}", "id", clinic_id, "name", c->name, "address",
-                     json_object_get(c->doc, "address"));
+    if (strcmp(status, "sent") == 0)
+        return strcmp(channel, "sms") == 0 ? "sms_sent" : NULL;
+    return status; /* skipped, failed, unknown */
 }
 
-/* The POST to a webhook gateway: 0 with *status and *http set, or
- * CF_EUNAVAIL when it never reached the gateway. */
-static int send_webhook(struct reminders_ctx *ctx, const struct cf_channel *ch, const char *body,
-                        const char *send_id, const char **status, const char **reason, long *http,
-                        char *errbuf, size_t errbuf_size)
+/* Why a send may not go to phone now, into *why (NULL: it may); 0, or the
+ * database's error. */
+static int held_back(PGconn *mc, const struct cf_network *net, const struct plan_policy *policy,
+                     const json_t *cmd, const char *phone, const char *channel, int64_t now_ms,
+                     const char **why, char *errbuf, size_t errbuf_size)
 {
-    const json_t *cred = json_object_get(ch->doc, "credentials");
-    char sig[8 + CF_SHA256_HEX_LEN], sig_h[128], key_h[96];
-    gw_webhook_signature(json_string_value(json_object_get(cred, "secret")), body, strlen(body),
-                         sig);
-    snprintf(sig_h, sizeof(sig_h), GW_SIGNATURE_HEADER ": %s", sig);
-    snprintf(key_h, sizeof(key_h), "Idempotency-Key: %s", send_id);
-    const char *headers[] = {"Content-Type: application/json", sig_h, key_h};
-    struct cf_http_client_request req = {
-        .method = "POST",
-        .url = json_string_value(json_object_get(cred, "url")),
-        .headers = headers,
-        .n_headers = 3,
-        .body = body,
-        .body_len = strlen(body),
-        .timeout_ms = ctx->cfg.gateway_timeout_ms,
-        .max_response = GATEWAY_ANSWER_MAX,
+    *why = NULL;
+    int rc = outcome_store_opted_out(mc, net->id, phone, channel, errbuf, errbuf_size);
+    if (rc != 0) {
+        *why = rc == 1 ? "opted_out" : NULL;
+        return rc == 1 ? 0 : rc;
+    }
+    if (cf_time_json_get(cmd, "visit_at") - now_ms <= DISPATCH_ALWAYS_WITHIN_MS ||
+        policy->duplicate_ms <= 0)
+        return 0;
+    rc = send_store_recent(mc, json_string_value(json_object_get(cmd, "patient_id")), channel,
+                           json_string_value(json_object_get(cmd, "job_id")),
+                           now_ms - policy->duplicate_ms, errbuf, errbuf_size);
+    if (rc == 1)
+        *why = "duplicate";
+    return rc == 1 ? 0 : rc;
+}
+
+/* The send's text: the clinic's template for the patient's language and
+ * the channel, with the visit's details. A new string. */
+static char *message_text(const struct cf_network *net, const struct cf_clinic *clinic,
+                          const json_t *patient, const json_t *appointment, const char *channel,
+                          int64_t visit_ms)
+{
+    const char *lang = json_string_value(json_object_get(patient, "language"));
+    const char *tmpl =
+        msg_template_pick(json_object_get(net->doc, "reminder_policies"),
+                          json_object_get(clinic->doc, "reminder_policy"), lang, channel);
+    const struct msg_values v = {
+        .first_name = json_string_value(json_object_get(patient, "first_name")),
+        .doctor = json_string_value(json_object_get(appointment, "doctor_name")),
+        .clinic = clinic->name,
+        .address = json_string_value(json_object_get(clinic->doc, "address")),
+        .tz = clinic->tz ? clinic->tz : net->tz,
+        .visit_ms = visit_ms,
+        .language = lang,
     };
-    struct cf_http_client_response resp = {0};
-    int rc = cf_http_client_do(&req, &resp, errbuf, errbuf_size);
-    *http = resp.status;
-    if (rc == CF_EUNAVAIL || rc == CF_EINVAL) {
-        cf_http_client_response_free(&resp);
-        return CF_EUNAVAIL;
-    }
-    if (rc != 0) { /* out, and no answer in time: it may have arrived */
-        *status = "unknown";
-        *reason = "no_answer_in_time";
-    } else if (resp.status >= 200 && resp.status < 300) {
-        *status = "sent";
-    } else {
-        *status = "failed";
-        *reason = "gateway_refused";
-    }
-    cf_http_client_response_free(&resp);
-    return 0;
+    return msg_render(tmpl, &v);
 }
 
 int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
@@ -116,91 +134,203 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
                              size_t errbuf_size)
 {
     struct reminders_ctx *ctx = vctx;
-    struct cf_netconf_snapshot *snap = NULL;
-    struct mis_stored st = {0};
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    struct mis_stored pat = {0}, appt = {0};
+    struct send_state have = {0};
+    struct plan_policy policy;
+    struct gateway_result res = {0};
+    struct msg_segments seg = {0};
+    int have_policy = 0;
     PGconn *mc = NULL;
-    char send_id[CF_UUID_STR_LEN + 1], have[16], had_gateway[32], attempt[16];
-    char *body = NULL;
+    char send_id[CF_UUID_STR_LEN + 1], attempt[16];
+    char *text = NULL;
     const char *status = NULL, *reason = NULL, *gateway = "none", *phone = NULL;
-    long http = 0;
+    int64_t cost_minor = 0;
     int rc = 0;
     (void)rkm;
-    (void)out;
 
     if (!ev || strcmp(ev->type, "clinicflow.reminder.command") != 0)
-        return 0;
+        goto out;
     const json_t *cmd = ev->data;
     const char *job_id = json_string_value(json_object_get(cmd, "job_id"));
     const char *patient_id = json_string_value(json_object_get(cmd, "patient_id"));
     const char *clinic_id = json_string_value(json_object_get(cmd, "clinic_id"));
-    if (!job_id || !patient_id || !clinic_id || !cf_uuid_valid(patient_id)) {
-        snprintf(errbuf, errbuf_size, "command without job_id, patient_id or clinic_id");
-        return CF_EINVAL;
+    const char *appointment_id = json_string_value(json_object_get(cmd, "appointment_id"));
+    const char *channel = json_string_value(json_object_get(cmd, "channel"));
+    const struct cf_network *net = cf_netconf_network(snap, ev->networkid);
+    if (!job_id || !patient_id || !clinic_id || !cf_uuid_valid(patient_id) || !appointment_id ||
+        !cf_uuid_valid(appointment_id) || !channel ||
+        (strcmp(channel, "call") != 0 && strcmp(channel, "sms") != 0)) {
+        snprintf(errbuf, errbuf_size,
+                 "command without job_id, patient_id, appointment_id, clinic_id or channel");
+        rc = CF_EINVAL;
+        goto out;
     }
     snprintf(attempt, sizeof(attempt), "%lld",
              (long long)json_integer_value(json_object_get(cmd, "attempt")));
     const char *parts[] = {job_id, "send", attempt};
     cf_uuid5(parts, 3, send_id);
 
-    if (!(mc = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size)))
-        return CF_EUNAVAIL;
-    if ((rc = send_store_status(mc, send_id, have, had_gateway, errbuf, errbuf_size)) != 0)
+    if (!(mc = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size))) {
+        rc = CF_EUNAVAIL;
         goto out;
-    if (strcmp(have, "sending") == 0) { /* its process died mid-send */
+    }
+    if ((rc = send_store_status(mc, send_id, &have, errbuf, errbuf_size)) != 0)
+        goto out;
+    /* its process died mid-send: the request may have reached the
+     * gateway; only one that keeps a record we can ask is asked */
+    const int resumed = strcmp(have.status, "sending") == 0;
+    const struct cf_channel *ch = gateway_of(snap, ev->networkid, clinic_id);
+    if (resumed &&
+        (!ch || strcmp(ch->provider, have.gateway) != 0 || strcmp(ch->provider, "twilio") != 0)) {
         status = "unknown";
         reason = "crashed_mid_send";
-        gateway = had_gateway;
+        gateway = have.gateway;
         goto finish;
     }
-    if (have[0]) /* done already: a command read again */
-        goto out;
+    if (have.status[0] && !resumed) { /* ended already: a command read again, its
+                             outcome perhaps not committed */
+        status = have.status;
+        reason = have.reason[0] ? have.reason : NULL;
+        seg.segments = (size_t)have.segments;
+        cost_minor = have.cost_minor;
+        goto outcome;
+    }
 
-    if ((rc = mis_store_get(conn, MIS_PATIENT, patient_id, 0, &st, errbuf, errbuf_size)) != 0)
+    const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
+    if (!clinic || plan_policy_build(json_object_get(net->doc, "reminder_policies"),
+                                     clinic->tz ? clinic->tz : net->tz, clinic->doc, &policy,
+                                     errbuf, errbuf_size) != 0) {
+        status = "skipped";
+        reason = "no_clinic";
+        goto finish;
+    }
+    have_policy = 1;
+    if ((rc = mis_store_get(conn, MIS_PATIENT, patient_id, 0, &pat, errbuf, errbuf_size)) != 0 ||
+        (rc = mis_store_get(conn, MIS_APPOINTMENT, appointment_id, 0, &appt, errbuf,
+                            errbuf_size)) != 0)
         goto out;
-    const char *channel = json_string_value(json_object_get(cmd, "channel"));
-    if (!st.found || st.erased || !st.record) {
+    if (!pat.found || pat.erased || !pat.record) {
         status = "skipped";
         reason = "no_patient";
         goto finish;
     }
-    if ((reason = gw_may_send(st.record, channel, &phone))) {
+    if ((reason = gw_may_send(pat.record, channel, &phone))) {
         status = "skipped";
         goto finish;
     }
-    snap = cf_netconf_acquire(ctx->svc->netconf);
-    const struct cf_channel *ch = gateway_of(snap, ev->networkid, clinic_id);
+    if ((rc = held_back(mc, net, &policy, cmd, phone, channel, cf_time_now_ms(), &reason, errbuf,
+                        errbuf_size)) != 0)
+        goto out;
+    if (reason) {
+        status = "skipped";
+        goto finish;
+    }
     if (!ch) {
         status = "skipped";
         reason = "no_gateway";
         goto finish;
     }
     gateway = ch->provider;
-    json_t *contact = json_pack("{s:s, s:O?, s:O?}", "phone", phone, "first_name",
-                                json_object_get(st.record, "first_name"), "language",
-                                json_object_get(st.record, "language"));
-    json_t *clinic = clinic_of(snap, ev->networkid, clinic_id);
-    body = gw_webhook_body(send_id, cmd, contact, clinic);
+    if (!gateway_can(ch, channel)) { /* the ladder goes on to the SMS */
+        status = "skipped";
+        reason = "gateway_cannot_call";
+        goto finish;
+    }
+    const char *lang = json_string_value(json_object_get(pat.record, "language"));
+    text = message_text(net, clinic, pat.record, appt.record, channel,
+                        cf_time_json_get(cmd, "visit_at"));
+    if (strcmp(channel, "sms") == 0) {
+        msg_sms_segments(text, &seg);
+        cost_minor = msg_sms_cost_minor(seg.segments, policy.sms_price);
+    }
+    json_t *contact = json_pack("{s:s, s:O?, s:s?}", "phone", phone, "first_name",
+                                json_object_get(pat.record, "first_name"), "language", lang);
+    json_t *j_clinic = json_pack("{s:s, s:s?, s:O?}", "id", clinic_id, "name", clinic->name,
+                                 "address", json_object_get(clinic->doc, "address"));
+    const struct gateway_message m = {
+        .send_id = send_id,
+        .command = cmd,
+        .channel = channel,
+        .phone = phone,
+        .language = lang,
+        .text = text,
+        .contact = contact,
+        .clinic = j_clinic,
+    };
+    if (resumed) { /* sent already, surely not (send it), or nobody can tell */
+        const int found =
+            gateway_lookup(ctx, ch, &m, have.marked_ms - 1000, &res, errbuf, errbuf_size);
+        if (found == 1) {
+            status = "sent";
+            reason = res.reason;
+        } else if (found == CF_ENOTFOUND) {
+            status = "unknown";
+            reason = "crashed_mid_send";
+        } else if (found < 0) {
+            cf_warn("dispatch: %s's record of send %s not read: %s", ch->id, send_id, errbuf);
+            rc = CF_EWAIT;
+        }
+    }
+    if (rc == 0 && !status &&
+        (rc = send_store_mark_sending(mc, send_id, cmd, gateway, phone, errbuf, errbuf_size)) == 0)
+        rc = gateway_send(ctx, ch, &m, &res, errbuf, errbuf_size);
     json_decref(contact);
-    json_decref(clinic);
-
-    if ((rc = send_store_mark_sending(mc, send_id, cmd, gateway, errbuf, errbuf_size)) != 0)
+    json_decref(j_clinic);
+    if (status) /* the gateway's record decided */
+        goto finish;
+    if (rc == CF_EWAIT)
         goto out;
-    rc = send_webhook(ctx, ch, body, send_id, &status, &reason, &http, errbuf, errbuf_size);
-    if (rc == CF_EUNAVAIL) { /* never reached the gateway: the command waits */
-        cf_warn("dispatch: gateway %s of clinic %s: %s", ch->id, clinic_id, errbuf);
+    if (rc == CF_EUNAVAIL || rc == CF_EINVAL) { /* nothing went out */
         char ignored[128];
-        rc = send_store_unmark(mc, send_id, ignored, sizeof(ignored)) == 0 ? CF_EWAIT : CF_EUNAVAIL;
+        cf_warn("dispatch: gateway %s of clinic %s: %s", ch->id, clinic_id, errbuf);
+        if (send_store_unmark(mc, send_id, ignored, sizeof(ignored)) != 0)
+            goto out;
+        if (rc == CF_EUNAVAIL) { /* the command waits for the gateway */
+            rc = CF_EWAIT;
+            goto out;
+        }
+        status = "failed";
+        reason = "gateway_unusable";
+    } else if (rc != 0) {
         goto out;
+    } else {
+        status = res.status;
+        reason = res.reason;
     }
 finish:
-    rc = send_store_finish(mc, send_id, cmd, status, reason, http, errbuf, errbuf_size);
-    if (rc == 0)
-        count_send(gateway, status);
+    rc = send_store_finish(mc, send_id, cmd, status, reason, res.http_status, phone,
+                           res.provider_ref[0] ? res.provider_ref : NULL, (int)seg.segments,
+                           cost_minor, errbuf, errbuf_size);
+    if (rc != 0)
+        goto out;
+    count_send(gateway, status);
+outcome:;
+    /* the ladder's step from what the dispatcher saw, with the command */
+    const char *outcome = own_outcome(status, channel);
+    if (outcome) {
+        const struct reminders_outcome o = {
+            .send_id = send_id,
+            .outcome = outcome,
+            .reason = reason,
+            .provider_ref = res.provider_ref[0] ? res.provider_ref : NULL,
+            .duration_s = -1,
+            .segments = strcmp(outcome, "sms_sent") == 0 ? (int)seg.segments : 0,
+            .cost_minor = cost_minor,
+            .currency = have_policy ? policy.currency : NULL,
+        };
+        int applied = 0;
+        rc = reminders_outcome_apply(conn, snap, NULL, &o, cf_time_now_ms(), out, &applied, errbuf,
+                                     errbuf_size);
+    }
 out:
-    free(body);
-    json_decref(st.record);
-    if (snap)
-        cf_netconf_release(snap);
-    cf_pg_pool_release(ctx->svc->pg, mc);
+    free(text);
+    json_decref(pat.record);
+    json_decref(appt.record);
+    if (have_policy)
+        plan_policy_free(&policy);
+    cf_netconf_release(snap);
+    if (mc)
+        cf_pg_pool_release(ctx->svc->pg, mc);
     return rc;
 }

@@ -6,6 +6,9 @@
 #ifndef CF_REMINDERS_DISPATCH_H
 #define CF_REMINDERS_DISPATCH_H
 
+#include <stdint.h>
+
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
 
@@ -18,19 +21,35 @@ int reminders_dispatch_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                              const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                              size_t errbuf_size);
 
-/* send_store.c. A send's status and gateway: "" when there is none yet. */
-int send_store_status(PGconn *conn, const char *send_id, char status[16], char gateway[32],
-                      char *errbuf, size_t errbuf_size);
-/* The mark that a request may be going out, committed on its own (conn in
- * no transaction) before the request leaves: found again after a crash, it
- * says the outcome is unknown. */
+/* send_store.c. A send's state: status "" when there is none yet. */
+struct send_state {
+    char status[16];
+    char gateway[32];
+    char reason[64];
+    int segments; /* an SMS's, 0 otherwise */
+    int64_t cost_minor;
+    int64_t marked_ms; /* when the row was written */
+};
+int send_store_status(PGconn *conn, const char *send_id, struct send_state *out, char *errbuf,
+                      size_t errbuf_size);
+/* 1 when the patient had a message sent on channel since since_ms for a
+ * job other than job_id, 0 when not, or the database's error. */
+int send_store_recent(PGconn *conn, const char *patient_id, const char *channel, const char *job_id,
+                      int64_t since_ms, char *errbuf, size_t errbuf_size);
+/* The mark that a request may be going out to phone, committed on its own
+ * (conn in no transaction) before the request leaves: found again after a
+ * crash, it says the outcome is unknown. */
 int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *command,
-                            const char *gateway, char *errbuf, size_t errbuf_size);
+                            const char *gateway, const char *phone, char *errbuf,
+                            size_t errbuf_size);
 /* The mark taken back, on its own: the request never left (no connection). */
 int send_store_unmark(PGconn *conn, const char *send_id, char *errbuf, size_t errbuf_size);
-/* The send's end (sent, failed, skipped, unknown) in the caller's
- * transaction, inserting the row when there was no mark (a skip). */
+/* The send's end (sent, failed, skipped, unknown), with the gateway's id
+ * of it (NULL: none) and an SMS's segments and cost (0: none), committed on its own, inserting the
+ * row when there was no mark (a skip). */
 int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, const char *status,
-                      const char *reason, long http_status, char *errbuf, size_t errbuf_size);
+                      const char *reason, long http_status, const char *phone,
+                      const char *provider_ref, int segments, int64_t cost_minor, char *errbuf,
+                      size_t errbuf_size);
 
 #endif

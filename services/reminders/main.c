@@ -31,10 +31,12 @@ int main(void)
         return 1;
 
     static const char *const produced[] = {CF_TOPIC_PATIENTS, CF_TOPIC_APPOINTMENTS,
-                                           CF_TOPIC_REMINDER_COMMANDS};
-    cf_kafka_producer_warm(svc.producer, produced, 3);
+                                           CF_TOPIC_REMINDER_COMMANDS, CF_TOPIC_REMINDER_OUTCOMES,
+                                           CF_TOPIC_TASKS};
+    cf_kafka_producer_warm(svc.producer, produced, 5);
     reminders_relay_init(&ctx);
     reminders_mis_routes(&ctx);
+    reminders_hooks_routes(&ctx);
     /* Dispatch: reminders.commands.v1 -> the clinics' gateways. */
     static const char *const commands[] = {CF_TOPIC_REMINDER_COMMANDS};
     struct cf_consumer_conf dispatch = {

@@ -29,9 +29,8 @@
 /* The GSM 03.38 (3GPP TS 23.038 section 6.2.1) default alphabet as
  * Unicode, in its code order 0x00..0x7F, and the characters of its
  * extension table (reached by 0x1B, so two septets each). Checked against
- * the 3GPP TS 23.038 table as Sinch reproduces it
- * (https://developers.sinch.com/docs/sms/smpp/message-encoding) and the
- * Siemens TC35 AT command set's "default GSM 03.38 alphabet" table. The
+ * the 3GPP TS 23.038 table as an SMPP provider's message-encoding guide
+ * reproduces it and the Siemens TC35 AT command set's "default GSM 03.38 alphabet" table. The
  * Unicode Consortium's GSM0338.TXT maps 0x09 to small c-cedilla instead;
  * the specification's table has the capital, which we follow: a small
  * c-cedilla makes a text UCS-2. */

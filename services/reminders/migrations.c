@@ -86,6 +86,36 @@ const struct cf_migration cf_reminders_migrations[] = {
      " created_at timestamptz NOT NULL DEFAULT now(),"
      " updated_at timestamptz NOT NULL DEFAULT now());"
      "CREATE INDEX sends_job ON sends (job_id);"},
+    /* The ladder and its outcomes (outcome.c, outcome_store.c): a job's
+     * rung (attempt, channel) moves on with each outcome, and its result
+     * is the last one; a done job has nothing ahead. A send keeps the
+     * phone it went to (cleared on erasure), what the gateway calls it,
+     * its outcome and, for an SMS, segments and cost. The appointment
+     * keeps its reminder status. Opt-outs are per phone and channel: the
+     * number said stop, whoever the MIS says owns it now. */
+    {5, "reminder ladder and outcomes",
+     "ALTER TABLE reminder_jobs ADD COLUMN attempt int NOT NULL DEFAULT 1,"
+     " ADD COLUMN channel text NOT NULL DEFAULT 'call', ADD COLUMN result text,"
+     " DROP CONSTRAINT reminder_jobs_status_check,"
+     " ADD CONSTRAINT reminder_jobs_status_check"
+     " CHECK (status IN ('pending','emitted','cancelled','skipped','done'));"
+     "ALTER TABLE appointments ADD COLUMN reminder_status text;"
+     "ALTER TABLE sends ADD COLUMN phone text, ADD COLUMN provider_ref text,"
+     " ADD COLUMN outcome text, ADD COLUMN outcome_at timestamptz,"
+     " ADD COLUMN duration_s int, ADD COLUMN recording_url text,"
+     " ADD COLUMN segments int, ADD COLUMN cost_minor bigint;"
+     "CREATE INDEX sends_patient_channel ON sends (patient_id, channel, created_at)"
+     " WHERE status = 'sent';"
+     "CREATE INDEX sends_phone ON sends (phone, created_at) WHERE phone IS NOT NULL;"
+     "CREATE INDEX sends_provider_ref ON sends (gateway, provider_ref)"
+     " WHERE provider_ref IS NOT NULL;"
+     "CREATE TABLE opt_outs ("
+     " network_id text NOT NULL,"
+     " phone text NOT NULL,"
+     " channel text NOT NULL CHECK (channel IN ('call','sms')),"
+     " source text NOT NULL,"
+     " created_at timestamptz NOT NULL DEFAULT now(),"
+     " PRIMARY KEY (network_id, phone, channel));"},
 };
 
 const size_t cf_reminders_migrations_n =

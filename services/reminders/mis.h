@@ -25,6 +25,7 @@ struct mis_stored {
     int64_t version; /* when found */
     json_t *record;  /* when found and not erased; the caller's to release */
     char updated_at[32];
+    char reminder_status[32]; /* an appointment's, "" when none yet */
 };
 
 /* Reads record id of kind with its row locked until the transaction ends

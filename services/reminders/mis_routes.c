@@ -279,6 +279,8 @@ static int handle_get(struct reminders_ctx *ctx, enum mis_kind kind, const struc
         char patient_id[CF_UUID_STR_LEN + 1];
         mis_appointment_patient(c.net->id, st.record, patient_id);
         json_object_set_new(j, "patient_id", json_string(patient_id));
+        if (st.reminder_status[0])
+            json_object_set_new(j, "reminder_status", json_string(st.reminder_status));
     }
     cf_http_json(resp, 200, j);
     json_decref(j);

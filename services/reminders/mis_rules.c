@@ -57,6 +57,7 @@ static const struct cf_field appointment_fields[] = {
     {"clinic_id", CF_FIELD_STRING, 1, 1, 64, 0, 0, NULL},
     {"patient_id", CF_FIELD_STRING, 1, 1, MIS_ID_MAX, 0, 0, NULL},
     {"doctor_id", CF_FIELD_STRING, 0, 1, 64, 0, 0, NULL},
+    {"doctor_name", CF_FIELD_STRING, 0, 1, 128, 0, 0, NULL},
     {"service_category", CF_FIELD_STRING, 0, 1, 64, 0, 0, NULL},
     {"starts_at", CF_FIELD_TIME, 1, 0, 0, 0, 0, NULL},
     {"ends_at", CF_FIELD_TIME, 0, 0, 0, 0, 0, NULL},

@@ -13,13 +13,15 @@
 #include "common/err.h"
 #include "common/pg.h"
 
-/* A record as stored: version, record, erased, updated_at. */
+/* A record as stored: version, record, erased, updated_at, reminder
+ * status. */
 #define GET_PATIENT                                                                                \
     "SELECT version, record::text, erased_at IS NOT NULL, " CF_PG_UTC_MS(                          \
-        "updated_at") " FROM reminders.patients WHERE patient_id = $1::uuid"
+        "updated_at") ", '' FROM reminders.patients WHERE patient_id = $1::uuid"
 #define GET_APPOINTMENT                                                                            \
     "SELECT version, record::text, false, " CF_PG_UTC_MS(                                          \
-        "updated_at") " FROM reminders.appointments WHERE appointment_id = $1::uuid"
+        "updated_at") ", coalesce(reminder_status, '')"                                            \
+                      " FROM reminders.appointments WHERE appointment_id = $1::uuid"
 
 int mis_store_get(PGconn *conn, enum mis_kind kind, const char *id, int lock,
                   struct mis_stored *out, char *errbuf, size_t errbuf_size)
@@ -38,6 +40,7 @@ int mis_store_get(PGconn *conn, enum mis_kind kind, const char *id, int lock,
         out->version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         out->erased = PQgetvalue(res, 0, 2)[0] == 't';
         snprintf(out->updated_at, sizeof(out->updated_at), "%s", PQgetvalue(res, 0, 3));
+        snprintf(out->reminder_status, sizeof(out->reminder_status), "%s", PQgetvalue(res, 0, 4));
         if (!PQgetisnull(res, 0, 1)) {
             json_error_t jerr;
             out->record = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
@@ -99,8 +102,15 @@ int mis_store_put(PGconn *conn, enum mis_kind kind, const char *id, const char *
 int mis_store_erase(PGconn *conn, const char *patient_id, char *errbuf, size_t errbuf_size)
 {
     const char *params[] = {patient_id};
-    return cf_pg_exec(conn,
-                      "UPDATE reminders.patients SET record = NULL, clinic_id = NULL,"
-                      " erased_at = now(), updated_at = now() WHERE patient_id = $1::uuid",
-                      1, params, NULL, errbuf, errbuf_size);
+    int rc = cf_pg_exec(conn,
+                        "UPDATE reminders.patients SET record = NULL, clinic_id = NULL,"
+                        " erased_at = now(), updated_at = now() WHERE patient_id = $1::uuid",
+                        1, params, NULL, errbuf, errbuf_size);
+    /* the numbers reminders went to; an opt-out stays, as the number's */
+    if (rc == 0)
+        rc = cf_pg_exec(conn,
+                        "UPDATE reminders.sends SET phone = NULL, recording_url = NULL"
+                        " WHERE patient_id = $1::uuid AND phone IS NOT NULL",
+                        1, params, NULL, errbuf, errbuf_size);
+    return rc;
 }

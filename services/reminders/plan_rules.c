@@ -45,6 +45,11 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
         out->offsets_ms[i] = (int64_t)default_offsets_h[i] * 3600000;
     }
     out->n_offsets = sizeof(default_offsets_h) / sizeof(default_offsets_h[0]);
+    out->call_retries = 3;
+    out->retry_ms = 60 * 60000;
+    out->sms_fallback = 1;
+    out->duplicate_ms = 6 * 3600000;
+    memcpy(out->currency, "RUB", 4);
 
     /* the clinic's own policy over the network's, member by member */
     const json_t *layers[] = {j_network_policies, json_object_get(j_clinic, "reminder_policy")};
@@ -52,6 +57,20 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
         const json_t *j_off = json_object_get(layers[l], "offsets_hours");
         if (j_off && offsets_of(j_off, out, errbuf, errbuf_size) != 0)
             return CF_EINVAL;
+        const json_t *j_v;
+        if (json_is_integer(j_v = json_object_get(layers[l], "call_retries")))
+            out->call_retries = (int)json_integer_value(j_v);
+        if (json_is_integer(j_v = json_object_get(layers[l], "retry_minutes")))
+            out->retry_ms = json_integer_value(j_v) * 60000;
+        if (json_is_boolean(j_v = json_object_get(layers[l], "sms_fallback")))
+            out->sms_fallback = json_is_true(j_v);
+        if (json_is_integer(j_v = json_object_get(layers[l], "duplicate_hours")))
+            out->duplicate_ms = json_integer_value(j_v) * 3600000;
+        if (json_is_number(j_v = json_object_get(layers[l], "sms_price_per_segment")))
+            out->sms_price = json_number_value(j_v);
+        if (json_is_string(j_v = json_object_get(layers[l], "currency")) &&
+            json_string_length(j_v) == 3)
+            memcpy(out->currency, json_string_value(j_v), 4);
     }
     return cf_time_windows_parse(tz, json_object_get(j_clinic, "calling_windows"), &out->windows,
                                  errbuf, errbuf_size);

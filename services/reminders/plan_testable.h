@@ -26,12 +26,21 @@ struct plan_policy {
     int offsets_h[PLAN_OFFSETS_MAX];
     size_t n_offsets;
     struct cf_time_hours windows; /* free with plan_policy_free */
+    /* the ladder after an unanswered robot call (ladder_rules.c) */
+    int call_retries;     /* calls again after the first: call_retries (3) */
+    int64_t retry_ms;     /* apart: retry_minutes (60) */
+    int sms_fallback;     /* then an SMS: sms_fallback (true) */
+    int64_t duplicate_ms; /* one message a patient a channel in: duplicate_hours (6) */
+    double sms_price;     /* a segment's: sms_price_per_segment (0) */
+    char currency[4];     /* currency ("RUB") */
 };
 
 /* Builds the policy of a clinic from the network's reminder_policies
  * (j_network_policies, may be NULL) and the clinic's document (its
  * timezone, calling_windows and reminder_policy, may be NULL). Defaults:
- * offsets 24 h and 2 h, windows 10:00-18:00 and 20:00-21:00. 0, or
+ * offsets 24 h and 2 h, windows 10:00-18:00 and 20:00-21:00, 3 call
+ * retries 60 min apart, then an SMS, one message in 6 h, SMS free in
+ * RUB. 0, or
  * CF_EINVAL with the reason (clinicflowctl has checked the shapes). */
 int plan_policy_build(const json_t *j_network_policies, const char *tz, const json_t *j_clinic,
                       struct plan_policy *out, char *errbuf, size_t errbuf_size);

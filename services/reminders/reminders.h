@@ -21,6 +21,7 @@ struct reminders_settings {
     long scheduler_every_ms; /* how often due jobs are looked for */
     long late_grace_s;       /* a job taken later than this past its due time is skipped */
     long gateway_timeout_ms; /* a gateway's whole exchange */
+    char *public_base_url;   /* how gateways reach us; "" unset */
 };
 
 struct reminders_ctx {
@@ -38,6 +39,10 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
 
 /* mis_routes.c: PUT/GET/DELETE /v1/patients/{id}, PUT/GET /v1/appointments/{id} */
 void reminders_mis_routes(struct reminders_ctx *ctx);
+
+/* hooks.c: POST /v1/hooks/reminders/{provider}/{channel}, the gateways'
+ * outcome reports */
+void reminders_hooks_routes(struct reminders_ctx *ctx);
 
 /* relay.c: produces reminders.outbox after each commit that staged events
  * (reminders_relay_kick) and every relay_every_ms for what an earlier

@@ -17,6 +17,7 @@
 #include "reminders.h"
 #include "scheduler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +35,10 @@
 void reminders_command_event(struct cf_event *ev, const json_t *j_job, int64_t now_ms)
 {
     const char *job_id = json_string_value(json_object_get(j_job, "job_id"));
-    const char *parts[] = {job_id, "reminder.command", "1"};
+    char attempt[16];
+    snprintf(attempt, sizeof(attempt), "%lld",
+             (long long)json_integer_value(json_object_get(j_job, "attempt")));
+    const char *parts[] = {job_id, "reminder.command", attempt};
     cf_uuid5(parts, 3, ev->id);
     ev->source = cf_xstrdup("/clinicflow/reminders/scheduler");
     ev->type = cf_xstrdup("clinicflow.reminder.command");
@@ -42,14 +46,14 @@ void reminders_command_event(struct cf_event *ev, const json_t *j_job, int64_t n
     ev->time_ms = now_ms;
     ev->networkid = cf_xstrdup(json_string_value(json_object_get(j_job, "network_id")));
     ev->clinicid = cf_xstrdup(json_string_value(json_object_get(j_job, "clinic_id")));
-    ev->data = json_pack("{s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:s, s:i}", "job_id",
-                         json_object_get(j_job, "job_id"), "kind", "reminder", "appointment_id",
-                         json_object_get(j_job, "appointment_id"), "patient_id",
-                         json_object_get(j_job, "patient_id"), "clinic_id",
-                         json_object_get(j_job, "clinic_id"), "offset_hours",
-                         json_object_get(j_job, "offset_hours"), "visit_at",
-                         json_object_get(j_job, "visit_at"), "due_at",
-                         json_object_get(j_job, "due_at"), "channel", "call", "attempt", 1);
+    ev->data = json_pack(
+        "{s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "job_id",
+        json_object_get(j_job, "job_id"), "kind", "reminder", "appointment_id",
+        json_object_get(j_job, "appointment_id"), "patient_id",
+        json_object_get(j_job, "patient_id"), "clinic_id", json_object_get(j_job, "clinic_id"),
+        "offset_hours", json_object_get(j_job, "offset_hours"), "visit_at",
+        json_object_get(j_job, "visit_at"), "due_at", json_object_get(j_job, "due_at"), "channel",
+        json_object_get(j_job, "channel"), "attempt", json_object_get(j_job, "attempt"));
 }
 
 /* One round: returns how many jobs it emitted or skipped, or an error. */
@@ -83,7 +87,8 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
             " END, updated_at = now() FROM due WHERE j.job_id = due.job_id"
             " RETURNING j.status, json_build_object('job_id', j.job_id, 'network_id',"
             " j.network_id, 'clinic_id', j.clinic_id, 'appointment_id', j.appointment_id,"
-            " 'patient_id', j.patient_id, 'offset_hours', j.offset_hours, 'visit_at',"
+            " 'patient_id', j.patient_id, 'offset_hours', j.offset_hours, 'channel', j.channel,"
+            " 'attempt', j.attempt, 'visit_at',"
             " " CF_PG_UTC_MS("j.visit_at") ","
                                            " 'due_at', " CF_PG_UTC_MS("j.due_at") ")"
                                                                                   "::text",

@@ -420,6 +420,17 @@ def test_reminder_settings_validated():
                     "%s.credentials" % ch)
     assert_rejected(with_gateway(provider="pigeon"), "gw-provider.json",
                     "%s.provider: unknown gateway provider" % ch)
+    twilio = {"account_sid": "AC" + "0" * 32, "auth_token": "t0ken", "api_url": "https://api.x"}
+    assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, api_url=None)),
+                    "gw-twilio-api.json", "%s.credentials" % ch)
+    assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, from_="x")),
+                    "gw-twilio-member.json", "%s.credentials" % ch)
+    assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, **{"from": "8495"})),
+                    "gw-twilio-from.json",
+                    "%s.credentials.from: expected the number calls come from, in E.164" % ch)
+    assert_rejected(with_gateway(provider="smsru", credentials={
+        "api_id": "a", "callback_token": "c", "api_url": "https://api.x", "test": "yes"}),
+        "gw-smsru-test.json", '%s.credentials.test: expected "1"' % ch)
     assert_rejected(with_policy({"offsets_hours": [0]}), "pol-zero.json",
                     "$.clinics[0].reminder_policy.offsets_hours[0]")
     assert_rejected(with_policy({"offsets_hours": list(range(1, 10))}), "pol-many.json",

@@ -148,15 +148,16 @@ def test_a_due_job_becomes_one_command(s):
     # ids only: no phone or name on the commands topic
     assert set(data) == {"job_id", "kind", "appointment_id", "patient_id", "clinic_id",
                          "offset_hours", "visit_at", "due_at", "channel", "attempt"}, data
-    assert s.sql("SELECT status FROM reminders.reminder_jobs WHERE job_id = '%s'"
-                 % job1[0]) == [["emitted"]]
+    # (no gateway here: the dispatcher skips the call and the ladder moves
+    # on to the SMS rung, attempt 2; each rung is one command)
     # a later job's command has come: the first was not emitted again
     book(s, a2, 1, utc(in_s(2 * 3600 + 1)), clinic=NORTH, patient=patient)
     (job2,) = s.sql("SELECT job_id FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
                     % common.appointment_uuid(a2))[0:1]
     s.wait_message(COMMANDS, lambda m: m["event"] and m["event"]["data"]["job_id"] == job2[0],
                    "the command of job %s" % job2[0], timeout=30)
-    assert len(command_for(s, job1[0])) == 1, command_for(s, job1[0])
+    attempts = [m["event"]["data"]["attempt"] for m in command_for(s, job1[0])]
+    assert sorted(attempts) in ([1], [1, 2]), attempts
 
 
 def test_a_job_taken_late_is_skipped_not_sent(s):

@@ -1,3 +1,5 @@
 cf_integration_test(reminders.mis reminders/test_mis.py)
 cf_integration_test(reminders.planning reminders/test_planning.py)
 cf_integration_test(reminders.dispatch reminders/test_dispatch.py)
+cf_integration_test(reminders.ladder reminders/test_ladder.py)
+cf_integration_test(reminders.gateways reminders/test_gateways.py)

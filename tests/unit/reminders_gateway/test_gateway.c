@@ -24,9 +24,10 @@ static void test_body(void)
     json_t *cmd = json_pack("{s:s}", "job_id", "j1");
     json_t *contact = json_pack("{s:s}", "phone", "+79161234567");
     json_t *clinic = json_pack("{s:s}", "id", "demo-north");
-    char *body = gw_webhook_body("s1", cmd, contact, clinic);
+    char *body = gw_webhook_body("s1", cmd, "Анна, напоминаем о визите", contact, clinic);
     json_t *j = json_loads(body, 0, NULL);
     CHECK_STR(json_string_value(json_object_get(j, "send_id")), "s1");
+    CHECK_STR(json_string_value(json_object_get(j, "text")), "Анна, напоминаем о визите");
     CHECK_STR(json_string_value(json_object_get(json_object_get(j, "command"), "job_id")), "j1");
     CHECK_STR(json_string_value(json_object_get(json_object_get(j, "contact"), "phone")),
               "+79161234567");

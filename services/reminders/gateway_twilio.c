@@ -1,0 +1,573 @@
+/*
+ * The twilio gateway (gateway_testable.h): an SMS through the Messages
+ * API, a robot call through the Calls API with its TwiML inline (a
+ * one-digit <Gather> around the reminder), and what Twilio's callbacks
+ * say. Every callback goes to one hook URL per send that names the
+ * channel and carries the send id, so a callback finds its send without
+ * any look-up of Twilio's sids, and Twilio signs that URL with the query
+ * (common/twilio_sig.h checks it). Twilio keeps no idempotency key for
+ * these APIs and its list APIs cannot search by callback URL: after a
+ * crash mid-send the late callback is the proof, and
+ * gw_twilio_lookup_match() the best guess when none comes.
+ *
+ * Also here, because both gateways' requests need them: the outcome
+ * names and the URL and XML encoders.
+ */
+#include "gateway_testable.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/time.h"
+#include "common/xmalloc.h"
+
+/* --- shared: outcomes, encoders ----------------------------------------- */
+
+static const char *const outcome_names[] = {
+    [GW_OUTCOME_IGNORED] = "ignored",
+    [GW_OUTCOME_CONFIRMED] = "confirmed",
+    [GW_OUTCOME_DECLINED] = "declined",
+    [GW_OUTCOME_RESCHEDULE] = "reschedule",
+    [GW_OUTCOME_NO_ANSWER] = "no_answer",
+    [GW_OUTCOME_BUSY] = "busy",
+    [GW_OUTCOME_VOICEMAIL] = "voicemail",
+    [GW_OUTCOME_FAILED] = "failed",
+    [GW_OUTCOME_OPT_OUT_CALLS] = "opt_out_calls",
+    [GW_OUTCOME_OPT_OUT_SMS] = "opt_out_sms",
+    [GW_OUTCOME_SMS_SENT] = "sms_sent",
+    [GW_OUTCOME_SMS_DELIVERED] = "sms_delivered",
+    [GW_OUTCOME_SMS_FAILED] = "sms_failed",
+};
+
+const char *gw_outcome_name(enum gw_outcome outcome)
+{
+    if ((size_t)outcome >= sizeof(outcome_names) / sizeof(outcome_names[0]))
+        return "ignored";
+    return outcome_names[outcome];
+}
+
+/* A growing string. */
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void buf_add_n(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 128;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = cf_xrealloc(b->p, cap);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_add(struct buf *b, const char *s)
+{
+    buf_add_n(b, s, strlen(s));
+}
+
+/* The string built so far, given to the caller ("" when nothing was added). */
+static char *buf_take(struct buf *b)
+{
+    if (!b->p)
+        return cf_xstrdup("");
+    char *s = b->p;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+static int unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+static void buf_add_encoded(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (unreserved(*p)) {
+            buf_add_n(b, (const char *)p, 1);
+        } else {
+            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            buf_add_n(b, esc, 3);
+        }
+    }
+}
+
+char *gw_urlencode(const char *s)
+{
+    struct buf b = {0};
+    buf_add_encoded(&b, s);
+    return buf_take(&b);
+}
+
+static void buf_add_xml(struct buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '&':
+            buf_add(b, "&amp;");
+            break;
+        case '<':
+            buf_add(b, "&lt;");
+            break;
+        case '>':
+            buf_add(b, "&gt;");
+            break;
+        case '"':
+            buf_add(b, "&quot;");
+            break;
+        case '\'':
+            buf_add(b, "&apos;");
+            break;
+        default:
+            if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+                buf_add(b, " ");
+            else
+                buf_add_n(b, (const char *)p, 1);
+        }
+    }
+}
+
+char *gw_xml_escape(const char *s)
+{
+    struct buf b = {0};
+    buf_add_xml(&b, s);
+    return buf_take(&b);
+}
+
+/* Appends name=value, percent-encoded, to a form body. */
+static void form_add(struct buf *b, const char *name, const char *value)
+{
+    if (b->len)
+        buf_add(b, "&");
+    buf_add_encoded(b, name);
+    buf_add(b, "=");
+    buf_add_encoded(b, value);
+}
+
+/* --- requests ----------------------------------------------------------- */
+
+void gw_twilio_request_free(struct gw_twilio_request *req)
+{
+    free(req->path);
+    free(req->body);
+    req->path = req->body = NULL;
+}
+
+char *gw_twilio_hook_url(const struct gw_twilio_channel *ch, const char *send_id, const char *kind)
+{
+    struct buf b = {0};
+    size_t base_len = strlen(ch->public_base);
+
+    while (base_len > 0 && ch->public_base[base_len - 1] == '/')
+        base_len--;
+    buf_add_n(&b, ch->public_base, base_len);
+    buf_add(&b, "/v1/hooks/reminders/twilio/");
+    buf_add_encoded(&b, ch->channel_id);
+    buf_add(&b, "?send_id=");
+    buf_add_encoded(&b, send_id);
+    if (kind) {
+        buf_add(&b, "&kind=");
+        buf_add_encoded(&b, kind);
+    }
+    return buf_take(&b);
+}
+
+const char *gw_twilio_say_language(const char *language)
+{
+    if (language && strncasecmp(language, "en", 2) == 0 &&
+        (language[2] == '\0' || language[2] == '-' || language[2] == '_'))
+        return "en-US";
+    return "ru-RU";
+}
+
+static int nonempty(const char *s)
+{
+    return s && *s;
+}
+
+static char *account_path(const char *account_sid, const char *resource)
+{
+    char *sid = gw_urlencode(account_sid);
+    char *path = cf_xasprintf("/" GW_TWILIO_API_VERSION "/Accounts/%s/%s", sid, resource);
+    free(sid);
+    return path;
+}
+
+int gw_twilio_sms_request(const struct gw_twilio_channel *ch, const char *send_id, const char *to,
+                          const char *text, struct gw_twilio_request *out, char *errbuf,
+                          size_t errbuf_size)
+{
+    struct buf b = {0};
+
+    out->path = out->body = NULL;
+    if (!nonempty(ch->account_sid)) {
+        cf_seterr(errbuf, errbuf_size, "the channel has no account_sid");
+        return CF_EINVAL;
+    }
+    if (!nonempty(ch->from) && !nonempty(ch->messaging_service_sid)) {
+        cf_seterr(errbuf, errbuf_size, "the channel has neither from nor messaging_service_sid");
+        return CF_EINVAL;
+    }
+    if (!nonempty(to) || !nonempty(text) || !nonempty(send_id)) {
+        cf_seterr(errbuf, errbuf_size, "no phone, text or send id");
+        return CF_EINVAL;
+    }
+    char *hook = gw_twilio_hook_url(ch, send_id, NULL);
+    form_add(&b, "To", to);
+    if (nonempty(ch->messaging_service_sid))
+        form_add(&b, "MessagingServiceSid", ch->messaging_service_sid);
+    else
+        form_add(&b, "From", ch->from);
+    form_add(&b, "Body", text);
+    form_add(&b, "StatusCallback", hook);
+    free(hook);
+    out->path = account_path(ch->account_sid, "Messages.json");
+    out->body = buf_take(&b);
+    return 0;
+}
+
+/* <Say language="..." [voice="..."]>text</Say> */
+static void add_say(struct buf *b, const char *language, const char *voice, const char *text)
+{
+    buf_add(b, "<Say language=\"");
+    buf_add(b, gw_twilio_say_language(language));
+    buf_add(b, "\"");
+    if (nonempty(voice)) {
+        buf_add(b, " voice=\"");
+        buf_add_xml(b, voice);
+        buf_add(b, "\"");
+    }
+    buf_add(b, ">");
+    buf_add_xml(b, text);
+    buf_add(b, "</Say>");
+}
+
+char *gw_twilio_call_twiml(const char *gather_url, const char *language, const char *voice,
+                           const char *text, const char *closing_text)
+{
+    struct buf b = {0};
+
+    buf_add(&b, "<Response><Gather numDigits=\"1\" timeout=\"8\" action=\"");
+    buf_add_xml(&b, gather_url);
+    buf_add(&b, "\" method=\"POST\">");
+    add_say(&b, language, voice, text);
+    buf_add(&b, "</Gather>");
+    if (nonempty(closing_text))
+        add_say(&b, language, voice, closing_text);
+    buf_add(&b, "</Response>");
+    return buf_take(&b);
+}
+
+int gw_twilio_call_request(const struct gw_twilio_channel *ch, const char *send_id, const char *to,
+                           const char *language, const char *text, const char *closing_text,
+                           struct gw_twilio_request *out, char *errbuf, size_t errbuf_size)
+{
+    struct buf b = {0};
+    int rc = 0;
+
+    out->path = out->body = NULL;
+    if (!nonempty(ch->account_sid) || !nonempty(ch->from)) {
+        cf_seterr(errbuf, errbuf_size, "the channel has no account_sid or from");
+        return CF_EINVAL;
+    }
+    if (!nonempty(to) || !nonempty(text) || !nonempty(send_id)) {
+        cf_seterr(errbuf, errbuf_size, "no phone, text or send id");
+        return CF_EINVAL;
+    }
+    char *gather = gw_twilio_hook_url(ch, send_id, "gather");
+    char *status = gw_twilio_hook_url(ch, send_id, "status");
+    char *twiml = gw_twilio_call_twiml(gather, language, ch->voice, text, closing_text);
+    /* Twilio counts characters; bytes are at least as many, so a UTF-8
+     * TwiML under the limit in bytes is under it in characters. Counted
+     * in code points to let a Russian text use the whole limit. */
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)twiml; *p; p++)
+        chars += (*p & 0xC0) != 0x80;
+    if (chars > GW_TWILIO_TWIML_MAX) {
+        cf_seterr(errbuf, errbuf_size, "the call's TwiML is %zu characters, over %d", chars,
+                  GW_TWILIO_TWIML_MAX);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    form_add(&b, "To", to);
+    form_add(&b, "From", ch->from);
+    form_add(&b, "Twiml", twiml);
+    form_add(&b, "StatusCallback", status);
+    form_add(&b, "StatusCallbackEvent", "completed");
+    form_add(&b, "StatusCallbackMethod", "POST");
+    if (ch->machine_detection)
+        form_add(&b, "MachineDetection", "Enable");
+    out->path = account_path(ch->account_sid, "Calls.json");
+    out->body = buf_take(&b);
+out:
+    free(b.p);
+    free(gather);
+    free(status);
+    free(twiml);
+    return rc;
+}
+
+/* --- the check after a crash -------------------------------------------- */
+
+char *gw_twilio_lookup_path(const struct gw_twilio_channel *ch, const char *kind, const char *to)
+{
+    const int sms = kind && strcmp(kind, "sms") == 0;
+    struct buf b = {0};
+
+    if (!kind || (!sms && strcmp(kind, "call") != 0) || !nonempty(ch->account_sid) || !nonempty(to))
+        return NULL;
+    char *path = account_path(ch->account_sid, sms ? "Messages.json" : "Calls.json");
+    buf_add(&b, path);
+    free(path);
+    buf_add(&b, "?To=");
+    buf_add_encoded(&b, to);
+    /* an SMS through a messaging service may come from any of its numbers */
+    if (nonempty(ch->from) && !(sms && nonempty(ch->messaging_service_sid))) {
+        buf_add(&b, "&From=");
+        buf_add_encoded(&b, ch->from);
+    }
+    buf_add(&b, "&PageSize=50");
+    return buf_take(&b);
+}
+
+static int str_is(const json_t *j, const char *want)
+{
+    const char *s = json_string_value(j);
+    return s && want && strcmp(s, want) == 0;
+}
+
+int gw_twilio_lookup_match(const json_t *j_page, const char *kind, const char *to, const char *body,
+                           int64_t from_ms, int64_t until_ms, struct gw_twilio_found *out)
+{
+    const int sms = kind && strcmp(kind, "sms") == 0;
+    const json_t *j_list = json_object_get(j_page, sms ? "messages" : "calls");
+    size_t i;
+    json_t *j_item;
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_array(j_list))
+        return CF_EINVAL;
+    json_array_foreach(j_list, i, j_item)
+    {
+        int64_t created;
+        if (!str_is(json_object_get(j_item, "to"), to) ||
+            !str_is(json_object_get(j_item, "direction"), "outbound-api"))
+            continue;
+        if (cf_time_parse_rfc2822(json_string_value(json_object_get(j_item, "date_created")),
+                                  &created) != 0 ||
+            created < from_ms - 1000 || created > until_ms)
+            continue;
+        if (sms && body && !str_is(json_object_get(j_item, "body"), body))
+            continue;
+        if (out->n++ == 0) {
+            const char *sid = json_string_value(json_object_get(j_item, "sid"));
+            const char *status = json_string_value(json_object_get(j_item, "status"));
+            snprintf(out->sid, sizeof(out->sid), "%s", sid ? sid : "");
+            snprintf(out->status, sizeof(out->status), "%s", status ? status : "");
+        }
+    }
+    return 0;
+}
+
+/* --- callbacks ---------------------------------------------------------- */
+
+static enum gw_outcome digit_outcome(const char *digits)
+{
+    if (!digits || strlen(digits) != 1)
+        return GW_OUTCOME_IGNORED;
+    switch (digits[0]) {
+    case '1':
+        return GW_OUTCOME_CONFIRMED;
+    case '2':
+        return GW_OUTCOME_DECLINED;
+    case '3':
+        return GW_OUTCOME_RESCHEDULE;
+    case '9':
+        return GW_OUTCOME_OPT_OUT_CALLS;
+    default:
+        return GW_OUTCOME_IGNORED;
+    }
+}
+
+/* s trimmed (whitespace, and a trailing '.' or '!'), with ASCII and
+ * Cyrillic capitals (А-Я, Ё) lowered: a new string. */
+static char *fold_reply(const char *s)
+{
+    const unsigned char *b = (const unsigned char *)s, *e;
+    struct buf out = {0};
+
+    while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
+        b++;
+    e = b + strlen((const char *)b);
+    while (e > b && strchr(" \t\r\n.!", e[-1]))
+        e--;
+    for (const unsigned char *p = b; p < e; p++) {
+        unsigned char c[2] = {p[0], 0};
+        size_t n = 1;
+        if (c[0] >= 'A' && c[0] <= 'Z') {
+            c[0] = (unsigned char)(c[0] + 32);
+        } else if (c[0] == 0xD0 && p + 1 < e) {
+            unsigned char d = p[1];
+            n = 2;
+            p++;
+            if (d >= 0x90 && d <= 0x9F) { /* А-П -> а-п */
+                c[1] = (unsigned char)(d + 0x20);
+            } else if (d >= 0xA0 && d <= 0xAF) { /* Р-Я -> р-я */
+                c[0] = 0xD1;
+                c[1] = (unsigned char)(d - 0x20);
+            } else if (d == 0x81) { /* Ё -> ё */
+                c[0] = 0xD1;
+                c[1] = 0x91;
+            } else {
+                c[1] = d;
+            }
+        }
+        buf_add_n(&out, (const char *)c, n);
+    }
+    return buf_take(&out);
+}
+
+static enum gw_outcome sms_reply_outcome(const char *body)
+{
+    /* Twilio's default opt-out keywords, then the Russian ones we add. */
+    static const char *const opt_out[] = {
+        "stop",   "stopall", "unsubscribe", "cancel",  "end",        "quit",
+        "revoke", "optout",  "стоп",        "отписка", "отписаться", NULL,
+    };
+    char *folded = fold_reply(body ? body : "");
+    enum gw_outcome outcome = GW_OUTCOME_IGNORED;
+
+    if (strlen(folded) == 1 && strchr("123", folded[0])) {
+        outcome = digit_outcome(folded);
+    } else {
+        for (size_t i = 0; opt_out[i]; i++)
+            if (strcmp(folded, opt_out[i]) == 0)
+                outcome = GW_OUTCOME_OPT_OUT_SMS;
+    }
+    free(folded);
+    return outcome;
+}
+
+static enum gw_outcome call_status_outcome(const char *status, const char *answered_by,
+                                           int *answered)
+{
+    *answered = 0;
+    if (strcmp(status, "completed") == 0) {
+        if (answered_by &&
+            (strncmp(answered_by, "machine", 7) == 0 || strcmp(answered_by, "fax") == 0))
+            return GW_OUTCOME_VOICEMAIL;
+        *answered = 1;
+        return GW_OUTCOME_IGNORED;
+    }
+    if (strcmp(status, "busy") == 0)
+        return GW_OUTCOME_BUSY;
+    if (strcmp(status, "no-answer") == 0 || strcmp(status, "canceled") == 0)
+        return GW_OUTCOME_NO_ANSWER;
+    if (strcmp(status, "failed") == 0)
+        return GW_OUTCOME_FAILED;
+    return GW_OUTCOME_IGNORED; /* queued, initiated, ringing, in-progress */
+}
+
+static enum gw_outcome message_status_outcome(const char *status)
+{
+    if (strcmp(status, "sent") == 0)
+        return GW_OUTCOME_SMS_SENT;
+    if (strcmp(status, "delivered") == 0 || strcmp(status, "read") == 0)
+        return GW_OUTCOME_SMS_DELIVERED;
+    if (strcmp(status, "undelivered") == 0 || strcmp(status, "failed") == 0 ||
+        strcmp(status, "canceled") == 0)
+        return GW_OUTCOME_SMS_FAILED;
+    return GW_OUTCOME_IGNORED; /* queued, accepted, scheduled, sending, ... */
+}
+
+int gw_twilio_parse_callback(const struct cf_form *form, const char *kind,
+                             struct gw_twilio_event *out)
+{
+    const char *call_sid = cf_form_get(form, "CallSid");
+    const char *message_sid = cf_form_get(form, "MessageSid");
+    const char *digits = cf_form_get(form, "Digits");
+    const char *call_status = cf_form_get(form, "CallStatus");
+    const char *message_status = cf_form_get(form, "MessageStatus");
+    const char *body = cf_form_get(form, "Body");
+    const char *duration = cf_form_get(form, "CallDuration");
+
+    memset(out, 0, sizeof(*out));
+    out->duration_s = -1;
+    if (!message_sid)
+        message_sid = cf_form_get(form, "SmsSid");
+    if (nonempty(call_sid)) {
+        out->sid = call_sid;
+        out->recording_url = cf_form_get(form, "RecordingUrl");
+        if (duration && *duration && strspn(duration, "0123456789") == strlen(duration) &&
+            strlen(duration) <= 9)
+            out->duration_s = strtol(duration, NULL, 10);
+        if ((kind && strcmp(kind, "gather") == 0) || digits) {
+            out->kind = "gather";
+            out->status = digits;
+            out->outcome = digit_outcome(digits);
+            return 0;
+        }
+        if (call_status) {
+            out->kind = "call_status";
+            out->status = call_status;
+            out->outcome =
+                call_status_outcome(call_status, cf_form_get(form, "AnsweredBy"), &out->answered);
+            return 0;
+        }
+        return CF_EINVAL;
+    }
+    if (!nonempty(message_sid))
+        return CF_EINVAL;
+    out->sid = message_sid;
+    if (body && (!message_status || strcmp(message_status, "received") == 0)) {
+        const char *opt_out_type = cf_form_get(form, "OptOutType");
+        out->kind = "incoming_sms";
+        out->status = body;
+        out->from = cf_form_get(form, "From");
+        out->outcome = opt_out_type && strcasecmp(opt_out_type, "STOP") == 0
+                           ? GW_OUTCOME_OPT_OUT_SMS
+                           : sms_reply_outcome(body);
+        return 0;
+    }
+    if (!message_status)
+        message_status = cf_form_get(form, "SmsStatus");
+    if (!message_status)
+        return CF_EINVAL;
+    out->kind = "message_status";
+    out->status = message_status;
+    out->error_code = cf_form_get(form, "ErrorCode");
+    out->outcome = message_status_outcome(message_status);
+    return 0;
+}
+
+const char *gw_twilio_reply_empty(void)
+{
+    return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+}
+
+char *gw_twilio_reply_thanks(const char *language, const char *voice, const char *text)
+{
+    struct buf b = {0};
+    const int en = strcmp(gw_twilio_say_language(language), "en-US") == 0;
+
+    if (!nonempty(text))
+        text = en ? "Thank you. Goodbye." : "Спасибо! До свидания.";
+    buf_add(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+    add_say(&b, language, voice, text);
+    buf_add(&b, "</Response>");
+    return buf_take(&b);
+}

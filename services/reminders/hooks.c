@@ -1,0 +1,330 @@
+/*
+ * POST /v1/hooks/reminders/{provider}/{channel}: where gateways report what
+ * became of a send. The channel (network config, kind "gateway") names the
+ * clinic and the credentials; the provider in the path is the report's
+ * format:
+ * - generic: a webhook gateway's dialer, strict JSON signed with the
+ *   channel's secret (gateway_webhook.c);
+ * - twilio: call status, <Gather> digits, message status and incoming SMS,
+ *   signed by Twilio over the callback URL (common/twilio_sig.h), answered
+ *   with TwiML; the URL carries the send id, an incoming SMS is matched to
+ *   the last SMS sent to its number;
+ * - smsru: SMS.ru's delivery statuses, matched by SMS.ru's message id,
+ *   checked by the token in the URL, answered "100".
+ * Each outcome is applied in a transaction of its own (outcome.c), its
+ * events staged in the outbox with it; the answer follows the commit, so
+ * a gateway that retries on anything but success loses nothing, and a
+ * repeat changes nothing.
+ */
+#include "gateway_testable.h"
+#include "outcome.h"
+#include "reminders.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/form.h"
+#include "common/hook_http.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg.h"
+#include "common/phone.h"
+#include "common/time.h"
+#include "common/twilio_sig.h"
+
+#define RETRY_AFTER_S 5
+#define FORM_FIELDS_MAX 256
+#define SMSRU_ENTRIES_MAX 100
+/* An SMS reply counts for the last SMS sent to its number this recently. */
+#define REPLY_WINDOW_MS (7 * 86400000LL)
+
+/* The gateway provider whose reports come in a path's format. */
+static const char *const formats[][2] = {
+    {"generic", "webhook"},
+    {"twilio", "twilio"},
+    {"smsru", "smsru"},
+};
+
+static void count(const char *provider, const char *result)
+{
+    char labels[96];
+    snprintf(labels, sizeof(labels), "provider=\"%s\",result=\"%s\"", provider, result);
+    cf_metrics_add("clinicflow_reminders_outcomes_total", labels, 1);
+}
+
+/* One report, as the route hands it to apply(): the outcome, and how to
+ * find its send when the report does not name it (an SMS reply). */
+struct report {
+    struct reminders_outcome o;
+    const char *reply_from; /* the number an SMS reply came from */
+    const char *ref;        /* the gateway's id of the send */
+};
+
+/* The send a report is about, by its number or the gateway's id, into
+ * send_id ("" when none). */
+static int find_send(PGconn *conn, const struct cf_channel *ch, const struct report *r,
+                     char send_id[CF_UUID_STR_LEN + 1], char *errbuf, size_t errbuf_size)
+{
+    char since[32];
+    cf_time_format(cf_time_now_ms() - REPLY_WINDOW_MS, since);
+    const char *clinic = json_string_value(json_object_get(ch->doc, "clinic_id"));
+    const char *by_phone[] = {clinic, r->reply_from, since};
+    const char *by_ref[] = {clinic, ch->provider, r->ref};
+    PGresult *res = NULL;
+    send_id[0] = '\0';
+    int rc = r->reply_from
+                 ? cf_pg_exec(conn,
+                              "SELECT send_id FROM reminders.sends WHERE clinic_id = $1"
+                              " AND phone = $2 AND channel = 'sms' AND status = 'sent'"
+                              " AND created_at >= $3::timestamptz ORDER BY created_at DESC"
+                              " LIMIT 1",
+                              3, by_phone, &res, errbuf, errbuf_size)
+                 : cf_pg_exec(conn,
+                              "SELECT send_id FROM reminders.sends WHERE clinic_id = $1"
+                              " AND gateway = $2 AND provider_ref = $3 LIMIT 1",
+                              3, by_ref, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) == 1)
+        snprintf(send_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+/* The report applied and committed: 0 with *applied, CF_ENOTFOUND (no
+ * such send of this channel's clinic), or the database's error. An
+ * opt-out by SMS from a number no send reached still opts it out. */
+static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *snap,
+                 const struct cf_channel *ch, struct report *r, int *applied, char *errbuf,
+                 size_t errbuf_size)
+{
+    char send_id[CF_UUID_STR_LEN + 1];
+    PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size);
+    *applied = 0;
+    if (!conn)
+        return CF_EUNAVAIL;
+    struct cf_outbox *out = cf_outbox_new();
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0 && !r->o.send_id) {
+        rc = find_send(conn, ch, r, send_id, errbuf, errbuf_size);
+        r->o.send_id = send_id[0] ? send_id : NULL;
+    }
+    if (rc == 0 && !r->o.send_id && r->reply_from && strcmp(r->o.outcome, "opt_out_sms") == 0) {
+        rc = outcome_store_opt_out(conn, ch->network_id, r->reply_from, "sms", r->o.outcome, errbuf,
+                                   errbuf_size);
+        *applied = rc == 0;
+    } else if (rc == 0 && !r->o.send_id) {
+        snprintf(errbuf, errbuf_size, "no send matches");
+        rc = CF_ENOTFOUND;
+    } else if (rc == 0) {
+        rc = reminders_outcome_apply(conn, snap,
+                                     json_string_value(json_object_get(ch->doc, "clinic_id")),
+                                     &r->o, cf_time_now_ms(), out, applied, errbuf, errbuf_size);
+    }
+    rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
+    cf_pg_pool_release(ctx->svc->pg, conn);
+    if (rc > 0)
+        reminders_relay_kick(ctx);
+    return rc < 0 ? rc : 0;
+}
+
+/* The report of a dialer (generic): 0 with r set, or -1 with the answer. */
+static int read_generic(const struct cf_channel *ch, const struct cf_hook *h, json_t **j_body,
+                        struct report *r, struct _u_response *resp)
+{
+    const json_t *cred = json_object_get(ch->doc, "credentials");
+    if (!gw_webhook_verify(json_string_value(json_object_get(cred, "secret")), h->body, h->body_len,
+                           cf_hook_str(h->headers, "x-clinicflow-signature"))) {
+        count("generic", "refused");
+        cf_http_error(resp, 401, "unauthorized", "the request's signature is not valid", NULL);
+        return -1;
+    }
+    json_error_t jerr;
+    struct gw_report got;
+    const char *field = NULL;
+    char errbuf[256];
+    if (!(*j_body =
+              json_loadb(h->body ? h->body : "", h->body_len, JSON_REJECT_DUPLICATES, &jerr))) {
+        count("generic", "invalid");
+        cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
+        return -1;
+    }
+    if (gw_webhook_outcome(*j_body, &got, &field, errbuf, sizeof(errbuf)) != 0) {
+        count("generic", "invalid");
+        cf_http_error(resp, 400, "invalid_field", errbuf, field);
+        return -1;
+    }
+    r->o.send_id = got.send_id;
+    r->o.outcome = got.outcome;
+    r->o.provider_ref = got.provider_ref;
+    r->o.recording_url = got.recording_url;
+    r->o.duration_s = got.duration_s;
+    return 0;
+}
+
+static void reply_text(struct _u_response *resp, const char *type, const char *text)
+{
+    u_map_put(resp->map_header, "Content-Type", type);
+    ulfius_set_string_body_response(resp, 200, text);
+}
+
+static int handle_hook(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct reminders_ctx *ctx = user;
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    struct cf_hook_http in;
+    struct cf_form form = {0};
+    struct report r = {.o = {.duration_s = -1}};
+    const struct cf_channel *ch = NULL;
+    const char *gateway = NULL, *format = NULL;
+    json_t *j_body = NULL;
+    char errbuf[256], e164[24];
+    char *thanks = NULL;
+    int applied = 0, rc = 0;
+
+    if (cf_hook_http_route(req, "/v1/hooks/reminders/", &in) != 0 ||
+        !(gateway = CF_HOOK_LOOKUP(formats, in.provider)) ||
+        !(ch = cf_netconf_channel(snap, in.channel)) || strcmp(ch->kind, "gateway") != 0 ||
+        strcmp(ch->provider, gateway) != 0) {
+        cf_http_error(resp, 404, "not_found", "no such gateway channel for this provider", NULL);
+        goto out;
+    }
+    format = in.provider;
+    if (cf_hook_http_decode(req, ctx->cfg.public_base_url, &in, resp) != 0)
+        goto out;
+    const struct cf_hook *h = &in.hook;
+    const json_t *cred = json_object_get(ch->doc, "credentials");
+
+    if (strcmp(format, "generic") == 0) {
+        if (read_generic(ch, h, &j_body, &r, resp) != 0)
+            goto out;
+    } else if (strcmp(format, "twilio") == 0) {
+        if (cf_twilio_verify_request(
+                json_string_value(json_object_get(cred, "auth_token")), h->public_url, h->method,
+                h->content_type, h->body, h->body_len, cf_hook_str(h->query, "bodySHA256"),
+                cf_hook_str(h->headers, "x-twilio-signature"), errbuf, sizeof(errbuf)) != 0) {
+            count(format, "refused");
+            cf_info("twilio report on channel %s refused: %s", ch->id, errbuf);
+            cf_http_error(resp, 401, "unauthorized", "the request's signature is not valid", NULL);
+            goto out;
+        }
+        struct gw_twilio_event tev;
+        const char *kind = cf_hook_str(h->query, "kind");
+        if (cf_form_parse(h->body ? h->body : "", h->body_len, FORM_FIELDS_MAX, &form, errbuf,
+                          sizeof(errbuf)) != 0 ||
+            gw_twilio_parse_callback(&form, kind, &tev) != 0) {
+            count(format, "invalid");
+            cf_http_error(resp, 400, "invalid_field", "not a Twilio call or message callback",
+                          NULL);
+            goto out;
+        }
+        if (strcmp(tev.kind, "gather") == 0)
+            thanks = gw_twilio_reply_thanks(NULL, json_string_value(json_object_get(cred, "voice")),
+                                            NULL);
+        if (tev.outcome == GW_OUTCOME_IGNORED) {
+            count(format, "ignored");
+            reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks ? thanks : gw_twilio_reply_empty());
+            goto out;
+        }
+        r.o.outcome = gw_outcome_name(tev.outcome);
+        r.o.provider_ref = tev.sid;
+        r.o.recording_url = tev.recording_url;
+        r.o.duration_s = tev.duration_s;
+        if (strcmp(tev.kind, "incoming_sms") == 0) {
+            if (!tev.from || cf_phone_normalize(tev.from, ctx->cfg.default_cc, e164,
+                                                sizeof(e164)) != CF_PHONE_E164) {
+                count(format, "ignored");
+                reply_text(resp, GW_TWIML_CONTENT_TYPE, gw_twilio_reply_empty());
+                goto out;
+            }
+            r.reply_from = e164;
+        } else {
+            r.o.send_id = cf_hook_str(h->query, "send_id");
+            if (!r.o.send_id || !cf_uuid_valid(r.o.send_id)) {
+                count(format, "invalid");
+                cf_http_error(resp, 400, "invalid_field", "the callback URL has no send_id",
+                              "send_id");
+                goto out;
+            }
+        }
+    } else { /* smsru */
+        if (gw_smsru_check_token(cred, cf_hook_str(h->query, "token"), errbuf, sizeof(errbuf)) !=
+            0) {
+            count(format, "refused");
+            cf_http_error(resp, 401, "unauthorized", "the callback's token is not valid", NULL);
+            goto out;
+        }
+        struct gw_smsru_status st[SMSRU_ENTRIES_MAX];
+        size_t skipped = 0, n = 0;
+        if (cf_form_parse(h->body ? h->body : "", h->body_len, FORM_FIELDS_MAX, &form, errbuf,
+                          sizeof(errbuf)) == 0)
+            n = gw_smsru_parse_callback(&form, st, SMSRU_ENTRIES_MAX, &skipped);
+        for (size_t i = 0; i < n; i++) {
+            struct report one = {.o = {.duration_s = -1}};
+            if (st[i].outcome == GW_OUTCOME_IGNORED)
+                continue;
+            one.o.outcome = gw_outcome_name(st[i].outcome);
+            one.o.provider_ref = st[i].sms_id;
+            one.ref = st[i].sms_id;
+            rc = apply(ctx, snap, ch, &one, &applied, errbuf, sizeof(errbuf));
+            if (rc == CF_ENOTFOUND) {
+                count(format, "unknown_send");
+                rc = 0;
+            } else if (rc != 0) {
+                break;
+            } else {
+                count(format, applied ? "applied" : "unchanged");
+            }
+        }
+        if (rc != 0) { /* SMS.ru sends the batch again until it reads 100 */
+            cf_warn("smsru report on channel %s: %s", ch->id, errbuf);
+            cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
+                               "the statuses could not be stored now; retry later", NULL,
+                               RETRY_AFTER_S);
+        } else {
+            reply_text(resp, "text/plain", GW_SMSRU_CALLBACK_ANSWER);
+        }
+        goto out;
+    }
+
+    rc = apply(ctx, snap, ch, &r, &applied, errbuf, sizeof(errbuf));
+    if (rc == CF_ENOTFOUND) {
+        count(format, "unknown_send");
+        if (strcmp(format, "twilio") == 0) /* nothing Twilio could fix by retrying */
+            reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks ? thanks : gw_twilio_reply_empty());
+        else
+            cf_http_error(resp, 400, "invalid_field", "no send of this channel has that id",
+                          "send_id");
+    } else if (rc != 0) {
+        cf_warn("reminders report on channel %s: %s", ch->id, errbuf);
+        cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
+                           "the outcome could not be stored now; retry later", NULL, RETRY_AFTER_S);
+    } else {
+        count(format, applied ? "applied" : "unchanged");
+        if (strcmp(format, "twilio") == 0) {
+            reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks ? thanks : gw_twilio_reply_empty());
+        } else {
+            json_t *j = json_pack("{s:s}", "status", applied ? "applied" : "unchanged");
+            cf_http_json(resp, 200, j);
+            json_decref(j);
+        }
+    }
+out:
+    free(thanks);
+    cf_form_free(&form);
+    json_decref(j_body);
+    cf_hook_http_clear(&in);
+    cf_netconf_release(snap);
+    return U_CALLBACK_COMPLETE;
+}
+
+void reminders_hooks_routes(struct reminders_ctx *ctx)
+{
+    cf_metrics_describe("clinicflow_reminders_outcomes_total", "counter",
+                        "gateway outcome reports by format and result: applied, unchanged (told "
+                        "again), ignored (nothing to record), refused (bad signature or token), "
+                        "invalid, unknown_send");
+    cf_http_route(ctx->svc->http, "POST", "/v1/hooks/reminders/:provider/:channel", handle_hook,
+                  ctx);
+}

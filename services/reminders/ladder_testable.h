@@ -1,0 +1,58 @@
+/*
+ * The reminder ladder as a pure function (ladder_rules.c): what one
+ * outcome of a reminder's attempt leads to. No I/O; unit-tested.
+ *
+ * The seeds' ladder: a robot call; on no answer or busy, the call again
+ * every retry_minutes up to call_retries times; then an SMS, the
+ * reminder "not_confirmed", and a front-desk task to call on the visit
+ * day. A patient's answer ends it: 1 confirmed, 2 declined, 3 a
+ * reschedule asked for (a front-desk task either way but confirmed), 9 no
+ * more calls to that number.
+ */
+#ifndef CF_REMINDERS_LADDER_TESTABLE_H
+#define CF_REMINDERS_LADDER_TESTABLE_H
+
+#include <stdint.h>
+
+#include "plan_testable.h"
+
+/* An attempt's outcomes, as the gateways' adapters name them: a robot
+ * call's (confirmed, declined, reschedule, no_answer, busy, voicemail,
+ * failed, opt_out_calls), an SMS's (sms_sent, sms_delivered, sms_failed,
+ * opt_out_sms, and a digit reply: confirmed, declined, reschedule), and
+ * the dispatcher's own when nothing went out (skipped) or nobody knows
+ * (unknown). */
+int ladder_outcome_known(const char *outcome);
+
+/* What follows an outcome. */
+struct ladder_next {
+    const char *reminder_status; /* the appointment's, after: confirmed, declined,
+                                    reschedule_requested, not_confirmed; NULL: as it was */
+    const char *task;            /* a front-desk task to open, by reason: declined,
+                                    reschedule, not_confirmed; NULL: none */
+    const char *opt_out;         /* the phone opted out of a channel: call, sms; NULL */
+    const char *next_channel;    /* the next rung (call, sms); NULL: the job is done */
+    int next_attempt;
+    int64_t next_due_ms;
+};
+
+/* The outcome of attempt (1 is the first call) on channel of a reminder
+ * for a visit at visit_ms, known at now_ms, under the clinic's policy.
+ * A call again goes retry_ms later, moved into the calling windows, and
+ * only while a minute of a window is left before the visit; otherwise the
+ * SMS goes next (the first moment of a window from now, before the
+ * visit); when nothing can go before the visit the ladder ends
+ * not_confirmed. Returns 0, or CF_EINVAL for an outcome it does not know. */
+int ladder_after(const struct plan_policy *p, const char *channel, int attempt, const char *outcome,
+                 int64_t now_ms, int64_t visit_ms, struct ladder_next *out);
+
+/* When a front-desk task of this reason (ladder_next.task) is due: a
+ * reminder not confirmed, at the first calling-window moment of the visit's
+ * day in the clinic's zone tz (now when that has passed, or comes only
+ * after the visit); a decline or a reschedule, LADDER_ANSWER_TASK_MS after
+ * the next window moment from now (a person calls back soon). */
+#define LADDER_ANSWER_TASK_MS (30 * 60000)
+int64_t ladder_task_due(const struct plan_policy *p, const char *tz, const char *reason,
+                        int64_t now_ms, int64_t visit_ms);
+
+#endif

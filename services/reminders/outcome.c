@@ -1,0 +1,117 @@
+/*
+ * A send's outcome applied (outcome.h). The ladder moves only from its
+ * latest rung: an outcome of an earlier attempt (a status callback that
+ * came late), of a job already done, or of a visit moved or cancelled
+ * since, is recorded and told, and decides nothing. An opt-out counts
+ * whenever it comes.
+ */
+#include "outcome.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/topics.h"
+
+static const char *str(const json_t *row, const char *key)
+{
+    return json_string_value(json_object_get(row, key));
+}
+
+/* The ladder's step for row, into next: 0, or CF_EINVAL (no such clinic
+ * or policy: nothing moves). */
+static int step(const struct cf_network *net, const json_t *row, const struct reminders_outcome *o,
+                int64_t now_ms, struct ladder_next *next, int64_t *task_due, char *errbuf,
+                size_t errbuf_size)
+{
+    const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, str(row, "clinic_id")) : NULL;
+    if (!clinic) {
+        snprintf(errbuf, errbuf_size, "clinic %s is not configured", str(row, "clinic_id"));
+        return CF_EINVAL;
+    }
+    const char *tz = clinic->tz ? clinic->tz : net->tz;
+    struct plan_policy policy;
+    int rc = plan_policy_build(json_object_get(net->doc, "reminder_policies"), tz, clinic->doc,
+                               &policy, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    const int64_t visit_ms = json_integer_value(json_object_get(row, "visit_at"));
+    rc = ladder_after(&policy, str(row, "channel"),
+                      (int)json_integer_value(json_object_get(row, "attempt")), o->outcome, now_ms,
+                      visit_ms, next);
+    if (rc == 0 && next->task)
+        *task_due = ladder_task_due(&policy, tz, next->task, now_ms, visit_ms);
+    plan_policy_free(&policy);
+    return rc;
+}
+
+int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap,
+                            const char *clinic_id, const struct reminders_outcome *o,
+                            int64_t now_ms, struct cf_outbox *out, int *applied, char *errbuf,
+                            size_t errbuf_size)
+{
+    json_t *row = NULL;
+    struct ladder_next next = {0};
+    int64_t task_due = 0;
+    struct cf_event ev = {0};
+    *applied = 0;
+
+    int rc = outcome_store_lock(conn, o->send_id, &row, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    if (row && clinic_id && strcmp(str(row, "clinic_id"), clinic_id) != 0) {
+        json_decref(row);
+        row = NULL;
+    }
+    if (!row) {
+        snprintf(errbuf, errbuf_size, "no send %s", o->send_id);
+        return CF_ENOTFOUND;
+    }
+    const char *had = str(row, "outcome");
+    if (had && strcmp(had, o->outcome) == 0)
+        goto out; /* told again */
+    if ((rc = outcome_store_record(conn, o, errbuf, errbuf_size)) != 0)
+        goto out;
+    *applied = 1;
+
+    const struct cf_network *net = cf_netconf_network(snap, str(row, "network_id"));
+    if (step(net, row, o, now_ms, &next, &task_due, errbuf, errbuf_size) != 0) {
+        cf_warn("outcome %s of send %s recorded, the ladder not moved: %s", o->outcome, o->send_id,
+                errbuf);
+        memset(&next, 0, sizeof(next));
+    }
+    const char *phone = str(row, "phone");
+    if (next.opt_out && phone &&
+        (rc = outcome_store_opt_out(conn, str(row, "network_id"), phone, next.opt_out, o->outcome,
+                                    errbuf, errbuf_size)) != 0)
+        goto out;
+
+    const int latest = json_is_true(json_object_get(row, "current")) &&
+                       strcmp(str(row, "job_status"), "emitted") == 0 &&
+                       json_integer_value(json_object_get(row, "job_attempt")) ==
+                           json_integer_value(json_object_get(row, "attempt"));
+    if (!latest) {
+        struct ladder_next none = {.opt_out = next.opt_out};
+        next = none;
+    } else {
+        if ((rc = outcome_store_job(conn, str(row, "job_id"), o->outcome, &next, errbuf,
+                                    errbuf_size)) != 0)
+            goto out;
+        if (next.reminder_status &&
+            (rc = outcome_store_reminder_status(conn, str(row, "appointment_id"),
+                                                next.reminder_status, errbuf, errbuf_size)) != 0)
+            goto out;
+        if (next.task) {
+            outcome_task_event(&ev, row, net, next.task, now_ms, task_due);
+            cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
+            cf_event_clear(&ev);
+        }
+    }
+    outcome_event(&ev, row, o, &next, now_ms);
+    cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, str(row, "patient_id"), &ev);
+    cf_event_clear(&ev);
+out:
+    json_decref(row);
+    return rc;
+}

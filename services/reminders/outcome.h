@@ -1,0 +1,81 @@
+/*
+ * A send's outcome applied (outcome.c): what a gateway reported (the
+ * outcomes hooks, hooks.c) or the dispatcher saw itself (nothing went
+ * out, an SMS handed over), recorded on the send, moved up the ladder
+ * (ladder_rules.c), told on clinicflow.reminders.outcomes.v1 and, when a
+ * person is needed, on clinicflow.tasks.v1. Statements in
+ * outcome_store.c, events in outcome_events.c.
+ */
+#ifndef CF_REMINDERS_OUTCOME_H
+#define CF_REMINDERS_OUTCOME_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "common/envelope.h"
+#include "common/netconf.h"
+#include "common/outbox.h"
+#include "ladder_testable.h"
+
+/* One outcome of one send. Strings borrowed; NULL or -1 when unknown. */
+struct reminders_outcome {
+    const char *send_id;
+    const char *outcome;       /* ladder_testable.h's vocabulary */
+    const char *reason;        /* skipped, failed: why */
+    const char *provider_ref;  /* the gateway's id of the message or call */
+    const char *recording_url; /* a robot call's */
+    long duration_s;           /* a robot call's length, -1 unknown */
+    int segments;              /* an SMS's, 0 none */
+    int64_t cost_minor;        /* an SMS's, in minor units of currency */
+    const char *currency;
+};
+
+/* Applies o on conn, in the caller's transaction, at now_ms, to a send of
+ * clinic_id (NULL: of any clinic; a gateway channel's hook names its
+ * clinic, and a send of another is one it never made). The send's
+ * outcome recorded (the same outcome again changes nothing: *applied 0);
+ * an opt-out recorded whatever the rung; and, when the send is its job's
+ * latest rung of a visit still booked for the job's time, the ladder's
+ * step: the job's next rung or its end, the appointment's reminder
+ * status, a front-desk task. Its events are added to out. 0,
+ * CF_ENOTFOUND for a send nobody made, or the database's error. */
+int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap,
+                            const char *clinic_id, const struct reminders_outcome *o,
+                            int64_t now_ms, struct cf_outbox *out, int *applied, char *errbuf,
+                            size_t errbuf_size);
+
+/* outcome_store.c. The send with its job and appointment, locked:
+ * {"send_id", "job_id", "attempt", "channel", "gateway", "phone",
+ * "outcome", "patient_id", "clinic_id", "network_id", "appointment_id",
+ * "job_status", "job_attempt", "visit_at" (ms), "current" (the visit
+ * still booked for the job's time)}; *row NULL when there is no such
+ * send. */
+int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
+                       size_t errbuf_size);
+int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *errbuf,
+                         size_t errbuf_size);
+/* The job's next rung (next->next_channel set: pending again) or its end
+ * (done), result the outcome. */
+int outcome_store_job(PGconn *conn, const char *job_id, const char *result,
+                      const struct ladder_next *next, char *errbuf, size_t errbuf_size);
+int outcome_store_reminder_status(PGconn *conn, const char *appointment_id, const char *status,
+                                  char *errbuf, size_t errbuf_size);
+int outcome_store_opt_out(PGconn *conn, const char *network_id, const char *phone,
+                          const char *channel, const char *source, char *errbuf,
+                          size_t errbuf_size);
+/* 1 when phone opted out of channel in network, 0 when not, or an error. */
+int outcome_store_opted_out(PGconn *conn, const char *network_id, const char *phone,
+                            const char *channel, char *errbuf, size_t errbuf_size);
+
+/* outcome_events.c. The outcome's event for clinicflow.reminders.outcomes.v1
+ * (ids only, no person), keyed by the patient. */
+void outcome_event(struct cf_event *ev, const json_t *row, const struct reminders_outcome *o,
+                   const struct ladder_next *next, int64_t now_ms);
+/* A front-desk task for clinicflow.tasks.v1: call the patient about the
+ * visit (reason: not_confirmed, declined, reschedule), due at due_ms. */
+void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
+                        const char *reason, int64_t now_ms, int64_t due_ms);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * The outcomes' events (outcome.h), derived from the send they are about:
+ * the same outcome of the same send, applied again, is the same event.
+ */
+#include "outcome.h"
+
+#include <string.h>
+
+#include "common/hash.h"
+#include "common/time.h"
+
+static const char *str(const json_t *row, const char *key)
+{
+    return json_string_value(json_object_get(row, key));
+}
+
+void outcome_event(struct cf_event *ev, const json_t *row, const struct reminders_outcome *o,
+                   const struct ladder_next *next, int64_t now_ms)
+{
+    json_t *data = json_pack(
+        "{s:O, s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:s, s:s*, s:s*, s:s*}", "send_id",
+        json_object_get(row, "send_id"), "job_id", json_object_get(row, "job_id"), "kind",
+        "reminder", "appointment_id", json_object_get(row, "appointment_id"), "patient_id",
+        json_object_get(row, "patient_id"), "clinic_id", json_object_get(row, "clinic_id"),
+        "channel", json_object_get(row, "channel"), "attempt", json_object_get(row, "attempt"),
+        "gateway", json_object_get(row, "gateway"), "outcome", o->outcome, "reason", o->reason,
+        "reminder_status", next ? next->reminder_status : NULL, "recording_url", o->recording_url);
+    cf_time_json_set(data, "visit_at", json_integer_value(json_object_get(row, "visit_at")));
+    if (o->duration_s >= 0)
+        json_object_set_new(data, "duration_s", json_integer(o->duration_s));
+    if (o->segments > 0)
+        json_object_set_new(data, "sms",
+                            json_pack("{s:i, s:I, s:s}", "segments", o->segments, "cost_minor",
+                                      (json_int_t)o->cost_minor, "currency",
+                                      o->currency ? o->currency : "RUB"));
+    if (next && next->next_channel) {
+        json_t *j_next =
+            json_pack("{s:s, s:i}", "channel", next->next_channel, "attempt", next->next_attempt);
+        cf_time_json_set(j_next, "due_at", next->next_due_ms);
+        json_object_set_new(data, "next", j_next);
+    }
+    cf_event_derive(ev, str(row, "send_id"), "reminder.outcome", o->outcome, "reminders/outcomes",
+                    str(row, "send_id"), now_ms, str(row, "network_id"), str(row, "clinic_id"),
+                    data);
+}
+
+void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
+                        const char *reason, int64_t now_ms, int64_t due_ms)
+{
+    char task_id[CF_UUID_STR_LEN + 1], key[CF_SHA256_HEX_LEN + 1];
+    const char *parts[] = {str(row, "job_id"), "task", reason};
+    cf_uuid5(parts, 3, task_id);
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:s}", "task_id", task_id, "kind", "reminder",
+                  "status", "open", "clinic_id", json_object_get(row, "clinic_id"),
+                  "appointment_id", json_object_get(row, "appointment_id"), "patient_id",
+                  json_object_get(row, "patient_id"), "reason", reason);
+    const char *phone = str(row, "phone");
+    if (phone) {
+        json_object_set_new(
+            data, "contact",
+            json_pack("{s:s, s:s, s:s}", "raw", phone, "kind", "e164", "e164", phone));
+        cf_contact_key(net->secret, phone, key);
+        json_object_set_new(data, "contact_key", json_string(key));
+    }
+    cf_time_json_set(data, "opened_at", now_ms);
+    cf_time_json_set(data, "due_at", due_ms);
+    cf_event_derive(ev, str(row, "send_id"), "task.opened", reason, "reminders/outcomes", task_id,
+                    now_ms, str(row, "network_id"), str(row, "clinic_id"), data);
+}

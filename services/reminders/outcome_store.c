@@ -1,0 +1,119 @@
+/*
+ * The outcomes' store (outcome.h): every statement an outcome runs on
+ * reminders.sends, reminder_jobs, appointments and opt_outs.
+ */
+#include "outcome.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/pg.h"
+#include "common/time.h"
+
+int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
+                       size_t errbuf_size)
+{
+    const char *params[] = {send_id};
+    PGresult *res = NULL;
+    *row = NULL;
+    int rc = cf_pg_exec(
+        conn,
+        "SELECT json_build_object('send_id', s.send_id, 'job_id', s.job_id, 'attempt',"
+        " s.attempt, 'channel', s.channel, 'gateway', coalesce(s.gateway, 'none'), 'phone', "
+        "s.phone,"
+        " 'outcome',"
+        " s.outcome, 'patient_id', s.patient_id, 'clinic_id', s.clinic_id, 'network_id',"
+        " j.network_id, 'appointment_id', j.appointment_id, 'job_status', j.status,"
+        " 'job_attempt', j.attempt, 'visit_at', (extract(epoch FROM j.visit_at) * 1000)::bigint,"
+        " 'current', coalesce(a.status IN ('booked', 'rescheduled')"
+        " AND a.starts_at = j.visit_at, false))::text"
+        " FROM reminders.sends s JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
+        " LEFT JOIN reminders.appointments a ON a.appointment_id = j.appointment_id"
+        " WHERE s.send_id = $1::uuid FOR UPDATE OF s, j",
+        1, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) == 1)
+        *row = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    PQclear(res);
+    return rc;
+}
+
+int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *errbuf,
+                         size_t errbuf_size)
+{
+    char duration[24], segments[16], cost[24];
+    snprintf(duration, sizeof(duration), "%ld", o->duration_s);
+    snprintf(segments, sizeof(segments), "%d", o->segments);
+    snprintf(cost, sizeof(cost), "%lld", (long long)o->cost_minor);
+    const char *params[] = {o->send_id,
+                            o->outcome,
+                            o->provider_ref,
+                            o->recording_url,
+                            o->duration_s >= 0 ? duration : NULL,
+                            o->segments > 0 ? segments : NULL,
+                            o->segments > 0 ? cost : NULL};
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.sends SET outcome = $2, outcome_at = now(),"
+                      " provider_ref = coalesce($3, provider_ref),"
+                      " recording_url = coalesce($4, recording_url),"
+                      " duration_s = coalesce($5::int, duration_s),"
+                      " segments = coalesce($6::int, segments),"
+                      " cost_minor = coalesce($7::bigint, cost_minor), updated_at = now()"
+                      " WHERE send_id = $1::uuid",
+                      7, params, NULL, errbuf, errbuf_size);
+}
+
+int outcome_store_job(PGconn *conn, const char *job_id, const char *result,
+                      const struct ladder_next *next, char *errbuf, size_t errbuf_size)
+{
+    char attempt[16], due[32];
+    if (!next->next_channel) {
+        const char *params[] = {job_id, result};
+        return cf_pg_exec(conn,
+                          "UPDATE reminders.reminder_jobs SET status = 'done', result = $2,"
+                          " updated_at = now() WHERE job_id = $1::uuid",
+                          2, params, NULL, errbuf, errbuf_size);
+    }
+    snprintf(attempt, sizeof(attempt), "%d", next->next_attempt);
+    cf_time_format(next->next_due_ms, due);
+    const char *params[] = {job_id, result, next->next_channel, attempt, due};
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.reminder_jobs SET status = 'pending', result = $2,"
+                      " channel = $3, attempt = $4::int, due_at = $5::timestamptz,"
+                      " updated_at = now() WHERE job_id = $1::uuid",
+                      5, params, NULL, errbuf, errbuf_size);
+}
+
+int outcome_store_reminder_status(PGconn *conn, const char *appointment_id, const char *status,
+                                  char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {appointment_id, status};
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.appointments SET reminder_status = $2"
+                      " WHERE appointment_id = $1::uuid",
+                      2, params, NULL, errbuf, errbuf_size);
+}
+
+int outcome_store_opt_out(PGconn *conn, const char *network_id, const char *phone,
+                          const char *channel, const char *source, char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {network_id, phone, channel, source};
+    return cf_pg_exec(conn,
+                      "INSERT INTO reminders.opt_outs (network_id, phone, channel, source)"
+                      " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                      4, params, NULL, errbuf, errbuf_size);
+}
+
+int outcome_store_opted_out(PGconn *conn, const char *network_id, const char *phone,
+                            const char *channel, char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {network_id, phone, channel};
+    PGresult *res = NULL;
+    int rc = cf_pg_exec(conn,
+                        "SELECT 1 FROM reminders.opt_outs WHERE network_id = $1 AND phone = $2"
+                        " AND channel = $3",
+                        3, params, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
+}

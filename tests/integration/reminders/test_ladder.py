@@ -1,0 +1,191 @@
+"""The reminder ladder, through the public interfaces: appointments PUT as
+the MIS sends them, the commands a clinic's dialer (a webhook gateway, a
+local stand-in) receives, the outcomes the dialer reports to
+/v1/hooks/reminders/generic/{channel} signed as it is told to, and what
+follows as an operator and an analyst see it: reminders.reminder_jobs,
+reminders.appointments' reminder status, clinicflow.reminders.outcomes.v1
+and the front-desk tasks on clinicflow.tasks.v1.
+
+demo-north (round-the-clock windows, one reminder two hours ahead) retries
+an unanswered call once, a minute later, then sends the SMS."""
+import hashlib
+import hmac
+import json
+import time
+
+import cfstack
+import common
+from common import ok
+from test_dispatch import SECRET, DispatchStack, patient
+from test_planning import NORTH, book, in_s, planning_network, utc
+
+OUTCOMES = "clinicflow.reminders.outcomes.v1"
+TASKS = "clinicflow.tasks.v1"
+HOOK = "/v1/hooks/reminders/generic/it-north-dialer"
+
+
+def ladder_network():
+    doc = planning_network()
+    for c in doc["clinics"]:
+        if c["id"] == NORTH:
+            c["reminder_policy"].update({"call_retries": 1, "retry_minutes": 1})
+    return doc
+
+
+class LadderStack(DispatchStack):
+    def network(self):
+        return ladder_network()
+
+    def report(self, body, secret=SECRET, path=HOOK):
+        raw = json.dumps(body).encode()
+        sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        return self.request("POST", path, raw, key=None,
+                            headers={"X-Clinicflow-Signature": sig})
+
+
+def requests_for(s, appointment):
+    """The dialer's requests for the appointment, in arrival order."""
+    want = common.appointment_uuid(appointment)
+    with s.dialer.lock:
+        return [r for r in s.dialer.requests if r[1]["command"]["appointment_id"] == want]
+
+
+def wait_request(s, appointment, n, timeout=30):
+    cfstack.wait_until(lambda: len(requests_for(s, appointment)) >= n, timeout,
+                       "request %d for %s at the dialer" % (n, appointment))
+    return requests_for(s, appointment)[n - 1]
+
+
+def job_of(s, appointment):
+    """(status, attempt, channel, result) of the appointment's one job."""
+    rows = s.sql("SELECT status, attempt, channel, coalesce(result, '-')"
+                 " FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+                 % common.appointment_uuid(appointment))
+    return tuple(rows[0])
+
+
+def reminder_status(s, appointment):
+    return s.sql("SELECT coalesce(reminder_status, '-') FROM reminders.appointments"
+                 " WHERE appointment_id = '%s'" % common.appointment_uuid(appointment))[0][0]
+
+
+def outcome_event(s, send_id, outcome):
+    return s.wait_message(
+        OUTCOMES, lambda m: m["event"]["data"]["send_id"] == send_id
+        and m["event"]["data"]["outcome"] == outcome, "outcome %s of %s" % (outcome, send_id))
+
+
+def soon(s, name, consents=None):
+    """A patient and a visit two hours and a few seconds ahead: its call
+    goes within seconds."""
+    p, e164 = patient(s, name, consents or {"calls": True, "sms": True})
+    a = common.new_id("a-ladder")
+    book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic=NORTH, patient=p)
+    return p, e164, a
+
+
+def test_a_confirmed_call_confirms_the_visit(s):
+    p, _, a = soon(s, "Anna")
+    send_id, doc, _ = wait_request(s, a, 1)
+    assert doc["command"]["channel"] == "call" and doc["command"]["attempt"] == 1, doc
+    assert job_of(s, a) == ("emitted", "1", "call", "-"), job_of(s, a)
+
+    # a forged report, an unknown send, a malformed one: refused, nothing moves
+    forged = s.report({"send_id": send_id, "outcome": "declined"}, secret="not-the-secret")
+    assert forged.status == 401, forged
+    common.bad_field(s.report({"send_id": common.cf_uuid5("no", "such"),
+                               "outcome": "confirmed"}), "send_id")
+    common.bad_field(s.report({"send_id": send_id, "outcome": "maybe"}), "outcome")
+    common.bad_field(s.report({"send_id": send_id, "outcome": "confirmed", "digits": "1"}),
+                     "digits")
+    assert s.request("POST", "/v1/hooks/reminders/generic/no-such-channel", b"{}",
+                     key=None).status == 404
+    assert reminder_status(s, a) == "-"
+
+    # the patient pressed 1
+    got = ok(s.report({"send_id": send_id, "outcome": "confirmed", "duration_s": 24,
+                       "recording_url": "https://dialer.example/rec/1.mp3"}))
+    assert got["status"] == "applied", got
+    assert job_of(s, a) == ("done", "1", "call", "confirmed"), job_of(s, a)
+    assert reminder_status(s, a) == "confirmed"
+    assert ok(s.get_appointment(a))["reminder_status"] == "confirmed"
+    ev = outcome_event(s, send_id, "confirmed")
+    assert ev["key"] == common.patient_uuid(p), ev["key"]
+    data = ev["event"]["data"]
+    assert data["reminder_status"] == "confirmed" and data["duration_s"] == 24, data
+    assert data["appointment_id"] == common.appointment_uuid(a) and "next" not in data, data
+    # told again: nothing changes, no second event
+    assert ok(s.report({"send_id": send_id, "outcome": "confirmed"}))["status"] == "unchanged"
+    s.marker()
+    assert len([m for m in s.messages(OUTCOMES) if m["event"]["data"]["send_id"] == send_id]) == 1
+    assert not [m for m in s.messages(TASKS)
+                if m["event"]["data"].get("appointment_id") == common.appointment_uuid(a)]
+
+
+def test_reschedule_opens_a_front_desk_task(s):
+    _, e164, a = soon(s, "Boris")
+    send_id, _, _ = wait_request(s, a, 1)
+    ok(s.report({"send_id": send_id, "outcome": "reschedule"}))
+    assert reminder_status(s, a) == "reschedule_requested"
+    task = s.wait_message(TASKS, lambda m: m["event"]["data"].get("appointment_id")
+                          == common.appointment_uuid(a), "the reschedule task")
+    data = task["event"]["data"]
+    assert (data["kind"], data["reason"], data["status"]) == ("reminder", "reschedule", "open")
+    assert data["contact"]["e164"] == e164 and data["clinic_id"] == NORTH, data
+    assert task["key"] == data["task_id"]
+
+
+def test_no_answer_twice_then_sms_and_a_task(s):
+    _, e164, a = soon(s, "Vera")
+    first, _, _ = wait_request(s, a, 1)
+    t0 = time.time()
+    ok(s.report({"send_id": first, "outcome": "no_answer"}))
+    # the retry a minute later, not sooner
+    assert job_of(s, a)[:3] == ("pending", "2", "call"), job_of(s, a)
+    ev = outcome_event(s, first, "no_answer")["event"]["data"]
+    assert ev["next"]["channel"] == "call" and ev["next"]["attempt"] == 2, ev
+    second, doc, _ = wait_request(s, a, 2, timeout=120)
+    assert time.time() - t0 >= 59, "the retry came before its minute"
+    assert doc["command"]["attempt"] == 2 and second != first, doc
+    assert reminder_status(s, a) == "-"
+    # unanswered again: retries spent, the SMS goes, the front desk calls
+    ok(s.report({"send_id": second, "outcome": "busy"}))
+    assert reminder_status(s, a) == "not_confirmed"
+    sms_id, doc, _ = wait_request(s, a, 3)
+    assert doc["command"]["channel"] == "sms" and doc["command"]["attempt"] == 3, doc
+    sent = outcome_event(s, sms_id, "sms_sent")["event"]["data"]
+    assert sent["channel"] == "sms" and sent["sms"]["segments"] >= 1, sent
+    task = s.wait_message(TASKS, lambda m: m["event"]["data"].get("appointment_id")
+                          == common.appointment_uuid(a), "the not-confirmed task")
+    assert task["event"]["data"]["reason"] == "not_confirmed", task
+    assert task["event"]["data"]["contact"]["e164"] == e164
+    assert job_of(s, a) == ("done", "3", "sms", "sms_sent"), job_of(s, a)
+
+
+def test_nine_means_no_more_calls(s):
+    p, e164, a = soon(s, "Galina")
+    send_id, _, _ = wait_request(s, a, 1)
+    ok(s.report({"send_id": send_id, "outcome": "opt_out"}))
+    assert s.sql("SELECT channel, source FROM reminders.opt_outs WHERE phone = '%s'"
+                 % e164) == [["call", "opt_out_calls"]]
+    # the SMS instead, now
+    _, doc, _ = wait_request(s, a, 2)
+    assert doc["command"]["channel"] == "sms", doc
+    # her next visit: no call, straight to the SMS rung
+    a2 = common.new_id("a-ladder")
+    book(s, a2, 1, utc(in_s(2 * 3600 + 2)), clinic=NORTH, patient=p)
+    cfstack.wait_until(lambda: job_of(s, a2)[2] == "sms", 30, "the second visit's SMS rung")
+    calls = s.sql("SELECT s.status, s.reason FROM reminders.sends s JOIN reminders.reminder_jobs j"
+                  " USING (job_id) WHERE j.appointment_id = '%s' AND s.channel = 'call'"
+                  % common.appointment_uuid(a2))
+    assert calls == [["skipped", "opted_out"]], calls
+    assert [r[1]["command"]["channel"] for r in requests_for(s, a2)] in ([], ["sms"])
+
+
+if __name__ == "__main__":
+    cfstack.run_on_stack(LadderStack, [
+        test_a_confirmed_call_confirms_the_visit,
+        test_reschedule_opens_a_front_desk_task,
+        test_nine_means_no_more_calls,
+        test_no_answer_twice_then_sms_and_a_task,
+    ])

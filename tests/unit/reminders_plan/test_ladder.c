@@ -1,0 +1,179 @@
+/*
+ * The reminder ladder: the seeds' robot call retried hourly up to three
+ * times on no answer, then an SMS with the reminder not confirmed and a
+ * front-desk task; a patient's digit ends it; 9 means no more calls. The
+ * windows are the default ones (10:00-18:00, 20:00-21:00) in Moscow
+ * (UTC+3 all year).
+ */
+#include "ladder_testable.h"
+
+#include "cftest.h"
+#include "common/err.h"
+
+static int64_t msk(int y, int mo, int d, int h, int mi)
+{
+    return cf_test_utc_ms(y, mo, d, h, mi, 0) - 3 * 3600000;
+}
+
+static struct plan_policy policy(const char *net_json)
+{
+    struct plan_policy p;
+    char errbuf[256];
+    json_t *j_net = net_json ? json_loads(net_json, 0, NULL) : NULL;
+    json_t *j_clinic = json_object();
+    CHECK_INT(plan_policy_build(j_net, "Europe/Moscow", j_clinic, &p, errbuf, sizeof(errbuf)), 0);
+    json_decref(j_net);
+    json_decref(j_clinic);
+    return p;
+}
+
+static void check(const struct ladder_next *n, const char *status, const char *task,
+                  const char *channel, int attempt, int64_t due)
+{
+    CHECK_STR(n->reminder_status ? n->reminder_status : "", status ? status : "");
+    CHECK_STR(n->task ? n->task : "", task ? task : "");
+    CHECK_STR(n->next_channel ? n->next_channel : "", channel ? channel : "");
+    if (channel) {
+        CHECK_INT(n->next_attempt, attempt);
+        CHECK_INT(n->next_due_ms, due);
+    }
+}
+
+static void test_no_answer_three_retries_then_sms(void)
+{
+    struct plan_policy p = policy(NULL);
+    struct ladder_next n;
+    const int64_t visit = msk(2026, 12, 8, 11, 0);
+    int64_t now = msk(2026, 12, 7, 11, 0);
+
+    CHECK_INT(ladder_after(&p, "call", 1, "no_answer", now, visit, &n), 0);
+    check(&n, NULL, NULL, "call", 2, msk(2026, 12, 7, 12, 0));
+    CHECK_INT(ladder_after(&p, "call", 2, "busy", msk(2026, 12, 7, 12, 0), visit, &n), 0);
+    check(&n, NULL, NULL, "call", 3, msk(2026, 12, 7, 13, 0));
+    CHECK_INT(ladder_after(&p, "call", 3, "voicemail", msk(2026, 12, 7, 13, 0), visit, &n), 0);
+    check(&n, NULL, NULL, "call", 4, msk(2026, 12, 7, 14, 0));
+    /* the fourth call unanswered: the SMS now, not confirmed, a task */
+    now = msk(2026, 12, 7, 14, 1);
+    CHECK_INT(ladder_after(&p, "call", 4, "no_answer", now, visit, &n), 0);
+    check(&n, "not_confirmed", "not_confirmed", "sms", 5, now);
+    CHECK(n.opt_out == NULL);
+    /* the SMS's own outcomes end it quietly */
+    CHECK_INT(ladder_after(&p, "sms", 5, "sms_sent", now, visit, &n), 0);
+    check(&n, NULL, NULL, NULL, 0, 0);
+    CHECK_INT(ladder_after(&p, "sms", 5, "sms_failed", now, visit, &n), 0);
+    check(&n, NULL, NULL, NULL, 0, 0);
+    plan_policy_free(&p);
+}
+
+static void test_retries_stay_in_windows_and_before_the_visit(void)
+{
+    struct plan_policy p = policy(NULL);
+    struct ladder_next n;
+
+    /* no answer at 17:30: 18:30 is between the windows, so 20:00 */
+    CHECK_INT(ladder_after(&p, "call", 1, "no_answer", msk(2026, 12, 7, 17, 30),
+                           msk(2026, 12, 8, 11, 0), &n),
+              0);
+    check(&n, NULL, NULL, "call", 2, msk(2026, 12, 7, 20, 0));
+
+    /* a visit at 12:00, no answer at 11:30: no call fits, the SMS goes */
+    const int64_t now = msk(2026, 12, 8, 11, 30);
+    CHECK_INT(ladder_after(&p, "call", 1, "busy", now, msk(2026, 12, 8, 12, 0), &n), 0);
+    check(&n, "not_confirmed", "not_confirmed", "sms", 2, now);
+
+    /* at 21:30 for a visit at 09:00: windows closed until after the
+     * visit: nothing can go, the front desk calls */
+    CHECK_INT(ladder_after(&p, "call", 2, "no_answer", msk(2026, 12, 7, 21, 30),
+                           msk(2026, 12, 8, 9, 0), &n),
+              0);
+    check(&n, "not_confirmed", "not_confirmed", NULL, 0, 0);
+    plan_policy_free(&p);
+}
+
+static void test_policy_changes_the_ladder(void)
+{
+    struct plan_policy p = policy("{\"call_retries\": 0, \"sms_fallback\": false,"
+                                  " \"retry_minutes\": 30, \"duplicate_hours\": 2}");
+    struct ladder_next n;
+    CHECK_INT(p.retry_ms, 30 * 60000);
+    CHECK_INT(p.duplicate_ms, 2 * 3600000);
+    CHECK_INT(ladder_after(&p, "call", 1, "no_answer", msk(2026, 12, 7, 11, 0),
+                           msk(2026, 12, 8, 11, 0), &n),
+              0);
+    check(&n, "not_confirmed", "not_confirmed", NULL, 0, 0);
+    plan_policy_free(&p);
+
+    p = policy("{\"call_retries\": 1, \"retry_minutes\": 30}");
+    const int64_t now = msk(2026, 12, 7, 11, 0);
+    CHECK_INT(ladder_after(&p, "call", 1, "failed", now, msk(2026, 12, 8, 11, 0), &n), 0);
+    check(&n, NULL, NULL, "call", 2, now + 30 * 60000);
+    CHECK_INT(ladder_after(&p, "call", 2, "failed", now, msk(2026, 12, 8, 11, 0), &n), 0);
+    check(&n, "not_confirmed", "not_confirmed", "sms", 3, now);
+    plan_policy_free(&p);
+}
+
+static void test_answers_and_opt_outs(void)
+{
+    struct plan_policy p = policy(NULL);
+    struct ladder_next n;
+    const int64_t now = msk(2026, 12, 7, 11, 0), visit = msk(2026, 12, 8, 11, 0);
+
+    CHECK_INT(ladder_after(&p, "call", 2, "confirmed", now, visit, &n), 0);
+    check(&n, "confirmed", NULL, NULL, 0, 0);
+    CHECK_INT(ladder_after(&p, "call", 1, "declined", now, visit, &n), 0);
+    check(&n, "declined", "declined", NULL, 0, 0);
+    CHECK_INT(ladder_after(&p, "call", 1, "reschedule", now, visit, &n), 0);
+    check(&n, "reschedule_requested", "reschedule", NULL, 0, 0);
+    /* a digit by SMS counts the same */
+    CHECK_INT(ladder_after(&p, "sms", 5, "confirmed", now, visit, &n), 0);
+    check(&n, "confirmed", NULL, NULL, 0, 0);
+
+    /* 9: never called again, the SMS rung next */
+    CHECK_INT(ladder_after(&p, "call", 1, "opt_out_calls", now, visit, &n), 0);
+    CHECK_STR(n.opt_out, "call");
+    check(&n, "not_confirmed", "not_confirmed", "sms", 2, now);
+    CHECK_INT(ladder_after(&p, "sms", 2, "opt_out_sms", now, visit, &n), 0);
+    CHECK_STR(n.opt_out, "sms");
+    check(&n, NULL, NULL, NULL, 0, 0);
+
+    /* a call that could not be made (no consent) is not retried */
+    CHECK_INT(ladder_after(&p, "call", 1, "skipped", now, visit, &n), 0);
+    check(&n, "not_confirmed", "not_confirmed", "sms", 2, now);
+    /* unknown: nothing resent, nothing decided */
+    CHECK_INT(ladder_after(&p, "call", 1, "unknown", now, visit, &n), 0);
+    check(&n, NULL, NULL, NULL, 0, 0);
+
+    CHECK_INT(ladder_after(&p, "call", 1, "maybe", now, visit, &n), CF_EINVAL);
+    CHECK_INT(ladder_after(&p, NULL, 1, "confirmed", now, visit, &n), CF_EINVAL);
+    plan_policy_free(&p);
+}
+
+static void test_task_due(void)
+{
+    struct plan_policy p = policy(NULL);
+    const int64_t visit = msk(2026, 12, 8, 15, 0);
+    /* not confirmed the day before: the visit day's first window moment */
+    CHECK_INT(ladder_task_due(&p, "Europe/Moscow", "not_confirmed", msk(2026, 12, 7, 14, 0), visit),
+              msk(2026, 12, 8, 10, 0));
+    /* on the day, after it opened: now */
+    CHECK_INT(ladder_task_due(&p, "Europe/Moscow", "not_confirmed", msk(2026, 12, 8, 11, 0), visit),
+              msk(2026, 12, 8, 11, 0));
+    /* a visit at 09:00, before the windows open: now */
+    CHECK_INT(ladder_task_due(&p, "Europe/Moscow", "not_confirmed", msk(2026, 12, 7, 14, 0),
+                              msk(2026, 12, 8, 9, 0)),
+              msk(2026, 12, 7, 14, 0));
+    /* a reschedule asked at 19:00: half an hour after the 20:00 window */
+    CHECK_INT(ladder_task_due(&p, "Europe/Moscow", "reschedule", msk(2026, 12, 7, 19, 0), visit),
+              msk(2026, 12, 7, 20, 30));
+    plan_policy_free(&p);
+}
+
+int main(void)
+{
+    test_task_due();
+    test_no_answer_three_retries_then_sms();
+    test_retries_stay_in_windows_and_before_the_visit();
+    test_policy_changes_the_ladder();
+    test_answers_and_opt_outs();
+    return cf_test_done();
+}
