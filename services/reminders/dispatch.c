@@ -6,7 +6,7 @@
  * phone, no consent for the channel (calls for a robot call, SMS for an
  * SMS), the number opted out of it, or (duplicate suppression) another
  * reminder's message on that channel within the policy's duplicate_hours
- * (never for a visit within a day: that reminder always goes). A send
+ * (never for the reminder of a visit within a day: it always goes). A send
  * held back is skipped with its reason, and the ladder moves on.
  *
  * The text is the clinic's template for the patient's language and the
@@ -96,7 +96,9 @@ static int held_back(PGconn *mc, const struct cf_network *net, const struct plan
         *why = rc == 1 ? "opted_out" : NULL;
         return rc == 1 ? 0 : rc;
     }
-    if (cf_time_json_get(cmd, "visit_at") - now_ms <= DISPATCH_ALWAYS_WITHIN_MS ||
+    const char *kind = json_string_value(json_object_get(cmd, "kind"));
+    const int64_t ahead_ms = cf_time_json_get(cmd, "visit_at") - now_ms;
+    if ((kind && strcmp(kind, "reminder") == 0 && ahead_ms <= DISPATCH_ALWAYS_WITHIN_MS) ||
         policy->duplicate_ms <= 0)
         return 0;
     rc = send_store_recent(mc, json_string_value(json_object_get(cmd, "patient_id")), channel,
@@ -108,15 +110,17 @@ static int held_back(PGconn *mc, const struct cf_network *net, const struct plan
 }
 
 /* The send's text: the clinic's template for the patient's language and
- * the channel, with the visit's details. A new string. */
+ * the channel (a re-invite's own), with the visit's details. A new
+ * string. */
 static char *message_text(const struct cf_network *net, const struct cf_clinic *clinic,
-                          const json_t *patient, const json_t *appointment, const char *channel,
-                          int64_t visit_ms)
+                          const json_t *patient, const json_t *appointment, const char *kind,
+                          const char *channel, int64_t visit_ms)
 {
     const char *lang = json_string_value(json_object_get(patient, "language"));
     const char *tmpl =
         msg_template_pick(json_object_get(net->doc, "reminder_policies"),
-                          json_object_get(clinic->doc, "reminder_policy"), lang, channel);
+                          json_object_get(clinic->doc, "reminder_policy"), lang,
+                          kind && strcmp(kind, "reinvite") == 0 ? "reinvite" : channel);
     const struct msg_values v = {
         .first_name = json_string_value(json_object_get(patient, "first_name")),
         .doctor = json_string_value(json_object_get(appointment, "doctor_name")),
@@ -238,7 +242,8 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         goto finish;
     }
     const char *lang = json_string_value(json_object_get(pat.record, "language"));
-    text = message_text(net, clinic, pat.record, appt.record, channel,
+    text = message_text(net, clinic, pat.record, appt.record,
+                        json_string_value(json_object_get(cmd, "kind")), channel,
                         cf_time_json_get(cmd, "visit_at"));
     if (strcmp(channel, "sms") == 0) {
         msg_sms_segments(text, &seg);

@@ -71,6 +71,7 @@ int ladder_after(const struct plan_policy *p, const char *channel, int attempt, 
     if (is(channel, "sms")) { /* the last rung: its task is open already */
         if (is(outcome, "opt_out_sms"))
             out->opt_out = "sms";
+        out->waits = is(outcome, "sms_sent") || is(outcome, "sms_delivered");
         return 0;
     }
 
@@ -99,6 +100,21 @@ int ladder_after(const struct plan_policy *p, const char *channel, int attempt, 
         }
     }
     sms_or_end(p, attempt, now_ms, visit_ms, out);
+    return 0;
+}
+
+int ladder_reinvite_after(const char *outcome, struct ladder_next *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!ladder_outcome_known(outcome))
+        return CF_EINVAL;
+    if (is(outcome, "confirmed") || is(outcome, "reschedule"))
+        out->task = "reinvite";
+    else if (is(outcome, "opt_out_sms"))
+        out->opt_out = "sms";
+    else if (is(outcome, "opt_out_calls"))
+        out->opt_out = "call";
+    out->waits = is(outcome, "sms_sent") || is(outcome, "sms_delivered");
     return 0;
 }
 

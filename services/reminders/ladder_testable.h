@@ -31,7 +31,8 @@ struct ladder_next {
     const char *task;            /* a front-desk task to open, by reason: declined,
                                     reschedule, not_confirmed; NULL: none */
     const char *opt_out;         /* the phone opted out of a channel: call, sms; NULL */
-    const char *next_channel;    /* the next rung (call, sms); NULL: the job is done */
+    const char *next_channel;    /* the next rung (call, sms); NULL: the job is done, */
+    int waits;                   /* ... unless an SMS is out: a reply may still come */
     int next_attempt;
     int64_t next_due_ms;
 };
@@ -45,6 +46,12 @@ struct ladder_next {
  * not_confirmed. Returns 0, or CF_EINVAL for an outcome it does not know. */
 int ladder_after(const struct plan_policy *p, const char *channel, int attempt, const char *outcome,
                  int64_t now_ms, int64_t visit_ms, struct ladder_next *out);
+
+/* The outcome of a missed visit's re-invite (an SMS): 1 (confirmed) asks
+ * for a call to book again, a front-desk task "reinvite"; a stop word opts
+ * the number out; anything else ends it. Never a reminder status: the
+ * visit it is about was missed. 0, or CF_EINVAL for an unknown outcome. */
+int ladder_reinvite_after(const char *outcome, struct ladder_next *out);
 
 /* When a front-desk task of this reason (ladder_next.task) is due: a
  * reminder not confirmed, at the first calling-window moment of the visit's

@@ -422,9 +422,9 @@ char *msg_render(const char *tmpl, const struct msg_values *v)
  * clinic and address keep it within two UCS-2 segments (134 units, 50 of
  * them left for the two); the en one stays GSM-7. */
 enum { LANG_RU, LANG_EN };
-enum { CHANNEL_CALL, CHANNEL_SMS };
+enum { CHANNEL_CALL, CHANNEL_SMS, CHANNEL_REINVITE };
 
-static const char *const default_templates[2][2] = {
+static const char *const default_templates[2][3] = {
     [LANG_RU] =
         {
             [CHANNEL_CALL] = "Здравствуйте, {first_name}! Это {clinic}. Напоминаем о вашем "
@@ -433,6 +433,9 @@ static const char *const default_templates[2][2] = {
                              "9 — чтобы мы больше не звонили.",
             [CHANNEL_SMS] = "Ждём вас {date} в {time}: {clinic}, {address}. "
                             "Ответьте 1 — подтвердить, 2 — отменить. Отписаться: СТОП",
+            [CHANNEL_REINVITE] = "{first_name}, мы не увиделись {date}. Ответьте 1 — и мы "
+                                 "перезвоним, чтобы выбрать новое время. {clinic}. "
+                                 "Отписаться: СТОП",
         },
     [LANG_EN] =
         {
@@ -443,6 +446,8 @@ static const char *const default_templates[2][2] = {
             [CHANNEL_SMS] = "{first_name}, a reminder of your visit on {date} at {time}: "
                             "{clinic}, {address}. Reply 1 to confirm, 2 to cancel; STOP to "
                             "unsubscribe",
+            [CHANNEL_REINVITE] = "{first_name}, we missed you on {date}. Reply 1 and we will "
+                                 "call you to find a new time. {clinic}. STOP to unsubscribe",
         },
 };
 
@@ -465,6 +470,8 @@ const char *msg_template_pick(const json_t *j_network_policies, const json_t *j_
         ch = CHANNEL_CALL;
     else if (channel && strcmp(channel, "sms") == 0)
         ch = CHANNEL_SMS;
+    else if (channel && strcmp(channel, "reinvite") == 0)
+        ch = CHANNEL_REINVITE;
     else
         return NULL;
     const char *tmpl = policy_template(j_clinic_policy, lang_key, channel);

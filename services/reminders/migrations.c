@@ -116,6 +116,14 @@ const struct cf_migration cf_reminders_migrations[] = {
      " source text NOT NULL,"
      " created_at timestamptz NOT NULL DEFAULT now(),"
      " PRIMARY KEY (network_id, phone, channel));"},
+    /* Campaigns (plan.c): a job is a visit's reminder or a missed visit's
+     * re-invite; a re-invite in the holdout group is stored skipped
+     * ("holdout"), so who was held out is on record. */
+    {6, "campaign jobs",
+     "ALTER TABLE reminder_jobs ADD COLUMN kind text NOT NULL DEFAULT 'reminder'"
+     " CHECK (kind IN ('reminder','reinvite'));"
+     "CREATE INDEX appointments_patient_upcoming ON appointments (patient_id, starts_at)"
+     " WHERE status IN ('booked','rescheduled');"},
 };
 
 const size_t cf_reminders_migrations_n =

@@ -167,8 +167,8 @@ static int put_once(PGconn *conn, enum mis_kind kind, const struct cf_network *n
     if (rc == 0 && kind == MIS_APPOINTMENT) {
         char patient_id[CF_UUID_STR_LEN + 1];
         mis_appointment_patient(net->id, record, patient_id);
-        rc = reminders_plan_appointment(conn, net, id, patient_id, record, cf_time_now_ms(), errbuf,
-                                        errbuf_size);
+        rc = reminders_plan_appointment(conn, net, id, patient_id, record, cf_time_now_ms(), &out,
+                                        errbuf, errbuf_size);
     }
     if (rc != 0)
         goto out;

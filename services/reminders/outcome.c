@@ -37,9 +37,12 @@ static int step(const struct cf_network *net, const json_t *row, const struct re
     if (rc != 0)
         return rc;
     const int64_t visit_ms = json_integer_value(json_object_get(row, "visit_at"));
-    rc = ladder_after(&policy, str(row, "channel"),
-                      (int)json_integer_value(json_object_get(row, "attempt")), o->outcome, now_ms,
-                      visit_ms, next);
+    const char *kind = str(row, "kind");
+    rc = kind && strcmp(kind, "reinvite") == 0
+             ? ladder_reinvite_after(o->outcome, next)
+             : ladder_after(&policy, str(row, "channel"),
+                            (int)json_integer_value(json_object_get(row, "attempt")), o->outcome,
+                            now_ms, visit_ms, next);
     if (rc == 0 && next->task)
         *task_due = ladder_task_due(&policy, tz, next->task, now_ms, visit_ms);
     plan_policy_free(&policy);

@@ -49,14 +49,15 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
 /* outcome_store.c. The send with its job and appointment, locked:
  * {"send_id", "job_id", "attempt", "channel", "gateway", "phone",
  * "outcome", "patient_id", "clinic_id", "network_id", "appointment_id",
- * "job_status", "job_attempt", "visit_at" (ms), "current" (the visit
- * still booked for the job's time)}; *row NULL when there is no such
- * send. */
+ * "job_status", "job_attempt", "visit_at" (ms), "kind", "current" (the
+ * visit still booked for the job's time; a re-invite's still missed)};
+ * *row NULL when there is no such send. */
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
                        size_t errbuf_size);
 int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *errbuf,
                          size_t errbuf_size);
-/* The job's next rung (next->next_channel set: pending again) or its end
+/* The job's next rung (next->next_channel set: pending again), its wait
+ * for a reply to an SMS out (next->waits: emitted still) or its end
  * (done), result the outcome. */
 int outcome_store_job(PGconn *conn, const char *job_id, const char *result,
                       const struct ladder_next *next, char *errbuf, size_t errbuf_size);

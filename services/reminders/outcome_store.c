@@ -25,8 +25,9 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
         " s.outcome, 'patient_id', s.patient_id, 'clinic_id', s.clinic_id, 'network_id',"
         " j.network_id, 'appointment_id', j.appointment_id, 'job_status', j.status,"
         " 'job_attempt', j.attempt, 'visit_at', (extract(epoch FROM j.visit_at) * 1000)::bigint,"
-        " 'current', coalesce(a.status IN ('booked', 'rescheduled')"
-        " AND a.starts_at = j.visit_at, false))::text"
+        " 'kind', j.kind, 'current', coalesce(a.starts_at = j.visit_at AND CASE j.kind"
+        " WHEN 'reminder' THEN a.status IN ('booked', 'rescheduled')"
+        " ELSE a.status = 'no_show' END, false))::text"
         " FROM reminders.sends s JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
         " LEFT JOIN reminders.appointments a ON a.appointment_id = j.appointment_id"
         " WHERE s.send_id = $1::uuid FOR UPDATE OF s, j",
@@ -67,11 +68,11 @@ int outcome_store_job(PGconn *conn, const char *job_id, const char *result,
 {
     char attempt[16], due[32];
     if (!next->next_channel) {
-        const char *params[] = {job_id, result};
+        const char *params[] = {job_id, result, next->waits ? "emitted" : "done"};
         return cf_pg_exec(conn,
-                          "UPDATE reminders.reminder_jobs SET status = 'done', result = $2,"
+                          "UPDATE reminders.reminder_jobs SET status = $3, result = $2,"
                           " updated_at = now() WHERE job_id = $1::uuid",
-                          2, params, NULL, errbuf, errbuf_size);
+                          3, params, NULL, errbuf, errbuf_size);
     }
     snprintf(attempt, sizeof(attempt), "%d", next->next_attempt);
     cf_time_format(next->next_due_ms, due);

@@ -5,7 +5,15 @@
  * or rescheduled gets one job per offset (pending with its due time, or
  * skipped with the reason); its jobs for any other time are cancelled
  * ("replanned"); a cancelled, missed, arrived or completed visit cancels
- * what is pending (the status is the reason).
+ * what is still pending (the status is the reason).
+ *
+ * A missed visit (no_show) gets a re-invite: an SMS reinvite_after_hours
+ * later asking the patient to book again, unless the patient is in the
+ * campaign's holdout group (stored skipped, "holdout", never sent) or has
+ * booked again by then (the scheduler skips it, "booked_again"). Who was
+ * eligible, and in which group, goes out as clinicflow.campaign.member
+ * with the appointment's change, so the campaign's effect can be measured
+ * against the holdout.
  */
 #include "plan.h"
 
@@ -14,16 +22,52 @@
 
 #include "common/err.h"
 #include "common/time.h"
+#include "common/topics.h"
+
+#define REINVITE "reinvite"
+
+/* The re-invite of a missed visit (in jobs), and its campaign event. */
+static void plan_missed(const struct plan_policy *policy, const struct cf_network *net,
+                        const char *clinic_id, const char *appointment_id, const char *patient_id,
+                        int64_t starts_ms, int64_t now_ms, json_t *jobs, struct cf_outbox *out)
+{
+    char job_id[CF_UUID_STR_LEN + 1];
+    int64_t due_ms;
+    if (plan_reinvite(policy, now_ms, &due_ms) != 0)
+        return;
+    plan_reinvite_id(appointment_id, job_id);
+    const int held = plan_holdout(REINVITE, patient_id, policy->holdout_percent);
+    json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s*}", "job_id", job_id, "offset_hours", 0,
+                          "kind", REINVITE, "channel", "sms", "status",
+                          held ? "skipped" : "pending", "reason", held ? "holdout" : NULL);
+    cf_time_json_set(j, "due_at", due_ms);
+    json_array_append_new(jobs, j);
+
+    struct cf_event ev = {0};
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "campaign", REINVITE, "job_id",
+                             job_id, "patient_id", patient_id, "appointment_id", appointment_id,
+                             "clinic_id", clinic_id, "group", held ? "holdout" : "target",
+                             "holdout_percent", policy->holdout_percent);
+    cf_time_json_set(data, "missed_visit_at", starts_ms);
+    if (!held)
+        cf_time_json_set(data, "due_at", due_ms);
+    cf_event_derive(&ev, job_id, "campaign.member", NULL, "reminders/campaigns", patient_id, now_ms,
+                    net->id, clinic_id, data);
+    cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, patient_id, &ev);
+    cf_event_clear(&ev);
+}
 
 int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
                                const char *appointment_id, const char *patient_id,
-                               const json_t *record, int64_t now_ms, char *errbuf,
-                               size_t errbuf_size)
+                               const json_t *record, int64_t now_ms, struct cf_outbox *out,
+                               char *errbuf, size_t errbuf_size)
 {
     const char *status = json_string_value(json_object_get(record, "status"));
     const char *clinic_id = json_string_value(json_object_get(record, "clinic_id"));
     const char *visit_at = json_string_value(json_object_get(record, "starts_at"));
     const struct cf_clinic *clinic = cf_netconf_clinic(net, clinic_id);
+    const int reminds = plan_status_reminds(status);
+    const int missed = status && strcmp(status, "no_show") == 0;
     json_t *jobs = json_array();
     int64_t starts_ms = 0;
     int rc = 0;
@@ -34,7 +78,7 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
         rc = CF_EINVAL;
         goto out;
     }
-    if (plan_status_reminds(status)) {
+    if (reminds || missed) {
         struct plan_policy policy;
         rc = plan_policy_build(json_object_get(net->doc, "reminder_policies"),
                                clinic->tz ? clinic->tz : net->tz, clinic->doc, &policy, errbuf,
@@ -42,22 +86,26 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
         if (rc != 0)
             goto out;
         struct plan_job planned[PLAN_OFFSETS_MAX];
-        size_t n = plan_reminders(&policy, starts_ms, now_ms, planned, PLAN_OFFSETS_MAX);
-        plan_policy_free(&policy);
+        size_t n =
+            reminds ? plan_reminders(&policy, starts_ms, now_ms, planned, PLAN_OFFSETS_MAX) : 0;
         for (size_t i = 0; i < n; i++) {
             char job_id[CF_UUID_STR_LEN + 1];
             plan_job_id(appointment_id, starts_ms, planned[i].offset_h, job_id);
-            json_t *j = json_pack(
-                "{s:s, s:i, s:s, s:s?}", "job_id", job_id, "offset_hours", planned[i].offset_h,
-                "status", planned[i].skip ? "skipped" : "pending", "reason", planned[i].skip);
+            json_t *j =
+                json_pack("{s:s, s:i, s:s, s:s, s:s, s:s?}", "job_id", job_id, "offset_hours",
+                          planned[i].offset_h, "kind", "reminder", "channel", "call", "status",
+                          planned[i].skip ? "skipped" : "pending", "reason", planned[i].skip);
             if (!planned[i].skip)
                 cf_time_json_set(j, "due_at", planned[i].due_ms);
             json_array_append_new(jobs, j);
         }
+        if (missed)
+            plan_missed(&policy, net, clinic_id, appointment_id, patient_id, starts_ms, now_ms,
+                        jobs, out);
+        plan_policy_free(&policy);
     }
-    rc =
-        plan_store_replace(conn, net->id, clinic_id, appointment_id, patient_id, visit_at, jobs,
-                           plan_status_reminds(status) ? "replanned" : status, errbuf, errbuf_size);
+    rc = plan_store_replace(conn, net->id, clinic_id, appointment_id, patient_id, visit_at, jobs,
+                            reminds ? "replanned" : status, errbuf, errbuf_size);
 out:
     json_decref(jobs);
     return rc;

@@ -13,17 +13,19 @@
 #include <libpq-fe.h>
 
 #include "common/netconf.h"
+#include "common/outbox.h"
 #include "plan_testable.h"
 
 /* Plans (or cancels) the reminders of appointment_id as record now has
- * it, on conn inside the caller's transaction. */
+ * it, and a missed visit's re-invite, on conn inside the caller's
+ * transaction; a campaign's events are added to out. */
 int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
                                const char *appointment_id, const char *patient_id,
-                               const json_t *record, int64_t now_ms, char *errbuf,
-                               size_t errbuf_size);
+                               const json_t *record, int64_t now_ms, struct cf_outbox *out,
+                               char *errbuf, size_t errbuf_size);
 
-/* plan_store.c: the jobs' rows ([{"job_id", "offset_hours", "due_at" or
- * null, "status", "reason"}]) of one appointment: inserted when new (the
+/* plan_store.c: the jobs' rows ([{"job_id", "offset_hours", "kind",
+ * "channel", "due_at" or null, "status", "reason"}]) of one appointment: inserted when new (the
  * same visit planned again keeps its jobs), and every pending job of the
  * appointment not among them cancelled with reason. */
 int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_id,

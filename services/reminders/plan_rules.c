@@ -50,6 +50,9 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
     out->sms_fallback = 1;
     out->duplicate_ms = 6 * 3600000;
     memcpy(out->currency, "RUB", 4);
+    out->reinvite = 1;
+    out->reinvite_after_ms = 48 * 3600000LL;
+    out->holdout_percent = 10;
 
     /* the clinic's own policy over the network's, member by member */
     const json_t *layers[] = {j_network_policies, json_object_get(j_clinic, "reminder_policy")};
@@ -71,6 +74,12 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
         if (json_is_string(j_v = json_object_get(layers[l], "currency")) &&
             json_string_length(j_v) == 3)
             memcpy(out->currency, json_string_value(j_v), 4);
+        if (json_is_boolean(j_v = json_object_get(layers[l], "reinvite")))
+            out->reinvite = json_is_true(j_v);
+        if (json_is_integer(j_v = json_object_get(layers[l], "reinvite_after_hours")))
+            out->reinvite_after_ms = json_integer_value(j_v) * 3600000;
+        if (json_is_integer(j_v = json_object_get(layers[l], "holdout_percent")))
+            out->holdout_percent = (int)json_integer_value(j_v);
     }
     return cf_time_windows_parse(tz, json_object_get(j_clinic, "calling_windows"), &out->windows,
                                  errbuf, errbuf_size);
@@ -123,4 +132,28 @@ void plan_job_id(const char *appointment_id, int64_t starts_ms, int offset_h,
     snprintf(off, sizeof(off), "%dh", offset_h);
     const char *parts[] = {appointment_id, "reminder", at, off};
     cf_uuid5(parts, 4, out);
+}
+
+int plan_holdout(const char *campaign, const char *patient_id, int percent)
+{
+    char buf[256];
+    uint8_t digest[32];
+    int n = snprintf(buf, sizeof(buf), "%s\x1f%s", campaign, patient_id);
+    cf_sha256(buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1), digest);
+    return ((digest[0] << 8) | digest[1]) % 100 < percent;
+}
+
+int plan_reinvite(const struct plan_policy *p, int64_t now_ms, int64_t *due_ms)
+{
+    if (!p->reinvite)
+        return CF_ENOTFOUND;
+    return cf_time_next_allowed(&p->windows, now_ms + p->reinvite_after_ms, due_ms) == 0
+               ? 0
+               : CF_ENOTFOUND;
+}
+
+void plan_reinvite_id(const char *appointment_id, char out[CF_UUID_STR_LEN + 1])
+{
+    const char *parts[] = {appointment_id, "reinvite"};
+    cf_uuid5(parts, 2, out);
 }

@@ -25,11 +25,12 @@ int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_
     if (rc == 0 && json_array_size(jobs) > 0)
         rc = cf_pg_exec(conn,
                         "INSERT INTO reminders.reminder_jobs (job_id, appointment_id, network_id,"
-                        " clinic_id, patient_id, offset_hours, visit_at, due_at, status, reason)"
+                        " clinic_id, patient_id, offset_hours, visit_at, due_at, status, reason,"
+                        " kind, channel)"
                         " SELECT j.job_id, $1::uuid, $3, $4, $5::uuid, j.offset_hours,"
-                        " $6::timestamptz, j.due_at, j.status, j.reason"
+                        " $6::timestamptz, j.due_at, j.status, j.reason, j.kind, j.channel"
                         " FROM jsonb_to_recordset($2::jsonb) AS j(job_id uuid, offset_hours int,"
-                        " due_at timestamptz, status text, reason text)"
+                        " due_at timestamptz, status text, reason text, kind text, channel text)"
                         " ON CONFLICT (job_id) DO NOTHING",
                         6, ins, NULL, errbuf, errbuf_size);
     free(text);

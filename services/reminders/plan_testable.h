@@ -33,6 +33,10 @@ struct plan_policy {
     int64_t duplicate_ms; /* one message a patient a channel in: duplicate_hours (6) */
     double sms_price;     /* a segment's: sms_price_per_segment (0) */
     char currency[4];     /* currency ("RUB") */
+    /* campaigns */
+    int reinvite;              /* a missed visit's re-invite: reinvite (true) */
+    int64_t reinvite_after_ms; /* after the missed visit: reinvite_after_hours (48) */
+    int holdout_percent;       /* never contacted, to measure against: holdout_percent (10) */
 };
 
 /* Builds the policy of a clinic from the network's reminder_policies
@@ -40,7 +44,7 @@ struct plan_policy {
  * timezone, calling_windows and reminder_policy, may be NULL). Defaults:
  * offsets 24 h and 2 h, windows 10:00-18:00 and 20:00-21:00, 3 call
  * retries 60 min apart, then an SMS, one message in 6 h, SMS free in
- * RUB. 0, or
+ * RUB; a missed visit re-invited after 48 h, 10% held out. 0, or
  * CF_EINVAL with the reason (clinicflowctl has checked the shapes). */
 int plan_policy_build(const json_t *j_network_policies, const char *tz, const json_t *j_clinic,
                       struct plan_policy *out, char *errbuf, size_t errbuf_size);
@@ -73,5 +77,20 @@ int plan_status_reminds(const char *status);
  * jobs and a new time gives new ones. */
 void plan_job_id(const char *appointment_id, int64_t starts_ms, int offset_h,
                  char out[CF_UUID_STR_LEN + 1]);
+
+/* Whether a patient is in a campaign's holdout group (never contacted, so
+ * the campaign's uplift can be measured against it): the first two bytes
+ * of SHA-256(campaign 0x1F patient_id), big-endian, modulo 100, below
+ * percent. Deterministic: the same patient is in or out every time. */
+int plan_holdout(const char *campaign, const char *patient_id, int percent);
+
+/* A missed visit's re-invite (an SMS asking the patient to book again):
+ * due reinvite_after_ms after now, moved into the calling windows. 0 with
+ * *due_ms, or CF_ENOTFOUND when no window comes (or re-invites are off). */
+int plan_reinvite(const struct plan_policy *p, int64_t now_ms, int64_t *due_ms);
+
+/* A re-invite's job id: UUIDv5 over the appointment and "reinvite" (one a
+ * missed visit). */
+void plan_reinvite_id(const char *appointment_id, char out[CF_UUID_STR_LEN + 1]);
 
 #endif

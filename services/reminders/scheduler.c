@@ -8,7 +8,9 @@
  * relay produces them after the commit. A job taken too late is never
  * sent late: once its visit has begun, or more than
  * CLINICFLOW_REMINDERS_LATE_GRACE_S past its due time (the service was
- * down), it is skipped with that reason instead.
+ * down), it is skipped with that reason instead. A missed visit's
+ * re-invite is skipped ("booked_again") when the patient has a future
+ * booking by its due time.
  *
  * Commands carry ids only (job, appointment, patient, clinic): the
  * dispatcher reads the contact, and checks the consent, right before it
@@ -47,8 +49,8 @@ void reminders_command_event(struct cf_event *ev, const json_t *j_job, int64_t n
     ev->networkid = cf_xstrdup(json_string_value(json_object_get(j_job, "network_id")));
     ev->clinicid = cf_xstrdup(json_string_value(json_object_get(j_job, "clinic_id")));
     ev->data = json_pack(
-        "{s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "job_id",
-        json_object_get(j_job, "job_id"), "kind", "reminder", "appointment_id",
+        "{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "job_id",
+        json_object_get(j_job, "job_id"), "kind", json_object_get(j_job, "kind"), "appointment_id",
         json_object_get(j_job, "appointment_id"), "patient_id",
         json_object_get(j_job, "patient_id"), "clinic_id", json_object_get(j_job, "clinic_id"),
         "offset_hours", json_object_get(j_job, "offset_hours"), "visit_at",
@@ -75,23 +77,23 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
     if (rc == 0)
         rc = cf_pg_exec(
             conn,
-            "WITH due AS (SELECT job_id FROM reminders.reminder_jobs WHERE status = 'pending'"
+            "WITH due AS (SELECT job_id, CASE"
+            " WHEN kind = 'reminder' AND visit_at <= $1::timestamptz THEN 'visit_started'"
+            " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
+            " WHEN kind = 'reinvite' AND EXISTS (SELECT 1 FROM reminders.appointments a"
+            " WHERE a.patient_id = j.patient_id AND a.status IN ('booked', 'rescheduled')"
+            " AND a.starts_at > $1::timestamptz) THEN 'booked_again' END AS skip"
+            " FROM reminders.reminder_jobs j WHERE status = 'pending'"
             " AND due_at <= $1::timestamptz ORDER BY due_at LIMIT $3::int"
             " FOR UPDATE SKIP LOCKED)"
             " UPDATE reminders.reminder_jobs j SET"
-            " status = CASE WHEN j.visit_at <= $1::timestamptz"
-            " OR j.due_at < $1::timestamptz - make_interval(secs => $2::int)"
-            " THEN 'skipped' ELSE 'emitted' END,"
-            " reason = CASE WHEN j.visit_at <= $1::timestamptz THEN 'visit_started'"
-            " WHEN j.due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
-            " END, updated_at = now() FROM due WHERE j.job_id = due.job_id"
+            " status = CASE WHEN due.skip IS NULL THEN 'emitted' ELSE 'skipped' END,"
+            " reason = due.skip, updated_at = now() FROM due WHERE j.job_id = due.job_id"
             " RETURNING j.status, json_build_object('job_id', j.job_id, 'network_id',"
             " j.network_id, 'clinic_id', j.clinic_id, 'appointment_id', j.appointment_id,"
-            " 'patient_id', j.patient_id, 'offset_hours', j.offset_hours, 'channel', j.channel,"
-            " 'attempt', j.attempt, 'visit_at',"
-            " " CF_PG_UTC_MS("j.visit_at") ","
-                                           " 'due_at', " CF_PG_UTC_MS("j.due_at") ")"
-                                                                                  "::text",
+            " 'patient_id', j.patient_id, 'kind', j.kind, 'offset_hours', j.offset_hours,"
+            " 'channel', j.channel, 'attempt', j.attempt, 'visit_at',"
+            " " CF_PG_UTC_MS("j.visit_at") ", 'due_at', " CF_PG_UTC_MS("j.due_at") ")::text",
             3, params, &res, errbuf, errbuf_size);
     const int n = rc == 0 ? PQntuples(res) : 0;
     for (int i = 0; i < n; i++) {

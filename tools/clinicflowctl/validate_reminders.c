@@ -16,7 +16,7 @@
 
 /* The template languages and channels msg_template_pick knows. */
 static const char *const template_languages[] = {"ru", "en", NULL};
-static const char *const template_channels[] = {"call", "sms", NULL};
+static const char *const template_channels[] = {"call", "sms", "reinvite", NULL};
 
 /* templates: {"ru": {"call": "...", "sms": "..."}, "en": {...}} */
 static int check_templates(struct vctx *v, const char *path, const json_t *j_templates)
@@ -35,7 +35,8 @@ static int check_templates(struct vctx *v, const char *path, const json_t *j_tem
             return ctl_fail(v, lang_path, "unknown language; expected one of %s", list);
         }
         if (!json_is_object(j_lang))
-            return ctl_fail(v, lang_path, "expected an object with \"call\" and/or \"sms\"");
+            return ctl_fail(v, lang_path,
+                            "expected an object with \"call\", \"sms\" and/or \"reinvite\"");
         if ((rc = ctl_check_members(v, lang_path, j_lang, template_channels)) != 0)
             return rc;
         for (size_t i = 0; template_channels[i]; i++) {
@@ -84,12 +85,17 @@ int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *
         (rc = ctl_int_member(v, path, j_pol, "retry_minutes", 1, 1440)) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "call_retries", 0, 10)) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "duplicate_hours", 0, 168)) != 0 ||
+        (rc = ctl_int_member(v, path, j_pol, "reinvite_after_hours", 0, 720)) != 0 ||
+        (rc = ctl_int_member(v, path, j_pol, "holdout_percent", 0, 50)) != 0 ||
         (rc = ctl_int_array_member(v, path, j_pol, "recall_months", 1, 60, "months")) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "nps_delay_minutes", 0, 10080)) != 0)
         return rc;
-    if ((j_val = json_object_get(j_pol, "sms_fallback")) && !json_is_boolean(j_val)) {
-        ctl_path_key(child, path, "sms_fallback");
-        return ctl_fail(v, child, "expected true or false");
+    static const char *const flags[] = {"sms_fallback", "reinvite"};
+    for (size_t f = 0; f < 2; f++) {
+        if ((j_val = json_object_get(j_pol, flags[f])) && !json_is_boolean(j_val)) {
+            ctl_path_key(child, path, flags[f]);
+            return ctl_fail(v, child, "expected true or false");
+        }
     }
     if ((j_val = json_object_get(j_pol, "sms_price_per_segment")) &&
         (!json_is_number(j_val) || json_number_value(j_val) < 0)) {

@@ -7,7 +7,9 @@ reminders.appointments' reminder status, clinicflow.reminders.outcomes.v1
 and the front-desk tasks on clinicflow.tasks.v1.
 
 demo-north (round-the-clock windows, one reminder two hours ahead) retries
-an unanswered call once, a minute later, then sends the SMS."""
+an unanswered call once, a minute later, then sends the SMS; it re-invites
+a missed visit at once, holding out 30% of the patients."""
+import datetime
 import hashlib
 import hmac
 import json
@@ -28,7 +30,8 @@ def ladder_network():
     doc = planning_network()
     for c in doc["clinics"]:
         if c["id"] == NORTH:
-            c["reminder_policy"].update({"call_retries": 1, "retry_minutes": 1})
+            c["reminder_policy"].update({"call_retries": 1, "retry_minutes": 1,
+                                         "reinvite_after_hours": 0, "holdout_percent": 30})
     return doc
 
 
@@ -71,7 +74,7 @@ def reminder_status(s, appointment):
 
 def outcome_event(s, send_id, outcome):
     return s.wait_message(
-        OUTCOMES, lambda m: m["event"]["data"]["send_id"] == send_id
+        OUTCOMES, lambda m: m["event"]["data"].get("send_id") == send_id
         and m["event"]["data"]["outcome"] == outcome, "outcome %s of %s" % (outcome, send_id))
 
 
@@ -117,7 +120,8 @@ def test_a_confirmed_call_confirms_the_visit(s):
     # told again: nothing changes, no second event
     assert ok(s.report({"send_id": send_id, "outcome": "confirmed"}))["status"] == "unchanged"
     s.marker()
-    assert len([m for m in s.messages(OUTCOMES) if m["event"]["data"]["send_id"] == send_id]) == 1
+    assert len([m for m in s.messages(OUTCOMES)
+                if m["event"]["data"].get("send_id") == send_id]) == 1
     assert not [m for m in s.messages(TASKS)
                 if m["event"]["data"].get("appointment_id") == common.appointment_uuid(a)]
 
@@ -159,7 +163,8 @@ def test_no_answer_twice_then_sms_and_a_task(s):
                           == common.appointment_uuid(a), "the not-confirmed task")
     assert task["event"]["data"]["reason"] == "not_confirmed", task
     assert task["event"]["data"]["contact"]["e164"] == e164
-    assert job_of(s, a) == ("done", "3", "sms", "sms_sent"), job_of(s, a)
+    # the SMS is out: a reply may still come
+    assert job_of(s, a) == ("emitted", "3", "sms", "sms_sent"), job_of(s, a)
 
 
 def test_nine_means_no_more_calls(s):
@@ -182,10 +187,76 @@ def test_nine_means_no_more_calls(s):
     assert [r[1]["command"]["channel"] for r in requests_for(s, a2)] in ([], ["sms"])
 
 
+def held_out(patient_id, percent=30):
+    """The campaign's holdout draw, as the service makes it: SHA-256 of
+    "reinvite", 0x1F and the patient id; its first two bytes, big-endian,
+    modulo 100, below the percentage."""
+    d = hashlib.sha256(b"reinvite\x1f" + patient_id.encode()).digest()
+    return ((d[0] << 8) | d[1]) % 100 < percent
+
+
+def members(s, patient):
+    return [m["event"]["data"] for m in s.messages(OUTCOMES)
+            if m["event"]["type"] == "clinicflow.campaign.member"
+            and m["event"]["data"]["patient_id"] == common.patient_uuid(patient)]
+
+
+def test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again(s):
+    past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
+    # patients until both groups have someone (the draw is the patient's)
+    held, target = [], []
+    while len(held) < 1 or len(target) < 2:
+        p, e164 = patient(s, "Дарья", {"calls": True, "sms": True})
+        (held if held_out(common.patient_uuid(p)) else target).append((p, e164))
+    # one of the targets books again before the re-invite is due
+    again = target.pop()
+    a_future = common.new_id("a-future")
+    book(s, a_future, 1, utc(in_s(30 * 86400)), clinic=NORTH, patient=again[0])
+    missed = {}
+    for p, _ in held + target + [again]:
+        a = common.new_id("a-missed")
+        book(s, a, 1, past, clinic=NORTH, patient=p)
+        book(s, a, 2, past, status="no_show", clinic=NORTH, patient=p)
+        missed[p] = a
+    # the targets get the SMS, once; nobody else does
+    for p, e164 in target:
+        send_id, doc, _ = wait_request(s, missed[p], 1)
+        assert doc["command"]["kind"] == "reinvite" and doc["command"]["channel"] == "sms", doc
+        assert "не увиделись" in doc["text"] and doc["contact"]["phone"] == e164, doc
+        (m,) = members(s, p)
+        assert m["group"] == "target" and m["appointment_id"] == common.appointment_uuid(
+            missed[p]) and m["holdout_percent"] == 30, m
+    for p, _ in held:
+        cfstack.wait_until(lambda p=p: members(s, p), 30, "the holdout's campaign event")
+        assert members(s, p)[0]["group"] == "holdout", members(s, p)
+        assert s.sql("SELECT status, reason FROM reminders.reminder_jobs WHERE kind = 'reinvite'"
+                     " AND appointment_id = '%s'" % common.appointment_uuid(missed[p])) == [
+            ["skipped", "holdout"]]
+    cfstack.wait_until(lambda: s.sql(
+        "SELECT reason FROM reminders.reminder_jobs WHERE kind = 'reinvite'"
+        " AND appointment_id = '%s'" % common.appointment_uuid(missed[again[0]])) == [
+        ["booked_again"]], 30, "the re-invite of a patient who booked again skipped")
+    s.marker()
+    for p, _ in held + [again]:
+        assert requests_for(s, missed[p]) == [], p
+    # a target answers 1: the front desk calls to book, the missed visit
+    # keeps its status
+    p, e164 = target[0]
+    send_id = requests_for(s, missed[p])[0][0]
+    ok(s.report({"send_id": send_id, "outcome": "confirmed"}))
+    task = s.wait_message(TASKS, lambda m: m["event"]["data"].get("appointment_id")
+                          == common.appointment_uuid(missed[p]), "the re-invite's task")
+    assert task["event"]["data"]["reason"] == "reinvite", task
+    assert reminder_status(s, missed[p]) == "-"
+    ev = outcome_event(s, send_id, "confirmed")["event"]["data"]
+    assert ev["kind"] == "reinvite" and "reminder_status" not in ev, ev
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(LadderStack, [
         test_a_confirmed_call_confirms_the_visit,
         test_reschedule_opens_a_front_desk_task,
         test_nine_means_no_more_calls,
+        test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
         test_no_answer_twice_then_sms_and_a_task,
     ])

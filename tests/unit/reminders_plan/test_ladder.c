@@ -57,11 +57,14 @@ static void test_no_answer_three_retries_then_sms(void)
     CHECK_INT(ladder_after(&p, "call", 4, "no_answer", now, visit, &n), 0);
     check(&n, "not_confirmed", "not_confirmed", "sms", 5, now);
     CHECK(n.opt_out == NULL);
-    /* the SMS's own outcomes end it quietly */
+    /* the SMS's own outcomes: nothing follows, but a reply may come while
+     * it is out */
     CHECK_INT(ladder_after(&p, "sms", 5, "sms_sent", now, visit, &n), 0);
     check(&n, NULL, NULL, NULL, 0, 0);
+    CHECK_INT(n.waits, 1);
     CHECK_INT(ladder_after(&p, "sms", 5, "sms_failed", now, visit, &n), 0);
     check(&n, NULL, NULL, NULL, 0, 0);
+    CHECK_INT(n.waits, 0);
     plan_policy_free(&p);
 }
 
@@ -168,8 +171,24 @@ static void test_task_due(void)
     plan_policy_free(&p);
 }
 
+static void test_reinvite(void)
+{
+    struct ladder_next n;
+    CHECK_INT(ladder_reinvite_after("confirmed", &n), 0);
+    check(&n, NULL, "reinvite", NULL, 0, 0);
+    CHECK_INT(ladder_reinvite_after("declined", &n), 0);
+    check(&n, NULL, NULL, NULL, 0, 0);
+    CHECK_INT(ladder_reinvite_after("sms_sent", &n), 0);
+    check(&n, NULL, NULL, NULL, 0, 0);
+    CHECK_INT(n.waits, 1);
+    CHECK_INT(ladder_reinvite_after("opt_out_sms", &n), 0);
+    CHECK_STR(n.opt_out, "sms");
+    CHECK_INT(ladder_reinvite_after("nope", &n), CF_EINVAL);
+}
+
 int main(void)
 {
+    test_reinvite();
     test_task_due();
     test_no_answer_three_retries_then_sms();
     test_retries_stay_in_windows_and_before_the_visit();

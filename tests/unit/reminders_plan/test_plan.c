@@ -142,8 +142,48 @@ static void test_statuses_and_ids(void)
     CHECK(strcmp(a, b) != 0);
 }
 
+static void test_reinvite_and_holdout(void)
+{
+    struct plan_policy p =
+        policy("{\"reinvite_after_hours\": 24, \"holdout_percent\": 20}", "Europe/Moscow", NULL);
+    int64_t due;
+    /* missed at 19:00: a day later is 19:00, between the windows: 20:00 */
+    CHECK_INT(plan_reinvite(&p, msk(2026, 12, 7, 19, 0), &due), 0);
+    CHECK_INT(due, msk(2026, 12, 8, 20, 0));
+    CHECK_INT(p.holdout_percent, 20);
+    plan_policy_free(&p);
+    p = policy("{\"reinvite\": false}", "Europe/Moscow", NULL);
+    CHECK_INT(plan_reinvite(&p, msk(2026, 12, 7, 19, 0), &due), CF_ENOTFOUND);
+    CHECK_INT(p.holdout_percent, 10);
+    plan_policy_free(&p);
+
+    /* the holdout: the same patient every time, about the share asked */
+    char id[CF_UUID_STR_LEN + 1], n[16];
+    int held = 0;
+    for (int i = 0; i < 10000; i++) {
+        snprintf(n, sizeof(n), "%d", i);
+        const char *parts[] = {"patient", n};
+        cf_uuid5(parts, 2, id);
+        int h = plan_holdout("reinvite", id, 10);
+        CHECK_INT(plan_holdout("reinvite", id, 10), h);
+        CHECK(!plan_holdout("reinvite", id, 0));
+        CHECK(plan_holdout("reinvite", id, 100));
+        held += h;
+    }
+    CHECK(held > 900 && held < 1100);
+    /* a known value, the same in the tests' own reading (SHA-256 of
+     * "reinvite" 0x1F the id, first two bytes big-endian, mod 100) */
+    CHECK_INT(plan_holdout("reinvite", "00000000-0000-5000-8000-000000000000", 46), 0);
+    CHECK_INT(plan_holdout("reinvite", "00000000-0000-5000-8000-000000000000", 47), 1);
+    char a[CF_UUID_STR_LEN + 1], b[CF_UUID_STR_LEN + 1];
+    plan_reinvite_id("55c572a7-da4c-5401-8357-ecd67637b35e", a);
+    plan_reinvite_id("55c572a7-da4c-5401-8357-ecd67637b35e", b);
+    CHECK_STR(a, b);
+}
+
 int main(void)
 {
+    test_reinvite_and_holdout();
     test_default_ladder();
     test_policy_layers();
     test_dst_zone();
