@@ -10,8 +10,10 @@
  * held back is skipped with its reason, and the ladder moves on.
  *
  * The text is the clinic's template for the patient's language and the
- * channel (message_rules.c), rendered in the clinic's zone; an SMS's
- * segments and cost at the clinic's price go with its outcome.
+ * channel (message_rules.c; a campaign's own), rendered in the clinic's
+ * zone; an SMS's segments and cost at the clinic's price go with its
+ * outcome. A survey's SMS opens its survey first (nps.h) and carries its
+ * link.
  *
  * Once, across crashes: each send has an id (UUIDv5 over the job and the
  * attempt) and a row in reminders.sends, written on a connection of its
@@ -34,6 +36,7 @@
 #include "gateway_testable.h"
 #include "message_testable.h"
 #include "mis.h"
+#include "nps.h"
 #include "outcome.h"
 #include "reminders.h"
 
@@ -114,13 +117,12 @@ static int held_back(PGconn *mc, const struct cf_network *net, const struct plan
  * string. */
 static char *message_text(const struct cf_network *net, const struct cf_clinic *clinic,
                           const json_t *patient, const json_t *appointment, const char *kind,
-                          const char *channel, int64_t visit_ms)
+                          const char *channel, int64_t visit_ms, const char *link)
 {
     const char *lang = json_string_value(json_object_get(patient, "language"));
-    const char *tmpl =
-        msg_template_pick(json_object_get(net->doc, "reminder_policies"),
-                          json_object_get(clinic->doc, "reminder_policy"), lang,
-                          kind && strcmp(kind, "reinvite") == 0 ? "reinvite" : channel);
+    const char *tmpl = msg_template_pick(json_object_get(net->doc, "reminder_policies"),
+                                         json_object_get(clinic->doc, "reminder_policy"), lang,
+                                         kind && strcmp(kind, "reminder") != 0 ? kind : channel);
     const struct msg_values v = {
         .first_name = json_string_value(json_object_get(patient, "first_name")),
         .doctor = json_string_value(json_object_get(appointment, "doctor_name")),
@@ -129,6 +131,7 @@ static char *message_text(const struct cf_network *net, const struct cf_clinic *
         .tz = clinic->tz ? clinic->tz : net->tz,
         .visit_ms = visit_ms,
         .language = lang,
+        .link = link,
     };
     return msg_render(tmpl, &v);
 }
@@ -242,9 +245,24 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         goto finish;
     }
     const char *lang = json_string_value(json_object_get(pat.record, "language"));
-    text = message_text(net, clinic, pat.record, appt.record,
-                        json_string_value(json_object_get(cmd, "kind")), channel,
-                        cf_time_json_get(cmd, "visit_at"));
+    const char *kind = json_string_value(json_object_get(cmd, "kind"));
+    char link[512] = "";
+    if (kind && strcmp(kind, "nps") == 0) { /* the survey opens as its SMS goes */
+        char token[NPS_TOKEN_LEN + 1];
+        if (!ctx->cfg.public_base_url || !*ctx->cfg.public_base_url) {
+            status = "skipped";
+            reason = "no_public_url";
+            goto finish;
+        }
+        nps_token(net->secret, job_id, token);
+        snprintf(link, sizeof(link), "%s/nps/%s", ctx->cfg.public_base_url, token);
+        if ((rc = nps_store_open(mc, token, net->id, cmd,
+                                 json_string_value(json_object_get(appt.record, "doctor_id")), lang,
+                                 cf_time_now_ms() + NPS_TTL_MS, errbuf, errbuf_size)) != 0)
+            goto out;
+    }
+    text = message_text(net, clinic, pat.record, appt.record, kind, channel,
+                        cf_time_json_get(cmd, "visit_at"), link);
     if (strcmp(channel, "sms") == 0) {
         msg_sms_segments(text, &seg);
         cost_minor = msg_sms_cost_minor(seg.segments, policy.sms_price);

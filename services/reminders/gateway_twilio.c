@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/strbuf.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
 
@@ -50,111 +51,47 @@ const char *gw_outcome_name(enum gw_outcome outcome)
     return outcome_names[outcome];
 }
 
-/* A growing string. */
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add_n(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = cf_xrealloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_add(struct buf *b, const char *s)
-{
-    buf_add_n(b, s, strlen(s));
-}
-
-/* The string built so far, given to the caller ("" when nothing was added). */
-static char *buf_take(struct buf *b)
-{
-    if (!b->p)
-        return cf_xstrdup("");
-    char *s = b->p;
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return s;
-}
-
 static int unreserved(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '.' || c == '_' || c == '~';
 }
 
-static void buf_add_encoded(struct buf *b, const char *s)
+static void buf_add_encoded(struct cf_strbuf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
 
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (unreserved(*p)) {
-            buf_add_n(b, (const char *)p, 1);
+            cf_strbuf_add_n(b, (const char *)p, 1);
         } else {
             char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            buf_add_n(b, esc, 3);
+            cf_strbuf_add_n(b, esc, 3);
         }
     }
 }
 
 char *gw_urlencode(const char *s)
 {
-    struct buf b = {0};
+    struct cf_strbuf b = {0};
     buf_add_encoded(&b, s);
-    return buf_take(&b);
-}
-
-static void buf_add_xml(struct buf *b, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '&':
-            buf_add(b, "&amp;");
-            break;
-        case '<':
-            buf_add(b, "&lt;");
-            break;
-        case '>':
-            buf_add(b, "&gt;");
-            break;
-        case '"':
-            buf_add(b, "&quot;");
-            break;
-        case '\'':
-            buf_add(b, "&apos;");
-            break;
-        default:
-            if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
-                buf_add(b, " ");
-            else
-                buf_add_n(b, (const char *)p, 1);
-        }
-    }
+    return cf_strbuf_take(&b);
 }
 
 char *gw_xml_escape(const char *s)
 {
-    struct buf b = {0};
-    buf_add_xml(&b, s);
-    return buf_take(&b);
+    struct cf_strbuf b = {0};
+    cf_strbuf_add_xml(&b, s);
+    return cf_strbuf_take(&b);
 }
 
 /* Appends name=value, percent-encoded, to a form body. */
-static void form_add(struct buf *b, const char *name, const char *value)
+static void form_add(struct cf_strbuf *b, const char *name, const char *value)
 {
     if (b->len)
-        buf_add(b, "&");
+        cf_strbuf_add(b, "&");
     buf_add_encoded(b, name);
-    buf_add(b, "=");
+    cf_strbuf_add(b, "=");
     buf_add_encoded(b, value);
 }
 
@@ -169,21 +106,21 @@ void gw_twilio_request_free(struct gw_twilio_request *req)
 
 char *gw_twilio_hook_url(const struct gw_twilio_channel *ch, const char *send_id, const char *kind)
 {
-    struct buf b = {0};
+    struct cf_strbuf b = {0};
     size_t base_len = strlen(ch->public_base);
 
     while (base_len > 0 && ch->public_base[base_len - 1] == '/')
         base_len--;
-    buf_add_n(&b, ch->public_base, base_len);
-    buf_add(&b, "/v1/hooks/reminders/twilio/");
+    cf_strbuf_add_n(&b, ch->public_base, base_len);
+    cf_strbuf_add(&b, "/v1/hooks/reminders/twilio/");
     buf_add_encoded(&b, ch->channel_id);
-    buf_add(&b, "?send_id=");
+    cf_strbuf_add(&b, "?send_id=");
     buf_add_encoded(&b, send_id);
     if (kind) {
-        buf_add(&b, "&kind=");
+        cf_strbuf_add(&b, "&kind=");
         buf_add_encoded(&b, kind);
     }
-    return buf_take(&b);
+    return cf_strbuf_take(&b);
 }
 
 const char *gw_twilio_say_language(const char *language)
@@ -211,7 +148,7 @@ int gw_twilio_sms_request(const struct gw_twilio_channel *ch, const char *send_i
                           const char *text, struct gw_twilio_request *out, char *errbuf,
                           size_t errbuf_size)
 {
-    struct buf b = {0};
+    struct cf_strbuf b = {0};
 
     out->path = out->body = NULL;
     if (!nonempty(ch->account_sid)) {
@@ -236,47 +173,47 @@ int gw_twilio_sms_request(const struct gw_twilio_channel *ch, const char *send_i
     form_add(&b, "StatusCallback", hook);
     free(hook);
     out->path = account_path(ch->account_sid, "Messages.json");
-    out->body = buf_take(&b);
+    out->body = cf_strbuf_take(&b);
     return 0;
 }
 
 /* <Say language="..." [voice="..."]>text</Say> */
-static void add_say(struct buf *b, const char *language, const char *voice, const char *text)
+static void add_say(struct cf_strbuf *b, const char *language, const char *voice, const char *text)
 {
-    buf_add(b, "<Say language=\"");
-    buf_add(b, gw_twilio_say_language(language));
-    buf_add(b, "\"");
+    cf_strbuf_add(b, "<Say language=\"");
+    cf_strbuf_add(b, gw_twilio_say_language(language));
+    cf_strbuf_add(b, "\"");
     if (nonempty(voice)) {
-        buf_add(b, " voice=\"");
-        buf_add_xml(b, voice);
-        buf_add(b, "\"");
+        cf_strbuf_add(b, " voice=\"");
+        cf_strbuf_add_xml(b, voice);
+        cf_strbuf_add(b, "\"");
     }
-    buf_add(b, ">");
-    buf_add_xml(b, text);
-    buf_add(b, "</Say>");
+    cf_strbuf_add(b, ">");
+    cf_strbuf_add_xml(b, text);
+    cf_strbuf_add(b, "</Say>");
 }
 
 char *gw_twilio_call_twiml(const char *gather_url, const char *language, const char *voice,
                            const char *text, const char *closing_text)
 {
-    struct buf b = {0};
+    struct cf_strbuf b = {0};
 
-    buf_add(&b, "<Response><Gather numDigits=\"1\" timeout=\"8\" action=\"");
-    buf_add_xml(&b, gather_url);
-    buf_add(&b, "\" method=\"POST\">");
+    cf_strbuf_add(&b, "<Response><Gather numDigits=\"1\" timeout=\"8\" action=\"");
+    cf_strbuf_add_xml(&b, gather_url);
+    cf_strbuf_add(&b, "\" method=\"POST\">");
     add_say(&b, language, voice, text);
-    buf_add(&b, "</Gather>");
+    cf_strbuf_add(&b, "</Gather>");
     if (nonempty(closing_text))
         add_say(&b, language, voice, closing_text);
-    buf_add(&b, "</Response>");
-    return buf_take(&b);
+    cf_strbuf_add(&b, "</Response>");
+    return cf_strbuf_take(&b);
 }
 
 int gw_twilio_call_request(const struct gw_twilio_channel *ch, const char *send_id, const char *to,
                            const char *language, const char *text, const char *closing_text,
                            struct gw_twilio_request *out, char *errbuf, size_t errbuf_size)
 {
-    struct buf b = {0};
+    struct cf_strbuf b = {0};
     int rc = 0;
 
     out->path = out->body = NULL;
@@ -312,7 +249,7 @@ int gw_twilio_call_request(const struct gw_twilio_channel *ch, const char *send_
     if (ch->machine_detection)
         form_add(&b, "MachineDetection", "Enable");
     out->path = account_path(ch->account_sid, "Calls.json");
-    out->body = buf_take(&b);
+    out->body = cf_strbuf_take(&b);
 out:
     free(b.p);
     free(gather);
@@ -326,22 +263,22 @@ out:
 char *gw_twilio_lookup_path(const struct gw_twilio_channel *ch, const char *kind, const char *to)
 {
     const int sms = kind && strcmp(kind, "sms") == 0;
-    struct buf b = {0};
+    struct cf_strbuf b = {0};
 
     if (!kind || (!sms && strcmp(kind, "call") != 0) || !nonempty(ch->account_sid) || !nonempty(to))
         return NULL;
     char *path = account_path(ch->account_sid, sms ? "Messages.json" : "Calls.json");
-    buf_add(&b, path);
+    cf_strbuf_add(&b, path);
     free(path);
-    buf_add(&b, "?To=");
+    cf_strbuf_add(&b, "?To=");
     buf_add_encoded(&b, to);
     /* an SMS through a messaging service may come from any of its numbers */
     if (nonempty(ch->from) && !(sms && nonempty(ch->messaging_service_sid))) {
-        buf_add(&b, "&From=");
+        cf_strbuf_add(&b, "&From=");
         buf_add_encoded(&b, ch->from);
     }
-    buf_add(&b, "&PageSize=50");
-    return buf_take(&b);
+    cf_strbuf_add(&b, "&PageSize=50");
+    return cf_strbuf_take(&b);
 }
 
 static int str_is(const json_t *j, const char *want)
@@ -408,7 +345,7 @@ static enum gw_outcome digit_outcome(const char *digits)
 static char *fold_reply(const char *s)
 {
     const unsigned char *b = (const unsigned char *)s, *e;
-    struct buf out = {0};
+    struct cf_strbuf out = {0};
 
     while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
         b++;
@@ -436,9 +373,9 @@ static char *fold_reply(const char *s)
                 c[1] = d;
             }
         }
-        buf_add_n(&out, (const char *)c, n);
+        cf_strbuf_add_n(&out, (const char *)c, n);
     }
-    return buf_take(&out);
+    return cf_strbuf_take(&out);
 }
 
 static enum gw_outcome sms_reply_outcome(const char *body)
@@ -561,13 +498,13 @@ const char *gw_twilio_reply_empty(void)
 
 char *gw_twilio_reply_thanks(const char *language, const char *voice, const char *text)
 {
-    struct buf b = {0};
+    struct cf_strbuf b = {0};
     const int en = strcmp(gw_twilio_say_language(language), "en-US") == 0;
 
     if (!nonempty(text))
         text = en ? "Thank you. Goodbye." : "Спасибо! До свидания.";
-    buf_add(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+    cf_strbuf_add(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
     add_say(&b, language, voice, text);
-    buf_add(&b, "</Response>");
-    return buf_take(&b);
+    cf_strbuf_add(&b, "</Response>");
+    return cf_strbuf_take(&b);
 }

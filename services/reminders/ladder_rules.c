@@ -103,12 +103,12 @@ int ladder_after(const struct plan_policy *p, const char *channel, int attempt, 
     return 0;
 }
 
-int ladder_reinvite_after(const char *outcome, struct ladder_next *out)
+int ladder_campaign_after(const char *kind, const char *outcome, struct ladder_next *out)
 {
     memset(out, 0, sizeof(*out));
     if (!ladder_outcome_known(outcome))
         return CF_EINVAL;
-    if (is(outcome, "confirmed") || is(outcome, "reschedule"))
+    if ((is(outcome, "confirmed") || is(outcome, "reschedule")) && kind && is(kind, "reinvite"))
         out->task = "reinvite";
     else if (is(outcome, "opt_out_sms"))
         out->opt_out = "sms";

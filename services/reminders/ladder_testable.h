@@ -47,11 +47,12 @@ struct ladder_next {
 int ladder_after(const struct plan_policy *p, const char *channel, int attempt, const char *outcome,
                  int64_t now_ms, int64_t visit_ms, struct ladder_next *out);
 
-/* The outcome of a missed visit's re-invite (an SMS): 1 (confirmed) asks
- * for a call to book again, a front-desk task "reinvite"; a stop word opts
- * the number out; anything else ends it. Never a reminder status: the
- * visit it is about was missed. 0, or CF_EINVAL for an unknown outcome. */
-int ladder_reinvite_after(const char *outcome, struct ladder_next *out);
+/* The outcome of a campaign's SMS (kind "reinvite": a missed visit's
+ * re-invite; "nps": a survey): for a re-invite, 1 (confirmed) asks for a
+ * call to book again, a front-desk task "reinvite"; a stop word opts the
+ * number out; anything else ends it. Never a reminder status. 0, or
+ * CF_EINVAL for an unknown outcome. */
+int ladder_campaign_after(const char *kind, const char *outcome, struct ladder_next *out);
 
 /* When a front-desk task of this reason (ladder_next.task) is due: a
  * reminder not confirmed, at the first calling-window moment of the visit's

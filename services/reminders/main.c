@@ -37,6 +37,7 @@ int main(void)
     reminders_relay_init(&ctx);
     reminders_mis_routes(&ctx);
     reminders_hooks_routes(&ctx);
+    reminders_nps_routes(&ctx);
     /* Dispatch: reminders.commands.v1 -> the clinics' gateways. */
     static const char *const commands[] = {CF_TOPIC_REMINDER_COMMANDS};
     struct cf_consumer_conf dispatch = {

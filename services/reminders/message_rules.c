@@ -282,7 +282,16 @@ int64_t msg_sms_cost_minor(size_t segments, double price_per_segment)
 
 /* --- templates ------------------------------------------------------ */
 
-enum placeholder { PH_FIRST_NAME, PH_DOCTOR, PH_DATE, PH_TIME, PH_CLINIC, PH_ADDRESS, PH_NONE };
+enum placeholder {
+    PH_FIRST_NAME,
+    PH_DOCTOR,
+    PH_DATE,
+    PH_TIME,
+    PH_CLINIC,
+    PH_ADDRESS,
+    PH_LINK,
+    PH_NONE
+};
 
 static const char *const placeholder_names[] = {
     [PH_FIRST_NAME] = "first_name",
@@ -291,6 +300,7 @@ static const char *const placeholder_names[] = {
     [PH_TIME] = "time",
     [PH_CLINIC] = "clinic",
     [PH_ADDRESS] = "address",
+    [PH_LINK] = "link",
 };
 
 static int is_name_char(char c)
@@ -384,6 +394,9 @@ char *msg_render(const char *tmpl, const struct msg_values *v)
         case PH_ADDRESS:
             text_adds(&t, v->address);
             break;
+        case PH_LINK:
+            text_adds(&t, v->link);
+            break;
         case PH_DATE:
             if (!have_time)
                 break;
@@ -422,9 +435,9 @@ char *msg_render(const char *tmpl, const struct msg_values *v)
  * clinic and address keep it within two UCS-2 segments (134 units, 50 of
  * them left for the two); the en one stays GSM-7. */
 enum { LANG_RU, LANG_EN };
-enum { CHANNEL_CALL, CHANNEL_SMS, CHANNEL_REINVITE };
+enum { CHANNEL_CALL, CHANNEL_SMS, CHANNEL_REINVITE, CHANNEL_NPS };
 
-static const char *const default_templates[2][3] = {
+static const char *const default_templates[2][4] = {
     [LANG_RU] =
         {
             [CHANNEL_CALL] = "Здравствуйте, {first_name}! Это {clinic}. Напоминаем о вашем "
@@ -436,6 +449,7 @@ static const char *const default_templates[2][3] = {
             [CHANNEL_REINVITE] = "{first_name}, мы не увиделись {date}. Ответьте 1 — и мы "
                                  "перезвоним, чтобы выбрать новое время. {clinic}. "
                                  "Отписаться: СТОП",
+            [CHANNEL_NPS] = "{first_name}, оцените, пожалуйста, визит в {clinic}: {link}",
         },
     [LANG_EN] =
         {
@@ -448,6 +462,7 @@ static const char *const default_templates[2][3] = {
                             "unsubscribe",
             [CHANNEL_REINVITE] = "{first_name}, we missed you on {date}. Reply 1 and we will "
                                  "call you to find a new time. {clinic}. STOP to unsubscribe",
+            [CHANNEL_NPS] = "{first_name}, how was your visit to {clinic}? {link}",
         },
 };
 
@@ -472,6 +487,8 @@ const char *msg_template_pick(const json_t *j_network_policies, const json_t *j_
         ch = CHANNEL_SMS;
     else if (channel && strcmp(channel, "reinvite") == 0)
         ch = CHANNEL_REINVITE;
+    else if (channel && strcmp(channel, "nps") == 0)
+        ch = CHANNEL_NPS;
     else
         return NULL;
     const char *tmpl = policy_template(j_clinic_policy, lang_key, channel);

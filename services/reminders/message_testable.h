@@ -54,6 +54,7 @@ struct msg_values {
     const char *tz;                                     /* clinic's IANA zone */
     int64_t visit_ms;                                   /* visit start, Unix ms */
     const char *language;                               /* "ru" or "en": date format */
+    const char *link;                                   /* {link}: a survey's page, or NULL */
 };
 
 /* Renders tmpl (NUL-terminated) with v: each placeholder replaced; {date}
@@ -73,7 +74,8 @@ int msg_template_check(const char *tmpl, char *errbuf, size_t errbuf_size);
 
 /* The template for language ("ru" or "en"; anything else, NULL too, is
  * "ru") and channel ("call": what the robot says; "sms"; "reinvite": the
- * SMS that asks a patient who missed a visit to book again): the clinic's
+ * SMS that asks a patient who missed a visit to book again; "nps": the
+ * survey's SMS with its {link}): the clinic's
  * reminder_policy (j_clinic_policy, the policy object itself, may be NULL)
  * templates.<lang>.<channel>, over the network's reminder_policies
  * (j_network_policies, may be NULL) templates.<lang>.<channel>, over the

@@ -124,6 +124,28 @@ const struct cf_migration cf_reminders_migrations[] = {
      " CHECK (kind IN ('reminder','reinvite'));"
      "CREATE INDEX appointments_patient_upcoming ON appointments (patient_id, starts_at)"
      " WHERE status IN ('booked','rescheduled');"},
+    /* NPS (nps.c, nps_store.c): a completed visit's survey job, and the
+     * survey its SMS links to: an unguessable token, single-use, expiring;
+     * the score and the comment once answered (the comment cleared on
+     * erasure). */
+    {7, "nps surveys",
+     "ALTER TABLE reminder_jobs DROP CONSTRAINT reminder_jobs_kind_check,"
+     " ADD CONSTRAINT reminder_jobs_kind_check CHECK (kind IN ('reminder','reinvite','nps'));"
+     "CREATE TABLE nps_surveys ("
+     " token text PRIMARY KEY,"
+     " job_id uuid NOT NULL UNIQUE,"
+     " network_id text NOT NULL,"
+     " clinic_id text NOT NULL,"
+     " patient_id uuid NOT NULL,"
+     " appointment_id uuid NOT NULL,"
+     " doctor_id text,"
+     " language text,"
+     " created_at timestamptz NOT NULL DEFAULT now(),"
+     " expires_at timestamptz NOT NULL,"
+     " answered_at timestamptz,"
+     " score int CHECK (score BETWEEN 0 AND 10),"
+     " comment text);"
+     "CREATE INDEX nps_surveys_patient ON nps_surveys (patient_id);"},
 };
 
 const size_t cf_reminders_migrations_n =

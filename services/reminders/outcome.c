@@ -38,8 +38,8 @@ static int step(const struct cf_network *net, const json_t *row, const struct re
         return rc;
     const int64_t visit_ms = json_integer_value(json_object_get(row, "visit_at"));
     const char *kind = str(row, "kind");
-    rc = kind && strcmp(kind, "reinvite") == 0
-             ? ladder_reinvite_after(o->outcome, next)
+    rc = kind && strcmp(kind, "reminder") != 0
+             ? ladder_campaign_after(kind, o->outcome, next)
              : ladder_after(&policy, str(row, "channel"),
                             (int)json_integer_value(json_object_get(row, "attempt")), o->outcome,
                             now_ms, visit_ms, next);

@@ -27,7 +27,8 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
         " 'job_attempt', j.attempt, 'visit_at', (extract(epoch FROM j.visit_at) * 1000)::bigint,"
         " 'kind', j.kind, 'current', coalesce(a.starts_at = j.visit_at AND CASE j.kind"
         " WHEN 'reminder' THEN a.status IN ('booked', 'rescheduled')"
-        " ELSE a.status = 'no_show' END, false))::text"
+        " WHEN 'reinvite' THEN a.status = 'no_show' ELSE a.status = 'completed' END,"
+        " false))::text"
         " FROM reminders.sends s JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
         " LEFT JOIN reminders.appointments a ON a.appointment_id = j.appointment_id"
         " WHERE s.send_id = $1::uuid FOR UPDATE OF s, j",

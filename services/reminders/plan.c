@@ -14,6 +14,10 @@
  * eligible, and in which group, goes out as clinicflow.campaign.member
  * with the appointment's change, so the campaign's effect can be measured
  * against the holdout.
+ *
+ * A visit completed gets its survey: an SMS nps_delay_minutes after it
+ * ended, linking to the one-question page (nps_routes.c). Only a visit that
+ * ended within the last day: an import of old visits surveys nobody.
  */
 #include "plan.h"
 
@@ -57,6 +61,24 @@ static void plan_missed(const struct plan_policy *policy, const struct cf_networ
     cf_event_clear(&ev);
 }
 
+/* A completed visit's survey job (in jobs), when it is due at all. */
+static void plan_survey(const struct plan_policy *policy, const char *appointment_id,
+                        const json_t *record, int64_t starts_ms, int64_t now_ms, json_t *jobs)
+{
+    char job_id[CF_UUID_STR_LEN + 1];
+    int64_t ended_ms = starts_ms, due_ms;
+    const char *ends_at = json_string_value(json_object_get(record, "ends_at"));
+    if (ends_at)
+        cf_time_parse(ends_at, &ended_ms);
+    if (plan_nps(policy, ended_ms, now_ms, &due_ms) != 0)
+        return;
+    plan_campaign_id(appointment_id, "nps", job_id);
+    json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:s}", "job_id", job_id, "offset_hours", 0, "kind",
+                          "nps", "channel", "sms", "status", "pending");
+    cf_time_json_set(j, "due_at", due_ms);
+    json_array_append_new(jobs, j);
+}
+
 int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
                                const char *appointment_id, const char *patient_id,
                                const json_t *record, int64_t now_ms, struct cf_outbox *out,
@@ -68,6 +90,7 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
     const struct cf_clinic *clinic = cf_netconf_clinic(net, clinic_id);
     const int reminds = plan_status_reminds(status);
     const int missed = status && strcmp(status, "no_show") == 0;
+    const int completed = status && strcmp(status, "completed") == 0;
     json_t *jobs = json_array();
     int64_t starts_ms = 0;
     int rc = 0;
@@ -78,7 +101,7 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
         rc = CF_EINVAL;
         goto out;
     }
-    if (reminds || missed) {
+    if (reminds || missed || completed) {
         struct plan_policy policy;
         rc = plan_policy_build(json_object_get(net->doc, "reminder_policies"),
                                clinic->tz ? clinic->tz : net->tz, clinic->doc, &policy, errbuf,
@@ -102,6 +125,8 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
         if (missed)
             plan_missed(&policy, net, clinic_id, appointment_id, patient_id, starts_ms, now_ms,
                         jobs, out);
+        if (completed)
+            plan_survey(&policy, appointment_id, record, starts_ms, now_ms, jobs);
         plan_policy_free(&policy);
     }
     rc = plan_store_replace(conn, net->id, clinic_id, appointment_id, patient_id, visit_at, jobs,

@@ -53,6 +53,8 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
     out->reinvite = 1;
     out->reinvite_after_ms = 48 * 3600000LL;
     out->holdout_percent = 10;
+    out->nps = 1;
+    out->nps_delay_ms = 60 * 60000;
 
     /* the clinic's own policy over the network's, member by member */
     const json_t *layers[] = {j_network_policies, json_object_get(j_clinic, "reminder_policy")};
@@ -80,6 +82,10 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
             out->reinvite_after_ms = json_integer_value(j_v) * 3600000;
         if (json_is_integer(j_v = json_object_get(layers[l], "holdout_percent")))
             out->holdout_percent = (int)json_integer_value(j_v);
+        if (json_is_boolean(j_v = json_object_get(layers[l], "nps")))
+            out->nps = json_is_true(j_v);
+        if (json_is_integer(j_v = json_object_get(layers[l], "nps_delay_minutes")))
+            out->nps_delay_ms = json_integer_value(j_v) * 60000;
     }
     return cf_time_windows_parse(tz, json_object_get(j_clinic, "calling_windows"), &out->windows,
                                  errbuf, errbuf_size);
@@ -154,6 +160,20 @@ int plan_reinvite(const struct plan_policy *p, int64_t now_ms, int64_t *due_ms)
 
 void plan_reinvite_id(const char *appointment_id, char out[CF_UUID_STR_LEN + 1])
 {
-    const char *parts[] = {appointment_id, "reinvite"};
+    plan_campaign_id(appointment_id, "reinvite", out);
+}
+
+void plan_campaign_id(const char *appointment_id, const char *campaign,
+                      char out[CF_UUID_STR_LEN + 1])
+{
+    const char *parts[] = {appointment_id, campaign};
     cf_uuid5(parts, 2, out);
+}
+
+int plan_nps(const struct plan_policy *p, int64_t ended_ms, int64_t now_ms, int64_t *due_ms)
+{
+    if (!p->nps || now_ms - ended_ms > PLAN_NPS_FRESH_MS)
+        return CF_ENOTFOUND;
+    const int64_t from = (ended_ms > now_ms ? ended_ms : now_ms) + p->nps_delay_ms;
+    return cf_time_next_allowed(&p->windows, from, due_ms) == 0 ? 0 : CF_ENOTFOUND;
 }

@@ -37,6 +37,8 @@ struct plan_policy {
     int reinvite;              /* a missed visit's re-invite: reinvite (true) */
     int64_t reinvite_after_ms; /* after the missed visit: reinvite_after_hours (48) */
     int holdout_percent;       /* never contacted, to measure against: holdout_percent (10) */
+    int nps;                   /* a completed visit's survey: nps (true) */
+    int64_t nps_delay_ms;      /* after the visit's end: nps_delay_minutes (60) */
 };
 
 /* Builds the policy of a clinic from the network's reminder_policies
@@ -92,5 +94,18 @@ int plan_reinvite(const struct plan_policy *p, int64_t now_ms, int64_t *due_ms);
 /* A re-invite's job id: UUIDv5 over the appointment and "reinvite" (one a
  * missed visit). */
 void plan_reinvite_id(const char *appointment_id, char out[CF_UUID_STR_LEN + 1]);
+
+/* A completed visit's survey (an SMS with a link to a one-question page):
+ * due nps_delay_ms after the visit ended (ended_ms; now when that is
+ * later), moved into the calling windows. Only for a visit that ended
+ * within PLAN_NPS_FRESH_MS of now: a history import's old visits are
+ * never surveyed. 0 with *due_ms, or CF_ENOTFOUND. */
+#define PLAN_NPS_FRESH_MS (24 * 3600000LL)
+int plan_nps(const struct plan_policy *p, int64_t ended_ms, int64_t now_ms, int64_t *due_ms);
+
+/* A campaign job's id: UUIDv5 over the appointment and the campaign
+ * ("reinvite", "nps"): one of each a visit. */
+void plan_campaign_id(const char *appointment_id, const char *campaign,
+                      char out[CF_UUID_STR_LEN + 1]);
 
 #endif

@@ -44,6 +44,9 @@ void reminders_mis_routes(struct reminders_ctx *ctx);
  * outcome reports */
 void reminders_hooks_routes(struct reminders_ctx *ctx);
 
+/* nps_routes.c: GET and POST /nps/{token}, the survey's page */
+void reminders_nps_routes(struct reminders_ctx *ctx);
+
 /* relay.c: produces reminders.outbox after each commit that staged events
  * (reminders_relay_kick) and every relay_every_ms for what an earlier
  * relay here or elsewhere could not send. */

@@ -16,7 +16,7 @@
 
 /* The template languages and channels msg_template_pick knows. */
 static const char *const template_languages[] = {"ru", "en", NULL};
-static const char *const template_channels[] = {"call", "sms", "reinvite", NULL};
+static const char *const template_channels[] = {"call", "sms", "reinvite", "nps", NULL};
 
 /* templates: {"ru": {"call": "...", "sms": "..."}, "en": {...}} */
 static int check_templates(struct vctx *v, const char *path, const json_t *j_templates)
@@ -35,8 +35,9 @@ static int check_templates(struct vctx *v, const char *path, const json_t *j_tem
             return ctl_fail(v, lang_path, "unknown language; expected one of %s", list);
         }
         if (!json_is_object(j_lang))
-            return ctl_fail(v, lang_path,
-                            "expected an object with \"call\", \"sms\" and/or \"reinvite\"");
+            return ctl_fail(
+                v, lang_path,
+                "expected an object with \"call\", \"sms\", \"reinvite\" and/or \"nps\"");
         if ((rc = ctl_check_members(v, lang_path, j_lang, template_channels)) != 0)
             return rc;
         for (size_t i = 0; template_channels[i]; i++) {
@@ -48,7 +49,7 @@ static int check_templates(struct vctx *v, const char *path, const json_t *j_tem
             if (tmpl && msg_template_check(tmpl, errbuf, sizeof(errbuf)) != 0)
                 return ctl_fail(v, child,
                                 "%s; expected {first_name}, {doctor}, {date}, {time}, "
-                                "{clinic} or {address}",
+                                "{clinic}, {address} or {link}",
                                 errbuf);
         }
     }
@@ -90,8 +91,8 @@ int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *
         (rc = ctl_int_array_member(v, path, j_pol, "recall_months", 1, 60, "months")) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "nps_delay_minutes", 0, 10080)) != 0)
         return rc;
-    static const char *const flags[] = {"sms_fallback", "reinvite"};
-    for (size_t f = 0; f < 2; f++) {
+    static const char *const flags[] = {"sms_fallback", "reinvite", "nps"};
+    for (size_t f = 0; f < 3; f++) {
         if ((j_val = json_object_get(j_pol, flags[f])) && !json_is_boolean(j_val)) {
             ctl_path_key(child, path, flags[f]);
             return ctl_fail(v, child, "expected true or false");

@@ -74,9 +74,11 @@ class DispatchStack(common.Stack):
     """The stack with test_planning's network (or the network() a subclass
     gives) and a webhook gateway for demo-north pointing at the Dialer."""
 
+    extra_env = {}
+
     def __init__(self):
         self.dialer = Dialer()
-        super().__init__()
+        super().__init__(extra_env=self.extra_env)
 
     def network(self):
         return planning_network()

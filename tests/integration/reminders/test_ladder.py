@@ -31,11 +31,17 @@ def ladder_network():
     for c in doc["clinics"]:
         if c["id"] == NORTH:
             c["reminder_policy"].update({"call_retries": 1, "retry_minutes": 1,
-                                         "reinvite_after_hours": 0, "holdout_percent": 30})
+                                         "reinvite_after_hours": 0, "holdout_percent": 30,
+                                         "nps_delay_minutes": 0})
     return doc
 
 
+PUBLIC = "https://reminders.clinic.test"
+
+
 class LadderStack(DispatchStack):
+    extra_env = {"CLINICFLOW_REMINDERS_PUBLIC_BASE_URL": PUBLIC}
+
     def network(self):
         return ladder_network()
 
@@ -252,11 +258,57 @@ def test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again(s):
     assert ev["kind"] == "reinvite" and "reminder_status" not in ev, ev
 
 
+def test_a_completed_visit_is_surveyed_once(s):
+    p, _ = patient(s, "Анна", {"calls": True, "sms": True})
+    a = common.new_id("a-nps")
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=40)
+    body = {"clinic_id": NORTH, "patient_id": p, "starts_at": utc(start),
+            "ends_at": utc(start + datetime.timedelta(minutes=30)), "doctor_id": "dr-petrova"}
+    ok(s.put_appointment(a, dict(body, version=1, status="booked")))
+    ok(s.put_appointment(a, dict(body, version=2, status="completed")))
+    _, doc, _ = wait_request(s, a, 1)
+    assert doc["command"]["kind"] == "nps" and doc["command"]["channel"] == "sms", doc
+    link = doc["text"].split()[-1]
+    assert link.startswith(PUBLIC + "/nps/") and "Анна" in doc["text"], doc["text"]
+    path = link[len(PUBLIC):]
+    page = s.request("GET", path, key=None)
+    html = page.raw.decode()
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html"), page
+    assert '<form method="post" action="%s">' % path in html and "Demo Dental North" in html
+    assert page.headers.get("cache-control") == "no-store", page.headers
+    form = "application/x-www-form-urlencoded"
+    bad = s.request("POST", path, b"score=11", key=None, content_type=form)
+    assert bad.status == 400 and "от 0 до 10" in bad.raw.decode(), bad
+    assert s.request("GET", "/nps/" + "0" * 32, key=None).status == 404
+    got = s.request("POST", path, "score=9&comment=Спасибо доктору".encode(), key=None,
+                    content_type=form)
+    assert got.status == 200 and "Спасибо" in got.raw.decode(), got
+    again = s.request("POST", path, b"score=1", key=None, content_type=form)
+    assert again.status == 409, again
+    ev = s.wait_message(OUTCOMES, lambda m: m["event"]["type"] == "clinicflow.nps.answered"
+                        and m["event"]["data"]["appointment_id"] == common.appointment_uuid(a),
+                        "the survey's answer")
+    data = ev["event"]["data"]
+    assert (data["score"], data["category"], data["doctor_id"], data["has_comment"]) == (
+        9, "promoter", "dr-petrova", True), data
+    assert "comment" not in data and ev["key"] == common.patient_uuid(p)
+    assert s.sql("SELECT score, comment FROM reminders.nps_surveys WHERE appointment_id = '%s'"
+                 % common.appointment_uuid(a)) == [["9", "Спасибо доктору"]]
+    # an old visit imported as completed is never surveyed
+    old = common.new_id("a-nps-old")
+    then = start - datetime.timedelta(days=30)
+    ok(s.put_appointment(old, dict(body, version=1, status="completed", starts_at=utc(then),
+                                   ends_at=utc(then + datetime.timedelta(minutes=30)))))
+    assert s.sql("SELECT count(*) FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+                 % common.appointment_uuid(old)) == [["0"]]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(LadderStack, [
         test_a_confirmed_call_confirms_the_visit,
         test_reschedule_opens_a_front_desk_task,
         test_nine_means_no_more_calls,
         test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
+        test_a_completed_visit_is_surveyed_once,
         test_no_answer_twice_then_sms_and_a_task,
     ])

@@ -174,16 +174,19 @@ static void test_task_due(void)
 static void test_reinvite(void)
 {
     struct ladder_next n;
-    CHECK_INT(ladder_reinvite_after("confirmed", &n), 0);
+    CHECK_INT(ladder_campaign_after("reinvite", "confirmed", &n), 0);
     check(&n, NULL, "reinvite", NULL, 0, 0);
-    CHECK_INT(ladder_reinvite_after("declined", &n), 0);
+    CHECK_INT(ladder_campaign_after("reinvite", "declined", &n), 0);
     check(&n, NULL, NULL, NULL, 0, 0);
-    CHECK_INT(ladder_reinvite_after("sms_sent", &n), 0);
+    CHECK_INT(ladder_campaign_after("reinvite", "sms_sent", &n), 0);
     check(&n, NULL, NULL, NULL, 0, 0);
     CHECK_INT(n.waits, 1);
-    CHECK_INT(ladder_reinvite_after("opt_out_sms", &n), 0);
+    CHECK_INT(ladder_campaign_after("reinvite", "opt_out_sms", &n), 0);
     CHECK_STR(n.opt_out, "sms");
-    CHECK_INT(ladder_reinvite_after("nope", &n), CF_EINVAL);
+    CHECK_INT(ladder_campaign_after("reinvite", "nope", &n), CF_EINVAL);
+    /* a survey's SMS answered 1 is no booking */
+    CHECK_INT(ladder_campaign_after("nps", "confirmed", &n), 0);
+    check(&n, NULL, NULL, NULL, 0, 0);
 }
 
 int main(void)

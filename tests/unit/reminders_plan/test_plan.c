@@ -179,11 +179,37 @@ static void test_reinvite_and_holdout(void)
     plan_reinvite_id("55c572a7-da4c-5401-8357-ecd67637b35e", a);
     plan_reinvite_id("55c572a7-da4c-5401-8357-ecd67637b35e", b);
     CHECK_STR(a, b);
+    plan_campaign_id("55c572a7-da4c-5401-8357-ecd67637b35e", "nps", b);
+    CHECK(strcmp(a, b) != 0);
+}
+
+static void test_nps(void)
+{
+    struct plan_policy p = policy(NULL, "Europe/Moscow", NULL);
+    int64_t due;
+    /* a visit ended at 17:30, completed at once: 18:30 is between the
+     * windows, so 20:00 */
+    CHECK_INT(plan_nps(&p, msk(2026, 12, 7, 17, 30), msk(2026, 12, 7, 17, 31), &due), 0);
+    CHECK_INT(due, msk(2026, 12, 7, 20, 0));
+    /* marked completed two hours after it ended: an hour from then */
+    CHECK_INT(plan_nps(&p, msk(2026, 12, 7, 11, 0), msk(2026, 12, 7, 13, 0), &due), 0);
+    CHECK_INT(due, msk(2026, 12, 7, 14, 0));
+    /* a visit of last month (a history import): never surveyed */
+    CHECK_INT(plan_nps(&p, msk(2026, 11, 7, 11, 0), msk(2026, 12, 7, 13, 0), &due), CF_ENOTFOUND);
+    plan_policy_free(&p);
+    p = policy("{\"nps\": false}", "Europe/Moscow", NULL);
+    CHECK_INT(plan_nps(&p, msk(2026, 12, 7, 11, 0), msk(2026, 12, 7, 11, 0), &due), CF_ENOTFOUND);
+    plan_policy_free(&p);
+    p = policy("{\"nps_delay_minutes\": 0}", "Europe/Moscow", NULL);
+    CHECK_INT(plan_nps(&p, msk(2026, 12, 7, 11, 0), msk(2026, 12, 7, 11, 5), &due), 0);
+    CHECK_INT(due, msk(2026, 12, 7, 11, 5));
+    plan_policy_free(&p);
 }
 
 int main(void)
 {
     test_reinvite_and_holdout();
+    test_nps();
     test_default_ladder();
     test_policy_layers();
     test_dst_zone();

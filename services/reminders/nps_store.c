@@ -1,0 +1,66 @@
+/*
+ * The surveys' store (nps.h): every statement on reminders.nps_surveys.
+ */
+#include "nps.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/pg.h"
+#include "common/time.h"
+
+int nps_store_open(PGconn *conn, const char *token, const char *network_id, const json_t *command,
+                   const char *doctor_id, const char *language, int64_t expires_ms, char *errbuf,
+                   size_t errbuf_size)
+{
+    char expires[32];
+    cf_time_format(expires_ms, expires);
+    char *cmd = json_dumps(command, JSON_COMPACT);
+    const char *params[] = {token, cmd, network_id, doctor_id, language, expires};
+    int rc = cf_pg_exec(conn,
+                        "INSERT INTO reminders.nps_surveys (token, job_id, network_id, clinic_id,"
+                        " patient_id, appointment_id, doctor_id, language, expires_at)"
+                        " VALUES ($1, ($2::jsonb->>'job_id')::uuid, $3, $2::jsonb->>'clinic_id',"
+                        " ($2::jsonb->>'patient_id')::uuid, ($2::jsonb->>'appointment_id')::uuid,"
+                        " $4, $5, $6::timestamptz) ON CONFLICT DO NOTHING",
+                        6, params, NULL, errbuf, errbuf_size);
+    free(cmd);
+    return rc;
+}
+
+int nps_store_get(PGconn *conn, const char *token, int lock, json_t **row, char *errbuf,
+                  size_t errbuf_size)
+{
+    const char *params[] = {token};
+    PGresult *res = NULL;
+    *row = NULL;
+    int rc = cf_pg_exec(
+        conn,
+        lock ? "SELECT json_build_object('job_id', job_id, 'network_id', network_id,"
+               " 'clinic_id', clinic_id, 'patient_id', patient_id, 'appointment_id',"
+               " appointment_id, 'doctor_id', doctor_id, 'language', language, 'expired',"
+               " expires_at <= now(), 'answered', answered_at IS NOT NULL)::text"
+               " FROM reminders.nps_surveys WHERE token = $1 FOR UPDATE"
+             : "SELECT json_build_object('job_id', job_id, 'network_id', network_id,"
+               " 'clinic_id', clinic_id, 'patient_id', patient_id, 'appointment_id',"
+               " appointment_id, 'doctor_id', doctor_id, 'language', language, 'expired',"
+               " expires_at <= now(), 'answered', answered_at IS NOT NULL)::text"
+               " FROM reminders.nps_surveys WHERE token = $1",
+        1, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) == 1)
+        *row = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    PQclear(res);
+    return rc;
+}
+
+int nps_store_answer(PGconn *conn, const char *token, int score, const char *comment, char *errbuf,
+                     size_t errbuf_size)
+{
+    char n[8];
+    snprintf(n, sizeof(n), "%d", score);
+    const char *params[] = {token, n, comment};
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.nps_surveys SET answered_at = now(), score = $2::int,"
+                      " comment = $3 WHERE token = $1",
+                      3, params, NULL, errbuf, errbuf_size);
+}
