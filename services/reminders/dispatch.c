@@ -307,8 +307,10 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     if (rc == CF_EUNAVAIL || rc == CF_EINVAL) { /* nothing went out */
         char ignored[128];
         cf_warn("dispatch: gateway %s of clinic %s: %s", ch->id, clinic_id, errbuf);
-        if (send_store_unmark(mc, send_id, ignored, sizeof(ignored)) != 0)
+        if (send_store_unmark(mc, send_id, ignored, sizeof(ignored)) != 0) {
+            rc = CF_EUNAVAIL; /* the mark stays: read again, the send is unknown */
             goto out;
+        }
         if (rc == CF_EUNAVAIL) { /* the command waits for the gateway */
             rc = CF_EWAIT;
             goto out;
