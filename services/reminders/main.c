@@ -57,6 +57,9 @@ int main(void)
         cf_service_add_worker(&svc, "scheduler", reminders_scheduler, &ctx) != 0)
         return 1;
 
+    /* POST /v1/mis/batch: a streaming listener of its own (mis_batch.c). */
+    if (reminders_batch_start(&ctx) != 0)
+        return 1;
     /* Start HTTP, then wait for SIGTERM and shut down in order. */
     if (cf_service_start(&svc) != 0)
         return 1;

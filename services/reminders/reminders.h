@@ -22,6 +22,8 @@ struct reminders_settings {
     long late_grace_s;       /* a job taken later than this past its due time is skipped */
     long gateway_timeout_ms; /* a gateway's whole exchange */
     char *public_base_url;   /* how gateways reach us; "" unset */
+    long batch_port;         /* POST /v1/mis/batch's listener (0: ephemeral) */
+    char *batch_port_file;   /* its bound port written here; NULL none */
 };
 
 struct reminders_ctx {
@@ -43,6 +45,10 @@ void reminders_mis_routes(struct reminders_ctx *ctx);
 /* hooks.c: POST /v1/hooks/reminders/{provider}/{channel}, the gateways'
  * outcome reports */
 void reminders_hooks_routes(struct reminders_ctx *ctx);
+
+/* mis_batch.c: POST /v1/mis/batch (NDJSON, streamed) on a listener of its
+ * own, stopped by a worker at shutdown. 0, or CF_EINTERNAL. */
+int reminders_batch_start(struct reminders_ctx *ctx);
 
 /* nps_routes.c: GET and POST /nps/{token}, the survey's page */
 void reminders_nps_routes(struct reminders_ctx *ctx);

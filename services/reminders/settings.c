@@ -14,7 +14,7 @@ static const char *check_country(const char *value)
 
 const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[6];
+    static struct cf_config_var table[8];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_REMINDERS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
          "country calling code of national number forms in the MIS's phones: 7 reads "
@@ -41,6 +41,12 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
          "proxy adds: Twilio's callback URLs are built on it and its signatures cover them. "
          "Empty: http:// + the request's Host, and no Twilio sends",
          NULL},
+        {"CLINICFLOW_REMINDERS_BATCH_PORT", CF_CONF_INT, "8093", &cfg->batch_port, 0, 65535, 0,
+         "port of POST /v1/mis/batch's streaming listener (on CLINICFLOW_HTTP_HOST); 0: a free "
+         "port, written to CLINICFLOW_REMINDERS_BATCH_PORT_FILE",
+         NULL},
+        {"CLINICFLOW_REMINDERS_BATCH_PORT_FILE", CF_CONF_STRING, NULL, &cfg->batch_port_file, 0, 0,
+         0, "where the batch listener writes its bound port (tests with port 0)", NULL},
     };
     memcpy(table, vars, sizeof(vars));
     *n = sizeof(vars) / sizeof(vars[0]);

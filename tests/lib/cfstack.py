@@ -37,6 +37,8 @@ SERVICE_TEST_DEFAULTS = {
     "CLINICFLOW_HTTP_HOST": "127.0.0.1",
     "CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
     "CLINICFLOW_CONFIG_RELOAD_MS": "200",
+    # the reminders' batch listener on a free port: tests run side by side
+    "CLINICFLOW_REMINDERS_BATCH_PORT": "0",
 }
 
 _live = []  # started Service and Devbroker objects not yet stopped

@@ -384,10 +384,8 @@ void cf_http_set_metrics_hook(struct cf_http *h, cf_http_metrics_fn fn, void *us
     h->metrics_user = user;
 }
 
-/* Binds and listens on host:port (0: ephemeral). Returns the socket or -1
- * with the reason; *bound receives the actual port. */
-static int listen_socket(const char *host, long port, unsigned *bound, char *errbuf,
-                         size_t errbuf_size)
+int cf_http_listen_socket(const char *host, long port, unsigned *bound, char *errbuf,
+                          size_t errbuf_size)
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%ld", port);
@@ -500,7 +498,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 int cf_http_start(struct cf_http *h, char *errbuf, size_t errbuf_size)
 {
     unsigned bound = 0;
-    int fd = listen_socket(h->host, h->port_setting, &bound, errbuf, errbuf_size);
+    int fd = cf_http_listen_socket(h->host, h->port_setting, &bound, errbuf, errbuf_size);
     if (fd < 0)
         return CF_EINTERNAL;
     h->port = bound;

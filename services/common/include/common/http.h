@@ -90,4 +90,10 @@ int cf_http_origin_listed(const json_t *j_origins, const char *origin);
 void cf_http_cors_allow(struct _u_response *resp, const char *origin, const char *methods,
                         const char *headers);
 
+/* Binds and listens on host:port (0: ephemeral), close-on-exec, with
+ * SO_REUSEADDR: the socket, or -1 with the reason; *bound receives the
+ * actual port. For a listener of the service's own (common/http_stream.h). */
+int cf_http_listen_socket(const char *host, long port, unsigned *bound, char *errbuf,
+                          size_t errbuf_size);
+
 #endif
