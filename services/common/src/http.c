@@ -434,9 +434,7 @@ int cf_http_listen_socket(const char *host, long port, unsigned *bound, char *er
     return fd;
 }
 
-/* Writes the port through a temporary file and a rename, so a reader
- * polling for the file never sees it half written. */
-static int write_port_file(const char *path, unsigned port, char *errbuf, size_t errbuf_size)
+int cf_http_write_port_file(const char *path, unsigned port, char *errbuf, size_t errbuf_size)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -527,7 +525,7 @@ int cf_http_start(struct cf_http *h, char *errbuf, size_t errbuf_size)
         return CF_EINTERNAL;
     }
     h->started = 1;
-    if (h->port_file && write_port_file(h->port_file, bound, errbuf, errbuf_size) != 0)
+    if (h->port_file && cf_http_write_port_file(h->port_file, bound, errbuf, errbuf_size) != 0)
         return CF_EINTERNAL;
     return 0;
 }

@@ -211,26 +211,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 #pragma GCC diagnostic pop
 
-/* Through a temporary file and a rename: a reader never sees half of it. */
-static int write_port_file(const char *path, unsigned port, char *errbuf, size_t errbuf_size)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) {
-        snprintf(errbuf, errbuf_size, "could not write port file %s: %s", tmp, cf_strerror(errno));
-        return CF_EINTERNAL;
-    }
-    int bad = fprintf(f, "%u\n", port) < 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        snprintf(errbuf, errbuf_size, "could not write port file %s: %s", path, cf_strerror(errno));
-        unlink(tmp);
-        return CF_EINTERNAL;
-    }
-    return 0;
-}
-
 struct cf_http_stream *cf_http_stream_start(const struct cf_http_stream_conf *conf,
                                             const struct cf_http_stream_route *routes,
                                             size_t nroutes, char *errbuf, size_t errbuf_size)
@@ -266,7 +246,7 @@ struct cf_http_stream *cf_http_stream_start(const struct cf_http_stream_conf *co
         return NULL;
     }
     if (conf->port_file && conf->port_file[0] &&
-        write_port_file(conf->port_file, bound, errbuf, errbuf_size) != 0) {
+        cf_http_write_port_file(conf->port_file, bound, errbuf, errbuf_size) != 0) {
         cf_http_stream_stop(hs);
         return NULL;
     }

@@ -95,5 +95,8 @@ void cf_http_cors_allow(struct _u_response *resp, const char *origin, const char
  * actual port. For a listener of the service's own (common/http_stream.h). */
 int cf_http_listen_socket(const char *host, long port, unsigned *bound, char *errbuf,
                           size_t errbuf_size);
+/* Writes port to path through a temporary file and a rename, so a reader
+ * polling for the file never sees it half written: 0 or CF_EINTERNAL. */
+int cf_http_write_port_file(const char *path, unsigned port, char *errbuf, size_t errbuf_size);
 
 #endif
