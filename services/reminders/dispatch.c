@@ -165,11 +165,10 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     const char *appointment_id = json_string_value(json_object_get(cmd, "appointment_id"));
     const char *channel = json_string_value(json_object_get(cmd, "channel"));
     const struct cf_network *net = cf_netconf_network(snap, ev->networkid);
-    if (!job_id || !patient_id || !clinic_id || !cf_uuid_valid(patient_id) || !appointment_id ||
-        !cf_uuid_valid(appointment_id) || !channel ||
+    if (!job_id || !patient_id || !clinic_id || !cf_uuid_valid(patient_id) ||
+        (appointment_id && !cf_uuid_valid(appointment_id)) || !channel ||
         (strcmp(channel, "call") != 0 && strcmp(channel, "sms") != 0)) {
-        snprintf(errbuf, errbuf_size,
-                 "command without job_id, patient_id, appointment_id, clinic_id or channel");
+        snprintf(errbuf, errbuf_size, "command without job_id, patient_id, clinic_id or channel");
         rc = CF_EINVAL;
         goto out;
     }
@@ -214,8 +213,8 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     }
     have_policy = 1;
     if ((rc = mis_store_get(conn, MIS_PATIENT, patient_id, 0, &pat, errbuf, errbuf_size)) != 0 ||
-        (rc = mis_store_get(conn, MIS_APPOINTMENT, appointment_id, 0, &appt, errbuf,
-                            errbuf_size)) != 0)
+        (appointment_id && (rc = mis_store_get(conn, MIS_APPOINTMENT, appointment_id, 0, &appt,
+                                               errbuf, errbuf_size)) != 0))
         goto out;
     if (!pat.found || pat.erased || !pat.record) {
         status = "skipped";

@@ -108,8 +108,9 @@ int ladder_campaign_after(const char *kind, const char *outcome, struct ladder_n
     memset(out, 0, sizeof(*out));
     if (!ladder_outcome_known(outcome))
         return CF_EINVAL;
-    if ((is(outcome, "confirmed") || is(outcome, "reschedule")) && kind && is(kind, "reinvite"))
-        out->task = "reinvite";
+    if ((is(outcome, "confirmed") || is(outcome, "reschedule")) && kind &&
+        (is(kind, "reinvite") || is(kind, "recall")))
+        out->task = is(kind, "recall") ? "recall" : "reinvite"; /* a call to book */
     else if (is(outcome, "opt_out_sms"))
         out->opt_out = "sms";
     else if (is(outcome, "opt_out_calls"))

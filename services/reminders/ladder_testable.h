@@ -48,8 +48,9 @@ int ladder_after(const struct plan_policy *p, const char *channel, int attempt, 
                  int64_t now_ms, int64_t visit_ms, struct ladder_next *out);
 
 /* The outcome of a campaign's SMS (kind "reinvite": a missed visit's
- * re-invite; "nps": a survey): for a re-invite, 1 (confirmed) asks for a
- * call to book again, a front-desk task "reinvite"; a stop word opts the
+ * re-invite; "recall": a patient not seen for a while; "nps": a survey):
+ * for a re-invite or a recall, 1 (confirmed) asks for a call to book, a
+ * front-desk task of the kind's name; a stop word opts the
  * number out; anything else ends it. Never a reminder status. 0, or
  * CF_EINVAL for an unknown outcome. */
 int ladder_campaign_after(const char *kind, const char *outcome, struct ladder_next *out);

@@ -8,6 +8,7 @@
 #include "reminders.h"
 #include "reminders/schema.h"
 #include "dispatch.h"
+#include "recall.h"
 #include "scheduler.h"
 
 #include "common/kafka.h"
@@ -54,7 +55,8 @@ int main(void)
                         "died mid-send, or no answer in time)");
     if (cf_service_add_consumer(&svc, &dispatch) != 0 ||
         cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0 ||
-        cf_service_add_worker(&svc, "scheduler", reminders_scheduler, &ctx) != 0)
+        cf_service_add_worker(&svc, "scheduler", reminders_scheduler, &ctx) != 0 ||
+        cf_service_add_worker(&svc, "recall", reminders_recall, &ctx) != 0)
         return 1;
 
     /* POST /v1/mis/batch: a streaming listener of its own (mis_batch.c). */

@@ -435,9 +435,9 @@ char *msg_render(const char *tmpl, const struct msg_values *v)
  * clinic and address keep it within two UCS-2 segments (134 units, 50 of
  * them left for the two); the en one stays GSM-7. */
 enum { LANG_RU, LANG_EN };
-enum { CHANNEL_CALL, CHANNEL_SMS, CHANNEL_REINVITE, CHANNEL_NPS };
+enum { CHANNEL_CALL, CHANNEL_SMS, CHANNEL_REINVITE, CHANNEL_NPS, CHANNEL_RECALL };
 
-static const char *const default_templates[2][4] = {
+static const char *const default_templates[2][5] = {
     [LANG_RU] =
         {
             [CHANNEL_CALL] = "Здравствуйте, {first_name}! Это {clinic}. Напоминаем о вашем "
@@ -450,6 +450,9 @@ static const char *const default_templates[2][4] = {
                                  "перезвоним, чтобы выбрать новое время. {clinic}. "
                                  "Отписаться: СТОП",
             [CHANNEL_NPS] = "{first_name}, оцените, пожалуйста, визит в {clinic}: {link}",
+            [CHANNEL_RECALL] = "{first_name}, пора на профилактический осмотр в {clinic}. "
+                               "Ответьте 1 — и мы перезвоним, чтобы записать вас. "
+                               "Отписаться: СТОП",
         },
     [LANG_EN] =
         {
@@ -463,6 +466,8 @@ static const char *const default_templates[2][4] = {
             [CHANNEL_REINVITE] = "{first_name}, we missed you on {date}. Reply 1 and we will "
                                  "call you to find a new time. {clinic}. STOP to unsubscribe",
             [CHANNEL_NPS] = "{first_name}, how was your visit to {clinic}? {link}",
+            [CHANNEL_RECALL] = "{first_name}, it is time for your check-up at {clinic}. Reply 1 "
+                               "and we will call you to book. STOP to unsubscribe",
         },
 };
 
@@ -489,6 +494,8 @@ const char *msg_template_pick(const json_t *j_network_policies, const json_t *j_
         ch = CHANNEL_REINVITE;
     else if (channel && strcmp(channel, "nps") == 0)
         ch = CHANNEL_NPS;
+    else if (channel && strcmp(channel, "recall") == 0)
+        ch = CHANNEL_RECALL;
     else
         return NULL;
     const char *tmpl = policy_template(j_clinic_policy, lang_key, channel);

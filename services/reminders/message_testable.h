@@ -75,7 +75,8 @@ int msg_template_check(const char *tmpl, char *errbuf, size_t errbuf_size);
 /* The template for language ("ru" or "en"; anything else, NULL too, is
  * "ru") and channel ("call": what the robot says; "sms"; "reinvite": the
  * SMS that asks a patient who missed a visit to book again; "nps": the
- * survey's SMS with its {link}): the clinic's
+ * survey's SMS with its {link}; "recall": a patient not seen for a
+ * while asked back): the clinic's
  * reminder_policy (j_clinic_policy, the policy object itself, may be NULL)
  * templates.<lang>.<channel>, over the network's reminder_policies
  * (j_network_policies, may be NULL) templates.<lang>.<channel>, over the

@@ -146,6 +146,18 @@ const struct cf_migration cf_reminders_migrations[] = {
      " score int CHECK (score BETWEEN 0 AND 10),"
      " comment text);"
      "CREATE INDEX nps_surveys_patient ON nps_surveys (patient_id);"},
+    /* Recall (recall.c): a patient's job, with no appointment. */
+    {8, "recall jobs",
+     "ALTER TABLE reminder_jobs ALTER COLUMN appointment_id DROP NOT NULL,"
+     " ALTER COLUMN visit_at DROP NOT NULL, DROP CONSTRAINT reminder_jobs_kind_check,"
+     " ADD CONSTRAINT reminder_jobs_kind_check"
+     " CHECK (kind IN ('reminder','reinvite','nps','recall')),"
+     " ADD CONSTRAINT reminder_jobs_appointment_check"
+     " CHECK (kind = 'recall' OR (appointment_id IS NOT NULL AND visit_at IS NOT NULL));"
+     "CREATE INDEX reminder_jobs_patient_kind ON reminder_jobs (patient_id, kind, created_at);"
+     "CREATE INDEX appointments_patient_completed ON appointments (patient_id, starts_at)"
+     " WHERE status = 'completed';"
+     "CREATE INDEX patients_clinic ON patients (network_id, clinic_id) WHERE record IS NOT NULL;"},
 };
 
 const size_t cf_reminders_migrations_n =

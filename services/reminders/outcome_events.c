@@ -26,7 +26,10 @@ void outcome_event(struct cf_event *ev, const json_t *row, const struct reminder
         json_object_get(row, "attempt"), "gateway", json_object_get(row, "gateway"), "outcome",
         o->outcome, "reason", o->reason, "reminder_status", next ? next->reminder_status : NULL,
         "recording_url", o->recording_url);
-    cf_time_json_set(data, "visit_at", json_integer_value(json_object_get(row, "visit_at")));
+    if (json_is_integer(json_object_get(row, "visit_at")))
+        cf_time_json_set(data, "visit_at", json_integer_value(json_object_get(row, "visit_at")));
+    if (json_is_null(json_object_get(data, "appointment_id"))) /* a recall's */
+        json_object_del(data, "appointment_id");
     if (o->duration_s >= 0)
         json_object_set_new(data, "duration_s", json_integer(o->duration_s));
     if (o->segments > 0)
@@ -64,6 +67,8 @@ void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_
         cf_contact_key(net->secret, phone, key);
         json_object_set_new(data, "contact_key", json_string(key));
     }
+    if (json_is_null(json_object_get(data, "appointment_id"))) /* a recall's */
+        json_object_del(data, "appointment_id");
     cf_time_json_set(data, "opened_at", now_ms);
     cf_time_json_set(data, "due_at", due_ms);
     cf_event_derive(ev, str(row, "send_id"), "task.opened", reason, "reminders/outcomes", task_id,

@@ -55,6 +55,8 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
     out->holdout_percent = 10;
     out->nps = 1;
     out->nps_delay_ms = 60 * 60000;
+    out->recall_months = 6;
+    out->recall_again_days = 60;
 
     /* the clinic's own policy over the network's, member by member */
     const json_t *layers[] = {j_network_policies, json_object_get(j_clinic, "reminder_policy")};
@@ -86,6 +88,12 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
             out->nps = json_is_true(j_v);
         if (json_is_integer(j_v = json_object_get(layers[l], "nps_delay_minutes")))
             out->nps_delay_ms = json_integer_value(j_v) * 60000;
+        if (json_is_boolean(j_v = json_object_get(layers[l], "recall")))
+            out->recall = json_is_true(j_v);
+        if (json_is_integer(j_v = json_array_get(json_object_get(layers[l], "recall_months"), 0)))
+            out->recall_months = (int)json_integer_value(j_v);
+        if (json_is_integer(j_v = json_object_get(layers[l], "recall_again_days")))
+            out->recall_again_days = (int)json_integer_value(j_v);
     }
     return cf_time_windows_parse(tz, json_object_get(j_clinic, "calling_windows"), &out->windows,
                                  errbuf, errbuf_size);
@@ -168,6 +176,16 @@ void plan_campaign_id(const char *appointment_id, const char *campaign,
 {
     const char *parts[] = {appointment_id, campaign};
     cf_uuid5(parts, 2, out);
+}
+
+void plan_recall_id(const char *patient_id, int again_days, int64_t now_ms,
+                    char out[CF_UUID_STR_LEN + 1])
+{
+    char period[32];
+    snprintf(period, sizeof(period), "%lld",
+             (long long)(now_ms / ((int64_t)(again_days > 0 ? again_days : 1) * 86400000)));
+    const char *parts[] = {patient_id, "recall", period};
+    cf_uuid5(parts, 3, out);
 }
 
 int plan_nps(const struct plan_policy *p, int64_t ended_ms, int64_t now_ms, int64_t *due_ms)

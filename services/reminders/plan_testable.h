@@ -39,6 +39,9 @@ struct plan_policy {
     int holdout_percent;       /* never contacted, to measure against: holdout_percent (10) */
     int nps;                   /* a completed visit's survey: nps (true) */
     int64_t nps_delay_ms;      /* after the visit's end: nps_delay_minutes (60) */
+    int recall;                /* patients not seen for a while asked back: recall (false) */
+    int recall_months;         /* since the last visit: recall_months[0] (6) */
+    int recall_again_days;     /* a patient asked again at most this often: 60 */
 };
 
 /* Builds the policy of a clinic from the network's reminder_policies
@@ -102,6 +105,11 @@ void plan_reinvite_id(const char *appointment_id, char out[CF_UUID_STR_LEN + 1])
  * never surveyed. 0 with *due_ms, or CF_ENOTFOUND. */
 #define PLAN_NPS_FRESH_MS (24 * 3600000LL)
 int plan_nps(const struct plan_policy *p, int64_t ended_ms, int64_t now_ms, int64_t *due_ms);
+
+/* A recall job's id: UUIDv5 over the patient, "recall" and the period
+ * (recall_again_days long) now_ms falls in: one a patient a period. */
+void plan_recall_id(const char *patient_id, int again_days, int64_t now_ms,
+                    char out[CF_UUID_STR_LEN + 1]);
 
 /* A campaign job's id: UUIDv5 over the appointment and the campaign
  * ("reinvite", "nps"): one of each a visit. */

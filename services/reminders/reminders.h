@@ -22,6 +22,7 @@ struct reminders_settings {
     long late_grace_s;       /* a job taken later than this past its due time is skipped */
     long gateway_timeout_ms; /* a gateway's whole exchange */
     char *public_base_url;   /* how gateways reach us; "" unset */
+    long recall_every_ms;    /* the recall's look for patients due */
     long batch_port;         /* POST /v1/mis/batch's listener (0: ephemeral) */
     char *batch_port_file;   /* its bound port written here; NULL none */
 };

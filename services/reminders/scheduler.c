@@ -56,6 +56,11 @@ void reminders_command_event(struct cf_event *ev, const json_t *j_job, int64_t n
         "offset_hours", json_object_get(j_job, "offset_hours"), "visit_at",
         json_object_get(j_job, "visit_at"), "due_at", json_object_get(j_job, "due_at"), "channel",
         json_object_get(j_job, "channel"), "attempt", json_object_get(j_job, "attempt"));
+    /* a recall is about a patient, not a visit */
+    static const char *const visit_keys[] = {"appointment_id", "visit_at"};
+    for (size_t i = 0; i < 2; i++)
+        if (json_is_null(json_object_get(ev->data, visit_keys[i])))
+            json_object_del(ev->data, visit_keys[i]);
 }
 
 /* One round: returns how many jobs it emitted or skipped, or an error. */
@@ -80,7 +85,8 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
             "WITH due AS (SELECT job_id, CASE"
             " WHEN kind = 'reminder' AND visit_at <= $1::timestamptz THEN 'visit_started'"
             " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
-            " WHEN kind = 'reinvite' AND EXISTS (SELECT 1 FROM reminders.appointments a"
+            " WHEN kind IN ('reinvite', 'recall') AND EXISTS (SELECT 1 FROM reminders.appointments "
+            "a"
             " WHERE a.patient_id = j.patient_id AND a.status IN ('booked', 'rescheduled')"
             " AND a.starts_at > $1::timestamptz) THEN 'booked_again' END AS skip"
             " FROM reminders.reminder_jobs j WHERE status = 'pending'"

@@ -14,7 +14,7 @@ static const char *check_country(const char *value)
 
 const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[8];
+    static struct cf_config_var table[9];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_REMINDERS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
          "country calling code of national number forms in the MIS's phones: 7 reads "
@@ -35,6 +35,11 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
          100, 120000, 0,
          "a gateway's whole exchange (connect included); a send with no answer by then is "
          "unknown, never made again blindly",
+         NULL},
+        {"CLINICFLOW_REMINDERS_RECALL_EVERY_MS", CF_CONF_INT, "3600000", &cfg->recall_every_ms, 100,
+         86400000, 0,
+         "how often the recall looks for patients due to be asked back (clinics whose policy "
+         "has recall on)",
          NULL},
         {"CLINICFLOW_REMINDERS_PUBLIC_BASE_URL", CF_CONF_STRING, "", &cfg->public_base_url, 0, 0, 0,
          "http(s)://host[:port] at which gateways reach the service, with the path prefix a "

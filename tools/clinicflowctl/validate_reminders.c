@@ -16,7 +16,7 @@
 
 /* The template languages and channels msg_template_pick knows. */
 static const char *const template_languages[] = {"ru", "en", NULL};
-static const char *const template_channels[] = {"call", "sms", "reinvite", "nps", NULL};
+static const char *const template_channels[] = {"call", "sms", "reinvite", "nps", "recall", NULL};
 
 /* templates: {"ru": {"call": "...", "sms": "..."}, "en": {...}} */
 static int check_templates(struct vctx *v, const char *path, const json_t *j_templates)
@@ -37,7 +37,7 @@ static int check_templates(struct vctx *v, const char *path, const json_t *j_tem
         if (!json_is_object(j_lang))
             return ctl_fail(
                 v, lang_path,
-                "expected an object with \"call\", \"sms\", \"reinvite\" and/or \"nps\"");
+                "expected an object of \"call\", \"sms\", \"reinvite\", \"nps\", \"recall\"");
         if ((rc = ctl_check_members(v, lang_path, j_lang, template_channels)) != 0)
             return rc;
         for (size_t i = 0; template_channels[i]; i++) {
@@ -88,11 +88,12 @@ int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *
         (rc = ctl_int_member(v, path, j_pol, "duplicate_hours", 0, 168)) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "reinvite_after_hours", 0, 720)) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "holdout_percent", 0, 50)) != 0 ||
+        (rc = ctl_int_member(v, path, j_pol, "recall_again_days", 1, 365)) != 0 ||
         (rc = ctl_int_array_member(v, path, j_pol, "recall_months", 1, 60, "months")) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "nps_delay_minutes", 0, 10080)) != 0)
         return rc;
-    static const char *const flags[] = {"sms_fallback", "reinvite", "nps"};
-    for (size_t f = 0; f < 3; f++) {
+    static const char *const flags[] = {"sms_fallback", "reinvite", "nps", "recall"};
+    for (size_t f = 0; f < 4; f++) {
         if ((j_val = json_object_get(j_pol, flags[f])) && !json_is_boolean(j_val)) {
             ctl_path_key(child, path, flags[f]);
             return ctl_fail(v, child, "expected true or false");

@@ -32,7 +32,8 @@ def ladder_network():
         if c["id"] == NORTH:
             c["reminder_policy"].update({"call_retries": 1, "retry_minutes": 1,
                                          "reinvite_after_hours": 0, "holdout_percent": 30,
-                                         "nps_delay_minutes": 0})
+                                         "nps_delay_minutes": 0, "recall": True,
+                                         "recall_months": [6]})
     return doc
 
 
@@ -40,7 +41,8 @@ PUBLIC = "https://reminders.clinic.test"
 
 
 class LadderStack(DispatchStack):
-    extra_env = {"CLINICFLOW_REMINDERS_PUBLIC_BASE_URL": PUBLIC}
+    extra_env = {"CLINICFLOW_REMINDERS_PUBLIC_BASE_URL": PUBLIC,
+                 "CLINICFLOW_REMINDERS_RECALL_EVERY_MS": "300"}
 
     def network(self):
         return ladder_network()
@@ -56,7 +58,7 @@ def requests_for(s, appointment):
     """The dialer's requests for the appointment, in arrival order."""
     want = common.appointment_uuid(appointment)
     with s.dialer.lock:
-        return [r for r in s.dialer.requests if r[1]["command"]["appointment_id"] == want]
+        return [r for r in s.dialer.requests if r[1]["command"].get("appointment_id") == want]
 
 
 def wait_request(s, appointment, n, timeout=30):
@@ -193,11 +195,11 @@ def test_nine_means_no_more_calls(s):
     assert [r[1]["command"]["channel"] for r in requests_for(s, a2)] in ([], ["sms"])
 
 
-def held_out(patient_id, percent=30):
-    """The campaign's holdout draw, as the service makes it: SHA-256 of
-    "reinvite", 0x1F and the patient id; its first two bytes, big-endian,
+def held_out(patient_id, percent=30, campaign="reinvite"):
+    """The campaign's holdout draw, as the service makes it: SHA-256 of the
+    campaign, 0x1F and the patient id; its first two bytes, big-endian,
     modulo 100, below the percentage."""
-    d = hashlib.sha256(b"reinvite\x1f" + patient_id.encode()).digest()
+    d = hashlib.sha256(campaign.encode() + b"\x1f" + patient_id.encode()).digest()
     return ((d[0] << 8) | d[1]) % 100 < percent
 
 
@@ -303,6 +305,63 @@ def test_a_completed_visit_is_surveyed_once(s):
                  % common.appointment_uuid(old)) == [["0"]]
 
 
+def test_patients_not_seen_for_months_are_recalled(s):
+    long_ago = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=240))
+    held, target = [], []
+    while len(held) < 1 or len(target) < 1:
+        p = common.new_id("p-recall")
+        national, e164 = common.new_phone()
+        ok(s.put_patient(p, {"version": 1, "first_name": "Олег", "phones": [national],
+                             "clinic_id": NORTH, "last_visit_at": long_ago, "language": "ru",
+                             "consents": {"calls": True, "sms": True}}))
+        (held if held_out(common.patient_uuid(p), campaign="recall") else target).append(p)
+    # seen long ago too, but booked again (the booking first: the MIS may
+    # send them in any order, and a recall round may come in between)
+    booked = common.new_id("p-recall-booked")
+    book(s, common.new_id("a-recall-future"), 1, utc(in_s(40 * 86400)), clinic=NORTH,
+         patient=booked)
+    ok(s.put_patient(booked, {"version": 1, "first_name": "Ия", "phones": [common.new_phone()[0]],
+                              "clinic_id": NORTH, "last_visit_at": long_ago,
+                              "consents": {"calls": True, "sms": True}}))
+
+    def member(p):
+        got = [m["event"]["data"] for m in s.messages(OUTCOMES)
+               if m["event"]["type"] == "clinicflow.campaign.member"
+               and m["event"]["data"]["campaign"] == "recall"
+               and m["event"]["data"]["patient_id"] == common.patient_uuid(p)]
+        return got
+
+    for p in held + target:
+        cfstack.wait_until(lambda p=p: member(p), 30, "the recall's campaign event")
+        (m,) = member(p)
+        assert m["group"] == ("holdout" if p in held else "target"), m
+        assert "appointment_id" not in m, m
+    p = target[0]
+
+    def sms():
+        with s.dialer.lock:
+            return [r for r in s.dialer.requests if r[1]["command"]["kind"] == "recall"
+                    and r[1]["command"]["patient_id"] == common.patient_uuid(p)]
+    cfstack.wait_until(sms, 30, "the recall SMS")
+    send_id, doc, _ = sms()[0]
+    assert "профилактический" in doc["text"] and "appointment_id" not in doc["command"], doc
+    ok(s.report({"send_id": send_id, "outcome": "confirmed"}))
+    task = s.wait_message(TASKS, lambda m: m["event"]["data"].get("reason") == "recall"
+                          and m["event"]["data"].get("patient_id") == common.patient_uuid(p),
+                          "the recall's task")
+    assert "appointment_id" not in task["event"]["data"], task
+    # later rounds (every 0.3 s: the marker's round trip waits out several)
+    # ask nobody again, the booked patient never
+    s.marker()
+    for q in held + target:
+        assert s.sql("SELECT count(*) FROM reminders.reminder_jobs WHERE kind = 'recall'"
+                     " AND patient_id = '%s'" % common.patient_uuid(q)) == [["1"]], q
+    assert not member(booked)
+    assert [r[0] for r in s.sql("SELECT reason FROM reminders.reminder_jobs WHERE kind ="
+                                " 'recall' AND patient_id = '%s'" % common.patient_uuid(held[0]))
+            ] == ["holdout"]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(LadderStack, [
         test_a_confirmed_call_confirms_the_visit,
@@ -310,5 +369,6 @@ if __name__ == "__main__":
         test_nine_means_no_more_calls,
         test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
         test_a_completed_visit_is_surveyed_once,
+        test_patients_not_seen_for_months_are_recalled,
         test_no_answer_twice_then_sms_and_a_task,
     ])

@@ -184,6 +184,10 @@ static void test_reinvite(void)
     CHECK_INT(ladder_campaign_after("reinvite", "opt_out_sms", &n), 0);
     CHECK_STR(n.opt_out, "sms");
     CHECK_INT(ladder_campaign_after("reinvite", "nope", &n), CF_EINVAL);
+    CHECK_INT(ladder_campaign_after("recall", "confirmed", &n), 0);
+    check(&n, NULL, "recall", NULL, 0, 0);
+    CHECK_INT(ladder_campaign_after("recall", "declined", &n), 0);
+    check(&n, NULL, NULL, NULL, 0, 0);
     /* a survey's SMS answered 1 is no booking */
     CHECK_INT(ladder_campaign_after("nps", "confirmed", &n), 0);
     check(&n, NULL, NULL, NULL, 0, 0);

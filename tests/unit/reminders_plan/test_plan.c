@@ -206,8 +206,34 @@ static void test_nps(void)
     plan_policy_free(&p);
 }
 
+static void test_recall(void)
+{
+    struct plan_policy p = policy(NULL, "Europe/Moscow", NULL);
+    CHECK_INT(p.recall, 0); /* off unless a policy turns it on */
+    CHECK_INT(p.recall_months, 6);
+    CHECK_INT(p.recall_again_days, 60);
+    plan_policy_free(&p);
+    p = policy("{\"recall\": true, \"recall_months\": [12, 6], \"recall_again_days\": 30}",
+               "Europe/Moscow", NULL);
+    CHECK_INT(p.recall, 1);
+    CHECK_INT(p.recall_months, 12);
+    CHECK_INT(p.recall_again_days, 30);
+    plan_policy_free(&p);
+
+    /* one job a patient a period: the same within it, a new one after */
+    char a[CF_UUID_STR_LEN + 1], b[CF_UUID_STR_LEN + 1];
+    const char *patient = "244e1222-763e-56d9-9d00-10c45553ef28";
+    const int64_t day = 86400000LL, start = 20000 * 60 * day; /* a period's first moment */
+    plan_recall_id(patient, 60, start, a);
+    plan_recall_id(patient, 60, start + 59 * day, b);
+    CHECK_STR(a, b);
+    plan_recall_id(patient, 60, start + 60 * day, b);
+    CHECK(strcmp(a, b) != 0);
+}
+
 int main(void)
 {
+    test_recall();
     test_reinvite_and_holdout();
     test_nps();
     test_default_ladder();

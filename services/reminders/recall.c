@@ -1,0 +1,140 @@
+/*
+ * Recall: a worker (any number of instances run it; one at a time works a
+ * clinic, under an advisory lock) that asks back the patients of clinics
+ * whose policy has recall on: their last visit recall_months[0] (6) or
+ * more ago, or their doctor-set recall_at come, no future booking, not
+ * asked in the last recall_again_days (60). Each gets a recall job (an
+ * SMS, the recall template, due at the next calling-window moment)
+ * unless drawn into the holdout group (stored skipped, "holdout"); every
+ * one goes out as clinicflow.campaign.member, with the jobs in one
+ * transaction. The answer: 1 opens a front-desk task to book (reason
+ * recall); 2 ends it, and the patient is asked again after
+ * recall_again_days; a stop word opts the number out of SMS for good.
+ */
+#include "plan_testable.h"
+#include "recall.h"
+#include "reminders.h"
+
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/netconf.h"
+#include "common/outbox.h"
+#include "common/pg.h"
+#include "common/time.h"
+#include "common/topics.h"
+
+#define RECALL_BATCH 500
+#define RECALL "recall"
+
+/* One clinic's round in a transaction of its own: how many patients were
+ * made members, or an error. */
+static int recall_clinic(PGconn *conn, const struct cf_network *net, const struct cf_clinic *clinic,
+                         const struct plan_policy *p, int64_t now_ms, char *errbuf,
+                         size_t errbuf_size)
+{
+    json_t *ids = NULL, *jobs = json_array(), *inserted = NULL, *members = json_object();
+    struct cf_outbox *out = cf_outbox_new();
+    int64_t due_ms;
+    int n = 0;
+
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0 && (rc = recall_store_lock(conn, net->id, clinic->id, errbuf, errbuf_size)) == 1)
+        rc = recall_store_eligible(conn, net->id, clinic->id, p->recall_months,
+                                   p->recall_again_days, RECALL_BATCH, &ids, errbuf, errbuf_size);
+    else if (rc == 0) /* another instance has this clinic now */
+        goto out;
+    if (rc != 0 || json_array_size(ids) == 0 ||
+        cf_time_next_allowed(&p->windows, now_ms, &due_ms) != 0)
+        goto out;
+
+    size_t i;
+    json_t *j_id;
+    json_array_foreach(ids, i, j_id)
+    {
+        char job_id[CF_UUID_STR_LEN + 1];
+        const char *patient_id = json_string_value(j_id);
+        plan_recall_id(patient_id, p->recall_again_days, now_ms, job_id);
+        const int held = plan_holdout(RECALL, patient_id, p->holdout_percent);
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:s*}", "job_id", job_id, "patient_id", patient_id, "status",
+                      held ? "skipped" : "pending", "reason", held ? "holdout" : NULL);
+        cf_time_json_set(j, "due_at", due_ms);
+        json_array_append_new(jobs, j);
+        json_object_set_new(members, job_id,
+                            json_pack("{s:s, s:b}", "patient_id", patient_id, "held", held));
+    }
+    if ((rc = recall_store_jobs(conn, net->id, clinic->id, jobs, &inserted, errbuf, errbuf_size)) !=
+        0)
+        goto out;
+    json_array_foreach(inserted, i, j_id)
+    {
+        const json_t *m = json_object_get(members, json_string_value(j_id));
+        const char *patient_id = json_string_value(json_object_get(m, "patient_id"));
+        const int held = json_is_true(json_object_get(m, "held"));
+        json_t *data =
+            json_pack("{s:s, s:O, s:s, s:s, s:s, s:i}", "campaign", RECALL, "job_id", j_id,
+                      "patient_id", patient_id, "clinic_id", clinic->id, "group",
+                      held ? "holdout" : "target", "holdout_percent", p->holdout_percent);
+        if (!held)
+            cf_time_json_set(data, "due_at", due_ms);
+        struct cf_event ev = {0};
+        cf_event_derive(&ev, json_string_value(j_id), "campaign.member", NULL,
+                        "reminders/campaigns", patient_id, now_ms, net->id, clinic->id, data);
+        cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, patient_id, &ev);
+        cf_event_clear(&ev);
+        n++;
+    }
+out:
+    rc = cf_outbox_stage_commit(conn, "reminders", out, rc < 0 ? rc : 0, errbuf, errbuf_size);
+    json_decref(ids);
+    json_decref(jobs);
+    json_decref(inserted);
+    json_decref(members);
+    return rc < 0 ? rc : n;
+}
+
+void reminders_recall(void *vctx)
+{
+    struct reminders_ctx *ctx = vctx;
+    char errbuf[256];
+
+    cf_metrics_describe("clinicflow_reminders_recall_members_total", "counter",
+                        "patients made members of a recall (target or holdout)");
+    while (!cf_service_sleep(ctx->svc, ctx->cfg.recall_every_ms)) {
+        PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
+        if (!conn) {
+            cf_debug("recall: %s", errbuf);
+            continue;
+        }
+        struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+        int any = 0;
+        for (size_t k = 0; k < snap->nnetworks; k++) {
+            const struct cf_network *net = &snap->networks[k];
+            for (size_t c = 0; c < net->nclinics; c++) {
+                const struct cf_clinic *clinic = &net->clinics[c];
+                struct plan_policy p;
+                if (plan_policy_build(json_object_get(net->doc, "reminder_policies"),
+                                      clinic->tz ? clinic->tz : net->tz, clinic->doc, &p, errbuf,
+                                      sizeof(errbuf)) != 0)
+                    continue;
+                int n = p.recall ? recall_clinic(conn, net, clinic, &p, cf_time_now_ms(), errbuf,
+                                                 sizeof(errbuf))
+                                 : 0;
+                plan_policy_free(&p);
+                if (n < 0)
+                    cf_warn("recall: clinic %s: %s", clinic->id, errbuf);
+                else if (n > 0) {
+                    any = 1;
+                    cf_metrics_add("clinicflow_reminders_recall_members_total", NULL, n);
+                }
+            }
+        }
+        cf_netconf_release(snap);
+        cf_pg_pool_release(ctx->svc->pg, conn);
+        if (any)
+            reminders_relay_kick(ctx);
+    }
+}
