@@ -263,26 +263,12 @@ static const char *const save_columns[] = {
     " talk_seconds integer, provider text, provider_call_id text, facts integer, doc jsonb,"       \
     " result text) ON COMMIT DELETE ROWS"
 
-static void copy_put(struct calls_copy_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        b->p = cf_xrealloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-CF_TESTABLE void calls_copy_field(struct calls_copy_buf *b, const char *s, size_t n)
+CF_TESTABLE void calls_copy_field(struct cf_strbuf *b, const char *s, size_t n)
 {
     size_t from = 0;
 
     if (!s) {
-        copy_put(b, "\\N", 2);
+        cf_strbuf_add_n(b, "\\N", 2);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -293,11 +279,11 @@ CF_TESTABLE void calls_copy_field(struct calls_copy_buf *b, const char *s, size_
                                          : NULL;
         if (!esc)
             continue;
-        copy_put(b, s + from, i - from);
-        copy_put(b, esc, 2);
+        cf_strbuf_add_n(b, s + from, i - from);
+        cf_strbuf_add_n(b, esc, 2);
         from = i + 1;
     }
-    copy_put(b, s + from, n - from);
+    cf_strbuf_add_n(b, s + from, n - from);
 }
 
 /* json_dump_callback's writer: a piece of the document, escaped. */
@@ -307,25 +293,25 @@ static int copy_dump(const char *buffer, size_t size, void *data)
     return 0;
 }
 
-CF_TESTABLE void calls_copy_row(struct calls_copy_buf *b, const json_t *j_row)
+CF_TESTABLE void calls_copy_row(struct cf_strbuf *b, const json_t *j_row)
 {
     for (const char *const *col = save_columns; *col; col++) {
         const json_t *v = json_object_get(j_row, *col);
         char num[24];
         if (col != save_columns)
-            copy_put(b, "\t", 1);
+            cf_strbuf_add_n(b, "\t", 1);
         if (strcmp(*col, "doc") == 0 && v && !json_is_null(v)) {
             json_dump_callback(v, copy_dump, b, JSON_COMPACT);
         } else if (json_is_string(v)) {
             calls_copy_field(b, json_string_value(v), json_string_length(v));
         } else if (json_is_integer(v)) {
             snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
-            copy_put(b, num, strlen(num));
+            cf_strbuf_add_n(b, num, strlen(num));
         } else {
             calls_copy_field(b, NULL, 0);
         }
     }
-    copy_put(b, "\n", 1);
+    cf_strbuf_add_n(b, "\n", 1);
 }
 
 /* The cf_err of a failed COPY (cf_pg_exec's mapping: a unique violation is
@@ -380,7 +366,7 @@ static int copy_in(PGconn *conn, const char *sql, const char *data, size_t len, 
 
 int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size)
 {
-    struct calls_copy_buf b = {0};
+    struct cf_strbuf b = {0};
     size_t i;
     json_t *j_c;
 

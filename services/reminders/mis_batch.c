@@ -540,28 +540,19 @@ static int batch_begin(struct cf_http_stream_call *call, void *user, void **stat
     char retry[16];
     snprintf(retry, sizeof(retry), "%d", RETRY_AFTER_S);
 
-    /* the key check of cf_service_authorize, without a ulfius request */
-    int poll_failing = 0;
-    if (cf_netconf_age_ms(svc->netconf, &poll_failing) >
-        (int64_t)svc->settings.config_max_age_s * 1000) {
-        cf_http_stream_error(call, 503, "unavailable",
-                             "API keys cannot be checked: the network configuration could not be "
-                             "read for too long",
-                             NULL);
-        cf_http_stream_header_set(call, "Retry-After", retry);
-        return -1;
-    }
-    struct cf_netconf_snapshot *snap = cf_netconf_acquire(svc->netconf);
+    /* the services' key check (cf_service_check_key), answered here */
+    struct cf_netconf_snapshot *snap = NULL;
     const struct cf_network *net = NULL;
-    int rc = cf_netconf_authorize(snap, cf_http_stream_header(call, "Authorization"),
-                                  CF_SCOPE_INGEST | CF_SCOPE_ADMIN, &net);
-    if (rc != 0) {
-        cf_netconf_release(snap);
-        if (rc == CF_EFORBIDDEN)
-            cf_http_stream_error(call, 403, "forbidden",
-                                 "the API key lacks the scope this route needs", NULL);
-        else
-            cf_http_stream_error(call, 401, "unauthorized", "a valid API key is required", NULL);
+    struct cf_key_refusal why;
+    if (cf_service_check_key(svc, cf_http_stream_header(call, "Authorization"),
+                             CF_SCOPE_INGEST | CF_SCOPE_ADMIN, &snap, &net, &why) != 0) {
+        cf_http_stream_error(call, why.status, why.code, why.message, NULL);
+        if (why.retry_after_s > 0) {
+            snprintf(retry, sizeof(retry), "%ld", why.retry_after_s);
+            cf_http_stream_header_set(call, "Retry-After", retry);
+        } else if (why.status == 401) {
+            cf_http_stream_header_set(call, "WWW-Authenticate", "Bearer");
+        }
         return -1;
     }
     const char *ctype = cf_http_stream_header(call, "Content-Type");

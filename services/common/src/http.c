@@ -475,16 +475,14 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-/* libmicrohttpd's own errors (connection limit reached, ...) as log lines. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+void cf_http_mhd_log(void *prefix, const char *fmt, va_list ap)
 {
-    (void)cls;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    cf_warn("libmicrohttpd: %s", line);
+    cf_warn("%s: %s", prefix ? (const char *)prefix : "libmicrohttpd", line);
 }
 #pragma GCC diagnostic pop
 
@@ -503,7 +501,8 @@ int cf_http_start(struct cf_http *h, char *errbuf, size_t errbuf_size)
     h->inst.port = bound;
 
     struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL}, /* must come first */
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)cf_http_mhd_log,
+         (void *)"libmicrohttpd"}, /* must come first */
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, h},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log, h},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)h->max_connections, NULL},

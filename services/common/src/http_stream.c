@@ -197,20 +197,6 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     *con_cls = NULL;
 }
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    cf_warn("libmicrohttpd (stream): %s", line);
-}
-#pragma GCC diagnostic pop
-
 struct cf_http_stream *cf_http_stream_start(const struct cf_http_stream_conf *conf,
                                             const struct cf_http_stream_route *routes,
                                             size_t nroutes, char *errbuf, size_t errbuf_size)
@@ -225,7 +211,7 @@ struct cf_http_stream *cf_http_stream_start(const struct cf_http_stream_conf *co
     hs->nroutes = nroutes;
     hs->port = bound;
     struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)cf_http_mhd_log, (void *)"libmicrohttpd (stream)"},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, hs},
         {MHD_OPTION_CONNECTION_LIMIT,
          (intptr_t)(conf->max_connections ? conf->max_connections : 16), NULL},

@@ -525,39 +525,60 @@ int cf_service_run(struct cf_service *svc)
     return code;
 }
 
-int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
-                         struct _u_response *resp, unsigned scope,
-                         struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out)
+int cf_service_check_key(struct cf_service *svc, const char *authorization, unsigned scope,
+                         struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out,
+                         struct cf_key_refusal *why)
 {
     int64_t age_ms = 0;
     int poll_failing = 0;
+    *snap_out = NULL;
+    *net_out = NULL;
+    memset(why, 0, sizeof(*why));
     if (config_stale(svc, &age_ms, &poll_failing)) {
-        char msg[160];
-        snprintf(msg, sizeof msg,
+        why->status = 503;
+        why->code = "unavailable";
+        snprintf(why->message, sizeof(why->message),
                  "API keys cannot be checked: the network configuration could not be read for "
                  "%lld s",
                  (long long)(age_ms / 1000));
-        cf_http_error_from(resp, CF_EUNAVAIL, msg, NULL, svc->settings.kafka_retry_after_s);
-        *snap_out = NULL;
-        *net_out = NULL;
+        why->retry_after_s = svc->settings.kafka_retry_after_s;
         return CF_EUNAVAIL;
     }
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(svc->netconf);
     const struct cf_network *net = NULL;
-    int rc = cf_netconf_authorize(snap, cf_http_header(req, "Authorization"), scope, &net);
+    int rc = cf_netconf_authorize(snap, authorization, scope, &net);
     if (rc == 0) {
         *snap_out = snap;
         *net_out = net;
         return 0;
     }
     cf_netconf_release(snap);
-    *snap_out = NULL;
-    *net_out = NULL;
     if (rc == CF_EFORBIDDEN) {
-        cf_http_error(resp, 403, "forbidden", "the API key lacks the scope this route needs", NULL);
+        why->status = 403;
+        why->code = "forbidden";
+        snprintf(why->message, sizeof(why->message),
+                 "the API key lacks the scope this route needs");
     } else {
-        cf_http_error(resp, 401, "unauthorized", "a valid API key is required", NULL);
-        u_map_put(resp->map_header, "WWW-Authenticate", "Bearer");
+        why->status = 401;
+        why->code = "unauthorized";
+        snprintf(why->message, sizeof(why->message), "a valid API key is required");
+    }
+    return rc;
+}
+
+int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
+                         struct _u_response *resp, unsigned scope,
+                         struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out)
+{
+    struct cf_key_refusal why;
+    int rc = cf_service_check_key(svc, cf_http_header(req, "Authorization"), scope, snap_out,
+                                  net_out, &why);
+    if (rc == CF_EUNAVAIL) {
+        cf_http_error_from(resp, CF_EUNAVAIL, why.message, NULL, why.retry_after_s);
+    } else if (rc != 0) {
+        cf_http_error(resp, why.status, why.code, why.message, NULL);
+        if (why.status == 401)
+            u_map_put(resp->map_header, "WWW-Authenticate", "Bearer");
     }
     return rc;
 }

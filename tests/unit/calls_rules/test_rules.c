@@ -699,7 +699,7 @@ static void test_copy_field(void)
         {"\xd0\x9f\xd1\x80\xd0\xb8", "\xd0\x9f\xd1\x80\xd0\xb8"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct calls_copy_buf b = {0};
+        struct cf_strbuf b = {0};
         calls_copy_field(&b, cases[i].in, cases[i].in ? strlen(cases[i].in) : 0);
         CHECK_STR(b.p, cases[i].want);
         free(b.p);
@@ -714,7 +714,7 @@ static void test_copy_row(void)
     json_object_set_new(c, "clinic_id", json_string("c\t1\\"));
     json_object_set_new(c, "agent_id", json_string("a\nb"));
     json_t *row = calls_store_row("net-1", c);
-    struct calls_copy_buf b = {0};
+    struct cf_strbuf b = {0};
     calls_copy_row(&b, row);
     calls_copy_row(&b, row);
 
@@ -758,7 +758,7 @@ static void test_copy_row(void)
     CHECK_STR(fields[16], "\\N"); /* no result */
     /* the document: the compact JSON of the call, escaped once, whole */
     char *doc = json_dumps(c, JSON_COMPACT);
-    struct calls_copy_buf want = {0};
+    struct cf_strbuf want = {0};
     calls_copy_field(&want, doc, strlen(doc));
     CHECK_STR(fields[15], want.p);
     CHECK(strstr(fields[15], "a\\\\nb") != NULL); /* JSON's \n, its backslash doubled */

@@ -13,6 +13,7 @@
 #ifndef CF_COMMON_HTTP_H
 #define CF_COMMON_HTTP_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -95,6 +96,11 @@ void cf_http_cors_allow(struct _u_response *resp, const char *origin, const char
  * actual port. For a listener of the service's own (common/http_stream.h). */
 int cf_http_listen_socket(const char *host, long port, unsigned *bound, char *errbuf,
                           size_t errbuf_size);
+/* libmicrohttpd's own errors (connection limit reached, ...) as warning
+ * lines: the MHD_OPTION_EXTERNAL_LOGGER of both listeners, its argument
+ * the prefix (a static string naming the listener). */
+void cf_http_mhd_log(void *prefix, const char *fmt, va_list ap);
+
 /* Writes port to path through a temporary file and a rename, so a reader
  * polling for the file never sees it half written: 0 or CF_EINTERNAL. */
 int cf_http_write_port_file(const char *path, unsigned port, char *errbuf, size_t errbuf_size);

@@ -84,6 +84,24 @@ int cf_service_add_worker(struct cf_service *svc, const char *name, cf_worker_fn
  * 0 when the time passed. Workers call it between rounds. */
 int cf_service_sleep(struct cf_service *svc, long ms);
 
+/* Why an API key was refused: the answer's status (401, 403, or 503 while
+ * the config snapshot is stale), error code and message, and the
+ * Retry-After of a 503 (0: none). */
+struct cf_key_refusal {
+    int status;
+    const char *code;
+    char message[160];
+    long retry_after_s;
+};
+
+/* The key check itself, for any listener: authorization is the request's
+ * Authorization header (NULL when absent). 0 with *snap_out (release it)
+ * and *net_out; otherwise the error (CF_EUNAVAIL, CF_EAUTH, CF_EFORBIDDEN)
+ * with *why filled in and nothing held. */
+int cf_service_check_key(struct cf_service *svc, const char *authorization, unsigned scope,
+                         struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out,
+                         struct cf_key_refusal *why);
+
 /* Authorizes a request: on failure sets a 401/403 error response and
  * returns non-zero. While the config snapshot is older than
  * CLINICFLOW_CONFIG_MAX_AGE_S (PostgreSQL unreadable that long, so a key
