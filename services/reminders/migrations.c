@@ -158,6 +158,17 @@ const struct cf_migration cf_reminders_migrations[] = {
      "CREATE INDEX appointments_patient_completed ON appointments (patient_id, starts_at)"
      " WHERE status = 'completed';"
      "CREATE INDEX patients_clinic ON patients (network_id, clinic_id) WHERE record IS NOT NULL;"},
+    /* Campaign pacing (scheduler.c): the campaign contacts released in a
+     * clinic's clock hour. Every scheduler instance counts against the one
+     * row, under its row lock, so together they keep the clinic's budget;
+     * the rows stay as a record of the pace. */
+    {9, "campaign pacing",
+     "CREATE TABLE campaign_pace ("
+     " network_id text NOT NULL,"
+     " clinic_id text NOT NULL,"
+     " hour timestamptz NOT NULL,"
+     " released int NOT NULL DEFAULT 0 CHECK (released >= 0),"
+     " PRIMARY KEY (network_id, clinic_id, hour));"},
 };
 
 const size_t cf_reminders_migrations_n =

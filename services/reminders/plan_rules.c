@@ -57,13 +57,18 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
     out->nps_delay_ms = 60 * 60000;
     out->recall_months = 6;
     out->recall_again_days = 60;
+    out->seats = 1;
+    out->tasks_per_seat_hour = 7;
 
     /* the clinic's own policy over the network's, member by member */
     const json_t *layers[] = {j_network_policies, json_object_get(j_clinic, "reminder_policy")};
     for (size_t l = 0; l < 2; l++) {
         const json_t *j_off = json_object_get(layers[l], "offsets_hours");
-        if (j_off && offsets_of(j_off, out, errbuf, errbuf_size) != 0)
+        if (j_off && offsets_of(j_off, out, errbuf, errbuf_size) != 0) {
+            json_decref(out->recall_by_category); /* the network's, when the clinic's fail */
+            out->recall_by_category = NULL;
             return CF_EINVAL;
+        }
         const json_t *j_v;
         if (json_is_integer(j_v = json_object_get(layers[l], "call_retries")))
             out->call_retries = (int)json_integer_value(j_v);
@@ -94,14 +99,36 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
             out->recall_months = (int)json_integer_value(j_v);
         if (json_is_integer(j_v = json_object_get(layers[l], "recall_again_days")))
             out->recall_again_days = (int)json_integer_value(j_v);
+        const char *category;
+        json_t *j_months;
+        json_object_foreach(json_object_get(layers[l], "recall_months_by_category"), category,
+                            j_months)
+        {
+            if (!json_is_integer(j_months))
+                continue;
+            if (!out->recall_by_category)
+                out->recall_by_category = json_object();
+            json_object_set(out->recall_by_category, category, j_months);
+        }
+        if (json_is_integer(j_v = json_object_get(layers[l], "seats")))
+            out->seats = (int)json_integer_value(j_v);
+        if (json_is_integer(j_v = json_object_get(layers[l], "tasks_per_seat_hour")))
+            out->tasks_per_seat_hour = (int)json_integer_value(j_v);
     }
-    return cf_time_windows_parse(tz, json_object_get(j_clinic, "calling_windows"), &out->windows,
-                                 errbuf, errbuf_size);
+    int rc = cf_time_windows_parse(tz, json_object_get(j_clinic, "calling_windows"), &out->windows,
+                                   errbuf, errbuf_size);
+    if (rc != 0) {
+        json_decref(out->recall_by_category);
+        out->recall_by_category = NULL;
+    }
+    return rc;
 }
 
 void plan_policy_free(struct plan_policy *p)
 {
     cf_time_hours_free(&p->windows);
+    json_decref(p->recall_by_category);
+    p->recall_by_category = NULL;
 }
 
 size_t plan_reminders(const struct plan_policy *p, int64_t starts_ms, int64_t now_ms,

@@ -42,6 +42,15 @@ struct plan_policy {
     int recall;                /* patients not seen for a while asked back: recall (false) */
     int recall_months;         /* since the last visit: recall_months[0] (6) */
     int recall_again_days;     /* a patient asked again at most this often: 60 */
+    /* recall_months_by_category, {"implants": 12}: the clinic's categories
+     * over the network's, one by one; recall_months for any other. Owned
+     * (plan_policy_free); NULL when neither names one. */
+    json_t *recall_by_category;
+    /* pacing (pace_rules.c): campaign contacts released an hour, at most
+     * seats (1) times tasks_per_seat_hour (7): what the front desk can
+     * follow up */
+    int seats;
+    int tasks_per_seat_hour;
 };
 
 /* Builds the policy of a clinic from the network's reminder_policies
@@ -49,8 +58,10 @@ struct plan_policy {
  * timezone, calling_windows and reminder_policy, may be NULL). Defaults:
  * offsets 24 h and 2 h, windows 10:00-18:00 and 20:00-21:00, 3 call
  * retries 60 min apart, then an SMS, one message in 6 h, SMS free in
- * RUB; a missed visit re-invited after 48 h, 10% held out. 0, or
- * CF_EINVAL with the reason (clinicflowctl has checked the shapes). */
+ * RUB; a missed visit re-invited after 48 h, 10% held out; one seat
+ * taking 7 campaign contacts an hour. 0 (free it with plan_policy_free),
+ * or CF_EINVAL with the reason and nothing to free (clinicflowctl has
+ * checked the shapes). */
 int plan_policy_build(const json_t *j_network_policies, const char *tz, const json_t *j_clinic,
                       struct plan_policy *out, char *errbuf, size_t errbuf_size);
 void plan_policy_free(struct plan_policy *p);

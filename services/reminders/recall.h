@@ -13,14 +13,20 @@
 /* The worker (cf_service_add_worker). */
 void reminders_recall(void *ctx);
 
-/* recall_store.c. Up to limit patients of clinic_id due a recall at now_ms:
- * their last visit (the latest of a completed appointment and the record's
- * last_visit_at) months or more ago, or their doctor-set recall_at come;
- * no future booking; no recall job in the last again_days. *ids a JSON
- * array of patient ids. */
-int recall_store_eligible(PGconn *conn, const char *network_id, const char *clinic_id, int months,
-                          int again_days, int limit, json_t **ids, char *errbuf,
-                          size_t errbuf_size);
+/* recall_store.c. Up to limit patients of clinic_id, in patient id order
+ * after `after` (a UUID; the nil UUID from the start), who may be due a
+ * recall at now_ms: their doctor-set recall_at come, or a visit (a
+ * category's latest completed appointment, or the record's last_visit_at)
+ * min_months or more ago; no future booking; no recall job in the last
+ * again_days. recall_due decides which are. *candidates a JSON array of
+ * {"patient_id", "recall_at", "last_visit_at", "visits"} (recall_due's
+ * shape, times in Unix milliseconds). */
+int recall_store_candidates(PGconn *conn, const char *network_id, const char *clinic_id,
+                            int64_t now_ms, int min_months, int again_days, const char *after,
+                            int limit, json_t **candidates, char *errbuf, size_t errbuf_size);
+/* How many campaign jobs (recall, re-invite) of clinic_id are pending. */
+int recall_store_pending(PGconn *conn, const char *network_id, const char *clinic_id, int *pending,
+                         char *errbuf, size_t errbuf_size);
 /* The jobs ([{"job_id", "patient_id", "due_at", "status", "reason"}]) of
  * clinic_id inserted when new; *inserted the job ids that were. */
 int recall_store_jobs(PGconn *conn, const char *network_id, const char *clinic_id,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/pg.h"
+#include "common/time.h"
 
 int recall_store_lock(PGconn *conn, const char *network_id, const char *clinic_id, char *errbuf,
                       size_t errbuf_size)
@@ -24,38 +25,67 @@ int recall_store_lock(PGconn *conn, const char *network_id, const char *clinic_i
     return rc;
 }
 
-int recall_store_eligible(PGconn *conn, const char *network_id, const char *clinic_id, int months,
-                          int again_days, int limit, json_t **ids, char *errbuf, size_t errbuf_size)
+int recall_store_candidates(PGconn *conn, const char *network_id, const char *clinic_id,
+                            int64_t now_ms, int min_months, int again_days, const char *after,
+                            int limit, json_t **candidates, char *errbuf, size_t errbuf_size)
 {
-    char m[16], d[16], n[16];
-    snprintf(m, sizeof(m), "%d", months);
+    char now[32], m[16], d[16], n[16];
+    cf_time_format(now_ms, now);
+    snprintf(m, sizeof(m), "%d", min_months);
     snprintf(d, sizeof(d), "%d", again_days);
     snprintf(n, sizeof(n), "%d", limit);
-    const char *params[] = {network_id, clinic_id, m, d, n};
+    const char *params[] = {network_id, clinic_id, m, d, n, after, now};
     PGresult *res = NULL;
-    *ids = NULL;
+    *candidates = NULL;
+    /* months are added in UTC, as recall_add_months adds them: the
+     * session's zone must not move a patient across the line */
     int rc = cf_pg_exec(
         conn,
-        "SELECT coalesce(json_agg(p.patient_id), '[]')::text FROM ("
-        " SELECT p.patient_id FROM reminders.patients p"
+        "SELECT coalesce(json_agg(e ORDER BY e.patient_id), '[]')::text FROM ("
+        " SELECT p.patient_id,"
+        " (extract(epoch FROM (p.record->>'recall_at')::timestamptz) * 1000)::bigint AS recall_at,"
+        " (extract(epoch FROM (p.record->>'last_visit_at')::timestamptz) * 1000)::bigint"
+        " AS last_visit_at, coalesce(v.visits, '{}'::json) AS visits"
+        " FROM reminders.patients p LEFT JOIN LATERAL ("
+        " SELECT json_object_agg(c.category, (extract(epoch FROM c.at) * 1000)::bigint) AS visits,"
+        " min(c.at) AS oldest FROM ("
+        " SELECT coalesce(a.record->>'service_category', '') AS category, max(a.starts_at) AS at"
+        " FROM reminders.appointments a WHERE a.patient_id = p.patient_id"
+        " AND a.status = 'completed' GROUP BY 1) c) v ON true"
         " WHERE p.network_id = $1 AND p.clinic_id = $2 AND p.record IS NOT NULL"
-        " AND coalesce((p.record->>'recall_at')::timestamptz,"
-        " greatest((p.record->>'last_visit_at')::timestamptz,"
-        " (SELECT max(a.starts_at) FROM reminders.appointments a"
-        " WHERE a.patient_id = p.patient_id AND a.status = 'completed'))"
-        " + make_interval(months => $3::int)) <= now()"
+        " AND p.patient_id > $6::uuid"
+        " AND ((p.record->>'recall_at')::timestamptz <= $7::timestamptz"
+        " OR ((least(v.oldest, (p.record->>'last_visit_at')::timestamptz) AT TIME ZONE 'UTC')"
+        " + make_interval(months => $3::int)) AT TIME ZONE 'UTC' <= $7::timestamptz)"
         " AND NOT EXISTS (SELECT 1 FROM reminders.appointments a WHERE a.patient_id ="
-        " p.patient_id AND a.status IN ('booked', 'rescheduled') AND a.starts_at > now())"
+        " p.patient_id AND a.status IN ('booked', 'rescheduled') AND a.starts_at > $7::timestamptz)"
         " AND NOT EXISTS (SELECT 1 FROM reminders.reminder_jobs j WHERE j.patient_id ="
         " p.patient_id AND j.kind = 'recall'"
-        " AND j.created_at > now() - make_interval(days => $4::int))"
-        " ORDER BY p.patient_id LIMIT $5::int) p",
-        5, params, &res, errbuf, errbuf_size);
+        " AND j.created_at > $7::timestamptz - make_interval(days => $4::int))"
+        " ORDER BY p.patient_id LIMIT $5::int) e",
+        7, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) == 1)
-        *ids = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        *candidates = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     PQclear(res);
-    if (rc == 0 && !*ids)
-        *ids = json_array();
+    if (rc == 0 && !*candidates)
+        *candidates = json_array();
+    return rc;
+}
+
+int recall_store_pending(PGconn *conn, const char *network_id, const char *clinic_id, int *pending,
+                         char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {network_id, clinic_id};
+    PGresult *res = NULL;
+    *pending = 0;
+    int rc =
+        cf_pg_exec(conn,
+                   "SELECT count(*) FROM reminders.reminder_jobs WHERE status = 'pending'"
+                   " AND kind IN ('recall', 'reinvite') AND network_id = $1 AND clinic_id = $2",
+                   2, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) == 1)
+        *pending = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
     return rc;
 }
 

@@ -9,8 +9,17 @@
  * sent late: once its visit has begun, or more than
  * CLINICFLOW_REMINDERS_LATE_GRACE_S past its due time (the service was
  * down), it is skipped with that reason instead. A missed visit's
- * re-invite is skipped ("booked_again") when the patient has a future
- * booking by its due time.
+ * re-invite and a recall are skipped ("booked_again") when the patient
+ * has a future booking by their due time.
+ *
+ * Campaign contacts (recall, re-invite) can each end in a call the front
+ * desk makes, so they are paced (pace_rules.c): a clinic releases at most
+ * seats x tasks_per_seat_hour of them a clock hour, inside its calling
+ * windows, and the others are made due again at the next hour's first
+ * window moment, never dropped. The count of an hour is a row of
+ * reminders.campaign_pace, locked while a clinic's campaign jobs are
+ * taken, so every instance spends the one budget. A visit's reminders are
+ * not paced: they are worth nothing after the visit.
  *
  * Commands carry ids only (job, appointment, patient, clinic): the
  * dispatcher reads the contact, and checks the consent, right before it
@@ -18,6 +27,7 @@
  */
 #include "reminders.h"
 #include "scheduler.h"
+#include "pace_testable.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +36,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/netconf.h"
 #include "common/outbox.h"
 #include "common/pg.h"
 #include "common/time.h"
@@ -33,6 +44,15 @@
 #include "common/xmalloc.h"
 
 #define SCHEDULE_BATCH 500
+/* the jobs paced: campaign contacts that can end in a front-desk call */
+#define CAMPAIGN_KINDS "('reinvite', 'recall')"
+/* a job as its command needs it, from reminder_jobs j */
+#define JOB_JSON                                                                                   \
+    "json_build_object('job_id', j.job_id, 'network_id',"                                          \
+    " j.network_id, 'clinic_id', j.clinic_id, 'appointment_id', j.appointment_id,"                 \
+    " 'patient_id', j.patient_id, 'kind', j.kind, 'offset_hours', j.offset_hours,"                 \
+    " 'channel', j.channel, 'attempt', j.attempt, 'visit_at',"                                     \
+    " " CF_PG_UTC_MS("j.visit_at") ", 'due_at', " CF_PG_UTC_MS("j.due_at") ")::text"
 
 void reminders_command_event(struct cf_event *ev, const json_t *j_job, int64_t now_ms)
 {
@@ -63,7 +83,30 @@ void reminders_command_event(struct cf_event *ev, const json_t *j_job, int64_t n
             json_object_del(ev->data, visit_keys[i]);
 }
 
-/* One round: returns how many jobs it emitted or skipped, or an error. */
+/* The commands of the rows (status, job) of res marked emitted, added to
+ * out: how many. */
+static int stage_commands(const PGresult *res, int n, int64_t now_ms, struct cf_outbox *out)
+{
+    int emitted = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(PQgetvalue(res, i, 0), "emitted") != 0)
+            continue;
+        json_t *j_job = json_loads(PQgetvalue(res, i, 1), 0, NULL);
+        if (!j_job)
+            continue;
+        struct cf_event ev = {0};
+        reminders_command_event(&ev, j_job, now_ms);
+        cf_outbox_add(out, CF_TOPIC_REMINDER_COMMANDS,
+                      json_string_value(json_object_get(j_job, "patient_id")), &ev);
+        cf_event_clear(&ev);
+        json_decref(j_job);
+        emitted++;
+    }
+    return emitted;
+}
+
+/* One round of the jobs that are not paced: returns how many it emitted
+ * or skipped, or an error. */
 static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_ms, int *emitted,
                           char *errbuf, size_t errbuf_size)
 {
@@ -85,37 +128,18 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
             "WITH due AS (SELECT job_id, CASE"
             " WHEN kind = 'reminder' AND visit_at <= $1::timestamptz THEN 'visit_started'"
             " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
-            " WHEN kind IN ('reinvite', 'recall') AND EXISTS (SELECT 1 FROM reminders.appointments "
-            "a"
-            " WHERE a.patient_id = j.patient_id AND a.status IN ('booked', 'rescheduled')"
-            " AND a.starts_at > $1::timestamptz) THEN 'booked_again' END AS skip"
+            " END AS skip"
             " FROM reminders.reminder_jobs j WHERE status = 'pending'"
+            " AND kind NOT IN " CAMPAIGN_KINDS
             " AND due_at <= $1::timestamptz ORDER BY due_at LIMIT $3::int"
             " FOR UPDATE SKIP LOCKED)"
             " UPDATE reminders.reminder_jobs j SET"
             " status = CASE WHEN due.skip IS NULL THEN 'emitted' ELSE 'skipped' END,"
             " reason = due.skip, updated_at = now() FROM due WHERE j.job_id = due.job_id"
-            " RETURNING j.status, json_build_object('job_id', j.job_id, 'network_id',"
-            " j.network_id, 'clinic_id', j.clinic_id, 'appointment_id', j.appointment_id,"
-            " 'patient_id', j.patient_id, 'kind', j.kind, 'offset_hours', j.offset_hours,"
-            " 'channel', j.channel, 'attempt', j.attempt, 'visit_at',"
-            " " CF_PG_UTC_MS("j.visit_at") ", 'due_at', " CF_PG_UTC_MS("j.due_at") ")::text",
+            " RETURNING j.status, " JOB_JSON,
             3, params, &res, errbuf, errbuf_size);
     const int n = rc == 0 ? PQntuples(res) : 0;
-    for (int i = 0; i < n; i++) {
-        if (strcmp(PQgetvalue(res, i, 0), "emitted") != 0)
-            continue;
-        json_t *j_job = json_loads(PQgetvalue(res, i, 1), 0, NULL);
-        if (!j_job)
-            continue;
-        struct cf_event ev = {0};
-        reminders_command_event(&ev, j_job, now_ms);
-        cf_outbox_add(out, CF_TOPIC_REMINDER_COMMANDS,
-                      json_string_value(json_object_get(j_job, "patient_id")), &ev);
-        cf_event_clear(&ev);
-        json_decref(j_job);
-        (*emitted)++;
-    }
+    *emitted = stage_commands(res, n, now_ms, out);
     PQclear(res);
     rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
     if (rc < 0)
@@ -125,6 +149,153 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
     return n;
 }
 
+/* The hour's count of a clinic's released campaign contacts (*released),
+ * its row locked until the caller's transaction ends: an instance taking
+ * the clinic's campaign jobs waits here for one that is. */
+static int pace_lock(PGconn *conn, const char *network_id, const char *clinic_id, const char *hour,
+                     int *released, char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {network_id, clinic_id, hour};
+    PGresult *res = NULL;
+    int rc = cf_pg_exec(conn,
+                        "INSERT INTO reminders.campaign_pace (network_id, clinic_id, hour)"
+                        " VALUES ($1, $2, $3::timestamptz)"
+                        " ON CONFLICT (network_id, clinic_id, hour)"
+                        " DO UPDATE SET released = reminders.campaign_pace.released"
+                        " RETURNING released",
+                        3, params, &res, errbuf, errbuf_size);
+    *released = rc == 0 && PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return rc;
+}
+
+/* One round of a clinic's due campaign jobs, in a transaction: late or
+ * booked-again ones skipped, as many of the rest as the hour's budget
+ * leaves (oldest first, so none waits forever behind newer ones) emitted,
+ * the others made due at the next hour's window moment. p is NULL for a
+ * clinic the configuration no longer has: its jobs are skipped
+ * ("no_clinic", as the dispatcher would). Returns how many jobs it took,
+ * or an error; *emitted and *deferred say what became of them. */
+static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *network_id,
+                      const char *clinic_id, const struct plan_policy *p, int64_t now_ms,
+                      int *emitted, int *deferred, char *errbuf, size_t errbuf_size)
+{
+    char now[32], hour[32], later[32], grace[24], limit[16], may_s[16];
+    int released = 0, may = 0;
+    int64_t later_ms = now_ms;
+    PGresult *res = NULL;
+    struct cf_outbox *out = cf_outbox_new();
+
+    *emitted = *deferred = 0;
+    cf_time_format(now_ms, now);
+    cf_time_format(pace_hour(now_ms), hour);
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0 && p) {
+        rc = pace_lock(conn, network_id, clinic_id, hour, &released, errbuf, errbuf_size);
+        may = pace_release(p, now_ms, released, &later_ms);
+    }
+    cf_time_format(later_ms, later);
+    snprintf(grace, sizeof(grace), "%ld", ctx->cfg.late_grace_s);
+    snprintf(limit, sizeof(limit), "%d", SCHEDULE_BATCH);
+    snprintf(may_s, sizeof(may_s), "%d", may);
+    const char *params[] = {now,       grace, limit, network_id,
+                            clinic_id, may_s, later, p ? NULL : "no_clinic"};
+    if (rc == 0)
+        rc = cf_pg_exec(
+            conn,
+            "WITH due AS (SELECT job_id, created_at, CASE"
+            " WHEN $8::text IS NOT NULL THEN $8::text"
+            " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
+            " WHEN EXISTS (SELECT 1 FROM reminders.appointments a"
+            " WHERE a.patient_id = j.patient_id AND a.status IN ('booked', 'rescheduled')"
+            " AND a.starts_at > $1::timestamptz) THEN 'booked_again' END AS skip"
+            " FROM reminders.reminder_jobs j WHERE status = 'pending'"
+            " AND kind IN " CAMPAIGN_KINDS " AND network_id = $4 AND clinic_id = $5"
+            " AND due_at <= $1::timestamptz ORDER BY created_at, job_id LIMIT $3::int"
+            " FOR UPDATE SKIP LOCKED),"
+            " ranked AS (SELECT job_id, skip, row_number() OVER"
+            " (PARTITION BY skip IS NULL ORDER BY created_at, job_id) AS n FROM due)"
+            " UPDATE reminders.reminder_jobs j SET"
+            " status = CASE WHEN r.skip IS NOT NULL THEN 'skipped'"
+            " WHEN r.n <= $6::int THEN 'emitted' ELSE 'pending' END,"
+            " reason = r.skip,"
+            " due_at = CASE WHEN r.skip IS NULL AND r.n > $6::int THEN $7::timestamptz"
+            " ELSE j.due_at END,"
+            " updated_at = now() FROM ranked r WHERE j.job_id = r.job_id"
+            " RETURNING j.status, " JOB_JSON,
+            8, params, &res, errbuf, errbuf_size);
+    const int n = rc == 0 ? PQntuples(res) : 0;
+    *emitted = stage_commands(res, n, now_ms, out);
+    for (int i = 0; i < n; i++)
+        *deferred += strcmp(PQgetvalue(res, i, 0), "pending") == 0;
+    PQclear(res);
+    if (rc == 0 && *emitted > 0) {
+        char count[16];
+        snprintf(count, sizeof(count), "%d", *emitted);
+        const char *pace[] = {network_id, clinic_id, hour, count};
+        rc = cf_pg_exec(conn,
+                        "UPDATE reminders.campaign_pace SET released = released + $4::int"
+                        " WHERE network_id = $1 AND clinic_id = $2 AND hour = $3::timestamptz",
+                        4, pace, NULL, errbuf, errbuf_size);
+    }
+    rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
+    if (rc < 0)
+        return rc;
+    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"emitted\"", *emitted);
+    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"deferred\"", *deferred);
+    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"skipped_late\"",
+                   n - *emitted - *deferred);
+    return n;
+}
+
+/* Every clinic's due campaign jobs, at its pace: 1 when any command was
+ * staged, 0, or an error. */
+static int pace_campaigns(struct reminders_ctx *ctx, PGconn *conn, char *errbuf, size_t errbuf_size)
+{
+    char now[32];
+    const int64_t now_ms = cf_time_now_ms();
+    cf_time_format(now_ms, now);
+    const char *params[] = {now};
+    PGresult *res = NULL;
+    int rc = cf_pg_exec(conn,
+                        "SELECT DISTINCT network_id, clinic_id FROM reminders.reminder_jobs"
+                        " WHERE status = 'pending' AND kind IN " CAMPAIGN_KINDS
+                        " AND due_at <= $1::timestamptz",
+                        1, params, &res, errbuf, errbuf_size);
+    if (rc != 0) {
+        PQclear(res);
+        return rc;
+    }
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    int any = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+        const char *network_id = PQgetvalue(res, i, 0), *clinic_id = PQgetvalue(res, i, 1);
+        const struct cf_network *net = cf_netconf_network(snap, network_id);
+        const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
+        struct plan_policy policy;
+        if (clinic && plan_policy_build(json_object_get(net->doc, "reminder_policies"),
+                                        clinic->tz ? clinic->tz : net->tz, clinic->doc, &policy,
+                                        errbuf, errbuf_size) != 0) {
+            cf_warn("scheduler: clinic %s: campaign jobs wait: %s", clinic_id, errbuf);
+            continue;
+        }
+        int n, emitted, deferred;
+        while ((n = pace_round(ctx, conn, network_id, clinic_id, clinic ? &policy : NULL, now_ms,
+                               &emitted, &deferred, errbuf, errbuf_size)) > 0) {
+            any |= emitted > 0;
+            if (n < SCHEDULE_BATCH || cf_service_sleep(ctx->svc, 0))
+                break;
+        }
+        if (clinic)
+            plan_policy_free(&policy);
+        if (n < 0)
+            rc = n;
+    }
+    cf_netconf_release(snap);
+    PQclear(res);
+    return rc < 0 ? rc : any;
+}
+
 void reminders_scheduler(void *vctx)
 {
     struct reminders_ctx *ctx = vctx;
@@ -132,7 +303,9 @@ void reminders_scheduler(void *vctx)
 
     cf_metrics_describe("clinicflow_reminders_jobs_total", "counter",
                         "due reminder jobs the scheduler took, by result: emitted as a command, "
-                        "or skipped_late (its visit begun, or past the late grace)");
+                        "skipped_late (its visit begun, past the late grace, or a campaign's "
+                        "patient booked again), or deferred (a campaign contact over its "
+                        "clinic's hourly pace, due again the next hour)");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.scheduler_every_ms)) {
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
@@ -148,6 +321,10 @@ void reminders_scheduler(void *vctx)
         }
         if (n < 0)
             cf_warn("scheduler: due jobs not taken: %s", errbuf);
+        else if ((n = pace_campaigns(ctx, conn, errbuf, sizeof(errbuf))) < 0)
+            cf_warn("scheduler: due campaign jobs not taken: %s", errbuf);
+        else
+            any |= n;
         cf_pg_pool_release(ctx->svc->pg, conn);
         if (any)
             reminders_relay_kick(ctx);

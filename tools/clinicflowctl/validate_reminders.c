@@ -2,8 +2,9 @@
  * The reminder policies of a network document (the network's
  * reminder_policies, a clinic's reminder_policy over them): when reminders
  * go out, how often an unanswered call is retried, what the robot says and
- * the SMS carries, what an SMS costs, when patients are recalled and asked
- * for a score. Templates are checked with the reminders service's own
+ * the SMS carries, what an SMS costs, when patients are recalled (per
+ * service category) and asked for a score, how fast campaign contacts go
+ * to the front desk. Templates are checked with the reminders service's own
  * renderer (message_testable.h), so a placeholder it would not fill is
  * refused here rather than read out to a patient.
  */
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/validate.h"
 #include "message_testable.h"
 
 /* The template languages and channels msg_template_pick knows. */
@@ -56,6 +58,36 @@ static int check_templates(struct vctx *v, const char *path, const json_t *j_tem
     return 0;
 }
 
+/* An appointment's service_category is 1-64 characters (mis_rules.c); a
+ * category no appointment can carry would never match. */
+#define CATEGORY_MAX_CHARS 64
+#define CATEGORIES_MAX 64
+
+/* recall_months_by_category: {"hygiene": 6, "implants": 12} */
+static int check_recall_categories(struct vctx *v, const char *path, const json_t *j_map)
+{
+    const char *category;
+    json_t *j_months;
+    char child[PATH_MAX_LEN];
+    if (!json_is_object(j_map))
+        return ctl_fail(v, path, "expected an object of service categories and months");
+    if (json_object_size(j_map) > CATEGORIES_MAX)
+        return ctl_fail(v, path, "at most %d categories", CATEGORIES_MAX);
+    json_object_foreach((json_t *)j_map, category, j_months)
+    {
+        ctl_path_key(child, path, category);
+        const size_t chars = cf_validate_utf8_chars(category, strlen(category));
+        if (chars == 0 || chars > CATEGORY_MAX_CHARS)
+            return ctl_fail(v, child,
+                            "a service category is 1-%d characters, as appointments carry it",
+                            CATEGORY_MAX_CHARS);
+        if (!json_is_integer(j_months) || json_integer_value(j_months) < 1 ||
+            json_integer_value(j_months) > 60)
+            return ctl_fail(v, child, "expected months from 1 to 60");
+    }
+    return 0;
+}
+
 static int valid_currency(const char *s)
 {
     if (strlen(s) != 3)
@@ -90,8 +122,15 @@ int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *
         (rc = ctl_int_member(v, path, j_pol, "holdout_percent", 0, 50)) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "recall_again_days", 1, 365)) != 0 ||
         (rc = ctl_int_array_member(v, path, j_pol, "recall_months", 1, 60, "months")) != 0 ||
-        (rc = ctl_int_member(v, path, j_pol, "nps_delay_minutes", 0, 10080)) != 0)
+        (rc = ctl_int_member(v, path, j_pol, "nps_delay_minutes", 0, 10080)) != 0 ||
+        (rc = ctl_int_member(v, path, j_pol, "seats", 1, 100)) != 0 ||
+        (rc = ctl_int_member(v, path, j_pol, "tasks_per_seat_hour", 1, 60)) != 0)
         return rc;
+    if ((j_val = json_object_get(j_pol, "recall_months_by_category"))) {
+        ctl_path_key(child, path, "recall_months_by_category");
+        if ((rc = check_recall_categories(v, child, j_val)) != 0)
+            return rc;
+    }
     static const char *const flags[] = {"sms_fallback", "reinvite", "nps", "recall"};
     for (size_t f = 0; f < 4; f++) {
         if ((j_val = json_object_get(j_pol, flags[f])) && !json_is_boolean(j_val)) {

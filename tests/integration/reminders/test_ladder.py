@@ -33,7 +33,12 @@ def ladder_network():
             c["reminder_policy"].update({"call_retries": 1, "retry_minutes": 1,
                                          "reinvite_after_hours": 0, "holdout_percent": 30,
                                          "nps_delay_minutes": 0, "recall": True,
-                                         "recall_months": [6]})
+                                         "recall_months": [6],
+                                         # campaign contacts unpaced for these
+                                         # tests (test_pacing.py paces them):
+                                         # the holdout draws decide how many
+                                         # there are in an hour
+                                         "seats": 100, "tasks_per_seat_hour": 60})
     return doc
 
 

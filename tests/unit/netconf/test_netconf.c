@@ -55,6 +55,12 @@ static const char base_doc[] =
     "\"reminder_policies\":{\"offsets_hours\":[24],\"custom\":\"kept\"}"
     "}";
 
+/* a service category one character too long */
+#define A65 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+/* "Имплантация" (11 letters) in JSON; three of it are 33 characters in 66
+ * bytes, a category name a byte count would refuse */
+#define IMPLANT "\\u0418\\u043c\\u043f\\u043b\\u0430\\u043d\\u0442\\u0430\\u0446\\u0438\\u044f"
+
 struct mutation {
     const char *path;     /* "clinics/0/working_hours/mon/0"; "-" appends to an array */
     const char *value;    /* JSON text to set, NULL to delete */
@@ -223,6 +229,31 @@ static const struct mutation cases[] = {
     {"reminder_policies/call_retries", "11",
      "$.reminder_policies.call_retries: expected an integer from 0 to 10"},
     {"reminder_policies", "[]", "$.reminder_policies: expected an object"},
+    /* recall per service category, campaign pacing per front-desk seat */
+    {"reminder_policies/recall_months_by_category",
+     "{\"implants\": 12, \"hygiene\": 6, \"" IMPLANT IMPLANT IMPLANT "\": 60}", NULL},
+    {"reminder_policies/recall_months_by_category", "{}", NULL},
+    {"reminder_policies/recall_months_by_category", "[6, 12]",
+     "$.reminder_policies.recall_months_by_category: expected an object of service categories "
+     "and months"},
+    {"reminder_policies/recall_months_by_category", "{\"implants\": 0}",
+     "$.reminder_policies.recall_months_by_category.implants: expected months from 1 to 60"},
+    {"reminder_policies/recall_months_by_category", "{\"implants\": \"12\"}",
+     "$.reminder_policies.recall_months_by_category.implants: expected months from 1 to 60"},
+    {"reminder_policies/recall_months_by_category", "{\"\": 6}",
+     "$.reminder_policies.recall_months_by_category[\"\"]: a service category is 1-64 "
+     "characters, as appointments carry it"},
+    {"reminder_policies/recall_months_by_category", "{\"" A65 "\": 6}",
+     "$.reminder_policies.recall_months_by_category." A65 ": a service category is 1-64 "
+     "characters, as appointments carry it"},
+    {"reminder_policies/seats", "3", NULL},
+    {"reminder_policies/seats", "0",
+     "$.reminder_policies.seats: expected an integer from 1 to 100"},
+    {"reminder_policies/tasks_per_seat_hour", "61",
+     "$.reminder_policies.tasks_per_seat_hour: expected an integer from 1 to 60"},
+    {"clinics/0/reminder_policy", "{\"seats\": 2, \"tasks_per_seat_hour\": 8}", NULL},
+    {"clinics/0/reminder_policy", "{\"tasks_per_seat_hour\": 6.5}",
+     "$.clinics[0].reminder_policy.tasks_per_seat_hour: expected an integer from 1 to 60"},
 };
 
 /* Sets or deletes the value at a slash-separated path; 0 on success. */

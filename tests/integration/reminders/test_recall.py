@@ -1,0 +1,158 @@
+"""Recall per service category, through the public interfaces: completed
+visits and patients PUT as the MIS sends them, the recall jobs in
+reminders.reminder_jobs, the campaign's members on
+clinicflow.reminders.outcomes.v1 and the SMS the clinic's dialer (a
+webhook gateway, a local stand-in) receives.
+
+demo-north (round-the-clock windows) recalls after 6 months, implants after
+12; nobody is held out and the pace is no limit here (test_pacing.py paces
+campaigns), so every due patient is asked at once."""
+import datetime
+
+import cfstack
+import common
+from common import ok
+from test_dispatch import DispatchStack
+from test_planning import NORTH, planning_network, utc
+
+OUTCOMES = "clinicflow.reminders.outcomes.v1"
+COMMANDS = "clinicflow.reminders.commands.v1"
+
+
+def recall_network():
+    doc = planning_network()
+    for c in doc["clinics"]:
+        if c["id"] == NORTH:
+            c["reminder_policy"].update({
+                "recall": True, "recall_months": [6],
+                "recall_months_by_category": {"implants": 12},
+                "holdout_percent": 0, "seats": 100, "tasks_per_seat_hour": 60})
+    return doc
+
+
+class RecallStack(DispatchStack):
+    extra_env = {"CLINICFLOW_REMINDERS_RECALL_EVERY_MS": "300"}
+
+    def network(self):
+        return recall_network()
+
+
+def ago(days):
+    return datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
+
+
+SEVEN_MONTHS, EIGHT_MONTHS, THIRTEEN_MONTHS = 213, 244, 396
+
+
+def completed(s, patient, days_ago, category=None):
+    """A completed visit days_ago, of category (none when None)."""
+    body = {"version": 1, "clinic_id": NORTH, "patient_id": patient,
+            "starts_at": utc(ago(days_ago)), "status": "completed"}
+    if category:
+        body["service_category"] = category
+    ok(s.put_appointment(common.new_id("a-recall-cat"), body))
+
+
+def patient(s, name, **times):
+    """The patient's record, after their visits (a recall round may come
+    between any two PUTs: the record, which makes the patient one of the
+    clinic's, goes last)."""
+    p = common.new_id("p-recall-cat")
+    return p, lambda: ok(s.put_patient(p, dict(
+        {"version": 1, "first_name": name, "phones": [common.new_phone()[0]],
+         "clinic_id": NORTH, "language": "ru", "consents": {"calls": True, "sms": True}},
+        **times)))
+
+
+def recall_jobs(s, p):
+    return s.sql("SELECT status FROM reminders.reminder_jobs WHERE kind = 'recall'"
+                 " AND patient_id = '%s'" % common.patient_uuid(p))
+
+
+def members(s, p):
+    return [m["event"]["data"] for m in s.messages(OUTCOMES)
+            if m["event"]["type"] == "clinicflow.campaign.member"
+            and m["event"]["data"]["patient_id"] == common.patient_uuid(p)]
+
+
+def test_each_category_is_recalled_after_its_own_months(s):
+    due, not_due = {}, {}
+    # a hygiene visit 7 months ago: past its 6
+    p, put = patient(s, "Гигиена")
+    completed(s, p, SEVEN_MONTHS, "hygiene")
+    put()
+    due["hygiene 7 months ago"] = p
+    # an implant visit 7 months ago: not before its 12
+    p, put = patient(s, "Имплант")
+    completed(s, p, SEVEN_MONTHS, "implants")
+    put()
+    not_due["implants 7 months ago"] = p
+    # an implant visit 13 months ago
+    p, put = patient(s, "Давно")
+    completed(s, p, THIRTEEN_MONTHS, "implants")
+    put()
+    due["implants 13 months ago"] = p
+    # any category due: the implant is recent enough, the hygiene is not
+    p, put = patient(s, "Оба")
+    completed(s, p, EIGHT_MONTHS, "hygiene")
+    completed(s, p, SEVEN_MONTHS, "implants")
+    put()
+    due["hygiene 8 and implants 7 months ago"] = p
+    # a visit the MIS gave no category: the default months
+    p, put = patient(s, "Без")
+    completed(s, p, SEVEN_MONTHS)
+    put()
+    due["no category 7 months ago"] = p
+    # the record's last_visit_at on the implant visit's own day adds no
+    # visit of the default 6 months
+    p, put = patient(s, "Дата", last_visit_at=ago(SEVEN_MONTHS).strftime("%Y-%m-%dT00:00:00Z"))
+    completed(s, p, SEVEN_MONTHS, "implants")
+    put()
+    not_due["implants 7 months ago, last_visit_at that day"] = p
+    # the doctor's date wins: later than the hygiene says, earlier than the
+    # implant does
+    p, put = patient(s, "Позже", recall_at=utc(ago(-30)))
+    completed(s, p, SEVEN_MONTHS, "hygiene")
+    put()
+    not_due["hygiene 7 months ago, recall_at in 30 days"] = p
+    p, put = patient(s, "Раньше", recall_at=utc(ago(1)))
+    completed(s, p, SEVEN_MONTHS, "implants")
+    put()
+    due["implants 7 months ago, recall_at yesterday"] = p
+    # last, one more due patient: the round that asks them has seen every
+    # record above
+    p, put = patient(s, "Последний")
+    completed(s, p, SEVEN_MONTHS, "hygiene")
+    put()
+    cfstack.wait_until(lambda: members(s, p), 30, "the last patient's recall")
+    for what, q in due.items():
+        cfstack.wait_until(lambda q=q: members(s, q), 10, "the recall of " + what)
+        assert len(recall_jobs(s, q)) == 1, (what, recall_jobs(s, q))
+        (m,) = members(s, q)
+        assert m["group"] == "target" and m["campaign"] == "recall", (what, m)
+    # a few rounds more (every 0.3 s) change nothing for the others
+    s.marker()
+    for what, q in not_due.items():
+        assert recall_jobs(s, q) == [] and members(s, q) == [], what
+
+    # the SMS and what goes on the topics name no category: what a patient
+    # was treated for stays at the clinic
+    q = due["hygiene 7 months ago"]
+
+    def sms():
+        with s.dialer.lock:
+            return [r for r in s.dialer.requests if r[1]["command"]["kind"] == "recall"
+                    and r[1]["command"]["patient_id"] == common.patient_uuid(q)]
+    cfstack.wait_until(sms, 30, "the recall SMS")
+    _, doc, _ = sms()[0]
+    assert "профилактический" in doc["text"], doc
+    for m in s.messages(OUTCOMES) + s.messages(COMMANDS):
+        text = m["payload"] or ""
+        assert "hygiene" not in text and "implants" not in text, text
+    assert "hygiene" not in str(doc) and "implants" not in str(doc), doc
+
+
+if __name__ == "__main__":
+    cfstack.run_on_stack(RecallStack, [
+        test_each_category_is_recalled_after_its_own_months,
+    ])
