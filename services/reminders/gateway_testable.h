@@ -207,9 +207,10 @@ struct gw_twilio_event {
  * - a <Gather action> (kind=gather, or Digits): 1 confirmed, 2 declined,
  *   3 reschedule, 9 opt_out_calls, anything else ignored;
  * - a call status (CallSid, CallStatus): completed answered by a machine
- *   (AnsweredBy machine_*, or fax) voicemail, by a person ignored (the gather said what they chose;
- *   answered = 1), busy busy, no-answer and canceled no_answer, failed
- *   failed, a call still on its way ignored;
+ *   (AnsweredBy machine_*, or fax) voicemail; by a person, left to the
+ *   hook (answered = 1: hooks.c makes it no_reply, which a digit the
+ *   gather reports before or after it outranks); busy busy, no-answer and
+ *   canceled no_answer, failed failed, a call still on its way ignored;
  * - an incoming SMS (Body, no MessageStatus or "received"): trimmed and
  *   case-folded, "1"/"2"/"3" as the gather, Twilio's opt-out keywords
  *   (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT) and

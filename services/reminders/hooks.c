@@ -8,7 +8,9 @@
  * - twilio: call status, <Gather> digits, message status and incoming SMS,
  *   signed by Twilio over the callback URL (common/twilio_sig.h), answered
  *   with TwiML; the URL carries the send id, an incoming SMS is matched to
- *   the last SMS sent to its number;
+ *   the last SMS sent to its number, and answers what that SMS asked: a
+ *   survey's takes a score (nps_reply_target, nps_rules.c), recorded as
+ *   the survey's page records it and thanked for by SMS;
  * - smsru: SMS.ru's delivery statuses, matched by SMS.ru's message id,
  *   checked by the token in the URL, answered "100".
  * Each outcome is applied in a transaction of its own (outcome.c), its
@@ -17,6 +19,7 @@
  * repeat changes nothing.
  */
 #include "gateway_testable.h"
+#include "nps.h"
 #include "outcome.h"
 #include "reminders.h"
 
@@ -34,6 +37,7 @@
 #include "common/phone.h"
 #include "common/time.h"
 #include "common/twilio_sig.h"
+#include "common/xmalloc.h"
 
 #define RETRY_AFTER_S 5
 #define FORM_FIELDS_MAX 256
@@ -55,18 +59,24 @@ static void count(const char *provider, const char *result)
     cf_metrics_add("clinicflow_reminders_outcomes_total", labels, 1);
 }
 
-/* One report, as the route hands it to apply(): the outcome, and how to
- * find its send when the report does not name it (an SMS reply). */
+/* One report, as the route hands it to apply(): the outcome (NULL: none
+ * the send's ladder would record: an SMS reply that may be a survey's
+ * score), how to find its send when the report does not name it (an SMS
+ * reply), and what apply() made of an SMS reply to a survey. */
 struct report {
     struct reminders_outcome o;
     const char *reply_from; /* the number an SMS reply came from */
+    const char *reply_body; /* its text */
     const char *ref;        /* the gateway's id of the send */
+    const char *answer;     /* set by apply(): the SMS that answers a survey's reply */
+    int survey;             /* set by apply(): the reply answered a survey */
 };
 
 /* The send a report is about, by its number or the gateway's id, into
- * send_id ("" when none). */
+ * send_id ("" when none), with its job and the job's kind. */
 static int find_send(PGconn *conn, const struct cf_channel *ch, const struct report *r,
-                     char send_id[CF_UUID_STR_LEN + 1], char *errbuf, size_t errbuf_size)
+                     char send_id[CF_UUID_STR_LEN + 1], char job_id[CF_UUID_STR_LEN + 1],
+                     char kind[16], char *errbuf, size_t errbuf_size)
 {
     char since[32];
     cf_time_format(cf_time_now_ms() - REPLY_WINDOW_MS, since);
@@ -74,21 +84,55 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
     const char *by_phone[] = {clinic, r->reply_from, since};
     const char *by_ref[] = {clinic, ch->provider, r->ref};
     PGresult *res = NULL;
-    send_id[0] = '\0';
+    send_id[0] = job_id[0] = kind[0] = '\0';
     int rc = r->reply_from
                  ? cf_pg_exec(conn,
-                              "SELECT send_id FROM reminders.sends WHERE clinic_id = $1"
-                              " AND phone = $2 AND channel = 'sms' AND status = 'sent'"
-                              " AND created_at >= $3::timestamptz ORDER BY created_at DESC"
-                              " LIMIT 1",
+                              "SELECT s.send_id, s.job_id, j.kind FROM reminders.sends s"
+                              " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
+                              " WHERE s.clinic_id = $1 AND s.phone = $2 AND s.channel = 'sms'"
+                              " AND s.status = 'sent' AND s.created_at >= $3::timestamptz"
+                              " ORDER BY s.created_at DESC LIMIT 1",
                               3, by_phone, &res, errbuf, errbuf_size)
                  : cf_pg_exec(conn,
-                              "SELECT send_id FROM reminders.sends WHERE clinic_id = $1"
-                              " AND gateway = $2 AND provider_ref = $3 LIMIT 1",
+                              "SELECT s.send_id, s.job_id, j.kind FROM reminders.sends s"
+                              " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
+                              " WHERE s.clinic_id = $1 AND s.gateway = $2 AND s.provider_ref = $3"
+                              " LIMIT 1",
                               3, by_ref, &res, errbuf, errbuf_size);
-    if (rc == 0 && PQntuples(res) == 1)
+    if (rc == 0 && PQntuples(res) == 1) {
         snprintf(send_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+        snprintf(job_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 1));
+        snprintf(kind, 16, "%s", PQgetvalue(res, 0, 2));
+    }
     PQclear(res);
+    return rc;
+}
+
+/* A score replied to the survey of job_id, in the caller's transaction:
+ * recorded as the page records it while the survey is open; r->answer the
+ * SMS that says so, or that it was answered before or has expired (a
+ * reply changes nothing then). 0, or the database's error. */
+static int answer_survey(PGconn *conn, const char *job_id, int score, const char *comment,
+                         struct cf_outbox *out, struct report *r, int *applied, char *errbuf,
+                         size_t errbuf_size)
+{
+    json_t *row = NULL;
+    int rc = nps_store_get_job(conn, job_id, &row, errbuf, errbuf_size);
+    if (rc != 0 || !row) /* the job opened no survey: nothing to answer */
+        goto out;
+    const char *language = json_string_value(json_object_get(row, "language"));
+    r->survey = 1;
+    if (json_is_true(json_object_get(row, "answered"))) {
+        r->answer = nps_sms_text(NPS_ANSWERED, language);
+    } else if (json_is_true(json_object_get(row, "expired"))) {
+        r->answer = nps_sms_text(NPS_EXPIRED, language);
+    } else {
+        rc = nps_answer(conn, row, score, comment, cf_time_now_ms(), out, errbuf, errbuf_size);
+        *applied = rc == 0;
+        r->answer = nps_sms_text(NPS_THANKS, language);
+    }
+out:
+    json_decref(row);
     return rc;
 }
 
@@ -99,7 +143,9 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
                  const struct cf_channel *ch, struct report *r, int *applied, char *errbuf,
                  size_t errbuf_size)
 {
-    char send_id[CF_UUID_STR_LEN + 1];
+    char send_id[CF_UUID_STR_LEN + 1], job_id[CF_UUID_STR_LEN + 1], kind[16] = "";
+    char comment[NPS_COMMENT_MAX + 1];
+    int score;
     PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size);
     *applied = 0;
     if (!conn)
@@ -107,10 +153,18 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
     struct cf_outbox *out = cf_outbox_new();
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0 && !r->o.send_id) {
-        rc = find_send(conn, ch, r, send_id, errbuf, errbuf_size);
+        rc = find_send(conn, ch, r, send_id, job_id, kind, errbuf, errbuf_size);
         r->o.send_id = send_id[0] ? send_id : NULL;
     }
-    if (rc == 0 && !r->o.send_id && r->reply_from && strcmp(r->o.outcome, "opt_out_sms") == 0) {
+    const int opt_out = r->o.outcome && strcmp(r->o.outcome, "opt_out_sms") == 0;
+    if (rc == 0 && r->reply_body && r->o.send_id &&
+        nps_reply_target(kind, opt_out, r->reply_body, &score, comment) == NPS_REPLY_SURVEY) {
+        rc = answer_survey(conn, job_id, score, comment[0] ? comment : NULL, out, r, applied,
+                           errbuf, errbuf_size);
+    } else if (rc == 0 && !r->o.outcome) {
+        /* a reply that answers no survey and means nothing to the SMS it
+         * would answer */
+    } else if (rc == 0 && !r->o.send_id && r->reply_from && opt_out) {
         rc = outcome_store_opt_out(conn, ch->network_id, r->reply_from, "sms", r->o.outcome, errbuf,
                                    errbuf_size);
         *applied = rc == 0;
@@ -169,6 +223,18 @@ static void reply_text(struct _u_response *resp, const char *type, const char *t
     ulfius_set_string_body_response(resp, 200, text);
 }
 
+/* TwiML that answers an incoming SMS with text, sent by Twilio from the
+ * number the patient wrote to. A new string. */
+static char *sms_reply(const char *text)
+{
+    char *escaped = gw_xml_escape(text);
+    char *twiml = cf_xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>%s"
+                               "</Message></Response>",
+                               escaped);
+    free(escaped);
+    return twiml;
+}
+
 static int handle_hook(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct reminders_ctx *ctx = user;
@@ -222,16 +288,25 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
         if (strcmp(tev.kind, "gather") == 0)
             thanks = gw_twilio_reply_thanks(NULL, json_string_value(json_object_get(cred, "voice")),
                                             NULL);
-        if (tev.outcome == GW_OUTCOME_IGNORED) {
+        int score;
+        char comment[NPS_COMMENT_MAX + 1];
+        const int incoming = strcmp(tev.kind, "incoming_sms") == 0;
+        if (tev.outcome != GW_OUTCOME_IGNORED)
+            r.o.outcome = gw_outcome_name(tev.outcome);
+        else if (strcmp(tev.kind, "call_status") == 0 && tev.answered)
+            /* picked up, and no key came with the gather: nobody the
+             * ladder can count on; should the key still come, it wins
+             * (ladder_take) */
+            r.o.outcome = "no_reply";
+        if (!r.o.outcome && !(incoming && nps_read_sms(tev.status, &score, comment) == 0)) {
             count(format, "ignored");
             reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks ? thanks : gw_twilio_reply_empty());
             goto out;
         }
-        r.o.outcome = gw_outcome_name(tev.outcome);
         r.o.provider_ref = tev.sid;
         r.o.recording_url = tev.recording_url;
         r.o.duration_s = tev.duration_s;
-        if (strcmp(tev.kind, "incoming_sms") == 0) {
+        if (incoming) {
             if (!tev.from || cf_phone_normalize(tev.from, ctx->cfg.default_cc, e164,
                                                 sizeof(e164)) != CF_PHONE_E164) {
                 count(format, "ignored");
@@ -239,6 +314,7 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
                 goto out;
             }
             r.reply_from = e164;
+            r.reply_body = tev.status;
         } else {
             r.o.send_id = cf_hook_str(h->query, "send_id");
             if (!r.o.send_id || !cf_uuid_valid(r.o.send_id)) {
@@ -301,8 +377,14 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
         cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
                            "the outcome could not be stored now; retry later", NULL, RETRY_AFTER_S);
     } else {
-        count(format, applied ? "applied" : "unchanged");
-        if (strcmp(format, "twilio") == 0) {
+        count(format, applied ? "applied" : !r.o.outcome && !r.survey ? "ignored" : "unchanged");
+        if (r.survey && applied)
+            cf_metrics_add("clinicflow_reminders_nps_answers_total", NULL, 1);
+        if (r.answer) {
+            free(thanks);
+            thanks = sms_reply(r.answer);
+            reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks);
+        } else if (strcmp(format, "twilio") == 0) {
             reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks ? thanks : gw_twilio_reply_empty());
         } else {
             json_t *j = json_pack("{s:s}", "status", applied ? "applied" : "unchanged");

@@ -9,22 +9,58 @@
 #include "common/time.h"
 
 static const char *const outcomes[] = {
-    "confirmed",  "declined",    "reschedule",    "no_answer", "busy",
-    "voicemail",  "failed",      "opt_out_calls", "sms_sent",  "sms_delivered",
-    "sms_failed", "opt_out_sms", "skipped",       "unknown",
+    "confirmed",     "declined",   "reschedule",  "no_answer",     "busy",
+    "voicemail",     "no_reply",   "failed",      "opt_out_calls", "sms_sent",
+    "sms_delivered", "sms_failed", "opt_out_sms", "skipped",       "unknown",
 };
 
-int ladder_outcome_known(const char *outcome)
+/* A patient's key on a robot call, and the reports that a call reached
+ * nobody. */
+static const char *const answers[] = {"confirmed", "declined", "reschedule", "opt_out_calls"};
+static const char *const nobody[] = {"no_answer", "busy", "voicemail", "no_reply", "failed"};
+
+static int in(const char *s, const char *const *set, size_t n)
 {
-    for (size_t i = 0; outcome && i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
-        if (strcmp(outcomes[i], outcome) == 0)
+    for (size_t i = 0; s && i < n; i++)
+        if (strcmp(set[i], s) == 0)
             return 1;
     return 0;
 }
 
+#define IN(s, set) in((s), (set), sizeof(set) / sizeof((set)[0]))
+
+int ladder_outcome_known(const char *outcome)
+{
+    return IN(outcome, outcomes);
+}
+
 static int is(const char *a, const char *b)
 {
-    return strcmp(a, b) == 0;
+    return a && b && strcmp(a, b) == 0;
+}
+
+enum ladder_take ladder_take(const char *had, const char *got, int send_attempt,
+                             const struct ladder_job *job)
+{
+    if (is(had, got))
+        return LADDER_IGNORE;
+    /* the key was pressed: the call's end saying nobody did is older news */
+    if (IN(had, answers) && IN(got, nobody))
+        return LADDER_IGNORE;
+    if (!job->current)
+        return LADDER_TELL;
+    if (job->attempt == send_attempt && is(job->status, "emitted"))
+        return LADDER_MOVE;
+    /* The key after the call's end: that end moved the job one rung on
+     * (pending, out, or ended there) or ended the ladder at this rung; the
+     * patient's answer takes it back, unless they answered since, on the
+     * next rung (an SMS reply). */
+    if (IN(had, nobody) && IN(got, answers) && !IN(job->result, answers) &&
+        ((job->attempt == send_attempt + 1 &&
+          (is(job->status, "pending") || is(job->status, "emitted") || is(job->status, "done"))) ||
+         (job->attempt == send_attempt && is(job->status, "done"))))
+        return LADDER_MOVE;
+    return LADDER_TELL;
 }
 
 /* The SMS rung, or the end of the ladder when no SMS can go before the

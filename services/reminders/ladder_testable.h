@@ -5,9 +5,11 @@
  * The seeds' ladder: a robot call; on no answer or busy, the call again
  * every retry_minutes up to call_retries times; then an SMS, the
  * reminder "not_confirmed", and a front-desk task to call on the visit
- * day. A patient's answer ends it: 1 confirmed, 2 declined, 3 a
- * reschedule asked for (a front-desk task either way but confirmed), 9 no
- * more calls to that number.
+ * day. A call picked up with no key pressed reached nobody either: a
+ * person who hung up, or a machine nobody could tell apart. A patient's
+ * answer ends it: 1 confirmed, 2 declined, 3 a reschedule asked for (a
+ * front-desk task either way but confirmed), 9 no more calls to that
+ * number.
  */
 #ifndef CF_REMINDERS_LADDER_TESTABLE_H
 #define CF_REMINDERS_LADDER_TESTABLE_H
@@ -18,11 +20,40 @@
 
 /* An attempt's outcomes, as the gateways' adapters name them: a robot
  * call's (confirmed, declined, reschedule, no_answer, busy, voicemail,
- * failed, opt_out_calls), an SMS's (sms_sent, sms_delivered, sms_failed,
+ * no_reply: picked up and ended with no key pressed, failed,
+ * opt_out_calls), an SMS's (sms_sent, sms_delivered, sms_failed,
  * opt_out_sms, and a digit reply: confirmed, declined, reschedule), and
  * the dispatcher's own when nothing went out (skipped) or nobody knows
  * (unknown). */
 int ladder_outcome_known(const char *outcome);
+
+/* Where a job stands when a report about one of its sends comes. */
+struct ladder_job {
+    int current;        /* the visit is still booked for the job's time */
+    const char *status; /* pending, emitted, done, cancelled, skipped */
+    int attempt;        /* its rung now */
+    const char *result; /* the outcome that moved it last, or NULL */
+};
+
+/* What a report does. */
+enum ladder_take {
+    LADDER_IGNORE, /* nothing recorded, nothing told */
+    LADDER_TELL,   /* recorded on the send and told; the job stays where it is */
+    LADDER_MOVE,   /* recorded, told, and the job takes the outcome's step */
+};
+
+/* How outcome got, reported for the send of attempt send_attempt whose
+ * recorded outcome is had (NULL: none), is taken. Only the job's latest
+ * rung moves it: a report of an earlier rung, of a job done, or of a visit
+ * moved or cancelled since is told and decides nothing; the same outcome
+ * again is ignored. One call's reports may come in either order (Twilio
+ * posts the <Gather> digit and the call's end separately), and the
+ * patient's key wins: a report that the call reached nobody after the
+ * patient's answer on it is ignored, and the answer after such a report
+ * moves the job from the rung that report led to (or from the end it
+ * led to), unless a patient's answer since decided the job. Pure. */
+enum ladder_take ladder_take(const char *had, const char *got, int send_attempt,
+                             const struct ladder_job *job);
 
 /* What follows an outcome. */
 struct ladder_next {

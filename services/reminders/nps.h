@@ -1,7 +1,8 @@
 /*
  * The NPS survey's page and store (nps_routes.c, nps_store.c): the
  * dispatcher opens a survey when its SMS goes (nps_store_open), the
- * patient answers on GET/POST /nps/{token}.
+ * patient answers on GET/POST /nps/{token} or by replying to the SMS with
+ * the score (hooks.c); either way through nps_answer, once.
  */
 #ifndef CF_REMINDERS_NPS_H
 #define CF_REMINDERS_NPS_H
@@ -11,6 +12,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "common/outbox.h"
 #include "nps_testable.h"
 
 /* How long a survey's link works. */
@@ -23,14 +25,24 @@ int nps_store_open(PGconn *conn, const char *token, const char *network_id, cons
                    const char *doctor_id, const char *language, int64_t expires_ms, char *errbuf,
                    size_t errbuf_size);
 
-/* The survey under token: *row {"job_id", "network_id", "clinic_id",
- * "patient_id", "appointment_id", "doctor_id", "language", "expired",
- * "answered"}, or NULL when there is none. lock: FOR UPDATE. */
+/* The survey under token: *row {"token", "job_id", "network_id",
+ * "clinic_id", "patient_id", "appointment_id", "doctor_id", "language",
+ * "expired", "answered"}, or NULL when there is none. lock: FOR UPDATE. */
 int nps_store_get(PGconn *conn, const char *token, int lock, json_t **row, char *errbuf,
                   size_t errbuf_size);
+/* The same, of the survey job job_id (its SMS's), locked. */
+int nps_store_get_job(PGconn *conn, const char *job_id, json_t **row, char *errbuf,
+                      size_t errbuf_size);
 
 /* The answer stored (the caller checked the survey is open, under lock). */
 int nps_store_answer(PGconn *conn, const char *token, int score, const char *comment, char *errbuf,
                      size_t errbuf_size);
+
+/* nps_routes.c. The answer to the open survey row (nps_store_get's,
+ * locked, in the caller's transaction) stored and its event
+ * (clinicflow.nps.answered, the same whether the page or an SMS gave it)
+ * added to out. comment NULL: none. 0, or the database's error. */
+int nps_answer(PGconn *conn, const json_t *row, int score, const char *comment, int64_t now_ms,
+               struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 #endif

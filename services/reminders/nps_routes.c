@@ -1,8 +1,8 @@
 /*
  * GET and POST /nps/{token}: the one-question page a completed visit's SMS
  * links to. No sign-in: the token is the key (unguessable, nps_rules.c),
- * single-use (answered once; 409 after) and expiring (410 after
- * NPS_TTL_MS). The answer is stored and its event
+ * single-use (answered once, here or by an SMS reply; 409 after) and
+ * expiring (410 after NPS_TTL_MS). The answer is stored and its event
  * (clinicflow.nps.answered: the score per clinic and doctor, never the
  * comment) staged in the same transaction; the thank-you page follows the
  * commit. The page is in the patient's language and loads nothing from
@@ -66,6 +66,19 @@ static void answered_event(struct cf_event *ev, const json_t *row, int score, in
                     data);
 }
 
+int nps_answer(PGconn *conn, const json_t *row, int score, const char *comment, int64_t now_ms,
+               struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    struct cf_event ev = {0};
+    int rc = nps_store_answer(conn, str(row, "token"), score, comment, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    answered_event(&ev, row, score, comment != NULL, now_ms);
+    cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, str(row, "patient_id"), &ev);
+    cf_event_clear(&ev);
+    return 0;
+}
+
 static int handle_nps(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct reminders_ctx *ctx = user;
@@ -119,14 +132,7 @@ static int handle_nps(const struct _u_request *req, struct _u_response *resp, vo
         goto out;
     }
     struct cf_outbox *outbox = cf_outbox_new();
-    struct cf_event ev = {0};
-    const int64_t now_ms = cf_time_now_ms();
-    rc = nps_store_answer(conn, token, score, comment, errbuf, sizeof(errbuf));
-    if (rc == 0) {
-        answered_event(&ev, row, score, comment != NULL, now_ms);
-        cf_outbox_add(outbox, CF_TOPIC_REMINDER_OUTCOMES, str(row, "patient_id"), &ev);
-        cf_event_clear(&ev);
-    }
+    rc = nps_answer(conn, row, score, comment, cf_time_now_ms(), outbox, errbuf, sizeof(errbuf));
     rc = cf_outbox_stage_commit(conn, "reminders", outbox, rc, errbuf, sizeof(errbuf));
     in_tx = 0;
     if (rc < 0)
@@ -155,7 +161,7 @@ out:
 void reminders_nps_routes(struct reminders_ctx *ctx)
 {
     cf_metrics_describe("clinicflow_reminders_nps_answers_total", "counter",
-                        "NPS surveys answered on their page");
+                        "NPS surveys answered, on their page or by an SMS reply");
     cf_http_route(ctx->svc->http, "GET", "/nps/:token", handle_nps, ctx);
     cf_http_route(ctx->svc->http, "POST", "/nps/:token", handle_nps, ctx);
 }

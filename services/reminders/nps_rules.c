@@ -2,7 +2,10 @@
  * The NPS survey (nps_testable.h): one question after a completed visit,
  * "how likely are you to recommend us", 0 to 10, and a comment. The page
  * is plain HTML with its own style: it loads nothing from anywhere else,
- * works without JavaScript and on a phone.
+ * works without JavaScript and on a phone. A score also comes as a reply
+ * to the survey's SMS, read leniently (a person types it, often with a
+ * word of thanks), but only while the survey's SMS is the latest thing
+ * asked of that phone: a reminder's "1" must stay a confirmation.
  */
 #include "nps_testable.h"
 
@@ -185,4 +188,84 @@ int nps_read_answer(const struct cf_form *form, int *score, const char **comment
         return CF_EINVAL;
     }
     return 0;
+}
+
+static int blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* ASCII punctuation, whatever the locale */
+static int punct(char c)
+{
+    return c && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", c) != NULL;
+}
+
+static int digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int nps_read_sms(const char *body, int *score, char comment[NPS_COMMENT_MAX + 1])
+{
+    const char *p = body ? body : "";
+    *score = -1;
+    comment[0] = '\0';
+    while (blank(*p))
+        p++;
+    if (!digit(*p))
+        return CF_EINVAL;
+    int v = *p++ - '0';
+    if (digit(*p))
+        v = v * 10 + (*p++ - '0');
+    if (v > 10 || digit(*p))
+        return CF_EINVAL;
+    if (strncmp(p, "/10", 3) == 0 && !digit(p[3]))
+        p += 3;
+    /* "9.5", "9,5" or "1/2" is no score of ours; a letter right after the
+     * number makes it a word ("3D") */
+    if ((*p == '.' || *p == ',' || *p == '/') && digit(p[1]))
+        return CF_EINVAL;
+    if (*p && !blank(*p) && !punct(*p))
+        return CF_EINVAL;
+    while (blank(*p) || punct(*p))
+        p++;
+    size_t n = strlen(p);
+    while (n > 0 && blank(p[n - 1]))
+        n--;
+    if (n > NPS_COMMENT_MAX) {
+        /* back to the start of the character the limit falls in */
+        n = NPS_COMMENT_MAX;
+        while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(comment, p, n);
+    comment[n] = '\0';
+    *score = v;
+    return 0;
+}
+
+enum nps_reply_target nps_reply_target(const char *latest_kind, int opt_out, const char *body,
+                                       int *score, char comment[NPS_COMMENT_MAX + 1])
+{
+    *score = -1;
+    comment[0] = '\0';
+    if (opt_out || !latest_kind || strcmp(latest_kind, "nps") != 0)
+        return NPS_REPLY_SEND;
+    return nps_read_sms(body, score, comment) == 0 ? NPS_REPLY_SURVEY : NPS_REPLY_SEND;
+}
+
+const char *nps_sms_text(enum nps_page page, const char *language)
+{
+    const struct words *w = language && strcmp(language, "en") == 0 ? &en : &ru;
+    switch (page) {
+    case NPS_THANKS:
+        return w->thanks;
+    case NPS_ANSWERED:
+        return w->answered;
+    case NPS_EXPIRED:
+        return w->expired;
+    default:
+        return NULL;
+    }
 }

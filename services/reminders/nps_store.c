@@ -28,29 +28,39 @@ int nps_store_open(PGconn *conn, const char *token, const char *network_id, cons
     return rc;
 }
 
-int nps_store_get(PGconn *conn, const char *token, int lock, json_t **row, char *errbuf,
-                  size_t errbuf_size)
+/* The row (nps.h's) of the survey query finds by key ($1). */
+static int get(PGconn *conn, const char *query, const char *key, json_t **row, char *errbuf,
+               size_t errbuf_size)
 {
-    const char *params[] = {token};
+    const char *params[] = {key};
     PGresult *res = NULL;
     *row = NULL;
-    int rc = cf_pg_exec(
-        conn,
-        lock ? "SELECT json_build_object('job_id', job_id, 'network_id', network_id,"
-               " 'clinic_id', clinic_id, 'patient_id', patient_id, 'appointment_id',"
-               " appointment_id, 'doctor_id', doctor_id, 'language', language, 'expired',"
-               " expires_at <= now(), 'answered', answered_at IS NOT NULL)::text"
-               " FROM reminders.nps_surveys WHERE token = $1 FOR UPDATE"
-             : "SELECT json_build_object('job_id', job_id, 'network_id', network_id,"
-               " 'clinic_id', clinic_id, 'patient_id', patient_id, 'appointment_id',"
-               " appointment_id, 'doctor_id', doctor_id, 'language', language, 'expired',"
-               " expires_at <= now(), 'answered', answered_at IS NOT NULL)::text"
-               " FROM reminders.nps_surveys WHERE token = $1",
-        1, params, &res, errbuf, errbuf_size);
+    int rc = cf_pg_exec(conn, query, 1, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) == 1)
         *row = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     PQclear(res);
     return rc;
+}
+
+#define SURVEY_ROW                                                                                 \
+    "SELECT json_build_object('token', token, 'job_id', job_id, 'network_id', network_id,"         \
+    " 'clinic_id', clinic_id, 'patient_id', patient_id, 'appointment_id', appointment_id,"         \
+    " 'doctor_id', doctor_id, 'language', language, 'expired', expires_at <= now(),"               \
+    " 'answered', answered_at IS NOT NULL)::text FROM reminders.nps_surveys"
+
+int nps_store_get(PGconn *conn, const char *token, int lock, json_t **row, char *errbuf,
+                  size_t errbuf_size)
+{
+    return get(conn,
+               lock ? SURVEY_ROW " WHERE token = $1 FOR UPDATE" : SURVEY_ROW " WHERE token = $1",
+               token, row, errbuf, errbuf_size);
+}
+
+int nps_store_get_job(PGconn *conn, const char *job_id, json_t **row, char *errbuf,
+                      size_t errbuf_size)
+{
+    return get(conn, SURVEY_ROW " WHERE job_id = $1::uuid FOR UPDATE", job_id, row, errbuf,
+               errbuf_size);
 }
 
 int nps_store_answer(PGconn *conn, const char *token, int score, const char *comment, char *errbuf,

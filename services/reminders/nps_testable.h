@@ -1,6 +1,7 @@
 /*
  * The NPS survey as pure functions (nps_rules.c): its token, the page in
- * the patient's language, the answer read from the page's form. No I/O;
+ * the patient's language, the answer read from the page's form or from an
+ * SMS reply, and which pending question an SMS reply answers. No I/O;
  * unit-tested.
  */
 #ifndef CF_REMINDERS_NPS_TESTABLE_H
@@ -46,5 +47,36 @@ int nps_read_answer(const struct cf_form *form, int *score, const char **comment
 
 /* promoter (9-10), passive (7-8) or detractor (0-6). */
 const char *nps_category(int score);
+
+/* An answer by SMS: the score (0-10) first, blanks before it dropped; then
+ * nothing, or a blank or an ASCII punctuation mark and a comment ("9
+ * спасибо": 9 and "спасибо"); "/10" right after the score is its scale
+ * ("9/10"). The comment, blanks and ASCII punctuation before it and blanks
+ * after it dropped, cut to NPS_COMMENT_MAX bytes at a character boundary,
+ * goes to comment ("" when none). 0, or CF_EINVAL when the text does not
+ * start with a score ("11", "9.5", "9,5", "3D", "спасибо", ""). */
+int nps_read_sms(const char *body, int *score, char comment[NPS_COMMENT_MAX + 1]);
+
+/* What an SMS reply answers. */
+enum nps_reply_target {
+    NPS_REPLY_SEND,   /* the SMS it replies to, as a gateway reads it: a digit, a stop word */
+    NPS_REPLY_SURVEY, /* the survey that SMS linked to: a score, in *score and comment */
+};
+
+/* Which pending question an SMS reply (body) from a phone answers: the one
+ * the latest SMS sent to that phone asked, by its job's kind (latest_kind:
+ * reminder, reinvite, recall, nps; NULL when none was sent lately). A stop
+ * word (opt_out: the gateway read one) opts the number out whatever was
+ * asked; a reply to a survey's SMS that reads as a score (nps_read_sms)
+ * answers the survey, so "1" then is a score, not a confirmation; anything
+ * else keeps its meaning for that SMS (1, 2, 3 for a reminder's, a
+ * re-invite's or a recall's). Pure. */
+enum nps_reply_target nps_reply_target(const char *latest_kind, int opt_out, const char *body,
+                                       int *score, char comment[NPS_COMMENT_MAX + 1]);
+
+/* The SMS that answers a reply to a survey, in language ("en", else
+ * Russian): NPS_THANKS (answered now), NPS_ANSWERED (answered before:
+ * single use), NPS_EXPIRED; NULL for any other page. Static. */
+const char *nps_sms_text(enum nps_page page, const char *language);
 
 #endif

@@ -2,8 +2,10 @@
  * A send's outcome applied (outcome.h). The ladder moves only from its
  * latest rung: an outcome of an earlier attempt (a status callback that
  * came late), of a job already done, or of a visit moved or cancelled
- * since, is recorded and told, and decides nothing. An opt-out counts
- * whenever it comes.
+ * since, is recorded and told, and decides nothing. The one exception is
+ * a robot call's key that comes after the same call's end said nobody
+ * pressed one: the patient's answer wins (ladder_take, ladder_rules.c).
+ * An opt-out counts whenever it comes.
  */
 #include "outcome.h"
 
@@ -71,9 +73,17 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
         snprintf(errbuf, errbuf_size, "no send %s", o->send_id);
         return CF_ENOTFOUND;
     }
-    const char *had = str(row, "outcome");
-    if (had && strcmp(had, o->outcome) == 0)
-        goto out; /* told again */
+    const struct ladder_job job = {
+        .current = json_is_true(json_object_get(row, "current")),
+        .status = str(row, "job_status"),
+        .attempt = (int)json_integer_value(json_object_get(row, "job_attempt")),
+        .result = str(row, "job_result"),
+    };
+    const enum ladder_take take =
+        ladder_take(str(row, "outcome"), o->outcome,
+                    (int)json_integer_value(json_object_get(row, "attempt")), &job);
+    if (take == LADDER_IGNORE)
+        goto out; /* told again, or older news than the send has */
     if ((rc = outcome_store_record(conn, o, errbuf, errbuf_size)) != 0)
         goto out;
     *applied = 1;
@@ -90,11 +100,7 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
                                     errbuf, errbuf_size)) != 0)
         goto out;
 
-    const int latest = json_is_true(json_object_get(row, "current")) &&
-                       strcmp(str(row, "job_status"), "emitted") == 0 &&
-                       json_integer_value(json_object_get(row, "job_attempt")) ==
-                           json_integer_value(json_object_get(row, "attempt"));
-    if (!latest) {
+    if (take != LADDER_MOVE) {
         struct ladder_next none = {.opt_out = next.opt_out};
         next = none;
     } else {

@@ -35,9 +35,11 @@ struct reminders_outcome {
 /* Applies o on conn, in the caller's transaction, at now_ms, to a send of
  * clinic_id (NULL: of any clinic; a gateway channel's hook names its
  * clinic, and a send of another is one it never made). The send's
- * outcome recorded (the same outcome again changes nothing: *applied 0);
- * an opt-out recorded whatever the rung; and, when the send is its job's
- * latest rung of a visit still booked for the job's time, the ladder's
+ * outcome recorded (the same outcome again, or a call's end saying nobody
+ * pressed a key after the patient's key, changes nothing: *applied 0); an
+ * opt-out recorded whatever the rung; and, when ladder_take() says the
+ * report moves the job (its latest rung of a visit still booked for the
+ * job's time; the patient's key after the same call's end), the ladder's
  * step: the job's next rung or its end, the appointment's reminder
  * status, a front-desk task. Its events are added to out. 0,
  * CF_ENOTFOUND for a send nobody made, or the database's error. */
@@ -49,7 +51,7 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
 /* outcome_store.c. The send with its job and appointment, locked:
  * {"send_id", "job_id", "attempt", "channel", "gateway", "phone",
  * "outcome", "patient_id", "clinic_id", "network_id", "appointment_id",
- * "job_status", "job_attempt", "visit_at" (ms), "kind", "current" (the
+ * "job_status", "job_attempt", "job_result", "visit_at" (ms), "kind", "current" (the
  * visit still booked for the job's time; a re-invite's still missed)};
  * *row NULL when there is no such send. */
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,

@@ -367,6 +367,217 @@ def test_patients_not_seen_for_months_are_recalled(s):
             ] == ["holdout"]
 
 
+# --- Twilio at demo-south: a call that ends with no key, a survey answered by SMS ---
+
+def twilio_south(s):
+    """Gives demo-south a Twilio gateway (test_gateways' stand-in of Twilio's
+    API), round-the-clock windows, one reminder two hours ahead, one retry a
+    minute later and the survey at once; applied once, awaited until the
+    service runs on it. Returns the stand-in."""
+    from test_gateways import ACCOUNT, FROM, TOKEN, Gateways
+    if getattr(s, "twilio_gw", None):
+        return s.twilio_gw
+    gw = Gateways()
+    doc = s.network()
+    for c in doc["clinics"]:
+        if c["id"] == "demo-south":
+            c["calling_windows"] = ["00:00-24:00"]
+            c["reminder_policy"] = {"offsets_hours": [2], "call_retries": 1, "retry_minutes": 1,
+                                    "nps_delay_minutes": 0}
+    # the channels the stack has, and Twilio's
+    doc["channels"] += [
+        {"id": "it-north-dialer", "kind": "gateway", "provider": "webhook", "clinic_id": NORTH,
+         "credentials": {"url": s.dialer.url, "secret": SECRET}},
+        {"id": "it-south-twilio", "kind": "gateway", "provider": "twilio",
+         "clinic_id": "demo-south",
+         "credentials": {"account_sid": ACCOUNT, "auth_token": TOKEN, "from": FROM,
+                         "api_url": gw.url}},
+    ]
+    before = cfstack.metric(s.svc, "clinicflow_config_version")
+    cfstack.apply_network(s.dsn, doc)
+    cfstack.wait_until(lambda: cfstack.metric(s.svc, "clinicflow_config_version") > before, 20,
+                       "the service on the network with Twilio at demo-south")
+    s.twilio_gw = gw
+    return gw
+
+
+def twilio_post(s, url, fields):
+    """A callback to url as Twilio posts it, signed (test_gateways' way)."""
+    from test_gateways import GatewayStack
+    return GatewayStack.twilio(s, url, fields)
+
+
+def twilio_sent(s, kind, e164, n=1, timeout=30):
+    """The n-th request of kind ("call", "sms") to e164 at Twilio, once
+    there and marked sent: (kind, send_id, fields)."""
+    gw = s.twilio_gw
+    cfstack.wait_until(lambda: len(gw.of(kind, e164)) >= n, timeout,
+                       "%s %d to %s at Twilio" % (kind, n, e164))
+    req = gw.of(kind, e164)[n - 1]
+    cfstack.wait_until(lambda: s.sql("SELECT status FROM reminders.sends WHERE send_id = '%s'"
+                                     % req[1]) == [["sent"]], 30, "send %s sent" % req[1])
+    return req
+
+
+def test_a_twilio_call_ended_with_no_key_is_retried(s):
+    """The first half: the call's end alone asks for the retry a minute
+    later, and a key that comes after the end still wins. The retry is
+    looked at by test_after_the_twilio_retry_the_sms_goes, run after
+    test_no_answer_twice_then_sms_and_a_task, whose own minute covers this
+    one's."""
+    from test_gateways import ACCOUNT
+    twilio_south(s)
+    p, e164 = patient(s, "Ольга", {"calls": True, "sms": True})
+    a = common.new_id("a-no-key")
+    book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p)
+    _, first, fields = twilio_sent(s, "call", e164)
+    # picked up, nobody pressed a key: only the call's end comes
+    t0 = time.time()
+    got = twilio_post(s, fields["StatusCallback"], {
+        "AccountSid": ACCOUNT, "CallSid": "CA" + "1" * 32, "CallStatus": "completed",
+        "CallDuration": "9", "To": e164})
+    assert got.status == 200 and "<Response" in got.raw.decode(), got
+    assert job_of(s, a)[:3] == ("pending", "2", "call"), job_of(s, a)
+    assert reminder_status(s, a) == "-"
+    ev = outcome_event(s, first, "no_reply")["event"]["data"]
+    assert (ev["gateway"], ev["channel"], ev["duration_s"]) == ("twilio", "call", 9), ev
+    assert ev["next"]["channel"] == "call" and ev["next"]["attempt"] == 2, ev
+    assert "reminder_status" not in ev, ev
+
+    # another patient's call: its end first, then the key after all: the
+    # key wins, the retry the end asked for never goes
+    p2, e2 = patient(s, "Пётр", {"calls": True, "sms": True})
+    a2 = common.new_id("a-key-late")
+    book(s, a2, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p2)
+    _, call2, fields2 = twilio_sent(s, "call", e2)
+    t2 = time.time()
+    ok_ = twilio_post(s, fields2["StatusCallback"], {
+        "AccountSid": ACCOUNT, "CallSid": "CA" + "2" * 32, "CallStatus": "completed",
+        "CallDuration": "11", "To": e2})
+    assert ok_.status == 200, ok_
+    assert job_of(s, a2)[:3] == ("pending", "2", "call"), job_of(s, a2)
+    gather = fields2["Twiml"].split('action="')[1].split('"')[0].replace("&amp;", "&")
+    key = twilio_post(s, gather, {"AccountSid": ACCOUNT, "CallSid": "CA" + "2" * 32,
+                                  "CallStatus": "completed", "Digits": "1", "To": e2})
+    assert key.status == 200 and "<Say" in key.raw.decode(), key
+    assert job_of(s, a2) == ("done", "2", "call", "confirmed"), job_of(s, a2)
+    assert reminder_status(s, a2) == "confirmed"
+    late = outcome_event(s, call2, "confirmed")["event"]["data"]
+    assert late["reminder_status"] == "confirmed" and "next" not in late, late
+    # and the call's end told again after the key changes nothing
+    again = twilio_post(s, fields2["StatusCallback"], {
+        "AccountSid": ACCOUNT, "CallSid": "CA" + "2" * 32, "CallStatus": "completed",
+        "CallDuration": "11", "To": e2})
+    assert again.status == 200 and reminder_status(s, a2) == "confirmed", again
+    assert s.sql("SELECT outcome FROM reminders.sends WHERE send_id = '%s'" % call2) == [
+        ["confirmed"]]
+    s.no_key = {"a": a, "e164": e164, "first": first, "t0": t0, "a2": a2, "e2": e2, "t2": t2}
+
+
+def test_after_the_twilio_retry_the_sms_goes(s):
+    """The second half of test_a_twilio_call_ended_with_no_key_is_retried."""
+    from test_gateways import ACCOUNT
+    state = getattr(s, "no_key", None)
+    assert state, "test_a_twilio_call_ended_with_no_key_is_retried did not get this far"
+    a, e164 = state["a"], state["e164"]
+    # the first patient's retry, a minute after the call's end
+    _, second, fields = twilio_sent(s, "call", e164, n=2, timeout=120)
+    retried_at = s.sql("SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM"
+                       " reminders.sends WHERE send_id = '%s'" % second)[0][0]
+    assert int(retried_at) / 1000.0 - state["t0"] >= 59, "the retry came before its minute"
+    assert second != state["first"]
+    # a person picked up again and pressed nothing: retries spent, the SMS
+    # rung, not confirmed, the front desk calls
+    got = twilio_post(s, fields["StatusCallback"], {
+        "AccountSid": ACCOUNT, "CallSid": "CA" + "3" * 32, "CallStatus": "completed",
+        "AnsweredBy": "human", "CallDuration": "7", "To": e164})
+    assert got.status == 200, got
+    assert reminder_status(s, a) == "not_confirmed"
+    ev = outcome_event(s, second, "no_reply")["event"]["data"]
+    assert ev["reminder_status"] == "not_confirmed" and ev["next"]["channel"] == "sms", ev
+    assert ev["next"]["attempt"] == 3, ev
+    _, sms_id, sms = twilio_sent(s, "sms", e164)
+    assert "СТОП" in sms["Body"], sms
+    task = s.wait_message(TASKS, lambda m: m["event"]["data"].get("appointment_id")
+                          == common.appointment_uuid(a), "the not-confirmed task")
+    assert task["event"]["data"]["reason"] == "not_confirmed", task
+    cfstack.wait_until(lambda: job_of(s, a) == ("emitted", "3", "sms", "sms_sent"), 30,
+                       "the SMS rung out")
+
+    # the confirmed patient's retry would have come by now: none came
+    cfstack.wait_until(lambda: time.time() > state["t2"] + 65, 70,
+                       "the late key's retry minute gone")
+    assert len(s.twilio_gw.of("call", state["e2"])) == 1, s.twilio_gw.of("call", state["e2"])
+    assert job_of(s, state["a2"]) == ("done", "2", "call", "confirmed"), job_of(s, state["a2"])
+
+
+def test_a_survey_is_answered_by_an_sms_reply(s):
+    from test_gateways import ACCOUNT, FROM
+    twilio_south(s)
+    # no calls: a reminder goes straight to its SMS (below)
+    p, e164 = patient(s, "Анна", {"calls": False, "sms": True})
+    a = common.new_id("a-nps-sms")
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=40)
+    body = {"clinic_id": "demo-south", "patient_id": p, "starts_at": utc(start),
+            "ends_at": utc(start + datetime.timedelta(minutes=30)), "doctor_id": "dr-sidorova"}
+    ok(s.put_appointment(a, dict(body, version=1, status="booked")))
+    ok(s.put_appointment(a, dict(body, version=2, status="completed")))
+    _, survey_sms, sms = twilio_sent(s, "sms", e164)
+    link = sms["Body"].split()[-1]
+    assert link.startswith(PUBLIC + "/nps/"), sms["Body"]
+    path = link[len(PUBLIC):]
+    inbound = PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio"
+
+    def reply(text, sid):
+        got = twilio_post(s, inbound, {"AccountSid": ACCOUNT, "MessageSid": sid, "From": e164,
+                                       "To": FROM, "Body": text})
+        assert got.status == 200 and got.headers["content-type"].startswith("text/xml"), got
+        return got.raw.decode()
+
+    def answers():
+        return [m["event"]["data"] for m in s.messages(OUTCOMES)
+                if m["event"]["type"] == "clinicflow.nps.answered"
+                and m["event"]["data"]["appointment_id"] == common.appointment_uuid(a)]
+
+    # the patient replies with the score and a word of thanks
+    said = reply(" 9 спасибо ", "SM" + "4" * 32)
+    assert "<Message>Спасибо! Ваш ответ получен.</Message>" in said, said
+    ev = s.wait_message(OUTCOMES, lambda m: m["event"]["type"] == "clinicflow.nps.answered"
+                        and m["event"]["data"]["appointment_id"] == common.appointment_uuid(a),
+                        "the survey's answer by SMS")
+    data = ev["event"]["data"]
+    assert (data["score"], data["category"], data["doctor_id"], data["has_comment"]) == (
+        9, "promoter", "dr-sidorova", True), data
+    assert ev["key"] == common.patient_uuid(p) and "comment" not in data, ev
+    assert s.sql("SELECT score, comment FROM reminders.nps_surveys WHERE appointment_id = '%s'"
+                 % common.appointment_uuid(a)) == [["9", "спасибо"]]
+    # single use: the page says it was answered, a second reply changes nothing
+    page = s.request("GET", path, key=None)
+    assert page.status == 200 and "уже ответили" in page.raw.decode(), page
+    form = "application/x-www-form-urlencoded"
+    assert s.request("POST", path, b"score=2", key=None, content_type=form).status == 409
+    said = reply("3", "SM" + "5" * 32)
+    assert "уже ответили" in said, said
+    # the survey's SMS got no outcome from the replies: they were the survey's
+    cfstack.wait_until(lambda: s.sql("SELECT coalesce(outcome, '-') FROM reminders.sends"
+                                     " WHERE send_id = '%s'" % survey_sms) == [["sms_sent"]],
+                       10, "the survey's SMS with its own outcome only")
+
+    # a reminder's SMS is the latest now: 1 confirms the visit, as before
+    a2 = common.new_id("a-after-survey")
+    book(s, a2, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p)
+    _, reminder_sms, sms = twilio_sent(s, "sms", e164, n=2)
+    assert "/nps/" not in sms["Body"] and "Ответьте 1" in sms["Body"], sms
+    said = reply("1", "SM" + "6" * 32)
+    assert "<Message>" not in said, said
+    assert reminder_status(s, a2) == "confirmed"
+    outcome_event(s, reminder_sms, "confirmed")
+    s.marker()
+    assert [d["score"] for d in answers()] == [9], answers()
+    assert s.sql("SELECT score FROM reminders.nps_surveys WHERE appointment_id = '%s'"
+                 % common.appointment_uuid(a)) == [["9"]]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(LadderStack, [
         test_a_confirmed_call_confirms_the_visit,
@@ -375,5 +586,8 @@ if __name__ == "__main__":
         test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
         test_a_completed_visit_is_surveyed_once,
         test_patients_not_seen_for_months_are_recalled,
+        test_a_survey_is_answered_by_an_sms_reply,
+        test_a_twilio_call_ended_with_no_key_is_retried,
         test_no_answer_twice_then_sms_and_a_task,
+        test_after_the_twilio_retry_the_sms_goes,
     ])

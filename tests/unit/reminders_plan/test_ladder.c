@@ -193,8 +193,88 @@ static void test_reinvite(void)
     check(&n, NULL, NULL, NULL, 0, 0);
 }
 
+/* A Twilio call picked up with no key pressed (the call's end,
+ * completed, and no <Gather> digit) is retried as no answer is, and after
+ * the last retry falls to the SMS rung, not confirmed, with a task. */
+static void test_no_reply_is_retried_like_no_answer(void)
+{
+    struct plan_policy p = policy(NULL);
+    struct ladder_next n;
+    const int64_t visit = msk(2026, 12, 8, 11, 0);
+
+    CHECK(ladder_outcome_known("no_reply"));
+    CHECK_INT(ladder_after(&p, "call", 1, "no_reply", msk(2026, 12, 7, 11, 0), visit, &n), 0);
+    check(&n, NULL, NULL, "call", 2, msk(2026, 12, 7, 12, 0));
+    /* at 17:30 the retry moves into the evening window */
+    CHECK_INT(ladder_after(&p, "call", 3, "no_reply", msk(2026, 12, 7, 17, 30), visit, &n), 0);
+    check(&n, NULL, NULL, "call", 4, msk(2026, 12, 7, 20, 0));
+    const int64_t now = msk(2026, 12, 7, 20, 1);
+    CHECK_INT(ladder_after(&p, "call", 4, "no_reply", now, visit, &n), 0);
+    check(&n, "not_confirmed", "not_confirmed", "sms", 5, now);
+    CHECK(n.opt_out == NULL);
+    /* a campaign's SMS gets no such outcome; nothing follows it */
+    CHECK_INT(ladder_campaign_after("nps", "no_reply", &n), 0);
+    check(&n, NULL, NULL, NULL, 0, 0);
+    plan_policy_free(&p);
+}
+
+/* Only the latest rung moves the job, and one call's reports in either
+ * order end the same: the patient's key wins over the call's end. */
+static void test_take(void)
+{
+    const struct ladder_job emitted1 = {1, "emitted", 1, NULL};
+    /* the first report of the latest rung moves it; the same again is ignored */
+    CHECK_INT(ladder_take(NULL, "no_reply", 1, &emitted1), LADDER_MOVE);
+    CHECK_INT(ladder_take(NULL, "confirmed", 1, &emitted1), LADDER_MOVE);
+    CHECK_INT(ladder_take("no_reply", "no_reply", 1, &emitted1), LADDER_IGNORE);
+
+    /* the key first: the job is done; the call's end saying nobody pressed
+     * one is older news, whichever way it says it */
+    const struct ladder_job done1 = {1, "done", 1, "confirmed"};
+    CHECK_INT(ladder_take("confirmed", "no_reply", 1, &done1), LADDER_IGNORE);
+    CHECK_INT(ladder_take("declined", "no_answer", 1, &done1), LADDER_IGNORE);
+    CHECK_INT(ladder_take("opt_out_calls", "voicemail", 1, &done1), LADDER_IGNORE);
+    /* a second key on a done job is told, decides nothing */
+    CHECK_INT(ladder_take("confirmed", "declined", 1, &done1), LADDER_TELL);
+
+    /* the call's end first moved the job to the retry (pending) or the SMS
+     * rung (pending, or out already): the key takes it back */
+    const struct ladder_job retry = {1, "pending", 2, "no_reply"};
+    CHECK_INT(ladder_take("no_reply", "confirmed", 1, &retry), LADDER_MOVE);
+    CHECK_INT(ladder_take("no_reply", "opt_out_calls", 1, &retry), LADDER_MOVE);
+    const struct ladder_job sms_out = {1, "emitted", 5, "sms_sent"};
+    CHECK_INT(ladder_take("no_reply", "reschedule", 4, &sms_out), LADDER_MOVE);
+    const struct ladder_job sms_failed = {1, "done", 5, "sms_failed"};
+    CHECK_INT(ladder_take("no_reply", "declined", 4, &sms_failed), LADDER_MOVE);
+    /* ... or ended the ladder at its own rung (nothing could go before the visit) */
+    const struct ladder_job ended = {1, "done", 4, "no_reply"};
+    CHECK_INT(ladder_take("no_reply", "confirmed", 4, &ended), LADDER_MOVE);
+    /* a generic dialer's no_answer corrected by the key: the same rule */
+    CHECK_INT(ladder_take("no_answer", "confirmed", 1, &retry), LADDER_MOVE);
+
+    /* but not when the patient answered since on the next rung, the job
+     * went further, or the visit moved */
+    const struct ladder_job replied = {1, "done", 5, "declined"};
+    CHECK_INT(ladder_take("no_reply", "confirmed", 4, &replied), LADDER_TELL);
+    const struct ladder_job further = {1, "pending", 3, "no_reply"};
+    CHECK_INT(ladder_take("no_reply", "confirmed", 1, &further), LADDER_TELL);
+    const struct ladder_job moved = {0, "pending", 2, "no_reply"};
+    CHECK_INT(ladder_take("no_reply", "confirmed", 1, &moved), LADDER_TELL);
+    const struct ladder_job cancelled = {1, "cancelled", 2, "no_reply"};
+    CHECK_INT(ladder_take("no_reply", "confirmed", 1, &cancelled), LADDER_TELL);
+    /* a late report of an earlier rung that is no key decides nothing */
+    CHECK_INT(ladder_take(NULL, "busy", 1, &retry), LADDER_TELL);
+    /* an SMS's own reports as before: the latest rung moves, late ones are told */
+    const struct ladder_job sms = {1, "emitted", 5, "sms_sent"};
+    CHECK_INT(ladder_take("sms_sent", "confirmed", 5, &sms), LADDER_MOVE);
+    const struct ladder_job sms_done = {1, "done", 5, "confirmed"};
+    CHECK_INT(ladder_take("confirmed", "sms_delivered", 5, &sms_done), LADDER_TELL);
+}
+
 int main(void)
 {
+    test_no_reply_is_retried_like_no_answer();
+    test_take();
     test_reinvite();
     test_task_due();
     test_no_answer_three_retries_then_sms();

@@ -96,8 +96,97 @@ static void test_answer(void)
     CHECK_STR(nps_category(0), "detractor");
 }
 
+static void check_sms(const char *body, int want_score, const char *want_comment)
+{
+    int score;
+    char comment[NPS_COMMENT_MAX + 1];
+    CHECK_INT(nps_read_sms(body, &score, comment), 0);
+    CHECK_INT(score, want_score);
+    CHECK_STR(comment, want_comment);
+}
+
+static void test_sms_answer(void)
+{
+    check_sms("9", 9, "");
+    check_sms("  10 ", 10, "");
+    check_sms("0", 0, "");
+    check_sms("9 спасибо", 9, "спасибо");
+    check_sms("\n7, врач отличный \r\n", 7, "врач отличный");
+    check_sms("8! ", 8, "");
+    check_sms("10/10", 10, "");
+    check_sms("9/10 всё хорошо", 9, "всё хорошо");
+    check_sms("5 - долго ждали", 5, "долго ждали");
+    check_sms("06", 6, "");
+
+    const char *bad[] = {"",   "   ", "11",      "100",    "-1",     "+9",  "9.5", "9,5",
+                         "3D", "2й",  "спасибо", "девять", "10/100", "1/2", NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        int score = 5;
+        char comment[NPS_COMMENT_MAX + 1] = "x";
+        CHECK_INT(nps_read_sms(bad[i], &score, comment), CF_EINVAL);
+        CHECK_INT(score, -1);
+        CHECK_STR(comment, "");
+    }
+    CHECK_INT(nps_read_sms(NULL, &(int){0}, (char[NPS_COMMENT_MAX + 1]){0}), CF_EINVAL);
+
+    /* a long comment is cut at a character boundary, never inside one */
+    char body[3 + 2 * 600 + 1] = "9 a";
+    for (size_t i = 0; i < 600; i++)
+        memcpy(body + 3 + 2 * i, "ж", 2);
+    body[sizeof(body) - 1] = '\0';
+    int score;
+    char comment[NPS_COMMENT_MAX + 1];
+    CHECK_INT(nps_read_sms(body, &score, comment), 0);
+    CHECK_INT(score, 9);
+    CHECK_INT(strlen(comment), NPS_COMMENT_MAX - 1); /* "a" and 499 whole letters */
+    CHECK(strncmp(comment, "aжж", 5) == 0);
+    CHECK_INT(((unsigned char)comment[NPS_COMMENT_MAX - 2] & 0xC0), 0x80);
+    body[3 + 2 * 450] = '\0'; /* under the limit: kept whole */
+    CHECK_INT(nps_read_sms(body, &score, comment), 0);
+    CHECK_INT(strlen(comment), 1 + 2 * 450);
+}
+
+/* The latest SMS sent to the phone decides what a reply answers. */
+static void test_reply_target(void)
+{
+    int score;
+    char comment[NPS_COMMENT_MAX + 1];
+    CHECK_INT(nps_reply_target("nps", 0, "9 спасибо", &score, comment), NPS_REPLY_SURVEY);
+    CHECK_INT(score, 9);
+    CHECK_STR(comment, "спасибо");
+    /* after a survey's SMS, 1 is a score */
+    CHECK_INT(nps_reply_target("nps", 0, "1", &score, comment), NPS_REPLY_SURVEY);
+    CHECK_INT(score, 1);
+    /* after a reminder's, a re-invite's or a recall's, digits keep their
+     * meaning (and a lone 9 is no score of anything) */
+    const char *asked[] = {"reminder", "reinvite", "recall", NULL};
+    for (size_t i = 0; asked[i]; i++) {
+        CHECK_INT(nps_reply_target(asked[i], 0, "1", &score, comment), NPS_REPLY_SEND);
+        CHECK_INT(nps_reply_target(asked[i], 0, "9", &score, comment), NPS_REPLY_SEND);
+        CHECK_INT(score, -1);
+    }
+    /* nothing sent lately */
+    CHECK_INT(nps_reply_target(NULL, 0, "9", &score, comment), NPS_REPLY_SEND);
+    /* a stop word opts out, whatever was asked */
+    CHECK_INT(nps_reply_target("nps", 1, "СТОП", &score, comment), NPS_REPLY_SEND);
+    /* words that are no score go to the SMS as before */
+    CHECK_INT(nps_reply_target("nps", 0, "спасибо", &score, comment), NPS_REPLY_SEND);
+}
+
+static void test_sms_text(void)
+{
+    CHECK_STR(nps_sms_text(NPS_THANKS, "ru"), "Спасибо! Ваш ответ получен.");
+    CHECK_STR(nps_sms_text(NPS_ANSWERED, NULL), "На этот опрос уже ответили. Спасибо!");
+    CHECK_STR(nps_sms_text(NPS_EXPIRED, "en"), "This survey has expired.");
+    CHECK_STR(nps_sms_text(NPS_THANKS, "en"), "Thank you! Your answer is in.");
+    CHECK(nps_sms_text(NPS_ASK, "ru") == NULL);
+}
+
 int main(void)
 {
+    test_sms_answer();
+    test_reply_target();
+    test_sms_text();
     test_token();
     test_page();
     test_answer();
