@@ -35,15 +35,5 @@ int main(int argc, char **argv)
     if (ulfius_init_instance(&inst, (unsigned int)port, NULL, NULL) != U_OK)
         return 1;
     ulfius_add_endpoint_by_val(&inst, "GET", NULL, "*", 0, hello, NULL);
-    /* With options of its own, ulfius needs its two hooks passed back in. */
-    struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
-        {MHD_OPTION_THREAD_POOL_SIZE, 2, NULL},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    return bench_serve(
-        &inst,
-        ulfius_start_framework_with_mhd_options(&inst, MHD_USE_EPOLL_INTERNAL_THREAD, ops) == U_OK,
-        port, &sigs);
+    return bench_serve(&inst, bench_start_pool(&inst), port, &sigs);
 }

@@ -87,26 +87,25 @@ static const char *own_outcome(const char *status, const char *channel)
     return status; /* skipped, failed, unknown */
 }
 
-/* Why a send may not go to phone now, into *why (NULL: it may); 0, or the
- * database's error. */
-static int held_back(PGconn *mc, const struct cf_network *net, const struct plan_policy *policy,
-                     const json_t *cmd, const char *phone, const char *channel, int64_t now_ms,
-                     const char **why, char *errbuf, size_t errbuf_size)
+/* Why a send may not go to the patient's phone now (view: what was read
+ * for it), into *why (NULL: it may); 0, or the database's error. */
+static int held_back(PGconn *mc, const struct plan_policy *policy, const struct send_view *view,
+                     const json_t *cmd, const char *channel, int64_t now_ms, const char **why,
+                     char *errbuf, size_t errbuf_size)
 {
     *why = NULL;
-    int rc = outcome_store_opted_out(mc, net->id, phone, channel, errbuf, errbuf_size);
-    if (rc != 0) {
-        *why = rc == 1 ? "opted_out" : NULL;
-        return rc == 1 ? 0 : rc;
+    if (view->opted_out) {
+        *why = "opted_out";
+        return 0;
     }
     const char *kind = json_string_value(json_object_get(cmd, "kind"));
     const int64_t ahead_ms = cf_time_json_get(cmd, "visit_at") - now_ms;
     if ((kind && strcmp(kind, "reminder") == 0 && ahead_ms <= DISPATCH_ALWAYS_WITHIN_MS) ||
         policy->duplicate_ms <= 0)
         return 0;
-    rc = send_store_recent(mc, json_string_value(json_object_get(cmd, "patient_id")), channel,
-                           json_string_value(json_object_get(cmd, "job_id")),
-                           now_ms - policy->duplicate_ms, errbuf, errbuf_size);
+    int rc = send_store_recent(mc, json_string_value(json_object_get(cmd, "patient_id")), channel,
+                               json_string_value(json_object_get(cmd, "job_id")),
+                               now_ms - policy->duplicate_ms, errbuf, errbuf_size);
     if (rc == 1)
         *why = "duplicate";
     return rc == 1 ? 0 : rc;
@@ -142,8 +141,8 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
 {
     struct reminders_ctx *ctx = vctx;
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
-    struct mis_stored pat = {0}, appt = {0};
-    struct send_state have = {0};
+    struct send_view view = {0};
+    const struct send_state *have = &view.have;
     struct plan_policy policy;
     struct gateway_result res = {0};
     struct msg_segments seg = {0};
@@ -181,25 +180,26 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         rc = CF_EUNAVAIL;
         goto out;
     }
-    if ((rc = send_store_status(mc, send_id, &have, errbuf, errbuf_size)) != 0)
+    if ((rc = send_store_view(mc, send_id, ev->networkid, patient_id, appointment_id, channel,
+                              &view, errbuf, errbuf_size)) != 0)
         goto out;
     /* its process died mid-send: the request may have reached the
      * gateway; only one that keeps a record we can ask is asked */
-    const int resumed = strcmp(have.status, "sending") == 0;
+    const int resumed = strcmp(have->status, "sending") == 0;
     const struct cf_channel *ch = gateway_of(snap, ev->networkid, clinic_id);
     if (resumed &&
-        (!ch || strcmp(ch->provider, have.gateway) != 0 || strcmp(ch->provider, "twilio") != 0)) {
+        (!ch || strcmp(ch->provider, have->gateway) != 0 || strcmp(ch->provider, "twilio") != 0)) {
         status = "unknown";
         reason = "crashed_mid_send";
-        gateway = have.gateway;
+        gateway = have->gateway;
         goto finish;
     }
-    if (have.status[0] && !resumed) { /* ended already: a command read again, its
+    if (have->status[0] && !resumed) { /* ended already: a command read again, its
                              outcome perhaps not committed */
-        status = have.status;
-        reason = have.reason[0] ? have.reason : NULL;
-        seg.segments = (size_t)have.segments;
-        cost_minor = have.cost_minor;
+        status = have->status;
+        reason = have->reason[0] ? have->reason : NULL;
+        seg.segments = (size_t)have->segments;
+        cost_minor = have->cost_minor;
         goto outcome;
     }
 
@@ -212,20 +212,16 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         goto finish;
     }
     have_policy = 1;
-    if ((rc = mis_store_get(conn, MIS_PATIENT, patient_id, 0, &pat, errbuf, errbuf_size)) != 0 ||
-        (appointment_id && (rc = mis_store_get(conn, MIS_APPOINTMENT, appointment_id, 0, &appt,
-                                               errbuf, errbuf_size)) != 0))
-        goto out;
-    if (!pat.found || pat.erased || !pat.record) {
+    if (!view.patient) { /* none, erased, or a record that is not JSON */
         status = "skipped";
         reason = "no_patient";
         goto finish;
     }
-    if ((reason = gw_may_send(pat.record, channel, &phone))) {
+    if ((reason = gw_may_send(view.patient, channel, &phone))) {
         status = "skipped";
         goto finish;
     }
-    if ((rc = held_back(mc, net, &policy, cmd, phone, channel, cf_time_now_ms(), &reason, errbuf,
+    if ((rc = held_back(mc, &policy, &view, cmd, channel, cf_time_now_ms(), &reason, errbuf,
                         errbuf_size)) != 0)
         goto out;
     if (reason) {
@@ -243,7 +239,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         reason = "gateway_cannot_call";
         goto finish;
     }
-    const char *lang = json_string_value(json_object_get(pat.record, "language"));
+    const char *lang = json_string_value(json_object_get(view.patient, "language"));
     const char *kind = json_string_value(json_object_get(cmd, "kind"));
     char link[512] = "";
     if (kind && strcmp(kind, "nps") == 0) { /* the survey opens as its SMS goes */
@@ -256,18 +252,18 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         nps_token(net->secret, job_id, token);
         snprintf(link, sizeof(link), "%s/nps/%s", ctx->cfg.public_base_url, token);
         if ((rc = nps_store_open(mc, token, net->id, cmd,
-                                 json_string_value(json_object_get(appt.record, "doctor_id")), lang,
-                                 cf_time_now_ms() + NPS_TTL_MS, errbuf, errbuf_size)) != 0)
+                                 json_string_value(json_object_get(view.appointment, "doctor_id")),
+                                 lang, cf_time_now_ms() + NPS_TTL_MS, errbuf, errbuf_size)) != 0)
             goto out;
     }
-    text = message_text(net, clinic, pat.record, appt.record, kind, channel,
+    text = message_text(net, clinic, view.patient, view.appointment, kind, channel,
                         cf_time_json_get(cmd, "visit_at"), link);
     if (strcmp(channel, "sms") == 0) {
         msg_sms_segments(text, &seg);
         cost_minor = msg_sms_cost_minor(seg.segments, policy.sms_price);
     }
     json_t *contact = json_pack("{s:s, s:O?, s:s?}", "phone", phone, "first_name",
-                                json_object_get(pat.record, "first_name"), "language", lang);
+                                json_object_get(view.patient, "first_name"), "language", lang);
     json_t *j_clinic = json_pack("{s:s, s:s?, s:O?}", "id", clinic_id, "name", clinic->name,
                                  "address", json_object_get(clinic->doc, "address"));
     const struct gateway_message m = {
@@ -282,7 +278,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     };
     if (resumed) { /* sent already, surely not (send it), or nobody can tell */
         const int found =
-            gateway_lookup(ctx, ch, &m, have.marked_ms - 1000, &res, errbuf, errbuf_size);
+            gateway_lookup(ctx, ch, &m, have->marked_ms - 1000, &res, errbuf, errbuf_size);
         if (found == 1) {
             status = "sent";
             reason = res.reason;
@@ -349,8 +345,7 @@ outcome:;
     }
 out:
     free(text);
-    json_decref(pat.record);
-    json_decref(appt.record);
+    send_view_clear(&view);
     if (have_policy)
         plan_policy_free(&policy);
     cf_netconf_release(snap);

@@ -30,8 +30,23 @@ struct send_state {
     int64_t cost_minor;
     int64_t marked_ms; /* when the row was written */
 };
-int send_store_status(PGconn *conn, const char *send_id, struct send_state *out, char *errbuf,
-                      size_t errbuf_size);
+/* What a send needs before it goes, read in one statement: its state
+ * (have), the patient's record (NULL when there is none or it is erased:
+ * patient_found and patient_erased say which), the appointment's record
+ * (NULL without appointment_id, or none), and whether the patient's first
+ * phone is opted out of channel. Release with send_view_clear. */
+struct send_view {
+    struct send_state have;
+    int patient_found;
+    int patient_erased;
+    json_t *patient;
+    json_t *appointment;
+    int opted_out;
+};
+int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
+                    const char *patient_id, const char *appointment_id, const char *channel,
+                    struct send_view *out, char *errbuf, size_t errbuf_size);
+void send_view_clear(struct send_view *v);
 /* 1 when the patient had a message sent on channel since since_ms for a
  * job other than job_id, 0 when not, or the database's error. */
 int send_store_recent(PGconn *conn, const char *patient_id, const char *channel, const char *job_id,

@@ -53,8 +53,10 @@ int main(void)
     cf_metrics_describe("clinicflow_reminders_sends_total", "counter",
                         "sends by gateway and status: sent, failed, skipped, unknown (a process "
                         "died mid-send, or no answer in time)");
-    if (cf_service_add_consumer(&svc, &dispatch) != 0 ||
-        cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0 ||
+    for (long r = 0; r < ctx.cfg.dispatch_runners; r++)
+        if (cf_service_add_consumer(&svc, &dispatch) != 0)
+            return 1;
+    if (cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0 ||
         cf_service_add_worker(&svc, "scheduler", reminders_scheduler, &ctx) != 0 ||
         cf_service_add_worker(&svc, "recall", reminders_recall, &ctx) != 0)
         return 1;

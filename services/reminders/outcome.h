@@ -68,9 +68,6 @@ int outcome_store_reminder_status(PGconn *conn, const char *appointment_id, cons
 int outcome_store_opt_out(PGconn *conn, const char *network_id, const char *phone,
                           const char *channel, const char *source, char *errbuf,
                           size_t errbuf_size);
-/* 1 when phone opted out of channel in network, 0 when not, or an error. */
-int outcome_store_opted_out(PGconn *conn, const char *network_id, const char *phone,
-                            const char *channel, char *errbuf, size_t errbuf_size);
 
 /* outcome_events.c. The outcome's event for clinicflow.reminders.outcomes.v1
  * (ids only, no person), keyed by the patient. */

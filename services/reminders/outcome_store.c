@@ -106,18 +106,3 @@ int outcome_store_opt_out(PGconn *conn, const char *network_id, const char *phon
                       " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                       4, params, NULL, errbuf, errbuf_size);
 }
-
-int outcome_store_opted_out(PGconn *conn, const char *network_id, const char *phone,
-                            const char *channel, char *errbuf, size_t errbuf_size)
-{
-    const char *params[] = {network_id, phone, channel};
-    PGresult *res = NULL;
-    int rc = cf_pg_exec(conn,
-                        "SELECT 1 FROM reminders.opt_outs WHERE network_id = $1 AND phone = $2"
-                        " AND channel = $3",
-                        3, params, &res, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = PQntuples(res) > 0;
-    PQclear(res);
-    return rc;
-}

@@ -3,8 +3,10 @@
  * reminders.outbox, right after the commit that staged it (the handler
  * kicks this thread) and every relay_every_ms for what an earlier relay
  * here or in another instance could not send (Kafka down, a process that
- * died after its commit). cf_outbox_relay takes one relay per schema at a
- * time, so instances never reorder each other's events. The wake-up flag
+ * died after its commit), and again within RELAY_AGAIN_MS while events
+ * are left after a round that failed nothing (another instance's relay
+ * held the lock). cf_outbox_relay takes one relay per schema at a time, so
+ * instances never reorder each other's events. The wake-up flag
  * and its condition variable are guarded by relay_mu; this thread alone
  * waits on them.
  */
@@ -21,6 +23,7 @@
 #include "common/time.h"
 
 #define RELAY_LIMIT 500
+#define RELAY_AGAIN_MS 25
 
 void reminders_relay_init(struct reminders_ctx *ctx)
 {
@@ -62,15 +65,32 @@ static void wait_kick(struct reminders_ctx *ctx, long ms)
     pthread_mutex_unlock(&ctx->relay_mu);
 }
 
+/* The gauge of staged events: the span of their sequence numbers, read at
+ * the key index's two ends (a count would read every row, and the dead
+ * ones a busy relay leaves behind until vacuum). Exact while events leave
+ * in order, as the relay sends them; at most once a relay_every_ms. */
 static void count_pending(PGconn *conn)
 {
     char errbuf[256];
     PGresult *res = NULL;
-    if (cf_pg_exec(conn, "SELECT count(*) FROM reminders.outbox", 0, NULL, &res, errbuf,
-                   sizeof(errbuf)) == 0)
+    if (cf_pg_exec(conn, "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM reminders.outbox", 0,
+                   NULL, &res, errbuf, sizeof(errbuf)) == 0)
         cf_metrics_set("clinicflow_reminders_outbox_pending", "",
                        strtod(PQgetvalue(res, 0, 0), NULL));
     PQclear(res);
+}
+
+/* 1 when any staged event is left (the oldest, through the key's index), 0
+ * when none or it cannot tell. */
+static int any_pending(PGconn *conn)
+{
+    char errbuf[256];
+    PGresult *res = NULL;
+    int any = cf_pg_exec(conn, "SELECT seq FROM reminders.outbox ORDER BY seq LIMIT 1", 0, NULL,
+                         &res, errbuf, sizeof(errbuf)) == 0 &&
+              PQntuples(res) > 0;
+    PQclear(res);
+    return any;
 }
 
 void reminders_relay(void *vctx)
@@ -82,6 +102,7 @@ void reminders_relay(void *vctx)
      * asked only on a kick or once relay_every_ms has passed. */
     const long step_ms = ctx->cfg.relay_every_ms < 250 ? ctx->cfg.relay_every_ms : 250;
     long idle_ms = ctx->cfg.relay_every_ms;
+    int64_t counted_ms = 0;
     while (!cf_service_sleep(ctx->svc, 0)) {
         if (idle_ms < ctx->cfg.relay_every_ms) {
             pthread_mutex_lock(&ctx->relay_mu);
@@ -108,7 +129,22 @@ void reminders_relay(void *vctx)
             ;
         if (n < 0)
             cf_warn("outbox relay: events staged, not yet produced: %s", errbuf);
-        count_pending(conn);
+        const int left = n >= 0 && any_pending(conn);
+        const int64_t now = cf_time_mono_ms();
+        if (now - counted_ms >= ctx->cfg.relay_every_ms) {
+            count_pending(conn);
+            counted_ms = now;
+        }
         cf_pg_pool_release(ctx->svc->pg, conn);
+        /* Left behind, and Kafka took what we sent: another instance's
+         * relay held the lock (its look may have come before our commit),
+         * or events were staged meanwhile. Looked at again after a short
+         * wait rather than at the next kick or relay_every_ms, so a due
+         * reminder never waits a whole interval in the outbox. A relay
+         * that failed waits the interval (Kafka is down). */
+        if (left) {
+            wait_kick(ctx, RELAY_AGAIN_MS);
+            idle_ms = ctx->cfg.relay_every_ms;
+        }
     }
 }

@@ -20,6 +20,7 @@ struct reminders_settings {
     long relay_every_ms;     /* the outbox relay's look for leftovers */
     long scheduler_every_ms; /* how often due jobs are looked for */
     long late_grace_s;       /* a job taken later than this past its due time is skipped */
+    long dispatch_runners;   /* consumers of the commands topic an instance runs */
     long gateway_timeout_ms; /* a gateway's whole exchange */
     char *public_base_url;   /* how gateways reach us; "" unset */
     long recall_every_ms;    /* the recall's look for patients due */

@@ -14,7 +14,7 @@ static const char *check_country(const char *value)
 
 const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[9];
+    static struct cf_config_var table[10];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_REMINDERS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
          "country calling code of national number forms in the MIS's phones: 7 reads "
@@ -25,8 +25,12 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
          "how often the outbox relay looks for events an earlier relay could not send (Kafka "
          "was down); a commit that stages events wakes it at once",
          NULL},
-        {"CLINICFLOW_REMINDERS_SCHEDULER_EVERY_MS", CF_CONF_INT, "1000", &cfg->scheduler_every_ms,
+        {"CLINICFLOW_REMINDERS_SCHEDULER_EVERY_MS", CF_CONF_INT, "200", &cfg->scheduler_every_ms,
          50, 60000, 0, "how often the scheduler looks for due reminder jobs", NULL},
+        {"CLINICFLOW_REMINDERS_DISPATCH_RUNNERS", CF_CONF_INT, "2", &cfg->dispatch_runners, 1, 8, 0,
+         "consumers of the commands topic an instance runs: each sends one command at a time, "
+         "so a send waiting on its gateway holds back only its own partitions",
+         NULL},
         {"CLINICFLOW_REMINDERS_LATE_GRACE_S", CF_CONF_INT, "900", &cfg->late_grace_s, 0, 86400, 0,
          "a due job the scheduler takes more than this many seconds after its due time (the "
          "service was down) is skipped as late, never sent late",

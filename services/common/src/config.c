@@ -316,6 +316,11 @@ static size_t shared_table(struct cf_settings *s, long default_port, char port_d
          3600000, 0, "breaker half-open probe interval", NULL},
         {"CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS", CF_CONF_INT, "10000", &s->kafka_session_timeout_ms,
          100, 3600000, 0, "consumer group session timeout", NULL},
+        {"CLINICFLOW_KAFKA_FETCH_WAIT_MS", CF_CONF_INT, "100", &s->kafka_fetch_wait_ms, 1, 10000, 0,
+         "librdkafka fetch.wait.max.ms of the consumers: how long a fetch with nothing to read "
+         "waits (a broker answers at once when messages come; a broker that cannot, waits this "
+         "long, which the latency from a topic to its consumer then includes)",
+         NULL},
         {"CLINICFLOW_PG_DSN", CF_CONF_STRING, "postgresql://clinicflow@localhost:5432/clinicflow",
          &s->pg_dsn, 0, 0, 0, "PostgreSQL connection string", NULL},
         {"CLINICFLOW_PG_POOL_SIZE", CF_CONF_INT, "8", &s->pg_pool_size, 1, 1000, 0,

@@ -634,8 +634,10 @@ static rd_kafka_t *consumer_kafka_new(struct cf_consumer *c, const struct cf_set
     if (!conf)
         return NULL;
     long session = s->kafka_session_timeout_ms > 0 ? s->kafka_session_timeout_ms : 10000;
-    char session_ms[32], heartbeat_ms[32];
+    char session_ms[32], heartbeat_ms[32], fetch_wait_ms[32];
     snprintf(session_ms, sizeof(session_ms), "%ld", session);
+    snprintf(fetch_wait_ms, sizeof(fetch_wait_ms), "%ld",
+             s->kafka_fetch_wait_ms > 0 ? s->kafka_fetch_wait_ms : 100);
     snprintf(heartbeat_ms, sizeof(heartbeat_ms), "%ld", session / 3 > 100 ? session / 3 : 100);
     if (consumer_conf_set(conf, "group.id", c->group_id, errbuf, errbuf_size) ||
         consumer_conf_set(conf, "enable.auto.commit", "false", errbuf, errbuf_size) ||
@@ -643,7 +645,8 @@ static rd_kafka_t *consumer_kafka_new(struct cf_consumer *c, const struct cf_set
         consumer_conf_set(conf, "auto.offset.reset", "earliest", errbuf, errbuf_size) ||
         consumer_conf_set(conf, "session.timeout.ms", session_ms, errbuf, errbuf_size) ||
         consumer_conf_set(conf, "heartbeat.interval.ms", heartbeat_ms, errbuf, errbuf_size) ||
-        consumer_conf_set(conf, "partition.assignment.strategy", "range", errbuf, errbuf_size)) {
+        consumer_conf_set(conf, "partition.assignment.strategy", "range", errbuf, errbuf_size) ||
+        consumer_conf_set(conf, "fetch.wait.max.ms", fetch_wait_ms, errbuf, errbuf_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -68,6 +68,7 @@ struct cf_settings {
     long kafka_retry_after_s;          /* CLINICFLOW_KAFKA_RETRY_AFTER_S: Retry-After on 503 */
     long kafka_probe_interval_ms;      /* CLINICFLOW_KAFKA_PROBE_INTERVAL_MS: breaker half-open */
     long kafka_session_timeout_ms;     /* CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS (consumers) */
+    long kafka_fetch_wait_ms;          /* CLINICFLOW_KAFKA_FETCH_WAIT_MS (consumers) */
     char *pg_dsn;                      /* CLINICFLOW_PG_DSN */
     long pg_pool_size;                 /* CLINICFLOW_PG_POOL_SIZE */
     long pg_acquire_timeout_ms;        /* CLINICFLOW_PG_ACQUIRE_TIMEOUT_MS */
