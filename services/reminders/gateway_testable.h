@@ -44,7 +44,8 @@ int gw_webhook_verify(const char *secret, const char *body, size_t len, const ch
 
 /* A dialer's outcome (the `generic` outcomes hook), strict JSON: {"send_id"
  * (the send's, as the webhook carried it), "outcome": confirmed, declined,
- * reschedule, no_answer, busy, voicemail, failed, opt_out (the patient
+ * reschedule, no_answer, busy, voicemail, no_reply (picked up, no key
+ * pressed), failed, opt_out (the patient
  * pressed 9: no more robot calls), sms_delivered, sms_failed, opt_out_sms;
  * optional "duration_s" (0-86400), "recording_url" (http or https),
  * "provider_ref" (the dialer's id, up to 128)}. j_body is the parsed body

@@ -51,6 +51,7 @@ static const char *const generic_outcomes[][2] = {
     {"no_answer", "no_answer"},
     {"busy", "busy"},
     {"voicemail", "voicemail"},
+    {"no_reply", "no_reply"},
     {"failed", "failed"},
     {"opt_out", "opt_out_calls"},
     {"sms_delivered", "sms_delivered"},
@@ -90,7 +91,7 @@ int gw_webhook_outcome(const json_t *j_body, struct gw_report *out, const char *
             if (!out->outcome)
                 return bad(field, key, errbuf, errbuf_size,
                            "expected confirmed, declined, reschedule, no_answer, busy, voicemail, "
-                           "failed, opt_out, sms_delivered, sms_failed or opt_out_sms");
+                           "no_reply, failed, opt_out, sms_delivered, sms_failed or opt_out_sms");
         } else if (strcmp(key, "duration_s") == 0) {
             if (!json_is_integer(j_v) || json_integer_value(j_v) < 0 ||
                 json_integer_value(j_v) > 86400)

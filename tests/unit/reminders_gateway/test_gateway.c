@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cftest.h"
+#include "common/err.h"
 
 static void test_signature(void)
 {
@@ -57,10 +58,57 @@ static void test_may_send(void)
     json_decref(r);
 }
 
+/* The generic outcomes hook's body: each word of the documented
+ * vocabulary to the ladder's name, anything else a 400 naming the member. */
+static void test_generic_outcome(void)
+{
+    static const char *const words[][2] = {
+        {"confirmed", "confirmed"},
+        {"declined", "declined"},
+        {"reschedule", "reschedule"},
+        {"no_answer", "no_answer"},
+        {"busy", "busy"},
+        {"voicemail", "voicemail"},
+        {"no_reply", "no_reply"},
+        {"failed", "failed"},
+        {"opt_out", "opt_out_calls"},
+        {"sms_delivered", "sms_delivered"},
+        {"sms_failed", "sms_failed"},
+        {"opt_out_sms", "opt_out_sms"},
+    };
+    const char *send = "5f0c3a52-6a7e-5d2b-9f1e-0c7d2b3a4e5f";
+    struct gw_report r;
+    const char *field;
+    char errbuf[256];
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "send_id", send, "outcome", words[i][0],
+                              "duration_s", 24, "recording_url", "https://dialer.test/rec/1.mp3");
+        CHECK_INT(gw_webhook_outcome(j, &r, &field, errbuf, sizeof(errbuf)), 0);
+        CHECK_STR(r.outcome, words[i][1]);
+        CHECK_STR(r.send_id, send);
+        CHECK_INT(r.duration_s, 24);
+        json_decref(j);
+    }
+    json_t *j = json_pack("{s:s, s:s}", "send_id", send, "outcome", "answered");
+    CHECK_INT(gw_webhook_outcome(j, &r, &field, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_STR(field, "outcome");
+    json_decref(j);
+    j = json_pack("{s:s, s:s}", "send_id", "not-a-uuid", "outcome", "busy");
+    CHECK_INT(gw_webhook_outcome(j, &r, &field, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_STR(field, "send_id");
+    json_decref(j);
+    j = json_pack("{s:s, s:s, s:i}", "send_id", send, "outcome", "busy", "duration_s", 86401);
+    CHECK_INT(gw_webhook_outcome(j, &r, &field, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK_STR(field, "duration_s");
+    json_decref(j);
+}
+
 int main(void)
 {
     test_signature();
     test_body();
     test_may_send();
+    test_generic_outcome();
     return cf_test_done();
 }
