@@ -6,6 +6,12 @@ and reminders.appointments (their indexes included), measured in the same
 run on the same database. No threshold: it prints lines/s, appointments a
 minute and the ratio to COPY.
 
+With CF_BENCH_PLANNING=1 it measures the planning: every appointment is
+booked in the weeks ahead, so the import plans its reminders (two a visit
+with the default offsets) in the same transaction, and the baseline COPY
+takes the jobs' rows into a table shaped like reminders.reminder_jobs as
+well (bench/run reminders-planning: 1,000,000 appointments).
+
 Run through bench/reminders_batch/run (a stack of its own, release
 binaries); CF_BENCH_APPOINTMENTS changes the size."""
 import datetime
@@ -20,6 +26,9 @@ import cfstack
 import test_batch
 
 N = int(os.environ.get("CF_BENCH_APPOINTMENTS", "100000"))
+# planning: every appointment booked ahead (its reminders planned in the
+# import's transaction), and the jobs' rows in the COPY baseline too
+PLANNING = os.environ.get("CF_BENCH_PLANNING") == "1"
 CENTER = test_batch.CENTER
 
 
@@ -37,7 +46,7 @@ def body_chunks(tag):
                  "consents": {"calls": True, "sms": True}}
             buf += json.dumps(p, ensure_ascii=False).encode() + b"\n"
             lines += 1
-        future = i % 5 == 0
+        future = PLANNING or i % 5 == 0
         starts = now + datetime.timedelta(days=3 + i % 30, hours=i % 7) if future else \
             now - datetime.timedelta(days=1 + i % 700, hours=i % 7)
         a = {"kind": "appointment", "id": "%s-a%d" % (tag, i), "version": 1, "clinic_id": CENTER,
@@ -92,12 +101,13 @@ def main():
         # the baseline: COPY of the same rows into tables of the same shape
         d = tempfile.mkdtemp(prefix="cf-bench-batch-")
         os.chmod(d, 0o755)
-        for t in ("patients", "appointments"):
+        tables = ("patients", "appointments") + (("reminder_jobs",) if PLANNING else ())
+        for t in tables:
             path = os.path.join(d, t + ".copy")
             subprocess.run(["psql", "-X", "-q", s.dsn, "-c",
                             "\\copy reminders.%s TO '%s'" % (t, path)], check=True)
         copy_s = 0.0
-        for t in ("patients", "appointments"):
+        for t in tables:
             path = os.path.join(d, t + ".copy")
             subprocess.run(["psql", "-X", "-q", s.dsn, "-c",
                             "SET client_min_messages = warning; DROP TABLE IF EXISTS scratch_%s;"
