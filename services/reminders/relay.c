@@ -123,9 +123,13 @@ void reminders_relay(void *vctx)
             cf_debug("outbox relay: %s", errbuf);
             continue;
         }
+        /* A long backlog (a first load's events) is sent a round at a
+         * time, and a shutdown stops it between rounds: what is left stays
+         * staged for the next relay. */
         int n;
         while ((n = cf_outbox_relay(ctx->svc->producer, conn, "reminders", RELAY_LIMIT, errbuf,
-                                    sizeof(errbuf))) == RELAY_LIMIT)
+                                    sizeof(errbuf))) == RELAY_LIMIT &&
+               !cf_service_sleep(ctx->svc, 0))
             ;
         if (n < 0)
             cf_warn("outbox relay: events staged, not yet produced: %s", errbuf);
