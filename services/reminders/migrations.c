@@ -169,6 +169,20 @@ const struct cf_migration cf_reminders_migrations[] = {
      " hour timestamptz NOT NULL,"
      " released int NOT NULL DEFAULT 0 CHECK (released >= 0),"
      " PRIMARY KEY (network_id, clinic_id, hour));"},
+    /* The front-desk tasks the outcomes opened (outcome.c), so that one the
+     * patient's later answer makes moot (a not_confirmed task, then a
+     * reply 1 to the SMS) is closed on clinicflow.tasks.v1. Ids and times
+     * only: the contact is the send's, read when it closes. */
+    {10, "reminder tasks",
+     "CREATE TABLE tasks ("
+     " task_id uuid PRIMARY KEY,"
+     " job_id uuid NOT NULL,"
+     " reason text NOT NULL,"
+     " status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),"
+     " opened_at timestamptz NOT NULL,"
+     " due_at timestamptz NOT NULL,"
+     " closed_at timestamptz);"
+     "CREATE INDEX tasks_open_job ON tasks (job_id) WHERE status = 'open';"},
 };
 
 const size_t cf_reminders_migrations_n =

@@ -5,7 +5,9 @@
  * since, is recorded and told, and decides nothing. The one exception is
  * a robot call's key that comes after the same call's end said nobody
  * pressed one: the patient's answer wins (ladder_take, ladder_rules.c).
- * An opt-out counts whenever it comes.
+ * An opt-out counts whenever it comes. A front-desk task an outcome opens
+ * is kept (reminders.tasks, ids and times); the patient's answer after the
+ * ladder gave up on them closes its not_confirmed task.
  */
 #include "outcome.h"
 
@@ -48,6 +50,31 @@ static int step(const struct cf_network *net, const json_t *row, const struct re
     if (rc == 0 && next->task)
         *task_due = ladder_task_due(&policy, tz, next->task, now_ms, visit_ms);
     plan_policy_free(&policy);
+    return rc;
+}
+
+/* The patient answered after the ladder gave up on them (a reply to the
+ * SMS, a key after the call's end): the not_confirmed task asking the
+ * front desk to call them is moot, and closes (task.closed). */
+static int close_unconfirmed(PGconn *conn, const struct cf_network *net, const json_t *row,
+                             int64_t now_ms, struct cf_outbox *out, char *errbuf,
+                             size_t errbuf_size)
+{
+    json_t *closed = NULL;
+    size_t i;
+    json_t *j_t;
+    int rc = outcome_store_tasks_close(conn, str(row, "job_id"), "not_confirmed", now_ms, &closed,
+                                       errbuf, errbuf_size);
+    json_array_foreach(closed, i, j_t)
+    {
+        struct cf_event ev = {0};
+        outcome_task_closed_event(&ev, row, net, "not_confirmed",
+                                  json_integer_value(json_object_get(j_t, "opened")),
+                                  json_integer_value(json_object_get(j_t, "due")), now_ms);
+        cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
+        cf_event_clear(&ev);
+    }
+    json_decref(closed);
     return rc;
 }
 
@@ -111,10 +138,19 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
             (rc = outcome_store_reminder_status(conn, str(row, "appointment_id"),
                                                 next.reminder_status, errbuf, errbuf_size)) != 0)
             goto out;
+        if (next.reminder_status && strcmp(next.reminder_status, "not_confirmed") != 0 &&
+            (rc = close_unconfirmed(conn, net, row, now_ms, out, errbuf, errbuf_size)) != 0)
+            goto out;
         if (next.task) {
             outcome_task_event(&ev, row, net, next.task, now_ms, task_due);
             cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
             cf_event_clear(&ev);
+            char task_id[CF_UUID_STR_LEN + 1];
+            const char *parts[] = {str(row, "job_id"), "task", next.task};
+            cf_uuid5(parts, 3, task_id);
+            if ((rc = outcome_store_task_opened(conn, task_id, str(row, "job_id"), next.task,
+                                                now_ms, task_due, errbuf, errbuf_size)) != 0)
+                goto out;
         }
     }
     outcome_event(&ev, row, o, &next, now_ms);

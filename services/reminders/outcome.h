@@ -69,6 +69,16 @@ int outcome_store_opt_out(PGconn *conn, const char *network_id, const char *phon
                           const char *channel, const char *source, char *errbuf,
                           size_t errbuf_size);
 
+/* A front-desk task opened (its ids and times; the contact stays the
+ * send's), once. */
+int outcome_store_task_opened(PGconn *conn, const char *task_id, const char *job_id,
+                              const char *reason, int64_t opened_ms, int64_t due_ms, char *errbuf,
+                              size_t errbuf_size);
+/* Closes the job's open tasks of reason at closed_ms; *closed (new array)
+ * gets {"reason", "opened", "due"} (ms) of each. */
+int outcome_store_tasks_close(PGconn *conn, const char *job_id, const char *reason,
+                              int64_t closed_ms, json_t **closed, char *errbuf, size_t errbuf_size);
+
 /* outcome_events.c. The outcome's event for clinicflow.reminders.outcomes.v1
  * (ids only, no person), keyed by the patient. */
 void outcome_event(struct cf_event *ev, const json_t *row, const struct reminders_outcome *o,
@@ -77,5 +87,10 @@ void outcome_event(struct cf_event *ev, const json_t *row, const struct reminder
  * visit (reason: not_confirmed, declined, reschedule), due at due_ms. */
 void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
                         const char *reason, int64_t now_ms, int64_t due_ms);
+/* The same task closed at closed_ms because the patient answered (the
+ * send of row: their answer), opened at opened_ms and due at due_ms. */
+void outcome_task_closed_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
+                               const char *reason, int64_t opened_ms, int64_t due_ms,
+                               int64_t closed_ms);
 
 #endif

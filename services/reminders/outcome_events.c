@@ -48,15 +48,18 @@ void outcome_event(struct cf_event *ev, const json_t *row, const struct reminder
                     data);
 }
 
-void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
-                        const char *reason, int64_t now_ms, int64_t due_ms)
+/* A reminder task's data (task.json) about the visit of row's send, with
+ * the contact of its phone; task_id into task_id. */
+static json_t *task_data(const json_t *row, const struct cf_network *net, const char *reason,
+                         const char *status, int64_t opened_ms, int64_t due_ms,
+                         char task_id[CF_UUID_STR_LEN + 1])
 {
-    char task_id[CF_UUID_STR_LEN + 1], key[CF_SHA256_HEX_LEN + 1];
+    char key[CF_SHA256_HEX_LEN + 1];
     const char *parts[] = {str(row, "job_id"), "task", reason};
     cf_uuid5(parts, 3, task_id);
     json_t *data =
         json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:s}", "task_id", task_id, "kind", "reminder",
-                  "status", "open", "clinic_id", json_object_get(row, "clinic_id"),
+                  "status", status, "clinic_id", json_object_get(row, "clinic_id"),
                   "appointment_id", json_object_get(row, "appointment_id"), "patient_id",
                   json_object_get(row, "patient_id"), "reason", reason);
     const char *phone = str(row, "phone");
@@ -69,8 +72,29 @@ void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_
     }
     if (json_is_null(json_object_get(data, "appointment_id"))) /* a recall's */
         json_object_del(data, "appointment_id");
-    cf_time_json_set(data, "opened_at", now_ms);
+    cf_time_json_set(data, "opened_at", opened_ms);
     cf_time_json_set(data, "due_at", due_ms);
+    return data;
+}
+
+void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
+                        const char *reason, int64_t now_ms, int64_t due_ms)
+{
+    char task_id[CF_UUID_STR_LEN + 1];
+    json_t *data = task_data(row, net, reason, "open", now_ms, due_ms, task_id);
     cf_event_derive(ev, str(row, "send_id"), "task.opened", reason, "reminders/outcomes", task_id,
                     now_ms, str(row, "network_id"), str(row, "clinic_id"), data);
+}
+
+void outcome_task_closed_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
+                               const char *reason, int64_t opened_ms, int64_t due_ms,
+                               int64_t closed_ms)
+{
+    char task_id[CF_UUID_STR_LEN + 1];
+    json_t *data = task_data(row, net, reason, "closed", opened_ms, due_ms, task_id);
+    cf_time_json_set(data, "closed_at", closed_ms);
+    json_object_set_new(data, "closed_by", json_string("answer"));
+    json_object_set_new(data, "on_time", json_boolean(closed_ms <= due_ms));
+    cf_event_derive(ev, str(row, "send_id"), "task.closed", reason, "reminders/outcomes", task_id,
+                    closed_ms, str(row, "network_id"), str(row, "clinic_id"), data);
 }

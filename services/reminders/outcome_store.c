@@ -87,6 +87,46 @@ int outcome_store_job(PGconn *conn, const char *job_id, const char *result,
                       5, params, NULL, errbuf, errbuf_size);
 }
 
+int outcome_store_task_opened(PGconn *conn, const char *task_id, const char *job_id,
+                              const char *reason, int64_t opened_ms, int64_t due_ms, char *errbuf,
+                              size_t errbuf_size)
+{
+    char opened[32], due[32];
+    cf_time_format(opened_ms, opened);
+    cf_time_format(due_ms, due);
+    const char *params[] = {task_id, job_id, reason, opened, due};
+    return cf_pg_exec(conn,
+                      "INSERT INTO reminders.tasks (task_id, job_id, reason, opened_at, due_at)"
+                      " VALUES ($1::uuid, $2::uuid, $3, $4::timestamptz, $5::timestamptz)"
+                      " ON CONFLICT (task_id) DO NOTHING",
+                      5, params, NULL, errbuf, errbuf_size);
+}
+
+int outcome_store_tasks_close(PGconn *conn, const char *job_id, const char *reason,
+                              int64_t closed_ms, json_t **closed, char *errbuf, size_t errbuf_size)
+{
+    char at[32];
+    cf_time_format(closed_ms, at);
+    const char *params[] = {job_id, reason, at};
+    PGresult *res = NULL;
+    *closed = json_array();
+    int rc = cf_pg_exec(conn,
+                        "UPDATE reminders.tasks SET status = 'closed', closed_at = $3::timestamptz"
+                        " WHERE job_id = $1::uuid AND reason = $2 AND status = 'open'"
+                        " RETURNING reason, " CF_PG_UTC_MS("opened_at") ", " CF_PG_UTC_MS("due_at"),
+                        3, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        int64_t opened = 0, due = 0;
+        cf_time_parse(PQgetvalue(res, i, 1), &opened);
+        cf_time_parse(PQgetvalue(res, i, 2), &due);
+        json_array_append_new(*closed,
+                              json_pack("{s:s, s:I, s:I}", "reason", PQgetvalue(res, i, 0),
+                                        "opened", (json_int_t)opened, "due", (json_int_t)due));
+    }
+    PQclear(res);
+    return rc;
+}
+
 int outcome_store_reminder_status(PGconn *conn, const char *appointment_id, const char *status,
                                   char *errbuf, size_t errbuf_size)
 {

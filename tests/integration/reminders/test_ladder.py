@@ -178,6 +178,20 @@ def test_no_answer_twice_then_sms_and_a_task(s):
     assert task["event"]["data"]["contact"]["e164"] == e164
     # the SMS is out: a reply may still come
     assert job_of(s, a) == ("emitted", "3", "sms", "sms_sent"), job_of(s, a)
+    # it does: the visit is confirmed, and the front desk need not call
+    # (the not_confirmed task closes, as opened, by the patient's answer)
+    ok(s.report({"send_id": sms_id, "outcome": "confirmed"}))
+    assert reminder_status(s, a) == "confirmed"
+    opened = task["event"]["data"]
+    closed = s.wait_message(TASKS, lambda m: m["key"] == opened["task_id"]
+                            and m["event"]["type"] == "clinicflow.task.closed",
+                            "the not-confirmed task closed")["event"]["data"]
+    assert (closed["status"], closed["closed_by"], closed["reason"]) == \
+        ("closed", "answer", "not_confirmed"), closed
+    assert (closed["opened_at"], closed["due_at"]) == (opened["opened_at"], opened["due_at"])
+    assert closed["contact"]["e164"] == e164, closed
+    assert closed["on_time"] == (common.instant(closed["closed_at"])
+                                 <= common.instant(closed["due_at"])), closed
 
 
 def test_nine_means_no_more_calls(s):
