@@ -35,7 +35,6 @@
 #include "gateway.h"
 #include "gateway_testable.h"
 #include "message_testable.h"
-#include "mis.h"
 #include "nps.h"
 #include "outcome.h"
 #include "reminders.h"

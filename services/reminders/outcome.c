@@ -141,15 +141,13 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
         if (next.reminder_status && strcmp(next.reminder_status, "not_confirmed") != 0 &&
             (rc = close_unconfirmed(conn, net, row, now_ms, out, errbuf, errbuf_size)) != 0)
             goto out;
-        if (next.task) {
+        if (next.task) { /* the event's subject is the task's id */
             outcome_task_event(&ev, row, net, next.task, now_ms, task_due);
             cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
+            rc = outcome_store_task_opened(conn, ev.subject, str(row, "job_id"), next.task, now_ms,
+                                           task_due, errbuf, errbuf_size);
             cf_event_clear(&ev);
-            char task_id[CF_UUID_STR_LEN + 1];
-            const char *parts[] = {str(row, "job_id"), "task", next.task};
-            cf_uuid5(parts, 3, task_id);
-            if ((rc = outcome_store_task_opened(conn, task_id, str(row, "job_id"), next.task,
-                                                now_ms, task_due, errbuf, errbuf_size)) != 0)
+            if (rc != 0)
                 goto out;
         }
     }

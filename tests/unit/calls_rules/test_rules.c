@@ -5,7 +5,7 @@
  * and only with a known ring time, targeted from the talk threshold and
  * inbound only, late facts update without moving the status, the private
  * part is never published; and static attribution by validity dates; and
- * what the fold's batch statements take (its plan, a call's row).
+ * the fold's batch plan. A call's row and its COPY text are test_store.c's.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -17,41 +17,8 @@
 #include "cftest.h"
 #include "enrich_testable.h"
 #include "fold_testable.h"
-#include "store_testable.h"
 
-static const struct calls_settings cfg = {.abandoned_ring_s = 10, .targeted_talk_s = 20};
-
-static json_t *new_call(const char *direction)
-{
-    return json_pack("{s:s, s:s, s:{s:s,s:s,s:s}, s:{s:s,s:s,s:s}, s:s, s:s, s:i}", "call_id",
-                     "5b7f0c1e-2d3a-5e4f-8a9b-0c1d2e3f4a5b", "direction", direction, "caller",
-                     "raw", "+79161234567", "kind", "e164", "e164", "+79161234567", "called", "raw",
-                     "+74950000301", "kind", "e164", "e164", "+74950000301", "provider", "generic",
-                     "provider_call_id", "pbx-1", "facts", 0);
-}
-
-/* Applies a fact {event, ...extra} at time t (RFC 3339) like the fold does. */
-static void apply(json_t *j_call, const char *event, const char *t, json_t *extra)
-{
-    int64_t ms = 0;
-    json_t *j_fact = extra ? extra : json_object();
-    json_object_set_new(j_fact, "event", json_string(event));
-    cf_time_parse(t, &ms);
-    calls_fold_fact(j_call, j_fact, ms);
-    calls_derive(j_call, &cfg, ms);
-    json_decref(j_fact);
-}
-
-static const char *str(const json_t *j, const char *key)
-{
-    return json_string_value(json_object_get(j, key));
-}
-
-static long long num(const json_t *j, const char *key)
-{
-    const json_t *v = json_object_get(j, key);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
+#include "call_fixture.h"
 
 static void test_status_never_regresses_and_earliest_times_win(void)
 {
@@ -656,121 +623,6 @@ static void test_batch_plan(void)
         json_decref(evs[i].data);
 }
 
-static void test_store_row(void)
-{
-    json_t *c = new_call("inbound");
-    apply(c, "ended", "2026-11-20T10:01:00Z",
-          json_pack("{s:s, s:i}", "answered_at", "2026-11-20T10:00:10Z", "talk_seconds", 50));
-    json_object_set_new(c, "result", json_pack("{s:s}", "value", "booked"));
-    json_t *row = calls_store_row("net-1", c);
-    CHECK_STR(str(row, "network_id"), "net-1");
-    CHECK_STR(str(row, "call_id"), "5b7f0c1e-2d3a-5e4f-8a9b-0c1d2e3f4a5b");
-    CHECK_STR(str(row, "status"), "ended");
-    CHECK_STR(str(row, "answered_at"), "2026-11-20T10:00:10.000Z");
-    CHECK_INT(num(row, "talk_seconds"), 50);
-    CHECK_INT(num(row, "facts"), 0);
-    CHECK_STR(str(row, "result"), "booked");
-    /* absent: null, so the column is NULL rather than missing */
-    CHECK(json_is_null(json_object_get(row, "clinic_id")));
-    CHECK(json_is_null(json_object_get(row, "contact_key")));
-    /* the whole document, private part included */
-    CHECK(json_object_get(row, "doc") == c);
-    CHECK(json_is_object(json_object_get(json_object_get(row, "doc"), "reported")));
-    json_decref(row);
-    json_decref(c);
-}
-
-/* COPY's text format: what would end a field or a row, or start an
- * escape, is escaped; NULL is \N; the rest goes as it is. */
-static void test_copy_field(void)
-{
-    static const struct {
-        const char *in; /* NULL: SQL NULL */
-        const char *want;
-    } cases[] = {
-        {"plain", "plain"},
-        {"", ""},
-        {NULL, "\\N"},
-        {"\\N", "\\\\N"}, /* the text \N, not a NULL */
-        {"a\tb", "a\\tb"},
-        {"line\nnext\r", "line\\nnext\\r"},
-        {"\\.", "\\\\."},                             /* never the end-of-data marker */
-        {"{\"s\":\"x\\ny\"}", "{\"s\":\"x\\\\ny\"}"}, /* JSON's own escape kept */
-        {"\xd0\x9f\xd1\x80\xd0\xb8", "\xd0\x9f\xd1\x80\xd0\xb8"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct cf_strbuf b = {0};
-        calls_copy_field(&b, cases[i].in, cases[i].in ? strlen(cases[i].in) : 0);
-        CHECK_STR(b.p, cases[i].want);
-        free(b.p);
-    }
-}
-
-static void test_copy_row(void)
-{
-    json_t *c = new_call("inbound");
-    apply(c, "ended", "2026-11-20T10:01:00Z",
-          json_pack("{s:s, s:i}", "answered_at", "2026-11-20T10:00:10Z", "talk_seconds", 50));
-    json_object_set_new(c, "clinic_id", json_string("c\t1\\"));
-    json_object_set_new(c, "agent_id", json_string("a\nb"));
-    json_t *row = calls_store_row("net-1", c);
-    struct cf_strbuf b = {0};
-    calls_copy_row(&b, row);
-    calls_copy_row(&b, row);
-
-    /* two lines, each of the 17 columns */
-    const char *nl = strchr(b.p, '\n');
-    CHECK(nl != NULL);
-    if (!nl)
-        nl = b.p;
-    CHECK_INT(b.len, 2 * (size_t)(nl - b.p + 1));
-    CHECK(strncmp(b.p, nl + 1, (size_t)(nl - b.p + 1)) == 0);
-    int tabs = 0;
-    for (const char *p = b.p; p < nl; p++)
-        tabs += *p == '\t';
-    CHECK_INT(tabs, 16);
-    /* the columns in the staging table's order */
-    char *line = strndup(b.p, (size_t)(nl - b.p));
-    char *fields[17] = {0};
-    int nf = 0;
-    for (char *p = line; nf < 17; nf++) {
-        fields[nf] = p;
-        char *tab = strchr(p, '\t');
-        if (!tab) {
-            nf++;
-            break;
-        }
-        *tab = '\0';
-        p = tab + 1;
-    }
-    CHECK_INT(nf, 17);
-    CHECK_STR(fields[0], "5b7f0c1e-2d3a-5e4f-8a9b-0c1d2e3f4a5b");
-    CHECK_STR(fields[1], "net-1");
-    CHECK_STR(fields[2], "c\\t1\\\\");
-    CHECK_STR(fields[3], "inbound");
-    CHECK_STR(fields[4], "ended");
-    CHECK_STR(fields[5], "\\N"); /* no contact key */
-    CHECK_STR(fields[7], "2026-11-20T10:00:10.000Z");
-    CHECK_STR(fields[9], "answered");
-    CHECK_STR(fields[11], "50");
-    CHECK_STR(fields[12], "generic");
-    CHECK_STR(fields[14], "0");
-    CHECK_STR(fields[16], "\\N"); /* no result */
-    /* the document: the compact JSON of the call, escaped once, whole */
-    char *doc = json_dumps(c, JSON_COMPACT);
-    struct cf_strbuf want = {0};
-    calls_copy_field(&want, doc, strlen(doc));
-    CHECK_STR(fields[15], want.p);
-    CHECK(strstr(fields[15], "a\\\\nb") != NULL); /* JSON's \n, its backslash doubled */
-    CHECK(strstr(fields[15], "\"reported\"") != NULL);
-    free(want.p);
-    free(doc);
-    free(line);
-    free(b.p);
-    json_decref(row);
-    json_decref(c);
-}
-
 /* An inbound call of contact +7916000001 started at t, in the batch's
  * calls (lk->calls and its index) when lk is given. */
 static json_t *contact_call(struct calls_lookups *lk, const char *id, const char *t, int unique)
@@ -890,9 +742,6 @@ int main(void)
     test_contact_key_follows_the_kept_party();
     test_latest_result_wins();
     test_batch_plan();
-    test_store_row();
-    test_copy_field();
-    test_copy_row();
     test_unique_decision_of_a_batch();
     return cf_test_done();
 }
