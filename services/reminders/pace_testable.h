@@ -17,9 +17,9 @@
  * tasks_per_seat_hour. */
 int pace_budget(const struct plan_policy *p);
 
-/* The start of the clock hour (UTC) now_ms falls in: the budget's period.
- * In a zone whose offset is whole hours it is the clinic's own hour. */
-int64_t pace_hour(int64_t now_ms);
+/* The start of the clinic's local clock hour now_ms falls in (in the
+ * zone of its calling windows): the budget's period. */
+int64_t pace_hour(const struct plan_policy *p, int64_t now_ms);
 
 /* How many of a clinic's due campaign jobs may go at now_ms when released
  * of them went since pace_hour(now_ms): the budget left, and none while

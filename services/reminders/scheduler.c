@@ -188,7 +188,7 @@ static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *netwo
 
     *emitted = *deferred = 0;
     cf_time_format(now_ms, now);
-    cf_time_format(pace_hour(now_ms), hour);
+    cf_time_format(p ? pace_hour(p, now_ms) : now_ms, hour); /* no clinic: none released */
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0 && p) {
         rc = pace_lock(conn, network_id, clinic_id, hour, &released, errbuf, errbuf_size);

@@ -216,6 +216,13 @@ static int in_range(int64_t at)
     return at >= (SECONDS_MIN + DAY_S) * 1000 && at < (SECONDS_END - DAY_S) * 1000;
 }
 
+int64_t cf_time_hour_start(const struct cf_time_hours *h, int64_t at)
+{
+    const int64_t s = cf_time_floor_div(at, 1000);
+    const int64_t wall_ms = at + (int64_t)cf_time_zone_offset(h->zone, s) * 1000;
+    return at - (wall_ms - cf_time_floor_div(wall_ms, 3600000) * 3600000);
+}
+
 int cf_time_is_open(const struct cf_time_hours *h, int64_t at)
 {
     if (!in_range(at))

@@ -29,10 +29,29 @@ static void test_budget(void)
     CHECK_INT(pace_budget(&p), 24);
     plan_policy_free(&p);
 
-    CHECK_INT(pace_hour(cf_test_utc_ms(2026, 12, 4, 10, 37, 12) + 5),
+    p = policy(NULL, NULL);
+    CHECK_INT(pace_hour(&p, cf_test_utc_ms(2026, 12, 4, 10, 37, 12) + 5),
               cf_test_utc_ms(2026, 12, 4, 10, 0, 0));
-    CHECK_INT(pace_hour(cf_test_utc_ms(2026, 12, 4, 11, 0, 0)),
+    CHECK_INT(pace_hour(&p, cf_test_utc_ms(2026, 12, 4, 11, 0, 0)),
               cf_test_utc_ms(2026, 12, 4, 11, 0, 0));
+    plan_policy_free(&p);
+}
+
+/* The hour is the clinic's own clock hour: in Kolkata (UTC+05:30) the
+ * budget spent at 10:50 local comes back at 11:00 local, not at the UTC
+ * hour's turn twenty minutes later. */
+static void test_release_local_hour(void)
+{
+    struct plan_policy p = policy_in("Asia/Kolkata", NULL, NULL);
+    int64_t later;
+    const int64_t ten_fifty = cf_test_utc_ms(2026, 12, 4, 5, 20, 0); /* 10:50 IST */
+
+    CHECK_INT(pace_hour(&p, ten_fifty), cf_test_utc_ms(2026, 12, 4, 4, 30, 0));
+    CHECK_INT(pace_release(&p, ten_fifty, 7, &later), 0);
+    CHECK_INT(later, cf_test_utc_ms(2026, 12, 4, 5, 30, 0));
+    CHECK_INT(pace_release(&p, ten_fifty, 2, &later), 5);
+    CHECK_INT(later, cf_test_utc_ms(2026, 12, 4, 5, 30, 0));
+    plan_policy_free(&p);
 }
 
 static void test_release_in_windows(void)
@@ -101,6 +120,7 @@ int main(void)
 {
     test_budget();
     test_release_in_windows();
+    test_release_local_hour();
     test_enrol();
     return cf_test_done();
 }

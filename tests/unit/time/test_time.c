@@ -514,6 +514,39 @@ static void test_windows(void)
     json_decref(j_win);
 }
 
+/* The local clock hour an instant falls in, whatever the zone's offset:
+ * what a budget "an hour" counts in (reminders' campaign pacing). */
+static void test_hour_start(void)
+{
+    struct {
+        const char *tz;
+        int at[6], start[6]; /* UTC */
+    } cases[] = {
+        /* whole-hour offsets: the UTC hour */
+        {"Europe/Moscow", {2026, 12, 4, 10, 37, 12}, {2026, 12, 4, 10, 0, 0}},
+        {"Europe/Moscow", {2026, 12, 4, 11, 0, 0}, {2026, 12, 4, 11, 0, 0}},
+        /* +05:30: 10:37 local is 05:07 UTC, its hour began at 04:30 UTC */
+        {"Asia/Kolkata", {2026, 12, 4, 5, 7, 0}, {2026, 12, 4, 4, 30, 0}},
+        {"Asia/Kolkata", {2026, 12, 4, 4, 29, 59}, {2026, 12, 4, 3, 30, 0}},
+        /* +05:45 */
+        {"Asia/Kathmandu", {2026, 12, 4, 5, 0, 0}, {2026, 12, 4, 4, 15, 0}},
+        /* New York going back on 2026-11-01: 01:30 EDT (05:30 UTC) and
+         * 01:30 EST (06:30 UTC) are two hours */
+        {"America/New_York", {2026, 11, 1, 5, 30, 0}, {2026, 11, 1, 5, 0, 0}},
+        {"America/New_York", {2026, 11, 1, 6, 30, 0}, {2026, 11, 1, 6, 0, 0}},
+        /* and going forward on 2026-03-08: 03:10 EDT began at 03:00 EDT */
+        {"America/New_York", {2026, 3, 8, 7, 10, 0}, {2026, 3, 8, 7, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cf_time_hours w;
+        const int *a = cases[i].at, *b = cases[i].start;
+        CHECK_INT(cf_time_windows_parse(cases[i].tz, NULL, &w, NULL, 0), 0);
+        CHECK_INT(cf_time_hour_start(&w, cf_test_utc_ms(a[0], a[1], a[2], a[3], a[4], a[5]) + 7),
+                  cf_test_utc_ms(b[0], b[1], b[2], b[3], b[4], b[5]));
+        cf_time_hours_free(&w);
+    }
+}
+
 /* The latest moment in the windows at or before a time, leaving a minute
  * of the window: where a reminder due outside them goes (never later). */
 static void test_last_allowed(void)
@@ -631,6 +664,7 @@ int main(void)
     test_night_shift();
     test_dst_schedules();
     test_windows();
+    test_hour_start();
     test_last_allowed();
     test_parse_errors();
     test_threads();

@@ -119,6 +119,12 @@ int cf_time_windows_parse(const char *tz, const json_t *j_windows, struct cf_tim
 
 void cf_time_hours_free(struct cf_time_hours *h);
 
+/* The instant the local clock hour holding at began, in h's zone: 10:00
+ * local for 10:37 in Moscow; 10:00 local (04:30 UTC) for 10:37 in Kolkata,
+ * whose offset is not whole hours. Where clocks go back, the hour that
+ * comes twice is two hours, each its own 60 minutes. */
+int64_t cf_time_hour_start(const struct cf_time_hours *h, int64_t at);
+
 /* 1 if the schedule is open at Unix milliseconds at, else 0. */
 int cf_time_is_open(const struct cf_time_hours *h, int64_t at);
 
