@@ -7,7 +7,10 @@
  * SMS), the number opted out of it, or (duplicate suppression) another
  * reminder's message on that channel within the policy's duplicate_hours
  * (never for the reminder of a visit within a day: it always goes). A send
- * held back is skipped with its reason, and the ladder moves on.
+ * held back is skipped with its reason, and the ladder moves on. A command
+ * the job has moved past while it waited on the topic (the patient's key
+ * came late and answered the call the retry was for; the visit was moved
+ * or cancelled) is skipped as superseded, and moves nothing.
  *
  * The text is the clinic's template for the patient's language and the
  * channel (message_rules.c; a campaign's own), rendered in the clinic's
@@ -180,7 +183,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         goto out;
     }
     if ((rc = send_store_view(mc, send_id, ev->networkid, patient_id, appointment_id, channel,
-                              &view, errbuf, errbuf_size)) != 0)
+                              job_id, attempt, &view, errbuf, errbuf_size)) != 0)
         goto out;
     /* its process died mid-send: the request may have reached the
      * gateway; only one that keeps a record we can ask is asked */
@@ -202,6 +205,13 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         goto outcome;
     }
 
+    /* the job moved on while its command was on the way: the patient's
+     * key came late and answered it, or the visit was moved or cancelled */
+    if (!view.job_live) {
+        status = "skipped";
+        reason = "superseded";
+        goto finish;
+    }
     const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
     if (!clinic || plan_policy_build(json_object_get(net->doc, "reminder_policies"),
                                      clinic->tz ? clinic->tz : net->tz, clinic->doc, &policy,

@@ -33,8 +33,11 @@ struct send_state {
 /* What a send needs before it goes, read in one statement: its state
  * (have), the patient's record (NULL when there is none or it is erased:
  * patient_found and patient_erased say which), the appointment's record
- * (NULL without appointment_id, or none), and whether the patient's first
- * phone is opted out of channel. Release with send_view_clear. */
+ * (NULL without appointment_id, or none), whether the patient's first
+ * phone is opted out of channel, and whether the job still waits for this
+ * send: emitted at this attempt and still about its visit (job_live; not
+ * when an answer, a cancel or a reschedule came after the command was
+ * emitted). Release with send_view_clear. */
 struct send_view {
     struct send_state have;
     int patient_found;
@@ -42,10 +45,12 @@ struct send_view {
     json_t *patient;
     json_t *appointment;
     int opted_out;
+    int job_live;
 };
 int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
                     const char *patient_id, const char *appointment_id, const char *channel,
-                    struct send_view *out, char *errbuf, size_t errbuf_size);
+                    const char *job_id, const char *attempt, struct send_view *out, char *errbuf,
+                    size_t errbuf_size);
 void send_view_clear(struct send_view *v);
 /* 1 when the patient had a message sent on channel since since_ms for a
  * job other than job_id, 0 when not, or the database's error. */

@@ -9,6 +9,7 @@
 
 #include "common/pg.h"
 #include "common/time.h"
+#include "job_sql.h"
 
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
                        size_t errbuf_size)
@@ -26,11 +27,7 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
         " j.network_id, 'appointment_id', j.appointment_id, 'job_status', j.status,"
         " 'job_attempt', j.attempt, 'job_result', j.result,"
         " 'visit_at', (extract(epoch FROM j.visit_at) * 1000)::bigint,"
-        " 'kind', j.kind, 'current', j.kind = 'recall' OR coalesce(a.starts_at = j.visit_at"
-        " AND CASE j.kind"
-        " WHEN 'reminder' THEN a.status IN ('booked', 'rescheduled')"
-        " WHEN 'reinvite' THEN a.status = 'no_show' ELSE a.status = 'completed' END,"
-        " false))::text"
+        " 'kind', j.kind, 'current', " JOB_CURRENT_SQL ")::text"
         " FROM reminders.sends s JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
         " LEFT JOIN reminders.appointments a ON a.appointment_id = j.appointment_id"
         " WHERE s.send_id = $1::uuid FOR UPDATE OF s, j",

@@ -11,12 +11,15 @@
 
 #include "common/pg.h"
 #include "common/time.h"
+#include "job_sql.h"
 
 int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
                     const char *patient_id, const char *appointment_id, const char *channel,
-                    struct send_view *out, char *errbuf, size_t errbuf_size)
+                    const char *job_id, const char *attempt, struct send_view *out, char *errbuf,
+                    size_t errbuf_size)
 {
-    const char *params[] = {send_id, patient_id, appointment_id, network_id, channel};
+    const char *params[] = {send_id, patient_id, appointment_id, network_id,
+                            channel, job_id,     attempt};
     PGresult *res = NULL;
     memset(out, 0, sizeof(*out));
     /* One round trip for what used to take four: a send is a handful of
@@ -29,13 +32,16 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
                             " CASE WHEN p.erased_at IS NULL THEN p.record::text END,"
                             " a.record::text, EXISTS (SELECT 1 FROM reminders.opt_outs o"
                             " WHERE o.network_id = $4 AND o.phone = p.record->'phones'->>0"
-                            " AND o.channel = $5)"
+                            " AND o.channel = $5),"
+                            " coalesce(j.status = 'emitted' AND j.attempt = $7::int"
+                            " AND " JOB_CURRENT_SQL ", false)"
                             " FROM (SELECT 1) AS one"
                             " LEFT JOIN reminders.sends s ON s.send_id = $1::uuid"
                             " LEFT JOIN reminders.patients p ON p.patient_id = $2::uuid"
                             " LEFT JOIN reminders.appointments a"
-                            " ON a.appointment_id = $3::uuid",
-        5, params, &res, errbuf, errbuf_size);
+                            " ON a.appointment_id = $3::uuid"
+                            " LEFT JOIN reminders.reminder_jobs j ON j.job_id = $6::uuid",
+        7, params, &res, errbuf, errbuf_size);
     if (rc != 0 || PQntuples(res) != 1) {
         PQclear(res);
         return rc;
@@ -57,6 +63,7 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
     if (!PQgetisnull(res, 0, 9))
         out->appointment = json_loads(PQgetvalue(res, 0, 9), 0, NULL);
     out->opted_out = PQgetvalue(res, 0, 10)[0] == 't';
+    out->job_live = PQgetvalue(res, 0, 11)[0] == 't';
     PQclear(res);
     return 0;
 }

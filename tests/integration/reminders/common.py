@@ -8,6 +8,7 @@ topic, and to query PostgreSQL."""
 import datetime
 import json
 import secrets
+import subprocess
 import uuid
 
 import cfstack
@@ -59,6 +60,31 @@ def patient_event_id(mis_id, version, network=NET):
 
 def appointment_event_id(mis_id, version, network=NET):
     return cf_uuid5(network, "mis", "appointment", mis_id, "v%d" % version)
+
+
+class HeldCommand:
+    """Keeps the dispatchers from one command of a job, the way a dispatcher
+    busy elsewhere would: an uncommitted row of the command's event id in
+    the dispatch group's applied_events, on a psql session of its own, so a
+    dispatcher that reads the command waits on it before it looks at
+    anything. release() rolls it back and the command goes on its way."""
+
+    GROUP = "clinicflow-reminders-dispatch"  # REMINDERS_DISPATCH_GROUP
+
+    def __init__(self, dsn, job_id, attempt):
+        event_id = cf_uuid5(job_id, "reminder.command", str(attempt))
+        self.proc = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", dsn],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc.stdin.write("BEGIN;\nINSERT INTO reminders.applied_events (group_id, event_id)"
+                              " VALUES ('%s', '%s');\nSELECT 'held';\n" % (self.GROUP, event_id))
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "held", "the command not held"
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("ROLLBACK;\n")
+            self.proc.stdin.close()
+            self.proc.wait(30)
 
 
 def new_id(prefix):

@@ -8,11 +8,17 @@ and the front-desk tasks on clinicflow.tasks.v1.
 
 demo-north (round-the-clock windows, one reminder two hours ahead) retries
 an unanswered call once, a minute later, then sends the SMS; it re-invites
-a missed visit at once, holding out 30% of the patients."""
+a missed visit at once, holding out 30% of the patients.
+
+A command the job moves past while it waits for a dispatcher (a visit
+cancelled, a late key) is held back from the dispatchers deterministically
+by common.HeldCommand, so the check right before the send is what is
+tested, not a race."""
 import datetime
 import hashlib
 import hmac
 import json
+import threading
 import time
 
 import cfstack
@@ -80,6 +86,22 @@ def job_of(s, appointment):
     return tuple(rows[0])
 
 
+def job_id_of(s, appointment):
+    return s.sql("SELECT job_id FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+                 % common.appointment_uuid(appointment))[0][0]
+
+
+def superseded(s, job_id, attempt):
+    """The send of the job's attempt, skipped as superseded: its row and its
+    outcome event."""
+    send_id = common.cf_uuid5(job_id, "send", str(attempt))
+    ev = outcome_event(s, send_id, "skipped")["event"]["data"]
+    assert ev["reason"] == "superseded", ev
+    assert s.sql("SELECT status, reason FROM reminders.sends WHERE send_id = '%s'"
+                 % send_id) == [["skipped", "superseded"]]
+    return ev
+
+
 def reminder_status(s, appointment):
     return s.sql("SELECT coalesce(reminder_status, '-') FROM reminders.appointments"
                  " WHERE appointment_id = '%s'" % common.appointment_uuid(appointment))[0][0]
@@ -137,6 +159,27 @@ def test_a_confirmed_call_confirms_the_visit(s):
                 if m["event"]["data"].get("send_id") == send_id]) == 1
     assert not [m for m in s.messages(TASKS)
                 if m["event"]["data"].get("appointment_id") == common.appointment_uuid(a)]
+
+
+def test_a_visit_cancelled_while_its_call_waits_is_not_called(s):
+    """The reminder's command is out (the job emitted) and no dispatcher has
+    sent it yet when the visit is cancelled: the dispatcher looks at the
+    job right before the send and skips it as superseded; the dialer hears
+    nothing and the ladder does not move."""
+    p, _ = patient(s, "Кира", {"calls": True, "sms": True})
+    a = common.new_id("a-overtaken")
+    starts = utc(in_s(2 * 3600 + 4))
+    book(s, a, 1, starts, clinic=NORTH, patient=p)
+    job = job_id_of(s, a)
+    held = common.HeldCommand(s.dsn, job, 1)
+    try:
+        cfstack.wait_until(lambda: job_of(s, a)[0] == "emitted", 30, "the call's command out")
+        book(s, a, 2, starts, status="cancelled", clinic=NORTH, patient=p)
+    finally:
+        held.release()
+    superseded(s, job, 1)
+    assert requests_for(s, a) == [], requests_for(s, a)
+    assert job_of(s, a)[:2] == ("emitted", "1") and reminder_status(s, a) == "-"
 
 
 def test_reschedule_opens_a_front_desk_task(s):
@@ -433,6 +476,35 @@ def twilio_sent(s, kind, e164, n=1, timeout=30):
     return req
 
 
+class LateKey(threading.Thread):
+    """Waits until the appointment's retry is out (its job emitted at
+    attempt 2) while held is holding its command back, then presses 1 on
+    the first call's gather and lets the command go; error says what went
+    wrong, if anything."""
+
+    def __init__(self, s, a, e164, fields, held):
+        super().__init__(daemon=True)
+        self.s, self.a, self.e164, self.fields, self.held = s, a, e164, fields, held
+        self.error = None
+
+    def run(self):
+        from test_gateways import ACCOUNT
+        try:
+            cfstack.wait_until(lambda: job_of(self.s, self.a)[:2] == ("emitted", "2"), 120,
+                               "the retry out")
+            gather = self.fields["Twiml"].split('action="')[1].split('"')[0].replace("&amp;", "&")
+            key = twilio_post(self.s, gather, {"AccountSid": ACCOUNT, "CallSid": "CA" + "4" * 32,
+                                               "CallStatus": "completed", "Digits": "1",
+                                               "To": self.e164})
+            assert key.status == 200, key
+            assert job_of(self.s, self.a) == ("done", "2", "call", "confirmed"), job_of(
+                self.s, self.a)
+        except BaseException as e:  # told by the second half
+            self.error = e
+        finally:
+            self.held.release()
+
+
 def test_a_twilio_call_ended_with_no_key_is_retried(s):
     """The first half: the call's end alone asks for the retry a minute
     later, and a key that comes after the end still wins. The retry is
@@ -485,7 +557,28 @@ def test_a_twilio_call_ended_with_no_key_is_retried(s):
     assert again.status == 200 and reminder_status(s, a2) == "confirmed", again
     assert s.sql("SELECT outcome FROM reminders.sends WHERE send_id = '%s'" % call2) == [
         ["confirmed"]]
-    s.no_key = {"a": a, "e164": e164, "first": first, "t0": t0, "a2": a2, "e2": e2, "t2": t2}
+
+    # a third: the call's end, then the retry's command out and not yet
+    # sent when the key comes after all: the retry never goes. The key is
+    # pressed the moment the retry is out, by a thread, so the dispatcher
+    # is held back no longer than that; the second half looks.
+    p3, e3 = patient(s, "Вера", {"calls": True, "sms": True})
+    a3 = common.new_id("a-key-later")
+    book(s, a3, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p3)
+    _, _, fields3 = twilio_sent(s, "call", e3)
+    held = common.HeldCommand(s.dsn, job_id_of(s, a3), 2)
+    late = LateKey(s, a3, e3, fields3, held)
+    try:
+        end = twilio_post(s, fields3["StatusCallback"], {
+            "AccountSid": ACCOUNT, "CallSid": "CA" + "4" * 32, "CallStatus": "completed",
+            "CallDuration": "6", "To": e3})
+        assert end.status == 200 and job_of(s, a3)[:3] == ("pending", "2", "call"), end
+    except BaseException:
+        held.release()
+        raise
+    late.start()
+    s.no_key = {"a": a, "e164": e164, "first": first, "t0": t0, "a2": a2, "e2": e2, "t2": t2,
+                "late": late}
 
 
 def test_after_the_twilio_retry_the_sms_goes(s):
@@ -494,6 +587,16 @@ def test_after_the_twilio_retry_the_sms_goes(s):
     state = getattr(s, "no_key", None)
     assert state, "test_a_twilio_call_ended_with_no_key_is_retried did not get this far"
     a, e164 = state["a"], state["e164"]
+    # the third patient's retry, out and held from the dispatchers when
+    # the key came: skipped as superseded, never sent
+    late = state["late"]
+    late.join(130)
+    assert not late.is_alive() and late.error is None, late.error
+    superseded(s, job_id_of(s, late.a), 2)
+    assert len(s.twilio_gw.of("call", late.e164)) == 1, s.twilio_gw.of("call", late.e164)
+    assert job_of(s, late.a) == ("done", "2", "call", "confirmed"), job_of(s, late.a)
+    assert reminder_status(s, late.a) == "confirmed"
+
     # the first patient's retry, a minute after the call's end
     _, second, fields = twilio_sent(s, "call", e164, n=2, timeout=120)
     retried_at = s.sql("SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM"
@@ -595,6 +698,7 @@ def test_a_survey_is_answered_by_an_sms_reply(s):
 if __name__ == "__main__":
     cfstack.run_on_stack(LadderStack, [
         test_a_confirmed_call_confirms_the_visit,
+        test_a_visit_cancelled_while_its_call_waits_is_not_called,
         test_reschedule_opens_a_front_desk_task,
         test_nine_means_no_more_calls,
         test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
