@@ -61,6 +61,9 @@ def without_clinic(doc, clinic_id):
     """The document with one clinic and everything that refers to it removed."""
     doc = copy.deepcopy(doc)
     doc["clinics"] = [c for c in doc["clinics"] if c["id"] != clinic_id]
+    # a gateway belongs to its clinic and goes with it; other channels stay
+    doc["channels"] = [ch for ch in doc.get("channels", [])
+                       if not (ch["kind"] == "gateway" and ch.get("clinic_id") == clinic_id)]
     for ch in doc.get("channels", []):
         if ch.get("clinic_id") == clinic_id:
             del ch["clinic_id"]

@@ -22,7 +22,16 @@ SOURCE = "/clinicflow/reminders/mis/api"
 # the name is the parts joined with one 0x1F byte.
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")
 
-demo_network = cfstack.demo_network
+def demo_network():
+    """The demo network without its gateway channels: those send to the
+    local demo's stand-in (clinicflow-gateway-sim, tested on its own by
+    test_demo_gateways); every other test gives the clinics the gateways it
+    tests."""
+    doc = cfstack.demo_network()
+    doc["channels"] = [c for c in doc["channels"] if c["kind"] != "gateway"]
+    return doc
+
+
 NET = demo_network()["id"]
 CLINICS = [c["id"] for c in demo_network()["clinics"]]
 
@@ -190,6 +199,7 @@ class Stack(cfstack.ServiceStack):
     def __init__(self, extra_env=None):
         self.extra_env = extra_env or {}
         super().__init__()
+        cfstack.apply_network(self.dsn, demo_network())
         cfstack.apply_network(self.dsn, NETWORK_B)
         for scope in ("ingest", "admin"):
             self.keys["other_" + scope] = cfstack.create_key(self.dsn, NETWORK_B["id"], scope)

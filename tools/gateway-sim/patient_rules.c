@@ -1,0 +1,83 @@
+/*
+ * The demo patients' answers (patient_testable.h): a number in 0..999 from
+ * the SHA-256 of the send's key and what it names, so answers are spread
+ * evenly and never depend on the order sends arrive in.
+ */
+#include "patient_testable.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/hash.h"
+
+/* 0..999 from key and salt (a different salt, an independent draw). */
+static int draw(const char *key, const char *salt)
+{
+    uint8_t d[32];
+    char name[320];
+    int n = snprintf(name, sizeof(name), "%s\x1f%s", salt, key);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(name))
+        n = (int)sizeof(name) - 1;
+    cf_sha256(name, (size_t)n, d);
+    return (int)(((uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]) %
+                 1000u);
+}
+
+enum sim_call sim_call_answer(const char *key)
+{
+    const int n = draw(key, "call");
+    if (n < 200)
+        return SIM_NO_ANSWER;
+    if (n < 250)
+        return SIM_BUSY;
+    if (n < 925) /* 675 of the 750 answered: 9 in 10 */
+        return SIM_CONFIRM;
+    if (n < 990) /* 65: near 1 in 10 */
+        return SIM_RESCHEDULE;
+    return SIM_DECLINE;
+}
+
+enum sim_sms sim_sms_fate(const char *key)
+{
+    return draw(key, "sms") < 970 ? SIM_DELIVERED : SIM_UNDELIVERED;
+}
+
+int sim_call_seconds(const char *key, enum sim_call answer)
+{
+    if (answer == SIM_NO_ANSWER || answer == SIM_BUSY)
+        return 0;
+    return 20 + draw(key, "seconds") % 11;
+}
+
+const char *sim_call_digit(enum sim_call answer)
+{
+    switch (answer) {
+    case SIM_CONFIRM:
+        return "1";
+    case SIM_DECLINE:
+        return "2";
+    case SIM_RESCHEDULE:
+        return "3";
+    default:
+        return NULL;
+    }
+}
+
+const char *sim_call_outcome(enum sim_call answer)
+{
+    switch (answer) {
+    case SIM_NO_ANSWER:
+        return "no_answer";
+    case SIM_BUSY:
+        return "busy";
+    case SIM_CONFIRM:
+        return "confirmed";
+    case SIM_DECLINE:
+        return "declined";
+    case SIM_RESCHEDULE:
+        return "reschedule";
+    }
+    return "failed";
+}
