@@ -109,8 +109,10 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
     const enum ladder_take take =
         ladder_take(str(row, "outcome"), o->outcome,
                     (int)json_integer_value(json_object_get(row, "attempt")), &job);
-    if (take == LADDER_IGNORE)
-        goto out; /* told again, or older news than the send has */
+    if (take == LADDER_IGNORE) { /* told again, or older news than the send has */
+        rc = outcome_store_details(conn, o, errbuf, errbuf_size);
+        goto out;
+    }
     if ((rc = outcome_store_record(conn, o, errbuf, errbuf_size)) != 0)
         goto out;
     *applied = 1;

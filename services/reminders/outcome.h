@@ -58,6 +58,11 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
                        size_t errbuf_size);
 int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *errbuf,
                          size_t errbuf_size);
+/* What an outcome that decides nothing still tells of its send (the call's
+ * length, its recording, the provider's id), kept where the send has none:
+ * Twilio reports a call's end after the key the patient pressed in it. */
+int outcome_store_details(PGconn *conn, const struct reminders_outcome *o, char *errbuf,
+                          size_t errbuf_size);
 /* The job's next rung (next->next_channel set: pending again), its wait
  * for a reply to an SMS out (next->waits: emitted still) or its end
  * (done), result the outcome. */

@@ -63,6 +63,25 @@ int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *
                       7, params, NULL, errbuf, errbuf_size);
 }
 
+int outcome_store_details(PGconn *conn, const struct reminders_outcome *o, char *errbuf,
+                          size_t errbuf_size)
+{
+    char duration[24];
+    snprintf(duration, sizeof(duration), "%ld", o->duration_s);
+    const char *params[] = {o->send_id, o->provider_ref, o->recording_url,
+                            o->duration_s >= 0 ? duration : NULL};
+    if (!params[1] && !params[2] && !params[3])
+        return 0;
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.sends SET provider_ref = coalesce(provider_ref, $2::text),"
+                      " recording_url = coalesce(recording_url, $3::text),"
+                      " duration_s = coalesce(duration_s, $4::int), updated_at = now()"
+                      " WHERE send_id = $1::uuid AND (provider_ref IS NULL AND $2::text IS NOT NULL"
+                      " OR recording_url IS NULL AND $3::text IS NOT NULL"
+                      " OR duration_s IS NULL AND $4::int IS NOT NULL)",
+                      4, params, NULL, errbuf, errbuf_size);
+}
+
 int outcome_store_job(PGconn *conn, const char *job_id, const char *result,
                       const struct ladder_next *next, char *errbuf, size_t errbuf_size)
 {

@@ -234,6 +234,9 @@ def test_a_robot_call_gathers_the_patients_answer(s):
                                  "completed", "CallDuration": "23", "To": e164})
     assert done.status == 200 and "<Response" in done.raw.decode(), done
     assert reminder_status(s, a) == "confirmed"
+    # it moves nothing, and still tells how long the call was
+    assert s.sql("SELECT outcome, duration_s FROM reminders.sends WHERE send_id = '%s'"
+                 % send_id) == [["confirmed", "23"]]
     ev = s.wait_message(OUTCOMES, lambda m: m["event"]["data"].get("send_id") == send_id,
                         "the confirmed outcome")["event"]["data"]
     assert (ev["gateway"], ev["outcome"]) == ("twilio", "confirmed"), ev
