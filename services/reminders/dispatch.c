@@ -273,8 +273,10 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     }
     json_t *contact = json_pack("{s:s, s:O?, s:s?}", "phone", phone, "first_name",
                                 json_object_get(view.patient, "first_name"), "language", lang);
-    json_t *j_clinic = json_pack("{s:s, s:s?, s:O?}", "id", clinic_id, "name", clinic->name,
-                                 "address", json_object_get(clinic->doc, "address"));
+    /* strings copied: the configuration's values are shared by every thread */
+    json_t *j_clinic =
+        json_pack("{s:s, s:s?, s:s?}", "id", clinic_id, "name", clinic->name, "address",
+                  json_string_value(json_object_get(clinic->doc, "address")));
     const struct gateway_message m = {
         .send_id = send_id,
         .command = cmd,

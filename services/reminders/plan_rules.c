@@ -108,7 +108,10 @@ int plan_policy_build(const json_t *j_network_policies, const char *tz, const js
                 continue;
             if (!out->recall_by_category)
                 out->recall_by_category = json_object();
-            json_object_set(out->recall_by_category, category, j_months);
+            /* a value of its own: the configuration's is shared by every
+             * thread, and a reference taken on it writes its count */
+            json_object_set_new(out->recall_by_category, category,
+                                json_integer(json_integer_value(j_months)));
         }
         if (json_is_integer(j_v = json_object_get(layers[l], "seats")))
             out->seats = (int)json_integer_value(j_v);

@@ -160,23 +160,24 @@ out:
 int cf_time_windows_parse(const char *tz, const json_t *j_windows, struct cf_time_hours *out,
                           char *errbuf, size_t errbuf_size)
 {
-    json_t *j_default = NULL, *j_week = json_object();
+    json_t *j_own, *j_week = json_object();
     int rc;
 
-    if (!j_windows)
-        j_windows = j_default = json_pack("[ss]", "10:00-18:00", "20:00-21:00");
-    if (!json_is_array(j_windows)) {
+    if (j_windows && !json_is_array(j_windows)) {
         cf_seterr(errbuf, errbuf_size, "calling windows: expected an array of \"HH:MM-HH:MM\"");
         json_decref(j_week);
         return CF_EINVAL;
     }
+    /* a copy of our own: j_windows is usually the configuration's, which
+     * every thread reads, and each reference taken on it writes its count */
+    j_own = j_windows ? json_deep_copy(j_windows) : json_pack("[ss]", "10:00-18:00", "20:00-21:00");
     for (int d = 0; d < 7; d++) {
         static const char *const names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-        json_object_set(j_week, names[d], (json_t *)j_windows);
+        json_object_set(j_week, names[d], j_own);
     }
     rc = cf_time_hours_parse(tz, j_week, NULL, NULL, out, errbuf, errbuf_size);
     json_decref(j_week);
-    json_decref(j_default);
+    json_decref(j_own);
     return rc;
 }
 
