@@ -350,7 +350,7 @@ def test_memory_bounded(s):
                     "doctor_name": pad, "service_category": "c" * 60, "operator_id": "o" * 60})
 
     ok(s.batch(gen(10000)))  # warm: pools, caches, the allocator's size classes
-    cfstack.wait_until(lambda: s.sql("SELECT count(*) FROM reminders.outbox")[0][0] == "0", 60,
+    cfstack.wait_until(lambda: s.sql("SELECT count(*) FROM reminders.outbox")[0][0] == "0", 180,
                        "the outbox relayed")
     before = rss_kb(pid, "VmRSS")
     sent = [0]
@@ -364,26 +364,36 @@ def test_memory_bounded(s):
     rep = ok(s.batch(counted(), timeout=300))
     elapsed = time.monotonic() - t0
     peak = rss_kb(pid, "VmHWM")
-    # the relay produces the 50,000 events after the commits: the memory is
-    # read once it has (the producer's queue is not the import's)
-    cfstack.wait_until(lambda: s.sql("SELECT count(*) FROM reminders.outbox")[0][0] == "0", 60,
-                       "the outbox relayed")
-    after = rss_kb(pid, "VmRSS")
     assert rep["lines"] == 50000 and rep["invalid"] == 0, {k: rep[k] for k in ("lines", "invalid")}
     assert rep["patients"]["created"] == 25000 and rep["appointments"]["created"] == 25000, rep
     assert [p["lines"] for p in rep["progress"]] == [10000, 20000, 30000, 40000, 50000], rep
     assert sent[0] >= 15 * 1024 * 1024, sent[0]
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read()
+    if "libtsan" in maps:
+        # ThreadSanitizer's shadow and history grow by several times every
+        # heap page touched (21 MB for this 22.7 MB body, measured), so its
+        # RSS says nothing of the service's own memory: the ASan build
+        # (./tests/run) and the plain one hold the bound.
+        print("memory: body %.1f MB, RSS grew %d KB by the answer (peak %d KB); bound not"
+              " checked under ThreadSanitizer" % (sent[0] / 1048576,
+                                                  rss_kb(pid, "VmRSS") - before, peak), flush=True)
+        return
+    # the relay produces the 50,000 events after the commits: the memory is
+    # read once it has (the producer's queue is not the import's)
+    cfstack.wait_until(lambda: s.sql("SELECT count(*) FROM reminders.outbox")[0][0] == "0", 180,
+                       "the outbox relayed")
+    after = rss_kb(pid, "VmRSS")
     growth_kb = after - before
     # ASan's allocator returns nothing to the system and keeps freed blocks
     # in quarantine, and its shadow grows with every heap page touched: a
     # sanitized build gets twice the room, still below the body's size.
-    with open("/proc/%d/maps" % pid) as f:
-        sanitized = "libasan" in f.read()
+    sanitized = "libasan" in maps
+    print("memory: body %.1f MB, RSS before %d KB, after %d KB (peak %d KB), %.1f s, %.0f lines/s"
+          % (sent[0] / 1048576, before, after, peak, elapsed, 50000 / elapsed), flush=True)
     # (a buffered body alone would be more than either bound)
     bound_kb = (20 if sanitized else 8) * 1024
     assert sent[0] > bound_kb * 1024, (sent[0], bound_kb)
-    print("memory: body %.1f MB, RSS before %d KB, after %d KB (peak %d KB), %.1f s, %.0f lines/s"
-          % (sent[0] / 1048576, before, after, peak, elapsed, 50000 / elapsed), flush=True)
     assert growth_kb < bound_kb, "RSS grew by %d KB (bound %d KB) for a %d-byte body" % (
         growth_kb, bound_kb, sent[0])
 
