@@ -4,9 +4,9 @@
  * in a call for a person (a recall, a re-invite) are released at most
  * seats x tasks_per_seat_hour a clinic a clock hour of its own zone (an
  * hour from 10:00 local, also where the offset is not whole hours), only
- * inside the calling windows; what the budget leaves waits for the next hour rather
- * than being dropped. A visit's own reminders are never paced: they are
- * due before the visit or not at all.
+ * inside the calling windows; what the budget leaves waits for the next
+ * hour rather than being dropped. A visit's own reminders are never
+ * paced: they are due before the visit or not at all.
  */
 #include "pace_testable.h"
 

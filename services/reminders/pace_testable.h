@@ -22,7 +22,7 @@ int pace_budget(const struct plan_policy *p);
 int64_t pace_hour(const struct plan_policy *p, int64_t now_ms);
 
 /* How many of a clinic's due campaign jobs may go at now_ms when released
- * of them went since pace_hour(now_ms): the budget left, and none while
+ * of them went since pace_hour(p, now_ms): the budget left, and none while
  * the calling windows are closed. *later_ms is when the others are due
  * again: the first window moment of the next hour once the budget is
  * spent, the next window moment when the windows are closed (the end of
