@@ -197,9 +197,10 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
         goto out;
 
     /* A channel without a zone of its own has the network's (PBX local
-     * times need one). */
+     * times need one). A deep copy: the configuration's values are shared
+     * by every thread, and a shallow copy takes a reference on each. */
     if (!json_is_string(json_object_get(ch->doc, "timezone")) && net->tz) {
-        j_channel = json_copy(ch->doc);
+        j_channel = json_deep_copy(ch->doc);
         json_object_set_new(j_channel, "timezone", json_string(net->tz));
     }
     struct cf_hook hook = in.hook;
