@@ -76,9 +76,9 @@ static int send_webhook(struct reminders_ctx *ctx, const struct cf_channel *ch,
                         const struct gateway_message *m, struct gateway_result *r, char *errbuf,
                         size_t errbuf_size)
 {
-    char sig[8 + CF_SHA256_HEX_LEN], sig_h[128], key_h[96];
+    char sig[CF_HMAC_SIG_LEN + 1], sig_h[128], key_h[96];
     char *body = gw_webhook_body(m->send_id, m->command, m->text, m->contact, m->clinic);
-    gw_webhook_signature(cred(ch, "secret"), body, strlen(body), sig);
+    cf_hmac_sha256_sig(cred(ch, "secret"), body, strlen(body), sig);
     snprintf(sig_h, sizeof(sig_h), GW_SIGNATURE_HEADER ": %s", sig);
     snprintf(key_h, sizeof(key_h), "Idempotency-Key: %s", m->send_id);
     const char *headers[] = {"Content-Type: application/json", sig_h, key_h};
@@ -107,13 +107,9 @@ static void twilio_channel(struct reminders_ctx *ctx, const struct cf_channel *c
 /* "Authorization: Basic base64(account_sid:auth_token)" into out. */
 static void twilio_auth(const struct cf_channel *ch, char *out, size_t out_size)
 {
-    char *user = cf_xasprintf("%s:%s", cred(ch, "account_sid") ? cred(ch, "account_sid") : "",
-                              cred(ch, "auth_token") ? cred(ch, "auth_token") : "");
-    char *b64 = cf_xmalloc(4 * ((strlen(user) + 2) / 3) + 1);
-    cf_base64((const uint8_t *)user, strlen(user), b64);
-    snprintf(out, out_size, "Authorization: Basic %s", b64);
-    free(b64);
-    free(user);
+    char *basic = cf_http_basic_auth(cred(ch, "account_sid"), cred(ch, "auth_token"));
+    snprintf(out, out_size, "Authorization: %s", basic);
+    free(basic);
 }
 
 /* The channel's API base (its api_url: the provider's REST API host, or a

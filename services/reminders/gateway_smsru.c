@@ -14,21 +14,13 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/strbuf.h"
 #include "common/xmalloc.h"
-
-static void add_field(char **body, const char *name, const char *value)
-{
-    char *enc = gw_urlencode(value);
-    char *next = cf_xasprintf("%s%s%s=%s", *body ? *body : "", *body ? "&" : "", name, enc);
-    free(enc);
-    free(*body);
-    *body = next;
-}
 
 char *gw_smsru_send_body(const char *api_id, const char *to, const char *text, const char *from,
                          int test)
 {
-    char *body = NULL;
+    struct cf_strbuf body = {0};
 
     if (!api_id || !*api_id || !to || !text || !*text)
         return NULL;
@@ -36,15 +28,15 @@ char *gw_smsru_send_body(const char *api_id, const char *to, const char *text, c
         to++;
     if (!*to)
         return NULL;
-    add_field(&body, "api_id", api_id);
-    add_field(&body, "to", to);
-    add_field(&body, "msg", text);
-    add_field(&body, "json", "1");
+    cf_strbuf_add_form(&body, "api_id", api_id);
+    cf_strbuf_add_form(&body, "to", to);
+    cf_strbuf_add_form(&body, "msg", text);
+    cf_strbuf_add_form(&body, "json", "1");
     if (from && *from)
-        add_field(&body, "from", from);
+        cf_strbuf_add_form(&body, "from", from);
     if (test)
-        add_field(&body, "test", "1");
-    return body;
+        cf_strbuf_add_form(&body, "test", "1");
+    return cf_strbuf_take(&body);
 }
 
 /* An integer member, or a string of digits (SMS.ru's codes are numbers in

@@ -20,13 +20,10 @@
  * {"send_id", "command": the command's data (its channel: "call" for a
  * robot call, "sms"), "text": what the robot says or the SMS reads,
  * "contact": {"phone", "first_name", "language"}, "clinic": {"id",
- * "name", "address"}} and its
- * signature header value "sha256=<hex HMAC-SHA256 of the body with the
- * channel's secret>". body is new (free it). */
+ * "name", "address"}}, signed with cf_hmac_sha256_sig (common/hash.h)
+ * under the channel's secret. body is new (free it). */
 char *gw_webhook_body(const char *send_id, const json_t *command, const char *text,
                       const json_t *contact, const json_t *clinic);
-void gw_webhook_signature(const char *secret, const char *body, size_t len,
-                          char out[8 + CF_SHA256_HEX_LEN]);
 
 /* An outcome a gateway reported, as the ladder names it
  * (ladder_testable.h). Strings point into the parsed request. */
@@ -37,10 +34,6 @@ struct gw_report {
     const char *recording_url;
     const char *provider_ref;
 };
-
-/* 1 when header (X-Clinicflow-Signature) is the body's signature with
- * secret, compared in constant time; 0 otherwise (also with no secret). */
-int gw_webhook_verify(const char *secret, const char *body, size_t len, const char *header);
 
 /* A dialer's outcome (the `generic` outcomes hook), strict JSON: {"send_id"
  * (the send's, as the webhook carried it), "outcome": confirmed, declined,

@@ -51,30 +51,10 @@ const char *gw_outcome_name(enum gw_outcome outcome)
     return outcome_names[outcome];
 }
 
-static int unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
-static void buf_add_encoded(struct cf_strbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (unreserved(*p)) {
-            cf_strbuf_add_n(b, (const char *)p, 1);
-        } else {
-            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            cf_strbuf_add_n(b, esc, 3);
-        }
-    }
-}
-
 char *gw_urlencode(const char *s)
 {
     struct cf_strbuf b = {0};
-    buf_add_encoded(&b, s);
+    cf_strbuf_add_urlencoded(&b, s);
     return cf_strbuf_take(&b);
 }
 
@@ -83,16 +63,6 @@ char *gw_xml_escape(const char *s)
     struct cf_strbuf b = {0};
     cf_strbuf_add_xml(&b, s);
     return cf_strbuf_take(&b);
-}
-
-/* Appends name=value, percent-encoded, to a form body. */
-static void form_add(struct cf_strbuf *b, const char *name, const char *value)
-{
-    if (b->len)
-        cf_strbuf_add(b, "&");
-    buf_add_encoded(b, name);
-    cf_strbuf_add(b, "=");
-    buf_add_encoded(b, value);
 }
 
 /* --- requests ----------------------------------------------------------- */
@@ -113,12 +83,12 @@ char *gw_twilio_hook_url(const struct gw_twilio_channel *ch, const char *send_id
         base_len--;
     cf_strbuf_add_n(&b, ch->public_base, base_len);
     cf_strbuf_add(&b, "/v1/hooks/reminders/twilio/");
-    buf_add_encoded(&b, ch->channel_id);
+    cf_strbuf_add_urlencoded(&b, ch->channel_id);
     cf_strbuf_add(&b, "?send_id=");
-    buf_add_encoded(&b, send_id);
+    cf_strbuf_add_urlencoded(&b, send_id);
     if (kind) {
         cf_strbuf_add(&b, "&kind=");
-        buf_add_encoded(&b, kind);
+        cf_strbuf_add_urlencoded(&b, kind);
     }
     return cf_strbuf_take(&b);
 }
@@ -164,13 +134,13 @@ int gw_twilio_sms_request(const struct gw_twilio_channel *ch, const char *send_i
         return CF_EINVAL;
     }
     char *hook = gw_twilio_hook_url(ch, send_id, NULL);
-    form_add(&b, "To", to);
+    cf_strbuf_add_form(&b, "To", to);
     if (nonempty(ch->messaging_service_sid))
-        form_add(&b, "MessagingServiceSid", ch->messaging_service_sid);
+        cf_strbuf_add_form(&b, "MessagingServiceSid", ch->messaging_service_sid);
     else
-        form_add(&b, "From", ch->from);
-    form_add(&b, "Body", text);
-    form_add(&b, "StatusCallback", hook);
+        cf_strbuf_add_form(&b, "From", ch->from);
+    cf_strbuf_add_form(&b, "Body", text);
+    cf_strbuf_add_form(&b, "StatusCallback", hook);
     free(hook);
     out->path = account_path(ch->account_sid, "Messages.json");
     out->body = cf_strbuf_take(&b);
@@ -240,14 +210,14 @@ int gw_twilio_call_request(const struct gw_twilio_channel *ch, const char *send_
         rc = CF_EINVAL;
         goto out;
     }
-    form_add(&b, "To", to);
-    form_add(&b, "From", ch->from);
-    form_add(&b, "Twiml", twiml);
-    form_add(&b, "StatusCallback", status);
-    form_add(&b, "StatusCallbackEvent", "completed");
-    form_add(&b, "StatusCallbackMethod", "POST");
+    cf_strbuf_add_form(&b, "To", to);
+    cf_strbuf_add_form(&b, "From", ch->from);
+    cf_strbuf_add_form(&b, "Twiml", twiml);
+    cf_strbuf_add_form(&b, "StatusCallback", status);
+    cf_strbuf_add_form(&b, "StatusCallbackEvent", "completed");
+    cf_strbuf_add_form(&b, "StatusCallbackMethod", "POST");
     if (ch->machine_detection)
-        form_add(&b, "MachineDetection", "Enable");
+        cf_strbuf_add_form(&b, "MachineDetection", "Enable");
     out->path = account_path(ch->account_sid, "Calls.json");
     out->body = cf_strbuf_take(&b);
 out:
@@ -271,11 +241,11 @@ char *gw_twilio_lookup_path(const struct gw_twilio_channel *ch, const char *kind
     cf_strbuf_add(&b, path);
     free(path);
     cf_strbuf_add(&b, "?To=");
-    buf_add_encoded(&b, to);
+    cf_strbuf_add_urlencoded(&b, to);
     /* an SMS through a messaging service may come from any of its numbers */
     if (nonempty(ch->from) && !(sms && nonempty(ch->messaging_service_sid))) {
         cf_strbuf_add(&b, "&From=");
-        buf_add_encoded(&b, ch->from);
+        cf_strbuf_add_urlencoded(&b, ch->from);
     }
     cf_strbuf_add(&b, "&PageSize=50");
     return cf_strbuf_take(&b);

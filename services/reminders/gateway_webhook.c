@@ -25,24 +25,6 @@ char *gw_webhook_body(const char *send_id, const json_t *command, const char *te
     return body;
 }
 
-void gw_webhook_signature(const char *secret, const char *body, size_t len,
-                          char out[8 + CF_SHA256_HEX_LEN])
-{
-    uint8_t mac[32];
-    cf_hmac_sha256(secret, strlen(secret), body, len, mac);
-    memcpy(out, "sha256=", 7);
-    cf_hex(mac, sizeof(mac), out + 7);
-}
-
-int gw_webhook_verify(const char *secret, const char *body, size_t len, const char *header)
-{
-    char want[8 + CF_SHA256_HEX_LEN];
-    if (!secret || !*secret || !header)
-        return 0;
-    gw_webhook_signature(secret, body, len, want);
-    return cf_ct_equal(want, strlen(want), header, strlen(header));
-}
-
 /* The generic vocabulary, and what the ladder calls each. */
 static const char *const generic_outcomes[][2] = {
     {"confirmed", "confirmed"},

@@ -29,6 +29,7 @@
 
 #include "common/err.h"
 #include "common/form.h"
+#include "common/hash.h"
 #include "common/hook_http.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -188,8 +189,8 @@ static int read_generic(const struct cf_channel *ch, const struct cf_hook *h, js
                         struct report *r, struct _u_response *resp)
 {
     const json_t *cred = json_object_get(ch->doc, "credentials");
-    if (!gw_webhook_verify(json_string_value(json_object_get(cred, "secret")), h->body, h->body_len,
-                           cf_hook_str(h->headers, "x-clinicflow-signature"))) {
+    if (!cf_hmac_sha256_sig_valid(json_string_value(json_object_get(cred, "secret")), h->body,
+                                  h->body_len, cf_hook_str(h->headers, "x-clinicflow-signature"))) {
         count("generic", "refused");
         cf_http_error(resp, 401, "unauthorized", "the request's signature is not valid", NULL);
         return -1;

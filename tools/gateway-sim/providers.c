@@ -22,6 +22,7 @@
 
 #include "common/form.h"
 #include "common/hash.h"
+#include "common/http_client.h"
 #include "common/strbuf.h"
 #include "common/twilio_sig.h"
 #include "common/xmalloc.h"
@@ -63,32 +64,12 @@ const json_t *sim_channel(const struct sim_config *c, const char *provider, cons
     return NULL;
 }
 
-static void urlencode(struct cf_strbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        const unsigned char c = (unsigned char)*s;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            cf_strbuf_add_n(b, (const char *)&c, 1);
-        } else {
-            const char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            cf_strbuf_add_n(b, esc, 3);
-        }
-    }
-}
-
 /* fields[n][2] as a form body. */
 static char *form_body(const char *const (*fields)[2], size_t n)
 {
     struct cf_strbuf b = {0};
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            cf_strbuf_add(&b, "&");
-        urlencode(&b, fields[i][0]);
-        cf_strbuf_add(&b, "=");
-        urlencode(&b, fields[i][1]);
-    }
+    for (size_t i = 0; i < n; i++)
+        cf_strbuf_add_form(&b, fields[i][0], fields[i][1]);
     return cf_strbuf_take(&b);
 }
 
@@ -129,11 +110,16 @@ static int parse_form(const struct _u_request *req, struct cf_form *form)
  * string. */
 static char *send_key(const char *url)
 {
-    const char *p = strstr(url, "send_id=");
-    if (!p || (p != url && p[-1] != '?' && p[-1] != '&'))
-        return cf_xstrdup(url);
-    p += 8;
-    return cf_xasprintf("%.*s", (int)strcspn(p, "&#"), p);
+    const char *q = strchr(url, '?');
+    struct cf_form query = {0};
+    char errbuf[64], *key = NULL;
+    if (q &&
+        cf_form_parse(q + 1, strcspn(q + 1, "#"), MAX_FIELDS, &query, errbuf, sizeof(errbuf)) ==
+            0 &&
+        cf_form_get(&query, "send_id"))
+        key = cf_xstrdup(cf_form_get(&query, "send_id"));
+    cf_form_free(&query);
+    return key ? key : cf_xstrdup(url);
 }
 
 /* 32 hex characters of key's SHA-256: a sid that is the same for a send
@@ -158,13 +144,9 @@ static const json_t *twilio_account(const struct _u_request *req)
     const char *token = sim_cred(ch, "auth_token");
     if (!ch || !token)
         return NULL;
-    char *pair = cf_xasprintf("%s:%s", sid, token);
-    char *want = cf_xcalloc(4 * strlen(pair) / 3 + 16, 1);
-    memcpy(want, "Basic ", 6);
-    cf_base64((const uint8_t *)pair, strlen(pair), want + 6);
+    char *want = cf_http_basic_auth(sid, token);
     const char *got = u_map_get_case(req->map_header, "Authorization");
     const int ok = got && cf_ct_equal(want, strlen(want), got, strlen(got));
-    free(pair);
     free(want);
     return ok ? ch : NULL;
 }
@@ -377,14 +359,6 @@ static int smsru_send(const struct _u_request *req, struct _u_response *resp, vo
 
 /* --- a clinic's dialer (webhook) ------------------------------------------ */
 
-static void sign(const char *secret, const char *body, char out[8 + CF_SHA256_HEX_LEN])
-{
-    uint8_t mac[32];
-    cf_hmac_sha256(secret, strlen(secret), body, strlen(body), mac);
-    memcpy(out, "sha256=", 7);
-    cf_hex(mac, sizeof(mac), out + 7);
-}
-
 static int dialer(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     (void)user;
@@ -392,16 +366,11 @@ static int dialer(const struct _u_request *req, struct _u_response *resp, void *
     const json_t *ch = sim_channel(cfg, "webhook", "id", channel);
     const char *secret = sim_cred(ch, "secret");
     char *body = cf_xcalloc(req->binary_body_length + 1, 1);
-    char want[8 + CF_SHA256_HEX_LEN], header[32 + CF_SHA256_HEX_LEN];
+    char sig[CF_HMAC_SIG_LEN + 1], header[32 + CF_HMAC_SIG_LEN];
     if (req->binary_body_length)
         memcpy(body, req->binary_body, req->binary_body_length);
     const char *got = u_map_get_case(req->map_header, "X-Clinicflow-Signature");
-    int signed_ok = 0;
-    if (secret && got) {
-        sign(secret, body, want);
-        signed_ok = cf_ct_equal(want, strlen(want), got, strlen(got));
-    }
-    if (!signed_ok) {
+    if (!cf_hmac_sha256_sig_valid(secret, body, req->binary_body_length, got)) {
         free(body);
         ulfius_set_string_body_response(resp, 401, "bad signature");
         return U_CALLBACK_COMPLETE;
@@ -427,8 +396,8 @@ static int dialer(const struct _u_request *req, struct _u_response *resp, void *
                       "duration_s", sim_call_seconds(send_id, answer));
     }
     char *text = json_dumps(report, JSON_COMPACT);
-    sign(secret, text, want);
-    snprintf(header, sizeof(header), "X-Clinicflow-Signature: %s", want);
+    cf_hmac_sha256_sig(secret, text, strlen(text), sig);
+    snprintf(header, sizeof(header), "X-Clinicflow-Signature: %s", sig);
     sim_callback_add(sim_now_ms() + cfg->delay_ms,
                      cf_xasprintf("%s/v1/hooks/reminders/generic/%s", cfg->reminders_url, channel),
                      text, "application/json", header);

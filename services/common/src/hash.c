@@ -287,6 +287,24 @@ void cf_uuid_lower(char *s)
             s[i] = (char)(s[i] - 'A' + 'a');
 }
 
+void cf_hmac_sha256_sig(const char *key, const void *data, size_t len,
+                        char out[CF_HMAC_SIG_LEN + 1])
+{
+    uint8_t mac[32];
+    cf_hmac_sha256(key, strlen(key), data, len, mac);
+    memcpy(out, "sha256=", 7);
+    cf_hex(mac, sizeof(mac), out + 7);
+}
+
+int cf_hmac_sha256_sig_valid(const char *key, const void *data, size_t len, const char *header)
+{
+    char want[CF_HMAC_SIG_LEN + 1];
+    if (!key || !*key || !header)
+        return 0;
+    cf_hmac_sha256_sig(key, data, len, want);
+    return cf_ct_equal(want, strlen(want), header, strlen(header));
+}
+
 void cf_contact_key(const char *network_secret, const char *e164, char out[CF_SHA256_HEX_LEN + 1])
 {
     uint8_t mac[32];

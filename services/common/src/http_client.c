@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/xmalloc.h"
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -143,4 +144,15 @@ void cf_http_client_response_free(struct cf_http_client_response *resp)
 {
     free(resp->body);
     memset(resp, 0, sizeof(*resp));
+}
+
+char *cf_http_basic_auth(const char *user, const char *password)
+{
+    char *pair = cf_xasprintf("%s:%s", user ? user : "", password ? password : "");
+    const size_t n = strlen(pair);
+    char *out = cf_xmalloc(6 + 4 * ((n + 2) / 3) + 1);
+    memcpy(out, "Basic ", 6);
+    cf_base64((const uint8_t *)pair, n, out + 6);
+    free(pair);
+    return out;
 }

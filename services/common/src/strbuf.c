@@ -56,6 +56,35 @@ void cf_strbuf_add_xml(struct cf_strbuf *b, const char *s)
     }
 }
 
+static int unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+void cf_strbuf_add_urlencoded(struct cf_strbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (unreserved(*p)) {
+            cf_strbuf_add_n(b, (const char *)p, 1);
+        } else {
+            const char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            cf_strbuf_add_n(b, esc, 3);
+        }
+    }
+}
+
+void cf_strbuf_add_form(struct cf_strbuf *b, const char *name, const char *value)
+{
+    if (b->len)
+        cf_strbuf_add(b, "&");
+    cf_strbuf_add_urlencoded(b, name);
+    cf_strbuf_add(b, "=");
+    cf_strbuf_add_urlencoded(b, value);
+}
+
 char *cf_strbuf_take(struct cf_strbuf *b)
 {
     if (!b->p)

@@ -197,6 +197,11 @@ def reminder_status(s, a):
     return ok(s.get_appointment(a)).get("reminder_status")
 
 
+def gather_url(twiml):
+    """The action URL of a robot call's <Gather>, as Twilio would call it."""
+    return twiml.split('action="')[1].split('"')[0].replace("&amp;", "&")
+
+
 def send_row(s, send_id):
     return s.sql("SELECT status, coalesce(reason, '-'), coalesce(outcome, '-'),"
                  " coalesce(provider_ref, '-') FROM reminders.sends"
@@ -214,7 +219,7 @@ def test_a_robot_call_gathers_the_patients_answer(s):
     status_url = fields["StatusCallback"]
     assert status_url.startswith(PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio?send_id="
                                  + send_id), status_url
-    gather = twiml.split('action="')[1].split('"')[0].replace("&amp;", "&")
+    gather = gather_url(twiml)
     assert "kind=gather" in gather and send_id in gather, gather
     cfstack.wait_until(lambda: send_row(s, send_id)[0] == "sent", 30, "the send marked sent")
     assert send_row(s, send_id)[3].startswith("CA"), send_row(s, send_id)

@@ -10,13 +10,14 @@
 
 #include "cftest.h"
 #include "common/err.h"
+#include "common/hash.h"
 
 static void test_signature(void)
 {
-    char sig[8 + CF_SHA256_HEX_LEN];
+    char sig[CF_HMAC_SIG_LEN + 1];
     /* RFC 4231 test case 2: key "Jefe", "what do ya want for nothing?" */
     const char *data = "what do ya want for nothing?";
-    gw_webhook_signature("Jefe", data, strlen(data), sig);
+    cf_hmac_sha256_sig("Jefe", data, strlen(data), sig);
     CHECK_STR(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 

@@ -39,6 +39,15 @@ int cf_uuid_valid(const char *s);
  * keyed and stored in (PostgreSQL's uuid type prints lowercase). */
 void cf_uuid_lower(char *s);
 
+/* "sha256=" and the hex HMAC-SHA256 of data under key: the signature
+ * header value of clinicflow's own webhooks (X-Clinicflow-Signature). */
+#define CF_HMAC_SIG_LEN (7 + CF_SHA256_HEX_LEN)
+void cf_hmac_sha256_sig(const char *key, const void *data, size_t len,
+                        char out[CF_HMAC_SIG_LEN + 1]);
+/* 1 when header is that signature, compared in constant time; 0
+ * otherwise, and with no key or no header. */
+int cf_hmac_sha256_sig_valid(const char *key, const void *data, size_t len, const char *header);
+
 /* contact_key: lowercase hex HMAC-SHA256(key = network secret, msg = E.164). */
 void cf_contact_key(const char *network_secret, const char *e164, char out[CF_SHA256_HEX_LEN + 1]);
 

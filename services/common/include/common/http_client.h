@@ -38,4 +38,8 @@ int cf_http_client_do(const struct cf_http_client_request *req,
 
 void cf_http_client_response_free(struct cf_http_client_response *resp);
 
+/* The Authorization value of HTTP basic auth for user and password:
+ * "Basic " and base64 of "user:password" (RFC 7617). A new string. */
+char *cf_http_basic_auth(const char *user, const char *password);
+
 #endif

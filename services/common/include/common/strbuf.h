@@ -21,6 +21,12 @@ void cf_strbuf_add(struct cf_strbuf *b, const char *s);
  * '); a control byte neither can carry becomes a space. NULL adds
  * nothing. */
 void cf_strbuf_add_xml(struct cf_strbuf *b, const char *s);
+/* Appends s percent-encoded: every byte but the unreserved A-Z a-z 0-9
+ * - . _ ~ as %XX (RFC 3986), for a URL's query or a form body. */
+void cf_strbuf_add_urlencoded(struct cf_strbuf *b, const char *s);
+/* Appends name=value of an application/x-www-form-urlencoded body, both
+ * encoded, after an "&" when b holds something already. */
+void cf_strbuf_add_form(struct cf_strbuf *b, const char *name, const char *value);
 /* The string built ("" when nothing was added), the caller's to free; b is
  * empty again. */
 char *cf_strbuf_take(struct cf_strbuf *b);
