@@ -14,6 +14,7 @@
 
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/pg_copy.h"
 #include "common/testable.h"
 #include "store_testable.h"
 #include "common/xmalloc.h"
@@ -263,110 +264,16 @@ static const char *const save_columns[] = {
     " talk_seconds integer, provider text, provider_call_id text, facts integer, doc jsonb,"       \
     " result text) ON COMMIT DELETE ROWS"
 
-CF_TESTABLE void calls_copy_field(struct cf_strbuf *b, const char *s, size_t n)
+CF_TESTABLE void calls_copy_row(struct cf_pg_copy *c, const json_t *j_row)
 {
-    size_t from = 0;
-
-    if (!s) {
-        cf_strbuf_add_n(b, "\\N", 2);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *esc = s[i] == '\\'   ? "\\\\"
-                          : s[i] == '\t' ? "\\t"
-                          : s[i] == '\n' ? "\\n"
-                          : s[i] == '\r' ? "\\r"
-                                         : NULL;
-        if (!esc)
-            continue;
-        cf_strbuf_add_n(b, s + from, i - from);
-        cf_strbuf_add_n(b, esc, 2);
-        from = i + 1;
-    }
-    cf_strbuf_add_n(b, s + from, n - from);
-}
-
-/* json_dump_callback's writer: a piece of the document, escaped. */
-static int copy_dump(const char *buffer, size_t size, void *data)
-{
-    calls_copy_field(data, buffer, size);
-    return 0;
-}
-
-CF_TESTABLE void calls_copy_row(struct cf_strbuf *b, const json_t *j_row)
-{
-    for (const char *const *col = save_columns; *col; col++) {
-        const json_t *v = json_object_get(j_row, *col);
-        char num[24];
-        if (col != save_columns)
-            cf_strbuf_add_n(b, "\t", 1);
-        if (strcmp(*col, "doc") == 0 && v && !json_is_null(v)) {
-            json_dump_callback(v, copy_dump, b, JSON_COMPACT);
-        } else if (json_is_string(v)) {
-            calls_copy_field(b, json_string_value(v), json_string_length(v));
-        } else if (json_is_integer(v)) {
-            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
-            cf_strbuf_add_n(b, num, strlen(num));
-        } else {
-            calls_copy_field(b, NULL, 0);
-        }
-    }
-    cf_strbuf_add_n(b, "\n", 1);
-}
-
-/* The cf_err of a failed COPY (cf_pg_exec's mapping: a unique violation is
- * a conflict, refused data the input's, anything else transient), its
- * reason in errbuf (the primary message only: the detail may quote rows). */
-static int copy_err(PGconn *conn, const PGresult *res, char *errbuf, size_t errbuf_size)
-{
-    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-    snprintf(errbuf, errbuf_size, "postgresql error %s in copy: %s", sqlstate ? sqlstate : "-",
-             msg ? msg : PQerrorMessage(conn));
-    if (PQstatus(conn) == CONNECTION_BAD || !sqlstate)
-        return CF_EUNAVAIL;
-    if (strcmp(sqlstate, "23505") == 0)
-        return CF_ECONFLICT;
-    if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0)
-        return CF_EINVAL;
-    return CF_EUNAVAIL;
-}
-
-/* Sends data (len bytes of COPY text) with sql, a COPY ... FROM STDIN.
- * 0, or the COPY's error: the statement failed, the transaction with it,
- * and the connection is ready for the caller's rollback. Blocks. */
-static int copy_in(PGconn *conn, const char *sql, const char *data, size_t len, char *errbuf,
-                   size_t errbuf_size)
-{
-    enum { CHUNK = 256 * 1024 };
-    PGresult *res = PQexec(conn, sql);
-    int rc = 0, sent = 1;
-
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        rc = copy_err(conn, res, errbuf, errbuf_size);
-        PQclear(res);
-        return rc;
-    }
-    PQclear(res);
-    for (size_t off = 0; sent && off < len; off += CHUNK)
-        sent = PQputCopyData(conn, data + off, (int)(len - off < CHUNK ? len - off : CHUNK)) == 1;
-    /* A send that failed ends the COPY as failed, so the server answers. */
-    if (PQputCopyEnd(conn, sent ? NULL : "the rows could not be sent") != 1)
-        sent = 0;
-    while ((res = PQgetResult(conn)) != NULL) {
-        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = copy_err(conn, res, errbuf, errbuf_size);
-        PQclear(res);
-    }
-    if (rc == 0 && !sent)
-        rc = copy_err(conn, NULL, errbuf, errbuf_size);
-    return rc;
+    for (const char *const *col = save_columns; *col; col++)
+        cf_pg_copy_json(c, json_object_get(j_row, *col));
+    cf_pg_copy_row_end(c);
 }
 
 int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size)
 {
-    struct cf_strbuf b = {0};
+    struct cf_pg_copy copy = {0};
     size_t i;
     json_t *j_c;
 
@@ -376,12 +283,12 @@ int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_
     {
         json_t *j_row = calls_store_row(json_string_value(json_object_get(j_c, "n")),
                                         json_object_get(j_c, "doc"));
-        calls_copy_row(&b, j_row);
+        calls_copy_row(&copy, j_row);
         json_decref(j_row);
     }
     int rc = cf_pg_exec(conn, SAVE_STAGE_SQL, 0, NULL, NULL, errbuf, errbuf_size);
     if (rc == 0)
-        rc = copy_in(conn, "COPY fold_saved_calls FROM STDIN", b.p, b.len, errbuf, errbuf_size);
+        rc = cf_pg_copy_send(conn, "COPY fold_saved_calls FROM STDIN", &copy, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_exec(conn,
                         "INSERT INTO calls (call_id, network_id, clinic_id, direction, status,"
@@ -399,7 +306,7 @@ int calls_store_save_many(PGconn *conn, const json_t *calls, char *errbuf, size_
                         " talk_seconds = EXCLUDED.talk_seconds, facts = EXCLUDED.facts,"
                         " doc = EXCLUDED.doc, result = EXCLUDED.result, updated_at = now()",
                         0, NULL, NULL, errbuf, errbuf_size);
-    free(b.p);
+    cf_pg_copy_clear(&copy);
     return rc;
 }
 

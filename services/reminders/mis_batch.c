@@ -537,7 +537,7 @@ static int batch_begin(struct cf_http_stream_call *call, void *user, void **stat
 {
     struct reminders_ctx *ctx = user;
     struct cf_service *svc = ctx->svc;
-    char retry[16];
+    char retry[24]; /* a long in decimal */
     snprintf(retry, sizeof(retry), "%d", RETRY_AFTER_S);
 
     /* the services' key check (cf_service_check_key), answered here */

@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/testable.h"
 #include "pg_testable.h"
+#include "pg_internal.h"
 #include "common/xmalloc.h"
 
 struct cf_pg_pool {
@@ -179,9 +180,8 @@ CF_TESTABLE int cf_pg_sqlstate_err(const char *sqlstate)
     return CF_EINTERNAL;
 }
 
-/* Turns a failed result into a cf_err and a reason. Only the primary message
- * goes into errbuf: the detail may quote row values (phones). */
-static int pg_result_err(PGconn *conn, const PGresult *res, char *errbuf, size_t errbuf_size)
+/* pg_internal.h */
+int cf_pg_result_err(PGconn *conn, const PGresult *res, char *errbuf, size_t errbuf_size)
 {
     if (PQstatus(conn) == CONNECTION_BAD) {
         cf_seterr(errbuf, errbuf_size, "postgresql connection lost: %s", PQerrorMessage(conn));
@@ -227,7 +227,7 @@ static const char *stmt_name(PGconn *conn, const char *sql, int nparams, int *er
     snprintf(st->name, sizeof(st->name), "cf_%016llx", (unsigned long long)h);
     PGresult *res = PQprepare(conn, st->name, sql, nparams, NULL);
     if (!pg_result_ok(res)) {
-        *err = pg_result_err(conn, res, errbuf, errbuf_size);
+        *err = cf_pg_result_err(conn, res, errbuf, errbuf_size);
         PQclear(res);
         return NULL;
     }
@@ -254,7 +254,7 @@ static int pg_exec(PGconn *conn, const char *sql, int nparams, const char *const
     PGresult *res = name ? PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0)
                          : PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     if (!pg_result_ok(res)) {
-        err = pg_result_err(conn, res, errbuf, errbuf_size);
+        err = cf_pg_result_err(conn, res, errbuf, errbuf_size);
         PQclear(res);
         return err;
     }
@@ -473,7 +473,7 @@ static int pg_exec_script(PGconn *conn, const char *sql, char *errbuf, size_t er
     PGresult *res = PQexec(conn, sql);
     int err = 0;
     if (!pg_result_ok(res))
-        err = pg_result_err(conn, res, errbuf, errbuf_size);
+        err = cf_pg_result_err(conn, res, errbuf, errbuf_size);
     PQclear(res);
     return err;
 }

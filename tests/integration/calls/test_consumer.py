@@ -182,7 +182,7 @@ def test_a_row_the_batch_copy_refuses(stack):
                 if json.loads(m["payload"])["data"]["reason_code"] == "rejected"]
     assert refused["id"] in [r.get("id") for r in rejected], rejected
     logs = stack.svc.logs()
-    assert "postgresql error 22003 in copy" in logs, "the batch did not fail in its COPY"
+    assert "copy: postgresql error 22003" in logs, "the batch did not fail in its COPY"
     assert "applying the batch message by message" in logs
     stack.svc.stop()
 

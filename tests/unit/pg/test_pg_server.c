@@ -6,7 +6,10 @@
  * is not remembered; a reset connection prepares again; with prepared
  * statements off, nothing is prepared. cf_pg_pool_exec runs one statement
  * on a pooled connection and gives it back; a pool without a server says
- * unavailable.
+ * unavailable. cf_pg_copy_send writes rows by COPY in the caller's
+ * transaction, text with every escape back as it was; a row the server
+ * refuses fails the statement as the data's error and leaves the
+ * connection ready for the rollback.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/pg_copy.h"
 #include "cftest.h"
 
 #define ECHO_SQL "SELECT $1::int + 1"
@@ -111,6 +115,74 @@ static void test_pool_exec(const char *dsn)
     cf_pg_pool_destroy(pool);
 }
 
+static void test_copy(const char *dsn)
+{
+    char errbuf[256] = "";
+    PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    CHECK(conn != NULL);
+    if (!conn)
+        return;
+    static const char *const texts[] = {"plain",  "tab\there", "line\nnext\r", "\\N", "\\.",
+                                        "Привет", ""};
+    CHECK_INT(cf_pg_begin(conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_pg_exec(conn, "CREATE TEMP TABLE copied (n int, t text, d jsonb)", 0, NULL, NULL,
+                         errbuf, sizeof(errbuf)),
+              0);
+    struct cf_pg_copy c = {0};
+    json_t *doc = json_pack("{s:s}", "k", "v\n\t");
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        cf_pg_copy_int(&c, (long long)i);
+        cf_pg_copy_text(&c, texts[i]);
+        cf_pg_copy_json(&c, doc);
+        cf_pg_copy_row_end(&c);
+    }
+    cf_pg_copy_int(&c, 99);
+    cf_pg_copy_text(&c, NULL);
+    cf_pg_copy_json(&c, NULL);
+    cf_pg_copy_row_end(&c);
+    CHECK_INT(cf_pg_copy_send(conn, "COPY copied FROM STDIN", &c, errbuf, sizeof(errbuf)), 0);
+    CHECK(c.b.p == NULL && c.rows == 0); /* emptied */
+    PGresult *res = NULL;
+    CHECK_INT(cf_pg_exec(conn, "SELECT n, t, d->>'k', t IS NULL, d IS NULL FROM copied ORDER BY n",
+                         0, NULL, &res, errbuf, sizeof(errbuf)),
+              0);
+    const int want_rows = (int)(sizeof(texts) / sizeof(texts[0])) + 1;
+    CHECK_INT(res ? PQntuples(res) : -1, want_rows);
+    for (int i = 0; res && i < PQntuples(res) && i < want_rows - 1; i++) {
+        CHECK_STR(PQgetvalue(res, i, 1), texts[i]);
+        CHECK_STR(PQgetvalue(res, i, 2), "v\n\t");
+    }
+    if (res && PQntuples(res) == want_rows) {
+        CHECK_STR(PQgetvalue(res, want_rows - 1, 3), "t");
+        CHECK_STR(PQgetvalue(res, want_rows - 1, 4), "t");
+    }
+    PQclear(res);
+
+    /* no rows: nothing is sent, nothing fails */
+    CHECK_INT(cf_pg_copy_send(conn, "COPY no_such_table FROM STDIN", &c, errbuf, sizeof(errbuf)),
+              0);
+    /* a row the table refuses: the data's error, the transaction failed */
+    cf_pg_copy_text(&c, "not a number");
+    cf_pg_copy_text(&c, "x");
+    cf_pg_copy_json(&c, NULL);
+    cf_pg_copy_row_end(&c);
+    CHECK_INT(cf_pg_copy_send(conn, "COPY copied FROM STDIN", &c, errbuf, sizeof(errbuf)),
+              CF_EINVAL);
+    CHECK(strstr(errbuf, "22P02") != NULL);
+    cf_pg_rollback(conn);
+    CHECK_INT(PQtransactionStatus(conn), PQTRANS_IDLE);
+    echo(conn, "1", "2"); /* the connection is ready */
+
+    /* a statement that is no COPY: the caller's bug, said as one */
+    cf_pg_copy_int(&c, 1);
+    cf_pg_copy_row_end(&c);
+    CHECK_INT(cf_pg_copy_send(conn, "SELECT 1", &c, errbuf, sizeof(errbuf)), CF_EINTERNAL);
+    CHECK(strstr(errbuf, "not a COPY") != NULL);
+    echo(conn, "2", "3");
+    json_decref(doc);
+    PQfinish(conn);
+}
+
 int main(void)
 {
     const char *dsn = getenv("CLINICFLOW_TEST_PG_DSN");
@@ -121,5 +193,6 @@ int main(void)
     test_prepared_once(dsn);
     test_off(dsn);
     test_pool_exec(dsn);
+    test_copy(dsn);
     return cf_test_done();
 }
