@@ -15,6 +15,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "common/pg_copy.h"
+#include "common/validate.h"
 #include "common/xmalloc.h"
 
 void cf_outbox_push(struct cf_outbox *out, const char *topic, const void *key, size_t keylen,
@@ -99,37 +101,60 @@ static char *outbox_table(PGconn *conn, const char *schema, char *errbuf, size_t
     return table;
 }
 
+/* 0 when the message's key and value can go into text columns (UTF-8, no
+ * NUL), else CF_EINVAL with the reason. */
+static int outbox_text_check(const struct cf_outbox_msg *m, char *errbuf, size_t errbuf_size)
+{
+    if (m->key && cf_validate_utf8_valid_prefix(m->key, m->keylen) != m->keylen) {
+        cf_seterr(errbuf, errbuf_size, "outbox: a key for %s is not text", m->topic);
+        return CF_EINVAL;
+    }
+    if (m->value && cf_validate_utf8_valid_prefix(m->value, m->valuelen) != m->valuelen) {
+        cf_seterr(errbuf, errbuf_size, "outbox: a message for %s is not UTF-8 text", m->topic);
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+/* Up to this many messages go as one prepared INSERT of a JSON parameter
+ * (one round trip); more go by COPY (two round trips, nothing parsed as
+ * JSON): a scheduler round or an import's batch of a thousand events. */
+#define STAGE_INSERT_MAX 8
+
 int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *out, char *errbuf,
                     size_t errbuf_size)
 {
     if (out->n == 0)
         return 0;
-    /* Every message in one statement ([[topic, key, value], ...] in their
-     * order, which the sequence keeps): a sweep or a scheduler round of
-     * hundreds of events is one round trip, not one each. */
-    json_t *rows = json_array();
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < out->n; i++) {
-        const struct cf_outbox_msg *m = &out->msgs[i];
-        json_t *j_key = json_null(), *j_value = json_null();
-        if (m->key && memchr(m->key, '\0', m->keylen)) {
-            snprintf(errbuf, errbuf_size, "outbox: a key for %s is not text", m->topic);
-            rc = CF_EINVAL;
-        } else if (m->key) {
-            j_key = json_stringn(m->key, m->keylen);
+    for (size_t i = 0; i < out->n; i++)
+        if (outbox_text_check(&out->msgs[i], errbuf, errbuf_size) != 0)
+            return CF_EINVAL;
+    char *table = outbox_table(conn, schema, errbuf, errbuf_size);
+    if (!table)
+        return CF_EUNAVAIL;
+    int rc;
+    /* In their order, which the sequence keeps (COPY numbers its rows as
+     * they come; the INSERT sorts by the array's order). */
+    if (out->n > STAGE_INSERT_MAX) {
+        struct cf_pg_copy copy = {0};
+        for (size_t i = 0; i < out->n; i++) {
+            const struct cf_outbox_msg *m = &out->msgs[i];
+            cf_pg_copy_text(&copy, m->topic);
+            cf_pg_copy_textn(&copy, m->key, m->keylen);
+            cf_pg_copy_textn(&copy, m->value, m->valuelen); /* NULL: a tombstone */
+            cf_pg_copy_row_end(&copy);
         }
-        if (m->value) /* NULL: a tombstone */
-            j_value = json_stringn(m->value, m->valuelen);
-        if (rc == 0 && (!j_key || !j_value)) {
-            snprintf(errbuf, errbuf_size, "outbox: a message for %s is not UTF-8 text", m->topic);
-            rc = CF_EINVAL;
+        char *sql = cf_xasprintf("COPY %s (topic, key, value) FROM STDIN", table);
+        rc = cf_pg_copy_send(conn, sql, &copy, errbuf, errbuf_size);
+        free(sql);
+    } else {
+        json_t *rows = json_array();
+        for (size_t i = 0; i < out->n; i++) {
+            const struct cf_outbox_msg *m = &out->msgs[i];
+            json_t *j_key = m->key ? json_stringn(m->key, m->keylen) : json_null();
+            json_t *j_value = m->value ? json_stringn(m->value, m->valuelen) : json_null();
+            json_array_append_new(rows, json_pack("[s, o, o]", m->topic, j_key, j_value));
         }
-        json_array_append_new(rows, json_pack("[s, o?, o?]", m->topic, j_key, j_value));
-    }
-    char *table = rc == 0 ? outbox_table(conn, schema, errbuf, errbuf_size) : NULL;
-    if (rc == 0 && !table)
-        rc = CF_EUNAVAIL;
-    if (rc == 0) {
         char *sql = cf_xasprintf("INSERT INTO %s (topic, key, value)"
                                  " SELECT e.m->>0, e.m->>1, e.m->>2"
                                  " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(m, n)"
@@ -137,9 +162,9 @@ int cf_outbox_stage(PGconn *conn, const char *schema, const struct cf_outbox *ou
                                  table);
         rc = cf_pg_exec_json(conn, sql, rows, NULL, errbuf, errbuf_size);
         free(sql);
+        json_decref(rows);
     }
     free(table);
-    json_decref(rows);
     return rc;
 }
 

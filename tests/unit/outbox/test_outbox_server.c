@@ -1,0 +1,140 @@
+/*
+ * cf_outbox_stage against the throwaway PostgreSQL of ./tests/run
+ * (CLINICFLOW_TEST_PG_DSN): a few messages (one INSERT) and many (COPY)
+ * land in the schema's outbox in the order they were added, keys, values,
+ * tombstones and the characters COPY escapes exactly as given; a key that
+ * is not text is refused before anything is written; a rolled-back
+ * transaction leaves nothing staged.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cftest.h"
+#include "common/err.h"
+#include "common/outbox.h"
+#include "common/pg.h"
+#include "common/xmalloc.h"
+
+#define SCHEMA "outbox_test"
+
+/* Set-up and clean-up (several statements at once: no parameters). */
+static void exec_ok(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fprintf(stderr, "%s: %s", sql, PQerrorMessage(conn));
+    PQclear(res);
+}
+
+/* The i-th message of a test: key NULL every 5th, a tombstone every 7th. */
+static void add_message(struct cf_outbox *out, int i)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "key\t%d", i);
+    char *value = i % 7 == 6 ? NULL : cf_xasprintf("{\"n\":%d,\"s\":\"a\\\\b\\nc Ж\"}", i);
+    cf_outbox_push(out, i % 2 ? "clinicflow.odd" : "clinicflow.even", i % 5 == 4 ? NULL : key,
+                   i % 5 == 4 ? 0 : strlen(key), value, value ? strlen(value) : 0);
+}
+
+/* Stages n messages in a transaction, then checks what the table holds. */
+static void stage_and_read(PGconn *conn, int n)
+{
+    char errbuf[256] = "";
+    struct cf_outbox out = {0};
+    for (int i = 0; i < n; i++)
+        add_message(&out, i);
+    exec_ok(conn, "TRUNCATE " SCHEMA ".outbox");
+    CHECK_INT(cf_pg_begin(conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_outbox_stage(conn, SCHEMA, &out, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_pg_commit(conn, errbuf, sizeof(errbuf)), 0);
+
+    PGresult *res = NULL;
+    CHECK_INT(cf_pg_exec(conn,
+                         "SELECT topic, key, value, key IS NULL, value IS NULL FROM " SCHEMA
+                         ".outbox ORDER BY seq",
+                         0, NULL, &res, errbuf, sizeof(errbuf)),
+              0);
+    CHECK_INT(res ? PQntuples(res) : -1, n);
+    for (int i = 0; res && i < PQntuples(res) && i < n; i++) {
+        const struct cf_outbox_msg *m = &out.msgs[i];
+        CHECK_STR(PQgetvalue(res, i, 0), m->topic);
+        CHECK_STR(PQgetvalue(res, i, 3), m->key ? "f" : "t");
+        CHECK_STR(PQgetvalue(res, i, 4), m->value ? "f" : "t");
+        if (m->key) /* keylen bytes, not NUL-terminated */
+            CHECK(PQgetlength(res, i, 1) == (int)m->keylen &&
+                  memcmp(PQgetvalue(res, i, 1), m->key, m->keylen) == 0);
+        if (m->value)
+            CHECK_STR(PQgetvalue(res, i, 2), m->value);
+    }
+    PQclear(res);
+    cf_outbox_truncate(&out, 0);
+    free(out.msgs);
+}
+
+static void test_refused(PGconn *conn)
+{
+    char errbuf[256] = "";
+    struct cf_outbox out = {0};
+    for (int i = 0; i < 20; i++)
+        add_message(&out, i);
+    cf_outbox_push(&out, "clinicflow.bad", "k\0y", 3, cf_xstrdup("{}"), 2); /* a NUL in the key */
+    exec_ok(conn, "TRUNCATE " SCHEMA ".outbox");
+    CHECK_INT(cf_pg_begin(conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_outbox_stage(conn, SCHEMA, &out, errbuf, sizeof(errbuf)), CF_EINVAL);
+    CHECK(strstr(errbuf, "clinicflow.bad") != NULL);
+    cf_pg_rollback(conn);
+    cf_outbox_truncate(&out, 0);
+
+    /* not UTF-8 */
+    cf_outbox_push(&out, "clinicflow.bad", "k", 1, cf_xstrdup("\xff\xfe"), 2);
+    CHECK_INT(cf_pg_begin(conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_outbox_stage(conn, SCHEMA, &out, errbuf, sizeof(errbuf)), CF_EINVAL);
+    cf_pg_rollback(conn);
+    cf_outbox_truncate(&out, 0);
+
+    /* staged, then rolled back: nothing */
+    for (int i = 0; i < 20; i++)
+        add_message(&out, i);
+    CHECK_INT(cf_pg_begin(conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_outbox_stage(conn, SCHEMA, &out, errbuf, sizeof(errbuf)), 0);
+    cf_pg_rollback(conn);
+    cf_outbox_truncate(&out, 0);
+    free(out.msgs);
+
+    PGresult *res = NULL;
+    CHECK_INT(cf_pg_exec(conn, "SELECT count(*) FROM " SCHEMA ".outbox", 0, NULL, &res, errbuf,
+                         sizeof(errbuf)),
+              0);
+    if (res)
+        CHECK_STR(PQgetvalue(res, 0, 0), "0");
+    PQclear(res);
+}
+
+int main(void)
+{
+    const char *dsn = getenv("CLINICFLOW_TEST_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "CLINICFLOW_TEST_PG_DSN is not set: run this through ./tests/run\n");
+        return 1;
+    }
+    char errbuf[256] = "";
+    PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    CHECK(conn != NULL);
+    if (!conn)
+        return cf_test_done();
+    exec_ok(conn, "DROP SCHEMA IF EXISTS " SCHEMA " CASCADE");
+    exec_ok(conn, "CREATE SCHEMA " SCHEMA);
+    exec_ok(conn, "SET search_path TO " SCHEMA);
+    exec_ok(conn, CF_OUTBOX_TABLE_SQL "ALTER TABLE outbox ALTER COLUMN value DROP NOT NULL;");
+    exec_ok(conn, "RESET search_path");
+    stage_and_read(conn, 3);   /* one INSERT */
+    stage_and_read(conn, 8);   /* still one INSERT */
+    stage_and_read(conn, 9);   /* COPY */
+    stage_and_read(conn, 500); /* COPY */
+    test_refused(conn);
+    exec_ok(conn, "DROP SCHEMA " SCHEMA " CASCADE");
+    PQfinish(conn);
+    return cf_test_done();
+}
