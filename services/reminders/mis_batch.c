@@ -7,10 +7,12 @@
  * a bad line is counted and reported, and nothing of it is written. Good
  * lines are written a batch (BATCH_LINES) a transaction with set-based
  * statements: the stored versions read under their row locks in one
- * statement, the newer records upserted in one, the reminder jobs of
- * booked and rescheduled future visits (plan_rules.c) in one or two, and
- * every created or updated record's event staged through the outbox in
- * one; the relay is kicked after each commit. Memory follows the batch
+ * statement; the new records sent by COPY straight into their tables and
+ * the newer versions of stored ones upserted from a COPY-filled staging
+ * table; the reminder jobs of booked and rescheduled future visits
+ * (plan_rules.c) likewise; and every created or updated record's event
+ * staged through the outbox by COPY. The relay is kicked after each
+ * commit. Memory follows the batch
  * and the line limit, never the body. A failed transaction ends the
  * import with a 503 that says up to which line everything is committed.
  */
@@ -32,6 +34,7 @@
 #include "common/metrics.h"
 #include "common/outbox.h"
 #include "common/pg.h"
+#include "common/pg_copy.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
 
@@ -44,6 +47,7 @@
 #define BATCH_CONNECTIONS 8 /* connections at once (refusals included) */
 #define BATCH_IMPORTS 2     /* imports at once: each holds a pooled connection */
 #define M_LINES "clinicflow_reminders_batch_lines_total"
+#define M_REWRITTEN "clinicflow_reminders_batch_rewritten_total"
 
 enum result { R_CREATED, R_UPDATED, R_UNCHANGED, R_STALE, R_N };
 static const char *const result_names[R_N] = {"created", "updated", "unchanged", "stale"};
@@ -86,6 +90,7 @@ struct batch {
     json_t *j_errors;
     json_t *j_progress;
     int64_t t0_ms;
+    int careful; /* this batch's records all upserted (after a conflict) */
     struct policy policies[POLICIES_MAX];
     size_t npolicies;
     char errbuf[256];
@@ -165,9 +170,13 @@ static int read_stored(struct batch *b, int k)
     };
     json_t *j_ids = json_array();
     for (size_t i = 0; i < b->n[k]; i++) {
-        json_array_append_new(j_ids, json_string(b->rows[k][i].id));
-        b->rows[k][i].write = 1;
-        b->rows[k][i].result = R_CREATED;
+        struct row *r = &b->rows[k][i];
+        json_array_append_new(j_ids, json_string(r->id));
+        r->write = 1;
+        r->result = R_CREATED;
+        r->found = r->erased = 0; /* as if read the first time (a batch written again) */
+        json_decref(r->previous);
+        r->previous = NULL;
     }
     PGresult *res = NULL;
     int rc = cf_pg_exec_json_planned(b->conn, sql[k], j_ids, &res, b->errbuf, sizeof(b->errbuf));
@@ -196,27 +205,55 @@ static int read_stored(struct batch *b, int k)
     return rc;
 }
 
-/* Upserts the rows of kind to be written; a row another writer made newer
- * meanwhile is left as it is (and counted stale). */
+/* A new record (none stored when the batch read its versions) goes
+ * straight into its table by COPY, the way a first load is mostly made:
+ * nothing to merge, no row to return. Should another writer have created
+ * it meanwhile, the COPY fails on the key and the batch is written again
+ * with every record upserted (flush). */
+static const char *const rows_direct_sql[2] = {
+    "COPY reminders.patients (patient_id, network_id, mis_id, version, record, clinic_id)"
+    " FROM STDIN",
+    "COPY reminders.appointments (appointment_id, network_id, mis_id, version, record,"
+    " clinic_id, patient_id, status, starts_at, ends_at) FROM STDIN",
+};
+
+/* The session's staging tables of the batch's records that replace stored
+ * ones (as the jobs' below): the rows come by COPY, each record parsed once
+ * (to jsonb), and are upserted from there. */
+static const char *const rows_stage_sql[2] = {
+    "CREATE TEMP TABLE IF NOT EXISTS batch_patients (id uuid, mis_id text, version bigint,"
+    " record jsonb) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS batch_appointments (id uuid, mis_id text, version bigint,"
+    " record jsonb, patient_id uuid) ON COMMIT DELETE ROWS",
+};
+static const char *const rows_copy_sql[2] = {"COPY batch_patients FROM STDIN",
+                                             "COPY batch_appointments FROM STDIN"};
+
+/* Whether r goes straight in (rows_direct_sql) rather than upserted. */
+static int row_direct(const struct batch *b, const struct row *r)
+{
+    return !b->careful && !r->found;
+}
+
+/* Writes the rows of kind to be written: new ones straight in, the others
+ * upserted; a row another writer made newer meanwhile is left as it is
+ * (and counted stale). */
 static int write_rows(struct batch *b, int k)
 {
     static const char *const sql[2] = {
         "INSERT INTO reminders.patients AS t (patient_id, network_id, mis_id, version, record,"
-        " clinic_id) SELECT r.id, $1::jsonb->>'net', r.mis_id, r.version, r.record,"
-        " r.record->>'clinic_id'"
-        " FROM jsonb_to_recordset($1::jsonb->'rows') AS r(id uuid, mis_id text, version bigint,"
-        " record jsonb)"
+        " clinic_id) SELECT r.id, $1, r.mis_id, r.version, r.record, r.record->>'clinic_id'"
+        " FROM batch_patients r"
         " ON CONFLICT (patient_id) DO UPDATE SET version = excluded.version,"
         " record = excluded.record, clinic_id = excluded.clinic_id, erased_at = NULL,"
         " updated_at = now() WHERE t.version < excluded.version"
         " RETURNING t.patient_id::text",
         "INSERT INTO reminders.appointments AS t (appointment_id, network_id, mis_id, version,"
         " record, patient_id, clinic_id, status, starts_at, ends_at)"
-        " SELECT r.id, $1::jsonb->>'net', r.mis_id, r.version, r.record, r.patient_id,"
+        " SELECT r.id, $1, r.mis_id, r.version, r.record, r.patient_id,"
         " r.record->>'clinic_id', r.record->>'status', (r.record->>'starts_at')::timestamptz,"
         " (r.record->>'ends_at')::timestamptz"
-        " FROM jsonb_to_recordset($1::jsonb->'rows') AS r(id uuid, mis_id text, version bigint,"
-        " record jsonb, patient_id uuid)"
+        " FROM batch_appointments r"
         " ON CONFLICT (appointment_id) DO UPDATE SET version = excluded.version,"
         " record = excluded.record, patient_id = excluded.patient_id,"
         " clinic_id = excluded.clinic_id, status = excluded.status,"
@@ -224,28 +261,52 @@ static int write_rows(struct batch *b, int k)
         " WHERE t.version < excluded.version"
         " RETURNING t.appointment_id::text",
     };
-    json_t *j_rows = json_array();
+    struct cf_pg_copy direct = {0}, copy = {0};
     for (size_t i = 0; i < b->n[k]; i++) {
         struct row *r = &b->rows[k][i];
+        char patient_id[CF_UUID_STR_LEN + 1];
         if (!r->write)
             continue;
-        json_t *j = json_pack("{s:s, s:s, s:I, s:O}", "id", r->id, "mis_id", r->mis_id, "version",
-                              (json_int_t)r->version, "record", r->record);
-        if (k == MIS_APPOINTMENT) {
-            char patient_id[CF_UUID_STR_LEN + 1];
+        if (k == MIS_APPOINTMENT)
             mis_appointment_patient(b->net->id, r->record, patient_id);
-            json_object_set_new(j, "patient_id", json_string(patient_id));
+        if (row_direct(b, r)) { /* rows_direct_sql's columns */
+            cf_pg_copy_text(&direct, r->id);
+            cf_pg_copy_text(&direct, b->net->id);
+            cf_pg_copy_text(&direct, r->mis_id);
+            cf_pg_copy_int(&direct, r->version);
+            cf_pg_copy_json(&direct, r->record);
+            cf_pg_copy_json(&direct, json_object_get(r->record, "clinic_id"));
+            if (k == MIS_APPOINTMENT) {
+                cf_pg_copy_text(&direct, patient_id);
+                cf_pg_copy_json(&direct, json_object_get(r->record, "status"));
+                cf_pg_copy_json(&direct, json_object_get(r->record, "starts_at"));
+                cf_pg_copy_json(&direct, json_object_get(r->record, "ends_at"));
+            }
+            cf_pg_copy_row_end(&direct);
+            continue;
         }
-        json_array_append_new(j_rows, j);
+        cf_pg_copy_text(&copy, r->id);
+        cf_pg_copy_text(&copy, r->mis_id);
+        cf_pg_copy_int(&copy, r->version);
+        cf_pg_copy_json(&copy, r->record);
+        if (k == MIS_APPOINTMENT)
+            cf_pg_copy_text(&copy, patient_id);
+        cf_pg_copy_row_end(&copy);
         r->write = 0; /* until the database says it wrote it */
     }
-    if (json_array_size(j_rows) == 0) {
-        json_decref(j_rows);
-        return 0;
+    int rc = cf_pg_copy_send(b->conn, rows_direct_sql[k], &direct, b->errbuf, sizeof(b->errbuf));
+    if (copy.rows == 0 || rc != 0) {
+        cf_pg_copy_clear(&copy);
+        return rc;
     }
-    json_t *j_param = json_pack("{s:s, s:o}", "net", b->net->id, "rows", j_rows);
+    rc = cf_pg_exec(b->conn, rows_stage_sql[k], 0, NULL, NULL, b->errbuf, sizeof(b->errbuf));
+    if (rc == 0)
+        rc = cf_pg_copy_send(b->conn, rows_copy_sql[k], &copy, b->errbuf, sizeof(b->errbuf));
+    cf_pg_copy_clear(&copy);
     PGresult *res = NULL;
-    int rc = cf_pg_exec_json(b->conn, sql[k], j_param, &res, b->errbuf, sizeof(b->errbuf));
+    if (rc == 0)
+        rc = cf_pg_exec(b->conn, sql[k], 1, (const char *const[]){b->net->id}, &res, b->errbuf,
+                        sizeof(b->errbuf));
     for (int t = 0; rc == 0 && t < PQntuples(res); t++) {
         const json_t *j_i = json_object_get(b->j_ids, PQgetvalue(res, t, 0));
         if (j_i)
@@ -257,9 +318,17 @@ static int write_rows(struct batch *b, int k)
             r->result = R_STALE; /* a newer version came meanwhile */
     }
     PQclear(res);
-    json_decref(j_param);
     return rc;
 }
+
+/* The session's staging table of a batch's planned jobs: made by the first
+ * batch that plans (again after one rolled back: IF NOT EXISTS), emptied by
+ * each commit in place. The jobs come by COPY, parsed once; the insert from
+ * here skips the ones a repeat of the same visit already planned. */
+#define JOBS_STAGE_SQL                                                                             \
+    "CREATE TEMP TABLE IF NOT EXISTS batch_jobs (job_id uuid, appointment_id uuid,"                \
+    " clinic_id text, patient_id uuid, offset_hours int, visit_at timestamptz,"                    \
+    " due_at timestamptz, status text, reason text) ON COMMIT DELETE ROWS"
 
 /* The reminders of the written appointments: a booked or rescheduled
  * future visit gets its jobs (as plan.c plans them; a past visit plans
@@ -268,6 +337,7 @@ static int write_rows(struct batch *b, int k)
 static int plan_rows(struct batch *b, int64_t now_ms)
 {
     json_t *j_replaced = json_array(), *j_jobs = json_array();
+    struct cf_pg_copy direct = {0}, jobs = {0};
     for (size_t i = 0; i < b->n[MIS_APPOINTMENT]; i++) {
         struct row *r = &b->rows[MIS_APPOINTMENT][i];
         if (!r->write)
@@ -291,43 +361,70 @@ static int plan_rows(struct batch *b, int64_t now_ms)
         mis_appointment_patient(b->net->id, r->record, patient_id);
         size_t n = plan_reminders(policy, starts_ms, now_ms, planned, PLAN_OFFSETS_MAX);
         for (size_t j = 0; j < n; j++) {
-            char job_id[CF_UUID_STR_LEN + 1];
+            char job_id[CF_UUID_STR_LEN + 1], due_at[32];
             plan_job_id(r->id, starts_ms, planned[j].offset_h, job_id);
-            json_t *j_job =
-                json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s?}", "job_id", job_id,
-                          "appointment_id", r->id, "clinic_id", clinic_id, "patient_id", patient_id,
-                          "offset_hours", planned[j].offset_h, "visit_at", visit_at, "status",
-                          planned[j].skip ? "skipped" : "pending", "reason", planned[j].skip);
             if (!planned[j].skip)
-                cf_time_json_set(j_job, "due_at", planned[j].due_ms);
-            json_array_append_new(j_jobs, j_job);
+                cf_time_format(planned[j].due_ms, due_at);
+            if (r->found) /* kept from the cancelling below */
+                json_array_append_new(j_jobs, json_string(job_id));
+            /* a new visit's jobs straight in (no job can exist for it),
+             * the others by the staging table (JOBS_STAGE_SQL, its columns
+             * but the network) */
+            struct cf_pg_copy *c = row_direct(b, r) ? &direct : &jobs;
+            cf_pg_copy_text(c, job_id);
+            cf_pg_copy_text(c, r->id);
+            if (c == &direct)
+                cf_pg_copy_text(c, b->net->id);
+            cf_pg_copy_text(c, clinic_id);
+            cf_pg_copy_text(c, patient_id);
+            cf_pg_copy_int(c, planned[j].offset_h);
+            cf_pg_copy_text(c, visit_at);
+            cf_pg_copy_text(c, planned[j].skip ? NULL : due_at);
+            cf_pg_copy_text(c, planned[j].skip ? "skipped" : "pending");
+            cf_pg_copy_text(c, planned[j].skip);
+            cf_pg_copy_row_end(c);
         }
     }
     int rc = 0;
-    json_t *j_param = json_pack("{s:s, s:o, s:o}", "net", b->net->id, "a", j_replaced, "j", j_jobs);
-    if (json_array_size(j_replaced) > 0)
+    if (json_array_size(j_replaced) > 0) {
+        json_t *j_param = json_pack("{s:o, s:o}", "a", j_replaced, "j", j_jobs);
+        j_replaced = j_jobs = NULL;
         rc = cf_pg_exec_json_planned(
             b->conn,
             "UPDATE reminders.reminder_jobs AS j SET status = 'cancelled', reason = a.reason,"
             " updated_at = now()"
             " FROM jsonb_to_recordset($1::jsonb->'a') AS a(appointment_id uuid, reason text)"
             " WHERE j.appointment_id = a.appointment_id AND j.status = 'pending'"
-            " AND j.job_id NOT IN (SELECT (x->>'job_id')::uuid"
-            " FROM jsonb_array_elements($1::jsonb->'j') AS x)",
+            " AND j.job_id NOT IN (SELECT x::uuid FROM jsonb_array_elements_text($1::jsonb->'j')"
+            " AS x)",
             j_param, NULL, b->errbuf, sizeof(b->errbuf));
-    if (rc == 0 && json_array_size(j_jobs) > 0)
-        rc = cf_pg_exec_json(
+        json_decref(j_param);
+    }
+    json_decref(j_replaced);
+    json_decref(j_jobs);
+    if (rc == 0)
+        rc = cf_pg_copy_send(b->conn,
+                             "COPY reminders.reminder_jobs (job_id, appointment_id, network_id,"
+                             " clinic_id, patient_id, offset_hours, visit_at, due_at, status,"
+                             " reason) FROM STDIN", /* kind, channel: a reminder by call */
+                             &direct, b->errbuf, sizeof(b->errbuf));
+    cf_pg_copy_clear(&direct);
+    const size_t planned = jobs.rows;
+    if (rc == 0 && planned > 0)
+        rc = cf_pg_exec(b->conn, JOBS_STAGE_SQL, 0, NULL, NULL, b->errbuf, sizeof(b->errbuf));
+    if (rc == 0 && planned > 0)
+        rc = cf_pg_copy_send(b->conn, "COPY batch_jobs FROM STDIN", &jobs, b->errbuf,
+                             sizeof(b->errbuf));
+    if (rc == 0 && planned > 0)
+        rc = cf_pg_exec(
             b->conn,
             "INSERT INTO reminders.reminder_jobs (job_id, appointment_id, network_id, clinic_id,"
             " patient_id, offset_hours, visit_at, due_at, status, reason, kind, channel)"
-            " SELECT j.job_id, j.appointment_id, $1::jsonb->>'net', j.clinic_id, j.patient_id,"
-            " j.offset_hours, j.visit_at, j.due_at, j.status, j.reason, 'reminder', 'call'"
-            " FROM jsonb_to_recordset($1::jsonb->'j') AS j(job_id uuid, appointment_id uuid,"
-            " clinic_id text, patient_id uuid, offset_hours int, visit_at timestamptz,"
-            " due_at timestamptz, status text, reason text)"
+            " SELECT job_id, appointment_id, $1, clinic_id, patient_id, offset_hours, visit_at,"
+            " due_at, status, reason, 'reminder', 'call' FROM batch_jobs"
             " ON CONFLICT (job_id) DO NOTHING",
-            j_param, NULL, b->errbuf, sizeof(b->errbuf));
-    json_decref(j_param);
+            1, (const char *const[]){b->net->id}, NULL, b->errbuf, sizeof(b->errbuf));
+    cf_pg_copy_clear(&jobs);
     return rc;
 }
 
@@ -358,14 +455,9 @@ static int stage_events(struct batch *b)
     return rc;
 }
 
-/* Writes the batch in one transaction. 0 (everything up to the last line
- * handled is done), or the error with the reason in b->errbuf. */
-static int flush(struct batch *b)
+/* Writes the batch in one transaction; rolled back on an error. */
+static int write_batch(struct batch *b)
 {
-    if (b->n[0] + b->n[1] == 0) {
-        b->committed = b->handled;
-        return 0;
-    }
     int rc = cf_pg_begin(b->conn, b->errbuf, sizeof(b->errbuf));
     for (int k = 0; rc == 0 && k < 2; k++)
         if (b->n[k] > 0)
@@ -378,8 +470,32 @@ static int flush(struct batch *b)
         rc = stage_events(b);
     if (rc == 0)
         rc = cf_pg_commit(b->conn, b->errbuf, sizeof(b->errbuf));
-    if (rc != 0) {
+    if (rc != 0)
         cf_pg_rollback(b->conn);
+    return rc;
+}
+
+/* Writes the batch: new records straight in, and when another writer
+ * created one of them meanwhile (a key taken: CF_ECONFLICT), once more with
+ * every record upserted. 0 (everything up to the last line handled is
+ * done), or the error with the reason in b->errbuf. */
+static int flush(struct batch *b)
+{
+    if (b->n[0] + b->n[1] == 0) {
+        b->committed = b->handled;
+        return 0;
+    }
+    int rc = write_batch(b);
+    if (rc == CF_ECONFLICT) {
+        cf_info("mis batch: lines up to %zu met another writer of the same records (%s);"
+                " written again with upserts",
+                b->handled, b->errbuf);
+        cf_metrics_add(M_REWRITTEN, NULL, 1);
+        b->careful = 1;
+        rc = write_batch(b);
+        b->careful = 0;
+    }
+    if (rc != 0) {
         rows_clear(b);
         return rc == CF_EINVAL || rc == CF_ECONFLICT ? CF_EINTERNAL : rc;
     }
@@ -676,6 +792,9 @@ int reminders_batch_start(struct reminders_ctx *ctx)
     cf_metrics_describe(M_LINES, "counter",
                         "lines of POST /v1/mis/batch by kind (patient, appointment, unknown) and "
                         "result (created, updated, unchanged, stale, invalid)");
+    cf_metrics_describe(M_REWRITTEN, "counter",
+                        "batches of POST /v1/mis/batch written again with upserts because "
+                        "another writer created one of their new records meanwhile");
     routes[0] = (struct cf_http_stream_route){
         .method = "POST",
         .path = "/v1/mis/batch",

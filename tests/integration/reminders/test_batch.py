@@ -9,7 +9,9 @@ import datetime
 import http.client
 import json
 import os
+import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -201,6 +203,64 @@ def test_versions(s):
     # v6's event is out, so everything staged before it is too
     assert len(events_of(s, common.PATIENTS, common.patient_uuid(p))) == 1  # the PUT's only
     assert len(events_of(s, common.APPOINTMENTS, common.appointment_uuid(a))) == 2
+
+
+def waiting_on_lock(s, statement):
+    """Backends whose running statement starts with statement and that wait
+    on a lock (another transaction's row or table)."""
+    return s.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                 " AND query LIKE '%s%%'" % statement)[0][0] != "0"
+
+
+def test_a_record_created_meanwhile(s):
+    """A new record goes straight in; when another writer creates the same
+    record while the batch writes it, the batch is written again with
+    upserts: nothing fails, nothing is lost, the newer version stands. The
+    other writer is a PUT held inside its transaction (its outbox insert
+    waits on a lock the test holds) after its row is written: the import's
+    COPY then waits on that row, and goes on when the PUT commits."""
+    p, a = common.new_id("meanwhile-p"), common.new_id("meanwhile-a")
+    phone = common.new_phone()[0]
+    holder = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", s.dsn],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    put, imported = {}, {}
+    try:
+        holder.stdin.write("BEGIN;\nLOCK TABLE reminders.outbox IN SHARE MODE;\nSELECT 'held';\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "held", "the outbox lock not held"
+        t_put = threading.Thread(target=lambda: put.update(
+            reply=s.put_patient(p, patient_body(2, phone))))
+        t_put.start()
+        cfstack.wait_until(lambda: waiting_on_lock(s, "INSERT INTO \"reminders\".outbox"), 30,
+                           "the PUT waiting on the outbox after writing its patient")
+        t_batch = threading.Thread(target=lambda: imported.update(reply=s.batch([
+            line("patient", p, patient_body(3, phone)),
+            line("appointment", a, appointment_body(1, p, days_ahead(20))),
+        ])))
+        t_batch.start()
+        cfstack.wait_until(lambda: waiting_on_lock(s, "COPY reminders.patients"), 30,
+                           "the import's COPY waiting on the PUT's patient")
+    finally:
+        if holder.poll() is None:
+            holder.stdin.write("ROLLBACK;\n")
+            holder.stdin.close()
+            holder.wait(30)
+    t_put.join(60)
+    t_batch.join(120)
+    assert put["reply"].status in (200, 201), put["reply"]
+    rep = ok(imported["reply"])
+    assert rep["patients"] == {"created": 0, "updated": 1, "unchanged": 0, "stale": 0}, rep
+    assert rep["appointments"] == {"created": 1, "updated": 0, "unchanged": 0, "stale": 0}, rep
+    assert ok(s.get_patient(p))["version"] == 3
+    assert [j[2] for j in jobs(s, a)] == ["pending", "pending"], jobs(s, a)
+    s.wait_patient_event(p, 3)
+    versions = sorted(m["event"]["data"]["version"]
+                      for m in events_of(s, common.PATIENTS, common.patient_uuid(p)))
+    assert versions == [2, 3], versions
+    s.wait_appointment_event(a, 1)
+    text = cfstack.http("GET", s.svc.url("/metrics"))[2].decode()
+    assert "clinicflow_reminders_batch_rewritten_total 1" in text, \
+        [ln for ln in text.splitlines() if "rewritten" in ln]
 
 
 def test_bad_lines(s):
@@ -409,6 +469,7 @@ if __name__ == "__main__":
         test_refusals,
         test_mixed_as_the_puts_store_it,
         test_versions,
+        test_a_record_created_meanwhile,
         test_bad_lines,
         test_line_too_long,
         test_database_down,
