@@ -17,6 +17,7 @@ binaries); CF_BENCH_APPOINTMENTS changes the size."""
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,11 +80,14 @@ def main():
     try:
         tag = "bench"
         chunks, lines, size = body_chunks(tag)
-        print("body: %d lines (%d appointments), %.1f MB" % (lines, N, size / 1048576),
-              flush=True)
+        print("body: %d lines (%d appointments), %.1f MB; postgresql shared_buffers %s"
+              % (lines, N, size / 1048576, s.sql("SHOW shared_buffers")[0][0]), flush=True)
         t0 = time.monotonic()
         r = s.batch(iter(c.rstrip(b"\n") for c in chunks), chunk=1, timeout=600)
         took = time.monotonic() - t0
+        if r.status != 200:
+            # the service's own account of why, before the stack goes
+            print(s.svc.logs()[-3000:], file=sys.stderr)
         rep = test_batch.ok(r)
         assert rep["appointments"]["created"] == N and rep["invalid"] == 0, rep
         jobs = s.sql("SELECT count(*) FROM reminders.reminder_jobs")[0][0]
@@ -115,6 +119,7 @@ def main():
                             " (LIKE reminders.%s INCLUDING ALL)" % (t, t, t)], check=True,
                            stdout=subprocess.DEVNULL)
             copy_s += psql_timed(s.dsn, "\\copy scratch_%s FROM '%s'" % (t, path))
+        shutil.rmtree(d)
         print("copy: %.1f s, %.0f rows/s, %.0f appointments/min"
               % (copy_s, lines / copy_s, N / copy_s * 60))
         print("ratio batch/copy: %.2fx" % (copy_s / took))

@@ -81,7 +81,8 @@ cf_stop_pid() {
 # only, with a login role and database "clinicflow" (trust authentication:
 # loopback development and test use only). Initializes the cluster on first
 # use; starting a running cluster is a no-op. DIR must be reachable by the
-# postgres user (not under a mode-700 home).
+# postgres user (not under a mode-700 home). CF_PG_OPTIONS adds server
+# options ("-c shared_buffers=512MB"), for a benchmark that needs them.
 start_postgres() {
     local dir=$1 port=$2 bindir sock
     bindir=$(cf_pg_bindir) || return 1
@@ -111,7 +112,7 @@ start_postgres() {
     fi
     if ! cf_as_pg "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         if ! cf_as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" \
+            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off ${CF_PG_OPTIONS:-}" \
             start >/dev/null; then
             echo "postgres did not start on port $port:" >&2
             tail -n 20 "$dir/postgres.log" >&2
