@@ -25,6 +25,19 @@ __attribute__((unused)) static int64_t cf_test_utc_ms(int y, int mo, int d, int 
     return (int64_t)timegm(&tm) * 1000;
 }
 
+/* A server's address the test runner gives (CLINICFLOW_TEST_PG_DSN,
+ * CLINICFLOW_TEST_REDIS_URL); run alone without it, the test says so and
+ * fails. */
+__attribute__((unused)) static const char *cf_test_server(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "%s is not set: run this through ./tests/run\n", name);
+        exit(1);
+    }
+    return v;
+}
+
 static int cf_test_passed;
 static int cf_test_failed;
 

@@ -378,11 +378,7 @@ static void test_offsets(struct cf_consumer *c)
 
 int main(void)
 {
-    const char *dsn = getenv("CLINICFLOW_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        fprintf(stderr, "CLINICFLOW_TEST_PG_DSN is not set: run this through ./tests/run\n");
-        return 1;
-    }
+    const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
     char errbuf[512] = "", schema[64];
     snprintf(schema, sizeof(schema), "unit_consumer_%ld", (long)getpid());
     PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));

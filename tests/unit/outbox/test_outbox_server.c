@@ -114,11 +114,7 @@ static void test_refused(PGconn *conn)
 
 int main(void)
 {
-    const char *dsn = getenv("CLINICFLOW_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        fprintf(stderr, "CLINICFLOW_TEST_PG_DSN is not set: run this through ./tests/run\n");
-        return 1;
-    }
+    const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
     char errbuf[256] = "";
     PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
     CHECK(conn != NULL);

@@ -185,11 +185,7 @@ static void test_copy(const char *dsn)
 
 int main(void)
 {
-    const char *dsn = getenv("CLINICFLOW_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        fprintf(stderr, "CLINICFLOW_TEST_PG_DSN is not set: run this through ./tests/run\n");
-        return 1;
-    }
+    const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
     test_prepared_once(dsn);
     test_off(dsn);
     test_pool_exec(dsn);

@@ -26,11 +26,7 @@ static double metric(const char *line_start)
 
 int main(void)
 {
-    const char *url = getenv("CLINICFLOW_TEST_REDIS_URL");
-    if (!url) {
-        fprintf(stderr, "CLINICFLOW_TEST_REDIS_URL is not set: run this through ./tests/run\n");
-        return 1;
-    }
+    const char *url = cf_test_server("CLINICFLOW_TEST_REDIS_URL");
     struct cf_redis *r = cf_redis_new(url, 1000);
     char ip[64], contact[64];
     snprintf(ip, sizeof(ip), "cf:test:rl:ip:%d", (int)getpid());
