@@ -105,6 +105,8 @@ static char *row_event(const struct cf_network *net, enum mis_kind k, const stru
 
 void batch_row_prepare(const struct cf_network *net, enum mis_kind k, struct batch_row *r)
 {
+    if (k == MIS_APPOINTMENT)
+        mis_appointment_patient(net->id, r->record, r->patient_id);
     r->record_text = json_dumps(r->record, JSON_COMPACT);
     if (!r->record_text)
         abort(); /* a record mis_rules.c made always serializes */
@@ -183,7 +185,7 @@ static int read_stored(struct batch_writer *w, struct batch_rows *s, int k)
  * straight into its table by COPY, the way a first load is mostly made:
  * nothing to merge, no row to return. Should another writer have created
  * it meanwhile, the COPY fails on the key and the batch is written again
- * with every record upserted (flush). */
+ * with every record upserted (write_set). */
 static const char *const rows_direct_sql[2] = {
     "COPY reminders.patients (patient_id, network_id, mis_id, version, record, clinic_id)"
     " FROM STDIN",
@@ -238,11 +240,8 @@ static int write_rows(struct batch_writer *w, struct batch_rows *s, int k)
     struct cf_pg_copy direct = {0}, copy = {0};
     for (size_t i = 0; i < s->n[k]; i++) {
         struct batch_row *r = &s->rows[k][i];
-        char patient_id[CF_UUID_STR_LEN + 1];
         if (!r->write)
             continue;
-        if (k == MIS_APPOINTMENT)
-            mis_appointment_patient(w->net->id, r->record, patient_id);
         if (row_direct(w, r)) { /* rows_direct_sql's columns */
             cf_pg_copy_text(&direct, r->id);
             cf_pg_copy_text(&direct, w->net->id);
@@ -251,7 +250,7 @@ static int write_rows(struct batch_writer *w, struct batch_rows *s, int k)
             cf_pg_copy_text(&direct, r->record_text);
             cf_pg_copy_json(&direct, json_object_get(r->record, "clinic_id"));
             if (k == MIS_APPOINTMENT) {
-                cf_pg_copy_text(&direct, patient_id);
+                cf_pg_copy_text(&direct, r->patient_id);
                 cf_pg_copy_json(&direct, json_object_get(r->record, "status"));
                 cf_pg_copy_json(&direct, json_object_get(r->record, "starts_at"));
                 cf_pg_copy_json(&direct, json_object_get(r->record, "ends_at"));
@@ -264,7 +263,7 @@ static int write_rows(struct batch_writer *w, struct batch_rows *s, int k)
         cf_pg_copy_int(&copy, r->version);
         cf_pg_copy_text(&copy, r->record_text);
         if (k == MIS_APPOINTMENT)
-            cf_pg_copy_text(&copy, patient_id);
+            cf_pg_copy_text(&copy, r->patient_id);
         cf_pg_copy_row_end(&copy);
         r->write = 0; /* until the database says it wrote it */
     }
@@ -332,8 +331,6 @@ static int plan_rows(struct batch_writer *w, struct batch_rows *s, int64_t now_m
         if (!policy) /* checked when the line was read */
             continue;
         struct plan_job planned[PLAN_OFFSETS_MAX];
-        char patient_id[CF_UUID_STR_LEN + 1];
-        mis_appointment_patient(w->net->id, r->record, patient_id);
         size_t n = plan_reminders(policy, starts_ms, now_ms, planned, PLAN_OFFSETS_MAX);
         for (size_t j = 0; j < n; j++) {
             char job_id[CF_UUID_STR_LEN + 1], due_at[32];
@@ -351,7 +348,7 @@ static int plan_rows(struct batch_writer *w, struct batch_rows *s, int64_t now_m
             if (c == &direct)
                 cf_pg_copy_text(c, w->net->id);
             cf_pg_copy_text(c, clinic_id);
-            cf_pg_copy_text(c, patient_id);
+            cf_pg_copy_text(c, r->patient_id);
             cf_pg_copy_int(c, planned[j].offset_h);
             cf_pg_copy_text(c, visit_at);
             cf_pg_copy_text(c, planned[j].skip ? NULL : due_at);

@@ -40,6 +40,7 @@ struct batch_row {
     size_t lineno;
     char id[CF_UUID_STR_LEN + 1];
     char mis_id[MIS_ID_MAX + 1];
+    char patient_id[CF_UUID_STR_LEN + 1]; /* an appointment's patient (batch_row_prepare) */
     int64_t version;
     json_t *record;    /* as mis_rules.c stores it */
     char *record_text; /* its compact JSON (batch_row_prepare) */
@@ -62,9 +63,10 @@ struct batch_rows {
 struct batch_writer;
 
 /* Makes what of r can be made before its transaction (on the connection
- * thread, so the writer's thread mostly sends): its record's text, and its
- * event as it reads when the record replaces nothing (the writer builds
- * the event again for an appointment that replaces a stored one). */
+ * thread, so the writer's thread mostly sends): an appointment's patient
+ * id, its record's text, and its event as it reads when the record
+ * replaces nothing (the writer builds the event again for an appointment
+ * that replaces a stored one). */
 void batch_row_prepare(const struct cf_network *net, enum mis_kind k, struct batch_row *r);
 
 /* Starts the writer of an import of net on conn (the import's, used by

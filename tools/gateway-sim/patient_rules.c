@@ -51,33 +51,22 @@ int sim_call_seconds(const char *key, enum sim_call answer)
     return 20 + draw(key, "seconds") % 11;
 }
 
+/* What each answer presses (NULL: nothing) and the outcome it makes. */
+static const struct {
+    const char *digit, *outcome;
+} answers[] = {
+    [SIM_NO_ANSWER] = {NULL, "no_answer"},  [SIM_BUSY] = {NULL, "busy"},
+    [SIM_CONFIRM] = {"1", "confirmed"},     [SIM_DECLINE] = {"2", "declined"},
+    [SIM_RESCHEDULE] = {"3", "reschedule"},
+};
+
 const char *sim_call_digit(enum sim_call answer)
 {
-    switch (answer) {
-    case SIM_CONFIRM:
-        return "1";
-    case SIM_DECLINE:
-        return "2";
-    case SIM_RESCHEDULE:
-        return "3";
-    default:
-        return NULL;
-    }
+    return (unsigned)answer < sizeof(answers) / sizeof(answers[0]) ? answers[answer].digit : NULL;
 }
 
 const char *sim_call_outcome(enum sim_call answer)
 {
-    switch (answer) {
-    case SIM_NO_ANSWER:
-        return "no_answer";
-    case SIM_BUSY:
-        return "busy";
-    case SIM_CONFIRM:
-        return "confirmed";
-    case SIM_DECLINE:
-        return "declined";
-    case SIM_RESCHEDULE:
-        return "reschedule";
-    }
-    return "failed";
+    return (unsigned)answer < sizeof(answers) / sizeof(answers[0]) ? answers[answer].outcome
+                                                                   : "failed";
 }
