@@ -1,14 +1,54 @@
 /*
- * The analytics schema. For now it holds only the consumer bookkeeping that the
- * service's consumers will need; its own tables arrive with its data path.
+ * The analytics schema (proto/README.md, "Analytics reports"):
+ *   calls         the latest state of each call, with what it adds to the
+ *                 rollup (its counts), so a change subtracts the old share;
+ *   tasks         the latest state of each task (callbacks, lead and
+ *                 reminder tasks);
+ *   calls_hourly  the calls' counts per network, local hour (the network's
+ *                 zone) and the report's dimensions: a report sums rows
+ *                 here instead of counting calls.
+ * No phone numbers or names: contact keys and ids only.
  */
 #include "analytics/schema.h"
 
 #include "common/consumer.h"
 #include "common/pg.h"
 
+#define CALL_DIMS                                                                                  \
+    " clinic_id text NOT NULL, source text NOT NULL, medium text NOT NULL,"                        \
+    " campaign text NOT NULL, operator text NOT NULL, patient_class text NOT NULL,"                \
+    " channel text NOT NULL,"
+#define CALL_COUNTS                                                                                \
+    " inbound bigint NOT NULL, outbound bigint NOT NULL, answered bigint NOT NULL,"                \
+    " unique_calls bigint NOT NULL, targeted bigint NOT NULL, missed bigint NOT NULL,"             \
+    " abandoned bigint NOT NULL, answered_call_center bigint NOT NULL,"                            \
+    " answered_reception bigint NOT NULL, talk_seconds bigint NOT NULL"
+
+static const char calls_sql[] =
+    "CREATE TABLE calls ("
+    " call_id uuid PRIMARY KEY, network_id text NOT NULL, hour timestamp NOT NULL," CALL_DIMS
+    " started_at timestamptz NOT NULL, direction text NOT NULL, status text NOT NULL,"
+    " outcome text NOT NULL, agent_group text NOT NULL, contact_key text," CALL_COUNTS ","
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE tasks ("
+    " task_id uuid PRIMARY KEY, network_id text NOT NULL, kind text NOT NULL,"
+    " status text NOT NULL, clinic_id text NOT NULL, hour timestamp NOT NULL,"
+    " opened_at timestamptz NOT NULL, due_at timestamptz, closed_at timestamptz,"
+    " on_time boolean, seconds_to_callback integer, seconds_to_response integer,"
+    " missed_calls integer, withdrawn boolean NOT NULL, source_call_id uuid,"
+    " closing_call_id uuid, lead_id uuid, appointment_id uuid, contact_key text,"
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    /* the calls report's callback figures: a network's tasks by hour */
+    "CREATE INDEX tasks_callbacks ON tasks (network_id, hour)"
+    " WHERE kind = 'callback' AND lead_id IS NULL;"
+    "CREATE TABLE calls_hourly ("
+    " network_id text NOT NULL, hour timestamp NOT NULL," CALL_DIMS CALL_COUNTS ","
+    " PRIMARY KEY (network_id, hour, clinic_id, source, medium, campaign, operator,"
+    " patient_class, channel));";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
+    {2, "calls, tasks and the calls' hourly rollup", calls_sql},
 };
 
 const size_t cf_analytics_migrations_n =

@@ -1,0 +1,53 @@
+/*
+ * Internal interface of clinicflow-analytics: its settings, its context,
+ * and the entry points main.c wires up. Not used outside this service.
+ */
+#ifndef CF_ANALYTICS_ANALYTICS_H
+#define CF_ANALYTICS_ANALYTICS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include "common/consumer.h"
+#include "common/service.h"
+
+/* The consumer group of calls.v1 and tasks.v1. */
+#define ANALYTICS_CALLS_GROUP "clinicflow-analytics-calls"
+
+/* The service's own settings (CLINICFLOW_ANALYTICS_*), read once in main
+ * (settings.c); README.md's settings list documents each. */
+struct analytics_settings {
+    long runners;     /* consumer runners of each group in an instance */
+    long batch_max;   /* messages applied in one transaction, at most */
+    long cache_ttl_s; /* a cached report answer lives this long at most; 0: no cache */
+    long timeout_ms;  /* a report's statements may run this long */
+};
+
+struct analytics_ctx {
+    struct cf_service *svc;
+    struct analytics_settings cfg;
+};
+
+const struct cf_config_var *analytics_settings_table(struct analytics_settings *cfg, size_t *n);
+
+/* The consumer of calls.v1 and tasks.v1 (calls_apply.c): cf_apply_fn and
+ * cf_apply_batch_fn with an analytics_ctx. */
+int analytics_calls_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                          size_t errbuf_size);
+int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                                const rd_kafka_message_t *const *rkms, size_t n,
+                                struct cf_outbox *out, char *errbuf, size_t errbuf_size);
+/* After a batch is over: a committed batch that applied events makes the
+ * cached report answers stale (report_routes.c). The apply marks its
+ * batch with analytics_calls_mark_applied (on the runner's thread). */
+void analytics_calls_batch_done(void *ctx, int committed);
+void analytics_calls_mark_applied(void);
+
+/* GET /v1/reports/{report} (report_routes.c). */
+void analytics_report_routes(struct analytics_ctx *ctx);
+
+#endif

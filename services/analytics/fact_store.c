@@ -1,0 +1,125 @@
+/*
+ * analytics' fact statements (fact_store.h): each one jsonb_to_recordset
+ * over the batch's rows.
+ */
+#include "fact_store.h"
+
+#include "common/pg.h"
+
+#define DIMS_TYPED                                                                                 \
+    "clinic_id text, source text, medium text, campaign text, operator text,"                      \
+    " patient_class text, channel text"
+#define DIMS "clinic_id, source, medium, campaign, operator, patient_class, channel"
+#define COUNTS_TYPED                                                                               \
+    "inbound bigint, outbound bigint, answered bigint, unique_calls bigint, targeted bigint,"      \
+    " missed bigint, abandoned bigint, answered_call_center bigint,"                               \
+    " answered_reception bigint, talk_seconds bigint"
+#define COUNTS                                                                                     \
+    "inbound, outbound, answered, unique_calls, targeted, missed, abandoned,"                      \
+    " answered_call_center, answered_reception, talk_seconds"
+#define CALL_COLS                                                                                  \
+    "call_id, network_id, hour, " DIMS ", started_at, direction, status, outcome, agent_group,"    \
+    " contact_key, " COUNTS
+
+int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *errbuf,
+                    size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    /* The rows as the new ones are built: times as the events write them. */
+    int rc = cf_pg_exec_json(
+        conn,
+        "SELECT c.call_id::text, json_build_object('call_id', c.call_id, 'network_id',"
+        " c.network_id, 'hour', to_char(c.hour, 'YYYY-MM-DD HH24:MI:SS'), 'clinic_id',"
+        " c.clinic_id, 'source', c.source, 'medium', c.medium, 'campaign', c.campaign,"
+        " 'operator', c.operator, 'patient_class', c.patient_class, 'channel', c.channel,"
+        " 'inbound', c.inbound, 'outbound', c.outbound, 'answered', c.answered, 'unique_calls',"
+        " c.unique_calls, 'targeted', c.targeted, 'missed', c.missed, 'abandoned', c.abandoned,"
+        " 'answered_call_center', c.answered_call_center, 'answered_reception',"
+        " c.answered_reception, 'talk_seconds', c.talk_seconds)::text"
+        " FROM analytics.calls c WHERE c.call_id IN"
+        " (SELECT jsonb_array_elements_text($1::jsonb)::uuid) ORDER BY c.call_id FOR UPDATE",
+        call_ids, &res, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++)
+        json_object_set_new(stored, PQgetvalue(res, i, 0),
+                            json_loads(PQgetvalue(res, i, 1), 0, NULL));
+    PQclear(res);
+    return 0;
+}
+
+int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    return cf_pg_exec_json(
+        conn,
+        "INSERT INTO analytics.calls (" CALL_COLS ")"
+        " SELECT " CALL_COLS " FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid,"
+        " network_id text, hour timestamp, " DIMS_TYPED ", started_at timestamptz,"
+        " direction text, status text, outcome text, agent_group text, contact_key text,"
+        " " COUNTS_TYPED ") ORDER BY call_id"
+        " ON CONFLICT (call_id) DO UPDATE SET network_id = excluded.network_id,"
+        " hour = excluded.hour, clinic_id = excluded.clinic_id, source = excluded.source,"
+        " medium = excluded.medium, campaign = excluded.campaign, operator = excluded.operator,"
+        " patient_class = excluded.patient_class, channel = excluded.channel,"
+        " started_at = excluded.started_at, direction = excluded.direction,"
+        " status = excluded.status, outcome = excluded.outcome,"
+        " agent_group = excluded.agent_group, contact_key = excluded.contact_key,"
+        " inbound = excluded.inbound, outbound = excluded.outbound,"
+        " answered = excluded.answered, unique_calls = excluded.unique_calls,"
+        " targeted = excluded.targeted, missed = excluded.missed,"
+        " abandoned = excluded.abandoned, answered_call_center = excluded.answered_call_center,"
+        " answered_reception = excluded.answered_reception,"
+        " talk_seconds = excluded.talk_seconds, updated_at = now()",
+        rows, NULL, errbuf, errbuf_size);
+}
+
+#define TASK_COLS                                                                                  \
+    "task_id, network_id, kind, status, clinic_id, hour, opened_at, due_at, closed_at,"            \
+    " on_time, seconds_to_callback, seconds_to_response, missed_calls, withdrawn,"                 \
+    " source_call_id, closing_call_id, lead_id, appointment_id, contact_key"
+
+int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    return cf_pg_exec_json(
+        conn,
+        "INSERT INTO analytics.tasks (" TASK_COLS ")"
+        " SELECT " TASK_COLS " FROM jsonb_to_recordset($1::jsonb) AS r(task_id uuid,"
+        " network_id text, kind text, status text, clinic_id text, hour timestamp,"
+        " opened_at timestamptz, due_at timestamptz, closed_at timestamptz, on_time boolean,"
+        " seconds_to_callback integer, seconds_to_response integer, missed_calls integer,"
+        " withdrawn boolean, source_call_id uuid, closing_call_id uuid, lead_id uuid,"
+        " appointment_id uuid, contact_key text) ORDER BY task_id"
+        " ON CONFLICT (task_id) DO UPDATE SET status = excluded.status,"
+        " clinic_id = excluded.clinic_id, hour = excluded.hour, opened_at = excluded.opened_at,"
+        " due_at = excluded.due_at, closed_at = excluded.closed_at, on_time = excluded.on_time,"
+        " seconds_to_callback = excluded.seconds_to_callback,"
+        " seconds_to_response = excluded.seconds_to_response,"
+        " missed_calls = excluded.missed_calls, withdrawn = excluded.withdrawn,"
+        " source_call_id = excluded.source_call_id, closing_call_id = excluded.closing_call_id,"
+        " lead_id = excluded.lead_id, appointment_id = excluded.appointment_id,"
+        " contact_key = excluded.contact_key, updated_at = now()",
+        rows, NULL, errbuf, errbuf_size);
+}
+
+int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    return cf_pg_exec_json(
+        conn,
+        "INSERT INTO analytics.calls_hourly AS h (network_id, hour, " DIMS ", " COUNTS ")"
+        " SELECT network_id, hour, " DIMS ", " COUNTS " FROM jsonb_to_recordset($1::jsonb)"
+        " AS r(network_id text, hour timestamp, " DIMS_TYPED ", " COUNTS_TYPED ")"
+        /* one order for every runner: rows locked in it cannot deadlock */
+        " ORDER BY network_id, hour, " DIMS ""
+        " ON CONFLICT (network_id, hour, " DIMS ") DO UPDATE SET"
+        " inbound = h.inbound + excluded.inbound, outbound = h.outbound + excluded.outbound,"
+        " answered = h.answered + excluded.answered,"
+        " unique_calls = h.unique_calls + excluded.unique_calls,"
+        " targeted = h.targeted + excluded.targeted, missed = h.missed + excluded.missed,"
+        " abandoned = h.abandoned + excluded.abandoned,"
+        " answered_call_center = h.answered_call_center + excluded.answered_call_center,"
+        " answered_reception = h.answered_reception + excluded.answered_reception,"
+        " talk_seconds = h.talk_seconds + excluded.talk_seconds",
+        rows, NULL, errbuf, errbuf_size);
+}

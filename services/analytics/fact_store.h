@@ -1,0 +1,30 @@
+/*
+ * Every statement on analytics' fact tables and the calls' rollup. Rows
+ * are JSON objects whose members are the columns (facts_testable.h); each
+ * function is one statement over a whole batch, inside the caller's
+ * transaction. 0, or the cf_pg_exec code with the reason in errbuf.
+ */
+#ifndef CF_ANALYTICS_FACT_STORE_H
+#define CF_ANALYTICS_FACT_STORE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* The stored rows of the calls call_ids (an array of ids), locked for the
+ * transaction, into stored (call id -> row). */
+int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *errbuf,
+                    size_t errbuf_size);
+
+/* Inserts or replaces the calls rows. */
+int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
+
+/* Inserts or replaces the tasks rows. */
+int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
+
+/* Adds the rollup rows (an_rollup_rows: deltas, sorted by key) to
+ * calls_hourly. */
+int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * GET /v1/reports/calls (proto/README.md, "Analytics reports"): a read or
+ * admin key's network only. The parameters are read (report_rules.c),
+ * every clinic named checked against the key's network (another
+ * network's clinic is as unknown as one that does not exist), then the
+ * grouped rows and the totals are read in one read-only transaction (one
+ * snapshot, so the totals add up to the rows) and answered as JSON or CSV.
+ *
+ * Answers are cached in Redis under the query and a generation that every
+ * committed batch moves on (analytics_calls_batch_done), so a cached answer
+ * never outlives a change of the figures it read; Redis down, each query
+ * is computed.
+ */
+#include "analytics.h"
+#include "report_testable.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg.h"
+#include "common/redis.h"
+#include "common/xmalloc.h"
+
+#define GENERATION_KEY "cf:analytics:generation"
+
+/* Set by a runner's apply, read by its batch_done: one runner a thread. */
+static _Thread_local int batch_applied;
+
+void analytics_calls_batch_done(void *vctx, int committed)
+{
+    struct analytics_ctx *ctx = vctx;
+    if (committed && batch_applied) {
+        redisReply *r = cf_redis_command(ctx->svc->redis, "INCR " GENERATION_KEY);
+        if (r)
+            freeReplyObject(r);
+    }
+    batch_applied = 0;
+}
+
+void analytics_calls_mark_applied(void)
+{
+    batch_applied = 1;
+}
+
+/* The cache key of a report's answer: its name, the network, the
+ * parameters and the generation; NULL when Redis does not answer (the
+ * answer is then computed and not kept). */
+static char *cache_key(struct analytics_ctx *ctx, const char *report, const char *network_id,
+                       const json_t *params)
+{
+    if (ctx->cfg.cache_ttl_s == 0)
+        return NULL;
+    redisReply *r = cf_redis_command(ctx->svc->redis, "GET " GENERATION_KEY);
+    if (!r)
+        return NULL;
+    const char *gen = r->type == REDIS_REPLY_STRING ? r->str : "0";
+    char *text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+    char *name = cf_xasprintf("%s\x1f%s\x1f%s", report, network_id, text);
+    uint8_t digest[32];
+    char hex[65];
+    cf_sha256(name, strlen(name), digest);
+    cf_hex(digest, sizeof(digest), hex);
+    char *key = cf_xasprintf("cf:analytics:report:%s:%s", gen, hex);
+    free(text);
+    free(name);
+    freeReplyObject(r);
+    return key;
+}
+
+static json_t *cache_get(struct analytics_ctx *ctx, const char *key)
+{
+    redisReply *r = key ? cf_redis_command(ctx->svc->redis, "GET %s", key) : NULL;
+    json_t *j = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+    if (r)
+        freeReplyObject(r);
+    return j;
+}
+
+static void cache_put(struct analytics_ctx *ctx, const char *key, const json_t *answer)
+{
+    if (!key)
+        return;
+    char *text = json_dumps(answer, JSON_COMPACT);
+    redisReply *r =
+        cf_redis_command(ctx->svc->redis, "SET %s %s EX %ld", key, text, ctx->cfg.cache_ttl_s);
+    if (r)
+        freeReplyObject(r);
+    free(text);
+}
+
+/* 0 when every clinic of p is one of the network's; else the 400. */
+static int check_clinics(const struct cf_network *net, const struct an_report_params *p,
+                         struct _u_response *resp)
+{
+    size_t i;
+    const json_t *j;
+    json_array_foreach(p->clinics, i, j)
+    {
+        if (!cf_netconf_clinic(net, json_string_value(j))) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "no clinic '%.100s' in this network", json_string_value(j));
+            cf_http_error(resp, 400, "unknown_clinic", msg, "clinic");
+            return CF_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Runs the calls report's statement into rows (grouped) or totals. */
+static int read_calls(PGconn *conn, const char *network_id, const struct an_report_params *p,
+                      int grouped, json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    char *sql = an_calls_report_sql(p, grouped);
+    char *clinics = p->clinics ? json_dumps(p->clinics, JSON_COMPACT) : NULL;
+    const char *params[] = {network_id, p->from, p->to_next, clinics, p->source};
+    PGresult *res = NULL;
+    int rc = cf_pg_exec_planned(conn, sql, 5, params, &res, errbuf, errbuf_size);
+
+    free(sql);
+    free(clinics);
+    if (rc != 0)
+        return rc;
+    const int ncols = PQnfields(res);
+    const char **values = calloc((size_t)ncols, sizeof(*values));
+    if (!values)
+        abort();
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int c = 0; c < ncols; c++)
+            values[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+        json_array_append_new(rows, an_calls_row(p, grouped, values));
+    }
+    free(values);
+    PQclear(res);
+    return 0;
+}
+
+/* The answer {report, params, rows, totals}, from the cache or computed. */
+static int calls_answer(struct analytics_ctx *ctx, const char *network_id,
+                        const struct an_report_params *p, json_t **answer, char *errbuf,
+                        size_t errbuf_size)
+{
+    json_t *params = an_report_params_json(p);
+    json_object_del(params, "format"); /* one cached answer for JSON and CSV */
+    char *key = cache_key(ctx, "calls", network_id, params);
+    if ((*answer = cache_get(ctx, key))) {
+        cf_metrics_add("clinicflow_analytics_report_cache_total", "result=\"hit\"", 1);
+        json_decref(params);
+        free(key);
+        return 0;
+    }
+    cf_metrics_add("clinicflow_analytics_report_cache_total", "result=\"miss\"", 1);
+
+    PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size);
+    json_t *rows = json_array(), *totals = json_array();
+    char timeout[64];
+    int rc = conn ? cf_pg_exec(conn, "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", 0, NULL,
+                               NULL, errbuf, errbuf_size)
+                  : CF_EUNAVAIL;
+    snprintf(timeout, sizeof(timeout), "%ld", ctx->cfg.timeout_ms);
+    const char *tparams[] = {timeout};
+    if (rc == 0)
+        rc = cf_pg_exec(conn, "SELECT set_config('statement_timeout', $1, true)", 1, tparams, NULL,
+                        errbuf, errbuf_size);
+    if (rc == 0 && p->ngroups)
+        rc = read_calls(conn, network_id, p, 1, rows, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = read_calls(conn, network_id, p, 0, totals, errbuf, errbuf_size);
+    if (conn) {
+        cf_pg_rollback(conn);
+        cf_pg_pool_release(ctx->svc->pg, conn);
+    }
+    if (rc == 0) {
+        if (!p->ngroups)
+            json_array_extend(rows, totals);
+        *answer = json_pack("{s:s, s:O, s:O, s:O}", "report", "calls", "params", params, "rows",
+                            rows, "totals", json_array_get(totals, 0));
+        cache_put(ctx, key, *answer);
+    }
+    json_decref(rows);
+    json_decref(totals);
+    json_decref(params);
+    free(key);
+    return rc;
+}
+
+static int handle_calls_report(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct analytics_ctx *ctx = user;
+    struct cf_netconf_snapshot *snap = NULL;
+    const struct cf_network *net = NULL;
+    struct an_report_params p;
+    struct an_param_error perr;
+    json_t *answer = NULL;
+    char errbuf[256];
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &net) != 0)
+        return U_CALLBACK_COMPLETE;
+    if (an_report_params_parse(u_map_get(req->map_url, "from"), u_map_get(req->map_url, "to"),
+                               u_map_get(req->map_url, "clinic"), u_map_get(req->map_url, "source"),
+                               u_map_get(req->map_url, "group_by"),
+                               u_map_get(req->map_url, "format"), cf_http_header(req, "Accept"), &p,
+                               &perr) != 0) {
+        cf_http_error(resp, 400, perr.code, perr.message, perr.field);
+        goto out;
+    }
+    if (check_clinics(net, &p, resp) != 0)
+        goto out;
+    if ((rc = calls_answer(ctx, net->id, &p, &answer, errbuf, sizeof(errbuf))) != 0) {
+        cf_warn("calls report: %s", errbuf);
+        cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
+                           "the report cannot be read now; retry later", NULL, 5);
+        goto out;
+    }
+    if (p.csv) {
+        char *csv =
+            an_report_csv(&p, an_calls_fields, an_calls_nfields, json_object_get(answer, "rows"));
+        u_map_put(resp->map_header, "Content-Type", "text/csv; charset=utf-8");
+        ulfius_set_string_body_response(resp, 200, csv);
+        free(csv);
+    } else {
+        json_object_set_new(answer, "params", an_report_params_json(&p));
+        cf_http_json(resp, 200, answer);
+    }
+out:
+    json_decref(answer);
+    an_report_params_clear(&p);
+    cf_netconf_release(snap);
+    return U_CALLBACK_COMPLETE;
+}
+
+void analytics_report_routes(struct analytics_ctx *ctx)
+{
+    cf_http_route(ctx->svc->http, "GET", "/v1/reports/calls", handle_calls_report, ctx);
+}

@@ -1,0 +1,166 @@
+/*
+ * A report's parameters, the calls report's rows and CSV
+ * (proto/README.md, "Analytics reports"): every refusal names its field,
+ * the shares are null when their denominator is 0, and CSV quotes what it
+ * must.
+ */
+#include "report_testable.h"
+
+#include "common/err.h"
+
+#include "cftest.h"
+
+static int parse(const char *from, const char *to, const char *clinic, const char *source,
+                 const char *group_by, const char *format, const char *accept,
+                 struct an_report_params *p, struct an_param_error *e)
+{
+    int rc = an_report_params_parse(from, to, clinic, source, group_by, format, accept, p, e);
+    return rc;
+}
+
+static void refused(const char *from, const char *to, const char *clinic, const char *source,
+                    const char *group_by, const char *format, const char *field)
+{
+    struct an_report_params p;
+    struct an_param_error e = {0};
+    CHECK_INT(parse(from, to, clinic, source, group_by, format, NULL, &p, &e), CF_EINVAL);
+    CHECK_STR(e.code, "invalid_field");
+    CHECK_STR(e.field, field);
+    CHECK(e.message[0] != '\0');
+    an_report_params_clear(&p);
+}
+
+static void test_params(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+
+    CHECK_INT(
+        parse("2026-11-01", "2026-11-30", "c1,c2", "yandex", "clinic,day", NULL, NULL, &p, &e), 0);
+    CHECK_STR(p.to_next, "2026-12-01");
+    CHECK_INT(json_array_size(p.clinics), 2);
+    CHECK_STR(json_string_value(json_array_get(p.clinics, 1)), "c2");
+    CHECK_STR(p.source, "yandex");
+    CHECK_INT(p.ngroups, 2);
+    CHECK_INT(p.groups[0], AN_G_CLINIC);
+    CHECK_INT(p.groups[1], AN_G_DAY);
+    CHECK_INT(p.csv, 0);
+    an_report_params_clear(&p);
+
+    /* the year's end, a leap day, CSV by Accept or by format */
+    CHECK_INT(parse("2028-02-29", "2028-12-31", NULL, NULL, NULL, NULL, "text/csv", &p, &e), 0);
+    CHECK_STR(p.to_next, "2029-01-01");
+    CHECK(p.clinics == NULL && p.source == NULL && p.ngroups == 0);
+    CHECK_INT(p.csv, 1);
+    an_report_params_clear(&p);
+    CHECK_INT(parse("2026-11-01", "2026-11-01", NULL, NULL, NULL, "json", "text/csv", &p, &e), 0);
+    CHECK_INT(p.csv, 0);
+    an_report_params_clear(&p);
+
+    refused(NULL, "2026-11-30", NULL, NULL, NULL, NULL, "from");
+    refused("2026-11-01", "", NULL, NULL, NULL, NULL, "to");
+    refused("2026-13-01", "2026-11-30", NULL, NULL, NULL, NULL, "from");
+    refused("2026-11-1", "2026-11-30", NULL, NULL, NULL, NULL, "from");
+    refused("2026-11-30", "2026-11-01", NULL, NULL, NULL, NULL, "to");
+    refused("2026-01-01", "2027-01-02", NULL, NULL, NULL, NULL, "to"); /* 367 days */
+    refused("2026-11-01", "2026-11-30", "c1,,c2", NULL, NULL, NULL, "clinic");
+    refused("2026-11-01", "2026-11-30", NULL, "", NULL, NULL, "source");
+    refused("2026-11-01", "2026-11-30", NULL, NULL, "clinic,planet", NULL, "group_by");
+    refused("2026-11-01", "2026-11-30", NULL, NULL, "day,day", NULL, "group_by");
+    refused("2026-11-01", "2026-11-30", NULL, NULL, "day,clinic,source,hour", NULL, "group_by");
+    refused("2026-11-01", "2026-11-30", NULL, NULL, NULL, "xml", "format");
+    /* 366 days are allowed */
+    CHECK_INT(parse("2028-01-01", "2028-12-31", NULL, NULL, NULL, NULL, NULL, &p, &e), 0);
+    an_report_params_clear(&p);
+}
+
+static void test_rows(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "source,hour", NULL, NULL, &p, &e), 0);
+
+    /* groups, then inbound .. talk_seconds, tasks, called back, on time,
+     * lost, within 15 min, median, p90 */
+    const char *values[] = {NULL, "9",  "10", "4", "8", "6", "5", "3",   "1",     "2",
+                            "4",  "90", "5",  "3", "2", "1", "2", "300", "1020.5"};
+    json_t *row = an_calls_row(&p, 1, values);
+    CHECK(json_is_null(json_object_get(row, "source")));
+    CHECK_INT(json_integer_value(json_object_get(row, "hour")), 9);
+    CHECK_INT(json_integer_value(json_object_get(row, "inbound")), 10);
+    CHECK_INT(json_integer_value(json_object_get(row, "unique")), 6);
+    CHECK_INT(json_integer_value(json_object_get(row, "callback_tasks")), 5);
+    CHECK_INT(json_integer_value(json_object_get(row, "called_back")), 3);
+    CHECK_INT(json_integer_value(json_object_get(row, "lost")), 1);
+    /* 3 called back of 5 tasks; 2 within 15 minutes of 5; 2 by the call
+     * centre of 2 + 4 answers with a known group */
+    CHECK(json_real_value(json_object_get(row, "callback_rate")) == 3.0 / 5.0);
+    CHECK(json_real_value(json_object_get(row, "called_back_within_15_min_share")) == 2.0 / 5.0);
+    CHECK(json_real_value(json_object_get(row, "call_center_share")) == 2.0 / 6.0);
+    CHECK(json_real_value(json_object_get(row, "time_to_callback_p90_s")) == 1020.5);
+    json_decref(row);
+
+    /* nothing to divide by: null, and no percentile without a callback */
+    const char *zero[] = {"google", "0", "0", "0", "0", "0", "0", "0",  "0", "0",
+                          "0",      "0", "0", "0", "0", "0", "0", NULL, NULL};
+    row = an_calls_row(&p, 1, zero);
+    CHECK_STR(json_string_value(json_object_get(row, "source")), "google");
+    CHECK(json_is_null(json_object_get(row, "callback_rate")));
+    CHECK(json_is_null(json_object_get(row, "call_center_share")));
+    CHECK(json_is_null(json_object_get(row, "time_to_callback_median_s")));
+    json_decref(row);
+
+    /* the totals: no group columns */
+    row = an_calls_row(&p, 0, zero + 2);
+    CHECK(json_object_get(row, "source") == NULL);
+    CHECK_INT(json_object_size(row), an_calls_nfields);
+    json_decref(row);
+    an_report_params_clear(&p);
+}
+
+static void test_csv(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "campaign", NULL, NULL, &p, &e), 0);
+    const char *fields[] = {"inbound", "callback_rate"};
+    json_t *rows =
+        json_pack("[{s:s, s:i, s:f}, {s:n, s:i, s:n}]", "campaign", "spring, \"big\"", "inbound", 3,
+                  "callback_rate", 0.5, "campaign", "inbound", 0, "callback_rate");
+    char *csv = an_report_csv(&p, fields, 2, rows);
+    CHECK_STR(csv, "campaign,inbound,callback_rate\r\n"
+                   "\"spring, \"\"big\"\"\",3,0.5\r\n"
+                   ",0,\r\n");
+    free(csv);
+    json_decref(rows);
+    an_report_params_clear(&p);
+}
+
+static void test_sql(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "week,operator", NULL, NULL, &p, &e),
+              0);
+    char *sql = an_calls_report_sql(&p, 1);
+    /* both parts grouped the same way, the outer query sorted by them */
+    CHECK(strstr(sql, "to_char(date_trunc('week', c.hour), 'YYYY-MM-DD') AS g0") != NULL);
+    CHECK(strstr(sql, "to_char(date_trunc('week', t.hour), 'YYYY-MM-DD') AS g0") != NULL);
+    CHECK(strstr(sql, "NULLIF(s.operator, '') AS g1") != NULL);
+    CHECK(strstr(sql, "ORDER BY g0, g1") != NULL);
+    free(sql);
+    sql = an_calls_report_sql(&p, 0);
+    CHECK(strstr(sql, "g0") == NULL);
+    CHECK(strstr(sql, "GROUP BY") == NULL);
+    free(sql);
+    an_report_params_clear(&p);
+}
+
+int main(void)
+{
+    test_params();
+    test_rows();
+    test_csv();
+    test_sql();
+    return cf_test_done();
+}
