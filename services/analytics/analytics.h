@@ -14,8 +14,9 @@
 #include "common/consumer.h"
 #include "common/service.h"
 
-/* The consumer group of calls.v1 and tasks.v1. */
+/* The consumer groups: calls.v1 and tasks.v1; leads.v1. */
 #define ANALYTICS_CALLS_GROUP "clinicflow-analytics-calls"
+#define ANALYTICS_LEADS_GROUP "clinicflow-analytics-leads"
 
 /* The service's own settings (CLINICFLOW_ANALYTICS_*), read once in main
  * (settings.c); README.md's settings list documents each. */
@@ -41,11 +42,13 @@ int analytics_calls_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
 int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                                 const rd_kafka_message_t *const *rkms, size_t n,
                                 struct cf_outbox *out, char *errbuf, size_t errbuf_size);
-/* After a batch is over: a committed batch that applied events makes the
- * cached report answers stale (report_routes.c). The apply marks its
- * batch with analytics_calls_mark_applied (on the runner's thread). */
-void analytics_calls_batch_done(void *ctx, int committed);
-void analytics_calls_mark_applied(void);
+/* The consumer of leads.v1 (leads_apply.c), the same way. */
+int analytics_leads_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                          size_t errbuf_size);
+int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                                const rd_kafka_message_t *const *rkms, size_t n,
+                                struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 /* GET /v1/reports/{report} (report_routes.c). */
 void analytics_report_routes(struct analytics_ctx *ctx);

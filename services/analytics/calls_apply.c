@@ -11,8 +11,9 @@
  * redelivered event never counts twice.
  */
 #include "analytics.h"
-#include "fact_store.h"
-#include "facts_testable.h"
+#include "call_store.h"
+#include "call_facts_testable.h"
+#include "report_cache.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -119,7 +120,7 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
         rc = an_tasks_save(conn, rows, errbuf, errbuf_size);
     }
     if (rc == 0) {
-        analytics_calls_mark_applied();
+        analytics_mark_applied();
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"calls\"", (double)n);
     }
     json_decref(calls);

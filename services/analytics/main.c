@@ -1,11 +1,13 @@
 /*
  * clinicflow-analytics: the network's numbers from the topics. A consumer
  * of calls.v1 and tasks.v1 keeps each call's and task's latest state and
- * the calls' hourly rollup (calls_apply.c), committed with its offsets;
- * GET /v1/reports/calls answers from them (report_routes.c).
+ * the calls' hourly rollup (calls_apply.c), a consumer of leads.v1 each
+ * lead's (leads_apply.c), each committed with its offsets; GET
+ * /v1/reports/{calls,leads} answer from them (report_routes.c).
  */
 #include "analytics.h"
 #include "analytics/schema.h"
+#include "report_cache.h"
 
 #include "common/metrics.h"
 #include "common/topics.h"
@@ -41,13 +43,29 @@ int main(void)
         .schema = "analytics",
         .apply = analytics_calls_apply,
         .apply_batch = analytics_calls_apply_batch,
-        .batch_done = analytics_calls_batch_done,
+        .batch_done = analytics_batch_done,
         .ctx = &ctx,
         .batch_max = (int)ctx.cfg.batch_max,
     };
     for (long r = 0; r < ctx.cfg.runners; r++)
         if (cf_service_add_consumer(&svc, &calls) != 0)
             return 1;
+
+    /* leads.v1 -> analytics.leads. */
+    static const char *const leads_topics[] = {CF_TOPIC_LEADS};
+    struct cf_consumer_conf leads = {
+        .group_id = ANALYTICS_LEADS_GROUP,
+        .topics = leads_topics,
+        .ntopics = 1,
+        .schema = "analytics",
+        .apply = analytics_leads_apply,
+        .apply_batch = analytics_leads_apply_batch,
+        .batch_done = analytics_batch_done,
+        .ctx = &ctx,
+        .batch_max = (int)ctx.cfg.batch_max,
+    };
+    if (cf_service_add_consumer(&svc, &leads) != 0)
+        return 1;
 
     /* Start HTTP, then wait for SIGTERM and shut down in order. */
     if (cf_service_start(&svc) != 0)

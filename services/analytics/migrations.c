@@ -6,7 +6,10 @@
  *                 reminder tasks);
  *   calls_hourly  the calls' counts per network, local hour (the network's
  *                 zone) and the report's dimensions: a report sums rows
- *                 here instead of counting calls.
+ *                 here instead of counting calls;
+ *   leads         the latest state of each lead, from its events (a lead
+ *                 whose lead.received was never seen has no hour and is
+ *                 not reported).
  * No phone numbers or names: contact keys and ids only.
  */
 #include "analytics/schema.h"
@@ -46,9 +49,21 @@ static const char calls_sql[] =
     " PRIMARY KEY (network_id, hour, clinic_id, source, medium, campaign, operator,"
     " patient_class, channel));";
 
+static const char leads_sql[] =
+    "CREATE TABLE leads ("
+    " lead_id uuid PRIMARY KEY, network_id text NOT NULL, clinic_id text, hour timestamp,"
+    " received_at timestamptz, provider text, channel_id text, source text, medium text,"
+    " campaign text, patient_class text, contact_key text, messages integer, status text,"
+    " responded_at timestamptz, response_seconds integer, working_seconds integer,"
+    " responder text, lost_reason text, appointment_id text, closed_at timestamptz,"
+    " sla_breached boolean, updated_at timestamptz NOT NULL DEFAULT now());"
+    /* the leads report: a network's leads by the hour they arrived */
+    "CREATE INDEX leads_hour ON leads (network_id, hour);";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
+    {3, "leads", leads_sql},
 };
 
 const size_t cf_analytics_migrations_n =

@@ -1,17 +1,14 @@
 /*
- * GET /v1/reports/calls (proto/README.md, "Analytics reports"): a read or
- * admin key's network only. The parameters are read (report_rules.c),
+ * GET /v1/reports/{report} (proto/README.md, "Analytics reports"): a read
+ * or admin key's network only. The parameters are read (report_params.c),
  * every clinic named checked against the key's network (another
  * network's clinic is as unknown as one that does not exist), then the
  * grouped rows and the totals are read in one read-only transaction (one
  * snapshot, so the totals add up to the rows) and answered as JSON or CSV.
- *
- * Answers are cached in Redis under the query and a generation that every
- * committed batch moves on (analytics_calls_batch_done), so a cached answer
- * never outlives a change of the figures it read; Redis down, each query
- * is computed.
+ * Answers are cached (report_cache.c).
  */
 #include "analytics.h"
+#include "report_cache.h"
 #include "report_testable.h"
 
 #include <stdio.h>
@@ -19,80 +16,10 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/hash.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
-#include "common/redis.h"
-#include "common/xmalloc.h"
-
-#define GENERATION_KEY "cf:analytics:generation"
-
-/* Set by a runner's apply, read by its batch_done: one runner a thread. */
-static _Thread_local int batch_applied;
-
-void analytics_calls_batch_done(void *vctx, int committed)
-{
-    struct analytics_ctx *ctx = vctx;
-    if (committed && batch_applied) {
-        redisReply *r = cf_redis_command(ctx->svc->redis, "INCR " GENERATION_KEY);
-        if (r)
-            freeReplyObject(r);
-    }
-    batch_applied = 0;
-}
-
-void analytics_calls_mark_applied(void)
-{
-    batch_applied = 1;
-}
-
-/* The cache key of a report's answer: its name, the network, the
- * parameters and the generation; NULL when Redis does not answer (the
- * answer is then computed and not kept). */
-static char *cache_key(struct analytics_ctx *ctx, const char *report, const char *network_id,
-                       const json_t *params)
-{
-    if (ctx->cfg.cache_ttl_s == 0)
-        return NULL;
-    redisReply *r = cf_redis_command(ctx->svc->redis, "GET " GENERATION_KEY);
-    if (!r)
-        return NULL;
-    const char *gen = r->type == REDIS_REPLY_STRING ? r->str : "0";
-    char *text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
-    char *name = cf_xasprintf("%s\x1f%s\x1f%s", report, network_id, text);
-    uint8_t digest[32];
-    char hex[65];
-    cf_sha256(name, strlen(name), digest);
-    cf_hex(digest, sizeof(digest), hex);
-    char *key = cf_xasprintf("cf:analytics:report:%s:%s", gen, hex);
-    free(text);
-    free(name);
-    freeReplyObject(r);
-    return key;
-}
-
-static json_t *cache_get(struct analytics_ctx *ctx, const char *key)
-{
-    redisReply *r = key ? cf_redis_command(ctx->svc->redis, "GET %s", key) : NULL;
-    json_t *j = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
-    if (r)
-        freeReplyObject(r);
-    return j;
-}
-
-static void cache_put(struct analytics_ctx *ctx, const char *key, const json_t *answer)
-{
-    if (!key)
-        return;
-    char *text = json_dumps(answer, JSON_COMPACT);
-    redisReply *r =
-        cf_redis_command(ctx->svc->redis, "SET %s %s EX %ld", key, text, ctx->cfg.cache_ttl_s);
-    if (r)
-        freeReplyObject(r);
-    free(text);
-}
 
 /* 0 when every clinic of p is one of the network's; else the 400. */
 static int check_clinics(const struct cf_network *net, const struct an_report_params *p,
@@ -112,11 +39,12 @@ static int check_clinics(const struct cf_network *net, const struct an_report_pa
     return 0;
 }
 
-/* Runs the calls report's statement into rows (grouped) or totals. */
-static int read_calls(PGconn *conn, const char *network_id, const struct an_report_params *p,
-                      int grouped, json_t *rows, char *errbuf, size_t errbuf_size)
+/* Runs the report's statement into rows (grouped) or totals. */
+static int read_rows(PGconn *conn, const struct an_report *report, const char *network_id,
+                     const struct an_report_params *p, int grouped, json_t *rows, char *errbuf,
+                     size_t errbuf_size)
 {
-    char *sql = an_calls_report_sql(p, grouped);
+    char *sql = report->sql(p, grouped);
     char *clinics = p->clinics ? json_dumps(p->clinics, JSON_COMPACT) : NULL;
     const char *params[] = {network_id, p->from, p->to_next, clinics, p->source};
     PGresult *res = NULL;
@@ -133,7 +61,7 @@ static int read_calls(PGconn *conn, const char *network_id, const struct an_repo
     for (int r = 0; r < PQntuples(res); r++) {
         for (int c = 0; c < ncols; c++)
             values[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
-        json_array_append_new(rows, an_calls_row(p, grouped, values));
+        json_array_append_new(rows, report->row(p, grouped, values));
     }
     free(values);
     PQclear(res);
@@ -141,14 +69,14 @@ static int read_calls(PGconn *conn, const char *network_id, const struct an_repo
 }
 
 /* The answer {report, params, rows, totals}, from the cache or computed. */
-static int calls_answer(struct analytics_ctx *ctx, const char *network_id,
-                        const struct an_report_params *p, json_t **answer, char *errbuf,
-                        size_t errbuf_size)
+static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
+                     const char *network_id, const struct an_report_params *p, json_t **answer,
+                     char *errbuf, size_t errbuf_size)
 {
     json_t *params = an_report_params_json(p);
     json_object_del(params, "format"); /* one cached answer for JSON and CSV */
-    char *key = cache_key(ctx, "calls", network_id, params);
-    if ((*answer = cache_get(ctx, key))) {
+    char *key = analytics_cache_key(ctx, report->name, network_id, params);
+    if ((*answer = analytics_cache_get(ctx, key))) {
         cf_metrics_add("clinicflow_analytics_report_cache_total", "result=\"hit\"", 1);
         json_decref(params);
         free(key);
@@ -168,9 +96,9 @@ static int calls_answer(struct analytics_ctx *ctx, const char *network_id,
         rc = cf_pg_exec(conn, "SELECT set_config('statement_timeout', $1, true)", 1, tparams, NULL,
                         errbuf, errbuf_size);
     if (rc == 0 && p->ngroups)
-        rc = read_calls(conn, network_id, p, 1, rows, errbuf, errbuf_size);
+        rc = read_rows(conn, report, network_id, p, 1, rows, errbuf, errbuf_size);
     if (rc == 0)
-        rc = read_calls(conn, network_id, p, 0, totals, errbuf, errbuf_size);
+        rc = read_rows(conn, report, network_id, p, 0, totals, errbuf, errbuf_size);
     if (conn) {
         cf_pg_rollback(conn);
         cf_pg_pool_release(ctx->svc->pg, conn);
@@ -178,9 +106,9 @@ static int calls_answer(struct analytics_ctx *ctx, const char *network_id,
     if (rc == 0) {
         if (!p->ngroups)
             json_array_extend(rows, totals);
-        *answer = json_pack("{s:s, s:O, s:O, s:O}", "report", "calls", "params", params, "rows",
-                            rows, "totals", json_array_get(totals, 0));
-        cache_put(ctx, key, *answer);
+        *answer = json_pack("{s:s, s:O, s:O, s:O}", "report", report->name, "params", params,
+                            "rows", rows, "totals", json_array_get(totals, 0));
+        analytics_cache_put(ctx, key, *answer);
     }
     json_decref(rows);
     json_decref(totals);
@@ -189,9 +117,13 @@ static int calls_answer(struct analytics_ctx *ctx, const char *network_id,
     return rc;
 }
 
-static int handle_calls_report(const struct _u_request *req, struct _u_response *resp, void *user)
+static const struct an_report *const reports[] = {&an_report_calls, &an_report_leads};
+
+static int handle_report(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct analytics_ctx *ctx = user;
+    const char *name = u_map_get(req->map_url, "report");
+    const struct an_report *report = NULL;
     struct cf_netconf_snapshot *snap = NULL;
     const struct cf_network *net = NULL;
     struct an_report_params p;
@@ -203,6 +135,13 @@ static int handle_calls_report(const struct _u_request *req, struct _u_response 
     memset(&p, 0, sizeof(p));
     if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &net) != 0)
         return U_CALLBACK_COMPLETE;
+    for (size_t i = 0; name && i < sizeof(reports) / sizeof(reports[0]); i++)
+        if (strcmp(reports[i]->name, name) == 0)
+            report = reports[i];
+    if (!report) {
+        cf_http_error(resp, 404, "not_found", "no such report", "report");
+        goto out;
+    }
     if (an_report_params_parse(u_map_get(req->map_url, "from"), u_map_get(req->map_url, "to"),
                                u_map_get(req->map_url, "clinic"), u_map_get(req->map_url, "source"),
                                u_map_get(req->map_url, "group_by"),
@@ -213,15 +152,15 @@ static int handle_calls_report(const struct _u_request *req, struct _u_response 
     }
     if (check_clinics(net, &p, resp) != 0)
         goto out;
-    if ((rc = calls_answer(ctx, net->id, &p, &answer, errbuf, sizeof(errbuf))) != 0) {
-        cf_warn("calls report: %s", errbuf);
+    if ((rc = answer_of(ctx, report, net->id, &p, &answer, errbuf, sizeof(errbuf))) != 0) {
+        cf_warn("%s report: %s", report->name, errbuf);
         cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
                            "the report cannot be read now; retry later", NULL, 5);
         goto out;
     }
     if (p.csv) {
         char *csv =
-            an_report_csv(&p, an_calls_fields, an_calls_nfields, json_object_get(answer, "rows"));
+            an_report_csv(&p, report->fields, report->nfields, json_object_get(answer, "rows"));
         u_map_put(resp->map_header, "Content-Type", "text/csv; charset=utf-8");
         ulfius_set_string_body_response(resp, 200, csv);
         free(csv);
@@ -238,5 +177,5 @@ out:
 
 void analytics_report_routes(struct analytics_ctx *ctx)
 {
-    cf_http_route(ctx->svc->http, "GET", "/v1/reports/calls", handle_calls_report, ctx);
+    cf_http_route(ctx->svc->http, "GET", "/v1/reports/:report", handle_report, ctx);
 }

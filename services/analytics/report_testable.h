@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "common/strbuf.h"
+
 /* What a report can be grouped by, in the order group_by names them. */
 enum an_group {
     AN_G_CLINIC,
@@ -64,25 +66,43 @@ void an_report_params_clear(struct an_report_params *p);
 /* The params member of the answer: what the report was asked. */
 json_t *an_report_params_json(const struct an_report_params *p);
 
-/* The calls report's statement: with grouped, its groups as the first
- * columns (p->groups), else one row of totals; then the counts in the
- * order an_calls_row reads them. Parameters: $1 network id, $2 from,
- * $3 to_next, $4 the clinics as a JSON array (NULL: all), $5 the source
- * (NULL: all). free() it. */
-char *an_calls_report_sql(const struct an_report_params *p, int grouped);
+/* A report: its statement and how a result row becomes an answer's row.
+ * sql(p, grouped): with grouped, p's groups as the first columns, else
+ * one row of totals; then the report's own columns. Its parameters: $1
+ * network id, $2 from, $3 to_next, $4 the clinics as a JSON array (NULL:
+ * all), $5 the source (NULL: all). free() it. row(p, grouped, values):
+ * values are the result row's (NULL for SQL NULL); the group values under
+ * their names, the counts, the shares and durations of proto/README.md.
+ * fields: the answer's (and CSV's) field names in order. */
+struct an_report {
+    const char *name;
+    char *(*sql)(const struct an_report_params *p, int grouped);
+    json_t *(*row)(const struct an_report_params *p, int grouped, const char *const *values);
+    const char *const *fields;
+    size_t nfields;
+};
 
-/* The columns an_calls_report_sql selects after the groups. */
-#define AN_CALLS_SQL_NCOLS 17
+/* report_calls.c: calls from the hourly rollup, callbacks from the tasks. */
+extern const struct an_report an_report_calls;
+/* report_leads.c: leads, their merges, first responses and outcomes. */
+extern const struct an_report an_report_leads;
 
-/* One row of the calls report from one result row (values: the groups
- * when grouped, then AN_CALLS_SQL_NCOLS; NULL for SQL NULL): the group
- * values under their names, the counts, and the shares and durations of
- * proto/README.md. A new object. */
-json_t *an_calls_row(const struct an_report_params *p, int grouped, const char *const *values);
-
-/* The calls report's field names, in the answer's (and CSV's) order. */
-extern const char *const an_calls_fields[];
-extern const size_t an_calls_nfields;
+/* Building a report's statement: "g0, g1" then after (nothing without
+ * groups), for a GROUP BY or ORDER BY; "expr AS g0, expr AS g1, " with
+ * the report's expression of each group (exprs, by enum an_group). */
+void an_sql_group_list(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                       const char *after);
+void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                   const char *const exprs[AN_G_COUNT]);
+/* Sets the group values (the first of values) into row under their names
+ * (hour and weekday as integers, NULL as null); how many it read. */
+size_t an_group_values(const struct an_report_params *p, int grouped, const char *const *values,
+                       json_t *row);
+/* A count from SQL text (NULL: 0); num / den, or null when den is 0; a
+ * duration in seconds from SQL text (NULL: null). */
+json_int_t an_count(const char *v);
+json_t *an_share(json_int_t num, json_int_t den);
+json_t *an_seconds(const char *v);
 
 /* CSV of rows: a header of the group names then fields, one line per row;
  * null is empty, text quoted when it must be (RFC 4180). free() it. */

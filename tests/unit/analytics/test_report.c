@@ -84,7 +84,7 @@ static void test_rows(void)
      * lost, within 15 min, median, p90 */
     const char *values[] = {NULL, "9",  "10", "4", "8", "6", "5", "3",   "1",     "2",
                             "4",  "90", "5",  "3", "2", "1", "2", "300", "1020.5"};
-    json_t *row = an_calls_row(&p, 1, values);
+    json_t *row = an_report_calls.row(&p, 1, values);
     CHECK(json_is_null(json_object_get(row, "source")));
     CHECK_INT(json_integer_value(json_object_get(row, "hour")), 9);
     CHECK_INT(json_integer_value(json_object_get(row, "inbound")), 10);
@@ -103,7 +103,7 @@ static void test_rows(void)
     /* nothing to divide by: null, and no percentile without a callback */
     const char *zero[] = {"google", "0", "0", "0", "0", "0", "0", "0",  "0", "0",
                           "0",      "0", "0", "0", "0", "0", "0", NULL, NULL};
-    row = an_calls_row(&p, 1, zero);
+    row = an_report_calls.row(&p, 1, zero);
     CHECK_STR(json_string_value(json_object_get(row, "source")), "google");
     CHECK(json_is_null(json_object_get(row, "callback_rate")));
     CHECK(json_is_null(json_object_get(row, "call_center_share")));
@@ -111,9 +111,9 @@ static void test_rows(void)
     json_decref(row);
 
     /* the totals: no group columns */
-    row = an_calls_row(&p, 0, zero + 2);
+    row = an_report_calls.row(&p, 0, zero + 2);
     CHECK(json_object_get(row, "source") == NULL);
-    CHECK_INT(json_object_size(row), an_calls_nfields);
+    CHECK_INT(json_object_size(row), an_report_calls.nfields);
     json_decref(row);
     an_report_params_clear(&p);
 }
@@ -142,22 +142,51 @@ static void test_sql(void)
     struct an_param_error e;
     CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "week,operator", NULL, NULL, &p, &e),
               0);
-    char *sql = an_calls_report_sql(&p, 1);
+    char *sql = an_report_calls.sql(&p, 1);
     /* both parts grouped the same way, the outer query sorted by them */
     CHECK(strstr(sql, "to_char(date_trunc('week', c.hour), 'YYYY-MM-DD') AS g0") != NULL);
     CHECK(strstr(sql, "to_char(date_trunc('week', t.hour), 'YYYY-MM-DD') AS g0") != NULL);
     CHECK(strstr(sql, "NULLIF(s.operator, '') AS g1") != NULL);
     CHECK(strstr(sql, "ORDER BY g0, g1") != NULL);
     free(sql);
-    sql = an_calls_report_sql(&p, 0);
+    sql = an_report_calls.sql(&p, 0);
     CHECK(strstr(sql, "g0") == NULL);
     CHECK(strstr(sql, "GROUP BY") == NULL);
     free(sql);
     an_report_params_clear(&p);
 }
 
+static void test_leads_row(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "channel", NULL, NULL, &p, &e), 0);
+    /* channel; leads, merged, responded, within 10, breaches, booked,
+     * lost, spam, existing; median and p90 working, median wall */
+    const char *values[] = {"telegram", "8", "3", "6",   "4",    "2",  "3",
+                            "1",        "1", "2", "300", "1620", "410"};
+    json_t *row = an_report_leads.row(&p, 1, values);
+    CHECK_STR(json_string_value(json_object_get(row, "channel")), "telegram");
+    CHECK_INT(json_integer_value(json_object_get(row, "leads")), 8);
+    CHECK_INT(json_integer_value(json_object_get(row, "merged")), 3);
+    CHECK_INT(json_integer_value(json_object_get(row, "unanswered")), 2);
+    /* 4 of 8 within 10 working minutes, the 2 unanswered among the late */
+    CHECK(json_real_value(json_object_get(row, "responded_within_10_min_share")) == 0.5);
+    CHECK(json_real_value(json_object_get(row, "existing_patient_share")) == 2.0 / 8.0);
+    CHECK(json_real_value(json_object_get(row, "first_response_p90_working_s")) == 1620.0);
+    CHECK_INT(json_object_size(row), 1 + an_report_leads.nfields);
+    json_decref(row);
+
+    char *sql = an_report_leads.sql(&p, 1);
+    CHECK(strstr(sql, "l.provider AS g0") != NULL);
+    CHECK(strstr(sql, "GROUP BY g0 ORDER BY g0") != NULL);
+    free(sql);
+    an_report_params_clear(&p);
+}
+
 int main(void)
 {
+    test_leads_row();
     test_params();
     test_rows();
     test_csv();

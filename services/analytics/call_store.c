@@ -1,8 +1,8 @@
 /*
- * analytics' fact statements (fact_store.h): each one jsonb_to_recordset
+ * analytics' fact statements (call_store.h): each one jsonb_to_recordset
  * over the batch's rows.
  */
-#include "fact_store.h"
+#include "call_store.h"
 
 #include "common/pg.h"
 

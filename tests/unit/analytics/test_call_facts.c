@@ -3,7 +3,7 @@
  * the hourly rollup (proto/README.md, "Analytics reports"): each count's
  * definition, the network's local hour, and deltas that add up.
  */
-#include "facts_testable.h"
+#include "call_facts_testable.h"
 
 #include "cftest.h"
 

@@ -7,8 +7,8 @@
  * call's change is new row minus stored row (an_rollup_add with sign -1
  * and +1). No I/O; the unit tests call these directly.
  */
-#ifndef CF_ANALYTICS_FACTS_TESTABLE_H
-#define CF_ANALYTICS_FACTS_TESTABLE_H
+#ifndef CF_ANALYTICS_CALL_FACTS_TESTABLE_H
+#define CF_ANALYTICS_CALL_FACTS_TESTABLE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,11 +1,11 @@
 /*
  * Every statement on analytics' fact tables and the calls' rollup. Rows
- * are JSON objects whose members are the columns (facts_testable.h); each
+ * are JSON objects whose members are the columns (call_facts_testable.h); each
  * function is one statement over a whole batch, inside the caller's
  * transaction. 0, or the cf_pg_exec code with the reason in errbuf.
  */
-#ifndef CF_ANALYTICS_FACT_STORE_H
-#define CF_ANALYTICS_FACT_STORE_H
+#ifndef CF_ANALYTICS_CALL_STORE_H
+#define CF_ANALYTICS_CALL_STORE_H
 
 #include <stddef.h>
 

@@ -1,9 +1,9 @@
 /*
  * A call's and a task's analytics rows, and a call's share of the hourly
- * rollup (facts_testable.h). The definitions are proto/README.md's
+ * rollup (call_facts_testable.h). The definitions are proto/README.md's
  * "Analytics reports"; each count is decided here and only here.
  */
-#include "facts_testable.h"
+#include "call_facts_testable.h"
 
 #include <stdio.h>
 #include <stdlib.h>

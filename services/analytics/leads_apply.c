@@ -1,0 +1,74 @@
+/*
+ * The consumer of leads.v1 (group clinicflow-analytics-leads). A lead's
+ * events are in order on one partition (keyed by lead id) and each tells
+ * part of it (lead_facts.c): a batch merges each lead's patches in order
+ * and saves them in one statement, with the offsets in the same
+ * transaction.
+ */
+#include "analytics.h"
+#include "lead_facts_testable.h"
+#include "lead_store.h"
+#include "report_cache.h"
+
+#include <string.h>
+
+#include "common/err.h"
+#include "common/metrics.h"
+#include "common/netconf.h"
+
+int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                                const rd_kafka_message_t *const *rkms, size_t n,
+                                struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    struct analytics_ctx *actx = ctx;
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(actx->svc->netconf);
+    json_t *by_lead = json_object(), *patches = json_array(), *patch;
+    const char *id;
+    int rc = 0;
+
+    (void)rkms;
+    (void)out;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!evs[i])
+            continue;
+        const struct cf_network *net = cf_netconf_network(snap, evs[i]->networkid);
+        patch = an_lead_patch(evs[i]->type, evs[i]->data, evs[i]->time_ms, evs[i]->networkid,
+                              net && net->tz ? net->tz : "UTC", errbuf, errbuf_size);
+        if (!patch) {
+            rc = CF_EINVAL;
+            break;
+        }
+        if (json_object_size(patch)) {
+            id = json_string_value(json_object_get(patch, "lead_id"));
+            json_t *have = json_object_get(by_lead, id);
+            if (have)
+                json_object_update(have, patch); /* the later event's columns win */
+            else
+                json_object_set(by_lead, id, patch);
+        }
+        json_decref(patch);
+    }
+    cf_netconf_release(snap);
+    json_object_foreach(by_lead, id, patch)
+    {
+        json_array_append(patches, patch);
+    }
+    if (rc == 0 && json_array_size(patches))
+        rc = an_leads_save(conn, patches, errbuf, errbuf_size);
+    if (rc == 0) {
+        analytics_mark_applied();
+        cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"leads\"", (double)n);
+    }
+    json_decref(by_lead);
+    json_decref(patches);
+    return rc;
+}
+
+int analytics_leads_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                          size_t errbuf_size)
+{
+    const struct cf_event *const evs[] = {ev};
+    const rd_kafka_message_t *const rkms[] = {rkm};
+    return analytics_leads_apply_batch(ctx, conn, evs, rkms, 1, out, errbuf, errbuf_size);
+}

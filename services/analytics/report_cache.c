@@ -1,0 +1,83 @@
+/*
+ * Report answers cached in Redis (report_cache.h): under the report, the
+ * network, the parameters and a generation that every committed batch
+ * that applied events moves on, so a cached answer never outlives a
+ * change of the figures it read (and an old generation's entries expire
+ * by their TTL). Redis down: every answer is computed.
+ */
+#include "report_cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "common/redis.h"
+#include "common/xmalloc.h"
+
+#define GENERATION_KEY "cf:analytics:generation"
+
+/* Set by a runner's apply, read by its batch_done: one runner a thread. */
+static _Thread_local int batch_applied;
+
+void analytics_batch_done(void *vctx, int committed)
+{
+    struct analytics_ctx *ctx = vctx;
+    if (committed && batch_applied) {
+        redisReply *r = cf_redis_command(ctx->svc->redis, "INCR " GENERATION_KEY);
+        if (r)
+            freeReplyObject(r);
+    }
+    batch_applied = 0;
+}
+
+void analytics_mark_applied(void)
+{
+    batch_applied = 1;
+}
+
+/* The cache key of a report's answer: its name, the network, the
+ * parameters and the generation; NULL when Redis does not answer (the
+ * answer is then computed and not kept). */
+char *analytics_cache_key(struct analytics_ctx *ctx, const char *report, const char *network_id,
+                          const json_t *params)
+{
+    if (ctx->cfg.cache_ttl_s == 0)
+        return NULL;
+    redisReply *r = cf_redis_command(ctx->svc->redis, "GET " GENERATION_KEY);
+    if (!r)
+        return NULL;
+    const char *gen = r->type == REDIS_REPLY_STRING ? r->str : "0";
+    char *text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+    char *name = cf_xasprintf("%s\x1f%s\x1f%s", report, network_id, text);
+    uint8_t digest[32];
+    char hex[65];
+    cf_sha256(name, strlen(name), digest);
+    cf_hex(digest, sizeof(digest), hex);
+    char *key = cf_xasprintf("cf:analytics:report:%s:%s", gen, hex);
+    free(text);
+    free(name);
+    freeReplyObject(r);
+    return key;
+}
+
+json_t *analytics_cache_get(struct analytics_ctx *ctx, const char *key)
+{
+    redisReply *r = key ? cf_redis_command(ctx->svc->redis, "GET %s", key) : NULL;
+    json_t *j = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+    if (r)
+        freeReplyObject(r);
+    return j;
+}
+
+void analytics_cache_put(struct analytics_ctx *ctx, const char *key, const json_t *answer)
+{
+    if (!key)
+        return;
+    char *text = json_dumps(answer, JSON_COMPACT);
+    redisReply *r =
+        cf_redis_command(ctx->svc->redis, "SET %s %s EX %ld", key, text, ctx->cfg.cache_ttl_s);
+    if (r)
+        freeReplyObject(r);
+    free(text);
+}

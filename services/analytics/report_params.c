@@ -1,0 +1,257 @@
+/*
+ * What every report shares (report_testable.h): reading its parameters,
+ * echoing them, its groups in SQL and in the answer, counts and shares,
+ * and CSV.
+ */
+#include "report_testable.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/strbuf.h"
+#include "common/time.h"
+
+const char *const an_group_names[AN_G_COUNT] = {
+    "clinic",  "source", "medium", "campaign", "operator", "patient_class",
+    "channel", "day",    "week",   "month",    "hour",     "weekday",
+};
+
+static int refuse(struct an_param_error *err, const char *code, const char *field,
+                  const char *message)
+{
+    err->code = code;
+    err->field = field;
+    snprintf(err->message, sizeof(err->message), "%s", message);
+    return CF_EINVAL;
+}
+
+static int read_date(const char *s, const char *field, char out[11], int64_t *days,
+                     struct an_param_error *err)
+{
+    char msg[120];
+    if (!s || !*s) {
+        snprintf(msg, sizeof(msg), "%s is required: a date YYYY-MM-DD in the network's zone",
+                 field);
+        return refuse(err, "invalid_field", field, msg);
+    }
+    if (strlen(s) != 10 || cf_time_date_parse(s, days) != 0) {
+        snprintf(msg, sizeof(msg), "%s must be a date YYYY-MM-DD", field);
+        return refuse(err, "invalid_field", field, msg);
+    }
+    memcpy(out, s, 11);
+    return 0;
+}
+
+/* The comma-separated items of list, each non-empty, into a new array
+ * (at most max). NULL when an item is empty or there are too many. */
+static json_t *split(const char *list, size_t max)
+{
+    json_t *items = json_array();
+    const char *p = list;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || json_array_size(items) == max) {
+            json_decref(items);
+            return NULL;
+        }
+        json_array_append_new(items, json_stringn(p, len));
+        if (!comma)
+            return items;
+        p = comma + 1;
+    }
+}
+
+static int read_groups(const char *group_by, struct an_report_params *p, struct an_param_error *err)
+{
+    char msg[200];
+    json_t *items = split(group_by, AN_GROUPS_MAX);
+    size_t i;
+    json_t *j;
+
+    if (!items) {
+        snprintf(msg, sizeof(msg), "group_by takes one to %d names, comma-separated",
+                 AN_GROUPS_MAX);
+        return refuse(err, "invalid_field", "group_by", msg);
+    }
+    json_array_foreach(items, i, j)
+    {
+        int g = 0;
+        while (g < AN_G_COUNT && strcmp(an_group_names[g], json_string_value(j)) != 0)
+            g++;
+        for (size_t k = 0; k < p->ngroups; k++)
+            if ((int)p->groups[k] == g)
+                g = -1;
+        if (g < 0 || g == AN_G_COUNT) {
+            snprintf(msg, sizeof(msg),
+                     g < 0 ? "group_by names '%s' twice"
+                           : "group_by '%s' is not one of clinic, source, medium, campaign, "
+                             "operator, patient_class, channel, day, week, month, hour, weekday",
+                     json_string_value(j));
+            json_decref(items);
+            return refuse(err, "invalid_field", "group_by", msg);
+        }
+        p->groups[p->ngroups++] = (enum an_group)g;
+    }
+    json_decref(items);
+    return 0;
+}
+
+int an_report_params_parse(const char *from, const char *to, const char *clinic, const char *source,
+                           const char *group_by, const char *format, const char *accept,
+                           struct an_report_params *p, struct an_param_error *err)
+{
+    int64_t from_days = 0, to_days = 0;
+    int y, m, d;
+
+    memset(p, 0, sizeof(*p));
+    if (read_date(from, "from", p->from, &from_days, err) != 0 ||
+        read_date(to, "to", p->to, &to_days, err) != 0)
+        return CF_EINVAL;
+    if (to_days < from_days)
+        return refuse(err, "invalid_field", "to", "to is before from");
+    if (to_days - from_days + 1 > AN_RANGE_DAYS_MAX)
+        return refuse(err, "invalid_field", "to", "a report covers at most 366 days");
+    cf_time_civil_from_days(to_days + 1, &y, &m, &d);
+    snprintf(p->to_next, sizeof(p->to_next), "%04u-%02u-%02u", (unsigned)y % 10000u,
+             (unsigned)m % 100u, (unsigned)d % 100u);
+
+    if (clinic && !(p->clinics = split(clinic, AN_CLINICS_MAX)))
+        return refuse(err, "invalid_field", "clinic",
+                      "clinic takes up to 64 clinic ids, repeated or comma-separated");
+    if (source) {
+        if (!*source || strlen(source) > 256)
+            return refuse(err, "invalid_field", "source", "source must be 1 to 256 characters");
+        p->source = strdup(source);
+        if (!p->source)
+            abort();
+    }
+    if (group_by && read_groups(group_by, p, err) != 0)
+        return CF_EINVAL;
+    if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+        return refuse(err, "invalid_field", "format", "format is json or csv");
+    p->csv = format ? strcmp(format, "csv") == 0 : accept && strstr(accept, "text/csv") != NULL;
+    return 0;
+}
+
+void an_report_params_clear(struct an_report_params *p)
+{
+    json_decref(p->clinics);
+    free(p->source);
+    p->clinics = NULL;
+    p->source = NULL;
+}
+
+json_t *an_report_params_json(const struct an_report_params *p)
+{
+    json_t *groups = json_array();
+    for (size_t i = 0; i < p->ngroups; i++)
+        json_array_append_new(groups, json_string(an_group_names[p->groups[i]]));
+    return json_pack("{s:s, s:s, s:O*, s:s*, s:o, s:s}", "from", p->from, "to", p->to, "clinic",
+                     p->clinics, "source", p->source, "group_by", groups, "format",
+                     p->csv ? "csv" : "json");
+}
+
+void an_sql_group_list(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                       const char *after)
+{
+    for (size_t i = 0; grouped && i < p->ngroups; i++) {
+        char col[32];
+        snprintf(col, sizeof(col), "%sg%zu", i ? ", " : "", i);
+        cf_strbuf_add(b, col);
+    }
+    if (grouped && p->ngroups)
+        cf_strbuf_add(b, after);
+}
+
+void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                   const char *const exprs[AN_G_COUNT])
+{
+    for (size_t i = 0; grouped && i < p->ngroups; i++) {
+        char alias[32];
+        cf_strbuf_add(b, exprs[p->groups[i]]);
+        snprintf(alias, sizeof(alias), " AS g%zu, ", i);
+        cf_strbuf_add(b, alias);
+    }
+}
+
+size_t an_group_values(const struct an_report_params *p, int grouped, const char *const *values,
+                       json_t *row)
+{
+    size_t k = 0;
+    for (; grouped && k < p->ngroups; k++) {
+        const enum an_group g = p->groups[k];
+        const char *v = values[k];
+        json_object_set_new(row, an_group_names[g],
+                            !v                                    ? json_null()
+                            : g == AN_G_HOUR || g == AN_G_WEEKDAY ? json_integer(an_count(v))
+                                                                  : json_string(v));
+    }
+    return k;
+}
+
+json_int_t an_count(const char *v)
+{
+    return v ? (json_int_t)strtoll(v, NULL, 10) : 0;
+}
+
+json_t *an_share(json_int_t num, json_int_t den)
+{
+    return den > 0 ? json_real((double)num / (double)den) : json_null();
+}
+
+json_t *an_seconds(const char *v)
+{
+    return v ? json_real(strtod(v, NULL)) : json_null();
+}
+
+static void csv_value(struct cf_strbuf *b, const json_t *v)
+{
+    char num[40];
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+        cf_strbuf_add(b, num);
+    } else if (json_is_real(v)) {
+        snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+        cf_strbuf_add(b, num);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (!strpbrk(s, ",\"\r\n")) {
+            cf_strbuf_add(b, s);
+            return;
+        }
+        cf_strbuf_add(b, "\"");
+        for (const char *q; (q = strchr(s, '"')); s = q + 1) {
+            cf_strbuf_add_n(b, s, (size_t)(q - s) + 1);
+            cf_strbuf_add(b, "\"");
+        }
+        cf_strbuf_add(b, s);
+        cf_strbuf_add(b, "\"");
+    }
+}
+
+char *an_report_csv(const struct an_report_params *p, const char *const *fields, size_t nfields,
+                    const json_t *rows)
+{
+    struct cf_strbuf b = {0};
+    size_t i;
+    const json_t *row;
+
+    for (size_t k = 0; k < p->ngroups + nfields; k++) {
+        cf_strbuf_add(&b, k ? "," : "");
+        cf_strbuf_add(&b, k < p->ngroups ? an_group_names[p->groups[k]] : fields[k - p->ngroups]);
+    }
+    cf_strbuf_add(&b, "\r\n");
+    json_array_foreach(rows, i, row)
+    {
+        for (size_t k = 0; k < p->ngroups + nfields; k++) {
+            cf_strbuf_add(&b, k ? "," : "");
+            csv_value(&b, json_object_get(row, k < p->ngroups ? an_group_names[p->groups[k]]
+                                                              : fields[k - p->ngroups]));
+        }
+        cf_strbuf_add(&b, "\r\n");
+    }
+    return cf_strbuf_take(&b);
+}

@@ -1,0 +1,109 @@
+/*
+ * A lead's analytics columns, event by event (lead_facts.c): what each
+ * lead.* event sets, the local hour it arrived, and events it cannot
+ * place.
+ */
+#include "lead_facts_testable.h"
+
+#include "cftest.h"
+
+static json_t *patch(const char *type, const char *data_text, const char *tz)
+{
+    char err[128];
+    json_t *data = json_loads(data_text, 0, NULL);
+    json_t *p = an_lead_patch(type, data, cf_test_utc_ms(2026, 11, 23, 7, 0, 0), "net", tz, err,
+                              sizeof(err));
+    json_decref(data);
+    return p;
+}
+
+static const char *s(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static json_int_t n(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static void test_received(void)
+{
+    json_t *p =
+        patch("clinicflow.lead.received",
+              "{\"lead_id\": \"L\", \"clinic_id\": \"c1\", \"provider\": \"telegram\","
+              " \"channel\": \"demo-telegram\", \"received_at\": \"2026-11-22T21:12:05Z\","
+              " \"patient_class\": \"lapsed\", \"contact_key\": \"ck\", \"status\": \"open\","
+              " \"tags\": {\"utm_source\": \"vk\", \"utm_campaign\": \"implants\"}}",
+              "Europe/Moscow");
+    CHECK_STR(s(p, "lead_id"), "L");
+    CHECK_STR(s(p, "network_id"), "net");
+    CHECK_STR(s(p, "hour"), "2026-11-23 00:00:00"); /* 21:12 UTC is past midnight in Moscow */
+    CHECK_STR(s(p, "received_at"), "2026-11-22T21:12:05.000Z");
+    CHECK_STR(s(p, "provider"), "telegram");
+    CHECK_STR(s(p, "channel_id"), "demo-telegram");
+    CHECK_STR(s(p, "source"), "vk");
+    CHECK_STR(s(p, "medium"), "");
+    CHECK_STR(s(p, "campaign"), "implants");
+    CHECK_STR(s(p, "patient_class"), "lapsed");
+    CHECK_INT(n(p, "messages"), 1);
+    CHECK_STR(s(p, "status"), "open");
+    CHECK(json_is_false(json_object_get(p, "sla_breached")));
+    json_decref(p);
+
+    /* no clinic named: "" (the report's null) */
+    p = patch("clinicflow.lead.received",
+              "{\"lead_id\": \"L\", \"received_at\": \"2026-11-22T21:12:05Z\"}", "UTC");
+    CHECK_STR(s(p, "clinic_id"), "");
+    CHECK_STR(s(p, "hour"), "2026-11-22 21:00:00");
+    json_decref(p);
+
+    CHECK(patch("clinicflow.lead.received", "{\"lead_id\": \"L\"}", "UTC") == NULL);
+    CHECK(patch("clinicflow.lead.merged", "{\"messages\": 2}", "UTC") == NULL);
+}
+
+static void test_the_rest(void)
+{
+    json_t *p =
+        patch("clinicflow.lead.merged",
+              "{\"lead_id\": \"L\", \"messages\": 3, \"contact_key\": \"phone-key\"}", "UTC");
+    CHECK_INT(n(p, "messages"), 3);
+    CHECK_STR(s(p, "contact_key"), "phone-key");
+    CHECK(json_object_get(p, "hour") == NULL); /* the merge leaves the rest as it is */
+    CHECK(json_object_get(p, "status") == NULL);
+    json_decref(p);
+
+    p = patch(
+        "clinicflow.lead.responded",
+        "{\"lead_id\": \"L\", \"responded_at\": \"2026-11-23T06:31:10Z\", \"via\": \"call\","
+        " \"staff_id\": \"reception-1\", \"response_seconds\": 1145, \"working_seconds\": 845}",
+        "UTC");
+    CHECK_STR(s(p, "responded_at"), "2026-11-23T06:31:10.000Z");
+    CHECK_INT(n(p, "response_seconds"), 1145);
+    CHECK_INT(n(p, "working_seconds"), 845);
+    CHECK_STR(s(p, "responder"), "reception-1");
+    json_decref(p);
+
+    p = patch("clinicflow.lead.status_changed",
+              "{\"lead_id\": \"L\", \"status\": \"lost\", \"reason\": \"price\"}", "UTC");
+    CHECK_STR(s(p, "status"), "lost");
+    CHECK_STR(s(p, "lost_reason"), "price");
+    CHECK_STR(s(p, "closed_at"), "2026-11-23T07:00:00.000Z"); /* the event's time */
+    json_decref(p);
+
+    p = patch("clinicflow.lead.sla_breached", "{\"lead_id\": \"L\"}", "UTC");
+    CHECK(json_is_true(json_object_get(p, "sla_breached")));
+    json_decref(p);
+
+    /* a lead event type this version does not read: nothing to apply */
+    p = patch("clinicflow.lead.tagged", "{\"lead_id\": \"L\"}", "UTC");
+    CHECK_INT(json_object_size(p), 0);
+    json_decref(p);
+}
+
+int main(void)
+{
+    test_received();
+    test_the_rest();
+    return cf_test_done();
+}
