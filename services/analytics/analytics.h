@@ -14,9 +14,11 @@
 #include "common/consumer.h"
 #include "common/service.h"
 
-/* The consumer groups: calls.v1 and tasks.v1; leads.v1. */
+/* The consumer groups: calls.v1 and tasks.v1; leads.v1; appointments.v1
+ * and patients.v1. */
 #define ANALYTICS_CALLS_GROUP "clinicflow-analytics-calls"
 #define ANALYTICS_LEADS_GROUP "clinicflow-analytics-leads"
+#define ANALYTICS_MIS_GROUP "clinicflow-analytics-mis"
 
 /* The service's own settings (CLINICFLOW_ANALYTICS_*), read once in main
  * (settings.c); README.md's settings list documents each. */
@@ -49,6 +51,14 @@ int analytics_leads_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
 int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                                 const rd_kafka_message_t *const *rkms, size_t n,
                                 struct cf_outbox *out, char *errbuf, size_t errbuf_size);
+
+/* The consumer of appointments.v1 and patients.v1 (mis_apply.c). */
+int analytics_mis_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                        const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                        size_t errbuf_size);
+int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                              const rd_kafka_message_t *const *rkms, size_t n,
+                              struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 /* GET /v1/reports/{report} (report_routes.c). */
 void analytics_report_routes(struct analytics_ctx *ctx);

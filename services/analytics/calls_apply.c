@@ -6,12 +6,16 @@
  * rollup moves by the difference between the new row's counts and the
  * stored row's. A batch is four statements however many events it holds:
  * the stored calls read (and locked), the calls saved, the tasks saved,
- * the rollup's deltas added (one row per clinic, hour and dimensions). The
+ * the rollup's deltas added (one row per clinic, hour and dimensions),
+ * and the callers' people touched (their first and last non-direct
+ * contact; mis_facts.c). The
  * runner commits the consumed offsets in the same transaction, so a
  * redelivered event never counts twice.
  */
 #include "analytics.h"
 #include "call_store.h"
+#include "mis_facts_testable.h"
+#include "mis_store.h"
 #include "call_facts_testable.h"
 #include "report_cache.h"
 
@@ -81,17 +85,25 @@ static int save_calls(PGconn *conn, const json_t *calls, char *errbuf, size_t er
     }
     if ((rc = an_calls_stored(conn, ids, stored, errbuf, errbuf_size)) != 0)
         goto out;
+    json_t *touches = json_object();
     json_object_foreach((json_t *)calls, id, row)
     {
         const json_t *old = json_object_get(stored, id);
         if (old)
             an_rollup_add(deltas, old, -1);
         an_rollup_add(deltas, row, +1);
+        json_t *touch = an_touch_of_call(row);
+        if (touch)
+            an_touch_add(touches, touch);
+        json_decref(touch);
     }
     rows = values_of(calls);
     rollup = an_rollup_rows(deltas);
     if ((rc = an_calls_save(conn, rows, errbuf, errbuf_size)) == 0)
         rc = an_rollup_save(conn, rollup, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = an_persons_touch(conn, touches, errbuf, errbuf_size);
+    json_decref(touches);
 out:
     json_decref(ids);
     json_decref(stored);

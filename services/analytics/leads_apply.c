@@ -2,12 +2,15 @@
  * The consumer of leads.v1 (group clinicflow-analytics-leads). A lead's
  * events are in order on one partition (keyed by lead id) and each tells
  * part of it (lead_facts.c): a batch merges each lead's patches in order
- * and saves them in one statement, with the offsets in the same
- * transaction.
+ * and saves them in one statement, touches the people who wrote (their
+ * first and last non-direct contact; mis_facts.c), with the offsets in
+ * the same transaction.
  */
 #include "analytics.h"
 #include "lead_facts_testable.h"
 #include "lead_store.h"
+#include "mis_facts_testable.h"
+#include "mis_store.h"
 #include "report_cache.h"
 
 #include <string.h>
@@ -22,7 +25,7 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
 {
     struct analytics_ctx *actx = ctx;
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(actx->svc->netconf);
-    json_t *by_lead = json_object(), *patches = json_array(), *patch;
+    json_t *by_lead = json_object(), *patches = json_array(), *touches = json_object(), *patch;
     const char *id;
     int rc = 0;
 
@@ -38,6 +41,10 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
             rc = CF_EINVAL;
             break;
         }
+        json_t *touch = an_touch_of_lead(patch);
+        if (touch)
+            an_touch_add(touches, touch);
+        json_decref(touch);
         if (json_object_size(patch)) {
             id = json_string_value(json_object_get(patch, "lead_id"));
             json_t *have = json_object_get(by_lead, id);
@@ -55,12 +62,15 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     }
     if (rc == 0 && json_array_size(patches))
         rc = an_leads_save(conn, patches, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = an_persons_touch(conn, touches, errbuf, errbuf_size);
     if (rc == 0) {
         analytics_mark_applied();
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"leads\"", (double)n);
     }
     json_decref(by_lead);
     json_decref(patches);
+    json_decref(touches);
     return rc;
 }
 

@@ -67,6 +67,23 @@ int main(void)
     if (cf_service_add_consumer(&svc, &leads) != 0)
         return 1;
 
+    /* appointments.v1 and patients.v1 -> analytics.appointments,
+     * patients and their contact keys. */
+    static const char *const mis_topics[] = {CF_TOPIC_APPOINTMENTS, CF_TOPIC_PATIENTS};
+    struct cf_consumer_conf mis = {
+        .group_id = ANALYTICS_MIS_GROUP,
+        .topics = mis_topics,
+        .ntopics = 2,
+        .schema = "analytics",
+        .apply = analytics_mis_apply,
+        .apply_batch = analytics_mis_apply_batch,
+        .batch_done = analytics_batch_done,
+        .ctx = &ctx,
+        .batch_max = (int)ctx.cfg.batch_max,
+    };
+    if (cf_service_add_consumer(&svc, &mis) != 0)
+        return 1;
+
     /* Start HTTP, then wait for SIGTERM and shut down in order. */
     if (cf_service_start(&svc) != 0)
         return 1;

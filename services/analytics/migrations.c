@@ -9,7 +9,13 @@
  *                 here instead of counting calls;
  *   leads         the latest state of each lead, from its events (a lead
  *                 whose lead.received was never seen has no hour and is
- *                 not reported).
+ *                 not reported);
+ *   persons       one row per contact key that called or wrote: its first
+ *                 touch and its last one with an ad source;
+ *   patients, patient_keys  the MIS's patients (ids and first visit) and
+ *                 the contact keys of their phones: who a person is;
+ *   appointments  the latest version of each appointment, and when it
+ *                 was first seen (booked).
  * No phone numbers or names: contact keys and ids only.
  */
 #include "analytics/schema.h"
@@ -60,10 +66,42 @@ static const char leads_sql[] =
     /* the leads report: a network's leads by the hour they arrived */
     "CREATE INDEX leads_hour ON leads (network_id, hour);";
 
+static const char funnel_sql[] =
+    "CREATE TABLE persons ("
+    " network_id text NOT NULL, contact_key text NOT NULL,"
+    " first_at timestamptz NOT NULL, first_hour timestamp NOT NULL, first_clinic text NOT NULL,"
+    " first_source text NOT NULL, first_medium text NOT NULL, first_campaign text NOT NULL,"
+    " first_channel text NOT NULL, first_class text NOT NULL,"
+    " last_at timestamptz, last_source text, last_medium text, last_campaign text,"
+    " PRIMARY KEY (network_id, contact_key));"
+    "CREATE INDEX persons_first ON persons (network_id, first_hour);"
+    "CREATE TABLE patients ("
+    " patient_id uuid PRIMARY KEY, network_id text NOT NULL, version bigint NOT NULL,"
+    " first_visit_at timestamptz, erased boolean NOT NULL DEFAULT false);"
+    "CREATE TABLE patient_keys ("
+    " network_id text NOT NULL, contact_key text NOT NULL, patient_id uuid NOT NULL,"
+    " PRIMARY KEY (network_id, contact_key, patient_id));"
+    "CREATE INDEX patient_keys_patient ON patient_keys (patient_id);"
+    "CREATE TABLE appointments ("
+    " appointment_id uuid PRIMARY KEY, network_id text NOT NULL, version bigint NOT NULL,"
+    " clinic_id text NOT NULL, patient_id uuid, doctor_id text NOT NULL,"
+    " service_category text, status text NOT NULL, starts_at timestamptz NOT NULL,"
+    " start_hour timestamp NOT NULL, booked_at timestamptz NOT NULL,"
+    " booked_hour timestamp NOT NULL, amount_paid numeric NOT NULL, plan_status text,"
+    " plan_amount numeric, booking_source text NOT NULL, call_id text, lead_id text,"
+    " operator_id text, updated_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE INDEX appointments_start ON appointments (network_id, start_hour);"
+    "CREATE INDEX appointments_booked ON appointments (network_id, booked_hour);"
+    "CREATE INDEX appointments_patient ON appointments (patient_id, starts_at);"
+    /* a person's calls and leads, for the bookings they led to */
+    "CREATE INDEX calls_contact ON calls (network_id, contact_key);"
+    "CREATE INDEX leads_contact ON leads (network_id, contact_key);";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
     {3, "leads", leads_sql},
+    {4, "people, patients and appointments: the funnel", funnel_sql},
 };
 
 const size_t cf_analytics_migrations_n =

@@ -168,5 +168,5 @@ static json_t *calls_row(const struct an_report_params *p, int grouped, const ch
     return row;
 }
 
-const struct an_report an_report_calls = {"calls", calls_sql, calls_row, fields,
-                                          sizeof(fields) / sizeof(fields[0])};
+const struct an_report an_report_calls = {
+    "calls", AN_GROUPS_ALL, 1, calls_sql, calls_row, fields, sizeof(fields) / sizeof(fields[0])};

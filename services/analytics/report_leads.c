@@ -100,5 +100,5 @@ static json_t *leads_row(const struct an_report_params *p, int grouped, const ch
     return row;
 }
 
-const struct an_report an_report_leads = {"leads", leads_sql, leads_row, fields,
-                                          sizeof(fields) / sizeof(fields[0])};
+const struct an_report an_report_leads = {
+    "leads", AN_GROUPS_ALL, 1, leads_sql, leads_row, fields, sizeof(fields) / sizeof(fields[0])};

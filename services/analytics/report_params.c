@@ -177,6 +177,57 @@ void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int gr
     }
 }
 
+void an_sql_clinic_time_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                               const char *clinic, const char *hour)
+{
+    for (size_t i = 0; grouped && i < p->ngroups; i++) {
+        char expr[200];
+        switch (p->groups[i]) {
+        case AN_G_CLINIC:
+            snprintf(expr, sizeof(expr), "NULLIF(%s, '') AS g%zu, ", clinic, i);
+            break;
+        case AN_G_DAY:
+            snprintf(expr, sizeof(expr), "to_char(%s, 'YYYY-MM-DD') AS g%zu, ", hour, i);
+            break;
+        case AN_G_WEEK:
+            snprintf(expr, sizeof(expr), "to_char(date_trunc('week', %s), 'YYYY-MM-DD') AS g%zu, ",
+                     hour, i);
+            break;
+        case AN_G_MONTH:
+            snprintf(expr, sizeof(expr), "to_char(%s, 'YYYY-MM') AS g%zu, ", hour, i);
+            break;
+        case AN_G_HOUR:
+            snprintf(expr, sizeof(expr), "extract(hour FROM %s)::int AS g%zu, ", hour, i);
+            break;
+        case AN_G_WEEKDAY:
+            snprintf(expr, sizeof(expr), "extract(isodow FROM %s)::int AS g%zu, ", hour, i);
+            break;
+        default: /* an_report_check refused it */
+            snprintf(expr, sizeof(expr), "NULL::text AS g%zu, ", i);
+            break;
+        }
+        cf_strbuf_add(b, expr);
+    }
+}
+
+int an_report_check(const struct an_report *report, const struct an_report_params *p,
+                    struct an_param_error *err)
+{
+    char msg[200];
+    for (size_t i = 0; i < p->ngroups; i++)
+        if (!(report->groups & 1u << p->groups[i])) {
+            snprintf(msg, sizeof(msg), "the %s report cannot be grouped by %s", report->name,
+                     an_group_names[p->groups[i]]);
+            return refuse(err, "invalid_field", "group_by", msg);
+        }
+    if (p->source && !report->takes_source) {
+        snprintf(msg, sizeof(msg), "the %s report is not split by source (see the sources report)",
+                 report->name);
+        return refuse(err, "invalid_field", "source", msg);
+    }
+    return 0;
+}
+
 size_t an_group_values(const struct an_report_params *p, int grouped, const char *const *values,
                        json_t *row)
 {

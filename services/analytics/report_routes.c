@@ -117,7 +117,8 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
     return rc;
 }
 
-static const struct an_report *const reports[] = {&an_report_calls, &an_report_leads};
+static const struct an_report *const reports[] = {&an_report_calls, &an_report_leads,
+                                                  &an_report_funnel};
 
 static int handle_report(const struct _u_request *req, struct _u_response *resp, void *user)
 {
@@ -147,6 +148,10 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
                                u_map_get(req->map_url, "group_by"),
                                u_map_get(req->map_url, "format"), cf_http_header(req, "Accept"), &p,
                                &perr) != 0) {
+        cf_http_error(resp, 400, perr.code, perr.message, perr.field);
+        goto out;
+    }
+    if (an_report_check(report, &p, &perr) != 0) {
         cf_http_error(resp, 400, perr.code, perr.message, perr.field);
         goto out;
     }

@@ -76,6 +76,8 @@ json_t *an_report_params_json(const struct an_report_params *p);
  * fields: the answer's (and CSV's) field names in order. */
 struct an_report {
     const char *name;
+    unsigned groups;  /* the groups it can be split by: 1u << enum an_group each */
+    int takes_source; /* it can be filtered by source */
     char *(*sql)(const struct an_report_params *p, int grouped);
     json_t *(*row)(const struct an_report_params *p, int grouped, const char *const *values);
     const char *const *fields;
@@ -86,6 +88,19 @@ struct an_report {
 extern const struct an_report an_report_calls;
 /* report_leads.c: leads, their merges, first responses and outcomes. */
 extern const struct an_report an_report_leads;
+/* report_funnel.c: contacts, new people, bookings, visits, plans. */
+extern const struct an_report an_report_funnel;
+
+/* Every group; the clinic and local-time groups. */
+#define AN_GROUPS_ALL ((1u << AN_G_COUNT) - 1)
+#define AN_GROUPS_CLINIC_TIME                                                                      \
+    (1u << AN_G_CLINIC | 1u << AN_G_DAY | 1u << AN_G_WEEK | 1u << AN_G_MONTH | 1u << AN_G_HOUR |   \
+     1u << AN_G_WEEKDAY)
+
+/* 0 when report can answer p, else CF_EINVAL with err (a group it cannot
+ * split by, a source it cannot filter by). */
+int an_report_check(const struct an_report *report, const struct an_report_params *p,
+                    struct an_param_error *err);
 
 /* Building a report's statement: "g0, g1" then after (nothing without
  * groups), for a GROUP BY or ORDER BY; "expr AS g0, expr AS g1, " with
@@ -94,6 +109,10 @@ void an_sql_group_list(struct cf_strbuf *b, const struct an_report_params *p, in
                        const char *after);
 void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
                    const char *const exprs[AN_G_COUNT]);
+/* "expr AS g0, " of p's groups that are the clinic or local time, over
+ * the columns clinic and hour (a timestamp of the local hour). */
+void an_sql_clinic_time_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                               const char *clinic, const char *hour);
 /* Sets the group values (the first of values) into row under their names
  * (hour and weekday as integers, NULL as null); how many it read. */
 size_t an_group_values(const struct an_report_params *p, int grouped, const char *const *values,

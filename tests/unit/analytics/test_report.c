@@ -184,8 +184,45 @@ static void test_leads_row(void)
     an_report_params_clear(&p);
 }
 
+static void test_funnel(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "clinic,week", NULL, NULL, &p, &e), 0);
+    CHECK_INT(an_report_check(&an_report_funnel, &p, &e), 0);
+    /* contacts, unique, new, new booked, bookings, arrivals, no-shows,
+     * cancellations, plans proposed, accepted, repeat visits */
+    const char *values[] = {"c1", "2026-11-16", "30", "25", "10", "4", "12",
+                            "9",  "3",          "2",  "5",  "2",  "4"};
+    json_t *row = an_report_funnel.row(&p, 1, values);
+    CHECK_STR(json_string_value(json_object_get(row, "week")), "2026-11-16");
+    CHECK(json_real_value(json_object_get(row, "first_contact_conversion_new")) == 4.0 / 10.0);
+    /* 9 arrived, 3 did not come; the 2 cancelled are not in it */
+    CHECK(json_real_value(json_object_get(row, "show_rate")) == 9.0 / 12.0);
+    CHECK(json_real_value(json_object_get(row, "plan_acceptance")) == 2.0 / 5.0);
+    CHECK_INT(json_integer_value(json_object_get(row, "repeat_visits")), 4);
+    json_decref(row);
+    char *sql = an_report_funnel.sql(&p, 1);
+    CHECK(strstr(sql, "NULLIF(a.clinic_id, '') AS g0") != NULL);
+    CHECK(strstr(sql, "to_char(date_trunc('week', pe.first_hour), 'YYYY-MM-DD') AS g1") != NULL);
+    free(sql);
+    an_report_params_clear(&p);
+
+    /* the funnel is not split by source or operator */
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "operator", NULL, NULL, &p, &e), 0);
+    CHECK_INT(an_report_check(&an_report_funnel, &p, &e), CF_EINVAL);
+    CHECK_STR(e.field, "group_by");
+    CHECK_INT(an_report_check(&an_report_calls, &p, &e), 0);
+    an_report_params_clear(&p);
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, "vk", NULL, NULL, NULL, &p, &e), 0);
+    CHECK_INT(an_report_check(&an_report_funnel, &p, &e), CF_EINVAL);
+    CHECK_STR(e.field, "source");
+    an_report_params_clear(&p);
+}
+
 int main(void)
 {
+    test_funnel();
     test_leads_row();
     test_params();
     test_rows();

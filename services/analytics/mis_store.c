@@ -1,0 +1,277 @@
+/*
+ * analytics' MIS and people statements (mis_store.h).
+ */
+#include "mis_store.h"
+
+#include "common/pg.h"
+
+#define APPT_COLS                                                                                  \
+    "appointment_id, network_id, version, clinic_id, patient_id, doctor_id, service_category,"     \
+    " status, starts_at, start_hour, booked_at, booked_hour, amount_paid, plan_status,"            \
+    " plan_amount, booking_source, call_id, lead_id, operator_id"
+
+int an_appointments_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    int rc = cf_pg_exec_json(
+        conn,
+        "INSERT INTO analytics.appointments AS a (" APPT_COLS ")"
+        " SELECT " APPT_COLS " FROM jsonb_to_recordset($1::jsonb) AS r(appointment_id uuid,"
+        " network_id text, version bigint, clinic_id text, patient_id uuid, doctor_id text,"
+        " service_category text, status text, starts_at timestamptz, start_hour timestamp,"
+        " booked_at timestamptz, booked_hour timestamp, amount_paid numeric, plan_status text,"
+        " plan_amount numeric, booking_source text, call_id text, lead_id text,"
+        " operator_id text) ORDER BY appointment_id"
+        " ON CONFLICT (appointment_id) DO UPDATE SET"
+        " version = GREATEST(a.version, excluded.version),"
+        " clinic_id = CASE WHEN excluded.version > a.version THEN excluded.clinic_id"
+        " ELSE a.clinic_id END,"
+        " patient_id = CASE WHEN excluded.version > a.version THEN excluded.patient_id"
+        " ELSE a.patient_id END,"
+        " doctor_id = CASE WHEN excluded.version > a.version THEN excluded.doctor_id"
+        " ELSE a.doctor_id END,"
+        " service_category = CASE WHEN excluded.version > a.version"
+        " THEN excluded.service_category ELSE a.service_category END,"
+        " status = CASE WHEN excluded.version > a.version THEN excluded.status ELSE a.status END,"
+        " starts_at = CASE WHEN excluded.version > a.version THEN excluded.starts_at"
+        " ELSE a.starts_at END,"
+        " start_hour = CASE WHEN excluded.version > a.version THEN excluded.start_hour"
+        " ELSE a.start_hour END,"
+        " amount_paid = CASE WHEN excluded.version > a.version THEN excluded.amount_paid"
+        " ELSE a.amount_paid END,"
+        " plan_status = CASE WHEN excluded.version > a.version THEN excluded.plan_status"
+        " ELSE a.plan_status END,"
+        " plan_amount = CASE WHEN excluded.version > a.version THEN excluded.plan_amount"
+        " ELSE a.plan_amount END,"
+        " booking_source = CASE WHEN excluded.version > a.version THEN excluded.booking_source"
+        " ELSE a.booking_source END,"
+        " call_id = CASE WHEN excluded.version > a.version THEN excluded.call_id"
+        " ELSE a.call_id END,"
+        " lead_id = CASE WHEN excluded.version > a.version THEN excluded.lead_id"
+        " ELSE a.lead_id END,"
+        " operator_id = CASE WHEN excluded.version > a.version THEN excluded.operator_id"
+        " ELSE a.operator_id END,"
+        /* booked when first seen: an older version arriving late moves it back */
+        " booked_at = LEAST(a.booked_at, excluded.booked_at),"
+        " booked_hour = CASE WHEN excluded.booked_at < a.booked_at THEN excluded.booked_hour"
+        " ELSE a.booked_hour END, updated_at = now()",
+        rows, NULL, errbuf, errbuf_size);
+    return rc;
+}
+
+int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    /* 1: the rows a newer version changes (or creates) */
+    int rc = cf_pg_exec_json(
+        conn,
+        "INSERT INTO analytics.patients AS p (patient_id, network_id, version, first_visit_at)"
+        " SELECT patient_id, network_id, version, first_visit_at FROM jsonb_to_recordset($1::jsonb)"
+        " AS r(patient_id uuid, network_id text, version bigint, first_visit_at timestamptz)"
+        " ORDER BY patient_id ON CONFLICT (patient_id) DO UPDATE SET version = excluded.version,"
+        " first_visit_at = excluded.first_visit_at"
+        " WHERE excluded.version > p.version AND NOT p.erased RETURNING p.patient_id::text",
+        rows, &res, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    json_t *changed = json_object(), *ids = json_array(), *keys = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        json_object_set_new(changed, PQgetvalue(res, i, 0), json_true());
+        json_array_append_new(ids, json_string(PQgetvalue(res, i, 0)));
+    }
+    PQclear(res);
+    size_t i, k;
+    const json_t *row, *key;
+    json_array_foreach(rows, i, row)
+    {
+        if (!json_object_get(changed, json_string_value(json_object_get(row, "patient_id"))))
+            continue;
+        json_array_foreach(json_object_get(row, "contact_keys"), k, key)
+        {
+            json_array_append_new(keys,
+                                  json_pack("{s:O, s:O, s:O}", "network_id",
+                                            json_object_get(row, "network_id"), "contact_key", key,
+                                            "patient_id", json_object_get(row, "patient_id")));
+        }
+    }
+    /* 2: their keys replaced */
+    if (json_array_size(ids))
+        rc = cf_pg_exec_json(conn,
+                             "DELETE FROM analytics.patient_keys WHERE patient_id IN"
+                             " (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
+                             ids, NULL, errbuf, errbuf_size);
+    if (rc == 0 && json_array_size(keys))
+        rc = cf_pg_exec_json(conn,
+                             "INSERT INTO analytics.patient_keys (network_id, contact_key,"
+                             " patient_id) SELECT * FROM jsonb_to_recordset($1::jsonb) AS"
+                             " r(network_id text, contact_key text, patient_id uuid)"
+                             " ON CONFLICT DO NOTHING",
+                             keys, NULL, errbuf, errbuf_size);
+    json_decref(changed);
+    json_decref(ids);
+    json_decref(keys);
+    return rc;
+}
+
+int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size)
+{
+    int rc = cf_pg_exec_json(conn,
+                             "DELETE FROM analytics.patient_keys WHERE patient_id IN"
+                             " (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
+                             ids, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec_json(conn,
+                             "UPDATE analytics.patients SET erased = true, first_visit_at = NULL"
+                             " WHERE patient_id IN (SELECT jsonb_array_elements_text($1::jsonb)"
+                             "::uuid)",
+                             ids, NULL, errbuf, errbuf_size);
+    return rc;
+}
+
+int an_persons_touch(PGconn *conn, const json_t *touches, char *errbuf, size_t errbuf_size)
+{
+    json_t *rows = json_array(), *pair;
+    const char *key;
+    json_object_foreach((json_t *)touches, key, pair)
+    {
+        json_t *first = json_object_get(pair, "first"), *last = json_object_get(pair, "last");
+        json_t *row = json_pack(
+            "{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "network_id",
+            json_object_get(first, "network_id"), "contact_key",
+            json_object_get(first, "contact_key"), "first_at", json_object_get(first, "at"),
+            "first_hour", json_object_get(first, "hour"), "first_clinic",
+            json_object_get(first, "clinic_id"), "first_source", json_object_get(first, "source"),
+            "first_medium", json_object_get(first, "medium"), "first_campaign",
+            json_object_get(first, "campaign"), "first_channel", json_object_get(first, "channel"),
+            "first_class", json_object_get(first, "class"));
+        if (json_is_object(last)) {
+            json_object_set(row, "last_at", json_object_get(last, "at"));
+            json_object_set(row, "last_source", json_object_get(last, "source"));
+            json_object_set(row, "last_medium", json_object_get(last, "medium"));
+            json_object_set(row, "last_campaign", json_object_get(last, "campaign"));
+        }
+        json_array_append_new(rows, row);
+    }
+#define FIRST(c)                                                                                   \
+    " " c " = CASE WHEN excluded.first_at < p.first_at THEN excluded." c " ELSE p." c " END"
+#define LAST(c)                                                                                    \
+    " " c " = CASE WHEN excluded.last_at IS NOT NULL AND (p.last_at IS NULL OR"                    \
+    " excluded.last_at >= p.last_at) THEN excluded." c " ELSE p." c " END"
+    int rc =
+        json_array_size(rows) == 0 ? 0
+                                   : cf_pg_exec_json(
+                                         conn,
+                                         "INSERT INTO analytics.persons AS p (network_id, "
+                                         "contact_key, first_at,"
+                                         " first_hour, first_clinic, first_source, first_medium, "
+                                         "first_campaign,"
+                                         " first_channel, first_class, last_at, last_source, "
+                                         "last_medium,"
+                                         " last_campaign) SELECT * FROM "
+                                         "jsonb_to_recordset($1::jsonb) AS r("
+                                         " network_id text, contact_key text, first_at timestamptz,"
+                                         " first_hour timestamp, first_clinic text, first_source "
+                                         "text,"
+                                         " first_medium text, first_campaign text, first_channel "
+                                         "text,"
+                                         " first_class text, last_at timestamptz, last_source text,"
+                                         " last_medium text, last_campaign text) ORDER BY "
+                                         "network_id, contact_key"
+                                         " ON CONFLICT (network_id, contact_key) DO UPDATE "
+                                         "SET" FIRST("first_hour") "," FIRST("first_clinic") "," FIRST("first_source") "," FIRST("first_medium") "," FIRST("first_campaign") "," FIRST(
+                                             "first_channel") "," FIRST("first_class") ","
+                                                                                       " first_at "
+                                                                                       "= "
+                                                                                       "LEAST(p."
+                                                                                       "first_at, "
+                                                                                       "excluded."
+                                                                                       "first_at)"
+                                                                                       "," LAST("la"
+                                                                                                "st"
+                                                                                                "_s"
+                                                                                                "ou"
+                                                                                                "rc"
+                                                                                                "e") "," LAST("last_medium") "," LAST(
+                                                                                           "last_"
+                                                                                           "campaig"
+                                                                                           "n") ","
+                                                                                                " l"
+                                                                                                "as"
+                                                                                                "t_"
+                                                                                                "at"
+                                                                                                " ="
+                                                                                                " C"
+                                                                                                "AS"
+                                                                                                "E "
+                                                                                                "WH"
+                                                                                                "EN"
+                                                                                                " e"
+                                                                                                "xc"
+                                                                                                "lu"
+                                                                                                "de"
+                                                                                                "d."
+                                                                                                "la"
+                                                                                                "st"
+                                                                                                "_a"
+                                                                                                "t "
+                                                                                                "IS"
+                                                                                                " N"
+                                                                                                "OT"
+                                                                                                " N"
+                                                                                                "UL"
+                                                                                                "L "
+                                                                                                "AN"
+                                                                                                "D "
+                                                                                                "(p"
+                                                                                                ".l"
+                                                                                                "as"
+                                                                                                "t_"
+                                                                                                "at"
+                                                                                                " I"
+                                                                                                "S "
+                                                                                                "NU"
+                                                                                                "LL"
+                                                                                                " O"
+                                                                                                "R "
+                                                                                                "ex"
+                                                                                                "cl"
+                                                                                                "ud"
+                                                                                                "ed"
+                                                                                                ".l"
+                                                                                                "as"
+                                                                                                "t_"
+                                                                                                "at"
+                                                                                                " >"
+                                                                                                "= "
+                                                                                                "p."
+                                                                                                "la"
+                                                                                                "st"
+                                                                                                "_a"
+                                                                                                "t)"
+                                                                                                " T"
+                                                                                                "HE"
+                                                                                                "N "
+                                                                                                "ex"
+                                                                                                "cl"
+                                                                                                "ud"
+                                                                                                "ed"
+                                                                                                ".l"
+                                                                                                "as"
+                                                                                                "t_"
+                                                                                                "at"
+                                                                                                " E"
+                                                                                                "LS"
+                                                                                                "E "
+                                                                                                "p."
+                                                                                                "la"
+                                                                                                "st"
+                                                                                                "_a"
+                                                                                                "t"
+                                                                                                " E"
+                                                                                                "N"
+                                                                                                "D",
+                                         rows, NULL, errbuf, errbuf_size);
+#undef FIRST
+#undef LAST
+    json_decref(rows);
+    return rc;
+}
