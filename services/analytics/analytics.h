@@ -32,6 +32,7 @@ struct analytics_settings {
 struct analytics_ctx {
     struct cf_service *svc;
     struct analytics_settings cfg;
+    char store_id[40]; /* analytics.store's id, read at start (report_cache.c) */
 };
 
 const struct cf_config_var *analytics_settings_table(struct analytics_settings *cfg, size_t *n);
@@ -59,6 +60,9 @@ int analytics_mis_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
 int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                               const rd_kafka_message_t *const *rkms, size_t n,
                               struct cf_outbox *out, char *errbuf, size_t errbuf_size);
+
+/* PUT /v1/spend and POST /v1/spend.csv (spend_routes.c). */
+void analytics_spend_routes(struct analytics_ctx *ctx);
 
 /* GET /v1/reports/{report} (report_routes.c). */
 void analytics_report_routes(struct analytics_ctx *ctx);

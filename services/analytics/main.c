@@ -27,7 +27,10 @@ int main(void)
                         cf_analytics_migrations_n) != 0)
         return 1;
 
+    if (analytics_cache_start(&ctx) != 0)
+        return 1;
     analytics_report_routes(&ctx);
+    analytics_spend_routes(&ctx);
     cf_metrics_describe("clinicflow_analytics_events_applied_total", "counter",
                         "events applied to analytics' facts and rollups, by consumer group");
     cf_metrics_describe("clinicflow_analytics_report_cache_total", "counter",

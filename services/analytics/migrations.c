@@ -15,7 +15,10 @@
  *   patients, patient_keys  the MIS's patients (ids and first visit) and
  *                 the contact keys of their phones: who a person is;
  *   appointments  the latest version of each appointment, and when it
- *                 was first seen (booked).
+ *                 was first seen (booked);
+ *   spend         ad spend per day, source, medium, campaign and clinic
+ *                 ('' for network-wide), as PUT /v1/spend gave it;
+ *   store         one row: this store's id (the report cache's namespace).
  * No phone numbers or names: contact keys and ids only.
  */
 #include "analytics/schema.h"
@@ -88,20 +91,29 @@ static const char funnel_sql[] =
     " service_category text, status text NOT NULL, starts_at timestamptz NOT NULL,"
     " start_hour timestamp NOT NULL, booked_at timestamptz NOT NULL,"
     " booked_hour timestamp NOT NULL, amount_paid numeric NOT NULL, plan_status text,"
-    " plan_amount numeric, booking_source text NOT NULL, call_id text, lead_id text,"
+    " plan_amount numeric, booking_source text NOT NULL, call_id uuid, lead_id uuid,"
     " operator_id text, updated_at timestamptz NOT NULL DEFAULT now());"
     "CREATE INDEX appointments_start ON appointments (network_id, start_hour);"
     "CREATE INDEX appointments_booked ON appointments (network_id, booked_hour);"
     "CREATE INDEX appointments_patient ON appointments (patient_id, starts_at);"
     /* a person's calls and leads, for the bookings they led to */
     "CREATE INDEX calls_contact ON calls (network_id, contact_key);"
-    "CREATE INDEX leads_contact ON leads (network_id, contact_key);";
+    "CREATE INDEX leads_contact ON leads (network_id, contact_key);"
+    "CREATE TABLE spend ("
+    " network_id text NOT NULL, day date NOT NULL, source text NOT NULL, medium text NOT NULL,"
+    " campaign text NOT NULL, clinic_id text NOT NULL, amount numeric NOT NULL,"
+    " currency text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (network_id, day, source, medium, campaign, clinic_id));"
+    /* this store's own id: the report cache's namespace in a Redis that
+     * other stores may share */
+    "CREATE TABLE store (id uuid NOT NULL DEFAULT gen_random_uuid());"
+    "INSERT INTO store DEFAULT VALUES;";
 
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
     {3, "leads", leads_sql},
-    {4, "people, patients and appointments: the funnel", funnel_sql},
+    {4, "people, patients, appointments and spend: the funnel and sources", funnel_sql},
 };
 
 const size_t cf_analytics_migrations_n =

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/time.h"
 
 static const char *str(const json_t *obj, const char *key)
@@ -51,8 +52,12 @@ json_t *an_appointment_row(const json_t *data, int64_t time_ms, const char *netw
     cf_time_json_set(row, "starts_at", starts);
     cf_time_json_set(row, "booked_at", time_ms);
     set_str_or_null(row, "patient_id", data, "patient_id");
-    set_str_or_null(row, "call_id", data, "call_id");
-    set_str_or_null(row, "lead_id", data, "lead_id");
+    /* the call or lead it names, when it is one of ours (a UUID) */
+    static const char *const links[] = {"call_id", "lead_id"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = str(data, links[i]);
+        json_object_set_new(row, links[i], cf_uuid_valid(v) ? json_string(v) : json_null());
+    }
     set_str_or_null(row, "operator_id", data, "operator_id");
     set_str_or_null(row, "service_category", data, "service_category");
     set_str_or_null(row, "plan_status", plan, "status");

@@ -3,7 +3,9 @@
  * network, the parameters and a generation that every committed batch
  * that applied events moves on, so a cached answer never outlives a
  * change of the figures it read (and an old generation's entries expire
- * by their TTL). Redis down: every answer is computed.
+ * by their TTL). Keys are namespaced by the store's id (analytics.store),
+ * so stores sharing a Redis never read each other's answers. Redis down:
+ * every answer is computed.
  */
 #include "report_cache.h"
 
@@ -12,22 +14,41 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/log.h"
+#include "common/pg.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
-
-#define GENERATION_KEY "cf:analytics:generation"
 
 /* Set by a runner's apply, read by its batch_done: one runner a thread. */
 static _Thread_local int batch_applied;
 
+int analytics_cache_start(struct analytics_ctx *ctx)
+{
+    PGresult *res = NULL;
+    char errbuf[256];
+    int rc = cf_pg_pool_exec(ctx->svc->pg, "SELECT id::text FROM analytics.store LIMIT 1", 0, NULL,
+                             &res, errbuf, sizeof(errbuf));
+    if (rc == 0 && PQntuples(res) == 1)
+        snprintf(ctx->store_id, sizeof(ctx->store_id), "%s", PQgetvalue(res, 0, 0));
+    else
+        cf_error("analytics: the store's id cannot be read: %s",
+                 rc ? errbuf : "analytics.store is empty");
+    PQclear(res);
+    return ctx->store_id[0] ? 0 : -1;
+}
+
+void analytics_cache_invalidate(struct analytics_ctx *ctx)
+{
+    redisReply *r =
+        cf_redis_command(ctx->svc->redis, "INCR cf:analytics:%s:generation", ctx->store_id);
+    if (r)
+        freeReplyObject(r);
+}
+
 void analytics_batch_done(void *vctx, int committed)
 {
-    struct analytics_ctx *ctx = vctx;
-    if (committed && batch_applied) {
-        redisReply *r = cf_redis_command(ctx->svc->redis, "INCR " GENERATION_KEY);
-        if (r)
-            freeReplyObject(r);
-    }
+    if (committed && batch_applied)
+        analytics_cache_invalidate(vctx);
     batch_applied = 0;
 }
 
@@ -44,7 +65,8 @@ char *analytics_cache_key(struct analytics_ctx *ctx, const char *report, const c
 {
     if (ctx->cfg.cache_ttl_s == 0)
         return NULL;
-    redisReply *r = cf_redis_command(ctx->svc->redis, "GET " GENERATION_KEY);
+    redisReply *r =
+        cf_redis_command(ctx->svc->redis, "GET cf:analytics:%s:generation", ctx->store_id);
     if (!r)
         return NULL;
     const char *gen = r->type == REDIS_REPLY_STRING ? r->str : "0";
@@ -54,7 +76,7 @@ char *analytics_cache_key(struct analytics_ctx *ctx, const char *report, const c
     char hex[65];
     cf_sha256(name, strlen(name), digest);
     cf_hex(digest, sizeof(digest), hex);
-    char *key = cf_xasprintf("cf:analytics:report:%s:%s", gen, hex);
+    char *key = cf_xasprintf("cf:analytics:%s:report:%s:%s", ctx->store_id, gen, hex);
     free(text);
     free(name);
     freeReplyObject(r);

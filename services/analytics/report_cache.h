@@ -11,8 +11,14 @@
 
 #include "analytics.h"
 
+/* Reads the store's id (the cache's namespace): 0, or -1 (logged). */
+int analytics_cache_start(struct analytics_ctx *ctx);
+
 void analytics_mark_applied(void);
 void analytics_batch_done(void *ctx, int committed);
+/* Makes every cached answer stale now (after a write of the service's
+ * own: spend). */
+void analytics_cache_invalidate(struct analytics_ctx *ctx);
 
 /* The key of a report's answer (report name, network, parameters), or
  * NULL when there is no cache now (Redis does not answer, or the TTL is

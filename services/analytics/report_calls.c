@@ -45,7 +45,6 @@ static const char *const tasks_groups[AN_G_COUNT] = {
 static char *calls_sql(const struct an_report_params *p, int grouped)
 {
     struct cf_strbuf b = {0};
-    const int g = grouped && p->ngroups;
 
     cf_strbuf_add(&b, "SELECT ");
     an_sql_group_list(&b, p, grouped, ", ");
@@ -75,10 +74,7 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " AND c.hour >= $2::timestamp AND c.hour < $3::timestamp"
             " AND ($4::jsonb IS NULL OR c.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
             " AND ($5::text IS NULL OR c.source = $5)");
-    if (g) {
-        cf_strbuf_add(&b, " GROUP BY ");
-        an_sql_group_list(&b, p, grouped, "");
-    }
+    an_sql_group_by(&b, p, grouped, 0);
     /* the missed calls' callback tasks, with their first missed call */
     cf_strbuf_add(&b, " UNION ALL SELECT ");
     an_sql_groups(&b, p, grouped, tasks_groups);
@@ -98,16 +94,9 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " AND NOT t.withdrawn AND t.hour >= $2::timestamp AND t.hour < $3::timestamp"
             " AND ($4::jsonb IS NULL OR t.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
             " AND ($5::text IS NULL OR s.source = $5)");
-    if (g) {
-        cf_strbuf_add(&b, " GROUP BY ");
-        an_sql_group_list(&b, p, grouped, "");
-    }
+    an_sql_group_by(&b, p, grouped, 0);
     cf_strbuf_add(&b, ") x");
-    if (g) {
-        cf_strbuf_add(&b, " GROUP BY ");
-        an_sql_group_list(&b, p, grouped, " ORDER BY ");
-        an_sql_group_list(&b, p, grouped, "");
-    }
+    an_sql_group_by(&b, p, grouped, 1);
     return cf_strbuf_take(&b);
 }
 

@@ -22,14 +22,8 @@
 static void part(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
                  const char *clinic, const char *hour, const char *counts, const char *from)
 {
-    cf_strbuf_add(b, "SELECT ");
-    an_sql_clinic_time_groups(b, p, grouped, clinic, hour);
-    cf_strbuf_add(b, counts);
-    cf_strbuf_add(b, from);
-    if (grouped && p->ngroups) {
-        cf_strbuf_add(b, " GROUP BY ");
-        an_sql_group_list(b, p, grouped, "");
-    }
+    const struct an_cols cols = {.clinic = clinic, .hour = hour};
+    an_sql_part(b, p, grouped, &cols, counts, from);
 }
 
 static char *funnel_sql(const struct an_report_params *p, int grouped)
@@ -75,9 +69,9 @@ static char *funnel_sql(const struct an_report_params *p, int grouped)
          " WHERE a.network_id = pe.network_id AND a.booked_at >= pe.first_at"
          " AND a.booked_at < pe.first_at + interval '14 days' AND (a.patient_id IN"
          " (SELECT k.patient_id FROM analytics.patient_keys k WHERE k.network_id = pe.network_id"
-         " AND k.contact_key = pe.contact_key) OR a.call_id IN (SELECT c.call_id::text FROM"
+         " AND k.contact_key = pe.contact_key) OR a.call_id IN (SELECT c.call_id FROM"
          " analytics.calls c WHERE c.network_id = pe.network_id AND c.contact_key ="
-         " pe.contact_key) OR a.lead_id IN (SELECT l.lead_id::text FROM analytics.leads l WHERE"
+         " pe.contact_key) OR a.lead_id IN (SELECT l.lead_id FROM analytics.leads l WHERE"
          " l.network_id = pe.network_id AND l.contact_key = pe.contact_key)))),"
          " 0, 0, 0, 0, 0, 0, 0",
          " FROM analytics.persons pe" WHERE("pe.network_id", "pe.first_clinic",
@@ -105,11 +99,7 @@ static char *funnel_sql(const struct an_report_params *p, int grouped)
          " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.start_hour"));
     /* not split by source: $5 is always null (an_report_check) */
     cf_strbuf_add(&b, ") x WHERE $5::text IS NULL");
-    if (grouped && p->ngroups) {
-        cf_strbuf_add(&b, " GROUP BY ");
-        an_sql_group_list(&b, p, grouped, " ORDER BY ");
-        an_sql_group_list(&b, p, grouped, "");
-    }
+    an_sql_group_by(&b, p, grouped, 1);
     return cf_strbuf_take(&b);
 }
 

@@ -53,11 +53,7 @@ static char *leads_sql(const struct an_report_params *p, int grouped)
             " AND l.hour >= $2::timestamp AND l.hour < $3::timestamp"
             " AND ($4::jsonb IS NULL OR l.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
             " AND ($5::text IS NULL OR l.source = $5)");
-    if (grouped && p->ngroups) {
-        cf_strbuf_add(&b, " GROUP BY ");
-        an_sql_group_list(&b, p, grouped, " ORDER BY ");
-        an_sql_group_list(&b, p, grouped, "");
-    }
+    an_sql_group_by(&b, p, grouped, 1);
     return cf_strbuf_take(&b);
 }
 

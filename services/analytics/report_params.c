@@ -99,10 +99,11 @@ static int read_groups(const char *group_by, struct an_report_params *p, struct 
     return 0;
 }
 
-int an_report_params_parse(const char *from, const char *to, const char *clinic, const char *source,
-                           const char *group_by, const char *format, const char *accept,
-                           struct an_report_params *p, struct an_param_error *err)
+int an_report_params_parse(const struct an_query *q, struct an_report_params *p,
+                           struct an_param_error *err)
 {
+    const char *from = q->from, *to = q->to, *clinic = q->clinic, *source = q->source,
+               *group_by = q->group_by, *format = q->format, *accept = q->accept;
     int64_t from_days = 0, to_days = 0;
     int y, m, d;
 
@@ -130,6 +131,11 @@ int an_report_params_parse(const char *from, const char *to, const char *clinic,
     }
     if (group_by && read_groups(group_by, p, err) != 0)
         return CF_EINVAL;
+    if (q->attribution && strcmp(q->attribution, "first_touch") != 0 &&
+        strcmp(q->attribution, "last_non_direct") != 0)
+        return refuse(err, "invalid_field", "attribution",
+                      "attribution is first_touch or last_non_direct");
+    p->last_non_direct = q->attribution && strcmp(q->attribution, "last_non_direct") == 0;
     if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
         return refuse(err, "invalid_field", "format", "format is json or csv");
     p->csv = format ? strcmp(format, "csv") == 0 : accept && strstr(accept, "text/csv") != NULL;
@@ -149,8 +155,9 @@ json_t *an_report_params_json(const struct an_report_params *p)
     json_t *groups = json_array();
     for (size_t i = 0; i < p->ngroups; i++)
         json_array_append_new(groups, json_string(an_group_names[p->groups[i]]));
-    return json_pack("{s:s, s:s, s:O*, s:s*, s:o, s:s}", "from", p->from, "to", p->to, "clinic",
-                     p->clinics, "source", p->source, "group_by", groups, "format",
+    return json_pack("{s:s, s:s, s:O*, s:s*, s:o, s:s, s:s}", "from", p->from, "to", p->to,
+                     "clinic", p->clinics, "source", p->source, "group_by", groups, "attribution",
+                     p->last_non_direct ? "last_non_direct" : "first_touch", "format",
                      p->csv ? "csv" : "json");
 }
 
@@ -166,6 +173,26 @@ void an_sql_group_list(struct cf_strbuf *b, const struct an_report_params *p, in
         cf_strbuf_add(b, after);
 }
 
+void an_sql_group_by(struct cf_strbuf *b, const struct an_report_params *p, int grouped, int order)
+{
+    if (!grouped || !p->ngroups)
+        return;
+    cf_strbuf_add(b, " GROUP BY ");
+    an_sql_group_list(b, p, grouped, order ? " ORDER BY " : "");
+    if (order)
+        an_sql_group_list(b, p, grouped, "");
+}
+
+void an_sql_part(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                 const struct an_cols *cols, const char *counts, const char *from)
+{
+    cf_strbuf_add(b, "SELECT ");
+    an_sql_groups_of(b, p, grouped, cols);
+    cf_strbuf_add(b, counts);
+    cf_strbuf_add(b, from);
+    an_sql_group_by(b, p, grouped, 0);
+}
+
 void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
                    const char *const exprs[AN_G_COUNT])
 {
@@ -177,35 +204,53 @@ void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int gr
     }
 }
 
-void an_sql_clinic_time_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
-                               const char *clinic, const char *hour)
+void an_sql_groups_of(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                      const struct an_cols *cols)
 {
     for (size_t i = 0; grouped && i < p->ngroups; i++) {
-        char expr[200];
+        const char *text = NULL;
+        char expr[300];
         switch (p->groups[i]) {
         case AN_G_CLINIC:
-            snprintf(expr, sizeof(expr), "NULLIF(%s, '') AS g%zu, ", clinic, i);
+            text = cols->clinic;
             break;
-        case AN_G_DAY:
-            snprintf(expr, sizeof(expr), "to_char(%s, 'YYYY-MM-DD') AS g%zu, ", hour, i);
+        case AN_G_SOURCE:
+            text = cols->source;
             break;
-        case AN_G_WEEK:
-            snprintf(expr, sizeof(expr), "to_char(date_trunc('week', %s), 'YYYY-MM-DD') AS g%zu, ",
-                     hour, i);
+        case AN_G_MEDIUM:
+            text = cols->medium;
             break;
-        case AN_G_MONTH:
-            snprintf(expr, sizeof(expr), "to_char(%s, 'YYYY-MM') AS g%zu, ", hour, i);
+        case AN_G_CAMPAIGN:
+            text = cols->campaign;
             break;
-        case AN_G_HOUR:
-            snprintf(expr, sizeof(expr), "extract(hour FROM %s)::int AS g%zu, ", hour, i);
+        case AN_G_OPERATOR:
+            text = cols->operator_;
             break;
-        case AN_G_WEEKDAY:
-            snprintf(expr, sizeof(expr), "extract(isodow FROM %s)::int AS g%zu, ", hour, i);
+        case AN_G_PATIENT_CLASS:
+            text = cols->patient_class;
             break;
-        default: /* an_report_check refused it */
-            snprintf(expr, sizeof(expr), "NULL::text AS g%zu, ", i);
+        case AN_G_CHANNEL:
+            text = cols->channel;
+            break;
+        default:
             break;
         }
+        if (p->groups[i] < AN_G_DAY)
+            snprintf(expr, sizeof(expr), text ? "NULLIF(%s, '')" : "NULL::text", text);
+        else if (!cols->hour)
+            snprintf(expr, sizeof(expr), "NULL::text");
+        else if (p->groups[i] == AN_G_DAY)
+            snprintf(expr, sizeof(expr), "to_char(%s, 'YYYY-MM-DD')", cols->hour);
+        else if (p->groups[i] == AN_G_WEEK)
+            snprintf(expr, sizeof(expr), "to_char(date_trunc('week', %s), 'YYYY-MM-DD')",
+                     cols->hour);
+        else if (p->groups[i] == AN_G_MONTH)
+            snprintf(expr, sizeof(expr), "to_char(%s, 'YYYY-MM')", cols->hour);
+        else
+            snprintf(expr, sizeof(expr), "extract(%s FROM %s)::int",
+                     p->groups[i] == AN_G_HOUR ? "hour" : "isodow", cols->hour);
+        cf_strbuf_add(b, expr);
+        snprintf(expr, sizeof(expr), " AS g%zu, ", i);
         cf_strbuf_add(b, expr);
     }
 }
@@ -251,6 +296,11 @@ json_int_t an_count(const char *v)
 json_t *an_share(json_int_t num, json_int_t den)
 {
     return den > 0 ? json_real((double)num / (double)den) : json_null();
+}
+
+double an_amount(const char *v)
+{
+    return v ? strtod(v, NULL) : 0.0;
 }
 
 json_t *an_seconds(const char *v)

@@ -118,7 +118,7 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
 }
 
 static const struct an_report *const reports[] = {&an_report_calls, &an_report_leads,
-                                                  &an_report_funnel};
+                                                  &an_report_funnel, &an_report_sources};
 
 static int handle_report(const struct _u_request *req, struct _u_response *resp, void *user)
 {
@@ -143,11 +143,17 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
         cf_http_error(resp, 404, "not_found", "no such report", "report");
         goto out;
     }
-    if (an_report_params_parse(u_map_get(req->map_url, "from"), u_map_get(req->map_url, "to"),
-                               u_map_get(req->map_url, "clinic"), u_map_get(req->map_url, "source"),
-                               u_map_get(req->map_url, "group_by"),
-                               u_map_get(req->map_url, "format"), cf_http_header(req, "Accept"), &p,
-                               &perr) != 0) {
+    const struct an_query q = {
+        .from = u_map_get(req->map_url, "from"),
+        .to = u_map_get(req->map_url, "to"),
+        .clinic = u_map_get(req->map_url, "clinic"),
+        .source = u_map_get(req->map_url, "source"),
+        .group_by = u_map_get(req->map_url, "group_by"),
+        .attribution = u_map_get(req->map_url, "attribution"),
+        .format = u_map_get(req->map_url, "format"),
+        .accept = cf_http_header(req, "Accept"),
+    };
+    if (an_report_params_parse(&q, &p, &perr) != 0) {
         cf_http_error(resp, 400, perr.code, perr.message, perr.field);
         goto out;
     }

@@ -44,7 +44,8 @@ struct an_report_params {
     char *source;          /* attribution source, or NULL for all */
     enum an_group groups[AN_GROUPS_MAX];
     size_t ngroups;
-    int csv; /* answer text/csv */
+    int last_non_direct; /* attribution: 0 first touch (the default), 1 last non-direct */
+    int csv;             /* answer text/csv */
 };
 
 /* Why parameters were refused: the 400's code, field and message. */
@@ -54,13 +55,17 @@ struct an_param_error {
     char message[200];
 };
 
-/* Reads a report query's parameters, each as the request gave it (NULL
- * when absent; a repeated parameter joined with commas): from, to,
- * clinic, source, group_by, format and the Accept header. 0, or CF_EINVAL
- * with err filled in. Clear p in both cases. */
-int an_report_params_parse(const char *from, const char *to, const char *clinic, const char *source,
-                           const char *group_by, const char *format, const char *accept,
-                           struct an_report_params *p, struct an_param_error *err);
+/* A report query's parameters, each as the request gave it (NULL when
+ * absent; a repeated parameter joined with commas). */
+struct an_query {
+    const char *from, *to, *clinic, *source, *group_by, *attribution, *format;
+    const char *accept; /* the Accept header */
+};
+
+/* Reads q into p: 0, or CF_EINVAL with err filled in. Clear p in both
+ * cases. */
+int an_report_params_parse(const struct an_query *q, struct an_report_params *p,
+                           struct an_param_error *err);
 void an_report_params_clear(struct an_report_params *p);
 
 /* The params member of the answer: what the report was asked. */
@@ -90,6 +95,9 @@ extern const struct an_report an_report_calls;
 extern const struct an_report an_report_leads;
 /* report_funnel.c: contacts, new people, bookings, visits, plans. */
 extern const struct an_report an_report_funnel;
+/* report_sources.c: contacts, bookings, visits, revenue and spend per
+ * source, under either attribution. */
+extern const struct an_report an_report_sources;
 
 /* Every group; the clinic and local-time groups. */
 #define AN_GROUPS_ALL ((1u << AN_G_COUNT) - 1)
@@ -109,10 +117,24 @@ void an_sql_group_list(struct cf_strbuf *b, const struct an_report_params *p, in
                        const char *after);
 void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
                    const char *const exprs[AN_G_COUNT]);
-/* "expr AS g0, " of p's groups that are the clinic or local time, over
- * the columns clinic and hour (a timestamp of the local hour). */
-void an_sql_clinic_time_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
-                               const char *clinic, const char *hour);
+/* " GROUP BY g0, g1", and with order " ORDER BY g0, g1" after it;
+ * nothing without groups. */
+void an_sql_group_by(struct cf_strbuf *b, const struct an_report_params *p, int grouped, int order);
+
+/* The columns (SQL expressions) a part of a report's statement groups
+ * on; NULL for one it does not have (the report refuses that group). */
+struct an_cols {
+    const char *clinic, *hour, *source, *medium, *campaign, *operator_, *patient_class, *channel;
+};
+/* "expr AS g0, " of p's groups over cols: text columns whose '' means
+ * none become NULL, hour (a timestamp of the local hour) gives the
+ * times. */
+void an_sql_groups_of(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                      const struct an_cols *cols);
+/* One part of a report's statement: "SELECT <groups over cols>, counts
+ * from GROUP BY <groups>" (from: its FROM and WHERE). */
+void an_sql_part(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                 const struct an_cols *cols, const char *counts, const char *from);
 /* Sets the group values (the first of values) into row under their names
  * (hour and weekday as integers, NULL as null); how many it read. */
 size_t an_group_values(const struct an_report_params *p, int grouped, const char *const *values,
@@ -122,6 +144,8 @@ size_t an_group_values(const struct an_report_params *p, int grouped, const char
 json_int_t an_count(const char *v);
 json_t *an_share(json_int_t num, json_int_t den);
 json_t *an_seconds(const char *v);
+/* An amount of money from SQL text (NULL: 0). */
+double an_amount(const char *v);
 
 /* CSV of rows: a header of the group names then fields, one line per row;
  * null is empty, text quoted when it must be (RFC 4180). free() it. */

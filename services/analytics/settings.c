@@ -12,8 +12,9 @@ const struct cf_config_var *analytics_settings_table(struct analytics_settings *
     static struct cf_config_var table[4];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_ANALYTICS_RUNNERS", CF_CONF_INT, "2", &cfg->runners, 1, 8, 0,
-         "consumer runners of each topic group an instance runs (threads, each with its own "
-         "PostgreSQL connection): one applies a batch while another reads the next",
+         "consumer runners of the calls group (calls.v1 and tasks.v1) an instance runs, each a "
+         "thread with its own PostgreSQL connection: one applies a batch while another reads the "
+         "next; the leads and MIS groups run one each",
          NULL},
         {"CLINICFLOW_ANALYTICS_BATCH_MAX", CF_CONF_INT, "1000", &cfg->batch_max, 1, 10000, 0,
          "events applied in one transaction at most: many events of one rollup row become one "

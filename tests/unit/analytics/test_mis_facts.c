@@ -21,7 +21,8 @@ static void test_appointment(void)
         " \"doctor_id\": \"dr\", \"starts_at\": \"2026-11-25T07:00:00Z\", \"status\": \"arrived\","
         " \"amount_paid\": 4500, \"treatment_plan\": {\"status\": \"accepted\", \"amount\": "
         "180000},"
-        " \"booking_source\": \"lead\", \"lead_id\": \"L\"}",
+        " \"booking_source\": \"lead\", \"lead_id\": \"c13eccf1-1ed1-5fda-935e-e53031f283e5\","
+        " \"call_id\": \"crm-call-7\"}",
         0, NULL);
     json_t *row = an_appointment_row(data, cf_test_utc_ms(2026, 11, 20, 21, 30, 0), "net",
                                      "Europe/Moscow", err, sizeof(err));
@@ -31,7 +32,8 @@ static void test_appointment(void)
     CHECK_STR(s(row, "plan_status"), "accepted");
     CHECK_INT(json_integer_value(json_object_get(row, "amount_paid")), 4500);
     CHECK_INT(json_integer_value(json_object_get(row, "version")), 2);
-    CHECK_STR(s(row, "lead_id"), "L");
+    CHECK_STR(s(row, "lead_id"), "c13eccf1-1ed1-5fda-935e-e53031f283e5");
+    /* a call id that is not one of ours links to nothing */
     CHECK(json_is_null(json_object_get(row, "call_id")));
     json_decref(row);
     json_object_del(data, "version");

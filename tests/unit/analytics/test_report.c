@@ -14,8 +14,8 @@ static int parse(const char *from, const char *to, const char *clinic, const cha
                  const char *group_by, const char *format, const char *accept,
                  struct an_report_params *p, struct an_param_error *e)
 {
-    int rc = an_report_params_parse(from, to, clinic, source, group_by, format, accept, p, e);
-    return rc;
+    const struct an_query q = {from, to, clinic, source, group_by, NULL, format, accept};
+    return an_report_params_parse(&q, p, e);
 }
 
 static void refused(const char *from, const char *to, const char *clinic, const char *source,
@@ -220,8 +220,48 @@ static void test_funnel(void)
     an_report_params_clear(&p);
 }
 
+static void test_sources(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    const struct an_query q = {"2026-11-01", "2026-11-30",      NULL, NULL,
+                               "source",     "last_non_direct", NULL, NULL};
+    CHECK_INT(an_report_params_parse(&q, &p, &e), 0);
+    CHECK_INT(p.last_non_direct, 1);
+    CHECK_INT(an_report_check(&an_report_sources, &p, &e), 0);
+    /* source; contacts, existing, unique, leads, bookings, arrivals,
+     * arrived new, revenue, spend */
+    const char *values[] = {"yandex", "40", "10", "32", "12", "8", "6", "4", "90000.50", "20000"};
+    json_t *row = an_report_sources.row(&p, 1, values);
+    CHECK(json_real_value(json_object_get(row, "existing_patient_share")) == 10.0 / 40.0);
+    CHECK(json_real_value(json_object_get(row, "cost_per_unique_contact")) == 20000.0 / 32.0);
+    CHECK(json_real_value(json_object_get(row, "cost_per_lead")) == 20000.0 / 12.0);
+    CHECK(json_real_value(json_object_get(row, "cost_per_booking")) == 20000.0 / 8.0);
+    CHECK(json_real_value(json_object_get(row, "cost_per_arrived_new_patient")) == 5000.0);
+    CHECK(json_real_value(json_object_get(row, "romi")) == (90000.5 - 20000.0) / 20000.0);
+    json_decref(row);
+    /* no spend: no ROMI */
+    const char *free_[] = {"seo", "5", "0", "5", "0", "1", "1", "1", "3000", NULL};
+    row = an_report_sources.row(&p, 1, free_);
+    CHECK(json_is_null(json_object_get(row, "romi")));
+    CHECK(json_is_null(json_object_get(row, "cost_per_lead")));
+    json_decref(row);
+    char *sql = an_report_sources.sql(&p, 1);
+    CHECK(strstr(sql, "pe.last_source") != NULL);
+    CHECK(strstr(sql, "pe.first_source, '') AS src") == NULL);
+    free(sql);
+    an_report_params_clear(&p);
+
+    const struct an_query bad = {"2026-11-01", "2026-11-30", NULL, NULL,
+                                 NULL,         "linear",     NULL, NULL};
+    CHECK_INT(an_report_params_parse(&bad, &p, &e), CF_EINVAL);
+    CHECK_STR(e.field, "attribution");
+    an_report_params_clear(&p);
+}
+
 int main(void)
 {
+    test_sources();
     test_funnel();
     test_leads_row();
     test_params();

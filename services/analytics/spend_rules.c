@@ -1,0 +1,219 @@
+/*
+ * Reading ad spend (spend_testable.h).
+ */
+#include "spend_testable.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/time.h"
+#include "common/validate.h"
+
+#define TEXT_MAX 256
+#define COLS 7
+
+static const char *const col_names[COLS] = {"day",    "source", "medium",  "campaign",
+                                            "clinic", "amount", "currency"};
+
+static int currency_ok(const char *s)
+{
+    if (strlen(s) != 3)
+        return 0;
+    for (int i = 0; i < 3; i++)
+        if (s[i] < 'A' || s[i] > 'Z')
+            return 0;
+    return 1;
+}
+
+json_t *an_spend_row(const json_t *j, char *field, size_t field_size, char *errbuf,
+                     size_t errbuf_size)
+{
+    static const struct cf_field fields[] = {
+        {"day", CF_FIELD_STRING, 1, 10, 10, 0, 0, NULL},
+        {"source", CF_FIELD_STRING, 1, 1, TEXT_MAX, 0, 0, NULL},
+        {"medium", CF_FIELD_STRING, 0, 0, TEXT_MAX, 0, 0, NULL},
+        {"campaign", CF_FIELD_STRING, 0, 0, TEXT_MAX, 0, 0, NULL},
+        {"clinic", CF_FIELD_STRING, 0, 0, 128, 0, 0, NULL},
+        {"amount", CF_FIELD_NUMBER, 1, 0, 0, 0, 1000000000000LL, NULL},
+        {"currency", CF_FIELD_STRING, 1, 3, 3, 0, 0, NULL},
+    };
+    int64_t days;
+
+    if (cf_validate_object(j, fields, sizeof(fields) / sizeof(fields[0]), field, field_size, errbuf,
+                           errbuf_size) != 0)
+        return NULL;
+    const char *day = json_string_value(json_object_get(j, "day"));
+    if (cf_time_date_parse(day, &days) != 0) {
+        snprintf(field, field_size, "day");
+        snprintf(errbuf, errbuf_size, "day must be a date YYYY-MM-DD");
+        return NULL;
+    }
+    const char *currency = json_string_value(json_object_get(j, "currency"));
+    if (!currency_ok(currency)) {
+        snprintf(field, field_size, "currency");
+        snprintf(errbuf, errbuf_size, "currency must be an ISO 4217 code (RUB)");
+        return NULL;
+    }
+    const json_t *medium = json_object_get(j, "medium"), *campaign = json_object_get(j, "campaign"),
+                 *clinic = json_object_get(j, "clinic");
+    return json_pack("{s:s, s:O, s:s, s:s, s:s, s:f, s:s}", "day", day, "source",
+                     json_object_get(j, "source"), "medium",
+                     medium ? json_string_value(medium) : "", "campaign",
+                     campaign ? json_string_value(campaign) : "", "clinic_id",
+                     clinic ? json_string_value(clinic) : "", "amount",
+                     json_number_value(json_object_get(j, "amount")), "currency", currency);
+}
+
+/* One CSV record from *p (up to end) into cells (at most max); *p moves
+ * past its line end. -1 for an unterminated quote. */
+static int record(const char **p, const char *end, json_t *cells)
+{
+    const char *s = *p;
+    for (;;) {
+        char buf[TEXT_MAX * 4 + 8];
+        size_t n = 0;
+        int quoted = s < end && *s == '"';
+        if (quoted) {
+            for (s++;; s++) {
+                if (s >= end)
+                    return -1;
+                if (*s == '"') {
+                    if (s + 1 < end && s[1] == '"')
+                        s++;
+                    else {
+                        s++;
+                        break;
+                    }
+                }
+                if (n < sizeof(buf) - 1)
+                    buf[n++] = *s;
+            }
+        } else {
+            while (s < end && *s != ',' && *s != '\n' && *s != '\r') {
+                if (n < sizeof(buf) - 1)
+                    buf[n++] = *s;
+                s++;
+            }
+        }
+        json_array_append_new(cells, json_stringn(buf, n));
+        if (s < end && *s == ',') {
+            s++;
+            continue;
+        }
+        if (s < end && *s == '\r')
+            s++;
+        if (s < end && *s == '\n')
+            s++;
+        *p = s;
+        return 0;
+    }
+}
+
+static json_t *fail(json_t *rows, char *field, size_t field_size, char *errbuf, size_t errbuf_size,
+                    size_t line, const char *col, const char *why)
+{
+    json_decref(rows);
+    snprintf(field, field_size, "line %zu%s%s", line, col ? ": " : "", col ? col : "");
+    snprintf(errbuf, errbuf_size, "line %zu: %s", line, why);
+    return NULL;
+}
+
+json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field, size_t field_size,
+                     char *errbuf, size_t errbuf_size)
+{
+    const char *p = body, *end = body + len;
+    json_t *header = json_array(), *rows = json_array();
+    int at[COLS];
+    size_t line = 1;
+
+    if (record(&p, end, header) != 0 || json_array_size(header) == 0) {
+        json_decref(header);
+        return fail(rows, field, field_size, errbuf, errbuf_size, 1, NULL, "no header");
+    }
+    for (int c = 0; c < COLS; c++) {
+        at[c] = -1;
+        for (size_t i = 0; i < json_array_size(header); i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "%s", json_string_value(json_array_get(header, i)));
+            for (char *q = name; *q; q++)
+                *q = (char)tolower((unsigned char)*q);
+            if (strcmp(name, col_names[c]) == 0)
+                at[c] = (int)i;
+        }
+    }
+    json_decref(header);
+    static const int required[] = {0, 1, 5, 6}; /* day, source, amount, currency */
+    for (size_t r = 0; r < sizeof(required) / sizeof(required[0]); r++)
+        if (at[required[r]] < 0)
+            return fail(rows, field, field_size, errbuf, errbuf_size, 1, col_names[required[r]],
+                        "the header lacks a required column");
+
+    while (p < end) {
+        json_t *cells = json_array(), *obj = json_object();
+        line++;
+        if (record(&p, end, cells) != 0) {
+            json_decref(cells);
+            json_decref(obj);
+            return fail(rows, field, field_size, errbuf, errbuf_size, line, NULL,
+                        "a quoted value does not end");
+        }
+        if (json_array_size(cells) == 1 && !*json_string_value(json_array_get(cells, 0))) {
+            json_decref(cells); /* an empty line */
+            json_decref(obj);
+            continue;
+        }
+        for (int c = 0; c < COLS; c++) {
+            const char *v =
+                at[c] >= 0 ? json_string_value(json_array_get(cells, (size_t)at[c])) : NULL;
+            if (!v || (!*v && c != 0 && c != 1 && c != 5 && c != 6))
+                continue; /* an optional column left empty */
+            if (c == 5) {
+                char *stop = NULL;
+                double amount = strtod(v, &stop);
+                if (!*v || *stop) {
+                    json_decref(cells);
+                    json_decref(obj);
+                    return fail(rows, field, field_size, errbuf, errbuf_size, line, "amount",
+                                "amount must be a number (a dot for decimals)");
+                }
+                json_object_set_new(obj, "amount", json_real(amount));
+            } else {
+                json_object_set_new(obj, col_names[c], json_string(v));
+            }
+        }
+        json_decref(cells);
+        char f[32], why[200];
+        json_t *row = an_spend_row(obj, f, sizeof(f), why, sizeof(why));
+        json_decref(obj);
+        if (!row)
+            return fail(rows, field, field_size, errbuf, errbuf_size, line, f, why);
+        if (json_array_size(rows) == max_rows) {
+            json_decref(row);
+            return fail(rows, field, field_size, errbuf, errbuf_size, line, NULL,
+                        "too many rows in one file");
+        }
+        /* a later line of the same day, source, medium, campaign and
+         * clinic replaces the earlier one, as a second PUT would */
+        size_t i;
+        json_t *have;
+        json_array_foreach(rows, i, have)
+        {
+            int same = 1;
+            for (int c = 0; c < 5 && same; c++) {
+                const char *k = c == 4 ? "clinic_id" : col_names[c];
+                same = strcmp(json_string_value(json_object_get(have, k)),
+                              json_string_value(json_object_get(row, k))) == 0;
+            }
+            if (same)
+                break;
+        }
+        if (i < json_array_size(rows))
+            json_array_set_new(rows, i, row);
+        else
+            json_array_append_new(rows, row);
+    }
+    return rows;
+}
