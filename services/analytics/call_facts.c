@@ -28,6 +28,8 @@ const char *const an_call_counts[AN_CALL_NCOUNTS] = {
     "answered_call_center",
     "answered_reception",
     "talk_seconds",
+    "handled",
+    "inbound_talk_seconds",
 };
 
 int an_local_hour(const char *tz, int64_t ms, char out[20])
@@ -124,6 +126,8 @@ json_t *an_call_row(const json_t *data, const char *network_id, const char *tz, 
         ended && inbound && answered && is(data, "agent_group", "call_center"),
         ended && inbound && answered && is(data, "agent_group", "reception"),
         ended && answered && json_is_integer(talk) ? (long)json_integer_value(talk) : 0,
+        ended && answered, /* handled by a person, either direction */
+        ended && inbound && answered && json_is_integer(talk) ? (long)json_integer_value(talk) : 0,
     };
     for (size_t i = 0; i < AN_CALL_NCOUNTS; i++)
         json_object_set_new(row, an_call_counts[i], json_integer(counts[i]));

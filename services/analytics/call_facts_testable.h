@@ -20,9 +20,9 @@
 #define AN_CALL_NDIMS 7
 extern const char *const an_call_dims[AN_CALL_NDIMS];
 
-/* The counts a call adds, in column order: 0 or 1 each, talk_seconds the
- * seconds. Every one is 0 until the call has ended. */
-#define AN_CALL_NCOUNTS 10
+/* The counts a call adds, in column order: 0 or 1 each, the *_seconds
+ * the seconds. Every one is 0 until the call has ended. */
+#define AN_CALL_NCOUNTS 12
 extern const char *const an_call_counts[AN_CALL_NCOUNTS];
 
 /* The local hour of ms in zone tz, as PostgreSQL reads a timestamp:

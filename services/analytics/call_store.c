@@ -13,10 +13,10 @@
 #define COUNTS_TYPED                                                                               \
     "inbound bigint, outbound bigint, answered bigint, unique_calls bigint, targeted bigint,"      \
     " missed bigint, abandoned bigint, answered_call_center bigint,"                               \
-    " answered_reception bigint, talk_seconds bigint"
+    " answered_reception bigint, talk_seconds bigint, handled bigint, inbound_talk_seconds bigint"
 #define COUNTS                                                                                     \
     "inbound, outbound, answered, unique_calls, targeted, missed, abandoned,"                      \
-    " answered_call_center, answered_reception, talk_seconds"
+    " answered_call_center, answered_reception, talk_seconds, handled, inbound_talk_seconds"
 #define CALL_COLS                                                                                  \
     "call_id, network_id, hour, " DIMS ", started_at, direction, status, outcome, agent_group,"    \
     " contact_key, " COUNTS
@@ -35,7 +35,8 @@ int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *
         " 'inbound', c.inbound, 'outbound', c.outbound, 'answered', c.answered, 'unique_calls',"
         " c.unique_calls, 'targeted', c.targeted, 'missed', c.missed, 'abandoned', c.abandoned,"
         " 'answered_call_center', c.answered_call_center, 'answered_reception',"
-        " c.answered_reception, 'talk_seconds', c.talk_seconds)::text"
+        " c.answered_reception, 'talk_seconds', c.talk_seconds, 'handled', c.handled,"
+        " 'inbound_talk_seconds', c.inbound_talk_seconds)::text"
         " FROM analytics.calls c WHERE c.call_id IN"
         " (SELECT jsonb_array_elements_text($1::jsonb)::uuid) ORDER BY c.call_id FOR UPDATE",
         call_ids, &res, errbuf, errbuf_size);
@@ -69,7 +70,8 @@ int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " targeted = excluded.targeted, missed = excluded.missed,"
         " abandoned = excluded.abandoned, answered_call_center = excluded.answered_call_center,"
         " answered_reception = excluded.answered_reception,"
-        " talk_seconds = excluded.talk_seconds, updated_at = now()",
+        " talk_seconds = excluded.talk_seconds, handled = excluded.handled,"
+        " inbound_talk_seconds = excluded.inbound_talk_seconds, updated_at = now()",
         rows, NULL, errbuf, errbuf_size);
 }
 
@@ -120,6 +122,8 @@ int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf
         " abandoned = h.abandoned + excluded.abandoned,"
         " answered_call_center = h.answered_call_center + excluded.answered_call_center,"
         " answered_reception = h.answered_reception + excluded.answered_reception,"
-        " talk_seconds = h.talk_seconds + excluded.talk_seconds",
+        " talk_seconds = h.talk_seconds + excluded.talk_seconds,"
+        " handled = h.handled + excluded.handled,"
+        " inbound_talk_seconds = h.inbound_talk_seconds + excluded.inbound_talk_seconds",
         rows, NULL, errbuf, errbuf_size);
 }

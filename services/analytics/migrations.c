@@ -34,7 +34,8 @@
     " inbound bigint NOT NULL, outbound bigint NOT NULL, answered bigint NOT NULL,"                \
     " unique_calls bigint NOT NULL, targeted bigint NOT NULL, missed bigint NOT NULL,"             \
     " abandoned bigint NOT NULL, answered_call_center bigint NOT NULL,"                            \
-    " answered_reception bigint NOT NULL, talk_seconds bigint NOT NULL"
+    " answered_reception bigint NOT NULL, talk_seconds bigint NOT NULL,"                           \
+    " handled bigint NOT NULL, inbound_talk_seconds bigint NOT NULL"
 
 static const char calls_sql[] =
     "CREATE TABLE calls ("

@@ -18,6 +18,7 @@ static const char *const calls_groups[AN_G_COUNT] = {
     [AN_G_SOURCE] = "NULLIF(c.source, '')",
     [AN_G_MEDIUM] = "NULLIF(c.medium, '')",
     [AN_G_CAMPAIGN] = "NULLIF(c.campaign, '')",
+    [AN_G_DOCTOR] = "NULL::text",
     [AN_G_OPERATOR] = "NULLIF(c.operator, '')",
     [AN_G_PATIENT_CLASS] = "NULLIF(c.patient_class, '')",
     [AN_G_CHANNEL] = "NULLIF(c.channel, '')",
@@ -32,6 +33,7 @@ static const char *const tasks_groups[AN_G_COUNT] = {
     [AN_G_SOURCE] = "NULLIF(s.source, '')",
     [AN_G_MEDIUM] = "NULLIF(s.medium, '')",
     [AN_G_CAMPAIGN] = "NULLIF(s.campaign, '')",
+    [AN_G_DOCTOR] = "NULL::text",
     [AN_G_OPERATOR] = "NULLIF(s.operator, '')",
     [AN_G_PATIENT_CLASS] = "NULLIF(s.patient_class, '')",
     [AN_G_CHANNEL] = "NULLIF(s.channel, '')",
@@ -158,4 +160,12 @@ static json_t *calls_row(const struct an_report_params *p, int grouped, const ch
 }
 
 const struct an_report an_report_calls = {
-    "calls", AN_GROUPS_ALL, 1, calls_sql, calls_row, fields, sizeof(fields) / sizeof(fields[0])};
+    .name = "calls",
+    .groups = AN_GROUPS_CONTACTS,
+    .default_group = -1,
+    .takes_source = 1,
+    .sql = calls_sql,
+    .row = calls_row,
+    .fields = fields,
+    .nfields = sizeof(fields) / sizeof(fields[0]),
+};

@@ -139,10 +139,13 @@ static json_t *funnel_row(const struct an_report_params *p, int grouped, const c
     return row;
 }
 
-const struct an_report an_report_funnel = {"funnel",
-                                           AN_GROUPS_CLINIC_TIME,
-                                           0,
-                                           funnel_sql,
-                                           funnel_row,
-                                           fields,
-                                           sizeof(fields) / sizeof(fields[0])};
+const struct an_report an_report_funnel = {
+    .name = "funnel",
+    .groups = AN_GROUPS_CLINIC_TIME,
+    .default_group = -1,
+    .takes_source = 0,
+    .sql = funnel_sql,
+    .row = funnel_row,
+    .fields = fields,
+    .nfields = sizeof(fields) / sizeof(fields[0]),
+};

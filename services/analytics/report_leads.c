@@ -17,6 +17,7 @@ static const char *const leads_groups[AN_G_COUNT] = {
     [AN_G_SOURCE] = "NULLIF(l.source, '')",
     [AN_G_MEDIUM] = "NULLIF(l.medium, '')",
     [AN_G_CAMPAIGN] = "NULLIF(l.campaign, '')",
+    [AN_G_DOCTOR] = "NULL::text",
     [AN_G_OPERATOR] = "l.responder",
     [AN_G_PATIENT_CLASS] = "l.patient_class",
     [AN_G_CHANNEL] = "l.provider",
@@ -97,4 +98,12 @@ static json_t *leads_row(const struct an_report_params *p, int grouped, const ch
 }
 
 const struct an_report an_report_leads = {
-    "leads", AN_GROUPS_ALL, 1, leads_sql, leads_row, fields, sizeof(fields) / sizeof(fields[0])};
+    .name = "leads",
+    .groups = AN_GROUPS_CONTACTS,
+    .default_group = -1,
+    .takes_source = 1,
+    .sql = leads_sql,
+    .row = leads_row,
+    .fields = fields,
+    .nfields = sizeof(fields) / sizeof(fields[0]),
+};

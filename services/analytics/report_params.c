@@ -14,8 +14,19 @@
 #include "common/time.h"
 
 const char *const an_group_names[AN_G_COUNT] = {
-    "clinic",  "source", "medium", "campaign", "operator", "patient_class",
-    "channel", "day",    "week",   "month",    "hour",     "weekday",
+    [AN_G_CLINIC] = "clinic",
+    [AN_G_SOURCE] = "source",
+    [AN_G_MEDIUM] = "medium",
+    [AN_G_CAMPAIGN] = "campaign",
+    [AN_G_OPERATOR] = "operator",
+    [AN_G_DOCTOR] = "doctor",
+    [AN_G_PATIENT_CLASS] = "patient_class",
+    [AN_G_CHANNEL] = "channel",
+    [AN_G_DAY] = "day",
+    [AN_G_WEEK] = "week",
+    [AN_G_MONTH] = "month",
+    [AN_G_HOUR] = "hour",
+    [AN_G_WEEKDAY] = "weekday",
 };
 
 static int refuse(struct an_param_error *err, const char *code, const char *field,
@@ -88,7 +99,8 @@ static int read_groups(const char *group_by, struct an_report_params *p, struct 
             snprintf(msg, sizeof(msg),
                      g < 0 ? "group_by names '%s' twice"
                            : "group_by '%s' is not one of clinic, source, medium, campaign, "
-                             "operator, patient_class, channel, day, week, month, hour, weekday",
+                             "operator, doctor, patient_class, channel, day, week, month, hour, "
+                             "weekday",
                      json_string_value(j));
             json_decref(items);
             return refuse(err, "invalid_field", "group_by", msg);
@@ -111,6 +123,8 @@ int an_report_params_parse(const struct an_query *q, struct an_report_params *p,
     if (read_date(from, "from", p->from, &from_days, err) != 0 ||
         read_date(to, "to", p->to, &to_days, err) != 0)
         return CF_EINVAL;
+    p->from_days = from_days;
+    p->to_days = to_days;
     if (to_days < from_days)
         return refuse(err, "invalid_field", "to", "to is before from");
     if (to_days - from_days + 1 > AN_RANGE_DAYS_MAX)
@@ -225,6 +239,9 @@ void an_sql_groups_of(struct cf_strbuf *b, const struct an_report_params *p, int
             break;
         case AN_G_OPERATOR:
             text = cols->operator_;
+            break;
+        case AN_G_DOCTOR:
+            text = cols->doctor;
             break;
         case AN_G_PATIENT_CLASS:
             text = cols->patient_class;

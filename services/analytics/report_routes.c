@@ -117,8 +117,9 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
     return rc;
 }
 
-static const struct an_report *const reports[] = {&an_report_calls, &an_report_leads,
-                                                  &an_report_funnel, &an_report_sources};
+static const struct an_report *const reports[] = {
+    &an_report_calls,     &an_report_leads,   &an_report_funnel, &an_report_sources,
+    &an_report_operators, &an_report_doctors, &an_report_load};
 
 static int handle_report(const struct _u_request *req, struct _u_response *resp, void *user)
 {
@@ -157,6 +158,8 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
         cf_http_error(resp, 400, perr.code, perr.message, perr.field);
         goto out;
     }
+    if (p.ngroups == 0 && report->default_group >= 0) /* its rows' own group */
+        p.groups[p.ngroups++] = (enum an_group)report->default_group;
     if (an_report_check(report, &p, &perr) != 0) {
         cf_http_error(resp, 400, perr.code, perr.message, perr.field);
         goto out;

@@ -221,10 +221,13 @@ static json_t *sources_row(const struct an_report_params *p, int grouped, const 
     (1u << AN_G_CLINIC | 1u << AN_G_SOURCE | 1u << AN_G_MEDIUM | 1u << AN_G_CAMPAIGN |             \
      1u << AN_G_DAY | 1u << AN_G_WEEK | 1u << AN_G_MONTH)
 
-const struct an_report an_report_sources = {"sources",
-                                            SOURCE_GROUPS,
-                                            1,
-                                            sources_sql,
-                                            sources_row,
-                                            fields,
-                                            sizeof(fields) / sizeof(fields[0])};
+const struct an_report an_report_sources = {
+    .name = "sources",
+    .groups = SOURCE_GROUPS,
+    .default_group = -1,
+    .takes_source = 1,
+    .sql = sources_sql,
+    .row = sources_row,
+    .fields = fields,
+    .nfields = sizeof(fields) / sizeof(fields[0]),
+};

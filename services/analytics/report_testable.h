@@ -22,6 +22,7 @@ enum an_group {
     AN_G_MEDIUM,
     AN_G_CAMPAIGN,
     AN_G_OPERATOR,
+    AN_G_DOCTOR,
     AN_G_PATIENT_CLASS,
     AN_G_CHANNEL,
     AN_G_DAY,
@@ -38,10 +39,11 @@ extern const char *const an_group_names[AN_G_COUNT];
 #define AN_RANGE_DAYS_MAX 366
 
 struct an_report_params {
-    char from[11], to[11]; /* "YYYY-MM-DD", as given */
-    char to_next[11];      /* the day after to: the range's exclusive end */
-    json_t *clinics;       /* array of clinic ids, or NULL for all */
-    char *source;          /* attribution source, or NULL for all */
+    char from[11], to[11];      /* "YYYY-MM-DD", as given */
+    int64_t from_days, to_days; /* the same, days since 1970-01-01 */
+    char to_next[11];           /* the day after to: the range's exclusive end */
+    json_t *clinics;            /* array of clinic ids, or NULL for all */
+    char *source;               /* attribution source, or NULL for all */
     enum an_group groups[AN_GROUPS_MAX];
     size_t ngroups;
     int last_non_direct; /* attribution: 0 first touch (the default), 1 last non-direct */
@@ -81,8 +83,9 @@ json_t *an_report_params_json(const struct an_report_params *p);
  * fields: the answer's (and CSV's) field names in order. */
 struct an_report {
     const char *name;
-    unsigned groups;  /* the groups it can be split by: 1u << enum an_group each */
-    int takes_source; /* it can be filtered by source */
+    unsigned groups;   /* the groups it can be split by: 1u << enum an_group each */
+    int default_group; /* its rows' group when the query names none (-1: totals only) */
+    int takes_source;  /* it can be filtered by source */
     char *(*sql)(const struct an_report_params *p, int grouped);
     json_t *(*row)(const struct an_report_params *p, int grouped, const char *const *values);
     const char *const *fields;
@@ -98,9 +101,26 @@ extern const struct an_report an_report_funnel;
 /* report_sources.c: contacts, bookings, visits, revenue and spend per
  * source, under either attribution. */
 extern const struct an_report an_report_sources;
+/* report_staff.c: operators (calls handled, talk time, bookings) and
+ * doctors (visits, plans, revenue). */
+extern const struct an_report an_report_operators;
+extern const struct an_report an_report_doctors;
+/* report_load.c: contacts per hour and weekday, and the operators an
+ * hour needs. */
+extern const struct an_report an_report_load;
+
+/* Erlang C: the fewest agents that answer at least target_share of calls
+ * within target_s seconds, at calls_per_hour arriving and aht_s seconds
+ * handled each. 0 when no calls arrive. */
+int an_erlang_c_agents(double calls_per_hour, double aht_s, double target_share, double target_s);
+/* How many of the days from_days..to_days are ISO weekday wday (1
+ * Monday .. 7 Sunday). */
+int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
 
 /* Every group; the clinic and local-time groups. */
 #define AN_GROUPS_ALL ((1u << AN_G_COUNT) - 1)
+/* Every group but the doctor (calls and leads have none). */
+#define AN_GROUPS_CONTACTS (AN_GROUPS_ALL & ~(1u << AN_G_DOCTOR))
 #define AN_GROUPS_CLINIC_TIME                                                                      \
     (1u << AN_G_CLINIC | 1u << AN_G_DAY | 1u << AN_G_WEEK | 1u << AN_G_MONTH | 1u << AN_G_HOUR |   \
      1u << AN_G_WEEKDAY)
@@ -124,7 +144,8 @@ void an_sql_group_by(struct cf_strbuf *b, const struct an_report_params *p, int 
 /* The columns (SQL expressions) a part of a report's statement groups
  * on; NULL for one it does not have (the report refuses that group). */
 struct an_cols {
-    const char *clinic, *hour, *source, *medium, *campaign, *operator_, *patient_class, *channel;
+    const char *clinic, *hour, *source, *medium, *campaign, *operator_, *doctor, *patient_class,
+        *channel;
 };
 /* "expr AS g0, " of p's groups over cols: text columns whose '' means
  * none become NULL, hour (a timestamp of the local hour) gives the

@@ -62,6 +62,11 @@ static void test_counts(void)
     CHECK_INT(n(row, "answered_call_center"), 1);
     CHECK_INT(n(row, "answered_reception"), 0);
     CHECK_INT(n(row, "talk_seconds"), 53);
+    CHECK_INT(n(row, "handled"), 1);
+    CHECK_INT(n(row, "inbound_talk_seconds"), 53);
+    /* every count has its name */
+    for (size_t i = 0; i < AN_CALL_NCOUNTS; i++)
+        CHECK(an_call_counts[i] && json_is_integer(json_object_get(row, an_call_counts[i])));
     json_decref(row);
     json_decref(data);
 
@@ -90,6 +95,8 @@ static void test_counts(void)
     CHECK_INT(n(row, "answered"), 0);
     CHECK_INT(n(row, "answered_reception"), 0);
     CHECK_INT(n(row, "talk_seconds"), 40);
+    CHECK_INT(n(row, "handled"), 1);
+    CHECK_INT(n(row, "inbound_talk_seconds"), 0);
     CHECK_INT(n(row, "missed"), 0);
     json_decref(row);
     json_decref(data);

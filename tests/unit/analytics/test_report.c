@@ -7,6 +7,7 @@
 #include "report_testable.h"
 
 #include "common/err.h"
+#include "common/time.h"
 
 #include "cftest.h"
 
@@ -259,8 +260,83 @@ static void test_sources(void)
     an_report_params_clear(&p);
 }
 
+/* Erlang C against figures worked by hand from the Erlang B recurrence
+ * (B(0) = 1, B(n) = A B(n-1) / (n + A B(n-1)); C = n B / (n - A (1 - B));
+ * answered within t = 1 - C exp(-(n - A) t / AHT)). */
+static void test_erlang(void)
+{
+    /* 100 calls an hour of 180 s: A = 5 erlangs. n = 7: B = 0.1205,
+     * C = 0.3242, within 20 s 1 - 0.3242 e^(-2*20/180) = 0.740; n = 8:
+     * B = 0.0700, C = 0.1673, 1 - 0.1673 e^(-3*20/180) = 0.880 */
+    CHECK_INT(an_erlang_c_agents(100, 180, 0.8, 20), 8);
+    CHECK_INT(an_erlang_c_agents(100, 180, 0.7, 20), 7);
+    /* 10 calls an hour of 120 s: A = 1/3; two agents answer 80% in 20 s */
+    CHECK_INT(an_erlang_c_agents(10, 120, 0.8, 20), 2);
+    /* a call every two hours still needs one */
+    CHECK_INT(an_erlang_c_agents(0.5, 60, 0.8, 20), 1);
+    CHECK_INT(an_erlang_c_agents(0, 180, 0.8, 20), 0);
+
+    /* November 2026 began on a Sunday: five Mondays, five Sundays, four
+     * Saturdays */
+    int64_t from, to;
+    cf_time_date_parse("2026-11-01", &from);
+    cf_time_date_parse("2026-11-30", &to);
+    CHECK_INT(an_weekdays_in(from, to, 1), 5);
+    CHECK_INT(an_weekdays_in(from, to, 7), 5);
+    CHECK_INT(an_weekdays_in(from, to, 6), 4);
+}
+
+static void test_load_and_staff(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "weekday,hour", NULL, NULL, &p, &e), 0);
+    CHECK_INT(an_report_check(&an_report_load, &p, &e), 0);
+    /* Mondays at 10:00 of November: 5 hours; 500 calls, 20 leads, 450
+     * answered with 81,000 s of talk (180 s each), 50 missed: 100 calls an
+     * hour, 8 operators (above) */
+    const char *values[] = {"1", "10", "500", "20", "450", "50", "81000"};
+    json_t *row = an_report_load.row(&p, 1, values);
+    CHECK_INT(json_integer_value(json_object_get(row, "hours")), 5);
+    CHECK_INT(json_integer_value(json_object_get(row, "contacts")), 520);
+    CHECK(json_real_value(json_object_get(row, "calls_per_hour")) == 100.0);
+    CHECK(json_real_value(json_object_get(row, "missed_share")) == 0.1);
+    CHECK(json_real_value(json_object_get(row, "mean_talk_s")) == 180.0);
+    CHECK_INT(json_integer_value(json_object_get(row, "operators_needed")), 8);
+    json_decref(row);
+    /* the totals: the month's 720 hours */
+    row = an_report_load.row(&p, 0, values + 2);
+    CHECK_INT(json_integer_value(json_object_get(row, "hours")), 720);
+    json_decref(row);
+    an_report_params_clear(&p);
+
+    /* doctors: their own rows unless grouped otherwise; not by source */
+    CHECK_INT(an_report_doctors.default_group, AN_G_DOCTOR);
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "doctor", NULL, NULL, &p, &e), 0);
+    CHECK_INT(an_report_check(&an_report_doctors, &p, &e), 0);
+    CHECK_INT(an_report_check(&an_report_calls, &p, &e), CF_EINVAL);
+    const char *doc[] = {"dr-ivanova", "9", "1", "6", "4", "45000", "520000"};
+    row = an_report_doctors.row(&p, 1, doc);
+    CHECK_STR(json_string_value(json_object_get(row, "doctor")), "dr-ivanova");
+    CHECK(json_real_value(json_object_get(row, "plan_acceptance")) == 4.0 / 6.0);
+    CHECK(json_real_value(json_object_get(row, "show_rate")) == 0.9);
+    CHECK(json_real_value(json_object_get(row, "accepted_plans_amount")) == 520000.0);
+    json_decref(row);
+    an_report_params_clear(&p);
+
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "operator", NULL, NULL, &p, &e), 0);
+    const char *op[] = {"op-7", "40", "30", "12", "4800", "10"};
+    row = an_report_operators.row(&p, 1, op);
+    CHECK(json_real_value(json_object_get(row, "mean_talk_s")) == 120.0);
+    CHECK(json_real_value(json_object_get(row, "booking_conversion")) == 0.25);
+    json_decref(row);
+    an_report_params_clear(&p);
+}
+
 int main(void)
 {
+    test_erlang();
+    test_load_and_staff();
     test_sources();
     test_funnel();
     test_leads_row();

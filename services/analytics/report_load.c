@@ -1,0 +1,129 @@
+/*
+ * The load report (report_testable.h, proto/README.md "Analytics
+ * reports"): contacts by local hour and weekday with the missed share,
+ * and how many operators an hour needs (Erlang C: 80% of calls answered
+ * within 20 s, from the calls arriving per hour and their mean talk
+ * time). The rows are weekday and hour unless the query groups
+ * otherwise; an hour's rate is its calls over the hours of the range the
+ * row covers (a Tuesday 10:00 row of a four-week range: four hours).
+ */
+#include "report_testable.h"
+
+#include <math.h>
+
+#include "common/strbuf.h"
+
+#define TARGET_SHARE 0.8
+#define TARGET_S 20.0
+#define AGENTS_MAX 1000
+
+int an_erlang_c_agents(double calls_per_hour, double aht_s, double target_share, double target_s)
+{
+    if (calls_per_hour <= 0 || aht_s <= 0)
+        return 0;
+    const double a = calls_per_hour * aht_s / 3600.0; /* the traffic, in erlangs */
+    double b = 1.0;                                   /* Erlang B for n agents, by recurrence */
+    for (int n = 1; n <= AGENTS_MAX; n++) {
+        b = a * b / (n + a * b);
+        if (n <= a)
+            continue; /* fewer agents than erlangs: the queue grows without end */
+        const double wait = n * b / (n - a * (1.0 - b)); /* Erlang C: the chance to wait */
+        const double served = 1.0 - wait * exp(-(n - a) * target_s / aht_s);
+        if (served >= target_share)
+            return n;
+    }
+    return AGENTS_MAX;
+}
+
+int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday)
+{
+    int64_t n = 0;
+    for (int64_t d = from_days; d <= to_days; d++)
+        n += ((d % 7 + 7 + 3) % 7) + 1 == wday; /* 1970-01-01 was a Thursday (4) */
+    return n;
+}
+
+static char *load_sql(const struct an_report_params *p, int grouped)
+{
+    struct cf_strbuf b = {0};
+    const struct an_cols calls = {.clinic = "c.clinic_id", .hour = "c.hour"};
+    const struct an_cols leads = {.clinic = "l.clinic_id", .hour = "l.hour"};
+
+    cf_strbuf_add(&b, "SELECT ");
+    an_sql_group_list(&b, p, grouped, ", ");
+    cf_strbuf_add(&b, "coalesce(sum(inbound), 0), coalesce(sum(leads), 0),"
+                      " coalesce(sum(answered), 0), coalesce(sum(missed), 0),"
+                      " coalesce(sum(talk), 0) FROM (");
+    an_sql_part(&b, p, grouped, &calls,
+                "sum(c.inbound)::bigint AS inbound, 0::bigint AS leads,"
+                " sum(c.answered)::bigint AS answered, sum(c.missed)::bigint AS missed,"
+                " sum(c.inbound_talk_seconds)::bigint AS talk",
+                " FROM analytics.calls_hourly c WHERE c.network_id = $1"
+                " AND c.hour >= $2::timestamp AND c.hour < $3::timestamp"
+                " AND ($4::jsonb IS NULL OR c.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
+                " AND ($5::text IS NULL OR c.source = $5)");
+    cf_strbuf_add(&b, " UNION ALL ");
+    an_sql_part(&b, p, grouped, &leads, "0, count(*), 0, 0, 0",
+                " FROM analytics.leads l WHERE l.network_id = $1"
+                " AND l.hour >= $2::timestamp AND l.hour < $3::timestamp"
+                " AND ($4::jsonb IS NULL OR l.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
+                " AND ($5::text IS NULL OR l.source = $5)");
+    cf_strbuf_add(&b, ") x");
+    an_sql_group_by(&b, p, grouped, 1);
+    return cf_strbuf_take(&b);
+}
+
+/* The hours of the range a row covers: its day or weekday (or every day)
+ * times its hour (or 24). */
+static int64_t hours_of(const struct an_report_params *p, const json_t *row)
+{
+    const json_t *day = json_object_get(row, "day"), *wday = json_object_get(row, "weekday");
+    const int64_t days = json_is_string(day)     ? 1
+                         : json_is_integer(wday) ? an_weekdays_in(p->from_days, p->to_days,
+                                                                  (int)json_integer_value(wday))
+                                                 : p->to_days - p->from_days + 1;
+    return days * (json_is_integer(json_object_get(row, "hour")) ? 1 : 24);
+}
+
+static const char *const fields[] = {
+    "contacts",     "inbound_calls", "leads", "answered",       "missed",
+    "missed_share", "mean_talk_s",   "hours", "calls_per_hour", "operators_needed",
+};
+
+static json_t *load_row(const struct an_report_params *p, int grouped, const char *const *values)
+{
+    json_t *row = json_object();
+    const char *const *c = values + an_group_values(p, grouped, values, row);
+    const json_int_t inbound = an_count(c[0]), leads = an_count(c[1]), answered = an_count(c[2]),
+                     missed = an_count(c[3]), talk = an_count(c[4]);
+    const int64_t hours = hours_of(p, row);
+    const double rate = hours > 0 ? (double)inbound / (double)hours : 0.0;
+    const double aht = answered > 0 ? (double)talk / (double)answered : 0.0;
+
+    json_object_set_new(row, "contacts", json_integer(inbound + leads));
+    json_object_set_new(row, "inbound_calls", json_integer(inbound));
+    json_object_set_new(row, "leads", json_integer(leads));
+    json_object_set_new(row, "answered", json_integer(answered));
+    json_object_set_new(row, "missed", json_integer(missed));
+    json_object_set_new(row, "missed_share", an_share(missed, inbound));
+    json_object_set_new(row, "mean_talk_s", an_share(talk, answered));
+    json_object_set_new(row, "hours", json_integer(hours));
+    json_object_set_new(row, "calls_per_hour", json_real(rate));
+    /* null without an answered call's talk time to go by */
+    json_object_set_new(row, "operators_needed",
+                        answered > 0 && talk > 0
+                            ? json_integer(an_erlang_c_agents(rate, aht, TARGET_SHARE, TARGET_S))
+                            : json_null());
+    return row;
+}
+
+const struct an_report an_report_load = {
+    .name = "load",
+    .groups = 1u << AN_G_CLINIC | 1u << AN_G_DAY | 1u << AN_G_HOUR | 1u << AN_G_WEEKDAY,
+    .default_group = -1,
+    .takes_source = 1,
+    .sql = load_sql,
+    .row = load_row,
+    .fields = fields,
+    .nfields = sizeof(fields) / sizeof(fields[0]),
+};

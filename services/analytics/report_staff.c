@@ -1,0 +1,140 @@
+/*
+ * The operators and doctors reports (report_testable.h, proto/README.md
+ * "Analytics reports"): one row per operator (the calls' answering agent,
+ * the appointments' booking operator) or per doctor unless the query
+ * groups otherwise.
+ */
+#include "report_testable.h"
+
+#include "common/strbuf.h"
+
+#define WHERE(net, clinic, hour)                                                                   \
+    " WHERE " net " = $1 AND " hour " >= $2::timestamp AND " hour " < $3::timestamp"               \
+    " AND ($4::jsonb IS NULL OR " clinic " IN (SELECT jsonb_array_elements_text($4)))"             \
+    " AND $5::text IS NULL"
+
+static char *operators_sql(const struct an_report_params *p, int grouped)
+{
+    struct cf_strbuf b = {0};
+    const struct an_cols calls = {
+        .clinic = "c.clinic_id", .hour = "c.hour", .operator_ = "c.operator"};
+    const struct an_cols booked = {.clinic = "a.clinic_id",
+                                   .hour = "a.booked_hour",
+                                   .operator_ = "coalesce(a.operator_id, '')"};
+
+    cf_strbuf_add(&b, "SELECT ");
+    an_sql_group_list(&b, p, grouped, ", ");
+    cf_strbuf_add(&b, "coalesce(sum(handled), 0), coalesce(sum(answered), 0),"
+                      " coalesce(sum(outbound), 0), coalesce(sum(talk), 0),"
+                      " coalesce(sum(bookings), 0) FROM (");
+    /* calls: answered (either direction), inbound answered, outbound
+     * made, talk time */
+    an_sql_part(&b, p, grouped, &calls,
+                "sum(c.handled)::bigint AS handled, sum(c.answered)::bigint AS answered,"
+                " sum(c.outbound)::bigint AS outbound, sum(c.talk_seconds)::bigint AS talk,"
+                " 0::bigint AS bookings",
+                " FROM analytics.calls_hourly c" WHERE("c.network_id", "c.clinic_id", "c.hour"));
+    /* bookings the operator made, when first seen */
+    cf_strbuf_add(&b, " UNION ALL ");
+    an_sql_part(
+        &b, p, grouped, &booked, "0, 0, 0, 0, count(*)",
+        " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.booked_hour"));
+    cf_strbuf_add(&b, ") x");
+    an_sql_group_by(&b, p, grouped, 1);
+    return cf_strbuf_take(&b);
+}
+
+static const char *const operator_fields[] = {
+    "calls_handled", "inbound_answered", "outbound",           "talk_seconds",
+    "mean_talk_s",   "bookings",         "booking_conversion",
+};
+
+static json_t *operators_row(const struct an_report_params *p, int grouped,
+                             const char *const *values)
+{
+    json_t *row = json_object();
+    const char *const *c = values + an_group_values(p, grouped, values, row);
+    const json_int_t handled = an_count(c[0]), talk = an_count(c[3]), bookings = an_count(c[4]);
+
+    json_object_set_new(row, "calls_handled", json_integer(handled));
+    json_object_set_new(row, "inbound_answered", json_integer(an_count(c[1])));
+    json_object_set_new(row, "outbound", json_integer(an_count(c[2])));
+    json_object_set_new(row, "talk_seconds", json_integer(talk));
+    json_object_set_new(row, "mean_talk_s", an_share(talk, handled));
+    json_object_set_new(row, "bookings", json_integer(bookings));
+    /* bookings over the calls the operator handled */
+    json_object_set_new(row, "booking_conversion", an_share(bookings, handled));
+    return row;
+}
+
+const struct an_report an_report_operators = {
+    .name = "operators",
+    .groups = 1u << AN_G_OPERATOR | 1u << AN_G_CLINIC | 1u << AN_G_DAY | 1u << AN_G_WEEK |
+              1u << AN_G_MONTH,
+    .default_group = AN_G_OPERATOR,
+    .takes_source = 0,
+    .sql = operators_sql,
+    .row = operators_row,
+    .fields = operator_fields,
+    .nfields = sizeof(operator_fields) / sizeof(operator_fields[0]),
+};
+
+static char *doctors_sql(const struct an_report_params *p, int grouped)
+{
+    struct cf_strbuf b = {0};
+    const struct an_cols visits = {
+        .clinic = "a.clinic_id", .hour = "a.start_hour", .doctor = "a.doctor_id"};
+
+    /* visits starting in the range, by their doctor: arrivals, no-shows,
+     * plans proposed and accepted (the doctor's "plan acceptance"),
+     * revenue */
+    an_sql_part(
+        &b, p, grouped, &visits,
+        "count(*) FILTER (WHERE a.status IN ('arrived', 'completed')),"
+        " count(*) FILTER (WHERE a.status = 'no_show'),"
+        " count(*) FILTER (WHERE a.plan_status IS NOT NULL),"
+        " count(*) FILTER (WHERE a.plan_status = 'accepted'),"
+        " coalesce(sum(a.amount_paid) FILTER (WHERE a.status IN ('arrived', 'completed')),"
+        " 0), coalesce(sum(a.plan_amount) FILTER (WHERE a.plan_status = 'accepted'), 0)",
+        " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.start_hour"));
+    if (grouped && p->ngroups) { /* one part: its groups in order */
+        cf_strbuf_add(&b, " ORDER BY ");
+        an_sql_group_list(&b, p, grouped, "");
+    }
+    return cf_strbuf_take(&b);
+}
+
+static const char *const doctor_fields[] = {
+    "arrivals",       "no_shows",        "show_rate", "plans_proposed",
+    "plans_accepted", "plan_acceptance", "revenue",   "accepted_plans_amount",
+};
+
+static json_t *doctors_row(const struct an_report_params *p, int grouped, const char *const *values)
+{
+    json_t *row = json_object();
+    const char *const *c = values + an_group_values(p, grouped, values, row);
+    const json_int_t arrivals = an_count(c[0]), no_shows = an_count(c[1]),
+                     proposed = an_count(c[2]), accepted = an_count(c[3]);
+
+    json_object_set_new(row, "arrivals", json_integer(arrivals));
+    json_object_set_new(row, "no_shows", json_integer(no_shows));
+    json_object_set_new(row, "show_rate", an_share(arrivals, arrivals + no_shows));
+    json_object_set_new(row, "plans_proposed", json_integer(proposed));
+    json_object_set_new(row, "plans_accepted", json_integer(accepted));
+    json_object_set_new(row, "plan_acceptance", an_share(accepted, proposed));
+    json_object_set_new(row, "revenue", json_real(an_amount(c[4])));
+    json_object_set_new(row, "accepted_plans_amount", json_real(an_amount(c[5])));
+    return row;
+}
+
+const struct an_report an_report_doctors = {
+    .name = "doctors",
+    .groups =
+        1u << AN_G_DOCTOR | 1u << AN_G_CLINIC | 1u << AN_G_DAY | 1u << AN_G_WEEK | 1u << AN_G_MONTH,
+    .default_group = AN_G_DOCTOR,
+    .takes_source = 0,
+    .sql = doctors_sql,
+    .row = doctors_row,
+    .fields = doctor_fields,
+    .nfields = sizeof(doctor_fields) / sizeof(doctor_fields[0]),
+};
