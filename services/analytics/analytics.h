@@ -19,6 +19,7 @@
 #define ANALYTICS_CALLS_GROUP "clinicflow-analytics-calls"
 #define ANALYTICS_LEADS_GROUP "clinicflow-analytics-leads"
 #define ANALYTICS_MIS_GROUP "clinicflow-analytics-mis"
+#define ANALYTICS_REMINDERS_GROUP "clinicflow-analytics-reminders"
 
 /* The service's own settings (CLINICFLOW_ANALYTICS_*), read once in main
  * (settings.c); README.md's settings list documents each. */
@@ -60,6 +61,14 @@ int analytics_mis_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
 int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                               const rd_kafka_message_t *const *rkms, size_t n,
                               struct cf_outbox *out, char *errbuf, size_t errbuf_size);
+
+/* The consumer of reminders.outcomes.v1 (outcomes_apply.c). */
+int analytics_outcomes_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
+                             const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                             size_t errbuf_size);
+int analytics_outcomes_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
+                                   const rd_kafka_message_t *const *rkms, size_t n,
+                                   struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 /* PUT /v1/spend and POST /v1/spend.csv (spend_routes.c). */
 void analytics_spend_routes(struct analytics_ctx *ctx);

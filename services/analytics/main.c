@@ -87,6 +87,23 @@ int main(void)
     if (cf_service_add_consumer(&svc, &mis) != 0)
         return 1;
 
+    /* reminders.outcomes.v1 -> analytics.reminder_outcomes,
+     * campaign_members, nps_answers. */
+    static const char *const outcome_topics[] = {CF_TOPIC_REMINDER_OUTCOMES};
+    struct cf_consumer_conf outcomes = {
+        .group_id = ANALYTICS_REMINDERS_GROUP,
+        .topics = outcome_topics,
+        .ntopics = 1,
+        .schema = "analytics",
+        .apply = analytics_outcomes_apply,
+        .apply_batch = analytics_outcomes_apply_batch,
+        .batch_done = analytics_batch_done,
+        .ctx = &ctx,
+        .batch_max = (int)ctx.cfg.batch_max,
+    };
+    if (cf_service_add_consumer(&svc, &outcomes) != 0)
+        return 1;
+
     /* Start HTTP, then wait for SIGTERM and shut down in order. */
     if (cf_service_start(&svc) != 0)
         return 1;

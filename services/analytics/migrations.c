@@ -18,7 +18,9 @@
  *                 was first seen (booked);
  *   spend         ad spend per day, source, medium, campaign and clinic
  *                 ('' for network-wide), as PUT /v1/spend gave it;
- *   store         one row: this store's id (the report cache's namespace).
+ *   store         one row: this store's id (the report cache's namespace);
+ *   reminder_outcomes, campaign_members, nps_answers  reminders.outcomes.v1,
+ *                 one row per outcome event, campaign member, answer.
  * No phone numbers or names: contact keys and ids only.
  */
 #include "analytics/schema.h"
@@ -110,11 +112,33 @@ static const char funnel_sql[] =
     "CREATE TABLE store (id uuid NOT NULL DEFAULT gen_random_uuid());"
     "INSERT INTO store DEFAULT VALUES;";
 
+static const char reminders_sql[] =
+    "CREATE TABLE reminder_outcomes ("
+    " event_id uuid PRIMARY KEY, network_id text NOT NULL, clinic_id text NOT NULL,"
+    " hour timestamp NOT NULL, at timestamptz NOT NULL, send_id uuid NOT NULL,"
+    " job_id uuid NOT NULL, kind text NOT NULL, patient_id uuid, appointment_id uuid,"
+    " channel text NOT NULL, attempt integer NOT NULL, gateway text, outcome text NOT NULL,"
+    " reminder_status text, duration_s integer, sms_segments integer, sms_cost numeric);"
+    "CREATE INDEX reminder_outcomes_hour ON reminder_outcomes (network_id, hour);"
+    "CREATE INDEX reminder_outcomes_appointment ON reminder_outcomes (appointment_id, at);"
+    "CREATE INDEX reminder_outcomes_job ON reminder_outcomes (job_id);"
+    "CREATE TABLE campaign_members ("
+    " job_id uuid PRIMARY KEY, network_id text NOT NULL, clinic_id text NOT NULL,"
+    " hour timestamp NOT NULL, at timestamptz NOT NULL, campaign text NOT NULL,"
+    " grp text NOT NULL, patient_id uuid NOT NULL, appointment_id uuid);"
+    "CREATE INDEX campaign_members_hour ON campaign_members (network_id, hour);"
+    "CREATE TABLE nps_answers ("
+    " job_id uuid PRIMARY KEY, network_id text NOT NULL, clinic_id text NOT NULL,"
+    " hour timestamp NOT NULL, at timestamptz NOT NULL, doctor_id text, score integer NOT NULL,"
+    " patient_id uuid, appointment_id uuid);"
+    "CREATE INDEX nps_answers_hour ON nps_answers (network_id, hour);";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
     {3, "leads", leads_sql},
     {4, "people, patients, appointments and spend: the funnel and sources", funnel_sql},
+    {5, "reminder outcomes, campaign members, NPS answers", reminders_sql},
 };
 
 const size_t cf_analytics_migrations_n =

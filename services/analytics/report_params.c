@@ -332,7 +332,7 @@ static void csv_value(struct cf_strbuf *b, const json_t *v)
         snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
         cf_strbuf_add(b, num);
     } else if (json_is_real(v)) {
-        snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+        snprintf(num, sizeof(num), "%.15g", json_real_value(v)); /* as the JSON answer */
         cf_strbuf_add(b, num);
     } else if (json_is_string(v)) {
         const char *s = json_string_value(v);

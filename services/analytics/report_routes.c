@@ -118,8 +118,9 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
 }
 
 static const struct an_report *const reports[] = {
-    &an_report_calls,     &an_report_leads,   &an_report_funnel, &an_report_sources,
-    &an_report_operators, &an_report_doctors, &an_report_load};
+    &an_report_calls,   &an_report_leads,     &an_report_funnel,
+    &an_report_sources, &an_report_operators, &an_report_doctors,
+    &an_report_load,    &an_report_reminders, &an_report_recall};
 
 static int handle_report(const struct _u_request *req, struct _u_response *resp, void *user)
 {
@@ -180,7 +181,12 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
         free(csv);
     } else {
         json_object_set_new(answer, "params", an_report_params_json(&p));
-        cf_http_json(resp, 200, answer);
+        /* 15 significant digits: what a double holds for certain (6.7,
+         * not 6.7000000000000002) */
+        char *text = json_dumps(answer, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        u_map_put(resp->map_header, "Content-Type", "application/json");
+        ulfius_set_string_body_response(resp, 200, text);
+        free(text);
     }
 out:
     json_decref(answer);

@@ -84,29 +84,47 @@ static char *doctors_sql(const struct an_report_params *p, int grouped)
     struct cf_strbuf b = {0};
     const struct an_cols visits = {
         .clinic = "a.clinic_id", .hour = "a.start_hour", .doctor = "a.doctor_id"};
+    const struct an_cols answers = {
+        .clinic = "n.clinic_id", .hour = "n.hour", .doctor = "coalesce(n.doctor_id, '')"};
 
+    cf_strbuf_add(&b, "SELECT ");
+    an_sql_group_list(&b, p, grouped, ", ");
+    cf_strbuf_add(&b, "coalesce(sum(arrivals), 0), coalesce(sum(no_shows), 0),"
+                      " coalesce(sum(proposed), 0), coalesce(sum(accepted), 0),"
+                      " coalesce(sum(revenue), 0), coalesce(sum(plans_amount), 0),"
+                      " coalesce(sum(answers), 0), coalesce(sum(promoters), 0),"
+                      " coalesce(sum(detractors), 0) FROM (");
     /* visits starting in the range, by their doctor: arrivals, no-shows,
      * plans proposed and accepted (the doctor's "plan acceptance"),
      * revenue */
     an_sql_part(
         &b, p, grouped, &visits,
-        "count(*) FILTER (WHERE a.status IN ('arrived', 'completed')),"
-        " count(*) FILTER (WHERE a.status = 'no_show'),"
-        " count(*) FILTER (WHERE a.plan_status IS NOT NULL),"
-        " count(*) FILTER (WHERE a.plan_status = 'accepted'),"
-        " coalesce(sum(a.amount_paid) FILTER (WHERE a.status IN ('arrived', 'completed')),"
-        " 0), coalesce(sum(a.plan_amount) FILTER (WHERE a.plan_status = 'accepted'), 0)",
+        "count(*) FILTER (WHERE a.status IN ('arrived', 'completed')) AS arrivals,"
+        " count(*) FILTER (WHERE a.status = 'no_show') AS no_shows,"
+        " count(*) FILTER (WHERE a.plan_status IS NOT NULL) AS proposed,"
+        " count(*) FILTER (WHERE a.plan_status = 'accepted') AS accepted,"
+        " coalesce(sum(a.amount_paid) FILTER (WHERE a.status IN ('arrived',"
+        " 'completed')), 0) AS revenue, coalesce(sum(a.plan_amount) FILTER (WHERE"
+        " a.plan_status = 'accepted'), 0) AS plans_amount, 0::bigint AS answers,"
+        " 0::bigint AS promoters, 0::bigint AS detractors",
         " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.start_hour"));
-    if (grouped && p->ngroups) { /* one part: its groups in order */
-        cf_strbuf_add(&b, " ORDER BY ");
-        an_sql_group_list(&b, p, grouped, "");
-    }
+    /* survey answers given in the range, by the visit's doctor */
+    cf_strbuf_add(&b, " UNION ALL ");
+    an_sql_part(&b, p, grouped, &answers,
+                "0, 0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE n.score >= 9),"
+                " count(*) FILTER (WHERE n.score <= 6)",
+                " FROM analytics.nps_answers n" WHERE("n.network_id", "n.clinic_id", "n.hour"));
+    cf_strbuf_add(&b, ") x");
+    an_sql_group_by(&b, p, grouped, 1);
     return cf_strbuf_take(&b);
 }
 
 static const char *const doctor_fields[] = {
-    "arrivals",       "no_shows",        "show_rate", "plans_proposed",
-    "plans_accepted", "plan_acceptance", "revenue",   "accepted_plans_amount",
+    "arrivals",       "no_shows",
+    "show_rate",      "plans_proposed",
+    "plans_accepted", "plan_acceptance",
+    "revenue",        "accepted_plans_amount",
+    "nps_answers",    "nps",
 };
 
 static json_t *doctors_row(const struct an_report_params *p, int grouped, const char *const *values)
@@ -124,6 +142,13 @@ static json_t *doctors_row(const struct an_report_params *p, int grouped, const 
     json_object_set_new(row, "plan_acceptance", an_share(accepted, proposed));
     json_object_set_new(row, "revenue", json_real(an_amount(c[4])));
     json_object_set_new(row, "accepted_plans_amount", json_real(an_amount(c[5])));
+    /* NPS: % promoters (9-10) minus % detractors (0-6) of the answers */
+    const json_int_t answers = an_count(c[6]);
+    json_object_set_new(row, "nps_answers", json_integer(answers));
+    json_object_set_new(
+        row, "nps",
+        answers > 0 ? json_real(100.0 * (double)(an_count(c[7]) - an_count(c[8])) / (double)answers)
+                    : json_null());
     return row;
 }
 

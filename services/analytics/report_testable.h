@@ -108,6 +108,10 @@ extern const struct an_report an_report_doctors;
 /* report_load.c: contacts per hour and weekday, and the operators an
  * hour needs. */
 extern const struct an_report an_report_load;
+/* report_reminders.c: reminders sent and answered, show rates by
+ * confirmation, SMS cost; campaign members and their uplift. */
+extern const struct an_report an_report_reminders;
+extern const struct an_report an_report_recall;
 
 /* Erlang C: the fewest agents that answer at least target_share of calls
  * within target_s seconds, at calls_per_hour arriving and aht_s seconds

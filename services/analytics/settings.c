@@ -11,7 +11,7 @@ const struct cf_config_var *analytics_settings_table(struct analytics_settings *
 {
     static struct cf_config_var table[4];
     const struct cf_config_var vars[] = {
-        {"CLINICFLOW_ANALYTICS_RUNNERS", CF_CONF_INT, "2", &cfg->runners, 1, 8, 0,
+        {"CLINICFLOW_ANALYTICS_RUNNERS", CF_CONF_INT, "2", &cfg->runners, 1, 5, 0,
          "consumer runners of the calls group (calls.v1 and tasks.v1) an instance runs, each a "
          "thread with its own PostgreSQL connection: one applies a batch while another reads the "
          "next; the leads and MIS groups run one each",

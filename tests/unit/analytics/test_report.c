@@ -315,12 +315,16 @@ static void test_load_and_staff(void)
     CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, "doctor", NULL, NULL, &p, &e), 0);
     CHECK_INT(an_report_check(&an_report_doctors, &p, &e), 0);
     CHECK_INT(an_report_check(&an_report_calls, &p, &e), CF_EINVAL);
-    const char *doc[] = {"dr-ivanova", "9", "1", "6", "4", "45000", "520000"};
+    /* doctor; arrivals, no-shows, plans proposed, accepted, revenue,
+     * accepted plans' amount, NPS answers, promoters, detractors */
+    const char *doc[] = {"dr-ivanova", "9", "1", "6", "4", "45000", "520000", "8", "5", "1"};
     row = an_report_doctors.row(&p, 1, doc);
     CHECK_STR(json_string_value(json_object_get(row, "doctor")), "dr-ivanova");
     CHECK(json_real_value(json_object_get(row, "plan_acceptance")) == 4.0 / 6.0);
     CHECK(json_real_value(json_object_get(row, "show_rate")) == 0.9);
     CHECK(json_real_value(json_object_get(row, "accepted_plans_amount")) == 520000.0);
+    /* 5 promoters and 1 detractor of 8: 100 * (5 - 1) / 8 = 50 */
+    CHECK(json_real_value(json_object_get(row, "nps")) == 50.0);
     json_decref(row);
     an_report_params_clear(&p);
 
@@ -333,8 +337,41 @@ static void test_load_and_staff(void)
     an_report_params_clear(&p);
 }
 
+static void test_reminders_and_recall(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, NULL, NULL, NULL, NULL, &p, &e), 0);
+    /* sent, calls, sms, not reached, confirmed, declined, reschedule, not
+     * confirmed, opt-outs, segments, cost; confirmed visits that came and
+     * did not, unconfirmed ones that came and did not */
+    const char *rem[] = {"120", "100", "20",   "30", "60", "5",  "6", "9",
+                         "2",   "25",  "87.5", "55", "5",  "10", "10"};
+    json_t *row = an_report_reminders.row(&p, 0, rem);
+    CHECK(json_real_value(json_object_get(row, "cost_per_confirmed")) == 87.5 / 60.0);
+    CHECK_INT(json_integer_value(json_object_get(row, "confirmed_visits")), 60);
+    CHECK(json_real_value(json_object_get(row, "show_rate_confirmed")) == 55.0 / 60.0);
+    CHECK(json_real_value(json_object_get(row, "show_rate_unconfirmed")) == 0.5);
+    json_decref(row);
+
+    /* members, target, holdout, contacted, agreed, opt-outs, booked
+     * (target, holdout), arrived, revenue */
+    const char *rec[] = {"110", "100", "10", "80", "30", "3", "25", "1", "20", "150000"};
+    row = an_report_recall.row(&p, 0, rec);
+    /* 25 of 100 booked against 1 of 10: uplift 0.25 - 0.1 */
+    CHECK(json_real_value(json_object_get(row, "uplift")) == 0.25 - 0.1);
+    CHECK(json_real_value(json_object_get(row, "booked_share_holdout")) == 0.1);
+    json_decref(row);
+    const char *no_holdout[] = {"10", "10", "0", "8", "3", "0", "2", "0", "1", "500"};
+    row = an_report_recall.row(&p, 0, no_holdout);
+    CHECK(json_is_null(json_object_get(row, "uplift")));
+    json_decref(row);
+    an_report_params_clear(&p);
+}
+
 int main(void)
 {
+    test_reminders_and_recall();
     test_erlang();
     test_load_and_staff();
     test_sources();
