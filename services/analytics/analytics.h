@@ -73,6 +73,9 @@ int analytics_outcomes_apply_batch(void *ctx, PGconn *conn, const struct cf_even
 /* PUT /v1/spend and POST /v1/spend.csv (spend_routes.c). */
 void analytics_spend_routes(struct analytics_ctx *ctx);
 
+/* GET /v1/records/{kind} and GET /v1/worklist (records_routes.c). */
+void analytics_records_routes(struct analytics_ctx *ctx);
+
 /* GET /v1/reports/{report} (report_routes.c). */
 void analytics_report_routes(struct analytics_ctx *ctx);
 

@@ -31,6 +31,7 @@ int main(void)
         return 1;
     analytics_report_routes(&ctx);
     analytics_spend_routes(&ctx);
+    analytics_records_routes(&ctx);
     cf_metrics_describe("clinicflow_analytics_events_applied_total", "counter",
                         "events applied to analytics' facts and rollups, by consumer group");
     cf_metrics_describe("clinicflow_analytics_report_cache_total", "counter",

@@ -95,7 +95,7 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
     if (rc == 0)
         rc = cf_pg_exec(conn, "SELECT set_config('statement_timeout', $1, true)", 1, tparams, NULL,
                         errbuf, errbuf_size);
-    if (rc == 0 && p->ngroups)
+    if (rc == 0 && (p->ngroups || report->rows_always))
         rc = read_rows(conn, report, network_id, p, 1, rows, errbuf, errbuf_size);
     if (rc == 0)
         rc = read_rows(conn, report, network_id, p, 0, totals, errbuf, errbuf_size);
@@ -104,7 +104,7 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
     if (rc == 0) {
-        if (!p->ngroups)
+        if (!p->ngroups && !report->rows_always)
             json_array_extend(rows, totals);
         *answer = json_pack("{s:s, s:O, s:O, s:O}", "report", report->name, "params", params,
                             "rows", rows, "totals", json_array_get(totals, 0));
@@ -118,9 +118,10 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
 }
 
 static const struct an_report *const reports[] = {
-    &an_report_calls,   &an_report_leads,     &an_report_funnel,
-    &an_report_sources, &an_report_operators, &an_report_doctors,
-    &an_report_load,    &an_report_reminders, &an_report_recall};
+    &an_report_calls,     &an_report_leads,   &an_report_funnel, &an_report_sources,
+    &an_report_operators, &an_report_doctors, &an_report_load,   &an_report_reminders,
+    &an_report_recall,    &an_report_cohorts,
+};
 
 static int handle_report(const struct _u_request *req, struct _u_response *resp, void *user)
 {

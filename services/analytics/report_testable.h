@@ -86,6 +86,7 @@ struct an_report {
     unsigned groups;   /* the groups it can be split by: 1u << enum an_group each */
     int default_group; /* its rows' group when the query names none (-1: totals only) */
     int takes_source;  /* it can be filtered by source */
+    int rows_always;   /* rows of its own even without groups (sql(p, 1) gives them) */
     char *(*sql)(const struct an_report_params *p, int grouped);
     json_t *(*row)(const struct an_report_params *p, int grouped, const char *const *values);
     const char *const *fields;
@@ -112,6 +113,8 @@ extern const struct an_report an_report_load;
  * confirmation, SMS cost; campaign members and their uplift. */
 extern const struct an_report an_report_reminders;
 extern const struct an_report an_report_recall;
+/* report_cohorts.c: first-visit cohorts by month, returns and revenue. */
+extern const struct an_report an_report_cohorts;
 
 /* Erlang C: the fewest agents that answer at least target_share of calls
  * within target_s seconds, at calls_per_hour arriving and aht_s seconds

@@ -369,8 +369,38 @@ static void test_reminders_and_recall(void)
     an_report_params_clear(&p);
 }
 
+static void test_cohorts(void)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-01-01", "2026-06-30", NULL, NULL, NULL, NULL, NULL, &p, &e), 0);
+    CHECK_INT(an_report_cohorts.rows_always, 1);
+    CHECK_INT(parse("2026-01-01", "2026-06-30", NULL, NULL, "clinic", NULL, NULL, &p, &e), 0);
+    CHECK_INT(an_report_check(&an_report_cohorts, &p, &e), CF_EINVAL);
+    an_report_params_clear(&p);
+    CHECK_INT(parse("2026-01-01", "2026-06-30", NULL, NULL, NULL, NULL, NULL, &p, &e), 0);
+    /* the January cohort of 40, three months on: 10 came that month, and
+     * it has paid 600,000 so far */
+    const char *row3[] = {"2026-01", "3", "40", "10", "600000"};
+    json_t *row = an_report_cohorts.row(&p, 1, row3);
+    CHECK_STR(json_string_value(json_object_get(row, "cohort")), "2026-01");
+    CHECK(json_real_value(json_object_get(row, "returning_share")) == 0.25);
+    CHECK(json_real_value(json_object_get(row, "revenue_per_patient")) == 15000.0);
+    json_decref(row);
+    /* month 0 is the first visit: no returns in it */
+    const char *row0[] = {"2026-01", "0", "40", "40", "200000"};
+    row = an_report_cohorts.row(&p, 1, row0);
+    CHECK(json_is_null(json_object_get(row, "returning")));
+    json_decref(row);
+    char *sql = an_report_cohorts.sql(&p, 1);
+    CHECK(strstr(sql, "generate_series(0") != NULL);
+    free(sql);
+    an_report_params_clear(&p);
+}
+
 int main(void)
 {
+    test_cohorts();
     test_reminders_and_recall();
     test_erlang();
     test_load_and_staff();

@@ -1,0 +1,185 @@
+/*
+ * GET /v1/records/{calls|leads|appointments|tasks}: the records behind a
+ * report's row (its from, to, clinic and source, plus the row's group
+ * values as parameters named as the groups: day=2026-11-22&source=vk;
+ * an empty value is the row whose value was null), a page at a time
+ * (limit, and the cursor the page before gave). GET /v1/worklist: every
+ * open task (callbacks, lead responses, reminder follow-ups) with its due
+ * time and whether it is overdue, oldest overdue first (up to limit; no
+ * pages: it is what to do now). A read or admin
+ * key's network only; another network's clinic is unknown.
+ */
+#include "analytics.h"
+#include "records_testable.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/pg.h"
+
+/* 0 when every clinic the query names is the network's; else the 400. */
+static int check_clinics(const struct cf_network *net, const json_t *clinics,
+                         struct _u_response *resp)
+{
+    size_t i;
+    const json_t *j;
+    json_array_foreach(clinics, i, j)
+    {
+        if (!cf_netconf_clinic(net, json_string_value(j))) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "no clinic '%.100s' in this network", json_string_value(j));
+            cf_http_error(resp, 400, "unknown_clinic", msg, "clinic");
+            return CF_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Runs sql (its params) and answers {records, next_cursor} (limit rows;
+ * one more means a next page). */
+static void answer_page(struct analytics_ctx *ctx, const char *member, const char *sql,
+                        char **params, int nparams, long limit, struct _u_response *resp)
+{
+    char errbuf[256];
+    PGresult *res = NULL;
+    int rc = cf_pg_pool_exec(ctx->svc->pg, sql, nparams, (const char *const *)params, &res, errbuf,
+                             sizeof(errbuf));
+    if (rc != 0) {
+        cf_warn("records: %s", errbuf);
+        cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
+                           "the records cannot be read now; retry later", NULL, 5);
+        return;
+    }
+    json_t *records = json_array();
+    const int n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++)
+        json_array_append_new(records, json_loads(PQgetvalue(res, i, 0), 0, NULL));
+    char *cursor = n > limit ? an_records_cursor(PQgetvalue(res, (int)limit - 1, 1),
+                                                 PQgetvalue(res, (int)limit - 1, 2))
+                             : NULL;
+    json_t *answer = json_pack("{s:o, s:s?}", member, records, "next_cursor", cursor);
+    cf_http_json(resp, 200, answer);
+    json_decref(answer);
+    free(cursor);
+    PQclear(res);
+}
+
+static int handle_records(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct analytics_ctx *ctx = user;
+    struct cf_netconf_snapshot *snap = NULL;
+    const struct cf_network *net = NULL;
+    struct an_records_query q;
+    struct an_param_error perr;
+    char *params[AN_RECORDS_PARAMS_MAX] = {0};
+    int nparams = 0;
+    char *sql = NULL;
+
+    memset(&q, 0, sizeof(q));
+    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &net) != 0)
+        return U_CALLBACK_COMPLETE;
+    const struct an_query rq = {
+        .from = u_map_get(req->map_url, "from"),
+        .to = u_map_get(req->map_url, "to"),
+        .clinic = u_map_get(req->map_url, "clinic"),
+        .source = u_map_get(req->map_url, "source"),
+    };
+    if (an_report_params_parse(&rq, &q.report, &perr) != 0 ||
+        an_records_page(u_map_get(req->map_url, "limit"), u_map_get(req->map_url, "cursor"), &q,
+                        &perr) != 0) {
+        cf_http_error(resp, 400, perr.code, perr.message, perr.field);
+        goto out;
+    }
+    for (int g = 0; g < AN_G_COUNT; g++)
+        if (g != AN_G_CLINIC && g != AN_G_SOURCE)
+            q.groups[g] = u_map_get(req->map_url, an_group_names[g]);
+    if (check_clinics(net, q.report.clinics, resp) != 0)
+        goto out;
+    if (!(sql = an_records_sql(u_map_get(req->map_url, "kind"), net->id, &q, params, &nparams,
+                               &perr))) {
+        cf_http_error(resp, strcmp(perr.code, "not_found") == 0 ? 404 : 400, perr.code,
+                      perr.message, perr.field);
+        goto out;
+    }
+    answer_page(ctx, "records", sql, params, nparams, q.limit, resp);
+out:
+    free(sql);
+    for (int i = 0; i < nparams; i++)
+        free(params[i]);
+    an_records_clear(&q);
+    cf_netconf_release(snap);
+    return U_CALLBACK_COMPLETE;
+}
+
+static int handle_worklist(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct analytics_ctx *ctx = user;
+    struct cf_netconf_snapshot *snap = NULL;
+    const struct cf_network *net = NULL;
+    struct an_records_query q;
+    struct an_param_error perr;
+    char *clinics = NULL;
+
+    memset(&q, 0, sizeof(q));
+    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &net) != 0)
+        return U_CALLBACK_COMPLETE;
+    const char *clinic = u_map_get(req->map_url, "clinic");
+    /* the clinics as a report takes them (any dates: the worklist is now) */
+    const struct an_query rq = {.from = "2000-01-01", .to = "2000-01-01", .clinic = clinic};
+    if (an_report_params_parse(&rq, &q.report, &perr) != 0 ||
+        an_records_page(u_map_get(req->map_url, "limit"), NULL, &q, &perr) != 0) {
+        cf_http_error(resp, 400, perr.code, perr.message, perr.field);
+        goto out;
+    }
+    if (check_clinics(net, q.report.clinics, resp) != 0)
+        goto out;
+    clinics = q.report.clinics ? json_dumps(q.report.clinics, JSON_COMPACT) : NULL;
+    char limit[24];
+    snprintf(limit, sizeof(limit), "%ld", q.limit);
+    char *params[] = {(char *)net->id, clinics, limit};
+    /* open tasks, overdue first (the oldest due time first), then the rest
+     * by due time */
+    answer_page(
+        ctx, "tasks",
+        "SELECT json_build_object('task_id', t.task_id, 'kind', t.kind,"
+        " 'clinic_id', NULLIF(t.clinic_id, ''), 'opened_at', " CF_PG_UTC_MS(
+            "t.opened_at") ", 'due_at', " CF_PG_UTC_MS("t.due_at") ","
+                                                                   " 'sla', CASE WHEN "
+                                                                   "t.due_at < now() "
+                                                                   "THEN 'overdue' "
+                                                                   "ELSE 'due' END,"
+                                                                   " 'overdue_seconds', "
+                                                                   "GREATEST(0, extract(epoch FROM "
+                                                                   "now() - t.due_at))::bigint,"
+                                                                   " 'source_call_id', "
+                                                                   "t.source_call_id, 'lead_id', "
+                                                                   "t.lead_id,"
+                                                                   " 'appointment_id', "
+                                                                   "t.appointment_id, "
+                                                                   "'missed_calls', "
+                                                                   "t.missed_calls)::text,"
+                                                                   " '', '' FROM analytics.tasks t "
+                                                                   "WHERE t.network_id = $1 AND "
+                                                                   "t.status = 'open'"
+                                                                   " AND ($2::jsonb IS NULL OR "
+                                                                   "t.clinic_id IN (SELECT "
+                                                                   "jsonb_array_elements_text($2)))"
+                                                                   " ORDER BY t.due_at NULLS LAST, "
+                                                                   "t.task_id LIMIT $3::int",
+        params, 3, q.limit, resp);
+out:
+    free(clinics);
+    an_records_clear(&q);
+    cf_netconf_release(snap);
+    return U_CALLBACK_COMPLETE;
+}
+
+void analytics_records_routes(struct analytics_ctx *ctx)
+{
+    cf_http_route(ctx->svc->http, "GET", "/v1/records/:kind", handle_records, ctx);
+    cf_http_route(ctx->svc->http, "GET", "/v1/worklist", handle_worklist, ctx);
+}

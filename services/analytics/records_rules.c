@@ -1,0 +1,356 @@
+/*
+ * Which records a drill-down names (records_testable.h).
+ */
+#include "records_testable.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/pg.h"
+#include "common/strbuf.h"
+
+/* A kind of record: its table (alias r), the local hour and time it is
+ * placed by, its id, the column of each group it can be filtered by
+ * (NULL: not), and the record as JSON. */
+struct kind {
+    const char *name, *table, *hour, *at, *id;
+    const char *cols[AN_G_DAY]; /* the text groups; the time groups come from hour */
+    const char *json;
+};
+
+static const struct kind kinds[] = {
+    {"calls",
+     "analytics.calls",
+     "r.hour",
+     "r.started_at",
+     "r.call_id",
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_SOURCE] = "r.source",
+      [AN_G_MEDIUM] = "r.medium",
+      [AN_G_CAMPAIGN] = "r.campaign",
+      [AN_G_OPERATOR] = "r.operator",
+      [AN_G_PATIENT_CLASS] = "r.patient_class",
+      [AN_G_CHANNEL] = "r.channel"},
+     "json_build_object('call_id', r.call_id, 'clinic_id', NULLIF(r.clinic_id, ''),"
+     " 'started_at', " CF_PG_UTC_MS(
+         "r.started_at") ", 'direction', r.direction,"
+                         " 'status', r.status, 'outcome', NULLIF(r.outcome, ''), 'source', "
+                         "NULLIF(r.source, ''),"
+                         " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, "
+                         "''),"
+                         " 'operator', NULLIF(r.operator, ''), 'agent_group', "
+                         "NULLIF(r.agent_group, ''),"
+                         " 'patient_class', NULLIF(r.patient_class, ''), 'channel', "
+                         "r.channel,"
+                         " 'unique', r.unique_calls = 1, 'targeted', r.targeted = 1, "
+                         "'missed', r.missed = 1,"
+                         " 'talk_seconds', r.talk_seconds)"},
+    {"leads",
+     "analytics.leads",
+     "r.hour",
+     "r.received_at",
+     "r.lead_id",
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_SOURCE] = "r.source",
+      [AN_G_MEDIUM] = "r.medium",
+      [AN_G_CAMPAIGN] = "r.campaign",
+      [AN_G_OPERATOR] = "r.responder",
+      [AN_G_PATIENT_CLASS] = "r.patient_class",
+      [AN_G_CHANNEL] = "r.provider"},
+     "json_build_object('lead_id', r.lead_id, 'clinic_id', NULLIF(r.clinic_id, ''),"
+     " 'received_at', " CF_PG_UTC_MS(
+         "r.received_at") ", 'provider', r.provider,"
+                          " 'channel_id', r.channel_id, 'source', NULLIF(r.source, ''),"
+                          " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, "
+                          "''),"
+                          " 'patient_class', r.patient_class, 'messages', r.messages, "
+                          "'status', r.status,"
+                          " 'responded_at', " CF_PG_UTC_MS(
+                              "r.responded_at") ", 'working_seconds', r.working_seconds,"
+                                                " 'response_seconds', r.response_seconds, "
+                                                "'responder', r.responder,"
+                                                " 'sla_breached', r.sla_breached)"},
+    {"appointments",
+     "analytics.appointments",
+     "r.start_hour",
+     "r.starts_at",
+     "r.appointment_id",
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_OPERATOR] = "r.operator_id",
+      [AN_G_DOCTOR] = "r.doctor_id"},
+     "json_build_object('appointment_id', r.appointment_id, 'clinic_id', r.clinic_id,"
+     " 'patient_id', r.patient_id, 'doctor_id', r.doctor_id, 'status', r.status,"
+     " 'starts_at', " CF_PG_UTC_MS("r.starts_at") ", 'booked_at', " CF_PG_UTC_MS(
+         "r.booked_at") ", 'amount_paid', r.amount_paid, 'plan_status', r.plan_status,"
+                        " 'plan_amount', r.plan_amount, 'booking_source', r.booking_source,"
+                        " 'operator_id', r.operator_id)"},
+    {"tasks",
+     "analytics.tasks",
+     "r.hour",
+     "r.opened_at",
+     "r.task_id",
+     {[AN_G_CLINIC] = "r.clinic_id"},
+     "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
+     " 'clinic_id', NULLIF(r.clinic_id, ''), 'opened_at', " CF_PG_UTC_MS(
+         "r.opened_at") ", 'due_at', " CF_PG_UTC_MS("r.due_at") ", "
+                                                                "'closed_at',"
+                                                                " " CF_PG_UTC_MS("r.closed_"
+                                                                                 "at") ", "
+                                                                                       "'on"
+                                                                                       "_ti"
+                                                                                       "me'"
+                                                                                       ", "
+                                                                                       "r."
+                                                                                       "on_"
+                                                                                       "tim"
+                                                                                       "e, "
+                                                                                       "'se"
+                                                                                       "con"
+                                                                                       "ds_"
+                                                                                       "to_"
+                                                                                       "cal"
+                                                                                       "lba"
+                                                                                       "ck'"
+                                                                                       ", "
+                                                                                       "r."
+                                                                                       "sec"
+                                                                                       "ond"
+                                                                                       "s_"
+                                                                                       "to_"
+                                                                                       "cal"
+                                                                                       "lba"
+                                                                                       "ck,"
+                                                                                       " '"
+                                                                                       "sec"
+                                                                                       "ond"
+                                                                                       "s_"
+                                                                                       "to_"
+                                                                                       "res"
+                                                                                       "pon"
+                                                                                       "se'"
+                                                                                       ", "
+                                                                                       "r."
+                                                                                       "sec"
+                                                                                       "ond"
+                                                                                       "s_"
+                                                                                       "to_"
+                                                                                       "res"
+                                                                                       "pon"
+                                                                                       "se,"
+                                                                                       " '"
+                                                                                       "sou"
+                                                                                       "rce"
+                                                                                       "_ca"
+                                                                                       "ll_"
+                                                                                       "id'"
+                                                                                       ", "
+                                                                                       "r."
+                                                                                       "sou"
+                                                                                       "rce"
+                                                                                       "_ca"
+                                                                                       "ll_"
+                                                                                       "id,"
+                                                                                       " '"
+                                                                                       "lea"
+                                                                                       "d_"
+                                                                                       "id'"
+                                                                                       ", "
+                                                                                       "r."
+                                                                                       "lea"
+                                                                                       "d_"
+                                                                                       "id,"
+                                                                                       " '"
+                                                                                       "app"
+                                                                                       "oin"
+                                                                                       "tme"
+                                                                                       "nt_"
+                                                                                       "id'"
+                                                                                       ", "
+                                                                                       "r."
+                                                                                       "app"
+                                                                                       "oin"
+                                                                                       "tme"
+                                                                                       "nt_"
+                                                                                       "id"
+                                                                                       ")"},
+};
+
+static int refuse(struct an_param_error *err, const char *code, const char *field,
+                  const char *message)
+{
+    err->code = code;
+    err->field = field;
+    snprintf(err->message, sizeof(err->message), "%s", message);
+    return CF_EINVAL;
+}
+
+int an_records_page(const char *limit, const char *cursor, struct an_records_query *q,
+                    struct an_param_error *err)
+{
+    q->limit = AN_RECORDS_LIMIT_DEFAULT;
+    if (limit) {
+        char *end = NULL;
+        long v = strtol(limit, &end, 10);
+        if (!*limit || *end || v < 1 || v > AN_RECORDS_LIMIT_MAX)
+            return refuse(err, "invalid_field", "limit", "limit is 1 to 1000");
+        q->limit = v;
+    }
+    if (cursor) {
+        /* hex of "time|id" */
+        size_t n = strlen(cursor);
+        char text[160];
+        if (n % 2 || n / 2 >= sizeof(text))
+            return refuse(err, "invalid_field", "cursor", "not a cursor of this API");
+        for (size_t i = 0; i < n / 2; i++) {
+            const int hi = cf_hex_digit(cursor[2 * i]), lo = cf_hex_digit(cursor[2 * i + 1]);
+            if (hi < 0 || lo < 0)
+                return refuse(err, "invalid_field", "cursor", "not a cursor of this API");
+            text[i] = (char)(hi << 4 | lo);
+        }
+        text[n / 2] = '\0';
+        char *bar = strchr(text, '|');
+        if (!bar || !cf_uuid_valid(bar + 1))
+            return refuse(err, "invalid_field", "cursor", "not a cursor of this API");
+        *bar = '\0';
+        q->cursor_at = strdup(text);
+        q->cursor_id = strdup(bar + 1);
+        if (!q->cursor_at || !q->cursor_id)
+            abort();
+    }
+    return 0;
+}
+
+void an_records_clear(struct an_records_query *q)
+{
+    an_report_params_clear(&q->report);
+    free(q->cursor_at);
+    free(q->cursor_id);
+    q->cursor_at = q->cursor_id = NULL;
+}
+
+char *an_records_cursor(const char *at, const char *id)
+{
+    char text[160];
+    const int n = snprintf(text, sizeof(text), "%s|%s", at, id);
+    char *hex = malloc(2 * (size_t)n + 1);
+    if (!hex)
+        abort();
+    cf_hex((const uint8_t *)text, (size_t)n, hex);
+    return hex;
+}
+
+static void param(char **params, int *nparams, const char *v)
+{
+    params[(*nparams)++] = strdup(v);
+    if (!params[*nparams - 1])
+        abort();
+}
+
+/* "$n" of the next parameter. */
+static void placeholder(struct cf_strbuf *b, int n, const char *cast)
+{
+    char ph[24];
+    snprintf(ph, sizeof(ph), "$%d%s", n, cast);
+    cf_strbuf_add(b, ph);
+}
+
+char *an_records_sql(const char *kind_name, const char *network_id,
+                     const struct an_records_query *q, char **params, int *nparams,
+                     struct an_param_error *err)
+{
+    const struct kind *k = NULL;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kinds[i].name, kind_name) == 0)
+            k = &kinds[i];
+    if (!k) {
+        refuse(err, "not_found", "kind", "records are calls, leads, appointments or tasks");
+        return NULL;
+    }
+    /* a text group the kind has no column for cannot be asked */
+    for (int g = 0; g < AN_G_DAY; g++)
+        if ((q->groups[g] || (g == AN_G_SOURCE && q->report.source)) && !k->cols[g]) {
+            char msg[120];
+            snprintf(msg, sizeof(msg), "%s cannot be filtered by %s", k->name, an_group_names[g]);
+            refuse(err, "invalid_field", an_group_names[g], msg);
+            return NULL;
+        }
+
+    struct cf_strbuf b = {0};
+    *nparams = 0;
+    param(params, nparams, network_id);
+    param(params, nparams, q->report.from);
+    param(params, nparams, q->report.to_next);
+    cf_strbuf_add(&b, "SELECT ");
+    cf_strbuf_add(&b, k->json);
+    cf_strbuf_add(&b, "::text, ");
+    cf_strbuf_add(&b, "to_char(");
+    cf_strbuf_add(&b, k->at);
+    cf_strbuf_add(&b, " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), ");
+    cf_strbuf_add(&b, k->id);
+    cf_strbuf_add(&b, "::text FROM ");
+    cf_strbuf_add(&b, k->table);
+    cf_strbuf_add(&b, " r WHERE r.network_id = $1 AND ");
+    cf_strbuf_add(&b, k->hour);
+    cf_strbuf_add(&b, " >= $2::timestamp AND ");
+    cf_strbuf_add(&b, k->hour);
+    cf_strbuf_add(&b, " < $3::timestamp");
+
+    /* the report's clinics and source */
+    if (q->report.clinics) {
+        char *clinics = json_dumps(q->report.clinics, JSON_COMPACT);
+        param(params, nparams, clinics);
+        free(clinics);
+        cf_strbuf_add(&b, " AND ");
+        cf_strbuf_add(&b, k->cols[AN_G_CLINIC]);
+        cf_strbuf_add(&b, " IN (SELECT jsonb_array_elements_text(");
+        placeholder(&b, *nparams, "::jsonb))");
+    }
+    const char *source = q->report.source ? q->report.source : q->groups[AN_G_SOURCE];
+    /* every group value: a text column equal to it ("" also matches none),
+     * a time group of the hour */
+    for (int g = 0; g < AN_G_COUNT; g++) {
+        const char *v = g == AN_G_SOURCE ? source : q->groups[g];
+        if (!v)
+            continue;
+        param(params, nparams, v);
+        cf_strbuf_add(&b, " AND ");
+        if (g < AN_G_DAY) {
+            cf_strbuf_add(&b, "coalesce(");
+            cf_strbuf_add(&b, k->cols[g]);
+            cf_strbuf_add(&b, ", '') = ");
+            placeholder(&b, *nparams, "::text");
+            continue;
+        }
+        /* the time groups, over the local hour */
+        static const char *const time_fn[][2] = {
+            [AN_G_DAY] = {"to_char(", ", 'YYYY-MM-DD') = "},
+            [AN_G_WEEK] = {"to_char(date_trunc('week', ", "), 'YYYY-MM-DD') = "},
+            [AN_G_MONTH] = {"to_char(", ", 'YYYY-MM') = "},
+            [AN_G_HOUR] = {"extract(hour FROM ", ")::text = "},
+            [AN_G_WEEKDAY] = {"extract(isodow FROM ", ")::text = "},
+        };
+        cf_strbuf_add(&b, time_fn[g][0]);
+        cf_strbuf_add(&b, k->hour);
+        cf_strbuf_add(&b, time_fn[g][1]);
+        placeholder(&b, *nparams, "::text");
+    }
+    /* the page after the cursor's record, in time and id order */
+    if (q->cursor_at) {
+        param(params, nparams, q->cursor_at);
+        param(params, nparams, q->cursor_id);
+        cf_strbuf_add(&b, " AND (");
+        cf_strbuf_add(&b, k->at);
+        cf_strbuf_add(&b, ", ");
+        cf_strbuf_add(&b, k->id);
+        cf_strbuf_add(&b, ") > (");
+        placeholder(&b, *nparams - 1, "::timestamptz, ");
+        placeholder(&b, *nparams, "::uuid)");
+    }
+    char tail[96];
+    snprintf(tail, sizeof(tail), " ORDER BY %s, %s LIMIT %ld", k->at, k->id, q->limit + 1);
+    cf_strbuf_add(&b, tail);
+    return cf_strbuf_take(&b);
+}

@@ -1,0 +1,110 @@
+/*
+ * The records behind a report's row (records_rules.c): which kinds can be
+ * filtered by which group, the statement's parameters in order, the
+ * cursor's round trip, and refused pages.
+ */
+#include "records_testable.h"
+
+#include "common/err.h"
+
+#include "cftest.h"
+
+static void query(struct an_records_query *q, const char *source)
+{
+    struct an_param_error e;
+    memset(q, 0, sizeof(*q));
+    const struct an_query rq = {.from = "2026-11-01", .to = "2026-11-30", .source = source};
+    CHECK_INT(an_report_params_parse(&rq, &q->report, &e), 0);
+}
+
+static void test_sql(void)
+{
+    struct an_records_query q;
+    struct an_param_error e;
+    char *params[AN_RECORDS_PARAMS_MAX] = {0};
+    int n = 0;
+
+    query(&q, "yandex");
+    q.groups[AN_G_DAY] = "2026-11-22";
+    q.groups[AN_G_OPERATOR] = ""; /* the row of calls nobody's agent answered */
+    CHECK_INT(an_records_page("50", NULL, &q, &e), 0);
+    char *sql = an_records_sql("calls", "net", &q, params, &n, &e);
+    CHECK(sql != NULL);
+    /* network, from, the day after to, source, operator, day */
+    CHECK_INT(n, 6);
+    CHECK_STR(params[2], "2026-12-01");
+    CHECK_STR(params[3], "yandex");
+    CHECK_STR(params[4], "");
+    CHECK_STR(params[5], "2026-11-22");
+    CHECK(strstr(sql, "coalesce(r.operator, '') = $5::text") != NULL);
+    CHECK(strstr(sql, "to_char(r.hour, 'YYYY-MM-DD') = $6::text") != NULL);
+    CHECK(strstr(sql, "LIMIT 51") != NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    an_records_clear(&q);
+
+    /* appointments have doctors but no source; tasks only clinics */
+    query(&q, "yandex");
+    CHECK(an_records_sql("appointments", "net", &q, params, &n, &e) == NULL);
+    CHECK_STR(e.field, "source");
+    an_records_clear(&q);
+    query(&q, NULL);
+    q.groups[AN_G_DOCTOR] = "dr";
+    CHECK(an_records_sql("tasks", "net", &q, params, &n, &e) == NULL);
+    CHECK_STR(e.field, "doctor");
+    CHECK(an_records_sql("visits", "net", &q, params, &n, &e) == NULL);
+    CHECK_STR(e.code, "not_found");
+    sql = an_records_sql("appointments", "net", &q, params, &n, &e);
+    CHECK(strstr(sql, "coalesce(r.doctor_id, '') = $4::text") != NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    an_records_clear(&q);
+}
+
+static void test_pages(void)
+{
+    struct an_records_query q;
+    struct an_param_error e;
+    char *params[AN_RECORDS_PARAMS_MAX] = {0};
+    int n = 0;
+
+    char *cursor =
+        an_records_cursor("2026-11-22T06:00:00.000000Z", "2cf1a9d2-1df0-5f99-bcae-b347bfa25b6e");
+    query(&q, NULL);
+    CHECK_INT(an_records_page(NULL, cursor, &q, &e), 0);
+    CHECK_INT(q.limit, AN_RECORDS_LIMIT_DEFAULT);
+    CHECK_STR(q.cursor_at, "2026-11-22T06:00:00.000000Z");
+    CHECK_STR(q.cursor_id, "2cf1a9d2-1df0-5f99-bcae-b347bfa25b6e");
+    char *sql = an_records_sql("leads", "net", &q, params, &n, &e);
+    CHECK(strstr(sql, "(r.received_at, r.lead_id) > ($4::timestamptz, $5::uuid)") != NULL);
+    CHECK_STR(params[4], "2cf1a9d2-1df0-5f99-bcae-b347bfa25b6e");
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    an_records_clear(&q);
+    free(cursor);
+
+    const char *bad_limits[] = {"0", "1001", "ten", ""};
+    for (size_t i = 0; i < 4; i++) {
+        query(&q, NULL);
+        CHECK_INT(an_records_page(bad_limits[i], NULL, &q, &e), CF_EINVAL);
+        CHECK_STR(e.field, "limit");
+        an_records_clear(&q);
+    }
+    const char *bad_cursors[] = {"zz", "abc", "41424344"}; /* not hex; odd; no "|id" */
+    for (size_t i = 0; i < 3; i++) {
+        query(&q, NULL);
+        CHECK_INT(an_records_page(NULL, bad_cursors[i], &q, &e), CF_EINVAL);
+        CHECK_STR(e.field, "cursor");
+        an_records_clear(&q);
+    }
+}
+
+int main(void)
+{
+    test_sql();
+    test_pages();
+    return cf_test_done();
+}
