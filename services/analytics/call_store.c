@@ -103,6 +103,47 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         rows, NULL, errbuf, errbuf_size);
 }
 
+int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, char *errbuf,
+                   size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    /* Each day's lock first (in one order: no deadlock), held to the
+     * commit: a batch of another runner that changed the same day and
+     * committed meanwhile is then in the sums below (a statement of its
+     * own, after the wait), and its snapshot was produced before ours, so
+     * the day's latest message has both. */
+    int rc = cf_pg_exec_json(
+        conn,
+        "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT DISTINCT"
+        " 'analytics.day' || chr(31) || network_id || chr(31) || clinic_id || chr(31) ||"
+        " hour::date AS k FROM jsonb_to_recordset($1::jsonb) AS r(network_id text,"
+        " clinic_id text, hour timestamp) ORDER BY 1) s",
+        rows, NULL, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    rc = cf_pg_exec_json(
+        conn,
+        "WITH k AS (SELECT DISTINCT network_id, clinic_id, hour::date AS day FROM"
+        " jsonb_to_recordset($1::jsonb) AS r(network_id text, clinic_id text, hour timestamp))"
+        " SELECT json_build_object('network_id', k.network_id, 'clinic_id', k.clinic_id,"
+        " 'day', to_char(k.day, 'YYYY-MM-DD'), 'inbound', sum(h.inbound), 'outbound',"
+        " sum(h.outbound), 'answered', sum(h.answered), 'unique', sum(h.unique_calls),"
+        " 'targeted', sum(h.targeted), 'missed', sum(h.missed), 'abandoned', sum(h.abandoned),"
+        " 'answered_call_center', sum(h.answered_call_center), 'answered_reception',"
+        " sum(h.answered_reception), 'handled', sum(h.handled), 'talk_seconds',"
+        " sum(h.talk_seconds))::text FROM k JOIN analytics.calls_hourly h"
+        " ON h.network_id = k.network_id AND h.clinic_id = k.clinic_id"
+        " AND h.hour >= k.day AND h.hour < k.day + 1"
+        " GROUP BY k.network_id, k.clinic_id, k.day ORDER BY 1",
+        rows, &res, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(snapshots, json_loads(PQgetvalue(res, i, 0), 0, NULL));
+    PQclear(res);
+    return 0;
+}
+
 int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
     if (json_array_size(rows) == 0)

@@ -27,4 +27,12 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
  * calls_hourly. */
 int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
+/* The calls' day snapshots of the (network, clinic, local day) the rollup
+ * rows touch (an_rollup_rows' rows): for each, {network_id, clinic_id,
+ * day, and the day's counts by name} appended to snapshots, as the
+ * transaction sees them (its own changes included), each day locked to
+ * the commit (another runner's change of the day waits or is counted). */
+int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, char *errbuf,
+                   size_t errbuf_size);
+
 #endif

@@ -25,6 +25,7 @@
 #include "common/err.h"
 #include "common/metrics.h"
 #include "common/netconf.h"
+#include "common/topics.h"
 
 #define CALL_TYPE "clinicflow.call."
 #define TASK_TYPE "clinicflow.task."
@@ -59,6 +60,15 @@ static int last_rows(const struct cf_netconf_snapshot *snap, const struct cf_eve
     return 0;
 }
 
+/* The batch's last event (a batch with calls has one). */
+static const struct cf_event *last_event(const struct cf_event *const *evs, size_t n)
+{
+    for (size_t i = n; i > 0; i--)
+        if (evs[i - 1])
+            return evs[i - 1];
+    return NULL;
+}
+
 static json_t *values_of(const json_t *obj)
 {
     json_t *arr = json_array(), *v;
@@ -70,9 +80,37 @@ static json_t *values_of(const json_t *obj)
     return arr;
 }
 
-/* The calls' rows saved, and the rollup moved from their stored rows'
- * counts to theirs. */
-static int save_calls(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size)
+/* Each clinic day the batch changed, as a snapshot on metrics.v1 (keyed
+ * network/clinic/day, so a compacted topic keeps the latest of each),
+ * derived from the batch's last event: a replay of the batch after a
+ * crash yields the same events. */
+static void emit_days(const json_t *snapshots, const struct cf_event *last, struct cf_outbox *out)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach(snapshots, i, s)
+    {
+        const char *net = json_string_value(json_object_get(s, "network_id"));
+        const char *clinic = json_string_value(json_object_get(s, "clinic_id"));
+        char key[300];
+        snprintf(key, sizeof(key), "%s/%s/%s", net, clinic,
+                 json_string_value(json_object_get(s, "day")));
+        json_t *data = json_deep_copy(s);
+        json_object_del(data, "network_id");
+        if (!*clinic)
+            json_object_set_new(data, "clinic_id", json_null());
+        struct cf_event ev = {0};
+        cf_event_derive(&ev, last->id, "metrics.calls_daily", key, "analytics/metrics", key,
+                        last->time_ms, net, *clinic ? clinic : NULL, data);
+        cf_outbox_add(out, CF_TOPIC_METRICS, key, &ev);
+        cf_event_clear(&ev);
+    }
+}
+
+/* The calls' rows saved, the rollup moved from their stored rows' counts
+ * to theirs, and the clinic days it moved told on metrics.v1. */
+static int save_calls(PGconn *conn, const json_t *calls, const struct cf_event *last,
+                      struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     json_t *ids = json_array(), *stored = json_object(), *deltas = json_object(), *row;
     json_t *rows = NULL, *rollup = NULL;
@@ -104,6 +142,11 @@ static int save_calls(PGconn *conn, const json_t *calls, char *errbuf, size_t er
     if (rc == 0)
         rc = an_persons_touch(conn, touches, errbuf, errbuf_size);
     json_decref(touches);
+    json_t *days = json_array();
+    if (rc == 0 && json_array_size(rollup) &&
+        (rc = an_rollup_days(conn, rollup, days, errbuf, errbuf_size)) == 0)
+        emit_days(days, last, out);
+    json_decref(days);
 out:
     json_decref(ids);
     json_decref(stored);
@@ -123,10 +166,9 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     int rc = last_rows(snap, evs, n, calls, tasks, errbuf, errbuf_size);
 
     (void)rkms;
-    (void)out;
     cf_netconf_release(snap);
     if (rc == 0 && json_object_size(calls))
-        rc = save_calls(conn, calls, errbuf, errbuf_size);
+        rc = save_calls(conn, calls, last_event(evs, n), out, errbuf, errbuf_size);
     if (rc == 0 && json_object_size(tasks)) {
         rows = values_of(tasks);
         rc = an_tasks_save(conn, rows, errbuf, errbuf_size);

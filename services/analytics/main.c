@@ -9,6 +9,7 @@
 #include "analytics/schema.h"
 #include "report_cache.h"
 
+#include "common/kafka.h"
 #include "common/metrics.h"
 #include "common/topics.h"
 
@@ -29,6 +30,8 @@ int main(void)
 
     if (analytics_cache_start(&ctx) != 0)
         return 1;
+    static const char *const produced[] = {CF_TOPIC_METRICS};
+    cf_kafka_producer_warm(svc.producer, produced, 1);
     analytics_report_routes(&ctx);
     analytics_spend_routes(&ctx);
     analytics_records_routes(&ctx);
