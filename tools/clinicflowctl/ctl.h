@@ -1,8 +1,9 @@
 /*
  * clinicflowctl's commands, one file per family: main.c (arguments,
- * settings, migrate), apply.c (apply), show.c (show) and keys.c (key
- * create/list/revoke). Each command returns the process exit status:
- * 0 done, 1 failed (the reason already printed on stderr).
+ * settings, migrate), apply.c (apply), show.c (show), keys.c (key
+ * create/list/revoke) and dlq.c (dlq list/replay). Each command returns the
+ * process exit status: 0 done, 1 failed (the reason already printed on
+ * stderr), 2 a usage or settings error.
  */
 #ifndef CF_CLINICFLOWCTL_CTL_H
 #define CF_CLINICFLOWCTL_CTL_H
@@ -18,6 +19,10 @@
 
 /* Prints "clinicflowctl: <message>" on stderr. */
 void ctl_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints a table cell with tabs and line breaks flattened to spaces, "-"
+ * when empty, then sep. */
+void ctl_print_cell(const char *s, const char *sep);
 
 /* Increments config.version inside the caller's transaction; *out gets the
  * new version. 0 or a cf_err with the reason in errbuf. */
@@ -37,5 +42,27 @@ int ctl_cmd_show(PGconn *conn, const char *network);
 int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, const char *name);
 int ctl_cmd_key_list(PGconn *conn, const char *network);
 int ctl_cmd_key_revoke(PGconn *conn, const char *key_id);
+
+/* dlq list / dlq replay: what to select and how (main.c parses it). */
+struct ctl_dlq_args {
+    int replay;        /* 0 list, 1 replay */
+    const char *topic; /* the original topic, or NULL for any (replay needs it) */
+    const char *group; /* the consumer group, or NULL for any */
+    const char *since; /* as given, for messages */
+    const char *until; /* as given, for messages */
+    int64_t since_ms;  /* entries at or after it (INT64_MIN: no bound) */
+    int64_t until_ms;  /* entries before it (INT64_MAX: no bound) */
+    int json;          /* list: one JSON object per line */
+    int dry_run;       /* replay: list what would be replayed, produce nothing */
+};
+
+/* A --since/--until value: RFC 3339 ("2026-11-22T08:00:00Z", any offset,
+ * optional fraction) or a date "YYYY-MM-DD" (its start in UTC) to Unix ms.
+ * 0 or CF_EINVAL. */
+int ctl_dlq_time_parse(const char *s, int64_t *ms_out);
+
+/* Runs dlq list or replay against the brokers of CLINICFLOW_KAFKA_BROKERS
+ * (no database); returns the exit status. */
+int ctl_cmd_dlq(const struct ctl_dlq_args *a);
 
 #endif

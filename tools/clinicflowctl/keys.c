@@ -143,16 +143,6 @@ out:
     return status;
 }
 
-/* Prints a cell with tabs and newlines flattened, "-" when empty. */
-static void print_cell(const char *s, const char *sep)
-{
-    if (!*s)
-        s = "-";
-    for (; *s; s++)
-        putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
-    fputs(sep, stdout);
-}
-
 int ctl_cmd_key_list(PGconn *conn, const char *network)
 {
     char errbuf[1024] = "";
@@ -171,7 +161,7 @@ int ctl_cmd_key_list(PGconn *conn, const char *network)
     printf("ID\tNETWORK\tSCOPES\tNAME\tCREATED\tREVOKED\n");
     for (int i = 0; i < PQntuples(res); i++) {
         for (int c = 0; c < 6; c++)
-            print_cell(PQgetvalue(res, i, c), c == 5 ? "\n" : "\t");
+            ctl_print_cell(PQgetvalue(res, i, c), c == 5 ? "\n" : "\t");
     }
     PQclear(res);
     return CTL_EXIT_OK;

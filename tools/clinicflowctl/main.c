@@ -3,6 +3,7 @@
  * talks to PostgreSQL directly (no service needs to be running): migrate
  * creates or upgrades the config schema and every service's schema, apply
  * writes a network file, show prints what is stored, key manages API keys.
+ * dlq lists and replays the dead letters; it talks to Kafka only (dlq.c).
  * Arguments are parsed completely, and an apply file validated, before any
  * connection is made, so a usage error or an invalid file never touches
  * the database. Exit status: 0 done, 1 failed, 2 usage or settings error.
@@ -10,6 +11,7 @@
 #include "ctl.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +48,33 @@ static const char usage_text[] =
     "                                           admin); the key is printed once\n"
     "  key list [--network N]                   list keys (never the keys themselves)\n"
     "  key revoke ID                            revoke a key\n"
+    "  dlq list [--topic T] [--group G] [--since TIME] [--until TIME] [--json]\n"
+    "                                           list the dead letters (clinicflow.dlq.v1)\n"
+    "                                           up to its current end: time, group,\n"
+    "                                           topic/partition/offset, reason\n"
+    "  dlq replay --topic T [--group G] [--since TIME] [--until TIME] [--dry-run]\n"
+    "                                           produce the selected entries' original\n"
+    "                                           keys and values back to T, each message\n"
+    "                                           once, and wait for Kafka to take them;\n"
+    "                                           safe to repeat: consumers skip event ids\n"
+    "                                           they applied before (--dry-run: list what\n"
+    "                                           would be replayed, produce nothing)\n"
     "\n"
-    "The DSN comes from --dsn or CLINICFLOW_PG_DSN.\n";
+    "The DSN comes from --dsn or CLINICFLOW_PG_DSN. dlq needs no database: it\n"
+    "reads the brokers from CLINICFLOW_KAFKA_BROKERS (and CLINICFLOW_KAFKA_X_*\n"
+    "properties) as the services do, and waits CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS\n"
+    "for them. TIME is RFC 3339 (2026-11-22T08:00:00Z, 2026-11-22T11:00:00+03:00)\n"
+    "or a date YYYY-MM-DD (its start, UTC); --since includes the entries at that\n"
+    "time, --until only those before it.\n";
+
+void ctl_print_cell(const char *s, const char *sep)
+{
+    if (!*s)
+        s = "-";
+    for (; *s; s++)
+        putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+    fputs(sep, stdout);
+}
 
 void ctl_errorf(const char *fmt, ...)
 {
@@ -108,13 +135,14 @@ static int cmd_migrate(PGconn *conn)
 /* Parsed command line. */
 struct args {
     const char *dsn;
-    const char *cmd;    /* migrate, apply, show, key */
-    const char *subcmd; /* key: create, list, revoke */
+    const char *cmd;    /* migrate, apply, show, key, dlq */
+    const char *subcmd; /* key: create, list, revoke; dlq: list, replay */
     const char *file;
     const char *network;
     const char *scope;
     const char *name;
     const char *key_id;
+    struct ctl_dlq_args dlq;
     int help; /* -h/--help: print the usage and exit 0 */
 };
 
@@ -146,8 +174,28 @@ static int option_value(int argc, char **argv, int *i, const char *opt, const ch
     return 0;
 }
 
+/* A value option of dlq (--topic, --group, --since, --until) into *out:
+ * 0 when argv[*i] is not opt, 1 taken, or CTL_EXIT_USAGE. */
+static int dlq_option(int argc, char **argv, int *i, const char *opt, const char *allowed,
+                      const char **out)
+{
+    const char *value = NULL;
+    char name[32];
+    int rc = option_value(argc, argv, i, opt, &value);
+    if (rc != 1)
+        return rc;
+    snprintf(name, sizeof(name), "%s,", opt + 2);
+    if (!strstr(allowed, name))
+        return usage_error("option %s is not valid here", opt);
+    if (!value || !*value)
+        return usage_error("option %s needs a value", opt);
+    *out = value;
+    return 1;
+}
+
 /* Parses the options that follow a command; every command accepts only the
- * options named in allowed ("f", "network", "scope", "name"). Positional
+ * options named in allowed ("f", "network", "scope", "name", and dlq's
+ * "topic", "group", "since", "until", "json", "dry-run"). Positional
  * arguments go to positional[0..1]. Returns 0 or CTL_EXIT_USAGE. */
 static int parse_options(int argc, char **argv, int start, struct args *a, const char *allowed,
                          const char **positional, int max_positional)
@@ -156,8 +204,22 @@ static int parse_options(int argc, char **argv, int start, struct args *a, const
     for (int i = start; i < argc; i++) {
         const char *value = NULL;
         int rc;
-        if ((rc = option_value(argc, argv, &i, "--file", &value)) != 0 ||
-            (rc = option_value(argc, argv, &i, "-f", &value)) != 0) {
+        if ((rc = dlq_option(argc, argv, &i, "--topic", allowed, &a->dlq.topic)) != 0 ||
+            (rc = dlq_option(argc, argv, &i, "--group", allowed, &a->dlq.group)) != 0 ||
+            (rc = dlq_option(argc, argv, &i, "--since", allowed, &a->dlq.since)) != 0 ||
+            (rc = dlq_option(argc, argv, &i, "--until", allowed, &a->dlq.until)) != 0) {
+            if (rc == CTL_EXIT_USAGE)
+                return rc;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            if (!strstr(allowed, "json,"))
+                return usage_error("option %s is not valid here", argv[i]);
+            a->dlq.json = 1;
+        } else if (strcmp(argv[i], "--dry-run") == 0) {
+            if (!strstr(allowed, "dry-run,"))
+                return usage_error("option %s is not valid here", argv[i]);
+            a->dlq.dry_run = 1;
+        } else if ((rc = option_value(argc, argv, &i, "--file", &value)) != 0 ||
+                   (rc = option_value(argc, argv, &i, "-f", &value)) != 0) {
             if (rc == CTL_EXIT_USAGE)
                 return rc;
             if (!strstr(allowed, "f,"))
@@ -189,6 +251,45 @@ static int parse_options(int argc, char **argv, int start, struct args *a, const
             positional[npos++] = argv[i];
         }
     }
+    return 0;
+}
+
+/* One --since/--until value into *ms (left alone when s is NULL). */
+static int parse_dlq_time(const char *opt, const char *s, int64_t *ms)
+{
+    if (s && ctl_dlq_time_parse(s, ms) != 0)
+        return usage_error("%s: expected an RFC 3339 time (2026-11-22T08:00:00Z) or a date "
+                           "(2026-11-22), got \"%s\"",
+                           opt, s);
+    return 0;
+}
+
+/* dlq list|replay and their options (argv[i] is the word after dlq). */
+static int parse_dlq(int argc, char **argv, int i, struct args *a)
+{
+    const char *pos[1] = {NULL};
+    int rc;
+    if (i >= argc)
+        return usage_error("%s", "dlq needs list or replay");
+    a->subcmd = argv[i++];
+    a->dlq.since_ms = INT64_MIN;
+    a->dlq.until_ms = INT64_MAX;
+    if (strcmp(a->subcmd, "list") == 0) {
+        rc = parse_options(argc, argv, i, a, "topic,group,since,until,json,", pos, 0);
+    } else if (strcmp(a->subcmd, "replay") == 0) {
+        a->dlq.replay = 1;
+        rc = parse_options(argc, argv, i, a, "topic,group,since,until,dry-run,", pos, 0);
+        if (rc == 0 && !a->dlq.topic)
+            rc = usage_error("%s", "dlq replay needs --topic T (the original topic)");
+    } else {
+        return usage_error("unknown dlq command %s", a->subcmd);
+    }
+    if (rc != 0 || (rc = parse_dlq_time("--since", a->dlq.since, &a->dlq.since_ms)) != 0 ||
+        (rc = parse_dlq_time("--until", a->dlq.until, &a->dlq.until_ms)) != 0)
+        return rc;
+    if (a->dlq.since && a->dlq.until && a->dlq.since_ms >= a->dlq.until_ms)
+        return usage_error("--since %s is not before --until %s: nothing can be selected",
+                           a->dlq.since, a->dlq.until);
     return 0;
 }
 
@@ -229,6 +330,8 @@ static int parse_args(int argc, char **argv, struct args *a)
     }
     if (strcmp(a->cmd, "show") == 0)
         return parse_options(argc, argv, i, a, "network,", pos, 0);
+    if (strcmp(a->cmd, "dlq") == 0)
+        return parse_dlq(argc, argv, i, a);
     if (strcmp(a->cmd, "key") != 0)
         return usage_error("unknown command %s", a->cmd);
 
@@ -297,6 +400,9 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return CTL_EXIT_OK;
     }
+    /* Kafka only: no database, no CLINICFLOW_PG_DSN. */
+    if (a.cmd && strcmp(a.cmd, "dlq") == 0)
+        return ctl_cmd_dlq(&a.dlq);
     if (cf_config_load(settings, sizeof(settings) / sizeof(settings[0]), errbuf, sizeof(errbuf)) !=
         0) {
         ctl_errorf("%s", errbuf);
