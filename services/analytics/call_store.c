@@ -103,7 +103,7 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         rows, NULL, errbuf, errbuf_size);
 }
 
-int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, char *errbuf,
+int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, json_t *hours, char *errbuf,
                    size_t errbuf_size)
 {
     PGresult *res = NULL;
@@ -140,6 +140,24 @@ int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, char *er
         return rc;
     for (int i = 0; i < PQntuples(res); i++)
         json_array_append_new(snapshots, json_loads(PQgetvalue(res, i, 0), 0, NULL));
+    PQclear(res);
+    /* the load of each hour it touched */
+    rc = cf_pg_exec_json(
+        conn,
+        "WITH k AS (SELECT DISTINCT network_id, clinic_id, hour FROM jsonb_to_recordset($1::jsonb)"
+        " AS r(network_id text, clinic_id text, hour timestamp))"
+        " SELECT json_build_object('network_id', k.network_id, 'clinic_id', k.clinic_id,"
+        " 'day', to_char(k.hour, 'YYYY-MM-DD'), 'hour', extract(hour FROM k.hour)::int,"
+        " 'inbound', sum(h.inbound), 'answered', sum(h.answered), 'missed', sum(h.missed),"
+        " 'inbound_talk_seconds', sum(h.inbound_talk_seconds))::text FROM k"
+        " JOIN analytics.calls_hourly h ON h.network_id = k.network_id"
+        " AND h.clinic_id = k.clinic_id AND h.hour = k.hour"
+        " GROUP BY k.network_id, k.clinic_id, k.hour ORDER BY 1",
+        rows, &res, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(hours, json_loads(PQgetvalue(res, i, 0), 0, NULL));
     PQclear(res);
     return 0;
 }

@@ -31,8 +31,11 @@ int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf
  * rows touch (an_rollup_rows' rows): for each, {network_id, clinic_id,
  * day, and the day's counts by name} appended to snapshots, as the
  * transaction sees them (its own changes included), each day locked to
- * the commit (another runner's change of the day waits or is counted). */
-int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, char *errbuf,
+ * the commit (another runner's change of the day waits or is counted);
+ * and the load of each local hour they touch, {network_id, clinic_id, day,
+ * hour (0-23), inbound, answered, missed, inbound_talk_seconds}, appended
+ * to hours. */
+int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, json_t *hours, char *errbuf,
                    size_t errbuf_size);
 
 #endif

@@ -80,11 +80,13 @@ static json_t *values_of(const json_t *obj)
     return arr;
 }
 
-/* Each clinic day the batch changed, as a snapshot on metrics.v1 (keyed
- * network/clinic/day, so a compacted topic keeps the latest of each),
+/* Each clinic day (and hour) the batch changed, as a snapshot on
+ * metrics.v1 (keyed network/clinic/day[/hour], so a compacted topic keeps
+ * the latest of each),
  * derived from the batch's last event: a replay of the batch after a
  * crash yields the same events. */
-static void emit_days(const json_t *snapshots, const struct cf_event *last, struct cf_outbox *out)
+static void emit_snapshots(const json_t *snapshots, const char *kind, const struct cf_event *last,
+                           struct cf_outbox *out)
 {
     size_t i;
     const json_t *s;
@@ -92,16 +94,21 @@ static void emit_days(const json_t *snapshots, const struct cf_event *last, stru
     {
         const char *net = json_string_value(json_object_get(s, "network_id"));
         const char *clinic = json_string_value(json_object_get(s, "clinic_id"));
+        const json_t *hour = json_object_get(s, "hour");
         char key[300];
-        snprintf(key, sizeof(key), "%s/%s/%s", net, clinic,
-                 json_string_value(json_object_get(s, "day")));
+        if (hour)
+            snprintf(key, sizeof(key), "%s/%s/%s/%02d", net, clinic,
+                     json_string_value(json_object_get(s, "day")), (int)json_integer_value(hour));
+        else
+            snprintf(key, sizeof(key), "%s/%s/%s", net, clinic,
+                     json_string_value(json_object_get(s, "day")));
         json_t *data = json_deep_copy(s);
         json_object_del(data, "network_id");
         if (!*clinic)
             json_object_set_new(data, "clinic_id", json_null());
         struct cf_event ev = {0};
-        cf_event_derive(&ev, last->id, "metrics.calls_daily", key, "analytics/metrics", key,
-                        last->time_ms, net, *clinic ? clinic : NULL, data);
+        cf_event_derive(&ev, last->id, kind, key, "analytics/metrics", key, last->time_ms, net,
+                        *clinic ? clinic : NULL, data);
         cf_outbox_add(out, CF_TOPIC_METRICS, key, &ev);
         cf_event_clear(&ev);
     }
@@ -142,11 +149,14 @@ static int save_calls(PGconn *conn, const json_t *calls, const struct cf_event *
     if (rc == 0)
         rc = an_persons_touch(conn, touches, errbuf, errbuf_size);
     json_decref(touches);
-    json_t *days = json_array();
+    json_t *days = json_array(), *hours = json_array();
     if (rc == 0 && json_array_size(rollup) &&
-        (rc = an_rollup_days(conn, rollup, days, errbuf, errbuf_size)) == 0)
-        emit_days(days, last, out);
+        (rc = an_rollup_days(conn, rollup, days, hours, errbuf, errbuf_size)) == 0) {
+        emit_snapshots(days, "metrics.calls_daily", last, out);
+        emit_snapshots(hours, "metrics.load_hourly", last, out);
+    }
     json_decref(days);
+    json_decref(hours);
 out:
     json_decref(ids);
     json_decref(stored);
