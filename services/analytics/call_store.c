@@ -126,12 +126,15 @@ int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, json_t *
         "WITH k AS (SELECT DISTINCT network_id, clinic_id, hour::date AS day FROM"
         " jsonb_to_recordset($1::jsonb) AS r(network_id text, clinic_id text, hour timestamp))"
         " SELECT json_build_object('network_id', k.network_id, 'clinic_id', k.clinic_id,"
-        " 'day', to_char(k.day, 'YYYY-MM-DD'), 'inbound', sum(h.inbound), 'outbound',"
-        " sum(h.outbound), 'answered', sum(h.answered), 'unique', sum(h.unique_calls),"
-        " 'targeted', sum(h.targeted), 'missed', sum(h.missed), 'abandoned', sum(h.abandoned),"
-        " 'answered_call_center', sum(h.answered_call_center), 'answered_reception',"
-        " sum(h.answered_reception), 'handled', sum(h.handled), 'talk_seconds',"
-        " sum(h.talk_seconds))::text FROM k JOIN analytics.calls_hourly h"
+        " 'day', to_char(k.day, 'YYYY-MM-DD'), 'inbound', coalesce(sum(h.inbound), 0), 'outbound',"
+        " coalesce(sum(h.outbound), 0), 'answered', coalesce(sum(h.answered), 0), 'unique', "
+        "coalesce(sum(h.unique_calls), 0),"
+        " 'targeted', coalesce(sum(h.targeted), 0), 'missed', coalesce(sum(h.missed), 0), "
+        "'abandoned', coalesce(sum(h.abandoned), 0),"
+        " 'answered_call_center', coalesce(sum(h.answered_call_center), 0), 'answered_reception',"
+        " coalesce(sum(h.answered_reception), 0), 'handled', coalesce(sum(h.handled), 0), "
+        "'talk_seconds',"
+        " coalesce(sum(h.talk_seconds), 0))::text FROM k LEFT JOIN analytics.calls_hourly h"
         " ON h.network_id = k.network_id AND h.clinic_id = k.clinic_id"
         " AND h.hour >= k.day AND h.hour < k.day + 1"
         " GROUP BY k.network_id, k.clinic_id, k.day ORDER BY 1",
@@ -148,9 +151,10 @@ int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, json_t *
         " AS r(network_id text, clinic_id text, hour timestamp))"
         " SELECT json_build_object('network_id', k.network_id, 'clinic_id', k.clinic_id,"
         " 'day', to_char(k.hour, 'YYYY-MM-DD'), 'hour', extract(hour FROM k.hour)::int,"
-        " 'inbound', sum(h.inbound), 'answered', sum(h.answered), 'missed', sum(h.missed),"
-        " 'inbound_talk_seconds', sum(h.inbound_talk_seconds))::text FROM k"
-        " JOIN analytics.calls_hourly h ON h.network_id = k.network_id"
+        " 'inbound', coalesce(sum(h.inbound), 0), 'answered', coalesce(sum(h.answered), 0), "
+        "'missed', coalesce(sum(h.missed), 0),"
+        " 'inbound_talk_seconds', coalesce(sum(h.inbound_talk_seconds), 0))::text FROM k"
+        " LEFT JOIN analytics.calls_hourly h ON h.network_id = k.network_id"
         " AND h.clinic_id = k.clinic_id AND h.hour = k.hour"
         " GROUP BY k.network_id, k.clinic_id, k.hour ORDER BY 1",
         rows, &res, errbuf, errbuf_size);
@@ -166,7 +170,7 @@ int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf
 {
     if (json_array_size(rows) == 0)
         return 0;
-    return cf_pg_exec_json(
+    int rc = cf_pg_exec_json(
         conn,
         "INSERT INTO analytics.calls_hourly AS h (network_id, hour, " DIMS ", " COUNTS ")"
         " SELECT network_id, hour, " DIMS ", " COUNTS " FROM jsonb_to_recordset($1::jsonb)"
@@ -185,4 +189,28 @@ int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf
         " handled = h.handled + excluded.handled,"
         " inbound_talk_seconds = h.inbound_talk_seconds + excluded.inbound_talk_seconds",
         rows, NULL, errbuf, errbuf_size);
+    /* A row a call left (a late update moved it to another clinic or
+     * source) may hold no call now: every counted call is inbound or
+     * outbound, so such a row is all zeros, and goes, lest a report show
+     * its group as a row of zeros. */
+    size_t i;
+    const json_t *row;
+    int left = 0;
+    json_array_foreach(rows, i, row)
+    {
+        left |= json_integer_value(json_object_get(row, "inbound")) < 0 ||
+                json_integer_value(json_object_get(row, "outbound")) < 0;
+    }
+    if (rc == 0 && left)
+        rc = cf_pg_exec_json(
+            conn,
+            "DELETE FROM analytics.calls_hourly h USING jsonb_to_recordset($1::jsonb)"
+            " AS r(network_id text, hour timestamp, " DIMS_TYPED ", inbound bigint,"
+            " outbound bigint) WHERE (r.inbound < 0 OR r.outbound < 0)"
+            " AND h.network_id = r.network_id AND h.hour = r.hour AND h.clinic_id = r.clinic_id"
+            " AND h.source = r.source AND h.medium = r.medium AND h.campaign = r.campaign"
+            " AND h.operator = r.operator AND h.patient_class = r.patient_class"
+            " AND h.channel = r.channel AND h.inbound = 0 AND h.outbound = 0",
+            rows, NULL, errbuf, errbuf_size);
+    return rc;
 }
