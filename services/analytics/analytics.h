@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
+#include <ulfius.h>
 
 #include "common/consumer.h"
 #include "common/service.h"
@@ -38,34 +39,23 @@ struct analytics_ctx {
 
 const struct cf_config_var *analytics_settings_table(struct analytics_settings *cfg, size_t *n);
 
-/* The consumer of calls.v1 and tasks.v1 (calls_apply.c): cf_apply_fn and
- * cf_apply_batch_fn with an analytics_ctx. */
-int analytics_calls_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
-                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                          size_t errbuf_size);
+/* The consumer of calls.v1 and tasks.v1 (calls_apply.c): a
+ * cf_apply_batch_fn with an analytics_ctx (it takes single messages too:
+ * the consumers have no apply of their own). */
 int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                                 const rd_kafka_message_t *const *rkms, size_t n,
                                 struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 /* The consumer of leads.v1 (leads_apply.c), the same way. */
-int analytics_leads_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
-                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                          size_t errbuf_size);
 int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                                 const rd_kafka_message_t *const *rkms, size_t n,
                                 struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 /* The consumer of appointments.v1 and patients.v1 (mis_apply.c). */
-int analytics_mis_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
-                        const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                        size_t errbuf_size);
 int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                               const rd_kafka_message_t *const *rkms, size_t n,
                               struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 /* The consumer of reminders.outcomes.v1 (outcomes_apply.c). */
-int analytics_outcomes_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
-                             const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                             size_t errbuf_size);
 int analytics_outcomes_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                                    const rd_kafka_message_t *const *rkms, size_t n,
                                    struct cf_outbox *out, char *errbuf, size_t errbuf_size);
@@ -77,6 +67,11 @@ void analytics_spend_routes(struct analytics_ctx *ctx);
 void analytics_records_routes(struct analytics_ctx *ctx);
 
 /* GET /v1/reports/{report} (report_routes.c). */
+/* 0 when every clinic id in clinics (an array, or NULL) is one of net's;
+ * else the 400 unknown_clinic set on resp (another network's clinic is
+ * as unknown as one that does not exist). */
+int analytics_check_clinics(const struct cf_network *net, const json_t *clinics,
+                            struct _u_response *resp);
 void analytics_report_routes(struct analytics_ctx *ctx);
 
 #endif

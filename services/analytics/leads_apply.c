@@ -73,12 +73,3 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     json_decref(touches);
     return rc;
 }
-
-int analytics_leads_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
-                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                          size_t errbuf_size)
-{
-    const struct cf_event *const evs[] = {ev};
-    const rd_kafka_message_t *const rkms[] = {rkm};
-    return analytics_leads_apply_batch(ctx, conn, evs, rkms, 1, out, errbuf, errbuf_size);
-}

@@ -1,9 +1,11 @@
 /*
- * clinicflow-analytics: the network's numbers from the topics. A consumer
- * of calls.v1 and tasks.v1 keeps each call's and task's latest state and
- * the calls' hourly rollup (calls_apply.c), a consumer of leads.v1 each
- * lead's (leads_apply.c), each committed with its offsets; GET
- * /v1/reports/{calls,leads} answer from them (report_routes.c).
+ * clinicflow-analytics: the network's numbers from the topics. Four
+ * consumer groups keep the facts, each batch committed with its offsets:
+ * calls and tasks with the calls' hourly rollup (calls_apply.c), leads
+ * (leads_apply.c), appointments and patients (mis_apply.c), reminder
+ * outcomes (outcomes_apply.c). The routes answer from them: reports
+ * (report_routes.c), the records behind them and the worklist
+ * (records_routes.c), and take ad spend (spend_routes.c).
  */
 #include "analytics.h"
 #include "analytics/schema.h"
@@ -48,7 +50,6 @@ int main(void)
         .topics = calls_topics,
         .ntopics = 2,
         .schema = "analytics",
-        .apply = analytics_calls_apply,
         .apply_batch = analytics_calls_apply_batch,
         .batch_done = analytics_batch_done,
         .ctx = &ctx,
@@ -65,7 +66,6 @@ int main(void)
         .topics = leads_topics,
         .ntopics = 1,
         .schema = "analytics",
-        .apply = analytics_leads_apply,
         .apply_batch = analytics_leads_apply_batch,
         .batch_done = analytics_batch_done,
         .ctx = &ctx,
@@ -82,7 +82,6 @@ int main(void)
         .topics = mis_topics,
         .ntopics = 2,
         .schema = "analytics",
-        .apply = analytics_mis_apply,
         .apply_batch = analytics_mis_apply_batch,
         .batch_done = analytics_batch_done,
         .ctx = &ctx,
@@ -99,7 +98,6 @@ int main(void)
         .topics = outcome_topics,
         .ntopics = 1,
         .schema = "analytics",
-        .apply = analytics_outcomes_apply,
         .apply_batch = analytics_outcomes_apply_batch,
         .batch_done = analytics_batch_done,
         .ctx = &ctx,

@@ -52,12 +52,3 @@ int analytics_outcomes_apply_batch(void *ctx, PGconn *conn, const struct cf_even
         json_decref(rows[k]);
     return rc;
 }
-
-int analytics_outcomes_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
-                             const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                             size_t errbuf_size)
-{
-    const struct cf_event *const evs[] = {ev};
-    const rd_kafka_message_t *const rkms[] = {rkm};
-    return analytics_outcomes_apply_batch(ctx, conn, evs, rkms, 1, out, errbuf, errbuf_size);
-}

@@ -21,24 +21,6 @@
 #include "common/log.h"
 #include "common/pg.h"
 
-/* 0 when every clinic the query names is the network's; else the 400. */
-static int check_clinics(const struct cf_network *net, const json_t *clinics,
-                         struct _u_response *resp)
-{
-    size_t i;
-    const json_t *j;
-    json_array_foreach(clinics, i, j)
-    {
-        if (!cf_netconf_clinic(net, json_string_value(j))) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "no clinic '%.100s' in this network", json_string_value(j));
-            cf_http_error(resp, 400, "unknown_clinic", msg, "clinic");
-            return CF_EINVAL;
-        }
-    }
-    return 0;
-}
-
 /* Runs sql (its params) and answers {records, next_cursor} (limit rows;
  * one more means a next page). */
 static void answer_page(struct analytics_ctx *ctx, const char *member, const char *sql,
@@ -97,7 +79,7 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
     for (int g = 0; g < AN_G_COUNT; g++)
         if (g != AN_G_CLINIC && g != AN_G_SOURCE)
             q.groups[g] = u_map_get(req->map_url, an_group_names[g]);
-    if (check_clinics(net, q.report.clinics, resp) != 0)
+    if (analytics_check_clinics(net, q.report.clinics, resp) != 0)
         goto out;
     if (!(sql = an_records_sql(u_map_get(req->map_url, "kind"), net->id, &q, params, &nparams,
                                &perr))) {
@@ -135,7 +117,7 @@ static int handle_worklist(const struct _u_request *req, struct _u_response *res
         cf_http_error(resp, 400, perr.code, perr.message, perr.field);
         goto out;
     }
-    if (check_clinics(net, q.report.clinics, resp) != 0)
+    if (analytics_check_clinics(net, q.report.clinics, resp) != 0)
         goto out;
     clinics = q.report.clinics ? json_dumps(q.report.clinics, JSON_COMPACT) : NULL;
     char limit[24];

@@ -178,15 +178,6 @@ static const struct kind kinds[] = {
                                                                                        ")"},
 };
 
-static int refuse(struct an_param_error *err, const char *code, const char *field,
-                  const char *message)
-{
-    err->code = code;
-    err->field = field;
-    snprintf(err->message, sizeof(err->message), "%s", message);
-    return CF_EINVAL;
-}
-
 int an_records_page(const char *limit, const char *cursor, struct an_records_query *q,
                     struct an_param_error *err)
 {
@@ -195,7 +186,7 @@ int an_records_page(const char *limit, const char *cursor, struct an_records_que
         char *end = NULL;
         long v = strtol(limit, &end, 10);
         if (!*limit || *end || v < 1 || v > AN_RECORDS_LIMIT_MAX)
-            return refuse(err, "invalid_field", "limit", "limit is 1 to 1000");
+            return an_refuse(err, "invalid_field", "limit", "limit is 1 to 1000");
         q->limit = v;
     }
     if (cursor) {
@@ -203,17 +194,17 @@ int an_records_page(const char *limit, const char *cursor, struct an_records_que
         size_t n = strlen(cursor);
         char text[160];
         if (n % 2 || n / 2 >= sizeof(text))
-            return refuse(err, "invalid_field", "cursor", "not a cursor of this API");
+            return an_refuse(err, "invalid_field", "cursor", "not a cursor of this API");
         for (size_t i = 0; i < n / 2; i++) {
             const int hi = cf_hex_digit(cursor[2 * i]), lo = cf_hex_digit(cursor[2 * i + 1]);
             if (hi < 0 || lo < 0)
-                return refuse(err, "invalid_field", "cursor", "not a cursor of this API");
+                return an_refuse(err, "invalid_field", "cursor", "not a cursor of this API");
             text[i] = (char)(hi << 4 | lo);
         }
         text[n / 2] = '\0';
         char *bar = strchr(text, '|');
         if (!bar || !cf_uuid_valid(bar + 1))
-            return refuse(err, "invalid_field", "cursor", "not a cursor of this API");
+            return an_refuse(err, "invalid_field", "cursor", "not a cursor of this API");
         *bar = '\0';
         q->cursor_at = strdup(text);
         q->cursor_id = strdup(bar + 1);
@@ -266,7 +257,7 @@ char *an_records_sql(const char *kind_name, const char *network_id,
         if (strcmp(kinds[i].name, kind_name) == 0)
             k = &kinds[i];
     if (!k) {
-        refuse(err, "not_found", "kind", "records are calls, leads, appointments or tasks");
+        an_refuse(err, "not_found", "kind", "records are calls, leads, appointments or tasks");
         return NULL;
     }
     /* a text group the kind has no column for cannot be asked */
@@ -274,7 +265,7 @@ char *an_records_sql(const char *kind_name, const char *network_id,
         if ((q->groups[g] || (g == AN_G_SOURCE && q->report.source)) && !k->cols[g]) {
             char msg[120];
             snprintf(msg, sizeof(msg), "%s cannot be filtered by %s", k->name, an_group_names[g]);
-            refuse(err, "invalid_field", an_group_names[g], msg);
+            an_refuse(err, "invalid_field", an_group_names[g], msg);
             return NULL;
         }
 

@@ -29,8 +29,7 @@ const char *const an_group_names[AN_G_COUNT] = {
     [AN_G_WEEKDAY] = "weekday",
 };
 
-static int refuse(struct an_param_error *err, const char *code, const char *field,
-                  const char *message)
+int an_refuse(struct an_param_error *err, const char *code, const char *field, const char *message)
 {
     err->code = code;
     err->field = field;
@@ -45,11 +44,11 @@ static int read_date(const char *s, const char *field, char out[11], int64_t *da
     if (!s || !*s) {
         snprintf(msg, sizeof(msg), "%s is required: a date YYYY-MM-DD in the network's zone",
                  field);
-        return refuse(err, "invalid_field", field, msg);
+        return an_refuse(err, "invalid_field", field, msg);
     }
     if (strlen(s) != 10 || cf_time_date_parse(s, days) != 0) {
         snprintf(msg, sizeof(msg), "%s must be a date YYYY-MM-DD", field);
-        return refuse(err, "invalid_field", field, msg);
+        return an_refuse(err, "invalid_field", field, msg);
     }
     memcpy(out, s, 11);
     return 0;
@@ -85,7 +84,7 @@ static int read_groups(const char *group_by, struct an_report_params *p, struct 
     if (!items) {
         snprintf(msg, sizeof(msg), "group_by takes one to %d names, comma-separated",
                  AN_GROUPS_MAX);
-        return refuse(err, "invalid_field", "group_by", msg);
+        return an_refuse(err, "invalid_field", "group_by", msg);
     }
     json_array_foreach(items, i, j)
     {
@@ -103,7 +102,7 @@ static int read_groups(const char *group_by, struct an_report_params *p, struct 
                              "weekday",
                      json_string_value(j));
             json_decref(items);
-            return refuse(err, "invalid_field", "group_by", msg);
+            return an_refuse(err, "invalid_field", "group_by", msg);
         }
         p->groups[p->ngroups++] = (enum an_group)g;
     }
@@ -126,19 +125,19 @@ int an_report_params_parse(const struct an_query *q, struct an_report_params *p,
     p->from_days = from_days;
     p->to_days = to_days;
     if (to_days < from_days)
-        return refuse(err, "invalid_field", "to", "to is before from");
+        return an_refuse(err, "invalid_field", "to", "to is before from");
     if (to_days - from_days + 1 > AN_RANGE_DAYS_MAX)
-        return refuse(err, "invalid_field", "to", "a report covers at most 366 days");
+        return an_refuse(err, "invalid_field", "to", "a report covers at most 366 days");
     cf_time_civil_from_days(to_days + 1, &y, &m, &d);
     snprintf(p->to_next, sizeof(p->to_next), "%04u-%02u-%02u", (unsigned)y % 10000u,
              (unsigned)m % 100u, (unsigned)d % 100u);
 
     if (clinic && !(p->clinics = split(clinic, AN_CLINICS_MAX)))
-        return refuse(err, "invalid_field", "clinic",
-                      "clinic takes up to 64 clinic ids, repeated or comma-separated");
+        return an_refuse(err, "invalid_field", "clinic",
+                         "clinic takes up to 64 clinic ids, repeated or comma-separated");
     if (source) {
         if (!*source || strlen(source) > 256)
-            return refuse(err, "invalid_field", "source", "source must be 1 to 256 characters");
+            return an_refuse(err, "invalid_field", "source", "source must be 1 to 256 characters");
         p->source = strdup(source);
         if (!p->source)
             abort();
@@ -147,11 +146,11 @@ int an_report_params_parse(const struct an_query *q, struct an_report_params *p,
         return CF_EINVAL;
     if (q->attribution && strcmp(q->attribution, "first_touch") != 0 &&
         strcmp(q->attribution, "last_non_direct") != 0)
-        return refuse(err, "invalid_field", "attribution",
-                      "attribution is first_touch or last_non_direct");
+        return an_refuse(err, "invalid_field", "attribution",
+                         "attribution is first_touch or last_non_direct");
     p->last_non_direct = q->attribution && strcmp(q->attribution, "last_non_direct") == 0;
     if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
-        return refuse(err, "invalid_field", "format", "format is json or csv");
+        return an_refuse(err, "invalid_field", "format", "format is json or csv");
     p->csv = format ? strcmp(format, "csv") == 0 : accept && strstr(accept, "text/csv") != NULL;
     return 0;
 }
@@ -280,12 +279,12 @@ int an_report_check(const struct an_report *report, const struct an_report_param
         if (!(report->groups & 1u << p->groups[i])) {
             snprintf(msg, sizeof(msg), "the %s report cannot be grouped by %s", report->name,
                      an_group_names[p->groups[i]]);
-            return refuse(err, "invalid_field", "group_by", msg);
+            return an_refuse(err, "invalid_field", "group_by", msg);
         }
     if (p->source && !report->takes_source) {
         snprintf(msg, sizeof(msg), "the %s report is not split by source (see the sources report)",
                  report->name);
-        return refuse(err, "invalid_field", "source", msg);
+        return an_refuse(err, "invalid_field", "source", msg);
     }
     return 0;
 }

@@ -21,13 +21,12 @@
 #include "common/metrics.h"
 #include "common/pg.h"
 
-/* 0 when every clinic of p is one of the network's; else the 400. */
-static int check_clinics(const struct cf_network *net, const struct an_report_params *p,
-                         struct _u_response *resp)
+int analytics_check_clinics(const struct cf_network *net, const json_t *clinics,
+                            struct _u_response *resp)
 {
     size_t i;
     const json_t *j;
-    json_array_foreach(p->clinics, i, j)
+    json_array_foreach(clinics, i, j)
     {
         if (!cf_netconf_clinic(net, json_string_value(j))) {
             char msg[200];
@@ -166,7 +165,7 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
         cf_http_error(resp, 400, perr.code, perr.message, perr.field);
         goto out;
     }
-    if (check_clinics(net, &p, resp) != 0)
+    if (analytics_check_clinics(net, p.clinics, resp) != 0)
         goto out;
     if ((rc = answer_of(ctx, report, net->id, &p, &answer, errbuf, sizeof(errbuf))) != 0) {
         cf_warn("%s report: %s", report->name, errbuf);

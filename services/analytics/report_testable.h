@@ -69,6 +69,8 @@ struct an_query {
 int an_report_params_parse(const struct an_query *q, struct an_report_params *p,
                            struct an_param_error *err);
 void an_report_params_clear(struct an_report_params *p);
+/* Fills err (code, field, message) and returns CF_EINVAL. */
+int an_refuse(struct an_param_error *err, const char *code, const char *field, const char *message);
 
 /* The params member of the answer: what the report was asked. */
 json_t *an_report_params_json(const struct an_report_params *p);

@@ -405,7 +405,9 @@ int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
     }
     size_t outbox_mark = out->n;
     const struct cf_event *evp = m.parsed ? &m.ev : NULL;
-    int rc = c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason));
+    /* without apply, apply_batch takes the message alone */
+    int rc = c->apply ? c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason))
+                      : c->apply_batch(c->ctx, c->conn, &evp, &rkm, 1, out, reason, sizeof(reason));
     if (rc == 0) {
         err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
     } else if (rc == CF_EINVAL ||
@@ -669,7 +671,8 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
                                       const struct cf_consumer_conf *cc, char *errbuf,
                                       size_t errbuf_size)
 {
-    assert(s && producer && cc && cc->group_id && cc->schema && cc->apply && cc->ntopics > 0);
+    assert(s && producer && cc && cc->group_id && cc->schema && (cc->apply || cc->apply_batch) &&
+           cc->ntopics > 0);
     struct cf_consumer *c = cf_xcalloc(1, sizeof(*c));
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);

@@ -72,9 +72,9 @@ struct cf_consumer_conf {
     const char *group_id;
     const char *const *topics;
     size_t ntopics;
-    const char *schema; /* where consumer_offsets and applied_events live */
-    cf_apply_fn apply;
-    cf_apply_batch_fn apply_batch; /* optional: the fast path */
+    const char *schema;            /* where consumer_offsets and applied_events live */
+    cf_apply_fn apply;             /* NULL: apply_batch takes each message alone */
+    cf_apply_batch_fn apply_batch; /* optional (with apply): the fast path */
     void *ctx;
     int batch_max; /* messages per transaction (default 500 if 0) */
     /* Optional: called on the runner thread once a batch is over, committed
