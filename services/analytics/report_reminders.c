@@ -164,9 +164,10 @@ static char *recall_sql(const struct an_report_params *p, int grouped)
         " coalesce(bool_or(r.outcome IN ('opt_out_calls', 'opt_out_sms')), false) AS opted_out"
         " FROM analytics.reminder_outcomes r WHERE r.job_id = m.job_id) o"
         " CROSS JOIN LATERAL (SELECT count(*) AS booked,"
-        " count(*) FILTER (WHERE a.status IN ('arrived', 'completed')) AS arrived,"
-        " coalesce(sum(a.amount_paid) FILTER (WHERE a.status IN ('arrived', 'completed')), 0)"
-        " AS revenue FROM analytics.appointments a WHERE a.patient_id = m.patient_id"
+        " count(*) FILTER (WHERE a.status IN ('arrived', 'completed') AND a.starts_at > m.at)"
+        " AS arrived, coalesce(sum(a.amount_paid) FILTER (WHERE a.status IN ('arrived',"
+        " 'completed') AND a.starts_at > m.at), 0) AS revenue"
+        " FROM analytics.appointments a WHERE a.patient_id = m.patient_id"
         " AND a.booked_at > m.at) v" IN_RANGE("m"));
     if (grouped && p->ngroups) { /* one part: its groups in order */
         cf_strbuf_add(&b, " ORDER BY ");
