@@ -169,7 +169,11 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
         goto out;
     if ((rc = answer_of(ctx, report, net->id, &p, &answer, errbuf, sizeof(errbuf))) != 0) {
         cf_warn("%s report: %s", report->name, errbuf);
-        cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
+        /* a statement past CLINICFLOW_ANALYTICS_REPORT_TIMEOUT_MS: 503 */
+        cf_http_error_from(resp,
+                           rc == CF_EINVAL     ? CF_EINTERNAL
+                           : rc == CF_ETIMEOUT ? CF_EUNAVAIL
+                                               : rc,
                            "the report cannot be read now; retry later", NULL, 5);
         goto out;
     }
