@@ -49,6 +49,12 @@
 
 #define CF_CONSUMER_BATCH_DEFAULT 500
 #define CF_CONSUMER_POLL_MS 100
+/* A batch closes this long after its first message at the latest: under a
+ * steady stream (a broker answering fetches as data comes) it would
+ * otherwise wait for batch_max messages, holding the first one back for
+ * as long as that takes. A backlog still fills whole batches: messages
+ * already fetched come at once. */
+#define CF_CONSUMER_BATCH_WAIT_MS 100
 #define CF_CONSUMER_BACKOFF_MIN_MS 100
 #define CF_CONSUMER_BACKOFF_MAX_MS 5000
 /* Attempts at a batch that keep failing before a conflict (a unique key
@@ -231,9 +237,17 @@ static void destroy_messages(rd_kafka_message_t **batch, size_t *n)
 static size_t collect(struct cf_consumer *c, rd_kafka_message_t **batch)
 {
     size_t n = 0;
+    int64_t close_at = 0;
     c->rebalanced = 0;
     while (n < c->batch_max && !atomic_load(&c->stop)) {
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, CF_CONSUMER_POLL_MS);
+        int wait_ms = CF_CONSUMER_POLL_MS;
+        if (n > 0) {
+            const int64_t left = close_at - cf_time_mono_ms();
+            if (left <= 0)
+                break;
+            wait_ms = left < wait_ms ? (int)left : wait_ms;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, wait_ms);
         if (c->rebalanced) {
             destroy_messages(batch, &n);
             c->rebalanced = 0;
@@ -246,6 +260,8 @@ static size_t collect(struct cf_consumer *c, rd_kafka_message_t **batch)
             rd_kafka_message_destroy(rkm);
             continue;
         }
+        if (n == 0)
+            close_at = cf_time_mono_ms() + CF_CONSUMER_BATCH_WAIT_MS;
         batch[n++] = rkm;
     }
     return n;
