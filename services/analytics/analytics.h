@@ -39,6 +39,19 @@ struct analytics_ctx {
 
 const struct cf_config_var *analytics_settings_table(struct analytics_settings *cfg, size_t *n);
 
+/* The values of obj (a batch's rows by id) as a new array, for a
+ * statement over the whole batch. */
+static inline json_t *analytics_values(const json_t *obj)
+{
+    json_t *arr = json_array(), *v;
+    const char *key;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        json_array_append(arr, v);
+    }
+    return arr;
+}
+
 /* The consumer of calls.v1 and tasks.v1 (calls_apply.c): a
  * cf_apply_batch_fn with an analytics_ctx (it takes single messages too:
  * the consumers have no apply of their own). */

@@ -4,6 +4,8 @@
  */
 #include "call_store.h"
 
+#include <string.h>
+
 #include "common/pg.h"
 
 #define DIMS_TYPED                                                                                 \
@@ -121,47 +123,39 @@ int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, json_t *
         rows, NULL, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
+    /* the days, then the hours, in one statement (0 and 1 first) */
     rc = cf_pg_exec_json(
         conn,
-        "WITH k AS (SELECT DISTINCT network_id, clinic_id, hour::date AS day FROM"
-        " jsonb_to_recordset($1::jsonb) AS r(network_id text, clinic_id text, hour timestamp))"
-        " SELECT json_build_object('network_id', k.network_id, 'clinic_id', k.clinic_id,"
-        " 'day', to_char(k.day, 'YYYY-MM-DD'), 'inbound', coalesce(sum(h.inbound), 0), 'outbound',"
-        " coalesce(sum(h.outbound), 0), 'answered', coalesce(sum(h.answered), 0), 'unique', "
-        "coalesce(sum(h.unique_calls), 0),"
-        " 'targeted', coalesce(sum(h.targeted), 0), 'missed', coalesce(sum(h.missed), 0), "
-        "'abandoned', coalesce(sum(h.abandoned), 0),"
-        " 'answered_call_center', coalesce(sum(h.answered_call_center), 0), 'answered_reception',"
-        " coalesce(sum(h.answered_reception), 0), 'handled', coalesce(sum(h.handled), 0), "
-        "'talk_seconds',"
-        " coalesce(sum(h.talk_seconds), 0))::text FROM k LEFT JOIN analytics.calls_hourly h"
-        " ON h.network_id = k.network_id AND h.clinic_id = k.clinic_id"
-        " AND h.hour >= k.day AND h.hour < k.day + 1"
-        " GROUP BY k.network_id, k.clinic_id, k.day ORDER BY 1",
+        "WITH r AS (SELECT DISTINCT network_id, clinic_id, hour FROM"
+        " jsonb_to_recordset($1::jsonb) AS r(network_id text, clinic_id text, hour timestamp)),"
+        " d AS (SELECT DISTINCT network_id, clinic_id, hour::date AS day FROM r)"
+        " SELECT 0, json_build_object('network_id', d.network_id, 'clinic_id', d.clinic_id,"
+        " 'day', to_char(d.day, 'YYYY-MM-DD'),"
+        " 'inbound', coalesce(sum(h.inbound), 0), 'outbound', coalesce(sum(h.outbound), 0),"
+        " 'answered', coalesce(sum(h.answered), 0), 'unique', coalesce(sum(h.unique_calls), 0),"
+        " 'targeted', coalesce(sum(h.targeted), 0), 'missed', coalesce(sum(h.missed), 0),"
+        " 'abandoned', coalesce(sum(h.abandoned), 0),"
+        " 'answered_call_center', coalesce(sum(h.answered_call_center), 0),"
+        " 'answered_reception', coalesce(sum(h.answered_reception), 0),"
+        " 'handled', coalesce(sum(h.handled), 0),"
+        " 'talk_seconds', coalesce(sum(h.talk_seconds), 0))::text"
+        " FROM d LEFT JOIN analytics.calls_hourly h ON h.network_id = d.network_id"
+        " AND h.clinic_id = d.clinic_id AND h.hour >= d.day AND h.hour < d.day + 1"
+        " GROUP BY d.network_id, d.clinic_id, d.day"
+        " UNION ALL SELECT 1, json_build_object('network_id', r.network_id, 'clinic_id',"
+        " r.clinic_id, 'day', to_char(r.hour, 'YYYY-MM-DD'), 'hour',"
+        " extract(hour FROM r.hour)::int, 'inbound', coalesce(sum(h.inbound), 0),"
+        " 'answered', coalesce(sum(h.answered), 0), 'missed', coalesce(sum(h.missed), 0),"
+        " 'inbound_talk_seconds', coalesce(sum(h.inbound_talk_seconds), 0))::text"
+        " FROM r LEFT JOIN analytics.calls_hourly h ON h.network_id = r.network_id"
+        " AND h.clinic_id = r.clinic_id AND h.hour = r.hour"
+        " GROUP BY r.network_id, r.clinic_id, r.hour ORDER BY 1, 2",
         rows, &res, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     for (int i = 0; i < PQntuples(res); i++)
-        json_array_append_new(snapshots, json_loads(PQgetvalue(res, i, 0), 0, NULL));
-    PQclear(res);
-    /* the load of each hour it touched */
-    rc = cf_pg_exec_json(
-        conn,
-        "WITH k AS (SELECT DISTINCT network_id, clinic_id, hour FROM jsonb_to_recordset($1::jsonb)"
-        " AS r(network_id text, clinic_id text, hour timestamp))"
-        " SELECT json_build_object('network_id', k.network_id, 'clinic_id', k.clinic_id,"
-        " 'day', to_char(k.hour, 'YYYY-MM-DD'), 'hour', extract(hour FROM k.hour)::int,"
-        " 'inbound', coalesce(sum(h.inbound), 0), 'answered', coalesce(sum(h.answered), 0), "
-        "'missed', coalesce(sum(h.missed), 0),"
-        " 'inbound_talk_seconds', coalesce(sum(h.inbound_talk_seconds), 0))::text FROM k"
-        " LEFT JOIN analytics.calls_hourly h ON h.network_id = k.network_id"
-        " AND h.clinic_id = k.clinic_id AND h.hour = k.hour"
-        " GROUP BY k.network_id, k.clinic_id, k.hour ORDER BY 1",
-        rows, &res, errbuf, errbuf_size);
-    if (rc != 0)
-        return rc;
-    for (int i = 0; i < PQntuples(res); i++)
-        json_array_append_new(hours, json_loads(PQgetvalue(res, i, 0), 0, NULL));
+        json_array_append_new(strcmp(PQgetvalue(res, i, 0), "0") == 0 ? snapshots : hours,
+                              json_loads(PQgetvalue(res, i, 1), 0, NULL));
     PQclear(res);
     return 0;
 }

@@ -69,17 +69,6 @@ static const struct cf_event *last_event(const struct cf_event *const *evs, size
     return NULL;
 }
 
-static json_t *values_of(const json_t *obj)
-{
-    json_t *arr = json_array(), *v;
-    const char *key;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        json_array_append(arr, v);
-    }
-    return arr;
-}
-
 /* Each clinic day (and hour) the batch changed, as a snapshot on
  * metrics.v1 (keyed network/clinic/day[/hour], so a compacted topic keeps
  * the latest of each),
@@ -142,7 +131,7 @@ static int save_calls(PGconn *conn, const json_t *calls, const struct cf_event *
             an_touch_add(touches, touch);
         json_decref(touch);
     }
-    rows = values_of(calls);
+    rows = analytics_values(calls);
     rollup = an_rollup_rows(deltas);
     if ((rc = an_calls_save(conn, rows, errbuf, errbuf_size)) == 0)
         rc = an_rollup_save(conn, rollup, errbuf, errbuf_size);
@@ -180,7 +169,7 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     if (rc == 0 && json_object_size(calls))
         rc = save_calls(conn, calls, last_event(evs, n), out, errbuf, errbuf_size);
     if (rc == 0 && json_object_size(tasks)) {
-        rows = values_of(tasks);
+        rows = analytics_values(tasks);
         rc = an_tasks_save(conn, rows, errbuf, errbuf_size);
     }
     if (rc == 0) {

@@ -25,7 +25,7 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
 {
     struct analytics_ctx *actx = ctx;
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(actx->svc->netconf);
-    json_t *by_lead = json_object(), *patches = json_array(), *touches = json_object(), *patch;
+    json_t *by_lead = json_object(), *patches = NULL, *touches = json_object(), *patch;
     const char *id;
     int rc = 0;
 
@@ -56,10 +56,7 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
         json_decref(patch);
     }
     cf_netconf_release(snap);
-    json_object_foreach(by_lead, id, patch)
-    {
-        json_array_append(patches, patch);
-    }
+    patches = analytics_values(by_lead);
     if (rc == 0 && json_array_size(patches))
         rc = an_leads_save(conn, patches, errbuf, errbuf_size);
     if (rc == 0)

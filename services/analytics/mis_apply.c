@@ -43,17 +43,6 @@ static void keep_latest(json_t *by_id, const char *id_key, json_t *row)
     json_object_set_new(by_id, id, row);
 }
 
-static json_t *values_of(const json_t *obj)
-{
-    json_t *arr = json_array(), *v;
-    const char *key;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        json_array_append(arr, v);
-    }
-    return arr;
-}
-
 int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                               const rd_kafka_message_t *const *rkms, size_t n,
                               struct cf_outbox *out, char *errbuf, size_t errbuf_size)
@@ -99,12 +88,12 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
     }
     cf_netconf_release(snap);
     if (rc == 0 && json_object_size(appts)) {
-        rows = values_of(appts);
+        rows = analytics_values(appts);
         rc = an_appointments_save(conn, rows, errbuf, errbuf_size);
         json_decref(rows);
     }
     if (rc == 0 && json_object_size(patients)) {
-        rows = values_of(patients);
+        rows = analytics_values(patients);
         rc = an_patients_save(conn, rows, errbuf, errbuf_size);
         json_decref(rows);
     }

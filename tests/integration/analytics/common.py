@@ -119,12 +119,27 @@ def model_figures(calls, tasks):
         sum(1 for s in secs if s <= 900) / n_tasks if n_tasks else None)
 
 
-def _same_number(got, want):
+def same_number(got, want):
+    """Equal numbers (the service prints 15 significant digits), or both
+    null."""
     if want is None or got is None:
         return got is None and want is None
     if isinstance(got, bool) or not isinstance(got, (int, float)):
         return False
     return abs(got - want) <= 1e-9 * max(1.0, abs(want))
+
+
+def csv_cell_matches(cell, want):
+    """A CSV cell says what the JSON value want says: empty for null, the
+    same text, or the same number."""
+    if want is None:
+        return cell == ""
+    if isinstance(want, str):
+        return cell == want
+    try:
+        return cell != "" and same_number(float(cell), float(want))
+    except ValueError:
+        return False
 
 
 def assert_figures(got, want, what, groups=()):
@@ -142,7 +157,7 @@ def assert_figures(got, want, what, groups=()):
         if f in COUNT_FIELDS:
             ok = type(g) is int and g == w
         else:
-            ok = _same_number(g, w)
+            ok = same_number(g, w)
         if not ok:
             bad.append("%s: got %r, expected %r" % (f, g, w))
     assert not bad, "%s:\n  %s\n  row: %s" % (what, "\n  ".join(bad), json.dumps(got))
@@ -416,16 +431,7 @@ def assert_csv_matches(header, rows, report, groups, what):
         assert len(cells) == len(header), (what, i, cells)
         for name, cell in zip(header, cells):
             want = jrow[name]
-            if want is None:
-                ok = cell == ""
-            elif isinstance(want, str):
-                ok = cell == want
-            else:
-                try:
-                    ok = cell != "" and _same_number(float(cell), float(want))
-                except ValueError:
-                    ok = False
-            assert ok, "%s: row %d column %s: CSV %r, JSON %r" % (what, i, name, cell, want)
+            assert csv_cell_matches(cell, want), "%s: row %d column %s: CSV %r, JSON %r" % (what, i, name, cell, want)
 
 
 # --- producing calls.v1 and tasks.v1 as the calls service does -----------------

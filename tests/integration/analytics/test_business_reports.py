@@ -47,8 +47,9 @@ from zoneinfo import ZoneInfo
 
 import cfstack
 import contract
-from common import (CALLS, DLQ, NET, TASKS, Stack, call_event, cf_uuid5, contact_key, iso,
-                    party, produce_many, task_event, topic_ends, wait_until)
+from common import (CALLS, DLQ, NET, TASKS, Stack, call_event, cf_uuid5, contact_key,
+                    csv_cell_matches, iso, party, produce_many, same_number, task_event,
+                    topic_ends, wait_until)
 
 MSK = ZoneInfo("Europe/Moscow")
 LEADS = "clinicflow.leads.v1"
@@ -607,14 +608,6 @@ def check_hand_figures():
 
 
 # --- comparing ------------------------------------------------------------------------
-
-def same_number(got, want):
-    if want is None or got is None:
-        return got is None and want is None
-    if isinstance(got, bool) or not isinstance(got, (int, float)):
-        return False
-    return abs(got - want) <= 1e-9 * max(1.0, abs(want))
-
 
 def figure_errors(got, want, fields, counts, groups=()):
     """What differs between a row (or totals) and want: exactly the contract's
@@ -1436,15 +1429,7 @@ def check_csv(stack, ask, name, params, rep, groups):
         for i, (cells, row) in enumerate(zip(table[1:], rows)):
             for col, cell in zip(header, cells):
                 want = row[col]
-                if want is None:
-                    ok = cell == ""
-                elif isinstance(want, str):
-                    ok = cell == want
-                else:
-                    try:
-                        ok = cell != "" and same_number(float(cell), float(want))
-                    except ValueError:
-                        ok = False
+                ok = csv_cell_matches(cell, want)
                 if not ok:
                     errs.append("line %d, %s: CSV %r, JSON %r" % (i + 1, col, cell, want))
     if errs:

@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import cfstack
 import contract
+from common import csv_cell_matches, same_number
 
 NET = "demo"
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md "Ids"
@@ -374,14 +375,6 @@ def check_hand_figures():
 
 
 # --- comparing --------------------------------------------------------------------
-
-def same_number(got, want):
-    if want is None or got is None:
-        return got is None and want is None
-    if isinstance(got, bool) or not isinstance(got, (int, float)):
-        return False
-    return abs(got - want) <= 1e-9 * max(1.0, abs(want))
-
 
 def figure_errors(got, want, groups):
     """What differs between a report row (or totals) and want: the exact
@@ -876,15 +869,7 @@ def csv_errors(table, rows, groups):
             continue
         for name, cell in zip(header, cells):
             want = row.get(name)
-            if want is None:
-                ok = cell == ""
-            elif isinstance(want, str):
-                ok = cell == want
-            else:
-                try:
-                    ok = cell != "" and same_number(float(cell), float(want))
-                except ValueError:
-                    ok = False
+            ok = csv_cell_matches(cell, want)
             if not ok:
                 errs.append("line %d, %s: CSV %r, JSON %r" % (i + 1, name, cell, want))
     return errs
