@@ -39,7 +39,10 @@ int ctl_cmd_apply(PGconn *conn, const char *file, const json_t *j_net);
  * NULL for all networks. */
 int ctl_cmd_show(PGconn *conn, const char *network);
 
-int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, const char *name);
+/* A key limited to clinics names at most this many. */
+#define CTL_KEY_MAX_CLINICS 64
+int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, const char *name,
+                       const char *const *clinics, size_t nclinics);
 int ctl_cmd_key_list(PGconn *conn, const char *network);
 int ctl_cmd_key_revoke(PGconn *conn, const char *key_id);
 

@@ -85,13 +85,14 @@ static json_t *parse_scopes(const char *list)
     return j_scopes;
 }
 
-int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, const char *name)
+int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, const char *name,
+                       const char *const *clinics, size_t nclinics)
 {
     char errbuf[1024] = "";
     char key[KEY_LEN + 1], id[CF_UUID_STR_LEN + 1], hex[CF_SHA256_HEX_LEN + 1];
     uint8_t hash[32];
     PGresult *res = NULL;
-    char *scopes_json = NULL;
+    char *scopes_json = NULL, *clinics_json = NULL;
     int64_t version = 0;
     int status = CTL_EXIT_FAIL;
 
@@ -100,6 +101,13 @@ int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, co
         return CTL_EXIT_USAGE;
     scopes_json = json_dumps(j_scopes, JSON_COMPACT);
     json_decref(j_scopes);
+    if (nclinics > 0) {
+        json_t *j_clinics = json_array();
+        for (size_t i = 0; i < nclinics; i++)
+            json_array_append_new(j_clinics, json_string(clinics[i]));
+        clinics_json = json_dumps(j_clinics, JSON_COMPACT);
+        json_decref(j_clinics);
+    }
     if (generate_key(key) != 0)
         goto out;
     cf_sha256(key, strlen(key), hash);
@@ -107,7 +115,7 @@ int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, co
     cf_uuid4(id);
 
     const char *net_params[] = {network};
-    const char *params[] = {id, network, hex, scopes_json, name};
+    const char *params[] = {id, network, hex, scopes_json, name, clinics_json};
     if (cf_pg_begin(conn, errbuf, sizeof(errbuf)) != 0 ||
         cf_pg_exec(conn, "SELECT 1 FROM config.networks WHERE id = $1", 1, net_params, &res, errbuf,
                    sizeof(errbuf)) != 0)
@@ -117,11 +125,26 @@ int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, co
                  network);
         goto out;
     }
+    for (size_t i = 0; i < nclinics; i++) {
+        const char *clinic_params[] = {network, clinics[i]};
+        PQclear(res);
+        res = NULL;
+        if (cf_pg_exec(conn, "SELECT 1 FROM config.clinics WHERE network_id = $1 AND id = $2", 2,
+                       clinic_params, &res, errbuf, sizeof(errbuf)) != 0)
+            goto out;
+        if (PQntuples(res) == 0) {
+            snprintf(errbuf, sizeof(errbuf), "network \"%s\" has no clinic \"%s\"", network,
+                     clinics[i]);
+            goto out;
+        }
+    }
     if (cf_pg_exec(conn,
-                   "INSERT INTO config.api_keys (id, network_id, hash, scopes, name)"
+                   "INSERT INTO config.api_keys (id, network_id, hash, scopes, name, clinics)"
                    " VALUES ($1::uuid, $2, decode($3, 'hex'),"
-                   " ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5)",
-                   5, params, NULL, errbuf, sizeof(errbuf)) != 0 ||
+                   " ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5,"
+                   " CASE WHEN $6::jsonb IS NOT NULL"
+                   " THEN ARRAY(SELECT DISTINCT jsonb_array_elements_text($6::jsonb)) END)",
+                   6, params, NULL, errbuf, sizeof(errbuf)) != 0 ||
         ctl_bump_version(conn, &version, errbuf, sizeof(errbuf)) != 0 ||
         cf_pg_commit(conn, errbuf, sizeof(errbuf)) != 0)
         goto out;
@@ -129,8 +152,10 @@ int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, co
     /* Only the key goes to stdout, so scripts can capture it. */
     printf("%s\n", key);
     fflush(stdout);
-    fprintf(stderr, "created key %s for network %s with scopes %s (config version %" PRId64 ")\n",
-            id, network, scopes, version);
+    fprintf(stderr,
+            "created key %s for network %s with scopes %s%s%s (config version %" PRId64 ")\n", id,
+            network, scopes, clinics_json ? ", limited to clinics " : "",
+            clinics_json ? clinics_json : "", version);
 
 out:
     if (status != CTL_EXIT_OK) {
@@ -140,6 +165,7 @@ out:
     explicit_bzero(key, sizeof(key));
     PQclear(res);
     free(scopes_json);
+    free(clinics_json);
     return status;
 }
 
@@ -151,17 +177,18 @@ int ctl_cmd_key_list(PGconn *conn, const char *network)
     const char *sql =
         "SELECT id::text, network_id, array_to_string(scopes, ','), coalesce(name, ''),"
         " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        " coalesce(to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+        " coalesce(to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+        " coalesce(array_to_string(clinics, ','), '')"
         " FROM config.api_keys WHERE $1::text IS NULL OR network_id = $1"
         " ORDER BY created_at, id";
     if (cf_pg_exec(conn, sql, 1, params, &res, errbuf, sizeof(errbuf)) != 0) {
         ctl_errorf("key list failed: %s", errbuf);
         return CTL_EXIT_FAIL;
     }
-    printf("ID\tNETWORK\tSCOPES\tNAME\tCREATED\tREVOKED\n");
+    printf("ID\tNETWORK\tSCOPES\tNAME\tCREATED\tREVOKED\tCLINICS\n");
     for (int i = 0; i < PQntuples(res); i++) {
-        for (int c = 0; c < 6; c++)
-            ctl_print_cell(PQgetvalue(res, i, c), c == 5 ? "\n" : "\t");
+        for (int c = 0; c < 7; c++)
+            ctl_print_cell(PQgetvalue(res, i, c), c == 6 ? "\n" : "\t");
     }
     PQclear(res);
     return CTL_EXIT_OK;

@@ -43,9 +43,11 @@ static const char usage_text[] =
     "                                           for its network\n"
     "  show [--network N]                       print the stored configuration (secrets\n"
     "                                           masked)\n"
-    "  key create --network N --scope S[,S] [--name NAME]\n"
+    "  key create --network N --scope S[,S] [--name NAME] [--clinic C]...\n"
     "                                           create an API key (scopes: ingest, read,\n"
-    "                                           admin); the key is printed once\n"
+    "                                           admin); the key is printed once; with\n"
+    "                                           --clinic (repeatable) a read key sees\n"
+    "                                           only those clinics\n"
     "  key list [--network N]                   list keys (never the keys themselves)\n"
     "  key revoke ID                            revoke a key\n"
     "  dlq list [--topic T] [--group G] [--since TIME] [--until TIME] [--json]\n"
@@ -142,6 +144,8 @@ struct args {
     const char *scope;
     const char *name;
     const char *key_id;
+    const char *clinics[CTL_KEY_MAX_CLINICS];
+    size_t nclinics;
     struct ctl_dlq_args dlq;
     int help; /* -h/--help: print the usage and exit 0 */
 };
@@ -243,6 +247,14 @@ static int parse_options(int argc, char **argv, int start, struct args *a, const
             if (!strstr(allowed, "name,"))
                 return usage_error("option %s is not valid here", "--name");
             a->name = value;
+        } else if ((rc = option_value(argc, argv, &i, "--clinic", &value)) != 0) {
+            if (rc == CTL_EXIT_USAGE)
+                return rc;
+            if (!strstr(allowed, "clinic,"))
+                return usage_error("option %s is not valid here", "--clinic");
+            if (a->nclinics == CTL_KEY_MAX_CLINICS)
+                return usage_error("at most %d --clinic options", CTL_KEY_MAX_CLINICS);
+            a->clinics[a->nclinics++] = value;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             return usage_error("unknown option %s", argv[i]);
         } else {
@@ -339,7 +351,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         return usage_error("%s", "key needs create, list or revoke");
     a->subcmd = argv[i++];
     if (strcmp(a->subcmd, "create") == 0) {
-        if ((rc = parse_options(argc, argv, i, a, "network,scope,name,", pos, 0)) != 0)
+        if ((rc = parse_options(argc, argv, i, a, "network,scope,name,clinic,", pos, 0)) != 0)
             return rc;
         if (!a->network || !a->scope)
             return usage_error("%s", "key create needs --network N and --scope S[,S]");
@@ -379,7 +391,7 @@ static int run(PGconn *conn, const struct args *a, const json_t *j_net)
     if (!a->subcmd)
         return CTL_EXIT_USAGE; /* parse_args accepts no other command */
     if (strcmp(a->subcmd, "create") == 0)
-        return ctl_cmd_key_create(conn, a->network, a->scope, a->name);
+        return ctl_cmd_key_create(conn, a->network, a->scope, a->name, a->clinics, a->nclinics);
     if (strcmp(a->subcmd, "list") == 0)
         return ctl_cmd_key_list(conn, a->network);
     return ctl_cmd_key_revoke(conn, a->key_id);

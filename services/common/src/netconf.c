@@ -38,6 +38,8 @@ struct cf_api_key {
     uint8_t hash[32];
     unsigned scopes;
     const struct cf_network *net;
+    char **clinics; /* NULL: every clinic of the network */
+    size_t nclinics;
 };
 
 struct cf_netconf {
@@ -140,6 +142,10 @@ const struct cf_migration cf_netconf_migrations[] = {
      "ALTER TABLE channels DROP CONSTRAINT channels_kind_check;"
      "ALTER TABLE channels ADD CONSTRAINT channels_kind_check"
      " CHECK (kind IN ('telephony', 'messenger', 'form', 'gateway'));"},
+    /* A read key may be limited to some clinics (NULL: the whole network). */
+    {3, "keys limited to clinics",
+     "ALTER TABLE api_keys ADD COLUMN clinics text[]"
+     " CHECK (clinics IS NULL OR cardinality(clinics) > 0);"},
 };
 const size_t cf_netconf_migrations_n =
     sizeof(cf_netconf_migrations) / sizeof(cf_netconf_migrations[0]);
@@ -303,13 +309,28 @@ static int load_channels(PGconn *conn, struct cf_netconf_snapshot *snap, char *e
     return rc;
 }
 
+/* Limits a key to the clinics of a JSON array of ids. */
+static void key_limit(struct cf_api_key *key, const char *json_ids)
+{
+    json_t *j_ids = json_loads(json_ids, 0, NULL), *j_id;
+    size_t i;
+    key->clinics = cf_xcalloc(json_array_size(j_ids) + 1, sizeof(*key->clinics));
+    json_array_foreach(j_ids, i, j_id)
+    {
+        if (json_is_string(j_id))
+            key->clinics[key->nclinics++] = cf_xstrdup(json_string_value(j_id));
+    }
+    json_decref(j_ids);
+}
+
 static int load_keys(PGconn *conn, struct cf_netconf_snapshot *snap, char *errbuf,
                      size_t errbuf_size)
 {
     PGresult *res = NULL;
     int rc = cf_pg_exec(conn,
                         "SELECT id::text, network_id, encode(hash, 'hex'),"
-                        " array_to_string(scopes, ',') FROM config.api_keys"
+                        " array_to_string(scopes, ','), array_to_json(clinics)::text"
+                        " FROM config.api_keys"
                         " WHERE revoked_at IS NULL ORDER BY id",
                         0, NULL, &res, errbuf, errbuf_size);
     if (rc != 0)
@@ -322,6 +343,8 @@ static int load_keys(PGconn *conn, struct cf_netconf_snapshot *snap, char *errbu
             continue; /* cannot authorize anything: leave it out */
         cf_netconf_add_key(snap, PQgetvalue(res, i, 0), hash,
                            cf_netconf_parse_scopes(PQgetvalue(res, i, 3)), &snap->networks[ni]);
+        if (!PQgetisnull(res, i, 4))
+            key_limit(&snap->keys[snap->nkeys - 1], PQgetvalue(res, i, 4));
     }
     PQclear(res);
     return 0;
@@ -339,6 +362,8 @@ CF_TESTABLE void cf_netconf_add_key(struct cf_netconf_snapshot *snap, const char
     memcpy(key->hash, hash, sizeof(key->hash));
     key->scopes = scopes;
     key->net = net;
+    key->clinics = NULL;
+    key->nclinics = 0;
 }
 
 /* Reads the whole schema inside one read-only REPEATABLE READ transaction.
@@ -429,8 +454,12 @@ void cf_netconf_snapshot_free(struct cf_netconf_snapshot *snap)
         json_decref(snap->channels[i].doc);
     }
     free(snap->channels);
-    for (size_t i = 0; i < snap->nkeys; i++)
+    for (size_t i = 0; i < snap->nkeys; i++) {
         free(snap->keys[i].id);
+        for (size_t k = 0; k < snap->keys[i].nclinics; k++)
+            free(snap->keys[i].clinics[k]);
+        free(snap->keys[i].clinics);
+    }
     free(snap->keys);
     free(snap);
 }
@@ -497,18 +526,12 @@ const struct cf_channel *cf_netconf_channel(const struct cf_netconf_snapshot *sn
     return NULL;
 }
 
-/* The key is hashed and compared against every stored hash with a
- * constant-time comparison, without stopping at the first match, so the
- * time taken says nothing about which key (if any) matched. */
-int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *authorization,
-                         unsigned scope, const struct cf_network **net_out)
+int cf_netconf_bearer_hash(const char *authorization, uint8_t hash[32])
 {
     static const char scheme[] = "bearer";
     const size_t scheme_len = sizeof(scheme) - 1;
 
-    if (net_out)
-        *net_out = NULL;
-    if (!snap || !authorization)
+    if (!authorization)
         return CF_EAUTH;
     const char *p = authorization;
     while (*p == ' ' || *p == '\t')
@@ -525,22 +548,59 @@ int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *aut
         len--;
     if (len == 0 || len > 512)
         return CF_EAUTH;
-
-    uint8_t hash[32];
     cf_sha256(p, len, hash);
+    return 0;
+}
+
+/* The hash is compared against every stored hash with a constant-time
+ * comparison, without stopping at the first match, so the time taken says
+ * nothing about which key (if any) matched. */
+int cf_netconf_grant(const struct cf_netconf_snapshot *snap, const uint8_t hash[32], unsigned scope,
+                     struct cf_key_grant *grant)
+{
+    memset(grant, 0, sizeof(*grant));
+    if (!snap)
+        return CF_EAUTH;
     const struct cf_api_key *found = NULL;
     for (size_t i = 0; i < snap->nkeys; i++) {
-        if (cf_ct_equal(hash, sizeof(hash), snap->keys[i].hash, sizeof(snap->keys[i].hash)) &&
-            !found)
+        if (cf_ct_equal(hash, 32, snap->keys[i].hash, sizeof(snap->keys[i].hash)) && !found)
             found = &snap->keys[i];
     }
     if (!found || !found->net)
         return CF_EAUTH;
     if ((found->scopes & scope) == 0) /* scope: the scopes any one of which will do */
         return CF_EFORBIDDEN;
-    if (net_out)
-        *net_out = found->net;
+    grant->net = found->net;
+    grant->key_id = found->id;
+    grant->scopes = found->scopes;
+    grant->clinics = found->clinics;
+    grant->nclinics = found->nclinics;
     return 0;
+}
+
+int cf_key_grant_sees(const struct cf_key_grant *grant, const char *clinic_id)
+{
+    if (grant->nclinics == 0)
+        return 1;
+    for (size_t i = 0; i < grant->nclinics; i++)
+        if (strcmp(grant->clinics[i], clinic_id) == 0)
+            return 1;
+    return 0;
+}
+
+int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *authorization,
+                         unsigned scope, const struct cf_network **net_out)
+{
+    uint8_t hash[32];
+    struct cf_key_grant grant;
+    if (net_out)
+        *net_out = NULL;
+    if (!snap || cf_netconf_bearer_hash(authorization, hash) != 0)
+        return CF_EAUTH;
+    int rc = cf_netconf_grant(snap, hash, scope, &grant);
+    if (rc == 0 && net_out)
+        *net_out = grant.net;
+    return rc;
 }
 
 /* ---- the live configuration ---- */

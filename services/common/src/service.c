@@ -525,14 +525,14 @@ int cf_service_run(struct cf_service *svc)
     return code;
 }
 
-int cf_service_check_key(struct cf_service *svc, const char *authorization, unsigned scope,
-                         struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out,
-                         struct cf_key_refusal *why)
+int cf_service_check_grant(struct cf_service *svc, const uint8_t *hash, unsigned scope,
+                           struct cf_netconf_snapshot **snap_out, struct cf_key_grant *grant,
+                           struct cf_key_refusal *why)
 {
     int64_t age_ms = 0;
     int poll_failing = 0;
     *snap_out = NULL;
-    *net_out = NULL;
+    memset(grant, 0, sizeof(*grant));
     memset(why, 0, sizeof(*why));
     if (config_stale(svc, &age_ms, &poll_failing)) {
         why->status = 503;
@@ -545,11 +545,9 @@ int cf_service_check_key(struct cf_service *svc, const char *authorization, unsi
         return CF_EUNAVAIL;
     }
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(svc->netconf);
-    const struct cf_network *net = NULL;
-    int rc = cf_netconf_authorize(snap, authorization, scope, &net);
+    int rc = hash ? cf_netconf_grant(snap, hash, scope, grant) : CF_EAUTH;
     if (rc == 0) {
         *snap_out = snap;
-        *net_out = net;
         return 0;
     }
     cf_netconf_release(snap);
@@ -566,6 +564,30 @@ int cf_service_check_key(struct cf_service *svc, const char *authorization, unsi
     return rc;
 }
 
+int cf_service_check_key(struct cf_service *svc, const char *authorization, unsigned scope,
+                         struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out,
+                         struct cf_key_refusal *why)
+{
+    uint8_t hash[32];
+    struct cf_key_grant grant;
+    int rc =
+        cf_service_check_grant(svc, cf_netconf_bearer_hash(authorization, hash) == 0 ? hash : NULL,
+                               scope, snap_out, &grant, why);
+    *net_out = grant.net;
+    return rc;
+}
+
+void cf_service_refuse(struct _u_response *resp, int rc, const struct cf_key_refusal *why)
+{
+    if (rc == CF_EUNAVAIL) {
+        cf_http_error_from(resp, CF_EUNAVAIL, why->message, NULL, why->retry_after_s);
+    } else if (rc != 0) {
+        cf_http_error(resp, why->status, why->code, why->message, NULL);
+        if (why->status == 401)
+            u_map_put(resp->map_header, "WWW-Authenticate", "Bearer");
+    }
+}
+
 int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
                          struct _u_response *resp, unsigned scope,
                          struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out)
@@ -573,12 +595,6 @@ int cf_service_authorize(struct cf_service *svc, const struct _u_request *req,
     struct cf_key_refusal why;
     int rc = cf_service_check_key(svc, cf_http_header(req, "Authorization"), scope, snap_out,
                                   net_out, &why);
-    if (rc == CF_EUNAVAIL) {
-        cf_http_error_from(resp, CF_EUNAVAIL, why.message, NULL, why.retry_after_s);
-    } else if (rc != 0) {
-        cf_http_error(resp, why.status, why.code, why.message, NULL);
-        if (why.status == 401)
-            u_map_put(resp->map_header, "WWW-Authenticate", "Bearer");
-    }
+    cf_service_refuse(resp, rc, &why);
     return rc;
 }

@@ -528,7 +528,7 @@ def test_keys():
 
     listing = ctl("key", "list").stdout
     assert listing.splitlines()[0].split("\t") == ["ID", "NETWORK", "SCOPES", "NAME", "CREATED",
-                                                   "REVOKED"]
+                                                   "REVOKED", "CLINICS"]
     row = listing.splitlines()[1].split("\t")
     assert row[:4] == [key_id, "demo", "ingest,read", "demo crm"], row
     assert row[5] == "-"
@@ -554,6 +554,23 @@ def test_keys():
     assert ctl("key", "create", "--network", "demo", "--scope", "write",
                check=False).returncode == 2
     assert ctl("key", "create", "--network", "demo", check=False).returncode == 2
+
+    # a read key limited to clinics: stored, listed; an unknown clinic
+    # creates nothing
+    before = scalar("SELECT count(*) FROM config.api_keys")
+    p = ctl("key", "create", "--network", "demo", "--scope", "read", "--clinic", "demo-north",
+            "--clinic", "demo-center", check=False)
+    assert p.returncode == 0 and "limited to clinics" in p.stderr, p.stderr
+    limited = p.stdout.strip()
+    row = psql(STATE["dsn"], "SELECT id::text, array_to_string(clinics, ',') FROM config.api_keys"
+               " WHERE hash = decode('%s', 'hex')" % hashlib.sha256(limited.encode()).hexdigest())
+    assert len(row) == 1 and sorted(row[0][1].split(",")) == ["demo-center", "demo-north"], row
+    listed = [r for r in ctl("key", "list").stdout.splitlines() if r.startswith(row[0][0])][0]
+    assert sorted(listed.split("\t")[6].split(",")) == ["demo-center", "demo-north"], listed
+    p = ctl("key", "create", "--network", "demo", "--scope", "read", "--clinic", "nowhere",
+            check=False)
+    assert p.returncode == 1 and 'no clinic "nowhere"' in p.stderr, p.stderr
+    assert scalar("SELECT count(*) FROM config.api_keys") == str(int(before) + 1)
 
 
 def test_dsn_option_overrides_environment():

@@ -426,6 +426,23 @@ static void test_authorize(void)
     CHECK_INT(cf_netconf_authorize(snap, "Basic cfk_ingest", CF_SCOPE_INGEST, &net), CF_EAUTH);
     CHECK_INT(cf_netconf_authorize(snap, "cfk_ingest", CF_SCOPE_INGEST, &net), CF_EAUTH);
 
+    /* the grant of a key known by its hash (a dashboard session's) */
+    struct cf_key_grant g;
+    uint8_t h[32];
+    CHECK_INT(cf_netconf_bearer_hash("Bearer  cfk_readadmin ", h), 0);
+    CHECK_INT(cf_netconf_bearer_hash("Basic cfk_readadmin", h), CF_EAUTH);
+    CHECK_INT(cf_netconf_bearer_hash("Bearer  cfk_readadmin ", h), 0);
+    CHECK_INT(cf_netconf_grant(snap, h, CF_SCOPE_READ, &g), 0);
+    CHECK(g.net == &snap->networks[0] && strcmp(g.key_id, "k2") == 0);
+    CHECK(g.scopes == (CF_SCOPE_READ | CF_SCOPE_ADMIN) && g.nclinics == 0);
+    CHECK(cf_key_grant_sees(&g, "any-clinic"));
+    CHECK_INT(cf_netconf_grant(snap, h, CF_SCOPE_INGEST, &g), CF_EFORBIDDEN);
+    CHECK(g.net == NULL);
+    char c1[] = "c1", c2[] = "c2";
+    char *const two[] = {c1, c2};
+    const struct cf_key_grant limited = {.net = &snap->networks[0], .clinics = two, .nclinics = 2};
+    CHECK(cf_key_grant_sees(&limited, "c2") && !cf_key_grant_sees(&limited, "c3"));
+
     CHECK_INT(cf_netconf_parse_scopes("ingest,read"), CF_SCOPE_INGEST | CF_SCOPE_READ);
     CHECK_INT(cf_netconf_parse_scopes("admin"), CF_SCOPE_ADMIN);
     CHECK_INT(cf_netconf_parse_scopes(""), 0);

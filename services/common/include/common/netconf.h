@@ -95,6 +95,28 @@ const struct cf_channel *cf_netconf_channel(const struct cf_netconf_snapshot *sn
 int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *authorization,
                          unsigned scope, const struct cf_network **net_out);
 
+/* What a key may do: its network, its scopes and, for a key limited to
+ * some clinics (clinicflowctl key create --clinic), those clinics' ids
+ * (nclinics 0: every clinic of the network). Points into the snapshot:
+ * valid while it is held. */
+struct cf_key_grant {
+    const struct cf_network *net;
+    const char *key_id;
+    unsigned scopes;
+    char *const *clinics;
+    size_t nclinics;
+};
+
+/* The SHA-256 of the key in an Authorization header value ("Bearer
+ * <key>"); CF_EAUTH when the header is missing or malformed. */
+int cf_netconf_bearer_hash(const char *authorization, uint8_t hash[32]);
+/* The key whose SHA-256 is hash: as cf_netconf_authorize, with the grant
+ * in *grant on success. */
+int cf_netconf_grant(const struct cf_netconf_snapshot *snap, const uint8_t hash[32], unsigned scope,
+                     struct cf_key_grant *grant);
+/* Whether the grant covers clinic_id (every clinic when it is not limited). */
+int cf_key_grant_sees(const struct cf_key_grant *grant, const char *clinic_id);
+
 /* Builds a snapshot from a PostgreSQL connection (used by the reload thread
  * and by clinicflowctl show). */
 int cf_netconf_load(PGconn *conn, struct cf_netconf_snapshot **out, char *errbuf,

@@ -101,6 +101,14 @@ struct cf_key_refusal {
 int cf_service_check_key(struct cf_service *svc, const char *authorization, unsigned scope,
                          struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out,
                          struct cf_key_refusal *why);
+/* The same check for a key known by its SHA-256 (NULL: no key at all, a
+ * 401), with what the key may do in *grant (valid while *snap_out is held). */
+int cf_service_check_grant(struct cf_service *svc, const uint8_t *hash, unsigned scope,
+                           struct cf_netconf_snapshot **snap_out, struct cf_key_grant *grant,
+                           struct cf_key_refusal *why);
+/* Answers a refused check (rc and why from the two above): 503 with
+ * Retry-After, or 401 (with WWW-Authenticate) or 403. */
+void cf_service_refuse(struct _u_response *resp, int rc, const struct cf_key_refusal *why);
 
 /* Authorizes a request: on failure sets a 401/403 error response and
  * returns non-zero. While the config snapshot is older than
