@@ -29,14 +29,16 @@ json_t *an_appointment_row(const json_t *data, int64_t time_ms, const char *netw
     const char *id = str(data, "appointment_id");
     const json_t *version = json_object_get(data, "version");
     const int64_t starts = cf_time_json_get(data, "starts_at");
+    /* booked when the MIS says (a history import), never after it was seen */
+    const int64_t said = cf_time_json_get(data, "booked_at");
+    const int64_t booked = said >= 0 && said < time_ms ? said : time_ms;
     char start_hour[20], booked_hour[20];
 
     if (!*id || !json_is_integer(version) || starts < 0) {
         snprintf(errbuf, errbuf_size, "an appointment needs appointment_id, version and starts_at");
         return NULL;
     }
-    if (an_local_hour(tz, starts, start_hour) != 0 ||
-        an_local_hour(tz, time_ms, booked_hour) != 0) {
+    if (an_local_hour(tz, starts, start_hour) != 0 || an_local_hour(tz, booked, booked_hour) != 0) {
         snprintf(errbuf, errbuf_size, "no local hour in zone '%s'", tz);
         return NULL;
     }
@@ -50,7 +52,7 @@ json_t *an_appointment_row(const json_t *data, int64_t time_ms, const char *netw
                   start_hour, "booked_hour", booked_hour, "doctor_id", str(data, "doctor_id"),
                   "booking_source", str(data, "booking_source"));
     cf_time_json_set(row, "starts_at", starts);
-    cf_time_json_set(row, "booked_at", time_ms);
+    cf_time_json_set(row, "booked_at", booked);
     set_str_or_null(row, "patient_id", data, "patient_id");
     /* the call or lead it names, when it is one of ours (a UUID) */
     static const char *const links[] = {"call_id", "lead_id"};

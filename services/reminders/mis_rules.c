@@ -65,6 +65,7 @@ static const struct cf_field appointment_fields[] = {
     {"amount_paid", CF_FIELD_NUMBER, 0, 0, 0, 0, AMOUNT_MAX, NULL},
     {"treatment_plan", CF_FIELD_OBJECT, 0, 0, 0, 0, 0, NULL},
     {"booking_source", CF_FIELD_ENUM, 0, 0, 0, 0, 0, sources},
+    {"booked_at", CF_FIELD_TIME, 0, 0, 0, 0, 0, NULL},
     {"call_id", CF_FIELD_STRING, 0, 36, 36, 0, 0, NULL},
     {"lead_id", CF_FIELD_STRING, 0, 36, 36, 0, 0, NULL},
     {"operator_id", CF_FIELD_STRING, 0, 1, 64, 0, 0, NULL},
@@ -242,7 +243,7 @@ int mis_appointment_record(const json_t *body, const struct cf_network *net, jso
                            int64_t *version, char *field, size_t field_size, char *errbuf,
                            size_t errbuf_size)
 {
-    static const char *const times[] = {"starts_at", "ends_at"};
+    static const char *const times[] = {"starts_at", "ends_at", "booked_at"};
     int64_t starts = 0, ends = 0;
 
     *record = NULL;

@@ -36,6 +36,20 @@ static void test_appointment(void)
     /* a call id that is not one of ours links to nothing */
     CHECK(json_is_null(json_object_get(row, "call_id")));
     json_decref(row);
+    /* the MIS's booking time, when it gives one earlier than the event */
+    json_object_set_new(data, "booked_at", json_string("2026-11-02T09:15:00Z"));
+    row = an_appointment_row(data, cf_test_utc_ms(2026, 11, 20, 21, 30, 0), "net", "Europe/Moscow",
+                             err, sizeof(err));
+    CHECK_STR(s(row, "booked_at"), "2026-11-02T09:15:00.000Z");
+    CHECK_STR(s(row, "booked_hour"), "2026-11-02 12:00:00");
+    json_decref(row);
+    /* one later than the event is not believed: the event's time */
+    json_object_set_new(data, "booked_at", json_string("2026-11-22T09:15:00Z"));
+    row = an_appointment_row(data, cf_test_utc_ms(2026, 11, 20, 21, 30, 0), "net", "Europe/Moscow",
+                             err, sizeof(err));
+    CHECK_STR(s(row, "booked_at"), "2026-11-20T21:30:00.000Z");
+    json_decref(row);
+    json_object_del(data, "booked_at");
     json_object_del(data, "version");
     CHECK(an_appointment_row(data, 0, "net", "UTC", err, sizeof(err)) == NULL);
     json_decref(data);

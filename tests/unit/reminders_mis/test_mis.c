@@ -178,12 +178,14 @@ static void test_appointment_record(void)
     json_t *j = body("{\"version\": 2, \"clinic_id\": \"demo-north\", \"patient_id\": \"p-100\","
                      " \"starts_at\": \"2026-12-10T10:00:00+03:00\", \"ends_at\": "
                      "\"2026-12-10T10:30:00+03:00\", \"status\": \"booked\", \"amount_paid\": 0,"
+                     " \"booked_at\": \"2026-12-01T18:45:00+03:00\","
                      " \"lead_id\": \"6F9619FF-8B86-D011-B42D-00C04FC964FF\","
                      " \"treatment_plan\": {\"status\": \"proposed\", \"amount\": 120000.5}}");
     CHECK_INT(mis_appointment_record(j, &net, &record, &version, field, sizeof(field), errbuf,
                                      sizeof(errbuf)),
               0);
     CHECK_STR(json_string_value(json_object_get(record, "starts_at")), "2026-12-10T07:00:00.000Z");
+    CHECK_STR(json_string_value(json_object_get(record, "booked_at")), "2026-12-01T15:45:00.000Z");
     CHECK_STR(json_string_value(json_object_get(record, "lead_id")),
               "6f9619ff-8b86-d011-b42d-00c04fc964ff");
 
@@ -221,6 +223,7 @@ static void test_appointment_record(void)
     appointment_refused(APPT(", \"call_id\": \"not-a-uuid-but-exactly-36-characters\""), "call_id");
     appointment_refused(APPT(", \"booking_source\": \"billboard\""), "booking_source");
     appointment_refused(APPT(", \"status\": \"maybe\""), "status");
+    appointment_refused(APPT(", \"booked_at\": \"yesterday\""), "booked_at");
     appointment_refused("{\"version\": 1, \"clinic_id\": \"demo-center\", \"patient_id\": \"p 1\","
                         " \"starts_at\": \"2026-12-10T10:00:00Z\", \"status\": \"booked\"}",
                         "patient_id");
