@@ -25,16 +25,22 @@
 /* The service's own settings (CLINICFLOW_ANALYTICS_*), read once in main
  * (settings.c); README.md's settings list documents each. */
 struct analytics_settings {
-    long runners;     /* consumer runners of each group in an instance */
-    long batch_max;   /* messages applied in one transaction, at most */
-    long cache_ttl_s; /* a cached report answer lives this long at most; 0: no cache */
-    long timeout_ms;  /* a report's statements may run this long */
+    long runners;       /* consumer runners of each group in an instance */
+    long batch_max;     /* messages applied in one transaction, at most */
+    long cache_ttl_s;   /* a cached report answer lives this long at most; 0: no cache */
+    long timeout_ms;    /* a report's statements may run this long */
+    long session_ttl_s; /* a dashboard session lives this long */
+    int cookie_secure;  /* the session cookie is Secure */
+    char *web_dir;      /* the dashboard's files ("": beside the binary) */
 };
+
+struct analytics_web;
 
 struct analytics_ctx {
     struct cf_service *svc;
     struct analytics_settings cfg;
-    char store_id[40]; /* analytics.store's id, read at start (report_cache.c) */
+    char store_id[40];         /* analytics.store's id, read at start (report_cache.c) */
+    struct analytics_web *web; /* the dashboard's files, read at start (web_routes.c) */
 };
 
 const struct cf_config_var *analytics_settings_table(struct analytics_settings *cfg, size_t *n);
@@ -83,8 +89,11 @@ void analytics_records_routes(struct analytics_ctx *ctx);
 /* 0 when every clinic id in clinics (an array, or NULL) is one of net's;
  * else the 400 unknown_clinic set on resp (another network's clinic is
  * as unknown as one that does not exist). */
-int analytics_check_clinics(const struct cf_network *net, const json_t *clinics,
-                            struct _u_response *resp);
 void analytics_report_routes(struct analytics_ctx *ctx);
+void analytics_session_routes(struct analytics_ctx *ctx);
+/* Reads the dashboard's files and serves them at / and /assets/ (0, or
+ * the reason in errbuf: the folder holds no index.html). */
+int analytics_web_routes(struct analytics_ctx *ctx, char *errbuf, size_t errbuf_size);
+void analytics_web_free(struct analytics_ctx *ctx);
 
 #endif

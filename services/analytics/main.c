@@ -5,13 +5,17 @@
  * (leads_apply.c), appointments and patients (mis_apply.c), reminder
  * outcomes (outcomes_apply.c). The routes answer from them: reports
  * (report_routes.c), the records behind them and the worklist
- * (records_routes.c), and take ad spend (spend_routes.c).
+ * (records_routes.c), and take ad spend (spend_routes.c). The dashboard
+ * (web_routes.c) reads them with a session (session_routes.c).
  */
 #include "analytics.h"
 #include "analytics/schema.h"
 #include "report_cache.h"
 
+#include <limits.h>
+
 #include "common/kafka.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "common/topics.h"
 
@@ -37,6 +41,10 @@ int main(void)
     analytics_report_routes(&ctx);
     analytics_spend_routes(&ctx);
     analytics_records_routes(&ctx);
+    analytics_session_routes(&ctx);
+    char errbuf[PATH_MAX + 128];
+    if (analytics_web_routes(&ctx, errbuf, sizeof(errbuf)) != 0)
+        cf_warn("%s: / answers 404; the API is not affected", errbuf);
     cf_metrics_describe("clinicflow_analytics_events_applied_total", "counter",
                         "events applied to analytics' facts and rollups, by consumer group");
     cf_metrics_describe("clinicflow_analytics_report_cache_total", "counter",
@@ -109,5 +117,7 @@ int main(void)
     /* Start HTTP, then wait for SIGTERM and shut down in order. */
     if (cf_service_start(&svc) != 0)
         return 1;
-    return cf_service_run(&svc);
+    int code = cf_service_run(&svc);
+    analytics_web_free(&ctx);
+    return code;
 }

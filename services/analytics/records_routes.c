@@ -10,6 +10,7 @@
  * key's network only; another network's clinic is unknown.
  */
 #include "analytics.h"
+#include "read_access.h"
 #include "records_testable.h"
 
 #include <stdio.h>
@@ -53,8 +54,7 @@ static void answer_page(struct analytics_ctx *ctx, const char *member, const cha
 static int handle_records(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct analytics_ctx *ctx = user;
-    struct cf_netconf_snapshot *snap = NULL;
-    const struct cf_network *net = NULL;
+    struct an_reader reader;
     struct an_records_query q;
     struct an_param_error perr;
     char *params[AN_RECORDS_PARAMS_MAX] = {0};
@@ -62,8 +62,9 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
     char *sql = NULL;
 
     memset(&q, 0, sizeof(q));
-    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &net) != 0)
+    if (analytics_authorize_read(ctx, req, resp, &reader) != 0)
         return U_CALLBACK_COMPLETE;
+    const struct cf_network *net = reader.grant.net;
     const struct an_query rq = {
         .from = u_map_get(req->map_url, "from"),
         .to = u_map_get(req->map_url, "to"),
@@ -79,7 +80,7 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
     for (int g = 0; g < AN_G_COUNT; g++)
         if (g != AN_G_CLINIC && g != AN_G_SOURCE)
             q.groups[g] = u_map_get(req->map_url, an_group_names[g]);
-    if (analytics_check_clinics(net, q.report.clinics, resp) != 0)
+    if (analytics_check_clinics(&reader, &q.report.clinics, resp) != 0)
         goto out;
     if (!(sql = an_records_sql(u_map_get(req->map_url, "kind"), net->id, &q, params, &nparams,
                                &perr))) {
@@ -93,22 +94,22 @@ out:
     for (int i = 0; i < nparams; i++)
         free(params[i]);
     an_records_clear(&q);
-    cf_netconf_release(snap);
+    analytics_reader_release(&reader);
     return U_CALLBACK_COMPLETE;
 }
 
 static int handle_worklist(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct analytics_ctx *ctx = user;
-    struct cf_netconf_snapshot *snap = NULL;
-    const struct cf_network *net = NULL;
+    struct an_reader reader;
     struct an_records_query q;
     struct an_param_error perr;
     char *clinics = NULL;
 
     memset(&q, 0, sizeof(q));
-    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &net) != 0)
+    if (analytics_authorize_read(ctx, req, resp, &reader) != 0)
         return U_CALLBACK_COMPLETE;
+    const struct cf_network *net = reader.grant.net;
     const char *clinic = u_map_get(req->map_url, "clinic");
     /* the clinics as a report takes them (any dates: the worklist is now) */
     const struct an_query rq = {.from = "2000-01-01", .to = "2000-01-01", .clinic = clinic};
@@ -117,7 +118,7 @@ static int handle_worklist(const struct _u_request *req, struct _u_response *res
         cf_http_error(resp, 400, perr.code, perr.message, perr.field);
         goto out;
     }
-    if (analytics_check_clinics(net, q.report.clinics, resp) != 0)
+    if (analytics_check_clinics(&reader, &q.report.clinics, resp) != 0)
         goto out;
     clinics = q.report.clinics ? json_dumps(q.report.clinics, JSON_COMPACT) : NULL;
     char limit[24];
@@ -156,7 +157,7 @@ static int handle_worklist(const struct _u_request *req, struct _u_response *res
 out:
     free(clinics);
     an_records_clear(&q);
-    cf_netconf_release(snap);
+    analytics_reader_release(&reader);
     return U_CALLBACK_COMPLETE;
 }
 

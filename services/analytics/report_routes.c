@@ -1,6 +1,7 @@
 /*
  * GET /v1/reports/{report} (proto/README.md, "Analytics reports"): a read
- * or admin key's network only. The parameters are read (report_params.c),
+ * or admin key's network only, and a limited key's clinics only
+ * (read_access.c). The parameters are read (report_params.c),
  * every clinic named checked against the key's network (another
  * network's clinic is as unknown as one that does not exist), then the
  * grouped rows and the totals are read in one read-only transaction (one
@@ -8,6 +9,7 @@
  * Answers are cached (report_cache.c).
  */
 #include "analytics.h"
+#include "read_access.h"
 #include "report_cache.h"
 #include "report_testable.h"
 
@@ -20,23 +22,6 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
-
-int analytics_check_clinics(const struct cf_network *net, const json_t *clinics,
-                            struct _u_response *resp)
-{
-    size_t i;
-    const json_t *j;
-    json_array_foreach(clinics, i, j)
-    {
-        if (!cf_netconf_clinic(net, json_string_value(j))) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "no clinic '%.100s' in this network", json_string_value(j));
-            cf_http_error(resp, 400, "unknown_clinic", msg, "clinic");
-            return CF_EINVAL;
-        }
-    }
-    return 0;
-}
 
 /* Runs the report's statement into rows (grouped) or totals. */
 static int read_rows(PGconn *conn, const struct an_report *report, const char *network_id,
@@ -127,8 +112,7 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
     struct analytics_ctx *ctx = user;
     const char *name = u_map_get(req->map_url, "report");
     const struct an_report *report = NULL;
-    struct cf_netconf_snapshot *snap = NULL;
-    const struct cf_network *net = NULL;
+    struct an_reader reader;
     struct an_report_params p;
     struct an_param_error perr;
     json_t *answer = NULL;
@@ -136,8 +120,9 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
     int rc;
 
     memset(&p, 0, sizeof(p));
-    if (cf_service_authorize(ctx->svc, req, resp, CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &net) != 0)
+    if (analytics_authorize_read(ctx, req, resp, &reader) != 0)
         return U_CALLBACK_COMPLETE;
+    const struct cf_network *net = reader.grant.net;
     for (size_t i = 0; name && i < sizeof(reports) / sizeof(reports[0]); i++)
         if (strcmp(reports[i]->name, name) == 0)
             report = reports[i];
@@ -165,7 +150,7 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
         cf_http_error(resp, 400, perr.code, perr.message, perr.field);
         goto out;
     }
-    if (analytics_check_clinics(net, p.clinics, resp) != 0)
+    if (analytics_check_clinics(&reader, &p.clinics, resp) != 0)
         goto out;
     if ((rc = answer_of(ctx, report, net->id, &p, &answer, errbuf, sizeof(errbuf))) != 0) {
         cf_warn("%s report: %s", report->name, errbuf);
@@ -195,7 +180,7 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
 out:
     json_decref(answer);
     an_report_params_clear(&p);
-    cf_netconf_release(snap);
+    analytics_reader_release(&reader);
     return U_CALLBACK_COMPLETE;
 }
 

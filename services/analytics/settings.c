@@ -9,7 +9,7 @@
 
 const struct cf_config_var *analytics_settings_table(struct analytics_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[4];
+    static struct cf_config_var table[8];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_ANALYTICS_RUNNERS", CF_CONF_INT, "2", &cfg->runners, 1, 5, 0,
          "consumer runners of the calls group (calls.v1 and tasks.v1) an instance runs, each a "
@@ -26,6 +26,17 @@ const struct cf_config_var *analytics_settings_table(struct analytics_settings *
          NULL},
         {"CLINICFLOW_ANALYTICS_REPORT_TIMEOUT_MS", CF_CONF_INT, "10000", &cfg->timeout_ms, 100,
          600000, 0, "a report's statements are cancelled after this long (503)", NULL},
+        {"CLINICFLOW_ANALYTICS_SESSION_TTL_S", CF_CONF_INT, "28800", &cfg->session_ttl_s, 300,
+         2592000, 0, "a dashboard session (signed in with a read key) ends this long after sign-in",
+         NULL},
+        {"CLINICFLOW_ANALYTICS_COOKIE_SECURE", CF_CONF_BOOL, "0", &cfg->cookie_secure, 0, 0, 0,
+         "mark the session cookie Secure (HTTPS only); it is marked so anyway when a proxy says "
+         "X-Forwarded-Proto: https",
+         NULL},
+        {"CLINICFLOW_ANALYTICS_WEB_DIR", CF_CONF_STRING, "", &cfg->web_dir, 0, 0, 0,
+         "the dashboard's files (index.html and its assets); empty: share/clinicflow/dashboard "
+         "beside the binary's bin folder",
+         NULL},
     };
     memcpy(table, vars, sizeof(vars));
     *n = sizeof(vars) / sizeof(vars[0]);

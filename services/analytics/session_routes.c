@@ -1,0 +1,150 @@
+/*
+ * POST /v1/session {"key": "cfk_..."}: signs in with a read (or admin)
+ * key and sets the session cookie; GET /v1/session: who is signed in
+ * (network, the clinics the key sees, when the session ends), with the
+ * cookie or a Bearer key; DELETE /v1/session: signs out and clears the
+ * cookie. The key itself is never stored or answered.
+ */
+#include "analytics.h"
+#include "read_access.h"
+#include "session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/time.h"
+
+/* Secure when configured, or when the proxy in front says the browser
+ * came over HTTPS. */
+static int cookie_secure(const struct analytics_ctx *ctx, const struct _u_request *req)
+{
+    const char *proto = cf_http_header(req, "X-Forwarded-Proto");
+    return ctx->cfg.cookie_secure || (proto && strcasecmp(proto, "https") == 0);
+}
+
+/* {network, clinics, scopes, expires_at}: what the dashboard shows and
+ * offers as filters. expires_s 0: no session (a Bearer key). */
+static json_t *who(const struct cf_key_grant *g, int64_t expires_s)
+{
+    json_t *clinics = json_array();
+    for (size_t i = 0; i < g->net->nclinics; i++) {
+        const struct cf_clinic *c = &g->net->clinics[i];
+        if (cf_key_grant_sees(g, c->id))
+            json_array_append_new(
+                clinics, json_pack("{s:s, s:s, s:s}", "id", c->id, "name", c->name, "tz", c->tz));
+    }
+    json_t *scopes = json_array();
+    if (g->scopes & CF_SCOPE_READ)
+        json_array_append_new(scopes, json_string("read"));
+    if (g->scopes & CF_SCOPE_ADMIN)
+        json_array_append_new(scopes, json_string("admin"));
+    json_t *answer = json_pack("{s:{s:s, s:s, s:s}, s:o, s:o, s:b}", "network", "id", g->net->id,
+                               "name", g->net->name, "tz", g->net->tz, "clinics", clinics, "scopes",
+                               scopes, "limited", g->nclinics > 0);
+    if (expires_s > 0) {
+        char at[32];
+        cf_time_format(expires_s * 1000, at);
+        json_object_set_new(answer, "expires_at", json_string(at));
+    }
+    return answer;
+}
+
+static int handle_sign_in(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct analytics_ctx *ctx = user;
+    size_t len = 0;
+    const char *text = cf_http_body(req, &len);
+    json_error_t jerr;
+    json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    struct cf_netconf_snapshot *snap = NULL;
+    struct cf_key_grant grant;
+    struct cf_key_refusal why;
+    const char *key = NULL;
+    char sid[ANALYTICS_SESSION_ID_LEN + 1];
+    int64_t expires_s = 0;
+    uint8_t hash[32];
+    int rc;
+
+    if (!body) {
+        cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
+        goto out;
+    }
+    key = json_string_value(json_object_get(body, "key"));
+    if (!key || key[0] == '\0' || strlen(key) > 512) {
+        cf_http_error(resp, 400, "invalid_field", "key: expected the read key, a string", "key");
+        goto out;
+    }
+    cf_sha256(key, strlen(key), hash);
+    rc =
+        cf_service_check_grant(ctx->svc, hash, CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &grant, &why);
+    if (rc != 0) {
+        if (rc == CF_EAUTH) /* no WWW-Authenticate: this is a form, not a Bearer route */
+            cf_http_error(resp, 401, "unauthorized", "no such key, or it was revoked", "key");
+        else
+            cf_service_refuse(resp, rc, &why);
+        goto out;
+    }
+    if (analytics_session_create(ctx, hash, sid, &expires_s) != 0) {
+        cf_http_error_from(resp, CF_EUNAVAIL, "sessions cannot be stored now; retry later", NULL,
+                           5);
+        goto out;
+    }
+    ulfius_add_same_site_cookie_to_response(resp, ANALYTICS_SESSION_COOKIE, sid, NULL,
+                                            (unsigned)ctx->cfg.session_ttl_s, NULL, "/",
+                                            cookie_secure(ctx, req), 1, U_COOKIE_SAME_SITE_STRICT);
+    explicit_bzero(sid, sizeof(sid));
+    json_t *answer = who(&grant, expires_s);
+    cf_http_json(resp, 200, answer);
+    json_decref(answer);
+out:
+    explicit_bzero(hash, sizeof(hash));
+    json_decref(body); /* the key's text goes with it */
+    cf_netconf_release(snap);
+    return U_CALLBACK_COMPLETE;
+}
+
+static int handle_who(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct analytics_ctx *ctx = user;
+    struct an_reader reader;
+    struct an_session session = {.expires_s = 0};
+    if (analytics_authorize_read(ctx, req, resp, &reader) != 0)
+        return U_CALLBACK_COMPLETE;
+    const char *sid = u_map_get(req->map_cookie, ANALYTICS_SESSION_COOKIE);
+    if (!cf_http_header(req, "Authorization") && sid &&
+        analytics_session_find(ctx, sid, &session) != 0)
+        session.expires_s = 0;
+    json_t *answer = who(&reader.grant, session.expires_s);
+    cf_http_json(resp, 200, answer);
+    json_decref(answer);
+    analytics_reader_release(&reader);
+    return U_CALLBACK_COMPLETE;
+}
+
+static int handle_sign_out(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct analytics_ctx *ctx = user;
+    const char *sid = u_map_get(req->map_cookie, ANALYTICS_SESSION_COOKIE);
+    if (sid && analytics_session_end(ctx, sid) != 0) {
+        cf_http_error_from(resp, CF_EUNAVAIL, "the session cannot be ended now; retry later", NULL,
+                           5);
+        return U_CALLBACK_COMPLETE;
+    }
+    /* an expired, empty cookie replaces the browser's */
+    ulfius_add_same_site_cookie_to_response(resp, ANALYTICS_SESSION_COOKIE, "",
+                                            "Thu, 01 Jan 1970 00:00:00 GMT", 0, NULL, "/",
+                                            cookie_secure(ctx, req), 1, U_COOKIE_SAME_SITE_STRICT);
+    ulfius_set_empty_body_response(resp, 204);
+    return U_CALLBACK_COMPLETE;
+}
+
+void analytics_session_routes(struct analytics_ctx *ctx)
+{
+    cf_http_route(ctx->svc->http, "POST", "/v1/session", handle_sign_in, ctx);
+    cf_http_route(ctx->svc->http, "GET", "/v1/session", handle_who, ctx);
+    cf_http_route(ctx->svc->http, "DELETE", "/v1/session", handle_sign_out, ctx);
+}

@@ -1,0 +1,171 @@
+// The records behind a figure: GET /v1/records/{kind} with the figure's
+// filters and row (from, to, clinic, source, its group values), a page at
+// a time; "only" narrows a page to what the figure counted (the missed
+// calls among a row's calls), since the API answers every record of the
+// row.
+import * as api from './api.js';
+import { t } from './i18n.js';
+import * as fmt from './fmt.js';
+import { h, card, groupLabel } from './ui.js';
+
+const KINDS = ['calls', 'leads', 'appointments', 'tasks'];
+const TIME_GROUPS = ['day', 'week', 'month', 'hour', 'weekday'];
+// the text groups each kind can be filtered by (records_rules.c)
+const TEXT_GROUPS = {
+  calls: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
+  leads: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
+  appointments: ['operator', 'doctor'],
+  tasks: [],
+};
+const TAKES_SOURCE = { calls: true, leads: true, appointments: false, tasks: false };
+
+const COLUMNS = {
+  calls: ['started_at', 'clinic_id', 'direction', 'outcome', 'source', 'operator', 'agent_group', 'talk_seconds', 'patient_class'],
+  leads: ['received_at', 'clinic_id', 'provider', 'source', 'status', 'responded_at', 'working_seconds', 'sla_breached', 'patient_class'],
+  appointments: ['starts_at', 'clinic_id', 'doctor_id', 'status', 'amount_paid', 'plan_status', 'booking_source', 'operator_id', 'booked_at'],
+  tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
+};
+const ID = { calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', tasks: 'task_id' };
+
+const ended = (r) => r.status === 'ended';
+const inbound = (r) => ended(r) && r.direction === 'inbound';
+const ONLY = {
+  calls: {
+    inbound,
+    outbound: (r) => ended(r) && r.direction === 'outbound',
+    answered: (r) => inbound(r) && r.outcome === 'answered',
+    missed: (r) => inbound(r) && r.missed === true,
+    abandoned: (r) => inbound(r) && r.outcome === 'abandoned',
+    targeted: (r) => ended(r) && r.targeted === true,
+    unique: (r) => inbound(r) && r.unique === true,
+    call_center: (r) => inbound(r) && r.outcome === 'answered' && r.agent_group === 'call_center',
+    reception: (r) => inbound(r) && r.outcome === 'answered' && r.agent_group === 'reception',
+    handled: (r) => ended(r) && r.outcome === 'answered' && !!r.operator,
+    outbound_answered: (r) => ended(r) && r.direction === 'outbound' && r.outcome === 'answered',
+  },
+  leads: {
+    responded: (r) => !!r.responded_at,
+    unanswered: (r) => !r.responded_at,
+    sla_breached: (r) => r.sla_breached === true,
+    booked: (r) => r.status === 'booked',
+    lost: (r) => r.status === 'lost',
+    spam: (r) => r.status === 'spam',
+  },
+  appointments: {
+    arrived: (r) => r.status === 'arrived' || r.status === 'completed',
+    no_show: (r) => r.status === 'no_show',
+    cancelled: (r) => r.status === 'cancelled',
+    plan: (r) => !!r.plan_status,
+    plan_accepted: (r) => r.plan_status === 'accepted',
+  },
+  tasks: {
+    callback: (r) => r.kind === 'callback',
+    callback_closed: (r) => r.kind === 'callback' && r.status === 'closed',
+    callback_on_time: (r) => r.kind === 'callback' && r.status === 'closed' && r.on_time === true,
+    callback_expired: (r) => r.kind === 'callback' && r.status === 'expired',
+  },
+};
+const ONLY_LABEL = {
+  inbound: 'f.inbound', outbound: 'f.outbound', answered: 'f.answered', missed: 'f.missed',
+  abandoned: 'f.abandoned', targeted: 'f.targeted', unique: 'f.unique', call_center: 'f.answered_call_center',
+  reception: 'f.answered_reception', handled: 'f.calls_handled', outbound_answered: 'f.outbound',
+  responded: 'f.responded', unanswered: 'f.unanswered', sla_breached: 'f.sla_breaches', booked: 'f.booked',
+  lost: 'f.lost', spam: 'f.spam', arrived: 'f.arrivals', no_show: 'f.no_shows', cancelled: 'f.cancellations',
+  plan: 'f.plans_proposed', plan_accepted: 'f.plans_accepted', callback: 'f.callback_tasks',
+  callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
+};
+
+function cell(kind, col, r, ctx) {
+  const v = r[col];
+  if (v === null || v === undefined || v === '') return h('td', { class: 'muted', text: '—' });
+  if (col.endsWith('_at')) return h('td', { class: 'nowrap', text: fmt.dateTime(v, ctx.clinicTz(r.clinic_id)) });
+  if (col === 'clinic_id') return h('td', { text: ctx.clinicName(v) });
+  if (typeof v === 'boolean') return h('td', { text: t(v ? 'r.yes' : 'r.no') });
+  if (col.endsWith('seconds') || col === 'seconds_to_callback') return h('td', { class: 'n', text: fmt.duration(v) });
+  if (col === 'amount_paid') return h('td', { class: 'n', text: fmt.number(v, 2) });
+  return h('td', { text: String(v) });
+}
+
+// The API parameters of the records address (the kind's own).
+function apiParams(kind, params) {
+  const p = { from: params.from, to: params.to };
+  if (params.clinic) p.clinic = params.clinic;
+  if (params.source !== undefined && TAKES_SOURCE[kind]) p.source = params.source;
+  for (const g of [...TIME_GROUPS, ...TEXT_GROUPS[kind]]) if (params[g] !== undefined) p[g] = params[g];
+  return p;
+}
+
+export async function recordsPage(ctx) {
+  const params = ctx.params;
+  const kind = KINDS.includes(params.kind) ? params.kind : 'calls';
+  const only = ONLY[kind][params.only] ? params.only : null;
+  const f = ctx.filters;
+  const full = { ...params, from: api.isDay(params.from) ? params.from : f.from, to: api.isDay(params.to) ? params.to : f.to };
+  const p = apiParams(kind, full);
+  // an empty source is "the records without one", kept as the API reads it
+  const keepEmpty = Object.keys(p).filter((k) => p[k] === '' && k !== 'clinic');
+  const qs = api.query(p, keepEmpty);
+  const first = await api.records(kind, `${qs}&limit=100`);
+
+  const tabs = h('div', { class: 'tabs', role: 'tablist', 'data-testid': 'records-tabs' },
+    ...KINDS.map((k) => {
+      const next = { ...apiParams(k, full), kind: k };
+      if (params.back) next.back = params.back;
+      return h('a', {
+        href: ctx.hashOf('records', next), role: 'tab', class: k === kind ? 'on' : '',
+        'aria-selected': k === kind ? 'true' : 'false', 'data-testid': `records-tab-${k}`, text: t(`records.kind.${k}`),
+      });
+    }));
+  const chips = h('div', { class: 'chips' },
+    h('span', { class: 'chip', text: `${fmt.longDate(full.from)} – ${fmt.longDate(full.to)}` }),
+    ...Object.entries(p).filter(([k]) => k !== 'from' && k !== 'to').map(([k, v]) => h('span', { class: 'chip', 'data-testid': `records-chip-${k}` },
+      `${t(`g.${k}`)}: `, h('b', { text: k === 'clinic' ? v.split(',').map(ctx.clinicName).join(', ') : (v === '' ? t('none') : groupLabel(k, v, ctx)) }))),
+    only ? h('span', { class: 'chip chip-on', 'data-testid': 'records-only' }, t('records.filter', { what: t(ONLY_LABEL[only]) }), ' ',
+      h('a', { href: ctx.hashOf('records', { ...params, only: undefined }), text: t('records.clear_filter') })) : null);
+
+  const cols = COLUMNS[kind];
+  const body = h('tbody');
+  const count = h('span', { class: 'muted', 'data-testid': 'records-count' });
+  const more = h('button', { type: 'button', class: 'btn', 'data-testid': 'records-more', text: t('records.more') });
+  const table = h('table', { class: 'table records', 'data-testid': 'records-table', 'data-kind': kind },
+    h('thead', null, h('tr', null, h('th', { text: t('r.id') }), ...cols.map((c) => h('th', { text: t(`r.${c}`) })))),
+    body);
+  let shown = 0;
+  let cursor = null;
+  const add = (page) => {
+    const pick = only ? ONLY[kind][only] : () => true;
+    for (const r of page.records) {
+      if (!pick(r)) continue;
+      const id = r[ID[kind]];
+      body.append(h('tr', { 'data-testid': 'record', 'data-id': id },
+        h('td', { class: 'mono', title: id, text: id.slice(0, 8) }),
+        ...cols.map((c) => cell(kind, c, r, ctx))));
+      shown++;
+    }
+    cursor = page.next_cursor;
+    count.textContent = t('records.count', { n: shown });
+    count.dataset.value = String(shown);
+    more.hidden = !cursor;
+    table.hidden = shown === 0;
+    empty.hidden = shown !== 0;
+  };
+  const empty = h('p', { class: 'empty', text: t('records.none') });
+  more.addEventListener('click', async () => {
+    more.disabled = true;
+    try {
+      add(await api.records(kind, `${qs}&limit=100&cursor=${encodeURIComponent(cursor)}`));
+    } finally {
+      more.disabled = false;
+    }
+  });
+  add(first);
+  const back = params.back && params.back !== 'records'
+    ? h('a', { class: 'back', href: ctx.hashOf(params.back, Object.fromEntries(['from', 'to', 'clinic', 'source'].filter((k) => f[k === 'clinic' ? 'clinics' : k] && (k !== 'clinic' || f.clinics.length)).map((k) => [k, k === 'clinic' ? f.clinics.join(',') : f[k]]))), 'data-testid': 'records-back', text: t('records.back') })
+    : null;
+  return [
+    h('div', { class: 'records-head' }, back, h('h1', { class: 'page-title', text: t('records.title') }), count),
+    tabs,
+    chips,
+    card(null, h('div', { class: 'table-wrap' }, table), empty, h('div', { class: 'more' }, more)),
+  ];
+}

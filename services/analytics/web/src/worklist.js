@@ -1,0 +1,100 @@
+// The worklist: every open task (callbacks of missed calls, answers to
+// leads, reminder follow-ups), the overdue first, as GET /v1/worklist
+// gives them; asked again every few seconds (10 by default, "every" in
+// the address) and when the tab comes back into view.
+import * as api from './api.js';
+import { t } from './i18n.js';
+import * as fmt from './fmt.js';
+import { h, card } from './ui.js';
+
+function refreshSeconds(params) {
+  const n = Number(params.every);
+  return Number.isFinite(n) && n >= 2 && n <= 600 ? n : 10;
+}
+
+function counter(testid, label, value, cls) {
+  return h('div', { class: `kpi ${cls || ''}`, 'data-testid': testid },
+    h('div', { class: 'kpi-label', text: label }),
+    h('div', { class: 'kpi-value' }, h('span', {
+      class: 'num', 'data-report': 'worklist', 'data-value': String(value), 'data-testid': `${testid}-value`, text: fmt.number(value),
+    })));
+}
+
+function row(task, ctx) {
+  const ref = task.kind === 'callback'
+    ? t('worklist.missed_calls', { n: task.missed_calls ?? 1 })
+    : (task.lead_id || task.appointment_id || task.source_call_id || '').slice(0, 8);
+  return h('tr', {
+    class: task.sla === 'overdue' ? 'overdue' : '',
+    'data-testid': 'worklist-row', 'data-task-id': task.task_id, 'data-kind': task.kind, 'data-sla': task.sla,
+  },
+  h('td', null, h('span', { class: `tag tag-${task.kind}`, text: t(`task.${task.kind}`) })),
+  h('td', { text: task.clinic_id ? ctx.clinicName(task.clinic_id) : '—' }),
+  h('td', { class: 'nowrap', text: fmt.dateTime(task.opened_at, ctx.clinicTz(task.clinic_id)) }),
+  h('td', { class: 'nowrap', text: fmt.dateTime(task.due_at, ctx.clinicTz(task.clinic_id)) }),
+  h('td', null, h('span', { class: `sla sla-${task.sla}`, text: t(`sla.${task.sla}`) })),
+  h('td', { class: 'n nowrap', text: task.overdue_seconds > 0 ? fmt.duration(task.overdue_seconds) : '—' }),
+  h('td', { class: 'mono muted', title: task.task_id, text: ref }));
+}
+
+export async function worklistPage(ctx) {
+  const every = refreshSeconds(ctx.params);
+  const qs = api.query({ clinic: ctx.filters.clinics.join(','), limit: 1000 });
+  const kpis = h('div', { class: 'kpis', 'data-testid': 'worklist-kpis' });
+  const body = h('tbody', { 'data-testid': 'worklist-body' });
+  const table = h('table', { class: 'table worklist', 'data-testid': 'worklist-table' },
+    h('thead', null, h('tr', null,
+      ...['kind', 'clinic', 'opened', 'due', 'sla', 'overdue_by', 'ref'].map((c) => h('th', { text: t(`worklist.${c}`) })))),
+    body);
+  const empty = h('p', { class: 'empty', 'data-testid': 'worklist-empty', text: t('worklist.empty') });
+  const updated = h('span', { class: 'muted', 'data-testid': 'worklist-updated', 'data-refreshes': '0' });
+  let refreshes = 0;
+
+  const show = (answer) => {
+    const tasks = answer.tasks || [];
+    const n = (k) => tasks.filter((x) => x.kind === k).length;
+    kpis.replaceChildren(
+      counter('worklist-open', t('worklist.open'), tasks.length, 'kpi-accent'),
+      counter('worklist-overdue', t('worklist.overdue'), tasks.filter((x) => x.sla === 'overdue').length, 'kpi-alert'),
+      counter('worklist-callbacks', t('worklist.callbacks'), n('callback')),
+      counter('worklist-responds', t('worklist.responds'), n('respond')),
+      counter('worklist-reminders', t('worklist.reminders'), n('reminder')));
+    body.replaceChildren(...tasks.map((x) => row(x, ctx)));
+    table.hidden = !tasks.length;
+    empty.hidden = !!tasks.length;
+    refreshes++;
+    updated.dataset.refreshes = String(refreshes);
+    updated.dataset.count = String(tasks.length);
+    updated.textContent = `${t('updated', { time: new Date().toLocaleTimeString(ctx.session && document.documentElement.lang === 'ru' ? 'ru-RU' : 'en-GB') })} · ${t('worklist.refresh', { n: every })}`;
+  };
+  show(await api.worklist(qs));
+
+  let busy = false;
+  const refresh = async () => {
+    if (busy || !ctx.isCurrent() || document.hidden) return;
+    busy = true;
+    try {
+      const answer = await api.worklist(qs);
+      if (ctx.isCurrent()) show(answer);
+    } catch (_) {
+      // a missed refresh: the next one tries again (a 401 has ended the session)
+    } finally {
+      busy = false;
+    }
+  };
+  ctx.every(every * 1000, refresh);
+  const onVisible = () => {
+    if (!ctx.isCurrent()) {
+      document.removeEventListener('visibilitychange', onVisible);
+      return;
+    }
+    if (!document.hidden) refresh();
+  };
+  document.addEventListener('visibilitychange', onVisible);
+
+  return [
+    h('div', { class: 'records-head' }, h('h1', { class: 'page-title', text: t('worklist.title') }), updated),
+    kpis,
+    card(null, h('div', { class: 'table-wrap' }, table), empty),
+  ];
+}
