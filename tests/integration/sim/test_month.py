@@ -1,0 +1,137 @@
+"""clinicflow-sim end to end: a small month of the demo network sent through
+the calls, leads, reminders and analytics services' public interfaces
+(provider webhooks with their signatures, the form endpoint, the MIS record
+API, the spend API). Every request must be acknowledged, and analytics'
+reports must then count what the simulator says it sent: calls inbound,
+outbound and missed, leads per channel, bookings and their outcomes,
+treatment plans and ad spend. The services run with the settings a past
+month needs (tools/sim/README.md, "Settings a month needs")."""
+import json
+import subprocess
+import time
+import urllib.parse
+from datetime import datetime, timedelta, timezone
+
+import cfstack
+
+# tools/sim/README.md: what a past month needs beyond the defaults
+MONTH_ENV = {
+    "calls": {"CLINICFLOW_CALLS_HOOK_MAX_AGE_S": "2764800"},
+    "leads": {"CLINICFLOW_LEADS_FORM_PER_IP_PER_MINUTE": "0"},
+    "reminders": {},
+    "analytics": {},
+}
+MOSCOW = timezone(timedelta(hours=3))
+
+
+class Stack(cfstack.ServiceStack):
+    def start_service(self):
+        raise NotImplementedError
+
+    def start_all(self):
+        self.start(instances=0)
+        self.svcs = {}
+        for name, extra in MONTH_ENV.items():
+            svc = cfstack.Service(name, self.env_for(**extra))
+            svc.start(timeout=90)
+            self.services.append(svc)
+            self.svcs[name] = svc
+
+    def report(self, name, **params):
+        q = urllib.parse.urlencode(params)
+        st, _, body = cfstack.http(
+            "GET", self.svcs["analytics"].url("/v1/reports/%s?%s" % (name, q)),
+            headers={"Authorization": "Bearer " + self.keys["read"]})
+        assert st == 200, (name, st, body[:500])
+        return json.loads(body)
+
+
+def run_sim(stack, *args):
+    cmd = [cfstack.bin_path("clinicflow-sim"), "--network", cfstack.demo_network_path(),
+           "--calls", stack.svcs["calls"].url("").rstrip("/"),
+           "--leads", stack.svcs["leads"].url("").rstrip("/"),
+           "--reminders", stack.svcs["reminders"].url("").rstrip("/"),
+           "--analytics", stack.svcs["analytics"].url("").rstrip("/")] + list(args)
+    env = {"CLINICFLOW_SIM_INGEST_KEY": stack.keys["ingest"], "PATH": "/usr/bin:/bin"}
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    cfstack._check_sanitizers("clinicflow-sim", p.stderr)
+    assert p.returncode == 0, "clinicflow-sim exited %s:\n%s" % (p.returncode, p.stderr[-3000:])
+    return json.loads(p.stdout)
+
+
+def test_small_month_is_counted(stack):
+    started = time.monotonic()
+    sent = run_sim(stack, "--month", "--scale", "small", "--json", "--seed", "7",
+                   "--concurrency", "16")
+    print("sim sent in %.1fs: %s" % (time.monotonic() - started, json.dumps(sent["requests"])))
+    req = sent["requests"]
+    assert sent["complete"] is True, req
+    assert req["acknowledged"] == req["sent"] and req["refused"] == 0 and req["failed"] == 0, req
+    calls, leads, appts = sent["calls"], sent["leads"], sent["appointments"]
+    assert calls["inbound"] > 100 and calls["missed"] > 0 and leads["total"] > 10, sent
+
+    now = datetime.now(MOSCOW)
+    rng = {"from": (now - timedelta(days=32)).strftime("%Y-%m-%d"),
+           "to": (now + timedelta(days=1)).strftime("%Y-%m-%d")}
+
+    def calls_counted():
+        t = stack.report("calls", **rng)["totals"]
+        return (t["inbound"], t["outbound"], t["missed"]) == (
+            calls["inbound"], calls["outbound"], calls["missed"]) or t
+    got = {}
+
+    def wait(what, fn, timeout=60):
+        def ok():
+            got[what] = fn()
+            return got[what] is True
+        try:
+            cfstack.wait_until(ok, timeout, what, interval=0.5)
+        except AssertionError:
+            raise AssertionError("%s: analytics has %s" % (what, got.get(what)))
+
+    wait("calls inbound/outbound/missed", calls_counted)
+
+    def leads_counted():
+        rows = stack.report("leads", group_by="channel", **rng)["rows"]
+        by = {r["channel"]: r["leads"] for r in rows}
+        want = {k: v for k, v in leads["by_channel"].items() if v}
+        return by == want or by
+    wait("leads per channel", leads_counted)
+
+    def funnel_counted():
+        t = stack.report("funnel", **rng)["totals"]
+        want = (appts["booked"], appts["completed"], appts["no_show"], appts["cancelled"],
+                sent["plans"]["proposed"], sent["plans"]["accepted"])
+        have = (t["bookings"], t["arrivals"], t["no_shows"], t["cancellations"],
+                t["plans_proposed"], t["plans_accepted"])
+        return have == want or {"have": have, "want": want}
+    wait("bookings, arrivals, no-shows, cancellations, plans", funnel_counted)
+
+    # each booking on its own day (the MIS's booked_at), not all on the
+    # day the month was sent
+    rows = stack.report("funnel", group_by="day", **rng)["rows"]
+    days = [r["day"] for r in rows if r["bookings"]]
+    assert len(days) >= 20, rows
+    assert sum(r["bookings"] for r in rows) == appts["booked"], rows
+
+    def spend_counted():
+        t = stack.report("sources", **rng)["totals"]
+        return abs((t["spend"] or 0) - sent["spend"]["amount"]) < 0.01 * sent["spend"]["rows"] \
+            or t["spend"]
+    wait("spend", spend_counted)
+
+    print("total %.1fs" % (time.monotonic() - started))
+
+
+def main():
+    stack = Stack()
+    try:
+        stack.start_all()
+        cfstack.run([lambda: test_small_month_is_counted(stack)], exit=False)
+    finally:
+        stack.close()
+    cfstack.exit_status()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+/*
+ * The simulator's month (tools/sim/model.c): the same seed gives the same
+ * month, another seed another one, and a full-scale month holds the seeds'
+ * figures within a tolerance wide enough for any seed and narrow enough to
+ * catch a rate that drifted (README.md of the tool, "The model").
+ */
+#include <string.h>
+
+#include "cftest.h"
+#include "sim_testable.h"
+
+#define DAY_MS 86400000LL
+
+static int64_t end_ms(void)
+{
+    return cf_test_utc_ms(2026, 11, 20, 12, 0, 0);
+}
+
+static void gen(uint64_t seed, double scale, struct sim_month *m)
+{
+    const struct sim_params p = {.seed = seed, .days = 30, .scale = scale, .end_ms = end_ms()};
+    sim_month_generate(&p, m);
+}
+
+static int same_month(const struct sim_month *a, const struct sim_month *b)
+{
+    return a->nevs == b->nevs && a->npersons == b->npersons && a->nappts == b->nappts &&
+           memcmp(a->evs, b->evs, a->nevs * sizeof(*a->evs)) == 0 &&
+           memcmp(a->appts, b->appts, a->nappts * sizeof(*a->appts)) == 0 &&
+           memcmp(&a->totals, &b->totals, sizeof(a->totals)) == 0;
+}
+
+static void test_same_seed_same_month(void)
+{
+    struct sim_month a, b, c;
+    gen(42, 0.2, &a);
+    gen(42, 0.2, &b);
+    gen(43, 0.2, &c);
+    CHECK(a.nevs > 0);
+    CHECK(same_month(&a, &b));
+    CHECK(!same_month(&a, &c));
+    sim_month_free(&a);
+    sim_month_free(&b);
+    sim_month_free(&c);
+}
+
+static void test_events_in_order_and_in_the_month(void)
+{
+    struct sim_month m;
+    gen(7, 0.3, &m);
+    int ordered = 1, inside = 1, appts_follow = 1;
+    const int64_t start = end_ms() - 30 * DAY_MS;
+    for (size_t i = 0; i < m.nevs; i++) {
+        const struct sim_ev *ev = &m.evs[i];
+        if (i > 0 && ev->at_ms < m.evs[i - 1].at_ms)
+            ordered = 0;
+        if (ev->kind == SIM_CALL || ev->kind == SIM_LEAD)
+            inside &= ev->at_ms >= start && ev->at_ms < end_ms();
+        if (ev->kind == SIM_APPT && ev->u.appt.version == 2)
+            appts_follow &= m.appts[ev->u.appt.appt].booked_ms < ev->at_ms && ev->at_ms <= end_ms();
+    }
+    CHECK(ordered);
+    CHECK(inside);
+    CHECK(appts_follow);
+    /* distinct phones: a lost caller must not be "called back" by
+     * someone else's call */
+    int distinct = 1;
+    for (size_t i = 1; i < m.npersons && distinct; i++)
+        distinct = strcmp(m.persons[i].phone, m.persons[i - 1].phone) != 0 &&
+                   strcmp(m.persons[i].phone, m.persons[0].phone) != 0;
+    CHECK(distinct);
+    sim_month_free(&m);
+}
+
+static int within(double v, double lo, double hi)
+{
+    if (v >= lo && v <= hi)
+        return 1;
+    fprintf(stderr, "  %.3f not within [%.3f, %.3f]\n", v, lo, hi);
+    return 0;
+}
+
+static void test_full_month_rates(uint64_t seed)
+{
+    struct sim_month m;
+    gen(seed, 1.0, &m);
+    const struct sim_model_totals *t = &m.totals;
+    CHECK(within((double)t->calls_inbound, 2900, 3100));
+    CHECK(within((double)(t->calls_outbound), 4900, 5100));
+    CHECK(within((double)t->calls_missed, 120, 200)); /* seed 000: 150-170 */
+    CHECK(t->calls_called_back > t->calls_missed / 2);
+    CHECK(t->calls_lost > 0 && t->calls_lost < t->calls_missed / 2);
+    CHECK(t->calls_called_back + t->calls_lost == t->calls_missed);
+    /* first-contact conversion: strong ~90%, weak ~37% */
+    CHECK(within((double)t->new_booked[0] / (double)t->new_contacts[0], 0.85, 0.95));
+    CHECK(within((double)t->new_booked[1] / (double)t->new_contacts[1], 0.31, 0.43));
+    /* a quarter of booked new patients do not come */
+    CHECK(within((double)t->new_no_show / (double)t->new_booked_past, 0.19, 0.30));
+    /* plans: 40-90% accepted by doctor, and the doctors differ */
+    double lo = 1, hi = 0;
+    for (int c = 0; c < SIM_CLINICS; c++)
+        for (int d = 0; d < SIM_DOCTORS; d++) {
+            const double r = (double)t->doctor_accepted[c][d] /
+                             (double)(t->doctor_proposed[c][d] + !t->doctor_proposed[c][d]);
+            lo = r < lo ? r : lo;
+            hi = r > hi ? r : hi;
+        }
+    CHECK(within(lo, 0.30, 0.50));
+    CHECK(within(hi, 0.80, 0.97));
+    /* the robot's reminders: 9 in 10 answered calls short (~25 s), 1 in
+     * 10 asks to reschedule */
+    CHECK(within((double)t->reminder_short / (double)t->reminder_answered, 0.86, 0.94));
+    CHECK(within((double)t->reminder_reschedule / (double)t->reminder_answered, 0.06, 0.14));
+    CHECK(within(t->reminder_answered_seconds / (double)t->reminder_answered, 24, 32));
+    /* the recall campaign has its holdout, about a tenth, who book less */
+    CHECK(within((double)t->recall_holdout / (double)t->recall_members, 0.06, 0.14));
+    CHECK(t->recall_booked_target > t->recall_booked_holdout);
+    /* brand traffic: the paid brand campaign brings mostly existing patients */
+    CHECK(within((double)t->leads_brand_existing / (double)t->leads_brand, 0.65, 0.92));
+    long chans = 0;
+    for (int c = 0; c < SIM_LEAD_CHANS; c++)
+        chans += t->leads_by_chan[c] > 0;
+    CHECK(chans == SIM_LEAD_CHANS);
+    CHECK(t->spend_rows == 30 * 4 && t->spend_amount > 0);
+    CHECK(t->nps_replies > 0 && t->nps_promoters > t->nps_detractors);
+    /* the totals count exactly the events */
+    long calls = 0, leads = 0, v1 = 0, spend = 0;
+    for (size_t i = 0; i < m.nevs; i++) {
+        calls += m.evs[i].kind == SIM_CALL;
+        leads += m.evs[i].kind == SIM_LEAD;
+        v1 += m.evs[i].kind == SIM_APPT && m.evs[i].u.appt.version == 1;
+        spend += m.evs[i].kind == SIM_SPEND;
+    }
+    CHECK(calls == t->calls_inbound + t->calls_outbound);
+    CHECK(leads == t->leads);
+    CHECK(v1 == t->appts);
+    CHECK(spend == t->spend_rows);
+    sim_month_free(&m);
+}
+
+static void test_scale_and_days(void)
+{
+    struct sim_month m;
+    const struct sim_params p = {.seed = 5, .days = 7, .scale = 0.1, .end_ms = end_ms()};
+    sim_month_generate(&p, &m);
+    /* 3000 * 0.1 * 7 / 30 = 70 inbound calls */
+    CHECK(m.totals.calls_inbound == 70);
+    CHECK(m.totals.spend_rows == 7 * 4);
+    sim_month_free(&m);
+}
+
+static void test_holdout_draw_is_stable(void)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < 1000; i++)
+        n += sim_in_holdout("s1", i);
+    CHECK(n > 60 && n < 140);
+    CHECK(sim_in_holdout("s1", 17) == sim_in_holdout("s1", 17));
+}
+
+int main(void)
+{
+    test_same_seed_same_month();
+    test_events_in_order_and_in_the_month();
+    test_full_month_rates(1);
+    test_full_month_rates(2024);
+    test_scale_and_days();
+    test_holdout_draw_is_stable();
+    return cf_test_done();
+}

@@ -1,0 +1,30 @@
+/*
+ * The command line and the CLINICFLOW_SIM_* environment (args.c), read
+ * once in main before anything starts.
+ */
+#ifndef CF_SIM_ARGS_H
+#define CF_SIM_ARGS_H
+
+#include <stdint.h>
+
+enum sim_mode { SIM_MODE_MONTH, SIM_MODE_LIVE, SIM_MODE_LOAD };
+
+struct sim_args {
+    enum sim_mode mode;
+    uint64_t seed;
+    long days;
+    double scale;
+    long concurrency;
+    int json;
+    double rate;   /* --load: requests a second */
+    long duration; /* --load: seconds */
+    char *network, *calls, *leads, *reminders, *analytics;
+    char *ingest_key, *admin_key;
+};
+
+/* Fills out from the environment, then argv. Returns 0, 1 after --help,
+ * or 2 with the reason on stderr. out is freed with sim_args_free. */
+int sim_args_parse(int argc, char **argv, struct sim_args *out);
+void sim_args_free(struct sim_args *a);
+
+#endif

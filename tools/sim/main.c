@@ -1,0 +1,189 @@
+/*
+ * clinicflow-sim: a demo network's month through the services' public
+ * interfaces (sim.h, README.md).
+ *
+ *   clinicflow-sim --month [--days 30] [--scale 1] [--seed 1] [--json]
+ *   clinicflow-sim --live
+ *   clinicflow-sim --load RATE --duration S --concurrency N
+ *
+ * The data path of --month, in order: read the network file -> generate
+ * the month from the seed -> turn each event into its provider's signed
+ * request -> send them in the month's order, at most --concurrency at
+ * once -> print what was sent. --live sends the same month moved forward
+ * so that it starts now, each event at its wall-clock time.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "args.h"
+#include "common/time.h"
+#include "common/xmalloc.h"
+#include "http.h"
+#include "modes.h"
+#include "report.h"
+#include "sim.h"
+
+#define DAY_MS 86400000LL
+
+void sim_queue_event(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
+                     const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
+                     long *appt_v1)
+{
+    struct sim_req r = {.dep = -1};
+    switch (ev->kind) {
+    case SIM_PATIENT:
+        sim_mis_patient_request(net, t, m, &m->persons[ev->person], offset_ms, &r);
+        break;
+    case SIM_CALL:
+        sim_calls_requests(net, t, m, ev, offset_ms, &r);
+        break;
+    case SIM_LEAD:
+        sim_leads_request(net, t, m, ev, offset_ms, &r);
+        break;
+    case SIM_APPT:
+        sim_mis_appt_request(net, t, m, ev, offset_ms, &r);
+        /* the outcome must not overtake the booking: its version would
+         * then be the stored one, and the booking a stale 409 */
+        if (appt_v1 && ev->u.appt.version == 2)
+            r.dep = appt_v1[ev->u.appt.appt];
+        break;
+    case SIM_SPEND:
+        sim_spend_request(net, t, ev, offset_ms, &r);
+        break;
+    }
+    const long idx = sim_http_add(h, &r);
+    if (appt_v1 && ev->kind == SIM_APPT && ev->u.appt.version == 1)
+        appt_v1[ev->u.appt.appt] = idx;
+}
+
+static void progress(size_t done, size_t total, int final)
+{
+    static int64_t last;
+    const int64_t now = cf_time_mono_ms();
+    if (!final && now - last < 100)
+        return;
+    last = now;
+    const int width = 40, filled = total ? (int)((double)done / (double)total * width) : width;
+    fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled, "########################################",
+            width - filled, "", done, total);
+    if (final)
+        fputc('\n', stderr);
+}
+
+static int run_month(const struct sim_args *args, const struct sim_network *net,
+                     const struct sim_targets *t, const struct sim_month *m, const sigset_t *sigs)
+{
+    struct sim_http *h = sim_http_new((int)args->concurrency, 5, 1);
+    long *appt_v1 = cf_xcalloc(m->nappts ? m->nappts : 1, sizeof(long));
+    const int tty = isatty(STDERR_FILENO);
+    struct timespec zero = {0, 0};
+    int interrupted = 0;
+    for (size_t i = 0; i < m->nevs; i++)
+        sim_queue_event(h, net, t, m, &m->evs[i], 0, appt_v1);
+    while (sim_http_step(h, 100) > 0) {
+        if (tty)
+            progress(sim_http_done(h), sim_http_count(h), 0);
+        if (sigtimedwait(sigs, NULL, &zero) > 0) {
+            interrupted = 1;
+            break;
+        }
+    }
+    if (tty)
+        progress(sim_http_done(h), sim_http_count(h), 1);
+    struct sim_http_stats *s = sim_http_stats(h);
+    sim_report_month(stdout, m, s, args->json);
+    const int rc = interrupted || s->refused > 0 || s->failed > 0 ? 1 : 0;
+    free(appt_v1);
+    sim_http_free(h);
+    return rc;
+}
+
+/* The month moved forward by its own length: it starts now and each event
+ * goes at its wall-clock time, until the month is over or a signal. */
+static int run_live(const struct sim_args *args, const struct sim_network *net,
+                    const struct sim_targets *t, const struct sim_month *m, const sigset_t *sigs)
+{
+    struct sim_http *h = sim_http_new((int)args->concurrency, 5, 1);
+    long *appt_v1 = cf_xcalloc(m->nappts ? m->nappts : 1, sizeof(long));
+    const int64_t offset = m->params.days * DAY_MS;
+    size_t i = 0;
+    for (;;) {
+        const int64_t now = cf_time_now_ms();
+        while (i < m->nevs && m->evs[i].at_ms + offset <= now)
+            sim_queue_event(h, net, t, m, &m->evs[i++], offset, appt_v1);
+        if (i == m->nevs && sim_http_step(h, 0) == 0)
+            break;
+        const int64_t next = i < m->nevs ? m->evs[i].at_ms + offset - now : 1000;
+        sim_http_step(h, (int)(next < 200 ? (next > 0 ? next : 0) : 200));
+        struct timespec zero = {0, 0};
+        if (sigtimedwait(sigs, NULL, &zero) > 0)
+            break;
+        if (!args->json && isatty(STDERR_FILENO))
+            fprintf(stderr, "\rlive: %zu of %zu events sent", i, m->nevs);
+    }
+    const int64_t drain = cf_time_mono_ms() + 30000;
+    while (sim_http_step(h, 100) > 0 && cf_time_mono_ms() < drain)
+        ;
+    if (!args->json && isatty(STDERR_FILENO))
+        fputc('\n', stderr);
+    struct sim_http_stats *s = sim_http_stats(h);
+    sim_report_month(stdout, m, s, args->json);
+    free(appt_v1);
+    sim_http_free(h);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct sim_args args;
+    struct sim_network net;
+    char errbuf[512];
+    int rc = sim_args_parse(argc, argv, &args);
+    if (rc != 0) {
+        sim_args_free(&args);
+        return rc == 1 ? 0 : 2;
+    }
+    if (sim_network_load(args.network, &net, errbuf, sizeof(errbuf)) != 0) {
+        fprintf(stderr, "clinicflow-sim: %s\n", errbuf);
+        sim_args_free(&args);
+        return 2;
+    }
+    /* signals are taken with sigtimedwait between steps, never by a handler */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    const struct sim_targets t = {.calls = args.calls,
+                                  .leads = args.leads,
+                                  .reminders = args.reminders,
+                                  .analytics = args.analytics,
+                                  .ingest_key = args.ingest_key};
+    if (args.mode == SIM_MODE_LOAD) {
+        rc = sim_load_run(&args, &net, &t, &sigs);
+    } else {
+        struct sim_month m;
+        /* the month ends at the hour: a run again within it is the same month */
+        const struct sim_params params = {.seed = args.seed,
+                                          .days = (int)args.days,
+                                          .scale = args.scale,
+                                          .end_ms = cf_time_now_ms() / 3600000 * 3600000};
+        sim_month_generate(&params, &m);
+        rc = args.mode == SIM_MODE_LIVE ? run_live(&args, &net, &t, &m, &sigs)
+                                        : run_month(&args, &net, &t, &m, &sigs);
+        sim_month_free(&m);
+    }
+    curl_global_cleanup();
+    sim_network_free(&net);
+    sim_args_free(&args);
+    return rc;
+}

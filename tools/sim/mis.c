@@ -1,0 +1,89 @@
+/*
+ * The MIS's side: patients and appointments through the reminders
+ * service's record API (PUT /v1/patients/{id}, PUT /v1/appointments/{id},
+ * an ingest key). An appointment is put twice, as an MIS does: version 1
+ * when it is booked, version 2 with its outcome (the visit paid, a
+ * treatment plan proposed or accepted, a no-show, a cancellation) once its
+ * time has come. Each PUT carries the whole record: the API replaces it.
+ */
+#include "sim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+
+#define DAY_MS 86400000LL
+
+static void put_json(struct sim_req *out, const char *kind, char *url, json_t *j_body,
+                     const struct sim_targets *t)
+{
+    out->kind = kind;
+    out->method_put = 1;
+    out->url = url;
+    out->body = json_dumps(j_body, JSON_COMPACT);
+    out->body_len = strlen(out->body);
+    json_decref(j_body);
+    sim_req_header(out, "Content-Type: application/json");
+    sim_req_header(out, "Authorization: Bearer %s", t->ingest_key);
+}
+
+void sim_mis_patient_request(const struct sim_network *net, const struct sim_targets *t,
+                             const struct sim_month *m, const struct sim_person *p,
+                             int64_t offset_ms, struct sim_req *out)
+{
+    char tag[16], ts[32];
+    sim_tag(m, tag);
+    json_t *j =
+        json_pack("{s:i, s:s, s:s, s:[s], s:s, s:{s:b, s:b, s:b}}", "version", 1, "clinic_id",
+                  net->clinic_ids[p->clinic], "first_name", p->first_name, "phones", p->phone,
+                  "language", "ru", "consents", "calls", 1, "sms", 1, "marketing", 1);
+    if (p->existing) {
+        /* the first visit a year or more before the last one */
+        sim_rfc3339(p->last_visit_ms + offset_ms, ts);
+        json_object_set_new(j, "last_visit_at", json_string(ts));
+        sim_rfc3339(p->last_visit_ms - (365 + p->idx % 700) * DAY_MS + offset_ms, ts);
+        json_object_set_new(j, "first_visit_at", json_string(ts));
+    }
+    put_json(out, "patient", cf_xasprintf("%s/v1/patients/%s-p%u", t->reminders, tag, p->idx), j,
+             t);
+}
+
+void sim_mis_appt_request(const struct sim_network *net, const struct sim_targets *t,
+                          const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
+                          struct sim_req *out)
+{
+    static const char *const categories[] = {"hygiene", "implants", "orthodontics", "therapy"};
+    static const char *const statuses[] = {"booked", "completed", "no_show", "cancelled"};
+    const struct sim_appt *a = &m->appts[ev->u.appt.appt];
+    const int final = ev->u.appt.version == 2;
+    char tag[16], ts[32], pid[40], did[16];
+    sim_tag(m, tag);
+    snprintf(pid, sizeof(pid), "%s-p%u", tag, a->person);
+    snprintf(did, sizeof(did), "d-%d-%d", a->clinic, a->doctor);
+    json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "version", ev->u.appt.version,
+                          "clinic_id", net->clinic_ids[a->clinic], "patient_id", pid, "doctor_id",
+                          did, "doctor_name", sim_doctor_name(a->clinic, a->doctor),
+                          "service_category", categories[a->idx % 4], "operator_id", "101",
+                          "status", statuses[final ? a->status : SIM_BOOKED]);
+    sim_rfc3339(a->starts_ms + offset_ms, ts);
+    json_object_set_new(j, "starts_at", json_string(ts));
+    sim_rfc3339(a->starts_ms + 45 * 60000LL + offset_ms, ts);
+    json_object_set_new(j, "ends_at", json_string(ts));
+    /* when it was booked, so that a replayed month's bookings fall on their
+     * days and not on the day of the replay */
+    sim_rfc3339(a->booked_ms + offset_ms, ts);
+    json_object_set_new(j, "booked_at", json_string(ts));
+    if (a->recall)
+        json_object_set_new(j, "booking_source", json_string("recall"));
+    if (final && a->status == SIM_COMPLETED) {
+        json_object_set_new(j, "amount_paid", json_real(a->paid));
+        if (a->plan != SIM_PLAN_NONE)
+            json_object_set_new(j, "treatment_plan",
+                                json_pack("{s:s, s:f}", "status",
+                                          a->plan == SIM_PLAN_ACCEPTED ? "accepted" : "proposed",
+                                          "amount", a->plan_amount));
+    }
+    put_json(out, "appointment",
+             cf_xasprintf("%s/v1/appointments/%s-a%u", t->reminders, tag, a->idx), j, t);
+}

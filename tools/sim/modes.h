@@ -1,0 +1,28 @@
+/*
+ * The three ways to run (main.c: --month and --live; load.c: --load) and
+ * what they share: turning one of the month's events into requests.
+ */
+#ifndef CF_SIM_MODES_H
+#define CF_SIM_MODES_H
+
+#include <signal.h>
+
+#include "args.h"
+#include "http.h"
+#include "sim.h"
+
+/* Queues the requests of ev (times moved by offset_ms) on h. appt_v1 maps
+ * an appointment to the index of its booking's request (for the outcome
+ * to follow it); it may be NULL when nothing depends. */
+void sim_queue_event(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
+                     const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
+                     long *appt_v1);
+
+/* --load: sends calls and leads at args->rate a second for
+ * args->duration seconds, whatever the answers; prints the report. Stops
+ * early on a signal of sigs (blocked by the caller). Returns the exit
+ * status. */
+int sim_load_run(const struct sim_args *args, const struct sim_network *net,
+                 const struct sim_targets *t, const sigset_t *sigs);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * A person's request as each channel delivers it (services/leads/
+ * PROVIDERS.md): our own form endpoint with the channel's token and the
+ * page's UTM tags; a Telegram update sharing the person's contact (the
+ * secret-token header); a WhatsApp Cloud message (X-Hub-Signature-256);
+ * a VK lead form (the callback's secret); a Viber contact message
+ * (X-Viber-Content-Signature). Every one carries the person's phone, so the
+ * funnel can follow them to their booking by the phone's contact key.
+ * Telegram, WhatsApp and Viber carry the message's own time; the form and
+ * VK's lead form are dated by their arrival.
+ */
+#include "sim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "common/xmalloc.h"
+
+static void json_request(struct sim_req *out, char *url, json_t *j_body)
+{
+    out->url = url;
+    out->body = json_dumps(j_body, JSON_COMPACT);
+    out->body_len = strlen(out->body);
+    json_decref(j_body);
+    sim_req_header(out, "Content-Type: application/json");
+}
+
+/* A person's messenger id: stable per person and seed. */
+static long long user_id(const struct sim_month *m, uint32_t person)
+{
+    return 700000000LL + (long long)(m->params.seed % 1000) * 1000000LL + person;
+}
+
+static void hmac_hex(const char *key, const struct sim_req *r, char out[CF_SHA256_HEX_LEN + 1])
+{
+    uint8_t h[32];
+    cf_hmac_sha256(key, strlen(key), r->body, r->body_len, h);
+    cf_hex(h, sizeof(h), out);
+}
+
+void sim_leads_request(const struct sim_network *net, const struct sim_targets *t,
+                       const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
+                       struct sim_req *out)
+{
+    const enum sim_lead_chan chan = ev->u.lead.chan;
+    const json_t *j_chan = net->chan_leads[chan];
+    const struct sim_person *p = &m->persons[ev->person];
+    const long long at_s = (ev->at_ms + offset_ms) / 1000;
+    const long long uid = user_id(m, ev->person);
+    char tag[16], id[64], sig[CF_SHA256_HEX_LEN + 1];
+    char *url =
+        cf_xasprintf("%s/v1/hooks/leads/%s/%s", t->leads, sim_chan_name(chan), sim_chan_id(j_chan));
+    sim_tag(m, tag);
+    snprintf(id, sizeof(id), "%s-l%u", tag, ev->u.lead.id);
+    out->kind = "lead";
+
+    switch (chan) {
+    case SIM_FORM: {
+        /* the channel's field_map names: the demo's form says "tel", ... */
+        const json_t *j_map = json_object_get(j_chan, "field_map");
+        const char *f_name = json_string_value(json_object_get(j_map, "name"));
+        const char *f_phone = json_string_value(json_object_get(j_map, "phone"));
+        const char *f_comment = json_string_value(json_object_get(j_map, "comment"));
+        const char *f_clinic = json_string_value(json_object_get(j_map, "clinic"));
+        const char *f_consent = json_string_value(json_object_get(j_map, "consent"));
+        json_t *j = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s}", "event_id", id, f_name ? f_name : "name",
+            p->first_name, f_phone ? f_phone : "phone", p->phone, f_comment ? f_comment : "comment",
+            "Хочу записаться на консультацию", f_clinic ? f_clinic : "clinic",
+            net->clinic_ids[ev->clinic], f_consent ? f_consent : "consent", "yes");
+        const enum sim_source s = ev->u.lead.source;
+        if (sim_source_name(s)) {
+            json_object_set_new(j, "utm_source", json_string(sim_source_name(s)));
+            json_object_set_new(j, "utm_medium", json_string(sim_source_medium(s)));
+            if (sim_source_campaign(s))
+                json_object_set_new(j, "utm_campaign", json_string(sim_source_campaign(s)));
+        }
+        json_request(out, url, j);
+        sim_req_header(out, "Authorization: Bearer %s", sim_chan_cred(j_chan, "token"));
+        break;
+    }
+    case SIM_TELEGRAM: {
+        json_t *j = json_pack(
+            "{s:I, s:{s:I, s:{s:I, s:b, s:s}, s:{s:I, s:s}, s:I, s:{s:s, s:s, s:I}}}", "update_id",
+            (json_int_t)(100000000LL + ev->u.lead.id +
+                         (long long)m->params.seed % 1000 * 1000000LL),
+            "message", "message_id", (json_int_t)ev->u.lead.id + 1, "from", "id", (json_int_t)uid,
+            "is_bot", 0, "first_name", p->first_name, "chat", "id", (json_int_t)uid, "type",
+            "private", "date", (json_int_t)at_s, "contact", "phone_number", p->phone, "first_name",
+            p->first_name, "user_id", (json_int_t)uid);
+        json_request(out, url, j);
+        sim_req_header(out, "X-Telegram-Bot-Api-Secret-Token: %s",
+                       sim_chan_cred(j_chan, "secret_token"));
+        break;
+    }
+    case SIM_WHATSAPP: {
+        char ts[24], wamid[80];
+        snprintf(ts, sizeof(ts), "%lld", at_s);
+        snprintf(wamid, sizeof(wamid), "wamid.%s", id);
+        json_t *j =
+            json_pack("{s:s, s:[{s:s, s:[{s:s, s:{s:s, s:{s:s, s:s}, s:[{s:s, s:{s:s}}], "
+                      "s:[{s:s, s:s, s:s, s:s, s:{s:s}}]}}]}]}",
+                      "object", "whatsapp_business_account", "entry", "id", "100000000000001",
+                      "changes", "field", "messages", "value", "messaging_product", "whatsapp",
+                      "metadata", "display_phone_number", "74950000101", "phone_number_id",
+                      "100000000000002", "contacts", "wa_id", p->phone + 1, "profile", "name",
+                      p->first_name, "messages", "from", p->phone + 1, "id", wamid, "timestamp", ts,
+                      "type", "text", "text", "body", "Здравствуйте, сколько стоит чистка?");
+        json_request(out, url, j);
+        hmac_hex(sim_chan_cred(j_chan, "app_secret"), out, sig);
+        sim_req_header(out, "X-Hub-Signature-256: sha256=%s", sig);
+        break;
+    }
+    case SIM_VK: {
+        json_t *j = json_pack(
+            "{s:s, s:i, s:s, s:s, s:s, s:{s:I, s:i, s:I, s:i, s:s, s:[{s:s, s:s}, {s:s, s:s}]}}",
+            "type", "lead_forms_new", "group_id", 100001, "event_id", id, "v", "5.199", "secret",
+            sim_chan_cred(j_chan, "secret"), "object", "lead_id", (json_int_t)ev->u.lead.id + 1,
+            "group_id", 100001, "user_id", (json_int_t)uid, "form_id", 1, "form_name",
+            "Запись на приём", "answers", "key", "first_name", "answer", p->first_name, "key",
+            "phone_number", "answer", p->phone);
+        json_request(out, url, j);
+        break;
+    }
+    case SIM_VIBER:
+    case SIM_LEAD_CHANS: {
+        char sender[40];
+        snprintf(sender, sizeof(sender), "%s-u%lld==", tag, uid);
+        json_t *j =
+            json_pack("{s:s, s:I, s:I, s:{s:s, s:s}, s:{s:s, s:{s:s, s:s}}}", "event", "message",
+                      "timestamp", (json_int_t)(at_s * 1000), "message_token",
+                      (json_int_t)(5000000000000000000LL + (long long)ev->u.lead.id +
+                                   (long long)(m->params.seed % 1000) * 1000000LL),
+                      "sender", "id", sender, "name", p->first_name, "message", "type", "contact",
+                      "contact", "name", p->first_name, "phone_number", p->phone);
+        json_request(out, url, j);
+        hmac_hex(sim_chan_cred(j_chan, "auth_token"), out, sig);
+        sim_req_header(out, "X-Viber-Content-Signature: %s", sig);
+        break;
+    }
+    }
+}

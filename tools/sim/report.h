@@ -1,0 +1,19 @@
+/*
+ * The totals at the end of a run (report.c): what was sent, by kind, and
+ * what the model made that has no public way in for a past month.
+ */
+#ifndef CF_SIM_REPORT_H
+#define CF_SIM_REPORT_H
+
+#include <stdio.h>
+
+#include "http.h"
+#include "sim.h"
+
+/* Prints the month's totals to f: one JSON object with json, else lines. */
+void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_stats *s, int json);
+/* The latency percentile q (0..1) of the stats' answered requests (sorts
+ * them in place); 0 without any. */
+double sim_report_percentile(struct sim_http_stats *s, double q);
+
+#endif
