@@ -69,9 +69,13 @@ export function figure(source, field, v, drill, testid) {
 // A KPI card: label, figure, and the change against the previous period.
 export function kpi(source, field, cur, prev, opts = {}) {
   const v = cur ? cur[field] : null;
+  // a long figure (a month's revenue) gets a smaller type, not an ellipsis:
+  // every digit stays on the card
+  const len = fmt.value(field, v).length;
+  const size = len > 12 ? ' kpi-value-longer' : len > 8 ? ' kpi-value-long' : '';
   const card = h('div', { class: `kpi${opts.accent ? ' kpi-accent' : ''}`, 'data-testid': `kpi-${field}` },
     h('div', { class: 'kpi-label', text: opts.label || t(`f.${field}`) }),
-    h('div', { class: 'kpi-value' }, figure(source, field, v, opts.drill, `kpi-value-${field}`)));
+    h('div', { class: `kpi-value${size}` }, figure(source, field, v, opts.drill, `kpi-value-${field}`)));
   if (prev !== undefined) {
     const ch = fmt.change(field, v, prev ? prev[field] : null);
     const good = ch.dir === 'flat' || ch.dir === 'none' ? ''
