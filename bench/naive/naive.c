@@ -7,8 +7,12 @@
  * no envelope, no consumers: the ceiling of "answer after Kafka's ack" with
  * ulfius and librdkafka's defaults on this machine and this broker.
  *
- *   clinicflow-bench-naive PORT BROKERS [--topic=NAME] [NAME=VALUE...]
+ *   clinicflow-bench-naive PORT BROKERS [--topic=NAME] [--any-body] [NAME=VALUE...]
  *                                        (producer settings)
+ *
+ * --any-body skips the JSON parse, so provider webhooks in form encoding
+ * (the simulator's Mango, Asterisk and Sipuni calls) are produced as they
+ * came too (bench/run sim-load).
  *
  * Threads: ulfius's default model (a thread per connection) runs the
  * handler, which waits on its own condition variable; one poller thread
@@ -30,6 +34,7 @@
 #include "../serve.h"
 
 static const char *topic = "clinicflow.calls.raw.v1";
+static int any_body;
 
 struct pending {
     pthread_mutex_t mu;
@@ -65,15 +70,17 @@ static void *poller(void *arg)
 static int ingest(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     json_error_t jerr;
-    json_t *body = json_loadb(req->binary_body, req->binary_body_length, 0, &jerr);
     char key[32];
     (void)user;
 
-    if (!body) {
-        ulfius_set_string_body_response(resp, 400, "invalid json");
-        return U_CALLBACK_COMPLETE;
+    if (!any_body) {
+        json_t *body = json_loadb(req->binary_body, req->binary_body_length, 0, &jerr);
+        if (!body) {
+            ulfius_set_string_body_response(resp, 400, "invalid json");
+            return U_CALLBACK_COMPLETE;
+        }
+        json_decref(body);
     }
-    json_decref(body);
     snprintf(key, sizeof(key), "%lu", atomic_fetch_add(&counter, 1));
     struct pending p = {.done = 0};
     pthread_mutex_init(&p.mu, NULL);
@@ -115,7 +122,8 @@ int main(int argc, char **argv)
     pthread_t poll_thread;
     sigset_t sigs;
     long port = bench_start(
-        argc, argv, 3, "clinicflow-bench-naive PORT BROKERS [--topic=NAME] [NAME=VALUE...]", &sigs);
+        argc, argv, 3,
+        "clinicflow-bench-naive PORT BROKERS [--topic=NAME] [--any-body] [NAME=VALUE...]", &sigs);
 
     if (!port)
         return 2;
@@ -125,6 +133,8 @@ int main(int argc, char **argv)
         char *eq = strchr(argv[i], '=');
         if (strncmp(argv[i], "--topic=", 8) == 0) {
             topic = argv[i] + 8;
+        } else if (strcmp(argv[i], "--any-body") == 0) {
+            any_body = 1;
         } else if (eq) {
             *eq = '\0';
             bad = set_conf(conf, argv[i], eq + 1);

@@ -15,10 +15,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: clinicflow-sim [--month | --live | --load RATE --duration S]\n"
-               "       [--network FILE] [--seed N] [--days N] [--scale F|small|full]\n"
-               "       [--concurrency N] [--json] [--ingest-key KEY] [--admin-key KEY]\n"
-               "       [--calls URL] [--leads URL] [--reminders URL] [--analytics URL]\n");
+    fprintf(f,
+            "usage: clinicflow-sim [--month | --live | --load RATE --duration S [--kinds LIST]]\n"
+            "       [--network FILE] [--seed N] [--days N] [--scale F|small|full]\n"
+            "       [--concurrency N] [--json] [--ingest-key KEY] [--admin-key KEY]\n"
+            "       [--calls URL] [--leads URL] [--reminders URL] [--analytics URL]\n");
 }
 
 /* A number in [lo, hi] from s into *out; -1 when it is not one. */
@@ -29,6 +30,29 @@ static int number(const char *s, double lo, double hi, double *out)
     if (!*s || *end || !(v >= lo && v <= hi))
         return -1;
     *out = v;
+    return 0;
+}
+
+/* A comma-separated list of "calls" and "leads" into *out; -1 when it
+ * names anything else or nothing. */
+static int kinds(const char *s, int *out)
+{
+    int k = 0;
+    while (*s) {
+        const size_t len = strcspn(s, ",");
+        if (len == 5 && strncmp(s, "calls", 5) == 0)
+            k |= SIM_LOAD_CALLS;
+        else if (len == 5 && strncmp(s, "leads", 5) == 0)
+            k |= SIM_LOAD_LEADS;
+        else
+            return -1;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    if (k == 0)
+        return -1;
+    *out = k;
     return 0;
 }
 
@@ -66,6 +90,7 @@ int sim_args_parse(int argc, char **argv, struct sim_args *out)
     memset(out, 0, sizeof(*out));
     out->days = 30;
     out->concurrency = 16;
+    out->kinds = SIM_LOAD_ALL;
     if (cf_config_load(vars, nvars, errbuf, sizeof(errbuf)) != 0) {
         fprintf(stderr, "clinicflow-sim: %s\n", errbuf);
         return 2;
@@ -78,6 +103,7 @@ int sim_args_parse(int argc, char **argv, struct sim_args *out)
         {"live", no_argument, NULL, 'L'},
         {"load", required_argument, NULL, 'r'},
         {"duration", required_argument, NULL, 'D'},
+        {"kinds", required_argument, NULL, 'k'},
         {"network", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"days", required_argument, NULL, 'd'},
@@ -110,6 +136,9 @@ int sim_args_parse(int argc, char **argv, struct sim_args *out)
         case 'D':
             bad |= number(optarg, 1, 86400, &v);
             out->duration = (long)v;
+            break;
+        case 'k':
+            bad |= kinds(optarg, &out->kinds);
             break;
         case 'n':
             replace(&out->network, optarg);

@@ -9,6 +9,9 @@
 
 enum sim_mode { SIM_MODE_MONTH, SIM_MODE_LIVE, SIM_MODE_LOAD };
 
+/* --kinds: what --load sends (a bit each) */
+enum sim_load_kind { SIM_LOAD_CALLS = 1, SIM_LOAD_LEADS = 2, SIM_LOAD_ALL = 3 };
+
 struct sim_args {
     enum sim_mode mode;
     uint64_t seed;
@@ -18,6 +21,7 @@ struct sim_args {
     int json;
     double rate;   /* --load: requests a second */
     long duration; /* --load: seconds */
+    int kinds;     /* --load: enum sim_load_kind bits */
     char *network, *calls, *leads, *reminders, *analytics;
     char *ingest_key, *admin_key;
 };

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/time.h"
 #include "common/xmalloc.h"
@@ -50,6 +51,8 @@ struct sim_http {
     size_t nretry, cap_retry;
     struct sim_http_stats stats;
     long errors_shown;
+    sim_http_done_fn on_done;
+    void *on_done_arg;
 };
 
 void sim_req_header(struct sim_req *r, const char *fmt, ...)
@@ -89,6 +92,19 @@ struct sim_http *sim_http_new(int concurrency, int retries, int verbose_errors)
     h->retries = retries;
     h->verbose_errors = verbose_errors;
     return h;
+}
+
+void sim_http_on_done(struct sim_http *h, sim_http_done_fn fn, void *arg)
+{
+    h->on_done = fn;
+    h->on_done_arg = arg;
+}
+
+int64_t sim_http_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void sim_http_free(struct sim_http *h)
@@ -224,6 +240,10 @@ static void finish(struct sim_http *h, long i, CURLcode code)
         }
         h->stats.latency_ms[h->stats.nlatency++] = ms;
     }
+    if (h->on_done)
+        h->on_done(h->on_done_arg, &e->req, failed ? 0 : status,
+                   failed ? (code != CURLE_OK ? curl_easy_strerror(code) : "no status") : NULL,
+                   e->reply);
     if ((failed || status < 200 || status >= 300) && h->verbose_errors &&
         h->errors_shown++ < ERRORS_SHOWN)
         fprintf(stderr, "\n%s %s: %s%ld %s\n", e->req.method_put ? "PUT" : "POST", e->req.url,
@@ -268,9 +288,19 @@ size_t sim_http_step(struct sim_http *h, int timeout_ms)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
         finish(h, (long)(uintptr_t)priv, msg->data.result);
     }
-    if (h->running > 0 || h->nretry > 0)
-        curl_multi_poll(h->multi, NULL, 0, h->running > 0 ? timeout_ms : 50, NULL);
+    if (h->running > 0)
+        curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+    else if (h->nretry > 0)
+        curl_multi_poll(h->multi, NULL, 0, timeout_ms < 50 ? timeout_ms : 50, NULL);
+    else if (timeout_ms > 0 && h->next == h->n)
+        curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL); /* idle: a sleep */
     return h->n - h->done;
+}
+
+void sim_http_set_due(struct sim_http *h, size_t idx, int64_t due_us)
+{
+    assert(idx < h->n && h->entries[idx]->state == QUEUED);
+    h->entries[idx]->req.due_us = due_us;
 }
 
 size_t sim_http_running(const struct sim_http *h)

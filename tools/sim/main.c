@@ -4,7 +4,7 @@
  *
  *   clinicflow-sim --month [--days 30] [--scale 1] [--seed 1] [--json]
  *   clinicflow-sim --live
- *   clinicflow-sim --load RATE --duration S --concurrency N
+ *   clinicflow-sim --load RATE --duration S --concurrency N [--kinds calls,leads]
  *
  * The data path of --month, in order: read the network file -> generate
  * the month from the seed -> turn each event into its provider's signed

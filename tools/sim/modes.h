@@ -18,10 +18,12 @@ void sim_queue_event(struct sim_http *h, const struct sim_network *net, const st
                      const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
                      long *appt_v1);
 
-/* --load: sends calls and leads at args->rate a second for
- * args->duration seconds, whatever the answers; prints the report. Stops
- * early on a signal of sigs (blocked by the caller). Returns the exit
- * status. */
+/* --load: sends the kinds of args->kinds (calls, leads) at args->rate a
+ * second for args->duration seconds, whatever the answers; prints the
+ * report (JSON with args->json). Stops early on a signal of sigs (blocked
+ * by the caller). Returns the exit status: 0 when every request sent was
+ * answered, 1 when one failed or went unanswered, 2 when the month has no
+ * event of the kinds. */
 int sim_load_run(const struct sim_args *args, const struct sim_network *net,
                  const struct sim_targets *t, const sigset_t *sigs);
 

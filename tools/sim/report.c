@@ -125,18 +125,3 @@ void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_
             t->recall_members, t->recall_holdout, t->nps_replies);
     json_decref(j);
 }
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-double sim_report_percentile(struct sim_http_stats *s, double q)
-{
-    if (s->nlatency == 0)
-        return 0;
-    qsort(s->latency_ms, s->nlatency, sizeof(double), cmp_double);
-    size_t i = (size_t)(q * (double)(s->nlatency - 1) + 0.5);
-    return s->latency_ms[i < s->nlatency ? i : s->nlatency - 1];
-}

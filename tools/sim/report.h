@@ -12,8 +12,5 @@
 
 /* Prints the month's totals to f: one JSON object with json, else lines. */
 void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_stats *s, int json);
-/* The latency percentile q (0..1) of the stats' answered requests (sorts
- * them in place); 0 without any. */
-double sim_report_percentile(struct sim_http_stats *s, double q);
 
 #endif

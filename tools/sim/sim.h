@@ -179,7 +179,8 @@ struct sim_req {
     size_t body_len;
     char *headers[6]; /* "Name: value" strings */
     size_t nheaders;
-    long dep; /* the index of a request that must be answered first, or -1 */
+    long dep;       /* the index of a request that must be answered first, or -1 */
+    int64_t due_us; /* --load: when it was due (sim_http_now_us); 0 elsewhere */
 };
 void sim_req_header(struct sim_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_req_free(struct sim_req *r);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cftest.h"
+#include "latency.h"
 #include "sim_testable.h"
 
 #define DAY_MS 86400000LL
@@ -158,8 +159,31 @@ static void test_holdout_draw_is_stable(void)
     CHECK(sim_in_holdout("s1", 17) == sim_in_holdout("s1", 17));
 }
 
+/* --load's percentiles (latency.c) by nearest rank: p99 of 1..100 is 99,
+ * not the maximum; p50 of two values is the first. */
+static void test_percentile_nearest_rank(void)
+{
+    double v[100];
+    for (int i = 0; i < 100; i++)
+        v[i] = (double)(100 - i);
+    sim_latency_sort(v, 100);
+    CHECK(v[0] == 1 && v[99] == 100);
+    CHECK(sim_percentile(v, 100, 0.5) == 50);
+    CHECK(sim_percentile(v, 100, 0.9) == 90);
+    CHECK(sim_percentile(v, 100, 0.99) == 99);
+    CHECK(sim_percentile(v, 100, 0.999) == 100);
+    CHECK(sim_percentile(v, 100, 1.0) == 100);
+    const double two[2] = {3, 7};
+    CHECK(sim_percentile(two, 2, 0.5) == 3);
+    CHECK(sim_percentile(two, 2, 0.99) == 7);
+    const double one[1] = {4};
+    CHECK(sim_percentile(one, 1, 0.5) == 4 && sim_percentile(one, 1, 1.0) == 4);
+    CHECK(sim_percentile(NULL, 0, 0.99) == 0);
+}
+
 int main(void)
 {
+    test_percentile_nearest_rank();
     test_same_seed_same_month();
     test_events_in_order_and_in_the_month();
     test_full_month_rates(1);
