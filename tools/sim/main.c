@@ -112,7 +112,7 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
     struct sim_http *h = sim_http_new((int)args->concurrency, 5, 1);
     long *appt_v1 = cf_xcalloc(m->nappts ? m->nappts : 1, sizeof(long));
     const int64_t offset = m->params.days * DAY_MS;
-    size_t i = 0;
+    size_t i = 0, logged = 0;
     for (;;) {
         const int64_t now = cf_time_now_ms();
         while (i < m->nevs && m->evs[i].at_ms + offset <= now)
@@ -124,8 +124,12 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
         struct timespec zero = {0, 0};
         if (sigtimedwait(sigs, NULL, &zero) > 0)
             break;
-        if (!args->json && isatty(STDERR_FILENO))
+        if (!args->json && isatty(STDERR_FILENO)) {
             fprintf(stderr, "\rlive: %zu of %zu events sent", i, m->nevs);
+        } else if (i != logged) { /* a log line as events go out, for whoever watches */
+            fprintf(stderr, "live: %zu events sent\n", i);
+            logged = i;
+        }
     }
     const int64_t drain = cf_time_mono_ms() + 30000;
     while (sim_http_step(h, 100) > 0 && cf_time_mono_ms() < drain)
@@ -172,11 +176,16 @@ int main(int argc, char **argv)
         rc = sim_load_run(&args, &net, &t, &sigs);
     } else {
         struct sim_month m;
-        /* the month ends at the hour: a run again within it is the same month */
-        const struct sim_params params = {.seed = args.seed,
-                                          .days = (int)args.days,
-                                          .scale = args.scale,
-                                          .end_ms = cf_time_now_ms() / 3600000 * 3600000};
+        /* the month ends at the hour: a run again within it is the same
+         * month. A live trickle is a month of its own (its people, calls
+         * and leads have ids of their own), one for each hour it starts in,
+         * so that it never repeats the demo month's ids or an earlier
+         * trickle's. */
+        const int64_t hour = cf_time_now_ms() / 3600000;
+        const uint64_t seed =
+            args.mode == SIM_MODE_LIVE ? args.seed * 1000003ULL + (uint64_t)hour : args.seed;
+        const struct sim_params params = {
+            .seed = seed, .days = (int)args.days, .scale = args.scale, .end_ms = hour * 3600000};
         sim_month_generate(&params, &m);
         rc = args.mode == SIM_MODE_LIVE ? run_live(&args, &net, &t, &m, &sigs)
                                         : run_month(&args, &net, &t, &m, &sigs);

@@ -337,7 +337,10 @@ static void gen_inbound(struct builder *b, uint8_t *contacted)
     struct sim_month *m = b->m;
     struct sim_rng *r = &b->r_call;
     const long n = scaled(&m->params, INBOUND_PER_MONTH);
-    const double p_missed = MISSED_PER_MONTH / INBOUND_PER_MONTH;
+    /* exactly the month's share of missed calls (seed 000: 150-170 a
+     * month), spread over the month by selection sampling: call i is
+     * missed with probability (still to miss) / (calls left) */
+    long to_miss = scaled(&m->params, MISSED_PER_MONTH);
     static const double route_w[3] = {0.55, 0.22, 0.23};
     static const double line_w[4] = {0.40, 0.30, 0.15, 0.15};
     for (long i = 0; i < n; i++) {
@@ -354,7 +357,9 @@ static void gen_inbound(struct builder *b, uint8_t *contacted)
         const uint32_t person = existing ? base_person(b, clinic) : person_new(b, clinic, 0)->idx;
         struct sim_ev *ev = call_new(b, at, clinic, person, prov, 1);
         ev->u.call.line = line;
-        if (!chance(r, p_missed)) {
+        const int missed = chance(r, (double)to_miss / (double)(n - i));
+        to_miss -= missed;
+        if (!missed) {
             talk(b, ev);
             ev->u.call.reception = prov != SIM_MANGO || chance(r, 0.15);
             m->totals.calls_answered_inbound++;

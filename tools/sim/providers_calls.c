@@ -17,10 +17,24 @@
 #include "common/strbuf.h"
 #include "common/xmalloc.h"
 
-/* The number a Mango line index stands for (model.c's mango lines): the
- * channel's number without a tracking source, then the tracking numbers of
- * the brand, google and 2gis sources. */
-static const char *mango_line(const struct sim_network *net, int line)
+/* Whether tracking number j_tn is in use on the day of t0 (Unix seconds)
+ * and the days either side, so that the clinic's zone cannot put the call
+ * on a day it is not (valid_from and valid_to are local dates). */
+static int in_use(const json_t *j_tn, long long t0)
+{
+    const char *from = json_string_value(json_object_get(j_tn, "valid_from"));
+    const char *to = json_string_value(json_object_get(j_tn, "valid_to"));
+    char before[32], after[32];
+    sim_rfc3339((t0 - 86400) * 1000, before);
+    sim_rfc3339((t0 + 86400) * 1000, after);
+    return (!from || strncmp(from, before, 10) <= 0) && (!to || strncmp(to, after, 10) >= 0);
+}
+
+/* The number a Mango line index stands for (model.c's mango lines) at t0:
+ * the channel's number that tracks nothing, then the tracking numbers of
+ * the brand, google and 2gis sources in use then (a campaign's number is
+ * replaced now and then; the channel's first number when none is). */
+static const char *mango_line(const struct sim_network *net, int line, long long t0)
 {
     static const char *const sources[4] = {NULL, "yandex_direct", "google_ads", "2gis"};
     const json_t *j_numbers = json_object_get(net->chan_calls[SIM_MANGO], "numbers");
@@ -29,15 +43,20 @@ static const char *mango_line(const struct sim_network *net, int line)
     json_object_foreach((json_t *)j_numbers, number, v)
     {
         const char *src = NULL;
+        int tracked = 0;
         size_t i;
         const json_t *j_tn;
         json_array_foreach(json_object_get(net->j_doc, "tracking_numbers"), i, j_tn)
         {
             const char *n = json_string_value(json_object_get(j_tn, "number"));
-            if (n && strcmp(n, number) == 0)
-                src = json_string_value(json_object_get(j_tn, "source"));
+            if (n && strcmp(n, number) == 0) {
+                tracked = 1;
+                if (in_use(j_tn, t0))
+                    src = json_string_value(json_object_get(j_tn, "source"));
+            }
         }
-        if ((!sources[line] && !src) || (sources[line] && src && strcmp(src, sources[line]) == 0))
+        if ((!sources[line] && !tracked) ||
+            (sources[line] && src && strcmp(src, sources[line]) == 0))
             return number;
     }
     return json_object_iter_key(json_object_iter((json_t *)j_numbers));
@@ -72,7 +91,7 @@ static void mango(const struct sim_network *net, const struct sim_targets *t,
     const json_t *j_chan = net->chan_calls[SIM_MANGO];
     const char *key = sim_chan_cred(j_chan, "vpbx_api_key");
     const char *salt = sim_chan_cred(j_chan, "vpbx_api_salt");
-    const char *line = mango_line(net, ev->u.call.inbound ? ev->u.call.line : 0);
+    const char *line = mango_line(net, ev->u.call.inbound ? ev->u.call.line : 0, t0);
     const char *phone = m->persons[ev->person].phone + 1;
     const long long end = t0 + ev->u.call.ring_s + ev->u.call.talk_s;
     char entry[64], tag[16];

@@ -91,6 +91,13 @@ def test_small_month_is_counted(stack):
 
     wait("calls inbound/outbound/missed", calls_counted)
 
+    # the tracking numbers in use on each call's day carry its source
+    # (Google's number of the first half-year has a successor)
+    rows = stack.report("calls", group_by="source", **rng)["rows"]
+    by_source = {r["source"]: r["inbound"] for r in rows}
+    for source in ("yandex_direct", "google_ads", "2gis"):
+        assert by_source.get(source, 0) > 0, by_source
+
     def leads_counted():
         rows = stack.report("leads", group_by="channel", **rng)["rows"]
         by = {r["channel"]: r["leads"] for r in rows}
