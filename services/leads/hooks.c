@@ -248,6 +248,7 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
         .default_cc = ctx->cfg.default_cc,
         .text_max = ctx->cfg.text_max,
         .received_ms = hook.received_ms,
+        .claimed_max_age_ms = ctx->cfg.form_time_max_age_s * 1000,
     };
     for (size_t i = 0; i < nfacts; i++) {
         if (leads_fact_normalize(&norm, json_array_get(j_facts, i), &facts[i], errbuf,

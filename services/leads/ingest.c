@@ -240,6 +240,11 @@ int leads_fact_normalize(const struct leads_norm *n, const json_t *j_in, struct 
     out->event_key = cf_xstrdup(event_key);
     if (cf_time_parse(cf_hook_str(j_in, "time"), &out->time_ms) != 0)
         out->time_ms = n->received_ms;
+    /* a time the sender states but nobody signs: believed within bounds */
+    int64_t claimed;
+    if (cf_time_parse(cf_hook_str(j_in, "claimed_time"), &claimed) == 0 &&
+        claimed <= n->received_ms && n->received_ms - claimed <= n->claimed_max_age_ms)
+        out->time_ms = claimed;
 
     json_t *j_data = json_object();
     json_t *j_keys = json_object();

@@ -32,6 +32,10 @@ struct leads_norm {
     const char *default_cc; /* CLINICFLOW_LEADS_DEFAULT_COUNTRY */
     long text_max;          /* CLINICFLOW_LEADS_TEXT_MAX */
     int64_t received_ms;    /* the request's arrival: the time of a fact without one */
+    /* a time the sender claims (a form's submitted_at: "claimed_time") is
+     * the fact's when it is at most this long before the arrival and not
+     * after it; 0: never */
+    int64_t claimed_max_age_ms;
 };
 
 /* A normalized fact, ready to produce. */

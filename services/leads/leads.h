@@ -42,6 +42,7 @@ struct leads_settings {
     long replay_window_s;  /* a signed provider time further from the arrival is a replay */
 
     /* rate limits on the routes a browser calls (Redis; skipped when it is down) */
+    long form_time_max_age_s;       /* a form's submitted_at is believed this far back */
     long form_per_ip_per_minute;    /* form posts per client address per minute */
     long form_per_contact_per_hour; /* form posts per contact (phone/e-mail) per hour */
     long codes_per_ip_per_minute;   /* attribution codes per client address per minute */

@@ -49,6 +49,12 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          "a provider's signed time (Mailgun's timestamp) further than this many seconds from "
          "the arrival is refused as a replay; 0: no bound",
          NULL},
+        {"CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S", CF_CONF_INT, "3600", &cfg->form_time_max_age_s, 0,
+         31536000, 0,
+         "a form's own submitted_at is its lead's time when it is at most this many seconds "
+         "before the arrival (a site's backend forwarding late); an older one, or one ahead of "
+         "the arrival, is not believed and the arrival is the time; 0: never",
+         NULL},
         {"CLINICFLOW_LEADS_FORM_PER_IP_PER_MINUTE", CF_CONF_INT, "30", &cfg->form_per_ip_per_minute,
          0, 1000000, 0,
          "form posts (generic channels) per client address per minute, then 429; 0: no limit",

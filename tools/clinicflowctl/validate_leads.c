@@ -16,9 +16,10 @@
  * our own form (providers/generic.c) and the Tilda and Contact Form 7 ones
  * (providers/form_fields.c). JivoChat's body is its own and takes no map. */
 static const char *const generic_fields[] = {
-    "name",    "phone",      "email",      "comment",      "service",  "clinic",      "code",
-    "consent", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid",
-    "yclid",   "fbclid",     "ym_uid",     "client_id",    "referrer", "page_url",    NULL};
+    "name",        "phone",    "email",        "comment",    "service",      "clinic",
+    "code",        "consent",  "utm_source",   "utm_medium", "utm_campaign", "utm_term",
+    "utm_content", "gclid",    "yclid",        "fbclid",     "ym_uid",       "client_id",
+    "referrer",    "page_url", "submitted_at", NULL};
 static const char *const form_fields[] = {
     "name",      "phone",       "email",    "comment",    "service",    "clinic_id",
     "clinic",    "consent",     "form_id",  "utm_source", "utm_medium", "utm_campaign",

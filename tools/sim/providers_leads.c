@@ -6,8 +6,9 @@
  * a VK lead form (the callback's secret); a Viber contact message
  * (X-Viber-Content-Signature). Every one carries the person's phone, so the
  * funnel can follow them to their booking by the phone's contact key.
- * Telegram, WhatsApp and Viber carry the message's own time; the form and
- * VK's lead form are dated by their arrival.
+ * Telegram, WhatsApp and Viber carry the message's own time, the form its
+ * submitted_at (believed within the leads service's bound); VK's lead form
+ * is dated by its arrival.
  */
 #include "sim.h"
 
@@ -69,6 +70,12 @@ void sim_leads_request(const struct sim_network *net, const struct sim_targets *
             p->first_name, f_phone ? f_phone : "phone", p->phone, f_comment ? f_comment : "comment",
             "Хочу записаться на консультацию", f_clinic ? f_clinic : "clinic",
             net->clinic_ids[ev->clinic], f_consent ? f_consent : "consent", "yes");
+        /* when it was filled in, as a site's backend forwarding it says
+         * (believed within CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S) */
+        const char *f_submitted = json_string_value(json_object_get(j_map, "submitted_at"));
+        char submitted[32];
+        sim_rfc3339(ev->at_ms + offset_ms, submitted);
+        json_object_set_new(j, f_submitted ? f_submitted : "submitted_at", json_string(submitted));
         const enum sim_source s = ev->u.lead.source;
         if (sim_source_name(s)) {
             json_object_set_new(j, "utm_source", json_string(sim_source_name(s)));

@@ -11,7 +11,10 @@
  * without a phone, an e-mail or a messenger id is no lead: 400 naming the
  * phone field. Its event key is the form's own event_id or request_id when
  * it sends one, else a hash of the channel and the body, so a browser's
- * retry of the same post is the same event (PROVIDERS.md).
+ * retry of the same post is the same event (PROVIDERS.md). A form
+ * forwarded late by the site's backend may say when it was filled in
+ * (submitted_at, RFC 3339): that is only a claim, which ingest.c believes
+ * within CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S of the arrival.
  */
 #include "adapters.h"
 
@@ -53,6 +56,7 @@ static const struct {
     {"ym_uid", "ym_uid", T_TAG, "_ym_uid"},
     {"client_id", "client_id", T_TAG, "client_id"},
     {"referrer", "referrer", T_TAG, "referrer"},
+    {"submitted_at", "claimed_time", T_TOP, "submitted_at"},
     {"page_url", "page_url", T_TAG, "page_url"},
 };
 

@@ -17,7 +17,8 @@ import cfstack
 # tools/sim/README.md: what a past month needs beyond the defaults
 MONTH_ENV = {
     "calls": {"CLINICFLOW_CALLS_HOOK_MAX_AGE_S": "2764800"},
-    "leads": {"CLINICFLOW_LEADS_FORM_PER_IP_PER_MINUTE": "0"},
+    "leads": {"CLINICFLOW_LEADS_FORM_PER_IP_PER_MINUTE": "0",
+              "CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S": "2764800"},
     "reminders": {},
     "analytics": {},
 }
@@ -104,6 +105,10 @@ def test_small_month_is_counted(stack):
         want = {k: v for k, v in leads["by_channel"].items() if v}
         return by == want or by
     wait("leads per channel", leads_counted)
+    # form leads dated by their submitted_at, not all on the day they were sent
+    rows = stack.report("leads", group_by="channel,day", **rng)["rows"]
+    form_days = {r["day"] for r in rows if r["channel"] == "generic" and r["leads"]}
+    assert len(form_days) >= 5, rows
 
     def funnel_counted():
         t = stack.report("funnel", **rng)["totals"]

@@ -14,6 +14,7 @@
 #include "ingest.h"
 #include "common/err.h"
 #include "common/hook.h"
+#include "common/time.h"
 #include "common/xmalloc.h"
 #include "cftest.h"
 
@@ -276,7 +277,8 @@ static int normalize(const char *provider, const char *channel_clinic, long text
         .net = &net,
         .default_cc = "7",
         .text_max = text_max,
-        .received_ms = 1795000000000,
+        .received_ms = 1795000000000, /* 2026-11-18T11:06:40Z */
+        .claimed_max_age_ms = 3600000,
     };
     char errbuf[256];
     json_t *j_in = json_loads(fact_json, 0, NULL);
@@ -411,6 +413,47 @@ static void test_normalize_text_and_members(void)
               CF_EINVAL);
 }
 
+/* A form's submitted_at: a claim, the fact's time within an hour before
+ * the arrival, the arrival otherwise; never kept in the fact's data. */
+static void test_claimed_time(void)
+{
+    struct req r;
+    json_t *facts = json_array();
+    const char *field = NULL;
+    req_init(&r, "application/json",
+             "{\"phone\":\"+79161234567\",\"submitted_at\":\"2026-11-18T13:50:00+03:00\"}", NULL,
+             "Bearer tok-1", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK_STR(fstr(json_array_get(facts, 0), "claimed_time"), "2026-11-18T13:50:00+03:00");
+    json_decref(facts);
+    req_free(&r);
+
+    static const struct {
+        const char *claimed;
+        const char *want;
+    } cases[] = {
+        {"2026-11-18T10:50:00Z", "2026-11-18T10:50:00.000Z"}, /* 17 minutes before: believed */
+        {"2026-11-18T10:06:40Z", "2026-11-18T10:06:40.000Z"}, /* an hour before: believed */
+        {"2026-11-18T10:06:39Z", "2026-11-18T11:06:40.000Z"}, /* older: the arrival */
+        {"2026-11-18T11:07:00Z", "2026-11-18T11:06:40.000Z"}, /* ahead: the arrival */
+        {"yesterday", "2026-11-18T11:06:40.000Z"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char fact[256];
+        struct leads_fact f;
+        snprintf(fact, sizeof(fact),
+                 "{\"event_key\":\"e1\",\"kind\":\"request\",\"time\":\"2026-11-18T11:06:40Z\","
+                 "\"phone\":\"+79161234567\",\"claimed_time\":\"%s\"}",
+                 cases[i].claimed);
+        CHECK_INT(normalize("generic", "demo-center", 4000, fact, &f), 0);
+        char got[32];
+        cf_time_format(f.time_ms, got);
+        CHECK_STR(got, cases[i].want);
+        CHECK(json_object_get(f.data, "claimed_time") == NULL);
+        leads_fact_clear(&f);
+    }
+}
+
 int main(void)
 {
     test_json_body();
@@ -420,5 +463,6 @@ int main(void)
     test_honeypot_and_refusals();
     test_normalize_phone_and_keys();
     test_normalize_text_and_members();
+    test_claimed_time();
     return cf_test_done();
 }
