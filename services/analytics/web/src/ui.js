@@ -72,7 +72,7 @@ export function kpi(source, field, cur, prev, opts = {}) {
   // a long figure (a month's revenue) gets a smaller type, not an ellipsis:
   // every digit stays on the card
   const len = fmt.value(field, v).length;
-  const size = len > 12 ? ' kpi-value-longer' : len > 8 ? ' kpi-value-long' : '';
+  const size = len > 9 ? ' kpi-value-longer' : len > 7 ? ' kpi-value-long' : '';
   const card = h('div', { class: `kpi${opts.accent ? ' kpi-accent' : ''}`, 'data-testid': `kpi-${field}` },
     h('div', { class: 'kpi-label', text: opts.label || t(`f.${field}`) }),
     h('div', { class: `kpi-value${size}` }, figure(source, field, v, opts.drill, `kpi-value-${field}`)));
