@@ -185,7 +185,8 @@ def main():
         deadline = time.monotonic() + 180
         sent = moved = 0
         while time.monotonic() < deadline and not moved:
-            found = re.findall(r"live: (\d+) events sent", open(live_log).read())
+            found = re.findall(r"live: \d+ events sent, (\d+) of them calls and leads",
+                               open(live_log).read())
             sent = int(found[-1]) if found else 0
             now = sum((report(n) or {}).get("totals", {}).get(f, 0)
                       for n, f in (("calls", "inbound"), ("calls", "outbound"),
@@ -197,7 +198,7 @@ def main():
             print("note the trickle had nothing due within 180 s (night in the clinics' zone):"
                   " its counting was not seen this run", flush=True)
         else:
-            check(moved, "the live trickle's %d events are counted (within 180 s)" % sent)
+            check(moved, "the live trickle's %d calls and leads are counted (within 180 s)" % sent)
     finally:
         p = subprocess.run(["./deploy/local/down"], cwd=clone, capture_output=True, text=True)
         print(p.stdout + p.stderr, end="")

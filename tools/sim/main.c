@@ -112,11 +112,18 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
     struct sim_http *h = sim_http_new((int)args->concurrency, 5, 1);
     long *appt_v1 = cf_xcalloc(m->nappts ? m->nappts : 1, sizeof(long));
     const int64_t offset = m->params.days * DAY_MS;
-    size_t i = 0, logged = 0;
+    size_t i = 0, logged = 0, contacts = 0;
     for (;;) {
         const int64_t now = cf_time_now_ms();
-        while (i < m->nevs && m->evs[i].at_ms + offset <= now)
-            sim_queue_event(h, net, t, m, &m->evs[i++], offset, appt_v1);
+        while (i < m->nevs && m->evs[i].at_ms + offset <= now) {
+            const struct sim_ev *ev = &m->evs[i++];
+            /* the demo month registered the patient base: the MIS sends a
+             * patient again only when it changes */
+            if (ev->kind == SIM_PATIENT && m->persons[ev->person].existing)
+                continue;
+            contacts += ev->kind == SIM_CALL || ev->kind == SIM_LEAD;
+            sim_queue_event(h, net, t, m, ev, offset, appt_v1);
+        }
         if (i == m->nevs && sim_http_step(h, 0) == 0)
             break;
         const int64_t next = i < m->nevs ? m->evs[i].at_ms + offset - now : 1000;
@@ -127,7 +134,7 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
         if (!args->json && isatty(STDERR_FILENO)) {
             fprintf(stderr, "\rlive: %zu of %zu events sent", i, m->nevs);
         } else if (i != logged) { /* a log line as events go out, for whoever watches */
-            fprintf(stderr, "live: %zu events sent\n", i);
+            fprintf(stderr, "live: %zu events sent, %zu of them calls and leads\n", i, contacts);
             logged = i;
         }
     }
