@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import cfstack
+from simstack import SimStack, run_main
 
 RATE = 150          # requests a second: modest, so ASan on 2 cores keeps up
 DURATION = 18       # seconds of load
@@ -32,27 +33,9 @@ ENV = {
 RAW = {"calls": "clinicflow.calls.raw.v1", "leads": "clinicflow.leads.raw.v1"}
 
 
-class Stack(cfstack.ServiceStack):
-    def start_all(self):
-        self.start(instances=0)  # a devbroker of its own: the test takes it down
-        self.svcs = {}
-        for name, extra in ENV.items():
-            svc = cfstack.Service(name, self.env_for(**extra))
-            svc.start(timeout=90)
-            self.services.append(svc)
-            self.svcs[name] = svc
-
-    def ready(self, name):
-        return cfstack.http("GET", self.svcs[name].url("/readyz"), timeout=5)[0]
-
-
 def start_sim(stack, out, err):
-    cmd = [cfstack.bin_path("clinicflow-sim"), "--network", cfstack.demo_network_path(),
-           "--calls", stack.svcs["calls"].url("").rstrip("/"),
-           "--leads", stack.svcs["leads"].url("").rstrip("/"),
-           "--load", str(RATE), "--duration", str(DURATION), "--concurrency", "128",
-           "--kinds", "calls,leads", "--json"]
-    env = {"CLINICFLOW_SIM_INGEST_KEY": stack.keys["ingest"], "PATH": "/usr/bin:/bin"}
+    cmd, env = stack.sim_command("--load", str(RATE), "--duration", str(DURATION),
+                                 "--concurrency", "128", "--kinds", "calls,leads", "--json")
     return subprocess.Popen(cmd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
 
@@ -143,15 +126,5 @@ def test_kafka_away_under_load(stack):
     print("total %.1fs" % (time.monotonic() - started))
 
 
-def main():
-    stack = Stack()
-    try:
-        stack.start_all()
-        cfstack.run([lambda: test_kafka_away_under_load(stack)], exit=False)
-    finally:
-        stack.close()
-    cfstack.exit_status()
-
-
 if __name__ == "__main__":
-    main()
+    run_main(SimStack(ENV), test_kafka_away_under_load)

@@ -9,10 +9,10 @@ month needs (tools/sim/README.md, "Settings a month needs")."""
 import json
 import subprocess
 import time
-import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 import cfstack
+from simstack import SimStack, run_main
 
 # tools/sim/README.md: what a past month needs beyond the defaults
 MONTH_ENV = {
@@ -25,35 +25,8 @@ MONTH_ENV = {
 MOSCOW = timezone(timedelta(hours=3))
 
 
-class Stack(cfstack.ServiceStack):
-    def start_service(self):
-        raise NotImplementedError
-
-    def start_all(self):
-        self.start(instances=0)
-        self.svcs = {}
-        for name, extra in MONTH_ENV.items():
-            svc = cfstack.Service(name, self.env_for(**extra))
-            svc.start(timeout=90)
-            self.services.append(svc)
-            self.svcs[name] = svc
-
-    def report(self, name, **params):
-        q = urllib.parse.urlencode(params)
-        st, _, body = cfstack.http(
-            "GET", self.svcs["analytics"].url("/v1/reports/%s?%s" % (name, q)),
-            headers={"Authorization": "Bearer " + self.keys["read"]})
-        assert st == 200, (name, st, body[:500])
-        return json.loads(body)
-
-
 def run_sim(stack, *args):
-    cmd = [cfstack.bin_path("clinicflow-sim"), "--network", cfstack.demo_network_path(),
-           "--calls", stack.svcs["calls"].url("").rstrip("/"),
-           "--leads", stack.svcs["leads"].url("").rstrip("/"),
-           "--reminders", stack.svcs["reminders"].url("").rstrip("/"),
-           "--analytics", stack.svcs["analytics"].url("").rstrip("/")] + list(args)
-    env = {"CLINICFLOW_SIM_INGEST_KEY": stack.keys["ingest"], "PATH": "/usr/bin:/bin"}
+    cmd, env = stack.sim_command(*args)
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     cfstack._check_sanitizers("clinicflow-sim", p.stderr)
     assert p.returncode == 0, "clinicflow-sim exited %s:\n%s" % (p.returncode, p.stderr[-3000:])
@@ -135,15 +108,5 @@ def test_small_month_is_counted(stack):
     print("total %.1fs" % (time.monotonic() - started))
 
 
-def main():
-    stack = Stack()
-    try:
-        stack.start_all()
-        cfstack.run([lambda: test_small_month_is_counted(stack)], exit=False)
-    finally:
-        stack.close()
-    cfstack.exit_status()
-
-
 if __name__ == "__main__":
-    main()
+    run_main(SimStack(MONTH_ENV), test_small_month_is_counted)
