@@ -1,9 +1,9 @@
 /*
  * POST /v1/session {"key": "cfk_..."}: signs in with a read (or admin)
- * key and sets the session cookie; GET /v1/session: who is signed in
- * (network, the clinics the key sees, when the session ends), with the
- * cookie or a Bearer key; DELETE /v1/session: signs out and clears the
- * cookie. The key itself is never stored or answered.
+ * key and sets the session cookie (from the dashboard's own origin only); GET /v1/session: who is
+ * signed in (network, the clinics the key sees, when the session ends), with the cookie or a Bearer
+ * key; DELETE /v1/session: signs out and clears the cookie. The key itself is never stored or
+ * answered.
  */
 #include "analytics.h"
 #include "read_access.h"
@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/err.h"
 #include "common/hash.h"
@@ -24,6 +25,19 @@ static int cookie_secure(const struct analytics_ctx *ctx, const struct _u_reques
 {
     const char *proto = cf_http_header(req, "X-Forwarded-Proto");
     return ctx->cfg.cookie_secure || (proto && strcasecmp(proto, "https") == 0);
+}
+
+/* A browser's Origin names the page that posts: a sign-in posted from
+ * another site (to sign the user into someone else's session) is refused.
+ * No Origin (a script, curl) is not a browser's cross-site post. */
+static int same_origin(const struct _u_request *req)
+{
+    const char *origin = cf_http_header(req, "Origin");
+    const char *host = cf_http_header(req, "Host");
+    if (!origin)
+        return 1;
+    const char *sep = strstr(origin, "://");
+    return sep && host && strcasecmp(sep + 3, host) == 0;
 }
 
 /* {network, clinics, scopes, expires_at}: what the dashboard shows and
@@ -69,6 +83,11 @@ static int handle_sign_in(const struct _u_request *req, struct _u_response *resp
     uint8_t hash[32];
     int rc;
 
+    if (!same_origin(req)) {
+        cf_http_error(resp, 403, "forbidden", "a sign-in must come from the dashboard's own page",
+                      NULL);
+        goto out;
+    }
     if (!body) {
         cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
         goto out;

@@ -105,6 +105,15 @@ def test_sign_in_refusals(stack):
     assert st == 401 and sid is None and doc["error"]["code"] == "unauthorized", (st, doc)
     st, _, doc, sid = stack.sign_in(stack.keys["ingest"])
     assert st == 403 and sid is None and doc["error"]["code"] == "forbidden", (st, doc)
+    # a browser's post from another site is refused before the key is read
+    st, hdrs, raw = cfstack.http("POST", stack.analytics.url("/v1/session"),
+                                 {"key": stack.keys["read"]},
+                                 headers={"Origin": "http://evil.invalid"})
+    assert st == 403 and "set-cookie" not in hdrs, (st, raw)
+    host = stack.analytics.url("/").split("/")[2]
+    st, hdrs, raw = cfstack.http("POST", stack.analytics.url("/v1/session"),
+                                 {"key": stack.keys["read"]}, headers={"Origin": "http://" + host})
+    assert st == 200 and "cf_session=" in hdrs.get("set-cookie", ""), (st, raw)
     for body in (b"{", b'{"key": 5}', b"{}", b'{"key": ""}'):
         st, hdrs, raw = cfstack.http("POST", stack.analytics.url("/v1/session"), body,
                                      headers={"Content-Type": "application/json"})
