@@ -21,12 +21,10 @@ struct kind {
     const char *json;
 };
 
+/* Each record's JSON is laid out as the SQL it is. */
+/* clang-format off */
 static const struct kind kinds[] = {
-    {"calls",
-     "analytics.calls",
-     "r.hour",
-     "r.started_at",
-     "r.call_id",
+    {"calls", "analytics.calls", "r.hour", "r.started_at", "r.call_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_SOURCE] = "r.source",
       [AN_G_MEDIUM] = "r.medium",
@@ -35,24 +33,14 @@ static const struct kind kinds[] = {
       [AN_G_PATIENT_CLASS] = "r.patient_class",
       [AN_G_CHANNEL] = "r.channel"},
      "json_build_object('call_id', r.call_id, 'clinic_id', NULLIF(r.clinic_id, ''),"
-     " 'started_at', " CF_PG_UTC_MS(
-         "r.started_at") ", 'direction', r.direction,"
-                         " 'status', r.status, 'outcome', NULLIF(r.outcome, ''), 'source', "
-                         "NULLIF(r.source, ''),"
-                         " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, "
-                         "''),"
-                         " 'operator', NULLIF(r.operator, ''), 'agent_group', "
-                         "NULLIF(r.agent_group, ''),"
-                         " 'patient_class', NULLIF(r.patient_class, ''), 'channel', "
-                         "r.channel,"
-                         " 'unique', r.unique_calls = 1, 'targeted', r.targeted = 1, "
-                         "'missed', r.missed = 1,"
-                         " 'talk_seconds', r.talk_seconds)"},
-    {"leads",
-     "analytics.leads",
-     "r.hour",
-     "r.received_at",
-     "r.lead_id",
+     " 'started_at', " CF_PG_UTC_MS("r.started_at") ", 'direction', r.direction,"
+     " 'status', r.status, 'outcome', NULLIF(r.outcome, ''), 'source', NULLIF(r.source, ''),"
+     " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, ''),"
+     " 'operator', NULLIF(r.operator, ''), 'agent_group', NULLIF(r.agent_group, ''),"
+     " 'patient_class', NULLIF(r.patient_class, ''), 'channel', r.channel,"
+     " 'unique', r.unique_calls = 1, 'targeted', r.targeted = 1, 'missed', r.missed = 1,"
+     " 'talk_seconds', r.talk_seconds)"},
+    {"leads", "analytics.leads", "r.hour", "r.received_at", "r.lead_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_SOURCE] = "r.source",
       [AN_G_MEDIUM] = "r.medium",
@@ -61,122 +49,33 @@ static const struct kind kinds[] = {
       [AN_G_PATIENT_CLASS] = "r.patient_class",
       [AN_G_CHANNEL] = "r.provider"},
      "json_build_object('lead_id', r.lead_id, 'clinic_id', NULLIF(r.clinic_id, ''),"
-     " 'received_at', " CF_PG_UTC_MS(
-         "r.received_at") ", 'provider', r.provider,"
-                          " 'channel_id', r.channel_id, 'source', NULLIF(r.source, ''),"
-                          " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, "
-                          "''),"
-                          " 'patient_class', r.patient_class, 'messages', r.messages, "
-                          "'status', r.status,"
-                          " 'responded_at', " CF_PG_UTC_MS(
-                              "r.responded_at") ", 'working_seconds', r.working_seconds,"
-                                                " 'response_seconds', r.response_seconds, "
-                                                "'responder', r.responder,"
-                                                " 'sla_breached', r.sla_breached)"},
-    {"appointments",
-     "analytics.appointments",
-     "r.start_hour",
-     "r.starts_at",
-     "r.appointment_id",
+     " 'received_at', " CF_PG_UTC_MS("r.received_at") ", 'provider', r.provider,"
+     " 'channel_id', r.channel_id, 'source', NULLIF(r.source, ''),"
+     " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, ''),"
+     " 'patient_class', r.patient_class, 'messages', r.messages, 'status', r.status,"
+     " 'responded_at', " CF_PG_UTC_MS("r.responded_at") ", 'working_seconds', r.working_seconds,"
+     " 'response_seconds', r.response_seconds, 'responder', r.responder,"
+     " 'sla_breached', r.sla_breached)"},
+    {"appointments", "analytics.appointments", "r.start_hour", "r.starts_at", "r.appointment_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_OPERATOR] = "r.operator_id",
       [AN_G_DOCTOR] = "r.doctor_id"},
      "json_build_object('appointment_id', r.appointment_id, 'clinic_id', r.clinic_id,"
      " 'patient_id', r.patient_id, 'doctor_id', r.doctor_id, 'status', r.status,"
-     " 'starts_at', " CF_PG_UTC_MS("r.starts_at") ", 'booked_at', " CF_PG_UTC_MS(
-         "r.booked_at") ", 'amount_paid', r.amount_paid, 'plan_status', r.plan_status,"
-                        " 'plan_amount', r.plan_amount, 'booking_source', r.booking_source,"
-                        " 'operator_id', r.operator_id)"},
-    {"tasks",
-     "analytics.tasks",
-     "r.hour",
-     "r.opened_at",
-     "r.task_id",
+     " 'starts_at', " CF_PG_UTC_MS("r.starts_at") ", 'booked_at', " CF_PG_UTC_MS("r.booked_at") ","
+     " 'amount_paid', r.amount_paid, 'plan_status', r.plan_status,"
+     " 'plan_amount', r.plan_amount, 'booking_source', r.booking_source,"
+     " 'operator_id', r.operator_id)"},
+    {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
      {[AN_G_CLINIC] = "r.clinic_id"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
-     " 'clinic_id', NULLIF(r.clinic_id, ''), 'opened_at', " CF_PG_UTC_MS(
-         "r.opened_at") ", 'due_at', " CF_PG_UTC_MS("r.due_at") ", "
-                                                                "'closed_at',"
-                                                                " " CF_PG_UTC_MS("r.closed_"
-                                                                                 "at") ", "
-                                                                                       "'on"
-                                                                                       "_ti"
-                                                                                       "me'"
-                                                                                       ", "
-                                                                                       "r."
-                                                                                       "on_"
-                                                                                       "tim"
-                                                                                       "e, "
-                                                                                       "'se"
-                                                                                       "con"
-                                                                                       "ds_"
-                                                                                       "to_"
-                                                                                       "cal"
-                                                                                       "lba"
-                                                                                       "ck'"
-                                                                                       ", "
-                                                                                       "r."
-                                                                                       "sec"
-                                                                                       "ond"
-                                                                                       "s_"
-                                                                                       "to_"
-                                                                                       "cal"
-                                                                                       "lba"
-                                                                                       "ck,"
-                                                                                       " '"
-                                                                                       "sec"
-                                                                                       "ond"
-                                                                                       "s_"
-                                                                                       "to_"
-                                                                                       "res"
-                                                                                       "pon"
-                                                                                       "se'"
-                                                                                       ", "
-                                                                                       "r."
-                                                                                       "sec"
-                                                                                       "ond"
-                                                                                       "s_"
-                                                                                       "to_"
-                                                                                       "res"
-                                                                                       "pon"
-                                                                                       "se,"
-                                                                                       " '"
-                                                                                       "sou"
-                                                                                       "rce"
-                                                                                       "_ca"
-                                                                                       "ll_"
-                                                                                       "id'"
-                                                                                       ", "
-                                                                                       "r."
-                                                                                       "sou"
-                                                                                       "rce"
-                                                                                       "_ca"
-                                                                                       "ll_"
-                                                                                       "id,"
-                                                                                       " '"
-                                                                                       "lea"
-                                                                                       "d_"
-                                                                                       "id'"
-                                                                                       ", "
-                                                                                       "r."
-                                                                                       "lea"
-                                                                                       "d_"
-                                                                                       "id,"
-                                                                                       " '"
-                                                                                       "app"
-                                                                                       "oin"
-                                                                                       "tme"
-                                                                                       "nt_"
-                                                                                       "id'"
-                                                                                       ", "
-                                                                                       "r."
-                                                                                       "app"
-                                                                                       "oin"
-                                                                                       "tme"
-                                                                                       "nt_"
-                                                                                       "id"
-                                                                                       ")"},
+     " 'clinic_id', NULLIF(r.clinic_id, ''), 'opened_at', " CF_PG_UTC_MS("r.opened_at") ","
+     " 'due_at', " CF_PG_UTC_MS("r.due_at") ", 'closed_at', " CF_PG_UTC_MS("r.closed_at") ","
+     " 'on_time', r.on_time, 'seconds_to_callback', r.seconds_to_callback,"
+     " 'seconds_to_response', r.seconds_to_response, 'source_call_id', r.source_call_id,"
+     " 'lead_id', r.lead_id, 'appointment_id', r.appointment_id)"},
 };
+/* clang-format on */
 
 int an_records_page(const char *limit, const char *cursor, struct an_records_query *q,
                     struct an_param_error *err)
