@@ -21,6 +21,16 @@ struct kind {
     const char *json;
 };
 
+/* An appointment as a record, whether placed by its visit or its booking. */
+#define APPOINTMENT_JSON                                                                           \
+    "json_build_object('appointment_id', r.appointment_id, 'clinic_id', r.clinic_id,"              \
+    " 'patient_id', r.patient_id, 'doctor_id', r.doctor_id, 'status', r.status,"                   \
+    " 'starts_at', " CF_PG_UTC_MS("r.starts_at") ", 'booked_at', " CF_PG_UTC_MS(                   \
+        "r.booked_at") ","                                                                         \
+                       " 'amount_paid', r.amount_paid, 'plan_status', r.plan_status,"              \
+                       " 'plan_amount', r.plan_amount, 'booking_source', r.booking_source,"        \
+                       " 'operator_id', r.operator_id)"
+
 /* Each record's JSON is laid out as the SQL it is. */
 /* clang-format off */
 static const struct kind kinds[] = {
@@ -60,12 +70,14 @@ static const struct kind kinds[] = {
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_OPERATOR] = "r.operator_id",
       [AN_G_DOCTOR] = "r.doctor_id"},
-     "json_build_object('appointment_id', r.appointment_id, 'clinic_id', r.clinic_id,"
-     " 'patient_id', r.patient_id, 'doctor_id', r.doctor_id, 'status', r.status,"
-     " 'starts_at', " CF_PG_UTC_MS("r.starts_at") ", 'booked_at', " CF_PG_UTC_MS("r.booked_at") ","
-     " 'amount_paid', r.amount_paid, 'plan_status', r.plan_status,"
-     " 'plan_amount', r.plan_amount, 'booking_source', r.booking_source,"
-     " 'operator_id', r.operator_id)"},
+     APPOINTMENT_JSON},
+    /* the same appointments placed by when they were booked: the funnel's
+     * and the operators' bookings */
+    {"bookings", "analytics.appointments", "r.booked_hour", "r.booked_at", "r.appointment_id",
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_OPERATOR] = "r.operator_id",
+      [AN_G_DOCTOR] = "r.doctor_id"},
+     APPOINTMENT_JSON},
     {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
      {[AN_G_CLINIC] = "r.clinic_id"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
@@ -156,7 +168,8 @@ char *an_records_sql(const char *kind_name, const char *network_id,
         if (strcmp(kinds[i].name, kind_name) == 0)
             k = &kinds[i];
     if (!k) {
-        an_refuse(err, "not_found", "kind", "records are calls, leads, appointments or tasks");
+        an_refuse(err, "not_found", "kind",
+                  "records are calls, leads, appointments, bookings or tasks");
         return NULL;
     }
     /* a text group the kind has no column for cannot be asked */

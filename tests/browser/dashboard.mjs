@@ -319,7 +319,19 @@ async function main() {
     const rows = await page.$$eval('[data-testid=record]', (els) => els.length);
     check(rows === inbound, `demo-center's inbound calls: ${rows} records for the figure ${inbound}`);
     check(await page.textContent('[data-testid=records-chip-clinic]').then((t) => t.includes('Demo Dental Center')), 'the records do not name the clinic');
-    log(`drill-down: ${missed} missed calls, ${inbound} inbound calls of demo-center`);
+    // the overview's bookings: the appointments booked in the range, by
+    // their booking time (not their visit's)
+    await goto(page, 'overview');
+    const bookings = Number(await page.getAttribute('[data-testid=kpi-value-bookings]', 'data-value'));
+    before = await gen(page);
+    await page.click('[data-testid=kpi-value-bookings]');
+    await waitReady(page, 'records', before);
+    check(await page.getAttribute('[data-testid=records-table]', 'data-kind') === 'bookings', 'bookings do not open bookings');
+    const bookedIds = await page.$$eval('[data-testid=record]', (els) => els.map((e) => e.dataset.id));
+    const booked = await api(`/v1/records/bookings?from=${FROM}&to=${TO}&limit=1000`, READ_KEY);
+    check(bookings > 0 && bookedIds.length === bookings && booked.body.records.length === bookings,
+      `bookings drill-down: page ${bookedIds.length}, figure ${bookings}, API ${booked.body.records.length}`);
+    log(`drill-down: ${missed} missed calls, ${inbound} inbound calls of demo-center, ${bookings} bookings`);
 
     // 7. The worklist picks up a new missed call by itself.
     await goto(page, 'worklist', { every: '2' });

@@ -57,6 +57,15 @@ static void test_sql(void)
     CHECK_STR(e.code, "not_found");
     sql = an_records_sql("appointments", "net", &q, params, &n, &e);
     CHECK(strstr(sql, "coalesce(r.doctor_id, '') = $4::text") != NULL);
+    CHECK(strstr(sql, "r.start_hour >= $2::timestamp") != NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    /* bookings: the same appointments, placed by when they were booked */
+    sql = an_records_sql("bookings", "net", &q, params, &n, &e);
+    CHECK(strstr(sql, "FROM analytics.appointments r") != NULL);
+    CHECK(strstr(sql, "r.booked_hour >= $2::timestamp") != NULL);
+    CHECK(strstr(sql, "ORDER BY r.booked_at") != NULL);
     free(sql);
     for (int i = 0; i < n; i++)
         free(params[i]);

@@ -65,7 +65,7 @@ function caption(r) {
 function drillTo(ctx, kind, extra, only) {
   const f = ctx.filters;
   const source = ctx.takesSource ? f.source : '';
-  if (source && (kind === 'appointments' || kind === 'tasks')) return null; // not by source
+  if (source && (kind === 'appointments' || kind === 'bookings' || kind === 'tasks')) return null; // not by source
   const p = { kind, from: f.from, to: f.to };
   if (f.clinics.length) p.clinic = f.clinics.join(',');
   if (source) p.source = source;
@@ -150,6 +150,7 @@ async function overview(ctx) {
   ]);
   const drill = drillMap(ctx, [], {
     contacts: ['calls', 'inbound'],
+    bookings: ['bookings', null],
     arrivals: ['appointments', 'arrived'],
     no_shows: ['appointments', 'no_show'],
     cancellations: ['appointments', 'cancelled'],
@@ -319,6 +320,7 @@ async function operators(ctx) {
   const r = await withPrevious(ctx, 'operators', false);
   // calls the operator answered (either direction): their calls records
   const drill = drillMap(ctx, ['operator'], {
+    bookings: ['bookings', null],
     calls_handled: ['calls', 'handled'],
     inbound_answered: ['calls', 'answered'],
     outbound: ['calls', 'outbound_answered'],

@@ -8,24 +8,26 @@ import { t } from './i18n.js';
 import * as fmt from './fmt.js';
 import { h, card, groupLabel } from './ui.js';
 
-const KINDS = ['calls', 'leads', 'appointments', 'tasks'];
+const KINDS = ['calls', 'leads', 'appointments', 'bookings', 'tasks'];
 const TIME_GROUPS = ['day', 'week', 'month', 'hour', 'weekday'];
 // the text groups each kind can be filtered by (records_rules.c)
 const TEXT_GROUPS = {
   calls: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   leads: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   appointments: ['operator', 'doctor'],
+  bookings: ['operator', 'doctor'],
   tasks: [],
 };
-const TAKES_SOURCE = { calls: true, leads: true, appointments: false, tasks: false };
+const TAKES_SOURCE = { calls: true, leads: true, appointments: false, bookings: false, tasks: false };
 
 const COLUMNS = {
   calls: ['started_at', 'clinic_id', 'direction', 'outcome', 'source', 'operator', 'agent_group', 'talk_seconds', 'patient_class'],
   leads: ['received_at', 'clinic_id', 'provider', 'source', 'status', 'responded_at', 'working_seconds', 'sla_breached', 'patient_class'],
   appointments: ['starts_at', 'clinic_id', 'doctor_id', 'status', 'amount_paid', 'plan_status', 'booking_source', 'operator_id', 'booked_at'],
+  bookings: ['booked_at', 'starts_at', 'clinic_id', 'doctor_id', 'status', 'booking_source', 'operator_id', 'amount_paid'],
   tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
 };
-const ID = { calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', tasks: 'task_id' };
+const ID = { calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', tasks: 'task_id' };
 
 const ended = (r) => r.status === 'ended';
 const inbound = (r) => ended(r) && r.direction === 'inbound';
@@ -58,6 +60,7 @@ const ONLY = {
     plan: (r) => !!r.plan_status,
     plan_accepted: (r) => r.plan_status === 'accepted',
   },
+  bookings: {},
   tasks: {
     callback: (r) => r.kind === 'callback',
     callback_closed: (r) => r.kind === 'callback' && r.status === 'closed',
