@@ -50,12 +50,22 @@ int an_appointments_save(PGconn *conn, const json_t *rows, char *errbuf, size_t 
         " ELSE a.lead_id END,"
         " operator_id = CASE WHEN excluded.version > a.version THEN excluded.operator_id"
         " ELSE a.operator_id END,"
-        /* booked when first seen: an older version arriving late moves it back */
+        /* the earliest booking time any version gave (the MIS's booked_at
+         * or when it was seen): an older version arriving late moves it back */
         " booked_at = LEAST(a.booked_at, excluded.booked_at),"
         " booked_hour = CASE WHEN excluded.booked_at < a.booked_at THEN excluded.booked_hour"
         " ELSE a.booked_hour END, updated_at = now()",
         rows, NULL, errbuf, errbuf_size);
     return rc;
+}
+
+/* Forgets which contact keys are the patients of ids (a JSON array). */
+static int drop_keys(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size)
+{
+    return cf_pg_exec_json(conn,
+                           "DELETE FROM analytics.patient_keys WHERE patient_id IN"
+                           " (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
+                           ids, NULL, errbuf, errbuf_size);
 }
 
 int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
@@ -95,10 +105,7 @@ int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errb
     }
     /* 2: their keys replaced */
     if (json_array_size(ids))
-        rc = cf_pg_exec_json(conn,
-                             "DELETE FROM analytics.patient_keys WHERE patient_id IN"
-                             " (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
-                             ids, NULL, errbuf, errbuf_size);
+        rc = drop_keys(conn, ids, errbuf, errbuf_size);
     if (rc == 0 && json_array_size(keys))
         rc = cf_pg_exec_json(conn,
                              "INSERT INTO analytics.patient_keys (network_id, contact_key,"
@@ -114,10 +121,7 @@ int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errb
 
 int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size)
 {
-    int rc = cf_pg_exec_json(conn,
-                             "DELETE FROM analytics.patient_keys WHERE patient_id IN"
-                             " (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
-                             ids, NULL, errbuf, errbuf_size);
+    int rc = drop_keys(conn, ids, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_exec_json(conn,
                              "UPDATE analytics.patients SET erased = true, first_visit_at = NULL"

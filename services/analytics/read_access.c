@@ -22,6 +22,7 @@ int analytics_authorize_read(struct analytics_ctx *ctx, const struct _u_request 
     struct cf_key_refusal why;
     uint8_t hash[32];
     const uint8_t *have = NULL;
+    int64_t expires_s = 0;
     int rc;
 
     memset(reader, 0, sizeof(*reader));
@@ -41,9 +42,12 @@ int analytics_authorize_read(struct analytics_ctx *ctx, const struct _u_request 
             memcpy(hash, session.key_hash, sizeof(hash));
             have = hash;
         }
+        expires_s = rc == 0 ? session.expires_s : 0;
     }
     rc = cf_service_check_grant(ctx->svc, have, scope, &reader->snap, &reader->grant, &why);
     cf_service_refuse(resp, rc, &why);
+    if (rc == 0)
+        reader->session_expires_s = expires_s;
     return rc;
 }
 

@@ -8,11 +8,14 @@
 #ifndef CF_ANALYTICS_READ_ACCESS_H
 #define CF_ANALYTICS_READ_ACCESS_H
 
+#include <stdint.h>
+
 #include "analytics.h"
 
 struct an_reader {
     struct cf_netconf_snapshot *snap; /* held while the reader is */
     struct cf_key_grant grant;        /* points into snap */
+    int64_t session_expires_s;        /* a session's end (Unix seconds); 0: a Bearer key */
 };
 
 /* 0 with *reader filled (release it); otherwise the refusal is answered

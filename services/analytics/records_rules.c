@@ -106,12 +106,8 @@ int an_records_page(const char *limit, const char *cursor, struct an_records_que
         char text[160];
         if (n % 2 || n / 2 >= sizeof(text))
             return an_refuse(err, "invalid_field", "cursor", "not a cursor of this API");
-        for (size_t i = 0; i < n / 2; i++) {
-            const int hi = cf_hex_digit(cursor[2 * i]), lo = cf_hex_digit(cursor[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return an_refuse(err, "invalid_field", "cursor", "not a cursor of this API");
-            text[i] = (char)(hi << 4 | lo);
-        }
+        if (cf_unhex(cursor, n / 2, (uint8_t *)text) != 0)
+            return an_refuse(err, "invalid_field", "cursor", "not a cursor of this API");
         text[n / 2] = '\0';
         char *bar = strchr(text, '|');
         if (!bar || !cf_uuid_valid(bar + 1))

@@ -79,10 +79,8 @@ int analytics_session_find(struct analytics_ctx *ctx, const char *sid, struct an
     long long expires = 0;
     if (r->type == REDIS_REPLY_STRING &&
         sscanf(r->str, "%64[0-9a-f] %lld", hash_hex, &expires) == 2 &&
-        strlen(hash_hex) == CF_SHA256_HEX_LEN && expires > cf_time_now_ms() / 1000) {
-        for (size_t i = 0; i < 32; i++)
-            out->key_hash[i] =
-                (uint8_t)(cf_hex_digit(hash_hex[2 * i]) << 4 | cf_hex_digit(hash_hex[2 * i + 1]));
+        strlen(hash_hex) == CF_SHA256_HEX_LEN && expires > cf_time_now_ms() / 1000 &&
+        cf_unhex(hash_hex, sizeof(out->key_hash), out->key_hash) == 0) {
         out->expires_s = expires;
         rc = 0;
     }

@@ -130,14 +130,9 @@ static int handle_who(const struct _u_request *req, struct _u_response *resp, vo
 {
     struct analytics_ctx *ctx = user;
     struct an_reader reader;
-    struct an_session session = {.expires_s = 0};
     if (analytics_authorize_read(ctx, req, resp, &reader) != 0)
         return U_CALLBACK_COMPLETE;
-    const char *sid = u_map_get(req->map_cookie, ANALYTICS_SESSION_COOKIE);
-    if (!cf_http_header(req, "Authorization") && sid &&
-        analytics_session_find(ctx, sid, &session) != 0)
-        session.expires_s = 0;
-    json_t *answer = who(&reader.grant, session.expires_s);
+    json_t *answer = who(&reader.grant, reader.session_expires_s);
     cf_http_json(resp, 200, answer);
     json_decref(answer);
     analytics_reader_release(&reader);

@@ -17,6 +17,7 @@ import http.client as httpclient
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -568,6 +569,43 @@ def new_database(base_dsn):
     psql(base_dsn, "CREATE DATABASE %s" % name)
     parts = urllib.parse.urlsplit(base_dsn)
     return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+class HeldSession:
+    """A psql session that runs sql and stays open, so the locks it took (a
+    session's advisory lock, or the row locks of a transaction it began) are
+    held until release(): a consumer that needs them waits there, and the
+    test sees it wait (waiters()) instead of guessing with a sleep."""
+
+    def __init__(self, dsn, sql, timeout=30):
+        self.dsn = dsn
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        # One line once the locks are taken: "held <pid>" (a second line
+        # could sit in the pipe's reader buffer, where select cannot see it).
+        self.proc.stdin.write("\\o /dev/null\n%s\n\\o\n\\t on\n\\a\n"
+                              "SELECT 'held ' || pg_backend_pid();\n" % sql)
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline().split() if ready else []
+        if len(line) != 2 or line[0] != "held" or not line[1].isdigit():
+            self.proc.kill()
+            raise AssertionError("psql did not take its locks (%r): %s"
+                                 % (line, self.proc.stderr.read()))
+        self.pid = int(line[1])
+
+    def waiters(self):
+        """Sessions of the database waiting for a lock this session holds."""
+        return int(psql(self.dsn, "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE datname = current_database()"
+                                " AND %d = ANY(pg_blocking_pids(pid))" % self.pid)[0][0])
+
+    def release(self):
+        """Ends the session; its transaction rolls back, its locks go."""
+        if self.proc.poll() is None:
+            _, err = self.proc.communicate("\\q\n", timeout=30)
+            assert self.proc.returncode == 0, err
 
 
 def clinicflowctl(dsn, *args, check=True, input=None, timeout=60, env=None):

@@ -158,6 +158,18 @@ int cf_hex_digit(int c)
     return -1;
 }
 
+int cf_unhex(const char *hex, size_t len, uint8_t *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        const int hi = cf_hex_digit((unsigned char)hex[2 * i]);
+        const int lo = hi < 0 ? -1 : cf_hex_digit((unsigned char)hex[2 * i + 1]);
+        if (lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
 void cf_hex(const uint8_t *bytes, size_t len, char *out)
 {
     for (size_t i = 0; i < len; i++) {

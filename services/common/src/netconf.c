@@ -154,15 +154,7 @@ const size_t cf_netconf_migrations_n =
 
 static int parse_hash(const char *hex, uint8_t out[32])
 {
-    if (strlen(hex) != 64)
-        return CF_EINVAL;
-    for (size_t i = 0; i < 32; i++) {
-        int hi = cf_hex_digit(hex[2 * i]), lo = cf_hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return CF_EINVAL;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    return strlen(hex) == 64 && cf_unhex(hex, 32, out) == 0 ? 0 : CF_EINVAL;
 }
 
 /* "ingest,read" -> CF_SCOPE_INGEST | CF_SCOPE_READ; unknown names are

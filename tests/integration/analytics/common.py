@@ -514,42 +514,7 @@ def latest_by_subject(messages):
     return out
 
 
-class HeldSession:
-    """A psql session that runs sql (e.g. BEGIN; LOCK TABLE ...) and stays
-    open, so the locks it took are held until release(): a consumer that
-    needs them waits there, mid-transaction, and the test sees it wait
-    (waiters()) instead of guessing with a sleep."""
-
-    def __init__(self, dsn, sql, timeout=30):
-        self.dsn = dsn
-        self.proc = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.proc.stdin.write("\\o /dev/null\n%s\n\\o\n\\t on\n\\a\n"
-                              "SELECT 'held ' || pg_backend_pid();\n" % sql)
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline().split() if ready else []
-        if len(line) != 2 or line[0] != "held" or not line[1].isdigit():
-            self.proc.kill()
-            raise AssertionError("psql did not take its locks (%r): %s"
-                                 % (line, self.proc.stderr.read()))
-        self.pid = int(line[1])
-
-    def waiters(self):
-        """Sessions of the database waiting for a lock this session holds."""
-        return int(cfstack.psql(self.dsn, "SELECT count(*) FROM pg_stat_activity"
-                                " WHERE datname = current_database()"
-                                " AND %d = ANY(pg_blocking_pids(pid))" % self.pid)[0][0])
-
-    def release(self):
-        """Ends the session; its transaction rolls back, its locks go."""
-        if self.proc.poll() is None:
-            _, err = self.proc.communicate("\\q\n", timeout=30)
-            assert self.proc.returncode == 0, err
-
-
-class OffsetsGate(HeldSession):
+class OffsetsGate(cfstack.HeldSession):
     """Holds analytics.consumer_offsets in SHARE mode from one psql session:
     a batch, its effects applied in its open transaction, waits to write
     its offsets (which commit with them); reading the offsets is not held.

@@ -8,7 +8,8 @@ import random
 import uuid
 
 import cfstack
-from common import HeldSession, Stack, call_body, contact_key, events_for, wait_until
+from cfstack import HeldSession
+from common import Stack, call_body, contact_key, events_for, wait_until
 
 CALLS = "clinicflow.calls.v1"
 PATIENTS = "clinicflow.patients.v1"

@@ -19,7 +19,8 @@ import time
 import zlib
 
 import cfstack
-from common import (FIXED_DATES_ENV, HeldSession, Stack, call_body, call_uuid, contact_key,
+from cfstack import HeldSession
+from common import (FIXED_DATES_ENV, Stack, call_body, call_uuid, contact_key,
                     demo_network, events_for, metric, wait_until)
 
 RAW = "clinicflow.calls.raw.v1"

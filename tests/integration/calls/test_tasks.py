@@ -11,7 +11,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
-from common import (TASKS, HeldSession, Stack, call_body, contact_key, demo_network, events_for, metric,
+from cfstack import HeldSession
+from common import (TASKS, Stack, call_body, contact_key, demo_network, events_for, metric,
                     tasks_of, wait_consumed, wait_task, wait_until)
 
 CALLS = "clinicflow.calls.v1"

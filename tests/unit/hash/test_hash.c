@@ -61,6 +61,21 @@ static void test_digests(void)
     }
 }
 
+static void test_unhex(void)
+{
+    uint8_t out[4] = {0}, back[4];
+    char hex[9];
+    CHECK_INT(cf_unhex("00fFa51b", 4, out), 0);
+    CHECK(out[0] == 0x00 && out[1] == 0xff && out[2] == 0xa5 && out[3] == 0x1b);
+    cf_hex(out, 4, hex);
+    CHECK_STR(hex, "00ffa51b");
+    CHECK_INT(cf_unhex(hex, 4, back), 0);
+    CHECK(memcmp(out, back, 4) == 0);
+    CHECK_INT(cf_unhex("0g", 1, out), -1);
+    CHECK_INT(cf_unhex("g0", 1, out), -1);
+    CHECK_INT(cf_unhex("abc", 2, out), -1); /* the string ends inside the second byte */
+}
+
 static void test_base64(void)
 {
     /* RFC 4648 section 10; each also: printf '<in>' | openssl base64 -A */
@@ -201,6 +216,7 @@ static void test_contact_key(void)
 
 int main(void)
 {
+    test_unhex();
     test_digests();
     test_base64();
     test_ct_equal();

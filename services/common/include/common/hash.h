@@ -21,6 +21,9 @@ void cf_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len, 
 
 /* The value of one hex digit (either case), or -1. */
 int cf_hex_digit(int c);
+/* The len bytes whose hex (either case) is the first 2*len characters of
+ * hex into out: 0, or -1 when one of them is not a hex digit. */
+int cf_unhex(const char *hex, size_t len, uint8_t *out);
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
 void cf_hex(const uint8_t *bytes, size_t len, char *out);
 /* Standard base64 with padding into out (4*((len+2)/3)+1 bytes). */
