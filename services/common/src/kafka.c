@@ -5,7 +5,8 @@
  * counted so that whichever of them finishes last frees it (a caller that
  * timed out simply drops its reference). A dedicated thread polls the handle.
  * A breaker guards the send path: the error callback opens it on
- * ERR__ALL_BROKERS_DOWN and sends then fail at once; the statistics callback
+ * ERR__ALL_BROKERS_DOWN (or a message timing out while the statistics see no
+ * broker UP) and sends then fail at once; the statistics callback
  * closes it when any real broker is UP again, and while it is open one send
  * per probe interval is let through as a half-open probe whose successful
  * delivery closes it too. The breaker's transitions are a pure function so
@@ -48,13 +49,26 @@ CF_TESTABLE int cf_breaker_on_event(struct cf_breaker *b, enum cf_breaker_event 
 {
     int was_open = b->open;
     switch (ev) {
+    case CF_BREAKER_TIMED_OUT:
+        /* With a broker UP the timeout is one partition's leader still
+         * reconnecting (after an outage, up to reconnect.backoff.max.ms):
+         * its own messages fail on their own, the others go. */
+        if (b->broker_up)
+            break;
+        /* fall through */
     case CF_BREAKER_ALL_DOWN:
+        b->broker_up = 0;
         if (!b->open) {
             b->open = 1;
             b->next_probe_ms = now_ms + probe_interval_ms;
         }
         break;
+    case CF_BREAKER_NONE_UP:
+        b->broker_up = 0;
+        break;
     case CF_BREAKER_BROKER_UP:
+        b->broker_up = 1;
+        /* fall through */
     case CF_BREAKER_DELIVERED:
         b->open = 0;
         b->next_probe_ms = 0;
@@ -147,7 +161,10 @@ rd_kafka_conf_t *cf_kafka_conf_new(const struct cf_settings *s, char *errbuf, si
     snprintf(client_id, sizeof(client_id), "clinicflow-%s", s->service ? s->service : "service");
     if (conf_set(conf, "bootstrap.servers", s->kafka_brokers ? s->kafka_brokers : "", errbuf,
                  errbuf_size) ||
-        conf_set(conf, "client.id", client_id, errbuf, errbuf_size))
+        conf_set(conf, "client.id", client_id, errbuf, errbuf_size) ||
+        /* After a broker restart, intake answering 503 until its partitions'
+         * leaders are reached again: within a second, not librdkafka's 10. */
+        conf_set(conf, "reconnect.backoff.max.ms", "1000", errbuf, errbuf_size))
         goto fail;
     for (size_t i = 0; i < s->kafka_props_n; i++) {
         if (conf_set(conf, s->kafka_props[i].name, s->kafka_props[i].value, errbuf, errbuf_size))
@@ -298,9 +315,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
                 status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? "not written" : "possibly written",
                 rd_kafka_err2str(rkm->err));
         /* No broker took it in time: the outage that an idle producer's
-         * ALL_BROKERS_DOWN could not prove (on_error). */
+         * ALL_BROKERS_DOWN could not prove (on_error), unless the latest
+         * statistics saw a broker UP. */
         if (rkm->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
-            breaker_apply(p, CF_BREAKER_ALL_DOWN);
+            breaker_apply(p, CF_BREAKER_TIMED_OUT);
     } else {
         atomic_fetch_add(&p->delivered, 1);
         cf_metrics_add("clinicflow_kafka_deliveries_total", "result=\"ok\"", 1);
@@ -353,8 +371,9 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
     (void)rk;
     struct cf_producer *p = opaque;
-    if (atomic_load(&p->breaker_open) && cf_kafka_stats_any_broker_up(json, json_len) == 1)
-        breaker_apply(p, CF_BREAKER_BROKER_UP);
+    int up = cf_kafka_stats_any_broker_up(json, json_len);
+    if (up >= 0)
+        breaker_apply(p, up ? CF_BREAKER_BROKER_UP : CF_BREAKER_NONE_UP);
     return 0; /* librdkafka frees json */
 }
 

@@ -15,7 +15,9 @@
 
 enum cf_breaker_event {
     CF_BREAKER_ALL_DOWN,  /* error callback: ERR__ALL_BROKERS_DOWN */
-    CF_BREAKER_BROKER_UP, /* statistics: some broker is UP */
+    CF_BREAKER_BROKER_UP, /* statistics or a metadata answer: some broker is UP */
+    CF_BREAKER_NONE_UP,   /* statistics: no broker is UP (remembered, opens nothing) */
+    CF_BREAKER_TIMED_OUT, /* a message timed out: an outage only if no broker is UP */
     CF_BREAKER_DELIVERED  /* a delivery report said "written" */
 };
 
@@ -28,6 +30,7 @@ enum cf_breaker_admit {
 struct cf_breaker {
     int open;
     int64_t next_probe_ms; /* when open: the earliest time the next probe may go */
+    int broker_up;         /* the latest statistics saw some broker UP */
 };
 
 /* 1 when the breaker changed between open and closed. */

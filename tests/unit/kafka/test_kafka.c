@@ -56,6 +56,38 @@ static void test_breaker(void)
     CHECK_INT(cf_breaker_admit(&b, 12011, iv), CF_BREAKER_PASS);
 }
 
+/* A message timing out is an outage only when the statistics see no broker
+ * UP: right after one, a partition whose leader is still reconnecting must
+ * not refuse every other partition's sends. */
+static void test_breaker_timeouts(void)
+{
+    const long iv = 2000;
+    struct cf_breaker b = {0};
+
+    /* Statistics saw a broker UP: a timeout leaves it closed. */
+    CHECK_INT(cf_breaker_on_event(&b, CF_BREAKER_BROKER_UP, 1000, iv), 0);
+    CHECK_INT(cf_breaker_on_event(&b, CF_BREAKER_TIMED_OUT, 1100, iv), 0);
+    CHECK_INT(b.open, 0);
+    CHECK_INT(cf_breaker_admit(&b, 1101, iv), CF_BREAKER_PASS);
+
+    /* None UP: remembered without opening; the next timeout opens. */
+    CHECK_INT(cf_breaker_on_event(&b, CF_BREAKER_NONE_UP, 2000, iv), 0);
+    CHECK_INT(b.open, 0);
+    CHECK_INT(cf_breaker_on_event(&b, CF_BREAKER_TIMED_OUT, 2100, iv), 1);
+    CHECK_INT(b.open, 1);
+    CHECK_INT(cf_breaker_admit(&b, 2101, iv), CF_BREAKER_REJECT);
+    CHECK_INT(cf_breaker_admit(&b, 4100, iv), CF_BREAKER_PROBE);
+
+    /* A broker UP closes it; all-down forgets the UP, so a timeout that
+     * follows an all-down keeps it open once reopened. */
+    CHECK_INT(cf_breaker_on_event(&b, CF_BREAKER_BROKER_UP, 5000, iv), 1);
+    CHECK_INT(cf_breaker_on_event(&b, CF_BREAKER_ALL_DOWN, 6000, iv), 1);
+    CHECK_INT(b.broker_up, 0);
+    CHECK_INT(cf_breaker_on_event(&b, CF_BREAKER_DELIVERED, 6500, iv), 1);
+    CHECK_INT(cf_breaker_on_event(&b, CF_BREAKER_TIMED_OUT, 7000, iv), 1);
+    CHECK_INT(b.open, 1);
+}
+
 struct stats_case {
     const char *name;
     const char *json;
@@ -152,6 +184,7 @@ static void test_conf(void)
 int main(void)
 {
     test_breaker();
+    test_breaker_timeouts();
     test_stats();
     test_conf();
     return cf_test_done();
