@@ -33,8 +33,8 @@ static int number(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
-/* A comma-separated list of "calls" and "leads" into *out; -1 when it
- * names anything else or nothing. */
+/* A comma-separated list of "calls", "leads" and "dni" into *out; -1 when
+ * it names anything else or nothing. */
 static int kinds(const char *s, int *out)
 {
     int k = 0;
@@ -44,6 +44,8 @@ static int kinds(const char *s, int *out)
             k |= SIM_LOAD_CALLS;
         else if (len == 5 && strncmp(s, "leads", 5) == 0)
             k |= SIM_LOAD_LEADS;
+        else if (len == 3 && strncmp(s, "dni", 3) == 0)
+            k |= SIM_LOAD_DNI;
         else
             return -1;
         s += len;

@@ -9,8 +9,8 @@
 
 enum sim_mode { SIM_MODE_MONTH, SIM_MODE_LIVE, SIM_MODE_LOAD };
 
-/* --kinds: what --load sends (a bit each) */
-enum sim_load_kind { SIM_LOAD_CALLS = 1, SIM_LOAD_LEADS = 2, SIM_LOAD_ALL = 3 };
+/* --kinds: what --load sends (a bit each; the default calls and leads) */
+enum sim_load_kind { SIM_LOAD_CALLS = 1, SIM_LOAD_LEADS = 2, SIM_LOAD_DNI = 4, SIM_LOAD_ALL = 3 };
 
 struct sim_args {
     enum sim_mode mode;

@@ -70,6 +70,7 @@ void sim_req_free(struct sim_req *r)
 {
     free(r->url);
     free(r->body);
+    free(r->visit);
     for (size_t i = 0; i < r->nheaders; i++)
         free(r->headers[i]);
     memset(r, 0, sizeof(*r));
@@ -246,8 +247,11 @@ static void finish(struct sim_http *h, long i, CURLcode code)
                    e->reply);
     if ((failed || status < 200 || status >= 300) && h->verbose_errors &&
         h->errors_shown++ < ERRORS_SHOWN)
-        fprintf(stderr, "\n%s %s: %s%ld %s\n", e->req.method_put ? "PUT" : "POST", e->req.url,
-                failed ? curl_easy_strerror(code) : "", status, e->reply);
+        fprintf(stderr, "\n%s %s: %s%ld %s\n",
+                e->req.method_put ? "PUT"
+                : e->req.body     ? "POST"
+                                  : "GET",
+                e->req.url, failed ? curl_easy_strerror(code) : "", status, e->reply);
     e->state = DONE;
     h->done++;
     /* what was sent is not needed any more: a full month is tens of MB */

@@ -11,7 +11,10 @@
  * from the clock so each run is new traffic; a month large enough for the
  * whole run is made before the clock starts, and one of the next seed if
  * it still runs out. Every count is kept here, from sim_http's per-answer
- * callback: by kind, by status, by second of the run.
+ * callback: by kind, by status, by second of the run. "dni" sends the
+ * site visitors' calls (dni.c) as their pages' requests for a number; the
+ * call each answer leads to goes at once, outside the schedule, and is
+ * counted apart ("dni_calls").
  */
 #include "modes.h"
 
@@ -26,12 +29,12 @@
 #include "common/xmalloc.h"
 #include "latency.h"
 
-#define LOAD_KINDS 2     /* calls, leads */
+#define LOAD_KINDS 3     /* calls, leads, dni */
 #define LOAD_STATUSES 24 /* distinct HTTP statuses kept apart */
 #define LOAD_REASONS 8   /* distinct failure reasons kept apart */
 #define DRAIN_MS 35000   /* longer than a request's own 30 s timeout */
 
-static const char *const kind_names[LOAD_KINDS] = {"calls", "leads"};
+static const char *const kind_names[LOAD_KINDS] = {"calls", "leads", "dni"};
 
 struct samples {
     double *v;
@@ -65,6 +68,12 @@ struct load {
     struct second *secs;
     size_t nsecs;
     long offered, not_sent;
+    /* the calls DNI answers lead to (sent from on_done) */
+    struct sim_http *h;
+    const struct sim_network *net;
+    const struct sim_targets *t;
+    struct counts dni_calls;
+    long dni_default;
 };
 
 /* The month the requests come from: the next event of the asked kinds,
@@ -87,13 +96,40 @@ static void add_sample(struct samples *s, double v)
 
 static int kind_index(const char *kind)
 {
-    return strcmp(kind, "lead") == 0 ? 1 : 0;
+    return strcmp(kind, "lead") == 0 ? 1 : strcmp(kind, "dni") == 0 ? 2 : 0;
 }
 
 static int wanted(const struct sim_ev *ev, int kinds)
 {
     return (ev->kind == SIM_CALL && (kinds & SIM_LOAD_CALLS)) ||
-           (ev->kind == SIM_LEAD && (kinds & SIM_LOAD_LEADS));
+           (ev->kind == SIM_LEAD && (kinds & SIM_LOAD_LEADS)) ||
+           ((kinds & SIM_LOAD_DNI) && sim_dni_call(ev));
+}
+
+/* A DNI call's answer, counted apart; a DNI page's answer leads to it. */
+static int dni_followup(struct load *l, const struct sim_req *r, long status, const char *reply)
+{
+    if (strcmp(r->kind, "dni call") == 0) {
+        struct counts *c = &l->dni_calls;
+        if (status == 0)
+            c->failed++;
+        else if (status >= 200 && status < 300)
+            c->ok++;
+        else
+            c->refused++;
+        return 1;
+    }
+    if (r->visit && status == 200) {
+        struct sim_req call = {.dep = -1};
+        if (sim_dni_call_request(l->net, l->t, r->visit, reply, cf_time_now_ms(), &call) == 0) {
+            call.due_us = sim_http_now_us();
+            sim_http_add(l->h, &call);
+            l->dni_calls.sent++;
+        } else {
+            l->dni_default++;
+        }
+    }
+    return 0;
 }
 
 static size_t count_wanted(const struct sim_month *m, int kinds)
@@ -158,6 +194,8 @@ static void on_done(void *arg, const struct sim_req *r, long status, const char 
                     const char *reply)
 {
     struct load *l = arg;
+    if (dni_followup(l, r, status, reply))
+        return;
     const double ms = (double)(sim_http_now_us() - r->due_us) / 1000.0;
     struct counts *k = &l->kinds[kind_index(r->kind)];
     struct second *sec = second_of(l, r->due_us);
@@ -269,6 +307,11 @@ static json_t *report_json(struct load *l, const struct sim_args *args, int64_t 
     json_object_set_new(j, "refusal_samples", j_samples);
     json_object_set_new(j, "failures", j_fail);
     json_object_set_new(j, "timeline", j_time);
+    if (args->kinds & SIM_LOAD_DNI) {
+        json_t *j_dni = counts_json(&l->dni_calls);
+        json_object_set_new(j_dni, "default_number", json_integer(l->dni_default));
+        json_object_set_new(j, "dni_calls", j_dni);
+    }
     return j;
 }
 
@@ -303,6 +346,13 @@ static void print_text(const json_t *j)
                key, num(v, "sent", NULL), num(v, "acknowledged", NULL), num(v, "refused", NULL),
                num(v, "failed", NULL), num(v, "latency_ms", "p50"), num(v, "latency_ms", "p99"));
     }
+    const json_t *j_dni = json_object_get(j, "dni_calls");
+    if (j_dni)
+        printf("dni calls %.0f sent, %.0f acknowledged, %.0f refused, %.0f failed; %.0f visitors "
+               "shown the default number\n",
+               num(j_dni, "sent", NULL), num(j_dni, "acknowledged", NULL),
+               num(j_dni, "refused", NULL), num(j_dni, "failed", NULL),
+               num(j_dni, "default_number", NULL));
     printf("statuses ");
     json_object_foreach(json_object_get(j, "by_status"), key, v)
         printf(" %s: %lld", key, json_integer_value(v));
@@ -325,6 +375,9 @@ int sim_load_run(const struct sim_args *args, const struct sim_network *net,
         return 2;
     }
     struct sim_http *h = sim_http_new((int)args->concurrency, 0, 0);
+    l.h = h;
+    l.net = net;
+    l.t = t;
     sim_http_on_done(h, on_done, &l);
     const double interval_us = 1e6 / args->rate;
     const long total = (long)(args->rate * (double)args->duration + 0.5);
@@ -352,9 +405,10 @@ int sim_load_run(const struct sim_args *args, const struct sim_network *net,
                 continue;
             }
             const size_t idx = sim_http_count(h);
-            sim_queue_event(h, net, t, &src.m, ev, cf_time_now_ms() - ev->at_ms, NULL);
+            const int dni = (args->kinds & SIM_LOAD_DNI) && sim_dni_call(ev);
+            sim_queue_event(h, net, t, &src.m, ev, cf_time_now_ms() - ev->at_ms, NULL, dni);
             sim_http_set_due(h, idx, due);
-            const int k = ev->kind == SIM_LEAD ? 1 : 0;
+            const int k = ev->kind == SIM_LEAD ? 1 : dni ? 2 : 0;
             l.all.sent++;
             l.kinds[k].sent++;
             second_of(&l, due)->c.sent++;
@@ -385,7 +439,7 @@ int sim_load_run(const struct sim_args *args, const struct sim_network *net,
     }
     fflush(stdout);
     /* every request answered, whatever the answer: refusals are results */
-    const int rc = l.all.failed > 0 || unanswered > 0 ? 1 : 0;
+    const int rc = l.all.failed > 0 || l.dni_calls.failed > 0 || unanswered > 0 ? 1 : 0;
     json_decref(j);
     sim_http_free(h);
     sim_month_free(&src.m);

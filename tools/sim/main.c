@@ -33,9 +33,14 @@
 
 void sim_queue_event(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
                      const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
-                     long *appt_v1)
+                     long *appt_v1, int dni)
 {
     struct sim_req r = {.dep = -1};
+    if (dni && net->chan_uis && sim_dni_call(ev)) {
+        sim_dni_number_request(net, t, m, ev, &r);
+        sim_http_add(h, &r);
+        return;
+    }
     switch (ev->kind) {
     case SIM_PATIENT:
         sim_mis_patient_request(net, t, m, &m->persons[ev->person], offset_ms, &r);
@@ -85,7 +90,7 @@ static int run_month(const struct sim_args *args, const struct sim_network *net,
     struct timespec zero = {0, 0};
     int interrupted = 0;
     for (size_t i = 0; i < m->nevs; i++)
-        sim_queue_event(h, net, t, m, &m->evs[i], 0, appt_v1);
+        sim_queue_event(h, net, t, m, &m->evs[i], 0, appt_v1, 0);
     while (sim_http_step(h, 100) > 0) {
         if (tty)
             progress(sim_http_done(h), sim_http_count(h), 0);
@@ -104,12 +109,39 @@ static int run_month(const struct sim_args *args, const struct sim_network *net,
     return rc;
 }
 
+struct live {
+    struct sim_http *h;
+    const struct sim_network *net;
+    const struct sim_targets *t;
+    long dni_calls, dni_default;
+};
+
+/* A site visitor's page got its number: the visitor calls it. */
+static void live_done(void *arg, const struct sim_req *r, long status, const char *error,
+                      const char *reply)
+{
+    (void)error;
+    struct live *l = arg;
+    if (!r->visit || status != 200)
+        return;
+    struct sim_req call = {.dep = -1};
+    if (sim_dni_call_request(l->net, l->t, r->visit, reply, cf_time_now_ms(), &call) == 0) {
+        sim_http_add(l->h, &call);
+        l->dni_calls++;
+    } else {
+        l->dni_default++;
+    }
+}
+
 /* The month moved forward by its own length: it starts now and each event
- * goes at its wall-clock time, until the month is over or a signal. */
+ * goes at its wall-clock time, until the month is over or a signal. The
+ * call centre's calls from site visitors go through DNI. */
 static int run_live(const struct sim_args *args, const struct sim_network *net,
                     const struct sim_targets *t, const struct sim_month *m, const sigset_t *sigs)
 {
     struct sim_http *h = sim_http_new((int)args->concurrency, 5, 1);
+    struct live live = {.h = h, .net = net, .t = t};
+    sim_http_on_done(h, live_done, &live);
     long *appt_v1 = cf_xcalloc(m->nappts ? m->nappts : 1, sizeof(long));
     const int64_t offset = m->params.days * DAY_MS;
     size_t i = 0, logged = 0, contacts = 0;
@@ -122,7 +154,7 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
             if (ev->kind == SIM_PATIENT && m->persons[ev->person].existing)
                 continue;
             contacts += ev->kind == SIM_CALL || ev->kind == SIM_LEAD;
-            sim_queue_event(h, net, t, m, ev, offset, appt_v1);
+            sim_queue_event(h, net, t, m, ev, offset, appt_v1, 1);
         }
         if (i == m->nevs && sim_http_step(h, 0) == 0)
             break;
@@ -134,7 +166,10 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
         if (!args->json && isatty(STDERR_FILENO)) {
             fprintf(stderr, "\rlive: %zu of %zu events sent", i, m->nevs);
         } else if (i != logged) { /* a log line as events go out, for whoever watches */
-            fprintf(stderr, "live: %zu events sent, %zu of them calls and leads\n", i, contacts);
+            fprintf(stderr,
+                    "live: %zu events sent, %zu of them calls and leads, %ld calls through DNI "
+                    "(%ld visitors shown the default number)\n",
+                    i, contacts, live.dni_calls, live.dni_default);
             logged = i;
         }
     }

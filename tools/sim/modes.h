@@ -13,10 +13,12 @@
 
 /* Queues the requests of ev (times moved by offset_ms) on h. appt_v1 maps
  * an appointment to the index of its booking's request (for the outcome
- * to follow it); it may be NULL when nothing depends. */
+ * to follow it); it may be NULL when nothing depends. With dni, a site
+ * visitor's call (sim_dni_call) is queued as its page's request for a
+ * number: the caller's done callback makes the call (sim_dni_call_request). */
 void sim_queue_event(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
                      const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
-                     long *appt_v1);
+                     long *appt_v1, int dni);
 
 /* --load: sends the kinds of args->kinds (calls, leads) at args->rate a
  * second for args->duration seconds, whatever the answers; prints the

@@ -55,6 +55,7 @@ int sim_network_load(const char *path, struct sim_network *out, char *errbuf, si
             goto fail;
         }
     }
+    out->chan_uis = channel_of(out->j_doc, "telephony", "uis");
     for (int c = 0; c < SIM_LEAD_CHANS; c++) {
         out->chan_leads[c] =
             channel_of(out->j_doc, c == SIM_FORM ? "form" : "messenger", sim_chan_name(c));

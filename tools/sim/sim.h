@@ -157,6 +157,7 @@ struct sim_network {
     const char *clinic_ids[SIM_CLINICS];
     const json_t *chan_calls[SIM_CALL_PROVS]; /* channel objects, borrowed */
     const json_t *chan_leads[SIM_LEAD_CHANS];
+    const json_t *chan_uis; /* the number pools' PBX; NULL: no DNI calls */
 };
 int sim_network_load(const char *path, struct sim_network *out, char *errbuf, size_t errbuf_size);
 void sim_network_free(struct sim_network *net);
@@ -170,6 +171,16 @@ struct sim_targets {
     const char *ingest_key;
 };
 
+/* A site visitor's call (dni.c): what it needs once the page has its
+ * number. */
+struct sim_dni_visit {
+    char clinic[64];
+    char visitor[48];
+    char call_id[48];
+    char phone[16];     /* the caller, E.164 */
+    int ring_s, talk_s; /* talk 0: missed */
+};
+
 /* One HTTP request, owned by whoever holds it (http.c frees sent ones). */
 struct sim_req {
     const char *kind; /* a static label for the totals: "call", "lead", ... */
@@ -179,8 +190,9 @@ struct sim_req {
     size_t body_len;
     char *headers[6]; /* "Name: value" strings */
     size_t nheaders;
-    long dep;       /* the index of a request that must be answered first, or -1 */
-    int64_t due_us; /* --load: when it was due (sim_http_now_us); 0 elsewhere */
+    long dep;                    /* the index of a request that must be answered first, or -1 */
+    int64_t due_us;              /* --load: when it was due (sim_http_now_us); 0 elsewhere */
+    struct sim_dni_visit *visit; /* a DNI page view: the call its answer leads to */
 };
 void sim_req_header(struct sim_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_req_free(struct sim_req *r);
@@ -202,6 +214,19 @@ void sim_mis_appt_request(const struct sim_network *net, const struct sim_target
                           struct sim_req *out);
 void sim_spend_request(const struct sim_network *net, const struct sim_targets *t,
                        const struct sim_ev *ev, int64_t offset_ms, struct sim_req *out);
+
+/* dni.c: whether ev, made now, is a site visitor's call through dynamic
+ * number insertion (pure), the ad the visitor came from, the page's
+ * request for a number, and the call to the number it got (0), or -1 when
+ * the answer gave no pool number (the visitor saw the default one). */
+int sim_dni_call(const struct sim_ev *ev);
+enum sim_source sim_dni_source(const struct sim_ev *ev);
+void sim_dni_number_request(const struct sim_network *net, const struct sim_targets *t,
+                            const struct sim_month *m, const struct sim_ev *ev,
+                            struct sim_req *out);
+int sim_dni_call_request(const struct sim_network *net, const struct sim_targets *t,
+                         const struct sim_dni_visit *v, const char *reply, int64_t now_ms,
+                         struct sim_req *out);
 
 /* An id prefix unique to the seed, so two seeds never share ids. */
 void sim_tag(const struct sim_month *m, char out[16]);

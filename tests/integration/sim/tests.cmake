@@ -5,3 +5,7 @@ set_tests_properties(integration.sim.month PROPERTIES COST 60)
 # (~25 s on two cores under ASan; it owns its devbroker).
 cf_integration_test(sim.load_faults sim/test_load_faults.py)
 set_tests_properties(integration.sim.load_faults PROPERTIES COST 30 TIMEOUT 180)
+# clinicflow-sim's site visitors: a number from the pool, then the call to it
+# through UIS, attributed to the visitor's ad (~15 s).
+cf_integration_test(sim.dni sim/test_dni.py)
+set_tests_properties(integration.sim.dni PROPERTIES COST 20)
