@@ -40,7 +40,7 @@ static int same_origin(const struct _u_request *req)
     return sep && host && strcasecmp(sep + 3, host) == 0;
 }
 
-/* {network, clinics, scopes, expires_at}: what the dashboard shows and
+/* {network {id, name, tz, currency?}, clinics, scopes, expires_at}: what the dashboard shows and
  * offers as filters. expires_s 0: no session (a Bearer key). */
 static json_t *who(const struct cf_key_grant *g, int64_t expires_s)
 {
@@ -59,6 +59,10 @@ static json_t *who(const struct cf_key_grant *g, int64_t expires_s)
     json_t *answer = json_pack("{s:{s:s, s:s, s:s}, s:o, s:o, s:b}", "network", "id", g->net->id,
                                "name", g->net->name, "tz", g->net->tz, "clinics", clinics, "scopes",
                                scopes, "limited", g->nclinics > 0);
+    /* the currency amounts are in, when the network names it */
+    const char *currency = json_string_value(json_object_get(g->net->doc, "currency"));
+    if (currency)
+        json_object_set_new(json_object_get(answer, "network"), "currency", json_string(currency));
     if (expires_s > 0) {
         char at[32];
         cf_time_format(expires_s * 1000, at);

@@ -133,6 +133,10 @@ async function verifyFigures(page, key, what) {
       && f.text.replace(/\D/g, '') !== String(want)) {
       bad.push(`${f.report} ${f.field}: shows "${f.text}" for ${want}`);
     }
+    // money in the network's currency (the demo network's is RUB): with its sign
+    if (/^(revenue|spend)$/.test(f.field) && want !== null && !/₽|RUB/.test(f.text)) {
+      bad.push(`${f.report} ${f.field}: shows "${f.text}" without the currency`);
+    }
   }
   check(!bad.length, `${what}: figures differ from the API:\n  ${bad.slice(0, 15).join('\n  ')}`);
   return figs.length;

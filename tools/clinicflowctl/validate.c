@@ -21,6 +21,7 @@
  */
 #include "validate.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "validate_walk.h"
@@ -52,6 +53,7 @@ static int check_network(struct vctx *v, const json_t *j_net)
                                           "name",
                                           "secret",
                                           "timezone",
+                                          "currency",
                                           "clinics",
                                           "channels",
                                           "tracking_numbers",
@@ -74,8 +76,12 @@ static int check_network(struct vctx *v, const json_t *j_net)
         return rc;
     if (!s || strlen(s) < 16)
         return ctl_fail(v, "$.secret", "must be at least 16 characters");
-    if ((rc = ctl_tz_member(v, "$", j_net, "timezone", 1)) != 0)
+    if ((rc = ctl_tz_member(v, "$", j_net, "timezone", 1)) != 0 ||
+        (rc = ctl_string_member(v, "$", j_net, "currency", 0, 3, &s)) != 0)
         return rc;
+    if (s && !(strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) &&
+               isupper((unsigned char)s[2])))
+        return ctl_fail(v, "$.currency", "must be an ISO 4217 code: three capital letters");
     /* Clinics first: every other section refers to them. */
     if ((rc = check_array_section(v, j_net, "clinics", 1, ctl_check_clinic)) != 0 ||
         (rc = check_array_section(v, j_net, "channels", 0, ctl_check_channel)) != 0 ||

@@ -131,6 +131,8 @@ def test_session_reads_as_its_key(stack):
     assert attrs.get("max-age") == "Max-Age=%d" % SESSION_TTL_S, cookie
     assert "secure" not in attrs, cookie  # plain HTTP without CLINICFLOW_ANALYTICS_COOKIE_SECURE
     assert doc["network"]["id"] == stack.keys["network_id"], doc
+    # the zone and currency the dashboard dates and prices in (the network's)
+    assert doc["network"]["tz"] == "Europe/Moscow" and doc["network"]["currency"] == "RUB", doc
     assert [c["id"] for c in doc["clinics"]] == ["demo-center", "demo-north", "demo-south"], doc
     assert doc["limited"] is False and "expires_at" in doc, doc
     assert stack.keys["read"] not in json.dumps(doc)

@@ -75,6 +75,7 @@ static const struct mutation cases[] = {
     {"clinics/1/working_hours/sat", "[\"10:00-12:00\"]", NULL},
     {"clinics/0/languages/-", "\"en-GB\"", NULL},
     {"clinics/0/cors_origins/-", "\"http://localhost:8080\"", NULL},
+    {"currency", "\"RUB\"", NULL},
     /* network */
     {"bogus", "1", "$.bogus: unknown member"},
     {"id", NULL, "$: missing member \"id\""},
@@ -90,6 +91,10 @@ static const struct mutation cases[] = {
      "\"Europe/Moscow\""},
     {"timezone", "\"zone.tab\"",
      "$.timezone: unknown time zone \"zone.tab\"; expected an IANA name like \"Europe/Moscow\""},
+    {"currency", "\"rub\"", "$.currency: must be an ISO 4217 code: three capital letters"},
+    {"currency", "\"RU\"", "$.currency: must be an ISO 4217 code: three capital letters"},
+    {"currency", "\"RUBL\"", "$.currency: longer than 3 characters"},
+    {"currency", "643", "$.currency: expected a string"},
     {"clinics", NULL, "$: missing member \"clinics\""},
     {"clinics", "{}", "$.clinics: expected an array"},
     /* clinics */

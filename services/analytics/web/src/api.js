@@ -111,7 +111,16 @@ export function daysBetween(from, to) {
   return Math.round((parseDay(to) - parseDay(from)) / 86400000);
 }
 
-export function today() {
+// Today in zone tz (the network's: its reports' days), else the browser's.
+export function today(tz) {
+  if (tz) {
+    try {
+      // en-CA writes dates as YYYY-MM-DD
+      return new Intl.DateTimeFormat('en-CA', {
+        timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit',
+      }).format(new Date());
+    } catch (_) { /* a zone this browser does not know: its own day */ }
+  }
   const d = new Date();
   return formatDay(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()));
 }

@@ -5,6 +5,7 @@
 import * as api from './api.js';
 import { lang, setLang, t } from './i18n.js';
 import { h, disposeCharts, resizeCharts } from './ui.js';
+import { setCurrency } from './fmt.js';
 import { PAGES, NAV } from './pages.js';
 
 const root = document.getElementById('root');
@@ -31,7 +32,7 @@ export function hashOf(page, params) {
 // The filters of the address, completed with the defaults: the last 30
 // days, every clinic the key sees (no clinic parameter), any source.
 function filtersOf(params) {
-  const to = api.isDay(params.to) ? params.to : api.today();
+  const to = api.isDay(params.to) ? params.to : api.today(networkTz());
   let from = api.isDay(params.from) ? params.from : api.addDays(to, -29);
   if (api.daysBetween(from, to) < 0) from = to;
   if (api.daysBetween(from, to) > 365) from = api.addDays(to, -365);
@@ -143,6 +144,12 @@ function clinicTz(id) {
   return c && c.tz ? c.tz : undefined;
 }
 
+// The network's zone: the reports' days are its days, so "today" is too.
+function networkTz() {
+  const net = state.session && state.session.network;
+  return net && net.tz ? net.tz : undefined;
+}
+
 function clinicName(id) {
   const c = state.session && state.session.clinics.find((x) => x.id === id);
   return c ? c.name : id;
@@ -150,6 +157,7 @@ function clinicName(id) {
 
 function startApp() {
   root.dataset.state = 'app';
+  setCurrency((state.session.network || {}).currency);
   render();
 }
 
@@ -211,7 +219,7 @@ function filterBar(page, params, f, def) {
 
   const preset = h('select', { 'data-testid': 'filter-preset', 'aria-label': t('filter.preset') },
     ...['7', '30', '90', 'month', 'custom'].map((p) => h('option', { value: p, text: t(`filter.preset.${p}`) })));
-  const td = api.today();
+  const td = api.today(networkTz());
   const presetOf = () => {
     if (f.to !== td) return 'custom';
     const n = api.daysBetween(f.from, f.to) + 1;

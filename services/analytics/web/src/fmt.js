@@ -44,6 +44,25 @@ function locale() {
   return lang() === 'ru' ? 'ru-RU' : 'en-GB';
 }
 
+// The network's currency (GET /v1/session), when it names one: money is
+// then written with its sign.
+let currency = null;
+
+export function setCurrency(code) {
+  currency = typeof code === 'string' && /^[A-Z]{3}$/.test(code) ? code : null;
+}
+
+function money(v, digits) {
+  if (!currency) return number(v, digits);
+  try {
+    return new Intl.NumberFormat(locale(), {
+      style: 'currency', currency, maximumFractionDigits: digits, minimumFractionDigits: 0,
+    }).format(v);
+  } catch (_) {
+    return number(v, digits);
+  }
+}
+
 export function number(v, digits = 0) {
   return new Intl.NumberFormat(locale(), {
     maximumFractionDigits: digits,
@@ -77,7 +96,7 @@ export function value(field, v) {
     case 'share':
       return `${number(v * 100, Math.abs(v) < 0.1 && v !== 0 ? 1 : 0)}%`;
     case 'money':
-      return number(v, Math.abs(v) < 100 && v % 1 ? 2 : 0);
+      return money(v, Math.abs(v) < 100 && v % 1 ? 2 : 0);
     case 'duration':
       return duration(v);
     case 'decimal':
