@@ -5,8 +5,10 @@
  */
 #include "patient_testable.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/hash.h"
 
@@ -42,6 +44,37 @@ enum sim_call sim_call_answer(const char *key)
 enum sim_sms sim_sms_fate(const char *key)
 {
     return draw(key, "sms") < 970 ? SIM_DELIVERED : SIM_UNDELIVERED;
+}
+
+int sim_nps_score(const char *key)
+{
+    if (draw(key, "nps") >= 350)
+        return -1;
+    const int n = draw(key, "nps-score");
+    if (n < 620)
+        return 9 + n % 2;
+    if (n < 620 + 209) /* 55 of the other 38 in 100 */
+        return 7 + n % 2;
+    return n % 7;
+}
+
+int sim_nps_link(const char *text, char *out, size_t out_size)
+{
+    const char *at = text ? strstr(text, "/nps/") : NULL;
+    if (!at)
+        return 0;
+    const char *start = at;
+    while (start > text && !isspace((unsigned char)start[-1]))
+        start--;
+    const char *end = at + 5;
+    while (*end && !isspace((unsigned char)*end))
+        end++;
+    const size_t n = (size_t)(end - start);
+    if (end == at + 5 || strncmp(start, "http", 4) != 0 || n >= out_size)
+        return 0;
+    memcpy(out, start, n);
+    out[n] = '\0';
+    return 1;
 }
 
 int sim_call_seconds(const char *key, enum sim_call answer)

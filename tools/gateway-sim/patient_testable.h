@@ -6,6 +6,8 @@
 #ifndef CF_GATEWAY_SIM_PATIENT_TESTABLE_H
 #define CF_GATEWAY_SIM_PATIENT_TESTABLE_H
 
+#include <stddef.h>
+
 /* A robot call's end, as the patient made it. */
 enum sim_call {
     SIM_NO_ANSWER, /* nobody picked up */
@@ -34,6 +36,17 @@ enum sim_sms sim_sms_fate(const char *key);
 /* The call's length in seconds: 0 unanswered, 20-30 answered (the seeds'
  * "about 25 s"). */
 int sim_call_seconds(const char *key, enum sim_call answer);
+
+/* A survey SMS's reply: the score 0-10 the patient gives on the page its
+ * link opens, or -1 when the patient does not answer. 35 in 100 answer; of
+ * them 62 in 100 give 9-10, the rest 7-8 and 0-6 at 55:45 (clinicflow-sim's
+ * NPS figures). */
+int sim_nps_score(const char *key);
+
+/* The survey link (".../nps/<token>") in an SMS text, copied into out (up
+ * to out_size - 1 bytes): 1, or 0 when the text has none or it does not
+ * fit. */
+int sim_nps_link(const char *text, char *out, size_t out_size);
 
 /* The digit pressed ("1", "2", "3"), or NULL when none was. */
 const char *sim_call_digit(enum sim_call answer);

@@ -108,6 +108,22 @@ static int parse_form(const struct _u_request *req, struct cf_form *form)
  * URL carries (the reminders service puts it there), else the whole URL.
  * The same send gets the same answer whichever gateway carried it. A new
  * string. */
+/* How long after a survey SMS its patient answers, in delays. */
+#define SURVEY_DELAYS 20
+
+/* A survey SMS delivered: its patient may answer on the page its link
+ * opens (POST score=N, as the page's form does), a while later. */
+static void survey_reply(const char *text, const char *key, int delivered)
+{
+    char link[512], body[24];
+    const int score = sim_nps_score(key);
+    if (!delivered || score < 0 || !sim_nps_link(text, link, sizeof(link)))
+        return;
+    snprintf(body, sizeof(body), "score=%d", score);
+    sim_callback_add(sim_now_ms() + SURVEY_DELAYS * cfg->delay_ms, cf_xstrdup(link),
+                     cf_xstrdup(body), FORM, NULL);
+}
+
 static char *send_key(const char *url)
 {
     const char *q = strchr(url, '?');
@@ -272,6 +288,7 @@ static int twilio_message(const struct _u_request *req, struct _u_response *resp
     from = from ? from : "";
     char *key = send_key(status_url);
     const int delivered = sim_sms_fate(key) == SIM_DELIVERED;
+    survey_reply(cf_form_get(&f, "Body"), key, delivered);
     free(key);
     const char *const st[][2] = {
         {"AccountSid", account},
@@ -341,8 +358,9 @@ static int smsru_send(const struct _u_request *req, struct _u_response *resp, vo
     const char *token = sim_cred(ch, "callback_token");
     char *url = cf_xasprintf("%s/v1/hooks/reminders/smsru/%s?token=%s", cfg->reminders_url,
                              json_string_value(json_object_get(ch, "id")), token ? token : "");
-    char *line = cf_xasprintf("sms_status\n%s\n%s", sms_id,
-                              sim_sms_fate(sms_id) == SIM_DELIVERED ? "103" : "105");
+    const int delivered = sim_sms_fate(sms_id) == SIM_DELIVERED;
+    char *line = cf_xasprintf("sms_status\n%s\n%s", sms_id, delivered ? "103" : "105");
+    survey_reply(cf_form_get(&f, "msg"), sms_id, delivered);
     const char *const data[][2] = {{"data[0]", line}};
     sim_callback_add(sim_now_ms() + cfg->delay_ms, url, form_body(data, 1), FORM, NULL);
     free(line);
@@ -387,8 +405,10 @@ static int dialer(const struct _u_request *req, struct _u_response *resp, void *
     }
     json_t *report;
     if (strcmp(kind, "sms") == 0) {
+        const int delivered = sim_sms_fate(send_id) == SIM_DELIVERED;
         report = json_pack("{s:s, s:s}", "send_id", send_id, "outcome",
-                           sim_sms_fate(send_id) == SIM_DELIVERED ? "sms_delivered" : "sms_failed");
+                           delivered ? "sms_delivered" : "sms_failed");
+        survey_reply(json_string_value(json_object_get(doc, "text")), send_id, delivered);
     } else {
         const enum sim_call answer = sim_call_answer(send_id);
         report =

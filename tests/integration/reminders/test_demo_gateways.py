@@ -11,7 +11,8 @@ patient_rules.c), so each outcome is checked exactly against the same draw
 made here; an SMS.ru delivery is drawn from SMS.ru's own message id, which
 only the stand-in knows, so there only the kind of answer is checked.
 Every clinic rings round the clock, one reminder two hours ahead, no call
-retries: an unanswered call goes on to the SMS at once."""
+retries: an unanswered call goes on to the SMS at once; a completed visit's
+survey goes at once too, and the stand-in's patients answer it on its page."""
 import hashlib
 import json
 import os
@@ -44,6 +45,14 @@ def sms_fate(key):
     return "sms_delivered" if draw(key, "sms") < 970 else "sms_failed"
 
 
+def nps_score(key):
+    """patient_rules.c's survey answer: a score, or None for no answer."""
+    if draw(key, "nps") >= 350:
+        return None
+    n = draw(key, "nps-score")
+    return 9 + n % 2 if n < 620 else 7 + n % 2 if n < 829 else n % 7
+
+
 STATUS_AFTER = {"confirmed": "confirmed", "declined": "declined",
                 "reschedule": "reschedule_requested"}
 
@@ -61,7 +70,8 @@ def gateways_network(sim_url):
                     creds[k] = sim_url + creds[k][len(DEMO_GATEWAYS):]
     for c in doc["clinics"]:
         c["calling_windows"] = ["00:00-24:00"]
-        c["reminder_policy"] = {"offsets_hours": [2], "call_retries": 0}
+        c["reminder_policy"] = {"offsets_hours": [2], "call_retries": 0,
+                                "nps_delay_minutes": 0}
     return doc
 
 
@@ -185,6 +195,49 @@ def test_each_clinic_is_reminded_through_its_demo_gateway(s):
         assert reminder_status(s, a) == "not_confirmed", a
 
 
+def test_surveys_are_answered_on_their_pages(s):
+    """A completed visit's survey SMS reaches the stand-in, and its patient
+    answers on the page the link opens, with the score drawn from the send
+    (about a third answer): the score is the survey's, stored once."""
+    visits = {}
+    for clinic in (NORTH, SOUTH):
+        for i in range(12):
+            p, _ = patient(s, "Оценка%d" % i, {"calls": True, "sms": True})
+            a = common.new_id("a-demo-nps")
+            body = {"clinic_id": clinic, "patient_id": p, "starts_at": utc(in_s(-2400)),
+                    "ends_at": utc(in_s(-600)), "doctor_id": "dr-%d" % (i % 2)}
+            ok(s.put_appointment(a, dict(body, version=1, status="booked")))
+            ok(s.put_appointment(a, dict(body, version=2, status="completed")))
+            visits[a] = clinic
+
+    def survey_sends():
+        return {r[0]: (r[1], r[2]) for r in s.sql(
+            "SELECT j.appointment_id, s.send_id, coalesce(s.outcome, '-')"
+            " FROM reminders.sends s JOIN reminders.reminder_jobs j USING (job_id)"
+            " WHERE j.kind = 'nps' AND s.channel = 'sms' AND s.status = 'sent'")}
+    uuids = {common.appointment_uuid(a): a for a in visits}
+    cfstack.wait_until(lambda: all(
+        survey_sends().get(u, ("", "-"))[1] in ("sms_delivered", "sms_failed") for u in uuids),
+        90, "every survey SMS sent and its delivery reported")
+    sends = survey_sends()
+    want = {}
+    for u in uuids:
+        send_id, outcome = sends[u]
+        assert outcome == sms_fate(send_id), (u, send_id, outcome)
+        want[u] = nps_score(send_id) if outcome == "sms_delivered" else None
+    answering = [u for u in uuids if want[u] is not None]
+    assert answering and len(answering) < len(uuids), want  # some answer, not all
+
+    def scores():
+        return {r[0]: r[1] for r in s.sql(
+            "SELECT appointment_id, coalesce(score::text, '-') FROM reminders.nps_surveys")}
+    cfstack.wait_until(lambda: all(scores().get(u) not in (None, "-") for u in answering), 60,
+                       "the answering patients' scores")
+    got = scores()
+    for u in uuids:
+        assert got[u] == (str(want[u]) if want[u] is not None else "-"), (u, got[u], want[u])
+
+
 def test_the_stand_in_refuses_what_its_providers_would(s):
     """Requests not signed or authorised as the demo network's channels
     say are refused the way each provider refuses them, and queue no
@@ -216,4 +269,5 @@ if __name__ == "__main__":
     cfstack.run_on_stack(DemoGatewayStack, [
         test_the_stand_in_refuses_what_its_providers_would,
         test_each_clinic_is_reminded_through_its_demo_gateway,
+        test_surveys_are_answered_on_their_pages,
     ])

@@ -57,6 +57,44 @@ static void test_proportions(void)
     CHECK(delivered > N * 96 / 100 && delivered < N * 98 / 100);
 }
 
+static void test_nps(void)
+{
+    int answered = 0, promoters = 0, passives = 0, detractors = 0;
+    char key[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "send-%d", i);
+        const int s = sim_nps_score(key);
+        CHECK(s >= -1 && s <= 10);
+        CHECK_INT(sim_nps_score(key), s);
+        if (s < 0)
+            continue;
+        answered++;
+        promoters += s >= 9;
+        passives += s == 7 || s == 8;
+        detractors += s <= 6;
+    }
+    /* 35 in 100 answer; 62 in 100 of them promoters, the rest 55:45 */
+    CHECK(answered > N * 33 / 100 && answered < N * 37 / 100);
+    CHECK(promoters * 100 > answered * 59 && promoters * 100 < answered * 65);
+    CHECK(passives > detractors && detractors * 100 > answered * 15);
+    CHECK_INT(promoters + passives + detractors, answered);
+
+    char link[128];
+    CHECK_INT(sim_nps_link("Спасибо за визит! Оцените нас: http://127.0.0.1:8083/nps/AbC-123_x "
+                           "Demo Dental",
+                           link, sizeof(link)),
+              1);
+    CHECK_STR(link, "http://127.0.0.1:8083/nps/AbC-123_x");
+    CHECK_INT(sim_nps_link("https://clinic.example/nps/tok", link, sizeof(link)), 1);
+    CHECK_STR(link, "https://clinic.example/nps/tok");
+    /* no link, no token, no scheme, too long for the buffer */
+    CHECK_INT(sim_nps_link("Ждём вас завтра в 10:00", link, sizeof(link)), 0);
+    CHECK_INT(sim_nps_link("see http://host/nps/ now", link, sizeof(link)), 0);
+    CHECK_INT(sim_nps_link("path/nps/tok", link, sizeof(link)), 0);
+    CHECK_INT(sim_nps_link("http://host/nps/tok", link, 10), 0);
+    CHECK_INT(sim_nps_link(NULL, link, sizeof(link)), 0);
+}
+
 static void test_words(void)
 {
     CHECK_STR(sim_call_digit(SIM_CONFIRM), "1");
@@ -75,6 +113,7 @@ int main(void)
 {
     test_same_send_same_answer();
     test_proportions();
+    test_nps();
     test_words();
     return cf_test_done();
 }
