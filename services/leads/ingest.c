@@ -132,6 +132,28 @@ static void add_key(json_t *j_keys, const char *kind, const char *secret, const 
     json_object_set_new(j_keys, kind, json_string(key));
 }
 
+/* A message that names no phone of its own (a messenger's text) but has
+ * one written in it ("my number is 8 916 ..."): that phone, marked as read
+ * from the text, and its key, so the person is found by it. */
+static void phone_in_text(const struct leads_norm *n, const json_t *j_in, json_t *j_contact,
+                          json_t *j_keys)
+{
+    const json_t *j_text = json_object_get(j_in, "text");
+    char e164[CF_PHONE_MAX];
+    size_t at, len;
+    if (!json_is_string(j_text) ||
+        !cf_phone_find(json_string_value(j_text),
+                       cf_validate_utf8_prefix(json_string_value(j_text),
+                                               json_string_length(j_text), (size_t)n->text_max),
+                       n->default_cc, e164, sizeof(e164), &at, &len))
+        return;
+    json_object_set_new(j_contact, "phone",
+                        json_pack("{s:s%, s:s, s:s}", "raw", json_string_value(j_text) + at, len,
+                                  "kind", "e164", "e164", e164));
+    json_object_set_new(j_contact, "phone_from_text", json_true());
+    add_key(j_keys, "phone", n->net->secret, e164);
+}
+
 /* The contact, and its keys into j_keys. */
 static json_t *contact_of(const struct leads_norm *n, const json_t *j_in, json_t *j_keys)
 {
@@ -155,6 +177,8 @@ static json_t *contact_of(const struct leads_norm *n, const json_t *j_in, json_t
         if (e164)
             add_key(j_keys, "phone", n->net->secret, e164);
         json_object_set_new(j_contact, "phone", j_p);
+    } else {
+        phone_in_text(n, j_in, j_contact, j_keys);
     }
     char *email = email_of(json_string_value(j_email));
     if (email) {

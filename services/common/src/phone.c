@@ -166,3 +166,80 @@ enum cf_phone_kind cf_phone_normalize(const char *raw, const char *default_cc, c
         return CF_PHONE_INVALID;
     return put(CF_PHONE_E164, "+", digits, out, out_size);
 }
+
+/* Punctuation a person writes inside a phone number in a message: fewer
+ * marks than an input mask's (no '.', '/': dates and fractions). */
+static int is_text_separator(char c)
+{
+    return c == ' ' || c == '-' || c == '(' || c == ')';
+}
+
+/* The candidate starting at s[0] ('+' or a digit): its length up to its
+ * last digit, and its digit count, stopping at anything else or at two
+ * separators in a row past an opening one ("8 (916) 123-45-67"). */
+static size_t candidate(const char *s, size_t len, size_t *ndigits)
+{
+    size_t i = s[0] == '+' ? 1 : 0, end = 0, run = 0;
+    *ndigits = 0;
+    for (; i < len; i++) {
+        if (isdigit((unsigned char)s[i])) {
+            (*ndigits)++;
+            end = i + 1;
+            run = 0;
+        } else if (is_text_separator(s[i]) && ++run <= 2) {
+            continue;
+        } else {
+            break;
+        }
+    }
+    return end;
+}
+
+int cf_phone_find(const char *text, size_t len, const char *default_cc, char *out, size_t out_size,
+                  size_t *at, size_t *match_len)
+{
+    const int ru = default_cc && strcmp(default_cc, "7") == 0;
+    for (size_t i = 0; i < len; i++) {
+        const char c = text[i];
+        const int starts =
+            c == '+' ? i + 1 < len && (isdigit((unsigned char)text[i + 1]) || text[i + 1] == '(')
+                     : isdigit((unsigned char)c);
+        /* a number begins where no word or number does ("12.05", "1/2") */
+        if (!starts || (i > 0 && (isalnum((unsigned char)text[i - 1]) || text[i - 1] == '+' ||
+                                  (unsigned char)text[i - 1] >= 0x80 ||
+                                  ((text[i - 1] == '.' || text[i - 1] == '/') && i > 1 &&
+                                   isdigit((unsigned char)text[i - 2])))))
+            continue;
+        size_t nd;
+        const size_t n = candidate(text + i, len - i, &nd);
+        const size_t after = i + n;
+        /* and ends where none goes on */
+        const int ends =
+            after >= len ||
+            !(isalnum((unsigned char)text[after]) || (unsigned char)text[after] >= 0x80 ||
+              ((text[after] == '.' || text[after] == '/') && after + 1 < len &&
+               isdigit((unsigned char)text[after + 1])));
+        const char first = text[i] == '+' ? 0 : text[i];
+        /* '+' and 10-15 digits; without it only the RU forms: 11 digits
+         * from 7 or 8, 10 from 9 */
+        const int shaped = c == '+' ? nd >= 10 && nd <= E164_MAX_DIGITS
+                                    : ru && ((nd == RU_DIGITS && (first == '7' || first == '8')) ||
+                                             (nd == RU_DIGITS - 1 && first == '9'));
+        if (n > 0 && ends && shaped) {
+            char raw[64];
+            if (n < sizeof(raw)) {
+                memcpy(raw, text + i, n);
+                raw[n] = '\0';
+                if (cf_phone_normalize(raw, default_cc, out, out_size) == CF_PHONE_E164) {
+                    *at = i;
+                    *match_len = n;
+                    return 1;
+                }
+            }
+        }
+        i += n > 0 ? n - 1 : 0; /* the next candidate starts past this one */
+    }
+    if (out_size > 0)
+        out[0] = '\0';
+    return 0;
+}

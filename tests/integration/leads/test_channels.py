@@ -516,7 +516,13 @@ def test_vk(stack):
             {"key": "first_name", "question": "Имя", "answer": "Лев"},
             {"key": "phone_number", "question": "Телефон", "answer": "+7 916 111-00-09"},
             {"key": "custom_1", "question": "Услуга", "answer": "Имплантация"}]})
-    for ev in (new, reply, form):
+    # a message with the person's phone written in it: the phone is read
+    # from the text (and keys the person), marked as such
+    with_phone = event("message_new", "it-vk-new-2", {"message": {
+        "date": now, "from_id": 123456790, "id": 3060, "out": 0, "peer_id": 123456790,
+        "conversation_message_id": 2850,
+        "text": "Запишите на чистку 12.12 после 18:00, мой номер 8 (916) 111-00-10, Ирина"}})
+    for ev in (new, reply, form, with_phone):
         st, _, body = produces(stack, 1, "vk", ev)
         assert (st, body) == (200, b"ok"), (st, body)
     # VK's retry of an event it got no "ok" for: the same fact again
@@ -550,6 +556,13 @@ def test_vk(stack):
         "referral": {"source_id": "555001", "source_type": "ad"},
         "external": {"message_id": "7001", "user_id": "223456789"}},
         {"phone": "+79161110009", "messenger": "vk:223456789"})
+    [f] = facts[fact_id("vk", "it-vk-new-2")]
+    check_fact(f, "vk", "it-vk-new-2", {
+        "contact": {"user_id": "123456790", "phone": phone("8 (916) 111-00-10", "+79161110010"),
+                    "phone_from_text": True},
+        "text": "Запишите на чистку 12.12 после 18:00, мой номер 8 (916) 111-00-10, Ирина",
+        "external": {"chat_id": "123456790", "message_id": "3060", "user_id": "123456790"}},
+        {"phone": "+79161110010", "messenger": "vk:123456790"}, now * 1000)
     # the person's facts, one per id: the request and the staff's answer
     ids = {i for i, fs in facts.items() if fs[0]["subject"] == contact_key("vk:123456789")}
     assert ids == {fact_id("vk", "it-vk-new-1"), fact_id("vk", "it-vk-reply-1")}, ids

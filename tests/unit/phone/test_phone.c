@@ -81,8 +81,67 @@ static const struct phone_case cases[] = {
     {"9161234567", NULL, CF_PHONE_INVALID, ""},
 };
 
+/* cf_phone_find: the phone a person wrote in a message, where it is. */
+struct find_case {
+    const char *text;
+    const char *out;   /* "" when there is none */
+    const char *match; /* the text it was read from */
+};
+
+static const struct find_case finds[] = {
+    {"Здравствуйте! Хочу на чистку, мой номер 8 (916) 123-45-67, Анна", "+79161234567",
+     "8 (916) 123-45-67"},
+    {"Перезвоните: +7 916 123 45 67.", "+79161234567", "+7 916 123 45 67"},
+    {"89161234567", "+79161234567", "89161234567"},
+    {"тел.9161234567 после 18", "+79161234567", "9161234567"},
+    {"call +44 20 7946 0958 please", "+442079460958", "+44 20 7946 0958"},
+    {"записаться на 12.05.2026 в 10:00, телефон 8-495-111-11-11", "+74951111111",
+     "8-495-111-11-11"},
+    /* the first of two */
+    {"79161234567 или 79031234567", "+79161234567", "79161234567"},
+    /* not phones: dates, times, prices, order and card numbers, words */
+    {"приду 12.05.2026 в 10:00", "", ""},
+    {"стоимость 15 000 руб", "", ""},
+    {"заказ №1234567890", "", ""},
+    {"заказ 12345678901234", "", ""},
+    {"карта 4276 1234 5678 9012", "", ""},
+    {"код 8916123456", "", ""}, /* 10 digits not from 9 */
+    {"id79161234567", "", ""},
+    {"79161234567abc", "", ""},
+    {"8916123456789", "", ""},
+    {"+7 916 123", "", ""},
+    {"", "", ""},
+};
+
+static void test_find(void)
+{
+    for (size_t i = 0; i < sizeof(finds) / sizeof(finds[0]); i++) {
+        const struct find_case *c = &finds[i];
+        char out[CF_PHONE_MAX];
+        size_t at = 99, n = 99;
+        const int found = cf_phone_find(c->text, strlen(c->text), "7", out, sizeof(out), &at, &n);
+        if (found != (*c->out != '\0'))
+            fprintf(stderr, "find case %zu: '%s'\n", i, c->text);
+        CHECK_INT(found, *c->out != '\0');
+        CHECK_STR(out, c->out);
+        if (found) {
+            CHECK_INT((int)n, (int)strlen(c->match));
+            CHECK(strncmp(c->text + at, c->match, n) == 0);
+        }
+    }
+    /* the national forms need the country code 7 */
+    char out[CF_PHONE_MAX];
+    size_t at, n;
+    CHECK_INT(cf_phone_find("89161234567", 11, "44", out, sizeof(out), &at, &n), 0);
+    CHECK_INT(cf_phone_find("+79161234567", 12, NULL, out, sizeof(out), &at, &n), 1);
+    CHECK_STR(out, "+79161234567");
+    /* only len bytes are read */
+    CHECK_INT(cf_phone_find("8916123456789", 11, "7", out, sizeof(out), &at, &n), 1);
+}
+
 int main(void)
 {
+    test_find();
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct phone_case *c = &cases[i];
         char out[CF_PHONE_MAX];

@@ -22,4 +22,13 @@ enum cf_phone_kind {
 enum cf_phone_kind cf_phone_normalize(const char *raw, const char *default_cc, char *out,
                                       size_t out_size);
 
+/* The first phone number a person wrote in text (len bytes, UTF-8): '+'
+ * and 10-15 digits, or with default_cc "7" the Russian forms 8/7 and ten
+ * digits or ten from 9, with spaces, '-' and brackets between digits, not
+ * run on from a word or another number (a date, an order number). Returns
+ * 1 with its E.164 form in out (CF_PHONE_MAX bytes) and where it is
+ * (*at, *match_len bytes), else 0 and "". */
+int cf_phone_find(const char *text, size_t len, const char *default_cc, char *out, size_t out_size,
+                  size_t *at, size_t *match_len);
+
 #endif
