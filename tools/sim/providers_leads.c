@@ -3,12 +3,14 @@
  * PROVIDERS.md): our own form endpoint with the channel's token and the
  * page's UTM tags; a Telegram update sharing the person's contact (the
  * secret-token header); a WhatsApp Cloud message (X-Hub-Signature-256);
- * a VK lead form (the callback's secret); a Viber contact message
+ * a VK message or lead form (the callback's secret); a Viber contact message
  * (X-Viber-Content-Signature). Every one carries the person's phone, so the
  * funnel can follow them to their booking by the phone's contact key.
  * Telegram, WhatsApp and Viber carry the message's own time, the form its
  * submitted_at (believed within the leads service's bound); VK's lead form
- * is dated by its arrival.
+ * is dated by its arrival, so a past month's VK requests are community
+ * messages (dated, the phone written in the text) and only --live and
+ * --load send lead forms.
  */
 #include "sim.h"
 
@@ -120,6 +122,25 @@ void sim_leads_request(const struct sim_network *net, const struct sim_targets *
         break;
     }
     case SIM_VK: {
+        /* a month's history as community messages, which carry their time
+         * (the person writes the phone into the text); now (--live,
+         * --load) as ad lead forms, which do not */
+        if (offset_ms == 0) {
+            char text[160];
+            snprintf(
+                text, sizeof(text),
+                "Здравствуйте! Хочу записаться на приём. Мой номер 8 (%.3s) %.3s-%.2s-%.2s, %s",
+                p->phone + 2, p->phone + 5, p->phone + 8, p->phone + 10, p->first_name);
+            json_t *j =
+                json_pack("{s:s, s:i, s:s, s:s, s:s, s:{s:{s:I, s:I, s:I, s:i, s:I, s:I, s:s}}}",
+                          "type", "message_new", "group_id", 100001, "event_id", id, "v", "5.199",
+                          "secret", sim_chan_cred(j_chan, "secret"), "object", "message", "date",
+                          (json_int_t)at_s, "from_id", (json_int_t)uid, "id",
+                          (json_int_t)ev->u.lead.id + 1, "out", 0, "peer_id", (json_int_t)uid,
+                          "conversation_message_id", (json_int_t)ev->u.lead.id + 1, "text", text);
+            json_request(out, url, j);
+            break;
+        }
         json_t *j = json_pack(
             "{s:s, s:i, s:s, s:s, s:s, s:{s:I, s:i, s:I, s:i, s:s, s:[{s:s, s:s}, {s:s, s:s}]}}",
             "type", "lead_forms_new", "group_id", 100001, "event_id", id, "v", "5.199", "secret",

@@ -82,6 +82,15 @@ def test_small_month_is_counted(stack):
     rows = stack.report("leads", group_by="channel,day", **rng)["rows"]
     form_days = {r["day"] for r in rows if r["channel"] == "generic" and r["leads"]}
     assert len(form_days) >= 5, rows
+    # VK's community messages by their own date, each with the phone its
+    # text gives: every one of them a person with a phone
+    vk = leads["by_channel"].get("vk", 0)
+    vk_days = {r["day"] for r in rows if r["channel"] == "vk" and r["leads"]}
+    assert vk >= 3 and len(vk_days) >= 2, (vk, rows)
+    with_phone = cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.leads WHERE provider = 'vk'"
+                              " AND doc->'contact'->>'phone_from_text' = 'true'"
+                              " AND doc->'contact'->'phone'->>'kind' = 'e164'")
+    assert int(with_phone[0][0]) == vk, (with_phone, vk)
 
     def funnel_counted():
         t = stack.report("funnel", **rng)["totals"]
