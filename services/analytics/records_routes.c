@@ -80,6 +80,7 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
     for (int g = 0; g < AN_G_COUNT; g++)
         if (g != AN_G_CLINIC && g != AN_G_SOURCE)
             q.groups[g] = u_map_get(req->map_url, an_group_names[g]);
+    q.only = u_map_get(req->map_url, "only");
     if (analytics_check_clinics(&reader, &q.report.clinics, resp) != 0)
         goto out;
     if (!(sql = an_records_sql(u_map_get(req->map_url, "kind"), net->id, &q, params, &nparams,

@@ -12,13 +12,65 @@
 #include "common/pg.h"
 #include "common/strbuf.h"
 
+/* A narrowing of a row's records to those one figure counts ("only"):
+ * its name and the condition, the report's own definition. */
+struct only {
+    const char *name, *where;
+};
+
+#define ENDED "r.status = 'ended'"
+#define INBOUND ENDED " AND r.direction = 'inbound'"
+#define OUTBOUND ENDED " AND r.direction = 'outbound'"
+/* the calls report's callback tasks: a missed call's, not a lead's */
+#define CALLBACK "r.kind = 'callback' AND r.lead_id IS NULL AND NOT r.withdrawn"
+
+static const struct only calls_only[] = {
+    {"inbound", INBOUND},
+    {"outbound", OUTBOUND},
+    {"answered", INBOUND " AND r.outcome = 'answered'"},
+    {"missed", INBOUND " AND r.missed = 1"},
+    {"abandoned", INBOUND " AND r.outcome = 'abandoned'"},
+    {"targeted", ENDED " AND r.targeted = 1"},
+    {"unique", INBOUND " AND r.unique_calls = 1"},
+    {"call_center", INBOUND " AND r.outcome = 'answered' AND r.agent_group = 'call_center'"},
+    {"reception", INBOUND " AND r.outcome = 'answered' AND r.agent_group = 'reception'"},
+    {"handled", ENDED " AND r.outcome = 'answered' AND coalesce(r.operator, '') <> ''"},
+    {"outbound_answered", OUTBOUND " AND r.outcome = 'answered'"},
+    {NULL, NULL},
+};
+static const struct only leads_only[] = {
+    {"responded", "r.responded_at IS NOT NULL"},
+    {"unanswered", "r.responded_at IS NULL"},
+    {"sla_breached", "r.sla_breached"},
+    {"booked", "r.status = 'booked'"},
+    {"lost", "r.status = 'lost'"},
+    {"spam", "r.status = 'spam'"},
+    {NULL, NULL},
+};
+static const struct only appointments_only[] = {
+    {"arrived", "r.status IN ('arrived', 'completed')"},
+    {"no_show", "r.status = 'no_show'"},
+    {"cancelled", "r.status = 'cancelled'"},
+    {"plan", "coalesce(r.plan_status, '') <> ''"},
+    {"plan_accepted", "r.plan_status = 'accepted'"},
+    {NULL, NULL},
+};
+static const struct only tasks_only[] = {
+    {"callback", CALLBACK},
+    {"callback_closed", CALLBACK " AND r.status = 'closed'"},
+    {"callback_on_time", CALLBACK " AND r.status = 'closed' AND r.on_time"},
+    {"callback_expired", CALLBACK " AND r.status = 'expired'"},
+    {NULL, NULL},
+};
+
 /* A kind of record: its table (alias r), the local hour and time it is
  * placed by, its id, the column of each group it can be filtered by
- * (NULL: not), and the record as JSON. */
+ * (NULL: not), the record as JSON, and its narrowings. */
 struct kind {
     const char *name, *table, *hour, *at, *id;
     const char *cols[AN_G_DAY]; /* the text groups; the time groups come from hour */
     const char *json;
+    const struct only *only;
 };
 
 /* An appointment as a record, whether placed by its visit or its booking. */
@@ -49,7 +101,8 @@ static const struct kind kinds[] = {
      " 'operator', NULLIF(r.operator, ''), 'agent_group', NULLIF(r.agent_group, ''),"
      " 'patient_class', NULLIF(r.patient_class, ''), 'channel', r.channel,"
      " 'unique', r.unique_calls = 1, 'targeted', r.targeted = 1, 'missed', r.missed = 1,"
-     " 'talk_seconds', r.talk_seconds)"},
+     " 'talk_seconds', r.talk_seconds)",
+     calls_only},
     {"leads", "analytics.leads", "r.hour", "r.received_at", "r.lead_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_SOURCE] = "r.source",
@@ -65,19 +118,20 @@ static const struct kind kinds[] = {
      " 'patient_class', r.patient_class, 'messages', r.messages, 'status', r.status,"
      " 'responded_at', " CF_PG_UTC_MS("r.responded_at") ", 'working_seconds', r.working_seconds,"
      " 'response_seconds', r.response_seconds, 'responder', r.responder,"
-     " 'sla_breached', r.sla_breached)"},
+     " 'sla_breached', r.sla_breached)",
+     leads_only},
     {"appointments", "analytics.appointments", "r.start_hour", "r.starts_at", "r.appointment_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_OPERATOR] = "r.operator_id",
       [AN_G_DOCTOR] = "r.doctor_id"},
-     APPOINTMENT_JSON},
+     APPOINTMENT_JSON, appointments_only},
     /* the same appointments placed by when they were booked: the funnel's
      * and the operators' bookings */
     {"bookings", "analytics.appointments", "r.booked_hour", "r.booked_at", "r.appointment_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_OPERATOR] = "r.operator_id",
       [AN_G_DOCTOR] = "r.doctor_id"},
-     APPOINTMENT_JSON},
+     APPOINTMENT_JSON, appointments_only},
     {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
      {[AN_G_CLINIC] = "r.clinic_id"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
@@ -85,7 +139,8 @@ static const struct kind kinds[] = {
      " 'due_at', " CF_PG_UTC_MS("r.due_at") ", 'closed_at', " CF_PG_UTC_MS("r.closed_at") ","
      " 'on_time', r.on_time, 'seconds_to_callback', r.seconds_to_callback,"
      " 'seconds_to_response', r.seconds_to_response, 'source_call_id', r.source_call_id,"
-     " 'lead_id', r.lead_id, 'appointment_id', r.appointment_id)"},
+     " 'lead_id', r.lead_id, 'appointment_id', r.appointment_id)",
+     tasks_only},
 };
 /* clang-format on */
 
@@ -197,6 +252,32 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     cf_strbuf_add(&b, k->hour);
     cf_strbuf_add(&b, " < $3::timestamp");
 
+    /* what one figure of the row counts */
+    if (q->only) {
+        const struct only *o = k->only;
+        while (o->name && strcmp(o->name, q->only) != 0)
+            o++;
+        if (!o->name) {
+            struct cf_strbuf names = {0};
+            for (o = k->only; o->name; o++) {
+                cf_strbuf_add(&names, o == k->only ? "" : ", ");
+                cf_strbuf_add(&names, o->name);
+            }
+            char *list = cf_strbuf_take(&names);
+            char msg[400];
+            snprintf(msg, sizeof(msg), "only for %s is one of: %s", k->name, list);
+            free(list);
+            free(cf_strbuf_take(&b));
+            for (int i = 0; i < *nparams; i++)
+                free(params[i]);
+            *nparams = 0;
+            an_refuse(err, "invalid_field", "only", msg);
+            return NULL;
+        }
+        cf_strbuf_add(&b, " AND (");
+        cf_strbuf_add(&b, o->where);
+        cf_strbuf_add(&b, ")");
+    }
     /* the report's clinics and source */
     if (q->report.clinics) {
         char *clinics = json_dumps(q->report.clinics, JSON_COMPACT);

@@ -25,6 +25,7 @@ struct an_records_query {
     const char *groups[AN_G_COUNT];
     long limit;
     char *cursor_at, *cursor_id; /* the last record of the page before */
+    const char *only;            /* one figure's records of the row, or NULL (borrowed) */
 };
 
 /* Reads the page parameters (limit, cursor: NULL when absent) into q:

@@ -739,6 +739,43 @@ def check_records(stack, days):
                [("bz-a6", "cancelled", D("D5", "15:00")), ("bz-ar1", "arrived", D("D6", "09:00")),
                 ("bz-a3", "no_show", D("D6", "12:00")), ("bz-a7", "completed", D("D7", "10:00"))],
                True, "dr-petrov's visits")
+    # one figure's records: "only" narrows the row's records to what it counts
+    check_page(base + [("doctor", PETROV), ("only", "arrived")],
+               [("bz-ar1", "arrived", D("D6", "09:00")), ("bz-a7", "completed", D("D7", "10:00"))],
+               True, "dr-petrov's arrivals")
+    check_page(base + [("doctor", PETROV), ("only", "no_show")],
+               [("bz-a3", "no_show", D("D6", "12:00"))], True, "dr-petrov's no-shows")
+    st, _, body = stack.get("/v1/records/appointments", base + [("only", "missed")])
+    err = json.loads(body)["error"] if st == 400 else {}
+    if err.get("field") != "only" or "no_show" not in err.get("message", ""):
+        ask.fail("an unknown only", "/v1/records/appointments", base + [("only", "missed")],
+                 "status %s" % st, body, [])
+    # and as many records as the report's figure, for every narrowing the
+    # calls and leads pages link
+    for kind, report, pairs in (
+            ("calls", "calls", (("inbound", "inbound"), ("outbound", "outbound"),
+                                ("answered", "answered"), ("missed", "missed"),
+                                ("unique", "unique"), ("targeted", "targeted"),
+                                ("call_center", "answered_call_center"),
+                                ("reception", "answered_reception"))),
+            ("tasks", "calls", (("callback", "callback_tasks"), ("callback_closed", "called_back"),
+                                ("callback_on_time", "called_back_on_time"),
+                                ("callback_expired", "lost"))),
+            ("leads", "leads", (("unanswered", "unanswered"), ("responded", "responded"),
+                                ("sla_breached", "sla_breaches"), ("booked", "booked")))):
+        st, _, body = stack.get("/v1/reports/" + report, base)
+        totals = json.loads(body)["totals"]
+        if not any(totals[field] for _, field in pairs):
+            ask.fail("the scenario's %s figures" % kind, "/v1/reports/" + report, base,
+                     "all zero: nothing to compare records with", body, [])
+        for only, field in pairs:
+            params = base + [("only", only), ("limit", "1000")]
+            st, _, body = stack.get("/v1/records/" + kind, params)
+            n = len(json.loads(body)["records"]) if st == 200 else None
+            if n != totals[field]:
+                ask.fail("%s only=%s against the %s report's %s" % (kind, only, report, field),
+                         "/v1/records/" + kind, params, "%s records, the report %s" % (
+                             n, totals[field]), body, [kind])
 
 
 def check_worklist(stack, days, tasks):

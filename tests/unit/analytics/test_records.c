@@ -72,6 +72,43 @@ static void test_sql(void)
     an_records_clear(&q);
 }
 
+/* "only": one figure's records of a row, by the report's definition; a
+ * name the kind has not is refused with the names it has. */
+static void test_only(void)
+{
+    struct an_records_query q;
+    struct an_param_error e;
+    char *params[AN_RECORDS_PARAMS_MAX] = {0};
+    int n = 0;
+
+    query(&q, NULL);
+    q.only = "missed";
+    char *sql = an_records_sql("calls", "net", &q, params, &n, &e);
+    CHECK(sql != NULL);
+    CHECK(strstr(sql, " AND (r.status = 'ended' AND r.direction = 'inbound' AND r.missed = 1)") !=
+          NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    q.only = "callback_on_time";
+    sql = an_records_sql("tasks", "net", &q, params, &n, &e);
+    CHECK(strstr(sql, "r.lead_id IS NULL AND NOT r.withdrawn AND r.status = 'closed' AND "
+                      "r.on_time") != NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+
+    q.only = "missed";
+    n = 0;
+    CHECK(an_records_sql("leads", "net", &q, params, &n, &e) == NULL);
+    CHECK_STR(e.code, "invalid_field");
+    CHECK_STR(e.field, "only");
+    CHECK_STR(e.message,
+              "only for leads is one of: responded, unanswered, sla_breached, booked, lost, spam");
+    CHECK_INT(n, 0); /* nothing left for the caller to free */
+    an_records_clear(&q);
+}
+
 static void test_pages(void)
 {
     struct an_records_query q;
@@ -114,6 +151,7 @@ static void test_pages(void)
 int main(void)
 {
     test_sql();
+    test_only();
     test_pages();
     return cf_test_done();
 }

@@ -1,8 +1,7 @@
 // The records behind a figure: GET /v1/records/{kind} with the figure's
 // filters and row (from, to, clinic, source, its group values), a page at
-// a time; "only" narrows a page to what the figure counted (the missed
-// calls among a row's calls), since the API answers every record of the
-// row.
+// a time; "only" asks for what the figure counted (the missed calls among
+// a row's calls).
 import * as api from './api.js';
 import { t } from './i18n.js';
 import * as fmt from './fmt.js';
@@ -29,44 +28,15 @@ const COLUMNS = {
 };
 const ID = { calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', tasks: 'task_id' };
 
-const ended = (r) => r.status === 'ended';
-const inbound = (r) => ended(r) && r.direction === 'inbound';
+// What one figure of a row counts ("only", GET /v1/records' own narrowing:
+// the report's definition, applied by the API so every page is of them).
 const ONLY = {
-  calls: {
-    inbound,
-    outbound: (r) => ended(r) && r.direction === 'outbound',
-    answered: (r) => inbound(r) && r.outcome === 'answered',
-    missed: (r) => inbound(r) && r.missed === true,
-    abandoned: (r) => inbound(r) && r.outcome === 'abandoned',
-    targeted: (r) => ended(r) && r.targeted === true,
-    unique: (r) => inbound(r) && r.unique === true,
-    call_center: (r) => inbound(r) && r.outcome === 'answered' && r.agent_group === 'call_center',
-    reception: (r) => inbound(r) && r.outcome === 'answered' && r.agent_group === 'reception',
-    handled: (r) => ended(r) && r.outcome === 'answered' && !!r.operator,
-    outbound_answered: (r) => ended(r) && r.direction === 'outbound' && r.outcome === 'answered',
-  },
-  leads: {
-    responded: (r) => !!r.responded_at,
-    unanswered: (r) => !r.responded_at,
-    sla_breached: (r) => r.sla_breached === true,
-    booked: (r) => r.status === 'booked',
-    lost: (r) => r.status === 'lost',
-    spam: (r) => r.status === 'spam',
-  },
-  appointments: {
-    arrived: (r) => r.status === 'arrived' || r.status === 'completed',
-    no_show: (r) => r.status === 'no_show',
-    cancelled: (r) => r.status === 'cancelled',
-    plan: (r) => !!r.plan_status,
-    plan_accepted: (r) => r.plan_status === 'accepted',
-  },
-  bookings: {},
-  tasks: {
-    callback: (r) => r.kind === 'callback',
-    callback_closed: (r) => r.kind === 'callback' && r.status === 'closed',
-    callback_on_time: (r) => r.kind === 'callback' && r.status === 'closed' && r.on_time === true,
-    callback_expired: (r) => r.kind === 'callback' && r.status === 'expired',
-  },
+  calls: ['inbound', 'outbound', 'answered', 'missed', 'abandoned', 'targeted', 'unique', 'call_center',
+    'reception', 'handled', 'outbound_answered'],
+  leads: ['responded', 'unanswered', 'sla_breached', 'booked', 'lost', 'spam'],
+  appointments: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted'],
+  bookings: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted'],
+  tasks: ['callback', 'callback_closed', 'callback_on_time', 'callback_expired'],
 };
 const ONLY_LABEL = {
   inbound: 'f.inbound', outbound: 'f.outbound', answered: 'f.answered', missed: 'f.missed',
@@ -92,6 +62,7 @@ function cell(kind, col, r, ctx) {
 // The API parameters of the records address (the kind's own).
 function apiParams(kind, params) {
   const p = { from: params.from, to: params.to };
+  if (ONLY[kind].includes(params.only)) p.only = params.only;
   if (params.clinic) p.clinic = params.clinic;
   if (params.source !== undefined && TAKES_SOURCE[kind]) p.source = params.source;
   for (const g of [...TIME_GROUPS, ...TEXT_GROUPS[kind]]) if (params[g] !== undefined) p[g] = params[g];
@@ -101,7 +72,7 @@ function apiParams(kind, params) {
 export async function recordsPage(ctx) {
   const params = ctx.params;
   const kind = KINDS.includes(params.kind) ? params.kind : 'calls';
-  const only = ONLY[kind][params.only] ? params.only : null;
+  const only = ONLY[kind].includes(params.only) ? params.only : null;
   const f = ctx.filters;
   const full = { ...params, from: api.isDay(params.from) ? params.from : f.from, to: api.isDay(params.to) ? params.to : f.to };
   const p = apiParams(kind, full);
@@ -113,6 +84,7 @@ export async function recordsPage(ctx) {
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'data-testid': 'records-tabs' },
     ...KINDS.map((k) => {
       const next = { ...apiParams(k, full), kind: k };
+      delete next.only; // another kind: the row's records, not one figure's
       if (params.back) next.back = params.back;
       return h('a', {
         href: ctx.hashOf('records', next), role: 'tab', class: k === kind ? 'on' : '',
@@ -121,7 +93,7 @@ export async function recordsPage(ctx) {
     }));
   const chips = h('div', { class: 'chips' },
     h('span', { class: 'chip', text: `${fmt.longDate(full.from)} – ${fmt.longDate(full.to)}` }),
-    ...Object.entries(p).filter(([k]) => k !== 'from' && k !== 'to').map(([k, v]) => h('span', { class: 'chip', 'data-testid': `records-chip-${k}` },
+    ...Object.entries(p).filter(([k]) => k !== 'from' && k !== 'to' && k !== 'only').map(([k, v]) => h('span', { class: 'chip', 'data-testid': `records-chip-${k}` },
       `${t(`g.${k}`)}: `, h('b', { text: k === 'clinic' ? v.split(',').map(ctx.clinicName).join(', ') : (v === '' ? t('none') : groupLabel(k, v, ctx)) }))),
     only ? h('span', { class: 'chip chip-on', 'data-testid': 'records-only' }, t('records.filter', { what: t(ONLY_LABEL[only]) }), ' ',
       h('a', { href: ctx.hashOf('records', { ...params, only: undefined }), text: t('records.clear_filter') })) : null);
@@ -136,9 +108,7 @@ export async function recordsPage(ctx) {
   let shown = 0;
   let cursor = null;
   const add = (page) => {
-    const pick = only ? ONLY[kind][only] : () => true;
     for (const r of page.records) {
-      if (!pick(r)) continue;
       const id = r[ID[kind]];
       body.append(h('tr', { 'data-testid': 'record', 'data-id': id },
         h('td', { class: 'mono', title: id, text: id.slice(0, 8) }),
