@@ -65,12 +65,17 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
     if (analytics_authorize_read(ctx, req, resp, &reader) != 0)
         return U_CALLBACK_COMPLETE;
     const struct cf_network *net = reader.grant.net;
-    const struct an_query rq = {
+    struct an_query rq = {
         .from = u_map_get(req->map_url, "from"),
         .to = u_map_get(req->map_url, "to"),
         .clinic = u_map_get(req->map_url, "clinic"),
         .source = u_map_get(req->map_url, "source"),
     };
+    /* source= (empty): the row of records without a source, a group value
+     * as every other group's empty value (a report refuses it) */
+    const int no_source = rq.source && !*rq.source;
+    if (no_source)
+        rq.source = NULL;
     if (an_report_params_parse(&rq, &q.report, &perr) != 0 ||
         an_records_page(u_map_get(req->map_url, "limit"), u_map_get(req->map_url, "cursor"), &q,
                         &perr) != 0) {
@@ -81,6 +86,8 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
         if (g != AN_G_CLINIC && g != AN_G_SOURCE)
             q.groups[g] = u_map_get(req->map_url, an_group_names[g]);
     q.only = u_map_get(req->map_url, "only");
+    if (no_source)
+        q.groups[AN_G_SOURCE] = "";
     if (analytics_check_clinics(&reader, &q.report.clinics, resp) != 0)
         goto out;
     if (!(sql = an_records_sql(u_map_get(req->map_url, "kind"), net->id, &q, params, &nparams,

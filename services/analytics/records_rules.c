@@ -51,10 +51,40 @@ static const struct only appointments_only[] = {
     {"arrived", "r.status IN ('arrived', 'completed')"},
     {"no_show", "r.status = 'no_show'"},
     {"cancelled", "r.status = 'cancelled'"},
-    {"plan", "coalesce(r.plan_status, '') <> ''"},
+    {"plan", "r.plan_status IS NOT NULL"},
     {"plan_accepted", "r.plan_status = 'accepted'"},
+    /* an arrival of a patient who had come before: an earlier arrival, or
+     * a first visit the MIS knows */
+    {"repeat", "r.status IN ('arrived', 'completed') AND (EXISTS (SELECT 1"
+               " FROM analytics.appointments e WHERE e.patient_id = r.patient_id"
+               " AND e.starts_at < r.starts_at AND e.status IN ('arrived', 'completed'))"
+               " OR EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id ="
+               " r.patient_id AND pa.first_visit_at < r.starts_at))"},
     {NULL, NULL},
 };
+/* the reminders report's outcome figures (each an outcome event) */
+static const struct only reminders_only[] = {
+    {"confirmed", "r.reminder_status = 'confirmed'"},
+    {"declined", "r.reminder_status = 'declined'"},
+    {"reschedule_requested", "r.reminder_status = 'reschedule_requested'"},
+    {"not_confirmed", "r.reminder_status = 'not_confirmed'"},
+    {"opt_outs", "r.outcome IN ('opt_out_calls', 'opt_out_sms')"},
+    {NULL, NULL},
+};
+static const struct only contacts_only[] = {
+    {"calls", "r.kind = 'call'"},
+    {"leads", "r.kind = 'lead'"},
+    {NULL, NULL},
+};
+
+/* The funnel's and sources' contacts: ended inbound calls and leads, as
+ * one kind of record. */
+#define CONTACTS_TABLE                                                                             \
+    "(SELECT c.network_id, c.hour, c.started_at AS at, c.call_id AS id, 'call' AS kind,"           \
+    " c.clinic_id, c.source, c.medium, c.campaign, c.patient_class, c.channel"                     \
+    " FROM analytics.calls c WHERE c.inbound = 1"                                                  \
+    " UNION ALL SELECT l.network_id, l.hour, l.received_at, l.lead_id, 'lead', l.clinic_id,"       \
+    " l.source, l.medium, l.campaign, l.patient_class, l.provider FROM analytics.leads l)"
 static const struct only tasks_only[] = {
     {"callback", CALLBACK},
     {"callback_closed", CALLBACK " AND r.status = 'closed'"},
@@ -132,6 +162,28 @@ static const struct kind kinds[] = {
       [AN_G_OPERATOR] = "r.operator_id",
       [AN_G_DOCTOR] = "r.doctor_id"},
      APPOINTMENT_JSON, appointments_only},
+    {"contacts", CONTACTS_TABLE, "r.hour", "r.at", "r.id",
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_SOURCE] = "r.source",
+      [AN_G_MEDIUM] = "r.medium",
+      [AN_G_CAMPAIGN] = "r.campaign",
+      [AN_G_PATIENT_CLASS] = "r.patient_class",
+      [AN_G_CHANNEL] = "r.channel"},
+     "json_build_object('id', r.id, 'kind', r.kind, 'clinic_id', NULLIF(r.clinic_id, ''),"
+     " 'at', " CF_PG_UTC_MS("r.at") ", 'channel', r.channel, 'source', NULLIF(r.source, ''),"
+     " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, ''),"
+     " 'patient_class', NULLIF(r.patient_class, ''))",
+     contacts_only},
+    /* a visit's reminder outcomes (not campaigns' or surveys') */
+    {"reminders", "(SELECT * FROM analytics.reminder_outcomes WHERE kind = 'reminder')", "r.hour",
+     "r.at", "r.event_id",
+     {[AN_G_CLINIC] = "r.clinic_id"},
+     "json_build_object('event_id', r.event_id, 'at', " CF_PG_UTC_MS("r.at") ","
+     " 'clinic_id', r.clinic_id, 'appointment_id', r.appointment_id, 'patient_id', r.patient_id,"
+     " 'send_id', r.send_id, 'channel', r.channel, 'attempt', r.attempt, 'gateway', r.gateway,"
+     " 'outcome', r.outcome, 'reminder_status', r.reminder_status, 'duration_s', r.duration_s,"
+     " 'sms_cost', r.sms_cost)",
+     reminders_only},
     {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
      {[AN_G_CLINIC] = "r.clinic_id"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
@@ -220,7 +272,7 @@ char *an_records_sql(const char *kind_name, const char *network_id,
             k = &kinds[i];
     if (!k) {
         an_refuse(err, "not_found", "kind",
-                  "records are calls, leads, appointments, bookings or tasks");
+                  "records are contacts, calls, leads, appointments, bookings, reminders or tasks");
         return NULL;
     }
     /* a text group the kind has no column for cannot be asked */

@@ -762,20 +762,41 @@ def check_records(stack, days):
                                 ("callback_on_time", "called_back_on_time"),
                                 ("callback_expired", "lost"))),
             ("leads", "leads", (("unanswered", "unanswered"), ("responded", "responded"),
-                                ("sla_breached", "sla_breaches"), ("booked", "booked")))):
+                                ("sla_breached", "sla_breaches"), ("booked", "booked"))),
+            ("contacts", "funnel", ((None, "contacts"),)),
+            ("reminders", "reminders", (("confirmed", "confirmed"), ("declined", "declined"),
+                                        ("reschedule_requested", "reschedule_requested"),
+                                        ("not_confirmed", "not_confirmed"),
+                                        ("opt_outs", "opt_outs"))),
+            ("appointments", "funnel", (("arrived", "arrivals"), ("no_show", "no_shows"),
+                                        ("cancelled", "cancellations"), ("plan", "plans_proposed"),
+                                        ("plan_accepted", "plans_accepted"),
+                                        ("repeat", "repeat_visits")))):
         st, _, body = stack.get("/v1/reports/" + report, base)
         totals = json.loads(body)["totals"]
         if not any(totals[field] for _, field in pairs):
             ask.fail("the scenario's %s figures" % kind, "/v1/reports/" + report, base,
                      "all zero: nothing to compare records with", body, [])
         for only, field in pairs:
-            params = base + [("only", only), ("limit", "1000")]
+            params = base + ([("only", only)] if only else []) + [("limit", "1000")]
             st, _, body = stack.get("/v1/records/" + kind, params)
             n = len(json.loads(body)["records"]) if st == 200 else None
             if n != totals[field]:
                 ask.fail("%s only=%s against the %s report's %s" % (kind, only, report, field),
                          "/v1/records/" + kind, params, "%s records, the report %s" % (
                              n, totals[field]), body, [kind])
+    # the sources page's contacts of each source (none: the row without one)
+    st, _, body = stack.get("/v1/reports/sources", base + [("group_by", "source")])
+    rows = json.loads(body)["rows"]
+    if len(rows) < 2:
+        ask.fail("the scenario's sources", "/v1/reports/sources", base, "one source", body, [])
+    for row in rows:
+        params = base + [("source", row["source"] or ""), ("limit", "1000")]
+        st, _, body = stack.get("/v1/records/contacts", params)
+        n = len(json.loads(body)["records"]) if st == 200 else None
+        if n != row["contacts"]:
+            ask.fail("contacts of source %r" % row["source"], "/v1/records/contacts", params,
+                     "%s records, the report %s" % (n, row["contacts"]), body, ["calls", "leads"])
 
 
 def check_worklist(stack, days, tasks):

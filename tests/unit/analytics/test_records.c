@@ -98,6 +98,20 @@ static void test_only(void)
     for (int i = 0; i < n; i++)
         free(params[i]);
 
+    /* contacts: inbound calls and leads as one kind, by its own columns */
+    q.only = "leads";
+    q.groups[AN_G_CHANNEL] = "vk";
+    sql = an_records_sql("contacts", "net", &q, params, &n, &e);
+    CHECK(sql != NULL);
+    CHECK(strstr(sql, "FROM analytics.calls c WHERE c.inbound = 1 UNION ALL") != NULL);
+    CHECK(strstr(sql, "AND (r.kind = 'lead')") != NULL);
+    CHECK(strstr(sql, "coalesce(r.channel, '') = $4::text") != NULL);
+    CHECK(strstr(sql, "ORDER BY r.at, r.id") != NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    q.groups[AN_G_CHANNEL] = NULL;
+
     q.only = "missed";
     n = 0;
     CHECK(an_records_sql("leads", "net", &q, params, &n, &e) == NULL);

@@ -113,10 +113,12 @@ const en = {
   'sla.due': 'Due',
 
   'records.title': 'Records',
+  'records.kind.contacts': 'Contacts',
   'records.kind.calls': 'Calls',
   'records.kind.leads': 'Leads',
   'records.kind.appointments': 'Appointments',
   'records.kind.bookings': 'Bookings',
+  'records.kind.reminders': 'Reminders',
   'records.kind.tasks': 'Tasks',
   'records.more': 'Load more',
   'records.count': '{n} records',
@@ -244,6 +246,9 @@ const en = {
   'r.amount_paid': 'Paid', 'r.plan_status': 'Plan', 'r.booking_source': 'Booked via',
   'r.operator_id': 'Operator', 'r.booked_at': 'Booked', 'r.kind': 'Kind', 'r.due_at': 'Due',
   'r.closed_at': 'Closed', 'r.seconds_to_callback': 'Callback time', 'r.on_time': 'On time',
+  'r.kind.call': 'Call', 'r.kind.lead': 'Lead', 'r.attempt': 'Attempt',
+  'r.reminder_status': 'Reminder status', 'r.duration_s': 'Length', 'r.gateway': 'Gateway',
+  'r.at': 'When', 'r.channel': 'Channel', 'r.medium': 'Medium', 'r.campaign': 'Campaign',
   'r.id': 'Id', 'r.yes': 'yes', 'r.no': 'no',
 };
 
@@ -357,10 +362,12 @@ const ru = {
   'sla.due': 'В срок',
 
   'records.title': 'Записи',
+  'records.kind.contacts': 'Обращения',
   'records.kind.calls': 'Звонки',
   'records.kind.leads': 'Заявки',
   'records.kind.appointments': 'Приёмы',
   'records.kind.bookings': 'Записи',
+  'records.kind.reminders': 'Напоминания',
   'records.kind.tasks': 'Задачи',
   'records.more': 'Загрузить ещё',
   'records.count': 'Записей: {n}',
@@ -485,6 +492,9 @@ const ru = {
   'r.amount_paid': 'Оплачено', 'r.plan_status': 'План', 'r.booking_source': 'Откуда запись',
   'r.operator_id': 'Оператор', 'r.booked_at': 'Записан', 'r.kind': 'Вид', 'r.due_at': 'Срок',
   'r.closed_at': 'Закрыта', 'r.seconds_to_callback': 'Время до перезвона', 'r.on_time': 'Вовремя',
+  'r.kind.call': 'Звонок', 'r.kind.lead': 'Заявка', 'r.attempt': 'Попытка',
+  'r.reminder_status': 'Статус напоминания', 'r.duration_s': 'Длительность', 'r.gateway': 'Шлюз',
+  'r.at': 'Когда', 'r.channel': 'Канал', 'r.medium': 'Тип трафика', 'r.campaign': 'Кампания',
   'r.id': 'Id', 'r.yes': 'да', 'r.no': 'нет',
 };
 

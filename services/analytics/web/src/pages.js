@@ -65,7 +65,7 @@ function caption(r) {
 function drillTo(ctx, kind, extra, only) {
   const f = ctx.filters;
   const source = ctx.takesSource ? f.source : '';
-  if (source && (kind === 'appointments' || kind === 'bookings' || kind === 'tasks')) return null; // not by source
+  if (source && !['contacts', 'calls', 'leads'].includes(kind)) return null; // not by source
   const p = { kind, from: f.from, to: f.to };
   if (f.clinics.length) p.clinic = f.clinics.join(',');
   if (source) p.source = source;
@@ -149,13 +149,14 @@ async function overview(ctx) {
     ask('funnel', { ...base(ctx, false), group_by: 'day' }),
   ]);
   const drill = drillMap(ctx, [], {
-    contacts: ['calls', 'inbound'],
+    contacts: ['contacts', null],
     bookings: ['bookings', null],
     arrivals: ['appointments', 'arrived'],
     no_shows: ['appointments', 'no_show'],
     cancellations: ['appointments', 'cancelled'],
     plans_proposed: ['appointments', 'plan'],
     plans_accepted: ['appointments', 'plan_accepted'],
+    repeat_visits: ['appointments', 'repeat'],
   });
   const tot = funnel.rep.totals;
   const steps = FUNNEL_STEPS.map((s, i) => {
@@ -218,14 +219,14 @@ async function sources(ctx) {
   // contacts and leads are the records of their own source; bookings and
   // revenue follow the person's attribution, which records do not carry
   const drill = drillMap(ctx, ['source'], {
-    contacts: ['calls', 'inbound'],
+    contacts: ['contacts', null],
     leads: ['leads', null],
   });
   const rows = bySource.rep.rows;
   return [
     h('div', { class: 'toolbar' }, h('span', { class: 'field-label', text: t('filter.attribution') }), switcher),
     kpis(r, ['contacts', 'existing_patient_share', 'bookings', 'arrivals', 'revenue', 'spend', 'cost_per_lead', 'romi'],
-      drillMap(ctx, [], { contacts: ['calls', 'inbound'], leads: ['leads', null] })),
+      drillMap(ctx, [], { contacts: ['contacts', null], leads: ['leads', null] })),
     card(t('sources.chart'), barsByGroup(rows, 'source', ['revenue', 'spend'], ctx, { colors: [PALETTE[1], PALETTE[3]] })),
     card(t('sources.table'), reportTable(bySource.rep, bySource.s, ['source'], SOURCE_COLUMNS, { ctx, drill })),
   ];
@@ -395,14 +396,23 @@ async function reminders(ctx) {
       label: { show: true, position: 'top', formatter: (p) => `${fmt.number(p.value, 0)}%` },
     }],
   });
+  // the outcome figures are outcome events, each a record; the sends are
+  // counted once each however many reports they had, which records do not
+  const REMINDER_DRILL = {
+    confirmed: ['reminders', 'confirmed'],
+    declined: ['reminders', 'declined'],
+    reschedule_requested: ['reminders', 'reschedule_requested'],
+    not_confirmed: ['reminders', 'not_confirmed'],
+    opt_outs: ['reminders', 'opt_outs'],
+  };
   return [
     kpis(r, ['sent', 'confirmed', 'not_reached', 'declined', 'reschedule_requested', 'opt_outs',
-      'show_rate_confirmed', 'show_rate_unconfirmed', 'sms_cost', 'cost_per_confirmed']),
+      'show_rate_confirmed', 'show_rate_unconfirmed', 'sms_cost', 'cost_per_confirmed'], drillMap(ctx, [], REMINDER_DRILL)),
     grid('two', card(t('reminders.outcomes'), outcomeChart), card(t('reminders.show'), showChart)),
     card(t('reminders.by_clinic'), reportTable(clinics.rep, clinics.s, ['clinic'],
       ['sent', 'calls', 'sms', 'not_reached', 'confirmed', 'declined', 'reschedule_requested', 'not_confirmed',
         'opt_outs', 'sms_segments', 'sms_cost', 'cost_per_confirmed', 'confirmed_visits', 'show_rate_confirmed',
-        'unconfirmed_visits', 'show_rate_unconfirmed'], { ctx })),
+        'unconfirmed_visits', 'show_rate_unconfirmed'], { ctx, drill: drillMap(ctx, ['clinic'], REMINDER_DRILL) })),
   ];
 }
 

@@ -7,35 +7,41 @@ import { t } from './i18n.js';
 import * as fmt from './fmt.js';
 import { h, card, groupLabel } from './ui.js';
 
-const KINDS = ['calls', 'leads', 'appointments', 'bookings', 'tasks'];
+const KINDS = ['contacts', 'calls', 'leads', 'appointments', 'bookings', 'reminders', 'tasks'];
 const TIME_GROUPS = ['day', 'week', 'month', 'hour', 'weekday'];
 // the text groups each kind can be filtered by (records_rules.c)
 const TEXT_GROUPS = {
+  contacts: ['medium', 'campaign', 'patient_class', 'channel'],
   calls: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   leads: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   appointments: ['operator', 'doctor'],
   bookings: ['operator', 'doctor'],
+  reminders: [],
   tasks: [],
 };
-const TAKES_SOURCE = { calls: true, leads: true, appointments: false, bookings: false, tasks: false };
+const TAKES_SOURCE = { contacts: true, calls: true, leads: true, appointments: false, bookings: false, reminders: false, tasks: false };
 
 const COLUMNS = {
+  contacts: ['at', 'kind', 'clinic_id', 'channel', 'source', 'medium', 'campaign', 'patient_class'],
   calls: ['started_at', 'clinic_id', 'direction', 'outcome', 'source', 'operator', 'agent_group', 'talk_seconds', 'patient_class'],
   leads: ['received_at', 'clinic_id', 'provider', 'source', 'status', 'responded_at', 'working_seconds', 'sla_breached', 'patient_class'],
   appointments: ['starts_at', 'clinic_id', 'doctor_id', 'status', 'amount_paid', 'plan_status', 'booking_source', 'operator_id', 'booked_at'],
   bookings: ['booked_at', 'starts_at', 'clinic_id', 'doctor_id', 'status', 'booking_source', 'operator_id', 'amount_paid'],
+  reminders: ['at', 'clinic_id', 'channel', 'attempt', 'outcome', 'reminder_status', 'duration_s', 'gateway'],
   tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
 };
-const ID = { calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', tasks: 'task_id' };
+const ID = { contacts: 'id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', reminders: 'event_id', tasks: 'task_id' };
 
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
 const ONLY = {
+  contacts: ['calls', 'leads'],
   calls: ['inbound', 'outbound', 'answered', 'missed', 'abandoned', 'targeted', 'unique', 'call_center',
     'reception', 'handled', 'outbound_answered'],
   leads: ['responded', 'unanswered', 'sla_breached', 'booked', 'lost', 'spam'],
-  appointments: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted'],
-  bookings: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted'],
+  appointments: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'],
+  bookings: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'],
+  reminders: ['confirmed', 'declined', 'reschedule_requested', 'not_confirmed', 'opt_outs'],
   tasks: ['callback', 'callback_closed', 'callback_on_time', 'callback_expired'],
 };
 const ONLY_LABEL = {
@@ -44,17 +50,22 @@ const ONLY_LABEL = {
   reception: 'f.answered_reception', handled: 'f.calls_handled', outbound_answered: 'f.outbound',
   responded: 'f.responded', unanswered: 'f.unanswered', sla_breached: 'f.sla_breaches', booked: 'f.booked',
   lost: 'f.lost', spam: 'f.spam', arrived: 'f.arrivals', no_show: 'f.no_shows', cancelled: 'f.cancellations',
-  plan: 'f.plans_proposed', plan_accepted: 'f.plans_accepted', callback: 'f.callback_tasks',
+  plan: 'f.plans_proposed', plan_accepted: 'f.plans_accepted', repeat: 'f.repeat_visits',
+  calls: 'records.kind.calls', leads: 'records.kind.leads', confirmed: 'f.confirmed',
+  declined: 'f.declined', reschedule_requested: 'f.reschedule_requested', not_confirmed: 'f.not_confirmed',
+  opt_outs: 'f.opt_outs', callback: 'f.callback_tasks',
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
 
 function cell(kind, col, r, ctx) {
   const v = r[col];
   if (v === null || v === undefined || v === '') return h('td', { class: 'muted', text: '—' });
-  if (col.endsWith('_at')) return h('td', { class: 'nowrap', text: fmt.dateTime(v, ctx.clinicTz(r.clinic_id)) });
+  if (kind === 'contacts' && col === 'kind') return h('td', { text: t(`r.kind.${v}`) });
+  if (col === 'at' || col.endsWith('_at')) return h('td', { class: 'nowrap', text: fmt.dateTime(v, ctx.clinicTz(r.clinic_id)) });
   if (col === 'clinic_id') return h('td', { text: ctx.clinicName(v) });
   if (typeof v === 'boolean') return h('td', { text: t(v ? 'r.yes' : 'r.no') });
   if (col.endsWith('seconds') || col === 'seconds_to_callback') return h('td', { class: 'n', text: fmt.duration(v) });
+  if (col === 'duration_s') return h('td', { class: 'n', text: fmt.duration(v) });
   if (col === 'amount_paid') return h('td', { class: 'n', text: fmt.number(v, 2) });
   return h('td', { text: String(v) });
 }
