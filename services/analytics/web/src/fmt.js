@@ -56,7 +56,9 @@ function money(v, digits) {
   if (!currency) return number(v, digits);
   try {
     return new Intl.NumberFormat(locale(), {
-      style: 'currency', currency, maximumFractionDigits: digits, minimumFractionDigits: 0,
+      // the sign, not the code: ₽18,534,500 rather than RUB 18,534,500
+      style: 'currency', currency, currencyDisplay: 'narrowSymbol', maximumFractionDigits: digits,
+      minimumFractionDigits: 0,
     }).format(v);
   } catch (_) {
     return number(v, digits);

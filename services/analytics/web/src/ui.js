@@ -72,7 +72,7 @@ export function kpi(source, field, cur, prev, opts = {}) {
   // a long figure (a month's revenue) gets a smaller type, not an ellipsis:
   // every digit stays on the card
   const len = fmt.value(field, v).length;
-  const size = len > 9 ? ' kpi-value-longer' : len > 7 ? ' kpi-value-long' : '';
+  const size = len > 12 ? ' kpi-value-longest' : len > 9 ? ' kpi-value-longer' : len > 7 ? ' kpi-value-long' : '';
   const card = h('div', { class: `kpi${opts.accent ? ' kpi-accent' : ''}`, 'data-testid': `kpi-${field}` },
     h('div', { class: 'kpi-label', text: opts.label || t(`f.${field}`) }),
     h('div', { class: `kpi-value${size}` }, figure(source, field, v, opts.drill, `kpi-value-${field}`)));
@@ -187,7 +187,8 @@ export function legend() {
 export function axisStyle() {
   return {
     axisLine: { lineStyle: { color: '#cbd5e1' } },
-    axisLabel: { color: '#64748b' },
+    // a value axis's numbers as the page writes them (12 тыс., 12K)
+    axisLabel: { color: '#64748b', formatter: (v) => (typeof v === 'number' ? fmt.compact(v) : v) },
     splitLine: { lineStyle: { color: '#eef2f7' } },
   };
 }
