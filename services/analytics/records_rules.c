@@ -71,6 +71,30 @@ static const struct only reminders_only[] = {
     {"opt_outs", "r.outcome IN ('opt_out_calls', 'opt_out_sms')"},
     {NULL, NULL},
 };
+/* the NPS categories */
+static const struct only nps_only[] = {
+    {"promoters", "r.score >= 9"},
+    {"passives", "r.score IN (7, 8)"},
+    {"detractors", "r.score <= 6"},
+    {NULL, NULL},
+};
+/* the recall report's member figures: the groups, and what a member's
+ * job's sends and the patient's later bookings made of it */
+#define BOOKED_AFTER                                                                               \
+    "EXISTS (SELECT 1 FROM analytics.appointments a WHERE a.patient_id = r.patient_id"             \
+    " AND a.booked_at > r.at)"
+#define JOB_OUTCOME(cond)                                                                          \
+    "EXISTS (SELECT 1 FROM analytics.reminder_outcomes o WHERE o.job_id = r.job_id AND " cond ")"
+static const struct only members_only[] = {
+    {"target", "r.grp = 'target'"},
+    {"holdout", "r.grp = 'holdout'"},
+    {"contacted", JOB_OUTCOME("o.outcome <> 'skipped'")},
+    {"agreed", JOB_OUTCOME("o.outcome = 'confirmed'")},
+    {"opt_outs", JOB_OUTCOME("o.outcome IN ('opt_out_calls', 'opt_out_sms')")},
+    {"booked_target", "r.grp = 'target' AND " BOOKED_AFTER},
+    {"booked_holdout", "r.grp = 'holdout' AND " BOOKED_AFTER},
+    {NULL, NULL},
+};
 static const struct only contacts_only[] = {
     {"calls", "r.kind = 'call'"},
     {"leads", "r.kind = 'lead'"},
@@ -184,6 +208,22 @@ static const struct kind kinds[] = {
      " 'outcome', r.outcome, 'reminder_status', r.reminder_status, 'duration_s', r.duration_s,"
      " 'sms_cost', r.sms_cost)",
      reminders_only},
+    /* survey answers, by when they were given and the visit's doctor */
+    {"nps", "analytics.nps_answers", "r.hour", "r.at", "r.job_id",
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_DOCTOR] = "r.doctor_id"},
+     "json_build_object('job_id', r.job_id, 'at', " CF_PG_UTC_MS("r.at") ","
+     " 'clinic_id', r.clinic_id, 'doctor_id', r.doctor_id, 'score', r.score,"
+     " 'patient_id', r.patient_id, 'appointment_id', r.appointment_id)",
+     nps_only},
+    /* campaign members (recall, reinvite), by when they became members */
+    {"members", "analytics.campaign_members", "r.hour", "r.at", "r.job_id",
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_CAMPAIGN] = "r.campaign"},
+     "json_build_object('job_id', r.job_id, 'at', " CF_PG_UTC_MS("r.at") ","
+     " 'clinic_id', r.clinic_id, 'campaign', r.campaign, 'group', r.grp,"
+     " 'patient_id', r.patient_id, 'appointment_id', r.appointment_id)",
+     members_only},
     {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
      {[AN_G_CLINIC] = "r.clinic_id"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
@@ -272,7 +312,8 @@ char *an_records_sql(const char *kind_name, const char *network_id,
             k = &kinds[i];
     if (!k) {
         an_refuse(err, "not_found", "kind",
-                  "records are contacts, calls, leads, appointments, bookings, reminders or tasks");
+                  "records are contacts, calls, leads, appointments, bookings, reminders, nps,"
+                  " members or tasks");
         return NULL;
     }
     /* a text group the kind has no column for cannot be asked */

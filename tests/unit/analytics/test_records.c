@@ -112,6 +112,20 @@ static void test_only(void)
         free(params[i]);
     q.groups[AN_G_CHANNEL] = NULL;
 
+    /* campaign members: what became of them, as the recall report has it */
+    q.only = "booked_target";
+    q.groups[AN_G_CAMPAIGN] = "recall";
+    sql = an_records_sql("members", "net", &q, params, &n, &e);
+    CHECK(sql != NULL);
+    CHECK(strstr(sql, "FROM analytics.campaign_members r") != NULL);
+    CHECK(strstr(sql, "r.grp = 'target' AND EXISTS (SELECT 1 FROM analytics.appointments a WHERE"
+                      " a.patient_id = r.patient_id AND a.booked_at > r.at)") != NULL);
+    CHECK(strstr(sql, "coalesce(r.campaign, '') = $4::text") != NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    q.groups[AN_G_CAMPAIGN] = NULL;
+
     q.only = "missed";
     n = 0;
     CHECK(an_records_sql("leads", "net", &q, params, &n, &e) == NULL);

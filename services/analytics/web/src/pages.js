@@ -345,6 +345,7 @@ async function doctors(ctx) {
     plans_proposed: ['appointments', 'plan'],
     plans_accepted: ['appointments', 'plan_accepted'],
     accepted_plans_amount: ['appointments', 'plan_accepted'],
+    nps_answers: ['nps', null],
   };
   const rows = r.rep.rows.filter((x) => x.doctor !== null);
   return [
@@ -421,9 +422,21 @@ async function recall(ctx) {
     withPrevious(ctx, 'recall', false),
     ask('recall', { ...base(ctx, false), group_by: 'campaign' }),
   ]);
+  // members and what became of them; the shares, arrivals and revenue are
+  // not one record each
+  const MEMBER_DRILL = {
+    members: ['members', null],
+    target: ['members', 'target'],
+    holdout: ['members', 'holdout'],
+    contacted: ['members', 'contacted'],
+    agreed: ['members', 'agreed'],
+    opt_outs: ['members', 'opt_outs'],
+    booked_target: ['members', 'booked_target'],
+    booked_holdout: ['members', 'booked_holdout'],
+  };
   return [
     kpis(r, ['members', 'target', 'holdout', 'contacted', 'agreed', 'booked_share_target', 'booked_share_holdout',
-      'uplift', 'arrived_target', 'revenue_target']),
+      'uplift', 'arrived_target', 'revenue_target'], drillMap(ctx, [], MEMBER_DRILL)),
     card(t('recall.groups'), barsByGroup(campaigns.rep.rows, 'campaign', ['booked_share_target', 'booked_share_holdout'], ctx, {
       axes: [{ min: 0, axisLabel: { formatter: '{value}%', color: '#64748b' } }],
       scale: () => 100,
@@ -431,7 +444,8 @@ async function recall(ctx) {
     })),
     card(t('recall.by_campaign'), reportTable(campaigns.rep, campaigns.s, ['campaign'],
       ['members', 'target', 'holdout', 'contacted', 'agreed', 'opt_outs', 'booked_target', 'booked_holdout',
-        'booked_share_target', 'booked_share_holdout', 'uplift', 'arrived_target', 'revenue_target'], { ctx })),
+        'booked_share_target', 'booked_share_holdout', 'uplift', 'arrived_target', 'revenue_target'],
+      { ctx, drill: drillMap(ctx, ['campaign'], MEMBER_DRILL) })),
   ];
 }
 

@@ -7,7 +7,7 @@ import { t } from './i18n.js';
 import * as fmt from './fmt.js';
 import { h, card, groupLabel } from './ui.js';
 
-const KINDS = ['contacts', 'calls', 'leads', 'appointments', 'bookings', 'reminders', 'tasks'];
+const KINDS = ['contacts', 'calls', 'leads', 'appointments', 'bookings', 'reminders', 'nps', 'members', 'tasks'];
 const TIME_GROUPS = ['day', 'week', 'month', 'hour', 'weekday'];
 // the text groups each kind can be filtered by (records_rules.c)
 const TEXT_GROUPS = {
@@ -17,9 +17,11 @@ const TEXT_GROUPS = {
   appointments: ['operator', 'doctor'],
   bookings: ['operator', 'doctor'],
   reminders: [],
+  nps: ['doctor'],
+  members: ['campaign'],
   tasks: [],
 };
-const TAKES_SOURCE = { contacts: true, calls: true, leads: true, appointments: false, bookings: false, reminders: false, tasks: false };
+const TAKES_SOURCE = { contacts: true, calls: true, leads: true, appointments: false, bookings: false, reminders: false, nps: false, members: false, tasks: false };
 
 const COLUMNS = {
   contacts: ['at', 'kind', 'clinic_id', 'channel', 'source', 'medium', 'campaign', 'patient_class'],
@@ -28,9 +30,11 @@ const COLUMNS = {
   appointments: ['starts_at', 'clinic_id', 'doctor_id', 'status', 'amount_paid', 'plan_status', 'booking_source', 'operator_id', 'booked_at'],
   bookings: ['booked_at', 'starts_at', 'clinic_id', 'doctor_id', 'status', 'booking_source', 'operator_id', 'amount_paid'],
   reminders: ['at', 'clinic_id', 'channel', 'attempt', 'outcome', 'reminder_status', 'duration_s', 'gateway'],
+  nps: ['at', 'clinic_id', 'doctor_id', 'score'],
+  members: ['at', 'clinic_id', 'campaign', 'group'],
   tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
 };
-const ID = { contacts: 'id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', reminders: 'event_id', tasks: 'task_id' };
+const ID = { contacts: 'id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', reminders: 'event_id', nps: 'job_id', members: 'job_id', tasks: 'task_id' };
 
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
@@ -42,6 +46,8 @@ const ONLY = {
   appointments: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'],
   bookings: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'],
   reminders: ['confirmed', 'declined', 'reschedule_requested', 'not_confirmed', 'opt_outs'],
+  nps: ['promoters', 'passives', 'detractors'],
+  members: ['target', 'holdout', 'contacted', 'agreed', 'opt_outs', 'booked_target', 'booked_holdout'],
   tasks: ['callback', 'callback_closed', 'callback_on_time', 'callback_expired'],
 };
 const ONLY_LABEL = {
@@ -53,7 +59,9 @@ const ONLY_LABEL = {
   plan: 'f.plans_proposed', plan_accepted: 'f.plans_accepted', repeat: 'f.repeat_visits',
   calls: 'records.kind.calls', leads: 'records.kind.leads', confirmed: 'f.confirmed',
   declined: 'f.declined', reschedule_requested: 'f.reschedule_requested', not_confirmed: 'f.not_confirmed',
-  opt_outs: 'f.opt_outs', callback: 'f.callback_tasks',
+  opt_outs: 'f.opt_outs', promoters: 'nps.promoters', passives: 'nps.passives',
+  detractors: 'nps.detractors', target: 'f.target', holdout: 'f.holdout', contacted: 'f.contacted',
+  agreed: 'f.agreed', booked_target: 'f.booked_target', booked_holdout: 'f.booked_holdout', callback: 'f.callback_tasks',
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
 
@@ -61,6 +69,7 @@ function cell(kind, col, r, ctx) {
   const v = r[col];
   if (v === null || v === undefined || v === '') return h('td', { class: 'muted', text: '—' });
   if (kind === 'contacts' && col === 'kind') return h('td', { text: t(`r.kind.${v}`) });
+  if (kind === 'members' && col === 'group') return h('td', { text: t(`f.${v}`) });
   if (col === 'at' || col.endsWith('_at')) return h('td', { class: 'nowrap', text: fmt.dateTime(v, ctx.clinicTz(r.clinic_id)) });
   if (col === 'clinic_id') return h('td', { text: ctx.clinicName(v) });
   if (typeof v === 'boolean') return h('td', { text: t(v ? 'r.yes' : 'r.no') });
