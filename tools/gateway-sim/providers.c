@@ -104,10 +104,6 @@ static int parse_form(const struct _u_request *req, struct cf_form *form)
                          MAX_FIELDS, form, errbuf, sizeof(errbuf));
 }
 
-/* What a patient's answer is drawn from: the send id a Twilio callback
- * URL carries (the reminders service puts it there), else the whole URL.
- * The same send gets the same answer whichever gateway carried it. A new
- * string. */
 /* How long after a survey SMS its patient answers, in delays. */
 #define SURVEY_DELAYS 20
 
@@ -124,6 +120,10 @@ static void survey_reply(const char *text, const char *key, int delivered)
                      cf_xstrdup(body), FORM, NULL);
 }
 
+/* What a patient's answer is drawn from: the send id a Twilio callback
+ * URL carries (the reminders service puts it there), else the whole URL.
+ * The same send gets the same answer whichever gateway carried it. A new
+ * string. */
 static char *send_key(const char *url)
 {
     const char *q = strchr(url, '?');

@@ -9,7 +9,7 @@
  * now, so only calls made now go this way (--live, --load --kinds dni);
  * a past month's calls dial the call centre's own number.
  */
-#include "sim.h"
+#include "modes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +79,11 @@ static void uis_time(const char *tz, int64_t ms, char out[32])
              lt.minute, lt.second);
 }
 
-int sim_dni_call_request(const struct sim_network *net, const struct sim_targets *t,
-                         const struct sim_dni_visit *v, const char *reply, int64_t now_ms,
-                         struct sim_req *out)
+/* The call to the number reply (the page's answer) gave: 0, or -1 when it
+ * gave no pool number (the visitor saw the default one). */
+static int call_request(const struct sim_network *net, const struct sim_targets *t,
+                        const struct sim_dni_visit *v, const char *reply, int64_t now_ms,
+                        struct sim_req *out)
 {
     json_t *j_reply = reply ? json_loads(reply, 0, NULL) : NULL;
     const char *number = json_string_value(json_object_get(j_reply, "number"));
@@ -111,4 +113,17 @@ int sim_dni_call_request(const struct sim_network *net, const struct sim_targets
     json_decref(j);
     sim_req_header(out, "Content-Type: application/json");
     return 0;
+}
+
+int sim_dni_follow(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
+                   const struct sim_req *r, long status, const char *reply)
+{
+    if (!r->visit || status != 200)
+        return -1;
+    struct sim_req call = {.dep = -1};
+    if (call_request(net, t, r->visit, reply, cf_time_now_ms(), &call) != 0)
+        return 0;
+    call.due_us = sim_http_now_us();
+    sim_http_add(h, &call);
+    return 1;
 }

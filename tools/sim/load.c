@@ -119,16 +119,9 @@ static int dni_followup(struct load *l, const struct sim_req *r, long status, co
             c->refused++;
         return 1;
     }
-    if (r->visit && status == 200) {
-        struct sim_req call = {.dep = -1};
-        if (sim_dni_call_request(l->net, l->t, r->visit, reply, cf_time_now_ms(), &call) == 0) {
-            call.due_us = sim_http_now_us();
-            sim_http_add(l->h, &call);
-            l->dni_calls.sent++;
-        } else {
-            l->dni_default++;
-        }
-    }
+    const int followed = sim_dni_follow(l->h, l->net, l->t, r, status, reply);
+    l->dni_calls.sent += followed == 1;
+    l->dni_default += followed == 0;
     return 0;
 }
 

@@ -122,15 +122,9 @@ static void live_done(void *arg, const struct sim_req *r, long status, const cha
 {
     (void)error;
     struct live *l = arg;
-    if (!r->visit || status != 200)
-        return;
-    struct sim_req call = {.dep = -1};
-    if (sim_dni_call_request(l->net, l->t, r->visit, reply, cf_time_now_ms(), &call) == 0) {
-        sim_http_add(l->h, &call);
-        l->dni_calls++;
-    } else {
-        l->dni_default++;
-    }
+    const int followed = sim_dni_follow(l->h, l->net, l->t, r, status, reply);
+    l->dni_calls += followed == 1;
+    l->dni_default += followed == 0;
 }
 
 /* The month moved forward by its own length: it starts now and each event

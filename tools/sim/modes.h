@@ -15,10 +15,17 @@
  * an appointment to the index of its booking's request (for the outcome
  * to follow it); it may be NULL when nothing depends. With dni, a site
  * visitor's call (sim_dni_call) is queued as its page's request for a
- * number: the caller's done callback makes the call (sim_dni_call_request). */
+ * number: the caller's done callback makes the call (sim_dni_follow). */
 void sim_queue_event(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
                      const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
                      long *appt_v1, int dni);
+
+/* For a done callback: when r is a DNI page's request answered 200,
+ * queues on h the call to the number it got (due now) and returns 1, or
+ * returns 0 when it got the default number (no call); -1 for any other
+ * request or answer. */
+int sim_dni_follow(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
+                   const struct sim_req *r, long status, const char *reply);
 
 /* --load: sends the kinds of args->kinds (calls, leads) at args->rate a
  * second for args->duration seconds, whatever the answers; prints the

@@ -216,17 +216,13 @@ void sim_spend_request(const struct sim_network *net, const struct sim_targets *
                        const struct sim_ev *ev, int64_t offset_ms, struct sim_req *out);
 
 /* dni.c: whether ev, made now, is a site visitor's call through dynamic
- * number insertion (pure), the ad the visitor came from, the page's
- * request for a number, and the call to the number it got (0), or -1 when
- * the answer gave no pool number (the visitor saw the default one). */
+ * number insertion (pure), the ad the visitor came from, and the page's
+ * request for a number (the call follows its answer: sim_dni_follow). */
 int sim_dni_call(const struct sim_ev *ev);
 enum sim_source sim_dni_source(const struct sim_ev *ev);
 void sim_dni_number_request(const struct sim_network *net, const struct sim_targets *t,
                             const struct sim_month *m, const struct sim_ev *ev,
                             struct sim_req *out);
-int sim_dni_call_request(const struct sim_network *net, const struct sim_targets *t,
-                         const struct sim_dni_visit *v, const char *reply, int64_t now_ms,
-                         struct sim_req *out);
 
 /* An id prefix unique to the seed, so two seeds never share ids. */
 void sim_tag(const struct sim_month *m, char out[16]);

@@ -175,8 +175,8 @@ static int is_text_separator(char c)
 }
 
 /* The candidate starting at s[0] ('+' or a digit): its length up to its
- * last digit, and its digit count, stopping at anything else or at two
- * separators in a row past an opening one ("8 (916) 123-45-67"). */
+ * last digit, and its digit count; it stops at any other character and at
+ * a third separator in a row (two, as in "8 (916) 123-45-67", go on). */
 static size_t candidate(const char *s, size_t len, size_t *ndigits)
 {
     size_t i = s[0] == '+' ? 1 : 0, end = 0, run = 0;
@@ -219,12 +219,11 @@ int cf_phone_find(const char *text, size_t len, const char *default_cc, char *ou
             !(isalnum((unsigned char)text[after]) || (unsigned char)text[after] >= 0x80 ||
               ((text[after] == '.' || text[after] == '/') && after + 1 < len &&
                isdigit((unsigned char)text[after + 1])));
-        const char first = text[i] == '+' ? 0 : text[i];
         /* '+' and 10-15 digits; without it only the RU forms: 11 digits
          * from 7 or 8, 10 from 9 */
         const int shaped = c == '+' ? nd >= 10 && nd <= E164_MAX_DIGITS
-                                    : ru && ((nd == RU_DIGITS && (first == '7' || first == '8')) ||
-                                             (nd == RU_DIGITS - 1 && first == '9'));
+                                    : ru && ((nd == RU_DIGITS && (c == '7' || c == '8')) ||
+                                             (nd == RU_DIGITS - 1 && c == '9'));
         if (n > 0 && ends && shaped) {
             char raw[64];
             if (n < sizeof(raw)) {
