@@ -136,7 +136,8 @@ export async function recordsPage(ctx) {
       shown++;
     }
     cursor = page.next_cursor;
-    count.textContent = t('records.count', { n: shown });
+    // more pages: what is shown is the first of them, not all
+    count.textContent = t(cursor ? 'records.count_more' : 'records.count', { n: shown });
     count.dataset.value = String(shown);
     more.hidden = !cursor;
     table.hidden = shown === 0;
