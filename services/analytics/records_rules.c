@@ -325,6 +325,22 @@ char *an_records_sql(const char *kind_name, const char *network_id,
             return NULL;
         }
 
+    /* the narrowing asked for, one of the kind's */
+    const struct only *only = NULL;
+    if (q->only) {
+        for (only = k->only; only->name && strcmp(only->name, q->only) != 0; only++)
+            ;
+        if (!only->name) {
+            char msg[sizeof(err->message)];
+            int n = snprintf(msg, sizeof(msg), "only for %s is one of:", k->name);
+            for (const struct only *o = k->only; o->name && n >= 0 && (size_t)n < sizeof(msg); o++)
+                n += snprintf(msg + n, sizeof(msg) - (size_t)n, "%s %s", o == k->only ? "" : ",",
+                              o->name);
+            an_refuse(err, "invalid_field", "only", msg);
+            return NULL;
+        }
+    }
+
     struct cf_strbuf b = {0};
     *nparams = 0;
     param(params, nparams, network_id);
@@ -346,29 +362,9 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     cf_strbuf_add(&b, " < $3::timestamp");
 
     /* what one figure of the row counts */
-    if (q->only) {
-        const struct only *o = k->only;
-        while (o->name && strcmp(o->name, q->only) != 0)
-            o++;
-        if (!o->name) {
-            struct cf_strbuf names = {0};
-            for (o = k->only; o->name; o++) {
-                cf_strbuf_add(&names, o == k->only ? "" : ", ");
-                cf_strbuf_add(&names, o->name);
-            }
-            char *list = cf_strbuf_take(&names);
-            char msg[400];
-            snprintf(msg, sizeof(msg), "only for %s is one of: %s", k->name, list);
-            free(list);
-            free(cf_strbuf_take(&b));
-            for (int i = 0; i < *nparams; i++)
-                free(params[i]);
-            *nparams = 0;
-            an_refuse(err, "invalid_field", "only", msg);
-            return NULL;
-        }
+    if (only) {
         cf_strbuf_add(&b, " AND (");
-        cf_strbuf_add(&b, o->where);
+        cf_strbuf_add(&b, only->where);
         cf_strbuf_add(&b, ")");
     }
     /* the report's clinics and source */

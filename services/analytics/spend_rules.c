@@ -18,16 +18,6 @@
 static const char *const col_names[COLS] = {"day",    "source", "medium",  "campaign",
                                             "clinic", "amount", "currency"};
 
-static int currency_ok(const char *s)
-{
-    if (strlen(s) != 3)
-        return 0;
-    for (int i = 0; i < 3; i++)
-        if (s[i] < 'A' || s[i] > 'Z')
-            return 0;
-    return 1;
-}
-
 json_t *an_spend_row(const json_t *j, char *field, size_t field_size, char *errbuf,
                      size_t errbuf_size)
 {
@@ -52,7 +42,7 @@ json_t *an_spend_row(const json_t *j, char *field, size_t field_size, char *errb
         return NULL;
     }
     const char *currency = json_string_value(json_object_get(j, "currency"));
-    if (!currency_ok(currency)) {
+    if (!cf_validate_currency(currency)) {
         snprintf(field, field_size, "currency");
         snprintf(errbuf, errbuf_size, "currency must be an ISO 4217 code (RUB)");
         return NULL;

@@ -21,9 +21,9 @@
  */
 #include "validate.h"
 
-#include <ctype.h>
 #include <string.h>
 
+#include "common/validate.h"
 #include "validate_walk.h"
 
 static int check_array_section(struct vctx *v, const json_t *j_net, const char *key, int required,
@@ -79,8 +79,7 @@ static int check_network(struct vctx *v, const json_t *j_net)
     if ((rc = ctl_tz_member(v, "$", j_net, "timezone", 1)) != 0 ||
         (rc = ctl_string_member(v, "$", j_net, "currency", 0, 3, &s)) != 0)
         return rc;
-    if (s && !(strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) &&
-               isupper((unsigned char)s[2])))
+    if (s && !cf_validate_currency(s))
         return ctl_fail(v, "$.currency", "must be an ISO 4217 code: three capital letters");
     /* Clinics first: every other section refers to them. */
     if ((rc = check_array_section(v, j_net, "clinics", 1, ctl_check_clinic)) != 0 ||

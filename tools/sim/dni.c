@@ -67,11 +67,12 @@ void sim_dni_number_request(const struct sim_network *net, const struct sim_targ
     out->visit = v;
 }
 
-/* The account's wall clock of ms in the channel's zone, as UIS prints it. */
+/* The account's wall clock of ms in zone tz, as UIS prints it (RFC 3339,
+ * which the adapter takes too, without a zone). */
 static void uis_time(const char *tz, int64_t ms, char out[32])
 {
     struct cf_time_local lt;
-    if (cf_time_to_local(tz, ms, &lt) != 0) {
+    if (!tz || cf_time_to_local(tz, ms, &lt) != 0) {
         sim_rfc3339(ms, out);
         return;
     }
@@ -93,12 +94,15 @@ static int call_request(const struct sim_network *net, const struct sim_targets 
         json_decref(j_reply);
         return -1;
     }
+    /* the channel's zone, else the network's (as the calls service reads it) */
     const char *tz = json_string_value(json_object_get(net->chan_uis, "timezone"));
+    if (!tz)
+        tz = json_string_value(json_object_get(net->j_doc, "timezone"));
     /* dialled a few seconds after the page showed the number */
     const int64_t start = now_ms + 3000;
     char started[32], ended[32];
-    uis_time(tz ? tz : "UTC", start, started);
-    uis_time(tz ? tz : "UTC", start + (v->ring_s + v->talk_s) * 1000LL, ended);
+    uis_time(tz, start, started);
+    uis_time(tz, start + (v->ring_s + v->talk_s) * 1000LL, ended);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "call_session_id",
                           v->call_id, "notification_mnemonic", "ended", "direction", "in",
                           "contact_phone_number", v->phone + 1, "virtual_phone_number", number + 1,

@@ -218,3 +218,13 @@ int cf_validate_object(const json_t *j, const struct cf_field *fields, size_t n,
     }
     return 0;
 }
+
+int cf_validate_currency(const char *s)
+{
+    if (!s || strlen(s) != 3)
+        return 0;
+    for (int i = 0; i < 3; i++)
+        if (s[i] < 'A' || s[i] > 'Z')
+            return 0;
+    return 1;
+}

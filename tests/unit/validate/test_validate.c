@@ -141,8 +141,21 @@ static void test_numbers_arrays_objects(void)
     }
 }
 
+static void test_currency(void)
+{
+    CHECK_INT(cf_validate_currency("RUB"), 1);
+    CHECK_INT(cf_validate_currency("KZT"), 1);
+    CHECK_INT(cf_validate_currency("rub"), 0);
+    CHECK_INT(cf_validate_currency("RU"), 0);
+    CHECK_INT(cf_validate_currency("RUBL"), 0);
+    CHECK_INT(cf_validate_currency("R1B"), 0);
+    CHECK_INT(cf_validate_currency(""), 0);
+    CHECK_INT(cf_validate_currency(NULL), 0);
+}
+
 int main(void)
 {
+    test_currency();
     test_counts_characters();
     test_prefix_keeps_whole_characters();
     test_cut_string();

@@ -9,7 +9,7 @@ import {
   h, kpi, kpiGrid, card, grid, note, src, rowKey, figure, reportTable, chart, groupLabel,
   baseGrid, legend, axisStyle, PALETTE,
 } from './ui.js';
-import { recordsPage } from './records.js';
+import { recordsPage, takesSource } from './records.js';
 import { worklistPage } from './worklist.js';
 
 export const NAV = ['overview', 'sources', 'calls', 'leads', 'operators', 'doctors', 'reminders',
@@ -65,7 +65,7 @@ function caption(r) {
 function drillTo(ctx, kind, extra, only) {
   const f = ctx.filters;
   const source = ctx.takesSource ? f.source : '';
-  if (source && !['contacts', 'calls', 'leads'].includes(kind)) return null; // not by source
+  if (source && !takesSource(kind)) return null; // not by source
   const p = { kind, from: f.from, to: f.to };
   if (f.clinics.length) p.clinic = f.clinics.join(',');
   if (source) p.source = source;

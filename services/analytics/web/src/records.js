@@ -15,13 +15,17 @@ const TEXT_GROUPS = {
   calls: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   leads: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   appointments: ['operator', 'doctor'],
-  bookings: ['operator', 'doctor'],
+  bookings: ['operator', 'doctor'], // the same appointments
   reminders: [],
   nps: ['doctor'],
   members: ['campaign'],
   tasks: [],
 };
-const TAKES_SOURCE = { contacts: true, calls: true, leads: true, appointments: false, bookings: false, reminders: false, nps: false, members: false, tasks: false };
+// the kinds the API filters by source (records_rules.c); the others have none
+const SOURCED = new Set(['contacts', 'calls', 'leads']);
+export function takesSource(kind) {
+  return SOURCED.has(kind);
+}
 
 const COLUMNS = {
   contacts: ['at', 'kind', 'clinic_id', 'channel', 'source', 'medium', 'campaign', 'patient_class'],
@@ -38,13 +42,15 @@ const ID = { contacts: 'id', calls: 'call_id', leads: 'lead_id', appointments: '
 
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
+// an appointment's narrowings, whether placed by its visit or its booking
+const APPOINTMENT_ONLY = ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'];
 const ONLY = {
   contacts: ['calls', 'leads'],
   calls: ['inbound', 'outbound', 'answered', 'missed', 'abandoned', 'targeted', 'unique', 'call_center',
     'reception', 'handled', 'outbound_answered'],
   leads: ['responded', 'unanswered', 'sla_breached', 'booked', 'lost', 'spam'],
-  appointments: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'],
-  bookings: ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'],
+  appointments: APPOINTMENT_ONLY,
+  bookings: APPOINTMENT_ONLY,
   reminders: ['confirmed', 'declined', 'reschedule_requested', 'not_confirmed', 'opt_outs'],
   nps: ['promoters', 'passives', 'detractors'],
   members: ['target', 'holdout', 'contacted', 'agreed', 'opt_outs', 'booked_target', 'booked_holdout'],
@@ -84,7 +90,7 @@ function apiParams(kind, params) {
   const p = { from: params.from, to: params.to };
   if (ONLY[kind].includes(params.only)) p.only = params.only;
   if (params.clinic) p.clinic = params.clinic;
-  if (params.source !== undefined && TAKES_SOURCE[kind]) p.source = params.source;
+  if (params.source !== undefined && takesSource(kind)) p.source = params.source;
   for (const g of [...TIME_GROUPS, ...TEXT_GROUPS[kind]]) if (params[g] !== undefined) p[g] = params[g];
   return p;
 }

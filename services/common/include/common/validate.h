@@ -51,5 +51,8 @@ size_t cf_validate_utf8_valid_prefix(const char *s, size_t len);
 /* Cuts the string member name of obj to max_chars characters (unless it
  * is absent or not a string). Returns 1 when it was cut. */
 int cf_validate_cut_string(json_t *obj, const char *name, size_t max_chars);
+/* 1 when s is an ISO 4217 currency code as written: three capital
+ * letters ("RUB"); 0 otherwise (NULL included). */
+int cf_validate_currency(const char *s);
 
 #endif
