@@ -6,8 +6,8 @@
  * one line held at most), each validated exactly as its PUT (mis_rules.c);
  * a bad line is counted and reported, and nothing of it is written. Good
  * lines are handed, a set (BATCH_LINES) at a time, to the import's writer
- * thread (mis_batch_write.c), which writes each set in one transaction
- * while the next lines are read. Memory follows two sets and the line
+ * threads (mis_batch_write.c), which write each set in one transaction
+ * while the next lines are read. Memory follows three sets and the line
  * limit, never the body. A failed transaction ends the import with a 503
  * that says up to which line everything is committed.
  */
@@ -302,7 +302,8 @@ static int batch_begin(struct cf_http_stream_call *call, void *user, void **stat
     b->j_progress = json_array();
     b->next_progress = PROGRESS_EVERY;
     b->t0_ms = cf_time_mono_ms();
-    cf_info("mis batch: import for network %s begins", net->id);
+    cf_info("mis batch: import for network %s begins, %d writer%s", net->id,
+            batch_writer_count(writer), batch_writer_count(writer) > 1 ? "s" : "");
     *state = b;
     return 0;
 }

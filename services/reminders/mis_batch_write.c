@@ -1,7 +1,8 @@
 /*
- * The batch import's writer (mis_batch_write.h): one thread an import,
- * writing each set of rows the connection thread hands over in one
- * transaction with set-based statements: the stored versions read under
+ * The batch import's writer (mis_batch_write.h): up to two threads an
+ * import, each on a connection of its own, writing each set of rows the
+ * connection thread hands over in one transaction with set-based
+ * statements: the stored versions read under
  * their row locks in one statement; the new records sent by COPY straight
  * into their tables and the newer versions of stored ones upserted from a
  * COPY-filled staging table; the reminder jobs of booked and rescheduled
@@ -35,26 +36,50 @@ struct policy {
     struct plan_policy policy;
 };
 
-struct batch_writer {
-    struct reminders_ctx *ctx;
-    const struct cf_network *net;
-    struct batch_rows sets[2];
-    struct batch_rows *filling; /* the connection thread's */
+/* One writer thread and its connection. */
+struct lane {
+    struct batch_writer *w;
     pthread_t thread;
-    int started; /* the thread runs */
+    int started;  /* the thread runs */
+    int own_conn; /* taken from the pool by the writer (the first is the import's) */
 
-    /* the writer thread's alone */
+    /* the lane's thread's alone */
     PGconn *conn;
     int careful; /* the set's records all upserted (after a conflict) */
     char errbuf[256];
 
-    /* both threads', under mu */
+    /* under the writer's mu */
+    struct batch_rows *in_hand; /* handed over, not written and cleared yet */
+    struct batch_rows *holds;   /* in_hand until its transaction is over: its records */
+};
+
+/* A set over (written, or only refused lines) that an earlier one in
+ * flight keeps from counting as committed yet. */
+struct done {
+    uint64_t seq;
+    size_t last_line;
+};
+
+struct batch_writer {
+    struct reminders_ctx *ctx;
+    const struct cf_network *net;
+    struct batch_rows sets[BATCH_WRITERS_MAX + 1];
+    struct batch_rows *filling; /* the connection thread's */
+    struct lane lanes[BATCH_WRITERS_MAX];
+    int nlanes;
+
+    /* every thread's, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct batch_rows *in_hand; /* handed over, not written yet */
     int stopping;
-    int failed;       /* the first error: nothing more is written */
-    size_t committed; /* every line up to it is committed or refused */
+    int failed;        /* the first error: nothing more is handed over */
+    char errbuf[256];  /* its reason */
+    uint64_t seq;      /* sets handed over so far, in line order */
+    uint64_t seq_over; /* every set up to this one is over */
+    size_t
+        committed; /* the last line of set seq_over: every line up to it is committed or refused */
+    struct done done[BATCH_WRITERS_MAX + 1]; /* over, after one still in flight */
+    size_t ndone;
     long counts[2][BATCH_RESULTS];
     struct policy policies[POLICIES_MAX];
     size_t npolicies;
@@ -132,7 +157,7 @@ static void rows_clear(struct batch_rows *s)
 
 /* The stored versions of the batch's rows of kind, locked; decides which
  * rows are written (the PUT's rules). */
-static int read_stored(struct batch_writer *w, struct batch_rows *s, int k)
+static int read_stored(struct lane *l, struct batch_rows *s, int k)
 {
     static const char *const sql[2] = {
         "SELECT b.i, t.version, t.erased_at IS NOT NULL, NULL"
@@ -155,7 +180,7 @@ static int read_stored(struct batch_writer *w, struct batch_rows *s, int k)
         r->previous = NULL;
     }
     PGresult *res = NULL;
-    int rc = cf_pg_exec_json_planned(w->conn, sql[k], j_ids, &res, w->errbuf, sizeof(w->errbuf));
+    int rc = cf_pg_exec_json_planned(l->conn, sql[k], j_ids, &res, l->errbuf, sizeof(l->errbuf));
     for (int t = 0; rc == 0 && t < PQntuples(res); t++) {
         size_t i = (size_t)strtoull(PQgetvalue(res, t, 0), NULL, 10) - 1;
         if (i >= s->n[k])
@@ -206,16 +231,17 @@ static const char *const rows_copy_sql[2] = {"COPY batch_patients FROM STDIN",
                                              "COPY batch_appointments FROM STDIN"};
 
 /* Whether r goes straight in (rows_direct_sql) rather than upserted. */
-static int row_direct(const struct batch_writer *w, const struct batch_row *r)
+static int row_direct(const struct lane *l, const struct batch_row *r)
 {
-    return !w->careful && !r->found;
+    return !l->careful && !r->found;
 }
 
 /* Writes the rows of kind to be written: new ones straight in, the others
  * upserted; a row another writer made newer meanwhile is left as it is
  * (and counted stale). */
-static int write_rows(struct batch_writer *w, struct batch_rows *s, int k)
+static int write_rows(struct lane *l, struct batch_rows *s, int k)
 {
+    struct batch_writer *w = l->w;
     static const char *const sql[2] = {
         "INSERT INTO reminders.patients AS t (patient_id, network_id, mis_id, version, record,"
         " clinic_id) SELECT r.id, $1, r.mis_id, r.version, r.record, r.record->>'clinic_id'"
@@ -242,7 +268,7 @@ static int write_rows(struct batch_writer *w, struct batch_rows *s, int k)
         struct batch_row *r = &s->rows[k][i];
         if (!r->write)
             continue;
-        if (row_direct(w, r)) { /* rows_direct_sql's columns */
+        if (row_direct(l, r)) { /* rows_direct_sql's columns */
             cf_pg_copy_text(&direct, r->id);
             cf_pg_copy_text(&direct, w->net->id);
             cf_pg_copy_text(&direct, r->mis_id);
@@ -267,19 +293,19 @@ static int write_rows(struct batch_writer *w, struct batch_rows *s, int k)
         cf_pg_copy_row_end(&copy);
         r->write = 0; /* until the database says it wrote it */
     }
-    int rc = cf_pg_copy_send(w->conn, rows_direct_sql[k], &direct, w->errbuf, sizeof(w->errbuf));
+    int rc = cf_pg_copy_send(l->conn, rows_direct_sql[k], &direct, l->errbuf, sizeof(l->errbuf));
     if (copy.rows == 0 || rc != 0) {
         cf_pg_copy_clear(&copy);
         return rc;
     }
-    rc = cf_pg_exec(w->conn, rows_stage_sql[k], 0, NULL, NULL, w->errbuf, sizeof(w->errbuf));
+    rc = cf_pg_exec(l->conn, rows_stage_sql[k], 0, NULL, NULL, l->errbuf, sizeof(l->errbuf));
     if (rc == 0)
-        rc = cf_pg_copy_send(w->conn, rows_copy_sql[k], &copy, w->errbuf, sizeof(w->errbuf));
+        rc = cf_pg_copy_send(l->conn, rows_copy_sql[k], &copy, l->errbuf, sizeof(l->errbuf));
     cf_pg_copy_clear(&copy);
     PGresult *res = NULL;
     if (rc == 0)
-        rc = cf_pg_exec(w->conn, sql[k], 1, (const char *const[]){w->net->id}, &res, w->errbuf,
-                        sizeof(w->errbuf));
+        rc = cf_pg_exec(l->conn, sql[k], 1, (const char *const[]){w->net->id}, &res, l->errbuf,
+                        sizeof(l->errbuf));
     for (int t = 0; rc == 0 && t < PQntuples(res); t++) {
         const json_t *j_i = json_object_get(s->j_ids, PQgetvalue(res, t, 0));
         if (j_i)
@@ -307,8 +333,9 @@ static int write_rows(struct batch_writer *w, struct batch_rows *s, int k)
  * future visit gets its jobs (as plan.c plans them; a past visit plans
  * nothing, and no missed visit's re-invite is sent for history), and the
  * pending jobs of a replaced appointment not among them are cancelled. */
-static int plan_rows(struct batch_writer *w, struct batch_rows *s, int64_t now_ms)
+static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
 {
+    struct batch_writer *w = l->w;
     json_t *j_replaced = json_array(), *j_jobs = json_array();
     struct cf_pg_copy direct = {0}, jobs = {0};
     for (size_t i = 0; i < s->n[MIS_APPOINTMENT]; i++) {
@@ -342,7 +369,7 @@ static int plan_rows(struct batch_writer *w, struct batch_rows *s, int64_t now_m
             /* a new visit's jobs straight in (no job can exist for it),
              * the others by the staging table (JOBS_STAGE_SQL, its columns
              * but the network) */
-            struct cf_pg_copy *c = row_direct(w, r) ? &direct : &jobs;
+            struct cf_pg_copy *c = row_direct(l, r) ? &direct : &jobs;
             cf_pg_copy_text(c, job_id);
             cf_pg_copy_text(c, r->id);
             if (c == &direct)
@@ -362,47 +389,48 @@ static int plan_rows(struct batch_writer *w, struct batch_rows *s, int64_t now_m
         json_t *j_param = json_pack("{s:o, s:o}", "a", j_replaced, "j", j_jobs);
         j_replaced = j_jobs = NULL;
         rc = cf_pg_exec_json_planned(
-            w->conn,
+            l->conn,
             "UPDATE reminders.reminder_jobs AS j SET status = 'cancelled', reason = a.reason,"
             " updated_at = now()"
             " FROM jsonb_to_recordset($1::jsonb->'a') AS a(appointment_id uuid, reason text)"
             " WHERE j.appointment_id = a.appointment_id AND j.status = 'pending'"
             " AND j.job_id NOT IN (SELECT x::uuid FROM jsonb_array_elements_text($1::jsonb->'j')"
             " AS x)",
-            j_param, NULL, w->errbuf, sizeof(w->errbuf));
+            j_param, NULL, l->errbuf, sizeof(l->errbuf));
         json_decref(j_param);
     }
     json_decref(j_replaced);
     json_decref(j_jobs);
     if (rc == 0)
-        rc = cf_pg_copy_send(w->conn,
+        rc = cf_pg_copy_send(l->conn,
                              "COPY reminders.reminder_jobs (job_id, appointment_id, network_id,"
                              " clinic_id, patient_id, offset_hours, visit_at, due_at, status,"
                              " reason) FROM STDIN", /* kind, channel: a reminder by call */
-                             &direct, w->errbuf, sizeof(w->errbuf));
+                             &direct, l->errbuf, sizeof(l->errbuf));
     cf_pg_copy_clear(&direct);
     const size_t planned = jobs.rows;
     if (rc == 0 && planned > 0)
-        rc = cf_pg_exec(w->conn, JOBS_STAGE_SQL, 0, NULL, NULL, w->errbuf, sizeof(w->errbuf));
+        rc = cf_pg_exec(l->conn, JOBS_STAGE_SQL, 0, NULL, NULL, l->errbuf, sizeof(l->errbuf));
     if (rc == 0 && planned > 0)
-        rc = cf_pg_copy_send(w->conn, "COPY batch_jobs FROM STDIN", &jobs, w->errbuf,
-                             sizeof(w->errbuf));
+        rc = cf_pg_copy_send(l->conn, "COPY batch_jobs FROM STDIN", &jobs, l->errbuf,
+                             sizeof(l->errbuf));
     if (rc == 0 && planned > 0)
         rc = cf_pg_exec(
-            w->conn,
+            l->conn,
             "INSERT INTO reminders.reminder_jobs (job_id, appointment_id, network_id, clinic_id,"
             " patient_id, offset_hours, visit_at, due_at, status, reason, kind, channel)"
             " SELECT job_id, appointment_id, $1, clinic_id, patient_id, offset_hours, visit_at,"
             " due_at, status, reason, 'reminder', 'call' FROM batch_jobs"
             " ON CONFLICT (job_id) DO NOTHING",
-            1, (const char *const[]){w->net->id}, NULL, w->errbuf, sizeof(w->errbuf));
+            1, (const char *const[]){w->net->id}, NULL, l->errbuf, sizeof(l->errbuf));
     cf_pg_copy_clear(&jobs);
     return rc;
 }
 
 /* Every written record's event, staged in the transaction. */
-static int stage_events(struct batch_writer *w, struct batch_rows *s)
+static int stage_events(struct lane *l, struct batch_rows *s)
 {
+    struct batch_writer *w = l->w;
     struct cf_outbox out = {0};
     for (int k = 0; k < 2; k++) {
         for (size_t i = 0; i < s->n[k]; i++) {
@@ -420,47 +448,48 @@ static int stage_events(struct batch_writer *w, struct batch_rows *s)
                            strlen(value));
         }
     }
-    int rc = cf_outbox_stage(w->conn, "reminders", &out, w->errbuf, sizeof(w->errbuf));
+    int rc = cf_outbox_stage(l->conn, "reminders", &out, l->errbuf, sizeof(l->errbuf));
     cf_outbox_truncate(&out, 0);
     free(out.msgs);
     return rc;
 }
 
 /* Writes the batch in one transaction; rolled back on an error. */
-static int write_batch(struct batch_writer *w, struct batch_rows *s)
+static int write_batch(struct lane *l, struct batch_rows *s)
 {
-    int rc = cf_pg_begin(w->conn, w->errbuf, sizeof(w->errbuf));
+    int rc = cf_pg_begin(l->conn, l->errbuf, sizeof(l->errbuf));
     for (int k = 0; rc == 0 && k < 2; k++)
         if (s->n[k] > 0)
-            rc = read_stored(w, s, k);
+            rc = read_stored(l, s, k);
     for (int k = 0; rc == 0 && k < 2; k++)
-        rc = write_rows(w, s, k);
+        rc = write_rows(l, s, k);
     if (rc == 0)
-        rc = plan_rows(w, s, cf_time_now_ms());
+        rc = plan_rows(l, s, cf_time_now_ms());
     if (rc == 0)
-        rc = stage_events(w, s);
+        rc = stage_events(l, s);
     if (rc == 0)
-        rc = cf_pg_commit(w->conn, w->errbuf, sizeof(w->errbuf));
+        rc = cf_pg_commit(l->conn, l->errbuf, sizeof(l->errbuf));
     if (rc != 0)
-        cf_pg_rollback(w->conn);
+        cf_pg_rollback(l->conn);
     return rc;
 }
 
 /* Writes the set s: new records straight in, and when another writer
  * created one of them meanwhile (a key taken: CF_ECONFLICT), once more with
  * every record upserted; counts what it wrote. 0, or the error with the
- * reason in w->errbuf. */
-static int write_set(struct batch_writer *w, struct batch_rows *s)
+ * reason in l->errbuf. */
+static int write_set(struct lane *l, struct batch_rows *s)
 {
-    int rc = write_batch(w, s);
+    struct batch_writer *w = l->w;
+    int rc = write_batch(l, s);
     if (rc == CF_ECONFLICT) {
         cf_info("mis batch: lines up to %zu met another writer of the same records (%s);"
                 " written again with upserts",
-                s->last_line, w->errbuf);
+                s->last_line, l->errbuf);
         cf_metrics_add(M_BATCH_REWRITTEN, NULL, 1);
-        w->careful = 1;
-        rc = write_batch(w, s);
-        w->careful = 0;
+        l->careful = 1;
+        rc = write_batch(l, s);
+        l->careful = 0;
     }
     if (rc != 0)
         return rc == CF_EINVAL || rc == CF_ECONFLICT ? CF_EINTERNAL : rc;
@@ -475,7 +504,6 @@ static int write_set(struct batch_writer *w, struct batch_rows *s)
     for (int k = 0; k < 2; k++)
         for (int res = 0; res < BATCH_RESULTS; res++)
             w->counts[k][res] += counts[k][res];
-    w->committed = s->last_line;
     pthread_mutex_unlock(&w->mu);
     for (int k = 0; k < 2; k++)
         for (int res = 0; res < BATCH_RESULTS; res++) {
@@ -491,25 +519,55 @@ static int write_set(struct batch_writer *w, struct batch_rows *s)
     return 0;
 }
 
-/* --- the thread --- */
+/* --- the threads --- */
 
-static void *writer_main(void *arg)
+/* Under mu: the set seq, whose lines end at last_line, is written. The
+ * committed line moves to the last set written with every earlier one
+ * written too (a failed set is never over: nothing after it counts). */
+static void set_over(struct batch_writer *w, uint64_t seq, size_t last_line)
 {
-    struct batch_writer *w = arg;
+    if (w->ndone == sizeof(w->done) / sizeof(w->done[0]))
+        abort(); /* more sets over than lanes */
+    w->done[w->ndone++] = (struct done){seq, last_line};
+    for (size_t i = 0; i < w->ndone;) {
+        if (w->done[i].seq != w->seq_over + 1) {
+            i++;
+            continue;
+        }
+        w->seq_over++;
+        w->committed = w->done[i].last_line;
+        w->done[i] = w->done[--w->ndone];
+        i = 0;
+    }
+}
+
+static void *lane_main(void *arg)
+{
+    struct lane *l = arg;
+    struct batch_writer *w = l->w;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->in_hand && !w->stopping)
+        while (!l->in_hand && !w->stopping)
             pthread_cond_wait(&w->cv, &w->mu);
-        struct batch_rows *s = w->in_hand;
+        struct batch_rows *s = l->in_hand;
         if (!s)
             break; /* stopping, nothing in hand */
         pthread_mutex_unlock(&w->mu);
-        const int rc = write_set(w, s);
-        rows_clear(s);
+        const int rc = write_set(l, s);
         pthread_mutex_lock(&w->mu);
-        if (rc != 0)
+        /* its records are no longer a reason for another set to wait */
+        l->holds = NULL;
+        if (rc != 0 && !w->failed) {
             w->failed = rc;
-        w->in_hand = NULL;
+            snprintf(w->errbuf, sizeof(w->errbuf), "%s", l->errbuf);
+        }
+        if (rc == 0)
+            set_over(w, s->seq, s->last_line);
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        rows_clear(s); /* still in hand: no one fills it meanwhile */
+        pthread_mutex_lock(&w->mu);
+        l->in_hand = NULL;
         pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
@@ -522,8 +580,7 @@ struct batch_writer *batch_writer_start(struct reminders_ctx *ctx, const struct 
     struct batch_writer *w = cf_xcalloc(1, sizeof(*w));
     w->ctx = ctx;
     w->net = net;
-    w->conn = conn;
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof(w->sets) / sizeof(w->sets[0]); i++) {
         w->sets[i].rows[0] = cf_xcalloc(BATCH_LINES, sizeof(struct batch_row));
         w->sets[i].rows[1] = cf_xcalloc(BATCH_LINES, sizeof(struct batch_row));
         w->sets[i].j_ids = json_object();
@@ -531,11 +588,36 @@ struct batch_writer *batch_writer_start(struct reminders_ctx *ctx, const struct 
     w->filling = &w->sets[0];
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    /* The import's connection, and a second one while the pool keeps
+     * BATCH_POOL_LEFT free beside it for the routes and workers; without
+     * it the import runs on one. */
+    long wanted = ctx->cfg.batch_writers;
+    for (long i = 0; i < wanted && i < BATCH_WRITERS_MAX; i++) {
+        struct lane *l = &w->lanes[w->nlanes];
+        l->w = w;
+        l->conn = conn;
+        if (i > 0) {
+            char errbuf[128];
+            l->conn = cf_pg_pool_try_acquire(ctx->svc->pg, BATCH_POOL_LEFT, errbuf, sizeof(errbuf));
+            if (!l->conn) {
+                cf_info("mis batch: one writer: %s", errbuf);
+                break;
+            }
+            l->own_conn = 1;
+        }
+        if (pthread_create(&l->thread, NULL, lane_main, l) != 0) {
+            if (l->own_conn)
+                cf_pg_pool_release(ctx->svc->pg, l->conn);
+            l->own_conn = 0;
+            break;
+        }
+        l->started = 1;
+        w->nlanes++;
+    }
+    if (w->nlanes == 0) {
         batch_writer_stop(w);
         return NULL;
     }
-    w->started = 1;
     return w;
 }
 
@@ -544,25 +626,76 @@ struct batch_rows *batch_writer_rows(struct batch_writer *w)
     return w->filling;
 }
 
-/* Waits, under mu, until nothing is in hand. */
-static void wait_idle(struct batch_writer *w)
+/* Whether sets a and b hold a record in common. */
+static int share_records(const struct batch_rows *a, const struct batch_rows *b)
 {
-    while (w->in_hand)
-        pthread_cond_wait(&w->cv, &w->mu);
+    const char *id;
+    json_t *j_v;
+    if (json_object_size(a->j_ids) > json_object_size(b->j_ids)) {
+        const struct batch_rows *t = a;
+        a = b;
+        b = t;
+    }
+    json_object_foreach(a->j_ids, id, j_v)
+    {
+        if (json_object_get(b->j_ids, id))
+            return 1;
+    }
+    return 0;
+}
+
+/* Under mu: a lane free to take s now, or NULL. A set holding a record
+ * that a set in flight holds too waits for it, so a record's versions are
+ * written, and their events staged, in the order of the lines. */
+static struct lane *lane_for(struct batch_writer *w, const struct batch_rows *s)
+{
+    struct lane *free_lane = NULL;
+    for (int i = 0; i < w->nlanes; i++) {
+        struct lane *l = &w->lanes[i];
+        if (l->holds && share_records(l->holds, s))
+            return NULL;
+        if (!l->in_hand && !free_lane)
+            free_lane = l;
+    }
+    return free_lane;
+}
+
+/* Under mu: a set neither being filled nor in a lane's hand. */
+static struct batch_rows *free_set(struct batch_writer *w)
+{
+    for (size_t i = 0; i < sizeof(w->sets) / sizeof(w->sets[0]); i++) {
+        struct batch_rows *s = &w->sets[i];
+        int held = s == w->filling;
+        for (int j = 0; j < w->nlanes; j++)
+            held |= w->lanes[j].in_hand == s;
+        if (!held)
+            return s;
+    }
+    abort(); /* a set more than the lanes */
 }
 
 int batch_writer_hand_over(struct batch_writer *w, size_t last_line)
 {
     struct batch_rows *s = w->filling;
+    struct lane *l = NULL;
     pthread_mutex_lock(&w->mu);
-    wait_idle(w);
+    if (s->n[0] + s->n[1] == 0) {
+        /* only refused lines since the last set (the end of a body, most
+         * often): committed once every set before them is */
+        while (!w->failed && w->seq_over < w->seq)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->failed)
+            w->committed = last_line;
+    } else {
+        while (!w->failed && !(l = lane_for(w, s)))
+            pthread_cond_wait(&w->cv, &w->mu);
+    }
     const int rc = w->failed;
-    if (rc == 0 && s->n[0] + s->n[1] == 0) {
-        w->committed = last_line; /* only refused lines since the last set */
-    } else if (rc == 0) {
+    if (l && !rc) {
         s->last_line = last_line;
-        w->in_hand = s;
-        w->filling = s == &w->sets[0] ? &w->sets[1] : &w->sets[0];
+        s->seq = ++w->seq;
+        l->in_hand = l->holds = s;
+        w->filling = free_set(w);
         pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
@@ -574,7 +707,9 @@ int batch_writer_hand_over(struct batch_writer *w, size_t last_line)
 int batch_writer_drain(struct batch_writer *w)
 {
     pthread_mutex_lock(&w->mu);
-    wait_idle(w);
+    for (int i = 0; i < w->nlanes; i++)
+        while (w->lanes[i].in_hand)
+            pthread_cond_wait(&w->cv, &w->mu);
     const int rc = w->failed;
     pthread_mutex_unlock(&w->mu);
     return rc;
@@ -592,21 +727,30 @@ void batch_writer_progress(struct batch_writer *w, size_t *committed, long count
 
 const char *batch_writer_error(struct batch_writer *w)
 {
-    return w->errbuf; /* written by the writer before it set failed, under mu */
+    return w->errbuf; /* set with failed, under mu, before the caller learnt of it */
+}
+
+int batch_writer_count(const struct batch_writer *w)
+{
+    return w->nlanes; /* set before any other thread starts using w */
 }
 
 void batch_writer_stop(struct batch_writer *w)
 {
     if (!w)
         return;
-    if (w->started) {
-        pthread_mutex_lock(&w->mu);
-        w->stopping = 1;
-        pthread_cond_broadcast(&w->cv);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->thread, NULL);
+    pthread_mutex_lock(&w->mu);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    for (int i = 0; i < BATCH_WRITERS_MAX; i++) {
+        struct lane *l = &w->lanes[i];
+        if (l->started)
+            pthread_join(l->thread, NULL);
+        if (l->own_conn)
+            cf_pg_pool_release(w->ctx->svc->pg, l->conn);
     }
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof(w->sets) / sizeof(w->sets[0]); i++) {
         rows_clear(&w->sets[i]);
         free(w->sets[i].rows[0]);
         free(w->sets[i].rows[1]);

@@ -1,14 +1,19 @@
 /*
- * The batch import's writer (mis_batch_write.c): a thread an import that
- * writes the import's records a transaction at a time on the import's
- * PostgreSQL connection, while the request's connection thread reads and
- * checks the next lines (mis_batch.c). Two sets of rows take turns: the
- * connection thread fills one while the writer writes the other, so the
- * parsing and PostgreSQL's work overlap instead of taking turns.
+ * The batch import's writer (mis_batch_write.c): up to
+ * CLINICFLOW_REMINDERS_BATCH_WRITERS threads an import (lanes), each
+ * writing sets of the import's records a transaction at a time on a
+ * PostgreSQL connection of its own (the first lane on the import's), while
+ * the request's connection thread reads and checks the next lines
+ * (mis_batch.c). The connection thread fills one set while the lanes write
+ * the others, so the parsing and PostgreSQL's work overlap instead of
+ * taking turns, and two lanes keep two backends busy. A set that holds a
+ * record a set in flight holds too waits for that one's transaction, so a
+ * record's versions are written in the order of the lines; the committed
+ * line is the last line of the sets written with every earlier set.
  *
- * Threads: the connection thread calls everything here; the writer thread
- * owns the connection and the set handed to it until it is written. What
- * both see (the set in hand, the first error, the counts, the committed
+ * Threads: the connection thread calls everything here; a lane's thread
+ * owns its connection and the set handed to it until it is written. What
+ * they share (the sets in hand, the first error, the counts, the committed
  * line, the policy cache) is under the writer's mutex.
  */
 #ifndef CF_REMINDERS_MIS_BATCH_WRITE_H
@@ -27,7 +32,9 @@
 #include "common/netconf.h"
 #include "common/hash.h"
 
-#define BATCH_LINES 1000 /* records a transaction */
+#define BATCH_LINES 1000    /* records a transaction */
+#define BATCH_WRITERS_MAX 2 /* lanes an import */
+#define BATCH_POOL_LEFT 2   /* pooled connections a second lane leaves free */
 #define M_BATCH_LINES "clinicflow_reminders_batch_lines_total"
 #define M_BATCH_REWRITTEN "clinicflow_reminders_batch_rewritten_total"
 
@@ -58,6 +65,7 @@ struct batch_rows {
     size_t n[2];
     json_t *j_ids;    /* our ids in the set -> their row index */
     size_t last_line; /* every line up to it is in this set or an earlier one, or refused */
+    uint64_t seq;     /* handed over as the seq-th set of the import */
 };
 
 struct batch_writer;
@@ -70,17 +78,19 @@ struct batch_writer;
 void batch_row_prepare(const struct cf_network *net, enum mis_kind k, struct batch_row *r);
 
 /* Starts the writer of an import of net on conn (the import's, used by
- * the writer alone from now on). NULL when no thread can be started. */
+ * the first lane alone from now on), with a second lane on a pooled
+ * connection of its own when ctx's settings ask for two and the pool has
+ * one to spare (BATCH_POOL_LEFT). NULL when no thread can be started. */
 struct batch_writer *batch_writer_start(struct reminders_ctx *ctx, const struct cf_network *net,
                                         PGconn *conn);
 /* The set the connection thread fills. */
 struct batch_rows *batch_writer_rows(struct batch_writer *w);
-/* Hands the set being filled to the writer (when it holds rows; every line
- * up to last_line is then in it or refused) once the previous one is
- * written, and gives the other set to fill. 0, or the error that stopped
+/* Hands the set being filled to a lane (when it holds rows; every line up
+ * to last_line is then in it or refused) once one is free and no set in
+ * flight holds one of its records, and gives a free set to fill. 0, or the error that stopped
  * the writer (a set is handed over only while none failed). */
 int batch_writer_hand_over(struct batch_writer *w, size_t last_line);
-/* Waits until the set handed over is written. 0 or the writer's error. */
+/* Waits until every set handed over is written. 0 or the writer's error. */
 int batch_writer_drain(struct batch_writer *w);
 /* What is written so far: every line up to *committed is committed or
  * refused; counts by kind and result are added to counts. */
@@ -93,7 +103,10 @@ const char *batch_writer_error(struct batch_writer *w);
  * import; NULL with the reason when it cannot be built. Either thread. */
 const struct plan_policy *batch_writer_policy(struct batch_writer *w, const char *clinic_id,
                                               char *errbuf, size_t errbuf_size);
-/* Lets the writer finish the set in hand, joins it, frees everything. */
+/* How many lanes the import writes with (1 or 2). */
+int batch_writer_count(const struct batch_writer *w);
+/* Lets the lanes finish the sets in hand, joins them, gives the second
+ * lane's connection back, frees everything. */
 void batch_writer_stop(struct batch_writer *w);
 
 #endif

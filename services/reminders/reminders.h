@@ -25,6 +25,7 @@ struct reminders_settings {
     char *public_base_url;   /* how gateways reach us; "" unset */
     long recall_every_ms;    /* the recall's look for patients due */
     long batch_port;         /* POST /v1/mis/batch's listener (0: ephemeral) */
+    long batch_writers;      /* writer threads (and connections) an import: 1 or 2 */
     char *batch_port_file;   /* its bound port written here; NULL none */
 };
 

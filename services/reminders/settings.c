@@ -4,6 +4,7 @@
  * default, range and check. README.md's settings list documents them.
  */
 #include "reminders.h"
+#include "mis_batch_write.h"
 
 #include <string.h>
 
@@ -14,7 +15,7 @@ static const char *check_country(const char *value)
 
 const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[10];
+    static struct cf_config_var table[11];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_REMINDERS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
          "country calling code of national number forms in the MIS's phones: 7 reads "
@@ -56,7 +57,13 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
          NULL},
         {"CLINICFLOW_REMINDERS_BATCH_PORT_FILE", CF_CONF_STRING, NULL, &cfg->batch_port_file, 0, 0,
          0, "where the batch listener writes its bound port (tests with port 0)", NULL},
+        {"CLINICFLOW_REMINDERS_BATCH_WRITERS", CF_CONF_INT, "2", &cfg->batch_writers, 1,
+         BATCH_WRITERS_MAX, 0,
+         "writer threads an import, each on a PostgreSQL connection of its own: the second "
+         "only while the pool keeps two free beside it",
+         NULL},
     };
+    _Static_assert(sizeof(vars) <= sizeof(table), "the settings table is too small");
     memcpy(table, vars, sizeof(vars));
     *n = sizeof(vars) / sizeof(vars[0]);
     return table;

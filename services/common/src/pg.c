@@ -360,35 +360,26 @@ static void pool_drop_slot(struct cf_pg_pool *pool)
     pthread_mutex_unlock(&pool->mu);
 }
 
-PGconn *cf_pg_pool_acquire(struct cf_pg_pool *pool, char *errbuf, size_t errbuf_size)
+/* A slot of the pool under pool->mu: an idle connection (*conn), or 1
+ * when a new one may be opened; 0 with neither when none is free now. */
+static int pool_take(struct cf_pg_pool *pool, PGconn **conn)
 {
-    struct timespec deadline;
-    cf_time_deadline(CLOCK_MONOTONIC, pool->acquire_timeout_ms, &deadline);
-    PGconn *conn = NULL;
-    int open_new = 0;
-
-    pthread_mutex_lock(&pool->mu);
-    for (;;) {
-        if (pool->nidle > 0) {
-            conn = pool->idle[--pool->nidle];
-            break;
-        }
-        if (pool->total < pool->size) {
-            pool->total++;
-            open_new = 1;
-            break;
-        }
-        int rc = pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline);
-        if (rc == ETIMEDOUT && pool->nidle == 0 && pool->total >= pool->size) {
-            pthread_mutex_unlock(&pool->mu);
-            cf_seterr(errbuf, errbuf_size, "no postgresql connection free within %ld ms",
-                      pool->acquire_timeout_ms);
-            return NULL;
-        }
+    if (pool->nidle > 0) {
+        *conn = pool->idle[--pool->nidle];
+        return 0;
     }
-    pthread_mutex_unlock(&pool->mu);
+    if (pool->total < pool->size) {
+        pool->total++;
+        return 1;
+    }
+    return 0;
+}
 
-    /* Connecting and resetting happen outside the lock: they block. */
+/* The slot taken (pool_take's): the idle connection made healthy, or a new
+ * one opened. Outside the lock: connecting and resetting block. */
+static PGconn *pool_ready(struct cf_pg_pool *pool, PGconn *conn, int open_new, char *errbuf,
+                          size_t errbuf_size)
+{
     if (open_new) {
         conn = cf_pg_connect(pool->dsn, errbuf, errbuf_size);
         if (!conn)
@@ -406,6 +397,45 @@ PGconn *cf_pg_pool_acquire(struct cf_pg_pool *pool, char *errbuf, size_t errbuf_
         }
     }
     return conn;
+}
+
+PGconn *cf_pg_pool_acquire(struct cf_pg_pool *pool, char *errbuf, size_t errbuf_size)
+{
+    struct timespec deadline;
+    cf_time_deadline(CLOCK_MONOTONIC, pool->acquire_timeout_ms, &deadline);
+    PGconn *conn = NULL;
+    int open_new = 0;
+
+    pthread_mutex_lock(&pool->mu);
+    while (!(open_new = pool_take(pool, &conn)) && !conn) {
+        int rc = pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline);
+        if (rc == ETIMEDOUT && pool->nidle == 0 && pool->total >= pool->size) {
+            pthread_mutex_unlock(&pool->mu);
+            cf_seterr(errbuf, errbuf_size, "no postgresql connection free within %ld ms",
+                      pool->acquire_timeout_ms);
+            return NULL;
+        }
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return pool_ready(pool, conn, open_new, errbuf, errbuf_size);
+}
+
+PGconn *cf_pg_pool_try_acquire(struct cf_pg_pool *pool, int leave, char *errbuf, size_t errbuf_size)
+{
+    PGconn *conn = NULL;
+    int open_new = 0;
+
+    pthread_mutex_lock(&pool->mu);
+    const int free_now = pool->nidle + (pool->size - pool->total);
+    if (free_now > leave)
+        open_new = pool_take(pool, &conn);
+    pthread_mutex_unlock(&pool->mu);
+    if (!open_new && !conn) {
+        cf_seterr(errbuf, errbuf_size, "%d postgresql connections free, %d to be left", free_now,
+                  leave);
+        return NULL;
+    }
+    return pool_ready(pool, conn, open_new, errbuf, errbuf_size);
 }
 
 void cf_pg_pool_release(struct cf_pg_pool *pool, PGconn *conn)

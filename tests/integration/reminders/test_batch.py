@@ -263,6 +263,36 @@ def test_a_record_created_meanwhile(s):
         [ln for ln in text.splitlines() if "rewritten" in ln]
 
 
+def test_a_record_in_sets_in_flight_together(s):
+    """Two writers take the import's sets in turn (the service logs it); an
+    appointment whose newer versions come in three sets in a row is
+    written in the order of the lines: a set holding it is not handed to
+    the second writer while the set before it is in flight, so every
+    version is an update with its own event, in order, and none is stale
+    (had the later set's transaction locked the record first, the earlier
+    version would be stale and its event missing)."""
+    tag = common.new_id("sets")
+    a, p = tag + "-a", tag + "-p"
+    phone = common.new_phone()[0]
+    lines = [line("patient", p, patient_body(1, phone))]
+    for v in (1, 2, 3):  # one at the head of each set of 1,000
+        lines.append(line("appointment", a, appointment_body(v, p, days_ahead(20 + v))))
+        lines += [line("patient", "%s-f%d-%d" % (tag, v, i), patient_body(1, phone))
+                  for i in range(999 if v > 1 else 998)]
+    rep = ok(s.batch(lines))
+    assert rep["committed_lines"] == len(lines), rep
+    assert rep["appointments"] == {"created": 1, "updated": 2, "unchanged": 0, "stale": 0}, rep
+    assert rep["patients"]["created"] == len(lines) - 3, rep
+    got = ok(s.get_appointment(a))
+    assert got["version"] == 3, got
+    s.wait_appointment_event(a, 3)
+    versions = [m["event"]["data"]["version"]
+                for m in events_of(s, common.APPOINTMENTS, common.appointment_uuid(a))]
+    assert versions == [1, 2, 3], versions
+    begun = [r["msg"] for r in s.svc.log_records() if "import for network" in r.get("msg", "")]
+    assert begun and begun[-1].endswith("2 writers"), begun
+
+
 def test_bad_lines(s):
     """A bad line is reported with its number and field and changes nothing;
     the import goes on."""
@@ -470,6 +500,7 @@ if __name__ == "__main__":
         test_mixed_as_the_puts_store_it,
         test_versions,
         test_a_record_created_meanwhile,
+        test_a_record_in_sets_in_flight_together,
         test_bad_lines,
         test_line_too_long,
         test_database_down,

@@ -106,6 +106,28 @@ static void test_pool_exec(const char *dsn)
     }
     cf_pg_pool_destroy(pool);
 
+    /* the second connection of a pool of three taken only while one more
+     * stays free for others */
+    pool = cf_pg_pool_new(dsn, 3, 2000);
+    PGconn *first = cf_pg_pool_acquire(pool, errbuf, sizeof(errbuf));
+    PGconn *second = cf_pg_pool_try_acquire(pool, 1, errbuf, sizeof(errbuf));
+    CHECK(first != NULL && second != NULL);
+    PGconn *third = cf_pg_pool_try_acquire(pool, 1, errbuf, sizeof(errbuf));
+    CHECK(third == NULL); /* the last one is left */
+    CHECK(strstr(errbuf, "1 postgresql connections free, 1 to be left") != NULL);
+    cf_pg_pool_release(pool, second);
+    /* the connection given back is taken again, idle and healthy */
+    second = cf_pg_pool_try_acquire(pool, 1, errbuf, sizeof(errbuf));
+    CHECK(second != NULL);
+    if (second)
+        echo(second, "3", "4");
+    third = cf_pg_pool_try_acquire(pool, 0, errbuf, sizeof(errbuf));
+    CHECK(third != NULL); /* leaving none */
+    cf_pg_pool_release(pool, third);
+    cf_pg_pool_release(pool, second);
+    cf_pg_pool_release(pool, first);
+    cf_pg_pool_destroy(pool);
+
     /* port 1 on loopback: nothing listens, the connection is refused */
     pool = cf_pg_pool_new("host=127.0.0.1 port=1 connect_timeout=2", 1, 500);
     res = (PGresult *)1; /* must be reset */

@@ -67,6 +67,12 @@ struct cf_pg_pool *cf_pg_pool_new(const char *dsn, int size, long acquire_timeou
  * reset first. NULL (reason in errbuf) when none could be had: the caller
  * answers 503. Thread-safe. */
 PGconn *cf_pg_pool_acquire(struct cf_pg_pool *pool, char *errbuf, size_t errbuf_size);
+/* A connection only if one is free now and at least leave more would
+ * still be free after it (idle or not opened yet): work that goes faster
+ * with a second connection, but must not take the last ones others wait
+ * for. NULL (reason in errbuf) otherwise, at once. Thread-safe. */
+PGconn *cf_pg_pool_try_acquire(struct cf_pg_pool *pool, int leave, char *errbuf,
+                               size_t errbuf_size);
 /* Returns a connection; if it is broken or in a transaction it is closed. */
 void cf_pg_pool_release(struct cf_pg_pool *pool, PGconn *conn);
 /* cf_pg_exec of one statement on a pooled connection, taken and given
