@@ -13,10 +13,13 @@
 #include "common/strbuf.h"
 
 /* A narrowing of a row's records to those one figure counts ("only"):
- * its name and the condition, the report's own definition. */
+ * its name and the condition, the report's own definition; or, with no
+ * condition (FIRST_OF_PERSON), each person's first record among the row's
+ * (the records of a count of distinct people: one each). */
 struct only {
     const char *name, *where;
 };
+#define FIRST_OF_PERSON NULL
 
 #define ENDED "r.status = 'ended'"
 #define INBOUND ENDED " AND r.direction = 'inbound'"
@@ -98,17 +101,29 @@ static const struct only members_only[] = {
 static const struct only contacts_only[] = {
     {"calls", "r.kind = 'call'"},
     {"leads", "r.kind = 'lead'"},
+    /* the funnel's and sources' unique contacts: the people among them */
+    {"unique", FIRST_OF_PERSON},
+    {NULL, NULL},
+};
+static const struct only persons_only[] = {
+    {"new", AN_NEW_PERSON_SQL("r")},
+    {"new_booked", AN_NEW_PERSON_SQL("r") " AND " AN_NEW_PERSON_BOOKED_SQL("r")},
     {NULL, NULL},
 };
 
 /* The funnel's and sources' contacts: ended inbound calls and leads, as
- * one kind of record. */
+ * one kind of record; person is who they are (a caller whose number is
+ * unknown is a person of their own), as the reports count them. */
 #define CONTACTS_TABLE                                                                             \
     "(SELECT c.network_id, c.hour, c.started_at AS at, c.call_id AS id, 'call' AS kind,"           \
-    " c.clinic_id, c.source, c.medium, c.campaign, c.patient_class, c.channel"                     \
+    " c.clinic_id, c.source, c.medium, c.campaign, c.patient_class, c.channel,"                    \
+    " coalesce(c.contact_key, c.call_id::text) AS person"                                          \
     " FROM analytics.calls c WHERE c.inbound = 1"                                                  \
     " UNION ALL SELECT l.network_id, l.hour, l.received_at, l.lead_id, 'lead', l.clinic_id,"       \
-    " l.source, l.medium, l.campaign, l.patient_class, l.provider FROM analytics.leads l)"
+    " l.source, l.medium, l.campaign, l.patient_class, l.provider,"                                \
+    " coalesce(l.contact_key, l.lead_id::text) FROM analytics.leads l)"
+/* A person's id as a record's: a UUID made from who they are. */
+#define PERSON_ID "md5(r.network_id || '/' || r.contact_key)::uuid"
 static const struct only tasks_only[] = {
     {"callback", CALLBACK},
     {"callback_closed", CALLBACK " AND r.status = 'closed'"},
@@ -224,6 +239,21 @@ static const struct kind kinds[] = {
      " 'clinic_id', r.clinic_id, 'campaign', r.campaign, 'group', r.grp,"
      " 'patient_id', r.patient_id, 'appointment_id', r.appointment_id)",
      members_only},
+    /* the people who called or wrote, by their first contact: the
+     * funnel's new people */
+    {"persons", "analytics.persons", "r.first_hour", "r.first_at", PERSON_ID,
+     {[AN_G_CLINIC] = "r.first_clinic",
+      [AN_G_SOURCE] = "r.first_source",
+      [AN_G_MEDIUM] = "r.first_medium",
+      [AN_G_CAMPAIGN] = "r.first_campaign",
+      [AN_G_PATIENT_CLASS] = "r.first_class",
+      [AN_G_CHANNEL] = "r.first_channel"},
+     "json_build_object('person_id', " PERSON_ID ", 'first_at', " CF_PG_UTC_MS("r.first_at") ","
+     " 'clinic_id', NULLIF(r.first_clinic, ''), 'channel', NULLIF(r.first_channel, ''),"
+     " 'source', NULLIF(r.first_source, ''), 'medium', NULLIF(r.first_medium, ''),"
+     " 'campaign', NULLIF(r.first_campaign, ''), 'patient_class', NULLIF(r.first_class, ''),"
+     " 'last_at', " CF_PG_UTC_MS("r.last_at") ", 'last_source', NULLIF(r.last_source, ''))",
+     persons_only},
     {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
      {[AN_G_CLINIC] = "r.clinic_id"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
@@ -312,8 +342,8 @@ char *an_records_sql(const char *kind_name, const char *network_id,
             k = &kinds[i];
     if (!k) {
         an_refuse(err, "not_found", "kind",
-                  "records are contacts, calls, leads, appointments, bookings, reminders, nps,"
-                  " members or tasks");
+                  "records are contacts, calls, leads, appointments, bookings, persons,"
+                  " reminders, nps, members or tasks");
         return NULL;
     }
     /* a text group the kind has no column for cannot be asked */
@@ -354,6 +384,16 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     cf_strbuf_add(&b, " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), ");
     cf_strbuf_add(&b, k->id);
     cf_strbuf_add(&b, "::text FROM ");
+    /* each person's first among the row's records: numbered within the
+     * selection, then the first of each kept */
+    const int firsts = only && only->where == FIRST_OF_PERSON;
+    if (firsts) {
+        cf_strbuf_add(&b, "(SELECT r.*, row_number() OVER (PARTITION BY r.person ORDER BY ");
+        cf_strbuf_add(&b, k->at);
+        cf_strbuf_add(&b, ", ");
+        cf_strbuf_add(&b, k->id);
+        cf_strbuf_add(&b, ") AS nth FROM ");
+    }
     cf_strbuf_add(&b, k->table);
     cf_strbuf_add(&b, " r WHERE r.network_id = $1 AND ");
     cf_strbuf_add(&b, k->hour);
@@ -362,7 +402,7 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     cf_strbuf_add(&b, " < $3::timestamp");
 
     /* what one figure of the row counts */
-    if (only) {
+    if (only && only->where) {
         cf_strbuf_add(&b, " AND (");
         cf_strbuf_add(&b, only->where);
         cf_strbuf_add(&b, ")");
@@ -406,6 +446,8 @@ char *an_records_sql(const char *kind_name, const char *network_id,
         cf_strbuf_add(&b, time_fn[g][1]);
         placeholder(&b, *nparams, "::text");
     }
+    if (firsts)
+        cf_strbuf_add(&b, ") r WHERE r.nth = 1");
     /* the page after the cursor's record, in time and id order */
     if (q->cursor_at) {
         param(params, nparams, q->cursor_at);

@@ -65,17 +65,11 @@ static char *funnel_sql(const struct an_report_params *p, int grouped)
      * booking names the person's call or lead */
     cf_strbuf_add(&b, " UNION ALL ");
     part(&b, p, grouped, "pe.first_clinic", "pe.first_hour",
-         "0, 0, count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM analytics.appointments a"
-         " WHERE a.network_id = pe.network_id AND a.booked_at >= pe.first_at"
-         " AND a.booked_at < pe.first_at + interval '14 days' AND (a.patient_id IN"
-         " (SELECT k.patient_id FROM analytics.patient_keys k WHERE k.network_id = pe.network_id"
-         " AND k.contact_key = pe.contact_key) OR a.call_id IN (SELECT c.call_id FROM"
-         " analytics.calls c WHERE c.network_id = pe.network_id AND c.contact_key ="
-         " pe.contact_key) OR a.lead_id IN (SELECT l.lead_id FROM analytics.leads l WHERE"
-         " l.network_id = pe.network_id AND l.contact_key = pe.contact_key)))),"
-         " 0, 0, 0, 0, 0, 0, 0",
+         "0, 0, count(*), count(*) FILTER (WHERE " AN_NEW_PERSON_BOOKED_SQL(
+             "pe") "),"
+                   " 0, 0, 0, 0, 0, 0, 0",
          " FROM analytics.persons pe" WHERE("pe.network_id", "pe.first_clinic",
-                                            "pe.first_hour") " AND pe.first_class IN ('new', '')");
+                                            "pe.first_hour") " AND " AN_NEW_PERSON_SQL("pe"));
     /* bookings, when first seen */
     cf_strbuf_add(&b, " UNION ALL ");
     part(&b, p, grouped, "a.clinic_id", "a.booked_hour", "0, 0, 0, 0, count(*), 0, 0, 0, 0, 0, 0",

@@ -134,6 +134,22 @@ int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
     (1u << AN_G_CLINIC | 1u << AN_G_DAY | 1u << AN_G_WEEK | 1u << AN_G_MONTH | 1u << AN_G_HOUR |   \
      1u << AN_G_WEEKDAY)
 
+/* A new person booked: a person (alias p of analytics.persons) with an
+ * appointment first seen within 14 days of their first contact, of one of
+ * the patients their number belongs to, or one whose booking names their
+ * call or lead. The funnel counts it, the records narrow to it. */
+#define AN_NEW_PERSON_BOOKED_SQL(p)                                                                \
+    "EXISTS (SELECT 1 FROM analytics.appointments a"                                               \
+    " WHERE a.network_id = " p ".network_id AND a.booked_at >= " p ".first_at"                     \
+    " AND a.booked_at < " p ".first_at + interval '14 days' AND (a.patient_id IN"                  \
+    " (SELECT k.patient_id FROM analytics.patient_keys k WHERE k.network_id = " p ".network_id"    \
+    " AND k.contact_key = " p ".contact_key) OR a.call_id IN (SELECT c.call_id FROM"               \
+    " analytics.calls c WHERE c.network_id = " p ".network_id AND c.contact_key = " p              \
+    ".contact_key) OR a.lead_id IN (SELECT l.lead_id FROM analytics.leads l WHERE"                 \
+    " l.network_id = " p ".network_id AND l.contact_key = " p ".contact_key)))"
+/* A person new when they first came: not a patient then (or not known). */
+#define AN_NEW_PERSON_SQL(p) p ".first_class IN ('new', '')"
+
 /* 0 when report can answer p, else CF_EINVAL with err (a group it cannot
  * split by, a source it cannot filter by). */
 int an_report_check(const struct an_report *report, const struct an_report_params *p,

@@ -335,7 +335,19 @@ async function main() {
     const booked = await api(`/v1/records/bookings?from=${FROM}&to=${TO}&limit=1000`, READ_KEY);
     check(bookings > 0 && bookedIds.length === bookings && booked.body.records.length === bookings,
       `bookings drill-down: page ${bookedIds.length}, figure ${bookings}, API ${booked.body.records.length}`);
-    log(`drill-down: ${missed} missed calls, ${inbound} inbound calls of demo-center, ${bookings} bookings`);
+    // the overview's new people: the people whose first contact was in the
+    // range and who were not patients then, one record each
+    await goto(page, 'overview');
+    const newPeople = Number(await page.getAttribute('[data-testid=kpi-value-new_persons]', 'data-value'));
+    before = await gen(page);
+    await page.click('[data-testid=kpi-value-new_persons]');
+    await waitReady(page, 'records', before);
+    check(await page.getAttribute('[data-testid=records-table]', 'data-kind') === 'persons', 'new people do not open people');
+    check(await page.textContent('[data-testid=records-only]').then((t) => t.includes('New people')), 'the new people\'s records do not say so');
+    const people = await page.$$eval('[data-testid=record]', (els) => els.length);
+    check(newPeople > 0 && people === Math.min(newPeople, 100),
+      `new people drill-down: ${people} records for the figure ${newPeople}`);
+    log(`drill-down: ${missed} missed calls, ${inbound} inbound calls of demo-center, ${bookings} bookings, ${newPeople} new people`);
 
     // 7. The worklist picks up a new missed call by itself.
     await goto(page, 'worklist', { every: '2' });

@@ -763,7 +763,8 @@ def check_records(stack, days):
                                 ("callback_expired", "lost"))),
             ("leads", "leads", (("unanswered", "unanswered"), ("responded", "responded"),
                                 ("sla_breached", "sla_breaches"), ("booked", "booked"))),
-            ("contacts", "funnel", ((None, "contacts"),)),
+            ("contacts", "funnel", ((None, "contacts"), ("unique", "unique_contacts"))),
+            ("persons", "funnel", (("new", "new_persons"), ("new_booked", "new_persons_booked"))),
             ("nps", "doctors", ((None, "nps_answers"),)),
             ("members", "recall", ((None, "members"), ("target", "target"), ("holdout", "holdout"),
                                    ("contacted", "contacted"), ("agreed", "agreed"),
@@ -790,18 +791,29 @@ def check_records(stack, days):
                 ask.fail("%s only=%s against the %s report's %s" % (kind, only, report, field),
                          "/v1/records/" + kind, params, "%s records, the report %s" % (
                              n, totals[field]), body, [kind])
-    # the sources page's contacts of each source (none: the row without one)
-    st, _, body = stack.get("/v1/reports/sources", base + [("group_by", "source")])
-    rows = json.loads(body)["rows"]
-    if len(rows) < 2:
-        ask.fail("the scenario's sources", "/v1/reports/sources", base, "one source", body, [])
-    for row in rows:
-        params = base + [("source", row["source"] or ""), ("limit", "1000")]
-        st, _, body = stack.get("/v1/records/contacts", params)
-        n = len(json.loads(body)["records"]) if st == 200 else None
-        if n != row["contacts"]:
-            ask.fail("contacts of source %r" % row["source"], "/v1/records/contacts", params,
-                     "%s records, the report %s" % (n, row["contacts"]), body, ["calls", "leads"])
+    # the sources page's contacts and unique contacts of each source (none:
+    # the row without one), and each day's unique contacts (the people
+    # counted once a day, a person of two days in both)
+    for group, field_of in (("source", lambda r: [("source", r["source"] or "")]),
+                            ("day", lambda r: [("day", r["day"])])):
+        report = "sources" if group == "source" else "funnel"
+        st, _, body = stack.get("/v1/reports/" + report, base + [("group_by", group)])
+        rows = json.loads(body)["rows"]
+        if len(rows) < 2:
+            ask.fail("the scenario's %s rows" % group, "/v1/reports/" + report, base, "one row",
+                     body, [])
+        for row in rows:
+            for only, field in ((None, "contacts"), ("unique", "unique_contacts")):
+                if group == "day" and only is None:
+                    continue
+                params = base + field_of(row) + ([("only", only)] if only else []) + [
+                    ("limit", "1000")]
+                st, _, body = stack.get("/v1/records/contacts", params)
+                n = len(json.loads(body)["records"]) if st == 200 else None
+                if n != row[field]:
+                    ask.fail("%s of %s %r" % (field, group, row[group]), "/v1/records/contacts",
+                             params, "%s records, the report %s" % (n, row[field]), body,
+                             ["calls", "leads"])
 
 
 def check_worklist(stack, days, tasks):

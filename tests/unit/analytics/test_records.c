@@ -112,6 +112,42 @@ static void test_only(void)
         free(params[i]);
     q.groups[AN_G_CHANNEL] = NULL;
 
+    /* unique contacts: each person's first among the row's contacts, the
+     * row's filters inside the numbering, the page's cursor outside */
+    q.only = "unique";
+    q.groups[AN_G_DAY] = "2026-11-02";
+    q.cursor_at = strdup("2026-11-02T10:00:00.000000Z");
+    q.cursor_id = strdup("6f1c2a9e-0d4b-4c55-9d1e-2b7f3c8a9e10");
+    sql = an_records_sql("contacts", "net", &q, params, &n, &e);
+    CHECK(sql != NULL);
+    CHECK(strstr(sql, "FROM (SELECT r.*, row_number() OVER (PARTITION BY r.person ORDER BY r.at,"
+                      " r.id) AS nth FROM (SELECT") != NULL);
+    CHECK(strstr(sql, "coalesce(c.contact_key, c.call_id::text) AS person") != NULL);
+    const char *day = strstr(sql, "to_char(r.hour, 'YYYY-MM-DD') = $4::text");
+    const char *firsts = strstr(sql, ") r WHERE r.nth = 1 AND (r.at, r.id) > ($5::timestamptz,");
+    CHECK(day && firsts && day < firsts);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    q.groups[AN_G_DAY] = NULL;
+    free(q.cursor_at);
+    free(q.cursor_id);
+    q.cursor_at = q.cursor_id = NULL;
+
+    /* the funnel's new people, booked: its own definition */
+    q.only = "new_booked";
+    sql = an_records_sql("persons", "net", &q, params, &n, &e);
+    CHECK(sql != NULL);
+    CHECK(strstr(sql, "FROM analytics.persons r WHERE r.network_id = $1 AND r.first_hour >=") !=
+          NULL);
+    CHECK(strstr(sql, "(r.first_class IN ('new', '') AND EXISTS (SELECT 1 FROM"
+                      " analytics.appointments a WHERE a.network_id = r.network_id AND"
+                      " a.booked_at >= r.first_at AND a.booked_at < r.first_at + interval"
+                      " '14 days'") != NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+
     /* campaign members: what became of them, as the recall report has it */
     q.only = "booked_target";
     q.groups[AN_G_CAMPAIGN] = "recall";

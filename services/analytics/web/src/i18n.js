@@ -114,6 +114,7 @@ const en = {
 
   'records.title': 'Records',
   'records.kind.contacts': 'Contacts',
+  'records.kind.persons': 'People',
   'records.kind.calls': 'Calls',
   'records.kind.leads': 'Leads',
   'records.kind.appointments': 'Appointments',
@@ -254,6 +255,7 @@ const en = {
   'r.kind.call': 'Call', 'r.kind.lead': 'Lead', 'r.attempt': 'Attempt',
   'r.reminder_status': 'Reminder status', 'r.duration_s': 'Length', 'r.gateway': 'Gateway',
   'r.at': 'When', 'r.channel': 'Channel', 'r.medium': 'Medium', 'r.campaign': 'Campaign',
+  'r.first_at': 'First contact', 'r.last_at': 'Last contact', 'r.last_source': 'Last source',
   'r.id': 'Id', 'r.yes': 'yes', 'r.no': 'no',
 };
 
@@ -368,6 +370,7 @@ const ru = {
 
   'records.title': 'Записи',
   'records.kind.contacts': 'Обращения',
+  'records.kind.persons': 'Люди',
   'records.kind.calls': 'Звонки',
   'records.kind.leads': 'Заявки',
   'records.kind.appointments': 'Приёмы',
@@ -505,6 +508,7 @@ const ru = {
   'r.kind.call': 'Звонок', 'r.kind.lead': 'Заявка', 'r.attempt': 'Попытка',
   'r.reminder_status': 'Статус напоминания', 'r.duration_s': 'Длительность', 'r.gateway': 'Шлюз',
   'r.at': 'Когда', 'r.channel': 'Канал', 'r.medium': 'Тип трафика', 'r.campaign': 'Кампания',
+  'r.first_at': 'Первое обращение', 'r.last_at': 'Последнее обращение', 'r.last_source': 'Последний источник',
   'r.id': 'Id', 'r.yes': 'да', 'r.no': 'нет',
 };
 

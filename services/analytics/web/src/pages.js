@@ -150,6 +150,9 @@ async function overview(ctx) {
   ]);
   const drill = drillMap(ctx, [], {
     contacts: ['contacts', null],
+    unique_contacts: ['contacts', 'unique'],
+    new_persons: ['persons', 'new'],
+    new_persons_booked: ['persons', 'new_booked'],
     bookings: ['bookings', null],
     arrivals: ['appointments', 'arrived'],
     no_shows: ['appointments', 'no_show'],
@@ -179,8 +182,9 @@ async function overview(ctx) {
       'repeat_visits', 'plan_acceptance'], drill),
     grid('two',
       card(t('overview.funnel'), funnelChart, h('p', { class: 'funnel-note' },
-        `${t('f.new_persons_booked')}: `, figure(funnel.s, 'new_persons_booked', tot.new_persons_booked), ' / ',
-        figure(funnel.s, 'new_persons', tot.new_persons), ' · ',
+        `${t('f.new_persons_booked')}: `,
+        figure(funnel.s, 'new_persons_booked', tot.new_persons_booked, drill(null, 'new_persons_booked')), ' / ',
+        figure(funnel.s, 'new_persons', tot.new_persons, drill(null, 'new_persons')), ' · ',
         figure(funnel.s, 'first_contact_conversion_new', tot.first_contact_conversion_new))),
       card(t('overview.money'), caption(money), kpiGrid(
         kpi(money.s, 'revenue', money.rep.totals, money.prev, { prevLabel: money.prevLabel, accent: true }),
@@ -220,6 +224,7 @@ async function sources(ctx) {
   // revenue follow the person's attribution, which records do not carry
   const drill = drillMap(ctx, ['source'], {
     contacts: ['contacts', null],
+    unique_contacts: ['contacts', 'unique'],
     leads: ['leads', null],
   });
   const rows = bySource.rep.rows;

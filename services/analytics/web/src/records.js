@@ -7,11 +7,12 @@ import { t } from './i18n.js';
 import * as fmt from './fmt.js';
 import { h, card, groupLabel } from './ui.js';
 
-const KINDS = ['contacts', 'calls', 'leads', 'appointments', 'bookings', 'reminders', 'nps', 'members', 'tasks'];
+const KINDS = ['contacts', 'persons', 'calls', 'leads', 'appointments', 'bookings', 'reminders', 'nps', 'members', 'tasks'];
 const TIME_GROUPS = ['day', 'week', 'month', 'hour', 'weekday'];
 // the text groups each kind can be filtered by (records_rules.c)
 const TEXT_GROUPS = {
   contacts: ['medium', 'campaign', 'patient_class', 'channel'],
+  persons: ['medium', 'campaign', 'patient_class', 'channel'], // of their first contact
   calls: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   leads: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   appointments: ['operator', 'doctor'],
@@ -29,6 +30,7 @@ export function takesSource(kind) {
 
 const COLUMNS = {
   contacts: ['at', 'kind', 'clinic_id', 'channel', 'source', 'medium', 'campaign', 'patient_class'],
+  persons: ['first_at', 'clinic_id', 'channel', 'source', 'medium', 'campaign', 'patient_class', 'last_at', 'last_source'],
   calls: ['started_at', 'clinic_id', 'direction', 'outcome', 'source', 'operator', 'agent_group', 'talk_seconds', 'patient_class'],
   leads: ['received_at', 'clinic_id', 'provider', 'source', 'status', 'responded_at', 'working_seconds', 'sla_breached', 'patient_class'],
   appointments: ['starts_at', 'clinic_id', 'doctor_id', 'status', 'amount_paid', 'plan_status', 'booking_source', 'operator_id', 'booked_at'],
@@ -38,14 +40,15 @@ const COLUMNS = {
   members: ['at', 'clinic_id', 'campaign', 'group'],
   tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
 };
-const ID = { contacts: 'id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', reminders: 'event_id', nps: 'job_id', members: 'job_id', tasks: 'task_id' };
+const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', reminders: 'event_id', nps: 'job_id', members: 'job_id', tasks: 'task_id' };
 
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
 // an appointment's narrowings, whether placed by its visit or its booking
 const APPOINTMENT_ONLY = ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'];
 const ONLY = {
-  contacts: ['calls', 'leads'],
+  contacts: ['calls', 'leads', 'unique'],
+  persons: ['new', 'new_booked'],
   calls: ['inbound', 'outbound', 'answered', 'missed', 'abandoned', 'targeted', 'unique', 'call_center',
     'reception', 'handled', 'outbound_answered'],
   leads: ['responded', 'unanswered', 'sla_breached', 'booked', 'lost', 'spam'],
@@ -67,6 +70,7 @@ const ONLY_LABEL = {
   declined: 'f.declined', reschedule_requested: 'f.reschedule_requested', not_confirmed: 'f.not_confirmed',
   opt_outs: 'f.opt_outs', promoters: 'nps.promoters', passives: 'nps.passives',
   detractors: 'nps.detractors', target: 'f.target', holdout: 'f.holdout', contacted: 'f.contacted',
+  new: 'f.new_persons', new_booked: 'f.new_persons_booked',
   agreed: 'f.agreed', booked_target: 'f.booked_target', booked_holdout: 'f.booked_holdout', callback: 'f.callback_tasks',
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
