@@ -37,6 +37,9 @@ static const struct only calls_only[] = {
     {"unique", INBOUND " AND r.unique_calls = 1"},
     {"call_center", INBOUND " AND r.outcome = 'answered' AND r.agent_group = 'call_center'"},
     {"reception", INBOUND " AND r.outcome = 'answered' AND r.agent_group = 'reception'"},
+    /* the call centre's share is over these: answered by either group */
+    {"answered_grouped", INBOUND " AND r.outcome = 'answered' AND r.agent_group IN"
+                                 " ('call_center', 'reception')"},
     {"handled", ENDED " AND r.outcome = 'answered' AND coalesce(r.operator, '') <> ''"},
     {"outbound_answered", OUTBOUND " AND r.outcome = 'answered'"},
     {NULL, NULL},
@@ -53,6 +56,8 @@ static const struct only leads_only[] = {
 static const struct only appointments_only[] = {
     {"arrived", "r.status IN ('arrived', 'completed')"},
     {"no_show", "r.status = 'no_show'"},
+    /* the show rate is over these: the visits that came or did not */
+    {"arrived_or_no_show", "r.status IN ('arrived', 'completed', 'no_show')"},
     {"cancelled", "r.status = 'cancelled'"},
     {"plan", "r.plan_status IS NOT NULL"},
     {"plan_accepted", "r.plan_status = 'accepted'"},

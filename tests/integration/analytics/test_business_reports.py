@@ -791,6 +791,22 @@ def check_records(stack, days):
                 ask.fail("%s only=%s against the %s report's %s" % (kind, only, report, field),
                          "/v1/records/" + kind, params, "%s records, the report %s" % (
                              n, totals[field]), body, [kind])
+    # what a share is taken over: the show rate's visits, the call centre's
+    # share's answered calls
+    for kind, only, report, fields in (
+            ("appointments", "arrived_or_no_show", "funnel", ("arrivals", "no_shows")),
+            ("calls", "answered_grouped", "calls", ("answered_call_center",
+                                                    "answered_reception"))):
+        st, _, body = stack.get("/v1/reports/" + report, base)
+        want = sum(json.loads(body)["totals"][f] for f in fields)
+        params = base + [("only", only), ("limit", "1000")]
+        st, _, body = stack.get("/v1/records/" + kind, params)
+        n = len(json.loads(body)["records"]) if st == 200 else None
+        if not want or n != want:
+            ask.fail("%s only=%s against the %s report's %s" % (kind, only, report,
+                                                                " + ".join(fields)),
+                     "/v1/records/" + kind, params, "%s records, the report %s" % (n, want),
+                     body, [kind])
     # the sources page's contacts and unique contacts of each source (none:
     # the row without one), and each day's unique contacts (the people
     # counted once a day, a person of two days in both)

@@ -160,6 +160,9 @@ async function overview(ctx) {
     plans_proposed: ['appointments', 'plan'],
     plans_accepted: ['appointments', 'plan_accepted'],
     repeat_visits: ['appointments', 'repeat'],
+    // a share links to what it is a share of
+    show_rate: ['appointments', 'arrived_or_no_show'],
+    plan_acceptance: ['appointments', 'plan'],
   });
   const tot = funnel.rep.totals;
   const steps = FUNNEL_STEPS.map((s, i) => {
@@ -225,13 +228,14 @@ async function sources(ctx) {
   const drill = drillMap(ctx, ['source'], {
     contacts: ['contacts', null],
     unique_contacts: ['contacts', 'unique'],
+    existing_patient_share: ['contacts', null],
     leads: ['leads', null],
   });
   const rows = bySource.rep.rows;
   return [
     h('div', { class: 'toolbar' }, h('span', { class: 'field-label', text: t('filter.attribution') }), switcher),
     kpis(r, ['contacts', 'existing_patient_share', 'bookings', 'arrivals', 'revenue', 'spend', 'cost_per_lead', 'romi'],
-      drillMap(ctx, [], { contacts: ['contacts', null], leads: ['leads', null] })),
+      drillMap(ctx, [], { contacts: ['contacts', null], existing_patient_share: ['contacts', null], leads: ['leads', null] })),
     card(t('sources.chart'), barsByGroup(rows, 'source', ['revenue', 'spend'], ctx, { colors: [PALETTE[1], PALETTE[3]] })),
     card(t('sources.table'), reportTable(bySource.rep, bySource.s, ['source'], SOURCE_COLUMNS, { ctx, drill })),
   ];
@@ -253,6 +257,12 @@ const CALL_DRILL = {
   called_back: ['tasks', 'callback_closed'],
   called_back_on_time: ['tasks', 'callback_on_time'],
   lost: ['tasks', 'callback_expired'],
+  // shares and times link to what they are taken over
+  callback_rate: ['tasks', 'callback'],
+  called_back_within_15_min_share: ['tasks', 'callback'],
+  time_to_callback_median_s: ['tasks', 'callback_closed'],
+  time_to_callback_p90_s: ['tasks', 'callback_closed'],
+  call_center_share: ['calls', 'answered_grouped'],
 };
 
 async function calls(ctx) {
@@ -301,6 +311,12 @@ const LEAD_DRILL = {
   booked: ['leads', 'booked'],
   lost: ['leads', 'lost'],
   spam: ['leads', 'spam'],
+  // shares and times link to what they are taken over
+  first_response_median_working_s: ['leads', 'responded'],
+  first_response_p90_working_s: ['leads', 'responded'],
+  first_response_median_s: ['leads', 'responded'],
+  responded_within_10_min_share: ['leads', null],
+  existing_patient_share: ['leads', null],
 };
 
 async function leads(ctx) {
@@ -330,10 +346,16 @@ async function operators(ctx) {
     calls_handled: ['calls', 'handled'],
     inbound_answered: ['calls', 'answered'],
     outbound: ['calls', 'outbound_answered'],
+    talk_seconds: ['calls', 'handled'],
+    mean_talk_s: ['calls', 'handled'],
+    booking_conversion: ['calls', 'handled'],
   });
   const rows = r.rep.rows.filter((x) => x.operator !== null || x.calls_handled > 0);
   return [
-    kpis(r, ['calls_handled', 'inbound_answered', 'outbound', 'talk_seconds', 'mean_talk_s', 'bookings', 'booking_conversion']),
+    kpis(r, ['calls_handled', 'inbound_answered', 'outbound', 'talk_seconds', 'mean_talk_s', 'bookings', 'booking_conversion'],
+      drillMap(ctx, [], { calls_handled: ['calls', 'handled'], inbound_answered: ['calls', 'answered'],
+        outbound: ['calls', 'outbound_answered'], talk_seconds: ['calls', 'handled'], mean_talk_s: ['calls', 'handled'],
+        bookings: ['bookings', null], booking_conversion: ['calls', 'handled'] })),
     card(t('operators.chart'), barsByGroup(rows, 'operator', ['calls_handled', 'bookings'], ctx)),
     card(t('operators.table'), reportTable(r.rep, r.s, ['operator'],
       ['calls_handled', 'inbound_answered', 'outbound', 'talk_seconds', 'mean_talk_s', 'bookings', 'booking_conversion'],
@@ -351,6 +373,9 @@ async function doctors(ctx) {
     plans_accepted: ['appointments', 'plan_accepted'],
     accepted_plans_amount: ['appointments', 'plan_accepted'],
     nps_answers: ['nps', null],
+    show_rate: ['appointments', 'arrived_or_no_show'],
+    plan_acceptance: ['appointments', 'plan'],
+    nps: ['nps', null],
   };
   const rows = r.rep.rows.filter((x) => x.doctor !== null);
   return [
@@ -438,6 +463,8 @@ async function recall(ctx) {
     opt_outs: ['members', 'opt_outs'],
     booked_target: ['members', 'booked_target'],
     booked_holdout: ['members', 'booked_holdout'],
+    booked_share_target: ['members', 'target'],
+    booked_share_holdout: ['members', 'holdout'],
   };
   return [
     kpis(r, ['members', 'target', 'holdout', 'contacted', 'agreed', 'booked_share_target', 'booked_share_holdout',

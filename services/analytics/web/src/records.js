@@ -45,12 +45,12 @@ const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lea
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
 // an appointment's narrowings, whether placed by its visit or its booking
-const APPOINTMENT_ONLY = ['arrived', 'no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'];
+const APPOINTMENT_ONLY = ['arrived', 'no_show', 'arrived_or_no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'];
 const ONLY = {
   contacts: ['calls', 'leads', 'unique'],
   persons: ['new', 'new_booked'],
   calls: ['inbound', 'outbound', 'answered', 'missed', 'abandoned', 'targeted', 'unique', 'call_center',
-    'reception', 'handled', 'outbound_answered'],
+    'reception', 'answered_grouped', 'handled', 'outbound_answered'],
   leads: ['responded', 'unanswered', 'sla_breached', 'booked', 'lost', 'spam'],
   appointments: APPOINTMENT_ONLY,
   bookings: APPOINTMENT_ONLY,
@@ -70,7 +70,8 @@ const ONLY_LABEL = {
   declined: 'f.declined', reschedule_requested: 'f.reschedule_requested', not_confirmed: 'f.not_confirmed',
   opt_outs: 'f.opt_outs', promoters: 'nps.promoters', passives: 'nps.passives',
   detractors: 'nps.detractors', target: 'f.target', holdout: 'f.holdout', contacted: 'f.contacted',
-  new: 'f.new_persons', new_booked: 'f.new_persons_booked',
+  new: 'f.new_persons', new_booked: 'f.new_persons_booked', arrived_or_no_show: 'f.show_rate',
+  answered_grouped: 'f.call_center_share',
   agreed: 'f.agreed', booked_target: 'f.booked_target', booked_holdout: 'f.booked_holdout', callback: 'f.callback_tasks',
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
