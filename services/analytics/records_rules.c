@@ -13,13 +13,13 @@
 #include "common/strbuf.h"
 
 /* A narrowing of a row's records to those one figure counts ("only"):
- * its name and the condition, the report's own definition; or, with no
- * condition (FIRST_OF_PERSON), each person's first record among the row's
- * (the records of a count of distinct people: one each). */
+ * its name and the condition, the report's own definition; with per (a
+ * column), only the first of the row's records (the condition met) of
+ * each value of it: the records of a count of distinct things (people,
+ * sends), one each. */
 struct only {
-    const char *name, *where;
+    const char *name, *where, *per;
 };
-#define FIRST_OF_PERSON NULL
 
 #define ENDED "r.status = 'ended'"
 #define INBOUND ENDED " AND r.direction = 'inbound'"
@@ -28,63 +28,76 @@ struct only {
 #define CALLBACK "r.kind = 'callback' AND r.lead_id IS NULL AND NOT r.withdrawn"
 
 static const struct only calls_only[] = {
-    {"inbound", INBOUND},
-    {"outbound", OUTBOUND},
-    {"answered", INBOUND " AND r.outcome = 'answered'"},
-    {"missed", INBOUND " AND r.missed = 1"},
-    {"abandoned", INBOUND " AND r.outcome = 'abandoned'"},
-    {"targeted", ENDED " AND r.targeted = 1"},
-    {"unique", INBOUND " AND r.unique_calls = 1"},
-    {"call_center", INBOUND " AND r.outcome = 'answered' AND r.agent_group = 'call_center'"},
-    {"reception", INBOUND " AND r.outcome = 'answered' AND r.agent_group = 'reception'"},
+    {"inbound", INBOUND, NULL},
+    {"outbound", OUTBOUND, NULL},
+    {"answered", INBOUND " AND r.outcome = 'answered'", NULL},
+    {"missed", INBOUND " AND r.missed = 1", NULL},
+    {"abandoned", INBOUND " AND r.outcome = 'abandoned'", NULL},
+    {"targeted", ENDED " AND r.targeted = 1", NULL},
+    {"unique", INBOUND " AND r.unique_calls = 1", NULL},
+    {"call_center", INBOUND " AND r.outcome = 'answered' AND r.agent_group = 'call_center'", NULL},
+    {"reception", INBOUND " AND r.outcome = 'answered' AND r.agent_group = 'reception'", NULL},
     /* the call centre's share is over these: answered by either group */
-    {"answered_grouped", INBOUND " AND r.outcome = 'answered' AND r.agent_group IN"
-                                 " ('call_center', 'reception')"},
-    {"handled", ENDED " AND r.outcome = 'answered' AND coalesce(r.operator, '') <> ''"},
-    {"outbound_answered", OUTBOUND " AND r.outcome = 'answered'"},
-    {NULL, NULL},
+    {"answered_grouped",
+     INBOUND " AND r.outcome = 'answered' AND r.agent_group IN"
+             " ('call_center', 'reception')",
+     NULL},
+    {"handled", ENDED " AND r.outcome = 'answered' AND coalesce(r.operator, '') <> ''", NULL},
+    {"outbound_answered", OUTBOUND " AND r.outcome = 'answered'", NULL},
+    {NULL, NULL, NULL},
 };
 static const struct only leads_only[] = {
-    {"responded", "r.responded_at IS NOT NULL"},
-    {"unanswered", "r.responded_at IS NULL"},
-    {"sla_breached", "r.sla_breached"},
-    {"booked", "r.status = 'booked'"},
-    {"lost", "r.status = 'lost'"},
-    {"spam", "r.status = 'spam'"},
-    {NULL, NULL},
+    {"responded", "r.responded_at IS NOT NULL", NULL},
+    {"unanswered", "r.responded_at IS NULL", NULL},
+    {"sla_breached", "r.sla_breached", NULL},
+    {"booked", "r.status = 'booked'", NULL},
+    {"lost", "r.status = 'lost'", NULL},
+    {"spam", "r.status = 'spam'", NULL},
+    {NULL, NULL, NULL},
 };
 static const struct only appointments_only[] = {
-    {"arrived", "r.status IN ('arrived', 'completed')"},
-    {"no_show", "r.status = 'no_show'"},
+    {"arrived", "r.status IN ('arrived', 'completed')", NULL},
+    {"no_show", "r.status = 'no_show'", NULL},
     /* the show rate is over these: the visits that came or did not */
-    {"arrived_or_no_show", "r.status IN ('arrived', 'completed', 'no_show')"},
-    {"cancelled", "r.status = 'cancelled'"},
-    {"plan", "r.plan_status IS NOT NULL"},
-    {"plan_accepted", "r.plan_status = 'accepted'"},
+    {"arrived_or_no_show", "r.status IN ('arrived', 'completed', 'no_show')", NULL},
+    {"cancelled", "r.status = 'cancelled'", NULL},
+    {"plan", "r.plan_status IS NOT NULL", NULL},
+    {"plan_accepted", "r.plan_status = 'accepted'", NULL},
     /* an arrival of a patient who had come before: an earlier arrival, or
      * a first visit the MIS knows */
-    {"repeat", "r.status IN ('arrived', 'completed') AND (EXISTS (SELECT 1"
-               " FROM analytics.appointments e WHERE e.patient_id = r.patient_id"
-               " AND e.starts_at < r.starts_at AND e.status IN ('arrived', 'completed'))"
-               " OR EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id ="
-               " r.patient_id AND pa.first_visit_at < r.starts_at))"},
-    {NULL, NULL},
+    {"repeat",
+     "r.status IN ('arrived', 'completed') AND (EXISTS (SELECT 1"
+     " FROM analytics.appointments e WHERE e.patient_id = r.patient_id"
+     " AND e.starts_at < r.starts_at AND e.status IN ('arrived', 'completed'))"
+     " OR EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id ="
+     " r.patient_id AND pa.first_visit_at < r.starts_at))",
+     NULL},
+    {NULL, NULL, NULL},
 };
-/* the reminders report's outcome figures (each an outcome event) */
+/* the reminders report's outcome figures (each an outcome event), and its
+ * send counts (a send's first event each: a send has several) */
+#define SENT "r.send_id IS NOT NULL AND r.outcome <> 'skipped'"
 static const struct only reminders_only[] = {
-    {"confirmed", "r.reminder_status = 'confirmed'"},
-    {"declined", "r.reminder_status = 'declined'"},
-    {"reschedule_requested", "r.reminder_status = 'reschedule_requested'"},
-    {"not_confirmed", "r.reminder_status = 'not_confirmed'"},
-    {"opt_outs", "r.outcome IN ('opt_out_calls', 'opt_out_sms')"},
-    {NULL, NULL},
+    {"sent", SENT, "r.send_id"},
+    {"calls", SENT " AND r.channel = 'call'", "r.send_id"},
+    {"sms", SENT " AND r.channel = 'sms'", "r.send_id"},
+    {"not_reached",
+     "r.send_id IS NOT NULL AND r.outcome IN ('no_answer', 'busy', 'voicemail', 'failed',"
+     " 'no_reply')",
+     "r.send_id"},
+    {"confirmed", "r.reminder_status = 'confirmed'", NULL},
+    {"declined", "r.reminder_status = 'declined'", NULL},
+    {"reschedule_requested", "r.reminder_status = 'reschedule_requested'", NULL},
+    {"not_confirmed", "r.reminder_status = 'not_confirmed'", NULL},
+    {"opt_outs", "r.outcome IN ('opt_out_calls', 'opt_out_sms')", NULL},
+    {NULL, NULL, NULL},
 };
 /* the NPS categories */
 static const struct only nps_only[] = {
-    {"promoters", "r.score >= 9"},
-    {"passives", "r.score IN (7, 8)"},
-    {"detractors", "r.score <= 6"},
-    {NULL, NULL},
+    {"promoters", "r.score >= 9", NULL},
+    {"passives", "r.score IN (7, 8)", NULL},
+    {"detractors", "r.score <= 6", NULL},
+    {NULL, NULL, NULL},
 };
 /* the recall report's member figures: the groups, and what a member's
  * job's sends and the patient's later bookings made of it */
@@ -94,26 +107,26 @@ static const struct only nps_only[] = {
 #define JOB_OUTCOME(cond)                                                                          \
     "EXISTS (SELECT 1 FROM analytics.reminder_outcomes o WHERE o.job_id = r.job_id AND " cond ")"
 static const struct only members_only[] = {
-    {"target", "r.grp = 'target'"},
-    {"holdout", "r.grp = 'holdout'"},
-    {"contacted", JOB_OUTCOME("o.outcome <> 'skipped'")},
-    {"agreed", JOB_OUTCOME("o.outcome = 'confirmed'")},
-    {"opt_outs", JOB_OUTCOME("o.outcome IN ('opt_out_calls', 'opt_out_sms')")},
-    {"booked_target", "r.grp = 'target' AND " BOOKED_AFTER},
-    {"booked_holdout", "r.grp = 'holdout' AND " BOOKED_AFTER},
-    {NULL, NULL},
+    {"target", "r.grp = 'target'", NULL},
+    {"holdout", "r.grp = 'holdout'", NULL},
+    {"contacted", JOB_OUTCOME("o.outcome <> 'skipped'"), NULL},
+    {"agreed", JOB_OUTCOME("o.outcome = 'confirmed'"), NULL},
+    {"opt_outs", JOB_OUTCOME("o.outcome IN ('opt_out_calls', 'opt_out_sms')"), NULL},
+    {"booked_target", "r.grp = 'target' AND " BOOKED_AFTER, NULL},
+    {"booked_holdout", "r.grp = 'holdout' AND " BOOKED_AFTER, NULL},
+    {NULL, NULL, NULL},
 };
 static const struct only contacts_only[] = {
-    {"calls", "r.kind = 'call'"},
-    {"leads", "r.kind = 'lead'"},
+    {"calls", "r.kind = 'call'", NULL},
+    {"leads", "r.kind = 'lead'", NULL},
     /* the funnel's and sources' unique contacts: the people among them */
-    {"unique", FIRST_OF_PERSON},
-    {NULL, NULL},
+    {"unique", NULL, "r.person"},
+    {NULL, NULL, NULL},
 };
 static const struct only persons_only[] = {
-    {"new", AN_NEW_PERSON_SQL("r")},
-    {"new_booked", AN_NEW_PERSON_SQL("r") " AND " AN_NEW_PERSON_BOOKED_SQL("r")},
-    {NULL, NULL},
+    {"new", AN_NEW_PERSON_SQL("r"), NULL},
+    {"new_booked", AN_NEW_PERSON_SQL("r") " AND " AN_NEW_PERSON_BOOKED_SQL("r"), NULL},
+    {NULL, NULL, NULL},
 };
 
 /* The funnel's and sources' contacts: ended inbound calls and leads, as
@@ -130,11 +143,11 @@ static const struct only persons_only[] = {
 /* A person's id as a record's: a UUID made from who they are. */
 #define PERSON_ID "md5(r.network_id || '/' || r.contact_key)::uuid"
 static const struct only tasks_only[] = {
-    {"callback", CALLBACK},
-    {"callback_closed", CALLBACK " AND r.status = 'closed'"},
-    {"callback_on_time", CALLBACK " AND r.status = 'closed' AND r.on_time"},
-    {"callback_expired", CALLBACK " AND r.status = 'expired'"},
-    {NULL, NULL},
+    {"callback", CALLBACK, NULL},
+    {"callback_closed", CALLBACK " AND r.status = 'closed'", NULL},
+    {"callback_on_time", CALLBACK " AND r.status = 'closed' AND r.on_time", NULL},
+    {"callback_expired", CALLBACK " AND r.status = 'expired'", NULL},
+    {NULL, NULL, NULL},
 };
 
 /* A kind of record: its table (alias r), the local hour and time it is
@@ -389,11 +402,13 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     cf_strbuf_add(&b, " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), ");
     cf_strbuf_add(&b, k->id);
     cf_strbuf_add(&b, "::text FROM ");
-    /* each person's first among the row's records: numbered within the
-     * selection, then the first of each kept */
-    const int firsts = only && only->where == FIRST_OF_PERSON;
+    /* each person's (send's) first among the row's records: numbered
+     * within the selection, then the first of each kept */
+    const int firsts = only && only->per;
     if (firsts) {
-        cf_strbuf_add(&b, "(SELECT r.*, row_number() OVER (PARTITION BY r.person ORDER BY ");
+        cf_strbuf_add(&b, "(SELECT r.*, row_number() OVER (PARTITION BY ");
+        cf_strbuf_add(&b, only->per);
+        cf_strbuf_add(&b, " ORDER BY ");
         cf_strbuf_add(&b, k->at);
         cf_strbuf_add(&b, ", ");
         cf_strbuf_add(&b, k->id);

@@ -430,6 +430,10 @@ async function reminders(ctx) {
   // the outcome figures are outcome events, each a record; the sends are
   // counted once each however many reports they had, which records do not
   const REMINDER_DRILL = {
+    sent: ['reminders', 'sent'],
+    calls: ['reminders', 'calls'],
+    sms: ['reminders', 'sms'],
+    not_reached: ['reminders', 'not_reached'],
     confirmed: ['reminders', 'confirmed'],
     declined: ['reminders', 'declined'],
     reschedule_requested: ['reminders', 'reschedule_requested'],
