@@ -255,7 +255,7 @@ const en = {
   'r.kind.call': 'Call', 'r.kind.lead': 'Lead', 'r.attempt': 'Attempt',
   'r.reminder_status': 'Reminder status', 'r.duration_s': 'Length', 'r.gateway': 'Gateway',
   'r.at': 'When', 'r.channel': 'Channel', 'r.medium': 'Medium', 'r.campaign': 'Campaign',
-  'r.first_at': 'First contact', 'r.last_at': 'Last contact', 'r.last_source': 'Last source',
+  'r.first_at': 'First contact', 'r.last_at': 'Last ad contact', 'r.last_source': 'Its source',
   'r.id': 'Id', 'r.yes': 'yes', 'r.no': 'no',
 };
 
@@ -508,7 +508,7 @@ const ru = {
   'r.kind.call': 'Звонок', 'r.kind.lead': 'Заявка', 'r.attempt': 'Попытка',
   'r.reminder_status': 'Статус напоминания', 'r.duration_s': 'Длительность', 'r.gateway': 'Шлюз',
   'r.at': 'Когда', 'r.channel': 'Канал', 'r.medium': 'Тип трафика', 'r.campaign': 'Кампания',
-  'r.first_at': 'Первое обращение', 'r.last_at': 'Последнее обращение', 'r.last_source': 'Последний источник',
+  'r.first_at': 'Первое обращение', 'r.last_at': 'Последнее с рекламы', 'r.last_source': 'Его источник',
   'r.id': 'Id', 'r.yes': 'да', 'r.no': 'нет',
 };
 
