@@ -46,10 +46,15 @@ static const char *const doctor_names[SIM_CLINICS][SIM_DOCTORS] = {
     {"Сидоров П.П.", "Кузнецова Е.В."},
     {"Смирнов Д.А.", "Волкова О.Н."}};
 
-/* Local-hour weights of calls and leads: the front desk's day, peaks in
- * the late morning and after work. */
+/* Local-hour weights of calls: the front desk's day, peaks in the late
+ * morning and after work. */
 static const int hour_weight[24] = {0,  0,  0, 0, 0, 0,  0,  1, 4, 9, 12, 12,
                                     11, 10, 9, 9, 9, 10, 10, 8, 5, 2, 1,  0};
+/* Of written requests (forms, messengers): people write when they have
+ * time, the evening most, and some at night, to be answered when the
+ * clinic opens (the seeds' slow answers to web and social requests). */
+static const int lead_hour_weight[24] = {2,  1, 1, 1, 1, 1,  1,  2,  4,  7,  9, 10,
+                                         10, 9, 9, 9, 9, 10, 11, 12, 12, 10, 7, 4};
 /* Monday first: Monday is the busiest day, Sunday the quietest. */
 static const int weekday_weight[7] = {12, 10, 10, 10, 10, 6, 3};
 
@@ -108,9 +113,11 @@ static long scaled(const struct sim_params *p, double per_month)
     return n > 0 ? n : 1;
 }
 
-/* A moment of the month at the front desk's hourly and weekly pattern,
- * at least margin_ms before its end (so what follows it still fits). */
-CF_TESTABLE int64_t sim_draw_time(struct sim_rng *r, const struct sim_params *p, int64_t margin_ms)
+/* A moment of the month at the hourly pattern hours (local) and the
+ * weekly one, at least margin_ms before its end (so what follows it still
+ * fits). */
+static int64_t draw_time(struct sim_rng *r, const struct sim_params *p, int64_t margin_ms,
+                         const int hours[24])
 {
     const int64_t start = p->end_ms - p->days * DAY_MS;
     const int64_t first_day = (start + LOCAL_OFFSET_MS) / DAY_MS;
@@ -121,13 +128,24 @@ CF_TESTABLE int64_t sim_draw_time(struct sim_rng *r, const struct sim_params *p,
             continue;
         double hw[24];
         for (int h = 0; h < 24; h++)
-            hw[h] = hour_weight[h];
+            hw[h] = hours[h];
         const int hour = pick(r, hw, 24);
         const int64_t t =
             day * DAY_MS - LOCAL_OFFSET_MS + hour * 3600000LL + between(r, 0, 3599) * 1000LL;
         if (t >= start && t < p->end_ms - margin_ms)
             return t;
     }
+}
+
+CF_TESTABLE int64_t sim_draw_time(struct sim_rng *r, const struct sim_params *p, int64_t margin_ms)
+{
+    return draw_time(r, p, margin_ms, hour_weight);
+}
+
+CF_TESTABLE int64_t sim_draw_lead_time(struct sim_rng *r, const struct sim_params *p,
+                                       int64_t margin_ms)
+{
+    return draw_time(r, p, margin_ms, lead_hour_weight);
 }
 
 /* A visit slot: days after at, at a whole quarter hour of 09:00-19:45. */
@@ -414,7 +432,7 @@ static void gen_leads(struct builder *b, uint8_t *contacted)
     /* a person writes once: two requests within a day would merge */
     uint8_t *wrote = cf_xcalloc((size_t)b->nbase, 1);
     for (long i = 0; i < n; i++) {
-        const int64_t at = sim_draw_time(r, &m->params, 3600000LL);
+        const int64_t at = sim_draw_lead_time(r, &m->params, 3600000LL);
         const enum sim_lead_chan chan = (enum sim_lead_chan)pick(r, chan_w, SIM_LEAD_CHANS);
         const int clinic = chan_clinic[chan] >= 0 ? chan_clinic[chan] : (int)between(r, 0, 2);
         const enum sim_source src =

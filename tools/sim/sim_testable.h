@@ -17,6 +17,8 @@ struct sim_rng {
 void sim_rng_init(struct sim_rng *r, uint64_t seed, uint64_t stream);
 uint64_t sim_rng_next(struct sim_rng *r);
 int64_t sim_draw_time(struct sim_rng *r, const struct sim_params *p, int64_t margin_ms);
+/* The same at the hours people write: around the clock, the evening most. */
+int64_t sim_draw_lead_time(struct sim_rng *r, const struct sim_params *p, int64_t margin_ms);
 int sim_in_holdout(const char *tag, uint32_t person);
 #endif
 

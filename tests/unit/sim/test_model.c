@@ -150,6 +150,40 @@ static void test_scale_and_days(void)
     sim_month_free(&m);
 }
 
+/* Calls come in the front desk's day (none from 23:00 to 07:00 Moscow
+ * time); written requests around the clock, the evening most. */
+static void test_hours_of_calls_and_requests(void)
+{
+    const struct sim_params p = {.seed = 3, .days = 30, .scale = 1.0, .end_ms = end_ms()};
+    struct sim_rng r;
+    int calls[24] = {0}, leads[24] = {0};
+    sim_rng_init(&r, 11, 1);
+    for (int i = 0; i < 20000; i++) {
+        const int64_t t = sim_draw_time(&r, &p, 3600000LL) + 3 * 3600000LL; /* Moscow */
+        calls[(t % DAY_MS) / 3600000LL]++;
+    }
+    sim_rng_init(&r, 11, 2);
+    for (int i = 0; i < 20000; i++) {
+        const int64_t t = sim_draw_lead_time(&r, &p, 3600000LL) + 3 * 3600000LL;
+        CHECK(t - 3 * 3600000LL < end_ms() - 3600000LL &&
+              t - 3 * 3600000LL >= end_ms() - 30 * DAY_MS);
+        leads[(t % DAY_MS) / 3600000LL]++;
+    }
+    int calls_night = 0, leads_night = 0;
+    for (int h = 0; h < 7; h++) {
+        calls_night += calls[h];
+        leads_night += leads[h];
+    }
+    calls_night += calls[23];
+    leads_night += leads[23];
+    CHECK_INT(calls_night, 0);
+    /* weights of 12 in 152 at those hours: ~8% of the requests */
+    CHECK(leads_night > 600 && leads_night < 1800);
+    for (int h = 0; h < 24; h++)
+        CHECK(leads[h] > 0);
+    CHECK(leads[20] > 3 * leads[3]);
+}
+
 static void test_holdout_draw_is_stable(void)
 {
     int n = 0;
@@ -184,6 +218,7 @@ static void test_percentile_nearest_rank(void)
 int main(void)
 {
     test_percentile_nearest_rank();
+    test_hours_of_calls_and_requests();
     test_same_seed_same_month();
     test_events_in_order_and_in_the_month();
     test_full_month_rates(1);
