@@ -225,19 +225,20 @@ async function sources(ctx) {
     })));
   // contacts and leads are the records of their own source; bookings and
   // revenue follow the person's attribution, which records do not carry
-  const drill = drillMap(ctx, ['source'], {
+  const map = {
     contacts: ['contacts', null],
     unique_contacts: ['contacts', 'unique'],
     existing_patient_share: ['contacts', null],
     leads: ['leads', null],
-  });
+  };
   const rows = bySource.rep.rows;
   return [
     h('div', { class: 'toolbar' }, h('span', { class: 'field-label', text: t('filter.attribution') }), switcher),
     kpis(r, ['contacts', 'existing_patient_share', 'bookings', 'arrivals', 'revenue', 'spend', 'cost_per_lead', 'romi'],
-      drillMap(ctx, [], { contacts: ['contacts', null], existing_patient_share: ['contacts', null], leads: ['leads', null] })),
+      drillMap(ctx, [], map)),
     card(t('sources.chart'), barsByGroup(rows, 'source', ['revenue', 'spend'], ctx, { colors: [PALETTE[1], PALETTE[3]] })),
-    card(t('sources.table'), reportTable(bySource.rep, bySource.s, ['source'], SOURCE_COLUMNS, { ctx, drill })),
+    card(t('sources.table'), reportTable(bySource.rep, bySource.s, ['source'], SOURCE_COLUMNS,
+      { ctx, drill: drillMap(ctx, ['source'], map) })),
   ];
 }
 
@@ -340,8 +341,9 @@ async function leads(ctx) {
 
 async function operators(ctx) {
   const r = await withPrevious(ctx, 'operators', false);
-  // calls the operator answered (either direction): their calls records
-  const drill = drillMap(ctx, ['operator'], {
+  // calls the operator answered (either direction): their calls records,
+  // also behind their talk time and conversion
+  const map = {
     bookings: ['bookings', null],
     calls_handled: ['calls', 'handled'],
     inbound_answered: ['calls', 'answered'],
@@ -349,17 +351,15 @@ async function operators(ctx) {
     talk_seconds: ['calls', 'handled'],
     mean_talk_s: ['calls', 'handled'],
     booking_conversion: ['calls', 'handled'],
-  });
+  };
   const rows = r.rep.rows.filter((x) => x.operator !== null || x.calls_handled > 0);
   return [
     kpis(r, ['calls_handled', 'inbound_answered', 'outbound', 'talk_seconds', 'mean_talk_s', 'bookings', 'booking_conversion'],
-      drillMap(ctx, [], { calls_handled: ['calls', 'handled'], inbound_answered: ['calls', 'answered'],
-        outbound: ['calls', 'outbound_answered'], talk_seconds: ['calls', 'handled'], mean_talk_s: ['calls', 'handled'],
-        bookings: ['bookings', null], booking_conversion: ['calls', 'handled'] })),
+      drillMap(ctx, [], map)),
     card(t('operators.chart'), barsByGroup(rows, 'operator', ['calls_handled', 'bookings'], ctx)),
     card(t('operators.table'), reportTable(r.rep, r.s, ['operator'],
       ['calls_handled', 'inbound_answered', 'outbound', 'talk_seconds', 'mean_talk_s', 'bookings', 'booking_conversion'],
-      { ctx, drill })),
+      { ctx, drill: drillMap(ctx, ['operator'], map) })),
   ];
 }
 
@@ -456,8 +456,8 @@ async function recall(ctx) {
     withPrevious(ctx, 'recall', false),
     ask('recall', { ...base(ctx, false), group_by: 'campaign' }),
   ]);
-  // members and what became of them; the shares, arrivals and revenue are
-  // not one record each
+  // members and what became of them, and the groups the booked shares are
+  // taken over; arrivals and revenue are the visits', not members' records
   const MEMBER_DRILL = {
     members: ['members', null],
     target: ['members', 'target'],
