@@ -72,6 +72,16 @@ static const struct only appointments_only[] = {
      " OR EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id ="
      " r.patient_id AND pa.first_visit_at < r.starts_at))",
      NULL},
+    /* the reminders report's reminded visits that came or did not, by
+     * whether the patient had confirmed: its show rates are over these */
+    {"reminded_confirmed",
+     "r.status IN ('arrived', 'completed', 'no_show') AND " AN_VISIT_REMINDED_SQL(
+         "r") " AND " AN_VISIT_LAST_STATUS_SQL("r") " = 'confirmed'",
+     NULL},
+    {"reminded_unconfirmed",
+     "r.status IN ('arrived', 'completed', 'no_show') AND " AN_VISIT_REMINDED_SQL(
+         "r") " AND " AN_VISIT_LAST_STATUS_SQL("r") " IS DISTINCT FROM 'confirmed'",
+     NULL},
     {NULL, NULL, NULL},
 };
 /* the reminders report's outcome figures (each an outcome event), and its
@@ -90,6 +100,9 @@ static const struct only reminders_only[] = {
     {"reschedule_requested", "r.reminder_status = 'reschedule_requested'", NULL},
     {"not_confirmed", "r.reminder_status = 'not_confirmed'", NULL},
     {"opt_outs", "r.outcome IN ('opt_out_calls', 'opt_out_sms')", NULL},
+    /* the SMS segments and cost the report sums, and the cost a
+     * confirmation is taken from */
+    {"sms_charged", "coalesce(r.sms_segments, 0) > 0 OR coalesce(r.sms_cost, 0) > 0", NULL},
     {NULL, NULL, NULL},
 };
 /* the NPS categories */
@@ -239,7 +252,7 @@ static const struct kind kinds[] = {
      " 'clinic_id', r.clinic_id, 'appointment_id', r.appointment_id, 'patient_id', r.patient_id,"
      " 'send_id', r.send_id, 'channel', r.channel, 'attempt', r.attempt, 'gateway', r.gateway,"
      " 'outcome', r.outcome, 'reminder_status', r.reminder_status, 'duration_s', r.duration_s,"
-     " 'sms_cost', r.sms_cost)",
+     " 'sms_segments', r.sms_segments, 'sms_cost', r.sms_cost)",
      reminders_only},
     /* survey answers, by when they were given and the visit's doctor */
     {"nps", "analytics.nps_answers", "r.hour", "r.at", "r.job_id",

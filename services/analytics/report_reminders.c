@@ -61,14 +61,15 @@ static char *reminders_sql(const struct an_report_params *p, int grouped)
                 " 'no_show'), count(*) FILTER (WHERE m.st IS DISTINCT FROM 'confirmed' AND"
                 " a.status IN ('arrived', 'completed')), count(*) FILTER (WHERE m.st IS DISTINCT"
                 " FROM 'confirmed' AND a.status = 'no_show')",
-                " FROM analytics.appointments a JOIN LATERAL (SELECT (SELECT r.reminder_status"
-                " FROM analytics.reminder_outcomes r WHERE r.appointment_id = a.appointment_id"
-                " AND r.reminder_status IS NOT NULL ORDER BY r.at DESC LIMIT 1) AS st, EXISTS"
-                " (SELECT 1 FROM analytics.reminder_outcomes r WHERE r.appointment_id ="
-                " a.appointment_id AND r.kind = 'reminder' AND r.outcome <> 'skipped') AS"
-                " reminded) m ON m.reminded WHERE a.network_id = $1 AND a.start_hour >="
-                " $2::timestamp AND a.start_hour < $3::timestamp AND ($4::jsonb IS NULL OR"
-                " a.clinic_id IN (SELECT jsonb_array_elements_text($4))) AND $5::text IS NULL");
+                " FROM analytics.appointments a JOIN LATERAL (SELECT " AN_VISIT_LAST_STATUS_SQL(
+                    "a") " AS st) m ON " AN_VISIT_REMINDED_SQL("a") " WHERE a.network_id = $1 AND "
+                                                                    "a.start_hour >="
+                                                                    " $2::timestamp AND "
+                                                                    "a.start_hour < $3::timestamp "
+                                                                    "AND ($4::jsonb IS NULL OR"
+                                                                    " a.clinic_id IN (SELECT "
+                                                                    "jsonb_array_elements_text($4))"
+                                                                    ") AND $5::text IS NULL");
     cf_strbuf_add(&b, ") x");
     an_sql_group_by(&b, p, grouped, 1);
     return cf_strbuf_take(&b);

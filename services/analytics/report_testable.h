@@ -150,6 +150,18 @@ int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
 /* A person new when they first came: not a patient then (or not known). */
 #define AN_NEW_PERSON_SQL(p) p ".first_class IN ('new', '')"
 
+/* A visit (alias a of analytics.appointments) reminded: a reminder of it
+ * went out (an outcome of kind reminder, not skipped). */
+#define AN_VISIT_REMINDED_SQL(a)                                                                   \
+    "EXISTS (SELECT 1 FROM analytics.reminder_outcomes ro WHERE ro.appointment_id = " a            \
+    ".appointment_id AND ro.kind = 'reminder' AND ro.outcome <> 'skipped')"
+/* The last reminder status a visit's outcomes set (NULL: none). The
+ * reminders report splits the reminded visits that came or did not by
+ * whether it is confirmed; the records narrow to either side. */
+#define AN_VISIT_LAST_STATUS_SQL(a)                                                                \
+    "(SELECT ro.reminder_status FROM analytics.reminder_outcomes ro WHERE ro.appointment_id = " a  \
+    ".appointment_id AND ro.reminder_status IS NOT NULL ORDER BY ro.at DESC LIMIT 1)"
+
 /* 0 when report can answer p, else CF_EINVAL with err (a group it cannot
  * split by, a source it cannot filter by). */
 int an_report_check(const struct an_report *report, const struct an_report_params *p,

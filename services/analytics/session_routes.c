@@ -41,15 +41,20 @@ static int same_origin(const struct _u_request *req)
 }
 
 /* {network {id, name, tz, currency?}, clinics, scopes, expires_at}: what the dashboard shows and
- * offers as filters. expires_s 0: no session (a Bearer key). */
+ * offers as filters; a clinic's calling_windows when the network file names them (the reminders
+ * page says when reminders go out). expires_s 0: no session (a Bearer key). */
 static json_t *who(const struct cf_key_grant *g, int64_t expires_s)
 {
     json_t *clinics = json_array();
     for (size_t i = 0; i < g->net->nclinics; i++) {
         const struct cf_clinic *c = &g->net->clinics[i];
-        if (cf_key_grant_sees(g, c->id))
-            json_array_append_new(
-                clinics, json_pack("{s:s, s:s, s:s}", "id", c->id, "name", c->name, "tz", c->tz));
+        if (!cf_key_grant_sees(g, c->id))
+            continue;
+        json_t *clinic = json_pack("{s:s, s:s, s:s}", "id", c->id, "name", c->name, "tz", c->tz);
+        json_t *windows = json_object_get(c->doc, "calling_windows");
+        if (json_is_array(windows))
+            json_object_set(clinic, "calling_windows", windows);
+        json_array_append_new(clinics, clinic);
     }
     json_t *scopes = json_array();
     if (g->scopes & CF_SCOPE_READ)

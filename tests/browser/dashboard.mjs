@@ -269,6 +269,16 @@ async function main() {
     }
     log(`every page in English: ${total} figures equal the API's`);
 
+    // the reminders page: beside the scenario's sends no note; over a range
+    // with none sent, a note of when reminders go out (the clinics' windows)
+    await goto(page, 'reminders');
+    check(!(await page.$('[data-testid=reminders-quiet]')), 'reminders: the no-sends note beside the scenario\'s sends');
+    await goto(page, 'reminders', { from: addDays(FROM, -60), to: addDays(FROM, -31) });
+    const quiet = await page.$('[data-testid=reminders-quiet]');
+    const quietText = quiet ? await quiet.textContent() : '';
+    check(quietText.includes('10:00-18:00, 20:00-21:00'), `reminders: a range with no sends names no calling windows ("${quietText}")`);
+    log('reminders: a range with no sends names the clinics\' calling windows');
+
     // the scenario's own figures, as a sanity check of the comparison itself
     await goto(page, 'overview');
     check(await page.getAttribute('[data-testid=kpi-value-contacts]', 'data-value') === '17', 'overview: contacts is not the scenario\'s 17');

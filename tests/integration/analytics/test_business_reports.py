@@ -776,6 +776,8 @@ def check_records(stack, days):
                                         ("reschedule_requested", "reschedule_requested"),
                                         ("not_confirmed", "not_confirmed"),
                                         ("opt_outs", "opt_outs"))),
+            ("appointments", "reminders", (("reminded_confirmed", "confirmed_visits"),
+                                           ("reminded_unconfirmed", "unconfirmed_visits"))),
             ("appointments", "funnel", (("arrived", "arrivals"), ("no_show", "no_shows"),
                                         ("cancelled", "cancellations"), ("plan", "plans_proposed"),
                                         ("plan_accepted", "plans_accepted"),
@@ -809,6 +811,18 @@ def check_records(stack, days):
                                                                 " + ".join(fields)),
                      "/v1/records/" + kind, params, "%s records, the report %s" % (n, want),
                      body, [kind])
+    # the SMS figures: the charged events add up to the report's segments
+    # and cost
+    st, _, body = stack.get("/v1/reports/reminders", base)
+    totals = json.loads(body)["totals"]
+    params = base + [("only", "sms_charged"), ("limit", "1000")]
+    st, _, body = stack.get("/v1/records/reminders", params)
+    recs = json.loads(body)["records"] if st == 200 else []
+    got = (sum(r["sms_segments"] or 0 for r in recs), sum(float(r["sms_cost"] or 0) for r in recs))
+    if not totals["sms_segments"] or got != (totals["sms_segments"], totals["sms_cost"]):
+        ask.fail("reminders only=sms_charged against the reminders report's SMS segments and"
+                 " cost", "/v1/records/reminders", params, "records %s, the report %s" % (
+                     got, (totals["sms_segments"], totals["sms_cost"])), body, ["reminders"])
     # the sources page's contacts and unique contacts of each source (none:
     # the row without one), and each day's unique contacts (the people
     # counted once a day, a person of two days in both)

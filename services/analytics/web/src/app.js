@@ -303,7 +303,7 @@ async function render() {
   try {
     const content = await def.render(ctx);
     if (!ctx.isCurrent()) return;
-    main.replaceChildren(...[].concat(content));
+    main.replaceChildren(...[].concat(content).filter((c) => c)); // a page leaves out what it has not
     main.dataset.ready = 'true';
   } catch (e) {
     if (!ctx.isCurrent() || e.status === 401) return;

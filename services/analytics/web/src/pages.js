@@ -427,8 +427,9 @@ async function reminders(ctx) {
       label: { show: true, position: 'top', formatter: (p) => `${fmt.number(p.value, 0)}%` },
     }],
   });
-  // the outcome figures are outcome events, each a record; the sends are
-  // counted once each however many reports they had, which records do not
+  // the outcome figures are outcome events, each a record; a send count
+  // opens each send's first event; the show rates open the reminded visits
+  // they are taken over, and the SMS figures the events that were charged
   const REMINDER_DRILL = {
     sent: ['reminders', 'sent'],
     calls: ['reminders', 'calls'],
@@ -439,8 +440,22 @@ async function reminders(ctx) {
     reschedule_requested: ['reminders', 'reschedule_requested'],
     not_confirmed: ['reminders', 'not_confirmed'],
     opt_outs: ['reminders', 'opt_outs'],
+    sms_segments: ['reminders', 'sms_charged'],
+    sms_cost: ['reminders', 'sms_charged'],
+    cost_per_confirmed: ['reminders', 'sms_charged'],
+    confirmed_visits: ['appointments', 'reminded_confirmed'],
+    show_rate_confirmed: ['appointments', 'reminded_confirmed'],
+    unconfirmed_visits: ['appointments', 'reminded_unconfirmed'],
+    show_rate_unconfirmed: ['appointments', 'reminded_unconfirmed'],
   };
+  // nothing sent in the range: say when reminders go out, lest an empty
+  // page read as a fault (a demo started at night has none until morning)
+  const quiet = !tot.sent && !tot.confirmed && !tot.opt_outs;
+  const windows = (ctx.session.clinics || []).filter((c) => c.calling_windows)
+    .map((c) => `${c.name} ${c.calling_windows.join(', ')}`);
   return [
+    quiet ? h('p', { class: 'notice', 'data-testid': 'reminders-quiet',
+      text: t('reminders.quiet', { windows: windows.length ? windows.join('; ') : t('reminders.default_windows') }) }) : null,
     kpis(r, ['sent', 'confirmed', 'not_reached', 'declined', 'reschedule_requested', 'opt_outs',
       'show_rate_confirmed', 'show_rate_unconfirmed', 'sms_cost', 'cost_per_confirmed'], drillMap(ctx, [], REMINDER_DRILL)),
     grid('two', card(t('reminders.outcomes'), outcomeChart), card(t('reminders.show'), showChart)),

@@ -35,7 +35,7 @@ const COLUMNS = {
   leads: ['received_at', 'clinic_id', 'provider', 'source', 'status', 'responded_at', 'working_seconds', 'sla_breached', 'patient_class'],
   appointments: ['starts_at', 'clinic_id', 'doctor_id', 'status', 'amount_paid', 'plan_status', 'booking_source', 'operator_id', 'booked_at'],
   bookings: ['booked_at', 'starts_at', 'clinic_id', 'doctor_id', 'status', 'booking_source', 'operator_id', 'amount_paid'],
-  reminders: ['at', 'clinic_id', 'channel', 'attempt', 'outcome', 'reminder_status', 'duration_s', 'gateway'],
+  reminders: ['at', 'clinic_id', 'channel', 'attempt', 'outcome', 'reminder_status', 'duration_s', 'gateway', 'sms_segments', 'sms_cost'],
   nps: ['at', 'clinic_id', 'doctor_id', 'score'],
   members: ['at', 'clinic_id', 'campaign', 'group'],
   tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
@@ -45,7 +45,8 @@ const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lea
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
 // an appointment's narrowings, whether placed by its visit or its booking
-const APPOINTMENT_ONLY = ['arrived', 'no_show', 'arrived_or_no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat'];
+const APPOINTMENT_ONLY = ['arrived', 'no_show', 'arrived_or_no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat',
+  'reminded_confirmed', 'reminded_unconfirmed'];
 const ONLY = {
   contacts: ['calls', 'leads', 'unique'],
   persons: ['new', 'new_booked'],
@@ -54,7 +55,8 @@ const ONLY = {
   leads: ['responded', 'unanswered', 'sla_breached', 'booked', 'lost', 'spam'],
   appointments: APPOINTMENT_ONLY,
   bookings: APPOINTMENT_ONLY,
-  reminders: ['sent', 'calls', 'sms', 'not_reached', 'confirmed', 'declined', 'reschedule_requested', 'not_confirmed', 'opt_outs'],
+  reminders: ['sent', 'calls', 'sms', 'not_reached', 'confirmed', 'declined', 'reschedule_requested', 'not_confirmed', 'opt_outs',
+    'sms_charged'],
   nps: ['promoters', 'passives', 'detractors'],
   members: ['target', 'holdout', 'contacted', 'agreed', 'opt_outs', 'booked_target', 'booked_holdout'],
   tasks: ['callback', 'callback_closed', 'callback_on_time', 'callback_expired'],
@@ -72,7 +74,8 @@ const ONLY_LABEL = {
   detractors: 'nps.detractors', target: 'f.target', holdout: 'f.holdout', contacted: 'f.contacted',
   sent: 'f.sent', sms: 'f.sms', not_reached: 'f.not_reached',
   new: 'f.new_persons', new_booked: 'f.new_persons_booked', arrived_or_no_show: 'f.show_rate',
-  answered_grouped: 'f.call_center_share',
+  answered_grouped: 'f.call_center_share', reminded_confirmed: 'f.confirmed_visits',
+  reminded_unconfirmed: 'f.unconfirmed_visits', sms_charged: 'f.sms_cost',
   agreed: 'f.agreed', booked_target: 'f.booked_target', booked_holdout: 'f.booked_holdout', callback: 'f.callback_tasks',
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
@@ -87,7 +90,7 @@ function cell(kind, col, r, ctx) {
   if (typeof v === 'boolean') return h('td', { text: t(v ? 'r.yes' : 'r.no') });
   if (col.endsWith('seconds') || col === 'seconds_to_callback') return h('td', { class: 'n', text: fmt.duration(v) });
   if (col === 'duration_s') return h('td', { class: 'n', text: fmt.duration(v) });
-  if (col === 'amount_paid') return h('td', { class: 'n', text: fmt.number(v, 2) });
+  if (col === 'amount_paid' || col === 'sms_cost') return h('td', { class: 'n', text: fmt.number(v, 2) });
   return h('td', { text: String(v) });
 }
 
