@@ -70,6 +70,7 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
         .to = u_map_get(req->map_url, "to"),
         .clinic = u_map_get(req->map_url, "clinic"),
         .source = u_map_get(req->map_url, "source"),
+        .attribution = u_map_get(req->map_url, "attribution"),
     };
     /* source= (empty): the row of records without a source, a group value
      * as every other group's empty value (a report refuses it) */

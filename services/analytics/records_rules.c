@@ -72,6 +72,9 @@ static const struct only appointments_only[] = {
      " OR EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id ="
      " r.patient_id AND pa.first_visit_at < r.starts_at))",
      NULL},
+    /* an arrival that was the patient's first: the sources report's
+     * arrived new patients */
+    {"arrived_new", "r.status IN ('arrived', 'completed') AND " AN_FIRST_VISIT_SQL("r"), NULL},
     /* the reminders report's reminded visits that came or did not, by
      * whether the patient had confirmed: its show rates are over these */
     {"reminded_confirmed",
@@ -165,12 +168,14 @@ static const struct only tasks_only[] = {
 
 /* A kind of record: its table (alias r), the local hour and time it is
  * placed by, its id, the column of each group it can be filtered by
- * (NULL: not), the record as JSON, and its narrowings. */
+ * (NULL: not), the record as JSON, its narrowings, and its table under
+ * the last non-direct attribution (NULL: the same). */
 struct kind {
     const char *name, *table, *hour, *at, *id;
     const char *cols[AN_G_DAY]; /* the text groups; the time groups come from hour */
     const char *json;
     const struct only *only;
+    const char *table_last;
 };
 
 /* An appointment as a record, whether placed by its visit or its booking. */
@@ -182,6 +187,16 @@ struct kind {
                        " 'amount_paid', r.amount_paid, 'plan_status', r.plan_status,"              \
                        " 'plan_amount', r.plan_amount, 'booking_source', r.booking_source,"        \
                        " 'operator_id', r.operator_id)"
+
+/* An appointment with the ad source it counts under (AN_ATTRIBUTED_SQL). */
+#define ATTRIBUTED_JSON                                                                            \
+    "(" APPOINTMENT_JSON "::jsonb || jsonb_build_object('source', NULLIF(r.src, ''), 'medium',"    \
+    " NULLIF(r.med, ''), 'campaign', NULLIF(r.camp, '')))"
+#define ATTRIBUTED_COLS                                                                            \
+    {                                                                                              \
+        [AN_G_CLINIC] = "r.clinic_id", [AN_G_SOURCE] = "r.src", [AN_G_MEDIUM] = "r.med",           \
+        [AN_G_CAMPAIGN] = "r.camp"                                                                 \
+    }
 
 /* Each record's JSON is laid out as the SQL it is. */
 /* clang-format off */
@@ -202,7 +217,7 @@ static const struct kind kinds[] = {
      " 'patient_class', NULLIF(r.patient_class, ''), 'channel', r.channel,"
      " 'unique', r.unique_calls = 1, 'targeted', r.targeted = 1, 'missed', r.missed = 1,"
      " 'talk_seconds', r.talk_seconds)",
-     calls_only},
+     calls_only, NULL},
     {"leads", "analytics.leads", "r.hour", "r.received_at", "r.lead_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_SOURCE] = "r.source",
@@ -219,19 +234,28 @@ static const struct kind kinds[] = {
      " 'responded_at', " CF_PG_UTC_MS("r.responded_at") ", 'working_seconds', r.working_seconds,"
      " 'response_seconds', r.response_seconds, 'responder', r.responder,"
      " 'sla_breached', r.sla_breached)",
-     leads_only},
+     leads_only, NULL},
     {"appointments", "analytics.appointments", "r.start_hour", "r.starts_at", "r.appointment_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_OPERATOR] = "r.operator_id",
       [AN_G_DOCTOR] = "r.doctor_id"},
-     APPOINTMENT_JSON, appointments_only},
+     APPOINTMENT_JSON, appointments_only, NULL},
+    /* the sources report's bookings (placed by when they were booked) and
+     * visits, by the source their person counts under in the attribution
+     * asked (attribution=) */
+    {"attributed_bookings", AN_ATTRIBUTED_SQL("first"), "r.booked_hour", "r.booked_at",
+     "r.appointment_id", ATTRIBUTED_COLS, ATTRIBUTED_JSON, appointments_only,
+     AN_ATTRIBUTED_SQL("last")},
+    {"attributed_visits", AN_ATTRIBUTED_SQL("first"), "r.start_hour", "r.starts_at",
+     "r.appointment_id", ATTRIBUTED_COLS, ATTRIBUTED_JSON, appointments_only,
+     AN_ATTRIBUTED_SQL("last")},
     /* the same appointments placed by when they were booked: the funnel's
      * and the operators' bookings */
     {"bookings", "analytics.appointments", "r.booked_hour", "r.booked_at", "r.appointment_id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_OPERATOR] = "r.operator_id",
       [AN_G_DOCTOR] = "r.doctor_id"},
-     APPOINTMENT_JSON, appointments_only},
+     APPOINTMENT_JSON, appointments_only, NULL},
     {"contacts", CONTACTS_TABLE, "r.hour", "r.at", "r.id",
      {[AN_G_CLINIC] = "r.clinic_id",
       [AN_G_SOURCE] = "r.source",
@@ -243,7 +267,7 @@ static const struct kind kinds[] = {
      " 'at', " CF_PG_UTC_MS("r.at") ", 'channel', r.channel, 'source', NULLIF(r.source, ''),"
      " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, ''),"
      " 'patient_class', NULLIF(r.patient_class, ''))",
-     contacts_only},
+     contacts_only, NULL},
     /* a visit's reminder outcomes (not campaigns' or surveys') */
     {"reminders", "(SELECT * FROM analytics.reminder_outcomes WHERE kind = 'reminder')", "r.hour",
      "r.at", "r.event_id",
@@ -253,7 +277,7 @@ static const struct kind kinds[] = {
      " 'send_id', r.send_id, 'channel', r.channel, 'attempt', r.attempt, 'gateway', r.gateway,"
      " 'outcome', r.outcome, 'reminder_status', r.reminder_status, 'duration_s', r.duration_s,"
      " 'sms_segments', r.sms_segments, 'sms_cost', r.sms_cost)",
-     reminders_only},
+     reminders_only, NULL},
     /* survey answers, by when they were given and the visit's doctor */
     {"nps", "analytics.nps_answers", "r.hour", "r.at", "r.job_id",
      {[AN_G_CLINIC] = "r.clinic_id",
@@ -261,7 +285,7 @@ static const struct kind kinds[] = {
      "json_build_object('job_id', r.job_id, 'at', " CF_PG_UTC_MS("r.at") ","
      " 'clinic_id', r.clinic_id, 'doctor_id', r.doctor_id, 'score', r.score,"
      " 'patient_id', r.patient_id, 'appointment_id', r.appointment_id)",
-     nps_only},
+     nps_only, NULL},
     /* campaign members (recall, reinvite), by when they became members */
     {"members", "analytics.campaign_members", "r.hour", "r.at", "r.job_id",
      {[AN_G_CLINIC] = "r.clinic_id",
@@ -269,7 +293,7 @@ static const struct kind kinds[] = {
      "json_build_object('job_id', r.job_id, 'at', " CF_PG_UTC_MS("r.at") ","
      " 'clinic_id', r.clinic_id, 'campaign', r.campaign, 'group', r.grp,"
      " 'patient_id', r.patient_id, 'appointment_id', r.appointment_id)",
-     members_only},
+     members_only, NULL},
     /* the people who called or wrote, by their first contact: the
      * funnel's new people */
     {"persons", "analytics.persons", "r.first_hour", "r.first_at", PERSON_ID,
@@ -284,7 +308,7 @@ static const struct kind kinds[] = {
      " 'source', NULLIF(r.first_source, ''), 'medium', NULLIF(r.first_medium, ''),"
      " 'campaign', NULLIF(r.first_campaign, ''), 'patient_class', NULLIF(r.first_class, ''),"
      " 'last_at', " CF_PG_UTC_MS("r.last_at") ", 'last_source', NULLIF(r.last_source, ''))",
-     persons_only},
+     persons_only, NULL},
     {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
      {[AN_G_CLINIC] = "r.clinic_id"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
@@ -293,7 +317,7 @@ static const struct kind kinds[] = {
      " 'on_time', r.on_time, 'seconds_to_callback', r.seconds_to_callback,"
      " 'seconds_to_response', r.seconds_to_response, 'source_call_id', r.source_call_id,"
      " 'lead_id', r.lead_id, 'appointment_id', r.appointment_id)",
-     tasks_only},
+     tasks_only, NULL},
 };
 /* clang-format on */
 
@@ -373,8 +397,9 @@ char *an_records_sql(const char *kind_name, const char *network_id,
             k = &kinds[i];
     if (!k) {
         an_refuse(err, "not_found", "kind",
-                  "records are contacts, calls, leads, appointments, bookings, persons,"
-                  " reminders, nps, members or tasks");
+                  "records are contacts, calls, leads, appointments, bookings,"
+                  " attributed_bookings, attributed_visits, persons, reminders, nps, members"
+                  " or tasks");
         return NULL;
     }
     /* a text group the kind has no column for cannot be asked */
@@ -427,7 +452,7 @@ char *an_records_sql(const char *kind_name, const char *network_id,
         cf_strbuf_add(&b, k->id);
         cf_strbuf_add(&b, ") AS nth FROM ");
     }
-    cf_strbuf_add(&b, k->table);
+    cf_strbuf_add(&b, q->report.last_non_direct && k->table_last ? k->table_last : k->table);
     cf_strbuf_add(&b, " r WHERE r.network_id = $1 AND ");
     cf_strbuf_add(&b, k->hour);
     cf_strbuf_add(&b, " >= $2::timestamp AND ");

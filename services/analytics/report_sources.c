@@ -20,35 +20,14 @@
     " AND ($4::jsonb IS NULL OR " clinic " IN (SELECT jsonb_array_elements_text($4)))"             \
     " AND ($5::text IS NULL OR " source " = $5)"
 
-/* " FROM (appointments with their person's source, medium and campaign:
- * aa.src, aa.med, aa.camp; '' for none) aa WHERE " then where: the
- * person of the call or lead the booking names, else the earliest-seen
- * person of the patient's phones. free() it. */
+/* " FROM (appointments with their person's source, medium and campaign
+ * under the attribution: aa.src, aa.med, aa.camp) aa WHERE " then where.
+ * free() it. */
 static char *attributed(int last_non_direct, const char *where)
 {
     struct cf_strbuf buf = {0}, *b = &buf;
-    cf_strbuf_add(b, last_non_direct ? " FROM (SELECT a.*, coalesce(pe.last_source, '') AS src,"
-                                       " coalesce(pe.last_medium, '') AS med,"
-                                       " coalesce(pe.last_campaign, '') AS camp"
-                                     : " FROM (SELECT a.*, coalesce(pe.first_source, '') AS src,"
-                                       " coalesce(pe.first_medium, '') AS med,"
-                                       " coalesce(pe.first_campaign, '') AS camp");
-    cf_strbuf_add(
-        b, " FROM analytics.appointments a LEFT JOIN LATERAL (SELECT * FROM ("
-           "SELECT pe.first_at, pe.first_source, pe.first_medium, pe.first_campaign,"
-           " pe.last_source, pe.last_medium, pe.last_campaign, 0 AS prio"
-           " FROM analytics.calls c JOIN analytics.persons pe ON pe.network_id = c.network_id"
-           " AND pe.contact_key = c.contact_key WHERE c.call_id = a.call_id"
-           " UNION ALL SELECT pe.first_at, pe.first_source, pe.first_medium, pe.first_campaign,"
-           " pe.last_source, pe.last_medium, pe.last_campaign, 1"
-           " FROM analytics.leads l JOIN analytics.persons pe ON pe.network_id = l.network_id"
-           " AND pe.contact_key = l.contact_key WHERE l.lead_id = a.lead_id"
-           " UNION ALL SELECT pe.first_at, pe.first_source, pe.first_medium, pe.first_campaign,"
-           " pe.last_source, pe.last_medium, pe.last_campaign, 2"
-           " FROM analytics.patient_keys k JOIN analytics.persons pe"
-           " ON pe.network_id = k.network_id AND pe.contact_key = k.contact_key"
-           " WHERE k.patient_id = a.patient_id) o ORDER BY prio, first_at LIMIT 1) pe ON true"
-           " WHERE a.network_id = $1) aa WHERE ");
+    cf_strbuf_add(b, last_non_direct ? " FROM " AN_ATTRIBUTED_SQL("last") " aa WHERE "
+                                     : " FROM " AN_ATTRIBUTED_SQL("first") " aa WHERE ");
     cf_strbuf_add(b, where);
     return cf_strbuf_take(b);
 }
@@ -131,11 +110,8 @@ static char *sources_sql(const struct an_report_params *p, int grouped)
     cf_strbuf_add(&b, " UNION ALL ");
     an_sql_part(
         &b, p, grouped, &visits,
-        "0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM"
-        " analytics.appointments e WHERE e.patient_id = aa.patient_id AND e.starts_at <"
-        " aa.starts_at AND e.status IN ('arrived', 'completed')) AND NOT EXISTS (SELECT 1 FROM"
-        " analytics.patients pa WHERE pa.patient_id = aa.patient_id AND pa.first_visit_at <"
-        " aa.starts_at)), sum(aa.amount_paid), 0",
+        "0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE " AN_FIRST_VISIT_SQL(
+            "aa") "), sum(aa.amount_paid), 0",
         (from = attributed(p->last_non_direct,
                            "aa.start_hour >= $2::timestamp AND aa.start_hour < $3::timestamp"
                            " AND aa.status IN ('arrived', 'completed')" CLINIC_AND_SOURCE(

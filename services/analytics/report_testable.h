@@ -150,6 +150,35 @@ int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
 /* A person new when they first came: not a patient then (or not known). */
 #define AN_NEW_PERSON_SQL(p) p ".first_class IN ('new', '')"
 
+/* The network's ($1) appointments, each with its person's ad source under
+ * an attribution (touch "first": first touch; "last": the last contact
+ * with a source, last non-direct): src, med, camp ('' for none). The
+ * person is the one of the call or lead the booking names, else the
+ * earliest-seen person of the patient's phones. The sources report counts
+ * bookings, visits and revenue over it, the records narrow to a source. */
+#define AN_ATTRIBUTED_SQL(touch)                                                                   \
+    "(SELECT a.*, coalesce(pe." touch "_source, '') AS src, coalesce(pe." touch "_medium, '')"     \
+    " AS med, coalesce(pe." touch "_campaign, '') AS camp FROM analytics.appointments a"           \
+    " LEFT JOIN LATERAL (SELECT * FROM (SELECT pe.first_at, pe." touch "_source, pe." touch        \
+    "_medium, pe." touch "_campaign, 0 AS prio FROM analytics.calls c JOIN analytics.persons pe"   \
+    " ON pe.network_id = c.network_id AND pe.contact_key = c.contact_key"                          \
+    " WHERE c.call_id = a.call_id UNION ALL SELECT pe.first_at, pe." touch "_source, pe." touch    \
+    "_medium, pe." touch "_campaign, 1 FROM analytics.leads l JOIN analytics.persons pe"           \
+    " ON pe.network_id = l.network_id AND pe.contact_key = l.contact_key"                          \
+    " WHERE l.lead_id = a.lead_id UNION ALL SELECT pe.first_at, pe." touch "_source, pe." touch    \
+    "_medium, pe." touch "_campaign, 2 FROM analytics.patient_keys k JOIN analytics.persons pe"    \
+    " ON pe.network_id = k.network_id AND pe.contact_key = k.contact_key"                          \
+    " WHERE k.patient_id = a.patient_id) o ORDER BY prio, first_at LIMIT 1) pe ON true"            \
+    " WHERE a.network_id = $1)"
+/* A visit (alias a) that is its patient's first arrival: no earlier
+ * arrival here, no earlier first visit the MIS knows (the sources report's
+ * arrived new patients). */
+#define AN_FIRST_VISIT_SQL(a)                                                                      \
+    "NOT EXISTS (SELECT 1 FROM analytics.appointments e WHERE e.patient_id = " a                   \
+    ".patient_id AND e.starts_at < " a ".starts_at AND e.status IN ('arrived', 'completed'))"      \
+    " AND NOT EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id = " a                \
+    ".patient_id AND pa.first_visit_at < " a ".starts_at)"
+
 /* A visit (alias a of analytics.appointments) reminded: a reminder of it
  * went out (an outcome of kind reminder, not skipped). */
 #define AN_VISIT_REMINDED_SQL(a)                                                                   \

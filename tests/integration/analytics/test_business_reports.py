@@ -846,6 +846,32 @@ def check_records(stack, days):
                     ask.fail("%s of %s %r" % (field, group, row[group]), "/v1/records/contacts",
                              params, "%s records, the report %s" % (n, row[field]), body,
                              ["calls", "leads"])
+    # each source's bookings, arrivals, arrived new patients and revenue under
+    # either attribution: the appointments whose person counts under it
+    for attribution in ("first_touch", "last_non_direct"):
+        st, _, body = stack.get("/v1/reports/sources", base + [
+            ("group_by", "source"), ("attribution", attribution)])
+        rows = json.loads(body)["rows"]
+        if not any(r["bookings"] for r in rows) or not any(r["revenue"] for r in rows):
+            ask.fail("the scenario's attributed bookings", "/v1/reports/sources", base,
+                     "no bookings or no revenue: nothing to compare records with", body, [])
+        for row in rows:
+            for kind, only, field in (("attributed_bookings", None, "bookings"),
+                                      ("attributed_visits", "arrived", "arrivals"),
+                                      ("attributed_visits", "arrived_new",
+                                       "arrived_new_patients"),
+                                      ("attributed_visits", "arrived", "revenue")):
+                params = base + [("source", row["source"] or ""), ("attribution", attribution),
+                                 ("limit", "1000")] + ([("only", only)] if only else [])
+                st, _, body = stack.get("/v1/records/" + kind, params)
+                recs = json.loads(body)["records"] if st == 200 else None
+                got = None if recs is None else (
+                    sum(float(r["amount_paid"]) for r in recs) if field == "revenue"
+                    else len(recs))
+                if got is None or abs(got - row[field]) > 1e-6:
+                    ask.fail("%s of source %r (%s)" % (field, row["source"], attribution),
+                             "/v1/records/" + kind, params, "records %s, the report %s" % (
+                                 got, row[field]), body, ["appointments"])
 
 
 def check_worklist(stack, days, tasks):

@@ -78,6 +78,7 @@ function drillTo(ctx, kind, extra, only) {
     }
   }
   if (only) p.only = only;
+  if (f.attribution && kind.startsWith('attributed_')) p.attribution = f.attribution;
   p.back = ctx.page;
   return ctx.hashOf('records', p);
 }
@@ -223,13 +224,24 @@ async function sources(ctx) {
         ctx.navigate('sources', p);
       },
     })));
-  // contacts and leads are the records of their own source; bookings and
-  // revenue follow the person's attribution, which records do not carry
+  // contacts and leads are the records of their own source; bookings,
+  // visits and revenue those of the source their person counts under in
+  // the attribution shown; a cost per thing opens the things, ROMI the
+  // visits its revenue is of (spend is the spend API's rows, not records)
   const map = {
     contacts: ['contacts', null],
     unique_contacts: ['contacts', 'unique'],
     existing_patient_share: ['contacts', null],
     leads: ['leads', null],
+    bookings: ['attributed_bookings', null],
+    arrivals: ['attributed_visits', 'arrived'],
+    arrived_new_patients: ['attributed_visits', 'arrived_new'],
+    revenue: ['attributed_visits', 'arrived'],
+    romi: ['attributed_visits', 'arrived'],
+    cost_per_unique_contact: ['contacts', 'unique'],
+    cost_per_lead: ['leads', null],
+    cost_per_booking: ['attributed_bookings', null],
+    cost_per_arrived_new_patient: ['attributed_visits', 'arrived_new'],
   };
   const rows = bySource.rep.rows;
   return [

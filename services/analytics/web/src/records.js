@@ -8,6 +8,9 @@ import * as fmt from './fmt.js';
 import { h, card, groupLabel } from './ui.js';
 
 const KINDS = ['contacts', 'persons', 'calls', 'leads', 'appointments', 'bookings', 'reminders', 'nps', 'members', 'tasks'];
+// the sources report's bookings and visits by the source their person
+// counts under (attribution=): opened from it, a tab only while shown
+const ATTRIBUTED = ['attributed_bookings', 'attributed_visits'];
 const TIME_GROUPS = ['day', 'week', 'month', 'hour', 'weekday'];
 // the text groups each kind can be filtered by (records_rules.c)
 const TEXT_GROUPS = {
@@ -17,13 +20,15 @@ const TEXT_GROUPS = {
   leads: ['medium', 'campaign', 'operator', 'patient_class', 'channel'],
   appointments: ['operator', 'doctor'],
   bookings: ['operator', 'doctor'], // the same appointments
+  attributed_bookings: ['medium', 'campaign'],
+  attributed_visits: ['medium', 'campaign'],
   reminders: [],
   nps: ['doctor'],
   members: ['campaign'],
   tasks: [],
 };
 // the kinds the API filters by source (records_rules.c); the others have none
-const SOURCED = new Set(['contacts', 'calls', 'leads']);
+const SOURCED = new Set(['contacts', 'calls', 'leads', ...ATTRIBUTED]);
 export function takesSource(kind) {
   return SOURCED.has(kind);
 }
@@ -35,18 +40,20 @@ const COLUMNS = {
   leads: ['received_at', 'clinic_id', 'provider', 'source', 'status', 'responded_at', 'working_seconds', 'sla_breached', 'patient_class'],
   appointments: ['starts_at', 'clinic_id', 'doctor_id', 'status', 'amount_paid', 'plan_status', 'booking_source', 'operator_id', 'booked_at'],
   bookings: ['booked_at', 'starts_at', 'clinic_id', 'doctor_id', 'status', 'booking_source', 'operator_id', 'amount_paid'],
+  attributed_bookings: ['booked_at', 'starts_at', 'clinic_id', 'source', 'medium', 'campaign', 'status', 'booking_source'],
+  attributed_visits: ['starts_at', 'clinic_id', 'source', 'medium', 'campaign', 'status', 'amount_paid', 'doctor_id'],
   reminders: ['at', 'clinic_id', 'channel', 'attempt', 'outcome', 'reminder_status', 'duration_s', 'gateway', 'sms_segments', 'sms_cost'],
   nps: ['at', 'clinic_id', 'doctor_id', 'score'],
   members: ['at', 'clinic_id', 'campaign', 'group'],
   tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
 };
-const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', reminders: 'event_id', nps: 'job_id', members: 'job_id', tasks: 'task_id' };
+const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', attributed_bookings: 'appointment_id', attributed_visits: 'appointment_id', reminders: 'event_id', nps: 'job_id', members: 'job_id', tasks: 'task_id' };
 
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
 // an appointment's narrowings, whether placed by its visit or its booking
 const APPOINTMENT_ONLY = ['arrived', 'no_show', 'arrived_or_no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat',
-  'reminded_confirmed', 'reminded_unconfirmed'];
+  'reminded_confirmed', 'reminded_unconfirmed', 'arrived_new'];
 const ONLY = {
   contacts: ['calls', 'leads', 'unique'],
   persons: ['new', 'new_booked'],
@@ -55,6 +62,8 @@ const ONLY = {
   leads: ['responded', 'unanswered', 'sla_breached', 'booked', 'lost', 'spam'],
   appointments: APPOINTMENT_ONLY,
   bookings: APPOINTMENT_ONLY,
+  attributed_bookings: APPOINTMENT_ONLY,
+  attributed_visits: APPOINTMENT_ONLY,
   reminders: ['sent', 'calls', 'sms', 'not_reached', 'confirmed', 'declined', 'reschedule_requested', 'not_confirmed', 'opt_outs',
     'sms_charged'],
   nps: ['promoters', 'passives', 'detractors'],
@@ -76,6 +85,7 @@ const ONLY_LABEL = {
   new: 'f.new_persons', new_booked: 'f.new_persons_booked', arrived_or_no_show: 'f.show_rate',
   answered_grouped: 'f.call_center_share', reminded_confirmed: 'f.confirmed_visits',
   reminded_unconfirmed: 'f.unconfirmed_visits', sms_charged: 'f.sms_cost',
+  arrived_new: 'f.arrived_new_patients',
   agreed: 'f.agreed', booked_target: 'f.booked_target', booked_holdout: 'f.booked_holdout', callback: 'f.callback_tasks',
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
@@ -100,13 +110,14 @@ function apiParams(kind, params) {
   if (ONLY[kind].includes(params.only)) p.only = params.only;
   if (params.clinic) p.clinic = params.clinic;
   if (params.source !== undefined && takesSource(kind)) p.source = params.source;
+  if (params.attribution && ATTRIBUTED.includes(kind)) p.attribution = params.attribution;
   for (const g of [...TIME_GROUPS, ...TEXT_GROUPS[kind]]) if (params[g] !== undefined) p[g] = params[g];
   return p;
 }
 
 export async function recordsPage(ctx) {
   const params = ctx.params;
-  const kind = KINDS.includes(params.kind) ? params.kind : 'calls';
+  const kind = KINDS.includes(params.kind) || ATTRIBUTED.includes(params.kind) ? params.kind : 'calls';
   const only = ONLY[kind].includes(params.only) ? params.only : null;
   const f = ctx.filters;
   const full = { ...params, from: api.isDay(params.from) ? params.from : f.from, to: api.isDay(params.to) ? params.to : f.to };
@@ -117,7 +128,7 @@ export async function recordsPage(ctx) {
   const first = await api.records(kind, `${qs}&limit=100`);
 
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'data-testid': 'records-tabs' },
-    ...KINDS.map((k) => {
+    ...(ATTRIBUTED.includes(kind) ? [...KINDS, kind] : KINDS).map((k) => {
       const next = { ...apiParams(k, full), kind: k };
       delete next.only; // another kind: the row's records, not one figure's
       if (params.back) next.back = params.back;
@@ -129,7 +140,8 @@ export async function recordsPage(ctx) {
   const chips = h('div', { class: 'chips' },
     h('span', { class: 'chip', text: `${fmt.longDate(full.from)} – ${fmt.longDate(full.to)}` }),
     ...Object.entries(p).filter(([k]) => k !== 'from' && k !== 'to' && k !== 'only').map(([k, v]) => h('span', { class: 'chip', 'data-testid': `records-chip-${k}` },
-      `${t(`g.${k}`)}: `, h('b', { text: k === 'clinic' ? v.split(',').map(ctx.clinicName).join(', ') : (v === '' ? t('none') : groupLabel(k, v, ctx)) }))),
+      `${t(k === 'attribution' ? 'filter.attribution' : `g.${k}`)}: `,
+      h('b', { text: k === 'clinic' ? v.split(',').map(ctx.clinicName).join(', ') : k === 'attribution' ? t(`attr.${v}`) : (v === '' ? t('none') : groupLabel(k, v, ctx)) }))),
     only ? h('span', { class: 'chip chip-on', 'data-testid': 'records-only' }, t('records.filter', { what: t(ONLY_LABEL[only]) }), ' ',
       h('a', { href: ctx.hashOf('records', { ...params, only: undefined }), text: t('records.clear_filter') })) : null);
 
