@@ -29,6 +29,7 @@ struct analytics_settings {
     long batch_max;     /* messages applied in one transaction, at most */
     long cache_ttl_s;   /* a cached report answer lives this long at most; 0: no cache */
     long timeout_ms;    /* a report's statements may run this long */
+    long work_mem_mb;   /* a report statement's work_mem */
     long session_ttl_s; /* a dashboard session lives this long */
     int cookie_secure;  /* the session cookie is Secure */
     char *web_dir;      /* the dashboard's files ("": beside the binary) */

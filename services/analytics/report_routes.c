@@ -70,15 +70,19 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
 
     PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size);
     json_t *rows = json_array(), *totals = json_array();
-    char timeout[64];
+    char timeout[32], work_mem[32];
     int rc = conn ? cf_pg_exec(conn, "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", 0, NULL,
                                NULL, errbuf, errbuf_size)
                   : CF_EUNAVAIL;
     snprintf(timeout, sizeof(timeout), "%ld", ctx->cfg.timeout_ms);
-    const char *tparams[] = {timeout};
+    snprintf(work_mem, sizeof(work_mem), "%ldMB", ctx->cfg.work_mem_mb);
+    const char *tparams[] = {timeout, work_mem};
+    /* for this transaction only: the pool's connection goes back as it came */
     if (rc == 0)
-        rc = cf_pg_exec(conn, "SELECT set_config('statement_timeout', $1, true)", 1, tparams, NULL,
-                        errbuf, errbuf_size);
+        rc = cf_pg_exec(conn,
+                        "SELECT set_config('statement_timeout', $1, true),"
+                        " set_config('work_mem', $2, true)",
+                        2, tparams, NULL, errbuf, errbuf_size);
     if (rc == 0 && (p->ngroups || report->rows_always))
         rc = read_rows(conn, report, network_id, p, 1, rows, errbuf, errbuf_size);
     if (rc == 0)

@@ -9,7 +9,7 @@
 
 const struct cf_config_var *analytics_settings_table(struct analytics_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[8];
+    static struct cf_config_var table[9];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_ANALYTICS_RUNNERS", CF_CONF_INT, "2", &cfg->runners, 1, 5, 0,
          "consumer runners of the calls group (calls.v1 and tasks.v1) an instance runs, each a "
@@ -26,6 +26,12 @@ const struct cf_config_var *analytics_settings_table(struct analytics_settings *
          NULL},
         {"CLINICFLOW_ANALYTICS_REPORT_TIMEOUT_MS", CF_CONF_INT, "10000", &cfg->timeout_ms, 100,
          600000, 0, "a report's statements are cancelled after this long (503)", NULL},
+        {"CLINICFLOW_ANALYTICS_REPORT_WORK_MEM_MB", CF_CONF_INT, "32", &cfg->work_mem_mb, 1, 1024,
+         0,
+         "the memory a report's statement may take for each sort or hash before it spills to "
+         "disk (PostgreSQL's work_mem, for the report's transaction only): a month's calls by "
+         "clinic and day sort in memory at 32",
+         NULL},
         {"CLINICFLOW_ANALYTICS_SESSION_TTL_S", CF_CONF_INT, "28800", &cfg->session_ttl_s, 300,
          2592000, 0, "a dashboard session (signed in with a read key) ends this long after sign-in",
          NULL},
