@@ -345,6 +345,20 @@ async function main() {
     const booked = await api(`/v1/records/bookings?from=${FROM}&to=${TO}&limit=1000`, READ_KEY);
     check(bookings > 0 && bookedIds.length === bookings && booked.body.records.length === bookings,
       `bookings drill-down: page ${bookedIds.length}, figure ${bookings}, API ${booked.body.records.length}`);
+    // the sources page's revenue under last non-direct attribution: the
+    // visits that count under a source then, whose amounts add up to it
+    await goto(page, 'sources', { attribution: 'last_non_direct' });
+    const revenue = Number(await page.getAttribute('[data-testid=kpi-value-revenue]', 'data-value'));
+    before = await gen(page);
+    await page.click('[data-testid=kpi-value-revenue]');
+    await waitReady(page, 'records', before);
+    check(await page.getAttribute('[data-testid=records-table]', 'data-kind') === 'attributed_visits', 'revenue does not open the visits by source');
+    check((await page.textContent('[data-testid=records-chip-attribution]')).includes('Last non-direct'), 'the revenue\'s records do not name the attribution');
+    const paidIds = await page.$$eval('[data-testid=record]', (els) => els.map((e) => e.dataset.id));
+    const paid = await api(`/v1/records/attributed_visits?from=${FROM}&to=${TO}&only=arrived&attribution=last_non_direct&limit=1000`, READ_KEY);
+    const paidSum = paid.body.records.reduce((s, r) => s + Number(r.amount_paid), 0);
+    check(revenue > 0 && sameNumber(paidSum, revenue) && JSON.stringify(paidIds) === JSON.stringify(paid.body.records.map((r) => r.appointment_id)),
+      `revenue drill-down: the figure ${revenue}, the records' amounts ${paidSum}, page ${paidIds.length} records, API ${paid.body.records.length}`);
     // the overview's new people: the people whose first contact was in the
     // range and who were not patients then, one record each
     await goto(page, 'overview');
@@ -357,7 +371,7 @@ async function main() {
     const people = await page.$$eval('[data-testid=record]', (els) => els.length);
     check(newPeople > 0 && people === Math.min(newPeople, 100),
       `new people drill-down: ${people} records for the figure ${newPeople}`);
-    log(`drill-down: ${missed} missed calls, ${inbound} inbound calls of demo-center, ${bookings} bookings, ${newPeople} new people`);
+    log(`drill-down: ${missed} missed calls, ${inbound} inbound calls of demo-center, ${bookings} bookings, ${newPeople} new people, revenue ${revenue} under last non-direct`);
 
     // 7. The worklist picks up a new missed call by itself.
     await goto(page, 'worklist', { every: '2' });
