@@ -19,6 +19,22 @@
 #define COUNTS                                                                                     \
     "inbound, outbound, answered, unique_calls, targeted, missed, abandoned,"                      \
     " answered_call_center, answered_reception, talk_seconds, handled, inbound_talk_seconds"
+#define COUNTS_SUMMED                                                                              \
+    "sum(inbound), sum(outbound), sum(answered), sum(unique_calls), sum(targeted), sum(missed),"   \
+    " sum(abandoned), sum(answered_call_center), sum(answered_reception), sum(talk_seconds),"      \
+    " sum(handled), sum(inbound_talk_seconds)"
+/* ON CONFLICT's SET of a rollup (alias h): each count moved by the delta */
+#define COUNTS_ADDED                                                                               \
+    " inbound = h.inbound + excluded.inbound, outbound = h.outbound + excluded.outbound,"          \
+    " answered = h.answered + excluded.answered,"                                                  \
+    " unique_calls = h.unique_calls + excluded.unique_calls,"                                      \
+    " targeted = h.targeted + excluded.targeted, missed = h.missed + excluded.missed,"             \
+    " abandoned = h.abandoned + excluded.abandoned,"                                               \
+    " answered_call_center = h.answered_call_center + excluded.answered_call_center,"              \
+    " answered_reception = h.answered_reception + excluded.answered_reception,"                    \
+    " talk_seconds = h.talk_seconds + excluded.talk_seconds,"                                      \
+    " handled = h.handled + excluded.handled,"                                                     \
+    " inbound_talk_seconds = h.inbound_talk_seconds + excluded.inbound_talk_seconds"
 #define CALL_COLS                                                                                  \
     "call_id, network_id, hour, " DIMS ", started_at, direction, status, outcome, agent_group,"    \
     " contact_key, " COUNTS
@@ -139,7 +155,7 @@ int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, json_t *
         " 'answered_reception', coalesce(sum(h.answered_reception), 0),"
         " 'handled', coalesce(sum(h.handled), 0),"
         " 'talk_seconds', coalesce(sum(h.talk_seconds), 0))::text"
-        " FROM d LEFT JOIN analytics.calls_hourly h ON h.network_id = d.network_id"
+        " FROM d LEFT JOIN analytics.calls_clinic_hourly h ON h.network_id = d.network_id"
         " AND h.clinic_id = d.clinic_id AND h.hour >= d.day AND h.hour < d.day + 1"
         " GROUP BY d.network_id, d.clinic_id, d.day"
         " UNION ALL SELECT 1, json_build_object('network_id', r.network_id, 'clinic_id',"
@@ -147,7 +163,7 @@ int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, json_t *
         " extract(hour FROM r.hour)::int, 'inbound', coalesce(sum(h.inbound), 0),"
         " 'answered', coalesce(sum(h.answered), 0), 'missed', coalesce(sum(h.missed), 0),"
         " 'inbound_talk_seconds', coalesce(sum(h.inbound_talk_seconds), 0))::text"
-        " FROM r LEFT JOIN analytics.calls_hourly h ON h.network_id = r.network_id"
+        " FROM r LEFT JOIN analytics.calls_clinic_hourly h ON h.network_id = r.network_id"
         " AND h.clinic_id = r.clinic_id AND h.hour = r.hour"
         " GROUP BY r.network_id, r.clinic_id, r.hour ORDER BY 1, 2",
         rows, &res, errbuf, errbuf_size);
@@ -171,18 +187,18 @@ int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf
         " AS r(network_id text, hour timestamp, " DIMS_TYPED ", " COUNTS_TYPED ")"
         /* one order for every runner: rows locked in it cannot deadlock */
         " ORDER BY network_id, hour, " DIMS ""
-        " ON CONFLICT (network_id, hour, " DIMS ") DO UPDATE SET"
-        " inbound = h.inbound + excluded.inbound, outbound = h.outbound + excluded.outbound,"
-        " answered = h.answered + excluded.answered,"
-        " unique_calls = h.unique_calls + excluded.unique_calls,"
-        " targeted = h.targeted + excluded.targeted, missed = h.missed + excluded.missed,"
-        " abandoned = h.abandoned + excluded.abandoned,"
-        " answered_call_center = h.answered_call_center + excluded.answered_call_center,"
-        " answered_reception = h.answered_reception + excluded.answered_reception,"
-        " talk_seconds = h.talk_seconds + excluded.talk_seconds,"
-        " handled = h.handled + excluded.handled,"
-        " inbound_talk_seconds = h.inbound_talk_seconds + excluded.inbound_talk_seconds",
+        " ON CONFLICT (network_id, hour, " DIMS ") DO UPDATE SET" COUNTS_ADDED,
         rows, NULL, errbuf, errbuf_size);
+    /* the same deltas by clinic and hour alone */
+    if (rc == 0)
+        rc = cf_pg_exec_json(
+            conn,
+            "INSERT INTO analytics.calls_clinic_hourly AS h (network_id, hour, clinic_id, " COUNTS
+            ") SELECT network_id, hour, clinic_id, " COUNTS_SUMMED
+            " FROM jsonb_to_recordset($1::jsonb) AS r(network_id text, hour timestamp,"
+            " clinic_id text, " COUNTS_TYPED ") GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            " ON CONFLICT (network_id, hour, clinic_id) DO UPDATE SET" COUNTS_ADDED,
+            rows, NULL, errbuf, errbuf_size);
     /* A row a call left (a late update moved it to another clinic or
      * source) may hold no call now: every counted call is inbound or
      * outbound, so such a row is all zeros, and goes, lest a report show
@@ -205,6 +221,15 @@ int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf
             " AND h.source = r.source AND h.medium = r.medium AND h.campaign = r.campaign"
             " AND h.operator = r.operator AND h.patient_class = r.patient_class"
             " AND h.channel = r.channel AND h.inbound = 0 AND h.outbound = 0",
+            rows, NULL, errbuf, errbuf_size);
+    if (rc == 0 && left)
+        rc = cf_pg_exec_json(
+            conn,
+            "DELETE FROM analytics.calls_clinic_hourly h USING (SELECT DISTINCT network_id, hour,"
+            " clinic_id FROM jsonb_to_recordset($1::jsonb) AS r(network_id text, hour timestamp,"
+            " clinic_id text, inbound bigint, outbound bigint) WHERE r.inbound < 0"
+            " OR r.outbound < 0) r WHERE h.network_id = r.network_id AND h.hour = r.hour"
+            " AND h.clinic_id = r.clinic_id AND h.inbound = 0 AND h.outbound = 0",
             rows, NULL, errbuf, errbuf_size);
     return rc;
 }

@@ -24,7 +24,8 @@ int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
 int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 /* Adds the rollup rows (an_rollup_rows: deltas, sorted by key) to
- * calls_hourly. */
+ * calls_hourly, and their sums by network, hour and clinic to
+ * calls_clinic_hourly. */
 int an_rollup_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 /* The calls' day snapshots of the (network, clinic, local day) the rollup

@@ -7,6 +7,10 @@
  *   calls_hourly  the calls' counts per network, local hour (the network's
  *                 zone) and the report's dimensions: a report sums rows
  *                 here instead of counting calls;
+ *   calls_clinic_hourly  the same counts per network, hour and clinic
+ *                 alone: what a report grouped and filtered by clinic and
+ *                 time only reads (a month is ~1,000 rows here, not the
+ *                 ~150,000 the dimensions make of 800,000 calls);
  *   leads         the latest state of each lead, from its events (a lead
  *                 whose lead.received was never seen has no hour and is
  *                 not reported);
@@ -133,12 +137,22 @@ static const char reminders_sql[] =
     " patient_id uuid, appointment_id uuid);"
     "CREATE INDEX nps_answers_hour ON nps_answers (network_id, hour);";
 
+static const char clinic_rollup_sql[] =
+    "CREATE TABLE calls_clinic_hourly ("
+    " network_id text NOT NULL, hour timestamp NOT NULL, clinic_id text NOT NULL," CALL_COUNTS ","
+    " PRIMARY KEY (network_id, hour, clinic_id));"
+    "INSERT INTO calls_clinic_hourly SELECT network_id, hour, clinic_id, sum(inbound),"
+    " sum(outbound), sum(answered), sum(unique_calls), sum(targeted), sum(missed),"
+    " sum(abandoned), sum(answered_call_center), sum(answered_reception), sum(talk_seconds),"
+    " sum(handled), sum(inbound_talk_seconds) FROM calls_hourly GROUP BY 1, 2, 3;";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
     {3, "leads", leads_sql},
     {4, "people, patients, appointments and spend: the funnel and sources", funnel_sql},
     {5, "reminder outcomes, campaign members, NPS answers", reminders_sql},
+    {6, "the calls' counts by clinic and hour alone", clinic_rollup_sql},
 };
 
 const size_t cf_analytics_migrations_n =

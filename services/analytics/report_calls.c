@@ -11,7 +11,7 @@
 
 #include "common/strbuf.h"
 
-/* A group's value over the rollup (c: calls_hourly), and over a task (t)
+/* A group's value over the rollup (c: an_sql_calls_rollup's), and over a task (t)
  * with its first missed call (s: calls). */
 static const char *const calls_groups[AN_G_COUNT] = {
     [AN_G_CLINIC] = "NULLIF(c.clinic_id, '')",
@@ -71,11 +71,10 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " sum(c.answered_reception)::bigint AS answered_reception,"
             " sum(c.talk_seconds)::bigint AS talk_seconds, 0::bigint AS callback_tasks,"
             " 0::bigint AS called_back, 0::bigint AS called_back_on_time, 0::bigint AS lost,"
-            " 0::bigint AS within_15_min, NULL::float8 AS median_s, NULL::float8 AS p90_s"
-            " FROM analytics.calls_hourly c WHERE c.network_id = $1"
-            " AND c.hour >= $2::timestamp AND c.hour < $3::timestamp"
-            " AND ($4::jsonb IS NULL OR c.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
-            " AND ($5::text IS NULL OR c.source = $5)");
+            " 0::bigint AS within_15_min, NULL::float8 AS median_s, NULL::float8 AS p90_s");
+    char *rollup = an_sql_calls_rollup(p);
+    cf_strbuf_add(&b, rollup);
+    free(rollup);
     an_sql_group_by(&b, p, grouped, 0);
     /* the missed calls' callback tasks, with their first missed call */
     cf_strbuf_add(&b, " UNION ALL SELECT ");

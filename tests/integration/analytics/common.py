@@ -385,12 +385,12 @@ class Stack(cfstack.ServiceStack):
         assert not dead, "%d events analytics sent to the DLQ, e.g.:\n%s" % (
             len(dead), "\n".join(dead[:5]))
 
-    def hourly_sums(self, where="TRUE"):
-        """calls_hourly's counts summed over the rows matching where, by
-        report field name."""
+    def hourly_sums(self, where="TRUE", table="calls_hourly"):
+        """A rollup's counts (calls_hourly's, or calls_clinic_hourly's) summed
+        over the rows matching where, by report field name."""
         cols = ", ".join("coalesce(sum(%s), 0)" % c for c in HOURLY_COLUMNS.values())
-        row = cfstack.psql(self.dsn, "SELECT %s FROM analytics.calls_hourly WHERE %s"
-                           % (cols, where))[0]
+        row = cfstack.psql(self.dsn, "SELECT %s FROM analytics.%s WHERE %s"
+                           % (cols, table, where))[0]
         return dict(zip(HOURLY_COLUMNS, (int(v) for v in row)))
 
 

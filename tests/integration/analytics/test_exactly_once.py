@@ -1,8 +1,9 @@
 """Analytics counts every call and task exactly once: calls.v1 and tasks.v1
 events are produced here as the calls service writes them (whole-state
 envelopes keyed by the entity id, checked against the contract), hundreds
-of calls at a time, and the calls report and analytics.calls_hourly must
-then hold exact counts, whatever happened on the way:
+of calls at a time, and the calls report and both rollups
+(analytics.calls_hourly and calls_clinic_hourly) must then hold exact
+counts, whatever happened on the way:
 
   (a) the same event (same id) produced twice;
   (b) the service stopped (SIGTERM) in the middle of a backlog, restarted;
@@ -163,9 +164,10 @@ def assert_day(stack, day, calls, tasks, what):
     rep = stack.report({"from": day, "to": day, "group_by": "clinic"})
     assert_figures(rep["totals"], want, what + ": totals by clinic")
     assert_rows(rep, ["clinic"], by_clinic, what + ": by clinic")
-    sums = stack.hourly_sums(day_where(day))
-    assert sums == {f: want[f] for f in CALL_COUNT_FIELDS}, "%s: calls_hourly sums %s, want %s" % (
-        what, sums, {f: want[f] for f in CALL_COUNT_FIELDS})
+    for table in ("calls_hourly", "calls_clinic_hourly"):
+        sums = stack.hourly_sums(day_where(day), table)
+        assert sums == {f: want[f] for f in CALL_COUNT_FIELDS}, "%s: %s sums %s, want %s" % (
+            what, table, sums, {f: want[f] for f in CALL_COUNT_FIELDS})
     stored = int(cfstack.psql(stack.dsn, "SELECT count(*) FROM analytics.calls WHERE call_id IN"
                               " (%s)" % ",".join("'%s'" % c.id for c in calls))[0][0])
     assert stored == len(calls), (what, "analytics.calls rows", stored, len(calls))

@@ -157,6 +157,35 @@ static void test_sql(void)
     an_report_params_clear(&p);
 }
 
+/* The rollup by clinic and hour serves what is grouped and filtered by
+ * clinic and time only; an operator, a source group or a source filter
+ * needs the one with every dimension. */
+static void rollup_is(const char *source, const char *group_by, const char *table)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    CHECK_INT(parse("2026-11-01", "2026-11-30", NULL, source, group_by, NULL, NULL, &p, &e), 0);
+    char *from = an_sql_calls_rollup(&p);
+    CHECK(strstr(from, table) != NULL);
+    CHECK(strstr(from, "$5") != NULL); /* every parameter stays in the statement */
+    free(from);
+    char *sql = an_report_calls.sql(&p, 1);
+    CHECK(strstr(sql, table) != NULL);
+    free(sql);
+    an_report_params_clear(&p);
+}
+
+static void test_rollup_choice(void)
+{
+    rollup_is(NULL, NULL, "analytics.calls_clinic_hourly c");
+    rollup_is(NULL, "clinic,day", "analytics.calls_clinic_hourly c");
+    rollup_is(NULL, "month,hour,weekday", "analytics.calls_clinic_hourly c");
+    rollup_is("yandex", "clinic,day", "analytics.calls_hourly c");
+    rollup_is(NULL, "clinic,source", "analytics.calls_hourly c");
+    rollup_is(NULL, "operator", "analytics.calls_hourly c");
+    rollup_is(NULL, "patient_class", "analytics.calls_hourly c");
+}
+
 static void test_leads_row(void)
 {
     struct an_report_params p;
@@ -411,5 +440,6 @@ int main(void)
     test_rows();
     test_csv();
     test_sql();
+    test_rollup_choice();
     return cf_test_done();
 }
