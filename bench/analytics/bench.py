@@ -12,7 +12,8 @@ run (bench/run analytics; bench/RESULTS.md records a run):
            ~5% missed with their callback tasks) loaded through COPY as the
            service would hold them (bench/analytics/loader.c: analytics.calls,
            calls_hourly, tasks, persons; calls_clinic_hourly summed from
-           calls_hourly), the indexes built, VACUUM ANALYZE;
+           calls_hourly, missed_calls taken from calls), the indexes built,
+           VACUUM ANALYZE;
            then GET /v1/reports/calls and /v1/reports/funnel for a month and
            for the year, grouped by clinic,day and (the calls report; the
            funnel has no source: a 400) by source, one request at a time:
@@ -604,11 +605,13 @@ def load_year(db, n_calls):
                      + ["DROP INDEX %s" % i for i, _ in idx]))
     t0 = time.time()
     subprocess.run([LOADER, "copy", db.dsn, str(n_calls), "365", "2"], check=True, timeout=1200)
-    # the rollup by clinic and hour alone, as the service's upserts keep it
-    # (the same sums its migration fills it with)
+    # the rollup by clinic and hour alone and the missed calls' dimensions,
+    # as the service keeps them (what its migrations fill them with)
+    dims = "clinic_id, source, medium, campaign, operator, patient_class, channel"
     db.sql("INSERT INTO analytics.calls_clinic_hourly SELECT network_id, hour, clinic_id, %s"
-           " FROM analytics.calls_hourly GROUP BY 1, 2, 3" % ", ".join(
-               "sum(%s)" % c for c in ROLLUP_COUNTS))
+           " FROM analytics.calls_hourly GROUP BY 1, 2, 3; INSERT INTO analytics.missed_calls"
+           " (call_id, network_id, %s) SELECT call_id, network_id, %s FROM analytics.calls"
+           " WHERE missed = 1" % (", ".join("sum(%s)" % c for c in ROLLUP_COUNTS), dims, dims))
     t1 = time.time()
     # the indexes in two sessions: analytics.calls' secondary ones (its
     # contact keys: the longest build) in one, the rest in the other
@@ -624,7 +627,7 @@ def load_year(db, n_calls):
     procs = [subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.dsn, "-c",
                                "VACUUM ANALYZE " + t]) for t in (
         "analytics.calls", "analytics.calls_hourly, analytics.calls_clinic_hourly, analytics.tasks,"
-        " analytics.persons")]
+        " analytics.persons, analytics.missed_calls")]
     if any(p.wait() != 0 for p in procs):
         raise RuntimeError("VACUUM ANALYZE failed")
     t3 = time.time()
@@ -747,7 +750,8 @@ def reports(n_calls):
             " pg_size_pretty(pg_table_size(c.oid)),"
             " pg_size_pretty(pg_indexes_size(c.oid)) FROM pg_class c JOIN pg_namespace n"
             " ON n.oid = c.relnamespace WHERE n.nspname = 'analytics' AND c.relname IN"
-            " ('calls', 'calls_hourly', 'calls_clinic_hourly', 'tasks', 'persons') ORDER BY 1")
+            " ('calls', 'calls_hourly', 'calls_clinic_hourly', 'missed_calls', 'tasks', 'persons')"
+            " ORDER BY 1")
         say("loaded in %.0f s (COPY, 2 connections), indexes built in %.0f s, VACUUM ANALYZE"
             " %.0f s: %s" % (load_s, index_s, vacuum_s, "; ".join(
                 "%s %s rows (%s, indexes %s)" % tuple(r) for r in sizes)))

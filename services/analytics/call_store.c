@@ -12,6 +12,10 @@
     "clinic_id text, source text, medium text, campaign text, operator text,"                      \
     " patient_class text, channel text"
 #define DIMS "clinic_id, source, medium, campaign, operator, patient_class, channel"
+#define DIMS_M "clinic_id, m.source, m.medium, m.campaign, m.operator, m.patient_class, m.channel"
+#define DIMS_EXCLUDED                                                                              \
+    "clinic_id, excluded.source, excluded.medium, excluded.campaign, excluded.operator,"           \
+    " excluded.patient_class, excluded.channel"
 #define COUNTS_TYPED                                                                               \
     "inbound bigint, outbound bigint, answered bigint, unique_calls bigint, targeted bigint,"      \
     " missed bigint, abandoned bigint, answered_call_center bigint,"                               \
@@ -69,7 +73,7 @@ int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *
 
 int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
-    return cf_pg_exec_json(
+    int rc = cf_pg_exec_json(
         conn,
         "INSERT INTO analytics.calls (" CALL_COLS ")"
         " SELECT " CALL_COLS " FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid,"
@@ -91,6 +95,25 @@ int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " talk_seconds = excluded.talk_seconds, handled = excluded.handled,"
         " inbound_talk_seconds = excluded.inbound_talk_seconds, updated_at = now()",
         rows, NULL, errbuf, errbuf_size);
+    /* the missed ones' dimensions apart (a call no longer missed leaves) */
+    if (rc == 0)
+        rc = cf_pg_exec_json(
+            conn,
+            "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid,"
+            " network_id text, " DIMS_TYPED ", missed bigint)),"
+            " gone AS (DELETE FROM analytics.missed_calls m USING r WHERE m.call_id = r.call_id"
+            " AND r.missed = 0)"
+            " INSERT INTO analytics.missed_calls AS m (call_id, network_id, " DIMS ")"
+            " SELECT call_id, network_id, " DIMS " FROM r WHERE r.missed = 1 ORDER BY call_id"
+            " ON CONFLICT (call_id) DO UPDATE SET network_id = excluded.network_id,"
+            " clinic_id = excluded.clinic_id, source = excluded.source,"
+            " medium = excluded.medium, campaign = excluded.campaign,"
+            " operator = excluded.operator, patient_class = excluded.patient_class,"
+            " channel = excluded.channel, updated_at = now()"
+            " WHERE (m.network_id, m." DIMS_M ") IS DISTINCT FROM (excluded.network_id,"
+            " excluded." DIMS_EXCLUDED ")",
+            rows, NULL, errbuf, errbuf_size);
+    return rc;
 }
 
 #define TASK_COLS                                                                                  \

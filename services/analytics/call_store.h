@@ -17,7 +17,8 @@
 int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *errbuf,
                     size_t errbuf_size);
 
-/* Inserts or replaces the calls rows. */
+/* Inserts or replaces the calls rows, and keeps the missed ones'
+ * dimensions in missed_calls (those no longer missed leave it). */
 int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 /* Inserts or replaces the tasks rows. */

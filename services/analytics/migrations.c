@@ -11,6 +11,10 @@
  *                 alone: what a report grouped and filtered by clinic and
  *                 time only reads (a month is ~1,000 rows here, not the
  *                 ~150,000 the dimensions make of 800,000 calls);
+ *   missed_calls  the dimensions of each missed call (an ended inbound
+ *                 call that was not answered): a callback task's figures
+ *                 are grouped by its missed call's, read here instead of
+ *                 from every call;
  *   leads         the latest state of each lead, from its events (a lead
  *                 whose lead.received was never seen has no hour and is
  *                 not reported);
@@ -146,6 +150,14 @@ static const char clinic_rollup_sql[] =
     " sum(abandoned), sum(answered_call_center), sum(answered_reception), sum(talk_seconds),"
     " sum(handled), sum(inbound_talk_seconds) FROM calls_hourly GROUP BY 1, 2, 3;";
 
+static const char missed_calls_sql[] =
+    "CREATE TABLE missed_calls ("
+    " call_id uuid PRIMARY KEY, network_id text NOT NULL," CALL_DIMS
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    "INSERT INTO missed_calls (call_id, network_id, clinic_id, source, medium, campaign, operator,"
+    " patient_class, channel) SELECT call_id, network_id, clinic_id, source, medium, campaign,"
+    " operator, patient_class, channel FROM calls WHERE missed = 1;";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
@@ -153,6 +165,7 @@ const struct cf_migration cf_analytics_migrations[] = {
     {4, "people, patients, appointments and spend: the funnel and sources", funnel_sql},
     {5, "reminder outcomes, campaign members, NPS answers", reminders_sql},
     {6, "the calls' counts by clinic and hour alone", clinic_rollup_sql},
+    {7, "the missed calls' dimensions, for their callback tasks", missed_calls_sql},
 };
 
 const size_t cf_analytics_migrations_n =

@@ -12,7 +12,7 @@
 #include "common/strbuf.h"
 
 /* A group's value over the rollup (c: an_sql_calls_rollup's), and over a task (t)
- * with its first missed call (s: calls). */
+ * with its first missed call (s: missed_calls, once that call has ended). */
 static const char *const calls_groups[AN_G_COUNT] = {
     [AN_G_CLINIC] = "NULLIF(c.clinic_id, '')",
     [AN_G_SOURCE] = "NULLIF(c.source, '')",
@@ -89,7 +89,7 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " FILTER (WHERE t.status = 'closed'),"
             " percentile_cont(0.9) WITHIN GROUP (ORDER BY t.seconds_to_callback)"
             " FILTER (WHERE t.status = 'closed')"
-            " FROM analytics.tasks t LEFT JOIN analytics.calls s"
+            " FROM analytics.tasks t LEFT JOIN analytics.missed_calls s"
             " ON s.call_id = t.source_call_id AND s.network_id = t.network_id"
             " WHERE t.network_id = $1 AND t.kind = 'callback' AND t.lead_id IS NULL"
             " AND NOT t.withdrawn AND t.hour >= $2::timestamp AND t.hour < $3::timestamp"

@@ -168,6 +168,16 @@ def assert_day(stack, day, calls, tasks, what):
         sums = stack.hourly_sums(day_where(day), table)
         assert sums == {f: want[f] for f in CALL_COUNT_FIELDS}, "%s: %s sums %s, want %s" % (
             what, table, sums, {f: want[f] for f in CALL_COUNT_FIELDS})
+    # the missed calls' dimensions (what callback tasks are grouped by):
+    # exactly the missed calls, with their calls' dimensions
+    odd = cfstack.psql(stack.dsn, "SELECT count(*) FROM (SELECT call_id, network_id, clinic_id,"
+                       " source, medium, campaign, operator, patient_class, channel FROM"
+                       " analytics.calls WHERE missed = 1) c FULL JOIN analytics.missed_calls m"
+                       " USING (call_id) WHERE (c.network_id, c.clinic_id, c.source, c.medium,"
+                       " c.campaign, c.operator, c.patient_class, c.channel) IS DISTINCT FROM"
+                       " (m.network_id, m.clinic_id, m.source, m.medium, m.campaign, m.operator,"
+                       " m.patient_class, m.channel)")[0][0]
+    assert odd == "0", "%s: %s missed_calls rows differ from the missed calls" % (what, odd)
     stored = int(cfstack.psql(stack.dsn, "SELECT count(*) FROM analytics.calls WHERE call_id IN"
                               " (%s)" % ",".join("'%s'" % c.id for c in calls))[0][0])
     assert stored == len(calls), (what, "analytics.calls rows", stored, len(calls))
