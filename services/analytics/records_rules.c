@@ -65,13 +65,7 @@ static const struct only appointments_only[] = {
     {"plan_accepted", "r.plan_status = 'accepted'", NULL},
     /* an arrival of a patient who had come before: an earlier arrival, or
      * a first visit the MIS knows */
-    {"repeat",
-     "r.status IN ('arrived', 'completed') AND (EXISTS (SELECT 1"
-     " FROM analytics.appointments e WHERE e.patient_id = r.patient_id"
-     " AND e.starts_at < r.starts_at AND e.status IN ('arrived', 'completed'))"
-     " OR EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id ="
-     " r.patient_id AND pa.first_visit_at < r.starts_at))",
-     NULL},
+    {"repeat", "r.status IN ('arrived', 'completed') AND NOT (" AN_FIRST_VISIT_SQL("r") ")", NULL},
     /* an arrival that was the patient's first: the sources report's
      * arrived new patients */
     {"arrived_new", "r.status IN ('arrived', 'completed') AND " AN_FIRST_VISIT_SQL("r"), NULL},
@@ -130,6 +124,13 @@ static const struct only members_only[] = {
     {"opt_outs", JOB_OUTCOME("o.outcome IN ('opt_out_calls', 'opt_out_sms')"), NULL},
     {"booked_target", "r.grp = 'target' AND " BOOKED_AFTER, NULL},
     {"booked_holdout", "r.grp = 'holdout' AND " BOOKED_AFTER, NULL},
+    /* target members who came to a visit booked after: the report's
+     * arrivals of the target group, whose visits make its revenue */
+    {"arrived_target",
+     "r.grp = 'target' AND EXISTS (SELECT 1 FROM analytics.appointments a WHERE a.patient_id ="
+     " r.patient_id AND a.booked_at > r.at AND a.starts_at > r.at"
+     " AND a.status IN ('arrived', 'completed'))",
+     NULL},
     {NULL, NULL, NULL},
 };
 static const struct only contacts_only[] = {

@@ -80,18 +80,16 @@ static char *funnel_sql(const struct an_report_params *p, int grouped)
      * accepted; a repeat visit is an arrival of a patient who had come
      * before (an earlier arrival here, or a first visit the MIS knows) */
     cf_strbuf_add(&b, " UNION ALL ");
-    part(&b, p, grouped, "a.clinic_id", "a.start_hour",
-         "0, 0, 0, 0, 0, count(*) FILTER (WHERE a.status IN ('arrived', 'completed')),"
-         " count(*) FILTER (WHERE a.status = 'no_show'),"
-         " count(*) FILTER (WHERE a.status = 'cancelled'),"
-         " count(*) FILTER (WHERE a.plan_status IS NOT NULL),"
-         " count(*) FILTER (WHERE a.plan_status = 'accepted'),"
-         " count(*) FILTER (WHERE a.status IN ('arrived', 'completed') AND (EXISTS (SELECT 1"
-         " FROM analytics.appointments e WHERE e.patient_id = a.patient_id"
-         " AND e.starts_at < a.starts_at AND e.status IN ('arrived', 'completed')) OR EXISTS"
-         " (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id = a.patient_id"
-         " AND pa.first_visit_at < a.starts_at)))",
-         " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.start_hour"));
+    part(
+        &b, p, grouped, "a.clinic_id", "a.start_hour",
+        "0, 0, 0, 0, 0, count(*) FILTER (WHERE a.status IN ('arrived', 'completed')),"
+        " count(*) FILTER (WHERE a.status = 'no_show'),"
+        " count(*) FILTER (WHERE a.status = 'cancelled'),"
+        " count(*) FILTER (WHERE a.plan_status IS NOT NULL),"
+        " count(*) FILTER (WHERE a.plan_status = 'accepted'),"
+        " count(*) FILTER (WHERE a.status IN ('arrived', 'completed') AND NOT (" AN_FIRST_VISIT_SQL(
+            "a") "))",
+        " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.start_hour"));
     /* not split by source: $5 is always null (an_report_check) */
     cf_strbuf_add(&b, ") x WHERE $5::text IS NULL");
     an_sql_group_by(&b, p, grouped, 1);

@@ -172,7 +172,8 @@ int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
     " WHERE a.network_id = $1)"
 /* A visit (alias a) that is its patient's first arrival: no earlier
  * arrival here, no earlier first visit the MIS knows (the sources report's
- * arrived new patients). */
+ * arrived new patients; an arrival that is not one is the funnel's repeat
+ * visit). */
 #define AN_FIRST_VISIT_SQL(a)                                                                      \
     "NOT EXISTS (SELECT 1 FROM analytics.appointments e WHERE e.patient_id = " a                   \
     ".patient_id AND e.starts_at < " a ".starts_at AND e.status IN ('arrived', 'completed'))"      \

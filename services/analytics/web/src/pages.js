@@ -496,6 +496,9 @@ async function recall(ctx) {
     booked_holdout: ['members', 'booked_holdout'],
     booked_share_target: ['members', 'target'],
     booked_share_holdout: ['members', 'holdout'],
+    uplift: ['members', null], // the two groups' shares
+    arrived_target: ['members', 'arrived_target'],
+    revenue_target: ['members', 'arrived_target'],
   };
   return [
     kpis(r, ['members', 'target', 'holdout', 'contacted', 'agreed', 'booked_share_target', 'booked_share_holdout',

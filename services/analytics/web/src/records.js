@@ -67,7 +67,7 @@ const ONLY = {
   reminders: ['sent', 'calls', 'sms', 'not_reached', 'confirmed', 'declined', 'reschedule_requested', 'not_confirmed', 'opt_outs',
     'sms_charged'],
   nps: ['promoters', 'passives', 'detractors'],
-  members: ['target', 'holdout', 'contacted', 'agreed', 'opt_outs', 'booked_target', 'booked_holdout'],
+  members: ['target', 'holdout', 'contacted', 'agreed', 'opt_outs', 'booked_target', 'booked_holdout', 'arrived_target'],
   tasks: ['callback', 'callback_closed', 'callback_on_time', 'callback_expired'],
 };
 const ONLY_LABEL = {
@@ -86,7 +86,7 @@ const ONLY_LABEL = {
   answered_grouped: 'f.call_center_share', reminded_confirmed: 'f.confirmed_visits',
   reminded_unconfirmed: 'f.unconfirmed_visits', sms_charged: 'f.sms_cost',
   arrived_new: 'f.arrived_new_patients',
-  agreed: 'f.agreed', booked_target: 'f.booked_target', booked_holdout: 'f.booked_holdout', callback: 'f.callback_tasks',
+  agreed: 'f.agreed', booked_target: 'f.booked_target', booked_holdout: 'f.booked_holdout', arrived_target: 'f.arrived_target', callback: 'f.callback_tasks',
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
 
