@@ -157,6 +157,13 @@ static const struct only persons_only[] = {
     " UNION ALL SELECT l.network_id, l.hour, l.received_at, l.lead_id, 'lead', l.clinic_id,"       \
     " l.source, l.medium, l.campaign, l.patient_class, l.provider,"                                \
     " coalesce(l.contact_key, l.lead_id::text) FROM analytics.leads l)"
+/* A spend row's id as a record's: a UUID made from its key. */
+#define SPEND_ID                                                                                   \
+    "md5(r.network_id || '/' || r.day || '/' || r.source || '/' || r.medium || '/' ||"             \
+    " r.campaign || '/' || r.clinic_id)::uuid"
+static const struct only spend_only[] = {
+    {NULL, NULL, NULL},
+};
 /* A person's id as a record's: a UUID made from who they are. */
 #define PERSON_ID "md5(r.network_id || '/' || r.contact_key)::uuid"
 static const struct only tasks_only[] = {
@@ -310,6 +317,19 @@ static const struct kind kinds[] = {
      " 'campaign', NULLIF(r.first_campaign, ''), 'patient_class', NULLIF(r.first_class, ''),"
      " 'last_at', " CF_PG_UTC_MS("r.last_at") ", 'last_source', NULLIF(r.last_source, ''))",
      persons_only, NULL},
+    /* ad spend as PUT /v1/spend gave it, by its day: a source's rows add
+     * up to the sources report's spend when no clinic is asked (a
+     * network-wide row, clinic_id null, is split among the clinics there) */
+    {"spend", "analytics.spend", "r.day::timestamp", "(r.day::timestamp AT TIME ZONE 'UTC')",
+     SPEND_ID,
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_SOURCE] = "r.source",
+      [AN_G_MEDIUM] = "r.medium",
+      [AN_G_CAMPAIGN] = "r.campaign"},
+     "json_build_object('spend_id', " SPEND_ID ", 'day', r.day, 'source', NULLIF(r.source, ''),"
+     " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, ''),"
+     " 'clinic_id', NULLIF(r.clinic_id, ''), 'amount', r.amount, 'currency', r.currency)",
+     spend_only, NULL},
     {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
      {[AN_G_CLINIC] = "r.clinic_id"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
@@ -399,8 +419,8 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     if (!k) {
         an_refuse(err, "not_found", "kind",
                   "records are contacts, calls, leads, appointments, bookings,"
-                  " attributed_bookings, attributed_visits, persons, reminders, nps, members"
-                  " or tasks");
+                  " attributed_bookings, attributed_visits, persons, reminders, nps, members,"
+                  " spend or tasks");
         return NULL;
     }
     /* a text group the kind has no column for cannot be asked */
@@ -519,8 +539,12 @@ char *an_records_sql(const char *kind_name, const char *network_id,
         placeholder(&b, *nparams - 1, "::timestamptz, ");
         placeholder(&b, *nparams, "::uuid)");
     }
-    char tail[96];
-    snprintf(tail, sizeof(tail), " ORDER BY %s, %s LIMIT %ld", k->at, k->id, q->limit + 1);
-    cf_strbuf_add(&b, tail);
+    char limit[32];
+    snprintf(limit, sizeof(limit), " LIMIT %ld", q->limit + 1);
+    cf_strbuf_add(&b, " ORDER BY ");
+    cf_strbuf_add(&b, k->at);
+    cf_strbuf_add(&b, ", ");
+    cf_strbuf_add(&b, k->id);
+    cf_strbuf_add(&b, limit);
     return cf_strbuf_take(&b);
 }

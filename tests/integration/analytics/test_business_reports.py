@@ -873,6 +873,18 @@ def check_records(stack, days):
                     ask.fail("%s of source %r (%s)" % (field, row["source"], attribution),
                              "/v1/records/" + kind, params, "records %s, the report %s" % (
                                  got, row[field]), body, ["appointments"])
+    # each source's spend: its rows, network-wide ones whole (no clinic asked)
+    st, _, body = stack.get("/v1/reports/sources", base + [("group_by", "source")])
+    rows = json.loads(body)["rows"]
+    if not any(r["spend"] for r in rows):
+        ask.fail("the scenario's spend", "/v1/reports/sources", base, "no spend", body, [])
+    for row in rows:
+        params = base + [("source", row["source"] or ""), ("limit", "1000")]
+        st, _, body = stack.get("/v1/records/spend", params)
+        got = sum(float(r["amount"]) for r in json.loads(body)["records"]) if st == 200 else None
+        if got is None or abs(got - row["spend"]) > 1e-6:
+            ask.fail("spend of source %r" % row["source"], "/v1/records/spend", params,
+                     "records %s, the report %s" % (got, row["spend"]), body, ["spend"])
 
 
 def check_worklist(stack, days, tasks):

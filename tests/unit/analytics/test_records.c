@@ -70,6 +70,19 @@ static void test_sql(void)
     for (int i = 0; i < n; i++)
         free(params[i]);
     an_records_clear(&q);
+
+    /* spend: its id a long expression, the statement whole to its limit */
+    query(&q, "google");
+    q.limit = 100;
+    sql = an_records_sql("spend", "net", &q, params, &n, &e);
+    CHECK(sql != NULL);
+    CHECK(strstr(sql, "coalesce(r.source, '') = $4::text") != NULL);
+    const char *tail = "|| r.clinic_id)::uuid LIMIT 101";
+    CHECK(sql && strlen(sql) > strlen(tail) && strcmp(sql + strlen(sql) - strlen(tail), tail) == 0);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    an_records_clear(&q);
 }
 
 /* "only": one figure's records of a row, by the report's definition; a

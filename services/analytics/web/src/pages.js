@@ -66,6 +66,8 @@ function drillTo(ctx, kind, extra, only) {
   const f = ctx.filters;
   const source = ctx.takesSource ? f.source : '';
   if (source && !takesSource(kind)) return null; // not by source
+  // spend asked by clinic is a share of network-wide rows, not rows
+  if (kind === 'spend' && (f.clinics.length || (extra && 'clinic' in extra))) return null;
   const p = { kind, from: f.from, to: f.to };
   if (f.clinics.length) p.clinic = f.clinics.join(',');
   if (source) p.source = source;
@@ -164,6 +166,15 @@ async function overview(ctx) {
     // a share links to what it is a share of
     show_rate: ['appointments', 'arrived_or_no_show'],
     plan_acceptance: ['appointments', 'plan'],
+    first_contact_conversion_new: ['persons', 'new'],
+  });
+  // the money: the visits that paid (whatever their source), the spend
+  // rows, and what a cost or ROMI is taken over
+  const moneyDrill = drillMap(ctx, [], {
+    revenue: ['attributed_visits', 'arrived'],
+    romi: ['attributed_visits', 'arrived'],
+    spend: ['spend', null],
+    cost_per_arrived_new_patient: ['attributed_visits', 'arrived_new'],
   });
   const tot = funnel.rep.totals;
   const steps = FUNNEL_STEPS.map((s, i) => {
@@ -189,12 +200,10 @@ async function overview(ctx) {
         `${t('f.new_persons_booked')}: `,
         figure(funnel.s, 'new_persons_booked', tot.new_persons_booked, drill(null, 'new_persons_booked')), ' / ',
         figure(funnel.s, 'new_persons', tot.new_persons, drill(null, 'new_persons')), ' · ',
-        figure(funnel.s, 'first_contact_conversion_new', tot.first_contact_conversion_new))),
+        figure(funnel.s, 'first_contact_conversion_new', tot.first_contact_conversion_new, drill(null, 'first_contact_conversion_new')))),
       card(t('overview.money'), caption(money), kpiGrid(
-        kpi(money.s, 'revenue', money.rep.totals, money.prev, { prevLabel: money.prevLabel, accent: true }),
-        kpi(money.s, 'spend', money.rep.totals, money.prev, { prevLabel: money.prevLabel }),
-        kpi(money.s, 'romi', money.rep.totals, money.prev, { prevLabel: money.prevLabel }),
-        kpi(money.s, 'cost_per_arrived_new_patient', money.rep.totals, money.prev, { prevLabel: money.prevLabel })))),
+        ...['revenue', 'spend', 'romi', 'cost_per_arrived_new_patient'].map((x, i) => kpi(money.s, x, money.rep.totals, money.prev,
+          { prevLabel: money.prevLabel, accent: i === 0, drill: moneyDrill(null, x) }))))),
     card(t('overview.by_day'), byDayChart(days.rep.rows, f.from, f.to, ['contacts', 'bookings', 'arrivals'])),
   ];
 }
@@ -226,13 +235,15 @@ async function sources(ctx) {
     })));
   // contacts and leads are the records of their own source; bookings,
   // visits and revenue those of the source their person counts under in
-  // the attribution shown; a cost per thing opens the things, ROMI the
-  // visits its revenue is of (spend is the spend API's rows, not records)
+  // the attribution shown; spend its rows (not asked by clinic: there a
+  // network-wide row is split); a cost per thing opens the things, ROMI
+  // the visits its revenue is of
   const map = {
     contacts: ['contacts', null],
     unique_contacts: ['contacts', 'unique'],
     existing_patient_share: ['contacts', null],
     leads: ['leads', null],
+    spend: ['spend', null],
     bookings: ['attributed_bookings', null],
     arrivals: ['attributed_visits', 'arrived'],
     arrived_new_patients: ['attributed_visits', 'arrived_new'],
@@ -561,19 +572,30 @@ async function load(ctx) {
   const most = rows.reduce((a, b) => (b.operators_needed !== null && (!a || b.operators_needed > a.operators_needed) ? b : a), null);
   const cellSrc = (row) => src('load', cells.q, rowKey(row, ['weekday', 'hour']));
   const staffing = rows.filter((x) => x.inbound_calls > 0);
-  const drill = (row, f) => (row && (f === 'inbound_calls' || f === 'missed')
-    ? drillTo(ctx, 'calls', { weekday: row.weekday, hour: row.hour }, f === 'missed' ? 'missed' : 'inbound') : null);
+  // a cell's (or the period's) contacts, and the calls each figure is taken
+  // over: the inbound ones, the missed, the answered for the talk time
+  const LOAD_DRILL = {
+    contacts: ['contacts', null],
+    inbound_calls: ['calls', 'inbound'],
+    calls_per_hour: ['calls', 'inbound'],
+    operators_needed: ['calls', 'inbound'],
+    missed: ['calls', 'missed'],
+    missed_share: ['calls', 'inbound'],
+    mean_talk_s: ['calls', 'answered'],
+  };
+  const drill = drillMap(ctx, ['weekday', 'hour'], LOAD_DRILL);
   return [
     caption(r),
     kpiGrid(
-      ...['contacts', 'inbound_calls', 'missed_share', 'mean_talk_s', 'calls_per_hour'].map((f, i) => kpi(r.s, f, r.rep.totals, r.prev, { prevLabel: r.prevLabel, accent: i === 0 })),
+      ...['contacts', 'inbound_calls', 'missed_share', 'mean_talk_s', 'calls_per_hour'].map((f, i) => kpi(r.s, f, r.rep.totals, r.prev,
+        { prevLabel: r.prevLabel, accent: i === 0, drill: drill(null, f) })),
       h('div', { class: 'kpi', 'data-testid': 'kpi-peak' },
         h('div', { class: 'kpi-label', text: t('load.peak') }),
         h('div', { class: 'kpi-value' }, peak ? `${t(`weekday.${peak.weekday}`)} ${String(peak.hour).padStart(2, '0')}:00` : '—'),
-        peak ? h('div', { class: 'kpi-hint' }, figure(cellSrc(peak), 'contacts', peak.contacts), ` ${t('f.contacts').toLowerCase()}`) : null),
+        peak ? h('div', { class: 'kpi-hint' }, figure(cellSrc(peak), 'contacts', peak.contacts, drill(peak, 'contacts')), ` ${t('f.contacts').toLowerCase()}`) : null),
       h('div', { class: 'kpi', 'data-testid': 'kpi-staffing' },
         h('div', { class: 'kpi-label', text: t('load.max_ops') }),
-        h('div', { class: 'kpi-value' }, most ? figure(cellSrc(most), 'operators_needed', most.operators_needed) : '—'),
+        h('div', { class: 'kpi-value' }, most ? figure(cellSrc(most), 'operators_needed', most.operators_needed, drill(most, 'operators_needed')) : '—'),
         most ? h('div', { class: 'kpi-hint', text: `${t(`weekday.${most.weekday}`)} ${String(most.hour).padStart(2, '0')}:00` }) : null)),
     card(t('load.heatmap'), heatmap(rows, 'contacts', ctx, ['#eff6ff', '#93c5fd', '#2563eb', '#1e3a8a']), note(t('load.hint'))),
     card(t('load.staffing'),

@@ -11,6 +11,8 @@ const KINDS = ['contacts', 'persons', 'calls', 'leads', 'appointments', 'booking
 // the sources report's bookings and visits by the source their person
 // counts under (attribution=): opened from it, a tab only while shown
 const ATTRIBUTED = ['attributed_bookings', 'attributed_visits'];
+// kinds opened from a figure, a tab only while shown
+const OPENED = [...ATTRIBUTED, 'spend'];
 const TIME_GROUPS = ['day', 'week', 'month', 'hour', 'weekday'];
 // the text groups each kind can be filtered by (records_rules.c)
 const TEXT_GROUPS = {
@@ -22,13 +24,14 @@ const TEXT_GROUPS = {
   bookings: ['operator', 'doctor'], // the same appointments
   attributed_bookings: ['medium', 'campaign'],
   attributed_visits: ['medium', 'campaign'],
+  spend: ['medium', 'campaign'],
   reminders: [],
   nps: ['doctor'],
   members: ['campaign'],
   tasks: [],
 };
 // the kinds the API filters by source (records_rules.c); the others have none
-const SOURCED = new Set(['contacts', 'calls', 'leads', ...ATTRIBUTED]);
+const SOURCED = new Set(['contacts', 'calls', 'leads', ...OPENED]);
 export function takesSource(kind) {
   return SOURCED.has(kind);
 }
@@ -42,12 +45,13 @@ const COLUMNS = {
   bookings: ['booked_at', 'starts_at', 'clinic_id', 'doctor_id', 'status', 'booking_source', 'operator_id', 'amount_paid'],
   attributed_bookings: ['booked_at', 'starts_at', 'clinic_id', 'source', 'medium', 'campaign', 'status', 'booking_source'],
   attributed_visits: ['starts_at', 'clinic_id', 'source', 'medium', 'campaign', 'status', 'amount_paid', 'doctor_id'],
+  spend: ['day', 'source', 'medium', 'campaign', 'clinic_id', 'amount', 'currency'],
   reminders: ['at', 'clinic_id', 'channel', 'attempt', 'outcome', 'reminder_status', 'duration_s', 'gateway', 'sms_segments', 'sms_cost'],
   nps: ['at', 'clinic_id', 'doctor_id', 'score'],
   members: ['at', 'clinic_id', 'campaign', 'group'],
   tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
 };
-const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', attributed_bookings: 'appointment_id', attributed_visits: 'appointment_id', reminders: 'event_id', nps: 'job_id', members: 'job_id', tasks: 'task_id' };
+const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', attributed_bookings: 'appointment_id', attributed_visits: 'appointment_id', spend: 'spend_id', reminders: 'event_id', nps: 'job_id', members: 'job_id', tasks: 'task_id' };
 
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
@@ -64,6 +68,7 @@ const ONLY = {
   bookings: APPOINTMENT_ONLY,
   attributed_bookings: APPOINTMENT_ONLY,
   attributed_visits: APPOINTMENT_ONLY,
+  spend: [],
   reminders: ['sent', 'calls', 'sms', 'not_reached', 'confirmed', 'declined', 'reschedule_requested', 'not_confirmed', 'opt_outs',
     'sms_charged'],
   nps: ['promoters', 'passives', 'detractors'],
@@ -100,7 +105,7 @@ function cell(kind, col, r, ctx) {
   if (typeof v === 'boolean') return h('td', { text: t(v ? 'r.yes' : 'r.no') });
   if (col.endsWith('seconds') || col === 'seconds_to_callback') return h('td', { class: 'n', text: fmt.duration(v) });
   if (col === 'duration_s') return h('td', { class: 'n', text: fmt.duration(v) });
-  if (col === 'amount_paid' || col === 'sms_cost') return h('td', { class: 'n', text: fmt.number(v, 2) });
+  if (col === 'amount_paid' || col === 'sms_cost' || col === 'amount') return h('td', { class: 'n', text: fmt.number(v, 2) });
   return h('td', { text: String(v) });
 }
 
@@ -117,7 +122,7 @@ function apiParams(kind, params) {
 
 export async function recordsPage(ctx) {
   const params = ctx.params;
-  const kind = KINDS.includes(params.kind) || ATTRIBUTED.includes(params.kind) ? params.kind : 'calls';
+  const kind = KINDS.includes(params.kind) || OPENED.includes(params.kind) ? params.kind : 'calls';
   const only = ONLY[kind].includes(params.only) ? params.only : null;
   const f = ctx.filters;
   const full = { ...params, from: api.isDay(params.from) ? params.from : f.from, to: api.isDay(params.to) ? params.to : f.to };
@@ -128,7 +133,7 @@ export async function recordsPage(ctx) {
   const first = await api.records(kind, `${qs}&limit=100`);
 
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'data-testid': 'records-tabs' },
-    ...(ATTRIBUTED.includes(kind) ? [...KINDS, kind] : KINDS).map((k) => {
+    ...(OPENED.includes(kind) ? [...KINDS, kind] : KINDS).map((k) => {
       const next = { ...apiParams(k, full), kind: k };
       delete next.only; // another kind: the row's records, not one figure's
       if (params.back) next.back = params.back;
