@@ -66,6 +66,14 @@ static const struct only appointments_only[] = {
     /* an arrival of a patient who had come before: an earlier arrival, or
      * a first visit the MIS knows */
     {"repeat", "r.status IN ('arrived', 'completed') AND NOT (" AN_FIRST_VISIT_SQL("r") ")", NULL},
+    /* a patient's first arrival here (the earliest, by time then id): one
+     * record a patient of a cohort, placed by its month and clinic */
+    {"first_arrival",
+     "r.status IN ('arrived', 'completed') AND r.patient_id IS NOT NULL AND NOT EXISTS"
+     " (SELECT 1 FROM analytics.appointments e WHERE e.patient_id = r.patient_id"
+     " AND e.status IN ('arrived', 'completed')"
+     " AND (e.starts_at, e.appointment_id) < (r.starts_at, r.appointment_id))",
+     NULL},
     /* an arrival that was the patient's first: the sources report's
      * arrived new patients */
     {"arrived_new", "r.status IN ('arrived', 'completed') AND " AN_FIRST_VISIT_SQL("r"), NULL},

@@ -12,10 +12,11 @@
 
 #define VISITS                                                                                     \
     "WITH v AS (SELECT a.patient_id, a.clinic_id, date_trunc('month', a.start_hour) AS m,"         \
-    " a.amount_paid FROM analytics.appointments a WHERE a.network_id = $1"                         \
-    " AND a.status IN ('arrived', 'completed') AND a.patient_id IS NOT NULL),"                     \
+    " a.amount_paid, a.starts_at, a.appointment_id FROM analytics.appointments a"                  \
+    " WHERE a.network_id = $1 AND a.status IN ('arrived', 'completed')"                            \
+    " AND a.patient_id IS NOT NULL),"                                                              \
     " f AS (SELECT DISTINCT ON (v.patient_id) v.patient_id, v.m AS cohort, v.clinic_id FROM v"     \
-    " ORDER BY v.patient_id, v.m),"                                                                \
+    " ORDER BY v.patient_id, v.starts_at, v.appointment_id),"                                      \
     " c AS (SELECT f.* FROM f WHERE f.cohort >= date_trunc('month', $2::timestamp)"                \
     " AND f.cohort < $3::timestamp AND ($4::jsonb IS NULL OR f.clinic_id IN"                       \
     " (SELECT jsonb_array_elements_text($4))) AND $5::text IS NULL),"                              \

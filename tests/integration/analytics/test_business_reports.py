@@ -41,7 +41,7 @@ import json
 import math
 import time
 import urllib.parse
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import cfstack
 from business_scenario import (ANNA_OP, BORIS_OP, C, IVANOVA, N, PETROV, SIDOROVA, BizStack,
@@ -646,6 +646,20 @@ def check_reports(stack, days):
             if errs:
                 ask.fail("%s: %s month %d" % (what, w["cohort"], w["months_since"]),
                          "/v1/reports/cohorts", params, "; ".join(errs), body, ["appointments"])
+        # a cohort's patients: their first visits, in its month (and clinic)
+        for w in want:
+            if w["months_since"]:
+                continue
+            y, m = map(int, w["cohort"].split("-"))
+            last = (date(y + m // 12, m % 12 + 1, 1) - timedelta(days=1)).isoformat()
+            rparams = [("from", w["cohort"] + "-01"), ("to", last), ("month", w["cohort"]),
+                       ("only", "first_arrival")] + [p for p in params if p[0] == "clinic"]
+            st, _, rbody = stack.get("/v1/records/appointments", rparams)
+            n = len(json.loads(rbody)["records"]) if st == 200 else None
+            if n != w["patients"]:
+                ask.fail("%s: %s's patients" % (what, w["cohort"]), "/v1/records/appointments",
+                         rparams, "%s records, the report %s" % (n, w["patients"]), rbody,
+                         ["appointments"])
     # the totals of the selection: 3 patients (q1 q2 q3), everything they paid:
     # 4200 + 1900 = 6100, 6100/3 each
     rep, body = ask.report("cohorts", [("from", "2026-03-01"), ("to", "2026-04-30")],

@@ -622,6 +622,12 @@ async function cohorts(ctx) {
   const at = new Map(rows.map((x) => [`${x.cohort}|${x.months_since}`, x]));
   const keyOf = (x) => src('cohorts', r.q, { cohort: x.cohort, months_since: x.months_since });
   const months = Array.from({ length: maxMonth + 1 }, (_, i) => i);
+  // a cohort's patients: each one's first visit, in the cohort's month
+  const cohortDrill = (c) => {
+    const [cy, cm] = c.split('-').map(Number);
+    const last = new Date(Date.UTC(cy, cm, 0)).toISOString().slice(0, 10);
+    return drillTo(ctx, 'appointments', { from: `${c}-01`, to: last, month: c }, 'first_arrival');
+  };
   const table = h('table', { class: 'table cohort-table', 'data-testid': 'cohort-table' },
     h('thead', null, h('tr', null,
       h('th', { class: 'group', text: t('cohorts.cohort') }),
@@ -631,7 +637,7 @@ async function cohorts(ctx) {
       const first = at.get(`${c}|0`);
       return h('tr', { 'data-testid': 'row' },
         h('td', { class: 'group', text: c }),
-        h('td', { class: 'n' }, first ? figure(keyOf(first), 'patients', first.patients) : '—'),
+        h('td', { class: 'n' }, first ? figure(keyOf(first), 'patients', first.patients, cohortDrill(c)) : '—'),
         ...months.slice(1).map((n) => {
           const x = at.get(`${c}|${n}`);
           if (!x) return h('td', { class: 'n muted' }, '');

@@ -57,7 +57,7 @@ const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lea
 // the report's definition, applied by the API so every page is of them).
 // an appointment's narrowings, whether placed by its visit or its booking
 const APPOINTMENT_ONLY = ['arrived', 'no_show', 'arrived_or_no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat',
-  'reminded_confirmed', 'reminded_unconfirmed', 'arrived_new'];
+  'reminded_confirmed', 'reminded_unconfirmed', 'arrived_new', 'first_arrival'];
 const ONLY = {
   contacts: ['calls', 'leads', 'unique'],
   persons: ['new', 'new_booked'],
@@ -90,7 +90,7 @@ const ONLY_LABEL = {
   new: 'f.new_persons', new_booked: 'f.new_persons_booked', arrived_or_no_show: 'f.show_rate',
   answered_grouped: 'f.call_center_share', reminded_confirmed: 'f.confirmed_visits',
   reminded_unconfirmed: 'f.unconfirmed_visits', sms_charged: 'f.sms_cost',
-  arrived_new: 'f.arrived_new_patients',
+  arrived_new: 'f.arrived_new_patients', first_arrival: 'f.patients',
   agreed: 'f.agreed', booked_target: 'f.booked_target', booked_holdout: 'f.booked_holdout', arrived_target: 'f.arrived_target', callback: 'f.callback_tasks',
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
