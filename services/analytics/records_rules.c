@@ -42,8 +42,9 @@ static const struct only calls_only[] = {
      INBOUND " AND r.outcome = 'answered' AND r.agent_group IN"
              " ('call_center', 'reception')",
      NULL},
-    {"handled", ENDED " AND r.outcome = 'answered' AND coalesce(r.operator, '') <> ''", NULL},
-    {"outbound_answered", OUTBOUND " AND r.outcome = 'answered'", NULL},
+    /* answered by a person, either direction: the operators' calls
+     * handled (with or without an operator the telephony named) */
+    {"handled", ENDED " AND r.outcome = 'answered'", NULL},
     {NULL, NULL, NULL},
 };
 static const struct only leads_only[] = {

@@ -772,6 +772,8 @@ def check_records(stack, days):
                                 ("unique", "unique"), ("targeted", "targeted"),
                                 ("call_center", "answered_call_center"),
                                 ("reception", "answered_reception"))),
+            ("calls", "operators", (("handled", "calls_handled"), ("answered", "inbound_answered"),
+                                    ("outbound", "outbound"))),
             ("tasks", "calls", (("callback", "callback_tasks"), ("callback_closed", "called_back"),
                                 ("callback_on_time", "called_back_on_time"),
                                 ("callback_expired", "lost"))),

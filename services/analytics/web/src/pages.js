@@ -370,7 +370,7 @@ async function operators(ctx) {
     bookings: ['bookings', null],
     calls_handled: ['calls', 'handled'],
     inbound_answered: ['calls', 'answered'],
-    outbound: ['calls', 'outbound_answered'],
+    outbound: ['calls', 'outbound'],
     talk_seconds: ['calls', 'handled'],
     mean_talk_s: ['calls', 'handled'],
     booking_conversion: ['calls', 'handled'],

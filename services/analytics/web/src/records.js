@@ -62,7 +62,7 @@ const ONLY = {
   contacts: ['calls', 'leads', 'unique'],
   persons: ['new', 'new_booked'],
   calls: ['inbound', 'outbound', 'answered', 'missed', 'abandoned', 'targeted', 'unique', 'call_center',
-    'reception', 'answered_grouped', 'handled', 'outbound_answered'],
+    'reception', 'answered_grouped', 'handled'],
   leads: ['responded', 'unanswered', 'sla_breached', 'booked', 'lost', 'spam'],
   appointments: APPOINTMENT_ONLY,
   bookings: APPOINTMENT_ONLY,
@@ -78,7 +78,7 @@ const ONLY = {
 const ONLY_LABEL = {
   inbound: 'f.inbound', outbound: 'f.outbound', answered: 'f.answered', missed: 'f.missed',
   abandoned: 'f.abandoned', targeted: 'f.targeted', unique: 'f.unique', call_center: 'f.answered_call_center',
-  reception: 'f.answered_reception', handled: 'f.calls_handled', outbound_answered: 'f.outbound',
+  reception: 'f.answered_reception', handled: 'f.calls_handled',
   responded: 'f.responded', unanswered: 'f.unanswered', sla_breached: 'f.sla_breaches', booked: 'f.booked',
   lost: 'f.lost', spam: 'f.spam', arrived: 'f.arrivals', no_show: 'f.no_shows', cancelled: 'f.cancellations',
   plan: 'f.plans_proposed', plan_accepted: 'f.plans_accepted', repeat: 'f.repeat_visits',
