@@ -142,6 +142,57 @@ async function verifyFigures(page, key, what) {
   return figs.length;
 }
 
+// The figures that are counts of records: each one's link must open exactly
+// that many (a share, a median or an amount opens what it is taken over).
+const COUNT_FIELDS = new Set(('contacts unique_contacts new_persons new_persons_booked bookings arrivals no_shows '
+  + 'cancellations plans_proposed plans_accepted repeat_visits inbound outbound answered missed abandoned unique '
+  + 'targeted callback_tasks called_back called_back_on_time lost answered_call_center answered_reception leads '
+  + 'responded unanswered sla_breaches booked spam calls_handled inbound_answered arrived_new_patients nps_answers '
+  + 'members target holdout contacted agreed opt_outs booked_target booked_holdout arrived_target inbound_calls '
+  + 'patients sent calls sms not_reached confirmed declined reschedule_requested not_confirmed confirmed_visits '
+  + 'unconfirmed_visits').split(' '));
+
+// Every count on the page that links to records opens as many records (the
+// API's pages followed to the end); a non-zero figure without a link is a
+// gap. Returns how many links were followed.
+async function verifyDrills(page, what) {
+  const figs = await page.$$eval('[data-value]', (els) => els.map((e) => {
+    const a = e.closest('a');
+    return { field: e.dataset.field, v: e.dataset.value, href: a ? a.getAttribute('href') : null };
+  }));
+  const bad = [];
+  let n = 0;
+  for (const f of figs) {
+    if (f.v === '' || f.v === '0' || f.v === 'null') continue;
+    if (!f.href) {
+      bad.push(`${f.field} ${f.v}: no link`);
+      continue;
+    }
+    if (!COUNT_FIELDS.has(f.field)) continue;
+    const q = new URLSearchParams(f.href.split('?')[1]);
+    const kind = q.get('kind');
+    q.delete('kind');
+    q.delete('back');
+    q.set('limit', '1000');
+    const got = await page.evaluate(async ([k, qs]) => {
+      let count = 0;
+      let cursor = null;
+      do {
+        const r = await fetch(`/v1/records/${k}?${qs}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        if (r.status !== 200) return `status ${r.status}`;
+        const b = await r.json();
+        count += b.records.length;
+        cursor = b.next_cursor;
+      } while (cursor);
+      return count;
+    }, [kind, q.toString()]);
+    n++;
+    if (String(got) !== f.v) bad.push(`${f.field} ${f.v}: ${kind}?${q} has ${got}`);
+  }
+  check(!bad.length, `${what}: figures and their records differ:\n  ${bad.slice(0, 15).join('\n  ')}`);
+  return n;
+}
+
 // --- the page -------------------------------------------------------------------------------
 
 async function gen(page) {
@@ -252,8 +303,10 @@ async function main() {
     check(who.status === 200 && networkName === who.body.network.name, `network name "${networkName}" vs ${JSON.stringify(who.body)}`);
     log('signed in: cf_session HttpOnly SameSite=Strict');
 
-    // 4. Every page, in English: the figures are the API's; charts drawn.
+    // 4. Every page, in English: the figures are the API's, each count
+    // opens as many records; charts drawn.
     let total = 0;
+    let drills = 0;
     for (const name of PAGES) {
       await goto(page, name);
       if (name === 'worklist') {
@@ -262,12 +315,13 @@ async function main() {
         const n = await verifyFigures(page, READ_KEY, `${name} (en)`);
         check(n > 0, `${name}: no figures on the page`);
         total += n;
+        drills += await verifyDrills(page, `${name} (en)`);
         const charts = await page.$$eval('[data-testid=chart]', (els) => els.map((e) => !!e.querySelector('canvas')));
         check(charts.every(Boolean), `${name}: a chart was not drawn (${charts})`);
       }
       await shot(page, `en-${name}`);
     }
-    log(`every page in English: ${total} figures equal the API's`);
+    log(`every page in English: ${total} figures equal the API's; ${drills} counts open as many records`);
 
     // the reminders page: beside the scenario's sends no note; over a range
     // with none sent, a note of when reminders go out (the clinics' windows)

@@ -622,7 +622,8 @@ async function cohorts(ctx) {
   const at = new Map(rows.map((x) => [`${x.cohort}|${x.months_since}`, x]));
   const keyOf = (x) => src('cohorts', r.q, { cohort: x.cohort, months_since: x.months_since });
   const months = Array.from({ length: maxMonth + 1 }, (_, i) => i);
-  // a cohort's patients: each one's first visit, in the cohort's month
+  // a cohort's patients: each one's first visit, in the cohort's month (a
+  // month's returning share is a share of them)
   const cohortDrill = (c) => {
     const [cy, cm] = c.split('-').map(Number);
     const last = new Date(Date.UTC(cy, cm, 0)).toISOString().slice(0, 10);
@@ -642,7 +643,9 @@ async function cohorts(ctx) {
           const x = at.get(`${c}|${n}`);
           if (!x) return h('td', { class: 'n muted' }, '');
           const share = x.returning_share || 0;
-          return h('td', { class: 'n heat', style: `--heat:${Math.round(share * 100)}%` }, figure(keyOf(x), 'returning_share', x.returning_share));
+          // a share of the cohort's patients: it opens them
+          return h('td', { class: 'n heat', style: `--heat:${Math.round(share * 100)}%` },
+            figure(keyOf(x), 'returning_share', x.returning_share, cohortDrill(c)));
         }));
     })));
   const revenue = chart({
