@@ -72,9 +72,7 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " sum(c.talk_seconds)::bigint AS talk_seconds, 0::bigint AS callback_tasks,"
             " 0::bigint AS called_back, 0::bigint AS called_back_on_time, 0::bigint AS lost,"
             " 0::bigint AS within_15_min, NULL::float8 AS median_s, NULL::float8 AS p90_s");
-    char *rollup = an_sql_calls_rollup(p);
-    cf_strbuf_add(&b, rollup);
-    free(rollup);
+    cf_strbuf_add(&b, an_sql_calls_rollup(p));
     an_sql_group_by(&b, p, grouped, 0);
     /* the missed calls' callback tasks, with their first missed call */
     cf_strbuf_add(&b, " UNION ALL SELECT ");

@@ -38,14 +38,14 @@ static char *funnel_sql(const struct an_report_params *p, int grouped)
                       " coalesce(sum(no_shows), 0), coalesce(sum(cancellations), 0),"
                       " coalesce(sum(plans_proposed), 0), coalesce(sum(plans_accepted), 0),"
                       " coalesce(sum(repeat_visits), 0) FROM (");
-    /* contacts: ended inbound calls (the rollup by clinic and hour: the
-     * funnel has no other dimension) ... */
+    /* contacts: ended inbound calls (the rollup an_sql_calls_rollup picks:
+     * the one by clinic and hour, the funnel having no other dimension) ... */
     part(&b, p, grouped, "c.clinic_id", "c.hour",
          "sum(c.inbound)::bigint AS contacts, 0::bigint AS unique_contacts,"
          " 0::bigint AS new_persons, 0::bigint AS new_booked, 0::bigint AS bookings,"
          " 0::bigint AS arrivals, 0::bigint AS no_shows, 0::bigint AS cancellations,"
          " 0::bigint AS plans_proposed, 0::bigint AS plans_accepted, 0::bigint AS repeat_visits",
-         " FROM analytics.calls_clinic_hourly c" WHERE("c.network_id", "c.clinic_id", "c.hour"));
+         an_sql_calls_rollup(p));
     /* ... and leads */
     cf_strbuf_add(&b, " UNION ALL ");
     part(&b, p, grouped, "l.clinic_id", "l.hour", "count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0",

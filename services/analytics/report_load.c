@@ -10,7 +10,6 @@
 #include "report_testable.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 #include "common/strbuf.h"
 
@@ -55,13 +54,11 @@ static char *load_sql(const struct an_report_params *p, int grouped)
     cf_strbuf_add(&b, "coalesce(sum(inbound), 0), coalesce(sum(leads), 0),"
                       " coalesce(sum(answered), 0), coalesce(sum(missed), 0),"
                       " coalesce(sum(talk), 0) FROM (");
-    char *rollup = an_sql_calls_rollup(p);
     an_sql_part(&b, p, grouped, &calls,
                 "sum(c.inbound)::bigint AS inbound, 0::bigint AS leads,"
                 " sum(c.answered)::bigint AS answered, sum(c.missed)::bigint AS missed,"
                 " sum(c.inbound_talk_seconds)::bigint AS talk",
-                rollup);
-    free(rollup);
+                an_sql_calls_rollup(p));
     cf_strbuf_add(&b, " UNION ALL ");
     an_sql_part(&b, p, grouped, &leads, "0, count(*), 0, 0, 0",
                 " FROM analytics.leads l WHERE l.network_id = $1"

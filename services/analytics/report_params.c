@@ -271,24 +271,19 @@ void an_sql_groups_of(struct cf_strbuf *b, const struct an_report_params *p, int
     }
 }
 
-char *an_sql_calls_rollup(const struct an_report_params *p)
+/* the network, hours and clinics of either rollup (alias c) */
+#define ROLLUP_WHERE                                                                               \
+    " c WHERE c.network_id = $1 AND c.hour >= $2::timestamp AND c.hour < $3::timestamp"            \
+    " AND ($4::jsonb IS NULL OR c.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
+
+const char *an_sql_calls_rollup(const struct an_report_params *p)
 {
     int dims = p->source != NULL;
     for (size_t i = 0; i < p->ngroups; i++)
         dims |= !(AN_GROUPS_CLINIC_TIME & 1u << p->groups[i]);
-    const char *from =
-        dims ? " FROM analytics.calls_hourly c WHERE c.network_id = $1"
-               " AND c.hour >= $2::timestamp AND c.hour < $3::timestamp"
-               " AND ($4::jsonb IS NULL OR c.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
-               " AND ($5::text IS NULL OR c.source = $5)"
-             : " FROM analytics.calls_clinic_hourly c WHERE c.network_id = $1"
-               " AND c.hour >= $2::timestamp AND c.hour < $3::timestamp"
-               " AND ($4::jsonb IS NULL OR c.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
-               " AND $5::text IS NULL";
-    char *out = strdup(from);
-    if (!out)
-        abort();
-    return out;
+    return dims ? " FROM analytics.calls_hourly" ROLLUP_WHERE
+                  " AND ($5::text IS NULL OR c.source = $5)"
+                : " FROM analytics.calls_clinic_hourly" ROLLUP_WHERE " AND $5::text IS NULL";
 }
 
 int an_report_check(const struct an_report *report, const struct an_report_params *p,

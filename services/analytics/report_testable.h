@@ -224,9 +224,8 @@ void an_sql_groups_of(struct cf_strbuf *b, const struct an_report_params *p, int
 /* " FROM <the calls rollup> c WHERE <network $1, hours $2..$3, clinics $4,
  * source $5>" for p: calls_clinic_hourly when p is grouped by clinic and
  * time only with no source (the same sums from a hundredth of the rows),
- * else calls_hourly with every dimension. A part over it groups by c.
- * free() it. */
-char *an_sql_calls_rollup(const struct an_report_params *p);
+ * else calls_hourly with every dimension. A part over it groups by c. */
+const char *an_sql_calls_rollup(const struct an_report_params *p);
 void an_sql_part(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
                  const struct an_cols *cols, const char *counts, const char *from);
 /* Sets the group values (the first of values) into row under their names
