@@ -73,7 +73,7 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " 0::bigint AS called_back, 0::bigint AS called_back_on_time, 0::bigint AS lost,"
             " 0::bigint AS within_15_min, NULL::float8 AS median_s, NULL::float8 AS p90_s");
     cf_strbuf_add(&b, an_sql_calls_rollup(p));
-    an_sql_group_by(&b, p, grouped, 0);
+    an_sql_group_by(&b, p, grouped, AN_SQL_PART);
     /* the missed calls' callback tasks, with their first missed call */
     cf_strbuf_add(&b, " UNION ALL SELECT ");
     an_sql_groups(&b, p, grouped, tasks_groups);
@@ -93,9 +93,9 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " AND NOT t.withdrawn AND t.hour >= $2::timestamp AND t.hour < $3::timestamp"
             " AND ($4::jsonb IS NULL OR t.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
             " AND ($5::text IS NULL OR s.source = $5)");
-    an_sql_group_by(&b, p, grouped, 0);
+    an_sql_group_by(&b, p, grouped, AN_SQL_PART);
     cf_strbuf_add(&b, ") x");
-    an_sql_group_by(&b, p, grouped, 1);
+    an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);
     return cf_strbuf_take(&b);
 }
 

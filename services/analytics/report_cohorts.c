@@ -83,6 +83,7 @@ const struct an_report an_report_cohorts = {
     .groups = 0,
     .default_group = -1,
     .rows_always = 1,
+    .totals_apart = 1,
     .takes_source = 0,
     .sql = cohorts_sql,
     .row = cohorts_row,

@@ -92,7 +92,7 @@ static char *funnel_sql(const struct an_report_params *p, int grouped)
         " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.start_hour"));
     /* not split by source: $5 is always null (an_report_check) */
     cf_strbuf_add(&b, ") x WHERE $5::text IS NULL");
-    an_sql_group_by(&b, p, grouped, 1);
+    an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);
     return cf_strbuf_take(&b);
 }
 

@@ -54,7 +54,7 @@ static char *leads_sql(const struct an_report_params *p, int grouped)
             " AND l.hour >= $2::timestamp AND l.hour < $3::timestamp"
             " AND ($4::jsonb IS NULL OR l.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
             " AND ($5::text IS NULL OR l.source = $5)");
-    an_sql_group_by(&b, p, grouped, 1);
+    an_sql_group_by(&b, p, grouped, AN_SQL_ONLY);
     return cf_strbuf_take(&b);
 }
 

@@ -66,7 +66,7 @@ static char *load_sql(const struct an_report_params *p, int grouped)
                 " AND ($4::jsonb IS NULL OR l.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
                 " AND ($5::text IS NULL OR l.source = $5)");
     cf_strbuf_add(&b, ") x");
-    an_sql_group_by(&b, p, grouped, 1);
+    an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);
     return cf_strbuf_take(&b);
 }
 

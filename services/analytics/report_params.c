@@ -174,26 +174,61 @@ json_t *an_report_params_json(const struct an_report_params *p)
                      p->csv ? "csv" : "json");
 }
 
-void an_sql_group_list(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
-                       const char *after)
+/* "g0, g1" */
+static void group_names(struct cf_strbuf *b, const struct an_report_params *p)
 {
-    for (size_t i = 0; grouped && i < p->ngroups; i++) {
+    for (size_t i = 0; i < p->ngroups; i++) {
         char col[32];
         snprintf(col, sizeof(col), "%sg%zu", i ? ", " : "", i);
         cf_strbuf_add(b, col);
     }
-    if (grouped && p->ngroups)
-        cf_strbuf_add(b, after);
 }
 
-void an_sql_group_by(struct cf_strbuf *b, const struct an_report_params *p, int grouped, int order)
+void an_sql_group_list(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                       const char *after)
 {
     if (!grouped || !p->ngroups)
         return;
-    cf_strbuf_add(b, " GROUP BY ");
-    an_sql_group_list(b, p, grouped, order ? " ORDER BY " : "");
-    if (order)
+    group_names(b, p);
+    if (grouped == AN_ROWS_AND_TOTALS)
+        cf_strbuf_add(b, ", gk");
+    cf_strbuf_add(b, after);
+}
+
+/* gk of a level that reads rows: GROUPING() of its first group, 0 on a
+ * row of groups and 1 on the totals'. (Not a constant grouped with the
+ * groups: PostgreSQL 15 carries a grouped constant up through a UNION
+ * ALL as the constant, on the totals' row too.) */
+static void group_key(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                      const char *first)
+{
+    if (grouped != AN_ROWS_AND_TOTALS || !p->ngroups)
+        return;
+    cf_strbuf_add(b, "GROUPING(");
+    cf_strbuf_add(b, first);
+    cf_strbuf_add(b, ") AS gk, ");
+}
+
+void an_sql_group_by(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                     enum an_sql_level level)
+{
+    if (!grouped || !p->ngroups)
+        return;
+    /* Both at once: a level that reads rows groups them twice, by the
+     * groups (gk 0) and not at all (the totals, gk 1); the level that sums
+     * parts keeps the two apart by gk. */
+    if (grouped == AN_ROWS_AND_TOTALS && level != AN_SQL_OUTER) {
+        cf_strbuf_add(b, " GROUP BY GROUPING SETS ((");
+        group_names(b, p);
+        cf_strbuf_add(b, "), ())");
+    } else {
+        cf_strbuf_add(b, " GROUP BY ");
         an_sql_group_list(b, p, grouped, "");
+    }
+    if (level != AN_SQL_PART) {
+        cf_strbuf_add(b, " ORDER BY ");
+        an_sql_group_list(b, p, grouped, "");
+    }
 }
 
 void an_sql_part(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
@@ -203,7 +238,7 @@ void an_sql_part(struct cf_strbuf *b, const struct an_report_params *p, int grou
     an_sql_groups_of(b, p, grouped, cols);
     cf_strbuf_add(b, counts);
     cf_strbuf_add(b, from);
-    an_sql_group_by(b, p, grouped, 0);
+    an_sql_group_by(b, p, grouped, AN_SQL_PART);
 }
 
 void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
@@ -215,11 +250,15 @@ void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int gr
         snprintf(alias, sizeof(alias), " AS g%zu, ", i);
         cf_strbuf_add(b, alias);
     }
+    if (grouped && p->ngroups)
+        group_key(b, p, grouped, exprs[p->groups[0]]);
 }
 
 void an_sql_groups_of(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
                       const struct an_cols *cols)
 {
+    char first[300] = "";
+
     for (size_t i = 0; grouped && i < p->ngroups; i++) {
         const char *text = NULL;
         char expr[300];
@@ -266,9 +305,12 @@ void an_sql_groups_of(struct cf_strbuf *b, const struct an_report_params *p, int
             snprintf(expr, sizeof(expr), "extract(%s FROM %s)::int",
                      p->groups[i] == AN_G_HOUR ? "hour" : "isodow", cols->hour);
         cf_strbuf_add(b, expr);
+        if (i == 0)
+            snprintf(first, sizeof(first), "%s", expr);
         snprintf(expr, sizeof(expr), " AS g%zu, ", i);
         cf_strbuf_add(b, expr);
     }
+    group_key(b, p, grouped, first);
 }
 
 /* the network, hours and clinics of either rollup (alias c) */

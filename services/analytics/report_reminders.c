@@ -71,7 +71,7 @@ static char *reminders_sql(const struct an_report_params *p, int grouped)
                                                                     "jsonb_array_elements_text($4))"
                                                                     ") AND $5::text IS NULL");
     cf_strbuf_add(&b, ") x");
-    an_sql_group_by(&b, p, grouped, 1);
+    an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);
     return cf_strbuf_take(&b);
 }
 

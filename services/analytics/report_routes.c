@@ -4,9 +4,10 @@
  * (read_access.c). The parameters are read (report_params.c),
  * every clinic named checked against the key's network (another
  * network's clinic is as unknown as one that does not exist), then the
- * grouped rows and the totals are read in one read-only transaction (one
- * snapshot, so the totals add up to the rows) and answered as JSON or CSV.
- * Answers are cached (report_cache.c).
+ * grouped rows and the totals are read in one statement (a report whose
+ * statement cannot give both: two, in one read-only transaction; one
+ * snapshot either way, so the totals add up to the rows) and answered as
+ * JSON or CSV. Answers are cached (report_cache.c).
  */
 #include "analytics.h"
 #include "read_access.h"
@@ -23,10 +24,12 @@
 #include "common/metrics.h"
 #include "common/pg.h"
 
-/* Runs the report's statement into rows (grouped) or totals. */
+/* Runs the report's statement into rows (grouped AN_ROWS) or totals
+ * (AN_TOTALS), or both (AN_ROWS_AND_TOTALS: the row whose gk, the column
+ * after the groups, is 1 is the totals'; gk is not passed on). */
 static int read_rows(PGconn *conn, const struct an_report *report, const char *network_id,
-                     const struct an_report_params *p, int grouped, json_t *rows, char *errbuf,
-                     size_t errbuf_size)
+                     const struct an_report_params *p, int grouped, json_t *rows, json_t *totals,
+                     char *errbuf, size_t errbuf_size)
 {
     char *sql = report->sql(p, grouped);
     char *clinics = p->clinics ? json_dumps(p->clinics, JSON_COMPACT) : NULL;
@@ -42,10 +45,16 @@ static int read_rows(PGconn *conn, const struct an_report *report, const char *n
     const char **values = calloc((size_t)ncols, sizeof(*values));
     if (!values)
         abort();
+    const int gk = grouped == AN_ROWS_AND_TOTALS ? (int)p->ngroups : -1;
     for (int r = 0; r < PQntuples(res); r++) {
+        int n = 0;
         for (int c = 0; c < ncols; c++)
-            values[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
-        json_array_append_new(rows, report->row(p, grouped, values));
+            if (c != gk)
+                values[n++] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+        if (gk >= 0 && strcmp(PQgetvalue(res, r, gk), "1") == 0)
+            json_array_append_new(totals, report->row(p, AN_TOTALS, values + p->ngroups));
+        else
+            json_array_append_new(grouped ? rows : totals, report->row(p, grouped != 0, values));
     }
     free(values);
     PQclear(res);
@@ -83,10 +92,14 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
                         "SELECT set_config('statement_timeout', $1, true),"
                         " set_config('work_mem', $2, true)",
                         2, tparams, NULL, errbuf, errbuf_size);
-    if (rc == 0 && (p->ngroups || report->rows_always))
-        rc = read_rows(conn, report, network_id, p, 1, rows, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = read_rows(conn, report, network_id, p, 0, totals, errbuf, errbuf_size);
+    if (rc == 0 && p->ngroups && !report->totals_apart)
+        rc = read_rows(conn, report, network_id, p, AN_ROWS_AND_TOTALS, rows, totals, errbuf,
+                       errbuf_size);
+    else if (rc == 0 && (p->ngroups || report->rows_always))
+        rc = read_rows(conn, report, network_id, p, AN_ROWS, rows, totals, errbuf, errbuf_size);
+    /* the totals' own statement when the rows' gave none */
+    if (rc == 0 && json_array_size(totals) == 0)
+        rc = read_rows(conn, report, network_id, p, AN_TOTALS, rows, totals, errbuf, errbuf_size);
     if (conn) {
         cf_pg_rollback(conn);
         cf_pg_pool_release(ctx->svc->pg, conn);

@@ -137,7 +137,7 @@ static char *sources_sql(const struct an_report_params *p, int grouped)
         " WHERE s.day >= $2::date AND s.day < $3::date" CLINIC_AND_SOURCE("s.clinic_id",
                                                                           "s.source"));
     cf_strbuf_add(&b, ") x");
-    an_sql_group_by(&b, p, grouped, 1);
+    an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);
     return cf_strbuf_take(&b);
 }
 

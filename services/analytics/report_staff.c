@@ -40,7 +40,7 @@ static char *operators_sql(const struct an_report_params *p, int grouped)
         &b, p, grouped, &booked, "0, 0, 0, 0, count(*)",
         " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.booked_hour"));
     cf_strbuf_add(&b, ") x");
-    an_sql_group_by(&b, p, grouped, 1);
+    an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);
     return cf_strbuf_take(&b);
 }
 
@@ -115,7 +115,7 @@ static char *doctors_sql(const struct an_report_params *p, int grouped)
                 " count(*) FILTER (WHERE n.score <= 6)",
                 " FROM analytics.nps_answers n" WHERE("n.network_id", "n.clinic_id", "n.hour"));
     cf_strbuf_add(&b, ") x");
-    an_sql_group_by(&b, p, grouped, 1);
+    an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);
     return cf_strbuf_take(&b);
 }
 

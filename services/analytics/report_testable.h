@@ -75,9 +75,17 @@ int an_refuse(struct an_param_error *err, const char *code, const char *field, c
 /* The params member of the answer: what the report was asked. */
 json_t *an_report_params_json(const struct an_report_params *p);
 
+/* What a report's statement reads (sql's grouped): one row of totals
+ * (AN_TOTALS), the rows of p's groups (AN_ROWS), or both in one reading
+ * of the data (AN_ROWS_AND_TOTALS): the rows, then the totals' row, told
+ * apart by the column gk after the groups (0 on a row of groups, 1 on
+ * the totals'). */
+enum { AN_TOTALS = 0, AN_ROWS = 1, AN_ROWS_AND_TOTALS = 2 };
+
 /* A report: its statement and how a result row becomes an answer's row.
- * sql(p, grouped): with grouped, p's groups as the first columns, else
- * one row of totals; then the report's own columns. Its parameters: $1
+ * sql(p, grouped): with grouped, p's groups as the first columns (and gk
+ * after them, AN_ROWS_AND_TOTALS), else one row of totals; then the
+ * report's own columns. Its parameters: $1
  * network id, $2 from, $3 to_next, $4 the clinics as a JSON array (NULL:
  * all), $5 the source (NULL: all). free() it. row(p, grouped, values):
  * values are the result row's (NULL for SQL NULL); the group values under
@@ -89,6 +97,7 @@ struct an_report {
     int default_group; /* its rows' group when the query names none (-1: totals only) */
     int takes_source;  /* it can be filtered by source */
     int rows_always;   /* rows of its own even without groups (sql(p, 1) gives them) */
+    int totals_apart;  /* its sql takes no AN_ROWS_AND_TOTALS: rows and totals in two */
     char *(*sql)(const struct an_report_params *p, int grouped);
     json_t *(*row)(const struct an_report_params *p, int grouped, const char *const *values);
     const char *const *fields;
@@ -199,14 +208,22 @@ int an_report_check(const struct an_report *report, const struct an_report_param
 
 /* Building a report's statement: "g0, g1" then after (nothing without
  * groups), for a GROUP BY or ORDER BY; "expr AS g0, expr AS g1, " with
- * the report's expression of each group (exprs, by enum an_group). */
+ * the report's expression of each group (exprs, by enum an_group). With
+ * AN_ROWS_AND_TOTALS, gk follows the groups: "g0, g1, gk" and
+ * "... AS g1, GROUPING(<the first group's expression>) AS gk, ". */
 void an_sql_group_list(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
                        const char *after);
 void an_sql_groups(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
                    const char *const exprs[AN_G_COUNT]);
-/* " GROUP BY g0, g1", and with order " ORDER BY g0, g1" after it;
- * nothing without groups. */
-void an_sql_group_by(struct cf_strbuf *b, const struct an_report_params *p, int grouped, int order);
+/* Where a GROUP BY is in a report's statement: a part that reads rows,
+ * the outer level that sums the parts, or the only level (it reads rows
+ * and is outermost). */
+enum an_sql_level { AN_SQL_PART, AN_SQL_OUTER, AN_SQL_ONLY };
+/* " GROUP BY g0, g1", and at the outermost level " ORDER BY g0, g1"
+ * after it; nothing without groups. With AN_ROWS_AND_TOTALS, a level
+ * that reads rows groups by GROUPING SETS ((g0, g1), ()). */
+void an_sql_group_by(struct cf_strbuf *b, const struct an_report_params *p, int grouped,
+                     enum an_sql_level level);
 
 /* The columns (SQL expressions) a part of a report's statement groups
  * on; NULL for one it does not have (the report refuses that group). */

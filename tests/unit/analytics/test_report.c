@@ -154,6 +154,19 @@ static void test_sql(void)
     CHECK(strstr(sql, "g0") == NULL);
     CHECK(strstr(sql, "GROUP BY") == NULL);
     free(sql);
+    /* rows and totals at once: each part groups twice (by the groups, gk
+     * 0, and not at all, gk 1), the outer query keeps the two apart by gk */
+    sql = an_report_calls.sql(&p, AN_ROWS_AND_TOTALS);
+    CHECK(strncmp(sql, "SELECT g0, g1, gk, ", 19) == 0);
+    CHECK(strstr(sql, "AS g1, GROUPING(to_char(date_trunc('week', c.hour), 'YYYY-MM-DD')) AS gk,"
+                      " sum(c.inbound)") != NULL);
+    CHECK(strstr(sql, "AS g1, GROUPING(to_char(date_trunc('week', t.hour), 'YYYY-MM-DD')) AS gk,"
+                      " 0, 0,") != NULL);
+    const char *sets = strstr(sql, " GROUP BY GROUPING SETS ((g0, g1), ())");
+    CHECK(sets != NULL);
+    CHECK(sets && strstr(sets + 1, " GROUP BY GROUPING SETS ((g0, g1), ())") != NULL);
+    CHECK(strstr(sql, ") x GROUP BY g0, g1, gk ORDER BY g0, g1, gk") != NULL);
+    free(sql);
     an_report_params_clear(&p);
 }
 
@@ -209,6 +222,11 @@ static void test_leads_row(void)
     char *sql = an_report_leads.sql(&p, 1);
     CHECK(strstr(sql, "l.provider AS g0") != NULL);
     CHECK(strstr(sql, "GROUP BY g0 ORDER BY g0") != NULL);
+    free(sql);
+    /* one level: it reads the leads, so it groups twice, and sorts */
+    sql = an_report_leads.sql(&p, AN_ROWS_AND_TOTALS);
+    CHECK(strstr(sql, "l.provider AS g0, GROUPING(l.provider) AS gk, count(*)") != NULL);
+    CHECK(strstr(sql, " GROUP BY GROUPING SETS ((g0), ()) ORDER BY g0, gk") != NULL);
     free(sql);
     an_report_params_clear(&p);
 }
