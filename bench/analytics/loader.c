@@ -452,12 +452,23 @@ static int copy_tasks(struct copy *cp, int64_t lo, int64_t hi, int64_t per_day)
     if (copy_begin(cp, "COPY analytics.tasks (task_id, network_id, kind, status, clinic_id, hour,"
                        " opened_at, due_at, closed_at, on_time, seconds_to_callback,"
                        " seconds_to_response, missed_calls, withdrawn, source_call_id,"
-                       " closing_call_id, lead_id, appointment_id, contact_key) FROM STDIN") != 0)
+                       " closing_call_id, lead_id, appointment_id, contact_key, call_source,"
+                       " call_medium, call_campaign, call_operator, call_patient_class,"
+                       " call_channel) FROM STDIN") != 0)
         return -1;
     for (int64_t i = lo; i < hi; i++) {
         make_call(i, per_day, &c);
         if (!missed(&c))
             continue;
+        /* its missed call's dimensions, as copy_calls writes them */
+        const int s = c.source;
+        char op[8] = "", dims[256];
+        if (c.op)
+            snprintf(op, sizeof(op), "op-%d", c.op);
+        snprintf(
+            dims, sizeof(dims), "%s\t%s\t%s\t%s\t%s\t%s", s < NSOURCES - 1 ? sources[s].source : "",
+            s < NSOURCES - 1 ? sources[s].medium : "", s < NSOURCES - 1 ? sources[s].campaign : "",
+            op, classes[c.klass], channels[c.clinic]);
         const uint64_t r = mix((uint64_t)i, 9);
         const int done = r % 100 < 85;
         const int secs = 30 + (int)((r / 100) % 2400);
@@ -472,14 +483,15 @@ static int copy_tasks(struct copy *cp, int64_t lo, int64_t hi, int64_t per_day)
         if (done)
             len = snprintf(line, sizeof(line),
                            "%s\tdemo\tcallback\tclosed\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\\N\t1\tf"
-                           "\t%s\t%s\t\\N\t\\N\t%s\n",
+                           "\t%s\t%s\t\\N\t\\N\t%s\t%s\n",
                            task_id, clinics[c.clinic], hour, opened, due, closed,
-                           secs <= 900 ? "t" : "f", secs, c.call_id, closing, c.contact_key);
+                           secs <= 900 ? "t" : "f", secs, c.call_id, closing, c.contact_key, dims);
         else
             len = snprintf(line, sizeof(line),
                            "%s\tdemo\tcallback\texpired\t%s\t%s\t%s\t%s\t\\N\t\\N\t\\N\t\\N\t1\tf"
-                           "\t%s\t\\N\t\\N\t\\N\t%s\n",
-                           task_id, clinics[c.clinic], hour, opened, due, c.call_id, c.contact_key);
+                           "\t%s\t\\N\t\\N\t\\N\t%s\t%s\n",
+                           task_id, clinics[c.clinic], hour, opened, due, c.call_id, c.contact_key,
+                           dims);
         if (copy_line(cp, line, (size_t)len) != 0)
             return -1;
     }

@@ -12,10 +12,6 @@
     "clinic_id text, source text, medium text, campaign text, operator text,"                      \
     " patient_class text, channel text"
 #define DIMS "clinic_id, source, medium, campaign, operator, patient_class, channel"
-#define DIMS_M "clinic_id, m.source, m.medium, m.campaign, m.operator, m.patient_class, m.channel"
-#define DIMS_EXCLUDED                                                                              \
-    "clinic_id, excluded.source, excluded.medium, excluded.campaign, excluded.operator,"           \
-    " excluded.patient_class, excluded.channel"
 #define COUNTS_TYPED                                                                               \
     "inbound bigint, outbound bigint, answered bigint, unique_calls bigint, targeted bigint,"      \
     " missed bigint, abandoned bigint, answered_call_center bigint,"                               \
@@ -73,7 +69,7 @@ int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *
 
 int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
-    int rc = cf_pg_exec_json(
+    return cf_pg_exec_json(
         conn,
         "INSERT INTO analytics.calls (" CALL_COLS ")"
         " SELECT " CALL_COLS " FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid,"
@@ -95,25 +91,46 @@ int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " talk_seconds = excluded.talk_seconds, handled = excluded.handled,"
         " inbound_talk_seconds = excluded.inbound_talk_seconds, updated_at = now()",
         rows, NULL, errbuf, errbuf_size);
-    /* the missed ones' dimensions apart (a call no longer missed leaves) */
-    if (rc == 0)
-        rc = cf_pg_exec_json(
-            conn,
-            "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid,"
-            " network_id text, " DIMS_TYPED ", missed bigint)),"
-            " gone AS (DELETE FROM analytics.missed_calls m USING r WHERE m.call_id = r.call_id"
-            " AND r.missed = 0)"
-            " INSERT INTO analytics.missed_calls AS m (call_id, network_id, " DIMS ")"
-            " SELECT call_id, network_id, " DIMS " FROM r WHERE r.missed = 1 ORDER BY call_id"
-            " ON CONFLICT (call_id) DO UPDATE SET network_id = excluded.network_id,"
-            " clinic_id = excluded.clinic_id, source = excluded.source,"
-            " medium = excluded.medium, campaign = excluded.campaign,"
-            " operator = excluded.operator, patient_class = excluded.patient_class,"
-            " channel = excluded.channel, updated_at = now()"
-            " WHERE (m.network_id, m." DIMS_M ") IS DISTINCT FROM (excluded.network_id,"
-            " excluded." DIMS_EXCLUDED ")",
-            rows, NULL, errbuf, errbuf_size);
-    return rc;
+}
+
+int an_call_locks(PGconn *conn, const json_t *call_ids, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(call_ids) == 0)
+        return 0;
+    return cf_pg_exec_json(conn,
+                           "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM"
+                           " (SELECT DISTINCT 'analytics.call' || chr(31) || c AS k FROM"
+                           " jsonb_array_elements_text($1::jsonb) AS c ORDER BY 1) s",
+                           call_ids, NULL, errbuf, errbuf_size);
+}
+
+/* A callback task's copy of its first missed call's dimensions */
+#define TASK_CALL_DIMS                                                                             \
+    "call_source, call_medium, call_campaign, call_operator, call_patient_class, call_channel"
+
+int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    /* planned each time: by source call through the index, whatever the
+     * table held when the connection first ran it (common/pg.h) */
+    return cf_pg_exec_json_planned(
+        conn,
+        "WITH r AS (SELECT call_id, network_id, CASE WHEN missed = 1 THEN source END AS source,"
+        " CASE WHEN missed = 1 THEN medium END AS medium,"
+        " CASE WHEN missed = 1 THEN campaign END AS campaign,"
+        " CASE WHEN missed = 1 THEN operator END AS operator,"
+        " CASE WHEN missed = 1 THEN patient_class END AS patient_class,"
+        " CASE WHEN missed = 1 THEN channel END AS channel"
+        " FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid, network_id text, " DIMS_TYPED
+        ", missed bigint))"
+        " UPDATE analytics.tasks t SET call_source = r.source, call_medium = r.medium,"
+        " call_campaign = r.campaign, call_operator = r.operator,"
+        " call_patient_class = r.patient_class, call_channel = r.channel, updated_at = now()"
+        " FROM r WHERE t.source_call_id = r.call_id AND t.network_id = r.network_id"
+        " AND (t." TASK_CALL_DIMS ") IS DISTINCT FROM (r.source, r.medium, r.campaign,"
+        " r.operator, r.patient_class, r.channel)",
+        rows, NULL, errbuf, errbuf_size);
 }
 
 #define TASK_COLS                                                                                  \
@@ -125,13 +142,17 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
 {
     return cf_pg_exec_json(
         conn,
-        "INSERT INTO analytics.tasks (" TASK_COLS ")"
-        " SELECT " TASK_COLS " FROM jsonb_to_recordset($1::jsonb) AS r(task_id uuid,"
+        "INSERT INTO analytics.tasks (" TASK_COLS ", " TASK_CALL_DIMS ")"
+        " SELECT r.*, c.source, c.medium, c.campaign, c.operator, c.patient_class, c.channel"
+        " FROM (SELECT " TASK_COLS " FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid,"
         " network_id text, kind text, status text, clinic_id text, hour timestamp,"
         " opened_at timestamptz, due_at timestamptz, closed_at timestamptz, on_time boolean,"
         " seconds_to_callback integer, seconds_to_response integer, missed_calls integer,"
         " withdrawn boolean, source_call_id uuid, closing_call_id uuid, lead_id uuid,"
-        " appointment_id uuid, contact_key text) ORDER BY task_id"
+        " appointment_id uuid, contact_key text)) r"
+        /* its first missed call's dimensions, when that call is stored as missed */
+        " LEFT JOIN analytics.calls c ON c.call_id = r.source_call_id"
+        " AND c.network_id = r.network_id AND c.missed = 1 ORDER BY r.task_id"
         " ON CONFLICT (task_id) DO UPDATE SET status = excluded.status,"
         " clinic_id = excluded.clinic_id, hour = excluded.hour, opened_at = excluded.opened_at,"
         " due_at = excluded.due_at, closed_at = excluded.closed_at, on_time = excluded.on_time,"
@@ -140,7 +161,11 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " missed_calls = excluded.missed_calls, withdrawn = excluded.withdrawn,"
         " source_call_id = excluded.source_call_id, closing_call_id = excluded.closing_call_id,"
         " lead_id = excluded.lead_id, appointment_id = excluded.appointment_id,"
-        " contact_key = excluded.contact_key, updated_at = now()",
+        " contact_key = excluded.contact_key, call_source = excluded.call_source,"
+        " call_medium = excluded.call_medium, call_campaign = excluded.call_campaign,"
+        " call_operator = excluded.call_operator,"
+        " call_patient_class = excluded.call_patient_class,"
+        " call_channel = excluded.call_channel, updated_at = now()",
         rows, NULL, errbuf, errbuf_size);
 }
 

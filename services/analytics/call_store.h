@@ -17,11 +17,27 @@
 int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *errbuf,
                     size_t errbuf_size);
 
-/* Inserts or replaces the calls rows, and keeps the missed ones'
- * dimensions in missed_calls (those no longer missed leave it). */
+/* Inserts or replaces the calls rows. */
 int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
-/* Inserts or replaces the tasks rows. */
+/* Takes, in one sorted round, a lock on each call of call_ids (an array
+ * of ids) held to the commit. A callback task copies its first missed
+ * call's dimensions (an_tasks_save), and a call moves them on its tasks
+ * (an_tasks_follow_calls): whichever of the two transactions takes the
+ * call's lock second sees what the first committed, so a task and its
+ * call arriving together on two runners never leave the copy behind. A
+ * batch takes all its locks in this one round, before any other lock of
+ * its own. */
+int an_call_locks(PGconn *conn, const json_t *call_ids, char *errbuf, size_t errbuf_size);
+
+/* The calls rows (call rows with their missed count) onto the tasks whose
+ * first missed call they are: the call's dimensions while it is missed,
+ * NULL once it is not. */
+int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
+
+/* Inserts or replaces the tasks rows, each with the dimensions of its
+ * first missed call (source_call_id) as stored now (NULL: not stored as
+ * missed). */
 int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 /* Adds the rollup rows (an_rollup_rows: deltas, sorted by key) to

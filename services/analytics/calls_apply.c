@@ -4,12 +4,13 @@
  * are in order on one partition, so a batch needs only each key's last
  * state: it replaces the stored row, and what the call adds to the hourly
  * rollup moves by the difference between the new row's counts and the
- * stored row's. A batch is four statements however many events it holds:
- * the stored calls read (and locked), the calls saved, the tasks saved,
- * the rollup's deltas added (one row per clinic, hour and dimensions),
- * and the callers' people touched (their first and last non-direct
- * contact; mis_facts.c). The
- * runner commits the consumed offsets in the same transaction, so a
+ * stored row's. A batch is a few statements however many events it
+ * holds: the stored calls read (and locked), the locks of the calls a
+ * callback task copies from (an_call_locks), the calls saved, the rollup's
+ * deltas added (one row per clinic, hour and dimensions), the callers'
+ * people touched (their first and last non-direct contact; mis_facts.c),
+ * the missed calls' dimensions moved onto their tasks, the tasks saved.
+ * The runner commits the consumed offsets in the same transaction, so a
  * redelivered event never counts twice.
  */
 #include "analytics.h"
@@ -103,22 +104,44 @@ static void emit_snapshots(const json_t *snapshots, const char *kind, const stru
     }
 }
 
-/* The calls' rows saved, the rollup moved from their stored rows' counts
- * to theirs, and the clinic days it moved told on metrics.v1. */
-static int save_calls(PGconn *conn, const json_t *calls, const struct cf_event *last,
-                      struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+/* The calls a callback task's copy of their dimensions can follow (missed
+ * now, or as stored: one no longer missed clears it) into follow, and
+ * their ids with each task's first missed call's into locks. */
+static void calls_to_follow(const json_t *calls, const json_t *stored, const json_t *tasks,
+                            json_t *follow, json_t *locks)
 {
-    json_t *ids = json_array(), *stored = json_object(), *deltas = json_object(), *row;
+    const char *id;
+    json_t *row;
+
+    json_object_foreach((json_t *)calls, id, row)
+    {
+        const json_t *old = json_object_get(stored, id);
+        if (json_integer_value(json_object_get(row, "missed")) ||
+            (old && json_integer_value(json_object_get(old, "missed")))) {
+            json_array_append(follow, row);
+            json_array_append_new(locks, json_string(id));
+        }
+    }
+    json_object_foreach((json_t *)tasks, id, row)
+    {
+        const json_t *source = json_object_get(row, "source_call_id");
+        if (json_is_string(source))
+            json_array_append(locks, (json_t *)source);
+    }
+}
+
+/* The calls' rows saved (stored: their rows before), the rollup moved
+ * from their stored rows' counts to theirs, and the clinic days it moved
+ * told on metrics.v1. */
+static int save_calls(PGconn *conn, const json_t *calls, const json_t *stored,
+                      const struct cf_event *last, struct cf_outbox *out, char *errbuf,
+                      size_t errbuf_size)
+{
+    json_t *deltas = json_object(), *row;
     json_t *rows = NULL, *rollup = NULL;
     const char *id;
     int rc;
 
-    json_object_foreach((json_t *)calls, id, row)
-    {
-        json_array_append_new(ids, json_string(id));
-    }
-    if ((rc = an_calls_stored(conn, ids, stored, errbuf, errbuf_size)) != 0)
-        goto out;
     json_t *touches = json_object();
     json_object_foreach((json_t *)calls, id, row)
     {
@@ -146,9 +169,6 @@ static int save_calls(PGconn *conn, const json_t *calls, const struct cf_event *
     }
     json_decref(days);
     json_decref(hours);
-out:
-    json_decref(ids);
-    json_decref(stored);
     json_decref(deltas);
     json_decref(rows);
     json_decref(rollup);
@@ -162,12 +182,27 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     struct analytics_ctx *actx = ctx;
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(actx->svc->netconf);
     json_t *calls = json_object(), *tasks = json_object(), *rows = NULL;
+    json_t *ids = json_array(), *stored = json_object(), *follow = json_array();
+    json_t *locks = json_array();
+    const char *id;
+    json_t *row;
     int rc = last_rows(snap, evs, n, calls, tasks, errbuf, errbuf_size);
 
     (void)rkms;
     cf_netconf_release(snap);
+    json_object_foreach(calls, id, row)
+    {
+        json_array_append_new(ids, json_string(id));
+    }
+    if (rc == 0 && json_array_size(ids))
+        rc = an_calls_stored(conn, ids, stored, errbuf, errbuf_size);
+    calls_to_follow(calls, stored, tasks, follow, locks);
+    if (rc == 0)
+        rc = an_call_locks(conn, locks, errbuf, errbuf_size);
     if (rc == 0 && json_object_size(calls))
-        rc = save_calls(conn, calls, last_event(evs, n), out, errbuf, errbuf_size);
+        rc = save_calls(conn, calls, stored, last_event(evs, n), out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = an_tasks_follow_calls(conn, follow, errbuf, errbuf_size);
     if (rc == 0 && json_object_size(tasks)) {
         rows = analytics_values(tasks);
         rc = an_tasks_save(conn, rows, errbuf, errbuf_size);
@@ -176,6 +211,10 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
         analytics_mark_applied();
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"calls\"", (double)n);
     }
+    json_decref(locks);
+    json_decref(follow);
+    json_decref(stored);
+    json_decref(ids);
     json_decref(calls);
     json_decref(tasks);
     json_decref(rows);

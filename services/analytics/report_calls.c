@@ -11,8 +11,9 @@
 
 #include "common/strbuf.h"
 
-/* A group's value over the rollup (c: an_sql_calls_rollup's), and over a task (t)
- * with its first missed call (s: missed_calls, once that call has ended). */
+/* A group's value over the rollup (c: an_sql_calls_rollup's), and over a
+ * task (t), with its first missed call's dimensions (call_*: NULL until
+ * that call has ended missed). */
 static const char *const calls_groups[AN_G_COUNT] = {
     [AN_G_CLINIC] = "NULLIF(c.clinic_id, '')",
     [AN_G_SOURCE] = "NULLIF(c.source, '')",
@@ -30,13 +31,13 @@ static const char *const calls_groups[AN_G_COUNT] = {
 };
 static const char *const tasks_groups[AN_G_COUNT] = {
     [AN_G_CLINIC] = "NULLIF(t.clinic_id, '')",
-    [AN_G_SOURCE] = "NULLIF(s.source, '')",
-    [AN_G_MEDIUM] = "NULLIF(s.medium, '')",
-    [AN_G_CAMPAIGN] = "NULLIF(s.campaign, '')",
+    [AN_G_SOURCE] = "NULLIF(t.call_source, '')",
+    [AN_G_MEDIUM] = "NULLIF(t.call_medium, '')",
+    [AN_G_CAMPAIGN] = "NULLIF(t.call_campaign, '')",
     [AN_G_DOCTOR] = "NULL::text",
-    [AN_G_OPERATOR] = "NULLIF(s.operator, '')",
-    [AN_G_PATIENT_CLASS] = "NULLIF(s.patient_class, '')",
-    [AN_G_CHANNEL] = "NULLIF(s.channel, '')",
+    [AN_G_OPERATOR] = "NULLIF(t.call_operator, '')",
+    [AN_G_PATIENT_CLASS] = "NULLIF(t.call_patient_class, '')",
+    [AN_G_CHANNEL] = "NULLIF(t.call_channel, '')",
     [AN_G_DAY] = "to_char(t.hour, 'YYYY-MM-DD')",
     [AN_G_WEEK] = "to_char(date_trunc('week', t.hour), 'YYYY-MM-DD')",
     [AN_G_MONTH] = "to_char(t.hour, 'YYYY-MM')",
@@ -87,12 +88,11 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " FILTER (WHERE t.status = 'closed'),"
             " percentile_cont(0.9) WITHIN GROUP (ORDER BY t.seconds_to_callback)"
             " FILTER (WHERE t.status = 'closed')"
-            " FROM analytics.tasks t LEFT JOIN analytics.missed_calls s"
-            " ON s.call_id = t.source_call_id AND s.network_id = t.network_id"
-            " WHERE t.network_id = $1 AND t.kind = 'callback' AND t.lead_id IS NULL"
+            " FROM analytics.tasks t WHERE t.network_id = $1 AND t.kind = 'callback' AND t.lead_id "
+            "IS NULL"
             " AND NOT t.withdrawn AND t.hour >= $2::timestamp AND t.hour < $3::timestamp"
             " AND ($4::jsonb IS NULL OR t.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
-            " AND ($5::text IS NULL OR s.source = $5)");
+            " AND ($5::text IS NULL OR t.call_source = $5)");
     an_sql_group_by(&b, p, grouped, AN_SQL_PART);
     cf_strbuf_add(&b, ") x");
     an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);

@@ -147,7 +147,7 @@ static void test_sql(void)
     /* both parts grouped the same way, the outer query sorted by them */
     CHECK(strstr(sql, "to_char(date_trunc('week', c.hour), 'YYYY-MM-DD') AS g0") != NULL);
     CHECK(strstr(sql, "to_char(date_trunc('week', t.hour), 'YYYY-MM-DD') AS g0") != NULL);
-    CHECK(strstr(sql, "NULLIF(s.operator, '') AS g1") != NULL);
+    CHECK(strstr(sql, "NULLIF(t.call_operator, '') AS g1") != NULL);
     CHECK(strstr(sql, "ORDER BY g0, g1") != NULL);
     free(sql);
     sql = an_report_calls.sql(&p, 0);
