@@ -339,10 +339,19 @@ static const struct kind kinds[] = {
      " 'medium', NULLIF(r.medium, ''), 'campaign', NULLIF(r.campaign, ''),"
      " 'clinic_id', NULLIF(r.clinic_id, ''), 'amount', r.amount, 'currency', r.currency)",
      spend_only, NULL},
+    /* callback tasks by their clinic, and by their first missed call's
+     * dimensions as the calls report groups them */
     {"tasks", "analytics.tasks", "r.hour", "r.opened_at", "r.task_id",
-     {[AN_G_CLINIC] = "r.clinic_id"},
+     {[AN_G_CLINIC] = "r.clinic_id",
+      [AN_G_SOURCE] = "r.call_source",
+      [AN_G_MEDIUM] = "r.call_medium",
+      [AN_G_CAMPAIGN] = "r.call_campaign",
+      [AN_G_OPERATOR] = "r.call_operator",
+      [AN_G_PATIENT_CLASS] = "r.call_patient_class",
+      [AN_G_CHANNEL] = "r.call_channel"},
      "json_build_object('task_id', r.task_id, 'kind', r.kind, 'status', r.status,"
-     " 'clinic_id', NULLIF(r.clinic_id, ''), 'opened_at', " CF_PG_UTC_MS("r.opened_at") ","
+     " 'clinic_id', NULLIF(r.clinic_id, ''), 'source', NULLIF(r.call_source, ''),"
+     " 'opened_at', " CF_PG_UTC_MS("r.opened_at") ","
      " 'due_at', " CF_PG_UTC_MS("r.due_at") ", 'closed_at', " CF_PG_UTC_MS("r.closed_at") ","
      " 'on_time', r.on_time, 'seconds_to_callback', r.seconds_to_callback,"
      " 'seconds_to_response', r.seconds_to_response, 'source_call_id', r.source_call_id,"

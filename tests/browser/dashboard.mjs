@@ -323,6 +323,18 @@ async function main() {
     }
     log(`every page in English: ${total} figures equal the API's; ${drills} counts open as many records`);
 
+    // the calls page of one source: its callback figures open that
+    // source's tasks (each task keeps its missed call's source)
+    const calls = (await api(`/v1/reports/calls?from=${FROM}&to=${TO}&group_by=source`, READ_KEY)).body;
+    const sourced = calls.rows.find((r) => r.source && r.callback_tasks > 0);
+    check(sourced, `the scenario has no callback task with a source: ${JSON.stringify(calls.rows)}`);
+    await goto(page, 'calls', { source: sourced.source });
+    check(await verifyFigures(page, READ_KEY, `calls of ${sourced.source}`) > 0, 'calls of a source: no figures');
+    const sourceDrills = await verifyDrills(page, `calls of ${sourced.source}`);
+    const tasksLink = await page.$('a[data-field=callback_tasks]');
+    check(tasksLink, `calls of ${sourced.source}: its callback tasks are not a link`);
+    log(`calls of ${sourced.source}: ${sourceDrills} counts open as many records, the callback tasks among them`);
+
     // the reminders page: beside the scenario's sends no note; over a range
     // with none sent, a note of when reminders go out (the clinics' windows)
     await goto(page, 'reminders');

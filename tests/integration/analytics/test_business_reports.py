@@ -840,6 +840,24 @@ def check_records(stack, days):
         ask.fail("reminders only=sms_charged against the reminders report's SMS segments and"
                  " cost", "/v1/records/reminders", params, "records %s, the report %s" % (
                      got, (totals["sms_segments"], totals["sms_cost"])), body, ["reminders"])
+    # the calls report's callback tasks of each source (none: the row
+    # without one), by their missed calls' sources kept on the tasks
+    st, _, body = stack.get("/v1/reports/calls", base + [("group_by", "source")])
+    rows = json.loads(body)["rows"]
+    if not any(r["callback_tasks"] and r["source"] for r in rows):
+        ask.fail("the scenario's callback tasks by source", "/v1/reports/calls", base,
+                 "none with a source", body, ["tasks"])
+    for row in rows:
+        for only, field in (("callback", "callback_tasks"), ("callback_closed", "called_back")):
+            params = base + [("source", row["source"] or ""), ("only", only), ("limit", "1000")]
+            st, _, body = stack.get("/v1/records/tasks", params)
+            recs = json.loads(body)["records"] if st == 200 else None
+            if recs is None or len(recs) != row[field] or any(
+                    r["source"] != row["source"] for r in recs):
+                ask.fail("tasks only=%s of source %s against the calls report's %s" % (
+                    only, row["source"], field), "/v1/records/tasks", params,
+                    "%s records, the report %s" % (None if recs is None else len(recs),
+                                                   row[field]), body, ["tasks"])
     # the sources page's contacts and unique contacts of each source (none:
     # the row without one), and each day's unique contacts (the people
     # counted once a day, a person of two days in both)

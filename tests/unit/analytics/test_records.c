@@ -44,7 +44,7 @@ static void test_sql(void)
         free(params[i]);
     an_records_clear(&q);
 
-    /* appointments have doctors but no source; tasks only clinics */
+    /* appointments have doctors but no source; tasks no doctors */
     query(&q, "yandex");
     CHECK(an_records_sql("appointments", "net", &q, params, &n, &e) == NULL);
     CHECK_STR(e.field, "source");
@@ -66,6 +66,19 @@ static void test_sql(void)
     CHECK(strstr(sql, "FROM analytics.appointments r") != NULL);
     CHECK(strstr(sql, "r.booked_hour >= $2::timestamp") != NULL);
     CHECK(strstr(sql, "ORDER BY r.booked_at") != NULL);
+    free(sql);
+    for (int i = 0; i < n; i++)
+        free(params[i]);
+    an_records_clear(&q);
+
+    /* callback tasks: by their first missed call's source, as the calls
+     * report groups them */
+    query(&q, "yandex");
+    q.groups[AN_G_OPERATOR] = "op-anna";
+    sql = an_records_sql("tasks", "net", &q, params, &n, &e);
+    CHECK(sql != NULL);
+    CHECK(strstr(sql, "coalesce(r.call_source, '') = $4::text") != NULL);
+    CHECK(strstr(sql, "coalesce(r.call_operator, '') = $5::text") != NULL);
     free(sql);
     for (int i = 0; i < n; i++)
         free(params[i]);

@@ -28,10 +28,10 @@ const TEXT_GROUPS = {
   reminders: [],
   nps: ['doctor'],
   members: ['campaign'],
-  tasks: [],
+  tasks: ['medium', 'campaign', 'operator', 'patient_class', 'channel'], // of their missed call
 };
 // the kinds the API filters by source (records_rules.c); the others have none
-const SOURCED = new Set(['contacts', 'calls', 'leads', ...OPENED]);
+const SOURCED = new Set(['contacts', 'calls', 'leads', 'tasks', ...OPENED]);
 export function takesSource(kind) {
   return SOURCED.has(kind);
 }
@@ -49,7 +49,7 @@ const COLUMNS = {
   reminders: ['at', 'clinic_id', 'channel', 'attempt', 'outcome', 'reminder_status', 'duration_s', 'gateway', 'sms_segments', 'sms_cost'],
   nps: ['at', 'clinic_id', 'doctor_id', 'score'],
   members: ['at', 'clinic_id', 'campaign', 'group'],
-  tasks: ['opened_at', 'clinic_id', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
+  tasks: ['opened_at', 'clinic_id', 'source', 'kind', 'status', 'due_at', 'closed_at', 'seconds_to_callback', 'on_time'],
 };
 const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lead_id', appointments: 'appointment_id', bookings: 'appointment_id', attributed_bookings: 'appointment_id', attributed_visits: 'appointment_id', spend: 'spend_id', reminders: 'event_id', nps: 'job_id', members: 'job_id', tasks: 'task_id' };
 
