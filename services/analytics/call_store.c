@@ -140,7 +140,9 @@ int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t
 
 int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
-    return cf_pg_exec_json(
+    /* planned each time: a task's call by its primary key, whatever the
+     * calls table held when the connection first ran it (common/pg.h) */
+    return cf_pg_exec_json_planned(
         conn,
         "INSERT INTO analytics.tasks (" TASK_COLS ", " TASK_CALL_DIMS ")"
         " SELECT r.*, c.source, c.medium, c.campaign, c.operator, c.patient_class, c.channel"
