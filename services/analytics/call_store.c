@@ -107,6 +107,13 @@ int an_call_locks(PGconn *conn, const json_t *call_ids, char *errbuf, size_t err
 /* A callback task's copy of its first missed call's dimensions */
 #define TASK_CALL_DIMS                                                                             \
     "call_source, call_medium, call_campaign, call_operator, call_patient_class, call_channel"
+/* the same, of a call (alias a): its missed call's (c), the batch's
+ * call (r), and that call's while it is missed, NULLs once it is not (d) */
+#define CALL_DIMS_OF(a)                                                                            \
+    a ".source, " a ".medium, " a ".campaign, " a ".operator, " a ".patient_class, " a ".channel"
+#define CALL_DIMS_C CALL_DIMS_OF("c")
+#define CALL_DIMS_R CALL_DIMS_OF("r")
+#define CALL_DIMS_D CALL_DIMS_OF("d")
 
 int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
@@ -116,20 +123,11 @@ int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t
      * table held when the connection first ran it (common/pg.h) */
     return cf_pg_exec_json_planned(
         conn,
-        "WITH r AS (SELECT call_id, network_id, CASE WHEN missed = 1 THEN source END AS source,"
-        " CASE WHEN missed = 1 THEN medium END AS medium,"
-        " CASE WHEN missed = 1 THEN campaign END AS campaign,"
-        " CASE WHEN missed = 1 THEN operator END AS operator,"
-        " CASE WHEN missed = 1 THEN patient_class END AS patient_class,"
-        " CASE WHEN missed = 1 THEN channel END AS channel"
+        "UPDATE analytics.tasks t SET (" TASK_CALL_DIMS ", updated_at) = (" CALL_DIMS_D ", now())"
         " FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid, network_id text, " DIMS_TYPED
-        ", missed bigint))"
-        " UPDATE analytics.tasks t SET call_source = r.source, call_medium = r.medium,"
-        " call_campaign = r.campaign, call_operator = r.operator,"
-        " call_patient_class = r.patient_class, call_channel = r.channel, updated_at = now()"
-        " FROM r WHERE t.source_call_id = r.call_id AND t.network_id = r.network_id"
-        " AND (t." TASK_CALL_DIMS ") IS DISTINCT FROM (r.source, r.medium, r.campaign,"
-        " r.operator, r.patient_class, r.channel)",
+        ", missed bigint) LEFT JOIN LATERAL (SELECT " CALL_DIMS_R " WHERE r.missed = 1) d ON true"
+        " WHERE t.source_call_id = r.call_id AND t.network_id = r.network_id"
+        " AND (" TASK_CALL_DIMS ") IS DISTINCT FROM (" CALL_DIMS_D ")",
         rows, NULL, errbuf, errbuf_size);
 }
 
@@ -145,10 +143,10 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
     return cf_pg_exec_json_planned(
         conn,
         "INSERT INTO analytics.tasks (" TASK_COLS ", " TASK_CALL_DIMS ")"
-        " SELECT r.*, c.source, c.medium, c.campaign, c.operator, c.patient_class, c.channel"
-        " FROM (SELECT " TASK_COLS " FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid,"
-        " network_id text, kind text, status text, clinic_id text, hour timestamp,"
-        " opened_at timestamptz, due_at timestamptz, closed_at timestamptz, on_time boolean,"
+        " SELECT r.*, " CALL_DIMS_C " FROM (SELECT " TASK_COLS
+        " FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, network_id text, kind text,"
+        " status text, clinic_id text, hour timestamp, opened_at timestamptz,"
+        " due_at timestamptz, closed_at timestamptz, on_time boolean,"
         " seconds_to_callback integer, seconds_to_response integer, missed_calls integer,"
         " withdrawn boolean, source_call_id uuid, closing_call_id uuid, lead_id uuid,"
         " appointment_id uuid, contact_key text)) r"

@@ -196,9 +196,10 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     }
     if (rc == 0 && json_array_size(ids))
         rc = an_calls_stored(conn, ids, stored, errbuf, errbuf_size);
-    calls_to_follow(calls, stored, tasks, follow, locks);
-    if (rc == 0)
+    if (rc == 0) {
+        calls_to_follow(calls, stored, tasks, follow, locks);
         rc = an_call_locks(conn, locks, errbuf, errbuf_size);
+    }
     if (rc == 0 && json_object_size(calls))
         rc = save_calls(conn, calls, stored, last_event(evs, n), out, errbuf, errbuf_size);
     if (rc == 0)

@@ -88,9 +88,9 @@ static char *calls_sql(const struct an_report_params *p, int grouped)
             " FILTER (WHERE t.status = 'closed'),"
             " percentile_cont(0.9) WITHIN GROUP (ORDER BY t.seconds_to_callback)"
             " FILTER (WHERE t.status = 'closed')"
-            " FROM analytics.tasks t WHERE t.network_id = $1 AND t.kind = 'callback' AND t.lead_id "
-            "IS NULL"
-            " AND NOT t.withdrawn AND t.hour >= $2::timestamp AND t.hour < $3::timestamp"
+            " FROM analytics.tasks t WHERE t.network_id = $1 AND t.kind = 'callback'"
+            " AND t.lead_id IS NULL AND NOT t.withdrawn AND t.hour >= $2::timestamp AND t.hour < "
+            "$3::timestamp"
             " AND ($4::jsonb IS NULL OR t.clinic_id IN (SELECT jsonb_array_elements_text($4)))"
             " AND ($5::text IS NULL OR t.call_source = $5)");
     an_sql_group_by(&b, p, grouped, AN_SQL_PART);
