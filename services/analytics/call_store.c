@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/pg.h"
+#include "common/json_text.h"
 
 #define DIMS_TYPED                                                                                 \
     "clinic_id text, source text, medium text, campaign text, operator text,"                      \
@@ -62,7 +63,7 @@ int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *
         return rc;
     for (int i = 0; i < PQntuples(res); i++)
         json_object_set_new(stored, PQgetvalue(res, i, 0),
-                            json_loads(PQgetvalue(res, i, 1), 0, NULL));
+                            cf_json_loads(PQgetvalue(res, i, 1), 0, NULL));
     PQclear(res);
     return 0;
 }
@@ -219,7 +220,7 @@ int an_rollup_days(PGconn *conn, const json_t *rows, json_t *snapshots, json_t *
         return rc;
     for (int i = 0; i < PQntuples(res); i++)
         json_array_append_new(strcmp(PQgetvalue(res, i, 0), "0") == 0 ? snapshots : hours,
-                              json_loads(PQgetvalue(res, i, 1), 0, NULL));
+                              cf_json_loads(PQgetvalue(res, i, 1), 0, NULL));
     PQclear(res);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "common/json_text.h"
 
 /* Runs sql (its params) and answers {records, next_cursor} (limit rows;
  * one more means a next page). */
@@ -40,7 +41,7 @@ static void answer_page(struct analytics_ctx *ctx, const char *member, const cha
     json_t *records = json_array();
     const int n = PQntuples(res);
     for (int i = 0; i < n && i < limit; i++)
-        json_array_append_new(records, json_loads(PQgetvalue(res, i, 0), 0, NULL));
+        json_array_append_new(records, cf_json_loads(PQgetvalue(res, i, 0), 0, NULL));
     char *cursor = n > limit ? an_records_cursor(PQgetvalue(res, (int)limit - 1, 1),
                                                  PQgetvalue(res, (int)limit - 1, 2))
                              : NULL;
@@ -129,7 +130,7 @@ static int handle_worklist(const struct _u_request *req, struct _u_response *res
     }
     if (analytics_check_clinics(&reader, &q.report.clinics, resp) != 0)
         goto out;
-    clinics = q.report.clinics ? json_dumps(q.report.clinics, JSON_COMPACT) : NULL;
+    clinics = q.report.clinics ? cf_json_dumps(q.report.clinics) : NULL;
     char limit[24];
     snprintf(limit, sizeof(limit), "%ld", q.limit);
     char *params[] = {(char *)net->id, clinics, limit};

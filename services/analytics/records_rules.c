@@ -11,6 +11,7 @@
 #include "common/hash.h"
 #include "common/pg.h"
 #include "common/strbuf.h"
+#include "common/json_text.h"
 
 /* A narrowing of a row's records to those one figure counts ("only"):
  * its name and the condition, the report's own definition; with per (a
@@ -506,7 +507,7 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     }
     /* the report's clinics and source */
     if (q->report.clinics) {
-        char *clinics = json_dumps(q->report.clinics, JSON_COMPACT);
+        char *clinics = cf_json_dumps(q->report.clinics);
         param(params, nparams, clinics);
         free(clinics);
         cf_strbuf_add(&b, " AND ");

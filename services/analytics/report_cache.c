@@ -18,6 +18,7 @@
 #include "common/pg.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 /* Set by a runner's apply, read by its batch_done: one runner a thread. */
 static _Thread_local int batch_applied;
@@ -86,7 +87,7 @@ char *analytics_cache_key(struct analytics_ctx *ctx, const char *report, const c
 json_t *analytics_cache_get(struct analytics_ctx *ctx, const char *key)
 {
     redisReply *r = key ? cf_redis_command(ctx->svc->redis, "GET %s", key) : NULL;
-    json_t *j = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+    json_t *j = r && r->type == REDIS_REPLY_STRING ? cf_json_loadb(r->str, r->len, 0, NULL) : NULL;
     if (r)
         freeReplyObject(r);
     return j;
@@ -96,7 +97,7 @@ void analytics_cache_put(struct analytics_ctx *ctx, const char *key, const json_
 {
     if (!key)
         return;
-    char *text = json_dumps(answer, JSON_COMPACT);
+    char *text = cf_json_dumps(answer);
     redisReply *r =
         cf_redis_command(ctx->svc->redis, "SET %s %s EX %ld", key, text, ctx->cfg.cache_ttl_s);
     if (r)

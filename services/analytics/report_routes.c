@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/json_text.h"
 
 /* Runs the report's statement into rows (grouped AN_ROWS) or totals
  * (AN_TOTALS), or both (AN_ROWS_AND_TOTALS: the row whose gk, the column
@@ -32,7 +33,7 @@ static int read_rows(PGconn *conn, const struct an_report *report, const char *n
                      char *errbuf, size_t errbuf_size)
 {
     char *sql = report->sql(p, grouped);
-    char *clinics = p->clinics ? json_dumps(p->clinics, JSON_COMPACT) : NULL;
+    char *clinics = p->clinics ? cf_json_dumps(p->clinics) : NULL;
     const char *params[] = {network_id, p->from, p->to_next, clinics, p->source};
     PGresult *res = NULL;
     int rc = cf_pg_exec_planned(conn, sql, 5, params, &res, errbuf, errbuf_size);

@@ -18,6 +18,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "common/json_text.h"
 
 /* Secure when configured, or when the proxy in front says the browser
  * came over HTTPS. */
@@ -82,7 +83,7 @@ static int handle_sign_in(const struct _u_request *req, struct _u_response *resp
     size_t len = 0;
     const char *text = cf_http_body(req, &len);
     json_error_t jerr;
-    json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body = cf_json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
     struct cf_netconf_snapshot *snap = NULL;
     struct cf_key_grant grant;
     struct cf_key_refusal why;

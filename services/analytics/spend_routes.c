@@ -16,6 +16,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "common/json_text.h"
 
 #define CSV_ROWS_MAX 50000
 
@@ -90,7 +91,7 @@ static int handle_spend(const struct _u_request *req, struct _u_response *resp, 
     } else {
         json_error_t jerr;
         json_t *row;
-        if (!(body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr))) {
+        if (!(body = cf_json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr))) {
             cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
             goto out;
         }

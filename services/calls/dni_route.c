@@ -49,6 +49,7 @@
 #include "common/metrics.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 static int visitor_ok(const char *v)
 {
@@ -460,7 +461,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         /* The tags go along with every trip that may take a hold: its
          * session is kept in the same step. */
         j_utm = request_tags(req);
-        tags = json_dumps(j_utm, JSON_COMPACT);
+        tags = cf_json_dumps(j_utm);
         q.tags = tags ? tags : "{}";
         held = hold_number(ctx, &q, number, sizeof(number), &reserved_ms, &limited);
     }

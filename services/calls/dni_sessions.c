@@ -36,6 +36,7 @@
 #include "common/redis.h"
 #include "common/xmalloc.h"
 #include "common/time.h"
+#include "common/json_text.h"
 
 /* Writes sessions (an array of {"n": network, "k": number, "r": reserved
  * at (RFC 3339), "u": held until in ms, "c": clinic, "w": visitor, "t":
@@ -55,7 +56,7 @@ static int write_sessions(struct calls_ctx *ctx, PGconn *conn, const json_t *j_r
         " ORDER BY e.n, e.k, e.r"
         " ON CONFLICT (network_id, number, reserved_at) DO UPDATE"
         " SET held_until = greatest(s.held_until, EXCLUDED.held_until)";
-    char *rows = json_dumps(j_rows, JSON_COMPACT);
+    char *rows = cf_json_dumps(j_rows);
     const char *params[] = {rows};
     int rc;
     if (!rows) {
@@ -208,7 +209,7 @@ static json_t *unwritten_row(const char *field, const char *value, size_t len)
         text[i] = cf_xasprintf("%.*s", (int)plen[i], part[i]);
     const long long until = strtoll(text[4], &endp, 10);
     json_error_t jerr;
-    json_t *j_utm = *endp == '\0' ? json_loadb(part[5], plen[5], 0, &jerr) : NULL;
+    json_t *j_utm = *endp == '\0' ? cf_json_loadb(part[5], plen[5], 0, &jerr) : NULL;
     json_t *j_row = NULL;
     if (json_is_object(j_utm))
         j_row = session_row(text[0], text[1], text[2], text[3], reserved, until, j_utm);

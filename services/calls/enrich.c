@@ -43,6 +43,7 @@
 #include "common/redis.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 const struct calls_tag calls_tags[] = {
     {"utm_source", "source", 256},     {"utm_medium", "medium", 256},
@@ -114,7 +115,7 @@ CF_TESTABLE json_t *calls_static_attribution(const struct cf_network *net, const
 static json_t *session_attribution(const char *number, const char *visitor, const char *utm)
 {
     json_error_t jerr;
-    json_t *j_utm = json_loads(utm, 0, &jerr);
+    json_t *j_utm = cf_json_loads(utm, 0, &jerr);
     json_t *j_att = json_pack("{s:s, s:s, s:s}", "kind", "dynamic", "tracking_number", number,
                               "visitor_id", visitor);
 
@@ -277,7 +278,7 @@ static int decide_unique(PGconn *conn, const char *network_id, json_t *j_call, l
                             json_boolean(strcmp(PQgetvalue(res, 0, 0), "t") != 0));
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_t *j_later =
-            PQgetisnull(res, i, 1) ? NULL : json_loads(PQgetvalue(res, i, 1), 0, &jerr);
+            PQgetisnull(res, i, 1) ? NULL : cf_json_loads(PQgetvalue(res, i, 1), 0, &jerr);
         if (j_later)
             json_array_append_new(corrected, j_later);
     }
@@ -333,7 +334,8 @@ CF_TESTABLE int calls_decide_unique_batch(struct calls_lookups *lk, const char *
         if (at > started && at <= started + span &&
             json_is_true(json_object_get(j_row, "unique"))) {
             json_error_t jerr;
-            json_t *j_doc = json_loads(json_string_value(json_object_get(j_row, "doc")), 0, &jerr);
+            json_t *j_doc =
+                cf_json_loads(json_string_value(json_object_get(j_row, "doc")), 0, &jerr);
             json_object_set_new(j_row, "unique", json_false());
             json_array_append(lk->corrected_ids, json_object_get(j_row, "id"));
             if (j_doc) {
@@ -566,7 +568,7 @@ static json_t *lookup_rows(const json_t *map, const char *const *fields, json_t 
 static int lookup_exec(PGconn *conn, const char *sql, const json_t *j_rows, const char *exclude,
                        PGresult **res, char *errbuf, size_t errbuf_size)
 {
-    char *rows = json_dumps(j_rows, JSON_COMPACT);
+    char *rows = cf_json_dumps(j_rows);
     const char *params[] = {rows, exclude};
     int rc = cf_pg_exec(conn, sql, exclude ? 2 : 1, params, res, errbuf, errbuf_size);
     free(rows);

@@ -22,6 +22,7 @@
 #include "common/hash.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 enum call_status { ST_NONE = 0, ST_RINGING, ST_IN_PROGRESS, ST_ENDED };
 
@@ -761,7 +762,7 @@ int calls_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *cons
         goto out;
     tm[0] = cf_time_mono_ms();
     calls_batch_plan(evs, n, ids, first_nets, locks);
-    ids_text = json_dumps(ids, JSON_COMPACT);
+    ids_text = cf_json_dumps(ids);
     rc = calls_store_lock_contacts(conn, locks, ids_text, locked, errbuf, errbuf_size);
     if (rc == 0)
         rc = calls_store_load_many(conn, ids_text, loaded, errbuf, errbuf_size);

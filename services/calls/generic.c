@@ -16,6 +16,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/validate.h"
+#include "common/json_text.h"
 
 static const char *const events[] = {"started", "answered", "ended", NULL};
 static const char *const directions[] = {"inbound", "outbound", NULL};
@@ -91,7 +92,7 @@ int handle_generic_call_post(const struct _u_request *req, struct _u_response *r
         goto out;
     }
     body = cf_http_body(req, &body_len);
-    j_body = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
+    j_body = cf_json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j_body) {
         cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
         goto out;

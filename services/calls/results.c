@@ -38,6 +38,7 @@
 #include "common/topics.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 #define KEY_MAX 128 /* characters of an idempotency key, as of event_id */
 
@@ -111,7 +112,7 @@ int handle_call_result_post(const struct _u_request *req, struct _u_response *re
         goto out;
     }
     body = cf_http_body(req, &body_len);
-    j_body = json_loadb(body ? body : "", body ? body_len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    j_body = cf_json_loadb(body ? body : "", body ? body_len : 0, JSON_REJECT_DUPLICATES, &jerr);
     if (!j_body) {
         cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
         goto out;

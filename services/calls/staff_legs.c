@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 /* Calls that ended waiting for a staff leg that never reported (the caller
  * hung up during the greeting, the TwiML had no <Dial>, the action request
@@ -44,7 +45,7 @@ int calls_staff_legs_report(struct calls_ctx *ctx, PGconn *conn, char *errbuf, s
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
     for (int i = 0; i < n && rc == 0; i++) {
         json_error_t jerr;
-        json_t *j_call = json_loads(PQgetvalue(res, i, 1), 0, &jerr);
+        json_t *j_call = cf_json_loads(PQgetvalue(res, i, 1), 0, &jerr);
         const struct cf_network *net = cf_netconf_network(snap, PQgetvalue(res, i, 0));
         const char *provider = json_string_value(json_object_get(j_call, "provider"));
         const char *pcid = json_string_value(json_object_get(j_call, "provider_call_id"));

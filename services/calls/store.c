@@ -18,6 +18,7 @@
 #include "common/testable.h"
 #include "store_testable.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 char *calls_contact_lock_key(const char *network_id, const char *contact_key)
 {
@@ -79,7 +80,7 @@ int calls_store_load(PGconn *conn, const char *call_id, const char *network_id,
         rc = CF_EINVAL;
         goto out;
     }
-    *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    *out = cf_json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
     if (!*out) {
         snprintf(errbuf, errbuf_size, "stored call %s is not JSON: %s", call_id, jerr.text);
         rc = CF_EINTERNAL;
@@ -123,7 +124,7 @@ int calls_store_save(PGconn *conn, const char *network_id, const json_t *j_call,
                      json_t **pending_out, char *errbuf, size_t errbuf_size)
 {
     char ring[24], talk[24], facts[24];
-    char *doc = json_dumps(j_call, JSON_COMPACT);
+    char *doc = cf_json_dumps(j_call);
     PGresult *res = NULL;
     const char *params[] = {
         str_or_null(j_call, "call_id"),
@@ -202,7 +203,7 @@ int calls_store_load_many(PGconn *conn, const char *ids, json_t *loaded, char *e
                         "::uuid)) ORDER BY call_id FOR UPDATE",
                         1, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        json_t *j_doc = json_loads(PQgetvalue(res, i, 1), 0, &jerr);
+        json_t *j_doc = cf_json_loads(PQgetvalue(res, i, 1), 0, &jerr);
         if (!j_doc) {
             snprintf(errbuf, errbuf_size, "stored call %s is not JSON: %s", PQgetvalue(res, i, 0),
                      jerr.text);
@@ -372,7 +373,7 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
 int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids, json_t *locked,
                               char *errbuf, size_t errbuf_size)
 {
-    char *keys_text = json_dumps(keys, JSON_COMPACT);
+    char *keys_text = cf_json_dumps(keys);
     const char *params[] = {keys_text, ids};
     PGresult *res = NULL;
     /* One sorted round (byte order: every instance sorts alike), so two

@@ -21,6 +21,7 @@
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/topics.h"
+#include "common/json_text.h"
 #include "task_rules.h"
 #include "tasks.h"
 
@@ -72,7 +73,7 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
         cf_pg_rollback(conn);
         return rc;
     }
-    j_task = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    j_task = cf_json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
     if (j_task && !calls_task_doc_ok(j_task)) {
         json_decref(j_task); /* parses, but is not a task of ours */
         j_task = NULL;
@@ -82,7 +83,7 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
         cf_warn("task sweeper: task %s: its document does not parse (%s); expired from its "
                 "columns",
                 task_id, jerr.text);
-        j_task = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
+        j_task = cf_json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
         if (json_is_null(json_object_get(j_task, "clinic_id")))
             json_object_del(j_task, "clinic_id");
     }

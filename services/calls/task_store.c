@@ -14,6 +14,7 @@
 
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/json_text.h"
 
 json_t *calls_tasks_row(const char *network_id, const char *contact_key, const json_t *j_task)
 {
@@ -73,7 +74,7 @@ int calls_tasks_load_open(PGconn *conn, const char *network_id, const char *cont
                    " AND status = 'open' FOR UPDATE",
                    2, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) > 0)
-        *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+        *out = cf_json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
     PQclear(res);
     return rc;
 }

@@ -56,6 +56,7 @@
 #include "common/pg.h"
 #include "common/time.h"
 #include "common/topics.h"
+#include "common/json_text.h"
 #include "task_rules.h"
 
 void calls_tasks_emit(struct cf_outbox *out, const char *id_base, const char *verb,
@@ -200,7 +201,7 @@ static int take_later_misses(PGconn *conn, json_t *j_task, int64_t answered_ms, 
                         " SELECT doc::text FROM moved ORDER BY started_at, call_id",
                         2, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        json_t *j_call = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+        json_t *j_call = cf_json_loads(PQgetvalue(res, i, 0), 0, &jerr);
         if (j_call)
             json_array_append_new(*moved, j_call);
     }

@@ -39,6 +39,7 @@
 #include "common/redis.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 #define CODE_LEN 10
 /* 32 letters (no i, l, o, u), so each random byte's low 5 bits pick one
@@ -154,7 +155,7 @@ static void cache_code(struct leads_ctx *ctx, const char *code, const char *netw
     char key[64], ttl[24];
     json_t *j_rec = json_pack("{s:s, s:s, s:O, s:s}", "network_id", network_id, "clinic_id",
                               clinic_id, "tags", j_tags, "expires_at", expires);
-    char *value = json_dumps(j_rec, JSON_COMPACT);
+    char *value = cf_json_dumps(j_rec);
     snprintf(key, sizeof(key), "cf:leads:code:%s", code);
     snprintf(ttl, sizeof(ttl), "%ld", ctx->cfg.code_ttl_s);
     const char *argv[] = {"SET", key, value, "EX", ttl};
@@ -234,7 +235,7 @@ int leads_handle_code_post(const struct _u_request *req, struct _u_response *res
     }
     size_t body_len;
     const char *body = cf_http_body(req, &body_len);
-    j_body = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
+    j_body = cf_json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j_body) {
         cors(req, resp, snap, NULL);
         cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
@@ -275,7 +276,7 @@ int leads_handle_code_post(const struct _u_request *req, struct _u_response *res
         if (strcmp(key, "clinic") != 0 && json_string_length(j_val) > 0)
             json_object_set(j_tags, key, j_val);
     }
-    tags = json_dumps(j_tags, JSON_COMPACT);
+    tags = cf_json_dumps(j_tags);
 
     /* A taken code (1 in 2^50 per live code) draws again. */
     for (int tries = 0; tries < 3; tries++) {

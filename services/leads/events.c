@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 static const char *const types[] = {"responded", "booked", "lost", "spam", NULL};
 static const char *const reasons[] = {
@@ -110,7 +111,7 @@ int leads_handle_event_post(const struct _u_request *req, struct _u_response *re
         goto out;
     }
     const char *body = cf_http_body(req, &body_len);
-    j_body = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
+    j_body = cf_json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j_body) {
         cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
         goto out;

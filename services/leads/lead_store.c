@@ -19,6 +19,7 @@
 #include "common/pg.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 /* The lock id of a contact key ("network/key"); seed 2 keeps it apart from
  * other locks on the same text. */
@@ -46,7 +47,7 @@ static int one_doc(PGresult *res, json_t **out, char *errbuf, size_t errbuf_size
 
     if (PQntuples(res) == 0)
         return CF_ENOTFOUND;
-    *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    *out = cf_json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
     if (!*out) {
         snprintf(errbuf, errbuf_size, "stored lead is not JSON: %s", jerr.text);
         return CF_EINTERNAL;
@@ -103,7 +104,7 @@ int leads_store_find_open_by_keys(PGconn *conn, const json_t *rows, json_t *lead
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         const char *id = PQgetvalue(res, i, 2);
         if (!json_object_get(leads, id)) {
-            json_t *j_doc = json_loads(PQgetvalue(res, i, 3), 0, &jerr);
+            json_t *j_doc = cf_json_loads(PQgetvalue(res, i, 3), 0, &jerr);
             if (!j_doc) {
                 snprintf(errbuf, errbuf_size, "stored lead is not JSON: %s", jerr.text);
                 rc = CF_EINTERNAL;
@@ -157,7 +158,7 @@ int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, 
 static int save_rows(PGconn *conn, const json_t *rows, const char *take, PGresult **res,
                      char *errbuf, size_t errbuf_size)
 {
-    char *text = json_dumps(rows, JSON_COMPACT);
+    char *text = cf_json_dumps(rows);
     const char *params[] = {text, take};
     int rc = cf_pg_exec(
         conn,
@@ -296,7 +297,7 @@ int leads_store_code_tags(PGconn *conn, const char *network_id, const char *code
                     " AND (expires_at IS NULL OR expires_at > $3::timestamptz)",
                     3, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) > 0) {
-        *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+        *out = cf_json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
         if (!json_is_object(*out)) {
             json_decref(*out);
             *out = NULL;
@@ -309,7 +310,7 @@ int leads_store_code_tags(PGconn *conn, const char *network_id, const char *code
 int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
                       size_t errbuf_size)
 {
-    char *contacts_text = json_dumps(contacts, JSON_COMPACT);
+    char *contacts_text = cf_json_dumps(contacts);
     const char *params[] = {patient_id, contacts_text};
 
     int rc = cf_pg_exec(

@@ -14,6 +14,7 @@
 
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/json_text.h"
 
 json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
                         const char *provider, const json_t *j_keys)
@@ -70,7 +71,7 @@ int leads_tasks_add_keys_many(PGconn *conn, const json_t *keys_by_lead, char *er
 static json_t *breach_row(PGresult *res, int i, json_t **doc_out)
 {
     json_error_t jerr;
-    json_t *j_doc = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+    json_t *j_doc = cf_json_loads(PQgetvalue(res, i, 0), 0, &jerr);
     if (!j_doc)
         return NULL;
     json_t *j_row = json_deep_copy(j_doc);
@@ -223,7 +224,7 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
         3, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_error_t jerr;
-        json_t *j_doc = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+        json_t *j_doc = cf_json_loads(PQgetvalue(res, i, 0), 0, &jerr);
         if (!j_doc || !leads_task_doc_ok(j_doc)) {
             cf_seterr(errbuf, errbuf_size, "an open task is not a task document");
             json_decref(j_doc);

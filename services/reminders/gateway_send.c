@@ -18,6 +18,7 @@
 #include "common/http_client.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 #define GATEWAY_ANSWER_MAX (1 << 20)
 #define FORM_TYPE "Content-Type: application/x-www-form-urlencoded"
@@ -147,7 +148,7 @@ static int send_twilio(struct reminders_ctx *ctx, const struct cf_channel *ch,
     struct cf_http_client_response resp = {0};
     rc = exchange(ctx, "POST", url, headers, 2, req.body, &resp, r, errbuf, errbuf_size);
     if (rc == 0 && strcmp(r->status, "sent") == 0) {
-        json_t *j = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+        json_t *j = cf_json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
         const char *sid = json_string_value(json_object_get(j, "sid"));
         snprintf(r->provider_ref, sizeof(r->provider_ref), "%s", sid ? sid : "");
         json_decref(j);
@@ -179,7 +180,7 @@ static int lookup_twilio(struct reminders_ctx *ctx, const struct cf_channel *ch,
         rc = CF_EUNAVAIL;
     }
     if (rc == 0) {
-        json_t *page = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+        json_t *page = cf_json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
         struct gw_twilio_found found;
         if (gw_twilio_lookup_match(page, m->channel, m->phone,
                                    strcmp(m->channel, "sms") == 0 ? m->text : NULL, since_ms,

@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/strbuf.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 char *gw_smsru_send_body(const char *api_id, const char *to, const char *text, const char *from,
                          int test)
@@ -64,7 +65,7 @@ static int code_of(const json_t *j, int *out)
 int gw_smsru_parse_send_answer(const char *body, size_t len, const char *to,
                                struct gw_smsru_sent *out)
 {
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = cf_json_loadb(body, len, 0, NULL);
     const json_t *j_number = NULL;
     int rc = 0;
 

@@ -14,13 +14,14 @@
 
 #include "common/err.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 char *gw_webhook_body(const char *send_id, const json_t *command, const char *text,
                       const json_t *contact, const json_t *clinic)
 {
     json_t *j = json_pack("{s:s, s:O, s:s, s:O, s:O}", "send_id", send_id, "command", command,
                           "text", text, "contact", contact, "clinic", clinic);
-    char *body = json_dumps(j, JSON_COMPACT);
+    char *body = cf_json_dumps(j);
     json_decref(j);
     return body;
 }

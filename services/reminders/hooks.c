@@ -39,6 +39,7 @@
 #include "common/time.h"
 #include "common/twilio_sig.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 #define RETRY_AFTER_S 5
 #define FORM_FIELDS_MAX 256
@@ -200,7 +201,7 @@ static int read_generic(const struct cf_channel *ch, const struct cf_hook *h, js
     const char *field = NULL;
     char errbuf[256];
     if (!(*j_body =
-              json_loadb(h->body ? h->body : "", h->body_len, JSON_REJECT_DUPLICATES, &jerr))) {
+              cf_json_loadb(h->body ? h->body : "", h->body_len, JSON_REJECT_DUPLICATES, &jerr))) {
         count("generic", "invalid");
         cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
         return -1;

@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 #include "mis_testable.h"
 
 void mis_lines_init(struct mis_lines *lines, size_t max)
@@ -110,7 +111,7 @@ int mis_batch_line(const char *line, size_t len, enum mis_batch_kind *kind, char
 {
     json_error_t jerr;
     *body = NULL;
-    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *j = cf_json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j)
         return bad(field, field_size, "", errbuf, errbuf_size, jerr.text);
     if (!json_is_object(j)) {

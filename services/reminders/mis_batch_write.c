@@ -25,6 +25,7 @@
 #include "common/pg_copy.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 #define POLICIES_MAX 64 /* clinics whose policy an import keeps */
 
@@ -132,7 +133,7 @@ void batch_row_prepare(const struct cf_network *net, enum mis_kind k, struct bat
 {
     if (k == MIS_APPOINTMENT)
         mis_appointment_patient(net->id, r->record, r->patient_id);
-    r->record_text = json_dumps(r->record, JSON_COMPACT);
+    r->record_text = cf_json_dumps(r->record);
     if (!r->record_text)
         abort(); /* a record mis_rules.c made always serializes */
     r->event = row_event(net, k, r);
@@ -198,7 +199,7 @@ static int read_stored(struct lane *l, struct batch_rows *s, int k)
         } else {
             r->result = r->erased ? BATCH_CREATED : BATCH_UPDATED;
             if (!PQgetisnull(res, t, 3))
-                r->previous = json_loads(PQgetvalue(res, t, 3), 0, NULL);
+                r->previous = cf_json_loads(PQgetvalue(res, t, 3), 0, NULL);
         }
     }
     PQclear(res);

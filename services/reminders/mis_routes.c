@@ -24,6 +24,7 @@
 #include "common/pg.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 /* How long an unavailable database makes a caller wait before retrying. */
 #define RETRY_AFTER_S 5
@@ -57,7 +58,7 @@ static json_t *json_body(const struct _u_request *req, struct _u_response *resp)
     size_t len = 0;
     json_error_t jerr;
     const char *body = cf_http_body(req, &len);
-    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *j = cf_json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j)
         cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
     return j;

@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/json_text.h"
 
 /* A record as stored: version, record, erased, updated_at, reminder
  * status. */
@@ -43,7 +44,7 @@ int mis_store_get(PGconn *conn, enum mis_kind kind, const char *id, int lock,
         snprintf(out->reminder_status, sizeof(out->reminder_status), "%s", PQgetvalue(res, 0, 4));
         if (!PQgetisnull(res, 0, 1)) {
             json_error_t jerr;
-            out->record = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
+            out->record = cf_json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
             if (!out->record) {
                 snprintf(errbuf, errbuf_size, "stored record %s is not JSON: %s", id, jerr.text);
                 rc = CF_EINTERNAL;
@@ -81,7 +82,7 @@ int mis_store_put(PGconn *conn, enum mis_kind kind, const char *id, const char *
     snprintf(sversion, sizeof(sversion), "%lld", (long long)version);
     if (kind == MIS_APPOINTMENT)
         mis_appointment_patient(network_id, record, patient_id);
-    char *text = json_dumps(record, JSON_COMPACT);
+    char *text = cf_json_dumps(record);
     const char *inserted[] = {id, network_id, mis_id, sversion, text, patient_id};
     const char *updated[] = {id, sversion, text, patient_id};
     const int n = (insert ? 5 : 3) + (kind == MIS_APPOINTMENT);

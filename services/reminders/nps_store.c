@@ -8,6 +8,7 @@
 
 #include "common/pg.h"
 #include "common/time.h"
+#include "common/json_text.h"
 
 int nps_store_open(PGconn *conn, const char *token, const char *network_id, const json_t *command,
                    const char *doctor_id, const char *language, int64_t expires_ms, char *errbuf,
@@ -15,7 +16,7 @@ int nps_store_open(PGconn *conn, const char *token, const char *network_id, cons
 {
     char expires[32];
     cf_time_format(expires_ms, expires);
-    char *cmd = json_dumps(command, JSON_COMPACT);
+    char *cmd = cf_json_dumps(command);
     const char *params[] = {token, cmd, network_id, doctor_id, language, expires};
     int rc = cf_pg_exec(conn,
                         "INSERT INTO reminders.nps_surveys (token, job_id, network_id, clinic_id,"
@@ -37,7 +38,7 @@ static int get(PGconn *conn, const char *query, const char *key, json_t **row, c
     *row = NULL;
     int rc = cf_pg_exec(conn, query, 1, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) == 1)
-        *row = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        *row = cf_json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     PQclear(res);
     return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "common/pg.h"
 #include "common/time.h"
+#include "common/json_text.h"
 #include "job_sql.h"
 
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
@@ -33,7 +34,7 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
         " WHERE s.send_id = $1::uuid FOR UPDATE OF s, j",
         1, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) == 1)
-        *row = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        *row = cf_json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     PQclear(res);
     return rc;
 }

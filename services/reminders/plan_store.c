@@ -8,12 +8,13 @@
 #include <stdlib.h>
 
 #include "common/pg.h"
+#include "common/json_text.h"
 
 int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_id,
                        const char *appointment_id, const char *patient_id, const char *visit_at,
                        const json_t *jobs, const char *reason, char *errbuf, size_t errbuf_size)
 {
-    char *text = json_dumps(jobs, JSON_COMPACT);
+    char *text = cf_json_dumps(jobs);
     const char *params[] = {appointment_id, text, reason};
     int rc = cf_pg_exec(conn,
                         "UPDATE reminders.reminder_jobs SET status = 'cancelled', reason = $3,"

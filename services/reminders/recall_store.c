@@ -9,6 +9,7 @@
 
 #include "common/pg.h"
 #include "common/time.h"
+#include "common/json_text.h"
 
 int recall_store_lock(PGconn *conn, const char *network_id, const char *clinic_id, char *errbuf,
                       size_t errbuf_size)
@@ -65,7 +66,7 @@ int recall_store_candidates(PGconn *conn, const char *network_id, const char *cl
         " ORDER BY p.patient_id LIMIT $5::int) e",
         7, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) == 1)
-        *candidates = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        *candidates = cf_json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     PQclear(res);
     if (rc == 0 && !*candidates)
         *candidates = json_array();
@@ -92,7 +93,7 @@ int recall_store_pending(PGconn *conn, const char *network_id, const char *clini
 int recall_store_jobs(PGconn *conn, const char *network_id, const char *clinic_id,
                       const json_t *jobs, json_t **inserted, char *errbuf, size_t errbuf_size)
 {
-    char *text = json_dumps(jobs, JSON_COMPACT);
+    char *text = cf_json_dumps(jobs);
     const char *params[] = {text, network_id, clinic_id};
     PGresult *res = NULL;
     *inserted = NULL;
@@ -107,7 +108,7 @@ int recall_store_jobs(PGconn *conn, const char *network_id, const char *clinic_i
         " SELECT coalesce(json_agg(job_id), '[]')::text FROM ins",
         3, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) == 1)
-        *inserted = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        *inserted = cf_json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     PQclear(res);
     free(text);
     if (rc == 0 && !*inserted)

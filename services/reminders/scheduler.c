@@ -42,6 +42,7 @@
 #include "common/time.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 #define SCHEDULE_BATCH 500
 /* the jobs paced: campaign contacts that can end in a front-desk call */
@@ -91,7 +92,7 @@ static int stage_commands(const PGresult *res, int n, int64_t now_ms, struct cf_
     for (int i = 0; i < n; i++) {
         if (strcmp(PQgetvalue(res, i, 0), "emitted") != 0)
             continue;
-        json_t *j_job = json_loads(PQgetvalue(res, i, 1), 0, NULL);
+        json_t *j_job = cf_json_loads(PQgetvalue(res, i, 1), 0, NULL);
         if (!j_job)
             continue;
         struct cf_event ev = {0};

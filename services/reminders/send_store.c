@@ -11,6 +11,7 @@
 
 #include "common/pg.h"
 #include "common/time.h"
+#include "common/json_text.h"
 #include "job_sql.h"
 
 int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
@@ -59,9 +60,9 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
     out->patient_found = PQgetvalue(res, 0, 6)[0] == 't';
     out->patient_erased = PQgetvalue(res, 0, 7)[0] == 't';
     if (!PQgetisnull(res, 0, 8))
-        out->patient = json_loads(PQgetvalue(res, 0, 8), 0, NULL);
+        out->patient = cf_json_loads(PQgetvalue(res, 0, 8), 0, NULL);
     if (!PQgetisnull(res, 0, 9))
-        out->appointment = json_loads(PQgetvalue(res, 0, 9), 0, NULL);
+        out->appointment = cf_json_loads(PQgetvalue(res, 0, 9), 0, NULL);
     out->opted_out = PQgetvalue(res, 0, 10)[0] == 't';
     out->job_live = PQgetvalue(res, 0, 11)[0] == 't';
     PQclear(res);
@@ -105,7 +106,7 @@ int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *com
                             const char *gateway, const char *phone, char *errbuf,
                             size_t errbuf_size)
 {
-    char *cmd = json_dumps(command, JSON_COMPACT);
+    char *cmd = cf_json_dumps(command);
     const char *params[] = {send_id, cmd, gateway, "sending", NULL, NULL, phone, NULL, NULL, NULL};
     int rc = cf_pg_exec(conn,
                         "INSERT INTO reminders.sends " SEND_COLUMNS " VALUES " SEND_VALUES
@@ -128,7 +129,7 @@ int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, 
                       const char *provider_ref, int segments, int64_t cost_minor, char *errbuf,
                       size_t errbuf_size)
 {
-    char *cmd = json_dumps(command, JSON_COMPACT), code[16], nseg[16], cost[24];
+    char *cmd = cf_json_dumps(command), code[16], nseg[16], cost[24];
     snprintf(code, sizeof(code), "%ld", http_status);
     snprintf(nseg, sizeof(nseg), "%d", segments);
     snprintf(cost, sizeof(cost), "%lld", (long long)cost_minor);

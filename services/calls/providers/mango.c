@@ -25,6 +25,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 static int mango_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
@@ -303,7 +304,7 @@ static int mango_parse(const struct cf_hook *h, json_t *facts, char *errbuf, siz
     if (strcmp(sub, "/events/call") != 0 && strcmp(sub, "/events/summary") != 0)
         /* ping, recording, dtmf, sms, ...: acknowledged, nothing to record */
         return cf_hook_ignored(h, "not_a_call_event");
-    json_t *j = json ? json_loads(json, 0, &jerr) : NULL;
+    json_t *j = json ? cf_json_loads(json, 0, &jerr) : NULL;
     if (!json_is_object(j)) {
         cf_seterr(errbuf, errbuf_size, "the json field is not a JSON object");
         json_decref(j);

@@ -28,6 +28,7 @@
 
 #include "common/envelope.h"
 #include "common/err.h"
+#include "common/json_text.h"
 
 /* Our name and the UIS variable used when the channel's field_map has no
  * entry for it (NULL: none by default). */
@@ -299,7 +300,7 @@ static json_t *body_of(const struct cf_hook *h)
     /* A JSON template is JSON whatever Content-Type it came with: decoded
      * as a form it would be one meaningless key and the event lost. */
     if (h->body_len > lead && (json_object_size(h->form) == 0 || h->body[lead] == '{')) {
-        j = json_loadb(h->body, h->body_len, 0, NULL);
+        j = cf_json_loadb(h->body, h->body_len, 0, NULL);
         if (json_is_object(j))
             return j;
         json_decref(j);

@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 #define SPECVERSION "1.0"
 #define CONTENT_TYPE "application/json"
@@ -93,7 +94,7 @@ char *cf_event_dumps(const struct cf_event *ev)
     json_t *j_ev = cf_event_to_json(ev);
     if (!j_ev)
         return NULL;
-    char *text = json_dumps(j_ev, JSON_COMPACT);
+    char *text = cf_json_dumps(j_ev);
     json_decref(j_ev);
     return text;
 }
@@ -154,7 +155,7 @@ int cf_event_parse(const void *buf, size_t len, struct cf_event *ev, char *errbu
         snprintf(errbuf, errbuf_size, "envelope: empty value");
         return CF_EINVAL;
     }
-    j_ev = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    j_ev = cf_json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j_ev) {
         snprintf(errbuf, errbuf_size, "envelope: not JSON: %s (line %d, column %d)", jerr.text,
                  jerr.line, jerr.column);

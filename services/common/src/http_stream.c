@@ -29,6 +29,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 #define ANSWER_HEADERS_MAX 4
 
@@ -68,7 +69,7 @@ json_t *cf_http_stream_error_body(const char *code, const char *message, const c
 void cf_http_stream_json(struct cf_http_stream_call *call, int status, const json_t *j)
 {
     free(call->body);
-    call->body = json_dumps(j, JSON_COMPACT);
+    call->body = cf_json_dumps(j);
     if (!call->body)
         call->body = cf_xstrdup("{}");
     call->status = status;

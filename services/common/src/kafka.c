@@ -37,6 +37,7 @@
 #include "kafka_testable.h"
 #include "common/xmalloc.h"
 #include "common/time.h"
+#include "common/json_text.h"
 
 /* ------------------------------------------------------------------------ */
 /* Breaker state machine (pure)                                              */
@@ -101,7 +102,7 @@ CF_TESTABLE enum cf_breaker_admit cf_breaker_admit(struct cf_breaker *b, int64_t
 CF_TESTABLE int cf_kafka_stats_any_broker_up(const char *json, size_t len)
 {
     json_error_t jerr;
-    json_t *j_stats = json_loadb(json, len, 0, &jerr);
+    json_t *j_stats = cf_json_loadb(json, len, 0, &jerr);
     json_t *j_brokers = j_stats ? json_object_get(j_stats, "brokers") : NULL;
     if (!json_is_object(j_brokers)) {
         json_decref(j_stats);

@@ -31,6 +31,7 @@
 #include "netconf_testable.h"
 #include "common/xmalloc.h"
 #include "common/time.h"
+#include "common/json_text.h"
 
 /* One non-revoked API key: only the SHA-256 of the key is ever held. */
 struct cf_api_key {
@@ -182,7 +183,7 @@ static json_t *parse_doc(const char *text, const char *what, const char *id, cha
                          size_t errbuf_size)
 {
     json_error_t jerr;
-    json_t *j_doc = json_loads(text, 0, &jerr);
+    json_t *j_doc = cf_json_loads(text, 0, &jerr);
     if (!j_doc)
         snprintf(errbuf, errbuf_size, "could not parse the stored document of %s %s: %s", what, id,
                  jerr.text);
@@ -304,7 +305,7 @@ static int load_channels(PGconn *conn, struct cf_netconf_snapshot *snap, char *e
 /* Limits a key to the clinics of a JSON array of ids. */
 static void key_limit(struct cf_api_key *key, const char *json_ids)
 {
-    json_t *j_ids = json_loads(json_ids, 0, NULL), *j_id;
+    json_t *j_ids = cf_json_loads(json_ids, 0, NULL), *j_id;
     size_t i;
     key->clinics = cf_xcalloc(json_array_size(j_ids) + 1, sizeof(*key->clinics));
     json_array_foreach(j_ids, i, j_id)

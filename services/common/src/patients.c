@@ -16,6 +16,7 @@
 #include "common/pg.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 /* Seconds an answer stays cached; its version key lives twice as long. */
 #define CACHE_TTL_S 300
@@ -139,7 +140,7 @@ int cf_patients_apply(struct cf_patients *pv, PGconn *conn, const struct cf_even
         return rc;
     const char *last = json_string_value(json_object_get(ev->data, "last_visit_at"));
     const char *recall = json_string_value(json_object_get(ev->data, "recall_at"));
-    doc = json_dumps(ev->data, JSON_COMPACT);
+    doc = cf_json_dumps(ev->data);
     const char *params[] = {ev->networkid, pid, last, recall, doc};
     sql = cf_xasprintf("INSERT INTO %s.patients (network_id, patient_id, last_visit_at, recall_at,"
                        " doc) VALUES ($1, $2::uuid, $3::timestamptz, $4::timestamptz, $5::jsonb)",
@@ -148,7 +149,7 @@ int cf_patients_apply(struct cf_patients *pv, PGconn *conn, const struct cf_even
     if (rc != 0)
         goto out;
     free(sql);
-    keys_json = json_dumps(keys, JSON_COMPACT);
+    keys_json = cf_json_dumps(keys);
     const char *kparams[] = {ev->networkid, pid, keys_json};
     /* A phone moves to the patient who declares it last. A key listed twice
      * is one row: ON CONFLICT cannot touch a row twice in one statement, and
@@ -205,7 +206,7 @@ int cf_patients_lookup(struct cf_patients *pv, PGconn *conn, const char *network
         if (entry->type == REDIS_REPLY_STRING && strncmp(entry->str, version, vlen) == 0 &&
             entry->str[vlen] == '|') {
             if (strcmp(entry->str + vlen + 1, "none") != 0)
-                *out = json_loads(entry->str + vlen + 1, 0, &jerr);
+                *out = cf_json_loads(entry->str + vlen + 1, 0, &jerr);
             freeReplyObject(r);
             goto out;
         }
@@ -227,7 +228,7 @@ int cf_patients_lookup(struct cf_patients *pv, PGconn *conn, const char *network
         goto out;
     if (PQntuples(res) > 0) {
         *out = cf_patients_row(res, 0, 0);
-        cached = json_dumps(*out, JSON_COMPACT);
+        cached = cf_json_dumps(*out);
     }
     r = cf_redis_command(pv->redis, "SET %s %s|%s EX %d", key, version, cached ? cached : "none",
                          CACHE_TTL_S);

@@ -38,6 +38,7 @@
 #include "pg_testable.h"
 #include "pg_internal.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 struct cf_pg_pool {
     pthread_mutex_t mu;
@@ -280,7 +281,7 @@ int cf_pg_exec_planned(PGconn *conn, const char *sql, int nparams, const char *c
 static int pg_exec_json(PGconn *conn, const char *sql, const json_t *j_param, int prepare,
                         PGresult **out, char *errbuf, size_t errbuf_size)
 {
-    char *text = json_dumps(j_param, JSON_COMPACT);
+    char *text = cf_json_dumps(j_param);
     if (!text) {
         cf_seterr(errbuf, errbuf_size, "statement parameter: not a JSON document");
         return CF_EINTERNAL;

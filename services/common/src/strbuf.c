@@ -8,7 +8,7 @@
 
 #include "common/xmalloc.h"
 
-void cf_strbuf_add_n(struct cf_strbuf *b, const char *s, size_t n)
+char *cf_strbuf_reserve(struct cf_strbuf *b, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 128;
@@ -17,6 +17,12 @@ void cf_strbuf_add_n(struct cf_strbuf *b, const char *s, size_t n)
         b->p = cf_xrealloc(b->p, cap);
         b->cap = cap;
     }
+    return b->p + b->len;
+}
+
+void cf_strbuf_add_n(struct cf_strbuf *b, const char *s, size_t n)
+{
+    cf_strbuf_reserve(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';

@@ -29,6 +29,7 @@
 #include "common/hash.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 /* Finds needle (n bytes) in s[0..len), or NULL. */
 static const char *find_bytes(const char *s, size_t len, const char *needle, size_t n)
@@ -273,7 +274,7 @@ static json_t *message_id(const json_t *j_fields)
 {
     const char *headers = cf_hook_str(j_fields, "message-headers");
     json_error_t jerr;
-    json_t *j_headers = headers ? json_loads(headers, 0, &jerr) : NULL, *j_id = NULL;
+    json_t *j_headers = headers ? cf_json_loads(headers, 0, &jerr) : NULL, *j_id = NULL;
     const json_t *j_pair;
     size_t i;
 

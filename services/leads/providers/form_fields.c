@@ -15,6 +15,7 @@
 #include "common/hash.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 /* Our fields: where each goes on the fact (tags: into "tags"). */
 static const struct {
@@ -209,7 +210,7 @@ json_t *leads_form_fields(const struct cf_hook *h)
 
     if (json_body) {
         json_error_t jerr;
-        json_t *j_body = json_loadb(h->body, h->body_len, 0, &jerr);
+        json_t *j_body = cf_json_loadb(h->body, h->body_len, 0, &jerr);
         if (!json_is_object(j_body)) {
             json_decref(j_body);
             return NULL;

@@ -27,6 +27,7 @@
 #include "common/hash.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 /* Our fields: the fact member each fills, and the form field it is read
  * from when the channel's field_map does not name one. */
@@ -165,7 +166,7 @@ static int parse(const struct cf_hook *h, json_t *facts, const char **field_out,
     int rc = 0;
 
     if (is_json(h)) {
-        j_body = json_loadb(h->body, h->body_len, 0, &jerr);
+        j_body = cf_json_loadb(h->body, h->body_len, 0, &jerr);
         if (!json_is_object(j_body)) {
             snprintf(errbuf, errbuf_size, "the body is not a JSON object%s%s", j_body ? "" : ": ",
                      j_body ? "" : jerr.text);

@@ -28,6 +28,7 @@
 #include "common/err.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
+#include "common/json_text.h"
 
 static int jivo_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
@@ -172,7 +173,7 @@ static int jivo_parse(const struct cf_hook *h, json_t *facts, const char **field
                       size_t errbuf_size)
 {
     json_error_t jerr;
-    json_t *j_event = json_loadb(h->body, h->body_len, 0, &jerr), *j_fact = NULL;
+    json_t *j_event = cf_json_loadb(h->body, h->body_len, 0, &jerr), *j_fact = NULL;
     const char *name = cf_hook_str(j_event, "event_name");
     const char *call_type = cf_hook_str(json_object_get(j_event, "call"), "type");
     const json_t *j_agent_msg = NULL;

@@ -11,11 +11,12 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/time.h"
+#include "common/json_text.h"
 
 json_t *msgr_body_object(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
     json_error_t jerr;
-    json_t *j_body = json_loadb(h->body ? h->body : "", h->body_len, 0, &jerr);
+    json_t *j_body = cf_json_loadb(h->body ? h->body : "", h->body_len, 0, &jerr);
 
     if (!j_body) {
         cf_seterr(errbuf, errbuf_size, "the body is not JSON: %s", jerr.text);

@@ -13,6 +13,10 @@ struct cf_strbuf {
     size_t len, cap;
 };
 
+/* Room for n more bytes and the NUL after what b holds: where they go.
+ * A writer fills them and adds what it wrote to b->len, then sets the
+ * NUL (aborts when memory runs out, as cf_xmalloc). */
+char *cf_strbuf_reserve(struct cf_strbuf *b, size_t n);
 /* Appends n bytes of s (aborts when memory runs out, as cf_xmalloc). */
 void cf_strbuf_add_n(struct cf_strbuf *b, const char *s, size_t n);
 /* Appends s; NULL adds nothing. */
