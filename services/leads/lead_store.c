@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/pg.h"
+#include "common/pg_array.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
 #include "common/json_text.h"
@@ -150,44 +151,107 @@ int leads_store_load(PGconn *conn, const char *lead_id, const char *network_id, 
     return rc;
 }
 
+/* The lead row's columns, in the order of save_rows's arrays: each is the
+ * document's member of that name (a string, or the messages' count). */
+static const char *const lead_columns[] = {
+    "lead_id",     "clinic_id",   "provider",        "channel",  "status",
+    "contact_key", "received_at", "last_message_at", "messages", "responded_at",
+    "via",         "closed_at",   "patient_id"};
+#define NCOLS (sizeof(lead_columns) / sizeof(lead_columns[0]))
+/* the arrays: the columns, the network, the document, the contacts' four */
+#define NARRAYS (NCOLS + 2 + 4)
+
 /* Saves the leads of rows ([{"n": network, "doc": lead document, "keys":
  * leads_fact_keys's or null}], each lead once): the row from its document,
  * its contacts, and when take is "true" the facts of its network that
  * waited for it, returned in their order on the partition. One statement
- * (prepared: it looks up nothing but primary keys) for one lead or many. */
+ * (prepared: it looks up nothing but primary keys) for one lead or many,
+ * its columns as binary text[] arrays (common/pg_array.h): the server
+ * checks each document as JSON and parses nothing else. */
 static int save_rows(PGconn *conn, const json_t *rows, const char *take, PGresult **res,
                      char *errbuf, size_t errbuf_size)
 {
-    char *text = cf_json_dumps(rows);
-    const char *params[] = {text, take};
-    int rc = cf_pg_exec(
+    struct cf_pg_array arrays[NARRAYS];
+    const char *params[NARRAYS + 1];
+    int lengths[NARRAYS + 1], formats[NARRAYS + 1];
+    struct cf_strbuf doc = {0};
+    size_t i, k;
+    json_t *row, *j_k;
+    int rc = 0;
+
+    memset(arrays, 0, sizeof(arrays));
+    json_array_foreach(rows, i, row)
+    {
+        const json_t *j_lead = json_object_get(row, "doc");
+        const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
+        const char *network = json_string_value(json_object_get(row, "n"));
+        for (size_t c = 0; c < NCOLS; c++) {
+            const json_t *v = json_object_get(j_lead, lead_columns[c]);
+            char num[24];
+            if (json_is_integer(v)) {
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                cf_pg_array_add(&arrays[c], num);
+            } else {
+                cf_pg_array_add(&arrays[c], json_string_value(v));
+            }
+        }
+        cf_pg_array_add(&arrays[NCOLS], network);
+        doc.len = 0;
+        if (cf_json_dump_to(&doc, j_lead) != 0) {
+            cf_seterr(errbuf, errbuf_size, "lead %s: its document cannot be written", id);
+            rc = CF_EINTERNAL;
+            goto out;
+        }
+        cf_pg_array_addn(&arrays[NCOLS + 1], doc.p, doc.len);
+        json_array_foreach(json_object_get(row, "keys"), k, j_k)
+        {
+            cf_pg_array_add(&arrays[NCOLS + 2], id);
+            cf_pg_array_add(&arrays[NCOLS + 3], network);
+            cf_pg_array_add(&arrays[NCOLS + 4], json_string_value(json_object_get(j_k, "key")));
+            cf_pg_array_add(&arrays[NCOLS + 5], json_string_value(json_object_get(j_k, "kind")));
+        }
+    }
+    for (size_t a = 0; a < NARRAYS; a++) {
+        params[a] = cf_pg_array_bytes(&arrays[a], &lengths[a]);
+        formats[a] = 1;
+    }
+    params[NARRAYS] = take;
+    lengths[NARRAYS] = 0;
+    formats[NARRAYS] = 0;
+    rc = cf_pg_exec_binary(
         conn,
-        "WITH r AS (SELECT q.n, q.doc, (q.doc->>'lead_id')::uuid AS id, q.keys"
-        " FROM jsonb_to_recordset($1::jsonb) AS q(n text, doc jsonb, keys jsonb)),"
+        "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
+        " $12::text[], $13::text[], $14::text[], $15::text[])"
+        " AS r(id, clinic_id, provider, channel, status, contact_key, received_at,"
+        " last_message_at, messages, responded_at, via, closed_at, patient_id, n, doc)),"
         " saved AS (INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
         " status, contact_key, received_at, last_message_at, messages, responded_at, via,"
-        " closed_at, doc, updated_at)"
-        " SELECT id, n, doc->>'clinic_id', doc->>'provider', doc->>'channel', doc->>'status',"
-        " doc->>'contact_key', (doc->>'received_at')::timestamptz,"
-        " (doc->>'last_message_at')::timestamptz, coalesce((doc->>'messages')::integer, 1),"
-        " (doc->>'responded_at')::timestamptz, doc->>'via', (doc->>'closed_at')::timestamptz,"
-        " doc, now() FROM r"
+        " closed_at, patient_id, doc, updated_at)"
+        " SELECT id::uuid, n, clinic_id, provider, channel, status, contact_key,"
+        " received_at::timestamptz, last_message_at::timestamptz,"
+        " coalesce(messages::integer, 1), responded_at::timestamptz, via,"
+        " closed_at::timestamptz, patient_id, doc::json, now() FROM r"
         " ON CONFLICT (lead_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
         " status = EXCLUDED.status, contact_key = EXCLUDED.contact_key,"
         " last_message_at = EXCLUDED.last_message_at, messages = EXCLUDED.messages,"
         " responded_at = EXCLUDED.responded_at, via = EXCLUDED.via,"
-        " closed_at = EXCLUDED.closed_at, doc = EXCLUDED.doc, updated_at = now()"
+        " closed_at = EXCLUDED.closed_at, patient_id = EXCLUDED.patient_id,"
+        " doc = EXCLUDED.doc, updated_at = now()"
         " RETURNING lead_id, network_id),"
         " contacts AS (INSERT INTO leads.lead_contacts (lead_id, network_id, contact_key, kind)"
-        " SELECT DISTINCT ON (r.id, k.key) r.id, r.n, k.key, k.kind"
-        " FROM r, jsonb_to_recordset(coalesce(r.keys, '[]'::jsonb)) AS k(kind text, key text)"
+        " SELECT DISTINCT ON (c.id, c.key) c.id::uuid, c.n, c.key, c.kind"
+        " FROM unnest($16::text[], $17::text[], $18::text[], $19::text[]) AS c(id, n, key, kind)"
         " ON CONFLICT (lead_id, contact_key) DO NOTHING),"
         " taken AS (DELETE FROM leads.pending_facts p USING saved s"
-        " WHERE $2::boolean AND p.lead_id = s.lead_id AND p.network_id = s.network_id"
+        " WHERE $20::boolean AND p.lead_id = s.lead_id AND p.network_id = s.network_id"
         " RETURNING p.raw_partition, p.raw_offset, p.event)"
         " SELECT event FROM taken ORDER BY raw_partition, raw_offset",
-        2, params, res, errbuf, errbuf_size);
-    free(text);
+        NARRAYS + 1, params, lengths, formats, res, errbuf, errbuf_size);
+out:
+    for (size_t a = 0; a < NARRAYS; a++)
+        cf_pg_array_clear(&arrays[a]);
+    free(doc.p);
     return rc;
 }
 
@@ -315,9 +379,9 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
 
     int rc = cf_pg_exec(
         conn,
-        "UPDATE leads.leads SET doc = (doc - 'contact' - 'text' - 'subject' - 'text_truncated')"
-        " || '{\"erased\": true}'::jsonb, updated_at = now()"
-        " WHERE lead_id IN (SELECT p.lead_id FROM leads.leads p WHERE p.doc->>'patient_id' = $1"
+        "UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
+        " - 'text_truncated') || '{\"erased\": true}'::jsonb)::json, updated_at = now()"
+        " WHERE lead_id IN (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $1"
         " UNION SELECT c.lead_id"
         " FROM leads.lead_contacts c JOIN jsonb_to_recordset($2::jsonb) AS q(n text, k text)"
         " ON c.network_id = q.n AND c.contact_key = q.k)",

@@ -3,7 +3,7 @@
  * search_path set to "leads"; a released migration is never edited, a
  * change is a new entry. Numbers are taken by part (README.md): 2 the
  * fold, 3 tasks, 4 codes, 5 notification, 6 the fold, 7 retention, 8
- * tasks' expiry.
+ * tasks' expiry, 9 the fold.
  */
 #include "leads/schema.h"
 
@@ -136,6 +136,18 @@ const struct cf_migration cf_leads_migrations[] = {
      * without a scan of every task ever closed. */
     {8, "open tasks by age",
      "CREATE INDEX IF NOT EXISTS tasks_open_opened ON tasks (opened_at) WHERE status = 'open';"},
+    /* A lead's document is kept as the fold wrote it (json): the server
+     * only checks it, where jsonb parsed every document the fold saved,
+     * half of each batch's save (bench/RESULTS.md). Nothing looks inside
+     * it but a patient's tombstone, which now finds its leads by a column
+     * of their own, indexed only where a lead has a patient. */
+    {9, "lead documents as written, the patient as a column",
+     "ALTER TABLE leads ADD COLUMN IF NOT EXISTS patient_id text;"
+     "UPDATE leads SET patient_id = doc->>'patient_id' WHERE doc ? 'patient_id';"
+     "DROP INDEX IF EXISTS leads_patient;"
+     "CREATE INDEX IF NOT EXISTS leads_patient_id ON leads (patient_id)"
+     " WHERE patient_id IS NOT NULL;"
+     "ALTER TABLE leads ALTER COLUMN doc TYPE json USING doc::json;"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

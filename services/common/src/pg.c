@@ -241,8 +241,9 @@ static const char *stmt_name(PGconn *conn, const char *sql, int nparams, int *er
 
 /* cf_pg_exec, prepared once per connection (prepare) or planned for its
  * parameters each time. */
-static int pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                   int prepare, PGresult **out, char *errbuf, size_t errbuf_size)
+static int pg_exec_formats(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                           const int *lengths, const int *formats, int prepare, PGresult **out,
+                           char *errbuf, size_t errbuf_size)
 {
     assert(conn && sql);
     if (out)
@@ -252,8 +253,8 @@ static int pg_exec(PGconn *conn, const char *sql, int nparams, const char *const
         prepare && nparams > 0 ? stmt_name(conn, sql, nparams, &err, errbuf, errbuf_size) : NULL;
     if (err)
         return err;
-    PGresult *res = name ? PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0)
-                         : PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *res = name ? PQexecPrepared(conn, name, nparams, params, lengths, formats, 0)
+                         : PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
     if (!pg_result_ok(res)) {
         err = cf_pg_result_err(conn, res, errbuf, errbuf_size);
         PQclear(res);
@@ -264,6 +265,21 @@ static int pg_exec(PGconn *conn, const char *sql, int nparams, const char *const
     else
         PQclear(res);
     return 0;
+}
+
+static int pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                   int prepare, PGresult **out, char *errbuf, size_t errbuf_size)
+{
+    return pg_exec_formats(conn, sql, nparams, params, NULL, NULL, prepare, out, errbuf,
+                           errbuf_size);
+}
+
+int cf_pg_exec_binary(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                      const int *lengths, const int *formats, PGresult **out, char *errbuf,
+                      size_t errbuf_size)
+{
+    return pg_exec_formats(conn, sql, nparams, params, lengths, formats, 1, out, errbuf,
+                           errbuf_size);
 }
 
 int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,

@@ -17,6 +17,7 @@
 
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/pg_array.h"
 #include "common/pg_copy.h"
 #include "cftest.h"
 
@@ -205,6 +206,56 @@ static void test_copy(const char *dsn)
     PQfinish(conn);
 }
 
+/* Binary text[] parameters: what goes in comes out of unnest() byte for
+ * byte, NULLs and empty strings apart, and an empty array is one. */
+static void test_arrays(const char *dsn)
+{
+    char errbuf[256] = "";
+    PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    CHECK(conn != NULL);
+    if (!conn)
+        return;
+    static const char *const texts[] = {
+        "plain",           "",  NULL, "quote \" and \\ {braces}, commas", "Привет", "{\"k\":[1,2]}",
+        "tab\there\nline", NULL};
+    const size_t n = sizeof(texts) / sizeof(texts[0]);
+    struct cf_pg_array a = {0}, b = {0}, none = {0};
+    for (size_t i = 0; i < n; i++) {
+        cf_pg_array_add(&a, texts[i]);
+        char num[8];
+        snprintf(num, sizeof(num), "%zu", i);
+        cf_pg_array_add(&b, num);
+    }
+    cf_pg_array_addn(&b, "7 and more", 1); /* n bytes only */
+    const char *params[3];
+    int lengths[3], formats[] = {1, 1, 1};
+    params[0] = cf_pg_array_bytes(&a, &lengths[0]);
+    params[1] = cf_pg_array_bytes(&b, &lengths[1]);
+    params[2] = cf_pg_array_bytes(&none, &lengths[2]);
+    PGresult *res = NULL;
+    CHECK_INT(cf_pg_exec_binary(conn,
+                                "SELECT t, t IS NULL, k::int, cardinality($3::text[])"
+                                " FROM unnest($1::text[], $2::text[]) AS u(t, k)",
+                                3, params, lengths, formats, &res, errbuf, sizeof(errbuf)),
+              0);
+    /* the second array is one longer: the first's last row is NULL */
+    CHECK_INT(res ? PQntuples(res) : -1, (int)n + 1);
+    for (int i = 0; res && i < PQntuples(res) && i < (int)n; i++) {
+        CHECK_INT(strtol(PQgetvalue(res, i, 2), NULL, 10), i);
+        CHECK_STR(PQgetvalue(res, i, 1), texts[i] ? "f" : "t");
+        if (texts[i])
+            CHECK_STR(PQgetvalue(res, i, 0), texts[i]);
+        CHECK_STR(PQgetvalue(res, i, 3), "0");
+    }
+    if (res && PQntuples(res) == (int)n + 1)
+        CHECK_STR(PQgetvalue(res, (int)n, 2), "7");
+    PQclear(res);
+    cf_pg_array_clear(&a);
+    cf_pg_array_clear(&b);
+    CHECK(a.b.p == NULL && a.n == 0);
+    PQfinish(conn);
+}
+
 int main(void)
 {
     const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
@@ -212,5 +263,6 @@ int main(void)
     test_off(dsn);
     test_pool_exec(dsn);
     test_copy(dsn);
+    test_arrays(dsn);
     return cf_test_done();
 }

@@ -34,6 +34,13 @@ void cf_pg_set_prepared(int on);
 int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
                PGresult **out, char *errbuf, size_t errbuf_size);
 
+/* cf_pg_exec with each parameter's length and format as libpq takes them
+ * (PQexecParams): formats[i] 1 for a binary one, such as a
+ * cf_pg_array's bytes (common/pg_array.h), 0 for text. */
+int cf_pg_exec_binary(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                      const int *lengths, const int *formats, PGresult **out, char *errbuf,
+                      size_t errbuf_size);
+
 /* cf_pg_exec of a statement whose one parameter ($1) is j_param as compact
  * JSON text: a batch's rows as one array (jsonb_to_recordset), nothing to
  * escape. */
