@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-#include "common/pg.h"
 #include "common/json_text.h"
+#include "common/pg.h"
 
 #define DIMS_TYPED                                                                                 \
     "clinic_id text, source text, medium text, campaign text, operator text,"                      \

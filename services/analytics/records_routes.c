@@ -19,9 +19,9 @@
 
 #include "common/err.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/pg.h"
-#include "common/json_text.h"
 
 /* Runs sql (its params) and answers {records, next_cursor} (limit rows;
  * one more means a next page). */

@@ -9,9 +9,9 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/pg.h"
 #include "common/strbuf.h"
-#include "common/json_text.h"
 
 /* A narrowing of a row's records to those one figure counts ("only"):
  * its name and the condition, the report's own definition; with per (a

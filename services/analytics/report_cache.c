@@ -14,11 +14,11 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 /* Set by a runner's apply, read by its batch_done: one runner a thread. */
 static _Thread_local int batch_applied;

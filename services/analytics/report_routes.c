@@ -20,10 +20,10 @@
 
 #include "common/err.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
-#include "common/json_text.h"
 
 /* Runs the report's statement into rows (grouped AN_ROWS) or totals
  * (AN_TOTALS), or both (AN_ROWS_AND_TOTALS: the row whose gk, the column

@@ -16,9 +16,9 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/time.h"
-#include "common/json_text.h"
 
 /* Secure when configured, or when the proxy in front says the browser
  * came over HTTPS. */

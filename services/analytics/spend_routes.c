@@ -14,9 +14,9 @@
 
 #include "common/err.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/pg.h"
-#include "common/json_text.h"
 
 #define CSV_ROWS_MAX 50000
 

@@ -45,11 +45,11 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 static int visitor_ok(const char *v)
 {

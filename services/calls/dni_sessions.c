@@ -30,13 +30,13 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/redis.h"
-#include "common/xmalloc.h"
 #include "common/time.h"
-#include "common/json_text.h"
+#include "common/xmalloc.h"
 
 /* Writes sessions (an array of {"n": network, "k": number, "r": reserved
  * at (RFC 3339), "u": held until in ms, "c": clinic, "w": visitor, "t":

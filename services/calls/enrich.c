@@ -37,13 +37,13 @@
 #include "common/err.h"
 #include "common/testable.h"
 #include "enrich_testable.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/phone.h"
 #include "common/redis.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 const struct calls_tag calls_tags[] = {
     {"utm_source", "source", 256},     {"utm_medium", "medium", 256},

@@ -20,9 +20,9 @@
 #include "common/testable.h"
 #include "fold_testable.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 enum call_status { ST_NONE = 0, ST_RINGING, ST_IN_PROGRESS, ST_ENDED };
 

@@ -14,9 +14,9 @@
 
 #include "common/err.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/validate.h"
-#include "common/json_text.h"
 
 static const char *const events[] = {"started", "answered", "ended", NULL};
 static const char *const directions[] = {"inbound", "outbound", NULL};

@@ -31,6 +31,7 @@
 #include "common/expire.h"
 #include "common/hash.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -38,7 +39,6 @@
 #include "common/topics.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 #define KEY_MAX 128 /* characters of an idempotency key, as of event_id */
 

@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 /* Calls that ended waiting for a staff leg that never reported (the caller
  * hung up during the greeting, the TwiML had no <Dial>, the action request

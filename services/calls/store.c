@@ -17,8 +17,8 @@
 #include "common/pg_copy.h"
 #include "common/testable.h"
 #include "store_testable.h"
-#include "common/xmalloc.h"
 #include "common/json_text.h"
+#include "common/xmalloc.h"
 
 char *calls_contact_lock_key(const char *network_id, const char *contact_key)
 {

@@ -17,11 +17,11 @@
 
 #include "common/err.h"
 #include "common/fold_progress.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/topics.h"
-#include "common/json_text.h"
 #include "task_rules.h"
 #include "tasks.h"
 

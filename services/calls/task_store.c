@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/pg.h"
 #include "common/json_text.h"
+#include "common/pg.h"
 
 json_t *calls_tasks_row(const char *network_id, const char *contact_key, const json_t *j_task)
 {

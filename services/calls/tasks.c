@@ -53,10 +53,10 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/pg.h"
 #include "common/time.h"
 #include "common/topics.h"
-#include "common/json_text.h"
 #include "task_rules.h"
 
 void calls_tasks_emit(struct cf_outbox *out, const char *id_base, const char *verb,

@@ -32,6 +32,7 @@
 #include "common/client_addr.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
@@ -39,7 +40,6 @@
 #include "common/redis.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 #define CODE_LEN 10
 /* 32 letters (no i, l, o, u), so each random byte's low 5 bits pick one

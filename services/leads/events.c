@@ -20,10 +20,10 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 static const char *const types[] = {"responded", "booked", "lost", "spam", NULL};
 static const char *const reasons[] = {

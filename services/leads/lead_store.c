@@ -16,11 +16,11 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/pg.h"
 #include "common/pg_array.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 /* The lock id of a contact key ("network/key"); seed 2 keeps it apart from
  * other locks on the same text. */

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/pg.h"
 #include "common/json_text.h"
+#include "common/pg.h"
 
 json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
                         const char *provider, const json_t *j_keys)

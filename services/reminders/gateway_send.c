@@ -16,9 +16,9 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/http_client.h"
+#include "common/json_text.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 #define GATEWAY_ANSWER_MAX (1 << 20)
 #define FORM_TYPE "Content-Type: application/x-www-form-urlencoded"

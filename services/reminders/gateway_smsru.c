@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/json_text.h"
 #include "common/strbuf.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 char *gw_smsru_send_body(const char *api_id, const char *to, const char *text, const char *from,
                          int test)

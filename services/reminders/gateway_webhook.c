@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/xmalloc.h"
 #include "common/json_text.h"
+#include "common/xmalloc.h"
 
 char *gw_webhook_body(const char *send_id, const json_t *command, const char *text,
                       const json_t *contact, const json_t *clinic)

@@ -32,6 +32,7 @@
 #include "common/hash.h"
 #include "common/hook_http.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
@@ -39,7 +40,6 @@
 #include "common/time.h"
 #include "common/twilio_sig.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 #define RETRY_AFTER_S 5
 #define FORM_FIELDS_MAX 256

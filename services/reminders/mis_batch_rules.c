@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/xmalloc.h"
 #include "common/json_text.h"
+#include "common/xmalloc.h"
 #include "mis_testable.h"
 
 void mis_lines_init(struct mis_lines *lines, size_t max)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/outbox.h"
@@ -25,7 +26,6 @@
 #include "common/pg_copy.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 #define POLICIES_MAX 64 /* clinics whose policy an import keeps */
 

@@ -18,13 +18,13 @@
 
 #include "common/err.h"
 #include "common/http.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/outbox.h"
 #include "common/pg.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 /* How long an unavailable database makes a caller wait before retrying. */
 #define RETRY_AFTER_S 5

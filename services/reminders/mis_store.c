@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/pg.h"
 #include "common/json_text.h"
+#include "common/pg.h"
 
 /* A record as stored: version, record, erased, updated_at, reminder
  * status. */

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/json_text.h"
 #include "common/pg.h"
 #include "common/time.h"
-#include "common/json_text.h"
 
 int nps_store_open(PGconn *conn, const char *token, const char *network_id, const json_t *command,
                    const char *doctor_id, const char *language, int64_t expires_ms, char *errbuf,

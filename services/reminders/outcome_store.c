@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/json_text.h"
 #include "common/pg.h"
 #include "common/time.h"
-#include "common/json_text.h"
 #include "job_sql.h"
 
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,

@@ -7,8 +7,8 @@
 
 #include <stdlib.h>
 
-#include "common/pg.h"
 #include "common/json_text.h"
+#include "common/pg.h"
 
 int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_id,
                        const char *appointment_id, const char *patient_id, const char *visit_at,

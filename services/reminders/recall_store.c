@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_text.h"
 #include "common/pg.h"
 #include "common/time.h"
-#include "common/json_text.h"
 
 int recall_store_lock(PGconn *conn, const char *network_id, const char *clinic_id, char *errbuf,
                       size_t errbuf_size)

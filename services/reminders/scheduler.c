@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/netconf.h"
@@ -42,7 +43,6 @@
 #include "common/time.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 #define SCHEDULE_BATCH 500
 /* the jobs paced: campaign contacts that can end in a front-desk call */

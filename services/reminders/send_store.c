@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_text.h"
 #include "common/pg.h"
 #include "common/time.h"
-#include "common/json_text.h"
 #include "job_sql.h"
 
 int send_store_view(PGconn *conn, const char *send_id, const char *network_id,

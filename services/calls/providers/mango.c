@@ -24,8 +24,8 @@
 
 #include "common/err.h"
 #include "common/hash.h"
-#include "common/xmalloc.h"
 #include "common/json_text.h"
+#include "common/xmalloc.h"
 
 static int mango_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {

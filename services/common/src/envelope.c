@@ -16,8 +16,8 @@
 
 #include "common/err.h"
 #include "common/hash.h"
-#include "common/xmalloc.h"
 #include "common/json_text.h"
+#include "common/xmalloc.h"
 
 #define SPECVERSION "1.0"
 #define CONTENT_TYPE "application/json"

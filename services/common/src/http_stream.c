@@ -8,8 +8,8 @@
  * The answer is built in the call and queued only when libmicrohttpd takes
  * one: before the body (a refusal) or after it.
  */
-#include "common/http_stream.h"
 #include "common/http.h"
+#include "common/http_stream.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -27,9 +27,9 @@
 #include <microhttpd.h>
 
 #include "common/err.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 #define ANSWER_HEADERS_MAX 4
 

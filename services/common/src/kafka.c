@@ -35,9 +35,9 @@
 #include "common/metrics.h"
 #include "common/testable.h"
 #include "kafka_testable.h"
-#include "common/xmalloc.h"
-#include "common/time.h"
 #include "common/json_text.h"
+#include "common/time.h"
+#include "common/xmalloc.h"
 
 /* ------------------------------------------------------------------------ */
 /* Breaker state machine (pure)                                              */

@@ -29,9 +29,9 @@
 #include "common/log.h"
 #include "common/testable.h"
 #include "netconf_testable.h"
-#include "common/xmalloc.h"
-#include "common/time.h"
 #include "common/json_text.h"
+#include "common/time.h"
+#include "common/xmalloc.h"
 
 /* One non-revoked API key: only the SHA-256 of the key is ever held. */
 struct cf_api_key {

@@ -12,11 +12,11 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 /* Seconds an answer stays cached; its version key lives twice as long. */
 #define CACHE_TTL_S 300

@@ -37,8 +37,8 @@
 #include "common/testable.h"
 #include "pg_testable.h"
 #include "pg_internal.h"
-#include "common/xmalloc.h"
 #include "common/json_text.h"
+#include "common/xmalloc.h"
 
 struct cf_pg_pool {
     pthread_mutex_t mu;

@@ -27,9 +27,9 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 /* Finds needle (n bytes) in s[0..len), or NULL. */
 static const char *find_bytes(const char *s, size_t len, const char *needle, size_t n)

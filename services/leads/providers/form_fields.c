@@ -13,9 +13,9 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 /* Our fields: where each goes on the fact (tags: into "tags"). */
 static const struct {

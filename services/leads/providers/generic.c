@@ -25,9 +25,9 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 /* Our fields: the fact member each fills, and the form field it is read
  * from when the channel's field_map does not name one. */

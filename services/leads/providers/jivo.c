@@ -26,9 +26,9 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/json_text.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
-#include "common/json_text.h"
 
 static int jivo_verify(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {

@@ -10,8 +10,8 @@
 
 #include "common/err.h"
 #include "common/hash.h"
-#include "common/time.h"
 #include "common/json_text.h"
+#include "common/time.h"
 
 json_t *msgr_body_object(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
