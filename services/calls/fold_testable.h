@@ -19,10 +19,5 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
 CF_TESTABLE void calls_derive(json_t *j_call, const struct calls_settings *cfg, int64_t fact_time);
 CF_TESTABLE json_t *calls_public_copy(const json_t *j_call);
 CF_TESTABLE int calls_apply_result(json_t *j_call, const json_t *j_data, int64_t time_ms);
-/* The batch's plan (fold.c): its call ids in order, each call's first
- * fact's network (call id -> network), the sorted contact lock keys of its
- * inbound facts. */
-CF_TESTABLE void calls_batch_plan(const struct cf_event *const *evs, size_t n, json_t *ids,
-                                  json_t *first_nets, json_t *locks);
 
 #endif

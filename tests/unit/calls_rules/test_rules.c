@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "cftest.h"
 #include "enrich_testable.h"
+#include "fold_steps.h"
 #include "fold_testable.h"
 
 #include "call_fixture.h"
