@@ -422,7 +422,7 @@ static void param(char **params, int *nparams, const char *v)
 /* "$n" of the next parameter. */
 static void placeholder(struct cf_strbuf *b, int n, const char *cast)
 {
-    char ph[24];
+    char ph[48]; /* "$" and an int's 11 characters, then a cast of our own */
     snprintf(ph, sizeof(ph), "$%d%s", n, cast);
     cf_strbuf_add(b, ph);
 }

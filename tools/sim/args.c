@@ -88,7 +88,7 @@ int sim_args_parse(int argc, char **argv, struct sim_args *out)
     };
     const size_t nvars = sizeof(vars) / sizeof(vars[0]);
     char errbuf[256];
-    double v;
+    double v = 0;
     memset(out, 0, sizeof(*out));
     out->days = 30;
     out->concurrency = 16;
