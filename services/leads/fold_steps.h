@@ -39,10 +39,4 @@ int leads_fold_open(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *
 int leads_fold_apply_waiting(struct leads_ctx *ctx, json_t *j_lead, const json_t *j_waiting,
                              struct cf_outbox *out);
 
-/* A run of request facts evs[0..n) at once (fold_batch.c): 0, CF_EINVAL
- * when it cannot go at once (a fact twice: the runner then takes the batch
- * message by message), or the database error. */
-int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *const *evs, size_t n,
-                   struct cf_outbox *out, char *errbuf, size_t errbuf_size);
-
 #endif

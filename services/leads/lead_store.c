@@ -7,7 +7,7 @@
  * this file; only the fold consumer (and the patients view's erasure, and
  * the expiry of waiting facts) writes these tables, inside a transaction.
  */
-#include "fold.h"
+#include "lead_store.h"
 #include "fold_testable.h"
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * Internal interface of clinicflow-leads: its settings, its context, and
  * the entry points main.c and routes.c wire up. Each part declares the
- * rest of what it offers in its own header (fold.h, tasks.h, ...). Not
+ * rest of what it offers in its own header (lead_store.h, tasks.h, ...). Not
  * used outside this service.
  */
 #ifndef CF_LEADS_LEADS_H
@@ -114,8 +114,8 @@ int leads_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      size_t errbuf_size); /* fold.c: leads.raw -> leads.v1 */
 int leads_fold_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                            const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
-                           char *errbuf, size_t errbuf_size); /* fold.c: the same, at once */
-void leads_fold_describe_metrics(void);                       /* fold.c: once, at start */
+                           char *errbuf, size_t errbuf_size); /* fold_batch.c: the same, at once */
+void leads_fold_describe_metrics(void);                       /* fold_batch.c: once, at start */
 int leads_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size);             /* patients.c: patients.v1 -> the view */

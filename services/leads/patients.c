@@ -7,7 +7,7 @@
  * one of its contact keys; ids, times, keys and tags stay.
  */
 #include "leads.h"
-#include "fold.h"
+#include "lead_store.h"
 
 void leads_patients_init(struct leads_ctx *ctx)
 {

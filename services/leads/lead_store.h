@@ -4,8 +4,8 @@
  * the fold, the patients view's erasure and the expiry of waiting facts
  * (pending.c).
  */
-#ifndef CF_LEADS_FOLD_H
-#define CF_LEADS_FOLD_H
+#ifndef CF_LEADS_LEAD_STORE_H
+#define CF_LEADS_LEAD_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
