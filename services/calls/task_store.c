@@ -16,6 +16,17 @@
 #include "common/json_text.h"
 #include "common/pg.h"
 
+/* how long a tasks event waits for the fold's commit (tasks.h) */
+#define CALLS_TASKS_FOLD_WAIT_MS (10 * 60 * 1000)
+
+/* The callback look-up's FROM: calls of network n with contact k answered
+ * by a person (not a staff leg still unreported) from `from` to `until`,
+ * the first of them. */
+#define CALLS_TASKS_CALLBACK_SQL(n, k, from, until)                                                \
+    "calls.calls WHERE network_id = " n " AND contact_key = " k " AND answered_at >= " from        \
+    " AND answered_at <= " until " AND outcome = 'answered' AND NOT doc ? 'agent_pending'"         \
+    " ORDER BY answered_at LIMIT 1"
+
 json_t *calls_tasks_row(const char *network_id, const char *contact_key, const json_t *j_task)
 {
     static const char *const copied[] = {"task_id", "clinic_id", "status",       "opened_at",

@@ -79,10 +79,9 @@ int calls_tasks_wait_for_staged(PGconn *conn, const json_t *contacts, char *errb
  * its call with at least the facts the event reports. CF_EWAIT until then
  * for calls, rows {"c": call id, "f": facts}. calls_tasks_fold_wanted
  * gives an event's row (new ref), or NULL for a message produced more
- * than CALLS_TASKS_FOLD_WAIT_MS ago: one the fold never committed in that
- * time (a call since removed by retention, read again) does not hold the
- * callbacks up. */
-#define CALLS_TASKS_FOLD_WAIT_MS (10 * 60 * 1000)
+ * than ten minutes ago (task_store.c's CALLS_TASKS_FOLD_WAIT_MS): one the
+ * fold never committed in that time (a call since removed by retention,
+ * read again) does not hold the callbacks up. */
 int calls_tasks_wait_for_fold(PGconn *conn, const json_t *calls, char *errbuf, size_t errbuf_size);
 json_t *calls_tasks_fold_wanted(const struct cf_event *ev, const rd_kafka_message_t *rkm,
                                 int64_t now_ms);
@@ -102,14 +101,6 @@ int calls_tasks_calls_linked(PGconn *conn, const json_t *call_ids, json_t *linke
 int calls_tasks_find_callbacks(PGconn *conn, const json_t *wanted, json_t *found, char *errbuf,
                                size_t errbuf_size);
 int calls_tasks_link_many(PGconn *conn, const json_t *links, char *errbuf, size_t errbuf_size);
-
-/* The callback look-up's FROM: calls of network n with contact k answered
- * by a person (not a staff leg still unreported) from `from` to `until`,
- * the first of them. */
-#define CALLS_TASKS_CALLBACK_SQL(n, k, from, until)                                                \
-    "calls.calls WHERE network_id = " n " AND contact_key = " k " AND answered_at >= " from        \
-    " AND answered_at <= " until " AND outcome = 'answered' AND NOT doc ? 'agent_pending'"         \
-    " ORDER BY answered_at LIMIT 1"
 
 /* staff_legs.c: reports the staff legs still unreported after
  * CLINICFLOW_CALLS_STAFF_LEG_WAIT_S as missed (through calls.raw).
