@@ -1,7 +1,8 @@
 /*
  * clinicflowctl's commands, one file per family: main.c (arguments,
  * settings, migrate), apply.c (apply), show.c (show), keys.c (key
- * create/list/revoke) and dlq.c (dlq list/replay). Each command returns the
+ * create/list/revoke) and dlq.c (dlq list/replay); ctl.c holds what they
+ * share (the first three functions below). Each command returns the
  * process exit status: 0 done, 1 failed (the reason already printed on
  * stderr), 2 a usage or settings error.
  */
