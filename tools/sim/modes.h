@@ -1,6 +1,7 @@
 /*
  * The three ways to run (main.c: --month and --live; load.c: --load) and
- * what they share: turning one of the month's events into requests.
+ * what they share: turning one of the month's events into requests
+ * (queue.c).
  */
 #ifndef CF_SIM_MODES_H
 #define CF_SIM_MODES_H

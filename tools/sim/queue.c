@@ -1,0 +1,45 @@
+/*
+ * One of the month's events into the requests that carry it (modes.h),
+ * for every mode: the provider's or the MIS's request it is (dni.c,
+ * providers_calls.c, providers_leads.c, mis.c, spend.c), queued on the
+ * sender.
+ */
+#include "http.h"
+#include "modes.h"
+#include "sim.h"
+
+void sim_queue_event(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
+                     const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
+                     long *appt_v1, int dni)
+{
+    struct sim_req r = {.dep = -1};
+    if (dni && net->chan_uis && sim_dni_call(ev)) {
+        sim_dni_number_request(net, t, m, ev, &r);
+        sim_http_add(h, &r);
+        return;
+    }
+    switch (ev->kind) {
+    case SIM_PATIENT:
+        sim_mis_patient_request(net, t, m, &m->persons[ev->person], offset_ms, &r);
+        break;
+    case SIM_CALL:
+        sim_calls_requests(net, t, m, ev, offset_ms, &r);
+        break;
+    case SIM_LEAD:
+        sim_leads_request(net, t, m, ev, offset_ms, &r);
+        break;
+    case SIM_APPT:
+        sim_mis_appt_request(net, t, m, ev, offset_ms, &r);
+        /* the outcome must not overtake the booking: its version would
+         * then be the stored one, and the booking a stale 409 */
+        if (appt_v1 && ev->u.appt.version == 2)
+            r.dep = appt_v1[ev->u.appt.appt];
+        break;
+    case SIM_SPEND:
+        sim_spend_request(net, t, ev, offset_ms, &r);
+        break;
+    }
+    const long idx = sim_http_add(h, &r);
+    if (appt_v1 && ev->kind == SIM_APPT && ev->u.appt.version == 1)
+        appt_v1[ev->u.appt.appt] = idx;
+}
