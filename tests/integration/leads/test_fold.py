@@ -17,6 +17,7 @@ facts are written to leads.raw directly, as the intake and the events
 route write them, so each rule is driven by exactly the fact it reads."""
 import base64
 import json
+import os
 import re
 import subprocess
 import threading
@@ -153,6 +154,21 @@ class Stack(common.Stack):
     def row(self, lead_id):
         return cfstack.psql(self.dsn, "SELECT status, messages, doc::text FROM leads.leads"
                             " WHERE lead_id = '%s'" % lead_id)
+
+
+def test_consumer_threads_carry_their_groups_names(stack):
+    """An operator's top -H or ps -L tells the consumers apart: each
+    consumer thread is named after its group without the suite's prefix,
+    one per fold runner (README.md, Architecture)."""
+    pid = stack.svc.proc.pid
+    names = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            names.append(f.read().strip())
+    runners = int(stack.svc.env.get("CLINICFLOW_LEADS_FOLD_RUNNERS", "2"))
+    assert names.count("leads-fold") == runners, names
+    for group in ("leads-tasks", "leads-patients", "leads-calls", "leads-notify"):
+        assert names.count(group) == 1, (group, names)
 
 
 def lead_of(fact):
@@ -571,7 +587,8 @@ if __name__ == "__main__":
             test_a_made_up_lead_id_does_not_hold_the_fold,
             test_another_networks_fact_never_touches_a_lead,
             test_requests_fold_at_once,
-            test_patient_class_and_tombstone_erasure)], exit=False)
+            test_patient_class_and_tombstone_erasure,
+            test_consumer_threads_carry_their_groups_names)], exit=False)
     finally:
         s.close()
     s2 = Stack(instances=2, expire_s=EXPIRE_S)
