@@ -142,6 +142,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
     struct cf_consumer *c = opaque;
     c->rebalanced = 1;
     rd_kafka_resp_err_t aerr;
+    char labels[256];
+    snprintf(labels, sizeof(labels), "group=\"%s\",change=\"%s\"", c->group_id,
+             kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assigned" : "revoked");
+    cf_metrics_add("clinicflow_consumer_rebalances_total", labels, 1);
     if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++)
             parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
@@ -753,8 +757,15 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     cf_metrics_describe("clinicflow_consumer_messages_total", "counter",
                         "Messages in the batches committed (applied, skipped as applied before, "
                         "or sent to the DLQ), by consumer group and way");
+    cf_metrics_describe("clinicflow_consumer_rebalances_total", "counter",
+                        "Partition assignments a consumer was given (change=assigned) and "
+                        "took back (change=revoked), by consumer group: a revocation stops "
+                        "the group's work until the next assignment, so one rising outside "
+                        "deploys means instances keep joining and leaving");
     snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
     cf_metrics_add("clinicflow_consumer_retries_total", labels, 0);
+    snprintf(labels, sizeof(labels), "group=\"%s\",change=\"revoked\"", c->group_id);
+    cf_metrics_add("clinicflow_consumer_rebalances_total", labels, 0);
     for (size_t i = 0; i < cc->ntopics; i++) {
         snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", c->group_id, cc->topics[i]);
         cf_metrics_add("clinicflow_consumer_lag", labels, 0);

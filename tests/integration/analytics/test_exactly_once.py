@@ -355,6 +355,11 @@ def test_rebalance_counts_once(stack):
         third = stack.start_analytics(**env)
         backlog.advance_until(lambda: applied(second) > 0 and applied(third) > 0,
                               "the joining instances to commit batches")
+        # what an operator sees of it: the first instance's partitions were
+        # taken back and given again (clinicflow_consumer_rebalances_total)
+        changes = 'clinicflow_consumer_rebalances_total{group="%s",change="%s"}'
+        assert cfstack.metric(first, changes % (GROUP, "revoked")) >= 1
+        assert cfstack.metric(first, changes % (GROUP, "assigned")) >= 2
         # The second leaves midway, with batches open.
         second.signal(signal.SIGTERM)
         wait_until(lambda: "shutdown: stop consumer " + GROUP in second.logs(), 30,
