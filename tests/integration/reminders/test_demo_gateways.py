@@ -194,6 +194,15 @@ def test_each_clinic_is_reminded_through_its_demo_gateway(s):
             "sms_delivered", "sms_failed"), rows
         assert reminder_status(s, a) == "not_confirmed", a
 
+    # the demo prices an SMS segment (its reminder policy, 3.35 RUB): every
+    # SMS sent carries its segments' cost, so the reminders page has one
+    price = cfstack.demo_network()["reminder_policies"]["sms_price_per_segment"]
+    total, priced = s.sql(
+        "SELECT count(*), count(*) FILTER (WHERE segments > 0 AND cost_minor = segments * %d)"
+        " FROM reminders.sends WHERE channel = 'sms' AND status = 'sent'"
+        % round(price * 100))[0]
+    assert int(total) > 0 and priced == total, (total, priced)
+
 
 def test_surveys_are_answered_on_their_pages(s):
     """A completed visit's survey SMS reaches the stand-in, and its patient
