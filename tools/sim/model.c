@@ -58,6 +58,47 @@ static const int lead_hour_weight[24] = {2,  1, 1, 1, 1, 1,  1,  2,  4,  7,  9, 
 /* Monday first: Monday is the busiest day, Sunday the quietest. */
 static const int weekday_weight[7] = {12, 10, 10, 10, 10, 6, 3};
 
+/* seed 003: a front desk nobody measures answers web and social requests
+ * in 5-6 hours on average; once it is measured, in 2-10 minutes. Working
+ * minutes from the request to the reply, by clinic (strong, weak,
+ * middle, as conversion_new), and the share never answered. */
+static const int reply_min_lo[SIM_CLINICS] = {2, 60, 15};
+static const int reply_min_hi[SIM_CLINICS] = {10, 600, 60};
+static const double unanswered[SIM_CLINICS] = {0.0, 0.08, 0.03};
+#define SPAM 0.02
+/* of the replied requests that book nothing, the share the front desk
+ * closes as lost, a day or three later, and why */
+#define LOST 0.7
+static const double lost_reason_w[SIM_LOST_REASONS] = {0.30, 0.25, 0.20, 0.15, 0.10};
+/* The front desk's hours, local, as the demo network's clinics keep them
+ * (deploy/local/demo-network.json; holidays aside): Monday first, up to
+ * two spans a day in minutes of the day, {0, 0} for none. */
+static const int desk_hours[SIM_CLINICS][7][4] = {
+    /* demo-center */
+    {{540, 840, 900, 1260},
+     {540, 840, 900, 1260},
+     {540, 840, 900, 1260},
+     {540, 840, 900, 1260},
+     {540, 840, 900, 1260},
+     {600, 960, 0, 0},
+     {0, 0, 0, 0}},
+    /* demo-north */
+    {{480, 780, 840, 1200},
+     {480, 780, 840, 1200},
+     {480, 780, 840, 1200},
+     {480, 780, 840, 1200},
+     {480, 780, 840, 1200},
+     {540, 780, 840, 1020},
+     {0, 0, 0, 0}},
+    /* demo-south */
+    {{600, 900, 960, 1320},
+     {600, 900, 960, 1320},
+     {600, 900, 960, 1320},
+     {600, 900, 960, 1320},
+     {600, 900, 960, 1320},
+     {600, 900, 0, 0},
+     {660, 900, 0, 0}}};
+
 static const char *const first_names[] = {"Анна",    "Мария",   "Елена",   "Ольга",  "Ирина",
                                           "Иван",    "Сергей",  "Павел",   "Андрей", "Дмитрий",
                                           "Наталья", "Татьяна", "Алексей", "Михаил"};
@@ -155,10 +196,32 @@ static int64_t visit_slot(struct sim_rng *r, int64_t at, long min_days, long max
     return day * DAY_MS - LOCAL_OFFSET_MS + between(r, 9 * 4, 19 * 4 + 3) * 15 * MIN_MS;
 }
 
+/* Whether the clinic's front desk works at the minute starting at t. */
+static int desk_open(int clinic, int64_t t)
+{
+    const int64_t local = t + LOCAL_OFFSET_MS;
+    const int wday = (int)((local / DAY_MS + 3) % 7); /* 1970-01-01 was a Thursday */
+    const int minute = (int)(local % DAY_MS / MIN_MS);
+    const int *h = desk_hours[clinic][wday];
+    return (minute >= h[0] && minute < h[1]) || (minute >= h[2] && minute < h[3]);
+}
+
+CF_TESTABLE int64_t sim_reply_at(int clinic, int64_t at, int working_min)
+{
+    /* whole minutes from the request's: a fortnight without an open
+     * minute (no hours at all) gives up */
+    int64_t t = at;
+    for (int left = working_min, steps = 0; left > 0 && steps < 14 * 1440; steps++) {
+        left -= desk_open(clinic, t);
+        t += MIN_MS;
+    }
+    return t;
+}
+
 struct builder {
     struct sim_month *m;
     size_t cap_persons, cap_appts, cap_evs;
-    struct sim_rng r_call, r_lead, r_visit, r_person;
+    struct sim_rng r_call, r_lead, r_visit, r_person, r_reply;
     uint32_t next_call_id, next_lead_id;
     long nbase;
 };
@@ -421,6 +484,63 @@ static void gen_outbound(struct builder *b)
     }
 }
 
+static void report_new(struct builder *b, const struct sim_ev *req, int64_t at,
+                       enum sim_lead_report report)
+{
+    const enum sim_lead_chan chan = req->u.lead.chan;
+    const uint32_t id = req->u.lead.id;
+    struct sim_ev *ev = ev_new(b, SIM_LEAD_OUTCOME, at, req->clinic, req->person);
+    ev->u.outcome.chan = chan;
+    ev->u.outcome.id = id;
+    ev->u.outcome.report = report;
+    b->m->totals.lead_reports[report]++;
+}
+
+/* What the front desk makes of the request req (seed 003): a reply after
+ * the clinic's working minutes (never, for a few), the booking it brings
+ * (maybe_book at the reply), or the lead closed as lost a day or more
+ * later; spam is closed as such. A report that would fall after the month
+ * is not made: the lead is still open when it ends. */
+static void lead_outcome(struct builder *b, struct sim_ev req, uint8_t *contacted)
+{
+    struct sim_month *m = b->m;
+    struct sim_rng *r = &b->r_reply;
+    const int clinic = req.clinic;
+    const int64_t latest = m->params.end_ms - 10 * MIN_MS;
+    const int spam = chance(r, SPAM);
+    const int silent = chance(r, unanswered[clinic]);
+    const int minutes = (int)between(r, reply_min_lo[clinic], reply_min_hi[clinic]);
+    const int64_t reply = sim_reply_at(clinic, req.at_ms, minutes);
+    const int lost = chance(r, LOST);
+    const int64_t lost_at = reply + between(r, 24, 72) * 3600000LL;
+    const enum sim_lost_reason reason =
+        (enum sim_lost_reason)pick(r, lost_reason_w, SIM_LOST_REASONS);
+
+    if (spam) {
+        if (reply <= latest)
+            report_new(b, &req, reply, SIM_LEAD_SPAM);
+        return; /* nobody to book */
+    }
+    if (silent || reply > latest) {
+        m->totals.lead_unanswered++;
+        maybe_book(b, req.person, clinic, req.at_ms, contacted); /* they call themselves */
+        return;
+    }
+    report_new(b, &req, reply, SIM_REPLIED);
+    m->totals.replies[clinic]++;
+    m->totals.reply_working_min[clinic] += minutes;
+    const size_t before = m->nappts;
+    maybe_book(b, req.person, clinic, reply, contacted);
+    if (m->nappts > before) {
+        const struct sim_appt *a = &m->appts[before];
+        report_new(b, &req, a->booked_ms, SIM_LEAD_BOOKED);
+        m->evs[m->nevs - 1].u.outcome.appt = a->idx;
+    } else if (lost && lost_at <= latest) {
+        report_new(b, &req, lost_at, SIM_LEAD_LOST);
+        m->evs[m->nevs - 1].u.outcome.reason = reason;
+    }
+}
+
 static void gen_leads(struct builder *b, uint8_t *contacted)
 {
     struct sim_month *m = b->m;
@@ -455,7 +575,7 @@ static void gen_leads(struct builder *b, uint8_t *contacted)
         m->totals.leads_by_chan[chan]++;
         m->totals.leads_brand += brand;
         m->totals.leads_brand_existing += brand && existing;
-        maybe_book(b, person, clinic, at, contacted);
+        lead_outcome(b, *ev, contacted);
     }
     free(wrote);
 }
@@ -541,6 +661,7 @@ void sim_month_generate(const struct sim_params *params, struct sim_month *out)
     sim_rng_init(&b.r_call, params->seed, 2);
     sim_rng_init(&b.r_lead, params->seed, 3);
     sim_rng_init(&b.r_visit, params->seed, 4);
+    sim_rng_init(&b.r_reply, params->seed, 5);
 
     static const double clinic_w[SIM_CLINICS] = {0.45, 0.30, 0.25};
     b.nbase = lround(BASE_PATIENTS * params->scale);
@@ -620,6 +741,19 @@ const char *sim_chan_name(enum sim_lead_chan c)
     static const char *const names[SIM_LEAD_CHANS] = {"generic", "telegram", "whatsapp", "vk",
                                                       "viber"};
     return names[c];
+}
+
+const char *sim_report_name(enum sim_lead_report r)
+{
+    static const char *const names[SIM_REPORTS] = {"responded", "booked", "lost", "spam"};
+    return names[r];
+}
+
+const char *sim_lost_reason_name(enum sim_lost_reason r)
+{
+    static const char *const names[SIM_LOST_REASONS] = {"no_answer", "price", "chose_other_clinic",
+                                                        "not_relevant", "other"};
+    return names[r];
 }
 
 const char *sim_prov_name(enum sim_call_prov p)

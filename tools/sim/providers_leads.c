@@ -35,6 +35,64 @@ static long long user_id(const struct sim_month *m, uint32_t person)
     return 700000000LL + (long long)(m->params.seed % 1000) * 1000000LL + person;
 }
 
+/* The ids a request carries, from its lead.id: the form's and VK's
+ * event_id ("<tag>-l<id>"), Telegram's update_id, Viber's message_token. */
+static void request_id(const struct sim_month *m, uint32_t id, char out[64])
+{
+    char tag[16];
+    sim_tag(m, tag);
+    snprintf(out, 64, "%s-l%u", tag, id);
+}
+
+static long long telegram_update_id(const struct sim_month *m, uint32_t id)
+{
+    return 100000000LL + id + (long long)(m->params.seed % 1000) * 1000000LL;
+}
+
+static long long viber_token(const struct sim_month *m, uint32_t id)
+{
+    return 5000000000000000000LL + id + (long long)(m->params.seed % 1000) * 1000000LL;
+}
+
+/* The event key the leads service reads from the request (its providers'
+ * files): the last part of the fact's id, hence of the lead's. */
+static void event_key(const struct sim_month *m, enum sim_lead_chan chan, uint32_t id, char out[96])
+{
+    char rid[64];
+    request_id(m, id, rid);
+    switch (chan) {
+    case SIM_TELEGRAM:
+        snprintf(out, 96, "%lld", telegram_update_id(m, id));
+        break;
+    case SIM_WHATSAPP:
+        snprintf(out, 96, "wamid.%s", rid);
+        break;
+    case SIM_VIBER:
+    case SIM_LEAD_CHANS:
+        snprintf(out, 96, "message:%lld", viber_token(m, id));
+        break;
+    case SIM_FORM:
+    case SIM_VK:
+        snprintf(out, 96, "%s", rid);
+        break;
+    }
+}
+
+/* The lead the request of lead.id opens (proto/README.md, "Ids"): uuid5
+ * of the network, "lead" and the request's fact id, itself of the
+ * network, the provider, the channel and the event key. */
+static void lead_id(const struct sim_network *net, const struct sim_month *m,
+                    enum sim_lead_chan chan, uint32_t id, char out[CF_UUID_STR_LEN + 1])
+{
+    char key[96], fact[CF_UUID_STR_LEN + 1];
+    event_key(m, chan, id, key);
+    const char *fact_parts[] = {net->id, sim_chan_name(chan), sim_chan_id(net->chan_leads[chan]),
+                                key};
+    cf_uuid5(fact_parts, 4, fact);
+    const char *lead_parts[] = {net->id, "lead", fact};
+    cf_uuid5(lead_parts, 3, out);
+}
+
 static void hmac_hex(const char *key, const struct sim_req *r, char out[CF_SHA256_HEX_LEN + 1])
 {
     uint8_t h[32];
@@ -55,7 +113,7 @@ void sim_leads_request(const struct sim_network *net, const struct sim_targets *
     char *url =
         cf_xasprintf("%s/v1/hooks/leads/%s/%s", t->leads, sim_chan_name(chan), sim_chan_id(j_chan));
     sim_tag(m, tag);
-    snprintf(id, sizeof(id), "%s-l%u", tag, ev->u.lead.id);
+    request_id(m, ev->u.lead.id, id);
     out->kind = "lead";
 
     switch (chan) {
@@ -90,14 +148,13 @@ void sim_leads_request(const struct sim_network *net, const struct sim_targets *
         break;
     }
     case SIM_TELEGRAM: {
-        json_t *j = json_pack(
-            "{s:I, s:{s:I, s:{s:I, s:b, s:s}, s:{s:I, s:s}, s:I, s:{s:s, s:s, s:I}}}", "update_id",
-            (json_int_t)(100000000LL + ev->u.lead.id +
-                         (long long)m->params.seed % 1000 * 1000000LL),
-            "message", "message_id", (json_int_t)ev->u.lead.id + 1, "from", "id", (json_int_t)uid,
-            "is_bot", 0, "first_name", p->first_name, "chat", "id", (json_int_t)uid, "type",
-            "private", "date", (json_int_t)at_s, "contact", "phone_number", p->phone, "first_name",
-            p->first_name, "user_id", (json_int_t)uid);
+        json_t *j =
+            json_pack("{s:I, s:{s:I, s:{s:I, s:b, s:s}, s:{s:I, s:s}, s:I, s:{s:s, s:s, s:I}}}",
+                      "update_id", (json_int_t)telegram_update_id(m, ev->u.lead.id), "message",
+                      "message_id", (json_int_t)ev->u.lead.id + 1, "from", "id", (json_int_t)uid,
+                      "is_bot", 0, "first_name", p->first_name, "chat", "id", (json_int_t)uid,
+                      "type", "private", "date", (json_int_t)at_s, "contact", "phone_number",
+                      p->phone, "first_name", p->first_name, "user_id", (json_int_t)uid);
         json_request(out, url, j);
         sim_req_header(out, "X-Telegram-Bot-Api-Secret-Token: %s",
                        sim_chan_cred(j_chan, "secret_token"));
@@ -155,17 +212,49 @@ void sim_leads_request(const struct sim_network *net, const struct sim_targets *
     case SIM_LEAD_CHANS: {
         char sender[40];
         snprintf(sender, sizeof(sender), "%s-u%lld==", tag, uid);
-        json_t *j =
-            json_pack("{s:s, s:I, s:I, s:{s:s, s:s}, s:{s:s, s:{s:s, s:s}}}", "event", "message",
-                      "timestamp", (json_int_t)(at_s * 1000), "message_token",
-                      (json_int_t)(5000000000000000000LL + (long long)ev->u.lead.id +
-                                   (long long)(m->params.seed % 1000) * 1000000LL),
-                      "sender", "id", sender, "name", p->first_name, "message", "type", "contact",
-                      "contact", "name", p->first_name, "phone_number", p->phone);
+        json_t *j = json_pack("{s:s, s:I, s:I, s:{s:s, s:s}, s:{s:s, s:{s:s, s:s}}}", "event",
+                              "message", "timestamp", (json_int_t)(at_s * 1000), "message_token",
+                              (json_int_t)viber_token(m, ev->u.lead.id), "sender", "id", sender,
+                              "name", p->first_name, "message", "type", "contact", "contact",
+                              "name", p->first_name, "phone_number", p->phone);
         json_request(out, url, j);
         hmac_hex(sim_chan_cred(j_chan, "auth_token"), out, sig);
         sim_req_header(out, "X-Viber-Content-Signature: %s", sig);
         break;
     }
     }
+}
+
+void sim_lead_outcome_request(const struct sim_network *net, const struct sim_targets *t,
+                              const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
+                              struct sim_req *out)
+{
+    const enum sim_lead_report report = ev->u.outcome.report;
+    char lead[CF_UUID_STR_LEN + 1], rid[64], event_id[96], at[32], staff[24];
+    lead_id(net, m, ev->u.outcome.chan, ev->u.outcome.id, lead);
+    request_id(m, ev->u.outcome.id, rid);
+    snprintf(event_id, sizeof(event_id), "%s-%s", rid, sim_report_name(report));
+    sim_rfc3339(ev->at_ms + offset_ms, at);
+    snprintf(staff, sizeof(staff), "desk-%d", ev->clinic + 1);
+    json_t *j = json_pack("{s:s, s:s, s:s}", "event_id", event_id, "type", sim_report_name(report),
+                          "time", at);
+    if (report != SIM_LEAD_SPAM)
+        json_object_set_new(j, "staff_id", json_string(staff));
+    if (report == SIM_REPLIED) /* a form is phoned back, a message answered where it came */
+        json_object_set_new(j, "channel",
+                            json_string(ev->u.outcome.chan == SIM_FORM
+                                            ? "call"
+                                            : sim_chan_name(ev->u.outcome.chan)));
+    if (report == SIM_LEAD_BOOKED) {
+        char tag[16];
+        sim_tag(m, tag);
+        char appt[48];
+        snprintf(appt, sizeof(appt), "%s-a%u", tag, ev->u.outcome.appt); /* mis.c's */
+        json_object_set_new(j, "appointment_id", json_string(appt));
+    }
+    if (report == SIM_LEAD_LOST)
+        json_object_set_new(j, "reason", json_string(sim_lost_reason_name(ev->u.outcome.reason)));
+    json_request(out, cf_xasprintf("%s/v1/leads/%s/events", t->leads, lead), j);
+    sim_req_header(out, "Authorization: Bearer %s", t->ingest_key);
+    out->kind = "lead report";
 }

@@ -1,8 +1,8 @@
 /*
  * One of the month's events into the requests that carry it (modes.h),
- * for every mode: the provider's or the MIS's request it is (dni.c,
- * providers_calls.c, providers_leads.c, mis.c, spend.c), queued on the
- * sender.
+ * for every mode: the provider's, the MIS's or the front desk's request it
+ * is (dni.c, providers_calls.c, providers_leads.c, mis.c, spend.c), queued
+ * on the sender.
  */
 #include "http.h"
 #include "modes.h"
@@ -37,6 +37,9 @@ void sim_queue_event(struct sim_http *h, const struct sim_network *net, const st
         break;
     case SIM_SPEND:
         sim_spend_request(net, t, ev, offset_ms, &r);
+        break;
+    case SIM_LEAD_OUTCOME:
+        sim_lead_outcome_request(net, t, m, ev, offset_ms, &r);
         break;
     }
     const long idx = sim_http_add(h, &r);

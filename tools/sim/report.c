@@ -9,6 +9,11 @@
 
 #include <stdlib.h>
 
+static const char *clinic_label(int c)
+{
+    return c == 0 ? "strong" : c == 1 ? "weak" : "middle";
+}
+
 static json_t *by_kind(const struct sim_http_stats *s)
 {
     json_t *j = json_object();
@@ -32,11 +37,20 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         json_object_set_new(j_prov, sim_prov_name(p), json_integer(t->calls_by_prov[p]));
     for (int c = 0; c < SIM_LEAD_CHANS; c++)
         json_object_set_new(j_chan, sim_chan_name(c), json_integer(t->leads_by_chan[c]));
+    /* the front desk's reports, and its replies by clinic (mean working
+     * minutes from the request) */
+    json_t *j_reports = json_object(), *j_replies = json_object();
+    for (int r = 0; r < SIM_REPORTS; r++)
+        json_object_set_new(j_reports, sim_report_name(r), json_integer(t->lead_reports[r]));
+    json_object_set_new(j_reports, "unanswered", json_integer(t->lead_unanswered));
+    for (int c = 0; c < SIM_CLINICS; c++)
+        json_object_set_new(
+            j_replies, clinic_label(c),
+            json_pack("{s:i, s:I, s:f}", "clinic", c, "replies", (json_int_t)t->replies[c],
+                      "working_min_mean",
+                      t->replies[c] ? t->reply_working_min[c] / (double)t->replies[c] : 0.0));
     for (int c = 0; c < SIM_CLINICS; c++) {
-        json_object_set_new(j_conv,
-                            c == 0   ? "strong"
-                            : c == 1 ? "weak"
-                                     : "middle",
+        json_object_set_new(j_conv, clinic_label(c),
                             json_pack("{s:i, s:I, s:I}", "clinic", c, "new_contacts",
                                       (json_int_t)t->new_contacts[c], "new_booked",
                                       (json_int_t)t->new_booked[c]));
@@ -50,7 +64,7 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         "{s:I, s:i, s:f, s:s, s:s, s:b,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:o},"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o},"
-        " s:{s:I, s:o, s:I, s:I},"
+        " s:{s:I, s:o, s:I, s:I, s:o, s:o},"
         " s:{s:I, s:I},"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
         " s:{s:I, s:I, s:f, s:o},"
@@ -68,18 +82,19 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         (json_int_t)t->calls_called_back, "lost", (json_int_t)t->calls_lost, "answered_inbound",
         (json_int_t)t->calls_answered_inbound, "by_provider", j_prov, "leads", "total",
         (json_int_t)t->leads, "by_channel", j_chan, "brand", (json_int_t)t->leads_brand,
-        "brand_existing", (json_int_t)t->leads_brand_existing, "patients", "total",
-        (json_int_t)t->patients, "existing", (json_int_t)t->patients_existing, "appointments",
-        "booked", (json_int_t)t->appts, "completed", (json_int_t)t->appts_completed, "no_show",
-        (json_int_t)t->appts_no_show, "cancelled", (json_int_t)t->appts_cancelled, "ahead",
-        (json_int_t)t->appts_ahead, "new_booked_past", (json_int_t)t->new_booked_past,
-        "new_no_show", (json_int_t)t->new_no_show, "plans", "proposed",
-        (json_int_t)t->plans_proposed, "accepted", (json_int_t)t->plans_accepted, "accepted_amount",
-        t->plans_accepted_amount, "by_doctor", j_doc, "revenue", t->revenue, "spend", "rows",
-        (json_int_t)t->spend_rows, "amount", t->spend_amount, "conversion", j_conv, "reminders",
-        "sent", 0, "calls", (json_int_t)t->reminder_calls, "answered",
-        (json_int_t)t->reminder_answered, "confirmed", (json_int_t)t->reminder_confirmed,
-        "reschedule", (json_int_t)t->reminder_reschedule, "answered_mean_s",
+        "brand_existing", (json_int_t)t->leads_brand_existing, "reports", j_reports, "replies",
+        j_replies, "patients", "total", (json_int_t)t->patients, "existing",
+        (json_int_t)t->patients_existing, "appointments", "booked", (json_int_t)t->appts,
+        "completed", (json_int_t)t->appts_completed, "no_show", (json_int_t)t->appts_no_show,
+        "cancelled", (json_int_t)t->appts_cancelled, "ahead", (json_int_t)t->appts_ahead,
+        "new_booked_past", (json_int_t)t->new_booked_past, "new_no_show",
+        (json_int_t)t->new_no_show, "plans", "proposed", (json_int_t)t->plans_proposed, "accepted",
+        (json_int_t)t->plans_accepted, "accepted_amount", t->plans_accepted_amount, "by_doctor",
+        j_doc, "revenue", t->revenue, "spend", "rows", (json_int_t)t->spend_rows, "amount",
+        t->spend_amount, "conversion", j_conv, "reminders", "sent", 0, "calls",
+        (json_int_t)t->reminder_calls, "answered", (json_int_t)t->reminder_answered, "confirmed",
+        (json_int_t)t->reminder_confirmed, "reschedule", (json_int_t)t->reminder_reschedule,
+        "answered_mean_s",
         t->reminder_answered ? t->reminder_answered_seconds / (double)t->reminder_answered : 0.0,
         "recall", "sent", 0, "members", (json_int_t)t->recall_members, "holdout",
         (json_int_t)t->recall_holdout, "booked_target", (json_int_t)t->recall_booked_target,
@@ -112,6 +127,13 @@ void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_
     for (int c = 0; c < SIM_LEAD_CHANS; c++)
         fprintf(f, " %s %ld", sim_chan_name(c), t->leads_by_chan[c]);
     fprintf(f, "; brand %ld (%ld existing patients)\n", t->leads_brand, t->leads_brand_existing);
+    fprintf(f, "front desk  %ld replies (mean working minutes:", t->lead_reports[SIM_REPLIED]);
+    for (int c = 0; c < SIM_CLINICS; c++)
+        fprintf(f, " %s %.0f", clinic_label(c),
+                t->replies[c] ? t->reply_working_min[c] / (double)t->replies[c] : 0.0);
+    fprintf(f, "), %ld never answered; %ld booked, %ld lost, %ld spam\n", t->lead_unanswered,
+            t->lead_reports[SIM_LEAD_BOOKED], t->lead_reports[SIM_LEAD_LOST],
+            t->lead_reports[SIM_LEAD_SPAM]);
     fprintf(f, "patients    %ld (%ld before the month)\n", t->patients, t->patients_existing);
     fprintf(f, "visits      %ld booked: %ld came, %ld no-show, %ld cancelled, %ld ahead\n",
             t->appts, t->appts_completed, t->appts_no_show, t->appts_cancelled, t->appts_ahead);

@@ -18,16 +18,28 @@
 #define SIM_DOCTORS 2 /* per clinic */
 
 enum sim_kind {
-    SIM_PATIENT, /* a patient record (PUT /v1/patients) */
-    SIM_CALL,    /* one call, sent as its provider's end-of-call webhook */
-    SIM_LEAD,    /* one request of a person through a form or a messenger */
-    SIM_APPT,    /* one version of an appointment (PUT /v1/appointments) */
-    SIM_SPEND,   /* one day's spend of one source (PUT /v1/spend) */
+    SIM_PATIENT,      /* a patient record (PUT /v1/patients) */
+    SIM_CALL,         /* one call, sent as its provider's end-of-call webhook */
+    SIM_LEAD,         /* one request of a person through a form or a messenger */
+    SIM_APPT,         /* one version of an appointment (PUT /v1/appointments) */
+    SIM_SPEND,        /* one day's spend of one source (PUT /v1/spend) */
+    SIM_LEAD_OUTCOME, /* the front desk's word on a lead (POST /v1/leads/{id}/events) */
 };
 
 enum sim_call_prov { SIM_MANGO, SIM_ASTERISK, SIM_SIPUNI, SIM_CALL_PROVS };
 enum sim_lead_chan { SIM_FORM, SIM_TELEGRAM, SIM_WHATSAPP, SIM_VK, SIM_VIBER, SIM_LEAD_CHANS };
 enum sim_status { SIM_BOOKED, SIM_COMPLETED, SIM_NO_SHOW, SIM_CANCELLED };
+/* What the front desk (its CRM) reports of a lead, in the events route's
+ * types; a lost lead's reason is one of the route's. */
+enum sim_lead_report { SIM_REPLIED, SIM_LEAD_BOOKED, SIM_LEAD_LOST, SIM_LEAD_SPAM, SIM_REPORTS };
+enum sim_lost_reason {
+    SIM_LOST_NO_ANSWER,
+    SIM_LOST_PRICE,
+    SIM_LOST_OTHER_CLINIC,
+    SIM_LOST_NOT_RELEVANT,
+    SIM_LOST_OTHER,
+    SIM_LOST_REASONS
+};
 enum sim_plan { SIM_PLAN_NONE, SIM_PLAN_PROPOSED, SIM_PLAN_ACCEPTED };
 
 /* What a call was in the month's story (the totals count by it). */
@@ -94,6 +106,13 @@ struct sim_ev {
             enum sim_source source;
             double amount;
         } spend;
+        struct {
+            enum sim_lead_chan chan; /* the request's: its id is the lead's */
+            uint32_t id;             /* the request's lead.id */
+            enum sim_lead_report report;
+            enum sim_lost_reason reason; /* SIM_LEAD_LOST */
+            uint32_t appt;               /* SIM_LEAD_BOOKED: the appointment */
+        } outcome;
     } u;
 };
 
@@ -111,6 +130,11 @@ struct sim_model_totals {
     long calls_inbound, calls_outbound, calls_missed, calls_called_back, calls_lost;
     long calls_answered_inbound, calls_by_prov[SIM_CALL_PROVS];
     long leads_by_chan[SIM_LEAD_CHANS], leads, leads_brand, leads_brand_existing;
+    /* the front desk's reports (SIM_LEAD_OUTCOME), and each clinic's
+     * replies with their working minutes after the request */
+    long lead_reports[SIM_REPORTS], lead_unanswered;
+    long replies[SIM_CLINICS];
+    double reply_working_min[SIM_CLINICS];
     long patients, patients_existing;
     long appts, appts_completed, appts_no_show, appts_cancelled, appts_ahead;
     long new_booked_past, new_no_show; /* booked new patients whose visit has come */
@@ -147,6 +171,8 @@ const char *sim_source_name(enum sim_source s);
 const char *sim_source_medium(enum sim_source s);
 const char *sim_source_campaign(enum sim_source s);
 const char *sim_chan_name(enum sim_lead_chan c);
+const char *sim_report_name(enum sim_lead_report r);
+const char *sim_lost_reason_name(enum sim_lost_reason r);
 const char *sim_prov_name(enum sim_call_prov p);
 const char *sim_doctor_name(int clinic, int doctor);
 
@@ -214,6 +240,9 @@ void sim_mis_appt_request(const struct sim_network *net, const struct sim_target
                           struct sim_req *out);
 void sim_spend_request(const struct sim_network *net, const struct sim_targets *t,
                        const struct sim_ev *ev, int64_t offset_ms, struct sim_req *out);
+void sim_lead_outcome_request(const struct sim_network *net, const struct sim_targets *t,
+                              const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
+                              struct sim_req *out);
 
 /* dni.c: whether ev, made now, is a site visitor's call through dynamic
  * number insertion (pure), the ad the visitor came from, and the page's

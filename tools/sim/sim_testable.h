@@ -20,6 +20,9 @@ int64_t sim_draw_time(struct sim_rng *r, const struct sim_params *p, int64_t mar
 /* The same at the hours people write: around the clock, the evening most. */
 int64_t sim_draw_lead_time(struct sim_rng *r, const struct sim_params *p, int64_t margin_ms);
 int sim_in_holdout(const char *tag, uint32_t person);
+/* The moment the clinic's front desk has worked working_min minutes since
+ * at (its weekly hours, local). */
+int64_t sim_reply_at(int clinic, int64_t at, int working_min);
 #endif
 
 #endif

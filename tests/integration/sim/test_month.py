@@ -1,9 +1,10 @@
 """clinicflow-sim end to end: a small month of the demo network sent through
 the calls, leads, reminders and analytics services' public interfaces
-(provider webhooks with their signatures, the form endpoint, the MIS record
-API, the spend API). Every request must be acknowledged, and analytics'
-reports must then count what the simulator says it sent: calls inbound,
-outbound and missed, leads per channel, bookings and their outcomes,
+(provider webhooks with their signatures, the form endpoint, the front
+desk's lead events, the MIS record API, the spend API). Every request must
+be acknowledged, and analytics' reports must then count what the simulator
+says it sent: calls inbound, outbound and missed, leads per channel, the
+front desk's replies and the leads' outcomes, bookings and their outcomes,
 treatment plans and ad spend. The services run with the settings a past
 month needs (tools/sim/README.md, "Settings a month needs")."""
 import json
@@ -91,6 +92,27 @@ def test_small_month_is_counted(stack):
                               " AND doc->'contact'->>'phone_from_text' = 'true'"
                               " AND doc->'contact'->'phone'->>'kind' = 'e164'")
     assert int(with_phone[0][0]) == vk, (with_phone, vk)
+
+    # the front desk's word on each lead (POST /v1/leads/{id}/events, the
+    # lead's id computed as the service does): every outcome counted, and
+    # every reply; an answered call with the person may have come first
+    reports = leads["reports"]
+
+    def reports_counted():
+        t = stack.report("leads", **rng)["totals"]
+        have = (t["booked"], t["lost"], t["spam"])
+        want = (reports["booked"], reports["lost"], reports["spam"])
+        return (have == want and reports["responded"] <= t["responded"]
+                <= reports["responded"] + reports["unanswered"] + reports["spam"]) or t
+    wait("the front desk's replies and outcomes", reports_counted)
+    assert reports["responded"] > 0 and reports["booked"] > 0, reports
+    # seed 003, as the leads report measures it: the measured front desk
+    # answers in minutes, the unmeasured one in hours (working time)
+    assert leads["replies"]["strong"]["replies"] > 0 and leads["replies"]["weak"]["replies"] > 0
+    by_clinic = {r["clinic"]: r for r in stack.report("leads", group_by="clinic", **rng)["rows"]}
+    strong, weak = by_clinic["demo-center"], by_clinic["demo-north"]
+    assert strong["first_response_median_working_s"] <= 10 * 60, strong
+    assert weak["first_response_median_working_s"] >= 60 * 60, weak
 
     def funnel_counted():
         t = stack.report("funnel", **rng)["totals"]

@@ -134,6 +134,34 @@ static void test_full_month_rates(uint64_t seed)
     }
     CHECK(calls == t->calls_inbound + t->calls_outbound);
     CHECK(leads == t->leads);
+    /* seed 003: the measured front desk replies in 2-10 working minutes,
+     * the unmeasured one in hours (5-6 on average), the third between;
+     * almost every request is answered; a report follows its request */
+    CHECK(within(t->reply_working_min[0] / (double)t->replies[0], 5, 7));
+    CHECK(within(t->reply_working_min[1] / (double)t->replies[1], 270, 390));
+    CHECK(within(t->reply_working_min[2] / (double)t->replies[2], 32, 43));
+    CHECK(within((double)t->lead_reports[SIM_REPLIED] / (double)t->leads, 0.88, 0.99));
+    CHECK(within((double)t->lead_reports[SIM_LEAD_SPAM] / (double)t->leads, 0.005, 0.04));
+    CHECK(t->lead_reports[SIM_LEAD_BOOKED] > 0 && t->lead_reports[SIM_LEAD_LOST] > 0);
+    CHECK(t->lead_reports[SIM_LEAD_BOOKED] + t->lead_reports[SIM_LEAD_LOST] <=
+          t->lead_reports[SIM_REPLIED]);
+    long reports[SIM_REPORTS] = {0};
+    for (size_t i = 0; i < m.nevs; i++) {
+        const struct sim_ev *e = &m.evs[i];
+        if (e->kind != SIM_LEAD_OUTCOME)
+            continue;
+        reports[e->u.outcome.report]++;
+        int64_t asked = -1;
+        for (size_t k = 0; k < i; k++)
+            if (m.evs[k].kind == SIM_LEAD && m.evs[k].u.lead.id == e->u.outcome.id)
+                asked = m.evs[k].at_ms;
+        CHECK(asked >= 0 && asked <= e->at_ms);
+        if (e->u.outcome.report == SIM_LEAD_BOOKED) /* the booking it reports */
+            CHECK(m.appts[e->u.outcome.appt].booked_ms == e->at_ms &&
+                  m.appts[e->u.outcome.appt].person == e->person);
+    }
+    for (int r = 0; r < SIM_REPORTS; r++)
+        CHECK(reports[r] == t->lead_reports[r]);
     CHECK(v1 == t->appts);
     CHECK(spend == t->spend_rows);
     sim_month_free(&m);
@@ -184,6 +212,25 @@ static void test_hours_of_calls_and_requests(void)
     CHECK(leads[20] > 3 * leads[3]);
 }
 
+/* The front desk's working minutes (the demo clinics' weekly hours,
+ * Moscow time): a reply does not count the lunch hour, the night or a
+ * closed Sunday. */
+static void test_reply_in_working_minutes(void)
+{
+    const int64_t tue_noon = cf_test_utc_ms(2026, 11, 17, 9, 0, 0); /* 12:00 Moscow */
+    const int64_t min = 60000;
+    /* demo-center: 09:00-14:00 and 15:00-21:00 on weekdays */
+    CHECK(sim_reply_at(0, tue_noon, 10) == tue_noon + 10 * min);
+    CHECK(sim_reply_at(0, tue_noon + 115 * min, 10) == tue_noon + 185 * min); /* 13:55 -> 15:05 */
+    /* 23:00 Tuesday at demo-north (from 08:00): 08:05 Wednesday */
+    CHECK(sim_reply_at(1, tue_noon + 11 * 60 * min, 5) == tue_noon + 20 * 60 * min + 5 * min);
+    /* 15:58 Saturday at demo-center (10:00-16:00, Sunday closed): 09:08 Monday */
+    const int64_t sat = cf_test_utc_ms(2026, 11, 21, 12, 58, 0);
+    CHECK(sim_reply_at(0, sat, 10) == cf_test_utc_ms(2026, 11, 23, 6, 8, 0));
+    /* demo-south works Sundays 11:00-15:00 */
+    CHECK(sim_reply_at(2, sat + 2 * 60 * min, 10) == cf_test_utc_ms(2026, 11, 22, 8, 10, 0));
+}
+
 static void test_holdout_draw_is_stable(void)
 {
     int n = 0;
@@ -225,5 +272,6 @@ int main(void)
     test_full_month_rates(2024);
     test_scale_and_days();
     test_holdout_draw_is_stable();
+    test_reply_in_working_minutes();
     return cf_test_done();
 }
