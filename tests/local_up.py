@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """./deploy/local/up from a clean clone, as a newcomer runs it, then
-./deploy/local/down: the stack comes up, the demo month is loaded, the
+./deploy/local/down: the stack comes up, the demo month is loaded (its
+calls, bookings and the front desk's word on its leads counted), the
 dashboard answers with data within two minutes of the build finishing,
 the live trickle keeps the numbers moving, and down leaves nothing
 running. Run before resolving a change to the demo or the deployment
@@ -82,8 +83,10 @@ def sim_totals(clone):
     text = open(os.path.join(clone, ".local", "log", "sim-month.log")).read()
     calls = re.search(r"calls\s+(\d+) inbound .*?, (\d+) outbound", text)
     visits = re.search(r"visits\s+(\d+) booked", text)
+    desk = re.search(r"front desk\s+(\d+) replies .*?; (\d+) booked, (\d+) lost, (\d+) spam", text)
     return {"inbound": int(calls.group(1)), "outbound": int(calls.group(2)),
-            "booked": int(visits.group(1))}
+            "booked": int(visits.group(1)), "replies": int(desk.group(1)),
+            "lead_outcomes": tuple(int(desk.group(i)) for i in (2, 3, 4))}
 
 
 def keys(clone):
@@ -165,6 +168,20 @@ def main():
             check(counted - built <= FIRST_DATA_DEADLINE_S,
                   "the month on the dashboard %.0f s after the build finished (at most %d)"
                   % (counted - built, FIRST_DATA_DEADLINE_S))
+
+        # the front desk's word on the month's leads: every outcome it sent
+        # counted, and at least every reply (an answered call may come first)
+        deadline = time.monotonic() + 60
+        while True:
+            leads = (report("leads") or {}).get("totals") or {}
+            have = (leads.get("booked"), leads.get("lost"), leads.get("spam"))
+            if have == want["lead_outcomes"] or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        check((leads.get("booked"), leads.get("lost"), leads.get("spam")) == want["lead_outcomes"]
+              and leads.get("responded", 0) >= want["replies"],
+              "the leads report counts the front desk's %d replies and its booked, lost and spam"
+              " %s (has %s)" % (want["replies"], want["lead_outcomes"], leads))
 
         # a key limited to demo-north sees demo-north only
         st, hdrs, body = request("POST", PORTS["analytics"], "/v1/session",
