@@ -15,18 +15,16 @@
  * applied with no savepoint between them. Only when a message is rejected
  * is the batch rolled back and applied again message by message, each
  * under a savepoint, so that the rejected one alone is undone and sent to
- * the DLQ. Besides what apply runs, an optimistic batch costs the same
- * few statements however many messages and partitions it holds (begin,
- * dedupe, offsets, commit); a service with a batch apply (the fast path)
- * applies the batch's messages in one call, in statements of its own that
- * do not grow with the batch either. The connection's search_path is the service
- * schema, then public, so apply functions name their tables unqualified.
+ * the DLQ (both ways in consumer_apply.c). Besides what apply runs, an optimistic batch costs the
+ * same few statements however many messages and partitions it holds (begin, dedupe, offsets,
+ * commit); a service with a batch apply (the fast path) applies the batch's messages in one call,
+ * in statements of its own that do not grow with the batch either. The connection's search_path is
+ * the service schema, then public, so apply functions name their tables unqualified.
  */
 #include "common/consumer.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -36,15 +34,11 @@
 #include <sys/prctl.h>
 #include <time.h>
 
-#include "common/envelope.h"
 #include "common/err.h"
-#include "common/hash.h"
 #include "common/log.h"
-#include "common/time.h"
 #include "common/metrics.h"
 #include "common/pg.h"
-#include "common/topics.h"
-#include "common/validate.h"
+#include "common/time.h"
 #include "common/xmalloc.h"
 #include "consumer_testable.h"
 
@@ -293,165 +287,8 @@ void cf_consumer_batch_offsets(rd_kafka_message_t **batch, size_t n,
     *nexts_out = nexts;
 }
 
-/* Builds the DLQ entry for message rkm and queues it. ev may be NULL (the
- * envelope did not parse). */
-static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka_message_t *rkm,
-                    const struct cf_event *orig, const char *reason_code, const char *reason)
-{
-    const char *topic = rd_kafka_topic_name(rkm->rkt);
-    char *value =
-        cf_consumer_dlq_value(c->group_id, topic, rkm, orig, reason_code, reason, cf_time_now_ms());
-    cf_warn("consumer %s: %s [%" PRId32 "] at offset %" PRId64 " sent to the dlq (%s): %s",
-            c->group_id, topic, rkm->partition, rkm->offset, reason_code,
-            reason && *reason ? reason : "-");
-    cf_outbox_push(out, CF_TOPIC_DLQ, rkm->key, rkm->key ? rkm->key_len : 0, value, strlen(value));
-}
-
-/* Runs one statement that must succeed inside the batch transaction. */
-static int exec_simple(struct cf_consumer *c, const char *sql, char *errbuf, size_t errbuf_size)
-{
-    return cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
-}
-
 /* apply_batch's answer when a message was rejected (not a CF_E* code). */
 #define BATCH_REJECTED CF_CONSUMER_BATCH_REJECTED
-
-/* What an optimistic batch makes of apply's answer rc (its reason). */
-static int apply_answer(int rc, const char *reason, char *errbuf, size_t errbuf_size)
-{
-    if (rc == CF_EINVAL) {
-        snprintf(errbuf, errbuf_size, "a message was rejected: %s", reason);
-        return BATCH_REJECTED;
-    }
-    if (rc != 0) {
-        snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
-        return rc;
-    }
-    return 0;
-}
-
-/* The fast path: the messages to apply (not sent to the DLQ, not applied
- * before) go to the batch apply at once, in their order. */
-static int apply_all(struct cf_consumer *c, rd_kafka_message_t **batch,
-                     const struct cf_consumer_msg *msgs, size_t n, struct cf_outbox *out,
-                     char *errbuf, size_t errbuf_size)
-{
-    const struct cf_event **evs = cf_xcalloc(n + 1, sizeof(const struct cf_event *));
-    const rd_kafka_message_t **rkms = cf_xcalloc(n + 1, sizeof(const rd_kafka_message_t *));
-    char reason[512] = "";
-    size_t k = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (batch[i]->payload && !msgs[i].apply)
-            continue;
-        evs[k] = msgs[i].parsed ? &msgs[i].ev : NULL;
-        rkms[k++] = batch[i];
-    }
-    int rc = k ? c->apply_batch(c->ctx, c->conn, evs, rkms, k, out, reason, sizeof(reason)) : 0;
-    free(evs);
-    free(rkms);
-    return apply_answer(rc, reason, errbuf, errbuf_size);
-}
-
-/* The optimistic way through a batch: one dedupe statement, no savepoint
- * per message. Returns BATCH_REJECTED as soon as a message is rejected: the
- * caller rolls back and applies the batch again message by message, so
- * that the rejected one's partial effects are undone alone. */
-int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
-                                 struct cf_outbox *out, char *errbuf, size_t errbuf_size)
-{
-    struct cf_consumer_msg *msgs = cf_xcalloc(n, sizeof(*msgs));
-    char reason[512] = "";
-    int err = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *rkm = batch[i];
-        if (!rkm->payload)
-            continue;
-        if (cf_event_parse(rkm->payload, rkm->len, &msgs[i].ev, reason, sizeof(reason)) == 0)
-            msgs[i].parsed = 1;
-        else
-            dlq_add(c, out, rkm, NULL, "invalid_envelope", reason);
-    }
-    err = cf_consumer_dedupe(c, msgs, n, errbuf, errbuf_size);
-    if (!err && c->apply_batch)
-        err = apply_all(c, batch, msgs, n, out, errbuf, errbuf_size);
-    for (size_t i = 0; i < n && !err && !c->apply_batch; i++) {
-        const rd_kafka_message_t *rkm = batch[i];
-        if (rkm->payload && !msgs[i].apply)
-            continue; /* sent to the DLQ above, or applied before */
-        cf_log_set_request_id(msgs[i].parsed ? msgs[i].ev.id : NULL);
-        int rc = c->apply(c->ctx, c->conn, msgs[i].parsed ? &msgs[i].ev : NULL, rkm, out, reason,
-                          sizeof(reason));
-        cf_log_set_request_id(NULL);
-        err = apply_answer(rc, reason, errbuf, errbuf_size);
-    }
-    for (size_t i = 0; i < n; i++)
-        cf_event_clear(&msgs[i].ev);
-    free(msgs);
-    return err;
-}
-
-/* The careful way: applies one message under a savepoint, so that a
- * rejected one is undone alone. As a last resort (the batch kept failing),
- * a conflict is the message's: it is undone and sent to the DLQ as
- * "failed". The event id is recorded as applied under the same savepoint:
- * one sent to the DLQ is not applied, and a replay of it (its cause fixed)
- * must not be skipped. Returns 0 (applied, skipped or sent to the DLQ) or
- * a transient error. */
-int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
-                          struct cf_outbox *out, int last_resort, char *errbuf, size_t errbuf_size)
-{
-    struct cf_consumer_msg m = {0};
-    char reason[512] = "";
-    int err = 0;
-
-    if (rkm->payload) {
-        if (cf_event_parse(rkm->payload, rkm->len, &m.ev, reason, sizeof(reason))) {
-            dlq_add(c, out, rkm, NULL, "invalid_envelope", reason);
-            return 0;
-        }
-        m.parsed = 1;
-    }
-    cf_log_set_request_id(m.parsed ? m.ev.id : NULL);
-    err = exec_simple(c, "SAVEPOINT cf_apply", errbuf, errbuf_size);
-    if (err)
-        goto out;
-    if (m.parsed) {
-        err = cf_consumer_dedupe(c, &m, 1, errbuf, errbuf_size);
-        if (!err && !m.apply) /* applied before: nothing to undo */
-            err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
-        if (err || !m.apply)
-            goto out;
-    }
-    size_t outbox_mark = out->n;
-    const struct cf_event *evp = m.parsed ? &m.ev : NULL;
-    /* without apply, apply_batch takes the message alone */
-    int rc = c->apply ? c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason))
-                      : c->apply_batch(c->ctx, c->conn, &evp, &rkm, 1, out, reason, sizeof(reason));
-    if (rc == 0) {
-        err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
-    } else if (rc == CF_EINVAL ||
-               (last_resort && rc == CF_ECONFLICT && PQstatus(c->conn) == CONNECTION_OK)) {
-        cf_outbox_truncate(out, outbox_mark);
-        err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
-        if (!err && rc == CF_EINVAL) {
-            dlq_add(c, out, rkm, evp, "rejected", reason);
-        } else if (!err) {
-            char failed[600];
-            snprintf(failed, sizeof(failed), "%s after %d attempts: %s", cf_err_name(rc),
-                     c->failures + 1, reason);
-            dlq_add(c, out, rkm, evp, "failed", failed);
-        }
-    } else {
-        snprintf(errbuf, errbuf_size, "apply failed (%s): %s", cf_err_name(rc), reason);
-        err = rc;
-    }
-out:
-    cf_log_set_request_id(NULL);
-    cf_event_clear(&m.ev);
-    return err;
-}
 
 /* One attempt at a batch in one transaction, optimistic or message by
  * message (careful). Returns 0 when committed, else the error after

@@ -4,7 +4,8 @@
  * the id and offset arrays its statements take, the DLQ entry) or that
  * run one statement in the caller's transaction (dedupe, offsets, one
  * message under a savepoint).
- * Shared by the runner's files (consumer.c: the thread and the batch;
+ * Shared by the runner's files (consumer.c: the thread and the batch's
+ * transaction; consumer_apply.c: the batch's messages applied;
  * consumer_store.c: its statements; consumer_dlq.c: DLQ entries) and its
  * unit test; not part of the library's interface (common/consumer.h).
  */
