@@ -84,6 +84,15 @@ void sim_mis_appt_request(const struct sim_network *net, const struct sim_target
                                           a->plan == SIM_PLAN_ACCEPTED ? "accepted" : "proposed",
                                           "amount", a->plan_amount));
     }
-    put_json(out, "appointment",
-             cf_xasprintf("%s/v1/appointments/%s-a%u", t->reminders, tag, a->idx), j, t);
+    char appt_id[32];
+    sim_appt_id(m, a->idx, appt_id);
+    put_json(out, "appointment", cf_xasprintf("%s/v1/appointments/%s", t->reminders, appt_id), j,
+             t);
+}
+
+void sim_appt_id(const struct sim_month *m, uint32_t appt, char out[32])
+{
+    char tag[16];
+    sim_tag(m, tag);
+    snprintf(out, 32, "%s-a%u", tag, appt);
 }

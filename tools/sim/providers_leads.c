@@ -246,10 +246,8 @@ void sim_lead_outcome_request(const struct sim_network *net, const struct sim_ta
                                             ? "call"
                                             : sim_chan_name(ev->u.outcome.chan)));
     if (report == SIM_LEAD_BOOKED) {
-        char tag[16];
-        sim_tag(m, tag);
-        char appt[48];
-        snprintf(appt, sizeof(appt), "%s-a%u", tag, ev->u.outcome.appt); /* mis.c's */
+        char appt[32];
+        sim_appt_id(m, ev->u.outcome.appt, appt);
         json_object_set_new(j, "appointment_id", json_string(appt));
     }
     if (report == SIM_LEAD_LOST)

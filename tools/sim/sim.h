@@ -255,6 +255,8 @@ void sim_dni_number_request(const struct sim_network *net, const struct sim_targ
 
 /* An id prefix unique to the seed, so two seeds never share ids. */
 void sim_tag(const struct sim_month *m, char out[16]);
+/* mis.c: the MIS id of the month's appointment appt ("<tag>-a<appt>"). */
+void sim_appt_id(const struct sim_month *m, uint32_t appt, char out[32]);
 /* RFC 3339 UTC of ms, "2026-11-20T09:00:00Z". */
 void sim_rfc3339(int64_t ms, char out[32]);
 
