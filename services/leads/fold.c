@@ -417,12 +417,10 @@ static int fold_status(PGconn *conn, const struct cf_event *ev, const rd_kafka_m
     return rc;
 }
 
-int leads_fold_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
-                     const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                     size_t errbuf_size)
+int leads_fold_apply_fact(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                          size_t errbuf_size)
 {
-    struct leads_ctx *ctx = vctx;
-
     if (!ev) {
         snprintf(errbuf, errbuf_size, "unexpected tombstone");
         return CF_EINVAL;

@@ -1,8 +1,7 @@
 /*
- * A batch of lead facts (the consumer runner's fast path): each run of
- * request facts in it goes at once, in a number of statements that does
- * not grow with the run, and a response or status between runs message by
- * message through leads_fold_apply (fold.c). A run takes every lock its
+ * A run of request facts at once (fold_consumer.c finds the runs in a
+ * batch), in a number of statements that does not grow with the run. A
+ * run takes every lock its
  * requests would take one by one (their contact keys' and the ids of the
  * leads they would open) in one sorted round, reads every open lead of
  * its people and the facts waiting for the leads it may open, then
@@ -22,7 +21,6 @@
 
 #include "common/err.h"
 #include "common/log.h"
-#include "common/metrics.h"
 #include "common/patients.h"
 #include "common/time.h"
 
@@ -174,11 +172,8 @@ out:
     return rc;
 }
 
-/* A run of request facts evs[0..n) at once: 0, CF_EINVAL when it cannot go
- * at once (a fact twice: the runner then takes the batch message by
- * message), or the database error. */
-static int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *const *evs,
-                          size_t n, struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *const *evs, size_t n,
+                   struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     struct run r = {
         .leads = json_object(),
@@ -240,72 +235,5 @@ out:
     json_decref(r.patients);
     json_decref(r.by_key);
     json_decref(r.leads);
-    return rc;
-}
-
-/*
- * A batch (the fast path, common/consumer.h): each run of request facts
- * in it goes at once (fold_batch.c: its locks in one sorted round, its
- * people's open leads in one statement, merged in memory, saved in one),
- * and a response or status between runs message by message through
- * leads_fold_apply: the same rules either way, in the batch's order.
- */
-void leads_fold_describe_metrics(void)
-{
-    cf_metrics_describe("clinicflow_leads_fold_messages_total", "counter",
-                        "Lead facts the fold applied in a run of requests at once "
-                        "(way=at_once) or message by message (way=one_by_one)");
-}
-
-static int is_request(const struct cf_event *ev)
-{
-    const char *kind = ev ? json_string_value(json_object_get(ev->data, "kind")) : NULL;
-    return kind && strcmp(kind, "request") == 0 &&
-           strcmp(ev->type, "clinicflow.lead.reported") == 0;
-}
-
-static int one_by_one(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *const *evs,
-                      const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
-                      char *errbuf, size_t errbuf_size)
-{
-    int rc = 0;
-
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        cf_log_set_request_id(evs[i] ? evs[i]->id : NULL);
-        rc = leads_fold_apply(ctx, conn, evs[i], rkms[i], out, errbuf, errbuf_size);
-    }
-    cf_log_set_request_id(NULL);
-    cf_metrics_add("clinicflow_leads_fold_messages_total", "way=\"one_by_one\"", (double)n);
-    return rc;
-}
-
-int leads_fold_apply_batch(void *vctx, PGconn *conn, const struct cf_event *const *evs,
-                           const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
-                           char *errbuf, size_t errbuf_size)
-{
-    struct leads_ctx *ctx = vctx;
-    size_t i = 0;
-    int rc = 0;
-
-    while (i < n && rc == 0) {
-        size_t end = i;
-        while (end < n && is_request(evs[end]))
-            end++;
-        if (end - i > 1) {
-            /* CF_EINVAL (a fact twice, or one rejected): the runner's careful
-             * path takes the batch message by message */
-            rc = leads_fold_run(ctx, conn, evs + i, end - i, out, errbuf, errbuf_size);
-            if (rc == 0)
-                cf_metrics_add("clinicflow_leads_fold_messages_total", "way=\"at_once\"",
-                               (double)(end - i));
-        } else if (end > i) {
-            rc = one_by_one(ctx, conn, evs + i, rkms + i, 1, out, errbuf, errbuf_size);
-        }
-        i = end;
-        if (rc == 0 && i < n) {
-            rc = one_by_one(ctx, conn, evs + i, rkms + i, 1, out, errbuf, errbuf_size);
-            i++;
-        }
-    }
     return rc;
 }

@@ -1,6 +1,7 @@
 /*
- * The steps of the lead fold that both of its ways take (fold.c): one
- * message at a time (fold.c) and a run of requests at once (fold_batch.c).
+ * The steps of the lead fold that both of its ways take: one message at a
+ * time (fold.c) and a run of requests at once (fold_batch.c); and the two
+ * ways, which the fold consumer (fold_consumer.c) chooses between.
  * Each changes a lead's document in memory and emits its event into the
  * batch's outbox; the caller saves the lead (lead_store.c). Internal to
  * the fold.
@@ -38,5 +39,18 @@ int leads_fold_open(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *
  * that opened it: 1 when they changed j_lead, else 0. */
 int leads_fold_apply_waiting(struct leads_ctx *ctx, json_t *j_lead, const json_t *j_waiting,
                              struct cf_outbox *out);
+
+/* One fact (a request, response or status) by the fold's rules, with
+ * its events queued on out: 0, CF_EINVAL when the fact is rejected, or
+ * the database error (fold.c). */
+int leads_fold_apply_fact(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
+                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
+                          size_t errbuf_size);
+
+/* A run of request facts evs[0..n) at once: 0, CF_EINVAL when it cannot go
+ * at once (a fact twice: the runner then takes the batch message by
+ * message), or the database error (fold_batch.c). */
+int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *const *evs, size_t n,
+                   struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 #endif

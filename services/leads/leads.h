@@ -111,22 +111,20 @@ int leads_handle_snippet(const struct _u_request *req, struct _u_response *resp,
  * is 1; each file's header says more. */
 int leads_fold_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                     size_t errbuf_size); /* fold.c: leads.raw -> leads.v1 */
+                     size_t errbuf_size); /* fold_consumer.c: leads.raw -> leads.v1, tasks.v1 */
 int leads_fold_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
                            const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
-                           char *errbuf, size_t errbuf_size); /* fold_batch.c: the same, at once */
-void leads_fold_describe_metrics(void);                       /* fold_batch.c: once, at start */
+                           char *errbuf, size_t errbuf_size); /* fold_consumer.c: a batch */
+void leads_fold_describe_metrics(void);                       /* fold_consumer.c: once, at start */
 int leads_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size);             /* patients.c: patients.v1 -> the view */
 void leads_patients_batch_done(void *ctx, int committed); /* patients.c: cache versions */
 void leads_patients_init(struct leads_ctx *ctx); /* patients.c: the view, before consumers */
-int leads_tasks_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
-                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                      size_t errbuf_size); /* tasks.c: leads.v1 -> tasks.v1 */
-int leads_tasks_apply_batch(void *ctx, PGconn *conn, const struct cf_event *const *evs,
-                            const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
-                            char *errbuf, size_t errbuf_size); /* tasks.c: the same, at once */
+/* tasks.c: the lead events queued on out from index from on (the fold's,
+ * in its transaction) open and close the leads' tasks -> tasks.v1 */
+int leads_tasks_follow(void *ctx, PGconn *conn, struct cf_outbox *out, size_t from, char *errbuf,
+                       size_t errbuf_size);
 int leads_calls_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size); /* call_responses.c: calls.v1 -> responses */

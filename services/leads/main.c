@@ -30,7 +30,8 @@ static int add_consumers(struct cf_service *svc)
     static const char *const calls_topics[] = {CF_TOPIC_CALLS};
     static const char *const patients_topics[] = {CF_TOPIC_PATIENTS};
 
-    /* Fold: leads.raw -> lead state -> leads.v1. */
+    /* Fold: leads.raw -> lead state and the leads' tasks -> leads.v1,
+     * tasks.v1. */
     struct cf_consumer_conf fold = {
         .group_id = LEADS_FOLD_GROUP,
         .topics = raw_topics,
@@ -49,16 +50,6 @@ static int add_consumers(struct cf_service *svc)
         .schema = "leads",
         .apply = leads_patients_apply,
         .batch_done = leads_patients_batch_done,
-        .ctx = &ctx,
-    };
-    /* Work: leads.v1 -> respond and callback tasks -> tasks.v1. */
-    struct cf_consumer_conf tasks = {
-        .group_id = "clinicflow-leads-tasks",
-        .topics = leads_topics,
-        .ntopics = 1,
-        .schema = "leads",
-        .apply = leads_tasks_apply,
-        .apply_batch = leads_tasks_apply_batch,
         .ctx = &ctx,
     };
     /* Answered calls with a lead's contact: its first response. */
@@ -83,8 +74,8 @@ static int add_consumers(struct cf_service *svc)
     for (long r = 0; r < ctx.cfg.fold_runners; r++)
         if (cf_service_add_consumer(svc, &fold) != 0)
             return -1;
-    if (cf_service_add_consumer(svc, &patients) != 0 || cf_service_add_consumer(svc, &tasks) != 0 ||
-        cf_service_add_consumer(svc, &calls) != 0 || cf_service_add_consumer(svc, &notify) != 0 ||
+    if (cf_service_add_consumer(svc, &patients) != 0 || cf_service_add_consumer(svc, &calls) != 0 ||
+        cf_service_add_consumer(svc, &notify) != 0 ||
         cf_service_add_worker(svc, "sla sweeper", leads_sweeper, &ctx) != 0 ||
         cf_service_add_worker(svc, "notifier", leads_notifier, &ctx) != 0 ||
         cf_service_add_worker(svc, "pending expirer", leads_pending_expirer, &ctx) != 0 ||

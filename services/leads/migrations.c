@@ -148,6 +148,14 @@ const struct cf_migration cf_leads_migrations[] = {
      "CREATE INDEX IF NOT EXISTS leads_patient_id ON leads (patient_id)"
      " WHERE patient_id IS NOT NULL;"
      "ALTER TABLE leads ALTER COLUMN doc TYPE json USING doc::json;"},
+    /* The fold opens and closes the leads' tasks in its own transaction
+     * (fold_consumer.c): a call finds the open lead of its contact through
+     * the fold's lead_contacts, and the tasks no longer keep the lead's
+     * keys a second time (an array and a GIN index to write on every task
+     * and merge). */
+    {10, "tasks without a copy of the lead's keys",
+     "DROP INDEX IF EXISTS tasks_open_contacts;"
+     "ALTER TABLE tasks DROP COLUMN IF EXISTS contact_keys;"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

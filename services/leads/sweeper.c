@@ -4,8 +4,8 @@
  * its due time, and relays what it staged. Each sweep takes the overdue,
  * unreported respond tasks with FOR UPDATE SKIP LOCKED, marks their
  * breach (breached_at) and stages the events in leads.outbox in the same
- * transaction: a task another instance (or the tasks consumer closing it)
- * holds is skipped, and one marked is never taken again, so a breach is
+ * transaction: a task another instance (or the fold closing it) holds
+ * is skipped, and one marked is never taken again, so a breach is
  * decided once. The events are produced after the commit, and again until
  * Kafka has them (cf_outbox_relay), with ids from the lead id: a relay
  * retried after a failure repeats the same event. Due times were fixed in
@@ -13,7 +13,8 @@
  * compares them with the wall clock, up to how far the fold has come
  * (common/fold_progress.h): a response acknowledged onto leads.raw before
  * the due time but not folded yet keeps its lead from breaching until the
- * fold has stored it, and then the fold's record (responded_at) answers.
+ * fold has stored it, which closes the lead's tasks in the same
+ * transaction.
  * (A call answered in time reaches leads.raw through the calls consumer
  * first: one hop the horizon does not see.)
  *
@@ -26,9 +27,8 @@
  * id from the task id (a retried relay repeats the same event). A respond
  * task expires only once its breach is decided: each sweep decides the
  * breaches before the expiries, so one past both is breached, then
- * expired. A lead the fold has stored answered or closed by the deadline
- * keeps its tasks for the tasks consumer to close; a lead event after the
- * expiry finds no open task and closes nothing.
+ * expired. A lead event after the expiry finds no open task and closes
+ * nothing.
  */
 #include "tasks.h"
 

@@ -2,7 +2,7 @@
  * The response-task rules (tasks.c's header comment tells them in full) as
  * pure functions over JSON: which lead events open and close which tasks,
  * when a task is due in its clinic's working hours, and the events. No I/O:
- * the tasks consumer (tasks.c), the sweeper (sweeper.c) and the call
+ * the fold's tasks (tasks.c), the sweeper (sweeper.c) and the call
  * bridge (call_responses.c) read and write the store around them, and
  * tests/unit/leads_tasks runs them on tables of cases.
  */

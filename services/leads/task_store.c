@@ -1,6 +1,6 @@
 /*
- * The response-task store: every statement on leads.tasks that the tasks
- * consumer (tasks.c), the sweeper (sweeper.c) and the call bridge
+ * The response-task store: every statement on leads.tasks that the fold's
+ * tasks (tasks.c), the sweeper (sweeper.c) and the call bridge
  * (call_responses.c) run. A task row keeps the task document as tasks.v1
  * carries it, the columns the look-ups need, and what the breach event
  * needs of the lead (channel, provider). All run on conn inside the
@@ -17,10 +17,10 @@
 #include "common/pg.h"
 
 json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
-                        const char *provider, const json_t *j_keys)
+                        const char *provider)
 {
-    return json_pack("{s:s, s:O, s:O, s:s?, s:s?}", "network_id", network_id, "doc", j_task, "keys",
-                     j_keys, "channel", channel, "provider", provider);
+    return json_pack("{s:s, s:O, s:s?, s:s?}", "network_id", network_id, "doc", j_task, "channel",
+                     channel, "provider", provider);
 }
 
 int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, char *errbuf,
@@ -33,12 +33,11 @@ int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, 
     int rc = cf_pg_exec_json(
         conn,
         "INSERT INTO leads.tasks (task_id, lead_id, kind, network_id, clinic_id, contact_key,"
-        " contact_keys, channel, provider, status, opened_at, due_at, doc)"
+        " channel, provider, status, opened_at, due_at, doc)"
         " SELECT (doc->>'task_id')::uuid, (doc->>'lead_id')::uuid, doc->>'kind', network_id,"
-        " doc->>'clinic_id', doc->>'contact_key',"
-        " ARRAY(SELECT DISTINCT jsonb_array_elements_text(keys)), channel, provider,"
+        " doc->>'clinic_id', doc->>'contact_key', channel, provider,"
         " doc->>'status', (doc->>'opened_at')::timestamptz, (doc->>'due_at')::timestamptz, doc"
-        " FROM jsonb_to_recordset($1::jsonb) AS r(network_id text, doc jsonb, keys jsonb,"
+        " FROM jsonb_to_recordset($1::jsonb) AS r(network_id text, doc jsonb,"
         " channel text, provider text)"
         " ON CONFLICT DO NOTHING RETURNING task_id::text",
         rows, &res, errbuf, errbuf_size);
@@ -46,24 +45,6 @@ int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, 
         json_object_set_new(inserted, PQgetvalue(res, i, 0), json_true());
     PQclear(res);
     return rc;
-}
-
-int leads_tasks_add_keys_many(PGconn *conn, const json_t *keys_by_lead, char *errbuf,
-                              size_t errbuf_size)
-{
-    if (json_object_size(keys_by_lead) == 0)
-        return 0;
-    /* planned each time: by lead id through the unique index, whatever the
-     * table held when the connection first ran it (common/pg.h) */
-    return cf_pg_exec_json_planned(
-        conn,
-        "UPDATE leads.tasks t SET contact_keys = ARRAY(SELECT DISTINCT k FROM"
-        " unnest(t.contact_keys || ARRAY(SELECT jsonb_array_elements_text(q.value))) AS k),"
-        " updated_at = now()"
-        " FROM jsonb_each($1::jsonb) AS q WHERE t.lead_id = q.key::uuid AND t.status = 'open'"
-        /* a merge bringing no new key (most do) writes no row version */
-        " AND NOT t.contact_keys @> ARRAY(SELECT jsonb_array_elements_text(q.value))",
-        keys_by_lead, NULL, errbuf, errbuf_size);
 }
 
 /* The task document of row i of res (column 0) with the lead's channel
@@ -142,13 +123,18 @@ int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char 
     const char *params[] = {network_id, contact_key, at};
 
     lead_id[0] = '\0';
-    /* planned each time: through the contacts' index, whatever the table
-     * held when the connection first ran it (common/pg.h) */
-    int rc = cf_pg_exec_planned(conn,
-                                "SELECT lead_id::text FROM leads.tasks WHERE status = 'open'"
-                                " AND contact_keys @> ARRAY[$2::text] AND network_id = $1"
-                                " AND opened_at <= $3::timestamptz ORDER BY opened_at DESC LIMIT 1",
-                                3, params, &res, errbuf, errbuf_size);
+    /* Every key a lead has held is the fold's record (lead_contacts, kept
+     * in the transaction that opens or merges into the lead, as the
+     * lead's tasks are). Planned each time: through the contacts' index,
+     * whatever the tables held when the connection first ran it
+     * (common/pg.h). */
+    int rc = cf_pg_exec_planned(
+        conn,
+        "SELECT t.lead_id::text FROM leads.lead_contacts c"
+        " JOIN leads.tasks t ON t.lead_id = c.lead_id AND t.status = 'open'"
+        " WHERE c.network_id = $1 AND c.contact_key = $2 AND t.opened_at <= $3::timestamptz"
+        " ORDER BY t.opened_at DESC LIMIT 1",
+        3, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) > 0)
         snprintf(lead_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -172,10 +158,6 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
                         "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
                         " AND d.status = 'open' AND d.breached_at IS NULL"
                         " AND d.due_at <= $1::timestamptz"
-                        /* answered (or closed) in time by the fold's record, the
-                         * lead.responded still on its way to the tasks consumer */
-                        " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
-                        " AND (l.responded_at <= d.due_at OR l.closed_at <= d.due_at))"
                         " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
                         " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
                         " FROM due WHERE t.task_id = due.task_id"
@@ -203,7 +185,7 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
 
     *out = json_array();
     /* locked for the caller's transaction, which expires them and stages
-     * their events; those another sweeper or the tasks consumer holds are
+     * their events; those another sweeper or the fold holds are
      * skipped, and one expired is no longer open: taken once. Planned each
      * time (run once a sweep): through the open tasks' age index,
      * whatever the table held when the connection first ran it. */
@@ -215,11 +197,6 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
          * run before its expiries): a breach is a fact whatever becomes
          * of the task */
         " AND (d.kind = 'callback' OR d.breached_at IS NOT NULL)"
-        /* answered or closed before the deadline by the fold's record: the
-         * lead event closing the task is on its way to the tasks consumer */
-        " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
-        " AND (l.responded_at <= d.opened_at + make_interval(secs => $2::bigint)"
-        " OR l.closed_at <= d.opened_at + make_interval(secs => $2::bigint)))"
         " ORDER BY d.opened_at LIMIT $3::int FOR UPDATE OF d SKIP LOCKED",
         3, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {

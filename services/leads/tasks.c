@@ -1,6 +1,9 @@
 /*
- * Leads become work (proto/README.md). A consumer of our own leads.v1
- * keeps each lead's tasks in leads.tasks and tells clinicflow.tasks.v1:
+ * Leads become work (proto/README.md). The fold's own lead events, in the
+ * fold's transaction (fold_consumer.c): each batch's lead events, as they
+ * go to leads.v1, keep the leads' tasks in leads.tasks and tell
+ * clinicflow.tasks.v1, so a lead and its tasks never disagree, not even
+ * for a moment:
  *
  *   - lead.received opens a `respond` task, due the clinic's
  *     lead_response_due_s (else CLINICFLOW_LEADS_RESPONSE_DUE_S) of its
@@ -10,8 +13,8 @@
  *     once, due CLINICFLOW_LEADS_CALLBACK_DUE_S of working time later
  *     (task.opened each);
  *   - lead.merged opens nothing and moves no due time: the person's new
- *     request is the same lead; the contact keys it brings join the
- *     lead's open tasks, so a call from a phone the lead gained answers it;
+ *     request is the same lead (a call from a phone the lead gained
+ *     answers it: the keys are the lead's, in leads.lead_contacts);
  *   - lead.responded (the first response: a message, the events route, an
  *     answered call) closes the lead's open tasks at the response's time,
  *     on time or not against due_at (task.closed); lead.status_changed
@@ -24,20 +27,22 @@
  *     emit it.
  *
  * The rules are pure functions (task_rules.c); the statements are
- * task_store.c; the sweeper is sweeper.c. Events of one lead are on one
- * partition (keyed by lead id), so one runner applies them in order.
- * Event ids: uuid5(input event id, "task.<verb>", task id); the task id is
- * uuid5(network, "lead-task", kind, lead id).
+ * task_store.c; the sweeper is sweeper.c. The events are read back from
+ * the outbox as leads.v1 will carry them, so the tasks follow exactly what
+ * the topic says. Event ids: uuid5(lead event id, "task.<verb>", task id);
+ * the task id is uuid5(network, "lead-task", kind, lead id).
  */
 #include "tasks.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
 #include "common/log.h"
 #include "common/netconf.h"
 #include "common/topics.h"
+#include "common/xmalloc.h"
 
 static void emit_task(struct cf_outbox *out, const char *id_base, const char *verb,
                       const json_t *j_task, const char *network_id, int64_t time_ms)
@@ -46,23 +51,6 @@ static void emit_task(struct cf_outbox *out, const char *id_base, const char *ve
     leads_task_event(&ev, id_base, verb, j_task, network_id, time_ms);
     cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
     cf_event_clear(&ev);
-}
-
-/* Every contact key of the lead event j_data (contact_key and the values
- * of contact_keys), as a new array. */
-static json_t *lead_keys(const json_t *j_data)
-{
-    json_t *j_keys = json_array();
-    const char *key;
-    json_t *j_val;
-    if (json_is_string(json_object_get(j_data, "contact_key")))
-        json_array_append(j_keys, json_object_get(j_data, "contact_key"));
-    json_object_foreach((json_t *)json_object_get(j_data, "contact_keys"), key, j_val)
-    {
-        if (json_is_string(j_val))
-            json_array_append(j_keys, j_val);
-    }
-    return j_keys;
 }
 
 /* The clinic's schedule into *h; 0 when it has one, -1 when it does not
@@ -86,38 +74,35 @@ static int clinic_hours(struct leads_ctx *ctx, const char *network_id, const cha
     return rc;
 }
 
-/* What a batch's lead.received and lead.merged events do, gathered and
- * written in one statement each (flush): the tasks they open (rows), with
- * what their task.opened needs (opened: {"base": the event's id,
- * "network", "at": ms, "doc"}), and the keys merges bring (lead id -> keys). */
+/* What a batch's lead.received events do, gathered and written in one
+ * statement (flush): the tasks they open (rows), with what their
+ * task.opened needs (opened: {"base": the event's id, "network", "at": ms,
+ * "doc"}). */
 struct queue {
     json_t *rows;
     json_t *opened;
-    json_t *keys_by_lead;
 };
 
 static void queue_init(struct queue *q)
 {
     q->rows = json_array();
     q->opened = json_array();
-    q->keys_by_lead = json_object();
 }
 
 static void queue_free(struct queue *q)
 {
     json_decref(q->rows);
     json_decref(q->opened);
-    json_decref(q->keys_by_lead);
 }
 
 static void open_task(const struct cf_event *ev, const char *kind, int64_t opened, int64_t due,
-                      const json_t *j_keys, struct queue *q)
+                      struct queue *q)
 {
     json_t *j_task = leads_task_new(ev->networkid, kind, ev->data, opened, due);
     json_array_append_new(
         q->rows, leads_tasks_row(ev->networkid, j_task,
                                  json_string_value(json_object_get(ev->data, "channel")),
-                                 json_string_value(json_object_get(ev->data, "provider")), j_keys));
+                                 json_string_value(json_object_get(ev->data, "provider"))));
     json_array_append_new(q->opened,
                           json_pack("{s:s, s:s, s:I, s:o}", "base", ev->id, "network",
                                     ev->networkid, "at", (json_int_t)opened, "doc", j_task));
@@ -136,35 +121,17 @@ static void on_received(struct leads_ctx *ctx, const struct cf_event *ev, struct
         clinic_id = ev->clinicid;
     const int have_hours = clinic_hours(ctx, ev->networkid, clinic_id, &due_s, &hours) == 0;
     const struct cf_time_hours *h = have_hours ? &hours : NULL;
-    json_t *j_keys = lead_keys(ev->data);
 
-    open_task(ev, "respond", received, leads_task_due_at(h, received, due_s), j_keys, q);
+    open_task(ev, "respond", received, leads_task_due_at(h, received, due_s), q);
     if (leads_task_wants_callback(ev->data))
         open_task(ev, "callback", received, leads_task_due_at(h, received, ctx->cfg.callback_due_s),
-                  j_keys, q);
-    json_decref(j_keys);
+                  q);
     if (have_hours)
         cf_time_hours_free(&hours);
 }
 
-static void on_merged(const struct cf_event *ev, struct queue *q)
-{
-    const char *lead_id = json_string_value(json_object_get(ev->data, "lead_id"));
-    json_t *j_keys = lead_keys(ev->data);
-
-    if (lead_id) {
-        json_t *j_have = json_object_get(q->keys_by_lead, lead_id);
-        if (j_have)
-            json_array_extend(j_have, j_keys);
-        else
-            json_object_set(q->keys_by_lead, lead_id, j_keys);
-    }
-    json_decref(j_keys);
-}
-
 /* Writes what q gathered: the new tasks (task.opened for each that was
- * new, in their order), then the keys merges brought (after the tasks a
- * lead.received before them opened). */
+ * new, in their order). */
 static int flush(PGconn *conn, struct queue *q, struct cf_outbox *out, char *errbuf,
                  size_t errbuf_size)
 {
@@ -182,12 +149,9 @@ static int flush(PGconn *conn, struct queue *q, struct cf_outbox *out, char *err
                       json_string_value(json_object_get(j_o, "network")),
                       json_integer_value(json_object_get(j_o, "at")));
     }
-    if (rc == 0)
-        rc = leads_tasks_add_keys_many(conn, q->keys_by_lead, errbuf, errbuf_size);
     json_decref(inserted);
     json_array_clear(q->rows);
     json_array_clear(q->opened);
-    json_object_clear(q->keys_by_lead);
     return rc;
 }
 
@@ -244,53 +208,59 @@ static int apply_one(struct leads_ctx *ctx, PGconn *conn, const struct cf_event 
     case LEADS_TASK_RECEIVED:
         on_received(ctx, ev, q);
         break;
-    case LEADS_TASK_MERGED:
-        on_merged(ev, q);
-        break;
     case LEADS_TASK_RESPONDED:
     case LEADS_TASK_STATUS:
         rc = flush(conn, q, out, errbuf, errbuf_size);
         if (rc == 0)
             rc = on_closing(conn, ev, input, out, errbuf, errbuf_size);
         break;
+    case LEADS_TASK_MERGED:
     case LEADS_TASK_IGNORE:
         break;
     }
     return rc;
 }
 
-int leads_tasks_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
-                      const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
-                      size_t errbuf_size)
+/* The lead events out holds from index from to end, parsed back into
+ * evs (each cleared by the caller); their count. */
+static size_t lead_events(const struct cf_outbox *out, size_t from, size_t end,
+                          struct cf_event *evs, char *errbuf, size_t errbuf_size, int *rc)
 {
-    struct queue q;
-    (void)rkm;
+    size_t n = 0;
 
-    queue_init(&q);
-    int rc = apply_one(vctx, conn, ev, &q, out, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = flush(conn, &q, out, errbuf, errbuf_size);
-    queue_free(&q);
-    return rc;
+    *rc = 0;
+    for (size_t i = from; i < end && *rc == 0; i++) {
+        const struct cf_outbox_msg *m = &out->msgs[i];
+        if (strcmp(m->topic, CF_TOPIC_LEADS) != 0)
+            continue;
+        if (cf_event_parse(m->value, m->valuelen, &evs[n], errbuf, errbuf_size) != 0) {
+            /* the fold's own output: its writer and this reader disagree */
+            *rc = CF_EINTERNAL;
+            break;
+        }
+        n++;
+    }
+    return n;
 }
 
-/* A batch at once (common/consumer.h): the tasks of its lead.received
- * events and the keys of its lead.merged events are written in one
- * statement each, flushed before each closing event, which goes as it
- * does alone. */
-int leads_tasks_apply_batch(void *vctx, PGconn *conn, const struct cf_event *const *evs,
-                            const rd_kafka_message_t *const *rkms, size_t n, struct cf_outbox *out,
-                            char *errbuf, size_t errbuf_size)
+int leads_tasks_follow(void *vctx, PGconn *conn, struct cf_outbox *out, size_t from, char *errbuf,
+                       size_t errbuf_size)
 {
+    /* the tasks' own events go after end, and are not read again */
+    const size_t end = out->n;
+    struct cf_event *evs = end > from ? cf_xcalloc(end - from, sizeof(*evs)) : NULL;
     struct queue q;
     int rc = 0;
-    (void)rkms;
+    const size_t n = lead_events(out, from, end, evs, errbuf, errbuf_size, &rc);
 
     queue_init(&q);
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = apply_one(vctx, conn, evs[i], &q, out, errbuf, errbuf_size);
+        rc = apply_one(vctx, conn, &evs[i], &q, out, errbuf, errbuf_size);
     if (rc == 0)
         rc = flush(conn, &q, out, errbuf, errbuf_size);
     queue_free(&q);
+    for (size_t i = 0; i < end - from && evs; i++)
+        cf_event_clear(&evs[i]);
+    free(evs);
     return rc;
 }

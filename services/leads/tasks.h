@@ -1,6 +1,6 @@
 /*
- * The response tasks' files and what they share: tasks.c (the consumer of
- * leads.v1), task_store.c (every statement on leads.tasks), sweeper.c (the
+ * The response tasks' files and what they share: tasks.c (the fold's lead
+ * events become tasks), task_store.c (every statement on leads.tasks), sweeper.c (the
  * worker emitting lead.sla_breached) and call_responses.c (answered calls
  * as responses). The decisions themselves are in task_rules.h. Not used
  * outside these files.
@@ -21,22 +21,16 @@
 /* task_store.c: all run on conn inside the caller's transaction. */
 
 /* The row leads_tasks_insert_many inserts for the open task j_task
- * (leads_task_new's) of network_id, with the lead's channel, provider
- * (either may be NULL) and contact keys j_keys (an array of strings). New
- * reference. */
+ * (leads_task_new's) of network_id, with the lead's channel and provider
+ * (either may be NULL). New reference. */
 json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
-                        const char *provider, const json_t *j_keys);
+                        const char *provider);
 
 /* Inserts the task rows (leads_tasks_row's) in one statement; inserted (an
  * object) gets task id -> true for each that was new (a lead that already
  * has a task of that kind keeps it: the lead seen again). */
 int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, char *errbuf,
                             size_t errbuf_size);
-
-/* Adds keys to the open tasks of leads in one statement: keys_by_lead is
- * an object lead id -> the keys it brings (an array of strings). */
-int leads_tasks_add_keys_many(PGconn *conn, const json_t *keys_by_lead, char *errbuf,
-                              size_t errbuf_size);
 
 /* The open tasks of the lead, locked (FOR UPDATE), into *out: an array
  * (new ref) of {"doc": the task, "row": the breach row (the task with the
@@ -49,9 +43,9 @@ int leads_tasks_load_open(PGconn *conn, const char *lead_id, json_t **out, char 
 int leads_tasks_save(PGconn *conn, const json_t *j_task, int breached, char *errbuf,
                      size_t errbuf_size);
 
-/* The open lead of the contact contact_key in network_id received at or
- * before at_ms (the latest if several), from its open tasks: lead_id ("" if
- * none). */
+/* The lead with open tasks (open, unanswered) that holds or has held the
+ * contact key contact_key in network_id, received at or before at_ms (the
+ * latest if several): lead_id ("" if none). */
 int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char *contact_key,
                                int64_t at_ms, char lead_id[CF_UUID_STR_LEN + 1], char *errbuf,
                                size_t errbuf_size);
@@ -68,9 +62,7 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
  * after they opened, by until_ms (the wall clock, or how far the fold has
  * come if less), oldest first, locked, skipping those another transaction
  * holds, into *out: an array (new ref) of {"network_id", "doc"}. A respond
- * task only once its breach is decided (breached_at), and none whose lead
- * the fold has stored answered or closed by the deadline (the tasks
- * consumer closes those). */
+ * task only once its breach is decided (breached_at). */
 int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int limit,
                               json_t **out, char *errbuf, size_t errbuf_size);
 

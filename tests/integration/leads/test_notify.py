@@ -329,9 +329,8 @@ def test_two_instances_send_each_once():
                                        for e in ids), 20, "every delivery recorded")
         counts = [len(receiver.of(e)) for e in ids]
         assert counts == [1] * len(ids), counts
-        # The instances' tasks consumers may also breach these leads (their
-        # respond tasks fall due) and the clinic's webhook hears of those
-        # too: every delivery of any event, once, and counted once.
+        # Every delivery of any event the clinic's webhook hears of, once,
+        # and counted once.
         cfstack.wait_until(lambda: cfstack.psql(
             stack.dsn, "SELECT count(*) FROM leads.deliveries WHERE status <> 'delivered'"
         )[0][0] == "0", 30, "no delivery pending")

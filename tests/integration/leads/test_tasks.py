@@ -4,11 +4,13 @@ task for a form with a phone), a merged request opens none, the response
 closes them on time; a respond task past its due time gives exactly one
 lead.sla_breached even with two instances sweeping; a task left open
 CLINICFLOW_LEADS_TASK_EXPIRE_S expires once (task.expired); an answered
-call with the lead's contact on calls.v1 becomes the lead's response fact
-on leads.raw. The lead events are produced to leads.v1 as the fold emits
-them (proto/README.md), and the call events to calls.v1 as the calls
-service does; times are event times, so the due times are computed apart
-from our code (zoneinfo over the system's zone files)."""
+call with the lead's contact on calls.v1 (a phone the lead gained by a
+merge included) becomes the lead's response fact on leads.raw. The fold
+opens and closes the tasks in the transaction that folds the lead's facts:
+the facts are written to leads.raw as the intake and the events route
+write them (services/leads/README.md), and the call events to calls.v1 as
+the calls service does; times are event times, so the due times are
+computed apart from our code (zoneinfo over the system's zone files)."""
 import json
 import os
 import subprocess
@@ -19,7 +21,6 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import cfstack
-import contract
 from common import (LEADS, MAPPED_TOKEN, RAW, TASKS, Stack, apply_doc, contact_key, test_network,
                     wait_until)
 
@@ -94,9 +95,25 @@ def envelope(stack, etype, subject, at, data, clinic_id, source="/clinicflow/lea
             "clinicid": clinic_id, "data": data}
 
 
+def channel_of(provider):
+    return "site-form" if provider == "generic" else "tg-bot"
+
+
+def request(stack, clinic, at, provider, contact, ckey, keys, text="a cleaning, please"):
+    """Writes a request fact to leads.raw as the intake does (keyed by its
+    contact key); returns its envelope."""
+    data = {"kind": "request", "provider": provider, "channel": channel_of(provider),
+            "provider_event_id": str(uuid.uuid4()), "contact": contact, "contact_key": ckey,
+            "contact_keys": keys, "text": text}
+    ev = envelope(stack, "clinicflow.lead.reported", ckey, at, data, clinic,
+                  source="/clinicflow/leads/%s/%s" % (provider, channel_of(provider)))
+    produce(stack, RAW, ckey, ev)
+    return ev
+
+
 def new_lead(stack, clinic, received, provider="generic", phone=True):
-    """Produces a lead.received as the fold emits it; returns its data."""
-    lead_id = str(uuid.uuid4())
+    """Writes a request fact that opens a lead; returns what the lead will
+    be (its id is the fold's: uuid5(network, "lead", the fact's id))."""
     e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
     contact = {"name": "Anna"}
     if phone:
@@ -107,21 +124,32 @@ def new_lead(stack, clinic, received, provider="generic", phone=True):
         contact["handle"] = "@anna"
         ckey = uuid.uuid4().hex * 2
         keys = {"messenger": ckey}
-    data = {"lead_id": lead_id, "clinic_id": clinic, "provider": provider,
-            "channel": "site-form" if provider == "generic" else "tg-bot",
-            "contact": contact, "contact_key": ckey, "contact_keys": keys,
-            "text": "a cleaning, please", "attribution": "none",
-            "received_at": iso(received), "status": "open", "e164": e164}
-    ev = envelope(stack, "clinicflow.lead.received", lead_id, received,
-                  {k: v for k, v in data.items() if k != "e164"}, clinic)
-    produce(stack, LEADS, lead_id, ev)
-    return data
+    fact = request(stack, clinic, received, provider, contact, ckey, keys)
+    return {"lead_id": uuid5(stack.network_id, "lead", fact["id"]), "clinic_id": clinic,
+            "provider": provider, "contact_key": ckey, "e164": e164}
 
 
-def lead_event(stack, lead, etype, at, **data):
-    body = {"lead_id": lead["lead_id"], "contact_key": lead["contact_key"], **data}
-    produce(stack, LEADS, lead["lead_id"],
-                  envelope(stack, etype, lead["lead_id"], at, body, lead["clinic_id"]))
+def lead_fact(stack, lead, kind, at, **data):
+    """A response or status fact naming the lead, as the events route
+    writes it (keyed by the lead id)."""
+    body = {"kind": kind, "provider": "api", "channel": "api",
+            "provider_event_id": str(uuid.uuid4()), "lead_id": lead["lead_id"], **data}
+    produce(stack, RAW, lead["lead_id"],
+            envelope(stack, "clinicflow.lead.reported", lead["lead_id"], at, body,
+                     lead["clinic_id"], source="/clinicflow/leads/api"))
+
+
+def responded(stack, lead, at, via="telegram"):
+    lead_fact(stack, lead, "response", at, via=via)
+
+
+def status(stack, lead, at, value):
+    lead_fact(stack, lead, "status", at, status=value)
+
+
+def wait_folded(stack):
+    """Until the fold has committed every fact now on leads.raw."""
+    wait_consumed(stack, "clinicflow-leads-fold", RAW)
 
 
 def task_events(stack, lead_id):
@@ -146,21 +174,14 @@ def wait_tasks(stack, lead_id, etype, count, timeout=60):
 
 
 def lead_events(stack):
-    """Every event on leads.v1, as it is (this test writes lead events of
-    its own there)."""
-    return [json.loads(m["payload"]) for m in stack.reader(LEADS, validate=False).read()]
+    """Every event on leads.v1, each checked against its schema."""
+    return [json.loads(m["payload"]) for m in stack.reader(LEADS).read()]
 
 
 def breaches(stack, lead_id):
-    """The lead's lead.sla_breached events, each checked against its schema
-    (the lead events this test writes itself are read as they are)."""
-    out = []
-    for m in stack.reader(LEADS, validate=False).read():
-        if m["key"] == lead_id and json.loads(m["payload"])["type"] == \
-                "clinicflow.lead.sla_breached":
-            contract.validate_message(LEADS, m["key"], m["payload"])
-            out.append(json.loads(m["payload"]))
-    return out
+    """The lead's lead.sla_breached events."""
+    return [e for e in lead_events(stack) if e["subject"] == lead_id
+            and e["type"] == "clinicflow.lead.sla_breached"]
 
 
 def wait_breach(stack, lead_id, timeout=60):
@@ -191,22 +212,20 @@ def test_due_in_working_hours_merge_and_response_on_time(stack):
     assert by_kind["respond"]["source"] == "/clinicflow/leads/tasks", by_kind["respond"]
 
     # The person writes again: the same lead, no new task, the same due time.
-    lead_event(stack, lead, "clinicflow.lead.merged", received + timedelta(hours=1),
-               merged_at=iso(received + timedelta(hours=1)), provider="telegram",
-               channel="tg-bot", messages=2, contact_keys={"phone": lead["contact_key"],
-                                                           "messenger": "m-" + lead["lead_id"]})
-    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    request(stack, "demo-north", received + timedelta(hours=1), "telegram",
+            {"handle": "@anna"}, lead["contact_key"],
+            {"phone": lead["contact_key"], "messenger": uuid.uuid4().hex * 2})
+    wait_folded(stack)
+    assert [e["type"] for e in lead_events(stack) if e["subject"] == lead["lead_id"]] == [
+        "clinicflow.lead.received", "clinicflow.lead.merged"]
     assert len(task_events(stack, lead["lead_id"])) == 2
-    rows = stack.sql("SELECT kind, status, due_at = '%s'::timestamptz,"
-                        " 'm-%s' = ANY(contact_keys) FROM leads.tasks WHERE lead_id = '%s'"
-                        " ORDER BY kind" % (respond["due_at"], lead["lead_id"], lead["lead_id"]))
-    assert rows == [["callback", "open", "f", "t"], ["respond", "open", "t", "t"]], rows
+    rows = stack.sql("SELECT kind, status, due_at = '%s'::timestamptz FROM leads.tasks"
+                     " WHERE lead_id = '%s' ORDER BY kind" % (respond["due_at"], lead["lead_id"]))
+    assert rows == [["callback", "open", "f"], ["respond", "open", "t"]], rows
 
     # Answered Monday 09:05: both close, on time.
     answered = ny(2030, 11, 25, 9, 5)
-    lead_event(stack, lead, "clinicflow.lead.responded", answered,
-               received_at=iso(received), responded_at=iso(answered), via="telegram",
-               response_seconds=int((answered - received).total_seconds()), working_seconds=300)
+    responded(stack, lead, answered)
     closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 2)
     for ev in closed:
         d = ev["data"]
@@ -225,11 +244,10 @@ def test_messenger_lead_and_outcome(stack):
     # a form without a phone opens no callback either
     nophone = new_lead(stack, "demo-north", received, phone=False)
     wait_tasks(stack, nophone["lead_id"], "clinicflow.task.opened", 1)
-    lead_event(stack, lead, "clinicflow.lead.status_changed", received + timedelta(hours=1),
-               status="booked")
+    status(stack, lead, received + timedelta(hours=1), "booked")
     closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)[0]["data"]
     assert closed["closed_by"] == "status" and closed["on_time"] is False, closed
-    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    wait_folded(stack)
     kinds = [e["data"]["kind"] for e in task_events(stack, lead["lead_id"])]
     assert kinds == ["respond", "respond"], kinds
     assert [e["data"]["kind"] for e in task_events(stack, nophone["lead_id"])] == ["respond"]
@@ -261,47 +279,28 @@ def test_breach_once_with_two_instances(stack):
     # a late answer closes the task late, and breaches nothing again
     lead = leads[0]
     now = datetime.now(timezone.utc)
-    lead_event(stack, lead, "clinicflow.lead.responded", now, responded_at=iso(now), via="vk")
+    responded(stack, lead, now, via="vk")
     closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)[0]["data"]
     assert closed["on_time"] is False, closed
-    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    wait_folded(stack)
     assert len(breaches(stack, lead["lead_id"])) == 1
 
 
 def test_answered_late_before_the_sweep(stack):
     # Received an hour ago and answered just now, both at once: one breach,
-    # whichever of the sweepers and the tasks consumer decides it, with the
-    # due time as its time.
+    # whichever of the sweepers and the fold decides it, with the due time
+    # as its time.
     received = datetime.now(timezone.utc) - timedelta(hours=1)
     lead = new_lead(stack, "demo-center", received, provider="telegram")
     now = datetime.now(timezone.utc)
-    lead_event(stack, lead, "clinicflow.lead.responded", now, responded_at=iso(now), via="vk")
+    responded(stack, lead, now, via="vk")
     wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)
     b = wait_breach(stack, lead["lead_id"])
-    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    wait_folded(stack)
     later = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
     wait_breach(stack, later["lead_id"])
     assert len(breaches(stack, lead["lead_id"])) == 1, b
     assert b[0]["time"] == iso(received + timedelta(seconds=DUE_S)), b
-
-
-def test_answered_in_time_by_the_folds_record_is_not_breached(stack):
-    # The fold has stored the lead answered before its due time, and its
-    # lead.responded has not reached the tasks yet (here: never): the
-    # sweeper does not breach it. Its twin with no answer is breached.
-    received = datetime.now(timezone.utc)
-    answered = new_lead(stack, "demo-center", received, provider="telegram")
-    unanswered = new_lead(stack, "demo-center", received, provider="telegram")
-    stack.sql("INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
-              " status, contact_key, received_at, last_message_at, messages, responded_at, via,"
-              " doc) VALUES ('%s', '%s', 'demo-center', 'telegram', 'tg-bot', 'open', '%s',"
-              " '%s', '%s', 1, '%s', 'telegram', '{}')"
-              % (answered["lead_id"], stack.network_id, answered["contact_key"],
-                 iso(received), iso(received), iso(received + timedelta(seconds=1))))
-    wait_breach(stack, unanswered["lead_id"])
-    later = new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
-    wait_breach(stack, later["lead_id"])
-    assert breaches(stack, answered["lead_id"]) == []
 
 
 def test_a_response_the_fold_has_not_stored_yet_holds_the_breach(stack):
@@ -324,14 +323,6 @@ def held_response_scenario(stack):
     received = datetime.now(timezone.utc)
     due = received + timedelta(seconds=DUE_S)
     lead = new_lead(stack, "demo-center", received, provider="telegram")
-    doc = {"lead_id": lead["lead_id"], "clinic_id": "demo-center", "provider": "telegram",
-           "channel": "tg-bot", "status": "open", "received_at": iso(received),
-           "last_message_at": iso(received), "messages": 1, "contact_key": lead["contact_key"]}
-    stack.sql("INSERT INTO leads.leads (lead_id, network_id, clinic_id, provider, channel,"
-              " status, contact_key, received_at, last_message_at, messages, doc) VALUES"
-              " ('%s', '%s', 'demo-center', 'telegram', 'tg-bot', 'open', '%s', '%s', '%s', 1,"
-              " '%s')" % (lead["lead_id"], stack.network_id, lead["contact_key"], iso(received),
-                          iso(received), json.dumps(doc)))
     wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 1)
     holder = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", stack.dsn],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -434,6 +425,30 @@ def test_answered_call_is_the_response(stack):
     assert {f["id"] for f in response_facts(stack, ckey)} == {fact["id"]}
 
 
+def test_a_call_on_a_phone_the_lead_gained_answers_it(stack):
+    # A Telegram lead without a phone; the person shares their phone in the
+    # chat (a request that merges into the lead and brings it); then the
+    # clinic calls that phone and someone answers: the lead's response.
+    received = ny(2030, 12, 3, 10, 0)
+    lead = new_lead(stack, "demo-north", received, provider="telegram", phone=False)
+    wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 1)
+    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    kp = contact_key(e164)
+    request(stack, "demo-north", received + timedelta(minutes=2), "telegram",
+            {"handle": "@anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}}, kp,
+            {"phone": kp, "messenger": lead["contact_key"]})
+    wait_folded(stack)
+    answered = received + timedelta(minutes=6)
+    call_id = call_event(stack, e164, answered)
+    wait_until(lambda: response_facts(stack, kp), 60, "the call's response fact")
+    fact = response_facts(stack, kp)[0]
+    assert fact["data"]["lead_id"] == lead["lead_id"], fact
+    assert fact["data"]["call_id"] == call_id, fact
+    closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)[0]["data"]
+    assert closed["closed_by"] == "response" and closed["closed_at"] == iso(answered), closed
+    assert closed["on_time"] is True, closed
+
+
 def test_form_to_call_response_end_to_end(stack):
     # A site form through our form endpoint (the fold makes the lead), then
     # the clinic calls back and someone answers: the fold takes the call
@@ -497,8 +512,7 @@ def test_unanswered_tasks_expire_once(stack):
     # one answered in time, then made old as an operator's old data is:
     # closed, untouched
     closed = new_lead(stack, "demo-center", now, provider="telegram")
-    lead_event(stack, closed, "clinicflow.lead.responded", now, responded_at=iso(now),
-               via="telegram")
+    responded(stack, closed, now)
     wait_tasks(stack, closed["lead_id"], "clinicflow.task.closed", 1)
     # one opened now, breached, then made old in the store
     aged = new_lead(stack, "demo-center", now, provider="telegram")
@@ -545,9 +559,9 @@ def test_unanswered_tasks_expire_once(stack):
                            for svc in stack.services) == 4, 30, "4 expiries counted")
 
     # The person answers after all: nothing is left open to close.
-    lead_event(stack, old, "clinicflow.lead.responded", now, responded_at=iso(now), via="vk")
-    lead_event(stack, aged, "clinicflow.lead.status_changed", now, status="booked")
-    wait_consumed(stack, "clinicflow-leads-tasks", LEADS)
+    responded(stack, old, now, via="vk")
+    status(stack, aged, now, "booked")
+    wait_folded(stack)
     for lead in (old, aged):
         assert [e["type"] for e in task_events(stack, lead["lead_id"])
                 if e["type"] == "clinicflow.task.closed"] == [], lead
@@ -578,9 +592,9 @@ if __name__ == "__main__":
             test_messenger_lead_and_outcome,
             test_breach_once_with_two_instances,
             test_answered_late_before_the_sweep,
-            test_answered_in_time_by_the_folds_record_is_not_breached,
             test_a_response_the_fold_has_not_stored_yet_holds_the_breach,
             test_answered_call_is_the_response,
+            test_a_call_on_a_phone_the_lead_gained_answers_it,
             test_form_to_call_response_end_to_end,
             test_unanswered_tasks_expire_once,
         )] + [test_invalid_due_time_refused], exit=False)
