@@ -10,7 +10,8 @@
  * event's offset commits; its id is uuid5(call id, "lead.reported"), the
  * same for every event of the call (ended, then updated), so the fold
  * takes it once. Whether a lead is open and unanswered is read from its
- * open tasks (leads.tasks, with every contact key the lead has).
+ * open tasks, found by any contact key the lead has held (the fold writes
+ * both in one transaction).
  */
 #include "leads.h"
 
