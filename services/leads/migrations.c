@@ -3,7 +3,7 @@
  * search_path set to "leads"; a released migration is never edited, a
  * change is a new entry. Numbers are taken by part (README.md): 2 the
  * fold, 3 tasks, 4 codes, 5 notification, 6 the fold, 7 retention, 8
- * tasks' expiry, 9 the fold.
+ * tasks' expiry, 9 the fold, 10 the tasks in the fold.
  */
 #include "leads/schema.h"
 

@@ -15,7 +15,8 @@
 #include "common/xmalloc.h"
 
 /* The shortest retention of tasks and leads but 0: leads.v1 keeps its
- * events 90 days (proto/topics.json). */
+ * events 90 days (proto/topics.json), and a late response or outcome may
+ * name a lead that long. */
 #define LEADS_RETENTION_MIN_DAYS 90
 
 static const char *check_country(const char *value)
@@ -123,9 +124,9 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          NULL},
         {"CLINICFLOW_LEADS_RETENTION_TASKS_DAYS", CF_CONF_INT, "1095", &cfg->retention_tasks_days,
          0, 36500, 0,
-         "days a task is kept after it closed or expired (0, or at least 90: leads.v1 keeps a "
-         "lead.received 90 days, and its finished task is what keeps it, read again, from "
-         "opening the task anew); an open task is never deleted; 0: for ever",
+         "days a task is kept after it closed or expired (0, or at least 90, as a closed lead: "
+         "its finished task is what keeps a request read again from opening the task anew); an "
+         "open task is never deleted; 0: for ever",
          NULL},
         {"CLINICFLOW_LEADS_RETENTION_LEADS_DAYS", CF_CONF_INT, "1095", &cfg->retention_leads_days,
          0, 36500, 0,
@@ -155,9 +156,10 @@ int leads_settings_check(const struct leads_settings *cfg, char *errbuf, size_t 
                   cfg->replay_window_s);
         return CF_EINVAL;
     }
-    /* A finished task keeps a lead.received read again from leads.v1 (90
-     * days) from opening it anew; a closed lead takes a late response or
-     * outcome naming it instead of the DLQ. */
+    /* A finished task keeps a request read again (leads.raw, were the
+     * fold's applied event ids gone) from opening it anew, and goes no
+     * sooner than its lead; a closed lead takes a late response or outcome
+     * naming it (leads.v1 keeps 90 days) instead of the DLQ. */
     const struct {
         const char *name;
         long days;

@@ -14,7 +14,9 @@
  * (common/fold_progress.h): a response acknowledged onto leads.raw before
  * the due time but not folded yet keeps its lead from breaching until the
  * fold has stored it, which closes the lead's tasks in the same
- * transaction.
+ * transaction. (A task whose lead the fold's record says was answered in
+ * time is not breached either: an earlier version, whose tasks consumer
+ * trailed the fold, may have left such tasks open.)
  * (A call answered in time reaches leads.raw through the calls consumer
  * first: one hop the horizon does not see.)
  *
@@ -62,8 +64,8 @@ static int sweep_once(PGconn *conn, int64_t until_ms, char *errbuf, size_t errbu
             break;
         const json_t *j_row = json_object_get(j_item, "row");
         struct cf_event ev;
-        /* the event's time is the due time: the consumer, closing a task
-         * late before a sweep, tells the same event */
+        /* the event's time is the due time: the fold, closing a task late
+         * before a sweep, tells the same event */
         leads_task_breach_event(&ev, j_row,
                                 json_string_value(json_object_get(j_item, "network_id")),
                                 cf_time_json_get(j_row, "due_at"));

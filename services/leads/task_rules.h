@@ -75,7 +75,7 @@ void leads_task_close(json_t *j_task, int64_t closed_ms, const char *closed_by,
  * lead's tasks: responded_at, else the event's time ev_ms. */
 int64_t leads_task_closed_at(enum leads_task_input input, const json_t *j_data, int64_t ev_ms);
 
-/* 1 if j_task has what the consumer needs of a stored task: kind
+/* 1 if j_task has what the fold needs of a stored task: kind
  * (respond or callback), task_id, lead_id, opened_at, due_at. */
 int leads_task_doc_ok(const json_t *j_task);
 

@@ -151,13 +151,19 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
     const char *params[] = {now, slimit};
 
     /* one statement: the rows are locked (those another sweeper or the
-     * consumer holds are skipped) and marked in the caller's transaction,
+     * fold holds are skipped) and marked in the caller's transaction,
      * which also stages their events */
     *out = json_array();
     int rc = cf_pg_exec(conn,
                         "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
                         " AND d.status = 'open' AND d.breached_at IS NULL"
                         " AND d.due_at <= $1::timestamptz"
+                        /* answered (or closed) in time by the fold's record: the
+                         * fold closes a lead's tasks in the same transaction, but
+                         * a version that left them to a consumer of their own
+                         * may have stopped before it closed them */
+                        " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
+                        " AND (l.responded_at <= d.due_at OR l.closed_at <= d.due_at))"
                         " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
                         " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
                         " FROM due WHERE t.task_id = due.task_id"
@@ -197,6 +203,11 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
          * run before its expiries): a breach is a fact whatever becomes
          * of the task */
         " AND (d.kind = 'callback' OR d.breached_at IS NOT NULL)"
+        /* answered or closed before the deadline by the fold's record (tasks
+         * an earlier version's tasks consumer left open, as above) */
+        " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
+        " AND (l.responded_at <= d.opened_at + make_interval(secs => $2::bigint)"
+        " OR l.closed_at <= d.opened_at + make_interval(secs => $2::bigint)))"
         " ORDER BY d.opened_at LIMIT $3::int FOR UPDATE OF d SKIP LOCKED",
         3, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {

@@ -62,7 +62,9 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
  * after they opened, by until_ms (the wall clock, or how far the fold has
  * come if less), oldest first, locked, skipping those another transaction
  * holds, into *out: an array (new ref) of {"network_id", "doc"}. A respond
- * task only once its breach is decided (breached_at). */
+ * task only once its breach is decided (breached_at), and none whose lead
+ * the fold's record says was answered or closed by the deadline (left
+ * open by an earlier version's tasks consumer). */
 int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int limit,
                               json_t **out, char *errbuf, size_t errbuf_size);
 

@@ -461,6 +461,11 @@ def test_requests_fold_at_once(stack):
                time="2026-11-24T07:01:00Z")
     stack.wait_folded()
     assert types(stack.events_of(people[0])) == ["received", "responded"]
+    # and its respond task closed with it, in the same transaction
+    lead0 = stack.events_of(people[0])[0]["subject"]
+    assert cfstack.psql(stack.dsn, "SELECT status, doc->>'closed_by' FROM leads.tasks"
+                        " WHERE kind = 'respond' AND lead_id = '%s'" % lead0) == [
+        ["closed", "response"]]
 
 
 def test_patient_class_and_tombstone_erasure(stack):
