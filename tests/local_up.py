@@ -155,6 +155,7 @@ def main():
             calls = (report("calls") or {}).get("totals") or {}
             funnel = (report("funnel") or {}).get("totals") or {}
             if calls.get("inbound", 0) >= want["inbound"] and \
+                    calls.get("outbound", 0) >= want["outbound"] and \
                     funnel.get("bookings", 0) >= want["booked"]:
                 break
             time.sleep(1)
