@@ -71,33 +71,19 @@ static const double unanswered[SIM_CLINICS] = {0.0, 0.08, 0.03};
 #define LOST 0.7
 static const double lost_reason_w[SIM_LOST_REASONS] = {0.30, 0.25, 0.20, 0.15, 0.10};
 /* The front desk's hours, local, as the demo network's clinics keep them
- * (deploy/local/demo-network.json; holidays aside): Monday first, up to
- * two spans a day in minutes of the day, {0, 0} for none. */
-static const int desk_hours[SIM_CLINICS][7][4] = {
+ * (deploy/local/demo-network.json; holidays aside): the same Monday to
+ * Friday, then Saturday and Sunday, up to two spans a day in minutes of
+ * the day, {0, 0} for none. */
+static const struct {
+    int weekday[4], saturday[4], sunday[4];
+} desk_hours[SIM_CLINICS] = {
     /* demo-center */
-    {{540, 840, 900, 1260},
-     {540, 840, 900, 1260},
-     {540, 840, 900, 1260},
-     {540, 840, 900, 1260},
-     {540, 840, 900, 1260},
-     {600, 960, 0, 0},
-     {0, 0, 0, 0}},
+    {{540, 840, 900, 1260}, {600, 960, 0, 0}, {0, 0, 0, 0}},
     /* demo-north */
-    {{480, 780, 840, 1200},
-     {480, 780, 840, 1200},
-     {480, 780, 840, 1200},
-     {480, 780, 840, 1200},
-     {480, 780, 840, 1200},
-     {540, 780, 840, 1020},
-     {0, 0, 0, 0}},
+    {{480, 780, 840, 1200}, {540, 780, 840, 1020}, {0, 0, 0, 0}},
     /* demo-south */
-    {{600, 900, 960, 1320},
-     {600, 900, 960, 1320},
-     {600, 900, 960, 1320},
-     {600, 900, 960, 1320},
-     {600, 900, 960, 1320},
-     {600, 900, 0, 0},
-     {660, 900, 0, 0}}};
+    {{600, 900, 960, 1320}, {600, 900, 0, 0}, {660, 900, 0, 0}},
+};
 
 static const char *const first_names[] = {"Анна",    "Мария",   "Елена",   "Ольга",  "Ирина",
                                           "Иван",    "Сергей",  "Павел",   "Андрей", "Дмитрий",
@@ -200,9 +186,11 @@ static int64_t visit_slot(struct sim_rng *r, int64_t at, long min_days, long max
 static int desk_open(int clinic, int64_t t)
 {
     const int64_t local = t + LOCAL_OFFSET_MS;
-    const int wday = (int)((local / DAY_MS + 3) % 7); /* 1970-01-01 was a Thursday */
+    const int wday = (int)((local / DAY_MS + 3) % 7); /* Monday 0: 1970-01-01 was a Thursday */
     const int minute = (int)(local % DAY_MS / MIN_MS);
-    const int *h = desk_hours[clinic][wday];
+    const int *h = wday < 5    ? desk_hours[clinic].weekday
+                   : wday == 5 ? desk_hours[clinic].saturday
+                               : desk_hours[clinic].sunday;
     return (minute >= h[0] && minute < h[1]) || (minute >= h[2] && minute < h[3]);
 }
 
