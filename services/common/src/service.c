@@ -185,6 +185,13 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
      * keep up to 64 MiB free. */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    /* No fastbins: small blocks freed past the thread cache's few go
+     * straight to the bins. With fastbins, every allocation of a kilobyte
+     * or more (a statement's parameter growing, an event's text) first
+     * merged all of them back (malloc_consolidate), and a batch's JSON
+     * frees tens of thousands of small blocks: 13% of the lead fold's CPU
+     * (bench/RESULTS.md, leads). */
+    mallopt(M_MXFAST, 0);
     pthread_mutex_init(&svc->stop_mu, NULL);
     pthread_condattr_t cattr;
     pthread_condattr_init(&cattr);
