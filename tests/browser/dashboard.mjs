@@ -14,8 +14,9 @@
 // What it checks: every figure on a page (an element with data-report,
 // data-q, data-row, data-field, data-value) equals the API's answer to the
 // same query asked with the Bearer key; pages, filters, drill-down,
-// sign-in, sign-out, a limited key, the live worklist, no overflow on a
-// phone; screenshots of every page in English and Russian.
+// sign-in, sign-out, a limited key, the live worklist and what each of its
+// tasks is about, no overflow on a phone; screenshots of every page in
+// English and Russian.
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
@@ -563,6 +564,17 @@ async function verifyWorklist(page, key, what) {
   check(firstDue === -1 || overdue.slice(firstDue).every((s) => s === 'due'), `${what}: overdue tasks after due ones`);
   const count = await page.getAttribute('[data-testid=worklist-open-value]', 'data-value');
   check(count === String(want.length), `${what}: open tasks ${count}, API ${want.length}`);
+  // what each task is about: the lead of a lead's task (a form's callback
+  // too), the missed calls of a call's callback
+  const about = await page.$$eval('[data-testid=worklist-about]', (els) => els.map((e) => e.textContent));
+  answer.body.tasks.forEach((task, i) => {
+    const missed = task.kind === 'callback' && !task.lead_id;
+    const ok = missed ? /\d/.test(about[i]) && about[i].includes(String(task.missed_calls ?? 1))
+      : about[i] === (task.lead_id || task.appointment_id || task.source_call_id || '').slice(0, 8);
+    check(ok, `${what}: task ${task.task_id} (${task.kind}${task.lead_id ? ', a lead\'s' : ''}) shows "${about[i]}"`);
+  });
+  check(answer.body.tasks.some((task) => task.kind === 'callback' && task.lead_id),
+    `${what}: no lead's callback task to check`);
 }
 
 function addDays(day, n) {

@@ -20,10 +20,15 @@ function counter(testid, label, value, cls) {
     })));
 }
 
-function row(task, ctx) {
-  const ref = task.kind === 'callback'
+// What a task is about: the missed calls a call's callback answers, or
+// the lead (a form's callback too), appointment or call it belongs to.
+function about(task) {
+  return task.kind === 'callback' && !task.lead_id
     ? t('worklist.missed_calls', { n: task.missed_calls ?? 1 })
     : (task.lead_id || task.appointment_id || task.source_call_id || '').slice(0, 8);
+}
+
+function row(task, ctx) {
   return h('tr', {
     class: task.sla === 'overdue' ? 'overdue' : '',
     'data-testid': 'worklist-row', 'data-task-id': task.task_id, 'data-kind': task.kind, 'data-sla': task.sla,
@@ -34,7 +39,7 @@ function row(task, ctx) {
   h('td', { class: 'nowrap', text: fmt.dateTime(task.due_at, ctx.clinicTz(task.clinic_id)) }),
   h('td', null, h('span', { class: `sla sla-${task.sla}`, text: t(`sla.${task.sla}`) })),
   h('td', { class: 'n nowrap', text: task.overdue_seconds > 0 ? fmt.duration(task.overdue_seconds) : '—' }),
-  h('td', { class: 'mono muted', title: task.task_id, text: ref }));
+  h('td', { class: 'mono muted', title: task.task_id, 'data-testid': 'worklist-about', text: about(task) }));
 }
 
 export async function worklistPage(ctx) {
