@@ -53,38 +53,46 @@ static void emit_task(struct cf_outbox *out, const char *id_base, const char *ve
     cf_event_clear(&ev);
 }
 
-/* The clinic's schedule into *h; 0 when it has one, -1 when it does not
- * (unknown clinic, or hours that do not parse: wall-clock time then). */
-static int clinic_hours(struct leads_ctx *ctx, const char *network_id, const char *clinic_id,
-                        long *due_s, struct cf_time_hours *h)
+/* A clinic's due time and schedule, looked up once a batch. */
+struct clinic_hours {
+    char *network_id, *clinic_id;
+    long due_s;
+    int have_hours; /* else: unknown clinic, or hours that do not parse */
+    struct cf_time_hours hours;
+};
+
+/* The clinic's due time and schedule: NULL hours for an unknown clinic or
+ * hours that do not parse (wall-clock time then). */
+static void clinic_hours_load(struct leads_ctx *ctx, struct clinic_hours *c)
 {
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
-    const struct cf_network *net = cf_netconf_network(snap, network_id);
-    const struct cf_clinic *clinic = net && clinic_id ? cf_netconf_clinic(net, clinic_id) : NULL;
+    const struct cf_network *net = cf_netconf_network(snap, c->network_id);
+    const struct cf_clinic *clinic =
+        net && c->clinic_id ? cf_netconf_clinic(net, c->clinic_id) : NULL;
     char errbuf[256];
-    int rc = -1;
 
-    *due_s = leads_task_response_due_s(&ctx->cfg, clinic ? clinic->doc : NULL);
-    if (clinic && leads_task_hours(clinic->tz ? clinic->tz : net->tz, clinic->doc, h, errbuf,
-                                   sizeof(errbuf)) == 0)
-        rc = 0;
-    else if (clinic)
-        cf_warn("lead tasks: clinic %s: %s; due times in wall-clock time", clinic_id, errbuf);
+    c->due_s = leads_task_response_due_s(&ctx->cfg, clinic ? clinic->doc : NULL);
+    c->have_hours = clinic && leads_task_hours(clinic->tz ? clinic->tz : net->tz, clinic->doc,
+                                               &c->hours, errbuf, sizeof(errbuf)) == 0;
+    if (clinic && !c->have_hours)
+        cf_warn("lead tasks: clinic %s: %s; due times in wall-clock time", c->clinic_id, errbuf);
     cf_netconf_release(snap);
-    return rc;
 }
 
 /* What a batch's lead.received events do, gathered and written in one
  * statement (flush): the tasks they open (rows), with what their
  * task.opened needs (opened: {"base": the event's id, "network", "at": ms,
- * "doc"}). */
+ * "doc"}); and the hours of the clinics they went to, for the batch. */
 struct queue {
     json_t *rows;
     json_t *opened;
+    struct clinic_hours *clinics; /* those the batch's leads went to */
+    size_t nclinics;
 };
 
 static void queue_init(struct queue *q)
 {
+    memset(q, 0, sizeof(*q));
     q->rows = json_array();
     q->opened = json_array();
 }
@@ -93,6 +101,34 @@ static void queue_free(struct queue *q)
 {
     json_decref(q->rows);
     json_decref(q->opened);
+    for (size_t i = 0; i < q->nclinics; i++) {
+        free(q->clinics[i].network_id);
+        free(q->clinics[i].clinic_id);
+        if (q->clinics[i].have_hours)
+            cf_time_hours_free(&q->clinics[i].hours);
+    }
+    free(q->clinics);
+}
+
+static int same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The clinic's hours, looked up the first time the batch names it. */
+static const struct clinic_hours *hours_of(struct leads_ctx *ctx, struct queue *q,
+                                           const char *network_id, const char *clinic_id)
+{
+    for (size_t i = 0; i < q->nclinics; i++)
+        if (same(q->clinics[i].network_id, network_id) && same(q->clinics[i].clinic_id, clinic_id))
+            return &q->clinics[i];
+    q->clinics = cf_xrealloc(q->clinics, (q->nclinics + 1) * sizeof(*q->clinics));
+    struct clinic_hours *c = &q->clinics[q->nclinics++];
+    memset(c, 0, sizeof(*c));
+    c->network_id = cf_xstrdup(network_id);
+    c->clinic_id = clinic_id ? cf_xstrdup(clinic_id) : NULL;
+    clinic_hours_load(ctx, c);
+    return c;
 }
 
 static void open_task(const struct cf_event *ev, const char *kind, int64_t opened, int64_t due,
@@ -112,22 +148,18 @@ static void on_received(struct leads_ctx *ctx, const struct cf_event *ev, struct
 {
     const char *clinic_id = json_string_value(json_object_get(ev->data, "clinic_id"));
     int64_t received = cf_time_json_get(ev->data, "received_at");
-    struct cf_time_hours hours;
-    long due_s = 0;
 
     if (received < 0)
         received = ev->time_ms;
     if (!clinic_id)
         clinic_id = ev->clinicid;
-    const int have_hours = clinic_hours(ctx, ev->networkid, clinic_id, &due_s, &hours) == 0;
-    const struct cf_time_hours *h = have_hours ? &hours : NULL;
+    const struct clinic_hours *c = hours_of(ctx, q, ev->networkid, clinic_id);
+    const struct cf_time_hours *h = c->have_hours ? &c->hours : NULL;
 
-    open_task(ev, "respond", received, leads_task_due_at(h, received, due_s), q);
+    open_task(ev, "respond", received, leads_task_due_at(h, received, c->due_s), q);
     if (leads_task_wants_callback(ev->data))
         open_task(ev, "callback", received, leads_task_due_at(h, received, ctx->cfg.callback_due_s),
                   q);
-    if (have_hours)
-        cf_time_hours_free(&hours);
 }
 
 /* Writes what q gathered: the new tasks (task.opened for each that was

@@ -1,8 +1,8 @@
 /*
  * The response tasks' files and what they share: tasks.c (the fold's lead
- * events become tasks), task_store.c (every statement on leads.tasks), sweeper.c (the
- * worker emitting lead.sla_breached) and call_responses.c (answered calls
- * as responses). The decisions themselves are in task_rules.h. Not used
+ * events become tasks), task_store.c (every statement on leads.tasks),
+ * sweeper.c (the worker emitting lead.sla_breached) and call_responses.c
+ * (answered calls as responses). The decisions themselves are in task_rules.h. Not used
  * outside these files.
  */
 #ifndef CF_LEADS_TASKS_H
