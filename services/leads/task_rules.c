@@ -13,8 +13,8 @@
 #include "common/err.h"
 #include "common/hash.h"
 
-enum leads_task_input leads_task_input(const char *type, const char *network_id,
-                                       const json_t *j_data)
+/* What an event of type asks of the tasks, its data aside. */
+static enum leads_task_input input_of_type(const char *type)
 {
     static const struct {
         const char *type;
@@ -25,14 +25,25 @@ enum leads_task_input leads_task_input(const char *type, const char *network_id,
         {"clinicflow.lead.responded", LEADS_TASK_RESPONDED},
         {"clinicflow.lead.status_changed", LEADS_TASK_STATUS},
     };
-    if (!type || !network_id ||
-        !cf_uuid_valid(json_string_value(json_object_get(j_data, "lead_id"))))
-        return LEADS_TASK_IGNORE;
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+    for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++) {
         if (strcmp(type, types[i].type) == 0)
             return types[i].input;
     }
     return LEADS_TASK_IGNORE; /* lead.sla_breached: the sweeper's own */
+}
+
+enum leads_task_input leads_task_input(const char *type, const char *network_id,
+                                       const json_t *j_data)
+{
+    if (!network_id || !cf_uuid_valid(json_string_value(json_object_get(j_data, "lead_id"))))
+        return LEADS_TASK_IGNORE;
+    return input_of_type(type);
+}
+
+int leads_task_type_acts(const char *type)
+{
+    const enum leads_task_input input = input_of_type(type);
+    return input != LEADS_TASK_IGNORE && input != LEADS_TASK_MERGED;
 }
 
 long leads_task_response_due_s(const struct leads_settings *cfg, const json_t *j_clinic)
@@ -147,8 +158,8 @@ int leads_task_doc_ok(const json_t *j_task)
            cf_time_json_get(j_task, "opened_at") >= 0 && cf_time_json_get(j_task, "due_at") >= 0;
 }
 
-void leads_task_event(struct cf_event *ev, const char *id_base, const char *verb,
-                      const json_t *j_task, const char *network_id, int64_t time_ms)
+void leads_task_event(struct cf_event *ev, const char *id_base, const char *verb, json_t *j_task,
+                      const char *network_id, int64_t time_ms)
 {
     char kind[32];
     const char *task_id = json_string_value(json_object_get(j_task, "task_id"));
@@ -156,8 +167,7 @@ void leads_task_event(struct cf_event *ev, const char *id_base, const char *verb
     snprintf(kind, sizeof(kind), "task.%s", verb);
     memset(ev, 0, sizeof(*ev));
     cf_event_derive(ev, id_base, kind, task_id, "leads/tasks", task_id, time_ms, network_id,
-                    json_string_value(json_object_get(j_task, "clinic_id")),
-                    json_deep_copy(j_task));
+                    json_string_value(json_object_get(j_task, "clinic_id")), json_incref(j_task));
 }
 
 void leads_task_breach_event(struct cf_event *ev, const json_t *j_row, const char *network_id,

@@ -32,6 +32,10 @@ enum leads_task_input {
 enum leads_task_input leads_task_input(const char *type, const char *network_id,
                                        const json_t *j_data);
 
+/* Whether an event of type opens or closes tasks (received, responded,
+ * status_changed): the others are passed over unread. */
+int leads_task_type_acts(const char *type);
+
 /* The respond task's due time, in working seconds: the clinic's
  * lead_response_due_s (j_clinic, its object in the network configuration,
  * may be NULL) when it names a positive integer, else the setting. */
@@ -80,11 +84,12 @@ int64_t leads_task_closed_at(enum leads_task_input input, const json_t *j_data, 
 int leads_task_doc_ok(const json_t *j_task);
 
 /* Fills ev (cleared first) with the task event clinicflow.task.<verb>
- * about j_task (copied) in network_id at time_ms: id uuid5(id_base,
- * "task.<verb>", task id), source /clinicflow/leads/tasks, subject the
- * task id. */
-void leads_task_event(struct cf_event *ev, const char *id_base, const char *verb,
-                      const json_t *j_task, const char *network_id, int64_t time_ms);
+ * about j_task in network_id at time_ms: id uuid5(id_base, "task.<verb>",
+ * task id), source /clinicflow/leads/tasks, subject the task id. The
+ * event's data is j_task itself, not a copy: it is not to change until ev
+ * is cleared. */
+void leads_task_event(struct cf_event *ev, const char *id_base, const char *verb, json_t *j_task,
+                      const char *network_id, int64_t time_ms);
 
 /* Fills ev with the lead.sla_breached of a respond task, j_row its row
  * (lead_id, clinic_id, opened_at as received_at, due_at, channel,

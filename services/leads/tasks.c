@@ -44,8 +44,8 @@
 #include "common/topics.h"
 #include "common/xmalloc.h"
 
-static void emit_task(struct cf_outbox *out, const char *id_base, const char *verb,
-                      const json_t *j_task, const char *network_id, int64_t time_ms)
+static void emit_task(struct cf_outbox *out, const char *id_base, const char *verb, json_t *j_task,
+                      const char *network_id, int64_t time_ms)
 {
     struct cf_event ev;
     leads_task_event(&ev, id_base, verb, j_task, network_id, time_ms);
@@ -174,7 +174,7 @@ static int flush(PGconn *conn, struct queue *q, struct cf_outbox *out, char *err
 
     json_array_foreach(q->opened, i, j_o)
     {
-        const json_t *j_task = json_object_get(j_o, "doc");
+        json_t *j_task = json_object_get(j_o, "doc");
         if (rc == 0 &&
             json_object_get(inserted, json_string_value(json_object_get(j_task, "task_id"))))
             emit_task(out, json_string_value(json_object_get(j_o, "base")), "opened", j_task,
@@ -253,8 +253,9 @@ static int apply_one(struct leads_ctx *ctx, PGconn *conn, const struct cf_event 
     return rc;
 }
 
-/* The lead events out holds from index from to end, parsed back into
- * evs (each cleared by the caller); their count. */
+/* The lead events out holds from index from to end that open or close
+ * tasks (a merge does neither), parsed back into evs (each cleared by the
+ * caller); their count. */
 static size_t lead_events(const struct cf_outbox *out, size_t from, size_t end,
                           struct cf_event *evs, char *errbuf, size_t errbuf_size, int *rc)
 {
@@ -263,7 +264,7 @@ static size_t lead_events(const struct cf_outbox *out, size_t from, size_t end,
     *rc = 0;
     for (size_t i = from; i < end && *rc == 0; i++) {
         const struct cf_outbox_msg *m = &out->msgs[i];
-        if (strcmp(m->topic, CF_TOPIC_LEADS) != 0)
+        if (strcmp(m->topic, CF_TOPIC_LEADS) != 0 || (m->type && !leads_task_type_acts(m->type)))
             continue;
         if (cf_event_parse(m->value, m->valuelen, &evs[n], errbuf, errbuf_size) != 0) {
             /* the fold's own output: its writer and this reader disagree */

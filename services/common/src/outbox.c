@@ -36,6 +36,7 @@ void cf_outbox_push(struct cf_outbox *out, const char *topic, const void *key, s
     }
     m->value = value; /* taken */
     m->valuelen = valuelen;
+    m->type = NULL;
 }
 
 void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
@@ -44,6 +45,7 @@ void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
     char *value = cf_event_dumps(ev);
     assert(value); /* an event we built ourselves always serializes */
     cf_outbox_push(out, topic, key, key ? strlen(key) : 0, value, strlen(value));
+    out->msgs[out->n - 1].type = cf_xstrdup(ev->type);
 }
 
 void cf_outbox_truncate(struct cf_outbox *out, size_t keep)
@@ -53,6 +55,7 @@ void cf_outbox_truncate(struct cf_outbox *out, size_t keep)
         free(m->topic);
         free(m->key);
         free(m->value);
+        free(m->type);
     }
 }
 

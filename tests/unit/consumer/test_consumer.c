@@ -18,6 +18,8 @@
 #include "common/envelope.h"
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/outbox.h"
+#include "common/xmalloc.h"
 #include "cftest.h"
 #include "consumer_testable.h"
 
@@ -149,6 +151,7 @@ static void check_msg(const struct cf_outbox_msg *m, const char *topic, const ch
     char reason[256];
     CHECK_INT(cf_event_parse(m->value, m->valuelen, &ev, reason, sizeof(reason)), 0);
     CHECK_STR(ev.id, id);
+    CHECK_STR(m->type, ev.type); /* the type it was queued with, as the text says */
     cf_event_clear(&ev);
 }
 
@@ -183,6 +186,9 @@ static void test_outbox(void)
     CHECK_INT(out->n, 0);
     cf_outbox_add(out, "t.again", "k", &ev[1]);
     check_msg(&out->msgs[0], "t.again", "k", ID_B);
+    /* a raw value queued as it is has no type */
+    cf_outbox_push(out, "t.raw", "k", 1, cf_xstrdup("{}"), 2);
+    CHECK(out->msgs[1].type == NULL);
     for (int i = 0; i < 3; i++)
         cf_event_clear(&ev[i]);
     cf_outbox_free(out);

@@ -50,6 +50,14 @@ static void test_inputs(void)
     CHECK_INT(leads_task_input("clinicflow.lead.received", NULL, j_data), LEADS_TASK_IGNORE);
     CHECK_INT(leads_task_input("clinicflow.lead.received", "demo", j_bad), LEADS_TASK_IGNORE);
     CHECK_INT(leads_task_input(NULL, "demo", j_data), LEADS_TASK_IGNORE);
+    /* by type alone: the kinds the tasks read back from the outbox */
+    CHECK(leads_task_type_acts("clinicflow.lead.received"));
+    CHECK(leads_task_type_acts("clinicflow.lead.responded"));
+    CHECK(leads_task_type_acts("clinicflow.lead.status_changed"));
+    CHECK(!leads_task_type_acts("clinicflow.lead.merged"));
+    CHECK(!leads_task_type_acts("clinicflow.lead.sla_breached"));
+    CHECK(!leads_task_type_acts("clinicflow.call.ended"));
+    CHECK(!leads_task_type_acts(NULL));
     json_decref(j_data);
     json_decref(j_bad);
 }
@@ -171,7 +179,9 @@ static void test_task_and_close(void)
     CHECK_STR(ev.source, "/clinicflow/leads/tasks");
     CHECK_STR(ev.subject, "b417b4ab-f3e8-52be-a359-063779fd72cd");
     CHECK_STR(ev.clinicid, "c1");
+    CHECK(ev.data == j_task); /* shared, not copied */
     cf_event_clear(&ev);
+    CHECK_STR(str(j_task, "task_id"), "b417b4ab-f3e8-52be-a359-063779fd72cd"); /* still held */
 
     /* answered at 10:04:30: on time, 270 s */
     json_t *j_on = json_deep_copy(j_task);

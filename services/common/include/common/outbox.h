@@ -24,6 +24,10 @@ struct cf_outbox_msg {
     size_t keylen;
     char *value;
     size_t valuelen;
+    /* the envelope's type when cf_outbox_add queued it, else NULL: a
+     * reader of the outbox (leads' tasks) passes over the kinds it does
+     * not act on without parsing them */
+    char *type;
 };
 
 /* The queue; callers read n and msgs, and change it only through the
