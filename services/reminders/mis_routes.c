@@ -145,7 +145,7 @@ static int put_once(PGconn *conn, enum mis_kind kind, const struct cf_network *n
                     enum put_result *result, int64_t *stored_version, char *errbuf,
                     size_t errbuf_size)
 {
-    struct mis_stored st;
+    struct mis_stored st = {0};
     struct cf_outbox out = {0};
     struct cf_event ev = {0};
 
@@ -296,7 +296,7 @@ out:
 static int erase_patient(struct reminders_ctx *ctx, PGconn *conn, const char *id, int *found,
                          char *errbuf, size_t errbuf_size)
 {
-    struct mis_stored st;
+    struct mis_stored st = {0};
     struct cf_outbox out = {0};
 
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);

@@ -335,6 +335,47 @@ def test_delete_erases(stack):
     assert back["event"]["data"]["phones"] == phones2, back
 
 
+def test_connections_lost(stack):
+    """PostgreSQL drops the service's sessions (a restart, a failover, an
+    idle connection cut): the request that finds its connection dead is
+    answered 503 with Retry-After, or succeeds on a new one, and nothing
+    crashes; the write lands once retried. The PUT and DELETE paths both
+    start a transaction first."""
+    mis = new_id("p")
+    body, _ = full_patient()
+    ok(stack.put_patient(mis, body))
+
+    def cut():
+        stack.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                  " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                  " AND backend_type = 'client backend'")
+
+    def until_done(request, expect, what):
+        answers = []
+
+        def attempt():
+            r = request()
+            answers.append(r)
+            if r.status == 503:
+                assert int(r.headers["retry-after"]) > 0, r
+                assert r.error()["code"] == "unavailable", r
+                return None
+            assert r.status == expect, "expected %s or 503: %r" % (expect, r)
+            return r
+        return wait_until(attempt, 20, what, interval=0.2), answers
+
+    cut()
+    r, _ = until_done(lambda: stack.put_patient(mis, dict(body, version=2)), 200,
+                      "the PUT after the sessions were cut to land")
+    assert r.json["version"] == 2 and r.json["result"] == "updated", r
+    assert ok(stack.get_patient(mis))["version"] == 2
+    cut()
+    r, _ = until_done(lambda: stack.delete_patient(mis), 200,
+                      "the DELETE after the sessions were cut to land")
+    assert r.json["result"] == "erased", r
+    not_found(stack.get_patient(mis))
+
+
 # --- appointments ---
 
 def appointment(version=1, patient=None, **over):
