@@ -422,7 +422,7 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
             " patient_id, offset_hours, visit_at, due_at, status, reason, kind, channel)"
             " SELECT job_id, appointment_id, $1, clinic_id, patient_id, offset_hours, visit_at,"
             " due_at, status, reason, 'reminder', 'call' FROM batch_jobs"
-            " ON CONFLICT (job_id) DO NOTHING",
+            " ON CONFLICT (job_id) DO UPDATE" PLAN_STORE_REVIVE_SQL,
             1, (const char *const[]){w->net->id}, NULL, l->errbuf, sizeof(l->errbuf));
     cf_pg_copy_clear(&jobs);
     return rc;

@@ -24,6 +24,19 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
                                const json_t *record, int64_t now_ms, struct cf_outbox *out,
                                char *errbuf, size_t errbuf_size);
 
+/* What planning does to a job it plans again that a replanning cancelled
+ * (the ON CONFLICT tail of the jobs' insert): a job's id is its visit's
+ * time and offset, so a visit moved away and back, or cancelled and booked
+ * again for the same time, plans the very ids it cancelled. Such a job is
+ * pending again with its new due time (or skipped, as planned now), if it
+ * never went out (still at its first rung: a command is emitted only from
+ * a pending job, and each emission moves it on) and was not cancelled
+ * because its patient was erased. Any other existing job is kept as it is. */
+#define PLAN_STORE_REVIVE_SQL                                                                      \
+    " SET status = EXCLUDED.status, reason = EXCLUDED.reason, due_at = EXCLUDED.due_at,"           \
+    " updated_at = now() WHERE reminder_jobs.status = 'cancelled' AND reminder_jobs.attempt = 1"   \
+    " AND reminder_jobs.reason IS DISTINCT FROM 'erased'"
+
 /* plan_store.c: the jobs' rows ([{"job_id", "offset_hours", "kind",
  * "channel", "due_at" or null, "status", "reason"}]) of one appointment: inserted when new (the
  * same visit planned again keeps its jobs), and every pending job of the

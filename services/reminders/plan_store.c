@@ -32,7 +32,7 @@ int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_
                         " $6::timestamptz, j.due_at, j.status, j.reason, j.kind, j.channel"
                         " FROM jsonb_to_recordset($2::jsonb) AS j(job_id uuid, offset_hours int,"
                         " due_at timestamptz, status text, reason text, kind text, channel text)"
-                        " ON CONFLICT (job_id) DO NOTHING",
+                        " ON CONFLICT (job_id) DO UPDATE" PLAN_STORE_REVIVE_SQL,
                         6, ins, NULL, errbuf, errbuf_size);
     free(text);
     return rc;

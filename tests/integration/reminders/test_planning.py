@@ -95,6 +95,15 @@ def test_reschedule_replans_and_cancel_cancels(s):
     final = jobs(s, a)
     assert [(j[2], j[3]) for j in final[2:]] == [("cancelled", "cancelled")] * 2, final
     assert not [j for j in final if j[2] == "pending"], final
+    # booked again for the same time: the same jobs (their ids are the
+    # visit's time and offset), pending again with their due times
+    book(s, a, 4, "2027-03-10T15:00:00+03:00")
+    again = jobs(s, a)
+    assert again == final[:2] + after[2:], again
+    # moved back to 12:00: the 12:00 jobs come back, the 15:00 ones go
+    book(s, a, 5, "2027-03-10T12:00:00+03:00", status="rescheduled")
+    back = jobs(s, a)
+    assert back == before + [(o, d, "cancelled", "replanned") for o, d, _, _ in after[2:]], back
 
 
 def test_too_late_is_skipped_with_its_reason(s):
@@ -116,10 +125,14 @@ def test_erasure_cancels_the_patients_reminders(s):
                                    'result="stale"}')
     ok(s.delete_patient(p))
     assert [(j[2], j[3]) for j in jobs(s, a)] == [("cancelled", "erased")] * 2, jobs(s, a)
+    # the MIS sending the visit again does not bring an erased person's
+    # reminders back
+    book(s, a, 2, "2027-03-10T12:00:00+03:00", patient=p)
+    assert [(j[2], j[3]) for j in jobs(s, a)] == [("cancelled", "erased")] * 2, jobs(s, a)
     # the MIS counted: a stale appointment version is refused and counted
     common.stale(s.put_appointment(a, {"version": 0, "clinic_id": CENTER, "patient_id": p,
                                        "starts_at": "2027-03-10T12:00:00+03:00",
-                                       "status": "booked"}), 1)
+                                       "status": "booked"}), 2)
     assert cfstack.metric(s.svc, 'clinicflow_reminders_mis_writes_total{kind="appointment",'
                                  'result="stale"}') == before + 1
 
