@@ -45,7 +45,9 @@ static void judge(long http, struct gateway_result *r)
 }
 
 /* One exchange: 0 with resp, r judged from its status (or unknown when no
- * answer came in time); CF_EUNAVAIL when nothing went out. */
+ * answer came: in time, or at all after the request went out, the
+ * connection closed or reset under it); CF_EUNAVAIL when nothing went out
+ * (no connection), and only then may the message be sent again. */
 static int exchange(struct reminders_ctx *ctx, const char *method, const char *url,
                     const char *const *headers, size_t n_headers, const char *body,
                     struct cf_http_client_response *resp, struct gateway_result *r, char *errbuf,
@@ -62,11 +64,11 @@ static int exchange(struct reminders_ctx *ctx, const char *method, const char *u
         .max_response = GATEWAY_ANSWER_MAX,
     };
     int rc = cf_http_client_do(&req, resp, errbuf, errbuf_size);
-    if (rc == CF_EUNAVAIL || rc == CF_EINVAL)
+    if (rc == CF_EINVAL || (rc == CF_EUNAVAIL && !resp->request_sent))
         return CF_EUNAVAIL;
-    if (rc != 0) { /* out, and no answer in time: it may have arrived */
+    if (rc != 0) { /* out, and no answer (in time): it may have arrived */
         r->status = "unknown";
-        r->reason = "no_answer_in_time";
+        r->reason = rc == CF_EUNAVAIL ? "connection_lost" : "no_answer_in_time";
         return 0;
     }
     judge(resp->status, r);

@@ -108,6 +108,10 @@ int cf_http_client_do(const struct cf_http_client_request *req,
     }
 
     rc = curl_easy_perform(curl);
+    long sent = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK)
+        sent = 1; /* unknown: as if it went out, the safe side for a caller that must not repeat */
+    resp->request_sent = sent > 0;
     if (rc == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
         resp->body = sink.buf ? sink.buf : cf_xstrdup("");

@@ -83,6 +83,8 @@ static void *serve_conn(void *arg)
                     : snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
         send_all(fd, head, (size_t)n);
         send_all(fd, blob, sizeof(blob));
+    } else if (strstr(req, " /hangup ")) {
+        /* the request read, the connection closed without an answer */
     } else if (strstr(req, " /slow ")) {
         /* no answer: wait until the client gives up and closes */
         char c;
@@ -189,6 +191,12 @@ static void test_failures(void)
     CHECK_INT(resp.body_len, 5000);
     cf_http_client_response_free(&resp);
     CHECK_INT(call("GET", "/slow", NULL, 1000, 300, &resp), CF_ETIMEOUT);
+    CHECK(resp.request_sent);
+    /* closed with no answer after the request went out: the server may
+     * have acted on it, and the caller is told so */
+    CHECK_INT(call("POST", "/hangup", "{\"send\":1}", 1000, 5000, &resp), CF_EUNAVAIL);
+    CHECK(resp.request_sent);
+    CHECK(resp.body == NULL);
 
     /* a port nobody listens on: bound, then closed */
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -203,6 +211,7 @@ static void test_failures(void)
         .method = "GET", .url = url, .timeout_ms = 2000, .max_response = 100};
     CHECK_INT(cf_http_client_do(&req, &resp, errbuf, sizeof(errbuf)), CF_EUNAVAIL);
     CHECK(strstr(errbuf, url) != NULL);
+    CHECK(!resp.request_sent); /* nothing went out: safe to try again */
 
     req.url = "ftp://127.0.0.1/x";
     CHECK_INT(cf_http_client_do(&req, &resp, errbuf, sizeof(errbuf)), CF_EINVAL);

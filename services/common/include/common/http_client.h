@@ -25,6 +25,10 @@ struct cf_http_client_response {
     long status; /* the HTTP status of the answer */
     char *body;  /* NUL-terminated; free with cf_http_client_response_free */
     size_t body_len;
+    /* whether the request went out, whole or in part, whatever came back:
+     * a call that failed after it (the connection reset or closed before an
+     * answer) may still have been acted on by the server */
+    int request_sent;
 };
 
 /* Performs the request and waits for the whole answer (blocks up to
@@ -32,7 +36,7 @@ struct cf_http_client_response {
  * Otherwise: CF_EINVAL (bad request fields or URL), CF_ETIMEOUT (the time
  * ran out), CF_ETOOBIG (the answer's body is over max_response),
  * CF_EUNAVAIL (no connection, TLS or protocol failure); *resp is then empty
- * and errbuf says why. Thread-safe. */
+ * but for request_sent, and errbuf says why. Thread-safe. */
 int cf_http_client_do(const struct cf_http_client_request *req,
                       struct cf_http_client_response *resp, char *errbuf, size_t errbuf_size);
 
