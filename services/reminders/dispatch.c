@@ -188,6 +188,15 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     /* its process died mid-send: the request may have reached the
      * gateway; only one that keeps a record we can ask is asked */
     const int resumed = strcmp(have->status, "sending") == 0;
+    if (resumed && cf_time_now_ms() - have->marked_ms < 2 * ctx->cfg.gateway_timeout_ms) {
+        /* a mark younger than a gateway's whole exchange may be another
+         * dispatcher's send in flight (this command's partition moved to
+         * this instance while the other's batch ran): not a crash yet */
+        snprintf(errbuf, errbuf_size, "send %s is being made (marked %lld ms ago)", send_id,
+                 (long long)(cf_time_now_ms() - have->marked_ms));
+        rc = CF_EWAIT;
+        goto out;
+    }
     const struct cf_channel *ch = gateway_of(snap, ev->networkid, clinic_id);
     if (resumed &&
         (!ch || strcmp(ch->provider, have->gateway) != 0 || strcmp(ch->provider, "twilio") != 0)) {
@@ -301,8 +310,16 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
             rc = CF_EWAIT;
         }
     }
-    if (rc == 0 && !status &&
-        (rc = send_store_mark_sending(mc, send_id, cmd, gateway, phone, errbuf, errbuf_size)) == 0)
+    int marked = 0;
+    if (rc == 0 && !status)
+        rc =
+            send_store_mark_sending(mc, send_id, cmd, gateway, phone, &marked, errbuf, errbuf_size);
+    if (rc == 0 && !status && !marked && !resumed) {
+        /* another dispatcher marked it since this one looked: its send */
+        snprintf(errbuf, errbuf_size, "send %s was marked by another dispatcher", send_id);
+        rc = CF_EWAIT;
+    }
+    if (rc == 0 && !status)
         rc = gateway_send(ctx, ch, &m, &res, errbuf, errbuf_size);
     json_decref(contact);
     json_decref(j_clinic);

@@ -58,9 +58,10 @@ int send_store_recent(PGconn *conn, const char *patient_id, const char *channel,
                       int64_t since_ms, char *errbuf, size_t errbuf_size);
 /* The mark that a request may be going out to phone, committed on its own
  * (conn in no transaction) before the request leaves: found again after a
- * crash, it says the outcome is unknown. */
+ * crash, it says the outcome is unknown. *marked 0 when the send already
+ * had a row (another dispatcher's mark, made since this one looked). */
 int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *command,
-                            const char *gateway, const char *phone, char *errbuf,
+                            const char *gateway, const char *phone, int *marked, char *errbuf,
                             size_t errbuf_size);
 /* The mark taken back, on its own: the request never left (no connection). */
 int send_store_unmark(PGconn *conn, const char *send_id, char *errbuf, size_t errbuf_size);

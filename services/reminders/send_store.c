@@ -103,15 +103,18 @@ int send_store_recent(PGconn *conn, const char *patient_id, const char *channel,
     " $6::int, $7, $8::int, $9::bigint, $10)"
 
 int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *command,
-                            const char *gateway, const char *phone, char *errbuf,
+                            const char *gateway, const char *phone, int *marked, char *errbuf,
                             size_t errbuf_size)
 {
     char *cmd = cf_json_dumps(command);
     const char *params[] = {send_id, cmd, gateway, "sending", NULL, NULL, phone, NULL, NULL, NULL};
+    PGresult *res = NULL;
     int rc = cf_pg_exec(conn,
                         "INSERT INTO reminders.sends " SEND_COLUMNS " VALUES " SEND_VALUES
-                        " ON CONFLICT (send_id) DO NOTHING",
-                        10, params, NULL, errbuf, errbuf_size);
+                        " ON CONFLICT (send_id) DO NOTHING RETURNING 1",
+                        10, params, &res, errbuf, errbuf_size);
+    *marked = rc == 0 && PQntuples(res) == 1;
+    PQclear(res);
     free(cmd);
     return rc;
 }

@@ -166,6 +166,12 @@ def test_a_crash_mid_send_is_unknown_never_resent(s):
     s.svc = again
     cfstack.wait_until(lambda: send_of(s, a)[1] == "unknown", 60, "the send marked unknown")
     assert send_of(s, a)[2] == "crashed_mid_send", send_of(s, a)
+    # not before the mark was older than twice a gateway's whole exchange
+    # (10 s as shipped): until then it may be another dispatcher's send in
+    # flight, and the command waits
+    aged = float(s.sql("SELECT extract(epoch FROM updated_at - created_at) FROM reminders.sends"
+                       " WHERE send_id = '%s'" % send_id)[0][0])
+    assert aged >= 20, "decided %.1f s after the mark" % aged
     # the command was read again (its offset never committed) and not sent
     # again: a later reminder's send is through first
     p2, _ = patient(s, "Vera", {"calls": True})
