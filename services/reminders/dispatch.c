@@ -239,6 +239,15 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         status = "skipped";
         goto finish;
     }
+    /* a command that waited past its time (the gateway down, a backlog);
+     * a send resumed after a crash may have gone, and its lookup decides */
+    if (!resumed && (reason = plan_send_too_late(json_string_value(json_object_get(cmd, "kind")),
+                                                 cf_time_json_get(cmd, "due_at"),
+                                                 cf_time_json_get(cmd, "visit_at"),
+                                                 cf_time_now_ms(), ctx->cfg.late_grace_s))) {
+        status = "skipped";
+        goto finish;
+    }
     if ((rc = held_back(mc, &policy, &view, cmd, channel, cf_time_now_ms(), &reason, errbuf,
                         errbuf_size)) != 0)
         goto out;

@@ -168,6 +168,18 @@ int plan_status_reminds(const char *status)
     return status && (strcmp(status, "booked") == 0 || strcmp(status, "rescheduled") == 0);
 }
 
+const char *plan_send_too_late(const char *kind, int64_t due_ms, int64_t visit_ms, int64_t now_ms,
+                               long grace_s)
+{
+    if (!kind || strcmp(kind, "reminder") != 0)
+        return NULL;
+    if (visit_ms > 0 && visit_ms <= now_ms)
+        return "visit_started";
+    if (due_ms > 0 && now_ms - due_ms > (int64_t)grace_s * 1000)
+        return "late";
+    return NULL;
+}
+
 void plan_job_id(const char *appointment_id, int64_t starts_ms, int offset_h,
                  char out[CF_UUID_STR_LEN + 1])
 {

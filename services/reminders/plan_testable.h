@@ -88,6 +88,15 @@ size_t plan_reminders(const struct plan_policy *p, int64_t starts_ms, int64_t no
  * what is still pending. */
 int plan_status_reminds(const char *status);
 
+/* Why a reminder's send may no longer go at now_ms, however long its
+ * command waited (a gateway down, a backlog): "visit_started" once the
+ * visit has begun, "late" more than grace_s past its rung's due time;
+ * NULL while it may. The scheduler's rule when it takes a job
+ * (scheduler.c), asked again as the send is about to leave. Other kinds
+ * (campaigns, surveys) are never too late here. */
+const char *plan_send_too_late(const char *kind, int64_t due_ms, int64_t visit_ms, int64_t now_ms,
+                               long grace_s);
+
 /* A job's id: UUIDv5 over the appointment, the visit time it was planned
  * for and the offset, so planning the same visit again gives the same
  * jobs and a new time gives new ones. */

@@ -231,8 +231,30 @@ static void test_recall(void)
     CHECK(strcmp(a, b) != 0);
 }
 
+/* The late rule at send time: a reminder whose command waited (the gateway
+ * down, a backlog) is not sent once its visit began, nor more than the
+ * grace past its rung's due time; campaigns and surveys are never late
+ * here. */
+static void test_send_too_late(void)
+{
+    const int64_t due = 1800000000000, visit = due + 2 * 3600000;
+    CHECK(plan_send_too_late("reminder", due, visit, due, 900) == NULL);
+    CHECK(plan_send_too_late("reminder", due, visit, due + 900000, 900) == NULL); /* the edge */
+    CHECK_STR(plan_send_too_late("reminder", due, visit, due + 900001, 900), "late");
+    CHECK_STR(plan_send_too_late("reminder", due, visit, visit, 900), "visit_started");
+    /* a visit already begun wins over a due time still inside the grace */
+    CHECK_STR(plan_send_too_late("reminder", due, due + 60000, due + 60000, 900), "visit_started");
+    CHECK_STR(plan_send_too_late("reminder", due, visit, due + 1, 0), "late");
+    /* no due time or visit on the command: nothing to judge by */
+    CHECK(plan_send_too_late("reminder", -1, -1, due, 900) == NULL);
+    CHECK(plan_send_too_late("recall", due, -1, due + 86400000, 900) == NULL);
+    CHECK(plan_send_too_late("nps", due, visit, visit + 3600000, 900) == NULL);
+    CHECK(plan_send_too_late(NULL, due, visit, visit, 900) == NULL);
+}
+
 int main(void)
 {
+    test_send_too_late();
     test_recall();
     test_reinvite_and_holdout();
     test_nps();
