@@ -57,14 +57,18 @@ json_t *an_spend_row(const json_t *j, char *field, size_t field_size, char *errb
                      json_number_value(json_object_get(j, "amount")), "currency", currency);
 }
 
-/* One CSV record from *p (up to end) into cells (at most max); *p moves
- * past its line end. -1 for an unterminated quote. */
+/* One CSV record from *p (up to end) into cells; *p moves past its line
+ * end. -1 for an unterminated quote; -2 for a cell that is not UTF-8 (a
+ * file saved in a legacy code page), whose index is then the size of
+ * cells: a JSON string cannot hold it, and a cell left out would move
+ * every later one into the column before. */
 static int record(const char **p, const char *end, json_t *cells)
 {
     const char *s = *p;
     for (;;) {
         char buf[TEXT_MAX * 4 + 8];
         size_t n = 0;
+        unsigned char dropped = 0; /* the first byte past buf, if any */
         int quoted = s < end && *s == '"';
         if (quoted) {
             for (s++;; s++) {
@@ -80,15 +84,32 @@ static int record(const char **p, const char *end, json_t *cells)
                 }
                 if (n < sizeof(buf) - 1)
                     buf[n++] = *s;
+                else if (!dropped)
+                    dropped = (unsigned char)*s;
             }
         } else {
             while (s < end && *s != ',' && *s != '\n' && *s != '\r') {
                 if (n < sizeof(buf) - 1)
                     buf[n++] = *s;
+                else if (!dropped)
+                    dropped = (unsigned char)*s;
                 s++;
             }
         }
-        json_array_append_new(cells, json_stringn(buf, n));
+        /* a cell longer than buf is too long for any column we read; its
+         * cut must not split a character, or it would read as not UTF-8 */
+        if ((dropped & 0xC0) == 0x80) {
+            while (n > 0 && ((unsigned char)buf[n - 1] & 0xC0) == 0x80)
+                n--;
+            if (n > 0)
+                n--;
+        }
+        json_t *cell = json_stringn(buf, n);
+        if (!cell) {
+            *p = s;
+            return -2;
+        }
+        json_array_append_new(cells, cell);
         if (s < end && *s == ',') {
             s++;
             continue;
@@ -111,6 +132,20 @@ static json_t *fail(json_t *rows, char *field, size_t field_size, char *errbuf, 
     return NULL;
 }
 
+/* The 400 for a cell that is not UTF-8: cell i of line, named by the
+ * column read there (at), else by its position. */
+static json_t *fail_encoding(json_t *rows, char *field, size_t field_size, char *errbuf,
+                             size_t errbuf_size, size_t line, const int *at, size_t i)
+{
+    char col[32], why[120];
+    snprintf(col, sizeof(col), "column %zu", i + 1);
+    for (int c = 0; at && c < COLS; c++)
+        if (at[c] >= 0 && (size_t)at[c] == i)
+            snprintf(col, sizeof(col), "%s", col_names[c]);
+    snprintf(why, sizeof(why), "%s is not UTF-8 (save the file as CSV UTF-8)", col);
+    return fail(rows, field, field_size, errbuf, errbuf_size, line, col, why);
+}
+
 json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field, size_t field_size,
                      char *errbuf, size_t errbuf_size)
 {
@@ -119,7 +154,13 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
     int at[COLS];
     size_t line = 1;
 
-    if (record(&p, end, header) != 0 || json_array_size(header) == 0) {
+    int rc = record(&p, end, header);
+    if (rc == -2) {
+        const size_t i = json_array_size(header);
+        json_decref(header);
+        return fail_encoding(rows, field, field_size, errbuf, errbuf_size, 1, NULL, i);
+    }
+    if (rc != 0 || json_array_size(header) == 0) {
         json_decref(header);
         return fail(rows, field, field_size, errbuf, errbuf_size, 1, NULL, "no header");
     }
@@ -144,9 +185,12 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
     while (p < end) {
         json_t *cells = json_array(), *obj = json_object();
         line++;
-        if (record(&p, end, cells) != 0) {
+        if ((rc = record(&p, end, cells)) != 0) {
+            const size_t i = json_array_size(cells);
             json_decref(cells);
             json_decref(obj);
+            if (rc == -2)
+                return fail_encoding(rows, field, field_size, errbuf, errbuf_size, line, at, i);
             return fail(rows, field, field_size, errbuf, errbuf_size, line, NULL,
                         "a quoted value does not end");
         }

@@ -1,7 +1,8 @@
 /*
  * Ad spend as the API takes it (spend_rules.c): a row's members checked
  * and named when wrong, CSV with its header in any order, quotes, empty
- * optional cells, and a later line of the same key replacing an earlier.
+ * optional cells, a later line of the same key replacing an earlier, and
+ * a cell that is not UTF-8 refused by its line and column.
  */
 #include "spend_testable.h"
 
@@ -47,6 +48,17 @@ static void test_row(void)
     }
 }
 
+/* Checks that the CSV text (len bytes) is refused naming field; its
+ * reason, valid until the next call. */
+static const char *refused(const char *text, size_t len, const char *field)
+{
+    static char why[200];
+    char got[64] = "";
+    CHECK(an_spend_csv(text, len, 100, got, sizeof(got), why, sizeof(why)) == NULL);
+    CHECK_STR(got, field);
+    return why;
+}
+
 static void test_csv(void)
 {
     char field[64] = "", why[200] = "";
@@ -73,11 +85,8 @@ static void test_csv(void)
         {"day,source,amount,currency\n2026-11-22,\"y,1,RUB\n", "line 2"},
         {"day,source,amount,currency\n22.11.2026,y,1,RUB\n", "line 2: day"},
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        CHECK(an_spend_csv(bad[i][0], strlen(bad[i][0]), 100, field, sizeof(field), why,
-                           sizeof(why)) == NULL);
-        CHECK_STR(field, bad[i][1]);
-    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        refused(bad[i][0], strlen(bad[i][0]), bad[i][1]);
     /* a file over the row limit is refused whole */
     const char *three = "day,source,amount,currency\n2026-11-01,a,1,RUB\n2026-11-02,a,1,RUB\n"
                         "2026-11-03,a,1,RUB\n";
@@ -85,9 +94,51 @@ static void test_csv(void)
     CHECK_STR(field, "line 4");
 }
 
+/* A file saved in a legacy code page (Excel's "CSV" in Windows-1251) is
+ * refused naming the line and column of its first such cell: a cell left
+ * out would move the next ones one column left and store them as the
+ * wrong medium and campaign. */
+static void test_csv_encoding(void)
+{
+    const char *bad[][2] = {
+        /* "имплантация" in Windows-1251 in campaign */
+        {"day,source,campaign,medium,amount,currency\n"
+         "2026-11-22,yandex,\xE8\xEC\xEF\xEB\xE0\xED\xF2\xE0\xF6\xE8\xFF,cpc,1,RUB\n",
+         "line 2: campaign"},
+        /* the same, quoted, after a good line */
+        {"day,source,campaign,amount,currency\n2026-11-21,yandex,,1,RUB\n"
+         "2026-11-22,yandex,\"\xE8\xEC\xEF\",1,RUB\n",
+         "line 3: campaign"},
+        /* a column not read still moves those after it */
+        {"day,note,source,amount,currency\n2026-11-22,\xE8,yandex,1,RUB\n", "line 2: column 2"},
+        /* a header cell */
+        {"day,source,amount,currency,\xEA\xEE\xEC\n2026-11-22,yandex,1,RUB,\n", "line 1: column 5"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(strstr(refused(bad[i][0], strlen(bad[i][0]), bad[i][1]), "not UTF-8") != NULL);
+
+    /* a UTF-8 campaign too long for any column is refused as too long,
+     * wherever the cut of what is read falls in a character */
+    for (size_t odd = 0; odd < 2; odd++) {
+        char csv[2048];
+        size_t n = (size_t)snprintf(csv, sizeof(csv),
+                                    "day,source,campaign,amount,currency\n"
+                                    "2026-11-22,yandex,%s",
+                                    odd ? "x" : "");
+        for (int k = 0; k < 600; k++) {
+            memcpy(csv + n, "\xD1\x8F", 2); /* "я" */
+            n += 2;
+        }
+        memcpy(csv + n, ",1,RUB\n", 7);
+        n += 7;
+        CHECK(strstr(refused(csv, n, "line 2: campaign"), "not UTF-8") == NULL);
+    }
+}
+
 int main(void)
 {
     test_row();
     test_csv();
+    test_csv_encoding();
     return cf_test_done();
 }
