@@ -12,6 +12,7 @@
 #include "common/json_text.h"
 #include "common/pg.h"
 #include "common/strbuf.h"
+#include "common/time.h"
 
 /* A narrowing of a row's records to those one figure counts ("only"):
  * its name and the condition, the report's own definition; with per (a
@@ -361,6 +362,18 @@ static const struct kind kinds[] = {
 };
 /* clang-format on */
 
+/* 1 if at is a time as a cursor of ours holds it (RFC 3339 in UTC, "Z",
+ * years from 1): PostgreSQL reads it as a timestamptz, while a time it
+ * refuses (year 0, an offset of 16 hours or more) would fail the page's
+ * statement, a 500 for what is a bad parameter. The text itself goes on
+ * to the statement: it keeps the microseconds the parser would drop. */
+static int cursor_time_valid(const char *at)
+{
+    const size_t n = strlen(at);
+    int64_t ms;
+    return n > 4 && at[n - 1] == 'Z' && strncmp(at, "0000", 4) != 0 && cf_time_parse(at, &ms) == 0;
+}
+
 int an_records_page(const char *limit, const char *cursor, struct an_records_query *q,
                     struct an_param_error *err)
 {
@@ -385,6 +398,8 @@ int an_records_page(const char *limit, const char *cursor, struct an_records_que
         if (!bar || !cf_uuid_valid(bar + 1))
             return an_refuse(err, "invalid_field", "cursor", "not a cursor of this API");
         *bar = '\0';
+        if (!cursor_time_valid(text))
+            return an_refuse(err, "invalid_field", "cursor", "not a cursor of this API");
         q->cursor_at = strdup(text);
         q->cursor_id = strdup(bar + 1);
         if (!q->cursor_at || !q->cursor_id)

@@ -1,7 +1,7 @@
 /*
  * The records behind a report's row (records_rules.c): which kinds can be
  * filtered by which group, the statement's parameters in order, the
- * cursor's round trip, and refused pages.
+ * cursor's round trip, and refused pages (a cursor's time included).
  */
 #include "records_testable.h"
 
@@ -235,6 +235,28 @@ static void test_pages(void)
         CHECK_INT(an_records_page(NULL, bad_cursors[i], &q, &e), CF_EINVAL);
         CHECK_STR(e.field, "cursor");
         an_records_clear(&q);
+    }
+    /* a cursor whose id is right but whose time PostgreSQL would not read
+     * (a failed statement, a 500) is refused as one not of this API */
+    const char *bad_times[] = {
+        "",
+        "yesterday",
+        "2026-02-30T06:00:00.000000Z",
+        "2026-11-22 06:00:00.000000Z",
+        "0000-01-01T00:00:00.000000Z", /* there is no year 0 */
+        "2026-11-22T06:00:00+23:00",   /* an offset of 16 hours or more */
+        "2026-11-22T06:00:00.000000",
+        "2026-11-22T06:00:00.000000Z'",
+    };
+    for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++) {
+        cursor = an_records_cursor(bad_times[i], "2cf1a9d2-1df0-5f99-bcae-b347bfa25b6e");
+        query(&q, NULL);
+        CHECK_INT(an_records_page(NULL, cursor, &q, &e), CF_EINVAL);
+        CHECK_STR(e.code, "invalid_field");
+        CHECK_STR(e.field, "cursor");
+        CHECK(q.cursor_at == NULL);
+        an_records_clear(&q);
+        free(cursor);
     }
 }
 
