@@ -50,6 +50,14 @@ static int read_date(const char *s, const char *field, char out[11], int64_t *da
         snprintf(msg, sizeof(msg), "%s must be a date YYYY-MM-DD", field);
         return an_refuse(err, "invalid_field", field, msg);
     }
+    /* a range ends before the day after its last (to_next), so that day
+     * must be a date too: 9999-12-31 has none */
+    int y, m, d;
+    cf_time_civil_from_days(*days + 1, &y, &m, &d);
+    if (y > 9999) {
+        snprintf(msg, sizeof(msg), "%s must be a date up to 9999-12-30", field);
+        return an_refuse(err, "invalid_field", field, msg);
+    }
     memcpy(out, s, 11);
     return 0;
 }

@@ -206,6 +206,9 @@ def test_bad_parameters(stack):
         ({"from": "2026-09-11", "to": DAY}, ("from", "to")),
         # 367 days covered (from and to included): more than a leap year
         ({"from": "2025-09-09", "to": DAY}, ("from", "to")),
+        # the range would end on the day after 9999-12-31, which is none
+        ({"from": "9999-12-01", "to": "9999-12-31"}, "to"),
+        ({"from": "9999-12-31", "to": "9999-12-31"}, ("from", "to")),
         (dict(DAY_ONLY, group_by="colour"), "group_by"),
         (dict(DAY_ONLY, group_by="clinic,colour"), "group_by"),
         # four dimensions: at most three
@@ -220,7 +223,7 @@ def test_bad_parameters(stack):
     # 366 days"; 2025-09-10 .. 2026-09-10 is 365 days apart, 366 covered).
     assert (datetime(2026, 9, 10) - datetime(2025, 9, 10)).days + 1 == 366
     for params in (DAY_ONLY, dict(DAY_ONLY, group_by="clinic,source,day"),
-                   {"from": "2025-09-10", "to": DAY}):
+                   {"from": "2025-09-10", "to": DAY}, {"from": "9999-12-01", "to": "9999-12-30"}):
         st, _, body = stack.report_raw(params)
         assert st == 200, ("the contract allows %s" % params, st, body[:500])
 

@@ -70,6 +70,15 @@ static void test_params(void)
     refused("2026-11-01", "2026-11-30", NULL, NULL, "day,day", NULL, "group_by");
     refused("2026-11-01", "2026-11-30", NULL, NULL, "day,clinic,source,hour", NULL, "group_by");
     refused("2026-11-01", "2026-11-30", NULL, NULL, NULL, "xml", "format");
+    /* a range ends before the day after its last: 9999-12-31 has none */
+    refused("9999-12-01", "9999-12-31", NULL, NULL, NULL, NULL, "to");
+    refused("9999-12-31", "9999-12-31", NULL, NULL, NULL, NULL, "from");
+    CHECK_INT(parse("9999-12-01", "9999-12-30", NULL, NULL, NULL, NULL, NULL, &p, &e), 0);
+    CHECK_STR(p.to_next, "9999-12-31");
+    an_report_params_clear(&p);
+    CHECK_INT(parse("0001-01-01", "0001-01-01", NULL, NULL, NULL, NULL, NULL, &p, &e), 0);
+    CHECK_STR(p.to_next, "0001-01-02");
+    an_report_params_clear(&p);
     /* 366 days are allowed */
     CHECK_INT(parse("2028-01-01", "2028-12-31", NULL, NULL, NULL, NULL, NULL, &p, &e), 0);
     an_report_params_clear(&p);
