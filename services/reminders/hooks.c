@@ -43,7 +43,10 @@
 
 #define RETRY_AFTER_S 5
 #define FORM_FIELDS_MAX 256
-#define SMSRU_ENTRIES_MAX 100
+/* SMS.ru's callback is a batch of statuses, a field each, in a number its
+ * documentation does not bound: every one of them is read (the body limit
+ * bounds them), since a batch answered "100" is never sent again. */
+#define SMSRU_FIELDS_MAX 100000
 /* An SMS reply counts for the last SMS sent to its number this recently. */
 #define REPLY_WINDOW_MS (7 * 86400000LL)
 
@@ -333,11 +336,19 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
             cf_http_error(resp, 401, "unauthorized", "the callback's token is not valid", NULL);
             goto out;
         }
-        struct gw_smsru_status st[SMSRU_ENTRIES_MAX];
         size_t skipped = 0, n = 0;
-        if (cf_form_parse(h->body ? h->body : "", h->body_len, FORM_FIELDS_MAX, &form, errbuf,
-                          sizeof(errbuf)) == 0)
-            n = gw_smsru_parse_callback(&form, st, SMSRU_ENTRIES_MAX, &skipped);
+        const int parsed = cf_form_parse(h->body ? h->body : "", h->body_len, SMSRU_FIELDS_MAX,
+                                         &form, errbuf, sizeof(errbuf));
+        if (parsed != 0) { /* not a form: nothing in it can be read, now or later */
+            count(format, "invalid");
+            if (parsed == CF_ETOOBIG)
+                cf_http_error(resp, 413, "too_many_fields", errbuf, NULL);
+            else
+                cf_http_error(resp, 400, "invalid_field", "not an SMS.ru status callback", NULL);
+            goto out;
+        }
+        struct gw_smsru_status *st = cf_xcalloc(form.n ? form.n : 1, sizeof(*st));
+        n = gw_smsru_parse_callback(&form, st, form.n, &skipped);
         for (size_t i = 0; i < n; i++) {
             struct report one = {.o = {.duration_s = -1}};
             if (st[i].outcome == GW_OUTCOME_IGNORED)
@@ -355,7 +366,10 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
                 count(format, applied ? "applied" : "unchanged");
             }
         }
-        if (rc != 0) { /* SMS.ru sends the batch again until it reads 100 */
+        free(st);
+        if (skipped)
+            count(format, "invalid"); /* entries that are not statuses: read, never usable */
+        if (rc != 0) {                /* SMS.ru sends the batch again until it reads 100 */
             cf_warn("smsru report on channel %s: %s", ch->id, errbuf);
             cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
                                "the statuses could not be stored now; retry later", NULL,
