@@ -18,7 +18,6 @@
 #include "mis_facts_testable.h"
 #include "mis_store.h"
 #include "call_facts_testable.h"
-#include "report_cache.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -209,7 +208,6 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
         rc = an_tasks_save(conn, rows, errbuf, errbuf_size);
     }
     if (rc == 0) {
-        analytics_mark_applied();
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"calls\"", (double)n);
     }
     json_decref(locks);

@@ -11,7 +11,6 @@
 #include "lead_store.h"
 #include "mis_facts_testable.h"
 #include "mis_store.h"
-#include "report_cache.h"
 
 #include <string.h>
 
@@ -62,7 +61,6 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     if (rc == 0)
         rc = an_persons_touch(conn, touches, errbuf, errbuf_size);
     if (rc == 0) {
-        analytics_mark_applied();
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"leads\"", (double)n);
     }
     json_decref(by_lead);

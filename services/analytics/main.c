@@ -59,7 +59,6 @@ int main(void)
         .ntopics = 2,
         .schema = "analytics",
         .apply_batch = analytics_calls_apply_batch,
-        .batch_done = analytics_batch_done,
         .ctx = &ctx,
         .batch_max = (int)ctx.cfg.batch_max,
     };
@@ -75,7 +74,6 @@ int main(void)
         .ntopics = 1,
         .schema = "analytics",
         .apply_batch = analytics_leads_apply_batch,
-        .batch_done = analytics_batch_done,
         .ctx = &ctx,
         .batch_max = (int)ctx.cfg.batch_max,
     };
@@ -91,7 +89,6 @@ int main(void)
         .ntopics = 2,
         .schema = "analytics",
         .apply_batch = analytics_mis_apply_batch,
-        .batch_done = analytics_batch_done,
         .ctx = &ctx,
         .batch_max = (int)ctx.cfg.batch_max,
     };
@@ -107,7 +104,6 @@ int main(void)
         .ntopics = 1,
         .schema = "analytics",
         .apply_batch = analytics_outcomes_apply_batch,
-        .batch_done = analytics_batch_done,
         .ctx = &ctx,
         .batch_max = (int)ctx.cfg.batch_max,
     };

@@ -172,6 +172,12 @@ static const char task_call_dims_sql[] =
     " WHERE m.call_id = t.source_call_id AND m.network_id = t.network_id;"
     "DROP TABLE missed_calls;";
 
+/* The spend's own generation for the reports' cache (report_cache.c):
+ * moved by every spend write in its statement, as the consumers' stored
+ * offsets move with every batch they commit. */
+static const char spend_generation_sql[] =
+    "ALTER TABLE store ADD COLUMN spend_generation bigint NOT NULL DEFAULT 0;";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
@@ -181,6 +187,7 @@ const struct cf_migration cf_analytics_migrations[] = {
     {6, "the calls' counts by clinic and hour alone", clinic_rollup_sql},
     {7, "the missed calls' dimensions, for their callback tasks", missed_calls_sql},
     {8, "the callback tasks' missed calls' dimensions on the tasks", task_call_dims_sql},
+    {9, "the spend's generation for the reports' cache", spend_generation_sql},
 };
 
 const size_t cf_analytics_migrations_n =

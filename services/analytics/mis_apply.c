@@ -10,7 +10,6 @@
 #include "analytics.h"
 #include "mis_facts_testable.h"
 #include "mis_store.h"
-#include "report_cache.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -100,7 +99,6 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
     if (rc == 0 && json_array_size(erased))
         rc = an_patients_erase(conn, erased, errbuf, errbuf_size);
     if (rc == 0) {
-        analytics_mark_applied();
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"mis\"", (double)n);
     }
     json_decref(appts);

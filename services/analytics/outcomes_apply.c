@@ -8,7 +8,6 @@
 #include "analytics.h"
 #include "outcome_facts_testable.h"
 #include "outcome_store.h"
-#include "report_cache.h"
 
 #include "common/err.h"
 #include "common/metrics.h"
@@ -44,7 +43,6 @@ int analytics_outcomes_apply_batch(void *ctx, PGconn *conn, const struct cf_even
     for (int k = 0; k < AN_OUTCOME_OTHER && rc == 0; k++)
         rc = an_outcomes_save(conn, (enum an_outcome_kind)k, rows[k], errbuf, errbuf_size);
     if (rc == 0) {
-        analytics_mark_applied();
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"reminders\"",
                        (double)n);
     }

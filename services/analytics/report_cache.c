@@ -1,11 +1,17 @@
 /*
  * Report answers cached in Redis (report_cache.h): under the report, the
- * network, the parameters and a generation that every committed batch
- * that applied events moves on, so a cached answer never outlives a
- * change of the figures it read (and an old generation's entries expire
- * by their TTL). Keys are namespaced by the store's id (analytics.store),
- * so stores sharing a Redis never read each other's answers. Redis down:
- * every answer is computed.
+ * network, the parameters and a generation, so a cached answer never
+ * outlives a change of the figures it read (and an old generation's
+ * entries expire by their TTL). The generation is PostgreSQL's: the sum
+ * of every consumer's stored offsets, which each batch moves in the
+ * transaction that applies it, and the spend's count of writes, moved by
+ * each spend statement. It is read before the report's own snapshot, so
+ * an answer is never older than its key says. (A mark kept in Redis and
+ * moved after each commit was lost whenever that command failed: answers
+ * computed before a batch were served until their TTL.) Keys are
+ * namespaced by the store's id (analytics.store), so stores sharing a
+ * Redis never read each other's answers. Redis down: every answer is
+ * computed.
  */
 #include "report_cache.h"
 
@@ -19,9 +25,6 @@
 #include "common/pg.h"
 #include "common/redis.h"
 #include "common/xmalloc.h"
-
-/* Set by a runner's apply, read by its batch_done: one runner a thread. */
-static _Thread_local int batch_applied;
 
 int analytics_cache_start(struct analytics_ctx *ctx)
 {
@@ -38,49 +41,33 @@ int analytics_cache_start(struct analytics_ctx *ctx)
     return ctx->store_id[0] ? 0 : -1;
 }
 
-void analytics_cache_invalidate(struct analytics_ctx *ctx)
-{
-    redisReply *r =
-        cf_redis_command(ctx->svc->redis, "INCR cf:analytics:%s:generation", ctx->store_id);
-    if (r)
-        freeReplyObject(r);
-}
-
-void analytics_batch_done(void *vctx, int committed)
-{
-    if (committed && batch_applied)
-        analytics_cache_invalidate(vctx);
-    batch_applied = 0;
-}
-
-void analytics_mark_applied(void)
-{
-    batch_applied = 1;
-}
-
-/* The cache key of a report's answer: its name, the network, the
- * parameters and the generation; NULL when Redis does not answer (the
- * answer is then computed and not kept). */
 char *analytics_cache_key(struct analytics_ctx *ctx, const char *report, const char *network_id,
                           const json_t *params)
 {
     if (ctx->cfg.cache_ttl_s == 0)
         return NULL;
-    redisReply *r =
-        cf_redis_command(ctx->svc->redis, "GET cf:analytics:%s:generation", ctx->store_id);
-    if (!r)
+    PGresult *res = NULL;
+    char errbuf[256];
+    if (cf_pg_pool_exec(ctx->svc->pg,
+                        "SELECT (SELECT coalesce(sum(next_offset), 0)"
+                        " FROM analytics.consumer_offsets)::text || '.' || spend_generation"
+                        " FROM analytics.store LIMIT 1",
+                        0, NULL, &res, errbuf, sizeof(errbuf)) != 0 ||
+        PQntuples(res) != 1) {
+        PQclear(res);
         return NULL;
-    const char *gen = r->type == REDIS_REPLY_STRING ? r->str : "0";
+    }
     char *text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
     char *name = cf_xasprintf("%s\x1f%s\x1f%s", report, network_id, text);
     uint8_t digest[32];
     char hex[65];
     cf_sha256(name, strlen(name), digest);
     cf_hex(digest, sizeof(digest), hex);
-    char *key = cf_xasprintf("cf:analytics:%s:report:%s:%s", ctx->store_id, gen, hex);
+    char *key =
+        cf_xasprintf("cf:analytics:%s:report:%s:%s", ctx->store_id, PQgetvalue(res, 0, 0), hex);
     free(text);
     free(name);
-    freeReplyObject(r);
+    PQclear(res);
     return key;
 }
 

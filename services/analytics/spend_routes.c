@@ -35,17 +35,15 @@ static int save(struct analytics_ctx *ctx, const char *network_id, json_t *rows,
         return CF_EUNAVAIL;
     int rc = cf_pg_exec_json(
         conn,
-        "INSERT INTO analytics.spend AS s (network_id, day, source, medium, campaign, clinic_id,"
-        " amount, currency) SELECT network_id, day, source, medium, campaign, clinic_id, amount,"
-        " currency FROM jsonb_to_recordset($1::jsonb) AS r(network_id text, day date,"
-        " source text, medium text, campaign text, clinic_id text, amount numeric,"
+        "WITH w AS (INSERT INTO analytics.spend AS s (network_id, day, source, medium, campaign,"
+        " clinic_id, amount, currency) SELECT network_id, day, source, medium, campaign,"
+        " clinic_id, amount, currency FROM jsonb_to_recordset($1::jsonb) AS r(network_id text,"
+        " day date, source text, medium text, campaign text, clinic_id text, amount numeric,"
         " currency text) ON CONFLICT (network_id, day, source, medium, campaign, clinic_id)"
         " DO UPDATE SET amount = excluded.amount, currency = excluded.currency,"
-        " updated_at = now()",
+        " updated_at = now() RETURNING 1)" ANALYTICS_CACHE_BUMP_SQL,
         rows, NULL, errbuf, errbuf_size);
     cf_pg_pool_release(ctx->svc->pg, conn);
-    if (rc == 0)
-        analytics_cache_invalidate(ctx);
     return rc;
 }
 

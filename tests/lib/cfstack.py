@@ -546,6 +546,34 @@ def produce(brokers, topic, key, value, timeout=30):
                          % (topic, p.returncode, p.stderr.decode(errors="replace")))
 
 
+class OwnRedis:
+    """A Redis server of a test's own (one whose state the test changes:
+    stopped, paused), on a free loopback port, keeping nothing on disk."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+        wait_until(lambda: self._ping(), 10, "the test's redis")
+
+    def _ping(self):
+        try:
+            return self.cli("PING") == "PONG"
+        except subprocess.CalledProcessError:
+            return False
+
+    def cli(self, *args):
+        p = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+                           capture_output=True, timeout=10, check=True)
+        return p.stdout.decode().strip()
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 def psql(dsn, sql, timeout=30):
     """Runs SQL (ON_ERROR_STOP) and returns the last statement's rows as
     lists of strings (NULL as ""). A failure raises with psql's message."""

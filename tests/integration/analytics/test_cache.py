@@ -1,7 +1,8 @@
 """The reports' Redis cache (services/analytics/report_cache.c): a repeated
 query is answered from Redis, a committed batch makes every cached answer
-stale (the next answer has the new figures), and with Redis down every
-answer is computed, exact, and the service stays ready."""
+stale (the next answer has the new figures), even when Redis took no
+writes as it committed, and with Redis down every answer is computed,
+exact, and the service stays ready."""
 from datetime import datetime, timedelta, timezone
 
 import cfstack
@@ -22,17 +23,21 @@ def calls(tag, n, start):
             for i in range(n)]
 
 
+def cached(stack, svc, q, tag, n, start):
+    """n calls of tag from start applied, and q's answer with them in the
+    cache (asked again until one comes from it)."""
+    produce_many(stack.broker.bootstrap, CALLS, calls(tag, n, start))
+    stack.wait_consumed()
+    first = stack.report_changed(q, lambda r: _inbound(r, n))
+    hits = cache_count(svc, "hit")
+    cfstack.wait_until(lambda: stack.report(q)["totals"] == first["totals"]
+                       and cache_count(svc, "hit") > hits, 5, "an answer from the cache")
+    return first
+
+
 def test_cached_then_stale(stack):
     svc = stack.start_analytics()
-    produce_many(stack.broker.bootstrap, CALLS, calls("a", 3, DAY))
-    stack.wait_consumed()
-    first = stack.report_changed(Q, lambda r: _inbound(r, 3))
-    # asked again, the answer comes from Redis (the batch's mark that makes
-    # answers stale follows its commit by a moment: the first repeat may
-    # still be computed)
-    hits = cache_count(svc, "hit")
-    cfstack.wait_until(lambda: stack.report(Q)["totals"] == first["totals"]
-                       and cache_count(svc, "hit") > hits, 5, "an answer from the cache")
+    first = cached(stack, svc, Q, "a", 3, DAY)
     misses, hits = cache_count(svc, "miss"), cache_count(svc, "hit")
     assert stack.report(Q)["totals"] == first["totals"]
     assert (cache_count(svc, "hit"), cache_count(svc, "miss")) == (hits + 1, misses)
@@ -42,6 +47,28 @@ def test_cached_then_stale(stack):
     stack.wait_consumed()
     stack.report_changed(Q, lambda r: _inbound(r, 5))
     stack.stop(svc)
+
+
+def test_stale_whatever_redis_did(stack):
+    # a Redis of the test's own, which takes no writes while a batch
+    # commits: the answer cached before it is not served after it
+    redis = cfstack.OwnRedis()
+    try:
+        svc = stack.start_analytics(CLINICFLOW_REDIS_URL=redis.url)
+        day = DAY + timedelta(days=1)
+        q = {"from": "2026-11-19", "to": "2026-11-19"}
+        cached(stack, svc, q, "e", 2, day)
+        redis.cli("CLIENT", "PAUSE", "20000", "WRITE")
+        try:
+            produce_many(stack.broker.bootstrap, CALLS, calls("f", 1, day + timedelta(hours=1)))
+            stack.wait_consumed()
+        finally:
+            redis.cli("CLIENT", "UNPAUSE")
+        # the batch has committed: the very next answer counts its call
+        _inbound(stack.report(q), 3)
+        stack.stop(svc)
+    finally:
+        redis.close()
 
 
 def test_redis_down(stack):
@@ -69,4 +96,5 @@ def _inbound(rep, n):
 
 
 if __name__ == "__main__":
-    cfstack.run_on_stack(Stack, [test_cached_then_stale, test_redis_down])
+    cfstack.run_on_stack(Stack, [test_cached_then_stale, test_stale_whatever_redis_did,
+                                 test_redis_down])

@@ -10,7 +10,6 @@ stalls them (a host that stopped answering: the worst case, where a client
 waits for its timeouts); the relay's Redis is a server of this test's own,
 so the counts of unwritten sessions are this test's alone."""
 import json
-import subprocess
 import time
 import urllib.parse
 import uuid
@@ -18,33 +17,6 @@ from datetime import datetime, timedelta, timezone
 
 import cfstack
 from common import Stack, call_body, events_for, metric, wait_until
-
-
-class Redis:
-    """A Redis server of the test's own."""
-
-    def __init__(self):
-        self.port = cfstack.free_port()
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = "redis://127.0.0.1:%d/0" % self.port
-        wait_until(lambda: self._ping(), 10, "the test's redis")
-
-    def _ping(self):
-        try:
-            return self.cli("PING") == "PONG"
-        except subprocess.CalledProcessError:
-            return False
-
-    def cli(self, *args):
-        p = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
-                           capture_output=True, timeout=10, check=True)
-        return p.stdout.decode().strip()
-
-    def close(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def ask(svc, clinic_id, visitor, **params):
@@ -189,7 +161,7 @@ if __name__ == "__main__":
     s = Stack()
     pg = urllib.parse.urlsplit(s.dsn)
     relay = cfstack.Relay(pg.hostname, pg.port)
-    redis = Redis()
+    redis = cfstack.OwnRedis()
     try:
         cfstack.run([lambda: test_postgres_down(s, relay, redis),
                      lambda: test_call_folded_before_its_session_is_written(s, relay, redis)],
