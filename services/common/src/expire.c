@@ -40,12 +40,16 @@ static void dlq_expired(const struct cf_expire *ex, struct cf_outbox *out, const
 }
 
 /* One round: up to EXPIRE_ROUND facts that waited past the bound leave the
- * table, in a transaction that commits only once Kafka has their DLQ
- * entries. A commit that fails after Kafka took them leaves the rows: the
- * next round sends the same entries (same ids) again, and an entity whose
- * first fact comes in between gets the fact applied although the DLQ has
- * it too, the at-least-once every produce-then-commit has. Returns how
- * many, or a negative error with the reason in errbuf. */
+ * table, and the fold group's record of their ids as applied with them, in
+ * a transaction that commits only once Kafka has their DLQ entries. The
+ * fold recorded a fact's id as applied when it parked it; left there, a
+ * replay of the entry (its entity stored by then) would be skipped, where
+ * a message sent to the DLQ must be applied when replayed. A commit that
+ * fails after Kafka took them leaves the rows: the next round sends the
+ * same entries (same ids) again, and an entity whose first fact comes in
+ * between gets the fact applied although the DLQ has it too, the
+ * at-least-once every produce-then-commit has. Returns how many, or a
+ * negative error with the reason in errbuf. */
 static int expire_once(const struct cf_expire *ex, const char *sql, PGconn *conn, char *errbuf,
                        size_t errbuf_size)
 {
@@ -54,11 +58,11 @@ static int expire_once(const struct cf_expire *ex, const char *sql, PGconn *conn
     char wait[24], limit[16];
     snprintf(wait, sizeof(wait), "%ld", ex->wait_s);
     snprintf(limit, sizeof(limit), "%d", EXPIRE_ROUND);
-    const char *params[] = {wait, limit};
+    const char *params[] = {wait, limit, ex->group};
     int n = 0;
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0)
-        rc = cf_pg_exec(conn, sql, 2, params, &res, errbuf, errbuf_size);
+        rc = cf_pg_exec(conn, sql, 3, params, &res, errbuf, errbuf_size);
     if (rc == 0) {
         n = PQntuples(res);
         for (int i = 0; i < n; i++)
@@ -87,13 +91,18 @@ void cf_expire_worker(void *vex)
     const struct cf_expire *ex = vex;
     long interval_ms = ex->wait_s * 100;
     char errbuf[256];
-    char *take = cf_xasprintf("DELETE FROM %s WHERE event_id IN"
+    /* One statement: the facts taken, and their ids forgotten as applied */
+    char *take = cf_xasprintf("WITH taken AS (DELETE FROM %s WHERE event_id IN"
                               " (SELECT event_id FROM %s"
                               " WHERE received_at < now() - make_interval(secs => $1::integer)"
                               " ORDER BY received_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
-                              " RETURNING network_id, %s::text, raw_partition::text,"
-                              " raw_offset::text, event",
-                              ex->table, ex->table, ex->key_column);
+                              " RETURNING event_id, network_id, %s::text AS key, raw_partition,"
+                              " raw_offset, event),"
+                              " forgotten AS (DELETE FROM %s a USING taken t"
+                              " WHERE a.group_id = $3 AND a.event_id = t.event_id)"
+                              " SELECT network_id, key, raw_partition::text, raw_offset::text,"
+                              " event FROM taken",
+                              ex->table, ex->table, ex->key_column, ex->applied_table);
     char *count = cf_xasprintf("SELECT count(*) FROM %s", ex->table);
 
     if (interval_ms > 60000)

@@ -9,13 +9,15 @@ lead, a patient's tombstone erases that person's data from the leads, and
 two instances folding one person's requests at once open one lead. A
 response or status naming a lead not stored yet waits in
 leads.pending_facts without holding the fold: it is applied when the
-lead comes, or goes to the DLQ after CLINICFLOW_LEADS_PENDING_EXPIRE_S; a
-fact of another network never touches a lead.
+lead comes, or goes to the DLQ after CLINICFLOW_LEADS_PENDING_EXPIRE_S
+(and a replay of its entry once the lead is stored applies it); a fact of
+another network never touches a lead.
 
 Site forms go through the running service's generic channel; the other
 facts are written to leads.raw directly, as the intake and the events
 route write them, so each rule is driven by exactly the fact it reads."""
 import base64
+import datetime
 import json
 import os
 import re
@@ -546,6 +548,35 @@ def test_waiting_facts_expire_to_the_dlq(stack):
     assert len(stack.dlq_of(lost["id"])) == 1  # no second instance sent it again
 
 
+def test_an_expired_fact_replayed_once_its_lead_is_stored_is_applied(stack):
+    # the fold recorded the fact's id as applied when it made it wait; its
+    # expiry forgets the id with the row, so the DLQ entry replayed once
+    # the lead is stored is applied, not skipped as applied before
+    since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    since = since[:-3] + "Z"  # after every entry of the tests before
+    kp = key_of("+79160000012")
+    req_id = new_fact_id()
+    lead_id = str(uuid.uuid5(NS, "\x1f".join([NET["id"], "lead", req_id])))
+    fact = stack.fact("status", "r1", {"lead_id": lead_id, "status": "booked",
+                                       "appointment_id": "appt-r"}, time="2026-11-24T07:05:00Z")
+    wait_until(lambda: stack.dlq_of(fact["id"]), 60, "the fact's expiry to the DLQ")
+    stack.fact("request", "r2", {"contact": phone("+79160000012")}, keys={"phone": kp},
+               time="2026-11-24T07:00:00Z", event_id=req_id)
+    stack.wait_folded()
+    assert types(stack.events_of(kp)) == ["received"]
+    p = cfstack.clinicflowctl(stack.dsn, "dlq", "replay", "--topic", RAW,
+                              "--group", "clinicflow-leads-fold", "--since", since,
+                              env={"CLINICFLOW_KAFKA_BROKERS": stack.broker.bootstrap})
+    assert p.stdout == "replayed 1 of 1 message to %s\n" % RAW, (p.stdout, p.stderr)
+    stack.produced += 1
+    stack.wait_folded()
+    evs = stack.events_of(kp)
+    assert types(evs) == ["received", "status_changed"], evs
+    assert evs[1]["data"]["appointment_id"] == "appt-r", evs[1]
+    assert stack.row(lead_id)[0][0] == "booked"
+    assert stack.pending(lead_id) == []
+
+
 def test_two_instances_open_one_lead_per_person(stack):
     total = partitions(stack)
     wait_until(lambda: all(assigned(s) > 0 for s in stack.services)
@@ -597,6 +628,7 @@ if __name__ == "__main__":
     try:
         cfstack.run([lambda f=f: f(s2) for f in (
             test_waiting_facts_expire_to_the_dlq,
+            test_an_expired_fact_replayed_once_its_lead_is_stored_is_applied,
             test_two_instances_open_one_lead_per_person)], exit=False)
     finally:
         s2.close()
