@@ -40,7 +40,9 @@
 /* Deliveries one round claims at most: their sends run one after another
  * under one lease. */
 #define CLAIM_MAX 8
-/* The largest answer body read (the body is not used). */
+/* The largest answer body read (the body is not used): a longer one ends
+ * the exchange there and its status counts, so a receiver that answers 2xx
+ * at length has the delivery (README.md), not a failure retried. */
 #define ANSWER_MAX 65536
 
 CF_TESTABLE void leads_notify_sign(const char *secret, int64_t timestamp_s, const char *body,
@@ -152,6 +154,7 @@ static long attempt(struct leads_ctx *ctx, const struct delivery *d, int *gone, 
         .body_len = len,
         .timeout_ms = ctx->cfg.notify_timeout_ms,
         .max_response = ANSWER_MAX,
+        .cut_at_max = 1,
     };
     int rc = cf_http_client_do(&req, &answer, why, why_size);
     if (rc == 0) {

@@ -3,7 +3,8 @@
  * frees its own easy handle: gateways are called a few times a second at
  * most, so connection reuse is not worth a shared, locked pool. Signals
  * are off (CURLOPT_NOSIGNAL) because threads call it; the body is
- * collected into a buffer that refuses to grow past the caller's cap.
+ * collected into a buffer that refuses to grow past the caller's cap, or
+ * that ends the transfer there when the caller takes a body cut.
  */
 #include "common/http_client.h"
 
@@ -28,25 +29,32 @@ static void global_init(void)
 struct sink {
     char *buf;
     size_t len, cap, max;
-    int too_big;
+    int cut_at_max; /* the caller's: a longer body is cut, not an error */
+    int too_big;    /* the body went past max, an error */
+    int cut;        /* the body went past max, kept up to it */
 };
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
 {
     struct sink *s = user;
-    size_t n = size * nmemb;
+    size_t n = size * nmemb, take = n;
 
     if (n > s->max - s->len) {
-        s->too_big = 1;
-        return 0; /* stops the transfer with CURLE_WRITE_ERROR */
+        if (!s->cut_at_max) {
+            s->too_big = 1;
+            return 0; /* stops the transfer with CURLE_WRITE_ERROR */
+        }
+        take = s->max - s->len;
+        s->cut = 1;
     }
-    if (s->len + n + 1 > s->cap) {
-        s->cap = s->cap * 2 > s->len + n + 1 ? s->cap * 2 : s->len + n + 1;
+    if (s->len + take + 1 > s->cap) {
+        s->cap = s->cap * 2 > s->len + take + 1 ? s->cap * 2 : s->len + take + 1;
         s->buf = cf_xrealloc(s->buf, s->cap);
     }
-    memcpy(s->buf + s->len, data, n);
-    s->len += n;
-    return n;
+    memcpy(s->buf + s->len, data, take);
+    s->len += take;
+    /* a cut body stops the transfer too: the rest is never read */
+    return s->cut ? 0 : n;
 }
 
 /* Checks each curl_easy_setopt of a request: the first failure is kept. */
@@ -59,7 +67,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
 int cf_http_client_do(const struct cf_http_client_request *req,
                       struct cf_http_client_response *resp, char *errbuf, size_t errbuf_size)
 {
-    struct sink sink = {.max = req->max_response};
+    struct sink sink = {.max = req->max_response, .cut_at_max = req->cut_at_max};
     struct curl_slist *headers = NULL;
     char curl_err[CURL_ERROR_SIZE] = "";
     CURL *curl = NULL;
@@ -91,7 +99,10 @@ int cf_http_client_do(const struct cf_http_client_request *req,
     SETOPT(curl, CURLOPT_ERRORBUFFER, curl_err);
     SETOPT(curl, CURLOPT_WRITEFUNCTION, on_data);
     SETOPT(curl, CURLOPT_WRITEDATA, &sink);
-    SETOPT(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_response);
+    /* refuses an announced length over the cap before reading any of it;
+     * a body to cut is read up to the cap instead */
+    if (!req->cut_at_max)
+        SETOPT(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_response);
     SETOPT(curl, CURLOPT_HTTPHEADER, headers);
     if (req->body) {
         SETOPT(curl, CURLOPT_POSTFIELDS, req->body);
@@ -112,10 +123,12 @@ int cf_http_client_do(const struct cf_http_client_request *req,
     if (curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK)
         sent = 1; /* unknown: as if it went out, the safe side for a caller that must not repeat */
     resp->request_sent = sent > 0;
-    if (rc == CURLE_OK) {
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && sink.cut)) {
+        /* the status came with the head, before any of the body */
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
         resp->body = sink.buf ? sink.buf : cf_xstrdup("");
         resp->body_len = sink.len;
+        resp->truncated = sink.cut;
         if (sink.buf)
             sink.buf[sink.len] = '\0';
         sink.buf = NULL;

@@ -2,10 +2,11 @@
 through the running service: lead events on clinicflow.leads.v1 of a
 clinic whose network config names a lead_webhook reach a small HTTP
 receiver in this process, signed (X-Clinicflow-Timestamp and
-X-Clinicflow-Signature, checked here with Python's hmac), and a receiver
-that fails is retried with a doubling backoff until it answers 2xx, or
-given up (counted in /metrics) after the configured attempts. Two
-instances never send one delivery twice.
+X-Clinicflow-Signature, checked here with Python's hmac), a 2xx answer
+delivers however long its body, and a receiver that fails is retried
+with a doubling backoff until it answers 2xx, or given up (counted in
+/metrics) after the configured attempts. Two instances never send one
+delivery twice.
 
 Most events are written to leads.v1 by this test (as the fold or the
 sweeper emits them), so the webhook is tested apart from the rest of the
@@ -35,12 +36,13 @@ NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 class Receiver:
     """An HTTP server on a free port that records every POST (time, headers,
     body) and answers each event id with the statuses it was told, in
-    turn (200 once they run out)."""
+    turn (200 once they run out), and the body it was told ("ok" if none)."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.got = []       # (monotonic time, headers dict lower-case, body bytes)
         self.plans = {}     # event id -> [status, ...]
+        self.bodies = {}    # event id -> the answer's body
         self.delay_s = 0.0  # how long each answer takes
         receiver = self
 
@@ -52,13 +54,17 @@ class Receiver:
                     receiver.got.append((time.monotonic(), hdrs, body))
                     plan = receiver.plans.get(hdrs.get("x-clinicflow-event-id"), [])
                     status = plan.pop(0) if plan else 200
+                    answer = receiver.bodies.get(hdrs.get("x-clinicflow-event-id"), b"ok")
                     delay = receiver.delay_s
                 if delay:
                     time.sleep(delay)
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender stopped reading a long answer
 
             def log_message(self, *a):
                 pass
@@ -265,6 +271,21 @@ def test_given_up_after_max_attempts(stack, receiver):
     assert metric(stack.svc, "clinicflow_leads_notify_given_up_total") - given_before == 1
 
 
+def test_large_answer_delivers(stack, receiver):
+    """A 2xx whose body is longer than the notifier reads (64 KiB) is a
+    delivery, the first time: the body is not what the receiver says."""
+    failed_before = metric(stack.svc, "clinicflow_leads_notify_failed_attempts_total")
+    eid, value = lead_event()
+    with receiver.lock:
+        receiver.bodies[eid] = b"x" * (100 * 1024)
+    cfstack.produce(stack.broker.bootstrap, LEADS, json.loads(value)["subject"], value)
+    cfstack.wait_until(lambda: (delivery(stack, eid) or ("",))[0] != "pending"
+                       and delivery(stack, eid), 20, "the delivery recorded")
+    assert delivery(stack, eid) == ("delivered", "1", "200"), delivery(stack, eid)
+    assert len(receiver.of(eid)) == 1
+    assert metric(stack.svc, "clinicflow_leads_notify_failed_attempts_total") == failed_before
+
+
 def test_intake_not_slowed(stack, receiver):
     """While the notifier waits on a receiver that takes its time (each
     answer just under the attempt's timeout), form leads are acknowledged
@@ -354,7 +375,8 @@ if __name__ == "__main__":
         cfstack.run([lambda f=f: f(STACK, RECEIVER) for f in (
             test_new_lead_delivered_signed, test_form_lead_delivered, test_clinic_from_the_data,
             test_failing_receiver_retried_with_backoff,
-            test_given_up_after_max_attempts, test_intake_not_slowed,
+            test_given_up_after_max_attempts, test_large_answer_delivers,
+            test_intake_not_slowed,
             test_no_webhook_the_group_passes_by)], exit=False)
     finally:
         STACK.close()

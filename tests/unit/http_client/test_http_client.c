@@ -4,6 +4,7 @@
  * loopback. The server answers by path: /echo returns the raw request it
  * read (libcurl writes header names as given), /status returns 503, /big and /stream send more than
  * the client takes (with and without Content-Length), /slow never answers.
+ * A caller that takes a long body cut gets the answer, its body cut at the cap.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -135,8 +136,8 @@ static void server_stop(void)
     close(listen_fd);
 }
 
-static int call(const char *method, const char *path, const char *body, size_t max, long timeout_ms,
-                struct cf_http_client_response *resp)
+static int call_cut(const char *method, const char *path, const char *body, size_t max,
+                    long timeout_ms, int cut_at_max, struct cf_http_client_response *resp)
 {
     static const char *const headers[] = {"Content-Type: application/json", "X-Test: 1"};
     char url[64];
@@ -150,9 +151,16 @@ static int call(const char *method, const char *path, const char *body, size_t m
         .body_len = body ? strlen(body) : 0,
         .timeout_ms = timeout_ms,
         .max_response = max,
+        .cut_at_max = cut_at_max,
     };
     char errbuf[256];
     return cf_http_client_do(&req, resp, errbuf, sizeof(errbuf));
+}
+
+static int call(const char *method, const char *path, const char *body, size_t max, long timeout_ms,
+                struct cf_http_client_response *resp)
+{
+    return call_cut(method, path, body, max, timeout_ms, 0, resp);
 }
 
 static void test_exchange(void)
@@ -189,6 +197,7 @@ static void test_failures(void)
     CHECK_INT(call("GET", "/stream", NULL, 1000, 5000, &resp), CF_ETOOBIG);
     CHECK_INT(call("GET", "/big", NULL, 5000, 5000, &resp), 0); /* exactly the cap */
     CHECK_INT(resp.body_len, 5000);
+    CHECK_INT(resp.truncated, 0);
     cf_http_client_response_free(&resp);
     CHECK_INT(call("GET", "/slow", NULL, 1000, 300, &resp), CF_ETIMEOUT);
     CHECK(resp.request_sent);
@@ -218,6 +227,33 @@ static void test_failures(void)
     req.url = url;
     req.timeout_ms = 0;
     CHECK_INT(cf_http_client_do(&req, &resp, errbuf, sizeof(errbuf)), CF_EINVAL);
+}
+
+/* A body over the cap, taken cut: the answer counts, status and the body
+ * up to the cap, announced or not; one within the cap is whole. */
+static void test_cut(void)
+{
+    static const char *const paths[] = {"/big", "/stream"};
+    struct cf_http_client_response resp;
+
+    for (size_t i = 0; i < 2; i++) {
+        CHECK_INT(call_cut("GET", paths[i], NULL, 1000, 5000, 1, &resp), 0);
+        CHECK_INT(resp.status, 200);
+        CHECK_INT(resp.body_len, 1000);
+        CHECK_INT(resp.truncated, 1);
+        CHECK_INT(strlen(resp.body), 1000);
+        CHECK(resp.body[0] == 'x' && resp.body[999] == 'x');
+        cf_http_client_response_free(&resp);
+    }
+    CHECK_INT(call_cut("GET", "/big", NULL, 5000, 5000, 1, &resp), 0);
+    CHECK_INT(resp.body_len, 5000);
+    CHECK_INT(resp.truncated, 0);
+    cf_http_client_response_free(&resp);
+    CHECK_INT(call_cut("POST", "/status", "x", 2, 5000, 1, &resp), 0);
+    CHECK_INT(resp.status, 503);
+    CHECK_STR(resp.body, "bu");
+    CHECK_INT(resp.truncated, 1);
+    cf_http_client_response_free(&resp);
 }
 
 static void *call_many(void *arg)
@@ -257,6 +293,7 @@ int main(void)
     test_threads();
     test_exchange();
     test_failures();
+    test_cut();
     server_stop();
     return cf_test_done();
 }
