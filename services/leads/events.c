@@ -54,6 +54,22 @@ static const struct {
     {"spam", "status", {"staff_id", NULL, NULL}, NULL},
 };
 
+/* A member given as null is one not given, as cf_validate_object takes it:
+ * dropped once it passed, so that the type's checks and the fact see only
+ * members given (a "lost" event with a null reason has none). */
+static void drop_nulls(json_t *j_body)
+{
+    const char *key;
+    json_t *v;
+    void *tmp;
+
+    json_object_foreach_safe(j_body, tmp, key, v)
+    {
+        if (json_is_null(v))
+            json_object_del(j_body, key);
+    }
+}
+
 /* 0, or a 400 answered: a member the type does not take, or one it needs. */
 static int check_type(const json_t *j_body, const char *type, struct _u_response *resp,
                       size_t *rule_out)
@@ -121,6 +137,7 @@ int leads_handle_event_post(const struct _u_request *req, struct _u_response *re
         cf_http_error(resp, 400, "invalid_field", errbuf, field);
         goto out;
     }
+    drop_nulls(j_body);
     const char *type = json_string_value(json_object_get(j_body, "type"));
     if (check_type(j_body, type, resp, &r) != 0)
         goto out;

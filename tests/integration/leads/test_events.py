@@ -2,7 +2,8 @@
 leads.raw keyed by the lead id (a response, or a status with its reason or
 appointment), with an id derived from the key's network and the sender's
 event_id; the body is strict (unknown members, another type's members, a
-missing reason: 400 naming the field); a wrong key is 401, a read key 403;
+missing reason: 400 naming the field), a member given as null counting as
+absent; a wrong key is 401, a read key 403;
 another network's key writes only a fact of its own network, which the fold
 never applies to this network's lead."""
 import json
@@ -72,6 +73,7 @@ def test_strict_body(stack):
         ({"event_id": "e1", "type": "spam", "note": "x"}, "note"),
         ({"event_id": "e1", "type": "responded", "reason": "price"}, "reason"),
         ({"event_id": "e1", "type": "lost"}, "reason"),
+        ({"event_id": "e1", "type": "lost", "reason": None}, "reason"),
         ({"event_id": "e1", "type": "lost", "reason": "too_expensive"}, "reason"),
         ({"event_id": "e1", "type": "booked", "channel": "call"}, "channel"),
         ({"event_id": "e1", "type": "called"}, "type"),
@@ -94,6 +96,28 @@ def test_strict_body(stack):
                                "Authorization": "Bearer " + stack.keys["ingest"]})
     assert st == 415, (st, reply)
     assert not any(f["data"].get("lead_id") == lead for f in stack.raw_facts())
+
+
+def test_null_is_absent(stack):
+    """A member given as null is a member not given, in every check and in
+    the fact: another type's member as null is no member of it, and an
+    optional one as null takes its default."""
+    lead = str(uuid.uuid4())
+    ev_id = "crm-" + uuid.uuid4().hex[:8]
+    out = accepted(stack.post_event(lead, {
+        "event_id": ev_id, "type": "responded", "reason": None, "appointment_id": None,
+        "staff_id": None, "channel": None, "time": None}))
+    fact = stack.wait_raw(out["id"])
+    assert fact["data"] == {"kind": "response", "provider": "api", "channel": "api",
+                            "provider_event_id": ev_id, "lead_id": lead,
+                            "via": "api"}, fact["data"]
+    ev_id = "crm-" + uuid.uuid4().hex[:8]
+    out = accepted(stack.post_event(lead, {
+        "event_id": ev_id, "type": "booked", "appointment_id": None, "channel": None}))
+    fact = stack.wait_raw(out["id"])
+    assert fact["data"] == {"kind": "status", "provider": "api", "channel": "api",
+                            "provider_event_id": ev_id, "lead_id": lead,
+                            "status": "booked"}, fact["data"]
 
 
 def test_keys(stack):
@@ -127,7 +151,7 @@ if __name__ == "__main__":
     s = Stack(network_b=True)
     try:
         cfstack.run([lambda f=f: f(s) for f in (
-            test_responded, test_outcomes, test_strict_body, test_keys,
+            test_responded, test_outcomes, test_strict_body, test_null_is_absent, test_keys,
             test_other_network_key)], exit=False)
     finally:
         s.close()
