@@ -291,7 +291,7 @@ int leads_store_pending_of(PGconn *conn, const json_t *rows, json_t *out, char *
         "SELECT p.lead_id::text, p.event_id::text, p.event FROM leads.pending_facts p"
         " JOIN jsonb_to_recordset($1::jsonb) AS q(l uuid, n text)"
         " ON p.lead_id = q.l AND p.network_id = q.n"
-        " ORDER BY p.raw_partition, p.raw_offset",
+        " ORDER BY p.raw_partition, p.raw_offset FOR UPDATE OF p",
         rows, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         const char *id = PQgetvalue(res, i, 0);

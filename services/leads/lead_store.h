@@ -57,9 +57,12 @@ int leads_store_save_many(PGconn *conn, const json_t *rows, char *errbuf, size_t
 
 /* The facts waiting for any of the leads rows ([{"l": lead id, "n":
  * network}]), in their order on leads.raw: out (an object) gets lead id ->
- * [{"event_id", "event": the envelope}]. Read only: a run takes those of
- * the leads it opens (leads_store_take_pending); a request that merged
- * opened none, and the facts waiting for its id wait on. */
+ * [{"event_id", "event": the envelope}]. Their rows stay, locked until the
+ * transaction ends, so that the expiry (which skips locked rows) cannot
+ * send one to the DLQ that the run applies; one the expiry holds is
+ * waited for, and is gone once it commits. A run takes those of the leads
+ * it opens (leads_store_take_pending); a request that merged opened none,
+ * and the facts waiting for its id wait on. */
 int leads_store_pending_of(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
                            size_t errbuf_size);
 

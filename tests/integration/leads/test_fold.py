@@ -470,6 +470,95 @@ def test_requests_fold_at_once(stack):
         ["closed", "response"]]
 
 
+class Held:
+    """A lock held in a psql session of its own (named, to be found in
+    pg_locks) until close, which ends the session."""
+
+    def __init__(self, dsn, name, sql):
+        self.name = name
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, text=True,
+                                  env=dict(os.environ, PGAPPNAME=name))
+        self.p.stdin.write(sql + "\n")
+        self.p.stdin.flush()
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            self.p.wait(timeout=30)
+
+
+def locks(dsn, where):
+    """How many locks of pg_locks (l) and pg_stat_activity (a) match where."""
+    return int(cfstack.psql(dsn, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a"
+                            " USING (pid) WHERE %s" % where)[0][0])
+
+
+def test_a_fact_a_run_applies_is_not_the_expirys(stack):
+    # a run of requests reads the facts waiting for the leads it may open,
+    # and applies them before it commits: while it is at it, the expiry
+    # (which takes rows FOR UPDATE SKIP LOCKED) must not find them, or a
+    # fact would be both applied and sent to the DLQ. The run is held
+    # right after that read (its patients' look-up waits for a lock the
+    # test holds), and the expiry's own take finds nothing.
+    def at_once():
+        return stack.metric('clinicflow_leads_fold_messages_total{way="at_once"}')
+
+    kp = key_of("+79160000013")
+    req_id = new_fact_id()
+    lead_id = str(uuid.uuid5(NS, "\x1f".join([NET["id"], "lead", req_id])))
+    fact = stack.fact("response", "lk1", {"lead_id": lead_id, "via": "telegram",
+                                          "staff_id": "op-9"}, time="2026-11-24T07:10:00Z")
+    stack.wait_folded()
+    assert stack.pending(lead_id) == [NET["id"]]
+    before = at_once()
+    key_lock = "hashtextextended('%s/%s', 2)" % (NET["id"], kp)
+    person = Held(stack.dsn, "cf-test-person", "SELECT pg_advisory_lock(%s);" % key_lock)
+    patients = None
+    try:
+        wait_until(lambda: locks(stack.dsn, "a.application_name = 'cf-test-person'"
+                                 " AND l.locktype = 'advisory' AND l.granted"), 30,
+                   "the person's key held")
+        # the runner of the person's partition busy with an earlier fact of
+        # theirs (a response before any lead: ignored), so that the two
+        # requests after it come in its next batch, one run
+        stack.fact("response", "lk0", {"via": "call"}, keys={"phone": kp},
+                   time="2026-11-24T06:50:00Z")
+        wait_until(lambda: locks(stack.dsn, "l.locktype = 'advisory' AND NOT l.granted"), 30,
+                   "the fold waiting for the person's key")
+        stack.fact("request", "lk2", {"contact": phone("+79160000013")}, keys={"phone": kp},
+                   time="2026-11-24T07:00:00Z", event_id=req_id)
+        stack.fact("request", "lk3", {"text": "again"}, keys={"phone": kp},
+                   time="2026-11-24T07:05:00Z")
+        patients = Held(stack.dsn, "cf-test-patients",
+                        "BEGIN; LOCK TABLE leads.patient_contacts IN ACCESS EXCLUSIVE MODE;")
+        wait_until(lambda: locks(stack.dsn, "a.application_name = 'cf-test-patients'"
+                                 " AND l.relation = 'leads.patient_contacts'::regclass"
+                                 " AND l.granted"), 30, "the patients' contacts locked")
+        time.sleep(1.5)  # both requests fetched by the runner, waiting
+        person.close()
+        wait_until(lambda: locks(stack.dsn, "l.relation = 'leads.patient_contacts'::regclass"
+                                 " AND NOT l.granted"
+                                 " AND a.query LIKE '%jsonb_to_recordset%patient_contacts%'"),
+                   30, "the run waiting for its patients, the waiting fact read")
+        taken = cfstack.psql(stack.dsn, "SELECT count(*) FROM (SELECT event_id"
+                             " FROM leads.pending_facts WHERE event_id = '%s'"
+                             " FOR UPDATE SKIP LOCKED) AS t" % fact["id"])
+    finally:
+        person.close()
+        if patients:
+            patients.close()
+    stack.wait_folded()
+    assert at_once() - before == 2, "the two requests were not one run"
+    assert taken == [["0"]], "the expiry could take a fact the run was applying"
+    evs = stack.events_of(kp)
+    assert types(evs) == ["received", "responded", "merged"], evs
+    assert all(e["subject"] == lead_id for e in evs), evs
+    assert evs[1]["data"]["staff_id"] == "op-9", evs[1]
+    assert stack.pending(lead_id) == []
+
+
 def test_patient_class_and_tombstone_erasure(stack):
     kp = key_of("+79160000004")
     pid = str(uuid.uuid4())
@@ -620,6 +709,7 @@ if __name__ == "__main__":
             test_a_made_up_lead_id_does_not_hold_the_fold,
             test_another_networks_fact_never_touches_a_lead,
             test_requests_fold_at_once,
+            test_a_fact_a_run_applies_is_not_the_expirys,
             test_patient_class_and_tombstone_erasure,
             test_consumer_threads_carry_their_groups_names)], exit=False)
     finally:
