@@ -17,6 +17,7 @@ Site forms go through the running service's generic channel; the other
 facts are written to leads.raw directly, as the intake and the events
 route write them, so each rule is driven by exactly the fact it reads."""
 import base64
+import contextlib
 import datetime
 import json
 import os
@@ -76,6 +77,7 @@ class Stack(common.Stack):
         common.apply_doc(self.dsn, net)
         self.produced = 0
         self.produced_lock = threading.Lock()
+        self.holding, self.held = False, []
         for _ in range(instances):
             self.services.append(self.start_service())
         self.svc = self.services[0]
@@ -98,10 +100,31 @@ class Stack(common.Stack):
               "type": "clinicflow.lead.reported",
               "time": time, "networkid": network or NET["id"], "clinicid": CLINIC,
               "data": body}
-        cfstack.produce(self.broker.bootstrap, RAW, ev["subject"], json.dumps(ev).encode())
-        with self.produced_lock:  # tests produce from threads
-            self.produced += 1
+        if not self.holding:
+            self.write([ev])
+        else:
+            self.held.append(ev)
         return ev
+
+    @contextlib.contextmanager
+    def together(self):
+        """Facts made inside it are written when it ends, all with one
+        kcat: one key's facts then reach the broker, and a consumer's fetch,
+        as one set (a runner takes them in one batch)."""
+        self.holding, self.held = True, []
+        try:
+            yield
+        finally:
+            self.holding = False
+        self.write(self.held)
+
+    def write(self, evs):
+        lines = "".join(ev["subject"] + "\t" + json.dumps(ev) + "\n" for ev in evs)
+        p = subprocess.run(["kcat", "-b", self.broker.bootstrap, "-P", "-t", RAW, "-K", "\t"],
+                           input=lines.encode(), capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr.decode(errors="replace")
+        with self.produced_lock:  # tests produce from threads
+            self.produced += len(evs)
 
     def wait_folded(self, timeout=60):
         """Waits until the fold has committed every message written to leads.raw."""
@@ -527,16 +550,18 @@ def test_a_fact_a_run_applies_is_not_the_expirys(stack):
                    time="2026-11-24T06:50:00Z")
         wait_until(lambda: locks(stack.dsn, "l.locktype = 'advisory' AND NOT l.granted"), 30,
                    "the fold waiting for the person's key")
-        stack.fact("request", "lk2", {"contact": phone("+79160000013")}, keys={"phone": kp},
-                   time="2026-11-24T07:00:00Z", event_id=req_id)
-        stack.fact("request", "lk3", {"text": "again"}, keys={"phone": kp},
-                   time="2026-11-24T07:05:00Z")
+        # both requests in one set on the broker: fetched together, whenever
+        # the runner gets to them, they are one batch
+        with stack.together():
+            stack.fact("request", "lk2", {"contact": phone("+79160000013")}, keys={"phone": kp},
+                       time="2026-11-24T07:00:00Z", event_id=req_id)
+            stack.fact("request", "lk3", {"text": "again"}, keys={"phone": kp},
+                       time="2026-11-24T07:05:00Z")
         patients = Held(stack.dsn, "cf-test-patients",
                         "BEGIN; LOCK TABLE leads.patient_contacts IN ACCESS EXCLUSIVE MODE;")
         wait_until(lambda: locks(stack.dsn, "a.application_name = 'cf-test-patients'"
                                  " AND l.relation = 'leads.patient_contacts'::regclass"
                                  " AND l.granted"), 30, "the patients' contacts locked")
-        time.sleep(1.5)  # both requests fetched by the runner, waiting
         person.close()
         wait_until(lambda: locks(stack.dsn, "l.relation = 'leads.patient_contacts'::regclass"
                                  " AND NOT l.granted"
