@@ -12,26 +12,71 @@
  * takes it once. Whether a lead is open and unanswered is read from its
  * open tasks, found by any contact key the lead has held (the fold writes
  * both in one transaction).
+ *
+ * A lead acknowledged onto leads.raw before the call ended may not be
+ * stored yet (the fold behind, or the call's topic read first): finding no
+ * lead decides nothing until the fold has stored every fact acknowledged
+ * before the call's event was written (common/fold_progress.h). Until
+ * then the call waits (CF_EWAIT: the batch is tried again, never sent to
+ * the DLQ for it), for up to RESPONSE_FOLD_WAIT_MS after its event was
+ * written, so that a fold that has stopped holds the calls up only so long.
  */
 #include "leads.h"
 
+#include "common/err.h"
+#include "common/log.h"
 #include "common/pg.h"
+#include "common/time.h"
 #include "tasks.h"
+
+#define RESPONSE_FOLD_WAIT_MS (10 * 60 * 1000)
+/* the topic's watermarks looked at no more often than this */
+#define RESPONSE_SAMPLE_EVERY_MS 100
+
+/* 0 when the fold has stored every lead fact acknowledged before the call
+ * event rkm was written (or it is too old to wait for), else CF_EWAIT. */
+static int fold_caught_up(struct leads_ctx *ctx, PGconn *conn, const rd_kafka_message_t *rkm,
+                          char *errbuf, size_t errbuf_size)
+{
+    static _Thread_local int64_t sampled_ms;
+    rd_kafka_timestamp_type_t tstype;
+    const int64_t written = rkm ? rd_kafka_message_timestamp(rkm, &tstype) : -1;
+    const int64_t now = cf_time_now_ms();
+
+    if (written < 0 || now - written > RESPONSE_FOLD_WAIT_MS)
+        return 0;
+    if (!ctx->calls_fold)
+        ctx->calls_fold =
+            cf_fold_progress_new("leads", LEADS_FOLD_GROUP, LEADS_TOPIC_RAW, "calls as responses");
+    if (cf_fold_progress_horizon(ctx->calls_fold, conn) >= written)
+        return 0;
+    if (now - sampled_ms >= RESPONSE_SAMPLE_EVERY_MS) {
+        cf_fold_progress_sample(ctx->calls_fold, ctx->svc->producer);
+        sampled_ms = cf_time_now_ms();
+    }
+    if (cf_fold_progress_horizon(ctx->calls_fold, conn) >= written)
+        return 0;
+    snprintf(errbuf, errbuf_size,
+             "no open lead of the call's contact yet, and the lead fold has not stored every"
+             " fact acknowledged before the call ended");
+    return CF_EWAIT;
+}
 
 int leads_calls_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size)
 {
+    struct leads_ctx *ctx = vctx;
     int64_t answered = -1;
     char lead_id[CF_UUID_STR_LEN + 1];
-    (void)vctx;
-    (void)rkm;
 
     if (!ev || !leads_call_is_answered(ev->type, ev->networkid, ev->data, &answered))
         return 0; /* not a call a person answered */
     const char *contact_key = json_string_value(json_object_get(ev->data, "contact_key"));
     int rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id, errbuf,
                                         errbuf_size);
+    if (rc == 0 && !lead_id[0])
+        rc = fold_caught_up(ctx, conn, rkm, errbuf, errbuf_size);
     if (rc != 0 || !lead_id[0])
         return rc;
     struct cf_event fact;

@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/consumer.h"
 #include "common/envelope.h"
+#include "common/fold_progress.h"
 #include "common/netconf.h"
 #include "common/patients.h"
 #include "common/service.h"
@@ -82,6 +83,10 @@ struct leads_ctx {
     /* The phone -> patient view in schema leads (patients.c); its batch
      * state is touched only on the patients consumer's thread. */
     struct cf_patients patients;
+    /* How far the lead fold has come, as the calls consumer asks it
+     * (call_responses.c): made and used on that consumer's thread only,
+     * freed at exit. */
+    struct cf_fold_progress *calls_fold;
 };
 
 /* settings.c: the table for cf_service_init (its targets cfg's members;

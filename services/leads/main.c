@@ -125,6 +125,8 @@ int main(void)
     if (cf_service_start(&svc) != 0)
         return 1;
     int rc = cf_service_run(&svc);
+    if (ctx.calls_fold) /* made by the calls consumer, which has stopped */
+        cf_fold_progress_free(ctx.calls_fold);
     cf_proxies_free(&ctx.proxies);
     return rc;
 }

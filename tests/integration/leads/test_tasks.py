@@ -477,6 +477,49 @@ def test_a_call_on_a_phone_the_lead_gained_answers_it(stack):
     assert closed["on_time"] is True, closed
 
 
+def test_a_call_read_before_its_lead_is_stored_waits_for_it(stack):
+    # The clinic calls back a form lead the fold has not stored yet (held
+    # here on the person's key, which the fold locks first), and the call's
+    # end is read meanwhile: finding no lead of the contact decides nothing
+    # while the fold is behind the call. The calls consumer waits, and once
+    # the fold stores the lead the call is its response.
+    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    kp = contact_key(e164)
+    received = ny(2030, 12, 5, 10, 0)
+    retries = 'clinicflow_consumer_retries_total{group="clinicflow-leads-calls"}'
+    holder = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", stack.dsn],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdin.write("SELECT 'held', pg_advisory_lock(hashtextextended('%s/%s', 2));\n"
+                           % (stack.network_id, kp))
+        holder.stdin.flush()
+        assert holder.stdout.readline().startswith("held")
+        fact = request(stack, "demo-north", received, "generic",
+                       {"name": "Anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}},
+                       kp, {"phone": kp})
+        wait_until(lambda: stack.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                     " AND NOT granted") != [["0"]], 30,
+                   "the fold waiting for the person's key")
+        def waits():  # over the instances: the call's partition is one's
+            return sum(stack.metric(retries, svc) for svc in stack.services)
+        before = waits()
+        answered = received + timedelta(minutes=2)
+        call_id = call_event(stack, e164, answered)
+        # the call read with the lead not stored: it waits (no response now)
+        wait_until(lambda: waits() > before, 30, "the calls consumer to wait")
+        assert response_facts(stack, kp) == []
+    finally:
+        holder.stdin.close()  # the session ends, its lock with it
+        holder.wait(30)
+    lead_id = uuid5(stack.network_id, "lead", fact["id"])
+    wait_until(lambda: response_facts(stack, kp), 60, "the call's response fact")
+    fact = response_facts(stack, kp)[0]
+    assert fact["data"]["lead_id"] == lead_id and fact["data"]["call_id"] == call_id, fact
+    closed = wait_tasks(stack, lead_id, "clinicflow.task.closed", 2)
+    assert {c["data"]["closed_by"] for c in closed} == {"response"}, closed
+    assert all(c["data"]["closed_at"] == iso(answered) for c in closed), closed
+
+
 def test_form_to_call_response_end_to_end(stack):
     # A site form through our form endpoint (the fold makes the lead), then
     # the clinic calls back and someone answers: the fold takes the call
@@ -624,6 +667,7 @@ if __name__ == "__main__":
             test_a_response_the_fold_has_not_stored_yet_holds_the_breach,
             test_answered_call_is_the_response,
             test_a_call_on_a_phone_the_lead_gained_answers_it,
+            test_a_call_read_before_its_lead_is_stored_waits_for_it,
             test_form_to_call_response_end_to_end,
             test_unanswered_tasks_expire_once,
         )] + [test_invalid_due_time_refused], exit=False)
