@@ -63,7 +63,8 @@ static int read_date(const char *s, const char *field, char out[11], int64_t *da
 }
 
 /* The comma-separated items of list, each non-empty, into a new array
- * (at most max). NULL when an item is empty or there are too many. */
+ * (at most max). NULL when an item is empty or not UTF-8 (a query's %FF),
+ * or there are too many. */
 static json_t *split(const char *list, size_t max)
 {
     json_t *items = json_array();
@@ -71,11 +72,12 @@ static json_t *split(const char *list, size_t max)
     for (;;) {
         const char *comma = strchr(p, ',');
         const size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0 || json_array_size(items) == max) {
+        json_t *item = len == 0 || json_array_size(items) == max ? NULL : json_stringn(p, len);
+        if (!item) {
             json_decref(items);
             return NULL;
         }
-        json_array_append_new(items, json_stringn(p, len));
+        json_array_append_new(items, item);
         if (!comma)
             return items;
         p = comma + 1;

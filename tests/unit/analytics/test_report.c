@@ -65,6 +65,10 @@ static void test_params(void)
     refused("2026-11-30", "2026-11-01", NULL, NULL, NULL, NULL, "to");
     refused("2026-01-01", "2027-01-02", NULL, NULL, NULL, NULL, "to"); /* 367 days */
     refused("2026-11-01", "2026-11-30", "c1,,c2", NULL, NULL, NULL, "clinic");
+    /* an item that is not UTF-8 (a query's %FF) is refused, not left out */
+    refused("2026-11-01", "2026-11-30", "c1,\xff", NULL, NULL, NULL, "clinic");
+    refused("2026-11-01", "2026-11-30", "\xff", NULL, NULL, NULL, "clinic");
+    refused("2026-11-01", "2026-11-30", NULL, NULL, "clinic,\xff", NULL, "group_by");
     refused("2026-11-01", "2026-11-30", NULL, "", NULL, NULL, "source");
     refused("2026-11-01", "2026-11-30", NULL, NULL, "clinic,planet", NULL, "group_by");
     refused("2026-11-01", "2026-11-30", NULL, NULL, "day,day", NULL, "group_by");
