@@ -73,11 +73,15 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
         .source = u_map_get(req->map_url, "source"),
         .attribution = u_map_get(req->map_url, "attribution"),
     };
-    /* source= (empty): the row of records without a source, a group value
-     * as every other group's empty value (a report refuses it) */
-    const int no_source = rq.source && !*rq.source;
+    /* source= and clinic= (empty): the row of records without one, a
+     * group value as every other group's empty value (a report refuses
+     * them). A key limited to clinics finds none: such records are of no
+     * clinic of its. */
+    const int no_source = rq.source && !*rq.source, no_clinic = rq.clinic && !*rq.clinic;
     if (no_source)
         rq.source = NULL;
+    if (no_clinic)
+        rq.clinic = NULL;
     if (an_report_params_parse(&rq, &q.report, &perr) != 0 ||
         an_records_page(u_map_get(req->map_url, "limit"), u_map_get(req->map_url, "cursor"), &q,
                         &perr) != 0) {
@@ -90,6 +94,8 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
     q.only = u_map_get(req->map_url, "only");
     if (no_source)
         q.groups[AN_G_SOURCE] = "";
+    if (no_clinic)
+        q.groups[AN_G_CLINIC] = "";
     if (analytics_check_clinics(&reader, &q.report.clinics, resp) != 0)
         goto out;
     if (!(sql = an_records_sql(u_map_get(req->map_url, "kind"), net->id, &q, params, &nparams,

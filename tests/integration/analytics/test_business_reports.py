@@ -919,6 +919,16 @@ def check_records(stack, days):
         if got is None or abs(got - row["spend"]) > 1e-6:
             ask.fail("spend of source %r" % row["source"], "/v1/records/spend", params,
                      "records %s, the report %s" % (got, row["spend"]), body, ["spend"])
+    # the records without a clinic (clinic= empty): the network-wide spend
+    # rows, whole (yandex_direct D1 3000 and D2 2000, prodoctorov D5 900,
+    # google D7 500: 6400), which the sources report splits among clinics
+    params = base + [("clinic", ""), ("limit", "1000")]
+    st, _, body = stack.get("/v1/records/spend", params)
+    recs = json.loads(body)["records"] if st == 200 else []
+    got = sum(float(r["amount"]) for r in recs)
+    if st != 200 or got != 6400 or any(r["clinic_id"] is not None for r in recs):
+        ask.fail("spend without a clinic", "/v1/records/spend", params,
+                 "records %s, the scenario's network-wide spend 6400" % got, body, ["spend"])
 
 
 def check_worklist(stack, days, tasks):
