@@ -63,7 +63,26 @@ static int received(json_t *patch, const json_t *data, const char *tz, char *err
     json_object_set_new(patch, "messages", json_integer(1));
     json_object_set_new(patch, "status", json_string("open"));
     json_object_set_new(patch, "sla_breached", json_false());
+    /* the lead as it opened: what later events set stays (lead_store.c) */
+    json_object_set_new(patch, "initial", json_true());
     return 0;
+}
+
+void an_lead_patch_merge(json_t *have, const json_t *patch)
+{
+    static const char *const later[] = {"messages", "status", "sla_breached", "contact_key"};
+    const int initial = json_is_true(json_object_get(patch, "initial"));
+    const char *key;
+    json_t *value;
+
+    json_object_foreach((json_t *)patch, key, value)
+    {
+        int kept = 0;
+        for (size_t i = 0; initial && i < sizeof(later) / sizeof(later[0]); i++)
+            kept |= strcmp(key, later[i]) == 0 && json_object_get(have, key) != NULL;
+        if (!kept)
+            json_object_set(have, key, value);
+    }
 }
 
 json_t *an_lead_patch(const char *type, const json_t *data, int64_t time_ms, const char *network_id,

@@ -1,7 +1,13 @@
 /*
  * analytics.leads' statement (lead_store.h). A patch's absent columns read
  * as NULL from the recordset, and COALESCE keeps the stored value for
- * them: no event sets a column back to nothing.
+ * them: no event sets a column back to nothing. A lead.received's patch
+ * (initial) is the lead as it opened: on a lead already stored (its
+ * received replayed from the DLQ after the later events) it fills only
+ * what is missing, and the requests counted, the status, the breach and
+ * the key that later events set stay. One patch a lead a statement (the
+ * batch merged each lead's), whose lead ids one runner owns: MERGE's one
+ * row a source row holds.
  */
 #include "lead_store.h"
 
@@ -11,26 +17,38 @@
     "clinic_id, hour, received_at, provider, channel_id, source, medium, campaign,"                \
     " patient_class, contact_key, messages, status, responded_at, response_seconds,"               \
     " working_seconds, responder, lost_reason, appointment_id, closed_at, sla_breached"
-#define KEEP(c) " " c " = COALESCE(excluded." c ", l." c ")"
+#define KEEP(c) " " c " = COALESCE(r." c ", l." c "),"
+/* a column later events set, which a late received does not undo (the
+ * columns an_lead_patch_merge keeps within a batch) */
+#define LATER(c)                                                                                   \
+    " " c " = CASE WHEN r.initial THEN COALESCE(l." c ", r." c ") ELSE COALESCE(r." c ", l." c     \
+    ") END,"
 
 int an_leads_save(PGconn *conn, const json_t *patches, char *errbuf, size_t errbuf_size)
 {
-    return cf_pg_exec_json(conn,
-                           "INSERT INTO analytics.leads AS l (lead_id, network_id, " COLS ")"
-                           " SELECT lead_id, network_id, " COLS
-                           " FROM jsonb_to_recordset($1::jsonb) AS r("
-                           " lead_id uuid, network_id text, clinic_id text, hour timestamp,"
-                           " received_at timestamptz, provider text, channel_id text, source text, "
-                           "medium text,"
-                           " campaign text, patient_class text, contact_key text, messages "
-                           "integer, status text,"
-                           " responded_at timestamptz, response_seconds integer, working_seconds "
-                           "integer,"
-                           " responder text, lost_reason text, appointment_id text, closed_at "
-                           "timestamptz,"
-                           " sla_breached boolean) ORDER BY lead_id"
-                           " ON CONFLICT (lead_id) DO UPDATE SET" KEEP("clinic_id") "," KEEP("hour") "," KEEP("received_at") "," KEEP("provider") "," KEEP("channel_id") "," KEEP("source") "," KEEP("medium") "," KEEP("campaign") "," KEEP("patient_class") "," KEEP("contact_key") "," KEEP("messages") "," KEEP(
-                               "status") "," KEEP("responded_at") "," KEEP("response_seconds") "," KEEP("working_seconds") "," KEEP("responder") "," KEEP("lost_reason") "," KEEP("appointment_id") "," KEEP("closed_at") "," KEEP("sla_breached") ","
-                                                                                                                                                                                                                                                   " updated_at = now()",
-                           patches, NULL, errbuf, errbuf_size);
+    return cf_pg_exec_json(
+        conn,
+        "MERGE INTO analytics.leads AS l USING (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r("
+        " lead_id uuid, network_id text, clinic_id text, hour timestamp, received_at timestamptz,"
+        " provider text, channel_id text, source text, medium text, campaign text,"
+        " patient_class text, contact_key text, messages integer, status text,"
+        " responded_at timestamptz, response_seconds integer, working_seconds integer,"
+        " responder text, lost_reason text, appointment_id text, closed_at timestamptz,"
+        " sla_breached boolean, initial boolean) ORDER BY lead_id) AS r ON l.lead_id = r.lead_id"
+        " WHEN MATCHED THEN UPDATE SET" KEEP("clinic_id") KEEP("hour") KEEP("received_at") KEEP(
+            "provider") KEEP("channel_id") KEEP("source") KEEP("medium") KEEP("campaign")
+            KEEP("patient_class") LATER("contact_key") LATER("messages") LATER("status") KEEP(
+                "responded_at") KEEP("response_seconds") KEEP("working_seconds") KEEP("responder")
+                KEEP("lost_reason") KEEP("appointment_id") KEEP("closed_at") LATER(
+                    "sla_breached") " updated_at = now()"
+                                    " WHEN NOT MATCHED THEN INSERT (lead_id, network_id, " COLS ")"
+                                    " VALUES (r.lead_id, r.network_id, r.clinic_id, r.hour, "
+                                    "r.received_at, r.provider,"
+                                    " r.channel_id, r.source, r.medium, r.campaign, "
+                                    "r.patient_class, r.contact_key,"
+                                    " r.messages, r.status, r.responded_at, r.response_seconds, "
+                                    "r.working_seconds,"
+                                    " r.responder, r.lost_reason, r.appointment_id, r.closed_at, "
+                                    "r.sla_breached)",
+        patches, NULL, errbuf, errbuf_size);
 }

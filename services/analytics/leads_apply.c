@@ -48,7 +48,7 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
             id = json_string_value(json_object_get(patch, "lead_id"));
             json_t *have = json_object_get(by_lead, id);
             if (have)
-                json_object_update(have, patch); /* the later event's columns win */
+                an_lead_patch_merge(have, patch);
             else
                 json_object_set(by_lead, id, patch);
         }

@@ -49,6 +49,8 @@ static void test_received(void)
     CHECK_INT(n(p, "messages"), 1);
     CHECK_STR(s(p, "status"), "open");
     CHECK(json_is_false(json_object_get(p, "sla_breached")));
+    /* the lead as it opened: a late one does not undo what came after */
+    CHECK(json_is_true(json_object_get(p, "initial")));
     json_decref(p);
 
     /* no clinic named: "" (the report's null) */
@@ -62,6 +64,37 @@ static void test_received(void)
     CHECK(patch("clinicflow.lead.merged", "{\"messages\": 2}", "UTC") == NULL);
 }
 
+/* A batch's patches of one lead, in order: the later's columns win, but a
+ * received after the lead's other events leaves what they set. */
+static void test_merge_in_a_batch(void)
+{
+    json_t *have =
+        patch("clinicflow.lead.merged",
+              "{\"lead_id\": \"L\", \"messages\": 2, \"contact_key\": \"phone\"}", "UTC");
+    json_t *p = patch("clinicflow.lead.status_changed",
+                      "{\"lead_id\": \"L\", \"status\": \"booked\"}", "UTC");
+    an_lead_patch_merge(have, p);
+    json_decref(p);
+    p = patch("clinicflow.lead.received",
+              "{\"lead_id\": \"L\", \"received_at\": \"2026-11-22T21:12:05Z\","
+              " \"contact_key\": \"messenger\", \"provider\": \"telegram\"}",
+              "UTC");
+    an_lead_patch_merge(have, p);
+    json_decref(p);
+    CHECK_INT(n(have, "messages"), 2);
+    CHECK_STR(s(have, "status"), "booked");
+    CHECK_STR(s(have, "contact_key"), "phone");
+    CHECK(json_is_false(json_object_get(have, "sla_breached"))); /* none set it: the received's */
+    CHECK_STR(s(have, "provider"), "telegram");                  /* the received's own */
+    CHECK(json_is_true(json_object_get(have, "initial")));
+    /* the usual order: the later event's columns win */
+    p = patch("clinicflow.lead.merged", "{\"lead_id\": \"L\", \"messages\": 3}", "UTC");
+    an_lead_patch_merge(have, p);
+    json_decref(p);
+    CHECK_INT(n(have, "messages"), 3);
+    json_decref(have);
+}
+
 static void test_the_rest(void)
 {
     json_t *p =
@@ -71,6 +104,7 @@ static void test_the_rest(void)
     CHECK_STR(s(p, "contact_key"), "phone-key");
     CHECK(json_object_get(p, "hour") == NULL); /* the merge leaves the rest as it is */
     CHECK(json_object_get(p, "status") == NULL);
+    CHECK(json_object_get(p, "initial") == NULL);
     json_decref(p);
 
     p = patch(
@@ -104,6 +138,7 @@ static void test_the_rest(void)
 int main(void)
 {
     test_received();
+    test_merge_in_a_batch();
     test_the_rest();
     return cf_test_done();
 }
