@@ -39,6 +39,9 @@ def test_small_month_is_counted(stack):
     sent = run_sim(stack, "--month", "--scale", "small", "--json", "--seed", "7",
                    "--concurrency", "16")
     print("sim sent in %.1fs: %s" % (time.monotonic() - started, json.dumps(sent["requests"])))
+    # the month ended at the start of the hour the simulator began in: at
+    # the latest, this one's
+    month_end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     req = sent["requests"]
     assert sent["complete"] is True, req
     assert req["acknowledged"] == req["sent"] and req["refused"] == 0 and req["failed"] == 0, req
@@ -83,11 +86,14 @@ def test_small_month_is_counted(stack):
     rows = stack.report("leads", group_by="channel,day", **rng)["rows"]
     form_days = {r["day"] for r in rows if r["channel"] == "generic" and r["leads"]}
     assert len(form_days) >= 5, rows
-    # VK's community messages by their own date, each with the phone its
-    # text gives: every one of them a person with a phone
+    # VK's community messages by their own date (before the month's end,
+    # where their arrival would date them after it), each with the phone
+    # its text gives: every one of them a person with a phone
     vk = leads["by_channel"].get("vk", 0)
-    vk_days = {r["day"] for r in rows if r["channel"] == "vk" and r["leads"]}
-    assert vk >= 3 and len(vk_days) >= 2, (vk, rows)
+    assert vk >= 1, leads["by_channel"]
+    after_end = cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.leads WHERE provider = 'vk'"
+                             " AND received_at >= '%s'" % month_end.isoformat())
+    assert after_end == [["0"]], (after_end, month_end, rows)
     with_phone = cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.leads WHERE provider = 'vk'"
                               " AND doc->'contact'->>'phone_from_text' = 'true'"
                               " AND doc->'contact'->'phone'->>'kind' = 'e164'")
