@@ -24,6 +24,22 @@
     " " c " = CASE WHEN r.initial THEN COALESCE(l." c ", r." c ") ELSE COALESCE(r." c ", l." c     \
     ") END,"
 
+/* the stored lead updated by a patch, column by column */
+/* clang-format off */
+#define SET                                                                                        \
+    KEEP("clinic_id") KEEP("hour") KEEP("received_at") KEEP("provider") KEEP("channel_id")         \
+    KEEP("source") KEEP("medium") KEEP("campaign") KEEP("patient_class") LATER("contact_key")      \
+    LATER("messages") LATER("status") KEEP("responded_at") KEEP("response_seconds")                \
+    KEEP("working_seconds") KEEP("responder") KEEP("lost_reason") KEEP("appointment_id")           \
+    KEEP("closed_at") LATER("sla_breached") " updated_at = now()"
+/* clang-format on */
+/* a new lead: the patch's columns as they are */
+#define VALUES                                                                                     \
+    "r.clinic_id, r.hour, r.received_at, r.provider, r.channel_id, r.source, r.medium,"            \
+    " r.campaign, r.patient_class, r.contact_key, r.messages, r.status, r.responded_at,"           \
+    " r.response_seconds, r.working_seconds, r.responder, r.lost_reason, r.appointment_id,"        \
+    " r.closed_at, r.sla_breached"
+
 int an_leads_save(PGconn *conn, const json_t *patches, char *errbuf, size_t errbuf_size)
 {
     return cf_pg_exec_json(
@@ -35,20 +51,8 @@ int an_leads_save(PGconn *conn, const json_t *patches, char *errbuf, size_t errb
         " responded_at timestamptz, response_seconds integer, working_seconds integer,"
         " responder text, lost_reason text, appointment_id text, closed_at timestamptz,"
         " sla_breached boolean, initial boolean) ORDER BY lead_id) AS r ON l.lead_id = r.lead_id"
-        " WHEN MATCHED THEN UPDATE SET" KEEP("clinic_id") KEEP("hour") KEEP("received_at") KEEP(
-            "provider") KEEP("channel_id") KEEP("source") KEEP("medium") KEEP("campaign")
-            KEEP("patient_class") LATER("contact_key") LATER("messages") LATER("status") KEEP(
-                "responded_at") KEEP("response_seconds") KEEP("working_seconds") KEEP("responder")
-                KEEP("lost_reason") KEEP("appointment_id") KEEP("closed_at") LATER(
-                    "sla_breached") " updated_at = now()"
-                                    " WHEN NOT MATCHED THEN INSERT (lead_id, network_id, " COLS ")"
-                                    " VALUES (r.lead_id, r.network_id, r.clinic_id, r.hour, "
-                                    "r.received_at, r.provider,"
-                                    " r.channel_id, r.source, r.medium, r.campaign, "
-                                    "r.patient_class, r.contact_key,"
-                                    " r.messages, r.status, r.responded_at, r.response_seconds, "
-                                    "r.working_seconds,"
-                                    " r.responder, r.lost_reason, r.appointment_id, r.closed_at, "
-                                    "r.sla_breached)",
+        " WHEN MATCHED THEN UPDATE SET" SET
+        " WHEN NOT MATCHED THEN INSERT (lead_id, network_id, " COLS ")"
+        " VALUES (r.lead_id, r.network_id, " VALUES ")",
         patches, NULL, errbuf, errbuf_size);
 }

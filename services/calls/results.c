@@ -181,7 +181,6 @@ void calls_results_expirer(void *vctx)
         .table = "calls.pending_results",
         .key_column = "call_id",
         .group = CALLS_FOLD_GROUP,
-        .applied_table = "calls.applied_events",
         .raw_topic = CF_TOPIC_CALLS_RAW,
         .reason_code = "call_not_stored",
         .fact = "result",

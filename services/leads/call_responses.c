@@ -38,7 +38,6 @@
 static int fold_caught_up(struct leads_ctx *ctx, PGconn *conn, const rd_kafka_message_t *rkm,
                           char *errbuf, size_t errbuf_size)
 {
-    static _Thread_local int64_t sampled_ms;
     rd_kafka_timestamp_type_t tstype;
     const int64_t written = rkm ? rd_kafka_message_timestamp(rkm, &tstype) : -1;
     const int64_t now = cf_time_now_ms();
@@ -50,9 +49,9 @@ static int fold_caught_up(struct leads_ctx *ctx, PGconn *conn, const rd_kafka_me
             cf_fold_progress_new("leads", LEADS_FOLD_GROUP, LEADS_TOPIC_RAW, "calls as responses");
     if (cf_fold_progress_horizon(ctx->calls_fold, conn) >= written)
         return 0;
-    if (now - sampled_ms >= RESPONSE_SAMPLE_EVERY_MS) {
+    if (now - ctx->calls_fold_sampled_ms >= RESPONSE_SAMPLE_EVERY_MS) {
         cf_fold_progress_sample(ctx->calls_fold, ctx->svc->producer);
-        sampled_ms = cf_time_now_ms();
+        ctx->calls_fold_sampled_ms = cf_time_now_ms();
     }
     if (cf_fold_progress_horizon(ctx->calls_fold, conn) >= written)
         return 0;

@@ -84,9 +84,10 @@ struct leads_ctx {
      * state is touched only on the patients consumer's thread. */
     struct cf_patients patients;
     /* How far the lead fold has come, as the calls consumer asks it
-     * (call_responses.c): made and used on that consumer's thread only,
-     * freed at exit. */
+     * (call_responses.c), and when it last sampled the topic: made and
+     * used on that consumer's thread only, freed at exit. */
     struct cf_fold_progress *calls_fold;
+    int64_t calls_fold_sampled_ms;
 };
 
 /* settings.c: the table for cf_service_init (its targets cfg's members;

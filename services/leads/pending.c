@@ -25,7 +25,6 @@ void leads_pending_expirer(void *vctx)
         .table = "leads.pending_facts",
         .key_column = "lead_id",
         .group = LEADS_FOLD_GROUP,
-        .applied_table = "leads.applied_events",
         .raw_topic = LEADS_TOPIC_RAW,
         .reason_code = "unknown_lead",
         .fact = "fact",

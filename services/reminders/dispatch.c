@@ -319,17 +319,18 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
             rc = CF_EWAIT;
         }
     }
-    int marked = 0;
-    if (rc == 0 && !status)
+    if (rc == 0 && !status) {
+        int marked = 0;
         rc =
             send_store_mark_sending(mc, send_id, cmd, gateway, phone, &marked, errbuf, errbuf_size);
-    if (rc == 0 && !status && !marked && !resumed) {
-        /* another dispatcher marked it since this one looked: its send */
-        snprintf(errbuf, errbuf_size, "send %s was marked by another dispatcher", send_id);
-        rc = CF_EWAIT;
+        if (rc == 0 && !marked && !resumed) {
+            /* another dispatcher marked it since this one looked: its send */
+            snprintf(errbuf, errbuf_size, "send %s was marked by another dispatcher", send_id);
+            rc = CF_EWAIT;
+        }
+        if (rc == 0)
+            rc = gateway_send(ctx, ch, &m, &res, errbuf, errbuf_size);
     }
-    if (rc == 0 && !status)
-        rc = gateway_send(ctx, ch, &m, &res, errbuf, errbuf_size);
     json_decref(contact);
     json_decref(j_clinic);
     if (status) /* the gateway's record decided */

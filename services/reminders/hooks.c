@@ -367,9 +367,11 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
             }
         }
         free(st);
+        /* entries that are not statuses: read, never usable */
         if (skipped)
-            count(format, "invalid"); /* entries that are not statuses: read, never usable */
-        if (rc != 0) {                /* SMS.ru sends the batch again until it reads 100 */
+            count(format, "invalid");
+        /* SMS.ru sends the batch again until it reads 100 */
+        if (rc != 0) {
             cf_warn("smsru report on channel %s: %s", ch->id, errbuf);
             cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
                                "the statuses could not be stored now; retry later", NULL,

@@ -91,18 +91,20 @@ void cf_expire_worker(void *vex)
     const struct cf_expire *ex = vex;
     long interval_ms = ex->wait_s * 100;
     char errbuf[256];
-    /* One statement: the facts taken, and their ids forgotten as applied */
+    /* One statement: the facts taken, and their ids forgotten as applied
+     * in the consumers' record of the table's own schema */
+    const int schema_len = (int)strcspn(ex->table, ".");
     char *take = cf_xasprintf("WITH taken AS (DELETE FROM %s WHERE event_id IN"
                               " (SELECT event_id FROM %s"
                               " WHERE received_at < now() - make_interval(secs => $1::integer)"
                               " ORDER BY received_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
                               " RETURNING event_id, network_id, %s::text AS key, raw_partition,"
                               " raw_offset, event),"
-                              " forgotten AS (DELETE FROM %s a USING taken t"
+                              " forgotten AS (DELETE FROM %.*s.applied_events a USING taken t"
                               " WHERE a.group_id = $3 AND a.event_id = t.event_id)"
                               " SELECT network_id, key, raw_partition::text, raw_offset::text,"
                               " event FROM taken",
-                              ex->table, ex->table, ex->key_column, ex->applied_table);
+                              ex->table, ex->table, ex->key_column, schema_len, ex->table);
     char *count = cf_xasprintf("SELECT count(*) FROM %s", ex->table);
 
     if (interval_ms > 60000)

@@ -16,16 +16,15 @@ struct cf_service;
 /* What differs between services. The table holds event_id, network_id,
  * the key column (the entity id, the DLQ entry's key), raw_partition,
  * raw_offset, event (the raw message's value) and received_at. An expired
- * fact's id also leaves the fold group's applied_events, so that a replay
- * of its DLQ entry is applied. Names come from the caller's code, never
- * input. */
+ * fact's id also leaves the fold group's applied_events (in the table's
+ * schema, as the consumer runner keeps it), so that a replay of its DLQ
+ * entry is applied. Names come from the caller's code, never input. */
 struct cf_expire {
     struct cf_service *svc;
     const char *name;           /* the worker's, prefixing its warnings */
     const char *table;          /* schema-qualified */
     const char *key_column;     /* the entity id, e.g. "call_id" */
     const char *group;          /* the fold's consumer group, for the entry */
-    const char *applied_table;  /* the fold's applied_events, schema-qualified */
     const char *raw_topic;      /* where the facts came from */
     const char *reason_code;    /* the DLQ entry's, e.g. "call_not_stored" */
     const char *fact;           /* one fact, in the reason: "result" */
