@@ -16,7 +16,7 @@
 #include "analytics.h"
 #include "call_store.h"
 #include "mis_facts_testable.h"
-#include "mis_store.h"
+#include "person_store.h"
 #include "call_facts_testable.h"
 
 #include <stdio.h>

@@ -124,3 +124,54 @@ json_t *an_lead_patch(const char *type, const json_t *data, int64_t time_ms, con
     }
     return patch;
 }
+
+json_t *an_lead_aliases(const json_t *data)
+{
+    static const char *const kinds[] = {"email", "messenger"}; /* never the phone */
+    const char *key = json_string_value(json_object_get(data, "contact_key"));
+    const json_t *keys = json_object_get(data, "contact_keys");
+    json_t *out = json_array();
+
+    for (size_t i = 0; key && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        const char *k = json_string_value(json_object_get(keys, kinds[i]));
+        if (k && *k && strcmp(k, key) != 0)
+            json_array_append_new(out, json_string(k));
+    }
+    return out;
+}
+
+/* "<network_id>\x1f<key>" in buf; 0 when it does not fit */
+static int map_key(char *buf, size_t size, const char *network_id, const char *key)
+{
+    const int n = snprintf(buf, size, "%s\x1f%s", network_id, key);
+    return n > 0 && (size_t)n < size;
+}
+
+/* A chain of aliases is at most this long (a messenger's key, its
+ * e-mail's, the phone's), however the links came. */
+#define PERSON_HOPS 8
+
+const char *an_person_of(const json_t *aliases, const char *network_id, const char *key)
+{
+    char buf[512];
+
+    for (int hop = 0; hop < PERSON_HOPS && map_key(buf, sizeof(buf), network_id, key); hop++) {
+        const char *next = json_string_value(json_object_get(aliases, buf));
+        if (!next)
+            break;
+        key = next;
+    }
+    return key;
+}
+
+int an_person_link(json_t *aliases, const char *network_id, const char *alias, const char *person)
+{
+    char buf[512];
+    const char *to = an_person_of(aliases, network_id, person);
+
+    if (!map_key(buf, sizeof(buf), network_id, alias) || json_object_get(aliases, buf) ||
+        strcmp(to, alias) == 0)
+        return 0;
+    json_object_set_new(aliases, buf, json_string(to));
+    return 1;
+}

@@ -31,4 +31,32 @@ json_t *an_lead_patch(const char *type, const json_t *data, int64_t time_ms, con
  * set, as the store does not (lead_store.c's LATER columns). */
 void an_lead_patch_merge(json_t *have, const json_t *patch);
 
+/*
+ * One person, several keys (proto/README.md, "Leads and calls, one
+ * person"). A lead that began in a messenger or by e-mail is keyed by
+ * that account until a phone arrives; from then on its person is the
+ * phone's. Analytics counts the person once, under the key the lead's
+ * events name last: its other keys become aliases of it. A person key is
+ * never an alias: a phone's key (calls and patients name people by
+ * phone) never is, and an alias stays bound to the first person it was
+ * linked to.
+ *
+ * A map of aliases: an object keyed "<network_id>\x1f<key>" whose value
+ * is the person's key.
+ */
+
+/* The keys of a lead.received or lead.merged (data) that name its person
+ * under another key: its contact_keys' messenger and e-mail keys other
+ * than its contact_key (a new array; empty for other events). */
+json_t *an_lead_aliases(const json_t *data);
+
+/* key's person in network_id under the map: the key it is an alias of,
+ * through aliases of aliases; key itself when it is none. */
+const char *an_person_of(const json_t *aliases, const char *network_id, const char *key);
+
+/* Links alias to person's person in network_id in the map: 1 when it
+ * made a new alias, 0 when alias is one already (of whichever person),
+ * is that person, or would make a loop. */
+int an_person_link(json_t *aliases, const char *network_id, const char *alias, const char *person);
+
 #endif

@@ -1,5 +1,5 @@
 /*
- * analytics.leads' statement (lead_store.h). A patch's absent columns read
+ * analytics.leads' statements (lead_store.h). A patch's absent columns read
  * as NULL from the recordset, and COALESCE keeps the stored value for
  * them: no event sets a column back to nothing. A lead.received's patch
  * (initial) is the lead as it opened: on a lead already stored (its
@@ -55,4 +55,16 @@ int an_leads_save(PGconn *conn, const json_t *patches, char *errbuf, size_t errb
         " WHEN NOT MATCHED THEN INSERT (lead_id, network_id, " COLS ")"
         " VALUES (r.lead_id, r.network_id, " VALUES ")",
         patches, NULL, errbuf, errbuf_size);
+}
+
+int an_leads_rekey(PGconn *conn, const json_t *links, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(links) == 0)
+        return 0;
+    return cf_pg_exec_json(conn,
+                           "UPDATE analytics.leads l SET contact_key = r.person_key,"
+                           " updated_at = now() FROM jsonb_to_recordset($1::jsonb) AS r("
+                           " network_id text, contact_key text, person_key text)"
+                           " WHERE l.network_id = r.network_id AND l.contact_key = r.contact_key",
+                           links, NULL, errbuf, errbuf_size);
 }

@@ -178,6 +178,14 @@ static const char task_call_dims_sql[] =
 static const char spend_generation_sql[] =
     "ALTER TABLE store ADD COLUMN spend_generation bigint NOT NULL DEFAULT 0;";
 
+/* The other keys a person showed by (a messenger account, an e-mail,
+ * before a phone), each bound to the person's key (person_store.h). */
+static const char person_keys_sql[] =
+    "CREATE TABLE person_keys ("
+    " network_id text NOT NULL, contact_key text NOT NULL, person_key text NOT NULL,"
+    " PRIMARY KEY (network_id, contact_key));"
+    "CREATE INDEX person_keys_person ON person_keys (network_id, person_key);";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
@@ -188,6 +196,7 @@ const struct cf_migration cf_analytics_migrations[] = {
     {7, "the missed calls' dimensions, for their callback tasks", missed_calls_sql},
     {8, "the callback tasks' missed calls' dimensions on the tasks", task_call_dims_sql},
     {9, "the spend's generation for the reports' cache", spend_generation_sql},
+    {10, "a person's other keys", person_keys_sql},
 };
 
 const size_t cf_analytics_migrations_n =

@@ -1,6 +1,6 @@
 /*
- * The statements on analytics.appointments, patients, patient_keys and
- * persons: each one over a whole batch, inside the caller's transaction.
+ * The statements on analytics.appointments, patients and patient_keys:
+ * each one over a whole batch, inside the caller's transaction.
  * 0, or the cf_pg_exec code with the reason in errbuf.
  */
 #ifndef CF_ANALYTICS_MIS_STORE_H
@@ -23,9 +23,5 @@ int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errb
  * keys are dropped and the row is marked erased, so an older version
  * cannot bring them back; their appointments keep only ids and counts. */
 int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
-
-/* The people's touches (an_touch_add's object): first and last
- * non-direct touch kept, whichever order they arrive in. */
-int an_persons_touch(PGconn *conn, const json_t *touches, char *errbuf, size_t errbuf_size);
 
 #endif

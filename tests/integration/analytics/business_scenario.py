@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import cfstack
 import contract
-from common import (CALLS, DLQ, NET, TASKS, Stack, call_event, cf_uuid5, contact_key, iso,
-                    party, produce_many, task_event, topic_ends, wait_until)
+from common import (CALLS, NET, TASKS, Stack, call_event, cf_uuid5, contact_key, iso, party,
+                    produce_many, task_event, wait_groups_consumed, wait_until)
 
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -211,32 +211,8 @@ class BizStack(Stack):
         return "\n".join("    " + r[0] for r in rows)
 
     def wait_consumed(self, timeout=90):
-        """Until every analytics group has stored, in analytics.consumer_offsets,
-        every partition's end of each of its topics (as they are now)."""
-        ends = {(g, t): topic_ends(self.broker.bootstrap, t)
-                for g, topics in GROUPS.items() for t in topics}
-        behind = []
-
-        def reached():
-            stored = {(g, t, int(p)): int(o) for g, t, p, o in self.sql(
-                "SELECT group_id, topic, partition, next_offset FROM analytics.consumer_offsets")}
-            behind[:] = ["%s %s[%d] %d/%d" % (g, t, p, stored.get((g, t, p), 0), end)
-                         for (g, t), parts in ends.items() for p, end in parts.items()
-                         if stored.get((g, t, p), 0) < end]
-            return not behind
-        try:
-            wait_until(reached, timeout, "analytics to consume every topic", interval=0.2)
-        except AssertionError:
-            raise AssertionError("analytics did not consume everything within %ss: %s"
-                                 % (timeout, behind))
-        dead = []
-        for m in self.reader(DLQ).read():
-            data = json.loads(m["payload"])["data"]
-            if data["group_id"] in GROUPS:
-                dead.append("%s %s/%s/%s: %s: %s" % (data["group_id"], data["topic"],
-                                                     data["partition"], data["offset"],
-                                                     data["reason_code"], data["reason"]))
-        assert not dead, "events analytics sent to the DLQ:\n%s" % "\n".join(dead)
+        """Until every analytics group has consumed every topic (as it is now)."""
+        wait_groups_consumed(self, GROUPS, timeout)
 
 
 def produce_keyed(brokers, topic, pairs):

@@ -394,6 +394,37 @@ class Stack(cfstack.ServiceStack):
         return dict(zip(HOURLY_COLUMNS, (int(v) for v in row)))
 
 
+def wait_groups_consumed(stack, groups, timeout=90):
+    """Until each of analytics' groups ({group: its topics}) has stored, in
+    analytics.consumer_offsets, every partition's end of each of its topics (as
+    they are now), and none sent an event to the DLQ."""
+    ends = {(g, t): topic_ends(stack.broker.bootstrap, t)
+            for g, topics in groups.items() for t in topics}
+    behind = []
+
+    def reached():
+        stored = {(g, t, int(p)): int(o) for g, t, p, o in cfstack.psql(
+            stack.dsn, "SELECT group_id, topic, partition, next_offset"
+            " FROM analytics.consumer_offsets")}
+        behind[:] = ["%s %s[%d] %d/%d" % (g, t, p, stored.get((g, t, p), 0), end)
+                     for (g, t), parts in ends.items() for p, end in parts.items()
+                     if stored.get((g, t, p), 0) < end]
+        return not behind
+    try:
+        wait_until(reached, timeout, "analytics to consume every topic", interval=0.2)
+    except AssertionError:
+        raise AssertionError("analytics did not consume everything within %ss: %s"
+                             % (timeout, behind))
+    dead = []
+    for m in stack.reader(DLQ).read():
+        data = json.loads(m["payload"])["data"]
+        if data["group_id"] in groups:
+            dead.append("%s %s/%s/%s: %s: %s" % (data["group_id"], data["topic"],
+                                                 data["partition"], data["offset"],
+                                                 data["reason_code"], data["reason"]))
+    assert not dead, "events analytics sent to the DLQ:\n%s" % "\n".join(dead)
+
+
 def _pairs(params):
     return params.items() if isinstance(params, dict) else params
 

@@ -135,10 +135,62 @@ static void test_the_rest(void)
     json_decref(p);
 }
 
+/* A lead's other keys: its messenger's and e-mail's, never its phone's. */
+static void test_aliases(void)
+{
+    json_t *data = json_loads("{\"contact_key\": \"P\", \"contact_keys\": {\"phone\": \"P\","
+                              " \"email\": \"E\", \"messenger\": \"M\"}}",
+                              0, NULL);
+    json_t *a = an_lead_aliases(data);
+    CHECK_INT(json_array_size(a), 2);
+    CHECK_STR(json_string_value(json_array_get(a, 0)), "E");
+    CHECK_STR(json_string_value(json_array_get(a, 1)), "M");
+    json_decref(a);
+    json_decref(data);
+
+    /* keyed by its messenger still: nothing else to name */
+    data =
+        json_loads("{\"contact_key\": \"M\", \"contact_keys\": {\"messenger\": \"M\"}}", 0, NULL);
+    a = an_lead_aliases(data);
+    CHECK_INT(json_array_size(a), 0);
+    json_decref(a);
+    json_decref(data);
+
+    /* an event without a key (a response, an outcome): none */
+    data = json_loads("{\"contact_keys\": {\"messenger\": \"M\"}}", 0, NULL);
+    a = an_lead_aliases(data);
+    CHECK_INT(json_array_size(a), 0);
+    json_decref(a);
+    json_decref(data);
+}
+
+/* Aliases of aliases lead to the person; an alias stays with its first
+ * person; no link makes a loop; networks stay apart. */
+static void test_person_links(void)
+{
+    json_t *map = json_object();
+
+    CHECK_STR(an_person_of(map, "n1", "M"), "M");      /* nobody's alias: their own person */
+    CHECK_INT(an_person_link(map, "n1", "M", "E"), 1); /* a messenger, then an e-mail */
+    CHECK_INT(an_person_link(map, "n1", "E", "P"), 1); /* then a phone */
+    CHECK_STR(an_person_of(map, "n1", "M"), "P");
+    CHECK_STR(an_person_of(map, "n1", "E"), "P");
+    CHECK_INT(an_person_link(map, "n1", "M", "Q"), 0); /* another phone later: M stays P's */
+    CHECK_STR(an_person_of(map, "n1", "M"), "P");
+    CHECK_INT(an_person_link(map, "n1", "P", "M"), 0); /* P's alias M is P */
+    CHECK_INT(an_person_link(map, "n1", "P", "P"), 0);
+    CHECK_STR(an_person_of(map, "n2", "M"), "M"); /* the same key in another network */
+    CHECK_INT(an_person_link(map, "n2", "X", "M"), 1);
+    CHECK_STR(an_person_of(map, "n2", "X"), "M");
+    json_decref(map);
+}
+
 int main(void)
 {
     test_received();
     test_merge_in_a_batch();
     test_the_rest();
+    test_aliases();
+    test_person_links();
     return cf_test_done();
 }

@@ -1,0 +1,138 @@
+/*
+ * analytics' statements on people (person_store.h).
+ */
+#include "person_store.h"
+
+#include "common/pg.h"
+
+#define PERSON_COLS                                                                                \
+    "network_id, contact_key, first_at, first_hour, first_clinic, first_source, first_medium,"     \
+    " first_campaign, first_channel, first_class, last_at, last_source, last_medium,"              \
+    " last_campaign"
+
+/* A person's row met by another view of them (excluded): the first
+ * touch's columns from the earlier first touch, the last non-direct
+ * touch's from the later one. */
+#define FIRST(c)                                                                                   \
+    " " c " = CASE WHEN excluded.first_at < p.first_at THEN excluded." c " ELSE p." c " END,"
+#define LAST(c)                                                                                    \
+    " " c " = CASE WHEN excluded.last_at IS NOT NULL AND (p.last_at IS NULL OR"                    \
+    " excluded.last_at >= p.last_at) THEN excluded." c " ELSE p." c " END"
+/* clang-format off */
+#define PERSON_MET                                                                                 \
+    " ON CONFLICT (network_id, contact_key) DO UPDATE SET"                                         \
+    FIRST("first_hour") FIRST("first_clinic") FIRST("first_source") FIRST("first_medium")          \
+    FIRST("first_campaign") FIRST("first_channel") FIRST("first_class")                            \
+    " first_at = LEAST(p.first_at, excluded.first_at),"                                            \
+    LAST("last_source") "," LAST("last_medium") "," LAST("last_campaign") "," LAST("last_at")
+/* clang-format on */
+
+int an_persons_touch(PGconn *conn, const json_t *touches, char *errbuf, size_t errbuf_size)
+{
+    json_t *rows = json_array(), *pair;
+    const char *key;
+    json_object_foreach((json_t *)touches, key, pair)
+    {
+        json_t *first = json_object_get(pair, "first"), *last = json_object_get(pair, "last");
+        json_t *row = json_pack(
+            "{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "network_id",
+            json_object_get(first, "network_id"), "contact_key",
+            json_object_get(first, "contact_key"), "first_at", json_object_get(first, "at"),
+            "first_hour", json_object_get(first, "hour"), "first_clinic",
+            json_object_get(first, "clinic_id"), "first_source", json_object_get(first, "source"),
+            "first_medium", json_object_get(first, "medium"), "first_campaign",
+            json_object_get(first, "campaign"), "first_channel", json_object_get(first, "channel"),
+            "first_class", json_object_get(first, "class"));
+        if (json_is_object(last)) {
+            json_object_set(row, "last_at", json_object_get(last, "at"));
+            json_object_set(row, "last_source", json_object_get(last, "source"));
+            json_object_set(row, "last_medium", json_object_get(last, "medium"));
+            json_object_set(row, "last_campaign", json_object_get(last, "campaign"));
+        }
+        json_array_append_new(rows, row);
+    }
+    int rc = json_array_size(rows) == 0
+                 ? 0
+                 : cf_pg_exec_json(
+                       conn,
+                       "INSERT INTO analytics.persons AS p (" PERSON_COLS ") SELECT * FROM"
+                       " jsonb_to_recordset($1::jsonb) AS r(network_id text, contact_key text,"
+                       " first_at timestamptz, first_hour timestamp, first_clinic text,"
+                       " first_source text, first_medium text, first_campaign text,"
+                       " first_channel text, first_class text, last_at timestamptz,"
+                       " last_source text, last_medium text, last_campaign text)"
+                       " ORDER BY network_id, contact_key" PERSON_MET,
+                       rows, NULL, errbuf, errbuf_size);
+    json_decref(rows);
+    return rc;
+}
+
+int an_person_keys_load(PGconn *conn, const json_t *keys, json_t **out, char *errbuf,
+                        size_t errbuf_size)
+{
+    PGresult *res = NULL;
+
+    *out = json_array();
+    if (json_array_size(keys) == 0)
+        return 0;
+    int rc = cf_pg_exec_json(conn,
+                             "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM"
+                             " (SELECT DISTINCT 'analytics.person' || chr(31) || network_id ||"
+                             " chr(31) || contact_key AS k FROM jsonb_to_recordset($1::jsonb)"
+                             " AS r(network_id text, contact_key text) ORDER BY 1) s",
+                             keys, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec_json(conn,
+                             "SELECT k.network_id, k.contact_key, k.person_key"
+                             " FROM analytics.person_keys k JOIN (SELECT DISTINCT * FROM"
+                             " jsonb_to_recordset($1::jsonb) AS r(network_id text,"
+                             " contact_key text)) r USING (network_id, contact_key)",
+                             keys, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_array_append_new(
+            *out, json_pack("{s:s, s:s, s:s}", "network_id", PQgetvalue(res, i, 0), "contact_key",
+                            PQgetvalue(res, i, 1), "person_key", PQgetvalue(res, i, 2)));
+    PQclear(res);
+    return rc;
+}
+
+#define LINKS                                                                                      \
+    "jsonb_to_recordset($1::jsonb) AS l(network_id text, contact_key text, person_key text)"
+
+int an_person_keys_link(PGconn *conn, const json_t *links, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(links) == 0)
+        return 0;
+    int rc =
+        cf_pg_exec_json(conn,
+                        "INSERT INTO analytics.person_keys (network_id, contact_key,"
+                        " person_key) SELECT * FROM " LINKS " ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+                        links, NULL, errbuf, errbuf_size);
+    /* the aliases of a key that is an alias now: its person's */
+    if (rc == 0)
+        rc = cf_pg_exec_json(conn,
+                             "UPDATE analytics.person_keys k SET person_key = l.person_key"
+                             " FROM " LINKS " WHERE k.network_id = l.network_id"
+                             " AND k.person_key = l.contact_key",
+                             links, NULL, errbuf, errbuf_size);
+    /* the aliases' rows folded into their persons' (several aliases of
+     * one person: the earliest first touch, the latest last one) */
+    if (rc == 0)
+        rc = cf_pg_exec_json(
+            conn,
+            "WITH gone AS (DELETE FROM analytics.persons p USING " LINKS
+            " WHERE p.network_id = l.network_id AND p.contact_key = l.contact_key"
+            " RETURNING l.person_key, p.*),"
+            " f AS (SELECT DISTINCT ON (network_id, person_key) * FROM gone"
+            " ORDER BY network_id, person_key, first_at),"
+            " la AS (SELECT DISTINCT ON (network_id, person_key) * FROM gone"
+            " WHERE last_at IS NOT NULL ORDER BY network_id, person_key, last_at DESC)"
+            " INSERT INTO analytics.persons AS p (" PERSON_COLS ")"
+            " SELECT f.network_id, f.person_key, f.first_at, f.first_hour, f.first_clinic,"
+            " f.first_source, f.first_medium, f.first_campaign, f.first_channel, f.first_class,"
+            " la.last_at, la.last_source, la.last_medium, la.last_campaign"
+            " FROM f LEFT JOIN la USING (network_id, person_key)"
+            " ORDER BY 1, 2" PERSON_MET,
+            links, NULL, errbuf, errbuf_size);
+    return rc;
+}
