@@ -6,8 +6,9 @@
  * phone, no consent for the channel (calls for a robot call, SMS for an
  * SMS), the number opted out of it, or (duplicate suppression) another
  * reminder's message on that channel within the policy's duplicate_hours
- * (never for the reminder of a visit within a day: it always goes). A send
- * held back is skipped with its reason, and the ladder moves on. A command
+ * (never for the reminder of a visit within a day: it always goes), or
+ * the clinic's calling windows closed since the command was emitted. A
+ * send held back is skipped with its reason, and the ladder moves on. A command
  * the job has moved past while it waited on the topic (the patient's key
  * came late and answered the call the retry was for; the visit was moved
  * or cancelled) is skipped as superseded, and moves nothing.
@@ -246,6 +247,14 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
                                                  cf_time_json_get(cmd, "visit_at"),
                                                  cf_time_now_ms(), ctx->cfg.late_grace_s))) {
         status = "skipped";
+        goto finish;
+    }
+    /* ... or past its window's close: the ladder places its next rung in
+     * the windows */
+    int64_t opens_ms;
+    if (!resumed && plan_window_now(&policy, cf_time_now_ms(), &opens_ms) != 0) {
+        status = "skipped";
+        reason = "outside_window";
         goto finish;
     }
     if ((rc = held_back(mc, &policy, &view, cmd, channel, cf_time_now_ms(), &reason, errbuf,

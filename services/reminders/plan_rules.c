@@ -180,6 +180,13 @@ const char *plan_send_too_late(const char *kind, int64_t due_ms, int64_t visit_m
     return NULL;
 }
 
+int plan_window_now(const struct plan_policy *p, int64_t now_ms, int64_t *next_ms)
+{
+    if (cf_time_is_open(&p->windows, now_ms))
+        return 0;
+    return cf_time_next_allowed(&p->windows, now_ms, next_ms) == 0 ? 1 : CF_ENOTFOUND;
+}
+
 void plan_job_id(const char *appointment_id, int64_t starts_ms, int offset_h,
                  char out[CF_UUID_STR_LEN + 1])
 {

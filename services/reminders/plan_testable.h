@@ -97,6 +97,16 @@ int plan_status_reminds(const char *status);
 const char *plan_send_too_late(const char *kind, int64_t due_ms, int64_t visit_ms, int64_t now_ms,
                                long grace_s);
 
+/* Where now_ms stands in the clinic's calling windows: 0 inside one; 1
+ * outside, with *next_ms the moment the next one opens; CF_ENOTFOUND
+ * outside, with none ahead. Nothing goes out while the windows are
+ * closed: the scheduler holds a due job it takes then until the next one
+ * opens (a visit's reminder whose visit comes first is skipped,
+ * "no_window"), and the dispatcher skips a send whose command waited past
+ * the window's close ("outside_window"; the ladder goes on to its next
+ * rung, which it places in the windows). */
+int plan_window_now(const struct plan_policy *p, int64_t now_ms, int64_t *next_ms);
+
 /* A job's id: UUIDv5 over the appointment, the visit time it was planned
  * for and the offset, so planning the same visit again gives the same
  * jobs and a new time gives new ones. */

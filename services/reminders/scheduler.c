@@ -150,6 +150,95 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
     return n;
 }
 
+/* A clinic's due jobs that are not paced, taken while its calling windows
+ * are closed (the scheduler behind, the windows changed since they were
+ * planned; late ones are left to the round, which skips them): made due
+ * at the moment the next window opens, or skipped "no_window" when a
+ * visit's reminder would come after its visit or no window comes. Returns
+ * how many it held (*skipped: how many of them it skipped), or an error. */
+static int hold_clinic(PGconn *conn, const char *network_id, const char *clinic_id, const char *now,
+                       const char *grace, const char *next, char *errbuf, size_t errbuf_size)
+{
+    char lead[16];
+    snprintf(lead, sizeof(lead), "%d", PLAN_LEAD_MS / 1000);
+    const char *params[] = {now, grace, network_id, clinic_id, next, lead};
+    PGresult *res = NULL;
+    int rc =
+        cf_pg_exec(conn,
+                   "WITH held AS (SELECT job_id, $5::timestamptz IS NULL OR (kind = 'reminder' AND"
+                   " visit_at < $5::timestamptz + make_interval(secs => $6::int)) AS skip"
+                   " FROM reminders.reminder_jobs WHERE status = 'pending'"
+                   " AND kind NOT IN " CAMPAIGN_KINDS " AND network_id = $3 AND clinic_id = $4"
+                   " AND due_at <= $1::timestamptz"
+                   " AND due_at >= $1::timestamptz - make_interval(secs => $2::int)"
+                   " FOR UPDATE SKIP LOCKED)"
+                   " UPDATE reminders.reminder_jobs j SET"
+                   " status = CASE WHEN h.skip THEN 'skipped' ELSE j.status END,"
+                   " reason = CASE WHEN h.skip THEN 'no_window' ELSE j.reason END,"
+                   " due_at = CASE WHEN h.skip THEN j.due_at ELSE $5::timestamptz END,"
+                   " updated_at = now() FROM held h WHERE j.job_id = h.job_id RETURNING h.skip",
+                   6, params, &res, errbuf, errbuf_size);
+    int skipped = 0;
+    const int n = rc == 0 ? PQntuples(res) : 0;
+    for (int i = 0; i < n; i++)
+        skipped += strcmp(PQgetvalue(res, i, 0), "t") == 0;
+    PQclear(res);
+    if (rc != 0)
+        return rc;
+    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"held\"", n - skipped);
+    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"skipped_no_window\"", skipped);
+    return n;
+}
+
+/* Every clinic's due jobs that are not paced, held while its windows are
+ * closed (hold_clinic). 0, or an error. */
+static int hold_outside_windows(struct reminders_ctx *ctx, PGconn *conn, int64_t now_ms,
+                                char *errbuf, size_t errbuf_size)
+{
+    char now[32], grace[24];
+    cf_time_format(now_ms, now);
+    snprintf(grace, sizeof(grace), "%ld", ctx->cfg.late_grace_s);
+    const char *params[] = {now, grace};
+    PGresult *res = NULL;
+    int rc = cf_pg_exec(conn,
+                        "SELECT DISTINCT network_id, clinic_id FROM reminders.reminder_jobs"
+                        " WHERE status = 'pending' AND kind NOT IN " CAMPAIGN_KINDS
+                        " AND due_at <= $1::timestamptz"
+                        " AND due_at >= $1::timestamptz - make_interval(secs => $2::int)",
+                        2, params, &res, errbuf, errbuf_size);
+    struct cf_netconf_snapshot *snap = rc == 0 ? cf_netconf_acquire(ctx->svc->netconf) : NULL;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        const char *network_id = PQgetvalue(res, i, 0), *clinic_id = PQgetvalue(res, i, 1);
+        const struct cf_network *net = cf_netconf_network(snap, network_id);
+        const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
+        struct plan_policy policy;
+        if (!clinic) /* the dispatcher skips its sends: no_clinic */
+            continue;
+        if (plan_policy_build(json_object_get(net->doc, "reminder_policies"),
+                              clinic->tz ? clinic->tz : net->tz, clinic->doc, &policy, errbuf,
+                              errbuf_size) != 0) {
+            cf_warn("scheduler: clinic %s: its windows unread, its jobs go: %s", clinic_id, errbuf);
+            continue;
+        }
+        int64_t next_ms = 0;
+        const int where = plan_window_now(&policy, now_ms, &next_ms);
+        plan_policy_free(&policy);
+        if (where == 0)
+            continue;
+        char next[32];
+        if (where == 1)
+            cf_time_format(next_ms, next);
+        const int n = hold_clinic(conn, network_id, clinic_id, now, grace, where == 1 ? next : NULL,
+                                  errbuf, errbuf_size);
+        if (n < 0)
+            rc = n;
+    }
+    if (snap)
+        cf_netconf_release(snap);
+    PQclear(res);
+    return rc;
+}
+
 /* The hour's count of a clinic's released campaign contacts (*released),
  * its row locked until the caller's transaction ends: an instance taking
  * the clinic's campaign jobs waits here for one that is. */
@@ -305,8 +394,10 @@ void reminders_scheduler(void *vctx)
     cf_metrics_describe("clinicflow_reminders_jobs_total", "counter",
                         "due reminder jobs the scheduler took, by result: emitted as a command, "
                         "skipped_late (its visit begun, past the late grace, or a campaign's "
-                        "patient booked again), or deferred (a campaign contact over its "
-                        "clinic's hourly pace, due again the next hour)");
+                        "patient booked again), deferred (a campaign contact over its "
+                        "clinic's hourly pace, due again the next hour), held (taken while "
+                        "its clinic's calling windows were closed, due again when the next "
+                        "opens), or skipped_no_window (held, but its visit comes first)");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.scheduler_every_ms)) {
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
@@ -314,8 +405,14 @@ void reminders_scheduler(void *vctx)
             continue;
         }
         int n, emitted = 0, any = 0;
-        while ((n = schedule_round(ctx, conn, cf_time_now_ms(), &emitted, errbuf, sizeof(errbuf))) >
-               0) {
+        const int64_t now_ms = cf_time_now_ms();
+        /* nothing is taken while it could go outside the windows */
+        if ((n = hold_outside_windows(ctx, conn, now_ms, errbuf, sizeof(errbuf))) < 0) {
+            cf_warn("scheduler: due jobs outside the windows not held: %s", errbuf);
+            cf_pg_pool_release(ctx->svc->pg, conn);
+            continue;
+        }
+        while ((n = schedule_round(ctx, conn, now_ms, &emitted, errbuf, sizeof(errbuf))) > 0) {
             any |= emitted > 0;
             if (n < SCHEDULE_BATCH || cf_service_sleep(ctx->svc, 0))
                 break;

@@ -7,6 +7,7 @@ operator reads them in reminders.sends.
 demo-north has round-the-clock windows and one reminder two hours ahead
 (test_planning's network), and a webhook gateway channel pointing at the
 stand-in."""
+import datetime
 import hashlib
 import hmac
 import http.server
@@ -14,11 +15,13 @@ import json
 import os
 import signal
 import threading
+import time
+from zoneinfo import ZoneInfo
 
 import cfstack
 import common
 from common import ok
-from test_planning import NORTH, book, in_s, planning_network, utc
+from test_planning import CENTER, NORTH, book, in_s, planning_network, utc
 
 SECRET = "it-dialer-secret-0001"
 SENDS = "reminders.sends"
@@ -83,15 +86,25 @@ class DispatchStack(common.Stack):
     def network(self):
         return planning_network()
 
+    def network_with_dialer(self):
+        doc = self.network()
+        doc["channels"].append({"id": "it-north-dialer", "kind": "gateway",
+                                "provider": "webhook", "clinic_id": NORTH,
+                                "credentials": {"url": self.dialer.url, "secret": SECRET}})
+        return doc
+
     def start_service(self):
         if not getattr(self, "_network", False):
-            doc = self.network()
-            doc["channels"].append({"id": "it-north-dialer", "kind": "gateway",
-                                    "provider": "webhook", "clinic_id": NORTH,
-                                    "credentials": {"url": self.dialer.url, "secret": SECRET}})
-            cfstack.apply_network(self.dsn, doc)
+            cfstack.apply_network(self.dsn, self.network_with_dialer())
             self._network = True
         return super().start_service()
+
+    def apply(self, doc):
+        """Applies doc and waits until the service runs with it."""
+        before = cfstack.metric(self.svc, "clinicflow_config_version")
+        cfstack.apply_network(self.dsn, doc)
+        cfstack.wait_until(lambda: cfstack.metric(self.svc, "clinicflow_config_version") > before,
+                           20, "the network config reloaded")
 
     def close(self):
         try:
@@ -145,6 +158,72 @@ def test_no_consent_no_call(s):
     assert s.dialer.of(send_id) == []
 
 
+def job_of(s, appointment):
+    """(status, reason, due_at as epoch seconds) of the appointment's job."""
+    rows = s.sql("SELECT status, coalesce(reason, ''), extract(epoch FROM due_at)"
+                 " FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+                 % common.appointment_uuid(appointment))
+    assert len(rows) == 1, rows
+    return rows[0][0], rows[0][1], float(rows[0][2])
+
+
+def window(start, minutes):
+    """A calling window in Moscow time (the demo clinics') opening at the
+    first whole minute at or after start (an aware datetime), or at the
+    midnight after it when it would run past midnight: ("HH:MM-HH:MM", the
+    moment it opens)."""
+    local = start.astimezone(ZoneInfo("Europe/Moscow"))
+    opens = local.replace(second=0, microsecond=0)
+    if opens < local:
+        opens += datetime.timedelta(minutes=1)
+    if opens.hour * 60 + opens.minute + minutes >= 24 * 60:
+        opens = (opens + datetime.timedelta(days=1)).replace(hour=0, minute=0)
+    closes = opens + datetime.timedelta(minutes=minutes)
+    return "%02d:%02d-%02d:%02d" % (opens.hour, opens.minute, closes.hour, closes.minute), opens
+
+
+def test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next(s):
+    """The clinics' calling windows change after their reminders were placed
+    (round the clock then): a reminder taken while they are closed is held
+    until the next window opens, and one whose visit comes before that is
+    skipped; neither goes out meanwhile."""
+    first = s.network_with_dialer()
+    for c in first["clinics"]:
+        if c["id"] == CENTER:
+            c["calling_windows"] = ["00:00-24:00"]
+            c["reminder_policy"] = {"offsets_hours": [2]}
+    s.apply(first)
+    try:
+        pn, _ = patient(s, "Vera", {"calls": True})
+        pc, _ = patient(s, "Gleb", {"calls": True})
+        north, center = common.new_id("a-held"), common.new_id("a-nowindow")
+        # each clinic's reminder two hours ahead: due in 30 s
+        book(s, north, 1, utc(in_s(2 * 3600 + 30)), clinic=NORTH, patient=pn)
+        book(s, center, 1, utc(in_s(2 * 3600 + 30)), clinic=CENTER, patient=pc)
+        assert job_of(s, north)[0] == job_of(s, center)[0] == "pending"
+        # North's next window an hour from now, before its visit; Center's
+        # three hours from now, after its visit
+        north_window, opens = window(in_s(3600), 20)
+        later = s.network_with_dialer()
+        for c in later["clinics"]:
+            c["calling_windows"] = [north_window if c["id"] == NORTH
+                                    else window(in_s(3 * 3600), 20)[0]]
+        s.apply(later)
+        cfstack.wait_until(lambda: job_of(s, center)[0] != "pending", 60, "Center's job taken")
+        assert job_of(s, center)[:2] == ("skipped", "no_window"), job_of(s, center)
+        cfstack.wait_until(lambda: job_of(s, north)[2] > time.time() + 1800, 60,
+                           "North's job made due later")
+        status, reason, due = job_of(s, north)
+        assert (status, reason) == ("pending", ""), job_of(s, north)
+        assert due == opens.timestamp(), (due, opens)  # the moment its window opens
+        assert send_of(s, north) is None and send_of(s, center) is None
+        assert cfstack.metric(s.svc, 'clinicflow_reminders_jobs_total{result="held"}') >= 1
+        assert cfstack.metric(s.svc,
+                              'clinicflow_reminders_jobs_total{result="skipped_no_window"}') >= 1
+    finally:
+        s.apply(s.network_with_dialer())
+
+
 def test_a_crash_mid_send_is_unknown_never_resent(s):
     # (last: it replaces the stack's service)
     p, _ = patient(s, "Hold", {"calls": True})
@@ -189,5 +268,6 @@ if __name__ == "__main__":
     cfstack.run_on_stack(DispatchStack, [
         test_a_reminder_reaches_the_dialer_once,
         test_no_consent_no_call,
+        test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next,
         test_a_crash_mid_send_is_unknown_never_resent,
     ])

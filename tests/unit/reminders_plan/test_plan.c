@@ -252,8 +252,31 @@ static void test_send_too_late(void)
     CHECK(plan_send_too_late(NULL, due, visit, visit, 900) == NULL);
 }
 
+/* Inside the windows, between them, after the last of a day, and with
+ * none at all: nothing goes while they are closed. */
+static void test_window_now(void)
+{
+    struct plan_policy p = policy(NULL, "Europe/Moscow", NULL); /* 10-18, 20-21 */
+    int64_t next = 0;
+
+    CHECK_INT(plan_window_now(&p, msk(2026, 12, 8, 17, 59), &next), 0);
+    /* the reminder placed at 17:59 taken at 18:05: the evening window */
+    CHECK_INT(plan_window_now(&p, msk(2026, 12, 8, 18, 5), &next), 1);
+    CHECK_INT(next, msk(2026, 12, 8, 20, 0));
+    CHECK_INT(plan_window_now(&p, msk(2026, 12, 8, 18, 0), &next), 1); /* the close is out */
+    CHECK_INT(plan_window_now(&p, msk(2026, 12, 8, 21, 0), &next), 1);
+    CHECK_INT(next, msk(2026, 12, 9, 10, 0));
+    CHECK_INT(plan_window_now(&p, msk(2026, 12, 9, 10, 0), &next), 0);
+    plan_policy_free(&p);
+
+    p = policy(NULL, "Europe/Moscow", "{\"calling_windows\": []}");
+    CHECK_INT(plan_window_now(&p, msk(2026, 12, 8, 12, 0), &next), CF_ENOTFOUND);
+    plan_policy_free(&p);
+}
+
 int main(void)
 {
+    test_window_now();
     test_send_too_late();
     test_recall();
     test_reinvite_and_holdout();
