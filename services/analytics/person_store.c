@@ -67,32 +67,85 @@ int an_persons_touch(PGconn *conn, const json_t *touches, char *errbuf, size_t e
     return rc;
 }
 
-int an_person_keys_load(PGconn *conn, const json_t *keys, json_t **out, char *errbuf,
+/* Locks keys (an array of {network_id, contact_key}) in one sorted round. */
+static int lock_keys(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size)
+{
+    return cf_pg_exec_json(conn,
+                           "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM"
+                           " (SELECT DISTINCT 'analytics.person' || chr(31) || network_id ||"
+                           " chr(31) || contact_key AS k FROM jsonb_to_recordset($1::jsonb)"
+                           " AS r(network_id text, contact_key text) ORDER BY 1) s",
+                           keys, NULL, errbuf, errbuf_size);
+}
+
+/* The aliases among keys: a new array of {network_id, contact_key,
+ * person_key}. */
+static int read_aliases(PGconn *conn, const json_t *keys, json_t **out, char *errbuf,
                         size_t errbuf_size)
 {
     PGresult *res = NULL;
-
-    *out = json_array();
-    if (json_array_size(keys) == 0)
-        return 0;
     int rc = cf_pg_exec_json(conn,
-                             "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM"
-                             " (SELECT DISTINCT 'analytics.person' || chr(31) || network_id ||"
-                             " chr(31) || contact_key AS k FROM jsonb_to_recordset($1::jsonb)"
-                             " AS r(network_id text, contact_key text) ORDER BY 1) s",
-                             keys, NULL, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = cf_pg_exec_json(conn,
                              "SELECT k.network_id, k.contact_key, k.person_key"
                              " FROM analytics.person_keys k JOIN (SELECT DISTINCT * FROM"
                              " jsonb_to_recordset($1::jsonb) AS r(network_id text,"
                              " contact_key text)) r USING (network_id, contact_key)",
                              keys, &res, errbuf, errbuf_size);
+    *out = json_array();
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
         json_array_append_new(
             *out, json_pack("{s:s, s:s, s:s}", "network_id", PQgetvalue(res, i, 0), "contact_key",
                             PQgetvalue(res, i, 1), "person_key", PQgetvalue(res, i, 2)));
     PQclear(res);
+    return rc;
+}
+
+/* How many rounds the persons of aliases are locked and read again: a
+ * chain is at most a messenger's key, an e-mail's and a phone's. */
+#define PERSON_ROUNDS 4
+
+int an_person_keys_load(PGconn *conn, const json_t *keys, json_t **out, char *errbuf,
+                        size_t errbuf_size)
+{
+    json_t *locked = json_deep_copy(keys), *fresh = NULL;
+    int rc = json_array_size(keys) ? lock_keys(conn, keys, errbuf, errbuf_size) : 0;
+
+    *out = NULL;
+    /* The persons the aliases name are locked too, and the aliases read
+     * again: another batch may be making one of them an alias of a
+     * stronger key right now (it holds that key's lock); once it
+     * commits, the alias is read through to the new person, and no lead
+     * or touch lands under a key that just stopped being a person. */
+    for (int round = 0; rc == 0 && round < PERSON_ROUNDS; round++) {
+        json_decref(*out);
+        *out = NULL;
+        rc = json_array_size(locked) ? read_aliases(conn, locked, out, errbuf, errbuf_size) : 0;
+        if (rc != 0 || !*out)
+            break;
+        json_decref(fresh);
+        fresh = json_array();
+        size_t i;
+        json_t *a;
+        json_array_foreach(*out, i, a)
+        {
+            json_t *k = json_pack("{s:O, s:O}", "network_id", json_object_get(a, "network_id"),
+                                  "contact_key", json_object_get(a, "person_key"));
+            int have = 0;
+            size_t j;
+            json_t *l;
+            json_array_foreach(locked, j, l) have |= json_equal(l, k);
+            if (!have)
+                json_array_append(fresh, k);
+            json_decref(k);
+        }
+        if (json_array_size(fresh) == 0)
+            break;
+        rc = lock_keys(conn, fresh, errbuf, errbuf_size);
+        json_array_extend(locked, fresh);
+    }
+    if (!*out)
+        *out = json_array();
+    json_decref(fresh);
+    json_decref(locked);
     return rc;
 }
 
