@@ -153,45 +153,58 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
 /* A clinic's due jobs that are not paced, taken while its calling windows
  * are closed (the scheduler behind, the windows changed since they were
  * planned; late ones are left to the round, which skips them): made due
- * at the moment the next window opens, or skipped "no_window" when a
- * visit's reminder would come after its visit or no window comes. Returns
- * how many it held (*skipped: how many of them it skipped), or an error. */
+ * at the moment the next window opens (next), if they can wait for it.
+ * One that cannot (a visit's reminder whose visit comes first, or no
+ * window ahead: next NULL) is left to the round: the dispatcher skips its
+ * send (outside_window) and the ladder goes on from there (an SMS in the
+ * next window before the visit, or not_confirmed and the front desk's
+ * task). A reminder another of the visit's reminders would meet or pass
+ * by then is skipped (same_time), as the planner skips one. Returns how
+ * many it took, or an error. */
 static int hold_clinic(PGconn *conn, const char *network_id, const char *clinic_id, const char *now,
                        const char *grace, const char *next, char *errbuf, size_t errbuf_size)
 {
+    if (!next)
+        return 0;
     char lead[16];
     snprintf(lead, sizeof(lead), "%d", PLAN_LEAD_MS / 1000);
     const char *params[] = {now, grace, network_id, clinic_id, next, lead};
     PGresult *res = NULL;
-    int rc =
-        cf_pg_exec(conn,
-                   "WITH held AS (SELECT job_id, $5::timestamptz IS NULL OR (kind = 'reminder' AND"
-                   " visit_at < $5::timestamptz + make_interval(secs => $6::int)) AS skip"
-                   " FROM reminders.reminder_jobs WHERE status = 'pending'"
-                   " AND kind NOT IN " CAMPAIGN_KINDS " AND network_id = $3 AND clinic_id = $4"
-                   " AND due_at <= $1::timestamptz"
-                   " AND due_at >= $1::timestamptz - make_interval(secs => $2::int)"
-                   " FOR UPDATE SKIP LOCKED)"
-                   " UPDATE reminders.reminder_jobs j SET"
-                   " status = CASE WHEN h.skip THEN 'skipped' ELSE j.status END,"
-                   " reason = CASE WHEN h.skip THEN 'no_window' ELSE j.reason END,"
-                   " due_at = CASE WHEN h.skip THEN j.due_at ELSE $5::timestamptz END,"
-                   " updated_at = now() FROM held h WHERE j.job_id = h.job_id RETURNING h.skip",
-                   6, params, &res, errbuf, errbuf_size);
-    int skipped = 0;
+    int rc = cf_pg_exec(
+        conn,
+        "WITH held AS (SELECT job_id, kind = 'reminder' AND EXISTS (SELECT 1"
+        " FROM reminders.reminder_jobs o WHERE o.appointment_id = j.appointment_id"
+        " AND o.kind = 'reminder' AND o.status = 'pending' AND o.job_id <> j.job_id"
+        " AND o.due_at <= $5::timestamptz) AS met"
+        " FROM reminders.reminder_jobs j WHERE status = 'pending'"
+        " AND kind NOT IN " CAMPAIGN_KINDS " AND network_id = $3 AND clinic_id = $4"
+        " AND due_at <= $1::timestamptz"
+        " AND due_at >= $1::timestamptz - make_interval(secs => $2::int)"
+        " AND (kind <> 'reminder' OR visit_at >= $5::timestamptz + make_interval(secs => $6::int))"
+        " FOR UPDATE SKIP LOCKED)"
+        " UPDATE reminders.reminder_jobs j SET"
+        " status = CASE WHEN h.met THEN 'skipped' ELSE j.status END,"
+        " reason = CASE WHEN h.met THEN 'same_time' ELSE j.reason END,"
+        " due_at = CASE WHEN h.met THEN j.due_at ELSE $5::timestamptz END,"
+        " updated_at = now() FROM held h WHERE j.job_id = h.job_id RETURNING h.met",
+        6, params, &res, errbuf, errbuf_size);
+    int met = 0;
     const int n = rc == 0 ? PQntuples(res) : 0;
     for (int i = 0; i < n; i++)
-        skipped += strcmp(PQgetvalue(res, i, 0), "t") == 0;
+        met += strcmp(PQgetvalue(res, i, 0), "t") == 0;
     PQclear(res);
     if (rc != 0)
         return rc;
-    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"held\"", n - skipped);
-    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"skipped_no_window\"", skipped);
+    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"held\"", n - met);
+    cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"skipped_same_time\"", met);
     return n;
 }
 
 /* Every clinic's due jobs that are not paced, held while its windows are
- * closed (hold_clinic). 0, or an error. */
+ * closed (hold_clinic). A clinic whose jobs could not be held is written
+ * to the log and passed over: its jobs go to the dispatcher, which sends
+ * nothing outside the windows. 0, or an error reading which clinics have
+ * due jobs. */
 static int hold_outside_windows(struct reminders_ctx *ctx, PGconn *conn, int64_t now_ms,
                                 char *errbuf, size_t errbuf_size)
 {
@@ -228,10 +241,10 @@ static int hold_outside_windows(struct reminders_ctx *ctx, PGconn *conn, int64_t
         char next[32];
         if (where == 1)
             cf_time_format(next_ms, next);
-        const int n = hold_clinic(conn, network_id, clinic_id, now, grace, where == 1 ? next : NULL,
-                                  errbuf, errbuf_size);
-        if (n < 0)
-            rc = n;
+        if (hold_clinic(conn, network_id, clinic_id, now, grace, where == 1 ? next : NULL, errbuf,
+                        errbuf_size) < 0)
+            cf_warn("scheduler: clinic %s: due jobs outside its windows not held: %s", clinic_id,
+                    errbuf);
     }
     if (snap)
         cf_netconf_release(snap);
@@ -397,7 +410,8 @@ void reminders_scheduler(void *vctx)
                         "patient booked again), deferred (a campaign contact over its "
                         "clinic's hourly pace, due again the next hour), held (taken while "
                         "its clinic's calling windows were closed, due again when the next "
-                        "opens), or skipped_no_window (held, but its visit comes first)");
+                        "opens), or skipped_same_time (held, but another of its visit's "
+                        "reminders goes by then)");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.scheduler_every_ms)) {
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
@@ -406,12 +420,9 @@ void reminders_scheduler(void *vctx)
         }
         int n, emitted = 0, any = 0;
         const int64_t now_ms = cf_time_now_ms();
-        /* nothing is taken while it could go outside the windows */
-        if ((n = hold_outside_windows(ctx, conn, now_ms, errbuf, sizeof(errbuf))) < 0) {
+        /* what can wait for the windows is not taken while they are closed */
+        if (hold_outside_windows(ctx, conn, now_ms, errbuf, sizeof(errbuf)) < 0)
             cf_warn("scheduler: due jobs outside the windows not held: %s", errbuf);
-            cf_pg_pool_release(ctx->svc->pg, conn);
-            continue;
-        }
         while ((n = schedule_round(ctx, conn, now_ms, &emitted, errbuf, sizeof(errbuf))) > 0) {
             any |= emitted > 0;
             if (n < SCHEDULE_BATCH || cf_service_sleep(ctx->svc, 0))

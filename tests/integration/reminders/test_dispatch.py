@@ -23,6 +23,8 @@ import common
 from common import ok
 from test_planning import CENTER, NORTH, book, in_s, planning_network, utc
 
+SOUTH = "demo-south"
+
 SECRET = "it-dialer-secret-0001"
 SENDS = "reminders.sends"
 
@@ -158,13 +160,21 @@ def test_no_consent_no_call(s):
     assert s.dialer.of(send_id) == []
 
 
-def job_of(s, appointment):
-    """(status, reason, due_at as epoch seconds) of the appointment's job."""
+def job_of(s, appointment, offset=2):
+    """(status, reason, due_at as epoch seconds) of the appointment's job
+    offset hours ahead."""
     rows = s.sql("SELECT status, coalesce(reason, ''), extract(epoch FROM due_at)"
                  " FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
-                 % common.appointment_uuid(appointment))
+                 " AND offset_hours = %d" % (common.appointment_uuid(appointment), offset))
     assert len(rows) == 1, rows
     return rows[0][0], rows[0][1], float(rows[0][2])
+
+
+def jobs(s, appointment):
+    """[(offset_hours, status)] of the appointment's jobs."""
+    return [(int(o), st) for o, st in s.sql(
+        "SELECT offset_hours, status FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+        " ORDER BY offset_hours" % common.appointment_uuid(appointment))]
 
 
 def window(start, minutes):
@@ -184,42 +194,51 @@ def window(start, minutes):
 
 def test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next(s):
     """The clinics' calling windows change after their reminders were placed
-    (round the clock then): a reminder taken while they are closed is held
-    until the next window opens, and one whose visit comes before that is
-    skipped; neither goes out meanwhile."""
+    (round the clock then). Taken while they are closed, a reminder is held
+    until the next window opens (North); one whose visit comes before that
+    is not sent: its send is skipped (outside_window) and its ladder goes
+    on (Center); one that another of its visit's reminders would meet by
+    then is skipped as the planner skips it (South). Nothing goes out."""
     first = s.network_with_dialer()
     for c in first["clinics"]:
-        if c["id"] == CENTER:
-            c["calling_windows"] = ["00:00-24:00"]
-            c["reminder_policy"] = {"offsets_hours": [2]}
+        c["calling_windows"] = ["00:00-24:00"]
+        c["reminder_policy"] = {"offsets_hours": [2, 1] if c["id"] == SOUTH else [2]}
     s.apply(first)
     try:
         pn, _ = patient(s, "Vera", {"calls": True})
         pc, _ = patient(s, "Gleb", {"calls": True})
-        north, center = common.new_id("a-held"), common.new_id("a-nowindow")
-        # each clinic's reminder two hours ahead: due in 30 s
-        book(s, north, 1, utc(in_s(2 * 3600 + 30)), clinic=NORTH, patient=pn)
-        book(s, center, 1, utc(in_s(2 * 3600 + 30)), clinic=CENTER, patient=pc)
-        assert job_of(s, north)[0] == job_of(s, center)[0] == "pending"
-        # North's next window an hour from now, before its visit; Center's
-        # three hours from now, after its visit
-        north_window, opens = window(in_s(3600), 20)
+        ps, _ = patient(s, "Inna", {"calls": True})
+        north, center = common.new_id("a-held"), common.new_id("a-outside")
+        south = common.new_id("a-sametime")
+        # each clinic's reminder two hours ahead: due in 30 s (South's
+        # second, an hour ahead, in an hour and 30 s)
+        for mis, clinic, p in ((north, NORTH, pn), (center, CENTER, pc), (south, SOUTH, ps)):
+            book(s, mis, 1, utc(in_s(2 * 3600 + 30)), clinic=clinic, patient=p)
+        assert jobs(s, south) == [(1, "pending"), (2, "pending")], jobs(s, south)
+        # the next window: North's and South's in an hour, before their
+        # visits (South's after its second reminder is due); Center's in
+        # three hours, after its visit
+        north_window, opens = window(in_s(3600 + 60), 20)
         later = s.network_with_dialer()
         for c in later["clinics"]:
-            c["calling_windows"] = [north_window if c["id"] == NORTH
-                                    else window(in_s(3 * 3600), 20)[0]]
+            c["calling_windows"] = [window(in_s(3 * 3600), 20)[0] if c["id"] == CENTER
+                                    else north_window]
+            if c["id"] == SOUTH:
+                c["reminder_policy"] = {"offsets_hours": [2, 1]}
         s.apply(later)
-        cfstack.wait_until(lambda: job_of(s, center)[0] != "pending", 60, "Center's job taken")
-        assert job_of(s, center)[:2] == ("skipped", "no_window"), job_of(s, center)
-        cfstack.wait_until(lambda: job_of(s, north)[2] > time.time() + 1800, 60,
-                           "North's job made due later")
+        cfstack.wait_until(lambda: send_of(s, center) is not None, 60, "Center's send")
+        assert send_of(s, center)[1:3] == ("skipped", "outside_window"), send_of(s, center)
+        cfstack.wait_until(lambda: jobs(s, south)[1][1] != "pending", 60, "South's job taken")
+        assert jobs(s, south) == [(1, "pending"), (2, "skipped")], jobs(s, south)
+        assert job_of(s, south, 2)[:2] == ("skipped", "same_time"), job_of(s, south, 2)
         status, reason, due = job_of(s, north)
         assert (status, reason) == ("pending", ""), job_of(s, north)
         assert due == opens.timestamp(), (due, opens)  # the moment its window opens
-        assert send_of(s, north) is None and send_of(s, center) is None
+        assert send_of(s, north) is None and send_of(s, south) is None
+        assert not [r for r in s.dialer.requests if r[1]["contact"]["first_name"] == "Vera"]
         assert cfstack.metric(s.svc, 'clinicflow_reminders_jobs_total{result="held"}') >= 1
         assert cfstack.metric(s.svc,
-                              'clinicflow_reminders_jobs_total{result="skipped_no_window"}') >= 1
+                              'clinicflow_reminders_jobs_total{result="skipped_same_time"}') >= 1
     finally:
         s.apply(s.network_with_dialer())
 
