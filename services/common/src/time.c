@@ -231,8 +231,8 @@ int cf_time_parse_rfc2822(const char *s, int64_t *ms_out)
 /*
  * RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm), 'T' and
  * 'Z' in either case. Fractions beyond milliseconds are truncated; a leap
- * second (:60) is accepted and lands on the next second. Returns 0 or
- * CF_EINVAL.
+ * second (:60) is accepted and lands on the next second. A time before
+ * 1970-01-01T00:00:00Z is refused. Returns 0 or CF_EINVAL.
  */
 int cf_time_parse(const char *s, int64_t *ms_out)
 {
@@ -294,6 +294,10 @@ int cf_time_parse(const char *s, int64_t *ms_out)
     tm.tm_sec = second;
     time_t t = timegm(&tm);
     int64_t secs = (int64_t)t - (int64_t)off_sign * (off_h * 3600 + off_m * 60);
+    /* before 1970: a time no event of ours has, and one that would read as
+     * "none" wherever a time is kept as Unix milliseconds (-1) */
+    if (secs < 0)
+        return CF_EINVAL;
     *ms_out = secs * 1000 + millis;
     return 0;
 }

@@ -31,6 +31,10 @@ static void test_time_format(void)
         int64_t back = 0;
         cf_time_format(cases[i].ms, out);
         CHECK_STR(out, cases[i].text);
+        if (cases[i].ms < 0) { /* written, but never read back: -1 is "none" */
+            CHECK_INT(cf_time_parse(out, &back), CF_EINVAL);
+            continue;
+        }
         CHECK_INT(cf_time_parse(out, &back), 0);
         CHECK_INT(back, cases[i].ms);
     }
@@ -66,6 +70,11 @@ static void test_time_parse(void)
         {"2026-11-22T08:00:00+24:00", CF_EINVAL, 0},
         {"2026-11-22T08:00:00Zjunk", CF_EINVAL, 0},
         {"26-11-22T08:00:00Z", CF_EINVAL, 0},
+        {"1970-01-01T00:00:00Z", 0, 0},
+        {"1970-01-01T03:00:00+03:00", 0, 0},
+        {"1969-12-31T23:59:59.999Z", CF_EINVAL, 0}, /* before 1970: would read as none */
+        {"1970-01-01T02:59:59+03:00", CF_EINVAL, 0},
+        {"0001-01-01T00:00:00Z", CF_EINVAL, 0},
         {"", CF_EINVAL, 0},
         {NULL, CF_EINVAL, 0},
     };
