@@ -41,21 +41,29 @@
 /* Writes sessions (an array of {"n": network, "k": number, "r": reserved
  * at (RFC 3339), "u": held until in ms, "c": clinic, "w": visitor, "t":
  * tags}) in one statement, on conn or, if NULL, on a pooled connection: a
- * missing row is inserted, an existing one keeps the later end. The rows
- * are written in key order: instances writing the same sessions (a
- * visitor's requests reach several) cannot deadlock. */
-static int write_sessions(struct calls_ctx *ctx, PGconn *conn, const json_t *j_rows, char *errbuf,
-                          size_t errbuf_size)
+ * missing row is inserted, an existing one keeps the later end. The
+ * hold's own rows (own: the new hold's, or the one Redis kept for it)
+ * also set the tags it was taken with; an extension's (a later request,
+ * perhaps from a page without them) only fills a missing row, which the
+ * hold's own row corrects when it comes. The rows are written in key
+ * order: instances writing the same sessions (a visitor's requests reach
+ * several) cannot deadlock. */
+static int write_sessions(struct calls_ctx *ctx, PGconn *conn, const json_t *j_rows, int own,
+                          char *errbuf, size_t errbuf_size)
 {
-    static const char sql[] =
-        "INSERT INTO calls.dni_sessions AS s (network_id, clinic_id, number,"
-        " visitor_id, reserved_at, held_until, utm)"
-        " SELECT e.n, e.c, e.k, e.w, e.r, to_timestamp(e.u / 1000.0),"
-        " coalesce(e.t, '{}') FROM jsonb_to_recordset($1::jsonb)"
-        " AS e(n text, k text, r timestamptz, u bigint, c text, w text, t jsonb)"
-        " ORDER BY e.n, e.k, e.r"
-        " ON CONFLICT (network_id, number, reserved_at) DO UPDATE"
-        " SET held_until = greatest(s.held_until, EXCLUDED.held_until)";
+#define SESSIONS_UPSERT                                                                            \
+    "INSERT INTO calls.dni_sessions AS s (network_id, clinic_id, number,"                          \
+    " visitor_id, reserved_at, held_until, utm)"                                                   \
+    " SELECT e.n, e.c, e.k, e.w, e.r, to_timestamp(e.u / 1000.0),"                                 \
+    " coalesce(e.t, '{}') FROM jsonb_to_recordset($1::jsonb)"                                      \
+    " AS e(n text, k text, r timestamptz, u bigint, c text, w text, t jsonb)"                      \
+    " ORDER BY e.n, e.k, e.r"                                                                      \
+    " ON CONFLICT (network_id, number, reserved_at) DO UPDATE"                                     \
+    " SET held_until = greatest(s.held_until, EXCLUDED.held_until)"
+    static const char extension_sql[] = SESSIONS_UPSERT;
+    static const char own_sql[] = SESSIONS_UPSERT ", utm = EXCLUDED.utm";
+#undef SESSIONS_UPSERT
+    const char *sql = own ? own_sql : extension_sql;
     char *rows = cf_json_dumps(j_rows);
     const char *params[] = {rows};
     int rc;
@@ -132,7 +140,7 @@ static void flush_extensions(struct calls_ctx *ctx)
     {
         json_array_append(j_rows, j_e);
     }
-    if (write_sessions(ctx, NULL, j_rows, errbuf, sizeof(errbuf)) != 0) {
+    if (write_sessions(ctx, NULL, j_rows, 0, errbuf, sizeof(errbuf)) != 0) {
         cf_warn("dni: could not write %zu hold extensions: %s", json_array_size(j_rows), errbuf);
         pthread_mutex_lock(&ext_lock);
         json_object_foreach(pending, key, j_e)
@@ -333,7 +341,7 @@ static void write_new_holds(struct calls_ctx *ctx)
         json_array_append(j_pairs, json_array_get(j_e, 0));
         json_array_append(j_pairs, json_array_get(j_e, 1));
     }
-    if (write_sessions(ctx, NULL, j_rows, errbuf, sizeof(errbuf)) == 0) {
+    if (write_sessions(ctx, NULL, j_rows, 1, errbuf, sizeof(errbuf)) == 0) {
         forget_unwritten(ctx, j_pairs);
     } else {
         cf_warn("dni: could not record %zu reservations (kept in redis, written later): %s",
@@ -373,7 +381,8 @@ static int drain_chunk(struct calls_ctx *ctx)
         json_array_append_new(j_pairs, json_string(f->str));
     }
     int more = r->element[0]->integer >= strtoll(DRAIN_KEYS, NULL, 10);
-    if (json_array_size(j_rows) > 0 && write_sessions(ctx, NULL, j_rows, errbuf, sizeof(errbuf))) {
+    if (json_array_size(j_rows) > 0 &&
+        write_sessions(ctx, NULL, j_rows, 1, errbuf, sizeof(errbuf))) {
         cf_warn("dni: could not record %zu reservations kept in redis: %s", json_array_size(j_rows),
                 errbuf);
         more = -1;
@@ -439,7 +448,7 @@ int calls_dni_settle(struct calls_ctx *ctx, PGconn *conn, const char *network_id
                 json_array_append_new(j_rows, j_row);
         }
         if (json_array_size(j_rows) > 0)
-            rc = write_sessions(ctx, conn, j_rows, errbuf, errbuf_size);
+            rc = write_sessions(ctx, conn, j_rows, 1, errbuf, errbuf_size);
         json_decref(j_rows);
     }
     freeReplyObject(r);

@@ -108,6 +108,35 @@ def test_postgres_down(stack, relay, redis):
         svc.kill()
 
 
+def test_a_page_without_tags_leaves_the_holds_own(stack, relay, redis):
+    """A visitor lands with tags while PostgreSQL is unreachable, then opens
+    another page that sends none (another tab: the page keeps the landing's
+    tags per tab), which extends the hold. Once PostgreSQL is back, one
+    round of the writer writes the extension, then the hold's own session
+    kept in Redis: the session has the tags the hold was taken with."""
+    env = dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
+               CLINICFLOW_PG_DSN=relay.dsn(stack.dsn), CLINICFLOW_REDIS_URL=redis.url,
+               CLINICFLOW_CALLS_DNI_FLUSH_MS="200", CLINICFLOW_CALLS_DNI_LOCAL_S="0",
+               CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS="0")
+    visitor = "visitor-tabs-" + uuid.uuid4().hex[:8]
+    svc = cfstack.Service("calls", env)
+    svc.start()
+    try:
+        relay.stall()
+        st, a, _ = ask(svc, "demo-center", visitor, utm_source="yandex", utm_campaign="tabs")
+        assert st == 200 and a["dynamic"] is True, (st, a)
+        st, b, _ = ask(svc, "demo-center", visitor)
+        assert st == 200 and b["number"] == a["number"], (st, b)
+        assert metric(svc, 'clinicflow_dni_extensions_total{clinic="demo-center"}') == 1
+        relay.up()
+        wait_until(lambda: sessions(stack, visitor) and redis.cli(
+            "GET", "cf:dni:unwritten:n") == "0", 30, "the session written and Redis's forgotten")
+        assert sessions(stack, visitor) == [[a["number"], "yandex"]]
+    finally:
+        relay.up()
+        svc.stop()
+
+
 def test_call_folded_before_its_session_is_written(stack, relay, redis):
     """The fold writes a pool number's session that still waits in Redis
     before it attributes the call: here the instance that took the hold
@@ -164,6 +193,7 @@ if __name__ == "__main__":
     redis = cfstack.OwnRedis()
     try:
         cfstack.run([lambda: test_postgres_down(s, relay, redis),
+                     lambda: test_a_page_without_tags_leaves_the_holds_own(s, relay, redis),
                      lambda: test_call_folded_before_its_session_is_written(s, relay, redis)],
                     exit=False)
     finally:
