@@ -55,15 +55,14 @@ int calls_store_load(PGconn *conn, const char *call_id, const char *network_id,
     int rc;
 
     *out = NULL;
-    if (contact_lock)
-        rc = cf_pg_exec(
-            conn,
-            "SELECT c.doc::text, c.network_id, " CALLS_UNIQUE_LOCK_SQL(
-                "$2") " FROM (SELECT 1) AS one LEFT JOIN"
-                      " (SELECT doc, network_id FROM calls WHERE call_id = $1 FOR UPDATE) AS c"
-                      " ON true",
-            2, params, &res, errbuf, errbuf_size);
-    else
+    /* the contact's lock before the row's, as a batch takes them (all its
+     * contacts in one sorted round, then its calls): a fact folded on its
+     * own never holds a call another batch waits for while it waits for
+     * that batch's contact */
+    rc = contact_lock ? cf_pg_exec(conn, "SELECT " CALLS_UNIQUE_LOCK_SQL("$1"), 1, params + 1, NULL,
+                                   errbuf, errbuf_size)
+                      : 0;
+    if (rc == 0)
         rc = cf_pg_exec(conn,
                         "SELECT doc::text, network_id FROM calls WHERE call_id = $1 FOR UPDATE", 1,
                         params, &res, errbuf, errbuf_size);
