@@ -402,11 +402,14 @@ static void csv_value(struct cf_strbuf *b, const json_t *v)
         cf_strbuf_add(b, num);
     } else if (json_is_string(v)) {
         const char *s = json_string_value(v);
-        if (!strpbrk(s, ",\"\r\n")) {
+        /* a value a spreadsheet would run as a formula (a campaign tag is
+         * whatever a visitor's link said): kept as text by a leading ' */
+        const int formula = *s && strchr("=+-@\t\r", *s);
+        if (!formula && !strpbrk(s, ",\"\r\n")) {
             cf_strbuf_add(b, s);
             return;
         }
-        cf_strbuf_add(b, "\"");
+        cf_strbuf_add(b, formula ? "\"'" : "\"");
         for (const char *q; (q = strchr(s, '"')); s = q + 1) {
             cf_strbuf_add_n(b, s, (size_t)(q - s) + 1);
             cf_strbuf_add(b, "\"");

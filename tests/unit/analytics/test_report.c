@@ -147,6 +147,21 @@ static void test_csv(void)
                    ",0,\r\n");
     free(csv);
     json_decref(rows);
+
+    /* a tag a spreadsheet would run as a formula stays text */
+    rows =
+        json_pack("[{s:s, s:i, s:n}, {s:s, s:i, s:n}, {s:s, s:i, s:n}, {s:s, s:i, s:n}]",
+                  "campaign", "=HYPERLINK(\"http://x\",\"y\")", "inbound", 1, "callback_rate",
+                  "campaign", "+7 spring", "inbound", 2, "callback_rate", "campaign", "@sum",
+                  "inbound", 3, "callback_rate", "campaign", "-1", "inbound", 4, "callback_rate");
+    csv = an_report_csv(&p, fields, 2, rows);
+    CHECK_STR(csv, "campaign,inbound,callback_rate\r\n"
+                   "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",1,\r\n"
+                   "\"'+7 spring\",2,\r\n"
+                   "\"'@sum\",3,\r\n"
+                   "\"'-1\",4,\r\n");
+    free(csv);
+    json_decref(rows);
     an_report_params_clear(&p);
 }
 
