@@ -136,9 +136,9 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     if (rc == 0 && json_array_size(merged))
         rc = an_leads_save(conn, merged, errbuf, errbuf_size);
     if (rc == 0)
-        rc = an_persons_touch(conn, touches, errbuf, errbuf_size);
-    if (rc == 0)
         rc = an_person_keys_link(conn, links, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = an_persons_touch_folding(conn, touches, links, errbuf, errbuf_size);
     if (rc == 0)
         rc = an_leads_rekey(conn, links, errbuf, errbuf_size);
     if (rc == 0)

@@ -27,7 +27,9 @@
     LAST("last_source") "," LAST("last_medium") "," LAST("last_campaign") "," LAST("last_at")
 /* clang-format on */
 
-int an_persons_touch(PGconn *conn, const json_t *touches, char *errbuf, size_t errbuf_size)
+/* The rows of the people's touches (an_touch_add's object), in
+ * persons' columns. */
+static json_t *touch_rows(const json_t *touches)
 {
     json_t *rows = json_array(), *pair;
     const char *key;
@@ -51,19 +53,67 @@ int an_persons_touch(PGconn *conn, const json_t *touches, char *errbuf, size_t e
         }
         json_array_append_new(rows, row);
     }
+    return rows;
+}
+
+#define TOUCHES(param)                                                                             \
+    "jsonb_to_recordset(" param ") AS r(network_id text, contact_key text,"                        \
+    " first_at timestamptz, first_hour timestamp, first_clinic text, first_source text,"           \
+    " first_medium text, first_campaign text, first_channel text, first_class text,"               \
+    " last_at timestamptz, last_source text, last_medium text, last_campaign text)"
+
+int an_persons_touch(PGconn *conn, const json_t *touches, char *errbuf, size_t errbuf_size)
+{
+    json_t *rows = touch_rows(touches);
     int rc = json_array_size(rows) == 0
                  ? 0
-                 : cf_pg_exec_json(
-                       conn,
-                       "INSERT INTO analytics.persons AS p (" PERSON_COLS ") SELECT * FROM"
-                       " jsonb_to_recordset($1::jsonb) AS r(network_id text, contact_key text,"
-                       " first_at timestamptz, first_hour timestamp, first_clinic text,"
-                       " first_source text, first_medium text, first_campaign text,"
-                       " first_channel text, first_class text, last_at timestamptz,"
-                       " last_source text, last_medium text, last_campaign text)"
-                       " ORDER BY network_id, contact_key" PERSON_MET,
-                       rows, NULL, errbuf, errbuf_size);
+                 : cf_pg_exec_json(conn,
+                                   "INSERT INTO analytics.persons AS p (" PERSON_COLS ")"
+                                   " SELECT * FROM " TOUCHES(
+                                       "$1::jsonb") " ORDER BY network_id, contact_key" PERSON_MET,
+                                   rows, NULL, errbuf, errbuf_size);
     json_decref(rows);
+    return rc;
+}
+
+int an_persons_touch_folding(PGconn *conn, const json_t *touches, const json_t *links, char *errbuf,
+                             size_t errbuf_size)
+{
+    if (json_array_size(links) == 0)
+        return an_persons_touch(conn, touches, errbuf, errbuf_size);
+    json_t *param = json_pack("{s:o, s:O}", "t", touch_rows(touches), "l", links);
+    /* the aliases' rows taken out, and with the touches, one row a person
+     * (the earliest first touch, the latest last one) upserted in key
+     * order: the people's rows locked in one sorted pass, as the calls'
+     * consumer locks them */
+    int rc = cf_pg_exec_json(
+        conn,
+        "WITH gone AS (DELETE FROM analytics.persons p USING jsonb_to_recordset($1::jsonb->'l')"
+        " AS l(network_id text, contact_key text, person_key text)"
+        " WHERE p.network_id = l.network_id AND p.contact_key = l.contact_key"
+        " RETURNING l.person_key, p.*),"
+        " u AS (SELECT " PERSON_COLS " FROM " TOUCHES(
+            "$1::jsonb->'t'") " UNION ALL SELECT"
+                              " network_id, person_key, first_at, first_hour, first_clinic, "
+                              "first_source,"
+                              " first_medium, first_campaign, first_channel, first_class, last_at, "
+                              "last_source,"
+                              " last_medium, last_campaign FROM gone),"
+                              " f AS (SELECT DISTINCT ON (network_id, contact_key) * FROM u"
+                              " ORDER BY network_id, contact_key, first_at),"
+                              " la AS (SELECT DISTINCT ON (network_id, contact_key) * FROM u"
+                              " WHERE last_at IS NOT NULL ORDER BY network_id, contact_key, "
+                              "last_at DESC)"
+                              " INSERT INTO analytics.persons AS p (" PERSON_COLS ")"
+                              " SELECT f.network_id, f.contact_key, f.first_at, f.first_hour, "
+                              "f.first_clinic,"
+                              " f.first_source, f.first_medium, f.first_campaign, f.first_channel, "
+                              "f.first_class,"
+                              " la.last_at, la.last_source, la.last_medium, la.last_campaign"
+                              " FROM f LEFT JOIN la USING (network_id, contact_key)"
+                              " ORDER BY 1, 2" PERSON_MET,
+        param, NULL, errbuf, errbuf_size);
+    json_decref(param);
     return rc;
 }
 
@@ -168,24 +218,5 @@ int an_person_keys_link(PGconn *conn, const json_t *links, char *errbuf, size_t 
                              " FROM " LINKS " WHERE k.network_id = l.network_id"
                              " AND k.person_key = l.contact_key",
                              links, NULL, errbuf, errbuf_size);
-    /* the aliases' rows folded into their persons' (several aliases of
-     * one person: the earliest first touch, the latest last one) */
-    if (rc == 0)
-        rc = cf_pg_exec_json(
-            conn,
-            "WITH gone AS (DELETE FROM analytics.persons p USING " LINKS
-            " WHERE p.network_id = l.network_id AND p.contact_key = l.contact_key"
-            " RETURNING l.person_key, p.*),"
-            " f AS (SELECT DISTINCT ON (network_id, person_key) * FROM gone"
-            " ORDER BY network_id, person_key, first_at),"
-            " la AS (SELECT DISTINCT ON (network_id, person_key) * FROM gone"
-            " WHERE last_at IS NOT NULL ORDER BY network_id, person_key, last_at DESC)"
-            " INSERT INTO analytics.persons AS p (" PERSON_COLS ")"
-            " SELECT f.network_id, f.person_key, f.first_at, f.first_hour, f.first_clinic,"
-            " f.first_source, f.first_medium, f.first_campaign, f.first_channel, f.first_class,"
-            " la.last_at, la.last_source, la.last_medium, la.last_campaign"
-            " FROM f LEFT JOIN la USING (network_id, person_key)"
-            " ORDER BY 1, 2" PERSON_MET,
-            links, NULL, errbuf, errbuf_size);
     return rc;
 }

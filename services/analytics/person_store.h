@@ -29,8 +29,13 @@ int an_person_keys_load(PGconn *conn, const json_t *keys, json_t **out, char *er
 
 /* Stores new aliases (an array of {network_id, contact_key, person_key},
  * each key locked by an_person_keys_load and no alias before): aliases of
- * them now name their person, and each one's persons row is folded into
- * the person's (the earlier first touch, the later last one). */
+ * them now name their person. */
 int an_person_keys_link(PGconn *conn, const json_t *links, char *errbuf, size_t errbuf_size);
+
+/* an_persons_touch, with the persons rows of the new aliases (links, as
+ * an_person_keys_link's) folded into their persons' (the earliest first
+ * touch, the latest last one) in the same statement. */
+int an_persons_touch_folding(PGconn *conn, const json_t *touches, const json_t *links, char *errbuf,
+                             size_t errbuf_size);
 
 #endif
