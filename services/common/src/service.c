@@ -580,6 +580,17 @@ int cf_service_check_key(struct cf_service *svc, const char *authorization, unsi
     int rc =
         cf_service_check_grant(svc, cf_netconf_bearer_hash(authorization, hash) == 0 ? hash : NULL,
                                scope, snap_out, &grant, why);
+    if (rc == 0 && grant.nclinics > 0) {
+        /* a key limited to some clinics, on a route that does not look at
+         * clinics: refused, never widened to the whole network */
+        cf_netconf_release(*snap_out);
+        *snap_out = NULL;
+        why->status = 403;
+        why->code = "forbidden";
+        snprintf(why->message, sizeof(why->message),
+                 "the API key is limited to some clinics; this route serves the whole network");
+        return CF_EFORBIDDEN;
+    }
     *net_out = grant.net;
     return rc;
 }

@@ -268,6 +268,21 @@ def test_scopes_and_content_type(stack):
     not_found(stack.get_patient(mis, key="other_ingest"))
     not_found(stack.delete_patient(mis, key="other_admin"))
     assert ok(stack.get_patient(mis))["version"] == 1
+    # A key limited to a clinic is refused here, whatever its scope: these
+    # records are the network's, and none of them is widened to it.
+    limited = {scope: cfstack.clinicflowctl(stack.dsn, "key", "create", "--network", "demo",
+                                            "--scope", scope, "--clinic",
+                                            "demo-north").stdout.split()[-1]
+               for scope in ("read", "ingest", "admin")}
+    # (the service knows a key once it has reloaded the configuration)
+    cfstack.wait_until(lambda: stack.get_patient(mis, key=limited["admin"]).status != 401, 20,
+                       "the new keys known")
+    for scope, key in limited.items():
+        for r in (stack.get_patient(mis, key=key),
+                  stack.put_patient(mis, dict(body, version=2), key=key),
+                  stack.delete_patient(mis, key=key)):
+            assert r.status == 403 and r.error()["code"] == "forbidden", (scope, r)
+    assert ok(stack.get_patient(mis))["version"] == 1
 
 
 def test_delete_erases(stack):

@@ -97,7 +97,9 @@ struct cf_key_refusal {
 /* The key check itself, for any listener: authorization is the request's
  * Authorization header (NULL when absent). 0 with *snap_out (release it)
  * and *net_out; otherwise the error (CF_EUNAVAIL, CF_EAUTH, CF_EFORBIDDEN)
- * with *why filled in and nothing held. */
+ * with *why filled in and nothing held. A key limited to some clinics is
+ * refused (403): a route that serves only some clinics asks
+ * cf_service_check_grant and checks them itself. */
 int cf_service_check_key(struct cf_service *svc, const char *authorization, unsigned scope,
                          struct cf_netconf_snapshot **snap_out, const struct cf_network **net_out,
                          struct cf_key_refusal *why);
