@@ -172,7 +172,9 @@ CF_TESTABLE int cf_pg_sqlstate_err(const char *sqlstate)
     if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
         strncmp(sqlstate, "21", 2) == 0 || strncmp(sqlstate, "27", 2) == 0 ||
         strncmp(sqlstate, "09", 2) == 0 || strncmp(sqlstate, "44", 2) == 0 ||
-        strncmp(sqlstate, "P0", 2) == 0)
+        strncmp(sqlstate, "P0", 2) == 0 ||
+        /* program_limit_exceeded: a value too big for its index row */
+        strcmp(sqlstate, "54000") == 0)
         return CF_EINVAL;
     if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
         strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "40", 2) == 0 ||

@@ -34,6 +34,8 @@ static const struct sqlstate_case cases[] = {
     {"21000", CF_EINVAL},    /* cardinality_violation: a row touched twice */
     {"P0001", CF_EINVAL},    /* raise_exception: a PL/pgSQL guard refused */
     {"27000", CF_EINVAL},    /* triggered_data_change_violation */
+    {"54000", CF_EINVAL},    /* program_limit_exceeded: a value too big for its index row */
+    {"54001", CF_EINTERNAL}, /* statement_too_complex: the statement's, not the data's */
     {"25006", CF_EINTERNAL}, /* read_only_sql_transaction: a standby, not the data */
     {"58030", CF_EINTERNAL}, /* io_error */
     {"42703", CF_EINTERNAL}, /* undefined_column: a migration, not the data */
