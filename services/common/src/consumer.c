@@ -55,7 +55,9 @@
 /* Attempts at a batch that keep failing before a conflict (a unique key
  * the message's data collides with; at first it may be another instance's
  * insert racing ours) is taken as the message's own fault: it then goes to
- * the DLQ, so one bad message never blocks a partition. Errors that point
+ * the DLQ, so one bad message never blocks a partition. An attempt that
+ * found PostgreSQL or Kafka unreachable does not count, and a rebalance
+ * starts the count again. Errors that point
  * at the environment (a missing column after a migration, a read-only
  * standby, I/O) are waited out however long, never blamed on a message:
  * otherwise every message would drain into the DLQ. */
@@ -135,6 +137,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
 {
     struct cf_consumer *c = opaque;
     c->rebalanced = 1;
+    c->failures = 0; /* the next batch is another: its own tries count */
     rd_kafka_resp_err_t aerr;
     char labels[256];
     snprintf(labels, sizeof(labels), "group=\"%s\",change=\"%s\"", c->group_id,
@@ -370,28 +373,68 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
     return err;
 }
 
-static void seek_back(struct cf_consumer *c, rd_kafka_topic_partition_list_t *firsts)
-{
-    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, firsts, CF_CONSUMER_SEEK_TIMEOUT_MS);
-    if (error) {
-        cf_error("consumer %s: seek back failed: %s", c->group_id, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-        return;
-    }
-    for (int i = 0; i < firsts->cnt; i++) {
-        if (firsts->elems[i].err)
-            cf_error("consumer %s: seek back of %s [%d] failed: %s", c->group_id,
-                     firsts->elems[i].topic, (int)firsts->elems[i].partition,
-                     rd_kafka_err2str(firsts->elems[i].err));
-    }
-}
-
 /* Sleeps up to ms, waking early when asked to stop. */
 static void backoff_sleep(struct cf_consumer *c, long ms)
 {
     for (long slept = 0; slept < ms && !atomic_load(&c->stop); slept += 50) {
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
         nanosleep(&ts, NULL);
+    }
+}
+
+/* Sets the assignment again, each partition at the offset PostgreSQL
+ * holds for it (the rolled-back batch's first where it holds none, else
+ * Kafka's committed one): a way back that does not depend on a seek. 0,
+ * or the assign's error. */
+static rd_kafka_resp_err_t reassign(struct cf_consumer *c,
+                                    const rd_kafka_topic_partition_list_t *firsts)
+{
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    rd_kafka_resp_err_t kerr = rd_kafka_assignment(c->rk, &asg);
+    if (kerr || !asg) {
+        if (asg)
+            rd_kafka_topic_partition_list_destroy(asg);
+        return kerr ? kerr : RD_KAFKA_RESP_ERR__STATE;
+    }
+    for (int i = 0; i < asg->cnt; i++) {
+        const rd_kafka_topic_partition_t *first = rd_kafka_topic_partition_list_find(
+            firsts, asg->elems[i].topic, asg->elems[i].partition);
+        asg->elems[i].offset = first ? first->offset : RD_KAFKA_OFFSET_INVALID;
+    }
+    load_offsets(c, asg);
+    kerr = rd_kafka_assign(c->rk, asg);
+    rd_kafka_topic_partition_list_destroy(asg);
+    return kerr;
+}
+
+/* Moves the batch's partitions back to its first offsets after a rollback.
+ * A seek that fails would leave the consumer past the batch, and the next
+ * batch's commit would store offsets beyond messages never applied: the
+ * assignment is then set again from the stored offsets, until it takes. */
+static void seek_back(struct cf_consumer *c, rd_kafka_topic_partition_list_t *firsts)
+{
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, firsts, CF_CONSUMER_SEEK_TIMEOUT_MS);
+    int failed = error != NULL;
+    if (error) {
+        cf_error("consumer %s: seek back failed: %s", c->group_id, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    for (int i = 0; !failed && i < firsts->cnt; i++) {
+        if (firsts->elems[i].err) {
+            cf_error("consumer %s: seek back of %s [%d] failed: %s", c->group_id,
+                     firsts->elems[i].topic, (int)firsts->elems[i].partition,
+                     rd_kafka_err2str(firsts->elems[i].err));
+            failed = 1;
+        }
+    }
+    long backoff = CF_CONSUMER_BACKOFF_MIN_MS;
+    rd_kafka_resp_err_t kerr;
+    while (failed && !atomic_load(&c->stop) && (kerr = reassign(c, firsts))) {
+        cf_error("consumer %s: assignment not set again after a failed seek (retrying): %s",
+                 c->group_id, rd_kafka_err2str(kerr));
+        backoff_sleep(c, backoff);
+        backoff =
+            backoff * 2 > CF_CONSUMER_BACKOFF_MAX_MS ? CF_CONSUMER_BACKOFF_MAX_MS : backoff * 2;
     }
 }
 
@@ -434,7 +477,9 @@ static void *consumer_main(void *arg)
                         rd_kafka_err2str(kerr));
             refresh_lag(c);
         } else {
-            if (err != CF_EWAIT) /* a wait is no failure: it never makes a message poison */
+            /* a wait, or PostgreSQL or Kafka unreachable, is no failure of
+             * the batch's messages: none of them is made poison by it */
+            if (err != CF_EWAIT && err != CF_EUNAVAIL)
                 c->failures++;
             seek_back(c, firsts);
             backoff_sleep(c, backoff);
