@@ -153,16 +153,17 @@ static int handle_sign_out(const struct _u_request *req, struct _u_response *res
 {
     struct analytics_ctx *ctx = user;
     const char *sid = u_map_get(req->map_cookie, ANALYTICS_SESSION_COOKIE);
-    if (sid && analytics_session_end(ctx, sid) != 0) {
-        cf_http_error_from(resp, CF_EUNAVAIL, "the session cannot be ended now; retry later", NULL,
-                           5);
-        return U_CALLBACK_COMPLETE;
-    }
-    /* an expired, empty cookie replaces the browser's */
+    /* an expired, empty cookie replaces the browser's, whatever Redis
+     * says: the browser (a shared computer's) forgets the session even
+     * when its end cannot be stored now */
     ulfius_add_same_site_cookie_to_response(resp, ANALYTICS_SESSION_COOKIE, "",
                                             "Thu, 01 Jan 1970 00:00:00 GMT", 0, NULL, "/",
                                             cookie_secure(ctx, req), 1, U_COOKIE_SAME_SITE_STRICT);
-    ulfius_set_empty_body_response(resp, 204);
+    if (sid && analytics_session_end(ctx, sid) != 0)
+        cf_http_error_from(resp, CF_EUNAVAIL, "the session cannot be ended now; retry later", NULL,
+                           5);
+    else
+        ulfius_set_empty_body_response(resp, 204);
     return U_CALLBACK_COMPLETE;
 }
 

@@ -174,6 +174,32 @@ def test_session_reads_as_its_key(stack):
     assert redis_cli(stack, "EXISTS", stored).strip() == "0"
 
 
+def test_sign_out_with_redis_unwritable(stack):
+    """Redis cannot take the session's end (writes paused): the answer is a
+    503 with Retry-After, and the browser's cookie is cleared all the same."""
+    redis = cfstack.OwnRedis()
+    svc = None
+    try:
+        svc = stack.start_analytics(CLINICFLOW_REDIS_URL=redis.url)
+        st, hdrs, body = cfstack.http("POST", svc.url("/v1/session"), {"key": stack.keys["read"]})
+        sid = re.search(r"cf_session=([0-9a-f]+)", hdrs.get("set-cookie", ""))
+        assert st == 200 and sid, (st, hdrs, body)
+        redis.cli("CLIENT", "PAUSE", "20000", "WRITE")
+        try:
+            st, hdrs, body = cfstack.http("DELETE", svc.url("/v1/session"),
+                                          headers={"Cookie": "cf_session=" + sid.group(1)},
+                                          timeout=30)
+        finally:
+            redis.cli("CLIENT", "UNPAUSE")
+        assert st == 503 and hdrs.get("retry-after"), (st, hdrs, body)
+        assert re.search(r"cf_session=;", hdrs.get("set-cookie", "")), hdrs
+        assert "expires=thu, 01 jan 1970" in hdrs["set-cookie"].lower(), hdrs
+    finally:
+        if svc:
+            stack.stop(svc)
+        redis.close()
+
+
 def test_limited_session_and_revocation(stack):
     st, _, doc, sid = stack.sign_in(stack.keys["north"])
     assert st == 200 and doc["limited"] is True, doc
@@ -225,6 +251,7 @@ if __name__ == "__main__":
         test_limited_key_sees_its_clinics,
         test_sign_in_refusals,
         test_session_reads_as_its_key,
+        test_sign_out_with_redis_unwritable,
         test_limited_session_and_revocation,
         test_dashboard_files,
     ])
