@@ -363,15 +363,16 @@ static const struct kind kinds[] = {
 /* clang-format on */
 
 /* 1 if at is a time as a cursor of ours holds it (RFC 3339 in UTC, "Z",
- * years from 1): PostgreSQL reads it as a timestamptz, while a time it
- * refuses (year 0, an offset of 16 hours or more) would fail the page's
- * statement, a 500 for what is a bad parameter. The text itself goes on
- * to the statement: it keeps the microseconds the parser would drop. */
+ * from 1970, as every time the records hold): PostgreSQL reads it as a
+ * timestamptz, while a time it refuses (year 0, an offset of 16 hours or
+ * more) would fail the page's statement, a 500 for what is a bad
+ * parameter. The text itself goes on to the statement: it keeps the
+ * microseconds the parser would drop. */
 static int cursor_time_valid(const char *at)
 {
     const size_t n = strlen(at);
     int64_t ms;
-    return n > 4 && at[n - 1] == 'Z' && strncmp(at, "0000", 4) != 0 && cf_time_parse(at, &ms) == 0;
+    return n > 4 && at[n - 1] == 'Z' && cf_time_parse(at, &ms) == 0;
 }
 
 int an_records_page(const char *limit, const char *cursor, struct an_records_query *q,

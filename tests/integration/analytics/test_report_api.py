@@ -251,11 +251,12 @@ def test_records_cursor(stack):
     def cursor(at):
         return (at + "|2cf1a9d2-1df0-5f99-bcae-b347bfa25b6e").encode().hex()
 
-    for at in ("0000-01-01T00:00:00.000000Z", "2026-09-10T06:00:00+23:00",
+    for at in ("0000-01-01T00:00:00.000000Z", "0001-01-01T00:00:00Z",
+               "1969-12-31T23:59:59.999Z", "2026-09-10T06:00:00+23:00",
                "2026-02-30T06:00:00.000000Z", "yesterday", ""):
         error_of(records_raw(stack, dict(DAY_ONLY, cursor=cursor(at))), 400, "invalid_field",
                  "cursor", at)
-    for at in ("0001-01-01T00:00:00Z", "2026-09-10T06:59:60.5Z",
+    for at in ("1970-01-01T00:00:00Z", "2026-09-10T06:59:60.5Z",
                "2026-09-10T06:00:00.123456789Z", "9999-12-31T23:59:59.999999Z"):
         st, _, body = records_raw(stack, dict(DAY_ONLY, cursor=cursor(at)))
         assert st == 200, (at, st, body[:500])
