@@ -3,7 +3,10 @@
  */
 #include "person_store.h"
 
+#include <stdlib.h>
+
 #include "common/pg.h"
+#include "common/xmalloc.h"
 
 #define PERSON_COLS                                                                                \
     "network_id, contact_key, first_at, first_hour, first_clinic, first_source, first_medium,"     \
@@ -153,11 +156,32 @@ static int read_aliases(PGconn *conn, const json_t *keys, json_t **out, char *er
  * chain is at most a messenger's key, an e-mail's and a phone's. */
 #define PERSON_ROUNDS 4
 
+/* Adds {network_id, key} to keys unless seen holds it already (an object
+ * keyed "<network_id>\x1f<key>"): 1 when added. */
+static int add_unseen(json_t *keys, json_t *seen, json_t *network_id, json_t *key)
+{
+    char *id = cf_xasprintf("%s\x1f%s", json_string_value(network_id), json_string_value(key));
+    const int added = !json_object_get(seen, id);
+    if (added) {
+        json_object_set_new(seen, id, json_true());
+        json_array_append_new(
+            keys, json_pack("{s:O, s:O}", "network_id", network_id, "contact_key", key));
+    }
+    free(id);
+    return added;
+}
+
 int an_person_keys_load(PGconn *conn, const json_t *keys, json_t **out, char *errbuf,
                         size_t errbuf_size)
 {
-    json_t *locked = json_deep_copy(keys), *fresh = NULL;
-    int rc = json_array_size(keys) ? lock_keys(conn, keys, errbuf, errbuf_size) : 0;
+    json_t *locked = json_array(), *seen = json_object(), *fresh = NULL, *k;
+    size_t i;
+    json_array_foreach(keys, i, k)
+    {
+        add_unseen(locked, seen, json_object_get(k, "network_id"),
+                   json_object_get(k, "contact_key"));
+    }
+    int rc = json_array_size(locked) ? lock_keys(conn, locked, errbuf, errbuf_size) : 0;
 
     *out = NULL;
     /* The persons the aliases name are locked too, and the aliases read
@@ -169,23 +193,14 @@ int an_person_keys_load(PGconn *conn, const json_t *keys, json_t **out, char *er
         json_decref(*out);
         *out = NULL;
         rc = json_array_size(locked) ? read_aliases(conn, locked, out, errbuf, errbuf_size) : 0;
-        if (rc != 0 || !*out)
+        if (rc != 0)
             break;
         json_decref(fresh);
         fresh = json_array();
-        size_t i;
-        json_t *a;
-        json_array_foreach(*out, i, a)
+        json_array_foreach(*out, i, k)
         {
-            json_t *k = json_pack("{s:O, s:O}", "network_id", json_object_get(a, "network_id"),
-                                  "contact_key", json_object_get(a, "person_key"));
-            int have = 0;
-            size_t j;
-            json_t *l;
-            json_array_foreach(locked, j, l) have |= json_equal(l, k);
-            if (!have)
-                json_array_append(fresh, k);
-            json_decref(k);
+            add_unseen(fresh, seen, json_object_get(k, "network_id"),
+                       json_object_get(k, "person_key"));
         }
         if (json_array_size(fresh) == 0)
             break;
@@ -195,6 +210,7 @@ int an_person_keys_load(PGconn *conn, const json_t *keys, json_t **out, char *er
     if (!*out)
         *out = json_array();
     json_decref(fresh);
+    json_decref(seen);
     json_decref(locked);
     return rc;
 }

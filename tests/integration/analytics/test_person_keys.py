@@ -127,6 +127,24 @@ def report(stack, name, **params):
     return json.loads(body)
 
 
+def aliases(stack):
+    """{alias: person key} of analytics.person_keys."""
+    return dict(cfstack.psql(stack.dsn, "SELECT contact_key, person_key FROM"
+                             " analytics.person_keys WHERE network_id = '%s'" % NET))
+
+
+def persons(stack):
+    """{person key: (first touch's Moscow time, first source, last source)}."""
+    return {r[0]: tuple(r[1:]) for r in cfstack.psql(
+        stack.dsn, "SELECT contact_key, first_at AT TIME ZONE 'Europe/Moscow', first_source,"
+        " last_source FROM analytics.persons WHERE network_id = '%s'" % NET)}
+
+
+def lead_keys(stack):
+    """{lead id: the key its person is counted under}."""
+    return dict(cfstack.psql(stack.dsn, "SELECT lead_id, contact_key FROM analytics.leads"))
+
+
 def by_source(rep):
     return {r["source"] or "": r for r in rep["rows"]}
 
@@ -141,8 +159,7 @@ def test_one_person_under_their_phone(stack):
         received("B2", TG_B, at(5, "15:00")),
     ])
     wait_groups_consumed(stack, GROUPS)
-    keys = dict(cfstack.psql(stack.dsn, "SELECT contact_key, person_key FROM"
-                             " analytics.person_keys WHERE network_id = '%s'" % NET))
+    keys = aliases(stack)
     assert keys == {M_A: P_A}, keys
 
     # 2. A's call and later Telegram lead, B's first lead and its merge (after
@@ -168,15 +185,12 @@ def test_one_person_under_their_phone(stack):
 
     # The store: two people, each under their phone's key, with the first
     # touch that brought them and their last one with a source.
-    keys = dict(cfstack.psql(stack.dsn, "SELECT contact_key, person_key FROM"
-                             " analytics.person_keys WHERE network_id = '%s'" % NET))
+    keys = aliases(stack)
     assert keys == {M_A: P_A, M_B: P_B}, keys
-    persons = {r[0]: tuple(r[1:]) for r in cfstack.psql(
-        stack.dsn, "SELECT contact_key, first_at AT TIME ZONE 'Europe/Moscow', first_source,"
-        " last_source FROM analytics.persons WHERE network_id = '%s'" % NET)}
-    assert persons == {P_A: ("2026-11-02 10:00:00", "vk", "google"),
-                       P_B: ("2026-11-02 11:00:00", "yandex_direct", "yandex_direct")}, persons
-    leads = dict(cfstack.psql(stack.dsn, "SELECT lead_id, contact_key FROM analytics.leads"))
+    people = persons(stack)
+    assert people == {P_A: ("2026-11-02 10:00:00", "vk", "google"),
+                      P_B: ("2026-11-02 11:00:00", "yandex_direct", "yandex_direct")}, people
+    leads = lead_keys(stack)
     assert leads == {lead_id("A1"): P_A, lead_id("A2"): P_A, lead_id("B1"): P_B,
                      lead_id("B2"): P_B}, leads
 
@@ -212,13 +226,9 @@ def test_one_person_under_their_phone(stack):
                  " COMMIT")
     stack.start_analytics()
     wait_groups_consumed(stack, GROUPS)
-    assert dict(cfstack.psql(stack.dsn, "SELECT contact_key, person_key FROM"
-                             " analytics.person_keys")) == keys
-    assert {r[0]: tuple(r[1:]) for r in cfstack.psql(
-        stack.dsn, "SELECT contact_key, first_at AT TIME ZONE 'Europe/Moscow', first_source,"
-        " last_source FROM analytics.persons")} == persons
-    assert dict(cfstack.psql(stack.dsn, "SELECT lead_id, contact_key FROM analytics.leads")) \
-        == leads
+    assert aliases(stack) == keys
+    assert persons(stack) == people
+    assert lead_keys(stack) == leads
     t = report(stack, "funnel")["totals"]
     assert {k: t[k] for k in got} == got, t
     assert figures(report(stack, "sources", group_by="source",
