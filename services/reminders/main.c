@@ -37,6 +37,7 @@ int main(void)
     cf_kafka_producer_warm(svc.producer, produced, 5);
     reminders_relay_init(&ctx);
     reminders_mis_routes(&ctx);
+    reminders_history_routes(&ctx);
     reminders_hooks_routes(&ctx);
     reminders_nps_routes(&ctx);
     /* Dispatch: reminders.commands.v1 -> the clinics' gateways. */

@@ -183,6 +183,16 @@ const struct cf_migration cf_reminders_migrations[] = {
      " due_at timestamptz NOT NULL,"
      " closed_at timestamptz);"
      "CREATE INDEX tasks_open_job ON tasks (job_id) WHERE status = 'open';"},
+    /* A visit's reminder history from the system before this one
+     * (history_routes.c), as PUT /v1/appointments/{id}/reminders stored
+     * it: imported once, so a second import cannot count its sends again.
+     * Channels, times and outcomes only: nothing of the person. */
+    {11, "imported reminder histories",
+     "CREATE TABLE histories ("
+     " appointment_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " history jsonb NOT NULL,"
+     " imported_at timestamptz NOT NULL DEFAULT now());"},
 };
 
 const size_t cf_reminders_migrations_n =

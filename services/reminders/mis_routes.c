@@ -14,11 +14,9 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/err.h"
 #include "common/http.h"
-#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/outbox.h"
@@ -44,24 +42,6 @@ static const char *path_id(const struct _u_request *req, struct _u_response *res
         return NULL;
     }
     return id;
-}
-
-/* The body as a JSON object, or NULL with a 415 or 400 answered. */
-static json_t *json_body(const struct _u_request *req, struct _u_response *resp)
-{
-    const char *ctype = cf_http_header(req, "Content-Type");
-    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
-        cf_http_error(resp, 415, "unsupported_media_type", "expected Content-Type application/json",
-                      NULL);
-        return NULL;
-    }
-    size_t len = 0;
-    json_error_t jerr;
-    const char *body = cf_http_body(req, &len);
-    json_t *j = cf_json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j)
-        cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
-    return j;
 }
 
 static void answer_unavailable(struct _u_response *resp, int rc, const char *what,
@@ -204,7 +184,7 @@ static int handle_put(struct reminders_ctx *ctx, enum mis_kind kind, const struc
     enum put_result result = PUT_UNCHANGED;
 
     if (call_begin(ctx, req, resp, CF_SCOPE_INGEST | CF_SCOPE_ADMIN, kind, &c) != 0 ||
-        !(j_body = json_body(req, resp)))
+        !(j_body = cf_http_json_body(req, resp)))
         goto out;
     int rc = kind == MIS_PATIENT
                  ? mis_patient_record(j_body, c.net, ctx->cfg.default_cc, &record, &version, field,

@@ -45,6 +45,10 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
 /* mis_routes.c: PUT/GET/DELETE /v1/patients/{id}, PUT/GET /v1/appointments/{id} */
 void reminders_mis_routes(struct reminders_ctx *ctx);
 
+/* history_routes.c: PUT and GET /v1/appointments/{id}/reminders, a
+ * visit's reminder history from the system before this one (history.h) */
+void reminders_history_routes(struct reminders_ctx *ctx);
+
 /* hooks.c: POST /v1/hooks/reminders/{provider}/{channel}, the gateways'
  * outcome reports */
 void reminders_hooks_routes(struct reminders_ctx *ctx);

@@ -36,6 +36,7 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/testable.h"
@@ -636,6 +637,23 @@ const char *cf_http_body(const struct _u_request *req, size_t *len)
 const char *cf_http_header(const struct _u_request *req, const char *name)
 {
     return req->map_header ? u_map_get_case(req->map_header, name) : NULL;
+}
+
+json_t *cf_http_json_body(const struct _u_request *req, struct _u_response *resp)
+{
+    const char *ctype = cf_http_header(req, "Content-Type");
+    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
+        cf_http_error(resp, 415, "unsupported_media_type", "expected Content-Type application/json",
+                      NULL);
+        return NULL;
+    }
+    size_t len = 0;
+    json_error_t jerr;
+    const char *body = cf_http_body(req, &len);
+    json_t *j = cf_json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j)
+        cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
+    return j;
 }
 
 int cf_http_origin_listed(const json_t *j_origins, const char *origin)

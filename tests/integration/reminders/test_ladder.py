@@ -159,6 +159,15 @@ def test_a_confirmed_call_confirms_the_visit(s):
                 if m["event"]["data"].get("send_id") == send_id]) == 1
     assert not [m for m in s.messages(TASKS)
                 if m["event"]["data"].get("appointment_id") == common.appointment_uuid(a)]
+    # the visit moved into the past and came: a reminder history of the
+    # system before cannot be imported for it, its sends are ours
+    book(s, a, 2, utc(in_s(-3600)), status="completed", clinic=NORTH, patient=p)
+    err = common.bad_field(s.request("PUT", "/v1/appointments/%s/reminders" % a, {
+        "gateway": "old-robot", "sends": [{"channel": "call", "at": utc(in_s(-7200)),
+                                           "outcome": "declined"}]}), "id", status=409)
+    assert err["code"] == "reminded_here", err
+    assert reminder_status(s, a) == "confirmed"
+    assert s.sql("SELECT count(*) FROM reminders.histories") == [["0"]]
 
 
 def test_a_visit_cancelled_while_its_call_waits_is_not_called(s):

@@ -82,6 +82,11 @@ void cf_http_json(struct _u_response *resp, int status, json_t *j);
 const char *cf_http_body(const struct _u_request *req, size_t *len);
 /* A request header value or NULL (case-insensitive). */
 const char *cf_http_header(const struct _u_request *req, const char *name);
+/* The body of one of our own JSON APIs: a new reference to the parsed
+ * value (duplicate members refused), or NULL with the answer set: 415
+ * unless Content-Type is application/json, 400 invalid_json naming what
+ * is wrong. */
+json_t *cf_http_json_body(const struct _u_request *req, struct _u_response *resp);
 
 /* 1 when origin is one of j_origins (a clinic's cors_origins: an array of
  * strings, compared exactly). */
