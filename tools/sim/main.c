@@ -111,6 +111,10 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
              * patient again only when it changes */
             if (ev->kind == SIM_PATIENT && m->persons[ev->person].existing)
                 continue;
+            /* visits booked ahead are reminded by the reminders service
+             * itself: there is no history before it */
+            if (ev->kind == SIM_REMINDERS)
+                continue;
             contacts += ev->kind == SIM_CALL || ev->kind == SIM_LEAD;
             sim_queue_event(h, net, t, m, ev, offset, appt_v1, 1);
         }

@@ -5,6 +5,8 @@
  * when it is booked, version 2 with its outcome (the visit paid, a
  * treatment plan proposed or accepted, a no-show, a cancellation) once its
  * time has come. Each PUT carries the whole record: the API replaces it.
+ * A past visit's reminders, made by the robot before clinicflow, go as
+ * its history (PUT /v1/appointments/{id}/reminders) after its booking.
  */
 #include "sim.h"
 
@@ -88,6 +90,34 @@ void sim_mis_appt_request(const struct sim_network *net, const struct sim_target
     sim_appt_id(m, a->idx, appt_id);
     put_json(out, "appointment", cf_xasprintf("%s/v1/appointments/%s", t->reminders, appt_id), j,
              t);
+}
+
+void sim_mis_reminders_request(const struct sim_targets *t, const struct sim_month *m,
+                               const struct sim_ev *ev, int64_t offset_ms, struct sim_req *out)
+{
+    const struct sim_appt *a = &m->appts[ev->u.appt.appt];
+    char ts[32], appt_id[32];
+    const int64_t call_ms = a->starts_ms - DAY_MS + offset_ms;
+    json_t *sends = json_array();
+    sim_rfc3339(call_ms, ts);
+    json_t *call = json_pack("{s:s, s:s, s:s}", "channel", "call", "at", ts, "outcome",
+                             a->reminder == SIM_REM_CONFIRMED    ? "confirmed"
+                             : a->reminder == SIM_REM_RESCHEDULE ? "reschedule"
+                                                                 : "no_answer");
+    if (a->reminder != SIM_REM_UNANSWERED)
+        json_object_set_new(call, "duration_s", json_integer(a->reminder_s));
+    json_array_append_new(sends, call);
+    if (a->reminder == SIM_REM_UNANSWERED) {
+        sim_rfc3339(call_ms + 3600000LL, ts);
+        json_array_append_new(sends,
+                              json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:s}}", "channel", "sms",
+                                        "at", ts, "outcome", "sms_delivered", "sms", "segments", 1,
+                                        "cost_minor", SIM_SMS_COST_MINOR, "currency", "RUB"));
+    }
+    sim_appt_id(m, a->idx, appt_id);
+    put_json(out, "reminders",
+             cf_xasprintf("%s/v1/appointments/%s/reminders", t->reminders, appt_id),
+             json_pack("{s:s, s:o}", "gateway", "robot-before", "sends", sends), t);
 }
 
 void sim_appt_id(const struct sim_month *m, uint32_t appt, char out[32])

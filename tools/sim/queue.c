@@ -35,6 +35,12 @@ void sim_queue_event(struct sim_http *h, const struct sim_network *net, const st
         if (appt_v1 && ev->u.appt.version == 2)
             r.dep = appt_v1[ev->u.appt.appt];
         break;
+    case SIM_REMINDERS:
+        sim_mis_reminders_request(t, m, ev, offset_ms, &r);
+        /* a history is of a visit the service knows */
+        if (appt_v1)
+            r.dep = appt_v1[ev->u.appt.appt];
+        break;
     case SIM_SPEND:
         sim_spend_request(net, t, ev, offset_ms, &r);
         break;

@@ -2,8 +2,9 @@
  * The run's totals. The counts are the model's: every one of them went out
  * as requests, and "requests" says how many were acknowledged, so a test
  * compares analytics' reports with these once acknowledged == sent.
- * Reminder outcomes, survey answers and the recall draw are the model's
- * figures only (README.md, "What is not sent").
+ * Survey answers and the recall draw are the model's figures only
+ * (README.md, "What is not sent"); the reminders of the visits past went
+ * as their histories.
  */
 #include "report.h"
 
@@ -69,7 +70,7 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
         " s:{s:I, s:I, s:f, s:o},"
         " s:f, s:{s:I, s:f}, s:o,"
-        " s:{s:b, s:I, s:I, s:I, s:I, s:f},"
+        " s:{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f},"
         " s:{s:b, s:I, s:I, s:I, s:I},"
         " s:{s:b, s:I, s:I, s:I}}",
         "seed", (json_int_t)m->params.seed, "days", m->params.days, "scale", m->params.scale,
@@ -91,10 +92,15 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         (json_int_t)t->new_no_show, "plans", "proposed", (json_int_t)t->plans_proposed, "accepted",
         (json_int_t)t->plans_accepted, "accepted_amount", t->plans_accepted_amount, "by_doctor",
         j_doc, "revenue", t->revenue, "spend", "rows", (json_int_t)t->spend_rows, "amount",
-        t->spend_amount, "conversion", j_conv, "reminders", "sent", 0, "calls",
+        t->spend_amount, "conversion", j_conv, "reminders", "sent", 1, "calls",
         (json_int_t)t->reminder_calls, "answered", (json_int_t)t->reminder_answered, "confirmed",
-        (json_int_t)t->reminder_confirmed, "reschedule", (json_int_t)t->reminder_reschedule,
-        "answered_mean_s",
+        (json_int_t)t->reminder_confirmed, "reschedule", (json_int_t)t->reminder_reschedule, "sms",
+        (json_int_t)t->reminder_sms, "sms_cost_minor",
+        (json_int_t)t->reminder_sms * SIM_SMS_COST_MINOR, "confirmed_came",
+        (json_int_t)t->reminded_visits[1][1], "confirmed_no_show",
+        (json_int_t)t->reminded_visits[1][0], "unconfirmed_came",
+        (json_int_t)t->reminded_visits[0][1], "unconfirmed_no_show",
+        (json_int_t)t->reminded_visits[0][0], "answered_mean_s",
         t->reminder_answered ? t->reminder_answered_seconds / (double)t->reminder_answered : 0.0,
         "recall", "sent", 0, "members", (json_int_t)t->recall_members, "holdout",
         (json_int_t)t->recall_holdout, "booked_target", (json_int_t)t->recall_booked_target,
@@ -140,10 +146,10 @@ void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_
     fprintf(f, "plans       %ld proposed, %ld accepted (%.0f RUB); revenue %.0f RUB\n",
             t->plans_proposed, t->plans_accepted, t->plans_accepted_amount, t->revenue);
     fprintf(f, "spend       %ld rows, %.2f RUB\n", t->spend_rows, t->spend_amount);
-    fprintf(f,
-            "not sent    reminder calls %ld (%ld answered, %ld confirmed, %ld reschedule), "
-            "recall members %ld (holdout %ld), NPS replies %ld\n",
+    fprintf(f, "reminders   %ld calls (%ld answered, %ld confirmed, %ld reschedule), %ld SMS\n",
             t->reminder_calls, t->reminder_answered, t->reminder_confirmed, t->reminder_reschedule,
-            t->recall_members, t->recall_holdout, t->nps_replies);
+            t->reminder_sms);
+    fprintf(f, "not sent    recall members %ld (holdout %ld), NPS replies %ld\n", t->recall_members,
+            t->recall_holdout, t->nps_replies);
     json_decref(j);
 }

@@ -24,6 +24,8 @@ enum sim_kind {
     SIM_APPT,         /* one version of an appointment (PUT /v1/appointments) */
     SIM_SPEND,        /* one day's spend of one source (PUT /v1/spend) */
     SIM_LEAD_OUTCOME, /* the front desk's word on a lead (POST /v1/leads/{id}/events) */
+    SIM_REMINDERS,    /* a past visit's reminders by the robot before clinicflow
+                         (PUT /v1/appointments/{id}/reminders); --month only */
 };
 
 enum sim_call_prov { SIM_MANGO, SIM_ASTERISK, SIM_SIPUNI, SIM_CALL_PROVS };
@@ -41,6 +43,13 @@ enum sim_lost_reason {
     SIM_LOST_REASONS
 };
 enum sim_plan { SIM_PLAN_NONE, SIM_PLAN_PROPOSED, SIM_PLAN_ACCEPTED };
+/* The robot's call a day before a visit: none (booked later than that, or
+ * cancelled), the patient's key, or nobody (an SMS follows an hour later). */
+enum sim_reminder { SIM_REM_NONE, SIM_REM_CONFIRMED, SIM_REM_RESCHEDULE, SIM_REM_UNANSWERED };
+
+/* The demo network's SMS: one segment at its sms_price_per_segment, in
+ * kopecks. */
+#define SIM_SMS_COST_MINOR 335
 
 /* What a call was in the month's story (the totals count by it). */
 enum sim_call_role { SIM_CALL_PLAIN, SIM_CALL_MISSED, SIM_CALL_CALLBACK };
@@ -77,6 +86,8 @@ struct sim_appt {
     double paid;
     enum sim_plan plan;
     double plan_amount;
+    enum sim_reminder reminder; /* a visit past: what its reminder came to */
+    int reminder_s;             /* the answered call's length */
 };
 
 struct sim_ev {
@@ -147,6 +158,8 @@ struct sim_model_totals {
     long reminder_calls, reminder_answered, reminder_confirmed, reminder_reschedule;
     long reminder_short; /* answered calls of 20-30 s */
     double reminder_answered_seconds;
+    long reminder_sms;          /* after an unanswered call */
+    long reminded_visits[2][2]; /* [confirmed][came]: the show rates' four counts */
     long recall_members, recall_holdout, recall_booked_target, recall_booked_holdout;
     long nps_replies, nps_promoters, nps_detractors;
 };
@@ -238,6 +251,9 @@ void sim_mis_patient_request(const struct sim_network *net, const struct sim_tar
 void sim_mis_appt_request(const struct sim_network *net, const struct sim_targets *t,
                           const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
                           struct sim_req *out);
+/* A past visit's reminders as its history from the system before. */
+void sim_mis_reminders_request(const struct sim_targets *t, const struct sim_month *m,
+                               const struct sim_ev *ev, int64_t offset_ms, struct sim_req *out);
 void sim_spend_request(const struct sim_network *net, const struct sim_targets *t,
                        const struct sim_ev *ev, int64_t offset_ms, struct sim_req *out);
 void sim_lead_outcome_request(const struct sim_network *net, const struct sim_targets *t,

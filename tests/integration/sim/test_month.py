@@ -5,7 +5,8 @@ desk's lead events, the MIS record API, the spend API). Every request must
 be acknowledged, and analytics' reports must then count what the simulator
 says it sent: calls inbound, outbound and missed, leads per channel, the
 front desk's replies and the leads' outcomes, bookings and their outcomes,
-treatment plans and ad spend. The services run with the settings a past
+treatment plans, the reminders of the visits past (imported as the robot's
+history before clinicflow) and ad spend. The services run with the settings a past
 month needs (tools/sim/README.md, "Settings a month needs")."""
 import json
 import subprocess
@@ -135,6 +136,29 @@ def test_small_month_is_counted(stack):
     days = [r["day"] for r in rows if r["bookings"]]
     assert len(days) >= 20, rows
     assert sum(r["bookings"] for r in rows) == appts["booked"], rows
+
+    # the robot's reminders before clinicflow, imported with each past
+    # visit's history: every send, answer and SMS counted on its day, and
+    # the show rates of the visits that confirmed and the others
+    rem = sent["reminders"]
+    assert rem["sent"] is True and rem["calls"] > 0 and rem["sms"] > 0, rem
+
+    def reminders_counted():
+        t = stack.report("reminders", **rng)["totals"]
+        have = (t["calls"], t["sms"], t["sent"], t["not_reached"], t["confirmed"],
+                t["reschedule_requested"], t["not_confirmed"], t["sms_segments"],
+                round(t["sms_cost"] * 100), t["confirmed_visits"], t["unconfirmed_visits"])
+        want = (rem["calls"], rem["sms"], rem["calls"] + rem["sms"], rem["sms"],
+                rem["confirmed"], rem["reschedule"], rem["sms"], rem["sms"],
+                rem["sms_cost_minor"], rem["confirmed_came"] + rem["confirmed_no_show"],
+                rem["unconfirmed_came"] + rem["unconfirmed_no_show"])
+        return have == want or {"have": have, "want": want}
+    wait("reminder sends, answers and SMS", reminders_counted)
+    t = stack.report("reminders", **rng)["totals"]
+    want_rate = rem["confirmed_came"] / (rem["confirmed_came"] + rem["confirmed_no_show"])
+    assert abs(t["show_rate_confirmed"] - want_rate) < 0.001, (t, rem)
+    rows = stack.report("reminders", group_by="day", **rng)["rows"]
+    assert len([r for r in rows if r["calls"]]) >= 15, rows
 
     def spend_counted():
         t = stack.report("sources", **rng)["totals"]

@@ -113,6 +113,31 @@ static void test_full_month_rates(uint64_t seed)
     CHECK(within((double)t->reminder_short / (double)t->reminder_answered, 0.86, 0.94));
     CHECK(within((double)t->reminder_reschedule / (double)t->reminder_answered, 0.06, 0.14));
     CHECK(within(t->reminder_answered_seconds / (double)t->reminder_answered, 24, 32));
+    /* ... sent for the visits past as their histories: one each, a day
+     * before a visit booked earlier than that, after the visit started;
+     * an SMS after each unanswered call; patients who confirmed came more
+     * often than the others */
+    long histories = 0, after_booking = 1, sms = 0;
+    for (size_t i = 0; i < m.nevs; i++) {
+        const struct sim_ev *ev = &m.evs[i];
+        if (ev->kind != SIM_REMINDERS)
+            continue;
+        const struct sim_appt *a = &m.appts[ev->u.appt.appt];
+        histories++;
+        after_booking &= a->booked_ms < a->starts_ms - 86400000LL && ev->at_ms > a->starts_ms &&
+                         a->status != SIM_BOOKED && a->status != SIM_CANCELLED &&
+                         a->reminder != SIM_REM_NONE;
+        sms += a->reminder == SIM_REM_UNANSWERED;
+    }
+    CHECK(histories == t->reminder_calls && histories > 0);
+    CHECK(after_booking);
+    CHECK(sms == t->reminder_sms && sms == t->reminder_calls - t->reminder_answered);
+    const long(*v)[2] = t->reminded_visits;
+    CHECK(v[0][0] + v[0][1] + v[1][0] + v[1][1] == histories);
+    CHECK(v[1][0] + v[1][1] == t->reminder_confirmed);
+    const double came_confirmed = (double)v[1][1] / (double)(v[1][0] + v[1][1]);
+    const double came_unconfirmed = (double)v[0][1] / (double)(v[0][0] + v[0][1]);
+    CHECK(within(came_confirmed - came_unconfirmed, 0.04, 0.5));
     /* the recall campaign has its holdout, about a tenth, who book less */
     CHECK(within((double)t->recall_holdout / (double)t->recall_members, 0.06, 0.14));
     CHECK(t->recall_booked_target > t->recall_booked_holdout);
