@@ -85,7 +85,10 @@ def sim_totals(clone):
     visits = re.search(r"visits\s+(\d+) booked", text)
     leads = re.search(r"leads\s+(\d+):", text)
     desk = re.search(r"front desk\s+(\d+) replies .*?; (\d+) booked, (\d+) lost, (\d+) spam", text)
-    return {"inbound": int(calls.group(1)), "outbound": int(calls.group(2)),
+    rem = re.search(r"reminders\s+(\d+) calls \((\d+) answered, (\d+) confirmed.*?, (\d+) SMS", text)
+    return {"reminder_calls": int(rem.group(1)), "reminder_confirmed": int(rem.group(3)),
+            "reminder_sms": int(rem.group(4)),
+            "inbound": int(calls.group(1)), "outbound": int(calls.group(2)),
             "booked": int(visits.group(1)), "leads": int(leads.group(1)),
             "replies": int(desk.group(1)),
             "lead_outcomes": tuple(int(desk.group(i)) for i in (2, 3, 4))}
@@ -185,6 +188,26 @@ def main():
               and leads.get("responded", 0) >= want["replies"],
               "the leads report counts the front desk's %d replies and its booked, lost and spam"
               " %s (has %s)" % (want["replies"], want["lead_outcomes"], leads))
+
+        # the month's reminders before today: the robot's calls and SMS of
+        # the visits past, imported as their histories, on their own days
+        deadline = time.monotonic() + 60
+        while True:
+            rows = (report("reminders", "&group_by=day") or {}).get("rows") or []
+            past = [r for r in rows if r["day"] < today.strftime("%Y-%m-%d")]
+            calls = sum(r["calls"] for r in past)
+            if calls >= want["reminder_calls"] or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        check(calls >= want["reminder_calls"] and
+              sum(r["sms"] for r in past) >= want["reminder_sms"] and
+              sum(r["confirmed"] for r in past) >= want["reminder_confirmed"] and
+              len([r for r in past if r["calls"]]) >= 20,
+              "the reminders report counts the month's %d reminder calls, %d confirmed, and %d SMS"
+              " before today on %d days (has %d, %d, %d)"
+              % (want["reminder_calls"], want["reminder_confirmed"], want["reminder_sms"],
+                 len([r for r in past if r["calls"]]), calls,
+                 sum(r["confirmed"] for r in past), sum(r["sms"] for r in past)))
 
         # a key limited to demo-north sees demo-north only
         st, hdrs, body = request("POST", PORTS["analytics"], "/v1/session",
