@@ -1,10 +1,13 @@
 /*
- * A visit's reminder history from the system before this one (PUT and GET
- * /v1/appointments/{id}/reminders, history_routes.c): the rules in
- * history_rules.c (history_testable.h), the statements here
- * (history_store.c). Imported once per visit, for a visit that has
- * started and that this service did not remind itself; each send becomes
- * a reminder.outcome event dated when it happened.
+ * What the system before this one sent (history_routes.c): a visit's
+ * reminders (PUT and GET /v1/appointments/{id}/reminders) and a patient's
+ * recall (PUT /v1/patients/{id}/recall-history). The rules in
+ * history_rules.c (history_testable.h), the statements in
+ * history_store.c. Each is imported once; a visit's only when it has
+ * started and this service did not remind it, a recall only for a
+ * patient this service's recall has not had. Each send becomes a
+ * reminder.outcome event dated when it happened, a recall also a
+ * campaign.member dated when the patient was asked.
  */
 #ifndef CF_REMINDERS_HISTORY_H
 #define CF_REMINDERS_HISTORY_H
@@ -32,10 +35,22 @@ struct history_visit {
  * appointment), or the database's error. */
 int history_store_visit(PGconn *conn, const char *appointment_id, int lock, struct history_visit *v,
                         char *errbuf, size_t errbuf_size);
-/* Stores the visit's history, and its final reminder status where the
- * visit has none. */
-int history_store_put(PGconn *conn, const char *appointment_id, const struct history_visit *v,
-                      const json_t *history, const char *final_status, char *errbuf,
-                      size_t errbuf_size);
+/* Stores the visit's history under its job, and its final reminder status
+ * where the visit has none. */
+int history_store_put(PGconn *conn, const char *job_id, const char *appointment_id,
+                      const struct history_visit *v, const json_t *history,
+                      const char *final_status, char *errbuf, size_t errbuf_size);
+
+/* A patient's recall import, under a transaction lock of the patient:
+ * the history stored under job_id before (*stored, the caller's; NULL
+ * none), and whether this service's own recall has had the patient
+ * (*recalled_here). */
+int history_store_recall(PGconn *conn, const char *job_id, const char *patient_id, json_t **stored,
+                         int *recalled_here, char *errbuf, size_t errbuf_size);
+/* Stores it, and its job: done, reason imported, created when the patient
+ * was asked (so the recall does not ask again within recall_again_days). */
+int history_store_put_recall(PGconn *conn, const char *job_id, const char *network_id,
+                             const char *patient_id, const json_t *history, char *errbuf,
+                             size_t errbuf_size);
 
 #endif

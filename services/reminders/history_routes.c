@@ -1,16 +1,19 @@
 /*
- * PUT and GET /v1/appointments/{id}/reminders: a visit's reminder history
- * from the system before this one (history.h). PUT takes the visit's row
- * lock, checks the history against it, stores it with one
+ * What the system before this one sent (history.h). PUT and GET
+ * /v1/appointments/{id}/reminders: a visit's reminders. PUT takes the
+ * visit's row lock, checks the history against it, stores it with one
  * reminder.outcome event per send (dated when the send happened, staged
  * in the outbox in the same transaction), answers after the commit and
- * wakes the relay. The same history again changes nothing (200,
- * "unchanged"); another one for the same visit is a 409: its sends are
- * counted already.
+ * wakes the relay. PUT /v1/patients/{id}/recall-history: a patient's
+ * recall, likewise, with its campaign.member event dated when the patient
+ * was asked, and a done job the recall worker sees. The same history
+ * again changes nothing (200, "unchanged"); another one for the same
+ * visit, or the same recall, is a 409: its sends are counted already.
  */
 #include "history.h"
 #include "mis_testable.h"
 #include "outcome.h"
+#include "plan.h"
 #include "reminders.h"
 
 #include <stdio.h>
@@ -30,28 +33,39 @@
 /* What a PUT did. */
 enum history_result { HISTORY_CREATED, HISTORY_UNCHANGED, HISTORY_REFUSED };
 
+/* The job a history became. */
+struct history_job {
+    const char *job_id, *kind, *appointment_id, *patient_id, *clinic_id, *network_id;
+    int64_t visit_ms; /* a visit's start; -1 for a recall */
+};
+
 /* One reminder.outcome event per send of history, added to out: the send
  * as the dispatcher would have recorded it, the outcome as a gateway
- * would have reported it, at its own time. */
-static void add_outcomes(const char *appointment_id, const struct history_visit *v,
-                         const json_t *history, struct cf_outbox *out)
+ * would have reported it, at its own time. A visit's sends carry the
+ * reminder statuses they set; a campaign's set none. */
+static void add_outcomes(const struct history_job *job, const json_t *history,
+                         struct cf_outbox *out)
 {
-    char job_id[CF_UUID_STR_LEN + 1], send_id[CF_UUID_STR_LEN + 1];
+    char send_id[CF_UUID_STR_LEN + 1];
     const json_t *sends = json_object_get(history, "sends");
-    history_job_id(appointment_id, job_id);
+    const int visit = strcmp(job->kind, "reminder") == 0;
     for (size_t i = 0; i < json_array_size(sends); i++) {
         const json_t *s = json_array_get(sends, i);
         const json_t *sms = json_object_get(s, "sms");
         const json_t *duration = json_object_get(s, "duration_s");
         int64_t at_ms = 0;
         cf_time_parse(json_string_value(json_object_get(s, "at")), &at_ms);
-        history_send_id(job_id, (int)i + 1, send_id);
+        history_send_id(job->job_id, (int)i + 1, send_id);
         json_t *row = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:i, s:O, s:I}", "send_id", send_id, "job_id",
-            job_id, "kind", "reminder", "appointment_id", appointment_id, "patient_id",
-            v->patient_id, "clinic_id", v->clinic_id, "network_id", v->network_id, "channel",
-            json_object_get(s, "channel"), "attempt", (int)i + 1, "gateway",
-            json_object_get(history, "gateway"), "visit_at", (json_int_t)v->starts_ms);
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:i, s:O}", "send_id", send_id, "job_id",
+            job->job_id, "kind", job->kind, "patient_id", job->patient_id, "clinic_id",
+            job->clinic_id, "network_id", job->network_id, "channel", json_object_get(s, "channel"),
+            "attempt", (int)i + 1, "gateway", json_object_get(history, "gateway"));
+        /* null for a recall: the event then has none */
+        json_object_set_new(row, "appointment_id",
+                            job->appointment_id ? json_string(job->appointment_id) : json_null());
+        if (job->visit_ms >= 0)
+            json_object_set_new(row, "visit_at", json_integer(job->visit_ms));
         const struct reminders_outcome o = {
             .send_id = send_id,
             .outcome = json_string_value(json_object_get(s, "outcome")),
@@ -60,10 +74,11 @@ static void add_outcomes(const char *appointment_id, const struct history_visit 
             .cost_minor = sms ? (int64_t)json_integer_value(json_object_get(sms, "cost_minor")) : 0,
             .currency = sms ? json_string_value(json_object_get(sms, "currency")) : NULL,
         };
-        const struct ladder_next next = {.reminder_status = history_status(sends, i)};
+        const struct ladder_next next = {.reminder_status =
+                                             visit ? history_status(sends, i) : NULL};
         struct cf_event ev = {0};
         outcome_event(&ev, row, &o, &next, at_ms);
-        cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, v->patient_id, &ev);
+        cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, job->patient_id, &ev);
         cf_event_clear(&ev);
         json_decref(row);
     }
@@ -102,9 +117,13 @@ static int import(PGconn *conn, const char *id, const json_t *body, enum history
         cf_http_error(resp, 409, "history_exists",
                       "another history of this visit was imported: its sends are counted", "id");
     } else {
+        char job_id[CF_UUID_STR_LEN + 1];
+        history_job_id(id, job_id);
+        const struct history_job job = {job_id,      "reminder",   id,         v.patient_id,
+                                        v.clinic_id, v.network_id, v.starts_ms};
         struct cf_outbox *out = cf_outbox_new();
-        add_outcomes(id, &v, history, out);
-        rc = history_store_put(conn, id, &v, history,
+        add_outcomes(&job, history, out);
+        rc = history_store_put(conn, job_id, id, &v, history,
                                history_final_status(json_object_get(history, "sends")), errbuf,
                                errbuf_size);
         rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
@@ -123,6 +142,79 @@ done:
     return rc;
 }
 
+/* A patient's recall import in one transaction on conn, likewise; the
+ * job it is stored under into job_id. */
+static int import_recall(PGconn *conn, const struct cf_network *net, const char *patient_id,
+                         const json_t *body, enum history_result *result, int *staged,
+                         char job_id[CF_UUID_STR_LEN + 1], struct _u_response *resp, char *errbuf,
+                         size_t errbuf_size)
+{
+    json_t *history = NULL, *stored = NULL;
+    char field[80];
+    int64_t asked_ms = 0;
+    int recalled_here = 0;
+    *result = HISTORY_REFUSED;
+
+    if (history_parse_recall(body, net, cf_time_now_ms(), &history, &asked_ms, field, sizeof(field),
+                             errbuf, errbuf_size) != 0) {
+        cf_http_error(resp, 400, "invalid_field", errbuf, field);
+        return 0;
+    }
+    history_recall_job_id(patient_id, asked_ms, job_id);
+    int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = history_store_recall(conn, job_id, patient_id, &stored, &recalled_here, errbuf,
+                                  errbuf_size);
+    if (rc != 0)
+        goto out;
+    if (recalled_here) {
+        cf_http_error(resp, 409, "recalled_here",
+                      "this service's recall has had the patient: its contacts are counted", "id");
+    } else if (stored && json_equal(stored, history)) {
+        *result = HISTORY_UNCHANGED;
+    } else if (stored) {
+        cf_http_error(resp, 409, "history_exists",
+                      "another recall of the patient asked at that time was imported", "asked_at");
+    } else {
+        const char *clinic_id = json_string_value(json_object_get(history, "clinic_id"));
+        const char *group = json_string_value(json_object_get(history, "group"));
+        const json_t *sends = json_object_get(history, "sends");
+        const struct history_job job = {job_id, "recall", NULL, patient_id, clinic_id, net->id, -1};
+        int64_t first_ms = asked_ms;
+        if (json_array_size(sends) > 0)
+            cf_time_parse(json_string_value(json_object_get(json_array_get(sends, 0), "at")),
+                          &first_ms);
+        const struct plan_member m = {
+            .campaign = "recall",
+            .job_id = job_id,
+            .patient_id = patient_id,
+            .clinic_id = clinic_id,
+            .network_id = net->id,
+            .held = strcmp(group, "holdout") == 0,
+            .holdout_percent = (int)json_integer_value(json_object_get(history, "holdout_percent")),
+            .missed_ms = -1,
+            .due_ms = first_ms};
+        struct cf_outbox *out = cf_outbox_new();
+        plan_member_event(out, &m, asked_ms);
+        add_outcomes(&job, history, out);
+        rc = history_store_put_recall(conn, job_id, net->id, patient_id, history, errbuf,
+                                      errbuf_size);
+        rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
+        if (rc >= 0) { /* committed */
+            *staged = rc;
+            *result = HISTORY_CREATED;
+            rc = 0;
+            goto done;
+        }
+    }
+out:
+    cf_pg_rollback(conn);
+done:
+    json_decref(history);
+    json_decref(stored);
+    return rc;
+}
+
 /* clinicflow_reminders_history_imports_total{result}: created, unchanged,
  * refused. */
 static void count(const char *result)
@@ -136,7 +228,8 @@ static void count(const char *result)
  * from the path, a connection. 0, or -1 with the answer set (401, 403,
  * 400 for the path's id, 503). */
 static int begin(struct reminders_ctx *ctx, const struct _u_request *req, struct _u_response *resp,
-                 unsigned scope, struct cf_netconf_snapshot **snap, const char **mis_id,
+                 unsigned scope, const char *kind, struct cf_netconf_snapshot **snap,
+                 const struct cf_network **net_out, const char **mis_id,
                  char id[CF_UUID_STR_LEN + 1], PGconn **conn)
 {
     const struct cf_network *net = NULL;
@@ -149,7 +242,9 @@ static int begin(struct reminders_ctx *ctx, const struct _u_request *req, struct
                       "the id in the path: 1-128 letters, digits, '.', '_', ':' or '-'", "id");
         return -1;
     }
-    mis_record_id(net->id, "appointment", *mis_id, id);
+    mis_record_id(net->id, kind, *mis_id, id);
+    if (net_out)
+        *net_out = net;
     if (!(*conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf)))) {
         cf_warn("reminder history of %s: %s", id, errbuf);
         cf_http_error_from(resp, CF_EUNAVAIL, "the database is unavailable now; retry later", NULL,
@@ -178,7 +273,8 @@ static int put_history(const struct _u_request *req, struct _u_response *resp, v
     enum history_result result = HISTORY_REFUSED;
     int staged = 0;
 
-    if (begin(ctx, req, resp, CF_SCOPE_INGEST | CF_SCOPE_ADMIN, &snap, &mis_id, id, &conn) != 0 ||
+    if (begin(ctx, req, resp, CF_SCOPE_INGEST | CF_SCOPE_ADMIN, "appointment", &snap, NULL, &mis_id,
+              id, &conn) != 0 ||
         !(body = cf_http_json_body(req, resp)))
         goto out;
     int rc = import(conn, id, body, &result, &staged, resp, errbuf, sizeof(errbuf));
@@ -214,8 +310,8 @@ static int get_history(const struct _u_request *req, struct _u_response *resp, v
     const char *mis_id = NULL;
     char id[CF_UUID_STR_LEN + 1], errbuf[256];
 
-    if (begin(ctx, req, resp, CF_SCOPE_INGEST | CF_SCOPE_READ | CF_SCOPE_ADMIN, &snap, &mis_id, id,
-              &conn) != 0)
+    if (begin(ctx, req, resp, CF_SCOPE_INGEST | CF_SCOPE_READ | CF_SCOPE_ADMIN, "appointment",
+              &snap, NULL, &mis_id, id, &conn) != 0)
         goto out;
     int rc = history_store_visit(conn, id, 0, &v, errbuf, sizeof(errbuf));
     if (rc != 0) {
@@ -238,11 +334,53 @@ out:
     return U_CALLBACK_COMPLETE;
 }
 
+static int put_recall(const struct _u_request *req, struct _u_response *resp, void *user)
+{
+    struct reminders_ctx *ctx = user;
+    struct cf_netconf_snapshot *snap = NULL;
+    const struct cf_network *net = NULL;
+    PGconn *conn = NULL;
+    json_t *body = NULL;
+    const char *mis_id = NULL;
+    char id[CF_UUID_STR_LEN + 1], job_id[CF_UUID_STR_LEN + 1], errbuf[256];
+    enum history_result result = HISTORY_REFUSED;
+    int staged = 0;
+
+    if (begin(ctx, req, resp, CF_SCOPE_INGEST | CF_SCOPE_ADMIN, "patient", &snap, &net, &mis_id, id,
+              &conn) != 0 ||
+        !(body = cf_http_json_body(req, resp)))
+        goto out;
+    int rc =
+        import_recall(conn, net, id, body, &result, &staged, job_id, resp, errbuf, sizeof(errbuf));
+    if (rc != 0) {
+        cf_warn("recall history of %s: %s", id, errbuf);
+        cf_http_error_from(resp, rc == CF_EUNAVAIL ? rc : CF_EINTERNAL,
+                           "the history could not be stored now; retry later", NULL, RETRY_AFTER_S);
+        goto out;
+    }
+    if (result == HISTORY_REFUSED) {
+        count("refused");
+        goto out;
+    }
+    count(result == HISTORY_CREATED ? "created" : "unchanged");
+    if (staged > 0)
+        reminders_relay_kick(ctx);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "patient_id", id, "id", mis_id, "job_id", job_id,
+                          "result", result == HISTORY_CREATED ? "created" : "unchanged");
+    cf_http_json(resp, 200, j);
+    json_decref(j);
+out:
+    end(ctx, snap, conn);
+    json_decref(body);
+    return U_CALLBACK_COMPLETE;
+}
+
 void reminders_history_routes(struct reminders_ctx *ctx)
 {
     cf_metrics_describe("clinicflow_reminders_history_imports_total", "counter",
-                        "imported reminder histories of visits by result (created, unchanged, "
-                        "refused)");
+                        "imported histories (a visit's reminders, a patient's recall) by "
+                        "result (created, unchanged, refused)");
     cf_http_route(ctx->svc->http, "PUT", "/v1/appointments/:id/reminders", put_history, ctx);
     cf_http_route(ctx->svc->http, "GET", "/v1/appointments/:id/reminders", get_history, ctx);
+    cf_http_route(ctx->svc->http, "PUT", "/v1/patients/:id/recall-history", put_recall, ctx);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/netconf.h"
 #include "common/time.h"
 #include "common/validate.h"
 
@@ -70,10 +71,18 @@ static int refuse(char *field, size_t field_size, char *errbuf, size_t errbuf_si
     return CF_EINVAL;
 }
 
-/* One send, at index i, after the send before it (prev_ms); its stored
- * form into *out. */
-static int parse_send(const json_t *j, size_t i, int64_t prev_ms, int64_t visit_ms, int64_t now_ms,
-                      json_t **out, int64_t *at_ms, char *field, size_t field_size, char *errbuf,
+/* The bounds of a history's sends: after prev_ms (the send before, or
+ * what the sends follow), before before_ms (why: before_why), none ahead
+ * of now_ms. */
+struct bounds {
+    int64_t prev_ms, before_ms, now_ms;
+    const char *before_why;
+};
+
+/* One send, at index i, within b; its stored form into *out, its time into
+ * *at_ms. */
+static int parse_send(const json_t *j, size_t i, const struct bounds *b, json_t **out,
+                      int64_t *at_ms, char *field, size_t field_size, char *errbuf,
                       size_t errbuf_size)
 {
     char name[48], member[64];
@@ -119,14 +128,14 @@ static int parse_send(const json_t *j, size_t i, int64_t prev_ms, int64_t visit_
     snprintf(member, sizeof(member), "%s.at", name);
     if (cf_time_parse(json_string_value(json_object_get(j, "at")), at_ms) != 0)
         return refuse(field, field_size, errbuf, errbuf_size, member, "not a time we take");
-    if (*at_ms >= visit_ms)
-        return refuse(field, field_size, errbuf, errbuf_size, member,
-                      "a reminder goes out before its visit starts");
-    if (*at_ms > now_ms)
+    if (*at_ms >= b->before_ms)
+        return refuse(field, field_size, errbuf, errbuf_size, member, b->before_why);
+    if (*at_ms > b->now_ms)
         return refuse(field, field_size, errbuf, errbuf_size, member, "in the future");
-    if (*at_ms <= prev_ms)
+    if (*at_ms <= b->prev_ms)
         return refuse(field, field_size, errbuf, errbuf_size, member,
-                      "the sends in the order they went out, each after the one before");
+                      i ? "the sends in the order they went out, each after the one before"
+                        : "not before what it follows");
     char at[32];
     cf_time_format(*at_ms, at);
     *out = json_pack("{s:s, s:s, s:s}", "channel", channel, "at", at, "outcome", outcome);
@@ -137,37 +146,118 @@ static int parse_send(const json_t *j, size_t i, int64_t prev_ms, int64_t visit_
     return 0;
 }
 
-int history_parse(const json_t *body, int64_t visit_ms, int64_t now_ms, json_t **out, char *field,
-                  size_t field_size, char *errbuf, size_t errbuf_size)
+/* The sends of a history within b (b->prev_ms: what they follow), at
+ * least min of them: their stored form into *out. */
+static int parse_sends(const json_t *sends, size_t min, struct bounds b, json_t **out, char *field,
+                       size_t field_size, char *errbuf, size_t errbuf_size)
 {
     *out = NULL;
-    if (!json_is_object(body))
-        return refuse(field, field_size, errbuf, errbuf_size, "", "the body is a JSON object");
-    int rc = cf_validate_object(body, body_fields, N(body_fields), field, field_size, errbuf,
-                                errbuf_size);
-    if (rc != 0)
-        return rc;
-    const char *gateway = json_string_value(json_object_get(body, "gateway"));
-    if (!gateway_ok(gateway))
-        return refuse(field, field_size, errbuf, errbuf_size, "gateway",
-                      "lower-case letters, digits, '_', '-' or '.'");
-    const json_t *sends = json_object_get(body, "sends");
-    if (json_array_size(sends) == 0)
+    if (json_array_size(sends) < min)
         return refuse(field, field_size, errbuf, errbuf_size, "sends", "at least one send");
     json_t *stored = json_array();
-    int64_t prev = INT64_MIN;
     for (size_t i = 0; i < json_array_size(sends); i++) {
         json_t *send = NULL;
-        rc = parse_send(json_array_get(sends, i), i, prev, visit_ms, now_ms, &send, &prev, field,
-                        field_size, errbuf, errbuf_size);
+        int64_t at_ms = 0;
+        int rc = parse_send(json_array_get(sends, i), i, &b, &send, &at_ms, field, field_size,
+                            errbuf, errbuf_size);
+        b.prev_ms = at_ms;
         if (rc != 0) {
             json_decref(stored);
             return rc;
         }
         json_array_append_new(stored, send);
     }
-    *out = json_pack("{s:s, s:o}", "gateway", gateway, "sends", stored);
+    *out = stored;
     return 0;
+}
+
+/* The gateway of a body checked by cf_validate_object: 0 or CF_EINVAL. */
+static int check_gateway(const json_t *body, char *field, size_t field_size, char *errbuf,
+                         size_t errbuf_size)
+{
+    return gateway_ok(json_string_value(json_object_get(body, "gateway")))
+               ? 0
+               : refuse(field, field_size, errbuf, errbuf_size, "gateway",
+                        "lower-case letters, digits, '_', '-' or '.'");
+}
+
+int history_parse(const json_t *body, int64_t visit_ms, int64_t now_ms, json_t **out, char *field,
+                  size_t field_size, char *errbuf, size_t errbuf_size)
+{
+    json_t *sends = NULL;
+    *out = NULL;
+    if (!json_is_object(body))
+        return refuse(field, field_size, errbuf, errbuf_size, "", "the body is a JSON object");
+    int rc = cf_validate_object(body, body_fields, N(body_fields), field, field_size, errbuf,
+                                errbuf_size);
+    if (rc == 0)
+        rc = check_gateway(body, field, field_size, errbuf, errbuf_size);
+    const struct bounds b = {INT64_MIN, visit_ms, now_ms,
+                             "a reminder goes out before its visit starts"};
+    if (rc == 0)
+        rc = parse_sends(json_object_get(body, "sends"), 1, b, &sends, field, field_size, errbuf,
+                         errbuf_size);
+    if (rc == 0)
+        *out = json_pack("{s:O, s:o}", "gateway", json_object_get(body, "gateway"), "sends", sends);
+    return rc;
+}
+
+static const char *const groups[] = {"target", "holdout", NULL};
+static const struct cf_field recall_fields[] = {
+    {"gateway", CF_FIELD_STRING, 1, 1, 32, 0, 0, NULL},
+    {"clinic_id", CF_FIELD_STRING, 1, 1, 64, 0, 0, NULL},
+    {"asked_at", CF_FIELD_TIME, 1, 0, 0, 0, 0, NULL},
+    {"group", CF_FIELD_ENUM, 1, 0, 0, 0, 0, groups},
+    {"holdout_percent", CF_FIELD_INT, 1, 0, 0, 0, 50, NULL},
+    {"sends", CF_FIELD_ARRAY, 0, 0, HISTORY_SENDS_MAX, 0, 0, NULL},
+};
+
+int history_parse_recall(const json_t *body, const struct cf_network *net, int64_t now_ms,
+                         json_t **out, int64_t *asked_ms, char *field, size_t field_size,
+                         char *errbuf, size_t errbuf_size)
+{
+    json_t *sends = NULL;
+    *out = NULL;
+    if (!json_is_object(body))
+        return refuse(field, field_size, errbuf, errbuf_size, "", "the body is a JSON object");
+    int rc = cf_validate_object(body, recall_fields, N(recall_fields), field, field_size, errbuf,
+                                errbuf_size);
+    if (rc == 0)
+        rc = check_gateway(body, field, field_size, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
+    const char *clinic = json_string_value(json_object_get(body, "clinic_id"));
+    if (!cf_netconf_clinic(net, clinic))
+        return refuse(field, field_size, errbuf, errbuf_size, "clinic_id",
+                      "not a clinic of the network");
+    if (cf_time_parse(json_string_value(json_object_get(body, "asked_at")), asked_ms) != 0 ||
+        *asked_ms > now_ms)
+        return refuse(field, field_size, errbuf, errbuf_size, "asked_at",
+                      "when the patient was asked back (or held out): not in the future");
+    const int held = strcmp(json_string_value(json_object_get(body, "group")), "holdout") == 0;
+    const json_t *given = json_object_get(body, "sends");
+    if (held && json_array_size(given) > 0)
+        return refuse(field, field_size, errbuf, errbuf_size, "sends",
+                      "the holdout group is never contacted");
+    const struct bounds b = {*asked_ms - 1, INT64_MAX, now_ms, ""};
+    if ((rc = parse_sends(given, held ? 0 : 1, b, &sends, field, field_size, errbuf,
+                          errbuf_size)) != 0)
+        return rc;
+    char asked[32];
+    cf_time_format(*asked_ms, asked);
+    *out =
+        json_pack("{s:O, s:s, s:s, s:O, s:O, s:o}", "gateway", json_object_get(body, "gateway"),
+                  "clinic_id", clinic, "asked_at", asked, "group", json_object_get(body, "group"),
+                  "holdout_percent", json_object_get(body, "holdout_percent"), "sends", sends);
+    return 0;
+}
+
+void history_recall_job_id(const char *patient_id, int64_t asked_ms, char out[CF_UUID_STR_LEN + 1])
+{
+    char at[24];
+    snprintf(at, sizeof(at), "%lld", (long long)asked_ms);
+    const char *parts[] = {patient_id, "recall", "history", at};
+    cf_uuid5(parts, 4, out);
 }
 
 void history_job_id(const char *appointment_id, char out[CF_UUID_STR_LEN + 1])

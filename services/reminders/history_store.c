@@ -45,19 +45,79 @@ int history_store_visit(PGconn *conn, const char *appointment_id, int lock, stru
     return rc;
 }
 
-int history_store_put(PGconn *conn, const char *appointment_id, const struct history_visit *v,
-                      const json_t *history, const char *final_status, char *errbuf,
-                      size_t errbuf_size)
+int history_store_put(PGconn *conn, const char *job_id, const char *appointment_id,
+                      const struct history_visit *v, const json_t *history,
+                      const char *final_status, char *errbuf, size_t errbuf_size)
 {
     char *text = cf_json_dumps(history);
-    const char *params[] = {appointment_id, v->network_id, text, final_status};
+    const char *params[] = {job_id,         v->network_id, v->patient_id,
+                            appointment_id, text,          final_status};
     int rc = cf_pg_exec(conn,
-                        "WITH h AS (INSERT INTO reminders.histories (appointment_id, network_id,"
-                        " history) VALUES ($1::uuid, $2, $3::jsonb))"
-                        " UPDATE reminders.appointments SET reminder_status = $4"
-                        " WHERE appointment_id = $1::uuid AND reminder_status IS NULL"
-                        " AND $4::text IS NOT NULL",
-                        4, params, NULL, errbuf, errbuf_size);
+                        "WITH h AS (INSERT INTO reminders.histories (job_id, network_id,"
+                        " patient_id, appointment_id, history) VALUES ($1::uuid, $2, $3::uuid,"
+                        " $4::uuid, $5::jsonb))"
+                        " UPDATE reminders.appointments SET reminder_status = $6"
+                        " WHERE appointment_id = $4::uuid AND reminder_status IS NULL"
+                        " AND $6::text IS NOT NULL",
+                        6, params, NULL, errbuf, errbuf_size);
+    free(text);
+    return rc;
+}
+
+int history_store_recall(PGconn *conn, const char *job_id, const char *patient_id, json_t **stored,
+                         int *recalled_here, char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {job_id, patient_id};
+    PGresult *res = NULL;
+    *stored = NULL;
+    *recalled_here = 0;
+    /* the recall worker's lock of the patient's clinic (recall_store.c),
+     * waited for: a round of the worker that could enrol the patient is
+     * over, and the next one sees the imported job */
+    int rc = cf_pg_exec(conn,
+                        "SELECT pg_advisory_xact_lock(hashtext('reminders.recall'),"
+                        " hashtext(p.network_id || '/' || p.clinic_id))"
+                        " FROM reminders.patients p WHERE p.patient_id = $1::uuid"
+                        " AND p.clinic_id IS NOT NULL",
+                        1, params + 1, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec(conn,
+                        "SELECT EXISTS (SELECT 1 FROM reminders.reminder_jobs j"
+                        " WHERE j.patient_id = $2::uuid AND j.kind = 'recall'"
+                        " AND j.reason IS DISTINCT FROM 'imported'),"
+                        " (SELECT h.history::text FROM reminders.histories h"
+                        " WHERE h.job_id = $1::uuid)",
+                        2, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) == 1) {
+        *recalled_here = PQgetvalue(res, 0, 0)[0] == 't';
+        if (!PQgetisnull(res, 0, 1))
+            *stored = cf_json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    }
+    PQclear(res);
+    return rc;
+}
+
+int history_store_put_recall(PGconn *conn, const char *job_id, const char *network_id,
+                             const char *patient_id, const json_t *history, char *errbuf,
+                             size_t errbuf_size)
+{
+    char *text = cf_json_dumps(history);
+    const json_t *sends = json_object_get(history, "sends");
+    const json_t *last = json_array_get(sends, json_array_size(sends) - 1);
+    const char *result = last ? json_string_value(json_object_get(last, "outcome")) : "holdout";
+    char attempt[16];
+    snprintf(attempt, sizeof(attempt), "%zu", json_array_size(sends) ? json_array_size(sends) : 1);
+    const char *params[] = {job_id, network_id, patient_id, text, result, attempt};
+    int rc = cf_pg_exec(
+        conn,
+        "WITH h AS (INSERT INTO reminders.histories (job_id, network_id, patient_id, history)"
+        " VALUES ($1::uuid, $2, $3::uuid, $4::jsonb))"
+        " INSERT INTO reminders.reminder_jobs (job_id, network_id, clinic_id, patient_id,"
+        " offset_hours, due_at, status, reason, kind, channel, attempt, result, created_at)"
+        " VALUES ($1::uuid, $2, $4::jsonb->>'clinic_id', $3::uuid, 0,"
+        " ($4::jsonb->>'asked_at')::timestamptz, 'done', 'imported', 'recall', 'sms', $6::int,"
+        " $5, ($4::jsonb->>'asked_at')::timestamptz)",
+        6, params, NULL, errbuf, errbuf_size);
     free(text);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "common/hash.h"
+#include "common/netconf.h"
 
 /* A history's sends: at most the ladder's rungs (reminder.outcome's
  * attempt). */
@@ -30,6 +31,21 @@
  * sends in the order they went out, the last one already past. */
 int history_parse(const json_t *body, int64_t visit_ms, int64_t now_ms, json_t **out, char *field,
                   size_t field_size, char *errbuf, size_t errbuf_size);
+
+/* A patient's recall by the system before (PUT
+ * /v1/patients/{id}/recall-history) stored from body, known at now_ms: a
+ * new object {"gateway", "clinic_id" (one of net's), "asked_at" (UTC,
+ * milliseconds: when the patient became a member of the campaign),
+ * "group" (target, holdout), "holdout_percent", "sends" (as a visit's, at
+ * or after asked_at; at least one for the target group, none for the
+ * holdout, which is never contacted)}, and asked_at into *asked_ms; or
+ * CF_EINVAL with the offending member in field. */
+int history_parse_recall(const json_t *body, const struct cf_network *net, int64_t now_ms,
+                         json_t **out, int64_t *asked_ms, char *field, size_t field_size,
+                         char *errbuf, size_t errbuf_size);
+/* Its job: UUIDv5 over the patient, "recall", "history" and asked_at's
+ * epoch milliseconds (one per time the patient was asked). */
+void history_recall_job_id(const char *patient_id, int64_t asked_ms, char out[CF_UUID_STR_LEN + 1]);
 
 /* The history's job: UUIDv5 over the appointment and "history" (never one
  * of the planner's: theirs name the visit's time and the hours before it). */

@@ -183,14 +183,19 @@ const struct cf_migration cf_reminders_migrations[] = {
      " due_at timestamptz NOT NULL,"
      " closed_at timestamptz);"
      "CREATE INDEX tasks_open_job ON tasks (job_id) WHERE status = 'open';"},
-    /* A visit's reminder history from the system before this one
-     * (history_routes.c), as PUT /v1/appointments/{id}/reminders stored
-     * it: imported once, so a second import cannot count its sends again.
-     * Channels, times and outcomes only: nothing of the person. */
+    /* What the system before this one sent (history_routes.c): a visit's
+     * reminders, or a patient's recall, as the import stored it, under
+     * the job it became. Imported once, so a second import cannot count
+     * its sends again. Channels, times and outcomes only: nothing of the
+     * person. An imported recall is also a done job (reason imported),
+     * so the recall does not ask the patient again within
+     * recall_again_days. */
     {11, "imported reminder histories",
      "CREATE TABLE histories ("
-     " appointment_id uuid PRIMARY KEY,"
+     " job_id uuid PRIMARY KEY,"
      " network_id text NOT NULL,"
+     " patient_id uuid NOT NULL,"
+     " appointment_id uuid UNIQUE,"
      " history jsonb NOT NULL,"
      " imported_at timestamptz NOT NULL DEFAULT now());"},
 };

@@ -47,17 +47,35 @@ static void plan_missed(const struct plan_policy *policy, const struct cf_networ
     cf_time_json_set(j, "due_at", due_ms);
     json_array_append_new(jobs, j);
 
+    const struct plan_member m = {.campaign = REINVITE,
+                                  .job_id = job_id,
+                                  .patient_id = patient_id,
+                                  .appointment_id = appointment_id,
+                                  .clinic_id = clinic_id,
+                                  .network_id = net->id,
+                                  .held = held,
+                                  .holdout_percent = policy->holdout_percent,
+                                  .missed_ms = starts_ms,
+                                  .due_ms = due_ms};
+    plan_member_event(out, &m, now_ms);
+}
+
+void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64_t time_ms)
+{
     struct cf_event ev = {0};
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "campaign", REINVITE, "job_id",
-                             job_id, "patient_id", patient_id, "appointment_id", appointment_id,
-                             "clinic_id", clinic_id, "group", held ? "holdout" : "target",
-                             "holdout_percent", policy->holdout_percent);
-    cf_time_json_set(data, "missed_visit_at", starts_ms);
-    if (!held)
-        cf_time_json_set(data, "due_at", due_ms);
-    cf_event_derive(&ev, job_id, "campaign.member", NULL, "reminders/campaigns", patient_id, now_ms,
-                    net->id, clinic_id, data);
-    cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, patient_id, &ev);
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "campaign", m->campaign, "job_id", m->job_id,
+                  "patient_id", m->patient_id, "clinic_id", m->clinic_id, "group",
+                  m->held ? "holdout" : "target", "holdout_percent", m->holdout_percent);
+    if (m->appointment_id)
+        json_object_set_new(data, "appointment_id", json_string(m->appointment_id));
+    if (m->missed_ms >= 0)
+        cf_time_json_set(data, "missed_visit_at", m->missed_ms);
+    if (!m->held)
+        cf_time_json_set(data, "due_at", m->due_ms);
+    cf_event_derive(&ev, m->job_id, "campaign.member", NULL, "reminders/campaigns", m->patient_id,
+                    time_ms, m->network_id, m->clinic_id, data);
+    cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, m->patient_id, &ev);
     cf_event_clear(&ev);
 }
 

@@ -24,6 +24,19 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
                                const json_t *record, int64_t now_ms, struct cf_outbox *out,
                                char *errbuf, size_t errbuf_size);
 
+/* A patient made a member of a campaign (reinvite, recall) in group held
+ * (1 holdout, 0 target), added to out as clinicflow.campaign.member at
+ * time_ms: the one place the event is built (plan.c's re-invites,
+ * recall.c's enrolment, history_routes.c's imported recalls).
+ * appointment_id and missed_ms (the missed visit's, -1 none) are a
+ * re-invite's; due_ms is the target's contact. */
+struct plan_member {
+    const char *campaign, *job_id, *patient_id, *appointment_id, *clinic_id, *network_id;
+    int held, holdout_percent;
+    int64_t missed_ms, due_ms;
+};
+void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64_t time_ms);
+
 /* What planning does to a job it plans again that a replanning cancelled
  * (the ON CONFLICT tail of the jobs' insert): a job's id is its visit's
  * time and offset, so a visit moved away and back, or cancelled and booked

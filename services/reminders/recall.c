@@ -25,6 +25,7 @@
  * opts the number out of SMS for good.
  */
 #include "pace_testable.h"
+#include "plan.h"
 #include "plan_testable.h"
 #include "recall.h"
 #include "recall_testable.h"
@@ -128,17 +129,16 @@ static int recall_clinic(PGconn *conn, const struct cf_network *net, const struc
         const json_t *m = json_object_get(members, json_string_value(j_id));
         const char *patient_id = json_string_value(json_object_get(m, "patient_id"));
         const int held = json_is_true(json_object_get(m, "held"));
-        json_t *data =
-            json_pack("{s:s, s:O, s:s, s:s, s:s, s:i}", "campaign", RECALL, "job_id", j_id,
-                      "patient_id", patient_id, "clinic_id", clinic->id, "group",
-                      held ? "holdout" : "target", "holdout_percent", p->holdout_percent);
-        if (!held)
-            cf_time_json_set(data, "due_at", due_ms);
-        struct cf_event ev = {0};
-        cf_event_derive(&ev, json_string_value(j_id), "campaign.member", NULL,
-                        "reminders/campaigns", patient_id, now_ms, net->id, clinic->id, data);
-        cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, patient_id, &ev);
-        cf_event_clear(&ev);
+        const struct plan_member member = {.campaign = RECALL,
+                                           .job_id = json_string_value(j_id),
+                                           .patient_id = patient_id,
+                                           .clinic_id = clinic->id,
+                                           .network_id = net->id,
+                                           .held = held,
+                                           .holdout_percent = p->holdout_percent,
+                                           .missed_ms = -1,
+                                           .due_ms = due_ms};
+        plan_member_event(out, &member, now_ms);
         n++;
     }
 out:

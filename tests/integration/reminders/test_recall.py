@@ -152,7 +152,67 @@ def test_each_category_is_recalled_after_its_own_months(s):
     assert "hygiene" not in str(doc) and "implants" not in str(doc), doc
 
 
+def test_an_imported_recall_stands_for_the_recall(s):
+    """A recall by the system before (PUT /v1/patients/{id}/recall-history),
+    imported before the MIS sends the patient: its member and outcome
+    events are dated when they happened, and the recall does not ask the
+    patient again within recall_again_days. A patient the recall has had
+    cannot be given an imported one."""
+    p, put = patient(s, "Импорт")
+    asked = ago(20)
+    body = {"gateway": "robot-before", "clinic_id": NORTH, "asked_at": utc(asked),
+            "group": "target", "holdout_percent": 10,
+            "sends": [{"channel": "sms", "at": utc(asked), "outcome": "sms_delivered",
+                       "sms": {"segments": 1, "cost_minor": 335, "currency": "RUB"}},
+                      {"channel": "sms", "at": utc(asked + datetime.timedelta(hours=2)),
+                       "outcome": "confirmed"}]}
+    path = "/v1/patients/%s/recall-history" % p
+    got = ok(s.request("PUT", path, body))
+    pid = common.patient_uuid(p)
+    job = common.cf_uuid5(pid, "recall", "history",
+                          str(int(asked.replace(microsecond=asked.microsecond // 1000 * 1000)
+                                  .timestamp() * 1000)))
+    assert got == {"patient_id": pid, "id": p, "job_id": job, "result": "created"}, got
+    assert ok(s.request("PUT", path, body))["result"] == "unchanged"
+    other = dict(body, sends=body["sends"][:1])
+    err = common.bad_field(s.request("PUT", path, other), "asked_at", status=409)
+    assert err["code"] == "history_exists", err
+    common.bad_field(s.request("PUT", path, dict(body, group="holdout")), "sends")
+    # the patient arrives, due a recall by their visit; then one more due
+    # patient, whose recall shows a round has seen the first
+    completed(s, p, SEVEN_MONTHS, "hygiene")
+    put()
+    q, put_q = patient(s, "Свой")
+    completed(s, q, SEVEN_MONTHS, "hygiene")
+    put_q()
+    cfstack.wait_until(lambda: members(s, q), 30, "the recall of the next patient")
+    s.marker()
+    (m,) = members(s, p)
+    assert m["job_id"] == job and m["group"] == "target" and m["campaign"] == "recall", m
+    assert m["due_at"] == utc(asked) and m["clinic_id"] == NORTH, m
+    assert recall_jobs(s, p) == [["done"]], recall_jobs(s, p)
+    ev = [x["event"] for x in s.messages(OUTCOMES)
+          if x["event"]["data"].get("job_id") == job]
+    assert sorted(e["type"] for e in ev) == ["clinicflow.campaign.member"] + \
+        ["clinicflow.reminder.outcome"] * 2, ev
+    sends = sorted((e for e in ev if e["type"] == "clinicflow.reminder.outcome"),
+                   key=lambda e: e["data"]["attempt"])
+    assert [e["time"] for e in sends] == [x["at"] for x in body["sends"]], sends
+    for e in sends:
+        d = e["data"]
+        assert d["kind"] == "recall" and "appointment_id" not in d, d
+        assert "reminder_status" not in d and d["gateway"] == "robot-before", d
+    assert [e["time"] for e in ev if e["type"] == "clinicflow.campaign.member"] == [utc(asked)]
+    # the recall has had the other patient: nothing of the system before
+    err = common.bad_field(s.request("PUT", "/v1/patients/%s/recall-history" % q,
+                                     dict(body, sends=[])), "sends")
+    err = common.bad_field(s.request("PUT", "/v1/patients/%s/recall-history" % q, body), "id",
+                           status=409)
+    assert err["code"] == "recalled_here", err
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(RecallStack, [
         test_each_category_is_recalled_after_its_own_months,
+        test_an_imported_recall_stands_for_the_recall,
     ])

@@ -192,6 +192,84 @@ static void test_statuses(void)
 #undef O
 }
 
+static struct cf_clinic clinics[] = {{.id = "demo-center"}, {.id = "demo-north"}};
+static const struct cf_network net = {
+    .id = "demo", .secret = "test-secret", .clinics = clinics, .nclinics = 2};
+
+/* The field a recall body is refused for ("" when taken). */
+static void recall_refused(const char *text, const char *want_field, json_t **out)
+{
+    char field[80] = "", errbuf[256] = "";
+    int64_t asked = 0;
+    json_t *history = NULL, *j = json_loads(text, 0, NULL);
+    int rc = history_parse_recall(j, &net, now_ms, &history, &asked, field, sizeof(field), errbuf,
+                                  sizeof(errbuf));
+    CHECK_INT(rc != 0, want_field[0] != '\0');
+    CHECK_STR(rc != 0 ? field : "", want_field);
+    CHECK((rc == 0) == (history != NULL));
+    if (out)
+        *out = history;
+    else
+        json_decref(history);
+    json_decref(j);
+}
+
+#define RECALL(extra)                                                                              \
+    "{\"gateway\": \"robot\", \"clinic_id\": \"demo-north\", \"asked_at\": "                       \
+    "\"2026-11-10T11:00:00+03:00\", \"holdout_percent\": 10" extra "}"
+#define SMS(at, outcome) "{\"channel\": \"sms\", \"at\": \"" at "\", \"outcome\": \"" outcome "\"}"
+
+static void test_recall(void)
+{
+    json_t *h = NULL;
+    recall_refused(RECALL(", \"group\": \"target\", \"sends\": [" SMS(
+                       "2026-11-10T08:00:00Z", "sms_delivered") "," SMS("2026-11-10T09:00:00Z",
+                                                                        "confirmed") "]"),
+                   "", &h);
+    if (h) {
+        CHECK_STR(json_string_value(json_object_get(h, "asked_at")), "2026-11-10T08:00:00.000Z");
+        CHECK_STR(json_string_value(json_object_get(h, "clinic_id")), "demo-north");
+        CHECK_INT((long)json_array_size(json_object_get(h, "sends")), 2);
+        CHECK_INT((long)json_integer_value(json_object_get(h, "holdout_percent")), 10);
+        json_decref(h);
+    }
+    /* the holdout: asked nothing, and no sends */
+    recall_refused(RECALL(", \"group\": \"holdout\""), "", NULL);
+    recall_refused(RECALL(", \"group\": \"holdout\", \"sends\": []"), "", NULL);
+    recall_refused(RECALL(", \"group\": \"holdout\", \"sends\": [" SMS("2026-11-10T09:00:00Z",
+                                                                       "sms_delivered") "]"),
+                   "sends", NULL);
+    /* the target: asked something, not before being asked */
+    recall_refused(RECALL(", \"group\": \"target\""), "sends", NULL);
+    recall_refused(RECALL(", \"group\": \"target\", \"sends\": [" SMS("2026-11-10T07:59:59Z",
+                                                                      "sms_delivered") "]"),
+                   "sends[0].at", NULL);
+    recall_refused(RECALL(", \"group\": \"target\", \"sends\": [" SMS("2026-11-22T07:59:59Z",
+                                                                      "sms_delivered") "]"),
+                   "sends[0].at", NULL); /* after now */
+    recall_refused(RECALL(", \"group\": \"target\", \"sends\": [" SMS("2026-11-10T09:00:00Z",
+                                                                      "no_answer") "]"),
+                   "sends[0].outcome", NULL);
+    recall_refused(RECALL(", \"group\": \"maybe\""), "group", NULL);
+    recall_refused(RECALL(", \"group\": \"holdout\", \"holdout_percent\": 60"), "holdout_percent",
+                   NULL);
+    recall_refused(
+        "{\"gateway\": \"robot\", \"clinic_id\": \"elsewhere\", \"asked_at\": "
+        "\"2026-11-10T11:00:00+03:00\", \"group\": \"holdout\", \"holdout_percent\": 10}",
+        "clinic_id", NULL);
+    recall_refused(
+        "{\"gateway\": \"robot\", \"clinic_id\": \"demo-north\", \"asked_at\": "
+        "\"2026-11-22T11:00:00+03:00\", \"group\": \"holdout\", \"holdout_percent\": 10}",
+        "asked_at", NULL);
+    recall_refused(RECALL(", \"group\": \"holdout\", \"note\": 1"), "note", NULL);
+    /* one job per time the patient was asked */
+    char a[CF_UUID_STR_LEN + 1], b[CF_UUID_STR_LEN + 1], c[CF_UUID_STR_LEN + 1];
+    history_recall_job_id("244e1222-763e-56d9-9d00-10c45553ef28", 1000, a);
+    history_recall_job_id("244e1222-763e-56d9-9d00-10c45553ef28", 2000, b);
+    history_recall_job_id("244e1222-763e-56d9-9d00-10c45553ef28", 1000, c);
+    CHECK(strcmp(a, b) != 0 && strcmp(a, c) == 0);
+}
+
 static void test_ids(void)
 {
     char job[CF_UUID_STR_LEN + 1], job2[CF_UUID_STR_LEN + 1], s1[CF_UUID_STR_LEN + 1],
@@ -213,5 +291,6 @@ int main(void)
     test_stored_form();
     test_statuses();
     test_ids();
+    test_recall();
     return cf_test_done();
 }
