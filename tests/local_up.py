@@ -86,7 +86,10 @@ def sim_totals(clone):
     leads = re.search(r"leads\s+(\d+):", text)
     desk = re.search(r"front desk\s+(\d+) replies .*?; (\d+) booked, (\d+) lost, (\d+) spam", text)
     rem = re.search(r"reminders\s+(\d+) calls \((\d+) answered, (\d+) confirmed.*?, (\d+) SMS", text)
-    return {"reminder_calls": int(rem.group(1)), "reminder_confirmed": int(rem.group(3)),
+    rec = re.search(r"recall\s+(\d+) members \(holdout (\d+)\), (\d+) agreed; booked after: (\d+)"
+                    r" target, (\d+) holdout", text)
+    return {"recall": tuple(int(rec.group(i)) for i in range(1, 6)),
+            "reminder_calls": int(rem.group(1)), "reminder_confirmed": int(rem.group(3)),
             "reminder_sms": int(rem.group(4)),
             "inbound": int(calls.group(1)), "outbound": int(calls.group(2)),
             "booked": int(visits.group(1)), "leads": int(leads.group(1)),
@@ -208,6 +211,17 @@ def main():
               % (want["reminder_calls"], want["reminder_confirmed"], want["reminder_sms"],
                  len([r for r in past if r["calls"]]), calls,
                  sum(r["confirmed"] for r in past), sum(r["sms"] for r in past)))
+
+        # the month's recall by the robot before, imported before each
+        # lapsed patient's record: its members, their answers and bookings
+        rows = (report("recall", "&group_by=campaign") or {}).get("rows") or []
+        rec = ([r for r in rows if r["campaign"] == "recall"] or [{}])[0]
+        have = tuple(rec.get(f) for f in ("members", "holdout", "agreed", "booked_target",
+                                          "booked_holdout"))
+        check(have == want["recall"] and rec.get("uplift", 0) > 0,
+              "the recall report counts the month's campaign: members, holdout, agreed, booked"
+              " target and holdout %s (has %s, uplift %s)" % (want["recall"], have,
+                                                              rec.get("uplift")))
 
         # a key limited to demo-north sees demo-north only
         st, hdrs, body = request("POST", PORTS["analytics"], "/v1/session",

@@ -49,12 +49,12 @@ static int run_month(const struct sim_args *args, const struct sim_network *net,
                      const struct sim_targets *t, const struct sim_month *m, const sigset_t *sigs)
 {
     struct sim_http *h = sim_http_new((int)args->concurrency, 5, 1);
-    long *appt_v1 = cf_xcalloc(m->nappts ? m->nappts : 1, sizeof(long));
+    struct sim_deps *deps = sim_deps_new(m);
     const int tty = isatty(STDERR_FILENO);
     struct timespec zero = {0, 0};
     int interrupted = 0;
     for (size_t i = 0; i < m->nevs; i++)
-        sim_queue_event(h, net, t, m, &m->evs[i], 0, appt_v1, 0);
+        sim_queue_event(h, net, t, m, &m->evs[i], 0, deps, 0);
     while (sim_http_step(h, 100) > 0) {
         if (tty)
             progress(sim_http_done(h), sim_http_count(h), 0);
@@ -68,7 +68,7 @@ static int run_month(const struct sim_args *args, const struct sim_network *net,
     struct sim_http_stats *s = sim_http_stats(h);
     sim_report_month(stdout, m, s, args->json);
     const int rc = interrupted || s->refused > 0 || s->failed > 0 ? 1 : 0;
-    free(appt_v1);
+    sim_deps_free(deps);
     sim_http_free(h);
     return rc;
 }
@@ -100,7 +100,7 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
     struct sim_http *h = sim_http_new((int)args->concurrency, 5, 1);
     struct live live = {.h = h, .net = net, .t = t};
     sim_http_on_done(h, live_done, &live);
-    long *appt_v1 = cf_xcalloc(m->nappts ? m->nappts : 1, sizeof(long));
+    struct sim_deps *deps = sim_deps_new(m);
     const int64_t offset = m->params.days * DAY_MS;
     size_t i = 0, logged = 0, contacts = 0;
     for (;;) {
@@ -111,12 +111,12 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
              * patient again only when it changes */
             if (ev->kind == SIM_PATIENT && m->persons[ev->person].existing)
                 continue;
-            /* visits booked ahead are reminded by the reminders service
-             * itself: there is no history before it */
-            if (ev->kind == SIM_REMINDERS)
+            /* visits booked ahead are reminded, and patients recalled, by
+             * the reminders service itself: there is no history before it */
+            if (ev->kind == SIM_REMINDERS || ev->kind == SIM_RECALL)
                 continue;
             contacts += ev->kind == SIM_CALL || ev->kind == SIM_LEAD;
-            sim_queue_event(h, net, t, m, ev, offset, appt_v1, 1);
+            sim_queue_event(h, net, t, m, ev, offset, deps, 1);
         }
         if (i == m->nevs && sim_http_step(h, 0) == 0)
             break;
@@ -142,7 +142,7 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
         fputc('\n', stderr);
     struct sim_http_stats *s = sim_http_stats(h);
     sim_report_month(stdout, m, s, args->json);
-    free(appt_v1);
+    sim_deps_free(deps);
     sim_http_free(h);
     return 0;
 }

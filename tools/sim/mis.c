@@ -6,7 +6,10 @@
  * treatment plan proposed or accepted, a no-show, a cancellation) once its
  * time has come. Each PUT carries the whole record: the API replaces it.
  * A past visit's reminders, made by the robot before clinicflow, go as
- * its history (PUT /v1/appointments/{id}/reminders) after its booking.
+ * its history (PUT /v1/appointments/{id}/reminders) after its booking; a
+ * lapsed patient's recall by it (PUT /v1/patients/{id}/recall-history)
+ * before the patient's record, so the service's own recall does not ask
+ * them again.
  */
 #include "sim.h"
 
@@ -118,6 +121,34 @@ void sim_mis_reminders_request(const struct sim_targets *t, const struct sim_mon
     put_json(out, "reminders",
              cf_xasprintf("%s/v1/appointments/%s/reminders", t->reminders, appt_id),
              json_pack("{s:s, s:o}", "gateway", "robot-before", "sends", sends), t);
+}
+
+void sim_mis_recall_request(const struct sim_network *net, const struct sim_targets *t,
+                            const struct sim_month *m, const struct sim_ev *ev, struct sim_req *out)
+{
+    const struct sim_person *p = &m->persons[ev->person];
+    const int target = p->recall == SIM_RECALL_TARGET;
+    char tag[16], ts[32];
+    sim_tag(m, tag);
+    sim_rfc3339(p->recall_asked_ms, ts);
+    json_t *sends = json_array();
+    if (target) {
+        json_array_append_new(sends,
+                              json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:s}}", "channel", "sms",
+                                        "at", ts, "outcome", "sms_delivered", "sms", "segments", 1,
+                                        "cost_minor", SIM_SMS_COST_MINOR, "currency", "RUB"));
+        if (p->recall_reply_ms) {
+            char reply[32];
+            sim_rfc3339(p->recall_reply_ms, reply);
+            json_array_append_new(sends, json_pack("{s:s, s:s, s:s}", "channel", "sms", "at", reply,
+                                                   "outcome", "confirmed"));
+        }
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "gateway", "robot-before", "clinic_id",
+                          net->clinic_ids[p->clinic], "asked_at", ts, "group",
+                          target ? "target" : "holdout", "holdout_percent", 10, "sends", sends);
+    put_json(out, "recall",
+             cf_xasprintf("%s/v1/patients/%s-p%u/recall-history", t->reminders, tag, p->idx), j, t);
 }
 
 void sim_appt_id(const struct sim_month *m, uint32_t appt, char out[32])

@@ -606,26 +606,58 @@ CF_TESTABLE int sim_in_holdout(const char *tag, uint32_t person)
 static void gen_recall(struct builder *b, uint8_t *contacted)
 {
     struct sim_month *m = b->m;
+    struct sim_rng *r = &b->r_visit;
     char tag[16];
     sim_tag(m, tag);
+    const int64_t start = m->params.end_ms - m->params.days * DAY_MS;
+    /* the robot asked on a morning of the month's first ten days
+     * (11:00-12:00 Moscow), and the asked booked within three */
+    const long ask_days = m->params.days > 13 ? 9 : (m->params.days > 4 ? m->params.days - 4 : 0);
     for (long i = 0; i < b->nbase; i++) {
-        const struct sim_person *p = &m->persons[i];
+        struct sim_person *p = &m->persons[i];
         if (m->params.end_ms - p->last_visit_ms < 183 * DAY_MS)
             continue;
         const int holdout = sim_in_holdout(tag, p->idx);
+        p->recall = holdout ? SIM_RECALL_HOLDOUT : SIM_RECALL_TARGET;
+        p->recall_asked_ms =
+            start + between(r, 0, ask_days) * DAY_MS + 8 * 3600000LL + between(r, 0, 59) * MIN_MS;
         m->totals.recall_members++;
         m->totals.recall_holdout += holdout;
+        /* its history goes before the patient's record (queue.c) */
+        ev_new(b, SIM_RECALL, start - DAY_MS - 1000, p->clinic, (uint32_t)i);
         /* the asked book a quarter of the time; the holdout on its own rarely */
-        if (contacted[i] || !chance(&b->r_visit, holdout ? 0.06 : 0.25))
+        if (contacted[i] || !chance(r, holdout ? 0.06 : 0.25))
             continue;
         contacted[i] = 1;
-        if (holdout)
-            m->totals.recall_booked_holdout++;
-        else
-            m->totals.recall_booked_target++;
-        book(b, (uint32_t)i, p->clinic, sim_draw_time(&b->r_visit, &m->params, 3600000LL),
-             !holdout);
+        int64_t at = p->recall_asked_ms + between(r, 60, 3 * 24 * 60) * MIN_MS;
+        if (at > m->params.end_ms - 2 * 3600000LL)
+            at = m->params.end_ms - 2 * 3600000LL;
+        if (!holdout) { /* a yes to the SMS, and the front desk's call books */
+            p->recall_reply_ms = p->recall_asked_ms + between(r, 5, 55) * MIN_MS;
+            m->totals.recall_agreed++;
+        }
+        book(b, (uint32_t)i, p->clinic, at, !holdout);
     }
+}
+
+/* The members who booked after they were asked (or held out), however
+ * they booked: what the recall report counts. */
+static void count_recall_bookings(struct sim_month *m)
+{
+    uint8_t *booked = cf_xcalloc(m->npersons ? m->npersons : 1, 1);
+    for (size_t i = 0; i < m->nappts; i++) {
+        const struct sim_appt *a = &m->appts[i];
+        const struct sim_person *p = &m->persons[a->person];
+        if (p->recall != SIM_RECALL_NONE && a->booked_ms > p->recall_asked_ms)
+            booked[a->person] = 1;
+    }
+    for (size_t i = 0; i < m->npersons; i++) {
+        if (!booked[i])
+            continue;
+        m->totals.recall_booked_target += m->persons[i].recall == SIM_RECALL_TARGET;
+        m->totals.recall_booked_holdout += m->persons[i].recall == SIM_RECALL_HOLDOUT;
+    }
+    free(booked);
 }
 
 /* A day's spend per paid source (RUB), seed 000's "end-to-end analytics":
@@ -695,6 +727,7 @@ void sim_month_generate(const struct sim_params *params, struct sim_month *out)
     gen_outbound(&b);
     gen_leads(&b, contacted);
     gen_recall(&b, contacted);
+    count_recall_bookings(out);
     gen_spend(&b);
     free(contacted);
 

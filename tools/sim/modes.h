@@ -12,14 +12,23 @@
 #include "http.h"
 #include "sim.h"
 
-/* Queues the requests of ev (times moved by offset_ms) on h. appt_v1 maps
- * an appointment to the index of its booking's request (for the outcome
- * to follow it); it may be NULL when nothing depends. With dni, a site
+/* What later requests wait for: an appointment's booking (for its outcome
+ * and reminders to follow it), a patient's recall history (for the
+ * patient's record to follow it); each array indexed by the appointment or
+ * person, holding the request's index (sim_http_add) once queued. */
+struct sim_deps {
+    long *appt_v1, *recall;
+};
+struct sim_deps *sim_deps_new(const struct sim_month *m);
+void sim_deps_free(struct sim_deps *d);
+
+/* Queues the requests of ev (times moved by offset_ms) on h, after what
+ * they depend on in deps (NULL when nothing depends). With dni, a site
  * visitor's call (sim_dni_call) is queued as its page's request for a
  * number: the caller's done callback makes the call (sim_dni_follow). */
 void sim_queue_event(struct sim_http *h, const struct sim_network *net, const struct sim_targets *t,
                      const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
-                     long *appt_v1, int dni);
+                     struct sim_deps *deps, int dni);
 
 /* For a done callback: when r is a DNI page's request answered 200,
  * queues on h the call to the number it got (due now) and returns 1, or

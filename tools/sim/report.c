@@ -2,9 +2,9 @@
  * The run's totals. The counts are the model's: every one of them went out
  * as requests, and "requests" says how many were acknowledged, so a test
  * compares analytics' reports with these once acknowledged == sent.
- * Survey answers and the recall draw are the model's figures only
- * (README.md, "What is not sent"); the reminders of the visits past went
- * as their histories.
+ * Survey answers are the model's figures only (README.md, "What is not
+ * sent"); the reminders of the visits past and the recall went as their
+ * histories from the system before.
  */
 #include "report.h"
 
@@ -71,7 +71,7 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         " s:{s:I, s:I, s:f, s:o},"
         " s:f, s:{s:I, s:f}, s:o,"
         " s:{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f},"
-        " s:{s:b, s:I, s:I, s:I, s:I},"
+        " s:{s:b, s:I, s:I, s:I, s:I, s:I},"
         " s:{s:b, s:I, s:I, s:I}}",
         "seed", (json_int_t)m->params.seed, "days", m->params.days, "scale", m->params.scale,
         "from", from, "to", to, "complete",
@@ -102,11 +102,11 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         (json_int_t)t->reminded_visits[0][1], "unconfirmed_no_show",
         (json_int_t)t->reminded_visits[0][0], "answered_mean_s",
         t->reminder_answered ? t->reminder_answered_seconds / (double)t->reminder_answered : 0.0,
-        "recall", "sent", 0, "members", (json_int_t)t->recall_members, "holdout",
+        "recall", "sent", 1, "members", (json_int_t)t->recall_members, "holdout",
         (json_int_t)t->recall_holdout, "booked_target", (json_int_t)t->recall_booked_target,
-        "booked_holdout", (json_int_t)t->recall_booked_holdout, "nps", "sent", 0, "replies",
-        (json_int_t)t->nps_replies, "promoters", (json_int_t)t->nps_promoters, "detractors",
-        (json_int_t)t->nps_detractors);
+        "booked_holdout", (json_int_t)t->recall_booked_holdout, "agreed",
+        (json_int_t)t->recall_agreed, "nps", "sent", 0, "replies", (json_int_t)t->nps_replies,
+        "promoters", (json_int_t)t->nps_promoters, "detractors", (json_int_t)t->nps_detractors);
 }
 
 void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_stats *s, int json)
@@ -149,7 +149,11 @@ void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_
     fprintf(f, "reminders   %ld calls (%ld answered, %ld confirmed, %ld reschedule), %ld SMS\n",
             t->reminder_calls, t->reminder_answered, t->reminder_confirmed, t->reminder_reschedule,
             t->reminder_sms);
-    fprintf(f, "not sent    recall members %ld (holdout %ld), NPS replies %ld\n", t->recall_members,
-            t->recall_holdout, t->nps_replies);
+    fprintf(f,
+            "recall      %ld members (holdout %ld), %ld agreed; booked after: %ld target, %ld "
+            "holdout\n",
+            t->recall_members, t->recall_holdout, t->recall_agreed, t->recall_booked_target,
+            t->recall_booked_holdout);
+    fprintf(f, "not sent    NPS replies %ld\n", t->nps_replies);
     json_decref(j);
 }

@@ -26,6 +26,9 @@ enum sim_kind {
     SIM_LEAD_OUTCOME, /* the front desk's word on a lead (POST /v1/leads/{id}/events) */
     SIM_REMINDERS,    /* a past visit's reminders by the robot before clinicflow
                          (PUT /v1/appointments/{id}/reminders); --month only */
+    SIM_RECALL,       /* a lapsed patient's recall by the robot before clinicflow
+                         (PUT /v1/patients/{id}/recall-history), sent before the
+                         patient; --month only */
 };
 
 enum sim_call_prov { SIM_MANGO, SIM_ASTERISK, SIM_SIPUNI, SIM_CALL_PROVS };
@@ -73,6 +76,11 @@ struct sim_person {
     int64_t last_visit_ms; /* existing patients: their last visit */
     char phone[16];        /* E.164 */
     const char *first_name;
+    /* a member of the month's recall campaign: asked back (the target) or
+     * held out at recall_asked_ms; a target who agreed replied at
+     * recall_reply_ms (0: never) */
+    enum { SIM_RECALL_NONE, SIM_RECALL_TARGET, SIM_RECALL_HOLDOUT } recall;
+    int64_t recall_asked_ms, recall_reply_ms;
 };
 
 struct sim_appt {
@@ -160,7 +168,10 @@ struct sim_model_totals {
     double reminder_answered_seconds;
     long reminder_sms;          /* after an unanswered call */
     long reminded_visits[2][2]; /* [confirmed][came]: the show rates' four counts */
+    /* the campaign's members, and those who booked after being asked (or
+     * held out), by whatever way they booked */
     long recall_members, recall_holdout, recall_booked_target, recall_booked_holdout;
+    long recall_agreed; /* targets who replied yes */
     long nps_replies, nps_promoters, nps_detractors;
 };
 
@@ -251,6 +262,10 @@ void sim_mis_patient_request(const struct sim_network *net, const struct sim_tar
 void sim_mis_appt_request(const struct sim_network *net, const struct sim_targets *t,
                           const struct sim_month *m, const struct sim_ev *ev, int64_t offset_ms,
                           struct sim_req *out);
+/* A lapsed patient's recall as its history from the system before. */
+void sim_mis_recall_request(const struct sim_network *net, const struct sim_targets *t,
+                            const struct sim_month *m, const struct sim_ev *ev,
+                            struct sim_req *out);
 /* A past visit's reminders as its history from the system before. */
 void sim_mis_reminders_request(const struct sim_targets *t, const struct sim_month *m,
                                const struct sim_ev *ev, int64_t offset_ms, struct sim_req *out);

@@ -5,8 +5,8 @@ desk's lead events, the MIS record API, the spend API). Every request must
 be acknowledged, and analytics' reports must then count what the simulator
 says it sent: calls inbound, outbound and missed, leads per channel, the
 front desk's replies and the leads' outcomes, bookings and their outcomes,
-treatment plans, the reminders of the visits past (imported as the robot's
-history before clinicflow) and ad spend. The services run with the settings a past
+treatment plans, the reminders of the visits past and the recall campaign
+(imported as the robot's history before clinicflow) and ad spend. The services run with the settings a past
 month needs (tools/sim/README.md, "Settings a month needs")."""
 import json
 import subprocess
@@ -159,6 +159,30 @@ def test_small_month_is_counted(stack):
     assert abs(t["show_rate_confirmed"] - want_rate) < 0.001, (t, rem)
     rows = stack.report("reminders", group_by="day", **rng)["rows"]
     assert len([r for r in rows if r["calls"]]) >= 15, rows
+
+    # the robot's recall before clinicflow, imported before each lapsed
+    # patient's record: the members, their groups, who was asked and said
+    # yes, and who booked after, as the recall report measures uplift
+    rec = sent["recall"]
+    assert rec["sent"] is True and rec["members"] > rec["holdout"] > 0, rec
+
+    def recall_counted():
+        # (the missed visits' re-invites are members of a campaign of
+        # their own)
+        rows = stack.report("recall", group_by="campaign", **rng)["rows"]
+        t = ([r for r in rows if r["campaign"] == "recall"] or [{}])[0]
+        if not t:
+            return rows
+        have = (t["members"], t["holdout"], t["target"], t["contacted"], t["agreed"],
+                t["booked_target"], t["booked_holdout"])
+        want = (rec["members"], rec["holdout"], rec["members"] - rec["holdout"],
+                rec["members"] - rec["holdout"], rec["agreed"], rec["booked_target"],
+                rec["booked_holdout"])
+        return have == want or {"have": have, "want": want}
+    wait("the recall's members, answers and bookings", recall_counted)
+    # the service's own recall asked none of them again
+    assert cfstack.psql(stack.dsn, "SELECT count(*) FROM reminders.reminder_jobs WHERE kind ="
+                        " 'recall' AND reason IS DISTINCT FROM 'imported'") == [["0"]]
 
     def spend_counted():
         t = stack.report("sources", **rng)["totals"]

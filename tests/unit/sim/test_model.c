@@ -138,6 +138,26 @@ static void test_full_month_rates(uint64_t seed)
     const double came_confirmed = (double)v[1][1] / (double)(v[1][0] + v[1][1]);
     const double came_unconfirmed = (double)v[0][1] / (double)(v[0][0] + v[0][1]);
     CHECK(within(came_confirmed - came_unconfirmed, 0.04, 0.5));
+    /* the recall by the robot before: one history per member, before the
+     * patient's record; asked within the month; a yes after the SMS */
+    long recalls = 0, recall_ok = 1;
+    size_t first_patient = m.nevs;
+    for (size_t i = 0; i < m.nevs; i++)
+        if (m.evs[i].kind == SIM_PATIENT && first_patient == m.nevs)
+            first_patient = i;
+    const int64_t month_start = m.params.end_ms - m.params.days * 86400000LL;
+    for (size_t i = 0; i < m.nevs; i++) {
+        if (m.evs[i].kind != SIM_RECALL)
+            continue;
+        const struct sim_person *p = &m.persons[m.evs[i].person];
+        recalls++;
+        recall_ok &= i < first_patient && p->recall != SIM_RECALL_NONE &&
+                     p->recall_asked_ms >= month_start && p->recall_asked_ms < m.params.end_ms &&
+                     (p->recall_reply_ms == 0 ||
+                      (p->recall == SIM_RECALL_TARGET && p->recall_reply_ms > p->recall_asked_ms));
+    }
+    CHECK(recalls == t->recall_members && recall_ok);
+    CHECK(t->recall_agreed > 0 && t->recall_agreed <= t->recall_booked_target);
     /* the recall campaign has its holdout, about a tenth, who book less */
     CHECK(within((double)t->recall_holdout / (double)t->recall_members, 0.06, 0.14));
     CHECK(t->recall_booked_target > t->recall_booked_holdout);
