@@ -37,7 +37,7 @@ static void plan_missed(const struct plan_policy *policy, const struct cf_networ
 {
     char job_id[CF_UUID_STR_LEN + 1];
     int64_t due_ms;
-    if (plan_reinvite(policy, now_ms, &due_ms) != 0)
+    if (plan_reinvite(policy, starts_ms, now_ms, &due_ms) != 0)
         return;
     plan_reinvite_id(appointment_id, job_id);
     const int held = plan_holdout(REINVITE, patient_id, policy->holdout_percent);

@@ -206,9 +206,9 @@ int plan_holdout(const char *campaign, const char *patient_id, int percent)
     return ((digest[0] << 8) | digest[1]) % 100 < percent;
 }
 
-int plan_reinvite(const struct plan_policy *p, int64_t now_ms, int64_t *due_ms)
+int plan_reinvite(const struct plan_policy *p, int64_t missed_ms, int64_t now_ms, int64_t *due_ms)
 {
-    if (!p->reinvite)
+    if (!p->reinvite || now_ms - missed_ms > PLAN_REINVITE_FRESH_MS)
         return CF_ENOTFOUND;
     return cf_time_next_allowed(&p->windows, now_ms + p->reinvite_after_ms, due_ms) == 0
                ? 0

@@ -120,9 +120,13 @@ void plan_job_id(const char *appointment_id, int64_t starts_ms, int offset_h,
 int plan_holdout(const char *campaign, const char *patient_id, int percent);
 
 /* A missed visit's re-invite (an SMS asking the patient to book again):
- * due reinvite_after_ms after now, moved into the calling windows. 0 with
- * *due_ms, or CF_ENOTFOUND when no window comes (or re-invites are off). */
-int plan_reinvite(const struct plan_policy *p, int64_t now_ms, int64_t *due_ms);
+ * due reinvite_after_ms after now, moved into the calling windows. Only
+ * for a visit (missed_ms, its start) within PLAN_REINVITE_FRESH_MS of now:
+ * a history import's old no-shows, or an MIS correcting an old record,
+ * ask nobody about a visit long past. 0 with *due_ms, or CF_ENOTFOUND
+ * when the visit is older, no window comes, or re-invites are off. */
+#define PLAN_REINVITE_FRESH_MS (7 * 24 * 3600000LL)
+int plan_reinvite(const struct plan_policy *p, int64_t missed_ms, int64_t now_ms, int64_t *due_ms);
 
 /* A re-invite's job id: UUIDv5 over the appointment and "reinvite" (one a
  * missed visit). */

@@ -148,12 +148,18 @@ static void test_reinvite_and_holdout(void)
         policy("{\"reinvite_after_hours\": 24, \"holdout_percent\": 20}", "Europe/Moscow", NULL);
     int64_t due;
     /* missed at 19:00: a day later is 19:00, between the windows: 20:00 */
-    CHECK_INT(plan_reinvite(&p, msk(2026, 12, 7, 19, 0), &due), 0);
+    CHECK_INT(plan_reinvite(&p, msk(2026, 12, 7, 18, 0), msk(2026, 12, 7, 19, 0), &due), 0);
     CHECK_INT(due, msk(2026, 12, 8, 20, 0));
     CHECK_INT(p.holdout_percent, 20);
+    /* told of a week later: still asked; of an older visit (a history
+     * import, an old record corrected): nobody is asked about it */
+    CHECK_INT(plan_reinvite(&p, msk(2026, 11, 30, 19, 0), msk(2026, 12, 7, 19, 0), &due), 0);
+    CHECK_INT(plan_reinvite(&p, msk(2026, 11, 30, 18, 59), msk(2026, 12, 7, 19, 0), &due),
+              CF_ENOTFOUND);
     plan_policy_free(&p);
     p = policy("{\"reinvite\": false}", "Europe/Moscow", NULL);
-    CHECK_INT(plan_reinvite(&p, msk(2026, 12, 7, 19, 0), &due), CF_ENOTFOUND);
+    CHECK_INT(plan_reinvite(&p, msk(2026, 12, 7, 18, 0), msk(2026, 12, 7, 19, 0), &due),
+              CF_ENOTFOUND);
     CHECK_INT(p.holdout_percent, 10);
     plan_policy_free(&p);
 
