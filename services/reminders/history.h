@@ -41,11 +41,13 @@ int history_store_put(PGconn *conn, const char *job_id, const char *appointment_
                       const struct history_visit *v, const json_t *history,
                       const char *final_status, char *errbuf, size_t errbuf_size);
 
-/* A patient's recall import, under a transaction lock of the patient:
+/* A patient's recall import of clinic_id, under the recall worker's locks
+ * of that clinic and of the patient's (held until the transaction ends):
  * the history stored under job_id before (*stored, the caller's; NULL
  * none), and whether this service's own recall has had the patient
  * (*recalled_here). */
-int history_store_recall(PGconn *conn, const char *job_id, const char *patient_id, json_t **stored,
+int history_store_recall(PGconn *conn, const char *job_id, const char *patient_id,
+                         const char *network_id, const char *clinic_id, json_t **stored,
                          int *recalled_here, char *errbuf, size_t errbuf_size);
 /* Stores it, and its job: done, reason imported, created when the patient
  * was asked (so the recall does not ask again within recall_again_days). */

@@ -163,8 +163,9 @@ static int import_recall(PGconn *conn, const struct cf_network *net, const char 
     history_recall_job_id(patient_id, asked_ms, job_id);
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0)
-        rc = history_store_recall(conn, job_id, patient_id, &stored, &recalled_here, errbuf,
-                                  errbuf_size);
+        rc = history_store_recall(conn, job_id, patient_id, net->id,
+                                  json_string_value(json_object_get(history, "clinic_id")), &stored,
+                                  &recalled_here, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
     if (recalled_here) {
@@ -278,6 +279,8 @@ static int put_history(const struct _u_request *req, struct _u_response *resp, v
         !(body = cf_http_json_body(req, resp)))
         goto out;
     int rc = import(conn, id, body, &result, &staged, resp, errbuf, sizeof(errbuf));
+    if (rc == CF_ECONFLICT) /* stored by another request meanwhile: now it is found */
+        rc = import(conn, id, body, &result, &staged, resp, errbuf, sizeof(errbuf));
     if (rc != 0) {
         cf_warn("reminder history of %s: %s", id, errbuf);
         cf_http_error_from(resp, rc == CF_EUNAVAIL ? rc : CF_EINTERNAL,
@@ -352,6 +355,9 @@ static int put_recall(const struct _u_request *req, struct _u_response *resp, vo
         goto out;
     int rc =
         import_recall(conn, net, id, body, &result, &staged, job_id, resp, errbuf, sizeof(errbuf));
+    if (rc == CF_ECONFLICT) /* stored by another request meanwhile: now it is found */
+        rc = import_recall(conn, net, id, body, &result, &staged, job_id, resp, errbuf,
+                           sizeof(errbuf));
     if (rc != 0) {
         cf_warn("recall history of %s: %s", id, errbuf);
         cf_http_error_from(resp, rc == CF_EUNAVAIL ? rc : CF_EINTERNAL,

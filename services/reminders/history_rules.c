@@ -63,6 +63,14 @@ static int gateway_ok(const char *s)
     return 1;
 }
 
+/* A member of j, NULL when absent or null (cf_validate_object takes a
+ * null as an absent member; so does everything after it). */
+static const json_t *member_of(const json_t *j, const char *key)
+{
+    const json_t *v = json_object_get(j, key);
+    return json_is_null(v) ? NULL : v;
+}
+
 static int refuse(char *field, size_t field_size, char *errbuf, size_t errbuf_size,
                   const char *name, const char *msg)
 {
@@ -97,7 +105,8 @@ static int parse_send(const json_t *j, size_t i, const struct bounds *b, json_t 
     const char *channel = json_string_value(json_object_get(j, "channel"));
     const char *outcome = json_string_value(json_object_get(j, "outcome"));
     const int call = strcmp(channel, "call") == 0;
-    const json_t *sms = json_object_get(j, "sms");
+    const json_t *sms = member_of(j, "sms");
+    const json_t *duration = member_of(j, "duration_s");
     snprintf(member, sizeof(member), "%s.outcome", name);
     if (call ? !listed(outcome, call_outcomes, N(call_outcomes))
              : !listed(outcome, sms_outcomes, N(sms_outcomes)))
@@ -108,7 +117,7 @@ static int parse_send(const json_t *j, size_t i, const struct bounds *b, json_t 
         return refuse(field, field_size, errbuf, errbuf_size, member,
                       "segments and cost are an SMS's");
     }
-    if (!call && json_object_get(j, "duration_s")) {
+    if (!call && duration) {
         snprintf(member, sizeof(member), "%s.duration_s", name);
         return refuse(field, field_size, errbuf, errbuf_size, member, "a length is a call's");
     }
@@ -139,8 +148,8 @@ static int parse_send(const json_t *j, size_t i, const struct bounds *b, json_t 
     char at[32];
     cf_time_format(*at_ms, at);
     *out = json_pack("{s:s, s:s, s:s}", "channel", channel, "at", at, "outcome", outcome);
-    if (json_object_get(j, "duration_s"))
-        json_object_set(*out, "duration_s", json_object_get(j, "duration_s"));
+    if (duration)
+        json_object_set(*out, "duration_s", (json_t *)duration);
     if (sms)
         json_object_set_new(*out, "sms", json_deep_copy(sms));
     return 0;
@@ -235,7 +244,7 @@ int history_parse_recall(const json_t *body, const struct cf_network *net, int64
         return refuse(field, field_size, errbuf, errbuf_size, "asked_at",
                       "when the patient was asked back (or held out): not in the future");
     const int held = strcmp(json_string_value(json_object_get(body, "group")), "holdout") == 0;
-    const json_t *given = json_object_get(body, "sends");
+    const json_t *given = member_of(body, "sends");
     if (held && json_array_size(given) > 0)
         return refuse(field, field_size, errbuf, errbuf_size, "sends",
                       "the holdout group is never contacted");

@@ -64,22 +64,26 @@ int history_store_put(PGconn *conn, const char *job_id, const char *appointment_
     return rc;
 }
 
-int history_store_recall(PGconn *conn, const char *job_id, const char *patient_id, json_t **stored,
+int history_store_recall(PGconn *conn, const char *job_id, const char *patient_id,
+                         const char *network_id, const char *clinic_id, json_t **stored,
                          int *recalled_here, char *errbuf, size_t errbuf_size)
 {
     const char *params[] = {job_id, patient_id};
+    const char *lock_params[] = {patient_id, network_id, clinic_id};
     PGresult *res = NULL;
     *stored = NULL;
     *recalled_here = 0;
-    /* the recall worker's lock of the patient's clinic (recall_store.c),
-     * waited for: a round of the worker that could enrol the patient is
-     * over, and the next one sees the imported job */
+    /* the recall worker's locks (recall_store.c) of the recall's clinic
+     * and the patient's, in one order, waited for: a round of the worker
+     * that could enrol the patient is over, and none starts until this
+     * commits, when the next one sees the imported job */
     int rc = cf_pg_exec(conn,
                         "SELECT pg_advisory_xact_lock(hashtext('reminders.recall'),"
-                        " hashtext(p.network_id || '/' || p.clinic_id))"
-                        " FROM reminders.patients p WHERE p.patient_id = $1::uuid"
-                        " AND p.clinic_id IS NOT NULL",
-                        1, params + 1, NULL, errbuf, errbuf_size);
+                        " hashtext($2 || '/' || c)) FROM (SELECT $3::text AS c UNION"
+                        " SELECT p.clinic_id FROM reminders.patients p"
+                        " WHERE p.patient_id = $1::uuid AND p.network_id = $2"
+                        " AND p.clinic_id IS NOT NULL ORDER BY 1) x",
+                        3, lock_params, NULL, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_exec(conn,
                         "SELECT EXISTS (SELECT 1 FROM reminders.reminder_jobs j"

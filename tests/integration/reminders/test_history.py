@@ -7,6 +7,7 @@ not_confirmed; the same history again changes nothing, another one is a
 409; a visit ahead, an unknown one, a strict body's faults, the wrong key
 are refused and write nothing."""
 import datetime
+import threading
 
 import cfstack
 from common import (CLINICS, NET, Stack, appointment_uuid, bad_field, cf_uuid5, new_id,
@@ -117,6 +118,31 @@ def test_imported_history_becomes_outcome_events(s):
                  % aid) == [["1"]]
 
 
+def test_the_same_history_at_once(s):
+    """Four imports of one history at the same moment (an exporter's
+    retries): one creates it, the others find it, and its sends are
+    told once."""
+    a, _ = visit(s)
+    body = {"gateway": "old-robot", "sends": [
+        {"channel": "call", "at": ago(25), "outcome": "no_answer"},
+        {"channel": "sms", "at": ago(24), "outcome": "sms_delivered"}]}
+    replies = [None] * 4
+    go = threading.Barrier(4)
+
+    def one(i):
+        go.wait()
+        replies[i] = put(s, a, body)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results = sorted(ok(r)["result"] for r in replies)
+    assert results == ["created", "unchanged", "unchanged", "unchanged"], replies
+    s.marker()
+    assert len(outcomes_of(s, a)) == 2, outcomes_of(s, a)
+
+
 def test_unanswered_history_ends_not_confirmed(s):
     a, _ = visit(s, status="no_show")
     ok(put(s, a, {"gateway": "old-robot", "sends": [
@@ -166,6 +192,7 @@ def test_refusals_write_nothing(s):
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [
         test_imported_history_becomes_outcome_events,
+        test_the_same_history_at_once,
         test_unanswered_history_ends_not_confirmed,
         test_refusals_write_nothing,
     ])
