@@ -12,7 +12,7 @@
 
 #include "sim.h"
 
-#define SIM_HTTP_KINDS 8
+#define SIM_HTTP_KINDS 12
 
 struct sim_kind_stats {
     const char *kind;

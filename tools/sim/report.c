@@ -9,6 +9,7 @@
 #include "report.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const char *clinic_label(int c)
 {
@@ -24,6 +25,16 @@ static json_t *by_kind(const struct sim_http_stats *s)
                                       "refused", (json_int_t)s->kinds[i].refused, "failed",
                                       (json_int_t)s->kinds[i].failed));
     return j;
+}
+
+/* Whether requests of kind went out (the histories of the system before
+ * go in --month only). */
+static int went(const struct sim_http_stats *s, const char *kind)
+{
+    for (size_t i = 0; i < s->nkinds; i++)
+        if (strcmp(s->kinds[i].kind, kind) == 0)
+            return s->kinds[i].ok + s->kinds[i].refused + s->kinds[i].failed > 0;
+    return 0;
 }
 
 static json_t *month_json(const struct sim_month *m, const struct sim_http_stats *s)
@@ -92,7 +103,7 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         (json_int_t)t->new_no_show, "plans", "proposed", (json_int_t)t->plans_proposed, "accepted",
         (json_int_t)t->plans_accepted, "accepted_amount", t->plans_accepted_amount, "by_doctor",
         j_doc, "revenue", t->revenue, "spend", "rows", (json_int_t)t->spend_rows, "amount",
-        t->spend_amount, "conversion", j_conv, "reminders", "sent", 1, "calls",
+        t->spend_amount, "conversion", j_conv, "reminders", "sent", went(s, "reminders"), "calls",
         (json_int_t)t->reminder_calls, "answered", (json_int_t)t->reminder_answered, "confirmed",
         (json_int_t)t->reminder_confirmed, "reschedule", (json_int_t)t->reminder_reschedule, "sms",
         (json_int_t)t->reminder_sms, "sms_cost_minor",
@@ -102,7 +113,7 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         (json_int_t)t->reminded_visits[0][1], "unconfirmed_no_show",
         (json_int_t)t->reminded_visits[0][0], "answered_mean_s",
         t->reminder_answered ? t->reminder_answered_seconds / (double)t->reminder_answered : 0.0,
-        "recall", "sent", 1, "members", (json_int_t)t->recall_members, "holdout",
+        "recall", "sent", went(s, "recall"), "members", (json_int_t)t->recall_members, "holdout",
         (json_int_t)t->recall_holdout, "booked_target", (json_int_t)t->recall_booked_target,
         "booked_holdout", (json_int_t)t->recall_booked_holdout, "agreed",
         (json_int_t)t->recall_agreed, "nps", "sent", 0, "replies", (json_int_t)t->nps_replies,
