@@ -143,8 +143,8 @@ struct sim_params {
     int64_t end_ms; /* the month ends here (now) */
 };
 
-/* What the model made; the parts that cannot be sent for a past month
- * (reminder outcomes, survey replies, the campaign's draw) are figures. */
+/* What the model made; the part that cannot be sent for a past month
+ * (survey replies) is figures. */
 struct sim_model_totals {
     long calls_inbound, calls_outbound, calls_missed, calls_called_back, calls_lost;
     long calls_answered_inbound, calls_by_prov[SIM_CALL_PROVS];
