@@ -84,6 +84,20 @@ static void add_outcomes(const struct history_job *job, const json_t *history,
     }
 }
 
+/* Ends an import's transaction by how its work went (rc): its events
+ * staged and committed with it (*result created, *staged how many), or
+ * everything rolled back. 0, or the error. */
+static int commit(PGconn *conn, struct cf_outbox *out, int rc, enum history_result *result,
+                  int *staged, char *errbuf, size_t errbuf_size)
+{
+    rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
+    if (rc < 0)
+        return rc;
+    *staged = rc;
+    *result = HISTORY_CREATED;
+    return 0;
+}
+
 /* The import in one transaction on conn: 0 with *result, the answer set
  * for a refusal (404, 409, 400), or the database's error. */
 static int import(PGconn *conn, const char *id, const json_t *body, enum history_result *result,
@@ -126,13 +140,8 @@ static int import(PGconn *conn, const char *id, const json_t *body, enum history
         rc = history_store_put(conn, job_id, id, &v, history,
                                history_final_status(json_object_get(history, "sends")), errbuf,
                                errbuf_size);
-        rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
-        if (rc >= 0) { /* committed */
-            *staged = rc;
-            *result = HISTORY_CREATED;
-            rc = 0;
+        if ((rc = commit(conn, out, rc, result, staged, errbuf, errbuf_size)) == 0)
             goto done;
-        }
     }
 out:
     cf_pg_rollback(conn);
@@ -200,13 +209,8 @@ static int import_recall(PGconn *conn, const struct cf_network *net, const char 
         add_outcomes(&job, history, out);
         rc = history_store_put_recall(conn, job_id, net->id, patient_id, history, errbuf,
                                       errbuf_size);
-        rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
-        if (rc >= 0) { /* committed */
-            *staged = rc;
-            *result = HISTORY_CREATED;
-            rc = 0;
+        if ((rc = commit(conn, out, rc, result, staged, errbuf, errbuf_size)) == 0)
             goto done;
-        }
     }
 out:
     cf_pg_rollback(conn);
@@ -223,6 +227,32 @@ static void count(const char *result)
     char labels[48];
     snprintf(labels, sizeof(labels), "result=\"%s\"", result);
     cf_metrics_add("clinicflow_reminders_history_imports_total", labels, 1);
+}
+
+static const char *result_name(enum history_result result)
+{
+    return result == HISTORY_CREATED     ? "created"
+           : result == HISTORY_UNCHANGED ? "unchanged"
+                                         : "refused";
+}
+
+/* What an import came to, answered but for its 200: 1 when the caller
+ * answers it (created or unchanged: counted, the relay woken for what was
+ * staged), 0 when the answer is set (a refusal, or a 503 or 500 for the
+ * database's error, logged with what). */
+static int answered(struct reminders_ctx *ctx, struct _u_response *resp, int rc,
+                    enum history_result result, int staged, const char *what, const char *errbuf)
+{
+    if (rc != 0) {
+        cf_warn("%s: %s", what, errbuf);
+        cf_http_error_from(resp, rc == CF_EUNAVAIL ? rc : CF_EINTERNAL,
+                           "the history could not be stored now; retry later", NULL, RETRY_AFTER_S);
+        return 0;
+    }
+    count(result_name(result));
+    if (staged > 0)
+        reminders_relay_kick(ctx);
+    return result != HISTORY_REFUSED;
 }
 
 /* What both routes open with: the key checked for scope, the visit's ids
@@ -281,21 +311,12 @@ static int put_history(const struct _u_request *req, struct _u_response *resp, v
     int rc = import(conn, id, body, &result, &staged, resp, errbuf, sizeof(errbuf));
     if (rc == CF_ECONFLICT) /* stored by another request meanwhile: now it is found */
         rc = import(conn, id, body, &result, &staged, resp, errbuf, sizeof(errbuf));
-    if (rc != 0) {
-        cf_warn("reminder history of %s: %s", id, errbuf);
-        cf_http_error_from(resp, rc == CF_EUNAVAIL ? rc : CF_EINTERNAL,
-                           "the history could not be stored now; retry later", NULL, RETRY_AFTER_S);
+    char what[96];
+    snprintf(what, sizeof(what), "reminder history of %s", id);
+    if (!answered(ctx, resp, rc, result, staged, what, errbuf))
         goto out;
-    }
-    if (result == HISTORY_REFUSED) {
-        count("refused");
-        goto out;
-    }
-    count(result == HISTORY_CREATED ? "created" : "unchanged");
-    if (staged > 0)
-        reminders_relay_kick(ctx);
     json_t *j = json_pack("{s:s, s:s, s:s}", "appointment_id", id, "id", mis_id, "result",
-                          result == HISTORY_CREATED ? "created" : "unchanged");
+                          result_name(result));
     cf_http_json(resp, 200, j);
     json_decref(j);
 out:
@@ -358,21 +379,12 @@ static int put_recall(const struct _u_request *req, struct _u_response *resp, vo
     if (rc == CF_ECONFLICT) /* stored by another request meanwhile: now it is found */
         rc = import_recall(conn, net, id, body, &result, &staged, job_id, resp, errbuf,
                            sizeof(errbuf));
-    if (rc != 0) {
-        cf_warn("recall history of %s: %s", id, errbuf);
-        cf_http_error_from(resp, rc == CF_EUNAVAIL ? rc : CF_EINTERNAL,
-                           "the history could not be stored now; retry later", NULL, RETRY_AFTER_S);
+    char what[96];
+    snprintf(what, sizeof(what), "recall history of %s", id);
+    if (!answered(ctx, resp, rc, result, staged, what, errbuf))
         goto out;
-    }
-    if (result == HISTORY_REFUSED) {
-        count("refused");
-        goto out;
-    }
-    count(result == HISTORY_CREATED ? "created" : "unchanged");
-    if (staged > 0)
-        reminders_relay_kick(ctx);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "patient_id", id, "id", mis_id, "job_id", job_id,
-                          "result", result == HISTORY_CREATED ? "created" : "unchanged");
+                          "result", result_name(result));
     cf_http_json(resp, 200, j);
     json_decref(j);
 out:

@@ -180,14 +180,18 @@ static int parse_sends(const json_t *sends, size_t min, struct bounds b, json_t 
     return 0;
 }
 
-/* The gateway of a body checked by cf_validate_object: 0 or CF_EINVAL. */
-static int check_gateway(const json_t *body, char *field, size_t field_size, char *errbuf,
-                         size_t errbuf_size)
+/* A body checked against its table (fields, n members), and its gateway's
+ * name: 0 or CF_EINVAL. */
+static int check_body(const json_t *body, const struct cf_field *fields, size_t n, char *field,
+                      size_t field_size, char *errbuf, size_t errbuf_size)
 {
-    return gateway_ok(json_string_value(json_object_get(body, "gateway")))
-               ? 0
-               : refuse(field, field_size, errbuf, errbuf_size, "gateway",
-                        "lower-case letters, digits, '_', '-' or '.'");
+    if (!json_is_object(body))
+        return refuse(field, field_size, errbuf, errbuf_size, "", "the body is a JSON object");
+    int rc = cf_validate_object(body, fields, n, field, field_size, errbuf, errbuf_size);
+    if (rc == 0 && !gateway_ok(json_string_value(json_object_get(body, "gateway"))))
+        rc = refuse(field, field_size, errbuf, errbuf_size, "gateway",
+                    "lower-case letters, digits, '_', '-' or '.'");
+    return rc;
 }
 
 int history_parse(const json_t *body, int64_t visit_ms, int64_t now_ms, json_t **out, char *field,
@@ -195,12 +199,7 @@ int history_parse(const json_t *body, int64_t visit_ms, int64_t now_ms, json_t *
 {
     json_t *sends = NULL;
     *out = NULL;
-    if (!json_is_object(body))
-        return refuse(field, field_size, errbuf, errbuf_size, "", "the body is a JSON object");
-    int rc = cf_validate_object(body, body_fields, N(body_fields), field, field_size, errbuf,
-                                errbuf_size);
-    if (rc == 0)
-        rc = check_gateway(body, field, field_size, errbuf, errbuf_size);
+    int rc = check_body(body, body_fields, N(body_fields), field, field_size, errbuf, errbuf_size);
     const struct bounds b = {INT64_MIN, visit_ms, now_ms,
                              "a reminder goes out before its visit starts"};
     if (rc == 0)
@@ -227,12 +226,8 @@ int history_parse_recall(const json_t *body, const struct cf_network *net, int64
 {
     json_t *sends = NULL;
     *out = NULL;
-    if (!json_is_object(body))
-        return refuse(field, field_size, errbuf, errbuf_size, "", "the body is a JSON object");
-    int rc = cf_validate_object(body, recall_fields, N(recall_fields), field, field_size, errbuf,
-                                errbuf_size);
-    if (rc == 0)
-        rc = check_gateway(body, field, field_size, errbuf, errbuf_size);
+    int rc =
+        check_body(body, recall_fields, N(recall_fields), field, field_size, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     const char *clinic = json_string_value(json_object_get(body, "clinic_id"));

@@ -95,6 +95,15 @@ void sim_mis_appt_request(const struct sim_network *net, const struct sim_target
              t);
 }
 
+/* The robot's SMS handed over at ts, as its history tells it: delivered,
+ * one segment at the demo's price. */
+static json_t *sms_delivered(const char *ts)
+{
+    return json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:s}}", "channel", "sms", "at", ts, "outcome",
+                     "sms_delivered", "sms", "segments", 1, "cost_minor", SIM_SMS_COST_MINOR,
+                     "currency", "RUB");
+}
+
 void sim_mis_reminders_request(const struct sim_targets *t, const struct sim_month *m,
                                const struct sim_ev *ev, int64_t offset_ms, struct sim_req *out)
 {
@@ -112,10 +121,7 @@ void sim_mis_reminders_request(const struct sim_targets *t, const struct sim_mon
     json_array_append_new(sends, call);
     if (a->reminder == SIM_REM_UNANSWERED) {
         sim_rfc3339(call_ms + 3600000LL, ts);
-        json_array_append_new(sends,
-                              json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:s}}", "channel", "sms",
-                                        "at", ts, "outcome", "sms_delivered", "sms", "segments", 1,
-                                        "cost_minor", SIM_SMS_COST_MINOR, "currency", "RUB"));
+        json_array_append_new(sends, sms_delivered(ts));
     }
     sim_appt_id(m, a->idx, appt_id);
     put_json(out, "reminders",
@@ -133,10 +139,7 @@ void sim_mis_recall_request(const struct sim_network *net, const struct sim_targ
     sim_rfc3339(p->recall_asked_ms, ts);
     json_t *sends = json_array();
     if (target) {
-        json_array_append_new(sends,
-                              json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:s}}", "channel", "sms",
-                                        "at", ts, "outcome", "sms_delivered", "sms", "segments", 1,
-                                        "cost_minor", SIM_SMS_COST_MINOR, "currency", "RUB"));
+        json_array_append_new(sends, sms_delivered(ts));
         if (p->recall_reply_ms) {
             char reply[32];
             sim_rfc3339(p->recall_reply_ms, reply);
