@@ -588,6 +588,18 @@ static int cmd_replay(const struct ctl_dlq_args *a, struct cf_producer *producer
         for (; next < es->n && n < REPLAY_BATCH; next++) {
             const struct entry *e = &es->v[next];
             size_t keylen = 0, valuelen = 0;
+            if (json_is_true(json_object_get(e->j_data, "value_truncated")) ||
+                json_is_true(json_object_get(e->j_data, "key_truncated"))) {
+                /* its bytes are the original's beginning only */
+                ctl_errorf("not replayed: %s/%" PRId64 "/%" PRId64 ": the entry at %s [%" PRId32
+                           "] offset %" PRId64 " holds the beginning of a message too large for"
+                           " the DLQ; the original is on %s at that partition and offset while"
+                           " the topic keeps it",
+                           e->topic, e->partition, e->offset, CF_TOPIC_DLQ, e->dlq_partition,
+                           e->dlq_offset, e->topic);
+                failed++;
+                continue;
+            }
             if ((e->key_b64 && b64_decode(e->key_b64, &keys[n], &keylen) != 0) ||
                 b64_decode(e->value_b64, &values[n], &valuelen) != 0) {
                 ctl_errorf("not replayed: %s/%" PRId64 "/%" PRId64 ": the entry at %s [%" PRId32

@@ -604,6 +604,7 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     c->batch_max = cc->batch_max > 0 ? (size_t)cc->batch_max : CF_CONSUMER_BATCH_DEFAULT;
     c->dsn = cf_xstrdup(s->pg_dsn ? s->pg_dsn : "");
     c->producer = producer;
+    c->max_output = cf_kafka_producer_max_message(producer);
     c->ntopics = cc->ntopics;
     c->topics = cf_xcalloc(cc->ntopics, sizeof(*c->topics));
     c->published_lag = cf_xcalloc(cc->ntopics, sizeof(*c->published_lag));

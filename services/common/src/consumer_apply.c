@@ -32,7 +32,23 @@ static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka
     cf_warn("consumer %s: %s [%" PRId32 "] at offset %" PRId64 " sent to the dlq (%s): %s",
             c->group_id, topic, rkm->partition, rkm->offset, reason_code,
             reason && *reason ? reason : "-");
-    cf_outbox_push(out, CF_TOPIC_DLQ, rkm->key, rkm->key ? rkm->key_len : 0, value, strlen(value));
+    const size_t keylen = !rkm->key                       ? 0
+                          : rkm->key_len > CF_DLQ_KEY_MAX ? CF_DLQ_KEY_MAX
+                                                          : rkm->key_len;
+    cf_outbox_push(out, CF_TOPIC_DLQ, rkm->key, keylen, value, strlen(value));
+}
+
+/* The first of out's messages from index from on whose key and value are
+ * over what the producer takes (c->max_output), or NULL. Such an output
+ * would be refused every time the batch is tried again: the careful way
+ * sends the message that made it to the DLQ instead (output_too_large). */
+static const struct cf_outbox_msg *too_big(const struct cf_consumer *c, const struct cf_outbox *out,
+                                           size_t from)
+{
+    for (size_t i = from; c->max_output && i < out->n; i++)
+        if (out->msgs[i].keylen + out->msgs[i].valuelen > c->max_output)
+            return &out->msgs[i];
+    return NULL;
 }
 
 /* Runs one statement that must succeed inside the batch transaction. */
@@ -111,6 +127,12 @@ int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **bat
         cf_log_set_request_id(NULL);
         err = apply_answer(rc, reason, errbuf, errbuf_size);
     }
+    const struct cf_outbox_msg *big = err ? NULL : too_big(c, out, 0);
+    if (big) {
+        snprintf(errbuf, errbuf_size, "an output to %s of %zu bytes is over the producer's %zu",
+                 big->topic, big->keylen + big->valuelen, c->max_output);
+        err = CF_CONSUMER_BATCH_REJECTED;
+    }
     for (size_t i = 0; i < n; i++)
         cf_event_clear(&msgs[i].ev);
     free(msgs);
@@ -118,7 +140,8 @@ int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **bat
 }
 
 /* The careful way: applies one message under a savepoint, so that a
- * rejected one is undone alone. As a last resort (the batch kept failing),
+ * rejected one, or one whose output is over what the producer takes
+ * (output_too_large), is undone alone. As a last resort (the batch kept failing),
  * a conflict is the message's: it is undone and sent to the DLQ as
  * "failed". The event id is recorded as applied under the same savepoint:
  * one sent to the DLQ is not applied, and a replay of it (its cause fixed)
@@ -154,7 +177,16 @@ int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
     /* without apply, apply_batch takes the message alone */
     int rc = c->apply ? c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason))
                       : c->apply_batch(c->ctx, c->conn, &evp, &rkm, 1, out, reason, sizeof(reason));
-    if (rc == 0) {
+    const struct cf_outbox_msg *big = rc == 0 ? too_big(c, out, outbox_mark) : NULL;
+    if (big) {
+        snprintf(reason, sizeof(reason),
+                 "an output to %s of %zu bytes is over the producer's %zu (message.max.bytes)",
+                 big->topic, big->keylen + big->valuelen, c->max_output);
+        cf_outbox_truncate(out, outbox_mark);
+        err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
+        if (!err)
+            dlq_add(c, out, rkm, evp, "output_too_large", reason);
+    } else if (rc == 0) {
         err = exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
     } else if (rc == CF_EINVAL ||
                (last_resort && rc == CF_ECONFLICT && PQstatus(c->conn) == CONNECTION_OK)) {

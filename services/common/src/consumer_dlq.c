@@ -39,7 +39,7 @@ char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t par
     ev.networkid = cf_xstrdup(network_id ? network_id : "unknown");
     ev.clinicid = clinic_id ? cf_xstrdup(clinic_id) : NULL;
 
-    const size_t vlen = value ? valuelen : 0;
+    const size_t vlen = !value ? 0 : valuelen > CF_DLQ_VALUE_MAX ? CF_DLQ_VALUE_MAX : valuelen;
     char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
     cf_base64(value, vlen, value_b64);
     /* A reason cut to its buffer (snprintf) may end inside a character, or
@@ -52,11 +52,18 @@ char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t par
                         reason_code, "reason", j_reason ? j_reason : json_string(reason_code),
                         "value_b64", value_b64);
     free(value_b64);
+    if (value && valuelen > vlen) {
+        json_object_set_new(ev.data, "value_truncated", json_true());
+        json_object_set_new(ev.data, "value_bytes", json_integer((json_int_t)valuelen));
+    }
     if (key && keylen) {
-        char *key_b64 = cf_xmalloc(4 * ((keylen + 2) / 3) + 1);
-        cf_base64(key, keylen, key_b64);
+        const size_t klen = keylen > CF_DLQ_KEY_MAX ? CF_DLQ_KEY_MAX : keylen;
+        char *key_b64 = cf_xmalloc(4 * ((klen + 2) / 3) + 1);
+        cf_base64(key, klen, key_b64);
         json_object_set_new(ev.data, "key_b64", json_string(key_b64));
         free(key_b64);
+        if (klen < keylen)
+            json_object_set_new(ev.data, "key_truncated", json_true());
     }
     assert(ev.data);
 

@@ -39,6 +39,9 @@ struct cf_consumer {
     PGconn *conn;
     rd_kafka_t *rk;
     struct cf_producer *producer;
+    /* the largest output key plus value the producer takes
+     * (cf_kafka_producer_max_message); 0: not checked */
+    size_t max_output;
     pthread_t thread;
     atomic_int stop;
     atomic_llong lag;

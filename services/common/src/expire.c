@@ -36,7 +36,8 @@ static void dlq_expired(const struct cf_expire *ex, struct cf_outbox *out, const
         cf_consumer_dlq_entry(ex->group, ex->raw_topic, (int32_t)strtol(partition, NULL, 10),
                               strtoll(offset, NULL, 10), key, klen, value, strlen(value),
                               network_id, NULL, ex->reason_code, reason, cf_time_now_ms());
-    cf_outbox_push(out, CF_TOPIC_DLQ, key, klen, entry, strlen(entry));
+    cf_outbox_push(out, CF_TOPIC_DLQ, key, klen > CF_DLQ_KEY_MAX ? CF_DLQ_KEY_MAX : klen, entry,
+                   strlen(entry));
 }
 
 /* One round: up to EXPIRE_ROUND facts that waited past the bound leave the

@@ -276,6 +276,7 @@ struct cf_producer {
     atomic_ulong failed;
     rd_kafka_topic_t *warm[CF_KAFKA_WARM_MAX]; /* cf_kafka_producer_warm's handles */
     size_t nwarm;
+    size_t max_message; /* cf_kafka_producer_max_message's; set at creation */
 };
 
 static void breaker_apply(struct cf_producer *p, enum cf_breaker_event ev)
@@ -441,6 +442,17 @@ struct cf_producer *cf_kafka_producer_new(const struct cf_settings *s, char *err
         conf_set(conf, "message.timeout.ms", timeout, errbuf, errbuf_size) ||
         conf_set(conf, "statistics.interval.ms", "1000", errbuf, errbuf_size))
         goto fail;
+    /* librdkafka refuses a message whose record is over message.max.bytes:
+     * the record's framing (a few dozen bytes, no headers here) is left out
+     * of what we call the limit with room to spare */
+    char max_bytes[32];
+    size_t max_bytes_size = sizeof(max_bytes);
+    long max_msg =
+        rd_kafka_conf_get(conf, "message.max.bytes", max_bytes, &max_bytes_size) == RD_KAFKA_CONF_OK
+            ? strtol(max_bytes, NULL, 10)
+            : 1000000;
+    p->max_message = max_msg > 2 * CF_KAFKA_RECORD_SLACK ? (size_t)(max_msg - CF_KAFKA_RECORD_SLACK)
+                                                         : (size_t)max_msg / 2;
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_stats_cb(conf, on_stats);
@@ -475,6 +487,11 @@ fail:
     pthread_mutex_destroy(&p->brk_mu);
     free(p);
     return NULL;
+}
+
+size_t cf_kafka_producer_max_message(const struct cf_producer *p)
+{
+    return p->max_message;
 }
 
 static int produce_err(rd_kafka_resp_err_t kerr)

@@ -3,9 +3,11 @@ without its kind: the schema's required members missing) goes to the DLQ
 with its reason and its original bytes, the batch around it is applied
 without it, and clinicflowctl dlq replay re-drives it (after a fix, the
 same bytes are applied; here they are refused again, as a new entry,
-and nothing is counted twice)."""
+and nothing is counted twice). A poison too large for a DLQ entry whole
+does not hold its partition up: the entry keeps its beginning."""
 import base64
 import json
+import subprocess
 from datetime import datetime, timedelta, timezone
 
 import cfstack
@@ -63,9 +65,52 @@ def test_poison_to_the_dlq_and_back(stack):
     assert stack.report(Q)["totals"]["inbound"] == rep["totals"]["inbound"] == 8
 
 
+def test_oversized_poison_does_not_hold_its_partition(stack):
+    """A poison message of 800,000 bytes: its DLQ entry whole would be over
+    the producer's message.max.bytes (1,000,000) once in base64, and a
+    refused entry would hold the partition for good. The entry keeps the
+    value's first 512 KiB and says so; the events after it are applied; and
+    dlq replay leaves it alone, naming it."""
+    if stack.analytics is None or stack.analytics.proc.poll() is not None:
+        stack.start_analytics(CLINICFLOW_ANALYTICS_BATCH_MAX=50)
+    day = DAY + timedelta(days=1)
+    good = [call_event("ended", simple_call(NET, CLINIC, "q-%d" % i, day + timedelta(minutes=i),
+                                            talk=30, phone="+7926%07d" % i)) for i in range(6)]
+    huge = call_event("ended", simple_call(NET, CLINIC, "q-huge", day, talk=30,
+                                           phone="+79260009999"))
+    del huge["data"]["started_at"]
+    huge["data"]["note"] = "x" * 800000
+    values = [json.dumps(ev, separators=(",", ":")) for ev in [huge] + good]
+    size = len(values[0])
+    assert size > 800000
+    # one key: the poison and the good events after it on one partition
+    p = subprocess.run(["kcat", "-b", stack.broker.bootstrap, "-P", "-t", CALLS, "-K", "\t"],
+                       input="".join(huge["subject"] + "\t" + v + "\n" for v in values).encode(),
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    stack.wait_consumed(dead_letters_expected=True)
+    q = {"from": day.date().isoformat(), "to": day.date().isoformat()}
+    stack.report_changed(q, lambda r: _inbound(r, 6))
+    dead = [d for d in entries(stack) if d.get("value_truncated")]
+    assert len(dead) == 1, [{k: v for k, v in d.items() if k != "value_b64"} for d in dead]
+    entry = dead[0]
+    assert entry["reason_code"] == "rejected", entry["reason"]
+    assert entry["value_truncated"] is True and entry["value_bytes"] == size, entry["value_bytes"]
+    assert len(base64.b64decode(entry["value_b64"])) == 512 * 1024
+    assert "key_truncated" not in entry
+
+    env = {"CLINICFLOW_KAFKA_BROKERS": stack.broker.bootstrap}
+    p = cfstack.clinicflowctl(stack.dsn, "dlq", "replay", "--topic", CALLS, "--group", GROUP,
+                              check=False, env=env)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "holds the beginning of a message too large" in p.stderr, p.stderr
+    assert "%s/%d/%d" % (CALLS, entry["partition"], entry["offset"]) in p.stderr, p.stderr
+
+
 def _inbound(rep, n):
     assert rep["totals"]["inbound"] == n, rep["totals"]
 
 
 if __name__ == "__main__":
-    cfstack.run_on_stack(Stack, [test_poison_to_the_dlq_and_back])
+    cfstack.run_on_stack(Stack, [test_poison_to_the_dlq_and_back,
+                                 test_oversized_poison_does_not_hold_its_partition])

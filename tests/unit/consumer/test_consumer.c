@@ -18,6 +18,7 @@
 #include "common/envelope.h"
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/kafka.h"
 #include "common/outbox.h"
 #include "common/xmalloc.h"
 #include "cftest.h"
@@ -424,6 +425,50 @@ static void test_dlq_reason_cut_mid_character(void)
     free(value);
 }
 
+/* A message over what an entry carries whole: the entry keeps the first
+ * CF_DLQ_VALUE_MAX bytes of its value and CF_DLQ_KEY_MAX of its key, says
+ * so with the value's size, and fits the default message.max.bytes
+ * (1,000,000): an entry Kafka refuses would stop the partition for good. A
+ * message just at the limits is carried whole and says nothing. */
+static void test_dlq_entry_of_a_large_message(void)
+{
+    const size_t vlen = 900 * 1024, klen = 3000;
+    char *big = malloc(vlen), *key = malloc(klen);
+    for (size_t i = 0; i < vlen; i++)
+        big[i] = (char)('a' + i % 26);
+    memset(key, 'k', klen);
+    char *value = cf_consumer_dlq_entry("grp", "t", 1, 7, key, klen, big, vlen, "net-1", NULL,
+                                        "rejected", "too big", 0);
+    CHECK(strlen(value) < 1000000 - CF_KAFKA_RECORD_SLACK - CF_DLQ_KEY_MAX);
+    json_t *j = json_loads(value, 0, NULL);
+    const json_t *d = json_object_get(j, "data");
+    CHECK(json_is_true(json_object_get(d, "value_truncated")));
+    CHECK_INT(json_integer_value(json_object_get(d, "value_bytes")), (int64_t)vlen);
+    CHECK(json_is_true(json_object_get(d, "key_truncated")));
+    char *want = malloc(4 * ((CF_DLQ_VALUE_MAX + 2) / 3) + 1);
+    cf_base64((const uint8_t *)big, CF_DLQ_VALUE_MAX, want);
+    CHECK_STR(json_string_value(json_object_get(d, "value_b64")), want);
+    cf_base64((const uint8_t *)key, CF_DLQ_KEY_MAX, want);
+    CHECK_STR(json_string_value(json_object_get(d, "key_b64")), want);
+    json_decref(j);
+    free(value);
+
+    value = cf_consumer_dlq_entry("grp", "t", 1, 7, key, CF_DLQ_KEY_MAX, big, CF_DLQ_VALUE_MAX,
+                                  "net-1", NULL, "rejected", "at the limit", 0);
+    j = json_loads(value, 0, NULL);
+    d = json_object_get(j, "data");
+    CHECK(json_object_get(d, "value_truncated") == NULL);
+    CHECK(json_object_get(d, "value_bytes") == NULL);
+    CHECK(json_object_get(d, "key_truncated") == NULL);
+    cf_base64((const uint8_t *)big, CF_DLQ_VALUE_MAX, want);
+    CHECK_STR(json_string_value(json_object_get(d, "value_b64")), want);
+    json_decref(j);
+    free(value);
+    free(want);
+    free(key);
+    free(big);
+}
+
 int main(void)
 {
     test_batch_offsets();
@@ -432,5 +477,6 @@ int main(void)
     test_offsets_literals();
     test_dlq_value();
     test_dlq_reason_cut_mid_character();
+    test_dlq_entry_of_a_large_message();
     return cf_test_done();
 }

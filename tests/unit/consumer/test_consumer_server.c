@@ -8,7 +8,9 @@
  * cf_consumer_stored_offsets, for more partitions than a fixed array held;
  * and an optimistic batch given to a batch apply at once: only the
  * messages not applied before nor sent to the DLQ, in their order, and a
- * rejection that sends the batch the careful way.
+ * rejection that sends the batch the careful way. An output over what the
+ * producer takes is a rejection of the message that made it
+ * (output_too_large): Kafka would refuse it on every try.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -36,10 +38,24 @@ struct fake {
     char seen[256]; /* the keys the batch apply was given, ","-separated */
 };
 
+/* The largest output the test's runner lets through (its producer's, in
+ * a service: cf_kafka_producer_max_message). */
+#define MAX_OUTPUT 4096
+
+/* An output over MAX_OUTPUT, queued for verdict "big". */
+static void add_big_output(struct cf_outbox *out, const char *k)
+{
+    char *value = malloc(MAX_OUTPUT + 1);
+    memset(value, 'x', MAX_OUTPUT);
+    value[MAX_OUTPUT] = '\0';
+    cf_outbox_push(out, "clinicflow.calls.v1", k, strlen(k), value, MAX_OUTPUT);
+}
+
 /* Inserts data.k into t, adds an output event, then answers as data.verdict
- * says: "ok", "reject" (CF_EINVAL), "conflict" (CF_ECONFLICT), or "sql" (a
- * statement the server refuses, which aborts the transaction). A tombstone
- * is applied as nothing. */
+ * says: "ok", "reject" (CF_EINVAL), "conflict" (CF_ECONFLICT), "sql" (a
+ * statement the server refuses, which aborts the transaction), or "big"
+ * (0, with a second output over MAX_OUTPUT). A tombstone is applied as
+ * nothing. */
 static int fake_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size)
@@ -67,6 +83,8 @@ static int fake_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
     }
     if (strcmp(verdict, "sql") == 0)
         return cf_pg_exec(conn, "SELECT 1 / 0", 0, NULL, NULL, errbuf, errbuf_size);
+    if (strcmp(verdict, "big") == 0)
+        add_big_output(out, k);
     return 0;
 }
 
@@ -89,6 +107,8 @@ static int fake_apply_batch(void *ctx, PGconn *conn, const struct cf_event *cons
         snprintf(f->seen + len, sizeof(f->seen) - len, "%s%s", len ? "," : "", k);
         json_array_append_new(keys, json_string(k));
         cf_outbox_add(out, "clinicflow.calls.v1", k, evs[i]);
+        if (strcmp(verdict, "big") == 0)
+            add_big_output(out, k);
         reject = reject || strcmp(verdict, "reject") == 0;
     }
     char *text = json_dumps(keys, JSON_COMPACT);
@@ -151,6 +171,7 @@ struct one_case {
 #define ID_2 "6f1f7e2a-1c1b-4a55-8f0e-000000000002"
 #define ID_3 "6f1f7e2a-1c1b-4a55-8f0e-000000000003"
 #define ID_4 "6f1f7e2a-1c1b-4a55-8f0e-000000000004"
+#define ID_8 "6f1f7e2a-1c1b-4a55-8f0e-000000000008"
 
 /* In order: each case commits when it returns 0 and rolls back otherwise,
  * as the runner's batch does. */
@@ -165,6 +186,9 @@ static const struct one_case one_cases[] = {
     {"a conflict is transient", ID_4, "k4", "conflict", 0, CF_ECONFLICT, 1, 0, 0, NULL, 1},
     {"a conflict as a last resort: failed", ID_4, "k4", "conflict", 1, 0, 1, 0, 0, "failed", 1},
     {"the failed one replayed", ID_4, "k4", "ok", 0, 0, 1, 1, 1, NULL, 1},
+    {"an output over the producer's limit: undone, to the DLQ, not applied", ID_8, "k8", "big", 0,
+     0, 1, 0, 0, "output_too_large", 1},
+    {"replayed once its outputs fit", ID_8, "k8", "ok", 0, 0, 1, 1, 1, NULL, 1},
     {"a tombstone", NULL, "k5", NULL, 0, 0, 1, 0, 0, NULL, 0},
 };
 
@@ -242,6 +266,24 @@ static rd_kafka_message_t *batch_msg(rd_kafka_topic_t *rkt, int64_t offset, char
     return rkm;
 }
 
+/* The batch's first message alone, made k7 with verdict, the optimistic
+ * way in a transaction rolled back: its answer (the batch apply called
+ * once). */
+static int alone(struct cf_consumer *c, struct fake *f, rd_kafka_message_t **batch, char **values,
+                 const char *verdict, struct cf_outbox *out, char *errbuf, size_t errbuf_size)
+{
+    free(values[0]);
+    values[0] = envelope(ID_7, "k7", verdict);
+    batch[0]->payload = values[0];
+    batch[0]->len = strlen(values[0]);
+    f->batch_calls = 0;
+    CHECK_INT(cf_pg_begin(c->conn, errbuf, errbuf_size), 0);
+    int rc = cf_consumer_apply_optimistic(c, batch, 1, out, errbuf, errbuf_size);
+    cf_pg_rollback(c->conn);
+    CHECK_INT(f->batch_calls, 1);
+    return rc;
+}
+
 static void test_apply_batch(struct cf_consumer *c, struct fake *f, rd_kafka_topic_t *rkt)
 {
     char errbuf[512] = "";
@@ -282,22 +324,21 @@ static void test_apply_batch(struct cf_consumer *c, struct fake *f, rd_kafka_top
     cf_outbox_truncate(&out, 0);
 
     /* A rejection: the batch goes the careful way, nothing of it kept. */
-    free(values[0]);
-    values[0] = envelope(ID_7, "k7", "reject");
-    batch[0]->payload = values[0];
-    batch[0]->len = strlen(values[0]);
-    f->batch_calls = 0;
-    CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
-    rc = cf_consumer_apply_optimistic(c, batch, 1, &out, errbuf, sizeof(errbuf));
-    CHECK_INT(rc, CF_CONSUMER_BATCH_REJECTED);
-    cf_pg_rollback(c->conn);
-    CHECK_INT(f->batch_calls, 1);
+    CHECK_INT(alone(c, f, batch, values, "reject", &out, errbuf, sizeof(errbuf)),
+              CF_CONSUMER_BATCH_REJECTED);
     CHECK_INT(count(c->conn, "SELECT count(*) FROM t WHERE k = $1", "k7"), 0);
     CHECK_INT(count(c->conn,
                     "SELECT count(*) FROM applied_events WHERE group_id = '" GROUP
                     "' AND event_id = $1::uuid",
                     ID_7),
               0);
+    cf_outbox_truncate(&out, 0);
+
+    /* An output over the producer's limit: the careful way too, which
+     * sends its input to the DLQ alone (test_apply_one). */
+    CHECK_INT(alone(c, f, batch, values, "big", &out, errbuf, sizeof(errbuf)),
+              CF_CONSUMER_BATCH_REJECTED);
+    CHECK(strstr(errbuf, "over the producer's") != NULL);
     cf_outbox_truncate(&out, 0);
     free(out.msgs);
     c->apply_batch = NULL;
@@ -416,6 +457,7 @@ int main(void)
     c.conn = conn;
     c.apply = fake_apply;
     c.ctx = &f;
+    c.max_output = MAX_OUTPUT;
     test_apply_one(&c, &f, rkt);
     test_apply_batch(&c, &f, rkt);
     test_offsets(&c);

@@ -121,13 +121,22 @@ int cf_consumer_stored_offsets(PGconn *conn, const char *schema, const char *gro
                                const char *topic, int64_t *next_offsets, int npartitions,
                                char *errbuf, size_t errbuf_size);
 
+/* The largest key and value a DLQ entry carries whole: the first bytes of
+ * a larger one are kept, and the entry says so (value_truncated,
+ * value_bytes; key_truncated). So an entry fits the producer's default
+ * message.max.bytes (1,000,000) whatever it gave up on: an entry too large
+ * to produce would hold its partition up for good. */
+#define CF_DLQ_VALUE_MAX (512 * 1024)
+#define CF_DLQ_KEY_MAX 1024
+
 /* The DLQ entry (proto/schemas/dlq.entry.json) for the message at topic,
- * partition and offset, with its key and value as they were, that group_id
- * gives up on (network_id and clinic_id: its tenant, when known). Its id is
- * uuid5(topic, partition, offset, group): giving up on the message again
- * yields the same entry. The value to produce to CF_TOPIC_DLQ keyed as the
- * message was; free() it. For the runner and for a service's own workers
- * that give up on a message they held (an expired call result). */
+ * partition and offset, with its key and value as they were (up to the
+ * sizes above), that group_id gives up on (network_id and clinic_id: its
+ * tenant, when known). Its id is uuid5(topic, partition, offset, group):
+ * giving up on the message again yields the same entry. The value to
+ * produce to CF_TOPIC_DLQ keyed as the message was (its first
+ * CF_DLQ_KEY_MAX bytes); free() it. For the runner and for a service's own
+ * workers that give up on a message they held (an expired call result). */
 char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t partition,
                             int64_t offset, const void *key, size_t keylen, const void *value,
                             size_t valuelen, const char *network_id, const char *clinic_id,

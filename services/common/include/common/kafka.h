@@ -81,6 +81,13 @@ void cf_kafka_stats(const struct cf_producer *p, unsigned long *delivered, unsig
 #define CF_KAFKA_WARM_MAX 16
 void cf_kafka_producer_warm(struct cf_producer *p, const char *const *topics, size_t n);
 
+/* The largest key plus value p sends: its message.max.bytes less
+ * CF_KAFKA_RECORD_SLACK for the record's framing. A larger message is
+ * refused (CF_ETOOBIG) and would be refused again: the consumer runner
+ * sends the input that made one to the DLQ instead. */
+#define CF_KAFKA_RECORD_SLACK 512
+size_t cf_kafka_producer_max_message(const struct cf_producer *p);
+
 int cf_kafka_producer_destroy(struct cf_producer *p, int timeout_ms);
 
 #endif
