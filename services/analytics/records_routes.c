@@ -98,6 +98,7 @@ static int handle_records(const struct _u_request *req, struct _u_response *resp
         q.groups[AN_G_CLINIC] = "";
     if (analytics_check_clinics(&reader, &q.report.clinics, resp) != 0)
         goto out;
+    q.report.walled = reader.grant.nclinics > 0;
     if (!(sql = an_records_sql(u_map_get(req->map_url, "kind"), net->id, &q, params, &nparams,
                                &perr))) {
         cf_http_error(resp, strcmp(perr.code, "not_found") == 0 ? 404 : 400, perr.code,

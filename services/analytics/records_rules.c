@@ -122,9 +122,15 @@ static const struct only nps_only[] = {
 };
 /* the recall report's member figures: the groups, and what a member's
  * job's sends and the patient's later bookings made of it */
-#define BOOKED_AFTER                                                                               \
+#define BOOKED_AFTER_AT(wall)                                                                      \
     "EXISTS (SELECT 1 FROM analytics.appointments a WHERE a.patient_id = r.patient_id"             \
-    " AND a.booked_at > r.at)"
+    " AND a.booked_at > r.at" wall ")"
+#define BOOKED_AFTER BOOKED_AFTER_AT("")
+#define ARRIVED_AFTER_AT(wall)                                                                     \
+    "r.grp = 'target' AND EXISTS (SELECT 1 FROM analytics.appointments a WHERE a.patient_id ="     \
+    " r.patient_id AND a.booked_at > r.at AND a.starts_at > r.at"                                  \
+    " AND a.status IN ('arrived', 'completed')" wall ")"
+#define WALL_A " AND a.clinic_id IN (SELECT jsonb_array_elements_text($4::jsonb))"
 #define JOB_OUTCOME(cond)                                                                          \
     "EXISTS (SELECT 1 FROM analytics.reminder_outcomes o WHERE o.job_id = r.job_id AND " cond ")"
 static const struct only members_only[] = {
@@ -137,12 +143,19 @@ static const struct only members_only[] = {
     {"booked_holdout", "r.grp = 'holdout' AND " BOOKED_AFTER, NULL},
     /* target members who came to a visit booked after: the report's
      * arrivals of the target group, whose visits make its revenue */
-    {"arrived_target",
-     "r.grp = 'target' AND EXISTS (SELECT 1 FROM analytics.appointments a WHERE a.patient_id ="
-     " r.patient_id AND a.booked_at > r.at AND a.starts_at > r.at"
-     " AND a.status IN ('arrived', 'completed'))",
-     NULL},
+    {"arrived_target", ARRIVED_AFTER_AT(""), NULL},
     {NULL, NULL, NULL},
+};
+/* For a key limited to clinics (an_report_params.walled): the figures of
+ * a kind that follow the patient beyond the row's clinics, counting what
+ * happened at the clinics ($4) only, as the report does. */
+static const struct {
+    const char *kind;
+    struct only only;
+} walled_only[] = {
+    {"members", {"booked_target", "r.grp = 'target' AND " BOOKED_AFTER_AT(WALL_A), NULL}},
+    {"members", {"booked_holdout", "r.grp = 'holdout' AND " BOOKED_AFTER_AT(WALL_A), NULL}},
+    {"members", {"arrived_target", ARRIVED_AFTER_AT(WALL_A), NULL}},
 };
 static const struct only contacts_only[] = {
     {"calls", "r.kind = 'call'", NULL},
@@ -515,13 +528,7 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     cf_strbuf_add(&b, k->hour);
     cf_strbuf_add(&b, " < $3::timestamp");
 
-    /* what one figure of the row counts */
-    if (only && only->where) {
-        cf_strbuf_add(&b, " AND (");
-        cf_strbuf_add(&b, only->where);
-        cf_strbuf_add(&b, ")");
-    }
-    /* the report's clinics and source */
+    /* the report's clinics ($4, which a walled figure names too) */
     if (q->report.clinics) {
         char *clinics = cf_json_dumps(q->report.clinics);
         param(params, nparams, clinics);
@@ -531,6 +538,20 @@ char *an_records_sql(const char *kind_name, const char *network_id,
         cf_strbuf_add(&b, " IN (SELECT jsonb_array_elements_text(");
         placeholder(&b, *nparams, "::jsonb))");
     }
+    /* what one figure of the row counts */
+    const char *where = only ? only->where : NULL;
+    for (size_t i = 0; only && q->report.walled && q->report.clinics &&
+                       i < sizeof(walled_only) / sizeof(walled_only[0]);
+         i++)
+        if (strcmp(walled_only[i].kind, k->name) == 0 &&
+            strcmp(walled_only[i].only.name, only->name) == 0)
+            where = walled_only[i].only.where;
+    if (where) {
+        cf_strbuf_add(&b, " AND (");
+        cf_strbuf_add(&b, where);
+        cf_strbuf_add(&b, ")");
+    }
+    /* and source */
     const char *source = q->report.source ? q->report.source : q->groups[AN_G_SOURCE];
     /* every group value: a text column equal to it ("" also matches none),
      * a time group of the hour */

@@ -4,7 +4,9 @@
  * earliest arrived or completed appointment analytics holds), and for
  * each month since, how many came again and what the cohort has paid so
  * far. Its rows are cohort x months since; the query's range picks the
- * cohorts, its clinics the clinic of the first visit.
+ * cohorts, its clinics the clinic of the first visit. For a key limited
+ * to clinics the later visits and their revenue are those at its clinics
+ * (report_testable.h, walled).
  */
 #include "report_testable.h"
 
@@ -22,13 +24,14 @@
     " (SELECT jsonb_array_elements_text($4))) AND $5::text IS NULL),"                              \
     " k AS (SELECT c.cohort, c.patient_id, ((extract(year FROM v.m) - extract(year FROM"           \
     " c.cohort)) * 12 + extract(month FROM v.m) - extract(month FROM c.cohort))::int AS k,"        \
-    " v.amount_paid FROM c JOIN v ON v.patient_id = c.patient_id)"
+    " v.amount_paid FROM c JOIN v ON v.patient_id = c.patient_id"
 
 static char *cohorts_sql(const struct an_report_params *p, int grouped)
 {
     struct cf_strbuf b = {0};
-    (void)p;
     cf_strbuf_add(&b, VISITS);
+    /* a walled key: the cohort's visits at its clinics only */
+    cf_strbuf_add(&b, p->walled ? AN_WALL_SQL("v.clinic_id") ")" : ")");
     if (grouped)
         /* cohort, months since, its patients, those who came that month,
          * what the cohort paid up to it */

@@ -7,7 +7,10 @@
  */
 #include "report_testable.h"
 
+#include <stdlib.h>
+
 #include "common/strbuf.h"
+#include "common/xmalloc.h"
 
 #define IN_RANGE(alias)                                                                            \
     " WHERE " alias ".network_id = $1 AND " alias ".hour >= $2::timestamp AND " alias              \
@@ -139,37 +142,45 @@ const struct an_report an_report_reminders = {
     .nfields = sizeof(reminder_fields) / sizeof(reminder_fields[0]),
 };
 
+/* The recall report's rows: its members, their outcomes and their
+ * appointments after they became members (%s: the wall, or nothing). */
+#define RECALL_FROM                                                                                \
+    " FROM analytics.campaign_members m"                                                           \
+    " CROSS JOIN LATERAL (SELECT"                                                                  \
+    " coalesce(bool_or(r.outcome <> 'skipped'), false) AS contacted,"                              \
+    " coalesce(bool_or(r.outcome = 'confirmed'), false) AS agreed,"                                \
+    " coalesce(bool_or(r.outcome IN ('opt_out_calls', 'opt_out_sms')), false) AS opted_out"        \
+    " FROM analytics.reminder_outcomes r WHERE r.job_id = m.job_id) o"                             \
+    " CROSS JOIN LATERAL (SELECT count(*) AS booked,"                                              \
+    " count(*) FILTER (WHERE a.status IN ('arrived', 'completed') AND a.starts_at > m.at)"         \
+    " AS arrived, coalesce(sum(a.amount_paid) FILTER (WHERE a.status IN ('arrived',"               \
+    " 'completed') AND a.starts_at > m.at), 0) AS revenue"                                         \
+    " FROM analytics.appointments a WHERE a.patient_id = m.patient_id"                             \
+    " AND a.booked_at > m.at%s) v" IN_RANGE("m")
+
 /* Campaign members (m) in the range; what each became: contacted, agreed,
  * opted out (its job's outcomes), booked again (an appointment of the
- * patient first seen after it became a member), came, and paid. */
+ * patient first seen after it became a member, at any clinic, or for a
+ * key limited to clinics at its clinics: report_testable.h, walled), came,
+ * and paid. */
 static char *recall_sql(const struct an_report_params *p, int grouped)
 {
     struct cf_strbuf b = {0};
     const struct an_cols members = {
         .clinic = "m.clinic_id", .hour = "m.hour", .campaign = "m.campaign"};
+    char *from = cf_xasprintf(RECALL_FROM, p->walled ? AN_WALL_SQL("a.clinic_id") : "");
 
-    an_sql_part(
-        &b, p, grouped, &members,
-        "count(*), count(*) FILTER (WHERE m.grp = 'target'),"
-        " count(*) FILTER (WHERE m.grp = 'holdout'),"
-        " count(*) FILTER (WHERE o.contacted), count(*) FILTER (WHERE o.agreed),"
-        " count(*) FILTER (WHERE o.opted_out),"
-        " count(*) FILTER (WHERE m.grp = 'target' AND v.booked > 0),"
-        " count(*) FILTER (WHERE m.grp = 'holdout' AND v.booked > 0),"
-        " count(*) FILTER (WHERE m.grp = 'target' AND v.arrived > 0),"
-        " coalesce(sum(v.revenue) FILTER (WHERE m.grp = 'target'), 0)",
-        " FROM analytics.campaign_members m"
-        " CROSS JOIN LATERAL (SELECT"
-        " coalesce(bool_or(r.outcome <> 'skipped'), false) AS contacted,"
-        " coalesce(bool_or(r.outcome = 'confirmed'), false) AS agreed,"
-        " coalesce(bool_or(r.outcome IN ('opt_out_calls', 'opt_out_sms')), false) AS opted_out"
-        " FROM analytics.reminder_outcomes r WHERE r.job_id = m.job_id) o"
-        " CROSS JOIN LATERAL (SELECT count(*) AS booked,"
-        " count(*) FILTER (WHERE a.status IN ('arrived', 'completed') AND a.starts_at > m.at)"
-        " AS arrived, coalesce(sum(a.amount_paid) FILTER (WHERE a.status IN ('arrived',"
-        " 'completed') AND a.starts_at > m.at), 0) AS revenue"
-        " FROM analytics.appointments a WHERE a.patient_id = m.patient_id"
-        " AND a.booked_at > m.at) v" IN_RANGE("m"));
+    an_sql_part(&b, p, grouped, &members,
+                "count(*), count(*) FILTER (WHERE m.grp = 'target'),"
+                " count(*) FILTER (WHERE m.grp = 'holdout'),"
+                " count(*) FILTER (WHERE o.contacted), count(*) FILTER (WHERE o.agreed),"
+                " count(*) FILTER (WHERE o.opted_out),"
+                " count(*) FILTER (WHERE m.grp = 'target' AND v.booked > 0),"
+                " count(*) FILTER (WHERE m.grp = 'holdout' AND v.booked > 0),"
+                " count(*) FILTER (WHERE m.grp = 'target' AND v.arrived > 0),"
+                " coalesce(sum(v.revenue) FILTER (WHERE m.grp = 'target'), 0)",
+                from);
+    free(from);
     if (grouped && p->ngroups) { /* one part: its groups in order */
         cf_strbuf_add(&b, " ORDER BY ");
         an_sql_group_list(&b, p, grouped, "");

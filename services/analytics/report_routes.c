@@ -69,6 +69,8 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
 {
     json_t *params = an_report_params_json(p);
     json_object_del(params, "format"); /* one cached answer for JSON and CSV */
+    if (p->walled) /* another answer than an unlimited key's for the same clinics */
+        json_object_set_new(params, "walled", json_true());
     char *key = analytics_cache_key(ctx, report->name, network_id, params);
     if ((*answer = analytics_cache_get(ctx, key))) {
         cf_metrics_add("clinicflow_analytics_report_cache_total", "result=\"hit\"", 1);
@@ -170,6 +172,7 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
     }
     if (analytics_check_clinics(&reader, &p.clinics, resp) != 0)
         goto out;
+    p.walled = reader.grant.nclinics > 0;
     if ((rc = answer_of(ctx, report, net->id, &p, &answer, errbuf, sizeof(errbuf))) != 0) {
         cf_warn("%s report: %s", report->name, errbuf);
         /* a statement past CLINICFLOW_ANALYTICS_REPORT_TIMEOUT_MS: 503 */

@@ -48,7 +48,16 @@ struct an_report_params {
     size_t ngroups;
     int last_non_direct; /* attribution: 0 first touch (the default), 1 last non-direct */
     int csv;             /* answer text/csv */
+    /* The reader is a key limited to clinics (the walled ones in clinics):
+     * a figure that follows a patient beyond the clinics asked (a cohort's
+     * later visits, a recall member's bookings) counts what happened at
+     * those clinics only, so such a key learns nothing of the others. */
+    int walled;
 };
+
+/* The condition that keeps a walled reader's rows to the asked clinics
+ * ($4, as every report statement has them), on the column col. */
+#define AN_WALL_SQL(col) " AND " col " IN (SELECT jsonb_array_elements_text($4))"
 
 /* Why parameters were refused: the 400's code, field and message. */
 struct an_param_error {
