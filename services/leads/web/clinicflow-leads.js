@@ -104,6 +104,17 @@
   }
 
   /* Forms. */
+
+  /* A submission's own id (32 hex digits): the service tells a second,
+   * identical submission from a retry of the first by it (without one, the
+   * same fields again would be taken for a retry and dropped). */
+  function submissionId() {
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); })
+      .join("");
+  }
+
   function formBody(form) {
     var body = new URLSearchParams();
     Array.prototype.forEach.call(form.elements, function (el) {
@@ -124,6 +135,7 @@
     /* the generic channel reads the Metrica id from the cookie's own name */
     if (tags.ym_uid) { tags._ym_uid = tags.ym_uid; delete tags.ym_uid; }
     Object.keys(tags).forEach(function (k) { if (!body.has(k)) body.set(k, tags[k]); });
+    if (!body.has("event_id")) body.set("event_id", submissionId());
     return body;
   }
 

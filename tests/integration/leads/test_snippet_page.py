@@ -6,7 +6,8 @@ channel URL of the script's data attributes (here a receiver in this test)
 with the tags; a form sent on a later page without them still carries
 them (kept in the site's storage); the page's t.me, wa.me and vk.me links
 get an attribution code the service issued for those tags (CORS from the
-page's origin).
+page's origin). Each submission carries an id of its own, so the service
+tells a second, identical submission from a retry.
 
 The page's origin is added to the demo clinic's cors_origins by this
 test's own network document."""
@@ -125,6 +126,8 @@ def test_page(stack, site, profile):
     assert form["yclid"] == ["777"], form
     assert form["page_url"] == [site.origin + "/landing.html"], form
     assert form["_ym_uid"] == ["1701234567123456789"], form  # the generic channel's field
+    # an id of its own: the same fields sent again are another lead, not a retry
+    assert re.match(r"^[0-9a-f]{32}$", form["event_id"][0]), form
 
     # The links, with a code the service issued for those tags.
     tg = urllib.parse.urlsplit(href(dom, "tg"))
@@ -146,6 +149,8 @@ def test_page(stack, site, profile):
     cfstack.wait_until(lambda: len(site.posts) >= 2, 10, "the second form post")
     form = site.posts[1][2]
     assert form["utm_source"] == ["yandex"] and form["yclid"] == ["777"], form
+    assert re.match(r"^[0-9a-f]{32}$", form["event_id"][0]), form
+    assert form["event_id"] != site.posts[0][2]["event_id"], form
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(href(dom, "tg")).query)["start"] == [code]
 
 
