@@ -377,14 +377,22 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
     char *contacts_text = cf_json_dumps(contacts);
     const char *params[] = {patient_id, contacts_text};
 
+    /* The person's leads (by the patient, or by one of its contact keys):
+     * their documents lose what the person wrote and how to reach them; the
+     * callback tasks the number to call; the webhook deliveries of their
+     * events (the whole event, sent or not) go. */
     int rc = cf_pg_exec(
         conn,
-        "UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
-        " - 'text_truncated') || '{\"erased\": true}'::jsonb)::json, updated_at = now()"
-        " WHERE lead_id IN (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $1"
+        "WITH e AS (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $1"
         " UNION SELECT c.lead_id"
         " FROM leads.lead_contacts c JOIN jsonb_to_recordset($2::jsonb) AS q(n text, k text)"
-        " ON c.network_id = q.n AND c.contact_key = q.k)",
+        " ON c.network_id = q.n AND c.contact_key = q.k),"
+        " t AS (UPDATE leads.tasks SET doc = doc - 'contact'"
+        " WHERE lead_id IN (SELECT lead_id FROM e) AND doc ? 'contact'),"
+        " d AS (DELETE FROM leads.deliveries WHERE lead_id IN (SELECT lead_id FROM e))"
+        " UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
+        " - 'text_truncated') || '{\"erased\": true}'::jsonb)::json, updated_at = now()"
+        " WHERE lead_id IN (SELECT lead_id FROM e)",
         2, params, NULL, errbuf, errbuf_size);
     free(contacts_text);
     return rc;

@@ -156,6 +156,15 @@ const struct cf_migration cf_leads_migrations[] = {
     {10, "tasks without a copy of the lead's keys",
      "DROP INDEX IF EXISTS tasks_open_contacts;"
      "ALTER TABLE tasks DROP COLUMN IF EXISTS contact_keys;"},
+    /* A patient's tombstone erases the person from every row that holds
+     * them (lead_store.c): a webhook delivery's body is a whole lead
+     * event, found by its lead. */
+    {11, "deliveries by lead",
+     "ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS lead_id uuid;"
+     "UPDATE deliveries SET lead_id = (body::json -> 'data' ->> 'lead_id')::uuid"
+     " WHERE lead_id IS NULL AND body::json -> 'data' ->> 'lead_id'"
+     " ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';"
+     "CREATE INDEX IF NOT EXISTS deliveries_lead ON deliveries (lead_id);"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

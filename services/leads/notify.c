@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/xmalloc.h"
@@ -83,12 +84,16 @@ int leads_notify_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     body = cf_xmalloc(rkm->len + 1);
     memcpy(body, rkm->payload, rkm->len);
     body[rkm->len] = '\0';
-    const char *params[] = {ev->id, ev->networkid, clinic->id, ev->type, body};
+    /* the lead, by which a patient's tombstone finds the delivery */
+    const char *lead_id = json_string_value(json_object_get(ev->data, "lead_id"));
+    const char *params[] = {ev->id,     ev->networkid,
+                            clinic->id, ev->type,
+                            body,       lead_id && cf_uuid_valid(lead_id) ? lead_id : NULL};
     rc = cf_pg_exec(
         conn,
-        "INSERT INTO leads.deliveries (event_id, network_id, clinic_id, event_type, body)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-        5, params, NULL, errbuf, errbuf_size);
+        "INSERT INTO leads.deliveries (event_id, network_id, clinic_id, event_type, body, lead_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6::uuid) ON CONFLICT (event_id) DO NOTHING",
+        6, params, NULL, errbuf, errbuf_size);
     if (rc == 0) {
         char labels[160];
         snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);

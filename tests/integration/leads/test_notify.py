@@ -10,7 +10,9 @@ delivery twice.
 
 Most events are written to leads.v1 by this test (as the fold or the
 sweeper emits them), so the webhook is tested apart from the rest of the
-data path; one form lead goes the whole way through intake and the fold."""
+data path; one form lead goes the whole way through intake and the fold,
+and its person's erasure (a patient's tombstone) takes its delivery and the
+number its callback task held."""
 import hashlib
 import hmac
 import http.server
@@ -23,6 +25,7 @@ import uuid
 import cfstack
 
 LEADS = "clinicflow.leads.v1"
+PATIENTS = "clinicflow.patients.v1"
 SECRET = "whsec-notify-test-0123456789"
 CLINIC = "demo-center"  # has the webhook
 OTHER = "demo-north"    # has none
@@ -218,6 +221,38 @@ def test_form_lead_delivered(stack, receiver):
     assert at - t0 < 10, at - t0
     verify(hdrs, b)
     assert hdrs["x-clinicflow-event-id"] == ev["id"] and ev["clinicid"] == CLINIC, ev
+
+    # The person, a patient, is erased (the patient's tombstone): the
+    # delivery, which keeps the whole event, goes, and the lead's callback
+    # task no longer holds the number to call.
+    lead_id = ev["data"]["lead_id"]
+    digits = phone[2:]
+    assert delivery(stack, ev["id"]) is not None
+    assert any(digits in r[0] for r in task_docs(stack, lead_id)), task_docs(stack, lead_id)
+    pid = str(uuid.uuid4())
+    key = cfstack.contact_key(phone)
+    patient = {"specversion": "1.0", "id": str(uuid.uuid4()),
+               "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
+               "subject": pid, "time": "2026-12-03T08:00:00.000Z",
+               "datacontenttype": "application/json", "networkid": "demo",
+               "data": {"patient_id": pid, "phones": [phone], "contact_keys": [key],
+                        "consents": {"calls": True, "sms": True, "messengers": False}}}
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, json.dumps(patient).encode())
+    cfstack.wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM"
+                                            " leads.patient_contacts WHERE contact_key = '%s'"
+                                            % key) == [["1"]], 30, "the patient in the view")
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)
+    cfstack.wait_until(lambda: delivery(stack, ev["id"]) is None, 30, "the delivery erased")
+    docs = task_docs(stack, lead_id)
+    assert docs and not any(digits in r[0] or '"contact"' in r[0] for r in docs), docs
+    [lead_doc] = cfstack.psql(stack.dsn, "SELECT doc::text FROM leads.leads WHERE lead_id = '%s'"
+                              % lead_id)
+    assert digits not in lead_doc[0] and '"erased":true' in lead_doc[0].replace(" ", ""), lead_doc
+
+
+def task_docs(stack, lead_id):
+    return cfstack.psql(stack.dsn, "SELECT doc::text FROM leads.tasks WHERE lead_id = '%s'"
+                        % lead_id)
 
 
 def test_clinic_from_the_data(stack, receiver):
