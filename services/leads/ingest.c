@@ -329,9 +329,16 @@ int leads_ingest_fact(struct leads_ctx *ctx, const struct leads_norm *n, const s
     memcpy(ev.id, event_id_out, sizeof(ev.id));
     ev.source = cf_xasprintf("/clinicflow/leads/%s/%s", n->provider, n->channel);
     ev.type = cf_xstrdup("clinicflow.lead.reported");
-    /* A fact with no key (a phone that did not parse, nothing else) is its
-     * own subject: the fold opens a lead it cannot merge. */
-    ev.subject = cf_xstrdup(f->contact_key ? f->contact_key : event_id_out);
+    /* Keyed by the messenger account when the fact has one, so that a
+     * conversation (the person's messages and the staff's replies, which
+     * carry the account alone) keeps its order on one partition: a reply
+     * folded before the request that opens its lead would find no lead.
+     * Else by the contact key; a fact with no key (a phone that did not
+     * parse, nothing else) is its own subject: the fold opens a lead it
+     * cannot merge. */
+    const char *account =
+        json_string_value(json_object_get(json_object_get(f->data, "contact_keys"), "messenger"));
+    ev.subject = cf_xstrdup(account ? account : f->contact_key ? f->contact_key : event_id_out);
     ev.time_ms = f->time_ms;
     ev.networkid = cf_xstrdup(n->net->id);
     ev.clinicid = f->clinic_id ? cf_xstrdup(f->clinic_id) : NULL;

@@ -121,8 +121,10 @@ def raw_by_id(stack):
 
 def check_fact(fact, provider, event_key, data, keys, time_ms=None):
     """The envelope names the channel's network, clinic and source, the key
-    and subject are the strongest contact key (phone, e-mail, messenger
-    account), and data has what is given, plus kind request unless given."""
+    and subject are the messenger account's key when there is one (a
+    conversation on one partition), else the strongest contact key, and data
+    has what is given, plus kind request unless given; data's contact_key is
+    the strongest (phone, e-mail, messenger account)."""
     ch = channel(provider)
     assert fact["id"] == fact_id(provider, event_key), fact
     assert fact["type"] == "clinicflow.lead.reported", fact
@@ -130,7 +132,7 @@ def check_fact(fact, provider, event_key, data, keys, time_ms=None):
     assert fact["networkid"] == NET and fact["clinicid"] == ch["clinic_id"], fact
     want_keys = {kind: contact_key(msg) for kind, msg in keys.items()}
     strongest = next(want_keys[k] for k in ("phone", "email", "messenger") if k in want_keys)
-    assert fact["_key"] == fact["subject"] == strongest, fact
+    assert fact["_key"] == fact["subject"] == want_keys.get("messenger", strongest), fact
     d = fact["data"]
     want = {"kind": "request", "provider": provider, "channel": ch["id"],
             "provider_event_id": event_key, "contact_key": strongest,
