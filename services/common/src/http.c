@@ -604,7 +604,9 @@ void cf_http_answer_unstored(struct _u_response *resp, int rc, const char *what,
 {
     cf_warn("could not produce %s: %s", what, errbuf);
     if (rc == CF_ETOOBIG) {
-        cf_http_error(resp, 413, "body_too_large", "the event is larger than Kafka takes", NULL);
+        /* not body_too_large (the HTTP limit): the README's code for Kafka's */
+        cf_http_error(resp, 413, cf_err_name(CF_ETOOBIG), "the event is larger than Kafka takes",
+                      NULL);
         return;
     }
     cf_http_error_from(resp, rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc,

@@ -208,6 +208,30 @@ static void test_request_id(struct cf_http *h)
     ulfius_clean_response(&resp);
 }
 
+/* An event Kafka refuses as too large is a 413 too_large, the README's
+ * code for it (body_too_large is the HTTP limit's); one it cannot take
+ * now a 503 with Retry-After. */
+static void test_answer_unstored(void)
+{
+    struct _u_response resp;
+    json_t *j = NULL;
+
+    ulfius_init_response(&resp);
+    cf_http_answer_unstored(&resp, CF_ETOOBIG, "a test event", "over message.max.bytes", 5);
+    CHECK_INT(resp.status, 413);
+    CHECK_STR(resp_error_code(&resp, &j), "too_large");
+    json_decref(j);
+    ulfius_clean_response(&resp);
+
+    ulfius_init_response(&resp);
+    cf_http_answer_unstored(&resp, CF_ETIMEOUT, "a test event", "no acknowledgement", 5);
+    CHECK_INT(resp.status, 503);
+    CHECK_STR(resp_error_code(&resp, &j), "unavailable");
+    CHECK_STR(u_map_get_case(resp.map_header, "Retry-After"), "5");
+    json_decref(j);
+    ulfius_clean_response(&resp);
+}
+
 static void test_error_helpers(void)
 {
     struct _u_response resp;
@@ -411,6 +435,7 @@ int main(void)
     test_form_fields(h);
     test_request_id(h);
     test_error_helpers();
+    test_answer_unstored();
     test_builtin_routes(h);
     test_unmatched_and_metrics(h);
     test_accessors();
