@@ -213,7 +213,10 @@ int cf_time_parse_rfc2822(const char *s, int64_t *ms_out)
     }
     p += zlen;
     rfc2822_spaces(&p);
-    if (*p || day < 1 || day > 31 || year < 1970 || hh > 23 || mm > 59 || ss > 60)
+    /* a day the month does not have (31 February) is refused, not rolled
+     * on into the next month by timegm */
+    if (*p || year < 1970 || day < 1 || day > days_in_month(year, mon + 1) || hh > 23 || mm > 59 ||
+        ss > 60)
         return -1;
     tm.tm_year = year - 1900;
     tm.tm_mon = mon;

@@ -623,6 +623,36 @@ static void test_parse_errors(void)
     json_decref(j_bad);
 }
 
+/* RFC 2822 dates as Twilio writes them; a day the month does not have is
+ * refused, not rolled on into the next month (31 February is no 3 March). */
+static void test_rfc2822(void)
+{
+    static const struct {
+        const char *s;
+        int64_t want; /* -1: refused */
+    } cases[] = {
+        {"Sun, 25 Mar 2018 09:53:19 +0000", 1521971599000},
+        {"Wed, 4 Sept 2024 10:00:00 GMT", 1725444000000},
+        {"Thu, 29 Feb 2024 10:00:00 GMT", 1709200800000},
+        {"Sat, 28 Feb 2026 23:59:59 +0300", 1772312399000},
+        {"Tue, 31 Feb 2026 10:00:00 GMT", -1},
+        {"Sun, 29 Feb 2026 10:00:00 GMT", -1},
+        {"Thu, 31 Apr 2026 10:00:00 GMT", -1},
+        {"Mon, 32 Mar 2026 10:00:00 GMT", -1},
+        {"Mon, 0 Mar 2026 10:00:00 GMT", -1},
+        {"Mon, 30 Mar 2026 24:00:00 GMT", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = 0;
+        const int rc = cf_time_parse_rfc2822(cases[i].s, &ms);
+        if ((cases[i].want < 0) != (rc != 0) || (rc == 0 && ms != cases[i].want))
+            fprintf(stderr, "rfc2822 '%s': %d, %lld\n", cases[i].s, rc, (long long)ms);
+        CHECK_INT(rc, cases[i].want < 0 ? -1 : 0);
+        if (cases[i].want >= 0)
+            CHECK_INT(ms, cases[i].want);
+    }
+}
+
 /* Threads loading and converting the same zones at once. */
 static void *convert_many(void *arg)
 {
@@ -667,6 +697,7 @@ int main(void)
     test_hour_start();
     test_last_allowed();
     test_parse_errors();
+    test_rfc2822();
     test_threads();
     return cf_test_done();
 }
