@@ -57,6 +57,15 @@ static int exec_simple(struct cf_consumer *c, const char *sql, char *errbuf, siz
     return cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
 }
 
+/* Undoes the message's work under its savepoint, and ends the savepoint:
+ * one rolled back to stays open, and a batch of many rejections would
+ * otherwise nest a subtransaction for each until its commit. */
+static int undo(struct cf_consumer *c, char *errbuf, size_t errbuf_size)
+{
+    int err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
+    return err ? err : exec_simple(c, "RELEASE SAVEPOINT cf_apply", errbuf, errbuf_size);
+}
+
 /* What an optimistic batch makes of apply's answer rc (its reason). */
 static int apply_answer(int rc, const char *reason, char *errbuf, size_t errbuf_size)
 {
@@ -183,7 +192,7 @@ int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
                  "an output to %s of %zu bytes is over the producer's %zu (message.max.bytes)",
                  big->topic, big->keylen + big->valuelen, c->max_output);
         cf_outbox_truncate(out, outbox_mark);
-        err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
+        err = undo(c, errbuf, errbuf_size);
         if (!err)
             dlq_add(c, out, rkm, evp, "output_too_large", reason);
     } else if (rc == 0) {
@@ -191,7 +200,7 @@ int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
     } else if (rc == CF_EINVAL ||
                (last_resort && rc == CF_ECONFLICT && PQstatus(c->conn) == CONNECTION_OK)) {
         cf_outbox_truncate(out, outbox_mark);
-        err = exec_simple(c, "ROLLBACK TO SAVEPOINT cf_apply", errbuf, errbuf_size);
+        err = undo(c, errbuf, errbuf_size);
         if (!err && rc == CF_EINVAL) {
             dlq_add(c, out, rkm, evp, "rejected", reason);
         } else if (!err) {

@@ -247,6 +247,31 @@ static void test_apply_one(struct cf_consumer *c, struct fake *f, rd_kafka_topic
     }
 }
 
+/* A message undone under its savepoint ends the savepoint too: none is
+ * left open for the next message to nest in (a batch of many rejections
+ * would otherwise hold a subtransaction for each until its commit). */
+static void test_undone_savepoint_released(struct cf_consumer *c, rd_kafka_topic_t *rkt)
+{
+    char errbuf[512] = "";
+    char *value = envelope("6f1f7e2a-1c1b-4a55-8f0e-000000000009", "k9", "reject");
+    rd_kafka_message_t rkm = {0};
+    rkm.rkt = rkt;
+    rkm.partition = 1;
+    rkm.offset = 90;
+    rkm.payload = value;
+    rkm.len = strlen(value);
+    struct cf_outbox out = {0};
+    CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_consumer_apply_one(c, &rkm, &out, 0, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(out.n, 1); /* its DLQ entry */
+    CHECK(cf_pg_exec(c->conn, "RELEASE SAVEPOINT cf_apply", 0, NULL, NULL, errbuf,
+                     sizeof(errbuf)) != 0);
+    cf_pg_rollback(c->conn);
+    cf_outbox_truncate(&out, 0);
+    free(out.msgs);
+    free(value);
+}
+
 #define ID_5 "6f1f7e2a-1c1b-4a55-8f0e-000000000005"
 #define ID_6 "6f1f7e2a-1c1b-4a55-8f0e-000000000006"
 #define ID_7 "6f1f7e2a-1c1b-4a55-8f0e-000000000007"
@@ -459,6 +484,7 @@ int main(void)
     c.ctx = &f;
     c.max_output = MAX_OUTPUT;
     test_apply_one(&c, &f, rkt);
+    test_undone_savepoint_released(&c, rkt);
     test_apply_batch(&c, &f, rkt);
     test_offsets(&c);
 
