@@ -37,18 +37,30 @@ struct plan_member {
 };
 void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64_t time_ms);
 
-/* What planning does to a job it plans again that a replanning cancelled
- * (the ON CONFLICT tail of the jobs' insert): a job's id is its visit's
- * time and offset, so a visit moved away and back, or cancelled and booked
- * again for the same time, plans the very ids it cancelled. Such a job is
- * pending again with its new due time (or skipped, as planned now), if it
- * never went out (still at its first rung: a command is emitted only from
- * a pending job, and each emission moves it on) and was not cancelled
- * because its patient was erased. Any other existing job is kept as it is. */
+/* What planning does to a job it plans again (the ON CONFLICT tail of the
+ * jobs' insert): a job's id is its visit's time and offset, so a visit
+ * moved away and back, or cancelled and booked again for the same time,
+ * plans the very ids it cancelled. Such a job is pending again with its
+ * new due time (or skipped, as planned now), if it never went out (still
+ * at its first rung: a command is emitted only from a pending job, and
+ * each emission moves it on) and was not cancelled because its patient was
+ * erased. A pending job of a visit the MIS gave another patient or clinic
+ * (the same time) goes to them: its next command names the visit's patient
+ * and clinic now (at its first rung planned again, for the clinic's
+ * windows; at a later rung when that rung was due). Any other existing job is kept as it is (one
+ * whose command is out for the patient before is no longer current, job_sql.h, and that command is
+ * not sent). */
+#define PLAN_STORE_LATER_RUNG "reminder_jobs.status = 'pending' AND reminder_jobs.attempt > 1"
 #define PLAN_STORE_REVIVE_SQL                                                                      \
-    " SET status = EXCLUDED.status, reason = EXCLUDED.reason, due_at = EXCLUDED.due_at,"           \
-    " updated_at = now() WHERE reminder_jobs.status = 'cancelled' AND reminder_jobs.attempt = 1"   \
-    " AND reminder_jobs.reason IS DISTINCT FROM 'erased'"
+    " SET status = CASE WHEN " PLAN_STORE_LATER_RUNG " THEN reminder_jobs.status"                  \
+    " ELSE EXCLUDED.status END, reason = CASE WHEN " PLAN_STORE_LATER_RUNG                         \
+    " THEN reminder_jobs.reason ELSE EXCLUDED.reason END, due_at = CASE "                          \
+    "WHEN " PLAN_STORE_LATER_RUNG " THEN reminder_jobs.due_at ELSE EXCLUDED.due_at END,"           \
+    " patient_id = EXCLUDED.patient_id, clinic_id = EXCLUDED.clinic_id, updated_at = now()"        \
+    " WHERE (reminder_jobs.status = 'cancelled' AND reminder_jobs.attempt = 1"                     \
+    " AND reminder_jobs.reason IS DISTINCT FROM 'erased') OR (reminder_jobs.status = 'pending'"    \
+    " AND (reminder_jobs.patient_id, reminder_jobs.clinic_id) IS DISTINCT FROM"                    \
+    " (EXCLUDED.patient_id, EXCLUDED.clinic_id))"
 
 /* plan_store.c: the jobs' rows ([{"job_id", "offset_hours", "kind",
  * "channel", "due_at" or null, "status", "reason"}]) of one appointment: inserted when new (the

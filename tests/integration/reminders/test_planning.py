@@ -106,6 +106,35 @@ def test_reschedule_replans_and_cancel_cancels(s):
     assert back == before + [(o, d, "cancelled", "replanned") for o, d, _, _ in after[2:]], back
 
 
+def aims(s, mis_id):
+    """(offset_hours, status, patient id, clinic) of the appointment's jobs."""
+    return sorted(tuple(r) for r in s.sql(
+        "SELECT offset_hours, status, patient_id, clinic_id FROM reminders.reminder_jobs"
+        " WHERE appointment_id = '%s'" % common.appointment_uuid(mis_id)))
+
+
+def test_another_patient_or_clinic_at_the_same_time(s):
+    # The MIS corrects a visit's patient, then its clinic, keeping the time:
+    # the pending reminders go to the visit's patient and clinic now, not
+    # to the ones they were planned for
+    a = common.new_id("a-aim")
+    one, two = common.new_id("p-one"), common.new_id("p-two")
+    book(s, a, 1, "2027-03-10T12:00:00+03:00", patient=one)
+    assert aims(s, a) == [("2", "pending", common.patient_uuid(one), CENTER),
+                          ("24", "pending", common.patient_uuid(one), CENTER)], aims(s, a)
+    before = jobs(s, a)
+    book(s, a, 2, "2027-03-10T12:00:00+03:00", patient=two)
+    assert aims(s, a) == [("2", "pending", common.patient_uuid(two), CENTER),
+                          ("24", "pending", common.patient_uuid(two), CENTER)], aims(s, a)
+    assert jobs(s, a) == before  # the same jobs, due as planned
+    # demo-north reminds 2 h before only, round the clock: the 24 h job
+    # goes, the 2 h one is planned again for north's windows
+    book(s, a, 3, "2027-03-10T12:00:00+03:00", patient=two, clinic=NORTH)
+    assert aims(s, a) == [("2", "pending", common.patient_uuid(two), NORTH),
+                          ("24", "cancelled", common.patient_uuid(two), CENTER)], aims(s, a)
+    assert ("2", "2027-03-10T07:00:00.000Z", "pending", "") in jobs(s, a), jobs(s, a)
+
+
 def test_too_late_is_skipped_with_its_reason(s):
     a = common.new_id("a-late")
     # three hours ahead at demo-center: the day-before reminder is too late
@@ -211,6 +240,7 @@ if __name__ == "__main__":
     cfstack.run_on_stack(PlanStack, [
         test_booking_plans_each_reminder_inside_the_windows,
         test_reschedule_replans_and_cancel_cancels,
+        test_another_patient_or_clinic_at_the_same_time,
         test_too_late_is_skipped_with_its_reason,
         test_erasure_cancels_the_patients_reminders,
         test_a_due_job_becomes_one_command,
