@@ -223,7 +223,12 @@ static int leg_fact(const struct cf_hook *h, const json_t *p, const char *parent
 
 static int twilio_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
-    const json_t *p = cf_hook_str(h->form, "CallSid") ? h->form : h->query;
+    /* The signed parameters: a POST's body (or its query), a GET's query
+     * alone. A GET's signature covers its URL only, so a body it carries is
+     * never read: a captured GET replayed with a body of one's own is no
+     * new call. */
+    const int get = h->method && strcmp(h->method, "GET") == 0;
+    const json_t *p = !get && cf_hook_str(h->form, "CallSid") ? h->form : h->query;
     const char *sid = cf_hook_str(p, "CallSid");
     const char *status = cf_hook_str(p, "CallStatus");
     const char *seq = cf_hook_str(p, "SequenceNumber");
