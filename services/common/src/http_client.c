@@ -64,6 +64,11 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
             rc = curl_easy_setopt((h), (opt), (val));                                              \
     } while (0)
 
+/* A URL as an error shows it: without its query and fragment, where a
+ * gateway's request may carry a phone number or a credential (the message
+ * is logged). For "%.*s". */
+#define SHOWN(url) (int)strcspn((url), "?#"), (url)
+
 int cf_http_client_do(const struct cf_http_client_request *req,
                       struct cf_http_client_response *resp, char *errbuf, size_t errbuf_size)
 {
@@ -134,19 +139,19 @@ int cf_http_client_do(const struct cf_http_client_request *req,
         sink.buf = NULL;
         ret = 0;
     } else if (sink.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
-        cf_seterr(errbuf, errbuf_size, "the answer from %s is over %zu bytes", req->url,
+        cf_seterr(errbuf, errbuf_size, "the answer from %.*s is over %zu bytes", SHOWN(req->url),
                   req->max_response);
         ret = CF_ETOOBIG;
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-        cf_seterr(errbuf, errbuf_size, "no answer from %s within %ld ms", req->url,
+        cf_seterr(errbuf, errbuf_size, "no answer from %.*s within %ld ms", SHOWN(req->url),
                   req->timeout_ms);
         ret = CF_ETIMEOUT;
     } else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
-        cf_seterr(errbuf, errbuf_size, "invalid URL %s: %s", req->url,
+        cf_seterr(errbuf, errbuf_size, "invalid URL %.*s: %s", SHOWN(req->url),
                   curl_err[0] ? curl_err : curl_easy_strerror(rc));
         ret = CF_EINVAL;
     } else {
-        cf_seterr(errbuf, errbuf_size, "could not call %s: %s", req->url,
+        cf_seterr(errbuf, errbuf_size, "could not call %.*s: %s", SHOWN(req->url),
                   curl_err[0] ? curl_err : curl_easy_strerror(rc));
         ret = CF_EUNAVAIL;
     }

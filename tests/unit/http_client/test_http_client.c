@@ -221,6 +221,16 @@ static void test_failures(void)
     CHECK_INT(cf_http_client_do(&req, &resp, errbuf, sizeof(errbuf)), CF_EUNAVAIL);
     CHECK(strstr(errbuf, url) != NULL);
     CHECK(!resp.request_sent); /* nothing went out: safe to try again */
+    /* the error names the URL without its query: a lookup's phone number
+     * or a gateway's key there would be logged */
+    char with_query[128];
+    snprintf(with_query, sizeof(with_query), "%s?To=%%2B79161234567&api_id=s3cr3t", url);
+    req.url = with_query;
+    CHECK_INT(cf_http_client_do(&req, &resp, errbuf, sizeof(errbuf)), CF_EUNAVAIL);
+    CHECK(strstr(errbuf, url) != NULL);
+    CHECK(strstr(errbuf, "79161234567") == NULL && strstr(errbuf, "s3cr3t") == NULL);
+    CHECK(strchr(errbuf, '?') == NULL);
+    req.url = url;
 
     req.url = "ftp://127.0.0.1/x";
     CHECK_INT(cf_http_client_do(&req, &resp, errbuf, sizeof(errbuf)), CF_EINVAL);
