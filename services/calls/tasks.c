@@ -84,6 +84,18 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     PGresult *res = NULL;
     int rc;
 
+    /* A call counts once, in the task it joined or opened first: seen again
+     * (a result, a recording, or a later call taking its unique flag make
+     * it a miss again), it changes nothing, not even when that task has
+     * been closed or has expired and another of the contact's is open. */
+    const char *exists[] = {call_id};
+    rc = cf_pg_exec(conn, "SELECT 1 FROM calls.task_calls WHERE call_id = $1", 1, exists, &res,
+                    errbuf, errbuf_size);
+    const int seen = rc == 0 && PQntuples(res) > 0;
+    PQclear(res);
+    res = NULL;
+    if (rc != 0 || seen)
+        return rc;
     rc = calls_tasks_load_open(conn, network_id, contact_key, &j_task, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
@@ -110,7 +122,6 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
             return rc;
     }
     if (j_task) {
-        /* A call counts once, however many events it had. */
         const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), call_id};
         rc = cf_pg_exec(conn,
                         "INSERT INTO calls.task_calls (task_id, call_id) VALUES ($1, $2)"
@@ -132,15 +143,7 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
         return rc;
     }
 
-    /* No open task (or one this miss does not join): unless this call
-     * already opened one (closed since), open one. */
-    const char *exists[] = {call_id};
-    rc = cf_pg_exec(conn, "SELECT 1 FROM calls.task_calls WHERE call_id = $1", 1, exists, &res,
-                    errbuf, errbuf_size);
-    int seen = rc == 0 && PQntuples(res) > 0;
-    PQclear(res);
-    if (rc != 0 || seen)
-        return rc;
+    /* No open task (or one this miss does not join): a task of its own. */
     return open_task(ctx, conn, network_id, contact_key, j_call, id_base, out, errbuf, errbuf_size);
 }
 

@@ -341,6 +341,41 @@ def test_answered_after_all_with_another_miss_waiting(stack):
     assert rows == [["open", "1", "t"]], rows
 
 
+def test_a_call_of_an_expired_task_seen_again_leaves_the_open_one(stack):
+    """A missed call whose task expired long ago, tagged with a result while
+    the contact's newer miss has a task open: it is still a miss, but it
+    counts once, in the task it opened; the open task keeps its source, its
+    opening and its due time."""
+    number = new_number()
+    ckey = contact_key(number)
+    long_ago = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(
+        seconds=LOST_AFTER_S + 600)
+    first = missed_call(stack, number, long_ago)
+    wait_task(stack, ckey, "clinicflow.task.expired")
+    later_end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=2)
+    later = missed_call(stack, number, later_end)
+    found = []
+    wait_until(lambda: found.extend(e["data"] for e in tasks_of(stack, ckey)
+                                    if e["type"] == "clinicflow.task.opened"
+                                    and e["data"]["source_call_id"] == later) or found,
+               60, "the later miss's task")
+    opened = found[0]
+    st, _, reply = cfstack.http(
+        "POST", stack.svc.url("/v1/calls/%s/result" % first), {"result": "info"},
+        {"Authorization": "Bearer " + stack.keys["ingest"]})
+    assert st == 202, reply
+    wait_until(lambda: any(e["type"] == "clinicflow.call.updated" and "result" in e["data"]
+                           for e in events_for(stack.reader(CALLS).read(), first)),
+               60, "the result's call.updated")
+    wait_tasks_consumed(stack)
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls, opened_at = '%s',"
+                        " doc->>'source_call_id' FROM calls.tasks WHERE task_id = '%s'"
+                        % (iso(later_end), opened["task_id"]))
+    assert rows == [["open", "1", "t", later]], rows
+    assert not [e for e in tasks_of(stack, ckey) if e["type"] == "clinicflow.task.updated"
+                and e["data"]["task_id"] == opened["task_id"]]
+
+
 def test_blocked_caller_opens_no_task(stack):
     blocked = cfstack.demo_network()["blocklist"][0]
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
@@ -629,6 +664,7 @@ if __name__ == "__main__":
             test_missed_call_after_the_callback_seen_first,
             test_missed_call_answered_after_all,
             test_answered_after_all_with_another_miss_waiting,
+            test_a_call_of_an_expired_task_seen_again_leaves_the_open_one,
             test_expiry_decided_while_kafka_is_down_follows_once_it_is_back,
             test_callbacks_wait_for_the_sweepers_staged_events,
             test_task_whose_document_does_not_read_still_expires,
