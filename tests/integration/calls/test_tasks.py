@@ -313,6 +313,17 @@ def test_missed_call_answered_after_all(stack):
     assert closed["closing_call_id"] == call_id == closed["source_call_id"], closed
 
 
+def tag_result(stack, call_id):
+    """Tags the call with a result, once its call.updated is on calls.v1."""
+    st, _, reply = cfstack.http(
+        "POST", stack.svc.url("/v1/calls/%s/result" % call_id), {"result": "info"},
+        {"Authorization": "Bearer " + stack.keys["ingest"]})
+    assert st == 202, reply
+    wait_until(lambda: any(e["type"] == "clinicflow.call.updated" and "result" in e["data"]
+                           for e in events_for(stack.reader(CALLS).read(), call_id)),
+               60, "the result's call.updated")
+
+
 def test_answered_after_all_with_another_miss_waiting(stack):
     """The task's first call turns out answered while a later miss waits in
     it: the later miss becomes the task's source, and the first call's
@@ -327,13 +338,7 @@ def test_answered_after_all_with_another_miss_waiting(stack):
     assert moved["source_call_id"] == later, moved
     assert moved["opened_at"] == iso(later_end).replace("Z", ".000Z"), moved
     assert moved["due_at"] == iso(later_end + timedelta(seconds=900)).replace("Z", ".000Z")
-    st, _, reply = cfstack.http(
-        "POST", stack.svc.url("/v1/calls/%s/result" % first), {"result": "info"},
-        {"Authorization": "Bearer " + stack.keys["ingest"]})
-    assert st == 202, reply
-    wait_until(lambda: any(e["type"] == "clinicflow.call.updated" and "result" in e["data"]
-                           for e in events_for(stack.reader(CALLS).read(), first)),
-               60, "the result's call.updated")
+    tag_result(stack, first)
     wait_tasks_consumed(stack)
     assert [e["type"] for e in tasks_of(stack, ckey)].count("clinicflow.task.updated") == 2
     rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls, opened_at = '%s'"
@@ -360,13 +365,7 @@ def test_a_call_of_an_expired_task_seen_again_leaves_the_open_one(stack):
                                     and e["data"]["source_call_id"] == later) or found,
                60, "the later miss's task")
     opened = found[0]
-    st, _, reply = cfstack.http(
-        "POST", stack.svc.url("/v1/calls/%s/result" % first), {"result": "info"},
-        {"Authorization": "Bearer " + stack.keys["ingest"]})
-    assert st == 202, reply
-    wait_until(lambda: any(e["type"] == "clinicflow.call.updated" and "result" in e["data"]
-                           for e in events_for(stack.reader(CALLS).read(), first)),
-               60, "the result's call.updated")
+    tag_result(stack, first)
     wait_tasks_consumed(stack)
     rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls, opened_at = '%s',"
                         " doc->>'source_call_id' FROM calls.tasks WHERE task_id = '%s'"
