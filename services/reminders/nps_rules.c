@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/strbuf.h"
+#include "common/validate.h"
 #include "common/xmalloc.h"
 
 void nps_token(const char *network_secret, const char *job_id, char out[NPS_TOKEN_LEN + 1])
@@ -171,9 +172,11 @@ int nps_read_answer(const struct cf_form *form, int *score, const char **comment
         } else if (strcmp(name, "comment") == 0) {
             while (*value == ' ' || *value == '\t' || *value == '\r' || *value == '\n')
                 value++;
-            if (*comment || strlen(value) > NPS_COMMENT_MAX ||
-                strlen(value) !=
-                    form->fields[i].value_len - (size_t)(value - form->fields[i].value)) {
+            const size_t len = form->fields[i].value_len - (size_t)(value - form->fields[i].value);
+            /* one comment, within its length, text: no NUL, UTF-8 (the
+             * database takes nothing else) */
+            if (*comment || strlen(value) > NPS_COMMENT_MAX || strlen(value) != len ||
+                cf_validate_utf8_valid_prefix(value, len) != len) {
                 *field = "comment";
                 return CF_EINVAL;
             }
