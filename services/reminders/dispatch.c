@@ -206,6 +206,13 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         gateway = have->gateway;
         goto finish;
     }
+    /* the clinic's policy: its windows and price, and the currency of an
+     * outcome applied again just below */
+    const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
+    char policy_err[128];
+    have_policy = clinic && plan_policy_build(json_object_get(net->doc, "reminder_policies"),
+                                              clinic->tz ? clinic->tz : net->tz, clinic->doc,
+                                              &policy, policy_err, sizeof(policy_err)) == 0;
     if (have->status[0] && !resumed) { /* ended already: a command read again, its
                              outcome perhaps not committed */
         status = have->status;
@@ -222,15 +229,11 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         reason = "superseded";
         goto finish;
     }
-    const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
-    if (!clinic || plan_policy_build(json_object_get(net->doc, "reminder_policies"),
-                                     clinic->tz ? clinic->tz : net->tz, clinic->doc, &policy,
-                                     errbuf, errbuf_size) != 0) {
+    if (!have_policy) {
         status = "skipped";
         reason = "no_clinic";
         goto finish;
     }
-    have_policy = 1;
     if (!view.patient) { /* none, erased, or a record that is not JSON */
         status = "skipped";
         reason = "no_patient";
@@ -240,21 +243,19 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         status = "skipped";
         goto finish;
     }
-    /* a command that waited past its time (the gateway down, a backlog);
-     * a send resumed after a crash may have gone, and its lookup decides */
-    if (!resumed && (reason = plan_send_too_late(json_string_value(json_object_get(cmd, "kind")),
-                                                 cf_time_json_get(cmd, "due_at"),
-                                                 cf_time_json_get(cmd, "visit_at"),
-                                                 cf_time_now_ms(), ctx->cfg.late_grace_s))) {
-        status = "skipped";
-        goto finish;
-    }
-    /* ... or past its window's close: the ladder places its next rung in
-     * the windows */
+    /* a command that waited past its time (the gateway down, a backlog),
+     * or past its window's close (the ladder places its next rung in the
+     * windows), is not sent; a send resumed after a crash may have gone,
+     * and its lookup decides first */
     int64_t opens_ms;
-    if (!resumed && plan_window_now(&policy, cf_time_now_ms(), &opens_ms) != 0) {
+    const char *too_late = plan_send_too_late(
+        json_string_value(json_object_get(cmd, "kind")), cf_time_json_get(cmd, "due_at"),
+        cf_time_json_get(cmd, "visit_at"), cf_time_now_ms(), ctx->cfg.late_grace_s);
+    if (!too_late && plan_window_now(&policy, cf_time_now_ms(), &opens_ms) != 0)
+        too_late = "outside_window";
+    if (!resumed && too_late) {
         status = "skipped";
-        reason = "outside_window";
+        reason = too_late;
         goto finish;
     }
     if ((rc = held_back(mc, &policy, &view, cmd, channel, cf_time_now_ms(), &reason, errbuf,
@@ -323,6 +324,9 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         } else if (found == CF_ENOTFOUND) {
             status = "unknown";
             reason = "crashed_mid_send";
+        } else if (found == 0 && too_late) { /* surely not sent, and too late now */
+            status = "skipped";
+            reason = too_late;
         } else if (found < 0) {
             cf_warn("dispatch: %s's record of send %s not read: %s", ch->id, send_id, errbuf);
             rc = CF_EWAIT;

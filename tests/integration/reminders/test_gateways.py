@@ -27,7 +27,7 @@ from email.utils import formatdate
 import cfstack
 import common
 from common import ok
-from test_dispatch import patient
+from test_dispatch import patient, window
 from test_planning import CENTER, in_s, planning_network, utc
 
 SOUTH = "demo-south"
@@ -40,7 +40,9 @@ OUTCOMES = "clinicflow.reminders.outcomes.v1"
 class Gateways:
     """Twilio's and SMS.ru's APIs as the service calls them. requests holds
     (kind, send_id or None, fields) of each send; a text containing
-    "Hold" is answered only after release()."""
+    "Hold" is answered only after release(); one containing "Lose" is held
+    too, then dropped unanswered and left out of Twilio's record (a request
+    that never reached Twilio's API)."""
 
     def __init__(self):
         self.requests = []
@@ -98,9 +100,13 @@ class Gateways:
                     if kind == "sms":
                         doc["body"] = fields.get("Body")
                     gw.requests.append((kind, send_id, fields))
-                    gw.resources.append({"kind": kind, "to": fields.get("To"), "doc": doc})
-                if "Hold" in text:
+                    if "Lose" not in text:
+                        gw.resources.append({"kind": kind, "to": fields.get("To"), "doc": doc})
+                if "Hold" in text or "Lose" in text:
                     gw.release_held.wait(60)
+                if "Lose" in text:
+                    self.close_connection = True
+                    return
                 self.answer(201, doc)
 
             def smsru(self, fields):
@@ -307,9 +313,49 @@ def test_smsru_sends_the_sms_and_reads_its_statuses(s):
                  % sms_id) == [["sms_delivered"]]
 
 
+def test_a_send_resumed_after_a_crash_keeps_to_the_windows(s):
+    # (last: it replaces the stack's service, and starts one when the test
+    # before stopped them all) the call is held on its way to Twilio, the
+    # instance killed, and the clinic's calling windows closed meanwhile.
+    # Twilio has no record of the call, so it may be made, but not now: it
+    # is skipped as outside the window, as a command taken while the
+    # windows are closed is, and never dialled again.
+    if not s.services:
+        s.services.append(s.start_service())
+        s.svc = s.services[0]
+    s.gw.release_held.clear()
+    _, e164, a = visit(s, "Lose", SOUTH)
+    wait_sent(s, "call", e164)
+    os.kill(s.svc.proc.pid, signal.SIGKILL)
+    s.svc.wait(10)
+    s.services.remove(s.svc)
+    s.gw.release_held.set()
+    closed = gateways_network(s.gw.url)
+    for c in closed["clinics"]:
+        if c["id"] == SOUTH:
+            c["calling_windows"] = [window(in_s(3 * 3600), 20)[0]]
+    cfstack.apply_network(s.dsn, closed)
+    # a gateway's exchange of 1 s: the mark is a crash's after 2 s
+    s.svc = cfstack.Service("reminders", s.env_for(
+        CLINICFLOW_REMINDERS_PUBLIC_BASE_URL=PUBLIC, CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS="1000"))
+    s.svc.start()
+    s.services.append(s.svc)
+
+    def call():
+        return s.sql("SELECT s.status, coalesce(s.reason, '-') FROM reminders.sends s"
+                     " JOIN reminders.reminder_jobs j USING (job_id) WHERE s.channel = 'call'"
+                     " AND j.appointment_id = '%s'" % common.appointment_uuid(a))
+
+    cfstack.wait_until(lambda: call() and call()[0][0] != "sending", 60, "the call decided")
+    assert call() == [["skipped", "outside_window"]], call()
+    assert len(s.gw.of("call", e164)) == 1, s.gw.of("call", e164)
+    s.svc.stop()
+    s.services.remove(s.svc)
+
+
 def test_a_crash_of_every_instance_mid_send_sends_nothing_twice(s):
-    # (last: it replaces the stack's services) three instances share the
-    # commands; the calls are held at Twilio unanswered (an instance sends
+    # (it kills the stack's services and stops its own) three instances
+    # share the commands; the calls are held at Twilio unanswered (an instance sends
     # its commands one by one, so the first of each waits there and the
     # rest wait behind it), and once one has reached Twilio every instance
     # is killed. The new ones find each call that reached Twilio in its
@@ -382,4 +428,5 @@ if __name__ == "__main__":
         test_no_answer_sms_delivery_and_stop,
         test_smsru_sends_the_sms_and_reads_its_statuses,
         test_a_crash_of_every_instance_mid_send_sends_nothing_twice,
+        test_a_send_resumed_after_a_crash_keeps_to_the_windows,
     ])
