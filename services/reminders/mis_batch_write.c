@@ -333,7 +333,8 @@ static int write_rows(struct lane *l, struct batch_rows *s, int k)
 /* The reminders of the written appointments: a booked or rescheduled
  * future visit gets its jobs (as plan.c plans them; a past visit plans
  * nothing, and no missed visit's re-invite is sent for history), and the
- * pending jobs of a replaced appointment not among them are cancelled. */
+ * pending jobs of a replaced appointment not among them are cancelled (but
+ * for a campaign's its status still calls for: PLAN_STORE_CAMPAIGN_KEPT). */
 static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
 {
     struct batch_writer *w = l->w;
@@ -349,8 +350,9 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
         const int reminds = plan_status_reminds(status);
         int64_t starts_ms = 0;
         if (r->found)
-            json_array_append_new(j_replaced, json_pack("{s:s, s:s}", "appointment_id", r->id,
-                                                        "reason", reminds ? "replanned" : status));
+            json_array_append_new(j_replaced,
+                                  json_pack("{s:s, s:s, s:s?}", "appointment_id", r->id, "reason",
+                                            reminds ? "replanned" : status, "status", status));
         if (!reminds || cf_time_parse(visit_at, &starts_ms) != 0 || starts_ms <= now_ms)
             continue;
         char errbuf[128];
@@ -393,10 +395,11 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
             l->conn,
             "UPDATE reminders.reminder_jobs AS j SET status = 'cancelled', reason = a.reason,"
             " updated_at = now()"
-            " FROM jsonb_to_recordset($1::jsonb->'a') AS a(appointment_id uuid, reason text)"
+            " FROM jsonb_to_recordset($1::jsonb->'a') AS a(appointment_id uuid, reason text,"
+            " status text)"
             " WHERE j.appointment_id = a.appointment_id AND j.status = 'pending'"
             " AND j.job_id NOT IN (SELECT x::uuid FROM jsonb_array_elements_text($1::jsonb->'j')"
-            " AS x)",
+            " AS x) AND NOT" PLAN_STORE_CAMPAIGN_KEPT("coalesce(a.status, '')"),
             j_param, NULL, l->errbuf, sizeof(l->errbuf));
         json_decref(j_param);
     }

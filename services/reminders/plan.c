@@ -147,8 +147,8 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
             plan_survey(&policy, appointment_id, record, starts_ms, now_ms, jobs);
         plan_policy_free(&policy);
     }
-    rc = plan_store_replace(conn, net->id, clinic_id, appointment_id, patient_id, visit_at, jobs,
-                            reminds ? "replanned" : status, errbuf, errbuf_size);
+    rc = plan_store_replace(conn, net->id, clinic_id, appointment_id, patient_id, visit_at, status,
+                            jobs, reminds ? "replanned" : status, errbuf, errbuf_size);
 out:
     json_decref(jobs);
     return rc;

@@ -62,13 +62,25 @@ void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64
     " AND (reminder_jobs.patient_id, reminder_jobs.clinic_id) IS DISTINCT FROM"                    \
     " (EXCLUDED.patient_id, EXCLUDED.clinic_id))"
 
+/* Which pending campaign job a visit written again keeps, though not
+ * planned this time (its visit now older than the campaign's freshness,
+ * or written by a batch import, which plans none): a visit still missed
+ * keeps its re-invite, one still completed its survey. status: the SQL
+ * expression of the visit's new status, beside the job's row. */
+#define PLAN_STORE_CAMPAIGN_KEPT(status)                                                           \
+    " ((kind = 'reinvite' AND " status " = 'no_show')"                                             \
+    " OR (kind = 'nps' AND " status " = 'completed'))"
+
 /* plan_store.c: the jobs' rows ([{"job_id", "offset_hours", "kind",
- * "channel", "due_at" or null, "status", "reason"}]) of one appointment: inserted when new (the
- * same visit planned again keeps its jobs), and every pending job of the
- * appointment not among them cancelled with reason. */
+ * "channel", "due_at" or null, "status", "reason"}]) of one appointment
+ * whose status is now status: inserted when new (the same visit planned
+ * again keeps its jobs), and every pending job of the appointment not
+ * among them cancelled with reason, but for a campaign's the status still
+ * calls for (PLAN_STORE_CAMPAIGN_KEPT). */
 int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_id,
                        const char *appointment_id, const char *patient_id, const char *visit_at,
-                       const json_t *jobs, const char *reason, char *errbuf, size_t errbuf_size);
+                       const char *status, const json_t *jobs, const char *reason, char *errbuf,
+                       size_t errbuf_size);
 
 /* plan_store.c: every pending job of the patient cancelled with reason
  * (an erased patient is reminded of nothing). */

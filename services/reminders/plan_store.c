@@ -12,16 +12,18 @@
 
 int plan_store_replace(PGconn *conn, const char *network_id, const char *clinic_id,
                        const char *appointment_id, const char *patient_id, const char *visit_at,
-                       const json_t *jobs, const char *reason, char *errbuf, size_t errbuf_size)
+                       const char *status, const json_t *jobs, const char *reason, char *errbuf,
+                       size_t errbuf_size)
 {
     char *text = cf_json_dumps(jobs);
-    const char *params[] = {appointment_id, text, reason};
+    const char *params[] = {appointment_id, text, reason, status};
     int rc = cf_pg_exec(conn,
                         "UPDATE reminders.reminder_jobs SET status = 'cancelled', reason = $3,"
                         " updated_at = now() WHERE appointment_id = $1::uuid AND status = 'pending'"
                         " AND job_id NOT IN (SELECT (j->>'job_id')::uuid"
-                        " FROM jsonb_array_elements($2::jsonb) AS j)",
-                        3, params, NULL, errbuf, errbuf_size);
+                        " FROM jsonb_array_elements($2::jsonb) AS j)"
+                        " AND NOT" PLAN_STORE_CAMPAIGN_KEPT("coalesce($4::text, '')"),
+                        4, params, NULL, errbuf, errbuf_size);
     const char *ins[] = {appointment_id, text, network_id, clinic_id, patient_id, visit_at};
     if (rc == 0 && json_array_size(jobs) > 0)
         rc = cf_pg_exec(conn,
