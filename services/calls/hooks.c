@@ -42,8 +42,12 @@ const struct calls_adapter *calls_adapter_find(const char *provider)
 
 /* The clinic of a fact: the channel's mapping of the number the call came
  * in on (inbound: the called number; outbound: the caller's), else the
- * channel's clinic, else none. */
-static const char *fact_clinic(const json_t *channel, const json_t *j_fact, int inbound)
+ * channel's clinic, else none. A fact that names neither party (a staff
+ * leg's, which reports for a call whose own facts name them) has none:
+ * the channel's clinic would take the call (the first clinic a call gets
+ * is its clinic) before its own facts and their number's mapping came. */
+static const char *fact_clinic(const json_t *channel, const json_t *j_fact, int inbound,
+                               int names_parties)
 {
     const json_t *numbers = json_object_get(channel, "numbers");
     const char *ours = json_string_value(
@@ -55,7 +59,7 @@ static const char *fact_clinic(const json_t *channel, const json_t *j_fact, int 
         clinic = json_string_value(json_object_get(numbers, tracking));
     if (!clinic && ours)
         clinic = json_string_value(json_object_get(numbers, ours));
-    if (!clinic)
+    if (!clinic && names_parties)
         clinic = json_string_value(json_object_get(channel, "clinic_id"));
     return clinic;
 }
@@ -122,7 +126,7 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
             json_object_set_new(j_fact, "tracking_number", json_string(e164));
         json_decref(j_tr);
     }
-    const char *clinic = fact_clinic(ch->doc, j_fact, inbound);
+    const char *clinic = fact_clinic(ch->doc, j_fact, inbound, *from || *to || tracking);
     if (clinic && !cf_netconf_clinic(net, clinic))
         clinic = NULL; /* a mapping to a clinic the network no longer has */
     return calls_ingest_fact(ctx, net, clinic, ch->provider, ch->id, event_key, call_key, time_ms,

@@ -23,6 +23,7 @@ import json
 import uuid
 import zoneinfo
 
+import cfstack
 from common import (FIXED_DATES_ENV, assert_reply, call_body, call_uuid, demo_channel,
                     demo_network, hook_path, post_form, post_json, run_provider_tests,
                     wait_call_event)
@@ -252,7 +253,7 @@ def twilio_post(stack, params):
                                                                    sig.decode()})
 
 
-def twilio_call(stack, staff_to):
+def twilio_call(stack, staff_to, called="+74950000201"):
     """A caller Twilio greets, then <Dial>s reception: the dialled leg's
     status callback (its own CallSid, ParentCallSid the caller's call), the
     <Dial action>, the caller's call's completed, as Twilio documents them."""
@@ -261,8 +262,7 @@ def twilio_call(stack, staff_to):
                                       .replace(microsecond=0))
     account = demo_channel("demo-twilio-reception")["credentials"]["account_sid"]
     caller = {"AccountSid": account, "ApiVersion": "2010-04-01", "From": "+79161234567",
-              "Caller": "+79161234567", "To": "+74950000201", "Called": "+74950000201",
-              "Direction": "inbound"}
+              "Caller": "+79161234567", "To": called, "Called": called, "Direction": "inbound"}
     posts = (
         {"AccountSid": account, "ApiVersion": "2010-04-01", "CallSid": leg,
          "ParentCallSid": sid, "CallStatus": "completed", "CallbackSource": "call-progress-events",
@@ -291,6 +291,25 @@ def test_twilio(stack):
     assert data["agent_group"] == group_of("twilio", "cc_operator_1") == "call_center", data
 
 
+def test_twilio_staff_leg_first_takes_no_clinic(stack):
+    # The channel maps the number called to the North; its own clinic is
+    # the Center. The staff leg reports first and names no party: the
+    # call's clinic is still the one its number maps to.
+    doc = cfstack.demo_network()
+    for ch in doc["channels"]:
+        if ch["id"] == "demo-twilio-reception":
+            ch["numbers"] = {"+74950000299": "demo-north"}
+    before = cfstack.metric(stack.svc, "clinicflow_config_version")
+    cfstack.apply_network(stack.dsn, doc)
+    try:
+        cfstack.wait_until(lambda: cfstack.metric(stack.svc, "clinicflow_config_version") > before,
+                           20, "the network config reloaded")
+        data = twilio_call(stack, "client:cc_operator_1", called="+74950000299")
+        assert data["clinic_id"] == "demo-north" and data["agent_id"] == "cc_operator_1", data
+    finally:
+        cfstack.apply_network(stack.dsn, cfstack.demo_network())
+
+
 # --- the generic route: agent_id, agent_group ---
 
 def generic_call(stack, **over):
@@ -316,6 +335,7 @@ def test_generic(stack):
 if __name__ == "__main__":
     # the payloads carry fixed dates: the route's time bound is widened
     run_provider_tests([test_mango, test_mango_forwarded_to_a_phone, test_zadarma, test_sipuni,
-                        test_uis, test_asterisk, test_twilio, test_generic],
+                        test_uis, test_asterisk, test_twilio,
+                        test_twilio_staff_leg_first_takes_no_clinic, test_generic],
                        extra_env={**FIXED_DATES_ENV,
                                   "CLINICFLOW_CALLS_PUBLIC_BASE_URL": TWILIO_PUBLIC})
