@@ -38,7 +38,8 @@ struct gateway_result {
 };
 
 /* 1 when the channel's provider can make a send on channel ("call",
- * "sms"): SMS.ru sends only SMS. */
+ * "sms"): SMS.ru sends only SMS, and so does a Twilio channel without a
+ * number to call from (its SMS go through its messaging service). */
 int gateway_can(const struct cf_channel *ch, const char *channel);
 
 /* Sends m through ch: 0 with *r set, or CF_EUNAVAIL when nothing went out

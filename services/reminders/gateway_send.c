@@ -246,7 +246,11 @@ static int send_smsru(struct reminders_ctx *ctx, const struct cf_channel *ch,
 
 int gateway_can(const struct cf_channel *ch, const char *channel)
 {
-    return strcmp(ch->provider, "smsru") != 0 || strcmp(channel, "sms") == 0;
+    if (strcmp(channel, "sms") == 0)
+        return 1;
+    if (strcmp(ch->provider, "twilio") == 0)
+        return cred(ch, "from") && *cred(ch, "from");
+    return strcmp(ch->provider, "smsru") != 0;
 }
 
 int gateway_send(struct reminders_ctx *ctx, const struct cf_channel *ch,

@@ -113,6 +113,7 @@ int ctl_validate_network(const json_t *j_net, char *errbuf, size_t errbuf_size)
     ctl_seen_free(&v.channel_nums);
     ctl_seen_free(&v.tracking);
     ctl_seen_free(&v.pool_ids);
+    ctl_seen_free(&v.pool_clinics);
     ctl_seen_free(&v.pool_nums);
     ctl_seen_free(&v.blocked);
     ctl_seen_free(&v.agents);

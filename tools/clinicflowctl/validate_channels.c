@@ -39,9 +39,9 @@ static const struct provider_spec providers[] = {
     {"gateway", "webhook", {"url", "secret"}, {NULL}},
     {"gateway",
      "twilio",
-     {"account_sid", "auth_token", "from"},
-     {"messaging_service_sid", "voice", "api_url"}},
-    {"gateway", "smsru", {"api_id", "callback_token"}, {"from", "api_url", "test"}},
+     {"account_sid", "auth_token", "api_url"},
+     {"from", "messaging_service_sid", "voice"}},
+    {"gateway", "smsru", {"api_id", "callback_token", "api_url"}, {"from", "test"}},
 };
 
 static const char *const kinds[] = {"telephony", "messenger", "form", "gateway", NULL};
@@ -214,13 +214,13 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
     if (json_is_true(j_val) && strcmp(provider, "twilio") != 0)
         return ctl_fail(v, child, "only twilio channels have a staff leg");
 
-    /* The provider's source addresses, read as clinicflow-calls reads them
-     * (a request from elsewhere is refused) */
+    /* The provider's source addresses, read as clinicflow-calls and
+     * clinicflow-leads read them (a request from elsewhere is refused) */
     if ((rc = ctl_member(v, path, j_ch, "allowed_sources", 0, &j_val)) != 0)
         return rc;
     ctl_path_key(child, path, "allowed_sources");
-    if (j_val && strcmp(kind, "telephony") != 0)
-        return ctl_fail(v, child, "only telephony channels have allowed sources");
+    if (j_val && strcmp(kind, "gateway") == 0)
+        return ctl_fail(v, child, "a gateway receives no webhooks: no allowed sources");
     if (j_val && (!json_is_array(j_val) || json_array_size(j_val) == 0))
         return ctl_fail(v, child, "expected a non-empty array of addresses or CIDR networks");
     size_t i;
@@ -279,6 +279,11 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
             ctl_path_key(member_path, child, "from");
             return ctl_fail(v, member_path, "expected the number calls come from, in E.164");
         }
+        if (strcmp(provider, "twilio") == 0 && !from &&
+            !json_object_get(cred, "messaging_service_sid"))
+            return ctl_fail(v, child,
+                            "twilio needs \"from\" (robot calls and SMS) or"
+                            " \"messaging_service_sid\" (SMS only)");
         if (test && strcmp(test, "1") != 0 && strcmp(test, "0") != 0) {
             ctl_path_key(member_path, child, "test");
             return ctl_fail(v, member_path, "expected \"1\" (SMS.ru's test mode) or \"0\"");

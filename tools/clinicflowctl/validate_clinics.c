@@ -119,8 +119,10 @@ int ctl_check_clinic(struct vctx *v, const char *path, const json_t *j_clinic)
     if ((rc = ctl_member(v, path, j_clinic, "cors_origins", 0, &j_val)) != 0)
         return rc;
     ctl_path_key(child, path, "cors_origins");
-    if (j_val && (rc = ctl_check_string_array(v, child, j_val, ctl_valid_origin,
-                                              "an origin like \"https://clinic.example\"", 0)) != 0)
+    if (j_val && (rc = ctl_check_string_array(v, child, j_val, ctl_valid_browser_origin,
+                                              "an origin as browsers send it (lower case, no"
+                                              " default port) like \"https://clinic.example\"",
+                                              0)) != 0)
         return rc;
     /* the network's reminder_policies for this clinic, member by member */
     if ((rc = ctl_member(v, path, j_clinic, "reminder_policy", 0, &j_val)) != 0)

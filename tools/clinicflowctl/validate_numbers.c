@@ -85,6 +85,11 @@ int ctl_check_pool(struct vctx *v, const char *path, const json_t *j_pool)
     ctl_path_key(child, path, "clinic_id");
     if ((rc = ctl_check_clinic_ref(v, child, s)) != 0)
         return rc;
+    /* the DNI route hands out the first pool of a clinic, never a second */
+    if ((dup = ctl_seen_find(&v->pool_clinics, s)))
+        return ctl_fail(v, child, "clinic \"%s\" has a pool already (at %s): one a clinic", s,
+                        dup->path);
+    ctl_seen_add(&v->pool_clinics, s, path, 0, 0);
 
     if ((rc = ctl_member(v, path, j_pool, "numbers", 1, &j_val)) != 0)
         return rc;

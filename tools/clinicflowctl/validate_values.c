@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/phone.h"
+#include "common/time.h"
 #include "validate.h"
 
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
@@ -172,6 +173,23 @@ int ctl_valid_origin(const char *s)
     return *p == '\0';
 }
 
+/* An origin as a browser's Origin header gives it, which the services
+ * compare as a string: ctl_valid_origin's, its host in lower case, without
+ * its scheme's default port. */
+int ctl_valid_browser_origin(const char *s)
+{
+    if (!ctl_valid_origin(s))
+        return 0;
+    const int https = strncmp(s, "https://", 8) == 0;
+    const char *host = s + (https ? 8 : 7);
+    for (const char *p = host; *p && *p != ':'; p++) {
+        if (*p >= 'A' && *p <= 'Z')
+            return 0;
+    }
+    const char *port = strchr(host, ':');
+    return !port || strcmp(port + 1, https ? "443" : "80") != 0;
+}
+
 /* A phone number value at path: a string already in E.164 form. */
 int ctl_check_phone(struct vctx *v, const char *path, const json_t *j_val, const char **out)
 {
@@ -190,7 +208,8 @@ int ctl_check_phone(struct vctx *v, const char *path, const json_t *j_val, const
     return 0;
 }
 
-/* An array of "HH:MM-HH:MM", in order, not overlapping. */
+/* An array of "HH:MM-HH:MM", in order, not overlapping, at most as many
+ * as the services read (CF_TIME_SPANS_MAX). */
 int ctl_check_intervals(struct vctx *v, const char *path, const json_t *j_arr)
 {
     char child[PATH_MAX_LEN];
@@ -199,6 +218,8 @@ int ctl_check_intervals(struct vctx *v, const char *path, const json_t *j_arr)
     json_t *j_item;
     if (!json_is_array(j_arr))
         return ctl_fail(v, path, "expected an array of \"HH:MM-HH:MM\"");
+    if (json_array_size(j_arr) > CF_TIME_SPANS_MAX)
+        return ctl_fail(v, path, "at most %d intervals", CF_TIME_SPANS_MAX);
     json_array_foreach(j_arr, i, j_item)
     {
         int start, end;

@@ -35,7 +35,8 @@ struct vctx {
     struct seen channel_nums; /* numbers mapped by telephony channels */
     struct seen tracking;     /* tracking numbers with periods */
     struct seen pool_ids;
-    struct seen pool_nums; /* numbers of dynamic pools */
+    struct seen pool_clinics; /* clinics with a pool: one each */
+    struct seen pool_nums;    /* numbers of dynamic pools */
     struct seen blocked;
     struct seen agents;        /* "provider id clinic" of the agents map */
     struct seen staff_numbers; /* "number clinic" of the staff numbers map */
@@ -95,6 +96,9 @@ int ctl_parse_date(const char *s);
 int ctl_valid_language(const char *s);
 /* 1 for "https://host[:port]" or "http://host[:port]". */
 int ctl_valid_origin(const char *s);
+/* 1 for such an origin as a browser's Origin header gives it (lower case,
+ * no default port): what a clinic's cors_origins compares with. */
+int ctl_valid_browser_origin(const char *s);
 /* A phone number at path, already in E.164 form; *out borrows it. */
 int ctl_check_phone(struct vctx *v, const char *path, const json_t *j_val, const char **out);
 /* An array of "HH:MM-HH:MM", in order, not overlapping. */

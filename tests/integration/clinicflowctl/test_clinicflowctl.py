@@ -424,8 +424,20 @@ def test_reminder_settings_validated():
     assert_rejected(with_gateway(provider="pigeon"), "gw-provider.json",
                     "%s.provider: unknown gateway provider" % ch)
     twilio = {"account_sid": "AC" + "0" * 32, "auth_token": "t0ken", "api_url": "https://api.x"}
-    assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, api_url=None)),
-                    "gw-twilio-api.json", "%s.credentials" % ch)
+    twilio["from"] = "+74950000999"
+
+    def without(cred, key):
+        return {k: v for k, v in cred.items() if k != key}
+
+    assert_rejected(with_gateway(provider="twilio", credentials=without(twilio, "api_url")),
+                    "gw-twilio-api.json",
+                    '%s.credentials: missing member "api_url" (required by twilio)' % ch)
+    assert_rejected(with_gateway(provider="twilio", credentials=without(twilio, "from")),
+                    "gw-twilio-none.json",
+                    '%s.credentials: twilio needs "from" (robot calls and SMS) or' % ch)
+    assert_rejected(with_gateway(provider="smsru", credentials={
+        "api_id": "a", "callback_token": "c"}), "gw-smsru-api.json",
+        '%s.credentials: missing member "api_url" (required by smsru)' % ch)
     assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, from_="x")),
                     "gw-twilio-member.json", "%s.credentials" % ch)
     assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, **{"from": "8495"})),
@@ -493,6 +505,57 @@ def test_reminder_settings_validated():
     assert scalar("SELECT kind FROM config.channels WHERE id = 'it-dialer'") == "gateway"
     # back as it was, for the tests after this one
     ctl("apply", "-f", write_json(stored, "reminders-back.json"))
+
+
+def test_what_the_services_read_is_validated():
+    """What a service would refuse or misread is refused by its path: more
+    intervals a day than the services keep, a CORS origin no browser sends,
+    a second pool for a clinic, allowed sources on a gateway. What they
+    read is accepted: allowed sources on a messenger, a Twilio gateway that
+    sends SMS through its messaging service only."""
+    before = config_dump()
+    stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
+
+    def changed(fn):
+        doc = copy.deepcopy(stored)
+        fn(doc)
+        return doc
+
+    nine = ["%02d:00-%02d:30" % (h, h) for h in range(9, 18)]
+    assert_rejected(changed(lambda d: d["clinics"][0].update(calling_windows=nine)),
+                    "windows-nine.json", "$.clinics[0].calling_windows: at most 8 intervals")
+    assert_rejected(changed(lambda d: d["clinics"][0]["working_hours"].update(mon=nine)),
+                    "hours-nine.json", "$.clinics[0].working_hours.mon: at most 8 intervals")
+    for i, origin in enumerate(["https://Demo-Center.example", "https://x.example:443",
+                                "http://x.example:80"]):
+        assert_rejected(changed(lambda d: d["clinics"][0].update(cors_origins=[origin])),
+                        "origin-%d.json" % i, "$.clinics[0].cors_origins[0]: expected an origin"
+                        " as browsers send it")
+    clinic = stored["number_pools"][0]["clinic_id"]
+    second = dict(stored["number_pools"][0], id="pool-second", numbers=["+74950007777"])
+    n = len(stored["number_pools"])
+    assert_rejected(changed(lambda d: d["number_pools"].append(second)), "pool-second.json",
+                    '$.number_pools[%d].clinic_id: clinic "%s" has a pool already' % (n, clinic))
+    gw = next(i for i, c in enumerate(stored["channels"]) if c["kind"] == "gateway")
+    assert_rejected(changed(lambda d: d["channels"][gw].update(allowed_sources=["10.0.0.0/8"])),
+                    "gw-sources.json", "$.channels[%d].allowed_sources: a gateway receives no"
+                                       " webhooks" % gw)
+    assert config_dump() == before
+
+    tg = next(i for i, c in enumerate(stored["channels"]) if c["provider"] == "telegram")
+
+    def accepted(d):
+        d["channels"][tg]["allowed_sources"] = ["149.154.160.0/20", "91.108.4.0/22"]
+        d["clinics"][0]["calling_windows"] = nine[:8]
+        d["clinics"][0]["cors_origins"] = ["https://x.example:8443"]
+        for c in d["channels"]:
+            if c["kind"] == "gateway" and c["provider"] == "twilio":
+                c["credentials"].pop("from", None)
+                c["credentials"]["messaging_service_sid"] = "MG" + "0" * 32
+    ctl("apply", "-f", write_json(changed(accepted), "services-ok.json"))
+    got = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
+    assert got["channels"][tg]["allowed_sources"][0] == "149.154.160.0/20", got["channels"][tg]
+    ctl("apply", "-f", write_json(stored, "services-back.json"))
 
 
 def test_show_masks_lead_webhook_secret():
@@ -594,6 +657,7 @@ if __name__ == "__main__":
                      test_show_masks_secrets, test_apply_with_clinic_removed,
                      test_invalid_file_changes_nothing, test_agent_maps_validated,
                      test_lead_settings_validated, test_reminder_settings_validated,
+                     test_what_the_services_read_is_validated,
                      test_show_masks_lead_webhook_secret,
                      test_keys,
                      test_dsn_option_overrides_environment], exit=False)
