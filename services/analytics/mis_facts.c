@@ -138,7 +138,7 @@ void an_touch_add(json_t *touches, const json_t *t)
         json_object_set_new(touches, key, have);
         return;
     }
-    if (strcmp(str(t, "at"), str(json_object_get(have, "first"), "at")) < 0)
+    if (strcmp(str(t, "at"), str(json_object_get(have, "first"), "at")) <= 0)
         json_object_set(have, "first", (json_t *)t);
     const json_t *last = json_object_get(have, "last");
     if (!direct && (json_is_null(last) || strcmp(str(t, "at"), str(last, "at")) >= 0))

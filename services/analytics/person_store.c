@@ -14,10 +14,11 @@
     " last_campaign"
 
 /* A person's row met by another view of them (excluded): the first
- * touch's columns from the earlier first touch, the last non-direct
- * touch's from the later one. */
+ * touch's columns from the earlier first touch (or from the same one seen
+ * again: a call's later state, with the ad source or clinic it gained),
+ * the last non-direct touch's from the later one. */
 #define FIRST(c)                                                                                   \
-    " " c " = CASE WHEN excluded.first_at < p.first_at THEN excluded." c " ELSE p." c " END,"
+    " " c " = CASE WHEN excluded.first_at <= p.first_at THEN excluded." c " ELSE p." c " END,"
 #define LAST(c)                                                                                    \
     " " c " = CASE WHEN excluded.last_at IS NOT NULL AND (p.last_at IS NULL OR"                    \
     " excluded.last_at >= p.last_at) THEN excluded." c " ELSE p." c " END"

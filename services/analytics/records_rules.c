@@ -156,6 +156,8 @@ static const struct {
     {"members", {"booked_target", "r.grp = 'target' AND " BOOKED_AFTER_AT(WALL_A), NULL}},
     {"members", {"booked_holdout", "r.grp = 'holdout' AND " BOOKED_AFTER_AT(WALL_A), NULL}},
     {"members", {"arrived_target", ARRIVED_AFTER_AT(WALL_A), NULL}},
+    {"persons",
+     {"new_booked", AN_NEW_PERSON_SQL("r") " AND " AN_NEW_PERSON_BOOKED_SQL("r", WALL_A), NULL}},
 };
 static const struct only contacts_only[] = {
     {"calls", "r.kind = 'call'", NULL},
@@ -166,7 +168,7 @@ static const struct only contacts_only[] = {
 };
 static const struct only persons_only[] = {
     {"new", AN_NEW_PERSON_SQL("r"), NULL},
-    {"new_booked", AN_NEW_PERSON_SQL("r") " AND " AN_NEW_PERSON_BOOKED_SQL("r"), NULL},
+    {"new_booked", AN_NEW_PERSON_SQL("r") " AND " AN_NEW_PERSON_BOOKED_SQL("r", ""), NULL},
     {NULL, NULL, NULL},
 };
 

@@ -66,9 +66,10 @@ static char *funnel_sql(const struct an_report_params *p, int grouped)
      * booking names the person's call or lead */
     cf_strbuf_add(&b, " UNION ALL ");
     part(&b, p, grouped, "pe.first_clinic", "pe.first_hour",
-         "0, 0, count(*), count(*) FILTER (WHERE " AN_NEW_PERSON_BOOKED_SQL(
-             "pe") "),"
-                   " 0, 0, 0, 0, 0, 0, 0",
+         p->walled ? "0, 0, count(*), count(*) FILTER (WHERE " AN_NEW_PERSON_BOOKED_SQL(
+                         "pe", AN_WALL_SQL("a.clinic_id")) "), 0, 0, 0, 0, 0, 0, 0"
+                   : "0, 0, count(*), count(*) FILTER (WHERE " AN_NEW_PERSON_BOOKED_SQL(
+                         "pe", "") "), 0, 0, 0, 0, 0, 0, 0",
          " FROM analytics.persons pe" WHERE("pe.network_id", "pe.first_clinic",
                                             "pe.first_hour") " AND " AN_NEW_PERSON_SQL("pe"));
     /* bookings, when first seen */

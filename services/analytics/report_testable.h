@@ -155,11 +155,14 @@ int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
 /* A new person booked: a person (alias p of analytics.persons) with an
  * appointment first seen within 14 days of their first contact, of one of
  * the patients their number belongs to, or one whose booking names their
- * call or lead. The funnel counts it, the records narrow to it. */
-#define AN_NEW_PERSON_BOOKED_SQL(p)                                                                \
+ * call or lead. The funnel counts it, the records narrow to it. wall: ""
+ * or, for a key limited to clinics, a condition on the appointment (a)
+ * that keeps it to them (AN_WALL_SQL): a booking elsewhere is not theirs
+ * to learn of. */
+#define AN_NEW_PERSON_BOOKED_SQL(p, wall)                                                          \
     "EXISTS (SELECT 1 FROM analytics.appointments a"                                               \
     " WHERE a.network_id = " p ".network_id AND a.booked_at >= " p ".first_at"                     \
-    " AND a.booked_at < " p ".first_at + interval '14 days' AND (a.patient_id IN"                  \
+    " AND a.booked_at < " p ".first_at + interval '14 days'" wall " AND (a.patient_id IN"          \
     " (SELECT k.patient_id FROM analytics.patient_keys k WHERE k.network_id = " p ".network_id"    \
     " AND k.contact_key = " p ".contact_key) OR a.call_id IN (SELECT c.call_id FROM"               \
     " analytics.calls c WHERE c.network_id = " p ".network_id AND c.contact_key = " p              \
@@ -189,12 +192,14 @@ int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
     " WHERE k.patient_id = a.patient_id) o ORDER BY prio, first_at LIMIT 1) pe ON true"            \
     " WHERE a.network_id = $1)"
 /* A visit (alias a) that is its patient's first arrival: no earlier
- * arrival here, no earlier first visit the MIS knows (the sources report's
- * arrived new patients; an arrival that is not one is the funnel's repeat
- * visit). */
+ * arrival here (of two at the same time, the one of the lower id first, as
+ * the cohorts take it), no earlier first visit the MIS knows (the sources
+ * report's arrived new patients; an arrival that is not one is the
+ * funnel's repeat visit). */
 #define AN_FIRST_VISIT_SQL(a)                                                                      \
     "NOT EXISTS (SELECT 1 FROM analytics.appointments e WHERE e.patient_id = " a                   \
-    ".patient_id AND e.starts_at < " a ".starts_at AND e.status IN ('arrived', 'completed'))"      \
+    ".patient_id AND (e.starts_at, e.appointment_id) < (" a ".starts_at, " a ".appointment_id)"    \
+    " AND e.status IN ('arrived', 'completed'))"                                                   \
     " AND NOT EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id = " a                \
     ".patient_id AND pa.first_visit_at < " a ".starts_at)"
 

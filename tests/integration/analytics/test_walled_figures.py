@@ -20,6 +20,8 @@ only what happened at C counts. By hand:
   booked_target 1, arrived_target 1, revenue_target 700; by C's key: 0, 0,
   0 (its booking was at N). The member records behind booked_target and
   arrived_target: the member for the first key, none for C's.
+- the funnel's new person booked (w3, test_a_limited_key_learns_of_no_
+  booking_elsewhere).
 """
 import json
 import urllib.parse
@@ -27,7 +29,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import cfstack
-from common import NET, Stack, cf_uuid5, contact_key, iso, produce_many, wait_groups_consumed
+from common import (CALLS, NET, Stack, call_event, cf_uuid5, contact_key, iso, produce_many,
+                    simple_call, wait_groups_consumed)
 
 MSK = ZoneInfo("Europe/Moscow")  # the demo network's zone
 PATIENTS = "clinicflow.patients.v1"
@@ -155,5 +158,34 @@ def test_a_limited_key_sees_its_clinics_visits_only(stack):
             assert len(json.loads(body)["records"]) == want, (key, only, body[:500])
 
 
+def test_a_limited_key_learns_of_no_booking_elsewhere(stack):
+    """w3 first calls C on 2026-11-10, and books at N two days later. The
+    funnel's new person booked follows the person anywhere for the whole
+    network's key (asked with clinic=C): 1; for C's key the booking at N is
+    not there: 0, and no person record behind it."""
+    stack.start_analytics()  # the test before's was stopped with it
+    phone = "+79164440003"
+    produce_many(stack.broker.bootstrap, PATIENTS, [patient("w3", phone)])
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("w3-a", "w3", N, t(2026, 11, 12, "09:00"), t(2026, 11, 15, "10:00"), "booked", 0)])
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("ended", simple_call(
+        NET, C, "walled-w3", t(2026, 11, 10, "10:00"), talk=60, phone=phone))])
+    wait_groups_consumed(stack, dict(GROUPS, **{"clinicflow-analytics-calls": (CALLS,)}))
+
+    day = {"from": "2026-11-10", "to": "2026-11-10"}
+    got = report(stack, "read", "funnel", clinic=C, **day)["totals"]
+    assert (got["new_persons"], got["new_persons_booked"]) == (1, 1), got
+    got = report(stack, "center", "funnel", **day)["totals"]
+    assert (got["new_persons"], got["new_persons_booked"]) == (1, 0), got
+    for key, clinic, want in (("read", {"clinic": C}, 1), ("center", {}, 0)):
+        q = dict(day, only="new_booked", **clinic)
+        st, _, body = cfstack.http(
+            "GET", stack.analytics.url("/v1/records/persons?" + urllib.parse.urlencode(q)),
+            headers={"Authorization": "Bearer " + stack.keys[key]})
+        assert st == 200, (key, q, st, body[:500])
+        assert len(json.loads(body)["records"]) == want, (key, body[:500])
+
+
 if __name__ == "__main__":
-    cfstack.run_on_stack(WalledStack, [test_a_limited_key_sees_its_clinics_visits_only])
+    cfstack.run_on_stack(WalledStack, [test_a_limited_key_sees_its_clinics_visits_only,
+                                       test_a_limited_key_learns_of_no_booking_elsewhere])

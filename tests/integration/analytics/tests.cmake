@@ -17,3 +17,4 @@ cf_integration_test(analytics.business_reports analytics/test_business_reports.p
 cf_integration_test(analytics.read_access analytics/test_read_access.py)
 cf_integration_test(analytics.person_keys analytics/test_person_keys.py)
 cf_integration_test(analytics.walled_figures analytics/test_walled_figures.py)
+cf_integration_test(analytics.person_edges analytics/test_person_edges.py)

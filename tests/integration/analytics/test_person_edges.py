@@ -1,0 +1,64 @@
+"""Two edges of who a person is and when they first came, through the
+topics analytics reads and its reports (proto/README.md, "Analytics
+reports"):
+
+- A first contact seen again. P's first call ends with no ad source; a
+  minute later the calls service's call.updated gives it the Yandex
+  number's source (a late attribution moves a call). P's patient books on
+  2026-11-12. First touch is the source of the person's first contact, as
+  it is now: the booking goes under yandex_direct (it stayed under none
+  when the first touch kept the call's first state).
+- Two visits at once. Q's first visit is two appointments at the same
+  time (two doctors), both completed. One first arrival: the sources
+  report's arrived_new_patients 1, the funnel's arrivals 2 and repeat
+  visits 1 (the second of the two, as the cohorts take it).
+"""
+import cfstack
+from common import CALLS, NET, Stack, call_event, iso, produce_many, simple_call, wait_groups_consumed
+from test_walled_figures import APPTS, C, PATIENTS, patient, report, t, visit
+
+GROUPS = {"clinicflow-analytics-calls": (CALLS,),
+          "clinicflow-analytics-mis": (APPTS, PATIENTS)}
+
+
+def test_the_first_touch_is_the_first_contacts_latest_state(stack):
+    stack.start_analytics()
+    phone = "+79164450001"
+    first = simple_call(NET, C, "edges-p", t(2026, 11, 11, "10:00"), talk=60, phone=phone)
+    produce_many(stack.broker.bootstrap, PATIENTS, [patient("p", phone)])
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("ended", first)])
+    wait_groups_consumed(stack, GROUPS)  # the first state folded alone
+    later = simple_call(NET, C, "edges-p", t(2026, 11, 11, "10:00"), talk=60, phone=phone,
+                        source="yandex_direct")
+    produce_many(stack.broker.bootstrap, CALLS, [call_event(
+        "updated", later, time=iso(t(2026, 11, 11, "10:02")))])
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("p-a", "p", C, t(2026, 11, 12, "09:00"), t(2026, 11, 20, "10:00"), "booked", 0)])
+    wait_groups_consumed(stack, GROUPS)
+
+    rep = report(stack, "read", "sources", group_by="source", attribution="first_touch",
+                 **{"from": "2026-11-11", "to": "2026-11-12"})
+    rows = {r["source"]: (r["contacts"], r["bookings"]) for r in rep["rows"]}
+    assert rows == {"yandex_direct": (1, 1)}, rep["rows"]
+
+
+def test_two_first_visits_at_once_are_one_first_arrival(stack):
+    stack.start_analytics()  # the test before's was stopped with it
+    phone = "+79164450002"
+    produce_many(stack.broker.bootstrap, PATIENTS, [patient("q", phone)])
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("q-a", "q", C, t(2026, 11, 14, "09:00"), t(2026, 11, 16, "10:00"), "completed",
+              3000),
+        visit("q-b", "q", C, t(2026, 11, 14, "09:05"), t(2026, 11, 16, "10:00"), "completed",
+              2000)])
+    wait_groups_consumed(stack, GROUPS)
+    day = {"from": "2026-11-16", "to": "2026-11-16"}
+    got = report(stack, "read", "sources", **day)["totals"]
+    assert (got["arrivals"], got["arrived_new_patients"]) == (2, 1), got
+    got = report(stack, "read", "funnel", **day)["totals"]
+    assert (got["arrivals"], got["repeat_visits"]) == (2, 1), got
+
+
+if __name__ == "__main__":
+    cfstack.run_on_stack(Stack, [test_the_first_touch_is_the_first_contacts_latest_state,
+                                 test_two_first_visits_at_once_are_one_first_arrival])
