@@ -61,6 +61,18 @@ static json_t *with_members(json_t *data, const json_t *j_lead, const char *cons
     return data;
 }
 
+/* ev's own staff (its fact's staff_id) into data and into j_lead as key:
+ * an event names who did what it reports, never who did an earlier one. */
+static json_t *with_staff(json_t *data, json_t *j_lead, const char *key, const struct cf_event *ev)
+{
+    json_t *staff = json_object_get(ev->data, "staff_id");
+    if (json_is_string(staff)) {
+        json_object_set(data, "staff_id", staff);
+        json_object_set(j_lead, key, staff);
+    }
+    return data;
+}
+
 /* The clinic's merge window and working hours (*has_hours 0 when it names
  * none: the response clock is then the wall clock). */
 static long clinic_rules(struct leads_ctx *ctx, const char *network_id, const char *clinic_id,
@@ -156,7 +168,7 @@ static int answer_lead(struct leads_ctx *ctx, const struct cf_event *ev, json_t 
                        struct cf_outbox *out)
 {
     static const char *const members[] = {
-        "lead_id",          "received_at",     "responded_at", "via", "staff_id",
+        "lead_id",          "received_at",     "responded_at", "via",
         "response_seconds", "working_seconds", "contact_key",  NULL};
     struct cf_time_hours hours;
     int has_hours = 0;
@@ -165,11 +177,12 @@ static int answer_lead(struct leads_ctx *ctx, const struct cf_event *ev, json_t 
                  &hours, &has_hours);
     const int changed = leads_respond(j_lead, ev->time_ms, has_hours ? &hours : NULL);
     if (changed) {
-        static const char *const from_fact[] = {"via", "staff_id", NULL};
+        static const char *const from_fact[] = {"via", NULL};
         with_members(j_lead, ev->data, from_fact);
         if (!json_object_get(j_lead, "via"))
             json_object_set(j_lead, "via", json_object_get(ev->data, "provider"));
-        emit(out, ev, "responded", j_lead, with_members(json_object(), j_lead, members));
+        emit(out, ev, "responded", j_lead,
+             with_staff(with_members(json_object(), j_lead, members), j_lead, "responded_by", ev));
     }
     if (has_hours)
         cf_time_hours_free(&hours);
@@ -182,13 +195,14 @@ static int answer_lead(struct leads_ctx *ctx, const struct cf_event *ev, json_t 
 static int close_lead(const struct cf_event *ev, json_t *j_lead, struct cf_outbox *out,
                       char *errbuf, size_t errbuf_size)
 {
-    static const char *const members[] = {"lead_id",  "status",      "reason", "appointment_id",
-                                          "staff_id", "contact_key", NULL};
+    static const char *const members[] = {"lead_id",        "status",      "reason",
+                                          "appointment_id", "contact_key", NULL};
     int rc = leads_status_rule(j_lead, ev->data, errbuf, errbuf_size);
 
     if (rc == LEADS_STATUS_APPLY) {
         leads_close(j_lead, ev->data, ev->time_ms);
-        emit(out, ev, "status_changed", j_lead, with_members(json_object(), j_lead, members));
+        emit(out, ev, "status_changed", j_lead,
+             with_staff(with_members(json_object(), j_lead, members), j_lead, "closed_by", ev));
     }
     return rc;
 }

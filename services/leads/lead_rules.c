@@ -202,7 +202,7 @@ int leads_status_rule(const json_t *j_lead, const json_t *j_fact, char *errbuf, 
 
 void leads_close(json_t *j_lead, const json_t *j_fact, int64_t at_ms)
 {
-    static const char *const copied[] = {"appointment_id", "staff_id", NULL};
+    static const char *const copied[] = {"appointment_id", NULL};
     const char *status = json_string_value(json_object_get(j_fact, "status"));
     const char *reason = json_string_value(json_object_get(j_fact, "reason"));
 

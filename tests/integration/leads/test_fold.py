@@ -357,27 +357,45 @@ def test_response_once_and_status(stack):
                                           "received"]
 
 
-def test_the_events_route_answers_and_closes_a_lead(stack):
-    ke = key_of("+79160000006")
-    stack.fact("request", "ev1", {"contact": phone("+79160000006")}, keys={"phone": ke},
+def lead_with_events(stack, number, fact_id, bodies, upper=False):
+    """A lead opened by number's request at 07:00, then the events route's
+    bodies posted for it (its id in capitals with upper): the lead's id and
+    its events once folded."""
+    key = key_of(number)
+    stack.fact("request", fact_id, {"contact": phone(number)}, keys={"phone": key},
                time="2026-11-24T07:00:00Z")
     stack.wait_folded()
-    lead_id = stack.events_of(ke)[0]["subject"]
-    for body in ({"event_id": "ev-r", "type": "responded", "staff_id": "op-7",
-                  "channel": "telegram", "time": "2026-11-24T07:03:00Z"},
-                 {"event_id": "ev-l", "type": "lost", "reason": "chose_other_clinic",
-                  "time": "2026-11-24T07:30:00Z"}):
-        st, _, reply = stack.post_event(lead_id.upper(), body)
+    lead_id = stack.events_of(key)[0]["subject"]
+    for body in bodies:
+        st, _, reply = stack.post_event(lead_id.upper() if upper else lead_id, body)
         assert 200 <= st < 300, (st, reply)
         stack.produced += 1
     stack.wait_folded()
-    evs = stack.events_of(ke)
+    return lead_id, stack.events_of(key)
+
+
+def test_the_events_route_answers_and_closes_a_lead(stack):
+    lead_id, evs = lead_with_events(stack, "+79160000006", "ev1", (
+        {"event_id": "ev-r", "type": "responded", "staff_id": "op-7", "channel": "telegram",
+         "time": "2026-11-24T07:03:00Z"},
+        {"event_id": "ev-l", "type": "lost", "reason": "chose_other_clinic",
+         "time": "2026-11-24T07:30:00Z"}), upper=True)
     assert types(evs) == ["received", "responded", "status_changed"], evs
     r, c = evs[1]["data"], evs[2]["data"]
     assert r["via"] == "telegram" and r["staff_id"] == "op-7", r
     assert r["response_seconds"] == 180 and r["working_seconds"] == 180, r
     assert c["status"] == "lost" and c["reason"] == "chose_other_clinic", c
+    assert "staff_id" not in c, c  # the response's staff did not lose it
     assert stack.row(lead_id)[0][0] == "lost"
+
+    # the other order: booked by op-1, then a response that names nobody
+    _, evs = lead_with_events(stack, "+79160000016", "ev2", (
+        {"event_id": "ev2-b", "type": "booked", "staff_id": "op-1",
+         "time": "2026-11-24T07:05:00Z"},
+        {"event_id": "ev2-r", "type": "responded", "time": "2026-11-24T07:06:00Z"}))
+    assert types(evs) == ["received", "status_changed", "responded"], evs
+    assert evs[1]["data"]["staff_id"] == "op-1", evs[1]
+    assert "staff_id" not in evs[2]["data"], evs[2]
 
 
 def test_a_status_before_its_lead_is_applied_when_the_lead_comes(stack):
