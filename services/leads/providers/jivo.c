@@ -4,13 +4,17 @@
  *
  *   offline_message   the offline form: the visitor and message; keyed by
  *                     offline_message_id;
- *   chat_accepted, chat_updated, chat_finished
- *                     a chat (an agent took it, the visitor gave contacts
- *                     during it, it ended): one request per chat, keyed
- *                     "chat:<chat_id>" whichever of them comes first with
- *                     a contact; chat_finished also carries chat.messages,
- *                     so its first agent message is the staff response
- *                     (kind "response", staff_id the message's agent_id);
+ *   chat_finished     a chat that ended: one request per chat, keyed
+ *                     "chat:<chat_id>", dated by the visitor's first
+ *                     message in chat.messages; its first agent message
+ *                     after it is the staff response (kind "response",
+ *                     staff_id the message's agent_id). chat_accepted and
+ *                     chat_updated (an agent took a chat, the visitor gave
+ *                     contacts during it) are acknowledged and noted
+ *                     (chat_in_progress): they carry neither time, so a
+ *                     lead opened by them would start its clock when an
+ *                     agent had already taken the chat, or after the
+ *                     agent's answer (which then answered nothing);
  *   call_event        with call.type "callback": the visitor asked to be
  *                     called back, keyed "callback:<chat_id>".
  *
@@ -200,8 +204,10 @@ static int jivo_parse(const struct cf_hook *h, json_t *facts, const char **field
         snprintf(key, sizeof(key), "offline:%s", id ? id : chat_id);
         j_fact = visitor_fact(j_event, "request", key, chat_id, h->received_ms);
         copy_str(j_fact, "text", j_event, "message");
-    } else if (strcmp(name, "chat_accepted") == 0 || strcmp(name, "chat_updated") == 0 ||
-               strcmp(name, "chat_finished") == 0) {
+    } else if (strcmp(name, "chat_accepted") == 0 || strcmp(name, "chat_updated") == 0) {
+        rc = cf_hook_ignored_value(h, "chat_in_progress", name);
+        goto out;
+    } else if (strcmp(name, "chat_finished") == 0) {
         if (!chat_id) {
             *field_out = "chat_id";
             cf_seterr(errbuf, errbuf_size, "%s has no chat_id", name);
@@ -210,8 +216,7 @@ static int jivo_parse(const struct cf_hook *h, json_t *facts, const char **field
         }
         snprintf(key, sizeof(key), "chat:%s", chat_id);
         j_fact = visitor_fact(j_event, "request", key, chat_id, h->received_ms);
-        if (strcmp(name, "chat_finished") == 0)
-            chat_messages(j_event, j_fact, &j_agent_msg);
+        chat_messages(j_event, j_fact, &j_agent_msg);
     } else if (strcmp(name, "call_event") == 0 && call_type && strcmp(call_type, "callback") == 0) {
         if (!chat_id) {
             *field_out = "chat_id";

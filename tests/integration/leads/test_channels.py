@@ -248,6 +248,13 @@ def test_jivo(stack):
     st, _, body = nothing(stack, 200, "jivo", {"event_name": "chat_accepted", "chat_id": 4103,
                                                "visitor": {"name": "Аноним"}}, query=q)
     assert body == ok, body
+    # a chat in progress, even with a phone, waits for its chat_finished:
+    # it says when the visitor wrote
+    for name in ("chat_accepted", "chat_updated"):
+        st, _, body = nothing(stack, 200, "jivo", {"event_name": name, "chat_id": 4104,
+                                                   "visitor": {"phone": "+79161110008"}},
+                              query=q)
+        assert body == ok, body
     unauthorized(stack, "jivo", offline)
 
     facts = raw_by_id(stack)
