@@ -136,9 +136,11 @@ static const struct mutation cases[] = {
      "$.clinics[0].default_phone: expected a phone number string in E.164 form like "
      "\"+74950000000\""},
     {"clinics/0/cors_origins/0", "\"https://c1.example/path\"",
-     "$.clinics[0].cors_origins[0]: expected an origin like \"https://clinic.example\""},
+     "$.clinics[0].cors_origins[0]: expected an origin as browsers send it (lower case, no "
+     "default port) like \"https://clinic.example\""},
     {"clinics/0/cors_origins/0", "\"ftp://c1.example\"",
-     "$.clinics[0].cors_origins[0]: expected an origin like \"https://clinic.example\""},
+     "$.clinics[0].cors_origins[0]: expected an origin as browsers send it (lower case, no "
+     "default port) like \"https://clinic.example\""},
     /* channels */
     {"channels/0/kind", "\"phone\"",
      "$.channels[0].kind: expected one of telephony, messenger, form"},
@@ -192,8 +194,17 @@ static const struct mutation cases[] = {
      "$.channels[0].allowed_sources[0]: expected an address or CIDR network (203.0.113.0/24)"},
     {"channels/0/allowed_sources", "[]",
      "$.channels[0].allowed_sources: expected a non-empty array of addresses or CIDR networks"},
-    {"channels/2/allowed_sources", "[\"192.0.2.7\"]",
-     "$.channels[2].allowed_sources: only telephony channels have allowed sources"},
+    /* a form's and a messenger's too (the leads service reads them) */
+    {"channels/2/allowed_sources", "[\"192.0.2.7\"]", NULL},
+    {"channels/1/allowed_sources", "[\"149.154.160.0/20\"]", NULL},
+    /* an origin as a browser sends it: lower case, no default port */
+    {"clinics/0/cors_origins/0", "\"https://C1.example\"",
+     "$.clinics[0].cors_origins[0]: expected an origin as browsers send it (lower case, no "
+     "default port) like \"https://clinic.example\""},
+    {"clinics/0/cors_origins/0", "\"https://c1.example:443\"",
+     "$.clinics[0].cors_origins[0]: expected an origin as browsers send it (lower case, no "
+     "default port) like \"https://clinic.example\""},
+    {"clinics/0/cors_origins/0", "\"https://c1.example:8443\"", NULL},
     /* tracking numbers */
     {"tracking_numbers/1/valid_from", "\"2026-06-30\"",
      "$.tracking_numbers[1].number: +74950000020 is already tracked for an overlapping period "
