@@ -86,6 +86,11 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
             rc = CF_EINVAL;
     }
     cf_netconf_release(snap);
+    /* the batch's tombstones first: an upsert before one in the batch was
+     * dropped above, and one after it (the patient created again) is
+     * saved after it, as it came */
+    if (rc == 0 && json_array_size(erased))
+        rc = an_patients_erase(conn, erased, errbuf, errbuf_size);
     if (rc == 0 && json_object_size(appts)) {
         rows = analytics_values(appts);
         rc = an_appointments_save(conn, rows, errbuf, errbuf_size);
@@ -96,8 +101,6 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
         rc = an_patients_save(conn, rows, errbuf, errbuf_size);
         json_decref(rows);
     }
-    if (rc == 0 && json_array_size(erased))
-        rc = an_patients_erase(conn, erased, errbuf, errbuf_size);
     if (rc == 0) {
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"mis\"", (double)n);
     }

@@ -71,15 +71,17 @@ static int drop_keys(PGconn *conn, const json_t *ids, char *errbuf, size_t errbu
 int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
-    /* 1: the rows a newer version changes (or creates) */
+    /* 1: the rows a newer version changes (or creates); an erased patient
+     * the MIS sent again, newer, is its patient again (the reminders
+     * service re-creates it so, and says so on patients.v1) */
     int rc = cf_pg_exec_json(
         conn,
         "INSERT INTO analytics.patients AS p (patient_id, network_id, version, first_visit_at)"
         " SELECT patient_id, network_id, version, first_visit_at FROM jsonb_to_recordset($1::jsonb)"
         " AS r(patient_id uuid, network_id text, version bigint, first_visit_at timestamptz)"
         " ORDER BY patient_id ON CONFLICT (patient_id) DO UPDATE SET version = excluded.version,"
-        " first_visit_at = excluded.first_visit_at"
-        " WHERE excluded.version > p.version AND NOT p.erased RETURNING p.patient_id::text",
+        " first_visit_at = excluded.first_visit_at, erased = false"
+        " WHERE excluded.version > p.version RETURNING p.patient_id::text",
         rows, &res, errbuf, errbuf_size);
     if (rc != 0)
         return rc;

@@ -12,10 +12,16 @@ reports"):
   time (two doctors), both completed. One first arrival: the sources
   report's arrived_new_patients 1, the funnel's arrivals 2 and repeat
   visits 1 (the second of the two, as the cohorts take it).
+- A patient erased and created again. R's patient is erased (a tombstone
+  on patients.v1), then the MIS sends R again, newer, with the same
+  phone: R is their patient again. R calls from the Yandex number and
+  books: the booking goes under yandex_direct (it went under none when the
+  erasure kept R's keys away for good).
 """
 import cfstack
-from common import CALLS, NET, Stack, call_event, iso, produce_many, simple_call, wait_groups_consumed
-from test_walled_figures import APPTS, C, PATIENTS, patient, report, t, visit
+from common import (CALLS, NET, Stack, call_event, cf_uuid5, contact_key, iso, produce_many,
+                    simple_call, wait_groups_consumed)
+from test_walled_figures import APPTS, C, PATIENTS, patient, patient_id, report, t, visit
 
 GROUPS = {"clinicflow-analytics-calls": (CALLS,),
           "clinicflow-analytics-mis": (APPTS, PATIENTS)}
@@ -59,6 +65,34 @@ def test_two_first_visits_at_once_are_one_first_arrival(stack):
     assert (got["arrivals"], got["repeat_visits"]) == (2, 1), got
 
 
+def test_a_patient_created_again_after_erasure_is_linked(stack):
+    stack.start_analytics()  # the test before's was stopped with it
+    phone = "+79164450003"
+    produce_many(stack.broker.bootstrap, PATIENTS, [patient("r", phone)])
+    wait_groups_consumed(stack, GROUPS)
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, patient_id("r"), None)
+    wait_groups_consumed(stack, GROUPS)
+    again = patient("r", phone)
+    again["data"]["version"] = 2
+    again["id"] = cf_uuid5(NET, "mis", "patient", "r", "2")
+    produce_many(stack.broker.bootstrap, PATIENTS, [again])
+    wait_groups_consumed(stack, GROUPS)
+    assert cfstack.psql(stack.dsn, "SELECT contact_key FROM analytics.patient_keys"
+                        " WHERE patient_id = '%s'" % patient_id("r")) == [[contact_key(phone)]]
+
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("ended", simple_call(
+        NET, C, "edges-r", t(2026, 11, 18, "10:00"), talk=60, phone=phone,
+        source="yandex_direct"))])
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("r-a", "r", C, t(2026, 11, 18, "11:00"), t(2026, 11, 25, "10:00"), "booked", 0)])
+    wait_groups_consumed(stack, GROUPS)
+    rep = report(stack, "read", "sources", group_by="source",
+                 **{"from": "2026-11-18", "to": "2026-11-18"})
+    rows = {r["source"]: (r["contacts"], r["bookings"]) for r in rep["rows"]}
+    assert rows == {"yandex_direct": (1, 1)}, rep["rows"]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [test_the_first_touch_is_the_first_contacts_latest_state,
-                                 test_two_first_visits_at_once_are_one_first_arrival])
+                                 test_two_first_visits_at_once_are_one_first_arrival,
+                                 test_a_patient_created_again_after_erasure_is_linked])
