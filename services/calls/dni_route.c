@@ -106,7 +106,10 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  * visitor (a clinic without a pool) asks for the limits only ("none"). If
  * the visitor holds a number that is still theirs, both keys live on for
  * at least another hold ("held"; an expiry is never shortened, so
- * instances with other settings cannot cut a hold another promised).
+ * instances with other settings cannot cut a hold another promised),
+ * unless the pool was sent and no longer has it (the network's
+ * configuration took it out, or gave it to another clinic): it is given
+ * up, and the visitor takes a new one as below.
  * Otherwise, without numbers the answer is "none". With them: an address
  * that took its cap of new holds within a hold gets none ("capped": a
  * script cycling visitor ids would otherwise empty the pool the people it
@@ -164,16 +167,23 @@ static const char hold_script[] =
     "  if b > tonumber(ARGV[8]) then return answer('limited', '', '0', 2) end\n"
     "end\n"
     "if ARGV[1] == '' then return answer('none', '', '0', 0) end\n"
+    "local n = #ARGV - 13\n"
+    "local function in_pool(num)\n"
+    "  for k = 14, #ARGV do if ARGV[k] == num then return true end end\n"
+    "  return false\n"
+    "end\n"
     "local v = redis.call('GET', KEYS[1])\n"
     "if v then\n"
     "  local num, res = string.match(v, '^(%S+) (%d+)$')\n"
     "  if num and redis.call('GET', ARGV[4] .. num) == ARGV[1] then\n"
-    "    extend(ARGV[4] .. num, num)\n"
-    "    extend(KEYS[1])\n"
-    "    return answer('held', num, res, 0)\n"
+    "    if n == 0 or in_pool(num) then\n"
+    "      extend(ARGV[4] .. num, num)\n"
+    "      extend(KEYS[1])\n"
+    "      return answer('held', num, res, 0)\n"
+    "    end\n"
+    "    redis.call('DEL', ARGV[4] .. num)\n"
     "  end\n"
     "end\n"
-    "local n = #ARGV - 13\n"
     "if n == 0 then return answer('none', '', '0', 0) end\n"
     "local cap = tonumber(ARGV[9])\n"
     "if cap > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= cap then\n"
@@ -301,11 +311,25 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     return r;
 }
 
+/* 1 if numbers (the clinic's pool) has number. */
+static int in_pool(const json_t *numbers, const char *number)
+{
+    size_t i;
+    const json_t *j_num;
+    json_array_foreach(numbers, i, j_num)
+    {
+        if (json_is_string(j_num) && strcmp(json_string_value(j_num), number) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* The rate limits and the visitor's hold extended or taken, in one round
  * trip with the pool. When every request goes to Redis
  * (CLINICFLOW_CALLS_DNI_LOCAL_S=0: most are returning visitors), the first
  * trip goes without the pool, and only a visitor without a hold costs a
- * second one with it. *limited is 1 (the address) or
+ * second one with it (so does a hold of a number the pool no longer has:
+ * the script gives it up). *limited is 1 (the address) or
  * 2 (the clinic) for HOLD_LIMITED. When Redis cannot say, the limits are
  * skipped: the route degrades, it does not fail. */
 static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, char *number,
@@ -317,8 +341,9 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
     q->numbers = q->pool_first ? numbers : NULL;
     q->count = 1;
     redisReply *r = run_hold_script(ctx, q);
-    if (r && !q->numbers && strcmp(r->element[0]->str, "none") == 0 &&
-        json_array_size(numbers) > 0) {
+    if (r && !q->numbers && json_array_size(numbers) > 0 &&
+        (strcmp(r->element[0]->str, "none") == 0 ||
+         (strcmp(r->element[0]->str, "held") == 0 && !in_pool(numbers, r->element[1]->str)))) {
         freeReplyObject(r);
         q->numbers = numbers;
         q->count = 0;
@@ -455,7 +480,8 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         held = HOLD_CRAWLER;
     else if (pooled && local_s > 0 && limited == 0 &&
              calls_dni_local_get(clinic->id, visitor, mono + hold_s * 1000, number, sizeof(number),
-                                 &reserved_ms))
+                                 &reserved_ms) &&
+             in_pool(q.numbers, number)) /* else Redis gives it up */
         held = HOLD_LOCAL;
     else {
         /* The tags go along with every trip that may take a hold: its
@@ -518,6 +544,9 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         snprintf(number, sizeof(number), "%s", fallback ? fallback : "");
     j_reply = json_pack("{s:s, s:b, s:I}", "number", number, "dynamic", dynamic, "hold_seconds",
                         (json_int_t)(dynamic ? hold_s : 0));
+    /* the page keeps a number it holds while the hold lasts, and asks again */
+    if (held == HOLD_UNAVAILABLE && pooled)
+        json_object_set_new(j_reply, "unavailable", json_true());
     u_map_put(resp->map_header, "Cache-Control", "no-store");
     cf_http_json(resp, 200, j_reply);
 

@@ -293,6 +293,46 @@ def test_returning_visitor_answered_from_memory(stack):
             redis_cli("DEL", "cf:dni:n:demo-center:" + a["number"])
 
 
+def test_a_number_out_of_the_pool_is_given_up(stack):
+    # A number the network's configuration takes out of the clinic's pool
+    # (returned to the carrier, or given to another clinic) is no longer
+    # shown to the visitor who held it, by an instance that asks Redis
+    # every time or one that answered them from memory: they get one of
+    # the pool's numbers now.
+    svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
+                                        CLINICFLOW_CALLS_DNI_LOCAL_S="60"))
+    tag = uuid.uuid4().hex[:8]
+    visitors = {stack.svc: "visitor-out-%s-r" % tag, svc: "visitor-out-%s-m" % tag}
+    doc = cfstack.demo_network()
+    numbers = pool("demo-center")["numbers"]
+    held = {}
+    svc.start()
+    try:
+        for instance, visitor in visitors.items():
+            st, _, a = ask(instance, "demo-center", visitor)
+            assert st == 200 and a["dynamic"] and a["number"] in numbers, a
+            held[instance] = a["number"]
+        st, _, again = ask(svc, "demo-center", visitors[svc])  # from memory now
+        assert again["number"] == held[svc], again
+        for p in doc["number_pools"]:
+            if p["clinic_id"] == "demo-center":
+                p["numbers"] = [n for n in numbers if n not in held.values()]
+        before = [metric(i, "clinicflow_config_version") for i in visitors]
+        cfstack.apply_network(stack.dsn, doc)
+        wait_until(lambda: all(metric(i, "clinicflow_config_version") > b
+                               for i, b in zip(visitors, before)), 20, "the config reloaded")
+        for instance, visitor in visitors.items():
+            st, _, now = ask(instance, "demo-center", visitor)
+            assert st == 200 and now["dynamic"], now
+            assert now["number"] not in held.values() and now["number"] in numbers, (held, now)
+    finally:
+        svc.stop()
+        cfstack.apply_network(stack.dsn, cfstack.demo_network())
+        release("demo-center", *visitors.values())
+        for number in held.values():
+            redis_cli("DEL", "cf:dni:n:demo-center:" + number)
+
+
 def test_rate_limited(stack):
     # Every request counts, a returning visitor's too; the one over the
     # limit gets 429 and reserves nothing.
@@ -391,6 +431,7 @@ if __name__ == "__main__":
             test_call_reported_after_the_hold_is_attributed,
             test_redis_down_answers_the_default_number,
             test_returning_visitor_answered_from_memory,
+            test_a_number_out_of_the_pool_is_given_up,
             test_rate_limited,
             test_new_holds_capped_per_address,
         )], exit=False)
