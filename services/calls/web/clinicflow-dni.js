@@ -8,13 +8,15 @@
  * Every element with data-clinicflow-phone gets the number the service
  * holds for this visitor (text and tel: link). The visitor id lives in
  * localStorage; the UTM tags, gclid/yclid, referrer and landing page of the
- * first page of the visit go with each request. The number is asked for
+ * first page of the visit go with each request (a page whose address has
+ * tags of its own, a new ad click in the same tab, starts a new visit). The number is asked for
  * again at half the hold while the page is shown, and when a page comes
  * back into view or out of the browser's cache, so a visitor who reads
  * for long never shows a number the service has given to someone else.
  * When the service has no number for the visitor (the pool is in use, or
- * it cannot be reached and the last hold has ended) the page shows what it
- * was served with, markup and link as they were.
+ * it cannot be reached, or cannot reach its store, and the last hold has
+ * ended) the page shows what it was served with, markup and link as they
+ * were.
  */
 (function () {
   "use strict";
@@ -40,14 +42,18 @@
 
   function firstTouch() {
     var key = "clinicflow_touch";
-    try {
-      var saved = window.sessionStorage.getItem(key);
-      if (saved) return JSON.parse(saved);
-    } catch (e) { /* fall through */ }
+    var names = ["utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "gclid",
+                 "yclid"];
     var q = new URLSearchParams(window.location.search);
+    var tagged = names.some(function (name) { return q.get(name); });
+    if (!tagged) {
+      try {
+        var saved = window.sessionStorage.getItem(key);
+        if (saved) return JSON.parse(saved);
+      } catch (e) { /* fall through */ }
+    }
     var touch = {};
-    ["utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "gclid", "yclid"]
-      .forEach(function (name) { if (q.get(name)) touch[name] = q.get(name); });
+    names.forEach(function (name) { if (q.get(name)) touch[name] = q.get(name); });
     if (document.referrer) touch.referrer = document.referrer;
     touch.landing = window.location.origin + window.location.pathname;
     try { window.sessionStorage.setItem(key, JSON.stringify(touch)); } catch (e) { /* ignore */ }
@@ -106,22 +112,27 @@
           heldUntil = Date.now() + holdMs;
           show(held);
           later(holdMs / 2);
+        } else if (answer && answer.unavailable === true) {
+          keepOrGiveUp(); /* the service could not reach its store */
         } else { /* the service has no number for the visitor */
           held = null;
           show(null);
         }
       })
-      .catch(function () {
-        /* Refused (429) or unreachable: a number given stays the visitor's
-         * until its hold ends; ask again before that, then give it up. */
-        var left = heldUntil - Date.now();
-        if (held && left > 0) {
-          later(Math.min(30000, left / 2));
-        } else {
-          held = null;
-          show(null);
-        }
-      });
+      .catch(keepOrGiveUp);
+  }
+
+  /* Refused (429), unreachable, or without its store: a number given stays
+   * the visitor's until its hold ends; ask again before that, then give it
+   * up. */
+  function keepOrGiveUp() {
+    var left = heldUntil - Date.now();
+    if (held && left > 0) {
+      later(Math.min(30000, left / 2));
+    } else {
+      held = null;
+      show(null);
+    }
   }
 
   function start() {

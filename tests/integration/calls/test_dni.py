@@ -202,6 +202,8 @@ def test_redis_down_answers_the_default_number(stack):
         st, _, r = ask(svc, "demo-south", "visitor-nored-01")
         assert st == 200 and r["number"] == clinic("demo-south")["default_phone"], r
         assert r["dynamic"] is False and time.monotonic() - t0 < 5
+        # the page keeps a number it holds until its hold ends, and asks again
+        assert r["unavailable"] is True, r
     finally:
         svc.stop()
 

@@ -19,6 +19,7 @@ import uuid
 
 import cfstack
 from common import Stack, metric, wait_until
+from test_dni import redis_cli
 
 SERVED = "+7 495 000-77-77"
 CLINIC = "browser-%s" % uuid.uuid4().hex[:8]
@@ -43,6 +44,17 @@ class Page:
                     '<p>%s</p>\n'
                     '<a id="footer" data-clinicflow-phone href="tel:+74950007777">%s</a>\n'
                     '</body></html>\n' % (SERVED, CLINIC, endpoint, "text " * 2000, SERVED))
+        # A tab that saw the site before (its first touch kept in the tab's
+        # session storage), now come from an ad with tags of its own.
+        with open(os.path.join(self.dir, "again.html"), "w") as f:
+            f.write('<!doctype html><html><body>\n'
+                    '<script>sessionStorage.setItem("clinicflow_touch",'
+                    ' JSON.stringify({utm_source: "earlier-visit"}));</script>\n'
+                    '<a id="top" data-clinicflow-phone href="tel:+74950007777">%s</a>\n'
+                    '<script src="/clinicflow-dni.js" data-clinic="%s" data-endpoint="%s"'
+                    ' async></script>\n'
+                    '<a id="footer" data-clinicflow-phone href="tel:+74950007777">%s</a>\n'
+                    '</body></html>\n' % (SERVED, CLINIC, endpoint, SERVED))
         handler = lambda *a: http.server.SimpleHTTPRequestHandler(  # noqa: E731
             *a, directory=self.dir)
         http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
@@ -119,6 +131,19 @@ def test_page_shows_the_held_number_and_keeps_it(stack, page, profiles):
     assert metric(stack.svc, extensions) - before >= 3, metric(stack.svc, extensions)
 
 
+def test_a_new_ad_click_in_the_same_tab_brings_its_tags(stack, page, profiles):
+    # the number free again (the first test's visitor's hold lapsed)
+    wait_until(lambda: not redis_cli("GET", "cf:dni:n:%s:%s" % (CLINIC, NUMBER)),
+               3 * HOLD_S + 5, "the number free")
+    url = page.origin + "/again.html?utm_source=yandex&utm_medium=cpc&yclid=42"
+    dom = browse(url, profiles[2], virtual_ms=500)
+    assert phones(dom) == [(display(NUMBER), "tel:" + NUMBER)] * 2, phones(dom)
+    rows = cfstack.psql(stack.dsn, "SELECT utm->>'source', utm->>'medium', utm->>'yclid'"
+                        " FROM calls.dni_sessions WHERE clinic_id = '%s'"
+                        " ORDER BY reserved_at DESC LIMIT 1" % CLINIC)
+    assert rows == [["yandex", "cpc", "42"]], rows
+
+
 def test_page_keeps_its_number_without_one_to_give(stack, page, profiles):
     # Another visitor holds the only number while the page loads (asking
     # again and again, so the hold cannot lapse): the page shows its own.
@@ -157,9 +182,10 @@ if __name__ == "__main__":
     try:
         pg = Page(s.svc.url("/v1/tracking/number"))
         add_clinic(s, pg.origin)
-        profs = [os.path.join(tmp, "a"), os.path.join(tmp, "b")]
+        profs = [os.path.join(tmp, "a"), os.path.join(tmp, "b"), os.path.join(tmp, "c")]
         cfstack.run([lambda f=f: f(s, pg, profs) for f in (
             test_page_shows_the_held_number_and_keeps_it,
+            test_a_new_ad_click_in_the_same_tab_brings_its_tags,
             test_page_keeps_its_number_without_one_to_give,
         )], exit=False)
     finally:
