@@ -113,10 +113,13 @@ int mis_store_erase(PGconn *conn, const char *patient_id, char *errbuf, size_t e
                         "UPDATE reminders.sends SET phone = NULL, recording_url = NULL"
                         " WHERE patient_id = $1::uuid AND phone IS NOT NULL",
                         1, params, NULL, errbuf, errbuf_size);
-    if (rc == 0) /* what they wrote of a visit; the score stays */
-        rc = cf_pg_exec(conn,
-                        "UPDATE reminders.nps_surveys SET comment = NULL"
-                        " WHERE patient_id = $1::uuid AND comment IS NOT NULL",
-                        1, params, NULL, errbuf, errbuf_size);
+    if (rc == 0) /* what they wrote of a visit (the score stays); a survey
+                    still open closes: nothing more is taken from them */
+        rc = cf_pg_exec(
+            conn,
+            "UPDATE reminders.nps_surveys SET comment = NULL,"
+            " expires_at = least(expires_at, now())"
+            " WHERE patient_id = $1::uuid AND (comment IS NOT NULL OR expires_at > now())",
+            1, params, NULL, errbuf, errbuf_size);
     return rc;
 }

@@ -47,7 +47,11 @@ void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64
  * erased. A pending job of a visit the MIS gave another patient or clinic
  * (the same time) goes to them: its next command names the visit's patient
  * and clinic now (at its first rung planned again, for the clinic's
- * windows; at a later rung when that rung was due). Any other existing job is kept as it is (one
+ * windows; at a later rung when that rung was due). A campaign's job (its
+ * id the visit's and the campaign's, not the time's) takes the visit's
+ * time as it is now, revived or still pending: a re-invite of a visit
+ * moved and missed again is of the visit it is about (job_sql.h compares
+ * the two). Any other existing job is kept as it is (one
  * whose command is out for the patient before is no longer current, job_sql.h, and that command is
  * not sent). */
 #define PLAN_STORE_LATER_RUNG "reminder_jobs.status = 'pending' AND reminder_jobs.attempt > 1"
@@ -56,11 +60,12 @@ void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64
     " ELSE EXCLUDED.status END, reason = CASE WHEN " PLAN_STORE_LATER_RUNG                         \
     " THEN reminder_jobs.reason ELSE EXCLUDED.reason END, due_at = CASE "                          \
     "WHEN " PLAN_STORE_LATER_RUNG " THEN reminder_jobs.due_at ELSE EXCLUDED.due_at END,"           \
-    " patient_id = EXCLUDED.patient_id, clinic_id = EXCLUDED.clinic_id, updated_at = now()"        \
+    " patient_id = EXCLUDED.patient_id, clinic_id = EXCLUDED.clinic_id,"                           \
+    " visit_at = EXCLUDED.visit_at, updated_at = now()"                                            \
     " WHERE (reminder_jobs.status = 'cancelled' AND reminder_jobs.attempt = 1"                     \
     " AND reminder_jobs.reason IS DISTINCT FROM 'erased') OR (reminder_jobs.status = 'pending'"    \
-    " AND (reminder_jobs.patient_id, reminder_jobs.clinic_id) IS DISTINCT FROM"                    \
-    " (EXCLUDED.patient_id, EXCLUDED.clinic_id))"
+    " AND (reminder_jobs.patient_id, reminder_jobs.clinic_id, reminder_jobs.visit_at)"             \
+    " IS DISTINCT FROM (EXCLUDED.patient_id, EXCLUDED.clinic_id, EXCLUDED.visit_at))"
 
 /* Which pending campaign job a visit written again keeps, though not
  * planned this time (its visit now older than the campaign's freshness,

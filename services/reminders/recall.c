@@ -96,7 +96,7 @@ static int recall_clinic(PGconn *conn, const struct cf_network *net, const struc
 
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0 && (rc = recall_store_lock(conn, net->id, clinic->id, errbuf, errbuf_size)) == 1)
-        rc = recall_store_pending(conn, net->id, clinic->id, &pending, errbuf, errbuf_size);
+        rc = recall_store_pending(conn, net->id, clinic->id, now_ms, &pending, errbuf, errbuf_size);
     else if (rc == 0) /* another instance has this clinic now */
         goto out;
     const int room = pace_enrol(p, pending);

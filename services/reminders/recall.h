@@ -24,9 +24,11 @@ void reminders_recall(void *ctx);
 int recall_store_candidates(PGconn *conn, const char *network_id, const char *clinic_id,
                             int64_t now_ms, int min_months, int again_days, const char *after,
                             int limit, json_t **candidates, char *errbuf, size_t errbuf_size);
-/* How many campaign jobs (recall, re-invite) of clinic_id are pending. */
-int recall_store_pending(PGconn *conn, const char *network_id, const char *clinic_id, int *pending,
-                         char *errbuf, size_t errbuf_size);
+/* How many campaign jobs (recall, re-invite) of clinic_id are pending and
+ * due within the hour after now_ms: the contacts the hour's budget is
+ * already spoken for by (a re-invite due in two days takes none of it). */
+int recall_store_pending(PGconn *conn, const char *network_id, const char *clinic_id,
+                         int64_t now_ms, int *pending, char *errbuf, size_t errbuf_size);
 /* The jobs ([{"job_id", "patient_id", "due_at", "status", "reason"}]) of
  * clinic_id inserted when new; *inserted the job ids that were. */
 int recall_store_jobs(PGconn *conn, const char *network_id, const char *clinic_id,

@@ -10,7 +10,8 @@
  * CLINICFLOW_REMINDERS_LATE_GRACE_S past its due time (the service was
  * down), it is skipped with that reason instead. A missed visit's
  * re-invite and a recall are skipped ("booked_again") when the patient
- * has a future booking by their due time.
+ * has a future booking by their due time; a re-invite also when the
+ * patient came, or booked, for a visit after the missed one meanwhile.
  *
  * Campaign contacts (recall, re-invite) can each end in a call the front
  * desk makes, so they are paced (pace_rules.c): a clinic releases at most
@@ -310,8 +311,11 @@ static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *netwo
             " WHEN $8::text IS NOT NULL THEN $8::text"
             " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
             " WHEN EXISTS (SELECT 1 FROM reminders.appointments a"
-            " WHERE a.patient_id = j.patient_id AND a.status IN ('booked', 'rescheduled')"
-            " AND a.starts_at > $1::timestamptz) THEN 'booked_again' END AS skip"
+            " WHERE a.patient_id = j.patient_id AND ((a.status IN ('booked', 'rescheduled')"
+            " AND a.starts_at > $1::timestamptz) OR (j.kind = 'reinvite'"
+            " AND a.appointment_id <> j.appointment_id AND a.starts_at > j.visit_at"
+            " AND a.status IN ('booked', 'rescheduled', 'arrived', 'completed'))))"
+            " THEN 'booked_again' END AS skip"
             " FROM reminders.reminder_jobs j WHERE status = 'pending'"
             " AND kind IN " CAMPAIGN_KINDS " AND network_id = $4 AND clinic_id = $5"
             " AND due_at <= $1::timestamptz ORDER BY created_at, job_id LIMIT $3::int"

@@ -25,7 +25,7 @@ import cfstack
 import common
 from common import ok
 from test_dispatch import SECRET, DispatchStack, patient
-from test_planning import NORTH, book, in_s, planning_network, utc
+from test_planning import CENTER, NORTH, book, in_s, planning_network, utc
 
 OUTCOMES = "clinicflow.reminders.outcomes.v1"
 TASKS = "clinicflow.tasks.v1"
@@ -284,15 +284,19 @@ def test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again(s):
     past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
     # patients until both groups have someone (the draw is the patient's)
     held, target = [], []
-    while len(held) < 1 or len(target) < 2:
+    while len(held) < 1 or len(target) < 3:
         p, e164 = patient(s, "Дарья", {"calls": True, "sms": True})
         (held if held_out(common.patient_uuid(p)) else target).append((p, e164))
-    # one of the targets books again before the re-invite is due
-    again = target.pop()
+    # one of the targets books again before the re-invite is due; another
+    # came to a visit after the missed one (the front desk booked them the
+    # same day)
+    again, came = target.pop(), target.pop()
     a_future = common.new_id("a-future")
     book(s, a_future, 1, utc(in_s(30 * 86400)), clinic=NORTH, patient=again[0])
+    since = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=20))
+    book(s, common.new_id("a-came"), 1, since, status="arrived", clinic=NORTH, patient=came[0])
     missed = {}
-    for p, _ in held + target + [again]:
+    for p, _ in held + target + [again, came]:
         a = common.new_id("a-missed")
         book(s, a, 1, past, clinic=NORTH, patient=p)
         book(s, a, 2, past, status="no_show", clinic=NORTH, patient=p)
@@ -311,12 +315,13 @@ def test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again(s):
         assert s.sql("SELECT status, reason FROM reminders.reminder_jobs WHERE kind = 'reinvite'"
                      " AND appointment_id = '%s'" % common.appointment_uuid(missed[p])) == [
             ["skipped", "holdout"]]
-    cfstack.wait_until(lambda: s.sql(
-        "SELECT reason FROM reminders.reminder_jobs WHERE kind = 'reinvite'"
-        " AND appointment_id = '%s'" % common.appointment_uuid(missed[again[0]])) == [
-        ["booked_again"]], 30, "the re-invite of a patient who booked again skipped")
+    for p, _ in (again, came):
+        cfstack.wait_until(lambda p=p: s.sql(
+            "SELECT reason FROM reminders.reminder_jobs WHERE kind = 'reinvite'"
+            " AND appointment_id = '%s'" % common.appointment_uuid(missed[p])) == [
+            ["booked_again"]], 30, "the re-invite of a patient who booked again skipped")
     s.marker()
-    for p, _ in held + [again]:
+    for p, _ in held + [again, came]:
         assert requests_for(s, missed[p]) == [], p
     # a target answers 1: the front desk calls to book, the missed visit
     # keeps its status
@@ -329,6 +334,32 @@ def test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again(s):
     assert reminder_status(s, missed[p]) == "-"
     ev = outcome_event(s, send_id, "confirmed")["event"]["data"]
     assert ev["kind"] == "reinvite" and "reminder_status" not in ev, ev
+
+
+def test_a_reinvite_follows_its_visit_moved_and_missed_again(s):
+    # demo-center re-invites 48 hours after (pending meanwhile): missed at
+    # T1, moved to T2 (the re-invite cancelled), missed at T2: the re-invite
+    # is pending again, about T2, so it is current and goes in its time
+    while True:
+        p, _ = patient(s, "Глеб", {"calls": True, "sms": True})
+        if not held_out(common.patient_uuid(p), percent=10):
+            break
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    t1, t2 = now - datetime.timedelta(hours=3), now - datetime.timedelta(hours=1)
+    a = common.new_id("a-moved")
+
+    def reinvite():
+        return s.sql("SELECT status, coalesce(reason, '-'), visit_at AT TIME ZONE 'UTC'"
+                     " FROM reminders.reminder_jobs WHERE kind = 'reinvite'"
+                     " AND appointment_id = '%s'" % common.appointment_uuid(a))
+
+    book(s, a, 1, utc(t1), clinic=CENTER, patient=p)
+    book(s, a, 2, utc(t1), status="no_show", clinic=CENTER, patient=p)
+    assert reinvite() == [["pending", "-", t1.strftime("%Y-%m-%d %H:%M:%S")]], reinvite()
+    book(s, a, 3, utc(t2), status="rescheduled", clinic=CENTER, patient=p)
+    assert reinvite()[0][:2] == ["cancelled", "replanned"], reinvite()
+    book(s, a, 4, utc(t2), status="no_show", clinic=CENTER, patient=p)
+    assert reinvite() == [["pending", "-", t2.strftime("%Y-%m-%d %H:%M:%S")]], reinvite()
 
 
 def test_a_completed_visit_is_surveyed_once(s):
@@ -374,6 +405,18 @@ def test_a_completed_visit_is_surveyed_once(s):
                                    ends_at=utc(then + datetime.timedelta(minutes=30)))))
     assert s.sql("SELECT count(*) FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
                  % common.appointment_uuid(old)) == [["0"]]
+    # a patient erased after their survey's SMS went: its link answers 410,
+    # and nothing is taken from them
+    gone, _ = patient(s, "Лев", {"calls": True, "sms": True})
+    b = common.new_id("a-nps-erased")
+    ok(s.put_appointment(b, dict(body, version=1, status="completed", patient_id=gone)))
+    _, doc, _ = wait_request(s, b, 1)
+    path = doc["text"].split()[-1][len(PUBLIC):]
+    ok(s.delete_patient(gone))
+    late = s.request("POST", path, b"score=3", key=None, content_type=form)
+    assert late.status == 410, late
+    assert s.sql("SELECT score IS NULL FROM reminders.nps_surveys WHERE appointment_id = '%s'"
+                 % common.appointment_uuid(b)) == [["t"]]
 
 
 def test_patients_not_seen_for_months_are_recalled(s):
@@ -716,6 +759,7 @@ if __name__ == "__main__":
         test_reschedule_opens_a_front_desk_task,
         test_nine_means_no_more_calls,
         test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
+        test_a_reinvite_follows_its_visit_moved_and_missed_again,
         test_a_completed_visit_is_surveyed_once,
         test_patients_not_seen_for_months_are_recalled,
         test_a_survey_is_answered_by_an_sms_reply,

@@ -17,6 +17,7 @@ from test_planning import NORTH, book, in_s, planning_network, utc
 
 COMMANDS = "clinicflow.reminders.commands.v1"
 BUDGET = 2
+SOUTH = "demo-south"
 
 
 def pacing_network():
@@ -132,7 +133,53 @@ def test_campaign_contacts_go_at_the_seats_pace(s):
     assert len(commands(s, "recall")) == BUDGET
 
 
+def apply_and_wait(s, doc):
+    before = [cfstack.metric(svc, "clinicflow_config_version") for svc in s.services]
+    cfstack.apply_network(s.dsn, doc)
+    cfstack.wait_until(lambda: all(cfstack.metric(svc, "clinicflow_config_version") > b
+                                   for svc, b in zip(s.services, before)), 20,
+                       "the network config reloaded")
+
+
+def test_a_reinvite_due_days_later_leaves_the_recall_its_room(s):
+    # demo-south: the same budget, re-invites two days after a missed
+    # visit. Two re-invites wait for their day; they take none of this
+    # hour's room, and a patient not seen for months is recalled now.
+    doc = pacing_network()
+    for c in doc["clinics"]:
+        if c["id"] == SOUTH:
+            c["calling_windows"] = ["00:00-24:00"]
+            c["reminder_policy"] = {
+                "recall": True, "recall_months": [6], "reinvite_after_hours": 48,
+                "holdout_percent": 0, "seats": 1, "tasks_per_seat_hour": BUDGET}
+    apply_and_wait(s, doc)
+    try:
+        past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
+        missed = []
+        for i in range(BUDGET):
+            p = common.new_id("p-pace-south")
+            ok(s.put_patient(p, {"version": 1, "first_name": "Ольга", "clinic_id": SOUTH,
+                                 "phones": [common.new_phone()[0]], "language": "ru",
+                                 "consents": {"calls": True, "sms": True}}))
+            a = common.new_id("a-pace-south")
+            book(s, a, 1, past, clinic=SOUTH, patient=p)
+            book(s, a, 2, past, status="no_show", clinic=SOUTH, patient=p)
+            missed.append(p)
+        assert [j[0] for j in campaign_jobs(s, missed)] == ["pending"] * BUDGET
+        lapsed = common.new_id("p-pace-lapsed")
+        long_ago = utc(datetime.datetime.now(datetime.timezone.utc)
+                       - datetime.timedelta(days=240))
+        ok(s.put_patient(lapsed, {"version": 1, "first_name": "Пётр", "clinic_id": SOUTH,
+                                  "phones": [common.new_phone()[0]], "language": "ru",
+                                  "last_visit_at": long_ago,
+                                  "consents": {"calls": True, "sms": True}}))
+        cfstack.wait_until(lambda: campaign_jobs(s, [lapsed]), 30, "the lapsed patient recalled")
+    finally:
+        apply_and_wait(s, pacing_network())
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(PacingStack, [
         test_campaign_contacts_go_at_the_seats_pace,
+        test_a_reinvite_due_days_later_leaves_the_recall_its_room,
     ])
