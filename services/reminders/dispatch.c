@@ -248,14 +248,14 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
      * windows), is not sent; a send resumed after a crash may have gone,
      * and its lookup decides first */
     int64_t opens_ms;
-    const char *too_late = plan_send_too_late(
+    const char *untimely = plan_send_too_late(
         json_string_value(json_object_get(cmd, "kind")), cf_time_json_get(cmd, "due_at"),
         cf_time_json_get(cmd, "visit_at"), cf_time_now_ms(), ctx->cfg.late_grace_s);
-    if (!too_late && plan_window_now(&policy, cf_time_now_ms(), &opens_ms) != 0)
-        too_late = "outside_window";
-    if (!resumed && too_late) {
+    if (!untimely && plan_window_now(&policy, cf_time_now_ms(), &opens_ms) != 0)
+        untimely = "outside_window";
+    if (!resumed && untimely) {
         status = "skipped";
-        reason = too_late;
+        reason = untimely;
         goto finish;
     }
     if ((rc = held_back(mc, &policy, &view, cmd, channel, cf_time_now_ms(), &reason, errbuf,
@@ -324,9 +324,9 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         } else if (found == CF_ENOTFOUND) {
             status = "unknown";
             reason = "crashed_mid_send";
-        } else if (found == 0 && too_late) { /* surely not sent, and too late now */
+        } else if (found == 0 && untimely) { /* surely not sent, and too late now */
             status = "skipped";
-            reason = too_late;
+            reason = untimely;
         } else if (found < 0) {
             cf_warn("dispatch: %s's record of send %s not read: %s", ch->id, send_id, errbuf);
             rc = CF_EWAIT;

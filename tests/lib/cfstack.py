@@ -708,6 +708,16 @@ def apply_network(dsn, doc):
         os.unlink(f.name)
 
 
+def apply_network_and_wait(dsn, doc, services, timeout=20):
+    """Applies doc and waits until every one of services (running Service
+    objects) has reloaded its configuration."""
+    before = [metric(svc, "clinicflow_config_version") for svc in services]
+    apply_network(dsn, doc)
+    wait_until(lambda: all(metric(svc, "clinicflow_config_version") > b
+                           for svc, b in zip(services, before)), timeout,
+               "the network config reloaded")
+
+
 def small_network(network_id, secret, clinic_id, channels):
     """A second network for the walls between tenants: one clinic (in Kazan,
     Moscow time) and the given channels."""

@@ -299,11 +299,8 @@ def test_twilio_staff_leg_first_takes_no_clinic(stack):
     for ch in doc["channels"]:
         if ch["id"] == "demo-twilio-reception":
             ch["numbers"] = {"+74950000299": "demo-north"}
-    before = cfstack.metric(stack.svc, "clinicflow_config_version")
-    cfstack.apply_network(stack.dsn, doc)
     try:
-        cfstack.wait_until(lambda: cfstack.metric(stack.svc, "clinicflow_config_version") > before,
-                           20, "the network config reloaded")
+        cfstack.apply_network_and_wait(stack.dsn, doc, [stack.svc])
         data = twilio_call(stack, "client:cc_operator_1", called="+74950000299")
         assert data["clinic_id"] == "demo-north" and data["agent_id"] == "cc_operator_1", data
     finally:

@@ -319,10 +319,7 @@ def test_a_number_out_of_the_pool_is_given_up(stack):
         for p in doc["number_pools"]:
             if p["clinic_id"] == "demo-center":
                 p["numbers"] = [n for n in numbers if n not in held.values()]
-        before = [metric(i, "clinicflow_config_version") for i in visitors]
-        cfstack.apply_network(stack.dsn, doc)
-        wait_until(lambda: all(metric(i, "clinicflow_config_version") > b
-                               for i, b in zip(visitors, before)), 20, "the config reloaded")
+        cfstack.apply_network_and_wait(stack.dsn, doc, list(visitors))
         for instance, visitor in visitors.items():
             st, _, now = ask(instance, "demo-center", visitor)
             assert st == 200 and now["dynamic"], now

@@ -103,10 +103,7 @@ class DispatchStack(common.Stack):
 
     def apply(self, doc):
         """Applies doc and waits until the service runs with it."""
-        before = cfstack.metric(self.svc, "clinicflow_config_version")
-        cfstack.apply_network(self.dsn, doc)
-        cfstack.wait_until(lambda: cfstack.metric(self.svc, "clinicflow_config_version") > before,
-                           20, "the network config reloaded")
+        cfstack.apply_network_and_wait(self.dsn, doc, [self.svc])
 
     def close(self):
         try:

@@ -502,10 +502,7 @@ def twilio_south(s):
          "credentials": {"account_sid": ACCOUNT, "auth_token": TOKEN, "from": FROM,
                          "api_url": gw.url}},
     ]
-    before = cfstack.metric(s.svc, "clinicflow_config_version")
-    cfstack.apply_network(s.dsn, doc)
-    cfstack.wait_until(lambda: cfstack.metric(s.svc, "clinicflow_config_version") > before, 20,
-                       "the service on the network with Twilio at demo-south")
+    cfstack.apply_network_and_wait(s.dsn, doc, [s.svc])
     s.twilio_gw = gw
     return gw
 

@@ -133,14 +133,6 @@ def test_campaign_contacts_go_at_the_seats_pace(s):
     assert len(commands(s, "recall")) == BUDGET
 
 
-def apply_and_wait(s, doc):
-    before = [cfstack.metric(svc, "clinicflow_config_version") for svc in s.services]
-    cfstack.apply_network(s.dsn, doc)
-    cfstack.wait_until(lambda: all(cfstack.metric(svc, "clinicflow_config_version") > b
-                                   for svc, b in zip(s.services, before)), 20,
-                       "the network config reloaded")
-
-
 def test_a_reinvite_due_days_later_leaves_the_recall_its_room(s):
     # demo-south: the same budget, re-invites two days after a missed
     # visit. Two re-invites wait for their day; they take none of this
@@ -152,7 +144,7 @@ def test_a_reinvite_due_days_later_leaves_the_recall_its_room(s):
             c["reminder_policy"] = {
                 "recall": True, "recall_months": [6], "reinvite_after_hours": 48,
                 "holdout_percent": 0, "seats": 1, "tasks_per_seat_hour": BUDGET}
-    apply_and_wait(s, doc)
+    cfstack.apply_network_and_wait(s.dsn, doc, s.services)
     try:
         past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
         missed = []
@@ -175,7 +167,7 @@ def test_a_reinvite_due_days_later_leaves_the_recall_its_room(s):
                                   "consents": {"calls": True, "sms": True}}))
         cfstack.wait_until(lambda: campaign_jobs(s, [lapsed]), 30, "the lapsed patient recalled")
     finally:
-        apply_and_wait(s, pacing_network())
+        cfstack.apply_network_and_wait(s.dsn, pacing_network(), s.services)
 
 
 if __name__ == "__main__":
