@@ -46,8 +46,8 @@ static void emit(struct cf_outbox *out, const struct cf_event *in, const char *v
     snprintf(kind, sizeof(kind), "lead.%s", verb);
     cf_event_derive(&ev, in->id, kind, NULL, "leads/fold", lead_id, in->time_ms, in->networkid,
                     json_string_value(json_object_get(j_lead, "clinic_id")), data);
-    cf_outbox_add(out, CF_TOPIC_LEADS, lead_id, &ev);
-    cf_event_clear(&ev);
+    /* kept: the tasks step reads it back in this batch (tasks.c) */
+    cf_outbox_add_kept(out, CF_TOPIC_LEADS, lead_id, &ev);
 }
 
 /* data with the members keys (NULL-terminated) of j_lead that it has. */

@@ -76,23 +76,29 @@ json_t *leads_fact_keys(const json_t *j_fact)
 
 int leads_gain_keys(json_t *j_lead, const json_t *keys)
 {
-    json_t *j_have = json_object_get(j_lead, "contact_keys");
+    const json_t *j_had = json_object_get(j_lead, "contact_keys");
+    json_t *j_have = NULL;
     size_t i;
     json_t *j_k;
     int gained = 0;
 
-    if (!json_is_object(j_have)) {
-        j_have = json_object();
-        json_object_set_new(j_lead, "contact_keys", j_have);
-    }
     json_array_foreach(keys, i, j_k)
     {
         const char *kind = json_string_value(json_object_get(j_k, "kind"));
-        if (kind && !json_object_get(j_have, kind)) {
-            json_object_set(j_have, kind, json_object_get(j_k, "key"));
-            gained = 1;
-        }
+        if (!kind || json_object_get(j_have ? j_have : j_had, kind))
+            continue;
+        /* a new object, never the old one changed: the lead's events in
+         * the outbox share its members (common/outbox.h) */
+        if (!j_have)
+            j_have = json_is_object(j_had) ? json_copy((json_t *)j_had) : json_object();
+        json_object_set(j_have, kind, json_object_get(j_k, "key"));
+        gained = 1;
     }
+    if (j_have)
+        json_object_set_new(j_lead, "contact_keys", j_have);
+    else if (!json_is_object(j_had))
+        json_object_set_new(j_lead, "contact_keys", json_object());
+    j_have = json_object_get(j_lead, "contact_keys");
     for (const char *const *k = key_kinds; *k; k++) {
         json_t *v = json_object_get(j_have, *k);
         if (json_is_string(v)) {

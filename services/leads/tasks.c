@@ -28,8 +28,9 @@
  *
  * The rules are pure functions (task_rules.c); the statements are
  * task_store.c; the sweeper is sweeper.c. The events are read back from
- * the outbox as leads.v1 will carry them, so the tasks follow exactly what
- * the topic says. Event ids: uuid5(lead event id, "task.<verb>", task id);
+ * the outbox as leads.v1 will carry them (as the fold kept them there, not
+ * parsed again: common/outbox.h), so the tasks follow exactly what the
+ * topic says. Event ids: uuid5(lead event id, "task.<verb>", task id);
  * the task id is uuid5(network, "lead-task", kind, lead id).
  */
 #include "tasks.h"
@@ -254,10 +255,12 @@ static int apply_one(struct leads_ctx *ctx, PGconn *conn, const struct cf_event 
 }
 
 /* The lead events out holds from index from to end that open or close
- * tasks (a merge does neither), parsed back into evs (each cleared by the
- * caller); their count. */
+ * tasks (a merge does neither) into evs: each as the fold kept it, or
+ * parsed back into own (cleared by the caller) when it was queued without
+ * it; their count. */
 static size_t lead_events(const struct cf_outbox *out, size_t from, size_t end,
-                          struct cf_event *evs, char *errbuf, size_t errbuf_size, int *rc)
+                          const struct cf_event **evs, struct cf_event *own, char *errbuf,
+                          size_t errbuf_size, int *rc)
 {
     size_t n = 0;
 
@@ -266,11 +269,16 @@ static size_t lead_events(const struct cf_outbox *out, size_t from, size_t end,
         const struct cf_outbox_msg *m = &out->msgs[i];
         if (strcmp(m->topic, CF_TOPIC_LEADS) != 0 || (m->type && !leads_task_type_acts(m->type)))
             continue;
-        if (cf_event_parse(m->value, m->valuelen, &evs[n], errbuf, errbuf_size) != 0) {
+        if (m->event) {
+            evs[n++] = m->event;
+            continue;
+        }
+        if (cf_event_parse(m->value, m->valuelen, &own[n], errbuf, errbuf_size) != 0) {
             /* the fold's own output: its writer and this reader disagree */
             *rc = CF_EINTERNAL;
             break;
         }
+        evs[n] = &own[n];
         n++;
     }
     return n;
@@ -281,19 +289,21 @@ int leads_tasks_follow(void *vctx, PGconn *conn, struct cf_outbox *out, size_t f
 {
     /* the tasks' own events go after end, and are not read again */
     const size_t end = out->n;
-    struct cf_event *evs = end > from ? cf_xcalloc(end - from, sizeof(*evs)) : NULL;
+    const struct cf_event **evs = end > from ? cf_xcalloc(end - from, sizeof(*evs)) : NULL;
+    struct cf_event *own = end > from ? cf_xcalloc(end - from, sizeof(*own)) : NULL;
     struct queue q;
     int rc = 0;
-    const size_t n = lead_events(out, from, end, evs, errbuf, errbuf_size, &rc);
+    const size_t n = lead_events(out, from, end, evs, own, errbuf, errbuf_size, &rc);
 
     queue_init(&q);
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = apply_one(vctx, conn, &evs[i], &q, out, errbuf, errbuf_size);
+        rc = apply_one(vctx, conn, evs[i], &q, out, errbuf, errbuf_size);
     if (rc == 0)
         rc = flush(conn, &q, out, errbuf, errbuf_size);
     queue_free(&q);
-    for (size_t i = 0; i < end - from && evs; i++)
-        cf_event_clear(&evs[i]);
+    for (size_t i = 0; i < end - from && own; i++)
+        cf_event_clear(&own[i]);
+    free(own);
     free(evs);
     return rc;
 }

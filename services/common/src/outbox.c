@@ -37,6 +37,7 @@ void cf_outbox_push(struct cf_outbox *out, const char *topic, const void *key, s
     m->value = value; /* taken */
     m->valuelen = valuelen;
     m->type = NULL;
+    m->event = NULL;
 }
 
 void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
@@ -48,6 +49,17 @@ void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
     out->msgs[out->n - 1].type = cf_xstrdup(ev->type);
 }
 
+void cf_outbox_add_kept(struct cf_outbox *out, const char *topic, const char *key,
+                        struct cf_event *ev)
+{
+    struct cf_event *kept = cf_xmalloc(sizeof(*kept));
+
+    cf_outbox_add(out, topic, key, ev);
+    *kept = *ev;
+    memset(ev, 0, sizeof(*ev));
+    out->msgs[out->n - 1].event = kept;
+}
+
 void cf_outbox_truncate(struct cf_outbox *out, size_t keep)
 {
     while (out->n > keep) {
@@ -56,6 +68,10 @@ void cf_outbox_truncate(struct cf_outbox *out, size_t keep)
         free(m->key);
         free(m->value);
         free(m->type);
+        if (m->event) {
+            cf_event_clear(m->event);
+            free(m->event);
+        }
     }
 }
 

@@ -77,7 +77,14 @@ static void test_keys_and_a_phone_that_arrives_later(void)
                      "messenger", "kM");
     keys = leads_fact_keys(fact);
     CHECK_INT(json_array_size(keys), 2);
+    /* the keys the lead had, as an event queued earlier shares them, are
+     * left as they were: the lead gets a new object */
+    json_t *had = json_incref(json_object_get(lead, "contact_keys"));
     CHECK(leads_gain_keys(lead, keys) == 1);
+    CHECK(json_object_get(lead, "contact_keys") != had);
+    CHECK_INT(json_object_size(had), 1);
+    CHECK(json_object_get(had, "phone") == NULL);
+    json_decref(had);
     CHECK_STR(str(lead, "contact_key"), "kP");
     CHECK_STR(str(json_object_get(lead, "contact_keys"), "messenger"), "kM");
     CHECK_STR(str(json_object_get(lead, "contact_keys"), "phone"), "kP");

@@ -4,7 +4,8 @@
  * land in the schema's outbox in the order they were added, keys, values,
  * tombstones and the characters COPY escapes exactly as given; a key that
  * is not text is refused before anything is written; a rolled-back
- * transaction leaves nothing staged.
+ * transaction leaves nothing staged. And an event queued with
+ * cf_outbox_add_kept stays on its message as it was queued.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,38 @@ static void test_refused(PGconn *conn)
     PQclear(res);
 }
 
+static void test_kept(void)
+{
+    struct cf_outbox out = {0};
+    struct cf_event ev = {0};
+
+    cf_event_derive(&ev, "7f1c1e0e-6a3a-4a57-9a43-3c0a7c1f5d11", "lead.received", NULL,
+                    "leads/fold", "lead-1", 1700000000000LL, "net", NULL,
+                    json_pack("{s:s}", "lead_id", "lead-1"));
+    char id[sizeof(ev.id)];
+    memcpy(id, ev.id, sizeof(id));
+    json_t *data = ev.data;
+    cf_outbox_add_kept(&out, "clinicflow.leads.v1", "lead-1", &ev);
+    CHECK(ev.data == NULL && ev.type == NULL); /* taken */
+    CHECK_INT((int)out.n, 1);
+    CHECK(out.msgs[0].event != NULL);
+    if (out.msgs[0].event) {
+        CHECK_STR(out.msgs[0].event->id, id);
+        CHECK_STR(out.msgs[0].event->type, "clinicflow.lead.received");
+        CHECK(out.msgs[0].event->data == data);
+    }
+    CHECK(strstr(out.msgs[0].value, id) != NULL); /* and serialized as cf_outbox_add does */
+    CHECK_STR(out.msgs[0].type, "clinicflow.lead.received");
+
+    cf_event_derive(&ev, id, "lead.merged", NULL, "leads/fold", "lead-1", 1700000000000LL, "net",
+                    NULL, json_object());
+    cf_outbox_add(&out, "clinicflow.leads.v1", "lead-1", &ev);
+    cf_event_clear(&ev);
+    CHECK(out.msgs[1].event == NULL); /* not kept */
+    cf_outbox_truncate(&out, 0);      /* frees the kept event too (the sanitizer's leak check) */
+    free(out.msgs);
+}
+
 int main(void)
 {
     const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
@@ -130,6 +163,7 @@ int main(void)
     stage_and_read(conn, 9);   /* COPY */
     stage_and_read(conn, 500); /* COPY */
     test_refused(conn);
+    test_kept();
     exec_ok(conn, "DROP SCHEMA " SCHEMA " CASCADE");
     PQfinish(conn);
     return cf_test_done();

@@ -28,6 +28,12 @@ struct cf_outbox_msg {
      * reader of the outbox (leads' tasks) passes over the kinds it does
      * not act on without parsing them */
     char *type;
+    /* the event itself when cf_outbox_add_kept queued it, else NULL: a
+     * reader of the outbox in the same batch (leads' tasks) takes it as it
+     * was queued instead of parsing value back. Read-only: its data may
+     * share values with other trees, whose writers replace a shared value
+     * and never change one in place. */
+    struct cf_event *event;
 };
 
 /* The queue; callers read n and msgs, and change it only through the
@@ -42,6 +48,11 @@ struct cf_outbox {
 /* Serializes ev now and queues it for topic with the given key. */
 void cf_outbox_add(struct cf_outbox *out, const char *topic, const char *key,
                    const struct cf_event *ev);
+
+/* cf_outbox_add that also keeps ev on the message (event above), taking
+ * what ev held: ev is left cleared. */
+void cf_outbox_add_kept(struct cf_outbox *out, const char *topic, const char *key,
+                        struct cf_event *ev);
 
 /* An outbox of one's own, for work outside a runner that emits what apply
  * functions emit (a sweeper): produce it, then commit, then free it. */
