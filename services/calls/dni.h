@@ -23,6 +23,32 @@
 #define CALLS_DNI_UNWRITTEN_SET "cf:dni:unwritten"
 #define CALLS_DNI_UNWRITTEN_COUNT "cf:dni:unwritten:n"
 
+/* A visitor's hold in Redis: the number's key (the visitor holding it)
+ * and the visitor's ("<number> <reserved at ms>"), per clinic; the
+ * numbers held, a sorted set by when each hold ends, under the number
+ * prefix as "held" (dni_route.c). */
+#define CALLS_DNI_NUMBER_PREFIX "cf:dni:n:"  /* + clinic ":" + number */
+#define CALLS_DNI_VISITOR_PREFIX "cf:dni:v:" /* + clinic ":" + visitor */
+
+/* Set with a new epoch when the route's script finds Redis without one
+ * (it lost its data, or is new): while it is there no new hold is taken,
+ * until calls_dni_restore has put back the holds PostgreSQL records as
+ * live, or for CALLS_DNI_RESTORE_GUARD_MS at most (PostgreSQL down). */
+#define CALLS_DNI_RESTORING "cf:dni:restoring"
+#define CALLS_DNI_RESTORE_GUARD_MS "60000"
+
+#define CALLS_DNI_RESTORE_WAIT_MS 500L
+
+/* dni_restore.c. The route's, when its script answers "restoring": asks
+ * the worker to put the holds back and waits up to ms for it. 1 when it
+ * did, 0 when it did not in time, another instance is putting them back,
+ * or Redis or PostgreSQL failed: the request is then answered as with
+ * Redis down. */
+int calls_dni_restore_wait(long ms);
+/* The worker's, each turn (tick: at a flush interval, when it also looks
+ * for the mark in Redis): puts the holds back when a request asked. */
+void calls_dni_restore_work(struct calls_ctx *ctx, int tick);
+
 /* dni_sessions.c. Any thread. The worker (calls_dni_flusher) writes
  * them. */
 /* Notes that a request extended the visitor's hold of number, reserved at

@@ -101,8 +101,12 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  *
  * Every answer ends with the epoch: a value set once (to a request's now)
  * and found again until Redis loses its data, when instances must forget
- * what they answer from memory. Over a limit the answer is "limited" (1:
- * the address, 2: the clinic) and nothing else is touched. An empty
+ * what they answer from memory, and the holds PostgreSQL records as live
+ * must be put back before any new one is taken: with the epoch the script
+ * sets CALLS_DNI_RESTORING, and while that is there a visitor without a
+ * hold is answered "restoring" (dni_restore.c). Over a limit the answer
+ * is "limited" (1: the address, 2: the clinic) and nothing else is
+ * touched. An empty
  * visitor (a clinic without a pool) asks for the limits only ("none"). If
  * the visitor holds a number that is still theirs, both keys live on for
  * at least another hold ("held"; an expiry is never shortened, so
@@ -132,7 +136,11 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  */
 static const char hold_script[] =
     "local e = redis.call('GET', KEYS[4])\n"
-    "if not e then e = ARGV[3]; redis.call('SET', KEYS[4], e) end\n"
+    "if not e then\n"
+    "  e = ARGV[3]\n"
+    "  redis.call('SET', KEYS[4], e)\n"
+    "  redis.call('SET', '" CALLS_DNI_RESTORING "', e, 'PX', " CALLS_DNI_RESTORE_GUARD_MS ")\n"
+    "end\n"
     "local function answer(what, num, res, k) return {what, num, res, k, e} end\n"
     "local held = ARGV[4] .. 'held'\n"
     "local denied = ARGV[4] .. 'denied'\n"
@@ -185,6 +193,9 @@ static const char hold_script[] =
     "  end\n"
     "end\n"
     "if n == 0 then return answer('none', '', '0', 0) end\n"
+    "if redis.call('EXISTS', '" CALLS_DNI_RESTORING "') == 1 then\n"
+    "  return answer('restoring', '', '0', 0)\n"
+    "end\n"
     "local cap = tonumber(ARGV[9])\n"
     "if cap > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= cap then\n"
     "  return answer('capped', '', '0', 0)\n"
@@ -222,12 +233,13 @@ enum hold_result {
     HOLD_FULL = 0,
     HOLD_NEW,
     HOLD_EXTENDED,
-    HOLD_NONE,    /* the clinic has no pool */
-    HOLD_LIMITED, /* over a rate limit: nothing was touched */
-    HOLD_LOCAL,   /* a hold this instance extended recently: not asked of Redis */
-    HOLD_CRAWLER, /* a search engine's or other robot's page load: no number */
-    HOLD_CAPPED,  /* the address took its share of new holds: no number */
-    HOLD_BACKLOG, /* too many sessions wait for PostgreSQL: no new hold */
+    HOLD_NONE,      /* the clinic has no pool */
+    HOLD_LIMITED,   /* over a rate limit: nothing was touched */
+    HOLD_LOCAL,     /* a hold this instance extended recently: not asked of Redis */
+    HOLD_CRAWLER,   /* a search engine's or other robot's page load: no number */
+    HOLD_CAPPED,    /* the address took its share of new holds: no number */
+    HOLD_BACKLOG,   /* too many sessions wait for PostgreSQL: no new hold */
+    HOLD_RESTORING, /* Redis lost its data; another instance puts the holds back */
 };
 
 /* What one request asks of Redis. */
@@ -257,11 +269,11 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     uint8_t h[32];
 
     cf_sha256(q->visitor, strlen(q->visitor), h);
-    snprintf(vkey, sizeof(vkey), "cf:dni:v:%s:%s", q->clinic, q->visitor);
+    snprintf(vkey, sizeof(vkey), CALLS_DNI_VISITOR_PREFIX "%s:%s", q->clinic, q->visitor);
     snprintf(ip_key, sizeof(ip_key), "cf:dni:rl:ip:%s", q->ip);
     snprintf(clinic_key, sizeof(clinic_key), "cf:dni:rl:clinic:%s:%lld", q->clinic,
              (long long)(t / 1000));
-    snprintf(prefix, sizeof(prefix), "cf:dni:n:%s:", q->clinic);
+    snprintf(prefix, sizeof(prefix), CALLS_DNI_NUMBER_PREFIX "%s:", q->clinic);
     snprintf(hold, sizeof(hold), "%ld", q->hold_s);
     snprintf(now, sizeof(now), "%lld", (long long)t);
     /* spread new visitors over the pool */
@@ -348,6 +360,20 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
         q->numbers = numbers;
         q->count = 0;
         r = run_hold_script(ctx, q);
+    }
+    if (r && strcmp(r->element[0]->str, "restoring") == 0) {
+        /* Redis lost its data: its holds are put back before this visitor
+         * takes one (by this instance's worker; the wait is bounded) */
+        freeReplyObject(r);
+        if (!calls_dni_restore_wait(CALLS_DNI_RESTORE_WAIT_MS))
+            return HOLD_RESTORING;
+        q->numbers = numbers;
+        q->count = 0;
+        r = run_hold_script(ctx, q);
+        if (r && strcmp(r->element[0]->str, "restoring") == 0) {
+            freeReplyObject(r);
+            return HOLD_RESTORING;
+        }
     }
     if (!r)
         return HOLD_UNAVAILABLE;
@@ -537,6 +563,9 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         if (pooled)
             cf_metrics_add("clinicflow_dni_redis_unavailable_total", "", 1);
         break;
+    case HOLD_RESTORING:
+        cf_metrics_add("clinicflow_dni_restoring_total", labels, 1);
+        break;
     case HOLD_NONE:
         break;
     }
@@ -545,7 +574,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     j_reply = json_pack("{s:s, s:b, s:I}", "number", number, "dynamic", dynamic, "hold_seconds",
                         (json_int_t)(dynamic ? hold_s : 0));
     /* the page keeps a number it holds while the hold lasts, and asks again */
-    if (held == HOLD_UNAVAILABLE && pooled)
+    if ((held == HOLD_UNAVAILABLE && pooled) || held == HOLD_RESTORING)
         json_object_set_new(j_reply, "unavailable", json_true());
     u_map_put(resp->map_header, "Cache-Control", "no-store");
     cf_http_json(resp, 200, j_reply);
@@ -583,6 +612,12 @@ void calls_dni_describe_metrics(void)
                         "Requests refused with 429, by clinic");
     cf_metrics_describe("clinicflow_dni_redis_unavailable_total", "counter",
                         "Requests answered with the default number because Redis was down");
+    cf_metrics_describe("clinicflow_dni_restoring_total", "counter",
+                        "New visitors answered with the default number while another instance "
+                        "put back the holds Redis lost, by clinic");
+    cf_metrics_describe("clinicflow_dni_restored_holds_total", "counter",
+                        "Holds put back from PostgreSQL's live sessions after Redis lost its "
+                        "data");
     cf_metrics_describe("clinicflow_dni_unrecorded_total", "counter",
                         "New holds whose session this instance could not write to PostgreSQL "
                         "at once (kept in Redis and written later)");

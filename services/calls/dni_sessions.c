@@ -465,7 +465,8 @@ void calls_dni_flusher(void *vctx)
      * cf_service_sleep reports, is seen soon. */
     while (!cf_service_sleep(ctx->svc, 0)) {
         int64_t now = cf_time_mono_ms();
-        if (now >= next) {
+        const int tick = now >= next;
+        if (tick) {
             flush_extensions(ctx);
             drain_unwritten(ctx);
             now = cf_time_mono_ms();
@@ -476,6 +477,7 @@ void calls_dni_flusher(void *vctx)
         const int64_t wait = next - now;
         new_holds_wait(wait < 100 ? (long)wait : 100);
         write_new_holds(ctx);
+        calls_dni_restore_work(ctx, tick); /* holds Redis lost (dni_restore.c) */
     }
     /* What the last interval collected; new holds PostgreSQL cannot take
      * now stay in Redis for another instance, or the next start. */

@@ -552,11 +552,20 @@ class OwnRedis:
 
     def __init__(self):
         self.port = free_port()
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+        self._start()
+
+    def _start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = "redis://127.0.0.1:%d/0" % self.port
         wait_until(lambda: self._ping(), 10, "the test's redis")
+
+    def restart(self):
+        """Stopped and started again on the same port: without persistence,
+        with none of its data."""
+        self.close()
+        self._start()
 
     def _ping(self):
         try:

@@ -208,6 +208,59 @@ def test_redis_down_answers_the_default_number(stack):
         svc.stop()
 
 
+def test_holds_put_back_after_redis_lost_its_data(stack):
+    # Redis restarted without persistence (as the compose file runs it)
+    # forgets every hold while pages opened before still show their
+    # numbers: the holds PostgreSQL records as live are put back before a
+    # new visitor takes a number, so no number is shown to two visitors.
+    redis = cfstack.OwnRedis()
+    svc = cfstack.Service("calls", dict(stack.service_env(), CLINICFLOW_CALLS_CONSUMERS="0",
+                                        CLINICFLOW_REDIS_URL=redis.url,
+                                        CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS="0"))
+    tag = uuid.uuid4().hex[:8]
+    visitor = "visitor-kept-%s" % tag
+    numbers = pool("demo-center")["numbers"]
+    svc.start()
+    try:
+        st, _, a = ask(svc, "demo-center", visitor)
+        assert st == 200 and a["dynamic"] and a["number"] in numbers, a
+        # its session reaches PostgreSQL milliseconds after the answer
+        wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.dni_sessions"
+                                        " WHERE visitor_id = '%s'" % visitor) == [["1"]],
+                   10, "the hold's session in calls.dni_sessions")
+        # the numbers other tests' visitors hold too, as PostgreSQL has them
+        live = {r[0] for r in cfstack.psql(
+            stack.dsn, "SELECT number FROM calls.dni_sessions WHERE clinic_id = 'demo-center'"
+            " AND held_until > now() + interval '1 minute'")}
+        assert a["number"] in live
+        redis.restart()
+        assert redis.cli("DBSIZE") == "0"
+
+        others = []
+        for i in range(len(numbers)):
+            # the first answers say unavailable until the service has
+            # connected to the new server
+            def answered(v="visitor-new-%s-%d" % (tag, i)):
+                st, _, r = ask(svc, "demo-center", v)
+                assert st == 200, r
+                return None if r.get("unavailable") else r
+            others.append(wait_until(answered, 15, "the service connected to redis again"))
+        given = [r["number"] for r in others if r["dynamic"]]
+        assert not set(given) & live, (live, others)
+        assert len(given) == len(set(numbers) - live), (live, others)
+        st, _, again = ask(svc, "demo-center", visitor)
+        assert st == 200 and again["dynamic"] and again["number"] == a["number"], (a, again)
+        assert metric(svc, "clinicflow_dni_restored_holds_total") >= len(live & set(numbers))
+        assert redis.cli("EXISTS", "cf:dni:restoring") == "0"
+    finally:
+        svc.stop()
+        redis.close()
+        # ended, or a later test that makes the shared Redis lose its epoch
+        # would have these holds put back there
+        cfstack.psql(stack.dsn, "UPDATE calls.dni_sessions SET held_until = now()"
+                     " WHERE visitor_id LIKE '%%-%s%%'" % tag)
+
+
 def away_from_a_minute_edge():
     """Waits (at most 15 s) until the limits' fixed one-minute windows, on
     the monotonic clock the service uses too, have 15 s or more to run."""
@@ -429,6 +482,7 @@ if __name__ == "__main__":
             test_exhausted_pool_answers_the_default_number,
             test_call_reported_after_the_hold_is_attributed,
             test_redis_down_answers_the_default_number,
+            test_holds_put_back_after_redis_lost_its_data,
             test_returning_visitor_answered_from_memory,
             test_a_number_out_of_the_pool_is_given_up,
             test_rate_limited,
