@@ -17,12 +17,18 @@ static const char *const sql[] = {
         " reminder_status text, duration_s integer, sms_segments integer, sms_cost numeric)"
         " ON CONFLICT DO NOTHING",
     [AN_OUTCOME_MEMBER] =
-        "INSERT INTO analytics.campaign_members (job_id, network_id, clinic_id, hour, at,"
-        " campaign, grp, patient_id, appointment_id) SELECT job_id, network_id, clinic_id, hour,"
-        " at, campaign, \"group\", patient_id, appointment_id FROM jsonb_to_recordset($1::jsonb)"
+        "INSERT INTO analytics.campaign_members AS m (job_id, network_id, clinic_id, hour, at,"
+        " campaign, grp, patient_id, appointment_id) SELECT DISTINCT ON (job_id) job_id,"
+        " network_id, clinic_id, hour, at, campaign, \"group\", patient_id, appointment_id"
+        " FROM jsonb_to_recordset($1::jsonb)"
         " AS r(job_id uuid, network_id text, clinic_id text, hour timestamp, at timestamptz,"
         " campaign text, \"group\" text, patient_id uuid, appointment_id uuid)"
-        " ON CONFLICT DO NOTHING",
+        " ORDER BY job_id, at DESC"
+        /* a visit the MIS gave another patient: the later member stands */
+        " ON CONFLICT (job_id) DO UPDATE SET clinic_id = EXCLUDED.clinic_id,"
+        " hour = EXCLUDED.hour, at = EXCLUDED.at, grp = EXCLUDED.grp,"
+        " patient_id = EXCLUDED.patient_id WHERE m.patient_id <> EXCLUDED.patient_id"
+        " AND m.at < EXCLUDED.at",
     [AN_OUTCOME_NPS] =
         "INSERT INTO analytics.nps_answers (job_id, network_id, clinic_id, hour, at, doctor_id,"
         " score, patient_id, appointment_id) SELECT job_id, network_id, clinic_id, hour, at,"

@@ -73,8 +73,10 @@ void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64
         cf_time_json_set(data, "missed_visit_at", m->missed_ms);
     if (!m->held)
         cf_time_json_set(data, "due_at", m->due_ms);
-    cf_event_derive(&ev, m->job_id, "campaign.member", NULL, "reminders/campaigns", m->patient_id,
-                    time_ms, m->network_id, m->clinic_id, data);
+    /* the patient in the id: a visit the MIS gave another patient makes
+     * them the member, with an event of its own */
+    cf_event_derive(&ev, m->job_id, "campaign.member", m->patient_id, "reminders/campaigns",
+                    m->patient_id, time_ms, m->network_id, m->clinic_id, data);
     cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, m->patient_id, &ev);
     cf_event_clear(&ev);
 }

@@ -51,9 +51,11 @@ void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64
  * id the visit's and the campaign's, not the time's) takes the visit's
  * time as it is now, revived or still pending: a re-invite of a visit
  * moved and missed again is of the visit it is about (job_sql.h compares
- * the two). Any other existing job is kept as it is (one
- * whose command is out for the patient before is no longer current, job_sql.h, and that command is
- * not sent). */
+ * the two). A campaign's job held out (skipped, "holdout") of a visit the
+ * MIS gave another patient takes that patient's draw: the draw was the
+ * first patient's. Any other existing job is kept as it is (one whose
+ * command is out for the patient before is no longer current, job_sql.h,
+ * and that command is not sent). */
 #define PLAN_STORE_LATER_RUNG "reminder_jobs.status = 'pending' AND reminder_jobs.attempt > 1"
 #define PLAN_STORE_REVIVE_SQL                                                                      \
     " SET status = CASE WHEN " PLAN_STORE_LATER_RUNG " THEN reminder_jobs.status"                  \
@@ -65,7 +67,9 @@ void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64
     " WHERE (reminder_jobs.status = 'cancelled' AND reminder_jobs.attempt = 1"                     \
     " AND reminder_jobs.reason IS DISTINCT FROM 'erased') OR (reminder_jobs.status = 'pending'"    \
     " AND (reminder_jobs.patient_id, reminder_jobs.clinic_id, reminder_jobs.visit_at)"             \
-    " IS DISTINCT FROM (EXCLUDED.patient_id, EXCLUDED.clinic_id, EXCLUDED.visit_at))"
+    " IS DISTINCT FROM (EXCLUDED.patient_id, EXCLUDED.clinic_id, EXCLUDED.visit_at))"              \
+    " OR (reminder_jobs.status = 'skipped' AND reminder_jobs.reason = 'holdout'"                   \
+    " AND reminder_jobs.patient_id IS DISTINCT FROM EXCLUDED.patient_id)"
 
 /* Which pending campaign job a visit written again keeps, though not
  * planned this time (its visit now older than the campaign's freshness,

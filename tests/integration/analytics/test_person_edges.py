@@ -17,11 +17,16 @@ reports"):
   phone: R is their patient again. R calls from the Yandex number and
   books: the booking goes under yandex_direct (it went under none when the
   erasure kept R's keys away for good).
+- A campaign member given another patient. The MIS gives a missed visit
+  to another patient: the reminders service draws the re-invite again and
+  sends the job's member event for the new patient, an event of its own.
+  The job's member is the later patient, whichever event comes first.
 """
 import cfstack
 from common import (CALLS, NET, Stack, call_event, cf_uuid5, contact_key, iso, produce_many,
                     simple_call, wait_groups_consumed)
-from test_walled_figures import APPTS, C, PATIENTS, patient, patient_id, report, t, visit
+from test_walled_figures import (APPTS, C, OUTCOMES, PATIENTS, envelope, patient, patient_id,
+                                 report, t, visit)
 
 GROUPS = {"clinicflow-analytics-calls": (CALLS,),
           "clinicflow-analytics-mis": (APPTS, PATIENTS)}
@@ -92,7 +97,35 @@ def test_a_patient_created_again_after_erasure_is_linked(stack):
     assert rows == {"yandex_direct": (1, 1)}, rep["rows"]
 
 
+def test_a_campaign_member_given_another_patient(stack):
+    stack.start_analytics()  # the test before's was stopped with it
+    groups = {"clinicflow-analytics-reminders": (OUTCOMES,)}
+
+    def member(job, pid, group, when):
+        d = {"campaign": "reinvite", "job_id": job, "patient_id": pid, "clinic_id": C,
+             "group": group, "holdout_percent": 10, "appointment_id": cf_uuid5(job, "visit")}
+        if group == "target":
+            d["due_at"] = iso(when)
+        return envelope("campaign.member", "/clinicflow/reminders/campaigns", pid, when, d, C,
+                        cf_uuid5(job, "campaign.member", pid))
+
+    first, second = patient_id("m1"), patient_id("m2")
+    in_order, reversed_ = cf_uuid5("edges-job", "1"), cf_uuid5("edges-job", "2")
+    earlier, later = t(2026, 11, 18, "10:00"), t(2026, 11, 18, "12:00")
+    produce_many(stack.broker.bootstrap, OUTCOMES, [
+        member(in_order, first, "holdout", earlier), member(reversed_, second, "target", later)])
+    wait_groups_consumed(stack, groups)
+    produce_many(stack.broker.bootstrap, OUTCOMES, [
+        member(in_order, second, "target", later), member(reversed_, first, "holdout", earlier)])
+    wait_groups_consumed(stack, groups)
+    rows = cfstack.psql(stack.dsn, "SELECT job_id, patient_id, grp FROM analytics.campaign_members"
+                        " WHERE job_id IN ('%s', '%s') ORDER BY job_id" % (in_order, reversed_))
+    assert sorted(map(tuple, rows)) == sorted([(in_order, second, "target"),
+                                               (reversed_, second, "target")]), rows
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [test_the_first_touch_is_the_first_contacts_latest_state,
                                  test_two_first_visits_at_once_are_one_first_arrival,
-                                 test_a_patient_created_again_after_erasure_is_linked])
+                                 test_a_patient_created_again_after_erasure_is_linked,
+                                 test_a_campaign_member_given_another_patient])

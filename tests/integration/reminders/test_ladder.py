@@ -362,6 +362,37 @@ def test_a_reinvite_follows_its_visit_moved_and_missed_again(s):
     assert reinvite() == [["pending", "-", t2.strftime("%Y-%m-%d %H:%M:%S")]], reinvite()
 
 
+def test_a_missed_visit_given_another_patient_is_drawn_again(s):
+    # The MIS corrects a missed visit's patient: the re-invite the first
+    # patient's draw held out is the new patient's now, drawn again, and
+    # the new patient is the campaign's member
+    held = target = None
+    while not held or not target:
+        p, e164 = patient(s, "Вера", {"calls": True, "sms": True})
+        if held_out(common.patient_uuid(p)):
+            held = held or (p, e164)
+        else:
+            target = target or (p, e164)
+    past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
+    a = common.new_id("a-given")
+
+    def reinvite():
+        return s.sql("SELECT status, coalesce(reason, '-'), patient_id FROM"
+                     " reminders.reminder_jobs WHERE kind = 'reinvite'"
+                     " AND appointment_id = '%s'" % common.appointment_uuid(a))
+
+    book(s, a, 1, past, clinic=NORTH, patient=held[0])
+    book(s, a, 2, past, status="no_show", clinic=NORTH, patient=held[0])
+    assert reinvite() == [["skipped", "holdout", common.patient_uuid(held[0])]], reinvite()
+    cfstack.wait_until(lambda: members(s, held[0]), 30, "the first patient's campaign event")
+    book(s, a, 3, past, status="no_show", clinic=NORTH, patient=target[0])
+    _, doc, _ = wait_request(s, a, 1)
+    assert doc["command"]["kind"] == "reinvite" and doc["contact"]["phone"] == target[1], doc
+    cfstack.wait_until(lambda: members(s, target[0]), 30, "the new patient's campaign event")
+    (m,) = members(s, target[0])
+    assert m["group"] == "target" and m["appointment_id"] == common.appointment_uuid(a), m
+
+
 def test_a_completed_visit_is_surveyed_once(s):
     p, _ = patient(s, "Анна", {"calls": True, "sms": True})
     a = common.new_id("a-nps")
@@ -757,6 +788,7 @@ if __name__ == "__main__":
         test_nine_means_no_more_calls,
         test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
         test_a_reinvite_follows_its_visit_moved_and_missed_again,
+        test_a_missed_visit_given_another_patient_is_drawn_again,
         test_a_completed_visit_is_surveyed_once,
         test_patients_not_seen_for_months_are_recalled,
         test_a_survey_is_answered_by_an_sms_reply,
