@@ -13,6 +13,10 @@
  * open tasks, found by any contact key the lead has held (the fold writes
  * both in one transaction).
  *
+ * A call answered and not over yet is under way: its contact's leads are
+ * not breached while it is (leads.calls_under_way, which the sweeper
+ * reads), since whether a person answered is told only at its end.
+ *
  * A lead acknowledged onto leads.raw before the call ended may not be
  * stored yet (the fold behind, or the call's topic read first): finding no
  * lead decides nothing until the fold has stored every fact acknowledged
@@ -67,17 +71,34 @@ int leads_calls_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
 {
     struct leads_ctx *ctx = vctx;
     int64_t answered = -1;
-    char lead_id[CF_UUID_STR_LEN + 1];
+    char lead_id[CF_UUID_STR_LEN + 1] = "";
 
-    if (!ev || !leads_call_is_answered(ev->type, ev->networkid, ev->data, &answered))
-        return 0; /* not a call a person answered */
+    if (!ev)
+        return 0;
+    const char *call_id = json_string_value(json_object_get(ev->data, "call_id"));
     const char *contact_key = json_string_value(json_object_get(ev->data, "contact_key"));
-    int rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id, errbuf,
-                                        errbuf_size);
-    if (rc == 0 && !lead_id[0])
-        rc = fold_caught_up(ctx, conn, rkm, errbuf, errbuf_size);
-    if (rc != 0 || !lead_id[0])
-        return rc;
+    /* A call under way holds its contact's leads from breaching until its
+     * outcome is known; every later event of the call says whether it
+     * still is. */
+    if (leads_call_under_way(ev->type, ev->networkid, ev->data, &answered))
+        return leads_calls_under_way_note(conn, ev->networkid, call_id, contact_key, answered,
+                                          errbuf, errbuf_size);
+    if (leads_call_is_answered(ev->type, ev->networkid, ev->data, &answered)) {
+        int rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id,
+                                            errbuf, errbuf_size);
+        if (rc == 0 && !lead_id[0])
+            rc = fold_caught_up(ctx, conn, rkm, errbuf, errbuf_size);
+        if (rc != 0)
+            return rc;
+    }
+    if (!lead_id[0]) /* over, and nobody's response: it holds nothing now */
+        return cf_uuid_valid(call_id)
+                   ? leads_calls_under_way_done(conn, call_id, errbuf, errbuf_size)
+                   : 0;
+    /* A response. The call's row, if it was under way, stays (the stale
+     * sweep forgets it): the fact is acknowledged now, perhaps after the
+     * due time, where the sweeper's horizon does not look, and until the
+     * fold has stored it the row is what holds the breach. */
     struct cf_event fact;
     leads_call_response_fact(&fact, ev->networkid, ev->data, lead_id, answered);
     cf_outbox_add(out, LEADS_TOPIC_RAW, contact_key, &fact);

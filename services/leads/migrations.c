@@ -165,6 +165,15 @@ const struct cf_migration cf_leads_migrations[] = {
      " WHERE lead_id IS NULL AND body::json -> 'data' ->> 'lead_id'"
      " ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';"
      "CREATE INDEX IF NOT EXISTS deliveries_lead ON deliveries (lead_id);"},
+    /* Calls with a lead's contact answered and not over yet (call_responses.c):
+     * the sweeper breaches none of the leads such a call answered in time
+     * until its outcome says whether a person answered it. */
+    {12, "calls under way",
+     "CREATE TABLE IF NOT EXISTS calls_under_way ("
+     " call_id uuid PRIMARY KEY, network_id text NOT NULL, contact_key text NOT NULL,"
+     " answered_at timestamptz NOT NULL);"
+     "CREATE INDEX IF NOT EXISTS calls_under_way_contact ON calls_under_way"
+     " (network_id, contact_key);"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

@@ -17,8 +17,13 @@
  * transaction. (A task whose lead the fold's record says was answered in
  * time is not breached either: an earlier version, whose tasks consumer
  * trailed the fold, may have left such tasks open.)
- * (A call answered in time reaches leads.raw through the calls consumer
- * first: one hop the horizon does not see.)
+ * A call with the lead's contact answered in time and not over yet holds
+ * the breach until its outcome says whether a person answered it
+ * (leads.calls_under_way, call_responses.c): the callback that is talking
+ * to the patient at the due time is a response. Once over, an answered
+ * call reaches leads.raw through the calls consumer first: one hop the
+ * horizon does not see, the milliseconds between the consumer's fact and
+ * its commit.
  *
  * It also expires the tasks nobody answered, as calls' sweeper does its
  * callback tasks: a task (either kind) still open
@@ -171,6 +176,8 @@ void leads_sweeper(void *vctx)
         if (until_ms > now_ms)
             until_ms = now_ms;
         int n = 0, total = 0;
+        if (leads_calls_under_way_stale(conn, errbuf, sizeof(errbuf)) != 0)
+            cf_warn("sla sweeper: calls under way: %s", errbuf);
         while (until_ms >= 0 && (n = sweep_once(conn, until_ms, errbuf, sizeof(errbuf))) > 0) {
             total += n;
             relay_outbox(ctx, conn); /* out at once, not after the whole backlog */

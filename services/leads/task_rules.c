@@ -230,6 +230,27 @@ int leads_call_is_answered(const char *type, const char *network_id, const json_
      * voicemail answers the line too) */
     if (!outcome || strcmp(outcome, "answered") != 0)
         return 0;
+    /* a provider that tells only that a person answered: the call's end,
+     * the latest the answer can have been */
+    *answered_ms = cf_time_json_get(j_call, "answered_at");
+    if (*answered_ms < 0)
+        *answered_ms = cf_time_json_get(j_call, "ended_at");
+    return *answered_ms >= 0;
+}
+
+int leads_call_under_way(const char *type, const char *network_id, const json_t *j_call,
+                         int64_t *answered_ms)
+{
+    const char *status = json_string_value(json_object_get(j_call, "status"));
+
+    if (!type || strncmp(type, "clinicflow.call.", 16) != 0 || !network_id || !status ||
+        !json_string_value(json_object_get(j_call, "contact_key")) ||
+        !cf_uuid_valid(json_string_value(json_object_get(j_call, "call_id"))))
+        return 0;
+    /* the outcome decides once the call is over and its staff leg known
+     * (leads_call_is_answered) */
+    if (strcmp(status, "ended") == 0 && !json_is_true(json_object_get(j_call, "agent_pending")))
+        return 0;
     *answered_ms = cf_time_json_get(j_call, "answered_at");
     return *answered_ms >= 0;
 }

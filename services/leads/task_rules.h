@@ -119,9 +119,20 @@ void leads_task_expired_event(struct cf_event *ev, const json_t *j_task, const c
 
 /* What an event on calls.v1 is to the leads: 1 if j_call (its data) is a
  * call with a contact that a person answered (outcome answered, in either
- * direction, not waiting for its staff leg), with *answered_ms set. */
+ * direction, not waiting for its staff leg), with *answered_ms set: its
+ * answered_at, else (a provider that reported neither the answer's moment
+ * nor the talk) its ended_at, the latest the answer can have been. */
 int leads_call_is_answered(const char *type, const char *network_id, const json_t *j_call,
                            int64_t *answered_ms);
+
+/* A call under way that may become a response: 1 if j_call (an event's
+ * data on calls.v1) is a call with a contact that was answered (its
+ * answered_at, *answered_ms) and whose outcome is not known yet (not
+ * ended, or ended while its staff leg is awaited); 0 otherwise. Until it
+ * is known, the sweeper breaches none of the contact's leads that the
+ * call's answer would have answered in time. */
+int leads_call_under_way(const char *type, const char *network_id, const json_t *j_call,
+                         int64_t *answered_ms);
 
 /* Fills ev with the response fact (clinicflow.lead.reported, kind
  * response, channel and via "call") that the answered call j_call in

@@ -141,6 +141,42 @@ int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char 
     return rc;
 }
 
+int leads_calls_under_way_note(PGconn *conn, const char *network_id, const char *call_id,
+                               const char *contact_key, int64_t answered_ms, char *errbuf,
+                               size_t errbuf_size)
+{
+    char at[32];
+    cf_time_format(answered_ms, at);
+    const char *params[] = {call_id, network_id, contact_key, at};
+
+    return cf_pg_exec(conn,
+                      "INSERT INTO leads.calls_under_way (call_id, network_id, contact_key,"
+                      " answered_at) VALUES ($1::uuid, $2, $3, $4::timestamptz)"
+                      " ON CONFLICT (call_id) DO UPDATE SET contact_key = EXCLUDED.contact_key,"
+                      " answered_at = EXCLUDED.answered_at",
+                      4, params, NULL, errbuf, errbuf_size);
+}
+
+int leads_calls_under_way_done(PGconn *conn, const char *call_id, char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {call_id};
+
+    return cf_pg_exec(conn, "DELETE FROM leads.calls_under_way WHERE call_id = $1::uuid", 1, params,
+                      NULL, errbuf, errbuf_size);
+}
+
+int leads_calls_under_way_stale(PGconn *conn, char *errbuf, size_t errbuf_size)
+{
+    char max_s[16];
+    snprintf(max_s, sizeof(max_s), "%d", LEADS_CALL_UNDER_WAY_MAX_S);
+    const char *params[] = {max_s};
+
+    return cf_pg_exec(conn,
+                      "DELETE FROM leads.calls_under_way"
+                      " WHERE answered_at < now() - make_interval(secs => $1::int)",
+                      1, params, NULL, errbuf, errbuf_size);
+}
+
 int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,
                               size_t errbuf_size)
 {
@@ -164,6 +200,13 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
                          * may have stopped before it closed them */
                         " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
                         " AND (l.responded_at <= d.due_at OR l.closed_at <= d.due_at))"
+                        /* a call with the lead's contact, answered in time, is
+                         * under way: whether a person answered it is told at
+                         * its end (a voicemail answers the line too) */
+                        " AND NOT EXISTS (SELECT 1 FROM leads.lead_contacts c"
+                        " JOIN leads.calls_under_way w ON w.network_id = c.network_id"
+                        " AND w.contact_key = c.contact_key WHERE c.lead_id = d.lead_id"
+                        " AND w.answered_at >= d.opened_at AND w.answered_at <= d.due_at)"
                         " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
                         " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
                         " FROM due WHERE t.task_id = due.task_id"

@@ -50,11 +50,23 @@ int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char 
                                int64_t at_ms, char lead_id[CF_UUID_STR_LEN + 1], char *errbuf,
                                size_t errbuf_size);
 
+/* The calls under way (leads_call_under_way's) that hold their contact's
+ * leads from breaching, in leads.calls_under_way: note records or moves
+ * the call (answered at answered_ms), done forgets it (its outcome is
+ * known), and stale forgets calls answered more than
+ * LEADS_CALL_UNDER_WAY_MAX_S ago whose end never came. */
+#define LEADS_CALL_UNDER_WAY_MAX_S (4 * 3600)
+int leads_calls_under_way_note(PGconn *conn, const char *network_id, const char *call_id,
+                               const char *contact_key, int64_t answered_ms, char *errbuf,
+                               size_t errbuf_size);
+int leads_calls_under_way_done(PGconn *conn, const char *call_id, char *errbuf, size_t errbuf_size);
+int leads_calls_under_way_stale(PGconn *conn, char *errbuf, size_t errbuf_size);
+
 /* The sweeper's: up to limit respond tasks open past their due time at
  * now_ms (the wall clock, or how far the fold has come if less) and not
- * yet breached, locked, skipping those another transaction
- * holds, into *out: an array (new ref) of {"network_id", "row"} (the
- * breach row as leads_tasks_load_open's); and their breach recorded. */
+ * yet breached, nor held by a call under way answered in time, locked, skipping those another
+ * transaction holds, into *out: an array (new ref) of {"network_id", "row"} (the breach row as
+ * leads_tasks_load_open's); and their breach recorded. */
 int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,
                               size_t errbuf_size);
 

@@ -303,7 +303,7 @@ static void test_calls(void)
         {"clinicflow.call.ended", "voicemail", "outbound", 0, 1, 0},
         {"clinicflow.call.ended", "missed", "inbound", 0, 0, 0},
         {"clinicflow.call.ended", "answered", "inbound", 1, 1, 0}, /* staff leg pending */
-        {"clinicflow.call.ended", "answered", "inbound", 0, 0, 0}, /* no answer time */
+        {"clinicflow.call.ended", "answered", "inbound", 0, 0, 1}, /* no answer time: its end */
         {"clinicflow.lead.received", "answered", "inbound", 0, 1, 0},
     };
     const int64_t answered_at = msk(2026, 12, 3, 10, 3);
@@ -319,6 +319,8 @@ static void test_calls(void)
             json_object_set_new(j_call, "agent_pending", json_true());
         if (cases[i].with_answer)
             cf_time_json_set(j_call, "answered_at", answered_at);
+        else
+            cf_time_json_set(j_call, "ended_at", answered_at); /* the latest it can have been */
         int64_t got = -1;
         if (leads_call_is_answered(cases[i].type, "demo", j_call, &got) != cases[i].answered)
             fprintf(stderr, "call case %zu\n", i);
@@ -326,6 +328,32 @@ static void test_calls(void)
         if (cases[i].answered)
             CHECK_INT(got, answered_at);
         json_decref(j_call);
+    }
+
+    /* under way: answered, whether a person did not known until its end */
+    static const struct {
+        const char *type, *status;
+        int pending, with_answer, under_way;
+    } ways[] = {
+        {"clinicflow.call.answered", "in_progress", 0, 1, 1},
+        {"clinicflow.call.answered", "in_progress", 1, 1, 1}, /* the staff leg awaited */
+        {"clinicflow.call.ended", "ended", 1, 1, 1},          /* over, the staff leg awaited */
+        {"clinicflow.call.ended", "ended", 0, 1, 0},          /* over: its outcome decides */
+        {"clinicflow.call.started", "ringing", 0, 0, 0},      /* not answered */
+        {"clinicflow.lead.received", "in_progress", 0, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof(ways) / sizeof(ways[0]); i++) {
+        json_t *j_way = json_pack("{s:s, s:s, s:s}", "call_id", CALL, "contact_key", "k-phone",
+                                  "status", ways[i].status);
+        if (ways[i].pending)
+            json_object_set_new(j_way, "agent_pending", json_true());
+        if (ways[i].with_answer)
+            cf_time_json_set(j_way, "answered_at", answered_at);
+        int64_t got = -1;
+        CHECK_INT(leads_call_under_way(ways[i].type, "demo", j_way, &got), ways[i].under_way);
+        if (ways[i].under_way)
+            CHECK_INT(got, answered_at);
+        json_decref(j_way);
     }
 
     json_t *j_call =
