@@ -29,8 +29,6 @@
 #include "report.h"
 #include "sim.h"
 
-#define DAY_MS 86400000LL
-
 static void progress(size_t done, size_t total, int final)
 {
     static int64_t last;
@@ -91,24 +89,25 @@ static void live_done(void *arg, const struct sim_req *r, long status, const cha
     l->dni_default += followed == 0;
 }
 
-/* The month moved forward by its own length: it starts now and each event
- * goes at its wall-clock time, until the month is over or a signal. The
- * call centre's calls from site visitors go through DNI. */
+/* The month moved forward by offset (sim_live_params): it starts now and
+ * each event goes at its wall-clock time, until the month is over or a
+ * signal. The call centre's calls from site visitors go through DNI. */
 static int run_live(const struct sim_args *args, const struct sim_network *net,
-                    const struct sim_targets *t, const struct sim_month *m, const sigset_t *sigs)
+                    const struct sim_targets *t, const struct sim_month *m, int64_t offset,
+                    const sigset_t *sigs)
 {
     struct sim_http *h = sim_http_new((int)args->concurrency, 5, 1);
     struct live live = {.h = h, .net = net, .t = t};
     sim_http_on_done(h, live_done, &live);
     struct sim_deps *deps = sim_deps_new(m);
-    const int64_t offset = m->params.days * DAY_MS;
     size_t i = 0, logged = 0, contacts = 0;
     for (;;) {
         const int64_t now = cf_time_now_ms();
         while (i < m->nevs && m->evs[i].at_ms + offset <= now) {
             const struct sim_ev *ev = &m->evs[i++];
-            /* the demo month registered the patient base: the MIS sends a
-             * patient again only when it changes */
+            /* the demo month registered the patient base, the same
+             * patients (sim_live_params): the MIS sends a patient again
+             * only when it changes */
             if (ev->kind == SIM_PATIENT && m->persons[ev->person].existing)
                 continue;
             /* visits booked ahead are reminded, and patients recalled, by
@@ -181,17 +180,17 @@ int main(int argc, char **argv)
     } else {
         struct sim_month m;
         /* the month ends at the hour: a run again within it is the same
-         * month. A live trickle is a month of its own (its people, calls
-         * and leads have ids of their own), one for each hour it starts in,
-         * so that it never repeats the demo month's ids or an earlier
-         * trickle's. */
-        const int64_t hour = cf_time_now_ms() / 3600000;
-        const uint64_t seed =
-            args.mode == SIM_MODE_LIVE ? args.seed * 1000003ULL + (uint64_t)hour : args.seed;
-        const struct sim_params params = {
-            .seed = seed, .days = (int)args.days, .scale = args.scale, .end_ms = hour * 3600000};
+         * month */
+        struct sim_params params = {.seed = args.seed,
+                                    .days = (int)args.days,
+                                    .scale = args.scale,
+                                    .end_ms = cf_time_now_ms() / 3600000 * 3600000};
+        int64_t offset = 0;
+        if (args.mode == SIM_MODE_LIVE)
+            offset =
+                sim_live_params(args.seed, (int)args.days, args.scale, cf_time_now_ms(), &params);
         sim_month_generate(&params, &m);
-        rc = args.mode == SIM_MODE_LIVE ? run_live(&args, &net, &t, &m, &sigs)
+        rc = args.mode == SIM_MODE_LIVE ? run_live(&args, &net, &t, &m, offset, &sigs)
                                         : run_month(&args, &net, &t, &m, &sigs);
         sim_month_free(&m);
     }

@@ -38,7 +38,7 @@ void sim_mis_patient_request(const struct sim_network *net, const struct sim_tar
                              int64_t offset_ms, struct sim_req *out)
 {
     char tag[16], ts[32];
-    sim_tag(m, tag);
+    sim_person_tag(m, p->idx, tag);
     json_t *j =
         json_pack("{s:i, s:s, s:s, s:[s], s:s, s:{s:b, s:b, s:b}}", "version", 1, "clinic_id",
                   net->clinic_ids[p->clinic], "first_name", p->first_name, "phones", p->phone,
@@ -63,7 +63,7 @@ void sim_mis_appt_request(const struct sim_network *net, const struct sim_target
     const struct sim_appt *a = &m->appts[ev->u.appt.appt];
     const int final = ev->u.appt.version == 2;
     char tag[16], ts[32], pid[40], did[16];
-    sim_tag(m, tag);
+    sim_person_tag(m, a->person, tag);
     snprintf(pid, sizeof(pid), "%s-p%u", tag, a->person);
     snprintf(did, sizeof(did), "d-%d-%d", a->clinic, a->doctor);
     json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "version", ev->u.appt.version,
@@ -135,7 +135,7 @@ void sim_mis_recall_request(const struct sim_network *net, const struct sim_targ
     const struct sim_person *p = &m->persons[ev->person];
     const int target = p->recall == SIM_RECALL_TARGET;
     char tag[16], ts[32];
-    sim_tag(m, tag);
+    sim_person_tag(m, p->idx, tag);
     sim_rfc3339(p->recall_asked_ms, ts);
     json_t *sends = json_array();
     if (target) {

@@ -223,8 +223,11 @@ static struct sim_person *person_new(struct builder *b, int clinic, int existing
     p->clinic = clinic;
     p->existing = existing;
     /* Distinct numbers per person and per seed: an affine map of the index
-     * modulo 10^7 (3141 is prime to it) with a seed-chosen offset. */
-    const uint64_t n = (p->idx * 3141ULL + m->params.seed % 10000000ULL) % 10000000ULL;
+     * modulo 10^7 (3141 is prime to it) with a seed-chosen offset; a base
+     * patient of another month's seed keeps that month's number. */
+    const uint64_t seed =
+        existing && m->params.has_base_seed ? m->params.base_seed : m->params.seed;
+    const uint64_t n = (p->idx * 3141ULL + seed % 10000000ULL) % 10000000ULL;
     snprintf(p->phone, sizeof(p->phone), "+7916%07llu", (unsigned long long)n);
     p->first_name =
         first_names[sim_rng_next(&b->r_person) % (sizeof(first_names) / sizeof(first_names[0]))];
@@ -604,19 +607,28 @@ static void gen_recall(struct builder *b, uint8_t *contacted)
     struct sim_month *m = b->m;
     struct sim_rng *r = &b->r_visit;
     char tag[16];
-    sim_tag(m, tag);
     const int64_t start = m->params.end_ms - m->params.days * DAY_MS;
     /* the robot asked on a morning of the month's first ten days
-     * (11:00-12:00 Moscow), and the asked booked within three */
+     * (11:00-12:00 Moscow), and the asked booked within three. The month
+     * starts at whatever hour it was made in, so the mornings are counted
+     * from the first local 11:00 at or after its start */
+    const int64_t ask_hour = 11 * 3600000LL;
+    const int64_t first_morning =
+        ((start + LOCAL_OFFSET_MS - ask_hour + DAY_MS - 1) / DAY_MS) * DAY_MS - LOCAL_OFFSET_MS +
+        ask_hour;
     const long ask_days = m->params.days > 13 ? 9 : (m->params.days > 4 ? m->params.days - 4 : 0);
     for (long i = 0; i < b->nbase; i++) {
         struct sim_person *p = &m->persons[i];
         if (m->params.end_ms - p->last_visit_ms < 183 * DAY_MS)
             continue;
+        sim_person_tag(m, p->idx, tag);
         const int holdout = sim_in_holdout(tag, p->idx);
         p->recall = holdout ? SIM_RECALL_HOLDOUT : SIM_RECALL_TARGET;
         p->recall_asked_ms =
-            start + between(r, 0, ask_days) * DAY_MS + 8 * 3600000LL + between(r, 0, 59) * MIN_MS;
+            first_morning + between(r, 0, ask_days) * DAY_MS + between(r, 0, 59) * MIN_MS;
+        /* a month of a day or so may have no morning left: the one before */
+        while (p->recall_asked_ms >= m->params.end_ms)
+            p->recall_asked_ms -= DAY_MS;
         m->totals.recall_members++;
         m->totals.recall_holdout += holdout;
         /* its history goes before the patient's record (queue.c) */
@@ -696,7 +708,9 @@ void sim_month_generate(const struct sim_params *params, struct sim_month *out)
     struct builder b = {.m = out};
     memset(out, 0, sizeof(*out));
     out->params = *params;
-    sim_rng_init(&b.r_person, params->seed, 1);
+    /* the base is drawn first, from its own seed's stream: the same
+     * patients (clinic, name, number) as the month that registered them */
+    sim_rng_init(&b.r_person, params->has_base_seed ? params->base_seed : params->seed, 1);
     sim_rng_init(&b.r_call, params->seed, 2);
     sim_rng_init(&b.r_lead, params->seed, 3);
     sim_rng_init(&b.r_visit, params->seed, 4);
@@ -715,6 +729,9 @@ void sim_month_generate(const struct sim_params *params, struct sim_month *out)
         p->last_visit_ms = params->end_ms - ago * DAY_MS;
     }
     out->totals.patients_existing = b.nbase;
+    /* the month's own people from its own seed */
+    if (params->has_base_seed)
+        sim_rng_init(&b.r_person, params->seed, 1);
 
     /* every person there can be: the base, and one new a call or a lead */
     uint8_t *contacted = cf_xcalloc(
@@ -751,7 +768,41 @@ void sim_month_free(struct sim_month *m)
     memset(m, 0, sizeof(*m));
 }
 
+static void tag_of(uint64_t seed, char out[16])
+{
+    snprintf(out, 16, "s%llu", (unsigned long long)(seed % 100000000ULL));
+}
+
 void sim_tag(const struct sim_month *m, char out[16])
 {
-    snprintf(out, 16, "s%llu", (unsigned long long)(m->params.seed % 100000000ULL));
+    tag_of(m->params.seed, out);
+}
+
+void sim_person_tag(const struct sim_month *m, uint32_t person, char out[16])
+{
+    const int base = m->params.has_base_seed && m->persons[person].existing;
+    tag_of(base ? m->params.base_seed : m->params.seed, out);
+}
+
+int64_t sim_live_params(uint64_t seed, int days, double scale, int64_t now_ms,
+                        struct sim_params *out)
+{
+    /* the month ends at the hour: a run again within it is the same month */
+    const int64_t hour = now_ms / 3600000;
+    /* moved by whole weeks, never by the month's length (30 days would put
+     * Monday's traffic on Wednesday, and replies reckoned by the front
+     * desk's hours on the days it is closed); Moscow keeps no summer time,
+     * so a week is always 7 x 24 h there */
+    const int64_t offset = (int64_t)((days + 6) / 7) * 7 * DAY_MS;
+    /* the patient base is the demo month's: the trickle's patients call
+     * and book as the ones the services have, rather than a second base
+     * nobody registered (or, sent, one that would double the network's
+     * patients with every trickle) */
+    *out = (struct sim_params){.seed = seed * 1000003ULL + (uint64_t)hour,
+                               .has_base_seed = 1,
+                               .base_seed = seed,
+                               .days = days,
+                               .scale = scale,
+                               .end_ms = hour * 3600000 + days * DAY_MS - offset};
+    return offset;
 }

@@ -15,6 +15,7 @@
 #include "sim.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/hash.h"
@@ -29,10 +30,22 @@ static void json_request(struct sim_req *out, char *url, json_t *j_body)
     sim_req_header(out, "Content-Type: application/json");
 }
 
-/* A person's messenger id: stable per person and seed. */
+/* A person's messenger id (Telegram's user and chat, VK's), from the
+ * person's number (the digits after +7916): two people share one only
+ * when they share a number, whom the leads service takes for one person
+ * anyway, and a base patient keeps theirs in a later trickle. Under VK's
+ * 2 000 000 000, where its peer ids of group chats start. */
 static long long user_id(const struct sim_month *m, uint32_t person)
 {
-    return 700000000LL + (long long)(m->params.seed % 1000) * 1000000LL + person;
+    return 700000000LL + strtoll(m->persons[person].phone + 5, NULL, 10);
+}
+
+/* The tag's number (sim_tag): what tells a month's request ids from
+ * another seed's. Below 10^8, and a month's lead ids below 10^7 (at most
+ * 500 x 100 x 366 / 30), so tag x 10^7 + id is unique per tag and lead. */
+static long long tag_number(const struct sim_month *m)
+{
+    return (long long)(m->params.seed % 100000000ULL);
 }
 
 /* The ids a request carries, from its lead.id: the form's and VK's
@@ -44,14 +57,17 @@ static void request_id(const struct sim_month *m, uint32_t id, char out[64])
     snprintf(out, 64, "%s-l%u", tag, id);
 }
 
+/* An integer (the adapter takes any JSON integer, as jansson's 64 bits),
+ * below 2^53 so that a JavaScript reader of the payload keeps it exact. */
 static long long telegram_update_id(const struct sim_month *m, uint32_t id)
 {
-    return 100000000LL + id + (long long)(m->params.seed % 1000) * 1000000LL;
+    return 1000000000LL + tag_number(m) * 10000000LL + id;
 }
 
+/* An int64, as Viber's tokens are: 5 x 10^18 + up to 10^15. */
 static long long viber_token(const struct sim_month *m, uint32_t id)
 {
-    return 5000000000000000000LL + id + (long long)(m->params.seed % 1000) * 1000000LL;
+    return 5000000000000000000LL + tag_number(m) * 10000000LL + id;
 }
 
 /* The event key the leads service reads from the request (its providers'
@@ -109,10 +125,9 @@ void sim_leads_request(const struct sim_network *net, const struct sim_targets *
     const struct sim_person *p = &m->persons[ev->person];
     const long long at_s = (ev->at_ms + offset_ms) / 1000;
     const long long uid = user_id(m, ev->person);
-    char tag[16], id[64], sig[CF_SHA256_HEX_LEN + 1];
+    char id[64], sig[CF_SHA256_HEX_LEN + 1];
     char *url =
         cf_xasprintf("%s/v1/hooks/leads/%s/%s", t->leads, sim_chan_name(chan), sim_chan_id(j_chan));
-    sim_tag(m, tag);
     request_id(m, ev->u.lead.id, id);
     out->kind = "lead";
 
@@ -210,7 +225,8 @@ void sim_leads_request(const struct sim_network *net, const struct sim_targets *
     }
     case SIM_VIBER:
     case SIM_LEAD_CHANS: {
-        char sender[40];
+        char sender[40], tag[16];
+        sim_person_tag(m, ev->person, tag);
         snprintf(sender, sizeof(sender), "%s-u%lld==", tag, uid);
         json_t *j = json_pack("{s:s, s:I, s:I, s:{s:s, s:s}, s:{s:s, s:{s:s, s:s}}}", "event",
                               "message", "timestamp", (json_int_t)(at_s * 1000), "message_token",

@@ -138,6 +138,11 @@ struct sim_ev {
 /* The figures of the seeds, and what the month is asked for. */
 struct sim_params {
     uint64_t seed;
+    /* --live: the patient base is the demo month's, of base_seed (and the
+     * same scale), not one of seed's own: the services were sent that one
+     * and no other (main.c does not send it again) */
+    int has_base_seed;
+    uint64_t base_seed;
     int days;
     double scale;
     int64_t end_ms; /* the month ends here (now) */
@@ -190,6 +195,14 @@ struct sim_month {
  * owns out and frees it with sim_month_free. Pure: no I/O, no clock. */
 void sim_month_generate(const struct sim_params *params, struct sim_month *out);
 void sim_month_free(struct sim_month *m);
+/* The month --live sends from now_ms on (pure): a month of its own (the
+ * seed mixed with now's hour, so its ids repeat neither the demo month's
+ * nor an earlier trickle's) with the demo month's patient base, made in
+ * the past and to be moved forward by the returned offset, whole weeks, so
+ * that its events fall from now's hour on for days days, each on the
+ * weekday it was made for. */
+int64_t sim_live_params(uint64_t seed, int days, double scale, int64_t now_ms,
+                        struct sim_params *out);
 /* Names the model uses, for the request builders and the totals. */
 const char *sim_source_name(enum sim_source s);
 const char *sim_source_medium(enum sim_source s);
@@ -286,6 +299,9 @@ void sim_dni_number_request(const struct sim_network *net, const struct sim_targ
 
 /* An id prefix unique to the seed, so two seeds never share ids. */
 void sim_tag(const struct sim_month *m, char out[16]);
+/* The prefix of a person's ids: the month's, or for a patient of the base
+ * another month made (has_base_seed), that month's. */
+void sim_person_tag(const struct sim_month *m, uint32_t person, char out[16]);
 /* mis.c: the MIS id of the month's appointment appt ("<tag>-a<appt>"). */
 void sim_appt_id(const struct sim_month *m, uint32_t appt, char out[32]);
 /* RFC 3339 UTC of ms, "2026-11-20T09:00:00Z". */

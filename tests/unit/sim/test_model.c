@@ -2,9 +2,14 @@
  * The simulator's month (tools/sim/model.c): the same seed gives the same
  * month, another seed another one, and a full-scale month holds the seeds'
  * figures within a tolerance wide enough for any seed and narrow enough to
- * catch a rate that drifted (README.md of the tool, "The model").
+ * catch a rate that drifted (README.md of the tool, "The model"). --live's
+ * month keeps the demo month's patients and the weekdays, and the ids the
+ * lead requests carry tell seeds apart (their builders, with the demo
+ * network).
  */
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cftest.h"
 #include "latency.h"
@@ -276,6 +281,232 @@ static void test_reply_in_working_minutes(void)
     CHECK(sim_reply_at(2, sat + 2 * 60 * min, 10) == cf_test_utc_ms(2026, 11, 22, 8, 10, 0));
 }
 
+/* Moscow's weekday of ms, Monday 0 (1970-01-01 was a Thursday). */
+static int weekday(int64_t ms)
+{
+    return (int)(((ms + 3 * 3600000LL) / DAY_MS + 3) % 7);
+}
+
+static const struct sim_targets targets = {.calls = "http://calls",
+                                           .leads = "http://leads",
+                                           .reminders = "http://reminders",
+                                           .analytics = "http://analytics",
+                                           .ingest_key = "key"};
+
+/* The body of r, parsed (a new reference; NULL when it is not JSON). */
+static json_t *body_of(const struct sim_req *r)
+{
+    return json_loadb(r->body, r->body_len, 0, NULL);
+}
+
+/* --live's trickle books and calls as the patients the demo month of its
+ * seed registered (it does not send that base again): the base's numbers
+ * and clinics are the month's, and every appointment it books is of a
+ * patient the month sent or the trickle sends itself. */
+static void test_live_patients_are_the_months(void)
+{
+    struct sim_network net = {.clinic_ids = {"c1", "c2", "c3"}};
+    struct sim_month month, live;
+    struct sim_params p;
+    gen(1, 0.2, &month);
+    sim_live_params(1, 30, 0.2, end_ms() + 3 * DAY_MS + 1234567, &p);
+    sim_month_generate(&p, &live);
+    CHECK(live.totals.patients_existing == month.totals.patients_existing);
+    int same_base = 1;
+    for (long i = 0; i < month.totals.patients_existing; i++)
+        same_base &= strcmp(live.persons[i].phone, month.persons[i].phone) == 0 &&
+                     live.persons[i].clinic == month.persons[i].clinic &&
+                     live.persons[i].existing && month.persons[i].existing;
+    CHECK(same_base);
+    /* the patients' ids the services have: the month's, all sent, and the
+     * trickle's own new ones (main.c skips the base) */
+    json_t *j_known = json_object();
+    for (size_t m = 0; m < 2; m++) {
+        const struct sim_month *mo = m == 0 ? &month : &live;
+        for (size_t i = 0; i < mo->nevs; i++) {
+            const struct sim_ev *ev = &mo->evs[i];
+            if (ev->kind != SIM_PATIENT || (mo == &live && mo->persons[ev->person].existing))
+                continue;
+            struct sim_req r = {.dep = -1};
+            sim_mis_patient_request(&net, &targets, mo, &mo->persons[ev->person], 0, &r);
+            json_object_set_new(j_known, strrchr(r.url, '/') + 1, json_true());
+            sim_req_free(&r);
+        }
+    }
+    long booked = 0, unknown = 0, base_booked = 0;
+    for (size_t i = 0; i < live.nevs; i++) {
+        const struct sim_ev *ev = &live.evs[i];
+        if (ev->kind != SIM_APPT || ev->u.appt.version != 1)
+            continue;
+        struct sim_req r = {.dep = -1};
+        sim_mis_appt_request(&net, &targets, &live, ev, 0, &r);
+        json_t *j = body_of(&r);
+        const char *patient = json_string_value(json_object_get(j, "patient_id"));
+        booked++;
+        base_booked += live.persons[ev->person].existing;
+        unknown += !patient || !json_object_get(j_known, patient);
+        json_decref(j);
+        sim_req_free(&r);
+    }
+    CHECK(booked > 0 && base_booked > 0);
+    CHECK_INT(unknown, 0);
+    json_decref(j_known);
+    sim_month_free(&month);
+    sim_month_free(&live);
+}
+
+/* --live moves its month by whole weeks: Monday's traffic goes on a
+ * Monday, and a reply the front desk made in its hours is sent in them
+ * (demo-center, the first clinic, is closed on Sundays); the month runs
+ * from the hour it starts in. */
+static void test_live_keeps_weekdays(void)
+{
+    static const int64_t starts[] = {0, 1 * DAY_MS + 7 * 3600000LL + 1000, 4 * DAY_MS + 62000000};
+    for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+        const int64_t now = end_ms() + starts[k];
+        const int64_t hour = now / 3600000 * 3600000;
+        struct sim_params p;
+        struct sim_month m;
+        const int64_t offset = sim_live_params(7, 30, 0.5, now, &p);
+        sim_month_generate(&p, &m);
+        long by_day[7] = {0}, sunday_replies = 0, outside = 0;
+        for (size_t i = 0; i < m.nevs; i++) {
+            const struct sim_ev *ev = &m.evs[i];
+            const int64_t at = ev->at_ms + offset;
+            if (ev->kind == SIM_CALL) {
+                by_day[weekday(at)]++;
+                outside += at < hour || at >= hour + 30 * DAY_MS;
+            }
+            if (ev->kind == SIM_LEAD_OUTCOME && ev->u.outcome.report == SIM_REPLIED &&
+                ev->clinic == 0)
+                sunday_replies += weekday(at) == 6;
+        }
+        CHECK_INT(offset % (7 * DAY_MS), 0);
+        CHECK_INT(outside, 0);
+        CHECK_INT(sunday_replies, 0);
+        CHECK(by_day[0] > 2 * by_day[6]);
+        sim_month_free(&m);
+    }
+}
+
+/* The recall's robot asked between 11:00 and 12:00 Moscow, whatever hour
+ * the month was made in, on a day of the month. */
+static void test_recall_asked_in_the_morning(void)
+{
+    static const int hours[][2] = {{12, 0}, {21, 30}, {0, 10}, {8, 0}, {7, 59}};
+    static const int days[] = {30, 7, 1};
+    for (size_t k = 0; k < sizeof(hours) / sizeof(hours[0]); k++) {
+        for (size_t d = 0; d < sizeof(days) / sizeof(days[0]); d++) {
+            struct sim_month m;
+            const struct sim_params p = {
+                .seed = 9,
+                .days = days[d],
+                .scale = 0.2,
+                .end_ms = cf_test_utc_ms(2026, 11, 20, hours[k][0], hours[k][1], 0)};
+            sim_month_generate(&p, &m);
+            const int64_t start = p.end_ms - p.days * DAY_MS;
+            long members = 0, off_hours = 0, outside = 0;
+            for (size_t i = 0; i < m.npersons; i++) {
+                const struct sim_person *pe = &m.persons[i];
+                if (pe->recall == SIM_RECALL_NONE)
+                    continue;
+                const int64_t local = pe->recall_asked_ms + 3 * 3600000LL;
+                members++;
+                off_hours += (local % DAY_MS) / 3600000LL != 11;
+                /* a month of a day may hold no morning: then the one before */
+                outside += pe->recall_asked_ms >= p.end_ms ||
+                           pe->recall_asked_ms < start - (p.days < 2 ? DAY_MS : 0);
+            }
+            CHECK(members > 0);
+            CHECK_INT(off_hours, 0);
+            CHECK_INT(outside, 0);
+            sim_month_free(&m);
+        }
+    }
+}
+
+/* The lead request ids (Telegram's update_id, Viber's message_token) and,
+ * with users, the Telegram users of m, by kind, into j_ids: {"update_id":
+ * {id: seed}}. Returns how many of them another seed already had there. */
+static long lead_ids(const struct sim_network *net, const struct sim_month *m, int users,
+                     json_t *j_ids)
+{
+    long shared = 0;
+    for (size_t i = 0; i < m->nevs; i++) {
+        const struct sim_ev *ev = &m->evs[i];
+        if (ev->kind != SIM_LEAD ||
+            (ev->u.lead.chan != SIM_TELEGRAM && ev->u.lead.chan != SIM_VIBER))
+            continue;
+        struct sim_req r = {.dep = -1};
+        sim_leads_request(net, &targets, m, ev, 0, &r);
+        json_t *j = body_of(&r);
+        json_t *j_vals[3] = {json_object_get(j, "update_id"),
+                             json_object_get(json_object_get(j, "message"), "from"),
+                             json_object_get(j, "message_token")};
+        static const char *const kinds[3] = {"update_id", "user", "message_token"};
+        for (int k = 0; k < 3; k++) {
+            json_t *v = k == 1 ? json_object_get(j_vals[1], "id") : j_vals[k];
+            if (!v || (k == 1 && !users))
+                continue;
+            CHECK(json_is_integer(v));
+            const json_int_t n = json_integer_value(v);
+            /* Telegram's under 2^53, a user under VK's group-chat ids */
+            CHECK(n > 0 && (k != 0 || n < (1LL << 53)) && (k != 1 || n < 2000000000LL));
+            char key[32];
+            snprintf(key, sizeof(key), "%lld", (long long)n);
+            json_t *j_kind = json_object_get(j_ids, kinds[k]);
+            if (!j_kind) {
+                j_kind = json_object();
+                json_object_set_new(j_ids, kinds[k], j_kind);
+            }
+            const json_t *j_seen = json_object_get(j_kind, key);
+            shared += j_seen && json_integer_value(j_seen) != (json_int_t)m->params.seed;
+            json_object_set_new(j_kind, key, json_integer((json_int_t)m->params.seed));
+        }
+        json_decref(j);
+        sim_req_free(&r);
+    }
+    return shared;
+}
+
+/* Seeds 1 and 1001, and two live trickles 1000 hours apart, send lead
+ * requests with ids of their own: the same ids would be taken for the
+ * same requests (their leads collapse into one). */
+static void test_lead_ids_unique_per_seed(void)
+{
+    struct sim_network net;
+    char errbuf[256];
+    if (sim_network_load(SIM_DEMO_NETWORK, &net, errbuf, sizeof(errbuf)) != 0) {
+        fprintf(stderr, "%s\n", errbuf);
+        CHECK(0);
+        return;
+    }
+    struct sim_month a, b;
+    struct sim_params p;
+    json_t *j_ids = json_object();
+    gen(1, 0.3, &a);
+    gen(1001, 0.3, &b);
+    CHECK_INT(lead_ids(&net, &a, 1, j_ids), 0);
+    CHECK_INT(lead_ids(&net, &b, 1, j_ids), 0);
+    CHECK(json_object_size(json_object_get(j_ids, "update_id")) > 10);
+    CHECK(json_object_size(json_object_get(j_ids, "message_token")) > 10);
+    sim_month_free(&a);
+    sim_month_free(&b);
+    json_decref(j_ids);
+    j_ids = json_object();
+    sim_live_params(1, 30, 0.3, end_ms(), &p);
+    sim_month_generate(&p, &a);
+    sim_live_params(1, 30, 0.3, end_ms() + 1000 * 3600000LL, &p);
+    sim_month_generate(&p, &b);
+    /* the trickles share the demo month's patients, and so their users */
+    CHECK_INT(lead_ids(&net, &a, 0, j_ids), 0);
+    CHECK_INT(lead_ids(&net, &b, 0, j_ids), 0);
+    sim_month_free(&a);
+    sim_month_free(&b);
+    json_decref(j_ids);
+    sim_network_free(&net);
+}
+
 static void test_holdout_draw_is_stable(void)
 {
     int n = 0;
@@ -318,5 +549,9 @@ int main(void)
     test_scale_and_days();
     test_holdout_draw_is_stable();
     test_reply_in_working_minutes();
+    test_live_patients_are_the_months();
+    test_live_keeps_weekdays();
+    test_recall_asked_in_the_morning();
+    test_lead_ids_unique_per_seed();
     return cf_test_done();
 }
