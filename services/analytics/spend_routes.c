@@ -47,13 +47,25 @@ static int save(struct analytics_ctx *ctx, const char *network_id, json_t *rows,
     return rc;
 }
 
-/* 0 when every row's clinic is empty or the network's; else the 400. */
-static int check_clinics(const struct cf_network *net, const json_t *rows, struct _u_response *resp)
+/* 0 when every row's clinic is empty or the network's and its amount in
+ * the network's currency (its `currency`, RUB when it names none, as the
+ * reminders' costs): the reports add spend up with revenue and costs in
+ * that currency, with no rates to convert by. Else the 400. */
+static int check_rows(const struct cf_network *net, const json_t *rows, struct _u_response *resp)
 {
+    const char *own = json_string_value(json_object_get(net->doc, "currency"));
     size_t i;
     const json_t *row;
     json_array_foreach(rows, i, row)
     {
+        const char *currency = json_string_value(json_object_get(row, "currency"));
+        if (strcmp(currency, own ? own : "RUB") != 0) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "spend must be in the network's currency, %s (row %zu)",
+                     own ? own : "RUB", i + 1);
+            cf_http_error(resp, 400, "invalid_field", msg, "currency");
+            return CF_EINVAL;
+        }
         const char *clinic = json_string_value(json_object_get(row, "clinic_id"));
         if (*clinic && !cf_netconf_clinic(net, clinic)) {
             char msg[200];
@@ -100,7 +112,7 @@ static int handle_spend(const struct _u_request *req, struct _u_response *resp, 
         rows = json_array();
         json_array_append_new(rows, row);
     }
-    if (check_clinics(net, rows, resp) != 0)
+    if (check_rows(net, rows, resp) != 0)
         goto out;
     if ((rc = save(ctx, net->id, rows, errbuf, sizeof(errbuf))) != 0) {
         cf_warn("spend: %s", errbuf);

@@ -731,6 +731,18 @@ def feed(stack):
                "clinic": N, "amount": 1200, "currency": "RUB"})
     put_spend({"day": days.s("D7"), "source": "google", "medium": "cpc", "amount": 500,
                "currency": "RUB"})
+    # spend in another currency than the network's (RUB) is refused and
+    # stored nowhere: the reports below would add the 700 dollars to roubles
+    for path, body, ctype in (
+            ("/v1/spend", json.dumps({"day": days.s("D7"), "source": "facebook",
+                                      "amount": 700, "currency": "USD"}), "application/json"),
+            ("/v1/spend.csv", "source,day,amount,currency\r\nfacebook,%s,700,RUB\r\n"
+             "facebook,%s,700,USD\r\n" % (days.s("D6"), days.s("D7")), "text/csv")):
+        st, raw = stack.ingest("PUT" if path == "/v1/spend" else "POST", path, body, ctype)
+        err = json.loads(raw)["error"]
+        assert st == 400 and err["code"] == "invalid_field" and err["field"] == "currency", (
+            path, st, raw)
+        assert "RUB" in err["message"], err
     # columns in another order; the third line has the first's key and replaces it
     csv_body = ("source,day,amount,currency,clinic,medium\r\n"
                 "google,%s,400,RUB,demo-center,cpc\r\n"
