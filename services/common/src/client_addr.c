@@ -143,6 +143,39 @@ static int from_sockaddr(const struct sockaddr *sa, uint8_t addr[16])
     return 0;
 }
 
+/* 1 if the n bytes at s are ':' and a port (1 to 5 digits). */
+static int is_port(const char *s, size_t n)
+{
+    if (n < 2 || n > 6 || s[0] != ':')
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* Narrows a forwarded hop to its address: proxies write the client's port
+ * ("198.51.100.7:51234") and IPv6 in brackets ("[2001:db8::1]",
+ * "[2001:db8::1]:443"), as RFC 7239 does. A bare IPv6 address has two
+ * colons or more, so one colon is always a port. */
+static void hop_address(const char **s, size_t *n)
+{
+    const char *p = *s;
+    const char *colon = memchr(p, ':', *n);
+
+    if (*n > 0 && p[0] == '[') {
+        const char *close = memchr(p, ']', *n);
+        size_t inner = close ? (size_t)(close - p) - 1 : 0;
+        if (close && (inner + 2 == *n || is_port(close + 1, *n - inner - 2))) {
+            *s = p + 1;
+            *n = inner;
+        }
+    } else if (colon && !memchr(colon + 1, ':', *n - (size_t)(colon - p) - 1) &&
+               is_port(colon, *n - (size_t)(colon - p))) {
+        *n = (size_t)(colon - p);
+    }
+}
+
 /* The client's address into addr: the peer, or the hop a trusted proxy
  * vouches for. Its family, 0 when the peer has no address. */
 static int client_of(const struct sockaddr *peer, const char *xff, const struct cf_proxies *proxies,
@@ -154,7 +187,8 @@ static int client_of(const struct sockaddr *peer, const char *xff, const struct 
         return 0;
     /* From the right: each hop that is a trusted proxy vouches for the one
      * before it. The first entry that is not trusted is the client; an
-     * entry that is not an address ends the walk at the last trusted hop. */
+     * entry that is not an address (with a port or brackets or not) ends
+     * the walk at the last trusted hop. */
     for (size_t end = xff ? strlen(xff) : 0; family && trusted(proxies, family, addr) && end > 0;) {
         size_t start = end;
         while (start > 0 && xff[start - 1] != ',')
@@ -166,6 +200,7 @@ static int client_of(const struct sockaddr *peer, const char *xff, const struct 
         while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
             n--;
         struct cf_proxy_net hop;
+        hop_address(&s, &n);
         if (net_parse(s, n, &hop) != 0 || hop.bits != (hop.family == AF_INET ? 32 : 128))
             break;
         if (hop.family == AF_INET6) {

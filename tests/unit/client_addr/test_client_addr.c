@@ -2,8 +2,9 @@
  * common/client_addr.h: the address a public request is counted under.
  * Without trusted proxies it is the peer, whatever X-Forwarded-For says;
  * from a trusted proxy it is the rightmost forwarded address that is not a
- * proxy (entries further left are the client's own say); an IPv6 client
- * counts as its /64; a malformed setting is refused.
+ * proxy (entries further left are the client's own say), with or without
+ * the port or brackets a proxy writes; an IPv6 client counts as its /64; a
+ * malformed setting is refused.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -57,6 +58,22 @@ static void test_client_key(void)
     /* Nothing usable forwarded: the proxy itself. */
     CHECK_STR(key(&proxy, NULL, &lb), "10.1.2.3");
     CHECK_STR(key(&proxy, "unknown", &lb), "10.1.2.3");
+    /* Proxies that add the client's port, or bracket IPv6 (RFC 7239), name
+     * the same client; the hops past them are still walked. */
+    CHECK_STR(key(&proxy, "198.51.100.7:51234", &lb), "198.51.100.7");
+    CHECK_STR(key(&proxy, "6.6.6.6, 198.51.100.7:1, 192.0.2.1:443", &lb), "198.51.100.7");
+    CHECK_STR(key(&proxy, "[2001:db8:aa:bb::1]", &lb), "2001:db8:aa:bb::/64");
+    CHECK_STR(key(&proxy, "[2001:db8:aa:bb::1]:443", &lb), "2001:db8:aa:bb::/64");
+    CHECK_STR(key(&proxy, "198.51.100.7, [fd00::5]:8080", &lb), "198.51.100.7");
+    CHECK_STR(key(&proxy, " [::ffff:198.51.100.8]:80 ", &lb), "198.51.100.8");
+    /* Anything else around an address is no address. */
+    CHECK_STR(key(&proxy, "198.51.100.7:", &lb), "10.1.2.3");
+    CHECK_STR(key(&proxy, "198.51.100.7:123456", &lb), "10.1.2.3");
+    CHECK_STR(key(&proxy, "198.51.100.7:80:80", &lb), "10.1.2.3");
+    CHECK_STR(key(&proxy, "[2001:db8::1", &lb), "10.1.2.3");
+    CHECK_STR(key(&proxy, "[2001:db8::1]x", &lb), "10.1.2.3");
+    CHECK_STR(key(&proxy, "[198.51.100.7:80]", &lb), "10.1.2.3");
+    CHECK_STR(key(&proxy, "[]", &lb), "10.1.2.3");
     /* A v4-mapped peer or forwarded address is the v4 address. */
     struct sockaddr_storage mapped = peer("::ffff:10.1.2.3");
     CHECK_STR(key(&mapped, "198.51.100.7", &lb), "198.51.100.7");
@@ -110,6 +127,10 @@ static void test_client_allowed(void)
               0);
     CHECK_INT(cf_client_allowed((struct sockaddr *)&proxy, NULL, &lb, &allowed), 0);
     CHECK_INT(cf_client_allowed(NULL, NULL, &lb, &allowed), 0);
+    /* the proxy's port or brackets do not hide an allowed client */
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&proxy, "203.0.113.9:40000", &lb, &allowed), 1);
+    CHECK_INT(cf_client_allowed((struct sockaddr *)&proxy, "[2001:db8:1:ff::5]:443", &lb, &allowed),
+              1);
     cf_proxies_free(&lb);
     cf_proxies_free(&allowed);
 }
