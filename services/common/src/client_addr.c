@@ -5,7 +5,8 @@
  * addresses or CIDR networks): when the peer is one of them, the client is
  * the rightmost X-Forwarded-For entry that is not (the entries to its left
  * are whatever the client chose to send). An IPv6 client counts as its /64,
- * the block one subscriber is usually given.
+ * the block one subscriber is usually given; it is known only from a proxy,
+ * as the listener is IPv4 only (from_sockaddr says why).
  */
 #include "common/client_addr.h"
 
@@ -131,15 +132,18 @@ static int from_v6(const uint8_t a6[16], uint8_t addr[16])
     return AF_INET6;
 }
 
-/* An address from a socket address: its family, 0 if none. */
+/* An address from a socket address: its family, 0 if none. The HTTP
+ * server (ulfius 2.7) keeps only sizeof(struct sockaddr), 16 bytes, of the
+ * peer: a sockaddr_in whole, but of a sockaddr_in6 not even the address's
+ * second half. So nothing past those 16 bytes is read, and an IPv6 peer
+ * has no address we can know (the listener is IPv4 only, CLINICFLOW_HTTP_HOST;
+ * an IPv6 client reaches us through a proxy, which names it). */
 static int from_sockaddr(const struct sockaddr *sa, uint8_t addr[16])
 {
     if (sa && sa->sa_family == AF_INET) {
         memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
         return AF_INET;
     }
-    if (sa && sa->sa_family == AF_INET6)
-        return from_v6(((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr, addr);
     return 0;
 }
 

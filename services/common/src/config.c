@@ -275,6 +275,17 @@ static int kafka_prop_is_secret(const char *name)
            strstr(name, "sasl.jaas");
 }
 
+/* CLINICFLOW_HTTP_HOST's check: NULL for an IPv4 address or a host name
+ * (bound as IPv4, http.c). IPv6 is refused: ulfius 2.7 keeps only 16 bytes
+ * of a peer's address (sizeof(struct sockaddr)), less than a sockaddr_in6
+ * holds, so every IPv6 client would count as one unknown address. */
+static const char *http_host_check(const char *value)
+{
+    return strchr(value, ':') ? "an IPv4 address or host name (the HTTP listener is IPv4 only: "
+                                "the HTTP library keeps too little of an IPv6 client's address)"
+                              : NULL;
+}
+
 /*
  * The shared settings as a table whose targets point into s. The default
  * port is rendered into port_def (16 bytes), which must outlive the table's
@@ -286,7 +297,7 @@ static size_t shared_table(struct cf_settings *s, long default_port, char port_d
     snprintf(port_def, 16, "%ld", default_port);
     const struct cf_config_var table[] = {
         {"CLINICFLOW_HTTP_HOST", CF_CONF_STRING, "127.0.0.1", &s->http_host, 0, 0, 0,
-         "address the HTTP server binds", NULL},
+         "IPv4 address (or host name) the HTTP server binds", http_host_check},
         {"CLINICFLOW_HTTP_PORT", CF_CONF_INT, port_def, &s->http_port, 0, 65535, 0,
          "HTTP port (0: ephemeral)", NULL},
         {"CLINICFLOW_HTTP_PORT_FILE", CF_CONF_STRING, NULL, &s->http_port_file, 0, 0, 0,

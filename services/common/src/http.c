@@ -391,7 +391,10 @@ int cf_http_listen_socket(const char *host, long port, unsigned *bound, char *er
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%ld", port);
     struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
+    /* IPv4 only, a name too ("localhost" may come first as ::1): the
+     * handlers would not know an IPv6 client's address (config.c,
+     * http_host_check) */
+    hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int gai = getaddrinfo(host, portstr, &hints, &res);

@@ -169,6 +169,19 @@ static const struct bad_case settings_cases[] = {
     {"CLINICFLOW_CONFIG_MAX_AGE_S", "1",
      "CLINICFLOW_CONFIG_MAX_AGE_S: expected more seconds than CLINICFLOW_CONFIG_RELOAD_MS "
      "(1000 ms), got '1'"},
+    /* The listener is IPv4 only: an IPv6 client's address would be cut
+     * short by the HTTP library. */
+    {"CLINICFLOW_HTTP_HOST", "0.0.0.0", NULL},
+    {"CLINICFLOW_HTTP_HOST", "localhost", NULL},
+    {"CLINICFLOW_HTTP_HOST", "::",
+     "CLINICFLOW_HTTP_HOST: expected an IPv4 address or host name (the HTTP listener is IPv4 "
+     "only: the HTTP library keeps too little of an IPv6 client's address), got '::'"},
+    {"CLINICFLOW_HTTP_HOST", "::1",
+     "CLINICFLOW_HTTP_HOST: expected an IPv4 address or host name (the HTTP listener is IPv4 "
+     "only: the HTTP library keeps too little of an IPv6 client's address), got '::1'"},
+    {"CLINICFLOW_HTTP_HOST", "[fd00::1]",
+     "CLINICFLOW_HTTP_HOST: expected an IPv4 address or host name (the HTTP listener is IPv4 "
+     "only: the HTTP library keeps too little of an IPv6 client's address), got '[fd00::1]'"},
     {"CLINICFLOW_LOG_LEVEL", "debug", NULL},
     {"CLINICFLOW_LOG_LEVEL", "verbose",
      "CLINICFLOW_LOG_LEVEL: expected one of debug/info/warn/error, got 'verbose'"},

@@ -31,7 +31,9 @@ const char *cf_proxies_check(const char *value);
 /* The peer's address, or, when the peer is a trusted proxy, the rightmost
  * X-Forwarded-For entry (xff may be NULL) that is not one, its port or
  * brackets left out ("192.0.2.1:5555", "[2001:db8::1]:443"); an IPv6
- * address as its /64 ("2001:db8:1:2::/64"). At least 48 bytes of out. */
+ * address as its /64 ("2001:db8:1:2::/64"). Reads no more than 16 bytes of
+ * peer (what ulfius keeps of it), so an IPv6 peer is "unknown". At least
+ * 48 bytes of out. */
 void cf_client_key(const struct sockaddr *peer, const char *xff, const struct cf_proxies *proxies,
                    char *out, size_t size);
 /* 1 when the client (the peer, or the address a trusted proxy names, as
