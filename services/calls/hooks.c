@@ -225,8 +225,10 @@ int handle_provider_hook(const struct _u_request *req, struct _u_response *resp,
                       NULL);
         goto out;
     }
-    if (ad->parse(&hook, j_facts, errbuf, sizeof(errbuf)) != 0) {
-        cf_http_error(resp, 400, "invalid_field", errbuf, NULL);
+    const char *invalid = NULL;
+    if (cf_hook_http_invalid(&in, &invalid, errbuf, sizeof(errbuf)) != 0 ||
+        ad->parse(&hook, j_facts, errbuf, sizeof(errbuf)) != 0) {
+        cf_http_error(resp, 400, "invalid_field", errbuf, invalid);
         goto out;
     }
     size_t i;

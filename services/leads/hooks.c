@@ -221,7 +221,8 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
         goto out;
     }
     const char *field = NULL;
-    if (ad->parse(&hook, j_facts, &field, errbuf, sizeof(errbuf)) != 0) {
+    if (cf_hook_http_invalid(&in, &field, errbuf, sizeof(errbuf)) != 0 ||
+        ad->parse(&hook, j_facts, &field, errbuf, sizeof(errbuf)) != 0) {
         if (ad->never_refuse) {
             /* a 4xx would make the provider disable the hook */
             cf_info("%s webhook on channel %s acknowledged without a lead: %s", provider, ch->id,

@@ -264,6 +264,14 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
     format = in.provider;
     if (cf_hook_http_decode(req, ctx->cfg.public_base_url, &in, resp) != 0)
         goto out;
+    const char *invalid = NULL;
+    /* no gateway sends such a value (Twilio and SMS.ru send UTF-8): a
+     * request no retry makes readable, as a malformed escape */
+    if (cf_hook_http_invalid(&in, &invalid, errbuf, sizeof(errbuf)) != 0) {
+        count(format, "invalid");
+        cf_http_error(resp, 400, "invalid_field", errbuf, invalid);
+        goto out;
+    }
     const struct cf_hook *h = &in.hook;
     const json_t *cred = json_object_get(ch->doc, "credentials");
 

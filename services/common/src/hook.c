@@ -9,6 +9,8 @@
 
 #include "common/err.h"
 #include "common/form.h"
+#include "common/validate.h"
+#include "common/xmalloc.h"
 
 const char *cf_hook_str(const json_t *obj, const char *key)
 {
@@ -85,18 +87,30 @@ char *cf_hook_form_decode(const char *s, size_t n)
     return cf_form_decode(s, n, &out, NULL) == 0 ? out : NULL;
 }
 
-int cf_hook_parse_urlencoded(const char *s, size_t n, json_t *obj)
+int cf_hook_parse_urlencoded(const char *s, size_t n, json_t *obj, char **invalid)
 {
     struct cf_form form;
     int rc = cf_form_parse(s, n, CF_HOOK_FORM_FIELDS_MAX, &form, NULL, 0);
 
+    if (invalid)
+        *invalid = NULL;
     for (size_t i = 0; i < form.n; i++) {
         const struct cf_form_field *f = &form.fields[i];
-        if (f->name_len == 0 || strlen(f->name) != f->name_len || json_object_get(obj, f->name))
+        /* a name that is no text cannot be looked up, nor named in an error */
+        if (f->name_len == 0 ||
+            cf_validate_utf8_valid_prefix(f->name, f->name_len) != f->name_len ||
+            json_object_get(obj, f->name))
             continue;
-        json_t *v = json_string(f->value); /* NULL when not UTF-8: dropped */
-        if (v)
-            json_object_set_new(obj, f->name, v);
+        /* A value that is no text (a page in another charset, a %00) would
+         * be read as missing or cut short (a name gone, a honeypot passed):
+         * the caller refuses the request instead, naming the field. */
+        if (cf_validate_utf8_valid_prefix(f->value, f->value_len) == f->value_len) {
+            json_object_set_new(obj, f->name, json_string(f->value));
+        } else if (rc == 0) {
+            rc = CF_EINVAL;
+            if (invalid)
+                *invalid = cf_xstrdup(f->name);
+        }
     }
     cf_form_free(&form);
     return rc;

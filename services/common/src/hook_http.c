@@ -71,10 +71,24 @@ int cf_hook_http_decode(const struct _u_request *req, const char *public_base_ur
     out->query = json_object();
     out->form = json_object();
     out->headers = json_object();
-    int form_rc = q ? cf_hook_parse_urlencoded(q + 1, strlen(q + 1), out->query) : 0;
+    /* A field whose value is no text is kept aside, not answered here: the
+     * route answers it after verify, its own way (invalid_field). */
+    int form_rc =
+        q ? cf_hook_parse_urlencoded(q + 1, strlen(q + 1), out->query, &out->invalid_field) : 0;
+    if (out->invalid_field)
+        form_rc = 0;
     if (form_rc == 0 && ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
-        body)
-        form_rc = cf_hook_parse_urlencoded(body, body_len, out->form);
+        body) {
+        char *invalid = NULL;
+        form_rc = cf_hook_parse_urlencoded(body, body_len, out->form, &invalid);
+        if (invalid) {
+            form_rc = 0;
+            if (!out->invalid_field)
+                out->invalid_field = invalid;
+            else
+                free(invalid);
+        }
+    }
     if (form_rc == CF_ETOOBIG) {
         cf_http_error(resp, 413, "too_many_fields", "the form or query has too many fields", NULL);
         return CF_ETOOBIG;
@@ -112,8 +126,20 @@ void cf_hook_http_clear(struct cf_hook_http *out)
     json_decref(out->form);
     json_decref(out->headers);
     free(out->public_url);
+    free(out->invalid_field);
     out->query = out->form = out->headers = NULL;
-    out->public_url = NULL;
+    out->public_url = out->invalid_field = NULL;
+}
+
+int cf_hook_http_invalid(const struct cf_hook_http *in, const char **field, char *errbuf,
+                         size_t errbuf_size)
+{
+    if (!in->invalid_field)
+        return 0;
+    *field = in->invalid_field;
+    cf_seterr(errbuf, errbuf_size, "%s: the value is not UTF-8 text or holds a NUL byte",
+              in->invalid_field);
+    return CF_EINVAL;
 }
 
 void cf_hook_http_reply(struct _u_response *resp, const struct cf_hook_reply *reply)

@@ -173,6 +173,11 @@ def test_tilda(stack):
     st, _, body = nothing(stack, 200, "tilda", urllib.parse.urlencode(
         {"Name": "Без контакта", "tranid": "1111111:6161583732"}), form, query=q)
     assert body == b"ok", body
+    # a value that is not UTF-8 (a windows-1251 page): still "ok" (a refusal
+    # is only retried), nothing
+    st, _, body = nothing(stack, 200, "tilda", "Name=%C8%E2%E0%ED&Phone=89161110009&"
+                          "tranid=1111111:6161583734", form, query=q)
+    assert body == b"ok", body
     unauthorized(stack, "tilda", urllib.parse.urlencode(fields), form, query=q + "x")
     unauthorized(stack, "tilda", urllib.parse.urlencode(fields), form)
 

@@ -1,19 +1,20 @@
 """Our own form endpoint (POST /v1/hooks/leads/generic/{channel}) end to end:
 a JSON and a URL-encoded post become one fact each on leads.raw with the
 phone normalized, the contact keys and the ad tags; every refusal has its
-status (404, 401, 413, 400) and produces nothing; a honeypot post is
-acknowledged and dropped (counted); the form limits answer 429 with
-Retry-After, and are skipped, not the lead, when Redis is down; with every
-broker down the post is told to retry (503) and the retry goes through once
-they are back. This test owns its devbroker."""
+status (404, 401, 413, 400, a value that is not text too) and produces
+nothing; a honeypot post is acknowledged and dropped (counted); the form
+limits answer 429 with Retry-After, and are skipped, not the lead, when
+Redis is down; with every broker down the post is told to retry (503) and
+the retry goes through once they are back. This test owns its devbroker."""
 import json
 import random
 import socket
 import time
+import urllib.parse
 import uuid
 
 import cfstack
-from common import FORM_TOKEN, MAPPED_TOKEN, Stack, contact_key, demo_network, error_of
+from common import FORM, FORM_TOKEN, MAPPED_TOKEN, Stack, contact_key, demo_network, error_of
 
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 NET = demo_network()["id"]
@@ -172,6 +173,33 @@ def test_honeypot(stack):
     assert not facts_with_key(stack, contact_key(e164))
 
 
+def test_not_text(stack):
+    """A form value in another charset (a windows-1251 page) or with a NUL
+    byte would lose the field (or pass the honeypot): 400 naming the field,
+    nothing produced."""
+    _, e164 = new_phone()
+    phone = "phone=" + urllib.parse.quote(e164)
+    path = "/v1/hooks/leads/generic/it-form?token=" + FORM_TOKEN
+    for body, query, field in (
+            ("name=%C8%E2%E0%ED&" + phone, "", "name"),  # "Иван" in windows-1251
+            ("name=Ivan%00x&" + phone, "", "name"),
+            (phone + "&website=%FF", "", "website"),
+            (phone, "&utm_source=%E0", "utm_source")):
+        st, _, out = stack.post(path + query, body, {"Content-Type": FORM})
+        assert st == 400, (body, st, out)
+        err = error_of((st, None, out))
+        assert err["code"] == "invalid_field" and err["field"] == field, (body, err)
+    # the token is still checked first
+    st, _, out = stack.post("/v1/hooks/leads/generic/it-form?token=x",
+                            "name=%C8%E2%E0%ED&" + phone, {"Content-Type": FORM})
+    assert st == 401, (st, out)
+    # the same person in UTF-8 is a lead, the one fact of that phone
+    ok = accepted_id(stack.post(path, "name=%D0%98%D0%B2%D0%B0%D0%BD&" + phone,
+                                {"Content-Type": FORM}))
+    stack.wait_raw(ok)
+    assert [f["id"] for f in facts_with_key(stack, contact_key(e164))] == [ok]
+
+
 def test_rate_limits(stack):
     """Per address (its own, named by a trusted proxy) and per contact."""
     svc = stack.start_service({"CLINICFLOW_LEADS_FORM_PER_IP_PER_MINUTE": "3",
@@ -300,7 +328,7 @@ if __name__ == "__main__":
         cfstack.run([lambda f=f: f(s) for f in (
             test_json_post, test_form_post_with_field_map, test_cors, test_unknown_channel,
             test_bad_token,
-            test_oversized_body, test_no_person, test_honeypot, test_rate_limits,
+            test_oversized_body, test_no_person, test_honeypot, test_not_text, test_rate_limits,
             test_redis_down, test_bad_replay_window, test_brokers_down_then_up)], exit=False)
     finally:
         s.close()

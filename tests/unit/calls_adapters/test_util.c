@@ -42,18 +42,26 @@ static void test_local_time(void)
 static void test_urlencoded(void)
 {
     json_t *j_obj = json_object();
-    const char ok[] = "a=1&a=2&b=%D0%9C&c+d=x+y&=skipped&n=%FF";
-    CHECK_INT(cf_hook_parse_urlencoded(ok, strlen(ok), j_obj), 0);
+    const char ok[] = "a=1&a=2&b=%D0%9C&c+d=x+y&=skipped";
+    CHECK_INT(cf_hook_parse_urlencoded(ok, strlen(ok), j_obj, NULL), 0);
     CHECK_STR(json_string_value(json_object_get(j_obj, "a")), "1");
     CHECK_STR(json_string_value(json_object_get(j_obj, "b")), "\xD0\x9C");
     CHECK_STR(json_string_value(json_object_get(j_obj, "c d")), "x y");
-    CHECK(json_object_get(j_obj, "n") == NULL); /* not UTF-8 */
     CHECK_INT(json_object_size(j_obj), 3);
+    json_decref(j_obj);
+
+    /* a value that is not UTF-8 is an error naming it, the rest taken */
+    j_obj = json_object();
+    char *invalid = NULL;
+    CHECK_INT(cf_hook_parse_urlencoded("a=1&n=%FF", 9, j_obj, &invalid), CF_EINVAL);
+    CHECK_STR(invalid ? invalid : "", "n");
+    CHECK_INT(json_object_size(j_obj), 1);
+    free(invalid);
     json_decref(j_obj);
 
     /* a bad escape is an error, and nothing is taken */
     j_obj = json_object();
-    CHECK_INT(cf_hook_parse_urlencoded("a=1&b=%zz", 9, j_obj), CF_EINVAL);
+    CHECK_INT(cf_hook_parse_urlencoded("a=1&b=%zz", 9, j_obj, NULL), CF_EINVAL);
     CHECK_INT(json_object_size(j_obj), 0);
     json_decref(j_obj);
 
@@ -63,8 +71,8 @@ static void test_urlencoded(void)
     for (size_t i = 0; i < CF_HOOK_FORM_FIELDS_MAX + 1; i++)
         memcpy(big + 4 * i, "a=1&", 4);
     j_obj = json_object();
-    CHECK_INT(cf_hook_parse_urlencoded(big, n, j_obj), CF_ETOOBIG);
-    CHECK_INT(cf_hook_parse_urlencoded(big, n - 4, j_obj), 0);
+    CHECK_INT(cf_hook_parse_urlencoded(big, n, j_obj, NULL), CF_ETOOBIG);
+    CHECK_INT(cf_hook_parse_urlencoded(big, n - 4, j_obj, NULL), 0);
     json_decref(j_obj);
     free(big);
 }

@@ -1,13 +1,17 @@
 /*
  * The urlencoded decoder and the URL-token check: a table of inputs and the
- * fields they decode to, in order, with repeated names kept.
+ * fields they decode to, in order, with repeated names kept; and the
+ * webhook routes' form into JSON, which refuses a value that is no text.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cftest.h"
 #include "common/err.h"
 #include "common/form.h"
+#include "common/hook.h"
 
 struct parse_case {
     const char *in;
@@ -112,9 +116,57 @@ static void test_token(void)
     CHECK_STR(errbuf, "the channel has no url_token credential");
 }
 
+/* A value in another charset (a windows-1251 page) or with a NUL byte
+ * would be read as missing or cut short: the call says so and names the
+ * field, and keeps the others (for the token check). */
+static void test_hook_values(void)
+{
+    static const struct {
+        const char *in;
+        const char *invalid; /* NULL: accepted */
+        size_t kept;
+    } cases[] = {
+        {"name=%D0%98%D0%B2%D0%B0%D0%BD&phone=%2B79001234567", NULL, 2},
+        {"name=%C8%E2%E0%ED&phone=%2B79001234567", "name", 1},
+        {"phone=%2B79001234567&website=%FF", "website", 1},
+        {"name=Ivan%00x&phone=1", "name", 1},
+        {"name=%00", "name", 0},
+        /* a letter cut in half, an overlong '/', a surrogate */
+        {"a=%D0&b=1", "a", 1},
+        {"a=%C0%AF", "a", 0},
+        {"a=%ED%A0%80", "a", 0},
+        /* the first of two is named; a name that is no text is dropped */
+        {"a=%FF&b=%FE&c=1", "a", 1},
+        {"%FF=1&x%00=2&c=3", NULL, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *j_obj = json_object();
+        char *invalid = (char *)"unset";
+        int rc = cf_hook_parse_urlencoded(cases[i].in, strlen(cases[i].in), j_obj, &invalid);
+        CHECK_INT(rc, cases[i].invalid ? CF_EINVAL : 0);
+        if (cases[i].invalid)
+            CHECK_STR(invalid ? invalid : "(null)", cases[i].invalid);
+        else
+            CHECK(invalid == NULL);
+        CHECK_INT((int)json_object_size(j_obj), (int)cases[i].kept);
+        free(invalid);
+        json_decref(j_obj);
+    }
+    /* a malformed escape names no field, and takes nothing */
+    json_t *j_obj = json_object();
+    char *invalid = NULL;
+    CHECK_INT(cf_hook_parse_urlencoded("a=%FF&b=%zz", 11, j_obj, &invalid), CF_EINVAL);
+    CHECK(invalid == NULL);
+    CHECK_INT((int)json_object_size(j_obj), 0);
+    /* nobody asking for the name: the same answer */
+    CHECK_INT(cf_hook_parse_urlencoded("a=%FF", 5, j_obj, NULL), CF_EINVAL);
+    json_decref(j_obj);
+}
+
 int main(void)
 {
     test_parse();
+    test_hook_values();
     test_bytes();
     test_get_first();
     test_token();

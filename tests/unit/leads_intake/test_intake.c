@@ -39,9 +39,9 @@ static void req_init(struct req *r, const char *ctype, const char *body, const c
     r->channel = json_loads(channel_json, 0, NULL);
     CHECK(r->channel != NULL);
     if (query)
-        CHECK_INT(cf_hook_parse_urlencoded(query, strlen(query), r->query), 0);
+        CHECK_INT(cf_hook_parse_urlencoded(query, strlen(query), r->query, NULL), 0);
     if (ctype && strcmp(ctype, "application/x-www-form-urlencoded") == 0)
-        CHECK_INT(cf_hook_parse_urlencoded(body, strlen(body), r->form), 0);
+        CHECK_INT(cf_hook_parse_urlencoded(body, strlen(body), r->form, NULL), 0);
     if (auth)
         json_object_set_new(r->headers, "authorization", json_string(auth));
     r->hook = (struct cf_hook){

@@ -87,7 +87,7 @@ static int handshake_status(const char *query, json_t *channel, char *body_out, 
 
     fixture_fx_init(&x, &handshake, channel);
     json_object_clear(x.query);
-    cf_hook_parse_urlencoded(query, strlen(query), x.query);
+    cf_hook_parse_urlencoded(query, strlen(query), x.query, NULL);
     CHECK_INT(leads_adapter_whatsapp.precheck(&x.h, &reply), 1);
     snprintf(body_out, n, "%s", reply.body);
     fx_free(&x);

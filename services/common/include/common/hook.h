@@ -92,9 +92,13 @@ char *cf_hook_form_decode(const char *s, size_t n);
  * memory per connection (32 KiB); this bound is that setting's maximum. */
 #define CF_HOOK_FORM_FIELDS_MAX 1000000
 /* Decodes "a=1&b=2" (n bytes) into obj with cf_form_parse(): the first value
- * of a repeated name wins; empty names, names with a NUL byte and values
- * that are not UTF-8 are dropped; a value ends at its first NUL byte. 0, CF_EINVAL for a malformed
- * escape, or CF_ETOOBIG for more than CF_HOOK_FORM_FIELDS_MAX fields (obj untouched). */
-int cf_hook_parse_urlencoded(const char *s, size_t n, json_t *obj);
+ * of a repeated name wins; empty names and names that are not UTF-8 or hold
+ * a NUL byte are dropped. A value that is not UTF-8 text or holds a NUL
+ * byte (%00) is not taken: the call returns CF_EINVAL with the other fields
+ * in obj and, when invalid is not NULL, the first such field's name in
+ * *invalid (a new string: free it; NULL otherwise). 0; CF_EINVAL for a
+ * malformed escape, or CF_ETOOBIG for more than CF_HOOK_FORM_FIELDS_MAX
+ * fields (obj untouched, *invalid NULL). */
+int cf_hook_parse_urlencoded(const char *s, size_t n, json_t *obj, char **invalid);
 
 #endif

@@ -25,6 +25,9 @@ struct cf_hook_http {
     char channel[128];
     json_t *query, *form, *headers;
     char *public_url;
+    /* the first query or form field whose value is not UTF-8 text or holds
+     * a NUL byte (left out of query and form), or NULL: cf_hook_http_invalid */
+    char *invalid_field;
     /* method, subpath, public_url, content_type, body, query, form and
      * headers filled in; the route sets the channel, the times and notes */
     struct cf_hook hook;
@@ -42,6 +45,16 @@ int cf_hook_http_route(const struct _u_request *req, const char *prefix, struct 
  * CF_ETOOBIG or CF_EINVAL returned. */
 int cf_hook_http_decode(const struct _u_request *req, const char *public_base_url,
                         struct cf_hook_http *out, struct _u_response *resp);
+
+/* CF_EINVAL when decode found a query or form value that is not UTF-8
+ * text or holds a NUL byte, with the reason in errbuf and the field's name
+ * in *field (borrowed from in); 0 otherwise. A route calls it after verify
+ * and answers it as invalid input (a 400 invalid_field naming the field,
+ * or the provider's acknowledgement where a refusal would cost the
+ * webhook): read without the field, the request would say something else
+ * (a name gone, a honeypot passed). */
+int cf_hook_http_invalid(const struct cf_hook_http *in, const char **field, char *errbuf,
+                         size_t errbuf_size);
 
 /* Frees what decode made; out may be zeroed or half-filled. */
 void cf_hook_http_clear(struct cf_hook_http *out);
