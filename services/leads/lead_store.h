@@ -16,6 +16,11 @@
 
 #include "common/envelope.h"
 
+/* Whether the lead row alias's person was erased (leads_store_erase
+ * marks the document): SQL, for the statements of other parts that must
+ * not keep what the erasure took (notify.c, notify_send.c). */
+#define LEADS_ERASED_SQL(alias) "(" alias ".doc->>'erased') = 'true'"
+
 /* Takes, in one sorted round, the transaction locks of the contact keys
  * (a JSON array of "network/contact key"), so two instances folding
  * requests of one person never open two leads: each waits for the other's

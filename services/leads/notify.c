@@ -9,6 +9,7 @@
  * queued is the event as it is on the topic.
  */
 #include "leads.h"
+#include "lead_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,10 +90,14 @@ int leads_notify_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     const char *params[] = {ev->id,     ev->networkid,
                             clinic->id, ev->type,
                             body,       lead_id && cf_uuid_valid(lead_id) ? lead_id : NULL};
+    /* not for a lead whose person was erased meanwhile: the body is the
+     * event as it went out, contact and text included */
     rc = cf_pg_exec(
         conn,
         "INSERT INTO leads.deliveries (event_id, network_id, clinic_id, event_type, body, lead_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6::uuid) ON CONFLICT (event_id) DO NOTHING",
+        " SELECT $1, $2, $3, $4, $5, $6::uuid WHERE NOT EXISTS (SELECT 1 FROM leads.leads l"
+        " WHERE l.lead_id = $6::uuid AND " LEADS_ERASED_SQL(
+            "l") ") ON CONFLICT (event_id) DO NOTHING",
         6, params, NULL, errbuf, errbuf_size);
     if (rc == 0) {
         char labels[160];

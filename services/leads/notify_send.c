@@ -20,6 +20,7 @@
  * CLINICFLOW_LEADS_NOTIFY_MAX_ATTEMPTS attempts.
  */
 #include "leads.h"
+#include "lead_store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -97,14 +98,28 @@ static int claim(struct leads_ctx *ctx, PGconn *conn, PGresult **res, char *errb
     snprintf(lease, sizeof(lease), "%ld", (ctx->cfg.notify_timeout_ms * CLAIM_MAX + 30000) / 1000);
     snprintf(limit, sizeof(limit), "%d", CLAIM_MAX);
     const char *params[] = {lease, limit};
+    /* A delivery of a lead whose person was erased goes unsent: the
+     * erasure deletes the deliveries it sees, and one the notify consumer
+     * committed beside it (each statement blind to the other's) is
+     * deleted here. */
+    int rc = cf_pg_exec(conn,
+                        "DELETE FROM leads.deliveries d USING leads.leads l"
+                        " WHERE d.status = 'pending' AND d.next_at <= now()"
+                        " AND l.lead_id = d.lead_id AND " LEADS_ERASED_SQL("l"),
+                        0, NULL, NULL, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
     return cf_pg_exec(conn,
                       "UPDATE leads.deliveries SET attempts = attempts + 1,"
                       " next_at = now() + make_interval(secs => $1::int)"
-                      " WHERE event_id IN (SELECT event_id FROM leads.deliveries"
-                      " WHERE status = 'pending' AND next_at <= now()"
-                      " ORDER BY next_at LIMIT $2::int FOR UPDATE SKIP LOCKED)"
-                      " RETURNING event_id::text, network_id, clinic_id, event_type, body,"
-                      " attempts",
+                      " WHERE event_id IN (SELECT d.event_id FROM leads.deliveries d"
+                      " WHERE d.status = 'pending' AND d.next_at <= now()"
+                      " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
+                      " AND " LEADS_ERASED_SQL(
+                          "l") ")"
+                               " ORDER BY d.next_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
+                               " RETURNING event_id::text, network_id, clinic_id, event_type, body,"
+                               " attempts",
                       2, params, res, errbuf, errbuf_size);
 }
 

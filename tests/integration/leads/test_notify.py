@@ -18,6 +18,7 @@ import hmac
 import http.server
 import json
 import random
+import subprocess
 import threading
 import time
 import uuid
@@ -250,6 +251,74 @@ def test_form_lead_delivered(stack, receiver):
     assert digits not in lead_doc[0] and '"erased":true' in lead_doc[0].replace(" ", ""), lead_doc
 
 
+def test_a_delivery_queued_beside_the_erasure_is_not_sent(stack, receiver):
+    """The notify consumer queues a lead's delivery while the person's
+    erasure runs, each transaction blind to the other's work: the erasure
+    cannot delete a delivery not committed yet, and the sender deletes it
+    unsent. A session holding the notify group's offsets keeps its batch
+    (the delivery inserted) from committing until the erasure has."""
+    group = "clinicflow-leads-notify"
+
+    def offsets():
+        return int(cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.consumer_offsets WHERE"
+                                " group_id = '%s' AND topic = '%s'" % (group, LEADS))[0][0])
+    # a row of the group's for every partition of leads.v1, so that its
+    # commit waits whichever partition the lead is on (a merge queues no
+    # delivery but moves the offset)
+    for _ in range(60):
+        if offsets() >= 6:
+            break
+        publish(stack, "lead.merged")
+        time.sleep(0.2)
+    assert offsets() >= 6, offsets()
+
+    phone = "+7916%07d" % random.randrange(10 ** 7)
+    key = cfstack.contact_key(phone)
+    pid = str(uuid.uuid4())
+    patient = {"specversion": "1.0", "id": str(uuid.uuid4()),
+               "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
+               "subject": pid, "time": "2026-12-03T08:00:00.000Z",
+               "datacontenttype": "application/json", "networkid": "demo",
+               "data": {"patient_id": pid, "phones": [phone], "contact_keys": [key],
+                        "consents": {"calls": True, "sms": True, "messengers": False}}}
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, json.dumps(patient).encode())
+    cfstack.wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM"
+                                            " leads.patient_contacts WHERE contact_key = '%s'"
+                                            % key) == [["1"]], 30, "the patient in the view")
+    holder = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", stack.dsn],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdin.write("BEGIN;\nWITH l AS (SELECT 1 FROM leads.consumer_offsets"
+                           " WHERE group_id = '%s' FOR UPDATE) SELECT count(*) FROM l;\n"
+                           "SELECT 'held';\n" % group)
+        holder.stdin.flush()
+        holder.stdout.readline()
+        assert holder.stdout.readline().strip() == "held"
+        st, _, body = cfstack.http(
+            "POST", stack.svc.url("/v1/hooks/leads/generic/%s" % FORM_CHANNEL),
+            {"name": "Erased", "phone": phone}, {"Authorization": "Bearer " + FORM_TOKEN})
+        assert st == 202, (st, body)
+        cfstack.wait_until(lambda: int(cfstack.psql(
+            stack.dsn, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE '%consumer_offsets%'")[0][0]) > 0, 30,
+            "the notify consumer's batch waiting to commit")
+        [[lead_id]] = cfstack.psql(stack.dsn, "SELECT lead_id FROM leads.lead_contacts"
+                                   " WHERE contact_key = '%s'" % key)
+        cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)
+        cfstack.wait_until(lambda: cfstack.psql(
+            stack.dsn, "SELECT doc->>'erased' FROM leads.leads WHERE lead_id = '%s'" % lead_id)
+            == [["true"]], 30, "the lead erased")
+    finally:
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    cfstack.wait_until(lambda: cfstack.psql(
+        stack.dsn, "SELECT count(*) FROM leads.deliveries WHERE lead_id = '%s'" % lead_id)
+        == [["0"]], 30, "the delivery deleted unsent")
+    with receiver.lock:
+        assert not any(phone in b.decode(errors="replace") for _, _, b in receiver.got)
+
+
 def task_docs(stack, lead_id):
     return cfstack.psql(stack.dsn, "SELECT doc::text FROM leads.tasks WHERE lead_id = '%s'"
                         % lead_id)
@@ -408,7 +477,8 @@ if __name__ == "__main__":
     STACK = Stack(RECEIVER)
     try:
         cfstack.run([lambda f=f: f(STACK, RECEIVER) for f in (
-            test_new_lead_delivered_signed, test_form_lead_delivered, test_clinic_from_the_data,
+            test_new_lead_delivered_signed, test_form_lead_delivered,
+            test_a_delivery_queued_beside_the_erasure_is_not_sent, test_clinic_from_the_data,
             test_failing_receiver_retried_with_backoff,
             test_given_up_after_max_attempts, test_large_answer_delivers,
             test_intake_not_slowed,
