@@ -86,8 +86,14 @@ int leads_calls_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     if (leads_call_is_answered(ev->type, ev->networkid, ev->data, &answered)) {
         int rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id,
                                             errbuf, errbuf_size);
-        if (rc == 0 && !lead_id[0])
+        if (rc == 0 && !lead_id[0]) {
             rc = fold_caught_up(ctx, conn, rkm, errbuf, errbuf_size);
+            /* the fold may have stored the lead between the look-up and
+             * the look at its progress: once it has caught up, again */
+            if (rc == 0)
+                rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id,
+                                                errbuf, errbuf_size);
+        }
         if (rc != 0)
             return rc;
     }
