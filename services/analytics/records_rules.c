@@ -158,18 +158,6 @@ static const struct {
     {"members", {"arrived_target", ARRIVED_AFTER_AT(WALL_A), NULL}},
     {"persons",
      {"new_booked", AN_NEW_PERSON_SQL("r") " AND " AN_NEW_PERSON_BOOKED_SQL("r", WALL_A), NULL}},
-    /* a patient's first arrival, and so a repeat visit, at the clinics */
-    {"appointments",
-     {"repeat", "r.status IN ('arrived', 'completed') AND NOT (" AN_FIRST_VISIT_WALLED_SQL("r") ")",
-      NULL}},
-    {"appointments",
-     {"arrived_new", "r.status IN ('arrived', 'completed') AND " AN_FIRST_VISIT_WALLED_SQL("r"),
-      NULL}},
-    {"appointments",
-     {"first_arrival",
-      "r.status IN ('arrived', 'completed') AND r.patient_id IS NOT NULL "
-      "AND " AN_FIRST_VISIT_WALLED_SQL("r"),
-      NULL}},
 };
 static const struct only contacts_only[] = {
     {"calls", "r.kind = 'call'", NULL},

@@ -5,21 +5,18 @@
  * each month since, how many came again and what the cohort has paid so
  * far. Its rows are cohort x months since; the query's range picks the
  * cohorts, its clinics the clinic of the first visit. For a key limited
- * to clinics every visit counted is one at its clinics, the first too: a
- * patient who came first elsewhere is of the cohort of their first visit
- * there (report_testable.h, walled).
+ * to clinics the later visits and their revenue are those at its clinics
+ * (report_testable.h, walled).
  */
 #include "report_testable.h"
 
 #include "common/strbuf.h"
 
-/* wall: nothing, or (a key limited to clinics) its clinics' visits only,
- * the first visit that makes the cohort included */
-#define VISITS(wall)                                                                               \
+#define VISITS                                                                                     \
     "WITH v AS (SELECT a.patient_id, a.clinic_id, date_trunc('month', a.start_hour) AS m,"         \
     " a.amount_paid, a.starts_at, a.appointment_id FROM analytics.appointments a"                  \
     " WHERE a.network_id = $1 AND a.status IN ('arrived', 'completed')"                            \
-    " AND a.patient_id IS NOT NULL" wall "),"                                                      \
+    " AND a.patient_id IS NOT NULL),"                                                              \
     " f AS (SELECT DISTINCT ON (v.patient_id) v.patient_id, v.m AS cohort, v.clinic_id FROM v"     \
     " ORDER BY v.patient_id, v.starts_at, v.appointment_id),"                                      \
     " c AS (SELECT f.* FROM f WHERE f.cohort >= date_trunc('month', $2::timestamp)"                \
@@ -32,8 +29,9 @@
 static char *cohorts_sql(const struct an_report_params *p, int grouped)
 {
     struct cf_strbuf b = {0};
-    /* a walled key: the visits at its clinics only, the first included */
-    cf_strbuf_add(&b, p->walled ? VISITS(AN_WALL_SQL("a.clinic_id")) ")" : VISITS("") ")");
+    cf_strbuf_add(&b, VISITS);
+    /* a walled key: the cohort's visits at its clinics only */
+    cf_strbuf_add(&b, p->walled ? AN_WALL_SQL("v.clinic_id") ")" : ")");
     if (grouped)
         /* cohort, months since, its patients, those who came that month,
          * what the cohort paid up to it */

@@ -81,19 +81,16 @@ static char *funnel_sql(const struct an_report_params *p, int grouped)
      * accepted; a repeat visit is an arrival of a patient who had come
      * before (an earlier arrival here, or a first visit the MIS knows) */
     cf_strbuf_add(&b, " UNION ALL ");
-#define VISIT_COUNTS(first)                                                                        \
-    "0, 0, 0, 0, 0, count(*) FILTER (WHERE a.status IN ('arrived', 'completed')),"                 \
-    " count(*) FILTER (WHERE a.status = 'no_show'),"                                               \
-    " count(*) FILTER (WHERE a.status = 'cancelled'),"                                             \
-    " count(*) FILTER (WHERE a.plan_status IS NOT NULL),"                                          \
-    " count(*) FILTER (WHERE a.plan_status = 'accepted'),"                                         \
-    " count(*) FILTER (WHERE a.status IN ('arrived', 'completed') AND NOT (" first "))"
-    /* a walled key: come before at its clinics */
-    part(&b, p, grouped, "a.clinic_id", "a.start_hour",
-         p->walled ? VISIT_COUNTS(AN_FIRST_VISIT_WALLED_SQL("a"))
-                   : VISIT_COUNTS(AN_FIRST_VISIT_SQL("a")),
-         " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.start_hour"));
-#undef VISIT_COUNTS
+    part(
+        &b, p, grouped, "a.clinic_id", "a.start_hour",
+        "0, 0, 0, 0, 0, count(*) FILTER (WHERE a.status IN ('arrived', 'completed')),"
+        " count(*) FILTER (WHERE a.status = 'no_show'),"
+        " count(*) FILTER (WHERE a.status = 'cancelled'),"
+        " count(*) FILTER (WHERE a.plan_status IS NOT NULL),"
+        " count(*) FILTER (WHERE a.plan_status = 'accepted'),"
+        " count(*) FILTER (WHERE a.status IN ('arrived', 'completed') AND NOT (" AN_FIRST_VISIT_SQL(
+            "a") "))",
+        " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.start_hour"));
     /* not split by source: $5 is always null (an_report_check) */
     cf_strbuf_add(&b, ") x WHERE $5::text IS NULL");
     an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);

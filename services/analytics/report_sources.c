@@ -110,11 +110,8 @@ static char *sources_sql(const struct an_report_params *p, int grouped)
     cf_strbuf_add(&b, " UNION ALL ");
     an_sql_part(
         &b, p, grouped, &visits,
-        /* a walled key: first at its clinics */
-        p->walled ? "0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE " AN_FIRST_VISIT_WALLED_SQL(
-                        "aa") "), sum(aa.amount_paid), 0"
-                  : "0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE " AN_FIRST_VISIT_SQL(
-                        "aa") "), sum(aa.amount_paid), 0",
+        "0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE " AN_FIRST_VISIT_SQL(
+            "aa") "), sum(aa.amount_paid), 0",
         (from = attributed(p->last_non_direct,
                            "aa.start_hour >= $2::timestamp AND aa.start_hour < $3::timestamp"
                            " AND aa.status IN ('arrived', 'completed')" CLINIC_AND_SOURCE(

@@ -203,15 +203,6 @@ int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
     " AND NOT EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id = " a                \
     ".patient_id AND pa.first_visit_at < " a ".starts_at)"
 
-/* The same for a key limited to clinics (an_report_params.walled): its
- * patient's first arrival at the asked clinics ($4), whatever came before
- * elsewhere (the MIS's first visit may be another clinic's), so such a key
- * learns nothing of the others. */
-#define AN_FIRST_VISIT_WALLED_SQL(a)                                                               \
-    "NOT EXISTS (SELECT 1 FROM analytics.appointments e WHERE e.patient_id = " a                   \
-    ".patient_id AND (e.starts_at, e.appointment_id) < (" a ".starts_at, " a ".appointment_id)"    \
-    " AND e.status IN ('arrived', 'completed')" AN_WALL_SQL("e.clinic_id") ")"
-
 /* A visit (alias a of analytics.appointments) reminded: a reminder of it
  * went out (an outcome of kind reminder, not skipped). */
 #define AN_VISIT_REMINDED_SQL(a)                                                                   \
