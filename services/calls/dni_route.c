@@ -471,8 +471,9 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
                       "visitor must be 8 to 64 letters, digits, '-', '_' or '.'", "visitor");
         goto out;
     }
-    cf_client_key(req->client_address, cf_http_header(req, "X-Forwarded-For"), &ctx->proxies, ip,
-                  sizeof(ip));
+    char *xff = cf_http_header_list(req, "X-Forwarded-For");
+    cf_client_key(req->client_address, xff, &ctx->proxies, ip, sizeof(ip));
+    free(xff);
 
     const json_t *pool = clinic_pool(net, clinic->id);
     json_t *j_hold = json_object_get(pool, "hold_seconds");

@@ -99,8 +99,9 @@ static long over_limit(struct leads_ctx *ctx, const struct _u_request *req)
 {
     char ip[64];
     long retry_s = 1;
-    cf_client_key(req->client_address, cf_http_header(req, "X-Forwarded-For"), &ctx->proxies, ip,
-                  sizeof(ip));
+    char *xff = cf_http_header_list(req, "X-Forwarded-For");
+    cf_client_key(req->client_address, xff, &ctx->proxies, ip, sizeof(ip));
+    free(xff);
     char *key = cf_xasprintf("cf:leads:rl:codes-ip:%s", ip);
     const struct cf_rate_rule rules[] = {{"ip", key, ctx->cfg.codes_per_ip_per_minute, 60}};
     const enum cf_rate_verdict v =

@@ -101,8 +101,9 @@ static int form_limited(struct leads_ctx *ctx, const struct _u_request *req,
     char ip[64], *ip_key = NULL, *contact_key = NULL;
     long retry_s = 1;
 
-    cf_client_key(req->client_address, cf_http_header(req, "X-Forwarded-For"), &ctx->proxies, ip,
-                  sizeof(ip));
+    char *xff = cf_http_header_list(req, "X-Forwarded-For");
+    cf_client_key(req->client_address, xff, &ctx->proxies, ip, sizeof(ip));
+    free(xff);
     ip_key = cf_xasprintf("cf:leads:rl:form-ip:%s", ip);
     if (first && first->contact_key)
         contact_key = cf_xasprintf("cf:leads:rl:form-contact:%s", first->contact_key);

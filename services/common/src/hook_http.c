@@ -172,9 +172,11 @@ int cf_hook_http_source_allowed(const struct _u_request *req, const char *channe
     if (!json_is_array(j_allowed) || cf_proxies_parse(spec, &allowed, errbuf, sizeof(errbuf)))
         cf_warn("channel %s: allowed_sources: %s", channel_id,
                 json_is_array(j_allowed) ? errbuf : "not an array");
-    else
-        ok = cf_client_allowed(req->client_address, cf_http_header(req, "X-Forwarded-For"), proxies,
-                               &allowed);
+    else {
+        char *xff = cf_http_header_list(req, "X-Forwarded-For");
+        ok = cf_client_allowed(req->client_address, xff, proxies, &allowed);
+        free(xff);
+    }
     cf_proxies_free(&allowed);
     free(spec);
     return ok;

@@ -38,6 +38,7 @@
 #include "common/hash.h"
 #include "common/json_text.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "common/metrics.h"
 #include "common/testable.h"
 #include "http_testable.h"
@@ -642,6 +643,21 @@ const char *cf_http_body(const struct _u_request *req, size_t *len)
 const char *cf_http_header(const struct _u_request *req, const char *name)
 {
     return req->map_header ? u_map_get_case(req->map_header, name) : NULL;
+}
+
+char *cf_http_header_list(const struct _u_request *req, const char *name)
+{
+    const struct _u_map *m = req->map_header;
+    struct cf_strbuf b = {0};
+
+    for (int i = 0; m && i < m->nb_values; i++) {
+        if (strcasecmp(m->keys[i], name) != 0 || !m->values[i])
+            continue;
+        if (b.len)
+            cf_strbuf_add(&b, ", ");
+        cf_strbuf_add(&b, m->values[i]);
+    }
+    return b.len ? cf_strbuf_take(&b) : NULL;
 }
 
 json_t *cf_http_json_body(const struct _u_request *req, struct _u_response *resp)

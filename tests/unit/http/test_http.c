@@ -395,6 +395,14 @@ static void test_accessors(void)
     u_map_put(req.map_header, "Authorization", "Bearer k");
     CHECK_STR(cf_http_header(&req, "authorization"), "Bearer k");
     CHECK(cf_http_header(&req, "X-Missing") == NULL);
+    CHECK(cf_http_header_list(&req, "X-Forwarded-For") == NULL);
+    /* a client's own line, then the proxy's in another letter case: both,
+     * in their order, so the proxy's is read from the right */
+    u_map_put(req.map_header, "x-forwarded-for", "203.0.113.9");
+    u_map_put(req.map_header, "X-Forwarded-For", "198.51.100.7");
+    char *list = cf_http_header_list(&req, "X-Forwarded-For");
+    CHECK_STR(list, "203.0.113.9, 198.51.100.7");
+    free(list);
     size_t len = 0;
     const char *body = cf_http_body(&req, &len);
     CHECK_INT(len, 3);
