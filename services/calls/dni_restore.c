@@ -113,11 +113,7 @@ static unsigned long tried, put; /* restores tried by the worker, and those that
 
 static void ask_cv_init(void)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&ask_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cf_time_cond_init_monotonic(&ask_cv);
 }
 
 static int calls_dni_restore(struct calls_ctx *ctx)

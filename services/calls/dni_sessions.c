@@ -171,11 +171,7 @@ static json_t *new_pending;
 
 static void new_cv_init(void)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&new_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cf_time_cond_init_monotonic(&new_cv);
 }
 
 /* The row of a session (write_sessions' form); new ref. */

@@ -343,3 +343,12 @@ void cf_time_json_set(json_t *obj, const char *key, int64_t ms)
     cf_time_format(ms, buf);
     json_object_set_new(obj, key, json_string(buf));
 }
+
+void cf_time_cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+}

@@ -165,6 +165,24 @@ def delivery(stack, eid):
     return tuple(rows[0]) if rows else None
 
 
+def a_patient(stack, phone):
+    """A patient with phone, as the reminders service sends one, once the
+    leads service's patients view has them: (patient id, contact key)."""
+    pid = str(uuid.uuid4())
+    key = cfstack.contact_key(phone)
+    patient = {"specversion": "1.0", "id": str(uuid.uuid4()),
+               "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
+               "subject": pid, "time": "2026-12-03T08:00:00.000Z",
+               "datacontenttype": "application/json", "networkid": "demo",
+               "data": {"patient_id": pid, "phones": [phone], "contact_keys": [key],
+                        "consents": {"calls": True, "sms": True, "messengers": False}}}
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, json.dumps(patient).encode())
+    cfstack.wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM"
+                                            " leads.patient_contacts WHERE contact_key = '%s'"
+                                            % key) == [["1"]], 30, "the patient in the view")
+    return pid, key
+
+
 def test_new_lead_delivered_signed(stack, receiver):
     skipped = [publish(stack, "lead.merged")[0], publish(stack, clinic=OTHER)[0]]
     t0 = time.monotonic()
@@ -230,18 +248,7 @@ def test_form_lead_delivered(stack, receiver):
     digits = phone[2:]
     assert delivery(stack, ev["id"]) is not None
     assert any(digits in r[0] for r in task_docs(stack, lead_id)), task_docs(stack, lead_id)
-    pid = str(uuid.uuid4())
-    key = cfstack.contact_key(phone)
-    patient = {"specversion": "1.0", "id": str(uuid.uuid4()),
-               "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
-               "subject": pid, "time": "2026-12-03T08:00:00.000Z",
-               "datacontenttype": "application/json", "networkid": "demo",
-               "data": {"patient_id": pid, "phones": [phone], "contact_keys": [key],
-                        "consents": {"calls": True, "sms": True, "messengers": False}}}
-    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, json.dumps(patient).encode())
-    cfstack.wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM"
-                                            " leads.patient_contacts WHERE contact_key = '%s'"
-                                            % key) == [["1"]], 30, "the patient in the view")
+    pid, key = a_patient(stack, phone)
     cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)
     cfstack.wait_until(lambda: delivery(stack, ev["id"]) is None, 30, "the delivery erased")
     docs = task_docs(stack, lead_id)
@@ -273,18 +280,7 @@ def test_a_delivery_queued_beside_the_erasure_is_not_sent(stack, receiver):
     assert offsets() >= 6, offsets()
 
     phone = "+7916%07d" % random.randrange(10 ** 7)
-    key = cfstack.contact_key(phone)
-    pid = str(uuid.uuid4())
-    patient = {"specversion": "1.0", "id": str(uuid.uuid4()),
-               "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
-               "subject": pid, "time": "2026-12-03T08:00:00.000Z",
-               "datacontenttype": "application/json", "networkid": "demo",
-               "data": {"patient_id": pid, "phones": [phone], "contact_keys": [key],
-                        "consents": {"calls": True, "sms": True, "messengers": False}}}
-    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, json.dumps(patient).encode())
-    cfstack.wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM"
-                                            " leads.patient_contacts WHERE contact_key = '%s'"
-                                            % key) == [["1"]], 30, "the patient in the view")
+    pid, key = a_patient(stack, phone)
     holder = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", stack.dsn],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -331,6 +331,15 @@ def test_tasks_an_earlier_version_left_open_are_not_breached(stack):
     raise AssertionError("could not change the record within %d s of the lead" % DUE_S)
 
 
+def retried(scenario, what):
+    """Runs scenario (False when the machine was too busy to set up its
+    premise in time, else it asserts) up to five times."""
+    for _ in range(5):
+        if scenario():
+            return
+    raise AssertionError(what)
+
+
 def test_a_response_the_fold_has_not_stored_yet_holds_the_breach(stack):
     # A response posted before the due time, which the fold cannot store
     # yet (a session holds the lead's row), keeps the sweepers from
@@ -339,10 +348,8 @@ def test_a_response_the_fold_has_not_stored_yet_holds_the_breach(stack):
     # acknowledged before the due time (DUE_S after the lead): on a machine
     # too busy to set it up in time, the scenario starts again with a new
     # lead (that one's breach is due: it was answered late).
-    for _ in range(5):
-        if held_response_scenario(stack):
-            return
-    raise AssertionError("could not post a response within %d s of its lead" % DUE_S)
+    retried(lambda: held_response_scenario(stack),
+            "could not post a response within %d s of its lead" % DUE_S)
 
 
 def held_response_scenario(stack):
@@ -468,10 +475,8 @@ def test_a_call_under_way_at_the_due_time_holds_the_breach(stack):
     # leaves the lead unanswered: breached once it ends. On a machine too
     # busy to see the call's answer before the due time the scenario starts
     # again with new leads.
-    for _ in range(5):
-        if under_way_scenario(stack):
-            return
-    raise AssertionError("could not see a call's answer within %d s of its lead" % DUE_S)
+    retried(lambda: under_way_scenario(stack),
+            "could not see a call's answer within %d s of its lead" % DUE_S)
 
 
 def under_way_scenario(stack):

@@ -19,6 +19,7 @@
 #ifndef CF_COMMON_TIME_H
 #define CF_COMMON_TIME_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -186,5 +187,9 @@ int64_t cf_time_mono_ms(void);
 /* The moment ms milliseconds from now on clock (CLOCK_MONOTONIC, or
  * CLOCK_REALTIME where a wait needs it), for pthread_cond_timedwait. */
 void cf_time_deadline(clockid_t clock, long ms, struct timespec *out);
+/* Initializes cv to time its waits on CLOCK_MONOTONIC, the clock the
+ * deadlines above are taken on for waits (a wall-clock step neither cuts
+ * nor stretches them). */
+void cf_time_cond_init_monotonic(pthread_cond_t *cv);
 
 #endif
