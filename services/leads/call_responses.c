@@ -24,8 +24,15 @@
  * then the call waits (CF_EWAIT: the batch is tried again, never sent to
  * the DLQ for it), for up to RESPONSE_FOLD_WAIT_MS after its event was
  * written, so that a fold that has stopped holds the calls up only so long.
+ * A call still nobody's once the fold has caught up is kept unclaimed for
+ * a lead stored later that it answered (unclaimed_calls.h).
  */
 #include "leads.h"
+#include "fold_testable.h"
+#include "lead_store.h"
+#include "unclaimed_calls.h"
+
+#include <stdlib.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -65,6 +72,32 @@ static int fold_caught_up(struct leads_ctx *ctx, PGconn *conn, const rd_kafka_me
     return CF_EWAIT;
 }
 
+/* The answered call ev found no lead of contact_key, and the fold has
+ * caught up with it: under the key's lock (the fold's, so a lead of the
+ * person stored meanwhile is seen, and one stored later sees the row),
+ * looked for again, and when still nobody's it is kept unclaimed
+ * (unclaimed_calls.h). 0 with lead_id set when the lead was found. */
+static int unclaimed(PGconn *conn, const struct cf_event *ev, const char *contact_key,
+                     int64_t answered, char lead_id[CF_UUID_STR_LEN + 1], char *errbuf,
+                     size_t errbuf_size)
+{
+    json_t *locks = json_array();
+    char *lock = leads_key_lock(ev->networkid, contact_key);
+
+    json_array_append_new(locks, json_string(lock));
+    free(lock);
+    int rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    json_decref(locks);
+    if (rc == 0)
+        rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id, errbuf,
+                                        errbuf_size);
+    if (rc == 0 && !lead_id[0] &&
+        cf_uuid_valid(json_string_value(json_object_get(ev->data, "call_id"))))
+        rc =
+            leads_unclaimed_call_note(conn, ev->networkid, ev->data, answered, errbuf, errbuf_size);
+    return rc;
+}
+
 int leads_calls_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size)
@@ -88,11 +121,8 @@ int leads_calls_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
                                             errbuf, errbuf_size);
         if (rc == 0 && !lead_id[0]) {
             rc = fold_caught_up(ctx, conn, rkm, errbuf, errbuf_size);
-            /* the fold may have stored the lead between the look-up and
-             * the look at its progress: once it has caught up, again */
             if (rc == 0)
-                rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id,
-                                                errbuf, errbuf_size);
+                rc = unclaimed(conn, ev, contact_key, answered, lead_id, errbuf, errbuf_size);
         }
         if (rc != 0)
             return rc;

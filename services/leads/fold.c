@@ -12,17 +12,21 @@
  * two instances never open two leads for one person. Output ids are
  * uuid5(fact id, "lead.<verb>") and a lead's id uuid5(network, "lead",
  * the id of the request that opened it): applying a fact again yields the
- * same events. A response or status naming a lead that is not stored
- * (a replay of it before its request; one sent while the request that
- * opens the lead commits on another runner; a made-up id) waits in
- * leads.pending_facts, and the fold goes on: the request that opens the
- * lead takes and applies it, or it expires to the DLQ (pending.c). The
- * rules are in lead_rules.c, the SQL in lead_store.c.
+ * same events. A new lead received before a call with its contact that a
+ * person answered, and stored after it (a webhook retried late), takes
+ * that call as its first response (unclaimed_calls.h). A response or
+ * status naming a lead that is not stored (a replay of it before its
+ * request; one sent while the request that opens the lead commits on
+ * another runner; a made-up id) waits in leads.pending_facts, and the fold
+ * goes on: the request that opens the lead takes and applies it, or it
+ * expires to the DLQ (pending.c). The rules are in lead_rules.c, the SQL
+ * in lead_store.c.
  */
 #include "leads.h"
 #include "lead_store.h"
 #include "fold_steps.h"
 #include "fold_testable.h"
+#include "unclaimed_calls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +270,38 @@ int leads_fold_merge(struct leads_ctx *ctx, const struct cf_event *ev, const jso
     return 1;
 }
 
+/* The new lead j_lead's first response when a call with one of its keys
+ * (leads_fact_keys's, locked) was answered after it arrived and stored
+ * before it (unclaimed_calls.h): that call's fact put first in j_pending
+ * (the facts waiting for the lead) and the call taken. */
+static int claim_call(PGconn *conn, const char *network_id, const json_t *keys,
+                      const json_t *j_lead, json_t *j_pending, char *errbuf, size_t errbuf_size)
+{
+    json_t *rows = json_array(), *calls = json_object(), *taken = json_array();
+    size_t i;
+    json_t *j_k;
+
+    json_array_foreach(keys, i, j_k)
+    {
+        json_array_append_new(
+            rows, json_pack("{s:s, s:O}", "n", network_id, "k", json_object_get(j_k, "key")));
+    }
+    int rc = leads_unclaimed_calls_of(conn, rows, calls, errbuf, errbuf_size);
+    const json_t *j_call =
+        rc == 0 ? leads_unclaimed_call_pick(calls, network_id, keys,
+                                            cf_time_json_get(j_lead, "received_at"), taken)
+                : NULL;
+    if (j_call) {
+        json_array_insert(j_pending, 0, json_object_get(j_call, "fact"));
+        json_array_append(taken, json_object_get(j_call, "call_id"));
+        rc = leads_unclaimed_calls_take(conn, taken, errbuf, errbuf_size);
+    }
+    json_decref(taken);
+    json_decref(calls);
+    json_decref(rows);
+    return rc;
+}
+
 /* The request ev (its keys, leads_fact_keys's; their locks and its lead
  * id's held) merged into j_found (stolen: the open lead of its keys, or
  * NULL) when it is within the merge window, else a new lead, which takes
@@ -286,6 +322,8 @@ static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
     rc = leads_fold_open(ctx, conn, ev, keys, NULL, &j_lead, out, errbuf, errbuf_size);
     if (rc == 0)
         rc = leads_store_save(conn, ev->networkid, j_lead, keys, &j_pending, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = claim_call(conn, ev->networkid, keys, j_lead, j_pending, errbuf, errbuf_size);
     if (rc == 0 && leads_fold_apply_waiting(ctx, j_lead, j_pending, out))
         rc = leads_store_save(conn, ev->networkid, j_lead, NULL, NULL, errbuf, errbuf_size);
 out:

@@ -1,8 +1,9 @@
 /*
  * The lead fold's store (lead_store.c): every statement the fold runs, on
  * the fold consumer's connection inside its transaction. Not used outside
- * the fold, the patients view's erasure and the expiry of waiting facts
- * (pending.c).
+ * the fold, the patients view's erasure, the expiry of waiting facts
+ * (pending.c) and the calls consumer, which takes a contact key's lock
+ * (call_responses.c).
  */
 #ifndef CF_LEADS_LEAD_STORE_H
 #define CF_LEADS_LEAD_STORE_H

@@ -573,6 +573,42 @@ def test_a_call_read_before_its_lead_is_stored_waits_for_it(stack):
     assert all(c["data"]["closed_at"] == iso(answered) for c in closed), closed
 
 
+def test_a_lead_stored_after_a_call_that_answered_it(stack):
+    # The clinic calls a person back and they answer; the form's webhook,
+    # dated before the call, reaches the fold only afterwards (a provider
+    # retrying it long after). The calls consumer found no lead for the
+    # call and the fold had nothing behind it; the lead, once stored,
+    # takes the call as its first response, as it would have had it come
+    # first: lead.responded at the answer, both tasks closed on time. A
+    # call answered before the lead was received answers nothing.
+    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    kp = contact_key(e164)
+    received = ny(2030, 12, 9, 10, 0)
+    before = call_event(stack, e164, received - timedelta(minutes=3))
+    answered = received + timedelta(minutes=4)
+    call_id = call_event(stack, e164, answered)
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
+    assert response_facts(stack, kp) == []
+    fact = request(stack, "demo-north", received, "generic",
+                   {"name": "Anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}},
+                   kp, {"phone": kp})
+    lead_id = uuid5(stack.network_id, "lead", fact["id"])
+    closed = wait_tasks(stack, lead_id, "clinicflow.task.closed", 2)
+    for ev in closed:
+        d = ev["data"]
+        assert d["closed_by"] == "response" and d["on_time"] is True, d
+        assert d["closed_at"] == iso(answered), d
+    (resp,) = [e for e in lead_events(stack) if e["subject"] == lead_id
+               and e["type"] == "clinicflow.lead.responded"]
+    assert resp["id"] == uuid5(uuid5(call_id, "lead.reported"), "lead.responded"), resp
+    assert resp["data"]["via"] == "call" and resp["data"]["staff_id"] == "op-7", resp
+    assert resp["data"]["responded_at"] == iso(answered), resp
+    # taken once: the call is no other lead's, the earlier call stays
+    assert stack.sql("SELECT call_id::text FROM leads.unclaimed_calls WHERE contact_key = '%s'"
+                     % kp) == [[before]]
+    assert breaches(stack, lead_id) == []
+
+
 def test_form_to_call_response_end_to_end(stack):
     # A site form through our form endpoint (the fold makes the lead), then
     # the clinic calls back and someone answers: the fold takes the call
@@ -722,6 +758,7 @@ if __name__ == "__main__":
             test_a_call_under_way_at_the_due_time_holds_the_breach,
             test_a_call_on_a_phone_the_lead_gained_answers_it,
             test_a_call_read_before_its_lead_is_stored_waits_for_it,
+            test_a_lead_stored_after_a_call_that_answered_it,
             test_form_to_call_response_end_to_end,
             test_unanswered_tasks_expire_once,
         )] + [test_invalid_due_time_refused], exit=False)
