@@ -10,6 +10,7 @@
 #include "session.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,17 +29,48 @@ static int cookie_secure(const struct analytics_ctx *ctx, const struct _u_reques
     return ctx->cfg.cookie_secure || (proto && strcasecmp(proto, "https") == 0);
 }
 
+/* 1 when host (an Origin's host and port) is one of list's entries (a
+ * header value, comma-separated, spaces around them ignored). */
+static int host_in(const char *host, const char *list)
+{
+    const size_t n = strlen(host);
+
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, " \t");
+        size_t len = strcspn(p, ",");
+        size_t end = len;
+        while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t'))
+            end--;
+        if (end == n && strncasecmp(p, host, n) == 0)
+            return 1;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 /* A browser's Origin names the page that posts: a sign-in posted from
  * another site (to sign the user into someone else's session) is refused.
- * No Origin (a script, curl) is not a browser's cross-site post. */
+ * The page's host is the request's Host or, behind a reverse proxy that
+ * rewrites it, one the proxy names in X-Forwarded-Host: a page of another
+ * site cannot send that header (not without a preflight, which no route
+ * here answers), so believing it lets no other site in. No Origin (a
+ * script, curl) is not a browser's cross-site post. */
 static int same_origin(const struct _u_request *req)
 {
     const char *origin = cf_http_header(req, "Origin");
-    const char *host = cf_http_header(req, "Host");
     if (!origin)
         return 1;
     const char *sep = strstr(origin, "://");
-    return sep && host && strcasecmp(sep + 3, host) == 0;
+    if (!sep || !sep[3])
+        return 0;
+    if (host_in(sep + 3, cf_http_header(req, "Host")))
+        return 1;
+    char *forwarded = cf_http_header_list(req, "X-Forwarded-Host");
+    const int ok = host_in(sep + 3, forwarded);
+    free(forwarded);
+    return ok;
 }
 
 /* {network {id, name, tz, currency?}, clinics, scopes, expires_at}: what the dashboard shows and
@@ -94,7 +126,9 @@ static int handle_sign_in(const struct _u_request *req, struct _u_response *resp
     int rc;
 
     if (!same_origin(req)) {
-        cf_http_error(resp, 403, "forbidden", "a sign-in must come from the dashboard's own page",
+        cf_http_error(resp, 403, "cross_origin",
+                      "a sign-in must come from the dashboard's own page (its Origin is neither"
+                      " the Host nor an X-Forwarded-Host of this request)",
                       NULL);
         goto out;
     }

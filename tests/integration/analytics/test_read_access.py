@@ -110,6 +110,24 @@ def test_sign_in_refusals(stack):
                                  {"key": stack.keys["read"]},
                                  headers={"Origin": "http://evil.invalid"})
     assert st == 403 and "set-cookie" not in hdrs, (st, raw)
+    assert json.loads(raw)["error"]["code"] == "cross_origin", raw
+    # Behind a reverse proxy that rewrites Host, the page's host is the one
+    # the proxy forwards (any entry of its list, in any letter
+    # case); another site's page is still refused.
+    public = "https://reports.clinic.example"
+    for forwarded in ({"X-Forwarded-Host": "reports.clinic.example"},
+                      {"x-forwarded-host": "edge.internal:8443, Reports.Clinic.Example"}):
+        st, hdrs, raw = cfstack.http("POST", stack.analytics.url("/v1/session"),
+                                     {"key": stack.keys["read"]},
+                                     headers={"Origin": public, **forwarded})
+        assert st == 200 and "cf_session=" in hdrs.get("set-cookie", ""), (forwarded, st, raw)
+    for origin, forwarded in (("http://evil.invalid", "reports.clinic.example"),
+                              (public, "reports.clinic.example.evil.invalid"),
+                              (public, "clinic.example")):
+        st, hdrs, raw = cfstack.http("POST", stack.analytics.url("/v1/session"),
+                                     {"key": stack.keys["read"]},
+                                     headers={"Origin": origin, "X-Forwarded-Host": forwarded})
+        assert st == 403 and "set-cookie" not in hdrs, (origin, forwarded, st, raw)
     host = stack.analytics.url("/").split("/")[2]
     st, hdrs, raw = cfstack.http("POST", stack.analytics.url("/v1/session"),
                                  {"key": stack.keys["read"]}, headers={"Origin": "http://" + host})

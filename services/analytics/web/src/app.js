@@ -104,7 +104,8 @@ function showSignIn(message) {
       startApp();
     } catch (e) {
       error.textContent = e.status === 401 ? t('signin.bad_key')
-        : e.status === 403 ? t('signin.no_scope') : t('signin.failed');
+        : e.code === 'cross_origin' ? t('signin.cross_origin')
+          : e.status === 403 ? t('signin.no_scope') : t('signin.failed');
       error.hidden = false;
       submit.disabled = false;
       submit.textContent = t('signin.submit');
