@@ -6,7 +6,8 @@
  * (limit, and the cursor the page before gave). GET /v1/worklist: every
  * open task (callbacks, lead responses, reminder follow-ups) with its due
  * time and whether it is overdue, oldest overdue first (up to limit; no
- * pages: it is what to do now). A read or admin
+ * pages: it is what to do now), and how many are open, overdue and of
+ * each kind in all. A read or admin
  * key's network only; another network's clinic is unknown.
  */
 #include "analytics.h"
@@ -115,6 +116,57 @@ out:
     return U_CALLBACK_COMPLETE;
 }
 
+/* Open tasks, overdue first (the oldest due time first), then the rest
+ * by due time, up to $3; each row also counts every open task of the
+ * query, before the limit: open, overdue, and by kind. */
+/* clang-format off */
+static const char WORKLIST_SQL[] =
+    "SELECT json_build_object('task_id', t.task_id, 'kind', t.kind,"
+    " 'clinic_id', NULLIF(t.clinic_id, ''),"
+    " 'opened_at', " CF_PG_UTC_MS("t.opened_at") ","
+    " 'due_at', " CF_PG_UTC_MS("t.due_at") ","
+    " 'sla', CASE WHEN t.due_at < now() THEN 'overdue' ELSE 'due' END,"
+    " 'overdue_seconds', GREATEST(0, extract(epoch FROM now() - t.due_at))::bigint,"
+    " 'source_call_id', t.source_call_id, 'lead_id', t.lead_id,"
+    " 'appointment_id', t.appointment_id, 'missed_calls', t.missed_calls)::text,"
+    " json_build_object('open', count(*) OVER (),"
+    " 'overdue', count(*) FILTER (WHERE t.due_at < now()) OVER (),"
+    " 'callback', count(*) FILTER (WHERE t.kind = 'callback') OVER (),"
+    " 'respond', count(*) FILTER (WHERE t.kind = 'respond') OVER (),"
+    " 'reminder', count(*) FILTER (WHERE t.kind = 'reminder') OVER ())::text"
+    " FROM analytics.tasks t WHERE t.network_id = $1 AND t.status = 'open'"
+    " AND ($2::jsonb IS NULL OR t.clinic_id IN (SELECT jsonb_array_elements_text($2)))"
+    " ORDER BY t.due_at NULLS LAST, t.task_id LIMIT $3::int";
+/* clang-format on */
+
+/* Answers {tasks, totals}: the first limit open tasks, and the counts of
+ * them all (a worklist longer than a page still says how long it is). */
+static void answer_worklist(struct analytics_ctx *ctx, char **params, long limit,
+                            struct _u_response *resp)
+{
+    char errbuf[256];
+    PGresult *res = NULL;
+    int rc = cf_pg_pool_exec(ctx->svc->pg, WORKLIST_SQL, 3, (const char *const *)params, &res,
+                             errbuf, sizeof(errbuf));
+    if (rc != 0) {
+        cf_warn("worklist: %s", errbuf);
+        cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
+                           "the worklist cannot be read now; retry later", NULL, 5);
+        return;
+    }
+    json_t *tasks = json_array();
+    const int n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++)
+        json_array_append_new(tasks, cf_json_loads(PQgetvalue(res, i, 0), 0, NULL));
+    json_t *totals = n > 0 ? cf_json_loads(PQgetvalue(res, 0, 1), 0, NULL)
+                           : json_pack("{s:i, s:i, s:i, s:i, s:i}", "open", 0, "overdue", 0,
+                                       "callback", 0, "respond", 0, "reminder", 0);
+    json_t *answer = json_pack("{s:o, s:o*}", "tasks", tasks, "totals", totals);
+    cf_http_json(resp, 200, answer);
+    json_decref(answer);
+    PQclear(res);
+}
+
 static int handle_worklist(const struct _u_request *req, struct _u_response *resp, void *user)
 {
     struct analytics_ctx *ctx = user;
@@ -141,36 +193,7 @@ static int handle_worklist(const struct _u_request *req, struct _u_response *res
     char limit[24];
     snprintf(limit, sizeof(limit), "%ld", q.limit);
     char *params[] = {(char *)net->id, clinics, limit};
-    /* open tasks, overdue first (the oldest due time first), then the rest
-     * by due time */
-    answer_page(
-        ctx, "tasks",
-        "SELECT json_build_object('task_id', t.task_id, 'kind', t.kind,"
-        " 'clinic_id', NULLIF(t.clinic_id, ''), 'opened_at', " CF_PG_UTC_MS(
-            "t.opened_at") ", 'due_at', " CF_PG_UTC_MS("t.due_at") ","
-                                                                   " 'sla', CASE WHEN "
-                                                                   "t.due_at < now() "
-                                                                   "THEN 'overdue' "
-                                                                   "ELSE 'due' END,"
-                                                                   " 'overdue_seconds', "
-                                                                   "GREATEST(0, extract(epoch FROM "
-                                                                   "now() - t.due_at))::bigint,"
-                                                                   " 'source_call_id', "
-                                                                   "t.source_call_id, 'lead_id', "
-                                                                   "t.lead_id,"
-                                                                   " 'appointment_id', "
-                                                                   "t.appointment_id, "
-                                                                   "'missed_calls', "
-                                                                   "t.missed_calls)::text,"
-                                                                   " '', '' FROM analytics.tasks t "
-                                                                   "WHERE t.network_id = $1 AND "
-                                                                   "t.status = 'open'"
-                                                                   " AND ($2::jsonb IS NULL OR "
-                                                                   "t.clinic_id IN (SELECT "
-                                                                   "jsonb_array_elements_text($2)))"
-                                                                   " ORDER BY t.due_at NULLS LAST, "
-                                                                   "t.task_id LIMIT $3::int",
-        params, 3, q.limit, resp);
+    answer_worklist(ctx, params, q.limit, resp);
 out:
     free(clinics);
     an_records_clear(&q);

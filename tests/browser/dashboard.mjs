@@ -562,8 +562,16 @@ async function verifyWorklist(page, key, what) {
   const overdue = await page.$$eval('[data-testid=worklist-row]', (els) => els.map((e) => e.dataset.sla));
   const firstDue = overdue.indexOf('due');
   check(firstDue === -1 || overdue.slice(firstDue).every((s) => s === 'due'), `${what}: overdue tasks after due ones`);
-  const count = await page.getAttribute('[data-testid=worklist-open-value]', 'data-value');
-  check(count === String(want.length), `${what}: open tasks ${count}, API ${want.length}`);
+  // the counters are the API's counts of every open task; the table its
+  // first page, with a note when there are more
+  const totals = answer.body.totals;
+  for (const [testid, k] of [['open', 'open'], ['overdue', 'overdue'], ['callbacks', 'callback'],
+    ['responds', 'respond'], ['reminders', 'reminder']]) {
+    const v = await page.getAttribute(`[data-testid=worklist-${testid}-value]`, 'data-value');
+    check(v === String(totals[k]), `${what}: ${testid} ${v}, API ${totals[k]}`);
+  }
+  check(totals.open === want.length, `${what}: ${totals.open} open tasks, ${want.length} listed`);
+  check(await page.isHidden('[data-testid=worklist-more]'), `${what}: "more tasks" shown for a whole list`);
   // what each task is about: the lead of a lead's task (a form's callback
   // too), the missed calls of a call's callback
   const about = await page.$$eval('[data-testid=worklist-about]', (els) => els.map((e) => e.textContent));

@@ -961,6 +961,18 @@ def check_worklist(stack, days, tasks):
     # T1 is closed.
     worklist([], ["T2", "T4", "T5", "T3"], "the worklist")
     worklist([("clinic", N)], ["T4", "T5"], "demo-north's worklist")
+    worklist([("limit", "2")], ["T2", "T4"], "the worklist's first two")
+    # the counts are of every open task asked for, whatever the limit
+    for params, open_, overdue in (([("limit", "2")], ["T2", "T4", "T5", "T3"], 3),
+                                   ([("clinic", N), ("limit", "1")], ["T4", "T5"], 2)):
+        want = {"open": len(open_), "overdue": overdue}
+        for kind in ("callback", "respond", "reminder"):
+            want[kind] = sum(1 for n in open_ if tasks[n]["kind"] == kind)
+        st, _, body = stack.get("/v1/worklist", params)
+        got = json.loads(body).get("totals") if st == 200 else None
+        if got != want:
+            ask.fail("the worklist's counts", "/v1/worklist", params,
+                     "totals %s, expected %s" % (got, want), body, ["tasks"])
 
 
 if __name__ == "__main__":

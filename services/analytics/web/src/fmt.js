@@ -8,7 +8,7 @@ const SHARES = new Set([
   'romi', 'call_center_share', 'callback_rate', 'called_back_within_15_min_share',
   'responded_within_10_min_share', 'missed_share', 'show_rate_confirmed',
   'show_rate_unconfirmed', 'booked_share_target', 'booked_share_holdout', 'uplift',
-  'returning_share',
+  'returning_share', 'booking_conversion',
 ]);
 const MONEY = new Set([
   'revenue', 'spend', 'cost_per_unique_contact', 'cost_per_lead', 'cost_per_booking',
@@ -20,7 +20,7 @@ const DURATIONS = new Set([
   'first_response_median_working_s', 'first_response_p90_working_s', 'first_response_median_s',
   'mean_talk_s', 'working_seconds', 'response_seconds', 'seconds_to_callback', 'overdue_seconds',
 ]);
-const DECIMALS = new Set(['booking_conversion', 'calls_per_hour', 'nps']);
+const DECIMALS = new Set(['calls_per_hour', 'nps']);
 
 // Fields where a higher number is worse (a rise shows red).
 export const LOWER_IS_BETTER = new Set([

@@ -7,6 +7,9 @@ import { t } from './i18n.js';
 import * as fmt from './fmt.js';
 import { h, card } from './ui.js';
 
+// the most the table shows (the API's most); the counters count them all
+const LIMIT = 1000;
+
 function refreshSeconds(params) {
   const n = Number(params.every);
   return Number.isFinite(n) && n >= 2 && n <= 600 ? n : 10;
@@ -44,7 +47,7 @@ function row(task, ctx) {
 
 export async function worklistPage(ctx) {
   const every = refreshSeconds(ctx.params);
-  const qs = api.query({ clinic: ctx.filters.clinics.join(','), limit: 1000 });
+  const qs = api.query({ clinic: ctx.filters.clinics.join(','), limit: LIMIT });
   const kpis = h('div', { class: 'kpis', 'data-testid': 'worklist-kpis' });
   const body = h('tbody', { 'data-testid': 'worklist-body' });
   const table = h('table', { class: 'table worklist', 'data-testid': 'worklist-table' },
@@ -52,21 +55,25 @@ export async function worklistPage(ctx) {
       ...['kind', 'clinic', 'opened', 'due', 'sla', 'overdue_by', 'ref'].map((c) => h('th', { text: t(`worklist.${c}`) })))),
     body);
   const empty = h('p', { class: 'empty', 'data-testid': 'worklist-empty', text: t('worklist.empty') });
+  const more = h('p', { class: 'muted', 'data-testid': 'worklist-more', hidden: true });
   const updated = h('span', { class: 'muted', 'data-testid': 'worklist-updated', 'data-refreshes': '0' });
   let refreshes = 0;
 
   const show = (answer) => {
     const tasks = answer.tasks || [];
-    const n = (k) => tasks.filter((x) => x.kind === k).length;
+    // the counts are of every open task; the table shows the first LIMIT
+    const totals = answer.totals || {};
     kpis.replaceChildren(
-      counter('worklist-open', t('worklist.open'), tasks.length, 'kpi-accent'),
-      counter('worklist-overdue', t('worklist.overdue'), tasks.filter((x) => x.sla === 'overdue').length, 'kpi-alert'),
-      counter('worklist-callbacks', t('worklist.callbacks'), n('callback')),
-      counter('worklist-responds', t('worklist.responds'), n('respond')),
-      counter('worklist-reminders', t('worklist.reminders'), n('reminder')));
+      counter('worklist-open', t('worklist.open'), totals.open ?? 0, 'kpi-accent'),
+      counter('worklist-overdue', t('worklist.overdue'), totals.overdue ?? 0, 'kpi-alert'),
+      counter('worklist-callbacks', t('worklist.callbacks'), totals.callback ?? 0),
+      counter('worklist-responds', t('worklist.responds'), totals.respond ?? 0),
+      counter('worklist-reminders', t('worklist.reminders'), totals.reminder ?? 0));
     body.replaceChildren(...tasks.map((x) => row(x, ctx)));
     table.hidden = !tasks.length;
     empty.hidden = !!tasks.length;
+    more.hidden = !(totals.open > tasks.length);
+    more.textContent = t('worklist.more', { shown: fmt.number(tasks.length), n: fmt.number(totals.open ?? 0) });
     refreshes++;
     updated.dataset.refreshes = String(refreshes);
     updated.dataset.count = String(tasks.length);
@@ -100,6 +107,6 @@ export async function worklistPage(ctx) {
   return [
     h('div', { class: 'records-head' }, h('h1', { class: 'page-title', text: t('worklist.title') }), updated),
     kpis,
-    card(null, h('div', { class: 'table-wrap' }, table), empty),
+    card(null, more, h('div', { class: 'table-wrap' }, table), empty),
   ];
 }
