@@ -401,10 +401,12 @@ static struct sim_ev *call_new(struct builder *b, int64_t at, int clinic, uint32
     ev->u.call.id = b->next_call_id++;
     struct sim_model_totals *t = &b->m->totals;
     t->calls_by_prov[prov]++;
-    if (inbound)
+    if (inbound) {
         t->calls_inbound++;
-    else
+    } else {
         t->calls_outbound++;
+        t->calls_outbound_by_clinic[clinic]++;
+    }
     return ev;
 }
 
@@ -448,6 +450,7 @@ static void gen_inbound(struct builder *b, uint8_t *contacted)
         const uint32_t person = existing ? base_person(b, clinic) : person_new(b, clinic, 0)->idx;
         struct sim_ev *ev = call_new(b, at, clinic, person, prov, 1);
         ev->u.call.line = line;
+        m->totals.calls_brand_line += prov == SIM_MANGO && line == 1;
         const int missed = chance(r, (double)to_miss / (double)(n - i));
         to_miss -= missed;
         if (!missed) {

@@ -14,35 +14,55 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/time.h"
 #include "common/strbuf.h"
 #include "common/xmalloc.h"
 
-/* Whether tracking number j_tn is in use on the day of t0 (Unix seconds)
- * and the days either side, so that the clinic's zone cannot put the call
- * on a day it is not (valid_from and valid_to are local dates). */
-static int in_use(const json_t *j_tn, long long t0)
+/* Whether tracking number j_tn is in use on date, the network's calendar
+ * day of the call ("YYYY-MM-DD": valid_from and valid_to are such days,
+ * both inclusive, as the calls service reads them). */
+static int in_use(const json_t *j_tn, const char *date)
 {
     const char *from = json_string_value(json_object_get(j_tn, "valid_from"));
     const char *to = json_string_value(json_object_get(j_tn, "valid_to"));
-    char before[32], after[32];
-    sim_rfc3339((t0 - 86400) * 1000, before);
-    sim_rfc3339((t0 + 86400) * 1000, after);
-    return (!from || strncmp(from, before, 10) <= 0) && (!to || strncmp(to, after, 10) >= 0);
+    return (!from || strncmp(from, date, 10) <= 0) && (!to || strncmp(to, date, 10) >= 0);
 }
 
-/* The number a Mango line index stands for (model.c's mango lines) at t0:
- * the channel's number that tracks nothing, then the tracking numbers of
- * the brand, google and 2gis sources in use then (a campaign's number is
- * replaced now and then; the channel's first number when none is). */
-static const char *mango_line(const struct sim_network *net, int line, long long t0)
+/* The network's calendar day of t0 (Unix seconds), in its zone (UTC when
+ * it names none). */
+static void network_date(const struct sim_network *net, long long t0, char date[11])
+{
+    const char *tz = json_string_value(json_object_get(net->j_doc, "timezone"));
+    struct cf_time_local lt;
+    char at[32];
+
+    if (tz && cf_time_to_local(tz, t0 * 1000, &lt) == 0)
+        snprintf(at, sizeof(at), "%04d-%02d-%02d", lt.year, lt.month, lt.day);
+    else
+        cf_time_format(t0 * 1000, at);
+    snprintf(date, 11, "%.10s", at);
+}
+
+/* The number a Mango line stands for on a call of clinic (an id) at t0:
+ * line 0 the clinic's own number that tracks nothing (the call centre
+ * calls out from the line of the clinic it calls for), then the tracking
+ * numbers of the brand campaign, google and 2gis in use that day (a
+ * campaign's number is replaced now and then); the channel's first
+ * number when none is. */
+static const char *mango_line(const struct sim_network *net, int line, const char *clinic,
+                              long long t0)
 {
     static const char *const sources[4] = {NULL, "yandex_direct", "google_ads", "2gis"};
+    static const char *const campaigns[4] = {NULL, "brand", NULL, NULL};
     const json_t *j_numbers = json_object_get(net->chan_calls[SIM_MANGO], "numbers");
     const char *number;
     const json_t *v;
+    char date[11];
+
+    network_date(net, t0, date);
     json_object_foreach((json_t *)j_numbers, number, v)
     {
-        const char *src = NULL;
+        const json_t *j_src = NULL;
         int tracked = 0;
         size_t i;
         const json_t *j_tn;
@@ -51,12 +71,17 @@ static const char *mango_line(const struct sim_network *net, int line, long long
             const char *n = json_string_value(json_object_get(j_tn, "number"));
             if (n && strcmp(n, number) == 0) {
                 tracked = 1;
-                if (in_use(j_tn, t0))
-                    src = json_string_value(json_object_get(j_tn, "source"));
+                if (in_use(j_tn, date))
+                    j_src = j_tn;
             }
         }
-        if ((!sources[line] && !tracked) ||
-            (sources[line] && src && strcmp(src, sources[line]) == 0))
+        const char *src = json_string_value(json_object_get(j_src, "source"));
+        const char *campaign = json_string_value(json_object_get(j_src, "campaign"));
+        if (!sources[line] && !tracked && clinic && json_is_string(v) &&
+            strcmp(json_string_value(v), clinic) == 0)
+            return number;
+        if (sources[line] && src && strcmp(src, sources[line]) == 0 &&
+            (!campaigns[line] || (campaign && strcmp(campaign, campaigns[line]) == 0)))
             return number;
     }
     return json_object_iter_key(json_object_iter((json_t *)j_numbers));
@@ -91,7 +116,8 @@ static void mango(const struct sim_network *net, const struct sim_targets *t,
     const json_t *j_chan = net->chan_calls[SIM_MANGO];
     const char *key = sim_chan_cred(j_chan, "vpbx_api_key");
     const char *salt = sim_chan_cred(j_chan, "vpbx_api_salt");
-    const char *line = mango_line(net, ev->u.call.inbound ? ev->u.call.line : 0, t0);
+    const char *line =
+        mango_line(net, ev->u.call.inbound ? ev->u.call.line : 0, net->clinic_ids[ev->clinic], t0);
     const char *phone = m->persons[ev->person].phone + 1;
     const long long end = t0 + ev->u.call.ring_s + ev->u.call.talk_s;
     char entry[64], tag[16];

@@ -120,9 +120,22 @@ static json_t *month_json(const struct sim_month *m, const struct sim_http_stats
         "promoters", (json_int_t)t->nps_promoters, "detractors", (json_int_t)t->nps_detractors);
 }
 
+/* The calls by clinic (index, as the network file orders its first
+ * three): outbound ones, and the inbound calls of the brand campaign's
+ * number. */
+static void calls_by_clinic(json_t *j_calls, const struct sim_model_totals *t)
+{
+    json_t *j_out = json_array();
+    for (int c = 0; c < SIM_CLINICS; c++)
+        json_array_append_new(j_out, json_integer(t->calls_outbound_by_clinic[c]));
+    json_object_set_new(j_calls, "outbound_by_clinic", j_out);
+    json_object_set_new(j_calls, "brand_line", json_integer(t->calls_brand_line));
+}
+
 void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_stats *s, int json)
 {
     json_t *j = month_json(m, s);
+    calls_by_clinic(json_object_get(j, "calls"), &m->totals);
     if (json) {
         char *text = json_dumps(j, JSON_COMPACT);
         fprintf(f, "%s\n", text);

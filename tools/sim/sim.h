@@ -153,6 +153,8 @@ struct sim_params {
 struct sim_model_totals {
     long calls_inbound, calls_outbound, calls_missed, calls_called_back, calls_lost;
     long calls_answered_inbound, calls_by_prov[SIM_CALL_PROVS];
+    long calls_outbound_by_clinic[SIM_CLINICS]; /* by the clinic they called for */
+    long calls_brand_line; /* inbound on the brand campaign's tracking number */
     long leads_by_chan[SIM_LEAD_CHANS], leads, leads_brand, leads_brand_existing;
     /* the front desk's reports (SIM_LEAD_OUTCOME), and each clinic's
      * replies with their working minutes after the request */

@@ -106,7 +106,7 @@ def test_apply_demo():
     assert count("networks") == 1
     assert count("clinics", "network_id = 'demo'") == len(demo["clinics"]) == 3
     assert count("channels") == len(demo["channels"])
-    assert count("tracking_numbers") == len(demo["tracking_numbers"]) == 8
+    assert count("tracking_numbers") == len(demo["tracking_numbers"]) == 9
     assert count("number_pools") == len(demo["number_pools"]) == 3
     assert count("blocklist") == len(demo["blocklist"])
     assert version() == 1
@@ -156,7 +156,7 @@ def test_apply_with_clinic_removed():
     assert count("clinics") == 2
     assert count("tracking_numbers", "clinic_id = 'demo-south'") == 0
     assert count("number_pools", "clinic_id = 'demo-south'") == 0
-    assert count("tracking_numbers") == 6
+    assert count("tracking_numbers") == 7
     assert version() == 2
 
 

@@ -76,6 +76,18 @@ def test_small_month_is_counted(stack):
     by_source = {r["source"]: r["inbound"] for r in rows}
     for source in ("yandex_direct", "google_ads", "2gis"):
         assert by_source.get(source, 0) > 0, by_source
+    # the brand campaign's calls under its own number and campaign, not
+    # another campaign's of the same source
+    rows = stack.report("calls", group_by="source,campaign", **rng)["rows"]
+    brand = [r["inbound"] for r in rows if r["campaign"] == "brand"]
+    assert calls["brand_line"] > 0 and brand == [calls["brand_line"]], (calls, rows)
+    # the call centre calls out from the line of the clinic it calls for
+    with open(cfstack.demo_network_path()) as f:
+        clinic_ids = [c["id"] for c in json.load(f)["clinics"]]
+    rows = stack.report("calls", group_by="clinic", **rng)["rows"]
+    outbound = {r["clinic"]: r["outbound"] for r in rows}
+    want = dict(zip(clinic_ids, calls["outbound_by_clinic"]))
+    assert all(n > 0 for n in want.values()) and outbound == want, (outbound, want)
 
     def leads_counted():
         rows = stack.report("leads", group_by="channel", **rng)["rows"]
