@@ -24,13 +24,15 @@
  * then the call waits (CF_EWAIT: the batch is tried again, never sent to
  * the DLQ for it), for up to RESPONSE_FOLD_WAIT_MS after its event was
  * written, so that a fold that has stopped holds the calls up only so long.
- * A call still nobody's once the fold has caught up is kept unclaimed for
- * a lead stored later that it answered (unclaimed_calls.h).
+ * A call still nobody's once the fold has caught up is recorded unclaimed
+ * for a lead stored later that it answered, and one that answered a lead
+ * is recorded as that lead's, so that a later event of the call answers
+ * nothing again (answered_calls.h).
  */
 #include "leads.h"
+#include "answered_calls.h"
 #include "fold_testable.h"
 #include "lead_store.h"
-#include "unclaimed_calls.h"
 
 #include <stdlib.h>
 
@@ -75,26 +77,32 @@ static int fold_caught_up(struct leads_ctx *ctx, PGconn *conn, const rd_kafka_me
 /* The answered call ev found no lead of contact_key, and the fold has
  * caught up with it: under the key's lock (the fold's, so a lead of the
  * person stored meanwhile is seen, and one stored later sees the row),
- * looked for again, and when still nobody's it is kept unclaimed
- * (unclaimed_calls.h). 0 with lead_id set when the lead was found. */
+ * looked for again, and when still nobody's it is recorded unclaimed
+ * (answered_calls.h). The lock is only tried: the batch's transaction may
+ * hold other keys' already, and a fold waiting for one of those while
+ * holding this one would deadlock with it; a lock held elsewhere is
+ * CF_EWAIT (the batch again shortly). 0 with lead_id set when the lead
+ * was found. */
 static int unclaimed(PGconn *conn, const struct cf_event *ev, const char *contact_key,
                      int64_t answered, char lead_id[CF_UUID_STR_LEN + 1], char *errbuf,
                      size_t errbuf_size)
 {
-    json_t *locks = json_array();
     char *lock = leads_key_lock(ev->networkid, contact_key);
-
-    json_array_append_new(locks, json_string(lock));
+    int rc = leads_store_try_lock_key(conn, lock, errbuf, errbuf_size);
     free(lock);
-    int rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
-    json_decref(locks);
-    if (rc == 0)
-        rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id, errbuf,
-                                        errbuf_size);
-    if (rc == 0 && !lead_id[0] &&
-        cf_uuid_valid(json_string_value(json_object_get(ev->data, "call_id"))))
-        rc =
-            leads_unclaimed_call_note(conn, ev->networkid, ev->data, answered, errbuf, errbuf_size);
+    if (rc == 0) {
+        snprintf(errbuf, errbuf_size, "the contact's key is locked by a lead being folded");
+        return CF_EWAIT;
+    }
+    if (rc < 0)
+        return rc;
+    rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id, errbuf,
+                                    errbuf_size);
+    if (rc == 0 && !lead_id[0]) {
+        int recorded;
+        rc = leads_answered_call_note(conn, ev->networkid, ev->data, answered, NULL, &recorded,
+                                      errbuf, errbuf_size);
+    }
     return rc;
 }
 
@@ -124,8 +132,16 @@ int leads_calls_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
             if (rc == 0)
                 rc = unclaimed(conn, ev, contact_key, answered, lead_id, errbuf, errbuf_size);
         }
+        /* the lead's response, once: a call recorded before (an earlier
+         * event of it, or a lead that took it) answers nothing again */
+        int recorded = 1;
+        if (rc == 0 && lead_id[0])
+            rc = leads_answered_call_note(conn, ev->networkid, ev->data, answered, lead_id,
+                                          &recorded, errbuf, errbuf_size);
         if (rc != 0)
             return rc;
+        if (!recorded)
+            return 0;
     }
     if (!lead_id[0]) /* over, and nobody's response: it holds nothing now */
         return cf_uuid_valid(call_id)

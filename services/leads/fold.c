@@ -14,7 +14,7 @@
  * the id of the request that opened it): applying a fact again yields the
  * same events. A new lead received before a call with its contact that a
  * person answered, and stored after it (a webhook retried late), takes
- * that call as its first response (unclaimed_calls.h). A response or
+ * that call as its first response (answered_calls.h). A response or
  * status naming a lead that is not stored (a replay of it before its
  * request; one sent while the request that opens the lead commits on
  * another runner; a made-up id) waits in leads.pending_facts, and the fold
@@ -26,7 +26,7 @@
 #include "lead_store.h"
 #include "fold_steps.h"
 #include "fold_testable.h"
-#include "unclaimed_calls.h"
+#include "answered_calls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,13 +271,14 @@ int leads_fold_merge(struct leads_ctx *ctx, const struct cf_event *ev, const jso
 }
 
 /* The new lead j_lead's first response when a call with one of its keys
- * (leads_fact_keys's, locked) was answered after it arrived and stored
- * before it (unclaimed_calls.h): that call's fact put first in j_pending
- * (the facts waiting for the lead) and the call taken. */
+ * (leads_fact_keys's, locked) was answered after it arrived and recorded
+ * unclaimed before it was stored (answered_calls.h): that call's fact put
+ * among j_pending (the facts waiting for the lead) by its time, and the
+ * call recorded as the lead's. */
 static int claim_call(PGconn *conn, const char *network_id, const json_t *keys,
                       const json_t *j_lead, json_t *j_pending, char *errbuf, size_t errbuf_size)
 {
-    json_t *rows = json_array(), *calls = json_object(), *taken = json_array();
+    json_t *rows = json_array(), *calls = json_object(), *claims = json_array();
     size_t i;
     json_t *j_k;
 
@@ -286,17 +287,19 @@ static int claim_call(PGconn *conn, const char *network_id, const json_t *keys,
         json_array_append_new(
             rows, json_pack("{s:s, s:O}", "n", network_id, "k", json_object_get(j_k, "key")));
     }
-    int rc = leads_unclaimed_calls_of(conn, rows, calls, errbuf, errbuf_size);
+    int rc = leads_answered_calls_unclaimed(conn, rows, calls, errbuf, errbuf_size);
     const json_t *j_call =
-        rc == 0 ? leads_unclaimed_call_pick(calls, network_id, keys,
-                                            cf_time_json_get(j_lead, "received_at"), taken)
+        rc == 0 ? leads_answered_call_pick(calls, network_id, keys,
+                                           cf_time_json_get(j_lead, "received_at"), NULL)
                 : NULL;
     if (j_call) {
-        json_array_insert(j_pending, 0, json_object_get(j_call, "fact"));
-        json_array_append(taken, json_object_get(j_call, "call_id"));
-        rc = leads_unclaimed_calls_take(conn, taken, errbuf, errbuf_size);
+        leads_answered_call_insert(j_pending, j_call);
+        json_array_append_new(claims,
+                              json_pack("{s:O, s:O}", "call_id", json_object_get(j_call, "call_id"),
+                                        "lead_id", json_object_get(j_lead, "lead_id")));
+        rc = leads_answered_calls_claim(conn, claims, errbuf, errbuf_size);
     }
-    json_decref(taken);
+    json_decref(claims);
     json_decref(calls);
     json_decref(rows);
     return rc;

@@ -4,7 +4,7 @@
  * run takes every lock its requests would take one by one (their contact
  * keys' and the ids of the leads they would open) in one sorted round,
  * reads every open lead of its people, the facts waiting for the leads it
- * may open and its people's unclaimed calls (unclaimed_calls.h), then
+ * may open and its people's unclaimed calls (answered_calls.h), then
  * applies the requests in their order in memory, with the rules the fold
  * applies one at a time (fold_steps.h): a second request of one person in
  * the run finds the lead the first opened or merged into, as it would
@@ -15,7 +15,7 @@
 #include "lead_store.h"
 #include "fold_steps.h"
 #include "fold_testable.h"
-#include "unclaimed_calls.h"
+#include "answered_calls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +32,9 @@ struct run {
     json_t *waiting;  /* lead id -> the facts waiting for it ([{"event_id", "event"}]) */
     json_t *saves;    /* lead id -> {"n", "doc", "keys"}: the leads to save */
     json_t *taken;    /* the ids of the waiting facts applied */
-    json_t *calls;    /* "network/key" -> its unclaimed calls (unclaimed_calls.h) */
-    json_t *claimed;  /* the ids of the unclaimed calls new leads took */
+    json_t *calls;    /* "network/key" -> its unclaimed calls (answered_calls.h) */
+    json_t *called;   /* the ids of those new leads took */
+    json_t *claims;   /* [{"call_id", "lead_id"}]: the same, and which lead took each */
 };
 
 /* The rows of the run's look-ups: every contact key ({"n", "k"}) and every
@@ -162,17 +163,21 @@ static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
     json_t *j_waiting = json_object_get(r->waiting, id), *envelopes = json_array();
     size_t i;
     json_t *j_w;
-    /* a call answered after the lead arrived, stored before it: first */
-    const json_t *j_call = leads_unclaimed_call_pick(
-        r->calls, ev->networkid, keys, cf_time_json_get(j_lead, "received_at"), r->claimed);
-    if (j_call) {
-        json_array_append(envelopes, json_object_get(j_call, "fact"));
-        json_array_append(r->claimed, json_object_get(j_call, "call_id"));
-    }
     json_array_foreach(j_waiting, i, j_w)
     {
         json_array_append(envelopes, json_object_get(j_w, "event"));
         json_array_append(r->taken, json_object_get(j_w, "event_id"));
+    }
+    /* a call answered after the lead arrived, recorded before it was
+     * stored: among the facts by its time */
+    const json_t *j_call = leads_answered_call_pick(
+        r->calls, ev->networkid, keys, cf_time_json_get(j_lead, "received_at"), r->called);
+    if (j_call) {
+        leads_answered_call_insert(envelopes, j_call);
+        json_array_append(r->called, json_object_get(j_call, "call_id"));
+        json_array_append_new(
+            r->claims,
+            json_pack("{s:O, s:s}", "call_id", json_object_get(j_call, "call_id"), "lead_id", id));
     }
     leads_fold_apply_waiting(ctx, j_lead, envelopes, out);
     json_decref(envelopes);
@@ -193,7 +198,8 @@ int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *c
         .saves = json_object(),
         .taken = json_array(),
         .calls = json_object(),
-        .claimed = json_array(),
+        .called = json_array(),
+        .claims = json_array(),
     };
     json_t *locks = json_array(), *keys = json_array();
     json_t *key_rows = json_array(), *lead_rows = json_array(), *rows = json_array();
@@ -215,7 +221,7 @@ int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *c
     if (rc == 0)
         rc = read_patients(ctx, conn, &r, key_rows, errbuf, errbuf_size);
     if (rc == 0)
-        rc = leads_unclaimed_calls_of(conn, key_rows, r.calls, errbuf, errbuf_size);
+        rc = leads_answered_calls_unclaimed(conn, key_rows, r.calls, errbuf, errbuf_size);
     tm[1] = cf_time_mono_ms();
     for (size_t i = 0; i < n && rc == 0; i++) {
         cf_log_set_request_id(evs[i]->id);
@@ -232,7 +238,7 @@ int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *c
     if (rc == 0)
         rc = leads_store_take_pending(conn, r.taken, errbuf, errbuf_size);
     if (rc == 0)
-        rc = leads_unclaimed_calls_take(conn, r.claimed, errbuf, errbuf_size);
+        rc = leads_answered_calls_claim(conn, r.claims, errbuf, errbuf_size);
     tm[3] = cf_time_mono_ms();
     if (rc == 0)
         cf_debug("fold: run of %zu requests in ms: locks and look-ups %lld, rules %lld,"
@@ -245,7 +251,8 @@ out:
     json_decref(key_rows);
     json_decref(keys);
     json_decref(locks);
-    json_decref(r.claimed);
+    json_decref(r.claims);
+    json_decref(r.called);
     json_decref(r.calls);
     json_decref(r.taken);
     json_decref(r.saves);

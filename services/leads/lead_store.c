@@ -42,6 +42,18 @@ int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_
         locks, NULL, errbuf, errbuf_size);
 }
 
+int leads_store_try_lock_key(PGconn *conn, const char *lock, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {lock};
+    int rc = cf_pg_exec(conn, "SELECT pg_try_advisory_xact_lock(" LEAD_LOCK_ID_SQL("$1") ")", 1,
+                        params, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
 static int one_doc(PGresult *res, json_t **out, char *errbuf, size_t errbuf_size)
 {
     json_error_t jerr;

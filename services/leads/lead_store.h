@@ -28,6 +28,13 @@
  * commit and then finds its lead. Blocks until all are held. */
 int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_t errbuf_size);
 
+/* Tries the transaction lock of one contact key ("network/contact key")
+ * without waiting: 1 when held now, 0 when another transaction holds it,
+ * or the database error. For a transaction that takes keys one at a time
+ * (call_responses.c): waiting there, with other keys held, could deadlock
+ * with a fold's sorted round. */
+int leads_store_try_lock_key(PGconn *conn, const char *lock, char *errbuf, size_t errbuf_size);
+
 /* The open lead of network_id holding any of keys (an array of strings),
  * the latest by last message (leads_pick_open), FOR UPDATE with the
  * person's other open leads: 0 with *out (new reference), CF_ENOTFOUND,

@@ -174,16 +174,16 @@ const struct cf_migration cf_leads_migrations[] = {
      " answered_at timestamptz NOT NULL);"
      "CREATE INDEX IF NOT EXISTS calls_under_way_contact ON calls_under_way"
      " (network_id, contact_key);"},
-    /* Answered calls that were nobody's response when they ended
-     * (unclaimed_calls.h): a lead stored later, received before the call,
-     * takes one as its response. */
-    {13, "unclaimed calls",
-     "CREATE TABLE IF NOT EXISTS unclaimed_calls ("
+    /* Answered calls with a contact and the lead each answered, or none
+     * yet (answered_calls.h): a lead stored later, received before such a
+     * call, takes it as its response. */
+    {13, "answered calls",
+     "CREATE TABLE IF NOT EXISTS answered_calls ("
      " call_id uuid PRIMARY KEY, network_id text NOT NULL, contact_key text NOT NULL,"
-     " answered_at timestamptz NOT NULL, fact text NOT NULL);"
-     "CREATE INDEX IF NOT EXISTS unclaimed_calls_contact ON unclaimed_calls"
-     " (network_id, contact_key);"
-     "CREATE INDEX IF NOT EXISTS unclaimed_calls_answered ON unclaimed_calls (answered_at);"},
+     " answered_at timestamptz NOT NULL, fact text NOT NULL, lead_id uuid);"
+     "CREATE INDEX IF NOT EXISTS answered_calls_unclaimed ON answered_calls"
+     " (network_id, contact_key) WHERE lead_id IS NULL;"
+     "CREATE INDEX IF NOT EXISTS answered_calls_answered ON answered_calls (answered_at);"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

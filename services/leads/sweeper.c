@@ -35,11 +35,11 @@
  * task expires only once its breach is decided: each sweep decides the
  * breaches before the expiries, so one past both is breached, then
  * expired. A lead event after the expiry finds no open task and closes
- * nothing. Each sweep also forgets the answered calls that were nobody's
- * response a day ago (unclaimed_calls.h).
+ * nothing. Each sweep also forgets the calls answered a day ago
+ * (answered_calls.h).
  */
 #include "tasks.h"
-#include "unclaimed_calls.h"
+#include "answered_calls.h"
 
 #include <stdlib.h>
 
@@ -180,8 +180,8 @@ void leads_sweeper(void *vctx)
         int n = 0, total = 0;
         if (leads_calls_under_way_stale(conn, errbuf, sizeof(errbuf)) != 0)
             cf_warn("sla sweeper: calls under way: %s", errbuf);
-        if (leads_unclaimed_calls_expire(conn, errbuf, sizeof(errbuf)) != 0)
-            cf_warn("sla sweeper: unclaimed calls: %s", errbuf);
+        if (leads_answered_calls_expire(conn, errbuf, sizeof(errbuf)) != 0)
+            cf_warn("sla sweeper: answered calls: %s", errbuf);
         while (until_ms >= 0 && (n = sweep_once(conn, until_ms, errbuf, sizeof(errbuf))) > 0) {
             total += n;
             relay_outbox(ctx, conn); /* out at once, not after the whole backlog */

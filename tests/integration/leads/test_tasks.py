@@ -603,9 +603,16 @@ def test_a_lead_stored_after_a_call_that_answered_it(stack):
     assert resp["id"] == uuid5(uuid5(call_id, "lead.reported"), "lead.responded"), resp
     assert resp["data"]["via"] == "call" and resp["data"]["staff_id"] == "op-7", resp
     assert resp["data"]["responded_at"] == iso(answered), resp
-    # taken once: the call is no other lead's, the earlier call stays
-    assert stack.sql("SELECT call_id::text FROM leads.unclaimed_calls WHERE contact_key = '%s'"
-                     % kp) == [[before]]
+    # the call is the lead's now; the earlier one nobody's still
+    def recorded():
+        return stack.sql("SELECT call_id::text, coalesce(lead_id::text, '') FROM"
+                         " leads.answered_calls WHERE contact_key = '%s' ORDER BY answered_at"
+                         % kp)
+    assert recorded() == [[before, ""], [call_id, lead_id]]
+    # a later event of the call (its recording) answers nothing again
+    call_event_again(stack, e164, answered, call_id)
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
+    assert response_facts(stack, kp) == [] and recorded() == [[before, ""], [call_id, lead_id]]
     assert breaches(stack, lead_id) == []
 
 
