@@ -23,6 +23,13 @@ struct only {
     const char *name, *where, *per;
 };
 
+/* 1 for a figure whose range picks whole months, as the cohorts report's
+ * does (a month the range touches is all in): a cohort's patients. */
+static int whole_months(const struct only *o)
+{
+    return o && strcmp(o->name, "first_arrival") == 0;
+}
+
 #define ENDED "r.status = 'ended'"
 #define INBOUND ENDED " AND r.direction = 'inbound'"
 #define OUTBOUND ENDED " AND r.direction = 'outbound'"
@@ -526,9 +533,17 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     cf_strbuf_add(&b, q->report.last_non_direct && k->table_last ? k->table_last : k->table);
     cf_strbuf_add(&b, " r WHERE r.network_id = $1 AND ");
     cf_strbuf_add(&b, k->hour);
-    cf_strbuf_add(&b, " >= $2::timestamp AND ");
-    cf_strbuf_add(&b, k->hour);
-    cf_strbuf_add(&b, " < $3::timestamp");
+    if (whole_months(only)) {
+        /* from the first of from's month to the end of to's */
+        cf_strbuf_add(&b, " >= date_trunc('month', $2::timestamp) AND ");
+        cf_strbuf_add(&b, k->hour);
+        cf_strbuf_add(&b, " < date_trunc('month', $3::timestamp - interval '1 microsecond')"
+                          " + interval '1 month'");
+    } else {
+        cf_strbuf_add(&b, " >= $2::timestamp AND ");
+        cf_strbuf_add(&b, k->hour);
+        cf_strbuf_add(&b, " < $3::timestamp");
+    }
 
     /* the report's clinics ($4, which a walled figure names too) */
     if (q->report.clinics) {
