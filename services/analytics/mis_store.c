@@ -124,11 +124,24 @@ int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errb
 int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size)
 {
     int rc = drop_keys(conn, ids, errbuf, errbuf_size);
+    /* The first visit stays: a time, no more personal than the visits'
+     * own, and what tells a repeat visit from a new patient's, so the
+     * counts stay as they were. */
     if (rc == 0)
         rc = cf_pg_exec_json(conn,
-                             "UPDATE analytics.patients SET erased = true, first_visit_at = NULL"
+                             "UPDATE analytics.patients SET erased = true"
                              " WHERE patient_id IN (SELECT jsonb_array_elements_text($1::jsonb)"
                              "::uuid)",
+                             ids, NULL, errbuf, errbuf_size);
+    /* a reminder's task names the visit's patient by their contact key:
+     * the link the dropped keys were */
+    if (rc == 0)
+        rc = cf_pg_exec_json(conn,
+                             "UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
+                             " FROM analytics.appointments a"
+                             " WHERE t.appointment_id = a.appointment_id"
+                             " AND t.contact_key IS NOT NULL AND a.patient_id IN"
+                             " (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
                              ids, NULL, errbuf, errbuf_size);
     return rc;
 }

@@ -20,8 +20,10 @@ int an_appointments_save(PGconn *conn, const json_t *rows, char *errbuf, size_t 
 int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 /* Erases the patients (an array of ids, from tombstones): their contact
- * keys are dropped and the row is marked erased, so an older version
- * cannot bring them back; their appointments keep only ids and counts. */
+ * keys are dropped (and the key their visits' reminder tasks hold) and the
+ * row is marked erased, so an older version cannot bring them back; their
+ * appointments keep only ids and counts, and their first visit stays, so
+ * the counts that rest on it do not move. */
 int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
 
 #endif

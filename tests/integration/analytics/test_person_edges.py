@@ -17,14 +17,18 @@ reports"):
   phone: R is their patient again. R calls from the Yandex number and
   books: the booking goes under yandex_direct (it went under none when the
   erasure kept R's keys away for good).
+- A patient erased keeps the counts. S, a patient from before analytics'
+  history, comes again and is erased: the visit stays a repeat visit
+  (the erasure dropped the MIS's first visit, and S became a new
+  patient), and S's reminder task no longer names S's contact key.
 - A campaign member given another patient. The MIS gives a missed visit
   to another patient: the reminders service draws the re-invite again and
   sends the job's member event for the new patient, an event of its own.
   The job's member is the later patient, whichever event comes first.
 """
 import cfstack
-from common import (CALLS, NET, Stack, call_event, cf_uuid5, contact_key, iso, produce_many,
-                    simple_call, wait_groups_consumed)
+from common import (CALLS, NET, TASKS, Stack, call_event, cf_uuid5, contact_key, iso,
+                    produce_many, simple_call, task_event, wait_groups_consumed)
 from test_walled_figures import (APPTS, C, OUTCOMES, PATIENTS, envelope, patient, patient_id,
                                  report, t, visit)
 
@@ -124,8 +128,50 @@ def test_a_campaign_member_given_another_patient(stack):
                                                (reversed_, second, "target")]), rows
 
 
+def test_an_erased_patient_keeps_the_counts(stack):
+    # S had come before analytics' history (the MIS's first visit in 2024)
+    # and comes again on 2026-11-20, reminded of it (the reminder's task
+    # names S's contact key). S is erased: the visit is still a repeat
+    # visit, not a new patient, and the task no longer names the key.
+    stack.start_analytics()  # the test before's was stopped with it
+    phone = "+79164450004"
+    groups = {"clinicflow-analytics-calls": (CALLS, TASKS),
+              "clinicflow-analytics-mis": (APPTS, PATIENTS)}
+    s = patient("s", phone)
+    s["data"]["first_visit_at"] = "2024-05-14T07:00:00.000Z"
+    produce_many(stack.broker.bootstrap, PATIENTS, [s])
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("s-a", "s", C, t(2026, 11, 12, "09:00"), t(2026, 11, 20, "10:00"), "completed",
+              1500)])
+    task = {"task_id": cf_uuid5("edges-s", "task"), "kind": "reminder", "status": "open",
+            "clinic_id": C, "appointment_id": cf_uuid5(NET, "mis", "appointment", "s-a"),
+            "patient_id": patient_id("s"), "contact_key": contact_key(phone),
+            "reason": "not_confirmed", "opened_at": iso(t(2026, 11, 19, "12:00")),
+            "due_at": iso(t(2026, 11, 20, "09:00"))}
+    ev = task_event("opened", task)
+    ev["source"] = "/clinicflow/reminders/outcomes"
+    produce_many(stack.broker.bootstrap, TASKS, [ev])
+    wait_groups_consumed(stack, groups)
+    day = {"from": "2026-11-20", "to": "2026-11-20"}
+
+    def counts():
+        f = report(stack, "read", "funnel", **day)["totals"]
+        src = report(stack, "read", "sources", **day)["totals"]
+        return (f["arrivals"], f["repeat_visits"], src["arrived_new_patients"])
+
+    def task_key():
+        return cfstack.psql(stack.dsn, "SELECT coalesce(contact_key, 'none') FROM analytics.tasks"
+                            " WHERE task_id = '%s'" % task["task_id"])
+    assert counts() == (1, 1, 0) and task_key() == [[contact_key(phone)]], counts()
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, patient_id("s"), None)
+    wait_groups_consumed(stack, groups)
+    assert counts() == (1, 1, 0), counts()
+    assert task_key() == [["none"]]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [test_the_first_touch_is_the_first_contacts_latest_state,
                                  test_two_first_visits_at_once_are_one_first_arrival,
                                  test_a_patient_created_again_after_erasure_is_linked,
-                                 test_a_campaign_member_given_another_patient])
+                                 test_a_campaign_member_given_another_patient,
+                                 test_an_erased_patient_keeps_the_counts])
