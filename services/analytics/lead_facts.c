@@ -68,21 +68,28 @@ static int received(json_t *patch, const json_t *data, const char *tz, char *err
     return 0;
 }
 
+/* the columns later events set, which a lead.received only starts */
+static const char *const later[] = {"messages", "status", "sla_breached", "contact_key"};
+
+void an_lead_patch_split_initial(json_t *patch)
+{
+    if (!json_is_true(json_object_get(patch, "initial")))
+        return;
+    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+        json_t *v = json_object_get(patch, later[i]);
+        if (!v)
+            continue;
+        char init[32];
+        snprintf(init, sizeof(init), "init_%s", later[i]);
+        json_object_set(patch, init, v);
+        json_object_del(patch, later[i]);
+    }
+    json_object_del(patch, "initial");
+}
+
 void an_lead_patch_merge(json_t *have, const json_t *patch)
 {
-    static const char *const later[] = {"messages", "status", "sla_breached", "contact_key"};
-    const int initial = json_is_true(json_object_get(patch, "initial"));
-    const char *key;
-    json_t *value;
-
-    json_object_foreach((json_t *)patch, key, value)
-    {
-        int kept = 0;
-        for (size_t i = 0; initial && i < sizeof(later) / sizeof(later[0]); i++)
-            kept |= strcmp(key, later[i]) == 0 && json_object_get(have, key) != NULL;
-        if (!kept)
-            json_object_set(have, key, value);
-    }
+    json_object_update(have, (json_t *)patch);
 }
 
 json_t *an_lead_patch(const char *type, const json_t *data, int64_t time_ms, const char *network_id,

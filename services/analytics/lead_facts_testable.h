@@ -24,11 +24,18 @@
 json_t *an_lead_patch(const char *type, const json_t *data, int64_t time_ms, const char *network_id,
                       const char *tz, char *errbuf, size_t errbuf_size);
 
-/* Merges patch, a lead's later event in a batch, into have, the batch's
- * patch of the same lead so far: the later event's columns win, but an
- * initial patch (a lead.received after the lead's other events) does not
- * undo the requests counted, the status, the breach or the key that they
- * set, as the store does not (lead_store.c's LATER columns). */
+/* Makes an initial patch (a lead.received's) what the store takes: the
+ * requests counted, the status, the breach and the key as init_messages,
+ * init_status, init_sla_breached and init_contact_key, the lead's values
+ * only where no other event of it, stored or in the batch, has set them
+ * (lead_store.c's LATER columns). Other patches are left as they are.
+ * After the patch's contact key has served to link the lead's person. */
+void an_lead_patch_split_initial(json_t *patch);
+
+/* Merges patch, a lead's later event in a batch (split as above), into
+ * have, the batch's patch of the same lead so far: its columns win. A
+ * received's starting values are apart (init_*), so whichever order it
+ * comes in, what the lead's other events set stays. */
 void an_lead_patch_merge(json_t *have, const json_t *patch);
 
 /*

@@ -2,12 +2,13 @@
  * analytics.leads' statements (lead_store.h). A patch's absent columns read
  * as NULL from the recordset, and COALESCE keeps the stored value for
  * them: no event sets a column back to nothing. A lead.received's patch
- * (initial) is the lead as it opened: on a lead already stored (its
- * received replayed from the DLQ after the later events) it fills only
- * what is missing, and the requests counted, the status, the breach and
- * the key that later events set stay. One patch a lead a statement (the
- * batch merged each lead's), whose lead ids one runner owns: MERGE's one
- * row a source row holds.
+ * is the lead as it opened: on a lead already stored (its received
+ * replayed from the DLQ after the later events) it fills only what is
+ * missing, and the requests counted, the status, the breach and the key
+ * that later events set, stored or in the same batch, stay (its values of
+ * those come apart, as init_*: an_lead_patch_split_initial). One patch a
+ * lead a statement (the batch merged each lead's), whose lead ids one
+ * runner owns: MERGE's one row a source row holds.
  */
 #include "lead_store.h"
 
@@ -18,11 +19,9 @@
     " patient_class, contact_key, messages, status, responded_at, response_seconds,"               \
     " working_seconds, responder, lost_reason, appointment_id, closed_at, sla_breached"
 #define KEEP(c) " " c " = COALESCE(r." c ", l." c "),"
-/* a column later events set, which a late received does not undo (the
- * columns an_lead_patch_merge keeps within a batch) */
-#define LATER(c)                                                                                   \
-    " " c " = CASE WHEN r.initial THEN COALESCE(l." c ", r." c ") ELSE COALESCE(r." c ", l." c     \
-    ") END,"
+/* a column later events set, which a late received does not undo: the
+ * event's, else the stored, else the received's starting value */
+#define LATER(c) " " c " = COALESCE(r." c ", l." c ", r.init_" c "),"
 
 /* the stored lead updated by a patch, column by column */
 /* clang-format off */
@@ -36,9 +35,10 @@
 /* a new lead: the patch's columns as they are */
 #define VALUES                                                                                     \
     "r.clinic_id, r.hour, r.received_at, r.provider, r.channel_id, r.source, r.medium,"            \
-    " r.campaign, r.patient_class, r.contact_key, r.messages, r.status, r.responded_at,"           \
+    " r.campaign, r.patient_class, COALESCE(r.contact_key, r.init_contact_key),"                   \
+    " COALESCE(r.messages, r.init_messages), COALESCE(r.status, r.init_status), r.responded_at,"   \
     " r.response_seconds, r.working_seconds, r.responder, r.lost_reason, r.appointment_id,"        \
-    " r.closed_at, r.sla_breached"
+    " r.closed_at, COALESCE(r.sla_breached, r.init_sla_breached)"
 
 int an_leads_save(PGconn *conn, const json_t *patches, char *errbuf, size_t errbuf_size)
 {
@@ -50,7 +50,8 @@ int an_leads_save(PGconn *conn, const json_t *patches, char *errbuf, size_t errb
         " patient_class text, contact_key text, messages integer, status text,"
         " responded_at timestamptz, response_seconds integer, working_seconds integer,"
         " responder text, lost_reason text, appointment_id text, closed_at timestamptz,"
-        " sla_breached boolean, initial boolean) ORDER BY lead_id) AS r ON l.lead_id = r.lead_id"
+        " sla_breached boolean, init_contact_key text, init_messages integer, init_status text,"
+        " init_sla_breached boolean) ORDER BY lead_id) AS r ON l.lead_id = r.lead_id"
         " WHEN MATCHED THEN UPDATE SET" SET
         " WHEN NOT MATCHED THEN INSERT (lead_id, network_id, " COLS ")"
         " VALUES (r.lead_id, r.network_id, " VALUES ")",

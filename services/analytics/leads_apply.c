@@ -124,6 +124,7 @@ int analytics_leads_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
             an_touch_add(touches, touch);
         json_decref(touch);
         if (patch && json_object_size(patch)) {
+            an_lead_patch_split_initial(patch);
             const char *id = json_string_value(json_object_get(patch, "lead_id"));
             json_t *have = json_object_get(by_lead, id);
             if (have)

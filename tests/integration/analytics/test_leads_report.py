@@ -38,6 +38,7 @@ import io
 import json
 import math
 import random
+import subprocess
 import time
 import urllib.parse
 import uuid
@@ -740,6 +741,35 @@ def test_leads_report(stack):
     st, _, body = stack.report_raw("leads", [("from", "2031-01-10"), ("to", "2031-01-10")])
     totals = json.loads(body)["totals"]
     assert st == 200 and totals["leads"] == 1 and totals[status] == 1, (status, body)
+
+    # 8. The same with the received replayed beside a later merge, in one
+    #    write (so most likely one batch): the lead merged a request, then
+    #    its received comes back from the DLQ with the next merge. Two
+    #    requests merged, whatever the batches.
+    merged = next(e for e in copies if e["type"] == "clinicflow.lead.merged")
+    received = next(e for e in copies if e["type"] == "clinicflow.lead.received")
+    again_id = str(uuid.uuid4())
+
+    def copy(ev, minute, **data):
+        ev = json.loads(json.dumps(ev))
+        ev["id"], ev["subject"] = str(uuid.uuid4()), again_id
+        ev["time"] = "2031-01-11T07:%02d:00.000Z" % minute
+        ev["data"].update(lead_id=again_id, **data)
+        return ev
+    first = copy(merged, 1, messages=2)
+    cfstack.produce(stack.broker.bootstrap, LEADS, again_id,
+                    json.dumps(first, separators=(",", ":")).encode())
+    stack.wait_analytics()
+    lines = [copy(received, 0, received_at="2031-01-11T07:00:00.000Z"),
+             copy(merged, 2, messages=3)]
+    p = subprocess.run(["kcat", "-b", stack.broker.bootstrap, "-P", "-t", LEADS, "-K", "\t"],
+                       input="".join("%s\t%s\n" % (again_id, json.dumps(e, separators=(",", ":")))
+                                     for e in lines).encode(), capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    stack.wait_analytics()
+    st, _, body = stack.report_raw("leads", [("from", "2031-01-11"), ("to", "2031-01-11")])
+    totals = json.loads(body)["totals"]
+    assert st == 200 and totals["leads"] == 1 and totals["merged"] == 2, body
 
 
 def check_leads_service_output(stack, ids, received, today, d1, d2, responses):

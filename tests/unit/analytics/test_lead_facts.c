@@ -79,19 +79,36 @@ static void test_merge_in_a_batch(void)
               "{\"lead_id\": \"L\", \"received_at\": \"2026-11-22T21:12:05Z\","
               " \"contact_key\": \"messenger\", \"provider\": \"telegram\"}",
               "UTC");
+    an_lead_patch_split_initial(p);
+    CHECK(json_object_get(p, "initial") == NULL && json_object_get(p, "messages") == NULL);
+    CHECK_INT(n(p, "init_messages"), 1);
     an_lead_patch_merge(have, p);
     json_decref(p);
     CHECK_INT(n(have, "messages"), 2);
     CHECK_STR(s(have, "status"), "booked");
     CHECK_STR(s(have, "contact_key"), "phone");
-    CHECK(json_is_false(json_object_get(have, "sla_breached"))); /* none set it: the received's */
-    CHECK_STR(s(have, "provider"), "telegram");                  /* the received's own */
-    CHECK(json_is_true(json_object_get(have, "initial")));
+    /* the received's starting values apart, for what nothing else set */
+    CHECK(json_object_get(have, "sla_breached") == NULL);
+    CHECK(json_is_false(json_object_get(have, "init_sla_breached")));
+    CHECK_STR(s(have, "init_contact_key"), "messenger");
+    CHECK_STR(s(have, "provider"), "telegram"); /* the received's own */
     /* the usual order: the later event's columns win */
+    p = patch("clinicflow.lead.merged", "{\"lead_id\": \"L\", \"messages\": 3}", "UTC");
+    an_lead_patch_split_initial(p); /* not a received's: unchanged */
+    an_lead_patch_merge(have, p);
+    json_decref(p);
+    CHECK_INT(n(have, "messages"), 3);
+    json_decref(have);
+
+    /* the received first in the batch, then a merge: the merge's count */
+    have = patch("clinicflow.lead.received",
+                 "{\"lead_id\": \"L\", \"received_at\": \"2026-11-22T21:12:05Z\"}", "UTC");
+    an_lead_patch_split_initial(have);
     p = patch("clinicflow.lead.merged", "{\"lead_id\": \"L\", \"messages\": 3}", "UTC");
     an_lead_patch_merge(have, p);
     json_decref(p);
     CHECK_INT(n(have, "messages"), 3);
+    CHECK_INT(n(have, "init_messages"), 1);
     json_decref(have);
 }
 
