@@ -260,7 +260,11 @@ static int write_rows(struct lane *l, struct batch_rows *s, int k)
         " ON CONFLICT (appointment_id) DO UPDATE SET version = excluded.version,"
         " record = excluded.record, patient_id = excluded.patient_id,"
         " clinic_id = excluded.clinic_id, status = excluded.status,"
-        " starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = now()"
+        " starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = now(),"
+        /* a visit moved to a new time ahead: what the patient answered
+         * was of the old one (mis_store.c) */
+        " reminder_status = CASE WHEN t.starts_at IS DISTINCT FROM excluded.starts_at"
+        " AND excluded.starts_at > now() THEN NULL ELSE t.reminder_status END"
         " WHERE t.version < excluded.version"
         " RETURNING t.appointment_id::text",
     };

@@ -69,7 +69,13 @@ int mis_store_put(PGconn *conn, enum mis_kind kind, const char *id, const char *
         {"UPDATE reminders.appointments SET version = $2::bigint, record = $3::jsonb,"
          " patient_id = $4::uuid, clinic_id = $3::jsonb->>'clinic_id',"
          " status = $3::jsonb->>'status', starts_at = ($3::jsonb->>'starts_at')::timestamptz,"
-         " ends_at = ($3::jsonb->>'ends_at')::timestamptz, updated_at = now()"
+         " ends_at = ($3::jsonb->>'ends_at')::timestamptz, updated_at = now(),"
+         /* a visit moved to a new time ahead: what the patient answered
+          * was of the old one (one moved into the past is the record of
+          * when it happened) */
+         " reminder_status = CASE WHEN starts_at IS DISTINCT FROM"
+         " ($3::jsonb->>'starts_at')::timestamptz AND ($3::jsonb->>'starts_at')::timestamptz"
+         " > now() THEN NULL ELSE reminder_status END"
          " WHERE appointment_id = $1::uuid RETURNING 1",
          "INSERT INTO reminders.appointments (appointment_id, network_id, mis_id, version, record,"
          " patient_id, clinic_id, status, starts_at, ends_at)"

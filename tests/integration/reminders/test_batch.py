@@ -219,6 +219,26 @@ def campaign_job(s, mis_id):
     return tuple(rows[0]) if len(rows) == 1 else rows
 
 
+def test_a_visit_moved_ahead_drops_its_answer(s):
+    """The robot before clinicflow had the patient confirm a visit that
+    then did not happen; written again at its time, the answer stands;
+    moved to a new time ahead, the patient has not answered for it."""
+    p, a = common.new_id("ans-p"), common.new_id("ans-a")
+    ok(s.put_patient(p, patient_body(1, common.new_phone()[0])))
+    ok(s.put_appointment(a, appointment_body(1, p, hours_ago(3))))
+    ok(s.request("PUT", "/v1/appointments/%s/reminders" % a, {
+        "gateway": "old-robot", "sends": [{"channel": "call", "at": hours_ago(27),
+                                           "outcome": "confirmed"}]}))
+    assert ok(s.get_appointment(a)).get("reminder_status") == "confirmed"
+    ok(s.batch([line("appointment", a, appointment_body(2, p, hours_ago(3)))]))
+    assert ok(s.get_appointment(a)).get("reminder_status") == "confirmed"
+    rep = ok(s.batch([line("appointment", a, appointment_body(3, p, days_ahead(5),
+                                                              "rescheduled"))]))
+    assert rep["appointments"]["updated"] == 1, rep
+    got = ok(s.get_appointment(a))
+    assert got["version"] == 3 and "reminder_status" not in got, got
+
+
 def test_a_visit_written_again_keeps_its_campaign_jobs(s):
     """A missed visit's re-invite and a completed visit's survey, planned
     when the MIS PUT them, stay pending when a batch writes the visits
@@ -544,6 +564,7 @@ if __name__ == "__main__":
         test_refusals,
         test_mixed_as_the_puts_store_it,
         test_versions,
+        test_a_visit_moved_ahead_drops_its_answer,
         test_a_visit_written_again_keeps_its_campaign_jobs,
         test_a_record_created_meanwhile,
         test_a_record_in_sets_in_flight_together,

@@ -192,7 +192,7 @@ def test_a_visit_cancelled_while_its_call_waits_is_not_called(s):
 
 
 def test_reschedule_opens_a_front_desk_task(s):
-    _, e164, a = soon(s, "Boris")
+    p, e164, a = soon(s, "Boris")
     send_id, _, _ = wait_request(s, a, 1)
     ok(s.report({"send_id": send_id, "outcome": "reschedule"}))
     assert reminder_status(s, a) == "reschedule_requested"
@@ -202,6 +202,13 @@ def test_reschedule_opens_a_front_desk_task(s):
     assert (data["kind"], data["reason"], data["status"]) == ("reminder", "reschedule", "open")
     assert data["contact"]["e164"] == e164 and data["clinic_id"] == NORTH, data
     assert task["key"] == data["task_id"]
+    # the MIS sends the visit again unmoved: the answer stands; the front
+    # desk moves it: the patient has not answered for the new time
+    starts = ok(s.get_appointment(a))["appointment"]["starts_at"]
+    book(s, a, 2, starts, clinic=NORTH, patient=p)
+    assert reminder_status(s, a) == "reschedule_requested"
+    book(s, a, 3, utc(in_s(30 * 3600)), clinic=NORTH, patient=p)
+    assert reminder_status(s, a) == "-" and "reminder_status" not in ok(s.get_appointment(a))
 
 
 def test_no_answer_twice_then_sms_and_a_task(s):
