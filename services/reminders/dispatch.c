@@ -28,7 +28,10 @@
  * the two: the request may have reached the gateway, and a webhook gateway
  * keeps no record we can ask, so the send becomes "unknown" (counted) and
  * is never made again blindly. A gateway that cannot be reached takes the
- * mark back and the command waits (CF_EWAIT: retried, never poison).
+ * mark back, and the job is due again DISPATCH_GATEWAY_DOWN_RETRY_MS later
+ * (the scheduler emits it again, under its window and lateness rules):
+ * the command is consumed, so one clinic's gateway down holds up no other
+ * clinic's commands that share its batch.
  *
  * What the dispatcher knows of the outcome itself (skipped, failed,
  * unknown, an SMS handed over) is applied in the runner's transaction
@@ -57,6 +60,8 @@
 /* The reminder of a visit this near always goes (no duplicate
  * suppression). */
 #define DISPATCH_ALWAYS_WITHIN_MS (24 * 3600000LL)
+/* A job whose gateway could not be reached is due again this much later. */
+#define DISPATCH_GATEWAY_DOWN_RETRY_MS (30 * 1000LL)
 
 static void count_send(const char *gateway, const char *status)
 {
@@ -102,6 +107,11 @@ static int held_back(PGconn *mc, const struct plan_policy *policy, const struct 
         return 0;
     }
     const char *kind = json_string_value(json_object_get(cmd, "kind"));
+    /* another of the visit's reminders has the patient's answer already */
+    if (kind && strcmp(kind, "reminder") == 0 && ladder_answered(view->reminder_status)) {
+        *why = "answered";
+        return 0;
+    }
     const int64_t ahead_ms = cf_time_json_get(cmd, "visit_at") - now_ms;
     if ((kind && strcmp(kind, "reminder") == 0 && ahead_ms <= DISPATCH_ALWAYS_WITHIN_MS) ||
         policy->duplicate_ms <= 0)
@@ -357,8 +367,16 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
             rc = CF_EUNAVAIL; /* the mark stays: read again, the send is unknown */
             goto out;
         }
-        if (rc == CF_EUNAVAIL) { /* the command waits for the gateway */
-            rc = CF_EWAIT;
+        if (rc == CF_EUNAVAIL) {
+            /* The job waits for the gateway, not the batch: its command is
+             * consumed and the job is due again a little later, so the
+             * other clinics' commands of the batch go now. */
+            rc = send_store_job_later(conn, job_id, attempt,
+                                      cf_time_now_ms() + DISPATCH_GATEWAY_DOWN_RETRY_MS, errbuf,
+                                      errbuf_size);
+            if (rc == 0)
+                cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"gateway_unreachable\"",
+                               1);
             goto out;
         }
         status = "failed";

@@ -18,6 +18,12 @@ static const char *const outcomes[] = {
  * nobody. */
 static const char *const answers[] = {"confirmed", "declined", "reschedule", "opt_out_calls"};
 static const char *const nobody[] = {"no_answer", "busy", "voicemail", "no_reply", "failed"};
+/* An SMS's news, older to newer: handed over, then delivered or not, then
+ * the patient's reply. Gateways may report them out of order (Twilio's
+ * status callbacks are not ordered; a batch of SMS.ru's is resent). */
+static const char *const sms_handed[] = {"sms_sent"};
+static const char *const sms_fate[] = {"sms_delivered", "sms_failed"};
+static const char *const sms_reply[] = {"confirmed", "declined", "reschedule", "opt_out_sms"};
 
 static int in(const char *s, const char *const *set, size_t n)
 {
@@ -39,6 +45,17 @@ static int is(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
+int ladder_answered(const char *reminder_status)
+{
+    static const char *const answered[] = {"confirmed", "declined", "reschedule_requested"};
+    return IN(reminder_status, answered);
+}
+
+int ladder_ends_quietly(const char *outcome, const char *reason)
+{
+    return is(outcome, "skipped") && is(reason, "answered");
+}
+
 enum ladder_take ladder_take(const char *had, const char *got, int send_attempt,
                              const struct ladder_job *job)
 {
@@ -47,9 +64,19 @@ enum ladder_take ladder_take(const char *had, const char *got, int send_attempt,
     /* the key was pressed: the call's end saying nobody did is older news */
     if (IN(had, answers) && IN(got, nobody))
         return LADDER_IGNORE;
+    /* an SMS's state reported after a newer one: delivered then sent, or
+     * the delivery after the reply */
+    if ((IN(had, sms_fate) && IN(got, sms_handed)) ||
+        (IN(had, sms_reply) && (IN(got, sms_handed) || IN(got, sms_fate))))
+        return LADDER_IGNORE;
     if (!job->current)
         return LADDER_TELL;
     if (job->attempt == send_attempt && is(job->status, "emitted"))
+        return LADDER_MOVE;
+    /* nobody could tell whether the send went (unknown ended the ladder),
+     * and the gateway's answer says it did and the patient answered */
+    if (is(had, "unknown") && (IN(got, answers) || IN(got, sms_reply)) &&
+        job->attempt == send_attempt && is(job->status, "done") && is(job->result, "unknown"))
         return LADDER_MOVE;
     /* The key after the call's end: that end moved the job one rung on
      * (pending, out, or ended there) or ended the ladder at this rung; the
@@ -101,8 +128,13 @@ int ladder_after(const struct plan_policy *p, const char *channel, int attempt, 
         out->task = "reschedule";
         return 0;
     }
-    if (is(outcome, "unknown")) /* never resent blindly: the front desk decides */
+    /* never resent blindly: the front desk decides, so it is asked to (a
+     * gateway's answer after this may still tell: ladder_take) */
+    if (is(outcome, "unknown")) {
+        out->reminder_status = "not_confirmed";
+        out->task = "not_confirmed";
         return 0;
+    }
 
     if (is(channel, "sms")) { /* the last rung: its task is open already */
         if (is(outcome, "opt_out_sms"))

@@ -27,6 +27,17 @@
  * (unknown). */
 int ladder_outcome_known(const char *outcome);
 
+/* 1 when an appointment's reminder_status is the patient's answer
+ * (confirmed, declined, reschedule_requested): its later reminders are not
+ * sent (skipped as answered), and no reminder's not_confirmed writes over
+ * it. */
+int ladder_answered(const char *reminder_status);
+
+/* 1 for a reminder's send held back because its visit was answered
+ * already (skipped, reason answered): the ladder ends there, and sets no
+ * status and opens no task. */
+int ladder_ends_quietly(const char *outcome, const char *reason);
+
 /* Where a job stands when a report about one of its sends comes. */
 struct ladder_job {
     int current;        /* the visit is still booked for the job's time */
@@ -51,7 +62,12 @@ enum ladder_take {
  * patient's key wins: a report that the call reached nobody after the
  * patient's answer on it is ignored, and the answer after such a report
  * moves the job from the rung that report led to (or from the end it
- * led to), unless a patient's answer since decided the job. Pure. */
+ * led to), unless a patient's answer since decided the job. An SMS's
+ * reports may come out of order too: one older than the state recorded
+ * (handed over after delivered or failed, either after the patient's
+ * reply) is ignored. A send whose outcome nobody could tell (unknown)
+ * ended the ladder; the patient's answer reported for it after all moves
+ * the job from there. Pure. */
 enum ladder_take ladder_take(const char *had, const char *got, int send_attempt,
                              const struct ladder_job *job);
 

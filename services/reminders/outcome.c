@@ -42,6 +42,11 @@ static int step(const struct cf_network *net, const json_t *row, const struct re
         return rc;
     const int64_t visit_ms = json_integer_value(json_object_get(row, "visit_at"));
     const char *kind = str(row, "kind");
+    if (ladder_ends_quietly(o->outcome, o->reason)) {
+        memset(next, 0, sizeof(*next));
+        plan_policy_free(&policy);
+        return 0;
+    }
     rc = kind && strcmp(kind, "reminder") != 0
              ? ladder_campaign_after(kind, o->outcome, next)
              : ladder_after(&policy, str(row, "channel"),

@@ -150,7 +150,12 @@ int outcome_store_reminder_status(PGconn *conn, const char *appointment_id, cons
     const char *params[] = {appointment_id, status};
     return cf_pg_exec(conn,
                       "UPDATE reminders.appointments SET reminder_status = $2"
-                      " WHERE appointment_id = $1::uuid",
+                      " WHERE appointment_id = $1::uuid"
+                      /* a reminder nobody answered leaves the patient's
+                       * answer to another one as it is (ladder_answered) */
+                      " AND ($2 <> 'not_confirmed' OR reminder_status IS NULL"
+                      " OR reminder_status NOT IN ('confirmed', 'declined',"
+                      " 'reschedule_requested'))",
                       2, params, NULL, errbuf, errbuf_size);
 }
 

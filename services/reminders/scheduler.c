@@ -414,8 +414,9 @@ void reminders_scheduler(void *vctx)
                         "patient booked again), deferred (a campaign contact over its "
                         "clinic's hourly pace, due again the next hour), held (taken while "
                         "its clinic's calling windows were closed, due again when the next "
-                        "opens), or skipped_same_time (held, but another of its visit's "
-                        "reminders goes by then)");
+                        "opens), skipped_same_time (held, but another of its visit's "
+                        "reminders goes by then), or gateway_unreachable (the dispatcher "
+                        "could not reach its clinic's gateway: due again 30 s later)");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.scheduler_every_ms)) {
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {

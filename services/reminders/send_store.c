@@ -35,7 +35,7 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
                             " WHERE o.network_id = $4 AND o.phone = p.record->'phones'->>0"
                             " AND o.channel = $5),"
                             " coalesce(j.status = 'emitted' AND j.attempt = $7::int"
-                            " AND " JOB_CURRENT_SQL ", false)"
+                            " AND " JOB_CURRENT_SQL ", false), coalesce(a.reminder_status, '')"
                             " FROM (SELECT 1) AS one"
                             " LEFT JOIN reminders.sends s ON s.send_id = $1::uuid"
                             " LEFT JOIN reminders.patients p ON p.patient_id = $2::uuid"
@@ -65,6 +65,7 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
         out->appointment = cf_json_loads(PQgetvalue(res, 0, 9), 0, NULL);
     out->opted_out = PQgetvalue(res, 0, 10)[0] == 't';
     out->job_live = PQgetvalue(res, 0, 11)[0] == 't';
+    snprintf(out->reminder_status, sizeof(out->reminder_status), "%s", PQgetvalue(res, 0, 12));
     PQclear(res);
     return 0;
 }
@@ -125,6 +126,19 @@ int send_store_unmark(PGconn *conn, const char *send_id, char *errbuf, size_t er
     return cf_pg_exec(conn,
                       "DELETE FROM reminders.sends WHERE send_id = $1::uuid AND status = 'sending'",
                       1, params, NULL, errbuf, errbuf_size);
+}
+
+int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt, int64_t due_ms,
+                         char *errbuf, size_t errbuf_size)
+{
+    char due[32];
+    cf_time_format(due_ms, due);
+    const char *params[] = {job_id, attempt, due};
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.reminder_jobs SET status = 'pending',"
+                      " due_at = $3::timestamptz, updated_at = now()"
+                      " WHERE job_id = $1::uuid AND status = 'emitted' AND attempt = $2::int",
+                      3, params, NULL, errbuf, errbuf_size);
 }
 
 int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, const char *status,

@@ -120,6 +120,11 @@ def send_of(s, appointment):
     return tuple(rows[0]) if rows else None
 
 
+def reminder_status(s, appointment):
+    return s.sql("SELECT coalesce(reminder_status, '-') FROM reminders.appointments"
+                 " WHERE appointment_id = '%s'" % common.appointment_uuid(appointment))[0][0]
+
+
 def patient(s, name, consents):
     p = common.new_id("p-dial")
     national, e164 = common.new_phone()
@@ -240,6 +245,40 @@ def test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next(s):
         s.apply(s.network_with_dialer())
 
 
+def test_a_gateway_down_holds_up_only_its_clinic(s):
+    """Center's gateway cannot be reached (nothing listens at its address):
+    its reminder's job is due again a little later, its command consumed,
+    and North's reminder, due at the same moment, reaches North's dialer."""
+    down = s.network_with_dialer()
+    for c in down["clinics"]:
+        if c["id"] == CENTER:
+            c["calling_windows"] = ["00:00-24:00"]
+            c["reminder_policy"] = {"offsets_hours": [2]}
+    down["channels"].append({"id": "it-center-dialer", "kind": "gateway",
+                             "provider": "webhook", "clinic_id": CENTER,
+                             "credentials": {"url": "http://127.0.0.1:%d/dial"
+                                             % cfstack.free_port(), "secret": SECRET}})
+    s.apply(down)
+    try:
+        pn, _ = patient(s, "Zoya", {"calls": True})
+        pc, _ = patient(s, "Oleg", {"calls": True})
+        north, center = common.new_id("a-up"), common.new_id("a-down")
+        at = utc(in_s(2 * 3600 + 2))
+        book(s, center, 1, at, clinic=CENTER, patient=pc)
+        book(s, north, 1, at, clinic=NORTH, patient=pn)
+        cfstack.wait_until(lambda: send_of(s, north) is not None and
+                           send_of(s, north)[1] == "sent", 60, "North's send")
+        retried = 'clinicflow_reminders_jobs_total{result="gateway_unreachable"}'
+        cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) >= 1, 60,
+                           "Center's job due again")
+        # due again 30 s on: pending, and not due for a while yet
+        status, reason, due = job_of(s, center)
+        assert (status, reason) == ("pending", "") and due > time.time() + 10, job_of(s, center)
+        assert send_of(s, center) is None  # nothing went out: no send recorded
+    finally:
+        s.apply(s.network_with_dialer())
+
+
 def test_a_crash_mid_send_is_unknown_never_resent(s):
     # (last: it replaces the stack's service)
     p, _ = patient(s, "Hold", {"calls": True})
@@ -267,6 +306,13 @@ def test_a_crash_mid_send_is_unknown_never_resent(s):
     aged = float(s.sql("SELECT extract(epoch FROM updated_at - created_at) FROM reminders.sends"
                        " WHERE send_id = '%s'" % send_id)[0][0])
     assert aged >= 20, "decided %.1f s after the mark" % aged
+    # never sent again blindly: the front desk is asked to call instead
+    cfstack.wait_until(lambda: reminder_status(s, a) == "not_confirmed", 30,
+                       "the reminder not confirmed")
+    task = "SELECT t.status FROM reminders.tasks t JOIN reminders.reminder_jobs j USING (job_id)" \
+           " WHERE j.appointment_id = '%s' AND t.reason = 'not_confirmed'" \
+           % common.appointment_uuid(a)
+    assert s.sql(task) == [["open"]]
     # the command was read again (its offset never committed) and not sent
     # again: a later reminder's send is through first
     p2, _ = patient(s, "Vera", {"calls": True})
@@ -276,6 +322,14 @@ def test_a_crash_mid_send_is_unknown_never_resent(s):
     assert len(s.dialer.of(send_id)) == 1, s.dialer.of(send_id)
     assert cfstack.metric(again, 'clinicflow_reminders_sends_total{gateway="webhook",'
                                  'status="unknown"}') == 1
+    # the dialer reports after all that the call went and the patient
+    # pressed 1: the visit is confirmed, the front desk's task closes
+    raw = json.dumps({"send_id": send_id, "outcome": "confirmed"}).encode()
+    sig = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    got = ok(s.request("POST", "/v1/hooks/reminders/generic/it-north-dialer", raw, key=None,
+                       headers={"X-Clinicflow-Signature": sig}))
+    assert got["status"] == "applied", got
+    assert reminder_status(s, a) == "confirmed" and s.sql(task) == [["closed"]]
     again.stop()
     s.services.remove(again)
 
@@ -285,5 +339,6 @@ if __name__ == "__main__":
         test_a_reminder_reaches_the_dialer_once,
         test_no_consent_no_call,
         test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next,
+        test_a_gateway_down_holds_up_only_its_clinic,
         test_a_crash_mid_send_is_unknown_never_resent,
     ])

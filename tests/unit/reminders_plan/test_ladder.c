@@ -142,9 +142,9 @@ static void test_answers_and_opt_outs(void)
     /* a call that could not be made (no consent) is not retried */
     CHECK_INT(ladder_after(&p, "call", 1, "skipped", now, visit, &n), 0);
     check(&n, "not_confirmed", "not_confirmed", "sms", 2, now);
-    /* unknown: nothing resent, nothing decided */
+    /* unknown: nothing resent; the front desk is asked to call */
     CHECK_INT(ladder_after(&p, "call", 1, "unknown", now, visit, &n), 0);
-    check(&n, NULL, NULL, NULL, 0, 0);
+    check(&n, "not_confirmed", "not_confirmed", NULL, 0, 0);
 
     CHECK_INT(ladder_after(&p, "call", 1, "maybe", now, visit, &n), CF_EINVAL);
     CHECK_INT(ladder_after(&p, NULL, 1, "confirmed", now, visit, &n), CF_EINVAL);
@@ -237,6 +237,27 @@ static void test_take(void)
     /* a second key on a done job is told, decides nothing */
     CHECK_INT(ladder_take("confirmed", "declined", 1, &done1), LADDER_TELL);
 
+    /* an SMS's states out of order: an older one after a newer is ignored
+     * (it would move the job back, or write over the patient's reply) */
+    const struct ladder_job sms_wait = {1, "emitted", 2, "sms_delivered"};
+    CHECK_INT(ladder_take("sms_delivered", "sms_sent", 2, &sms_wait), LADDER_IGNORE);
+    CHECK_INT(ladder_take("sms_failed", "sms_sent", 2, &sms_wait), LADDER_IGNORE);
+    const struct ladder_job sms_replied = {1, "done", 2, "confirmed"};
+    CHECK_INT(ladder_take("confirmed", "sms_delivered", 2, &sms_replied), LADDER_IGNORE);
+    CHECK_INT(ladder_take("declined", "sms_sent", 2, &sms_replied), LADDER_IGNORE);
+    CHECK_INT(ladder_take("opt_out_sms", "sms_failed", 2, &sms_replied), LADDER_IGNORE);
+    /* unknown ended the ladder; the gateway's answer for that send after
+     * all moves it from there (and only the patient's answer) */
+    const struct ladder_job unknown = {1, "done", 1, "unknown"};
+    CHECK_INT(ladder_take("unknown", "confirmed", 1, &unknown), LADDER_MOVE);
+    CHECK_INT(ladder_take("unknown", "declined", 1, &unknown), LADDER_MOVE);
+    CHECK_INT(ladder_take("unknown", "no_answer", 1, &unknown), LADDER_TELL);
+    CHECK_INT(ladder_take("unknown", "confirmed", 2, &unknown), LADDER_TELL);
+    /* in order they go on as before */
+    const struct ladder_job sms_sent = {1, "emitted", 2, "sms_sent"};
+    CHECK_INT(ladder_take("sms_sent", "sms_delivered", 2, &sms_sent), LADDER_MOVE);
+    CHECK_INT(ladder_take("sms_delivered", "confirmed", 2, &sms_wait), LADDER_MOVE);
+
     /* the call's end first moved the job to the retry (pending) or the SMS
      * rung (pending, or out already): the key takes it back */
     const struct ladder_job retry = {1, "pending", 2, "no_reply"};
@@ -264,11 +285,29 @@ static void test_take(void)
     CHECK_INT(ladder_take("no_reply", "confirmed", 1, &cancelled), LADDER_TELL);
     /* a late report of an earlier rung that is no key decides nothing */
     CHECK_INT(ladder_take(NULL, "busy", 1, &retry), LADDER_TELL);
-    /* an SMS's own reports as before: the latest rung moves, late ones are told */
+    /* an SMS's own reports: the latest rung moves; its delivery reported
+     * after the patient's reply is older news, ignored (told, it wrote over
+     * the reply on the send) */
     const struct ladder_job sms = {1, "emitted", 5, "sms_sent"};
     CHECK_INT(ladder_take("sms_sent", "confirmed", 5, &sms), LADDER_MOVE);
     const struct ladder_job sms_done = {1, "done", 5, "confirmed"};
-    CHECK_INT(ladder_take("confirmed", "sms_delivered", 5, &sms_done), LADDER_TELL);
+    CHECK_INT(ladder_take("confirmed", "sms_delivered", 5, &sms_done), LADDER_IGNORE);
+}
+
+/* A visit answered on one reminder: its other reminders are not sent, and
+ * end there deciding nothing; the answer is not written over. */
+static void test_answered_before(void)
+{
+    CHECK_INT(ladder_answered("confirmed"), 1);
+    CHECK_INT(ladder_answered("declined"), 1);
+    CHECK_INT(ladder_answered("reschedule_requested"), 1);
+    CHECK_INT(ladder_answered("not_confirmed"), 0);
+    CHECK_INT(ladder_answered(""), 0);
+    CHECK_INT(ladder_answered(NULL), 0);
+    CHECK_INT(ladder_ends_quietly("skipped", "answered"), 1);
+    CHECK_INT(ladder_ends_quietly("skipped", "no_consent"), 0);
+    CHECK_INT(ladder_ends_quietly("unknown", "answered"), 0);
+    CHECK_INT(ladder_ends_quietly("skipped", NULL), 0);
 }
 
 int main(void)
@@ -281,5 +320,6 @@ int main(void)
     test_retries_stay_in_windows_and_before_the_visit();
     test_policy_changes_the_ladder();
     test_answers_and_opt_outs();
+    test_answered_before();
     return cf_test_done();
 }
