@@ -363,7 +363,7 @@ static void test_demo_network(void)
         fprintf(stderr, "demo-network.json: %s\n", errbuf);
     CHECK_INT(rc, 0);
     CHECK_INT(json_array_size(json_object_get(j_demo, "clinics")), 3);
-    CHECK_INT(json_array_size(json_object_get(j_demo, "tracking_numbers")), 8);
+    CHECK_INT(json_array_size(json_object_get(j_demo, "tracking_numbers")), 9);
     json_decref(j_demo);
 }
 
