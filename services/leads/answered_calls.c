@@ -92,21 +92,24 @@ int leads_answered_calls_unclaimed(PGconn *conn, const json_t *rows, json_t *out
     return rc;
 }
 
-static int is_taken(const json_t *taken, const char *call_id)
+/* 1 when a lead of claims took call_id. */
+static int claimed(const json_t *claims, const char *call_id)
 {
     size_t i;
-    json_t *j_id;
+    json_t *j_c;
 
-    json_array_foreach(taken, i, j_id)
+    json_array_foreach(claims, i, j_c)
     {
-        if (strcmp(json_string_value(j_id), call_id) == 0)
+        if (strcmp(json_string_value(json_object_get(j_c, "call_id")), call_id) == 0)
             return 1;
     }
     return 0;
 }
 
-const json_t *leads_answered_call_pick(const json_t *calls, const char *network_id,
-                                       const json_t *keys, int64_t received_ms, const json_t *taken)
+/* The earliest call of calls on one of keys answered in [received_ms,
+ * received_ms + LEADS_ANSWERED_CALL_MAX_S] and not in claims, or NULL. */
+static const json_t *pick(const json_t *calls, const char *network_id, const json_t *keys,
+                          int64_t received_ms, const json_t *claims)
 {
     const json_t *best = NULL;
     size_t k, c;
@@ -119,7 +122,7 @@ const json_t *leads_answered_call_pick(const json_t *calls, const char *network_
         {
             const json_int_t at = json_integer_value(json_object_get(j_c, "at"));
             if (at < received_ms ||
-                is_taken(taken, json_string_value(json_object_get(j_c, "call_id"))))
+                claimed(claims, json_string_value(json_object_get(j_c, "call_id"))))
                 continue;
             /* earliest first: this key's first eligible call, if not too late */
             if (at - received_ms <= LEADS_ANSWERED_CALL_MAX_S * 1000LL &&
@@ -132,8 +135,13 @@ const json_t *leads_answered_call_pick(const json_t *calls, const char *network_
     return best;
 }
 
-void leads_answered_call_insert(json_t *envelopes, const json_t *j_call)
+int leads_answered_call_take(const json_t *calls, const char *network_id, const json_t *keys,
+                             const json_t *j_lead, json_t *envelopes, json_t *claims)
 {
+    const json_t *j_call =
+        pick(calls, network_id, keys, cf_time_json_get(j_lead, "received_at"), claims);
+    if (!j_call)
+        return 0;
     const json_int_t at = json_integer_value(json_object_get(j_call, "at"));
     size_t i;
     json_t *j_text;
@@ -151,6 +159,10 @@ void leads_answered_call_insert(json_t *envelopes, const json_t *j_call)
             break;
     }
     json_array_insert(envelopes, i, json_object_get(j_call, "fact"));
+    json_array_append_new(claims,
+                          json_pack("{s:O, s:O}", "call_id", json_object_get(j_call, "call_id"),
+                                    "lead_id", json_object_get(j_lead, "lead_id")));
+    return 1;
 }
 
 int leads_answered_calls_claim(PGconn *conn, const json_t *claims, char *errbuf, size_t errbuf_size)

@@ -50,19 +50,16 @@ int leads_answered_call_note(PGconn *conn, const char *network_id, const json_t 
 int leads_answered_calls_unclaimed(PGconn *conn, const json_t *rows, json_t *out, char *errbuf,
                                    size_t errbuf_size);
 
-/* Of calls (leads_answered_calls_unclaimed's), the earliest on one of
- * keys (leads_fact_keys's) of network_id answered at or after
- * received_ms, and at most LEADS_ANSWERED_CALL_MAX_S after it, not in
- * taken (an array of call ids): its entry (borrowed), or NULL. */
-const json_t *leads_answered_call_pick(const json_t *calls, const char *network_id,
-                                       const json_t *keys, int64_t received_ms,
-                                       const json_t *taken);
-
-/* Puts the picked call's fact (j_call, leads_answered_call_pick's) among
- * envelopes (the facts waiting for the lead, in their order) before the
- * first one dated after the call: the lead's first response is the
- * earliest. */
-void leads_answered_call_insert(json_t *envelopes, const json_t *j_call);
+/* The call a new lead j_lead (its keys, leads_fact_keys's; network_id)
+ * takes of calls (leads_answered_calls_unclaimed's): the earliest of its
+ * keys' answered at or after it was received, and at most
+ * LEADS_ANSWERED_CALL_MAX_S after, that no lead of claims ([{"call_id",
+ * "lead_id"}]) took. Its fact goes among envelopes (the facts waiting for
+ * the lead, in their order) before the first one dated after the call, so
+ * the lead's first response is the earliest, and the call is appended to
+ * claims. 1 when the lead took one, else 0. */
+int leads_answered_call_take(const json_t *calls, const char *network_id, const json_t *keys,
+                             const json_t *j_lead, json_t *envelopes, json_t *claims);
 
 /* Records the calls claims ([{"call_id", "lead_id"}]) as the leads'. */
 int leads_answered_calls_claim(PGconn *conn, const json_t *claims, char *errbuf,

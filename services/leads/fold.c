@@ -288,17 +288,8 @@ static int claim_call(PGconn *conn, const char *network_id, const json_t *keys,
             rows, json_pack("{s:s, s:O}", "n", network_id, "k", json_object_get(j_k, "key")));
     }
     int rc = leads_answered_calls_unclaimed(conn, rows, calls, errbuf, errbuf_size);
-    const json_t *j_call =
-        rc == 0 ? leads_answered_call_pick(calls, network_id, keys,
-                                           cf_time_json_get(j_lead, "received_at"), NULL)
-                : NULL;
-    if (j_call) {
-        leads_answered_call_insert(j_pending, j_call);
-        json_array_append_new(claims,
-                              json_pack("{s:O, s:O}", "call_id", json_object_get(j_call, "call_id"),
-                                        "lead_id", json_object_get(j_lead, "lead_id")));
+    if (rc == 0 && leads_answered_call_take(calls, network_id, keys, j_lead, j_pending, claims))
         rc = leads_answered_calls_claim(conn, claims, errbuf, errbuf_size);
-    }
     json_decref(claims);
     json_decref(calls);
     json_decref(rows);

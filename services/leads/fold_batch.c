@@ -33,8 +33,7 @@ struct run {
     json_t *saves;    /* lead id -> {"n", "doc", "keys"}: the leads to save */
     json_t *taken;    /* the ids of the waiting facts applied */
     json_t *calls;    /* "network/key" -> its unclaimed calls (answered_calls.h) */
-    json_t *called;   /* the ids of those new leads took */
-    json_t *claims;   /* [{"call_id", "lead_id"}]: the same, and which lead took each */
+    json_t *claims;   /* [{"call_id", "lead_id"}]: those new leads took */
 };
 
 /* The rows of the run's look-ups: every contact key ({"n", "k"}) and every
@@ -170,15 +169,7 @@ static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
     }
     /* a call answered after the lead arrived, recorded before it was
      * stored: among the facts by its time */
-    const json_t *j_call = leads_answered_call_pick(
-        r->calls, ev->networkid, keys, cf_time_json_get(j_lead, "received_at"), r->called);
-    if (j_call) {
-        leads_answered_call_insert(envelopes, j_call);
-        json_array_append(r->called, json_object_get(j_call, "call_id"));
-        json_array_append_new(
-            r->claims,
-            json_pack("{s:O, s:s}", "call_id", json_object_get(j_call, "call_id"), "lead_id", id));
-    }
+    leads_answered_call_take(r->calls, ev->networkid, keys, j_lead, envelopes, r->claims);
     leads_fold_apply_waiting(ctx, j_lead, envelopes, out);
     json_decref(envelopes);
     touched(r, ev->networkid, id, j_lead, keys);
@@ -198,7 +189,6 @@ int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *c
         .saves = json_object(),
         .taken = json_array(),
         .calls = json_object(),
-        .called = json_array(),
         .claims = json_array(),
     };
     json_t *locks = json_array(), *keys = json_array();
@@ -252,7 +242,6 @@ out:
     json_decref(keys);
     json_decref(locks);
     json_decref(r.claims);
-    json_decref(r.called);
     json_decref(r.calls);
     json_decref(r.taken);
     json_decref(r.saves);
