@@ -341,7 +341,10 @@ def test_killed_mid_batch_counts_once(stack):
 
 def test_rebalance_counts_once(stack):
     day = "2026-10-08"
-    calls, tasks, call_events, task_events = data_set("rebal", day, 800)
+    # a backlog long enough that the first instance, let through a batch
+    # at a time while the newcomers join (the devbroker's group joins take
+    # seconds), does not finish it before they have batches of their own
+    calls, tasks, call_events, task_events = data_set("rebal", day, 2400)
     backlog = Backlog(stack, call_events, task_events)
     env = {"CLINICFLOW_ANALYTICS_BATCH_MAX": 10}
     try:
