@@ -19,6 +19,7 @@
  * repeat changes nothing.
  */
 #include "gateway_testable.h"
+#include "job_sql.h"
 #include "nps.h"
 #include "outcome.h"
 #include "reminders.h"
@@ -75,13 +76,32 @@ struct report {
     const char *ref;        /* the gateway's id of the send */
     const char *answer;     /* set by apply(): the SMS that answers a survey's reply */
     int survey;             /* set by apply(): the reply answered a survey */
+    int ambiguous;          /* set by apply(): the reply could answer several sends */
 };
 
+/* Whether an SMS send s of job j (appointment a) still waits for the
+ * patient's reply: its job's latest rung, and either a survey still open,
+ * or a reminder or campaign message whose job is out (emitted) for a visit
+ * still as it was asked about (JOB_CURRENT_SQL). */
+#define SMS_WAITS_SQL                                                                              \
+    "(s.attempt = j.attempt AND CASE WHEN j.kind = 'nps' THEN EXISTS (SELECT 1"                    \
+    " FROM reminders.nps_surveys n WHERE n.job_id = j.job_id AND n.answered_at IS NULL"            \
+    " AND n.expires_at > now()) ELSE j.status = 'emitted' AND " JOB_CURRENT_SQL " END)"
+
 /* The send a report is about, by its number or the gateway's id, into
- * send_id ("" when none), with its job and the job's kind. */
+ * send_id ("" when none), with its job and the job's kind. An SMS reply
+ * names no send: it answers the one SMS to its number that still waits
+ * for a reply (SMS_WAITS_SQL); when none waits, the latest (a late answer,
+ * told and deciding nothing; a survey answered before). A survey's SMS
+ * asked after every other that waits takes the reply (a score); one asked
+ * before them leaves it to them. When several others wait (a family
+ * sharing a phone, two visits a day) the reply could be about any of
+ * them: *ambiguous is set and no send matches, so no visit takes an
+ * answer meant for another; their not_confirmed tasks stay open and the
+ * front desk asks. */
 static int find_send(PGconn *conn, const struct cf_channel *ch, const struct report *r,
                      char send_id[CF_UUID_STR_LEN + 1], char job_id[CF_UUID_STR_LEN + 1],
-                     char kind[16], char *errbuf, size_t errbuf_size)
+                     char kind[16], int *ambiguous, char *errbuf, size_t errbuf_size)
 {
     char since[32];
     cf_time_format(cf_time_now_ms() - REPLY_WINDOW_MS, since);
@@ -90,24 +110,44 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
     const char *by_ref[] = {clinic, ch->provider, r->ref};
     PGresult *res = NULL;
     send_id[0] = job_id[0] = kind[0] = '\0';
+    *ambiguous = 0;
     int rc = r->reply_from
                  ? cf_pg_exec(conn,
-                              "SELECT s.send_id, s.job_id, j.kind FROM reminders.sends s"
+                              "SELECT s.send_id, s.job_id, j.kind, " SMS_WAITS_SQL
+                              " FROM reminders.sends s"
                               " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
+                              " LEFT JOIN reminders.appointments a"
+                              " ON a.appointment_id = j.appointment_id"
                               " WHERE s.clinic_id = $1 AND s.phone = $2 AND s.channel = 'sms'"
                               " AND s.status = 'sent' AND s.created_at >= $3::timestamptz"
-                              " ORDER BY s.created_at DESC LIMIT 1",
+                              " ORDER BY s.created_at DESC, s.send_id",
                               3, by_phone, &res, errbuf, errbuf_size)
                  : cf_pg_exec(conn,
-                              "SELECT s.send_id, s.job_id, j.kind FROM reminders.sends s"
+                              "SELECT s.send_id, s.job_id, j.kind, false FROM reminders.sends s"
                               " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
                               " WHERE s.clinic_id = $1 AND s.gateway = $2 AND s.provider_ref = $3"
                               " LIMIT 1",
                               3, by_ref, &res, errbuf, errbuf_size);
-    if (rc == 0 && PQntuples(res) == 1) {
-        snprintf(send_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
-        snprintf(job_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 1));
-        snprintf(kind, 16, "%s", PQgetvalue(res, 0, 2));
+    /* the latest SMS, the latest that waits, and how many wait that are
+     * not surveys */
+    int pick = rc == 0 && PQntuples(res) > 0 ? 0 : -1, first = -1, others = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        if (strcmp(PQgetvalue(res, i, 3), "t") != 0)
+            continue;
+        if (first < 0)
+            first = i;
+        others += strcmp(PQgetvalue(res, i, 2), "nps") != 0;
+    }
+    if (first >= 0 && (others <= 1 || strcmp(PQgetvalue(res, first, 2), "nps") == 0)) {
+        pick = first;
+    } else if (first >= 0) {
+        *ambiguous = 1;
+        pick = -1;
+    }
+    if (pick >= 0) {
+        snprintf(send_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, pick, 0));
+        snprintf(job_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, pick, 1));
+        snprintf(kind, 16, "%s", PQgetvalue(res, pick, 2));
     }
     PQclear(res);
     return rc;
@@ -158,7 +198,7 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
     struct cf_outbox *out = cf_outbox_new();
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0 && !r->o.send_id) {
-        rc = find_send(conn, ch, r, send_id, job_id, kind, errbuf, errbuf_size);
+        rc = find_send(conn, ch, r, send_id, job_id, kind, &r->ambiguous, errbuf, errbuf_size);
         r->o.send_id = send_id[0] ? send_id : NULL;
     }
     const int opt_out = r->o.outcome && strcmp(r->o.outcome, "opt_out_sms") == 0;
@@ -173,6 +213,8 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
         rc = outcome_store_opt_out(conn, ch->network_id, r->reply_from, "sms", r->o.outcome, errbuf,
                                    errbuf_size);
         *applied = rc == 0;
+    } else if (rc == 0 && r->ambiguous) {
+        /* an answer, but to which visit: none takes it (find_send) */
     } else if (rc == 0 && !r->o.send_id) {
         snprintf(errbuf, errbuf_size, "no send matches");
         rc = CF_ENOTFOUND;
@@ -403,7 +445,10 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
         cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
                            "the outcome could not be stored now; retry later", NULL, RETRY_AFTER_S);
     } else {
-        count(format, applied ? "applied" : !r.o.outcome && !r.survey ? "ignored" : "unchanged");
+        count(format, applied                     ? "applied"
+                      : r.ambiguous               ? "ambiguous"
+                      : !r.o.outcome && !r.survey ? "ignored"
+                                                  : "unchanged");
         if (r.survey && applied)
             cf_metrics_add("clinicflow_reminders_nps_answers_total", NULL, 1);
         if (r.answer) {
@@ -431,8 +476,9 @@ void reminders_hooks_routes(struct reminders_ctx *ctx)
 {
     cf_metrics_describe("clinicflow_reminders_outcomes_total", "counter",
                         "gateway outcome reports by format and result: applied, unchanged (told "
-                        "again), ignored (nothing to record), refused (bad signature or token), "
-                        "invalid, unknown_send");
+                        "again), ignored (nothing to record), ambiguous (an SMS reply to a number "
+                        "several sends wait on: applied to none), refused (bad signature or "
+                        "token), invalid, unknown_send");
     cf_http_route(ctx->svc->http, "POST", "/v1/hooks/reminders/:provider/:channel", handle_hook,
                   ctx);
 }

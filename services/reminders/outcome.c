@@ -59,8 +59,9 @@ static int step(const struct cf_network *net, const json_t *row, const struct re
 }
 
 /* The patient answered after the ladder gave up on them (a reply to the
- * SMS, a key after the call's end): the not_confirmed task asking the
- * front desk to call them is moot, and closes (task.closed). */
+ * SMS, a key after the call's end), or answered another reminder of the
+ * same visit: the not_confirmed tasks asking the front desk to call them
+ * are moot, and close (task.closed). */
 static int close_unconfirmed(PGconn *conn, const struct cf_network *net, const json_t *row,
                              int64_t now_ms, struct cf_outbox *out, char *errbuf,
                              size_t errbuf_size)
@@ -73,7 +74,8 @@ static int close_unconfirmed(PGconn *conn, const struct cf_network *net, const j
     json_array_foreach(closed, i, j_t)
     {
         struct cf_event ev = {0};
-        outcome_task_closed_event(&ev, row, net, "not_confirmed",
+        outcome_task_closed_event(&ev, row, net, str(j_t, "job_id"), str(j_t, "phone"),
+                                  "not_confirmed",
                                   json_integer_value(json_object_get(j_t, "opened")),
                                   json_integer_value(json_object_get(j_t, "due")), now_ms);
         cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);

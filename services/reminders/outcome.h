@@ -79,8 +79,10 @@ int outcome_store_opt_out(PGconn *conn, const char *network_id, const char *phon
 int outcome_store_task_opened(PGconn *conn, const char *task_id, const char *job_id,
                               const char *reason, int64_t opened_ms, int64_t due_ms, char *errbuf,
                               size_t errbuf_size);
-/* Closes the job's open tasks of reason at closed_ms; *closed (new array)
- * gets {"reason", "opened", "due"} (ms) of each. */
+/* Closes the open tasks of reason of job_id and, for a reminder, of its
+ * visit's other reminders to the same patient (an answer to one answers
+ * the visit) at closed_ms; *closed (new array) gets {"job_id", "opened",
+ * "due"} (ms) and "phone" (its job's last send's, when known) of each. */
 int outcome_store_tasks_close(PGconn *conn, const char *job_id, const char *reason,
                               int64_t closed_ms, json_t **closed, char *errbuf, size_t errbuf_size);
 
@@ -92,10 +94,11 @@ void outcome_event(struct cf_event *ev, const json_t *row, const struct reminder
  * visit (reason: not_confirmed, declined, reschedule), due at due_ms. */
 void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
                         const char *reason, int64_t now_ms, int64_t due_ms);
-/* The same task closed at closed_ms because the patient answered (the
+/* The task of job_id (row's, or another reminder of its visit), whose
+ * contact was phone, closed at closed_ms because the patient answered (the
  * send of row: their answer), opened at opened_ms and due at due_ms. */
 void outcome_task_closed_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
-                               const char *reason, int64_t opened_ms, int64_t due_ms,
-                               int64_t closed_ms);
+                               const char *job_id, const char *phone, const char *reason,
+                               int64_t opened_ms, int64_t due_ms, int64_t closed_ms);
 
 #endif

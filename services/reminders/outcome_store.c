@@ -127,18 +127,31 @@ int outcome_store_tasks_close(PGconn *conn, const char *job_id, const char *reas
     const char *params[] = {job_id, reason, at};
     PGresult *res = NULL;
     *closed = json_array();
-    int rc = cf_pg_exec(conn,
-                        "UPDATE reminders.tasks SET status = 'closed', closed_at = $3::timestamptz"
-                        " WHERE job_id = $1::uuid AND reason = $2 AND status = 'open'"
-                        " RETURNING reason, " CF_PG_UTC_MS("opened_at") ", " CF_PG_UTC_MS("due_at"),
-                        3, params, &res, errbuf, errbuf_size);
+    /* the job's, and its visit's other reminders' for the same patient: a
+     * visit moved since, or a second reminder before it */
+    int rc = cf_pg_exec(
+        conn,
+        "WITH jobs AS (SELECT j.job_id FROM reminders.reminder_jobs j"
+        " JOIN reminders.reminder_jobs me ON me.job_id = $1::uuid"
+        " WHERE j.job_id = me.job_id OR (me.kind = 'reminder' AND j.kind = 'reminder'"
+        " AND j.appointment_id = me.appointment_id AND j.patient_id = me.patient_id))"
+        " UPDATE reminders.tasks t SET status = 'closed', closed_at = $3::timestamptz"
+        " FROM jobs WHERE t.job_id = jobs.job_id AND t.reason = $2 AND t.status = 'open'"
+        " RETURNING t.job_id, " CF_PG_UTC_MS("t.opened_at") ", " CF_PG_UTC_MS(
+            "t.due_at") ","
+                        " (SELECT s.phone FROM reminders.sends s WHERE s.job_id = t.job_id"
+                        " AND s.phone IS NOT NULL ORDER BY s.attempt DESC, s.created_at DESC LIMIT "
+                        "1)",
+        3, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         int64_t opened = 0, due = 0;
         cf_time_parse(PQgetvalue(res, i, 1), &opened);
         cf_time_parse(PQgetvalue(res, i, 2), &due);
-        json_array_append_new(*closed,
-                              json_pack("{s:s, s:I, s:I}", "reason", PQgetvalue(res, i, 0),
-                                        "opened", (json_int_t)opened, "due", (json_int_t)due));
+        json_t *j_t = json_pack("{s:s, s:I, s:I}", "job_id", PQgetvalue(res, i, 0), "opened",
+                                (json_int_t)opened, "due", (json_int_t)due);
+        if (!PQgetisnull(res, i, 3))
+            json_object_set_new(j_t, "phone", json_string(PQgetvalue(res, i, 3)));
+        json_array_append_new(*closed, j_t);
     }
     PQclear(res);
     return rc;

@@ -787,6 +787,102 @@ def test_a_survey_is_answered_by_an_sms_reply(s):
                  % common.appointment_uuid(a)) == [["9"]]
 
 
+def south_sms(s, name):
+    """A demo-south patient who takes no calls: each reminder goes straight
+    to its SMS, not confirmed, with a front-desk task. (patient, e164, reply)
+    where reply(text, sid) answers by SMS as Twilio posts it."""
+    from test_gateways import ACCOUNT, FROM
+    twilio_south(s)
+    p, e164 = patient(s, name, {"calls": False, "sms": True})
+    inbound = PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio"
+
+    def reply(text, sid):
+        got = twilio_post(s, inbound, {"AccountSid": ACCOUNT, "MessageSid": sid, "From": e164,
+                                       "To": FROM, "Body": text})
+        assert got.status == 200, got
+        return got
+
+    return p, e164, reply
+
+
+def open_task(s, a, job_id):
+    """The not_confirmed task of the appointment's job, as opened on the
+    tasks topic."""
+    task_id = common.cf_uuid5(job_id, "task", "not_confirmed")
+    return s.wait_message(TASKS, lambda m: m["key"] == task_id
+                          and m["event"]["type"] == "clinicflow.task.opened",
+                          "the not-confirmed task of %s" % a)["event"]["data"]
+
+
+def test_a_reply_that_may_answer_two_visits_answers_neither(s):
+    """One number, two visits waiting for an answer (a family's phone, two
+    visits a day): a reply could be about either, so neither takes it and
+    the front desk's tasks stay open; once only one waits, it does."""
+    p, e164, reply = south_sms(s, "Мария")
+    a1, a2 = common.new_id("a-twins-1"), common.new_id("a-twins-2")
+    t1 = utc(in_s(2 * 3600 + 2))
+    book(s, a1, 1, t1, clinic="demo-south", patient=p)
+    twilio_sent(s, "sms", e164, n=1)
+    book(s, a2, 1, utc(in_s(2 * 3600 + 3)), clinic="demo-south", patient=p)
+    twilio_sent(s, "sms", e164, n=2)
+    # the call rung skipped (no consent), then the SMS
+    for a in (a1, a2):
+        cfstack.wait_until(lambda: job_of(s, a)[::3] == ("emitted", "sms_sent"), 30,
+                           "the SMS of %s out" % a)
+        assert job_of(s, a)[2] == "sms" and reminder_status(s, a) == "not_confirmed"
+    sms_out = [job_of(s, a) for a in (a1, a2)]
+    before = cfstack.metric(s.svc, 'clinicflow_reminders_outcomes_total{provider="twilio",'
+                                   'result="ambiguous"}')
+    # "2" would free a visit: neither is told, nothing recorded
+    got = reply("2", "SM" + "a" * 32)
+    assert "<Message>" not in got.raw.decode(), got
+    assert [reminder_status(s, a) for a in (a1, a2)] == ["not_confirmed", "not_confirmed"]
+    assert [job_of(s, a) for a in (a1, a2)] == sms_out
+    assert cfstack.metric(s.svc, 'clinicflow_reminders_outcomes_total{provider="twilio",'
+                                 'result="ambiguous"}') == before + 1
+    assert s.sql("SELECT count(*) FROM reminders.tasks t JOIN reminders.reminder_jobs j"
+                 " USING (job_id) WHERE j.patient_id = '%s' AND t.status = 'open'"
+                 " AND t.reason = 'not_confirmed'" % common.patient_uuid(p)) == [["2"]]
+    # the first visit is cancelled: only the second waits, and "1" is its
+    book(s, a1, 2, t1, status="cancelled", clinic="demo-south", patient=p)
+    reply("1", "SM" + "b" * 32)
+    assert reminder_status(s, a2) == "confirmed"
+    assert job_of(s, a2) == ("done",) + sms_out[1][1:3] + ("confirmed",), job_of(s, a2)
+    assert job_of(s, a1)[3] == "sms_sent", job_of(s, a1)
+
+
+def test_an_answer_closes_the_task_of_the_visits_earlier_reminder(s):
+    """A visit's reminder ends not confirmed, the visit moves and the
+    reminder for the new time is confirmed: the front desk need not call
+    about the visit at all, so both reminders' tasks close."""
+    p, e164, reply = south_sms(s, "Елена")
+    a = common.new_id("a-moved-confirmed")
+    book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p)
+    twilio_sent(s, "sms", e164, n=1)
+    first_job = job_id_of(s, a)
+    first = open_task(s, a, first_job)
+    book(s, a, 2, utc(in_s(2 * 3600 + 5)), clinic="demo-south", patient=p)
+    twilio_sent(s, "sms", e164, n=2)
+    second_job = s.sql("SELECT job_id FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+                       " AND job_id <> '%s'" % (common.appointment_uuid(a), first_job))[0][0]
+    second = open_task(s, a, second_job)
+    cfstack.wait_until(lambda: reminder_status(s, a) == "not_confirmed", 30,
+                       "the new time's reminder not confirmed")
+    reply("1", "SM" + "c" * 32)
+    assert reminder_status(s, a) == "confirmed"
+    for opened in (first, second):
+        closed = s.wait_message(TASKS, lambda m: m["key"] == opened["task_id"]
+                                and m["event"]["type"] == "clinicflow.task.closed",
+                                "task %s closed" % opened["task_id"])["event"]["data"]
+        assert (closed["status"], closed["closed_by"], closed["reason"]) == (
+            "closed", "answer", "not_confirmed"), closed
+        assert (closed["opened_at"], closed["due_at"]) == (opened["opened_at"],
+                                                           opened["due_at"]), closed
+        assert closed["contact"]["e164"] == e164, closed
+    assert s.sql("SELECT count(*) FROM reminders.tasks WHERE job_id IN ('%s', '%s')"
+                 " AND status = 'open'" % (first_job, second_job)) == [["0"]]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(LadderStack, [
         test_a_confirmed_call_confirms_the_visit,
@@ -799,6 +895,8 @@ if __name__ == "__main__":
         test_a_completed_visit_is_surveyed_once,
         test_patients_not_seen_for_months_are_recalled,
         test_a_survey_is_answered_by_an_sms_reply,
+        test_a_reply_that_may_answer_two_visits_answers_neither,
+        test_an_answer_closes_the_task_of_the_visits_earlier_reminder,
         test_a_twilio_call_ended_with_no_key_is_retried,
         test_no_answer_twice_then_sms_and_a_task,
         test_after_the_twilio_retry_the_sms_goes,
