@@ -4,7 +4,7 @@
  * through its clinic's gateway channel, once. Right before the send it
  * reads the patient's record and checks what may hold the send back: no
  * phone, no consent for the channel (calls for a robot call, SMS for an
- * SMS), the number opted out of it, or (duplicate suppression) another
+ * SMS; a campaign's, marketing too), the number opted out of it, or (duplicate suppression) another
  * reminder's message on that channel within the policy's duplicate_hours
  * (never for the reminder of a visit within a day: it always goes), or
  * the clinic's calling windows closed since the command was emitted. A
@@ -249,7 +249,8 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         reason = "no_patient";
         goto finish;
     }
-    if ((reason = gw_may_send(view.patient, channel, &phone))) {
+    if ((reason = gw_may_send(view.patient, json_string_value(json_object_get(cmd, "kind")),
+                              channel, &phone))) {
         status = "skipped";
         goto finish;
     }

@@ -48,9 +48,12 @@ int gw_webhook_outcome(const json_t *j_body, struct gw_report *out, const char *
                        char *errbuf, size_t errbuf_size);
 
 /* What the dispatcher may send to a patient record on a channel ("call",
- * "sms"): NULL when it may (*phone set to the first phone), else the
- * reason ("no_phone", "no_consent"). */
-const char *gw_may_send(const json_t *patient_record, const char *channel, const char **phone);
+ * "sms") for a job of kind (reminder, nps, reinvite, recall): NULL when it
+ * may (*phone set to the first phone), else the reason ("no_phone",
+ * "no_consent": none for the channel, or for a campaign's (reinvite,
+ * recall) none for marketing). */
+const char *gw_may_send(const json_t *patient_record, const char *kind, const char *channel,
+                        const char **phone);
 
 /* ------------------------------------------------------------------------
  * What every gateway's callbacks come to (gateway_twilio.c,

@@ -102,14 +102,21 @@ int gw_webhook_outcome(const json_t *j_body, struct gw_report *out, const char *
     return 0;
 }
 
-const char *gw_may_send(const json_t *patient_record, const char *channel, const char **phone)
+const char *gw_may_send(const json_t *patient_record, const char *kind, const char *channel,
+                        const char **phone)
 {
+    const json_t *consents = json_object_get(patient_record, "consents");
     *phone = json_string_value(json_array_get(json_object_get(patient_record, "phones"), 0));
     if (!*phone)
         return "no_phone";
     /* a robot call needs the calls consent; an SMS the SMS consent */
     const char *consent = channel && strcmp(channel, "sms") == 0 ? "sms" : "calls";
-    if (!json_is_true(json_object_get(json_object_get(patient_record, "consents"), consent)))
+    if (!json_is_true(json_object_get(consents, consent)))
+        return "no_consent";
+    /* a campaign invites the patient to book: advertising, which needs
+     * their consent to it beside the channel's */
+    if (kind && (strcmp(kind, "reinvite") == 0 || strcmp(kind, "recall") == 0) &&
+        !json_is_true(json_object_get(consents, "marketing")))
         return "no_consent";
     return NULL;
 }

@@ -292,7 +292,7 @@ def test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again(s):
     # patients until both groups have someone (the draw is the patient's)
     held, target = [], []
     while len(held) < 1 or len(target) < 3:
-        p, e164 = patient(s, "Дарья", {"calls": True, "sms": True})
+        p, e164 = patient(s, "Дарья", {"calls": True, "sms": True, "marketing": True})
         (held if held_out(common.patient_uuid(p)) else target).append((p, e164))
     # one of the targets books again before the re-invite is due; another
     # came to a visit after the missed one (the front desk booked them the
@@ -348,7 +348,7 @@ def test_a_reinvite_follows_its_visit_moved_and_missed_again(s):
     # T1, moved to T2 (the re-invite cancelled), missed at T2: the re-invite
     # is pending again, about T2, so it is current and goes in its time
     while True:
-        p, _ = patient(s, "Глеб", {"calls": True, "sms": True})
+        p, _ = patient(s, "Глеб", {"calls": True, "sms": True, "marketing": True})
         if not held_out(common.patient_uuid(p), percent=10):
             break
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -375,7 +375,7 @@ def test_a_missed_visit_given_another_patient_is_drawn_again(s):
     # the new patient is the campaign's member
     held = target = None
     while not held or not target:
-        p, e164 = patient(s, "Вера", {"calls": True, "sms": True})
+        p, e164 = patient(s, "Вера", {"calls": True, "sms": True, "marketing": True})
         if held_out(common.patient_uuid(p)):
             held = held or (p, e164)
         else:
@@ -465,7 +465,7 @@ def test_patients_not_seen_for_months_are_recalled(s):
         national, e164 = common.new_phone()
         ok(s.put_patient(p, {"version": 1, "first_name": "Олег", "phones": [national],
                              "clinic_id": NORTH, "last_visit_at": long_ago, "language": "ru",
-                             "consents": {"calls": True, "sms": True}}))
+                             "consents": {"calls": True, "sms": True, "marketing": True}}))
         (held if held_out(common.patient_uuid(p), campaign="recall") else target).append(p)
     # seen long ago too, but booked again (the booking first: the MIS may
     # send them in any order, and a recall round may come in between)
@@ -474,7 +474,7 @@ def test_patients_not_seen_for_months_are_recalled(s):
          patient=booked)
     ok(s.put_patient(booked, {"version": 1, "first_name": "Ия", "phones": [common.new_phone()[0]],
                               "clinic_id": NORTH, "last_visit_at": long_ago,
-                              "consents": {"calls": True, "sms": True}}))
+                              "consents": {"calls": True, "sms": True, "marketing": True}}))
 
     def member(p):
         got = [m["event"]["data"] for m in s.messages(OUTCOMES)

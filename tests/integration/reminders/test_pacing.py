@@ -79,7 +79,7 @@ def test_campaign_contacts_go_at_the_seats_pace(s):
         ok(s.put_patient(p, {"version": 1, "first_name": "Пациент%d" % i,
                              "phones": [common.new_phone()[0]], "clinic_id": NORTH,
                              "last_visit_at": long_ago, "language": "ru",
-                             "consents": {"calls": True, "sms": True}}))
+                             "consents": {"calls": True, "sms": True, "marketing": True}}))
         patients.append(p)
 
     # the recall asks no more than the hour can take, less what waits: two
@@ -152,7 +152,7 @@ def test_a_reinvite_due_days_later_leaves_the_recall_its_room(s):
             p = common.new_id("p-pace-south")
             ok(s.put_patient(p, {"version": 1, "first_name": "Ольга", "clinic_id": SOUTH,
                                  "phones": [common.new_phone()[0]], "language": "ru",
-                                 "consents": {"calls": True, "sms": True}}))
+                                 "consents": {"calls": True, "sms": True, "marketing": True}}))
             a = common.new_id("a-pace-south")
             book(s, a, 1, past, clinic=SOUTH, patient=p)
             book(s, a, 2, past, status="no_show", clinic=SOUTH, patient=p)
@@ -164,7 +164,7 @@ def test_a_reinvite_due_days_later_leaves_the_recall_its_room(s):
         ok(s.put_patient(lapsed, {"version": 1, "first_name": "Пётр", "clinic_id": SOUTH,
                                   "phones": [common.new_phone()[0]], "language": "ru",
                                   "last_visit_at": long_ago,
-                                  "consents": {"calls": True, "sms": True}}))
+                                  "consents": {"calls": True, "sms": True, "marketing": True}}))
         cfstack.wait_until(lambda: campaign_jobs(s, [lapsed]), 30, "the lapsed patient recalled")
     finally:
         cfstack.apply_network_and_wait(s.dsn, pacing_network(), s.services)

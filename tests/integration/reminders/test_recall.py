@@ -53,14 +53,17 @@ def completed(s, patient, days_ago, category=None):
     ok(s.put_appointment(common.new_id("a-recall-cat"), body))
 
 
-def patient(s, name, **times):
+CONSENTS = {"calls": True, "sms": True, "marketing": True}
+
+
+def patient(s, name, consents=CONSENTS, **times):
     """The patient's record, after their visits (a recall round may come
     between any two PUTs: the record, which makes the patient one of the
     clinic's, goes last)."""
     p = common.new_id("p-recall-cat")
     return p, lambda: ok(s.put_patient(p, dict(
         {"version": 1, "first_name": name, "phones": [common.new_phone()[0]],
-         "clinic_id": NORTH, "language": "ru", "consents": {"calls": True, "sms": True}},
+         "clinic_id": NORTH, "language": "ru", "consents": consents},
         **times)))
 
 
@@ -119,6 +122,12 @@ def test_each_category_is_recalled_after_its_own_months(s):
     completed(s, p, SEVEN_MONTHS, "implants")
     put()
     due["implants 7 months ago, recall_at yesterday"] = p
+    # due, but the SMS consent alone: a recall invites them to book, which
+    # is advertising, so the SMS is held back
+    p, put = patient(s, "Без рекламы", consents={"calls": True, "sms": True})
+    completed(s, p, SEVEN_MONTHS, "hygiene")
+    put()
+    due["hygiene 7 months ago, no marketing consent"] = no_marketing = p
     # last, one more due patient: the round that asks them has seen every
     # record above
     p, put = patient(s, "Последний")
@@ -150,6 +159,16 @@ def test_each_category_is_recalled_after_its_own_months(s):
         text = m["payload"] or ""
         assert "hygiene" not in text and "implants" not in text, text
     assert "hygiene" not in str(doc) and "implants" not in str(doc), doc
+
+    # the patient without the marketing consent: a member, never sent to
+    cfstack.wait_until(lambda: s.sql(
+        "SELECT s.status, s.reason FROM reminders.sends s JOIN reminders.reminder_jobs j"
+        " USING (job_id) WHERE j.kind = 'recall' AND j.patient_id = '%s'"
+        % common.patient_uuid(no_marketing)) == [["skipped", "no_consent"]], 30,
+        "the recall of the patient without the marketing consent held back")
+    with s.dialer.lock:
+        assert not [r for r in s.dialer.requests
+                    if r[1]["command"]["patient_id"] == common.patient_uuid(no_marketing)]
 
 
 def test_an_imported_recall_stands_for_the_recall(s):

@@ -47,15 +47,28 @@ static void test_may_send(void)
     json_t *r = json_loads("{\"phones\": [\"+79161234567\", \"+79031112233\"],"
                            " \"consents\": {\"calls\": true, \"sms\": false}}",
                            0, NULL);
-    CHECK(gw_may_send(r, "call", &phone) == NULL);
+    CHECK(gw_may_send(r, "reminder", "call", &phone) == NULL);
     CHECK_STR(phone, "+79161234567");
-    CHECK_STR(gw_may_send(r, "sms", &phone), "no_consent");
+    CHECK_STR(gw_may_send(r, "reminder", "sms", &phone), "no_consent");
     json_decref(r);
     r = json_loads("{\"phones\": [], \"consents\": {\"calls\": true}}", 0, NULL);
-    CHECK_STR(gw_may_send(r, "call", &phone), "no_phone");
+    CHECK_STR(gw_may_send(r, "reminder", "call", &phone), "no_phone");
     json_decref(r);
     r = json_loads("{\"phones\": [\"+79161234567\"]}", 0, NULL); /* no consents: none given */
-    CHECK_STR(gw_may_send(r, "call", &phone), "no_consent");
+    CHECK_STR(gw_may_send(r, "reminder", "call", &phone), "no_consent");
+    json_decref(r);
+    /* a campaign's SMS needs the marketing consent too; a reminder's and a
+     * survey's do not */
+    r = json_loads("{\"phones\": [\"+79161234567\"], \"consents\": {\"sms\": true}}", 0, NULL);
+    CHECK(gw_may_send(r, "reminder", "sms", &phone) == NULL);
+    CHECK(gw_may_send(r, "nps", "sms", &phone) == NULL);
+    CHECK_STR(gw_may_send(r, "reinvite", "sms", &phone), "no_consent");
+    CHECK_STR(gw_may_send(r, "recall", "sms", &phone), "no_consent");
+    json_object_set_new(json_object_get(r, "consents"), "marketing", json_true());
+    CHECK(gw_may_send(r, "reinvite", "sms", &phone) == NULL);
+    CHECK(gw_may_send(r, "recall", "sms", &phone) == NULL);
+    json_object_set_new(json_object_get(r, "consents"), "sms", json_false());
+    CHECK_STR(gw_may_send(r, "recall", "sms", &phone), "no_consent");
     json_decref(r);
 }
 
