@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "common/strbuf.h"
+#include "common/time.h"
 
 #define TARGET_SHARE 0.8
 #define TARGET_S 20.0
@@ -35,12 +36,38 @@ int an_erlang_c_agents(double calls_per_hour, double aht_s, double target_share,
     return AGENTS_MAX;
 }
 
+/* The ISO weekday (1 Monday .. 7 Sunday) of a day since 1970-01-01, a
+ * Thursday (4). */
+static int iso_weekday(int64_t day)
+{
+    return (int)((day % 7 + 7 + 3) % 7) + 1;
+}
+
 int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday)
 {
     int64_t n = 0;
     for (int64_t d = from_days; d <= to_days; d++)
-        n += ((d % 7 + 7 + 3) % 7) + 1 == wday; /* 1970-01-01 was a Thursday (4) */
+        n += iso_weekday(d) == wday;
     return n;
+}
+
+int an_local_hours(const char *tz, int64_t day, int hour)
+{
+    struct cf_time_local lt = {0};
+    int64_t start, end;
+    cf_time_civil_from_days(day, &lt.year, &lt.month, &lt.day);
+    if (!tz || cf_time_from_local(tz, &lt, &start) != 0)
+        return hour < 0 ? 24 : 1;
+    cf_time_civil_from_days(day + 1, &lt.year, &lt.month, &lt.day);
+    if (cf_time_from_local(tz, &lt, &end) != 0)
+        return hour < 0 ? 24 : 1;
+    const int n = (int)((end - start) / 3600000);
+    if (hour < 0 || n == 24)
+        return hour < 0 ? n : 1;
+    int count = 0; /* the day the offset changes: its hours one by one */
+    for (int i = 0; i < n; i++)
+        count += cf_time_to_local(tz, start + (int64_t)i * 3600000, &lt) == 0 && lt.hour == hour;
+    return count;
 }
 
 static char *load_sql(const struct an_report_params *p, int grouped)
@@ -70,16 +97,22 @@ static char *load_sql(const struct an_report_params *p, int grouped)
     return cf_strbuf_take(&b);
 }
 
-/* The hours of the range a row covers: its day or weekday (or every day)
- * times its hour (or 24). */
+/* The hours of the range a row covers: of its day, its weekday's days or
+ * every day, the hours that are its hour (or all of them), as the
+ * network's clock counts them (an_local_hours: a change of the offset
+ * makes a day of 23 or 25 hours). */
 static int64_t hours_of(const struct an_report_params *p, const json_t *row)
 {
     const json_t *day = json_object_get(row, "day"), *wday = json_object_get(row, "weekday");
-    const int64_t days = json_is_string(day)     ? 1
-                         : json_is_integer(wday) ? an_weekdays_in(p->from_days, p->to_days,
-                                                                  (int)json_integer_value(wday))
-                                                 : p->to_days - p->from_days + 1;
-    return days * (json_is_integer(json_object_get(row, "hour")) ? 1 : 24);
+    const json_t *hour = json_object_get(row, "hour");
+    const int h = json_is_integer(hour) ? (int)json_integer_value(hour) : -1;
+    int64_t from = p->from_days, to = p->to_days, hours = 0;
+    if (json_is_string(day) && cf_time_date_parse(json_string_value(day), &from) == 0)
+        to = from;
+    for (int64_t d = from; d <= to; d++)
+        if (!json_is_integer(wday) || iso_weekday(d) == json_integer_value(wday))
+            hours += an_local_hours(p->tz, d, h);
+    return hours;
 }
 
 static const char *const fields[] = {

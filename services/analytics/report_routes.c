@@ -173,6 +173,7 @@ static int handle_report(const struct _u_request *req, struct _u_response *resp,
     if (analytics_check_clinics(&reader, &p.clinics, resp) != 0)
         goto out;
     p.walled = reader.grant.nclinics > 0;
+    p.tz = net->tz;
     if ((rc = answer_of(ctx, report, net->id, &p, &answer, errbuf, sizeof(errbuf))) != 0) {
         cf_warn("%s report: %s", report->name, errbuf);
         /* a statement past CLINICFLOW_ANALYTICS_REPORT_TIMEOUT_MS: 503 */

@@ -53,6 +53,7 @@ struct an_report_params {
      * later visits, a recall member's bookings) counts what happened at
      * those clinics only, so such a key learns nothing of the others. */
     int walled;
+    const char *tz; /* the network's zone (borrowed), for the hours a local day has */
 };
 
 /* The condition that keeps a walled reader's rows to the asked clinics
@@ -143,6 +144,12 @@ int an_erlang_c_agents(double calls_per_hour, double aht_s, double target_share,
 /* How many of the days from_days..to_days are ISO weekday wday (1
  * Monday .. 7 Sunday). */
 int64_t an_weekdays_in(int64_t from_days, int64_t to_days, int wday);
+/* How many hours of the local day `day` (days since 1970-01-01) in zone
+ * tz have local hour `hour` (0-23), or how many hours the day has (hour
+ * -1): 1 and 24 but on a change of the zone's offset (the autumn day has
+ * 25 hours, its repeated hour twice; the spring day 23, its skipped hour
+ * none). A zone that is NULL or unknown: 1 and 24. */
+int an_local_hours(const char *tz, int64_t day, int hour);
 
 /* Every group; the clinic and local-time groups. */
 #define AN_GROUPS_ALL ((1u << AN_G_COUNT) - 1)

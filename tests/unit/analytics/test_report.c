@@ -358,6 +358,41 @@ static void test_erlang(void)
     CHECK_INT(an_weekdays_in(from, to, 1), 5);
     CHECK_INT(an_weekdays_in(from, to, 7), 5);
     CHECK_INT(an_weekdays_in(from, to, 6), 4);
+
+    /* the hours of a local day: 24 and one of each, but where the clock
+     * changes */
+    int64_t autumn, spring, plain;
+    cf_time_date_parse("2026-10-25", &autumn);
+    cf_time_date_parse("2026-03-29", &spring);
+    cf_time_date_parse("2026-11-02", &plain);
+    CHECK_INT(an_local_hours("Europe/Berlin", autumn, -1), 25);
+    CHECK_INT(an_local_hours("Europe/Berlin", autumn, 2), 2);
+    CHECK_INT(an_local_hours("Europe/Berlin", autumn, 3), 1);
+    CHECK_INT(an_local_hours("Europe/Berlin", spring, -1), 23);
+    CHECK_INT(an_local_hours("Europe/Berlin", spring, 2), 0);
+    CHECK_INT(an_local_hours("Europe/Berlin", spring, 3), 1);
+    CHECK_INT(an_local_hours("Europe/Berlin", plain, -1), 24);
+    CHECK_INT(an_local_hours("Europe/Berlin", plain, 2), 1);
+    CHECK_INT(an_local_hours("Europe/Moscow", autumn, -1), 24);
+    CHECK_INT(an_local_hours("Europe/Moscow", autumn, 2), 1);
+    CHECK_INT(an_local_hours(NULL, autumn, -1), 24);
+    CHECK_INT(an_local_hours("Nowhere/Else", spring, 2), 1);
+}
+
+/* The hours of a load row (grouped by group_by, values as the statement
+ * gives them) of October 2026 in Europe/Berlin. */
+static json_int_t october_hours(const char *group_by, int grouped, const char *const *values)
+{
+    struct an_report_params p;
+    struct an_param_error e;
+    if (parse("2026-10-01", "2026-10-31", NULL, NULL, group_by, NULL, NULL, &p, &e) != 0)
+        return -1;
+    p.tz = "Europe/Berlin";
+    json_t *row = an_report_load.row(&p, grouped, values);
+    const json_int_t hours = json_integer_value(json_object_get(row, "hours"));
+    json_decref(row);
+    an_report_params_clear(&p);
+    return hours;
 }
 
 static void test_load_and_staff(void)
@@ -383,6 +418,17 @@ static void test_load_and_staff(void)
     CHECK_INT(json_integer_value(json_object_get(row, "hours")), 720);
     json_decref(row);
     an_report_params_clear(&p);
+
+    /* a zone whose clock goes back on the last Sunday of October 2026
+     * (the 25th, 03:00 CEST to 02:00 CET): October's 02:00 comes 32 times,
+     * its Sundays at 02:00 five times, and the month has 745 hours */
+    const char *two[] = {"2", "320", "0", "300", "20", "54000"};
+    const char *three[] = {"3", "310", "0", "300", "10", "54000"};
+    const char *sunday_two[] = {"7", "2", "60", "0", "50", "10", "9000"};
+    CHECK_INT(october_hours("hour", 1, two), 32);
+    CHECK_INT(october_hours("hour", 1, three), 31);
+    CHECK_INT(october_hours("hour", 0, two + 1), 745);
+    CHECK_INT(october_hours("weekday,hour", 1, sunday_two), 5);
 
     /* doctors: their own rows unless grouped otherwise; not by source */
     CHECK_INT(an_report_doctors.default_group, AN_G_DOCTOR);
