@@ -194,7 +194,8 @@ def test_topic_job_reads_the_catalogue():
     import json
     with open(path("proto", "topics.json")) as f:
         expected = [(t["name"], str(t["partitions"]), t.get("cleanup_policy", "delete"),
-                     str(t.get("retention_ms", "-"))) for t in json.load(f)["topics"]]
+                     str(t.get("retention_ms", "-")), str(t.get("delete_retention_ms", "-")))
+                    for t in json.load(f)["topics"]]
     with tempfile.TemporaryDirectory() as bindir:
         for tool in ("bash", "awk"):
             for d in ("/usr/bin", "/bin"):
