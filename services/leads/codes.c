@@ -7,8 +7,8 @@
  *
  * This is a record API, not intake: the code is written to PostgreSQL
  * (leads.codes, the record the fold reads) and committed before the answer,
- * then cached in Redis for its lifetime (a cache: a failed write there
- * costs nothing but a look-up in PostgreSQL). PostgreSQL unreachable is a
+ * then cached in Redis for its lifetime (a copy for readers that would
+ * spare PostgreSQL: a failed write there costs them a look-up in it). PostgreSQL unreachable is a
  * 503 with Retry-After, never a code nobody can resolve.
  *
  * The route is public (browsers call it). CORS is answered for the named
@@ -148,8 +148,9 @@ static int record_code(struct leads_ctx *ctx, const char *code, const char *netw
     return rc;
 }
 
-/* Caches the record in Redis for the code's lifetime (what the fold reads
- * before PostgreSQL); a failure is only counted. */
+/* Caches the record in Redis for the code's lifetime, for readers that
+ * would spare PostgreSQL (the fold reads leads.codes, the record, in its
+ * transaction); a failure is only counted. */
 static void cache_code(struct leads_ctx *ctx, const char *code, const char *network_id,
                        const char *clinic_id, json_t *j_tags, const char *expires)
 {
@@ -161,7 +162,7 @@ static void cache_code(struct leads_ctx *ctx, const char *code, const char *netw
     snprintf(ttl, sizeof(ttl), "%ld", ctx->cfg.code_ttl_s);
     const char *argv[] = {"SET", key, value, "EX", ttl};
     redisReply *reply = cf_redis_command_argv(ctx->svc->redis, 5, argv, NULL);
-    if (!reply)
+    if (!reply) /* unreachable, or an error reply (cf_redis_command) */
         cf_metrics_add("clinicflow_leads_codes_uncached_total", "", 1);
     freeReplyObject(reply);
     free(value);

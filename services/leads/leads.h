@@ -66,6 +66,7 @@ struct leads_settings {
     long notify_max_attempts; /* attempts before a delivery is given up (and counted) */
     long notify_backoff_ms;   /* the first retry's delay; each next one doubles, up to an hour */
     long notify_interval_ms;  /* how often the deliverer looks for due deliveries */
+    long notify_max_age_s;    /* an event older than this on the topic is not sent */
 
     /* retention (retention.c); days 0: for ever */
     long retention_applied_events_days; /* applied event ids kept this long */

@@ -19,6 +19,7 @@
 #include "common/hash.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/time.h"
 #include "common/xmalloc.h"
 #include "notify.h"
 
@@ -26,6 +27,11 @@ int leads_notify_wanted(const char *type)
 {
     return type && (strcmp(type, "clinicflow.lead.received") == 0 ||
                     strcmp(type, "clinicflow.lead.sla_breached") == 0);
+}
+
+int leads_notify_too_old(int64_t broker_ms, int64_t now_ms, long max_age_s)
+{
+    return broker_ms >= 0 && broker_ms < now_ms - (int64_t)max_age_s * 1000;
 }
 
 int leads_notify_webhook(const json_t *j_clinic, const char **url, const char **secret)
@@ -82,6 +88,19 @@ int leads_notify_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
     if (!clinic || !leads_notify_webhook(clinic->doc, &url, &secret))
         goto out;
+    /* Old news: the group's first read of the topic (its 90 days, when a
+     * release adds the notifier or a clinic its webhook), or an outage
+     * longer than the bound. By the broker's time of the message: a
+     * breach's event time is its due time, not when it was told. */
+    rd_kafka_timestamp_type_t ts_type;
+    const int64_t at = rd_kafka_message_timestamp(rkm, &ts_type);
+    if (ts_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE &&
+        leads_notify_too_old(at, cf_time_now_ms(), ctx->cfg.notify_max_age_s)) {
+        char labels[160];
+        snprintf(labels, sizeof(labels), "clinic=\"%s\"", clinic->id);
+        cf_metrics_add("clinicflow_leads_notify_too_old_total", labels, 1);
+        goto out;
+    }
     body = cf_xmalloc(rkm->len + 1);
     memcpy(body, rkm->payload, rkm->len);
     body[rkm->len] = '\0';

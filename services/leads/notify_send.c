@@ -1,14 +1,17 @@
 /*
  * The clinics' outgoing webhooks, second half: a worker (any number of
  * instances run it) that sends the deliveries notify.c queued in
- * leads.deliveries. A round claims a few due rows with FOR UPDATE SKIP
- * LOCKED and leases them in the same statement (next_at moves past the
- * time their sends can take, attempts counts the attempt), so two
- * instances never send one delivery at once; the sends then run without
- * a transaction or a pooled connection held, and each outcome is written
- * back under the lease (the row's attempt count). An instance that dies
- * mid-send leaves its rows to come due again when the lease ends: a
- * delivery is at least once, and receivers drop repeats by the event id.
+ * leads.deliveries. It claims due rows with FOR UPDATE SKIP LOCKED and
+ * leases them in the same statement (next_at moves past the time a send
+ * can take, attempts counts the attempt), so two instances never send one
+ * delivery at once; each send then runs on a thread of its own, without a
+ * transaction or a pooled connection held, up to SENDS_MAX at once and
+ * CLINIC_SENDS_MAX to one clinic, and writes its outcome back under the
+ * lease (the row's attempt count). A receiver that stops answering holds
+ * only its clinic's sends for the timeout: the others' go on. An instance
+ * that dies mid-send leaves its rows to come due again when the lease
+ * ends: a delivery is at least once, and receivers drop repeats by the
+ * event id.
  *
  * Each attempt is signed anew (README.md: X-Clinicflow-Timestamp and
  * X-Clinicflow-Signature over the timestamp and the body) with the
@@ -23,6 +26,8 @@
 #include "lead_store.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +35,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/http_client.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
@@ -38,9 +44,11 @@
 #include "notify.h"
 #include "notify_testable.h"
 
-/* Deliveries one round claims at most: their sends run one after another
- * under one lease. */
-#define CLAIM_MAX 8
+/* Sends in flight on an instance at once, each on a thread of its own,
+ * and of them at most this many to one clinic: a receiver that hangs
+ * holds CLINIC_SENDS_MAX of them for its timeout, the others go on. */
+#define SENDS_MAX 8
+#define CLINIC_SENDS_MAX 2
 /* The largest answer body read (the body is not used): a longer one ends
  * the exchange there and its status counts, so a receiver that answers 2xx
  * at length has the delivery (README.md), not a failure retried. */
@@ -83,21 +91,38 @@ CF_TESTABLE enum leads_notify_next leads_notify_after(long status, long attempts
     return LEADS_NOTIFY_RETRY;
 }
 
-/* One claimed delivery (strings borrowed from the claim's result). */
+/* One claimed delivery. */
 struct delivery {
     const char *event_id, *network_id, *clinic_id, *type, *body;
     long attempts; /* this attempt's number: the lease is ours while the row has it */
 };
 
-/* Claims up to CLAIM_MAX due deliveries and leases them; *res holds them
- * (PQclear it). Blocks on conn. */
-static int claim(struct leads_ctx *ctx, PGconn *conn, PGresult **res, char *errbuf,
-                 size_t errbuf_size)
+/* A send in flight: its thread, and the delivery it owns (copied from the
+ * claim's result). */
+struct send_slot {
+    struct leads_ctx *ctx;
+    pthread_t thread;
+    int used;         /* a thread runs or ran here and is not joined yet */
+    atomic_int done;  /* its thread has recorded the outcome */
+    char *strings[5]; /* what d points to */
+    struct delivery d;
+};
+
+/* Claims up to `room` due deliveries and leases them for one attempt;
+ * in_flight ({"<network>/<clinic>": sends of it in flight here}) keeps a
+ * clinic to CLINIC_SENDS_MAX at once. A clinic's first attempts go before
+ * its retries, and the claim's first attempts before its retries: other
+ * clinics' new leads do not queue behind a dead receiver's retries. *res
+ * holds them (PQclear it). Blocks on conn. */
+static int claim(struct leads_ctx *ctx, PGconn *conn, int room, const json_t *in_flight,
+                 PGresult **res, char *errbuf, size_t errbuf_size)
 {
-    char lease[32], limit[16];
-    snprintf(lease, sizeof(lease), "%ld", (ctx->cfg.notify_timeout_ms * CLAIM_MAX + 30000) / 1000);
-    snprintf(limit, sizeof(limit), "%d", CLAIM_MAX);
-    const char *params[] = {lease, limit};
+    char lease[32], limit[16], per_clinic[16];
+    snprintf(lease, sizeof(lease), "%ld", (ctx->cfg.notify_timeout_ms + 30000) / 1000);
+    snprintf(limit, sizeof(limit), "%d", room);
+    snprintf(per_clinic, sizeof(per_clinic), "%d", CLINIC_SENDS_MAX);
+    char *busy = cf_json_dumps(in_flight);
+    const char *params[] = {lease, limit, busy, per_clinic};
     /* A delivery of a lead whose person was erased goes unsent: the
      * erasure deletes the deliveries it sees, and one the notify consumer
      * committed beside it (each statement blind to the other's) is
@@ -107,20 +132,29 @@ static int claim(struct leads_ctx *ctx, PGconn *conn, PGresult **res, char *errb
                         " WHERE d.status = 'pending' AND d.next_at <= now()"
                         " AND l.lead_id = d.lead_id AND " LEADS_ERASED_SQL("l"),
                         0, NULL, NULL, errbuf, errbuf_size);
-    if (rc != 0)
-        return rc;
-    return cf_pg_exec(conn,
-                      "UPDATE leads.deliveries SET attempts = attempts + 1,"
-                      " next_at = now() + make_interval(secs => $1::int)"
-                      " WHERE event_id IN (SELECT d.event_id FROM leads.deliveries d"
-                      " WHERE d.status = 'pending' AND d.next_at <= now()"
-                      " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
-                      " AND " LEADS_ERASED_SQL(
-                          "l") ")"
-                               " ORDER BY d.next_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
-                               " RETURNING event_id::text, network_id, clinic_id, event_type, body,"
-                               " attempts",
-                      2, params, res, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec(
+            conn,
+            "UPDATE leads.deliveries SET attempts = attempts + 1,"
+            " next_at = now() + make_interval(secs => $1::int)"
+            " WHERE event_id IN (SELECT d.event_id FROM leads.deliveries d"
+            " WHERE d.event_id IN (SELECT q.event_id FROM (SELECT c.event_id, c.network_id,"
+            " c.clinic_id, row_number() OVER (PARTITION BY c.network_id, c.clinic_id"
+            " ORDER BY c.attempts > 0, c.next_at) AS n"
+            " FROM leads.deliveries c WHERE c.status = 'pending' AND c.next_at <= now()"
+            " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = c.lead_id"
+            " AND " LEADS_ERASED_SQL(
+                "l") ")) q"
+                     " WHERE q.n + coalesce(($3::jsonb ->> (q.network_id || '/' || "
+                     "q.clinic_id))::int, 0)"
+                     " <= $4::int)"
+                     " AND d.status = 'pending' AND d.next_at <= now()"
+                     " ORDER BY d.attempts > 0, d.next_at LIMIT $2::int FOR UPDATE OF d SKIP "
+                     "LOCKED)"
+                     " RETURNING event_id::text, network_id, clinic_id, event_type, body, attempts",
+            4, params, res, errbuf, errbuf_size);
+    free(busy);
+    return rc;
 }
 
 /* One attempt: signs and POSTs d's body to the clinic's webhook as the
@@ -230,73 +264,104 @@ static int record(struct leads_ctx *ctx, PGconn *conn, const struct delivery *d,
     return rc;
 }
 
-/* Gives back claimed deliveries that were not attempted (the service is
- * stopping): due at once, their attempt not counted. */
-static void unclaim(PGconn *conn, const struct delivery *d)
+/* The pending gauge: every instance's deliveries waiting. */
+static void count_pending(PGconn *conn)
 {
-    char att[24], errbuf[256];
-    snprintf(att, sizeof(att), "%ld", d->attempts);
-    const char *params[] = {d->event_id, att};
-    if (cf_pg_exec(conn,
-                   "UPDATE leads.deliveries SET attempts = attempts - 1, next_at = now()"
-                   " WHERE event_id = $1 AND attempts = $2::int AND status = 'pending'",
-                   2, params, NULL, errbuf, sizeof(errbuf)) != 0)
-        cf_warn("notifier: could not give back delivery %s: %s", d->event_id, errbuf);
+    char errbuf[256];
+    PGresult *cnt = NULL;
+    if (cf_pg_exec(conn, "SELECT count(*) FROM leads.deliveries WHERE status = 'pending'", 0, NULL,
+                   &cnt, errbuf, sizeof(errbuf)) == 0)
+        cf_metrics_set("clinicflow_leads_notify_pending", "", strtod(PQgetvalue(cnt, 0, 0), NULL));
+    PQclear(cnt);
 }
 
-/* One round: claims, sends, records. Returns how many were claimed, or a
- * negative error. Holds a pooled connection only for the statements. */
-static int round_once(struct leads_ctx *ctx, char *errbuf, size_t errbuf_size)
+/* A send's thread: the attempt, then its outcome written back. Without a
+ * connection for that the lease ends and the row comes due again: a sent
+ * delivery is sent again, which receivers drop by the event id. */
+static void *send_one(void *arg)
 {
-    PGresult *res = NULL;
-    PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size);
-    if (!conn)
-        return CF_EUNAVAIL;
-    int rc = claim(ctx, conn, &res, errbuf, errbuf_size);
-    cf_pg_pool_release(ctx->svc->pg, conn);
-    if (rc != 0)
-        return rc;
-    const int n = PQntuples(res);
-    struct delivery *ds = cf_xcalloc((size_t)(n ? n : 1), sizeof(*ds));
-    long *status = cf_xcalloc((size_t)(n ? n : 1), sizeof(*status));
-    int *gone = cf_xcalloc((size_t)(n ? n : 1), sizeof(*gone));
-    char(*why)[256] = cf_xcalloc((size_t)(n ? n : 1), sizeof(*why));
-    int sent = 0;
-    for (int i = 0; i < n; i++) {
-        ds[i] = (struct delivery){PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-                                  PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-                                  PQgetvalue(res, i, 4), strtol(PQgetvalue(res, i, 5), NULL, 10)};
-    }
-    for (; sent < n && !cf_service_sleep(ctx->svc, 0); sent++)
-        status[sent] = attempt(ctx, &ds[sent], &gone[sent], why[sent], sizeof(why[sent]));
-
-    conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size);
+    struct send_slot *slot = arg;
+    struct leads_ctx *ctx = slot->ctx;
+    char why[256] = "", errbuf[256];
+    int gone = 0;
+    const long status = attempt(ctx, &slot->d, &gone, why, sizeof(why));
+    PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
     if (!conn) {
-        /* The leases end and the rows come due again: sent ones are sent
-         * again, which receivers drop by the event id. */
-        rc = CF_EUNAVAIL;
+        cf_warn("notifier: could not record delivery %s: %s", slot->d.event_id, errbuf);
     } else {
-        for (int i = 0; i < n; i++) {
-            if (i >= sent)
-                unclaim(conn, &ds[i]);
-            else if (record(ctx, conn, &ds[i], status[i], gone[i], why[i], errbuf, errbuf_size) !=
-                     0)
-                cf_warn("notifier: could not record delivery %s: %s", ds[i].event_id, errbuf);
-        }
-        PGresult *cnt = NULL;
-        if (cf_pg_exec(conn, "SELECT count(*) FROM leads.deliveries WHERE status = 'pending'", 0,
-                       NULL, &cnt, errbuf, errbuf_size) == 0)
-            cf_metrics_set("clinicflow_leads_notify_pending", "",
-                           strtod(PQgetvalue(cnt, 0, 0), NULL));
-        PQclear(cnt);
+        if (record(ctx, conn, &slot->d, status, gone, why, errbuf, sizeof(errbuf)) != 0)
+            cf_warn("notifier: could not record delivery %s: %s", slot->d.event_id, errbuf);
+        count_pending(conn);
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
-    free(ds);
-    free(status);
-    free(gone);
-    free(why);
+    atomic_store(&slot->done, 1);
+    return NULL;
+}
+
+/* Joins the slot's finished thread and frees what it owned. */
+static void reap(struct send_slot *slot)
+{
+    pthread_join(slot->thread, NULL);
+    for (size_t i = 0; i < sizeof(slot->strings) / sizeof(slot->strings[0]); i++)
+        free(slot->strings[i]);
+    memset(slot->strings, 0, sizeof(slot->strings));
+    slot->used = 0;
+}
+
+/* Starts the sends of the due deliveries the free slots can take: joins
+ * the finished ones, claims for the rest (no clinic above
+ * CLINIC_SENDS_MAX in flight) and starts a thread for each. Returns how
+ * many it started, or a negative error. The notifier's thread only. */
+static int fill(struct leads_ctx *ctx, struct send_slot *slots, char *errbuf, size_t errbuf_size)
+{
+    json_t *in_flight = json_object();
+    int room = 0;
+    for (int i = 0; i < SENDS_MAX; i++) {
+        if (slots[i].used && atomic_load(&slots[i].done))
+            reap(&slots[i]);
+        if (!slots[i].used) {
+            room++;
+            continue;
+        }
+        char key[256];
+        snprintf(key, sizeof(key), "%s/%s", slots[i].d.network_id, slots[i].d.clinic_id);
+        json_object_set_new(in_flight, key,
+                            json_integer(json_integer_value(json_object_get(in_flight, key)) + 1));
+    }
+    PGresult *res = NULL;
+    PGconn *conn = room ? cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size) : NULL;
+    int rc = !room   ? 0
+             : !conn ? CF_EUNAVAIL
+                     : claim(ctx, conn, room, in_flight, &res, errbuf, errbuf_size);
+    if (conn)
+        cf_pg_pool_release(ctx->svc->pg, conn);
+    json_decref(in_flight);
+    int started = 0;
+    for (int i = 0, r = 0; rc == 0 && res && r < PQntuples(res) && i < SENDS_MAX; i++) {
+        struct send_slot *slot = &slots[i];
+        if (slot->used)
+            continue;
+        for (int f = 0; f < 5; f++)
+            slot->strings[f] = cf_xstrdup(PQgetvalue(res, r, f));
+        slot->d = (struct delivery){slot->strings[0], slot->strings[1],
+                                    slot->strings[2], slot->strings[3],
+                                    slot->strings[4], strtol(PQgetvalue(res, r, 5), NULL, 10)};
+        slot->ctx = ctx;
+        atomic_store(&slot->done, 0);
+        if (pthread_create(&slot->thread, NULL, send_one, slot) != 0) {
+            /* its lease ends and it comes due again */
+            cf_warn("notifier: could not start a send of delivery %s", slot->d.event_id);
+            for (int f = 0; f < 5; f++)
+                free(slot->strings[f]);
+            memset(slot->strings, 0, sizeof(slot->strings));
+            break;
+        }
+        slot->used = 1;
+        started++;
+        r++;
+    }
     PQclear(res);
-    return rc != 0 ? rc : n;
+    return rc != 0 ? rc : started;
 }
 
 void leads_notifier(void *vctx)
@@ -306,6 +371,9 @@ void leads_notifier(void *vctx)
 
     cf_metrics_describe("clinicflow_leads_notify_queued_total", "counter",
                         "Lead events queued for a clinic's outgoing webhook, by clinic");
+    cf_metrics_describe("clinicflow_leads_notify_too_old_total", "counter",
+                        "Lead events not queued for a clinic's outgoing webhook because they "
+                        "were older than CLINICFLOW_LEADS_NOTIFY_MAX_AGE_S when read, by clinic");
     cf_metrics_describe("clinicflow_leads_notify_delivered_total", "counter",
                         "Outgoing webhook deliveries the receiver answered 2xx, by clinic");
     cf_metrics_describe("clinicflow_leads_notify_failed_attempts_total", "counter",
@@ -318,13 +386,19 @@ void leads_notifier(void *vctx)
     cf_metrics_describe("clinicflow_leads_notify_pending", "gauge",
                         "Outgoing webhook deliveries waiting to be sent or retried (all "
                         "instances)");
+    struct send_slot slots[SENDS_MAX];
+    memset(slots, 0, sizeof(slots));
     while (!cf_service_sleep(ctx->svc, ctx->cfg.notify_interval_ms)) {
         int n;
-        /* A full claim means more may be due: go on at once. */
-        while ((n = round_once(ctx, errbuf, sizeof(errbuf))) == CLAIM_MAX &&
-               !cf_service_sleep(ctx->svc, 0))
+        /* Sends started may mean more are due: look again at once (a
+         * sleep of 0 only asks whether the service stops). */
+        while ((n = fill(ctx, slots, errbuf, sizeof(errbuf))) > 0 && !cf_service_sleep(ctx->svc, 0))
             ;
         if (n < 0)
             cf_warn("notifier: %s", errbuf);
     }
+    /* stopping: the sends in flight end within their timeout */
+    for (int i = 0; i < SENDS_MAX; i++)
+        if (slots[i].used)
+            reap(&slots[i]);
 }

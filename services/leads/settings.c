@@ -110,6 +110,11 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          NULL},
         {"CLINICFLOW_LEADS_NOTIFY_INTERVAL_MS", CF_CONF_INT, "500", &cfg->notify_interval_ms, 10,
          60000, 0, "how often the deliverer looks for due outgoing webhook deliveries", NULL},
+        {"CLINICFLOW_LEADS_NOTIFY_MAX_AGE_S", CF_CONF_INT, "86400", &cfg->notify_max_age_s, 60,
+         7776000, 0,
+         "a lead event older than this on leads.v1 when the notifier reads it is not sent "
+         "(counted): a first read of the topic's 90 days, or an outage longer than this",
+         NULL},
         {"CLINICFLOW_LEADS_RETENTION_APPLIED_EVENTS_DAYS", CF_CONF_INT, "100",
          &cfg->retention_applied_events_days, 0, 36500, 0,
          "days the consumers remember an applied event id (longer than any topic they read keeps "

@@ -48,6 +48,7 @@ class Receiver:
         self.plans = {}     # event id -> [status, ...]
         self.bodies = {}    # event id -> the answer's body
         self.delay_s = 0.0  # how long each answer takes
+        self.delays = {}    # event id -> how long its answer takes (over delay_s)
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -59,7 +60,8 @@ class Receiver:
                     plan = receiver.plans.get(hdrs.get("x-clinicflow-event-id"), [])
                     status = plan.pop(0) if plan else 200
                     answer = receiver.bodies.get(hdrs.get("x-clinicflow-event-id"), b"ok")
-                    delay = receiver.delay_s
+                    delay = receiver.delays.get(hdrs.get("x-clinicflow-event-id"),
+                                                receiver.delay_s)
                 if delay:
                     time.sleep(delay)
                 self.send_response(status)
@@ -96,11 +98,12 @@ class Stack(cfstack.ServiceStack):
         self.set_webhook(True)
         self.start(instances)
 
-    def set_webhook(self, on):
-        """Applies the network with the clinic's webhook, or without any."""
+    def set_webhook(self, on, also=None):
+        """Applies the network with the clinic's webhook (and the clinic
+        also's, to the same receiver), or without any."""
         net = cfstack.demo_network()
         for c in net["clinics"]:
-            if c["id"] == CLINIC and on:
+            if c["id"] in (CLINIC, also) and on:
                 c["lead_webhook"] = {"url": self.receiver.url, "secret": SECRET}
         net["channels"].append({"id": FORM_CHANNEL, "kind": "form", "provider": "generic",
                                 "clinic_id": CLINIC, "credentials": {"token": FORM_TOKEN}})
@@ -413,28 +416,65 @@ def test_intake_not_slowed(stack, receiver):
         receiver.delay_s = 0.0
 
 
+def reload(stack, on, also=None):
+    before = stack.config_version()
+    stack.set_webhook(on, also)
+    cfstack.wait_until(lambda: stack.config_version() > before, 20, "the config reloaded")
+
+
+def test_a_receiver_that_hangs_holds_up_no_other_clinic(stack, receiver):
+    """One clinic's receiver answers each delivery just before the attempt's
+    timeout (1 s) and it has eight queued: another clinic's new lead does
+    not wait behind them (about seven seconds, one after another, before),
+    since the sends run side by side, two at most to one clinic."""
+    reload(stack, True, also=OTHER)
+    try:
+        slow = []
+        for _ in range(8):
+            eid, value = lead_event(clinic=OTHER)
+            with receiver.lock:
+                receiver.delays[eid] = 0.9
+            cfstack.produce(stack.broker.bootstrap, LEADS, json.loads(value)["subject"], value)
+            slow.append(eid)
+        cfstack.wait_until(lambda: cfstack.psql(
+            stack.dsn, "SELECT count(*) FROM leads.deliveries WHERE event_id IN ('%s')"
+            % "', '".join(slow)) == [["8"]] and receiver.of(slow[0]), 30,
+            "the slow clinic's deliveries queued, the first one sent")
+        t0 = time.monotonic()
+        eid = publish(stack)[0]
+        got = cfstack.wait_until(lambda: receiver.of(eid), 30, "the other clinic's delivery")
+        waited = got[0][0] - t0
+        sent_before = sum(1 for e in slow for g in receiver.of(e) if g[0] < got[0][0])
+        # beside the slow clinic's two in flight, not after them
+        assert waited < 2.0 and sent_before <= 4, (waited, sent_before)
+        with receiver.lock:
+            starts = sorted(g[0] for g in receiver.got
+                            if g[1].get("x-clinicflow-event-id") in slow)
+        # and never more than two of the slow clinic's at once
+        assert all(starts[i + 2] - starts[i] > 0.5 for i in range(len(starts) - 2)), starts
+        cfstack.wait_until(lambda: all(delivery(stack, e) == ("delivered", "1", "200")
+                                       for e in slow), 60, "the slow deliveries")
+    finally:
+        reload(stack, True)
+
+
 def test_no_webhook_the_group_passes_by(stack, receiver):
     # With no clinic naming a webhook the notify group commits what it
     # reads without reading it; a webhook set again hears of the next lead.
-    def reload(on):
-        before = stack.config_version()
-        stack.set_webhook(on)
-        cfstack.wait_until(lambda: stack.config_version() > before, 20, "the config reloaded")
-
     def passed():
         on_topic = len(cfstack.TopicReader(stack.broker.bootstrap, LEADS, validate=False).read())
         return int(cfstack.psql(stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM"
                                 " leads.consumer_offsets WHERE group_id = 'clinicflow-leads-notify'"
                                 )[0][0]) == on_topic
 
-    reload(False)
+    reload(stack, False)
     try:
         ids = [publish(stack)[0] for _ in range(5)]
         cfstack.wait_until(passed, 30, "the notify group past every event")
         for e in ids:
             assert delivery(stack, e) is None and receiver.of(e) == [], e
     finally:
-        reload(True)
+        reload(stack, True)
     eid = publish(stack)[0]
     cfstack.wait_until(lambda: receiver.of(eid), 20, "the delivery after the webhook came back")
 
@@ -478,6 +518,7 @@ if __name__ == "__main__":
             test_failing_receiver_retried_with_backoff,
             test_given_up_after_max_attempts, test_large_answer_delivers,
             test_intake_not_slowed,
+            test_a_receiver_that_hangs_holds_up_no_other_clinic,
             test_no_webhook_the_group_passes_by)], exit=False)
     finally:
         STACK.close()

@@ -68,6 +68,14 @@ static void test_wanted_and_webhook(void)
     CHECK(leads_notify_wanted("clinicflow.lead.received"));
     CHECK(leads_notify_wanted("clinicflow.lead.sla_breached"));
     CHECK(!leads_notify_wanted("clinicflow.lead.merged"));
+    /* a day's bound: a minute old goes, a week old (a first read of the
+     * topic) does not; the edge goes; no broker time goes */
+    const int64_t now = 1796000000000LL;
+    CHECK(!leads_notify_too_old(now - 60000, now, 86400));
+    CHECK(leads_notify_too_old(now - 7 * 86400000LL, now, 86400));
+    CHECK(!leads_notify_too_old(now - 86400000LL, now, 86400));
+    CHECK(leads_notify_too_old(now - 86400001LL, now, 86400));
+    CHECK(!leads_notify_too_old(-1, now, 86400));
     CHECK(!leads_notify_wanted("clinicflow.lead.responded"));
     CHECK(!leads_notify_wanted(NULL));
 
