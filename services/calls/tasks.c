@@ -7,11 +7,16 @@
  *     (opened at the call's end, due an SLA later), or, if one is open,
  *     adds to its missed_calls (task.updated); one that ended before the
  *     open task opened moves its opening, due time and source to itself,
- *     and a callback answered in between closes the task;
+ *     and a callback answered in between closes the task; one whose whole
+ *     wait (to its lost time) ended before the open task opened, with no
+ *     callback in it, is a task of its own, expired at once, as it would
+ *     have been in order;
  *   - a call with the contact answered by a person (its outcome, so once it
  *     is over: a voicemail answers the line too), either direction,
  *     anywhere in the network, closes the open task with the time from the
- *     missed call to its answer and whether that was on time (task.closed).
+ *     missed call to its answer and whether that was on time (task.closed):
+ *     the earliest such call the call store holds, which may be one whose
+ *     event this consumer has not applied yet (another partition).
  *     Calls of one contact are on different partitions, so either can be
  *     seen first: a callback seen before the missed call is found in the
  *     call store when the task opens, and closes it at once; missed calls
@@ -69,7 +74,7 @@ void calls_tasks_emit(struct cf_outbox *out, const char *id_base, const char *ve
 }
 
 static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
-                     const char *contact_key, const json_t *j_call, const char *id_base,
+                     const char *contact_key, const json_t *j_call, int lost, const char *id_base,
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
 /* The missed call j_call (as calls.v1 carries it) joins the contact's open
@@ -108,13 +113,19 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
      * source. */
     const int64_t ended = calls_task_miss_end(j_call);
     const int earlier = j_task && calls_task_miss_before(j_task, j_call);
+    int lost = 0;
     if (earlier) {
         char cb_call[CF_UUID_STR_LEN + 1];
         int64_t cb_ms = 0;
         rc = calls_tasks_find_callback(conn, network_id, contact_key, ended,
                                        calls_task_settled_until(&ctx->cfg, j_task, ended), cb_call,
                                        &cb_ms, errbuf, errbuf_size);
-        if (rc != 0 || cb_call[0]) {
+        /* Its whole wait (to its lost time) passed before the open task
+         * opened, with no callback: in order, its task would have expired
+         * before that one opened. It gets a task of its own, lost. */
+        lost = rc == 0 && !cb_call[0] &&
+               calls_task_lost_at(&ctx->cfg, ended) < cf_time_json_get(j_task, "opened_at");
+        if (rc != 0 || cb_call[0] || lost) {
             json_decref(j_task);
             j_task = NULL;
         }
@@ -144,14 +155,17 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     }
 
     /* No open task (or one this miss does not join): a task of its own. */
-    return open_task(ctx, conn, network_id, contact_key, j_call, id_base, out, errbuf, errbuf_size);
+    return open_task(ctx, conn, network_id, contact_key, j_call, lost, id_base, out, errbuf,
+                     errbuf_size);
 }
 
 /* Opens a task for the missed call j_call (the call as calls.v1 carries
  * it); id_base names the input event the task events come from. A callback
- * the call store already holds closes it at once. */
+ * the call store already holds closes it at once; with lost (its lost time
+ * is past, and the store holds no callback within it) it expires at once,
+ * dated at its lost time. */
 static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
-                     const char *contact_key, const json_t *j_call, const char *id_base,
+                     const char *contact_key, const json_t *j_call, int lost, const char *id_base,
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
@@ -170,6 +184,8 @@ static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id
                                        errbuf, errbuf_size);
     if (rc == 0 && cb_call[0])
         calls_task_close(j_task, cb_call, cb_ms);
+    else if (rc == 0 && lost)
+        json_object_set_new(j_task, "status", json_string("expired"));
     const char *link[] = {task_id, call_id};
     if (rc == 0)
         rc = calls_tasks_save(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
@@ -178,6 +194,9 @@ static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id
                         link, NULL, errbuf, errbuf_size);
     if (rc == 0 && cb_call[0])
         calls_tasks_emit(out, id_base, "closed", j_task, network_id, cb_ms);
+    else if (rc == 0 && lost)
+        calls_tasks_emit(out, id_base, "expired", j_task, network_id,
+                         calls_task_lost_at(&ctx->cfg, opened));
     json_decref(j_task);
     return rc;
 }
@@ -306,10 +325,20 @@ static int on_answered(struct calls_ctx *ctx, PGconn *conn, const struct cf_even
     if (rc != 0 || !j_task)
         return rc;
     switch (calls_task_on_answer(&ctx->cfg, j_task, call_id, answered)) {
-    case CALLS_TASK_CLOSE:
-        rc = calls_tasks_close_with_callback(ctx, conn, ev->networkid, contact_key, j_task, call_id,
-                                             answered, ev->id, out, errbuf, errbuf_size);
+    case CALLS_TASK_CLOSE: {
+        /* an earlier callback the fold stored, its event not applied yet
+         * (another partition, behind): the task was settled then */
+        char cb_call[CF_UUID_STR_LEN + 1];
+        int64_t cb_ms = answered;
+        rc = calls_tasks_find_callback(conn, ev->networkid, contact_key,
+                                       cf_time_json_get(j_task, "opened_at"), answered, cb_call,
+                                       &cb_ms, errbuf, errbuf_size);
+        if (rc == 0)
+            rc = calls_tasks_close_with_callback(
+                ctx, conn, ev->networkid, contact_key, j_task, cb_call[0] ? cb_call : call_id,
+                cb_call[0] ? cb_ms : answered, ev->id, out, errbuf, errbuf_size);
         break;
+    }
     case CALLS_TASK_WITHDRAW:
         rc =
             withdraw_source(ctx, conn, ev, contact_key, j_task, answered, out, errbuf, errbuf_size);

@@ -141,18 +141,30 @@ def contact_lock(stack, ckey):
     return HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s', 0));" % key)
 
 
-def test_overdue_task_closed_by_a_callback_not_yet_applied(stack):
-    """The callbacks consumer is behind on calls.v1 (here: stuck on another
-    contact) while the fold has stored the callback: the sweeper closes the
-    overdue task with that callback instead of expiring it as lost, and the
-    consumer, once it catches up, adds nothing."""
-    number, ckey, end, opened = missed_minutes_ago(stack, 30)
+def hold_up_callbacks(stack, end):
+    """Holds the callbacks consumer up: a new contact's missed call (ended
+    at end) waits for that contact's lock, held here, and every later call
+    event waits behind it. (the other number, the held lock); release it."""
     other = new_number()
     lock = contact_lock(stack, contact_key(other))
     try:
         missed_call(stack, other, end)
         wait_until(lambda: lock.waiters() >= 1, 60,
                    "the callbacks consumer to wait for the other contact")
+    except BaseException:
+        lock.release()
+        raise
+    return other, lock
+
+
+def test_overdue_task_closed_by_a_callback_not_yet_applied(stack):
+    """The callbacks consumer is behind on calls.v1 (here: stuck on another
+    contact) while the fold has stored the callback: the sweeper closes the
+    overdue task with that callback instead of expiring it as lost, and the
+    consumer, once it catches up, adds nothing."""
+    number, ckey, end, opened = missed_minutes_ago(stack, 30)
+    other, lock = hold_up_callbacks(stack, end)
+    try:
         answered = end + timedelta(minutes=5)
         callback = post(stack, call_body(
             event="ended", time=iso(answered + timedelta(minutes=2)), direction="outbound",
@@ -560,6 +572,62 @@ def test_earlier_miss_seen_later_is_settled_by_the_callback_between(stack):
     assert rows == [["closed", "1", earlier], ["open", "1", first["source_call_id"]]], rows
 
 
+def test_an_earlier_miss_whose_wait_ended_before_the_task_is_lost_apart(stack):
+    """A missed call seen long after it ended (a CDR uploaded late), whose
+    whole wait had passed, unanswered, before the open task opened: in
+    order its task would have expired before that one opened, so it gets a
+    task of its own, expired at once, and the open task keeps its opening:
+    a callback now still closes it."""
+    number, ckey, later_end, opened = missed_minutes_ago(stack, 20)
+    earlier_end = later_end - timedelta(seconds=3 * LOST_AFTER_S)
+    earlier = missed_call(stack, number, earlier_end)
+    expired = wait_task(stack, ckey, "clinicflow.task.expired")["data"]
+    assert expired["task_id"] != opened["task_id"], expired
+    assert expired["source_call_id"] == earlier and expired["missed_calls"] == 1, expired
+    assert expired["opened_at"] == iso(earlier_end).replace("Z", ".000Z"), expired
+    answered = datetime.now(timezone.utc).replace(microsecond=0)
+    callback = post(stack, call_body(event="ended", time=iso(answered + timedelta(seconds=30)),
+                                     direction="outbound", answered_at=iso(answered),
+                                     talk_seconds=30,
+                                     **{"from": "+7 495 000-10-01", "to": number}))
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["task_id"] == opened["task_id"] and closed["closing_call_id"] == callback, closed
+    assert closed["opened_at"] == opened["opened_at"] and closed["missed_calls"] == 1, closed
+    rows = cfstack.psql(stack.dsn, "SELECT status, doc->>'source_call_id' FROM calls.tasks"
+                        " WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
+    assert rows == [["expired", earlier], ["closed", opened["source_call_id"]]], rows
+
+
+def test_the_earliest_callback_closes_the_task_whichever_is_applied_first(stack):
+    """Two answered calls with the contact after a miss, on different
+    partitions, both stored by the fold while the callbacks consumer is held
+    up on another contact: whichever it applies first, the task closes with
+    the earlier one (the time to callback is the clinic's), and the later
+    one changes nothing."""
+    number, ckey, end, opened = missed_minutes_ago(stack, 40)
+    _, lock = hold_up_callbacks(stack, end)
+    try:
+        calls = []
+        for minutes in (30, 10):  # the later one posted first
+            answered = end + timedelta(minutes=minutes)
+            calls.append(post(stack, call_body(
+                event="ended", time=iso(answered + timedelta(minutes=1)), direction="outbound",
+                answered_at=iso(answered), talk_seconds=60,
+                **{"from": "+7 495 000-10-01", "to": number})))
+        wait_until(lambda: cfstack.psql(
+            stack.dsn, "SELECT count(*) FROM calls.calls WHERE call_id IN ('%s', '%s')"
+            " AND outcome = 'answered'" % tuple(calls)) == [["2"]], 60,
+            "the fold to store both calls")
+    finally:
+        lock.release()
+    wait_tasks_consumed(stack)
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["closing_call_id"] == calls[1], closed
+    assert closed["seconds_to_callback"] == 600 and closed["on_time"] is True, closed
+    assert [e["type"] for e in tasks_of(stack, ckey)] == [
+        "clinicflow.task.opened", "clinicflow.task.closed"]
+
+
 def test_a_burst_in_batches_ends_as_one_by_one(_):
     """Calls queued while no instance folds reach the callbacks consumer in
     large batches, which take the batch apply (tasks_batch.c): every kind
@@ -670,6 +738,8 @@ if __name__ == "__main__":
             test_callback_after_the_deadline_does_not_close,
             test_earlier_miss_seen_later_moves_the_opening,
             test_earlier_miss_seen_later_is_settled_by_the_callback_between,
+            test_an_earlier_miss_whose_wait_ended_before_the_task_is_lost_apart,
+            test_the_earliest_callback_closes_the_task_whichever_is_applied_first,
             test_a_burst_in_batches_ends_as_one_by_one,
         )], exit=False)
     finally:
