@@ -25,6 +25,9 @@
 #include "common/validate.h"
 #include "common/xmalloc.h"
 
+/* How far ahead of this server's clock an event's time may be. */
+#define EVENT_AHEAD_MS (5 * 60000)
+
 static const char *const types[] = {"responded", "booked", "lost", "spam", NULL};
 static const char *const reasons[] = {
     "no_answer", "price", "chose_other_clinic", "not_relevant", "duplicate", "other", NULL};
@@ -160,8 +163,16 @@ int leads_handle_event_post(const struct _u_request *req, struct _u_response *re
             json_object_set(j_data, "appointment_id", v);
     }
     int64_t time_ms;
+    const int64_t now_ms = cf_time_now_ms();
     if (cf_time_parse(json_string_value(json_object_get(j_body, "time")), &time_ms) != 0)
-        time_ms = cf_time_now_ms(); /* absent: it happened now */
+        time_ms = now_ms; /* absent: it happened now */
+    /* a sender's clock ahead of ours: a response dated later than it was
+     * would stop the clock late, a breach before the due time */
+    if (time_ms > now_ms + EVENT_AHEAD_MS) {
+        cf_http_error(resp, 400, "invalid_field",
+                      "time is in the future (more than 5 minutes ahead of this server)", "time");
+        goto out;
+    }
 
     const char *parts[] = {net->id, "api", "lead-event", event_id};
     cf_uuid5(parts, 4, ev.id);

@@ -65,8 +65,8 @@ int leads_clinic_hours(const struct cf_clinic *clinic, struct cf_time_hours *out
 enum { LEADS_STATUS_IGNORE = 0, LEADS_STATUS_APPLY = 1 };
 int leads_status_rule(const json_t *j_lead, const json_t *j_fact, char *errbuf, size_t errbuf_size);
 /* Applies an accepted status fact at at_ms: status, reason (lost: the
- * fact's, "other" when it gave none), appointment_id, closed_at (the staff is the fold's:
- * closed_by). */
+ * fact's, "other" when it gave none), appointment_id, closed_at (at_ms,
+ * but never before received_at; the staff is the fold's: closed_by). */
 void leads_close(json_t *j_lead, const json_t *j_fact, int64_t at_ms);
 
 /* A lost lead's reasons, NULL-terminated. */

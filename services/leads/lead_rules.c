@@ -220,7 +220,10 @@ void leads_close(json_t *j_lead, const json_t *j_fact, int64_t at_ms)
         if (json_is_string(v))
             json_object_set(j_lead, *k, v);
     }
-    cf_time_json_set(j_lead, "closed_at", at_ms);
+    /* never before the lead came: a backdated status would close it "on
+     * time" whatever happened */
+    const int64_t received = cf_time_json_get(j_lead, "received_at");
+    cf_time_json_set(j_lead, "closed_at", at_ms > received ? at_ms : received);
 }
 
 json_t *leads_public_lead(const json_t *j_lead)

@@ -6,6 +6,7 @@ missing reason: 400 naming the field), a member given as null counting as
 absent; a wrong key is 401, a read key 403;
 another network's key writes only a fact of its own network, which the fold
 never applies to this network's lead."""
+import datetime
 import json
 import uuid
 
@@ -18,6 +19,12 @@ NET = demo_network()["id"]
 
 def event_fact_id(network, event_id):
     return str(uuid.uuid5(NS, "\x1f".join([network, "api", "lead-event", event_id])))
+
+
+def ahead(seconds):
+    """The time seconds from now, RFC 3339."""
+    return (datetime.datetime.now(datetime.timezone.utc)
+            + datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def accepted(reply):
@@ -41,6 +48,9 @@ def test_responded(stack):
     assert fact["data"] == {"kind": "response", "provider": "api", "channel": "api",
                             "provider_event_id": ev_id, "lead_id": lead, "staff_id": "op-7",
                             "via": "telegram"}, fact["data"]
+    # a minute ahead is within the clocks' difference allowed
+    accepted(stack.post_event(lead, {"event_id": ev_id + "-soon", "type": "responded",
+                                     "time": ahead(60)}))
     # a retry is the same fact
     again = accepted(stack.post_event(lead, {
         "event_id": ev_id, "type": "responded", "staff_id": "op-7", "channel": "telegram",
@@ -80,6 +90,8 @@ def test_strict_body(stack):
         ({"type": "spam"}, "event_id"),
         ({"event_id": "", "type": "spam"}, "event_id"),
         ({"event_id": "e1", "type": "responded", "time": "yesterday"}, "time"),
+        # a sender's clock ahead of ours: a response dated 10 minutes from now
+        ({"event_id": "e1", "type": "responded", "time": ahead(600)}, "time"),
         ({"event_id": "e1", "type": "responded", "staff_id": 7}, "staff_id"),
     ]
     for body, field in bad:

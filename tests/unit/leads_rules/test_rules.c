@@ -258,6 +258,16 @@ static void test_status_rules(void)
     CHECK(!json_object_get(lead, "reason"));
     json_decref(fact);
     json_decref(lead);
+
+    /* a status dated before the lead came closes it when it came */
+    lead = json_pack("{s:s, s:s}", "status", "open", "received_at", "2026-11-25T10:00:00.000Z");
+    fact = json_pack("{s:s}", "status", "spam");
+    leads_close(lead, fact, at("2026-11-25T09:00:00Z"));
+    CHECK_STR(str(lead, "closed_at"), "2026-11-25T10:00:00.000Z");
+    leads_close(lead, fact, at("2026-11-25T10:30:00Z"));
+    CHECK_STR(str(lead, "closed_at"), "2026-11-25T10:30:00.000Z");
+    json_decref(fact);
+    json_decref(lead);
 }
 
 static void test_public_lead_leaves_the_fold_own_out(void)
