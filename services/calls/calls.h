@@ -224,10 +224,13 @@ int calls_dni_local_limit(const struct calls_settings *cfg, const char *ip, cons
  * at least until needed_until, else 0. */
 int calls_dni_local_get(const char *clinic, const char *visitor, int64_t needed_until, char *number,
                         size_t nsize, int64_t *reserved_ms);
-/* After Redis took or extended the hold: held at least until held_until;
- * kept only if redis_epoch is still the current one. */
+/* After Redis took or extended the hold: held at least until held_until,
+ * of use to answer from memory until usable_until (then a whole hold is no
+ * longer left in Redis; the sweep drops it); kept only if redis_epoch is
+ * still the current one. */
 void calls_dni_local_put(const char *clinic, const char *visitor, const char *number,
-                         int64_t reserved_ms, int64_t held_until, const char *redis_epoch);
+                         int64_t reserved_ms, int64_t held_until, int64_t usable_until,
+                         const char *redis_epoch);
 void calls_dni_local_epoch(const char *redis_epoch); /* a later one: forget the holds */
 void calls_dni_local_sweep(int64_t mono_ms);         /* drops what has expired */
 /* A peak seen elapsed_ms ago, halved every half_life_s (pure). */

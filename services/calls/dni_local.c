@@ -108,7 +108,8 @@ int calls_dni_local_get(const char *clinic, const char *visitor, int64_t needed_
 }
 
 void calls_dni_local_put(const char *clinic, const char *visitor, const char *number,
-                         int64_t reserved_ms, int64_t held_until, const char *redis_epoch)
+                         int64_t reserved_ms, int64_t held_until, int64_t usable_until,
+                         const char *redis_epoch)
 {
     char key[256];
     hold_key(key, sizeof(key), clinic, visitor);
@@ -119,9 +120,9 @@ void calls_dni_local_put(const char *clinic, const char *visitor, const char *nu
      * request saw Redis lose its data meanwhile) is not kept. */
     if (strcmp(redis_epoch, epoch) == 0 &&
         (json_object_size(holds) < LOCAL_HOLDS_MAX || json_object_get(holds, key)))
-        json_object_set_new(
-            holds, key,
-            json_pack("[s, I, I]", number, (json_int_t)reserved_ms, (json_int_t)held_until));
+        json_object_set_new(holds, key,
+                            json_pack("[s, I, I, I]", number, (json_int_t)reserved_ms,
+                                      (json_int_t)held_until, (json_int_t)usable_until));
     pthread_mutex_unlock(&local_lock);
 }
 
@@ -156,6 +157,9 @@ void calls_dni_local_sweep(int64_t mono_ms)
 {
     pthread_mutex_lock(&local_lock);
     drop_older(holds, 2, mono_ms + 1); /* held until now or earlier: gone */
+    /* past the moment it could answer (a whole hold left in Redis): it
+     * would only take room from new visitors until its hold ends */
+    drop_older(holds, 3, mono_ms + 1);
     drop_older(ips, 0, mono_ms / 60000);
     drop_older(clinics, 0, mono_ms / 1000);
     pthread_mutex_unlock(&local_lock);

@@ -520,7 +520,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     }
     if ((held == HOLD_NEW || held == HOLD_EXTENDED) && local_s > 0)
         calls_dni_local_put(clinic->id, visitor, number, reserved_ms, mono + q.hold_s * 1000,
-                            q.epoch);
+                            mono + local_s * 1000, q.epoch);
 
     switch (held) {
     case HOLD_LIMITED: {

@@ -46,7 +46,7 @@ static void test_holds(void)
     calls_dni_local_epoch("1764000000000");
     /* Redis took the hold at t for hold + local. */
     calls_dni_local_put("c1", "visitor-0001", "+74950000111", 1764000000000LL, t + hold + local,
-                        "1764000000000");
+                        t + local, "1764000000000");
     CHECK_INT(
         calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 1);
     CHECK_STR(number, "+74950000111");
@@ -73,7 +73,7 @@ static void test_holds(void)
     CHECK_INT(
         calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 1);
     calls_dni_local_put("c1", "visitor-0003", "+74950000113", 1764000000000LL, t + hold + local,
-                        "1763999999999");
+                        t + local, "1763999999999");
     CHECK_INT(
         calls_dni_local_get("c1", "visitor-0003", t + hold, number, sizeof(number), &reserved), 0);
     /* A later epoch (Redis lost its data) forgets them all. */
@@ -82,12 +82,20 @@ static void test_holds(void)
         calls_dni_local_get("c1", "visitor-0001", t + hold, number, sizeof(number), &reserved), 0);
 
     /* The sweep drops a hold once it may have ended in Redis. */
-    calls_dni_local_put("c1", "visitor-0002", "+74950000112", 1764000000000LL, t + 100,
+    calls_dni_local_put("c1", "visitor-0002", "+74950000112", 1764000000000LL, t + 100, t + 100,
                         "1764000005000");
     calls_dni_local_sweep(t + 99);
     CHECK_INT(calls_dni_local_get("c1", "visitor-0002", t, number, sizeof(number), &reserved), 1);
     calls_dni_local_sweep(t + 100);
     CHECK_INT(calls_dni_local_get("c1", "visitor-0002", t, number, sizeof(number), &reserved), 0);
+    /* and once it can no longer answer from memory (a whole hold no longer
+     * left in Redis), though Redis still holds it */
+    calls_dni_local_put("c1", "visitor-0004", "+74950000114", 1764000000000LL, t + hold + local,
+                        t + local, "1764000005000");
+    calls_dni_local_sweep(t + local - 1);
+    CHECK_INT(calls_dni_local_get("c1", "visitor-0004", t, number, sizeof(number), &reserved), 1);
+    calls_dni_local_sweep(t + local);
+    CHECK_INT(calls_dni_local_get("c1", "visitor-0004", t, number, sizeof(number), &reserved), 0);
 }
 
 /* An address table full between sweeps counts no new address (-1: the
