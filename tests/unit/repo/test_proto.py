@@ -33,7 +33,11 @@ def test_catalogue():
     check(len(names) == len(set(names)), "duplicate topic names")
     for t in cat["topics"]:
         name = t.get("name", "?")
-        check(set(t) == TOPIC_FIELDS, f"{name}: fields {sorted(set(t) ^ TOPIC_FIELDS)}")
+        fields = set(t) - {"delete_retention_ms"}  # optional: a compacted topic's tombstones
+        check(fields == TOPIC_FIELDS, f"{name}: fields {sorted(fields ^ TOPIC_FIELDS)}")
+        if "delete_retention_ms" in t:
+            check(t.get("cleanup_policy") == "compact" and isinstance(t["delete_retention_ms"], int)
+                  and t["delete_retention_ms"] > 0, f"{name}: delete_retention_ms")
         check(bool(TOPIC_RE.match(name)), f"{name}: bad topic name")
         check(isinstance(t.get("partitions"), int) and 1 <= t["partitions"] <= 64,
               f"{name}: partitions not in 1..64")
