@@ -145,5 +145,8 @@ void leads_pending_expirer(void *ctx);      /* pending.c: waiting facts expire t
 void leads_retention_sweeper(void *ctx);    /* retention.c: rows past their retention */
 
 #define LEADS_FOLD_GROUP "clinicflow-leads-fold"
+/* The consumer of calls.v1 whose answered calls are leads' responses
+ * (call_responses.c). */
+#define LEADS_CALLS_GROUP "clinicflow-leads-calls"
 
 #endif

@@ -54,7 +54,7 @@ static int add_consumers(struct cf_service *svc)
     };
     /* Answered calls with a lead's contact: its first response. */
     struct cf_consumer_conf calls = {
-        .group_id = "clinicflow-leads-calls",
+        .group_id = LEADS_CALLS_GROUP,
         .topics = calls_topics,
         .ntopics = 1,
         .schema = "leads",

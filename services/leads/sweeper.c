@@ -21,9 +21,12 @@
  * the breach until its outcome says whether a person answered it
  * (leads.calls_under_way, call_responses.c): the callback that is talking
  * to the patient at the due time is a response. Once over, an answered
- * call reaches leads.raw through the calls consumer first: one hop the
- * horizon does not see, the milliseconds between the consumer's fact and
- * its commit.
+ * call reaches leads.raw through the calls consumer (call_responses.c)
+ * first, so the horizon is also how far that consumer has read calls.v1,
+ * and folded what it wrote (both_horizon): a call answered before the
+ * due time, on calls.v1 while the consumer lags, keeps the lead from
+ * breaching until its response is folded. (The calls service's own lag
+ * before calls.v1 is not seen here.)
  *
  * It also expires the tasks nobody answered, as calls' sweeper does its
  * callback tasks: a task (either kind) still open
@@ -42,6 +45,7 @@
 #include "answered_calls.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "common/fold_progress.h"
@@ -49,9 +53,45 @@
 #include "common/metrics.h"
 #include "common/outbox.h"
 #include "common/pg.h"
+#include "common/time.h"
 #include "common/topics.h"
 
 #define SWEEP_BATCH 100
+#define CALLS_STEPS 32
+
+/* How far the calls consumer has come, counted only once its responses
+ * are folded too: it writes a call's response to leads.raw before it
+ * stores its offset, so a horizon of calls.v1 seen at seen_ms covers the
+ * responses of those calls once the fold has reached a sample of
+ * leads.raw taken after seen_ms. The steps wait for that, oldest first. */
+struct calls_horizon {
+    struct {
+        int64_t calls_ms, seen_ms;
+    } steps[CALLS_STEPS];
+    int n;
+    int64_t safe_ms; /* -1: none yet */
+};
+
+/* The horizon up to which both the fold and the calls consumer's
+ * responses are known, given their horizons now (calls_ms seen at now_ms). */
+static int64_t both_horizon(struct calls_horizon *ch, int64_t fold_ms, int64_t calls_ms,
+                            int64_t now_ms)
+{
+    const int64_t last = ch->n ? ch->steps[ch->n - 1].calls_ms : ch->safe_ms;
+    if (calls_ms > last) {
+        if (ch->n == CALLS_STEPS) /* the newest step stands for the one it replaces */
+            ch->n--;
+        ch->steps[ch->n].calls_ms = calls_ms;
+        ch->steps[ch->n].seen_ms = now_ms;
+        ch->n++;
+    }
+    int used = 0;
+    while (used < ch->n && ch->steps[used].seen_ms <= fold_ms)
+        ch->safe_ms = ch->steps[used++].calls_ms;
+    memmove(ch->steps, ch->steps + used, (size_t)(ch->n - used) * sizeof(ch->steps[0]));
+    ch->n -= used;
+    return ch->safe_ms < fold_ms ? ch->safe_ms : fold_ms;
+}
 
 /* One transaction: up to a batch of breaches decided and staged. Returns
  * how many, or an error (nothing decided). */
@@ -166,14 +206,23 @@ void leads_sweeper(void *vctx)
         "acknowledged yet (one table for all instances: each reports it)");
     struct cf_fold_progress *fp =
         cf_fold_progress_new("leads", LEADS_FOLD_GROUP, LEADS_TOPIC_RAW, "sla sweeper");
+    struct cf_fold_progress *fp_calls =
+        cf_fold_progress_new("leads", LEADS_CALLS_GROUP, CF_TOPIC_CALLS, "sla sweeper (calls)");
+    struct calls_horizon calls_h = {.safe_ms = -1};
     while (!cf_service_sleep(ctx->svc, ctx->cfg.sweep_interval_ms)) {
-        cf_fold_progress_sample(fp, ctx->svc->producer); /* before a connection is held */
+        /* before a connection is held */
+        cf_fold_progress_sample(fp, ctx->svc->producer);
+        cf_fold_progress_sample(fp_calls, ctx->svc->producer);
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
             cf_warn("sla sweeper: %s", errbuf);
             continue;
         }
-        int64_t until_ms = cf_fold_progress_horizon(fp, conn);
+        /* as far as both the fold and the calls consumer have come: an
+         * answered call the consumer has not read yet is a response */
+        const int64_t fold_ms = cf_fold_progress_horizon(fp, conn);
+        const int64_t calls_ms = cf_fold_progress_horizon(fp_calls, conn);
+        int64_t until_ms = both_horizon(&calls_h, fold_ms, calls_ms, cf_time_now_ms());
         const int64_t now_ms = cf_time_now_ms();
         if (until_ms > now_ms)
             until_ms = now_ms;
@@ -215,4 +264,5 @@ void leads_sweeper(void *vctx)
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
     cf_fold_progress_free(fp);
+    cf_fold_progress_free(fp_calls);
 }
