@@ -113,7 +113,11 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  * instances with other settings cannot cut a hold another promised),
  * unless the pool was sent and no longer has it (the network's
  * configuration took it out, or gave it to another clinic): it is given
- * up, and the visitor takes a new one as below.
+ * up, and the visitor takes a new one as below. A request that starts a
+ * new visit (new_visit=1: a page whose address has tags of its own, a
+ * new ad click) keeps the number and starts a session of its own, with
+ * its tags, reserved now ("new"), so a later call is the new click's;
+ * with the cap of unwritten sessions reached it only extends.
  * Otherwise, without numbers the answer is "none". With them: an address
  * that took its cap of new holds within a hold gets none ("capped": a
  * script cycling visitor ids would otherwise empty the pool the people it
@@ -156,6 +160,19 @@ static const char hold_script[] =
     "  redis.call('ZREMRANGEBYSCORE', denied, '-inf', ARGV[3])\n"
     "  return redis.call('ZCARD', held) + redis.call('ZCARD', denied)\n"
     "end\n"
+    "local umax = tonumber(ARGV[13])\n"
+    "local function backlogged()\n"
+    "  return umax > 0 and tonumber(redis.call('GET', '" CALLS_DNI_UNWRITTEN_COUNT
+    "') or '0') >= umax\n"
+    "end\n"
+    "local function unwritten(num)\n"
+    "  local ukey = '" CALLS_DNI_UNWRITTEN_PREFIX "' .. ARGV[10] .. ':' .. num\n"
+    "  local until_ms = string.format('%.0f', tonumber(ARGV[3]) + tonumber(ARGV[2]) * 1000)\n"
+    "  redis.call('HSET', ukey, ARGV[3], ARGV[10] .. '\\n' .. ARGV[11] .. '\\n' .. num .. '\\n'\n"
+    "    .. ARGV[1] .. '\\n' .. until_ms .. '\\n' .. ARGV[12])\n"
+    "  redis.call('SADD', '" CALLS_DNI_UNWRITTEN_SET "', ukey)\n"
+    "  redis.call('INCR', '" CALLS_DNI_UNWRITTEN_COUNT "')\n"
+    "end\n"
     "local function turned_away()\n"
     "  keep(denied, ARGV[1])\n"
     "  return answer('full', '', '0', demand())\n"
@@ -175,9 +192,9 @@ static const char hold_script[] =
     "  if b > tonumber(ARGV[8]) then return answer('limited', '', '0', 2) end\n"
     "end\n"
     "if ARGV[1] == '' then return answer('none', '', '0', 0) end\n"
-    "local n = #ARGV - 13\n"
+    "local n = #ARGV - 14\n"
     "local function in_pool(num)\n"
-    "  for k = 14, #ARGV do if ARGV[k] == num then return true end end\n"
+    "  for k = 15, #ARGV do if ARGV[k] == num then return true end end\n"
     "  return false\n"
     "end\n"
     "local v = redis.call('GET', KEYS[1])\n"
@@ -186,6 +203,11 @@ static const char hold_script[] =
     "  if num and redis.call('GET', ARGV[4] .. num) == ARGV[1] then\n"
     "    if n == 0 or in_pool(num) then\n"
     "      extend(ARGV[4] .. num, num)\n"
+    "      if ARGV[14] == '1' and not backlogged() then\n"
+    "        redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
+    "        unwritten(num)\n"
+    "        return answer('new', num, ARGV[3], demand())\n"
+    "      end\n"
     "      extend(KEYS[1])\n"
     "      return answer('held', num, res, 0)\n"
     "    end\n"
@@ -200,15 +222,11 @@ static const char hold_script[] =
     "if cap > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= cap then\n"
     "  return answer('capped', '', '0', 0)\n"
     "end\n"
-    "local umax = tonumber(ARGV[13])\n"
-    "if umax > 0 and tonumber(redis.call('GET', '" CALLS_DNI_UNWRITTEN_COUNT
-    "') or '0') >= umax then\n"
-    "  return answer('backlog', '', '0', 0)\n"
-    "end\n"
+    "if backlogged() then return answer('backlog', '', '0', 0) end\n"
     "if redis.call('EXISTS', ARGV[4] .. 'full') == 1 then return turned_away() end\n"
     "local start = tonumber(ARGV[5])\n"
     "for k = 0, n - 1 do\n"
-    "  local num = ARGV[14 + ((start + k) % n)]\n"
+    "  local num = ARGV[15 + ((start + k) % n)]\n"
     "  if redis.call('SET', ARGV[4] .. num, ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
     "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
     "    if cap > 0 and redis.call('INCR', KEYS[5]) == 1 then\n"
@@ -216,12 +234,7 @@ static const char hold_script[] =
     "    end\n"
     "    count_held(num)\n"
     "    redis.call('ZREM', denied, ARGV[1])\n"
-    "    local ukey = '" CALLS_DNI_UNWRITTEN_PREFIX "' .. ARGV[10] .. ':' .. num\n"
-    "    local until_ms = string.format('%.0f', tonumber(ARGV[3]) + tonumber(ARGV[2]) * 1000)\n"
-    "    redis.call('HSET', ukey, ARGV[3], ARGV[10] .. '\\n' .. ARGV[11] .. '\\n' .. num .. '\\n'\n"
-    "      .. ARGV[1] .. '\\n' .. until_ms .. '\\n' .. ARGV[12])\n"
-    "    redis.call('SADD', '" CALLS_DNI_UNWRITTEN_SET "', ukey)\n"
-    "    redis.call('INCR', '" CALLS_DNI_UNWRITTEN_COUNT "')\n"
+    "    unwritten(num)\n"
     "    return answer('new', num, ARGV[3], demand())\n"
     "  end\n"
     "end\n"
@@ -251,12 +264,13 @@ struct hold_req {
     int count;      /* count this request against the rate limits */
     int pooled;     /* the clinic has a pool: without one, only the limits */
     int pool_first; /* send the pool with the first round trip */
+    int new_visit;  /* a page with tags of its own: a held number starts a new session */
     char epoch[64]; /* out: Redis's epoch in its answer */
 };
 
-/* EVAL, the script and its key count, the 5 keys and the 13 arguments
+/* EVAL, the script and its key count, the 5 keys and the 14 arguments
  * before the pool's numbers. */
-#define HOLD_SCRIPT_FIXED_ARGS (3 + 5 + 13)
+#define HOLD_SCRIPT_FIXED_ARGS (3 + 5 + 14)
 
 /* One run of hold_script. */
 static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req *q)
@@ -304,6 +318,7 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     argv[argc++] = q->clinic;
     argv[argc++] = q->tags;
     argv[argc++] = unwritten_max;
+    argv[argc++] = q->new_visit ? "1" : "0";
     assert(argc == HOLD_SCRIPT_FIXED_ARGS);
     for (size_t i = 0; i < n; i++) {
         const char *num = json_string_value(json_array_get(q->numbers, i));
@@ -493,6 +508,8 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
     q.hold_s += local_s;
     q.pool_first = local_s > 0;
     const int pooled = q.pooled = json_array_size(q.numbers) > 0;
+    const char *new_visit = u_map_get(req->map_url, "new_visit");
+    q.new_visit = new_visit && strcmp(new_visit, "1") == 0;
     const char *fallback = json_string_value(json_object_get(clinic->doc, "default_phone"));
     int dynamic = 0, limited = 0;
     int64_t reserved_ms = 0;
@@ -505,7 +522,7 @@ int handle_tracking_number(const struct _u_request *req, struct _u_response *res
         held = HOLD_LIMITED;
     else if (calls_dni_crawler(cf_http_header(req, "User-Agent")))
         held = HOLD_CRAWLER;
-    else if (pooled && local_s > 0 && limited == 0 &&
+    else if (pooled && local_s > 0 && limited == 0 && !q.new_visit &&
              calls_dni_local_get(clinic->id, visitor, mono + hold_s * 1000, number, sizeof(number),
                                  &reserved_ms) &&
              in_pool(q.numbers, number)) /* else Redis gives it up */

@@ -9,7 +9,9 @@
  * holds for this visitor (text and tel: link). The visitor id lives in
  * localStorage; the UTM tags, gclid/yclid, referrer and landing page of the
  * first page of the visit go with each request (a page whose address has
- * tags of its own, a new ad click in the same tab, starts a new visit). The number is asked for
+ * tags of its own, a new ad click in the same tab, starts a new visit: its
+ * first request says so, new_visit=1, and the service keeps the number and
+ * gives the visit a session of its own with its tags). The number is asked for
  * again at half the hold while the page is shown, and when a page comes
  * back into view or out of the browser's cache, so a visitor who reads
  * for long never shows a number the service has given to someone else.
@@ -40,23 +42,28 @@
     }
   }
 
+  /* Set by firstTouch: this page's address has tags other than the visit's
+   * so far (a new ad click), which the service keeps as a new visit. */
+  var newVisit = false;
+
   function firstTouch() {
     var key = "clinicflow_touch";
     var names = ["utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "gclid",
                  "yclid"];
     var q = new URLSearchParams(window.location.search);
     var tagged = names.some(function (name) { return q.get(name); });
-    if (!tagged) {
-      try {
-        var saved = window.sessionStorage.getItem(key);
-        if (saved) return JSON.parse(saved);
-      } catch (e) { /* fall through */ }
+    var saved = null;
+    try { saved = window.sessionStorage.getItem(key); } catch (e) { /* none */ }
+    if (!tagged && saved) {
+      try { return JSON.parse(saved); } catch (e) { /* fall through */ }
     }
     var touch = {};
     names.forEach(function (name) { if (q.get(name)) touch[name] = q.get(name); });
     if (document.referrer) touch.referrer = document.referrer;
     touch.landing = window.location.origin + window.location.pathname;
-    try { window.sessionStorage.setItem(key, JSON.stringify(touch)); } catch (e) { /* ignore */ }
+    var text = JSON.stringify(touch);
+    newVisit = tagged && text !== saved;
+    try { window.sessionStorage.setItem(key, text); } catch (e) { /* ignore */ }
     return touch;
   }
 
@@ -103,7 +110,10 @@
   function ask() {
     if (timer) { clearTimeout(timer); timer = null; }
     lastAsk = Date.now();
-    fetch(endpoint + "?" + params.toString(), { credentials: "omit", cache: "no-store" })
+    /* the page's first ask only: its later ones extend the same visit */
+    var query = params.toString() + (newVisit ? "&new_visit=1" : "");
+    newVisit = false;
+    fetch(endpoint + "?" + query, { credentials: "omit", cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (answer) {
         if (answer && answer.dynamic === true && answer.number && answer.hold_seconds > 0) {

@@ -261,6 +261,50 @@ def test_holds_put_back_after_redis_lost_its_data(stack):
                      " WHERE visitor_id LIKE '%%-%s%%'" % tag)
 
 
+def test_a_new_ad_click_while_the_number_is_held_brings_its_tags(stack):
+    """A visitor holds a number from an untagged page, then lands from an
+    ad in the same tab (the snippet asks with new_visit=1): the number
+    stays theirs, the click gets a session of its own with its tags, and a
+    call then is the ad's. The next ask of that page only extends it."""
+    visitor = "visitor-reclick-" + uuid.uuid4().hex[:8]
+    st, _, first = ask(stack.svc, "demo-south", visitor)
+    assert st == 200 and first["dynamic"], first
+    st, _, again = ask(stack.svc, "demo-south", visitor, new_visit="1", utm_source="google",
+                       utm_medium="cpc", utm_campaign="implants", gclid="g-123")
+    assert st == 200 and again["number"] == first["number"], again
+
+    def sessions():
+        return cfstack.psql(stack.dsn, "SELECT coalesce(utm->>'source', 'none'),"
+                            " coalesce(utm->>'gclid', 'none') FROM calls.dni_sessions"
+                            " WHERE visitor_id = '%s' ORDER BY reserved_at" % visitor)
+    wait_until(lambda: len(sessions()) == 2, 30, "the new visit's session")
+    assert sessions() == [["none", "none"], ["google", "g-123"]], sessions()
+    st, _, later = ask(stack.svc, "demo-south", visitor, utm_source="google",
+                       utm_medium="cpc", utm_campaign="implants", gclid="g-123")
+    assert later["number"] == first["number"], later
+    def ms(t):
+        return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+    start = datetime.now(timezone.utc)  # while the number is held: the call is the click's
+    body = call_body(event="ended", time=ms(start + timedelta(seconds=30)), started_at=ms(start),
+                     answered_at=ms(start + timedelta(seconds=2)), talk_seconds=28,
+                     clinic_id="demo-south", to=first["number"])
+    st, _, reply = stack.post_generic(body)
+    assert st == 202, reply
+    call_id = json.loads(reply)["call_id"]
+    ended = []
+    wait_until(lambda: ended.extend(e for e in events_for(
+        stack.reader("clinicflow.calls.v1").read(), call_id)) or ended, 60, "call.ended")
+    att = ended[0]["data"].get("attribution")
+    assert att, (ended[0]["data"], cfstack.psql(
+        stack.dsn, "SELECT number, reserved_at, held_until FROM calls.dni_sessions"
+        " WHERE visitor_id = '%s'" % visitor))
+    assert (att["visitor_id"], att.get("source"), att.get("gclid")) == (
+        visitor, "google", "g-123"), att
+    assert len(sessions()) == 2, sessions()
+    release("demo-south", visitor)
+
+
 def away_from_a_minute_edge():
     """Waits (at most 15 s) until the limits' fixed one-minute windows, on
     the monotonic clock the service uses too, have 15 s or more to run."""
@@ -481,6 +525,7 @@ if __name__ == "__main__":
             test_bad_requests,
             test_exhausted_pool_answers_the_default_number,
             test_call_reported_after_the_hold_is_attributed,
+            test_a_new_ad_click_while_the_number_is_held_brings_its_tags,
             test_redis_down_answers_the_default_number,
             test_holds_put_back_after_redis_lost_its_data,
             test_returning_visitor_answered_from_memory,
