@@ -6,6 +6,7 @@ import os
 import subprocess
 import urllib.parse
 import uuid
+from datetime import timedelta
 
 import cfstack
 
@@ -125,6 +126,28 @@ def events_for(messages, subject):
         if ev.get("subject") == subject:
             out.append(ev)
     return out
+
+
+def ms_time(t):
+    """t (a UTC datetime) as RFC 3339 with milliseconds."""
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+def tracked_call(stack, number, clinic_id, start, answered_after_s, talk_s):
+    """Posts an answered inbound call to a tracking number (the generic
+    hook), started at start; returns its call.ended data once it is on
+    clinicflow.calls.v1."""
+    answered = start + timedelta(seconds=answered_after_s)
+    body = call_body(event="ended", time=ms_time(answered + timedelta(seconds=talk_s)),
+                     started_at=ms_time(start), answered_at=ms_time(answered),
+                     talk_seconds=talk_s, clinic_id=clinic_id, to=number)
+    st, _, reply = stack.post_generic(body)
+    assert st == 202, reply
+    call_id = json.loads(reply)["call_id"]
+    ended = []
+    wait_until(lambda: ended.extend(e for e in events_for(
+        stack.reader("clinicflow.calls.v1").read(), call_id)) or ended, 60, "call.ended")
+    return ended[0]["data"]
 
 
 # --- provider webhooks (test_provider_*.py) ---

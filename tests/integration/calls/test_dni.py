@@ -10,10 +10,10 @@ import subprocess
 import time
 import urllib.parse
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import cfstack
-from common import Stack, call_body, events_for, metric, wait_until
+from common import Stack, metric, tracked_call, wait_until
 
 HOLD_S = 2  # for pools without hold_seconds of their own (the demo's south pool)
 
@@ -171,20 +171,7 @@ def test_call_reported_after_the_hold_is_attributed(stack):
     # is reported, as Twilio reports only "completed".
     wait_until(lambda: redis_cli("EXISTS", "cf:dni:n:demo-south:" + number) == "0", 30,
                "the hold to expire")
-    answered = start + timedelta(seconds=1)
-    def ts(t):
-        return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
-
-    body = call_body(event="ended", time=ts(answered + timedelta(seconds=40)),
-                     started_at=ts(start), answered_at=ts(answered), talk_seconds=40,
-                     clinic_id="demo-south", to=number)
-    st, _, reply = stack.post_generic(body)
-    assert st == 202, reply
-    call_id = json.loads(reply)["call_id"]
-    ended = []
-    wait_until(lambda: ended.extend(e for e in events_for(
-        stack.reader("clinicflow.calls.v1").read(), call_id)) or ended, 60, "call.ended")
-    att = ended[0]["data"]["attribution"]
+    att = tracked_call(stack, number, "demo-south", start, 1, 40)["attribution"]
     assert att == {"kind": "dynamic", "tracking_number": number, "visitor_id": "visitor-ad-0001",
                    "source": "yandex", "medium": "cpc", "campaign": "implants-spring",
                    "content": long_content[:256], "yclid": "123456"}, att
@@ -282,23 +269,11 @@ def test_a_new_ad_click_while_the_number_is_held_brings_its_tags(stack):
     st, _, later = ask(stack.svc, "demo-south", visitor, utm_source="google",
                        utm_medium="cpc", utm_campaign="implants", gclid="g-123")
     assert later["number"] == first["number"], later
-    def ms(t):
-        return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
-
-    start = datetime.now(timezone.utc)  # while the number is held: the call is the click's
-    body = call_body(event="ended", time=ms(start + timedelta(seconds=30)), started_at=ms(start),
-                     answered_at=ms(start + timedelta(seconds=2)), talk_seconds=28,
-                     clinic_id="demo-south", to=first["number"])
-    st, _, reply = stack.post_generic(body)
-    assert st == 202, reply
-    call_id = json.loads(reply)["call_id"]
-    ended = []
-    wait_until(lambda: ended.extend(e for e in events_for(
-        stack.reader("clinicflow.calls.v1").read(), call_id)) or ended, 60, "call.ended")
-    att = ended[0]["data"].get("attribution")
-    assert att, (ended[0]["data"], cfstack.psql(
-        stack.dsn, "SELECT number, reserved_at, held_until FROM calls.dni_sessions"
-        " WHERE visitor_id = '%s'" % visitor))
+    # while the number is held: the call is the click's
+    call = tracked_call(stack, first["number"], "demo-south", datetime.now(timezone.utc), 2, 28)
+    att = call.get("attribution")
+    assert att, (call, cfstack.psql(stack.dsn, "SELECT number, reserved_at, held_until FROM"
+                                    " calls.dni_sessions WHERE visitor_id = '%s'" % visitor))
     assert (att["visitor_id"], att.get("source"), att.get("gclid")) == (
         visitor, "google", "g-123"), att
     assert len(sessions()) == 2, sessions()

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import cfstack
-from common import Stack, call_body, events_for, metric, wait_until
+from common import Stack, call_body, events_for, metric, tracked_call, wait_until
 
 
 def ask(svc, clinic_id, visitor, **params):
@@ -88,17 +88,8 @@ def test_postgres_down(stack, relay, redis):
 
         # A call to the first visitor's number, while the hold lasts, is
         # attributed to the visitor's tags.
-        start = datetime.now(timezone.utc)
-        body = call_body(event="ended", time=ts(start + timedelta(seconds=30)),
-                         started_at=ts(start), answered_at=ts(start + timedelta(seconds=1)),
-                         talk_seconds=29, clinic_id="demo-center", to=a["number"])
-        st, _, reply = stack.post_generic(body)
-        assert st == 202, reply
-        call_id = json.loads(reply)["call_id"]
-        ended = []
-        wait_until(lambda: ended.extend(e for e in events_for(
-            stack.reader("clinicflow.calls.v1").read(), call_id)) or ended, 60, "call.ended")
-        att = ended[0]["data"]["attribution"]
+        att = tracked_call(stack, a["number"], "demo-center", datetime.now(timezone.utc), 1,
+                           29)["attribution"]
         assert att == {"kind": "dynamic", "tracking_number": a["number"], "visitor_id": first,
                        "source": "yandex", "campaign": "pg-down"}, att
     finally:
