@@ -172,7 +172,7 @@ static int answer_lead(struct leads_ctx *ctx, const struct cf_event *ev, json_t 
                        struct cf_outbox *out)
 {
     static const char *const members[] = {
-        "lead_id",          "received_at",     "responded_at", "via",
+        "lead_id",          "received_at",     "responded_at", "via", "call_id",
         "response_seconds", "working_seconds", "contact_key",  NULL};
     struct cf_time_hours hours;
     int has_hours = 0;
@@ -181,7 +181,8 @@ static int answer_lead(struct leads_ctx *ctx, const struct cf_event *ev, json_t 
                  &hours, &has_hours);
     const int changed = leads_respond(j_lead, ev->time_ms, has_hours ? &hours : NULL);
     if (changed) {
-        static const char *const from_fact[] = {"via", NULL};
+        /* an answered call's id: the callback task closes with it */
+        static const char *const from_fact[] = {"via", "call_id", NULL};
         with_members(j_lead, ev->data, from_fact);
         if (!json_object_get(j_lead, "via"))
             json_object_set(j_lead, "via", json_object_get(ev->data, "provider"));

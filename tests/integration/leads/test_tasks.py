@@ -614,6 +614,13 @@ def test_a_call_read_before_its_lead_is_stored_waits_for_it(stack):
     closed = wait_tasks(stack, lead_id, "clinicflow.task.closed", 2)
     assert {c["data"]["closed_by"] for c in closed} == {"response"}, closed
     assert all(c["data"]["closed_at"] == iso(answered) for c in closed), closed
+    # the callback task names the call that answered it; lead.responded too
+    by_kind = {c["data"]["kind"]: c["data"] for c in closed}
+    assert by_kind["callback"]["closing_call_id"] == call_id, by_kind
+    assert "closing_call_id" not in by_kind["respond"], by_kind
+    responded = [m for m in lead_events(stack) if m["type"] == "clinicflow.lead.responded"
+                 and m["data"]["lead_id"] == lead_id]
+    assert [r["data"].get("call_id") for r in responded] == [call_id], responded
 
 
 def test_a_lead_stored_after_a_call_that_answered_it(stack):
