@@ -18,9 +18,10 @@
  * reads), since whether a person answered is told only at its end.
  *
  * A lead acknowledged onto leads.raw before the call ended may not be
- * stored yet (the fold behind, or the call's topic read first): finding no
- * lead decides nothing until the fold has stored every fact acknowledged
- * before the call's event was written (common/fold_progress.h). Until
+ * stored yet (the fold behind, or the call's topic read first): the call
+ * decides nothing, finding no lead or an older open one of the person,
+ * until the fold has stored every fact acknowledged before the call's
+ * event was written (common/fold_progress.h). Until
  * then the call waits (CF_EWAIT: the batch is tried again, never sent to
  * the DLQ for it), for up to RESPONSE_FOLD_WAIT_MS after its event was
  * written, so that a fold that has stopped holds the calls up only so long.
@@ -47,7 +48,9 @@
 #define RESPONSE_SAMPLE_EVERY_MS 100
 
 /* 0 when the fold has stored every lead fact acknowledged before the call
- * event rkm was written (or it is too old to wait for), else CF_EWAIT. */
+ * event rkm was written (or it is too old to wait for), else CF_EWAIT.
+ * Asked of every answered call: it reads the fold's stored offsets, and
+ * samples the topic at most every RESPONSE_SAMPLE_EVERY_MS. */
 static int fold_caught_up(struct leads_ctx *ctx, PGconn *conn, const rd_kafka_message_t *rkm,
                           char *errbuf, size_t errbuf_size)
 {
@@ -69,8 +72,7 @@ static int fold_caught_up(struct leads_ctx *ctx, PGconn *conn, const rd_kafka_me
     if (cf_fold_progress_horizon(ctx->calls_fold, conn) >= written)
         return 0;
     snprintf(errbuf, errbuf_size,
-             "no open lead of the call's contact yet, and the lead fold has not stored every"
-             " fact acknowledged before the call ended");
+             "the lead fold has not stored every fact acknowledged before the call ended");
     return CF_EWAIT;
 }
 
@@ -125,13 +127,15 @@ int leads_calls_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
         return leads_calls_under_way_note(conn, ev->networkid, call_id, contact_key, answered,
                                           errbuf, errbuf_size);
     if (leads_call_is_answered(ev->type, ev->networkid, ev->data, &answered)) {
-        int rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id,
+        /* the fold first: a newer lead of the person, acknowledged before
+         * the call and not stored yet, is the one the call answers, not
+         * an older one still open */
+        int rc = fold_caught_up(ctx, conn, rkm, errbuf, errbuf_size);
+        if (rc == 0)
+            rc = leads_tasks_find_open_lead(conn, ev->networkid, contact_key, answered, lead_id,
                                             errbuf, errbuf_size);
-        if (rc == 0 && !lead_id[0]) {
-            rc = fold_caught_up(ctx, conn, rkm, errbuf, errbuf_size);
-            if (rc == 0)
-                rc = unclaimed(conn, ev, contact_key, answered, lead_id, errbuf, errbuf_size);
-        }
+        if (rc == 0 && !lead_id[0])
+            rc = unclaimed(conn, ev, contact_key, answered, lead_id, errbuf, errbuf_size);
         /* the lead's response, once: a call recorded before (an earlier
          * event of it, or a lead that took it) answers nothing again */
         int recorded = 1;

@@ -623,6 +623,42 @@ def test_a_call_read_before_its_lead_is_stored_waits_for_it(stack):
     assert [r["data"].get("call_id") for r in responded] == [call_id], responded
 
 
+def test_a_call_waits_for_the_newer_lead_not_the_older_open_one(stack):
+    # A person's lead, unanswered, and two days later (past the merge
+    # window) a new one, which the fold has not stored yet (held here on
+    # the person's key) when the clinic's call is read: the call answers
+    # nothing while the fold is behind it, and then the new lead, not the
+    # old one still open.
+    first = new_lead(stack, "demo-north", ny(2030, 12, 9, 10, 0))
+    wait_tasks(stack, first["lead_id"], "clinicflow.task.opened", 2)
+    e164, kp = first["e164"], first["contact_key"]
+    received = ny(2030, 12, 11, 10, 0)
+    retries = 'clinicflow_consumer_retries_total{group="clinicflow-leads-calls"}'
+    holder = cfstack.HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 2));"
+                                 % (stack.network_id, kp))
+    try:
+        fact = request(stack, "demo-north", received, "generic",
+                       {"name": "Anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}},
+                       kp, {"phone": kp})
+        wait_until(lambda: holder.waiters() >= 1, 30, "the fold waiting for the person's key")
+
+        def waits():  # over the instances: the call's partition is one's
+            return sum(stack.metric(retries, svc) for svc in stack.services)
+        before = waits()
+        call_id = call_event(stack, e164, received + timedelta(minutes=2))
+        wait_until(lambda: waits() > before, 30, "the calls consumer to wait")
+        assert response_facts(stack, kp) == []
+    finally:
+        holder.release()
+    second = uuid5(stack.network_id, "lead", fact["id"])
+    wait_until(lambda: response_facts(stack, kp), 60, "the call's response fact")
+    (resp,) = response_facts(stack, kp)
+    assert resp["data"]["lead_id"] == second and resp["data"]["call_id"] == call_id, resp
+    wait_tasks(stack, second, "clinicflow.task.closed", 2)
+    assert task_events(stack, first["lead_id"]) and all(
+        e["type"] == "clinicflow.task.opened" for e in task_events(stack, first["lead_id"]))
+
+
 def test_a_lead_stored_after_a_call_that_answered_it(stack):
     # The clinic calls a person back and they answer; the form's webhook,
     # dated before the call, reaches the fold only afterwards (a provider
@@ -816,6 +852,7 @@ if __name__ == "__main__":
             test_a_call_under_way_at_the_due_time_holds_the_breach,
             test_a_call_on_a_phone_the_lead_gained_answers_it,
             test_a_call_read_before_its_lead_is_stored_waits_for_it,
+            test_a_call_waits_for_the_newer_lead_not_the_older_open_one,
             test_a_lead_stored_after_a_call_that_answered_it,
             test_form_to_call_response_end_to_end,
             test_unanswered_tasks_expire_once,
