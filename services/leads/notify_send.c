@@ -98,13 +98,14 @@ struct delivery {
 };
 
 /* A send in flight: its thread, and the delivery it owns (copied from the
- * claim's result). */
+ * claim's result: its first SLOT_STRINGS columns). */
+#define SLOT_STRINGS 5
 struct send_slot {
     struct leads_ctx *ctx;
     pthread_t thread;
-    int used;         /* a thread runs or ran here and is not joined yet */
-    atomic_int done;  /* its thread has recorded the outcome */
-    char *strings[5]; /* what d points to */
+    int used;                    /* a thread runs or ran here and is not joined yet */
+    atomic_int done;             /* its thread has recorded the outcome */
+    char *strings[SLOT_STRINGS]; /* what d points to */
     struct delivery d;
 };
 
@@ -291,20 +292,25 @@ static void *send_one(void *arg)
     } else {
         if (record(ctx, conn, &slot->d, status, gone, why, errbuf, sizeof(errbuf)) != 0)
             cf_warn("notifier: could not record delivery %s: %s", slot->d.event_id, errbuf);
-        count_pending(conn);
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
     atomic_store(&slot->done, 1);
     return NULL;
 }
 
+/* Frees the delivery's strings the slot owned. */
+static void slot_clear(struct send_slot *slot)
+{
+    for (size_t i = 0; i < SLOT_STRINGS; i++)
+        free(slot->strings[i]);
+    memset(slot->strings, 0, sizeof(slot->strings));
+}
+
 /* Joins the slot's finished thread and frees what it owned. */
 static void reap(struct send_slot *slot)
 {
     pthread_join(slot->thread, NULL);
-    for (size_t i = 0; i < sizeof(slot->strings) / sizeof(slot->strings[0]); i++)
-        free(slot->strings[i]);
-    memset(slot->strings, 0, sizeof(slot->strings));
+    slot_clear(slot);
     slot->used = 0;
 }
 
@@ -333,16 +339,18 @@ static int fill(struct leads_ctx *ctx, struct send_slot *slots, char *errbuf, si
     int rc = !room   ? 0
              : !conn ? CF_EUNAVAIL
                      : claim(ctx, conn, room, in_flight, &res, errbuf, errbuf_size);
-    if (conn)
+    if (conn) {
+        count_pending(conn); /* the gauge, once a look (not once a send) */
         cf_pg_pool_release(ctx->svc->pg, conn);
+    }
     json_decref(in_flight);
     int started = 0;
     for (int i = 0, r = 0; rc == 0 && res && r < PQntuples(res) && i < SENDS_MAX; i++) {
         struct send_slot *slot = &slots[i];
         if (slot->used)
             continue;
-        for (int f = 0; f < 5; f++)
-            slot->strings[f] = cf_xstrdup(PQgetvalue(res, r, f));
+        for (size_t f = 0; f < SLOT_STRINGS; f++)
+            slot->strings[f] = cf_xstrdup(PQgetvalue(res, r, (int)f));
         slot->d = (struct delivery){slot->strings[0], slot->strings[1],
                                     slot->strings[2], slot->strings[3],
                                     slot->strings[4], strtol(PQgetvalue(res, r, 5), NULL, 10)};
@@ -351,9 +359,7 @@ static int fill(struct leads_ctx *ctx, struct send_slot *slots, char *errbuf, si
         if (pthread_create(&slot->thread, NULL, send_one, slot) != 0) {
             /* its lease ends and it comes due again */
             cf_warn("notifier: could not start a send of delivery %s", slot->d.event_id);
-            for (int f = 0; f < 5; f++)
-                free(slot->strings[f]);
-            memset(slot->strings, 0, sizeof(slot->strings));
+            slot_clear(slot);
             break;
         }
         slot->used = 1;
