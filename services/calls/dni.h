@@ -23,11 +23,18 @@
 #define CALLS_DNI_UNWRITTEN_SET "cf:dni:unwritten"
 #define CALLS_DNI_UNWRITTEN_COUNT "cf:dni:unwritten:n"
 
-/* A visitor's hold in Redis: the number's key (the visitor holding it)
- * and the visitor's ("<number> <reserved at ms>"), per clinic; the
- * numbers held, a sorted set by when each hold ends, under the number
- * prefix as "held" (dni_route.c). */
-#define CALLS_DNI_NUMBER_PREFIX "cf:dni:n:"  /* + clinic ":" + number */
+/* A visitor's hold in Redis: the number's key ("<clinic> <visitor>"),
+ * per network as its sessions are, so a number the configuration moves
+ * to another clinic's pool is not given to a second visitor while the
+ * first still holds it; and the visitor's ("<number> <reserved at ms>"),
+ * per clinic. Under the clinic's pool prefix: the numbers held, a sorted
+ * set by when each hold ends ("held"), the visitors a full pool turned
+ * away ("denied") and the full mark ("full") (dni_route.c). An earlier
+ * release kept the number's key under the pool prefix too, its
+ * value the visitor alone; the route still honours such a hold, and
+ * moves it when its visitor comes back. */
+#define CALLS_DNI_HOLDER_PREFIX "cf:dni:h:"  /* + network ":" + number */
+#define CALLS_DNI_POOL_PREFIX "cf:dni:n:"    /* + clinic ":" + held|denied|full */
 #define CALLS_DNI_VISITOR_PREFIX "cf:dni:v:" /* + clinic ":" + visitor */
 
 /* Set with a new epoch when the route's script finds Redis without one

@@ -46,29 +46,32 @@
 /* The latest session of each number whose hold has not ended, oldest
  * first (a visitor who held two numbers keeps the later). */
 static const char live_sessions_sql[] =
-    "SELECT clinic_id, number, visitor_id, r_ms, u_ms FROM ("
-    " SELECT DISTINCT ON (clinic_id, number) clinic_id, number, visitor_id,"
+    "SELECT network_id, clinic_id, number, visitor_id, r_ms, u_ms FROM ("
+    " SELECT DISTINCT ON (network_id, number) network_id, clinic_id, number, visitor_id,"
     " (extract(epoch FROM reserved_at) * 1000)::bigint AS r_ms,"
     " (extract(epoch FROM held_until) * 1000)::bigint AS u_ms"
     " FROM calls.dni_sessions WHERE held_until > now()"
-    " ORDER BY clinic_id, number, reserved_at DESC) s"
+    " ORDER BY network_id, number, reserved_at DESC) s"
     " ORDER BY r_ms";
+#define LIVE_SESSION_COLUMNS 6
 
-/* ARGV: now in ms, then five a hold: clinic, number, visitor, reserved at
- * ms, held until ms. Answers how many holds it put back. */
+/* ARGV: now in ms, then six a hold: network, clinic, number, visitor,
+ * reserved at ms, held until ms (keys as dni_route.c's script keeps
+ * them). Answers how many holds it put back. */
 static const char restore_script[] =
     "local now = tonumber(ARGV[1])\n"
     "local n = 0\n"
-    "for i = 2, #ARGV - 4, 5 do\n"
-    "  local left = tonumber(ARGV[i + 4]) - now\n"
-    "  local prefix = '" CALLS_DNI_NUMBER_PREFIX "' .. ARGV[i] .. ':'\n"
-    "  if left > 0 and redis.call('SET', prefix .. ARGV[i + 1], ARGV[i + 2], 'NX', 'PX', left)"
+    "for i = 2, #ARGV - 5, 6 do\n"
+    "  local left = tonumber(ARGV[i + 5]) - now\n"
+    "  local pool = '" CALLS_DNI_POOL_PREFIX "' .. ARGV[i + 1] .. ':'\n"
+    "  local nk = '" CALLS_DNI_HOLDER_PREFIX "' .. ARGV[i] .. ':' .. ARGV[i + 2]\n"
+    "  if left > 0 and redis.call('SET', nk, ARGV[i + 1] .. ' ' .. ARGV[i + 3], 'NX', 'PX', left)"
     " then\n"
-    "    redis.call('SET', '" CALLS_DNI_VISITOR_PREFIX "' .. ARGV[i] .. ':' .. ARGV[i + 2],\n"
-    "      ARGV[i + 1] .. ' ' .. ARGV[i + 3], 'PX', left)\n"
-    "    redis.call('ZADD', prefix .. 'held', ARGV[i + 4], ARGV[i + 1])\n"
-    "    if redis.call('PTTL', prefix .. 'held') < left * 2 then\n"
-    "      redis.call('PEXPIRE', prefix .. 'held', left * 2)\n"
+    "    redis.call('SET', '" CALLS_DNI_VISITOR_PREFIX "' .. ARGV[i + 1] .. ':' .. ARGV[i + 3],\n"
+    "      ARGV[i + 2] .. ' ' .. ARGV[i + 4], 'PX', left)\n"
+    "    redis.call('ZADD', pool .. 'held', ARGV[i + 5], ARGV[i + 2])\n"
+    "    if redis.call('PTTL', pool .. 'held') < left * 2 then\n"
+    "      redis.call('PEXPIRE', pool .. 'held', left * 2)\n"
     "    end\n"
     "    n = n + 1\n"
     "  end\n"
@@ -80,7 +83,7 @@ static const char restore_script[] =
 static int put_back(struct calls_ctx *ctx, PGresult *res)
 {
     const int rows = PQntuples(res);
-    const char **argv = cf_xcalloc(4 + 5 * (size_t)rows, sizeof(char *));
+    const char **argv = cf_xcalloc(4 + LIVE_SESSION_COLUMNS * (size_t)rows, sizeof(char *));
     char now[24];
     int argc = 0;
 
@@ -90,7 +93,7 @@ static int put_back(struct calls_ctx *ctx, PGresult *res)
     argv[argc++] = "0";
     argv[argc++] = now;
     for (int i = 0; i < rows; i++)
-        for (int c = 0; c < 5; c++)
+        for (int c = 0; c < LIVE_SESSION_COLUMNS; c++)
             argv[argc++] = PQgetvalue(res, i, c);
     redisReply *r = cf_redis_command_argv(ctx->svc->redis, argc, argv, NULL);
     free(argv);

@@ -9,9 +9,11 @@
  * is answered for the clinic's configured origins only, and per-IP and
  * per-clinic limits answer 429. Holds live in Redis:
  *
- *   cf:dni:n:<clinic>:<number>   the visitor holding the number (TTL: hold,
- *                                plus the time answered from memory below)
+ *   cf:dni:h:<network>:<number>  "<clinic> <visitor>" holding the number
+ *                                (TTL: hold, plus the time answered from
+ *                                memory below)
  *   cf:dni:v:<clinic>:<visitor>  "<number> <reserved at ms>" (the same TTL)
+ *   cf:dni:n:<clinic>:held|denied|full   the pool's demand (below)
  *   cf:dni:epoch                 set once; new after Redis lost its data
  *
  * A visitor whose hold this instance took or extended in the last
@@ -21,7 +23,7 @@
  * and extends or takes the hold in one round trip (with the answers from
  * memory off, the first trip goes without the pool and only a visitor
  * without a hold costs a second one, with it). A new hold is taken with
- * SET NX (no two visitors share a number). Its session (the row of
+ * SET NX (no two visitors of the network share a number). Its session (the row of
  * calls.dni_sessions that attributes calls to the number) is kept by the
  * same script in Redis until PostgreSQL has it (dni_sessions.c writes it),
  * so the answer never waits for PostgreSQL and a hold is never promised
@@ -93,7 +95,7 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  * visitor key, the client address's counter (over a minute), the clinic's
  * counter (over the current second), the epoch key, the address's count of
  * new holds at the clinic. ARGV: visitor, hold seconds, now in ms, the
- * number key prefix, the index to start the search at, "1" to count this
+ * clinic's pool prefix, the index to start the search at, "1" to count this
  * request against the limits, the address's and the clinic's limits, the
  * cap on new holds per address (0: none), the network, the clinic, the
  * request's tags (JSON), the cap on unwritten sessions (0: none), then the
@@ -135,6 +137,11 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  * The visitors a full pool turned away are kept likewise, for a hold after
  * their last request (a visitor who gets a number leaves the set): without
  * them the demand, and the advice, could not exceed the pool.
+ * A number's key is the network's (a number a new configuration moves to
+ * another clinic stays its visitor's until given up or ended); a hold an
+ * earlier release took under the pool prefix is honoured, and moved to
+ * the network's key when its visitor comes back.
+ *
  * Number keys are computed in the script, so this needs a single Redis
  * server (not a cluster), as everything else here does.
  */
@@ -146,6 +153,8 @@ static const char hold_script[] =
     "  redis.call('SET', '" CALLS_DNI_RESTORING "', e, 'PX', " CALLS_DNI_RESTORE_GUARD_MS ")\n"
     "end\n"
     "local function answer(what, num, res, k) return {what, num, res, k, e} end\n"
+    "local me = ARGV[11] .. ' ' .. ARGV[1]\n"
+    "local nk = '" CALLS_DNI_HOLDER_PREFIX "' .. ARGV[10] .. ':'\n"
     "local held = ARGV[4] .. 'held'\n"
     "local denied = ARGV[4] .. 'denied'\n"
     "local function keep(set, member)\n"
@@ -197,12 +206,22 @@ static const char hold_script[] =
     "  for k = 15, #ARGV do if ARGV[k] == num then return true end end\n"
     "  return false\n"
     "end\n"
+    "local function holder(num)\n"
+    "  local h = redis.call('GET', nk .. num)\n"
+    "  local old = ARGV[4] .. num\n"
+    "  if h or redis.call('GET', old) ~= ARGV[1] then return h end\n"
+    "  local left = redis.call('PTTL', old)\n"
+    "  redis.call('DEL', old)\n"
+    "  if left <= 0 then return nil end\n"
+    "  redis.call('SET', nk .. num, me, 'PX', left)\n"
+    "  return me\n"
+    "end\n"
     "local v = redis.call('GET', KEYS[1])\n"
     "if v then\n"
     "  local num, res = string.match(v, '^(%S+) (%d+)$')\n"
-    "  if num and redis.call('GET', ARGV[4] .. num) == ARGV[1] then\n"
+    "  if num and holder(num) == me then\n"
     "    if n == 0 or in_pool(num) then\n"
-    "      extend(ARGV[4] .. num, num)\n"
+    "      extend(nk .. num, num)\n"
     "      if ARGV[14] == '1' and not backlogged() then\n"
     "        redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
     "        unwritten(num)\n"
@@ -211,7 +230,7 @@ static const char hold_script[] =
     "      extend(KEYS[1])\n"
     "      return answer('held', num, res, 0)\n"
     "    end\n"
-    "    redis.call('DEL', ARGV[4] .. num)\n"
+    "    redis.call('DEL', nk .. num)\n"
     "  end\n"
     "end\n"
     "if n == 0 then return answer('none', '', '0', 0) end\n"
@@ -227,7 +246,8 @@ static const char hold_script[] =
     "local start = tonumber(ARGV[5])\n"
     "for k = 0, n - 1 do\n"
     "  local num = ARGV[15 + ((start + k) % n)]\n"
-    "  if redis.call('SET', ARGV[4] .. num, ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
+    "  if redis.call('EXISTS', ARGV[4] .. num) == 0 and\n"
+    "     redis.call('SET', nk .. num, me, 'NX', 'EX', ARGV[2]) then\n"
     "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
     "    if cap > 0 and redis.call('INCR', KEYS[5]) == 1 then\n"
     "      redis.call('EXPIRE', KEYS[5], ARGV[2])\n"
@@ -287,7 +307,7 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     snprintf(ip_key, sizeof(ip_key), "cf:dni:rl:ip:%s", q->ip);
     snprintf(clinic_key, sizeof(clinic_key), "cf:dni:rl:clinic:%s:%lld", q->clinic,
              (long long)(t / 1000));
-    snprintf(prefix, sizeof(prefix), CALLS_DNI_NUMBER_PREFIX "%s:", q->clinic);
+    snprintf(prefix, sizeof(prefix), CALLS_DNI_POOL_PREFIX "%s:", q->clinic);
     snprintf(hold, sizeof(hold), "%ld", q->hold_s);
     snprintf(now, sizeof(now), "%lld", (long long)t);
     /* spread new visitors over the pool */

@@ -38,6 +38,12 @@ def ask(svc, clinic_id, visitor, origin=None, method="GET", client=None, ua=None
     return st, hdrs, (json.loads(body) if body else None)
 
 
+def holder_key(number):
+    """The Redis key of the visitor holding a tracking number of the demo
+    network."""
+    return "cf:dni:h:demo:" + number
+
+
 def redis_cli(*args):
     url = urllib.parse.urlparse(cfstack.env()["redis_url"])
     p = subprocess.run(["redis-cli", "-h", url.hostname, "-p", str(url.port)] + list(args),
@@ -169,7 +175,7 @@ def test_call_reported_after_the_hold_is_attributed(stack):
     start = datetime.now(timezone.utc)  # the call starts while the number is held
     # The hold runs out (awaited in Redis, where it lives) before the call
     # is reported, as Twilio reports only "completed".
-    wait_until(lambda: redis_cli("EXISTS", "cf:dni:n:demo-south:" + number) == "0", 30,
+    wait_until(lambda: redis_cli("EXISTS", holder_key(number)) == "0", 30,
                "the hold to expire")
     att = tracked_call(stack, number, "demo-south", start, 1, 40)["attribution"]
     assert att == {"kind": "dynamic", "tracking_number": number, "visitor_id": "visitor-ad-0001",
@@ -292,7 +298,7 @@ def release(clinic_id, *visitors):
     for v in visitors:
         held = redis_cli("GET", "cf:dni:v:%s:%s" % (clinic_id, v))
         if held:
-            redis_cli("DEL", "cf:dni:n:%s:%s" % (clinic_id, held.split()[0]))
+            redis_cli("DEL", holder_key(held.split()[0]))
         redis_cli("DEL", "cf:dni:v:%s:%s" % (clinic_id, v))
 
 
@@ -361,10 +367,10 @@ def test_returning_visitor_answered_from_memory(stack):
     finally:
         svc.stop()
         # The number the broken record named, and the holds taken here.
-        redis_cli("DEL", "cf:dni:n:demo-center:+74990000199")
+        redis_cli("DEL", holder_key("+74990000199"))
         release("demo-center", visitor, other)
         if a:
-            redis_cli("DEL", "cf:dni:n:demo-center:" + a["number"])
+            redis_cli("DEL", holder_key(a["number"]))
 
 
 def test_a_number_out_of_the_pool_is_given_up(stack):
@@ -398,10 +404,11 @@ def test_a_number_out_of_the_pool_is_given_up(stack):
             assert now["number"] not in held.values() and now["number"] in numbers, (held, now)
     finally:
         svc.stop()
-        cfstack.apply_network(stack.dsn, cfstack.demo_network())
+        # awaited: a later test's own change must not be taken for this one
+        cfstack.apply_network_and_wait(stack.dsn, cfstack.demo_network(), [stack.svc])
         release("demo-center", *visitors.values())
         for number in held.values():
-            redis_cli("DEL", "cf:dni:n:demo-center:" + number)
+            redis_cli("DEL", holder_key(number))
 
 
 def test_rate_limited(stack):
@@ -484,6 +491,79 @@ def test_new_holds_capped_per_address(stack):
         redis_cli("DEL", *counters)
 
 
+def south_pool(doc, numbers):
+    """doc (a network document) with the demo-south pool made of numbers."""
+    for p in doc["number_pools"]:
+        if p["clinic_id"] == "demo-south":
+            p["numbers"] = numbers
+    return doc
+
+
+def test_a_number_moved_to_another_clinic_stays_held(stack):
+    # A number the configuration moves from one clinic's pool to another's
+    # while a visitor of the first holds it is not given to a visitor of
+    # the second: calls to it are the network's, and would be attributed to
+    # whichever of two visitors took it last. Once its visitor gives it up
+    # (they come back and take one of their pool's), it is free.
+    tag = uuid.uuid4().hex[:8]
+    first, second, third = ("visitor-moved-%s-%d" % (tag, i) for i in range(3))
+    numbers = pool("demo-center")["numbers"]
+    doc, moved = cfstack.demo_network(), None
+    try:
+        st, _, a = ask(stack.svc, "demo-center", first)
+        assert st == 200 and a["dynamic"] and a["number"] in numbers, a
+        moved = a["number"]
+        for p in doc["number_pools"]:
+            if p["clinic_id"] == "demo-center":
+                p["numbers"] = [n for n in numbers if n != moved]
+        cfstack.apply_network_and_wait(stack.dsn, south_pool(doc, [moved]), [stack.svc])
+        st, _, b = ask(stack.svc, "demo-south", second)
+        assert st == 200 and b["dynamic"] is False, b
+        assert b["number"] == clinic("demo-south")["default_phone"], b
+        st, _, again = ask(stack.svc, "demo-center", first)
+        assert st == 200 and again["dynamic"] and again["number"] != moved, again
+
+        def third_gets_it():
+            st, _, c = ask(stack.svc, "demo-south", third)
+            assert st == 200, c
+            return c if c["dynamic"] else None  # a full pool is marked so for a second
+        assert wait_until(third_gets_it, 10, "the number given")["number"] == moved
+    finally:
+        if moved:
+            cfstack.apply_network_and_wait(stack.dsn, cfstack.demo_network(), [stack.svc])
+        release("demo-center", first)
+        release("demo-south", second, third)
+        redis_cli("DEL", "cf:dni:n:demo-south:full", "cf:dni:n:demo-south:denied")
+
+
+def test_a_hold_taken_under_the_clinic_key_is_kept(stack):
+    # An instance of an earlier release kept a number's holder under the
+    # clinic's key, its value the visitor alone. After an upgrade that hold
+    # still keeps the number from new visitors, and its visitor, coming
+    # back, keeps the number: the hold moves to the network's key.
+    tag = uuid.uuid4().hex[:8]
+    old, new = "visitor-old-%s" % tag, "visitor-new-%s" % tag
+    number = "+74990000309"
+    legacy = "cf:dni:n:demo-south:" + number
+    try:
+        cfstack.apply_network_and_wait(stack.dsn, south_pool(cfstack.demo_network(), [number]),
+                                       [stack.svc])
+        redis_cli("SET", legacy, old, "EX", "600")
+        redis_cli("SET", "cf:dni:v:demo-south:" + old,
+                  "%s %d" % (number, int(time.time() * 1000)), "EX", "600")
+        st, _, a = ask(stack.svc, "demo-south", new)
+        assert st == 200 and a["dynamic"] is False, a
+        st, _, b = ask(stack.svc, "demo-south", old)
+        assert st == 200 and b["dynamic"] and b["number"] == number, b
+        assert redis_cli("EXISTS", legacy) == "0"
+        assert redis_cli("GET", holder_key(number)) == "demo-south " + old
+        assert 500 < int(redis_cli("TTL", holder_key(number))) <= 600
+    finally:
+        cfstack.apply_network_and_wait(stack.dsn, cfstack.demo_network(), [stack.svc])
+        release("demo-south", old, new)
+        redis_cli("DEL", legacy, "cf:dni:n:demo-south:full", "cf:dni:n:demo-south:denied")
+
+
 if __name__ == "__main__":
     # Every request goes to Redis unless a test says otherwise. The tests'
     # visitors all come from one address: no cap on its new holds, but in
@@ -505,6 +585,8 @@ if __name__ == "__main__":
             test_holds_put_back_after_redis_lost_its_data,
             test_returning_visitor_answered_from_memory,
             test_a_number_out_of_the_pool_is_given_up,
+            test_a_number_moved_to_another_clinic_stays_held,
+            test_a_hold_taken_under_the_clinic_key_is_kept,
             test_rate_limited,
             test_new_holds_capped_per_address,
         )], exit=False)

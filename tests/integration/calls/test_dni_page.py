@@ -133,7 +133,7 @@ def test_page_shows_the_held_number_and_keeps_it(stack, page, profiles):
 
 def test_a_new_ad_click_in_the_same_tab_brings_its_tags(stack, page, profiles):
     # the number free again (the first test's visitor's hold lapsed)
-    wait_until(lambda: not redis_cli("GET", "cf:dni:n:%s:%s" % (CLINIC, NUMBER)),
+    wait_until(lambda: not redis_cli("GET", "cf:dni:h:demo:" + NUMBER),
                3 * HOLD_S + 5, "the number free")
     url = page.origin + "/again.html?utm_source=yandex&utm_medium=cpc&yclid=42"
     dom = browse(url, profiles[2], virtual_ms=500)
