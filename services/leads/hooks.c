@@ -207,6 +207,7 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
     struct cf_hook hook = in.hook;
     hook.channel = ch->doc;
     hook.replay_window_s = ctx->cfg.replay_window_s;
+    hook.default_cc = ctx->cfg.default_cc;
     hook.notes = &notes;
 
     if (ad->precheck && ad->precheck(&hook, &reply)) {

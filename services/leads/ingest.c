@@ -77,31 +77,6 @@ static int copy_str(json_t *j_out, const char *out_key, const json_t *j_in, cons
     return 1;
 }
 
-/* An e-mail address as given, trimmed, when it looks like one (one '@'
- * with text on both sides, no space or control character, at most 254
- * characters): new string, or NULL. */
-static char *email_of(const char *s)
-{
-    if (!s)
-        return NULL;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        n--;
-    const char *at = memchr(s, '@', n);
-    if (n == 0 || n > 254 || !at || at == s || at == s + n - 1 ||
-        memchr(at + 1, '@', n - (size_t)(at - s) - 1))
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-            return NULL;
-    char *out = cf_xmalloc(n + 1);
-    memcpy(out, s, n);
-    out[n] = '\0';
-    return out;
-}
-
 /* The phone object {raw, kind, e164?} of a raw value (new ref). */
 static json_t *phone_of(const char *raw, const char *default_cc)
 {
@@ -180,7 +155,7 @@ static json_t *contact_of(const struct leads_norm *n, const json_t *j_in, json_t
     } else {
         phone_in_text(n, j_in, j_contact, j_keys);
     }
-    char *email = email_of(json_string_value(j_email));
+    char *email = cf_validate_email(json_string_value(j_email));
     if (email) {
         json_object_set_new(j_contact, "email", json_string(email));
         char *msg = cf_xasprintf("email:%s", email);

@@ -6,11 +6,13 @@
 #include "common/validate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "common/envelope.h"
 #include "common/err.h"
+#include "common/xmalloc.h"
 
 /* A continuation byte (10xxxxxx) never starts a character. */
 static int starts_char(unsigned char c)
@@ -227,4 +229,26 @@ int cf_validate_currency(const char *s)
         if (s[i] < 'A' || s[i] > 'Z')
             return 0;
     return 1;
+}
+
+char *cf_validate_email(const char *s)
+{
+    if (!s)
+        return NULL;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    const char *at = memchr(s, '@', n);
+    if (n == 0 || n > 254 || !at || at == s || at == s + n - 1 ||
+        memchr(at + 1, '@', n - (size_t)(at - s) - 1))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return NULL;
+    char *out = cf_xmalloc(n + 1);
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return out;
 }

@@ -14,7 +14,9 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json_text.h"
+#include "common/strbuf.h"
 #include "common/time.h"
+#include "common/validate.h"
 #include "common/xmalloc.h"
 
 /* Our fields: where each goes on the fact (tags: into "tags"). */
@@ -199,7 +201,21 @@ char *leads_cookie_value(const char *cookies, const char *name)
 
 int leads_fact_has_contact(const json_t *j_fact)
 {
-    return json_object_get(j_fact, "phone") != NULL || json_object_get(j_fact, "email") != NULL;
+    if (json_object_get(j_fact, "phone"))
+        return 1;
+    char *email = cf_validate_email(json_string_value(json_object_get(j_fact, "email")));
+    free(email);
+    return email != NULL;
+}
+
+const char *leads_fact_no_contact(const json_t *j_fact, char *errbuf, size_t errbuf_size)
+{
+    if (json_object_get(j_fact, "email")) {
+        cf_seterr(errbuf, errbuf_size, "the e-mail is not an address, and there is no phone");
+        return "email";
+    }
+    cf_seterr(errbuf, errbuf_size, "the form has no phone or e-mail");
+    return "phone";
 }
 
 json_t *leads_form_fields(const struct cf_hook *h)
@@ -233,13 +249,20 @@ int leads_form_honeypot(const struct cf_hook *h, const json_t *j_fields)
     return filled;
 }
 
-void leads_form_digest(const json_t *j_fields, char out[65])
+void leads_form_digest(const json_t *j_fields, int64_t received_ms, char out[65])
 {
     char *dump = json_dumps(j_fields, JSON_COMPACT | JSON_SORT_KEYS);
+    struct cf_strbuf sb = {0};
+    char period[32];
     uint8_t sum[32];
 
-    cf_sha256(dump ? dump : "", dump ? strlen(dump) : 0, sum);
+    snprintf(period, sizeof(period), "\x1f%lld", (long long)(received_ms / LEADS_FORM_RESEND_MS));
+    cf_strbuf_add(&sb, dump ? dump : "");
+    cf_strbuf_add(&sb, period);
+    char *text = cf_strbuf_take(&sb);
+    cf_sha256(text, strlen(text), sum);
     cf_hex(sum, sizeof(sum), out);
+    free(text);
     free(dump);
 }
 
@@ -250,7 +273,7 @@ json_t *leads_form_fact(const struct cf_hook *h, const json_t *j_fields, const c
     json_t *j_fact;
 
     if (!event_key) {
-        leads_form_digest(j_fields, digest);
+        leads_form_digest(j_fields, h->received_ms, digest);
         event_key = digest;
     }
     j_fact = json_pack("{s:s, s:s}", "event_key", event_key, "kind", "request");
@@ -263,8 +286,7 @@ int leads_form_emit(json_t *facts, json_t *j_fact, const char **field_out, char 
                     size_t errbuf_size)
 {
     if (!leads_fact_has_contact(j_fact)) {
-        *field_out = "phone";
-        cf_seterr(errbuf, errbuf_size, "the form has no phone or e-mail");
+        *field_out = leads_fact_no_contact(j_fact, errbuf, errbuf_size);
         return CF_EINVAL;
     }
     json_array_append(facts, j_fact);

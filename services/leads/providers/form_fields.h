@@ -14,6 +14,7 @@
 #define CF_LEADS_PROVIDERS_FORM_FIELDS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -42,9 +43,16 @@ void leads_form_apply(json_t *j_fact, const json_t *j_fields, const json_t *j_ch
  * a new string, or NULL. */
 char *leads_cookie_value(const char *cookies, const char *name);
 
-/* 1 when the fact has a way to reach the person: a phone or an e-mail (a
- * name alone is nobody the clinic can answer). */
+/* 1 when the fact has a way to reach the person: a phone (one that does
+ * not parse is kept raw) or an e-mail that looks like an address
+ * (cf_validate_email: "asdf" reaches nobody). A name alone is nobody the
+ * clinic can answer. */
 int leads_fact_has_contact(const json_t *j_fact);
+
+/* Why a fact without a contact (leads_fact_has_contact 0) is refused:
+ * "email" with errbuf saying so when it gave an e-mail that is not one,
+ * else "phone" (it gave neither). */
+const char *leads_fact_no_contact(const json_t *j_fact, char *errbuf, size_t errbuf_size);
 
 /* The request's fields as a new object: a JSON object body (content type
  * application/json, or a body that starts with '{' when no form was
@@ -56,10 +64,18 @@ json_t *leads_form_fields(const struct cf_hook *h);
  * bot): the request is then acknowledged and gives no fact. */
 int leads_form_honeypot(const struct cf_hook *h, const json_t *j_fields);
 
-/* The lowercase hex SHA-256 of the fields as compact JSON with sorted keys:
- * the event key of a form whose sender gives it no id, the same for a
- * resent submission. */
-void leads_form_digest(const json_t *j_fields, char out[65]);
+/* How long a sender that gives its submissions no id may take to resend
+ * one: such a submission's event key is its content and the ten minutes it
+ * arrived in, so a resend within them is the same event, and the same form
+ * sent again another day is a new one (the applied ids are kept for weeks).
+ * A resend that crosses the ten minutes' end is a second request, which
+ * merges into the first one's lead. */
+#define LEADS_FORM_RESEND_MS 600000
+
+/* The lowercase hex SHA-256 of the fields as compact JSON with sorted keys
+ * and the LEADS_FORM_RESEND_MS period of received_ms: the event key of a
+ * form whose sender gives it no id, the same for a resent submission. */
+void leads_form_digest(const json_t *j_fields, int64_t received_ms, char out[65]);
 
 /* A new request fact of the form: its event_key (the digest of the fields
  * when NULL), the time the request came and every field of ours the form
@@ -68,8 +84,8 @@ json_t *leads_form_fact(const struct cf_hook *h, const json_t *j_fields, const c
                         const struct leads_form_default *defaults, size_t n);
 
 /* Appends j_fact to facts when it has a contact (leads_fact_has_contact):
- * 0. Else CF_EINVAL, *field_out "phone" and errbuf say why: a form that
- * gives no way to reach the person is bad input, not a lead. */
+ * 0. Else CF_EINVAL, *field_out and errbuf say why (leads_fact_no_contact):
+ * a form that gives no way to reach the person is bad input, not a lead. */
 int leads_form_emit(json_t *facts, json_t *j_fact, const char **field_out, char *errbuf,
                     size_t errbuf_size);
 

@@ -8,15 +8,18 @@
  * <token>", or, for a form that cannot set headers, as the "token" query
  * parameter or form field; it is compared in constant time. A form whose
  * honeypot is filled in is acknowledged like a lead and dropped. A request
- * without a phone, an e-mail or a messenger id is no lead: 400 naming the
- * phone field. Its event key is the form's own event_id or request_id when
- * it sends one, else a hash of the channel and the body, so a browser's
- * retry of the same post is the same event (PROVIDERS.md). A form
+ * without a phone or an e-mail address is no lead: 400 naming the phone
+ * field (the e-mail's, when it gave one that is not an address). Its event
+ * key is the form's own event_id or request_id when it sends one, else a
+ * hash of the channel, the body and the ten minutes it came in, so a
+ * browser's retry of the same post is the same event, and the same form
+ * sent again another day a new one (PROVIDERS.md). A form
  * forwarded late by the site's backend may say when it was filled in
  * (submitted_at, RFC 3339): that is only a claim, which ingest.c believes
  * within CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S of the arrival.
  */
 #include "adapters.h"
+#include "form_fields.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +135,8 @@ static int consent_of(const char *s)
     return -1;
 }
 
-/* The event key: the form's own id, else sha256(channel, body) in hex. */
+/* The event key: the form's own id, else sha256(channel, body, the
+ * LEADS_FORM_RESEND_MS period it arrived in) in hex. */
 static json_t *event_key_of(const struct cf_hook *h, const json_t *j_body)
 {
     static const char *const own[] = {"event_id", "request_id"};
@@ -144,12 +148,16 @@ static json_t *event_key_of(const struct cf_hook *h, const json_t *j_body)
     const char *channel = cf_hook_str(h->channel, "id");
     uint8_t digest[32];
     char hex[CF_SHA256_HEX_LEN + 1];
+    char period[32];
+    const int plen = snprintf(period, sizeof(period), "\x1f%lld",
+                              (long long)(h->received_ms / LEADS_FORM_RESEND_MS));
     size_t clen = channel ? strlen(channel) : 0;
-    char *buf = cf_xmalloc(clen + 1 + h->body_len + 1);
+    char *buf = cf_xmalloc(clen + 1 + h->body_len + (size_t)plen);
     memcpy(buf, channel ? channel : "", clen);
     buf[clen] = '\x1f';
     memcpy(buf + clen + 1, h->body, h->body_len);
-    cf_sha256(buf, clen + 1 + h->body_len, digest);
+    memcpy(buf + clen + 1 + h->body_len, period, (size_t)plen);
+    cf_sha256(buf, clen + 1 + h->body_len + (size_t)plen, digest);
     free(buf);
     cf_hex(digest, sizeof(digest), hex);
     return json_pack("s", hex);
@@ -208,10 +216,10 @@ static int parse(const struct cf_hook *h, json_t *facts, const char **field_out,
             json_object_set_new(fields[i].where == T_TAG ? j_tags : j_fact, fields[i].fact, v);
         }
     }
-    if (!json_object_get(j_fact, "phone") && !json_object_get(j_fact, "email")) {
-        const char *name = cf_hook_str(j_map, "phone");
-        *field_out = name ? name : "phone";
-        snprintf(errbuf, errbuf_size, "a form lead needs a phone or an e-mail");
+    if (!leads_fact_has_contact(j_fact)) {
+        const char *ours = leads_fact_no_contact(j_fact, errbuf, errbuf_size);
+        const char *name = cf_hook_str(j_map, ours);
+        *field_out = name ? name : ours;
         rc = CF_EINVAL;
         goto out;
     }

@@ -18,8 +18,9 @@
  *   call_event        with call.type "callback": the visitor asked to be
  *                     called back, keyed "callback:<chat_id>".
  *
- * An event without a visitor phone or e-mail (a chat nobody introduced
- * themselves in) and every other event are acknowledged and ignored:
+ * An event without a visitor phone or e-mail, nor a phone written in the
+ * visitor's text (a chat nobody introduced themselves in), and every
+ * other event are acknowledged and ignored:
  * JivoChat sends them all to one URL. Nothing is signed: the channel's URL
  * token is checked. The answer is {"result":"ok"}, as Jivo's page asks.
  */
@@ -31,6 +32,7 @@
 
 #include "common/err.h"
 #include "common/json_text.h"
+#include "common/phone.h"
 #include "common/time.h"
 #include "common/xmalloc.h"
 
@@ -114,6 +116,19 @@ static json_t *visitor_fact(const json_t *j_event, const char *kind, const char 
     if (chat_id)
         json_object_set_new(j_fact, "chat_id", json_string(chat_id));
     return j_fact;
+}
+
+/* 1 when the visitor wrote a phone in the fact's text ("my number is 8 916
+ * ..."), which ingest.c then reads from it as the contact. */
+static int phone_in_text(const struct cf_hook *h, const json_t *j_fact)
+{
+    const json_t *j_text = json_object_get(j_fact, "text");
+    char e164[CF_PHONE_MAX];
+    size_t at, len;
+
+    return json_is_string(j_text) &&
+           cf_phone_find(json_string_value(j_text), json_string_length(j_text),
+                         h->default_cc ? h->default_cc : "", e164, sizeof(e164), &at, &len);
 }
 
 /* A message's time (unix seconds) as ms, or fallback. */
@@ -231,7 +246,8 @@ static int jivo_parse(const struct cf_hook *h, json_t *facts, const char **field
         rc = cf_hook_ignored_value(h, "event_type", name);
         goto out;
     }
-    if (!json_object_get(j_fact, "phone") && !json_object_get(j_fact, "email")) {
+    if (!json_object_get(j_fact, "phone") && !json_object_get(j_fact, "email") &&
+        !phone_in_text(h, j_fact)) {
         rc = cf_hook_ignored(h, "no_contact");
         goto out;
     }

@@ -99,7 +99,9 @@ static char *full_name(const json_t *j_user)
 
 /* The shared contact of a message: its phone becomes the fact's when it is
  * the sender's own (contact.user_id equal to from.id); someone else's is
- * left out and noted. */
+ * left out and noted. The account's own number is international, but
+ * Telegram sends it as digits alone ("84912345678"): the "+" goes before
+ * it, or normalizing would read it in the network's country. */
 static void contact_phone(const struct cf_hook *h, const json_t *j_contact, const char *from_id,
                           json_t *j_fact)
 {
@@ -112,7 +114,13 @@ static void contact_phone(const struct cf_hook *h, const json_t *j_contact, cons
         cf_hook_amended(h, "contact_not_own");
         return;
     }
-    json_object_set_new(j_fact, "phone", json_string(phone));
+    if (strspn(phone, "0123456789") == strlen(phone) && strlen(phone) < 32) {
+        char plus[34];
+        snprintf(plus, sizeof(plus), "+%s", phone);
+        json_object_set_new(j_fact, "phone", json_string(plus));
+    } else {
+        json_object_set_new(j_fact, "phone", json_string(phone));
+    }
 }
 
 static int telegram_parse(const struct cf_hook *h, json_t *facts, const char **field_out,

@@ -6,6 +6,7 @@ and query PostgreSQL."""
 import copy
 import json
 import os
+import time
 import urllib.parse
 
 import cfstack
@@ -196,6 +197,20 @@ class Stack(cfstack.ServiceStack):
     def metric(self, line_start, svc=None):
         """The value of the /metrics line that starts with line_start, or 0."""
         return cfstack.metric(svc or self.svc, line_start)
+
+
+# A form whose sender gives it no id is keyed by its content and the ten
+# minutes it came in (LEADS_FORM_RESEND_MS, providers/form_fields.h).
+RESEND_MS = 600000
+
+
+def resend_period(margin_s=20):
+    """The number of the ten minutes a form sent now is keyed by, once they
+    have margin_s or more to run (waits at most that long), so that a
+    test's resend of it within margin_s falls in the same ones."""
+    while time.time() * 1000 % RESEND_MS > RESEND_MS - margin_s * 1000:
+        time.sleep(0.5)
+    return int(time.time() * 1000) // RESEND_MS
 
 
 def hook_path(provider, channel_id, sub=""):

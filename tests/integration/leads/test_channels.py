@@ -20,7 +20,7 @@ import uuid
 
 import cfstack
 from common import (FORM, RAW, TEST_CHANNELS, contact_key, demo_network, error_of, hook_path,
-                    run_tests)
+                    resend_period, run_tests)
 
 NS = uuid.UUID("1eb51125-408e-4106-be64-c58349ed3825")  # proto/README.md
 NET = demo_network()["id"]
@@ -200,17 +200,24 @@ def test_cf7(stack):
     fields = {"your-name": "Иван Сидоров", "your-email": "ivan.s@example.org",
               "tel-521": "8 (916) 111-00-02", "your-message": "Запишите к ортодонту",
               "acceptance": "1", "utm_source": "google", "gclid": "g-cf7-1"}
+    period = resend_period()
     st, hdrs, body = produces(stack, 1, "cf7", fields, query=q)
     assert (st, body) == (200, b"{}") and hdrs["content-type"].startswith(JSON), (st, hdrs, body)
-    # the add-on sends no id: the key is the fields' digest, so a resend is the same fact
+    # the add-on sends no id: the key is the fields' digest and the ten
+    # minutes they came in, so a resend within them is the same fact
     st, _, _ = produces(stack, 1, "cf7", fields, query=q)
     assert st == 200
     st, _, body = nothing(stack, 400, "cf7", {"your-name": "Никто", "your-message": "?"}, query=q)
     assert error_of((st, None, body))["field"] == "phone", body
+    # an e-mail that is no address reaches nobody: refused, naming it
+    st, _, body = nothing(stack, 400, "cf7", {"your-name": "Никто", "your-email": "nikto @mail"},
+                          query=q)
+    assert error_of((st, None, body))["field"] == "email", body
     unauthorized(stack, "cf7", fields, query="?token=it-cf7-url-token-0002")
 
     key = hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":"),
-                                    ensure_ascii=False).encode()).hexdigest()
+                                    ensure_ascii=False).encode() + b"\x1f" +
+                         str(period).encode()).hexdigest()
     facts = raw_by_id(stack)[fact_id("cf7", key)]
     assert len(facts) == 2 and facts[0]["data"] == facts[1]["data"], facts
     check_fact(facts[0], "cf7", key, {
@@ -395,7 +402,8 @@ def test_telegram(stack):
         "external": dict(ext, message_id="1")}, account, now * 1000)
     [f] = facts[fact_id("telegram", "800000002")]
     d = check_fact(f, "telegram", "800000002", {
-        "contact": dict(who, phone=phone("79161110004", "+79161110004")),
+        # the account's own number, sent as digits alone: international
+        "contact": dict(who, phone=phone("+79161110004", "+79161110004")),
         "external": dict(ext, message_id="2")}, dict(account, phone="+79161110004"))
     assert "text" not in d, d
     [f] = facts[fact_id("telegram", "800000003")]

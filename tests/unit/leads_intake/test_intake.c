@@ -130,26 +130,38 @@ static void test_json_body(void)
 }
 
 /* The event key: the form's event_id (or request_id); else sha256 over
- * "site-form" 0x1f body (python3 hashlib.sha256(b'site-form\x1f' + body)). */
+ * "site-form" 0x1f body 0x1f the ten minutes it came in (python3
+ * hashlib.sha256(b'site-form\x1f' + body + b'\x1f' + b'2991666')). */
 static void test_event_key(void)
 {
+    static const char *const key =
+        "0a26adde68d9feda46348d3e82772d33c7265382aae2cd7b9edcf5199f4597fb";
     struct req r;
     json_t *facts = json_array();
     const char *field = NULL;
     req_init(&r, "application/json", "{\"phone\":\"+79161234567\"}", NULL, "Bearer tok-1", CHANNEL);
     CHECK_INT(run(&r, facts, &field), 0);
-    CHECK_STR(fstr(json_array_get(facts, 0), "event_key"),
-              "99d8ffaf3d7527d041db25b9647ec59a92ba034561f202eedd6f7a9a6f5109b2");
+    CHECK_STR(fstr(json_array_get(facts, 0), "event_key"), key);
+    /* resent within the ten minutes: the same event */
+    r.hook.received_ms += 3 * 60 * 1000;
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK_STR(fstr(json_array_get(facts, 1), "event_key"), key);
+    /* the same form sent again the next day: a request of its own */
+    r.hook.received_ms += 24 * 3600 * 1000;
+    CHECK_INT(run(&r, facts, &field), 0);
+    CHECK(strcmp(fstr(json_array_get(facts, 2), "event_key"), key) != 0);
+    json_array_clear(facts);
     req_free(&r);
+    /* the form's own ids */
     req_init(&r, "application/json", "{\"phone\":\"+79161234567\",\"event_id\":\"form-7\"}", NULL,
              "Bearer tok-1", CHANNEL);
     CHECK_INT(run(&r, facts, &field), 0);
-    CHECK_STR(fstr(json_array_get(facts, 1), "event_key"), "form-7");
+    CHECK_STR(fstr(json_array_get(facts, 0), "event_key"), "form-7");
     req_free(&r);
     req_init(&r, "application/x-www-form-urlencoded", "phone=%2B79161234567&request_id=r-9", NULL,
              "Bearer tok-1", CHANNEL);
     CHECK_INT(run(&r, facts, &field), 0);
-    CHECK_STR(fstr(json_array_get(facts, 2), "event_key"), "r-9");
+    CHECK_STR(fstr(json_array_get(facts, 1), "event_key"), "r-9");
     json_decref(facts);
     req_free(&r);
 }
@@ -244,6 +256,12 @@ static void test_honeypot_and_refusals(void)
              CHANNEL);
     CHECK_INT(run(&r, facts, &field), CF_EINVAL);
     CHECK_STR(field, "phone");
+    req_free(&r);
+    /* an e-mail that is not an address reaches nobody: 400 naming it */
+    req_init(&r, "application/json", "{\"name\":\"Иван\",\"email\":\"ivan @mail.ru\"}", NULL,
+             "Bearer tok-1", CHANNEL);
+    CHECK_INT(run(&r, facts, &field), CF_EINVAL);
+    CHECK_STR(field, "email");
     req_free(&r);
     static const char *const bad[][2] = {
         {"application/json", "{\"phone\":"},

@@ -24,14 +24,16 @@ struct cf_hook {
     const char *content_type; /* NULL when absent */
     const char *body;         /* raw body bytes (not NUL-terminated in general) */
     size_t body_len;
-    const json_t *query;   /* URL query parameters, decoded: {"name": "value"} */
-    const json_t *form;    /* x-www-form-urlencoded body parameters, decoded; {} otherwise */
-    const json_t *headers; /* request headers, names lower-cased: {"x-twilio-signature": ...} */
-    const json_t *channel; /* the channel's config document: credentials, numbers,
-                              timezone, field_map, clinic_id */
-    int64_t received_ms;   /* when the request arrived (Unix ms): the event time of a
-                              request that carries none of its own */
-    long replay_window_s;  /* a signed time older than this is a replay (0: unbounded) */
+    const json_t *query;    /* URL query parameters, decoded: {"name": "value"} */
+    const json_t *form;     /* x-www-form-urlencoded body parameters, decoded; {} otherwise */
+    const json_t *headers;  /* request headers, names lower-cased: {"x-twilio-signature": ...} */
+    const json_t *channel;  /* the channel's config document: credentials, numbers,
+                               timezone, field_map, clinic_id */
+    int64_t received_ms;    /* when the request arrived (Unix ms): the event time of a
+                               request that carries none of its own */
+    long replay_window_s;   /* a signed time older than this is a replay (0: unbounded) */
+    const char *default_cc; /* the country code of national phone forms (the service's
+                               setting), for a phone read from text; NULL: "+" forms only */
     struct cf_hook_notes *notes; /* what parse tells besides its facts; NULL: nobody asks */
 };
 

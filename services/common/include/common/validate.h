@@ -55,4 +55,9 @@ int cf_validate_cut_string(json_t *obj, const char *name, size_t max_chars);
  * letters ("RUB"); 0 otherwise (NULL included). */
 int cf_validate_currency(const char *s);
 
+/* An e-mail address as given, trimmed of spaces and tabs, when it looks
+ * like one (one '@' with text on both sides, no space or control
+ * character, at most 254 bytes): new string, or NULL (s NULL too). */
+char *cf_validate_email(const char *s);
+
 #endif
