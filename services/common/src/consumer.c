@@ -18,8 +18,10 @@
  * the DLQ (both ways in consumer_apply.c). Besides what apply runs, an optimistic batch costs the
  * same few statements however many messages and partitions it holds (begin, dedupe, offsets,
  * commit); a service with a batch apply (the fast path) applies the batch's messages in one call,
- * in statements of its own that do not grow with the batch either. The connection's search_path is
- * the service schema, then public, so apply functions name their tables unqualified.
+ * in statements of its own that do not grow with the batch either. Each batch's transaction sets
+ * its search_path to the service schema, then public (SET LOCAL: behind a transaction-mode pooler
+ * a session's setting may be another server connection's), so apply functions name their tables
+ * unqualified.
  */
 #include "common/consumer.h"
 
@@ -88,9 +90,21 @@ static int consumer_pg_connect(struct cf_consumer *c, char *errbuf, size_t errbu
         c->ident = cf_xstrdup(ident);
         PQfreemem(ident);
     }
-    char *sql = cf_xasprintf("SET search_path TO %s, public", c->ident);
-    int err = cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
+    return 0;
+}
+
+/* BEGIN, and the batch's search_path (the service schema, then public) for
+ * this transaction alone. */
+static int begin_batch(struct cf_consumer *c, char *errbuf, size_t errbuf_size)
+{
+    int err = cf_pg_begin(c->conn, errbuf, errbuf_size);
+    if (err)
+        return err;
+    char *sql = cf_xasprintf("SET LOCAL search_path TO %s, public", c->ident);
+    err = cf_pg_exec(c->conn, sql, 0, NULL, NULL, errbuf, errbuf_size);
     free(sql);
+    if (err)
+        cf_pg_rollback(c->conn);
     return err;
 }
 
@@ -99,8 +113,9 @@ static int consumer_pg_connect(struct cf_consumer *c, char *errbuf, size_t errbu
 /* ------------------------------------------------------------------------ */
 
 /* Sets each partition of the list to the next offset stored for the group;
- * partitions without a row keep RD_KAFKA_OFFSET_INVALID (the committed
- * offset, else auto.offset.reset). */
+ * partitions without a row keep what they hold (RD_KAFKA_OFFSET_INVALID:
+ * the committed offset, else auto.offset.reset). 0, or the error, with the
+ * connection dropped. */
 static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     char errbuf[512];
@@ -115,8 +130,10 @@ static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *
         free(sql);
     }
     if (err) {
-        cf_warn("consumer %s: could not read stored offsets, starting from kafka's: %s",
-                c->group_id, errbuf);
+        cf_warn("consumer %s: could not read stored offsets (retrying): %s", c->group_id, errbuf);
+        /* a connection that died while idle says it is fine until used */
+        PQfinish(c->conn);
+        c->conn = NULL;
         return err;
     }
     for (int i = 0; i < PQntuples(res); i++) {
@@ -129,6 +146,28 @@ static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *
             rktpar->offset = next;
     }
     PQclear(res);
+    return 0;
+}
+
+/* Sleeps up to ms, waking early when asked to stop. */
+static void backoff_sleep(struct cf_consumer *c, long ms)
+{
+    for (long slept = 0; slept < ms && !atomic_load(&c->stop); slept += 50) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int cf_consumer_load_offsets_wait(struct cf_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    long backoff = CF_CONSUMER_BACKOFF_MIN_MS;
+    while (load_offsets(c, parts) != 0) {
+        if (atomic_load(&c->stop))
+            return CF_EUNAVAIL;
+        backoff_sleep(c, backoff);
+        backoff =
+            backoff * 2 > CF_CONSUMER_BACKOFF_MAX_MS ? CF_CONSUMER_BACKOFF_MAX_MS : backoff * 2;
+    }
     return 0;
 }
 
@@ -146,7 +185,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
     if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++)
             parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-        load_offsets(c, parts);
+        if (cf_consumer_load_offsets_wait(c, parts) != 0)
+            return; /* stopping: nothing assigned, nothing read */
         cf_info("consumer %s: assigned %d partitions", c->group_id, parts->cnt);
         aerr = rd_kafka_assign(rk, parts);
     } else {
@@ -302,7 +342,7 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
 {
     int64_t tm[4];
     tm[0] = cf_time_mono_ms();
-    int err = cf_pg_begin(c->conn, errbuf, errbuf_size);
+    int err = begin_batch(c, errbuf, errbuf_size);
     if (err)
         return err;
     if (c->wanted && !c->wanted(c->ctx)) {
@@ -373,19 +413,11 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
     return err;
 }
 
-/* Sleeps up to ms, waking early when asked to stop. */
-static void backoff_sleep(struct cf_consumer *c, long ms)
-{
-    for (long slept = 0; slept < ms && !atomic_load(&c->stop); slept += 50) {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
 /* Sets the assignment again, each partition at the offset PostgreSQL
  * holds for it (the rolled-back batch's first where it holds none, else
- * Kafka's committed one): a way back that does not depend on a seek. 0,
- * or the assign's error. */
+ * Kafka's committed one), read once PostgreSQL answers: a way back that
+ * does not depend on a seek. 0, or the assign's error
+ * (RD_KAFKA_RESP_ERR__STATE when stopping). */
 static rd_kafka_resp_err_t reassign(struct cf_consumer *c,
                                     const rd_kafka_topic_partition_list_t *firsts)
 {
@@ -401,7 +433,10 @@ static rd_kafka_resp_err_t reassign(struct cf_consumer *c,
             firsts, asg->elems[i].topic, asg->elems[i].partition);
         asg->elems[i].offset = first ? first->offset : RD_KAFKA_OFFSET_INVALID;
     }
-    load_offsets(c, asg);
+    if (cf_consumer_load_offsets_wait(c, asg) != 0) {
+        rd_kafka_topic_partition_list_destroy(asg);
+        return RD_KAFKA_RESP_ERR__STATE; /* stopping */
+    }
     kerr = rd_kafka_assign(c->rk, asg);
     rd_kafka_topic_partition_list_destroy(asg);
     return kerr;

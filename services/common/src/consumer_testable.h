@@ -57,6 +57,15 @@ struct cf_consumer {
     int finished; /* under mu: the thread is about to return */
 };
 
+/* Sets each partition of parts to the next offset the group stored in
+ * PostgreSQL (one without a row keeps its offset), waiting as long as the
+ * read fails (reconnecting, with a backoff up to 5 s): the stored offsets
+ * are the only truth, and Kafka's committed ones may be ahead of them (an
+ * operator rewound the stored ones, or restored the database) or gone.
+ * The rebalance callback (consumer.c) assigns nothing before. 0, or
+ * CF_EUNAVAIL when the runner is asked to stop meanwhile. */
+int cf_consumer_load_offsets_wait(struct cf_consumer *c, rd_kafka_topic_partition_list_t *parts);
+
 /* A message of a batch, parsed. */
 struct cf_consumer_msg {
     struct cf_event ev;

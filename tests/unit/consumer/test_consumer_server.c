@@ -10,9 +10,13 @@
  * messages not applied before nor sent to the DLQ, in their order, and a
  * rejection that sends the batch the careful way. An output over what the
  * producer takes is a rejection of the message that made it
- * (output_too_large): Kafka would refuse it on every try.
+ * (output_too_large): Kafka would refuse it on every try. And a runner
+ * assigned partitions while PostgreSQL cannot answer waits for its
+ * offsets rather than start from Kafka's.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,7 @@
 #include "common/envelope.h"
 #include "common/err.h"
 #include "common/pg.h"
+#include "common/time.h"
 #include "cftest.h"
 #include "consumer_testable.h"
 
@@ -442,6 +447,90 @@ static void test_offsets(struct cf_consumer *c)
     rd_kafka_topic_partition_list_destroy(nexts);
 }
 
+/* What the helper thread of test_offsets_wait does after a pause: creates
+ * the schema the runner reads its offsets from (with one stored offset),
+ * or asks the runner to stop. */
+struct later {
+    const char *dsn, *schema;
+    struct cf_consumer *stop;
+};
+
+static void *later_main(void *arg)
+{
+    const struct later *l = arg;
+    usleep(300 * 1000);
+    if (l->stop) {
+        atomic_store(&l->stop->stop, 1);
+        return NULL;
+    }
+    char errbuf[256], *sql = NULL;
+    PGconn *conn = cf_pg_connect(l->dsn, errbuf, sizeof(errbuf));
+    CHECK(conn != NULL);
+    size_t len = strlen(CF_CONSUMER_TABLES_SQL) + 3 * strlen(l->schema) + 256;
+    sql = malloc(len);
+    snprintf(sql, len,
+             "CREATE SCHEMA %s; SET search_path TO %s; %s"
+             " INSERT INTO %s.consumer_offsets (group_id, topic, partition, next_offset)"
+             " VALUES ('wait-group', 'a', 0, 42)",
+             l->schema, l->schema, CF_CONSUMER_TABLES_SQL, l->schema);
+    PGresult *res = PQexec(conn, sql);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+    PQclear(res);
+    free(sql);
+    PQfinish(conn);
+    return NULL;
+}
+
+/* A runner assigned partitions while PostgreSQL cannot say where it is
+ * (here: its schema is not there yet) waits for it, and starts from the
+ * stored offsets, never from Kafka's; asked to stop meanwhile, it gives
+ * up and assigns nothing. */
+static void test_offsets_wait(const char *dsn)
+{
+    char schema[64];
+    snprintf(schema, sizeof(schema), "unit_consumer_wait_%ld", (long)getpid());
+    struct cf_consumer c = {0};
+    c.group_id = "wait-group";
+    c.schema = schema;
+    c.dsn = (char *)dsn;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(parts, "a", 0)->offset = RD_KAFKA_OFFSET_INVALID;
+    rd_kafka_topic_partition_list_add(parts, "a", 1)->offset = RD_KAFKA_OFFSET_INVALID;
+
+    struct later l = {.dsn = dsn, .schema = schema};
+    pthread_t t;
+    const int64_t t0 = cf_time_mono_ms();
+    CHECK_INT(pthread_create(&t, NULL, later_main, &l), 0);
+    CHECK_INT(cf_consumer_load_offsets_wait(&c, parts), 0);
+    CHECK(cf_time_mono_ms() - t0 >= 300);
+    pthread_join(t, NULL);
+    CHECK_INT((int)parts->elems[0].offset, 42);
+    CHECK_INT((int)parts->elems[1].offset, (int)RD_KAFKA_OFFSET_INVALID);
+
+    /* a schema that never comes, and the runner stopping */
+    struct cf_consumer away = {0};
+    away.group_id = "wait-group";
+    away.schema = "unit_consumer_never_there";
+    away.dsn = (char *)dsn;
+    struct later stop = {.dsn = dsn, .stop = &away};
+    parts->elems[0].offset = RD_KAFKA_OFFSET_INVALID;
+    CHECK_INT(pthread_create(&t, NULL, later_main, &stop), 0);
+    CHECK_INT(cf_consumer_load_offsets_wait(&away, parts), CF_EUNAVAIL);
+    pthread_join(t, NULL);
+    CHECK_INT((int)parts->elems[0].offset, (int)RD_KAFKA_OFFSET_INVALID);
+
+    rd_kafka_topic_partition_list_destroy(parts);
+    char sql[160];
+    snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", schema);
+    PGresult *res = PQexec(c.conn, sql);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+    PQclear(res);
+    PQfinish(c.conn);
+    PQfinish(away.conn);
+    free(c.ident);
+    free(away.ident);
+}
+
 int main(void)
 {
     const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
@@ -487,6 +576,7 @@ int main(void)
     test_undone_savepoint_released(&c, rkt);
     test_apply_batch(&c, &f, rkt);
     test_offsets(&c);
+    test_offsets_wait(dsn);
 
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
