@@ -52,6 +52,19 @@ static int generate_key(char out[KEY_LEN + 1])
 
 /* "ingest,read" -> a JSON array of distinct known scopes; NULL (reported)
  * on an unknown or empty scope. */
+/* 1 when the scopes array has scope. */
+static int scope_listed(const json_t *j_scopes, const char *scope)
+{
+    size_t i;
+    const json_t *j_s;
+    json_array_foreach(j_scopes, i, j_s)
+    {
+        if (strcmp(json_string_value(j_s), scope) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static json_t *parse_scopes(const char *list)
 {
     static const char *const known[] = {"ingest", "read", "admin"};
@@ -99,6 +112,13 @@ int ctl_cmd_key_create(PGconn *conn, const char *network, const char *scopes, co
     json_t *j_scopes = parse_scopes(scopes);
     if (!j_scopes)
         return CTL_EXIT_USAGE;
+    if (nclinics > 0 && !scope_listed(j_scopes, "read") && !scope_listed(j_scopes, "admin")) {
+        /* every ingest route refuses a key limited to clinics (403) */
+        ctl_errorf("--clinic limits what a read (or admin) key sees; an ingest key limited to "
+                   "clinics would be refused by every route it is for");
+        json_decref(j_scopes);
+        return CTL_EXIT_USAGE;
+    }
     scopes_json = json_dumps(j_scopes, JSON_COMPACT);
     json_decref(j_scopes);
     if (nclinics > 0) {

@@ -74,7 +74,7 @@ static int check_network(struct vctx *v, const json_t *j_net)
         (rc = ctl_string_member(v, "$", j_net, "name", 1, 200, &s)) != 0 ||
         (rc = ctl_string_member(v, "$", j_net, "secret", 1, 256, &s)) != 0)
         return rc;
-    if (!s || strlen(s) < 16)
+    if (!s || cf_validate_utf8_chars(s, strlen(s)) < 16)
         return ctl_fail(v, "$.secret", "must be at least 16 characters");
     if ((rc = ctl_tz_member(v, "$", j_net, "timezone", 1)) != 0 ||
         (rc = ctl_string_member(v, "$", j_net, "currency", 0, 3, &s)) != 0)
@@ -114,6 +114,7 @@ int ctl_validate_network(const json_t *j_net, char *errbuf, size_t errbuf_size)
     ctl_seen_free(&v.tracking);
     ctl_seen_free(&v.pool_ids);
     ctl_seen_free(&v.pool_clinics);
+    ctl_seen_free(&v.gateway_clinics);
     ctl_seen_free(&v.pool_nums);
     ctl_seen_free(&v.blocked);
     ctl_seen_free(&v.agents);

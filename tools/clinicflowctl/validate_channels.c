@@ -171,7 +171,7 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         return rc;
     ctl_path_key(child, path, "kind");
     if (!ctl_in_list(kind, kinds))
-        return ctl_fail(v, child, "expected one of telephony, messenger, form");
+        return ctl_fail(v, child, "expected one of telephony, messenger, form, gateway");
     if ((rc = ctl_string_member(v, path, j_ch, "provider", 1, 32, &provider)) != 0)
         return rc;
     const struct provider_spec *spec = ctl_find_provider(kind, provider);
@@ -259,6 +259,12 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         ctl_path_key(child, path, "clinic_id");
         if (!clinic_id)
             return ctl_fail(v, child, "a gateway channel belongs to a clinic");
+        /* the dispatcher takes a clinic's first: a second would never send */
+        const struct seen_entry *other = ctl_seen_find(&v->gateway_clinics, clinic_id);
+        if (other)
+            return ctl_fail(v, child, "clinic \"%s\" has a gateway already (at %s)", clinic_id,
+                            other->path);
+        ctl_seen_add(&v->gateway_clinics, clinic_id, path, 0, 0);
         const json_t *cred = json_object_get(j_ch, "credentials");
         ctl_path_key(child, path, "credentials");
         static const char *const url_members[] = {"url", "api_url"};

@@ -26,6 +26,32 @@ static const char *const form_fields[] = {
     "utm_term",  "utm_content", "gclid",    "yclid",      "fbclid",     "ym_uid",
     "client_id", "referrer",    "page_url", NULL};
 
+/* The form fields an adapter reads when the channel's map names none, and
+ * those it reads for itself (a token or API key, Tilda's ids and test
+ * request, a form's own event id), as providers/generic.c, tilda.c and
+ * cf7.c read them: a honeypot named so would be filled in by every person,
+ * and every lead dropped as a bot's. */
+static const char *const read_by_adapters[] = {
+    /* generic: our own names (generic_fields), and these */
+    "_ym_uid", "token", "event_id", "request_id",
+    /* tilda */
+    "Name", "Phone", "Email", "Comment", "Textarea", "formid", "tranid", "test", "referer",
+    "api_key", "apikey",
+    /* cf7 */
+    "your-name", "your-email", "your-phone", "tel", "your-message", "your-service", "acceptance",
+    NULL};
+
+/* 1 when name is (in any case: Tilda and Contact Form 7 match field names
+ * so) one of list's. */
+static int listed_nocase(const char *const *list, const char *name)
+{
+    for (; *list; list++) {
+        if (strcasecmp(*list, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* A form's own field name: 1-128 printable characters, no spaces. */
 static int valid_form_field(const char *s)
 {
@@ -107,13 +133,20 @@ int ctl_check_lead_channel(struct vctx *v, const char *path, const json_t *j_ch,
         json_t *j_field;
         json_object_foreach(j_map, key, j_field)
         {
-            if (strcmp(json_string_value(j_field), honeypot) == 0)
+            if (strcasecmp(json_string_value(j_field), honeypot) == 0)
                 return ctl_fail(v, child,
                                 "\"%s\" is the form's field for %s; a honeypot is a "
                                 "field people leave empty",
                                 honeypot, key);
         }
     }
+    if (honeypot &&
+        (listed_nocase(generic_fields, honeypot) || listed_nocase(form_fields, honeypot) ||
+         listed_nocase(read_by_adapters, honeypot)))
+        return ctl_fail(v, child,
+                        "\"%s\" is a field the %s adapter reads; a honeypot is a field people "
+                        "leave empty, under a name no form uses (\"website\", \"fax\")",
+                        honeypot, provider);
 
     if ((rc = ctl_string_member(v, path, j_ch, "bot_username", 0, 64, &bot)) != 0)
         return rc;

@@ -108,6 +108,13 @@ int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *
     int rc;
     if (!json_is_object(j_pol))
         return ctl_fail(v, path, "expected an object");
+    /* a member renamed: kept as an unknown one, it would be read by nobody,
+     * and the robot would call as often as the default says */
+    if (json_object_get(j_pol, "max_attempts")) {
+        ctl_path_key(child, path, "max_attempts");
+        return ctl_fail(v, child,
+                        "renamed call_retries (the calls after the first one: max_attempts - 1)");
+    }
     /* the planner keeps up to 8 reminders a visit (PLAN_OFFSETS_MAX) */
     const json_t *j_off = json_object_get(j_pol, "offsets_hours");
     if (json_is_array(j_off) && json_array_size(j_off) > 8) {

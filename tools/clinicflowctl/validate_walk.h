@@ -35,8 +35,9 @@ struct vctx {
     struct seen channel_nums; /* numbers mapped by telephony channels */
     struct seen tracking;     /* tracking numbers with periods */
     struct seen pool_ids;
-    struct seen pool_clinics; /* clinics with a pool: one each */
-    struct seen pool_nums;    /* numbers of dynamic pools */
+    struct seen pool_clinics;    /* clinics with a pool: one each */
+    struct seen gateway_clinics; /* clinics with a reminders gateway: one each */
+    struct seen pool_nums;       /* numbers of dynamic pools */
     struct seen blocked;
     struct seen agents;        /* "provider id clinic" of the agents map */
     struct seen staff_numbers; /* "number clinic" of the staff numbers map */

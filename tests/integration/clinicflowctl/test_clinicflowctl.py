@@ -397,20 +397,31 @@ def test_reminder_settings_validated():
     mistake refused by its path, then both applied and stored."""
     before = config_dump()
     stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
-    n = len(stored["channels"])
     gateway = {"id": "it-dialer", "kind": "gateway", "provider": "webhook",
                "clinic_id": stored["clinics"][0]["id"],
                "credentials": {"url": "https://dialer.example/hook", "secret": "s3cret-value"}}
+    # the clinic's own gateway (the demo's) makes way for the test's: one a clinic
+    own = [i for i, c in enumerate(stored["channels"])
+           if c["kind"] == "gateway" and c.get("clinic_id") == gateway["clinic_id"]]
+    twice = copy.deepcopy(stored)
+    twice["channels"].append(gateway)
+    assert own, stored["channels"]
+    assert_rejected(twice, "gw-twice.json", '$.channels[%d].clinic_id: clinic "%s" has a'
+                    ' gateway already (at $.channels[%d])'
+                    % (len(stored["channels"]), gateway["clinic_id"], own[0]))
+    without_own = copy.deepcopy(stored)
+    without_own["channels"] = [c for i, c in enumerate(stored["channels"]) if i not in own]
+    n = len(without_own["channels"])
 
     def with_gateway(**members):
-        doc = copy.deepcopy(stored)
+        doc = copy.deepcopy(without_own)
         doc["channels"].append(dict(gateway, **members))
         for k in [k for k, v in members.items() if v is None]:
             doc["channels"][-1].pop(k)
         return doc
 
     def with_policy(policy):
-        doc = copy.deepcopy(stored)
+        doc = copy.deepcopy(without_own)
         doc["clinics"][0]["reminder_policy"] = policy
         return doc
 
@@ -633,6 +644,10 @@ def test_keys():
     p = ctl("key", "create", "--network", "demo", "--scope", "read", "--clinic", "nowhere",
             check=False)
     assert p.returncode == 1 and 'no clinic "nowhere"' in p.stderr, p.stderr
+    # an ingest key limited to clinics: every route it is for would refuse it
+    p = ctl("key", "create", "--network", "demo", "--scope", "ingest", "--clinic", "demo-north",
+            check=False)
+    assert p.returncode == 2 and "read (or admin) key" in p.stderr, p.stderr
     assert scalar("SELECT count(*) FROM config.api_keys") == str(int(before) + 1)
 
 

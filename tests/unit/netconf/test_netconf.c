@@ -143,7 +143,7 @@ static const struct mutation cases[] = {
      "default port) like \"https://clinic.example\""},
     /* channels */
     {"channels/0/kind", "\"phone\"",
-     "$.channels[0].kind: expected one of telephony, messenger, form"},
+     "$.channels[0].kind: expected one of telephony, messenger, form, gateway"},
     {"channels/0/provider", "\"telegram\"",
      "$.channels[0].provider: unknown telephony provider \"telegram\"; expected one of twilio, "
      "asterisk, mango, zadarma, sipuni, uis, generic"},
@@ -164,6 +164,25 @@ static const struct mutation cases[] = {
     {"channels/2/honeypot", "\"tel\"",
      "$.channels[2].honeypot: \"tel\" is the form's field for phone; a honeypot is a field "
      "people leave empty"},
+    {"channels/2/honeypot", "\"TEL\"",
+     "$.channels[2].honeypot: \"TEL\" is the form's field for phone; a honeypot is a field "
+     "people leave empty"},
+    /* a field the adapter reads when the map names none, or for itself */
+    {"channels/2/honeypot", "\"email\"",
+     "$.channels[2].honeypot: \"email\" is a field the generic adapter reads; a honeypot is a "
+     "field people leave empty, under a name no form uses (\"website\", \"fax\")"},
+    {"channels/2/honeypot", "\"token\"",
+     "$.channels[2].honeypot: \"token\" is a field the generic adapter reads; a honeypot is a "
+     "field people leave empty, under a name no form uses (\"website\", \"fax\")"},
+    {"channels/2/honeypot", "\"Phone\"",
+     "$.channels[2].honeypot: \"Phone\" is a field the generic adapter reads; a honeypot is a "
+     "field people leave empty, under a name no form uses (\"website\", \"fax\")"},
+    /* 16 bytes, 8 characters: PostgreSQL counts characters */
+    {"secret", "\"\u0441\u0435\u043a\u0440\u0435\u0442\u0438\u043a\"",
+     "$.secret: must be at least 16 characters"},
+    {"reminder_policies/max_attempts", "2",
+     "$.reminder_policies.max_attempts: renamed call_retries (the calls after the first one: "
+     "max_attempts - 1)"},
     {"clinics/0/lead_response_due_s", "0",
      "$.clinics[0].lead_response_due_s: expected an integer from 1 to 604800"},
     {"channels/1/credentials/secret_token", "\"has space\"",
