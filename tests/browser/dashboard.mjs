@@ -400,6 +400,17 @@ async function main() {
     const rows = await page.$$eval('[data-testid=record]', (els) => els.length);
     check(rows === inbound, `demo-center's inbound calls: ${rows} records for the figure ${inbound}`);
     check(await page.textContent('[data-testid=records-chip-clinic]').then((t) => t.includes('Demo Dental Center')), 'the records do not name the clinic');
+    // the way back, and the menu, keep the calls page's own filters (all
+    // clinics), not the row's clinic
+    const backHref = await page.getAttribute('[data-testid=records-back]', 'href');
+    const navHref = await page.getAttribute('[data-testid=nav-calls]', 'href');
+    check(!backHref.includes('clinic=') && !navHref.includes('clinic=') && backHref.includes(`from=${FROM}`),
+      `the way back takes the row's clinic: ${backHref}, ${navHref}`);
+    before = await gen(page);
+    await page.click('[data-testid=records-back]');
+    await waitReady(page, 'calls', before);
+    q = new URLSearchParams(await page.getAttribute('[data-testid=kpi-value-missed]', 'data-q'));
+    check(!q.get('clinic') && q.get('from') === FROM && q.get('to') === TO, `back from a row's records asks ${q}`);
     // the overview's bookings: the appointments booked in the range, by
     // their booking time (not their visit's)
     await goto(page, 'overview');
@@ -439,6 +450,12 @@ async function main() {
     check(newPeople > 0 && people === Math.min(newPeople, 100),
       `new people drill-down: ${people} records for the figure ${newPeople}`);
     log(`drill-down: ${missed} missed calls, ${inbound} inbound calls of demo-center, ${bookings} bookings, ${newPeople} new people, revenue ${revenue} under last non-direct`);
+    // every records table's columns are named in words
+    for (const kind of ['calls', 'leads', 'reminders', 'tasks', 'appointments', 'spend', 'nps', 'members', 'contacts', 'persons']) {
+      await goto(page, 'records', { kind });
+      const heads = await page.$$eval('[data-testid=records-table] th', (els) => els.map((e) => e.textContent));
+      check(heads.length > 1 && heads.every((x) => x && !x.startsWith('r.')), `${kind} records' columns: ${JSON.stringify(heads)}`);
+    }
 
     // 7. The worklist picks up a new missed call by itself.
     await goto(page, 'worklist', { every: '2' });

@@ -134,3 +134,25 @@ export function previousPeriod(from, to) {
 export function isDay(s) {
   return typeof s === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(parseDay(s));
 }
+
+// The filters a page carries to the others (from, to, clinic, source,
+// attribution). A records page drilled from a figure carries those of the
+// page it came from (back_*, set by the drill), not the row's clinic or
+// source or a cohort's month it narrowed itself to.
+export const FILTER_KEYS = ['from', 'to', 'clinic', 'source', 'attribution'];
+export function originFilters(params) {
+  const drilled = params.back && params.back_from;
+  const out = {};
+  for (const k of FILTER_KEYS) {
+    const v = drilled ? params[`back_${k}`] : params[k];
+    if (v) out[k] = v;
+  }
+  return out;
+}
+
+// The back_* parameters that keep filters (a page's own) on a drill.
+export function backParams(filters) {
+  const out = {};
+  for (const k of FILTER_KEYS) if (filters[k]) out[`back_${k}`] = filters[k];
+  return out;
+}

@@ -182,11 +182,10 @@ function header(page) {
     nav);
 }
 
-// The filter parameters of an address, for the links to the other pages.
+// The filter parameters of an address, for the links to the other pages
+// (a records page's: those of the page it was drilled from).
 function carryFilters(params) {
-  const out = {};
-  for (const k of ['from', 'to', 'clinic', 'source', 'attribution']) if (params[k]) out[k] = params[k];
-  return out;
+  return api.originFilters(params);
 }
 
 function filterBar(page, params, f, def) {

@@ -114,7 +114,8 @@ export function compact(v) {
 }
 
 // The change from prev to cur: {text, dir: 'up'|'down'|'flat'|'none'}.
-// Shares change in percentage points, everything else in percent.
+// Shares change in percentage points, NPS in its own points, everything
+// else in percent.
 export function change(field, cur, prev) {
   if (cur === null || cur === undefined || prev === null || prev === undefined) {
     return { text: '', dir: 'none' };
@@ -124,6 +125,13 @@ export function change(field, cur, prev) {
     const dir = Math.abs(pp) < 0.05 ? 'flat' : pp > 0 ? 'up' : 'down';
     const unit = lang() === 'ru' ? 'п.п.' : 'pp';
     return { text: `${pp > 0 ? '+' : pp < 0 ? '−' : '±'}${number(Math.abs(pp), 1)} ${unit}`, dir };
+  }
+  if (field === 'nps') {
+    // a difference of two shares already in points (-100..100): its change is in points too
+    const pts = cur - prev;
+    const dir = Math.abs(pts) < 0.05 ? 'flat' : pts > 0 ? 'up' : 'down';
+    const unit = lang() === 'ru' ? 'п.' : 'pts';
+    return { text: `${pts > 0 ? '+' : pts < 0 ? '−' : '±'}${number(Math.abs(pts), 1)} ${unit}`, dir };
   }
   if (prev === 0) {
     if (cur === 0) return { text: '±0%', dir: 'flat' };

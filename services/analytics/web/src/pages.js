@@ -82,6 +82,11 @@ function drillTo(ctx, kind, extra, only) {
   if (only) p.only = only;
   if (f.attribution && kind.startsWith('attributed_')) p.attribution = f.attribution;
   p.back = ctx.page;
+  // the way back keeps this page's filters, not the row's
+  Object.assign(p, api.backParams({
+    from: f.from, to: f.to, clinic: f.clinics.join(','), source: ctx.takesSource ? f.source : '',
+    attribution: f.attribution,
+  }));
   return ctx.hashOf('records', p);
 }
 
@@ -135,6 +140,12 @@ function barsByGroup(rows, group, fields, ctx, opts = {}) {
       barMaxWidth: 36,
       yAxisIndex: opts.axisOf ? opts.axisOf(f) : 0,
       data: rows.map((r) => (r[f] === null ? null : (opts.scale && opts.scale(f) ? r[f] * opts.scale(f) : r[f]))),
+      // the tooltip says the value as the tables do: a share scaled to
+      // percent back as a share, money and durations as such
+      tooltip: {
+        valueFormatter: (v) => (v === null || v === undefined ? '—'
+          : fmt.value(f, opts.scale && opts.scale(f) ? v / opts.scale(f) : v)),
+      },
       itemStyle: { borderRadius: [4, 4, 0, 0], color: opts.colors ? opts.colors[i] : undefined },
     })),
   });

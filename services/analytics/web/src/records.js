@@ -120,6 +120,11 @@ function apiParams(kind, params) {
   return p;
 }
 
+// A records address's back_* parameters, kept on its tabs.
+function backOf(params) {
+  return Object.fromEntries(Object.entries(params).filter(([k]) => k.startsWith('back_')));
+}
+
 export async function recordsPage(ctx) {
   const params = ctx.params;
   const kind = KINDS.includes(params.kind) || OPENED.includes(params.kind) ? params.kind : 'calls';
@@ -136,7 +141,7 @@ export async function recordsPage(ctx) {
     ...(OPENED.includes(kind) ? [...KINDS, kind] : KINDS).map((k) => {
       const next = { ...apiParams(k, full), kind: k };
       delete next.only; // another kind: the row's records, not one figure's
-      if (params.back) next.back = params.back;
+      if (params.back) Object.assign(next, { back: params.back }, backOf(params));
       return h('a', {
         href: ctx.hashOf('records', next), role: 'tab', class: k === kind ? 'on' : '',
         'aria-selected': k === kind ? 'true' : 'false', 'data-testid': `records-tab-${k}`, text: t(`records.kind.${k}`),
@@ -176,22 +181,28 @@ export async function recordsPage(ctx) {
     empty.hidden = shown !== 0;
   };
   const empty = h('p', { class: 'empty', text: t('records.none') });
+  const failed = h('span', { class: 'error', role: 'alert', 'data-testid': 'records-more-error', hidden: true });
   more.addEventListener('click', async () => {
     more.disabled = true;
+    failed.hidden = true;
     try {
       add(await api.records(kind, `${qs}&limit=100&cursor=${encodeURIComponent(cursor)}`));
+    } catch (e) {
+      // the page so far stays; the button tries the same page again
+      failed.textContent = t('error', { msg: e.message });
+      failed.hidden = false;
     } finally {
       more.disabled = false;
     }
   });
   add(first);
   const back = params.back && params.back !== 'records'
-    ? h('a', { class: 'back', href: ctx.hashOf(params.back, Object.fromEntries(['from', 'to', 'clinic', 'source'].filter((k) => f[k === 'clinic' ? 'clinics' : k] && (k !== 'clinic' || f.clinics.length)).map((k) => [k, k === 'clinic' ? f.clinics.join(',') : f[k]]))), 'data-testid': 'records-back', text: t('records.back') })
+    ? h('a', { class: 'back', href: ctx.hashOf(params.back, api.originFilters(params)), 'data-testid': 'records-back', text: t('records.back') })
     : null;
   return [
     h('div', { class: 'records-head' }, back, h('h1', { class: 'page-title', text: t('records.title') }), count),
     tabs,
     chips,
-    card(null, h('div', { class: 'table-wrap' }, table), empty, h('div', { class: 'more' }, more)),
+    card(null, h('div', { class: 'table-wrap' }, table), empty, h('div', { class: 'more' }, more, ' ', failed)),
   ];
 }
