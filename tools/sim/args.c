@@ -83,7 +83,8 @@ int sim_args_parse(int argc, char **argv, struct sim_args *out)
          "an ingest key of the network", NULL},
         {"CLINICFLOW_SIM_ADMIN_KEY", CF_CONF_STRING, NULL, &out->admin_key, 0, 0, 1,
          "an admin key, used when there is no ingest key", NULL},
-        {"CLINICFLOW_SIM_SEED", CF_CONF_INT, "1", &port_seed, 0, 2147483647L, 0, "the seed", NULL},
+        /* below 10^8: the ids' tag is the seed (model.c, tag_of) */
+        {"CLINICFLOW_SIM_SEED", CF_CONF_INT, "1", &port_seed, 0, 99999999L, 0, "the seed", NULL},
         {"CLINICFLOW_SIM_SCALE", CF_CONF_STRING, "1", &scale, 0, 0, 0, "the month's size", NULL},
     };
     const size_t nvars = sizeof(vars) / sizeof(vars[0]);
@@ -146,7 +147,7 @@ int sim_args_parse(int argc, char **argv, struct sim_args *out)
             replace(&out->network, optarg);
             break;
         case 's':
-            bad |= number(optarg, 0, 2147483647.0, &v);
+            bad |= number(optarg, 0, 99999999.0, &v);
             out->seed = (uint64_t)v;
             break;
         case 'd':

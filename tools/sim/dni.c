@@ -54,8 +54,10 @@ void sim_dni_number_request(const struct sim_network *net, const struct sim_targ
     cf_strbuf_add_form(&q, "visitor", v->visitor);
     cf_strbuf_add_form(&q, "utm_source", sim_source_name(src));
     cf_strbuf_add_form(&q, "utm_medium", sim_source_medium(src));
-    if (sim_source_campaign(src))
-        cf_strbuf_add_form(&q, "utm_campaign", sim_source_campaign(src));
+    /* the click is now, as the hold it asks for */
+    const char *campaign = sim_source_campaign_at(net, src, cf_time_now_ms() / 1000);
+    if (campaign)
+        cf_strbuf_add_form(&q, "utm_campaign", campaign);
     char *query = cf_strbuf_take(&q);
     out->kind = "dni";
     out->url = cf_xasprintf("%s/v1/tracking/number?%s", t->calls, query);

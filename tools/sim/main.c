@@ -64,7 +64,7 @@ static int run_month(const struct sim_args *args, const struct sim_network *net,
     if (tty)
         progress(sim_http_done(h), sim_http_count(h), 1);
     struct sim_http_stats *s = sim_http_stats(h);
-    sim_report_month(stdout, m, s, args->json);
+    sim_report_month(stdout, m, s, 0, args->json);
     const int rc = interrupted || s->refused > 0 || s->failed > 0 ? 1 : 0;
     sim_deps_free(deps);
     sim_http_free(h);
@@ -100,7 +100,7 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
     struct live live = {.h = h, .net = net, .t = t};
     sim_http_on_done(h, live_done, &live);
     struct sim_deps *deps = sim_deps_new(m);
-    size_t i = 0, logged = 0, contacts = 0;
+    size_t i = 0, sent = 0, logged = 0, contacts = 0;
     for (;;) {
         const int64_t now = cf_time_now_ms();
         while (i < m->nevs && m->evs[i].at_ms + offset <= now) {
@@ -115,6 +115,7 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
             if (ev->kind == SIM_REMINDERS || ev->kind == SIM_RECALL)
                 continue;
             contacts += ev->kind == SIM_CALL || ev->kind == SIM_LEAD;
+            sent++;
             sim_queue_event(h, net, t, m, ev, offset, deps, 1);
         }
         if (i == m->nevs && sim_http_step(h, 0) == 0)
@@ -125,13 +126,14 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
         if (sigtimedwait(sigs, NULL, &zero) > 0)
             break;
         if (!args->json && isatty(STDERR_FILENO)) {
-            fprintf(stderr, "\rlive: %zu of %zu events sent", i, m->nevs);
-        } else if (i != logged) { /* a log line as events go out, for whoever watches */
+            fprintf(stderr, "\rlive: %zu of the month's %zu events due, %zu sent", i, m->nevs,
+                    sent);
+        } else if (sent != logged) { /* a log line as events go out, for whoever watches */
             fprintf(stderr,
                     "live: %zu events sent, %zu of them calls and leads, %ld calls through DNI "
                     "(%ld visitors shown the default number)\n",
-                    i, contacts, live.dni_calls, live.dni_default);
-            logged = i;
+                    sent, contacts, live.dni_calls, live.dni_default);
+            logged = sent;
         }
     }
     const int64_t drain = cf_time_mono_ms() + 30000;
@@ -140,7 +142,7 @@ static int run_live(const struct sim_args *args, const struct sim_network *net,
     if (!args->json && isatty(STDERR_FILENO))
         fputc('\n', stderr);
     struct sim_http_stats *s = sim_http_stats(h);
-    sim_report_month(stdout, m, s, args->json);
+    sim_report_month(stdout, m, s, offset, args->json);
     sim_deps_free(deps);
     sim_http_free(h);
     return 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/time.h"
 
 static const json_t *channel_of(const json_t *j_doc, const char *kind, const char *provider)
 {
@@ -87,4 +88,54 @@ const char *sim_chan_cred(const json_t *j_chan, const char *name)
 const char *sim_chan_id(const json_t *j_chan)
 {
     return json_string_value(json_object_get(j_chan, "id"));
+}
+
+int sim_tracking_in_use(const json_t *j_tn, const char *date)
+{
+    const char *from = json_string_value(json_object_get(j_tn, "valid_from"));
+    const char *to = json_string_value(json_object_get(j_tn, "valid_to"));
+    return (!from || strncmp(from, date, 10) <= 0) && (!to || strncmp(to, date, 10) >= 0);
+}
+
+void sim_network_date(const struct sim_network *net, long long t0, char date[11])
+{
+    const char *tz = json_string_value(json_object_get(net->j_doc, "timezone"));
+    struct cf_time_local lt;
+    char at[32];
+
+    if (tz && cf_time_to_local(tz, t0 * 1000, &lt) == 0)
+        snprintf(at, sizeof(at), "%04d-%02d-%02d", lt.year, lt.month, lt.day);
+    else
+        cf_time_format(t0 * 1000, at);
+    snprintf(date, 11, "%.10s", at);
+}
+
+/* The part of a campaign's name before its period ("hygiene" of
+ * "hygiene-2026"): its length. */
+static size_t campaign_family(const char *campaign)
+{
+    const char *dash = strchr(campaign, '-');
+    return dash ? (size_t)(dash - campaign) : strlen(campaign);
+}
+
+const char *sim_source_campaign_at(const struct sim_network *net, enum sim_source s, long long t0)
+{
+    const char *own = sim_source_campaign(s), *name = sim_source_name(s);
+    char date[11];
+    size_t i;
+    const json_t *j_tn;
+
+    if (!own || !name)
+        return own;
+    sim_network_date(net, t0, date);
+    const size_t family = campaign_family(own);
+    json_array_foreach(json_object_get(net->j_doc, "tracking_numbers"), i, j_tn)
+    {
+        const char *src = json_string_value(json_object_get(j_tn, "source"));
+        const char *campaign = json_string_value(json_object_get(j_tn, "campaign"));
+        if (src && campaign && strcmp(src, name) == 0 && sim_tracking_in_use(j_tn, date) &&
+            campaign_family(campaign) == family && strncmp(campaign, own, family) == 0)
+            return campaign;
+    }
+    return own;
 }

@@ -18,31 +18,6 @@
 #include "common/strbuf.h"
 #include "common/xmalloc.h"
 
-/* Whether tracking number j_tn is in use on date, the network's calendar
- * day of the call ("YYYY-MM-DD": valid_from and valid_to are such days,
- * both inclusive, as the calls service reads them). */
-static int in_use(const json_t *j_tn, const char *date)
-{
-    const char *from = json_string_value(json_object_get(j_tn, "valid_from"));
-    const char *to = json_string_value(json_object_get(j_tn, "valid_to"));
-    return (!from || strncmp(from, date, 10) <= 0) && (!to || strncmp(to, date, 10) >= 0);
-}
-
-/* The network's calendar day of t0 (Unix seconds), in its zone (UTC when
- * it names none). */
-static void network_date(const struct sim_network *net, long long t0, char date[11])
-{
-    const char *tz = json_string_value(json_object_get(net->j_doc, "timezone"));
-    struct cf_time_local lt;
-    char at[32];
-
-    if (tz && cf_time_to_local(tz, t0 * 1000, &lt) == 0)
-        snprintf(at, sizeof(at), "%04d-%02d-%02d", lt.year, lt.month, lt.day);
-    else
-        cf_time_format(t0 * 1000, at);
-    snprintf(date, 11, "%.10s", at);
-}
-
 /* The number a Mango line stands for on a call of clinic (an id) at t0:
  * line 0 the clinic's own number that tracks nothing (the call centre
  * calls out from the line of the clinic it calls for), then the tracking
@@ -59,7 +34,7 @@ static const char *mango_line(const struct sim_network *net, int line, const cha
     const json_t *v;
     char date[11];
 
-    network_date(net, t0, date);
+    sim_network_date(net, t0, date);
     json_object_foreach((json_t *)j_numbers, number, v)
     {
         const json_t *j_src = NULL;
@@ -71,7 +46,7 @@ static const char *mango_line(const struct sim_network *net, int line, const cha
             const char *n = json_string_value(json_object_get(j_tn, "number"));
             if (n && strcmp(n, number) == 0) {
                 tracked = 1;
-                if (in_use(j_tn, date))
+                if (sim_tracking_in_use(j_tn, date))
                     j_src = j_tn;
             }
         }

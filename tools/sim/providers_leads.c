@@ -155,8 +155,9 @@ void sim_leads_request(const struct sim_network *net, const struct sim_targets *
         if (sim_source_name(s)) {
             json_object_set_new(j, "utm_source", json_string(sim_source_name(s)));
             json_object_set_new(j, "utm_medium", json_string(sim_source_medium(s)));
-            if (sim_source_campaign(s))
-                json_object_set_new(j, "utm_campaign", json_string(sim_source_campaign(s)));
+            const char *campaign = sim_source_campaign_at(net, s, at_s);
+            if (campaign)
+                json_object_set_new(j, "utm_campaign", json_string(campaign));
         }
         json_request(out, url, j);
         sim_req_header(out, "Authorization: Bearer %s", sim_chan_cred(j_chan, "token"));

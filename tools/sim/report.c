@@ -37,12 +37,13 @@ static int went(const struct sim_http_stats *s, const char *kind)
     return 0;
 }
 
-static json_t *month_json(const struct sim_month *m, const struct sim_http_stats *s)
+static json_t *month_json(const struct sim_month *m, const struct sim_http_stats *s,
+                          int64_t offset_ms)
 {
     const struct sim_model_totals *t = &m->totals;
     char from[32], to[32];
-    sim_rfc3339(m->params.end_ms - m->params.days * 86400000LL, from);
-    sim_rfc3339(m->params.end_ms, to);
+    sim_rfc3339(m->params.end_ms + offset_ms - m->params.days * 86400000LL, from);
+    sim_rfc3339(m->params.end_ms + offset_ms, to);
     json_t *j_prov = json_object(), *j_chan = json_object(), *j_conv = json_object(),
            *j_doc = json_array();
     for (int p = 0; p < SIM_CALL_PROVS; p++)
@@ -132,9 +133,10 @@ static void calls_by_clinic(json_t *j_calls, const struct sim_model_totals *t)
     json_object_set_new(j_calls, "brand_line", json_integer(t->calls_brand_line));
 }
 
-void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_stats *s, int json)
+void sim_report_month(FILE *f, const struct sim_month *m, const struct sim_http_stats *s,
+                      int64_t offset_ms, int json)
 {
-    json_t *j = month_json(m, s);
+    json_t *j = month_json(m, s, offset_ms);
     calls_by_clinic(json_object_get(j, "calls"), &m->totals);
     if (json) {
         char *text = json_dumps(j, JSON_COMPACT);

@@ -226,6 +226,21 @@ struct sim_network {
 };
 int sim_network_load(const char *path, struct sim_network *out, char *errbuf, size_t errbuf_size);
 void sim_network_free(struct sim_network *net);
+/* Whether tracking number j_tn is in use on date, the network's calendar
+ * day ("YYYY-MM-DD": valid_from and valid_to are such days, both
+ * inclusive, as the calls service reads them). */
+int sim_tracking_in_use(const json_t *j_tn, const char *date);
+/* The network's calendar day of t0 (Unix seconds), in its zone (UTC when
+ * it names none). */
+void sim_network_date(const struct sim_network *net, long long t0, char date[11]);
+/* The campaign source s's spend and ad clicks go under at t0 (Unix
+ * seconds): that of the source's tracking number in use on the network's
+ * day then whose campaign is the model's, or the same name for another
+ * period ("hygiene-2026h2" for "hygiene-2026", "implants-2027" for
+ * "implants-2026"), so that spend, clicks and calls meet under one
+ * campaign; the model's own when none is in use. NULL for a source
+ * without one. */
+const char *sim_source_campaign_at(const struct sim_network *net, enum sim_source s, long long t0);
 /* A credential of a channel, or "" when absent. */
 const char *sim_chan_cred(const json_t *j_chan, const char *name);
 const char *sim_chan_id(const json_t *j_chan);

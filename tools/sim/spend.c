@@ -26,8 +26,9 @@ void sim_spend_request(const struct sim_network *net, const struct sim_targets *
         json_pack("{s:s, s:s, s:s, s:s, s:f, s:s}", "day", day, "source", sim_source_name(s),
                   "medium", sim_source_medium(s), "clinic", net->clinic_ids[ev->clinic], "amount",
                   ev->u.spend.amount, "currency", "RUB");
-    if (sim_source_campaign(s))
-        json_object_set_new(j, "campaign", json_string(sim_source_campaign(s)));
+    const char *campaign = sim_source_campaign_at(net, s, (ev->at_ms + offset_ms) / 1000);
+    if (campaign)
+        json_object_set_new(j, "campaign", json_string(campaign));
     out->kind = "spend";
     out->method_put = 1;
     out->url = cf_xasprintf("%s/v1/spend", t->analytics);

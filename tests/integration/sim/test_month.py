@@ -201,6 +201,14 @@ def test_small_month_is_counted(stack):
         return abs((t["spend"] or 0) - sent["spend"]["amount"]) < 0.01 * sent["spend"]["rows"] \
             or t["spend"]
     wait("spend", spend_counted)
+    # Google's spend and its calls under one campaign: the campaign of the
+    # number in use on the spend's days (its successor's, the second half-
+    # year), not the first number's
+    rows = stack.report("sources", group_by="source,campaign", **rng)["rows"]
+    google = {r["campaign"]: (r["spend"] or 0, r["contacts"]) for r in rows
+              if r["source"] == "google_ads"}
+    assert google and all(spend > 0 and contacts > 0 for spend, contacts in google.values()), \
+        google
 
     print("total %.1fs" % (time.monotonic() - started))
 
