@@ -109,17 +109,30 @@ static void service_metrics(void *user)
 
 static void stop_workers(struct cf_service *svc);
 
-/* Releases what a failed start-up had created, in reverse order. */
-static void service_teardown(struct cf_service *svc)
+/* Releases what a failed start-up had created, in reverse order. 1 when a
+ * consumer did not stop in time and was abandoned: its thread may still
+ * use the producer, the pools and the settings, which are then left to the
+ * process exit, as cf_service_shutdown does; else 0. */
+static int service_teardown(struct cf_service *svc)
 {
+    int abandoned = 0;
     cf_http_stop(svc->http);
     svc->http = NULL;
     stop_workers(svc);
     for (size_t i = 0; i < svc->nconsumers; i++) {
-        cf_consumer_stop(svc->consumers[i], 2000);
+        if (cf_consumer_stop(svc->consumers[i], 2000) == CF_ETIMEOUT) {
+            cf_error("consumer %s did not stop within 2000 ms; abandoning it",
+                     svc->consumer_groups[i]);
+            abandoned = 1;
+            continue; /* its thread may still read the group id */
+        }
         free(svc->consumer_groups[i]);
     }
     svc->nconsumers = 0;
+    if (abandoned) {
+        cf_warn("skipping producer and pool shutdown: a consumer was abandoned");
+        return 1;
+    }
     if (svc->producer)
         cf_kafka_producer_destroy(svc->producer, 1000);
     svc->producer = NULL;
@@ -132,6 +145,7 @@ static void service_teardown(struct cf_service *svc)
     if (svc->pg)
         cf_pg_pool_destroy(svc->pg);
     svc->pg = NULL;
+    return 0;
 }
 
 static int migrate_all(struct cf_service *svc, const char *schema,
@@ -244,8 +258,8 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
     return 0;
 
 fail:
-    service_teardown(svc);
-    cf_config_free_settings(&svc->settings, svc->extra, svc->nextra);
+    if (!service_teardown(svc))
+        cf_config_free_settings(&svc->settings, svc->extra, svc->nextra);
     return rc;
 }
 
