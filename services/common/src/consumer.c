@@ -354,8 +354,13 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
         err = cf_consumer_apply_optimistic(c, batch, n, out, errbuf, errbuf_size);
     }
     tm[1] = cf_time_mono_ms();
-    if (!err)
+    if (!err) {
         err = cf_outbox_produce(c->producer, out, errbuf, errbuf_size);
+        /* no report in time, or "possibly written": Kafka's trouble, not
+         * the messages' (a batch that finds Kafka away is no failure) */
+        if (err == CF_ETIMEOUT)
+            err = CF_EUNAVAIL;
+    }
     tm[2] = cf_time_mono_ms();
     if (!err)
         err = cf_consumer_store_offsets(c, nexts, errbuf, errbuf_size);
