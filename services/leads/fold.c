@@ -116,10 +116,12 @@ int leads_fold_open(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *
                     const json_t *keys, const json_t *patients, json_t **out_lead,
                     struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
-    static const char *const copied[] = {
-        "provider",     "channel", "external",       "contact", "contact_key",
-        "contact_keys", "text",    "text_truncated", "subject", "service",
-        "consent",      "form_id", "referral",       "code",    NULL};
+    static const char *const copied[] = {"provider", "channel",        "external",
+                                         "contact",  "contact_key",    "contact_keys",
+                                         "text",     "text_truncated", "subject",
+                                         "service",  "consent",        "form_id",
+                                         "referral", "code",           "callback_requested",
+                                         NULL};
     json_t *j_lead = json_object(), *j_code_tags = NULL, *j_pat = NULL;
     const char *code = json_string_value(json_object_get(ev->data, "code"));
     char lead_id[CF_UUID_STR_LEN + 1];

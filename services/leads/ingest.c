@@ -204,6 +204,8 @@ static void request_members(const struct leads_norm *n, const json_t *j_in, json
     const json_t *j_consent = json_object_get(j_in, "consent");
     if (json_is_boolean(j_consent))
         json_object_set(j_data, "consent", (json_t *)j_consent);
+    if (json_is_true(json_object_get(j_in, "callback_requested")))
+        json_object_set_new(j_data, "callback_requested", json_true());
 
     const json_t *j_in_tags = json_object_get(j_in, "tags");
     json_t *j_tags = json_object();

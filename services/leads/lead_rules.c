@@ -228,11 +228,30 @@ void leads_close(json_t *j_lead, const json_t *j_fact, int64_t at_ms)
 
 json_t *leads_public_lead(const json_t *j_lead)
 {
-    static const char *const members[] = {
-        "lead_id",     "clinic_id",     "provider",   "channel",        "external",    "contact",
-        "contact_key", "contact_keys",  "text",       "text_truncated", "subject",     "service",
-        "consent",     "form_id",       "tags",       "referral",       "attribution", "code",
-        "received_at", "patient_class", "patient_id", "status",         NULL};
+    static const char *const members[] = {"lead_id",
+                                          "clinic_id",
+                                          "provider",
+                                          "channel",
+                                          "external",
+                                          "contact",
+                                          "contact_key",
+                                          "contact_keys",
+                                          "text",
+                                          "text_truncated",
+                                          "subject",
+                                          "service",
+                                          "consent",
+                                          "form_id",
+                                          "tags",
+                                          "referral",
+                                          "attribution",
+                                          "code",
+                                          "received_at",
+                                          "patient_class",
+                                          "patient_id",
+                                          "status",
+                                          "callback_requested",
+                                          NULL};
     json_t *j = json_object();
 
     for (const char *const *k = members; *k; k++) {

@@ -90,7 +90,7 @@ int leads_task_wants_callback(const json_t *j_lead)
         if (strcmp(provider, *f) == 0)
             return 1;
     }
-    return 0;
+    return json_is_true(json_object_get(j_lead, "callback_requested"));
 }
 
 void leads_task_id(const char *network_id, const char *kind, const char *lead_id,

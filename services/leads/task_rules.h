@@ -52,8 +52,9 @@ int leads_task_hours(const char *tz, const json_t *j_clinic, struct cf_time_hour
 int64_t leads_task_due_at(const struct cf_time_hours *h, int64_t from_ms, long seconds);
 
 /* 1 if the lead j_lead (lead.received's data) opens a callback task at
- * once: a form (provider generic, tilda or cf7) that left a phone number
- * (contact.phone of kind e164). */
+ * once: a form (provider generic, tilda or cf7), or a request that asked
+ * to be called back (callback_requested: a JivoChat callback), that left a
+ * phone number (contact.phone of kind e164). */
 int leads_task_wants_callback(const json_t *j_lead);
 
 /* The task id: uuid5(network, "lead-task", kind, lead id). out: 37 bytes. */

@@ -16,7 +16,8 @@
  *                     agent had already taken the chat, or after the
  *                     agent's answer (which then answered nothing);
  *   call_event        with call.type "callback": the visitor asked to be
- *                     called back, keyed "callback:<chat_id>".
+ *                     called back, keyed "callback:<chat_id>", the fact
+ *                     marked callback_requested (its lead's callback task).
  *
  * An event without a visitor phone or e-mail, nor a phone written in the
  * visitor's text (a chat nobody introduced themselves in), and every
@@ -242,6 +243,8 @@ static int jivo_parse(const struct cf_hook *h, json_t *facts, const char **field
         snprintf(key, sizeof(key), "callback:%s", chat_id);
         j_fact = visitor_fact(j_event, "request", key, chat_id, h->received_ms);
         copy_str(j_fact, "phone", json_object_get(j_event, "call"), "phone");
+        /* the front desk's callback task opens for it (task_rules.c) */
+        json_object_set_new(j_fact, "callback_requested", json_true());
     } else {
         rc = cf_hook_ignored_value(h, "event_type", name);
         goto out;

@@ -101,21 +101,22 @@ def channel_of(provider):
     return "site-form" if provider == "generic" else "tg-bot"
 
 
-def request(stack, clinic, at, provider, contact, ckey, keys, text="a cleaning, please"):
+def request(stack, clinic, at, provider, contact, ckey, keys, text="a cleaning, please", **more):
     """Writes a request fact to leads.raw as the intake does (keyed by its
     contact key); returns its envelope."""
     data = {"kind": "request", "provider": provider, "channel": channel_of(provider),
             "provider_event_id": str(uuid.uuid4()), "contact": contact, "contact_key": ckey,
-            "contact_keys": keys, "text": text}
+            "contact_keys": keys, "text": text, **more}
     ev = envelope(stack, "clinicflow.lead.reported", ckey, at, data, clinic,
                   source="/clinicflow/leads/%s/%s" % (provider, channel_of(provider)))
     produce(stack, RAW, ckey, ev)
     return ev
 
 
-def new_lead(stack, clinic, received, provider="generic", phone=True):
-    """Writes a request fact that opens a lead; returns what the lead will
-    be (its id is the fold's: uuid5(network, "lead", the fact's id))."""
+def new_lead(stack, clinic, received, provider="generic", phone=True, **more):
+    """Writes a request fact that opens a lead (more: members of its data);
+    returns what the lead will be (its id is the fold's: uuid5(network,
+    "lead", the fact's id))."""
     e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
     contact = {"name": "Anna"}
     if phone:
@@ -126,7 +127,7 @@ def new_lead(stack, clinic, received, provider="generic", phone=True):
         contact["handle"] = "anna"
         ckey = uuid.uuid4().hex * 2
         keys = {"messenger": ckey}
-    fact = request(stack, clinic, received, provider, contact, ckey, keys)
+    fact = request(stack, clinic, received, provider, contact, ckey, keys, **more)
     return {"lead_id": uuid5(stack.network_id, "lead", fact["id"]), "clinic_id": clinic,
             "provider": provider, "contact_key": ckey, "e164": e164}
 
@@ -253,6 +254,22 @@ def test_messenger_lead_and_outcome(stack):
     kinds = [e["data"]["kind"] for e in task_events(stack, lead["lead_id"])]
     assert kinds == ["respond", "respond"], kinds
     assert [e["data"]["kind"] for e in task_events(stack, nophone["lead_id"])] == ["respond"]
+
+
+def test_a_chat_visitor_who_asked_to_be_called_back(stack):
+    # A JivoChat callback request (callback_requested) opens a callback
+    # task beside the respond task, as a form with a phone does; a Jivo
+    # chat with a phone that asked for nothing opens the respond task only.
+    received = ny(2030, 11, 26, 11, 0)
+    asked = new_lead(stack, "demo-north", received, provider="jivo", callback_requested=True)
+    chat = new_lead(stack, "demo-north", received, provider="jivo")
+    opened = wait_tasks(stack, asked["lead_id"], "clinicflow.task.opened", 2)
+    by_kind = {e["data"]["kind"]: e["data"] for e in opened}
+    assert set(by_kind) == {"respond", "callback"}, opened
+    assert by_kind["callback"]["contact"]["e164"] == asked["e164"], by_kind
+    wait_tasks(stack, chat["lead_id"], "clinicflow.task.opened", 1)
+    wait_folded(stack)
+    assert [e["data"]["kind"] for e in task_events(stack, chat["lead_id"])] == ["respond"]
 
 
 def test_breach_once_with_two_instances(stack):
@@ -843,6 +860,7 @@ if __name__ == "__main__":
         cfstack.run([lambda f=f: f(s) for f in (
             test_due_in_working_hours_merge_and_response_on_time,
             test_messenger_lead_and_outcome,
+            test_a_chat_visitor_who_asked_to_be_called_back,
             test_breach_once_with_two_instances,
             test_answered_late_before_the_sweep,
             test_tasks_an_earlier_version_left_open_are_not_breached,

@@ -152,6 +152,15 @@ static void test_which_tasks(void)
         CHECK_INT(leads_task_wants_callback(j_lead), cases[i].callback);
         json_decref(j_lead);
     }
+    /* a JivoChat visitor who asked to be called back, with a phone or not */
+    json_t *j_lead = new_lead("jivo", "e164");
+    json_object_set_new(j_lead, "callback_requested", json_true());
+    CHECK_INT(leads_task_wants_callback(j_lead), 1);
+    json_decref(j_lead);
+    j_lead = new_lead("jivo", NULL);
+    json_object_set_new(j_lead, "callback_requested", json_true());
+    CHECK_INT(leads_task_wants_callback(j_lead), 0);
+    json_decref(j_lead);
 }
 
 static void test_task_and_close(void)
