@@ -31,7 +31,9 @@
  * mark back, and the job is due again DISPATCH_GATEWAY_DOWN_RETRY_MS later
  * (the scheduler emits it again, under its window and lateness rules):
  * the command is consumed, so one clinic's gateway down holds up no other
- * clinic's commands that share its batch.
+ * clinic's commands that share its batch. So is a send resumed after a
+ * crash whose gateway's record cannot be read now, for an hour at most
+ * (DISPATCH_LOOKUP_GIVE_UP_MS; then it is "unknown").
  *
  * What the dispatcher knows of the outcome itself (skipped, failed,
  * unknown, an SMS handed over) is applied in the runner's transaction
@@ -62,6 +64,10 @@
 #define DISPATCH_ALWAYS_WITHIN_MS (24 * 3600000LL)
 /* A job whose gateway could not be reached is due again this much later. */
 #define DISPATCH_GATEWAY_DOWN_RETRY_MS (30 * 1000LL)
+/* A send resumed after a crash whose gateway's record cannot be read (its
+ * API down, a token rotated) is asked again later, as a gateway down is;
+ * once its mark is this old, nobody will tell, and it ends "unknown". */
+#define DISPATCH_LOOKUP_GIVE_UP_MS (3600 * 1000LL)
 
 static void count_send(const char *gateway, const char *status)
 {
@@ -338,9 +344,25 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         } else if (found == 0 && untimely) { /* surely not sent, and too late now */
             status = "skipped";
             reason = untimely;
+        } else if (found < 0 && cf_time_now_ms() - have->marked_ms > DISPATCH_LOOKUP_GIVE_UP_MS) {
+            cf_warn("dispatch: %s's record of send %s not read for an hour, given up: %s", ch->id,
+                    send_id, errbuf);
+            status = "unknown";
+            reason = "crashed_mid_send";
         } else if (found < 0) {
-            cf_warn("dispatch: %s's record of send %s not read: %s", ch->id, send_id, errbuf);
-            rc = CF_EWAIT;
+            /* the job asks again later; the batch, and the other clinics'
+             * commands in it, go on */
+            cf_warn("dispatch: %s's record of send %s not read (asked again later): %s", ch->id,
+                    send_id, errbuf);
+            rc = send_store_job_later(conn, job_id, attempt, ev->id,
+                                      cf_time_now_ms() + DISPATCH_GATEWAY_DOWN_RETRY_MS, errbuf,
+                                      errbuf_size);
+            if (rc == 0)
+                cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"gateway_unreachable\"",
+                               1);
+            json_decref(contact);
+            json_decref(j_clinic);
+            goto out;
         }
     }
     if (rc == 0 && !status) {
@@ -372,7 +394,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
             /* The job waits for the gateway, not the batch: its command is
              * consumed and the job is due again a little later, so the
              * other clinics' commands of the batch go now. */
-            rc = send_store_job_later(conn, job_id, attempt,
+            rc = send_store_job_later(conn, job_id, attempt, ev->id,
                                       cf_time_now_ms() + DISPATCH_GATEWAY_DOWN_RETRY_MS, errbuf,
                                       errbuf_size);
             if (rc == 0)

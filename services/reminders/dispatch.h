@@ -65,11 +65,13 @@ int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *com
                             const char *gateway, const char *phone, int *marked, char *errbuf,
                             size_t errbuf_size);
 /* The job job_id, emitted at attempt, due again at due_ms (pending): its
- * command was consumed without a send, and the scheduler emits it again
- * then, under its window and lateness rules. In the caller's
- * transaction; a job that moved on since is left as it is. */
-int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt, int64_t due_ms,
-                         char *errbuf, size_t errbuf_size);
+ * command command_id was consumed without a send, and the scheduler emits
+ * it again then, under its window and lateness rules, with the same id:
+ * the command is struck from the dispatchers' applied events, so that one
+ * is applied. In the caller's transaction; a job that moved on since is
+ * left as it is. */
+int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
+                         const char *command_id, int64_t due_ms, char *errbuf, size_t errbuf_size);
 /* The mark taken back, on its own: the request never left (no connection). */
 int send_store_unmark(PGconn *conn, const char *send_id, char *errbuf, size_t errbuf_size);
 /* The send's end (sent, failed, skipped, unknown), with the gateway's id

@@ -275,6 +275,10 @@ def test_a_gateway_down_holds_up_only_its_clinic(s):
         status, reason, due = job_of(s, center)
         assert (status, reason) == ("pending", "") and due > time.time() + 10, job_of(s, center)
         assert send_of(s, center) is None  # nothing went out: no send recorded
+        # and then it is taken again (its command, of the same id, applied):
+        # the dialer still away, put off once more
+        cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) >= 2, 60,
+                           "Center's job taken again")
     finally:
         s.apply(s.network_with_dialer())
 

@@ -49,6 +49,7 @@ class Gateways:
         self.resources = []  # Twilio's record: what a list page shows
         self.lock = threading.Lock()
         self.release_held = threading.Event()
+        self.list_fails = False  # Twilio's record unreadable (its list API answers 500)
         self.seq = 0
         gw = self
 
@@ -70,6 +71,8 @@ class Gateways:
                 q = dict(urllib.parse.parse_qsl(url.query))
                 if not self.twilio_auth():
                     return self.answer(401, {"code": 20003, "message": "Authenticate"})
+                if gw.list_fails:
+                    return self.answer(500, {"code": 20500, "message": "Internal Server Error"})
                 kind = "sms" if url.path.endswith("/Messages.json") else "call"
                 with gw.lock:
                     items = [r for r in reversed(gw.resources)
@@ -353,6 +356,48 @@ def test_a_send_resumed_after_a_crash_keeps_to_the_windows(s):
     s.services.remove(s.svc)
 
 
+def test_an_unreadable_record_holds_up_only_its_own_send(s):
+    # (it replaces the stack's service, and starts one when the test before
+    # stopped them all; it stops its own) a call held on its way to Twilio, the instance
+    # killed; the new instance finds Twilio's record unreadable. The send's
+    # job is put off (the batch, and another clinic's reminder, go on),
+    # and once the record answers the call is found there, not made again.
+    if not s.services:
+        s.services.append(s.start_service())
+        s.svc = s.services[0]
+    s.gw.release_held.clear()
+    _, e164, a = visit(s, "Hold", SOUTH)
+    _, send_id, _ = wait_sent(s, "call", e164)
+    os.kill(s.svc.proc.pid, signal.SIGKILL)
+    s.svc.wait(10)
+    s.services.remove(s.svc)
+    s.gw.list_fails = True
+    s.gw.release_held.set()
+    # a gateway's exchange of 1 s: the mark is a crash's after 2 s
+    s.svc = cfstack.Service("reminders", s.env_for(
+        CLINICFLOW_REMINDERS_PUBLIC_BASE_URL=PUBLIC, CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS="1000"))
+    s.svc.start()
+    s.services.append(s.svc)
+    try:
+        put_off = 'clinicflow_reminders_jobs_total{result="gateway_unreachable"}'
+        cfstack.wait_until(lambda: cfstack.metric(s.svc, put_off) >= 1, 60,
+                           "the send with the unreadable record put off")
+        assert send_row(s, send_id)[0] == "sending", send_row(s, send_id)
+        _, other, _ = visit(s, "Other", CENTER)
+        cfstack.wait_until(lambda: s.gw.of("smsru", other), 60, "the other clinic's SMS")
+        s.gw.list_fails = False
+        cfstack.wait_until(lambda: send_row(s, send_id)[0] != "sending", 90,
+                           "the send decided once the record answers")
+        row = send_row(s, send_id)
+        assert row[0] == "sent" and row[1] == "found_after_crash", row
+        assert len(s.gw.of("call", e164)) == 1, s.gw.of("call", e164)
+    finally:
+        s.gw.list_fails = False
+        # a service a test starts ends with it
+        s.svc.stop()
+        s.services.remove(s.svc)
+
+
 def test_a_crash_of_every_instance_mid_send_sends_nothing_twice(s):
     # (it kills the stack's services and stops its own) three instances
     # share the commands; the calls are held at Twilio unanswered (an instance sends
@@ -428,5 +473,6 @@ if __name__ == "__main__":
         test_no_answer_sms_delivery_and_stop,
         test_smsru_sends_the_sms_and_reads_its_statuses,
         test_a_crash_of_every_instance_mid_send_sends_nothing_twice,
+        test_an_unreadable_record_holds_up_only_its_own_send,
         test_a_send_resumed_after_a_crash_keeps_to_the_windows,
     ])
