@@ -69,6 +69,19 @@
  * once its mark is this old, nobody will tell, and it ends "unknown". */
 #define DISPATCH_LOOKUP_GIVE_UP_MS (3600 * 1000LL)
 
+/* The command ev's job, its gateway away (or its record unreadable),
+ * due again DISPATCH_GATEWAY_DOWN_RETRY_MS later, counted. */
+static int put_off(PGconn *conn, const struct cf_event *ev, const char *job_id, const char *attempt,
+                   char *errbuf, size_t errbuf_size)
+{
+    int rc = send_store_job_later(conn, job_id, attempt, ev->id,
+                                  cf_time_now_ms() + DISPATCH_GATEWAY_DOWN_RETRY_MS, errbuf,
+                                  errbuf_size);
+    if (rc == 0)
+        cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"gateway_unreachable\"", 1);
+    return rc;
+}
+
 static void count_send(const char *gateway, const char *status)
 {
     char labels[96];
@@ -354,12 +367,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
              * commands in it, go on */
             cf_warn("dispatch: %s's record of send %s not read (asked again later): %s", ch->id,
                     send_id, errbuf);
-            rc = send_store_job_later(conn, job_id, attempt, ev->id,
-                                      cf_time_now_ms() + DISPATCH_GATEWAY_DOWN_RETRY_MS, errbuf,
-                                      errbuf_size);
-            if (rc == 0)
-                cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"gateway_unreachable\"",
-                               1);
+            rc = put_off(conn, ev, job_id, attempt, errbuf, errbuf_size);
             json_decref(contact);
             json_decref(j_clinic);
             goto out;
@@ -394,12 +402,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
             /* The job waits for the gateway, not the batch: its command is
              * consumed and the job is due again a little later, so the
              * other clinics' commands of the batch go now. */
-            rc = send_store_job_later(conn, job_id, attempt, ev->id,
-                                      cf_time_now_ms() + DISPATCH_GATEWAY_DOWN_RETRY_MS, errbuf,
-                                      errbuf_size);
-            if (rc == 0)
-                cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"gateway_unreachable\"",
-                               1);
+            rc = put_off(conn, ev, job_id, attempt, errbuf, errbuf_size);
             goto out;
         }
         status = "failed";

@@ -316,6 +316,32 @@ def test_smsru_sends_the_sms_and_reads_its_statuses(s):
                  % sms_id) == [["sms_delivered"]]
 
 
+def crash_mid_send(s, name, clinic, meanwhile=None):
+    """A robot call of a new visit held on its way to Twilio (the patient's
+    name says how: "Hold" or "Lose"), the stack's service killed then,
+    meanwhile() run, and a new instance started whose gateway exchange is
+    1 s (so the send's mark is a crash's after 2 s), replacing it; one is
+    started first when the test before stopped them all. Returns the
+    visit's phone, appointment and the call's send id."""
+    if not s.services:
+        s.services.append(s.start_service())
+        s.svc = s.services[0]
+    s.gw.release_held.clear()
+    _, e164, a = visit(s, name, clinic)
+    _, send_id, _ = wait_sent(s, "call", e164)
+    os.kill(s.svc.proc.pid, signal.SIGKILL)
+    s.svc.wait(10)
+    s.services.remove(s.svc)
+    if meanwhile:
+        meanwhile()
+    s.gw.release_held.set()
+    s.svc = cfstack.Service("reminders", s.env_for(
+        CLINICFLOW_REMINDERS_PUBLIC_BASE_URL=PUBLIC, CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS="1000"))
+    s.svc.start()
+    s.services.append(s.svc)
+    return e164, a, send_id
+
+
 def test_a_send_resumed_after_a_crash_keeps_to_the_windows(s):
     # (last: it replaces the stack's service, and starts one when the test
     # before stopped them all) the call is held on its way to Twilio, the
@@ -323,26 +349,12 @@ def test_a_send_resumed_after_a_crash_keeps_to_the_windows(s):
     # Twilio has no record of the call, so it may be made, but not now: it
     # is skipped as outside the window, as a command taken while the
     # windows are closed is, and never dialled again.
-    if not s.services:
-        s.services.append(s.start_service())
-        s.svc = s.services[0]
-    s.gw.release_held.clear()
-    _, e164, a = visit(s, "Lose", SOUTH)
-    wait_sent(s, "call", e164)
-    os.kill(s.svc.proc.pid, signal.SIGKILL)
-    s.svc.wait(10)
-    s.services.remove(s.svc)
-    s.gw.release_held.set()
     closed = gateways_network(s.gw.url)
     for c in closed["clinics"]:
         if c["id"] == SOUTH:
             c["calling_windows"] = [window(in_s(3 * 3600), 20)[0]]
-    cfstack.apply_network(s.dsn, closed)
-    # a gateway's exchange of 1 s: the mark is a crash's after 2 s
-    s.svc = cfstack.Service("reminders", s.env_for(
-        CLINICFLOW_REMINDERS_PUBLIC_BASE_URL=PUBLIC, CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS="1000"))
-    s.svc.start()
-    s.services.append(s.svc)
+    e164, a, _ = crash_mid_send(s, "Lose", SOUTH,
+                                lambda: cfstack.apply_network(s.dsn, closed))
 
     def call():
         return s.sql("SELECT s.status, coalesce(s.reason, '-') FROM reminders.sends s"
@@ -362,22 +374,9 @@ def test_an_unreadable_record_holds_up_only_its_own_send(s):
     # killed; the new instance finds Twilio's record unreadable. The send's
     # job is put off (the batch, and another clinic's reminder, go on),
     # and once the record answers the call is found there, not made again.
-    if not s.services:
-        s.services.append(s.start_service())
-        s.svc = s.services[0]
-    s.gw.release_held.clear()
-    _, e164, a = visit(s, "Hold", SOUTH)
-    _, send_id, _ = wait_sent(s, "call", e164)
-    os.kill(s.svc.proc.pid, signal.SIGKILL)
-    s.svc.wait(10)
-    s.services.remove(s.svc)
-    s.gw.list_fails = True
-    s.gw.release_held.set()
-    # a gateway's exchange of 1 s: the mark is a crash's after 2 s
-    s.svc = cfstack.Service("reminders", s.env_for(
-        CLINICFLOW_REMINDERS_PUBLIC_BASE_URL=PUBLIC, CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS="1000"))
-    s.svc.start()
-    s.services.append(s.svc)
+    def unreadable():
+        s.gw.list_fails = True
+    e164, _, send_id = crash_mid_send(s, "Hold", SOUTH, unreadable)
     try:
         put_off = 'clinicflow_reminders_jobs_total{result="gateway_unreachable"}'
         cfstack.wait_until(lambda: cfstack.metric(s.svc, put_off) >= 1, 60,
