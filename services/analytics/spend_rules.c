@@ -49,11 +49,12 @@ json_t *an_spend_row(const json_t *j, char *field, size_t field_size, char *errb
     }
     const json_t *medium = json_object_get(j, "medium"), *campaign = json_object_get(j, "campaign"),
                  *clinic = json_object_get(j, "clinic");
+    /* an optional member given as null is not given */
     return json_pack("{s:s, s:O, s:s, s:s, s:s, s:f, s:s}", "day", day, "source",
                      json_object_get(j, "source"), "medium",
-                     medium ? json_string_value(medium) : "", "campaign",
-                     campaign ? json_string_value(campaign) : "", "clinic_id",
-                     clinic ? json_string_value(clinic) : "", "amount",
+                     json_is_string(medium) ? json_string_value(medium) : "", "campaign",
+                     json_is_string(campaign) ? json_string_value(campaign) : "", "clinic_id",
+                     json_is_string(clinic) ? json_string_value(clinic) : "", "amount",
                      json_number_value(json_object_get(j, "amount")), "currency", currency);
 }
 
@@ -154,6 +155,9 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
     int at[COLS];
     size_t line = 1;
 
+    /* the byte order mark a spreadsheet's "CSV UTF-8" starts with */
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
     int rc = record(&p, end, header);
     if (rc == -2) {
         const size_t i = json_array_size(header);
@@ -171,10 +175,17 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
             snprintf(name, sizeof(name), "%s", json_string_value(json_array_get(header, i)));
             for (char *q = name; *q; q++)
                 *q = (char)tolower((unsigned char)*q);
-            if (strcmp(name, col_names[c]) == 0)
-                at[c] = (int)i;
+            if (strcmp(name, col_names[c]) != 0)
+                continue;
+            if (at[c] >= 0) {
+                json_decref(header);
+                return fail(rows, field, field_size, errbuf, errbuf_size, 1, col_names[c],
+                            "the header names this column twice");
+            }
+            at[c] = (int)i;
         }
     }
+    const size_t ncols = json_array_size(header);
     json_decref(header);
     static const int required[] = {0, 1, 5, 6}; /* day, source, amount, currency */
     for (size_t r = 0; r < sizeof(required) / sizeof(required[0]); r++)
@@ -198,6 +209,15 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
             json_decref(cells); /* an empty line */
             json_decref(obj);
             continue;
+        }
+        if (json_array_size(cells) > ncols) {
+            /* "1234,50": a decimal comma, or a cell unquoted, would move
+             * the rest of the line, or be lost */
+            json_decref(cells);
+            json_decref(obj);
+            return fail(rows, field, field_size, errbuf, errbuf_size, line, NULL,
+                        "more cells than the header has columns (a comma in a value must be "
+                        "quoted; a dot for decimals)");
         }
         for (int c = 0; c < COLS; c++) {
             const char *v =

@@ -46,6 +46,15 @@ static void test_row(void)
         CHECK(row(bad[i][0], field) == NULL);
         CHECK_STR(field, bad[i][1]);
     }
+    /* an optional member given as null is not given: network-wide spend */
+    r = row("{\"day\": \"2026-11-22\", \"source\": \"y\", \"amount\": 1, \"currency\": \"RUB\","
+            " \"clinic\": null, \"medium\": null, \"campaign\": null}",
+            field);
+    CHECK(r != NULL);
+    CHECK_STR(json_string_value(json_object_get(r, "clinic_id")), "");
+    CHECK_STR(json_string_value(json_object_get(r, "medium")), "");
+    CHECK_STR(json_string_value(json_object_get(r, "campaign")), "");
+    json_decref(r);
 }
 
 /* Checks that the CSV text (len bytes) is refused naming field; its
@@ -84,9 +93,19 @@ static void test_csv(void)
         {"day,source,amount,currency\n2026-11-22,y,1 000,RUB\n", "line 2: amount"},
         {"day,source,amount,currency\n2026-11-22,\"y,1,RUB\n", "line 2"},
         {"day,source,amount,currency\n22.11.2026,y,1,RUB\n", "line 2: day"},
+        /* a decimal comma: one cell more than the header, never 1234 */
+        {"day,source,currency,amount\n2026-11-22,y,RUB,1234,50\n", "line 2"},
+        {"day,source,amount,currency,amount\n2026-11-22,y,1,RUB,2\n", "line 1: amount"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         refused(bad[i][0], strlen(bad[i][0]), bad[i][1]);
+    /* a spreadsheet's "CSV UTF-8", which starts with a byte order mark */
+    const char *bom = "\xEF\xBB\xBF"
+                      "day,source,amount,currency\r\n2026-11-22,yandex,10.5,RUB\r\n";
+    rows = an_spend_csv(bom, strlen(bom), 100, field, sizeof(field), why, sizeof(why));
+    CHECK(rows != NULL && json_array_size(rows) == 1);
+    CHECK(json_real_value(json_object_get(json_array_get(rows, 0), "amount")) == 10.5);
+    json_decref(rows);
     /* a file over the row limit is refused whole */
     const char *three = "day,source,amount,currency\n2026-11-01,a,1,RUB\n2026-11-02,a,1,RUB\n"
                         "2026-11-03,a,1,RUB\n";
