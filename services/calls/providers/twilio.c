@@ -73,6 +73,25 @@ static const char *end_outcome(const char *status, const char *answered_by)
     return NULL;
 }
 
+/* Twilio's stand-ins for a caller who hid their number: the word spelled
+ * on the keypad as if it were a number (Twilio's help, "Why am I getting
+ * calls from these strange numbers"). Each is a valid-looking E.164 number
+ * that every hidden caller would share, one person to the counts and
+ * tasks: the word instead, which normalizing reads as withheld; NULL for
+ * a number of a person. */
+static const char *stand_in_of(const char *from)
+{
+    static const char *const stand_ins[][2] = {
+        {"+266696687", "Anonymous"}, {"+7378742833", "Restricted"},   {"+8656696", "Unknown"},
+        {"+2562533", "Blocked"},     {"+86282452253", "Unavailable"},
+    };
+    for (size_t i = 0; i < sizeof(stand_ins) / sizeof(stand_ins[0]); i++) {
+        if (strcmp(from, stand_ins[i][0]) == 0)
+            return stand_ins[i][1];
+    }
+    return NULL;
+}
+
 /* A new fact of the call in request parameters p: its keys, time and
  * event, the parties and the recording, which every Twilio request carries
  * alike. */
@@ -89,9 +108,11 @@ static json_t *new_fact(const json_t *p, const char *event_key, int64_t time_ms,
     cf_time_json_set(j_fact, "time", time_ms);
     json_object_set_new(j_fact, "event", json_string(event));
     json_object_set_new(j_fact, "direction", json_string(outbound ? "outbound" : "inbound"));
-    /* Withheld numbers come as "Anonymous" or empty; SIP and client
-     * identities as "sip:..." and "client:...": all kept raw. */
-    json_object_set_new(j_fact, "from", json_string(from ? from : ""));
+    /* Withheld numbers come as "Anonymous" or empty, or as a word spelled
+     * on the keypad (stand_in_of); SIP and client identities as "sip:..."
+     * and "client:...": all kept raw. */
+    const char *stand_in = from ? stand_in_of(from) : NULL;
+    json_object_set_new(j_fact, "from", json_string(stand_in ? stand_in : from ? from : ""));
     json_object_set_new(j_fact, "to", json_string(to ? to : ""));
     if (!outbound && to && *to)
         json_object_set_new(j_fact, "tracking_number", json_string(to));

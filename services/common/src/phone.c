@@ -20,8 +20,8 @@
 /* Digits kept while scanning: 15 plus a "00" prefix; more is INVALID. */
 #define SCAN_MAX_DIGITS (E164_MAX_DIGITS + 2)
 
-static const char *const anonymous_values[] = {"anonymous", "unknown", "<unknown>", "restricted",
-                                               "s"};
+static const char *const anonymous_values[] = {
+    "anonymous", "unknown", "<unknown>", "restricted", "blocked", "unavailable", "private", "s"};
 
 /* The rest of s after a case-insensitive prefix, or NULL if s lacks it. */
 static const char *strip_prefix(const char *s, size_t len, const char *prefix)

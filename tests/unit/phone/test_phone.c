@@ -56,6 +56,10 @@ static const struct phone_case cases[] = {
     {NULL, "7", CF_PHONE_ANONYMOUS, ""},
     {"anonymous", "7", CF_PHONE_ANONYMOUS, ""},
     {"Anonymous", "7", CF_PHONE_ANONYMOUS, ""},
+    /* the words Twilio's keypad stand-ins are mapped to (providers/twilio.c) */
+    {"Blocked", "7", CF_PHONE_ANONYMOUS, ""},
+    {"Unavailable", "7", CF_PHONE_ANONYMOUS, ""},
+    {"Private", "7", CF_PHONE_ANONYMOUS, ""},
     {"unknown", "7", CF_PHONE_ANONYMOUS, ""},
     {"<unknown>", "7", CF_PHONE_ANONYMOUS, ""},
     {"restricted", "7", CF_PHONE_ANONYMOUS, ""},
