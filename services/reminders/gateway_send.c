@@ -105,6 +105,8 @@ static void twilio_channel(struct reminders_ctx *ctx, const struct cf_channel *c
     out->from = cred(ch, "from");
     out->messaging_service_sid = cred(ch, "messaging_service_sid");
     out->voice = cred(ch, "voice");
+    const char *amd = cred(ch, "machine_detection");
+    out->machine_detection = amd && strcmp(amd, "1") == 0;
 }
 
 /* "Authorization: Basic base64(account_sid:auth_token)" into out. */

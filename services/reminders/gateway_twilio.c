@@ -195,7 +195,12 @@ int gw_twilio_call_request(const struct gw_twilio_channel *ch, const char *send_
         cf_seterr(errbuf, errbuf_size, "no phone, text or send id");
         return CF_EINVAL;
     }
-    char *gather = gw_twilio_hook_url(ch, send_id, "gather");
+    /* the thanks after the key speaks the call's language */
+    char *gather_base = gw_twilio_hook_url(ch, send_id, "gather");
+    char *gather =
+        cf_xasprintf("%s&lang=%s", gather_base,
+                     strcmp(gw_twilio_say_language(language), "en-US") == 0 ? "en" : "ru");
+    free(gather_base);
     char *status = gw_twilio_hook_url(ch, send_id, "status");
     char *twiml = gw_twilio_call_twiml(gather, language, ch->voice, text, closing_text);
     /* Twilio counts characters; bytes are at least as many, so a UTF-8

@@ -341,8 +341,9 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
             goto out;
         }
         if (strcmp(tev.kind, "gather") == 0)
-            thanks = gw_twilio_reply_thanks(NULL, json_string_value(json_object_get(cred, "voice")),
-                                            NULL);
+            thanks =
+                gw_twilio_reply_thanks(cf_hook_str(h->query, "lang"),
+                                       json_string_value(json_object_get(cred, "voice")), NULL);
         int score;
         char comment[NPS_COMMENT_MAX + 1];
         const int incoming = strcmp(tev.kind, "incoming_sms") == 0;

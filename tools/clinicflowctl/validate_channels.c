@@ -40,7 +40,7 @@ static const struct provider_spec providers[] = {
     {"gateway",
      "twilio",
      {"account_sid", "auth_token", "api_url"},
-     {"from", "messaging_service_sid", "voice"}},
+     {"from", "messaging_service_sid", "voice", "machine_detection"}},
     {"gateway", "smsru", {"api_id", "callback_token", "api_url"}, {"from", "test"}},
 };
 
@@ -293,6 +293,13 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         if (test && strcmp(test, "1") != 0 && strcmp(test, "0") != 0) {
             ctl_path_key(member_path, child, "test");
             return ctl_fail(v, member_path, "expected \"1\" (SMS.ru's test mode) or \"0\"");
+        }
+        const char *amd = json_string_value(json_object_get(cred, "machine_detection"));
+        if (json_object_get(cred, "machine_detection") &&
+            (!amd || (strcmp(amd, "1") != 0 && strcmp(amd, "0") != 0))) {
+            ctl_path_key(member_path, child, "machine_detection");
+            return ctl_fail(v, member_path,
+                            "expected \"1\" (Twilio tells a voicemail from a person) or \"0\"");
         }
     }
     return ctl_check_lead_channel(v, path, j_ch, kind, provider);

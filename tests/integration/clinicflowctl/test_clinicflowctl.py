@@ -449,6 +449,8 @@ def test_reminder_settings_validated():
     assert_rejected(with_gateway(provider="smsru", credentials={
         "api_id": "a", "callback_token": "c"}), "gw-smsru-api.json",
         '%s.credentials: missing member "api_url" (required by smsru)' % ch)
+    assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, machine_detection="yes")),
+                    "gw-twilio-amd.json", '%s.credentials.machine_detection: expected "1"' % ch)
     assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, from_="x")),
                     "gw-twilio-member.json", "%s.credentials" % ch)
     assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, **{"from": "8495"})),

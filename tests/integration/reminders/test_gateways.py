@@ -151,7 +151,7 @@ def gateways_network(url):
     doc["channels"] += [
         {"id": "it-south-twilio", "kind": "gateway", "provider": "twilio", "clinic_id": SOUTH,
          "credentials": {"account_sid": ACCOUNT, "auth_token": TOKEN, "from": FROM,
-                         "voice": "Polly.Tatyana", "api_url": url}},
+                         "voice": "Polly.Tatyana", "machine_detection": "1", "api_url": url}},
         {"id": "it-center-smsru", "kind": "gateway", "provider": "smsru", "clinic_id": CENTER,
          "credentials": {"api_id": API_ID, "callback_token": CALLBACK_TOKEN, "api_url": url}},
     ]
@@ -221,6 +221,7 @@ def test_a_robot_call_gathers_the_patients_answer(s):
     _, e164, a = visit(s, "Анна", SOUTH)
     _, send_id, fields = wait_sent(s, "call", e164)
     assert fields["From"] == FROM and fields["To"] == e164, fields
+    assert fields.get("MachineDetection") == "Enable", fields  # the channel asks for it
     twiml = fields["Twiml"]
     assert '<Gather numDigits="1"' in twiml and 'language="ru-RU"' in twiml, twiml
     assert 'voice="Polly.Tatyana"' in twiml and "Анна" in twiml, twiml
@@ -242,6 +243,13 @@ def test_a_robot_call_gathers_the_patients_answer(s):
                             "CallStatus": "in-progress", "Digits": "1", "To": e164})
     assert got.status == 200 and got.headers.get("content-type", "").startswith("text/xml"), got
     assert "<Say" in got.raw.decode(), got.raw
+    assert reminder_status(s, a) == "confirmed"
+    # the thanks speak the call's language, which its gather URL carries
+    assert "lang=ru" in gather and "Спасибо" in got.raw.decode(), (gather, got.raw)
+    en = s.twilio(gather.replace("lang=ru", "lang=en"), {
+        "AccountSid": ACCOUNT, "CallSid": send_row(s, send_id)[3], "CallStatus": "in-progress",
+        "Digits": "1", "To": e164})
+    assert en.status == 200 and "Thank you" in en.raw.decode(), en.raw
     assert reminder_status(s, a) == "confirmed"
     # the call's end, answered by a person: nothing more to say
     done = s.twilio(status_url, {"AccountSid": ACCOUNT, "CallSid": "CA1", "CallStatus":

@@ -162,7 +162,7 @@ static void test_call(void)
     CHECK_STR(cf_form_get(&form, "From"), "+74950000201");
     CHECK_STR(cf_form_get(&form, "Twiml"),
               "<Response><Gather numDigits=\"1\" timeout=\"8\" action=\"" HOOK "?send_id=" SEND_ID
-              "&amp;kind=gather\" method=\"POST\"><Say language=\"en-US\" "
+              "&amp;kind=gather&amp;lang=en\" method=\"POST\"><Say language=\"en-US\" "
               "voice=\"Polly.Tatyana\">Hello</Say></Gather></Response>");
     CHECK_STR(cf_form_get(&form, "StatusCallback"), HOOK "?send_id=" SEND_ID "&kind=status");
     CHECK_STR(cf_form_get(&form, "StatusCallbackEvent"), "completed");
