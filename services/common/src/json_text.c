@@ -605,6 +605,26 @@ static void put_integer(struct cf_strbuf *b, json_int_t v)
     b->p[b->len] = '\0';
 }
 
+/* A real as the shortest text that reads back as the same double (1234.56,
+ * not jansson's 17 digits, 1234.5599999999999: money and shares as a
+ * person wrote them), with a "." or an exponent so it stays a real. Not a
+ * number or an infinity has no JSON text: -1. */
+static int put_real(struct cf_strbuf *b, double v)
+{
+    char text[40];
+    if (!isfinite(v))
+        return -1;
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof(text), "%.*g", digits, v);
+        if (strtod(text, NULL) == v)
+            break;
+    }
+    cf_strbuf_add(b, text);
+    if (!strpbrk(text, ".eEn"))
+        cf_strbuf_add_n(b, ".0", 2);
+    return 0;
+}
+
 static int put_value(struct cf_strbuf *b, const json_t *j, int depth)
 {
     if (!j || depth > MAX_DEPTH)
@@ -622,15 +642,8 @@ static int put_value(struct cf_strbuf *b, const json_t *j, int depth)
     case JSON_INTEGER:
         put_integer(b, json_integer_value(j));
         return 0;
-    case JSON_REAL: {
-        /* jansson's own shortest-round-trip text, rare enough here */
-        char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!text)
-            return -1;
-        cf_strbuf_add(b, text);
-        free(text);
-        return 0;
-    }
+    case JSON_REAL:
+        return put_real(b, json_real_value(j));
     case JSON_STRING:
         return put_string(b, json_string_value(j), json_string_length(j));
     case JSON_ARRAY: {
