@@ -1,5 +1,7 @@
 /*
- * GET /v1/records/{calls|leads|appointments|tasks}: the records behind a
+ * GET /v1/records/{kind} (records_rules.c lists the kinds: contacts,
+ * persons, calls, leads, appointments, bookings, attributed_bookings,
+ * attributed_visits, spend, reminders, nps, members, tasks): the records behind a
  * report's row (its from, to, clinic and source, plus the row's group
  * values as parameters named as the groups: day=2026-11-22&source=vk;
  * an empty value is the row whose value was null), a page at a time

@@ -3,7 +3,8 @@
  *
  *   attribution  the ad source of an inbound call. A static tracking number
  *                (network config: number, source, medium, campaign, valid
- *                from/to as dates) matches by the call's start date (UTC);
+ *                from/to as dates) matches by the call's start date in
+ *                the network's time zone;
  *                a number of a dynamic pool matches the visitor session that
  *                held it at the call's start (calls.dni_sessions, written by
  *                the tracking route), so a call reported only at its end is
