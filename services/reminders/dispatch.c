@@ -413,13 +413,16 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         status = res.status;
         reason = res.reason;
     }
-finish:
+finish:;
+    int reported = 0;
     rc = send_store_finish(mc, send_id, cmd, status, reason, res.http_status, phone,
                            res.provider_ref[0] ? res.provider_ref : NULL, (int)seg.segments,
-                           cost_minor, errbuf, errbuf_size);
+                           cost_minor, &reported, errbuf, errbuf_size);
     if (rc != 0)
         goto out;
-    count_send(gateway, status);
+    count_send(gateway, reported ? "sent" : status);
+    if (reported) /* the gateway's report, applied already, decides */
+        goto out;
 outcome:;
     /* the ladder's step from what the dispatcher saw, with the command */
     const char *outcome = own_outcome(status, channel);

@@ -76,10 +76,13 @@ int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
 int send_store_unmark(PGconn *conn, const char *send_id, char *errbuf, size_t errbuf_size);
 /* The send's end (sent, failed, skipped, unknown), with the gateway's id
  * of it (NULL: none) and an SMS's segments and cost (0: none), committed on its own, inserting the
- * row when there was no mark (a skip). */
+ * row when there was no mark (a skip). An unknown or skipped end of a send
+ * the gateway has reported on already (its callback came before its
+ * answer) is stored as sent, and *reported is 1: the gateway's report
+ * decides, not the dispatcher's. */
 int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, const char *status,
                       const char *reason, long http_status, const char *phone,
-                      const char *provider_ref, int segments, int64_t cost_minor, char *errbuf,
-                      size_t errbuf_size);
+                      const char *provider_ref, int segments, int64_t cost_minor, int *reported,
+                      char *errbuf, size_t errbuf_size);
 
 #endif

@@ -54,7 +54,12 @@ int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *
                             o->segments > 0 ? segments : NULL,
                             o->segments > 0 ? cost : NULL};
     return cf_pg_exec(conn,
+                      /* a report that the send went ends an unknown one: sent
+                       * after all (an SMS reply then finds it) */
                       "UPDATE reminders.sends SET outcome = $2, outcome_at = now(),"
+                      " status = CASE WHEN status = 'unknown'"
+                      "  AND $2 NOT IN ('skipped', 'failed', 'unknown') THEN 'sent'"
+                      "  ELSE status END,"
                       " provider_ref = coalesce($3, provider_ref),"
                       " recording_url = coalesce($4, recording_url),"
                       " duration_s = coalesce($5::int, duration_s),"

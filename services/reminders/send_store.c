@@ -147,9 +147,10 @@ int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
 
 int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, const char *status,
                       const char *reason, long http_status, const char *phone,
-                      const char *provider_ref, int segments, int64_t cost_minor, char *errbuf,
-                      size_t errbuf_size)
+                      const char *provider_ref, int segments, int64_t cost_minor, int *reported,
+                      char *errbuf, size_t errbuf_size)
 {
+    PGresult *res = NULL;
     char *cmd = cf_json_dumps(command), code[16], nseg[16], cost[24];
     snprintf(code, sizeof(code), "%ld", http_status);
     snprintf(nseg, sizeof(nseg), "%d", segments);
@@ -164,15 +165,28 @@ int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, 
                             segments > 0 ? nseg : NULL,
                             segments > 0 ? cost : NULL,
                             provider_ref};
-    int rc = cf_pg_exec(conn,
-                        "INSERT INTO reminders.sends " SEND_COLUMNS " VALUES " SEND_VALUES
-                        " ON CONFLICT (send_id) DO UPDATE SET status = EXCLUDED.status,"
-                        " reason = EXCLUDED.reason, http_status = EXCLUDED.http_status,"
-                        " phone = coalesce(sends.phone, EXCLUDED.phone),"
-                        " segments = EXCLUDED.segments, cost_minor = EXCLUDED.cost_minor,"
-                        " provider_ref = coalesce(EXCLUDED.provider_ref, sends.provider_ref),"
-                        " updated_at = now()",
-                        10, params, NULL, errbuf, errbuf_size);
+    /* The gateway's report of the send came before its answer to the
+     * request (a slow answer that timed out, a crash resumed after the
+     * patient's key): the send went, whatever the dispatcher could tell. */
+#define REPORTED                                                                                   \
+    "EXCLUDED.status IN ('unknown', 'skipped') AND sends.outcome IS NOT NULL"                      \
+    " AND sends.outcome NOT IN ('skipped', 'failed', 'unknown')"
+    int rc =
+        cf_pg_exec(conn,
+                   "INSERT INTO reminders.sends " SEND_COLUMNS " VALUES " SEND_VALUES
+                   " ON CONFLICT (send_id) DO UPDATE SET"
+                   " status = CASE WHEN " REPORTED " THEN 'sent' ELSE EXCLUDED.status END,"
+                   " reason = CASE WHEN " REPORTED " THEN sends.reason ELSE EXCLUDED.reason END,"
+                   " http_status = EXCLUDED.http_status,"
+                   " phone = coalesce(sends.phone, EXCLUDED.phone),"
+                   " segments = EXCLUDED.segments, cost_minor = EXCLUDED.cost_minor,"
+                   " provider_ref = coalesce(EXCLUDED.provider_ref, sends.provider_ref),"
+                   " updated_at = now() RETURNING status",
+                   10, params, &res, errbuf, errbuf_size);
+#undef REPORTED
+    if (rc == 0)
+        *reported = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), status) != 0;
+    PQclear(res);
     free(cmd);
     return rc;
 }

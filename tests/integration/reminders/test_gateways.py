@@ -405,6 +405,40 @@ def test_an_unreadable_record_holds_up_only_its_own_send(s):
         s.services.remove(s.svc)
 
 
+def test_the_patients_key_before_twilios_answer_stands(s):
+    # (it replaces the stack's services and stops its own) Twilio answers
+    # the call's request late, past the instance's 1 s gateway exchange,
+    # and the patient's key comes meanwhile: the send is sent, with the
+    # patient's answer, and the dispatcher's "unknown" (it heard nothing)
+    # neither overrides it nor sends the visit to the front desk.
+    for svc in list(s.services):
+        svc.stop()
+        s.services.remove(svc)
+    s.svc = cfstack.Service("reminders", s.env_for(
+        CLINICFLOW_REMINDERS_PUBLIC_BASE_URL=PUBLIC, CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS="1000"))
+    s.svc.start()
+    s.services.append(s.svc)
+    try:
+        s.gw.release_held.clear()
+        _, e164, a = visit(s, "Hold", SOUTH)
+        _, send_id, fields = wait_sent(s, "call", e164)
+        got = s.twilio(gather_url(fields["Twiml"]), {
+            "AccountSid": ACCOUNT, "CallSid": "CA" + "7" * 32, "CallStatus": "in-progress",
+            "Digits": "1", "To": e164})
+        assert got.status == 200, got
+        cfstack.wait_until(lambda: send_row(s, send_id)[0] != "sending", 30,
+                           "the dispatcher's exchange over")
+        row = send_row(s, send_id)
+        assert row[0] == "sent" and row[2] == "confirmed", row
+        assert reminder_status(s, a) == "confirmed"
+        assert s.sql("SELECT count(*) FROM reminders.sends WHERE send_id = '%s'"
+                     " AND status = 'unknown'" % send_id) == [["0"]]
+    finally:
+        s.gw.release_held.set()
+        s.svc.stop()
+        s.services.remove(s.svc)
+
+
 def test_a_crash_of_every_instance_mid_send_sends_nothing_twice(s):
     # (it kills the stack's services and stops its own) three instances
     # share the commands; the calls are held at Twilio unanswered (an instance sends
@@ -413,8 +447,9 @@ def test_a_crash_of_every_instance_mid_send_sends_nothing_twice(s):
     # is killed. The new ones find each call that reached Twilio in its
     # record, by its number and time, and never make it again; the calls
     # that had not left go now, once.
-    for _ in range(2):
+    while len(s.services) < 3:
         s.services.append(s.start_service())
+    s.svc = s.services[0]
     s.gw.release_held.clear()
     visits = [visit(s, "Hold%d" % i, SOUTH) for i in range(6)]
     cfstack.wait_until(lambda: any(s.gw.of("call", e164) for _, e164, _ in visits), 30,
@@ -479,6 +514,7 @@ if __name__ == "__main__":
         test_a_robot_call_gathers_the_patients_answer,
         test_no_answer_sms_delivery_and_stop,
         test_smsru_sends_the_sms_and_reads_its_statuses,
+        test_the_patients_key_before_twilios_answer_stands,
         test_a_crash_of_every_instance_mid_send_sends_nothing_twice,
         test_an_unreadable_record_holds_up_only_its_own_send,
         test_a_send_resumed_after_a_crash_keeps_to_the_windows,
