@@ -149,6 +149,12 @@ static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *
     return 0;
 }
 
+/* The next wait of a backoff: twice the last, up to the most. */
+static long backoff_next(long ms)
+{
+    return ms * 2 > CF_CONSUMER_BACKOFF_MAX_MS ? CF_CONSUMER_BACKOFF_MAX_MS : ms * 2;
+}
+
 /* Sleeps up to ms, waking early when asked to stop. */
 static void backoff_sleep(struct cf_consumer *c, long ms)
 {
@@ -165,8 +171,7 @@ int cf_consumer_load_offsets_wait(struct cf_consumer *c, rd_kafka_topic_partitio
         if (atomic_load(&c->stop))
             return CF_EUNAVAIL;
         backoff_sleep(c, backoff);
-        backoff =
-            backoff * 2 > CF_CONSUMER_BACKOFF_MAX_MS ? CF_CONSUMER_BACKOFF_MAX_MS : backoff * 2;
+        backoff = backoff_next(backoff);
     }
     return 0;
 }
@@ -473,8 +478,7 @@ static void seek_back(struct cf_consumer *c, rd_kafka_topic_partition_list_t *fi
         cf_error("consumer %s: assignment not set again after a failed seek (retrying): %s",
                  c->group_id, rd_kafka_err2str(kerr));
         backoff_sleep(c, backoff);
-        backoff =
-            backoff * 2 > CF_CONSUMER_BACKOFF_MAX_MS ? CF_CONSUMER_BACKOFF_MAX_MS : backoff * 2;
+        backoff = backoff_next(backoff);
     }
 }
 
@@ -523,8 +527,7 @@ static void *consumer_main(void *arg)
                 c->failures++;
             seek_back(c, firsts);
             backoff_sleep(c, backoff);
-            backoff =
-                backoff * 2 > CF_CONSUMER_BACKOFF_MAX_MS ? CF_CONSUMER_BACKOFF_MAX_MS : backoff * 2;
+            backoff = backoff_next(backoff);
         }
         destroy_messages(batch, &n);
         rd_kafka_topic_partition_list_destroy(firsts);

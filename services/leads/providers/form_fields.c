@@ -249,6 +249,11 @@ int leads_form_honeypot(const struct cf_hook *h, const json_t *j_fields)
     return filled;
 }
 
+int leads_form_period(int64_t received_ms, char out[32])
+{
+    return snprintf(out, 32, "\x1f%lld", (long long)(received_ms / LEADS_FORM_RESEND_MS));
+}
+
 void leads_form_digest(const json_t *j_fields, int64_t received_ms, char out[65])
 {
     char *dump = json_dumps(j_fields, JSON_COMPACT | JSON_SORT_KEYS);
@@ -256,7 +261,7 @@ void leads_form_digest(const json_t *j_fields, int64_t received_ms, char out[65]
     char period[32];
     uint8_t sum[32];
 
-    snprintf(period, sizeof(period), "\x1f%lld", (long long)(received_ms / LEADS_FORM_RESEND_MS));
+    leads_form_period(received_ms, period);
     cf_strbuf_add(&sb, dump ? dump : "");
     cf_strbuf_add(&sb, period);
     char *text = cf_strbuf_take(&sb);

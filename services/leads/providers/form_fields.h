@@ -72,6 +72,10 @@ int leads_form_honeypot(const struct cf_hook *h, const json_t *j_fields);
  * merges into the first one's lead. */
 #define LEADS_FORM_RESEND_MS 600000
 
+/* The LEADS_FORM_RESEND_MS period of received_ms as the digests take it,
+ * 0x1F and its number, into out: its length. */
+int leads_form_period(int64_t received_ms, char out[32]);
+
 /* The lowercase hex SHA-256 of the fields as compact JSON with sorted keys
  * and the LEADS_FORM_RESEND_MS period of received_ms: the event key of a
  * form whose sender gives it no id, the same for a resent submission. */

@@ -149,8 +149,7 @@ static json_t *event_key_of(const struct cf_hook *h, const json_t *j_body)
     uint8_t digest[32];
     char hex[CF_SHA256_HEX_LEN + 1];
     char period[32];
-    const int plen = snprintf(period, sizeof(period), "\x1f%lld",
-                              (long long)(h->received_ms / LEADS_FORM_RESEND_MS));
+    const int plen = leads_form_period(h->received_ms, period);
     size_t clen = channel ? strlen(channel) : 0;
     char *buf = cf_xmalloc(clen + 1 + h->body_len + (size_t)plen);
     memcpy(buf, channel ? channel : "", clen);

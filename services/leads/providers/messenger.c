@@ -6,12 +6,14 @@
 #include "messenger.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json_text.h"
 #include "common/time.h"
+#include "common/xmalloc.h"
 
 json_t *msgr_body_object(const struct cf_hook *h, char *errbuf, size_t errbuf_size)
 {
@@ -44,6 +46,19 @@ void msgr_set_str(json_t *j_fact, const char *key, const char *value)
 {
     if (value && *value)
         json_object_set_new(j_fact, key, json_string(value));
+}
+
+void msgr_set_international(json_t *j_fact, const char *phone)
+{
+    if (!phone || !*phone)
+        return;
+    if (strspn(phone, "0123456789") != strlen(phone)) {
+        json_object_set_new(j_fact, "phone", json_string(phone)); /* kept raw by hooks.c */
+        return;
+    }
+    char *plus = cf_xasprintf("+%s", phone);
+    json_object_set_new(j_fact, "phone", json_string(plus));
+    free(plus);
 }
 
 int msgr_id(const json_t *v, char out[MSGR_ID_MAX + 1])

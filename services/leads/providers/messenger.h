@@ -31,6 +31,12 @@ json_t *msgr_fact_new(const char *event_key, const char *kind, int64_t time_ms);
  * empty (a fact omits what it does not know, never null). */
 void msgr_set_str(json_t *j_fact, const char *key, const char *value);
 
+/* Sets "phone" of j_fact to a number the messenger knows to be
+ * international (an account's own): "+" goes before one of digits alone
+ * ("84912345678"), or normalizing would read it in the network's country;
+ * anything else is kept raw. Nothing for NULL or empty. */
+void msgr_set_international(json_t *j_fact, const char *phone);
+
 /* An id sent as a JSON integer or a non-empty string, in out: 0, or -1
  * when v is neither (or a string over MSGR_ID_MAX bytes). */
 int msgr_id(const json_t *v, char out[MSGR_ID_MAX + 1]);

@@ -114,13 +114,7 @@ static void contact_phone(const struct cf_hook *h, const json_t *j_contact, cons
         cf_hook_amended(h, "contact_not_own");
         return;
     }
-    if (strspn(phone, "0123456789") == strlen(phone) && strlen(phone) < 32) {
-        char plus[34];
-        snprintf(plus, sizeof(plus), "+%s", phone);
-        json_object_set_new(j_fact, "phone", json_string(plus));
-    } else {
-        json_object_set_new(j_fact, "phone", json_string(phone));
-    }
+    msgr_set_international(j_fact, phone);
 }
 
 static int telegram_parse(const struct cf_hook *h, json_t *facts, const char **field_out,

@@ -144,13 +144,7 @@ static int message_fact(const struct cf_hook *h, const json_t *j_value, const js
         memcpy(wa_id, from, sizeof(from));
     json_object_set_new(j_fact, "user_id", json_string(wa_id));
     msgr_set_str(j_fact, "name", cf_hook_str(json_object_get(j_contact, "profile"), "name"));
-    if (strspn(from, "0123456789") == strlen(from)) {
-        char phone[MSGR_ID_MAX + 2];
-        snprintf(phone, sizeof(phone), "+%s", from);
-        json_object_set_new(j_fact, "phone", json_string(phone));
-    } else {
-        json_object_set_new(j_fact, "phone", json_string(from)); /* kept raw by hooks.c */
-    }
+    msgr_set_international(j_fact, from);
     json_object_set_new(j_fact, "message_id", json_string(msg_id));
     const char *text = message_text(j_msg);
     msgr_set_str(j_fact, "text", text);
