@@ -29,7 +29,8 @@ static const char *cred(const struct cf_channel *ch, const char *name)
 }
 
 /* The answer's status as a send's: 2xx sent; 5xx (the gateway broke, the
- * request may have been taken) unknown; another failed. */
+ * request may have been taken) unknown; another failed (429 never comes
+ * here: exchange). */
 static void judge(long http, struct gateway_result *r)
 {
     r->http_status = http;
@@ -47,7 +48,9 @@ static void judge(long http, struct gateway_result *r)
 /* One exchange: 0 with resp, r judged from its status (or unknown when no
  * answer came: in time, or at all after the request went out, the
  * connection closed or reset under it); CF_EUNAVAIL when nothing went out
- * (no connection), and only then may the message be sent again. */
+ * (no connection) or the gateway refused it for its rate (429: Twilio's
+ * concurrency and rate limits), and only then may the message be sent
+ * again. */
 static int exchange(struct reminders_ctx *ctx, const char *method, const char *url,
                     const char *const *headers, size_t n_headers, const char *body,
                     struct cf_http_client_response *resp, struct gateway_result *r, char *errbuf,
@@ -70,6 +73,10 @@ static int exchange(struct reminders_ctx *ctx, const char *method, const char *u
         r->status = "unknown";
         r->reason = rc == CF_EUNAVAIL ? "connection_lost" : "no_answer_in_time";
         return 0;
+    }
+    if (resp->status == 429) { /* too many requests: refused untaken, so it may go later */
+        snprintf(errbuf, errbuf_size, "%s answered 429 (too many requests)", url);
+        return CF_EUNAVAIL;
     }
     judge(resp->status, r);
     return 0;

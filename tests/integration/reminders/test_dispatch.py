@@ -32,7 +32,8 @@ SENDS = "reminders.sends"
 class Dialer:
     """A dialer taking the gateway's POSTs: requests holds (send_id, body,
     signature ok) of each; a request for a patient named "Hold" is held
-    unanswered until release()."""
+    unanswered until release(); the first for a patient named "Busy" is
+    answered 429 (too many requests)."""
 
     def __init__(self):
         self.requests = []
@@ -52,6 +53,13 @@ class Dialer:
                 dialer.arrived.set()
                 if doc["contact"].get("first_name") == "Hold":
                     dialer.release_held.wait(60)
+                if doc["contact"].get("first_name") == "Busy" and len(
+                        dialer.of(doc["send_id"])) == 1:
+                    self.send_response(429)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -283,6 +291,26 @@ def test_a_gateway_down_holds_up_only_its_clinic(s):
         s.apply(s.network_with_dialer())
 
 
+def test_a_gateway_busy_is_asked_again(s):
+    """The dialer answers 429 (too many requests: nothing taken) to the
+    reminder's first request: the send is not recorded as refused, the job
+    is due again a little later, and then the reminder goes."""
+    retried = 'clinicflow_reminders_jobs_total{result="gateway_unreachable"}'
+    before = cfstack.metric(s.svc, retried)
+    p, _ = patient(s, "Busy", {"calls": True})
+    a = common.new_id("a-busy")
+    book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic=NORTH, patient=p)
+    cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) > before, 60, "the job put off")
+    assert send_of(s, a) is None, send_of(s, a)  # nothing recorded as gone
+    status, reason, due = job_of(s, a)
+    assert (status, reason) == ("pending", "") and due > time.time() + 10, job_of(s, a)
+    cfstack.wait_until(lambda: send_of(s, a) is not None and send_of(s, a)[1] == "sent", 90,
+                       "the send on the second request")
+    send_id = send_of(s, a)[0]
+    assert len(s.dialer.of(send_id)) == 2, s.dialer.of(send_id)
+    assert send_of(s, a)[3] == "200", send_of(s, a)
+
+
 def test_a_crash_mid_send_is_unknown_never_resent(s):
     # (last: it replaces the stack's service)
     p, _ = patient(s, "Hold", {"calls": True})
@@ -344,5 +372,6 @@ if __name__ == "__main__":
         test_no_consent_no_call,
         test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next,
         test_a_gateway_down_holds_up_only_its_clinic,
+        test_a_gateway_busy_is_asked_again,
         test_a_crash_mid_send_is_unknown_never_resent,
     ])
