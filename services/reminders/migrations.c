@@ -198,6 +198,11 @@ const struct cf_migration cf_reminders_migrations[] = {
      " appointment_id uuid UNIQUE,"
      " history jsonb NOT NULL,"
      " imported_at timestamptz NOT NULL DEFAULT now());"},
+    /* Robot calls a gateway took and has not reported on (silent_calls.c),
+     * oldest first, without a scan of every send. */
+    {12, "robot calls awaiting their report",
+     "CREATE INDEX IF NOT EXISTS sends_call_unreported ON sends (updated_at)"
+     " WHERE status = 'sent' AND channel = 'call' AND outcome IS NULL;"},
 };
 
 const size_t cf_reminders_migrations_n =

@@ -27,6 +27,7 @@ struct reminders_settings {
     long batch_port;         /* POST /v1/mis/batch's listener (0: ephemeral) */
     long batch_writers;      /* writer threads (and connections) an import: 1 or 2 */
     char *batch_port_file;   /* its bound port written here; NULL none */
+    long call_report_wait_s; /* a robot call with no report this long after it went: unknown */
 };
 
 struct reminders_ctx {
@@ -66,6 +67,10 @@ void reminders_nps_routes(struct reminders_ctx *ctx);
 void reminders_relay_init(struct reminders_ctx *ctx);
 void reminders_relay_kick(struct reminders_ctx *ctx);
 void reminders_relay(void *vctx);
+
+/* silent_calls.c: the worker that gives a robot call no gateway reported
+ * on within call_report_wait_s the outcome unknown. */
+void reminders_silent_calls(void *vctx);
 void reminders_relay_destroy(struct reminders_ctx *ctx);
 
 #endif

@@ -15,7 +15,7 @@ static const char *check_country(const char *value)
 
 const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[11];
+    static struct cf_config_var table[12];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_REMINDERS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
          "country calling code of national number forms in the MIS's phones: 7 reads "
@@ -61,6 +61,12 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
          BATCH_WRITERS_MAX, 0,
          "writer threads an import, each on a PostgreSQL connection of its own: the second "
          "only while the pool keeps two free beside it",
+         NULL},
+        {"CLINICFLOW_REMINDERS_CALL_REPORT_WAIT_S", CF_CONF_INT, "1800", &cfg->call_report_wait_s,
+         4, 86400, 0,
+         "a robot call a gateway took and has not reported on this many seconds later (a "
+         "dialer down, a status callback lost) gets the outcome unknown: the reminder is "
+         "not_confirmed and the front desk asked to call; a later report still counts",
          NULL},
     };
     _Static_assert(sizeof(vars) <= sizeof(table), "the settings table is too small");

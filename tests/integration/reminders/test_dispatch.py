@@ -87,7 +87,9 @@ class DispatchStack(common.Stack):
     """The stack with test_planning's network (or the network() a subclass
     gives) and a webhook gateway for demo-north pointing at the Dialer."""
 
-    extra_env = {}
+    # a robot call nobody reports on is unknown this soon (the Dialer
+    # never reports)
+    extra_env = {"CLINICFLOW_REMINDERS_CALL_REPORT_WAIT_S": "6"}
 
     def __init__(self):
         self.dialer = Dialer()
@@ -311,6 +313,45 @@ def test_a_gateway_busy_is_asked_again(s):
     assert send_of(s, a)[3] == "200", send_of(s, a)
 
 
+def test_a_call_nobody_reports_on_ends_unknown(s):
+    """The dialer takes the call and never reports on it: once
+    CLINICFLOW_REMINDERS_CALL_REPORT_WAIT_S has passed, the send's outcome
+    is unknown (no_report), the reminder not confirmed and the front desk
+    asked to call; the patient is not called again. The dialer's report
+    after all still tells."""
+    p, _ = patient(s, "Mute", {"calls": True})
+    a = common.new_id("a-mute")
+    book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic=NORTH, patient=p)
+    cfstack.wait_until(lambda: (send_of(s, a) or ("", ""))[1] == "sent", 30, "the send")
+    send_id = send_of(s, a)[0]
+    outcome = "SELECT coalesce(outcome, '-'), extract(epoch FROM outcome_at - created_at)" \
+              " FROM reminders.sends WHERE send_id = '%s'" % send_id
+    cfstack.wait_until(lambda: s.sql(outcome)[0][0] != "-", 30, "the call's outcome")
+    got, waited = s.sql(outcome)[0]
+    assert got == "unknown", got
+    assert float(waited) >= 6, "unknown %s s after the call went" % waited
+    ev = s.wait_message("clinicflow.reminders.outcomes.v1",
+                        lambda m: m["event"]["data"].get("send_id") == send_id,
+                        "the outcome event")["event"]["data"]
+    assert (ev["outcome"], ev["reason"]) == ("unknown", "no_report"), ev
+    assert reminder_status(s, a) == "not_confirmed"
+    task = "SELECT t.status FROM reminders.tasks t JOIN reminders.reminder_jobs j USING (job_id)" \
+           " WHERE j.appointment_id = '%s' AND t.reason = 'not_confirmed'" \
+           % common.appointment_uuid(a)
+    assert s.sql(task) == [["open"]]
+    assert cfstack.metric(s.svc, "clinicflow_reminders_calls_unreported_total") >= 1
+    # the dialer reports after all: the patient pressed 1
+    raw = json.dumps({"send_id": send_id, "outcome": "confirmed"}).encode()
+    sig = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    ok(s.request("POST", "/v1/hooks/reminders/generic/it-north-dialer", raw, key=None,
+                 headers={"X-Clinicflow-Signature": sig}))
+    cfstack.wait_until(lambda: reminder_status(s, a) == "confirmed", 30, "the visit confirmed")
+    assert len(s.dialer.of(send_id)) == 1, s.dialer.of(send_id)
+    assert [r for r in s.dialer.requests
+            if r[1]["command"].get("appointment_id") == common.appointment_uuid(a)
+            and r[0] != send_id] == []
+
+
 def test_a_crash_mid_send_is_unknown_never_resent(s):
     # (last: it replaces the stack's service)
     p, _ = patient(s, "Hold", {"calls": True})
@@ -373,5 +414,6 @@ if __name__ == "__main__":
         test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next,
         test_a_gateway_down_holds_up_only_its_clinic,
         test_a_gateway_busy_is_asked_again,
+        test_a_call_nobody_reports_on_ends_unknown,
         test_a_crash_mid_send_is_unknown_never_resent,
     ])
