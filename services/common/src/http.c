@@ -193,7 +193,13 @@ CF_TESTABLE int cf_http_dispatch(const struct _u_request *req, struct _u_respons
         cf_uuid4(rid);
     cf_log_set_request_id(rid);
 
-    if (body_too_large(req, r->h->max_body)) {
+    if (r->method && strcmp(req->http_verb, r->method) != 0) {
+        /* ulfius matches a method without its case; HTTP's methods are
+         * case-sensitive, and a handler that tells a GET from a POST (what
+         * a signature covers) must see the method it was routed by */
+        u_map_put(resp->map_header, "Allow", r->method);
+        cf_http_error(resp, 405, "method_not_allowed", "methods are upper case", NULL);
+    } else if (body_too_large(req, r->h->max_body)) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body exceeds %zu bytes", r->h->max_body);
         cf_http_error(resp, 413, "body_too_large", msg, NULL);

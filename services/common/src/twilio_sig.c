@@ -164,6 +164,11 @@ int cf_twilio_verify_request(const char *auth_token, const char *url, const char
             cf_seterr(errbuf, errbuf_size, "malformed form body");
             return CF_EAUTH;
         }
+    } else if (body && body_len > 0) {
+        /* signed over the URL alone, so a body would be taken unsigned: a
+         * captured GET replayed with a body of one's own */
+        cf_seterr(errbuf, errbuf_size, "a body Twilio does not sign (not a form POST)");
+        return CF_EAUTH;
     }
     ok = cf_twilio_signature_valid(auth_token, url ? url : "", &form, signature_header);
     cf_form_free(&form);

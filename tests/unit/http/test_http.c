@@ -388,6 +388,27 @@ static void test_unmatched_and_metrics(struct cf_http *h)
     free(text);
 }
 
+/* ulfius routes "post" to a POST route; the handler never sees it (a
+ * Twilio hook tells a GET, signed over its URL alone, from a POST). */
+static void test_method_case(struct cf_http *h)
+{
+    struct _u_response resp;
+    json_t *j;
+    const int before = echo_calls;
+
+    CHECK_INT(call(cf_http_find_route(h, "POST", "/v1/echo"), "post", "{}", "2", NULL, &resp), 405);
+    CHECK_STR(resp_error_code(&resp, &j), "method_not_allowed");
+    CHECK_STR(u_map_get(resp.map_header, "Allow"), "POST");
+    json_decref(j);
+    ulfius_clean_response(&resp);
+    CHECK_INT(call(cf_http_find_route(h, "POST", "/v1/echo"), "Post", "{}", "2", NULL, &resp), 405);
+    ulfius_clean_response(&resp);
+    CHECK_INT(echo_calls, before);
+    CHECK_INT(call(cf_http_find_route(h, "POST", "/v1/echo"), "POST", "{}", "2", NULL, &resp), 202);
+    ulfius_clean_response(&resp);
+    CHECK_INT(echo_calls, before + 1);
+}
+
 static void test_accessors(void)
 {
     struct _u_request req;
@@ -446,6 +467,7 @@ int main(void)
     test_answer_unstored();
     test_builtin_routes(h);
     test_unmatched_and_metrics(h);
+    test_method_case(h);
     test_accessors();
 
     cf_http_stop(h);

@@ -182,6 +182,25 @@ static void test_get(void)
     CHECK(cf_twilio_signature_valid(TOKEN, URL, &none, out));
     CHECK(cf_twilio_signature_valid(TOKEN, URL, NULL, out));
     CHECK_INT(cf_twilio_verify_request(TOKEN, URL, "GET", NULL, NULL, 0, NULL, out, NULL, 0), 0);
+    /* that signature covers no body: the same URL replayed with a form of
+     * one's own, as a GET or a POST in another case or type, is refused */
+    static const struct {
+        const char *method, *type;
+    } replays[] = {
+        {"GET", "application/x-www-form-urlencoded"},
+        {"post", "application/x-www-form-urlencoded"},
+        {"get", "application/x-www-form-urlencoded"},
+        {"POST", "text/plain"},
+        {"POST", NULL},
+    };
+    const char *forged = "CallSid=CA1&CallStatus=completed&From=%2B79161234567";
+    for (size_t i = 0; i < sizeof(replays) / sizeof(replays[0]); i++) {
+        char errbuf[96] = "";
+        CHECK_INT(cf_twilio_verify_request(TOKEN, URL, replays[i].method, replays[i].type, forged,
+                                           strlen(forged), NULL, out, errbuf, sizeof(errbuf)),
+                  CF_EAUTH);
+        CHECK(strstr(errbuf, "does not sign") != NULL);
+    }
 }
 
 int main(void)

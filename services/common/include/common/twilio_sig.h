@@ -43,9 +43,11 @@ int cf_twilio_signature_valid(const char *auth_token, const char *url, const str
  * query); body_sha256 the URL's bodySHA256 query parameter, or NULL. A
  * JSON-bodied webhook (body_sha256 set) is signed over the URL alone and
  * its body must hash to body_sha256; a form-encoded POST is signed over
- * its decoded fields; anything else (a GET) over the URL alone. 0 when
- * valid; CF_EAUTH with the reason in errbuf (no token configured, no
- * header, malformed body, wrong hash, wrong signature), never a secret.
+ * its decoded fields; anything else (a GET) over the URL alone, and is
+ * refused when it has a body (nothing would cover it). 0 when valid;
+ * CF_EAUTH with the reason in errbuf (no token configured, no header,
+ * malformed or unsigned body, wrong hash, wrong signature), never a
+ * secret.
  * Pure and thread-safe. */
 int cf_twilio_verify_request(const char *auth_token, const char *url, const char *method,
                              const char *content_type, const char *body, size_t body_len,
