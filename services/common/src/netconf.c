@@ -336,8 +336,20 @@ static int load_keys(PGconn *conn, struct cf_netconf_snapshot *snap, char *errbu
             continue; /* cannot authorize anything: leave it out */
         cf_netconf_add_key(snap, PQgetvalue(res, i, 0), hash,
                            cf_netconf_parse_scopes(PQgetvalue(res, i, 3)), &snap->networks[ni]);
-        if (!PQgetisnull(res, i, 4))
-            key_limit(&snap->keys[snap->nkeys - 1], PQgetvalue(res, i, 4));
+        struct cf_api_key *key = &snap->keys[snap->nkeys - 1];
+        if (PQgetisnull(res, i, 4))
+            continue;
+        key_limit(key, PQgetvalue(res, i, 4));
+        if (key->nclinics == 0) {
+            /* limited to clinics, none of them named (nulls, no strings):
+             * not a key of the whole network, so no key at all */
+            cf_warn("config: API key %s is limited to clinics and names none: it authorizes "
+                    "nothing",
+                    key->id);
+            free(key->id);
+            free(key->clinics);
+            snap->nkeys--;
+        }
     }
     PQclear(res);
     return 0;

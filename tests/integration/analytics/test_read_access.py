@@ -246,6 +246,30 @@ def test_limited_session_and_revocation(stack):
     assert stack.sign_in(stack.keys["north"])[0] == 401
 
 
+def test_a_key_limited_to_no_clinic_reads_nothing(stack):
+    """A clinic-limited key whose clinics name none (an operator's UPDATE
+    left only nulls) is no key of the whole network: it reads nothing."""
+    version = cfstack.metric(stack.analytics, "clinicflow_config_version")
+    p = cfstack.clinicflowctl(stack.dsn, "key", "create", "--network", stack.keys["network_id"],
+                              "--scope", "read", "--clinic", "demo-north")
+    key = p.stdout.split()[-1]
+    cfstack.wait_until(
+        lambda: cfstack.metric(stack.analytics, "clinicflow_config_version") > version, 30,
+        "the new key loaded")
+    assert calls_report(stack, DAY_ONLY, key=key)["params"]["clinic"] == ["demo-north"]
+    version = cfstack.metric(stack.analytics, "clinicflow_config_version")
+    cfstack.psql(stack.dsn, "UPDATE config.api_keys SET clinics = ARRAY[NULL]::text[]"
+                 " WHERE hash = decode('%s', 'hex');"
+                 " UPDATE config.version SET v = v + 1"
+                 % hashlib.sha256(key.encode()).hexdigest())
+    cfstack.wait_until(
+        lambda: cfstack.metric(stack.analytics, "clinicflow_config_version") > version, 30,
+        "the change reloaded")
+    st, _, body = stack.get("/v1/reports/calls?" + urllib.parse.urlencode(DAY_ONLY), key=key)
+    assert st == 401, (st, body[:300])
+    assert stack.sign_in(key)[0] == 401
+
+
 def test_dashboard_files(stack):
     st, hdrs, body = stack.get("/")
     assert st == 200 and hdrs["content-type"].startswith("text/html"), (st, hdrs)
@@ -271,5 +295,6 @@ if __name__ == "__main__":
         test_session_reads_as_its_key,
         test_sign_out_with_redis_unwritable,
         test_limited_session_and_revocation,
+        test_a_key_limited_to_no_clinic_reads_nothing,
         test_dashboard_files,
     ])
