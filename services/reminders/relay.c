@@ -51,7 +51,8 @@ void reminders_relay_kick(struct reminders_ctx *ctx)
     pthread_mutex_unlock(&ctx->relay_mu);
 }
 
-/* Waits for a kick or up to ms. */
+/* Waits for a kick or up to ms; the kick stays set for the caller to see
+ * (it clears it when it relays). */
 static void wait_kick(struct reminders_ctx *ctx, long ms)
 {
     struct timespec until;
@@ -61,7 +62,6 @@ static void wait_kick(struct reminders_ctx *ctx, long ms)
         if (pthread_cond_timedwait(&ctx->relay_cv, &ctx->relay_mu, &until) == ETIMEDOUT)
             break;
     }
-    ctx->kicked = 0;
     pthread_mutex_unlock(&ctx->relay_mu);
 }
 

@@ -574,6 +574,25 @@ def test_concurrent_versions(stack):
     assert versions == written, (versions, written)
 
 
+def test_a_write_is_relayed_at_once(stack):
+    """The relay looks for leftovers only every
+    CLINICFLOW_REMINDERS_RELAY_EVERY_MS (a minute here), but a commit that
+    staged an event wakes it: the event is on the topic within seconds.
+    (Last: the stack's instance is replaced by one with that setting.)"""
+    stack.svc.stop()
+    stack.services.remove(stack.svc)
+    slow = cfstack.Service("reminders", stack.env_for(CLINICFLOW_REMINDERS_RELAY_EVERY_MS="60000"))
+    slow.start()
+    stack.svc = slow
+    try:
+        for i in range(3):  # the first, and the ones after a wake-up
+            mis = new_id("p-kick")
+            ok(stack.put_patient(mis, {"version": 1, "first_name": "Kick%d" % i}))
+            stack.wait_event(PATIENTS, patient_uuid(mis), patient_event_id(mis, 1), timeout=15)
+    finally:
+        slow.stop()
+
+
 TESTS = [
     test_patient_created,
     test_same_version_unchanged,
@@ -586,6 +605,7 @@ TESTS = [
     test_appointment_strict_body,
     test_read_your_writes,
     test_concurrent_versions,
+    test_a_write_is_relayed_at_once,
 ]
 
 if __name__ == "__main__":
