@@ -29,6 +29,11 @@ static int offsets_of(const json_t *j_offsets, struct plan_policy *p, char *errb
                      PLAN_OFFSETS_MAX);
             return CF_EINVAL;
         }
+        int seen = 0; /* an offset twice is one reminder (the same job) */
+        for (size_t k = 0; k < p->n_offsets; k++)
+            seen |= p->offsets_h[k] == (int)json_integer_value(j_h);
+        if (seen)
+            continue;
         p->offsets_h[p->n_offsets] = (int)json_integer_value(j_h);
         p->offsets_ms[p->n_offsets] = (int64_t)json_integer_value(j_h) * 3600000;
         p->n_offsets++;

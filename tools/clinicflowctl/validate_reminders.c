@@ -121,6 +121,16 @@ int ctl_check_reminder_policies(struct vctx *v, const char *path, const json_t *
         ctl_path_key(child, path, "offsets_hours");
         return ctl_fail(v, child, "at most 8 reminders a visit");
     }
+    size_t i, k;
+    json_t *j_h;
+    json_array_foreach(json_is_array(j_off) ? j_off : NULL, i, j_h)
+    {
+        for (k = 0; k < i; k++)
+            if (json_is_integer(j_h) && json_equal(j_h, json_array_get(j_off, k))) {
+                ctl_path_key(child, path, "offsets_hours");
+                return ctl_fail(v, child, "an offset listed twice (each reminder once)");
+            }
+    }
     if ((rc = ctl_int_array_member(v, path, j_pol, "offsets_hours", 1, 720, "whole hours")) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "retry_minutes", 1, 1440)) != 0 ||
         (rc = ctl_int_member(v, path, j_pol, "call_retries", 0, 10)) != 0 ||

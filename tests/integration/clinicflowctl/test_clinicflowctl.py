@@ -463,6 +463,8 @@ def test_reminder_settings_validated():
                     "$.clinics[0].reminder_policy.offsets_hours[0]")
     assert_rejected(with_policy({"offsets_hours": list(range(1, 10))}), "pol-many.json",
                     "$.clinics[0].reminder_policy.offsets_hours: at most 8 reminders a visit")
+    assert_rejected(with_policy({"offsets_hours": [24, 2, 24]}), "pol-twice.json",
+                    "$.clinics[0].reminder_policy.offsets_hours: an offset listed twice")
     pol = "$.clinics[0].reminder_policy"
     for name, policy, message in [
             ("pol-retries", {"call_retries": 11},

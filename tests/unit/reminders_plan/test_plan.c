@@ -94,6 +94,15 @@ static void test_policy_layers(void)
     check_job(&jobs[0], 6, msk(2026, 12, 8, 10, 0), NULL);
     plan_policy_free(&p);
 
+    /* an offset listed twice is one reminder: two jobs of one id would
+     * fail every booking's insert */
+    p = policy("{\"offsets_hours\": [24, 2, 24]}", "Europe/Moscow", NULL);
+    CHECK_INT((long)p.n_offsets, 2);
+    CHECK_INT((long)plan_reminders(&p, msk(2026, 12, 8, 16, 0), now, jobs, PLAN_OFFSETS_MAX), 2);
+    check_job(&jobs[0], 24, msk(2026, 12, 7, 16, 0), NULL);
+    check_job(&jobs[1], 2, msk(2026, 12, 8, 14, 0), NULL);
+    plan_policy_free(&p);
+
     /* shapes clinicflowctl refuses are refused here too */
     char errbuf[256];
     struct plan_policy bad;
