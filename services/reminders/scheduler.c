@@ -160,8 +160,9 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
  * send (outside_window) and the ladder goes on from there (an SMS in the
  * next window before the visit, or not_confirmed and the front desk's
  * task). A reminder another of the visit's reminders would meet or pass
- * by then is skipped (same_time), as the planner skips one. Returns how
- * many it took, or an error. */
+ * by then is skipped (same_time), as the planner skips one; of two held
+ * at once (the scheduler behind), the one nearer the visit is kept.
+ * Returns how many it took, or an error. */
 static int hold_clinic(PGconn *conn, const char *network_id, const char *clinic_id, const char *now,
                        const char *grace, const char *next, char *errbuf, size_t errbuf_size)
 {
@@ -176,7 +177,11 @@ static int hold_clinic(PGconn *conn, const char *network_id, const char *clinic_
         "WITH held AS (SELECT job_id, kind = 'reminder' AND EXISTS (SELECT 1"
         " FROM reminders.reminder_jobs o WHERE o.appointment_id = j.appointment_id"
         " AND o.kind = 'reminder' AND o.status = 'pending' AND o.job_id <> j.job_id"
-        " AND o.due_at <= $5::timestamptz) AS met"
+        " AND o.due_at <= $5::timestamptz"
+        /* o goes after j (two held at once: one of them is kept, the one
+         * nearer the visit) */
+        " AND (o.due_at, -o.offset_hours, o.job_id) > (j.due_at, -j.offset_hours, j.job_id))"
+        " AS met"
         " FROM reminders.reminder_jobs j WHERE status = 'pending'"
         " AND kind NOT IN " CAMPAIGN_KINDS " AND network_id = $3 AND clinic_id = $4"
         " AND due_at <= $1::timestamptz"

@@ -210,7 +210,10 @@ def test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next(s):
     until the next window opens (North); one whose visit comes before that
     is not sent: its send is skipped (outside_window) and its ladder goes
     on (Center); one that another of its visit's reminders would meet by
-    then is skipped as the planner skips it (South). Nothing goes out."""
+    then is skipped as the planner skips it (South); of two of a visit's
+    reminders due at once (the scheduler behind: set so by hand here), the
+    one nearer the visit is held and the other skipped, never both (South
+    again). Nothing goes out."""
     first = s.network_with_dialer()
     for c in first["clinics"]:
         c["calling_windows"] = ["00:00-24:00"]
@@ -220,13 +223,19 @@ def test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next(s):
         pn, _ = patient(s, "Vera", {"calls": True})
         pc, _ = patient(s, "Gleb", {"calls": True})
         ps, _ = patient(s, "Inna", {"calls": True})
+        pb, _ = patient(s, "Olga", {"calls": True})
         north, center = common.new_id("a-held"), common.new_id("a-outside")
-        south = common.new_id("a-sametime")
+        south, both = common.new_id("a-sametime"), common.new_id("a-both")
         # each clinic's reminder two hours ahead: due in 30 s (South's
         # second, an hour ahead, in an hour and 30 s)
-        for mis, clinic, p in ((north, NORTH, pn), (center, CENTER, pc), (south, SOUTH, ps)):
+        for mis, clinic, p in ((north, NORTH, pn), (center, CENTER, pc), (south, SOUTH, ps),
+                               (both, SOUTH, pb)):
             book(s, mis, 1, utc(in_s(2 * 3600 + 30)), clinic=clinic, patient=p)
         assert jobs(s, south) == [(1, "pending"), (2, "pending")], jobs(s, south)
+        s.sql("UPDATE reminders.reminder_jobs SET due_at = (SELECT due_at FROM"
+              " reminders.reminder_jobs WHERE appointment_id = '%s' AND offset_hours = 2)"
+              " WHERE appointment_id = '%s' AND offset_hours = 1"
+              % ((common.appointment_uuid(both),) * 2))
         # the next window: North's and South's in an hour, before their
         # visits (South's after its second reminder is due); Center's in
         # three hours, after its visit
@@ -243,10 +252,15 @@ def test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next(s):
         cfstack.wait_until(lambda: jobs(s, south)[1][1] != "pending", 60, "South's job taken")
         assert jobs(s, south) == [(1, "pending"), (2, "skipped")], jobs(s, south)
         assert job_of(s, south, 2)[:2] == ("skipped", "same_time"), job_of(s, south, 2)
+        cfstack.wait_until(lambda: jobs(s, both)[1][1] != "pending", 60, "the two taken")
+        assert jobs(s, both) == [(1, "pending"), (2, "skipped")], jobs(s, both)
+        assert job_of(s, both, 2)[:2] == ("skipped", "same_time"), job_of(s, both, 2)
+        assert job_of(s, both, 1)[2] == opens.timestamp(), (job_of(s, both, 1), opens)
         status, reason, due = job_of(s, north)
         assert (status, reason) == ("pending", ""), job_of(s, north)
         assert due == opens.timestamp(), (due, opens)  # the moment its window opens
         assert send_of(s, north) is None and send_of(s, south) is None
+        assert send_of(s, both) is None
         assert not [r for r in s.dialer.requests if r[1]["contact"]["first_name"] == "Vera"]
         assert cfstack.metric(s.svc, 'clinicflow_reminders_jobs_total{result="held"}') >= 1
         assert cfstack.metric(s.svc,
