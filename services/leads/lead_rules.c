@@ -256,7 +256,9 @@ json_t *leads_public_lead(const json_t *j_lead)
 
     for (const char *const *k = members; *k; k++) {
         json_t *v = json_object_get(j_lead, *k);
-        if (v && !json_is_null(v))
+        /* a lead with no key (a phone that is no number) has no
+         * contact_keys: lead.json wants one at least when present */
+        if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
             json_object_set(j, *k, v);
     }
     return j;
