@@ -129,6 +129,8 @@ void leads_task_close(json_t *j_task, int64_t closed_ms, const char *closed_by, 
 {
     const int64_t opened = cf_time_json_get(j_task, "opened_at"),
                   due = cf_time_json_get(j_task, "due_at");
+    if (closed_ms < opened) /* a status dated before the lead came: closed as it opened */
+        closed_ms = opened;
     json_object_set_new(j_task, "status", json_string("closed"));
     cf_time_json_set(j_task, "closed_at", closed_ms);
     json_object_set_new(j_task, "closed_by", json_string(closed_by));

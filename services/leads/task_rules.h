@@ -67,12 +67,13 @@ void leads_task_id(const char *network_id, const char *kind, const char *lead_id
 json_t *leads_task_new(const char *network_id, const char *kind, const json_t *j_lead,
                        int64_t opened_ms, int64_t due_ms);
 
-/* Closes the open j_task at closed_ms: closed_by "response" (a callback
- * task answered by a call also gets closing_call_id) or "status" (booked,
+/* Closes the open j_task at closed_ms (never before its opened_at: a
+ * status dated earlier closes it as it opened, as the lead's closed_at is
+ * never before its received_at): closed_by "response" (a callback task
+ * answered by a call also gets closing_call_id) or "status" (booked,
  * lost, spam), on_time (closed at or before due_at; a task closed by an
  * outcome is on time only if a response would have been) and
- * seconds_to_response (wall clock from opening to closing, 0 when the
- * closing came first). */
+ * seconds_to_response (wall clock from opening to closing). */
 void leads_task_close(json_t *j_task, int64_t closed_ms, const char *closed_by,
                       const char *call_id);
 

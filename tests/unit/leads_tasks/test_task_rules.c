@@ -212,6 +212,13 @@ static void test_task_and_close(void)
     CHECK(json_is_false(json_object_get(j_late, "on_time")));
     CHECK_STR(str(j_late, "closed_by"), "status");
     json_decref(j_late);
+    /* a status dated before the task opened closes it as it opened */
+    json_t *j_early = json_deep_copy(j_task);
+    leads_task_close(j_early, opened - 3600 * 1000, "status", NULL);
+    CHECK_INT(cf_time_json_get(j_early, "closed_at"), opened);
+    CHECK_INT(json_integer_value(json_object_get(j_early, "seconds_to_response")), 0);
+    CHECK(json_is_true(json_object_get(j_early, "on_time")));
+    json_decref(j_early);
 
     /* a callback task names the number, and the call that closed it */
     json_t *j_cb = leads_task_new("demo", "callback", j_lead, opened, opened + 900 * 1000);
