@@ -36,8 +36,10 @@
  * written, without a lead id) kept for a lead stored later; an unclaimed
  * one is recorded under its contact key's lock (leads_key_lock's), held
  * by the caller, which found no lead under it. *recorded gets 1 when the
- * call is new here, 0 when it was recorded before (its response decided:
- * nothing to do again). 0, or the database error. */
+ * call is new here, or was recorded as nobody's and lead_id takes it now
+ * (the lead gained its contact since the call's first event); 0 when its
+ * response was decided before (nothing to do again). 0, or the database
+ * error. */
 int leads_answered_call_note(PGconn *conn, const char *network_id, const json_t *j_call,
                              int64_t answered_ms, const char *lead_id, int *recorded, char *errbuf,
                              size_t errbuf_size);
