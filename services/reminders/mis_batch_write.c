@@ -27,8 +27,6 @@
 #include "common/time.h"
 #include "common/xmalloc.h"
 
-#define POLICIES_MAX 64 /* clinics whose policy an import keeps */
-
 const char *const batch_result_names[BATCH_RESULTS] = {"created", "updated", "unchanged", "stale"};
 const char *const batch_kind_names[2] = {"patient", "appointment"};
 
@@ -82,8 +80,8 @@ struct batch_writer {
     struct done done[BATCH_WRITERS_MAX + 1]; /* over, after one still in flight */
     size_t ndone;
     long counts[2][BATCH_RESULTS];
-    struct policy policies[POLICIES_MAX];
-    size_t npolicies;
+    struct policy **policies; /* each its own block: a returned policy never moves */
+    size_t npolicies, cap_policies;
 };
 
 const struct plan_policy *batch_writer_policy(struct batch_writer *w, const char *clinic_id,
@@ -92,19 +90,25 @@ const struct plan_policy *batch_writer_policy(struct batch_writer *w, const char
     const struct plan_policy *found = NULL;
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; !found && i < w->npolicies; i++)
-        if (strcmp(w->policies[i].clinic_id, clinic_id) == 0)
-            found = &w->policies[i].policy;
+        if (strcmp(w->policies[i]->clinic_id, clinic_id) == 0)
+            found = &w->policies[i]->policy;
     const struct cf_clinic *clinic = found ? NULL : cf_netconf_clinic(w->net, clinic_id);
-    if (!found && (!clinic || w->npolicies == POLICIES_MAX)) {
+    if (!found && !clinic) {
         snprintf(errbuf, errbuf_size, "no reminder policy for clinic %s", clinic_id);
     } else if (!found) {
-        struct policy *p = &w->policies[w->npolicies];
+        struct policy *p = cf_xcalloc(1, sizeof(*p));
         if (plan_policy_build(json_object_get(w->net->doc, "reminder_policies"),
                               clinic->tz ? clinic->tz : w->net->tz, clinic->doc, &p->policy, errbuf,
                               errbuf_size) == 0) {
             p->clinic_id = cf_xstrdup(clinic_id);
-            w->npolicies++;
+            if (w->npolicies == w->cap_policies) {
+                w->cap_policies = w->cap_policies ? 2 * w->cap_policies : 16;
+                w->policies = cf_xrealloc(w->policies, w->cap_policies * sizeof(*w->policies));
+            }
+            w->policies[w->npolicies++] = p;
             found = &p->policy;
+        } else {
+            free(p);
         }
     }
     pthread_mutex_unlock(&w->mu);
@@ -765,9 +769,11 @@ void batch_writer_stop(struct batch_writer *w)
         json_decref(w->sets[i].j_ids);
     }
     for (size_t i = 0; i < w->npolicies; i++) {
-        plan_policy_free(&w->policies[i].policy);
-        free(w->policies[i].clinic_id);
+        plan_policy_free(&w->policies[i]->policy);
+        free(w->policies[i]->clinic_id);
+        free(w->policies[i]);
     }
+    free(w->policies);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);

@@ -174,6 +174,31 @@ def test_mixed_as_the_puts_store_it(s):
         assert evs[0]["source"] == common.SOURCE, evs
 
 
+def test_a_network_of_many_clinics(s):
+    """A network of 70 clinics: a booking of each, in one body, is stored
+    with its reminders (each clinic's policy built once an import)."""
+    many = common.demo_network()
+    base = many["clinics"][0]
+    extra = ["it-batch-clinic-%02d" % i for i in range(70)]
+    for cid in extra:
+        c = dict(base, id=cid, name="Clinic " + cid)
+        many["clinics"].append(c)
+    cfstack.apply_network_and_wait(s.dsn, many, [s.svc])
+    try:
+        tag = common.new_id("many")
+        lines = [line("patient", tag + "-p", patient_body(1, common.new_phone()[0]))]
+        for i, cid in enumerate(extra):
+            body = dict(appointment_body(1, tag + "-p", days_ahead(10)), clinic_id=cid)
+            lines.append(line("appointment", "%s-a%02d" % (tag, i), body))
+        rep = ok(s.batch(lines))
+        assert rep["invalid"] == 0 and rep["errors"] == [], rep
+        assert rep["appointments"]["created"] == len(extra), rep
+        last = "%s-a%02d" % (tag, len(extra) - 1)
+        assert [j[2] for j in jobs(s, last)] == ["pending", "pending"], jobs(s, last)
+    finally:
+        cfstack.apply_network_and_wait(s.dsn, common.demo_network(), [s.svc])
+
+
 def test_versions(s):
     """An older version is not written (stale), the same one is unchanged
     (no event), a newer one updates: the PUT's rules."""
@@ -563,6 +588,7 @@ if __name__ == "__main__":
     cfstack.run_on_stack(BatchStack, [
         test_refusals,
         test_mixed_as_the_puts_store_it,
+        test_a_network_of_many_clinics,
         test_versions,
         test_a_visit_moved_ahead_drops_its_answer,
         test_a_visit_written_again_keeps_its_campaign_jobs,
