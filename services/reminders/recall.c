@@ -95,12 +95,14 @@ static int recall_clinic(PGconn *conn, const struct cf_network *net, const struc
     int n = 0, pending = 0, targets = 0;
 
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
+    if (rc == 0 && cf_time_next_allowed(&p->windows, now_ms, &due_ms) != 0)
+        goto out; /* no window ahead: nobody could be contacted */
     if (rc == 0 && (rc = recall_store_lock(conn, net->id, clinic->id, errbuf, errbuf_size)) == 1)
-        rc = recall_store_pending(conn, net->id, clinic->id, now_ms, &pending, errbuf, errbuf_size);
+        rc = recall_store_pending(conn, net->id, clinic->id, due_ms, &pending, errbuf, errbuf_size);
     else if (rc == 0) /* another instance has this clinic now */
         goto out;
     const int room = pace_enrol(p, pending);
-    if (rc != 0 || room == 0 || cf_time_next_allowed(&p->windows, now_ms, &due_ms) != 0)
+    if (rc != 0 || room == 0)
         goto out;
     for (;;) {
         json_decref(candidates);
@@ -157,6 +159,8 @@ void reminders_recall(void *vctx)
 
     cf_metrics_describe("clinicflow_reminders_recall_members_total", "counter",
                         "patients made members of a recall (target or holdout)");
+    cf_metrics_describe("clinicflow_reminders_recall_rounds_total", "counter",
+                        "looks of this instance's recall over every clinic");
     while (!cf_service_sleep(ctx->svc, ctx->cfg.recall_every_ms)) {
         PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, sizeof(errbuf));
         if (!conn) {
@@ -190,5 +194,6 @@ void reminders_recall(void *vctx)
         cf_pg_pool_release(ctx->svc->pg, conn);
         if (any)
             reminders_relay_kick(ctx);
+        cf_metrics_add("clinicflow_reminders_recall_rounds_total", NULL, 1);
     }
 }

@@ -24,9 +24,12 @@ void reminders_recall(void *ctx);
 int recall_store_candidates(PGconn *conn, const char *network_id, const char *clinic_id,
                             int64_t now_ms, int min_months, int again_days, const char *after,
                             int limit, json_t **candidates, char *errbuf, size_t errbuf_size);
-/* How many campaign jobs (recall, re-invite) of clinic_id are pending and
- * due within the hour after now_ms: the contacts the hour's budget is
- * already spoken for by (a re-invite due in two days takes none of it). */
+/* How many campaign jobs of clinic_id the next hour's budget is already
+ * spoken for by: every pending recall (one waiting for its turn, put off
+ * hour after hour by the pace, included: while the windows are closed all
+ * of them wait for the same opening) and the re-invites due within the
+ * hour after next_ms, the next window moment (a re-invite due in two days
+ * takes none of it). */
 int recall_store_pending(PGconn *conn, const char *network_id, const char *clinic_id,
                          int64_t now_ms, int *pending, char *errbuf, size_t errbuf_size);
 /* The jobs ([{"job_id", "patient_id", "due_at", "status", "reason"}]) of

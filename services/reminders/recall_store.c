@@ -74,17 +74,17 @@ int recall_store_candidates(PGconn *conn, const char *network_id, const char *cl
 }
 
 int recall_store_pending(PGconn *conn, const char *network_id, const char *clinic_id,
-                         int64_t now_ms, int *pending, char *errbuf, size_t errbuf_size)
+                         int64_t next_ms, int *pending, char *errbuf, size_t errbuf_size)
 {
-    char now[32];
-    cf_time_format(now_ms, now);
-    const char *params[] = {network_id, clinic_id, now};
+    char next[32];
+    cf_time_format(next_ms, next);
+    const char *params[] = {network_id, clinic_id, next};
     PGresult *res = NULL;
     *pending = 0;
     int rc = cf_pg_exec(conn,
                         "SELECT count(*) FROM reminders.reminder_jobs WHERE status = 'pending'"
-                        " AND kind IN ('recall', 'reinvite') AND network_id = $1 AND clinic_id = $2"
-                        " AND due_at < $3::timestamptz + interval '1 hour'",
+                        " AND network_id = $1 AND clinic_id = $2 AND (kind = 'recall'"
+                        " OR (kind = 'reinvite' AND due_at < $3::timestamptz + interval '1 hour'))",
                         3, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) == 1)
         *pending = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);

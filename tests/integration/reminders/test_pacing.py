@@ -170,8 +170,48 @@ def test_a_reinvite_due_days_later_leaves_the_recall_its_room(s):
         cfstack.apply_network_and_wait(s.dsn, pacing_network(), s.services)
 
 
+def test_the_recall_enrols_one_hour_while_the_windows_are_closed(s):
+    # demo-south's only window opens in about three hours: every patient
+    # the recall enrols is due then. Six lapsed patients, a budget of two
+    # an hour: two are enrolled, and round after round no more, though
+    # none of them is due within the hour (all wait for the opening).
+    from test_dispatch import window
+    doc = pacing_network()
+    opening, _ = window(datetime.datetime.now(datetime.timezone.utc)
+                        + datetime.timedelta(hours=3), 20)
+    for c in doc["clinics"]:
+        if c["id"] == SOUTH:
+            c["calling_windows"] = [opening]
+            c["reminder_policy"] = {"recall": True, "recall_months": [6], "holdout_percent": 0,
+                                    "seats": 1, "tasks_per_seat_hour": BUDGET}
+    cfstack.apply_network_and_wait(s.dsn, doc, s.services)
+    try:
+        long_ago = utc(datetime.datetime.now(datetime.timezone.utc)
+                       - datetime.timedelta(days=240))
+        lapsed = []
+        for i in range(3 * BUDGET):
+            p = common.new_id("p-pace-night")
+            ok(s.put_patient(p, {"version": 1, "first_name": "Инна", "clinic_id": SOUTH,
+                                 "phones": [common.new_phone()[0]], "language": "ru",
+                                 "last_visit_at": long_ago,
+                                 "consents": {"calls": True, "sms": True, "marketing": True}}))
+            lapsed.append(p)
+        cfstack.wait_until(lambda: len(campaign_jobs(s, lapsed)) >= BUDGET, 30,
+                           "the first recalls")
+        rounds = [cfstack.metric(svc, "clinicflow_reminders_recall_rounds_total")
+                  for svc in s.services]
+        cfstack.wait_until(lambda: all(
+            cfstack.metric(svc, "clinicflow_reminders_recall_rounds_total") >= r + 3
+            for svc, r in zip(s.services, rounds)), 30, "three more recall rounds")
+        jobs = campaign_jobs(s, lapsed)
+        assert [j[0] for j in jobs] == ["pending"] * BUDGET, jobs
+    finally:
+        cfstack.apply_network_and_wait(s.dsn, pacing_network(), s.services)
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(PacingStack, [
         test_campaign_contacts_go_at_the_seats_pace,
         test_a_reinvite_due_days_later_leaves_the_recall_its_room,
+        test_the_recall_enrols_one_hour_while_the_windows_are_closed,
     ])
