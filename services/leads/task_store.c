@@ -47,8 +47,15 @@ int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, 
     return rc;
 }
 
+/* The lead's contact key now (its strongest: the phone's once a merge
+ * brought one), as the breach event names it; the task keeps the key the
+ * lead had when it opened. Column BREACH_LEAD_KEY of the queries below. */
+#define LEAD_KEY_NOW "(SELECT l.contact_key FROM leads.leads l WHERE l.lead_id = t.lead_id)"
+#define BREACH_LEAD_KEY 4
+
 /* The task document of row i of res (column 0) with the lead's channel
- * and provider (columns 1, 2): the row the breach event is built from. */
+ * and provider (columns 1, 2) and its contact key now (BREACH_LEAD_KEY):
+ * the row the breach event is built from. */
 static json_t *breach_row(PGresult *res, int i, json_t **doc_out)
 {
     json_error_t jerr;
@@ -61,6 +68,8 @@ static json_t *breach_row(PGresult *res, int i, json_t **doc_out)
             json_object_set_new(j_row, c == 1 ? "channel" : "provider",
                                 json_string(PQgetvalue(res, i, c)));
     }
+    if (!PQgetisnull(res, i, BREACH_LEAD_KEY))
+        json_object_set_new(j_row, "contact_key", json_string(PQgetvalue(res, i, BREACH_LEAD_KEY)));
     if (doc_out)
         *doc_out = j_doc;
     else
@@ -76,9 +85,9 @@ int leads_tasks_load_open(PGconn *conn, const char *lead_id, json_t **out, char 
 
     *out = json_array();
     int rc = cf_pg_exec(conn,
-                        "SELECT doc::text, channel, provider, breached_at IS NOT NULL"
-                        " FROM leads.tasks WHERE lead_id = $1 AND status = 'open'"
-                        " ORDER BY kind DESC FOR UPDATE",
+                        "SELECT doc::text, channel, provider, breached_at IS NOT NULL,"
+                        " " LEAD_KEY_NOW " FROM leads.tasks t WHERE lead_id = $1"
+                        " AND status = 'open' ORDER BY kind DESC FOR UPDATE OF t",
                         1, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_t *j_doc = NULL;
@@ -210,7 +219,8 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
                         " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
                         " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
                         " FROM due WHERE t.task_id = due.task_id"
-                        " RETURNING t.doc::text, t.channel, t.provider, t.network_id",
+                        " RETURNING t.doc::text, t.channel, t.provider, t.network_id,"
+                        " " LEAD_KEY_NOW,
                         2, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_t *j_row = breach_row(res, i, NULL);

@@ -305,6 +305,21 @@ def test_breach_once_with_two_instances(stack):
     assert len(breaches(stack, lead["lead_id"])) == 1
 
 
+def test_a_breach_names_the_key_the_lead_has_now(stack):
+    # A Telegram lead (its messenger's key) gains a phone when the person
+    # shares it in the chat: the lead's key is the phone's now, and its
+    # breach says so, as its other events do.
+    received = datetime.now(timezone.utc) + timedelta(seconds=10)  # merged before it is due
+    lead = new_lead(stack, "demo-center", received, provider="telegram", phone=False)
+    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    kp = contact_key(e164)
+    request(stack, "demo-center", received + timedelta(seconds=1), "telegram",
+            {"handle": "anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}}, kp,
+            {"phone": kp, "messenger": lead["contact_key"]})
+    d = wait_breach(stack, lead["lead_id"])[0]["data"]
+    assert d["contact_key"] == kp != lead["contact_key"], d
+
+
 def test_answered_late_before_the_sweep(stack):
     # Received an hour ago and answered just now, both at once: one breach,
     # whichever of the sweepers and the fold decides it, with the due time
@@ -895,6 +910,7 @@ if __name__ == "__main__":
             test_messenger_lead_and_outcome,
             test_a_chat_visitor_who_asked_to_be_called_back,
             test_breach_once_with_two_instances,
+            test_a_breach_names_the_key_the_lead_has_now,
             test_answered_late_before_the_sweep,
             test_tasks_an_earlier_version_left_open_are_not_breached,
             test_a_response_the_fold_has_not_stored_yet_holds_the_breach,
