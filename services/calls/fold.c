@@ -125,6 +125,16 @@ static void copy_present(json_t *dst, const json_t *src, const char *const *keys
     }
 }
 
+/* 1 for the fact the sweeper writes for a staff leg that never reported:
+ * provider_event_id "<call key>:staff-leg-unreported" (call.reported.json). */
+static int staff_leg_stand_in(const json_t *j_fact)
+{
+    static const char suffix[] = ":staff-leg-unreported";
+    const char *id = json_string_value(json_object_get(j_fact, "provider_event_id"));
+    const size_t n = id ? strlen(id) : 0, k = sizeof(suffix) - 1;
+    return n > k && strcmp(id + n - k, suffix) == 0;
+}
+
 CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t fact_time)
 {
     /* Reported by the call's stages: a fact of an earlier stage than the
@@ -162,7 +172,11 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
 
     if (!earlier_stage)
         copy_present(j_rep, j_fact, stage_reported);
-    copy_present(j_rep, j_fact, latest_reported);
+    /* the sweeper's stand-in for a staff leg that never reported
+     * (staff_legs.c) says nothing once the leg itself has: a fold behind by
+     * the wait may get the leg's answer first */
+    if (!(staff_leg_stand_in(j_fact) && json_object_get(j_rep, "agent_outcome")))
+        copy_present(j_rep, j_fact, latest_reported);
     copy_present(j_call, j_fact, latest_wins);
     merge_party(j_call, "caller", json_object_get(j_fact, "from"));
     merge_party(j_call, "called", json_object_get(j_fact, "to"));
@@ -499,6 +513,9 @@ int calls_fold_one_fact(struct calls_ctx *ctx, PGconn *conn, struct calls_lookup
         else if (after > before && after == ST_ENDED)
             when = cf_time_json_get(j_call, "ended_at");
         else
+            when = ev->time_ms;
+        if (when < 0) /* in progress with no answer time (a staff leg said not
+                       * answered before the provider's answer came) */
             when = ev->time_ms;
         emit(out, ev, verb, j_call, when);
     }

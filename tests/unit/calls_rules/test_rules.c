@@ -150,6 +150,37 @@ static void test_updates_and_private_part(void)
 /* The provider answered the caller itself (a greeting, then a dial to the
  * staff): its own "answered" says nothing about the clinic; the staff leg
  * decides the outcome, the answer and the talk time, in either order. */
+static void test_a_staff_leg_stand_in_never_overrides_the_leg(void)
+{
+    /* the leg's answer reached the fold after the sweeper's wait: the
+     * stand-in it wrote meanwhile (missed) comes after it and says nothing */
+    json_t *c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:45Z",
+          json_pack("{s:s, s:s, s:i, s:b}", "outcome", "answered", "answered_at",
+                    "2026-11-20T10:00:01Z", "talk_seconds", 44, "agent_expected", 1));
+    apply(c, "updated", "2026-11-20T10:00:46Z",
+          json_pack("{s:s, s:s, s:i, s:s}", "agent_outcome", "answered", "agent_answered_at",
+                    "2026-11-20T10:00:05Z", "agent_talk_seconds", 40, "provider_event_id",
+                    "CA1:dial"));
+    CHECK_STR(str(c, "outcome"), "answered");
+    apply(c, "updated", "2026-11-20T10:06:00Z",
+          json_pack("{s:s, s:i, s:s}", "agent_outcome", "missed", "agent_talk_seconds", 0,
+                    "provider_event_id", "CA1:staff-leg-unreported"));
+    CHECK_STR(str(c, "outcome"), "answered");
+    CHECK(num(c, "talk_seconds") == 40);
+    json_decref(c);
+    /* with no report of the leg, the stand-in decides */
+    c = new_call("inbound");
+    apply(c, "ended", "2026-11-20T10:00:45Z",
+          json_pack("{s:s, s:s, s:i, s:b}", "outcome", "answered", "answered_at",
+                    "2026-11-20T10:00:01Z", "talk_seconds", 44, "agent_expected", 1));
+    apply(c, "updated", "2026-11-20T10:06:00Z",
+          json_pack("{s:s, s:i, s:s}", "agent_outcome", "missed", "agent_talk_seconds", 0,
+                    "provider_event_id", "CA1:staff-leg-unreported"));
+    CHECK_STR(str(c, "outcome"), "missed");
+    json_decref(c);
+}
+
 static void test_staff_leg_decides(void)
 {
     /* Twilio's order: the dial's end, then the parent's completed. */
@@ -735,6 +766,7 @@ int main(void)
     test_targeted_threshold();
     test_updates_and_private_part();
     test_staff_leg_decides();
+    test_a_staff_leg_stand_in_never_overrides_the_leg();
     test_ring_only_from_what_was_reported();
     test_unknown_is_not_missed();
     test_static_attribution_validity();
