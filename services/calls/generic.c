@@ -126,7 +126,13 @@ int handle_generic_call_post(const struct _u_request *req, struct _u_response *r
     j_fact = json_object();
     for (const char *const *p = passthrough; *p; p++) {
         json_t *v = json_object_get(j_body, *p);
-        if (v)
+        int64_t at;
+        if (!v || json_is_null(v)) /* null: absent, as the schema reads it */
+            continue;
+        if (strcmp(*p + strlen(*p) - 3, "_at") == 0 &&
+            cf_time_parse(json_string_value(v), &at) == 0) /* validated: one form of it */
+            cf_time_json_set(j_fact, *p, at);
+        else
             json_object_set(j_fact, *p, v);
     }
     const int inbound =

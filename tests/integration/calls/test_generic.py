@@ -59,6 +59,23 @@ def test_answered_inbound_call(stack):
     assert rows == [["ended", "answered", "52", "3"]], rows
 
 
+def test_nulls_are_absent_and_times_written_one_way(stack):
+    # an optional member given as null is left out of the fact, and a time
+    # in another accepted form is written as every time is (the raw topic's
+    # reader checks the fact against call.reported.json)
+    cid = "pbx-" + uuid.uuid4().hex[:12]
+    st, _, body = stack.post_generic(call_body(
+        cid, "ended", outcome=None, agent_id=None, started_at="2026-11-20t08:59:50.123456789z",
+        ended_at="2026-11-20T12:00:40+03:00"))
+    assert st == 202, (st, body)
+    call_uuid = json.loads(body)["call_id"]
+    wait_until(lambda: events_for(stack.reader(RAW).read(), call_uuid), 30, "the fact")
+    data = events_for(stack.reader(RAW).read(), call_uuid)[0]["data"]
+    assert "outcome" not in data and "agent_id" not in data, data
+    assert data["started_at"] == "2026-11-20T08:59:50.123Z", data
+    assert data["ended_at"] == "2026-11-20T09:00:40.000Z", data
+
+
 def test_missed_short_ring_is_abandoned_and_untargeted(stack):
     st, _, body = stack.post_generic(call_body(event="ended", ring_seconds=4, outcome="missed"))
     assert st == 202, body
@@ -235,6 +252,7 @@ if __name__ == "__main__":
             test_same_call_posted_twice_is_one_call, test_bad_input_is_rejected_and_nothing_produced,
             test_withheld_caller_and_extensions,
             test_contact_key_is_the_callers,
+            test_nulls_are_absent_and_times_written_one_way,
             # last: the request counters it checks were made by the tests above
             test_health_readiness_metrics,
         )], exit=False)
