@@ -217,16 +217,5 @@ int calls_settings_check(const struct calls_settings *cfg, char *errbuf, size_t 
                  cfg->retention_calls_days);
         return CF_EINVAL;
     }
-    /* A provider's webhook retried as late as the hook accepts it must
-     * still find its fact's id among the applied ones, or the fold applies
-     * it twice. */
-    if (cfg->retention_applied_events_days > 0 &&
-        cfg->retention_applied_events_days * 86400 <= cfg->hook_max_age_s) {
-        snprintf(errbuf, errbuf_size,
-                 "CLINICFLOW_CALLS_RETENTION_APPLIED_EVENTS_DAYS: must be 0 or longer than "
-                 "CLINICFLOW_CALLS_HOOK_MAX_AGE_S (%ld s)",
-                 cfg->hook_max_age_s);
-        return CF_EINVAL;
-    }
     return 0;
 }

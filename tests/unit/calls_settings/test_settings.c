@@ -92,30 +92,24 @@ static void test_value_checks(void)
 static void test_checks_between_settings(void)
 {
     static const struct {
-        long calls_days, lookback_s, tasks_days, applied_days, hook_age_s;
+        long calls_days, lookback_s, tasks_days;
         int ok;
         const char *refused; /* the variable a refusal names */
     } cases[] = {
-        {1095, 2592000, 1095, 100, 604800, 1, NULL}, /* the defaults */
-        {0, 315360000, 0, 0, 604800, 1, NULL},       /* calls and tasks kept for ever */
-        {30, 2592000, 0, 100, 604800, 0,
-         "CLINICFLOW_CALLS_RETENTION_CALLS_DAYS"}, /* the look-back needs them */
-        {31, 2592000, 0, 100, 604800, 1, NULL},
-        {1, 0, 0, 100, 604800, 1, NULL},
+        {1095, 2592000, 1095, 1, NULL}, /* the defaults */
+        {0, 315360000, 0, 1, NULL},     /* calls and tasks kept for ever */
+        {30, 2592000, 0, 0, "CLINICFLOW_CALLS_RETENTION_CALLS_DAYS"}, /* the look-back needs them */
+        {31, 2592000, 0, 1, NULL},
+        {1, 0, 0, 1, NULL},
         /* a finished task outlives its calls */
-        {1095, 2592000, 1094, 100, 604800, 0, "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS"},
-        {1095, 2592000, 3650, 100, 604800, 1, NULL},
-        {0, 2592000, 1095, 100, 604800, 0, "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS"},
-        /* a fact's id outlives the latest retry the hook takes */
-        {1095, 2592000, 1095, 7, 604800, 0, "CLINICFLOW_CALLS_RETENTION_APPLIED_EVENTS_DAYS"},
-        {1095, 2592000, 1095, 8, 604800, 1, NULL},
+        {1095, 2592000, 1094, 0, "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS"},
+        {1095, 2592000, 3650, 1, NULL},
+        {0, 2592000, 1095, 0, "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct calls_settings s = {.retention_calls_days = cases[i].calls_days,
                                    .unique_lookback_s = cases[i].lookback_s,
-                                   .retention_tasks_days = cases[i].tasks_days,
-                                   .retention_applied_events_days = cases[i].applied_days,
-                                   .hook_max_age_s = cases[i].hook_age_s};
+                                   .retention_tasks_days = cases[i].tasks_days};
         char errbuf[256] = "";
         const int rc = calls_settings_check(&s, errbuf, sizeof(errbuf));
         CHECK_INT(rc == 0, cases[i].ok);
