@@ -108,13 +108,15 @@ int an_call_locks(PGconn *conn, const json_t *call_ids, char *errbuf, size_t err
 /* A callback task's copy of its first missed call's dimensions */
 #define TASK_CALL_DIMS                                                                             \
     "call_source, call_medium, call_campaign, call_operator, call_patient_class, call_channel"
-/* the same, of a call (alias a): its missed call's (c), the batch's
- * call (r), and that call's while it is missed, NULLs once it is not (d) */
+/* the same, of a call (alias a): the task's source call as stored (c), or
+ * as the batch has it (r). A task keeps its call's dimensions when the
+ * call turns out answered (proto/README.md): one closed or expired before
+ * that still counts under its source, and one the call was withdrawn from
+ * (closing_call_id = source_call_id) is left out of every figure. */
 #define CALL_DIMS_OF(a)                                                                            \
     a ".source, " a ".medium, " a ".campaign, " a ".operator, " a ".patient_class, " a ".channel"
 #define CALL_DIMS_C CALL_DIMS_OF("c")
 #define CALL_DIMS_R CALL_DIMS_OF("r")
-#define CALL_DIMS_D CALL_DIMS_OF("d")
 
 int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
@@ -124,11 +126,10 @@ int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t
      * table held when the connection first ran it (common/pg.h) */
     return cf_pg_exec_json_planned(
         conn,
-        "UPDATE analytics.tasks t SET (" TASK_CALL_DIMS ", updated_at) = (" CALL_DIMS_D ", now())"
+        "UPDATE analytics.tasks t SET (" TASK_CALL_DIMS ", updated_at) = (" CALL_DIMS_R ", now())"
         " FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid, network_id text, " DIMS_TYPED
-        ", missed bigint) LEFT JOIN LATERAL (SELECT " CALL_DIMS_R " WHERE r.missed = 1) d ON true"
-        " WHERE t.source_call_id = r.call_id AND t.network_id = r.network_id"
-        " AND (" TASK_CALL_DIMS ") IS DISTINCT FROM (" CALL_DIMS_D ")",
+        ") WHERE t.source_call_id = r.call_id AND t.network_id = r.network_id"
+        " AND (" TASK_CALL_DIMS ") IS DISTINCT FROM (" CALL_DIMS_R ")",
         rows, NULL, errbuf, errbuf_size);
 }
 
@@ -151,9 +152,9 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " seconds_to_callback integer, seconds_to_response integer, missed_calls integer,"
         " withdrawn boolean, source_call_id uuid, closing_call_id uuid, lead_id uuid,"
         " appointment_id uuid, contact_key text)) r"
-        /* its first missed call's dimensions, when that call is stored as missed */
+        /* its first missed call's dimensions, once that call is stored */
         " LEFT JOIN analytics.calls c ON c.call_id = r.source_call_id"
-        " AND c.network_id = r.network_id AND c.missed = 1 ORDER BY r.task_id"
+        " AND c.network_id = r.network_id ORDER BY r.task_id"
         " ON CONFLICT (task_id) DO UPDATE SET status = excluded.status,"
         " clinic_id = excluded.clinic_id, hour = excluded.hour, opened_at = excluded.opened_at,"
         " due_at = excluded.due_at, closed_at = excluded.closed_at, on_time = excluded.on_time,"

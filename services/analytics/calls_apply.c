@@ -104,8 +104,9 @@ static void emit_snapshots(const json_t *snapshots, const char *kind, const stru
 }
 
 /* The calls a callback task's copy of their dimensions can follow (missed
- * now, or as stored: one no longer missed clears it) into follow, and
- * their ids with each task's first missed call's into locks. */
+ * now, or as stored: one that turns out answered keeps its tasks' copy
+ * current) into follow, and their ids with each task's first missed
+ * call's into locks. */
 static void calls_to_follow(const json_t *calls, const json_t *stored, const json_t *tasks,
                             json_t *follow, json_t *locks)
 {

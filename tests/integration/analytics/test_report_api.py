@@ -304,6 +304,38 @@ def test_csv_header_order(stack):
     assert [r[0] for r in rows] == [CLINIC_B], rows
 
 
+def test_a_lost_callbacks_source_stays_when_its_call_turns_out_answered(stack):
+    # proto/README.md: a task closed or expired before its missed call's
+    # late answer came keeps that call as its source. A missed yandex call,
+    # its task lost, then the call's answer reported late: still yandex's.
+    day = "2026-09-12"
+    start = datetime.strptime(day + " 15:00:00", "%Y-%m-%d %H:%M:%S").replace(tzinfo=MSK)
+    missed = simple_call(NET, "demo-north", "api-late", start, outcome="missed",
+                         source="yandex_direct", phone="+79261000077")
+    task = simple_task(NET, missed, expired=True)
+    opened = dict(task, status="open")
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("ended", missed)])
+    produce_many(stack.broker.bootstrap, TASKS, [
+        task_event("opened", opened), task_event("expired", task, time=task["due_at"])])
+    stack.wait_consumed()
+    params = {"from": day, "to": day, "group_by": "source"}
+
+    def lost_by_source(rep):
+        return {r["source"]: r["lost"] for r in rep["rows"] if r["lost"]}
+
+    assert lost_by_source(stack.report(params)) == {"yandex_direct": 1}
+    answered = dict(missed, outcome="answered", answered_at=missed["ended_at"], talk_seconds=30,
+                    ring_seconds=8, targeted=True)
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("updated", answered)])
+    stack.wait_consumed()
+
+    def still_yandex(rep):
+        assert lost_by_source(rep) == {"yandex_direct": 1}, rep["rows"]
+        assert rep["totals"]["missed"] == 0, rep["totals"]
+
+    stack.report_changed(params, still_yandex)
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(ApiStack, [
         test_each_network_sees_its_own,
@@ -313,4 +345,5 @@ if __name__ == "__main__":
         test_records_cursor,
         test_who_may_ask,
         test_csv_header_order,
+        test_a_lost_callbacks_source_stays_when_its_call_turns_out_answered,
     ])
