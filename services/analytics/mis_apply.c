@@ -49,6 +49,7 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
     struct analytics_ctx *actx = ctx;
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(actx->svc->netconf);
     json_t *appts = json_object(), *patients = json_object(), *erased = json_array();
+    json_t *before = json_object(); /* patients upserted, then erased, in this batch */
     json_t *rows = NULL;
     int rc = 0;
 
@@ -65,7 +66,13 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
             }
             snprintf(id, sizeof(id), "%.*s", (int)rkm->key_len, (const char *)rkm->key);
             json_array_append_new(erased, json_string(id));
-            json_object_del(patients, id); /* erased after its upsert in this batch */
+            /* upserted earlier in this batch: saved before the erasure, as
+             * two batches would have (its visits' first one stays known) */
+            json_t *up = json_object_get(patients, id);
+            if (up) {
+                json_object_set(before, id, up);
+                json_object_del(patients, id);
+            }
             continue;
         }
         const struct cf_network *net = cf_netconf_network(snap, ev->networkid);
@@ -86,9 +93,14 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
             rc = CF_EINVAL;
     }
     cf_netconf_release(snap);
-    /* the batch's tombstones first: an upsert before one in the batch was
-     * dropped above, and one after it (the patient created again) is
-     * saved after it, as it came */
+    /* the batch's tombstones between what came before them (saved first)
+     * and what came after (the patient created again: saved after), as
+     * the events came */
+    if (rc == 0 && json_object_size(before)) {
+        rows = analytics_values(before);
+        rc = an_patients_save(conn, rows, errbuf, errbuf_size);
+        json_decref(rows);
+    }
     if (rc == 0 && json_array_size(erased))
         rc = an_patients_erase(conn, erased, errbuf, errbuf_size);
     if (rc == 0 && json_object_size(appts)) {
@@ -106,6 +118,7 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
     }
     json_decref(appts);
     json_decref(patients);
+    json_decref(before);
     json_decref(erased);
     return rc;
 }

@@ -169,9 +169,33 @@ def test_an_erased_patient_keeps_the_counts(stack):
     assert task_key() == [["none"]]
 
 
+def test_an_upsert_and_its_tombstone_in_one_batch(stack):
+    # U, a patient since 2024, comes on 2026-11-21; the MIS's upsert of U
+    # and U's erasure are read in one batch (produced while analytics is
+    # down, so its first batch holds both). The visit is a repeat visit, as
+    # when they come in two batches: the erasure keeps the first visit.
+    phone = "+79164450005"
+    u = patient("u", phone)
+    u["data"]["first_visit_at"] = "2024-03-01T07:00:00.000Z"
+    produce_many(stack.broker.bootstrap, PATIENTS, [u])
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, patient_id("u"), None)
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("u-a", "u", C, t(2026, 11, 15, "09:00"), t(2026, 11, 21, "10:00"), "completed",
+              1200)])
+    stack.start_analytics()
+    wait_groups_consumed(stack, GROUPS)
+    day = {"from": "2026-11-21", "to": "2026-11-21"}
+    f = report(stack, "read", "funnel", **day)["totals"]
+    src = report(stack, "read", "sources", **day)["totals"]
+    assert (f["arrivals"], f["repeat_visits"], src["arrived_new_patients"]) == (1, 1, 0), (f, src)
+    assert cfstack.psql(stack.dsn, "SELECT count(*) FROM analytics.patient_keys"
+                        " WHERE patient_id = '%s'" % patient_id("u")) == [["0"]]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [test_the_first_touch_is_the_first_contacts_latest_state,
                                  test_two_first_visits_at_once_are_one_first_arrival,
                                  test_a_patient_created_again_after_erasure_is_linked,
                                  test_a_campaign_member_given_another_patient,
-                                 test_an_erased_patient_keeps_the_counts])
+                                 test_an_erased_patient_keeps_the_counts,
+                                 test_an_upsert_and_its_tombstone_in_one_batch])
