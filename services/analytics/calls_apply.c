@@ -15,6 +15,7 @@
  */
 #include "analytics.h"
 #include "call_store.h"
+#include "mis_store.h"
 #include "mis_facts_testable.h"
 #include "person_store.h"
 #include "call_facts_testable.h"
@@ -207,6 +208,8 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     if (rc == 0 && json_object_size(tasks)) {
         rows = analytics_values(tasks);
         rc = an_tasks_save(conn, rows, errbuf, errbuf_size);
+        if (rc == 0) /* a reminder's task of a patient erased since */
+            rc = an_tasks_forget_erased(conn, rows, errbuf, errbuf_size);
     }
     if (rc == 0) {
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"calls\"", (double)n);

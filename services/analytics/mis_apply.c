@@ -106,6 +106,8 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
     if (rc == 0 && json_object_size(appts)) {
         rows = analytics_values(appts);
         rc = an_appointments_save(conn, rows, errbuf, errbuf_size);
+        if (rc == 0) /* an erased patient's visit read after the tombstone */
+            rc = an_tasks_forget_erased(conn, rows, errbuf, errbuf_size);
         json_decref(rows);
     }
     if (rc == 0 && json_object_size(patients)) {

@@ -145,3 +145,18 @@ int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errb
                              ids, NULL, errbuf, errbuf_size);
     return rc;
 }
+
+int an_tasks_forget_erased(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    return cf_pg_exec_json(conn,
+                           "UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
+                           " FROM analytics.appointments a JOIN analytics.patients p"
+                           " ON p.patient_id = a.patient_id"
+                           " WHERE p.erased AND t.appointment_id = a.appointment_id"
+                           " AND t.contact_key IS NOT NULL AND a.appointment_id IN"
+                           " (SELECT (e ->> 'appointment_id')::uuid FROM"
+                           " jsonb_array_elements($1::jsonb) e WHERE e ? 'appointment_id')",
+                           rows, NULL, errbuf, errbuf_size);
+}

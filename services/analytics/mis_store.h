@@ -26,4 +26,12 @@ int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errb
  * the counts that rest on it do not move. */
 int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
 
+/* The contact key dropped from the reminder tasks of rows' appointments
+ * (rows: objects with "appointment_id"; others are passed over) whose
+ * patient is erased: a task or an appointment read after the patient's
+ * tombstone (the calls group, which saves tasks, reads apart from this
+ * one; an appointment comes on a topic of its own) would link the erased
+ * person to their phone again. */
+int an_tasks_forget_erased(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
+
 #endif

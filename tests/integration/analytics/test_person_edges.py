@@ -167,6 +167,16 @@ def test_an_erased_patient_keeps_the_counts(stack):
     wait_groups_consumed(stack, groups)
     assert counts() == (1, 1, 0), counts()
     assert task_key() == [["none"]]
+    # the task's next event, read after the erasure, brings no key back
+    closed = dict(task, status="closed", closed_at=iso(t(2026, 11, 19, "15:00")),
+                  closed_by="answer")
+    ev = task_event("closed", closed)
+    ev["source"] = "/clinicflow/reminders/outcomes"
+    produce_many(stack.broker.bootstrap, TASKS, [ev])
+    wait_groups_consumed(stack, groups)
+    assert cfstack.psql(stack.dsn, "SELECT status FROM analytics.tasks WHERE task_id = '%s'"
+                        % task["task_id"]) == [["closed"]]
+    assert task_key() == [["none"]]
 
 
 def test_an_upsert_and_its_tombstone_in_one_batch(stack):
