@@ -55,7 +55,7 @@ int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *
         " c.unique_calls, 'targeted', c.targeted, 'missed', c.missed, 'abandoned', c.abandoned,"
         " 'answered_call_center', c.answered_call_center, 'answered_reception',"
         " c.answered_reception, 'talk_seconds', c.talk_seconds, 'handled', c.handled,"
-        " 'inbound_talk_seconds', c.inbound_talk_seconds)::text"
+        " 'inbound_talk_seconds', c.inbound_talk_seconds, 'status', c.status)::text"
         " FROM analytics.calls c WHERE c.call_id IN"
         " (SELECT jsonb_array_elements_text($1::jsonb)::uuid) ORDER BY c.call_id FOR UPDATE",
         call_ids, &res, errbuf, errbuf_size);
@@ -167,7 +167,10 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " call_medium = excluded.call_medium, call_campaign = excluded.call_campaign,"
         " call_operator = excluded.call_operator,"
         " call_patient_class = excluded.call_patient_class,"
-        " call_channel = excluded.call_channel, updated_at = now()",
+        " call_channel = excluded.call_channel, updated_at = now()"
+        /* a closed or expired task never opens again: an open state read
+         * after it is an older event replayed (from the DLQ) */
+        " WHERE NOT (tasks.status IN ('closed', 'expired') AND excluded.status = 'open')",
         rows, NULL, errbuf, errbuf_size);
 }
 

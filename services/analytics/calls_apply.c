@@ -131,6 +131,23 @@ static void calls_to_follow(const json_t *calls, const json_t *stored, const jso
     }
 }
 
+/* A call's state older than its stored one (an event replayed from the
+ * DLQ after the call's later ones were applied: a call's events come in
+ * order on its partition, and an ended call never starts again) is not
+ * applied: the call keeps its state, the rollup its counts. */
+static void drop_older_states(json_t *calls, const json_t *stored)
+{
+    const char *id;
+    json_t *row, *tmp;
+    json_object_foreach_safe(calls, tmp, id, row)
+    {
+        const char *had = json_string_value(json_object_get(json_object_get(stored, id), "status"));
+        const char *got = json_string_value(json_object_get(row, "status"));
+        if (had && got && strcmp(had, "ended") == 0 && strcmp(got, "ended") != 0)
+            json_object_del(calls, id);
+    }
+}
+
 /* The calls' rows saved (stored: their rows before), the rollup moved
  * from their stored rows' counts to theirs, and the clinic days it moved
  * told on metrics.v1. */
@@ -197,6 +214,8 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     }
     if (rc == 0 && json_array_size(ids))
         rc = an_calls_stored(conn, ids, stored, errbuf, errbuf_size);
+    if (rc == 0)
+        drop_older_states(calls, stored);
     if (rc == 0) {
         calls_to_follow(calls, stored, tasks, follow, locks);
         rc = an_call_locks(conn, locks, errbuf, errbuf_size);

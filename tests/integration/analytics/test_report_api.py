@@ -336,6 +336,40 @@ def test_a_lost_callbacks_source_stays_when_its_call_turns_out_answered(stack):
     stack.report_changed(params, still_yandex)
 
 
+def test_an_older_state_replayed_changes_nothing(stack):
+    # An event that went to the DLQ and is replayed (clinicflowctl dlq
+    # replay) after the later ones of its call or task were applied: the
+    # call stays ended and answered, the task closed.
+    day = "2026-09-13"
+    start = datetime.strptime(day + " 11:00:00", "%Y-%m-%d %H:%M:%S").replace(tzinfo=MSK)
+    ended = simple_call(NET, "demo-north", "api-replay", start, talk=45, source="site",
+                        phone="+79261000088")
+    missed = simple_call(NET, "demo-north", "api-replay-m", start, outcome="missed",
+                         phone="+79261000089")
+    task = simple_task(NET, missed, seconds=120)
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("ended", ended),
+                                                 call_event("ended", missed)])
+    produce_many(stack.broker.bootstrap, TASKS, [task_event("closed", task)])
+    stack.wait_consumed()
+    params = {"from": day, "to": day}
+    before = stack.report(params)["totals"]
+    assert (before["inbound"], before["answered"], before["called_back"]) == (2, 1, 1), before
+    started = {k: v for k, v in ended.items() if k not in (
+        "answered_at", "ended_at", "outcome", "talk_seconds", "targeted")}
+    started.update(status="ringing")
+    opened = {k: v for k, v in task.items() if k not in (
+        "closed_at", "on_time", "seconds_to_callback", "closing_call_id")}
+    opened["status"] = "open"
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("started", started)])
+    produce_many(stack.broker.bootstrap, TASKS, [task_event("opened", opened)])
+    stack.wait_consumed()
+    assert stack.report(params)["totals"] == before
+    assert cfstack.psql(stack.dsn, "SELECT status FROM analytics.calls WHERE call_id = '%s'"
+                        % ended["call_id"]) == [["ended"]]
+    assert cfstack.psql(stack.dsn, "SELECT status FROM analytics.tasks WHERE task_id = '%s'"
+                        % task["task_id"]) == [["closed"]]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(ApiStack, [
         test_each_network_sees_its_own,
@@ -346,4 +380,5 @@ if __name__ == "__main__":
         test_who_may_ask,
         test_csv_header_order,
         test_a_lost_callbacks_source_stays_when_its_call_turns_out_answered,
+        test_an_older_state_replayed_changes_nothing,
     ])
