@@ -75,7 +75,7 @@ static int exchange(struct reminders_ctx *ctx, const char *method, const char *u
         return 0;
     }
     if (resp->status == 429) { /* too many requests: refused untaken, so it may go later */
-        snprintf(errbuf, errbuf_size, "%s answered 429 (too many requests)", url);
+        snprintf(errbuf, errbuf_size, "the gateway answered 429 (too many requests)");
         return CF_EUNAVAIL;
     }
     judge(resp->status, r);
