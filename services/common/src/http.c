@@ -655,10 +655,16 @@ char *cf_http_header_list(const struct _u_request *req, const char *name)
 {
     const struct _u_map *m = req->map_header;
     struct cf_strbuf b = {0};
+    const char *spelling = NULL;
 
     for (int i = 0; m && i < m->nb_values; i++) {
         if (strcasecmp(m->keys[i], name) != 0 || !m->values[i])
             continue;
+        if (spelling && strcmp(spelling, m->keys[i]) != 0) { /* the order is lost */
+            free(cf_strbuf_take(&b));
+            return NULL;
+        }
+        spelling = m->keys[i];
         if (b.len)
             cf_strbuf_add(&b, ", ");
         cf_strbuf_add(&b, m->values[i]);

@@ -82,12 +82,15 @@ void cf_http_json(struct _u_response *resp, int status, json_t *j);
 const char *cf_http_body(const struct _u_request *req, size_t *len);
 /* A request header value or NULL (case-insensitive). */
 const char *cf_http_header(const struct _u_request *req, const char *name);
-/* Every line of a header, whatever its letter case, in the order they
- * came, joined by ", " as one list (RFC 9110 5.3): new string to free, or
- * NULL when there is none. For the lists read from the right, as
- * X-Forwarded-For: the server merges repeated lines only when their names
- * match exactly, and a client's own "x-forwarded-for" line before the
- * proxy's "X-Forwarded-For" must not be the one read. */
+/* Every line of a header joined by ", " as one list (RFC 9110 5.3): new
+ * string to free, or NULL when there is none, and NULL too when its lines
+ * came under more than one spelling of the name. The server merges
+ * repeated lines into the first of their exact spelling, so across
+ * spellings their order is lost: "X-Forwarded-For: a", then
+ * "x-forwarded-for: b" from a client and "X-Forwarded-For: c" from its
+ * proxy read as "a,c, b", and a list read from the right (X-Forwarded-For)
+ * would end with the client's own b. Such a request is taken at the
+ * proxy's word alone (the caller's peer address). */
 char *cf_http_header_list(const struct _u_request *req, const char *name);
 /* The body of one of our own JSON APIs: a new reference to the parsed
  * value (duplicate members refused), or NULL with the answer set: 415
