@@ -44,7 +44,16 @@ static const struct cf_field generic_fields[] = {
     {"tracking_number", CF_FIELD_STRING, 0, 1, 64, 0, 0, NULL},
 };
 
-/* Members copied verbatim from the request into the fact. */
+/* The field of generic_fields named name (every member the route reads). */
+static const struct cf_field *field_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof(generic_fields) / sizeof(generic_fields[0]); i++)
+        if (strcmp(generic_fields[i].name, name) == 0)
+            return &generic_fields[i];
+    return NULL;
+}
+
+/* Members copied from the request into the fact (times in one form). */
 static const char *const passthrough[] = {
     "event",        "direction", "started_at", "answered_at", "ended_at",      "ring_seconds",
     "talk_seconds", "outcome",   "agent_id",   "agent_group", "recording_url", NULL};
@@ -129,7 +138,7 @@ int handle_generic_call_post(const struct _u_request *req, struct _u_response *r
         int64_t at;
         if (!v || json_is_null(v)) /* null: absent, as the schema reads it */
             continue;
-        if (strcmp(*p + strlen(*p) - 3, "_at") == 0 &&
+        if (field_of(*p)->type == CF_FIELD_TIME &&
             cf_time_parse(json_string_value(v), &at) == 0) /* validated: one form of it */
             cf_time_json_set(j_fact, *p, at);
         else

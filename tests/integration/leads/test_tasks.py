@@ -113,11 +113,26 @@ def request(stack, clinic, at, provider, contact, ckey, keys, text="a cleaning, 
     return ev
 
 
+def new_e164():
+    """A number no other test uses."""
+    return "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+
+
+def share_phone_in_chat(stack, lead, at, e164):
+    """The person of the chat lead writes their phone in the chat: a
+    request that merges into the lead and brings the phone's key (returned)."""
+    kp = contact_key(e164)
+    request(stack, lead["clinic_id"], at, "telegram",
+            {"handle": "anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}}, kp,
+            {"phone": kp, "messenger": lead["contact_key"]})
+    return kp
+
+
 def new_lead(stack, clinic, received, provider="generic", phone=True, **more):
     """Writes a request fact that opens a lead (more: members of its data);
     returns what the lead will be (its id is the fold's: uuid5(network,
     "lead", the fact's id))."""
-    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    e164 = new_e164()
     contact = {"name": "Anna"}
     if phone:
         contact["phone"] = {"raw": e164, "kind": "e164", "e164": e164}
@@ -313,11 +328,8 @@ def test_a_breach_names_the_key_the_lead_has_now(stack):
     # decides a breach only once the fold has passed what came before it)
     received = datetime.now(timezone.utc)
     lead = new_lead(stack, "demo-center", received, provider="telegram", phone=False)
-    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
-    kp = contact_key(e164)
-    request(stack, "demo-center", received + timedelta(seconds=1), "telegram",
-            {"handle": "anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}}, kp,
-            {"phone": kp, "messenger": lead["contact_key"]})
+    e164 = new_e164()
+    kp = share_phone_in_chat(stack, lead, received + timedelta(seconds=1), e164)
     d = wait_breach(stack, lead["lead_id"])[0]["data"]
     assert d["contact_key"] == kp != lead["contact_key"], d
 
@@ -590,11 +602,8 @@ def test_a_call_on_a_phone_the_lead_gained_answers_it(stack):
     received = ny(2030, 12, 3, 10, 0)
     lead = new_lead(stack, "demo-north", received, provider="telegram", phone=False)
     wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 1)
-    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
-    kp = contact_key(e164)
-    request(stack, "demo-north", received + timedelta(minutes=2), "telegram",
-            {"handle": "anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}}, kp,
-            {"phone": kp, "messenger": lead["contact_key"]})
+    e164 = new_e164()
+    kp = share_phone_in_chat(stack, lead, received + timedelta(minutes=2), e164)
     wait_folded(stack)
     answered = received + timedelta(minutes=6)
     call_id = call_event(stack, e164, answered)
@@ -616,15 +625,13 @@ def test_a_call_before_the_lead_gained_its_phone_answers_it_at_its_next_event(st
     received = ny(2030, 12, 3, 11, 0)
     lead = new_lead(stack, "demo-north", received, provider="telegram", phone=False)
     wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 1)
-    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    e164 = new_e164()
     kp = contact_key(e164)
     answered = received + timedelta(minutes=6)
     call_id = call_event(stack, e164, answered)
     wait_consumed(stack, "clinicflow-leads-calls", CALLS)
     assert response_facts(stack, kp) == []
-    request(stack, "demo-north", received + timedelta(minutes=8), "telegram",
-            {"handle": "anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}}, kp,
-            {"phone": kp, "messenger": lead["contact_key"]})
+    share_phone_in_chat(stack, lead, received + timedelta(minutes=8), e164)
     wait_folded(stack)
     call_event_again(stack, e164, answered, call_id)
     wait_until(lambda: response_facts(stack, kp), 60, "the call's response fact")
@@ -646,7 +653,7 @@ def test_a_call_read_before_its_lead_is_stored_waits_for_it(stack):
     # end is read meanwhile: finding no lead of the contact decides nothing
     # while the fold is behind the call. The calls consumer waits, and once
     # the fold stores the lead the call is its response.
-    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    e164 = new_e164()
     kp = contact_key(e164)
     received = ny(2030, 12, 5, 10, 0)
     retries = 'clinicflow_consumer_retries_total{group="clinicflow-leads-calls"}'
@@ -734,7 +741,7 @@ def test_a_lead_stored_after_a_call_that_answered_it(stack):
     # takes the call as its first response, as it would have had it come
     # first: lead.responded at the answer, both tasks closed on time. A
     # call answered before the lead was received answers nothing.
-    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    e164 = new_e164()
     kp = contact_key(e164)
     received = ny(2030, 12, 9, 10, 0)
     before = call_event(stack, e164, received - timedelta(minutes=3))
@@ -774,7 +781,7 @@ def test_form_to_call_response_end_to_end(stack):
     # the clinic calls back and someone answers: the fold takes the call
     # as the lead's response and both tasks close. New York: the clinic
     # is closed now or due 10 working minutes on, so the answer is on time.
-    e164 = "+7916%07d" % (uuid.uuid4().int % 10 ** 7)
+    e164 = new_e164()
     ckey = contact_key(e164)
     st, _, reply = stack.post_form("it-mapped", {"your-name": "Olga", "your-tel": e164,
                                                  "your-message": "braces"}, token=MAPPED_TOKEN)
