@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/strbuf.h"
 #include "common/time.h"
 #include "common/validate.h"
 
@@ -147,6 +148,46 @@ static json_t *fail_encoding(json_t *rows, char *field, size_t field_size, char 
     return fail(rows, field, field_size, errbuf, errbuf_size, line, col, why);
 }
 
+/* The row's key: its day, source, medium, campaign and clinic, each
+ * after its length, so no value can pass for two. Free it. */
+static char *row_key(const json_t *row)
+{
+    struct cf_strbuf b = {0};
+    for (int c = 0; c < 5; c++) {
+        const char *v =
+            json_string_value(json_object_get(row, c == 4 ? "clinic_id" : col_names[c]));
+        char len[24];
+        snprintf(len, sizeof(len), "%zu:", strlen(v));
+        cf_strbuf_add(&b, len);
+        cf_strbuf_add(&b, v);
+    }
+    return cf_strbuf_take(&b);
+}
+
+/* A later line of the same day, source, medium, campaign and clinic
+ * replaces the earlier one, as a second PUT would: rows in the order of
+ * each key's first line, with its last line's values. Takes rows. */
+static json_t *latest_of_each(json_t *rows)
+{
+    json_t *out = json_array(), *seen = json_object(), *row;
+    size_t i;
+    json_array_foreach(rows, i, row)
+    {
+        char *key = row_key(row);
+        const json_t *j_at = json_object_get(seen, key);
+        if (j_at) {
+            json_array_set(out, (size_t)json_integer_value(j_at), row);
+        } else {
+            json_object_set_new(seen, key, json_integer((json_int_t)json_array_size(out)));
+            json_array_append(out, row);
+        }
+        free(key);
+    }
+    json_decref(seen);
+    json_decref(rows);
+    return out;
+}
+
 json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field, size_t field_size,
                      char *errbuf, size_t errbuf_size)
 {
@@ -249,25 +290,7 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
             return fail(rows, field, field_size, errbuf, errbuf_size, line, NULL,
                         "too many rows in one file");
         }
-        /* a later line of the same day, source, medium, campaign and
-         * clinic replaces the earlier one, as a second PUT would */
-        size_t i;
-        json_t *have;
-        json_array_foreach(rows, i, have)
-        {
-            int same = 1;
-            for (int c = 0; c < 5 && same; c++) {
-                const char *k = c == 4 ? "clinic_id" : col_names[c];
-                same = strcmp(json_string_value(json_object_get(have, k)),
-                              json_string_value(json_object_get(row, k))) == 0;
-            }
-            if (same)
-                break;
-        }
-        if (i < json_array_size(rows))
-            json_array_set_new(rows, i, row);
-        else
-            json_array_append_new(rows, row);
+        json_array_append_new(rows, row);
     }
-    return rows;
+    return latest_of_each(rows);
 }

@@ -22,7 +22,9 @@ json_t *an_spend_row(const json_t *j, char *field, size_t field_size, char *errb
 /* The rows of a CSV body (RFC 4180; a header naming day, source, amount
  * and currency, and any of medium, campaign and clinic, in any order):
  * a new array of rows, or NULL with "line N: column" in field and the
- * reason in errbuf. At most max_rows rows. */
+ * reason in errbuf. At most max_rows lines of data; a later line of the
+ * same day, source, medium, campaign and clinic replaces an earlier one
+ * (the row stays where its first line was). */
 json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field, size_t field_size,
                      char *errbuf, size_t errbuf_size);
 

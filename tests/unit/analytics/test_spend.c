@@ -7,6 +7,10 @@
 #include "spend_testable.h"
 
 #include "cftest.h"
+#include "common/strbuf.h"
+
+#include <stdlib.h>
+#include <time.h>
 
 static json_t *row(const char *text, char field[64])
 {
@@ -113,6 +117,42 @@ static void test_csv(void)
     CHECK_STR(field, "line 4");
 }
 
+/* A file at the row limit, its keys all different and a last line that
+ * repeats the first: each line is compared with the rows before it by
+ * its key, not with each of them (50,000 lines one by one would be 1.25
+ * billion comparisons, minutes of a request's CPU). */
+static void test_csv_many_rows(void)
+{
+    enum { N = 50000 };
+    struct cf_strbuf b = {0};
+    cf_strbuf_add(&b, "day,source,campaign,amount,currency\n");
+    for (int i = 0; i < N - 1; i++) {
+        char line[96];
+        snprintf(line, sizeof(line), "2026-11-%02d,yandex,c%d,%d,RUB\n", 1 + i % 28, i, i);
+        cf_strbuf_add(&b, line);
+    }
+    cf_strbuf_add(&b, "2026-11-01,yandex,c0,7.5,RUB\n");
+    char field[64] = "", why[200] = "";
+    const time_t started = time(NULL);
+    json_t *rows = an_spend_csv(b.p, b.len, N, field, sizeof(field), why, sizeof(why));
+    CHECK(rows != NULL);
+    CHECK(time(NULL) - started < 30); /* a functional deadline, not a measure */
+    CHECK_INT(json_array_size(rows), N - 1);
+    const json_t *first = json_array_get(rows, 0);
+    CHECK_STR(json_string_value(json_object_get(first, "campaign")), "c0");
+    CHECK(json_real_value(json_object_get(first, "amount")) == 7.5);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(rows, N - 2), "campaign")),
+              "c49998");
+    json_decref(rows);
+    free(b.p);
+    /* keys that would join to the same text stay two rows */
+    const char *two = "day,source,medium,amount,currency\n2026-11-22,ab,c,1,RUB\n"
+                      "2026-11-22,a,bc,2,RUB\n";
+    rows = an_spend_csv(two, strlen(two), N, field, sizeof(field), why, sizeof(why));
+    CHECK(rows != NULL && json_array_size(rows) == 2);
+    json_decref(rows);
+}
+
 /* A file saved in a legacy code page (Excel's "CSV" in Windows-1251) is
  * refused naming the line and column of its first such cell: a cell left
  * out would move the next ones one column left and store them as the
@@ -158,6 +198,7 @@ int main(void)
 {
     test_row();
     test_csv();
+    test_csv_many_rows();
     test_csv_encoding();
     return cf_test_done();
 }
