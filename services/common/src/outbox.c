@@ -201,6 +201,34 @@ int cf_outbox_stage_commit(PGconn *conn, const char *schema, struct cf_outbox *o
     return rc == 0 ? n : rc;
 }
 
+/* The broker's size limit applies to a whole record batch: librdkafka
+ * fails every message of a batch it refuses as too big, small ones with
+ * the big. So each message refused so is sent again alone, in order; only
+ * one refused alone is refused for good. A message that then fails
+ * otherwise (Kafka gone) stops the round: it and the rest of those refused
+ * are kept for the next relay. Returns the batch's result anew: 0, or the
+ * first failure's code (CF_ETOOBIG when only refusals for good are left). */
+static int ask_alone(struct cf_producer *producer, struct cf_kmsg *msgs, int n, int sent,
+                     char *errbuf, size_t errbuf_size)
+{
+    int stopped = 0, first = 0;
+    if (sent == 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (msgs[i].err == CF_ETOOBIG && stopped) {
+            msgs[i].err = CF_EUNAVAIL;
+        } else if (msgs[i].err == CF_ETOOBIG) {
+            msgs[i].err = 0;
+            if (cf_kafka_produce_batch(producer, &msgs[i], 1, errbuf, errbuf_size) != 0 &&
+                msgs[i].err != CF_ETOOBIG)
+                stopped = 1;
+        }
+        if (msgs[i].err != 0 && (first == 0 || first == CF_ETOOBIG))
+            first = msgs[i].err;
+    }
+    return first;
+}
+
 int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
                     char *errbuf, size_t errbuf_size)
 {
@@ -255,11 +283,13 @@ int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *sche
         }
         seqs_len += (size_t)PQgetlength(res, i, 0) + 1;
     }
-    const int sent = cf_kafka_produce_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);
+    int sent = cf_kafka_produce_batch(producer, msgs, (size_t)n, errbuf, errbuf_size);
+    if (n > 1)
+        sent = ask_alone(producer, msgs, n, sent, errbuf, errbuf_size);
     /* What leaves the outbox: all of it once Kafka has it all (a failure
      * keeps every row, so the next relay keeps the order), and any message
-     * the producer refuses for good (too big), which would otherwise stop
-     * every event behind it. */
+     * the producer refuses for good (too big, sent alone), which would
+     * otherwise stop every event behind it. */
     int only_too_big = 1; /* every failure is a refusal for good */
     for (int i = 0; i < n; i++)
         only_too_big = only_too_big && (msgs[i].err == 0 || msgs[i].err == CF_ETOOBIG);

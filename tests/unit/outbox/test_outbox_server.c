@@ -5,14 +5,22 @@
  * tombstones and the characters COPY escapes exactly as given; a key that
  * is not text is refused before anything is written; a rolled-back
  * transaction leaves nothing staged. And an event queued with
- * cf_outbox_add_kept stays on its message as it was queued.
+ * cf_outbox_add_kept stays on its message as it was queued. And the
+ * relay to librdkafka's mock cluster (in this process, on loopback): a
+ * batch the broker refuses as too big loses none of the messages it
+ * shares a batch with; only one refused when sent alone is dropped.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
 #include "cftest.h"
+#include "common/config.h"
 #include "common/err.h"
+#include "common/kafka.h"
 #include "common/outbox.h"
 #include "common/pg.h"
 #include "common/xmalloc.h"
@@ -145,6 +153,68 @@ static void test_kept(void)
     free(out.msgs);
 }
 
+#define RELAY_TOPIC "clinicflow.relay.v1"
+#define PRODUCE_API 0 /* Kafka's ApiKey of a Produce request */
+
+/* Stages three small messages, makes the broker refuse the next `refusals`
+ * Produce requests as too big, relays once; then the outbox must be
+ * empty, and the topic must hold 3 - dropped messages. */
+static void relay_refused(PGconn *conn, rd_kafka_mock_cluster_t *mc, struct cf_producer *p,
+                          int refusals, int dropped, int64_t *high)
+{
+    char errbuf[256] = "";
+    struct cf_outbox *out = cf_outbox_new();
+    for (int i = 0; i < 3; i++) {
+        char value[32];
+        snprintf(value, sizeof(value), "{\"n\":%d}", i);
+        cf_outbox_push(out, RELAY_TOPIC, "k", 1, cf_xstrdup(value), strlen(value));
+    }
+    exec_ok(conn, "TRUNCATE " SCHEMA ".outbox");
+    CHECK_INT(cf_pg_begin(conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_outbox_stage_commit(conn, SCHEMA, out, 0, errbuf, sizeof(errbuf)), 3);
+    for (int i = 0; i < refusals; i++)
+        rd_kafka_mock_push_request_errors(mc, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    CHECK_INT(cf_outbox_relay(p, conn, SCHEMA, 100, errbuf, sizeof(errbuf)), 3);
+    PGresult *res = PQexec(conn, "SELECT count(*) FROM " SCHEMA ".outbox");
+    CHECK_STR(PQgetvalue(res, 0, 0), "0");
+    PQclear(res);
+    int64_t lo[1], hi[1];
+    CHECK_INT(cf_kafka_watermarks(p, RELAY_TOPIC, lo, hi, 1, 5000, errbuf, sizeof(errbuf)), 1);
+    CHECK_INT(hi[0] - *high, 3 - dropped);
+    *high = hi[0];
+}
+
+static void test_relay(PGconn *conn)
+{
+    char errstr[256], errbuf[256] = "";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    rd_kafka_mock_cluster_t *mc = owner ? rd_kafka_mock_cluster_new(owner, 1) : NULL;
+    CHECK(mc != NULL);
+    if (!mc)
+        return;
+    CHECK_INT(rd_kafka_mock_topic_create(mc, RELAY_TOPIC, 1, 1), 0);
+    struct cf_kafka_prop quiet[] = {{"log_level", "0"}};
+    struct cf_settings s = {0};
+    s.service = "outbox-test";
+    s.kafka_brokers = (char *)rd_kafka_mock_cluster_bootstraps(mc);
+    s.kafka_props = quiet;
+    s.kafka_props_n = 1;
+    struct cf_producer *p = cf_kafka_producer_new(&s, errbuf, sizeof(errbuf));
+    CHECK(p != NULL);
+    if (p) {
+        int64_t high = 0;
+        /* the three in one batch, refused whole: each then goes alone */
+        relay_refused(conn, mc, p, 1, 0, &high);
+        /* and the first refused alone as well: it alone is dropped */
+        relay_refused(conn, mc, p, 2, 1, &high);
+        cf_kafka_producer_destroy(p, 1000);
+    }
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(owner);
+}
+
 int main(void)
 {
     const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
@@ -164,6 +234,7 @@ int main(void)
     stage_and_read(conn, 500); /* COPY */
     test_refused(conn);
     test_kept();
+    test_relay(conn);
     exec_ok(conn, "DROP SCHEMA " SCHEMA " CASCADE");
     PQfinish(conn);
     return cf_test_done();

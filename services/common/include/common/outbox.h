@@ -99,7 +99,9 @@ int cf_outbox_stage_commit(PGconn *conn, const char *schema, struct cf_outbox *o
  * reorder each other's messages). Returns how many were produced (0 when
  * none waited or another relay holds the lock), or an error: the messages
  * stay staged for the next relay, but for one the producer refuses for
- * good (too big), which is logged with its value and dropped. */
+ * good (too big, when sent alone: the broker refuses a whole batch for
+ * one message in it), which is logged (its size, topic and key, never its
+ * value) and dropped. */
 int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,
                     char *errbuf, size_t errbuf_size);
 
