@@ -82,11 +82,13 @@ struct report {
 /* Whether an SMS send s of job j (appointment a) still waits for the
  * patient's reply: its job's latest rung, and either a survey still open,
  * or a reminder or campaign message whose job is out (emitted) for a visit
- * still as it was asked about (JOB_CURRENT_SQL). */
+ * still as it was asked about (JOB_CURRENT_SQL), a reminder's visit not
+ * yet begun. */
 #define SMS_WAITS_SQL                                                                              \
     "(s.attempt = j.attempt AND CASE WHEN j.kind = 'nps' THEN EXISTS (SELECT 1"                    \
     " FROM reminders.nps_surveys n WHERE n.job_id = j.job_id AND n.answered_at IS NULL"            \
-    " AND n.expires_at > now()) ELSE j.status = 'emitted' AND " JOB_CURRENT_SQL " END)"
+    " AND n.expires_at > now()) ELSE j.status = 'emitted' AND " JOB_CURRENT_SQL                    \
+    " AND (j.kind <> 'reminder' OR j.visit_at > now()) END)"
 
 /* The send a report is about, by its number or the gateway's id, into
  * send_id ("" when none), with its job and the job's kind. An SMS reply
@@ -98,7 +100,9 @@ struct report {
  * sharing a phone, two visits a day) the reply could be about any of
  * them: *ambiguous is set and no send matches, so no visit takes an
  * answer meant for another; their not_confirmed tasks stay open and the
- * front desk asks. */
+ * front desk asks. Several reminders of one visit (24 and 2 hours ahead)
+ * ask one question: the latest takes the reply (outcome_store closes the
+ * visit's other tasks with it). */
 static int find_send(PGconn *conn, const struct cf_channel *ch, const struct report *r,
                      char send_id[CF_UUID_STR_LEN + 1], char job_id[CF_UUID_STR_LEN + 1],
                      char kind[16], int *ambiguous, char *errbuf, size_t errbuf_size)
@@ -113,7 +117,8 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
     *ambiguous = 0;
     int rc = r->reply_from
                  ? cf_pg_exec(conn,
-                              "SELECT s.send_id, s.job_id, j.kind, " SMS_WAITS_SQL
+                              "SELECT s.send_id, s.job_id, j.kind, " SMS_WAITS_SQL ","
+                              " coalesce(j.appointment_id::text, j.job_id::text)"
                               " FROM reminders.sends s"
                               " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
                               " LEFT JOIN reminders.appointments a"
@@ -123,22 +128,28 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
                               " ORDER BY s.created_at DESC, s.send_id",
                               3, by_phone, &res, errbuf, errbuf_size)
                  : cf_pg_exec(conn,
-                              "SELECT s.send_id, s.job_id, j.kind, false FROM reminders.sends s"
+                              "SELECT s.send_id, s.job_id, j.kind, false, '' FROM reminders.sends s"
                               " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
                               " WHERE s.clinic_id = $1 AND s.gateway = $2 AND s.provider_ref = $3"
                               " LIMIT 1",
                               3, by_ref, &res, errbuf, errbuf_size);
-    /* the latest SMS, the latest that waits, and how many wait that are
-     * not surveys */
-    int pick = rc == 0 && PQntuples(res) > 0 ? 0 : -1, first = -1, others = 0;
+    /* the latest SMS, the latest that waits, and whether those that wait
+     * and are not surveys ask about more than one visit (or recall) */
+    int pick = rc == 0 && PQntuples(res) > 0 ? 0 : -1, first = -1, several = 0;
+    const char *asked = NULL;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         if (strcmp(PQgetvalue(res, i, 3), "t") != 0)
             continue;
         if (first < 0)
             first = i;
-        others += strcmp(PQgetvalue(res, i, 2), "nps") != 0;
+        if (strcmp(PQgetvalue(res, i, 2), "nps") == 0)
+            continue;
+        if (!asked)
+            asked = PQgetvalue(res, i, 4);
+        else if (strcmp(asked, PQgetvalue(res, i, 4)) != 0)
+            several = 1;
     }
-    if (first >= 0 && (others <= 1 || strcmp(PQgetvalue(res, first, 2), "nps") == 0)) {
+    if (first >= 0 && (!several || strcmp(PQgetvalue(res, first, 2), "nps") == 0)) {
         pick = first;
     } else if (first >= 0) {
         *ambiguous = 1;

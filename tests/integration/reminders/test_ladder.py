@@ -521,16 +521,25 @@ def twilio_south(s):
     API), round-the-clock windows, one reminder two hours ahead, one retry a
     minute later and the survey at once; applied once, awaited until the
     service runs on it. Returns the stand-in."""
-    from test_gateways import ACCOUNT, FROM, TOKEN, Gateways
     if getattr(s, "twilio_gw", None):
         return s.twilio_gw
-    gw = Gateways()
+    from test_gateways import Gateways
+    s.twilio_gw = Gateways()
+    south_offsets(s, [2])
+    return s.twilio_gw
+
+
+def south_offsets(s, offsets):
+    """Applies twilio_south's network with demo-south's reminders at
+    offsets (hours ahead), awaited until the service runs on it."""
+    from test_gateways import ACCOUNT, FROM, TOKEN
+    gw = s.twilio_gw
     doc = s.network()
     for c in doc["clinics"]:
         if c["id"] == "demo-south":
             c["calling_windows"] = ["00:00-24:00"]
-            c["reminder_policy"] = {"offsets_hours": [2], "call_retries": 1, "retry_minutes": 1,
-                                    "nps_delay_minutes": 0}
+            c["reminder_policy"] = {"offsets_hours": offsets, "call_retries": 1,
+                                    "retry_minutes": 1, "nps_delay_minutes": 0}
     # the channels the stack has, and Twilio's
     doc["channels"] += [
         {"id": "it-north-dialer", "kind": "gateway", "provider": "webhook", "clinic_id": NORTH,
@@ -541,8 +550,6 @@ def twilio_south(s):
                          "api_url": gw.url}},
     ]
     cfstack.apply_network_and_wait(s.dsn, doc, [s.svc])
-    s.twilio_gw = gw
-    return gw
 
 
 def gather_url(twiml):
@@ -883,6 +890,40 @@ def test_an_answer_closes_the_task_of_the_visits_earlier_reminder(s):
                  " AND status = 'open'" % (first_job, second_job)) == [["0"]]
 
 
+def test_a_reply_answers_a_visit_whose_two_reminders_wait(s):
+    """A visit reminded three hours and two hours ahead by SMS, neither
+    answered yet: both ask about the one visit, so a reply is its answer
+    (not a reply that may answer two visits), and the visit's tasks close.
+    The twin visits of the test above still make a reply ambiguous."""
+    p, e164, reply = south_sms(s, "Ольга")
+    south_offsets(s, [3, 2])
+    try:
+        a = common.new_id("a-two-reminders")
+        book(s, a, 1, utc(in_s(3 * 3600 + 2)), clinic="demo-south", patient=p)
+        twilio_sent(s, "sms", e164, n=1)
+        # the two-hour reminder made due now, as an hour later it would be
+        assert len(s.sql("UPDATE reminders.reminder_jobs SET due_at = now()"
+                         " WHERE appointment_id = '%s' AND offset_hours = 2"
+                         " AND status = 'pending' RETURNING job_id"
+                         % common.appointment_uuid(a))) == 1
+        twilio_sent(s, "sms", e164, n=2)
+        cfstack.wait_until(lambda: s.sql(
+            "SELECT count(*) FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+            " AND status = 'emitted' AND result = 'sms_sent'" % common.appointment_uuid(a))
+            == [["2"]], 30, "both reminders' SMS out")
+        before = cfstack.metric(s.svc, 'clinicflow_reminders_outcomes_total{provider="twilio",'
+                                       'result="ambiguous"}')
+        reply("1", "SM" + "d" * 32)
+        assert reminder_status(s, a) == "confirmed"
+        assert cfstack.metric(s.svc, 'clinicflow_reminders_outcomes_total{provider="twilio",'
+                                     'result="ambiguous"}') == before
+        assert s.sql("SELECT count(*) FROM reminders.tasks t JOIN reminders.reminder_jobs j"
+                     " USING (job_id) WHERE j.appointment_id = '%s' AND t.status = 'open'"
+                     % common.appointment_uuid(a)) == [["0"]]
+    finally:
+        south_offsets(s, [2])
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(LadderStack, [
         test_a_confirmed_call_confirms_the_visit,
@@ -897,6 +938,7 @@ if __name__ == "__main__":
         test_a_survey_is_answered_by_an_sms_reply,
         test_a_reply_that_may_answer_two_visits_answers_neither,
         test_an_answer_closes_the_task_of_the_visits_earlier_reminder,
+        test_a_reply_answers_a_visit_whose_two_reminders_wait,
         test_a_twilio_call_ended_with_no_key_is_retried,
         test_no_answer_twice_then_sms_and_a_task,
         test_after_the_twilio_retry_the_sms_goes,
