@@ -105,7 +105,7 @@ int outcome_store_job(PGconn *conn, const char *job_id, const char *result,
     return cf_pg_exec(conn,
                       "UPDATE reminders.reminder_jobs SET status = 'pending', result = $2,"
                       " channel = $3, attempt = $4::int, due_at = $5::timestamptz,"
-                      " updated_at = now() WHERE job_id = $1::uuid",
+                      " late_from = NULL, updated_at = now() WHERE job_id = $1::uuid",
                       5, params, NULL, errbuf, errbuf_size);
 }
 

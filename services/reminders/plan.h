@@ -62,6 +62,7 @@ void plan_member_event(struct cf_outbox *out, const struct plan_member *m, int64
     " ELSE EXCLUDED.status END, reason = CASE WHEN " PLAN_STORE_LATER_RUNG                         \
     " THEN reminder_jobs.reason ELSE EXCLUDED.reason END, due_at = CASE "                          \
     "WHEN " PLAN_STORE_LATER_RUNG " THEN reminder_jobs.due_at ELSE EXCLUDED.due_at END,"           \
+    " late_from = CASE WHEN " PLAN_STORE_LATER_RUNG " THEN reminder_jobs.late_from END,"           \
     " patient_id = EXCLUDED.patient_id, clinic_id = EXCLUDED.clinic_id,"                           \
     " visit_at = EXCLUDED.visit_at, updated_at = now()"                                            \
     " WHERE (reminder_jobs.status = 'cancelled' AND reminder_jobs.attempt = 1"                     \

@@ -54,7 +54,8 @@
     " j.network_id, 'clinic_id', j.clinic_id, 'appointment_id', j.appointment_id,"                 \
     " 'patient_id', j.patient_id, 'kind', j.kind, 'offset_hours', j.offset_hours,"                 \
     " 'channel', j.channel, 'attempt', j.attempt, 'visit_at',"                                     \
-    " " CF_PG_UTC_MS("j.visit_at") ", 'due_at', " CF_PG_UTC_MS("j.due_at") ")::text"
+    " " CF_PG_UTC_MS("j.visit_at") ", 'due_at', " CF_PG_UTC_MS(                                    \
+        "coalesce(j.late_from, j.due_at)") ")::text"
 
 void reminders_command_event(struct cf_event *ev, const json_t *j_job, int64_t now_ms)
 {
@@ -129,7 +130,8 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
             conn,
             "WITH due AS (SELECT job_id, CASE"
             " WHEN kind = 'reminder' AND visit_at <= $1::timestamptz THEN 'visit_started'"
-            " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
+            " WHEN coalesce(late_from, due_at) < $1::timestamptz - make_interval(secs => $2::int)"
+            " THEN 'late'"
             " END AS skip"
             " FROM reminders.reminder_jobs j WHERE status = 'pending'"
             " AND kind NOT IN " CAMPAIGN_KINDS
@@ -185,13 +187,14 @@ static int hold_clinic(PGconn *conn, const char *network_id, const char *clinic_
         " FROM reminders.reminder_jobs j WHERE status = 'pending'"
         " AND kind NOT IN " CAMPAIGN_KINDS " AND network_id = $3 AND clinic_id = $4"
         " AND due_at <= $1::timestamptz"
-        " AND due_at >= $1::timestamptz - make_interval(secs => $2::int)"
+        " AND coalesce(late_from, due_at) >= $1::timestamptz - make_interval(secs => $2::int)"
         " AND (kind <> 'reminder' OR visit_at >= $5::timestamptz + make_interval(secs => $6::int))"
         " FOR UPDATE SKIP LOCKED)"
         " UPDATE reminders.reminder_jobs j SET"
         " status = CASE WHEN h.met THEN 'skipped' ELSE j.status END,"
         " reason = CASE WHEN h.met THEN 'same_time' ELSE j.reason END,"
         " due_at = CASE WHEN h.met THEN j.due_at ELSE $5::timestamptz END,"
+        " late_from = CASE WHEN h.met THEN j.late_from END,"
         " updated_at = now() FROM held h WHERE j.job_id = h.job_id RETURNING h.met",
         6, params, &res, errbuf, errbuf_size);
     int met = 0;
@@ -314,8 +317,8 @@ static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *netwo
             conn,
             "WITH due AS (SELECT job_id, created_at, CASE"
             " WHEN $8::text IS NOT NULL THEN $8::text"
-            " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
-            " WHEN EXISTS (SELECT 1 FROM reminders.appointments a"
+            " WHEN coalesce(late_from, due_at) < $1::timestamptz - make_interval(secs => $2::int)"
+            " THEN 'late' WHEN EXISTS (SELECT 1 FROM reminders.appointments a"
             " WHERE a.patient_id = j.patient_id AND ((a.status IN ('booked', 'rescheduled')"
             " AND a.starts_at > $1::timestamptz) OR (j.kind = 'reinvite'"
             " AND a.appointment_id <> j.appointment_id AND a.starts_at > j.visit_at"
@@ -333,6 +336,8 @@ static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *netwo
             " reason = r.skip,"
             " due_at = CASE WHEN r.skip IS NULL AND r.n > $6::int THEN $7::timestamptz"
             " ELSE j.due_at END,"
+            " late_from = CASE WHEN r.skip IS NULL AND r.n > $6::int THEN NULL"
+            " ELSE j.late_from END,"
             " updated_at = now() FROM ranked r WHERE j.job_id = r.job_id"
             " RETURNING j.status, " JOB_JSON,
             8, params, &res, errbuf, errbuf_size);

@@ -140,7 +140,8 @@ int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
                       "WITH forgotten AS (DELETE FROM reminders.applied_events"
                       " WHERE group_id = $4 AND event_id = $5::uuid)"
                       " UPDATE reminders.reminder_jobs SET status = 'pending',"
-                      " due_at = $3::timestamptz, updated_at = now()"
+                      " late_from = coalesce(late_from, due_at), due_at = $3::timestamptz,"
+                      " updated_at = now()"
                       " WHERE job_id = $1::uuid AND status = 'emitted' AND attempt = $2::int",
                       5, params, NULL, errbuf, errbuf_size);
 }

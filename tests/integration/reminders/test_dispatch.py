@@ -421,6 +421,44 @@ def test_a_crash_mid_send_is_unknown_never_resent(s):
     s.services.remove(again)
 
 
+def test_a_reminder_put_off_past_its_grace_is_skipped_late(s):
+    """Center's gateway away for longer than the lateness grace (20 s
+    here): each put-off makes the job due again 30 s on, but it stays late
+    from when it was first due, so it ends skipped as late instead of
+    going to the patient whenever the gateway is back (beside the visit's
+    next reminder, or minutes before the visit)."""
+    # (last: it runs a service of its own, and stops it)
+    if s.svc in s.services:
+        s.svc.stop()
+        s.services.remove(s.svc)
+    strict = cfstack.Service("reminders", s.env_for(CLINICFLOW_REMINDERS_LATE_GRACE_S="20",
+                                                    **s.extra_env))
+    strict.start()
+    s.services.append(strict)
+    s.svc = strict
+    down = s.network_with_dialer()
+    for c in down["clinics"]:
+        if c["id"] == CENTER:
+            c["calling_windows"] = ["00:00-24:00"]
+            c["reminder_policy"] = {"offsets_hours": [2]}
+    down["channels"].append({"id": "it-center-dialer", "kind": "gateway",
+                             "provider": "webhook", "clinic_id": CENTER,
+                             "credentials": {"url": "http://127.0.0.1:%d/dial"
+                                             % cfstack.free_port(), "secret": SECRET}})
+    s.apply(down)
+    p, _ = patient(s, "Late", {"calls": True})
+    a = common.new_id("a-late")
+    book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic=CENTER, patient=p)
+    retried = 'clinicflow_reminders_jobs_total{result="gateway_unreachable"}'
+    cfstack.wait_until(lambda: cfstack.metric(strict, retried) >= 1, 60, "the job put off")
+    cfstack.wait_until(lambda: job_of(s, a)[:2] == ("skipped", "late"), 90,
+                       "the job skipped as late")
+    assert cfstack.metric(strict, retried) == 1
+    assert send_of(s, a) is None
+    strict.stop()
+    s.services.remove(strict)
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(DispatchStack, [
         test_a_reminder_reaches_the_dialer_once,
@@ -430,4 +468,5 @@ if __name__ == "__main__":
         test_a_gateway_busy_is_asked_again,
         test_a_call_nobody_reports_on_ends_unknown,
         test_a_crash_mid_send_is_unknown_never_resent,
+        test_a_reminder_put_off_past_its_grace_is_skipped_late,
     ])
