@@ -374,9 +374,9 @@ static int in_pool(const json_t *numbers, const char *number)
 /* The rate limits and the visitor's hold extended or taken, in one round
  * trip with the pool. When every request goes to Redis
  * (CLINICFLOW_CALLS_DNI_LOCAL_S=0: most are returning visitors), the first
- * trip goes without the pool, and only a visitor without a hold costs a
- * second one with it (so does a hold of a number the pool no longer has:
- * the script gives it up). *limited is 1 (the address) or
+ * trip goes without the pool (but for a new visit), and only a visitor
+ * without a hold costs a second one with it (so does a hold of a number
+ * the pool no longer has: the script gives it up). *limited is 1 (the address) or
  * 2 (the clinic) for HOLD_LIMITED. When Redis cannot say, the limits are
  * skipped: the route degrades, it does not fail. */
 static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, char *number,
@@ -384,8 +384,10 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
 {
     const json_t *numbers = q->numbers;
     /* Answering returning visitors from memory leaves mostly new visitors
-     * and refreshes to Redis: the pool goes along at once. */
-    q->numbers = q->pool_first ? numbers : NULL;
+     * and refreshes to Redis: the pool goes along at once. So it does with
+     * a new visit, whose held number starts a session on the first trip:
+     * one the pool no longer has must be given up there, not renewed. */
+    q->numbers = q->pool_first || q->new_visit ? numbers : NULL;
     q->count = 1;
     redisReply *r = run_hold_script(ctx, q);
     if (r && !q->numbers && json_array_size(numbers) > 0 &&

@@ -411,6 +411,38 @@ def test_a_number_out_of_the_pool_is_given_up(stack):
             redis_cli("DEL", holder_key(number))
 
 
+def test_a_new_visit_gives_up_a_number_out_of_the_pool(stack):
+    # The same for a visitor who lands from an ad on an instance that asks
+    # Redis every time (new_visit=1: the number held starts a session on
+    # the first trip): the number gone is given up there, not renewed with
+    # a session of the click's.
+    visitor = "visitor-out-new-" + uuid.uuid4().hex[:8]
+    doc = cfstack.demo_network()
+    numbers = pool("demo-center")["numbers"]
+    st, _, a = ask(stack.svc, "demo-center", visitor)
+    assert st == 200 and a["dynamic"] and a["number"] in numbers, a
+    held = a["number"]
+    try:
+        for p in doc["number_pools"]:
+            if p["clinic_id"] == "demo-center":
+                p["numbers"] = [n for n in numbers if n != held]
+        changed = cfstack.psql(stack.dsn, "SELECT now()")[0][0]
+        cfstack.apply_network_and_wait(stack.dsn, doc, [stack.svc])
+        st, _, now = ask(stack.svc, "demo-center", visitor, new_visit="1", utm_source="x")
+        assert st == 200 and now["dynamic"] and now["number"] != held, (held, now)
+
+        def since_change():
+            return cfstack.psql(stack.dsn, "SELECT number FROM calls.dni_sessions"
+                                " WHERE visitor_id = '%s' AND reserved_at > '%s'"
+                                % (visitor, changed))
+        wait_until(lambda: since_change(), 30, "the new visit's session written")
+        assert since_change() == [[now["number"]]], since_change()
+    finally:
+        cfstack.apply_network_and_wait(stack.dsn, cfstack.demo_network(), [stack.svc])
+        release("demo-center", visitor)
+        redis_cli("DEL", holder_key(held))
+
+
 def test_rate_limited(stack):
     # Every request counts, a returning visitor's too; the one over the
     # limit gets 429 and reserves nothing.
@@ -585,6 +617,7 @@ if __name__ == "__main__":
             test_holds_put_back_after_redis_lost_its_data,
             test_returning_visitor_answered_from_memory,
             test_a_number_out_of_the_pool_is_given_up,
+            test_a_new_visit_gives_up_a_number_out_of_the_pool,
             test_a_number_moved_to_another_clinic_stays_held,
             test_a_hold_taken_under_the_clinic_key_is_kept,
             test_rate_limited,
