@@ -153,7 +153,7 @@ static void test_kept(void)
     free(out.msgs);
 }
 
-#define RELAY_TOPIC "clinicflow.relay.v1"
+#define RELAY_TOPIC "outbox-test.relay"
 #define PRODUCE_API 0 /* Kafka's ApiKey of a Produce request */
 
 /* Stages three small messages, makes the broker refuse the next `refusals`
