@@ -263,7 +263,20 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
     }
     if (is_form && form_limited(ctx, req, nfacts ? &facts[0] : NULL, resp))
         goto out;
-    for (size_t i = 0; i < nfacts; i++) {
+    /* A request that names nobody opens no lead: acknowledged as the
+     * provider expects, nothing produced (a form's own adapter refuses it
+     * with a 400 before). A response delivered with its request answers
+     * that request's person. */
+    size_t nproduce = nfacts;
+    if (!is_form && nfacts > 0 && leads_fact_names_nobody(&facts[0])) {
+        cf_hook_ignored(&hook, "no_contact");
+        nproduce = 0;
+    }
+    for (size_t i = 1; i < nproduce; i++)
+        if (strcmp(cf_hook_str(facts[0].data, "kind"), "request") == 0 &&
+            strcmp(cf_hook_str(facts[i].data, "kind"), "response") == 0)
+            leads_fact_answers(&facts[i], &facts[0]);
+    for (size_t i = 0; i < nproduce; i++) {
         int rc = leads_ingest_fact(ctx, &norm, &facts[i], event_id, errbuf, sizeof(errbuf));
         if (rc != 0) {
             leads_answer_unstored(ctx, resp, rc, "lead fact", errbuf);
@@ -272,7 +285,7 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
         if (i == 0)
             memcpy(first_id, event_id, sizeof(first_id));
     }
-    count_notes(provider, ch->id, &notes, nfacts);
+    count_notes(provider, ch->id, &notes, nproduce);
     if (is_form) {
         generic_reply(resp, first_id[0] ? first_id : NULL);
     } else {

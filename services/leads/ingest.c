@@ -152,7 +152,9 @@ static json_t *contact_of(const struct leads_norm *n, const json_t *j_in, json_t
         if (e164)
             add_key(j_keys, "phone", n->net->secret, e164);
         json_object_set_new(j_contact, "phone", j_p);
-    } else {
+    } else if (strcmp(n->provider, "email") != 0) {
+        /* (not a mail's: its quoted replies and signatures carry the
+         * clinic's own numbers and others') */
         phone_in_text(n, j_in, j_contact, j_keys);
     }
     char *email = cf_validate_email(json_string_value(j_email));
@@ -287,6 +289,24 @@ int leads_fact_normalize(const struct leads_norm *n, const json_t *j_in, struct 
     out->data = j_data;
     out->contact_key = json_string_value(json_object_get(j_data, "contact_key"));
     return 0;
+}
+
+int leads_fact_names_nobody(const struct leads_fact *f)
+{
+    const char *kind = cf_hook_str(f->data, "kind");
+    return kind && strcmp(kind, "request") == 0 && !f->contact_key &&
+           !json_object_get(json_object_get(f->data, "contact"), "phone");
+}
+
+void leads_fact_answers(struct leads_fact *response, const struct leads_fact *request)
+{
+    const json_t *j_key = json_object_get(request->data, "contact_key");
+    const json_t *j_keys = json_object_get(request->data, "contact_keys");
+    if (!j_key || !j_keys)
+        return;
+    json_object_set_new(response->data, "contact_key", json_deep_copy(j_key));
+    json_object_set_new(response->data, "contact_keys", json_deep_copy(j_keys));
+    response->contact_key = json_string_value(json_object_get(response->data, "contact_key"));
 }
 
 void leads_fact_clear(struct leads_fact *f)

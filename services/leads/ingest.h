@@ -61,6 +61,18 @@ int leads_fact_normalize(const struct leads_norm *n, const json_t *j_in, struct 
                          char *errbuf, size_t errbuf_size);
 void leads_fact_clear(struct leads_fact *f);
 
+/* 1 when f is a request that names nobody the front desk could answer: no
+ * contact key and no phone (an adapter saw a contact that normalizing
+ * refused: an e-mail that is not one, a phone past the text kept). */
+int leads_fact_names_nobody(const struct leads_fact *f);
+
+/* A response delivered with the request it answers (a chat's transcript:
+ * the visitor's messages and the staff's answer) answers that request's
+ * person: it takes the request's contact keys, so the fold finds the lead
+ * the request opens (its phone read from the text, say) and both go to
+ * one partition. */
+void leads_fact_answers(struct leads_fact *response, const struct leads_fact *request);
+
 /* Produces a normalized fact to leads.raw: id uuid5(network, provider,
  * channel, event key), keyed by its contact key (by its own id when it
  * has none), type clinicflow.lead.reported. Writes the id (37 bytes).

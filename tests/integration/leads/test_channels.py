@@ -267,9 +267,37 @@ def test_jivo(stack):
                                                    "visitor": {"phone": "+79161110008"}},
                               query=q)
         assert body == ok, body
+    # the phone only written in the chat, beside an e-mail: the agent's
+    # answer, delivered with the chat, answers the person its request names
+    # (the phone read from the text, the stronger key): the same keys, the
+    # same partition
+    in_text = {
+        "event_name": "chat_finished", "widget_id": "it-widget", "chat_id": 4105,
+        "visitor": {"name": "Инна", "email": "inna@example.org", "number": 14},
+        "chat": {"messages": [
+            {"timestamp": t0, "type": "visitor", "message": "Мой номер 8 916 111-00-09"},
+            {"timestamp": t0 + 30, "type": "agent", "agent_id": 302, "message": "Перезвоним"},
+        ]},
+    }
+    st, _, body = produces(stack, 2, "jivo", in_text, query=q)
+    assert (st, body) == (200, ok), (st, body)
+    # an e-mail that is not one and no phone: nobody to answer, no lead
+    st, _, body = nothing(stack, 200, "jivo", {
+        "event_name": "chat_finished", "widget_id": "it-widget", "chat_id": 4106,
+        "visitor": {"name": "Аноним", "email": "inna@"},
+        "chat": {"messages": [{"timestamp": t0, "type": "visitor", "message": "Здравствуйте"}]},
+    }, query=q)
+    assert body == ok, body
     unauthorized(stack, "jivo", offline)
 
     facts = raw_by_id(stack)
+    [req] = facts[fact_id("jivo", "chat:4105")]
+    [resp] = facts[fact_id("jivo", "chat:4105:response")]
+    want = {"phone": contact_key("+79161110009"), "email": contact_key("email:inna@example.org")}
+    for f in (req, resp):
+        d = f["data"]
+        assert (d["contact_key"], d["contact_keys"], f["_key"]) == (
+            want["phone"], want, want["phone"]), f
     [fact] = facts[fact_id("jivo", "offline:5501")]
     check_fact(fact, "jivo", "offline:5501", {
         "contact": {"name": "Пётр", "email": "petr@example.org",
@@ -330,8 +358,12 @@ def test_email(stack):
     body, token, ts = mailgun(mail)
     st, _, reply = produces(stack, 1, "email", body, form)
     assert (st, reply) == (200, b""), (st, reply)
-    # within the window an older signed time is fine
-    body2, token2, ts2 = mailgun(dict(mail, subject="Повторно"), int(time.time()) - 300)
+    # within the window an older signed time is fine; a phone in a mail's
+    # text is not read as the sender's (quoted replies and signatures carry
+    # the clinic's own numbers and others')
+    body2, token2, ts2 = mailgun(dict(mail, subject="Повторно", **{
+        "stripped-text": "Жду ответа.\n--\nКлиника, +7 (495) 000-02-01"}),
+        int(time.time()) - 300)
     assert produces(stack, 1, "email", body2, form)[0] == 200
     # a signature outside the replay window, either way, is refused
     for skew in (-REPLAY_WINDOW_S - 600, REPLAY_WINDOW_S + 600):
@@ -357,7 +389,8 @@ def test_email(stack):
         "external": {"message_id": "<it-0001@mail.example>"},
     }, keys, ts * 1000)
     [fact] = facts[fact_id("email", token2)]
-    check_fact(fact, "email", token2, {"subject": "Повторно"}, keys, ts2 * 1000)
+    d = check_fact(fact, "email", token2, {"subject": "Повторно"}, keys, ts2 * 1000)
+    assert "phone" not in d["contact"] and "phone_from_text" not in d["contact"], d
     [fact] = facts[fact_id("email", signed["token"])]
     check_fact(fact, "email", signed["token"], {
         "contact": {"name": "Анна Смирнова", "email": "Anna.S@Example.org"},
