@@ -444,7 +444,9 @@ def test_a_receiver_that_hangs_holds_up_no_other_clinic(stack, receiver):
         eid = publish(stack)[0]
         got = cfstack.wait_until(lambda: receiver.of(eid), 30, "the other clinic's delivery")
         waited = got[0][0] - t0
-        sent_before = sum(1 for e in slow for g in receiver.of(e) if g[0] < got[0][0])
+        # (those begun once the other clinic's lead was out: the wait for
+        # the queue above may see several go first on a busy machine)
+        sent_before = sum(1 for e in slow for g in receiver.of(e) if t0 <= g[0] < got[0][0])
         # beside the slow clinic's two in flight, not after them
         assert waited < 2.0 and sent_before <= 4, (waited, sent_before)
         with receiver.lock:
