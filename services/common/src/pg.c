@@ -60,11 +60,12 @@ struct cf_pg_pool {
 struct stmt {
     uint64_t hash;
     char *sql;
-    char name[24]; /* "cf_" + 16 hex digits */
+    char name[40]; /* "cf_" + 16 hex digits, "_" + a generation after the first */
 };
 
 struct stmt_cache {
     size_t n;
+    unsigned gen; /* statements prepared anew under new names (stmt_forget) */
     struct stmt v[STMT_CACHE_MAX];
 };
 
@@ -227,7 +228,10 @@ static const char *stmt_name(PGconn *conn, const char *sql, int nparams, int *er
     if (sc->n == STMT_CACHE_MAX)
         return NULL;
     struct stmt *st = &sc->v[sc->n];
-    snprintf(st->name, sizeof(st->name), "cf_%016llx", (unsigned long long)h);
+    if (sc->gen == 0)
+        snprintf(st->name, sizeof(st->name), "cf_%016llx", (unsigned long long)h);
+    else /* the name forgotten may still be prepared on the server */
+        snprintf(st->name, sizeof(st->name), "cf_%016llx_%u", (unsigned long long)h, sc->gen);
     PGresult *res = PQprepare(conn, st->name, sql, nparams, NULL);
     if (!pg_result_ok(res)) {
         *err = cf_pg_result_err(conn, res, errbuf, errbuf_size);
@@ -241,8 +245,39 @@ static const char *stmt_name(PGconn *conn, const char *sql, int nparams, int *er
     return st->name;
 }
 
+/* Forgets the statement prepared as name on conn: the next run prepares
+ * it anew, under a name of its own (the server may still hold the old). */
+static void stmt_forget(PGconn *conn, const char *name)
+{
+    struct stmt_cache *sc = PQinstanceData(conn, stmt_event);
+    for (size_t i = 0; sc && i < sc->n; i++) {
+        if (strcmp(sc->v[i].name, name) != 0)
+            continue;
+        free(sc->v[i].sql);
+        sc->v[i] = sc->v[--sc->n];
+        sc->gen++;
+        return;
+    }
+}
+
+/* 1 when res says the server can no longer run the prepared statement as
+ * prepared: a table it reads was changed under it (another instance's
+ * migration during a rolling deploy: "cached plan must not change result
+ * type"), or the name is gone (DEALLOCATE, DISCARD ALL by a pooler). */
+static int stmt_stale(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    return state && (strcmp(state, "26000") == 0 ||
+                     (strcmp(state, "0A000") == 0 && msg &&
+                      strncmp(msg, "cached plan must not change result type", 39) == 0));
+}
+
 /* cf_pg_exec, prepared once per connection (prepare) or planned for its
- * parameters each time. */
+ * parameters each time. A prepared statement the server can no longer run
+ * as prepared (stmt_stale) is forgotten, to be prepared anew: run again
+ * at once, unnamed, when no transaction was open, else the caller's
+ * transaction, aborted, is told to retry (CF_EUNAVAIL). */
 static int pg_exec_formats(PGconn *conn, const char *sql, int nparams, const char *const *params,
                            const int *lengths, const int *formats, int prepare, PGresult **out,
                            char *errbuf, size_t errbuf_size)
@@ -257,6 +292,20 @@ static int pg_exec_formats(PGconn *conn, const char *sql, int nparams, const cha
         return err;
     PGresult *res = name ? PQexecPrepared(conn, name, nparams, params, lengths, formats, 0)
                          : PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
+    if (name && !pg_result_ok(res) && stmt_stale(res)) {
+        cf_warn("postgresql: a prepared statement no longer runs as prepared (%s); prepared anew",
+                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+        stmt_forget(conn, name);
+        if (PQtransactionStatus(conn) == PQTRANS_IDLE) {
+            PQclear(res);
+            /* once, unnamed: the next run prepares it */
+            return pg_exec_formats(conn, sql, nparams, params, lengths, formats, 0, out, errbuf,
+                                   errbuf_size);
+        }
+        cf_pg_result_err(conn, res, errbuf, errbuf_size);
+        PQclear(res);
+        return CF_EUNAVAIL;
+    }
     if (!pg_result_ok(res)) {
         err = cf_pg_result_err(conn, res, errbuf, errbuf_size);
         PQclear(res);

@@ -3,8 +3,9 @@
  * (CLINICFLOW_TEST_PG_DSN): a parameterized statement is prepared once per
  * connection and then run by name, as the server's own view
  * (pg_prepared_statements) shows; a failing statement keeps its error and
- * is not remembered; a reset connection prepares again; with prepared
- * statements off, nothing is prepared. cf_pg_pool_exec runs one statement
+ * is not remembered; a reset connection prepares again; one the server
+ * can no longer run as prepared (its table changed, its name dropped) is
+ * prepared anew; with prepared statements off, nothing is prepared. cf_pg_pool_exec runs one statement
  * on a pooled connection and gives it back; a pool without a server says
  * unavailable. cf_pg_copy_send writes rows by COPY in the caller's
  * transaction, text with every escape back as it was; a row the server
@@ -256,10 +257,64 @@ static void test_arrays(const char *dsn)
     PQfinish(conn);
 }
 
+/* A table changed under a prepared statement (another instance's
+ * migration during a rolling deploy), or its name dropped on the server:
+ * outside a transaction the statement runs again at once; inside one the
+ * transaction is told to retry, and its retry runs. */
+static void test_prepared_stale(const char *dsn)
+{
+    char errbuf[256] = "";
+    PGconn *conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    PGconn *other = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    CHECK(conn != NULL && other != NULL);
+    if (!conn || !other) {
+        PQfinish(conn);
+        PQfinish(other);
+        return;
+    }
+    PQclear(PQexec(other, "DROP TABLE IF EXISTS pg_stale; CREATE TABLE pg_stale (a int);"
+                          " INSERT INTO pg_stale VALUES (7)"));
+    const char *sql = "SELECT a FROM pg_stale WHERE $1::int = 1";
+    const char *params[] = {"1"};
+    PGresult *res = NULL;
+    CHECK_INT(cf_pg_exec(conn, sql, 1, params, &res, errbuf, sizeof(errbuf)), 0);
+    PQclear(res);
+
+    PQclear(PQexec(other, "ALTER TABLE pg_stale ALTER a TYPE bigint"));
+    CHECK_INT(cf_pg_exec(conn, sql, 1, params, &res, errbuf, sizeof(errbuf)), 0);
+    CHECK(res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "7") == 0);
+    PQclear(res);
+    res = NULL;
+    CHECK_INT(cf_pg_exec(conn, sql, 1, params, &res, errbuf, sizeof(errbuf)), 0); /* anew */
+    PQclear(res);
+
+    PQclear(PQexec(other, "ALTER TABLE pg_stale ALTER a TYPE text"));
+    CHECK_INT(cf_pg_begin(conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_pg_exec(conn, sql, 1, params, NULL, errbuf, sizeof(errbuf)), CF_EUNAVAIL);
+    cf_pg_rollback(conn);
+    CHECK_INT(cf_pg_begin(conn, errbuf, sizeof(errbuf)), 0);
+    res = NULL;
+    CHECK_INT(cf_pg_exec(conn, sql, 1, params, &res, errbuf, sizeof(errbuf)), 0);
+    CHECK(res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "7") == 0);
+    PQclear(res);
+    CHECK_INT(cf_pg_commit(conn, errbuf, sizeof(errbuf)), 0);
+
+    /* the names dropped on the server (a pooler's DISCARD ALL) */
+    PQclear(PQexec(conn, "DEALLOCATE ALL"));
+    res = NULL;
+    CHECK_INT(cf_pg_exec(conn, sql, 1, params, &res, errbuf, sizeof(errbuf)), 0);
+    CHECK(res && PQntuples(res) == 1);
+    PQclear(res);
+    PQclear(PQexec(other, "DROP TABLE pg_stale"));
+    PQfinish(conn);
+    PQfinish(other);
+}
+
 int main(void)
 {
     const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
     test_prepared_once(dsn);
+    test_prepared_stale(dsn);
     test_off(dsn);
     test_pool_exec(dsn);
     test_copy(dsn);
