@@ -5,11 +5,10 @@
  * (pg_prepared_statements) shows; a failing statement keeps its error and
  * is not remembered; a reset connection prepares again; one the server
  * can no longer run as prepared (its table changed, its name dropped) is
- * prepared anew; with prepared statements off, nothing is prepared. cf_pg_pool_exec runs one statement
- * on a pooled connection and gives it back; a pool without a server says
- * unavailable. cf_pg_copy_send writes rows by COPY in the caller's
- * transaction, text with every escape back as it was; a row the server
- * refuses fails the statement as the data's error and leaves the
+ * prepared anew; with prepared statements off, nothing is prepared. cf_pg_pool_exec runs one
+ * statement on a pooled connection and gives it back; a pool without a server says unavailable.
+ * cf_pg_copy_send writes rows by COPY in the caller's transaction, text with every escape back as
+ * it was; a row the server refuses fails the statement as the data's error and leaves the
  * connection ready for the rollback.
  */
 #include <stdio.h>
