@@ -251,6 +251,15 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         goto outcome;
     }
 
+    /* a copy of a command put off (a relay's duplicate, a partition read
+     * again from before the put-off's commit): the job waits to be due
+     * again, and the scheduler's next command, of this id, is the one to
+     * send; the copy changes nothing and is forgotten as applied, as the
+     * put-off forgot the first */
+    if (view.job_put_off) {
+        rc = send_store_forget_command(conn, ev->id, errbuf, errbuf_size);
+        goto out;
+    }
     /* the job moved on while its command was on the way: the patient's
      * key came late and answered it, or the visit was moved or cancelled */
     if (!view.job_live) {

@@ -46,6 +46,7 @@ struct send_view {
     json_t *appointment;
     int opted_out;
     int job_live;
+    int job_put_off;          /* the job waits at this attempt, put off (send_store_job_later) */
     char reminder_status[32]; /* the appointment's, "" none */
 };
 int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
@@ -72,6 +73,11 @@ int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *com
  * left as it is. */
 int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
                          const char *command_id, int64_t due_ms, char *errbuf, size_t errbuf_size);
+/* The command command_id struck from the dispatchers' applied events, in
+ * the caller's transaction (a copy of a command put off: the next one of
+ * its id is applied). */
+int send_store_forget_command(PGconn *conn, const char *command_id, char *errbuf,
+                              size_t errbuf_size);
 /* The mark taken back, on its own: the request never left (no connection). */
 int send_store_unmark(PGconn *conn, const char *send_id, char *errbuf, size_t errbuf_size);
 /* The send's end (sent, failed, skipped, unknown), with the gateway's id

@@ -35,7 +35,9 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
                             " WHERE o.network_id = $4 AND o.phone = p.record->'phones'->>0"
                             " AND o.channel = $5),"
                             " coalesce(j.status = 'emitted' AND j.attempt = $7::int"
-                            " AND " JOB_CURRENT_SQL ", false), coalesce(a.reminder_status, '')"
+                            " AND " JOB_CURRENT_SQL ", false), coalesce(a.reminder_status, ''),"
+                            " coalesce(j.status = 'pending' AND j.attempt = $7::int"
+                            " AND j.late_from IS NOT NULL, false)"
                             " FROM (SELECT 1) AS one"
                             " LEFT JOIN reminders.sends s ON s.send_id = $1::uuid"
                             " LEFT JOIN reminders.patients p ON p.patient_id = $2::uuid"
@@ -66,6 +68,7 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
     out->opted_out = PQgetvalue(res, 0, 10)[0] == 't';
     out->job_live = PQgetvalue(res, 0, 11)[0] == 't';
     snprintf(out->reminder_status, sizeof(out->reminder_status), "%s", PQgetvalue(res, 0, 12));
+    out->job_put_off = PQgetvalue(res, 0, 13)[0] == 't';
     PQclear(res);
     return 0;
 }
@@ -144,6 +147,16 @@ int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
                       " updated_at = now()"
                       " WHERE job_id = $1::uuid AND status = 'emitted' AND attempt = $2::int",
                       5, params, NULL, errbuf, errbuf_size);
+}
+
+int send_store_forget_command(PGconn *conn, const char *command_id, char *errbuf,
+                              size_t errbuf_size)
+{
+    const char *params[] = {REMINDERS_DISPATCH_GROUP, command_id};
+    return cf_pg_exec(conn,
+                      "DELETE FROM reminders.applied_events WHERE group_id = $1"
+                      " AND event_id = $2::uuid",
+                      2, params, NULL, errbuf, errbuf_size);
 }
 
 int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, const char *status,

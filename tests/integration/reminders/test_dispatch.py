@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import cfstack
 import common
 from common import ok
-from test_planning import CENTER, NORTH, book, in_s, planning_network, utc
+from test_planning import COMMANDS, CENTER, NORTH, book, in_s, planning_network, utc
 
 SOUTH = "demo-south"
 
@@ -272,7 +272,9 @@ def test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next(s):
 def test_a_gateway_down_holds_up_only_its_clinic(s):
     """Center's gateway cannot be reached (nothing listens at its address):
     its reminder's job is due again a little later, its command consumed,
-    and North's reminder, due at the same moment, reaches North's dialer."""
+    and North's reminder, due at the same moment, reaches North's dialer. A
+    copy of Center's command read while the job waits changes nothing, and
+    once Center's dialer is there the reminder goes."""
     down = s.network_with_dialer()
     for c in down["clinics"]:
         if c["id"] == CENTER:
@@ -303,6 +305,22 @@ def test_a_gateway_down_holds_up_only_its_clinic(s):
         # the dialer still away, put off once more
         cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) >= 2, 60,
                            "Center's job taken again")
+        # a copy of its command read meanwhile (a relay's duplicate, a
+        # partition read again from before a commit) changes nothing: the
+        # job is taken a third time, and once Center's dialer is there the
+        # scheduler's command goes to it
+        cmd = s.wait_message(COMMANDS, lambda m: m["event"] and m["event"]["data"].get(
+            "appointment_id") == common.appointment_uuid(center), "Center's command")
+        cfstack.produce(s.broker.bootstrap, COMMANDS, cmd["key"], cmd["payload"].encode())
+        cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) >= 3, 60,
+                           "Center's job taken a third time")
+        assert send_of(s, center) is None
+        for ch in down["channels"]:
+            if ch["id"] == "it-center-dialer":
+                ch["credentials"]["url"] = s.dialer.url
+        s.apply(down)
+        cfstack.wait_until(lambda: (send_of(s, center) or ("", ""))[1] == "sent", 60,
+                           "Center's send once its dialer is there")
     finally:
         s.apply(s.network_with_dialer())
 
