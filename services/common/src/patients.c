@@ -20,6 +20,9 @@
 
 /* Seconds an answer stays cached; its version key lives twice as long. */
 #define CACHE_TTL_S 300
+/* a look-up's column after the last visit: the first visit as the MIS
+ * gave it (RFC 3339 text, read by cf_patients_row), or NULL */
+#define FIRST_VISIT_SQL "p.doc->>'first_visit_at'"
 /* Contacts whose versions one script call moves. */
 #define VERSIONS_PER_CALL 500
 
@@ -175,11 +178,17 @@ out:
 json_t *cf_patients_row(const PGresult *res, int i, int col)
 {
     json_t *j_pat = json_pack("{s:s}", "patient_id", PQgetvalue(res, i, col));
+    char buf[32];
+    int64_t first_ms;
 
     if (!PQgetisnull(res, i, col + 1)) {
-        char buf[32];
         cf_time_format(strtoll(PQgetvalue(res, i, col + 1), NULL, 10), buf);
         json_object_set_new(j_pat, "last_visit_at", json_string(buf));
+    }
+    if (!PQgetisnull(res, i, col + 2) &&
+        cf_time_parse(PQgetvalue(res, i, col + 2), &first_ms) == 0) {
+        cf_time_format(first_ms, buf);
+        json_object_set_new(j_pat, "first_visit_at", json_string(buf));
     }
     return j_pat;
 }
@@ -218,7 +227,7 @@ int cf_patients_lookup(struct cf_patients *pv, PGconn *conn, const char *network
      * meanwhile moves it, so this answer, old by then, is never used. */
     const char *params[] = {network_id, contact_key};
     sql = cf_xasprintf("SELECT p.patient_id::text,"
-                       " (extract(epoch FROM p.last_visit_at) * 1000)::bigint"
+                       " (extract(epoch FROM p.last_visit_at) * 1000)::bigint, " FIRST_VISIT_SQL
                        " FROM %s.patient_contacts c"
                        " JOIN %s.patients p USING (network_id, patient_id)"
                        " WHERE c.network_id = $1 AND c.contact_key = $2",
@@ -246,14 +255,15 @@ out:
 int cf_patients_lookup_many(const struct cf_patients *pv, PGconn *conn, const json_t *rows,
                             PGresult **res, char *errbuf, size_t errbuf_size)
 {
-    char *sql = cf_xasprintf("SELECT q.i, p.patient_id::text,"
-                             " (extract(epoch FROM p.last_visit_at) * 1000)::bigint"
-                             " FROM jsonb_to_recordset($1::jsonb) AS q(i int, n text, k text)"
-                             " CROSS JOIN LATERAL (SELECT p.patient_id, p.last_visit_at"
-                             " FROM %s.patient_contacts c"
-                             " JOIN %s.patients p USING (network_id, patient_id)"
-                             " WHERE c.network_id = q.n AND c.contact_key = q.k LIMIT 1) AS p",
-                             pv->schema, pv->schema);
+    char *sql =
+        cf_xasprintf("SELECT q.i, p.patient_id::text,"
+                     " (extract(epoch FROM p.last_visit_at) * 1000)::bigint, " FIRST_VISIT_SQL
+                     " FROM jsonb_to_recordset($1::jsonb) AS q(i int, n text, k text)"
+                     " CROSS JOIN LATERAL (SELECT p.patient_id, p.last_visit_at, p.doc"
+                     " FROM %s.patient_contacts c"
+                     " JOIN %s.patients p USING (network_id, patient_id)"
+                     " WHERE c.network_id = q.n AND c.contact_key = q.k LIMIT 1) AS p",
+                     pv->schema, pv->schema);
     int rc = cf_pg_exec_json_planned(conn, sql, rows, res, errbuf, errbuf_size);
     free(sql);
     return rc;
@@ -261,9 +271,17 @@ int cf_patients_lookup_many(const struct cf_patients *pv, PGconn *conn, const js
 
 const char *cf_patients_class(const json_t *j_pat, int64_t at_ms)
 {
-    const int64_t last = cf_time_json_get(j_pat, "last_visit_at");
+    int64_t last = cf_time_json_get(j_pat, "last_visit_at");
+    const int64_t first = cf_time_json_get(j_pat, "first_visit_at");
 
     if (!j_pat || last < 0)
         return "new";
+    /* a contact classed after a visit it led to (the fold behind, a late
+     * report): what the patient was then is read from the first visit */
+    if (last > at_ms && first >= 0) {
+        if (first > at_ms)
+            return "new";
+        last = first;
+    }
     return at_ms - last <= CF_PATIENTS_REPEAT_WITHIN_MS ? "repeat" : "lapsed";
 }

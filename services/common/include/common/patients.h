@@ -89,19 +89,23 @@ int cf_patients_lookup(struct cf_patients *pv, PGconn *conn, const char *network
 
 /* The patients of many contacts at once, from PostgreSQL: rows is an
  * array of {"i": place, "n": network, "k": contact key}; *res gets a row
- * (i, patient_id, last visit as Unix ms or NULL) per contact that has a
- * patient (PQclear it). 0 or the database error. */
+ * (i, patient_id, last visit as Unix ms or NULL, first visit as the MIS
+ * gave it or NULL) per contact that has a patient (PQclear it). 0 or the
+ * database error. */
 int cf_patients_lookup_many(const struct cf_patients *pv, PGconn *conn, const json_t *rows,
                             PGresult **res, char *errbuf, size_t errbuf_size);
 
 /* The patient of row i of a look-up's result, from its column col
- * (patient_id) and col + 1 (last visit as Unix ms, or NULL): {"patient_id",
- * "last_visit_at"?}, as cf_patients_lookup gives it (new reference). */
+ * (patient_id), col + 1 (last visit as Unix ms, or NULL) and col + 2 (first
+ * visit, RFC 3339, or NULL): {"patient_id", "last_visit_at"?,
+ * "first_visit_at"?}, as cf_patients_lookup gives it (new reference). */
 json_t *cf_patients_row(const PGresult *res, int i, int col);
 
 /* The class of a contact at at_ms with patient j_pat (NULL: none): "new"
  * (no patient, or no visit), "repeat" (last visit within
- * CF_PATIENTS_REPEAT_WITHIN_MS before) or "lapsed". Pure. */
+ * CF_PATIENTS_REPEAT_WITHIN_MS before) or "lapsed". A contact classed
+ * after a visit it led to (the last visit after at_ms) is judged by the
+ * first visit when the MIS gave it: "new" when that came after too. Pure. */
 const char *cf_patients_class(const json_t *j_pat, int64_t at_ms);
 
 #endif
