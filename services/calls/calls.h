@@ -194,6 +194,10 @@ int calls_patients_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                          const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                          size_t errbuf_size);
 void calls_patients_batch_done(void *ctx, int committed);
+/* The view's erase (cf_patients_erase_fn): a tombstoned patient's calls and
+ * callback tasks lose what names the person. */
+int calls_erase_person(void *arg, PGconn *conn, const char *patient_id, const json_t *contacts,
+                       char *errbuf, size_t errbuf_size);
 
 /* dni_route.c: GET|OPTIONS /v1/tracking/number and the metric
  * descriptions; dni_sessions.c: the worker that writes the holds'
@@ -315,6 +319,11 @@ int calls_store_take_pending(PGconn *conn, const json_t *want, json_t *taken, ch
                              size_t errbuf_size);
 int calls_store_pend_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
+/* An erased patient's calls, by contacts (an array of {"n": network, "k":
+ * contact key}): the person's party becomes {"raw": "", "kind":
+ * "erased"}, the patient id and the recording go. In the caller's
+ * transaction. */
+int calls_store_erase(PGconn *conn, const json_t *contacts, char *errbuf, size_t errbuf_size);
 /* The row (column -> value, the document under "doc") the batch's one
  * upsert takes for call j_call of network_id (new ref; pure). */
 json_t *calls_store_row(const char *network_id, const json_t *j_call);

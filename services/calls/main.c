@@ -101,7 +101,8 @@ int main(void)
         cf_error("CLINICFLOW_CALLS_TRUSTED_PROXIES: %s", errbuf); /* checked when loaded */
         return 2;
     }
-    ctx.patients = (struct cf_patients){.schema = "calls", .redis = svc.redis};
+    ctx.patients = (struct cf_patients){
+        .schema = "calls", .redis = svc.redis, .erase = calls_erase_person, .erase_arg = &ctx};
 
     /* Intake: webhook -> verify -> normalize -> produce to calls.raw -> ack.
      * No PostgreSQL on that path: an intake-only instance stays ready

@@ -369,6 +369,21 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
                            ids, NULL, errbuf, errbuf_size);
 }
 
+int calls_store_erase(PGconn *conn, const json_t *contacts, char *errbuf, size_t errbuf_size)
+{
+    /* the person's side of each call (the caller of an inbound call, the
+     * called of an outbound one), the patient's id and the recording; the
+     * call, its times, outcome and key stay, counted as before */
+    return cf_pg_exec_json(
+        conn,
+        "UPDATE calls.calls c SET doc = (c.doc #- '{patient,patient_id}') - 'recording_url'"
+        " || jsonb_build_object(CASE WHEN c.direction = 'inbound' THEN 'caller' ELSE 'called' END,"
+        " '{\"raw\": \"\", \"kind\": \"erased\"}'::jsonb)"
+        " FROM jsonb_to_recordset($1::jsonb) AS q(n text, k text)"
+        " WHERE c.network_id = q.n AND c.contact_key = q.k",
+        contacts, NULL, errbuf, errbuf_size);
+}
+
 int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids, json_t *locked,
                               char *errbuf, size_t errbuf_size)
 {

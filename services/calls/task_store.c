@@ -40,6 +40,16 @@ json_t *calls_tasks_row(const char *network_id, const char *contact_key, const j
     return j_row;
 }
 
+int calls_tasks_erase(PGconn *conn, const json_t *contacts, char *errbuf, size_t errbuf_size)
+{
+    return cf_pg_exec_json(
+        conn,
+        "UPDATE calls.tasks t SET doc = t.doc - 'contact'"
+        " FROM jsonb_to_recordset($1::jsonb) AS q(n text, k text)"
+        " WHERE t.network_id = q.n AND t.contact_key = q.k AND t.doc ? 'contact'",
+        contacts, NULL, errbuf, errbuf_size);
+}
+
 int calls_tasks_save_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
     if (json_array_size(rows) == 0)

@@ -3,6 +3,7 @@
 from the contact within the look-back), and the patient class from the
 phone -> patient view fed by clinicflow.patients.v1 (new, repeat, lapsed;
 a tombstone erases the patient, cached answers included)."""
+import datetime
 import json
 import random
 import uuid
@@ -142,13 +143,36 @@ def test_patient_class(stack):
     assert data["patient"] == {"class": "lapsed", "patient_id": lapsed_id}, data
     data = ended_call(stack, **{"from": new_no})
     assert data["patient"] == {"class": "new"}, data
+    # a missed call of theirs: its callback task holds the number to call
+    key = contact_key(repeat_no)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    st, _, reply = stack.post_generic(call_body(
+        event="ended", time=now.strftime("%Y-%m-%dT%H:%M:%SZ"), outcome="missed",
+        ring_seconds=25, **{"from": repeat_no}))
+    assert st == 202, reply
 
-    # Erasure: a tombstone removes the patient; their next call is "new".
+    def kept(what):
+        return int(cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.%s WHERE contact_key = '%s'"
+                                % (what, key))[0][0])
+    wait_until(lambda: kept("tasks") >= 1, 60, "the missed call's callback task")
+
+    # Erasure: a tombstone removes the patient; their calls keep the call
+    # but not the person (their party, the patient id), their callback task
+    # not the number; their next call is "new".
+    calls_before = kept("calls")
     cfstack.produce(stack.broker.bootstrap, PATIENTS, repeat_id, None)
     wait_patients_consumed(stack, 3)
     rows = cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.patient_contacts"
                         " WHERE patient_id = '%s'" % repeat_id)
     assert rows == [["0"]], rows
+    assert kept("calls") == calls_before >= 3
+    left = cfstack.psql(stack.dsn, "SELECT doc->'caller', doc->'patient' FROM calls.calls"
+                        " WHERE contact_key = '%s'" % key)
+    for caller, patient in left:
+        assert json.loads(caller) == {"raw": "", "kind": "erased"}, left
+        assert "patient_id" not in json.loads(patient or "{}"), left
+    assert cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.tasks WHERE contact_key = '%s'"
+                        " AND doc ? 'contact'" % key) == [["0"]]
     assert ended_call(stack, **{"from": repeat_no})["patient"] == {"class": "new"}
 
 
