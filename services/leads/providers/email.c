@@ -29,6 +29,7 @@
 #include "common/hash.h"
 #include "common/json_text.h"
 #include "common/time.h"
+#include "common/validate.h"
 #include "common/xmalloc.h"
 
 /* Finds needle (n bytes) in s[0..len), or NULL. */
@@ -235,7 +236,8 @@ out:
 }
 
 /* Splits a From header ("Jane Roe <jane@example.com>", "jane@example.com",
- * "\"Roe, Jane\" <jane@example.com>") into the fact's name and email. */
+ * "\"Roe, Jane\" <jane@example.com>") into the fact's name and email (an
+ * address cf_validate_email takes; none else). */
 static void set_from(json_t *j_fact, const char *from)
 {
     const char *lt = strrchr(from, '<');
@@ -261,11 +263,15 @@ static void set_from(json_t *j_fact, const char *from)
         addr++;
     while (addr_end > addr && addr_end[-1] == ' ')
         addr_end--;
-    if (memchr(addr, '@', (size_t)(addr_end - addr))) {
-        json_t *j_addr = json_stringn(addr, (size_t)(addr_end - addr));
-        if (j_addr)
-            json_object_set_new(j_fact, "email", j_addr);
-    }
+    /* only an address that is one: else the envelope sender is read */
+    json_t *j_addr = memchr(addr, '@', (size_t)(addr_end - addr))
+                         ? json_stringn(addr, (size_t)(addr_end - addr))
+                         : NULL;
+    char *valid = j_addr ? cf_validate_email(json_string_value(j_addr)) : NULL;
+    if (valid)
+        json_object_set_new(j_fact, "email", json_incref(j_addr));
+    free(valid);
+    json_decref(j_addr);
 }
 
 /* The Message-Id in message-headers (a JSON string: [["Name", "value"],

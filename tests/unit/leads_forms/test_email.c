@@ -70,7 +70,8 @@ static void test_reply(void)
 }
 
 /* The display name and address of From in its spellings; a From without
- * an address falls back to the envelope sender. */
+ * an address, or with one that is not, falls back to the envelope
+ * sender. */
 static void test_from(void)
 {
     static const struct {
@@ -80,6 +81,10 @@ static void test_from(void)
         {"from=jane%40example.com", NULL, "jane@example.com"},
         {"from=%3Cjane%40example.com%3E", NULL, "jane@example.com"},
         {"from=Jane&sender=bounce%40example.com", NULL, "bounce@example.com"},
+        /* an address that is not one (a comment after it, cut short): the
+         * envelope sender, not no contact at all */
+        {"from=ivan%40example.org+%28Ivan%29&sender=ivan%40example.org", NULL, "ivan@example.org"},
+        {"from=ivan%40&sender=bounce%40example.com", NULL, "bounce@example.com"},
     };
     char body[512];
 
