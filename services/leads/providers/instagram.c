@@ -95,6 +95,9 @@ static int instagram_parse(const struct cf_hook *h, json_t *facts, const char **
     const json_t *j_entry, *j_event;
     size_t i, k, recorded = 0, senderless = 0;
     const char *object, *why = NULL;
+    /* the channel's own account, when it names it: a notification for
+     * another account of the same Meta app is not this clinic's */
+    const char *own = cf_hook_str(json_object_get(h->channel, "credentials"), "account_id");
     int rc = CF_EINVAL;
 
     if (!j_body)
@@ -108,6 +111,11 @@ static int instagram_parse(const struct cf_hook *h, json_t *facts, const char **
     }
     json_array_foreach(json_object_get(j_body, "entry"), i, j_entry)
     {
+        char to[MSGR_ID_MAX + 1];
+        if (own && (msgr_id(json_object_get(j_entry, "id"), to) != 0 || strcmp(to, own) != 0)) {
+            why = "another_account";
+            continue;
+        }
         if (!json_is_array(json_object_get(j_entry, "messaging")) && !why)
             why = "not_messaging"; /* a comments or mentions change */
         json_array_foreach(json_object_get(j_entry, "messaging"), k, j_event)

@@ -164,7 +164,10 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
 {
     json_t *j_body = msgr_body_object(h, errbuf, errbuf_size);
     const json_t *j_entry, *j_change, *j_msg;
-    size_t i, k, m, messages = 0, statuses = 0, recorded = 0;
+    size_t i, k, m, messages = 0, statuses = 0, recorded = 0, elsewhere = 0;
+    /* the channel's own number, when it names it: a notification for
+     * another number of the same Meta app is not this clinic's */
+    const char *own = cf_hook_str(json_object_get(h->channel, "credentials"), "phone_number_id");
     const char *object, *other_field = NULL, *bad_field = NULL, *not_request = NULL;
     int rc = CF_EINVAL;
 
@@ -185,6 +188,11 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
             const json_t *j_value = json_object_get(j_change, "value");
             if (!field || strcmp(field, "messages") != 0) {
                 other_field = field ? field : "unknown";
+                continue;
+            }
+            const char *to = cf_hook_str(json_object_get(j_value, "metadata"), "phone_number_id");
+            if (own && (!to || strcmp(to, own) != 0)) {
+                elsewhere++;
                 continue;
             }
             statuses += json_array_size(json_object_get(j_value, "statuses"));
@@ -211,6 +219,8 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
         cf_seterr(errbuf, errbuf_size, "no message names its sender and id");
     } else if (not_request) {
         rc = cf_hook_ignored_value(h, "not_a_request", not_request);
+    } else if (elsewhere > 0) {
+        rc = cf_hook_ignored(h, "another_number");
     } else if (statuses > 0) {
         rc = cf_hook_ignored(h, "statuses");
     } else {

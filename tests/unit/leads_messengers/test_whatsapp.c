@@ -5,8 +5,8 @@
  * test_fixture_files (signatures computed with python3 hmac, the command in
  * tests/fixtures/leads/README.md). Here stay the cases that change a
  * request at run time: a retry keeps its key, one byte of the body
- * changed, the hex in capitals, a channel without its secrets, a
- * challenge we will not echo.
+ * changed, the hex in capitals, a channel without its secrets, one that
+ * names its number and gets another's, a challenge we will not echo.
  */
 #include "fixture_leads.h"
 #include "common/err.h"
@@ -77,6 +77,33 @@ static void test_signature(void)
         fx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, channel, RECEIVED_MS, &facts),
         CF_EAUTH);
     json_decref(facts);
+}
+
+/* A channel that names its phone number id takes only that number's
+ * messages: another number's (of the same Meta app, its webhook pointed
+ * here) is acknowledged and not this clinic's lead. */
+static void test_own_number(void)
+{
+    json_t *facts = NULL;
+    json_t *channel = fixture_channel("whatsapp");
+    json_object_set_new(json_object_get(channel, "credentials"), "phone_number_id",
+                        json_string("106540352242922"));
+    CHECK_INT(
+        fx_verify_parse(&leads_adapter_whatsapp, &text_message, NULL, channel, RECEIVED_MS, &facts),
+        0);
+    CHECK_INT(json_array_size(facts), 1);
+    json_decref(facts);
+
+    struct fx x;
+    channel = fixture_channel("whatsapp");
+    json_object_set_new(json_object_get(channel, "credentials"), "phone_number_id",
+                        json_string("106540352249999"));
+    fixture_fx_init(&x, &text_message, channel);
+    CHECK_INT(fx_verify(&x, &leads_adapter_whatsapp, NULL), 0);
+    CHECK_INT(fx_parse(&x, &leads_adapter_whatsapp), 0);
+    CHECK_INT(json_array_size(x.facts), 0);
+    CHECK_STR(x.notes.ignored, "another_number");
+    fx_free(&x);
 }
 
 /* The handshake's answer to query (replacing the fixture's) on channel. */
@@ -193,6 +220,7 @@ int main(void)
     fixture_request_load("whatsapp", "handshake", &handshake);
     test_retry_same_key();
     test_signature();
+    test_own_number();
     test_handshake();
     test_code();
     test_table();
