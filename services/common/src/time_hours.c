@@ -245,17 +245,30 @@ int cf_time_is_open(const struct cf_time_hours *h, int64_t at)
     return 0;
 }
 
+/* The last date on which the schedule differs from its plain week (a
+ * holiday, an extra date), INT64_MIN when none: past it the week repeats,
+ * so it opens within 7 days or never. Before it, a holiday on the only
+ * open weekday closes a whole week, and an extra date may be the only
+ * opening. */
+static int64_t last_special(const struct cf_time_hours *h)
+{
+    int64_t last = INT64_MIN;
+    if (h->n_holidays > 0)
+        last = h->holidays[h->n_holidays - 1];
+    if (h->n_extra > 0 && h->extra[h->n_extra - 1].date > last)
+        last = h->extra[h->n_extra - 1].date;
+    return last;
+}
+
 int cf_time_next_open(const struct cf_time_hours *h, int64_t at, int64_t *out)
 {
     if (!in_range(at))
         return CF_ENOTFOUND;
     int64_t today = local_date(h, at);
-    /* Closed days in a row are at most the holidays plus a closed week,
-     * unless only extra dates open: then up to the last of them. */
-    int64_t last = today + 8 + (int64_t)h->n_holidays;
+    /* past the last holiday or extra date, a week and a day more */
+    const int64_t special = last_special(h);
+    const int64_t last = (special > today ? special : today) + 8;
 
-    if (h->n_extra > 0 && h->extra[h->n_extra - 1].date > last)
-        last = h->extra[h->n_extra - 1].date;
     for (int64_t date = today - 1; date <= last; date++) {
         const struct cf_time_day *day = day_of(h, date);
         for (int k = 0; k < day->n; k++) {
@@ -330,9 +343,9 @@ int cf_time_add_working(const struct cf_time_hours *h, int64_t at, int64_t secon
     int64_t left = seconds * 1000, cursor = at;
     int64_t date = local_date(h, at) - 1;
     /* Closed days in a row past which it never opens again: as in
-     * cf_time_next_open, the holidays plus a closed week, or up to the
-     * last extra date. */
-    const int64_t last_extra = h->n_extra > 0 ? h->extra[h->n_extra - 1].date : INT64_MIN;
+     * cf_time_next_open, a week and a day past the last holiday or extra
+     * date. */
+    const int64_t special = last_special(h);
     int64_t closed_run = 0;
 
     for (; date < SECONDS_END / DAY_S - 1; date++) {
@@ -356,7 +369,7 @@ int cf_time_add_working(const struct cf_time_hours *h, int64_t at, int64_t secon
             cursor = e;
         }
         closed_run = gained > 0 ? 0 : closed_run + 1;
-        if (closed_run > 8 + (int64_t)h->n_holidays && date > last_extra)
+        if (closed_run > 8 && date > special + 8)
             return CF_ENOTFOUND;
     }
     return CF_ENOTFOUND;

@@ -359,6 +359,24 @@ static void test_add_working(void)
     }
     cf_time_hours_free(&h);
 
+    /* Open on Saturdays only, the one Saturday ahead a holiday: closed for
+     * thirteen days, more than a week and the holidays, still open again */
+    CHECK_INT(hours("Europe/Moscow", "{\"sat\":[\"10:00-16:00\"]}", "[\"2026-05-09\"]", NULL, &h),
+              0);
+    int64_t next = 0, until = 0;
+    CHECK_INT(cf_time_next_open(&h, msk(2026, 5, 3, 12, 0), &next), 0);
+    CHECK_INT(next, msk(2026, 5, 16, 10, 0));
+    CHECK_INT(cf_time_add_working(&h, msk(2026, 5, 3, 12, 0), 600, &until), 0);
+    CHECK_INT(until, msk(2026, 5, 16, 10, 10));
+    cf_time_hours_free(&h);
+    /* a weekend clinic whose only weekend ahead is two holidays */
+    CHECK_INT(hours("Europe/Moscow", "{\"sat\":[\"10:00-16:00\"],\"sun\":[\"10:00-16:00\"]}",
+                    "[\"2026-01-03\",\"2026-01-04\"]", NULL, &h),
+              0);
+    CHECK_INT(cf_time_add_working(&h, msk(2025, 12, 29, 12, 0), 600, &until), 0);
+    CHECK_INT(until, msk(2026, 1, 10, 10, 10));
+    cf_time_hours_free(&h);
+
     /* New York across DST, in the clinic's own zone */
     CHECK_INT(hours("America/New_York",
                     "{\"sat\":[\"09:00-18:00\"],\"sun\":[\"09:00-18:00\"],"
