@@ -471,6 +471,10 @@ struct cf_producer *cf_kafka_producer_new(const struct cf_settings *s, char *err
     cf_metrics_describe("clinicflow_kafka_deliveries_total", "counter",
                         "Kafka delivery reports by result");
     cf_metrics_set("clinicflow_kafka_breaker_open", "", 0);
+    /* Ready only once a broker answered: one that was never reached (a
+     * wrong address, brokers down at start) must not pass for available
+     * while librdkafka is still trying (up to its connection timeout). */
+    verify_brokers(p);
 
     int rc = pthread_create(&p->poll_thread, NULL, poll_main, p);
     if (rc) {
@@ -573,9 +577,11 @@ int cf_kafka_produce_batch(struct cf_producer *p, struct cf_kmsg *msgs, size_t n
     }
     dr_wait_unref_unlock(w);
     /* Nothing came back within the wait: as good a sign of an outage as a
-     * timed-out message, and sooner (its report can come seconds later). */
+     * timed-out message, and sooner (its report can come seconds later);
+     * and no more: while the statistics see a broker UP, it is one slow
+     * partition leader, whose own messages fail, not every partition's. */
     if (unreported)
-        breaker_apply(p, CF_BREAKER_ALL_DOWN);
+        breaker_apply(p, CF_BREAKER_TIMED_OUT);
     return first;
 }
 
