@@ -9,6 +9,7 @@
  */
 #include "common/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "common/xmalloc.h"
 
 extern char **environ;
@@ -150,40 +152,106 @@ void cf_config_free(const struct cf_config_var *vars, size_t n)
     }
 }
 
+/* 1 when the n bytes at key name a password (libpq's password and
+ * sslpassword, a URL query's too). */
+static int password_key(const char *key, size_t n)
+{
+    return (n == 8 && strncmp(key, "password", 8) == 0) ||
+           (n == 11 && strncmp(key, "sslpassword", 11) == 0);
+}
+
+/* A URL's query ("a=1&password=x"), its passwords masked, onto b. */
+static void mask_query(struct cf_strbuf *b, const char *q)
+{
+    while (*q) {
+        const size_t len = strcspn(q, "&#");
+        const char *eq = memchr(q, '=', len);
+        if (eq && password_key(q, (size_t)(eq - q))) {
+            cf_strbuf_add_n(b, q, (size_t)(eq - q) + 1);
+            cf_strbuf_add(b, MASK);
+        } else {
+            cf_strbuf_add_n(b, q, len);
+        }
+        q += len;
+        if (*q == '#') {
+            cf_strbuf_add(b, q);
+            return;
+        }
+        if (*q)
+            cf_strbuf_add_n(b, q++, 1);
+    }
+}
+
+/* libpq's key=value form ("host=h password = 'a b'"), its passwords'
+ * values masked, onto b: spaces around '=', quoted values with their
+ * escapes, as libpq reads them. */
+static void mask_conninfo(struct cf_strbuf *b, const char *v)
+{
+    while (*v) {
+        const size_t blank = strspn(v, " \t\n\r\f\v");
+        cf_strbuf_add_n(b, v, blank);
+        v += blank;
+        const char *key = v;
+        while (*v && *v != '=' && !isspace((unsigned char)*v))
+            v++;
+        const size_t key_len = (size_t)(v - key);
+        v += strspn(v, " \t\n\r\f\v");
+        if (*v != '=') { /* not a key=value: kept as it is */
+            cf_strbuf_add_n(b, key, (size_t)(v - key));
+            continue;
+        }
+        v++;
+        v += strspn(v, " \t\n\r\f\v");
+        const char *value = v;
+        if (*v == '\'') {
+            v++;
+            while (*v && *v != '\'')
+                v += (v[0] == '\\' && v[1]) ? 2 : 1;
+            if (*v == '\'')
+                v++;
+        } else {
+            while (*v && !isspace((unsigned char)*v))
+                v += (v[0] == '\\' && v[1]) ? 2 : 1;
+        }
+        cf_strbuf_add_n(b, key, (size_t)(value - key));
+        if (password_key(key, key_len))
+            cf_strbuf_add(b, MASK);
+        else
+            cf_strbuf_add_n(b, value, (size_t)(v - value));
+    }
+}
+
 /*
  * A copy of value with any password removed: the password of URL userinfo
- * ("scheme://user:pass@host" -> "scheme://user:********@host") and the value
- * of libpq's key=value "password=..." form. Other text is kept as is.
+ * ("scheme://user:pass@host" -> "scheme://user:********@host") and of its
+ * query ("?password=..."), and the value of libpq's key=value password and
+ * sslpassword. Other text is kept as is.
  */
 static char *mask_password(const char *value)
 {
+    struct cf_strbuf b = {0};
     const char *scheme = strstr(value, "://");
-    if (scheme) {
-        const char *user = scheme + 3;
-        size_t auth_len = strcspn(user, "@/?#");
-        if (user[auth_len] == '@') {
-            const char *colon = memchr(user, ':', auth_len);
-            if (colon)
-                return cf_xasprintf("%.*s:" MASK "%s", (int)(colon - value), value,
-                                    user + auth_len);
-        }
-        return cf_xstrdup(value);
+    if (!scheme) {
+        mask_conninfo(&b, value);
+        return cf_strbuf_take(&b);
     }
-    const char *pw = strstr(value, "password=");
-    if (pw && (pw == value || pw[-1] == ' ' || pw[-1] == '\t')) {
-        const char *rest = pw + strlen("password=");
-        if (*rest == '\'') {
-            rest++;
-            while (*rest && *rest != '\'')
-                rest += (rest[0] == '\\' && rest[1]) ? 2 : 1;
-            if (*rest == '\'')
-                rest++;
-        } else {
-            rest += strcspn(rest, " \t");
-        }
-        return cf_xasprintf("%.*spassword=" MASK "%s", (int)(pw - value), value, rest);
+    const char *user = scheme + 3;
+    const size_t auth_len = strcspn(user, "@/?#");
+    const char *colon = user[auth_len] == '@' ? memchr(user, ':', auth_len) : NULL;
+    const char *rest = colon ? user + auth_len : user;
+    cf_strbuf_add_n(&b, value, (size_t)((colon ? colon : user) - value));
+    if (colon)
+        cf_strbuf_add(&b, ":" MASK);
+    const size_t before_query = strcspn(rest, "?#");
+    cf_strbuf_add_n(&b, rest, before_query);
+    rest += before_query;
+    if (*rest == '?') {
+        cf_strbuf_add(&b, "?");
+        mask_query(&b, rest + 1);
+    } else {
+        cf_strbuf_add(&b, rest);
     }
-    return cf_xstrdup(value);
+    return cf_strbuf_take(&b);
 }
 
 void cf_config_log(const struct cf_config_var *vars, size_t n)
@@ -272,7 +340,7 @@ void cf_config_kafka_props_free(struct cf_kafka_prop *props, size_t n)
 static int kafka_prop_is_secret(const char *name)
 {
     return strstr(name, "password") || strstr(name, "secret") || strstr(name, "oauthbearer") ||
-           strstr(name, "sasl.jaas");
+           strstr(name, "sasl.jaas") || strstr(name, "ssl.key") || strstr(name, "ssl_key");
 }
 
 /* CLINICFLOW_HTTP_HOST's check: NULL for an IPv4 address or a host name

@@ -43,6 +43,7 @@ static const char *const all_vars[] = {
     "CLINICFLOW_KAFKA_X_STATISTICS_INTERVAL_MS",
     "CLINICFLOW_KAFKA_X_SASL_PASSWORD",
     "CLINICFLOW_KAFKA_X_EMPTY",
+    "CLINICFLOW_KAFKA_X_SSL_KEY_PEM",
     "CLINICFLOW_TEST_FLAG",
     "CLINICFLOW_TEST_COUNT",
     "CLINICFLOW_TEST_NAME",
@@ -312,6 +313,13 @@ static void test_dsn_masking(void)
         {"host=h port=5432 password=s3cret user=u", "host=h port=5432 password=******** user=u"},
         {"password='a b\\' c' host=h", "password=******** host=h"},
         {"host=/tmp dbname=x", "host=/tmp dbname=x"},
+        /* libpq's spaces around '=', a password key inside another's name,
+         * a URL's query, a client key's passphrase */
+        {"host=h password = s3cret user=u", "host=h password = ******** user=u"},
+        {"sslpassword=a password=b", "sslpassword=******** password=********"},
+        {"postgresql://u@h/db?sslmode=require&password=s3cret",
+         "postgresql://u@h/db?sslmode=require&password=********"},
+        {"postgresql://u:p@h/db?password=q#x", "postgresql://u:********@h/db?password=********#x"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *dsn = NULL;
@@ -346,21 +354,24 @@ static void test_kafka_props(void)
     setenv("CLINICFLOW_KAFKA_X_SOCKET_KEEPALIVE_ENABLE", "true", 1);
     setenv("CLINICFLOW_KAFKA_X_SASL_PASSWORD", "kafka-pw", 1);
     setenv("CLINICFLOW_KAFKA_X_EMPTY", "", 1);
+    setenv("CLINICFLOW_KAFKA_X_SSL_KEY_PEM", "-----BEGIN PRIVATE KEY-----MIIEv", 1);
     capture_begin();
     int rc = cf_config_load_settings(&s, "calls", 8081, NULL, 0, errbuf, sizeof(errbuf));
     char *log = capture_end();
     CHECK_INT(rc, 0);
-    CHECK_INT(s.kafka_props_n, 3);
-    if (s.kafka_props_n == 3) {
+    CHECK_INT(s.kafka_props_n, 4);
+    if (s.kafka_props_n == 4) {
         /* sorted by name */
         CHECK_STR(s.kafka_props[0].name, "sasl.password");
         CHECK_STR(s.kafka_props[0].value, "kafka-pw");
         CHECK_STR(s.kafka_props[1].name, "socket.keepalive.enable");
         CHECK_STR(s.kafka_props[1].value, "true");
-        CHECK_STR(s.kafka_props[2].name, "statistics.interval.ms");
-        CHECK_STR(s.kafka_props[2].value, "1000");
+        CHECK_STR(s.kafka_props[2].name, "ssl.key.pem");
+        CHECK_STR(s.kafka_props[3].name, "statistics.interval.ms");
+        CHECK_STR(s.kafka_props[3].value, "1000");
     }
     CHECK(strstr(log, "kafka-pw") == NULL);
+    CHECK(strstr(log, "MIIEv") == NULL); /* a client's private key */
     CHECK(strstr(log, "config kafka property socket.keepalive.enable=true") != NULL);
     free(log);
     cf_config_free_settings(&s, NULL, 0);
