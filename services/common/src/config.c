@@ -336,6 +336,38 @@ void cf_config_kafka_props_free(struct cf_kafka_prop *props, size_t n)
     free(props);
 }
 
+/* librdkafka properties the services set themselves, which a
+ * CLINICFLOW_KAFKA_X_* setting would change unseen (the service's own
+ * value wins) or break with (no report for a success: every intake
+ * request would wait out the delivery wait and answer 503). */
+static const struct {
+    const char *name, *why;
+} kafka_owned[] = {
+    {"message.timeout.ms", "set CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS"},
+    {"delivery.timeout.ms", "set CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS"},
+    {"statistics.interval.ms", "the producer's breaker reads the statistics every second"},
+    {"acks", "every event is written to all in-sync replicas"},
+    {"request.required.acks", "every event is written to all in-sync replicas"},
+    {"enable.idempotence", "a retried event must not be written twice"},
+    {"delivery.report.only.error", "the services wait for every event's delivery report"},
+    {"transactional.id", "the services do not produce in transactions"},
+    {"group.id", "each consumer names its own group"},
+    {"enable.auto.commit", "offsets are committed with the effects, in PostgreSQL"},
+    {"enable.auto.offset.store", "offsets are committed with the effects, in PostgreSQL"},
+    {"bootstrap.servers", "set CLINICFLOW_KAFKA_BROKERS"},
+    {"fetch.wait.max.ms", "set CLINICFLOW_KAFKA_FETCH_WAIT_MS"},
+    {"session.timeout.ms", "set CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS"},
+};
+
+/* NULL, or why a CLINICFLOW_KAFKA_X_* property may not be set. */
+static const char *kafka_prop_refused(const char *name)
+{
+    for (size_t i = 0; i < sizeof(kafka_owned) / sizeof(kafka_owned[0]); i++)
+        if (strcmp(name, kafka_owned[i].name) == 0)
+            return kafka_owned[i].why;
+    return NULL;
+}
+
 /* librdkafka properties whose values must not reach the log. */
 static int kafka_prop_is_secret(const char *name)
 {
@@ -526,6 +558,14 @@ int cf_config_load_settings(struct cf_settings *s, const char *service, long def
         goto bad;
     }
     cf_config_kafka_props(&s->kafka_props, &s->kafka_props_n);
+    for (size_t i = 0; i < s->kafka_props_n; i++) {
+        const char *why = kafka_prop_refused(s->kafka_props[i].name);
+        if (why) {
+            snprintf(reason, sizeof(reason), "CLINICFLOW_KAFKA_X_* may not set %s: %s",
+                     s->kafka_props[i].name, why);
+            goto bad;
+        }
+    }
 
     cf_log_init(service, level);
     cf_config_log(vars, n);

@@ -40,7 +40,9 @@ static const char *const all_vars[] = {
     "CLINICFLOW_CONFIG_MAX_AGE_S",
     "CLINICFLOW_SHUTDOWN_TIMEOUT_MS",
     "CLINICFLOW_KAFKA_X_SOCKET_KEEPALIVE_ENABLE",
+    "CLINICFLOW_KAFKA_X_LINGER_MS",
     "CLINICFLOW_KAFKA_X_STATISTICS_INTERVAL_MS",
+    "CLINICFLOW_KAFKA_X_DELIVERY_REPORT_ONLY_ERROR",
     "CLINICFLOW_KAFKA_X_SASL_PASSWORD",
     "CLINICFLOW_KAFKA_X_EMPTY",
     "CLINICFLOW_KAFKA_X_SSL_KEY_PEM",
@@ -350,7 +352,7 @@ static void test_kafka_props(void)
     struct cf_settings s;
     char errbuf[256];
     clear_env();
-    setenv("CLINICFLOW_KAFKA_X_STATISTICS_INTERVAL_MS", "1000", 1);
+    setenv("CLINICFLOW_KAFKA_X_LINGER_MS", "10", 1);
     setenv("CLINICFLOW_KAFKA_X_SOCKET_KEEPALIVE_ENABLE", "true", 1);
     setenv("CLINICFLOW_KAFKA_X_SASL_PASSWORD", "kafka-pw", 1);
     setenv("CLINICFLOW_KAFKA_X_EMPTY", "", 1);
@@ -362,19 +364,34 @@ static void test_kafka_props(void)
     CHECK_INT(s.kafka_props_n, 4);
     if (s.kafka_props_n == 4) {
         /* sorted by name */
-        CHECK_STR(s.kafka_props[0].name, "sasl.password");
-        CHECK_STR(s.kafka_props[0].value, "kafka-pw");
-        CHECK_STR(s.kafka_props[1].name, "socket.keepalive.enable");
-        CHECK_STR(s.kafka_props[1].value, "true");
-        CHECK_STR(s.kafka_props[2].name, "ssl.key.pem");
-        CHECK_STR(s.kafka_props[3].name, "statistics.interval.ms");
-        CHECK_STR(s.kafka_props[3].value, "1000");
+        CHECK_STR(s.kafka_props[0].name, "linger.ms");
+        CHECK_STR(s.kafka_props[0].value, "10");
+        CHECK_STR(s.kafka_props[1].name, "sasl.password");
+        CHECK_STR(s.kafka_props[1].value, "kafka-pw");
+        CHECK_STR(s.kafka_props[2].name, "socket.keepalive.enable");
+        CHECK_STR(s.kafka_props[2].value, "true");
+        CHECK_STR(s.kafka_props[3].name, "ssl.key.pem");
     }
     CHECK(strstr(log, "kafka-pw") == NULL);
     CHECK(strstr(log, "MIIEv") == NULL); /* a client's private key */
     CHECK(strstr(log, "config kafka property socket.keepalive.enable=true") != NULL);
     free(log);
     cf_config_free_settings(&s, NULL, 0);
+
+    /* a property the services set themselves: refused, not overridden
+     * unseen; one that would break every delivery too */
+    static const char *const owned[] = {"CLINICFLOW_KAFKA_X_STATISTICS_INTERVAL_MS",
+                                        "CLINICFLOW_KAFKA_X_DELIVERY_REPORT_ONLY_ERROR"};
+    for (size_t i = 0; i < 2; i++) {
+        clear_env();
+        setenv(owned[i], "true", 1);
+        capture_begin();
+        CHECK_INT(cf_config_load_settings(&s, "calls", 8081, NULL, 0, errbuf, sizeof(errbuf)),
+                  CF_EINVAL);
+        free(capture_end());
+        CHECK(strstr(errbuf, i == 0 ? "statistics.interval.ms" : "delivery.report.only.error") !=
+              NULL);
+    }
 
     struct cf_kafka_prop *props = NULL;
     size_t n = 99;
