@@ -48,7 +48,10 @@ int ctl_slug_member(struct vctx *v, const char *path, const json_t *j_obj, const
 int ctl_valid_timezone(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > 64 || name[0] == '/' || name[0] == '.')
+    /* "localtime" links to the host's own zone; the other two are no
+     * place's time */
+    if (n == 0 || n > 64 || name[0] == '/' || name[0] == '.' || strcmp(name, "localtime") == 0 ||
+        strcmp(name, "posixrules") == 0 || strcmp(name, "Factory") == 0)
         return 0;
     for (const char *p = name; *p; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||

@@ -525,7 +525,8 @@ def test_reminder_settings_validated():
 def test_what_the_services_read_is_validated():
     """What a service would refuse or misread is refused by its path: more
     intervals a day than the services keep, a CORS origin no browser sends,
-    a second pool for a clinic, allowed sources on a gateway. What they
+    the host's own time zone, a second pool for a clinic, allowed sources on
+    a gateway. What they
     read is accepted: allowed sources on a messenger, a Twilio gateway that
     sends SMS through its messaging service only."""
     before = config_dump()
@@ -551,6 +552,9 @@ def test_what_the_services_read_is_validated():
     n = len(stored["number_pools"])
     assert_rejected(changed(lambda d: d["number_pools"].append(second)), "pool-second.json",
                     '$.number_pools[%d].clinic_id: clinic "%s" has a pool already' % (n, clinic))
+    # the host's own zone: each container's would decide the clinic's time
+    assert_rejected(changed(lambda d: d["clinics"][0].update(timezone="localtime")),
+                    "tz-localtime.json", '$.clinics[0].timezone: unknown time zone "localtime"')
     gw = next(i for i, c in enumerate(stored["channels"]) if c["kind"] == "gateway")
     assert_rejected(changed(lambda d: d["channels"][gw].update(allowed_sources=["10.0.0.0/8"])),
                     "gw-sources.json", "$.channels[%d].allowed_sources: a gateway receives no"
