@@ -203,7 +203,8 @@ int cf_time_parse_rfc2822(const char *s, int64_t *ms_out)
         return -1;
     rfc2822_spaces(&p);
     size_t zlen = strcspn(p, " \t");
-    if ((*p == '+' || *p == '-') && zlen == 5 && strspn(p + 1, "0123456789") == 4) {
+    if ((*p == '+' || *p == '-') && zlen == 5 && strspn(p + 1, "0123456789") == 4 &&
+        (p[3] - '0') * 10 + (p[4] - '0') <= 59) {
         off = ((p[1] - '0') * 10 + (p[2] - '0')) * 60 + (p[3] - '0') * 10 + (p[4] - '0');
         if (*p == '-')
             off = -off;
@@ -227,7 +228,10 @@ int cf_time_parse_rfc2822(const char *s, int64_t *ms_out)
     time_t t = timegm(&tm);
     if (t == (time_t)-1)
         return -1;
-    *ms_out = ((int64_t)t - (int64_t)off * 60) * 1000;
+    const int64_t secs = (int64_t)t - (int64_t)off * 60;
+    if (secs < 0) /* 1 January 1970 east of Greenwich: before 1970 */
+        return -1;
+    *ms_out = secs * 1000;
     return 0;
 }
 
@@ -298,8 +302,9 @@ int cf_time_parse(const char *s, int64_t *ms_out)
     time_t t = timegm(&tm);
     int64_t secs = (int64_t)t - (int64_t)off_sign * (off_h * 3600 + off_m * 60);
     /* before 1970: a time no event of ours has, and one that would read as
-     * "none" wherever a time is kept as Unix milliseconds (-1) */
-    if (secs < 0)
+     * "none" wherever a time is kept as Unix milliseconds (-1); after 9999
+     * (an offset from the last day): one cf_time_format cannot write */
+    if (secs < 0 || secs >= SECONDS_END)
         return CF_EINVAL;
     *ms_out = secs * 1000 + millis;
     return 0;

@@ -320,17 +320,23 @@ int64_t cf_time_working_seconds(const struct cf_time_hours *h, int64_t a, int64_
         b = (SECONDS_END - DAY_S) * 1000;
     if (b <= a)
         return 0;
+    /* the cursor keeps spans that meet or overlap (a night shift across
+     * midnight, an edge in a DST gap moved past the next span's start) from
+     * counting twice, as in cf_time_add_working, whose inverse this is */
+    int64_t cursor = a;
     for (int64_t date = local_date(h, a) - 1, last = local_date(h, b); date <= last; date++) {
         const struct cf_time_day *day = day_of(h, date);
         for (int k = 0; k < day->n; k++) {
             int64_t s, e;
             span_utc(h, date, &day->spans[k], &s, &e);
-            if (s < a)
-                s = a;
+            if (s < cursor)
+                s = cursor;
             if (e > b)
                 e = b;
-            if (e > s)
+            if (e > s) {
                 total += e - s;
+                cursor = e;
+            }
         }
     }
     return total / 1000;

@@ -75,6 +75,8 @@ static void test_time_parse(void)
         {"1969-12-31T23:59:59.999Z", CF_EINVAL, 0}, /* before 1970: would read as none */
         {"1970-01-01T02:59:59+03:00", CF_EINVAL, 0},
         {"0001-01-01T00:00:00Z", CF_EINVAL, 0},
+        /* past 9999 in UTC: a time cf_time_format could not write back */
+        {"9999-12-31T23:59:59-23:59", CF_EINVAL, 0},
         {"", CF_EINVAL, 0},
         {NULL, CF_EINVAL, 0},
     };

@@ -200,6 +200,9 @@ static void test_zone_check(void)
     CHECK_INT(cf_time_zone_check(NULL), CF_EINVAL);
     CHECK_INT(cf_time_zone_check("../../etc/passwd"), CF_EINVAL);
     CHECK_INT(cf_time_zone_check("/etc/localtime"), CF_EINVAL);
+    /* the host's own zone (each container's would decide), and no place's */
+    CHECK_INT(cf_time_zone_check("localtime"), CF_EINVAL);
+    CHECK_INT(cf_time_zone_check("Factory"), CF_EINVAL);
     CHECK_INT(cf_time_zone_check("Europe"), CF_EINVAL);       /* a folder */
     CHECK_INT(cf_time_zone_check("zone1970/tab"), CF_EINVAL); /* malformed */
     CHECK_INT(cf_time_zone_check("zone.tab"), CF_EINVAL);     /* not TZif */
@@ -485,6 +488,17 @@ static void test_dst_schedules(void)
                                       cf_test_utc_ms(2026, 3, 30, 0, 0, 0)),
               30 * 60);
     cf_time_hours_free(&h);
+    /* one interval ending inside the gap, the next starting at its end:
+     * the first one's end, moved past the gap, overlaps the second; the
+     * time they cover together counts once, and the due time of 4 working
+     * hours from the day's start is 4 working hours after it */
+    CHECK_INT(hours("Europe/Berlin", "{\"sun\":[\"00:00-02:30\",\"03:00-05:00\"]}", NULL, NULL, &h),
+              0);
+    a = cf_test_utc_ms(2026, 3, 28, 23, 0, 0); /* Sunday 00:00 CET */
+    CHECK_INT(cf_time_working_seconds(&h, a, cf_test_utc_ms(2026, 3, 30, 0, 0, 0)), 4 * 3600);
+    CHECK_INT(cf_time_add_working(&h, a, 4 * 3600, &b), 0);
+    CHECK_INT(cf_time_working_seconds(&h, a, b), 4 * 3600);
+    cf_time_hours_free(&h);
 
     /* Clocks going back at 00:30 to 23:30 the day before: in the repeated
      * half hour the local date is Saturday again while Sunday's first
@@ -659,6 +673,9 @@ static void test_rfc2822(void)
         {"Mon, 32 Mar 2026 10:00:00 GMT", -1},
         {"Mon, 0 Mar 2026 10:00:00 GMT", -1},
         {"Mon, 30 Mar 2026 24:00:00 GMT", -1},
+        /* before 1970 in UTC, and an offset's minutes past 59 */
+        {"Thu, 01 Jan 1970 00:30:00 +0100", -1},
+        {"Sat, 28 Feb 2026 23:59:59 +0099", -1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t ms = 0;
