@@ -107,24 +107,71 @@ static void add_key(json_t *j_keys, const char *kind, const char *secret, const 
     json_object_set_new(j_keys, kind, json_string(key));
 }
 
+/* 1 when e164 is one of the network's own numbers (a clinic's, a
+ * tracking or pool number, a staff phone, a telephony channel's): written
+ * in a message ("I called 8 800 ..., nobody answered"), it is not the
+ * writer's, and would join everyone who wrote it into one person. */
+static int own_number(const json_t *j_net, const char *e164)
+{
+    const json_t *j_item, *j_num;
+    size_t i, k;
+    const char *key;
+    json_array_foreach(json_object_get(j_net, "clinics"), i, j_item)
+    {
+        const char *phone = json_string_value(json_object_get(j_item, "default_phone"));
+        if (phone && strcmp(phone, e164) == 0)
+            return 1;
+    }
+    static const char *const listed[] = {"tracking_numbers", "staff_numbers"};
+    for (size_t l = 0; l < 2; l++)
+        json_array_foreach(json_object_get(j_net, listed[l]), i, j_item)
+        {
+            const char *phone = json_string_value(json_object_get(j_item, "number"));
+            if (phone && strcmp(phone, e164) == 0)
+                return 1;
+        }
+    json_array_foreach(json_object_get(j_net, "number_pools"), i, j_item)
+        json_array_foreach(json_object_get(j_item, "numbers"), k, j_num)
+    {
+        if (json_is_string(j_num) && strcmp(json_string_value(j_num), e164) == 0)
+            return 1;
+    }
+    json_array_foreach(json_object_get(j_net, "channels"), i, j_item)
+        json_object_foreach((json_t *)json_object_get(j_item, "numbers"), key, j_num)
+    {
+        if (strcmp(key, e164) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* A message that names no phone of its own (a messenger's text) but has
- * one written in it ("my number is 8 916 ..."): that phone, marked as read
- * from the text, and its key, so the person is found by it. */
+ * one written in it ("my number is 8 916 ..."): that phone (the first
+ * that is not the network's own), marked as read from the text, and its
+ * key, so the person is found by it. */
 static void phone_in_text(const struct leads_norm *n, const json_t *j_in, json_t *j_contact,
                           json_t *j_keys)
 {
     const json_t *j_text = json_object_get(j_in, "text");
     char e164[CF_PHONE_MAX];
-    size_t at, len;
-    if (!json_is_string(j_text) ||
-        !cf_phone_find(json_string_value(j_text),
-                       cf_validate_utf8_prefix(json_string_value(j_text),
-                                               json_string_length(j_text), (size_t)n->text_max),
-                       n->default_cc, e164, sizeof(e164), &at, &len))
+    size_t from = 0, at, len;
+    if (!json_is_string(j_text))
         return;
-    json_object_set_new(j_contact, "phone",
-                        json_pack("{s:s%, s:s, s:s}", "raw", json_string_value(j_text) + at, len,
-                                  "kind", "e164", "e164", e164));
+    const char *text = json_string_value(j_text);
+    const size_t end =
+        cf_validate_utf8_prefix(text, json_string_length(j_text), (size_t)n->text_max);
+    for (;;) {
+        if (from >= end ||
+            !cf_phone_find(text + from, end - from, n->default_cc, e164, sizeof(e164), &at, &len))
+            return;
+        at += from;
+        if (!own_number(n->net->doc, e164))
+            break;
+        from = at + len;
+    }
+    json_object_set_new(
+        j_contact, "phone",
+        json_pack("{s:s%, s:s, s:s}", "raw", text + at, len, "kind", "e164", "e164", e164));
     json_object_set_new(j_contact, "phone_from_text", json_true());
     add_key(j_keys, "phone", n->net->secret, e164);
 }

@@ -21,6 +21,7 @@
 #define KEY_PHONE "bc8d71fe1accdaaa49d31cfc275aaeb3ec8db6a5a822d70c3947c8a4412c2fc0"
 #define KEY_EMAIL "3b65785c63e236229cc54459d23a93df9b8617084563f4d7e8791b7f1c2d3e6e"
 #define KEY_TELEGRAM "2e52d3a2083e68c5f62b1ac2dba9289b8abf164e804f19d9f757a06561313162"
+#define KEY_TELEGRAM_5 "890d6400a1502a523d32c32fb400aa83285ac7962925828df86598ca52b5bf3a"
 
 /* A request to the generic adapter, built by hand as hooks.c builds it. */
 struct req {
@@ -306,6 +307,46 @@ static int normalize(const char *provider, const char *channel_clinic, long text
     return rc;
 }
 
+/* A phone written in a message that is the network's own (a tracking
+ * number the person called, a clinic's, a staff phone) is not theirs: it
+ * would make one person of everyone who wrote it. The next one is read. */
+static void test_own_numbers_in_text(void)
+{
+    net.doc =
+        json_loads("{\"clinics\":[{\"id\":\"demo-center\",\"default_phone\":\"+74950000101\"}],"
+                   "\"tracking_numbers\":[{\"number\":\"+78001234567\"}],"
+                   "\"staff_numbers\":[{\"number\":\"+79990000901\"}],"
+                   "\"number_pools\":[{\"numbers\":[\"+74990000103\"]}],"
+                   "\"channels\":[{\"numbers\":{\"+74950000201\":\"demo-center\"}}]}",
+                   0, NULL);
+    CHECK(net.doc != NULL);
+    struct leads_fact f;
+    CHECK_INT(normalize("telegram", NULL, 4000,
+                        "{\"event_key\":\"u-2\",\"kind\":\"request\",\"user_id\":5,"
+                        "\"text\":\"Звонил на 8 800 123-45-67, не берут. Мой 8 916 123-45-67\"}",
+                        &f),
+              0);
+    CHECK_STR(fstr(json_object_get(json_object_get(f.data, "contact"), "phone"), "e164"),
+              "+79161234567");
+    CHECK_STR(f.contact_key, KEY_PHONE);
+    leads_fact_clear(&f);
+    static const char *const own[] = {"8 (495) 000-01-01", "+7 999 000-09-01", "8 499 000 01 03",
+                                      "+74950000201"};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+        char fact[256];
+        snprintf(fact, sizeof(fact),
+                 "{\"event_key\":\"u-3\",\"kind\":\"request\",\"user_id\":5,"
+                 "\"text\":\"Позвоните мне, я звонил на %s\"}",
+                 own[i]);
+        CHECK_INT(normalize("telegram", NULL, 4000, fact, &f), 0);
+        CHECK(json_object_get(json_object_get(f.data, "contact"), "phone") == NULL);
+        CHECK_STR(f.contact_key, KEY_TELEGRAM_5);
+        leads_fact_clear(&f);
+    }
+    json_decref(net.doc);
+    net.doc = NULL;
+}
+
 static void test_normalize_phone_and_keys(void)
 {
     struct leads_fact f;
@@ -481,6 +522,7 @@ int main(void)
     test_honeypot_and_refusals();
     test_normalize_phone_and_keys();
     test_normalize_text_and_members();
+    test_own_numbers_in_text();
     test_claimed_time();
     return cf_test_done();
 }
