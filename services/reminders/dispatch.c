@@ -251,11 +251,11 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         goto outcome;
     }
 
-    /* a copy of a command put off (a relay's duplicate, a partition read
-     * again from before the put-off's commit): the job waits to be due
-     * again, and the scheduler's next command, of this id, is the one to
-     * send; the copy changes nothing and is forgotten as applied, as the
-     * put-off forgot the first */
+    /* a copy of a command whose job waits at its attempt again (put off,
+     * or planned anew: a relay's duplicate, a partition read again from
+     * before a commit): the scheduler's next command, of this id, is the
+     * one to send; the copy changes nothing and is forgotten as applied,
+     * as a put-off forgets the first */
     if (view.job_put_off) {
         rc = send_store_forget_command(conn, ev->id, errbuf, errbuf_size);
         goto out;

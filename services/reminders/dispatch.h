@@ -46,7 +46,7 @@ struct send_view {
     json_t *appointment;
     int opted_out;
     int job_live;
-    int job_put_off;          /* the job waits at this attempt, put off (send_store_job_later) */
+    int job_put_off;          /* the job waits at this attempt again (put off, or planned anew) */
     char reminder_status[32]; /* the appointment's, "" none */
 };
 int send_store_view(PGconn *conn, const char *send_id, const char *network_id,

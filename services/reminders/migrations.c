@@ -204,9 +204,9 @@ const struct cf_migration cf_reminders_migrations[] = {
      "CREATE INDEX IF NOT EXISTS sends_call_unreported ON sends (updated_at)"
      " WHERE status = 'sent' AND channel = 'call' AND outcome IS NULL;"},
     /* A job put off (its gateway away) is due again a little later, and
-     * still late from when it was due: late_from keeps that time until the
-     * job is due anew (its next rung, a visit moved, held for a window,
-     * paced). NULL: late from due_at. */
+     * its command still says when it was due (the dispatcher's lateness
+     * rule): late_from keeps that time until the job is due anew (its next
+     * rung, a visit moved, held for a window, paced). NULL: due_at. */
     {13, "lateness of jobs put off",
      "ALTER TABLE reminder_jobs ADD COLUMN IF NOT EXISTS late_from timestamptz;"},
 };

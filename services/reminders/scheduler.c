@@ -130,8 +130,7 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
             conn,
             "WITH due AS (SELECT job_id, CASE"
             " WHEN kind = 'reminder' AND visit_at <= $1::timestamptz THEN 'visit_started'"
-            " WHEN coalesce(late_from, due_at) < $1::timestamptz - make_interval(secs => $2::int)"
-            " THEN 'late'"
+            " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
             " END AS skip"
             " FROM reminders.reminder_jobs j WHERE status = 'pending'"
             " AND kind NOT IN " CAMPAIGN_KINDS
@@ -187,7 +186,7 @@ static int hold_clinic(PGconn *conn, const char *network_id, const char *clinic_
         " FROM reminders.reminder_jobs j WHERE status = 'pending'"
         " AND kind NOT IN " CAMPAIGN_KINDS " AND network_id = $3 AND clinic_id = $4"
         " AND due_at <= $1::timestamptz"
-        " AND coalesce(late_from, due_at) >= $1::timestamptz - make_interval(secs => $2::int)"
+        " AND due_at >= $1::timestamptz - make_interval(secs => $2::int)"
         " AND (kind <> 'reminder' OR visit_at >= $5::timestamptz + make_interval(secs => $6::int))"
         " FOR UPDATE SKIP LOCKED)"
         " UPDATE reminders.reminder_jobs j SET"
@@ -317,8 +316,8 @@ static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *netwo
             conn,
             "WITH due AS (SELECT job_id, created_at, CASE"
             " WHEN $8::text IS NOT NULL THEN $8::text"
-            " WHEN coalesce(late_from, due_at) < $1::timestamptz - make_interval(secs => $2::int)"
-            " THEN 'late' WHEN EXISTS (SELECT 1 FROM reminders.appointments a"
+            " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
+            " WHEN EXISTS (SELECT 1 FROM reminders.appointments a"
             " WHERE a.patient_id = j.patient_id AND ((a.status IN ('booked', 'rescheduled')"
             " AND a.starts_at > $1::timestamptz) OR (j.kind = 'reinvite'"
             " AND a.appointment_id <> j.appointment_id AND a.starts_at > j.visit_at"

@@ -365,15 +365,12 @@ fail:
 }
 
 /* Letters, digits, '_', '-', '+', '/' in Area/Location parts; no part
- * empty or starting with '.': the name stays inside the zone folder. Not
- * "localtime" (a link to the host's own zone: each container's would
- * decide), "posixrules" or "Factory" (no place's time). */
+ * empty or starting with '.': the name stays inside the zone folder. */
 static int zone_name_ok(const char *tz)
 {
     size_t n = strlen(tz);
 
-    if (n == 0 || n > CF_TIME_ZONE_MAX || tz[0] == '/' || tz[n - 1] == '/' ||
-        strcmp(tz, "localtime") == 0 || strcmp(tz, "posixrules") == 0 || strcmp(tz, "Factory") == 0)
+    if (n == 0 || n > CF_TIME_ZONE_MAX || tz[0] == '/' || tz[n - 1] == '/')
         return 0;
     for (const char *p = tz; *p; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
