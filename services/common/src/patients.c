@@ -271,17 +271,15 @@ int cf_patients_lookup_many(const struct cf_patients *pv, PGconn *conn, const js
 
 const char *cf_patients_class(const json_t *j_pat, int64_t at_ms)
 {
-    int64_t last = cf_time_json_get(j_pat, "last_visit_at");
+    const int64_t last = cf_time_json_get(j_pat, "last_visit_at");
     const int64_t first = cf_time_json_get(j_pat, "first_visit_at");
 
     if (!j_pat || last < 0)
         return "new";
-    /* a contact classed after a visit it led to (the fold behind, a late
-     * report): what the patient was then is read from the first visit */
-    if (last > at_ms && first >= 0) {
-        if (first > at_ms)
-            return "new";
-        last = first;
-    }
+    /* a contact classed after the first visit it led to (the fold behind,
+     * a late report): not yet a patient then. (Had they come before, the
+     * visit before the contact is not known: a patient, as they were.) */
+    if (last > at_ms && first > at_ms)
+        return "new";
     return at_ms - last <= CF_PATIENTS_REPEAT_WITHIN_MS ? "repeat" : "lapsed";
 }

@@ -104,8 +104,8 @@ json_t *cf_patients_row(const PGresult *res, int i, int col);
 /* The class of a contact at at_ms with patient j_pat (NULL: none): "new"
  * (no patient, or no visit), "repeat" (last visit within
  * CF_PATIENTS_REPEAT_WITHIN_MS before) or "lapsed". A contact classed
- * after a visit it led to (the last visit after at_ms) is judged by the
- * first visit when the MIS gave it: "new" when that came after too. Pure. */
+ * after the first visit it led to (the MIS's first_visit_at after at_ms)
+ * is "new". Pure. */
 const char *cf_patients_class(const json_t *j_pat, int64_t at_ms);
 
 #endif
