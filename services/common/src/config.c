@@ -230,7 +230,11 @@ static void mask_conninfo(struct cf_strbuf *b, const char *v)
 static char *mask_password(const char *value)
 {
     struct cf_strbuf b = {0};
-    const char *scheme = strstr(value, "://");
+    /* a URL starts with its scheme; "://" later is a key=value's value */
+    const size_t scheme_len = strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789+.-");
+    const char *scheme =
+        scheme_len > 0 && strncmp(value + scheme_len, "://", 3) == 0 ? value + scheme_len : NULL;
     if (!scheme) {
         mask_conninfo(&b, value);
         return cf_strbuf_take(&b);
@@ -355,6 +359,10 @@ static const struct {
     {"enable.auto.commit", "offsets are committed with the effects, in PostgreSQL"},
     {"enable.auto.offset.store", "offsets are committed with the effects, in PostgreSQL"},
     {"bootstrap.servers", "set CLINICFLOW_KAFKA_BROKERS"},
+    {"metadata.broker.list", "set CLINICFLOW_KAFKA_BROKERS"},
+    {"auto.offset.reset", "a new consumer group reads its topics from the beginning"},
+    {"heartbeat.interval.ms", "set CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS (a third of it)"},
+    {"partition.assignment.strategy", "the consumers rely on range assignment"},
     {"fetch.wait.max.ms", "set CLINICFLOW_KAFKA_FETCH_WAIT_MS"},
     {"session.timeout.ms", "set CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS"},
 };

@@ -322,6 +322,9 @@ static void test_dsn_masking(void)
         {"postgresql://u@h/db?sslmode=require&password=s3cret",
          "postgresql://u@h/db?sslmode=require&password=********"},
         {"postgresql://u:p@h/db?password=q#x", "postgresql://u:********@h/db?password=********#x"},
+        /* "://" in a key=value's value does not make it a URL */
+        {"application_name=http://x password=s3cret",
+         "application_name=http://x password=********"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *dsn = NULL;
