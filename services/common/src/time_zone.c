@@ -365,7 +365,9 @@ fail:
 }
 
 /* Letters, digits, '_', '-', '+', '/' in Area/Location parts; no part
- * empty or starting with '.': the name stays inside the zone folder. */
+ * empty or starting with '.': the name stays inside the zone folder.
+ * (clinicflowctl refuses "localtime" and the like in a new configuration;
+ * one applied before it did is still read.) */
 static int zone_name_ok(const char *tz)
 {
     size_t n = strlen(tz);
