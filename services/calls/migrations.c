@@ -109,6 +109,10 @@ const struct cf_migration cf_calls_migrations[] = {
      * (retention.c). */
     {9, "retention index of finished callback tasks",
      "CREATE INDEX tasks_finished_updated ON tasks (updated_at) WHERE status <> 'open';"},
+    /* An erased patient's callback tasks, of every status, by contact
+     * (calls_tasks_erase): without it each tombstone read every task. */
+    {10, "callback tasks by contact",
+     "CREATE INDEX IF NOT EXISTS tasks_contact ON tasks (network_id, contact_key);"},
 };
 
 const size_t cf_calls_migrations_n = sizeof(cf_calls_migrations) / sizeof(cf_calls_migrations[0]);
