@@ -269,12 +269,10 @@ def test_a_reminder_due_while_the_windows_are_closed_goes_in_the_next(s):
         s.apply(s.network_with_dialer())
 
 
-def test_a_gateway_down_holds_up_only_its_clinic(s):
-    """Center's gateway cannot be reached (nothing listens at its address):
-    its reminder's job is due again a little later, its command consumed,
-    and North's reminder, due at the same moment, reaches North's dialer. A
-    copy of Center's command read while the job waits changes nothing, and
-    once Center's dialer is there the reminder goes."""
+def center_gateway_down(s):
+    """The stack's network with Center's windows open round the clock, one
+    reminder two hours ahead, and a gateway of its own where nothing
+    listens (its "it-center-dialer" channel)."""
     down = s.network_with_dialer()
     for c in down["clinics"]:
         if c["id"] == CENTER:
@@ -284,6 +282,16 @@ def test_a_gateway_down_holds_up_only_its_clinic(s):
                              "provider": "webhook", "clinic_id": CENTER,
                              "credentials": {"url": "http://127.0.0.1:%d/dial"
                                              % cfstack.free_port(), "secret": SECRET}})
+    return down
+
+
+def test_a_gateway_down_holds_up_only_its_clinic(s):
+    """Center's gateway cannot be reached (nothing listens at its address):
+    its reminder's job is due again a little later, its command consumed,
+    and North's reminder, due at the same moment, reaches North's dialer. A
+    copy of Center's command read while the job waits changes nothing, and
+    once Center's dialer is there the reminder goes."""
+    down = center_gateway_down(s)
     s.apply(down)
     try:
         pn, _ = patient(s, "Zoya", {"calls": True})
@@ -455,15 +463,7 @@ def test_a_reminder_put_off_past_its_grace_is_skipped_late(s):
     strict.start()
     s.services.append(strict)
     s.svc = strict
-    down = s.network_with_dialer()
-    for c in down["clinics"]:
-        if c["id"] == CENTER:
-            c["calling_windows"] = ["00:00-24:00"]
-            c["reminder_policy"] = {"offsets_hours": [2]}
-    down["channels"].append({"id": "it-center-dialer", "kind": "gateway",
-                             "provider": "webhook", "clinic_id": CENTER,
-                             "credentials": {"url": "http://127.0.0.1:%d/dial"
-                                             % cfstack.free_port(), "secret": SECRET}})
+    down = center_gateway_down(s)
     s.apply(down)
     p, _ = patient(s, "Late", {"calls": True})
     a = common.new_id("a-late")

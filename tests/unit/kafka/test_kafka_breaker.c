@@ -8,26 +8,17 @@
  */
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
-#include "common/config.h"
 #include "common/err.h"
 #include "common/kafka.h"
 #include "cftest.h"
+#include "mock_kafka.h"
 
 #define SLOW_TOPIC "breaker-test.slow"
 #define QUICK_TOPIC "breaker-test.quick"
 
-static struct cf_kafka_prop quiet[] = {{"log_level", "0"}};
-
 static struct cf_settings settings(const char *brokers)
 {
-    struct cf_settings s = {0};
-    s.service = "breaker-test";
-    s.kafka_brokers = (char *)brokers;
-    s.kafka_props = quiet;
-    s.kafka_props_n = 1;
+    struct cf_settings s = mock_kafka_settings("breaker-test", brokers);
     s.kafka_message_timeout_ms = 1000;
     s.kafka_delivery_wait_ms = 1500;
     return s;
@@ -47,14 +38,12 @@ static void test_never_reached(void)
 
 static void test_one_slow_leader(void)
 {
-    char errstr[256], errbuf[256] = "";
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
-    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    rd_kafka_mock_cluster_t *mc = owner ? rd_kafka_mock_cluster_new(owner, 2) : NULL;
-    CHECK(mc != NULL);
-    if (!mc)
+    char errbuf[256] = "";
+    struct mock_kafka m;
+    CHECK_INT(mock_kafka_start(&m, 2), 0);
+    if (!m.mc)
         return;
+    rd_kafka_mock_cluster_t *mc = m.mc;
     CHECK_INT(rd_kafka_mock_topic_create(mc, SLOW_TOPIC, 1, 1), 0);
     CHECK_INT(rd_kafka_mock_topic_create(mc, QUICK_TOPIC, 1, 1), 0);
     CHECK_INT(rd_kafka_mock_partition_set_leader(mc, SLOW_TOPIC, 0, 1), 0);
@@ -77,8 +66,7 @@ static void test_one_slow_leader(void)
         CHECK_INT(rd_kafka_mock_broker_set_rtt(mc, 1, 0), 0);
         cf_kafka_producer_destroy(p, 6000);
     }
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(owner);
+    mock_kafka_stop(&m);
 }
 
 int main(void)

@@ -9,41 +9,28 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
-#include "common/config.h"
 #include "common/kafka.h"
 #include "cftest.h"
+#include "mock_kafka.h"
 
 #define WIDE 100
 #define TOPIC "clinicflow.calls.raw.v1"
 
 int main(void)
 {
-    char errstr[256], errbuf[256] = "";
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
-    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    CHECK(owner != NULL);
-    rd_kafka_mock_cluster_t *mc = owner ? rd_kafka_mock_cluster_new(owner, 1) : NULL;
-    CHECK(mc != NULL);
-    if (!mc)
+    char errbuf[256] = "";
+    struct mock_kafka m;
+    CHECK_INT(mock_kafka_start(&m, 1), 0);
+    if (!m.mc)
         return cf_test_done();
-    CHECK_INT(rd_kafka_mock_topic_create(mc, TOPIC, WIDE, 1), 0);
+    CHECK_INT(rd_kafka_mock_topic_create(m.mc, TOPIC, WIDE, 1), 0);
 
-    struct cf_kafka_prop quiet[] = {{"log_level", "0"}};
-    struct cf_settings s = {0};
-    s.service = "calls";
-    s.kafka_brokers = (char *)rd_kafka_mock_cluster_bootstraps(mc);
-    s.kafka_props = quiet;
-    s.kafka_props_n = 1;
+    struct cf_settings s = mock_kafka_settings("calls", rd_kafka_mock_cluster_bootstraps(m.mc));
     struct cf_producer *p = cf_kafka_producer_new(&s, errbuf, sizeof(errbuf));
     CHECK(p != NULL);
     if (!p) {
         fprintf(stderr, "%s\n", errbuf);
-        rd_kafka_mock_cluster_destroy(mc);
-        rd_kafka_destroy(owner);
+        mock_kafka_stop(&m);
         return cf_test_done();
     }
     const char *msg = "{}";
@@ -74,7 +61,6 @@ int main(void)
     CHECK_INT(hi[WIDE], -7);
 
     cf_kafka_producer_destroy(p, 1000);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(owner);
+    mock_kafka_stop(&m);
     return cf_test_done();
 }

@@ -14,16 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
 #include "cftest.h"
-#include "common/config.h"
 #include "common/err.h"
 #include "common/kafka.h"
 #include "common/outbox.h"
 #include "common/pg.h"
 #include "common/xmalloc.h"
+#include "mock_kafka.h"
 
 #define SCHEMA "outbox_test"
 
@@ -186,21 +183,14 @@ static void relay_refused(PGconn *conn, rd_kafka_mock_cluster_t *mc, struct cf_p
 
 static void test_relay(PGconn *conn)
 {
-    char errstr[256], errbuf[256] = "";
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
-    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    rd_kafka_mock_cluster_t *mc = owner ? rd_kafka_mock_cluster_new(owner, 1) : NULL;
-    CHECK(mc != NULL);
-    if (!mc)
+    char errbuf[256] = "";
+    struct mock_kafka m;
+    CHECK_INT(mock_kafka_start(&m, 1), 0);
+    if (!m.mc)
         return;
+    rd_kafka_mock_cluster_t *mc = m.mc;
     CHECK_INT(rd_kafka_mock_topic_create(mc, RELAY_TOPIC, 1, 1), 0);
-    struct cf_kafka_prop quiet[] = {{"log_level", "0"}};
-    struct cf_settings s = {0};
-    s.service = "outbox-test";
-    s.kafka_brokers = (char *)rd_kafka_mock_cluster_bootstraps(mc);
-    s.kafka_props = quiet;
-    s.kafka_props_n = 1;
+    struct cf_settings s = mock_kafka_settings("outbox-test", rd_kafka_mock_cluster_bootstraps(mc));
     struct cf_producer *p = cf_kafka_producer_new(&s, errbuf, sizeof(errbuf));
     CHECK(p != NULL);
     if (p) {
@@ -211,8 +201,7 @@ static void test_relay(PGconn *conn)
         relay_refused(conn, mc, p, 2, 1, &high);
         cf_kafka_producer_destroy(p, 1000);
     }
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(owner);
+    mock_kafka_stop(&m);
 }
 
 int main(void)
