@@ -330,7 +330,9 @@ def test_a_breach_names_the_key_the_lead_has_now(stack):
     lead = new_lead(stack, "demo-center", received, provider="telegram", phone=False)
     e164 = new_e164()
     kp = share_phone_in_chat(stack, lead, received + timedelta(seconds=1), e164)
-    d = wait_breach(stack, lead["lead_id"])[0]["data"]
+    # (a deadline, not a measure: in two full runs on the busy two cores
+    # this breach came later than 60 s, though in 5 s alone)
+    d = wait_breach(stack, lead["lead_id"], timeout=180)[0]["data"]
     assert d["contact_key"] == kp != lead["contact_key"], d
 
 
