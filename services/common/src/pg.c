@@ -260,17 +260,15 @@ static void stmt_forget(PGconn *conn, const char *name)
     }
 }
 
-/* 1 when res says the server can no longer run the prepared statement as
- * prepared: a table it reads was changed under it (another instance's
- * migration during a rolling deploy: "cached plan must not change result
- * type"), or the name is gone (DEALLOCATE, DISCARD ALL by a pooler). */
+/* 1 when res, a prepared statement's run, says the server can no longer
+ * run it as prepared: a table it reads was changed under it (another
+ * instance's migration during a rolling deploy: "cached plan must not
+ * change result type", 0A000, in the server's own language), or the name
+ * is gone (26000: DEALLOCATE, DISCARD ALL by a pooler). */
 static int stmt_stale(const PGresult *res)
 {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    return state && (strcmp(state, "26000") == 0 ||
-                     (strcmp(state, "0A000") == 0 && msg &&
-                      strncmp(msg, "cached plan must not change result type", 39) == 0));
+    return state && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0);
 }
 
 /* cf_pg_exec, prepared once per connection (prepare) or planned for its
