@@ -84,8 +84,9 @@ class Stack(common.Stack):
 
     def fact(self, kind, event_key, data, keys=None, time="2026-11-24T07:00:00Z",
              event_id=None, network=None):
-        """Writes one lead fact to leads.raw keyed by its contact key (the
-        strongest of keys) and returns its envelope."""
+        """Writes one lead fact to leads.raw as the intake keys it (by its
+        messenger account, else by its contact key, the strongest of keys)
+        and returns its envelope."""
         keys = keys or {}
         main = keys.get("phone") or keys.get("email") or keys.get("messenger")
         body = {"kind": kind, "provider": "generic", "channel": "web-form",
@@ -95,7 +96,7 @@ class Stack(common.Stack):
             body["contact_keys"] = keys
         fact_id = event_id or str(uuid.uuid5(uuid.NAMESPACE_URL, "fact/" + event_key))
         ev = {"specversion": "1.0", "id": fact_id,
-              "subject": main or data.get("lead_id") or fact_id,
+              "subject": keys.get("messenger") or main or data.get("lead_id") or fact_id,
               "source": "/clinicflow/leads/generic/web-form",
               "type": "clinicflow.lead.reported",
               "time": time, "networkid": network or NET["id"], "clinicid": CLINIC,
