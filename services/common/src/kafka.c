@@ -284,12 +284,15 @@ static void breaker_apply(struct cf_producer *p, enum cf_breaker_event ev)
     pthread_mutex_lock(&p->brk_mu);
     int changed = cf_breaker_on_event(&p->brk, ev, cf_time_mono_ms(), p->probe_interval_ms);
     int open = p->brk.open;
-    if (changed)
+    if (changed) {
         atomic_store(&p->breaker_open, open);
+        /* under the lock: two changes on two threads set the gauge in the
+         * order they changed the breaker, so it ends as the breaker is */
+        cf_metrics_set("clinicflow_kafka_breaker_open", "", open ? 1 : 0);
+    }
     pthread_mutex_unlock(&p->brk_mu);
     if (!changed)
         return;
-    cf_metrics_set("clinicflow_kafka_breaker_open", "", open ? 1 : 0);
     if (open)
         cf_warn("kafka breaker open: all brokers are down; sends fail until one is back");
     else
