@@ -593,21 +593,6 @@ int cf_key_grant_sees(const struct cf_key_grant *grant, const char *clinic_id)
     return 0;
 }
 
-int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *authorization,
-                         unsigned scope, const struct cf_network **net_out)
-{
-    uint8_t hash[32];
-    struct cf_key_grant grant;
-    if (net_out)
-        *net_out = NULL;
-    if (!snap || cf_netconf_bearer_hash(authorization, hash) != 0)
-        return CF_EAUTH;
-    int rc = cf_netconf_grant(snap, hash, scope, &grant);
-    if (rc == 0 && net_out)
-        *net_out = grant.net;
-    return rc;
-}
-
 /* ---- the live configuration ---- */
 
 struct cf_netconf_snapshot *cf_netconf_acquire(struct cf_netconf *nc)

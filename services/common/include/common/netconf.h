@@ -50,7 +50,7 @@ struct cf_netconf_snapshot {
     size_t nnetworks;
     struct cf_channel *channels;
     size_t nchannels;
-    struct cf_api_key *keys; /* opaque to callers: use cf_netconf_authorize */
+    struct cf_api_key *keys; /* opaque to callers: use cf_netconf_grant */
     size_t nkeys;
     int refs; /* atomic; managed by acquire/release */
 };
@@ -87,14 +87,6 @@ const struct cf_clinic *cf_netconf_find_clinic(const struct cf_netconf_snapshot 
 const struct cf_channel *cf_netconf_channel(const struct cf_netconf_snapshot *snap,
                                             const char *channel_id);
 
-/* Checks an Authorization header value ("Bearer <key>") against the key
- * hashes: CF_EAUTH when missing, malformed, unknown or revoked;
- * CF_EFORBIDDEN when the key has none of the scopes in the mask scope (any
- * one will do: CF_SCOPE_INGEST | CF_SCOPE_ADMIN); 0 with *net_out set
- * otherwise. */
-int cf_netconf_authorize(const struct cf_netconf_snapshot *snap, const char *authorization,
-                         unsigned scope, const struct cf_network **net_out);
-
 /* What a key may do: its network, its scopes and, for a key limited to
  * some clinics (clinicflowctl key create --clinic), those clinics' ids
  * (nclinics 0: every clinic of the network). Points into the snapshot:
@@ -110,8 +102,11 @@ struct cf_key_grant {
 /* The SHA-256 of the key in an Authorization header value ("Bearer
  * <key>"); CF_EAUTH when the header is missing or malformed. */
 int cf_netconf_bearer_hash(const char *authorization, uint8_t hash[32]);
-/* The key whose SHA-256 is hash: as cf_netconf_authorize, with the grant
- * in *grant on success. */
+/* The key whose SHA-256 is hash: CF_EAUTH when unknown or revoked;
+ * CF_EFORBIDDEN when it has none of the scopes in the mask scope (any one
+ * will do: CF_SCOPE_INGEST | CF_SCOPE_ADMIN); 0 with what it may do in
+ * *grant otherwise. A caller serving one clinic's data checks the grant
+ * with cf_key_grant_sees: a key may be limited to some clinics. */
 int cf_netconf_grant(const struct cf_netconf_snapshot *snap, const uint8_t hash[32], unsigned scope,
                      struct cf_key_grant *grant);
 /* Whether the grant covers clinic_id (every clinic when it is not limited). */
