@@ -4,7 +4,8 @@
  * events on leads.v1. A request merges into the open lead of any of its
  * contact keys when it comes within the clinic's merge window of that
  * lead's last request (lead.merged: no new lead, the clock not restarted,
- * a key it brings is gained), else opens a lead (lead.received, with its
+ * a key it brings is gained, a callback it asks for opens the lead's
+ * callback task if none was asked before), else opens a lead (lead.received, with its
  * ad tags and the patient class from the phone -> patient view). The
  * first response after a lead arrived stops its clock (lead.responded,
  * once); the first outcome closes it (lead.status_changed). The contact
@@ -27,6 +28,7 @@
 #include "fold_steps.h"
 #include "fold_testable.h"
 #include "answered_calls.h"
+#include "task_rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +271,13 @@ int leads_fold_merge(struct leads_ctx *ctx, const struct cf_event *ev, const jso
     json_t *data = with_members(json_object(), j_lead, merged_members);
     with_members(data, ev->data, from_fact);
     cf_time_json_set(data, "merged_at", ev->time_ms);
+    /* a callback asked of a lead not answered yet: the tasks step opens
+     * the lead's callback task to that number (tasks.c), once a lead */
+    const json_t *j_callback = leads_merge_callback_phone(j_lead, ev->data);
+    if (j_callback) {
+        json_object_set_new(data, "callback_phone", json_deep_copy(j_callback));
+        json_object_set_new(j_lead, "callback_merged", json_true());
+    }
     emit(out, ev, "merged", j_lead, data);
     return 1;
 }

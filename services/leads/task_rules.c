@@ -43,7 +43,7 @@ enum leads_task_input leads_task_input(const char *type, const char *network_id,
 int leads_task_type_acts(const char *type)
 {
     const enum leads_task_input input = input_of_type(type);
-    return input != LEADS_TASK_IGNORE && input != LEADS_TASK_MERGED;
+    return input != LEADS_TASK_IGNORE;
 }
 
 long leads_task_response_due_s(const struct leads_settings *cfg, const json_t *j_clinic)
@@ -91,6 +91,15 @@ int leads_task_wants_callback(const json_t *j_lead)
             return 1;
     }
     return json_is_true(json_object_get(j_lead, "callback_requested"));
+}
+
+const json_t *leads_merge_callback_phone(const json_t *j_lead, const json_t *j_fact)
+{
+    if (json_object_get(j_lead, "responded_at") ||
+        json_is_true(json_object_get(j_lead, "callback_merged")) ||
+        leads_task_wants_callback(j_lead) || !leads_task_wants_callback(j_fact))
+        return NULL;
+    return json_object_get(json_object_get(j_fact, "contact"), "phone");
 }
 
 void leads_task_id(const char *network_id, const char *kind, const char *lead_id,

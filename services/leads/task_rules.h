@@ -22,7 +22,8 @@
 enum leads_task_input {
     LEADS_TASK_IGNORE = 0, /* not a lead event of ours, or one without a lead id */
     LEADS_TASK_RECEIVED,   /* a new lead: opens its tasks */
-    LEADS_TASK_MERGED,     /* a request merged into an open lead: its keys join, no new task */
+    LEADS_TASK_MERGED,     /* a request merged into an open lead: its keys join; it opens
+                            * the callback task when it asked to be called back */
     LEADS_TASK_RESPONDED,  /* the first response: closes the lead's tasks */
     LEADS_TASK_STATUS,     /* booked, lost or spam: closes the lead's tasks */
 };
@@ -32,8 +33,8 @@ enum leads_task_input {
 enum leads_task_input leads_task_input(const char *type, const char *network_id,
                                        const json_t *j_data);
 
-/* Whether an event of type opens or closes tasks (received, responded,
- * status_changed): the others are passed over unread. */
+/* Whether an event of type may open or close tasks (received, merged,
+ * responded, status_changed): the others are passed over unread. */
 int leads_task_type_acts(const char *type);
 
 /* The respond task's due time, in working seconds: the clinic's
@@ -56,6 +57,14 @@ int64_t leads_task_due_at(const struct cf_time_hours *h, int64_t from_ms, long s
  * to be called back (callback_requested: a JivoChat callback), that left a
  * phone number (contact.phone of kind e164). */
 int leads_task_wants_callback(const json_t *j_lead);
+
+/* The number a request j_fact (a fact's data on leads.raw) merging into
+ * the open lead j_lead (its stored document) asks to be called back at:
+ * the request wants a callback (leads_task_wants_callback), the lead has
+ * not been answered yet, and no callback was asked of it before (its own
+ * request's, or a merge's: callback_merged). NULL otherwise. Borrowed
+ * from j_fact. */
+const json_t *leads_merge_callback_phone(const json_t *j_lead, const json_t *j_fact);
 
 /* The task id: uuid5(network, "lead-task", kind, lead id). out: 37 bytes. */
 void leads_task_id(const char *network_id, const char *kind, const char *lead_id,

@@ -12,9 +12,13 @@
  *     (generic, tilda, cf7) that left a phone number, a `callback` task at
  *     once, due CLINICFLOW_LEADS_CALLBACK_DUE_S of working time later
  *     (task.opened each);
- *   - lead.merged opens nothing and moves no due time: the person's new
- *     request is the same lead (a call from a phone the lead gained
- *     answers it: the keys are the lead's, in leads.lead_contacts);
+ *   - lead.merged moves no due time: the person's new request is the
+ *     same lead (a call from a phone the lead gained answers it: the keys
+ *     are the lead's, in leads.lead_contacts). A merge that asked to be
+ *     called back (callback_phone: a form with a phone, a JivoChat
+ *     callback, merged before the lead was answered, the first such of
+ *     the lead) opens the lead's callback task to that number at its
+ *     merged_at, as a lead.received would have;
  *   - lead.responded (the first response: a message, the events route, an
  *     answered call) closes the lead's open tasks at the response's time,
  *     on time or not against due_at (task.closed); lead.status_changed
@@ -80,10 +84,10 @@ static void clinic_hours_load(struct leads_ctx *ctx, struct clinic_hours *c)
     cf_netconf_release(snap);
 }
 
-/* What a batch's lead.received events do, gathered and written in one
- * statement (flush): the tasks they open (rows), with what their
- * task.opened needs (opened: {"base": the event's id, "network", "at": ms,
- * "doc"}); and the hours of the clinics they went to, for the batch. */
+/* What a batch's lead.received (and callback-asking lead.merged) events do, gathered and written in
+ * one statement (flush): the tasks they open (rows), with what their task.opened needs (opened:
+ * {"base": the event's id, "network", "at": ms, "doc"}); and the hours of the clinics they went to,
+ * for the batch. */
 struct queue {
     json_t *rows;
     json_t *opened;
@@ -132,10 +136,12 @@ static const struct clinic_hours *hours_of(struct leads_ctx *ctx, struct queue *
     return c;
 }
 
-static void open_task(const struct cf_event *ev, const char *kind, int64_t opened, int64_t due,
-                      struct queue *q)
+/* Queues the task of kind for j_lead (lead.received's data, or what a
+ * merge tells of its lead) that the lead event ev opens. */
+static void open_task(const struct cf_event *ev, const json_t *j_lead, const char *kind,
+                      int64_t opened, int64_t due, struct queue *q)
 {
-    json_t *j_task = leads_task_new(ev->networkid, kind, ev->data, opened, due);
+    json_t *j_task = leads_task_new(ev->networkid, kind, j_lead, opened, due);
     json_array_append_new(
         q->rows, leads_tasks_row(ev->networkid, j_task,
                                  json_string_value(json_object_get(ev->data, "channel")),
@@ -157,10 +163,33 @@ static void on_received(struct leads_ctx *ctx, const struct cf_event *ev, struct
     const struct clinic_hours *c = hours_of(ctx, q, ev->networkid, clinic_id);
     const struct cf_time_hours *h = c->have_hours ? &c->hours : NULL;
 
-    open_task(ev, "respond", received, leads_task_due_at(h, received, c->due_s), q);
+    open_task(ev, ev->data, "respond", received, leads_task_due_at(h, received, c->due_s), q);
     if (leads_task_wants_callback(ev->data))
-        open_task(ev, "callback", received, leads_task_due_at(h, received, ctx->cfg.callback_due_s),
-                  q);
+        open_task(ev, ev->data, "callback", received,
+                  leads_task_due_at(h, received, ctx->cfg.callback_due_s), q);
+}
+
+/* lead.merged that asked to be called back: the lead's callback task. */
+static void on_merged(struct leads_ctx *ctx, const struct cf_event *ev, struct queue *q)
+{
+    const json_t *j_phone = json_object_get(ev->data, "callback_phone");
+    if (!json_is_object(j_phone))
+        return;
+    int64_t merged = cf_time_json_get(ev->data, "merged_at");
+    if (merged < 0)
+        merged = ev->time_ms;
+    const struct clinic_hours *c = hours_of(ctx, q, ev->networkid, ev->clinicid);
+    json_t *j_lead = json_pack("{s:O, s:{s:O}}", "lead_id", json_object_get(ev->data, "lead_id"),
+                               "contact", "phone", j_phone);
+    json_t *j_key = json_object_get(ev->data, "contact_key");
+    if (json_is_string(j_key))
+        json_object_set(j_lead, "contact_key", j_key);
+    if (ev->clinicid)
+        json_object_set_new(j_lead, "clinic_id", json_string(ev->clinicid));
+    open_task(ev, j_lead, "callback", merged,
+              leads_task_due_at(c->have_hours ? &c->hours : NULL, merged, ctx->cfg.callback_due_s),
+              q);
+    json_decref(j_lead);
 }
 
 /* Writes what q gathered: the new tasks (task.opened for each that was
@@ -248,14 +277,16 @@ static int apply_one(struct leads_ctx *ctx, PGconn *conn, const struct cf_event 
             rc = on_closing(conn, ev, input, out, errbuf, errbuf_size);
         break;
     case LEADS_TASK_MERGED:
+        on_merged(ctx, ev, q);
+        break;
     case LEADS_TASK_IGNORE:
         break;
     }
     return rc;
 }
 
-/* The lead events out holds from index from to end that open or close
- * tasks (a merge does neither) into evs: each as the fold kept it, or
+/* The lead events out holds from index from to end that may open or
+ * close tasks into evs: each as the fold kept it, or
  * parsed back into own (cleared by the caller) when it was queued without
  * it; their count. */
 static size_t lead_events(const struct cf_outbox *out, size_t from, size_t end,

@@ -289,6 +289,39 @@ def test_a_chat_visitor_who_asked_to_be_called_back(stack):
     assert [e["data"]["kind"] for e in task_events(stack, chat["lead_id"])] == ["respond"]
 
 
+def test_a_callback_asked_in_an_open_chat(stack):
+    # A Telegram lead (no phone: a respond task only). The person shares
+    # the phone in the chat (a merge asking nothing: no callback task),
+    # then asks to be called back (callback_requested, merged): the lead's
+    # callback task opens at that request, to its number, due 900 working
+    # seconds later. Asking again opens no second one.
+    received = ny(2030, 11, 26, 11, 0)
+    lead = new_lead(stack, "demo-north", received, provider="telegram", phone=False)
+    e164 = new_e164()
+    kp = share_phone_in_chat(stack, lead, received + timedelta(minutes=1), e164)
+    phone = {"raw": e164, "kind": "e164", "e164": e164}
+    keys = {"phone": kp, "messenger": lead["contact_key"]}
+    asked = received + timedelta(minutes=2)
+    for at in (asked, asked + timedelta(minutes=1)):
+        request(stack, "demo-north", at, "telegram", {"handle": "anna", "phone": phone}, kp, keys,
+                text="call me back, please", callback_requested=True)
+    opened = wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 2)
+    wait_folded(stack)
+    tasks = {e["data"]["kind"]: e for e in task_events(stack, lead["lead_id"])}
+    assert sorted(tasks) == ["callback", "respond"], opened
+    assert len(task_events(stack, lead["lead_id"])) == 2
+    cb = tasks["callback"]["data"]
+    assert cb["task_id"] == uuid5(stack.network_id, "lead-task", "callback", lead["lead_id"]), cb
+    assert cb["contact"]["e164"] == e164 and cb["contact_key"] == kp, cb
+    assert cb["clinic_id"] == "demo-north" and cb["status"] == "open", cb
+    assert cb["opened_at"] == iso(asked), cb
+    assert cb["due_at"] == iso(asked + timedelta(seconds=900)), cb
+    merged = [e["data"] for e in lead_events(stack) if e["subject"] == lead["lead_id"]
+              and e["type"] == "clinicflow.lead.merged"]
+    assert ["callback_phone" in d for d in merged] == [False, True, False], merged
+    assert merged[1]["callback_phone"]["e164"] == e164, merged
+
+
 def test_breach_once_with_two_instances(stack):
     # Leads in the always-open clinic, due DUE_S seconds after they arrive.
     leads = [new_lead(stack, "demo-center", datetime.now(timezone.utc), provider="telegram")
@@ -920,6 +953,7 @@ if __name__ == "__main__":
             test_due_in_working_hours_merge_and_response_on_time,
             test_messenger_lead_and_outcome,
             test_a_chat_visitor_who_asked_to_be_called_back,
+            test_a_callback_asked_in_an_open_chat,
             test_breach_once_with_two_instances,
             test_a_breach_names_the_key_the_lead_has_now,
             test_answered_late_before_the_sweep,

@@ -54,7 +54,7 @@ static void test_inputs(void)
     CHECK(leads_task_type_acts("clinicflow.lead.received"));
     CHECK(leads_task_type_acts("clinicflow.lead.responded"));
     CHECK(leads_task_type_acts("clinicflow.lead.status_changed"));
-    CHECK(!leads_task_type_acts("clinicflow.lead.merged"));
+    CHECK(leads_task_type_acts("clinicflow.lead.merged")); /* a callback it asks for */
     CHECK(!leads_task_type_acts("clinicflow.lead.sla_breached"));
     CHECK(!leads_task_type_acts("clinicflow.call.ended"));
     CHECK(!leads_task_type_acts(NULL));
@@ -161,6 +161,35 @@ static void test_which_tasks(void)
     json_object_set_new(j_lead, "callback_requested", json_true());
     CHECK_INT(leads_task_wants_callback(j_lead), 0);
     json_decref(j_lead);
+}
+
+/* A request merging into an open lead asks for its callback task when it
+ * wants one and nothing asked the lead before, and the lead is not
+ * answered yet. */
+static void test_merged_callback(void)
+{
+    json_t *j_chat = new_lead("telegram", NULL);  /* a chat lead: no callback task */
+    json_t *j_form = new_lead("generic", "e164"); /* a form with a phone: one of its own */
+    json_t *j_ask = new_lead("jivo", "e164");     /* a JivoChat callback request */
+    json_object_set_new(j_ask, "callback_requested", json_true());
+    json_t *j_says = new_lead("telegram", "e164"); /* a phone in the chat, no ask */
+
+    const json_t *j_phone = leads_merge_callback_phone(j_chat, j_ask);
+    CHECK(j_phone != NULL);
+    CHECK_STR(str(j_phone, "e164"), "+79161234567");
+    CHECK(leads_merge_callback_phone(j_chat, j_form) != NULL);
+    CHECK(leads_merge_callback_phone(j_chat, j_says) == NULL);
+    CHECK(leads_merge_callback_phone(j_chat, j_chat) == NULL);
+    CHECK(leads_merge_callback_phone(j_form, j_ask) == NULL); /* it has its own */
+    json_object_set_new(j_chat, "callback_merged", json_true());
+    CHECK(leads_merge_callback_phone(j_chat, j_ask) == NULL); /* a merge asked already */
+    json_object_del(j_chat, "callback_merged");
+    cf_time_json_set(j_chat, "responded_at", msk(2026, 12, 3, 10, 0));
+    CHECK(leads_merge_callback_phone(j_chat, j_ask) == NULL); /* answered: talking already */
+    json_decref(j_chat);
+    json_decref(j_form);
+    json_decref(j_ask);
+    json_decref(j_says);
 }
 
 static void test_task_and_close(void)
@@ -404,6 +433,7 @@ int main(void)
     test_inputs();
     test_due_times();
     test_which_tasks();
+    test_merged_callback();
     test_task_and_close();
     test_calls();
     return cf_test_done();
