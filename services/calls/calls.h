@@ -319,11 +319,19 @@ int calls_store_take_pending(PGconn *conn, const json_t *want, json_t *taken, ch
                              size_t errbuf_size);
 int calls_store_pend_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
+/* Appends to contacts (an array of {"n": network, "k": contact key}) the
+ * contact of every stored call the fold found patient_id by: the numbers
+ * the patient had when those calls came, dropped since or not. In the
+ * caller's transaction. */
+int calls_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *contacts,
+                                 char *errbuf, size_t errbuf_size);
 /* An erased patient's calls, by contacts (an array of {"n": network, "k":
- * contact key}): the person's party becomes {"raw": "", "kind":
+ * contact key}, a contact maybe listed twice), less those the fold found
+ * another patient by: the person's party becomes {"raw": "", "kind":
  * "erased"}, the patient id and the recording go. In the caller's
  * transaction. */
-int calls_store_erase(PGconn *conn, const json_t *contacts, char *errbuf, size_t errbuf_size);
+int calls_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
+                      size_t errbuf_size);
 /* The row (column -> value, the document under "doc") the batch's one
  * upsert takes for call j_call of network_id (new ref; pure). */
 json_t *calls_store_row(const char *network_id, const json_t *j_call);

@@ -113,6 +113,12 @@ const struct cf_migration cf_calls_migrations[] = {
      * (calls_tasks_erase): without it each tombstone read every task. */
     {10, "callback tasks by contact",
      "CREATE INDEX IF NOT EXISTS tasks_contact ON tasks (network_id, contact_key);"},
+    /* An erased patient's calls by the patient id the fold tagged them
+     * with (calls_store_patient_contacts): the numbers the patient had
+     * before the latest, which the view no longer holds. */
+    {11, "calls by patient",
+     "CREATE INDEX IF NOT EXISTS calls_patient ON calls ((doc #>> '{patient,patient_id}'))"
+     " WHERE (doc #>> '{patient,patient_id}') IS NOT NULL;"},
 };
 
 const size_t cf_calls_migrations_n = sizeof(cf_calls_migrations) / sizeof(cf_calls_migrations[0]);

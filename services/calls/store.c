@@ -369,19 +369,46 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
                            ids, NULL, errbuf, errbuf_size);
 }
 
-int calls_store_erase(PGconn *conn, const json_t *contacts, char *errbuf, size_t errbuf_size)
+int calls_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *contacts,
+                                 char *errbuf, size_t errbuf_size)
 {
+    PGresult *res = NULL;
+    const char *params[] = {patient_id};
+    /* every number the fold found the patient by, the ones the patient
+     * has since dropped too (the view keeps the latest only) */
+    int rc = cf_pg_exec(conn,
+                        "SELECT DISTINCT network_id, contact_key FROM calls.calls"
+                        " WHERE (doc #>> '{patient,patient_id}') = $1::uuid::text"
+                        " AND contact_key IS NOT NULL",
+                        1, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_array_append_new(contacts, json_pack("{s:s, s:s}", "n", PQgetvalue(res, i, 0), "k",
+                                                  PQgetvalue(res, i, 1)));
+    PQclear(res);
+    return rc;
+}
+
+int calls_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
+                      size_t errbuf_size)
+{
+    char *contacts_text = cf_json_dumps(contacts);
+    const char *params[] = {contacts_text, patient_id};
     /* the person's side of each call (the caller of an inbound call, the
      * called of an outbound one), the patient's id and the recording; the
-     * call, its times, outcome and key stay, counted as before */
-    return cf_pg_exec_json(
+     * call, its times, outcome and key stay, counted as before. A call the
+     * fold found another patient by is that patient's (a number the
+     * erased patient gave up, now someone else's) and stays. */
+    int rc = cf_pg_exec(
         conn,
         "UPDATE calls.calls c SET doc = (c.doc #- '{patient,patient_id}') - 'recording_url'"
         " || jsonb_build_object(CASE WHEN c.direction = 'inbound' THEN 'caller' ELSE 'called' END,"
         " '{\"raw\": \"\", \"kind\": \"erased\"}'::jsonb)"
-        " FROM jsonb_to_recordset($1::jsonb) AS q(n text, k text)"
-        " WHERE c.network_id = q.n AND c.contact_key = q.k",
-        contacts, NULL, errbuf, errbuf_size);
+        " FROM (SELECT DISTINCT n, k FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text)) AS q"
+        " WHERE c.network_id = q.n AND c.contact_key = q.k"
+        " AND coalesce(c.doc #>> '{patient,patient_id}', $2::uuid::text) = $2::uuid::text",
+        2, params, NULL, errbuf, errbuf_size);
+    free(contacts_text);
+    return rc;
 }
 
 int calls_store_lock_contacts(PGconn *conn, const json_t *keys, const char *ids, json_t *locked,

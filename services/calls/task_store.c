@@ -40,14 +40,24 @@ json_t *calls_tasks_row(const char *network_id, const char *contact_key, const j
     return j_row;
 }
 
-int calls_tasks_erase(PGconn *conn, const json_t *contacts, char *errbuf, size_t errbuf_size)
+int calls_tasks_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
+                      size_t errbuf_size)
 {
-    return cf_pg_exec_json(
+    char *contacts_text = cf_json_dumps(contacts);
+    const char *params[] = {contacts_text, patient_id};
+    /* a task calling back another patient's calls (a number the erased
+     * patient gave up, now someone else's) is that patient's */
+    int rc = cf_pg_exec(
         conn,
         "UPDATE calls.tasks t SET doc = t.doc - 'contact'"
-        " FROM jsonb_to_recordset($1::jsonb) AS q(n text, k text)"
-        " WHERE t.network_id = q.n AND t.contact_key = q.k AND t.doc ? 'contact'",
-        contacts, NULL, errbuf, errbuf_size);
+        " FROM (SELECT DISTINCT n, k FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text)) AS q"
+        " WHERE t.network_id = q.n AND t.contact_key = q.k AND t.doc ? 'contact'"
+        " AND NOT EXISTS (SELECT 1 FROM calls.task_calls tc JOIN calls.calls c USING (call_id)"
+        " WHERE tc.task_id = t.task_id"
+        " AND (c.doc #>> '{patient,patient_id}') <> $2::uuid::text)",
+        2, params, NULL, errbuf, errbuf_size);
+    free(contacts_text);
+    return rc;
 }
 
 int calls_tasks_save_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)

@@ -176,6 +176,67 @@ def test_patient_class(stack):
     assert ended_call(stack, **{"from": repeat_no})["patient"] == {"class": "new"}
 
 
+def test_erasure_reaches_a_number_given_up(stack):
+    """A patient who changed their number (A, then B) is erased from the
+    calls and the callback task of A too, known by the calls the fold
+    found them by (the view holds B only), and of A before they were a
+    patient; a call from A once it is another patient's stays theirs."""
+    old_no, new_no = new_number(), new_number()
+    patient_id, next_id = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def applied():
+        return int(cfstack.psql(
+            stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM calls.consumer_offsets"
+            " WHERE group_id = 'clinicflow-calls-patients'")[0][0])
+
+    def stored(ids):
+        return cfstack.psql(stack.dsn, "SELECT call_id, doc->'caller'->>'raw',"
+                            " doc->'patient'->>'patient_id' FROM calls.calls"
+                            " WHERE call_id IN ('%s') ORDER BY call_id" % "', '".join(ids))
+
+    before_patient = ended_call(stack, **{"from": old_no})["call_id"]
+    start = applied()
+    put_patient(stack, patient_id, old_no, "2026-09-01T10:00:00.000Z")
+    wait_patients_consumed(stack, start + 1)
+    data = ended_call(stack, **{"from": old_no})
+    assert data["patient"]["patient_id"] == patient_id, data
+    theirs = [before_patient, data["call_id"]]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    st, _, reply = stack.post_generic(call_body(
+        event="ended", time=now.strftime("%Y-%m-%dT%H:%M:%SZ"), outcome="missed",
+        ring_seconds=25, **{"from": old_no}))
+    assert st == 202, reply
+    theirs.append(json.loads(reply)["call_id"])
+    old_key = contact_key(old_no)
+    wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.tasks"
+                                    " WHERE contact_key = '%s' AND doc ? 'contact'"
+                                    % old_key) == [["1"]], 60, "the missed call's callback task")
+
+    # the patient's number changes to B; A becomes another patient's
+    put_patient(stack, patient_id, new_no, "2026-09-01T10:00:00.000Z")
+    put_patient(stack, next_id, old_no, "2026-09-01T10:00:00.000Z")
+    wait_patients_consumed(stack, start + 3)
+    data = ended_call(stack, **{"from": new_no})
+    assert data["patient"]["patient_id"] == patient_id, data
+    theirs.append(data["call_id"])
+    data = ended_call(stack, **{"from": old_no})
+    assert data["patient"]["patient_id"] == next_id, data
+    other = data["call_id"]
+    wait_until(lambda: len(stored(theirs + [other])) == 5, 60, "the calls stored")
+
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, patient_id, None)
+    wait_patients_consumed(stack, start + 4)
+    left = stored(theirs)
+    assert left == sorted([[c, "", ""] for c in theirs]), left
+    assert stored([other]) == [[other, old_no, next_id]]
+    rows = cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.tasks WHERE contact_key = '%s'"
+                        " AND doc ? 'contact'" % old_key)
+    assert rows == [["0"]], rows
+    rows = cfstack.psql(stack.dsn, "SELECT patient_id FROM calls.patient_contacts"
+                        " WHERE contact_key = '%s'" % old_key)
+    assert rows == [[next_id]], rows
+
+
 def test_patient_event_from_a_lax_producer(stack):
     """An upstream system may write the event id in uppercase and list a phone
     twice: the event is still applied (not taken for a duplicate, not stuck
@@ -235,6 +296,7 @@ if __name__ == "__main__":
             test_unique_call_within_lookback,
             test_earlier_call_folded_later_takes_the_unique_flag,
             test_patient_class,
+            test_erasure_reaches_a_number_given_up,
             test_patient_event_from_a_lax_producer,
             test_call_folded_while_a_patient_change_commits,
         )], exit=False)
