@@ -182,7 +182,9 @@ int an_local_hours(const char *tz, int64_t day, int hour);
  * an attribution (touch "first": first touch; "last": the last contact
  * with a source, last non-direct): src, med, camp ('' for none). The
  * person is the one of the call or lead the booking names, else the
- * earliest-seen person of the patient's phones. The sources report counts
+ * earliest-seen person of the patient's phones, each of the network's own
+ * (a booking naming another network's call or lead, which the MIS may
+ * send, takes nothing of it). The sources report counts
  * bookings, visits and revenue over it, the records narrow to a source. */
 #define AN_ATTRIBUTED_SQL(touch)                                                                   \
     "(SELECT a.*, coalesce(pe." touch "_source, '') AS src, coalesce(pe." touch "_medium, '')"     \
@@ -190,13 +192,16 @@ int an_local_hours(const char *tz, int64_t day, int hour);
     " LEFT JOIN LATERAL (SELECT * FROM (SELECT pe.first_at, pe." touch "_source, pe." touch        \
     "_medium, pe." touch "_campaign, 0 AS prio FROM analytics.calls c JOIN analytics.persons pe"   \
     " ON pe.network_id = c.network_id AND pe.contact_key = c.contact_key"                          \
-    " WHERE c.call_id = a.call_id UNION ALL SELECT pe.first_at, pe." touch "_source, pe." touch    \
-    "_medium, pe." touch "_campaign, 1 FROM analytics.leads l JOIN analytics.persons pe"           \
+    " WHERE c.network_id = a.network_id AND c.call_id = a.call_id UNION ALL SELECT pe.first_at, "  \
+    "pe." touch "_source, pe." touch "_medium, pe." touch                                          \
+    "_campaign, 1 FROM analytics.leads l JOIN analytics.persons pe"                                \
     " ON pe.network_id = l.network_id AND pe.contact_key = l.contact_key"                          \
-    " WHERE l.lead_id = a.lead_id UNION ALL SELECT pe.first_at, pe." touch "_source, pe." touch    \
-    "_medium, pe." touch "_campaign, 2 FROM analytics.patient_keys k JOIN analytics.persons pe"    \
+    " WHERE l.network_id = a.network_id AND l.lead_id = a.lead_id UNION ALL SELECT pe.first_at, "  \
+    "pe." touch "_source, pe." touch "_medium, pe." touch                                          \
+    "_campaign, 2 FROM analytics.patient_keys k JOIN analytics.persons pe"                         \
     " ON pe.network_id = k.network_id AND pe.contact_key = k.contact_key"                          \
-    " WHERE k.patient_id = a.patient_id) o ORDER BY prio, first_at LIMIT 1) pe ON true"            \
+    " WHERE k.network_id = a.network_id AND k.patient_id = a.patient_id) o ORDER BY prio, "        \
+    "first_at LIMIT 1) pe ON true"                                                                 \
     " WHERE a.network_id = $1)"
 /* A visit (alias a) that is its patient's first arrival: no earlier
  * arrival here (of two at the same time, the one of the lower id first, as

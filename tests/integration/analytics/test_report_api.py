@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import cfstack
 from common import (CALLS, FIELDS, NET, TASKS, Stack, assert_figures, assert_rows, call_event,
-                    figures, produce_many, simple_call, simple_task, task_event)
+                    cf_uuid5, figures, iso, produce_many, simple_call, simple_task, task_event,
+                    wait_groups_consumed)
 
 MSK = timezone(timedelta(hours=3))
 DAY = "2026-09-10"
@@ -370,6 +371,38 @@ def test_an_older_state_replayed_changes_nothing(stack):
                         % task["task_id"]) == [["closed"]]
 
 
+def test_a_booking_naming_another_networks_call_takes_no_source(stack):
+    # A's MIS books a visit naming B's call b1 (a mistyped id, or a shared
+    # MIS wired wrong): the booking is A's, with none of B's caller's ad
+    # source. The visit's patient has no phone here, so it has no source.
+    appts = "clinicflow.appointments.v1"
+    aid = cf_uuid5(NET, "mis", "appointment", "api-wall-1")
+    d = {"appointment_id": aid, "mis_id": "api-wall-1", "version": 1,
+         "patient_id": cf_uuid5(NET, "mis", "patient", "api-wall-p1"),
+         "mis_patient_id": "api-wall-p1", "clinic_id": "demo-center",
+         "starts_at": iso(at("16:00:00")), "status": "booked",
+         "booking_source": "call", "call_id": B_CALLS[0]["call_id"]}
+    ev = {"specversion": "1.0", "id": cf_uuid5(NET, "mis", "appointment", "api-wall-1", "1"),
+          "source": "/clinicflow/reminders/mis/api", "type": "clinicflow.appointment.upserted",
+          "subject": aid, "time": iso(at("14:00:00")), "datacontenttype": "application/json",
+          "networkid": NET, "clinicid": "demo-center", "data": d}
+    produce_many(stack.broker.bootstrap, appts, [ev])
+    wait_groups_consumed(stack, {"clinicflow-analytics-mis": (appts,)})
+    qs = urllib.parse.urlencode(dict(DAY_ONLY, group_by="source"))
+    st, _, body = cfstack.http("GET", stack.analytics.url("/v1/reports/sources?" + qs),
+                               headers={"Authorization": "Bearer " + stack.keys["read"]})
+    assert st == 200, body[:1000]
+    rows = {r["source"] or "": r["bookings"] for r in json.loads(body)["rows"]}
+    assert rows.get("") == 1 and not rows.get("site"), rows
+    # and the drill-down names no source either
+    qs = urllib.parse.urlencode(dict(DAY_ONLY, source="site"))
+    st, _, body = cfstack.http("GET", stack.analytics.url("/v1/records/attributed_bookings?"
+                                                          + qs),
+                               headers={"Authorization": "Bearer " + stack.keys["read"]})
+    assert st == 200, body[:1000]
+    assert json.loads(body)["records"] == [], body[:1000]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(ApiStack, [
         test_each_network_sees_its_own,
@@ -381,4 +414,5 @@ if __name__ == "__main__":
         test_csv_header_order,
         test_a_lost_callbacks_source_stays_when_its_call_turns_out_answered,
         test_an_older_state_replayed_changes_nothing,
+        test_a_booking_naming_another_networks_call_takes_no_source,
     ])
