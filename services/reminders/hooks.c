@@ -16,7 +16,12 @@
  * Each outcome is applied in a transaction of its own (outcome.c), its
  * events staged in the outbox with it; the answer follows the commit, so
  * a gateway that retries on anything but success loses nothing, and a
- * repeat changes nothing.
+ * repeat changes nothing. A report of a send is told again harmlessly (the
+ * same outcome of the same send is ignored), but an SMS reply names no
+ * send: a copy could find another SMS waiting by then and answer it too.
+ * So a reply is taken once by the provider's own id of the message (Twilio's
+ * MessageSid), in the transaction that applies it, and a copy is answered
+ * as the first was and changes nothing.
  */
 #include "gateway_testable.h"
 #include "job_sql.h"
@@ -73,10 +78,13 @@ struct report {
     struct reminders_outcome o;
     const char *reply_from; /* the number an SMS reply came from */
     const char *reply_body; /* its text */
+    const char *reply_ref;  /* the gateway's id of an SMS reply: its copies change nothing */
     const char *ref;        /* the gateway's id of the send */
     const char *answer;     /* set by apply(): the SMS that answers a survey's reply */
+    char *answer_kept;      /* set by apply(): a copy's answer, as the first's (owned) */
     int survey;             /* set by apply(): the reply answered a survey */
     int ambiguous;          /* set by apply(): the reply could answer several sends */
+    int copy;               /* set by apply(): the reply was taken before */
 };
 
 /* Whether an SMS send s of job j (appointment a) still waits for the
@@ -194,12 +202,15 @@ out:
 
 /* The report applied and committed: 0 with *applied, CF_ENOTFOUND (no
  * such send of this channel's clinic), or the database's error. An
- * opt-out by SMS from a number no send reached still opts it out. */
+ * opt-out by SMS from a number no send reached still opts it out. An SMS
+ * reply (r->reply_ref) taken before is a copy (r->copy): nothing applied,
+ * r->answer the first's. */
 static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *snap,
                  const struct cf_channel *ch, struct report *r, int *applied, char *errbuf,
                  size_t errbuf_size)
 {
     char send_id[CF_UUID_STR_LEN + 1], job_id[CF_UUID_STR_LEN + 1], kind[16] = "";
+    char reply_id[CF_UUID_STR_LEN + 1] = "";
     char comment[NPS_COMMENT_MAX + 1];
     int score;
     PGconn *conn = cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size);
@@ -208,32 +219,50 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
         return CF_EUNAVAIL;
     struct cf_outbox *out = cf_outbox_new();
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
-    if (rc == 0 && !r->o.send_id) {
+    if (rc == 0 && r->reply_ref) {
+        /* over what calls' and leads' event ids are: network, provider,
+         * channel and the provider's own key */
+        const char *parts[] = {ch->network_id, ch->provider, ch->id, r->reply_ref};
+        int taken = 0;
+        cf_uuid5(parts, 4, reply_id);
+        rc = outcome_store_reply_take(conn, reply_id, ch->network_id, ch->id, r->reply_ref, &taken,
+                                      &r->answer_kept, errbuf, errbuf_size);
+        r->copy = rc == 0 && !taken;
+        if (r->copy)
+            r->answer = r->answer_kept;
+    }
+    if (rc == 0 && !r->copy && !r->o.send_id) {
         rc = find_send(conn, ch, r, send_id, job_id, kind, &r->ambiguous, errbuf, errbuf_size);
         r->o.send_id = send_id[0] ? send_id : NULL;
     }
     const int opt_out = r->o.outcome && strcmp(r->o.outcome, "opt_out_sms") == 0;
-    if (rc == 0 && r->reply_body && r->o.send_id &&
-        nps_reply_target(kind, opt_out, r->reply_body, &score, comment) == NPS_REPLY_SURVEY) {
+    if (rc != 0 || r->copy) {
+        /* nothing to apply, or applied before with all it did */
+    } else if (r->reply_body && r->o.send_id &&
+               nps_reply_target(kind, opt_out, r->reply_body, &score, comment) ==
+                   NPS_REPLY_SURVEY) {
         rc = answer_survey(conn, job_id, score, comment[0] ? comment : NULL, out, r, applied,
                            errbuf, errbuf_size);
-    } else if (rc == 0 && !r->o.outcome) {
+    } else if (!r->o.outcome) {
         /* a reply that answers no survey and means nothing to the SMS it
          * would answer */
-    } else if (rc == 0 && !r->o.send_id && r->reply_from && opt_out) {
+    } else if (!r->o.send_id && r->reply_from && opt_out) {
         rc = outcome_store_opt_out(conn, ch->network_id, r->reply_from, "sms", r->o.outcome, errbuf,
                                    errbuf_size);
         *applied = rc == 0;
-    } else if (rc == 0 && r->ambiguous) {
+    } else if (r->ambiguous) {
         /* an answer, but to which visit: none takes it (find_send) */
-    } else if (rc == 0 && !r->o.send_id) {
+    } else if (!r->o.send_id) {
         snprintf(errbuf, errbuf_size, "no send matches");
         rc = CF_ENOTFOUND;
-    } else if (rc == 0) {
+    } else {
         rc = reminders_outcome_apply(conn, snap,
                                      json_string_value(json_object_get(ch->doc, "clinic_id")),
                                      &r->o, cf_time_now_ms(), out, applied, errbuf, errbuf_size);
     }
+    /* what a copy is answered with: the same */
+    if (rc == 0 && reply_id[0] && !r->copy && r->answer)
+        rc = outcome_store_reply_answer(conn, reply_id, r->answer, errbuf, errbuf_size);
     rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
     cf_pg_pool_release(ctx->svc->pg, conn);
     if (rc > 0)
@@ -382,6 +411,7 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
             }
             r.reply_from = e164;
             r.reply_body = tev.status;
+            r.reply_ref = tev.sid; /* MessageSid: the same in Twilio's copies */
         } else {
             r.o.send_id = cf_hook_str(h->query, "send_id");
             if (!r.o.send_id || !cf_uuid_valid(r.o.send_id)) {
@@ -457,10 +487,10 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
         cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,
                            "the outcome could not be stored now; retry later", NULL, RETRY_AFTER_S);
     } else {
-        count(format, applied                     ? "applied"
-                      : r.ambiguous               ? "ambiguous"
-                      : !r.o.outcome && !r.survey ? "ignored"
-                                                  : "unchanged");
+        count(format, applied                                ? "applied"
+                      : r.ambiguous                          ? "ambiguous"
+                      : !r.copy && !r.o.outcome && !r.survey ? "ignored"
+                                                             : "unchanged");
         if (r.survey && applied)
             cf_metrics_add("clinicflow_reminders_nps_answers_total", NULL, 1);
         if (r.answer) {
@@ -477,6 +507,7 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
     }
 out:
     free(thanks);
+    free(r.answer_kept);
     cf_form_free(&form);
     json_decref(j_body);
     cf_hook_http_clear(&in);

@@ -209,6 +209,20 @@ const struct cf_migration cf_reminders_migrations[] = {
      * rung, a visit moved, held for a window, paced). NULL: due_at. */
     {13, "lateness of jobs put off",
      "ALTER TABLE reminder_jobs ADD COLUMN IF NOT EXISTS late_from timestamptz;"},
+    /* The patients' SMS replies taken (hooks.c), by the provider's own
+     * id of the message (reply_id: UUIDv5 over the network, the provider,
+     * the channel and that id), so a copy the gateway posts again (our
+     * answer slow, or lost) is applied once and answered as the first
+     * was (answer: the SMS we answered it with, or NULL). Ids, times and
+     * our own words: nothing the patient wrote. */
+    {14, "SMS replies taken",
+     "CREATE TABLE IF NOT EXISTS sms_replies ("
+     " reply_id uuid PRIMARY KEY,"
+     " network_id text NOT NULL,"
+     " channel_id text NOT NULL,"
+     " message_id text NOT NULL,"
+     " received_at timestamptz NOT NULL DEFAULT now(),"
+     " answer text);"},
 };
 
 const size_t cf_reminders_migrations_n =

@@ -48,7 +48,21 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
                             int64_t now_ms, struct cf_outbox *out, int *applied, char *errbuf,
                             size_t errbuf_size);
 
-/* outcome_store.c. The send with its job and appointment, locked:
+/* outcome_store.c. A patient's SMS reply taken, once: reply_id (UUIDv5 over
+ * the network, the provider, the channel and the provider's id of the
+ * message, message_id) recorded in the caller's transaction, *taken 1; or,
+ * when it was taken before (a copy the gateway posts again), *taken 0 and
+ * *answer (a new string, or NULL) the SMS the first was answered with. A
+ * copy that comes while the first is being applied waits for its
+ * transaction. 0, or the database's error. */
+int outcome_store_reply_take(PGconn *conn, const char *reply_id, const char *network_id,
+                             const char *channel_id, const char *message_id, int *taken,
+                             char **answer, char *errbuf, size_t errbuf_size);
+/* The SMS a reply taken was answered with, kept for its copies. */
+int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *answer, char *errbuf,
+                               size_t errbuf_size);
+
+/* The send with its job and appointment, locked:
  * {"send_id", "job_id", "attempt", "channel", "gateway", "phone",
  * "outcome", "patient_id", "clinic_id", "network_id", "appointment_id",
  * "job_status", "job_attempt", "job_result", "visit_at" (ms), "kind", "current" (the

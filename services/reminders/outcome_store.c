@@ -1,6 +1,7 @@
 /*
  * The outcomes' store (outcome.h): every statement an outcome runs on
- * reminders.sends, reminder_jobs, appointments and opt_outs.
+ * reminders.sends, reminder_jobs, appointments, opt_outs and the SMS
+ * replies taken (sms_replies).
  */
 #include "outcome.h"
 
@@ -10,7 +11,46 @@
 #include "common/json_text.h"
 #include "common/pg.h"
 #include "common/time.h"
+#include "common/xmalloc.h"
 #include "job_sql.h"
+
+int outcome_store_reply_take(PGconn *conn, const char *reply_id, const char *network_id,
+                             const char *channel_id, const char *message_id, int *taken,
+                             char **answer, char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {reply_id, network_id, channel_id, message_id};
+    PGresult *res = NULL;
+    *taken = 0;
+    *answer = NULL;
+    /* The key's conflict waits for a first still being applied; the answer
+     * is read by a statement of its own, whose snapshot has its commit. */
+    int rc = cf_pg_exec(conn,
+                        "INSERT INTO reminders.sms_replies (reply_id, network_id, channel_id,"
+                        " message_id) VALUES ($1::uuid, $2, $3, $4)"
+                        " ON CONFLICT (reply_id) DO NOTHING RETURNING 1",
+                        4, params, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        *taken = PQntuples(res) == 1;
+    PQclear(res);
+    res = NULL;
+    if (rc != 0 || *taken)
+        return rc;
+    rc = cf_pg_exec(conn, "SELECT answer FROM reminders.sms_replies WHERE reply_id = $1::uuid", 1,
+                    params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        *answer = cf_xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *answer, char *errbuf,
+                               size_t errbuf_size)
+{
+    const char *params[] = {reply_id, answer};
+    return cf_pg_exec(conn,
+                      "UPDATE reminders.sms_replies SET answer = $2 WHERE reply_id = $1::uuid", 2,
+                      params, NULL, errbuf, errbuf_size);
+}
 
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
                        size_t errbuf_size)

@@ -767,6 +767,10 @@ def test_a_survey_is_answered_by_an_sms_reply(s):
     assert ev["key"] == common.patient_uuid(p) and "comment" not in data, ev
     assert s.sql("SELECT score, comment FROM reminders.nps_surveys WHERE appointment_id = '%s'"
                  % common.appointment_uuid(a)) == [["9", "спасибо"]]
+    # Twilio posts the same message again (our answer lost on the way): the
+    # same answer, not "answered before" for the patient's own reply
+    said = reply(" 9 спасибо ", "SM" + "4" * 32)
+    assert "<Message>Спасибо! Ваш ответ получен.</Message>" in said, said
     # single use: the page says it was answered, a second reply changes nothing
     page = s.request("GET", path, key=None)
     assert page.status == 200 and "уже ответили" in page.raw.decode(), page
@@ -920,6 +924,25 @@ def test_a_reply_answers_a_visit_whose_two_reminders_wait(s):
         assert s.sql("SELECT count(*) FROM reminders.tasks t JOIN reminders.reminder_jobs j"
                      " USING (job_id) WHERE j.appointment_id = '%s' AND t.status = 'open'"
                      % common.appointment_uuid(a)) == [["0"]]
+        jobs = "SELECT offset_hours, status, coalesce(result, '-') FROM reminders.reminder_jobs" \
+               " WHERE appointment_id = '%s' ORDER BY offset_hours" % common.appointment_uuid(a)
+        answered = s.sql(jobs)
+        assert answered == [["2", "done", "confirmed"], ["3", "emitted", "sms_sent"]], answered
+
+        # Twilio posts the same message again (our answer slow, or lost on
+        # the way): the reply is applied once. The three-hour reminder's SMS
+        # still waits, and would take the copy as its own answer: a second
+        # confirmation of the visit, counted twice
+        unchanged = 'clinicflow_reminders_outcomes_total{provider="twilio",result="unchanged"}'
+        copies = cfstack.metric(s.svc, unchanged)
+        reply("1", "SM" + "d" * 32)
+        assert s.sql(jobs) == answered, s.sql(jobs)
+        s.marker()
+        confirmed = [m for m in s.messages(OUTCOMES)
+                     if m["event"]["data"].get("appointment_id") == common.appointment_uuid(a)
+                     and m["event"]["data"]["outcome"] == "confirmed"]
+        assert len(confirmed) == 1, confirmed
+        assert cfstack.metric(s.svc, unchanged) == copies + 1
     finally:
         south_offsets(s, [2])
 
