@@ -1,6 +1,7 @@
 """Leads become work on clinicflow.tasks.v1, through the running service: a
 lead opens a respond task due in its clinic's working hours (and a callback
-task for a form with a phone), a merged request opens none, the response
+task for a form with a phone), a merged request opens none (but the
+callback task, when it asks to be called back first), the response
 closes them on time; a respond task past its due time gives exactly one
 lead.sla_breached even with two instances sweeping; a task left open
 CLINICFLOW_LEADS_TASK_EXPIRE_S expires once (task.expired); an answered
