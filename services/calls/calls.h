@@ -321,15 +321,29 @@ int calls_store_pend_many(PGconn *conn, const json_t *rows, char *errbuf, size_t
 int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
 /* Appends to contacts (an array of {"n": network, "k": contact key}) the
  * contact of every stored call the fold found patient_id by: the numbers
- * the patient had when those calls came, dropped since or not. In the
- * caller's transaction. */
+ * the patient had when those calls came, dropped since or not, each with
+ * "u": the start of its last such call (the patient held the number until
+ * then at least). In the caller's transaction. */
 int calls_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *contacts,
                                  char *errbuf, size_t errbuf_size);
+/* The erased patient's contacts as rows (n, k, u) of the statements
+ * below: a contact listed twice once, with no u if any listing has none. */
+#define CALLS_ERASED_KEYS_SQL                                                                      \
+    "(SELECT n, k, CASE WHEN bool_and(u IS NOT NULL) THEN max(u) END AS u"                         \
+    " FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text, u timestamptz) GROUP BY n, k)"
+/* Whether call c on the contact row q is the erased patient's ($2): the
+ * fold found the patient by it, or nobody, and it started while the
+ * patient held the number (any time for a number the view holds, no
+ * later than u for one the patient gave up: a stranger may hold it since). */
+#define CALLS_ERASED_CALL_SQL(c, q)                                                                \
+    "(coalesce(" c ".doc #>> '{patient,patient_id}', '') = $2::uuid::text" /* never null */        \
+    " OR ((" c ".doc #>> '{patient,patient_id}') IS NULL"                                          \
+    " AND (" q ".u IS NULL OR " c ".started_at <= " q ".u)))"
 /* An erased patient's calls, by contacts (an array of {"n": network, "k":
- * contact key}, a contact maybe listed twice), less those the fold found
- * another patient by: the person's party becomes {"raw": "", "kind":
- * "erased"}, the patient id and the recording go. In the caller's
- * transaction. */
+ * contact key} and, for a number the patient gave up, "u"; a contact maybe
+ * listed twice), the erased patient's by CALLS_ERASED_CALL_SQL: the
+ * person's party becomes {"raw": "", "kind": "erased"}, the patient id
+ * and the recording go. In the caller's transaction. */
 int calls_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
                       size_t errbuf_size);
 /* The row (column -> value, the document under "doc") the batch's one

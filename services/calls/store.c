@@ -375,15 +375,18 @@ int calls_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *c
     PGresult *res = NULL;
     const char *params[] = {patient_id};
     /* every number the fold found the patient by, the ones the patient
-     * has since dropped too (the view keeps the latest only) */
+     * has since dropped too (the view keeps the latest only), with the
+     * start of the last such call: the patient held it until then at
+     * least, and someone else may hold it since */
     int rc = cf_pg_exec(conn,
-                        "SELECT DISTINCT network_id, contact_key FROM calls.calls"
+                        "SELECT network_id, contact_key, max(started_at) FROM calls.calls"
                         " WHERE (doc #>> '{patient,patient_id}') = $1::uuid::text"
-                        " AND contact_key IS NOT NULL",
+                        " AND contact_key IS NOT NULL GROUP BY network_id, contact_key",
                         1, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
-        json_array_append_new(contacts, json_pack("{s:s, s:s}", "n", PQgetvalue(res, i, 0), "k",
-                                                  PQgetvalue(res, i, 1)));
+        json_array_append_new(contacts,
+                              json_pack("{s:s, s:s, s:s}", "n", PQgetvalue(res, i, 0), "k",
+                                        PQgetvalue(res, i, 1), "u", PQgetvalue(res, i, 2)));
     PQclear(res);
     return rc;
 }
@@ -397,15 +400,15 @@ int calls_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
      * called of an outbound one), the patient's id and the recording; the
      * call, its times, outcome and key stay, counted as before. A call the
      * fold found another patient by is that patient's (a number the
-     * erased patient gave up, now someone else's) and stays. */
+     * erased patient gave up, now someone else's) and stays, as does one
+     * nobody was found by on a number the patient held until u only. */
     int rc = cf_pg_exec(
         conn,
         "UPDATE calls.calls c SET doc = (c.doc #- '{patient,patient_id}') - 'recording_url'"
         " || jsonb_build_object(CASE WHEN c.direction = 'inbound' THEN 'caller' ELSE 'called' END,"
         " '{\"raw\": \"\", \"kind\": \"erased\"}'::jsonb)"
-        " FROM (SELECT DISTINCT n, k FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text)) AS q"
-        " WHERE c.network_id = q.n AND c.contact_key = q.k"
-        " AND coalesce(c.doc #>> '{patient,patient_id}', $2::uuid::text) = $2::uuid::text",
+        " FROM " CALLS_ERASED_KEYS_SQL " AS q"
+        " WHERE c.network_id = q.n AND c.contact_key = q.k AND " CALLS_ERASED_CALL_SQL("c", "q"),
         2, params, NULL, errbuf, errbuf_size);
     free(contacts_text);
     return rc;

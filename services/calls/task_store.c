@@ -45,16 +45,16 @@ int calls_tasks_erase(PGconn *conn, const char *patient_id, const json_t *contac
 {
     char *contacts_text = cf_json_dumps(contacts);
     const char *params[] = {contacts_text, patient_id};
-    /* a task calling back another patient's calls (a number the erased
-     * patient gave up, now someone else's) is that patient's */
+    /* a task calling back a call that is not the erased patient's
+     * (CALLS_ERASED_CALL_SQL: another patient's, or a stranger's on a
+     * number the patient gave up) is not the patient's */
     int rc = cf_pg_exec(
         conn,
         "UPDATE calls.tasks t SET doc = t.doc - 'contact'"
-        " FROM (SELECT DISTINCT n, k FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text)) AS q"
+        " FROM " CALLS_ERASED_KEYS_SQL " AS q"
         " WHERE t.network_id = q.n AND t.contact_key = q.k AND t.doc ? 'contact'"
         " AND NOT EXISTS (SELECT 1 FROM calls.task_calls tc JOIN calls.calls c USING (call_id)"
-        " WHERE tc.task_id = t.task_id"
-        " AND (c.doc #>> '{patient,patient_id}') <> $2::uuid::text)",
+        " WHERE tc.task_id = t.task_id AND NOT " CALLS_ERASED_CALL_SQL("c", "q") ")",
         2, params, NULL, errbuf, errbuf_size);
     free(contacts_text);
     return rc;

@@ -51,9 +51,10 @@ int calls_tasks_close_with_callback(struct calls_ctx *ctx, PGconn *conn, const c
 json_t *calls_tasks_row(const char *network_id, const char *contact_key, const json_t *j_task);
 /* Inserts or replaces the task rows (calls_tasks_row's), in one statement. */
 int calls_tasks_save_many(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
-/* An erased patient's tasks, by contacts (a contact maybe listed twice),
- * less those with a call the fold found another patient by: their
- * documents lose the contact (the number to call back). */
+/* An erased patient's tasks, by contacts (as calls_store_erase's), those
+ * whose every call is the patient's (CALLS_ERASED_CALL_SQL): their
+ * documents lose the contact (the number to call back). Before the calls
+ * are erased, which takes their patient id. */
 int calls_tasks_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
                       size_t errbuf_size);
 /* Inserts or replaces the task row from its document. */

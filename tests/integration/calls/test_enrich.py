@@ -177,11 +177,13 @@ def test_patient_class(stack):
 
 
 def test_erasure_reaches_a_number_given_up(stack):
-    """A patient who changed their number (A, then B) is erased from the
-    calls and the callback task of A too, known by the calls the fold
-    found them by (the view holds B only), and of A before they were a
-    patient; a call from A once it is another patient's stays theirs."""
-    old_no, new_no = new_number(), new_number()
+    """A patient who changed their number (X, then A, then B) is erased
+    from the calls and the callback task of A too, known by the calls the
+    fold found them by (the view holds B only), and of A before they were a
+    patient; a call from A once it is another patient's stays theirs, and
+    a stranger's call from X after the patient's last one, with its
+    callback task, stays the stranger's."""
+    first_no, old_no, new_no = new_number(), new_number(), new_number()
     patient_id, next_id = str(uuid.uuid4()), str(uuid.uuid4())
 
     def applied():
@@ -196,11 +198,16 @@ def test_erasure_reaches_a_number_given_up(stack):
 
     before_patient = ended_call(stack, **{"from": old_no})["call_id"]
     start = applied()
-    put_patient(stack, patient_id, old_no, "2026-09-01T10:00:00.000Z")
+    put_patient(stack, patient_id, first_no, "2026-09-01T10:00:00.000Z")
     wait_patients_consumed(stack, start + 1)
+    data = ended_call(stack, **{"from": first_no})
+    assert data["patient"]["patient_id"] == patient_id, data
+    theirs = [data["call_id"]]
+    put_patient(stack, patient_id, old_no, "2026-09-01T10:00:00.000Z")
+    wait_patients_consumed(stack, start + 2)
     data = ended_call(stack, **{"from": old_no})
     assert data["patient"]["patient_id"] == patient_id, data
-    theirs = [before_patient, data["call_id"]]
+    theirs += [before_patient, data["call_id"]]
     now = datetime.datetime.now(datetime.timezone.utc)
     st, _, reply = stack.post_generic(call_body(
         event="ended", time=now.strftime("%Y-%m-%dT%H:%M:%SZ"), outcome="missed",
@@ -215,20 +222,34 @@ def test_erasure_reaches_a_number_given_up(stack):
     # the patient's number changes to B; A becomes another patient's
     put_patient(stack, patient_id, new_no, "2026-09-01T10:00:00.000Z")
     put_patient(stack, next_id, old_no, "2026-09-01T10:00:00.000Z")
-    wait_patients_consumed(stack, start + 3)
+    wait_patients_consumed(stack, start + 4)
     data = ended_call(stack, **{"from": new_no})
     assert data["patient"]["patient_id"] == patient_id, data
     theirs.append(data["call_id"])
     data = ended_call(stack, **{"from": old_no})
     assert data["patient"]["patient_id"] == next_id, data
     other = data["call_id"]
-    wait_until(lambda: len(stored(theirs + [other])) == 5, 60, "the calls stored")
+    # X is a stranger's now (nobody the view knows): a missed call, today
+    st, _, reply = stack.post_generic(call_body(
+        event="ended", time=datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"), outcome="missed", ring_seconds=25, **{"from": first_no}))
+    assert st == 202, reply
+    stranger = json.loads(reply)["call_id"]
+    first_key = contact_key(first_no)
+    wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.tasks"
+                                    " WHERE contact_key = '%s' AND doc ? 'contact'"
+                                    % first_key) == [["1"]], 60, "the stranger's callback task")
+    wait_until(lambda: len(stored(theirs + [other, stranger])) == 7, 60, "the calls stored")
 
     cfstack.produce(stack.broker.bootstrap, PATIENTS, patient_id, None)
-    wait_patients_consumed(stack, start + 4)
+    wait_patients_consumed(stack, start + 5)
     left = stored(theirs)
     assert left == sorted([[c, "", ""] for c in theirs]), left
     assert stored([other]) == [[other, old_no, next_id]]
+    assert stored([stranger]) == [[stranger, first_no, ""]], stored([stranger])
+    rows = cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.tasks WHERE contact_key = '%s'"
+                        " AND doc ? 'contact'" % first_key)
+    assert rows == [["1"]], rows
     rows = cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.tasks WHERE contact_key = '%s'"
                         " AND doc ? 'contact'" % old_key)
     assert rows == [["0"]], rows
