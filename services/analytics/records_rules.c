@@ -166,6 +166,14 @@ static const struct {
     {"persons",
      {"new_booked", AN_NEW_PERSON_SQL("r") " AND " AN_NEW_PERSON_BOOKED_SQL("r", WALL_A), NULL}},
 };
+/* For a key limited to clinics: the members of a kind's records that tell
+ * of the person beyond them (a person's last contact may be at any
+ * clinic), left out, as jsonb keys to subtract. */
+static const struct {
+    const char *kind, *members;
+} walled_hidden[] = {
+    {"persons", " - 'last_at' - 'last_source'"},
+};
 static const struct only contacts_only[] = {
     {"calls", "r.kind = 'call'", NULL},
     {"leads", "r.kind = 'lead'", NULL},
@@ -511,7 +519,19 @@ char *an_records_sql(const char *kind_name, const char *network_id,
     param(params, nparams, q->report.from);
     param(params, nparams, q->report.to_next);
     cf_strbuf_add(&b, "SELECT ");
-    cf_strbuf_add(&b, k->json);
+    const char *hidden = NULL;
+    for (size_t i = 0; q->report.walled && i < sizeof(walled_hidden) / sizeof(walled_hidden[0]);
+         i++)
+        if (strcmp(walled_hidden[i].kind, k->name) == 0)
+            hidden = walled_hidden[i].members;
+    if (hidden) {
+        cf_strbuf_add(&b, "(");
+        cf_strbuf_add(&b, k->json);
+        cf_strbuf_add(&b, ")::jsonb");
+        cf_strbuf_add(&b, hidden);
+    } else {
+        cf_strbuf_add(&b, k->json);
+    }
     cf_strbuf_add(&b, "::text, ");
     cf_strbuf_add(&b, "to_char(");
     cf_strbuf_add(&b, k->at);

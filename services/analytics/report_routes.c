@@ -71,7 +71,12 @@ static int answer_of(struct analytics_ctx *ctx, const struct an_report *report,
     json_object_del(params, "format"); /* one cached answer for JSON and CSV */
     if (p->walled) /* another answer than an unlimited key's for the same clinics */
         json_object_set_new(params, "walled", json_true());
-    char *key = analytics_cache_key(ctx, report->name, network_id, params);
+    /* the network's zone places the hours (the load report's): a zone
+     * corrected in the configuration is another answer */
+    json_t *key_params = json_copy(params);
+    json_object_set_new(key_params, "tz", json_string(p->tz ? p->tz : ""));
+    char *key = analytics_cache_key(ctx, report->name, network_id, key_params);
+    json_decref(key_params);
     if ((*answer = analytics_cache_get(ctx, key))) {
         cf_metrics_add("clinicflow_analytics_report_cache_total", "result=\"hit\"", 1);
         json_decref(params);

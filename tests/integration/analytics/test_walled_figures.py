@@ -162,14 +162,19 @@ def test_a_limited_key_learns_of_no_booking_elsewhere(stack):
     """w3 first calls C on 2026-11-10, and books at N two days later. The
     funnel's new person booked follows the person anywhere for the whole
     network's key (asked with clinic=C): 1; for C's key the booking at N is
-    not there: 0, and no person record behind it."""
+    not there: 0, and no person record behind it. w3 calls N on 2026-11-11
+    from an ad (site): the person's last sourced contact, in the record of
+    the whole network's key, not in C's key's record."""
     stack.start_analytics()  # the test before's was stopped with it
     phone = "+79164440003"
     produce_many(stack.broker.bootstrap, PATIENTS, [patient("w3", phone)])
     produce_many(stack.broker.bootstrap, APPTS, [
         visit("w3-a", "w3", N, t(2026, 11, 12, "09:00"), t(2026, 11, 15, "10:00"), "booked", 0)])
-    produce_many(stack.broker.bootstrap, CALLS, [call_event("ended", simple_call(
-        NET, C, "walled-w3", t(2026, 11, 10, "10:00"), talk=60, phone=phone))])
+    produce_many(stack.broker.bootstrap, CALLS, [
+        call_event("ended", simple_call(NET, C, "walled-w3", t(2026, 11, 10, "10:00"), talk=60,
+                                        phone=phone)),
+        call_event("ended", simple_call(NET, N, "walled-w3-n", t(2026, 11, 11, "12:00"), talk=60,
+                                        phone=phone, source="site"))])
     wait_groups_consumed(stack, dict(GROUPS, **{"clinicflow-analytics-calls": (CALLS,)}))
 
     day = {"from": "2026-11-10", "to": "2026-11-10"}
@@ -184,6 +189,17 @@ def test_a_limited_key_learns_of_no_booking_elsewhere(stack):
             headers={"Authorization": "Bearer " + stack.keys[key]})
         assert st == 200, (key, q, st, body[:500])
         assert len(json.loads(body)["records"]) == want, (key, body[:500])
+    # the person's record: where their last sourced contact was is N's
+    for key, clinic, want in (("read", {"clinic": C}, ("site", True)), ("center", {}, None)):
+        q = dict(day, **clinic)
+        st, _, body = cfstack.http(
+            "GET", stack.analytics.url("/v1/records/persons?" + urllib.parse.urlencode(q)),
+            headers={"Authorization": "Bearer " + stack.keys[key]})
+        assert st == 200, (key, q, st, body[:500])
+        recs = json.loads(body)["records"]
+        assert len(recs) == 1 and recs[0]["clinic_id"] == C, (key, recs)
+        got = (recs[0]["last_source"], "last_at" in recs[0]) if "last_source" in recs[0] else None
+        assert got == want and ("last_at" in recs[0]) == (want is not None), (key, recs)
 
 
 if __name__ == "__main__":
