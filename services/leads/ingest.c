@@ -301,10 +301,8 @@ int leads_fact_normalize(const struct leads_norm *n, const json_t *j_in, struct 
     json_object_set_new(j_data, "kind", json_string(kind));
     json_object_set_new(j_data, "provider", json_string(n->provider));
     json_object_set_new(j_data, "channel", json_string(n->channel));
-    if (!copy_str(j_data, "provider_event_id", j_in, "provider_event_id", LEADS_SHORT_MAX, 0)) {
-        json_object_set_new(j_data, "provider_event_id", json_string(event_key));
-        cf_validate_cut_string(j_data, "provider_event_id", LEADS_SHORT_MAX);
-    }
+    json_object_set_new(j_data, "provider_event_id", json_string(event_key));
+    cf_validate_cut_string(j_data, "provider_event_id", LEADS_SHORT_MAX);
     json_t *j_contact = contact_of(n, j_in, j_keys);
     if (json_object_size(j_contact) > 0)
         json_object_set(j_data, "contact", j_contact);

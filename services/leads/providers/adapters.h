@@ -38,11 +38,6 @@
  *                (VK message_reply, a Jivo agent's message)
  *   "time"       when it happened, RFC 3339 UTC (the request's arrival,
  *                h->received_ms, when the provider gives none)
- *   "provider_event_id"  the sender's own id of the event when the event
- *                key is more than that id (a site form's event_id or
- *                request_id, which a site builder may fix to one value:
- *                its key adds the body's digest); else omitted, and the
- *                event key is the fact's provider_event_id
  * and, when the request carries them (members omitted, never null):
  *   "name", "phone" (as given: hooks.c normalizes, a phone that does not
  *                parse is kept raw), "email", "handle" (a messenger

@@ -10,11 +10,10 @@
  * honeypot is filled in is acknowledged like a lead and dropped. A request
  * without a phone or an e-mail address is no lead: 400 naming the phone
  * field (the e-mail's, when it gave one that is not an address). Its event
- * key is a hash of the channel, the body and the ten minutes it came in,
- * after the form's own event_id or request_id when it sends one (its
- * provider_event_id): a browser's retry of the same post is the same
- * event, the same form sent again another day a new one, and two
- * submissions a site builder gives one fixed id two (PROVIDERS.md). A form
+ * key is the form's own event_id or request_id when it sends one, else a
+ * hash of the channel, the body and the ten minutes it came in, so a
+ * browser's retry of the same post is the same event, and the same form
+ * sent again another day a new one (PROVIDERS.md). A form
  * forwarded late by the site's backend may say when it was filled in
  * (submitted_at, RFC 3339): that is only a claim, which ingest.c believes
  * within CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S of the arrival.
@@ -136,12 +135,19 @@ static int consent_of(const char *s)
     return -1;
 }
 
-/* The digest of a post: sha256(channel, 0x1F, body, the
- * LEADS_FORM_RESEND_MS period it arrived in) in hex, into hex. */
-static void body_digest(const struct cf_hook *h, char hex[CF_SHA256_HEX_LEN + 1])
+/* The event key: the form's own id, else sha256(channel, body, the
+ * LEADS_FORM_RESEND_MS period it arrived in) in hex. */
+static json_t *event_key_of(const struct cf_hook *h, const json_t *j_body)
 {
+    static const char *const own[] = {"event_id", "request_id"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = value_of(j_body, own[i]);
+        if (v)
+            return v;
+    }
     const char *channel = cf_hook_str(h->channel, "id");
     uint8_t digest[32];
+    char hex[CF_SHA256_HEX_LEN + 1];
     char period[32];
     const int plen = leads_form_period(h->received_ms, period);
     size_t clen = channel ? strlen(channel) : 0;
@@ -153,29 +159,7 @@ static void body_digest(const struct cf_hook *h, char hex[CF_SHA256_HEX_LEN + 1]
     cf_sha256(buf, clen + 1 + h->body_len + (size_t)plen, digest);
     free(buf);
     cf_hex(digest, sizeof(digest), hex);
-}
-
-/* Sets the fact's event key: the body's digest; when the form names its
- * own id (event_id, else request_id), that id, 0x1F and the digest, with
- * the id alone as the fact's provider_event_id. The id alone is no key: a
- * site builder's hidden field may give every submission the same one. */
-static void set_event_key(const struct cf_hook *h, const json_t *j_body, json_t *j_fact)
-{
-    static const char *const own[] = {"event_id", "request_id"};
-    char hex[CF_SHA256_HEX_LEN + 1];
-    json_t *j_own = NULL;
-
-    for (size_t i = 0; i < 2 && !j_own; i++)
-        j_own = value_of(j_body, own[i]);
-    body_digest(h, hex);
-    if (!j_own) {
-        json_object_set_new(j_fact, "event_key", json_string(hex));
-        return;
-    }
-    char *key = cf_xasprintf("%s\x1f%s", json_string_value(j_own), hex);
-    json_object_set_new(j_fact, "event_key", json_string(key));
-    free(key);
-    json_object_set_new(j_fact, "provider_event_id", j_own);
+    return json_pack("s", hex);
 }
 
 static int parse(const struct cf_hook *h, json_t *facts, const char **field_out, char *errbuf,
@@ -241,7 +225,7 @@ static int parse(const struct cf_hook *h, json_t *facts, const char **field_out,
     if (json_object_size(j_tags) > 0)
         json_object_set(j_fact, "tags", j_tags);
     json_object_set_new(j_fact, "kind", json_string("request"));
-    set_event_key(h, j_body, j_fact);
+    json_object_set_new(j_fact, "event_key", event_key_of(h, j_body));
     cf_time_format(h->received_ms, time);
     json_object_set_new(j_fact, "time", json_string(time));
     json_array_append(facts, j_fact);

@@ -130,10 +130,9 @@ static void test_json_body(void)
     req_free(&r);
 }
 
-/* The event key: sha256 over "site-form" 0x1f body 0x1f the ten minutes
- * it came in (python3 hashlib.sha256(b'site-form\x1f' + body + b'\x1f' +
- * b'2991666')), after the form's event_id (or request_id) and 0x1f when it
- * names one, which is then its provider_event_id. */
+/* The event key: the form's event_id (or request_id); else sha256 over
+ * "site-form" 0x1f body 0x1f the ten minutes it came in (python3
+ * hashlib.sha256(b'site-form\x1f' + body + b'\x1f' + b'2991666')). */
 static void test_event_key(void)
 {
     static const char *const key =
@@ -144,7 +143,6 @@ static void test_event_key(void)
     req_init(&r, "application/json", "{\"phone\":\"+79161234567\"}", NULL, "Bearer tok-1", CHANNEL);
     CHECK_INT(run(&r, facts, &field), 0);
     CHECK_STR(fstr(json_array_get(facts, 0), "event_key"), key);
-    CHECK(json_object_get(json_array_get(facts, 0), "provider_event_id") == NULL);
     /* resent within the ten minutes: the same event */
     r.hook.received_ms += 3 * 60 * 1000;
     CHECK_INT(run(&r, facts, &field), 0);
@@ -159,27 +157,12 @@ static void test_event_key(void)
     req_init(&r, "application/json", "{\"phone\":\"+79161234567\",\"event_id\":\"form-7\"}", NULL,
              "Bearer tok-1", CHANNEL);
     CHECK_INT(run(&r, facts, &field), 0);
-    CHECK_STR(fstr(json_array_get(facts, 0), "event_key"),
-              "form-7\x1f"
-              "df8cffb93cb6d488b7d6d492fbd957046e6a19ed609693dec666188e76a49cbc");
-    CHECK_STR(fstr(json_array_get(facts, 0), "provider_event_id"), "form-7");
+    CHECK_STR(fstr(json_array_get(facts, 0), "event_key"), "form-7");
     req_free(&r);
     req_init(&r, "application/x-www-form-urlencoded", "phone=%2B79161234567&request_id=r-9", NULL,
              "Bearer tok-1", CHANNEL);
     CHECK_INT(run(&r, facts, &field), 0);
-    CHECK_STR(fstr(json_array_get(facts, 1), "event_key"),
-              "r-9\x1f"
-              "e85d52a620687efa4226445fdd91a3f4c3d50ebcdcd83669ed5f7223f5dd19fb");
-    CHECK_STR(fstr(json_array_get(facts, 1), "provider_event_id"), "r-9");
-    req_free(&r);
-    /* another submission under the same (a site builder's fixed) id: another event */
-    req_init(&r, "application/x-www-form-urlencoded", "phone=%2B79161234568&request_id=r-9", NULL,
-             "Bearer tok-1", CHANNEL);
-    CHECK_INT(run(&r, facts, &field), 0);
-    CHECK_STR(fstr(json_array_get(facts, 2), "event_key"),
-              "r-9\x1f"
-              "56d7b76d356f4fa0f3c365253f8c1221e10dbca97f28dda067ffaf7665058bad");
-    CHECK_STR(fstr(json_array_get(facts, 2), "provider_event_id"), "r-9");
+    CHECK_STR(fstr(json_array_get(facts, 1), "event_key"), "r-9");
     json_decref(facts);
     req_free(&r);
 }
@@ -409,18 +392,6 @@ static void test_normalize_phone_and_keys(void)
     CHECK(json_object_get(json_object_get(f.data, "contact_keys"), "phone") == NULL);
     CHECK_STR(f.clinic_id, "demo-center");
     CHECK(f.time_ms == 1795000000000); /* no time: the arrival */
-    leads_fact_clear(&f);
-
-    /* an adapter's provider_event_id (a form's own id): the fact's, while
-     * the event key the id is derived from stays whole */
-    CHECK_INT(normalize("generic", "demo-center", 4000,
-                        "{\"event_key\":\"contact-form\\u001fd1\",\"kind\":\"request\","
-                        "\"provider_event_id\":\"contact-form\",\"phone\":\"+79161234567\"}",
-                        &f),
-              0);
-    CHECK_STR(fstr(f.data, "provider_event_id"), "contact-form");
-    CHECK_STR(f.event_key, "contact-form\x1f"
-                           "d1");
     leads_fact_clear(&f);
 
     /* a messenger account (an id sent as a number), a handle's '@' */
