@@ -60,7 +60,8 @@ int main(void)
     if (cf_service_add_worker(&svc, "outbox relay", reminders_relay, &ctx) != 0 ||
         cf_service_add_worker(&svc, "scheduler", reminders_scheduler, &ctx) != 0 ||
         cf_service_add_worker(&svc, "recall", reminders_recall, &ctx) != 0 ||
-        cf_service_add_worker(&svc, "silent calls", reminders_silent_calls, &ctx) != 0)
+        cf_service_add_worker(&svc, "silent calls", reminders_silent_calls, &ctx) != 0 ||
+        cf_service_add_worker(&svc, "retention sweeper", reminders_retention, &ctx) != 0)
         return 1;
 
     /* POST /v1/mis/batch: a streaming listener of its own (mis_batch.c). */

@@ -7,6 +7,7 @@
 #include "common/consumer.h"
 #include "common/outbox.h"
 #include "common/pg.h"
+#include "common/retention.h"
 
 const struct cf_migration cf_reminders_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
@@ -161,7 +162,8 @@ const struct cf_migration cf_reminders_migrations[] = {
     /* Campaign pacing (scheduler.c): the campaign contacts released in a
      * clinic's clock hour. Every scheduler instance counts against the one
      * row, under its row lock, so together they keep the clinic's budget;
-     * the rows stay as a record of the pace. */
+     * the rows stay as a record of the pace, for as long as retention.c
+     * keeps them. */
     {9, "campaign pacing",
      "CREATE TABLE campaign_pace ("
      " network_id text NOT NULL,"
@@ -223,6 +225,16 @@ const struct cf_migration cf_reminders_migrations[] = {
      " message_id text NOT NULL,"
      " received_at timestamptz NOT NULL DEFAULT now(),"
      " answer text);"},
+    /* The retention sweeper's lease and the ages it deletes by
+     * (retention.c), each index only over the rows it may delete: a chunk
+     * finds its rows without a scan. */
+    {15, "retention lease and age indexes",
+     CF_LEASES_TABLE_SQL
+     "CREATE INDEX IF NOT EXISTS applied_events_applied_at ON applied_events (applied_at);"
+     "CREATE INDEX IF NOT EXISTS sms_replies_received ON sms_replies (received_at);"
+     "CREATE INDEX IF NOT EXISTS nps_surveys_unanswered_expires ON nps_surveys (expires_at)"
+     " WHERE answered_at IS NULL;"
+     "CREATE INDEX IF NOT EXISTS campaign_pace_hour ON campaign_pace (hour);"},
 };
 
 const size_t cf_reminders_migrations_n =

@@ -28,6 +28,13 @@ struct reminders_settings {
     long batch_writers;      /* writer threads (and connections) an import: 1 or 2 */
     char *batch_port_file;   /* its bound port written here; NULL none */
     long call_report_wait_s; /* a robot call with no report this long after it went: unknown */
+    /* retention (retention.c); days 0: for ever */
+    long retention_applied_events_days; /* applied event ids kept this long */
+    long retention_sms_replies_days;    /* SMS replies taken kept this long after */
+    long retention_nps_surveys_days;    /* unanswered surveys kept this long after expiry */
+    long retention_campaign_pace_days;  /* an hour's campaign count kept this long after */
+    long retention_interval_s;          /* how often the sweeper runs (one instance) */
+    long retention_chunk;               /* rows deleted per statement */
 };
 
 struct reminders_ctx {
@@ -72,5 +79,9 @@ void reminders_relay(void *vctx);
  * on within call_report_wait_s the outcome unknown. */
 void reminders_silent_calls(void *vctx);
 void reminders_relay_destroy(struct reminders_ctx *ctx);
+
+/* retention.c: the worker deleting rows past their retention, one instance
+ * at a time (the lease "retention" in reminders.leases). */
+void reminders_retention(void *vctx);
 
 #endif

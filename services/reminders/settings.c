@@ -15,7 +15,7 @@ static const char *check_country(const char *value)
 
 const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n)
 {
-    static struct cf_config_var table[12];
+    static struct cf_config_var table[20];
     const struct cf_config_var vars[] = {
         {"CLINICFLOW_REMINDERS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
          "country calling code of national number forms in the MIS's phones: 7 reads "
@@ -68,6 +68,33 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
          "dialer down, a status callback lost) gets the outcome unknown: the reminder is "
          "not_confirmed and the front desk asked to call; a later report still counts",
          NULL},
+        {"CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS", CF_CONF_INT, "100",
+         &cfg->retention_applied_events_days, 0, 36500, 0,
+         "days the dispatchers remember an applied command's id (longer than the commands topic "
+         "keeps it, 7 days, so a redelivery is still dropped; 100 as calls and leads); 0: for "
+         "ever",
+         NULL},
+        {"CLINICFLOW_REMINDERS_RETENTION_SMS_REPLIES_DAYS", CF_CONF_INT, "30",
+         &cfg->retention_sms_replies_days, 0, 36500, 0,
+         "days a patient's SMS reply taken is remembered by the provider's message id (a "
+         "gateway posts a copy within minutes or hours; a reply matches an SMS of the last 7 "
+         "days); 0: for ever",
+         NULL},
+        {"CLINICFLOW_REMINDERS_RETENTION_NPS_SURVEYS_DAYS", CF_CONF_INT, "100",
+         &cfg->retention_nps_surveys_days, 0, 36500, 0,
+         "days a survey nobody answered is kept after its link expired; an answered survey (its "
+         "score and comment) is never deleted by age; 0: for ever",
+         NULL},
+        {"CLINICFLOW_REMINDERS_RETENTION_CAMPAIGN_PACE_DAYS", CF_CONF_INT, "90",
+         &cfg->retention_campaign_pace_days, 0, 36500, 0,
+         "days a clinic's hourly count of campaign contacts released is kept after its hour "
+         "(only the current hour's is counted against); 0: for ever",
+         NULL},
+        {"CLINICFLOW_REMINDERS_RETENTION_INTERVAL_S", CF_CONF_INT, "3600",
+         &cfg->retention_interval_s, 1, 86400, 0,
+         "how often one instance deletes the rows past their retention", NULL},
+        {"CLINICFLOW_REMINDERS_RETENTION_CHUNK", CF_CONF_INT, "1000", &cfg->retention_chunk, 1,
+         100000, 0, "rows deleted per statement by the retention sweeper", NULL},
     };
     _Static_assert(sizeof(vars) <= sizeof(table), "the settings table is too small");
     memcpy(table, vars, sizeof(vars));
