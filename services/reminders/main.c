@@ -30,6 +30,11 @@ int main(void)
     if (cf_service_init(&svc, "reminders", 8083, vars, nvars, "reminders", cf_reminders_migrations,
                         cf_reminders_migrations_n) != 0)
         return 1;
+    char errbuf[256];
+    if (reminders_settings_check(&ctx.cfg, errbuf, sizeof(errbuf)) != 0) {
+        cf_error("%s", errbuf);
+        return 2;
+    }
 
     static const char *const produced[] = {CF_TOPIC_PATIENTS, CF_TOPIC_APPOINTMENTS,
                                            CF_TOPIC_REMINDER_COMMANDS, CF_TOPIC_REMINDER_OUTCOMES,

@@ -49,6 +49,10 @@ struct reminders_ctx {
 
 /* settings.c */
 const struct cf_config_var *reminders_settings_table(struct reminders_settings *cfg, size_t *n);
+/* The checks across settings, after they are read: CF_EINVAL with the
+ * reason in errbuf (the service exits 2). */
+int reminders_settings_check(const struct reminders_settings *cfg, char *errbuf,
+                             size_t errbuf_size);
 
 /* mis_routes.c: PUT/GET/DELETE /v1/patients/{id}, PUT/GET /v1/appointments/{id} */
 void reminders_mis_routes(struct reminders_ctx *ctx);

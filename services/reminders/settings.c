@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "common/err.h"
+
 static const char *check_country(const char *value)
 {
     return strcmp(value, "7") == 0 ? NULL : "7 (the one national numbering read so far)";
@@ -100,4 +102,22 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
     memcpy(table, vars, sizeof(vars));
     *n = sizeof(vars) / sizeof(vars[0]);
     return table;
+}
+
+/* The shortest memory of applied command ids but 0 (for ever): the
+ * commands topic keeps its events 7 days (proto/topics.json), and a
+ * command read again within them must still be dropped. */
+#define REMINDERS_APPLIED_MIN_DAYS 7
+
+int reminders_settings_check(const struct reminders_settings *cfg, char *errbuf, size_t errbuf_size)
+{
+    const long days = cfg->retention_applied_events_days;
+    if (days != 0 && days < REMINDERS_APPLIED_MIN_DAYS) {
+        cf_seterr(errbuf, errbuf_size,
+                  "CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS: expected 0 (for ever) or "
+                  "%d to 36500, got %ld",
+                  REMINDERS_APPLIED_MIN_DAYS, days);
+        return CF_EINVAL;
+    }
+    return 0;
 }

@@ -8,6 +8,8 @@ would be, and looked at as an operator would. It runs only under the
 lease row (reminders.leases), so an instance finding the lease held skips
 the round until it expires, and a second instance does not sweep while
 the first holds it."""
+import os
+import subprocess
 import uuid
 
 import cfstack
@@ -178,10 +180,31 @@ def test_second_instance_waits(stack):
         other.stop()
 
 
+def test_a_memory_of_applied_ids_shorter_than_the_topic_refused(stack):
+    """reminders.commands.v1 keeps its events 7 days: a dispatcher must
+    remember an applied id at least that long (or for ever, 0)."""
+    for value, status in (("6", 2), ("7", None), ("0", None)):
+        env = dict(os.environ, **stack.env_for(**dict(
+            ENV, CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS=value)))
+        env.update({"CLINICFLOW_HTTP_HOST": "127.0.0.1",
+                    "CLINICFLOW_HTTP_PORT": str(cfstack.free_port())})
+        if status is None:  # taken: the service starts (and is stopped)
+            svc = cfstack.Service("reminders", stack.env_for(**dict(
+                ENV, CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS=value)))
+            svc.start()
+            svc.stop()
+            continue
+        p = subprocess.run([cfstack.bin_path("clinicflow-reminders")], env=env,
+                           capture_output=True, timeout=60)
+        assert p.returncode == status, (value, p.returncode, p.stderr[-800:])
+        assert b"CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS" in p.stderr, p.stderr[-800:]
+
+
 if __name__ == "__main__":
     common.run_tests([
         test_old_rows_go_young_rows_stay,
         test_answered_and_open_surveys_stay,
         test_lease_held_elsewhere,
         test_second_instance_waits,
+        test_a_memory_of_applied_ids_shorter_than_the_topic_refused,
     ], extra_env=ENV)
