@@ -7,11 +7,10 @@ call an open task still counts; it runs only under the lease row
 until it expires, and a second instance does not sweep while the first
 holds it. A calls retention shorter than the unique-call look-back, or a
 tasks retention shorter than the calls', is refused at start (exit 2)."""
-import os
-import subprocess
 import uuid
 
 import cfstack
+import retention_cases
 from common import Stack, metric, wait_until
 
 DAYS = {"applied_events": 10, "dni_sessions": 20, "calls": 40}
@@ -56,11 +55,6 @@ def counts(dsn, tag, age):
     ).format(t=tag, a=age))[0]]
 
 
-def lease(dsn):
-    return cfstack.psql(dsn, "SELECT holder, expires_at > now() FROM calls.leases"
-                        " WHERE name = 'retention'")
-
-
 def test_old_rows_go_new_rows_stay(stack):
     tag = uuid.uuid4().hex[:8]
     before = {t: removed(stack.svc, t) for t in DAYS}
@@ -71,7 +65,7 @@ def test_old_rows_go_new_rows_stay(stack):
     # In chunks of 2, all counted.
     for t in DAYS:
         assert removed(stack.svc, t) - before[t] == 5, (t, removed(stack.svc, t), before[t])
-    holder = lease(stack.dsn)
+    holder = retention_cases.lease(stack.dsn, "calls")
     assert len(holder) == 1 and holder[0][1] == "t", holder
     assert holder[0][0].split(":")[1] == str(stack.svc.proc.pid), holder
 
@@ -153,62 +147,27 @@ def test_finished_tasks_go_open_ones_stay(stack):
 
 
 def test_lease_held_elsewhere(stack):
-    """A lease another instance holds stops the sweep until it expires; the
-    instance then takes it over."""
-    cfstack.psql(stack.dsn, "UPDATE calls.leases SET holder = 'elsewhere:1:1',"
-                 " expires_at = now() + interval '1 hour' WHERE name = 'retention'")
-    busy = "clinicflow_calls_retention_lease_busy_total"
-    start = metric(stack.svc, busy)
-    # Seeded once a round found the lease held (not during a round that
-    # took it before the change).
-    wait_until(lambda: metric(stack.svc, busy) >= start + 1, 30, "a round skipped")
-    tag = uuid.uuid4().hex[:8]
-    seed(stack.dsn, tag, old=1, new=0)
-    # Two more rounds found the lease held and deleted nothing.
-    wait_until(lambda: metric(stack.svc, busy) >= start + 3, 30, "two more rounds skipped")
-    assert counts(stack.dsn, tag, "old") == [1, 1, 1]
-    cfstack.psql(stack.dsn, "UPDATE calls.leases SET expires_at = now() - interval '1 second'"
-                 " WHERE name = 'retention'")
-    wait_until(lambda: counts(stack.dsn, tag, "old") == [0, 0, 0], 30, "the sweep after expiry")
-    assert lease(stack.dsn)[0][0].split(":")[1] == str(stack.svc.proc.pid)
+    retention_cases.lease_held_elsewhere(stack.dsn, stack.svc, "calls",
+                                         lambda tag: seed(stack.dsn, tag, old=1, new=0),
+                                         lambda tag: counts(stack.dsn, tag, "old"))
 
 
 def test_second_instance_waits(stack):
-    """Two instances: the one holding the lease keeps it (renewed each
-    round), the other only finds it busy."""
-    rounds = "clinicflow_calls_retention_rounds_total"
-    busy = "clinicflow_calls_retention_lease_busy_total"
-    wait_until(lambda: lease(stack.dsn) and lease(stack.dsn)[0][0].split(":")[1]
-               == str(stack.svc.proc.pid), 30, "the first instance to hold the lease")
-    other = cfstack.Service("calls", stack.service_env())
-    other.start()
-    try:
-        wait_until(lambda: metric(other, busy) >= 3, 30, "the second instance to find it busy")
-        assert metric(other, rounds) == 0
-        assert lease(stack.dsn)[0][0].split(":")[1] == str(stack.svc.proc.pid)
-    finally:
-        other.stop()
+    def start_other():
+        other = cfstack.Service("calls", stack.service_env())
+        other.start()
+        return other
 
+    retention_cases.second_instance_waits(stack.dsn, stack.svc, "calls", start_other, DAYS)
 
 def test_calls_retention_below_lookback_refused(stack):
-    env = dict(os.environ, **stack.service_env())
-    env.update(CLINICFLOW_CALLS_RETENTION_CALLS_DAYS="10", CLINICFLOW_HTTP_HOST="127.0.0.1",
-               CLINICFLOW_HTTP_PORT=str(cfstack.free_port()))
-    p = subprocess.run([cfstack.bin_path("clinicflow-calls")], env=env, capture_output=True,
-                       timeout=60)
-    assert p.returncode == 2, (p.returncode, p.stderr[-800:])
-    assert b"CLINICFLOW_CALLS_RETENTION_CALLS_DAYS" in p.stderr, p.stderr[-800:]
+    retention_cases.refused("calls", stack.service_env(), "CLINICFLOW_CALLS_RETENTION_CALLS_DAYS",
+                            "10")
 
 
 def test_tasks_retention_below_calls_refused(stack):
-    env = dict(os.environ, **stack.service_env())
-    env.update(CLINICFLOW_CALLS_RETENTION_TASKS_DAYS=str(DAYS["calls"] - 1),
-               CLINICFLOW_HTTP_HOST="127.0.0.1", CLINICFLOW_HTTP_PORT=str(cfstack.free_port()))
-    p = subprocess.run([cfstack.bin_path("clinicflow-calls")], env=env, capture_output=True,
-                       timeout=60)
-    assert p.returncode == 2, (p.returncode, p.stderr[-800:])
-    assert b"CLINICFLOW_CALLS_RETENTION_TASKS_DAYS" in p.stderr, p.stderr[-800:]
-
+    retention_cases.refused("calls", stack.service_env(), "CLINICFLOW_CALLS_RETENTION_TASKS_DAYS",
+                            str(DAYS["calls"] - 1))
 
 if __name__ == "__main__":
     s = Stack(extra_env=ENV)

@@ -8,11 +8,10 @@ would be. It runs only under the lease row (leads.leases), so an instance
 finding the lease held skips the round until it expires, and a second
 instance does not sweep while the first holds it. A tasks or leads
 retention under 90 days (but 0) is refused at start (exit 2)."""
-import os
-import subprocess
 import uuid
 
 import cfstack
+import retention_cases
 from common import Stack, wait_until
 
 DAYS = {"applied_events": 10, "deliveries": 20, "tasks": 90, "leads": 100}
@@ -23,11 +22,10 @@ ENV = {"CLINICFLOW_LEADS_RETENTION_APPLIED_EVENTS_DAYS": str(DAYS["applied_event
        "CLINICFLOW_LEADS_RETENTION_INTERVAL_S": "1",
        "CLINICFLOW_LEADS_RETENTION_CHUNK": "2"}
 ROUNDS = "clinicflow_leads_retention_rounds_total"
-BUSY = "clinicflow_leads_retention_lease_busy_total"
 
 
-def removed(stack, table, svc=None):
-    return stack.metric('clinicflow_leads_retention_removed_total{table="%s"}' % table, svc)
+def removed(stack, table):
+    return stack.metric('clinicflow_leads_retention_removed_total{table="%s"}' % table)
 
 
 def insert_lead(tag, kind, status, days):
@@ -106,16 +104,6 @@ def contacts(stack, lead_ids):
                          % ids)[0][0])
 
 
-def lease(stack):
-    return stack.sql("SELECT holder, expires_at > now() FROM leads.leases"
-                     " WHERE name = 'retention'")
-
-
-def holder_pid(stack):
-    rows = lease(stack)
-    return rows[0][0].split(":")[1] if rows else None
-
-
 def test_old_rows_go_new_rows_stay(stack):
     tag = uuid.uuid4().hex[:8]
     before = {t: removed(stack, t) for t in DAYS}
@@ -130,9 +118,9 @@ def test_old_rows_go_new_rows_stay(stack):
     # In chunks of 2, all counted.
     for t in DAYS:
         assert removed(stack, t) - before[t] == 5, (t, removed(stack, t), before[t])
-    rows = lease(stack)
+    rows = retention_cases.lease(stack.dsn, "leads")
     assert len(rows) == 1 and rows[0][1] == "t", rows
-    assert holder_pid(stack) == str(stack.svc.proc.pid), rows
+    assert retention_cases.holder_pid(stack.dsn, "leads") == str(stack.svc.proc.pid), rows
 
 
 def test_open_and_pending_rows_stay(stack):
@@ -163,55 +151,19 @@ def test_open_and_pending_rows_stay(stack):
 
 
 def test_lease_held_elsewhere(stack):
-    """A lease another instance holds stops the sweep until it expires; the
-    instance then takes it over."""
-    stack.sql("UPDATE leads.leases SET holder = 'elsewhere:1:1',"
-              " expires_at = now() + interval '1 hour' WHERE name = 'retention'")
-    start = stack.metric(BUSY)
-    # Seeded once a round found the lease held (not during a round that
-    # took it before the change).
-    wait_until(lambda: stack.metric(BUSY) >= start + 1, 30, "a round skipped")
-    tag = uuid.uuid4().hex[:8]
-    seed(stack, tag, "old", 1)
-    # Two more rounds found the lease held and deleted nothing.
-    wait_until(lambda: stack.metric(BUSY) >= start + 3, 30, "two more rounds skipped")
-    assert counts(stack, tag, "old") == [1, 1, 1, 1]
-    stack.sql("UPDATE leads.leases SET expires_at = now() - interval '1 second'"
-              " WHERE name = 'retention'")
-    wait_until(lambda: counts(stack, tag, "old") == [0, 0, 0, 0], 30, "the sweep after expiry")
-    assert holder_pid(stack) == str(stack.svc.proc.pid)
+    retention_cases.lease_held_elsewhere(stack.dsn, stack.svc, "leads",
+                                         lambda tag: seed(stack, tag, "old", 1),
+                                         lambda tag: counts(stack, tag, "old"))
 
 
 def test_second_instance_waits(stack):
-    """Two instances: the one holding the lease keeps it (renewed each
-    round), the other only finds it busy and deletes nothing."""
-    wait_until(lambda: holder_pid(stack) == str(stack.svc.proc.pid), 30,
-               "the first instance to hold the lease")
-    other = stack.start_service()
-    try:
-        wait_until(lambda: stack.metric(BUSY, other) >= 3, 30,
-                   "the second instance to find it busy")
-        assert stack.metric(ROUNDS, other) == 0
-        assert all(removed(stack, t, other) == 0 for t in DAYS)
-        assert holder_pid(stack) == str(stack.svc.proc.pid)
-    finally:
-        other.stop()
-
-
-def refused(stack, name, value):
-    env = dict(os.environ, **stack.service_env())
-    env.update({name: value, "CLINICFLOW_HTTP_HOST": "127.0.0.1",
-                "CLINICFLOW_HTTP_PORT": str(cfstack.free_port())})
-    p = subprocess.run([cfstack.bin_path("clinicflow-leads")], env=env, capture_output=True,
-                       timeout=60)
-    assert p.returncode == 2, (name, value, p.returncode, p.stderr[-800:])
-    assert name.encode() in p.stderr, p.stderr[-800:]
+    retention_cases.second_instance_waits(stack.dsn, stack.svc, "leads", stack.start_service,
+                                          DAYS)
 
 
 def test_short_tasks_or_leads_retention_refused(stack):
     for name in ("CLINICFLOW_LEADS_RETENTION_TASKS_DAYS", "CLINICFLOW_LEADS_RETENTION_LEADS_DAYS"):
-        refused(stack, name, "89")
-
+        retention_cases.refused("leads", stack.service_env(), name, "89")
 
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [

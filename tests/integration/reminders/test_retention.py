@@ -8,12 +8,11 @@ would be, and looked at as an operator would. It runs only under the
 lease row (reminders.leases), so an instance finding the lease held skips
 the round until it expires, and a second instance does not sweep while
 the first holds it."""
-import os
-import subprocess
 import uuid
 
 import cfstack
 import common
+import retention_cases
 from common import NET, wait_until
 
 DAYS = {"applied_events": 10, "sms_replies": 20, "nps_surveys": 30, "campaign_pace": 40}
@@ -24,15 +23,11 @@ ENV = {"CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS": str(DAYS["applied_e
        "CLINICFLOW_REMINDERS_RETENTION_INTERVAL_S": "1",
        "CLINICFLOW_REMINDERS_RETENTION_CHUNK": "2"}
 ROUNDS = "clinicflow_reminders_retention_rounds_total"
-BUSY = "clinicflow_reminders_retention_lease_busy_total"
 
 
-def metric(stack, name, svc=None):
-    return cfstack.metric(svc or stack.svc, name)
-
-
-def removed(stack, table, svc=None):
-    return metric(stack, 'clinicflow_reminders_retention_removed_total{table="%s"}' % table, svc)
+def removed(stack, table):
+    return cfstack.metric(stack.svc, 'clinicflow_reminders_retention_removed_total{table="%s"}'
+                          % table)
 
 
 def insert_applied(tag, kind, days):
@@ -96,16 +91,6 @@ def counts(stack, tag, kind):
     ).format(t=tag, k=kind))[0]]
 
 
-def lease(stack):
-    return stack.sql("SELECT holder, expires_at > now() FROM reminders.leases"
-                     " WHERE name = 'retention'")
-
-
-def holder_pid(stack):
-    rows = lease(stack)
-    return rows[0][0].split(":")[1] if rows else None
-
-
 def test_old_rows_go_young_rows_stay(stack):
     tag = uuid.uuid4().hex[:8]
     before = {t: removed(stack, t) for t in DAYS}
@@ -117,9 +102,9 @@ def test_old_rows_go_young_rows_stay(stack):
     # In chunks of 2, all counted.
     for t in DAYS:
         assert removed(stack, t) - before[t] == 5, (t, removed(stack, t), before[t])
-    rows = lease(stack)
+    rows = retention_cases.lease(stack.dsn, "reminders")
     assert len(rows) == 1 and rows[0][1] == "t", rows
-    assert holder_pid(stack) == str(stack.svc.proc.pid), rows
+    assert retention_cases.holder_pid(stack.dsn, "reminders") == str(stack.svc.proc.pid), rows
 
 
 def test_answered_and_open_surveys_stay(stack):
@@ -135,8 +120,8 @@ def test_answered_and_open_surveys_stay(stack):
               + insert_pace(tag, "open", 0, 0)
               + insert_survey(tag, "unanswered", very_old))
     # Two whole rounds after the rows were there.
-    start = metric(stack, ROUNDS)
-    wait_until(lambda: metric(stack, ROUNDS) >= start + 2, 30, "two more rounds")
+    start = cfstack.metric(stack.svc, ROUNDS)
+    wait_until(lambda: cfstack.metric(stack.svc, ROUNDS) >= start + 2, 30, "two more rounds")
     assert counts(stack, tag, "answered") == [0, 0, 1, 0]
     assert counts(stack, tag, "open") == [0, 0, 1, 1]
     assert counts(stack, tag, "unanswered") == [0, 0, 0, 0]
@@ -146,59 +131,25 @@ def test_answered_and_open_surveys_stay(stack):
 
 
 def test_lease_held_elsewhere(stack):
-    """A lease another instance holds stops the sweep until it expires; the
-    instance then takes it over."""
-    stack.sql("UPDATE reminders.leases SET holder = 'elsewhere:1:1',"
-              " expires_at = now() + interval '1 hour' WHERE name = 'retention'")
-    start = metric(stack, BUSY)
-    # Seeded once a round found the lease held (not during a round that
-    # took it before the change).
-    wait_until(lambda: metric(stack, BUSY) >= start + 1, 30, "a round skipped")
-    tag = uuid.uuid4().hex[:8]
-    seed(stack, tag, "old", 1)
-    wait_until(lambda: metric(stack, BUSY) >= start + 3, 30, "two more rounds skipped")
-    assert counts(stack, tag, "old") == [1, 1, 1, 1]
-    stack.sql("UPDATE reminders.leases SET expires_at = now() - interval '1 second'"
-              " WHERE name = 'retention'")
-    wait_until(lambda: counts(stack, tag, "old") == [0, 0, 0, 0], 30, "the sweep after expiry")
-    assert holder_pid(stack) == str(stack.svc.proc.pid)
+    retention_cases.lease_held_elsewhere(stack.dsn, stack.svc, "reminders",
+                                         lambda tag: seed(stack, tag, "old", 1),
+                                         lambda tag: counts(stack, tag, "old"))
 
 
 def test_second_instance_waits(stack):
-    """Two instances: the one holding the lease keeps it (renewed each
-    round), the other only finds it busy and deletes nothing."""
-    wait_until(lambda: holder_pid(stack) == str(stack.svc.proc.pid), 30,
-               "the first instance to hold the lease")
-    other = stack.start_service()
-    try:
-        wait_until(lambda: metric(stack, BUSY, other) >= 3, 30,
-                   "the second instance to find it busy")
-        assert metric(stack, ROUNDS, other) == 0
-        assert all(removed(stack, t, other) == 0 for t in DAYS)
-        assert holder_pid(stack) == str(stack.svc.proc.pid)
-    finally:
-        other.stop()
+    retention_cases.second_instance_waits(stack.dsn, stack.svc, "reminders", stack.start_service,
+                                          DAYS)
 
 
 def test_a_memory_of_applied_ids_shorter_than_the_topic_refused(stack):
     """reminders.commands.v1 keeps its events 7 days: a dispatcher must
     remember an applied id at least that long (or for ever, 0)."""
-    for value, status in (("6", 2), ("7", None), ("0", None)):
-        env = dict(os.environ, **stack.env_for(**dict(
-            ENV, CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS=value)))
-        env.update({"CLINICFLOW_HTTP_HOST": "127.0.0.1",
-                    "CLINICFLOW_HTTP_PORT": str(cfstack.free_port())})
-        if status is None:  # taken: the service starts (and is stopped)
-            svc = cfstack.Service("reminders", stack.env_for(**dict(
-                ENV, CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS=value)))
-            svc.start()
-            svc.stop()
-            continue
-        p = subprocess.run([cfstack.bin_path("clinicflow-reminders")], env=env,
-                           capture_output=True, timeout=60)
-        assert p.returncode == status, (value, p.returncode, p.stderr[-800:])
-        assert b"CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS" in p.stderr, p.stderr[-800:]
-
+    name = "CLINICFLOW_REMINDERS_RETENTION_APPLIED_EVENTS_DAYS"
+    retention_cases.refused("reminders", stack.env_for(**ENV), name, "6")
+    for value in ("7", "0"):  # taken: the service starts (and is stopped)
+        svc = cfstack.Service("reminders", stack.env_for(**dict(ENV, **{name: value})))
+        svc.start()
+        svc.stop()
 
 if __name__ == "__main__":
     common.run_tests([
