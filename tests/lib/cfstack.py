@@ -956,6 +956,7 @@ def run(tests, exit=True):
             _results["failed"] += 1
             print("FAIL %s (%.1fs)" % (name, time.monotonic() - started), flush=True)
             traceback.print_exc(file=sys.stdout)
+            _print_service_logs()
             sys.stdout.flush()
         else:
             _results["passed"] += 1
@@ -965,6 +966,17 @@ def run(tests, exit=True):
                 obj.kill()
     if exit:
         exit_status()
+
+
+def _print_service_logs(lines=40):
+    """The last lines each running service wrote, so a failure in a run
+    whose processes are gone can still be read."""
+    for obj in list(_live):
+        if isinstance(obj, Service):
+            tail = obj.logs().splitlines()[-lines:]
+            print("--- last %d lines of clinicflow-%s (pid %s)"
+                  % (len(tail), obj.name, obj.proc.pid if obj.proc else "-"))
+            print("\n".join(tail))
 
 
 def exit_status():

@@ -310,8 +310,10 @@ def test_a_gateway_down_holds_up_only_its_clinic(s):
         assert (status, reason) == ("pending", "") and due > time.time() + 10, job_of(s, center)
         assert send_of(s, center) is None  # nothing went out: no send recorded
         # and then it is taken again (its command, of the same id, applied):
-        # the dialer still away, put off once more
-        cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) >= 2, 60,
+        # the dialer still away, put off once more. Each take comes 30 s
+        # after the last; the waits allow three times that, as a loaded
+        # full run once took more than 60 s for one (cause not found)
+        cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) >= 2, 90,
                            "Center's job taken again")
         # a copy of its command read meanwhile (a relay's duplicate, a
         # partition read again from before a commit) changes nothing: the
@@ -320,7 +322,7 @@ def test_a_gateway_down_holds_up_only_its_clinic(s):
         cmd = s.wait_message(COMMANDS, lambda m: m["event"] and m["event"]["data"].get(
             "appointment_id") == common.appointment_uuid(center), "Center's command")
         cfstack.produce(s.broker.bootstrap, COMMANDS, cmd["key"], cmd["payload"].encode())
-        cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) >= 3, 60,
+        cfstack.wait_until(lambda: cfstack.metric(s.svc, retried) >= 3, 90,
                            "Center's job taken a third time")
         assert send_of(s, center) is None
         for ch in down["channels"]:
