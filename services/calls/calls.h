@@ -326,11 +326,6 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
  * then at least). In the caller's transaction. */
 int calls_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *contacts,
                                  char *errbuf, size_t errbuf_size);
-/* The erased patient's contacts as rows (n, k, u) of the statements
- * below: a contact listed twice once, with no u if any listing has none. */
-#define CALLS_ERASED_KEYS_SQL                                                                      \
-    "(SELECT n, k, CASE WHEN bool_and(u IS NOT NULL) THEN max(u) END AS u"                         \
-    " FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text, u timestamptz) GROUP BY n, k)"
 /* Whether call c on the contact row q is the erased patient's ($2): the
  * fold found the patient by it, or nobody, and it started while the
  * patient held the number (any time for a number the view holds, no

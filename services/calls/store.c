@@ -372,23 +372,16 @@ int calls_store_take_unique(PGconn *conn, const json_t *ids, char *errbuf, size_
 int calls_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *contacts,
                                  char *errbuf, size_t errbuf_size)
 {
-    PGresult *res = NULL;
-    const char *params[] = {patient_id};
     /* every number the fold found the patient by, the ones the patient
      * has since dropped too (the view keeps the latest only), with the
      * start of the last such call: the patient held it until then at
      * least, and someone else may hold it since */
-    int rc = cf_pg_exec(conn,
-                        "SELECT network_id, contact_key, max(started_at) FROM calls.calls"
-                        " WHERE (doc #>> '{patient,patient_id}') = $1::uuid::text"
-                        " AND contact_key IS NOT NULL GROUP BY network_id, contact_key",
-                        1, params, &res, errbuf, errbuf_size);
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
-        json_array_append_new(contacts,
-                              json_pack("{s:s, s:s, s:s}", "n", PQgetvalue(res, i, 0), "k",
-                                        PQgetvalue(res, i, 1), "u", PQgetvalue(res, i, 2)));
-    PQclear(res);
-    return rc;
+    return cf_patients_add_held_contacts(
+        conn,
+        "SELECT network_id, contact_key, max(started_at) FROM calls.calls"
+        " WHERE (doc #>> '{patient,patient_id}') = $1::uuid::text"
+        " AND contact_key IS NOT NULL GROUP BY network_id, contact_key",
+        patient_id, contacts, errbuf, errbuf_size);
 }
 
 int calls_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
@@ -407,7 +400,7 @@ int calls_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
         "UPDATE calls.calls c SET doc = (c.doc #- '{patient,patient_id}') - 'recording_url'"
         " || jsonb_build_object(CASE WHEN c.direction = 'inbound' THEN 'caller' ELSE 'called' END,"
         " '{\"raw\": \"\", \"kind\": \"erased\"}'::jsonb)"
-        " FROM " CALLS_ERASED_KEYS_SQL " AS q"
+        " FROM " CF_PATIENTS_ERASED_KEYS_SQL " AS q"
         " WHERE c.network_id = q.n AND c.contact_key = q.k AND " CALLS_ERASED_CALL_SQL("c", "q"),
         2, params, NULL, errbuf, errbuf_size);
     free(contacts_text);

@@ -51,7 +51,7 @@ int calls_tasks_erase(PGconn *conn, const char *patient_id, const json_t *contac
     int rc = cf_pg_exec(
         conn,
         "UPDATE calls.tasks t SET doc = t.doc - 'contact'"
-        " FROM " CALLS_ERASED_KEYS_SQL " AS q"
+        " FROM " CF_PATIENTS_ERASED_KEYS_SQL " AS q"
         " WHERE t.network_id = q.n AND t.contact_key = q.k AND t.doc ? 'contact'"
         " AND NOT EXISTS (SELECT 1 FROM calls.task_calls tc JOIN calls.calls c USING (call_id)"
         " WHERE tc.task_id = t.task_id AND NOT " CALLS_ERASED_CALL_SQL("c", "q") ")",

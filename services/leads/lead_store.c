@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json_text.h"
+#include "common/patients.h"
 #include "common/pg.h"
 #include "common/pg_array.h"
 #include "common/time.h"
@@ -383,29 +384,48 @@ int leads_store_code_tags(PGconn *conn, const char *network_id, const char *code
     return rc;
 }
 
+int leads_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *contacts,
+                                 char *errbuf, size_t errbuf_size)
+{
+    /* every contact key of the leads the fold found the patient by (the
+     * numbers the patient has since given up too, and the e-mail and
+     * messenger accounts those leads gained), with the last message of
+     * such a lead: the person held it until then at least */
+    return cf_patients_add_held_contacts(
+        conn,
+        "SELECT c.network_id, c.contact_key, max(l.last_message_at)"
+        " FROM leads.leads l JOIN leads.lead_contacts c USING (lead_id)"
+        " WHERE l.patient_id = $1 GROUP BY c.network_id, c.contact_key",
+        patient_id, contacts, errbuf, errbuf_size);
+}
+
 int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
                       size_t errbuf_size)
 {
     char *contacts_text = cf_json_dumps(contacts);
-    const char *params[] = {patient_id, contacts_text};
+    const char *params[] = {contacts_text, patient_id};
 
-    /* The person's leads (by the patient, or by one of its contact keys):
-     * their documents lose what the person wrote and how to reach them; the
-     * callback tasks the number to call; the webhook deliveries of their
-     * events (the whole event, sent or not) go. */
-    int rc = cf_pg_exec(
-        conn,
-        "WITH e AS (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $1"
-        " UNION SELECT c.lead_id"
-        " FROM leads.lead_contacts c JOIN jsonb_to_recordset($2::jsonb) AS q(n text, k text)"
-        " ON c.network_id = q.n AND c.contact_key = q.k),"
-        " t AS (UPDATE leads.tasks SET doc = doc - 'contact'"
-        " WHERE lead_id IN (SELECT lead_id FROM e) AND doc ? 'contact'),"
-        " d AS (DELETE FROM leads.deliveries WHERE lead_id IN (SELECT lead_id FROM e))"
-        " UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
-        " - 'text_truncated') || '{\"erased\": true}'::jsonb)::json, updated_at = now()"
-        " WHERE lead_id IN (SELECT lead_id FROM e)",
-        2, params, NULL, errbuf, errbuf_size);
+    /* The person's leads: the patient's, and those of one of its contact
+     * keys that name no patient and came while the person held the key
+     * (any time for a key the view holds, up to u for one given up: a
+     * stranger may hold the number since; another patient's leads stay
+     * theirs). Their documents lose what the person wrote and how to
+     * reach them; the callback tasks the number to call; the webhook
+     * deliveries of their events (the whole event, sent or not) go. */
+    int rc =
+        cf_pg_exec(conn,
+                   "WITH e AS (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $2"
+                   " UNION SELECT l.lead_id FROM " CF_PATIENTS_ERASED_KEYS_SQL " AS q"
+                   " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
+                   " JOIN leads.leads l ON l.lead_id = c.lead_id"
+                   " WHERE l.patient_id IS NULL AND (q.u IS NULL OR l.received_at <= q.u)),"
+                   " t AS (UPDATE leads.tasks SET doc = doc - 'contact'"
+                   " WHERE lead_id IN (SELECT lead_id FROM e) AND doc ? 'contact'),"
+                   " d AS (DELETE FROM leads.deliveries WHERE lead_id IN (SELECT lead_id FROM e))"
+                   " UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
+                   " - 'text_truncated') || '{\"erased\": true}'::jsonb)::json, updated_at = now()"
+                   " WHERE lead_id IN (SELECT lead_id FROM e)",
+                   2, params, NULL, errbuf, errbuf_size);
     free(contacts_text);
     return rc;
 }
@@ -414,5 +434,12 @@ int leads_erase_person(void *arg, PGconn *conn, const char *patient_id, const js
                        char *errbuf, size_t errbuf_size)
 {
     (void)arg;
-    return leads_store_erase(conn, patient_id, contacts, errbuf, errbuf_size);
+    /* The view holds the patient's latest numbers only; the leads the
+     * patient sent from an earlier one name the patient, and give it. */
+    json_t *all = json_deep_copy(contacts);
+    int rc = leads_store_patient_contacts(conn, patient_id, all, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = leads_store_erase(conn, patient_id, all, errbuf, errbuf_size);
+    json_decref(all);
+    return rc;
 }

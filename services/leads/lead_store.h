@@ -96,9 +96,18 @@ int leads_store_pend(PGconn *conn, const struct cf_event *ev, const rd_kafka_mes
 int leads_store_code_tags(PGconn *conn, const char *network_id, const char *code, int64_t at_ms,
                           json_t **out, char *errbuf, size_t errbuf_size);
 
-/* Erases a person's data from the leads of patient_id, or holding one of
- * contacts ([{"n": network, "k": contact key}]): contact, text and subject
- * leave the documents (ids, times, keys and tags stay). */
+/* Appends to contacts (an array of {"n": network, "k": contact key})
+ * every contact key of the leads the fold found patient_id by, each with
+ * "u": the last message of such a lead (the person held the key until then
+ * at least). In the caller's transaction. */
+int leads_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *contacts,
+                                 char *errbuf, size_t errbuf_size);
+
+/* Erases a person's data from the leads of patient_id, and from those
+ * holding one of contacts ([{"n": network, "k": contact key} and, for a
+ * key given up, "u"]) that name no patient and came no later than u:
+ * contact, text and subject leave the documents (ids, times, keys and
+ * tags stay). In the caller's transaction. */
 int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
                       size_t errbuf_size);
 

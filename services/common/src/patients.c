@@ -122,6 +122,20 @@ static int tombstone(struct cf_patients *pv, PGconn *conn, const rd_kafka_messag
     return rc;
 }
 
+int cf_patients_add_held_contacts(PGconn *conn, const char *sql, const char *patient_id,
+                                  json_t *contacts, char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {patient_id};
+    int rc = cf_pg_exec(conn, sql, 1, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_array_append_new(contacts,
+                              json_pack("{s:s, s:s, s:s}", "n", PQgetvalue(res, i, 0), "k",
+                                        PQgetvalue(res, i, 1), "u", PQgetvalue(res, i, 2)));
+    PQclear(res);
+    return rc;
+}
+
 int cf_patients_apply(struct cf_patients *pv, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, char *errbuf, size_t errbuf_size)
 {

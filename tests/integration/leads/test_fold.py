@@ -610,20 +610,27 @@ def test_a_fact_a_run_applies_is_not_the_expirys(stack):
     assert stack.pending(lead_id) == []
 
 
-def test_patient_class_and_tombstone_erasure(stack):
-    kp = key_of("+79160000004")
-    pid = str(uuid.uuid4())
+def upsert_patient(stack, pid, phones):
+    """Writes the patient's upsert with those numbers (as the MIS's
+    latest: the view's numbers become these) and waits for the view."""
+    keys = [key_of(p) for p in phones]
     ev = {"specversion": "1.0", "id": str(uuid.uuid4()),
           "source": "/clinicflow/reminders/mis/test", "type": "clinicflow.patient.upserted",
           "subject": pid, "time": "2026-11-20T08:00:00.000Z",
           "datacontenttype": "application/json", "networkid": NET["id"],
-          "data": {"patient_id": pid, "phones": ["+79160000004"], "contact_keys": [kp],
+          "data": {"patient_id": pid, "phones": phones, "contact_keys": keys,
                    "last_visit_at": "2026-10-01T10:00:00.000Z",
                    "consents": {"calls": True, "sms": True, "messengers": False}}}
     cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, json.dumps(ev).encode())
-    wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.patient_contacts"
-                                    " WHERE contact_key = '%s'" % kp) == [["1"]],
-               60, "the patient in the leads view")
+    wait_until(lambda: sorted(r[0] for r in cfstack.psql(
+        stack.dsn, "SELECT contact_key FROM leads.patient_contacts WHERE patient_id = '%s'"
+        % pid)) == sorted(keys), 60, "the patient's numbers in the leads view")
+
+
+def test_patient_class_and_tombstone_erasure(stack):
+    kp = key_of("+79160000004")
+    pid = str(uuid.uuid4())
+    upsert_patient(stack, pid, ["+79160000004"])
     stack.fact("request", "p1", {"contact": {"name": "Ivan", "email": "ivan@example.org",
                                              **phone("+79160000004")},
                                  "text": "my tooth", "subject": "urgent",
@@ -644,6 +651,48 @@ def test_patient_class_and_tombstone_erasure(stack):
     assert doc["contact_key"] == kp and doc["tags"] == {"utm_source": "vk"}, doc
     assert doc["lead_id"] == lead["lead_id"] and doc["received_at"], doc
     assert cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.patients") == [["0"]]
+
+
+def test_erasure_reaches_a_number_given_up(stack):
+    """The view holds a patient's latest numbers only. A patient's
+    tombstone still erases the leads the patient sent from a number given
+    up since, and those from it that named nobody (sent before the patient
+    was known) up to the patient's last lead from it; a stranger who has
+    the number since keeps their lead."""
+    old, new = "+79160000021", "+79160000022"
+    kold, knew = key_of(old), key_of(new)
+    pid = str(uuid.uuid4())
+
+    def request(key, name, number, text, time):
+        return stack.fact("request", key, {"contact": {"name": name, **phone(number)},
+                                           "text": text},
+                          keys={"phone": key_of(number)}, time=time)
+
+    early = request("gave-up-1", "Olga", old, "before she was a patient", "2026-11-01T07:00:00Z")
+    stack.wait_folded()
+    upsert_patient(stack, pid, [old])
+    hers = request("gave-up-2", "Olga", old, "from her old number", "2026-11-10T07:00:00Z")
+    stack.wait_folded()
+    upsert_patient(stack, pid, [new])  # the old number given up
+    stranger = request("gave-up-3", "Stas", old, "the number is mine now", "2026-11-20T07:00:00Z")
+    latest = request("gave-up-4", "Olga", new, "from her new number", "2026-11-21T07:00:00Z")
+    stack.wait_folded()
+
+    def doc(fact):
+        return json.loads(stack.row(lead_of(fact))[0][2])
+
+    assert [doc(f).get("patient_id") for f in (early, hers, stranger, latest)] == \
+        [None, pid, None, pid], [doc(f) for f in (early, hers, stranger, latest)]
+
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)
+    wait_until(lambda: doc(latest).get("erased"), 60, "the patient's leads erased")
+    for f in (early, hers, latest):
+        d = doc(f)
+        assert d.get("erased") and "contact" not in d and "text" not in d, d
+        assert "Olga" not in json.dumps(d), d
+    d = doc(stranger)
+    assert not d.get("erased") and d["contact"]["name"] == "Stas", d
+    assert d["text"] == "the number is mine now", d
 
 
 def partitions(stack):
@@ -765,6 +814,7 @@ if __name__ == "__main__":
             test_requests_fold_at_once,
             test_a_fact_a_run_applies_is_not_the_expirys,
             test_patient_class_and_tombstone_erasure,
+            test_erasure_reaches_a_number_given_up,
             test_consumer_threads_carry_their_groups_names)], exit=False)
     finally:
         s.close()

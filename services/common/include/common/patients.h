@@ -54,6 +54,22 @@
  * contact key} the view held for it (maybe empty). What else the service
  * keeps of that person goes here. 0 or an error code (cf_apply_fn's).
  */
+/* An erase's contacts ($1, the array above, to which a service may add
+ * {"n", "k", "u"}: a number the patient gave up, held until u at least)
+ * as rows (n, k, u) of a statement: a contact listed twice once, with no
+ * u if any listing has none (the view holds it: any time is theirs). */
+#define CF_PATIENTS_ERASED_KEYS_SQL                                                                \
+    "(SELECT n, k, CASE WHEN bool_and(u IS NOT NULL) THEN max(u) END AS u"                         \
+    " FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text, u timestamptz) GROUP BY n, k)"
+
+/* Appends to contacts, for an erase, a row {"n", "k", "u"} (network,
+ * contact key, the time the patient held it until at least) of each row
+ * of sql, a statement of one parameter ($1: patient_id) giving those three
+ * columns: the contacts a service's own records tie to the patient (its
+ * calls, its leads). In the caller's transaction. */
+int cf_patients_add_held_contacts(PGconn *conn, const char *sql, const char *patient_id,
+                                  json_t *contacts, char *errbuf, size_t errbuf_size);
+
 typedef int (*cf_patients_erase_fn)(void *arg, PGconn *conn, const char *patient_id,
                                     const json_t *contacts, char *errbuf, size_t errbuf_size);
 
