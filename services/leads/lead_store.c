@@ -395,7 +395,7 @@ int leads_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *c
         conn,
         "SELECT c.network_id, c.contact_key, max(l.last_message_at)"
         " FROM leads.leads l JOIN leads.lead_contacts c USING (lead_id)"
-        " WHERE l.patient_id = $1 GROUP BY c.network_id, c.contact_key",
+        " WHERE l.patient_id = $1::uuid::text GROUP BY c.network_id, c.contact_key",
         patient_id, contacts, errbuf, errbuf_size);
 }
 
@@ -412,20 +412,20 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
      * theirs). Their documents lose what the person wrote and how to
      * reach them; the callback tasks the number to call; the webhook
      * deliveries of their events (the whole event, sent or not) go. */
-    int rc =
-        cf_pg_exec(conn,
-                   "WITH e AS (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $2"
-                   " UNION SELECT l.lead_id FROM " CF_PATIENTS_ERASED_KEYS_SQL " AS q"
-                   " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
-                   " JOIN leads.leads l ON l.lead_id = c.lead_id"
-                   " WHERE l.patient_id IS NULL AND (q.u IS NULL OR l.received_at <= q.u)),"
-                   " t AS (UPDATE leads.tasks SET doc = doc - 'contact'"
-                   " WHERE lead_id IN (SELECT lead_id FROM e) AND doc ? 'contact'),"
-                   " d AS (DELETE FROM leads.deliveries WHERE lead_id IN (SELECT lead_id FROM e))"
-                   " UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
-                   " - 'text_truncated') || '{\"erased\": true}'::jsonb)::json, updated_at = now()"
-                   " WHERE lead_id IN (SELECT lead_id FROM e)",
-                   2, params, NULL, errbuf, errbuf_size);
+    int rc = cf_pg_exec(
+        conn,
+        "WITH e AS (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $2::uuid::text"
+        " UNION SELECT l.lead_id FROM " CF_PATIENTS_ERASED_KEYS_SQL " AS q"
+        " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
+        " JOIN leads.leads l ON l.lead_id = c.lead_id"
+        " WHERE l.patient_id IS NULL AND (q.u IS NULL OR l.received_at <= q.u)),"
+        " t AS (UPDATE leads.tasks SET doc = doc - 'contact'"
+        " WHERE lead_id IN (SELECT lead_id FROM e) AND doc ? 'contact'),"
+        " d AS (DELETE FROM leads.deliveries WHERE lead_id IN (SELECT lead_id FROM e))"
+        " UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
+        " - 'text_truncated') || '{\"erased\": true}'::jsonb)::json, updated_at = now()"
+        " WHERE lead_id IN (SELECT lead_id FROM e)",
+        2, params, NULL, errbuf, errbuf_size);
     free(contacts_text);
     return rc;
 }

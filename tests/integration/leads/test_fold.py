@@ -657,8 +657,9 @@ def test_erasure_reaches_a_number_given_up(stack):
     """The view holds a patient's latest numbers only. A patient's
     tombstone still erases the leads the patient sent from a number given
     up since, and those from it that named nobody (sent before the patient
-    was known) up to the patient's last lead from it; a stranger who has
-    the number since keeps their lead."""
+    was known) up to the patient's last lead from it, their callback tasks'
+    numbers too; a stranger who has the number since keeps their lead, and
+    another patient who had the patient's new number before keeps theirs."""
     old, new = "+79160000021", "+79160000022"
     kold, knew = key_of(old), key_of(new)
     pid = str(uuid.uuid4())
@@ -672,8 +673,13 @@ def test_erasure_reaches_a_number_given_up(stack):
     stack.wait_folded()
     upsert_patient(stack, pid, [old])
     hers = request("gave-up-2", "Olga", old, "from her old number", "2026-11-10T07:00:00Z")
+    # her new number was another patient's before it was hers: that
+    # patient's lead from it is theirs
+    other = str(uuid.uuid4())
+    upsert_patient(stack, other, [new])
+    theirs = request("gave-up-5", "Petr", new, "his, before she had it", "2026-11-12T07:00:00Z")
     stack.wait_folded()
-    upsert_patient(stack, pid, [new])  # the old number given up
+    upsert_patient(stack, pid, [new])  # the old number given up, the new one hers
     stranger = request("gave-up-3", "Stas", old, "the number is mine now", "2026-11-20T07:00:00Z")
     latest = request("gave-up-4", "Olga", new, "from her new number", "2026-11-21T07:00:00Z")
     stack.wait_folded()
@@ -681,8 +687,15 @@ def test_erasure_reaches_a_number_given_up(stack):
     def doc(fact):
         return json.loads(stack.row(lead_of(fact))[0][2])
 
-    assert [doc(f).get("patient_id") for f in (early, hers, stranger, latest)] == \
-        [None, pid, None, pid], [doc(f) for f in (early, hers, stranger, latest)]
+    def callback_contact(fact):  # the number the lead's callback task has to call
+        return cfstack.psql(stack.dsn, "SELECT coalesce(doc->'contact'->>'e164', '-')"
+                            " FROM leads.tasks WHERE lead_id = '%s' AND kind = 'callback'"
+                            % lead_of(fact))
+
+    leads = (early, hers, theirs, stranger, latest)
+    assert [doc(f).get("patient_id") for f in leads] == [None, pid, other, None, pid], \
+        [doc(f) for f in leads]
+    assert callback_contact(early) == [[old]], callback_contact(early)
 
     cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)
     wait_until(lambda: doc(latest).get("erased"), 60, "the patient's leads erased")
@@ -690,9 +703,14 @@ def test_erasure_reaches_a_number_given_up(stack):
         d = doc(f)
         assert d.get("erased") and "contact" not in d and "text" not in d, d
         assert "Olga" not in json.dumps(d), d
+        assert callback_contact(f) == [["-"]], callback_contact(f)
     d = doc(stranger)
     assert not d.get("erased") and d["contact"]["name"] == "Stas", d
     assert d["text"] == "the number is mine now", d
+    assert callback_contact(stranger) == [[old]], callback_contact(stranger)
+    d = doc(theirs)
+    assert not d.get("erased") and d["contact"]["name"] == "Petr", d
+    assert callback_contact(theirs) == [[new]], callback_contact(theirs)
 
 
 def partitions(stack):

@@ -48,14 +48,9 @@
  * "repeat"; longer ago "lapsed" (DESIGN.md: about six months). */
 #define CF_PATIENTS_REPEAT_WITHIN_MS (183LL * 86400 * 1000)
 
-/*
- * Called inside the consumer's transaction when a tombstone deleted a
- * patient: patient_id, and contacts, the array of {"n": network, "k":
- * contact key} the view held for it (maybe empty). What else the service
- * keeps of that person goes here. 0 or an error code (cf_apply_fn's).
- */
-/* An erase's contacts ($1, the array above, to which a service may add
- * {"n", "k", "u"}: a number the patient gave up, held until u at least)
+/* An erase's contacts ($1: the array cf_patients_erase_fn gets, below, to
+ * which a service may add {"n", "k", "u"}: a number the patient gave up,
+ * held until u at least)
  * as rows (n, k, u) of a statement: a contact listed twice once, with no
  * u if any listing has none (the view holds it: any time is theirs). */
 #define CF_PATIENTS_ERASED_KEYS_SQL                                                                \
@@ -70,6 +65,12 @@
 int cf_patients_add_held_contacts(PGconn *conn, const char *sql, const char *patient_id,
                                   json_t *contacts, char *errbuf, size_t errbuf_size);
 
+/*
+ * Called inside the consumer's transaction when a tombstone deleted a
+ * patient: patient_id, and contacts, the array of {"n": network, "k":
+ * contact key} the view held for it (maybe empty). What else the service
+ * keeps of that person goes here. 0 or an error code (cf_apply_fn's).
+ */
 typedef int (*cf_patients_erase_fn)(void *arg, PGconn *conn, const char *patient_id,
                                     const json_t *contacts, char *errbuf, size_t errbuf_size);
 
