@@ -353,8 +353,10 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
     if (c->wanted && !c->wanted(c->ctx)) {
         /* nothing to do for any message: only the offsets move */
     } else if (careful) {
+        json_t *seen = json_object();
         for (size_t i = 0; i < n && !err; i++)
-            err = cf_consumer_apply_one(c, batch[i], out, last_resort, errbuf, errbuf_size);
+            err = cf_consumer_apply_one(c, batch[i], out, last_resort, seen, errbuf, errbuf_size);
+        json_decref(seen);
     } else {
         err = cf_consumer_apply_optimistic(c, batch, n, out, errbuf, errbuf_size);
     }

@@ -157,7 +157,8 @@ int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **bat
  * must not be skipped. Returns 0 (applied, skipped or sent to the DLQ) or
  * a transient error. */
 int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
-                          struct cf_outbox *out, int last_resort, char *errbuf, size_t errbuf_size)
+                          struct cf_outbox *out, int last_resort, json_t *seen, char *errbuf,
+                          size_t errbuf_size)
 {
     struct cf_consumer_msg m = {0};
     char reason[512] = "";
@@ -169,6 +170,12 @@ int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
             return 0;
         }
         m.parsed = 1;
+        if (seen && json_object_get(seen, m.ev.id)) { /* a repeat within the batch */
+            cf_event_clear(&m.ev);
+            return 0;
+        }
+        if (seen)
+            json_object_set_new(seen, m.ev.id, json_true());
     }
     cf_log_set_request_id(m.parsed ? m.ev.id : NULL);
     err = exec_simple(c, "SAVEPOINT cf_apply", errbuf, errbuf_size);

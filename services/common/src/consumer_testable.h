@@ -125,8 +125,13 @@ int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **bat
 
 /* Applies one message under a savepoint in c's open transaction (the
  * careful way); a rejected one is undone, not recorded as applied, and
- * queued for the DLQ in out. */
+ * queued for the DLQ in out. seen (an object, or NULL) holds the event
+ * ids of the batch's messages taken before: a repeat is skipped, as the
+ * optimistic way applies a repeated id at its first occurrence only
+ * (whatever the first one's apply did to its applied mark: a handler may
+ * forget it, for the id to come again in a later batch). */
 int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
-                          struct cf_outbox *out, int last_resort, char *errbuf, size_t errbuf_size);
+                          struct cf_outbox *out, int last_resort, json_t *seen, char *errbuf,
+                          size_t errbuf_size);
 
 #endif

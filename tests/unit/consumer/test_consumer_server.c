@@ -58,9 +58,10 @@ static void add_big_output(struct cf_outbox *out, const char *k)
 
 /* Inserts data.k into t, adds an output event, then answers as data.verdict
  * says: "ok", "reject" (CF_EINVAL), "conflict" (CF_ECONFLICT), "sql" (a
- * statement the server refuses, which aborts the transaction), or "big"
- * (0, with a second output over MAX_OUTPUT). A tombstone is applied as
- * nothing. */
+ * statement the server refuses, which aborts the transaction), "big"
+ * (0, with a second output over MAX_OUTPUT), or "forget" (0, its applied
+ * mark deleted, as a handler that wants its id to come again does). A
+ * tombstone is applied as nothing. */
 static int fake_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                       const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                       size_t errbuf_size)
@@ -90,6 +91,11 @@ static int fake_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
         return cf_pg_exec(conn, "SELECT 1 / 0", 0, NULL, NULL, errbuf, errbuf_size);
     if (strcmp(verdict, "big") == 0)
         add_big_output(out, k);
+    if (strcmp(verdict, "forget") == 0) {
+        const char *id[] = {ev->id};
+        return cf_pg_exec(conn, "DELETE FROM applied_events WHERE event_id = $1::uuid", 1, id, NULL,
+                          errbuf, errbuf_size);
+    }
     return 0;
 }
 
@@ -215,7 +221,8 @@ static void test_apply_one(struct cf_consumer *c, struct fake *f, rd_kafka_topic
         f->calls = 0;
         c->failures = tc->last_resort ? 5 : 0;
         CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
-        int rc = cf_consumer_apply_one(c, &rkm, &out, tc->last_resort, errbuf, sizeof(errbuf));
+        int rc =
+            cf_consumer_apply_one(c, &rkm, &out, tc->last_resort, NULL, errbuf, sizeof(errbuf));
         if (rc == 0)
             CHECK_INT(cf_pg_commit(c->conn, errbuf, sizeof(errbuf)), 0);
         else
@@ -267,11 +274,46 @@ static void test_undone_savepoint_released(struct cf_consumer *c, rd_kafka_topic
     rkm.len = strlen(value);
     struct cf_outbox out = {0};
     CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
-    CHECK_INT(cf_consumer_apply_one(c, &rkm, &out, 0, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_consumer_apply_one(c, &rkm, &out, 0, NULL, errbuf, sizeof(errbuf)), 0);
     CHECK_INT(out.n, 1); /* its DLQ entry */
     CHECK(cf_pg_exec(c->conn, "RELEASE SAVEPOINT cf_apply", 0, NULL, NULL, errbuf,
                      sizeof(errbuf)) != 0);
     cf_pg_rollback(c->conn);
+    cf_outbox_truncate(&out, 0);
+    free(out.msgs);
+    free(value);
+}
+
+/* A batch taken the careful way applies a repeated id at its first
+ * occurrence only, as the optimistic way does, even when the first one's
+ * apply forgot its applied mark (the reminders dispatcher's put-off does,
+ * for the scheduler's next command of that id): without the batch's seen
+ * ids, the copy would be applied a second time in the same transaction. */
+static void test_careful_repeat_applied_once(struct cf_consumer *c, struct fake *f,
+                                             rd_kafka_topic_t *rkt)
+{
+    char errbuf[512] = "";
+    char *value = envelope("6f1f7e2a-1c1b-4a55-8f0e-00000000000a", "k10", "forget");
+    rd_kafka_message_t rkm = {0};
+    rkm.rkt = rkt;
+    rkm.partition = 1;
+    rkm.offset = 100;
+    rkm.payload = value;
+    rkm.len = strlen(value);
+    rkm.key = (void *)"k10";
+    rkm.key_len = 3;
+    struct cf_outbox out = {0};
+    json_t *seen = json_object();
+    c->failures = 0;
+    f->calls = 0;
+    CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_consumer_apply_one(c, &rkm, &out, 0, seen, errbuf, sizeof(errbuf)), 0);
+    rkm.offset = 101; /* the copy, later in the batch */
+    CHECK_INT(cf_consumer_apply_one(c, &rkm, &out, 0, seen, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(f->calls, 1);
+    CHECK_INT(count(c->conn, "SELECT count(*) FROM t WHERE k = $1", "k10"), 1);
+    cf_pg_rollback(c->conn);
+    json_decref(seen);
     cf_outbox_truncate(&out, 0);
     free(out.msgs);
     free(value);
@@ -574,6 +616,7 @@ int main(void)
     c.max_output = MAX_OUTPUT;
     test_apply_one(&c, &f, rkt);
     test_undone_savepoint_released(&c, rkt);
+    test_careful_repeat_applied_once(&c, &f, rkt);
     test_apply_batch(&c, &f, rkt);
     test_offsets(&c);
     test_offsets_wait(dsn);
