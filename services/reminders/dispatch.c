@@ -69,17 +69,40 @@
  * once its mark is this old, nobody will tell, and it ends "unknown". */
 #define DISPATCH_LOOKUP_GIVE_UP_MS (3600 * 1000LL)
 
+/* The jobs the runner thread's current batch put off ("job/attempt" ->
+ * true; NULL: none), counted by reminders_dispatch_batch_done once the
+ * batch commits: counted at once, a take the batch's rollback undid
+ * would count, and count again when the batch is taken again. Each
+ * runner thread has its own. */
+static __thread json_t *batch_put_offs;
+
 /* The command ev's job, its gateway away (or its record unreadable),
- * due again DISPATCH_GATEWAY_DOWN_RETRY_MS later, counted. */
+ * due again DISPATCH_GATEWAY_DOWN_RETRY_MS later. */
 static int put_off(PGconn *conn, const struct cf_event *ev, const char *job_id, const char *attempt,
                    char *errbuf, size_t errbuf_size)
 {
+    int moved = 0;
     int rc = send_store_job_later(conn, job_id, attempt, ev->id,
-                                  cf_time_now_ms() + DISPATCH_GATEWAY_DOWN_RETRY_MS, errbuf,
+                                  cf_time_now_ms() + DISPATCH_GATEWAY_DOWN_RETRY_MS, &moved, errbuf,
                                   errbuf_size);
-    if (rc == 0)
-        cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"gateway_unreachable\"", 1);
+    if (rc == 0 && moved) {
+        char key[96];
+        snprintf(key, sizeof(key), "%s/%s", job_id, attempt);
+        if (!batch_put_offs)
+            batch_put_offs = json_object();
+        json_object_set_new(batch_put_offs, key, json_true());
+    }
     return rc;
+}
+
+void reminders_dispatch_batch_done(void *vctx, int committed)
+{
+    (void)vctx;
+    if (committed && batch_put_offs)
+        cf_metrics_add("clinicflow_reminders_jobs_total", "result=\"gateway_unreachable\"",
+                       (double)json_object_size(batch_put_offs));
+    json_decref(batch_put_offs);
+    batch_put_offs = NULL;
 }
 
 static void count_send(const char *gateway, const char *status)
@@ -215,6 +238,17 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     if ((rc = send_store_view(mc, send_id, ev->networkid, patient_id, appointment_id, channel,
                               job_id, attempt, &view, errbuf, errbuf_size)) != 0)
         goto out;
+    /* a copy of a command whose job waits at its attempt again (put off,
+     * or planned anew: a relay's duplicate, a partition read again from
+     * before a commit): the scheduler's next command, of this id, is the
+     * one to send; the copy changes nothing and is forgotten as applied,
+     * as a put-off forgets the first. Asked first: whatever the send's
+     * row says (a mark a put-off kept, for its record to be read again),
+     * the job's next command decides. */
+    if (view.job_put_off) {
+        rc = send_store_forget_command(conn, ev->id, errbuf, errbuf_size);
+        goto out;
+    }
     /* its process died mid-send: the request may have reached the
      * gateway; only one that keeps a record we can ask is asked */
     const int resumed = strcmp(have->status, "sending") == 0;
@@ -251,15 +285,6 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         goto outcome;
     }
 
-    /* a copy of a command whose job waits at its attempt again (put off,
-     * or planned anew: a relay's duplicate, a partition read again from
-     * before a commit): the scheduler's next command, of this id, is the
-     * one to send; the copy changes nothing and is forgotten as applied,
-     * as a put-off forgets the first */
-    if (view.job_put_off) {
-        rc = send_store_forget_command(conn, ev->id, errbuf, errbuf_size);
-        goto out;
-    }
     /* the job moved on while its command was on the way: the patient's
      * key came late and answered it, or the visit was moved or cancelled */
     if (!view.job_live) {

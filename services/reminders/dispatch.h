@@ -20,6 +20,9 @@
 int reminders_dispatch_apply(void *ctx, PGconn *conn, const struct cf_event *ev,
                              const rd_kafka_message_t *rkm, struct cf_outbox *out, char *errbuf,
                              size_t errbuf_size);
+/* The consumer's batch_done: counts the jobs the batch put off once it
+ * committed (a batch rolled back and taken again counts them once). */
+void reminders_dispatch_batch_done(void *ctx, int committed);
 
 /* send_store.c. A send's state: status "" when there is none yet. */
 struct send_state {
@@ -70,9 +73,10 @@ int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *com
  * it again then, under its window and lateness rules, with the same id:
  * the command is struck from the dispatchers' applied events, so that one
  * is applied. In the caller's transaction; a job that moved on since is
- * left as it is. */
+ * left as it is (*moved 0; 1 when the job was put off). */
 int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
-                         const char *command_id, int64_t due_ms, char *errbuf, size_t errbuf_size);
+                         const char *command_id, int64_t due_ms, int *moved, char *errbuf,
+                         size_t errbuf_size);
 /* The command command_id struck from the dispatchers' applied events, in
  * the caller's transaction (a copy of a command put off: the next one of
  * its id is applied). */

@@ -53,6 +53,7 @@ int main(void)
         .ntopics = 1,
         .schema = "reminders",
         .apply = reminders_dispatch_apply,
+        .batch_done = reminders_dispatch_batch_done,
         .ctx = &ctx,
         .batch_max = 50,
     };

@@ -131,21 +131,27 @@ int send_store_unmark(PGconn *conn, const char *send_id, char *errbuf, size_t er
 }
 
 int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
-                         const char *command_id, int64_t due_ms, char *errbuf, size_t errbuf_size)
+                         const char *command_id, int64_t due_ms, int *moved, char *errbuf,
+                         size_t errbuf_size)
 {
     char due[32];
     cf_time_format(due_ms, due);
     const char *params[] = {job_id, attempt, due, REMINDERS_DISPATCH_GROUP, command_id};
+    PGresult *res = NULL;
     /* the command is forgotten as applied: the scheduler's next one for the
      * job and attempt has its id, and is applied then */
-    return cf_pg_exec(conn,
-                      "WITH forgotten AS (DELETE FROM reminders.applied_events"
-                      " WHERE group_id = $4 AND event_id = $5::uuid)"
-                      " UPDATE reminders.reminder_jobs SET status = 'pending',"
-                      " late_from = coalesce(late_from, due_at), due_at = $3::timestamptz,"
-                      " updated_at = now()"
-                      " WHERE job_id = $1::uuid AND status = 'emitted' AND attempt = $2::int",
-                      5, params, NULL, errbuf, errbuf_size);
+    int rc = cf_pg_exec(conn,
+                        "WITH forgotten AS (DELETE FROM reminders.applied_events"
+                        " WHERE group_id = $4 AND event_id = $5::uuid)"
+                        " UPDATE reminders.reminder_jobs SET status = 'pending',"
+                        " late_from = coalesce(late_from, due_at), due_at = $3::timestamptz,"
+                        " updated_at = now()"
+                        " WHERE job_id = $1::uuid AND status = 'emitted' AND attempt = $2::int"
+                        " RETURNING 1",
+                        5, params, &res, errbuf, errbuf_size);
+    *moved = rc == 0 && PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
 }
 
 int send_store_forget_command(PGconn *conn, const char *command_id, char *errbuf,
