@@ -203,20 +203,28 @@ static const struct one_case one_cases[] = {
     {"a tombstone", NULL, "k5", NULL, 0, 0, 1, 0, 0, NULL, 0},
 };
 
+/* A message of partition 1 at offset, value its payload, k its key. */
+static rd_kafka_message_t one_message(rd_kafka_topic_t *rkt, int64_t offset, char *value,
+                                      const char *k)
+{
+    rd_kafka_message_t rkm = {0};
+    rkm.rkt = rkt;
+    rkm.partition = 1;
+    rkm.offset = offset;
+    rkm.payload = value;
+    rkm.len = value ? strlen(value) : 0;
+    rkm.key = (void *)k;
+    rkm.key_len = strlen(k);
+    return rkm;
+}
+
 static void test_apply_one(struct cf_consumer *c, struct fake *f, rd_kafka_topic_t *rkt)
 {
     char errbuf[512];
     for (size_t i = 0; i < sizeof(one_cases) / sizeof(one_cases[0]); i++) {
         const struct one_case *tc = &one_cases[i];
         char *value = tc->id ? envelope(tc->id, tc->k, tc->verdict) : NULL;
-        rd_kafka_message_t rkm = {0};
-        rkm.rkt = rkt;
-        rkm.partition = 1;
-        rkm.offset = (int64_t)i;
-        rkm.payload = value;
-        rkm.len = value ? strlen(value) : 0;
-        rkm.key = (void *)tc->k;
-        rkm.key_len = strlen(tc->k);
+        rd_kafka_message_t rkm = one_message(rkt, (int64_t)i, value, tc->k);
         struct cf_outbox out = {0};
         f->calls = 0;
         c->failures = tc->last_resort ? 5 : 0;
@@ -266,12 +274,7 @@ static void test_undone_savepoint_released(struct cf_consumer *c, rd_kafka_topic
 {
     char errbuf[512] = "";
     char *value = envelope("6f1f7e2a-1c1b-4a55-8f0e-000000000009", "k9", "reject");
-    rd_kafka_message_t rkm = {0};
-    rkm.rkt = rkt;
-    rkm.partition = 1;
-    rkm.offset = 90;
-    rkm.payload = value;
-    rkm.len = strlen(value);
+    rd_kafka_message_t rkm = one_message(rkt, 90, value, "k9");
     struct cf_outbox out = {0};
     CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
     CHECK_INT(cf_consumer_apply_one(c, &rkm, &out, 0, NULL, errbuf, sizeof(errbuf)), 0);
@@ -294,14 +297,7 @@ static void test_careful_repeat_applied_once(struct cf_consumer *c, struct fake 
 {
     char errbuf[512] = "";
     char *value = envelope("6f1f7e2a-1c1b-4a55-8f0e-00000000000a", "k10", "forget");
-    rd_kafka_message_t rkm = {0};
-    rkm.rkt = rkt;
-    rkm.partition = 1;
-    rkm.offset = 100;
-    rkm.payload = value;
-    rkm.len = strlen(value);
-    rkm.key = (void *)"k10";
-    rkm.key_len = 3;
+    rd_kafka_message_t rkm = one_message(rkt, 100, value, "k10");
     struct cf_outbox out = {0};
     json_t *seen = json_object();
     c->failures = 0;
