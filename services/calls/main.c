@@ -95,10 +95,12 @@ int main(void)
     char errbuf[256];
     if (calls_settings_check(&ctx.cfg, errbuf, sizeof(errbuf)) != 0) {
         cf_error("%s", errbuf);
+        cf_service_discard(&svc);
         return 2;
     }
     if (cf_proxies_parse(ctx.cfg.trusted_proxies, &ctx.proxies, errbuf, sizeof(errbuf)) != 0) {
         cf_error("CLINICFLOW_CALLS_TRUSTED_PROXIES: %s", errbuf); /* checked when loaded */
+        cf_service_discard(&svc);
         return 2;
     }
     ctx.patients = (struct cf_patients){

@@ -99,6 +99,7 @@ int main(void)
     char errbuf[256];
     if (leads_settings_check(&ctx.cfg, errbuf, sizeof(errbuf)) != 0) {
         cf_error("%s", errbuf);
+        cf_service_discard(&svc);
         return 2;
     }
 
@@ -107,6 +108,7 @@ int main(void)
     cf_service_routes_without_pg(&svc);
     if (cf_proxies_parse(ctx.cfg.trusted_proxies, &ctx.proxies, errbuf, sizeof(errbuf)) != 0) {
         cf_error("CLINICFLOW_LEADS_TRUSTED_PROXIES: %s", errbuf); /* checked when loaded */
+        cf_service_discard(&svc);
         return 2;
     }
     leads_hooks_describe_metrics();

@@ -33,6 +33,7 @@ int main(void)
     char errbuf[256];
     if (reminders_settings_check(&ctx.cfg, errbuf, sizeof(errbuf)) != 0) {
         cf_error("%s", errbuf);
+        cf_service_discard(&svc);
         return 2;
     }
 

@@ -258,9 +258,14 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
     return 0;
 
 fail:
+    cf_service_discard(svc);
+    return rc;
+}
+
+void cf_service_discard(struct cf_service *svc)
+{
     if (!service_teardown(svc))
         cf_config_free_settings(&svc->settings, svc->extra, svc->nextra);
-    return rc;
 }
 
 void cf_service_routes_without_pg(struct cf_service *svc)

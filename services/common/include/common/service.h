@@ -57,6 +57,11 @@ int cf_service_init(struct cf_service *svc, const char *name, long default_port,
                     const struct cf_config_var *extra, size_t nextra, const char *schema,
                     const struct cf_migration *migrations, size_t nmigrations);
 
+/* Releases what cf_service_init created, for a main that stops before
+ * cf_service_start (a setting of its own refused): the producer's threads
+ * and the pools do not outlive it to the exit. */
+void cf_service_discard(struct cf_service *svc);
+
 /* Declares that the service's HTTP routes take events without PostgreSQL
  * (verify, normalize, produce: the intake shape), so an instance that runs
  * no consumer is ready with Kafka and a loaded config snapshot alone.
