@@ -150,13 +150,26 @@ int an_tasks_forget_erased(PGconn *conn, const json_t *rows, char *errbuf, size_
 {
     if (json_array_size(rows) == 0)
         return 0;
-    return cf_pg_exec_json(conn,
-                           "UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
-                           " FROM analytics.appointments a JOIN analytics.patients p"
-                           " ON p.patient_id = a.patient_id"
-                           " WHERE p.erased AND t.appointment_id = a.appointment_id"
-                           " AND t.contact_key IS NOT NULL AND a.appointment_id IN"
-                           " (SELECT (e ->> 'appointment_id')::uuid FROM"
-                           " jsonb_array_elements($1::jsonb) e WHERE e ? 'appointment_id')",
-                           rows, NULL, errbuf, errbuf_size);
+#define FORGET_APPOINTMENTS                                                                        \
+    " a.appointment_id IN (SELECT (e ->> 'appointment_id')::uuid FROM"                             \
+    " jsonb_array_elements($1::jsonb) e WHERE e ? 'appointment_id')"
+    /* The visits' patients held first: an erasure that commits while this
+     * batch saved the tasks would not see them (not committed yet), and
+     * this UPDATE would not see its mark. Held, the one that comes second
+     * waits for the other, and its next statement sees what it did. */
+    int rc = cf_pg_exec_json(conn,
+                             "SELECT 1 FROM analytics.appointments a JOIN analytics.patients p"
+                             " ON p.patient_id = a.patient_id WHERE" FORGET_APPOINTMENTS
+                             " ORDER BY p.patient_id FOR SHARE OF p",
+                             rows, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec_json(conn,
+                             "UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
+                             " FROM analytics.appointments a JOIN analytics.patients p"
+                             " ON p.patient_id = a.patient_id"
+                             " WHERE p.erased AND t.appointment_id = a.appointment_id"
+                             " AND t.contact_key IS NOT NULL AND" FORGET_APPOINTMENTS,
+                             rows, NULL, errbuf, errbuf_size);
+#undef FORGET_APPOINTMENTS
+    return rc;
 }
