@@ -48,11 +48,11 @@
  * "repeat"; longer ago "lapsed" (DESIGN.md: about six months). */
 #define CF_PATIENTS_REPEAT_WITHIN_MS (183LL * 86400 * 1000)
 
-/* An erase's contacts ($1: the array cf_patients_erase_fn gets, below, to
- * which a service may add {"n", "k", "u"}: a number the patient gave up,
- * held until u at least)
- * as rows (n, k, u) of a statement: a contact listed twice once, with no
- * u if any listing has none (the view holds it: any time is theirs). */
+/* An erase's contacts as rows (n, k, u) of a statement. $1 is the array
+ * cf_patients_erase_fn gets (below), to which a service may add {"n",
+ * "k", "u"}: a number the patient gave up, held until u at least. A
+ * contact listed twice is one row, with no u if any listing has none (the
+ * view holds it: any time is theirs). */
 #define CF_PATIENTS_ERASED_KEYS_SQL                                                                \
     "(SELECT n, k, CASE WHEN bool_and(u IS NOT NULL) THEN max(u) END AS u"                         \
     " FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text, u timestamptz) GROUP BY n, k)"
