@@ -94,11 +94,9 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
      * it a miss again), it changes nothing, not even when that task has
      * been closed or has expired and another of the contact's is open. */
     const char *exists[] = {call_id};
-    rc = cf_pg_exec(conn, "SELECT 1 FROM calls.task_calls WHERE call_id = $1", 1, exists, &res,
-                    errbuf, errbuf_size);
-    const int seen = rc == 0 && PQntuples(res) > 0;
-    PQclear(res);
-    res = NULL;
+    int seen = 0;
+    rc = cf_pg_exec_any(conn, "SELECT 1 FROM calls.task_calls WHERE call_id = $1", 1, exists, &seen,
+                        errbuf, errbuf_size);
     if (rc != 0 || seen)
         return rc;
     rc = calls_tasks_load_open(conn, network_id, contact_key, &j_task, errbuf, errbuf_size);

@@ -20,7 +20,6 @@ int leads_answered_call_note(PGconn *conn, const char *network_id, const json_t 
                              size_t errbuf_size)
 {
     struct cf_event fact;
-    PGresult *res = NULL;
     char at[32];
 
     *recorded = 0;
@@ -40,19 +39,16 @@ int leads_answered_call_note(PGconn *conn, const char *network_id, const json_t 
                             at,
                             text,
                             lead_id};
-    int rc = cf_pg_exec(conn,
-                        "INSERT INTO leads.answered_calls (call_id, network_id, contact_key,"
-                        " answered_at, fact, lead_id)"
-                        " VALUES ($1::uuid, $2, $3, $4::timestamptz, $5, $6::uuid)"
-                        /* recorded as nobody's (no lead held its contact
-                         * then): the lead found now takes it */
-                        " ON CONFLICT (call_id) DO UPDATE SET lead_id = EXCLUDED.lead_id"
-                        " WHERE answered_calls.lead_id IS NULL AND EXCLUDED.lead_id IS NOT NULL"
-                        " RETURNING 1",
-                        6, params, &res, errbuf, errbuf_size);
-    if (rc == 0)
-        *recorded = PQntuples(res) > 0;
-    PQclear(res);
+    int rc = cf_pg_exec_any(conn,
+                            "INSERT INTO leads.answered_calls (call_id, network_id, contact_key,"
+                            " answered_at, fact, lead_id)"
+                            " VALUES ($1::uuid, $2, $3, $4::timestamptz, $5, $6::uuid)"
+                            /* recorded as nobody's (no lead held its contact
+                             * then): the lead found now takes it */
+                            " ON CONFLICT (call_id) DO UPDATE SET lead_id = EXCLUDED.lead_id"
+                            " WHERE answered_calls.lead_id IS NULL AND EXCLUDED.lead_id IS NOT NULL"
+                            " RETURNING 1",
+                            6, params, recorded, errbuf, errbuf_size);
     free(text);
     return rc;
 }

@@ -24,15 +24,11 @@ int outcome_store_reply_take(PGconn *conn, const char *reply_id, const char *net
     *answer = NULL;
     /* The key's conflict waits for a first still being applied; the answer
      * is read by a statement of its own, whose snapshot has its commit. */
-    int rc = cf_pg_exec(conn,
-                        "INSERT INTO reminders.sms_replies (reply_id, network_id, channel_id,"
-                        " message_id) VALUES ($1::uuid, $2, $3, $4)"
-                        " ON CONFLICT (reply_id) DO NOTHING RETURNING 1",
-                        4, params, &res, errbuf, errbuf_size);
-    if (rc == 0)
-        *taken = PQntuples(res) == 1;
-    PQclear(res);
-    res = NULL;
+    int rc = cf_pg_exec_any(conn,
+                            "INSERT INTO reminders.sms_replies (reply_id, network_id, channel_id,"
+                            " message_id) VALUES ($1::uuid, $2, $3, $4)"
+                            " ON CONFLICT (reply_id) DO NOTHING RETURNING 1",
+                            4, params, taken, errbuf, errbuf_size);
     if (rc != 0 || *taken)
         return rc;
     rc = cf_pg_exec(conn, "SELECT answer FROM reminders.sms_replies WHERE reply_id = $1::uuid", 1,

@@ -85,11 +85,9 @@ static void count_pending(PGconn *conn)
 static int any_pending(PGconn *conn)
 {
     char errbuf[256];
-    PGresult *res = NULL;
-    int any = cf_pg_exec(conn, "SELECT seq FROM reminders.outbox ORDER BY seq LIMIT 1", 0, NULL,
-                         &res, errbuf, sizeof(errbuf)) == 0 &&
-              PQntuples(res) > 0;
-    PQclear(res);
+    int any = 0;
+    cf_pg_exec_any(conn, "SELECT seq FROM reminders.outbox ORDER BY seq LIMIT 1", 0, NULL, &any,
+                   errbuf, sizeof(errbuf));
     return any;
 }
 

@@ -85,16 +85,13 @@ int send_store_recent(PGconn *conn, const char *patient_id, const char *channel,
     char since[32];
     cf_time_format(since_ms, since);
     const char *params[] = {patient_id, channel, job_id, since};
-    PGresult *res = NULL;
-    int rc = cf_pg_exec(conn,
-                        "SELECT 1 FROM reminders.sends WHERE patient_id = $1::uuid"
-                        " AND channel = $2 AND status = 'sent' AND job_id <> $3::uuid"
-                        " AND created_at >= $4::timestamptz LIMIT 1",
-                        4, params, &res, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = PQntuples(res) > 0;
-    PQclear(res);
-    return rc;
+    int any = 0;
+    int rc = cf_pg_exec_any(conn,
+                            "SELECT 1 FROM reminders.sends WHERE patient_id = $1::uuid"
+                            " AND channel = $2 AND status = 'sent' AND job_id <> $3::uuid"
+                            " AND created_at >= $4::timestamptz LIMIT 1",
+                            4, params, &any, errbuf, errbuf_size);
+    return rc == 0 ? any : rc;
 }
 
 #define SEND_COLUMNS                                                                               \
@@ -111,13 +108,10 @@ int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *com
 {
     char *cmd = cf_json_dumps(command);
     const char *params[] = {send_id, cmd, gateway, "sending", NULL, NULL, phone, NULL, NULL, NULL};
-    PGresult *res = NULL;
-    int rc = cf_pg_exec(conn,
-                        "INSERT INTO reminders.sends " SEND_COLUMNS " VALUES " SEND_VALUES
-                        " ON CONFLICT (send_id) DO NOTHING RETURNING 1",
-                        10, params, &res, errbuf, errbuf_size);
-    *marked = rc == 0 && PQntuples(res) == 1;
-    PQclear(res);
+    int rc = cf_pg_exec_any(conn,
+                            "INSERT INTO reminders.sends " SEND_COLUMNS " VALUES " SEND_VALUES
+                            " ON CONFLICT (send_id) DO NOTHING RETURNING 1",
+                            10, params, marked, errbuf, errbuf_size);
     free(cmd);
     return rc;
 }
@@ -137,21 +131,17 @@ int send_store_job_later(PGconn *conn, const char *job_id, const char *attempt,
     char due[32];
     cf_time_format(due_ms, due);
     const char *params[] = {job_id, attempt, due, REMINDERS_DISPATCH_GROUP, command_id};
-    PGresult *res = NULL;
     /* the command is forgotten as applied: the scheduler's next one for the
      * job and attempt has its id, and is applied then */
-    int rc = cf_pg_exec(conn,
-                        "WITH forgotten AS (DELETE FROM reminders.applied_events"
-                        " WHERE group_id = $4 AND event_id = $5::uuid)"
-                        " UPDATE reminders.reminder_jobs SET status = 'pending',"
-                        " late_from = coalesce(late_from, due_at), due_at = $3::timestamptz,"
-                        " updated_at = now()"
-                        " WHERE job_id = $1::uuid AND status = 'emitted' AND attempt = $2::int"
-                        " RETURNING 1",
-                        5, params, &res, errbuf, errbuf_size);
-    *moved = rc == 0 && PQntuples(res) > 0;
-    PQclear(res);
-    return rc;
+    return cf_pg_exec_any(conn,
+                          "WITH forgotten AS (DELETE FROM reminders.applied_events"
+                          " WHERE group_id = $4 AND event_id = $5::uuid)"
+                          " UPDATE reminders.reminder_jobs SET status = 'pending',"
+                          " late_from = coalesce(late_from, due_at), due_at = $3::timestamptz,"
+                          " updated_at = now()"
+                          " WHERE job_id = $1::uuid AND status = 'emitted' AND attempt = $2::int"
+                          " RETURNING 1",
+                          5, params, moved, errbuf, errbuf_size);
 }
 
 int send_store_forget_command(PGconn *conn, const char *command_id, char *errbuf,

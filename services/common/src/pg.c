@@ -337,6 +337,16 @@ int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *pa
     return pg_exec(conn, sql, nparams, params, 1, out, errbuf, errbuf_size);
 }
 
+int cf_pg_exec_any(PGconn *conn, const char *sql, int nparams, const char *const *params, int *any,
+                   char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    int rc = cf_pg_exec(conn, sql, nparams, params, &res, errbuf, errbuf_size);
+    *any = rc == 0 && PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
+}
+
 int cf_pg_exec_planned(PGconn *conn, const char *sql, int nparams, const char *const *params,
                        PGresult **out, char *errbuf, size_t errbuf_size)
 {

@@ -31,7 +31,6 @@ int cf_retention_lease_take(PGconn *conn, const char *schema, const char *name, 
                             long ttl_ms, char *errbuf, size_t errbuf_size)
 {
     char ttl[24];
-    PGresult *res = NULL;
     snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
     /* A conflicting row is updated only when it is ours or has expired;
      * the row lock makes a second taker see the first one's row. */
@@ -44,12 +43,10 @@ int cf_retention_lease_take(PGconn *conn, const char *schema, const char *name, 
         " RETURNING holder",
         schema);
     const char *params[] = {name, holder, ttl};
-    int rc = cf_pg_exec(conn, sql, 3, params, &res, errbuf, errbuf_size);
+    int held = 0;
+    int rc = cf_pg_exec_any(conn, sql, 3, params, &held, errbuf, errbuf_size);
     free(sql);
-    if (rc == 0)
-        rc = PQntuples(res) == 1;
-    PQclear(res);
-    return rc;
+    return rc == 0 ? held : rc;
 }
 
 int cf_retention_lease_release(PGconn *conn, const char *schema, const char *name,

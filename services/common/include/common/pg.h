@@ -34,6 +34,12 @@ void cf_pg_set_prepared(int on);
 int cf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
                PGresult **out, char *errbuf, size_t errbuf_size);
 
+/* cf_pg_exec for a statement whose rows only tell whether it found or
+ * changed anything (SELECT 1 ..., ... RETURNING 1): *any 1 when it
+ * returned a row, 0 when none or on an error. */
+int cf_pg_exec_any(PGconn *conn, const char *sql, int nparams, const char *const *params, int *any,
+                   char *errbuf, size_t errbuf_size);
+
 /* cf_pg_exec with each parameter's length and format as libpq takes them
  * (PQexecParams): formats[i] 1 for a binary one, such as a
  * cf_pg_array's bytes (common/pg_array.h), 0 for text. */
