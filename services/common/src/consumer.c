@@ -3,7 +3,12 @@
  * connection per runner. PostgreSQL, not Kafka, holds the truth about
  * progress: a batch's effects, the ids of the events it applied and each
  * partition's next offset commit in one transaction, and on assignment the
- * runner starts every partition from the offset stored there. Kafka also
+ * runner starts every partition from the offset stored there. A batch moves
+ * a partition's stored offset only from the one the runner read or last
+ * stored (consumer_store.c): a batch whose offsets moved under it is
+ * rolled back, and the runner goes on from what is stored, so a runner the
+ * group has dropped mid-batch cannot store its offsets over the new
+ * owner's, and an operator can send a running group back. Kafka also
  * gets the offsets (asynchronously, after the PostgreSQL commit) only so that
  * lag stays visible to ordinary tools. Messages are taken one poll at a time
  * (the batch consume API is unsafe during rebalances); a rebalance in the
@@ -114,7 +119,8 @@ static int begin_batch(struct cf_consumer *c, char *errbuf, size_t errbuf_size)
 
 /* Sets each partition of the list to the next offset stored for the group;
  * partitions without a row keep what they hold (RD_KAFKA_OFFSET_INVALID:
- * the committed offset, else auto.offset.reset). 0, or the error, with the
+ * the committed offset, else auto.offset.reset). The list becomes what the
+ * runner knows to be stored (c->stored). 0, or the error, with the
  * connection dropped. */
 static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
@@ -136,16 +142,24 @@ static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *
         c->conn = NULL;
         return err;
     }
+    rd_kafka_topic_partition_list_t *stored = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) /* offset RD_KAFKA_OFFSET_INVALID: no row */
+        rd_kafka_topic_partition_list_add(stored, parts->elems[i].topic, parts->elems[i].partition);
     for (int i = 0; i < PQntuples(res); i++) {
         const char *topic = PQgetvalue(res, i, 0);
         long partition = strtol(PQgetvalue(res, i, 1), NULL, 10);
         long long next = strtoll(PQgetvalue(res, i, 2), NULL, 10);
         rd_kafka_topic_partition_t *rktpar =
             rd_kafka_topic_partition_list_find(parts, topic, (int32_t)partition);
-        if (rktpar)
+        if (rktpar) {
             rktpar->offset = next;
+            rd_kafka_topic_partition_list_find(stored, topic, (int32_t)partition)->offset = next;
+        }
     }
     PQclear(res);
+    if (c->stored)
+        rd_kafka_topic_partition_list_destroy(c->stored);
+    c->stored = stored;
     return 0;
 }
 
@@ -200,6 +214,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
         else
             cf_info("consumer %s: %d partitions revoked", c->group_id, parts->cnt);
         aerr = rd_kafka_assign(rk, NULL);
+        if (c->stored)
+            rd_kafka_topic_partition_list_destroy(c->stored);
+        c->stored = NULL;
     }
     if (aerr)
         cf_error("consumer %s: assign failed: %s", c->group_id, rd_kafka_err2str(aerr));
@@ -409,6 +426,11 @@ static int process_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size
         snprintf(labels, sizeof(labels), "group=\"%s\",way=\"%s\"", c->group_id, way);
         cf_metrics_add("clinicflow_consumer_batches_total", labels, 1);
         cf_metrics_add("clinicflow_consumer_messages_total", labels, (double)n);
+    } else if (err == CF_CONSUMER_FENCED) {
+        snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
+        cf_metrics_add("clinicflow_consumer_fenced_total", labels, 1);
+        cf_warn("consumer %s: batch of %zu rolled back, reading on from the stored offsets: %s",
+                c->group_id, n, errbuf);
     } else {
         snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
         cf_metrics_add("clinicflow_consumer_retries_total", labels, 1);
@@ -454,6 +476,20 @@ static rd_kafka_resp_err_t reassign(struct cf_consumer *c,
     return kerr;
 }
 
+/* Sets the assignment again from the stored offsets (reassign), retrying
+ * with a backoff until it takes or the runner stops. */
+static void reassign_until_set(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *firsts)
+{
+    long backoff = CF_CONSUMER_BACKOFF_MIN_MS;
+    rd_kafka_resp_err_t kerr;
+    while (!atomic_load(&c->stop) && (kerr = reassign(c, firsts))) {
+        cf_error("consumer %s: assignment not set again (retrying): %s", c->group_id,
+                 rd_kafka_err2str(kerr));
+        backoff_sleep(c, backoff);
+        backoff = backoff_next(backoff);
+    }
+}
+
 /* Moves the batch's partitions back to its first offsets after a rollback.
  * A seek that fails would leave the consumer past the batch, and the next
  * batch's commit would store offsets beyond messages never applied: the
@@ -474,14 +510,8 @@ static void seek_back(struct cf_consumer *c, rd_kafka_topic_partition_list_t *fi
             failed = 1;
         }
     }
-    long backoff = CF_CONSUMER_BACKOFF_MIN_MS;
-    rd_kafka_resp_err_t kerr;
-    while (failed && !atomic_load(&c->stop) && (kerr = reassign(c, firsts))) {
-        cf_error("consumer %s: assignment not set again after a failed seek (retrying): %s",
-                 c->group_id, rd_kafka_err2str(kerr));
-        backoff_sleep(c, backoff);
-        backoff = backoff_next(backoff);
-    }
+    if (failed)
+        reassign_until_set(c, firsts);
 }
 
 /* Names the calling thread after the group, without the suite's prefix
@@ -515,6 +545,7 @@ static void *consumer_main(void *arg)
         cf_consumer_batch_offsets(batch, n, &firsts, &nexts);
         const int err = process_batch(c, batch, n, nexts);
         if (err == 0) {
+            cf_consumer_stored_note(c, nexts);
             c->failures = 0;
             backoff = CF_CONSUMER_BACKOFF_MIN_MS;
             rd_kafka_resp_err_t kerr = rd_kafka_commit(c->rk, nexts, 1);
@@ -522,6 +553,11 @@ static void *consumer_main(void *arg)
                 cf_warn("consumer %s: kafka commit failed: %s", c->group_id,
                         rd_kafka_err2str(kerr));
             refresh_lag(c);
+        } else if (err == CF_CONSUMER_FENCED) {
+            /* Neither the messages' failure nor a dependency's: what is
+             * stored moved under the runner. It goes on from there, or
+             * (the partition another's now) until its revocation. */
+            reassign_until_set(c, firsts);
         } else {
             /* a wait, or PostgreSQL or Kafka unreachable, is no failure of
              * the batch's messages: none of them is made poison by it */
@@ -545,6 +581,9 @@ static void *consumer_main(void *arg)
     c->rk = NULL;
     PQfinish(c->conn);
     c->conn = NULL;
+    if (c->stored)
+        rd_kafka_topic_partition_list_destroy(c->stored);
+    c->stored = NULL;
 
     pthread_mutex_lock(&c->mu);
     c->finished = 1;
@@ -685,6 +724,11 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
     cf_metrics_describe("clinicflow_consumer_messages_total", "counter",
                         "Messages in the batches committed (applied, skipped as applied before, "
                         "or sent to the DLQ), by consumer group and way");
+    cf_metrics_describe("clinicflow_consumer_fenced_total", "counter",
+                        "Batches rolled back because their partitions' stored offsets had "
+                        "moved under the runner (another runner took a partition over while "
+                        "this one's batch outlived max.poll.interval.ms, or an operator moved "
+                        "the group); the runner goes on from the stored offsets");
     cf_metrics_describe("clinicflow_consumer_rebalances_total", "counter",
                         "Partition assignments a consumer was given (change=assigned) and "
                         "took back (change=revoked), by consumer group: a revocation stops "
@@ -692,6 +736,7 @@ struct cf_consumer *cf_consumer_start(const struct cf_settings *s, struct cf_pro
                         "deploys means instances keep joining and leaving");
     snprintf(labels, sizeof(labels), "group=\"%s\"", c->group_id);
     cf_metrics_add("clinicflow_consumer_retries_total", labels, 0);
+    cf_metrics_add("clinicflow_consumer_fenced_total", labels, 0);
     snprintf(labels, sizeof(labels), "group=\"%s\",change=\"revoked\"", c->group_id);
     cf_metrics_add("clinicflow_consumer_rebalances_total", labels, 0);
     for (size_t i = 0; i < cc->ntopics; i++) {

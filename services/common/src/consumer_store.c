@@ -43,51 +43,95 @@ static char *literal_end(char *buf, size_t len)
     return buf;
 }
 
-void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts, char **topics,
-                                  char **partitions, char **offsets)
+void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
+                                  const rd_kafka_topic_partition_list_t *stored, char **topics,
+                                  char **partitions, char **offsets, char **expected)
 {
-    size_t tlen = 1, tcap = 64, plen = 1, pcap = 64, olen = 1, ocap = 64;
-    char *t = cf_xmalloc(tcap), *p = cf_xmalloc(pcap), *o = cf_xmalloc(ocap);
-    t[0] = p[0] = o[0] = '{';
+    size_t tlen = 1, tcap = 64, plen = 1, pcap = 64, olen = 1, ocap = 64, elen = 1, ecap = 64;
+    char *t = cf_xmalloc(tcap), *p = cf_xmalloc(pcap), *o = cf_xmalloc(ocap), *e = cf_xmalloc(ecap);
+    t[0] = p[0] = o[0] = e[0] = '{';
     for (int i = 0; i < nexts->cnt; i++) {
         /* Kafka allows only [a-zA-Z0-9._-] in topic names: quoted anyway,
          * nothing in them to escape. */
-        char topic[256 + 2], partition[16], offset[32];
+        char topic[256 + 2], partition[16], offset[32], was[32];
+        const rd_kafka_topic_partition_t *known =
+            stored ? rd_kafka_topic_partition_list_find(stored, nexts->elems[i].topic,
+                                                        nexts->elems[i].partition)
+                   : NULL;
         snprintf(topic, sizeof(topic), "\"%s\"", nexts->elems[i].topic);
         snprintf(partition, sizeof(partition), "%" PRId32, nexts->elems[i].partition);
         snprintf(offset, sizeof(offset), "%" PRId64, nexts->elems[i].offset);
+        snprintf(was, sizeof(was), "%" PRId64, known && known->offset >= 0 ? known->offset : -1);
         literal_append(&t, &tlen, &tcap, topic);
         literal_append(&p, &plen, &pcap, partition);
         literal_append(&o, &olen, &ocap, offset);
+        literal_append(&e, &elen, &ecap, was);
     }
     *topics = literal_end(t, tlen);
     *partitions = literal_end(p, plen);
     *offsets = literal_end(o, olen);
+    *expected = literal_end(e, elen);
 }
 
 /* One statement for all the partitions of the batch: the runner's round
- * trips per batch do not grow with its partitions. */
+ * trips per batch do not grow with its partitions. Each row moves only
+ * from the offset the runner knows to be stored (none: the row is new),
+ * so a runner whose knowledge is stale moves none: another runner took the
+ * partition over while this one's batch outlived max.poll.interval.ms (a
+ * runner the group no longer counts, yet still running its batch), or an
+ * operator sent the group back or on. Under READ COMMITTED an UPDATE that
+ * waited for another transaction's row checks its condition against the
+ * row that transaction committed, so two runners of one partition never
+ * both move it from the same offset. */
 int cf_consumer_store_offsets(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *nexts,
                               char *errbuf, size_t errbuf_size)
 {
     if (nexts->cnt == 0)
         return 0;
-    char *sql = cf_xasprintf("INSERT INTO %s.consumer_offsets"
-                             " (group_id, topic, partition, next_offset)"
-                             " SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[])"
-                             " AS u(t, p, o)"
-                             " ON CONFLICT (group_id, topic, partition) DO UPDATE"
-                             " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-                             c->ident);
-    char *topics, *partitions, *offsets;
-    cf_consumer_offsets_literals(nexts, &topics, &partitions, &offsets);
-    const char *params[] = {c->group_id, topics, partitions, offsets};
-    int err = cf_pg_exec(c->conn, sql, 4, params, NULL, errbuf, errbuf_size);
+    char *sql = cf_xasprintf(
+        "WITH u AS (SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[])"
+        " AS u(t, p, o, e)),"
+        " moved AS (UPDATE %s.consumer_offsets s SET next_offset = u.o, updated_at = now()"
+        " FROM u WHERE s.group_id = $1 AND s.topic = u.t AND s.partition = u.p"
+        " AND s.next_offset = u.e RETURNING 1),"
+        " added AS (INSERT INTO %s.consumer_offsets (group_id, topic, partition, next_offset)"
+        " SELECT $1, t, p, o FROM u WHERE e < 0 ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM added)",
+        c->ident, c->ident);
+    char *topics, *partitions, *offsets, *expected;
+    cf_consumer_offsets_literals(nexts, c->stored, &topics, &partitions, &offsets, &expected);
+    const char *params[] = {c->group_id, topics, partitions, offsets, expected};
+    PGresult *res = NULL;
+    int err = cf_pg_exec(c->conn, sql, 5, params, &res, errbuf, errbuf_size);
+    if (!err && strtol(PQgetvalue(res, 0, 0), NULL, 10) != nexts->cnt) {
+        cf_seterr(errbuf, errbuf_size,
+                  "the stored offsets of the batch's partitions are no longer %s (another runner"
+                  " took a partition over, or an operator moved the group)",
+                  expected);
+        err = CF_CONSUMER_FENCED;
+    }
+    PQclear(res);
     free(topics);
     free(partitions);
     free(offsets);
+    free(expected);
     free(sql);
     return err;
+}
+
+void cf_consumer_stored_note(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *nexts)
+{
+    if (!c->stored)
+        c->stored = rd_kafka_topic_partition_list_new(nexts->cnt);
+    for (int i = 0; i < nexts->cnt; i++) {
+        const char *topic = nexts->elems[i].topic;
+        const int32_t partition = nexts->elems[i].partition;
+        rd_kafka_topic_partition_t *known =
+            rd_kafka_topic_partition_list_find(c->stored, topic, partition);
+        if (!known)
+            known = rd_kafka_topic_partition_list_add(c->stored, topic, partition);
+        known->offset = nexts->elems[i].offset;
+    }
 }
 
 int cf_consumer_stored_offsets(PGconn *conn, const char *schema, const char *group_id,

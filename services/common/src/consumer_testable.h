@@ -46,7 +46,13 @@ struct cf_consumer {
     atomic_int stop;
     atomic_llong lag;
     int rebalanced; /* set by the rebalance callback; runner thread only */
-    int failures;   /* batches failed in a row; runner thread only */
+    /* The runner's partitions, each at the next offset the runner knows
+     * PostgreSQL to hold for it (RD_KAFKA_OFFSET_INVALID: no row), read
+     * on assignment and moved by each batch it commits: what the batch's
+     * offsets statement moves them from. NULL before any. Runner thread
+     * only (the rebalance callback runs in its poll). */
+    rd_kafka_topic_partition_list_t *stored;
+    int failures; /* batches failed in a row; runner thread only */
     int64_t lag_refreshed_ms;
     /* Per topic, this runner's share of clinicflow_consumer_lag{group,
      * topic}: runners of one group in a process add their shares to the
@@ -90,11 +96,14 @@ char *cf_consumer_ids_literal(const struct cf_consumer_msg *msgs, size_t n);
 size_t cf_consumer_mark_new(struct cf_consumer_msg *msgs, size_t n, const char *const *ids,
                             size_t nids);
 
-/* The three array literals of store_offsets' one statement: topics
- * (text[]), partitions (int[]) and next offsets (bigint[]) of nexts, in
- * its order. free() each. */
-void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts, char **topics,
-                                  char **partitions, char **offsets);
+/* The four array literals of store_offsets' one statement: topics
+ * (text[]), partitions (int[]), next offsets (bigint[]) of nexts, in its
+ * order, and the offset each is expected to move from (bigint[]): its
+ * offset in stored (NULL: none known), -1 for a partition with none
+ * stored. free() each. */
+void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
+                                  const rd_kafka_topic_partition_list_t *stored, char **topics,
+                                  char **partitions, char **offsets, char **expected);
 
 /* The value of the DLQ entry (proto/schemas/dlq.entry.json) for message
  * rkm of topic that group_id gives up on; orig is its envelope when it
@@ -109,9 +118,16 @@ int cf_consumer_dedupe(struct cf_consumer *c, struct cf_consumer_msg *msgs, size
                        size_t errbuf_size);
 
 /* One statement: stores each partition's next offset in c's open
- * transaction. */
+ * transaction, moving it from the one c->stored holds (a partition with
+ * none there must have no row). 0; CF_CONSUMER_FENCED when any of them
+ * is no longer stored as c->stored says (nothing is to be committed: the
+ * caller rolls back and reads the stored offsets again); or the error. */
+#define CF_CONSUMER_FENCED 2
 int cf_consumer_store_offsets(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *nexts,
                               char *errbuf, size_t errbuf_size);
+
+/* Notes in c->stored the offsets a committed batch stored. */
+void cf_consumer_stored_note(struct cf_consumer *c, const rd_kafka_topic_partition_list_t *nexts);
 
 /* The optimistic way through a batch in c's open transaction: one dedupe
  * statement, then the messages to apply (new, and not sent to the DLQ for

@@ -511,11 +511,12 @@ def task_event(etype, data, network=NET, time=None, event_id=None):
     return ev
 
 
-def produce_many(brokers, topic, events, validate=True):
+def produce_many(brokers, topic, events, validate=True, partition=None):
     """Writes events (envelopes, each keyed by its subject) to topic with one
     kcat, in order (a key's messages keep their order on its partition).
     validate: each distinct event type's first message is checked against
-    the contract first (all of them when there are few)."""
+    the contract first (all of them when there are few). partition: that
+    partition rather than the key's."""
     lines = []
     checked = set()
     for ev in events:
@@ -527,7 +528,8 @@ def produce_many(brokers, topic, events, validate=True):
         lines.append(ev["subject"] + "\t" + value)
     if not lines:
         return
-    p = subprocess.run(["kcat", "-b", brokers, "-P", "-t", topic, "-K", "\\t"],
+    where = [] if partition is None else ["-p", str(partition)]
+    p = subprocess.run(["kcat", "-b", brokers, "-P", "-t", topic, "-K", "\\t"] + where,
                        input=("\n".join(lines) + "\n").encode(), capture_output=True, timeout=120)
     if p.returncode != 0:
         raise cfstack.StackError("kcat -P on %s exited with %s: %s"

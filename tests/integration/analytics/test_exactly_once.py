@@ -11,7 +11,8 @@ counts, whatever happened on the way:
   (d) instances joining the group one after another while a backlog is
       consumed, one of them stopped midway (rebalances);
   (e) out of order: a call.updated moving a call to another clinic and
-      taking its unique flag, and a task seen before its source call.
+      taking its unique flag, and a task seen before its source call;
+  (f) the group sent back by an operator while it runs.
 
 Each case has a local day of its own, so its figures are that day's.
 The backlogs move only as far as the test lets them: it holds
@@ -461,6 +462,51 @@ def test_task_before_its_source_call(stack):
     stack.report_changed(by_source, with_source)
 
 
+# --- (f) the group sent back while it runs ------------------------------------------
+
+def test_sent_back_while_running_reads_again(stack):
+    """An operator sends the group back on calls.v1 (its stored offsets, and
+    what it applied forgotten, in one transaction: services/analytics/
+    README.md) without stopping it. Its runners' next batches find the
+    offsets moved under them and are rolled back, and the group reads
+    again from where it was sent: every call event since is applied once
+    more, and counts once. A runner whose batch outlived
+    max.poll.interval.ms while its partition went to another is refused the
+    same way, rather than storing its offsets over the other's."""
+    day = "2026-10-11"
+    svc = stack.start_analytics()
+    calls, _, call_events, _ = data_set("sent-back", day, 40, tasks=False)
+    back = stack.topic_ends(CALLS)  # where the group is sent back to
+    produce(stack, call_events, [])
+    stack.wait_consumed(timeout=90)
+    assert_day(stack, day, calls, [], "before the group is sent back")
+
+    cfstack.psql(stack.dsn, "BEGIN; %s DELETE FROM analytics.applied_events WHERE group_id = '%s';"
+                 " COMMIT;" % (" ".join(
+                     "UPDATE analytics.consumer_offsets SET next_offset = %d WHERE group_id = '%s'"
+                     " AND topic = '%s' AND partition = %d;" % (end, GROUP, CALLS, p)
+                     for p, end in back.items()), GROUP))
+    # one call more on each partition, for each runner to take a batch
+    extra = []
+    for p in sorted(back):
+        x = Call("sent-back", 40 + p, day)
+        produce_many(stack.broker.bootstrap, CALLS, x.events, partition=p)
+        extra.append(x)
+    ids = [ev["id"] for ev in call_events + [ev for x in extra for ev in x.events]]
+
+    def applied_again():
+        return int(cfstack.psql(stack.dsn, "SELECT count(*) FROM analytics.applied_events"
+                                " WHERE group_id = '%s' AND event_id::text IN (%s)" % (
+                                    GROUP, ",".join("'%s'" % i for i in ids)))[0][0])
+    wait_until(lambda: applied_again() == len(set(ids)), 90,
+               "the group to apply every event since where it was sent back")
+    stack.wait_consumed(timeout=90)
+    assert_day(stack, day, calls + extra, [], "after the group was sent back")
+    fenced = cfstack.metric(svc, 'clinicflow_consumer_fenced_total{group="%s"}' % GROUP)
+    assert fenced >= 1, fenced
+    stack.stop(svc)
+
+
 class ResidentStack(Stack):
     """The stack with one clinicflow-analytics started with it, which the
     cases that need no restart share (a process a case starts is stopped
@@ -488,4 +534,5 @@ if __name__ == "__main__":
         test_stopped_mid_stream_counts_once,
         test_killed_mid_batch_counts_once,
         test_rebalance_counts_once,
+        test_sent_back_while_running_reads_again,
     ])

@@ -267,44 +267,67 @@ static void test_dedupe_arrays(void)
 
 /* ---- the offsets statement's arrays ---- */
 
-static void test_offsets_literals(void)
+static void free4(char *t, char *p, char *o, char *e)
 {
-    char *t, *p, *o;
-    rd_kafka_topic_partition_list_t *nexts = rd_kafka_topic_partition_list_new(4);
-    cf_consumer_offsets_literals(nexts, &t, &p, &o);
-    CHECK_STR(t, "{}");
-    CHECK_STR(p, "{}");
-    CHECK_STR(o, "{}");
     free(t);
     free(p);
     free(o);
+    free(e);
+}
+
+static void test_offsets_literals(void)
+{
+    char *t, *p, *o, *e;
+    rd_kafka_topic_partition_list_t *nexts = rd_kafka_topic_partition_list_new(4);
+    cf_consumer_offsets_literals(nexts, NULL, &t, &p, &o, &e);
+    CHECK_STR(t, "{}");
+    CHECK_STR(p, "{}");
+    CHECK_STR(o, "{}");
+    CHECK_STR(e, "{}");
+    free4(t, p, o, e);
 
     rd_kafka_topic_partition_list_add(nexts, "clinicflow.calls.raw.v1", 0)->offset = 13;
     rd_kafka_topic_partition_list_add(nexts, "clinicflow.patients.v1", 11)->offset = 7;
     rd_kafka_topic_partition_list_add(nexts, "clinicflow.calls.raw.v1", 1)->offset =
         9007199254740993; /* past a double's integers: kept as written */
-    cf_consumer_offsets_literals(nexts, &t, &p, &o);
+    cf_consumer_offsets_literals(nexts, NULL, &t, &p, &o, &e);
     CHECK_STR(t, "{\"clinicflow.calls.raw.v1\",\"clinicflow.patients.v1\","
                  "\"clinicflow.calls.raw.v1\"}");
     CHECK_STR(p, "{0,11,1}");
     CHECK_STR(o, "{13,7,9007199254740993}");
-    free(t);
-    free(p);
-    free(o);
+    CHECK_STR(e, "{-1,-1,-1}"); /* none known: each row must be new */
+    free4(t, p, o, e);
+
+    /* What the runner knows stored: by topic and partition, whatever the
+     * order; one with no row (RD_KAFKA_OFFSET_INVALID) and one unknown
+     * (not in the list) both expect none. */
+    rd_kafka_topic_partition_list_t *stored = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_add(stored, "clinicflow.calls.raw.v1", 1)->offset =
+        9007199254740990;
+    rd_kafka_topic_partition_list_add(stored, "clinicflow.calls.raw.v1", 0); /* no row */
+    rd_kafka_topic_partition_list_add(stored, "clinicflow.patients.v1", 12)->offset = 3;
+    cf_consumer_offsets_literals(nexts, stored, &t, &p, &o, &e);
+    CHECK_STR(o, "{13,7,9007199254740993}");
+    CHECK_STR(e, "{-1,-1,9007199254740990}");
+    free4(t, p, o, e);
+    rd_kafka_topic_partition_list_destroy(stored);
     rd_kafka_topic_partition_list_destroy(nexts);
 
     /* Many partitions: the buffers grow. */
     nexts = rd_kafka_topic_partition_list_new(200);
-    for (int i = 0; i < 200; i++)
+    stored = rd_kafka_topic_partition_list_new(200);
+    for (int i = 0; i < 200; i++) {
         rd_kafka_topic_partition_list_add(nexts, "clinicflow.calls.raw.v1", i)->offset = 1000 + i;
-    cf_consumer_offsets_literals(nexts, &t, &p, &o);
+        rd_kafka_topic_partition_list_add(stored, "clinicflow.calls.raw.v1", i)->offset = 900 + i;
+    }
+    cf_consumer_offsets_literals(nexts, stored, &t, &p, &o, &e);
     CHECK(strncmp(p, "{0,1,2,", 7) == 0);
     CHECK(strlen(p) > 5 && strcmp(p + strlen(p) - 5, ",199}") == 0);
     CHECK(strlen(o) > 6 && strcmp(o + strlen(o) - 6, ",1199}") == 0);
+    CHECK(strncmp(e, "{900,901,", 9) == 0 && strcmp(e + strlen(e) - 6, ",1099}") == 0);
     CHECK_INT(strlen(t), 200 * (strlen("clinicflow.calls.raw.v1") + 3) + 1);
-    free(t);
-    free(p);
-    free(o);
+    free4(t, p, o, e);
+    rd_kafka_topic_partition_list_destroy(stored);
     rd_kafka_topic_partition_list_destroy(nexts);
 }
 

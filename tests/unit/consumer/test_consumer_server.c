@@ -417,6 +417,7 @@ static void test_apply_batch(struct cf_consumer *c, struct fake *f, rd_kafka_top
     }
 }
 
+/* A batch's offsets stored and committed, then noted as the runner does. */
 static void store(struct cf_consumer *c, rd_kafka_topic_partition_list_t *nexts)
 {
     char errbuf[512] = "";
@@ -426,6 +427,26 @@ static void store(struct cf_consumer *c, rd_kafka_topic_partition_list_t *nexts)
         fprintf(stderr, "store offsets: %s\n", errbuf);
     CHECK_INT(rc, 0);
     CHECK_INT(cf_pg_commit(c->conn, errbuf, sizeof(errbuf)), 0);
+    cf_consumer_stored_note(c, nexts);
+}
+
+/* A batch's offsets that must be refused: fenced, then rolled back. */
+static void store_fenced(struct cf_consumer *c, rd_kafka_topic_partition_list_t *nexts)
+{
+    char errbuf[512] = "";
+    CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_consumer_store_offsets(c, nexts, errbuf, sizeof(errbuf)), CF_CONSUMER_FENCED);
+    CHECK(strstr(errbuf, "no longer") != NULL);
+    cf_pg_rollback(c->conn);
+}
+
+static void exec_ok(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(conn));
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+    PQclear(res);
 }
 
 static void check_stored(struct cf_consumer *c, const char *group, const char *topic,
@@ -483,6 +504,104 @@ static void test_offsets(struct cf_consumer *c)
     store(c, nexts);
     check_stored(c, GROUP, "wide", want, WIDE);
     rd_kafka_topic_partition_list_destroy(nexts);
+}
+
+/* A runner's batch stores offsets while another runner's transaction
+ * holds the same rows (the one stores on a thread of its own). */
+struct racing {
+    struct cf_consumer *c;
+    rd_kafka_topic_partition_list_t *nexts;
+    int rc;
+};
+
+static void *racing_main(void *arg)
+{
+    struct racing *r = arg;
+    char errbuf[512] = "";
+    CHECK_INT(cf_pg_begin(r->c->conn, errbuf, sizeof(errbuf)), 0);
+    r->rc = cf_consumer_store_offsets(r->c, r->nexts, errbuf, sizeof(errbuf));
+    cf_pg_rollback(r->c->conn);
+    return NULL;
+}
+
+/* Offsets move only from what the runner knows stored: when another
+ * runner (the partition's new owner while this one's batch outlived
+ * max.poll.interval.ms) or an operator moved them, the batch is refused
+ * whole, and the runner reads on from them. */
+static void test_offsets_fenced(struct cf_consumer *c, const char *dsn)
+{
+    /* An operator sends partition a/0 back (from 20) while the runner runs. */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s.consumer_offsets SET next_offset = 5 WHERE group_id = '%s'"
+             " AND topic = 'a' AND partition = 0",
+             c->schema, GROUP);
+    exec_ok(c->conn, sql);
+    rd_kafka_topic_partition_list_t *nexts = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(nexts, "a", 1)->offset = 9;
+    rd_kafka_topic_partition_list_add(nexts, "a", 0)->offset = 25;
+    store_fenced(c, nexts);
+    check_stored(c, GROUP, "a", (const int64_t[]){5, 8}, 2); /* a/1 not moved either */
+
+    /* Read again, as the runner does: it goes on from 5. */
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(parts, "a", 0)->offset = RD_KAFKA_OFFSET_INVALID;
+    rd_kafka_topic_partition_list_add(parts, "a", 1)->offset = RD_KAFKA_OFFSET_INVALID;
+    CHECK_INT(cf_consumer_load_offsets_wait(c, parts), 0);
+    CHECK_INT((int)parts->elems[0].offset, 5);
+    nexts->elems[1].offset = 6;
+    store(c, nexts);
+    check_stored(c, GROUP, "a", (const int64_t[]){6, 9}, 2);
+
+    /* A partition the runner knows no row of, which another runner added. */
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s.consumer_offsets (group_id, topic, partition, next_offset)"
+             " VALUES ('%s', 'a', 2, 40)",
+             c->schema, GROUP);
+    exec_ok(c->conn, sql);
+    rd_kafka_topic_partition_list_t *third = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(third, "a", 2)->offset = 3;
+    store_fenced(c, third);
+    check_stored(c, GROUP, "a", (const int64_t[]){6, 9, 40}, 3);
+    rd_kafka_topic_partition_list_destroy(third);
+
+    /* Two runners of one partition, each knowing it at 6: the second waits
+     * for the first's row, then finds it moved, and moves nothing. */
+    char errbuf[512] = "";
+    struct cf_consumer other = {0};
+    other.group_id = GROUP;
+    other.schema = c->schema;
+    other.ident = c->ident;
+    other.conn = cf_pg_connect(dsn, errbuf, sizeof(errbuf));
+    CHECK(other.conn != NULL);
+    CHECK_INT(cf_consumer_load_offsets_wait(&other, parts), 0);
+    CHECK_INT((int)parts->elems[0].offset, 6);
+    nexts->elems[0].offset = 10;
+    nexts->elems[1].offset = 7;
+    CHECK_INT(cf_pg_begin(other.conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_consumer_store_offsets(&other, nexts, errbuf, sizeof(errbuf)), 0);
+    struct racing r = {.c = c, .nexts = nexts, .rc = -100};
+    pthread_t t;
+    CHECK_INT(pthread_create(&t, NULL, racing_main, &r), 0);
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", PQbackendPID(c->conn));
+    const int64_t deadline = cf_time_mono_ms() + 30000;
+    while (count(other.conn,
+                 "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int"
+                 " AND wait_event_type = 'Lock'",
+                 pid) == 0 &&
+           cf_time_mono_ms() < deadline)
+        usleep(10 * 1000);
+    CHECK(cf_time_mono_ms() < deadline); /* it waited on the row */
+    CHECK_INT(cf_pg_commit(other.conn, errbuf, sizeof(errbuf)), 0);
+    pthread_join(t, NULL);
+    CHECK_INT(r.rc, CF_CONSUMER_FENCED);
+    check_stored(c, GROUP, "a", (const int64_t[]){7, 10}, 2);
+
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_topic_partition_list_destroy(nexts);
+    rd_kafka_topic_partition_list_destroy(other.stored);
+    PQfinish(other.conn);
 }
 
 /* What the helper thread of test_offsets_wait does after a pause: creates
@@ -567,6 +686,7 @@ static void test_offsets_wait(const char *dsn)
     PQfinish(away.conn);
     free(c.ident);
     free(away.ident);
+    rd_kafka_topic_partition_list_destroy(c.stored);
 }
 
 int main(void)
@@ -615,8 +735,10 @@ int main(void)
     test_careful_repeat_applied_once(&c, &f, rkt);
     test_apply_batch(&c, &f, rkt);
     test_offsets(&c);
+    test_offsets_fenced(&c, dsn);
     test_offsets_wait(dsn);
 
+    rd_kafka_topic_partition_list_destroy(c.stored);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
     snprintf(errbuf, sizeof(errbuf), "DROP SCHEMA %s CASCADE", schema);

@@ -7,7 +7,11 @@
  * and acknowledged before the transaction commits. A message whose envelope
  * is invalid, or that apply rejects with CF_EINVAL, goes to the DLQ with
  * its original bytes and a reason, and the runner moves on. An event id the
- * group has applied before is skipped.
+ * group has applied before is skipped. A batch moves each partition's
+ * stored offset only from the one the runner knows stored: one whose
+ * offsets moved under it (another runner took the partition while this
+ * one's batch outlived max.poll.interval.ms, or an operator sent the group
+ * back or on) is rolled back, and the runner reads on from what is stored.
  *
  * Tables it needs in the service schema (include CF_CONSUMER_TABLES_SQL in
  * the service's first migration):
