@@ -55,9 +55,12 @@ int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *
         " c.unique_calls, 'targeted', c.targeted, 'missed', c.missed, 'abandoned', c.abandoned,"
         " 'answered_call_center', c.answered_call_center, 'answered_reception',"
         " c.answered_reception, 'talk_seconds', c.talk_seconds, 'handled', c.handled,"
-        " 'inbound_talk_seconds', c.inbound_talk_seconds, 'status', c.status)::text"
-        " FROM analytics.calls c WHERE c.call_id IN"
-        " (SELECT jsonb_array_elements_text($1::jsonb)::uuid) ORDER BY c.call_id FOR UPDATE",
+        " 'inbound_talk_seconds', c.inbound_talk_seconds, 'status', c.status,"
+        " 'contact_key', c.contact_key, 'started_at', " CF_PG_UTC_MS(
+            "c.started_at") ")::text"
+                            " FROM analytics.calls c WHERE c.call_id IN"
+                            " (SELECT jsonb_array_elements_text($1::jsonb)::uuid) ORDER BY "
+                            "c.call_id FOR UPDATE",
         call_ids, &res, errbuf, errbuf_size);
     if (rc != 0)
         return rc;

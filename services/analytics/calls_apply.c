@@ -160,7 +160,7 @@ static int save_calls(PGconn *conn, const json_t *calls, const json_t *stored,
     const char *id;
     int rc;
 
-    json_t *touches = json_object();
+    json_t *touches = json_object(), *withdrawn = json_array();
     json_object_foreach((json_t *)calls, id, row)
     {
         const json_t *old = json_object_get(stored, id);
@@ -168,9 +168,15 @@ static int save_calls(PGconn *conn, const json_t *calls, const json_t *stored,
             an_rollup_add(deltas, old, -1);
         an_rollup_add(deltas, row, +1);
         json_t *touch = an_touch_of_call(row);
+        json_t *was = old ? an_touch_of_call(old) : NULL;
         if (touch)
             an_touch_add(touches, touch);
+        if (an_touch_withdrawn(was, touch))
+            json_array_append_new(
+                withdrawn, json_pack("{s:O, s:O}", "network_id", json_object_get(was, "network_id"),
+                                     "contact_key", json_object_get(was, "contact_key")));
         json_decref(touch);
+        json_decref(was);
     }
     rows = analytics_values(calls);
     rollup = an_rollup_rows(deltas);
@@ -178,7 +184,10 @@ static int save_calls(PGconn *conn, const json_t *calls, const json_t *stored,
         rc = an_rollup_save(conn, rollup, errbuf, errbuf_size);
     if (rc == 0)
         rc = an_persons_touch(conn, touches, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = an_persons_last_again(conn, withdrawn, errbuf, errbuf_size);
     json_decref(touches);
+    json_decref(withdrawn);
     json_t *days = json_array(), *hours = json_array();
     if (rc == 0 && json_array_size(rollup) &&
         (rc = an_rollup_days(conn, rollup, days, hours, errbuf, errbuf_size)) == 0) {

@@ -126,6 +126,16 @@ json_t *an_touch_of_lead(const json_t *lead_patch)
                  str(lead_patch, "provider"), str(lead_patch, "patient_class"));
 }
 
+int an_touch_withdrawn(const json_t *was, const json_t *now)
+{
+    if (!was || !*str(was, "source"))
+        return 0;
+    return !now || !*str(now, "source") ||
+           strcmp(str(was, "network_id"), str(now, "network_id")) != 0 ||
+           strcmp(str(was, "contact_key"), str(now, "contact_key")) != 0 ||
+           strcmp(str(was, "at"), str(now, "at")) != 0;
+}
+
 void an_touch_add(json_t *touches, const json_t *t)
 {
     char key[600];

@@ -42,4 +42,12 @@ json_t *an_touch_of_lead(const json_t *lead_patch);
  * its last non-direct, so a batch writes one row per person. */
 void an_touch_add(json_t *touches, const json_t *touch);
 
+/* 1 when a contact's earlier touch (was, of its stored state) had a
+ * source that its touch now (NULL: no longer a contact) does not carry at
+ * the same person and time: the person's last non-direct touch may have
+ * been that one, and no upsert of the new touch replaces it
+ * (an_persons_last_again). 0 otherwise (was direct, or the same touch,
+ * whatever its source now). */
+int an_touch_withdrawn(const json_t *was, const json_t *now);
+
 #endif

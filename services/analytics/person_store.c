@@ -121,6 +121,36 @@ int an_persons_touch_folding(PGconn *conn, const json_t *touches, const json_t *
     return rc;
 }
 
+#define PEOPLE                                                                                     \
+    "(SELECT DISTINCT network_id, contact_key FROM jsonb_to_recordset($1::jsonb)"                  \
+    " AS k(network_id text, contact_key text))"
+
+int an_persons_last_again(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(keys) == 0)
+        return 0;
+    int rc = cf_pg_exec_json(conn,
+                             "SELECT count(*) FROM (SELECT 1 FROM analytics.persons p JOIN " PEOPLE
+                             " k USING (network_id, contact_key) ORDER BY p.network_id,"
+                             " p.contact_key FOR UPDATE OF p) l",
+                             keys, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec_json(
+            conn,
+            "UPDATE analytics.persons p SET last_at = x.at, last_source = x.source,"
+            " last_medium = x.medium, last_campaign = x.campaign FROM " PEOPLE
+            " k LEFT JOIN LATERAL (SELECT * FROM (SELECT c.started_at AS at, c.source,"
+            " c.medium, c.campaign FROM analytics.calls c WHERE c.network_id = k.network_id"
+            " AND c.contact_key = k.contact_key AND c.inbound = 1 AND c.source <> ''"
+            " UNION ALL SELECT l.received_at, l.source, coalesce(l.medium, ''),"
+            " coalesce(l.campaign, '') FROM analytics.leads l WHERE l.network_id = k.network_id"
+            " AND l.contact_key = k.contact_key AND l.received_at IS NOT NULL"
+            " AND coalesce(l.source, '') <> '') t ORDER BY at DESC LIMIT 1) x ON true"
+            " WHERE p.network_id = k.network_id AND p.contact_key = k.contact_key",
+            keys, NULL, errbuf, errbuf_size);
+    return rc;
+}
+
 /* Locks keys (an array of {network_id, contact_key}) in one sorted round. */
 static int lock_keys(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size)
 {

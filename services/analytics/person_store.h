@@ -20,6 +20,15 @@
  * non-direct touch kept, whichever order they arrive in. */
 int an_persons_touch(PGconn *conn, const json_t *touches, char *errbuf, size_t errbuf_size);
 
+/* The last non-direct touch of the persons under keys (an array of
+ * {network_id, contact_key}) read again from their contacts: the latest
+ * inbound call or lead with a source, none when no contact has one. For
+ * people whose touch that may have been lost its source
+ * (an_touch_withdrawn): an upsert keeps the latest touch it was given, so
+ * it cannot take one back. The rows are locked first, so the contacts
+ * are read with what every other batch touching those people committed. */
+int an_persons_last_again(PGconn *conn, const json_t *keys, char *errbuf, size_t errbuf_size);
+
 /* Locks keys (an array of {network_id, contact_key}) for the rest of the
  * transaction, in one order whoever asks, so that no alias is made while
  * another batch reads it; then *out: the aliases among them, a new array

@@ -8,6 +8,10 @@ reports"):
   2026-11-12. First touch is the source of the person's first contact, as
   it is now: the booking goes under yandex_direct (it stayed under none
   when the first touch kept the call's first state).
+- A last touch that loses its source. L calls from the Yandex number,
+  then from the site's, and books; a late call.updated takes the site's
+  source off the second call: under the last non-direct touch the booking
+  goes back under yandex_direct.
 - Two visits at once. Q's first visit is two appointments at the same
   time (two doctors), both completed. One first arrival: the sources
   report's arrived_new_patients 1, the funnel's arrivals 2 and repeat
@@ -55,6 +59,44 @@ def test_the_first_touch_is_the_first_contacts_latest_state(stack):
                  **{"from": "2026-11-11", "to": "2026-11-12"})
     rows = {r["source"]: (r["contacts"], r["bookings"]) for r in rep["rows"]}
     assert rows == {"yandex_direct": (1, 1)}, rep["rows"]
+
+
+def test_a_last_touch_that_loses_its_source_is_taken_back(stack):
+    """L calls from the Yandex number, then from the site's; L's patient
+    books. Under the last non-direct touch the booking is the site's. Then
+    the calls service's call.updated takes the site's source off the
+    second call (a late correction): the last non-direct touch is the
+    Yandex call again, and the booking goes back under yandex_direct (it
+    stayed under site when a person's last touch was only ever moved
+    forward)."""
+    stack.start_analytics()
+    phone = "+79164450002"
+    ya = simple_call(NET, C, "edges-l1", t(2026, 11, 13, "10:00"), talk=60, phone=phone,
+                     source="yandex_direct")
+    site = simple_call(NET, C, "edges-l2", t(2026, 11, 13, "12:00"), talk=60, phone=phone,
+                       source="site")
+    produce_many(stack.broker.bootstrap, PATIENTS, [patient("l", phone)])
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("ended", ya),
+                                                 call_event("ended", site)])
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("l-a", "l", C, t(2026, 11, 13, "13:00"), t(2026, 11, 20, "10:00"), "booked", 0)])
+    wait_groups_consumed(stack, GROUPS)
+    day = {"from": "2026-11-13", "to": "2026-11-13"}
+
+    def bookings(attribution):
+        rep = report(stack, "read", "sources", group_by="source", attribution=attribution, **day)
+        return {r["source"]: r["bookings"] for r in rep["rows"] if r["bookings"]}
+    assert bookings("last_non_direct") == {"site": 1}
+    assert bookings("first_touch") == {"yandex_direct": 1}
+
+    direct = simple_call(NET, C, "edges-l2", t(2026, 11, 13, "12:00"), talk=60, phone=phone)
+    produce_many(stack.broker.bootstrap, CALLS, [call_event(
+        "updated", direct, time=iso(t(2026, 11, 13, "12:05")))])
+    wait_groups_consumed(stack, GROUPS)
+    assert cfstack.psql(stack.dsn, "SELECT last_source FROM analytics.persons WHERE"
+                        " contact_key = '%s'" % contact_key(phone)) == [["yandex_direct"]]
+    assert bookings("last_non_direct") == {"yandex_direct": 1}
+    assert bookings("first_touch") == {"yandex_direct": 1}
 
 
 def test_two_first_visits_at_once_are_one_first_arrival(stack):
@@ -204,6 +246,7 @@ def test_an_upsert_and_its_tombstone_in_one_batch(stack):
 
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [test_the_first_touch_is_the_first_contacts_latest_state,
+                                 test_a_last_touch_that_loses_its_source_is_taken_back,
                                  test_two_first_visits_at_once_are_one_first_arrival,
                                  test_a_patient_created_again_after_erasure_is_linked,
                                  test_a_campaign_member_given_another_patient,

@@ -1,10 +1,12 @@
 /*
  * Appointments, patients and people's touches (mis_facts.c): the rows
  * kept, and a person's first and last non-direct touch whatever order the
- * touches come in.
+ * touches come in, and which change of a contact may take the last back.
  */
 #include "mis_facts_testable.h"
 #include "call_facts_testable.h"
+
+#include <stdio.h>
 
 #include "cftest.h"
 
@@ -128,9 +130,59 @@ static void test_touches(void)
     json_decref(lead);
 }
 
+/* Which change of a contact may take back the person's last non-direct
+ * touch: was and now are a call's touches before and after (NULL: not a
+ * contact then). */
+struct withdrawn_case {
+    const char *name;
+    const char *was_key, *was_at, *was_source; /* was_key NULL: no touch */
+    const char *now_key, *now_at, *now_source; /* now_key NULL: no touch */
+    int withdrawn;
+};
+
+static const struct withdrawn_case withdrawn_cases[] = {
+    {"source lost", "kA", "2026-11-22T10:00:00Z", "yandex", "kA", "2026-11-22T10:00:00Z", "", 1},
+    {"source kept", "kA", "2026-11-22T10:00:00Z", "yandex", "kA", "2026-11-22T10:00:00Z", "yandex",
+     0},
+    {"source changed", "kA", "2026-11-22T10:00:00Z", "yandex", "kA", "2026-11-22T10:00:00Z", "site",
+     0},
+    {"was direct", "kA", "2026-11-22T10:00:00Z", "", "kA", "2026-11-22T10:00:00Z", "", 0},
+    {"source gained", "kA", "2026-11-22T10:00:00Z", "", "kA", "2026-11-22T10:00:00Z", "site", 0},
+    {"no contact before", NULL, NULL, NULL, "kA", "2026-11-22T10:00:00Z", "", 0},
+    {"no longer a contact", "kA", "2026-11-22T10:00:00Z", "yandex", NULL, NULL, NULL, 1},
+    {"another person", "kA", "2026-11-22T10:00:00Z", "yandex", "kB", "2026-11-22T10:00:00Z",
+     "yandex", 1},
+    {"another time", "kA", "2026-11-22T10:00:00Z", "yandex", "kA", "2026-11-22T09:00:00Z", "yandex",
+     1},
+};
+
+static void test_touch_withdrawn(void)
+{
+    for (size_t i = 0; i < sizeof(withdrawn_cases) / sizeof(withdrawn_cases[0]); i++) {
+        const struct withdrawn_case *tc = &withdrawn_cases[i];
+        json_t *was = NULL, *now = NULL, *row;
+        if (tc->was_key) {
+            row = call_row(tc->was_key, tc->was_at, tc->was_source, "inbound");
+            was = an_touch_of_call(row);
+            json_decref(row);
+        }
+        if (tc->now_key) {
+            row = call_row(tc->now_key, tc->now_at, tc->now_source, "inbound");
+            now = an_touch_of_call(row);
+            json_decref(row);
+        }
+        if (an_touch_withdrawn(was, now) != tc->withdrawn)
+            fprintf(stderr, "withdrawn case '%s'\n", tc->name);
+        CHECK_INT(an_touch_withdrawn(was, now), tc->withdrawn);
+        json_decref(was);
+        json_decref(now);
+    }
+}
+
 int main(void)
 {
     test_appointment();
     test_touches();
+    test_touch_withdrawn();
     return cf_test_done();
 }
