@@ -186,6 +186,11 @@ static const char person_keys_sql[] =
     " PRIMARY KEY (network_id, contact_key));"
     "CREATE INDEX person_keys_person ON person_keys (network_id, person_key);";
 
+/* A send's outcomes in order: the reminders report dates a send by its
+ * first (AN_SEND_FIRST_SQL). */
+static const char send_outcomes_sql[] =
+    "CREATE INDEX reminder_outcomes_send ON reminder_outcomes (send_id, at, event_id);";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
@@ -197,6 +202,7 @@ const struct cf_migration cf_analytics_migrations[] = {
     {8, "the callback tasks' missed calls' dimensions on the tasks", task_call_dims_sql},
     {9, "the spend's generation for the reports' cache", spend_generation_sql},
     {10, "a person's other keys", person_keys_sql},
+    {11, "a send's outcomes in order", send_outcomes_sql},
 };
 
 const size_t cf_analytics_migrations_n =

@@ -101,14 +101,14 @@ static const struct only appointments_only[] = {
 };
 /* the reminders report's outcome figures (each an outcome event), and its
  * send counts (a send's first event each: a send has several) */
-#define SENT "r.send_id IS NOT NULL AND r.outcome <> 'skipped'"
+#define SENT "r.send_id IS NOT NULL AND r.outcome <> 'skipped' AND " AN_SEND_FIRST_SQL("r")
 static const struct only reminders_only[] = {
     {"sent", SENT, "r.send_id"},
     {"calls", SENT " AND r.channel = 'call'", "r.send_id"},
     {"sms", SENT " AND r.channel = 'sms'", "r.send_id"},
     {"not_reached",
-     "r.send_id IS NOT NULL AND r.outcome IN ('no_answer', 'busy', 'voicemail', 'failed',"
-     " 'no_reply')",
+     "r.send_id IS NOT NULL AND r.channel = 'call' AND r.outcome IN ('no_answer', 'busy',"
+     " 'voicemail', 'failed', 'no_reply')",
      "r.send_id"},
     {"confirmed", "r.reminder_status = 'confirmed'", NULL},
     {"declined", "r.reminder_status = 'declined'", NULL},

@@ -17,6 +17,8 @@
     ".hour < $3::timestamp AND ($4::jsonb IS NULL OR " alias ".clinic_id IN"                       \
     " (SELECT jsonb_array_elements_text($4))) AND $5::text IS NULL"
 
+#define SENT_FIRST "r.outcome <> 'skipped' AND " AN_SEND_FIRST_SQL("r")
+
 static char *reminders_sql(const struct an_report_params *p, int grouped)
 {
     struct cf_strbuf b = {0};
@@ -33,18 +35,17 @@ static char *reminders_sql(const struct an_report_params *p, int grouped)
                       " coalesce(sum(conf_arrived), 0), coalesce(sum(conf_no_show), 0),"
                       " coalesce(sum(unconf_arrived), 0), coalesce(sum(unconf_no_show), 0)"
                       " FROM (");
-    /* the visits' reminders: sends that went out (a send is one rung of
-     * the ladder; its outcomes are several events), those that reached
-     * nobody, the statuses the outcomes set, opt-outs, SMS */
+    /* the visits' reminders: sends that went out, each by its first
+     * event (a send is one rung of the ladder; its outcomes are several
+     * events, maybe days apart), the calls that reached nobody, the
+     * statuses the outcomes set, opt-outs, SMS */
     an_sql_part(
         &b, p, grouped, &sends,
-        "count(DISTINCT r.send_id) FILTER (WHERE r.outcome <> 'skipped') AS sent,"
-        " count(DISTINCT r.send_id) FILTER (WHERE r.outcome <> 'skipped' AND r.channel = 'call')"
-        " AS calls,"
-        " count(DISTINCT r.send_id) FILTER (WHERE r.outcome <> 'skipped' AND r.channel = 'sms')"
-        " AS sms,"
-        " count(DISTINCT r.send_id) FILTER (WHERE r.outcome IN ('no_answer', 'busy', 'voicemail',"
-        " 'failed', 'no_reply')) AS not_reached,"
+        "count(*) FILTER (WHERE " SENT_FIRST ") AS sent,"
+        " count(*) FILTER (WHERE " SENT_FIRST " AND r.channel = 'call') AS calls,"
+        " count(*) FILTER (WHERE " SENT_FIRST " AND r.channel = 'sms') AS sms,"
+        " count(DISTINCT r.send_id) FILTER (WHERE r.channel = 'call' AND r.outcome IN"
+        " ('no_answer', 'busy', 'voicemail', 'failed', 'no_reply')) AS not_reached,"
         " count(*) FILTER (WHERE r.reminder_status = 'confirmed') AS confirmed,"
         " count(*) FILTER (WHERE r.reminder_status = 'declined') AS declined,"
         " count(*) FILTER (WHERE r.reminder_status = 'reschedule_requested') AS reschedule,"

@@ -215,6 +215,14 @@ int an_local_hours(const char *tz, int64_t day, int hour);
     " AND NOT EXISTS (SELECT 1 FROM analytics.patients pa WHERE pa.patient_id = " a                \
     ".patient_id AND pa.first_visit_at < " a ".starts_at)"
 
+/* An outcome (alias r of analytics.reminder_outcomes) that is its send's
+ * first that went out: no event of the send not skipped before it (of
+ * two at once, the lower event id first). A send counts once, on the day
+ * it went out, whatever later events it has (an SMS delivered or
+ * answered the next day). */
+#define AN_SEND_FIRST_SQL(r)                                                                       \
+    "NOT EXISTS (SELECT 1 FROM analytics.reminder_outcomes e WHERE e.send_id = " r ".send_id"      \
+    " AND e.outcome <> 'skipped' AND (e.at, e.event_id) < (" r ".at, " r ".event_id))"
 /* A visit (alias a of analytics.appointments) reminded: a reminder of it
  * went out (an outcome of kind reminder, not skipped). */
 #define AN_VISIT_REMINDED_SQL(a)                                                                   \

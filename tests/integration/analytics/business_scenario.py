@@ -148,8 +148,9 @@ def send_id(name):
 #
 # REMINDER SENDS (kind reminder): s1 A1 call D1 14:00 confirmed (status confirmed);
 #  s2 A2 call D3 12:00 no_answer; s3 A2 sms D3 13:00 sms_sent (2 segments, 700 kopecks)
-#  and 13:00:05 sms_delivered; s4 A3 call D5 12:00 confirmed (confirmed); s5 A5 call D4
-#  11:00 busy; s6 A5 call D4 12:00 no_reply (not_confirmed); s7 A9 call D6 09:00 confirmed
+#  and D4 08:00 sms_delivered; s4 A3 call D5 12:00 confirmed (confirmed); s5 A5 call D4
+#  11:00 busy; s6 A5 call D4 12:00 no_reply (not_confirmed); s12 A5 sms D4 13:00 failed
+#  (the gateway refused it); s7 A9 call D6 09:00 confirmed
 #  (confirmed); s11 A9's 2-hour reminder call D7 07:00 declined (declined: A9's last
 #  status); s8 A6 call D4 15:00 reschedule (reschedule_requested); s9 A8 call D5 16:00
 #  skipped (no_consent); s10 A4 call D2 10:00 opt_out_calls.
@@ -561,11 +562,13 @@ def the_outcomes(days):
         outcome("s3", "j-a2", "reminder", "bz-x1", C, "sms", 2, "sms_sent", D("D3", "13:00"),
                 "bz-a2", sms=(2, 700)),
         outcome("s3", "j-a2", "reminder", "bz-x1", C, "sms", 2, "sms_delivered",
-                D("D3", "13:00:05"), "bz-a2"),
+                D("D4", "08:00"), "bz-a2"),
         outcome("s5", "j-a5", "reminder", "bz-x3", N, "call", 1, "busy", D("D4", "11:00"),
                 "bz-a5"),
         outcome("s6", "j-a5", "reminder", "bz-x3", N, "call", 2, "no_reply", D("D4", "12:00"),
                 "bz-a5", "not_confirmed", duration=9),
+        outcome("s12", "j-a5", "reminder", "bz-x3", N, "sms", 3, "failed", D("D4", "13:00"),
+                "bz-a5", reason="gateway_refused"),
         outcome("s8", "j-a6", "reminder", "bz-x4", C, "call", 1, "reschedule",
                 D("D4", "15:00"), "bz-a6", "reschedule_requested", duration=20),
         outcome("s4", "j-a3", "reminder", "bz-x1", C, "call", 1, "confirmed", D("D5", "12:00"),

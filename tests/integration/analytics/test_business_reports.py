@@ -333,9 +333,10 @@ def reminders(sent, calls, sms, not_reached, confirmed, declined, resched, not_c
 
 
 # Range D1..D7, the visits' reminders (kind reminder; the recall's SMS are not):
-#  sent: every send but s9 (skipped): s1 s2 s3 s4 s5 s6 s7 s8 s10 s11 = 10 (s3's two
-#    outcomes are one send); calls 9, sms s3 = 1
-#  not_reached: s2 (no_answer) s5 (busy) s6 (no_reply) = 3
+#  sent: every send but s9 (skipped): s1 s2 s3 s4 s5 s6 s7 s8 s10 s11 s12 = 11 (s3's
+#    two outcomes are one send); calls 9, sms s3 s12 = 2
+#  not_reached: the calls s2 (no_answer) s5 (busy) s6 (no_reply) = 3 (s12, an SMS the
+#    gateway refused, is none)
 #  statuses: confirmed s1 s4 s7 = 3, declined s11, reschedule_requested s8, not_confirmed
 #    s6; opt_outs s10
 #  SMS: s3's 2 segments, 700 kopecks = 7.00; per confirmation 7/3
@@ -344,15 +345,19 @@ def reminders(sent, calls, sms, not_reached, confirmed, declined, resched, not_c
 #    not confirmed: A2 arrived (no status), A4 completed (opted out), A5 arrived
 #    (not_confirmed), A9 no_show (confirmed on D6, declined on D7: last declined) -> 4,
 #    show 3/4. (A6 was cancelled; A8's only send was skipped: not reminded.)
-REMINDERS_TOTAL = reminders(10, 9, 1, 3, 3, 1, 1, 1, 1, 2, 7.0, 1, 1, 3, 1)
+REMINDERS_TOTAL = reminders(11, 9, 2, 3, 3, 1, 1, 1, 1, 2, 7.0, 1, 1, 3, 1)
 # group_by=clinic:
 #  C: s1 s2 s3 s4 s7 s8 s11 = 7 sent, 6 calls, 1 sms; not reached s2; confirmed 3,
 #     declined 1, reschedule 1; SMS 2 segments 7.00; visits A1 (conf, came), A3 (conf,
 #     no), A2 (came), A9 (no)
-#  N: s5 s6 s10 = 3 calls (s9 skipped); not reached s5 s6; not_confirmed s6, opt-out s10;
+#  N: s5 s6 s10 s12 = 4 sent: 3 calls (s9 skipped), 1 sms; not reached s5 s6;
+#     not_confirmed s6, opt-out s10;
 #     no SMS; no confirmation: no cost per one; visits A4 A5 came, unconfirmed
 REMINDERS_CLINIC = {C: reminders(7, 6, 1, 1, 3, 1, 1, 0, 0, 2, 7.0, 1, 1, 1, 1),
-                    N: reminders(3, 3, 0, 2, 0, 0, 0, 1, 1, 0, 0.0, 0, 0, 2, 0)}
+                    N: reminders(4, 3, 1, 2, 0, 0, 0, 1, 1, 0, 0.0, 0, 0, 2, 0)}
+# group_by=day, sends by the day they went out: D1 s1, D2 s10, D3 s2 s3, D4 s5 s6 s8 s12
+#  (s3's delivery that morning is no send), D5 s4 (s9 skipped), D6 s7, D7 s11
+REMINDERS_SENT_DAY = {"D1": 1, "D2": 1, "D3": 2, "D4": 4, "D5": 1, "D6": 1, "D7": 1}
 
 RECALL_FIELDS = ["members", "target", "holdout", "contacted", "agreed", "opt_outs",
                  "booked_target", "booked_holdout", "booked_share_target",
@@ -450,6 +455,7 @@ def check_hand_figures():
     assert got == {f: DOCTORS_TOTAL[f] for f in got}, ("doctors", got)
     got = add(REMINDERS_CLINIC.values(), REMINDER_COUNTS)
     assert got == {f: REMINDERS_TOTAL[f] for f in got}, ("reminders", got)
+    assert sum(REMINDERS_SENT_DAY.values()) == REMINDERS_TOTAL["sent"]
     got = add(RECALL_CLINIC.values(), RECALL_COUNTS)
     assert got == {f: RECALL_TOTAL[f] for f in got}, ("recall", got)
     for key, cell in list(LOAD_CELLS.items()) + [("total", LOAD_TOTAL)]:
@@ -623,6 +629,15 @@ def check_reports(stack, days):
     ask.check("reminders", week, ["clinic"], {(k,): v for k, v in REMINDERS_CLINIC.items()},
               REMINDERS_TOTAL, REMINDER_FIELDS, REMINDER_COUNTS, "reminders by clinic",
               rem_tables)
+    by_day = week + [("group_by", "day")]
+    rep, body = ask.report("reminders", by_day, "reminders by day", rem_tables)
+    sent = {r["day"]: r["sent"] for r in rep["rows"] if r["sent"]}
+    want = {s(d): n for d, n in REMINDERS_SENT_DAY.items()}
+    if sent != want or rep["totals"]["sent"] != REMINDERS_TOTAL["sent"]:
+        ask.fail("reminders by day: sends by the day they went out", "/v1/reports/reminders",
+                 by_day, "sent %s (totals %s), expected %s (totals %s)" % (
+                     sent, rep["totals"]["sent"], want, REMINDERS_TOTAL["sent"]), body,
+                 rem_tables)
     rec_tables = ["campaign_members", "reminder_outcomes", "appointments"]
     ask.check("recall", week, ["clinic"], {(k,): v for k, v in RECALL_CLINIC.items()},
               RECALL_TOTAL, RECALL_FIELDS, RECALL_COUNTS, "recall by clinic", rec_tables)
