@@ -143,8 +143,6 @@ static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *
         return err;
     }
     rd_kafka_topic_partition_list_t *stored = rd_kafka_topic_partition_list_new(parts->cnt);
-    for (int i = 0; i < parts->cnt; i++) /* offset RD_KAFKA_OFFSET_INVALID: no row */
-        rd_kafka_topic_partition_list_add(stored, parts->elems[i].topic, parts->elems[i].partition);
     for (int i = 0; i < PQntuples(res); i++) {
         const char *topic = PQgetvalue(res, i, 0);
         long partition = strtol(PQgetvalue(res, i, 1), NULL, 10);
@@ -153,7 +151,7 @@ static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *
             rd_kafka_topic_partition_list_find(parts, topic, (int32_t)partition);
         if (rktpar) {
             rktpar->offset = next;
-            rd_kafka_topic_partition_list_find(stored, topic, (int32_t)partition)->offset = next;
+            rd_kafka_topic_partition_list_add(stored, topic, (int32_t)partition)->offset = next;
         }
     }
     PQclear(res);
@@ -556,7 +554,10 @@ static void *consumer_main(void *arg)
         } else if (err == CF_CONSUMER_FENCED) {
             /* Neither the messages' failure nor a dependency's: what is
              * stored moved under the runner. It goes on from there, or
-             * (the partition another's now) until its revocation. */
+             * (the partition another's now) until its revocation, with
+             * other messages: their own tries count. */
+            c->failures = 0;
+            backoff = CF_CONSUMER_BACKOFF_MIN_MS;
             reassign_until_set(c, firsts);
         } else {
             /* a wait, or PostgreSQL or Kafka unreachable, is no failure of

@@ -53,7 +53,7 @@ void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
     for (int i = 0; i < nexts->cnt; i++) {
         /* Kafka allows only [a-zA-Z0-9._-] in topic names: quoted anyway,
          * nothing in them to escape. */
-        char topic[256 + 2], partition[16], offset[32], was[32];
+        char topic[256 + 2], partition[16], offset[32], was[32] = "NULL";
         const rd_kafka_topic_partition_t *known =
             stored ? rd_kafka_topic_partition_list_find(stored, nexts->elems[i].topic,
                                                         nexts->elems[i].partition)
@@ -61,7 +61,8 @@ void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
         snprintf(topic, sizeof(topic), "\"%s\"", nexts->elems[i].topic);
         snprintf(partition, sizeof(partition), "%" PRId32, nexts->elems[i].partition);
         snprintf(offset, sizeof(offset), "%" PRId64, nexts->elems[i].offset);
-        snprintf(was, sizeof(was), "%" PRId64, known && known->offset >= 0 ? known->offset : -1);
+        if (known)
+            snprintf(was, sizeof(was), "%" PRId64, known->offset);
         literal_append(&t, &tlen, &tcap, topic);
         literal_append(&p, &plen, &pcap, partition);
         literal_append(&o, &olen, &ocap, offset);
@@ -95,7 +96,7 @@ int cf_consumer_store_offsets(struct cf_consumer *c, const rd_kafka_topic_partit
         " FROM u WHERE s.group_id = $1 AND s.topic = u.t AND s.partition = u.p"
         " AND s.next_offset = u.e RETURNING 1),"
         " added AS (INSERT INTO %s.consumer_offsets (group_id, topic, partition, next_offset)"
-        " SELECT $1, t, p, o FROM u WHERE e < 0 ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT $1, t, p, o FROM u WHERE e IS NULL ON CONFLICT DO NOTHING RETURNING 1)"
         " SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM added)",
         c->ident, c->ident);
     char *topics, *partitions, *offsets, *expected;

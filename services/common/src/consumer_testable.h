@@ -46,11 +46,12 @@ struct cf_consumer {
     atomic_int stop;
     atomic_llong lag;
     int rebalanced; /* set by the rebalance callback; runner thread only */
-    /* The runner's partitions, each at the next offset the runner knows
-     * PostgreSQL to hold for it (RD_KAFKA_OFFSET_INVALID: no row), read
-     * on assignment and moved by each batch it commits: what the batch's
-     * offsets statement moves them from. NULL before any. Runner thread
-     * only (the rebalance callback runs in its poll). */
+    /* The runner's partitions that have a row, each at the next offset
+     * the runner knows PostgreSQL to hold for it (whatever its value: an
+     * operator may have written a negative one), read on assignment and
+     * moved by each batch it commits: what the batch's offsets statement
+     * moves them from. A partition not in it has no row. NULL before any.
+     * Runner thread only (the rebalance callback runs in its poll). */
     rd_kafka_topic_partition_list_t *stored;
     int failures; /* batches failed in a row; runner thread only */
     int64_t lag_refreshed_ms;
@@ -99,8 +100,8 @@ size_t cf_consumer_mark_new(struct cf_consumer_msg *msgs, size_t n, const char *
 /* The four array literals of store_offsets' one statement: topics
  * (text[]), partitions (int[]), next offsets (bigint[]) of nexts, in its
  * order, and the offset each is expected to move from (bigint[]): its
- * offset in stored (NULL: none known), -1 for a partition with none
- * stored. free() each. */
+ * offset in stored (NULL: no list), NULL for a partition not in it (no
+ * row). free() each. */
 void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
                                   const rd_kafka_topic_partition_list_t *stored, char **topics,
                                   char **partitions, char **offsets, char **expected);

@@ -295,20 +295,21 @@ static void test_offsets_literals(void)
                  "\"clinicflow.calls.raw.v1\"}");
     CHECK_STR(p, "{0,11,1}");
     CHECK_STR(o, "{13,7,9007199254740993}");
-    CHECK_STR(e, "{-1,-1,-1}"); /* none known: each row must be new */
+    CHECK_STR(e, "{NULL,NULL,NULL}"); /* none known: each row must be new */
     free4(t, p, o, e);
 
     /* What the runner knows stored: by topic and partition, whatever the
-     * order; one with no row (RD_KAFKA_OFFSET_INVALID) and one unknown
-     * (not in the list) both expect none. */
+     * order, a negative value as it is (an operator's); a partition not in
+     * the list (another partition of the topic is) expects no row. */
     rd_kafka_topic_partition_list_t *stored = rd_kafka_topic_partition_list_new(4);
     rd_kafka_topic_partition_list_add(stored, "clinicflow.calls.raw.v1", 1)->offset =
         9007199254740990;
-    rd_kafka_topic_partition_list_add(stored, "clinicflow.calls.raw.v1", 0); /* no row */
+    rd_kafka_topic_partition_list_add(stored, "clinicflow.calls.raw.v1", 0)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_topic_partition_list_add(stored, "clinicflow.patients.v1", 12)->offset = 3;
     cf_consumer_offsets_literals(nexts, stored, &t, &p, &o, &e);
     CHECK_STR(o, "{13,7,9007199254740993}");
-    CHECK_STR(e, "{-1,-1,9007199254740990}");
+    CHECK_STR(e, "{-2,NULL,9007199254740990}");
     free4(t, p, o, e);
     rd_kafka_topic_partition_list_destroy(stored);
     rd_kafka_topic_partition_list_destroy(nexts);

@@ -563,10 +563,25 @@ static void test_offsets_fenced(struct cf_consumer *c, const char *dsn)
     rd_kafka_topic_partition_list_add(third, "a", 2)->offset = 3;
     store_fenced(c, third);
     check_stored(c, GROUP, "a", (const int64_t[]){6, 9, 40}, 3);
+
+    /* An operator writes librdkafka's "from the beginning" (-2): the
+     * runner reads it, starts there, and moves it as any other. */
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s.consumer_offsets SET next_offset = -2 WHERE group_id = '%s'"
+             " AND topic = 'a' AND partition = 2",
+             c->schema, GROUP);
+    exec_ok(c->conn, sql);
+    third->elems[0].offset = RD_KAFKA_OFFSET_INVALID;
+    CHECK_INT(cf_consumer_load_offsets_wait(c, third), 0);
+    CHECK_INT((int)third->elems[0].offset, (int)RD_KAFKA_OFFSET_BEGINNING);
+    third->elems[0].offset = 3;
+    store(c, third);
+    check_stored(c, GROUP, "a", (const int64_t[]){6, 9, 3}, 3);
     rd_kafka_topic_partition_list_destroy(third);
 
     /* Two runners of one partition, each knowing it at 6: the second waits
      * for the first's row, then finds it moved, and moves nothing. */
+    CHECK_INT(cf_consumer_load_offsets_wait(c, parts), 0);
     char errbuf[512] = "";
     struct cf_consumer other = {0};
     other.group_id = GROUP;
