@@ -261,7 +261,7 @@ int leads_fold_merge(struct leads_ctx *ctx, const struct cf_event *ev, const jso
         ctx, ev->networkid, json_string_value(json_object_get(j_lead, "clinic_id")), NULL, NULL);
     const int64_t last = cf_time_json_get(j_lead, "last_message_at");
 
-    if (!leads_merges(last, ev->time_ms, window))
+    if (!leads_merges(cf_time_json_get(j_lead, "received_at"), last, ev->time_ms, window))
         return 0;
     json_int_t n = json_integer_value(json_object_get(j_lead, "messages"));
     json_object_set_new(j_lead, "messages", json_integer(n + 1));
@@ -282,11 +282,12 @@ int leads_fold_merge(struct leads_ctx *ctx, const struct cf_event *ev, const jso
     return 1;
 }
 
-/* The new lead j_lead's first response when a call with one of its keys
- * (leads_fact_keys's, locked) was answered after it arrived and recorded
- * unclaimed before it was stored (answered_calls.h): that call's fact put
- * among j_pending (the facts waiting for the lead) by its time, and the
- * call recorded as the lead's. */
+/* The first response of j_lead, new or just merged into (keys:
+ * leads_fact_keys's of the request, locked), when a call with one of them
+ * was answered after the lead arrived and recorded unclaimed before the
+ * lead held the key (answered_calls.h): that call's fact put among
+ * j_pending (the facts waiting for the lead) by its time, and the call
+ * recorded as the lead's. */
 static int claim_call(PGconn *conn, const char *network_id, const json_t *keys,
                       const json_t *j_lead, json_t *j_pending, char *errbuf, size_t errbuf_size)
 {
@@ -320,7 +321,17 @@ static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
     int rc = 0;
 
     if (j_lead && leads_fold_merge(ctx, ev, keys, j_lead, out)) {
-        rc = leads_store_save(conn, ev->networkid, j_lead, keys, NULL, errbuf, errbuf_size);
+        /* the keys the lead gained may have had their call already: an
+         * e-mail lead whose number, from the mail, was called before the
+         * form that gave it came */
+        if (!json_object_get(j_lead, "responded_at")) {
+            j_pending = json_array();
+            rc = claim_call(conn, ev->networkid, keys, j_lead, j_pending, errbuf, errbuf_size);
+            if (rc == 0)
+                leads_fold_apply_waiting(ctx, j_lead, j_pending, out);
+        }
+        if (rc == 0)
+            rc = leads_store_save(conn, ev->networkid, j_lead, keys, NULL, errbuf, errbuf_size);
         goto out;
     }
     json_decref(j_lead);

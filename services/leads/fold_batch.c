@@ -149,6 +149,13 @@ static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
     int rc = 0;
 
     if (j_lead && leads_fold_merge(ctx, ev, keys, j_lead, out)) {
+        /* a key the lead gained may have had its call already (fold.c,
+         * request_apply) */
+        json_t *envelopes = json_array();
+        if (!json_object_get(j_lead, "responded_at") &&
+            leads_answered_call_take(r->calls, ev->networkid, keys, j_lead, envelopes, r->claims))
+            leads_fold_apply_waiting(ctx, j_lead, envelopes, out);
+        json_decref(envelopes);
         touched(r, ev->networkid, json_string_value(json_object_get(j_lead, "lead_id")), j_lead,
                 keys);
         goto out;

@@ -22,11 +22,14 @@
  * when it names a non-negative integer, else default_s (the setting). */
 long leads_merge_window_s(const struct cf_clinic *clinic, long default_s);
 
-/* 1 when a request at request_ms merges into an open lead whose last
- * request was at last_ms: window_s > 0 and the request is at most window_s
- * after it (a request reported earlier than the last, out of order, is
- * within it too). 0 otherwise. */
-int leads_merges(int64_t last_ms, int64_t request_ms, long window_s);
+/* 1 when a request at request_ms merges into an open lead received at
+ * received_ms whose last request was at last_ms: window_s > 0 and the
+ * request is at most window_s after the last, and at most window_s
+ * before the first (one reported out of order, a provider's retry hours
+ * late, is within it too; one days older, retried for days, is a
+ * request of its own, not part of a lead that came after it). 0
+ * otherwise. */
+int leads_merges(int64_t received_ms, int64_t last_ms, int64_t request_ms, long window_s);
 
 /* The contact keys of a fact as [{"kind": phone|email|messenger, "key"}]
  * (new array): each of its contact_keys, and its contact_key (of the kind

@@ -31,9 +31,11 @@ long leads_merge_window_s(const struct cf_clinic *clinic, long default_s)
     return default_s;
 }
 
-int leads_merges(int64_t last_ms, int64_t request_ms, long window_s)
+int leads_merges(int64_t received_ms, int64_t last_ms, int64_t request_ms, long window_s)
 {
-    return window_s > 0 && request_ms - last_ms <= (int64_t)window_s * 1000;
+    const int64_t window_ms = (int64_t)window_s * 1000;
+    return window_s > 0 && request_ms - last_ms <= window_ms &&
+           received_ms - request_ms <= window_ms;
 }
 
 /* The kind of the contact_key of a fact: the strongest member of its

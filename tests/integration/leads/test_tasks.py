@@ -652,12 +652,14 @@ def test_a_call_on_a_phone_the_lead_gained_answers_it(stack):
     assert closed["on_time"] is True, closed
 
 
-def test_a_call_before_the_lead_gained_its_phone_answers_it_at_its_next_event(stack):
+def test_a_call_before_the_lead_gained_its_phone_answers_it_when_it_does(stack):
     # A Telegram lead without a phone; the clinic calls the person (their
     # number from elsewhere) and they answer, while no lead holds that
     # phone: nobody's response yet. Then the person shares the phone in
-    # the chat; the call's next event (its recording) finds the lead, and
-    # the call is its response, at the answer.
+    # the chat: the merge that gives the lead the phone takes the call as
+    # its response, at the answer, with no other event of the call (before,
+    # the lead waited for one, and without it was breached and its tasks
+    # stayed open).
     received = ny(2030, 12, 3, 11, 0)
     lead = new_lead(stack, "demo-north", received, provider="telegram", phone=False)
     wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 1)
@@ -668,19 +670,19 @@ def test_a_call_before_the_lead_gained_its_phone_answers_it_at_its_next_event(st
     wait_consumed(stack, "clinicflow-leads-calls", CALLS)
     assert response_facts(stack, kp) == []
     share_phone_in_chat(stack, lead, received + timedelta(minutes=8), e164)
-    wait_folded(stack)
-    call_event_again(stack, e164, answered, call_id)
-    wait_until(lambda: response_facts(stack, kp), 60, "the call's response fact")
-    (fact,) = response_facts(stack, kp)
-    assert fact["data"]["lead_id"] == lead["lead_id"] and fact["data"]["call_id"] == call_id, fact
     closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 1)[0]["data"]
     assert closed["closed_by"] == "response" and closed["closed_at"] == iso(answered), closed
+    (resp,) = [e for e in lead_events(stack) if e["subject"] == lead["lead_id"]
+               and e["type"] == "clinicflow.lead.responded"]
+    d = resp["data"]
+    assert d["call_id"] == call_id and d["via"] == "call", d
+    assert d["responded_at"] == iso(answered) and d["response_seconds"] == 360, d
     assert stack.sql("SELECT lead_id::text FROM leads.answered_calls WHERE call_id = '%s'"
                      % call_id) == [[lead["lead_id"]]]
-    # and its events after that answer nothing again
+    # and the call's events after that answer nothing again
     call_event_again(stack, e164, answered, call_id)
     wait_consumed(stack, "clinicflow-leads-calls", CALLS)
-    assert len(response_facts(stack, kp)) == 1
+    assert response_facts(stack, kp) == []
 
 
 def test_a_call_read_before_its_lead_is_stored_waits_for_it(stack):
@@ -964,7 +966,7 @@ if __name__ == "__main__":
             test_answered_call_is_the_response,
             test_a_call_under_way_at_the_due_time_holds_the_breach,
             test_a_call_on_a_phone_the_lead_gained_answers_it,
-            test_a_call_before_the_lead_gained_its_phone_answers_it_at_its_next_event,
+            test_a_call_before_the_lead_gained_its_phone_answers_it_when_it_does,
             test_a_call_read_before_its_lead_is_stored_waits_for_it,
             test_a_call_waits_for_the_newer_lead_not_the_older_open_one,
             test_a_lead_stored_after_a_call_that_answered_it,

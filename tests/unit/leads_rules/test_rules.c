@@ -38,11 +38,15 @@ static int64_t at(const char *rfc3339)
 
 static void test_merge_window_edges(void)
 {
-    const int64_t last = at("2026-11-24T10:00:00Z");
-    CHECK(leads_merges(last, last + 86400 * 1000LL, 86400));      /* at the edge: merges */
-    CHECK(!leads_merges(last, last + 86400 * 1000LL + 1, 86400)); /* a moment after: new */
-    CHECK(leads_merges(last, last - 3600 * 1000LL, 86400));       /* reported out of order */
-    CHECK(!leads_merges(last, last, 0));                          /* 0: never merge */
+    const int64_t first = at("2026-11-23T18:00:00Z"), last = at("2026-11-24T10:00:00Z");
+    const int64_t day = 86400 * 1000LL;
+    CHECK(leads_merges(first, last, last + day, 86400));            /* at the edge: merges */
+    CHECK(!leads_merges(first, last, last + day + 1, 86400));       /* a moment after: new */
+    CHECK(leads_merges(first, last, last - 3600 * 1000LL, 86400));  /* reported out of order */
+    CHECK(leads_merges(first, last, first - 3600 * 1000LL, 86400)); /* before it came, hours */
+    CHECK(leads_merges(first, last, first - day, 86400));           /* a day before it: the edge */
+    CHECK(!leads_merges(first, last, first - day - 1, 86400));      /* retried for days: its own */
+    CHECK(!leads_merges(first, last, last, 0));                     /* 0: never merge */
 
     struct cf_clinic clinic = {.id = "c1", .tz = "Asia/Yekaterinburg"};
     clinic.doc = json_pack("{s:i}", "lead_merge_window_s", 600);
