@@ -184,24 +184,31 @@ int an_local_hours(const char *tz, int64_t day, int hour);
  * person is the one of the call or lead the booking names, else the
  * earliest-seen person of the patient's phones, each of the network's own
  * (a booking naming another network's call or lead, which the MIS may
- * send, takes nothing of it). The sources report counts
+ * send, takes nothing of it). A named call or lead with no contact key (a
+ * hidden number) is a person of its own, whose only contact it is: its
+ * own source under either attribution. The sources report counts
  * bookings, visits and revenue over it, the records narrow to a source. */
 #define AN_ATTRIBUTED_SQL(touch)                                                                   \
-    "(SELECT a.*, coalesce(pe." touch "_source, '') AS src, coalesce(pe." touch "_medium, '')"     \
-    " AS med, coalesce(pe." touch "_campaign, '') AS camp FROM analytics.appointments a"           \
-    " LEFT JOIN LATERAL (SELECT * FROM (SELECT pe.first_at, pe." touch "_source, pe." touch        \
-    "_medium, pe." touch "_campaign, 0 AS prio FROM analytics.calls c JOIN analytics.persons pe"   \
-    " ON pe.network_id = c.network_id AND pe.contact_key = c.contact_key"                          \
-    " WHERE c.network_id = a.network_id AND c.call_id = a.call_id UNION ALL SELECT pe.first_at, "  \
-    "pe." touch "_source, pe." touch "_medium, pe." touch                                          \
-    "_campaign, 1 FROM analytics.leads l JOIN analytics.persons pe"                                \
+    "(SELECT a.*, coalesce(pe.src, '') AS src, coalesce(pe.med, '') AS med, coalesce(pe.camp, '')" \
+    " AS camp FROM analytics.appointments a LEFT JOIN LATERAL (SELECT * FROM (SELECT"              \
+    " coalesce(pe.first_at, c.started_at) AS first_at, CASE WHEN c.contact_key IS NULL THEN"       \
+    " c.source ELSE pe." touch "_source END AS src, CASE WHEN c.contact_key IS NULL THEN"          \
+    " c.medium ELSE pe." touch "_medium END AS med, CASE WHEN c.contact_key IS NULL THEN"          \
+    " c.campaign ELSE pe." touch "_campaign END AS camp, 0 AS prio FROM analytics.calls c"         \
+    " LEFT JOIN analytics.persons pe ON pe.network_id = c.network_id"                              \
+    " AND pe.contact_key = c.contact_key WHERE c.network_id = a.network_id"                        \
+    " AND c.call_id = a.call_id AND (c.contact_key IS NULL OR pe.contact_key IS NOT NULL)"         \
+    " UNION ALL SELECT coalesce(pe.first_at, l.received_at), CASE WHEN l.contact_key IS NULL"      \
+    " THEN l.source ELSE pe." touch "_source END, CASE WHEN l.contact_key IS NULL THEN l.medium"   \
+    " ELSE pe." touch "_medium END, CASE WHEN l.contact_key IS NULL THEN l.campaign ELSE"          \
+    " pe." touch "_campaign END, 1 FROM analytics.leads l LEFT JOIN analytics.persons pe"          \
     " ON pe.network_id = l.network_id AND pe.contact_key = l.contact_key"                          \
-    " WHERE l.network_id = a.network_id AND l.lead_id = a.lead_id UNION ALL SELECT pe.first_at, "  \
-    "pe." touch "_source, pe." touch "_medium, pe." touch                                          \
-    "_campaign, 2 FROM analytics.patient_keys k JOIN analytics.persons pe"                         \
-    " ON pe.network_id = k.network_id AND pe.contact_key = k.contact_key"                          \
-    " WHERE k.network_id = a.network_id AND k.patient_id = a.patient_id) o ORDER BY prio, "        \
-    "first_at LIMIT 1) pe ON true"                                                                 \
+    " WHERE l.network_id = a.network_id AND l.lead_id = a.lead_id"                                 \
+    " AND (l.contact_key IS NULL OR pe.contact_key IS NOT NULL) UNION ALL SELECT pe.first_at,"     \
+    " pe." touch "_source, pe." touch "_medium, pe." touch "_campaign, 2 FROM"                     \
+    " analytics.patient_keys k JOIN analytics.persons pe ON pe.network_id = k.network_id"          \
+    " AND pe.contact_key = k.contact_key WHERE k.network_id = a.network_id"                        \
+    " AND k.patient_id = a.patient_id) o ORDER BY prio, first_at LIMIT 1) pe ON true"              \
     " WHERE a.network_id = $1)"
 /* A visit (alias a) that is its patient's first arrival: no earlier
  * arrival here (of two at the same time, the one of the lower id first, as

@@ -12,6 +12,9 @@ reports"):
   then from the site's, and books; a late call.updated takes the site's
   source off the second call: under the last non-direct touch the booking
   goes back under yandex_direct.
+- A booking from a hidden number. H calls from a hidden number on the
+  Yandex number and the booking names that call: it goes under
+  yandex_direct under either attribution.
 - Two visits at once. Q's first visit is two appointments at the same
   time (two doctors), both completed. One first arrival: the sources
   report's arrived_new_patients 1, the funnel's arrivals 2 and repeat
@@ -97,6 +100,32 @@ def test_a_last_touch_that_loses_its_source_is_taken_back(stack):
                         " contact_key = '%s'" % contact_key(phone)) == [["yandex_direct"]]
     assert bookings("last_non_direct") == {"yandex_direct": 1}
     assert bookings("first_touch") == {"yandex_direct": 1}
+
+
+def test_a_booking_from_a_hidden_number_keeps_its_source(stack):
+    """H calls from a hidden number on the Yandex tracking number; the
+    booking names that call. The caller is a person of their own, whose
+    only contact is that call: the booking and its revenue go under
+    yandex_direct under either attribution (they went under no source: the
+    call had no person row, and the patient's phone had no contacts)."""
+    stack.start_analytics()
+    hidden = simple_call(NET, C, "edges-h1", t(2026, 11, 14, "10:00"), talk=60,
+                         source="yandex_direct")
+    del hidden["contact_key"], hidden["unique"]
+    hidden["caller"] = {"raw": "anonymous", "kind": "anonymous"}
+    booked = visit("h-a", "h", C, t(2026, 11, 14, "10:05"), t(2026, 11, 14, "15:00"),
+                   "completed", 5000)
+    booked["data"].update(booking_source="call", call_id=hidden["call_id"])
+    produce_many(stack.broker.bootstrap, PATIENTS, [patient("h", "+79164450003")])
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("ended", hidden)])
+    produce_many(stack.broker.bootstrap, APPTS, [booked])
+    wait_groups_consumed(stack, GROUPS)
+    for attribution in ("first_touch", "last_non_direct"):
+        rep = report(stack, "read", "sources", group_by="source", attribution=attribution,
+                     **{"from": "2026-11-14", "to": "2026-11-14"})
+        rows = {r["source"]: (r["contacts"], r["bookings"], r["arrivals"], r["revenue"])
+                for r in rep["rows"]}
+        assert rows == {"yandex_direct": (1, 1, 1, 5000)}, (attribution, rep["rows"])
 
 
 def test_two_first_visits_at_once_are_one_first_arrival(stack):
@@ -247,6 +276,7 @@ def test_an_upsert_and_its_tombstone_in_one_batch(stack):
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [test_the_first_touch_is_the_first_contacts_latest_state,
                                  test_a_last_touch_that_loses_its_source_is_taken_back,
+                                 test_a_booking_from_a_hidden_number_keeps_its_source,
                                  test_two_first_visits_at_once_are_one_first_arrival,
                                  test_a_patient_created_again_after_erasure_is_linked,
                                  test_a_campaign_member_given_another_patient,
