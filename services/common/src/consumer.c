@@ -376,6 +376,10 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
         err = cf_consumer_apply_optimistic(c, batch, n, out, errbuf, errbuf_size);
     }
     tm[1] = cf_time_mono_ms();
+    /* the offsets first: a batch fenced off them (consumer_store.c)
+     * publishes nothing, neither its events nor its DLQ entries */
+    if (!err)
+        err = cf_consumer_store_offsets(c, nexts, errbuf, errbuf_size);
     if (!err) {
         err = cf_outbox_produce(c->producer, out, errbuf, errbuf_size);
         /* no report in time, or "possibly written": Kafka's trouble, not
@@ -385,15 +389,13 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
     }
     tm[2] = cf_time_mono_ms();
     if (!err)
-        err = cf_consumer_store_offsets(c, nexts, errbuf, errbuf_size);
-    if (!err)
         err = cf_pg_commit(c->conn, errbuf, errbuf_size);
     tm[3] = cf_time_mono_ms();
     if (err)
         cf_pg_rollback(c->conn);
     else
-        cf_debug("consumer %s: batch of %zu (%zu out) in ms: apply %lld, produce %lld,"
-                 " offsets and commit %lld",
+        cf_debug("consumer %s: batch of %zu (%zu out) in ms: apply %lld, offsets and produce"
+                 " %lld, commit %lld",
                  c->group_id, n, out->n, (long long)(tm[1] - tm[0]), (long long)(tm[2] - tm[1]),
                  (long long)(tm[3] - tm[2]));
     return err;
