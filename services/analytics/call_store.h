@@ -31,13 +31,13 @@ int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
 int an_call_locks(PGconn *conn, const json_t *call_ids, char *errbuf, size_t errbuf_size);
 
 /* The calls rows (call rows with their missed count) onto the tasks whose
- * first missed call they are: the call's dimensions while it is missed,
- * NULL once it is not. */
+ * first missed call they are: the call's dimensions as it is now, missed
+ * or answered after all (a task keeps its call as its source). */
 int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 /* Inserts or replaces the tasks rows, each with the dimensions of its
- * first missed call (source_call_id) as stored now (NULL: not stored as
- * missed). */
+ * first missed call (source_call_id) as stored now (NULL: not stored
+ * yet). */
 int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 /* Adds the rollup rows (an_rollup_rows: deltas, sorted by key) to

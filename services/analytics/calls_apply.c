@@ -40,9 +40,12 @@ static const char *network_tz(const struct cf_netconf_snapshot *snap, const char
 }
 
 /* Each call's and task's last row in the batch (id -> row), in calls and
- * tasks. CF_EINVAL for an event that cannot be placed. */
+ * tasks; in missed, the ids of the calls missed in any of their rows (a
+ * missed call and the late report that it was answered, in one batch).
+ * CF_EINVAL for an event that cannot be placed. */
 static int last_rows(const struct cf_netconf_snapshot *snap, const struct cf_event *const *evs,
-                     size_t n, json_t *calls, json_t *tasks, char *errbuf, size_t errbuf_size)
+                     size_t n, json_t *calls, json_t *tasks, json_t *missed, char *errbuf,
+                     size_t errbuf_size)
 {
     for (size_t i = 0; i < n; i++) {
         const struct cf_event *ev = evs[i];
@@ -56,6 +59,8 @@ static int last_rows(const struct cf_netconf_snapshot *snap, const struct cf_eve
         if (!row)
             return CF_EINVAL;
         const char *id = json_string_value(json_object_get(row, call ? "call_id" : "task_id"));
+        if (call && json_integer_value(json_object_get(row, "missed")))
+            json_object_set_new(missed, id, json_true());
         json_object_set_new(call ? calls : tasks, id, row);
     }
     return 0;
@@ -105,11 +110,13 @@ static void emit_snapshots(const json_t *snapshots, const char *kind, const stru
 }
 
 /* The calls a callback task's copy of their dimensions can follow (missed
- * now, or as stored: one that turns out answered keeps its tasks' copy
- * current) into follow, and their ids with each task's first missed
+ * now, earlier in the batch (missed: their ids), or as stored: one that
+ * turns out answered keeps its tasks' copy current, even when the batch
+ * had its missed state and its answer both and the task was saved
+ * before) into follow, and their ids with each task's first missed
  * call's into locks. */
-static void calls_to_follow(const json_t *calls, const json_t *stored, const json_t *tasks,
-                            json_t *follow, json_t *locks)
+static void calls_to_follow(const json_t *calls, const json_t *stored, const json_t *missed,
+                            const json_t *tasks, json_t *follow, json_t *locks)
 {
     const char *id;
     json_t *row;
@@ -117,7 +124,7 @@ static void calls_to_follow(const json_t *calls, const json_t *stored, const jso
     json_object_foreach((json_t *)calls, id, row)
     {
         const json_t *old = json_object_get(stored, id);
-        if (json_integer_value(json_object_get(row, "missed")) ||
+        if (json_integer_value(json_object_get(row, "missed")) || json_object_get(missed, id) ||
             (old && json_integer_value(json_object_get(old, "missed")))) {
             json_array_append(follow, row);
             json_array_append_new(locks, json_string(id));
@@ -210,10 +217,10 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(actx->svc->netconf);
     json_t *calls = json_object(), *tasks = json_object(), *rows = NULL;
     json_t *ids = json_array(), *stored = json_object(), *follow = json_array();
-    json_t *locks = json_array();
+    json_t *locks = json_array(), *missed = json_object();
     const char *id;
     json_t *row;
-    int rc = last_rows(snap, evs, n, calls, tasks, errbuf, errbuf_size);
+    int rc = last_rows(snap, evs, n, calls, tasks, missed, errbuf, errbuf_size);
 
     (void)rkms;
     cf_netconf_release(snap);
@@ -226,7 +233,7 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
     if (rc == 0)
         drop_older_states(calls, stored);
     if (rc == 0) {
-        calls_to_follow(calls, stored, tasks, follow, locks);
+        calls_to_follow(calls, stored, missed, tasks, follow, locks);
         rc = an_call_locks(conn, locks, errbuf, errbuf_size);
     }
     if (rc == 0 && json_object_size(calls))
@@ -243,6 +250,7 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
         cf_metrics_add("clinicflow_analytics_events_applied_total", "group=\"calls\"", (double)n);
     }
     json_decref(locks);
+    json_decref(missed);
     json_decref(follow);
     json_decref(stored);
     json_decref(ids);

@@ -6,7 +6,7 @@
  *                 reminder tasks); a callback's figures are grouped by its
  *                 first missed call's dimensions, kept on it (call_*:
  *                 copied when either the task or the call comes, NULL
- *                 while that call is not known as missed);
+ *                 while that call is not stored);
  *   calls_hourly  the calls' counts per network, local hour (the network's
  *                 zone) and the report's dimensions: a report sums rows
  *                 here instead of counting calls;

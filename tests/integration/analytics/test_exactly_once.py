@@ -11,7 +11,8 @@ counts, whatever happened on the way:
   (d) instances joining the group one after another while a backlog is
       consumed, one of them stopped midway (rebalances);
   (e) out of order: a call.updated moving a call to another clinic and
-      taking its unique flag, and a task seen before its source call;
+      taking its unique flag, a task seen before its source call, and
+      before its call's missed state and answer, in one batch;
   (f) the group sent back by an operator while it runs.
 
 Each case has a local day of its own, so its figures are that day's.
@@ -171,14 +172,15 @@ def assert_day(stack, day, calls, tasks, what):
             what, table, sums, {f: want[f] for f in CALL_COUNT_FIELDS})
     # each callback task's copy of its missed call's dimensions (what the
     # report groups it by), whichever of the two came first and on
-    # whichever runner: the call's while it is missed, none otherwise
+    # whichever runner: the call's once it is stored (answered after all
+    # too: a task keeps its call as its source), none before
     odd, copied = cfstack.psql(
         stack.dsn, "SELECT count(*) FILTER (WHERE (t.call_source, t.call_medium, t.call_campaign,"
         " t.call_operator, t.call_patient_class, t.call_channel) IS DISTINCT FROM (c.source,"
         " c.medium, c.campaign, c.operator, c.patient_class, c.channel)),"
         " count(*) FILTER (WHERE t.call_source IS NOT NULL) FROM analytics.tasks t"
         " LEFT JOIN analytics.calls c ON c.call_id = t.source_call_id"
-        " AND c.network_id = t.network_id AND c.missed = 1 WHERE t.source_call_id IS NOT NULL")[0]
+        " AND c.network_id = t.network_id WHERE t.source_call_id IS NOT NULL")[0]
     assert odd == "0", "%s: %s tasks' call dimensions differ from their missed calls'" % (
         what, odd)
     assert int(copied) > 0 or not tasks, "%s: no task has its call's dimensions" % what
@@ -462,6 +464,43 @@ def test_task_before_its_source_call(stack):
     stack.report_changed(by_source, with_source)
 
 
+def test_a_task_whose_call_comes_missed_and_answered_at_once(stack):
+    """A callback task saved before its missed call, which then comes in one
+    batch with the staff leg's late report that it was answered (a backlog
+    read after the service was down): the task still takes the call's
+    dimensions, as a task closed before the late answer keeps its call as
+    its source (it stayed under no source when the batch, seeing only the
+    call's last state, took it for a call no task follows)."""
+    day = "2026-10-12"
+    svc = stack.start_analytics()
+    z = Call("ooo-answered-late", 3, day)
+    assert z.missed and z.data["ring_seconds"] == 40, z.data  # i = 3: missed
+    z.data.update(clinic_id="demo-center", tracking_number=TRACKING["avito"],
+                  called=party(TRACKING["avito"]), attribution=attribution("avito"))
+    row, task_events = callback_task(z, 0, True)
+    produce(stack, [], task_events)
+    stack.wait_consumed()
+    assert cfstack.psql(stack.dsn, "SELECT coalesce(call_source, 'none') FROM analytics.tasks"
+                        " WHERE task_id = '%s'" % row["task_id"]) == [["none"]]
+    stack.stop(svc)
+
+    # down meanwhile: the call's end, missed, then the staff leg's answer
+    answered = dict(z.data, outcome="answered", ring_seconds=8, talk_seconds=30, facts=3,
+                    answered_at=iso(z.start + timedelta(seconds=8)),
+                    ended_at=iso(z.start + timedelta(seconds=38)), targeted=True)
+    produce(stack, [call_event("ended", z.data),
+                    call_event("updated", answered, time=iso(z.start + timedelta(minutes=5)))],
+            [])
+    svc = stack.start_analytics()
+    stack.wait_consumed(timeout=90)
+    assert cfstack.psql(stack.dsn, "SELECT call_source FROM analytics.tasks WHERE task_id = '%s'"
+                        % row["task_id"]) == [["avito"]]
+    rep = stack.report({"from": day, "to": day, "group_by": "source"})
+    got = {r["source"]: (r["answered"], r["called_back"]) for r in rep["rows"]}
+    assert got == {"avito": (1, 1)}, rep["rows"]
+    stack.stop(svc)
+
+
 # --- (f) the group sent back while it runs ------------------------------------------
 
 def test_sent_back_while_running_reads_again(stack):
@@ -534,5 +573,6 @@ if __name__ == "__main__":
         test_stopped_mid_stream_counts_once,
         test_killed_mid_batch_counts_once,
         test_rebalance_counts_once,
+        test_a_task_whose_call_comes_missed_and_answered_at_once,
         test_sent_back_while_running_reads_again,
     ])
