@@ -3,9 +3,10 @@
  * reports"): contacts by local hour and weekday with the missed share,
  * and how many operators an hour needs (Erlang C: 80% of calls answered
  * within 20 s, from the calls arriving per hour and their mean talk
- * time). The rows are weekday and hour unless the query groups
- * otherwise; an hour's rate is its calls over the hours of the range the
- * row covers (a Tuesday 10:00 row of a four-week range: four hours).
+ * time). The rows are what the query groups by (weekday,hour gives the
+ * week's staffing table; no group_by, one row: the totals); an hour's
+ * rate is its calls over the hours of the range the row covers (a
+ * Tuesday 10:00 row of a four-week range: four hours).
  */
 #include "report_testable.h"
 

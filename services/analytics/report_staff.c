@@ -13,6 +13,12 @@
     " AND ($4::jsonb IS NULL OR " clinic " IN (SELECT jsonb_array_elements_text($4)))"             \
     " AND $5::text IS NULL"
 
+/* The operators' bookings in the range: one with no operator (online, or
+ * a front desk the MIS names nobody at) is nobody's, and not in the
+ * totals either, so their conversion stays the operators'. */
+#define OPERATOR_BOOKED                                                                            \
+    WHERE("a.network_id", "a.clinic_id", "a.booked_hour") " AND a.operator_id IS NOT NULL"
+
 static char *operators_sql(const struct an_report_params *p, int grouped)
 {
     struct cf_strbuf b = {0};
@@ -34,11 +40,10 @@ static char *operators_sql(const struct an_report_params *p, int grouped)
                 " sum(c.outbound)::bigint AS outbound, sum(c.talk_seconds)::bigint AS talk,"
                 " 0::bigint AS bookings",
                 " FROM analytics.calls_hourly c" WHERE("c.network_id", "c.clinic_id", "c.hour"));
-    /* bookings the operator made, when first seen */
+    /* bookings the operator made, when first seen (OPERATOR_BOOKED) */
     cf_strbuf_add(&b, " UNION ALL ");
-    an_sql_part(
-        &b, p, grouped, &booked, "0, 0, 0, 0, count(*)",
-        " FROM analytics.appointments a" WHERE("a.network_id", "a.clinic_id", "a.booked_hour"));
+    an_sql_part(&b, p, grouped, &booked, "0, 0, 0, 0, count(*)",
+                " FROM analytics.appointments a" OPERATOR_BOOKED);
     cf_strbuf_add(&b, ") x");
     an_sql_group_by(&b, p, grouped, AN_SQL_OUTER);
     return cf_strbuf_take(&b);

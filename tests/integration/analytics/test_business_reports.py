@@ -229,12 +229,12 @@ def operator(handled, inbound, outbound, talk, bookings):
 #    mean 1775/9; booked A1 A4 A5 A8 = 4 (A8's latest version's operator, not v1's anna):
 #    4/9
 #  null: the missed calls K7, ANON7 (handled 0: no mean, no conversion); the bookings
-#    without an operator: A9 AR1 AR2 AR5 + 8 cohort visits = 12
-#  totals: 11 handled, 10 inbound answered, 1 outbound, 1955 s, 1955/11; 20 bookings, 20/11
+#    without an operator (A9 AR1 AR2 AR5 and 8 cohort visits) are nobody's: 0
+#  totals: 11 handled, 10 inbound answered, 1 outbound, 1955 s, 1955/11; 8 bookings, 8/11
 OPERATORS = {ANNA_OP: operator(2, 1, 1, 180, 4),
              BORIS_OP: operator(9, 9, 0, 1775, 4),
-             None: operator(0, 0, 0, 0, 12)}
-OPERATORS_TOTAL = operator(11, 10, 1, 1955, 20)
+             None: operator(0, 0, 0, 0, 0)}
+OPERATORS_TOTAL = operator(11, 10, 1, 1955, 8)
 
 DOCTOR_FIELDS = ["arrivals", "no_shows", "show_rate", "plans_proposed", "plans_accepted",
                  "plan_acceptance", "revenue", "accepted_plans_amount", "nps_answers", "nps"]
