@@ -28,6 +28,20 @@ struct mis_stored {
     char reminder_status[32]; /* an appointment's, "" when none yet */
 };
 
+/* The SET of an appointment's reminder_status written again (old: the
+ * stored row's alias and a dot, or "" for the row an UPDATE changes; the
+ * new version's start, patient and status as SQL expressions). What the
+ * patient answered was of the visit as it was: moved to a new time ahead,
+ * given to another patient, or booked again after it was cancelled or
+ * missed, it has no answer (a kept one would make the dispatcher skip its
+ * reminders as answered). One moved into the past is the record of when
+ * it happened, and keeps it. */
+#define MIS_REMINDER_STATUS_SQL(old, starts, patient, status)                                      \
+    " reminder_status = CASE WHEN (" old "starts_at IS DISTINCT FROM " starts " AND " starts       \
+    " > now()) OR " old "patient_id IS DISTINCT FROM " patient " OR (" old "status NOT IN"         \
+    " ('booked', 'rescheduled') AND " status " IN ('booked', 'rescheduled')) THEN NULL"            \
+    " ELSE " old "reminder_status END"
+
 /* Reads record id of kind with its row locked until the transaction ends
  * (lock = 1), or as it is (lock = 0). */
 int mis_store_get(PGconn *conn, enum mis_kind kind, const char *id, int lock,

@@ -241,6 +241,10 @@ static int row_direct(const struct lane *l, const struct batch_row *r)
     return !l->careful && !r->found;
 }
 
+/* The stored appointment (t) written again by the batch (excluded). */
+#define BATCH_REMINDER_STATUS                                                                      \
+    MIS_REMINDER_STATUS_SQL("t.", "excluded.starts_at", "excluded.patient_id", "excluded.status")
+
 /* Writes the rows of kind to be written: new ones straight in, the others
  * upserted; a row another writer made newer meanwhile is left as it is
  * (and counted stale). */
@@ -264,12 +268,8 @@ static int write_rows(struct lane *l, struct batch_rows *s, int k)
         " ON CONFLICT (appointment_id) DO UPDATE SET version = excluded.version,"
         " record = excluded.record, patient_id = excluded.patient_id,"
         " clinic_id = excluded.clinic_id, status = excluded.status,"
-        " starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = now(),"
-        /* a visit moved to a new time ahead: what the patient answered
-         * was of the old one (mis_store.c) */
-        " reminder_status = CASE WHEN t.starts_at IS DISTINCT FROM excluded.starts_at"
-        " AND excluded.starts_at > now() THEN NULL ELSE t.reminder_status END"
-        " WHERE t.version < excluded.version"
+        " starts_at = excluded.starts_at, ends_at = excluded.ends_at,"
+        " updated_at = now()," BATCH_REMINDER_STATUS " WHERE t.version < excluded.version"
         " RETURNING t.appointment_id::text",
     };
     struct cf_pg_copy direct = {0}, copy = {0};

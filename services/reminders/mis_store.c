@@ -55,6 +55,12 @@ int mis_store_get(PGconn *conn, enum mis_kind kind, const char *id, int lock,
     return rc;
 }
 
+/* The stored appointment written again by the UPDATE below: its SET
+ * expressions read the row as it was. */
+#define PUT_REMINDER_STATUS                                                                        \
+    MIS_REMINDER_STATUS_SQL("", "($3::jsonb->>'starts_at')::timestamptz", "$4::uuid",              \
+                            "$3::jsonb->>'status'")
+
 int mis_store_put(PGconn *conn, enum mis_kind kind, const char *id, const char *network_id,
                   const char *mis_id, int64_t version, const json_t *record, int insert,
                   char *errbuf, size_t errbuf_size)
@@ -69,13 +75,7 @@ int mis_store_put(PGconn *conn, enum mis_kind kind, const char *id, const char *
         {"UPDATE reminders.appointments SET version = $2::bigint, record = $3::jsonb,"
          " patient_id = $4::uuid, clinic_id = $3::jsonb->>'clinic_id',"
          " status = $3::jsonb->>'status', starts_at = ($3::jsonb->>'starts_at')::timestamptz,"
-         " ends_at = ($3::jsonb->>'ends_at')::timestamptz, updated_at = now(),"
-         /* a visit moved to a new time ahead: what the patient answered
-          * was of the old one (one moved into the past is the record of
-          * when it happened) */
-         " reminder_status = CASE WHEN starts_at IS DISTINCT FROM"
-         " ($3::jsonb->>'starts_at')::timestamptz AND ($3::jsonb->>'starts_at')::timestamptz"
-         " > now() THEN NULL ELSE reminder_status END"
+         " ends_at = ($3::jsonb->>'ends_at')::timestamptz, updated_at = now()," PUT_REMINDER_STATUS
          " WHERE appointment_id = $1::uuid RETURNING 1",
          "INSERT INTO reminders.appointments (appointment_id, network_id, mis_id, version, record,"
          " patient_id, clinic_id, status, starts_at, ends_at)"

@@ -264,6 +264,44 @@ def test_a_visit_moved_ahead_drops_its_answer(s):
     assert got["version"] == 3 and "reminder_status" not in got, got
 
 
+def test_a_visit_given_to_another_or_booked_again_drops_its_answer(s):
+    """A patient confirmed a visit; the MIS gives it, at the same time, to
+    another patient (a PUT): the answer was the first one's. Another
+    patient confirmed another visit; the MIS cancels it, then books it
+    again at the same time (a batch): that answer was of the booking
+    cancelled. Either way the visit has no answer (one kept on a visit
+    ahead made the dispatcher skip its reminders as answered)."""
+    p, q = common.new_id("ans2-p"), common.new_id("ans2-q")
+    a, b = common.new_id("ans2-a"), common.new_id("ans2-b")
+    ok(s.put_patient(p, patient_body(1, common.new_phone()[0])))
+    ok(s.put_patient(q, patient_body(1, common.new_phone()[0])))
+    # visits that have begun, so that the robot before can have the answers
+    # (the rule is the same ahead, where a kept one skips the reminders)
+    when = hours_ago(3)
+
+    def confirmed(visit, patient):
+        ok(s.put_appointment(visit, appointment_body(1, patient, when)))
+        ok(s.request("PUT", "/v1/appointments/%s/reminders" % visit, {
+            "gateway": "old-robot", "sends": [{"channel": "call", "at": hours_ago(27),
+                                               "outcome": "confirmed"}]}))
+        assert ok(s.get_appointment(visit)).get("reminder_status") == "confirmed"
+
+    confirmed(a, p)
+    ok(s.put_appointment(a, appointment_body(2, p, when)))  # the same again: it stands
+    assert ok(s.get_appointment(a)).get("reminder_status") == "confirmed"
+    ok(s.put_appointment(a, appointment_body(3, q, when)))
+    got = ok(s.get_appointment(a))
+    assert got["version"] == 3 and "reminder_status" not in got, got
+
+    confirmed(b, q)
+    ok(s.batch([line("appointment", b, appointment_body(2, q, when, "cancelled"))]))
+    assert ok(s.get_appointment(b)).get("reminder_status") == "confirmed"
+    rep = ok(s.batch([line("appointment", b, appointment_body(3, q, when))]))
+    assert rep["appointments"]["updated"] == 1, rep
+    got = ok(s.get_appointment(b))
+    assert got["version"] == 3 and "reminder_status" not in got, got
+
+
 def test_a_visit_written_again_keeps_its_campaign_jobs(s):
     """A missed visit's re-invite and a completed visit's survey, planned
     when the MIS PUT them, stay pending when a batch writes the visits
@@ -591,6 +629,7 @@ if __name__ == "__main__":
         test_a_network_of_many_clinics,
         test_versions,
         test_a_visit_moved_ahead_drops_its_answer,
+        test_a_visit_given_to_another_or_booked_again_drops_its_answer,
         test_a_visit_written_again_keeps_its_campaign_jobs,
         test_a_record_created_meanwhile,
         test_a_record_in_sets_in_flight_together,
