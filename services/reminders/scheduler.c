@@ -8,10 +8,12 @@
  * relay produces them after the commit. A job taken too late is never
  * sent late: once its visit has begun, or more than
  * CLINICFLOW_REMINDERS_LATE_GRACE_S past its due time (the service was
- * down), it is skipped with that reason instead. A missed visit's
+ * down), it is skipped with that reason instead (a reminder late only by
+ * its due time by the dispatcher, so that its ladder goes on). A missed visit's
  * re-invite and a recall are skipped ("booked_again") when the patient
  * has a future booking by their due time; a re-invite also when the
- * patient came, or booked, for a visit after the missed one meanwhile.
+ * patient came, or booked, for a visit after the missed one meanwhile, a
+ * recall when the patient came in since it was drawn.
  *
  * Campaign contacts (recall, re-invite) can each end in a call the front
  * desk makes, so they are paced (pace_rules.c): a clinic releases at most
@@ -124,14 +126,18 @@ static int schedule_round(struct reminders_ctx *ctx, PGconn *conn, int64_t now_m
     *emitted = 0;
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     /* taken and marked in one statement: late ones skipped, the rest
-     * emitted; each row's job as the command needs it */
+     * emitted; each row's job as the command needs it. A reminder whose
+     * visit is still ahead goes out however late: the dispatcher skips it
+     * as late (plan_send_too_late), and its ladder goes on (the SMS rung,
+     * or not_confirmed and the front desk's task), as for one that waited
+     * for its gateway; skipped here, it would end the ladder unseen. */
     if (rc == 0)
         rc = cf_pg_exec(
             conn,
             "WITH due AS (SELECT job_id, CASE"
             " WHEN kind = 'reminder' AND visit_at <= $1::timestamptz THEN 'visit_started'"
-            " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
-            " END AS skip"
+            " WHEN kind <> 'reminder' AND due_at < $1::timestamptz - make_interval(secs =>"
+            " $2::int) THEN 'late' END AS skip"
             " FROM reminders.reminder_jobs j WHERE status = 'pending'"
             " AND kind NOT IN " CAMPAIGN_KINDS
             " AND due_at <= $1::timestamptz ORDER BY due_at LIMIT $3::int"
@@ -321,7 +327,10 @@ static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *netwo
             " WHERE a.patient_id = j.patient_id AND ((a.status IN ('booked', 'rescheduled')"
             " AND a.starts_at > $1::timestamptz) OR (j.kind = 'reinvite'"
             " AND a.appointment_id <> j.appointment_id AND a.starts_at > j.visit_at"
-            " AND a.status IN ('booked', 'rescheduled', 'arrived', 'completed'))))"
+            " AND a.status IN ('booked', 'rescheduled', 'arrived', 'completed'))"
+            /* a recall's patient who came in since it was drawn */
+            " OR (j.kind = 'recall' AND a.starts_at > j.created_at"
+            " AND a.status IN ('arrived', 'completed'))))"
             " THEN 'booked_again' END AS skip"
             " FROM reminders.reminder_jobs j WHERE status = 'pending'"
             " AND kind IN " CAMPAIGN_KINDS " AND network_id = $4 AND clinic_id = $5"

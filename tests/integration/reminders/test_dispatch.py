@@ -451,6 +451,43 @@ def test_a_crash_mid_send_is_unknown_never_resent(s):
     s.services.remove(again)
 
 
+def test_a_reminder_due_while_the_service_was_down_goes_on_its_ladder(s):
+    """The service is down when a reminder comes due, and back only past the
+    lateness grace (20 s here): the call is not made late, and the ladder
+    goes on as for any late send (no SMS consent: the visit is not
+    confirmed and the front desk asks). Skipped by the scheduler itself,
+    the job ended there with no send, no status and no task."""
+    if s.svc in s.services:
+        s.svc.stop()
+        s.services.remove(s.svc)
+    env = s.env_for(CLINICFLOW_REMINDERS_LATE_GRACE_S="20", **s.extra_env)
+    first = cfstack.Service("reminders", env)
+    first.start()
+    s.services.append(first)
+    s.svc = first
+    p, _ = patient(s, "Down", {"calls": True})
+    a = common.new_id("a-down-late")
+    book(s, a, 1, utc(in_s(2 * 3600 + 15)), clinic=NORTH, patient=p)
+    first.stop()
+    s.services.remove(first)
+    status, _, due = job_of(s, a)
+    assert status == "pending", job_of(s, a)
+    # the clock, not an event: the service is away until the grace is past
+    time.sleep(max(0.0, due + 20 + 3 - time.time()))
+    back = cfstack.Service("reminders", env)
+    back.start()
+    s.services.append(back)
+    s.svc = back
+    cfstack.wait_until(lambda: send_of(s, a) is not None, 60, "the late reminder's send")
+    send_id, status, reason, _ = send_of(s, a)
+    assert (status, reason) == ("skipped", "late"), send_of(s, a)
+    assert s.dialer.of(send_id) == []
+    cfstack.wait_until(lambda: reminder_status(s, a) == "not_confirmed", 30,
+                       "the reminder not confirmed")
+    back.stop()
+    s.services.remove(back)
+
+
 def test_a_reminder_put_off_past_its_grace_is_skipped_late(s):
     """Center's gateway away for longer than the lateness grace (20 s
     here): each put-off makes the job due again 30 s on, but its command
@@ -492,5 +529,6 @@ if __name__ == "__main__":
         test_a_gateway_busy_is_asked_again,
         test_a_call_nobody_reports_on_ends_unknown,
         test_a_crash_mid_send_is_unknown_never_resent,
+        test_a_reminder_due_while_the_service_was_down_goes_on_its_ladder,
         test_a_reminder_put_off_past_its_grace_is_skipped_late,
     ])
