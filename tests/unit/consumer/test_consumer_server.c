@@ -601,10 +601,9 @@ static void test_offsets_fenced(struct cf_consumer *c, const char *dsn)
     char pid[16];
     snprintf(pid, sizeof(pid), "%d", PQbackendPID(c->conn));
     const int64_t deadline = cf_time_mono_ms() + 30000;
-    while (count(other.conn,
-                 "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int"
-                 " AND wait_event_type = 'Lock'",
-                 pid) == 0 &&
+    /* the lock table as it is now (pg_stat_activity would show other's
+     * transaction the sessions as they were at its first look) */
+    while (count(other.conn, "SELECT cardinality(pg_blocking_pids($1::int))", pid) <= 0 &&
            cf_time_mono_ms() < deadline)
         usleep(10 * 1000);
     CHECK(cf_time_mono_ms() < deadline); /* it waited on the row */
