@@ -71,6 +71,8 @@ static const struct only appointments_only[] = {
     /* the show rate is over these: the visits that came or did not */
     {"arrived_or_no_show", "r.status IN ('arrived', 'completed', 'no_show')", NULL},
     {"cancelled", "r.status = 'cancelled'", NULL},
+    /* a booking an operator made: the operators report's bookings */
+    {"operator_booked", "r.operator_id IS NOT NULL", NULL},
     {"plan", "r.plan_status IS NOT NULL", NULL},
     {"plan_accepted", "r.plan_status = 'accepted'", NULL},
     /* an arrival of a patient who had come before: an earlier arrival, or

@@ -184,9 +184,11 @@ int an_local_hours(const char *tz, int64_t day, int hour);
  * person is the one of the call or lead the booking names, else the
  * earliest-seen person of the patient's phones, each of the network's own
  * (a booking naming another network's call or lead, which the MIS may
- * send, takes nothing of it). A named call or lead with no contact key (a
- * hidden number) is a person of its own, whose only contact it is: its
- * own source under either attribution. The sources report counts
+ * send, takes nothing of it). A named inbound call or lead with no
+ * contact key (a hidden number) is a person of its own, whose only
+ * contact it is: its own source under either attribution (an outbound or
+ * internal call with none, to a number that did not parse, is nobody's:
+ * the patient's phones decide). The sources report counts
  * bookings, visits and revenue over it, the records narrow to a source. */
 #define AN_ATTRIBUTED_SQL(touch)                                                                   \
     "(SELECT a.*, coalesce(pe.src, '') AS src, coalesce(pe.med, '') AS med, coalesce(pe.camp, '')" \
@@ -197,7 +199,8 @@ int an_local_hours(const char *tz, int64_t day, int hour);
     " c.campaign ELSE pe." touch "_campaign END AS camp, 0 AS prio FROM analytics.calls c"         \
     " LEFT JOIN analytics.persons pe ON pe.network_id = c.network_id"                              \
     " AND pe.contact_key = c.contact_key WHERE c.network_id = a.network_id"                        \
-    " AND c.call_id = a.call_id AND (c.contact_key IS NULL OR pe.contact_key IS NOT NULL)"         \
+    " AND c.call_id = a.call_id AND ((c.contact_key IS NULL AND c.direction = 'inbound')"          \
+    " OR pe.contact_key IS NOT NULL)"                                                              \
     " UNION ALL SELECT coalesce(pe.first_at, l.received_at), CASE WHEN l.contact_key IS NULL"      \
     " THEN l.source ELSE pe." touch "_source END, CASE WHEN l.contact_key IS NULL THEN l.medium"   \
     " ELSE pe." touch "_medium END, CASE WHEN l.contact_key IS NULL THEN l.campaign ELSE"          \

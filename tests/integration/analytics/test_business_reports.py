@@ -794,6 +794,7 @@ def check_records(stack, days):
                                 ("reception", "answered_reception"))),
             ("calls", "operators", (("handled", "calls_handled"), ("answered", "inbound_answered"),
                                     ("outbound", "outbound"))),
+            ("bookings", "operators", (("operator_booked", "bookings"),)),
             ("tasks", "calls", (("callback", "callback_tasks"), ("callback_closed", "called_back"),
                                 ("callback_on_time", "called_back_on_time"),
                                 ("callback_expired", "lost"))),
