@@ -32,8 +32,9 @@ struct mis_stored {
  * stored row's alias and a dot, or "" for the row an UPDATE changes; the
  * new version's start, patient and status as SQL expressions). What the
  * patient answered was of the visit as it was: moved to a new time ahead,
- * given to another patient, or booked again after it was cancelled or
- * missed, it has no answer (a kept one would make the dispatcher skip its
+ * given to another patient, or booked again from a status that is not
+ * reminded (cancelled or missed, or an MIS's correction of one that came),
+ * it has no answer (a kept one would make the dispatcher skip its
  * reminders as answered). One moved into the past is the record of when
  * it happened, and keeps it. */
 #define MIS_REMINDER_STATUS_SQL(old, starts, patient, status)                                      \
