@@ -65,13 +65,25 @@ static long long int_of(const json_t *j, const char *key)
     return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
 }
 
+/* 1 when the call's party key (caller, called) was erased with its
+ * patient (calls_store_erase). */
+static int party_erased(const json_t *j_call, const char *key)
+{
+    const char *kind = json_string_value(json_object_get(json_object_get(j_call, key), "kind"));
+    return kind && strcmp(kind, "erased") == 0;
+}
+
 /* A party reported as a phone replaces one that was not (a later leg may
- * carry the number an earlier one withheld); otherwise the first stays. */
+ * carry the number an earlier one withheld); otherwise the first stays.
+ * An erased party stays erased: a later fact about the call (its end, its
+ * recording, a provider's retry) names the person the erasure took away. */
 static void merge_party(json_t *j_call, const char *key, json_t *j_party)
 {
     const char *cur = json_string_value(json_object_get(json_object_get(j_call, key), "kind"));
     const char *new_kind = json_string_value(json_object_get(j_party, "kind"));
 
+    if (party_erased(j_call, key))
+        return;
     if (!cur || (strcmp(cur, "e164") != 0 && new_kind && strcmp(new_kind, "e164") == 0))
         json_object_set(j_call, key, j_party);
 }
@@ -92,6 +104,8 @@ static void merge_contact_key(json_t *j_call, const json_t *j_fact)
     const char *fact_dir = json_string_value(json_object_get(j_fact, "direction"));
     json_t *j_key = json_object_get(j_fact, "contact_key");
 
+    if (party_erased(j_call, inbound ? "caller" : "called"))
+        return; /* the erasure keeps the key: the call counts as before */
     if (!kept)
         json_object_del(j_call, "contact_key");
     else if (json_is_string(j_key) && reported && strcmp(reported, kept) == 0 && dir && fact_dir &&
@@ -181,6 +195,8 @@ CF_TESTABLE void calls_fold_fact(json_t *j_call, const json_t *j_fact, int64_t f
     merge_party(j_call, "caller", json_object_get(j_fact, "from"));
     merge_party(j_call, "called", json_object_get(j_fact, "to"));
     merge_contact_key(j_call, j_fact);
+    if (party_erased(j_call, "caller") || party_erased(j_call, "called"))
+        json_object_del(j_call, "recording_url"); /* the erased person's voice */
 }
 
 static void set_or_del_int(json_t *j, const char *key, long long v)

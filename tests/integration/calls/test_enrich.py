@@ -258,6 +258,45 @@ def test_erasure_reaches_a_number_given_up(stack):
     assert rows == [[next_id]], rows
 
 
+def test_an_erased_call_stays_erased_when_the_provider_reports_again(stack):
+    """A patient's call is under way when the patient is erased; then the
+    provider reports the call's end, with its recording, from the same
+    number: the call stays erased (no number, no recording, no patient),
+    on calls.v1 and in calls.calls, its contact key kept, so it counts as
+    before. Before, the end's number and recording came back."""
+    number, patient_id = new_number(), str(uuid.uuid4())
+    start = int(cfstack.psql(
+        stack.dsn, "SELECT coalesce(sum(next_offset), 0) FROM calls.consumer_offsets"
+        " WHERE group_id = 'clinicflow-calls-patients'")[0][0])
+    put_patient(stack, patient_id, number, "2026-09-01T10:00:00.000Z")
+    wait_patients_consumed(stack, start + 1)
+    pbx = "pbx-" + uuid.uuid4().hex[:12]
+    st, _, reply = stack.post_generic(call_body(call_id=pbx, event="answered",
+                                                time="2026-11-20T09:00:05Z", **{"from": number}))
+    assert st == 202, reply
+    call_id = json.loads(reply)["call_id"]
+
+    def caller():
+        return cfstack.psql(stack.dsn, "SELECT coalesce(doc->'caller'->>'kind', ''),"
+                            " coalesce(doc->'patient'->>'patient_id', ''), coalesce(contact_key,"
+                            " ''), coalesce(doc->>'recording_url', '') FROM calls.calls"
+                            " WHERE call_id = '%s'" % call_id)
+    wait_until(lambda: caller() == [["e164", patient_id, contact_key(number), ""]], 60,
+               "the call stored, the patient's")
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, patient_id, None)
+    wait_patients_consumed(stack, start + 2)
+    assert caller() == [["erased", "", contact_key(number), ""]], caller()
+
+    data = ended_call(stack, call_id=pbx, time="2026-11-20T09:01:00Z",
+                      answered_at="2026-11-20T09:00:05Z",
+                      recording_url="https://pbx.example/rec/%s.mp3" % pbx, **{"from": number})
+    assert data["call_id"] == call_id, data
+    assert data["caller"] == {"raw": "", "kind": "erased"}, data
+    assert "recording_url" not in data and "patient_id" not in data.get("patient", {}), data
+    assert data["contact_key"] == contact_key(number), data
+    assert caller() == [["erased", "", contact_key(number), ""]], caller()
+
+
 def test_patient_event_from_a_lax_producer(stack):
     """An upstream system may write the event id in uppercase and list a phone
     twice: the event is still applied (not taken for a duplicate, not stuck
@@ -318,6 +357,7 @@ if __name__ == "__main__":
             test_earlier_call_folded_later_takes_the_unique_flag,
             test_patient_class,
             test_erasure_reaches_a_number_given_up,
+            test_an_erased_call_stays_erased_when_the_provider_reports_again,
             test_patient_event_from_a_lax_producer,
             test_call_folded_while_a_patient_change_commits,
         )], exit=False)
