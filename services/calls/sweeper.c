@@ -94,24 +94,11 @@ static int sweep_task(struct calls_ctx *ctx, PGconn *conn, const char *task_id,
     }
 
     struct cf_outbox *out = cf_outbox_new();
-    char cb_call[CF_UUID_STR_LEN + 1] = "";
-    int64_t cb_ms = 0;
-    const int64_t opened = cf_time_json_get(j_task, "opened_at");
-    if (opened >= 0)
-        rc = calls_tasks_find_callback(conn, network_id, contact_key, opened,
-                                       calls_task_lost_at(&ctx->cfg, opened), cb_call, &cb_ms,
-                                       errbuf, errbuf_size);
-    if (rc == 0 && cb_call[0]) {
-        rc = calls_tasks_close_with_callback(ctx, conn, network_id, contact_key, j_task, cb_call,
-                                             cb_ms, task_id, out, errbuf, errbuf_size);
-    } else if (rc == 0) {
-        json_object_set_new(j_task, "status", json_string("expired"));
-        rc = calls_tasks_save(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
-        if (rc == 0)
-            calls_tasks_emit(out, task_id, "expired", j_task, network_id, cf_time_now_ms());
-    }
+    int closed = 0;
+    rc = calls_tasks_settle_lost(ctx, conn, network_id, contact_key, j_task, out, &closed, errbuf,
+                                 errbuf_size);
     rc = cf_outbox_stage_commit(conn, "calls", out, rc, errbuf, errbuf_size);
-    if (rc >= 0 && cb_call[0])
+    if (rc >= 0 && closed)
         counts->closed++;
     else if (rc >= 0)
         counts->expired++;

@@ -112,6 +112,21 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     const int64_t ended = calls_task_miss_end(j_call);
     const int earlier = j_task && calls_task_miss_before(j_task, j_call);
     int lost = 0;
+    /* A miss that ended after the open task's lost time (the sweeper has
+     * not come to it yet) cannot join a task that was over by then: the
+     * task is settled first, as the sweeper would (closed by a callback
+     * in its window, else expired at its lost time, with the sweeper's
+     * event ids), and the miss gets a task of its own. */
+    const int64_t opened_at = j_task ? cf_time_json_get(j_task, "opened_at") : -1;
+    if (j_task && !earlier && opened_at >= 0 && ended > calls_task_lost_at(&ctx->cfg, opened_at)) {
+        int closed = 0;
+        rc = calls_tasks_settle_lost(ctx, conn, network_id, contact_key, j_task, out, &closed,
+                                     errbuf, errbuf_size);
+        json_decref(j_task);
+        j_task = NULL;
+        if (rc != 0)
+            return rc;
+    }
     if (earlier) {
         char cb_call[CF_UUID_STR_LEN + 1];
         int64_t cb_ms = 0;
@@ -155,6 +170,31 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     /* No open task (or one this miss does not join): a task of its own. */
     return open_task(ctx, conn, network_id, contact_key, j_call, lost, id_base, out, errbuf,
                      errbuf_size);
+}
+
+int calls_tasks_settle_lost(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                            const char *contact_key, json_t *j_task, struct cf_outbox *out,
+                            int *closed, char *errbuf, size_t errbuf_size)
+{
+    const char *task_id = json_string_value(json_object_get(j_task, "task_id"));
+    const int64_t opened = cf_time_json_get(j_task, "opened_at");
+    const int64_t lost_at = calls_task_lost_at(&ctx->cfg, opened);
+    char cb_call[CF_UUID_STR_LEN + 1] = "";
+    int64_t cb_ms = 0;
+    int rc = calls_tasks_find_callback(conn, network_id, contact_key, opened, lost_at, cb_call,
+                                       &cb_ms, errbuf, errbuf_size);
+    *closed = rc == 0 && cb_call[0];
+    if (rc == 0 && cb_call[0])
+        return calls_tasks_close_with_callback(ctx, conn, network_id, contact_key, j_task, cb_call,
+                                               cb_ms, task_id, out, errbuf, errbuf_size);
+    if (rc == 0) {
+        json_object_set_new(j_task, "status", json_string("expired"));
+        rc = calls_tasks_save(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
+    }
+    /* dated when it was lost, whenever it is found so */
+    if (rc == 0)
+        calls_tasks_emit(out, task_id, "expired", j_task, network_id, lost_at);
+    return rc;
 }
 
 /* Opens a task for the missed call j_call (the call as calls.v1 carries

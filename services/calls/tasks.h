@@ -42,6 +42,15 @@ int calls_tasks_close_with_callback(struct calls_ctx *ctx, PGconn *conn, const c
                                     int64_t answered_ms, const char *id_base, struct cf_outbox *out,
                                     char *errbuf, size_t errbuf_size);
 
+/* Settles the open task j_task whose lost time has passed, as the sweeper
+ * does and a miss after that time must first (add_missed): closed by a
+ * callback the store holds within its window (*closed = 1), else expired,
+ * dated at its lost time. The events' ids come from the task id, so
+ * whichever settles it, they are the same. */
+int calls_tasks_settle_lost(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                            const char *contact_key, json_t *j_task, struct cf_outbox *out,
+                            int *closed, char *errbuf, size_t errbuf_size);
+
 /* task_store.c: the task store. All run on conn inside the caller's
  * transaction. A contact in a batch's arrays is {"n": network, "k":
  * contact key}; sets are objects keyed by calls_contact_lock_key or call

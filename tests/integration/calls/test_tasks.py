@@ -104,6 +104,32 @@ def test_missed_call_task_updated_then_closed_by_callback(stack):
     wait_task(stack, ckey, "clinicflow.task.opened", count=2)
 
 
+def test_a_miss_after_the_open_tasks_lost_time_gets_a_task_of_its_own(stack):
+    """The contact's next missed call ends after the open task's lost time
+    (here in the future: the sweeper, which goes by the clock, has not
+    come to the task yet): the task is over by then, so it expires, dated
+    at its lost time, and the new miss opens a task of its own. Before,
+    the miss joined the lost task (missed_calls 2) and was lost with it."""
+    number = new_number()
+    ckey = contact_key(number)
+    first_end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=30)
+    missed_call(stack, number, first_end)
+    first = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+    missed_call(stack, number, first_end + timedelta(seconds=LOST_AFTER_S + 60))
+    expired = wait_task(stack, ckey, "clinicflow.task.expired")
+    assert expired["data"]["task_id"] == first["task_id"], expired
+    assert expired["data"]["missed_calls"] == 1, expired
+    lost_at = first_end + timedelta(seconds=LOST_AFTER_S)
+    assert expired["time"] == lost_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"), expired
+    wait_task(stack, ckey, "clinicflow.task.opened", count=2)
+    (second,) = [e["data"] for e in tasks_of(stack, ckey) if e["type"] == "clinicflow.task.opened"
+                 and e["data"]["task_id"] != first["task_id"]]  # tasks sit on their partitions
+    assert second["missed_calls"] == 1, second
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls FROM calls.tasks"
+                        " WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
+    assert rows == [["expired", "1"], ["open", "1"]], rows
+
+
 def test_late_callback_is_not_on_time(stack):
     number, ckey, end, _ = missed_minutes_ago(stack, 50)
     answered = end + timedelta(minutes=40)
@@ -723,6 +749,7 @@ if __name__ == "__main__":
         cfstack.run([lambda f=f: f(s) for f in (
             test_missed_call_task_updated_then_closed_by_callback,
             test_late_callback_is_not_on_time,
+            test_a_miss_after_the_open_tasks_lost_time_gets_a_task_of_its_own,
             test_lost_task_expires_once,
             test_overdue_task_closed_by_a_callback_not_yet_applied,
             test_overdue_task_waits_for_the_fold,
