@@ -378,7 +378,7 @@ async function operators(ctx) {
   // calls the operator answered (either direction): their calls records,
   // also behind their talk time and conversion
   const map = {
-    bookings: ['bookings', null],
+    bookings: ['bookings', 'operator_booked'], // booked by an operator: the report's figure
     calls_handled: ['calls', 'handled'],
     inbound_answered: ['calls', 'answered'],
     outbound: ['calls', 'outbound'],

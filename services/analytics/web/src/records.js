@@ -56,7 +56,7 @@ const ID = { contacts: 'id', persons: 'person_id', calls: 'call_id', leads: 'lea
 // What one figure of a row counts ("only", GET /v1/records' own narrowing:
 // the report's definition, applied by the API so every page is of them).
 // an appointment's narrowings, whether placed by its visit or its booking
-const APPOINTMENT_ONLY = ['arrived', 'no_show', 'arrived_or_no_show', 'cancelled', 'plan', 'plan_accepted', 'repeat',
+const APPOINTMENT_ONLY = ['arrived', 'no_show', 'arrived_or_no_show', 'cancelled', 'operator_booked', 'plan', 'plan_accepted', 'repeat',
   'reminded_confirmed', 'reminded_unconfirmed', 'arrived_new', 'first_arrival'];
 const ONLY = {
   contacts: ['calls', 'leads', 'unique'],
@@ -81,7 +81,7 @@ const ONLY_LABEL = {
   reception: 'f.answered_reception', handled: 'f.calls_handled',
   responded: 'f.responded', unanswered: 'f.unanswered', sla_breached: 'f.sla_breaches', booked: 'f.booked',
   lost: 'f.lost', spam: 'f.spam', arrived: 'f.arrivals', no_show: 'f.no_shows', cancelled: 'f.cancellations',
-  plan: 'f.plans_proposed', plan_accepted: 'f.plans_accepted', repeat: 'f.repeat_visits',
+  plan: 'f.plans_proposed', plan_accepted: 'f.plans_accepted', repeat: 'f.repeat_visits', operator_booked: 'f.bookings',
   calls: 'records.kind.calls', leads: 'records.kind.leads', confirmed: 'f.confirmed',
   declined: 'f.declined', reschedule_requested: 'f.reschedule_requested', not_confirmed: 'f.not_confirmed',
   opt_outs: 'f.opt_outs', promoters: 'nps.promoters', passives: 'nps.passives',
