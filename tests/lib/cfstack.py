@@ -68,8 +68,31 @@ def bin_path(name):
     return p
 
 
+def _ephemeral_low():
+    """The first port of the kernel's range for outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    """A TCP port that was free on 127.0.0.1 a moment ago, below the range
+    the kernel gives outgoing connections: one taken from that range (as
+    a bind to port 0 does) could be any client's local port by the time
+    its server binds it, and tests run in parallel connect a lot. Here
+    only another test's pick could take it, drawn at random from about
+    12,000."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = secrets.randbelow(max(low - 20000, 1000)) + 20000 if low > 21000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

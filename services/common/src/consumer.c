@@ -119,9 +119,10 @@ static int begin_batch(struct cf_consumer *c, char *errbuf, size_t errbuf_size)
 
 /* Sets each partition of the list to the next offset stored for the group;
  * partitions without a row keep what they hold (RD_KAFKA_OFFSET_INVALID:
- * the committed offset, else auto.offset.reset). The list becomes what the
- * runner knows to be stored (c->stored). 0, or the error, with the
- * connection dropped. */
+ * the committed offset, else auto.offset.reset). The rows found become
+ * what the runner knows to be stored (c->stored, which has no entry for a
+ * partition without a row). 0, or the error, with the connection
+ * dropped. */
 static int load_offsets(struct cf_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     char errbuf[512];
