@@ -6,7 +6,8 @@
  * message under a savepoint).
  * Shared by the runner's files (consumer.c: the thread and the batch's
  * transaction; consumer_apply.c: the batch's messages applied;
- * consumer_store.c: its statements; consumer_dlq.c: DLQ entries) and its
+ * consumer_store.c: its statements; consumer_dlq.c: DLQ entries;
+ * consumer_lag.c: the lag gauge) and its
  * unit test; not part of the library's interface (common/consumer.h).
  */
 #ifndef CF_COMMON_CONSUMER_TESTABLE_H
@@ -72,6 +73,11 @@ struct cf_consumer {
  * The rebalance callback (consumer.c) assigns nothing before. 0, or
  * CF_EUNAVAIL when the runner is asked to stop meanwhile. */
 int cf_consumer_load_offsets_wait(struct cf_consumer *c, rd_kafka_topic_partition_list_t *parts);
+
+/* Lag = cached high watermark - position, per topic and in total, into
+ * c->lag and c's share of clinicflow_consumer_lag (consumer_lag.c). Runner
+ * thread only. */
+void cf_consumer_refresh_lag(struct cf_consumer *c);
 
 /* A message of a batch, parsed. */
 struct cf_consumer_msg {
