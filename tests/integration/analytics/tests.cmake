@@ -6,8 +6,8 @@ cf_integration_test(analytics.calls_report analytics/test_calls_report.py)
 cf_integration_test(analytics.exactly_once analytics/test_exactly_once.py)
 cf_integration_test(analytics.report_api analytics/test_report_api.py)
 # exactly_once restarts, kills and rebalances the service over backlogs of
-# a thousand or two events each (~80 s on 2 cores under ASan): start it early.
-set_tests_properties(integration.analytics.exactly_once PROPERTIES COST 65)
+# a thousand or two events each (~100 s on 2 cores under ASan): start it early.
+set_tests_properties(integration.analytics.exactly_once PROPERTIES COST 100)
 set_tests_properties(integration.analytics.calls_report PROPERTIES COST 20)
 cf_integration_test(analytics.leads_report analytics/test_leads_report.py)
 cf_integration_test(analytics.cache analytics/test_cache.py)

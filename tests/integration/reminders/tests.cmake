@@ -1,6 +1,7 @@
 cf_integration_test(reminders.mis reminders/test_mis.py)
 cf_integration_test(reminders.planning reminders/test_planning.py)
 cf_integration_test(reminders.dispatch reminders/test_dispatch.py)
+cf_integration_test(reminders.dispatch_put_off reminders/test_dispatch_put_off.py)
 cf_integration_test(reminders.ladder reminders/test_ladder.py)
 cf_integration_test(reminders.gateways reminders/test_gateways.py)
 cf_integration_test(reminders.batch reminders/test_batch.py)
