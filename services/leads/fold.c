@@ -324,7 +324,7 @@ static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
         /* the keys the lead gained may have had their call already: an
          * e-mail lead whose number, from the mail, was called before the
          * form that gave it came */
-        if (!json_object_get(j_lead, "responded_at")) {
+        if (leads_awaits_response(j_lead)) {
             j_pending = json_array();
             rc = claim_call(conn, ev->networkid, keys, j_lead, j_pending, errbuf, errbuf_size);
             if (rc == 0)
@@ -373,7 +373,8 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
     if (rc == 0)
         rc = json_array_size(plain) == 0
                  ? CF_ENOTFOUND
-                 : leads_store_find_open(conn, ev->networkid, plain, &j_lead, errbuf, errbuf_size);
+                 : leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, &j_lead, errbuf,
+                                         errbuf_size);
     if (rc == 0 || rc == CF_ENOTFOUND) {
         rc = request_apply(ctx, conn, ev, keys, j_lead, out, errbuf, errbuf_size);
         j_lead = NULL;
@@ -422,7 +423,8 @@ static int lead_of(PGconn *conn, const struct cf_event *ev, int *named, json_t *
     rc = json_array_size(plain) == 0 ? CF_ENOTFOUND
                                      : leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
     if (rc == 0)
-        rc = leads_store_find_open(conn, ev->networkid, plain, out, errbuf, errbuf_size);
+        rc = leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, out, errbuf,
+                                   errbuf_size);
     json_decref(locks);
     json_decref(plain);
     json_decref(keys);

@@ -36,7 +36,8 @@ struct run {
     json_t *claims;   /* [{"call_id", "lead_id"}]: those new leads took */
 };
 
-/* The rows of the run's look-ups: every contact key ({"n", "k"}) and every
+/* The rows of the run's look-ups: every contact key ({"n", "k", "t": the
+ * request's time}) and every
  * lead id a request would open ({"l", "n"}). */
 static void lookup_rows(const struct cf_event *const *evs, size_t n, const json_t *keys,
                         json_t *key_rows, json_t *lead_rows)
@@ -46,9 +47,11 @@ static void lookup_rows(const struct cf_event *const *evs, size_t n, const json_
         json_t *j_k;
         json_array_foreach(json_array_get(keys, i), k, j_k)
         {
-            json_array_append_new(
-                key_rows, json_pack("{s:I, s:s, s:O}", "i", (json_int_t)json_array_size(key_rows),
-                                    "n", evs[i]->networkid, "k", json_object_get(j_k, "key")));
+            json_array_append_new(key_rows,
+                                  json_pack("{s:I, s:s, s:O, s:I}", "i",
+                                            (json_int_t)json_array_size(key_rows), "n",
+                                            evs[i]->networkid, "k", json_object_get(j_k, "key"),
+                                            "t", (json_int_t)evs[i]->time_ms));
         }
         char lead_id[CF_UUID_STR_LEN + 1];
         leads_new_lead_id(evs[i]->networkid, evs[i]->id, lead_id);
@@ -144,7 +147,7 @@ static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
                          char *errbuf, size_t errbuf_size)
 {
     json_t *cands = candidates(r, ev->networkid, keys);
-    const int pick = leads_pick_open(cands);
+    const int pick = leads_pick_open(cands, ev->time_ms);
     json_t *j_lead = pick >= 0 ? json_array_get(cands, (size_t)pick) : NULL;
     int rc = 0;
 
@@ -152,7 +155,7 @@ static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
         /* a key the lead gained may have had its call already (fold.c,
          * request_apply) */
         json_t *envelopes = json_array();
-        if (!json_object_get(j_lead, "responded_at") &&
+        if (leads_awaits_response(j_lead) &&
             leads_answered_call_take(r->calls, ev->networkid, keys, j_lead, envelopes, r->claims))
             leads_fold_apply_waiting(ctx, j_lead, envelopes, out);
         json_decref(envelopes);

@@ -50,11 +50,16 @@ int leads_gain_keys(json_t *j_lead, const json_t *keys);
 void leads_attribute(json_t *j_lead, const json_t *j_fact, const json_t *j_code_tags);
 
 /* The first response: 1 when a response at at_ms is the lead's first
- * after its received_at (none recorded yet, at_ms not before it), and then
+ * after its received_at (none recorded yet, at_ms not before it, nor
+ * after its closed_at when it is closed), and then
  * sets responded_at, response_seconds (wall clock) and working_seconds
  * (within hours; NULL: the wall clock) on j_lead. 0 and nothing changed
  * otherwise. */
 int leads_respond(json_t *j_lead, int64_t at_ms, const struct cf_time_hours *hours);
+
+/* 1 when j_lead waits for its first response: open, none recorded (a
+ * call answered since, or a callback asked, is then for it). */
+int leads_awaits_response(const json_t *j_lead);
 
 /* The working hours of a clinic (its working_hours and holidays in its
  * zone): 0 with *out to free (cf_time_hours_free), CF_ENOTFOUND when it
@@ -94,11 +99,14 @@ void leads_new_lead_id(const char *network_id, const char *fact_id, char out[CF_
  * then hold a part). */
 int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks, json_t *keys);
 
-/* Which of the leads j_leads (an array of lead documents) a request
- * holding their keys belongs to: the open one with the latest
- * last_message_at, the lowest lead id among equals (as the store's look-up
- * orders them). Its index, or -1 when none is open. */
-int leads_pick_open(const json_t *j_leads);
+/* Which of the leads j_leads (an array of lead documents) a request (or
+ * a response by contact) dated at_ms holding their keys belongs to: a
+ * lead closed since that was open then (received_at <= at_ms <=
+ * closed_at; a request told late belongs to the lead it was part of, not
+ * to a new one already overdue), the latest received; else the open one
+ * with the latest last_message_at; the lowest lead id among equals (as
+ * the store's look-up orders them). Its index, or -1 when there is none. */
+int leads_pick_open(const json_t *j_leads, int64_t at_ms);
 
 /* The lead as lead.received publishes it (new reference): the members of
  * lead.json, without the fold's own. */

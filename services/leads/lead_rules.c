@@ -157,8 +157,12 @@ void leads_attribute(json_t *j_lead, const json_t *j_fact, const json_t *j_code_
 int leads_respond(json_t *j_lead, int64_t at_ms, const struct cf_time_hours *hours)
 {
     const int64_t received = cf_time_json_get(j_lead, "received_at");
+    const int64_t closed = cf_time_json_get(j_lead, "closed_at");
 
-    if (received < 0 || at_ms < received || json_object_get(j_lead, "responded_at"))
+    /* a closed lead's clock stopped at its close: a reply after it (the
+     * booking confirmed in the chat) is not how fast it was answered */
+    if (received < 0 || at_ms < received || (closed >= 0 && at_ms > closed) ||
+        json_object_get(j_lead, "responded_at"))
         return 0;
     const int64_t wall = (at_ms - received) / 1000;
     cf_time_json_set(j_lead, "responded_at", at_ms);
@@ -167,6 +171,12 @@ int leads_respond(json_t *j_lead, int64_t at_ms, const struct cf_time_hours *hou
         j_lead, "working_seconds",
         json_integer(hours ? cf_time_working_seconds(hours, received, at_ms) : wall));
     return 1;
+}
+
+int leads_awaits_response(const json_t *j_lead)
+{
+    const char *status = json_string_value(json_object_get(j_lead, "status"));
+    return status && strcmp(status, "open") == 0 && !json_object_get(j_lead, "responded_at");
 }
 
 int leads_clinic_hours(const struct cf_clinic *clinic, struct cf_time_hours *out)
@@ -326,11 +336,11 @@ int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks,
     return ok;
 }
 
-int leads_pick_open(const json_t *j_leads)
+int leads_pick_open(const json_t *j_leads, int64_t at_ms)
 {
-    int best = -1;
-    int64_t best_at = 0;
-    const char *best_id = NULL;
+    int best = -1, best_closed = -1;
+    int64_t best_at = 0, closed_at = 0;
+    const char *best_id = NULL, *closed_id = NULL;
     size_t i;
     json_t *j_lead;
 
@@ -338,8 +348,22 @@ int leads_pick_open(const json_t *j_leads)
     {
         const char *status = json_string_value(json_object_get(j_lead, "status"));
         const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
-        if (!status || strcmp(status, "open") != 0 || !id)
+        if (!status || !id)
             continue;
+        if (strcmp(status, "open") != 0) {
+            /* closed since: the lead that was open at at_ms */
+            const int64_t received = cf_time_json_get(j_lead, "received_at");
+            const int64_t closed = cf_time_json_get(j_lead, "closed_at");
+            if (received < 0 || received > at_ms || closed < at_ms)
+                continue;
+            if (best_closed < 0 || received > closed_at ||
+                (received == closed_at && strcmp(id, closed_id) < 0)) {
+                best_closed = (int)i;
+                closed_at = received;
+                closed_id = id;
+            }
+            continue;
+        }
         const int64_t at = cf_time_json_get(j_lead, "last_message_at");
         if (best < 0 || at > best_at || (at == best_at && strcmp(id, best_id) < 0)) {
             best = (int)i;
@@ -347,5 +371,5 @@ int leads_pick_open(const json_t *j_leads)
             best_id = id;
         }
     }
-    return best;
+    return best_closed >= 0 ? best_closed : best;
 }

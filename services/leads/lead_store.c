@@ -69,8 +69,8 @@ static int one_doc(PGresult *res, json_t **out, char *errbuf, size_t errbuf_size
     return 0;
 }
 
-int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, json_t **out,
-                          char *errbuf, size_t errbuf_size)
+int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, int64_t at_ms,
+                          json_t **out, char *errbuf, size_t errbuf_size)
 {
     json_t *rows = json_array(), *leads = json_object(), *by_key = json_object();
     json_t *cands = json_array();
@@ -83,10 +83,13 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
     /* the run's look-up for one request, and the run's choice among the
      * leads it finds (fold_batch.c): one way to find a person's lead */
     json_array_foreach(keys, i, j_key)
-        json_array_append_new(rows, json_pack("{s:s, s:O}", "n", network_id, "k", j_key));
+    {
+        json_array_append_new(rows, json_pack("{s:s, s:O, s:I}", "n", network_id, "k", j_key, "t",
+                                              (json_int_t)at_ms));
+    }
     int rc = leads_store_find_open_by_keys(conn, rows, leads, by_key, errbuf, errbuf_size);
     json_object_foreach(leads, id, j_lead) json_array_append(cands, j_lead);
-    const int pick = rc == 0 ? leads_pick_open(cands) : -1;
+    const int pick = rc == 0 ? leads_pick_open(cands, at_ms) : -1;
     if (rc == 0 && pick < 0)
         rc = CF_ENOTFOUND;
     if (rc == 0)
@@ -110,9 +113,11 @@ int leads_store_find_open_by_keys(PGconn *conn, const json_t *rows, json_t *lead
     int rc = cf_pg_exec_json_planned(
         conn,
         "SELECT q.n, q.k, l.lead_id::text, l.doc::text"
-        " FROM (SELECT DISTINCT n, k FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text)) q"
+        " FROM (SELECT n, k, to_timestamp(min(t) / 1000.0) AS t"
+        "  FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text, t bigint) GROUP BY n, k) q"
         " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
-        " JOIN leads.leads l ON l.lead_id = c.lead_id AND l.status = 'open'"
+        " JOIN leads.leads l ON l.lead_id = c.lead_id"
+        "  AND (l.status = 'open' OR (l.received_at <= q.t AND l.closed_at >= q.t))"
         " ORDER BY l.lead_id FOR UPDATE OF l",
         rows, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {

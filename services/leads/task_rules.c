@@ -95,7 +95,10 @@ int leads_task_wants_callback(const json_t *j_lead)
 
 const json_t *leads_merge_callback_phone(const json_t *j_lead, const json_t *j_fact)
 {
-    if (json_object_get(j_lead, "responded_at") ||
+    const char *status = json_string_value(json_object_get(j_lead, "status"));
+
+    /* a request told late into a lead closed since asks nothing of it */
+    if ((status && strcmp(status, "open") != 0) || json_object_get(j_lead, "responded_at") ||
         json_is_true(json_object_get(j_lead, "callback_merged")) ||
         leads_task_wants_callback(j_lead) || !leads_task_wants_callback(j_fact))
         return NULL;

@@ -59,9 +59,9 @@ int64_t leads_task_due_at(const struct cf_time_hours *h, int64_t from_ms, long s
 int leads_task_wants_callback(const json_t *j_lead);
 
 /* The number a request j_fact (a fact's data on leads.raw) merging into
- * the open lead j_lead (its stored document) asks to be called back at:
- * the request wants a callback (leads_task_wants_callback), the lead has
- * not been answered yet, and no callback was asked of it before (its own
+ * the lead j_lead (its stored document) asks to be called back at: the
+ * request wants a callback (leads_task_wants_callback), the lead is open
+ * and has not been answered yet, and no callback was asked of it before (its own
  * request's, or a merge's: callback_merged). NULL otherwise. Borrowed
  * from j_fact. */
 const json_t *leads_merge_callback_phone(const json_t *j_lead, const json_t *j_fact);

@@ -354,12 +354,34 @@ def test_response_once_and_status(stack):
     assert evs[2]["data"]["status"] == "booked", evs[2]
     assert evs[2]["data"]["appointment_id"] == "appt-1", evs[2]
     assert stack.row(lead_id)[0][0] == "booked"
+    # requests dated while it was open, told after it closed (a provider's
+    # retry hours late), were part of it: merged, the lead still booked, no
+    # new lead overdue at once. The second is written twice in one set, so
+    # its batch goes message by message (the run's plan refuses a fact
+    # twice) and both of the fold's ways are driven.
+    stack.fact("request", "s5", {"contact": phone("+79160000003"), "text": "late one"},
+               keys={"phone": kp}, time="2026-11-24T07:20:00Z")
+    stack.wait_folded()
+    with stack.together():
+        for _ in range(2):
+            stack.fact("request", "s6", {"contact": phone("+79160000003"), "text": "late two"},
+                       keys={"phone": kp}, time="2026-11-24T07:25:00Z")
+    stack.wait_folded()
+    evs = stack.events_of(kp)
+    assert types(evs) == ["received", "responded", "status_changed", "merged", "merged"], evs
+    assert all(e["subject"] == lead_id for e in evs), evs
+    assert [e["data"]["messages"] for e in evs[3:]] == [2, 3], evs
+    status, messages, doc = stack.row(lead_id)[0]
+    assert (status, messages) == ("booked", "3"), (status, messages)
+    assert json.loads(doc)["last_message_at"] == "2026-11-24T07:25:00.000Z", doc
     # a closed lead takes no more requests: the next one opens a lead
     stack.fact("request", "s4", {"contact": phone("+79160000003")}, keys={"phone": kp},
                time="2026-11-24T07:50:00Z")
     stack.wait_folded()
-    assert types(stack.events_of(kp)) == ["received", "responded", "status_changed",
-                                          "received"]
+    evs = stack.events_of(kp)
+    assert types(evs) == ["received", "responded", "status_changed", "merged", "merged",
+                          "received"], evs
+    assert evs[5]["subject"] != lead_id, evs
 
 
 def lead_with_events(stack, number, fact_id, bodies, upper=False):
@@ -393,14 +415,26 @@ def test_the_events_route_answers_and_closes_a_lead(stack):
     assert "staff_id" not in c, c  # the response's staff did not lose it
     assert stack.row(lead_id)[0][0] == "lost"
 
-    # the other order: booked by op-1, then a response that names nobody
+    # the other order: booked by op-1, then a response that names nobody,
+    # dated before the booking (told late)
     _, evs = lead_with_events(stack, "+79160000016", "ev2", (
         {"event_id": "ev2-b", "type": "booked", "staff_id": "op-1",
          "time": "2026-11-24T07:05:00Z"},
-        {"event_id": "ev2-r", "type": "responded", "time": "2026-11-24T07:06:00Z"}))
+        {"event_id": "ev2-r", "type": "responded", "time": "2026-11-24T07:04:00Z"}))
     assert types(evs) == ["received", "status_changed", "responded"], evs
     assert evs[1]["data"]["staff_id"] == "op-1", evs[1]
     assert "staff_id" not in evs[2]["data"], evs[2]
+    assert evs[2]["data"]["response_seconds"] == 240, evs[2]
+
+    # a reply dated after the booking (the visit confirmed in the chat) is
+    # not the lead's response: its clock stopped when it closed
+    lead_id, evs = lead_with_events(stack, "+79160000026", "ev3", (
+        {"event_id": "ev3-b", "type": "booked", "time": "2026-11-24T07:05:00Z"},
+        {"event_id": "ev3-r", "type": "responded", "staff_id": "op-2",
+         "time": "2026-11-24T07:06:00Z"}))
+    assert types(evs) == ["received", "status_changed"], evs
+    status, _, doc = stack.row(lead_id)[0]
+    assert status == "booked" and "responded_at" not in json.loads(doc), doc
 
 
 def test_a_status_before_its_lead_is_applied_when_the_lead_comes(stack):

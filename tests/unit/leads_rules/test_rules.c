@@ -215,6 +215,17 @@ static void test_first_response_only_and_working_seconds(void)
     CHECK_INT(num(lead, "working_seconds"), 10 * 60);
     json_decref(lead);
 
+    /* a closed lead: a response dated after its close is not its first
+     * (the booking confirmed in the chat); one dated before it, told late,
+     * is, the close's own instant included */
+    lead = lead_received("2026-11-25T12:55:00Z");
+    cf_time_json_set(lead, "closed_at", at("2026-11-25T13:00:00Z"));
+    CHECK(!leads_respond(lead, at("2026-11-25T13:00:01Z"), NULL));
+    CHECK(!json_object_get(lead, "responded_at"));
+    CHECK(leads_respond(lead, at("2026-11-25T13:00:00Z"), NULL));
+    CHECK_INT(num(lead, "response_seconds"), 300);
+    json_decref(lead);
+
     /* a clinic with no hours: the wall clock */
     lead = lead_received("2026-11-25T12:55:00Z");
     CHECK(leads_respond(lead, at("2026-11-25T13:00:00Z"), NULL));
@@ -412,22 +423,41 @@ static json_t *lead_at(const char *id, const char *status, const char *last)
     return json_pack("{s:s, s:s, s:s}", "lead_id", id, "status", status, "last_message_at", last);
 }
 
+static json_t *closed_lead(const char *id, const char *received, const char *closed)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "lead_id", id, "status", "booked", "received_at",
+                     received, "last_message_at", received, "closed_at", closed);
+}
+
 /* Which lead a request of a person with several joins: the open one
- * written to last, the lowest id among equals; a closed one never. */
+ * written to last, the lowest id among equals; a closed one only for a
+ * request dated while it was open (told late). */
 static void test_pick_open(void)
 {
+    const int64_t now = at("2026-03-01T13:00:00Z");
     json_t *leads = json_array();
-    CHECK_INT(leads_pick_open(leads), -1);
+    CHECK_INT(leads_pick_open(leads, now), -1);
     json_array_append_new(leads, lead_at("b", "open", "2026-03-01T10:00:00Z"));
-    CHECK_INT(leads_pick_open(leads), 0);
+    CHECK_INT(leads_pick_open(leads, now), 0);
     json_array_append_new(leads, lead_at("c", "booked", "2026-03-01T12:00:00Z"));
-    CHECK_INT(leads_pick_open(leads), 0);
+    CHECK_INT(leads_pick_open(leads, now), 0);
     json_array_append_new(leads, lead_at("d", "open", "2026-03-01T11:00:00Z"));
-    CHECK_INT(leads_pick_open(leads), 2);
+    CHECK_INT(leads_pick_open(leads, now), 2);
     json_array_append_new(leads, lead_at("a", "open", "2026-03-01T11:00:00Z"));
-    CHECK_INT(leads_pick_open(leads), 3);
+    CHECK_INT(leads_pick_open(leads, now), 3);
     json_array_append_new(leads, json_pack("{s:s}", "status", "open")); /* no id */
-    CHECK_INT(leads_pick_open(leads), 3);
+    CHECK_INT(leads_pick_open(leads, now), 3);
+
+    /* "e" open 09:00-12:00: a request of 11:00 told now was part of it */
+    json_array_append_new(leads, closed_lead("e", "2026-03-01T09:00:00Z", "2026-03-01T12:00:00Z"));
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 5);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:00Z")), 5); /* its close's instant */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:01Z")), 3); /* after it closed */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T08:59:59Z")), 3); /* before it came */
+    /* "f" open 10:30-11:30 as well: the later received of the two */
+    json_array_append_new(leads, closed_lead("f", "2026-03-01T10:30:00Z", "2026-03-01T11:30:00Z"));
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 6);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:00:00Z")), 5);
     json_decref(leads);
 }
 

@@ -184,6 +184,10 @@ static void test_merged_callback(void)
     json_object_set_new(j_chat, "callback_merged", json_true());
     CHECK(leads_merge_callback_phone(j_chat, j_ask) == NULL); /* a merge asked already */
     json_object_del(j_chat, "callback_merged");
+    json_object_set_new(j_chat, "status", json_string("booked"));
+    CHECK(leads_merge_callback_phone(j_chat, j_ask) == NULL); /* a late request, closed since */
+    json_object_set_new(j_chat, "status", json_string("open"));
+    CHECK(leads_merge_callback_phone(j_chat, j_ask) != NULL);
     cf_time_json_set(j_chat, "responded_at", msk(2026, 12, 3, 10, 0));
     CHECK(leads_merge_callback_phone(j_chat, j_ask) == NULL); /* answered: talking already */
     json_decref(j_chat);
