@@ -110,6 +110,30 @@ int calls_tasks_load_open(PGconn *conn, const char *network_id, const char *cont
     return rc;
 }
 
+int calls_tasks_load_finished(PGconn *conn, const char *network_id, const char *contact_key,
+                              int64_t ended_ms, long lost_after_s, json_t **out, char *errbuf,
+                              size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    char ended[32], lost[24];
+    json_error_t jerr;
+    cf_time_format(ended_ms, ended);
+    snprintf(lost, sizeof(lost), "%ld", lost_after_s);
+    const char *params[] = {network_id, contact_key, ended, lost};
+
+    *out = NULL;
+    int rc = cf_pg_exec(conn,
+                        "SELECT doc::text FROM calls.tasks WHERE network_id = $1"
+                        " AND contact_key = $2 AND status <> 'open'"
+                        " AND coalesce(closed_at, opened_at + make_interval(secs => $4::bigint))"
+                        " >= $3::timestamptz ORDER BY opened_at, task_id LIMIT 1 FOR UPDATE",
+                        4, params, &res, errbuf, errbuf_size);
+    if (rc == 0 && PQntuples(res) > 0)
+        *out = cf_json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    PQclear(res);
+    return rc;
+}
+
 int calls_tasks_find_callback(PGconn *conn, const char *network_id, const char *contact_key,
                               int64_t from_ms, int64_t until_ms, char call_id[CF_UUID_STR_LEN + 1],
                               int64_t *answered_ms, char *errbuf, size_t errbuf_size)
@@ -268,9 +292,10 @@ int calls_tasks_open_contacts(PGconn *conn, const json_t *contacts, json_t *open
         "SELECT " CALLS_CONTACT_LOCK_KEY_SQL(
             "t.network_id",
             "t.contact_key") " FROM calls.tasks t"
-                             " JOIN jsonb_to_recordset($1::jsonb) AS q(n text, k text)"
-                             " ON t.network_id = q.n AND t.contact_key = q.k"
-                             " WHERE t.status = 'open'",
+                             " JOIN jsonb_to_recordset($1::jsonb) AS q(n text, k text, t bigint,"
+                             " l bigint) ON t.network_id = q.n AND t.contact_key = q.k"
+                             " WHERE t.status = 'open' OR coalesce(t.closed_at, t.opened_at"
+                             " + make_interval(secs => q.l)) >= to_timestamp(q.t / 1000.0)",
         contacts, open, errbuf, errbuf_size);
 }
 

@@ -10,7 +10,10 @@
  *     and a callback answered in between closes the task; one whose whole
  *     wait (to its lost time) ended before the open task opened, with no
  *     callback in it, is a task of its own, expired at once, as it would
- *     have been in order;
+ *     have been in order; one seen after the task it belonged to closed or
+ *     expired (it ended within that task's wait, or before its opening with
+ *     no callback between) joins that finished task (task.updated), so the
+ *     callback that closed it does not close a second task;
  *   - a call with the contact answered by a person (its outcome, so once it
  *     is over: a voicemail answers the line too), either direction,
  *     anywhere in the network, closes the open task with the time from the
@@ -77,6 +80,101 @@ static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id
                      const char *contact_key, const json_t *j_call, int lost, const char *id_base,
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
+/* Whether a miss that ended at ended, before j_task opened, stays apart
+ * from it: a callback answered in between settled the miss (*apart), or
+ * its whole wait (to its lost time) passed before the task opened with no
+ * callback (*apart and *lost: in order, its task would have expired
+ * before that one opened). */
+static int apart_from(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                      const char *contact_key, const json_t *j_task, int64_t ended, int *apart,
+                      int *lost, char *errbuf, size_t errbuf_size)
+{
+    char cb_call[CF_UUID_STR_LEN + 1];
+    int64_t cb_ms = 0;
+    int rc = calls_tasks_find_callback(conn, network_id, contact_key, ended,
+                                       calls_task_settled_until(&ctx->cfg, j_task, ended), cb_call,
+                                       &cb_ms, errbuf, errbuf_size);
+    *lost = rc == 0 && !cb_call[0] &&
+            calls_task_lost_at(&ctx->cfg, ended) < cf_time_json_get(j_task, "opened_at");
+    *apart = rc == 0 && (cb_call[0] || *lost);
+    return rc;
+}
+
+/* Counts the miss call_id (ended at ended) in j_task: linked once, its
+ * count up, and, with earlier (it ended before the task opened), the
+ * task's source, its opening and due time (a task closed already keeps
+ * its callback, with the time to it and whether it was on time counted
+ * from the new opening); task.updated. Nothing when it was linked. */
+static int count_miss(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                      const char *contact_key, json_t *j_task, const char *call_id, int64_t ended,
+                      int earlier, const char *id_base, int64_t time_ms, struct cf_outbox *out,
+                      char *errbuf, size_t errbuf_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), call_id};
+    int rc = cf_pg_exec(conn,
+                        "INSERT INTO calls.task_calls (task_id, call_id) VALUES ($1, $2)"
+                        " ON CONFLICT DO NOTHING",
+                        2, params, &res, errbuf, errbuf_size);
+    const int added = rc == 0 && PQcmdTuples(res)[0] == '1';
+    PQclear(res);
+    if (rc != 0 || !added)
+        return rc;
+    json_object_set_new(
+        j_task, "missed_calls",
+        json_integer(json_integer_value(json_object_get(j_task, "missed_calls")) + 1));
+    if (earlier) {
+        calls_task_set_source(j_task, &ctx->cfg, call_id, ended);
+        const char *status = json_string_value(json_object_get(j_task, "status"));
+        const char *closing = json_string_value(json_object_get(j_task, "closing_call_id"));
+        const int64_t closed_at = cf_time_json_get(j_task, "closed_at");
+        if (status && strcmp(status, "closed") == 0 && closing && closed_at >= 0) {
+            char cb[CF_UUID_STR_LEN + 1];
+            snprintf(cb, sizeof(cb), "%s", closing);
+            calls_task_close(j_task, cb, closed_at);
+        }
+    }
+    rc = calls_tasks_save(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
+    if (rc == 0)
+        calls_tasks_emit(out, id_base, "updated", j_task, network_id, time_ms);
+    return rc;
+}
+
+/* A miss with no open task to join, told after the task it belonged to
+ * finished (another partition's callback closed that task first, or the
+ * provider reported it late): the contact's finished task whose wait it
+ * falls in counts it (count_miss), as it would have had the miss come in
+ * order, instead of a task of its own that the same callback would close
+ * again or that would be lost twice. *joined 1 when it did; *lost as
+ * apart_from's for the task it stays apart from. */
+static int join_finished(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
+                         const char *contact_key, const json_t *j_call, const char *id_base,
+                         int64_t time_ms, struct cf_outbox *out, int *joined, int *lost,
+                         char *errbuf, size_t errbuf_size)
+{
+    const int64_t ended = calls_task_miss_end(j_call);
+    json_t *j_task = NULL;
+    int apart = 0;
+
+    *joined = 0;
+    int rc = calls_tasks_load_finished(conn, network_id, contact_key, ended,
+                                       ctx->cfg.task_lost_after_s, &j_task, errbuf, errbuf_size);
+    if (rc != 0 || !j_task)
+        return rc;
+    const int earlier = calls_task_miss_before(j_task, j_call);
+    if (earlier)
+        rc = apart_from(ctx, conn, network_id, contact_key, j_task, ended, &apart, lost, errbuf,
+                        errbuf_size);
+    if (rc == 0 && !apart) {
+        *joined = 1;
+        rc = count_miss(ctx, conn, network_id, contact_key, j_task,
+                        json_string_value(json_object_get(j_call, "call_id")), ended, earlier,
+                        id_base, time_ms, out, errbuf, errbuf_size);
+    }
+    json_decref(j_task);
+    return rc;
+}
+
 /* The missed call j_call (as calls.v1 carries it) joins the contact's open
  * task or opens one; the task events' ids come from id_base and time_ms is
  * the update's time. */
@@ -86,7 +184,6 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
 {
     const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
     json_t *j_task = NULL;
-    PGresult *res = NULL;
     int rc;
 
     /* A call counts once, in the task it joined or opened first: seen again
@@ -128,17 +225,10 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
             return rc;
     }
     if (earlier) {
-        char cb_call[CF_UUID_STR_LEN + 1];
-        int64_t cb_ms = 0;
-        rc = calls_tasks_find_callback(conn, network_id, contact_key, ended,
-                                       calls_task_settled_until(&ctx->cfg, j_task, ended), cb_call,
-                                       &cb_ms, errbuf, errbuf_size);
-        /* Its whole wait (to its lost time) passed before the open task
-         * opened, with no callback: in order, its task would have expired
-         * before that one opened. It gets a task of its own, lost. */
-        lost = rc == 0 && !cb_call[0] &&
-               calls_task_lost_at(&ctx->cfg, ended) < cf_time_json_get(j_task, "opened_at");
-        if (rc != 0 || cb_call[0] || lost) {
+        int apart = 0;
+        rc = apart_from(ctx, conn, network_id, contact_key, j_task, ended, &apart, &lost, errbuf,
+                        errbuf_size);
+        if (rc != 0 || apart) {
             json_decref(j_task);
             j_task = NULL;
         }
@@ -146,30 +236,22 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
             return rc;
     }
     if (j_task) {
-        const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), call_id};
-        rc = cf_pg_exec(conn,
-                        "INSERT INTO calls.task_calls (task_id, call_id) VALUES ($1, $2)"
-                        " ON CONFLICT DO NOTHING",
-                        2, params, &res, errbuf, errbuf_size);
-        int added = rc == 0 && PQcmdTuples(res)[0] == '1';
-        PQclear(res);
-        if (rc == 0 && added) {
-            json_object_set_new(
-                j_task, "missed_calls",
-                json_integer(json_integer_value(json_object_get(j_task, "missed_calls")) + 1));
-            if (earlier)
-                calls_task_set_source(j_task, &ctx->cfg, call_id, ended);
-            rc = calls_tasks_save(conn, network_id, contact_key, j_task, errbuf, errbuf_size);
-            if (rc == 0)
-                calls_tasks_emit(out, id_base, "updated", j_task, network_id, time_ms);
-        }
+        rc = count_miss(ctx, conn, network_id, contact_key, j_task, call_id, ended, earlier,
+                        id_base, time_ms, out, errbuf, errbuf_size);
         json_decref(j_task);
         return rc;
     }
 
-    /* No open task (or one this miss does not join): a task of its own. */
-    return open_task(ctx, conn, network_id, contact_key, j_call, lost, id_base, out, errbuf,
-                     errbuf_size);
+    /* No open task it joins: the finished one it belonged to, else a task
+     * of its own (lost at once when its wait passed before a task it
+     * stays apart from opened). */
+    int joined = 0, lost_apart = 0;
+    rc = join_finished(ctx, conn, network_id, contact_key, j_call, id_base, time_ms, out, &joined,
+                       &lost_apart, errbuf, errbuf_size);
+    if (rc != 0 || joined)
+        return rc;
+    return open_task(ctx, conn, network_id, contact_key, j_call, lost || lost_apart, id_base, out,
+                     errbuf, errbuf_size);
 }
 
 int calls_tasks_settle_lost(struct calls_ctx *ctx, PGconn *conn, const char *network_id,

@@ -72,6 +72,13 @@ int calls_tasks_save(PGconn *conn, const char *network_id, const char *contact_k
 /* The open task of the contact, locked (FOR UPDATE), or NULL in *out. */
 int calls_tasks_load_open(PGconn *conn, const char *network_id, const char *contact_key,
                           json_t **out, char *errbuf, size_t errbuf_size);
+/* The contact's earliest finished task (closed or expired, locked) whose
+ * wait had not ended by ended_ms (its callback's answer, or its lost time
+ * lost_after_s after it opened), or NULL in *out: the task a miss that
+ * ended then, told after the task finished, belonged to. */
+int calls_tasks_load_finished(PGconn *conn, const char *network_id, const char *contact_key,
+                              int64_t ended_ms, long lost_after_s, json_t **out, char *errbuf,
+                              size_t errbuf_size);
 /* The first call with the contact answered by a person from from_ms to
  * until_ms that the call store holds: call_id ("" if none) and
  * *answered_ms. */
@@ -102,7 +109,11 @@ json_t *calls_tasks_fold_wanted(const struct cf_event *ev, const rd_kafka_messag
                                 int64_t now_ms);
 
 /* The batch's statements: the contacts' locks (lock keys, sorted: taken in
- * that order), which contacts have an open task (into the set open),
+ * that order), which contacts ({"n", "k", "t": their batch's earliest miss
+ * end in ms, when they have one; "l": the lost-after seconds}) have an
+ * open task, or a finished one a miss of theirs may belong to
+ * (calls_tasks_load_finished's), into the set open: their messages go one
+ * by one;
  * which calls a task already counts (into linked), the first callback for
  * each wanted row {"i", "n", "k", "f", "u"} (from/until as RFC 3339) into
  * found[i] = {"call_id", "answered_ms"}, and task_calls rows {"task_id",

@@ -8,8 +8,9 @@
  * contact, so only the order of a contact's own messages matters. The
  * batch takes every contact's lock at once (sorted), waits while the
  * sweeper has events about any of them staged, and asks which have an
- * open task. Then each contact's first message is decided here when that
- * is plain:
+ * open task, or a finished one a miss of theirs in the batch may belong to
+ * (told after its callback). Then each contact's first message is decided
+ * here when that is plain:
  *   - a callback for a contact with no open task does nothing;
  *   - a missed call of a contact with no open task opens one (unless the
  *     call already opened one, closed since), closed at once by a callback
@@ -38,29 +39,40 @@ enum plan {
 };
 
 /* The sorted, distinct lock keys of the batch's contacts and the contacts
- * themselves ({"n", "k"}), from the messages the callbacks act on. */
-static void batch_contacts(const struct cf_event *const *evs, const enum calls_task_input *inputs,
-                           size_t n, json_t *lock_keys, json_t *contacts)
+ * themselves ({"n", "k", "l": the lost-after seconds, "t": the earliest
+ * end of their misses in the batch}), from the messages the callbacks act
+ * on. */
+static void batch_contacts(const struct calls_settings *cfg, const struct cf_event *const *evs,
+                           const enum calls_task_input *inputs, size_t n, json_t *lock_keys,
+                           json_t *contacts)
 {
-    json_t *seen = json_object();
+    json_t *seen = json_object(); /* lock key -> its contact's row */
     for (size_t i = 0; i < n; i++) {
         if (inputs[i] == CALLS_TASK_IGNORE)
             continue;
         const char *ck = json_string_value(json_object_get(evs[i]->data, "contact_key"));
         char *key = calls_contact_lock_key(evs[i]->networkid, ck);
-        if (!json_object_get(seen, key)) {
-            json_object_set_new(seen, key, json_true());
+        json_t *row = json_object_get(seen, key);
+        if (!row) {
+            row = json_pack("{s:s, s:s, s:I}", "n", evs[i]->networkid, "k", ck, "l",
+                            (json_int_t)cfg->task_lost_after_s);
+            json_object_set_new(seen, key, row);
             json_array_append_new(lock_keys, json_string(key));
-            json_array_append_new(contacts,
-                                  json_pack("{s:s, s:s}", "n", evs[i]->networkid, "k", ck));
+            json_array_append(contacts, row);
         }
+        const int64_t ended = calls_task_miss_end(evs[i]->data);
+        const json_t *j_t = json_object_get(row, "t");
+        if (inputs[i] == CALLS_TASK_MISSED && ended >= 0 &&
+            (!j_t || ended < json_integer_value(j_t)))
+            json_object_set_new(row, "t", json_integer(ended));
         free(key);
     }
     json_decref(seen);
 }
 
 /* Each message's plan: a contact's first message is decided here when
- * plain; the rest of its messages go one by one. */
+ * plain (open: the contacts with a task it may concern); the rest of its
+ * messages go one by one. */
 static void batch_plan(const struct cf_event *const *evs, const enum calls_task_input *inputs,
                        size_t n, const json_t *open, enum plan *plans)
 {
@@ -173,7 +185,7 @@ int calls_tasks_apply_batch(void *vctx, PGconn *conn, const struct cf_event *con
     for (size_t i = 0; i < n; i++)
         inputs[i] = evs[i] ? calls_task_input(evs[i]->type, evs[i]->networkid, evs[i]->data)
                            : CALLS_TASK_IGNORE;
-    batch_contacts(evs, inputs, n, lock_keys, contacts);
+    batch_contacts(&ctx->cfg, evs, inputs, n, lock_keys, contacts);
     if (json_array_size(contacts) == 0)
         goto out;
     calls_sort_strings(lock_keys);

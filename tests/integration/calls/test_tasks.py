@@ -476,9 +476,13 @@ def test_callbacks_wait_for_the_sweepers_staged_events(stack):
     relay = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtext('clinicflow.outbox'),"
                         " hashtext('\"calls\".outbox'));")
     try:
+        # opened a lost-after period earlier, column and document: lost
+        # when the new miss ends, so that miss is not the task's
         cfstack.psql(stack.dsn, "UPDATE calls.tasks SET opened_at = opened_at"
-                     " - make_interval(secs => %d) WHERE task_id = '%s'"
-                     % (LOST_AFTER_S, opened["task_id"]))
+                     " - make_interval(secs => %d), doc = jsonb_set(doc, '{opened_at}',"
+                     " to_jsonb(to_char((opened_at - make_interval(secs => %d)) AT TIME ZONE"
+                     " 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))) WHERE task_id = '%s'"
+                     % (LOST_AFTER_S, LOST_AFTER_S, opened["task_id"]))
         wait_until(lambda: cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.outbox o"
                                         " JOIN calls.tasks t ON t.task_id = o.key::uuid"
                                         " WHERE t.task_id = '%s' AND t.status = 'expired'"
@@ -624,6 +628,69 @@ def test_an_earlier_miss_whose_wait_ended_before_the_task_is_lost_apart(stack):
     assert rows == [["expired", earlier], ["closed", opened["source_call_id"]]], rows
 
 
+def callback_at(stack, number, answered):
+    return post(stack, call_body(event="ended", time=iso(answered + timedelta(minutes=1)),
+                                 direction="outbound", answered_at=iso(answered), talk_seconds=60,
+                                 **{"from": "+7 495 000-10-01", "to": number}))
+
+
+def test_misses_told_after_the_callback_join_its_closed_task(stack):
+    """Two more misses of a contact are told after the callback that
+    closed its task (another partition, a CDR uploaded late): one inside
+    the task's wait, one before the task opened with no callback between.
+    In order both would have been in that task, so both join it (task.updated:
+    still closed by the same callback, the earlier one now its source, the
+    time to callback and whether it was on time counted from it) instead of
+    tasks of their own that the same callback would close again: one
+    callback, one task called back."""
+    number, ckey, end, first = missed_minutes_ago(stack, 40)
+    callback = callback_at(stack, number, end + timedelta(minutes=10))
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["seconds_to_callback"] == 600 and closed["on_time"] is True, closed
+    inside = missed_call(stack, number, end + timedelta(minutes=5))
+    updated = wait_task(stack, ckey, "clinicflow.task.updated")["data"]
+    assert updated["task_id"] == first["task_id"] and updated["missed_calls"] == 2, updated
+    assert updated["status"] == "closed" and updated["closing_call_id"] == callback, updated
+    assert updated["source_call_id"] == first["source_call_id"], updated
+    assert updated["seconds_to_callback"] == 600 and updated["on_time"] is True, updated
+    earlier_end = end - timedelta(minutes=10)
+    earlier = missed_call(stack, number, earlier_end)
+    updated = wait_task(stack, ckey, "clinicflow.task.updated", count=2)["data"]
+    assert updated["task_id"] == first["task_id"] and updated["missed_calls"] == 3, updated
+    assert updated["source_call_id"] == earlier, updated
+    assert updated["opened_at"] == iso(earlier_end).replace("Z", ".000Z"), updated
+    assert updated["closing_call_id"] == callback, updated
+    assert updated["seconds_to_callback"] == 1200 and updated["on_time"] is False, updated
+    wait_tasks_consumed(stack)
+    assert [e["type"] for e in tasks_of(stack, ckey)] == [
+        "clinicflow.task.opened", "clinicflow.task.closed", "clinicflow.task.updated",
+        "clinicflow.task.updated"], tasks_of(stack, ckey)
+    rows = cfstack.psql(stack.dsn, "SELECT t.status, t.missed_calls, count(c.call_id)"
+                        " FROM calls.tasks t JOIN calls.task_calls c USING (task_id)"
+                        " WHERE t.contact_key = '%s' GROUP BY t.task_id" % ckey)
+    assert rows == [["closed", "3", "3"]], rows
+    assert inside != earlier
+
+
+def test_a_miss_told_after_its_task_expired_is_lost_with_it(stack):
+    """A miss inside an expired task's wait, told after the sweeper expired
+    it: it joins that task, expired as before, rather than opening a task of
+    its own that would be lost a second time."""
+    number, ckey, end, first = missed_minutes_ago(stack, 3 * LOST_AFTER_S // 60)
+    wait_task(stack, ckey, "clinicflow.task.expired")
+    missed_call(stack, number, end + timedelta(minutes=10))
+    updated = wait_task(stack, ckey, "clinicflow.task.updated")["data"]
+    assert updated["task_id"] == first["task_id"] and updated["missed_calls"] == 2, updated
+    assert updated["status"] == "expired", updated
+    wait_tasks_consumed(stack)
+    assert [e["type"] for e in tasks_of(stack, ckey)] == [
+        "clinicflow.task.opened", "clinicflow.task.expired", "clinicflow.task.updated"], \
+        tasks_of(stack, ckey)
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls FROM calls.tasks"
+                        " WHERE contact_key = '%s'" % ckey)
+    assert rows == [["expired", "2"]], rows
+
+
 def test_the_earliest_callback_closes_the_task_whichever_is_applied_first(stack):
     """Two answered calls with the contact after a miss, on different
     partitions, both stored by the fold while the callbacks consumer is held
@@ -766,6 +833,8 @@ if __name__ == "__main__":
             test_earlier_miss_seen_later_moves_the_opening,
             test_earlier_miss_seen_later_is_settled_by_the_callback_between,
             test_an_earlier_miss_whose_wait_ended_before_the_task_is_lost_apart,
+            test_misses_told_after_the_callback_join_its_closed_task,
+            test_a_miss_told_after_its_task_expired_is_lost_with_it,
             test_the_earliest_callback_closes_the_task_whichever_is_applied_first,
             test_a_burst_in_batches_ends_as_one_by_one,
         )], exit=False)
