@@ -100,16 +100,20 @@ static int apart_from(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     return rc;
 }
 
-/* Counts the miss call_id (ended at ended) in j_task: linked once, its
+/* Counts the miss j_call (ended at ended) in j_task: linked once, its
  * count up, and, with earlier (it ended before the task opened), the
  * task's source, its opening and due time (a task closed already keeps
  * its callback, with the time to it and whether it was on time counted
- * from the new opening); task.updated. Nothing when it was linked. */
+ * from the new opening); task.updated. An open task whose number a
+ * patient's erasure took gets the caller's number again: the person
+ * called since, and the front desk needs it to call back. Nothing when
+ * the call was linked. */
 static int count_miss(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
-                      const char *contact_key, json_t *j_task, const char *call_id, int64_t ended,
+                      const char *contact_key, json_t *j_task, const json_t *j_call, int64_t ended,
                       int earlier, const char *id_base, int64_t time_ms, struct cf_outbox *out,
                       char *errbuf, size_t errbuf_size)
 {
+    const char *call_id = json_string_value(json_object_get(j_call, "call_id"));
     PGresult *res = NULL;
     const char *params[] = {json_string_value(json_object_get(j_task, "task_id")), call_id};
     int rc = cf_pg_exec(conn,
@@ -123,9 +127,14 @@ static int count_miss(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     json_object_set_new(
         j_task, "missed_calls",
         json_integer(json_integer_value(json_object_get(j_task, "missed_calls")) + 1));
+    const json_t *j_caller = json_object_get(j_call, "caller");
+    const char *kind = json_string_value(json_object_get(j_caller, "kind"));
+    const char *status = json_string_value(json_object_get(j_task, "status"));
+    if (!json_object_get(j_task, "contact") && json_is_object(j_caller) && kind &&
+        strcmp(kind, "erased") != 0 && status && strcmp(status, "open") == 0)
+        json_object_set_new(j_task, "contact", json_deep_copy(j_caller));
     if (earlier) {
         calls_task_set_source(j_task, &ctx->cfg, call_id, ended);
-        const char *status = json_string_value(json_object_get(j_task, "status"));
         const char *closing = json_string_value(json_object_get(j_task, "closing_call_id"));
         const int64_t closed_at = cf_time_json_get(j_task, "closed_at");
         if (status && strcmp(status, "closed") == 0 && closing && closed_at >= 0) {
@@ -167,9 +176,8 @@ static int join_finished(struct calls_ctx *ctx, PGconn *conn, const char *networ
                         errbuf_size);
     if (rc == 0 && !apart) {
         *joined = 1;
-        rc = count_miss(ctx, conn, network_id, contact_key, j_task,
-                        json_string_value(json_object_get(j_call, "call_id")), ended, earlier,
-                        id_base, time_ms, out, errbuf, errbuf_size);
+        rc = count_miss(ctx, conn, network_id, contact_key, j_task, j_call, ended, earlier, id_base,
+                        time_ms, out, errbuf, errbuf_size);
     }
     json_decref(j_task);
     return rc;
@@ -236,8 +244,8 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
             return rc;
     }
     if (j_task) {
-        rc = count_miss(ctx, conn, network_id, contact_key, j_task, call_id, ended, earlier,
-                        id_base, time_ms, out, errbuf, errbuf_size);
+        rc = count_miss(ctx, conn, network_id, contact_key, j_task, j_call, ended, earlier, id_base,
+                        time_ms, out, errbuf, errbuf_size);
         json_decref(j_task);
         return rc;
     }

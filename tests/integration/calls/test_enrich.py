@@ -174,6 +174,17 @@ def test_patient_class(stack):
     assert cfstack.psql(stack.dsn, "SELECT count(*) FROM calls.tasks WHERE contact_key = '%s'"
                         " AND doc ? 'contact'" % key) == [["0"]]
     assert ended_call(stack, **{"from": repeat_no})["patient"] == {"class": "new"}
+    # they call again and are missed: the open task counts the call and has
+    # the number to call back again (given anew, after the erasure)
+    again = now + datetime.timedelta(seconds=60)
+    st, _, reply = stack.post_generic(call_body(
+        event="ended", time=again.strftime("%Y-%m-%dT%H:%M:%SZ"), outcome="missed",
+        ring_seconds=25, **{"from": repeat_no}))
+    assert st == 202, reply
+    wait_until(lambda: cfstack.psql(
+        stack.dsn, "SELECT status, missed_calls, doc->'contact'->>'e164' FROM calls.tasks"
+        " WHERE contact_key = '%s'" % key) == [["open", "2", repeat_no]], 60,
+        "the open task to count the new miss, with the number")
 
 
 def test_erasure_reaches_a_number_given_up(stack):
