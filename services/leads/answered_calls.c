@@ -165,6 +165,20 @@ int leads_answered_call_take(const json_t *calls, const char *network_id, const 
     return 1;
 }
 
+void leads_answered_call_untaken(json_t *claims, const json_t *j_lead)
+{
+    const size_t n = json_array_size(claims);
+    const json_t *j_last = n ? json_array_get(claims, n - 1) : NULL;
+    const char *lead = json_string_value(json_object_get(j_lead, "lead_id"));
+    const char *claimed = json_string_value(json_object_get(j_last, "lead_id"));
+    const char *call = json_string_value(json_object_get(j_last, "call_id"));
+    const char *answered = json_string_value(json_object_get(j_lead, "call_id"));
+
+    if (lead && claimed && call && strcmp(lead, claimed) == 0 &&
+        !(answered && strcmp(answered, call) == 0))
+        json_array_remove(claims, n - 1);
+}
+
 int leads_answered_calls_claim(PGconn *conn, const json_t *claims, char *errbuf, size_t errbuf_size)
 {
     if (json_array_size(claims) == 0)

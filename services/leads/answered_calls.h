@@ -63,6 +63,11 @@ int leads_answered_calls_unclaimed(PGconn *conn, const json_t *rows, json_t *out
 int leads_answered_call_take(const json_t *calls, const char *network_id, const json_t *keys,
                              const json_t *j_lead, json_t *envelopes, json_t *claims);
 
+/* Takes back the last of claims if it is j_lead's and the lead's response
+ * is not that call (the facts before it closed the lead, or answered it
+ * already): the call stays free for another lead. */
+void leads_answered_call_untaken(json_t *claims, const json_t *j_lead);
+
 /* Records the calls claims ([{"call_id", "lead_id"}]) as the leads'. */
 int leads_answered_calls_claim(PGconn *conn, const json_t *claims, char *errbuf,
                                size_t errbuf_size);

@@ -286,10 +286,13 @@ int leads_fold_merge(struct leads_ctx *ctx, const struct cf_event *ev, const jso
  * leads_fact_keys's of the request, locked), when a call with one of them
  * was answered after the lead arrived and recorded unclaimed before the
  * lead held the key (answered_calls.h): that call's fact put among
- * j_pending (the facts waiting for the lead) by its time, and the call
- * recorded as the lead's. */
-static int claim_call(PGconn *conn, const char *network_id, const json_t *keys,
-                      const json_t *j_lead, json_t *j_pending, char *errbuf, size_t errbuf_size)
+ * j_pending (the facts waiting for the lead) by its time, then the facts
+ * applied, and the call recorded as the lead's if it answered it (a
+ * status before it may have closed the lead: it stays free for a later
+ * lead). 1 in *changed when they changed j_lead. */
+static int answer_with_call(struct leads_ctx *ctx, PGconn *conn, const char *network_id,
+                            const json_t *keys, json_t *j_lead, json_t *j_pending,
+                            struct cf_outbox *out, int *changed, char *errbuf, size_t errbuf_size)
 {
     json_t *rows = json_array(), *calls = json_object(), *claims = json_array();
     size_t i;
@@ -301,8 +304,13 @@ static int claim_call(PGconn *conn, const char *network_id, const json_t *keys,
             rows, json_pack("{s:s, s:O}", "n", network_id, "k", json_object_get(j_k, "key")));
     }
     int rc = leads_answered_calls_unclaimed(conn, rows, calls, errbuf, errbuf_size);
-    if (rc == 0 && leads_answered_call_take(calls, network_id, keys, j_lead, j_pending, claims))
+    if (rc == 0)
+        leads_answered_call_take(calls, network_id, keys, j_lead, j_pending, claims);
+    *changed = rc == 0 && leads_fold_apply_waiting(ctx, j_lead, j_pending, out);
+    if (rc == 0) {
+        leads_answered_call_untaken(claims, j_lead);
         rc = leads_answered_calls_claim(conn, claims, errbuf, errbuf_size);
+    }
     json_decref(claims);
     json_decref(calls);
     json_decref(rows);
@@ -318,7 +326,7 @@ static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
                          size_t errbuf_size)
 {
     json_t *j_lead = j_found, *j_pending = NULL;
-    int rc = 0;
+    int rc = 0, changed = 0;
 
     if (j_lead && leads_fold_merge(ctx, ev, keys, j_lead, out)) {
         /* the keys the lead gained may have had their call already: an
@@ -326,9 +334,8 @@ static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
          * form that gave it came */
         if (leads_awaits_response(j_lead)) {
             j_pending = json_array();
-            rc = claim_call(conn, ev->networkid, keys, j_lead, j_pending, errbuf, errbuf_size);
-            if (rc == 0)
-                leads_fold_apply_waiting(ctx, j_lead, j_pending, out);
+            rc = answer_with_call(ctx, conn, ev->networkid, keys, j_lead, j_pending, out, &changed,
+                                  errbuf, errbuf_size);
         }
         if (rc == 0)
             rc = leads_store_save(conn, ev->networkid, j_lead, keys, NULL, errbuf, errbuf_size);
@@ -340,8 +347,9 @@ static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
     if (rc == 0)
         rc = leads_store_save(conn, ev->networkid, j_lead, keys, &j_pending, errbuf, errbuf_size);
     if (rc == 0)
-        rc = claim_call(conn, ev->networkid, keys, j_lead, j_pending, errbuf, errbuf_size);
-    if (rc == 0 && leads_fold_apply_waiting(ctx, j_lead, j_pending, out))
+        rc = answer_with_call(ctx, conn, ev->networkid, keys, j_lead, j_pending, out, &changed,
+                              errbuf, errbuf_size);
+    if (rc == 0 && changed)
         rc = leads_store_save(conn, ev->networkid, j_lead, NULL, NULL, errbuf, errbuf_size);
 out:
     json_decref(j_pending);

@@ -156,8 +156,10 @@ static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
          * request_apply) */
         json_t *envelopes = json_array();
         if (leads_awaits_response(j_lead) &&
-            leads_answered_call_take(r->calls, ev->networkid, keys, j_lead, envelopes, r->claims))
+            leads_answered_call_take(r->calls, ev->networkid, keys, j_lead, envelopes, r->claims)) {
             leads_fold_apply_waiting(ctx, j_lead, envelopes, out);
+            leads_answered_call_untaken(r->claims, j_lead);
+        }
         json_decref(envelopes);
         touched(r, ev->networkid, json_string_value(json_object_get(j_lead, "lead_id")), j_lead,
                 keys);
@@ -181,6 +183,7 @@ static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
      * stored: among the facts by its time */
     leads_answered_call_take(r->calls, ev->networkid, keys, j_lead, envelopes, r->claims);
     leads_fold_apply_waiting(ctx, j_lead, envelopes, out);
+    leads_answered_call_untaken(r->claims, j_lead);
     json_decref(envelopes);
     touched(r, ev->networkid, id, j_lead, keys);
 out:

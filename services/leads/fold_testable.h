@@ -100,12 +100,15 @@ void leads_new_lead_id(const char *network_id, const char *fact_id, char out[CF_
 int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks, json_t *keys);
 
 /* Which of the leads j_leads (an array of lead documents) a request (or
- * a response by contact) dated at_ms holding their keys belongs to: a
- * lead closed since that was open then (received_at <= at_ms <=
- * closed_at; a request told late belongs to the lead it was part of, not
- * to a new one already overdue), the latest received; else the open one
- * with the latest last_message_at; the lowest lead id among equals (as
- * the store's look-up orders them). Its index, or -1 when there is none. */
+ * a response by contact) dated at_ms holding their keys belongs to, as it
+ * would have found them then (a request told late belongs to the lead it
+ * was part of, not to a new one already overdue): among the leads open at
+ * at_ms (received by then, and open now or closed since), the one with
+ * the latest last_message_at; else the open one so; else the lead closed
+ * since that was received first after at_ms (a request dated within the
+ * merge window before it); the lowest lead id among equals (as the
+ * store's look-up orders them). A lead closed before at_ms never. Its
+ * index, or -1 when there is none. */
 int leads_pick_open(const json_t *j_leads, int64_t at_ms);
 
 /* The lead as lead.received publishes it (new reference): the members of

@@ -336,11 +336,20 @@ int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks,
     return ok;
 }
 
+/* 1 when lead a (last message at a_at, id a_id) goes before the best so
+ * far: the latest last message, the lowest id among equals. */
+static int later(int64_t a_at, const char *a_id, int best, int64_t best_at, const char *best_id)
+{
+    return best < 0 || a_at > best_at || (a_at == best_at && strcmp(a_id, best_id) < 0);
+}
+
 int leads_pick_open(const json_t *j_leads, int64_t at_ms)
 {
-    int best = -1, best_closed = -1;
-    int64_t best_at = 0, closed_at = 0;
-    const char *best_id = NULL, *closed_id = NULL;
+    /* live: open then (received by at_ms, open now or closed since);
+     * open: open now; after: closed since, received after at_ms */
+    int live = -1, open = -1, after = -1;
+    int64_t live_at = 0, open_at = 0, after_at = 0;
+    const char *live_id = NULL, *open_id = NULL, *after_id = NULL;
     size_t i;
     json_t *j_lead;
 
@@ -350,26 +359,30 @@ int leads_pick_open(const json_t *j_leads, int64_t at_ms)
         const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
         if (!status || !id)
             continue;
-        if (strcmp(status, "open") != 0) {
-            /* closed since: the lead that was open at at_ms */
-            const int64_t received = cf_time_json_get(j_lead, "received_at");
-            const int64_t closed = cf_time_json_get(j_lead, "closed_at");
-            if (received < 0 || received > at_ms || closed < at_ms)
-                continue;
-            if (best_closed < 0 || received > closed_at ||
-                (received == closed_at && strcmp(id, closed_id) < 0)) {
-                best_closed = (int)i;
-                closed_at = received;
-                closed_id = id;
-            }
-            continue;
+        const int is_open = strcmp(status, "open") == 0;
+        const int64_t received = cf_time_json_get(j_lead, "received_at");
+        const int64_t closed = cf_time_json_get(j_lead, "closed_at");
+        const int64_t last = cf_time_json_get(j_lead, "last_message_at");
+        if (!is_open && closed < at_ms)
+            continue; /* closed before the request: never its lead */
+        if (received >= 0 && received <= at_ms && later(last, id, live, live_at, live_id)) {
+            live = (int)i;
+            live_at = last;
+            live_id = id;
         }
-        const int64_t at = cf_time_json_get(j_lead, "last_message_at");
-        if (best < 0 || at > best_at || (at == best_at && strcmp(id, best_id) < 0)) {
-            best = (int)i;
-            best_at = at;
-            best_id = id;
+        if (is_open && later(last, id, open, open_at, open_id)) {
+            open = (int)i;
+            open_at = last;
+            open_id = id;
+        }
+        /* the earliest received after it: the window before a lead */
+        if (!is_open && received > at_ms &&
+            (after < 0 || received < after_at ||
+             (received == after_at && strcmp(id, after_id) < 0))) {
+            after = (int)i;
+            after_at = received;
+            after_id = id;
         }
     }
-    return best_closed >= 0 ? best_closed : best;
+    return live >= 0 ? live : open >= 0 ? open : after;
 }

@@ -117,7 +117,7 @@ int leads_store_find_open_by_keys(PGconn *conn, const json_t *rows, json_t *lead
         "  FROM jsonb_to_recordset($1::jsonb) AS r(n text, k text, t bigint) GROUP BY n, k) q"
         " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
         " JOIN leads.leads l ON l.lead_id = c.lead_id"
-        "  AND (l.status = 'open' OR (l.received_at <= q.t AND l.closed_at >= q.t))"
+        "  AND (l.status = 'open' OR l.closed_at >= q.t)"
         " ORDER BY l.lead_id FOR UPDATE OF l",
         rows, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {

@@ -36,20 +36,18 @@ int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_
 int leads_store_try_lock_key(PGconn *conn, const char *lock, char *errbuf, size_t errbuf_size);
 
 /* The lead of network_id holding any of keys (an array of strings) that a
- * fact dated at_ms belongs to (leads_pick_open: the one open then and
- * closed since, else the open one latest by last message), FOR UPDATE with
- * the person's other candidates: 0 with *out (new reference),
+ * fact dated at_ms belongs to (leads_pick_open's), FOR UPDATE with the
+ * person's other candidates: 0 with *out (new reference),
  * CF_ENOTFOUND, or the database error. */
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, int64_t at_ms,
                           json_t **out, char *errbuf, size_t errbuf_size);
 
 /* Every open lead holding one of the contact keys rows ([{"n": network,
  * "k": contact key, "t": the fact's time, Unix ms}]), and every lead
- * closed since that was open at the row's earliest t, FOR UPDATE in lead
- * id order: leads (an object) gets lead id -> its document for each one
- * it lacks, and by_key (an object) "network/key" (leads_key_lock) -> the
- * ids of the leads holding it. A run of requests looks its people up in
- * one statement. */
+ * closed at or after the key's earliest t (leads_pick_open decides, for
+ * each fact, which of them was its lead), FOR UPDATE in lead id order: leads (an object) gets lead
+ * id -> its document for each one it lacks, and by_key (an object) "network/key" (leads_key_lock)
+ * -> the ids of the leads holding it. A run of requests looks its people up in one statement. */
 int leads_store_find_open_by_keys(PGconn *conn, const json_t *rows, json_t *leads, json_t *by_key,
                                   char *errbuf, size_t errbuf_size);
 

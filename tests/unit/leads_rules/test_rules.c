@@ -459,6 +459,26 @@ static void test_pick_open(void)
     CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 6);
     CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:00:00Z")), 5);
     json_decref(leads);
+
+    /* "g" open from day 1, closed on day 3; "h" opened on day 2 (past the
+     * window after g's last message) and open: a request of day 2 told
+     * on day 3 found both open then, and h was written to last */
+    leads = json_array();
+    json_array_append_new(leads, closed_lead("g", "2026-03-01T09:00:00Z", "2026-03-03T09:00:00Z"));
+    json_t *h = lead_at("h", "open", "2026-03-02T10:00:00Z");
+    cf_time_json_set(h, "received_at", at("2026-03-02T10:00:00Z"));
+    json_array_append_new(leads, h);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T11:00:00Z")), 1);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z")), 0); /* before h came */
+    json_decref(leads);
+
+    /* a request dated just before a lead since closed came (its first
+     * message, retried late): that lead, for the merge window to decide */
+    leads = json_array();
+    json_array_append_new(leads, closed_lead("k", "2026-03-01T10:00:00Z", "2026-03-01T10:30:00Z"));
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T09:55:00Z")), 0);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:31:00Z")), -1);
+    json_decref(leads);
 }
 
 int main(void)
