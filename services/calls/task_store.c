@@ -110,24 +110,28 @@ int calls_tasks_load_open(PGconn *conn, const char *network_id, const char *cont
     return rc;
 }
 
+/* clang-format off */
+#define LOAD_FINISHED_SQL                                                                          \
+    "SELECT t.doc::text FROM calls.tasks t WHERE t.network_id = $1 AND t.contact_key = $2"       \
+    " AND t.status <> 'open' AND "                                                                 \
+    CALLS_TASKS_REACHES_SQL("$3::timestamptz", "$4::timestamptz", "$5::bigint")                  \
+    " ORDER BY t.opened_at, t.task_id LIMIT 1 FOR UPDATE"
+/* clang-format on */
+
 int calls_tasks_load_finished(PGconn *conn, const char *network_id, const char *contact_key,
-                              int64_t ended_ms, long lost_after_s, json_t **out, char *errbuf,
-                              size_t errbuf_size)
+                              int64_t started_ms, int64_t ended_ms, long lost_after_s, json_t **out,
+                              char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
-    char ended[32], lost[24];
+    char started[32], ended[32], lost[24];
     json_error_t jerr;
+    cf_time_format(started_ms, started);
     cf_time_format(ended_ms, ended);
     snprintf(lost, sizeof(lost), "%ld", lost_after_s);
-    const char *params[] = {network_id, contact_key, ended, lost};
+    const char *params[] = {network_id, contact_key, started, ended, lost};
 
     *out = NULL;
-    int rc = cf_pg_exec(conn,
-                        "SELECT doc::text FROM calls.tasks WHERE network_id = $1"
-                        " AND contact_key = $2 AND status <> 'open'"
-                        " AND coalesce(closed_at, opened_at + make_interval(secs => $4::bigint))"
-                        " >= $3::timestamptz ORDER BY opened_at, task_id LIMIT 1 FOR UPDATE",
-                        4, params, &res, errbuf, errbuf_size);
+    int rc = cf_pg_exec(conn, LOAD_FINISHED_SQL, 5, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) > 0)
         *out = cf_json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
     PQclear(res);
@@ -284,19 +288,18 @@ static int rows_into_set(PGconn *conn, const char *sql, const json_t *param, jso
     return rc;
 }
 
+/* clang-format off */
+#define OPEN_CONTACTS_SQL                                                                          \
+    "SELECT " CALLS_CONTACT_LOCK_KEY_SQL("t.network_id", "t.contact_key") " FROM calls.tasks t"  \
+    " JOIN jsonb_to_recordset($1::jsonb) AS q(n text, k text, s bigint, t bigint, l bigint)"      \
+    " ON t.network_id = q.n AND t.contact_key = q.k WHERE t.status = 'open' OR "                  \
+    CALLS_TASKS_REACHES_SQL("to_timestamp(q.s / 1000.0)", "to_timestamp(q.t / 1000.0)", "q.l")
+/* clang-format on */
+
 int calls_tasks_open_contacts(PGconn *conn, const json_t *contacts, json_t *open, char *errbuf,
                               size_t errbuf_size)
 {
-    return rows_into_set(
-        conn,
-        "SELECT " CALLS_CONTACT_LOCK_KEY_SQL(
-            "t.network_id",
-            "t.contact_key") " FROM calls.tasks t"
-                             " JOIN jsonb_to_recordset($1::jsonb) AS q(n text, k text, t bigint,"
-                             " l bigint) ON t.network_id = q.n AND t.contact_key = q.k"
-                             " WHERE t.status = 'open' OR coalesce(t.closed_at, t.opened_at"
-                             " + make_interval(secs => q.l)) >= to_timestamp(q.t / 1000.0)",
-        contacts, open, errbuf, errbuf_size);
+    return rows_into_set(conn, OPEN_CONTACTS_SQL, contacts, open, errbuf, errbuf_size);
 }
 
 int calls_tasks_calls_linked(PGconn *conn, const json_t *call_ids, json_t *linked, char *errbuf,

@@ -84,7 +84,9 @@ static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id
  * from it: a callback answered in between settled the miss (*apart), or
  * its whole wait (to its lost time) passed before the task opened with no
  * callback (*apart and *lost: in order, its task would have expired
- * before that one opened). */
+ * before that one opened), or before the callback that closed it (in
+ * order, the task would have opened at the miss and been lost, not called
+ * back a day or more after it). */
 static int apart_from(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
                       const char *contact_key, const json_t *j_task, int64_t ended, int *apart,
                       int *lost, char *errbuf, size_t errbuf_size)
@@ -94,8 +96,11 @@ static int apart_from(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     int rc = calls_tasks_find_callback(conn, network_id, contact_key, ended,
                                        calls_task_settled_until(&ctx->cfg, j_task, ended), cb_call,
                                        &cb_ms, errbuf, errbuf_size);
+    const int64_t lost_at = calls_task_lost_at(&ctx->cfg, ended);
+    const int64_t closed_at = cf_time_json_get(j_task, "closed_at");
     *lost = rc == 0 && !cb_call[0] &&
-            calls_task_lost_at(&ctx->cfg, ended) < cf_time_json_get(j_task, "opened_at");
+            (lost_at < cf_time_json_get(j_task, "opened_at") ||
+             (closed_at >= 0 && lost_at < closed_at));
     *apart = rc == 0 && (cb_call[0] || *lost);
     return rc;
 }
@@ -149,25 +154,29 @@ static int count_miss(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     return rc;
 }
 
-/* A miss with no open task to join, told after the task it belonged to
- * finished (another partition's callback closed that task first, or the
- * provider reported it late): the contact's finished task whose wait it
- * falls in counts it (count_miss), as it would have had the miss come in
- * order, instead of a task of its own that the same callback would close
- * again or that would be lost twice. *joined 1 when it did; *lost as
- * apart_from's for the task it stays apart from. */
+/* A miss told after the task it belonged to finished (another
+ * partition's callback closed that task first, or the provider reported
+ * it late): the contact's earliest finished task whose wait it falls in
+ * (closed: it started by the callback, as take_later_misses keeps a miss
+ * in a task; expired: it ended by the lost time), or whose opening it
+ * precedes and is not apart from, counts it (count_miss), as it would
+ * have had the miss come in order, instead of a task of its own that the
+ * same callback would close again or that would be lost twice. *joined 1
+ * when it did; *lost as apart_from's for the task it stays apart from. */
 static int join_finished(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
                          const char *contact_key, const json_t *j_call, const char *id_base,
                          int64_t time_ms, struct cf_outbox *out, int *joined, int *lost,
                          char *errbuf, size_t errbuf_size)
 {
     const int64_t ended = calls_task_miss_end(j_call);
+    const int64_t started = cf_time_json_get(j_call, "started_at");
     json_t *j_task = NULL;
     int apart = 0;
 
     *joined = 0;
-    int rc = calls_tasks_load_finished(conn, network_id, contact_key, ended,
-                                       ctx->cfg.task_lost_after_s, &j_task, errbuf, errbuf_size);
+    int rc =
+        calls_tasks_load_finished(conn, network_id, contact_key, started >= 0 ? started : ended,
+                                  ended, ctx->cfg.task_lost_after_s, &j_task, errbuf, errbuf_size);
     if (rc != 0 || !j_task)
         return rc;
     const int earlier = calls_task_miss_before(j_task, j_call);
@@ -232,6 +241,18 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
         if (rc != 0)
             return rc;
     }
+    /* No open task, or one it ended before: the finished task it belonged
+     * to, told after that task finished, comes first (a task that expired
+     * or was called back between it and the open task's opening). */
+    if (!j_task || earlier) {
+        int joined = 0;
+        rc = join_finished(ctx, conn, network_id, contact_key, j_call, id_base, time_ms, out,
+                           &joined, &lost, errbuf, errbuf_size);
+        if (rc != 0 || joined) {
+            json_decref(j_task);
+            return rc;
+        }
+    }
     if (earlier) {
         int apart = 0;
         rc = apart_from(ctx, conn, network_id, contact_key, j_task, ended, &apart, &lost, errbuf,
@@ -250,16 +271,10 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
         return rc;
     }
 
-    /* No open task it joins: the finished one it belonged to, else a task
-     * of its own (lost at once when its wait passed before a task it
-     * stays apart from opened). */
-    int joined = 0, lost_apart = 0;
-    rc = join_finished(ctx, conn, network_id, contact_key, j_call, id_base, time_ms, out, &joined,
-                       &lost_apart, errbuf, errbuf_size);
-    if (rc != 0 || joined)
-        return rc;
-    return open_task(ctx, conn, network_id, contact_key, j_call, lost || lost_apart, id_base, out,
-                     errbuf, errbuf_size);
+    /* No task it joins: a task of its own (lost at once when its wait
+     * passed before a task it stays apart from opened or was called back). */
+    return open_task(ctx, conn, network_id, contact_key, j_call, lost, id_base, out, errbuf,
+                     errbuf_size);
 }
 
 int calls_tasks_settle_lost(struct calls_ctx *ctx, PGconn *conn, const char *network_id,

@@ -72,13 +72,21 @@ int calls_tasks_save(PGconn *conn, const char *network_id, const char *contact_k
 /* The open task of the contact, locked (FOR UPDATE), or NULL in *out. */
 int calls_tasks_load_open(PGconn *conn, const char *network_id, const char *contact_key,
                           json_t **out, char *errbuf, size_t errbuf_size);
-/* The contact's earliest finished task (closed or expired, locked) whose
- * wait had not ended by ended_ms (its callback's answer, or its lost time
- * lost_after_s after it opened), or NULL in *out: the task a miss that
- * ended then, told after the task finished, belonged to. */
+/* SQL: whether the finished task t (calls.tasks) was still waiting for a
+ * miss that started at started and ended at ended (timestamptz
+ * expressions; lost_s its lost-after seconds): a closed task until its
+ * callback (a miss that started after it is not the task's, as
+ * take_later_misses has it), an expired one until its lost time. */
+#define CALLS_TASKS_REACHES_SQL(started, ended, lost_s)                                            \
+    "((t.closed_at IS NOT NULL AND t.closed_at >= " started ") OR (t.closed_at IS NULL AND"        \
+    " t.opened_at + make_interval(secs => " lost_s ") >= " ended "))"
+/* The contact's earliest finished task (closed or expired, locked) still
+ * waiting for a miss that started at started_ms and ended at ended_ms
+ * (CALLS_TASKS_REACHES_SQL), or NULL in *out: the task such a miss, told
+ * after the task finished, belonged to (or the first it may belong to). */
 int calls_tasks_load_finished(PGconn *conn, const char *network_id, const char *contact_key,
-                              int64_t ended_ms, long lost_after_s, json_t **out, char *errbuf,
-                              size_t errbuf_size);
+                              int64_t started_ms, int64_t ended_ms, long lost_after_s, json_t **out,
+                              char *errbuf, size_t errbuf_size);
 /* The first call with the contact answered by a person from from_ms to
  * until_ms that the call store holds: call_id ("" if none) and
  * *answered_ms. */
@@ -109,8 +117,9 @@ json_t *calls_tasks_fold_wanted(const struct cf_event *ev, const rd_kafka_messag
                                 int64_t now_ms);
 
 /* The batch's statements: the contacts' locks (lock keys, sorted: taken in
- * that order), which contacts ({"n", "k", "t": their batch's earliest miss
- * end in ms, when they have one; "l": the lost-after seconds}) have an
+ * that order), which contacts ({"n", "k", "s" and "t": their batch's
+ * earliest miss start and end in ms, when they have one; "l": the
+ * lost-after seconds}) have an
  * open task, or a finished one a miss of theirs may belong to
  * (calls_tasks_load_finished's), into the set open: their messages go one
  * by one;

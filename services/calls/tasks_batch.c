@@ -39,9 +39,9 @@ enum plan {
 };
 
 /* The sorted, distinct lock keys of the batch's contacts and the contacts
- * themselves ({"n", "k", "l": the lost-after seconds, "t": the earliest
- * end of their misses in the batch}), from the messages the callbacks act
- * on. */
+ * themselves ({"n", "k", "l": the lost-after seconds, "s" and "t": the
+ * earliest start and end of their misses in the batch}), from the
+ * messages the callbacks act on. */
 static void batch_contacts(const struct calls_settings *cfg, const struct cf_event *const *evs,
                            const enum calls_task_input *inputs, size_t n, json_t *lock_keys,
                            json_t *contacts)
@@ -61,10 +61,15 @@ static void batch_contacts(const struct calls_settings *cfg, const struct cf_eve
             json_array_append(contacts, row);
         }
         const int64_t ended = calls_task_miss_end(evs[i]->data);
+        const int64_t started = cf_time_json_get(evs[i]->data, "started_at");
         const json_t *j_t = json_object_get(row, "t");
+        const json_t *j_s = json_object_get(row, "s");
         if (inputs[i] == CALLS_TASK_MISSED && ended >= 0 &&
             (!j_t || ended < json_integer_value(j_t)))
             json_object_set_new(row, "t", json_integer(ended));
+        if (inputs[i] == CALLS_TASK_MISSED && ended >= 0 &&
+            (!j_s || (started >= 0 ? started : ended) < json_integer_value(j_s)))
+            json_object_set_new(row, "s", json_integer(started >= 0 ? started : ended));
         free(key);
     }
     json_decref(seen);

@@ -691,6 +691,49 @@ def test_a_miss_told_after_its_task_expired_is_lost_with_it(stack):
     assert rows == [["expired", "2"]], rows
 
 
+def test_a_late_miss_joins_the_expired_task_not_the_open_one(stack):
+    """The contact's first task expired (lost after an hour) and a second
+    one opened ten minutes later; a miss from the first task's wait is
+    told now. It joins the expired task it belonged to; the open task keeps
+    its opening and due time (it would otherwise move back 50 minutes and
+    be lost at once)."""
+    number, ckey, first_end, first = missed_minutes_ago(stack, 100)
+    wait_task(stack, ckey, "clinicflow.task.expired")
+    second_end = first_end + timedelta(minutes=70)
+    missed_call(stack, number, second_end)
+    second = wait_task(stack, ckey, "clinicflow.task.opened", count=2)["data"]
+    assert second["task_id"] != first["task_id"], second
+    missed_call(stack, number, first_end + timedelta(minutes=20))
+    updated = wait_task(stack, ckey, "clinicflow.task.updated")["data"]
+    assert updated["task_id"] == first["task_id"] and updated["status"] == "expired", updated
+    assert updated["missed_calls"] == 2, updated
+    wait_tasks_consumed(stack)
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls, opened_at = '%s'"
+                        " FROM calls.tasks WHERE contact_key = '%s' ORDER BY opened_at"
+                        % (iso(second_end), ckey))
+    assert rows == [["expired", "2", "f"], ["open", "1", "t"]], rows
+
+
+def test_an_earlier_miss_lost_before_the_callback_is_lost_apart(stack):
+    """A miss told late that ended 50 minutes before a task opened (its wait
+    of an hour reaches into the task's) while the task's callback came 45
+    minutes after that: in order the miss's task would have been lost
+    before the callback, so it is a task of its own, expired at once, and
+    the closed task keeps its callback, on time."""
+    number, ckey, end, first = missed_minutes_ago(stack, 50)
+    callback = callback_at(stack, number, end + timedelta(minutes=45))
+    closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+    assert closed["closing_call_id"] == callback, closed
+    earlier = missed_call(stack, number, end - timedelta(minutes=50))
+    expired = wait_task(stack, ckey, "clinicflow.task.expired")["data"]
+    assert expired["task_id"] != first["task_id"] and expired["source_call_id"] == earlier, expired
+    wait_tasks_consumed(stack)
+    assert not [e for e in tasks_of(stack, ckey) if e["type"] == "clinicflow.task.updated"]
+    rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls, doc->>'seconds_to_callback'"
+                        " FROM calls.tasks WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
+    assert rows == [["expired", "1", ""], ["closed", "1", "2700"]], rows
+
+
 def test_the_earliest_callback_closes_the_task_whichever_is_applied_first(stack):
     """Two answered calls with the contact after a miss, on different
     partitions, both stored by the fold while the callbacks consumer is held
@@ -835,6 +878,8 @@ if __name__ == "__main__":
             test_an_earlier_miss_whose_wait_ended_before_the_task_is_lost_apart,
             test_misses_told_after_the_callback_join_its_closed_task,
             test_a_miss_told_after_its_task_expired_is_lost_with_it,
+            test_a_late_miss_joins_the_expired_task_not_the_open_one,
+            test_an_earlier_miss_lost_before_the_callback_is_lost_apart,
             test_the_earliest_callback_closes_the_task_whichever_is_applied_first,
             test_a_burst_in_batches_ends_as_one_by_one,
         )], exit=False)
