@@ -104,11 +104,12 @@ int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks,
  * would have found them then (a request told late belongs to the lead it
  * was part of, not to a new one already overdue): among the leads open at
  * at_ms (received by then, and open now or closed since), the one with
- * the latest last_message_at; else the open one so; else the lead closed
- * since that was received first after at_ms (a request dated within the
- * merge window before it); the lowest lead id among equals (as the
- * store's look-up orders them). A lead closed before at_ms never. Its
- * index, or -1 when there is none. */
+ * the latest last_message_at; else the lead, open or closed since, that
+ * was received first after at_ms (the request was its first message: the
+ * merge window before a lead decides); the lowest lead id among equals
+ * (as the store's look-up orders them). A lead closed before at_ms never;
+ * an open one with no received_at only when nothing else is. Its index,
+ * or -1 when there is none. */
 int leads_pick_open(const json_t *j_leads, int64_t at_ms);
 
 /* The lead as lead.received publishes it (new reference): the members of

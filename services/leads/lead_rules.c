@@ -346,10 +346,11 @@ static int later(int64_t a_at, const char *a_id, int best, int64_t best_at, cons
 int leads_pick_open(const json_t *j_leads, int64_t at_ms)
 {
     /* live: open then (received by at_ms, open now or closed since);
-     * open: open now; after: closed since, received after at_ms */
-    int live = -1, open = -1, after = -1;
-    int64_t live_at = 0, open_at = 0, after_at = 0;
-    const char *live_id = NULL, *open_id = NULL, *after_id = NULL;
+     * after: received after at_ms (open, or closed since); open: open now,
+     * its arrival unknown */
+    int live = -1, after = -1, open = -1;
+    int64_t live_at = 0, after_at = 0, open_at = 0;
+    const char *live_id = NULL, *after_id = NULL, *open_id = NULL;
     size_t i;
     json_t *j_lead;
 
@@ -361,28 +362,27 @@ int leads_pick_open(const json_t *j_leads, int64_t at_ms)
             continue;
         const int is_open = strcmp(status, "open") == 0;
         const int64_t received = cf_time_json_get(j_lead, "received_at");
-        const int64_t closed = cf_time_json_get(j_lead, "closed_at");
         const int64_t last = cf_time_json_get(j_lead, "last_message_at");
-        if (!is_open && closed < at_ms)
+        if (!is_open && cf_time_json_get(j_lead, "closed_at") < at_ms)
             continue; /* closed before the request: never its lead */
         if (received >= 0 && received <= at_ms && later(last, id, live, live_at, live_id)) {
             live = (int)i;
             live_at = last;
             live_id = id;
         }
-        if (is_open && later(last, id, open, open_at, open_id)) {
-            open = (int)i;
-            open_at = last;
-            open_id = id;
-        }
-        /* the earliest received after it: the window before a lead */
-        if (!is_open && received > at_ms &&
-            (after < 0 || received < after_at ||
-             (received == after_at && strcmp(id, after_id) < 0))) {
+        /* the first that came after it: the request was its first message
+         * (the merge window before a lead decides) */
+        if (received > at_ms && (after < 0 || received < after_at ||
+                                 (received == after_at && strcmp(id, after_id) < 0))) {
             after = (int)i;
             after_at = received;
             after_id = id;
         }
+        if (is_open && received < 0 && later(last, id, open, open_at, open_id)) {
+            open = (int)i;
+            open_at = last;
+            open_id = id;
+        }
     }
-    return live >= 0 ? live : open >= 0 ? open : after;
+    return live >= 0 ? live : after >= 0 ? after : open;
 }

@@ -418,9 +418,11 @@ static void test_batch_plan(void)
         json_decref(all[i]->data);
 }
 
+/* A lead received at its last message. */
 static json_t *lead_at(const char *id, const char *status, const char *last)
 {
-    return json_pack("{s:s, s:s, s:s}", "lead_id", id, "status", status, "last_message_at", last);
+    return json_pack("{s:s, s:s, s:s, s:s}", "lead_id", id, "status", status, "received_at", last,
+                     "last_message_at", last);
 }
 
 static json_t *closed_lead(const char *id, const char *received, const char *closed)
@@ -429,9 +431,10 @@ static json_t *closed_lead(const char *id, const char *received, const char *clo
                      received, "last_message_at", received, "closed_at", closed);
 }
 
-/* Which lead a request of a person with several joins: the open one
- * written to last, the lowest id among equals; a closed one only for a
- * request dated while it was open (told late). */
+/* Which lead a request of a person with several joins, as the leads were
+ * at its date: the one open then written to last (the lowest id among
+ * equals), else the first that came after it; a lead closed before it
+ * never. */
 static void test_pick_open(void)
 {
     const int64_t now = at("2026-03-01T13:00:00Z");
@@ -439,7 +442,7 @@ static void test_pick_open(void)
     CHECK_INT(leads_pick_open(leads, now), -1);
     json_array_append_new(leads, lead_at("b", "open", "2026-03-01T10:00:00Z"));
     CHECK_INT(leads_pick_open(leads, now), 0);
-    json_array_append_new(leads, lead_at("c", "booked", "2026-03-01T12:00:00Z"));
+    json_array_append_new(leads, lead_at("c", "booked", "2026-03-01T12:00:00Z")); /* no close */
     CHECK_INT(leads_pick_open(leads, now), 0);
     json_array_append_new(leads, lead_at("d", "open", "2026-03-01T11:00:00Z"));
     CHECK_INT(leads_pick_open(leads, now), 2);
@@ -447,17 +450,21 @@ static void test_pick_open(void)
     CHECK_INT(leads_pick_open(leads, now), 3);
     json_array_append_new(leads, json_pack("{s:s}", "status", "open")); /* no id */
     CHECK_INT(leads_pick_open(leads, now), 3);
+    json_decref(leads);
 
-    /* "e" open 09:00-12:00: a request of 11:00 told now was part of it */
+    /* "e" open 09:00-12:00, "x" open since 12:30 */
+    leads = json_array();
     json_array_append_new(leads, closed_lead("e", "2026-03-01T09:00:00Z", "2026-03-01T12:00:00Z"));
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 5);
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:00Z")), 5); /* its close's instant */
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:01Z")), 3); /* after it closed */
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T08:59:59Z")), 3); /* before it came */
-    /* "f" open 10:30-11:30 as well: the later received of the two */
+    json_array_append_new(leads, lead_at("x", "open", "2026-03-01T12:30:00Z"));
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 0); /* told late: e's */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:00Z")), 0); /* its close's instant */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:01Z")), 1); /* after it closed */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T08:59:59Z")), 0); /* e came first after */
+    CHECK_INT(leads_pick_open(leads, now), 1);
+    /* "f" open 10:30-11:30 as well: the later written of the two open then */
     json_array_append_new(leads, closed_lead("f", "2026-03-01T10:30:00Z", "2026-03-01T11:30:00Z"));
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 6);
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:00:00Z")), 5);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 2);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:00:00Z")), 0);
     json_decref(leads);
 
     /* "g" open from day 1, closed on day 3; "h" opened on day 2 (past the
@@ -465,15 +472,19 @@ static void test_pick_open(void)
      * on day 3 found both open then, and h was written to last */
     leads = json_array();
     json_array_append_new(leads, closed_lead("g", "2026-03-01T09:00:00Z", "2026-03-03T09:00:00Z"));
-    json_t *h = lead_at("h", "open", "2026-03-02T10:00:00Z");
-    cf_time_json_set(h, "received_at", at("2026-03-02T10:00:00Z"));
-    json_array_append_new(leads, h);
+    json_array_append_new(leads, lead_at("h", "open", "2026-03-02T10:00:00Z"));
     CHECK_INT(leads_pick_open(leads, at("2026-03-02T11:00:00Z")), 1);
     CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z")), 0); /* before h came */
     json_decref(leads);
 
-    /* a request dated just before a lead since closed came (its first
-     * message, retried late): that lead, for the merge window to decide */
+    /* a first message retried late: the lead it came just before, closed
+     * since, not a later one still open (the merge window decides) */
+    leads = json_array();
+    json_array_append_new(leads, closed_lead("k", "2026-03-02T09:30:00Z", "2026-03-02T11:00:00Z"));
+    json_array_append_new(leads, lead_at("l", "open", "2026-03-03T10:00:00Z"));
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z")), 0);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T11:00:01Z")), 1);
+    json_decref(leads);
     leads = json_array();
     json_array_append_new(leads, closed_lead("k", "2026-03-01T10:00:00Z", "2026-03-01T10:30:00Z"));
     CHECK_INT(leads_pick_open(leads, at("2026-03-01T09:55:00Z")), 0);
