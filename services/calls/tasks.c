@@ -11,9 +11,10 @@
  *     wait (to its lost time) ended before the open task opened, with no
  *     callback in it, is a task of its own, expired at once, as it would
  *     have been in order; one seen after the task it belonged to closed or
- *     expired (it ended within that task's wait, or before its opening with
- *     no callback between) joins that finished task (task.updated), so the
- *     callback that closed it does not close a second task;
+ *     expired (it started by that task's callback, or ended by its lost
+ *     time; or it ended before its opening, not apart from it) joins that
+ *     finished task (task.updated), so the callback that closed it does
+ *     not close a second task, even with a later task open;
  *   - a call with the contact answered by a person (its outcome, so once it
  *     is over: a voicemail answers the line too), either direction,
  *     anywhere in the network, closes the open task with the time from the
@@ -224,7 +225,7 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
      * the task, which opens at its end, due an SLA after it, with it as
      * source. */
     const int64_t ended = calls_task_miss_end(j_call);
-    const int earlier = j_task && calls_task_miss_before(j_task, j_call);
+    int earlier = j_task && calls_task_miss_before(j_task, j_call);
     int lost = 0;
     /* A miss that ended after the open task's lost time (the sweeper has
      * not come to it yet) cannot join a task that was over by then: the
@@ -238,8 +239,13 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
                                      errbuf, errbuf_size);
         json_decref(j_task);
         j_task = NULL;
+        /* a callback settling it moves the misses after the callback to a
+         * task of their own (take_later_misses): that one is open now */
+        if (rc == 0)
+            rc = calls_tasks_load_open(conn, network_id, contact_key, &j_task, errbuf, errbuf_size);
         if (rc != 0)
             return rc;
+        earlier = j_task && calls_task_miss_before(j_task, j_call);
     }
     /* No open task, or one it ended before: the finished task it belonged
      * to, told after that task finished, comes first (a task that expired
