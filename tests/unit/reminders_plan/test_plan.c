@@ -264,6 +264,14 @@ static void test_send_too_late(void)
     CHECK(plan_send_too_late("reminder", -1, -1, due, 900) == NULL);
     CHECK(plan_send_too_late("recall", due, -1, due + 86400000, 900) == NULL);
     CHECK(plan_send_too_late("nps", due, visit, visit + 3600000, 900) == NULL);
+    /* a survey or a re-invite put off while its gateway was away: as fresh
+     * as a new one may be, not later */
+    CHECK(plan_send_too_late("nps", due, -1, due + PLAN_NPS_FRESH_MS, 900) == NULL);
+    CHECK_STR(plan_send_too_late("nps", due, -1, due + PLAN_NPS_FRESH_MS + 1, 900), "late");
+    CHECK(plan_send_too_late("reinvite", due, visit, due + PLAN_REINVITE_FRESH_MS, 900) == NULL);
+    CHECK_STR(plan_send_too_late("reinvite", due, visit, due + PLAN_REINVITE_FRESH_MS + 1, 900),
+              "late");
+    CHECK(plan_send_too_late("recall", due, -1, due + 30 * PLAN_REINVITE_FRESH_MS, 900) == NULL);
     CHECK(plan_send_too_late(NULL, due, visit, visit, 900) == NULL);
 }
 
