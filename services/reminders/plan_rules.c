@@ -176,13 +176,11 @@ int plan_status_reminds(const char *status)
 const char *plan_send_too_late(const char *kind, int64_t due_ms, int64_t visit_ms, int64_t now_ms,
                                long grace_s)
 {
-    /* a survey or a re-invite put off (its gateway away) goes while it is
-     * as fresh as a new one may be: not a survey of a visit days ago, nor
-     * a re-invite weeks after the visit, when the gateway comes back */
+    /* a survey is never sent more than the grace late, as the scheduler
+     * would not take it so late: its gateway away, it was put off and
+     * emitted again for as long as the gateway stayed away */
     if (kind && strcmp(kind, "nps") == 0)
-        return due_ms > 0 && now_ms - due_ms > PLAN_NPS_FRESH_MS ? "late" : NULL;
-    if (kind && strcmp(kind, "reinvite") == 0)
-        return due_ms > 0 && now_ms - due_ms > PLAN_REINVITE_FRESH_MS ? "late" : NULL;
+        return due_ms > 0 && now_ms - due_ms > (int64_t)grace_s * 1000 ? "late" : NULL;
     if (!kind || strcmp(kind, "reminder") != 0)
         return NULL;
     if (visit_ms > 0 && visit_ms <= now_ms)

@@ -91,10 +91,11 @@ int plan_status_reminds(const char *status);
 /* Why a reminder's send may no longer go at now_ms, however long its
  * command waited (a gateway down, a backlog): "visit_started" once the
  * visit has begun, "late" more than grace_s past its rung's due time;
- * NULL while it may. A survey ("nps") is "late" more than
- * PLAN_NPS_FRESH_MS past its due time, a re-invite more than
- * PLAN_REINVITE_FRESH_MS (as fresh as a new one may be); a recall is
- * never too late. Asked as the send is about to leave (dispatch.c). */
+ * NULL while it may. The scheduler's rule when it takes a job
+ * (scheduler.c), asked again as the send is about to leave. A survey
+ * ("nps") is "late" more than grace_s past its due time, as the scheduler
+ * has it. Campaigns (recall, re-invite) are never too late here: one put
+ * off goes when its gateway is back. */
 const char *plan_send_too_late(const char *kind, int64_t due_ms, int64_t visit_ms, int64_t now_ms,
                                long grace_s);
 
