@@ -58,8 +58,11 @@ int recall_store_candidates(PGconn *conn, const char *network_id, const char *cl
         " AND ((p.record->>'recall_at')::timestamptz <= $7::timestamptz"
         " OR ((least(v.oldest, (p.record->>'last_visit_at')::timestamptz) AT TIME ZONE 'UTC')"
         " + make_interval(months => $3::int)) AT TIME ZONE 'UTC' <= $7::timestamptz)"
+        /* a visit ahead, or one begun within the day (in the clinic now,
+         * or just out: the MIS may not have marked it yet) */
         " AND NOT EXISTS (SELECT 1 FROM reminders.appointments a WHERE a.patient_id ="
-        " p.patient_id AND a.status IN ('booked', 'rescheduled') AND a.starts_at > $7::timestamptz)"
+        " p.patient_id AND a.status IN ('booked', 'rescheduled', 'arrived')"
+        " AND a.starts_at > $7::timestamptz - interval '1 day')"
         " AND NOT EXISTS (SELECT 1 FROM reminders.reminder_jobs j WHERE j.patient_id ="
         " p.patient_id AND j.kind = 'recall'"
         " AND j.created_at > $7::timestamptz - make_interval(days => $4::int))"

@@ -328,9 +328,12 @@ static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *netwo
             " AND a.starts_at > $1::timestamptz) OR (j.kind = 'reinvite'"
             " AND a.appointment_id <> j.appointment_id AND a.starts_at > j.visit_at"
             " AND a.status IN ('booked', 'rescheduled', 'arrived', 'completed'))"
-            /* a recall's patient who came in since it was drawn */
+            /* a recall's patient who came in since it was drawn, or is
+             * in the clinic now (a visit begun within the day) */
             " OR (j.kind = 'recall' AND a.starts_at > j.created_at"
-            " AND a.status IN ('arrived', 'completed'))))"
+            " AND a.status IN ('arrived', 'completed'))"
+            " OR (j.kind = 'recall' AND a.status IN ('booked', 'rescheduled', 'arrived')"
+            " AND a.starts_at > $1::timestamptz - interval '1 day')))"
             " THEN 'booked_again' END AS skip"
             " FROM reminders.reminder_jobs j WHERE status = 'pending'"
             " AND kind IN " CAMPAIGN_KINDS " AND network_id = $4 AND clinic_id = $5"

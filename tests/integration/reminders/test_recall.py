@@ -128,6 +128,16 @@ def test_each_category_is_recalled_after_its_own_months(s):
     completed(s, p, SEVEN_MONTHS, "hygiene")
     put()
     due["hygiene 7 months ago, no marketing consent"] = no_marketing = p
+    # in the clinic now: a visit begun 20 minutes ago, still booked (the
+    # MIS has not marked it yet) or arrived: no "time to book" SMS during it
+    for status, name in (("booked", "Сейчас"), ("arrived", "Пришёл")):
+        p, put = patient(s, name)
+        completed(s, p, SEVEN_MONTHS, "hygiene")
+        ok(s.put_appointment(common.new_id("a-recall-now"), {
+            "version": 1, "clinic_id": NORTH, "patient_id": p,
+            "starts_at": utc(ago(20 / 1440)), "status": status}))
+        put()
+        not_due["hygiene 7 months ago, in the clinic now (%s)" % status] = p
     # last, one more due patient: the round that asks them has seen every
     # record above
     p, put = patient(s, "Последний")
