@@ -22,13 +22,20 @@
 /* a column later events set, which a late received does not undo: the
  * event's, else the stored, else the received's starting value */
 #define LATER(c) " " c " = COALESCE(r." c ", l." c ", r.init_" c "),"
+/* the requests so far only grow, and the key is the one of the most: an
+ * older merge replayed after a newer one (a DLQ replay) takes neither
+ * back */
+#define MESSAGES " messages = GREATEST(r.messages, l.messages, r.init_messages),"
+#define PERSON                                                                                     \
+    " contact_key = CASE WHEN r.messages < l.messages THEN l.contact_key"                          \
+    " ELSE COALESCE(r.contact_key, l.contact_key, r.init_contact_key) END,"
 
 /* the stored lead updated by a patch, column by column */
 /* clang-format off */
 #define SET                                                                                        \
     KEEP("clinic_id") KEEP("hour") KEEP("received_at") KEEP("provider") KEEP("channel_id")         \
-    KEEP("source") KEEP("medium") KEEP("campaign") KEEP("patient_class") LATER("contact_key")      \
-    LATER("messages") LATER("status") KEEP("responded_at") KEEP("response_seconds")                \
+    KEEP("source") KEEP("medium") KEEP("campaign") KEEP("patient_class") PERSON MESSAGES           \
+    LATER("status") KEEP("responded_at") KEEP("response_seconds")                                  \
     KEEP("working_seconds") KEEP("responder") KEEP("lost_reason") KEEP("appointment_id")           \
     KEEP("closed_at") LATER("sla_breached") " updated_at = now()"
 /* clang-format on */
