@@ -287,17 +287,21 @@ static int pace_lock(PGconn *conn, const char *network_id, const char *clinic_id
 }
 
 /* One round of a clinic's due campaign jobs, in a transaction: late or
- * booked-again ones skipped, as many of the rest as the hour's budget
+ * booked-again ones skipped (a campaign is not late by the minute, as a
+ * reminder is: taken after the service was down, a recall still goes,
+ * and a re-invite while it is as fresh as a new one may be planned; a
+ * recall skipped would keep the patient from the next for
+ * recall_again_days), as many of the rest as the hour's budget
  * leaves (oldest first, so none waits forever behind newer ones) emitted,
  * the others made due at the next hour's window moment. p is NULL for a
  * clinic the configuration no longer has: its jobs are skipped
  * ("no_clinic", as the dispatcher would). Returns how many jobs it took,
  * or an error; *emitted and *deferred say what became of them. */
-static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *network_id,
-                      const char *clinic_id, const struct plan_policy *p, int64_t now_ms,
-                      int *emitted, int *deferred, char *errbuf, size_t errbuf_size)
+static int pace_round(PGconn *conn, const char *network_id, const char *clinic_id,
+                      const struct plan_policy *p, int64_t now_ms, int *emitted, int *deferred,
+                      char *errbuf, size_t errbuf_size)
 {
-    char now[32], hour[32], later[32], grace[24], limit[16], may_s[16];
+    char now[32], hour[32], later[32], fresh[24], limit[16], may_s[16];
     int released = 0, may = 0;
     int64_t later_ms = now_ms;
     PGresult *res = NULL;
@@ -312,17 +316,18 @@ static int pace_round(struct reminders_ctx *ctx, PGconn *conn, const char *netwo
         may = pace_release(p, now_ms, released, &later_ms);
     }
     cf_time_format(later_ms, later);
-    snprintf(grace, sizeof(grace), "%ld", ctx->cfg.late_grace_s);
+    snprintf(fresh, sizeof(fresh), "%lld", (long long)(PLAN_REINVITE_FRESH_MS / 1000));
     snprintf(limit, sizeof(limit), "%d", SCHEDULE_BATCH);
     snprintf(may_s, sizeof(may_s), "%d", may);
-    const char *params[] = {now,       grace, limit, network_id,
+    const char *params[] = {now,       fresh, limit, network_id,
                             clinic_id, may_s, later, p ? NULL : "no_clinic"};
     if (rc == 0)
         rc = cf_pg_exec(
             conn,
             "WITH due AS (SELECT job_id, created_at, CASE"
             " WHEN $8::text IS NOT NULL THEN $8::text"
-            " WHEN due_at < $1::timestamptz - make_interval(secs => $2::int) THEN 'late'"
+            " WHEN kind = 'reinvite' AND due_at < $1::timestamptz"
+            " - make_interval(secs => $2::int) THEN 'late'"
             " WHEN EXISTS (SELECT 1 FROM reminders.appointments a"
             " WHERE a.patient_id = j.patient_id AND ((a.status IN ('booked', 'rescheduled')"
             " AND a.starts_at > $1::timestamptz) OR (j.kind = 'reinvite'"
@@ -408,7 +413,7 @@ static int pace_campaigns(struct reminders_ctx *ctx, PGconn *conn, char *errbuf,
             continue;
         }
         int n, emitted, deferred;
-        while ((n = pace_round(ctx, conn, network_id, clinic_id, clinic ? &policy : NULL, now_ms,
+        while ((n = pace_round(conn, network_id, clinic_id, clinic ? &policy : NULL, now_ms,
                                &emitted, &deferred, errbuf, errbuf_size)) > 0) {
             any |= emitted > 0;
             if (n < SCHEDULE_BATCH || cf_service_sleep(ctx->svc, 0))

@@ -240,8 +240,37 @@ def test_an_imported_recall_stands_for_the_recall(s):
     assert err["code"] == "recalled_here", err
 
 
+def test_a_recall_taken_late_still_goes(s):
+    """A recall job taken after the lateness grace (the service was down
+    when it came due; here a grace of nothing, so every job is taken late)
+    still goes: a recall is not late by the minute as a reminder is, and
+    one skipped would keep the patient from the next for
+    recall_again_days."""
+    # (last: it runs a service of its own, and stops it)
+    if s.svc in s.services:
+        s.svc.stop()
+        s.services.remove(s.svc)
+    strict = cfstack.Service("reminders", s.env_for(CLINICFLOW_REMINDERS_LATE_GRACE_S="0",
+                                                    **s.extra_env))
+    strict.start()
+    s.services.append(strict)
+    s.svc = strict
+    p, put = patient(s, "Поздно")
+    completed(s, p, SEVEN_MONTHS, "hygiene")
+    put()
+    cfstack.wait_until(lambda: members(s, p), 30, "the recall")
+    cfstack.wait_until(lambda: s.sql(
+        "SELECT s.status FROM reminders.sends s JOIN reminders.reminder_jobs j USING (job_id)"
+        " WHERE j.kind = 'recall' AND j.patient_id = '%s'" % common.patient_uuid(p))
+        == [["sent"]], 30, "the recall SMS sent")
+    assert recall_jobs(s, p) != [["skipped"]], recall_jobs(s, p)
+    strict.stop()
+    s.services.remove(strict)
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(RecallStack, [
         test_each_category_is_recalled_after_its_own_months,
         test_an_imported_recall_stands_for_the_recall,
+        test_a_recall_taken_late_still_goes,
     ])
