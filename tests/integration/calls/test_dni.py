@@ -350,11 +350,15 @@ def test_returning_visitor_answered_from_memory(stack):
         assert metric(svc, local) == before + 1
 
         # Redis lost its data (a new epoch): the next round trip tells the
-        # instance, which then asks Redis for the visitor again.
+        # instance, which then asks Redis for the visitor again: not from
+        # memory (the count stays). What Redis answers depends on whether
+        # the hold was written to the database before the loss (the restore
+        # then puts it back over the broken record), so the number is not
+        # what tells.
         redis_cli("DEL", "cf:dni:epoch")
         assert ask(svc, "demo-center", other, client=client)[0] == 200                    # request 3
         st, _, after = ask(svc, "demo-center", visitor, client=client)                    # request 4
-        assert st == 200 and after["number"] != a["number"], (a, after)
+        assert st == 200 and after["dynamic"], (a, after)
         assert metric(svc, local) == before + 1
 
         # Answers from memory count against the limits (6 a minute here).
