@@ -111,6 +111,18 @@ class DispatchStack(common.Stack):
             self._network = True
         return super().start_service()
 
+    def service_with(self, **env):
+        """The stack's service stopped and another started with env (over
+        the stack's), now the stack's; the test stops it at its end."""
+        if self.svc in self.services:
+            self.svc.stop()
+            self.services.remove(self.svc)
+        svc = cfstack.Service("reminders", self.env_for(**dict(self.extra_env, **env)))
+        svc.start()
+        self.services.append(svc)
+        self.svc = svc
+        return svc
+
     def apply(self, doc):
         """Applies doc and waits until the service runs with it."""
         cfstack.apply_network_and_wait(self.dsn, doc, [self.svc])
@@ -369,14 +381,7 @@ def test_a_reminder_due_while_the_service_was_down_goes_on_its_ladder(s):
     goes on as for any late send (no SMS consent: the visit is not
     confirmed and the front desk asks). Skipped by the scheduler itself,
     the job ended there with no send, no status and no task."""
-    if s.svc in s.services:
-        s.svc.stop()
-        s.services.remove(s.svc)
-    env = s.env_for(CLINICFLOW_REMINDERS_LATE_GRACE_S="20", **s.extra_env)
-    first = cfstack.Service("reminders", env)
-    first.start()
-    s.services.append(first)
-    s.svc = first
+    first = s.service_with(CLINICFLOW_REMINDERS_LATE_GRACE_S="20")
     p, _ = patient(s, "Down", {"calls": True})
     a = common.new_id("a-down-late")
     book(s, a, 1, utc(in_s(2 * 3600 + 15)), clinic=NORTH, patient=p)
@@ -386,10 +391,7 @@ def test_a_reminder_due_while_the_service_was_down_goes_on_its_ladder(s):
     assert status == "pending", job_of(s, a)
     # the clock, not an event: the service is away until the grace is past
     time.sleep(max(0.0, due + 20 + 3 - time.time()))
-    back = cfstack.Service("reminders", env)
-    back.start()
-    s.services.append(back)
-    s.svc = back
+    back = s.service_with(CLINICFLOW_REMINDERS_LATE_GRACE_S="20")
     cfstack.wait_until(lambda: send_of(s, a) is not None, 60, "the late reminder's send")
     send_id, status, reason, _ = send_of(s, a)
     assert (status, reason) == ("skipped", "late"), send_of(s, a)

@@ -108,14 +108,7 @@ def test_a_reminder_put_off_past_its_grace_is_skipped_late(s):
     next reminder, or minutes before the visit), and the ladder goes on:
     no SMS consent, so the visit is not confirmed and the front desk asks."""
     # (last: it runs a service of its own, and stops it)
-    if s.svc in s.services:
-        s.svc.stop()
-        s.services.remove(s.svc)
-    strict = cfstack.Service("reminders", s.env_for(CLINICFLOW_REMINDERS_LATE_GRACE_S="20",
-                                                    **s.extra_env))
-    strict.start()
-    s.services.append(strict)
-    s.svc = strict
+    strict = s.service_with(CLINICFLOW_REMINDERS_LATE_GRACE_S="20")
     down = center_gateway_down(s)
     s.apply(down)
     p, _ = patient(s, "Late", {"calls": True})

@@ -247,14 +247,7 @@ def test_a_recall_taken_late_still_goes(s):
     one skipped would keep the patient from the next for
     recall_again_days."""
     # (last: it runs a service of its own, and stops it)
-    if s.svc in s.services:
-        s.svc.stop()
-        s.services.remove(s.svc)
-    strict = cfstack.Service("reminders", s.env_for(CLINICFLOW_REMINDERS_LATE_GRACE_S="0",
-                                                    **s.extra_env))
-    strict.start()
-    s.services.append(strict)
-    s.svc = strict
+    strict = s.service_with(CLINICFLOW_REMINDERS_LATE_GRACE_S="0")
     p, put = patient(s, "Поздно")
     completed(s, p, SEVEN_MONTHS, "hygiene")
     put()
