@@ -2,8 +2,9 @@
  * The lead fold: facts on leads.raw (a person wrote, staff answered, an
  * outcome was told) become leads, one open lead per person, and lead.*
  * events on leads.v1. A request merges into the open lead of any of its
- * contact keys when it comes within the clinic's merge window of that
- * lead's last request (lead.merged: no new lead, the clock not restarted,
+ * contact keys (one told late: the lead it was part of at its date,
+ * leads_pick_open, closed since or not) when it comes within the clinic's
+ * merge window of that lead's last request (lead.merged: no new lead, the clock not restarted,
  * a key it brings is gained, a callback it asks for opens the lead's
  * callback task if none was asked before), else opens a lead (lead.received, with its
  * ad tags and the patient class from the phone -> patient view). The
@@ -318,8 +319,8 @@ static int answer_with_call(struct leads_ctx *ctx, PGconn *conn, const char *net
 }
 
 /* The request ev (its keys, leads_fact_keys's; their locks and its lead
- * id's held) merged into j_found (stolen: the open lead of its keys, or
- * NULL) when it is within the merge window, else a new lead, which takes
+ * id's held) merged into j_found (stolen: the lead of its keys at its
+ * date, or NULL) when it is within the merge window, else a new lead, which takes
  * the facts waiting for it. */
 static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
                          const json_t *keys, json_t *j_found, struct cf_outbox *out, char *errbuf,
@@ -395,9 +396,10 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
 }
 
 /* The lead a response or status fact is about: the one it names (its
- * lead_id, *named set), or the open lead of its contact keys. 0 with
- * *out, CF_ENOTFOUND when there is none (the lead named is not stored, or
- * the contact has no open lead, or the fact names none), CF_EINVAL for a
+ * lead_id, *named set), or the lead of its contact keys at its date (as
+ * a request's). 0 with *out, CF_ENOTFOUND when there is none (the lead
+ * named is not stored, or the contact has no such lead, or the fact names
+ * none), CF_EINVAL for a
  * lead of another network (never touched), or an error. */
 static int lead_of(PGconn *conn, const struct cf_event *ev, int *named, json_t **out, char *errbuf,
                    size_t errbuf_size)

@@ -3,7 +3,8 @@
  * batch), in a number of statements that does not grow with the run. A
  * run takes every lock its requests would take one by one (their contact
  * keys' and the ids of the leads they would open) in one sorted round,
- * reads every open lead of its people, the facts waiting for the leads it
+ * reads its people's leads (open, or closed since its earliest request:
+ * leads_pick_open decides for each request), the facts waiting for the leads it
  * may open and its people's unclaimed calls (answered_calls.h), then
  * applies the requests in their order in memory, with the rules the fold
  * applies one at a time (fold_steps.h): a second request of one person in
@@ -26,7 +27,7 @@
 #include "common/time.h"
 
 struct run {
-    json_t *leads;    /* lead id -> document: the open leads found, and those opened */
+    json_t *leads;    /* lead id -> document: the leads found, and those opened */
     json_t *by_key;   /* "network/key" -> the ids of the leads holding it */
     json_t *patients; /* "network/key" -> its patient, for the keys that have one */
     json_t *waiting;  /* lead id -> the facts waiting for it ([{"event_id", "event"}]) */
@@ -140,7 +141,7 @@ static void touched(struct run *r, const char *network_id, const char *lead_id, 
 }
 
 /* The request ev (its keys) applied to the run's leads: merged into the
- * open lead of its keys, or a new lead, which applies the facts waiting
+ * lead of its keys at its date, or a new lead, which applies the facts waiting
  * for it. */
 static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
                          const struct cf_event *ev, const json_t *keys, struct cf_outbox *out,
