@@ -58,6 +58,12 @@ int64_t calls_task_miss_end(const json_t *j_call)
     return ended >= 0 ? ended : cf_time_json_get(j_call, "started_at");
 }
 
+int64_t calls_task_miss_start(const json_t *j_call)
+{
+    const int64_t started = cf_time_json_get(j_call, "started_at");
+    return started >= 0 ? started : cf_time_json_get(j_call, "ended_at");
+}
+
 int64_t calls_task_due_at(const struct calls_settings *cfg, int64_t opened_ms)
 {
     return opened_ms + cfg->callback_sla_s * 1000;

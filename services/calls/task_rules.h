@@ -36,6 +36,9 @@ int calls_task_is_missed(const json_t *j_call);
 /* When the wait for a callback began with the missed call j_call: its end,
  * or its start when the end is not known; -1 with neither. */
 int64_t calls_task_miss_end(const json_t *j_call);
+/* When the missed call j_call rang: its start, or its end when the start
+ * is not known; -1 with neither. */
+int64_t calls_task_miss_start(const json_t *j_call);
 
 /* When a task opened at opened_ms is due (an SLA later), and when it is
  * lost (a callback answered later does not close it: the sweeper expires

@@ -170,13 +170,12 @@ static int join_finished(struct calls_ctx *ctx, PGconn *conn, const char *networ
                          char *errbuf, size_t errbuf_size)
 {
     const int64_t ended = calls_task_miss_end(j_call);
-    const int64_t started = cf_time_json_get(j_call, "started_at");
     json_t *j_task = NULL;
     int apart = 0;
 
     *joined = 0;
     int rc =
-        calls_tasks_load_finished(conn, network_id, contact_key, started >= 0 ? started : ended,
+        calls_tasks_load_finished(conn, network_id, contact_key, calls_task_miss_start(j_call),
                                   ended, ctx->cfg.task_lost_after_s, &j_task, errbuf, errbuf_size);
     if (rc != 0 || !j_task)
         return rc;

@@ -38,6 +38,14 @@ enum plan {
     PLAN_ONE_BY_ONE,  /* through tasks.c, after the batch's own writes */
 };
 
+/* row's integer member key becomes at when it is absent or later. */
+static void keep_earliest(json_t *row, const char *key, int64_t at)
+{
+    const json_t *j_at = json_object_get(row, key);
+    if (at >= 0 && (!j_at || at < json_integer_value(j_at)))
+        json_object_set_new(row, key, json_integer(at));
+}
+
 /* The sorted, distinct lock keys of the batch's contacts and the contacts
  * themselves ({"n", "k", "l": the lost-after seconds, "s" and "t": the
  * earliest start and end of their misses in the batch}), from the
@@ -60,16 +68,10 @@ static void batch_contacts(const struct calls_settings *cfg, const struct cf_eve
             json_array_append_new(lock_keys, json_string(key));
             json_array_append(contacts, row);
         }
-        const int64_t ended = calls_task_miss_end(evs[i]->data);
-        const int64_t started = cf_time_json_get(evs[i]->data, "started_at");
-        const json_t *j_t = json_object_get(row, "t");
-        const json_t *j_s = json_object_get(row, "s");
-        if (inputs[i] == CALLS_TASK_MISSED && ended >= 0 &&
-            (!j_t || ended < json_integer_value(j_t)))
-            json_object_set_new(row, "t", json_integer(ended));
-        if (inputs[i] == CALLS_TASK_MISSED && ended >= 0 &&
-            (!j_s || (started >= 0 ? started : ended) < json_integer_value(j_s)))
-            json_object_set_new(row, "s", json_integer(started >= 0 ? started : ended));
+        if (inputs[i] == CALLS_TASK_MISSED) {
+            keep_earliest(row, "t", calls_task_miss_end(evs[i]->data));
+            keep_earliest(row, "s", calls_task_miss_start(evs[i]->data));
+        }
         free(key);
     }
     json_decref(seen);
