@@ -126,6 +126,7 @@ json_t *an_lead_patch(const char *type, const json_t *data, int64_t time_ms, con
         cf_time_json_set(patch, "closed_at", time_ms);
     } else if (strcmp(verb, "sla_breached") == 0) {
         json_object_set_new(patch, "sla_breached", json_true());
+        copy_time(patch, "sla_due_at", data, "due_at");
     } else {
         json_object_clear(patch); /* a type this version does not read */
     }

@@ -66,4 +66,12 @@ const char *an_person_of(const json_t *aliases, const char *network_id, const ch
  * is that person, or would make a loop. */
 int an_person_link(json_t *aliases, const char *network_id, const char *alias, const char *person);
 
+/* Whether the lead (a row of analytics.leads, alias a) counts as an SLA
+ * breach: it had its lead.sla_breached, and no response dated by the
+ * breach's due time followed (one told after the breach, a CRM's late
+ * report or a replay of history, was in time after all). A breach stored
+ * without its due time counts. proto/README.md defines it so. */
+#define AN_LEAD_BREACHED(a)                                                                        \
+    "(" a ".sla_breached AND NOT coalesce(" a ".responded_at <= " a ".sla_due_at, false))"
+
 #endif

@@ -17,7 +17,8 @@
 #define COLS                                                                                       \
     "clinic_id, hour, received_at, provider, channel_id, source, medium, campaign,"                \
     " patient_class, contact_key, messages, status, responded_at, response_seconds,"               \
-    " working_seconds, responder, lost_reason, appointment_id, closed_at, sla_breached"
+    " working_seconds, responder, lost_reason, appointment_id, closed_at, sla_breached,"           \
+    " sla_due_at"
 #define KEEP(c) " " c " = COALESCE(r." c ", l." c "),"
 /* a column later events set, which a late received does not undo: the
  * event's, else the stored, else the received's starting value */
@@ -37,7 +38,7 @@
     KEEP("source") KEEP("medium") KEEP("campaign") KEEP("patient_class") PERSON MESSAGES           \
     LATER("status") KEEP("responded_at") KEEP("response_seconds")                                  \
     KEEP("working_seconds") KEEP("responder") KEEP("lost_reason") KEEP("appointment_id")           \
-    KEEP("closed_at") LATER("sla_breached") " updated_at = now()"
+    KEEP("closed_at") LATER("sla_breached") KEEP("sla_due_at") " updated_at = now()"
 /* clang-format on */
 /* a new lead: the patch's columns as they are */
 #define VALUES                                                                                     \
@@ -45,7 +46,7 @@
     " r.campaign, r.patient_class, COALESCE(r.contact_key, r.init_contact_key),"                   \
     " COALESCE(r.messages, r.init_messages), COALESCE(r.status, r.init_status), r.responded_at,"   \
     " r.response_seconds, r.working_seconds, r.responder, r.lost_reason, r.appointment_id,"        \
-    " r.closed_at, COALESCE(r.sla_breached, r.init_sla_breached)"
+    " r.closed_at, COALESCE(r.sla_breached, r.init_sla_breached), r.sla_due_at"
 
 int an_leads_save(PGconn *conn, const json_t *patches, char *errbuf, size_t errbuf_size)
 {
@@ -57,8 +58,9 @@ int an_leads_save(PGconn *conn, const json_t *patches, char *errbuf, size_t errb
         " patient_class text, contact_key text, messages integer, status text,"
         " responded_at timestamptz, response_seconds integer, working_seconds integer,"
         " responder text, lost_reason text, appointment_id text, closed_at timestamptz,"
-        " sla_breached boolean, init_contact_key text, init_messages integer, init_status text,"
-        " init_sla_breached boolean) ORDER BY lead_id) AS r ON l.lead_id = r.lead_id"
+        " sla_breached boolean, sla_due_at timestamptz, init_contact_key text,"
+        " init_messages integer, init_status text, init_sla_breached boolean)"
+        " ORDER BY lead_id) AS r ON l.lead_id = r.lead_id"
         " WHEN MATCHED THEN UPDATE SET" SET
         " WHEN NOT MATCHED THEN INSERT (lead_id, network_id, " COLS ")"
         " VALUES (r.lead_id, r.network_id, " VALUES ")",

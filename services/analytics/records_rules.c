@@ -2,6 +2,7 @@
  * Which records a drill-down names (records_testable.h).
  */
 #include "records_testable.h"
+#include "lead_facts_testable.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,7 @@ static const struct only calls_only[] = {
 static const struct only leads_only[] = {
     {"responded", "r.responded_at IS NOT NULL", NULL},
     {"unanswered", "r.responded_at IS NULL", NULL},
-    {"sla_breached", "r.sla_breached", NULL},
+    {"sla_breached", AN_LEAD_BREACHED("r"), NULL},
     {"booked", "r.status = 'booked'", NULL},
     {"lost", "r.status = 'lost'", NULL},
     {"spam", "r.status = 'spam'", NULL},
@@ -284,7 +285,7 @@ static const struct kind kinds[] = {
      " 'patient_class', r.patient_class, 'messages', r.messages, 'status', r.status,"
      " 'responded_at', " CF_PG_UTC_MS("r.responded_at") ", 'working_seconds', r.working_seconds,"
      " 'response_seconds', r.response_seconds, 'responder', r.responder,"
-     " 'sla_breached', r.sla_breached)",
+     " 'sla_breached', " AN_LEAD_BREACHED("r") ")",
      leads_only, NULL},
     {"appointments", "analytics.appointments", "r.start_hour", "r.starts_at", "r.appointment_id",
      {[AN_G_CLINIC] = "r.clinic_id",

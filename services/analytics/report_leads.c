@@ -4,6 +4,7 @@
  * analytics.leads (leads are few beside calls, and their response times'
  * percentiles need the rows); the shares computed here from the counts.
  */
+#include "lead_facts_testable.h"
 #include "report_testable.h"
 
 #include <stdlib.h>
@@ -28,6 +29,9 @@ static const char *const leads_groups[AN_G_COUNT] = {
     [AN_G_WEEKDAY] = "extract(isodow FROM l.hour)::int",
 };
 
+/* a lead of the report's rows that counts as a breach */
+#define BREACHED AN_LEAD_BREACHED("l")
+
 static char *leads_sql(const struct an_report_params *p, int grouped)
 {
     struct cf_strbuf b = {0};
@@ -42,7 +46,7 @@ static char *leads_sql(const struct an_report_params *p, int grouped)
         &b, "count(*), coalesce(sum(l.messages - 1), 0),"
             " count(*) FILTER (WHERE l.responded_at IS NOT NULL),"
             " count(*) FILTER (WHERE l.working_seconds <= 600),"
-            " count(*) FILTER (WHERE l.sla_breached),"
+            " count(*) FILTER (WHERE " BREACHED "),"
             " count(*) FILTER (WHERE l.status = 'booked'),"
             " count(*) FILTER (WHERE l.status = 'lost'),"
             " count(*) FILTER (WHERE l.status = 'spam'),"

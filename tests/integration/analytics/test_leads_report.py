@@ -772,6 +772,63 @@ def test_leads_report(stack):
     totals = json.loads(body)["totals"]
     assert st == 200 and totals["leads"] == 1 and totals["merged"] == 2, body
 
+    # 9. A breach decided before the response was told: the response dated
+    #    by the due time (a CRM's late report, a replay of history) was in
+    #    time after all, in either order of the two events; one dated after
+    #    it, or none, is a breach. Three leads of the copy's received on a
+    #    day of their own; the records of only=sla_breached are the same two.
+    day = "2031-01-12"
+    made = {}
+
+    def lead_event(name, etype, minute, data):
+        ev = json.loads(json.dumps(received))
+        lid = made.setdefault(name, str(uuid.uuid4()))
+        ev["id"], ev["subject"], ev["type"] = str(uuid.uuid4()), lid, etype
+        ev["time"] = "%sT07:%02d:00.000Z" % (day, minute)
+        ev["data"] = dict(data, lead_id=lid)
+        return ev
+
+    def responded(name, minute):
+        return lead_event(name, "clinicflow.lead.responded", minute, {
+            "received_at": "%sT07:00:00.000Z" % day,
+            "responded_at": "%sT07:%02d:00.000Z" % (day, minute), "via": "telegram",
+            "response_seconds": minute * 60, "working_seconds": minute * 60})
+
+    def breached(name):
+        ev = lead_event(name, "clinicflow.lead.sla_breached", 10, {
+            "received_at": "%sT07:00:00.000Z" % day, "due_at": "%sT07:10:00.000Z" % day,
+            "provider": received["data"]["provider"], "channel": received["data"]["channel"]})
+        ev["source"] = "/clinicflow/leads/sweeper"
+        return ev
+    lines = []
+    for name in ("in_time_told_late", "in_time_first", "late", "unanswered"):
+        rec = json.loads(json.dumps(received))
+        rec["id"], rec["subject"] = str(uuid.uuid4()), made.setdefault(name, str(uuid.uuid4()))
+        rec["time"] = rec["data"]["received_at"] = "%sT07:00:00.000Z" % day
+        rec["data"]["lead_id"] = made[name]
+        lines.append(rec)
+    lines += [breached("in_time_told_late"), responded("in_time_told_late", 10),
+              responded("in_time_first", 4), breached("in_time_first"),
+              breached("late"), responded("late", 11), breached("unanswered")]
+    for ev in lines:
+        contract.validate_message(LEADS, ev["subject"], json.dumps(ev))
+    p = subprocess.run(["kcat", "-b", stack.broker.bootstrap, "-P", "-t", LEADS, "-K", "\t"],
+                       input="".join("%s\t%s\n" % (e["subject"], json.dumps(
+                           e, separators=(",", ":"))) for e in lines).encode(),
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    stack.wait_analytics()
+    st, _, body = stack.report_raw("leads", [("from", day), ("to", day)])
+    totals = json.loads(body)["totals"]
+    assert st == 200 and totals["leads"] == 4 and totals["responded"] == 3, body
+    assert totals["sla_breaches"] == 2, ("only the late and the unanswered lead", body)
+    st, _, body = cfstack.http("GET", stack.analytics.url("/v1/records/leads?" + urllib.parse.urlencode(
+        {"from": day, "to": day, "only": "sla_breached"})),
+        headers={"Authorization": "Bearer " + stack.keys["read"]})
+    assert st == 200, (st, body[:500])
+    listed = {r["lead_id"]: r["sla_breached"] for r in json.loads(body)["records"]}
+    assert listed == {made["late"]: True, made["unanswered"]: True}, (made, listed)
+
 
 def check_leads_service_output(stack, ids, received, today, d1, d2, responses):
     """What the figures rest on: the leads service folded each lead as the

@@ -142,8 +142,16 @@ static void test_the_rest(void)
     CHECK_STR(s(p, "closed_at"), "2026-11-23T07:00:00.000Z"); /* the event's time */
     json_decref(p);
 
+    /* the breach and the due time it was decided against: a response
+     * dated by it and told later was in time (AN_LEAD_BREACHED) */
+    p = patch("clinicflow.lead.sla_breached",
+              "{\"lead_id\": \"L\", \"due_at\": \"2026-11-23T06:20:00Z\"}", "UTC");
+    CHECK(json_is_true(json_object_get(p, "sla_breached")));
+    CHECK_STR(s(p, "sla_due_at"), "2026-11-23T06:20:00.000Z");
+    json_decref(p);
     p = patch("clinicflow.lead.sla_breached", "{\"lead_id\": \"L\"}", "UTC");
     CHECK(json_is_true(json_object_get(p, "sla_breached")));
+    CHECK(json_object_get(p, "sla_due_at") == NULL);
     json_decref(p);
 
     /* a lead event type this version does not read: nothing to apply */
