@@ -89,13 +89,15 @@ struct report {
 
 /* Whether an SMS send s of job j (appointment a) still waits for the
  * patient's reply: its job's latest rung, and either a survey still open,
- * or a reminder or campaign message whose job is out (emitted) for a visit
- * still as it was asked about (JOB_CURRENT_SQL), a reminder's visit not
- * yet begun. */
+ * or a reminder or campaign message whose job is out (emitted), or ended
+ * because nobody could tell whether it went (unknown; the send's status
+ * says it did since), for a visit still as it was asked about
+ * (JOB_CURRENT_SQL), a reminder's visit not yet begun. */
 #define SMS_WAITS_SQL                                                                              \
     "(s.attempt = j.attempt AND CASE WHEN j.kind = 'nps' THEN EXISTS (SELECT 1"                    \
     " FROM reminders.nps_surveys n WHERE n.job_id = j.job_id AND n.answered_at IS NULL"            \
-    " AND n.expires_at > now()) ELSE j.status = 'emitted' AND " JOB_CURRENT_SQL                    \
+    " AND n.expires_at > now()) ELSE (j.status = 'emitted'"                                        \
+    " OR (j.status = 'done' AND j.result = 'unknown')) AND " JOB_CURRENT_SQL                       \
     " AND (j.kind <> 'reminder' OR j.visit_at > now()) END)"
 
 /* The send a report is about, by its number or the gateway's id, into
@@ -399,7 +401,8 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
             reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks ? thanks : gw_twilio_reply_empty());
             goto out;
         }
-        r.o.provider_ref = tev.sid;
+        /* a reply's MessageSid is the reply's, not the send's */
+        r.o.provider_ref = incoming ? NULL : tev.sid;
         r.o.recording_url = tev.recording_url;
         r.o.duration_s = tev.duration_s;
         if (incoming) {

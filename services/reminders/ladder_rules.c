@@ -74,9 +74,11 @@ enum ladder_take ladder_take(const char *had, const char *got, int send_attempt,
     if (job->attempt == send_attempt && is(job->status, "emitted"))
         return LADDER_MOVE;
     /* nobody could tell whether the send went (unknown ended the ladder),
-     * and the gateway's answer says it did and the patient answered */
-    if (is(had, "unknown") && (IN(got, answers) || IN(got, sms_reply)) &&
-        job->attempt == send_attempt && is(job->status, "done") && is(job->result, "unknown"))
+     * and the patient's answer to it comes after all: on its own, or after
+     * the gateway's word that it went (an SMS handed over, delivered) */
+    if ((is(had, "unknown") || IN(had, sms_handed) || IN(had, sms_fate)) &&
+        (IN(got, answers) || IN(got, sms_reply)) && job->attempt == send_attempt &&
+        is(job->status, "done") && is(job->result, "unknown"))
         return LADDER_MOVE;
     /* The key after the call's end: that end moved the job one rung on
      * (pending, out, or ended there) or ended the ladder at this rung; the

@@ -66,8 +66,8 @@ enum ladder_take {
  * reports may come out of order too: one older than the state recorded
  * (handed over after delivered or failed, either after the patient's
  * reply) is ignored. A send whose outcome nobody could tell (unknown)
- * ended the ladder; the patient's answer reported for it after all moves
- * the job from there. Pure. */
+ * ended the ladder; the patient's answer reported for it after all (also
+ * after the gateway's word that it went) moves the job from there. Pure. */
 enum ladder_take ladder_take(const char *had, const char *got, int send_attempt,
                              const struct ladder_job *job);
 

@@ -40,7 +40,8 @@ OUTCOMES = "clinicflow.reminders.outcomes.v1"
 class Gateways:
     """Twilio's and SMS.ru's APIs as the service calls them. requests holds
     (kind, send_id or None, fields) of each send; a text containing
-    "Hold" is answered only after release(); one containing "Lose" is held
+    "Hold", or one to a number in hold_to, is answered only after
+    release_held is set; one containing "Lose" is held
     too, then dropped unanswered and left out of Twilio's record (a request
     that never reached Twilio's API)."""
 
@@ -49,6 +50,7 @@ class Gateways:
         self.resources = []  # Twilio's record: what a list page shows
         self.lock = threading.Lock()
         self.release_held = threading.Event()
+        self.hold_to = set()
         self.list_fails = False  # Twilio's record unreadable (its list API answers 500)
         self.seq = 0
         gw = self
@@ -105,7 +107,7 @@ class Gateways:
                     gw.requests.append((kind, send_id, fields))
                     if "Lose" not in text:
                         gw.resources.append({"kind": kind, "to": fields.get("To"), "doc": doc})
-                if "Hold" in text or "Lose" in text:
+                if "Hold" in text or "Lose" in text or fields.get("To") in gw.hold_to:
                     gw.release_held.wait(60)
                 if "Lose" in text:
                     self.close_connection = True
@@ -439,6 +441,50 @@ def test_the_patients_key_before_twilios_answer_stands(s):
         s.services.remove(s.svc)
 
 
+def test_an_sms_answered_after_its_unknown_send_was_delivered(s):
+    # (it replaces the stack's services and stops its own) Twilio answers
+    # the SMS request late, past the instance's 1 s gateway exchange: the
+    # send is "unknown", the ladder ends there and the front desk is asked.
+    # Then Twilio tells the SMS was delivered, and the patient answers it:
+    # the answer is the visit's, as it would have been without the wait.
+    for svc in list(s.services):
+        svc.stop()
+        s.services.remove(svc)
+    s.svc = cfstack.Service("reminders", s.env_for(
+        CLINICFLOW_REMINDERS_PUBLIC_BASE_URL=PUBLIC, CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS="1000"))
+    s.svc.start()
+    s.services.append(s.svc)
+    try:
+        s.gw.release_held.clear()
+        p, e164 = patient(s, "Unheard", {"calls": False, "sms": True})
+        s.gw.hold_to.add(e164)
+        a = common.new_id("a-gw-unknown")
+        ok(s.put_appointment(a, {"version": 1, "clinic_id": SOUTH, "patient_id": p,
+                                 "starts_at": utc(in_s(2 * 3600 + 2)), "status": "booked"}))
+        _, sms_id, sms = wait_sent(s, "sms", e164)
+        cfstack.wait_until(lambda: send_row(s, sms_id)[0] == "unknown", 30,
+                           "the SMS's exchange timed out")
+        cfstack.wait_until(lambda: reminder_status(s, a) == "not_confirmed", 30,
+                           "the visit not confirmed")
+        s.gw.release_held.set()
+        got = s.twilio(sms["StatusCallback"], {"AccountSid": ACCOUNT, "MessageSid": "SM7" * 8,
+                                               "MessageStatus": "delivered", "To": e164})
+        assert got.status == 200, got
+        cfstack.wait_until(lambda: send_row(s, sms_id)[2] == "sms_delivered", 30,
+                           "the delivery recorded")
+        got = s.twilio(PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio", {
+            "AccountSid": ACCOUNT, "MessageSid": "SM8" * 8, "From": e164, "To": FROM,
+            "Body": "1"})
+        assert got.status == 200, got
+        assert reminder_status(s, a) == "confirmed", (reminder_status(s, a), send_row(s, sms_id))
+        # the send keeps Twilio's id of the SMS, not of the reply
+        assert send_row(s, sms_id)[3] == "SM7" * 8, send_row(s, sms_id)
+    finally:
+        s.gw.release_held.set()
+        s.svc.stop()
+        s.services.remove(s.svc)
+
+
 def test_a_crash_of_every_instance_mid_send_sends_nothing_twice(s):
     # (it kills the stack's services and stops its own) three instances
     # share the commands; the calls are held at Twilio unanswered (an instance sends
@@ -515,6 +561,7 @@ if __name__ == "__main__":
         test_no_answer_sms_delivery_and_stop,
         test_smsru_sends_the_sms_and_reads_its_statuses,
         test_the_patients_key_before_twilios_answer_stands,
+        test_an_sms_answered_after_its_unknown_send_was_delivered,
         test_a_crash_of_every_instance_mid_send_sends_nothing_twice,
         test_an_unreadable_record_holds_up_only_its_own_send,
         test_a_send_resumed_after_a_crash_keeps_to_the_windows,

@@ -253,6 +253,11 @@ static void test_take(void)
     CHECK_INT(ladder_take("unknown", "declined", 1, &unknown), LADDER_MOVE);
     CHECK_INT(ladder_take("unknown", "no_answer", 1, &unknown), LADDER_TELL);
     CHECK_INT(ladder_take("unknown", "confirmed", 2, &unknown), LADDER_TELL);
+    /* ... also once the gateway told that it went (its status then
+     * recorded on the send, not the job's) */
+    CHECK_INT(ladder_take("sms_delivered", "confirmed", 1, &unknown), LADDER_MOVE);
+    CHECK_INT(ladder_take("sms_sent", "declined", 1, &unknown), LADDER_MOVE);
+    CHECK_INT(ladder_take("sms_delivered", "sms_failed", 1, &unknown), LADDER_TELL);
     /* in order they go on as before */
     const struct ladder_job sms_sent = {1, "emitted", 2, "sms_sent"};
     CHECK_INT(ladder_take("sms_sent", "sms_delivered", 2, &sms_sent), LADDER_MOVE);
