@@ -92,13 +92,15 @@ struct report {
  * or a reminder or campaign message whose job is out (emitted), or ended
  * because nobody could tell whether it went (unknown; the send's status
  * says it did since), for a visit still as it was asked about
- * (JOB_CURRENT_SQL), a reminder's visit not yet begun. */
+ * (JOB_CURRENT_SQL), a reminder's visit not yet begun, a campaign's patient
+ * not booked since (CAMPAIGN_BOOKED_SQL: its question is answered, and a
+ * later reply is about the new visit). */
 #define SMS_WAITS_SQL                                                                              \
     "(s.attempt = j.attempt AND CASE WHEN j.kind = 'nps' THEN EXISTS (SELECT 1"                    \
     " FROM reminders.nps_surveys n WHERE n.job_id = j.job_id AND n.answered_at IS NULL"            \
     " AND n.expires_at > now()) ELSE (j.status = 'emitted'"                                        \
     " OR (j.status = 'done' AND j.result = 'unknown')) AND " JOB_CURRENT_SQL                       \
-    " AND (j.kind <> 'reminder' OR j.visit_at > now()) END)"
+    " AND (j.kind <> 'reminder' OR j.visit_at > now()) AND NOT " CAMPAIGN_BOOKED_SQL " END)"
 
 /* The send a report is about, by its number or the gateway's id, into
  * send_id ("" when none), with its job and the job's kind. An SMS reply

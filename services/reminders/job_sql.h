@@ -5,6 +5,10 @@
 #ifndef CF_REMINDERS_JOB_SQL_H
 #define CF_REMINDERS_JOB_SQL_H
 
+/* The campaign kinds: contacts that ask a patient to book (paced, and
+ * ending in a front-desk call when unanswered). */
+#define CAMPAIGN_KINDS "('reinvite', 'recall')"
+
 /* A boolean: job j (reminders.reminder_jobs) is still about its visit, a
  * (the job's appointment, LEFT JOINed): the visit is where the job was
  * planned for, the patient's and at the clinic the job names, and in the
@@ -16,5 +20,14 @@
     " AND a.clinic_id = j.clinic_id AND CASE j.kind"                                               \
     " WHEN 'reminder' THEN a.status IN ('booked', 'rescheduled')"                                  \
     " WHEN 'reinvite' THEN a.status = 'no_show' ELSE a.status = 'completed' END, false))"
+
+/* A boolean: campaign job j's patient has booked since its SMS s went (a
+ * visit of theirs other than j's own is ahead, or has begun since): the
+ * campaign's question is answered by the booking, not by a reply. */
+#define CAMPAIGN_BOOKED_SQL                                                                        \
+    "(j.kind IN " CAMPAIGN_KINDS " AND EXISTS (SELECT 1 FROM reminders.appointments b"             \
+    " WHERE b.patient_id = j.patient_id AND b.appointment_id IS DISTINCT FROM j.appointment_id"    \
+    " AND ((b.status IN ('booked', 'rescheduled') AND b.starts_at > now())"                        \
+    " OR (b.status IN ('arrived', 'completed') AND b.starts_at > s.created_at))))"
 
 #endif

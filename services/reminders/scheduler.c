@@ -28,6 +28,7 @@
  * dispatcher reads the contact, and checks the consent, right before it
  * sends, so the topic holds no personal data.
  */
+#include "job_sql.h"
 #include "reminders.h"
 #include "scheduler.h"
 #include "pace_testable.h"
@@ -48,8 +49,6 @@
 #include "common/xmalloc.h"
 
 #define SCHEDULE_BATCH 500
-/* the jobs paced: campaign contacts that can end in a front-desk call */
-#define CAMPAIGN_KINDS "('reinvite', 'recall')"
 /* a job as its command needs it, from reminder_jobs j */
 #define JOB_JSON                                                                                   \
     "json_build_object('job_id', j.job_id, 'network_id',"                                          \

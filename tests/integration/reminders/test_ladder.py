@@ -529,17 +529,18 @@ def twilio_south(s):
     return s.twilio_gw
 
 
-def south_offsets(s, offsets):
+def south_offsets(s, offsets, **policy):
     """Applies twilio_south's network with demo-south's reminders at
-    offsets (hours ahead), awaited until the service runs on it."""
+    offsets (hours ahead) and the other members of policy, awaited until
+    the service runs on it."""
     from test_gateways import ACCOUNT, FROM, TOKEN
     gw = s.twilio_gw
     doc = s.network()
     for c in doc["clinics"]:
         if c["id"] == "demo-south":
             c["calling_windows"] = ["00:00-24:00"]
-            c["reminder_policy"] = {"offsets_hours": offsets, "call_retries": 1,
-                                    "retry_minutes": 1, "nps_delay_minutes": 0}
+            c["reminder_policy"] = dict({"offsets_hours": offsets, "call_retries": 1,
+                                         "retry_minutes": 1, "nps_delay_minutes": 0}, **policy)
     # the channels the stack has, and Twilio's
     doc["channels"] += [
         {"id": "it-north-dialer", "kind": "gateway", "provider": "webhook", "clinic_id": NORTH,
@@ -862,6 +863,43 @@ def test_a_reply_that_may_answer_two_visits_answers_neither(s):
     assert job_of(s, a1)[3] == "sms_sent", job_of(s, a1)
 
 
+def test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder(s):
+    """A missed visit's re-invite SMS goes unanswered: the patient phones
+    and books instead. The new visit's reminder SMS then asks the only
+    question still open, so "1" confirms it: the re-invite waits for no
+    answer once its patient has booked (else the reply may answer either,
+    and nobody takes it)."""
+    from test_gateways import ACCOUNT, FROM
+    twilio_south(s)
+    south_offsets(s, [2], reinvite_after_hours=0, holdout_percent=0)
+    try:
+        p, e164 = patient(s, "Зоя", {"calls": False, "sms": True, "marketing": True})
+        past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
+        missed = common.new_id("a-missed-south")
+        book(s, missed, 1, past, clinic="demo-south", patient=p)
+        book(s, missed, 2, past, status="no_show", clinic="demo-south", patient=p)
+        reinvite = ("SELECT status, coalesce(result, '-') FROM reminders.reminder_jobs"
+                    " WHERE kind = 'reinvite' AND appointment_id = '%s'"
+                    % common.appointment_uuid(missed))
+        _, _, sms = twilio_sent(s, "sms", e164, n=1)
+        assert "не увиделись" in sms["Body"], sms
+        cfstack.wait_until(lambda: s.sql(reinvite) == [["emitted", "sms_sent"]], 30,
+                           "the re-invite's SMS out, waiting")
+        a = common.new_id("a-booked-after-reinvite")
+        book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p)
+        twilio_sent(s, "sms", e164, n=2)
+        cfstack.wait_until(lambda: job_of(s, a)[::3] == ("emitted", "sms_sent"), 30,
+                           "the reminder's SMS out")
+        got = twilio_post(s, PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio", {
+            "AccountSid": ACCOUNT, "MessageSid": "SM" + "e" * 32, "From": e164, "To": FROM,
+            "Body": "1"})
+        assert got.status == 200, got
+        assert reminder_status(s, a) == "confirmed", (job_of(s, a), s.sql(reinvite))
+        assert s.sql(reinvite) == [["emitted", "sms_sent"]], s.sql(reinvite)
+    finally:
+        south_offsets(s, [2])
+
+
 def test_an_answer_closes_the_task_of_the_visits_earlier_reminder(s):
     """A visit's reminder ends not confirmed, the visit moves and the
     reminder for the new time is confirmed: the front desk need not call
@@ -960,6 +998,7 @@ if __name__ == "__main__":
         test_patients_not_seen_for_months_are_recalled,
         test_a_survey_is_answered_by_an_sms_reply,
         test_a_reply_that_may_answer_two_visits_answers_neither,
+        test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder,
         test_an_answer_closes_the_task_of_the_visits_earlier_reminder,
         test_a_reply_answers_a_visit_whose_two_reminders_wait,
         test_a_twilio_call_ended_with_no_key_is_retried,
