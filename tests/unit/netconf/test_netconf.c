@@ -395,6 +395,11 @@ static void test_timezones(void)
     CHECK_INT(ctl_valid_timezone("Europe/../Europe/Moscow"), 0);
     CHECK_INT(ctl_valid_timezone("/etc/localtime"), 0);
     CHECK_INT(ctl_valid_timezone("Europe"), 0);
+    /* a zone the services cannot read is refused before it is applied:
+     * "right/" zones count leap seconds, which the services do not take */
+    CHECK_INT(ctl_valid_timezone("right/Europe/Moscow"), 0);
+    CHECK_INT(ctl_valid_timezone("localtime"), 0);
+    CHECK_INT(ctl_valid_timezone("Factory"), 0);
     CHECK_INT(ctl_valid_timezone(""), 0);
 }
 
