@@ -18,50 +18,6 @@ static const char *check_country(const char *value)
     return strcmp(value, "7") == 0 ? NULL : "7 (the one national numbering read so far)";
 }
 
-/* http(s)://host[:port][/prefix]: what a signed URL starts with, as the
- * provider was given it (so the scheme in lower case, no user info). */
-static const char *check_base_url(const char *value)
-{
-    const char *want = "http:// or https:// (lower case) with a host, a port from 1 to 65535 "
-                       "if any, no user info, query or fragment";
-    const char *host = strncmp(value, "https://", 8) == 0  ? value + 8
-                       : strncmp(value, "http://", 7) == 0 ? value + 7
-                                                           : NULL;
-    if (!host || value[strcspn(value, "?#@ \t\r\n")] != '\0')
-        return want;
-    const size_t auth_len = strcspn(host, "/");
-    const char *auth_end = host + auth_len;
-    const char *port = NULL;
-    if (*host == '[') { /* an IPv6 literal, then nothing or ":port" */
-        const char *bracket = memchr(host, ']', auth_len);
-        if (!bracket || bracket == host + 1)
-            return want;
-        if (bracket + 1 < auth_end) {
-            if (bracket[1] != ':')
-                return want;
-            port = bracket + 2;
-        }
-    } else {
-        const char *colon = memchr(host, ':', auth_len);
-        if (colon == host || auth_len == 0)
-            return want;
-        if (colon) {
-            if (memchr(colon + 1, ':', (size_t)(auth_end - colon - 1)))
-                return want;
-            port = colon + 1;
-        }
-    }
-    if (port) {
-        long n = 0;
-        const char *p = port;
-        for (; p < auth_end && *p >= '0' && *p <= '9' && n <= 65535; p++)
-            n = n * 10 + (*p - '0');
-        if (p == port || p != auth_end || n < 1 || n > 65535)
-            return want;
-    }
-    return NULL;
-}
-
 const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, size_t *n)
 {
     static struct cf_config_var *table; /* the process's: cf_service_run frees its strings */
@@ -161,7 +117,7 @@ const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, siz
         {"CLINICFLOW_CALLS_PUBLIC_BASE_URL", CF_CONF_STRING, "", &cfg->public_base_url, 0, 0, 0,
          "scheme://host[:port] providers use to reach this service (signed URLs), with the path "
          "prefix a proxy adds, if any; empty: the Host header over http",
-         check_base_url},
+         cf_config_check_base_url},
         {"CLINICFLOW_CALLS_RESULT_WAIT_S", CF_CONF_INT, "86400", &cfg->result_wait_s, 1, 604800, 0,
          "a call result whose call is not stored this many seconds after the fold took it goes to "
          "the DLQ",

@@ -202,7 +202,7 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
                       "the request does not come from an address this channel allows", NULL);
         goto out;
     }
-    if (cf_hook_http_decode(req, ctx->cfg.public_base_url, &in, resp) != 0)
+    if (cf_hook_http_decode(req, NULL, &in, resp) != 0)
         goto out;
     struct cf_hook hook = in.hook;
     hook.channel = ch->doc;

@@ -37,7 +37,6 @@ struct leads_settings {
     /* intake */
     int consumers;         /* this instance also runs the consumers and workers */
     char *default_cc;      /* country code for national number forms */
-    char *public_base_url; /* how providers reach us, for signatures over the URL */
     char *trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
     long text_max;         /* a lead's text is cut (and marked) past this many characters */
     long replay_window_s;  /* a signed provider time further from the arrival is a replay */

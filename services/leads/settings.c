@@ -35,10 +35,6 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
         {"CLINICFLOW_LEADS_DEFAULT_COUNTRY", CF_CONF_STRING, "7", &cfg->default_cc, 0, 0, 0,
          "country calling code of national number forms: 7 reads 8 916 ... and 916 ... as +7",
          check_country},
-        {"CLINICFLOW_LEADS_PUBLIC_BASE_URL", CF_CONF_STRING, "", &cfg->public_base_url, 0, 0, 0,
-         "the base URL providers are given for this service (https://leads.example.org), for "
-         "signatures over the URL; empty: http://<Host>",
-         NULL},
         {"CLINICFLOW_LEADS_TRUSTED_PROXIES", CF_CONF_STRING, "", &cfg->trusted_proxies, 0, 0, 0,
          "addresses or CIDR networks of reverse proxies whose X-Forwarded-For is believed for "
          "the rate limits' client address; empty: the peer",

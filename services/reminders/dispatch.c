@@ -351,7 +351,10 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
             goto finish;
         }
         nps_token(net->secret, job_id, token);
-        snprintf(link, sizeof(link), "%s/nps/%s", ctx->cfg.public_base_url, token);
+        size_t base_len = strlen(ctx->cfg.public_base_url);
+        while (base_len > 0 && ctx->cfg.public_base_url[base_len - 1] == '/')
+            base_len--;
+        snprintf(link, sizeof(link), "%.*s/nps/%s", (int)base_len, ctx->cfg.public_base_url, token);
         if ((rc = nps_store_open(mc, token, net->id, cmd,
                                  json_string_value(json_object_get(view.appointment, "doctor_id")),
                                  lang, cf_time_now_ms() + NPS_TTL_MS, errbuf, errbuf_size)) != 0)

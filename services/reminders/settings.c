@@ -49,10 +49,11 @@ const struct cf_config_var *reminders_settings_table(struct reminders_settings *
          "has recall on)",
          NULL},
         {"CLINICFLOW_REMINDERS_PUBLIC_BASE_URL", CF_CONF_STRING, "", &cfg->public_base_url, 0, 0, 0,
-         "http(s)://host[:port] at which gateways reach the service, with the path prefix a "
-         "proxy adds: Twilio's callback URLs are built on it and its signatures cover them. "
-         "Empty: http:// + the request's Host, and no Twilio sends",
-         NULL},
+         "http(s)://host[:port] at which gateways and patients reach the service, with the "
+         "path prefix a proxy adds: Twilio's callback URLs are built on it and its signatures "
+         "cover them, and a survey SMS links to <it>/nps/<token>. Empty: http:// + the "
+         "request's Host, no Twilio sends and no surveys",
+         cf_config_check_base_url},
         {"CLINICFLOW_REMINDERS_BATCH_PORT", CF_CONF_INT, "8093", &cfg->batch_port, 0, 65535, 0,
          "port of POST /v1/mis/batch's streaming listener (on CLINICFLOW_HTTP_HOST); 0: a free "
          "port, written to CLINICFLOW_REMINDERS_BATCH_PORT_FILE",

@@ -125,6 +125,48 @@ static int load_one(const struct cf_config_var *var, char *errbuf, size_t errbuf
  * cf_config_free is safe to call either way. An INT or BOOL variable that is
  * unset and has no default keeps the target's prior value.
  */
+const char *cf_config_check_base_url(const char *value)
+{
+    const char *want = "http:// or https:// (lower case) with a host, a port from 1 to 65535 "
+                       "if any, no user info, query or fragment";
+    const char *host = strncmp(value, "https://", 8) == 0  ? value + 8
+                       : strncmp(value, "http://", 7) == 0 ? value + 7
+                                                           : NULL;
+    if (!host || value[strcspn(value, "?#@ \t\r\n")] != '\0')
+        return want;
+    const size_t auth_len = strcspn(host, "/");
+    const char *auth_end = host + auth_len;
+    const char *port = NULL;
+    if (*host == '[') { /* an IPv6 literal, then nothing or ":port" */
+        const char *bracket = memchr(host, ']', auth_len);
+        if (!bracket || bracket == host + 1)
+            return want;
+        if (bracket + 1 < auth_end) {
+            if (bracket[1] != ':')
+                return want;
+            port = bracket + 2;
+        }
+    } else {
+        const char *colon = memchr(host, ':', auth_len);
+        if (colon == host || auth_len == 0)
+            return want;
+        if (colon) {
+            if (memchr(colon + 1, ':', (size_t)(auth_end - colon - 1)))
+                return want;
+            port = colon + 1;
+        }
+    }
+    if (port) {
+        long n = 0;
+        const char *p = port;
+        for (; p < auth_end && *p >= '0' && *p <= '9' && n <= 65535; p++)
+            n = n * 10 + (*p - '0');
+        if (p == port || p != auth_end || n < 1 || n > 65535)
+            return want;
+    }
+    return NULL;
+}
+
 int cf_config_load(const struct cf_config_var *vars, size_t n, char *errbuf, size_t errbuf_size)
 {
     for (size_t i = 0; i < n; i++) {

@@ -55,7 +55,9 @@ def test_bad_setting_exits_2():
              ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://hooks.clinic.test:70000"),
              ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://user:pw@hooks.clinic.test"),
              ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "HTTPS://hooks.clinic.test"),
-             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://[::1]x/in")]
+             ("calls", "CLINICFLOW_CALLS_PUBLIC_BASE_URL", "https://[::1]x/in"),
+             ("reminders", "CLINICFLOW_REMINDERS_PUBLIC_BASE_URL", "reminders.clinic.test"),
+             ("reminders", "CLINICFLOW_REMINDERS_PUBLIC_BASE_URL", "https://r.clinic.test/#a")]
     for name, var, value in cases:
         binary = os.path.join(os.environ["CLINICFLOW_BIN_DIR"], "clinicflow-" + name)
         env = dict(os.environ, **{var: value})

@@ -52,7 +52,9 @@ PUBLIC = "https://reminders.clinic.test"
 
 
 class LadderStack(DispatchStack):
-    extra_env = {"CLINICFLOW_REMINDERS_PUBLIC_BASE_URL": PUBLIC,
+    # given with a trailing '/', as an operator may: links and Twilio's
+    # signed callback URLs are built without it
+    extra_env = {"CLINICFLOW_REMINDERS_PUBLIC_BASE_URL": PUBLIC + "/",
                  "CLINICFLOW_REMINDERS_RECALL_EVERY_MS": "300"}
 
     def network(self):

@@ -33,6 +33,12 @@ struct cf_config_var {
 /* Reads every variable of the table. Returns 0, or CF_EINVAL with
  * "CLINICFLOW_X: expected ..., got '...'" in errbuf. */
 int cf_config_load(const struct cf_config_var *vars, size_t n, char *errbuf, size_t errbuf_size);
+/* A check (cf_config_var.check) of a service's public base URL:
+ * http(s)://host[:port][/prefix], what a URL given to a provider starts
+ * with (signed URLs, callbacks, links sent to patients), so the scheme in
+ * lower case, no user info, query or fragment. A trailing '/' is taken;
+ * its users drop it. */
+const char *cf_config_check_base_url(const char *value);
 /* Frees the strings cf_config_load allocated for this table. */
 void cf_config_free(const struct cf_config_var *vars, size_t n);
 /* Logs the effective values at info level, secrets masked. */
