@@ -107,8 +107,10 @@ struct report {
  * names no send: it answers the one SMS to its number that still waits
  * for a reply (SMS_WAITS_SQL); when none waits, the latest (a late answer,
  * told and deciding nothing; a survey answered before). A survey's SMS
- * asked after every other that waits takes the reply (a score); one asked
- * before them leaves it to them. When several others wait (a family
+ * asked after every other that waits takes the reply (a score), unless the
+ * others would take it as their answer too (r->o.outcome: "1" is a score
+ * and a confirmation): then it is ambiguous, as below. One asked before
+ * them leaves it to them. When several others wait (a family
  * sharing a phone, two visits a day) the reply could be about any of
  * them: *ambiguous is set and no send matches, so no visit takes an
  * answer meant for another; their not_confirmed tasks stay open and the
@@ -161,7 +163,12 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
         else if (strcmp(asked, PQgetvalue(res, i, 4)) != 0)
             several = 1;
     }
-    if (first >= 0 && (!several || strcmp(PQgetvalue(res, first, 2), "nps") == 0)) {
+    /* a survey asked last takes a score, but not one the others would
+     * take as their answer too ("1": a score, or "yes, I am coming") */
+    const int survey_first = first >= 0 && strcmp(PQgetvalue(res, first, 2), "nps") == 0;
+    const int either =
+        survey_first && asked && r->o.outcome && strcmp(r->o.outcome, "opt_out_sms") != 0;
+    if (first >= 0 && !either && (!several || survey_first)) {
         pick = first;
     } else if (first >= 0) {
         *ambiguous = 1;

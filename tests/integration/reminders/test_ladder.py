@@ -865,6 +865,49 @@ def test_a_reply_that_may_answer_two_visits_answers_neither(s):
     assert job_of(s, a1)[3] == "sms_sent", job_of(s, a1)
 
 
+def test_a_digit_for_a_survey_and_a_waiting_reminder_answers_neither(s):
+    """A reminder's SMS waits for its "1" (sent yesterday, for tomorrow's
+    visit); a survey of the visit the patient had today asks for a score
+    after it. "1" could be either (a score of 1, or "I am coming"), so
+    neither takes it; a score no reminder answer reads as ("8") is the
+    survey's."""
+    p, e164, reply = south_sms(s, "Вера")
+    # no duplicate hold: the two SMS go minutes apart here, not a day
+    south_offsets(s, [2], duplicate_hours=0)
+    try:
+        ahead = common.new_id("a-ahead-of-survey")
+        book(s, ahead, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p)
+        twilio_sent(s, "sms", e164, n=1)
+        cfstack.wait_until(lambda: job_of(s, ahead)[::3] == ("emitted", "sms_sent"), 30,
+                           "the reminder's SMS out")
+        sms_out = job_of(s, ahead)
+        had = common.new_id("a-surveyed")
+        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=40)
+        body = {"clinic_id": "demo-south", "patient_id": p, "starts_at": utc(start),
+                "ends_at": utc(start + datetime.timedelta(minutes=30)),
+                "doctor_id": "dr-sidorova"}
+        ok(s.put_appointment(had, dict(body, version=1, status="booked")))
+        ok(s.put_appointment(had, dict(body, version=2, status="completed")))
+        _, _, sms = twilio_sent(s, "sms", e164, n=2)
+        assert "/nps/" in sms["Body"], sms
+        survey = ("SELECT coalesce(score::text, '-') FROM reminders.nps_surveys"
+                  " WHERE appointment_id = '%s'" % common.appointment_uuid(had))
+        ambiguous = ('clinicflow_reminders_outcomes_total{provider="twilio",'
+                     'result="ambiguous"}')
+        before = cfstack.metric(s.svc, ambiguous)
+        got = reply("1", "SM" + "f1" * 16)
+        assert "<Message>" not in got.raw.decode(), got
+        assert s.sql(survey) == [["-"]], s.sql(survey)
+        assert reminder_status(s, ahead) == "not_confirmed" and job_of(s, ahead) == sms_out
+        assert cfstack.metric(s.svc, ambiguous) == before + 1
+        got = reply("8", "SM" + "f2" * 16)
+        assert "Спасибо" in got.raw.decode(), got
+        assert s.sql(survey) == [["8"]], s.sql(survey)
+        assert reminder_status(s, ahead) == "not_confirmed" and job_of(s, ahead) == sms_out
+    finally:
+        south_offsets(s, [2])
+
+
 def test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder(s):
     """A missed visit's re-invite SMS goes unanswered: the patient phones
     and books instead. The new visit's reminder SMS then asks the only
@@ -1000,6 +1043,7 @@ if __name__ == "__main__":
         test_patients_not_seen_for_months_are_recalled,
         test_a_survey_is_answered_by_an_sms_reply,
         test_a_reply_that_may_answer_two_visits_answers_neither,
+        test_a_digit_for_a_survey_and_a_waiting_reminder_answers_neither,
         test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder,
         test_an_answer_closes_the_task_of_the_visits_earlier_reminder,
         test_a_reply_answers_a_visit_whose_two_reminders_wait,
