@@ -15,8 +15,9 @@
  *
  * The text is the clinic's template for the patient's language and the
  * channel (message_rules.c; a campaign's own), rendered in the clinic's
- * zone; an SMS's segments and cost at the clinic's price go with its
- * outcome. A survey's SMS opens its survey first (nps.h) and carries its
+ * zone; an SMS's segments and cost at the clinic's price are kept with
+ * its mark, and told by its first outcome that says it went (outcome.c).
+ * A survey's SMS opens its survey first (nps.h) and carries its
  * link.
  *
  * Once, across crashes: each send has an id (UUIDv5 over the job and the
@@ -201,12 +202,12 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     struct plan_policy policy;
     struct gateway_result res = {0};
     struct msg_segments seg = {0};
+    struct send_cost cost = {0};
     int have_policy = 0;
     PGconn *mc = NULL;
     char send_id[CF_UUID_STR_LEN + 1], attempt[16];
     char *text = NULL;
     const char *status = NULL, *reason = NULL, *gateway = "none", *phone = NULL;
-    int64_t cost_minor = 0;
     int rc = 0;
     (void)rkm;
 
@@ -269,8 +270,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
         gateway = have->gateway;
         goto finish;
     }
-    /* the clinic's policy: its windows and price, and the currency of an
-     * outcome applied again just below */
+    /* the clinic's policy: its windows, price and currency */
     const struct cf_clinic *clinic = net ? cf_netconf_clinic(net, clinic_id) : NULL;
     char policy_err[128];
     have_policy = clinic && plan_policy_build(json_object_get(net->doc, "reminder_policies"),
@@ -280,8 +280,6 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
                              outcome perhaps not committed */
         status = have->status;
         reason = have->reason[0] ? have->reason : NULL;
-        seg.segments = (size_t)have->segments;
-        cost_minor = have->cost_minor;
         goto outcome;
     }
 
@@ -364,7 +362,9 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
                         cf_time_json_get(cmd, "visit_at"), link);
     if (strcmp(channel, "sms") == 0) {
         msg_sms_segments(text, &seg);
-        cost_minor = msg_sms_cost_minor(seg.segments, policy.sms_price);
+        cost.segments = (int)seg.segments;
+        cost.cost_minor = msg_sms_cost_minor(seg.segments, policy.sms_price);
+        cost.currency = policy.currency;
     }
     json_t *contact = json_pack("{s:s, s:O?, s:s?}", "phone", phone, "first_name",
                                 json_object_get(view.patient, "first_name"), "language", lang);
@@ -412,8 +412,8 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     }
     if (rc == 0 && !status) {
         int marked = 0;
-        rc =
-            send_store_mark_sending(mc, send_id, cmd, gateway, phone, &marked, errbuf, errbuf_size);
+        rc = send_store_mark_sending(mc, send_id, cmd, gateway, phone, &cost, &marked, errbuf,
+                                     errbuf_size);
         if (rc == 0 && !marked && !resumed) {
             /* another dispatcher marked it since this one looked: its send */
             snprintf(errbuf, errbuf_size, "send %s was marked by another dispatcher", send_id);
@@ -453,8 +453,8 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
 finish:;
     int reported = 0;
     rc = send_store_finish(mc, send_id, cmd, status, reason, res.http_status, phone,
-                           res.provider_ref[0] ? res.provider_ref : NULL, (int)seg.segments,
-                           cost_minor, &reported, errbuf, errbuf_size);
+                           res.provider_ref[0] ? res.provider_ref : NULL, &cost, &reported, errbuf,
+                           errbuf_size);
     if (rc != 0)
         goto out;
     count_send(gateway, reported ? "sent" : status);
@@ -470,9 +470,7 @@ outcome:;
             .reason = reason,
             .provider_ref = res.provider_ref[0] ? res.provider_ref : NULL,
             .duration_s = -1,
-            .segments = strcmp(outcome, "sms_sent") == 0 ? (int)seg.segments : 0,
-            .cost_minor = cost_minor,
-            .currency = have_policy ? policy.currency : NULL,
+
         };
         int applied = 0;
         rc = reminders_outcome_apply(conn, snap, NULL, &o, cf_time_now_ms(), out, &applied, errbuf,

@@ -29,8 +29,6 @@ struct send_state {
     char status[16];
     char gateway[32];
     char reason[64];
-    int segments; /* an SMS's, 0 otherwise */
-    int64_t cost_minor;
     int64_t marked_ms; /* when the row was written */
 };
 /* What a send needs before it goes, read in one statement: its state
@@ -61,13 +59,21 @@ void send_view_clear(struct send_view *v);
  * job other than job_id, 0 when not, or the database's error. */
 int send_store_recent(PGconn *conn, const char *patient_id, const char *channel, const char *job_id,
                       int64_t since_ms, char *errbuf, size_t errbuf_size);
+/* What an SMS costs, known before it goes (segments 0: no SMS). */
+struct send_cost {
+    int segments;
+    int64_t cost_minor;   /* in minor units of currency */
+    const char *currency; /* NULL: the outcome event's default */
+};
 /* The mark that a request may be going out to phone, committed on its own
  * (conn in no transaction) before the request leaves: found again after a
- * crash, it says the outcome is unknown. *marked 0 when the send already
- * had a row (another dispatcher's mark, made since this one looked). */
+ * crash, it says the outcome is unknown. It holds an SMS's cost, so the
+ * gateway's first report, which may come before the dispatcher's own,
+ * tells it (outcome.c). *marked 0 when the send already had a row
+ * (another dispatcher's mark, made since this one looked). */
 int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *command,
-                            const char *gateway, const char *phone, int *marked, char *errbuf,
-                            size_t errbuf_size);
+                            const char *gateway, const char *phone, const struct send_cost *cost,
+                            int *marked, char *errbuf, size_t errbuf_size);
 /* The job job_id, emitted at attempt, due again at due_ms (pending): its
  * command command_id was consumed without a send, and the scheduler emits
  * it again then, under its window and lateness rules, with the same id:
@@ -85,14 +91,14 @@ int send_store_forget_command(PGconn *conn, const char *command_id, char *errbuf
 /* The mark taken back, on its own: the request never left (no connection). */
 int send_store_unmark(PGconn *conn, const char *send_id, char *errbuf, size_t errbuf_size);
 /* The send's end (sent, failed, skipped, unknown), with the gateway's id
- * of it (NULL: none) and an SMS's segments and cost (0: none), committed on its own, inserting the
+ * of it (NULL: none) and an SMS's cost, committed on its own, inserting the
  * row when there was no mark (a skip). An unknown or skipped end of a send
  * the gateway has reported on already (its callback came before its
  * answer) is stored as sent, and *reported is 1: the gateway's report
  * decides, not the dispatcher's. */
 int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, const char *status,
                       const char *reason, long http_status, const char *phone,
-                      const char *provider_ref, int segments, int64_t cost_minor, int *reported,
+                      const char *provider_ref, const struct send_cost *cost, int *reported,
                       char *errbuf, size_t errbuf_size);
 
 #endif

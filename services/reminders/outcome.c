@@ -85,6 +85,32 @@ static int close_unconfirmed(PGconn *conn, const struct cf_network *net, const j
     return rc;
 }
 
+/* Whether o's event tells what the SMS of row's send cost: the first of
+ * the send's outcomes that says it went (handed over, delivered, failed
+ * on the way, answered), the dispatcher's or the gateway's, whichever
+ * comes first; the cost as the mark kept it (the dispatcher's own outcome
+ * brings it too). o's cost set from row when it tells it, cleared when
+ * not. */
+static int sms_cost(const json_t *row, struct reminders_outcome *o)
+{
+    static const char *const not_gone[] = {"skipped", "failed", "unknown"};
+    int gone = strcmp(str(row, "channel"), "sms") == 0;
+    for (size_t i = 0; gone && i < sizeof(not_gone) / sizeof(not_gone[0]); i++)
+        gone = strcmp(o->outcome, not_gone[i]) != 0;
+    const json_t *segments = json_object_get(row, "segments");
+    if (!gone || json_is_true(json_object_get(row, "cost_told")) ||
+        (o->segments <= 0 && json_integer_value(segments) <= 0)) {
+        o->segments = 0;
+        return 0;
+    }
+    if (o->segments <= 0) {
+        o->segments = (int)json_integer_value(segments);
+        o->cost_minor = json_integer_value(json_object_get(row, "cost_minor"));
+        o->currency = str(row, "currency");
+    }
+    return 1;
+}
+
 int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap,
                             const char *clinic_id, const struct reminders_outcome *o,
                             int64_t now_ms, struct cf_outbox *out, int *applied, char *errbuf,
@@ -120,7 +146,9 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
         rc = outcome_store_details(conn, o, errbuf, errbuf_size);
         goto out;
     }
-    if ((rc = outcome_store_record(conn, o, errbuf, errbuf_size)) != 0)
+    struct reminders_outcome told = *o;
+    const int cost_now = sms_cost(row, &told);
+    if ((rc = outcome_store_record(conn, &told, cost_now, errbuf, errbuf_size)) != 0)
         goto out;
     *applied = 1;
 
@@ -160,7 +188,7 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
                 goto out;
         }
     }
-    outcome_event(&ev, row, o, &next, now_ms);
+    outcome_event(&ev, row, &told, &next, now_ms);
     cf_outbox_add(out, CF_TOPIC_REMINDER_OUTCOMES, str(row, "patient_id"), &ev);
     cf_event_clear(&ev);
 out:

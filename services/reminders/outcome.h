@@ -66,12 +66,15 @@ int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *a
  * {"send_id", "job_id", "attempt", "channel", "gateway", "phone",
  * "outcome", "patient_id", "clinic_id", "network_id", "appointment_id",
  * "job_status", "job_attempt", "job_result", "visit_at" (ms), "kind", "current" (the
- * visit still booked for the job's time; a re-invite's still missed)};
+ * visit still booked for the job's time; a re-invite's still missed),
+ * an SMS's "segments", "cost_minor", "currency" and "cost_told"};
  * *row NULL when there is no such send. */
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
                        size_t errbuf_size);
-int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *errbuf,
-                         size_t errbuf_size);
+/* The send's outcome o recorded, with what it tells of the send; cost_told
+ * 1 when o's event tells the SMS's cost. */
+int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, int cost_told,
+                         char *errbuf, size_t errbuf_size);
 /* What an outcome that decides nothing still tells of its send (the call's
  * length, its recording, the provider's id), kept where the send has none:
  * Twilio reports a call's end after the key the patient pressed in it. */

@@ -64,7 +64,8 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
         " j.network_id, 'appointment_id', j.appointment_id, 'job_status', j.status,"
         " 'job_attempt', j.attempt, 'job_result', j.result,"
         " 'visit_at', (extract(epoch FROM j.visit_at) * 1000)::bigint,"
-        " 'kind', j.kind, 'current', " JOB_CURRENT_SQL ")::text"
+        " 'kind', j.kind, 'current', " JOB_CURRENT_SQL ", 'segments', s.segments,"
+        " 'cost_minor', s.cost_minor, 'currency', s.currency, 'cost_told', s.cost_told)::text"
         " FROM reminders.sends s JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
         " LEFT JOIN reminders.appointments a ON a.appointment_id = j.appointment_id"
         " WHERE s.send_id = $1::uuid FOR UPDATE OF s, j",
@@ -75,8 +76,8 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
     return rc;
 }
 
-int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *errbuf,
-                         size_t errbuf_size)
+int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, int cost_told,
+                         char *errbuf, size_t errbuf_size)
 {
     char duration[24], segments[16], cost[24];
     snprintf(duration, sizeof(duration), "%ld", o->duration_s);
@@ -88,7 +89,8 @@ int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *
                             o->recording_url,
                             o->duration_s >= 0 ? duration : NULL,
                             o->segments > 0 ? segments : NULL,
-                            o->segments > 0 ? cost : NULL};
+                            o->segments > 0 ? cost : NULL,
+                            cost_told ? "t" : "f"};
     return cf_pg_exec(conn,
                       /* a report that the send went ends an unknown one: sent
                        * after all (an SMS reply then finds it) */
@@ -100,9 +102,10 @@ int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, char *
                       " recording_url = coalesce($4, recording_url),"
                       " duration_s = coalesce($5::int, duration_s),"
                       " segments = coalesce($6::int, segments),"
-                      " cost_minor = coalesce($7::bigint, cost_minor), updated_at = now()"
+                      " cost_minor = coalesce($7::bigint, cost_minor),"
+                      " cost_told = cost_told OR $8::boolean, updated_at = now()"
                       " WHERE send_id = $1::uuid",
-                      7, params, NULL, errbuf, errbuf_size);
+                      8, params, NULL, errbuf, errbuf_size);
 }
 
 int outcome_store_details(PGconn *conn, const struct reminders_outcome *o, char *errbuf,

@@ -28,7 +28,7 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
      * most of the database's work. */
     int rc = cf_pg_exec(
         conn,
-        "SELECT s.status, s.gateway, s.reason, s.segments, s.cost_minor, " CF_PG_UTC_MS(
+        "SELECT s.status, s.gateway, s.reason, " CF_PG_UTC_MS(
             "s.created_at") ", p.patient_id IS NOT NULL, p.erased_at IS NOT NULL,"
                             " CASE WHEN p.erased_at IS NULL THEN p.record::text END,"
                             " a.record::text, EXISTS (SELECT 1 FROM reminders.opt_outs o"
@@ -54,20 +54,18 @@ int send_store_view(PGconn *conn, const char *send_id, const char *network_id,
         snprintf(have->gateway, sizeof(have->gateway), "%s",
                  PQgetisnull(res, 0, 1) ? "none" : PQgetvalue(res, 0, 1));
         snprintf(have->reason, sizeof(have->reason), "%s", PQgetvalue(res, 0, 2));
-        have->segments = (int)strtol(PQgetvalue(res, 0, 3), NULL, 10);
-        have->cost_minor = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-        cf_time_parse(PQgetvalue(res, 0, 5), &have->marked_ms);
+        cf_time_parse(PQgetvalue(res, 0, 3), &have->marked_ms);
     }
-    out->patient_found = PQgetvalue(res, 0, 6)[0] == 't';
-    out->patient_erased = PQgetvalue(res, 0, 7)[0] == 't';
-    if (!PQgetisnull(res, 0, 8))
-        out->patient = cf_json_loads(PQgetvalue(res, 0, 8), 0, NULL);
-    if (!PQgetisnull(res, 0, 9))
-        out->appointment = cf_json_loads(PQgetvalue(res, 0, 9), 0, NULL);
-    out->opted_out = PQgetvalue(res, 0, 10)[0] == 't';
-    out->job_live = PQgetvalue(res, 0, 11)[0] == 't';
-    snprintf(out->reminder_status, sizeof(out->reminder_status), "%s", PQgetvalue(res, 0, 12));
-    out->job_put_off = PQgetvalue(res, 0, 13)[0] == 't';
+    out->patient_found = PQgetvalue(res, 0, 4)[0] == 't';
+    out->patient_erased = PQgetvalue(res, 0, 5)[0] == 't';
+    if (!PQgetisnull(res, 0, 6))
+        out->patient = cf_json_loads(PQgetvalue(res, 0, 6), 0, NULL);
+    if (!PQgetisnull(res, 0, 7))
+        out->appointment = cf_json_loads(PQgetvalue(res, 0, 7), 0, NULL);
+    out->opted_out = PQgetvalue(res, 0, 8)[0] == 't';
+    out->job_live = PQgetvalue(res, 0, 9)[0] == 't';
+    snprintf(out->reminder_status, sizeof(out->reminder_status), "%s", PQgetvalue(res, 0, 10));
+    out->job_put_off = PQgetvalue(res, 0, 11)[0] == 't';
     PQclear(res);
     return 0;
 }
@@ -96,22 +94,40 @@ int send_store_recent(PGconn *conn, const char *patient_id, const char *channel,
 
 #define SEND_COLUMNS                                                                               \
     "(send_id, job_id, patient_id, clinic_id, channel, attempt, gateway, status, reason,"          \
-    " http_status, phone, segments, cost_minor, provider_ref)"
+    " http_status, phone, segments, cost_minor, provider_ref, currency)"
 #define SEND_VALUES                                                                                \
     "($1::uuid, ($2::jsonb->>'job_id')::uuid, ($2::jsonb->>'patient_id')::uuid,"                   \
     " $2::jsonb->>'clinic_id', $2::jsonb->>'channel', ($2::jsonb->>'attempt')::int, $3, $4, $5,"   \
-    " $6::int, $7, $8::int, $9::bigint, $10)"
+    " $6::int, $7, $8::int, $9::bigint, $10, $11)"
+
+/* An SMS's cost as text parameters (NULL when none). */
+struct cost_params {
+    char segments[16], cost[24];
+    const char *p_segments, *p_cost, *p_currency;
+};
+
+static void cost_params(const struct send_cost *c, struct cost_params *out)
+{
+    snprintf(out->segments, sizeof(out->segments), "%d", c->segments);
+    snprintf(out->cost, sizeof(out->cost), "%lld", (long long)c->cost_minor);
+    out->p_segments = c->segments > 0 ? out->segments : NULL;
+    out->p_cost = c->segments > 0 ? out->cost : NULL;
+    out->p_currency = c->segments > 0 ? c->currency : NULL;
+}
 
 int send_store_mark_sending(PGconn *conn, const char *send_id, const json_t *command,
-                            const char *gateway, const char *phone, int *marked, char *errbuf,
-                            size_t errbuf_size)
+                            const char *gateway, const char *phone, const struct send_cost *cost,
+                            int *marked, char *errbuf, size_t errbuf_size)
 {
     char *cmd = cf_json_dumps(command);
-    const char *params[] = {send_id, cmd, gateway, "sending", NULL, NULL, phone, NULL, NULL, NULL};
+    struct cost_params c;
+    cost_params(cost, &c);
+    const char *params[] = {send_id, cmd,          gateway,  "sending", NULL,        NULL,
+                            phone,   c.p_segments, c.p_cost, NULL,      c.p_currency};
     int rc = cf_pg_exec_any(conn,
                             "INSERT INTO reminders.sends " SEND_COLUMNS " VALUES " SEND_VALUES
                             " ON CONFLICT (send_id) DO NOTHING RETURNING 1",
-                            10, params, marked, errbuf, errbuf_size);
+                            11, params, marked, errbuf, errbuf_size);
     free(cmd);
     return rc;
 }
@@ -156,24 +172,17 @@ int send_store_forget_command(PGconn *conn, const char *command_id, char *errbuf
 
 int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, const char *status,
                       const char *reason, long http_status, const char *phone,
-                      const char *provider_ref, int segments, int64_t cost_minor, int *reported,
+                      const char *provider_ref, const struct send_cost *cost, int *reported,
                       char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
-    char *cmd = cf_json_dumps(command), code[16], nseg[16], cost[24];
+    char *cmd = cf_json_dumps(command), code[16];
+    struct cost_params c;
     snprintf(code, sizeof(code), "%ld", http_status);
-    snprintf(nseg, sizeof(nseg), "%d", segments);
-    snprintf(cost, sizeof(cost), "%lld", (long long)cost_minor);
-    const char *params[] = {send_id,
-                            cmd,
-                            NULL,
-                            status,
-                            reason,
-                            http_status > 0 ? code : NULL,
-                            phone,
-                            segments > 0 ? nseg : NULL,
-                            segments > 0 ? cost : NULL,
-                            provider_ref};
+    cost_params(cost, &c);
+    const char *params[] = {
+        send_id, cmd,          NULL,     status,       reason,      http_status > 0 ? code : NULL,
+        phone,   c.p_segments, c.p_cost, provider_ref, c.p_currency};
     /* The gateway's report of the send came before its answer to the
      * request (a slow answer that timed out, a crash resumed after the
      * patient's key): the send went, whatever the dispatcher could tell. */
@@ -189,9 +198,10 @@ int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, 
                    " http_status = EXCLUDED.http_status,"
                    " phone = coalesce(sends.phone, EXCLUDED.phone),"
                    " segments = EXCLUDED.segments, cost_minor = EXCLUDED.cost_minor,"
+                   " currency = EXCLUDED.currency,"
                    " provider_ref = coalesce(EXCLUDED.provider_ref, sends.provider_ref),"
                    " updated_at = now() RETURNING status",
-                   10, params, &res, errbuf, errbuf_size);
+                   11, params, &res, errbuf, errbuf_size);
 #undef REPORTED
     if (rc == 0)
         *reported = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), status) != 0;

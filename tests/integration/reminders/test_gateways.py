@@ -219,6 +219,17 @@ def send_row(s, send_id):
                  " WHERE send_id = '%s'" % send_id)[0]
 
 
+def sms_costs(s, send_id, last):
+    """[(outcome, sms)] of the send's outcome events that tell the SMS's
+    cost, once its outcome last is on the topic (events of one send are
+    relayed in order)."""
+    s.wait_message(OUTCOMES, lambda m: m["event"]["data"].get("send_id") == send_id
+                   and m["event"]["data"]["outcome"] == last, last)
+    return [(m["event"]["data"]["outcome"], m["event"]["data"]["sms"])
+            for m in s.messages(OUTCOMES)
+            if m["event"]["data"].get("send_id") == send_id and "sms" in m["event"]["data"]]
+
+
 def test_a_robot_call_gathers_the_patients_answer(s):
     _, e164, a = visit(s, "Анна", SOUTH)
     _, send_id, fields = wait_sent(s, "call", e164)
@@ -286,8 +297,11 @@ def test_no_answer_sms_delivery_and_stop(s):
     ok_ = s.twilio(sms["StatusCallback"], {"AccountSid": ACCOUNT, "MessageSid": "SM2",
                                            "MessageStatus": "delivered", "To": e164})
     assert ok_.status == 200
-    s.wait_message(OUTCOMES, lambda m: m["event"]["data"].get("send_id") == sms_id
-                   and m["event"]["data"]["outcome"] == "sms_delivered", "sms_delivered")
+    delivered = s.wait_message(OUTCOMES, lambda m: m["event"]["data"].get("send_id") == sms_id
+                               and m["event"]["data"]["outcome"] == "sms_delivered",
+                               "sms_delivered")
+    # the cost is told once, by the sms_sent
+    assert "sms" not in delivered["event"]["data"], delivered
     # the patient answers СТОП: the number is out of SMS
     inbound = PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio"
     ok_ = s.twilio(inbound, {"AccountSid": ACCOUNT, "MessageSid": "SM3", "From": e164,
@@ -472,6 +486,10 @@ def test_an_sms_answered_after_its_unknown_send_was_delivered(s):
         assert got.status == 200, got
         cfstack.wait_until(lambda: send_row(s, sms_id)[2] == "sms_delivered", 30,
                            "the delivery recorded")
+        # the SMS went after all: its delivery tells what it cost, once
+        told = sms_costs(s, sms_id, "sms_delivered")
+        assert [o for o, _ in told] == ["sms_delivered"], told
+        assert told[0][1]["cost_minor"] == told[0][1]["segments"] * 335 > 0, told
         got = s.twilio(PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio", {
             "AccountSid": ACCOUNT, "MessageSid": "SM8" * 8, "From": e164, "To": FROM,
             "Body": "1"})
@@ -483,6 +501,34 @@ def test_an_sms_answered_after_its_unknown_send_was_delivered(s):
         s.gw.release_held.set()
         s.svc.stop()
         s.services.remove(s.svc)
+
+
+def test_an_sms_delivered_before_twilio_answers_tells_its_cost(s):
+    """Twilio's delivery report comes while our request still waits for
+    its answer (a slow API, a fast carrier): the dispatcher's own sms_sent
+    is older news then and moves nothing, so the delivery, the first word
+    that the SMS went, tells what it cost."""
+    s.gw.release_held.clear()
+    try:
+        p, e164 = patient(s, "Quick", {"calls": False, "sms": True})
+        s.gw.hold_to.add(e164)
+        a = common.new_id("a-gw-quick")
+        ok(s.put_appointment(a, {"version": 1, "clinic_id": SOUTH, "patient_id": p,
+                                 "starts_at": utc(in_s(2 * 3600 + 2)), "status": "booked"}))
+        _, sms_id, sms = wait_sent(s, "sms", e164)
+        assert send_row(s, sms_id)[0] == "sending", send_row(s, sms_id)
+        got = s.twilio(sms["StatusCallback"], {"AccountSid": ACCOUNT, "MessageSid": "SM9" * 8,
+                                               "MessageStatus": "delivered", "To": e164})
+        assert got.status == 200, got
+        s.gw.release_held.set()
+        cfstack.wait_until(lambda: send_row(s, sms_id)[0] == "sent", 30, "Twilio's answer taken")
+        told = sms_costs(s, sms_id, "sms_delivered")
+        assert [o for o, _ in told] == ["sms_delivered"], told
+        assert told[0][1]["cost_minor"] == told[0][1]["segments"] * 335 > 0, told
+        assert told[0][1]["currency"] == "RUB", told
+        assert send_row(s, sms_id)[2] == "sms_delivered", send_row(s, sms_id)
+    finally:
+        s.gw.release_held.set()
 
 
 def test_a_crash_of_every_instance_mid_send_sends_nothing_twice(s):
@@ -560,6 +606,7 @@ if __name__ == "__main__":
         test_a_robot_call_gathers_the_patients_answer,
         test_no_answer_sms_delivery_and_stop,
         test_smsru_sends_the_sms_and_reads_its_statuses,
+        test_an_sms_delivered_before_twilio_answers_tells_its_cost,
         test_the_patients_key_before_twilios_answer_stands,
         test_an_sms_answered_after_its_unknown_send_was_delivered,
         test_a_crash_of_every_instance_mid_send_sends_nothing_twice,
