@@ -147,7 +147,7 @@ int ctl_string_member(struct vctx *v, const char *path, const json_t *j_obj, con
     if (json_string_length(j_val) == 0)
         return ctl_fail(v, child, "must not be empty");
     if (json_string_length(j_val) > maxlen)
-        return ctl_fail(v, child, "longer than %zu characters", maxlen);
+        return ctl_fail(v, child, "longer than %zu bytes (UTF-8)", maxlen);
     if (strlen(json_string_value(j_val)) != json_string_length(j_val))
         return ctl_fail(v, child, "must not contain NUL characters");
     *out = json_string_value(j_val);

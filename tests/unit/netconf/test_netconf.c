@@ -93,7 +93,7 @@ static const struct mutation cases[] = {
      "$.timezone: unknown time zone \"zone.tab\"; expected an IANA name like \"Europe/Moscow\""},
     {"currency", "\"rub\"", "$.currency: must be an ISO 4217 code: three capital letters"},
     {"currency", "\"RU\"", "$.currency: must be an ISO 4217 code: three capital letters"},
-    {"currency", "\"RUBL\"", "$.currency: longer than 3 characters"},
+    {"currency", "\"RUBL\"", "$.currency: longer than 3 bytes (UTF-8)"},
     {"currency", "643", "$.currency: expected a string"},
     {"clinics", NULL, "$: missing member \"clinics\""},
     {"clinics", "{}", "$.clinics: expected an array"},
