@@ -8,7 +8,8 @@
 
 #include <string.h>
 
-#include "common/client_addr.h" /* the services' own reading of allowed_sources */
+#include "common/client_addr.h"   /* the services' own reading of allowed_sources */
+#include "providers/uis_fields.h" /* the UIS adapter's call fields */
 
 /* Channel providers and the credentials each one defines (PROVIDERS.md). */
 struct provider_spec {
@@ -145,6 +146,25 @@ static int check_channel_numbers(struct vctx *v, const char *path, const json_t 
     return 0;
 }
 
+/* Whether name is one of UIS's call fields (the adapter's own table). */
+static int uis_field(const char *name)
+{
+    for (size_t i = 0; i < CF_UIS_FIELDS_N; i++) {
+        if (strcmp(cf_uis_fields[i][0], name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The names of UIS's call fields, ", "-separated, into list. */
+static void uis_field_names(char *list, size_t list_size)
+{
+    const char *names[CF_UIS_FIELDS_N + 1] = {NULL};
+    for (size_t i = 0; i < CF_UIS_FIELDS_N; i++)
+        names[i] = cf_uis_fields[i][0];
+    ctl_join_list(list, list_size, names);
+}
+
 int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
 {
     static const char *const allowed[] = {
@@ -246,10 +266,18 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         json_t *j_field;
         if (!json_is_object(j_val))
             return ctl_fail(v, child, "expected an object of strings");
+        /* a telephony channel's map is UIS's: our call fields only */
+        if (strcmp(kind, "telephony") == 0 && strcmp(provider, "uis") != 0)
+            return ctl_fail(v, child, "of the telephony providers only uis has a field map");
         json_object_foreach(j_val, key, j_field)
         {
             char field_path[PATH_MAX_LEN];
             ctl_path_key(field_path, child, key);
+            if (strcmp(kind, "telephony") == 0 && !uis_field(key)) {
+                char list[512];
+                uis_field_names(list, sizeof(list));
+                return ctl_fail(v, field_path, "unknown call field; expected one of %s", list);
+            }
             if (!json_is_string(j_field) || json_string_length(j_field) == 0)
                 return ctl_fail(v, field_path, "expected a non-empty string");
         }

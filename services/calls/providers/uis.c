@@ -3,7 +3,7 @@
  * the customer picks an event type, the method and URL, and writes the
  * body template himself with UIS variables ({{call_session_id}}, ...). So
  * the body's keys are channel configuration: the channel's "field_map"
- * maps our names to the customer's keys, and uis_fields below is the
+ * maps our names to the customer's keys, and uis_fields.h is the
  * default for every name the map leaves out: a template that uses UIS's
  * variable names as keys needs no map at all.
  *
@@ -20,6 +20,7 @@
  * names an outgoing call.
  */
 #include "adapters.h"
+#include "uis_fields.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -29,26 +30,6 @@
 #include "common/envelope.h"
 #include "common/err.h"
 #include "common/json_text.h"
-
-/* Our name and the UIS variable used when the channel's field_map has no
- * entry for it (NULL: none by default). */
-static const char *const uis_fields[][2] = {
-    {"call_id", "call_session_id"},
-    {"event", "notification_mnemonic"},
-    {"direction", "direction"},
-    {"from", "contact_phone_number"},
-    {"to", "virtual_phone_number"},
-    {"time", "notification_time"},
-    {"started_at", "start_time"},
-    {"answered_at", NULL},
-    {"ended_at", NULL},
-    {"talk_seconds", "talk_time_duration"},
-    {"ring_seconds", "wait_time_duration"},
-    {"outcome", NULL},
-    {"agent_id", "employee_id"},
-    {"recording_url", "file_link"},
-    {"tracking_number", "virtual_phone_number"},
-};
 
 /* The kinds of notification we record. */
 enum uis_kind { K_NONE, K_STARTED, K_ANSWERED, K_ENDED, K_LOST, K_RECORDING };
@@ -67,9 +48,9 @@ static const char *key_of(const struct cf_hook *h, const char *name)
 
     if (mapped && *mapped)
         return mapped;
-    for (size_t i = 0; i < sizeof(uis_fields) / sizeof(uis_fields[0]); i++) {
-        if (strcmp(uis_fields[i][0], name) == 0)
-            return uis_fields[i][1];
+    for (size_t i = 0; i < CF_UIS_FIELDS_N; i++) {
+        if (strcmp(cf_uis_fields[i][0], name) == 0)
+            return cf_uis_fields[i][1];
     }
     return NULL;
 }

@@ -317,6 +317,17 @@ def test_lead_settings_validated():
     # form's: clinic_id and form_id there, clinic and code here.
     assert_rejected(with_channel(tilda, field_map={"code": "code"}), "tilda-map.json",
                     "$.channels[%d].field_map.code: unknown lead field" % tilda)
+    # A telephony channel's map is UIS's, of the UIS adapter's call fields:
+    # a typo would lose that field from every call.
+    uis = next(i for i, c in enumerate(stored["channels"]) if c["provider"] == "uis")
+    umap = stored["channels"][uis]["field_map"]
+    assert_rejected(with_channel(uis, field_map=dict(umap, form="contact_phone_number")),
+                    "uis-map.json", "$.channels[%d].field_map.form: unknown call field;"
+                    " expected one of call_id, event, direction, from, to," % uis)
+    mango = next(i for i, c in enumerate(stored["channels"]) if c["provider"] == "mango")
+    assert_rejected(with_channel(mango, field_map={"from": "from"}), "mango-map.json",
+                    "$.channels[%d].field_map: of the telephony providers only uis has a field"
+                    " map" % mango)
     ch = "$.channels[%d]" % jivo
     assert_rejected(with_channel(jivo, field_map={"phone": "tel"}), "jivo-map.json",
                     "%s.field_map: only generic, tilda, cf7 and telephony channels have a field"
