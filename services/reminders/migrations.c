@@ -238,13 +238,12 @@ const struct cf_migration cf_reminders_migrations[] = {
     /* An SMS's cost is kept from its mark, before the request leaves, with
      * its currency, and told once on the outcomes topic: by the send's
      * first outcome that says it went, the dispatcher's or the gateway's,
-     * whichever comes first (cost_told). A send that went before this
-     * told its cost then, with its sms_sent. */
+     * whichever comes first (cost_told). A send with such an outcome
+     * recorded before this told its cost then, with its sms_sent
+     * (outcome.c reads it so, during a rolling upgrade too). */
     {16, "SMS costs told once",
      "ALTER TABLE sends ADD COLUMN IF NOT EXISTS currency text,"
-     " ADD COLUMN IF NOT EXISTS cost_told boolean NOT NULL DEFAULT false;"
-     "UPDATE sends SET cost_told = true WHERE outcome IS NOT NULL"
-     " AND outcome NOT IN ('skipped', 'failed', 'unknown');"},
+     " ADD COLUMN IF NOT EXISTS cost_told boolean NOT NULL DEFAULT false;"},
 };
 
 const size_t cf_reminders_migrations_n =

@@ -85,20 +85,32 @@ static int close_unconfirmed(PGconn *conn, const struct cf_network *net, const j
     return rc;
 }
 
-/* Whether o's event tells what the SMS of row's send cost: the first of
- * the send's outcomes that says it went (handed over, delivered, failed
- * on the way, answered), the dispatcher's or the gateway's, whichever
- * comes first; the cost as the mark kept it (the dispatcher's own outcome
- * brings it too). o's cost set from row when it tells it, cleared when
- * not. */
-static int sms_cost(const json_t *row, struct reminders_outcome *o)
+/* Whether outcome says an SMS went: handed over, delivered, failed on the
+ * way, answered. */
+static int sms_went(const char *outcome)
 {
     static const char *const not_gone[] = {"skipped", "failed", "unknown"};
-    int gone = strcmp(str(row, "channel"), "sms") == 0;
-    for (size_t i = 0; gone && i < sizeof(not_gone) / sizeof(not_gone[0]); i++)
-        gone = strcmp(o->outcome, not_gone[i]) != 0;
+    if (!outcome)
+        return 0;
+    for (size_t i = 0; i < sizeof(not_gone) / sizeof(not_gone[0]); i++) {
+        if (strcmp(outcome, not_gone[i]) == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether o's event tells what the SMS of row's send cost: the first of
+ * the send's outcomes that says it went, the dispatcher's or the
+ * gateway's, whichever comes first (one recorded before says it was told:
+ * cost_told, or an outcome that went recorded by a version that told the
+ * cost with its sms_sent); the cost as the mark kept it (the dispatcher's
+ * own outcome brings it too). o's cost set from row when it tells it,
+ * cleared when not. */
+static int sms_cost(const json_t *row, struct reminders_outcome *o)
+{
     const json_t *segments = json_object_get(row, "segments");
-    if (!gone || json_is_true(json_object_get(row, "cost_told")) ||
+    if (strcmp(str(row, "channel"), "sms") != 0 || !sms_went(o->outcome) ||
+        json_is_true(json_object_get(row, "cost_told")) || sms_went(str(row, "outcome")) ||
         (o->segments <= 0 && json_integer_value(segments) <= 0)) {
         o->segments = 0;
         return 0;

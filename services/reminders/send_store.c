@@ -197,8 +197,11 @@ int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, 
                    " reason = CASE WHEN " REPORTED " THEN sends.reason ELSE EXCLUDED.reason END,"
                    " http_status = EXCLUDED.http_status,"
                    " phone = coalesce(sends.phone, EXCLUDED.phone),"
-                   " segments = EXCLUDED.segments, cost_minor = EXCLUDED.cost_minor,"
-                   " currency = EXCLUDED.currency,"
+                   /* a resumed send may end before its text is made:
+                    * the mark's cost stands */
+                   " segments = coalesce(EXCLUDED.segments, sends.segments),"
+                   " cost_minor = coalesce(EXCLUDED.cost_minor, sends.cost_minor),"
+                   " currency = coalesce(EXCLUDED.currency, sends.currency),"
                    " provider_ref = coalesce(EXCLUDED.provider_ref, sends.provider_ref),"
                    " updated_at = now() RETURNING status",
                    11, params, &res, errbuf, errbuf_size);
