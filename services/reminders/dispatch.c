@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -201,7 +202,6 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     const struct send_state *have = &view.have;
     struct plan_policy policy;
     struct gateway_result res = {0};
-    struct msg_segments seg = {0};
     struct send_cost cost = {0};
     int have_policy = 0;
     PGconn *mc = NULL;
@@ -349,10 +349,8 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
             goto finish;
         }
         nps_token(net->secret, job_id, token);
-        size_t base_len = strlen(ctx->cfg.public_base_url);
-        while (base_len > 0 && ctx->cfg.public_base_url[base_len - 1] == '/')
-            base_len--;
-        snprintf(link, sizeof(link), "%.*s/nps/%s", (int)base_len, ctx->cfg.public_base_url, token);
+        snprintf(link, sizeof(link), "%.*s/nps/%s",
+                 cf_config_base_url_len(ctx->cfg.public_base_url), ctx->cfg.public_base_url, token);
         if ((rc = nps_store_open(mc, token, net->id, cmd,
                                  json_string_value(json_object_get(view.appointment, "doctor_id")),
                                  lang, cf_time_now_ms() + NPS_TTL_MS, errbuf, errbuf_size)) != 0)
@@ -361,6 +359,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     text = message_text(net, clinic, view.patient, view.appointment, kind, channel,
                         cf_time_json_get(cmd, "visit_at"), link);
     if (strcmp(channel, "sms") == 0) {
+        struct msg_segments seg = {0};
         msg_sms_segments(text, &seg);
         cost.segments = (int)seg.segments;
         cost.cost_minor = msg_sms_cost_minor(seg.segments, policy.sms_price);
@@ -470,7 +469,6 @@ outcome:;
             .reason = reason,
             .provider_ref = res.provider_ref[0] ? res.provider_ref : NULL,
             .duration_s = -1,
-
         };
         int applied = 0;
         rc = reminders_outcome_apply(conn, snap, NULL, &o, cf_time_now_ms(), out, &applied, errbuf,

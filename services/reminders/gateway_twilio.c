@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/config.h"
 #include "common/err.h"
 #include "common/strbuf.h"
 #include "common/time.h"
@@ -77,11 +78,7 @@ void gw_twilio_request_free(struct gw_twilio_request *req)
 char *gw_twilio_hook_url(const struct gw_twilio_channel *ch, const char *send_id, const char *kind)
 {
     struct cf_strbuf b = {0};
-    size_t base_len = strlen(ch->public_base);
-
-    while (base_len > 0 && ch->public_base[base_len - 1] == '/')
-        base_len--;
-    cf_strbuf_add_n(&b, ch->public_base, base_len);
+    cf_strbuf_add_n(&b, ch->public_base, (size_t)cf_config_base_url_len(ch->public_base));
     cf_strbuf_add(&b, "/v1/hooks/reminders/twilio/");
     cf_strbuf_add_urlencoded(&b, ch->channel_id);
     cf_strbuf_add(&b, "?send_id=");

@@ -103,23 +103,17 @@ static int sms_went(const char *outcome)
  * the send's outcomes that says it went, the dispatcher's or the
  * gateway's, whichever comes first (one recorded before says it was told:
  * cost_told, or an outcome that went recorded by a version that told the
- * cost with its sms_sent); the cost as the mark kept it (the dispatcher's
- * own outcome brings it too). o's cost set from row when it tells it,
- * cleared when not. */
+ * cost with its sms_sent). o's cost set to the send's, as its mark kept
+ * it, when it tells it. */
 static int sms_cost(const json_t *row, struct reminders_outcome *o)
 {
-    const json_t *segments = json_object_get(row, "segments");
-    if (strcmp(str(row, "channel"), "sms") != 0 || !sms_went(o->outcome) ||
-        json_is_true(json_object_get(row, "cost_told")) || sms_went(str(row, "outcome")) ||
-        (o->segments <= 0 && json_integer_value(segments) <= 0)) {
-        o->segments = 0;
+    const int segments = (int)json_integer_value(json_object_get(row, "segments"));
+    if (strcmp(str(row, "channel"), "sms") != 0 || segments <= 0 || !sms_went(o->outcome) ||
+        json_is_true(json_object_get(row, "cost_told")) || sms_went(str(row, "outcome")))
         return 0;
-    }
-    if (o->segments <= 0) {
-        o->segments = (int)json_integer_value(segments);
-        o->cost_minor = json_integer_value(json_object_get(row, "cost_minor"));
-        o->currency = str(row, "currency");
-    }
+    o->segments = segments;
+    o->cost_minor = json_integer_value(json_object_get(row, "cost_minor"));
+    o->currency = str(row, "currency");
     return 1;
 }
 

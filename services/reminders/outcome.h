@@ -27,8 +27,10 @@ struct reminders_outcome {
     const char *provider_ref;  /* the gateway's id of the message or call */
     const char *recording_url; /* a robot call's */
     long duration_s;           /* a robot call's length, -1 unknown */
-    int segments;              /* an SMS's, 0 none */
-    int64_t cost_minor;        /* an SMS's, in minor units of currency */
+    /* the SMS's cost its event tells (0 segments: none): an imported
+     * history's own; reminders_outcome_apply sets the send's */
+    int segments;
+    int64_t cost_minor; /* in minor units of currency */
     const char *currency;
 };
 
@@ -72,7 +74,8 @@ int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *a
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
                        size_t errbuf_size);
 /* The send's outcome o recorded, with what it tells of the send; cost_told
- * 1 when o's event tells the SMS's cost. */
+ * 1 when o's event tells the SMS's cost (the send's own, kept since its
+ * mark). */
 int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, int cost_told,
                          char *errbuf, size_t errbuf_size);
 /* What an outcome that decides nothing still tells of its send (the call's

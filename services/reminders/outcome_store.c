@@ -79,17 +79,13 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
 int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, int cost_told,
                          char *errbuf, size_t errbuf_size)
 {
-    char duration[24], segments[16], cost[24];
+    char duration[24];
     snprintf(duration, sizeof(duration), "%ld", o->duration_s);
-    snprintf(segments, sizeof(segments), "%d", o->segments);
-    snprintf(cost, sizeof(cost), "%lld", (long long)o->cost_minor);
     const char *params[] = {o->send_id,
                             o->outcome,
                             o->provider_ref,
                             o->recording_url,
                             o->duration_s >= 0 ? duration : NULL,
-                            o->segments > 0 ? segments : NULL,
-                            o->segments > 0 ? cost : NULL,
                             cost_told ? "t" : "f"};
     return cf_pg_exec(conn,
                       /* a report that the send went ends an unknown one: sent
@@ -101,11 +97,9 @@ int outcome_store_record(PGconn *conn, const struct reminders_outcome *o, int co
                       " provider_ref = coalesce($3, provider_ref),"
                       " recording_url = coalesce($4, recording_url),"
                       " duration_s = coalesce($5::int, duration_s),"
-                      " segments = coalesce($6::int, segments),"
-                      " cost_minor = coalesce($7::bigint, cost_minor),"
-                      " cost_told = cost_told OR $8::boolean, updated_at = now()"
+                      " cost_told = cost_told OR $6::boolean, updated_at = now()"
                       " WHERE send_id = $1::uuid",
-                      8, params, NULL, errbuf, errbuf_size);
+                      6, params, NULL, errbuf, errbuf_size);
 }
 
 int outcome_store_details(PGconn *conn, const struct reminders_outcome *o, char *errbuf,

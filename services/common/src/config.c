@@ -119,12 +119,6 @@ static int load_one(const struct cf_config_var *var, char *errbuf, size_t errbuf
     return CF_EINVAL;
 }
 
-/*
- * Reads every variable of the table in order. String targets always end up
- * owned by the table (NULL or a copy), including after a failure, so
- * cf_config_free is safe to call either way. An INT or BOOL variable that is
- * unset and has no default keeps the target's prior value.
- */
 const char *cf_config_check_base_url(const char *value)
 {
     const char *want = "http:// or https:// (lower case) with a host, a port from 1 to 65535 "
@@ -167,6 +161,20 @@ const char *cf_config_check_base_url(const char *value)
     return NULL;
 }
 
+int cf_config_base_url_len(const char *base)
+{
+    size_t n = base ? strlen(base) : 0;
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    return (int)n;
+}
+
+/*
+ * Reads every variable of the table in order. String targets always end up
+ * owned by the table (NULL or a copy), including after a failure, so
+ * cf_config_free is safe to call either way. An INT or BOOL variable that is
+ * unset and has no default keeps the target's prior value.
+ */
 int cf_config_load(const struct cf_config_var *vars, size_t n, char *errbuf, size_t errbuf_size)
 {
     for (size_t i = 0; i < n; i++) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/config.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -100,10 +101,8 @@ int cf_hook_http_decode(const struct _u_request *req, const char *public_base_ur
     }
     collect_headers(req, out->headers);
     if (public_base_url && *public_base_url) {
-        size_t blen = strlen(public_base_url);
-        while (blen > 0 && public_base_url[blen - 1] == '/')
-            blen--;
-        out->public_url = cf_xasprintf("%.*s%s", (int)blen, public_base_url, req->http_url);
+        out->public_url = cf_xasprintf("%.*s%s", cf_config_base_url_len(public_base_url),
+                                       public_base_url, req->http_url);
     } else {
         const char *host = cf_http_header(req, "Host");
         out->public_url = cf_xasprintf("http://%s%s", host ? host : "localhost", req->http_url);

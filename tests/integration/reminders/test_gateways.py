@@ -13,6 +13,7 @@ demo-south (round the clock, one reminder two hours ahead, no call
 retries) sends through Twilio; demo-center (round the clock, one reminder
 two hours ahead) through SMS.ru, which sends no robot calls."""
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -421,12 +422,11 @@ def test_an_unreadable_record_holds_up_only_its_own_send(s):
         s.services.remove(s.svc)
 
 
-def test_the_patients_key_before_twilios_answer_stands(s):
-    # (it replaces the stack's services and stops its own) Twilio answers
-    # the call's request late, past the instance's 1 s gateway exchange,
-    # and the patient's key comes meanwhile: the send is sent, with the
-    # patient's answer, and the dispatcher's "unknown" (it heard nothing)
-    # neither overrides it nor sends the visit to the front desk.
+@contextlib.contextmanager
+def short_exchange(s):
+    """The stack's services replaced by one instance whose gateway exchange
+    gives up after 1 s, Twilio's answers held until the test releases them
+    (or ends); the instance stops with the test."""
     for svc in list(s.services):
         svc.stop()
         s.services.remove(svc)
@@ -436,6 +436,20 @@ def test_the_patients_key_before_twilios_answer_stands(s):
     s.services.append(s.svc)
     try:
         s.gw.release_held.clear()
+        yield
+    finally:
+        s.gw.release_held.set()
+        s.svc.stop()
+        s.services.remove(s.svc)
+
+
+def test_the_patients_key_before_twilios_answer_stands(s):
+    # (it replaces the stack's services and stops its own) Twilio answers
+    # the call's request late, past the instance's 1 s gateway exchange,
+    # and the patient's key comes meanwhile: the send is sent, with the
+    # patient's answer, and the dispatcher's "unknown" (it heard nothing)
+    # neither overrides it nor sends the visit to the front desk.
+    with short_exchange(s):
         _, e164, a = visit(s, "Hold", SOUTH)
         _, send_id, fields = wait_sent(s, "call", e164)
         got = s.twilio(gather_url(fields["Twiml"]), {
@@ -449,10 +463,6 @@ def test_the_patients_key_before_twilios_answer_stands(s):
         assert reminder_status(s, a) == "confirmed"
         assert s.sql("SELECT count(*) FROM reminders.sends WHERE send_id = '%s'"
                      " AND status = 'unknown'" % send_id) == [["0"]]
-    finally:
-        s.gw.release_held.set()
-        s.svc.stop()
-        s.services.remove(s.svc)
 
 
 def test_an_sms_answered_after_its_unknown_send_was_delivered(s):
@@ -461,15 +471,7 @@ def test_an_sms_answered_after_its_unknown_send_was_delivered(s):
     # send is "unknown", the ladder ends there and the front desk is asked.
     # Then Twilio tells the SMS was delivered, and the patient answers it:
     # the answer is the visit's, as it would have been without the wait.
-    for svc in list(s.services):
-        svc.stop()
-        s.services.remove(svc)
-    s.svc = cfstack.Service("reminders", s.env_for(
-        CLINICFLOW_REMINDERS_PUBLIC_BASE_URL=PUBLIC, CLINICFLOW_REMINDERS_GATEWAY_TIMEOUT_MS="1000"))
-    s.svc.start()
-    s.services.append(s.svc)
-    try:
-        s.gw.release_held.clear()
+    with short_exchange(s):
         p, e164 = patient(s, "Unheard", {"calls": False, "sms": True})
         s.gw.hold_to.add(e164)
         a = common.new_id("a-gw-unknown")
@@ -497,10 +499,6 @@ def test_an_sms_answered_after_its_unknown_send_was_delivered(s):
         assert reminder_status(s, a) == "confirmed", (reminder_status(s, a), send_row(s, sms_id))
         # the send keeps Twilio's id of the SMS, not of the reply
         assert send_row(s, sms_id)[3] == "SM7" * 8, send_row(s, sms_id)
-    finally:
-        s.gw.release_held.set()
-        s.svc.stop()
-        s.services.remove(s.svc)
 
 
 def test_an_sms_delivered_before_twilio_answers_tells_its_cost(s):

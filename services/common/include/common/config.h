@@ -37,8 +37,11 @@ int cf_config_load(const struct cf_config_var *vars, size_t n, char *errbuf, siz
  * http(s)://host[:port][/prefix], what a URL given to a provider starts
  * with (signed URLs, callbacks, links sent to patients), so the scheme in
  * lower case, no user info, query or fragment. A trailing '/' is taken;
- * its users drop it. */
+ * its users drop it (cf_config_base_url_len). */
 const char *cf_config_check_base_url(const char *value);
+/* The length of base (a public base URL) without its trailing '/'s, for
+ * "%.*s" and the path after it. */
+int cf_config_base_url_len(const char *base);
 /* Frees the strings cf_config_load allocated for this table. */
 void cf_config_free(const struct cf_config_var *vars, size_t n);
 /* Logs the effective values at info level, secrets masked. */
