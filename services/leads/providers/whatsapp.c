@@ -159,6 +159,20 @@ static int message_fact(const struct cf_hook *h, const json_t *j_value, const js
     return 1;
 }
 
+/* A message type that asks for nothing (static, as its note's detail),
+ * else NULL: a reaction to the clinic's message, WhatsApp telling of a
+ * number change, or a person opening the chat for the first time
+ * (request_welcome, with the welcome messages on), whose first message
+ * will be the lead, as with Viber's conversation_started. */
+static const char *not_asked(const char *type)
+{
+    static const char *const types[] = {"reaction", "system", "request_welcome"};
+    for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(type, types[i]) == 0)
+            return types[i];
+    return NULL;
+}
+
 static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **field_out,
                           char *errbuf, size_t errbuf_size)
 {
@@ -198,11 +212,9 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
             statuses += json_array_size(json_object_get(j_value, "statuses"));
             json_array_foreach(json_object_get(j_value, "messages"), m, j_msg)
             {
-                /* a reaction to the clinic's message, or WhatsApp telling
-                 * of a number change: no one asked for anything */
-                const char *type = cf_hook_str(j_msg, "type");
-                if (type && (strcmp(type, "reaction") == 0 || strcmp(type, "system") == 0)) {
-                    not_request = strcmp(type, "system") == 0 ? "system" : "reaction";
+                const char *unasked = not_asked(cf_hook_str(j_msg, "type"));
+                if (unasked) {
+                    not_request = unasked;
                     continue;
                 }
                 messages++;
