@@ -252,6 +252,8 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
         .text_max = ctx->cfg.text_max,
         .received_ms = hook.received_ms,
         .claimed_max_age_ms = ctx->cfg.form_time_max_age_s * 1000,
+        .time_max_age_ms = (int64_t)ctx->cfg.hook_max_age_s * 1000,
+        .time_max_ahead_ms = (int64_t)ctx->cfg.hook_max_ahead_s * 1000,
     };
     for (size_t i = 0; i < nfacts; i++) {
         if (leads_fact_normalize(&norm, json_array_get(j_facts, i), &facts[i], errbuf,
@@ -260,6 +262,8 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
             cf_http_error_from(resp, CF_EINTERNAL, "the request could not be read", NULL, 0);
             goto out;
         }
+        if (facts[i].time_amended && !notes.amended)
+            cf_hook_amended(&hook, "time_out_of_bounds");
     }
     if (is_form && form_limited(ctx, req, nfacts ? &facts[0] : NULL, resp))
         goto out;

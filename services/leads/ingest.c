@@ -288,8 +288,13 @@ int leads_fact_normalize(const struct leads_norm *n, const json_t *j_in, struct 
         return CF_EINVAL;
     }
     out->event_key = cf_xstrdup(event_key);
-    if (cf_time_parse(cf_hook_str(j_in, "time"), &out->time_ms) != 0)
+    if (cf_time_parse(cf_hook_str(j_in, "time"), &out->time_ms) != 0) {
         out->time_ms = n->received_ms;
+    } else if (out->time_ms < n->received_ms - n->time_max_age_ms ||
+               out->time_ms > n->received_ms + n->time_max_ahead_ms) {
+        out->time_ms = n->received_ms;
+        out->time_amended = 1;
+    }
     /* a time the sender states but nobody signs: believed within bounds */
     int64_t claimed;
     if (cf_time_parse(cf_hook_str(j_in, "claimed_time"), &claimed) == 0 &&

@@ -32,6 +32,12 @@ struct leads_norm {
     const char *default_cc; /* CLINICFLOW_LEADS_DEFAULT_COUNTRY */
     long text_max;          /* CLINICFLOW_LEADS_TEXT_MAX */
     int64_t received_ms;    /* the request's arrival: the time of a fact without one */
+    /* the time a provider states (its message's date) is the fact's when
+     * it is at most max_age_ms before the arrival and max_ahead_ms after
+     * it; else the arrival is (a provider's clock, or a sender holding a
+     * static secret, does not date a lead years away) */
+    int64_t time_max_age_ms;
+    int64_t time_max_ahead_ms;
     /* a time the sender claims (a form's submitted_at: "claimed_time") is
      * the fact's when it is at most this long before the arrival and not
      * after it; 0: never */
@@ -45,6 +51,7 @@ struct leads_fact {
     const char *contact_key; /* borrowed from data, NULL when the fact has no key */
     const char *clinic_id;   /* the fact's clinic (borrowed from net or the fact), or NULL */
     int64_t time_ms;
+    int time_amended; /* 1: the stated time was out of bounds, the arrival is the time */
 };
 
 /*

@@ -40,6 +40,8 @@ struct leads_settings {
     char *trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
     long text_max;         /* a lead's text is cut (and marked) past this many characters */
     long replay_window_s;  /* a signed provider time further from the arrival is a replay */
+    long hook_max_age_s;   /* a provider's own message time is believed this far back */
+    long hook_max_ahead_s; /* ... and this far ahead of the arrival */
 
     /* rate limits on the routes a browser calls (Redis; skipped when it is down) */
     long form_time_max_age_s;       /* a form's submitted_at is believed this far back */

@@ -46,6 +46,15 @@ const struct cf_config_var *leads_settings_table(struct leads_settings *cfg, siz
          "a provider's signed time (Mailgun's timestamp) further than this many seconds from "
          "the arrival is refused as a replay; 0: no bound",
          NULL},
+        {"CLINICFLOW_LEADS_HOOK_MAX_AGE_S", CF_CONF_INT, "604800", &cfg->hook_max_age_s, 60,
+         315360000, 0,
+         "a provider's own time of a message (Telegram's date, Meta's and Viber's timestamp) "
+         "is its lead's or response's time when it is at most this many seconds before the "
+         "arrival; an older one is not believed and the arrival is the time (counted as "
+         "amended, time_out_of_bounds)",
+         NULL},
+        {"CLINICFLOW_LEADS_HOOK_MAX_AHEAD_S", CF_CONF_INT, "900", &cfg->hook_max_ahead_s, 0, 86400,
+         0, "the same for a provider's time more than this many seconds after the arrival", NULL},
         {"CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S", CF_CONF_INT, "3600", &cfg->form_time_max_age_s, 0,
          31536000, 0,
          "a form's own submitted_at is its lead's time when it is at most this many seconds "

@@ -622,6 +622,26 @@ def test_vk(stack):
     ids = {i for i, fs in facts.items() if fs[0]["subject"] == contact_key("vk:123456789")}
     assert ids == {fact_id("vk", "it-vk-new-1"), fact_id("vk", "it-vk-reply-1")}, ids
 
+    # A date far off (a clock years wrong, or whoever holds the secret):
+    # the message and the reply are still taken, each dated by its arrival,
+    # and counted; neither dates a lead in 2100 nor answers one in 2000.
+    amended = 'clinicflow_leads_hooks_amended_total{provider="vk",reason="time_out_of_bounds"}'
+    before_count = stack.metric(amended)
+    ahead = event("message_new", "it-vk-new-3", {"message": {
+        "date": 4102444800, "from_id": 123456791, "id": 3070, "out": 0, "peer_id": 123456791,
+        "conversation_message_id": 2860, "text": "Добрый день"}})
+    behind = event("message_reply", "it-vk-reply-3", {
+        "date": 946684800, "from_id": -218000001, "id": 3071, "out": 1, "peer_id": 123456791,
+        "admin_author_id": 98765432, "text": "Здравствуйте", "conversation_message_id": 2861})
+    for ev in (ahead, behind):
+        t0 = int(time.time() * 1000)
+        st, _, body = produces(stack, 1, "vk", ev)
+        t1 = int(time.time() * 1000)
+        assert (st, body) == (200, b"ok"), (st, body)
+        [f] = raw_by_id(stack)[fact_id("vk", ev["event_id"])]
+        assert t0 - 1000 <= ms_of(f["time"]) <= t1 + 1000, (f["time"], t0, t1)
+    assert stack.metric(amended) == before_count + 2
+
 
 def test_viber(stack):
     token = cred("viber", "auth_token")

@@ -20,7 +20,8 @@ from simstack import SimStack, run_main
 MONTH_ENV = {
     "calls": {"CLINICFLOW_CALLS_HOOK_MAX_AGE_S": "2764800"},
     "leads": {"CLINICFLOW_LEADS_FORM_PER_IP_PER_MINUTE": "0",
-              "CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S": "2764800"},
+              "CLINICFLOW_LEADS_FORM_TIME_MAX_AGE_S": "2764800",
+              "CLINICFLOW_LEADS_HOOK_MAX_AGE_S": "2764800"},
     "reminders": {},
     "analytics": {},
 }

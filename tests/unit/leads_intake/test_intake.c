@@ -298,6 +298,8 @@ static int normalize(const char *provider, const char *channel_clinic, long text
         .text_max = text_max,
         .received_ms = 1795000000000, /* 2026-11-18T11:06:40Z */
         .claimed_max_age_ms = 3600000,
+        .time_max_age_ms = 604800000, /* 7 days */
+        .time_max_ahead_ms = 900000,  /* 15 minutes */
     };
     char errbuf[256];
     json_t *j_in = json_loads(fact_json, 0, NULL);
@@ -352,7 +354,7 @@ static void test_normalize_phone_and_keys(void)
     struct leads_fact f;
     CHECK_INT(
         normalize("generic", "demo-center", 4000,
-                  "{\"event_key\":\"e1\",\"kind\":\"request\",\"time\":\"2026-11-20T09:00:00Z\","
+                  "{\"event_key\":\"e1\",\"kind\":\"request\",\"time\":\"2026-11-18T09:00:00Z\","
                   "\"phone\":\"8 (916) 123-45-67\",\"email\":\" Ivan.Petrov@Example.org \","
                   "\"name\":\"Иван\",\"clinic_id\":\"demo-north\"}",
                   &f),
@@ -374,7 +376,8 @@ static void test_normalize_phone_and_keys(void)
     CHECK_STR(fstr(f.data, "channel"), "ch-1");
     CHECK_STR(fstr(f.data, "provider_event_id"), "e1");
     CHECK_STR(f.event_key, "e1");
-    CHECK(f.time_ms == 1795165200000);
+    CHECK(f.time_ms == 1794992400000);
+    CHECK(!f.time_amended);
     leads_fact_clear(&f);
 
     /* a phone that does not parse: kept raw, no phone key; the e-mail's is
@@ -513,8 +516,43 @@ static void test_claimed_time(void)
     }
 }
 
+/* A provider's own time of a message dates the fact within 7 days before
+ * the arrival and 15 minutes after it; beyond, the arrival does and the
+ * fact is marked amended (a VK or Telegram secret's holder, or a clock
+ * years off, does not date a lead in 2100). */
+static void test_provider_time_bounds(void)
+{
+    static const struct {
+        const char *time;
+        const char *want;
+        int amended;
+    } cases[] = {
+        {"2026-11-11T11:06:40Z", "2026-11-11T11:06:40.000Z", 0}, /* 7 days before: believed */
+        {"2026-11-11T11:06:39Z", "2026-11-18T11:06:40.000Z", 1}, /* older: the arrival */
+        {"2026-11-18T11:21:40Z", "2026-11-18T11:21:40.000Z", 0}, /* 15 minutes ahead */
+        {"2026-11-18T11:21:41Z", "2026-11-18T11:06:40.000Z", 1}, /* further: the arrival */
+        {"2100-01-01T00:00:00Z", "2026-11-18T11:06:40.000Z", 1},
+        {"1970-01-01T00:00:01Z", "2026-11-18T11:06:40.000Z", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char fact[256];
+        struct leads_fact f;
+        snprintf(fact, sizeof(fact),
+                 "{\"event_key\":\"m1\",\"kind\":\"request\",\"time\":\"%s\","
+                 "\"user_id\":\"42\",\"text\":\"hi\"}",
+                 cases[i].time);
+        CHECK_INT(normalize("vk", NULL, 4000, fact, &f), 0);
+        char got[32];
+        cf_time_format(f.time_ms, got);
+        CHECK_STR(got, cases[i].want);
+        CHECK_INT(f.time_amended, cases[i].amended);
+        leads_fact_clear(&f);
+    }
+}
+
 int main(void)
 {
+    test_provider_time_bounds();
     test_json_body();
     test_event_key();
     test_urlencoded_and_tokens();
