@@ -19,6 +19,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/redis.h"
 #include "common/strbuf.h"
 #include "common/xmalloc.h"
 
@@ -519,9 +520,15 @@ static size_t shared_table(struct cf_settings *s, long default_port, char port_d
     return n;
 }
 
-/* 1 if url has the form redis://host:port[/db] (port 1-65535, db a number). */
+/* 1 if url has the form redis://host:port[/db] (port 1-65535, db a number)
+ * and the client reads it (common/redis.h): a URL only this check took (a
+ * database over 65535, a second ':' in the host) would start a service
+ * whose Redis is off for good, its rate limits with it. */
 static int redis_url_valid(const char *url)
 {
+    char parsed_host[256];
+    if (cf_redis_parse_url(url, parsed_host, sizeof(parsed_host), NULL, NULL) != 0)
+        return 0;
     static const char prefix[] = "redis://";
     if (strncmp(url, prefix, sizeof(prefix) - 1) != 0)
         return 0;

@@ -159,6 +159,13 @@ static const struct bad_case settings_cases[] = {
      "CLINICFLOW_REDIS_URL: expected redis://host:port[/db], got 'redis://localhost:6379/x'"},
     {"CLINICFLOW_REDIS_URL", "redis://localhost:6379/",
      "CLINICFLOW_REDIS_URL: expected redis://host:port[/db], got 'redis://localhost:6379/'"},
+    /* what the client (common/redis.c) would not read either */
+    {"CLINICFLOW_REDIS_URL", "redis://localhost:6379/70000",
+     "CLINICFLOW_REDIS_URL: expected redis://host:port[/db], got 'redis://localhost:6379/70000'"},
+    {"CLINICFLOW_REDIS_URL", "redis://a:b:6379",
+     "CLINICFLOW_REDIS_URL: expected redis://host:port[/db], got 'redis://a:b:6379'"},
+    {"CLINICFLOW_REDIS_URL", "redis://::1:6379",
+     "CLINICFLOW_REDIS_URL: expected redis://host:port[/db], got 'redis://::1:6379'"},
     {"CLINICFLOW_REDIS_URL", "redis://u:pw@localhost:6379",
      "CLINICFLOW_REDIS_URL: expected redis://host:port[/db], got 'redis://u:********@localhost:"
      "6379'"},
