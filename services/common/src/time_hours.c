@@ -193,12 +193,15 @@ static const struct cf_time_day *day_of(const struct cf_time_hours *h, int64_t d
     return e ? &e->day : &h->week[cf_time_weekday(date)];
 }
 
-/* Span k of local date `date` as UTC milliseconds [*s, *e). */
+/* Span k of local date `date` as UTC milliseconds [*s, *e): from the first
+ * instant the clock reads its start to the first it reads its end (an
+ * edge the clock skips is where it jumps past it; a repeated hour counts
+ * once, its first pass). */
 static void span_utc(const struct cf_time_hours *h, int64_t date, const struct cf_time_span *sp,
                      int64_t *s, int64_t *e)
 {
-    *s = cf_time_zone_wall_to_utc(h->zone, date * DAY_S + (int64_t)sp->start * 60) * 1000;
-    *e = cf_time_zone_wall_to_utc(h->zone, date * DAY_S + (int64_t)sp->end * 60) * 1000;
+    *s = cf_time_zone_edge_to_utc(h->zone, date * DAY_S + (int64_t)sp->start * 60) * 1000;
+    *e = cf_time_zone_edge_to_utc(h->zone, date * DAY_S + (int64_t)sp->end * 60) * 1000;
     if (*e < *s) /* cannot happen with ordered spans; kept empty if it did */
         *e = *s;
 }

@@ -31,5 +31,11 @@ int32_t cf_time_zone_offset(const struct cf_time_zone *z, int64_t t);
 /* The instant (seconds) of local wall time wall (seconds, read as UTC),
  * with the gap and overlap rules of cf_time_from_local. */
 int64_t cf_time_zone_wall_to_utc(const struct cf_time_zone *z, int64_t wall);
+/* The first instant (seconds) the local clock reads wall or later: a
+ * schedule's edge. As cf_time_zone_wall_to_utc, but an edge the clock
+ * skips (02:30 on the night it jumps from 02:00 to 03:00) is where the
+ * clock jumps past it, so a span ending there ends at 03:00, not at the
+ * 03:30 the offset before the gap would make of it. */
+int64_t cf_time_zone_edge_to_utc(const struct cf_time_zone *z, int64_t wall);
 
 #endif

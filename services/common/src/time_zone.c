@@ -507,8 +507,8 @@ static int64_t next_change(const struct cf_time_zone *z, int64_t t)
 
 /* The instant (seconds) of wall time `wall` (local seconds since the epoch
  * as if UTC): the earliest period whose wall-clock range holds it; in a
- * gap, the offset before the gap. */
-int64_t cf_time_zone_wall_to_utc(const struct cf_time_zone *z, int64_t wall)
+ * gap, the offset before the gap (edge 0) or the gap's end (edge 1). */
+static int64_t wall_to_utc(const struct cf_time_zone *z, int64_t wall, int edge)
 {
     int64_t t = wall - (int64_t)2 * OFFSET_MAX_S;
     int32_t off = cf_time_zone_offset(z, t), prev_off = off;
@@ -516,13 +516,23 @@ int64_t cf_time_zone_wall_to_utc(const struct cf_time_zone *z, int64_t wall)
     for (;;) {
         int64_t end = next_change(z, t);
         if (wall < t + off) /* skipped: between the last period's end and this one's start */
-            return wall - prev_off;
+            return edge ? t : wall - prev_off;
         if (end == NO_TIME || wall < end + off)
             return wall - off;
         prev_off = off;
         t = end;
         off = cf_time_zone_offset(z, t);
     }
+}
+
+int64_t cf_time_zone_wall_to_utc(const struct cf_time_zone *z, int64_t wall)
+{
+    return wall_to_utc(z, wall, 0);
+}
+
+int64_t cf_time_zone_edge_to_utc(const struct cf_time_zone *z, int64_t wall)
+{
+    return wall_to_utc(z, wall, 1);
 }
 
 /* --- conversions ------------------------------------------------------------ */

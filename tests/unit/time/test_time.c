@@ -399,6 +399,33 @@ static void test_add_working(void)
     CHECK_INT(due, cf_test_utc_ms(2026, 11, 1, 7, 30, 0)); /* 02:30 EST, the third hour */
     cf_time_hours_free(&h);
 
+    /* An edge the spring jump skips is where the clock jumps past it: on
+     * 2026-03-08 New York goes from 02:00 EST to 03:00 EDT (07:00 UTC), so
+     * a window ending at 02:30 has ended at 03:15 EDT, and one opening at
+     * 02:30 is open then; not half an hour later by the offset before. */
+    CHECK_INT(hours("America/New_York", "{\"sun\":[\"00:00-02:30\"]}", NULL, NULL, &h), 0);
+    CHECK_INT(cf_time_is_open(&h, cf_test_utc_ms(2026, 3, 8, 6, 59, 0)), 1);
+    CHECK_INT(cf_time_is_open(&h, cf_test_utc_ms(2026, 3, 8, 7, 15, 0)), 0);
+    CHECK_INT(cf_time_working_seconds(&h, cf_test_utc_ms(2026, 3, 8, 5, 0, 0),
+                                      cf_test_utc_ms(2026, 3, 8, 9, 0, 0)),
+              2 * 3600);
+    cf_time_hours_free(&h);
+    CHECK_INT(hours("America/New_York", "{\"sun\":[\"02:30-04:00\"]}", NULL, NULL, &h), 0);
+    CHECK_INT(cf_time_is_open(&h, cf_test_utc_ms(2026, 3, 8, 7, 15, 0)), 1);
+    CHECK_INT(cf_time_next_open(&h, cf_test_utc_ms(2026, 3, 8, 5, 0, 0), &due), 0);
+    CHECK_INT(due, cf_test_utc_ms(2026, 3, 8, 7, 0, 0));
+    CHECK_INT(cf_time_working_seconds(&h, cf_test_utc_ms(2026, 3, 8, 5, 0, 0),
+                                      cf_test_utc_ms(2026, 3, 8, 9, 0, 0)),
+              3600);
+    cf_time_hours_free(&h);
+    /* Santiago jumps at midnight (2026-09-06, 00:00 -04 to 01:00 -03):
+     * a span from 00:30 opens at 01:00, when the clock has passed it */
+    CHECK_INT(hours("America/Santiago", "{\"sun\":[\"00:30-03:30\"]}", NULL, NULL, &h), 0);
+    CHECK_INT(cf_time_working_seconds(&h, cf_test_utc_ms(2026, 9, 6, 0, 0, 0),
+                                      cf_test_utc_ms(2026, 9, 6, 12, 0, 0)),
+              5 * 1800);
+    cf_time_hours_free(&h);
+
     /* a night shift across midnight counts once */
     CHECK_INT(hours("Europe/Moscow", "{\"fri\":[\"20:00-24:00\"],\"sat\":[\"00:00-02:00\"]}", NULL,
                     NULL, &h),
@@ -477,16 +504,18 @@ static void test_dst_schedules(void)
     CHECK_INT(next, cf_test_utc_ms(2026, 3, 15, 5, 0, 0)); /* next Sunday 01:00 EDT */
     cf_time_hours_free(&h);
 
-    /* Berlin: an interval starting inside the gap starts when the gap ends */
+    /* Berlin: an interval starting inside the gap starts when the gap ends
+     * (the clock jumps from 02:00 CET to 03:00 CEST, past 02:30), not at
+     * 03:30 CEST, 02:30 read with the offset before */
     CHECK_INT(hours("Europe/Berlin", "{\"sun\":[\"02:30-04:00\"]}", NULL, NULL, &h), 0);
     CHECK_INT(cf_time_next_open(&h, cf_test_utc_ms(2026, 3, 29, 0, 0, 0), &next), 0);
-    CHECK_INT(next, cf_test_utc_ms(2026, 3, 29, 1, 30, 0)); /* 03:30 CEST */
+    CHECK_INT(next, cf_test_utc_ms(2026, 3, 29, 1, 0, 0)); /* 03:00 CEST */
     CHECK_INT(cf_time_working_seconds(&h, cf_test_utc_ms(2026, 3, 29, 0, 0, 0),
                                       cf_test_utc_ms(2026, 3, 30, 0, 0, 0)),
-              30 * 60);
+              60 * 60);
     cf_time_hours_free(&h);
     /* one interval ending inside the gap, the next starting at its end:
-     * the first one's end, moved past the gap, overlaps the second; the
+     * the first one ends where the gap does, as the second starts; the
      * time they cover together counts once, and the due time of 4 working
      * hours from the day's start is 4 working hours after it */
     CHECK_INT(hours("Europe/Berlin", "{\"sun\":[\"00:00-02:30\",\"03:00-05:00\"]}", NULL, NULL, &h),

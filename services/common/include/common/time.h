@@ -15,6 +15,10 @@
  *   (02:30 -> 03:30 EDT; the PBX's clock jumped, its reading did not);
  * - a wall time that occurs twice (the overlap when clocks go back) is the
  *   earlier instant, the first occurrence.
+ * A schedule's edge is not a reading but the moment the clock gets there:
+ * an opening or closing time a gap skips is where the clock jumps past it
+ * (a window 02:30-04:00 on that New York night opens at 03:00 EDT, and one
+ * ending at 02:30 has ended then).
  */
 #ifndef CF_COMMON_TIME_H
 #define CF_COMMON_TIME_H
