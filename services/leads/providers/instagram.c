@@ -6,11 +6,17 @@
  * repeats. The person is known only by their Instagram-scoped id (no
  * phone, no name without a Graph call).
  *
+ * A postback is a person's message too: an ice breaker or a button they
+ * tapped, keyed by its mid, its title the text. An ig.me link with a ref
+ * starts a conversation only through an ice breaker (Meta's "Using ig.me
+ * Links"), so the link's ref arrives on that postback's referral.
+ *
  * Echoes of the account's own messages (is_echo), reactions, reads and
- * postbacks are acknowledged and ignored. A first message from a
- * Click-to-Direct ad may carry a referral (ad id, source, ad title, the
- * link's ref): its ad ids become the fact's referral, its ref the
- * attribution code.
+ * a referral alone (an ig.me link opening a conversation that exists:
+ * their next message is the request) are acknowledged and ignored. A
+ * first message from a Click-to-Direct ad may carry a referral (ad id,
+ * source, ad title, the link's ref): its ad ids become the fact's
+ * referral, its ref the attribution code.
  *
  * Meta disables a subscription that keeps failing, so a notification with
  * no person in it is answered 200 (never_refuse).
@@ -24,14 +30,17 @@
 #include "meta.h"
 #include "messenger.h"
 
-/* The message's referral as the fact's referral (ad id, source, title)
- * and code (the link's ref). */
+/* The message's or postback's referral as the fact's referral when it
+ * names an ad (ad id, source, title), and its code (the link's ref). */
 static void referral(const json_t *j_msg, json_t *j_fact)
 {
     const json_t *j_ref = json_object_get(j_msg, "referral");
     json_t *j_out;
 
     if (!json_is_object(j_ref))
+        return;
+    msgr_set_str(j_fact, "code", cf_hook_str(j_ref, "ref"));
+    if (!json_object_get(j_ref, "ad_id")) /* an ig.me link's: a code, no ad */
         return;
     j_out = json_object();
     msgr_set_id(j_out, "source_id", json_object_get(j_ref, "ad_id"));
@@ -43,7 +52,6 @@ static void referral(const json_t *j_msg, json_t *j_fact)
         json_object_set_new(j_fact, "referral", j_out);
     else
         json_decref(j_out);
-    msgr_set_str(j_fact, "code", cf_hook_str(j_ref, "ref"));
 }
 
 /* One messaging event: 1 and a fact appended, 0 when it is not a person's
@@ -53,9 +61,14 @@ static int event_fact(const struct cf_hook *h, const json_t *j_event, json_t *fa
 {
     const json_t *j_msg = json_object_get(j_event, "message");
     char sender[MSGR_ID_MAX + 1], mid[MSGR_ID_MAX + 1];
+    const char *text_member = "text";
 
+    if (!json_is_object(j_msg) && json_is_object(json_object_get(j_event, "postback"))) {
+        j_msg = json_object_get(j_event, "postback");
+        text_member = "title";
+    }
     if (!json_is_object(j_msg)) {
-        static const char *const kinds[] = {"reaction", "read", "postback", "referral"};
+        static const char *const kinds[] = {"reaction", "read", "referral"};
         *why = "unknown";
         for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
             if (json_object_get(j_event, kinds[i]))
@@ -82,7 +95,7 @@ static int event_fact(const struct cf_hook *h, const json_t *j_event, json_t *fa
     json_t *j_fact = msgr_fact_new(mid, "request", time_ms);
     json_object_set_new(j_fact, "user_id", json_string(sender));
     json_object_set_new(j_fact, "message_id", json_string(mid));
-    msgr_set_str(j_fact, "text", cf_hook_str(j_msg, "text"));
+    msgr_set_str(j_fact, "text", cf_hook_str(j_msg, text_member));
     referral(j_msg, j_fact);
     json_array_append_new(facts, j_fact);
     return 1;

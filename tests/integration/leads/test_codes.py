@@ -9,6 +9,8 @@ unknown code leaves the lead unattributed.
 
 Requests come from loopback addresses of this test's own (127.x.y.z), so
 its rate-limit counters in the shared Redis are its alone."""
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -27,6 +29,8 @@ NORTH_ORIGIN = "https://demo-north.clinicflow.example"  # another clinic's
 TELEGRAM = next(c for c in cfstack.demo_network()["channels"] if c["provider"] == "telegram"
                 and c.get("clinic_id") == CLINIC)
 BOT = TELEGRAM["bot_username"]
+INSTAGRAM = next(c for c in cfstack.demo_network()["channels"] if c["provider"] == "instagram"
+                 and c.get("clinic_id") == CLINIC)
 TTL_S = 3600
 CODE = re.compile(r"^[0-9abcdefghjkmnpqrstvwxyz]{10}$")
 TAGS = {"utm_source": "yandex", "utm_medium": "cpc", "utm_campaign": "implants-spring",
@@ -312,6 +316,28 @@ def test_code_attributes_the_lead(stack):
     ev = received(stack, lambda d: str(d.get("external", {}).get("user_id")) == str(user))
     assert ev["data"]["attribution"] == "code", ev["data"]
     assert ev["data"]["tags"] == dict(TAGS, utm_campaign="telegram-ad"), ev["data"]
+
+    # An ig.me link's ref: the conversation starts with the ice breaker the
+    # person taps, whose postback carries the ref (signed as Meta does).
+    st, _, body = post_code(stack.svc, dict(TAGS, clinic=CLINIC, utm_campaign="instagram-ad"))
+    code = json.loads(body)["code"]
+    user = str(random.randrange(10 ** 15, 2 * 10 ** 15))
+    raw = json.dumps({"object": "instagram", "entry": [{
+        "id": "17841400000000001", "time": int(time.time() * 1000), "messaging": [{
+            "sender": {"id": user}, "recipient": {"id": "17841400000000001"},
+            "timestamp": int(time.time() * 1000), "postback": {
+                "mid": "it-ig-postback-" + user, "title": "Сколько стоит чистка?",
+                "payload": "PRICE", "referral": {"ref": code, "source": "SHORTLINKS",
+                                                 "type": "OPEN_THREAD"}}}]}]}).encode()
+    sig = hmac.new(INSTAGRAM["credentials"]["app_secret"].encode(), raw, hashlib.sha256)
+    st, _, body = cfstack.http(
+        "POST", stack.svc.url("/v1/hooks/leads/instagram/" + INSTAGRAM["id"]), raw,
+        {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + sig.hexdigest()})
+    assert st == 200, (st, body)
+    ev = received(stack, lambda d: str(d.get("external", {}).get("user_id")) == user)
+    assert ev["data"]["attribution"] == "code", ev["data"]
+    assert ev["data"]["tags"] == dict(TAGS, utm_campaign="instagram-ad"), ev["data"]
+    assert ev["data"]["text"] == "Сколько стоит чистка?", ev["data"]
 
 
 SOURCE = own_address()
