@@ -139,6 +139,17 @@ static const char *own_outcome(const char *status, const char *channel)
     return status; /* skipped, failed, unknown */
 }
 
+/* 1 when another of the visit's reminders has the patient's answer
+ * already: the send is skipped as answered before anything else would hold
+ * it back (a consent withdrawn since, a command late or outside its
+ * window), so the ladder ends quietly instead of going on to "not
+ * confirmed" and a task for a visit the patient confirmed. */
+static int answered_already(const json_t *cmd, const struct send_view *view)
+{
+    const char *kind = json_string_value(json_object_get(cmd, "kind"));
+    return kind && strcmp(kind, "reminder") == 0 && ladder_answered(view->reminder_status);
+}
+
 /* Why a send may not go to the patient's phone now (view: what was read
  * for it), into *why (NULL: it may); 0, or the database's error. */
 static int held_back(PGconn *mc, const struct plan_policy *policy, const struct send_view *view,
@@ -151,11 +162,6 @@ static int held_back(PGconn *mc, const struct plan_policy *policy, const struct 
         return 0;
     }
     const char *kind = json_string_value(json_object_get(cmd, "kind"));
-    /* another of the visit's reminders has the patient's answer already */
-    if (kind && strcmp(kind, "reminder") == 0 && ladder_answered(view->reminder_status)) {
-        *why = "answered";
-        return 0;
-    }
     const int64_t ahead_ms = cf_time_json_get(cmd, "visit_at") - now_ms;
     if ((kind && strcmp(kind, "reminder") == 0 && ahead_ms <= DISPATCH_ALWAYS_WITHIN_MS) ||
         policy->duplicate_ms <= 0)
@@ -298,6 +304,11 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
     if (!view.patient) { /* none, erased, or a record that is not JSON */
         status = "skipped";
         reason = "no_patient";
+        goto finish;
+    }
+    if (answered_already(cmd, &view)) {
+        status = "skipped";
+        reason = "answered";
         goto finish;
     }
     if ((reason = gw_may_send(view.patient, json_string_value(json_object_get(cmd, "kind")),

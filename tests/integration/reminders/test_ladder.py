@@ -1030,6 +1030,42 @@ def test_a_reply_answers_a_visit_whose_two_reminders_wait(s):
         south_offsets(s, [2])
 
 
+def test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminder_back(s):
+    """The patient confirms the first of a visit's two reminders, then
+    withdraws their SMS consent: the second is skipped as answered, before
+    the consent would skip it as no_consent and end its ladder not
+    confirmed, which opened a front-desk task for a confirmed visit and told
+    analytics it was not."""
+    p, e164, reply = south_sms(s, "Вера")
+    south_offsets(s, [3, 2])
+    try:
+        a = common.new_id("a-confirmed-then-no-consent")
+        book(s, a, 1, utc(in_s(3 * 3600 + 2)), clinic="demo-south", patient=p)
+        twilio_sent(s, "sms", e164, n=1)
+        cfstack.wait_until(lambda: s.sql(
+            "SELECT count(*) FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+            " AND status = 'emitted' AND result = 'sms_sent'" % common.appointment_uuid(a))
+            == [["1"]], 30, "the first reminder's SMS out")
+        reply("1", "SM" + "e" * 32)
+        assert reminder_status(s, a) == "confirmed"
+        ok(s.put_patient(p, {"version": 2, "first_name": "Вера", "phones": [e164],
+                             "language": "ru", "consents": {"calls": False, "sms": False}}))
+        [[second]] = s.sql("UPDATE reminders.reminder_jobs SET due_at = now()"
+                           " WHERE appointment_id = '%s' AND offset_hours = 2"
+                           " AND status = 'pending' RETURNING job_id"
+                           % common.appointment_uuid(a))
+        data = outcome_event(s, common.cf_uuid5(second, "send", "1"), "skipped")["event"]["data"]
+        assert data["reason"] == "answered" and "reminder_status" not in data, data
+        assert reminder_status(s, a) == "confirmed"
+        s.marker()
+        assert s.sql("SELECT count(*) FROM reminders.tasks WHERE job_id = '%s'" % second) \
+            == [["0"]]
+        task_id = common.cf_uuid5(second, "task", "not_confirmed")
+        assert not [m for m in s.messages(TASKS) if m["key"] == task_id]
+    finally:
+        south_offsets(s, [2])
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(LadderStack, [
         test_a_confirmed_call_confirms_the_visit,
@@ -1047,6 +1083,7 @@ if __name__ == "__main__":
         test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder,
         test_an_answer_closes_the_task_of_the_visits_earlier_reminder,
         test_a_reply_answers_a_visit_whose_two_reminders_wait,
+        test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminder_back,
         test_a_twilio_call_ended_with_no_key_is_retried,
         test_no_answer_twice_then_sms_and_a_task,
         test_after_the_twilio_retry_the_sms_goes,
