@@ -56,6 +56,14 @@ int ladder_ends_quietly(const char *outcome, const char *reason)
     return is(outcome, "skipped") && is(reason, "answered");
 }
 
+void ladder_patient_erased(struct ladder_next *next)
+{
+    const char *status = next->reminder_status;
+    memset(next, 0, sizeof(*next));
+    if (status && !is(status, "not_confirmed"))
+        next->reminder_status = status;
+}
+
 enum ladder_take ladder_take(const char *had, const char *got, int send_attempt,
                              const struct ladder_job *job)
 {

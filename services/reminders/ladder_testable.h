@@ -102,6 +102,12 @@ int ladder_after(const struct plan_policy *p, const char *channel, int attempt, 
  * CF_EINVAL for an unknown outcome. */
 int ladder_campaign_after(const char *kind, const char *outcome, struct ladder_next *out);
 
+/* next for a patient erased since the send went: no next rung, no task,
+ * no opt-out of a phone no longer kept, no waiting for a reply; a status
+ * only when it is the patient's own answer (confirmed, declined,
+ * reschedule_requested), never not_confirmed. */
+void ladder_patient_erased(struct ladder_next *next);
+
 /* When a front-desk task of this reason (ladder_next.task) is due: a
  * reminder not confirmed, at the first calling-window moment of the visit's
  * day in the clinic's zone tz (now when that has passed, or comes only

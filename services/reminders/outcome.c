@@ -52,6 +52,11 @@ static int step(const struct cf_network *net, const json_t *row, const struct re
              : ladder_after(&policy, str(row, "channel"),
                             (int)json_integer_value(json_object_get(row, "attempt")), o->outcome,
                             now_ms, visit_ms, next);
+    /* the patient erased since the send went (a call ringing when the
+     * tombstone came): nothing more is sent to them nor asked of the front
+     * desk about them */
+    if (rc == 0 && json_is_true(json_object_get(row, "patient_erased")))
+        ladder_patient_erased(next);
     if (rc == 0 && next->task)
         *task_due = ladder_task_due(&policy, tz, next->task, now_ms, visit_ms);
     plan_policy_free(&policy);

@@ -65,7 +65,9 @@ int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *er
         " 'job_attempt', j.attempt, 'job_result', j.result,"
         " 'visit_at', (extract(epoch FROM j.visit_at) * 1000)::bigint,"
         " 'kind', j.kind, 'current', " JOB_CURRENT_SQL ", 'segments', s.segments,"
-        " 'cost_minor', s.cost_minor, 'currency', s.currency, 'cost_told', s.cost_told)::text"
+        " 'cost_minor', s.cost_minor, 'currency', s.currency, 'cost_told', s.cost_told,"
+        " 'patient_erased', EXISTS (SELECT 1 FROM reminders.patients p"
+        " WHERE p.patient_id = s.patient_id AND p.erased_at IS NOT NULL))::text"
         " FROM reminders.sends s JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
         " LEFT JOIN reminders.appointments a ON a.appointment_id = j.appointment_id"
         " WHERE s.send_id = $1::uuid FOR UPDATE OF s, j",

@@ -196,7 +196,9 @@ int send_store_finish(PGconn *conn, const char *send_id, const json_t *command, 
                    " status = CASE WHEN " REPORTED " THEN 'sent' ELSE EXCLUDED.status END,"
                    " reason = CASE WHEN " REPORTED " THEN sends.reason ELSE EXCLUDED.reason END,"
                    " http_status = EXCLUDED.http_status,"
-                   " phone = coalesce(sends.phone, EXCLUDED.phone),"
+                   /* the mark's: a patient erased while the request was
+                    * out (their sends' phones cleared) gets it not back */
+                   " phone = sends.phone,"
                    /* a resumed send may end before its text is made:
                     * the mark's cost stands */
                    " segments = coalesce(EXCLUDED.segments, sends.segments),"

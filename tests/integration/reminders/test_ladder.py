@@ -1046,7 +1046,7 @@ def test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminde
             "SELECT count(*) FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
             " AND status = 'emitted' AND result = 'sms_sent'" % common.appointment_uuid(a))
             == [["1"]], 30, "the first reminder's SMS out")
-        reply("1", "SM" + "e" * 32)
+        reply("1", "SM" + "e7" * 16)  # a message id of its own: Twilio's are unique
         assert reminder_status(s, a) == "confirmed"
         ok(s.put_patient(p, {"version": 2, "first_name": "Вера", "phones": [e164],
                              "language": "ru", "consents": {"calls": False, "sms": False}}))
@@ -1064,6 +1064,36 @@ def test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminde
         assert not [m for m in s.messages(TASKS) if m["key"] == task_id]
     finally:
         south_offsets(s, [2])
+
+
+def test_a_patient_erased_while_called_is_neither_called_again_nor_kept(s):
+    """The tombstone comes while the patient's reminder call is out (the
+    dialer holds the request): the phone the erasure cleared from the send
+    stays cleared when the request ends, and the call's no_answer moves the
+    ladder no further: no retry, no SMS, no front-desk task to call a
+    person the clinic was told to forget."""
+    p, _ = patient(s, "Hold", {"calls": True, "sms": True})
+    a = common.new_id("a-erased-mid-call")
+    s.dialer.release_held.clear()
+    try:
+        book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic=NORTH, patient=p)
+        send_id, _, _ = wait_request(s, a, 1)
+        ok(s.delete_patient(p))
+    finally:
+        s.dialer.release_held.set()
+    cfstack.wait_until(lambda: s.sql("SELECT status FROM reminders.sends WHERE send_id = '%s'"
+                                     % send_id) == [["sent"]], 30, "the held send's end")
+    assert s.sql("SELECT phone IS NULL FROM reminders.sends WHERE send_id = '%s'" % send_id) \
+        == [["t"]]
+    ok(s.report({"send_id": send_id, "outcome": "no_answer"}))
+    data = outcome_event(s, send_id, "no_answer")["event"]["data"]
+    assert "next" not in data and "reminder_status" not in data, data
+    assert job_of(s, a)[:2] != ("pending", "2"), job_of(s, a)
+    assert reminder_status(s, a) == "-"
+    s.marker()
+    assert not [m for m in s.messages(TASKS)
+                if m["event"]["data"].get("appointment_id") == common.appointment_uuid(a)]
+    assert len(requests_for(s, a)) == 1
 
 
 if __name__ == "__main__":
@@ -1084,6 +1114,7 @@ if __name__ == "__main__":
         test_an_answer_closes_the_task_of_the_visits_earlier_reminder,
         test_a_reply_answers_a_visit_whose_two_reminders_wait,
         test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminder_back,
+        test_a_patient_erased_while_called_is_neither_called_again_nor_kept,
         test_a_twilio_call_ended_with_no_key_is_retried,
         test_no_answer_twice_then_sms_and_a_task,
         test_after_the_twilio_retry_the_sms_goes,

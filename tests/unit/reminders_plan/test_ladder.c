@@ -315,8 +315,32 @@ static void test_answered_before(void)
     CHECK_INT(ladder_ends_quietly("skipped", NULL), 0);
 }
 
+/* A patient erased since the send went: the ladder stops there; only the
+ * patient's own answer is kept as the visit's status. */
+static void test_patient_erased(void)
+{
+    struct ladder_next n = {.reminder_status = "not_confirmed",
+                            .task = "not_confirmed",
+                            .opt_out = "call",
+                            .next_channel = "sms",
+                            .waits = 1,
+                            .next_attempt = 3,
+                            .next_due_ms = 1000};
+    ladder_patient_erased(&n);
+    CHECK(!n.reminder_status && !n.task && !n.opt_out && !n.next_channel && !n.waits);
+    CHECK_INT(n.next_attempt, 0);
+    n = (struct ladder_next){.reminder_status = "confirmed", .task = NULL};
+    ladder_patient_erased(&n);
+    CHECK_STR(n.reminder_status, "confirmed");
+    n = (struct ladder_next){.reminder_status = "reschedule_requested", .task = "reschedule"};
+    ladder_patient_erased(&n);
+    CHECK_STR(n.reminder_status, "reschedule_requested");
+    CHECK(n.task == NULL);
+}
+
 int main(void)
 {
+    test_patient_erased();
     test_no_reply_is_retried_like_no_answer();
     test_take();
     test_reinvite();
