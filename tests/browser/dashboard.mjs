@@ -522,6 +522,11 @@ async function main() {
     const clinicTotals = (await api(`/v1/reports/funnel?from=${FROM}&to=${TO}&clinic=${LIMITED_CLINICS.join(',')}`, READ_KEY)).body.totals;
     check(JSON.stringify(limitedTotals) === JSON.stringify(clinicTotals), 'a limited key\'s funnel is not its clinics\'');
     check(await lpage.getAttribute('[data-testid=kpi-value-contacts]', 'data-value') === String(clinicTotals.contacts), 'limited overview contacts');
+    // its spend holds a share of the network-wide spend, which no records
+    // list: the figure is no link
+    const spend = Number(await lpage.getAttribute('[data-testid=kpi-value-spend]', 'data-value'));
+    const spendHref = await lpage.getAttribute('[data-testid=kpi-value-spend]', 'href');
+    check(spend > 0 && spendHref === null, `a limited key's spend ${spend} links to records: ${spendHref}`);
     const other = await lpage.evaluate(async (q) => (await fetch(`/v1/reports/funnel?${q}`, { credentials: 'same-origin' })).status,
       `from=${FROM}&to=${TO}&clinic=demo-north`);
     check(other === 403, `a limited session asking for another clinic: ${other}`);

@@ -128,13 +128,17 @@ function langButton(rerender) {
 }
 
 async function signOut() {
+  let message = '';
   try {
     await api.session.remove();
-  } catch (_) {
-    // the cookie may already be gone; the form is what matters
+  } catch (e) {
+    // The browser has forgotten the session either way (the answer clears
+    // its cookie). One the server could not end (503: its store away) is
+    // still good for whoever copied its id until it expires: say so.
+    if (!(e instanceof api.ApiError) || e.status !== 401) message = t('signout.not_ended');
   }
   history.replaceState(null, '', location.pathname);
-  showSignIn();
+  showSignIn(message);
 }
 
 // --- the app ----------------------------------------------------------------------

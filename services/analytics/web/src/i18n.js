@@ -6,6 +6,7 @@
 const en = {
   'app.title': 'ClinicFlow analytics',
   'signin.title': 'Sign in',
+  'signout.not_ended': 'Signed out on this computer, but the server could not end the session now: it stays valid until it expires. Sign in and out again later to end it.',
   'signin.lead': 'Enter the read key of your clinic network.',
   'signin.key': 'Read key',
   'signin.submit': 'Sign in',
@@ -271,6 +272,7 @@ const en = {
 const ru = {
   'app.title': 'ClinicFlow: аналитика',
   'signin.title': 'Вход',
+  'signout.not_ended': 'Вы вышли на этом компьютере, но сервер не смог завершить сеанс: он действует до истечения срока. Войдите и выйдите позже, чтобы завершить его.',
   'signin.lead': 'Введите ключ чтения вашей сети клиник.',
   'signin.key': 'Ключ чтения',
   'signin.submit': 'Войти',

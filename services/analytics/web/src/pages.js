@@ -66,8 +66,10 @@ function drillTo(ctx, kind, extra, only) {
   const f = ctx.filters;
   const source = ctx.takesSource ? f.source : '';
   if (source && !takesSource(kind)) return null; // not by source
-  // spend asked by clinic is a share of network-wide rows, not rows
-  if (kind === 'spend' && (f.clinics.length || (extra && 'clinic' in extra))) return null;
+  // spend asked by clinic is a share of network-wide rows, not rows; so is
+  // every figure of a key limited to clinics, asked by its clinics always
+  const byClinic = f.clinics.length || (ctx.session && ctx.session.limited);
+  if (kind === 'spend' && (byClinic || (extra && 'clinic' in extra))) return null;
   const p = { kind, from: f.from, to: f.to };
   if (f.clinics.length) p.clinic = f.clinics.join(',');
   if (source) p.source = source;
