@@ -691,8 +691,13 @@ int ctl_cmd_dlq(const struct ctl_dlq_args *a)
     s.kafka_delivery_wait_ms = env_delivery_wait_ms;
     s.kafka_probe_interval_ms = 2000;
     cf_config_kafka_props(&s.kafka_props, &s.kafka_props_n);
-    /* A property librdkafka refuses (CLINICFLOW_KAFKA_X_*) is a settings
-     * error, told before anything connects. */
+    /* One the services set themselves (acks=0 would weaken a replay), or
+     * one librdkafka refuses (CLINICFLOW_KAFKA_X_*), is a settings error,
+     * told before anything connects. */
+    if (cf_config_kafka_props_check(s.kafka_props, s.kafka_props_n, errbuf, sizeof(errbuf)) != 0) {
+        ctl_errorf("%s", errbuf);
+        goto out;
+    }
     rd_kafka_conf_t *conf = cf_kafka_conf_new(&s, errbuf, sizeof(errbuf));
     if (!conf) {
         ctl_errorf("%s", errbuf);

@@ -418,13 +418,26 @@ static const struct {
     {"session.timeout.ms", "set CLINICFLOW_KAFKA_SESSION_TIMEOUT_MS"},
 };
 
-/* NULL, or why a CLINICFLOW_KAFKA_X_* property may not be set. */
 static const char *kafka_prop_refused(const char *name)
 {
     for (size_t i = 0; i < sizeof(kafka_owned) / sizeof(kafka_owned[0]); i++)
         if (strcmp(name, kafka_owned[i].name) == 0)
             return kafka_owned[i].why;
     return NULL;
+}
+
+int cf_config_kafka_props_check(const struct cf_kafka_prop *props, size_t n, char *errbuf,
+                                size_t errbuf_size)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *why = kafka_prop_refused(props[i].name);
+        if (why) {
+            snprintf(errbuf, errbuf_size, "CLINICFLOW_KAFKA_X_* may not set %s: %s", props[i].name,
+                     why);
+            return CF_EINVAL;
+        }
+    }
+    return 0;
 }
 
 /* librdkafka properties whose values must not reach the log. */
@@ -623,14 +636,8 @@ int cf_config_load_settings(struct cf_settings *s, const char *service, long def
         goto bad;
     }
     cf_config_kafka_props(&s->kafka_props, &s->kafka_props_n);
-    for (size_t i = 0; i < s->kafka_props_n; i++) {
-        const char *why = kafka_prop_refused(s->kafka_props[i].name);
-        if (why) {
-            snprintf(reason, sizeof(reason), "CLINICFLOW_KAFKA_X_* may not set %s: %s",
-                     s->kafka_props[i].name, why);
-            goto bad;
-        }
-    }
+    if (cf_config_kafka_props_check(s->kafka_props, s->kafka_props_n, reason, sizeof(reason)) != 0)
+        goto bad;
 
     cf_log_init(service, level);
     cf_config_log(vars, n);

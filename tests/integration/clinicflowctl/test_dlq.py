@@ -292,6 +292,11 @@ def test_bad_arguments():
         assert time.monotonic() - started < 5, args
     p = ctl("dlq", "list", env={"CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS": "soon"})
     assert p.returncode == 2 and "CLINICFLOW_KAFKA_MESSAGE_TIMEOUT_MS" in p.stderr, p.stderr
+    # a property the services set themselves: a replay at acks=0 could lose
+    # the messages it re-drives
+    p = ctl("dlq", "replay", "--topic", CALLS, env=dict(env, CLINICFLOW_KAFKA_X_ACKS="0"))
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "CLINICFLOW_KAFKA_X_* may not set acks" in p.stderr, p.stderr
 
 
 def test_missing_broker():

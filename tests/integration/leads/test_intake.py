@@ -283,6 +283,20 @@ def test_bad_replay_window(stack):
         raise AssertionError("the service started with a 60 s replay window")
 
 
+def test_most_fold_runners_start(stack):
+    """The most fold runners the setting takes (6) start beside the
+    service's other consumers, ready: every consumer a thread the service
+    holds."""
+    svc = cfstack.Service("leads", {**stack.service_env(),
+                                    "CLINICFLOW_LEADS_FOLD_RUNNERS": "6"})
+    svc.start(timeout=30)
+    try:
+        st, _, body = cfstack.http("GET", svc.url("/readyz"))
+        assert st == 200, (st, body)
+    finally:
+        svc.stop()
+
+
 def test_brokers_down_then_up(stack):
     national, e164 = new_phone()
     body = {"phone": national, "event_id": "it-brokers-" + uuid.uuid4().hex[:8]}
@@ -332,7 +346,8 @@ if __name__ == "__main__":
             test_json_post, test_form_post_with_field_map, test_cors, test_unknown_channel,
             test_bad_token,
             test_oversized_body, test_no_person, test_honeypot, test_not_text, test_rate_limits,
-            test_redis_down, test_bad_replay_window, test_brokers_down_then_up)], exit=False)
+            test_redis_down, test_bad_replay_window, test_most_fold_runners_start,
+            test_brokers_down_then_up)], exit=False)
     finally:
         s.close()
     cfstack.exit_status()

@@ -56,6 +56,11 @@ struct cf_kafka_prop {
  * props, freed with cf_config_kafka_props_free. */
 void cf_config_kafka_props(struct cf_kafka_prop **out, size_t *n);
 void cf_config_kafka_props_free(struct cf_kafka_prop *props, size_t n);
+/* 0, or CF_EINVAL with the reason when one of props is a property the
+ * suite sets itself (acks, idempotence, timeouts, offsets: config.c says
+ * why each), which a CLINICFLOW_KAFKA_X_* setting may not change. */
+int cf_config_kafka_props_check(const struct cf_kafka_prop *props, size_t n, char *errbuf,
+                                size_t errbuf_size);
 
 /*
  * Settings every service shares. cf_config_load_settings() reads them together with

@@ -21,7 +21,9 @@
 #include "common/pg.h"
 #include "common/redis.h"
 
-#define CF_SERVICE_MAX_CONSUMERS 8
+/* The most consumers a service holds: leads at its most fold runners (6)
+ * and its three other consumers is 9; each a thread and a connection. */
+#define CF_SERVICE_MAX_CONSUMERS 12
 #define CF_SERVICE_MAX_WORKERS 8
 
 /* A background loop of the service's own (a sweeper): fn(ctx) runs in its
