@@ -140,12 +140,36 @@ int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char 
     int rc = cf_pg_exec_planned(
         conn,
         "SELECT t.lead_id::text FROM leads.lead_contacts c"
-        " JOIN leads.tasks t ON t.lead_id = c.lead_id AND t.status = 'open'"
+        " JOIN leads.tasks t ON t.lead_id = c.lead_id AND (t.status = 'open'"
+        " OR (t.status = 'closed' AND t.doc->>'closed_by' = 'status'"
+        " AND t.closed_at >= $3::timestamptz))"
         " WHERE c.network_id = $1 AND c.contact_key = $2 AND t.opened_at <= $3::timestamptz"
         " ORDER BY t.opened_at DESC LIMIT 1",
         3, params, &res, errbuf, errbuf_size);
     if (rc == 0 && PQntuples(res) > 0)
         snprintf(lead_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+int leads_tasks_call_holds(PGconn *conn, const char *lead_id, int64_t from_ms, int64_t to_ms,
+                           int *held, char *errbuf, size_t errbuf_size)
+{
+    char from[32], to[32];
+    cf_time_format(from_ms, from);
+    cf_time_format(to_ms, to);
+    const char *params[] = {lead_id, from, to};
+    PGresult *res = NULL;
+
+    *held = 0;
+    int rc = cf_pg_exec(conn,
+                        "SELECT 1 FROM leads.lead_contacts c JOIN leads.calls_under_way w"
+                        " ON w.network_id = c.network_id AND w.contact_key = c.contact_key"
+                        " WHERE c.lead_id = $1::uuid AND w.answered_at >= $2::timestamptz"
+                        " AND w.answered_at <= $3::timestamptz LIMIT 1",
+                        3, params, &res, errbuf, errbuf_size);
+    if (rc == 0)
+        *held = PQntuples(res) > 0;
     PQclear(res);
     return rc;
 }

@@ -237,9 +237,20 @@ static int on_closing(PGconn *conn, const struct cf_event *ev, enum leads_task_i
         const int is_respond =
             strcmp(json_string_value(json_object_get(j_task, "kind")), "respond") == 0;
         const int64_t due = cf_time_json_get(j_task, "due_at");
-        /* closed late and not reported by the sweeper: its breach is told now */
-        const int breach =
+        /* closed late and not reported by the sweeper: its breach is told
+         * now, unless a call with the person answered in time is still
+         * under way (staff booking the lead while on the call): as the
+         * sweeper, the fold does not breach it, and the call, once over,
+         * is the lead's response (leads_tasks_find_open_lead) */
+        int breach =
             is_respond && closed > due && !json_is_true(json_object_get(j_item, "breached"));
+        int held = 0;
+        if (breach)
+            rc = leads_tasks_call_holds(conn, lead_id, cf_time_json_get(j_task, "opened_at"), due,
+                                        &held, errbuf, errbuf_size);
+        if (rc != 0)
+            break;
+        breach = breach && !held;
         leads_task_close(j_task, closed, input == LEADS_TASK_RESPONDED ? "response" : "status",
                          input == LEADS_TASK_RESPONDED && !is_respond ? call_id : NULL);
         rc = leads_tasks_save(conn, j_task, breach, errbuf, errbuf_size);

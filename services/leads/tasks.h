@@ -43,12 +43,20 @@ int leads_tasks_load_open(PGconn *conn, const char *lead_id, json_t **out, char 
 int leads_tasks_save(PGconn *conn, const json_t *j_task, int breached, char *errbuf,
                      size_t errbuf_size);
 
-/* The lead with open tasks (open, unanswered) that holds or has held the
- * contact key contact_key in network_id, received at or before at_ms (the
- * latest if several): lead_id ("" if none). */
+/* The lead with open tasks (open, unanswered), or tasks a status closed
+ * at or after at_ms (the call was answered while the lead was open: staff
+ * booked it on the call), that holds or has held the contact key
+ * contact_key in network_id, received at or before at_ms (the latest if
+ * several): lead_id ("" if none). */
 int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char *contact_key,
                                int64_t at_ms, char lead_id[CF_UUID_STR_LEN + 1], char *errbuf,
                                size_t errbuf_size);
+
+/* *held 1 when a call under way with a contact key the lead lead_id holds
+ * or has held was answered in [from_ms, to_ms] (a respond task's opening
+ * and due time): the lead is not breached while it is. */
+int leads_tasks_call_holds(PGconn *conn, const char *lead_id, int64_t from_ms, int64_t to_ms,
+                           int *held, char *errbuf, size_t errbuf_size);
 
 /* The calls under way (leads_call_under_way's) that hold their contact's
  * leads from breaching, in leads.calls_under_way: note records or moves

@@ -631,6 +631,34 @@ def under_way_scenario(stack):
     return True
 
 
+def test_a_lead_booked_on_the_call_that_answered_it_is_not_breached(stack):
+    # Staff call the person two minutes before the due time and book the
+    # visit while still talking, past it: the status closes the lead, but
+    # the call under way answered it in time, so no breach is told; once
+    # the call is over it is the lead's response.
+    received = ny(2030, 12, 9, 10, 0)  # a Monday, open
+    lead = new_lead(stack, "demo-north", received)
+    wait_tasks(stack, lead["lead_id"], "clinicflow.task.opened", 2)
+    answered = received + timedelta(minutes=8)
+    call_id = call_event(stack, lead["e164"], answered, under_way=True)
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
+    status(stack, lead, received + timedelta(minutes=12), "booked")
+    closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 2)
+    assert {e["data"]["closed_by"] for e in closed} == {"status"}, closed
+    wait_folded(stack)
+    assert breaches(stack, lead["lead_id"]) == []
+    call_event(stack, lead["e164"], answered, call_id=call_id)
+
+    def responded_event():
+        return [e for e in lead_events(stack) if e["subject"] == lead["lead_id"]
+                and e["type"] == "clinicflow.lead.responded"]
+    wait_until(responded_event, 60, "the call as the booked lead's response")
+    (ev,) = responded_event()
+    assert ev["data"]["responded_at"] == iso(answered), ev
+    assert ev["data"]["via"] == "call", ev
+    assert breaches(stack, lead["lead_id"]) == []
+
+
 def test_a_call_on_a_phone_the_lead_gained_answers_it(stack):
     # A Telegram lead without a phone; the person shares their phone in the
     # chat (a request that merges into the lead and brings it); then the
@@ -965,6 +993,7 @@ if __name__ == "__main__":
             test_a_call_the_calls_consumer_has_not_read_yet_holds_the_breach,
             test_answered_call_is_the_response,
             test_a_call_under_way_at_the_due_time_holds_the_breach,
+            test_a_lead_booked_on_the_call_that_answered_it_is_not_breached,
             test_a_call_on_a_phone_the_lead_gained_answers_it,
             test_a_call_before_the_lead_gained_its_phone_answers_it_when_it_does,
             test_a_call_read_before_its_lead_is_stored_waits_for_it,
