@@ -320,16 +320,28 @@ static int answer_with_call(struct leads_ctx *ctx, PGconn *conn, const char *net
 
 /* The request ev (its keys, leads_fact_keys's; their locks and its lead
  * id's held) merged into j_found (stolen: the lead of its keys at its
- * date, or NULL) when it is within the merge window, else a new lead, which takes
- * the facts waiting for it. */
+ * date, or NULL) when it is within the merge window, else into j_next
+ * (stolen: the lead that came first after it, or NULL) when within that
+ * one's, else a new lead, which takes the facts waiting for it. */
 static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
-                         const json_t *keys, json_t *j_found, struct cf_outbox *out, char *errbuf,
-                         size_t errbuf_size)
+                         const json_t *keys, json_t *j_found, json_t *j_next, struct cf_outbox *out,
+                         char *errbuf, size_t errbuf_size)
 {
-    json_t *j_lead = j_found, *j_pending = NULL;
+    json_t *j_lead = NULL, *j_pending = NULL;
     int rc = 0, changed = 0;
 
-    if (j_lead && leads_fold_merge(ctx, ev, keys, j_lead, out)) {
+    /* the lead it belongs to at its date, else the one that came first
+     * after it (a merge that does not take changes nothing) */
+    if (j_found && leads_fold_merge(ctx, ev, keys, j_found, out)) {
+        j_lead = j_found;
+        j_found = NULL;
+    } else if (j_next && leads_fold_merge(ctx, ev, keys, j_next, out)) {
+        j_lead = j_next;
+        j_next = NULL;
+    }
+    json_decref(j_found);
+    json_decref(j_next);
+    if (j_lead) {
         /* the keys the lead gained may have had their call already: an
          * e-mail lead whose number, from the mail, was called before the
          * form that gave it came */
@@ -342,8 +354,6 @@ static int request_apply(struct leads_ctx *ctx, PGconn *conn, const struct cf_ev
             rc = leads_store_save(conn, ev->networkid, j_lead, keys, NULL, errbuf, errbuf_size);
         goto out;
     }
-    json_decref(j_lead);
-    j_lead = NULL;
     rc = leads_fold_open(ctx, conn, ev, keys, NULL, &j_lead, out, errbuf, errbuf_size);
     if (rc == 0)
         rc = leads_store_save(conn, ev->networkid, j_lead, keys, &j_pending, errbuf, errbuf_size);
@@ -362,7 +372,7 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
                         struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     json_t *keys = leads_fact_keys(ev->data), *plain = json_array(), *locks = NULL;
-    json_t *j_lead = NULL;
+    json_t *j_lead = NULL, *j_next = NULL;
     char lead_id[CF_UUID_STR_LEN + 1];
     int rc;
 
@@ -382,13 +392,14 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
     if (rc == 0)
         rc = json_array_size(plain) == 0
                  ? CF_ENOTFOUND
-                 : leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, &j_lead, errbuf,
-                                         errbuf_size);
+                 : leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, &j_lead, &j_next,
+                                         errbuf, errbuf_size);
     if (rc == 0 || rc == CF_ENOTFOUND) {
-        rc = request_apply(ctx, conn, ev, keys, j_lead, out, errbuf, errbuf_size);
-        j_lead = NULL;
+        rc = request_apply(ctx, conn, ev, keys, j_lead, j_next, out, errbuf, errbuf_size);
+        j_lead = j_next = NULL;
     }
     json_decref(j_lead);
+    json_decref(j_next);
     json_decref(locks);
     json_decref(plain);
     json_decref(keys);
@@ -433,7 +444,7 @@ static int lead_of(PGconn *conn, const struct cf_event *ev, int *named, json_t *
     rc = json_array_size(plain) == 0 ? CF_ENOTFOUND
                                      : leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
     if (rc == 0)
-        rc = leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, out, errbuf,
+        rc = leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, out, NULL, errbuf,
                                    errbuf_size);
     json_decref(locks);
     json_decref(plain);

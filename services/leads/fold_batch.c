@@ -141,18 +141,26 @@ static void touched(struct run *r, const char *network_id, const char *lead_id, 
 }
 
 /* The request ev (its keys) applied to the run's leads: merged into the
- * lead of its keys at its date, or a new lead, which applies the facts waiting
- * for it. */
+ * lead of its keys at its date, else into the one that came first after
+ * it, or a new lead, which applies the facts waiting for it. */
 static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
                          const struct cf_event *ev, const json_t *keys, struct cf_outbox *out,
                          char *errbuf, size_t errbuf_size)
 {
     json_t *cands = candidates(r, ev->networkid, keys);
-    const int pick = leads_pick_open(cands, ev->time_ms);
-    json_t *j_lead = pick >= 0 ? json_array_get(cands, (size_t)pick) : NULL;
+    const int pick = leads_pick_open(cands, ev->time_ms),
+              next = leads_pick_next(cands, ev->time_ms);
+    json_t *j_lead = NULL;
     int rc = 0;
 
-    if (j_lead && leads_fold_merge(ctx, ev, keys, j_lead, out)) {
+    /* the lead it belongs to at its date, else the one that came first
+     * after it (fold.c, request_apply; a merge that does not take changes
+     * nothing) */
+    if (pick >= 0 && leads_fold_merge(ctx, ev, keys, json_array_get(cands, (size_t)pick), out))
+        j_lead = json_array_get(cands, (size_t)pick);
+    else if (next >= 0 && leads_fold_merge(ctx, ev, keys, json_array_get(cands, (size_t)next), out))
+        j_lead = json_array_get(cands, (size_t)next);
+    if (j_lead) {
         /* a key the lead gained may have had its call already (fold.c,
          * request_apply) */
         json_t *envelopes = json_array();

@@ -112,6 +112,13 @@ int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks,
  * or -1 when there is none. */
 int leads_pick_open(const json_t *j_leads, int64_t at_ms);
 
+/* The lead to try when the request does not merge into leads_pick_open's
+ * (it was open at at_ms, but the request is beyond its merge window): the
+ * lead received first after at_ms, the request its first message as it
+ * would have been folded in order. Its index, or -1 when leads_pick_open
+ * chose that one already or there is none. */
+int leads_pick_next(const json_t *j_leads, int64_t at_ms);
+
 /* The lead as lead.received publishes it (new reference): the members of
  * lead.json, without the fold's own. */
 json_t *leads_public_lead(const json_t *j_lead);

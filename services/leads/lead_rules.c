@@ -343,7 +343,8 @@ static int later(int64_t a_at, const char *a_id, int best, int64_t best_at, cons
     return best < 0 || a_at > best_at || (a_at == best_at && strcmp(a_id, best_id) < 0);
 }
 
-int leads_pick_open(const json_t *j_leads, int64_t at_ms)
+/* leads_pick_open's candidates: live, after and open (-1: none). */
+static void pick(const json_t *j_leads, int64_t at_ms, int *live_out, int *after_out, int *open_out)
 {
     /* live: open then (received by at_ms, open now or closed since);
      * after: received after at_ms (open, or closed since); open: open now,
@@ -384,5 +385,21 @@ int leads_pick_open(const json_t *j_leads, int64_t at_ms)
             open_id = id;
         }
     }
+    *live_out = live;
+    *after_out = after;
+    *open_out = open;
+}
+
+int leads_pick_open(const json_t *j_leads, int64_t at_ms)
+{
+    int live, after, open;
+    pick(j_leads, at_ms, &live, &after, &open);
     return live >= 0 ? live : after >= 0 ? after : open;
+}
+
+int leads_pick_next(const json_t *j_leads, int64_t at_ms)
+{
+    int live, after, open;
+    pick(j_leads, at_ms, &live, &after, &open);
+    return live >= 0 && after >= 0 ? after : -1;
 }

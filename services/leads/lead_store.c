@@ -70,7 +70,7 @@ static int one_doc(PGresult *res, json_t **out, char *errbuf, size_t errbuf_size
 }
 
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, int64_t at_ms,
-                          json_t **out, char *errbuf, size_t errbuf_size)
+                          json_t **out, json_t **next, char *errbuf, size_t errbuf_size)
 {
     json_t *rows = json_array(), *leads = json_object(), *by_key = json_object();
     json_t *cands = json_array();
@@ -80,6 +80,8 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
     json_t *j_lead;
 
     *out = NULL;
+    if (next)
+        *next = NULL;
     /* the run's look-up for one request, and the run's choice among the
      * leads it finds (fold_batch.c): one way to find a person's lead */
     json_array_foreach(keys, i, j_key)
@@ -94,6 +96,9 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
         rc = CF_ENOTFOUND;
     if (rc == 0)
         *out = json_incref(json_array_get(cands, (size_t)pick));
+    const int after = rc == 0 && next ? leads_pick_next(cands, at_ms) : -1;
+    if (after >= 0)
+        *next = json_incref(json_array_get(cands, (size_t)after));
     json_decref(cands);
     json_decref(by_key);
     json_decref(leads);

@@ -258,6 +258,34 @@ def test_received_merged_and_a_new_lead_after_the_window(stack):
     assert rows == [["2"]], rows
 
 
+def test_a_request_told_late_merges_into_the_lead_that_came_after_it(stack):
+    """The person's lead of the morning (open: no status came) is past the
+    window; they fill in a form at 08:30 and write in a messenger at 09:00,
+    and the messenger's message is folded first (another partition, or
+    the form retried late): it opens a lead at 09:00. The 08:30 form is
+    past the morning lead's window, but within the window before the
+    09:00 lead, which it came just before: it merges into that one, as
+    folded in order it would have opened it, not a third lead."""
+    kp, km = key_of("+79160000041"), "ab" * 32
+    stack.fact("request", "late-1", {"contact": phone("+79160000041")}, keys={"phone": kp},
+               time="2026-11-25T07:00:00Z")
+    stack.wait_folded()
+    later = stack.fact("request", "late-2", {"contact": phone("+79160000041")},
+                       keys={"phone": kp, "messenger": km}, time="2026-11-25T09:00:00Z")
+    stack.wait_folded()
+    stack.fact("request", "late-3", {"contact": phone("+79160000041"), "text": "a form"},
+               keys={"phone": kp}, time="2026-11-25T08:30:00Z")
+    stack.wait_folded()
+    evs = stack.events_of(kp)
+    assert types(evs) == ["received", "received", "merged"], evs
+    merged = evs[2]
+    assert merged["subject"] == lead_of(later), (merged, lead_of(later))
+    assert merged["data"]["merged_at"] == "2026-11-25T08:30:00.000Z", merged
+    rows = cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.leads WHERE contact_key = '%s'"
+                        % kp)
+    assert rows == [["2"]], rows
+
+
 def test_site_forms_through_the_generic_channel(stack):
     kp = key_of("+79160000009")
     form = {"name": "Maria", "phone": "8 916 000-00-09", "comment": "whitening",
@@ -868,6 +896,7 @@ if __name__ == "__main__":
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_received_merged_and_a_new_lead_after_the_window,
+            test_a_request_told_late_merges_into_the_lead_that_came_after_it,
             test_site_forms_through_the_generic_channel,
             test_a_request_without_a_key_opens_a_lead_of_its_own,
             test_a_phone_arriving_later_is_gained,

@@ -475,6 +475,16 @@ static void test_pick_open(void)
     json_array_append_new(leads, lead_at("h", "open", "2026-03-02T10:00:00Z"));
     CHECK_INT(leads_pick_open(leads, at("2026-03-02T11:00:00Z")), 1);
     CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z")), 0); /* before h came */
+    /* ... and should that request be past g's window, h (which came
+     * first after it) is the one to try next; none after h's arrival */
+    CHECK_INT(leads_pick_next(leads, at("2026-03-02T09:00:00Z")), 1);
+    CHECK_INT(leads_pick_next(leads, at("2026-03-02T11:00:00Z")), -1);
+    json_decref(leads);
+    /* nothing open then: the one after is leads_pick_open's, none next */
+    leads = json_array();
+    json_array_append_new(leads, lead_at("h", "open", "2026-03-02T10:00:00Z"));
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z")), 0);
+    CHECK_INT(leads_pick_next(leads, at("2026-03-02T09:00:00Z")), -1);
     json_decref(leads);
 
     /* a first message retried late: the lead it came just before, closed
