@@ -159,19 +159,13 @@ int leads_tasks_call_holds(PGconn *conn, const char *lead_id, int64_t from_ms, i
     cf_time_format(from_ms, from);
     cf_time_format(to_ms, to);
     const char *params[] = {lead_id, from, to};
-    PGresult *res = NULL;
 
-    *held = 0;
-    int rc = cf_pg_exec(conn,
-                        "SELECT 1 FROM leads.lead_contacts c JOIN leads.calls_under_way w"
-                        " ON w.network_id = c.network_id AND w.contact_key = c.contact_key"
-                        " WHERE c.lead_id = $1::uuid AND w.answered_at >= $2::timestamptz"
-                        " AND w.answered_at <= $3::timestamptz LIMIT 1",
-                        3, params, &res, errbuf, errbuf_size);
-    if (rc == 0)
-        *held = PQntuples(res) > 0;
-    PQclear(res);
-    return rc;
+    return cf_pg_exec_any(conn,
+                          "SELECT 1 FROM leads.lead_contacts c JOIN leads.calls_under_way w"
+                          " ON w.network_id = c.network_id AND w.contact_key = c.contact_key"
+                          " WHERE c.lead_id = $1::uuid AND w.answered_at >= $2::timestamptz"
+                          " AND w.answered_at <= $3::timestamptz LIMIT 1",
+                          3, params, held, errbuf, errbuf_size);
 }
 
 int leads_calls_under_way_note(PGconn *conn, const char *network_id, const char *call_id,

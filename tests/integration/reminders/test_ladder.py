@@ -819,6 +819,15 @@ def south_sms(s, name):
     return p, e164, reply
 
 
+def wait_sms_out(s, a, n, what):
+    """Until n of the appointment's reminders have their SMS out (handed
+    over, no answer yet)."""
+    cfstack.wait_until(lambda: s.sql(
+        "SELECT count(*) FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+        " AND status = 'emitted' AND result = 'sms_sent'" % common.appointment_uuid(a))
+        == [[str(n)]], 30, what)
+
+
 def open_task(s, a, job_id):
     """The not_confirmed task of the appointment's job, as opened on the
     tasks topic."""
@@ -994,10 +1003,7 @@ def test_a_reply_answers_a_visit_whose_two_reminders_wait(s):
                          " AND status = 'pending' RETURNING job_id"
                          % common.appointment_uuid(a))) == 1
         twilio_sent(s, "sms", e164, n=2)
-        cfstack.wait_until(lambda: s.sql(
-            "SELECT count(*) FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
-            " AND status = 'emitted' AND result = 'sms_sent'" % common.appointment_uuid(a))
-            == [["2"]], 30, "both reminders' SMS out")
+        wait_sms_out(s, a, 2, "both reminders' SMS out")
         before = cfstack.metric(s.svc, 'clinicflow_reminders_outcomes_total{provider="twilio",'
                                        'result="ambiguous"}')
         reply("1", "SM" + "d" * 32)
@@ -1042,10 +1048,7 @@ def test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminde
         a = common.new_id("a-confirmed-then-no-consent")
         book(s, a, 1, utc(in_s(3 * 3600 + 2)), clinic="demo-south", patient=p)
         twilio_sent(s, "sms", e164, n=1)
-        cfstack.wait_until(lambda: s.sql(
-            "SELECT count(*) FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
-            " AND status = 'emitted' AND result = 'sms_sent'" % common.appointment_uuid(a))
-            == [["1"]], 30, "the first reminder's SMS out")
+        wait_sms_out(s, a, 1, "the first reminder's SMS out")
         reply("1", "SM" + "e7" * 16)  # a message id of its own: Twilio's are unique
         assert reminder_status(s, a) == "confirmed"
         ok(s.put_patient(p, {"version": 2, "first_name": "Вера", "phones": [e164],
