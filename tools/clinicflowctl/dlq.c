@@ -12,7 +12,11 @@
  * up twice, give two entries for it) back to its topic with its key and
  * value as they were, in its partition's offset order, then waits for
  * every delivery report. That is safe: consumers skip event ids they
- * applied before, so a group that did apply a message skips it again.
+ * applied before, so a group that did apply a message skips it again. On
+ * a compacted topic (the latest record of a key is the state) a message
+ * whose key was written again after it is not replayed: it would undo the
+ * newer record, or bring back a patient a tombstone erased, for every
+ * consumer (drop_superseded).
  *
  * The Kafka handles are the services' own (common/kafka.h): the producer,
  * built from the same settings, also gives the watermarks; the reader is a
@@ -32,6 +36,7 @@
 #include "common/config.h"
 #include "common/envelope.h"
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/time.h"
@@ -236,10 +241,17 @@ static int selected(const struct ctl_dlq_args *a, const struct entry *e)
            e->time_ms < a->until_ms;
 }
 
-/* Takes one message of the topic: kept in es when it is a selected entry. */
-static void take_message(const struct ctl_dlq_args *a, const rd_kafka_message_t *rkm,
-                         struct entries *es)
+/* Where take_message keeps what it reads. */
+struct reading {
+    const struct ctl_dlq_args *a;
+    struct entries *es;
+};
+
+/* Takes one message of the DLQ: kept in es when it is a selected entry. */
+static void take_message(void *arg, const rd_kafka_message_t *rkm)
 {
+    const struct ctl_dlq_args *a = ((struct reading *)arg)->a;
+    struct entries *es = ((struct reading *)arg)->es;
     char reason[512] = "";
     struct entry e;
     if (entry_parse(rkm, &e, reason, sizeof(reason)) != 0) {
@@ -268,6 +280,7 @@ static rd_kafka_t *reader_new(const struct cf_settings *s, char *errbuf, size_t 
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"fetch.wait.max.ms", "100"},
+        {"auto.offset.reset", "earliest"}, /* a start compacted away: what is kept */
     };
     char errstr[512];
     rd_kafka_conf_t *conf = cf_kafka_conf_new(s, errbuf, errbuf_size);
@@ -289,14 +302,20 @@ static rd_kafka_t *reader_new(const struct cf_settings *s, char *errbuf, size_t 
     return rk;
 }
 
-/* Reads the partitions that hold messages (lo[p] < hi[p]) from their
- * beginning up to hi[p] into es. A partition is done at its message hi[p]
- * - 1, or at its end when that is at or past hi[p] (the last messages may
- * have been deleted meanwhile, or be transaction markers). Fails when no
- * partition moves for timeout_ms. 0 or CF_EUNAVAIL with the reason. */
-static int read_partitions(const struct cf_settings *s, const struct ctl_dlq_args *a,
-                           const int64_t *lo, const int64_t *hi, int n, long timeout_ms,
-                           struct entries *es, char *errbuf, size_t errbuf_size)
+/* What read_partitions does with each message of a partition below its
+ * hi[p]. */
+typedef void (*take_fn)(void *arg, const rd_kafka_message_t *rkm);
+
+/* Reads the partitions of topic that hold messages from from[p] on
+ * (from[p] < hi[p]) up to hi[p], each message to take. A start no longer
+ * on the topic (deleted or compacted away since) reads from the earliest
+ * message kept. A partition is done at its message hi[p] - 1, or at its
+ * end when that is at or past hi[p] (the last messages may have been
+ * deleted meanwhile, or be transaction markers). Fails when no partition
+ * moves for timeout_ms. 0 or CF_EUNAVAIL with the reason. */
+static int read_partitions(const struct cf_settings *s, const char *topic, const int64_t *from,
+                           const int64_t *hi, int n, long timeout_ms, take_fn take, void *arg,
+                           char *errbuf, size_t errbuf_size)
 {
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_t *rkt = NULL;
@@ -308,26 +327,26 @@ static int read_partitions(const struct cf_settings *s, const struct ctl_dlq_arg
     char last_error[256] = "";
 
     for (int p = 0; p < n; p++)
-        remaining += lo[p] < hi[p];
+        remaining += from[p] < hi[p];
     if (remaining == 0) {
         rc = 0;
         goto out;
     }
     if (!(rk = reader_new(s, errbuf, errbuf_size)))
         goto out;
-    if (!(rkt = rd_kafka_topic_new(rk, CF_TOPIC_DLQ, NULL))) {
-        cf_seterr(errbuf, errbuf_size, "no handle for %s: %s", CF_TOPIC_DLQ,
+    if (!(rkt = rd_kafka_topic_new(rk, topic, NULL))) {
+        cf_seterr(errbuf, errbuf_size, "no handle for %s: %s", topic,
                   rd_kafka_err2str(rd_kafka_last_error()));
         goto out;
     }
     rkqu = rd_kafka_queue_new(rk);
     for (int p = 0; p < n; p++) {
-        if (lo[p] >= hi[p]) {
+        if (from[p] >= hi[p]) {
             done[p] = 1;
             continue;
         }
-        if (rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_BEGINNING, rkqu) != 0) {
-            cf_seterr(errbuf, errbuf_size, "could not read %s [%d]: %s", CF_TOPIC_DLQ, p,
+        if (rd_kafka_consume_start_queue(rkt, p, from[p], rkqu) != 0) {
+            cf_seterr(errbuf, errbuf_size, "could not read %s [%d]: %s", topic, p,
                       rd_kafka_err2str(rd_kafka_last_error()));
             goto out;
         }
@@ -345,8 +364,7 @@ static int read_partitions(const struct cf_settings *s, const struct ctl_dlq_arg
                     cf_seterr(errbuf, errbuf_size,
                               "reading %s stopped moving for %ld ms at partition %d (reading up "
                               "to offset %" PRId64 ")%s%s",
-                              CF_TOPIC_DLQ, timeout_ms, p, hi[p], *last_error ? ": " : "",
-                              last_error);
+                              topic, timeout_ms, p, hi[p], *last_error ? ": " : "", last_error);
                     break;
                 }
             }
@@ -369,7 +387,7 @@ static int read_partitions(const struct cf_settings *s, const struct ctl_dlq_arg
         } else {
             moved = cf_time_mono_ms();
             if (rkm->offset < hi[p])
-                take_message(a, rkm, es);
+                take(arg, rkm);
             if (rkm->offset >= hi[p] - 1) {
                 done[p] = 1;
                 remaining--;
@@ -395,31 +413,40 @@ out:
     return rc;
 }
 
+/* The watermarks of every partition of topic, taken now: *n of them in
+ * *lo and *hi (new arrays). 0 or CF_EUNAVAIL with the reason. */
+static int watermarks(struct cf_producer *producer, const char *topic, int64_t **lo, int64_t **hi,
+                      int *n, char *errbuf, size_t errbuf_size)
+{
+    int cap = 16;
+
+    for (;;) {
+        *lo = cf_xrealloc(*lo, (size_t)cap * sizeof(**lo));
+        *hi = cf_xrealloc(*hi, (size_t)cap * sizeof(**hi));
+        *n = cf_kafka_watermarks(producer, topic, *lo, *hi, cap, (int)env_timeout_ms, errbuf,
+                                 errbuf_size);
+        if (*n < 0)
+            return CF_EUNAVAIL;
+        if (*n <= cap)
+            return 0;
+        cap = *n;
+    }
+}
+
 /* Every selected entry up to the high watermarks taken now. 0 or
  * CF_EUNAVAIL with the reason. */
 static int read_entries(const struct cf_settings *s, struct cf_producer *producer,
                         const struct ctl_dlq_args *a, struct entries *es, char *errbuf,
                         size_t errbuf_size)
 {
-    int cap = 16;
     int64_t *lo = NULL, *hi = NULL;
-    int n;
-    int rc = CF_EUNAVAIL;
+    int n = 0;
+    struct reading r = {a, es};
+    int rc = watermarks(producer, CF_TOPIC_DLQ, &lo, &hi, &n, errbuf, errbuf_size);
 
-    for (;;) {
-        lo = cf_xrealloc(lo, (size_t)cap * sizeof(*lo));
-        hi = cf_xrealloc(hi, (size_t)cap * sizeof(*hi));
-        n = cf_kafka_watermarks(producer, CF_TOPIC_DLQ, lo, hi, cap, (int)env_timeout_ms, errbuf,
-                                errbuf_size);
-        if (n < 0)
-            goto out;
-        if (n <= cap)
-            break;
-        cap = n;
-    }
-    rc = read_partitions(s, a, lo, hi, n, env_timeout_ms, es, errbuf, errbuf_size);
-
-out:
+    if (rc == 0)
+        rc = read_partitions(s, CF_TOPIC_DLQ, lo, hi, n, env_timeout_ms, take_message, &r, errbuf,
+                             errbuf_size);
     free(lo);
     free(hi);
     return rc;
@@ -558,11 +585,130 @@ static void keep_one_per_message(struct entries *es)
     es->n = w;
 }
 
-static int cmd_replay(const struct ctl_dlq_args *a, struct cf_producer *producer,
-                      struct entries *es)
+/* The topics whose latest record of a key is the state (proto/topics.json,
+ * "cleanup_policy": "compact"). */
+static int compacted(const char *topic)
+{
+    return strcmp(topic, CF_TOPIC_PATIENTS) == 0 || strcmp(topic, CF_TOPIC_METRICS) == 0;
+}
+
+/* A read of a compacted topic after the entries' messages: for each entry,
+ * the latest offset its key was written at after it. */
+struct later {
+    const struct entries *es;
+    json_t *by_key; /* "<partition>/<key in base64>" -> [entry index, ...] */
+    int64_t *seen;  /* per entry: that offset, or -1 */
+};
+
+/* "<partition>/<key in base64>", a new string. */
+static char *key_name(int64_t partition, const uint8_t *key, size_t keylen)
+{
+    char *b64 = cf_xmalloc(4 * ((keylen + 2) / 3) + 1);
+    cf_base64(key, keylen, b64);
+    char *name = cf_xasprintf("%" PRId64 "/%s", partition, b64);
+    free(b64);
+    return name;
+}
+
+static void take_later(void *arg, const rd_kafka_message_t *rkm)
+{
+    struct later *l = arg;
+    if (!rkm->key)
+        return;
+    char *name = key_name(rkm->partition, rkm->key, rkm->key_len);
+    size_t i;
+    json_t *j_i;
+    json_array_foreach(json_object_get(l->by_key, name), i, j_i)
+    {
+        const size_t e = (size_t)json_integer_value(j_i);
+        if (rkm->offset > l->es->v[e].offset && rkm->offset > l->seen[e])
+            l->seen[e] = rkm->offset;
+    }
+    free(name);
+}
+
+/* On a compacted topic the latest record of a key is the state: an
+ * entry's message whose key was written again after it (a newer record,
+ * or a tombstone that erased a patient) is left out of es, named on
+ * stderr, and counted in *superseded; replaying it would undo what came
+ * after it for every consumer, and compaction would keep it for good. The
+ * topic is read from the first entry's message of each partition up to
+ * its high watermark taken now. 0 or CF_EUNAVAIL with the reason. */
+static int drop_superseded(const struct cf_settings *s, struct cf_producer *producer,
+                           const char *topic, struct entries *es, size_t *superseded, char *errbuf,
+                           size_t errbuf_size)
+{
+    int64_t *lo = NULL, *hi = NULL, *from = NULL;
+    int n = 0;
+    struct later l = {es, json_object(), cf_xcalloc(es->n + 1, sizeof(*l.seen))};
+    int rc = watermarks(producer, topic, &lo, &hi, &n, errbuf, errbuf_size);
+
+    *superseded = 0;
+    if (rc == 0) {
+        from = cf_xcalloc((size_t)n + 1, sizeof(*from));
+        for (int p = 0; p < n; p++)
+            from[p] = hi[p]; /* nothing to read where no entry is */
+        for (size_t i = 0; i < es->n; i++) {
+            const struct entry *e = &es->v[i];
+            uint8_t *key = NULL;
+            size_t keylen = 0;
+            l.seen[i] = -1;
+            if (!e->key_b64 || e->partition < 0 || e->partition >= n ||
+                b64_decode(e->key_b64, &key, &keylen) != 0)
+                continue; /* no key to be superseded by (replay refuses a bad one) */
+            char *name = key_name(e->partition, key, keylen);
+            json_t *j_list = json_object_get(l.by_key, name);
+            if (!j_list)
+                json_object_set_new(l.by_key, name, j_list = json_array());
+            json_array_append_new(j_list, json_integer((json_int_t)i));
+            if (e->offset + 1 < from[e->partition])
+                from[e->partition] = e->offset + 1;
+            free(name);
+            free(key);
+        }
+        rc = read_partitions(s, topic, from, hi, n, env_timeout_ms, take_later, &l, errbuf,
+                             errbuf_size);
+    }
+    if (rc == 0) {
+        size_t w = 0;
+        for (size_t i = 0; i < es->n; i++) {
+            const struct entry *e = &es->v[i];
+            if (l.seen[i] < 0) {
+                es->v[w++] = *e;
+                continue;
+            }
+            fprintf(stderr,
+                    "not replayed: %s/%" PRId64 "/%" PRId64 ": its key was written again at offset"
+                    " %" PRId64 " (the topic is compacted: the latest record of a key is its"
+                    " state, and an older one replayed would undo it)\n",
+                    e->topic, e->partition, e->offset, l.seen[i]);
+            json_decref(e->j_data);
+            (*superseded)++;
+        }
+        es->n = w;
+    }
+    json_decref(l.by_key);
+    free(l.seen);
+    free(from);
+    free(lo);
+    free(hi);
+    return rc;
+}
+
+static int cmd_replay(const struct cf_settings *s, const struct ctl_dlq_args *a,
+                      struct cf_producer *producer, struct entries *es)
 {
     const size_t entries = es->n;
+    size_t superseded = 0;
+    char errbuf[512] = "";
     keep_one_per_message(es);
+    if (compacted(a->topic) &&
+        drop_superseded(s, producer, a->topic, es, &superseded, errbuf, sizeof(errbuf)) != 0) {
+        ctl_errorf("dlq replay failed: could not read %s to see which keys were written again: "
+                   "%s",
+                   a->topic, errbuf);
+        return CTL_EXIT_FAIL;
+    }
     if (a->dry_run) {
         print_table_header();
         for (size_t i = 0; i < es->n; i++)
@@ -572,8 +718,10 @@ static int cmd_replay(const struct ctl_dlq_args *a, struct cf_producer *producer
             return CTL_EXIT_FAIL;
         }
         fprintf(stderr,
-                "dry run: would replay %zu message%s to %s (%zu entr%s); nothing produced\n", es->n,
-                es->n == 1 ? "" : "s", a->topic, entries, entries == 1 ? "y" : "ies");
+                "dry run: would replay %zu message%s to %s (%zu entr%s, %zu superseded);"
+                " nothing produced\n",
+                es->n, es->n == 1 ? "" : "s", a->topic, entries, entries == 1 ? "y" : "ies",
+                superseded);
         return CTL_EXIT_OK;
     }
 
@@ -642,6 +790,9 @@ static int cmd_replay(const struct ctl_dlq_args *a, struct cf_producer *producer
 
     printf("replayed %zu of %zu message%s to %s\n", replayed, es->n, es->n == 1 ? "" : "s",
            a->topic);
+    if (superseded)
+        fprintf(stderr, "%zu message%s superseded on %s, not replayed\n", superseded,
+                superseded == 1 ? "" : "s", a->topic);
     if (fflush(stdout) != 0 || ferror(stdout))
         ctl_errorf("could not write the output");
     if (failed || not_tried) {
@@ -720,7 +871,7 @@ int ctl_cmd_dlq(const struct ctl_dlq_args *a)
     if (es.skipped)
         ctl_errorf("%zu message%s on %s skipped: not DLQ entries", es.skipped,
                    es.skipped == 1 ? "" : "s", CF_TOPIC_DLQ);
-    status = a->replay ? cmd_replay(a, producer, &es) : cmd_list(a, &es);
+    status = a->replay ? cmd_replay(&s, a, producer, &es) : cmd_list(a, &es);
 
 out:
     entries_free(&es);

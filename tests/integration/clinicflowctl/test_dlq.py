@@ -263,6 +263,50 @@ def test_replay_failure():
     assert on_topic(TASKS) == originals(["e7"]), on_topic(TASKS)
 
 
+def test_replay_compacted():
+    """On a compacted topic the latest record of a key is the state: a dead
+    letter whose key was written again after it (a newer profile, or the
+    tombstone that erased the patient) is not replayed; one still the
+    latest of its key is, and a dry run tells the same."""
+    group = "clinicflow-leads-patients"
+    produce_raw(PATIENTS, "patient-a", b'{"patient":"a","v":1}')
+    produce_raw(PATIENTS, "patient-b", b'{"patient":"b","v":1}')
+    produce_raw(PATIENTS, "patient-c", b'{"patient":"c","v":1}')
+    produce_raw(PATIENTS, "patient-a", None)  # erased
+    produce_raw(PATIENTS, "patient-c", b'{"patient":"c","v":2}')
+    placed = {}
+    for m in read(PATIENTS, validate=False):
+        placed[(m["key"], m["payload"])] = (m["partition"], m["offset"])
+    a1 = ("patient-a", '{"patient":"a","v":1}')
+    b1 = ("patient-b", '{"patient":"b","v":1}')
+    c1 = ("patient-c", '{"patient":"c","v":1}')
+    c2 = ("patient-c", '{"patient":"c","v":2}')
+    for i, (key, value) in enumerate((a1, b1, c1)):
+        partition, offset = placed[(key, value)]
+        name = "c%d" % i
+        ORIGINALS[name] = ("2026-03-05T0%d:00:00.000Z" % (i + 1), group, PATIENTS, partition,
+                           offset, key, value.encode(), "failed", "the view's table was gone")
+        entry = json.dumps(dlq_entry(name), separators=(",", ":")).encode()
+        produce_raw(DLQ, key, entry)
+    before = on_topic(PATIENTS)
+
+    p = ok("dlq", "replay", "--topic", PATIENTS, "--since", "2026-03-05", "--dry-run")
+    assert table_rows(p.stdout) == [expected_row("c1")], p.stdout
+    assert "would replay 1 message" in p.stderr and "2 superseded" in p.stderr, p.stderr
+    for name, written in (("c0", placed[("patient-a", None)]), ("c2", placed[c2])):
+        _, _, topic, partition, offset = ORIGINALS[name][:5]
+        assert ("not replayed: %s/%d/%d: its key was written again at offset %d"
+                % (topic, partition, offset, written[1])) in p.stderr, p.stderr
+    assert on_topic(PATIENTS) == before
+
+    p = ok("dlq", "replay", "--topic", PATIENTS, "--since", "2026-03-05")
+    assert p.stdout == "replayed 1 of 1 message to %s\n" % PATIENTS, p.stdout
+    assert "2 messages superseded on %s, not replayed" % PATIENTS in p.stderr, p.stderr
+    # patient-b's profile once more; the erased patient stays erased, and
+    # patient-c's newer profile stays its latest
+    assert on_topic(PATIENTS) == sorted(before + [b1], key=repr), on_topic(PATIENTS)
+
+
 def test_bad_arguments():
     # a port with nothing behind it: none of these may get as far as a broker
     env = {"CLINICFLOW_KAFKA_BROKERS": "127.0.0.1:%d" % cfstack.free_port()}
@@ -323,7 +367,7 @@ if __name__ == "__main__":
         if "dlq_place" in STATE:
             cfstack.run([test_help, test_list_all, test_list_filters, test_list_json,
                          test_replay_dry_run, test_replay_selected, test_replay_failure,
-                         test_bad_arguments,
+                         test_replay_compacted, test_bad_arguments,
                          test_missing_broker], exit=False)
     finally:
         cfstack.run([teardown], exit=False)
