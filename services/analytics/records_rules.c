@@ -201,10 +201,13 @@ static const struct only persons_only[] = {
     " UNION ALL SELECT l.network_id, l.hour, l.received_at, l.lead_id, 'lead', l.clinic_id,"       \
     " l.source, l.medium, l.campaign, l.patient_class, l.provider,"                                \
     " coalesce(l.contact_key, l.lead_id::text) FROM analytics.leads l)"
-/* A spend row's id as a record's: a UUID made from its key. */
+/* A spend row's id as a record's: a UUID made from its key, each part
+ * after its length, so that no two keys ("google/ads", "cpc" and "google",
+ * "ads/cpc") make one id. */
 #define SPEND_ID                                                                                   \
-    "md5(r.network_id || '/' || r.day || '/' || r.source || '/' || r.medium || '/' ||"             \
-    " r.campaign || '/' || r.clinic_id)::uuid"
+    "md5(length(r.network_id) || ':' || r.network_id || r.day || length(r.source) || ':' ||"       \
+    " r.source || length(r.medium) || ':' || r.medium || length(r.campaign) || ':' ||"             \
+    " r.campaign || length(r.clinic_id) || ':' || r.clinic_id)::uuid"
 static const struct only spend_only[] = {
     {NULL, NULL, NULL},
 };

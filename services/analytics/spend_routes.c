@@ -14,7 +14,6 @@
 
 #include "common/err.h"
 #include "common/http.h"
-#include "common/json_text.h"
 #include "common/log.h"
 #include "common/pg.h"
 
@@ -50,7 +49,8 @@ static int save(struct analytics_ctx *ctx, const char *network_id, json_t *rows,
 /* 0 when every row's clinic is empty or the network's and its amount in
  * the network's currency (its `currency`, RUB when it names none, as the
  * reminders' costs): the reports add spend up with revenue and costs in
- * that currency, with no rates to convert by. Else the 400. */
+ * that currency, with no rates to convert by. Else the 400, naming a
+ * file's line (a row's "line") as the field's place. */
 static int check_rows(const struct cf_network *net, const json_t *rows, struct _u_response *resp)
 {
     const char *own = json_string_value(json_object_get(net->doc, "currency"));
@@ -58,19 +58,25 @@ static int check_rows(const struct cf_network *net, const json_t *rows, struct _
     const json_t *row;
     json_array_foreach(rows, i, row)
     {
+        const json_t *j_line = json_object_get(row, "line");
+        char at[32] = "", field[48];
+        if (j_line)
+            snprintf(at, sizeof(at), "line %" JSON_INTEGER_FORMAT ": ", json_integer_value(j_line));
         const char *currency = json_string_value(json_object_get(row, "currency"));
         if (strcmp(currency, own ? own : "RUB") != 0) {
             char msg[200];
-            snprintf(msg, sizeof(msg), "spend must be in the network's currency, %s (row %zu)",
-                     own ? own : "RUB", i + 1);
-            cf_http_error(resp, 400, "invalid_field", msg, "currency");
+            snprintf(msg, sizeof(msg), "%sspend must be in the network's currency, %s", at,
+                     own ? own : "RUB");
+            snprintf(field, sizeof(field), "%scurrency", at);
+            cf_http_error(resp, 400, "invalid_field", msg, field);
             return CF_EINVAL;
         }
         const char *clinic = json_string_value(json_object_get(row, "clinic_id"));
         if (*clinic && !cf_netconf_clinic(net, clinic)) {
             char msg[200];
-            snprintf(msg, sizeof(msg), "no clinic '%.100s' in this network", clinic);
-            cf_http_error(resp, 400, "unknown_clinic", msg, "clinic");
+            snprintf(msg, sizeof(msg), "%sno clinic '%.100s' in this network", at, clinic);
+            snprintf(field, sizeof(field), "%sclinic", at);
+            cf_http_error(resp, 400, "unknown_clinic", msg, field);
             return CF_EINVAL;
         }
     }
@@ -99,12 +105,9 @@ static int handle_spend(const struct _u_request *req, struct _u_response *resp, 
             goto out;
         }
     } else {
-        json_error_t jerr;
         json_t *row;
-        if (!(body = cf_json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr))) {
-            cf_http_error(resp, 400, "invalid_json", jerr.text, NULL);
+        if (!(body = cf_http_json_body(req, resp))) /* 415 or 400 answered */
             goto out;
-        }
         if (!(row = an_spend_row(body, field, sizeof(field), errbuf, sizeof(errbuf)))) {
             cf_http_error(resp, 400, "invalid_field", errbuf, field);
             goto out;
@@ -112,8 +115,11 @@ static int handle_spend(const struct _u_request *req, struct _u_response *resp, 
         rows = json_array();
         json_array_append_new(rows, row);
     }
+    /* every line checked, a line a later one replaces too */
     if (check_rows(net, rows, resp) != 0)
         goto out;
+    if (csv)
+        rows = an_spend_latest(rows);
     if ((rc = save(ctx, net->id, rows, errbuf, sizeof(errbuf))) != 0) {
         cf_warn("spend: %s", errbuf);
         cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,

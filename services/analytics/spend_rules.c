@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/err.h"
 #include "common/strbuf.h"
@@ -59,11 +60,17 @@ json_t *an_spend_row(const json_t *j, char *field, size_t field_size, char *errb
                      json_number_value(json_object_get(j, "amount")), "currency", currency);
 }
 
+/* What record() found wrong: a quoted value that does not end; a cell
+ * that is not UTF-8 (a file saved in a legacy code page: a JSON string
+ * cannot hold it, and a cell left out would move every later one into the
+ * column before); text after a quoted value's closing quote (a quote
+ * inside one not doubled: where the value ends is a guess); a NUL byte
+ * (a string would end at it, and two values that differ after it would
+ * be one). The cell's index is then the size of cells. */
+enum { CSV_UNTERMINATED = -1, CSV_NOT_UTF8 = -2, CSV_AFTER_QUOTE = -3, CSV_NUL = -4 };
+
 /* One CSV record from *p (up to end) into cells; *p moves past its line
- * end. -1 for an unterminated quote; -2 for a cell that is not UTF-8 (a
- * file saved in a legacy code page), whose index is then the size of
- * cells: a JSON string cannot hold it, and a cell left out would move
- * every later one into the column before. */
+ * end. 0, or one of the above. */
 static int record(const char **p, const char *end, json_t *cells)
 {
     const char *s = *p;
@@ -75,7 +82,7 @@ static int record(const char **p, const char *end, json_t *cells)
         if (quoted) {
             for (s++;; s++) {
                 if (s >= end)
-                    return -1;
+                    return CSV_UNTERMINATED;
                 if (*s == '"') {
                     if (s + 1 < end && s[1] == '"')
                         s++;
@@ -88,6 +95,10 @@ static int record(const char **p, const char *end, json_t *cells)
                     buf[n++] = *s;
                 else if (!dropped)
                     dropped = (unsigned char)*s;
+            }
+            if (s < end && *s != ',' && *s != '\r' && *s != '\n') {
+                *p = s;
+                return CSV_AFTER_QUOTE;
             }
         } else {
             while (s < end && *s != ',' && *s != '\n' && *s != '\r') {
@@ -106,10 +117,14 @@ static int record(const char **p, const char *end, json_t *cells)
             if (n > 0)
                 n--;
         }
+        if (memchr(buf, '\0', n)) {
+            *p = s;
+            return CSV_NUL;
+        }
         json_t *cell = json_stringn(buf, n);
         if (!cell) {
             *p = s;
-            return -2;
+            return CSV_NOT_UTF8;
         }
         json_array_append_new(cells, cell);
         if (s < end && *s == ',') {
@@ -134,18 +149,49 @@ static json_t *fail(json_t *rows, char *field, size_t field_size, char *errbuf, 
     return NULL;
 }
 
-/* The 400 for a cell that is not UTF-8: cell i of line, named by the
- * column read there (at), else by its position. */
-static json_t *fail_encoding(json_t *rows, char *field, size_t field_size, char *errbuf,
-                             size_t errbuf_size, size_t line, const int *at, size_t i)
+/* The 400 for record()'s rc at cell i of line, named by the column read
+ * there (at), else by its position. */
+static json_t *fail_record(json_t *rows, char *field, size_t field_size, char *errbuf,
+                           size_t errbuf_size, size_t line, const int *at, size_t i, int rc)
 {
-    char col[32], why[120];
+    char col[32], why[160];
+    if (rc == CSV_UNTERMINATED)
+        return fail(rows, field, field_size, errbuf, errbuf_size, line, NULL,
+                    "a quoted value does not end");
     snprintf(col, sizeof(col), "column %zu", i + 1);
     for (int c = 0; at && c < COLS; c++)
         if (at[c] >= 0 && (size_t)at[c] == i)
             snprintf(col, sizeof(col), "%s", col_names[c]);
-    snprintf(why, sizeof(why), "%s is not UTF-8 (save the file as CSV UTF-8)", col);
+    if (rc == CSV_NOT_UTF8)
+        snprintf(why, sizeof(why), "%s is not UTF-8 (save the file as CSV UTF-8)", col);
+    else if (rc == CSV_AFTER_QUOTE)
+        snprintf(why, sizeof(why),
+                 "%s has text after its closing quote (a quote inside a quoted value is "
+                 "doubled: \"\")",
+                 col);
+    else
+        snprintf(why, sizeof(why), "%s holds a NUL byte", col);
     return fail(rows, field, field_size, errbuf, errbuf_size, line, col, why);
+}
+
+/* 1 when v is an amount as a file writes it: digits, and a dot and digits
+ * after it (no sign, exponent, hex, spaces or infinity, which strtod
+ * would take). */
+static int amount_text(const char *v)
+{
+    const char *q = v;
+    while (isdigit((unsigned char)*q))
+        q++;
+    if (q == v)
+        return 0;
+    if (*q == '.') {
+        const char *f = ++q;
+        while (isdigit((unsigned char)*q))
+            q++;
+        if (q == f)
+            return 0;
+    }
+    return *q == '\0';
 }
 
 /* The row's key: its day, source, medium, campaign and clinic, each
@@ -164,10 +210,7 @@ static char *row_key(const json_t *row)
     return cf_strbuf_take(&b);
 }
 
-/* A later line of the same day, source, medium, campaign and clinic
- * replaces the earlier one, as a second PUT would: rows in the order of
- * each key's first line, with its last line's values. Takes rows. */
-static json_t *latest_of_each(json_t *rows)
+json_t *an_spend_latest(json_t *rows)
 {
     json_t *out = json_array(), *seen = json_object(), *row;
     size_t i;
@@ -200,31 +243,49 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;
     int rc = record(&p, end, header);
-    if (rc == -2) {
+    if (rc != 0 && rc != CSV_UNTERMINATED) {
         const size_t i = json_array_size(header);
         json_decref(header);
-        return fail_encoding(rows, field, field_size, errbuf, errbuf_size, 1, NULL, i);
+        return fail_record(rows, field, field_size, errbuf, errbuf_size, 1, NULL, i, rc);
     }
     if (rc != 0 || json_array_size(header) == 0) {
         json_decref(header);
         return fail(rows, field, field_size, errbuf, errbuf_size, 1, NULL, "no header");
     }
-    for (int c = 0; c < COLS; c++) {
+    for (int c = 0; c < COLS; c++)
         at[c] = -1;
-        for (size_t i = 0; i < json_array_size(header); i++) {
-            char name[32];
-            snprintf(name, sizeof(name), "%s", json_string_value(json_array_get(header, i)));
-            for (char *q = name; *q; q++)
-                *q = (char)tolower((unsigned char)*q);
-            if (strcmp(name, col_names[c]) != 0)
-                continue;
-            if (at[c] >= 0) {
-                json_decref(header);
-                return fail(rows, field, field_size, errbuf, errbuf_size, 1, col_names[c],
-                            "the header names this column twice");
-            }
-            at[c] = (int)i;
+    /* Every named column is one of ours (case and the spaces around a name
+     * aside): a misspelt one would be read as not given, and its values
+     * lost (a clinic's spend stored as the network's). A column with no
+     * name (a trailing comma) is not read. */
+    for (size_t i = 0; i < json_array_size(header); i++) {
+        const char *cell = json_string_value(json_array_get(header, i));
+        size_t n = strlen(cell);
+        while (n > 0 && (cell[n - 1] == ' ' || cell[n - 1] == '\t'))
+            n--;
+        while (n > 0 && (*cell == ' ' || *cell == '\t'))
+            cell++, n--;
+        if (n == 0)
+            continue;
+        int c = 0;
+        while (c < COLS && !(strlen(col_names[c]) == n && strncasecmp(cell, col_names[c], n) == 0))
+            c++;
+        if (c == COLS) {
+            char col[40], why[200];
+            snprintf(col, sizeof(col), "%.*s", (int)(n < 32 ? n : 32), cell);
+            snprintf(why, sizeof(why),
+                     "unknown column '%s' (the columns: day, source, medium, campaign, clinic, "
+                     "amount, currency)",
+                     col);
+            json_decref(header);
+            return fail(rows, field, field_size, errbuf, errbuf_size, 1, col, why);
         }
+        if (at[c] >= 0) {
+            json_decref(header);
+            return fail(rows, field, field_size, errbuf, errbuf_size, 1, col_names[c],
+                        "the header names this column twice");
+        }
+        at[c] = (int)i;
     }
     const size_t ncols = json_array_size(header);
     json_decref(header);
@@ -241,10 +302,7 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
             const size_t i = json_array_size(cells);
             json_decref(cells);
             json_decref(obj);
-            if (rc == -2)
-                return fail_encoding(rows, field, field_size, errbuf, errbuf_size, line, at, i);
-            return fail(rows, field, field_size, errbuf, errbuf_size, line, NULL,
-                        "a quoted value does not end");
+            return fail_record(rows, field, field_size, errbuf, errbuf_size, line, at, i, rc);
         }
         if (json_array_size(cells) == 1 && !*json_string_value(json_array_get(cells, 0))) {
             json_decref(cells); /* an empty line */
@@ -266,15 +324,13 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
             if (!v || (!*v && c != 0 && c != 1 && c != 5 && c != 6))
                 continue; /* an optional column left empty */
             if (c == 5) {
-                char *stop = NULL;
-                double amount = strtod(v, &stop);
-                if (!*v || *stop) {
+                if (!amount_text(v)) {
                     json_decref(cells);
                     json_decref(obj);
                     return fail(rows, field, field_size, errbuf, errbuf_size, line, "amount",
                                 "amount must be a number (a dot for decimals)");
                 }
-                json_object_set_new(obj, "amount", json_real(amount));
+                json_object_set_new(obj, "amount", json_real(strtod(v, NULL)));
             } else {
                 json_object_set_new(obj, col_names[c], json_string(v));
             }
@@ -290,7 +346,8 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
             return fail(rows, field, field_size, errbuf, errbuf_size, line, NULL,
                         "too many rows in one file");
         }
+        json_object_set_new(row, "line", json_integer((json_int_t)line));
         json_array_append_new(rows, row);
     }
-    return latest_of_each(rows);
+    return rows;
 }

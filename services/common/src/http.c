@@ -635,9 +635,19 @@ void cf_http_error_from(struct _u_response *resp, int err, const char *message, 
     }
 }
 
+/* Written by cf_json_dumps, not ulfius's json_dumps: a real is its
+ * shortest text (money a person wrote as 1234.56 comes back so, not as
+ * jansson's 1234.5599999999999). */
 void cf_http_json(struct _u_response *resp, int status, json_t *j)
 {
-    ulfius_set_json_body_response(resp, (unsigned)status, j);
+    char *text = cf_json_dumps(j);
+    if (!text) { /* no value jansson holds has no text; all the same, a body */
+        ulfius_set_json_body_response(resp, (unsigned)status, j);
+        return;
+    }
+    ulfius_set_binary_body_response(resp, (unsigned)status, text, strlen(text));
+    u_map_put(resp->map_header, "Content-Type", "application/json");
+    free(text);
 }
 
 const char *cf_http_body(const struct _u_request *req, size_t *len)

@@ -302,7 +302,9 @@ static int load_channels(PGconn *conn, struct cf_netconf_snapshot *snap, char *e
     return rc;
 }
 
-/* Limits a key to the clinics of a JSON array of ids. */
+/* Limits a key to the clinics of a JSON array of ids that its network
+ * has: a clinic removed from the network file since the key was made
+ * (config.api_keys keeps its id) is not seen any more. */
 static void key_limit(struct cf_api_key *key, const char *json_ids)
 {
     json_t *j_ids = cf_json_loads(json_ids, 0, NULL), *j_id;
@@ -310,7 +312,7 @@ static void key_limit(struct cf_api_key *key, const char *json_ids)
     key->clinics = cf_xcalloc(json_array_size(j_ids) + 1, sizeof(*key->clinics));
     json_array_foreach(j_ids, i, j_id)
     {
-        if (json_is_string(j_id))
+        if (json_is_string(j_id) && cf_netconf_clinic(key->net, json_string_value(j_id)))
             key->clinics[key->nclinics++] = cf_xstrdup(json_string_value(j_id));
     }
     json_decref(j_ids);
@@ -341,10 +343,11 @@ static int load_keys(PGconn *conn, struct cf_netconf_snapshot *snap, char *errbu
             continue;
         key_limit(key, PQgetvalue(res, i, 4));
         if (key->nclinics == 0) {
-            /* limited to clinics, none of them named (nulls, no strings):
-             * not a key of the whole network, so no key at all */
-            cf_warn("config: API key %s is limited to clinics and names none: it authorizes "
-                    "nothing",
+            /* limited to clinics, none of them named (nulls, no strings)
+             * or left in its network: not a key of the whole network, so
+             * no key at all */
+            cf_warn("config: API key %s is limited to clinics and names none of its network's: "
+                    "it authorizes nothing",
                     key->id);
             free(key->id);
             free(key->clinics);

@@ -736,16 +736,33 @@ def feed(stack):
                "currency": "RUB"})
     # spend in another currency than the network's (RUB) is refused and
     # stored nowhere: the reports below would add the 700 dollars to roubles
-    for path, body, ctype in (
+    # (a file's line too, one a later line of its key would replace)
+    for path, body, ctype, field in (
             ("/v1/spend", json.dumps({"day": days.s("D7"), "source": "facebook",
-                                      "amount": 700, "currency": "USD"}), "application/json"),
+                                      "amount": 700, "currency": "USD"}), "application/json",
+             "currency"),
             ("/v1/spend.csv", "source,day,amount,currency\r\nfacebook,%s,700,RUB\r\n"
-             "facebook,%s,700,USD\r\n" % (days.s("D6"), days.s("D7")), "text/csv")):
+             "facebook,%s,700,USD\r\n" % (days.s("D6"), days.s("D7")), "text/csv",
+             "line 3: currency"),
+            ("/v1/spend.csv", "source,day,amount,currency\r\nfacebook,%s,700,USD\r\n"
+             "facebook,%s,700,RUB\r\n" % (days.s("D6"), days.s("D6")), "text/csv",
+             "line 2: currency")):
         st, raw = stack.ingest("PUT" if path == "/v1/spend" else "POST", path, body, ctype)
         err = json.loads(raw)["error"]
-        assert st == 400 and err["code"] == "invalid_field" and err["field"] == "currency", (
+        assert st == 400 and err["code"] == "invalid_field" and err["field"] == field, (
             path, st, raw)
         assert "RUB" in err["message"], err
+    # a file with a column misspelt (the records' clinic_id for clinic), or a
+    # quote inside a quoted value not doubled, is refused whole: read as not
+    # given, the clinic's spend would be stored as the network's
+    for body, field in (
+            ("day,source,amount,currency,clinic_id\r\n%s,facebook,1000,RUB,%s\r\n"
+             % (days.s("D6"), N), "line 1: clinic_id"),
+            ('day,source,campaign,amount,currency\r\n%s,facebook,"spring" sale,1000,RUB\r\n'
+             % days.s("D6"), "line 2: campaign")):
+        st, raw = stack.ingest("POST", "/v1/spend.csv", body, "text/csv")
+        err = json.loads(raw)["error"]
+        assert st == 400 and err["code"] == "invalid_field" and err["field"] == field, (st, raw)
     # columns in another order; the third line has the first's key and replaces it
     csv_body = ("source,day,amount,currency,clinic,medium\r\n"
                 "google,%s,400,RUB,demo-center,cpc\r\n"

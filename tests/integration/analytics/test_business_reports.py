@@ -39,6 +39,7 @@ import csv
 import io
 import json
 import math
+import re
 import time
 import urllib.parse
 from datetime import date, datetime, timedelta
@@ -950,6 +951,15 @@ def check_records(stack, days):
     if st != 200 or got != 6400 or any(r["clinic_id"] is not None for r in recs):
         ask.fail("spend without a clinic", "/v1/records/spend", params,
                  "records %s, the scenario's network-wide spend 6400" % got, body, ["spend"])
+    # money as it was written, 1234.56, not a double's 17 digits (1234.5599999999999);
+    # on a day none of the reports above reaches
+    st, raw = stack.ingest("PUT", "/v1/spend", json.dumps(
+        {"day": "2020-01-06", "source": "precision", "amount": 1234.56, "currency": "RUB"}),
+        "application/json")
+    assert st == 200, (st, raw)
+    params = [("from", "2020-01-06"), ("to", "2020-01-06"), ("source", "precision")]
+    st, _, body = stack.get("/v1/records/spend", params)
+    assert st == 200 and re.search(rb'"amount":1234\.56[,}]', body), (st, body)
 
 
 def check_worklist(stack, days, tasks):

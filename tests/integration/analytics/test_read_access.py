@@ -15,8 +15,8 @@ import urllib.parse
 
 import cfstack
 from common import Stack, assert_figures, assert_rows
-from test_report_api import (A_NORTH, A_TOTAL, DAY, DAY_ONLY, NET_B, NETWORK_B, error_of,
-                             produce)
+from test_report_api import (A_NORTH, A_TOTAL, CLINIC_B, DAY, DAY_ONLY, NET_B, NETWORK_B,
+                             error_of, produce)
 
 SESSION_TTL_S = 3600
 
@@ -137,6 +137,13 @@ def test_sign_in_refusals(stack):
                                      headers={"Content-Type": "application/json"})
         assert st == 400 and "set-cookie" not in hdrs, (body, st, raw)
         assert set(json.loads(raw)["error"]) == {"code", "message", "field"}, raw
+    # JSON only: a cross-site form may post text/plain without a preflight
+    for ctype in ("text/plain", None):
+        st, hdrs, raw = cfstack.http("POST", stack.analytics.url("/v1/session"),
+                                     json.dumps({"key": stack.keys["read"]}),
+                                     headers={"Content-Type": ctype} if ctype else {})
+        assert st == 415 and "set-cookie" not in hdrs, (ctype, st, raw)
+        assert json.loads(raw)["error"]["code"] == "unsupported_media_type", raw
 
 
 def test_session_reads_as_its_key(stack):
@@ -270,6 +277,35 @@ def test_a_key_limited_to_no_clinic_reads_nothing(stack):
     assert stack.sign_in(key)[0] == 401
 
 
+def test_a_key_limited_to_a_removed_clinic(stack):
+    """A clinic removed from the network file is not seen any more by a key
+    limited to it (config.api_keys keeps its id): a key left with none of
+    its network's clinics reads nothing, and the clinic's figures stay
+    unread; put back, the clinic is the key's again."""
+    p = cfstack.clinicflowctl(stack.dsn, "key", "create", "--network", NET_B, "--scope", "read",
+                              "--clinic", CLINIC_B)
+    key = p.stdout.split()[-1]
+    cfstack.wait_until(lambda: stack.get("/v1/reports/calls?" + urllib.parse.urlencode(DAY_ONLY),
+                                         key=key)[0] == 200, 30, "the new key loaded")
+    rep = calls_report(stack, DAY_ONLY, key=key)
+    assert rep["params"]["clinic"] == [CLINIC_B] and rep["totals"]["inbound"] > 0, rep
+    moved = json.loads(json.dumps(NETWORK_B))
+    moved["clinics"][0]["id"] = CLINIC_B + "-new"
+    for ch in moved["channels"]:
+        ch["clinic_id"] = CLINIC_B + "-new"
+    try:
+        cfstack.apply_network(stack.dsn, moved)
+        cfstack.wait_until(
+            lambda: stack.get("/v1/reports/calls?" + urllib.parse.urlencode(DAY_ONLY),
+                              key=key)[0] == 401, 30, "the clinic's removal reloaded")
+        assert stack.sign_in(key)[0] == 401
+    finally:
+        cfstack.apply_network(stack.dsn, NETWORK_B)
+    cfstack.wait_until(lambda: stack.get("/v1/reports/calls?" + urllib.parse.urlencode(DAY_ONLY),
+                                         key=key)[0] == 200, 30, "the clinic back")
+    assert calls_report(stack, DAY_ONLY, key=key)["params"]["clinic"] == [CLINIC_B]
+
+
 def test_dashboard_files(stack):
     st, hdrs, body = stack.get("/")
     assert st == 200 and hdrs["content-type"].startswith("text/html"), (st, hdrs)
@@ -296,5 +332,6 @@ if __name__ == "__main__":
         test_sign_out_with_redis_unwritable,
         test_limited_session_and_revocation,
         test_a_key_limited_to_no_clinic_reads_nothing,
+        test_a_key_limited_to_a_removed_clinic,
         test_dashboard_files,
     ])

@@ -82,6 +82,9 @@ static void test_csv(void)
                      "RUB,150,yandex,2026-11-22,\"spring, implants\",\r\n";
     json_t *rows = an_spend_csv(ok, strlen(ok), 100, field, sizeof(field), why, sizeof(why));
     CHECK(rows != NULL);
+    CHECK_INT(json_array_size(rows), 3); /* a row a line of data, each with its line */
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(rows, 1), "line")), 4);
+    rows = an_spend_latest(rows);
     CHECK_INT(json_array_size(rows), 2); /* the third line replaced the first */
     const json_t *y = json_array_get(rows, 0), *v = json_array_get(rows, 1);
     CHECK_STR(json_string_value(json_object_get(y, "campaign")), "spring, implants");
@@ -100,9 +103,32 @@ static void test_csv(void)
         /* a decimal comma: one cell more than the header, never 1234 */
         {"day,source,currency,amount\n2026-11-22,y,RUB,1234,50\n", "line 2"},
         {"day,source,amount,currency,amount\n2026-11-22,y,1,RUB,2\n", "line 1: amount"},
+        /* a column misspelt (read as not given, its values would be lost) */
+        {"day,source,amount,currency,clinic_id\n2026-11-22,y,1,RUB,c1\n", "line 1: clinic_id"},
+        {"day,source,amount,currency,campaing\n2026-11-22,y,1,RUB,spring\n", "line 1: campaing"},
+        /* text after a closing quote: where the value ends is a guess */
+        {"day,source,amount,currency\n2026-11-22,\"y\" direct,1,RUB\n", "line 2: source"},
+        {"day,source,amount,currency\n2026-11-22,y,1,\"RUB\"2026-11-23,b,2,RUB\n",
+         "line 2: currency"},
+        /* amounts strtod would take */
+        {"day,source,amount,currency\n2026-11-22,y,0x10,RUB\n", "line 2: amount"},
+        {"day,source,amount,currency\n2026-11-22,y,1e3,RUB\n", "line 2: amount"},
+        {"day,source,amount,currency\n2026-11-22,y, 12.5,RUB\n", "line 2: amount"},
+        {"day,source,amount,currency\n2026-11-22,y,inf,RUB\n", "line 2: amount"},
+        {"day,source,amount,currency\n2026-11-22,y,12.,RUB\n", "line 2: amount"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         refused(bad[i][0], strlen(bad[i][0]), bad[i][1]);
+    /* a NUL byte in a cell: two sources that differ after it are not one */
+    const char nul[] = "day,source,amount,currency\n2026-11-22,ya\0ndex,1,RUB\n";
+    CHECK(strstr(refused(nul, sizeof(nul) - 1, "line 2: source"), "NUL") != NULL);
+    /* names in any case, with spaces around them; a column with no name
+     * (a trailing comma) is not read */
+    const char *loose = " Day ,SOURCE,\tamount,currency,\n2026-11-22,y,12.50,RUB,x\n";
+    rows = an_spend_csv(loose, strlen(loose), 100, field, sizeof(field), why, sizeof(why));
+    CHECK(rows != NULL && json_array_size(rows) == 1);
+    CHECK(json_real_value(json_object_get(json_array_get(rows, 0), "amount")) == 12.5);
+    json_decref(rows);
     /* a spreadsheet's "CSV UTF-8", which starts with a byte order mark */
     const char *bom = "\xEF\xBB\xBF"
                       "day,source,amount,currency\r\n2026-11-22,yandex,10.5,RUB\r\n";
@@ -134,8 +160,8 @@ static void test_csv_many_rows(void)
     cf_strbuf_add(&b, "2026-11-01,yandex,c0,7.5,RUB\n");
     char field[64] = "", why[200] = "";
     const time_t started = time(NULL);
-    json_t *rows = an_spend_csv(b.p, b.len, N, field, sizeof(field), why, sizeof(why));
-    CHECK(rows != NULL);
+    json_t *rows =
+        an_spend_latest(an_spend_csv(b.p, b.len, N, field, sizeof(field), why, sizeof(why)));
     CHECK(time(NULL) - started < 30); /* a functional deadline, not a measure */
     CHECK_INT(json_array_size(rows), N - 1);
     const json_t *first = json_array_get(rows, 0);
@@ -148,8 +174,9 @@ static void test_csv_many_rows(void)
     /* keys that would join to the same text stay two rows */
     const char *two = "day,source,medium,amount,currency\n2026-11-22,ab,c,1,RUB\n"
                       "2026-11-22,a,bc,2,RUB\n";
-    rows = an_spend_csv(two, strlen(two), N, field, sizeof(field), why, sizeof(why));
-    CHECK(rows != NULL && json_array_size(rows) == 2);
+    rows =
+        an_spend_latest(an_spend_csv(two, strlen(two), N, field, sizeof(field), why, sizeof(why)));
+    CHECK(json_array_size(rows) == 2);
     json_decref(rows);
 }
 
@@ -168,8 +195,8 @@ static void test_csv_encoding(void)
         {"day,source,campaign,amount,currency\n2026-11-21,yandex,,1,RUB\n"
          "2026-11-22,yandex,\"\xE8\xEC\xEF\",1,RUB\n",
          "line 3: campaign"},
-        /* a column not read still moves those after it */
-        {"day,note,source,amount,currency\n2026-11-22,\xE8,yandex,1,RUB\n", "line 2: column 2"},
+        /* a column with no name, not read, still moves those after it */
+        {"day,,source,amount,currency\n2026-11-22,\xE8,yandex,1,RUB\n", "line 2: column 2"},
         /* a header cell */
         {"day,source,amount,currency,\xEA\xEE\xEC\n2026-11-22,yandex,1,RUB,\n", "line 1: column 5"},
     };
