@@ -21,6 +21,7 @@
  * hopeless within the rate limit, and it survives being typed or lowercased.
  */
 #include "leads.h"
+#include "ingest.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -269,14 +270,23 @@ int leads_handle_code_post(const struct _u_request *req, struct _u_response *res
         goto out;
     }
 
-    /* The tags: every member but the clinic, empty ones left out. */
+    /* The tags: every member but the clinic, empty ones left out, each
+     * cut to what a lead's tag holds (a form's are cut so, ingest.c;
+     * proto/schemas/lead.json): a page's long utm_content still gets its
+     * code. */
     j_tags = json_object();
     const char *key;
     json_t *j_val;
     json_object_foreach(j_body, key, j_val)
     {
-        if (strcmp(key, "clinic") != 0 && json_string_length(j_val) > 0)
-            json_object_set(j_tags, key, j_val);
+        const char *v = json_string_value(j_val);
+        const size_t len = json_string_length(j_val);
+        if (strcmp(key, "clinic") == 0 || len == 0)
+            continue;
+        const int link = strcmp(key, "referrer") == 0 || strcmp(key, "page_url") == 0;
+        json_object_set_new(j_tags, key,
+                            json_stringn(v, cf_validate_utf8_prefix(
+                                                v, len, link ? LEADS_LINK_MAX : LEADS_SHORT_MAX)));
     }
     tags = cf_json_dumps(j_tags);
 

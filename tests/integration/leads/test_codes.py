@@ -292,6 +292,14 @@ def test_code_attributes_the_lead(stack):
     ev = received(stack, by_phone(phone))
     assert ev["data"]["attribution"] == "code", ev["data"]
     assert ev["data"]["tags"] == TAGS, ev["data"]
+    # A tag longer than a lead's tag holds is cut to it (256 characters), as
+    # a form's own are: the code still comes, and lead.received keeps its schema.
+    st, _, body = post_code(stack.svc, dict(TAGS, clinic=CLINIC, utm_content="я" * 300))
+    assert st == 201, body
+    phone = "+7916%07d" % random.randrange(10 ** 7)
+    post_form(stack, {"name": "Long tag", "phone": phone, "code": json.loads(body)["code"]})
+    ev = received(stack, by_phone(phone))
+    assert ev["data"]["tags"] == dict(TAGS, utm_content="я" * 256), ev["data"]
     # An unknown code leaves the lead unattributed, never fails it.
     phone = "+7916%07d" % random.randrange(10 ** 7)
     post_form(stack, {"name": "No code", "phone": phone, "code": "zzzzzzzzzz"})
