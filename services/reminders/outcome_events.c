@@ -18,14 +18,17 @@ void outcome_event(struct cf_event *ev, const json_t *row, const struct reminder
                    const struct ladder_next *next, int64_t now_ms)
 {
     json_t *data = json_pack(
-        "{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:s, s:s*, s:s*, s:s*}", "send_id",
+        "{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:s, s:s*, s:s*}", "send_id",
         json_object_get(row, "send_id"), "job_id", json_object_get(row, "job_id"), "kind",
         json_object_get(row, "kind"), "appointment_id", json_object_get(row, "appointment_id"),
         "patient_id", json_object_get(row, "patient_id"), "clinic_id",
         json_object_get(row, "clinic_id"), "channel", json_object_get(row, "channel"), "attempt",
         json_object_get(row, "attempt"), "gateway", json_object_get(row, "gateway"), "outcome",
-        o->outcome, "reason", o->reason, "reminder_status", next ? next->reminder_status : NULL,
-        "recording_url", o->recording_url);
+        o->outcome, "reason", o->reason, "reminder_status", next ? next->reminder_status : NULL);
+    /* the address stays here (reminders.sends, erased with the patient):
+     * the topic carries ids only */
+    if (o->recording_url && *o->recording_url)
+        json_object_set_new(data, "has_recording", json_true());
     if (json_is_integer(json_object_get(row, "visit_at")))
         cf_time_json_set(data, "visit_at", json_integer_value(json_object_get(row, "visit_at")));
     if (json_is_null(json_object_get(data, "appointment_id"))) /* a recall's */

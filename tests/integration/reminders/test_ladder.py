@@ -153,6 +153,10 @@ def test_a_confirmed_call_confirms_the_visit(s):
     assert ev["key"] == common.patient_uuid(p), ev["key"]
     data = ev["event"]["data"]
     assert data["reminder_status"] == "confirmed" and data["duration_s"] == 24, data
+    # the recording's address stays in the service (ids only on the topic)
+    assert data["has_recording"] is True and "recording_url" not in data, data
+    assert s.sql("SELECT recording_url FROM reminders.sends WHERE send_id = '%s'"
+                 % send_id) == [["https://dialer.example/rec/1.mp3"]]
     assert data["appointment_id"] == common.appointment_uuid(a) and "next" not in data, data
     # told again: nothing changes, no second event
     assert ok(s.report({"send_id": send_id, "outcome": "confirmed"}))["status"] == "unchanged"
