@@ -9,16 +9,25 @@ entity topics the key must equal the envelope's subject. It returns None when
 the message is valid and raises ContractError (an AssertionError) with the
 reason otherwise; message_error() returns the reason as text instead.
 
-Schemas refer to each other by relative $ref (envelope.json, common.json); a
-resolver with a store keyed by each schema's $id resolves them offline
-(python3-jsonschema 4.10 on Debian 12 has RefResolver, not referencing).
+Schemas refer to each other by relative $ref (envelope.json, common.json),
+resolved offline from the schemas keyed by their $id: with the referencing
+library's registry where jsonschema has it (4.18 on; RefResolver, deprecated
+there, no longer resolves a $ref inside a schema reached by another), else
+with a RefResolver store (python3-jsonschema 4.10 on Debian 12).
 """
 import copy
 import functools
 import json
 import os
 
-from jsonschema import Draft202012Validator, FormatChecker, RefResolver
+from jsonschema import Draft202012Validator, FormatChecker
+
+try:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+except ImportError:
+    Registry = None
+    from jsonschema import RefResolver
 
 SOURCE_DIR = os.environ.get("CLINICFLOW_SOURCE_DIR") or os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -72,7 +81,20 @@ def load_schema(rel_path):
     return by_file[os.path.basename(rel_path)]
 
 
+@functools.lru_cache(maxsize=1)
+def registry():
+    """The schemas as a referencing registry (None without the library)."""
+    if Registry is None:
+        return None
+    _, by_id = schema_store()
+    return Registry().with_resources(
+        (uri, Resource.from_contents(schema, default_specification=DRAFT202012))
+        for uri, schema in by_id.items())
+
+
 def validator_for(schema):
+    if registry() is not None:
+        return Draft202012Validator(schema, registry=registry(), format_checker=FormatChecker())
     _, by_id = schema_store()
     resolver = RefResolver(base_uri=schema["$id"], referrer=schema, store=dict(by_id))
     return Draft202012Validator(schema, resolver=resolver, format_checker=FormatChecker())
