@@ -7,6 +7,7 @@
  * the envelope id, so a retry is recognised downstream.
  */
 #include "calls.h"
+#include "providers/adapters.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "common/http.h"
 #include "common/json_text.h"
 #include "common/log.h"
+#include "common/time.h"
 #include "common/validate.h"
 
 static const char *const events[] = {"started", "answered", "ended", NULL};
@@ -110,6 +112,20 @@ int handle_generic_call_post(const struct _u_request *req, struct _u_response *r
                            sizeof(generic_fields) / sizeof(generic_fields[0]), field, sizeof(field),
                            errbuf, sizeof(errbuf)) != 0) {
         cf_http_error(resp, 400, "invalid_field", errbuf, field);
+        goto out;
+    }
+    /* Its times bounded as a provider's are (adapters.h), but for age: our
+     * own format may bring a call of any age (a PBX's backlog), yet not one
+     * ahead of the clock (in 9999: a call retention never deletes), nor a
+     * start, answer or end more than a day from its time (a stale start
+     * would make a ring of years the fold keeps). */
+    const char *bad_time = NULL;
+    const int64_t now_ms = cf_time_now_ms();
+    if (calls_fact_bound_times(j_body, now_ms, (long)(now_ms / 1000), ctx->cfg.hook_max_ahead_s, 0,
+                               &bad_time) != 0) {
+        snprintf(errbuf, sizeof(errbuf),
+                 "%s: after the time the request arrived, or more than a day from time", bad_time);
+        cf_http_error(resp, 400, "invalid_field", errbuf, bad_time);
         goto out;
     }
 

@@ -143,6 +143,14 @@ def test_bad_input_is_rejected_and_nothing_produced(stack):
         # before 1970: a time no call has, which would be kept as "none"
         (dict(body=call_body(marker, time="1960-01-01T00:00:00Z")), 400, "invalid_field",
          "time"),
+        # a call ahead of the clock (one in 9999 retention would never delete), or a start,
+        # answer or end more than a day from its time (a ring of years)
+        (dict(body=call_body(marker, time="9999-12-31T23:59:59Z")), 400, "invalid_field",
+         "time"),
+        (dict(body=call_body(marker, started_at="1970-01-01T00:00:00Z")), 400, "invalid_field",
+         "started_at"),
+        (dict(body=call_body(marker, answered_at="2026-11-22T09:00:05Z")), 400,
+         "invalid_field", "answered_at"),
         (dict(body=call_body(marker, **{"from": "call me maybe"})), 400, "invalid_phone", "from"),
         (dict(body=call_body(marker, clinic_id="nowhere")), 400, "unknown_clinic", "clinic_id"),
         (dict(body=call_body(marker, talk_seconds=-1)), 400, "invalid_field", "talk_seconds"),
@@ -233,12 +241,12 @@ def test_health_readiness_metrics(stack):
     text = body.decode()
     assert st == 200 and hdrs["content-type"].startswith("text/plain")
     assert "clinicflow_config_version" in text
-    # The tests before this one: 10 bad requests of 400, 2 of 401, one each
+    # The tests before this one: 13 bad requests of 400, 2 of 401, one each
     # of 403, 415 and 413, and at least 9 accepted.
     route = 'clinicflow_http_requests_total{route="/v1/hooks/calls/generic",method="POST",'
     counts = {code: metric(stack.svc, route + 'status="%d"}' % code)
               for code in (202, 400, 401, 403, 413, 415)}
-    assert counts[202] >= 11 and counts[400] == 10 and counts[401] == 2, counts
+    assert counts[202] >= 11 and counts[400] == 13 and counts[401] == 2, counts
     assert counts[403] == counts[413] == counts[415] == 1, counts
 
 
