@@ -145,7 +145,9 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
                               "SELECT s.send_id, s.job_id, j.kind, false, '' FROM reminders.sends s"
                               " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
                               " WHERE s.clinic_id = $1 AND s.gateway = $2 AND s.provider_ref = $3"
-                              " LIMIT 1",
+                              /* a gateway's id is its own: should it give
+                               * one again, the report is the latest send's */
+                              " ORDER BY s.created_at DESC, s.send_id LIMIT 1",
                               3, by_ref, &res, errbuf, errbuf_size);
     /* the latest SMS, the latest that waits, and whether those that wait
      * and are not surveys ask about more than one visit (or recall) */

@@ -4,7 +4,8 @@
  * with the applied files. Secrets never leave the database through this
  * command: the network secret, every channel credential value and each
  * clinic's lead_webhook secret are replaced by "***" (the credential names
- * stay, to show what is set).
+ * stay, to show what is set), and the webhook's URL keeps its scheme and
+ * host only (a CRM's inbound URL often holds its token in the path).
  */
 #include "ctl.h"
 
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "common/pg.h"
+#include "common/xmalloc.h"
 
 #define MASK "***"
 
@@ -37,6 +39,17 @@ static void mask_secrets(json_t *j_net)
         json_t *j_hook = json_object_get(j_ch, "lead_webhook");
         if (json_object_get(j_hook, "secret"))
             json_object_set_new(j_hook, "secret", json_string(MASK));
+        const char *url = json_string_value(json_object_get(j_hook, "url"));
+        const char *host = url ? strstr(url, "://") : NULL;
+        if (host) {
+            const size_t keep = (size_t)(host + 3 - url) + strcspn(host + 3, "/?#");
+            char *masked = NULL;
+            if (url[keep])
+                masked = cf_xasprintf("%.*s/" MASK, (int)keep, url);
+            if (masked)
+                json_object_set_new(j_hook, "url", json_string(masked));
+            free(masked);
+        }
     }
 }
 

@@ -214,6 +214,16 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
     ctl_path_key(child, path, "credentials");
     if (j_val && (rc = check_credentials(v, child, j_val, spec)) != 0)
         return rc;
+    /* Zadarma's API base, on which its recordings' links are built
+     * (calls/providers/zadarma.c takes one of at most 200 bytes, else no
+     * link at all) */
+    const char *api_base = json_string_value(json_object_get(j_val, "api_base"));
+    if (strcmp(provider, "zadarma") == 0 && api_base &&
+        (!ctl_valid_http_url(api_base) || strlen(api_base) > 200)) {
+        char base_path[PATH_MAX_LEN];
+        ctl_path_key(base_path, child, "api_base");
+        return ctl_fail(v, base_path, "expected an http:// or https:// URL of at most 200 bytes");
+    }
 
     if ((rc = ctl_tz_member(v, path, j_ch, "timezone", 0)) != 0)
         return rc;
@@ -298,10 +308,12 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         static const char *const url_members[] = {"url", "api_url"};
         for (size_t u = 0; u < 2; u++) {
             const char *url = json_string_value(json_object_get(cred, url_members[u]));
-            if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+            if (url && !ctl_valid_http_url(url)) {
                 char url_path[PATH_MAX_LEN];
                 ctl_path_key(url_path, child, url_members[u]);
-                return ctl_fail(v, url_path, "expected an http:// or https:// URL");
+                return ctl_fail(v, url_path,
+                                "expected an http:// or https:// URL with a host (no user info,"
+                                " fragment or spaces)");
             }
         }
         /* a robot call needs a number to call from; SMS.ru's test mode
@@ -309,9 +321,11 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         const char *from = json_string_value(json_object_get(cred, "from"));
         const char *test = json_string_value(json_object_get(cred, "test"));
         char member_path[PATH_MAX_LEN];
-        if (strcmp(provider, "twilio") == 0 && from && (from[0] != '+' || strlen(from) < 8)) {
+        if (strcmp(provider, "twilio") == 0 && from) {
+            const char *number;
             ctl_path_key(member_path, child, "from");
-            return ctl_fail(v, member_path, "expected the number calls come from, in E.164");
+            if ((rc = ctl_check_phone(v, member_path, json_object_get(cred, "from"), &number)) != 0)
+                return rc;
         }
         if (strcmp(provider, "twilio") == 0 && !from &&
             !json_object_get(cred, "messaging_service_sid"))

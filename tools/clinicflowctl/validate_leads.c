@@ -160,31 +160,6 @@ int ctl_check_lead_channel(struct vctx *v, const char *path, const json_t *j_ch,
     return 0;
 }
 
-/* "http(s)://host[:port][/path][?query]": no user info, no fragment, no
- * spaces or control characters. */
-static int valid_webhook_url(const char *s)
-{
-    const char *p;
-    if (strncmp(s, "https://", 8) == 0)
-        p = s + 8;
-    else if (strncmp(s, "http://", 7) == 0)
-        p = s + 7;
-    else
-        return 0;
-    size_t authority = strcspn(p, "/?#");
-    char origin[300];
-    if (authority == 0 || authority > 255 || memchr(p, '@', authority))
-        return 0;
-    snprintf(origin, sizeof(origin), "%.*s%.*s", (int)(p - s), s, (int)authority, p);
-    if (!ctl_valid_origin(origin))
-        return 0;
-    for (const unsigned char *q = (const unsigned char *)p + authority; *q; q++) {
-        if (*q <= ' ' || *q == 0x7f || *q == '#')
-            return 0;
-    }
-    return 1;
-}
-
 static int check_lead_webhook(struct vctx *v, const char *path, const json_t *j_hook)
 {
     static const char *const allowed[] = {"url", "secret", NULL};
@@ -197,7 +172,7 @@ static int check_lead_webhook(struct vctx *v, const char *path, const json_t *j_
         (rc = ctl_string_member(v, path, j_hook, "url", 1, 2048, &url)) != 0)
         return rc;
     ctl_path_key(child, path, "url");
-    if (!valid_webhook_url(url))
+    if (!ctl_valid_http_url(url))
         return ctl_fail(v, child,
                         "expected an http or https URL like "
                         "\"https://crm.example/hooks/leads\" (no user:password@, no #fragment)");

@@ -53,6 +53,9 @@ static int check_templates(struct vctx *v, const char *path, const json_t *j_tem
                                 "%s; expected {first_name}, {doctor}, {date}, {time}, "
                                 "{clinic}, {address} or {link}",
                                 errbuf);
+            /* a survey's SMS is its page's link: without it no answer comes */
+            if (tmpl && strcmp(template_channels[i], "nps") == 0 && !strstr(tmpl, "{link}"))
+                return ctl_fail(v, child, "a survey's SMS needs {link}, its page");
         }
     }
     return 0;

@@ -169,6 +169,31 @@ int ctl_valid_browser_origin(const char *s)
     return !port || strcmp(port + 1, https ? "443" : "80") != 0;
 }
 
+/* "http(s)://host[:port][/path][?query]": no user info, no fragment, no
+ * spaces or control characters. */
+int ctl_valid_http_url(const char *s)
+{
+    const char *p;
+    if (strncmp(s, "https://", 8) == 0)
+        p = s + 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        p = s + 7;
+    else
+        return 0;
+    size_t authority = strcspn(p, "/?#");
+    char origin[300];
+    if (authority == 0 || authority > 255 || memchr(p, '@', authority))
+        return 0;
+    snprintf(origin, sizeof(origin), "%.*s%.*s", (int)(p - s), s, (int)authority, p);
+    if (!ctl_valid_origin(origin))
+        return 0;
+    for (const unsigned char *q = (const unsigned char *)p + authority; *q; q++) {
+        if (*q <= ' ' || *q == 0x7f || *q == '#')
+            return 0;
+    }
+    return 1;
+}
+
 /* A phone number value at path: a string already in E.164 form. */
 int ctl_check_phone(struct vctx *v, const char *path, const json_t *j_val, const char **out)
 {

@@ -97,6 +97,9 @@ int ctl_parse_date(const char *s);
 int ctl_valid_language(const char *s);
 /* 1 for "https://host[:port]" or "http://host[:port]". */
 int ctl_valid_origin(const char *s);
+/* 1 when s is "http(s)://host[:port][/path][?query]": no user info, no
+ * fragment, no spaces or control characters. */
+int ctl_valid_http_url(const char *s);
 /* 1 for such an origin as a browser's Origin header gives it (lower case,
  * no default port): what a clinic's cors_origins compares with. */
 int ctl_valid_browser_origin(const char *s);

@@ -24,6 +24,7 @@
 #include "common/hash.h"
 #include "common/http_client.h"
 #include "common/strbuf.h"
+#include "common/time.h"
 #include "common/twilio_sig.h"
 #include "common/xmalloc.h"
 #include "patient_testable.h"
@@ -39,7 +40,10 @@ static const struct sim_config *cfg;
  * under record_mu. */
 static pthread_mutex_t record_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *record;
-static unsigned long sms_seq; /* SMS.ru's ids, under record_mu */
+/* SMS.ru's ids, under record_mu; from the clock's milliseconds at start,
+ * so that a stand-in started again (the database kept) gives no id a send
+ * of an earlier run has: its delivery reports would land on that send. */
+static unsigned long sms_seq;
 
 const char *sim_cred(const json_t *channel, const char *field)
 {
@@ -439,6 +443,7 @@ void sim_routes(struct _u_instance *inst, const struct sim_config *c)
 {
     cfg = c;
     record = json_array();
+    sms_seq = (unsigned long)(cf_time_now_ms() % 900000000000LL);
     ulfius_add_endpoint_by_val(inst, "POST", NULL, "/2010-04-01/Accounts/:sid/Calls.json", 0,
                                twilio_call, NULL);
     ulfius_add_endpoint_by_val(inst, "POST", NULL, "/2010-04-01/Accounts/:sid/Messages.json", 0,

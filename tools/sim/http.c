@@ -247,11 +247,13 @@ static void finish(struct sim_http *h, long i, CURLcode code)
                    e->reply);
     if ((failed || status < 200 || status >= 300) && h->verbose_errors &&
         h->errors_shown++ < ERRORS_SHOWN)
-        fprintf(stderr, "\n%s %s: %s%ld %s\n",
+        /* the path only: a provider's query may carry the channel's token */
+        fprintf(stderr, "\n%s %.*s: %s%ld %s\n",
                 e->req.method_put ? "PUT"
                 : e->req.body     ? "POST"
                                   : "GET",
-                e->req.url, failed ? curl_easy_strerror(code) : "", status, e->reply);
+                (int)strcspn(e->req.url, "?"), e->req.url, failed ? curl_easy_strerror(code) : "",
+                status, e->reply);
     e->state = DONE;
     h->done++;
     /* what was sent is not needed any more: a full month is tens of MB */

@@ -324,6 +324,14 @@ def test_lead_settings_validated():
     assert_rejected(with_channel(uis, field_map=dict(umap, form="contact_phone_number")),
                     "uis-map.json", "$.channels[%d].field_map.form: unknown call field;"
                     " expected one of call_id, event, direction, from, to," % uis)
+    # Zadarma's API base: the service builds recording links on it, and
+    # takes none that is not a URL of at most 200 bytes
+    zadarma = next(i for i, c in enumerate(stored["channels"]) if c["provider"] == "zadarma")
+    zcred = stored["channels"][zadarma]["credentials"]
+    for bad in ("api.zadarma.example", "https://" + "z" * 200 + ".example"):
+        assert_rejected(with_channel(zadarma, credentials=dict(zcred, api_base=bad)),
+                        "zadarma-base.json", "$.channels[%d].credentials.api_base: expected an"
+                        " http:// or https:// URL of at most 200 bytes" % zadarma)
     mango = next(i for i, c in enumerate(stored["channels"]) if c["provider"] == "mango")
     assert_rejected(with_channel(mango, field_map={"from": "from"}), "mango-map.json",
                     "$.channels[%d].field_map: of the telephony providers only uis has a field"
@@ -466,7 +474,16 @@ def test_reminder_settings_validated():
                     "gw-twilio-member.json", "%s.credentials" % ch)
     assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, **{"from": "8495"})),
                     "gw-twilio-from.json",
-                    "%s.credentials.from: expected the number calls come from, in E.164" % ch)
+                    '%s.credentials.from: "8495" is not a phone number' % ch)
+    # a number written as a person would: Twilio takes E.164 only
+    assert_rejected(with_gateway(provider="twilio",
+                                 credentials=dict(twilio, **{"from": "+7 (495) 000-03-99"})),
+                    "gw-twilio-from-spaced.json",
+                    '%s.credentials.from: expected E.164 form "+74950000399"' % ch)
+    for bad in ("http://", "https://user@host.example/x", "https://host.example/a b"):
+        assert_rejected(with_gateway(provider="twilio", credentials=dict(twilio, api_url=bad)),
+                        "gw-twilio-url.json",
+                        "%s.credentials.api_url: expected an http:// or https:// URL" % ch)
     assert_rejected(with_gateway(provider="smsru", credentials={
         "api_id": "a", "callback_token": "c", "api_url": "https://api.x", "test": "yes"}),
         "gw-smsru-test.json", '%s.credentials.test: expected "1"' % ch)
@@ -506,6 +523,9 @@ def test_reminder_settings_validated():
              "templates.ru.call: must not be empty"),
             ("pol-long", {"templates": {"ru": {"sms": "я" * 501}}},
              "templates.ru.sms: longer than 1000"),
+            # a survey's SMS without its page's link: no answer could come
+            ("pol-nps-link", {"templates": {"ru": {"nps": "Оцените визит в {clinic}"}}},
+             "templates.ru.nps: a survey's SMS needs {link}"),
     ]:
         assert_rejected(with_policy(policy), name + ".json", "%s.%s" % (pol, message))
     net = copy.deepcopy(stored)
@@ -590,16 +610,24 @@ def test_what_the_services_read_is_validated():
 
 def test_show_masks_lead_webhook_secret():
     """show masks a clinic's lead_webhook secret as it masks credentials
-    (the document test_lead_settings_validated applied has two)."""
+    (the document test_lead_settings_validated applied has two), and its
+    URL's path and query (a CRM's inbound URL often holds its token)."""
     stored = json.loads(scalar("SELECT doc::text FROM config.networks WHERE id = 'demo'"))
     hooks = [c["lead_webhook"] for c in stored["clinics"] if "lead_webhook" in c]
     assert hooks, stored["clinics"]
     p = ctl("show")
     [net] = json.loads(p.stdout)["networks"]
     shown = [c["lead_webhook"] for c in net["clinics"] if "lead_webhook" in c]
-    assert shown == [dict(h, secret="***") for h in hooks], shown
+
+    def masked_url(url):
+        scheme, rest = url.split("://", 1)
+        host = rest.split("/")[0].split("?")[0]
+        return url if host == rest else "%s://%s/***" % (scheme, host)
+    assert shown == [dict(h, secret="***", url=masked_url(h["url"])) for h in hooks], shown
+    assert any(h["url"] != masked_url(h["url"]) for h in hooks), hooks
     for h in hooks:
         assert h["secret"] not in p.stdout
+        assert h["url"] == masked_url(h["url"]) or h["url"] not in p.stdout
 
 
 def test_keys():
