@@ -123,15 +123,21 @@ int ctl_valid_language(const char *s)
            s[n + 2] <= 'Z' && s[n + 3] == '\0';
 }
 
+/* What follows s's "https://" or "http://", or NULL for another scheme. */
+static const char *after_scheme(const char *s)
+{
+    if (strncmp(s, "https://", 8) == 0)
+        return s + 8;
+    if (strncmp(s, "http://", 7) == 0)
+        return s + 7;
+    return NULL;
+}
+
 /* "https://host[:port]" or "http://host[:port]": an origin, no path. */
 int ctl_valid_origin(const char *s)
 {
-    const char *p;
-    if (strncmp(s, "https://", 8) == 0)
-        p = s + 8;
-    else if (strncmp(s, "http://", 7) == 0)
-        p = s + 7;
-    else
+    const char *p = after_scheme(s);
+    if (!p)
         return 0;
     size_t host = 0;
     while ((p[host] >= 'a' && p[host] <= 'z') || (p[host] >= 'A' && p[host] <= 'Z') ||
@@ -173,12 +179,8 @@ int ctl_valid_browser_origin(const char *s)
  * spaces or control characters. */
 int ctl_valid_http_url(const char *s)
 {
-    const char *p;
-    if (strncmp(s, "https://", 8) == 0)
-        p = s + 8;
-    else if (strncmp(s, "http://", 7) == 0)
-        p = s + 7;
-    else
+    const char *p = after_scheme(s);
+    if (!p)
         return 0;
     size_t authority = strcspn(p, "/?#");
     char origin[300];
