@@ -3,7 +3,8 @@
  * search_path set to "leads"; a released migration is never edited, a
  * change is a new entry. Numbers are taken by part (README.md): 2 the
  * fold, 3 tasks, 4 codes, 5 notification, 6 the fold, 7 retention, 8
- * tasks' expiry, 9 the fold, 10 the tasks in the fold.
+ * tasks' expiry, 9 the fold, 10 the tasks in the fold, 11 notification,
+ * 12-14 calls as responses.
  */
 #include "leads/schema.h"
 
@@ -184,6 +185,14 @@ const struct cf_migration cf_leads_migrations[] = {
      "CREATE INDEX IF NOT EXISTS answered_calls_unclaimed ON answered_calls"
      " (network_id, contact_key) WHERE lead_id IS NULL;"
      "CREATE INDEX IF NOT EXISTS answered_calls_answered ON answered_calls (answered_at);"},
+    /* Respond tasks closed past their due time and not breached: the fold
+     * held the breach for a call under way (tasks.c), which the sweeper
+     * tells once the call is over and was nobody's response (task_store.c,
+     * leads_tasks_take_breached). */
+    {14, "respond tasks whose breach a call held",
+     "CREATE INDEX IF NOT EXISTS tasks_respond_held ON tasks (due_at)"
+     " WHERE kind = 'respond' AND status = 'closed' AND breached_at IS NULL"
+     " AND closed_at > due_at;"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

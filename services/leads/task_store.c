@@ -204,6 +204,20 @@ int leads_calls_under_way_stale(PGconn *conn, char *errbuf, size_t errbuf_size)
                       1, params, NULL, errbuf, errbuf_size);
 }
 
+/* A respond task d not answered in time: neither answered nor closed by
+ * its due time by the fold's record (the fold closes a lead's tasks in the
+ * same transaction, but a version that left them to a consumer of their
+ * own may have stopped before it closed them), nor held by a call with the
+ * lead's contact answered in time and under way (whether a person
+ * answered it is told at its end: a voicemail answers the line too). */
+#define UNANSWERED_IN_TIME                                                                         \
+    " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"                     \
+    " AND (l.responded_at <= d.due_at OR l.closed_at <= d.due_at))"                                \
+    " AND NOT EXISTS (SELECT 1 FROM leads.lead_contacts c"                                         \
+    " JOIN leads.calls_under_way w ON w.network_id = c.network_id"                                 \
+    " AND w.contact_key = c.contact_key WHERE c.lead_id = d.lead_id"                               \
+    " AND w.answered_at >= d.opened_at AND w.answered_at <= d.due_at)"
+
 int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,
                               size_t errbuf_size)
 {
@@ -217,29 +231,26 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
      * fold holds are skipped) and marked in the caller's transaction,
      * which also stages their events */
     *out = json_array();
-    int rc = cf_pg_exec(conn,
-                        "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
-                        " AND d.status = 'open' AND d.breached_at IS NULL"
-                        " AND d.due_at <= $1::timestamptz"
-                        /* answered (or closed) in time by the fold's record: the
-                         * fold closes a lead's tasks in the same transaction, but
-                         * a version that left them to a consumer of their own
-                         * may have stopped before it closed them */
-                        " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
-                        " AND (l.responded_at <= d.due_at OR l.closed_at <= d.due_at))"
-                        /* a call with the lead's contact, answered in time, is
-                         * under way: whether a person answered it is told at
-                         * its end (a voicemail answers the line too) */
-                        " AND NOT EXISTS (SELECT 1 FROM leads.lead_contacts c"
-                        " JOIN leads.calls_under_way w ON w.network_id = c.network_id"
-                        " AND w.contact_key = c.contact_key WHERE c.lead_id = d.lead_id"
-                        " AND w.answered_at >= d.opened_at AND w.answered_at <= d.due_at)"
-                        " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
-                        " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
-                        " FROM due WHERE t.task_id = due.task_id"
-                        " RETURNING t.doc::text, t.channel, t.provider, t.network_id,"
-                        " " LEAD_KEY_NOW,
-                        2, params, &res, errbuf, errbuf_size);
+    int rc =
+        cf_pg_exec(conn,
+                   "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
+                   " AND d.status = 'open' AND d.breached_at IS NULL"
+                   " AND d.due_at <= $1::timestamptz" UNANSWERED_IN_TIME
+                   " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED),"
+                   /* closed past the due time while a call answered in
+                    * time was under way (tasks.c holds the breach then):
+                    * breached once that call is over and was nobody's
+                    * response (a voicemail), or forgotten as stale */
+                   " held AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
+                   " AND d.status = 'closed' AND d.breached_at IS NULL"
+                   " AND d.closed_at > d.due_at AND d.due_at <= $1::timestamptz" UNANSWERED_IN_TIME
+                   " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
+                   " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
+                   " FROM (SELECT task_id FROM due UNION ALL SELECT task_id FROM held) AS b"
+                   " WHERE t.task_id = b.task_id"
+                   " RETURNING t.doc::text, t.channel, t.provider, t.network_id,"
+                   " " LEAD_KEY_NOW,
+                   2, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_t *j_row = breach_row(res, i, NULL);
         if (j_row)

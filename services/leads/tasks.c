@@ -241,7 +241,9 @@ static int on_closing(PGconn *conn, const struct cf_event *ev, enum leads_task_i
          * now, unless a call with the person answered in time is still
          * under way (staff booking the lead while on the call): as the
          * sweeper, the fold does not breach it, and the call, once over,
-         * is the lead's response (leads_tasks_find_open_lead) */
+         * is the lead's response (leads_tasks_find_open_lead), or, nobody's
+         * (a voicemail), leaves the task to the sweeper's breach
+         * (leads_tasks_take_breached) */
         int breach =
             is_respond && closed > due && !json_is_true(json_object_get(j_item, "breached"));
         int held = 0;

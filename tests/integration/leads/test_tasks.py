@@ -659,6 +659,42 @@ def test_a_lead_booked_on_the_call_that_answered_it_is_not_breached(stack):
     assert breaches(stack, lead["lead_id"]) == []
 
 
+def test_a_lead_booked_on_a_call_that_was_a_voicemail_is_breached_at_its_end(stack):
+    # Staff book the lead past its due time while a call answered before it
+    # is under way: the breach is held, as above. The call ends, and a
+    # voicemail had answered the line, not the person: the lead was never
+    # answered in time, so the breach comes then, once, dated at the due
+    # time (before, the task closed by the status was never looked at
+    # again, and no breach was ever told).
+    retried(lambda: booked_on_voicemail_scenario(stack),
+            "could not see a call's answer within %d s of its lead" % DUE_S)
+
+
+def booked_on_voicemail_scenario(stack):
+    received = datetime.now(timezone.utc)
+    due = received + timedelta(seconds=DUE_S)
+    lead = new_lead(stack, "demo-center", received)
+    call_id = call_event(stack, lead["e164"], received + timedelta(seconds=1), under_way=True)
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
+    if datetime.now(timezone.utc) > due - timedelta(seconds=1):
+        return False
+    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 0.5)
+    status(stack, lead, datetime.now(timezone.utc), "booked")
+    closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 2)
+    assert {e["data"]["closed_by"] for e in closed} == {"status"}, closed
+    wait_folded(stack)
+    # the sweepers (every 200 ms) given ten rounds with the call under way
+    time.sleep(2.0)
+    assert breaches(stack, lead["lead_id"]) == []
+    call_event(stack, lead["e164"], received + timedelta(seconds=1), outcome="voicemail",
+               call_id=call_id)
+    (breach,) = wait_breach(stack, lead["lead_id"])
+    assert breach["time"] == iso(due), breach
+    assert not [e for e in lead_events(stack) if e["subject"] == lead["lead_id"]
+                and e["type"] == "clinicflow.lead.responded"]
+    return True
+
+
 def test_a_call_on_a_phone_the_lead_gained_answers_it(stack):
     # A Telegram lead without a phone; the person shares their phone in the
     # chat (a request that merges into the lead and brings it); then the
@@ -993,6 +1029,7 @@ if __name__ == "__main__":
             test_a_call_the_calls_consumer_has_not_read_yet_holds_the_breach,
             test_answered_call_is_the_response,
             test_a_call_under_way_at_the_due_time_holds_the_breach,
+            test_a_lead_booked_on_a_call_that_was_a_voicemail_is_breached_at_its_end,
             test_a_lead_booked_on_the_call_that_answered_it_is_not_breached,
             test_a_call_on_a_phone_the_lead_gained_answers_it,
             test_a_call_before_the_lead_gained_its_phone_answers_it_when_it_does,
