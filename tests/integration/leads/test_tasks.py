@@ -604,17 +604,27 @@ def test_a_call_under_way_at_the_due_time_holds_the_breach(stack):
             "could not see a call's answer within %d s of its lead" % DUE_S)
 
 
-def under_way_scenario(stack):
+def leads_with_calls_under_way(stack, n):
+    """n new leads of the always-open clinic, received now, each with a call
+    answered a second later and not over yet, seen by the calls consumer:
+    (received, due, leads, {lead_id: call_id}), or None when that took
+    until a second before the due time (the scenario is then tried again)."""
     received = datetime.now(timezone.utc)
     due = received + timedelta(seconds=DUE_S)
-    answered, voicemail = (new_lead(stack, "demo-center", received) for _ in range(2))
-    calls = {}
-    for lead in (answered, voicemail):
-        calls[lead["lead_id"]] = call_event(stack, lead["e164"], received + timedelta(seconds=1),
-                                            under_way=True)
+    leads = [new_lead(stack, "demo-center", received) for _ in range(n)]
+    calls = {lead["lead_id"]: call_event(stack, lead["e164"], received + timedelta(seconds=1),
+                                         under_way=True) for lead in leads}
     wait_consumed(stack, "clinicflow-leads-calls", CALLS)
     if datetime.now(timezone.utc) > due - timedelta(seconds=1):
+        return None
+    return received, due, leads, calls
+
+
+def under_way_scenario(stack):
+    started = leads_with_calls_under_way(stack, 2)
+    if not started:
         return False
+    received, due, (answered, voicemail), calls = started
     # No event can be awaited for "not breached": the sweepers (every
     # 200 ms) are given ten rounds past the due time.
     time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 2.0)
@@ -671,13 +681,11 @@ def test_a_lead_booked_on_a_call_that_was_a_voicemail_is_breached_at_its_end(sta
 
 
 def booked_on_voicemail_scenario(stack):
-    received = datetime.now(timezone.utc)
-    due = received + timedelta(seconds=DUE_S)
-    lead = new_lead(stack, "demo-center", received)
-    call_id = call_event(stack, lead["e164"], received + timedelta(seconds=1), under_way=True)
-    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
-    if datetime.now(timezone.utc) > due - timedelta(seconds=1):
+    started = leads_with_calls_under_way(stack, 1)
+    if not started:
         return False
+    received, due, (lead,), calls = started
+    call_id = calls[lead["lead_id"]]
     time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 0.5)
     status(stack, lead, datetime.now(timezone.utc), "booked")
     closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 2)
