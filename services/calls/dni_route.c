@@ -177,10 +177,13 @@ static const char hold_script[] =
     "local function unwritten(num)\n"
     "  local ukey = '" CALLS_DNI_UNWRITTEN_PREFIX "' .. ARGV[10] .. ':' .. num\n"
     "  local until_ms = string.format('%.0f', tonumber(ARGV[3]) + tonumber(ARGV[2]) * 1000)\n"
-    "  redis.call('HSET', ukey, ARGV[3], ARGV[10] .. '\\n' .. ARGV[11] .. '\\n' .. num .. '\\n'\n"
-    "    .. ARGV[1] .. '\\n' .. until_ms .. '\\n' .. ARGV[12])\n"
+    /* counted once a field: a second visit of the number in the same
+     * millisecond overwrites the first, which the writer's HDEL takes
+     * back once */
+    "  local added = redis.call('HSET', ukey, ARGV[3], ARGV[10] .. '\\n' .. ARGV[11] .. '\\n'\n"
+    "    .. num .. '\\n' .. ARGV[1] .. '\\n' .. until_ms .. '\\n' .. ARGV[12])\n"
     "  redis.call('SADD', '" CALLS_DNI_UNWRITTEN_SET "', ukey)\n"
-    "  redis.call('INCR', '" CALLS_DNI_UNWRITTEN_COUNT "')\n"
+    "  if added == 1 then redis.call('INCR', '" CALLS_DNI_UNWRITTEN_COUNT "') end\n"
     "end\n"
     "local function turned_away()\n"
     "  keep(denied, ARGV[1])\n"

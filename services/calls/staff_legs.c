@@ -22,8 +22,11 @@
  * wait and the callbacks open a task. Claiming a call moves its updated_at:
  * concurrent sweepers take disjoint calls, and a call whose fact could not
  * be produced is tried again after another wait. The fact's id is fixed per
- * call, so a repeat is dropped by the fold. Returns how many, or a negative
- * error. */
+ * call, so a repeat is dropped by the fold. A claimed call that cannot be
+ * reported (its network gone, its document without the provider's call id)
+ * is not counted, and comes last the next time (claimed again after a wait,
+ * oldest first: it never holds others up). Returns how many were
+ * reported, or a negative error. */
 int calls_staff_legs_report(struct calls_ctx *ctx, PGconn *conn, char *errbuf, size_t errbuf_size)
 {
     PGresult *res = NULL;
@@ -41,6 +44,7 @@ int calls_staff_legs_report(struct calls_ctx *ctx, PGconn *conn, char *errbuf, s
     if (rc != 0)
         return rc;
     const int n = PQntuples(res);
+    int reported = 0;
     const int64_t now_ms = cf_time_now_ms();
     struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
     for (int i = 0; i < n && rc == 0; i++) {
@@ -69,12 +73,13 @@ int calls_staff_legs_report(struct calls_ctx *ctx, PGconn *conn, char *errbuf, s
         rc = calls_ingest_fact(ctx, net, json_string_value(json_object_get(j_call, "clinic_id")),
                                provider, "-", key, pcid, now_ms, j_fact, event_id, call_id, errbuf,
                                errbuf_size); /* j_fact stolen */
+        reported += rc == 0;
         free(key);
         json_decref(j_call);
     }
     cf_netconf_release(snap);
     PQclear(res);
-    if (rc == 0 && n > 0)
-        cf_metrics_add("clinicflow_calls_staff_legs_unreported_total", "", n);
-    return rc == 0 ? n : rc;
+    if (reported > 0)
+        cf_metrics_add("clinicflow_calls_staff_legs_unreported_total", "", reported);
+    return rc == 0 ? reported : rc;
 }

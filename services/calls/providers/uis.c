@@ -390,6 +390,11 @@ static int uis_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_
 
     long long talk = seconds_of(h, j_body, "talk_seconds");
     long long ring = seconds_of(h, j_body, "ring_seconds");
+    /* left out, not refused (a template's value gone wrong would lose
+     * every call), but counted: a missed call then has no outcome from
+     * its talk time, and opens no callback task */
+    if (talk == -2 || ring == -2)
+        cf_hook_amended(h, "duration_unparsed");
     if (talk >= 0)
         json_object_set_new(j_fact, "talk_seconds", json_integer(talk));
     if (ring >= 0)
