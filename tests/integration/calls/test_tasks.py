@@ -855,8 +855,11 @@ def burst(stack):
 
 
 if __name__ == "__main__":
+    # (calls posted up to an hour ahead stand for time gone by: the generic
+    # route takes a call at most CLINICFLOW_CALLS_HOOK_MAX_AHEAD_S ahead)
     s = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(LOST_AFTER_S),
-                         "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200"})
+                         "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200",
+                         "CLINICFLOW_CALLS_HOOK_MAX_AHEAD_S": "7200"})
     try:
         cfstack.run([lambda f=f: f(s) for f in (
             test_missed_call_task_updated_then_closed_by_callback,
