@@ -446,10 +446,31 @@ int leads_erase_person(void *arg, PGconn *conn, const char *patient_id, const js
     (void)arg;
     /* The view holds the patient's latest numbers only; the leads the
      * patient sent from an earlier one name the patient, and give it. */
-    json_t *all = json_deep_copy(contacts);
+    json_t *all = json_deep_copy(contacts), *locks = json_array(), *held = NULL;
     int rc = leads_store_patient_contacts(conn, patient_id, all, errbuf, errbuf_size);
+    /* The fold's locks of those keys, in its sorted round: a lead of the
+     * person it is opening now (the patient looked up before this erasure
+     * commits, the lead not yet committed) is committed first and then
+     * erased here, not left whole; the keys are read again under them. */
+    size_t i;
+    json_t *j_c;
+    json_array_foreach(all, i, j_c)
+    {
+        char *lock = leads_key_lock(json_string_value(json_object_get(j_c, "n")),
+                                    json_string_value(json_object_get(j_c, "k")));
+        json_array_append_new(locks, json_string(lock));
+        free(lock);
+    }
     if (rc == 0)
-        rc = leads_store_erase(conn, patient_id, all, errbuf, errbuf_size);
+        rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    if (rc == 0) {
+        held = json_deep_copy(contacts);
+        rc = leads_store_patient_contacts(conn, patient_id, held, errbuf, errbuf_size);
+    }
+    if (rc == 0)
+        rc = leads_store_erase(conn, patient_id, held, errbuf, errbuf_size);
+    json_decref(held);
+    json_decref(locks);
     json_decref(all);
     return rc;
 }
