@@ -119,7 +119,7 @@ struct report {
  * visit's other tasks with it). */
 static int find_send(PGconn *conn, const struct cf_channel *ch, const struct report *r,
                      char send_id[CF_UUID_STR_LEN + 1], char job_id[CF_UUID_STR_LEN + 1],
-                     char kind[16], int *ambiguous, char *errbuf, size_t errbuf_size)
+                     char kind[16], int *ambiguous, int *late, char *errbuf, size_t errbuf_size)
 {
     char since[32];
     cf_time_format(cf_time_now_ms() - REPLY_WINDOW_MS, since);
@@ -128,7 +128,7 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
     const char *by_ref[] = {clinic, ch->provider, r->ref};
     PGresult *res = NULL;
     send_id[0] = job_id[0] = kind[0] = '\0';
-    *ambiguous = 0;
+    *ambiguous = *late = 0;
     int rc = r->reply_from
                  ? cf_pg_exec(conn,
                               "SELECT s.send_id, s.job_id, j.kind, " SMS_WAITS_SQL ","
@@ -175,6 +175,10 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
     } else if (first >= 0) {
         *ambiguous = 1;
         pick = -1;
+    } else if (pick >= 0 && r->reply_from) {
+        /* none waits: the latest, told and deciding nothing (a campaign's
+         * patient booked since, a reminder's visit begun) */
+        *late = 1;
     }
     if (pick >= 0) {
         snprintf(send_id, CF_UUID_STR_LEN + 1, "%s", PQgetvalue(res, pick, 0));
@@ -245,7 +249,8 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
             r->answer = r->answer_kept;
     }
     if (rc == 0 && !r->copy && !r->o.send_id) {
-        rc = find_send(conn, ch, r, send_id, job_id, kind, &r->ambiguous, errbuf, errbuf_size);
+        rc = find_send(conn, ch, r, send_id, job_id, kind, &r->ambiguous, &r->o.late, errbuf,
+                       errbuf_size);
         r->o.send_id = send_id[0] ? send_id : NULL;
     }
     const int opt_out = r->o.outcome && strcmp(r->o.outcome, "opt_out_sms") == 0;

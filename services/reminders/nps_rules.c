@@ -123,7 +123,7 @@ char *nps_page(enum nps_page page, const char *language, const char *clinic_name
             cf_strbuf_add(&b, w->invalid);
             cf_strbuf_add(&b, "</p>");
         }
-        cf_strbuf_add(&b, "<form method=\"post\" action=\"/nps/");
+        cf_strbuf_add(&b, "<form method=\"post\" action=\"");
         cf_strbuf_add_xml(&b, token);
         cf_strbuf_add(&b, "\"><p>");
         cf_strbuf_add(&b, w->question);
@@ -142,9 +142,10 @@ char *nps_page(enum nps_page page, const char *language, const char *clinic_name
         cf_strbuf_add(&b, w->high);
         cf_strbuf_add(&b, "</span></div><p><label>");
         cf_strbuf_add(&b, w->comment);
-        cf_strbuf_add(&b,
-                      "<br><textarea name=\"comment\" maxlength=\"1000\"></textarea></label></p>"
-                      "<button type=\"submit\">");
+        cf_strbuf_add(&b, "<br><textarea name=\"comment\" maxlength=\"");
+        snprintf(num, sizeof(num), "%d", NPS_PAGE_COMMENT_CHARS);
+        cf_strbuf_add(&b, num);
+        cf_strbuf_add(&b, "\"></textarea></label></p><button type=\"submit\">");
         cf_strbuf_add(&b, w->send);
         cf_strbuf_add(&b, "</button></form>");
         break;
@@ -175,8 +176,9 @@ int nps_read_answer(const struct cf_form *form, int *score, const char **comment
             const size_t len = form->fields[i].value_len - (size_t)(value - form->fields[i].value);
             /* one comment, within its length, text: no NUL, UTF-8 (the
              * database takes nothing else) */
-            if (*comment || strlen(value) > NPS_COMMENT_MAX || strlen(value) != len ||
-                cf_validate_utf8_valid_prefix(value, len) != len) {
+            if (*comment || strlen(value) != len ||
+                cf_validate_utf8_valid_prefix(value, len) != len ||
+                cf_validate_utf8_prefix(value, len, NPS_PAGE_COMMENT_CHARS) != len) {
                 *field = "comment";
                 return CF_EINVAL;
             }

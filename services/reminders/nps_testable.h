@@ -13,6 +13,10 @@
 
 #define NPS_TOKEN_LEN 32
 #define NPS_COMMENT_MAX 1000
+/* A comment on the page: up to this many characters (its textarea's
+ * maxlength, which a browser counts in characters, not bytes: a Russian
+ * comment of 600 letters is 1200 bytes). */
+#define NPS_PAGE_COMMENT_CHARS 1000
 
 /* A survey's token: the first 16 bytes of HMAC-SHA256(the network's
  * secret, "nps" 0x1F job id) in hex: unguessable without the secret, the
@@ -34,13 +38,14 @@ enum nps_page {
 
 /* The page, a complete HTML document with no outside resources, in
  * language ("en", else Russian), naming the clinic (escaped); the ask and
- * invalid pages post a form to /nps/<token>. A new string. */
+ * invalid pages post a form to their own address (a relative "<token>":
+ * behind a proxy's path prefix too). A new string. */
 char *nps_page(enum nps_page page, const char *language, const char *clinic_name,
                const char *token);
 
 /* The page's form: "score" (0-10, required) and "comment" (optional, up to
- * NPS_COMMENT_MAX bytes, leading blanks dropped; NULL when empty, no NUL
- * byte). 0, or CF_EINVAL with
+ * NPS_PAGE_COMMENT_CHARS characters, leading blanks dropped; NULL when
+ * empty, no NUL byte). 0, or CF_EINVAL with
  * *field the one at fault (an unknown field too). */
 int nps_read_answer(const struct cf_form *form, int *score, const char **comment,
                     const char **field);

@@ -150,9 +150,11 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
         .attempt = (int)json_integer_value(json_object_get(row, "job_attempt")),
         .result = str(row, "job_result"),
     };
-    const enum ladder_take take =
+    enum ladder_take take =
         ladder_take(str(row, "outcome"), o->outcome,
                     (int)json_integer_value(json_object_get(row, "attempt")), &job);
+    if (take == LADDER_MOVE && o->late)
+        take = LADDER_TELL;      /* the question it answers was settled since */
     if (take == LADDER_IGNORE) { /* told again, or older news than the send has */
         rc = outcome_store_details(conn, o, errbuf, errbuf_size);
         goto out;

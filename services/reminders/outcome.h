@@ -32,6 +32,9 @@ struct reminders_outcome {
     int segments;
     int64_t cost_minor; /* in minor units of currency */
     const char *currency;
+    /* an SMS reply to a send that no longer waits for one (hooks.c,
+     * SMS_WAITS_SQL): recorded and told, it moves no ladder */
+    int late;
 };
 
 /* Applies o on conn, in the caller's transaction, at now_ms, to a send of

@@ -422,7 +422,10 @@ def test_a_completed_visit_is_surveyed_once(s):
     page = s.request("GET", path, key=None)
     html = page.raw.decode()
     assert page.status == 200 and page.headers["content-type"].startswith("text/html"), page
-    assert '<form method="post" action="%s">' % path in html and "Demo Dental North" in html
+    # the form posts to the page's own address, relative: a proxy's path
+    # prefix in the public base URL stays in it
+    token = path.rsplit("/", 1)[1]
+    assert '<form method="post" action="%s">' % token in html and "Demo Dental North" in html
     assert page.headers.get("cache-control") == "no-store", page.headers
     form = "application/x-www-form-urlencoded"
     bad = s.request("POST", path, b"score=11", key=None, content_type=form)
@@ -958,6 +961,52 @@ def test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder(s):
         south_offsets(s, [2])
 
 
+def test_a_reply_to_a_reinvite_after_booking_decides_nothing(s):
+    """A missed visit's re-invite SMS goes unanswered, the patient phones and
+    books a visit days ahead (its reminder not out yet), then texts "1": the
+    re-invite was answered by the booking, so the reply is told on its send
+    and decides nothing (before, it moved the re-invite's ladder: the front
+    desk was asked to call and book a patient already booked)."""
+    from test_gateways import ACCOUNT, FROM
+    twilio_south(s)
+    south_offsets(s, [2], reinvite_after_hours=0, holdout_percent=0)
+    try:
+        p, e164 = patient(s, "Ада", {"calls": False, "sms": True, "marketing": True})
+        past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
+        missed = common.new_id("a-missed-south")
+        book(s, missed, 1, past, clinic="demo-south", patient=p)
+        book(s, missed, 2, past, status="no_show", clinic="demo-south", patient=p)
+        reinvite = ("SELECT j.status, coalesce(j.result, '-'), s.send_id, coalesce(s.outcome, '-')"
+                    " FROM reminders.reminder_jobs j JOIN reminders.sends s USING (job_id)"
+                    " WHERE j.kind = 'reinvite' AND j.appointment_id = '%s'"
+                    % common.appointment_uuid(missed))
+        twilio_sent(s, "sms", e164, n=1)
+        cfstack.wait_until(lambda: [r[:2] for r in s.sql(reinvite)] == [["emitted", "sms_sent"]],
+                           30, "the re-invite's SMS out, waiting")
+        a = common.new_id("a-booked-days-ahead")
+        book(s, a, 1, utc(in_s(3 * 86400)), clinic="demo-south", patient=p)
+        cfstack.wait_until(lambda: job_of(s, a)[0] == "pending", 30, "the visit's reminder planned")
+
+        def patients_tasks():
+            return [m["event"]["id"] for m in s.messages(TASKS)
+                    if m["event"]["data"].get("patient_id") == common.patient_uuid(p)]
+        s.marker()
+        tasks_before = patients_tasks()
+        got = twilio_post(s, PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio", {
+            "AccountSid": ACCOUNT, "MessageSid": "SM" + "7a" * 16, "From": e164, "To": FROM,
+            "Body": "1"})
+        assert got.status == 200, got
+        [(status, result, send_id, outcome)] = s.sql(reinvite)
+        assert (status, result, outcome) == ("emitted", "sms_sent", "confirmed"), s.sql(reinvite)
+        ev = outcome_event(s, send_id, "confirmed")["event"]["data"]
+        assert "next" not in ev and "reminder_status" not in ev, ev
+        s.marker()
+        assert patients_tasks() == tasks_before
+        assert job_of(s, a)[0] == "pending" and reminder_status(s, a) == "-"
+    finally:
+        south_offsets(s, [2])
+
+
 def test_an_answer_closes_the_task_of_the_visits_earlier_reminder(s):
     """A visit's reminder ends not confirmed, the visit moves and the
     reminder for the new time is confirmed: the front desk need not call
@@ -1118,6 +1167,7 @@ if __name__ == "__main__":
         test_a_reply_that_may_answer_two_visits_answers_neither,
         test_a_digit_for_a_survey_and_a_waiting_reminder_answers_neither,
         test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder,
+        test_a_reply_to_a_reinvite_after_booking_decides_nothing,
         test_an_answer_closes_the_task_of_the_visits_earlier_reminder,
         test_a_reply_answers_a_visit_whose_two_reminders_wait,
         test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminder_back,

@@ -33,7 +33,7 @@ static void test_page(void)
 {
     char *html = nps_page(NPS_ASK, "ru", "Клиника <Ромашка> & Co", "abc");
     CHECK(strstr(html, "Клиника &lt;Ромашка&gt; &amp; Co") != NULL);
-    CHECK(strstr(html, "<form method=\"post\" action=\"/nps/abc\">") != NULL);
+    CHECK(strstr(html, "<form method=\"post\" action=\"abc\">") != NULL);
     CHECK(strstr(html, "value=\"0\"") && strstr(html, "value=\"10\""));
     CHECK(strstr(html, "порекомендуете") != NULL);
     CHECK(strstr(html, "<script") == NULL && strstr(html, "http") == NULL);
@@ -93,6 +93,17 @@ static void test_answer(void)
     CHECK_INT(answer(big, &score, &comment, &field, &f), CF_EINVAL);
     CHECK_STR(field, "comment");
     cf_form_free(&f);
+    /* characters, as the page's textarea counts them: 600 Russian letters
+     * (1,200 bytes) are taken, 1,001 are not */
+    for (int n = 600; n <= 1001; n += 401) {
+        char cyr[12000] = "score=5&comment=";
+        for (int k = 0; k < n; k++)
+            strcat(cyr, "%D1%8F"); /* "я" */
+        CHECK_INT(answer(cyr, &score, &comment, &field, &f), n == 600 ? 0 : CF_EINVAL);
+        if (n == 600)
+            CHECK_INT((int)strlen(comment), 1200);
+        cf_form_free(&f);
+    }
     CHECK_STR(nps_category(10), "promoter");
     CHECK_STR(nps_category(9), "promoter");
     CHECK_STR(nps_category(8), "passive");
