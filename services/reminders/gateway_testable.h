@@ -136,6 +136,13 @@ char *gw_twilio_hook_url(const struct gw_twilio_channel *ch, const char *send_id
  * anything else, NULL included -> "ru-RU"). A static string. */
 const char *gw_twilio_say_language(const char *language);
 
+/* The voice a Russian <Say> gets when the channel names none: Twilio's
+ * default voice ("man") is one of its basic voices, which speak English,
+ * Spanish, French and German, and an invalid voice and language pair
+ * makes the <Say> fail; Amazon Polly's Russian voice through Twilio
+ * speaks it. An English <Say> keeps Twilio's default. */
+#define GW_TWILIO_RU_VOICE "Polly.Tatyana"
+
 /* The SMS: POST /2010-04-01/Accounts/<sid>/Messages.json with To, From
  * (or MessagingServiceSid), Body, StatusCallback (the hook URL). 0, or
  * CF_EINVAL (no account, no sender, no phone, empty text) with the reason

@@ -144,11 +144,15 @@ int gw_twilio_sms_request(const struct gw_twilio_channel *ch, const char *send_i
     return 0;
 }
 
-/* <Say language="..." [voice="..."]>text</Say> */
+/* <Say language="..." [voice="..."]>text</Say>: the channel's voice, else
+ * a Russian one for Russian (GW_TWILIO_RU_VOICE), else Twilio's default. */
 static void add_say(struct cf_strbuf *b, const char *language, const char *voice, const char *text)
 {
+    const char *say_language = gw_twilio_say_language(language);
+    if (!nonempty(voice) && strcmp(say_language, "ru-RU") == 0)
+        voice = GW_TWILIO_RU_VOICE;
     cf_strbuf_add(b, "<Say language=\"");
-    cf_strbuf_add(b, gw_twilio_say_language(language));
+    cf_strbuf_add(b, say_language);
     cf_strbuf_add(b, "\"");
     if (nonempty(voice)) {
         cf_strbuf_add(b, " voice=\"");

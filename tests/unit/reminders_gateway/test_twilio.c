@@ -146,8 +146,9 @@ static void test_call(void)
                                        "Приём <завтра> в 10:00", "До свидания");
     CHECK_STR(twiml, "<Response><Gather numDigits=\"1\" timeout=\"8\" action=\"" HOOK
                      "?send_id=" SEND_ID "&amp;kind=gather\" method=\"POST\">"
-                     "<Say language=\"ru-RU\">Приём &lt;завтра&gt; в 10:00</Say></Gather>"
-                     "<Say language=\"ru-RU\">До свидания</Say></Response>");
+                     "<Say language=\"ru-RU\" voice=\"Polly.Tatyana\">Приём &lt;завтра&gt; в "
+                     "10:00</Say></Gather><Say language=\"ru-RU\" voice=\"Polly.Tatyana\">До "
+                     "свидания</Say></Response>");
     free(twiml);
 
     struct gw_twilio_channel voiced = channel;
@@ -452,8 +453,10 @@ static void test_replies(void)
     CHECK_STR(gw_twilio_reply_empty(), "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
     CHECK_STR(GW_TWIML_CONTENT_TYPE, "text/xml");
     char *r = gw_twilio_reply_thanks("ru", NULL, NULL);
-    CHECK_STR(r, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"ru-RU\">"
-                 "Спасибо! До свидания.</Say></Response>");
+    /* Russian with no voice named: a voice that speaks it (Twilio's default
+     * does not) */
+    CHECK_STR(r, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"ru-RU\" "
+                 "voice=\"Polly.Tatyana\">Спасибо! До свидания.</Say></Response>");
     free(r);
     r = gw_twilio_reply_thanks("en", "Polly.Joanna", "Thanks & bye");
     CHECK_STR(r, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"en-US\" "
