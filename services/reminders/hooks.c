@@ -109,7 +109,8 @@ struct report {
  * told and deciding nothing; a survey answered before). A survey's SMS
  * asked after every other that waits takes the reply (a score), unless the
  * others would take it as their answer too (r->o.outcome: "1" is a score
- * and a confirmation): then it is ambiguous, as below. One asked before
+ * and a confirmation), or another survey waits too (a score for which
+ * doctor?): then it is ambiguous, as below. One asked before
  * them leaves it to them. When several others wait (a family
  * sharing a phone, two visits a day) the reply could be about any of
  * them: *ambiguous is set and no send matches, so no visit takes an
@@ -151,15 +152,17 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
                               3, by_ref, &res, errbuf, errbuf_size);
     /* the latest SMS, the latest that waits, and whether those that wait
      * and are not surveys ask about more than one visit (or recall) */
-    int pick = rc == 0 && PQntuples(res) > 0 ? 0 : -1, first = -1, several = 0;
+    int pick = rc == 0 && PQntuples(res) > 0 ? 0 : -1, first = -1, several = 0, surveys = 0;
     const char *asked = NULL;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         if (strcmp(PQgetvalue(res, i, 3), "t") != 0)
             continue;
         if (first < 0)
             first = i;
-        if (strcmp(PQgetvalue(res, i, 2), "nps") == 0)
+        if (strcmp(PQgetvalue(res, i, 2), "nps") == 0) {
+            surveys++;
             continue;
+        }
         if (!asked)
             asked = PQgetvalue(res, i, 4);
         else if (strcmp(asked, PQgetvalue(res, i, 4)) != 0)
@@ -168,8 +171,12 @@ static int find_send(PGconn *conn, const struct cf_channel *ch, const struct rep
     /* a survey asked last takes a score, but not one the others would
      * take as their answer too ("1": a score, or "yes, I am coming") */
     const int survey_first = first >= 0 && strcmp(PQgetvalue(res, first, 2), "nps") == 0;
+    /* two surveys waiting (two visits of one phone, a family's): a score
+     * could be about either doctor; each survey's page still takes it */
     const int either =
-        survey_first && asked && r->o.outcome && strcmp(r->o.outcome, "opt_out_sms") != 0;
+        survey_first &&
+        ((asked && r->o.outcome && strcmp(r->o.outcome, "opt_out_sms") != 0) ||
+         (surveys > 1 && !(r->o.outcome && strcmp(r->o.outcome, "opt_out_sms") == 0)));
     if (first >= 0 && !either && (!several || survey_first)) {
         pick = first;
     } else if (first >= 0) {

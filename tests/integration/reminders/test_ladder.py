@@ -924,6 +924,36 @@ def test_a_digit_for_a_survey_and_a_waiting_reminder_answers_neither(s):
         south_offsets(s, [2])
 
 
+def test_a_score_while_two_surveys_wait_answers_neither(s):
+    """Two visits of one number surveyed the same day (a family's phone):
+    a score replied by SMS could be about either doctor, so neither survey
+    takes it (before, the later one did); each survey's page still does."""
+    p, e164, reply = south_sms(s, "Нина")
+    south_offsets(s, [2], duplicate_hours=0)
+    try:
+        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=40)
+        visits = [common.new_id("a-family-%d" % i) for i in range(2)]
+        for i, (a, doctor) in enumerate(zip(visits, ("dr-sidorova", "dr-ivanov"))):
+            body = {"clinic_id": "demo-south", "patient_id": p, "starts_at": utc(start),
+                    "ends_at": utc(start + datetime.timedelta(minutes=30)), "doctor_id": doctor}
+            ok(s.put_appointment(a, dict(body, version=1, status="booked")))
+            ok(s.put_appointment(a, dict(body, version=2, status="completed")))
+            _, _, sms = twilio_sent(s, "sms", e164, n=i + 1)
+            assert "/nps/" in sms["Body"], sms
+        surveys = ("SELECT coalesce(score::text, '-') FROM reminders.nps_surveys"
+                   " WHERE appointment_id IN ('%s', '%s')"
+                   % tuple(common.appointment_uuid(a) for a in visits))
+        ambiguous = ('clinicflow_reminders_outcomes_total{provider="twilio",'
+                     'result="ambiguous"}')
+        before = cfstack.metric(s.svc, ambiguous)
+        got = reply("9", "SM" + "9b" * 16)
+        assert "<Message>" not in got.raw.decode(), got
+        assert s.sql(surveys) == [["-"], ["-"]], s.sql(surveys)
+        assert cfstack.metric(s.svc, ambiguous) == before + 1
+    finally:
+        south_offsets(s, [2])
+
+
 def test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder(s):
     """A missed visit's re-invite SMS goes unanswered: the patient phones
     and books instead. The new visit's reminder SMS then asks the only
@@ -1166,6 +1196,7 @@ if __name__ == "__main__":
         test_a_survey_is_answered_by_an_sms_reply,
         test_a_reply_that_may_answer_two_visits_answers_neither,
         test_a_digit_for_a_survey_and_a_waiting_reminder_answers_neither,
+        test_a_score_while_two_surveys_wait_answers_neither,
         test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder,
         test_a_reply_to_a_reinvite_after_booking_decides_nothing,
         test_an_answer_closes_the_task_of_the_visits_earlier_reminder,
