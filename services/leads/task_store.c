@@ -240,10 +240,18 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
                    /* closed past the due time while a call answered in
                     * time was under way (tasks.c holds the breach then):
                     * breached once that call is over and was nobody's
-                    * response (a voicemail), or forgotten as stale */
+                    * response (a voicemail), or forgotten as stale; not
+                    * when a person answered a call with the lead's contact
+                    * in time (answered_calls.h keeps it), though the lead
+                    * took a later response first (a staff reply in the
+                    * chat while the call was on) */
                    " held AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
                    " AND d.status = 'closed' AND d.breached_at IS NULL"
                    " AND d.closed_at > d.due_at AND d.due_at <= $1::timestamptz" UNANSWERED_IN_TIME
+                   " AND NOT EXISTS (SELECT 1 FROM leads.answered_calls a"
+                   " JOIN leads.lead_contacts c ON c.network_id = a.network_id"
+                   " AND c.contact_key = a.contact_key WHERE c.lead_id = d.lead_id"
+                   " AND a.answered_at >= d.opened_at AND a.answered_at <= d.due_at)"
                    " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
                    " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
                    " FROM (SELECT task_id FROM due UNION ALL SELECT task_id FROM held) AS b"

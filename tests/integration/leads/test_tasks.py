@@ -703,6 +703,34 @@ def booked_on_voicemail_scenario(stack):
     return True
 
 
+def test_a_late_chat_reply_during_a_call_answered_in_time_is_no_breach(stack):
+    # Staff reply in the chat past the due time while a call answered before
+    # it is under way: the reply is the lead's first response (late), the
+    # breach is held. The call ends answered by a person: the lead was
+    # answered in time, so no breach ever comes.
+    retried(lambda: late_reply_on_call_scenario(stack),
+            "could not see a call's answer within %d s of its lead" % DUE_S)
+
+
+def late_reply_on_call_scenario(stack):
+    started = leads_with_calls_under_way(stack, 1)
+    if not started:
+        return False
+    received, due, (lead,), calls = started
+    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 0.5)
+    responded(stack, lead, datetime.now(timezone.utc))
+    closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 2)
+    assert {e["data"]["closed_by"] for e in closed} == {"response"}, closed
+    call_event(stack, lead["e164"], received + timedelta(seconds=1),
+               call_id=calls[lead["lead_id"]])
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
+    # No event can be awaited for "not breached": the sweepers (every
+    # 200 ms) are given ten rounds once the call is over.
+    time.sleep(2.0)
+    assert breaches(stack, lead["lead_id"]) == []
+    return True
+
+
 def test_a_call_on_a_phone_the_lead_gained_answers_it(stack):
     # A Telegram lead without a phone; the person shares their phone in the
     # chat (a request that merges into the lead and brings it); then the
@@ -1038,6 +1066,7 @@ if __name__ == "__main__":
             test_answered_call_is_the_response,
             test_a_call_under_way_at_the_due_time_holds_the_breach,
             test_a_lead_booked_on_a_call_that_was_a_voicemail_is_breached_at_its_end,
+            test_a_late_chat_reply_during_a_call_answered_in_time_is_no_breach,
             test_a_lead_booked_on_the_call_that_answered_it_is_not_breached,
             test_a_call_on_a_phone_the_lead_gained_answers_it,
             test_a_call_before_the_lead_gained_its_phone_answers_it_when_it_does,
