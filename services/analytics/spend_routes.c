@@ -90,7 +90,7 @@ static int handle_spend(const struct _u_request *req, struct _u_response *resp, 
     struct cf_netconf_snapshot *snap = NULL;
     const struct cf_network *net = NULL;
     json_t *body = NULL, *rows = NULL;
-    char field[64] = "", errbuf[256] = "";
+    char field[128] = "", errbuf[256] = ""; /* a file's column named in field: up to 96 bytes */
     size_t len = 0;
     int rc;
 

@@ -271,8 +271,9 @@ json_t *an_spend_csv(const char *body, size_t len, size_t max_rows, char *field,
         while (c < COLS && !(strlen(col_names[c]) == n && strncasecmp(cell, col_names[c], n) == 0))
             c++;
         if (c == COLS) {
-            char col[40], why[200];
-            snprintf(col, sizeof(col), "%.*s", (int)(n < 32 ? n : 32), cell);
+            /* named by its first 24 characters, whole (UTF-8 already) */
+            char col[24 * 4 + 1], why[200];
+            snprintf(col, sizeof(col), "%.*s", (int)cf_validate_utf8_prefix(cell, n, 24), cell);
             snprintf(why, sizeof(why),
                      "unknown column '%s' (the columns: day, source, medium, campaign, clinic, "
                      "amount, currency)",

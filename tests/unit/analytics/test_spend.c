@@ -106,6 +106,14 @@ static void test_csv(void)
         /* a column misspelt (read as not given, its values would be lost) */
         {"day,source,amount,currency,clinic_id\n2026-11-22,y,1,RUB,c1\n", "line 1: clinic_id"},
         {"day,source,amount,currency,campaing\n2026-11-22,y,1,RUB,spring\n", "line 1: campaing"},
+        /* a long Cyrillic name, named by its first 24 characters, whole */
+        {"day,source,amount,currency,\xD0\xBA\xD0\xBB\xD0\xB8\xD0\xBD\xD0\xB8\xD0\xBA\xD0\xB0"
+         "\xD0\xBA\xD0\xBB\xD0\xB8\xD0\xBD\xD0\xB8\xD0\xBA\xD0\xB0\xD0\xBA\xD0\xBB\xD0\xB8"
+         "\xD0\xBD\xD0\xB8\xD0\xBA\xD0\xB0\xD0\xBA\xD0\xBB\xD0\xB8\xD0\xBD\xD0\xB8\xD0\xBA"
+         "\xD0\xB0x\n2026-11-22,y,1,RUB,c\n",
+         "line 1: \xD0\xBA\xD0\xBB\xD0\xB8\xD0\xBD\xD0\xB8\xD0\xBA\xD0\xB0\xD0\xBA\xD0\xBB"
+         "\xD0\xB8\xD0\xBD\xD0\xB8\xD0\xBA\xD0\xB0\xD0\xBA\xD0\xBB\xD0\xB8\xD0\xBD\xD0\xB8"
+         "\xD0\xBA\xD0\xB0\xD0\xBA\xD0\xBB\xD0\xB8"},
         /* text after a closing quote: where the value ends is a guess */
         {"day,source,amount,currency\n2026-11-22,\"y\" direct,1,RUB\n", "line 2: source"},
         {"day,source,amount,currency\n2026-11-22,y,1,\"RUB\"2026-11-23,b,2,RUB\n",
