@@ -680,16 +680,28 @@ def test_a_lead_booked_on_a_call_that_was_a_voicemail_is_breached_at_its_end(sta
             "could not see a call's answer within %d s of its lead" % DUE_S)
 
 
-def booked_on_voicemail_scenario(stack):
+def closed_past_due_on_a_call(stack, close, closed_by):
+    """A lead with a call under way answered before its due time (as
+    leads_with_calls_under_way), closed past the due time by close(lead, at):
+    its tasks closed by closed_by, the breach held. (received, due, lead,
+    call_id), or None to try again."""
     started = leads_with_calls_under_way(stack, 1)
     if not started:
-        return False
+        return None
     received, due, (lead,), calls = started
-    call_id = calls[lead["lead_id"]]
     time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 0.5)
-    status(stack, lead, datetime.now(timezone.utc), "booked")
+    close(lead, datetime.now(timezone.utc))
     closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 2)
-    assert {e["data"]["closed_by"] for e in closed} == {"status"}, closed
+    assert {e["data"]["closed_by"] for e in closed} == {closed_by}, closed
+    return received, due, lead, calls[lead["lead_id"]]
+
+
+def booked_on_voicemail_scenario(stack):
+    started = closed_past_due_on_a_call(
+        stack, lambda lead, at: status(stack, lead, at, "booked"), "status")
+    if not started:
+        return False
+    received, due, lead, call_id = started
     wait_folded(stack)
     # the sweepers (every 200 ms) given ten rounds with the call under way
     time.sleep(2.0)
@@ -713,16 +725,12 @@ def test_a_late_chat_reply_during_a_call_answered_in_time_is_no_breach(stack):
 
 
 def late_reply_on_call_scenario(stack):
-    started = leads_with_calls_under_way(stack, 1)
+    started = closed_past_due_on_a_call(
+        stack, lambda lead, at: responded(stack, lead, at), "response")
     if not started:
         return False
-    received, due, (lead,), calls = started
-    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 0.5)
-    responded(stack, lead, datetime.now(timezone.utc))
-    closed = wait_tasks(stack, lead["lead_id"], "clinicflow.task.closed", 2)
-    assert {e["data"]["closed_by"] for e in closed} == {"response"}, closed
-    call_event(stack, lead["e164"], received + timedelta(seconds=1),
-               call_id=calls[lead["lead_id"]])
+    received, _, lead, call_id = started
+    call_event(stack, lead["e164"], received + timedelta(seconds=1), call_id=call_id)
     wait_consumed(stack, "clinicflow-leads-calls", CALLS)
     # No event can be awaited for "not breached": the sweepers (every
     # 200 ms) are given ten rounds once the call is over.
