@@ -808,22 +808,42 @@ def test_a_survey_is_answered_by_an_sms_reply(s):
                  % common.appointment_uuid(a)) == [["9"]]
 
 
+def south_reply(s, e164, text, sid):
+    """An SMS from e164 to demo-south's Twilio number, as Twilio posts it."""
+    from test_gateways import ACCOUNT, FROM
+    got = twilio_post(s, PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio", {
+        "AccountSid": ACCOUNT, "MessageSid": sid, "From": e164, "To": FROM, "Body": text})
+    assert got.status == 200, got
+    return got
+
+
 def south_sms(s, name):
     """A demo-south patient who takes no calls: each reminder goes straight
     to its SMS, not confirmed, with a front-desk task. (patient, e164, reply)
     where reply(text, sid) answers by SMS as Twilio posts it."""
-    from test_gateways import ACCOUNT, FROM
     twilio_south(s)
     p, e164 = patient(s, name, {"calls": False, "sms": True})
-    inbound = PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio"
+    return p, e164, lambda text, sid: south_reply(s, e164, text, sid)
 
-    def reply(text, sid):
-        got = twilio_post(s, inbound, {"AccountSid": ACCOUNT, "MessageSid": sid, "From": e164,
-                                       "To": FROM, "Body": text})
-        assert got.status == 200, got
-        return got
 
-    return p, e164, reply
+def reinvite_waiting(s, name):
+    """A demo-south patient (SMS and marketing only) whose visit an hour ago
+    was missed, and its re-invite's SMS out, waiting for an answer (the
+    south policy with re-invites at once and no holdout, which the caller
+    sets back). (patient, e164, the missed visit, the re-invite's SMS)."""
+    twilio_south(s)
+    south_offsets(s, [2], reinvite_after_hours=0, holdout_percent=0)
+    p, e164 = patient(s, name, {"calls": False, "sms": True, "marketing": True})
+    past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
+    missed = common.new_id("a-missed-south")
+    book(s, missed, 1, past, clinic="demo-south", patient=p)
+    book(s, missed, 2, past, status="no_show", clinic="demo-south", patient=p)
+    _, _, sms = twilio_sent(s, "sms", e164, n=1)
+    job = ("SELECT status, coalesce(result, '-') FROM reminders.reminder_jobs"
+           " WHERE kind = 'reinvite' AND appointment_id = '%s'" % common.appointment_uuid(missed))
+    cfstack.wait_until(lambda: s.sql(job) == [["emitted", "sms_sent"]], 30,
+                       "the re-invite's SMS out, waiting")
+    return p, e164, missed, sms
 
 
 def wait_sms_out(s, a, n, what):
@@ -960,31 +980,18 @@ def test_a_reinvite_answered_by_booking_leaves_the_reply_to_the_reminder(s):
     question still open, so "1" confirms it: the re-invite waits for no
     answer once its patient has booked (else the reply may answer either,
     and nobody takes it)."""
-    from test_gateways import ACCOUNT, FROM
-    twilio_south(s)
-    south_offsets(s, [2], reinvite_after_hours=0, holdout_percent=0)
     try:
-        p, e164 = patient(s, "Зоя", {"calls": False, "sms": True, "marketing": True})
-        past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
-        missed = common.new_id("a-missed-south")
-        book(s, missed, 1, past, clinic="demo-south", patient=p)
-        book(s, missed, 2, past, status="no_show", clinic="demo-south", patient=p)
+        p, e164, missed, sms = reinvite_waiting(s, "Зоя")
+        assert "не увиделись" in sms["Body"], sms
         reinvite = ("SELECT status, coalesce(result, '-') FROM reminders.reminder_jobs"
                     " WHERE kind = 'reinvite' AND appointment_id = '%s'"
                     % common.appointment_uuid(missed))
-        _, _, sms = twilio_sent(s, "sms", e164, n=1)
-        assert "не увиделись" in sms["Body"], sms
-        cfstack.wait_until(lambda: s.sql(reinvite) == [["emitted", "sms_sent"]], 30,
-                           "the re-invite's SMS out, waiting")
         a = common.new_id("a-booked-after-reinvite")
         book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p)
         twilio_sent(s, "sms", e164, n=2)
         cfstack.wait_until(lambda: job_of(s, a)[::3] == ("emitted", "sms_sent"), 30,
                            "the reminder's SMS out")
-        got = twilio_post(s, PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio", {
-            "AccountSid": ACCOUNT, "MessageSid": "SM" + "e" * 32, "From": e164, "To": FROM,
-            "Body": "1"})
-        assert got.status == 200, got
+        south_reply(s, e164, "1", "SM" + "e" * 32)
         assert reminder_status(s, a) == "confirmed", (job_of(s, a), s.sql(reinvite))
         assert s.sql(reinvite) == [["emitted", "sms_sent"]], s.sql(reinvite)
     finally:
@@ -997,22 +1004,12 @@ def test_a_reply_to_a_reinvite_after_booking_decides_nothing(s):
     re-invite was answered by the booking, so the reply is told on its send
     and decides nothing (before, it moved the re-invite's ladder: the front
     desk was asked to call and book a patient already booked)."""
-    from test_gateways import ACCOUNT, FROM
-    twilio_south(s)
-    south_offsets(s, [2], reinvite_after_hours=0, holdout_percent=0)
     try:
-        p, e164 = patient(s, "Ада", {"calls": False, "sms": True, "marketing": True})
-        past = utc(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
-        missed = common.new_id("a-missed-south")
-        book(s, missed, 1, past, clinic="demo-south", patient=p)
-        book(s, missed, 2, past, status="no_show", clinic="demo-south", patient=p)
+        p, e164, missed, _ = reinvite_waiting(s, "Ада")
         reinvite = ("SELECT j.status, coalesce(j.result, '-'), s.send_id, coalesce(s.outcome, '-')"
                     " FROM reminders.reminder_jobs j JOIN reminders.sends s USING (job_id)"
                     " WHERE j.kind = 'reinvite' AND j.appointment_id = '%s'"
                     % common.appointment_uuid(missed))
-        twilio_sent(s, "sms", e164, n=1)
-        cfstack.wait_until(lambda: [r[:2] for r in s.sql(reinvite)] == [["emitted", "sms_sent"]],
-                           30, "the re-invite's SMS out, waiting")
         a = common.new_id("a-booked-days-ahead")
         book(s, a, 1, utc(in_s(3 * 86400)), clinic="demo-south", patient=p)
         cfstack.wait_until(lambda: job_of(s, a)[0] == "pending", 30, "the visit's reminder planned")
@@ -1022,10 +1019,7 @@ def test_a_reply_to_a_reinvite_after_booking_decides_nothing(s):
                     if m["event"]["data"].get("patient_id") == common.patient_uuid(p)]
         s.marker()
         tasks_before = patients_tasks()
-        got = twilio_post(s, PUBLIC + "/v1/hooks/reminders/twilio/it-south-twilio", {
-            "AccountSid": ACCOUNT, "MessageSid": "SM" + "7a" * 16, "From": e164, "To": FROM,
-            "Body": "1"})
-        assert got.status == 200, got
+        south_reply(s, e164, "1", "SM" + "7a" * 16)
         [(status, result, send_id, outcome)] = s.sql(reinvite)
         assert (status, result, outcome) == ("emitted", "sms_sent", "confirmed"), s.sql(reinvite)
         ev = outcome_event(s, send_id, "confirmed")["event"]["data"]

@@ -477,6 +477,24 @@ static void test_normalize_text_and_members(void)
 
 /* A form's submitted_at: a claim, the fact's time within an hour before
  * the arrival, the arrival otherwise; never kept in the fact's data. */
+/* The adapter's fact (JSON text) of provider normalized is dated want;
+ * amended (0 or 1) says whether its time was replaced, -1 not checked, and
+ * then its claimed_time is not kept. */
+static void check_dated(const char *provider, const char *clinic, const char *fact,
+                        const char *want, int amended)
+{
+    struct leads_fact f;
+    char got[32];
+    CHECK_INT(normalize(provider, clinic, 4000, fact, &f), 0);
+    cf_time_format(f.time_ms, got);
+    CHECK_STR(got, want);
+    if (amended >= 0)
+        CHECK_INT(f.time_amended, amended);
+    else
+        CHECK(json_object_get(f.data, "claimed_time") == NULL);
+    leads_fact_clear(&f);
+}
+
 static void test_claimed_time(void)
 {
     struct req r;
@@ -502,17 +520,11 @@ static void test_claimed_time(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char fact[256];
-        struct leads_fact f;
         snprintf(fact, sizeof(fact),
                  "{\"event_key\":\"e1\",\"kind\":\"request\",\"time\":\"2026-11-18T11:06:40Z\","
                  "\"phone\":\"+79161234567\",\"claimed_time\":\"%s\"}",
                  cases[i].claimed);
-        CHECK_INT(normalize("generic", "demo-center", 4000, fact, &f), 0);
-        char got[32];
-        cf_time_format(f.time_ms, got);
-        CHECK_STR(got, cases[i].want);
-        CHECK(json_object_get(f.data, "claimed_time") == NULL);
-        leads_fact_clear(&f);
+        check_dated("generic", "demo-center", fact, cases[i].want, -1);
     }
 }
 
@@ -536,17 +548,11 @@ static void test_provider_time_bounds(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char fact[256];
-        struct leads_fact f;
         snprintf(fact, sizeof(fact),
                  "{\"event_key\":\"m1\",\"kind\":\"request\",\"time\":\"%s\","
                  "\"user_id\":\"42\",\"text\":\"hi\"}",
                  cases[i].time);
-        CHECK_INT(normalize("vk", NULL, 4000, fact, &f), 0);
-        char got[32];
-        cf_time_format(f.time_ms, got);
-        CHECK_STR(got, cases[i].want);
-        CHECK_INT(f.time_amended, cases[i].amended);
-        leads_fact_clear(&f);
+        check_dated("vk", NULL, fact, cases[i].want, cases[i].amended);
     }
 }
 
