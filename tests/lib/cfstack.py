@@ -314,12 +314,13 @@ class Service:
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                stacks = thread_stacks(self.proc.pid)
                 self.proc.kill()
                 self.proc.wait()
                 _forget(self)
                 if check:
-                    raise AssertionError("clinicflow-%s did not exit within %ss of SIGTERM:\n%s"
-                                         % (self.name, timeout, self.logs()[-4000:]))
+                    raise AssertionError("clinicflow-%s did not exit within %ss of SIGTERM:\n%s\n%s"
+                                         % (self.name, timeout, self.logs()[-4000:], stacks))
         self.returncode = self.proc.returncode
         _forget(self)
         if check:
@@ -979,7 +980,7 @@ def run(tests, exit=True):
             _results["failed"] += 1
             print("FAIL %s (%.1fs)" % (name, time.monotonic() - started), flush=True)
             traceback.print_exc(file=sys.stdout)
-            _print_service_logs()
+            _print_service_logs(stacks_of=[o for o in _live if o not in before])
             sys.stdout.flush()
         else:
             _results["passed"] += 1
@@ -991,15 +992,46 @@ def run(tests, exit=True):
         exit_status()
 
 
-def _print_service_logs(lines=40):
+def _print_service_logs(lines=40, stacks_of=()):
     """The last lines each running service wrote, so a failure in a run
-    whose processes are gone can still be read."""
+    whose processes are gone can still be read; for those in stacks_of,
+    where each thread is too (a failure that is a wait which never ended
+    shows what the service was doing instead)."""
     for obj in list(_live):
         if isinstance(obj, Service):
             tail = obj.logs().splitlines()[-lines:]
             print("--- last %d lines of clinicflow-%s (pid %s)"
                   % (len(tail), obj.name, obj.proc.pid if obj.proc else "-"))
             print("\n".join(tail))
+            if obj in stacks_of and obj.proc is not None and obj.proc.poll() is None:
+                print(thread_stacks(obj.proc.pid))
+
+
+def thread_stacks(pid, frames=12):
+    """Each thread's name and innermost frames of a live process, through
+    gdb when the machine has it (a diagnosis only: without it, the
+    threads' names and kernel wait channels)."""
+    out = []
+    if shutil.which("gdb"):
+        try:
+            r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-q",
+                                "-ex", "set pagination off",
+                                "-ex", "thread apply all bt %d" % frames],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+            text = r.stdout.decode("utf-8", "replace")
+            keep = [ln for ln in text.splitlines() if ln.startswith(("Thread ", "#"))]
+            if keep:
+                return "--- threads of pid %d\n%s" % (pid, "\n".join(keep))
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    try:
+        for tid in sorted(os.listdir("/proc/%d/task" % pid), key=int):
+            base = "/proc/%d/task/%s/" % (pid, tid)
+            with open(base + "comm") as f, open(base + "wchan") as g:
+                out.append("%s %s %s" % (tid, f.read().strip(), g.read().strip()))
+    except OSError:
+        pass
+    return "--- threads of pid %d (name, wait channel)\n%s" % (pid, "\n".join(out))
 
 
 def exit_status():
