@@ -281,6 +281,7 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
         snprintf(errbuf, errbuf_size, "no send matches");
         rc = CF_ENOTFOUND;
     } else {
+        r->o.occurrence = reply_id[0] ? reply_id : NULL;
         rc = reminders_outcome_apply(conn, snap,
                                      json_string_value(json_object_get(ch->doc, "clinic_id")),
                                      &r->o, cf_time_now_ms(), out, applied, errbuf, errbuf_size);

@@ -35,6 +35,12 @@ struct reminders_outcome {
     /* an SMS reply to a send that no longer waits for one (hooks.c,
      * SMS_WAITS_SQL): recorded and told, it moves no ladder */
     int late;
+    /* what makes this report one of its own, NULL when the same outcome
+     * reported again is the same report: an SMS reply's id (hooks.c).
+     * Part of the event's id, so a patient who answers "1", then "2",
+     * then "1" again tells the last "1" as a new event, not as a copy of
+     * the first that consumers would drop. */
+    const char *occurrence;
 };
 
 /* Applies o on conn, in the caller's transaction, at now_ms, to a send of

@@ -49,6 +49,10 @@ void outcome_event(struct cf_event *ev, const json_t *row, const struct reminder
     cf_event_derive(ev, str(row, "send_id"), "reminder.outcome", o->outcome, "reminders/outcomes",
                     str(row, "send_id"), now_ms, str(row, "network_id"), str(row, "clinic_id"),
                     data);
+    if (o->occurrence) {
+        const char *parts[] = {str(row, "send_id"), "reminder.outcome", o->outcome, o->occurrence};
+        cf_uuid5(parts, 4, ev->id);
+    }
 }
 
 /* A reminder task's data (task.json) about the visit of row's send, with

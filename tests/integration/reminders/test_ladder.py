@@ -1146,6 +1146,34 @@ def test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminde
         south_offsets(s, [2])
 
 
+def test_a_patient_who_changes_their_answer_twice_is_told_each_time(s):
+    """"1", then "2", then "1" again to one SMS: the last is an event of
+    its own on the outcomes topic. Its id was the first "1"'s, so every
+    consumer that drops a copy by id dropped it, and a BI team's last word
+    of the patient was "2"."""
+    p, e164, reply = south_sms(s, "Зоя")
+    a = common.new_id("a-changes-answer")
+    book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p)
+    twilio_sent(s, "sms", e164, n=1)
+    wait_sms_out(s, a, 1, "the reminder's SMS out")
+
+    def told():
+        return [m["event"] for m in s.messages(OUTCOMES, key=common.patient_uuid(p))
+                if m["event"]["data"].get("appointment_id") == common.appointment_uuid(a)
+                and m["event"]["data"]["outcome"] in ("confirmed", "declined")]
+    for n, (text, sid) in enumerate([("1", "0f"), ("2", "0e"), ("1", "0d")]):
+        reply(text, "SM" + sid * 16)
+        # each reply is told before the next comes
+        cfstack.wait_until(lambda: len(told()) == n + 1, 30, "reply %d told" % (n + 1))
+    events = told()
+    assert len({e["data"]["send_id"] for e in events}) == 1, events
+    assert [e["data"]["outcome"] for e in events] == ["confirmed", "declined", "confirmed"], events
+    assert len({e["id"] for e in events}) == 3, events
+    # the first answer decided the visit; the later ones are told, deciding nothing
+    assert [e["data"].get("reminder_status") for e in events] == ["confirmed", None, None], events
+    assert reminder_status(s, a) == "confirmed"
+
+
 def test_a_patient_erased_while_called_is_neither_called_again_nor_kept(s):
     """The tombstone comes while the patient's reminder call is out (the
     dialer holds the request): the phone the erasure cleared from the send
@@ -1197,6 +1225,7 @@ if __name__ == "__main__":
         test_a_reply_answers_a_visit_whose_two_reminders_wait,
         test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminder_back,
         test_a_patient_erased_while_called_is_neither_called_again_nor_kept,
+        test_a_patient_who_changes_their_answer_twice_is_told_each_time,
         test_a_twilio_call_ended_with_no_key_is_retried,
         test_no_answer_twice_then_sms_and_a_task,
         test_after_the_twilio_retry_the_sms_goes,
