@@ -119,12 +119,11 @@ int leads_fold_open(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *
                     const json_t *keys, const json_t *patients, json_t **out_lead,
                     struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
-    static const char *const copied[] = {"provider", "channel",        "external",
-                                         "contact",  "contact_key",    "contact_keys",
-                                         "text",     "text_truncated", "subject",
-                                         "service",  "consent",        "form_id",
-                                         "referral", "code",           "callback_requested",
-                                         NULL};
+    static const char *const copied[] = {
+        "provider",     "channel", "external",       "contact", "contact_key",
+        "contact_keys", "text",    "text_truncated", "subject", "service",
+        "consent",      "form_id", "referral",       "code",    "callback_requested",
+        "erased",       NULL};
     json_t *j_lead = json_object(), *j_code_tags = NULL, *j_pat = NULL;
     const char *code = json_string_value(json_object_get(ev->data, "code"));
     char lead_id[CF_UUID_STR_LEN + 1];
@@ -368,11 +367,27 @@ out:
     return rc;
 }
 
+/* rows (leads_store_erased's) of the contact keys of request number e,
+ * of network_id, dated at_ms, appended. */
+void leads_erased_rows(json_t *rows, size_t e, const char *network_id, const json_t *keys,
+                       int64_t at_ms)
+{
+    size_t k;
+    json_t *j_k;
+    json_array_foreach(keys, k, j_k)
+    {
+        json_array_append_new(rows,
+                              json_pack("{s:I, s:s, s:O, s:I}", "e", (json_int_t)e, "n", network_id,
+                                        "k", json_object_get(j_k, "key"), "t", (json_int_t)at_ms));
+    }
+}
+
 static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *ev,
                         struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
     json_t *keys = leads_fact_keys(ev->data), *plain = json_array(), *locks = NULL;
-    json_t *j_lead = NULL, *j_next = NULL;
+    json_t *j_lead = NULL, *j_next = NULL, *rows = json_array(), *erased = json_object();
+    struct cf_event as_erased = {0};
     char lead_id[CF_UUID_STR_LEN + 1];
     int rc;
 
@@ -389,6 +404,16 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
     json_array_append_new(locks, json_string(own));
     free(own);
     rc = leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
+    /* a person erased since it was sent (still on leads.raw then): it is
+     * stored as the erasure left their other leads */
+    leads_erased_rows(rows, 0, ev->networkid, keys, ev->time_ms);
+    if (rc == 0)
+        rc = leads_store_erased(conn, rows, erased, errbuf, errbuf_size);
+    if (rc == 0 && json_object_size(erased) > 0) {
+        as_erased = *ev;
+        as_erased.data = leads_erased_fact(ev->data);
+        ev = &as_erased;
+    }
     if (rc == 0)
         rc = json_array_size(plain) == 0
                  ? CF_ENOTFOUND
@@ -398,6 +423,10 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
         rc = request_apply(ctx, conn, ev, keys, j_lead, j_next, out, errbuf, errbuf_size);
         j_lead = j_next = NULL;
     }
+    if (ev == &as_erased)
+        json_decref(as_erased.data);
+    json_decref(erased);
+    json_decref(rows);
     json_decref(j_lead);
     json_decref(j_next);
     json_decref(locks);

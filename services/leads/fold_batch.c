@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/patients.h"
 #include "common/time.h"
+#include "common/xmalloc.h"
 
 struct run {
     json_t *leads;    /* lead id -> document: the leads found, and those opened */
@@ -215,6 +216,10 @@ int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *c
     };
     json_t *locks = json_array(), *keys = json_array();
     json_t *key_rows = json_array(), *lead_rows = json_array(), *rows = json_array();
+    json_t *erased_rows = json_array(), *erased = json_object();
+    /* the requests as applied: a person erased since, as the erasure left it */
+    const struct cf_event **use = cf_xcalloc(n ? n : 1, sizeof(*use));
+    struct cf_event *as_erased = cf_xcalloc(n ? n : 1, sizeof(*as_erased));
     int rc = 0;
 
     if (!leads_batch_plan(evs, n, locks, keys)) {
@@ -234,11 +239,27 @@ int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *c
         rc = read_patients(ctx, conn, &r, key_rows, errbuf, errbuf_size);
     if (rc == 0)
         rc = leads_answered_calls_unclaimed(conn, key_rows, r.calls, errbuf, errbuf_size);
+    for (size_t i = 0; i < n; i++) {
+        use[i] = evs[i];
+        leads_erased_rows(erased_rows, i, evs[i]->networkid, json_array_get(keys, i),
+                          evs[i]->time_ms);
+    }
+    if (rc == 0)
+        rc = leads_store_erased(conn, erased_rows, erased, errbuf, errbuf_size);
+    const char *e;
+    json_t *j_true;
+    json_object_foreach(erased, e, j_true)
+    {
+        const size_t i = strtoul(e, NULL, 10);
+        as_erased[i] = *evs[i];
+        as_erased[i].data = leads_erased_fact(evs[i]->data);
+        use[i] = &as_erased[i];
+    }
     tm[1] = cf_time_mono_ms();
     for (size_t i = 0; i < n && rc == 0; i++) {
-        cf_log_set_request_id(evs[i]->id);
+        cf_log_set_request_id(use[i]->id);
         rc =
-            apply_request(ctx, conn, &r, evs[i], json_array_get(keys, i), out, errbuf, errbuf_size);
+            apply_request(ctx, conn, &r, use[i], json_array_get(keys, i), out, errbuf, errbuf_size);
     }
     cf_log_set_request_id(NULL);
     const char *id;
@@ -258,6 +279,12 @@ int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *c
                  n, (long long)(tm[1] - tm[0]), (long long)(tm[2] - tm[1]),
                  (long long)(tm[3] - tm[2]), json_array_size(rows));
 out:
+    for (size_t i = 0; i < n; i++)
+        json_decref(as_erased[i].data);
+    free(as_erased);
+    free(use);
+    json_decref(erased);
+    json_decref(erased_rows);
     json_decref(rows);
     json_decref(lead_rows);
     json_decref(key_rows);

@@ -10,6 +10,7 @@
 #define CF_LEADS_FOLD_STEPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -39,6 +40,11 @@ int leads_fold_open(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *
  * that opened it: 1 when they changed j_lead, else 0. */
 int leads_fold_apply_waiting(struct leads_ctx *ctx, json_t *j_lead, const json_t *j_waiting,
                              struct cf_outbox *out);
+
+/* rows (leads_store_erased's) of the contact keys (leads_fact_keys's) of
+ * request number e, of network_id, dated at_ms, appended. */
+void leads_erased_rows(json_t *rows, size_t e, const char *network_id, const json_t *keys,
+                       int64_t at_ms);
 
 /* One fact (a request, response or status) by the fold's rules, with
  * its events queued on out: 0, CF_EINVAL when the fact is rejected, or

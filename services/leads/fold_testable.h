@@ -36,6 +36,13 @@ int leads_merges(int64_t received_ms, int64_t last_ms, int64_t request_ms, long 
  * its strength says) when not among them. Empty when it has none. */
 json_t *leads_fact_keys(const json_t *j_fact);
 
+/* A request fact as the erasure of its person leaves it (new object):
+ * what the person wrote and how to reach them gone (contact empty, no
+ * text or subject), "erased": true, the rest (keys, ids, times, tags)
+ * as it was. The fold stores a request of a person erased after it
+ * was made this way (leads_store_erased). */
+json_t *leads_erased_fact(const json_t *j_fact);
+
 /* Gives the lead j_lead the keys (leads_fact_keys's) of a kind it lacks in
  * its contact_keys; its contact_key becomes the strongest it has (phone,
  * then e-mail, then messenger). 1 when it gained one, else 0. */

@@ -76,6 +76,18 @@ json_t *leads_fact_keys(const json_t *j_fact)
     return out;
 }
 
+json_t *leads_erased_fact(const json_t *j_fact)
+{
+    static const char *const gone[] = {"text", "text_truncated", "subject"};
+    json_t *j = json_copy((json_t *)j_fact);
+
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+        json_object_del(j, gone[i]);
+    json_object_set_new(j, "contact", json_object());
+    json_object_set_new(j, "erased", json_true());
+    return j;
+}
+
 int leads_gain_keys(json_t *j_lead, const json_t *keys)
 {
     const json_t *j_had = json_object_get(j_lead, "contact_keys");
@@ -269,8 +281,10 @@ json_t *leads_public_lead(const json_t *j_lead)
     for (const char *const *k = members; *k; k++) {
         json_t *v = json_object_get(j_lead, *k);
         /* a lead with no key (a phone that is no number) has no
-         * contact_keys: lead.json wants one at least when present */
-        if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
+         * contact_keys: lead.json wants one at least when present; an
+         * erased person's contact is empty, and lead.json wants one */
+        if (v && !json_is_null(v) &&
+            !(json_is_object(v) && json_object_size(v) == 0 && strcmp(*k, "contact") != 0))
             json_object_set(j, *k, v);
     }
     return j;

@@ -421,7 +421,10 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
      * stranger may hold the number since; another patient's leads stay
      * theirs). Their documents lose what the person wrote and how to
      * reach them; the callback tasks the number to call; the webhook
-     * deliveries of their events (the whole event, sent or not) go. */
+     * deliveries of their events (the whole event, sent or not) go. Each
+     * key is kept with the erasure's time (leads.erasures): a request of
+     * the person dated before it, still on leads.raw now, is stored erased
+     * when it is folded (leads_store_erased_keys). */
     int rc = cf_pg_exec(
         conn,
         "WITH e AS (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $2::uuid::text"
@@ -429,6 +432,9 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
         " JOIN leads.lead_contacts c ON c.network_id = q.n AND c.contact_key = q.k"
         " JOIN leads.leads l ON l.lead_id = c.lead_id"
         " WHERE l.patient_id IS NULL AND (q.u IS NULL OR l.received_at <= q.u)),"
+        " x AS (INSERT INTO leads.erasures (network_id, contact_key, erased_at, held_until)"
+        " SELECT q.n, q.k, now(), q.u FROM " CF_PATIENTS_ERASED_KEYS_SQL " AS q"
+        " ON CONFLICT DO NOTHING),"
         " t AS (UPDATE leads.tasks SET doc = doc - 'contact'"
         " WHERE lead_id IN (SELECT lead_id FROM e) AND doc ? 'contact'),"
         " d AS (DELETE FROM leads.deliveries WHERE lead_id IN (SELECT lead_id FROM e))"
@@ -437,6 +443,31 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
         " WHERE lead_id IN (SELECT lead_id FROM e)",
         2, params, NULL, errbuf, errbuf_size);
     free(contacts_text);
+    return rc;
+}
+
+int leads_store_erased(PGconn *conn, const json_t *rows, json_t *erased, char *errbuf,
+                       size_t errbuf_size)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    char *rows_text = cf_json_dumps(rows);
+    const char *params[] = {rows_text};
+    PGresult *res = NULL;
+    /* the table is empty but for the days after an erasure: the rows
+     * are not even read then */
+    int rc = cf_pg_exec(conn,
+                        "SELECT DISTINCT r.e FROM json_to_recordset($1::json)"
+                        " AS r(e int, n text, k text, t bigint)"
+                        " JOIN leads.erasures x ON x.network_id = r.n AND x.contact_key = r.k"
+                        " WHERE EXISTS (SELECT 1 FROM leads.erasures)"
+                        " AND to_timestamp(r.t / 1000.0) <= x.erased_at"
+                        " AND (x.held_until IS NULL OR to_timestamp(r.t / 1000.0) <= x.held_until)",
+                        1, params, &res, errbuf, errbuf_size);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        json_object_set_new(erased, PQgetvalue(res, i, 0), json_true());
+    PQclear(res);
+    free(rows_text);
     return rc;
 }
 

@@ -114,6 +114,17 @@ int leads_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *c
 int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
                       size_t errbuf_size);
 
+/* Which requests are of a person erased since: rows ([{"e": the
+ * request's number, "n": network, "k": one of its contact keys, "t": its
+ * time in ms}]) matched against leads.erasures (an erasure of the key
+ * came after the request, while the person held the key); erased (an
+ * object) gets "<e>": true for each. The fold then stores the request
+ * erased (leads_erased_fact). In the caller's transaction, after the
+ * keys' locks: an erasure that waited for them comes after this fold's
+ * commit and finds its lead stored. */
+int leads_store_erased(PGconn *conn, const json_t *rows, json_t *erased, char *errbuf,
+                       size_t errbuf_size);
+
 /* The erasure as the patients view calls it on a tombstone
  * (cf_patients_erase_fn). */
 int leads_erase_person(void *arg, PGconn *conn, const char *patient_id, const json_t *contacts,

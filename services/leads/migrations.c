@@ -193,6 +193,15 @@ const struct cf_migration cf_leads_migrations[] = {
      "CREATE INDEX IF NOT EXISTS tasks_respond_held ON tasks (due_at)"
      " WHERE kind = 'respond' AND status = 'closed' AND breached_at IS NULL"
      " AND closed_at > due_at;"},
+    /* A patient's tombstone erases the leads stored by then; a request of
+     * the person still on leads.raw, folded after it, is stored erased
+     * too (fold.c, fold_batch.c): the erasure keeps each contact key it
+     * erased, when, and until when the person held it. */
+    {15, "erasures",
+     "CREATE TABLE IF NOT EXISTS erasures ("
+     " network_id text NOT NULL, contact_key text NOT NULL, erased_at timestamptz NOT NULL,"
+     " held_until timestamptz, PRIMARY KEY (network_id, contact_key, erased_at));"
+     "CREATE INDEX IF NOT EXISTS erasures_erased_at ON erasures (erased_at);"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

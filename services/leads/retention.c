@@ -17,6 +17,10 @@
  *                   (no foreign key joins them since migration 6); an
  *                   open lead never, nor one an open task still names
  *                   (the SLA sweeper reads the lead of an open task)
+ *   erasures        by erased_at, as applied_events: a request of an erased
+ *                   person is stored erased while it may still be folded
+ *                   (from leads.raw, 7 days; a DLQ replay), and the fold
+ *                   forgets what it applied no sooner
  *
  * leads.pending_facts leave by pending.c's expiry. The README says why
  * each default is what it is.
@@ -65,6 +69,7 @@ void leads_retention_sweeper(void *vctx)
          DELETE_DELIVERIES},
         {"tasks", "leads.tasks", "updated_at", ctx->cfg.retention_tasks_days, DELETE_TASKS},
         {"leads", "leads.leads", "last_message_at", ctx->cfg.retention_leads_days, DELETE_LEADS},
+        {"erasures", "leads.erasures", "erased_at", ctx->cfg.retention_applied_events_days, NULL},
     };
     const struct cf_retention_conf conf = {
         .svc = ctx->svc,

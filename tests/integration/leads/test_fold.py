@@ -788,6 +788,63 @@ def test_erasure_reaches_a_number_given_up(stack):
     assert callback_contact(theirs) == [[new]], callback_contact(theirs)
 
 
+def test_a_request_folded_after_its_persons_erasure_is_stored_erased(stack):
+    """A request the person sent before their tombstone, still on
+    leads.raw when the erasure ran (the fold behind), was stored whole:
+    the erasure had looked at the leads stored by then. It is now stored
+    as the erasure left the person's other leads, and its event says
+    nothing of them either. A stranger's request from another number, and
+    the person's own written after the erasure, are kept."""
+    mine, strangers = "+79160000031", "+79160000032"
+    kmine = key_of(mine)
+    pid = str(uuid.uuid4())
+    upsert_patient(stack, pid, [mine])
+
+    def request(key, name, number, text, time):
+        return stack.fact("request", key, {"contact": {"name": name, **phone(number)},
+                                           "text": text, "callback_requested": True},
+                          keys={"phone": key_of(number)}, time=time)
+
+    first = request("erased-late-1", "Nina", mine, "her first", "2026-11-01T07:00:00Z")
+    stack.wait_folded()
+    assert json.loads(stack.row(lead_of(first))[0][2])["patient_id"] == pid
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)
+    wait_until(lambda: json.loads(stack.row(lead_of(first))[0][2]).get("erased"), 60,
+               "the patient's lead erased")
+    # sent days before the erasure (two at once, as a backlog comes), and
+    # folded only now
+    late = [request("erased-late-2", "Nina", mine, "sent before she was erased",
+                    "2026-11-20T07:00:00Z"),
+            request("erased-late-3", "Nina", mine, "and once more", "2026-11-25T07:00:00Z")]
+    stranger = request("erased-late-4", "Stas", strangers, "not hers", "2026-11-20T07:00:00Z")
+    after = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=5)
+    again = request("erased-late-5", "Nina", mine, "written after the erasure",
+                    after.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    stack.wait_folded()
+
+    def doc(fact):
+        return json.loads(stack.row(lead_of(fact))[0][2])
+
+    for f in late:
+        d = doc(f)
+        assert d.get("erased") and not d.get("contact") and "text" not in d, d
+        assert d["contact_key"] == kmine and d.get("patient_id") is None, d
+        received = [e for e in stack.events() if e["subject"] == lead_of(f)
+                    and e["type"] == "clinicflow.lead.received"]
+        assert len(received) == 1 and received[0]["data"]["contact"] == {}, received
+        assert "Nina" not in json.dumps(received) and "before she" not in json.dumps(received)
+        # its callback task has no number to call
+        assert cfstack.psql(stack.dsn, "SELECT coalesce(doc->'contact'->>'e164', '-')"
+                            " FROM leads.tasks WHERE lead_id = '%s' AND kind = 'callback'"
+                            % lead_of(f)) in ([["-"]], []), lead_of(f)
+    d = doc(stranger)
+    assert not d.get("erased") and d["contact"]["name"] == "Stas", d
+    d = doc(again)
+    assert not d.get("erased") and d["text"] == "written after the erasure", d
+    assert cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.erasures WHERE contact_key = '%s'"
+                        % kmine) == [["1"]]
+
+
 def partitions(stack):
     p = subprocess.run(["kcat", "-b", stack.broker.bootstrap, "-L", "-t", RAW, "-J"],
                        capture_output=True, timeout=30)
@@ -909,6 +966,7 @@ if __name__ == "__main__":
             test_a_fact_a_run_applies_is_not_the_expirys,
             test_patient_class_and_tombstone_erasure,
             test_erasure_reaches_a_number_given_up,
+            test_a_request_folded_after_its_persons_erasure_is_stored_erased,
             test_consumer_threads_carry_their_groups_names)], exit=False)
     finally:
         s.close()

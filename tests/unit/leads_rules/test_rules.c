@@ -14,6 +14,7 @@
 
 #include "cftest.h"
 #include "common/err.h"
+#include "common/json_text.h"
 #include "common/patients.h"
 #include "common/time.h"
 #include "fold_testable.h"
@@ -299,6 +300,50 @@ static void test_public_lead_leaves_the_fold_own_out(void)
     json_decref(lead);
 }
 
+/* A request of a person erased since it was made: nothing of what they
+ * wrote or how to reach them, the keys and tags as they were; its lead's
+ * public form still has the (empty) contact lead.json requires. */
+static void test_erased_fact(void)
+{
+    json_t *fact = json_pack(
+        "{s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}}, s:s, s:{s:s}, s:s, s:s, s:b, s:s, s:{s:s}}", "kind",
+        "request", "contact", "name", "Olga", "email", "olga@example.org", "phone", "raw",
+        "8 916 000-00-21", "kind", "e164", "e164", "+79160000021", "contact_key", "k-phone",
+        "contact_keys", "phone", "k-phone", "text", "my tooth", "subject", "urgent",
+        "text_truncated", 1, "provider_event_id", "f1", "tags", "utm_source", "vk");
+    json_t *erased = leads_erased_fact(fact);
+    CHECK(json_is_object(json_object_get(erased, "contact")));
+    CHECK_INT((int)json_object_size(json_object_get(erased, "contact")), 0);
+    CHECK(!json_object_get(erased, "text") && !json_object_get(erased, "subject") &&
+          !json_object_get(erased, "text_truncated"));
+    CHECK(json_is_true(json_object_get(erased, "erased")));
+    CHECK_STR(str(erased, "contact_key"), "k-phone");
+    CHECK_STR(str(json_object_get(erased, "contact_keys"), "phone"), "k-phone");
+    CHECK_STR(str(json_object_get(erased, "tags"), "utm_source"), "vk");
+    char *text = cf_json_dumps(erased);
+    CHECK(!strstr(text, "Olga") && !strstr(text, "olga@") && !strstr(text, "0000021") &&
+          !strstr(text, "tooth"));
+    free(text);
+    /* the fact itself is left as it was */
+    CHECK_STR(str(fact, "text"), "my tooth");
+    CHECK_STR(str(json_object_get(fact, "contact"), "name"), "Olga");
+    /* its keys are the fact's (the fold reads them before it strips it) */
+    json_t *keys = leads_fact_keys(fact), *keys_erased = leads_fact_keys(erased);
+    CHECK(json_equal(keys, keys_erased));
+    json_decref(keys_erased);
+    json_decref(keys);
+
+    json_t *lead = json_pack("{s:s, s:o, s:o}", "lead_id", "l1", "contact", json_object(),
+                             "contact_keys", json_object());
+    json_t *pub = leads_public_lead(lead);
+    CHECK(json_is_object(json_object_get(pub, "contact")));
+    CHECK(!json_object_get(pub, "contact_keys")); /* an empty one is still left out */
+    json_decref(pub);
+    json_decref(lead);
+    json_decref(erased);
+    json_decref(fact);
+}
+
 /* The patient class a new lead gets from the shared view (common/patients.h). */
 static void test_patient_class(void)
 {
@@ -512,6 +557,7 @@ int main(void)
     test_status_rules();
     test_public_lead_leaves_the_fold_own_out();
     test_patient_class();
+    test_erased_fact();
     test_batch_plan();
     return cf_test_done();
 }
