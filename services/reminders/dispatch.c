@@ -175,16 +175,18 @@ static int held_back(PGconn *mc, const struct plan_policy *policy, const struct 
 }
 
 /* The send's text: the clinic's template for the patient's language and
- * the channel (a re-invite's own), with the visit's details. A new
- * string. */
+ * the channel (a re-invite's own), with the visit's details; a built-in
+ * one asks for no reply the gateway ch cannot bring back. A new string. */
 static char *message_text(const struct cf_network *net, const struct cf_clinic *clinic,
-                          const json_t *patient, const json_t *appointment, const char *kind,
-                          const char *channel, int64_t visit_ms, const char *link)
+                          const struct cf_channel *ch, const json_t *patient,
+                          const json_t *appointment, const char *kind, const char *channel,
+                          int64_t visit_ms, const char *link)
 {
     const char *lang = json_string_value(json_object_get(patient, "language"));
     const char *tmpl = msg_template_pick(json_object_get(net->doc, "reminder_policies"),
                                          json_object_get(clinic->doc, "reminder_policy"), lang,
-                                         kind && strcmp(kind, "reminder") != 0 ? kind : channel);
+                                         kind && strcmp(kind, "reminder") != 0 ? kind : channel,
+                                         gateway_takes_replies(ch));
     const struct msg_values v = {
         .first_name = json_string_value(json_object_get(patient, "first_name")),
         .doctor = json_string_value(json_object_get(appointment, "doctor_name")),
@@ -367,7 +369,7 @@ int reminders_dispatch_apply(void *vctx, PGconn *conn, const struct cf_event *ev
                                  lang, cf_time_now_ms() + NPS_TTL_MS, errbuf, errbuf_size)) != 0)
             goto out;
     }
-    text = message_text(net, clinic, view.patient, view.appointment, kind, channel,
+    text = message_text(net, clinic, ch, view.patient, view.appointment, kind, channel,
                         cf_time_json_get(cmd, "visit_at"), link);
     if (strcmp(channel, "sms") == 0) {
         struct msg_segments seg = {0};

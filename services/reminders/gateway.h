@@ -42,6 +42,12 @@ struct gateway_result {
  * number to call from (its SMS go through its messaging service). */
 int gateway_can(const struct cf_channel *ch, const char *channel);
 
+/* 1 when a patient's answer to an SMS sent through ch comes back: Twilio
+ * posts the patient's reply to our hook, a webhook gateway reports it as
+ * the send's outcome (confirmed, declined, opt_out_sms); SMS.ru sends
+ * from a sender name and reports delivery only. */
+int gateway_takes_replies(const struct cf_channel *ch);
+
 /* Sends m through ch: 0 with *r set, or CF_EUNAVAIL when nothing went out
  * and the gateway may take it later (no connection; SMS.ru's passing
  * trouble), or CF_EINVAL when the channel cannot make such a send (errbuf

@@ -262,6 +262,11 @@ int gateway_can(const struct cf_channel *ch, const char *channel)
     return strcmp(ch->provider, "smsru") != 0;
 }
 
+int gateway_takes_replies(const struct cf_channel *ch)
+{
+    return strcmp(ch->provider, "smsru") != 0;
+}
+
 int gateway_send(struct reminders_ctx *ctx, const struct cf_channel *ch,
                  const struct gateway_message *m, struct gateway_result *r, char *errbuf,
                  size_t errbuf_size)

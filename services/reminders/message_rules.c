@@ -471,6 +471,31 @@ static const char *const default_templates[2][5] = {
         },
 };
 
+/* The built-in SMS texts for a gateway that brings no answer back
+ * (SMS.ru): a text that asked for "1", "2" or "СТОП" would be answered
+ * into the void, so these ask for a call to the clinic instead. Unset:
+ * the one above. */
+static const char *const default_no_reply_templates[2][5] = {
+    [LANG_RU] =
+        {
+            [CHANNEL_SMS] = "Ждём вас {date} в {time}: {clinic}, {address}. "
+                            "Если планы изменились, позвоните нам.",
+            [CHANNEL_REINVITE] = "{first_name}, мы не увиделись {date}. Позвоните нам, чтобы "
+                                 "выбрать новое время. {clinic}",
+            [CHANNEL_RECALL] = "{first_name}, пора на профилактический осмотр в {clinic}. "
+                               "Позвоните нам, чтобы записаться.",
+        },
+    [LANG_EN] =
+        {
+            [CHANNEL_SMS] = "{first_name}, a reminder of your visit on {date} at {time}: "
+                            "{clinic}, {address}. If your plans change, please call us.",
+            [CHANNEL_REINVITE] = "{first_name}, we missed you on {date}. Please call us to find "
+                                 "a new time. {clinic}",
+            [CHANNEL_RECALL] = "{first_name}, it is time for your check-up at {clinic}. Please "
+                               "call us to book.",
+        },
+};
+
 /* A policy's templates.<lang>.<channel> when it is a non-empty string. */
 static const char *policy_template(const json_t *j_policy, const char *lang, const char *channel)
 {
@@ -481,7 +506,7 @@ static const char *policy_template(const json_t *j_policy, const char *lang, con
 }
 
 const char *msg_template_pick(const json_t *j_network_policies, const json_t *j_clinic_policy,
-                              const char *language, const char *channel)
+                              const char *language, const char *channel, int replies)
 {
     int lang = language && strcmp(language, "en") == 0 ? LANG_EN : LANG_RU;
     const char *lang_key = lang == LANG_EN ? "en" : "ru";
@@ -501,5 +526,9 @@ const char *msg_template_pick(const json_t *j_network_policies, const json_t *j_
     const char *tmpl = policy_template(j_clinic_policy, lang_key, channel);
     if (!tmpl)
         tmpl = policy_template(j_network_policies, lang_key, channel);
-    return tmpl ? tmpl : default_templates[lang][ch];
+    if (tmpl)
+        return tmpl;
+    if (!replies && default_no_reply_templates[lang][ch])
+        return default_no_reply_templates[lang][ch];
+    return default_templates[lang][ch];
 }

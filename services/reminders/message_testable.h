@@ -80,9 +80,13 @@ int msg_template_check(const char *tmpl, char *errbuf, size_t errbuf_size);
  * reminder_policy (j_clinic_policy, the policy object itself, may be NULL)
  * templates.<lang>.<channel>, over the network's reminder_policies
  * (j_network_policies, may be NULL) templates.<lang>.<channel>, over the
- * built-in defaults. Borrowed: from the JSON given (valid while it lives)
- * or static. NULL only for an unknown channel. */
+ * built-in defaults. replies 0: the channel's gateway brings no answer
+ * back (gateway_takes_replies), and the built-in SMS, re-invite and
+ * recall texts ask the patient to call instead of to reply (a clinic's or
+ * network's own template is used as written). Borrowed: from the JSON
+ * given (valid while it lives) or static. NULL only for an unknown
+ * channel. */
 const char *msg_template_pick(const json_t *j_network_policies, const json_t *j_clinic_policy,
-                              const char *language, const char *channel);
+                              const char *language, const char *channel, int replies);
 
 #endif

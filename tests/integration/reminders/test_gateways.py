@@ -316,6 +316,10 @@ def test_smsru_sends_the_sms_and_reads_its_statuses(s):
     _, sms_id, fields = wait_sent(s, "smsru", e164)
     assert fields["to"] == e164.lstrip("+") and fields["json"] == "1", fields
     assert "demo" in fields["msg"].lower() or "ждём" in fields["msg"].lower(), fields
+    # SMS.ru brings no reply back: the built-in text asks for a call, not
+    # for a "1" or a СТОП nobody would read
+    assert "Ответьте" not in fields["msg"] and "СТОП" not in fields["msg"], fields
+    assert "позвоните нам" in fields["msg"], fields
     # SMS.ru sends no robot call: that rung was skipped
     reasons = s.sql("SELECT s.channel, s.status, coalesce(s.reason, '-') FROM reminders.sends s"
                     " JOIN reminders.reminder_jobs j USING (job_id) WHERE j.appointment_id ="

@@ -329,13 +329,16 @@ static void test_template_check(void)
     CHECK_INT(msg_template_check("{{foo_1}}", errbuf, sizeof(errbuf)), CF_EINVAL);
     CHECK_STR(errbuf, "unknown placeholder {foo_1}");
 
-    /* every built-in template passes */
-    const char *langs[] = {"ru", "en"}, *channels[] = {"call", "sms"};
+    /* every built-in template passes, those for a gateway that brings no
+     * reply back too */
+    const char *langs[] = {"ru", "en"}, *channels[] = {"call", "sms", "reinvite", "nps", "recall"};
     for (size_t l = 0; l < 2; l++)
-        for (size_t c = 0; c < 2; c++)
-            CHECK_INT(msg_template_check(msg_template_pick(NULL, NULL, langs[l], channels[c]),
-                                         errbuf, sizeof(errbuf)),
-                      0);
+        for (size_t c = 0; c < 5; c++)
+            for (int replies = 0; replies < 2; replies++)
+                CHECK_INT(msg_template_check(
+                              msg_template_pick(NULL, NULL, langs[l], channels[c], replies), errbuf,
+                              sizeof(errbuf)),
+                          0);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -346,10 +349,10 @@ static int ends_with(const char *s, const char *suffix)
 
 static void test_defaults(void)
 {
-    const char *ru_call = msg_template_pick(NULL, NULL, "ru", "call");
-    const char *ru_sms = msg_template_pick(NULL, NULL, "ru", "sms");
-    const char *en_call = msg_template_pick(NULL, NULL, "en", "call");
-    const char *en_sms = msg_template_pick(NULL, NULL, "en", "sms");
+    const char *ru_call = msg_template_pick(NULL, NULL, "ru", "call", 1);
+    const char *ru_sms = msg_template_pick(NULL, NULL, "ru", "sms", 1);
+    const char *en_call = msg_template_pick(NULL, NULL, "en", "call", 1);
+    const char *en_sms = msg_template_pick(NULL, NULL, "en", "sms", 1);
     CHECK(ends_with(ru_call, "Нажмите 1, чтобы подтвердить визит, 2 — чтобы отменить, 3 — чтобы "
                              "перенести, 9 — чтобы мы больше не звонили."));
     CHECK(ends_with(ru_sms, "Ответьте 1 — подтвердить, 2 — отменить. Отписаться: СТОП"));
@@ -395,6 +398,50 @@ static void test_defaults(void)
     free(text);
 }
 
+/* SMS.ru reports delivery only: a built-in text sent through it asks for
+ * no reply that would never come back, and names no СТОП that would stop
+ * nothing; a text the clinic wrote is the clinic's. */
+static void test_texts_for_a_gateway_without_replies(void)
+{
+    const char *asks[] = {"Ответьте", "СТОП", "Reply", "STOP"};
+    const char *langs[] = {"ru", "en"}, *channels[] = {"sms", "reinvite", "recall"};
+    for (size_t l = 0; l < 2; l++)
+        for (size_t c = 0; c < 3; c++) {
+            const char *with = msg_template_pick(NULL, NULL, langs[l], channels[c], 1);
+            const char *without = msg_template_pick(NULL, NULL, langs[l], channels[c], 0);
+            int asked = 0;
+            for (size_t a = 0; a < 4; a++) {
+                asked |= strstr(with, asks[a]) != NULL;
+                CHECK(strstr(without, asks[a]) == NULL);
+            }
+            CHECK(asked);
+            CHECK(strstr(without, l == 0 ? "позвоните" : "call") ||
+                  strstr(without, l == 0 ? "Позвоните" : "call"));
+        }
+    /* the robot's call and the survey's link are the same either way */
+    CHECK_STR(msg_template_pick(NULL, NULL, "ru", "call", 0),
+              msg_template_pick(NULL, NULL, "ru", "call", 1));
+    CHECK_STR(msg_template_pick(NULL, NULL, "ru", "nps", 0),
+              msg_template_pick(NULL, NULL, "ru", "nps", 1));
+    json_t *j_clinic = json_loads("{\"templates\": {\"ru\": {\"sms\": \"Ответьте 1\"}}}", 0, NULL);
+    CHECK_STR(msg_template_pick(NULL, j_clinic, "ru", "sms", 0), "Ответьте 1");
+    json_decref(j_clinic);
+
+    /* the ru text still fits two UCS-2 segments with a usual clinic */
+    struct msg_values v = {.clinic = "Клиника на Тверской",
+                           .address = "Москва, Тверская ул., 12",
+                           .tz = "Europe/Moscow",
+                           .visit_ms = cf_test_utc_ms(2026, 12, 5, 11, 30, 0),
+                           .language = "ru"};
+    struct msg_segments s;
+    char *text = msg_render(msg_template_pick(NULL, NULL, "ru", "sms", 0), &v);
+    msg_sms_segments(text, &s);
+    CHECK(s.segments <= 2);
+    CHECK_STR(text, "Ждём вас 05.12 в 14:30: Клиника на Тверской, Москва, Тверская ул., 12. "
+                    "Если планы изменились, позвоните нам.");
+    free(text);
+}
+
 static void test_pick_layers(void)
 {
     json_t *j_net = json_loads("{\"offsets_hours\": [24], \"templates\": {"
@@ -404,35 +451,35 @@ static void test_pick_layers(void)
     json_t *j_clinic = json_loads("{\"templates\": {\"ru\": {\"sms\": \"C ru sms\"},"
                                   " \"en\": {\"call\": \"\"}}}",
                                   0, NULL);
-    const char *ru_call = msg_template_pick(NULL, NULL, "ru", "call");
+    const char *ru_call = msg_template_pick(NULL, NULL, "ru", "call", 1);
 
     /* a language it does not have is ru */
-    CHECK_STR(msg_template_pick(NULL, NULL, "de", "call"), ru_call);
-    CHECK_STR(msg_template_pick(NULL, NULL, NULL, "call"), ru_call);
-    CHECK_STR(msg_template_pick(NULL, NULL, "ru-RU", "call"), ru_call);
-    CHECK(msg_template_pick(NULL, NULL, "ru", "fax") == NULL);
-    CHECK(msg_template_pick(NULL, NULL, "ru", NULL) == NULL);
+    CHECK_STR(msg_template_pick(NULL, NULL, "de", "call", 1), ru_call);
+    CHECK_STR(msg_template_pick(NULL, NULL, NULL, "call", 1), ru_call);
+    CHECK_STR(msg_template_pick(NULL, NULL, "ru-RU", "call", 1), ru_call);
+    CHECK(msg_template_pick(NULL, NULL, "ru", "fax", 1) == NULL);
+    CHECK(msg_template_pick(NULL, NULL, "ru", NULL, 1) == NULL);
 
     /* the network's over the defaults, member by member */
-    CHECK_STR(msg_template_pick(j_net, NULL, "ru", "sms"), "N ru sms {date}");
-    CHECK_STR(msg_template_pick(j_net, NULL, "ru", "call"), ru_call);
-    CHECK_STR(msg_template_pick(j_net, NULL, "en", "call"), "N en call");
-    CHECK_STR(msg_template_pick(j_net, NULL, "fr", "sms"), "N ru sms {date}");
+    CHECK_STR(msg_template_pick(j_net, NULL, "ru", "sms", 1), "N ru sms {date}");
+    CHECK_STR(msg_template_pick(j_net, NULL, "ru", "call", 1), ru_call);
+    CHECK_STR(msg_template_pick(j_net, NULL, "en", "call", 1), "N en call");
+    CHECK_STR(msg_template_pick(j_net, NULL, "fr", "sms", 1), "N ru sms {date}");
 
     /* the clinic's over the network's; an empty string is no template */
-    CHECK_STR(msg_template_pick(j_net, j_clinic, "ru", "sms"), "C ru sms");
-    CHECK_STR(msg_template_pick(j_net, j_clinic, "en", "call"), "N en call");
-    CHECK_STR(msg_template_pick(j_net, j_clinic, "en", "sms"), "N en sms");
-    CHECK_STR(msg_template_pick(NULL, j_clinic, "ru", "sms"), "C ru sms");
-    CHECK_STR(msg_template_pick(NULL, j_clinic, "en", "sms"),
-              msg_template_pick(NULL, NULL, "en", "sms"));
+    CHECK_STR(msg_template_pick(j_net, j_clinic, "ru", "sms", 1), "C ru sms");
+    CHECK_STR(msg_template_pick(j_net, j_clinic, "en", "call", 1), "N en call");
+    CHECK_STR(msg_template_pick(j_net, j_clinic, "en", "sms", 1), "N en sms");
+    CHECK_STR(msg_template_pick(NULL, j_clinic, "ru", "sms", 1), "C ru sms");
+    CHECK_STR(msg_template_pick(NULL, j_clinic, "en", "sms", 1),
+              msg_template_pick(NULL, NULL, "en", "sms", 1));
 
     /* shapes clinicflowctl refuses are passed over, not trusted */
     json_t *j_odd = json_loads("{\"templates\": {\"ru\": {\"sms\": 5}, \"en\": \"x\"}}", 0, NULL);
-    CHECK_STR(msg_template_pick(j_odd, NULL, "ru", "sms"),
-              msg_template_pick(NULL, NULL, "ru", "sms"));
-    CHECK_STR(msg_template_pick(j_odd, NULL, "en", "sms"),
-              msg_template_pick(NULL, NULL, "en", "sms"));
+    CHECK_STR(msg_template_pick(j_odd, NULL, "ru", "sms", 1),
+              msg_template_pick(NULL, NULL, "ru", "sms", 1));
+    CHECK_STR(msg_template_pick(j_odd, NULL, "en", "sms", 1),
+              msg_template_pick(NULL, NULL, "en", "sms", 1));
     json_decref(j_odd);
     json_decref(j_net);
     json_decref(j_clinic);
@@ -451,6 +498,7 @@ int main(void)
     test_render_cut();
     test_template_check();
     test_defaults();
+    test_texts_for_a_gateway_without_replies();
     test_pick_layers();
     return cf_test_done();
 }
