@@ -6,9 +6,10 @@
  * can take, attempts counts the attempt), so two instances never send one
  * delivery at once; each send then runs on a thread of its own, without a
  * transaction or a pooled connection held, up to SENDS_MAX at once and
- * CLINIC_SENDS_MAX to one clinic, and writes its outcome back under the
- * lease (the row's attempt count). A receiver that stops answering holds
- * only its clinic's sends for the timeout: the others' go on. An instance
+ * RECEIVER_SENDS_MAX to one receiver (a webhook's scheme and host, which
+ * several clinics, or networks, may name), and writes its outcome back
+ * under the lease (the row's attempt count). A receiver that stops
+ * answering holds only its own sends for the timeout: the others' go on. An instance
  * that dies mid-send leaves its rows to come due again when the lease
  * ends: a delivery is at least once, and receivers drop repeats by the
  * event id.
@@ -25,6 +26,7 @@
 #include "leads.h"
 #include "lead_store.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,10 +47,11 @@
 #include "notify_testable.h"
 
 /* Sends in flight on an instance at once, each on a thread of its own,
- * and of them at most this many to one clinic: a receiver that hangs
- * holds CLINIC_SENDS_MAX of them for its timeout, the others go on. */
+ * and of them at most this many to one receiver: a receiver that hangs
+ * holds RECEIVER_SENDS_MAX of them for its timeout, whichever clinics
+ * name it, and the others go on. */
 #define SENDS_MAX 8
-#define CLINIC_SENDS_MAX 2
+#define RECEIVER_SENDS_MAX 2
 /* The largest answer body read (the body is not used): a longer one ends
  * the exchange there and its status counts, so a receiver that answers 2xx
  * at length has the delivery (README.md), not a failure retried. */
@@ -70,6 +73,27 @@ CF_TESTABLE void leads_notify_sign(const char *secret, int64_t timestamp_s, cons
     memcpy(out, "v1=", 3);
     cf_hex(mac, sizeof(mac), out + 3);
     free(msg);
+}
+
+CF_TESTABLE void leads_notify_receiver(const char *url, char *out, size_t out_size)
+{
+    const char *p = strstr(url, "://");
+    const char *authority = p ? p + 3 : url;
+    size_t n = strcspn(authority, "/?#");
+    /* a user's name and password are not the receiver */
+    const char *at = memchr(authority, '@', n);
+    const size_t scheme = p ? (size_t)(p + 3 - url) : 0;
+    if (at) {
+        n -= (size_t)(at + 1 - authority);
+        authority = at + 1;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < scheme && o + 1 < out_size; i++)
+        out[o++] = (char)tolower((unsigned char)url[i]);
+    for (size_t i = 0; i < n && o + 1 < out_size; i++)
+        out[o++] = (char)tolower((unsigned char)authority[i]);
+    if (out_size)
+        out[o] = '\0';
 }
 
 CF_TESTABLE long leads_notify_backoff_ms(long first_ms, long failed_attempts)
@@ -110,20 +134,22 @@ struct send_slot {
 };
 
 /* Claims up to `room` due deliveries and leases them for one attempt;
- * in_flight ({"<network>/<clinic>": sends of it in flight here}) keeps a
- * clinic to CLINIC_SENDS_MAX at once. A clinic's first attempts go before
- * its retries, and the claim's first attempts before its retries: other
- * clinics' new leads do not queue behind a dead receiver's retries. *res
- * holds them (PQclear it). Blocks on conn. */
-static int claim(struct leads_ctx *ctx, PGconn *conn, int room, const json_t *in_flight,
-                 PGresult **res, char *errbuf, size_t errbuf_size)
+ * receivers ({"<network>/<clinic>": its webhook's receiver,
+ * leads_notify_receiver}) and in_flight ({receiver: sends to it in flight
+ * here}) keep a receiver to RECEIVER_SENDS_MAX at once (a clinic the map
+ * lacks, its webhook gone, is a receiver of its own). A receiver's first
+ * attempts go before its retries, and the claim's first attempts before
+ * its retries: other clinics' new leads do not queue behind a dead
+ * receiver's retries. *res holds them (PQclear it). Blocks on conn. */
+static int claim(struct leads_ctx *ctx, PGconn *conn, int room, const json_t *receivers,
+                 const json_t *in_flight, PGresult **res, char *errbuf, size_t errbuf_size)
 {
-    char lease[32], limit[16], per_clinic[16];
+    char lease[32], limit[16], per_receiver[16];
     snprintf(lease, sizeof(lease), "%ld", (ctx->cfg.notify_timeout_ms + 30000) / 1000);
     snprintf(limit, sizeof(limit), "%d", room);
-    snprintf(per_clinic, sizeof(per_clinic), "%d", CLINIC_SENDS_MAX);
-    char *busy = cf_json_dumps(in_flight);
-    const char *params[] = {lease, limit, busy, per_clinic};
+    snprintf(per_receiver, sizeof(per_receiver), "%d", RECEIVER_SENDS_MAX);
+    char *busy = cf_json_dumps(in_flight), *names = cf_json_dumps(receivers);
+    const char *params[] = {lease, limit, busy, per_receiver, names};
     /* A delivery of a lead whose person was erased goes unsent: the
      * erasure deletes the deliveries it sees, and one the notify consumer
      * committed beside it (each statement blind to the other's) is
@@ -139,21 +165,22 @@ static int claim(struct leads_ctx *ctx, PGconn *conn, int room, const json_t *in
             "UPDATE leads.deliveries SET attempts = attempts + 1,"
             " next_at = now() + make_interval(secs => $1::int)"
             " WHERE event_id IN (SELECT d.event_id FROM leads.deliveries d"
-            " WHERE d.event_id IN (SELECT q.event_id FROM (SELECT c.event_id, c.network_id,"
-            " c.clinic_id, row_number() OVER (PARTITION BY c.network_id, c.clinic_id"
+            " WHERE d.event_id IN (SELECT q.event_id FROM (SELECT c.event_id, c.receiver,"
+            " row_number() OVER (PARTITION BY c.receiver"
             " ORDER BY c.attempts > 0, c.next_at) AS n"
-            " FROM leads.deliveries c WHERE c.status = 'pending' AND c.next_at <= now()"
+            " FROM (SELECT c.*, coalesce($5::jsonb ->> (c.network_id || '/' || c.clinic_id),"
+            " c.network_id || '/' || c.clinic_id) AS receiver FROM leads.deliveries c) c"
+            " WHERE c.status = 'pending' AND c.next_at <= now()"
             " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = c.lead_id"
             " AND " LEADS_ERASED_SQL(
                 "l") ")) q"
-                     " WHERE q.n + coalesce(($3::jsonb ->> (q.network_id || '/' || "
-                     "q.clinic_id))::int, 0)"
-                     " <= $4::int)"
+                     " WHERE q.n + coalesce(($3::jsonb ->> q.receiver)::int, 0) <= $4::int)"
                      " AND d.status = 'pending' AND d.next_at <= now()"
                      " ORDER BY d.attempts > 0, d.next_at LIMIT $2::int FOR UPDATE OF d SKIP "
                      "LOCKED)"
                      " RETURNING event_id::text, network_id, clinic_id, event_type, body, attempts",
-            4, params, res, errbuf, errbuf_size);
+            5, params, res, errbuf, errbuf_size);
+    free(names);
     free(busy);
     return rc;
 }
@@ -314,13 +341,35 @@ static void reap(struct send_slot *slot)
     slot->used = 0;
 }
 
+/* {"<network>/<clinic>": its webhook's receiver} of every clinic that
+ * names a webhook now (a new object). */
+static json_t *receivers_now(struct leads_ctx *ctx)
+{
+    struct cf_netconf_snapshot *snap = cf_netconf_acquire(ctx->svc->netconf);
+    json_t *receivers = json_object();
+    const char *url, *secret;
+    for (size_t i = 0; snap && i < snap->nnetworks; i++) {
+        const struct cf_network *net = &snap->networks[i];
+        for (size_t c = 0; c < net->nclinics; c++) {
+            if (!leads_notify_webhook(net->clinics[c].doc, &url, &secret))
+                continue;
+            char key[256], receiver[256];
+            snprintf(key, sizeof(key), "%s/%s", net->id, net->clinics[c].id);
+            leads_notify_receiver(url, receiver, sizeof(receiver));
+            json_object_set_new(receivers, key, json_string(receiver));
+        }
+    }
+    cf_netconf_release(snap);
+    return receivers;
+}
+
 /* Starts the sends of the due deliveries the free slots can take: joins
- * the finished ones, claims for the rest (no clinic above
- * CLINIC_SENDS_MAX in flight) and starts a thread for each. Returns how
+ * the finished ones, claims for the rest (no receiver above
+ * RECEIVER_SENDS_MAX in flight) and starts a thread for each. Returns how
  * many it started, or a negative error. The notifier's thread only. */
 static int fill(struct leads_ctx *ctx, struct send_slot *slots, char *errbuf, size_t errbuf_size)
 {
-    json_t *in_flight = json_object();
+    json_t *in_flight = json_object(), *receivers = receivers_now(ctx);
     int room = 0;
     for (int i = 0; i < SENDS_MAX; i++) {
         if (slots[i].used && atomic_load(&slots[i].done))
@@ -329,20 +378,27 @@ static int fill(struct leads_ctx *ctx, struct send_slot *slots, char *errbuf, si
             room++;
             continue;
         }
+        /* counted against the receiver its clinic names now (a send to
+         * the one it named before ends within its timeout) */
         char key[256];
         snprintf(key, sizeof(key), "%s/%s", slots[i].d.network_id, slots[i].d.clinic_id);
-        json_object_set_new(in_flight, key,
-                            json_integer(json_integer_value(json_object_get(in_flight, key)) + 1));
+        const char *receiver = json_string_value(json_object_get(receivers, key));
+        if (!receiver)
+            receiver = key;
+        json_object_set_new(
+            in_flight, receiver,
+            json_integer(json_integer_value(json_object_get(in_flight, receiver)) + 1));
     }
     PGresult *res = NULL;
     PGconn *conn = room ? cf_pg_pool_acquire(ctx->svc->pg, errbuf, errbuf_size) : NULL;
     int rc = !room   ? 0
              : !conn ? CF_EUNAVAIL
-                     : claim(ctx, conn, room, in_flight, &res, errbuf, errbuf_size);
+                     : claim(ctx, conn, room, receivers, in_flight, &res, errbuf, errbuf_size);
     if (conn) {
         count_pending(conn); /* the gauge, once a look (not once a send) */
         cf_pg_pool_release(ctx->svc->pg, conn);
     }
+    json_decref(receivers);
     json_decref(in_flight);
     int started = 0;
     for (int i = 0, r = 0; rc == 0 && res && r < PQntuples(res) && i < SENDS_MAX; i++) {

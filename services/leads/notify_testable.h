@@ -28,6 +28,13 @@ CF_TESTABLE void leads_notify_sign(const char *secret, int64_t timestamp_s, cons
  * LEADS_NOTIFY_BACKOFF_CAP_MS. */
 CF_TESTABLE long leads_notify_backoff_ms(long first_ms, long failed_attempts);
 
+/* The receiver a webhook url sends to, as sends in flight are counted
+ * (notify_send.c: a receiver that stops answering holds two at most,
+ * however many clinics name it): the url's scheme and authority
+ * ("https://crm.example:8443"), lowercase, without a user's name or
+ * password, into out (cut to out_size). */
+CF_TESTABLE void leads_notify_receiver(const char *url, char *out, size_t out_size);
+
 enum leads_notify_next {
     LEADS_NOTIFY_DONE,    /* delivered: the receiver answered 2xx */
     LEADS_NOTIFY_RETRY,   /* failed: try again after *delay_ms */

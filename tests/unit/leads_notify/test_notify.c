@@ -102,8 +102,33 @@ static void test_wanted_and_webhook(void)
     }
 }
 
+/* Sends in flight are counted by receiver: a webhook's scheme and host,
+ * whatever its path, user or case. */
+static void test_receiver(void)
+{
+    char out[64];
+    leads_notify_receiver("https://CRM.example:8443/hooks/a?x=1", out, sizeof(out));
+    CHECK_STR(out, "https://crm.example:8443");
+    leads_notify_receiver("https://crm.example:8443/hooks/b", out, sizeof(out));
+    CHECK_STR(out, "https://crm.example:8443");
+    leads_notify_receiver("http://user:pw@crm.example/x", out, sizeof(out));
+    CHECK_STR(out, "http://crm.example");
+    leads_notify_receiver("https://crm.example", out, sizeof(out));
+    CHECK_STR(out, "https://crm.example");
+    leads_notify_receiver("https://crm.example#frag", out, sizeof(out));
+    CHECK_STR(out, "https://crm.example");
+    /* another port, scheme or host is another receiver */
+    leads_notify_receiver("http://crm.example:8443/", out, sizeof(out));
+    CHECK_STR(out, "http://crm.example:8443");
+    /* cut to the buffer */
+    char small[9];
+    leads_notify_receiver("https://a-long-host.example/", small, sizeof(small));
+    CHECK_STR(small, "https://");
+}
+
 int main(void)
 {
+    test_receiver();
     test_sign();
     test_backoff();
     test_after();
