@@ -113,6 +113,10 @@ json_t *an_call_row(const json_t *data, const char *network_id, const char *tz, 
     json_object_set_new(row, "contact_key",
                         *str(data, "contact_key") ? json_string(str(data, "contact_key"))
                                                   : json_null());
+    const json_t *facts = json_object_get(data, "facts");
+    json_object_set_new(row, "facts",
+                        json_is_integer(facts) ? json_integer(json_integer_value(facts))
+                                               : json_null());
 
     /* The counts (proto/README.md's table): nothing until the call ended. */
     const long counts[AN_CALL_NCOUNTS] = {

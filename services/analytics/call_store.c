@@ -38,7 +38,7 @@
     " inbound_talk_seconds = h.inbound_talk_seconds + excluded.inbound_talk_seconds"
 #define CALL_COLS                                                                                  \
     "call_id, network_id, hour, " DIMS ", started_at, direction, status, outcome, agent_group,"    \
-    " contact_key, " COUNTS
+    " contact_key, facts, " COUNTS
 
 int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *errbuf,
                     size_t errbuf_size)
@@ -56,7 +56,7 @@ int an_calls_stored(PGconn *conn, const json_t *call_ids, json_t *stored, char *
         " 'answered_call_center', c.answered_call_center, 'answered_reception',"
         " c.answered_reception, 'talk_seconds', c.talk_seconds, 'handled', c.handled,"
         " 'inbound_talk_seconds', c.inbound_talk_seconds, 'status', c.status,"
-        " 'contact_key', c.contact_key, 'started_at', " CF_PG_UTC_MS(
+        " 'contact_key', c.contact_key, 'facts', c.facts, 'started_at', " CF_PG_UTC_MS(
             "c.started_at") ")::text"
                             " FROM analytics.calls c WHERE c.call_id IN"
                             " (SELECT jsonb_array_elements_text($1::jsonb)::uuid) ORDER BY "
@@ -79,7 +79,7 @@ int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " SELECT " CALL_COLS " FROM jsonb_to_recordset($1::jsonb) AS r(call_id uuid,"
         " network_id text, hour timestamp, " DIMS_TYPED ", started_at timestamptz,"
         " direction text, status text, outcome text, agent_group text, contact_key text,"
-        " " COUNTS_TYPED ") ORDER BY call_id"
+        " facts int, " COUNTS_TYPED ") ORDER BY call_id"
         " ON CONFLICT (call_id) DO UPDATE SET network_id = excluded.network_id,"
         " hour = excluded.hour, clinic_id = excluded.clinic_id, source = excluded.source,"
         " medium = excluded.medium, campaign = excluded.campaign, operator = excluded.operator,"
@@ -87,7 +87,7 @@ int an_calls_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " started_at = excluded.started_at, direction = excluded.direction,"
         " status = excluded.status, outcome = excluded.outcome,"
         " agent_group = excluded.agent_group, contact_key = excluded.contact_key,"
-        " inbound = excluded.inbound, outbound = excluded.outbound,"
+        " facts = excluded.facts, inbound = excluded.inbound, outbound = excluded.outbound,"
         " answered = excluded.answered, unique_calls = excluded.unique_calls,"
         " targeted = excluded.targeted, missed = excluded.missed,"
         " abandoned = excluded.abandoned, answered_call_center = excluded.answered_call_center,"

@@ -140,17 +140,23 @@ static void calls_to_follow(const json_t *calls, const json_t *stored, const jso
 
 /* A call's state older than its stored one (an event replayed from the
  * DLQ after the call's later ones were applied: a call's events come in
- * order on its partition, and an ended call never starts again) is not
- * applied: the call keeps its state, the rollup its counts. */
+ * order on its partition, an ended call never starts again, and each
+ * state counts the provider facts folded into it) is not applied: the
+ * call keeps its state, the rollup its counts. */
 static void drop_older_states(json_t *calls, const json_t *stored)
 {
     const char *id;
     json_t *row, *tmp;
     json_object_foreach_safe(calls, tmp, id, row)
     {
-        const char *had = json_string_value(json_object_get(json_object_get(stored, id), "status"));
+        const json_t *old = json_object_get(stored, id);
+        const char *had = json_string_value(json_object_get(old, "status"));
         const char *got = json_string_value(json_object_get(row, "status"));
-        if (had && got && strcmp(had, "ended") == 0 && strcmp(got, "ended") != 0)
+        const json_t *had_facts = json_object_get(old, "facts");
+        const json_t *got_facts = json_object_get(row, "facts");
+        if ((had && got && strcmp(had, "ended") == 0 && strcmp(got, "ended") != 0) ||
+            (json_is_integer(had_facts) && json_is_integer(got_facts) &&
+             json_integer_value(got_facts) < json_integer_value(had_facts)))
             json_object_del(calls, id);
     }
 }

@@ -198,6 +198,12 @@ static const char send_outcomes_sql[] =
  * stored before has none and still counts. */
 static const char lead_due_sql[] = "ALTER TABLE leads ADD COLUMN sla_due_at timestamptz;";
 
+/* The provider facts a call's stored state was folded from (call.json's
+ * facts): a state of fewer, replayed from the DLQ after a later one of
+ * the same call was applied, is older and is not applied
+ * (calls_apply.c). Null for rows stored before. */
+static const char call_facts_sql[] = "ALTER TABLE calls ADD COLUMN facts int;";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
@@ -211,6 +217,7 @@ const struct cf_migration cf_analytics_migrations[] = {
     {10, "a person's other keys", person_keys_sql},
     {11, "a send's outcomes in order", send_outcomes_sql},
     {12, "the due time of a lead's breach", lead_due_sql},
+    {13, "the facts a call's state was folded from", call_facts_sql},
 };
 
 const size_t cf_analytics_migrations_n =

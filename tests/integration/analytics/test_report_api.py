@@ -370,6 +370,22 @@ def test_an_older_state_replayed_changes_nothing(stack):
     assert cfstack.psql(stack.dsn, "SELECT status FROM analytics.tasks WHERE task_id = '%s'"
                         % task["task_id"]) == [["closed"]]
 
+    # An ended state replayed after a later one of the same call: the
+    # later staff leg (the call centre took it, as a second fact told)
+    # stays, with its count; an ended state was taken for as new as any
+    updated = dict(ended, agent_group="call_center", agent_id="op-replay", facts=2)
+    produce_many(stack.broker.bootstrap, CALLS, [call_event("updated", updated)])
+    stack.wait_consumed()
+    after_update = stack.report(params)["totals"]
+    assert after_update["answered_call_center"] == before["answered_call_center"] + 1, after_update
+    produce_many(stack.broker.bootstrap, CALLS,
+                 [call_event("ended", ended, event_id=cf_uuid5(ended["call_id"], "replayed"))])
+    stack.wait_consumed()
+    assert stack.report(params)["totals"] == after_update
+    assert cfstack.psql(stack.dsn, "SELECT operator, agent_group, facts FROM analytics.calls"
+                        " WHERE call_id = '%s'" % ended["call_id"]) == [
+        ["op-replay", "call_center", "2"]]
+
 
 def test_a_booking_naming_another_networks_call_takes_no_source(stack):
     # A's MIS books a visit naming B's call b1 (a mistyped id, or a shared
