@@ -79,7 +79,8 @@ int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *a
  * "job_status", "job_attempt", "job_result", "visit_at" (ms), "kind", "current" (the
  * visit still booked for the job's time; a re-invite's still missed),
  * an SMS's "segments", "cost_minor", "currency" and "cost_told"};
- * *row NULL when there is no such send. */
+ * *row NULL when there is no such send. Its visit (appointment) is
+ * locked before them, in the order the MIS's changes take the two. */
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
                        size_t errbuf_size);
 /* The send's outcome o recorded, with what it tells of the send; cost_told

@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import subprocess
 import threading
 import time
 
@@ -174,6 +175,47 @@ def test_a_confirmed_call_confirms_the_visit(s):
     assert err["code"] == "reminded_here", err
     assert reminder_status(s, a) == "confirmed"
     assert s.sql("SELECT count(*) FROM reminders.histories") == [["0"]]
+
+
+def test_a_report_beside_a_change_of_its_visit_waits_for_it(s):
+    """The dialer reports a call while the MIS's change of the same visit
+    is committing (PUT /v1/appointments takes the visit, then moves its
+    jobs): the report waits for the visit and then applies. It took the
+    send's job first and the visit last, the change the other way round,
+    and PostgreSQL's deadlock detector aborted one of the two: the MIS got
+    a 503, or the dialer did, which some dialers never send again."""
+    _, _, a = soon(s, "Инна")
+    send_id, _, _ = wait_request(s, a, 1)
+    change = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", s.dsn],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        change.stdin.write("BEGIN;\nSELECT 'held' FROM reminders.appointments"
+                           " WHERE appointment_id = '%s' FOR UPDATE;\n"
+                           % common.appointment_uuid(a))
+        change.stdin.flush()
+        assert change.stdout.readline().strip() == "held"
+        got = {}
+        report = threading.Thread(target=lambda: got.update(
+            r=s.report({"send_id": send_id, "outcome": "confirmed"})))
+        report.start()
+        cfstack.wait_until(lambda: s.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'") != [["0"]], 10, "the report waiting")
+        # the change goes on to the visit's jobs, and commits
+        change.stdin.write("UPDATE reminders.reminder_jobs SET updated_at = now()"
+                           " WHERE appointment_id = '%s';\nSELECT 'moved';\nCOMMIT;\n"
+                           % common.appointment_uuid(a))
+        change.stdin.flush()
+        moved = change.stdout.readline().strip()
+        report.join(30)
+        assert moved == "moved", change.stderr.read() if change.poll() is not None else moved
+        assert got["r"].status == 200, got
+        assert reminder_status(s, a) == "confirmed"
+    finally:
+        if change.poll() is None:
+            change.stdin.close()
+            change.wait(30)
 
 
 def test_a_visit_cancelled_while_its_call_waits_is_not_called(s):
@@ -1226,6 +1268,7 @@ if __name__ == "__main__":
         test_a_confirmed_visit_is_asked_nothing_more_whatever_holds_its_next_reminder_back,
         test_a_patient_erased_while_called_is_neither_called_again_nor_kept,
         test_a_patient_who_changes_their_answer_twice_is_told_each_time,
+        test_a_report_beside_a_change_of_its_visit_waits_for_it,
         test_a_twilio_call_ended_with_no_key_is_retried,
         test_no_answer_twice_then_sms_and_a_task,
         test_after_the_twilio_retry_the_sms_goes,
