@@ -331,11 +331,13 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
     if (!err)
         err = cf_consumer_store_offsets(c, nexts, errbuf, errbuf_size);
     if (!err) {
-        err = cf_outbox_produce(c->producer, out, errbuf, errbuf_size);
+        size_t refused = 0;
+        err = cf_outbox_produce(c->producer, out, &refused, errbuf, errbuf_size);
         /* no report in time, or "possibly written": Kafka's trouble, not
          * the messages' (a batch that finds Kafka away is no failure) */
         if (err == CF_ETIMEOUT)
             err = CF_EUNAVAIL;
+        err = cf_consumer_refused_output(c, err, refused, errbuf, errbuf_size);
     }
     tm[2] = cf_time_mono_ms();
     if (!err)

@@ -51,6 +51,21 @@ static const struct cf_outbox_msg *too_big(const struct cf_consumer *c, const st
     return NULL;
 }
 
+int cf_consumer_refused_output(struct cf_consumer *c, int err, size_t refused, char *errbuf,
+                               size_t errbuf_size)
+{
+    if (err != CF_ETOOBIG || refused < 2)
+        return err;
+    if (c->max_output == 0 || refused - 1 < c->max_output) {
+        cf_warn("consumer %s: Kafka refused an output of %zu bytes (under the producer's limit):"
+                " outputs of %zu bytes or more now send their input to the dlq",
+                c->group_id, refused, refused);
+        c->max_output = refused - 1;
+    }
+    snprintf(errbuf, errbuf_size, "Kafka refused an output of %zu bytes as too big", refused);
+    return CF_CONSUMER_BATCH_REJECTED;
+}
+
 /* Runs one statement that must succeed inside the batch transaction. */
 static int exec_simple(struct cf_consumer *c, const char *sql, char *errbuf, size_t errbuf_size)
 {

@@ -146,6 +146,18 @@ void cf_consumer_stored_note(struct cf_consumer *c, const rd_kafka_topic_partiti
 int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
                                  struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
+/* A batch's produce answer err, when the broker refused an output as too
+ * big even sent alone (refused: its size, cf_outbox_produce's; 0: none):
+ * the broker takes less than the producer (its message.max.bytes, or the
+ * topic's max.message.bytes, set lower), and the batch would be refused on
+ * every try. c->max_output is lowered under that size and the batch
+ * rejected (CF_CONSUMER_BATCH_REJECTED, reason in errbuf): the careful way
+ * then sends the message that made the output to the DLQ
+ * (output_too_large), as one over the producer's own limit. Any other
+ * answer is returned as it is. Runner thread only. */
+int cf_consumer_refused_output(struct cf_consumer *c, int err, size_t refused, char *errbuf,
+                               size_t errbuf_size);
+
 /* Applies one message under a savepoint in c's open transaction (the
  * careful way); a rejected one is undone, not recorded as applied, and
  * queued for the DLQ in out. seen (an object, or NULL) holds the event

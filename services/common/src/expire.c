@@ -72,7 +72,7 @@ static int expire_once(const struct cf_expire *ex, const char *sql, PGconn *conn
     }
     PQclear(res);
     if (rc == 0 && n > 0)
-        rc = cf_outbox_produce(ex->svc->producer, out, errbuf, errbuf_size);
+        rc = cf_outbox_produce(ex->svc->producer, out, NULL, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_commit(conn, errbuf, errbuf_size);
     else

@@ -89,9 +89,41 @@ void cf_outbox_free(struct cf_outbox *out)
     free(out);
 }
 
-int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, char *errbuf,
-                      size_t errbuf_size)
+/* The broker's size limit applies to a whole record batch: librdkafka
+ * fails every message of a batch it refuses as too big, small ones with
+ * the big. So each message refused so is sent again alone, in order; only
+ * one refused alone is refused for good. A message that then fails
+ * otherwise (Kafka gone) stops the round: it and the rest of those refused
+ * fail as unavailable (the relay keeps them for its next round, a
+ * consumer's batch is tried again). Returns the batch's result anew: 0, or
+ * the first failure's code (CF_ETOOBIG when only refusals for good are
+ * left). */
+static int ask_alone(struct cf_producer *producer, struct cf_kmsg *msgs, int n, int sent,
+                     char *errbuf, size_t errbuf_size)
 {
+    int stopped = 0, first = 0;
+    if (sent == 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (msgs[i].err == CF_ETOOBIG && stopped) {
+            msgs[i].err = CF_EUNAVAIL;
+        } else if (msgs[i].err == CF_ETOOBIG) {
+            msgs[i].err = 0;
+            if (cf_kafka_produce_batch(producer, &msgs[i], 1, errbuf, errbuf_size) != 0 &&
+                msgs[i].err != CF_ETOOBIG)
+                stopped = 1;
+        }
+        if (msgs[i].err != 0 && (first == 0 || first == CF_ETOOBIG))
+            first = msgs[i].err;
+    }
+    return first;
+}
+
+int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, size_t *refused,
+                      char *errbuf, size_t errbuf_size)
+{
+    if (refused)
+        *refused = 0;
     if (out->n == 0)
         return 0;
     struct cf_kmsg *msgs = cf_xcalloc(out->n, sizeof(*msgs));
@@ -103,6 +135,12 @@ int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out,
         msgs[i].valuelen = out->msgs[i].valuelen;
     }
     int err = cf_kafka_produce_batch(producer, msgs, out->n, errbuf, errbuf_size);
+    if (err == CF_ETOOBIG && out->n > 1)
+        err = ask_alone(producer, msgs, (int)out->n, err, errbuf, errbuf_size);
+    for (size_t i = 0; refused && i < out->n; i++)
+        if (msgs[i].err == CF_ETOOBIG &&
+            (*refused == 0 || msgs[i].keylen + msgs[i].valuelen < *refused))
+            *refused = msgs[i].keylen + msgs[i].valuelen;
     free(msgs);
     return err;
 }
@@ -199,34 +237,6 @@ int cf_outbox_stage_commit(PGconn *conn, const char *schema, struct cf_outbox *o
     const int n = (int)out->n;
     cf_outbox_free(out);
     return rc == 0 ? n : rc;
-}
-
-/* The broker's size limit applies to a whole record batch: librdkafka
- * fails every message of a batch it refuses as too big, small ones with
- * the big. So each message refused so is sent again alone, in order; only
- * one refused alone is refused for good. A message that then fails
- * otherwise (Kafka gone) stops the round: it and the rest of those refused
- * are kept for the next relay. Returns the batch's result anew: 0, or the
- * first failure's code (CF_ETOOBIG when only refusals for good are left). */
-static int ask_alone(struct cf_producer *producer, struct cf_kmsg *msgs, int n, int sent,
-                     char *errbuf, size_t errbuf_size)
-{
-    int stopped = 0, first = 0;
-    if (sent == 0)
-        return 0;
-    for (int i = 0; i < n; i++) {
-        if (msgs[i].err == CF_ETOOBIG && stopped) {
-            msgs[i].err = CF_EUNAVAIL;
-        } else if (msgs[i].err == CF_ETOOBIG) {
-            msgs[i].err = 0;
-            if (cf_kafka_produce_batch(producer, &msgs[i], 1, errbuf, errbuf_size) != 0 &&
-                msgs[i].err != CF_ETOOBIG)
-                stopped = 1;
-        }
-        if (msgs[i].err != 0 && (first == 0 || first == CF_ETOOBIG))
-            first = msgs[i].err;
-    }
-    return first;
 }
 
 int cf_outbox_relay(struct cf_producer *producer, PGconn *conn, const char *schema, int limit,

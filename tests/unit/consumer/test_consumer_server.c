@@ -703,6 +703,30 @@ static void test_offsets_wait(const char *dsn)
     rd_kafka_topic_partition_list_destroy(c.stored);
 }
 
+/* Kafka refusing an output as too big that the producer took (the
+ * broker's limit set lower): the batch is rejected, to go the careful way,
+ * and the consumer's limit drops under that size, so that output's message
+ * goes to the DLQ there (output_too_large) instead of the batch being
+ * refused for ever; a larger refusal later never raises it again. Other
+ * answers pass. */
+static void test_refused_output(struct cf_consumer *c)
+{
+    char errbuf[256] = "";
+    const size_t was = c->max_output;
+    CHECK_INT(cf_consumer_refused_output(c, 0, 0, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_consumer_refused_output(c, CF_EUNAVAIL, 0, errbuf, sizeof(errbuf)), CF_EUNAVAIL);
+    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 0, errbuf, sizeof(errbuf)), CF_ETOOBIG);
+    CHECK_INT((int)c->max_output, (int)was);
+    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 1000, errbuf, sizeof(errbuf)),
+              CF_CONSUMER_BATCH_REJECTED);
+    CHECK_INT((int)c->max_output, 999);
+    CHECK(strstr(errbuf, "1000 bytes") != NULL);
+    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 2000, errbuf, sizeof(errbuf)),
+              CF_CONSUMER_BATCH_REJECTED);
+    CHECK_INT((int)c->max_output, 999);
+    c->max_output = was;
+}
+
 int main(void)
 {
     const char *dsn = cf_test_server("CLINICFLOW_TEST_PG_DSN");
@@ -751,6 +775,7 @@ int main(void)
     test_offsets(&c);
     test_offsets_fenced(&c, dsn);
     test_offsets_wait(dsn);
+    test_refused_output(&c);
 
     rd_kafka_topic_partition_list_destroy(c.stored);
     rd_kafka_topic_destroy(rkt);

@@ -181,6 +181,36 @@ static void relay_refused(PGconn *conn, rd_kafka_mock_cluster_t *mc, struct cf_p
     *high = hi[0];
 }
 
+/* A consumer's outputs (cf_outbox_produce): three in one batch that the
+ * broker refuses as too big, sent again alone; the first refused alone
+ * too is the one too big for good (its size told), the others are written.
+ * Nothing refused: no size told. */
+static void test_produce_refused(rd_kafka_mock_cluster_t *mc, struct cf_producer *p)
+{
+    char errbuf[256] = "";
+    struct cf_outbox out = {0};
+    for (int i = 0; i < 3; i++) {
+        char value[32];
+        snprintf(value, sizeof(value), "{\"n\":%d%s}", i, i == 0 ? ",\"big\":1" : "");
+        cf_outbox_push(&out, RELAY_TOPIC, "k", 1, cf_xstrdup(value), strlen(value));
+    }
+    int64_t lo[1], hi[1], before;
+    CHECK_INT(cf_kafka_watermarks(p, RELAY_TOPIC, lo, hi, 1, 5000, errbuf, sizeof(errbuf)), 1);
+    before = hi[0];
+    size_t refused = 99;
+    rd_kafka_mock_push_request_errors(mc, PRODUCE_API, 2, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    CHECK_INT(cf_outbox_produce(p, &out, &refused, errbuf, sizeof(errbuf)), CF_ETOOBIG);
+    CHECK_INT((int)refused, (int)(1 + strlen("{\"n\":0,\"big\":1}")));
+    CHECK_INT(cf_kafka_watermarks(p, RELAY_TOPIC, lo, hi, 1, 5000, errbuf, sizeof(errbuf)), 1);
+    CHECK_INT(hi[0] - before, 2);
+    /* taken whole this time */
+    CHECK_INT(cf_outbox_produce(p, &out, &refused, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT((int)refused, 0);
+    cf_outbox_truncate(&out, 0);
+    free(out.msgs);
+}
+
 static void test_relay(PGconn *conn)
 {
     char errbuf[256] = "";
@@ -199,6 +229,7 @@ static void test_relay(PGconn *conn)
         relay_refused(conn, mc, p, 1, 0, &high);
         /* and the first refused alone as well: it alone is dropped */
         relay_refused(conn, mc, p, 2, 1, &high);
+        test_produce_refused(mc, p);
         cf_kafka_producer_destroy(p, 1000);
     }
     mock_kafka_stop(&m);

@@ -59,9 +59,13 @@ void cf_outbox_add_kept(struct cf_outbox *out, const char *topic, const char *ke
 struct cf_outbox *cf_outbox_new(void);
 void cf_outbox_free(struct cf_outbox *out);
 
-/* Produces every queued message and waits for each acknowledgement. */
-int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, char *errbuf,
-                      size_t errbuf_size);
+/* Produces every queued message and waits for each acknowledgement. A
+ * message the broker refuses as too big is sent again alone (its limit is
+ * a record batch's: small messages are refused with a big one); *refused,
+ * when not NULL, gets the size (key and value) of the smallest message
+ * refused alone too, 0 when none: sending that one again cannot help. */
+int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, size_t *refused,
+                      char *errbuf, size_t errbuf_size);
 
 /*
  * A transactional outbox, for work that decides on its own (a sweeper)
