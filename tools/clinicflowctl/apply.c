@@ -7,7 +7,8 @@
  * config.version is bumped so every service reloads. The stored network
  * document is compared with the file first (jsonb equality, so member order
  * and whitespace do not count): an unchanged file writes nothing and leaves
- * the version alone, which makes apply idempotent.
+ * the version alone, which makes apply idempotent. With --dry-run the
+ * same transaction runs, says what it removes, and is rolled back.
  */
 #include "ctl.h"
 
@@ -50,6 +51,7 @@ struct apply {
     PGconn *conn;
     const char *file;
     const char *net_id;
+    int dry_run; /* say, then roll back */
     char errbuf[ERRBUF_SIZE];
 };
 
@@ -80,7 +82,8 @@ static int delete_missing(struct apply *ap, const char *table, const char *what,
     if (rc != 0)
         return rc;
     for (int i = 0; i < PQntuples(res); i++)
-        printf("network %s: removed %s %s\n", ap->net_id, what, PQgetvalue(res, i, 0));
+        printf("network %s: %s %s %s\n", ap->net_id, ap->dry_run ? "would remove" : "removed", what,
+               PQgetvalue(res, i, 0));
     PQclear(res);
     return 0;
 }
@@ -105,7 +108,7 @@ static const struct owned_table clinics_table = {
     " VALUES ($1, $2, $3, $4, $5::jsonb)"
     " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, tz = EXCLUDED.tz,"
     " doc = EXCLUDED.doc WHERE config.clinics.network_id = EXCLUDED.network_id"
-    " RETURNING id"};
+    " RETURNING id, xmax = 0"};
 
 static const struct owned_table channels_table = {
     "channels",
@@ -116,11 +119,12 @@ static const struct owned_table channels_table = {
     " VALUES ($1, $2, $3, $4, $5::jsonb)"
     " ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind,"
     " provider = EXCLUDED.provider, doc = EXCLUDED.doc"
-    " WHERE config.channels.network_id = EXCLUDED.network_id RETURNING id"};
+    " WHERE config.channels.network_id = EXCLUDED.network_id RETURNING id, xmax = 0"};
 
-/* Upserts every entry of list into t and deletes the network's rows the
- * list no longer declares. An id owned by another network is a conflict:
- * ids are unique across networks. */
+/* Upserts every entry of list into t, says each one new (a row just
+ * inserted has no xmax), and deletes the network's rows the list no
+ * longer declares. An id owned by another network is a conflict: ids are
+ * unique across networks. */
 static int upsert_owned(struct apply *ap, const struct owned_table *t, const json_t *list)
 {
     json_t *j_entry, *j_ids = json_array();
@@ -141,6 +145,9 @@ static int upsert_owned(struct apply *ap, const struct owned_table *t, const jso
                      "across networks)",
                      t->fields, i, t->what, params[0], t->what);
             rc = CF_ECONFLICT;
+        } else if (rc == 0 && strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+            printf("network %s: %s %s %s\n", ap->net_id, ap->dry_run ? "would add" : "added",
+                   t->what, params[0]);
         }
         PQclear(res);
         if (rc != 0)
@@ -298,9 +305,10 @@ static size_t section_size(const json_t *j_net, const char *key)
     return json_array_size(json_object_get(j_net, key));
 }
 
-int ctl_cmd_apply(PGconn *conn, const char *file, const json_t *j_net)
+int ctl_cmd_apply(PGconn *conn, const char *file, const json_t *j_net, int dry_run)
 {
-    struct apply ap = {.conn = conn, .file = file, .net_id = member_str(j_net, "id")};
+    struct apply ap = {
+        .conn = conn, .file = file, .net_id = member_str(j_net, "id"), .dry_run = dry_run};
     char *doc = json_dumps(j_net, JSON_COMPACT | JSON_SORT_KEYS);
     int changed = 0, rc;
     int64_t version = 0;
@@ -308,10 +316,10 @@ int ctl_cmd_apply(PGconn *conn, const char *file, const json_t *j_net)
     rc = cf_pg_begin(conn, ap.errbuf, sizeof(ap.errbuf));
     if (rc == 0)
         rc = apply_network(&ap, j_net, doc, &changed, &version);
-    if (rc == 0 && changed)
+    if (rc == 0 && changed && !dry_run)
         rc = cf_pg_commit(conn, ap.errbuf, sizeof(ap.errbuf));
     else
-        cf_pg_rollback(conn); /* failed, or nothing to write */
+        cf_pg_rollback(conn); /* failed, nothing to write, or only said */
     free(doc);
 
     if (rc != 0) {
@@ -320,6 +328,14 @@ int ctl_cmd_apply(PGconn *conn, const char *file, const json_t *j_net)
     }
     if (!changed) {
         printf("network %s: unchanged (config version %" PRId64 ")\n", ap.net_id, version);
+        return CTL_EXIT_OK;
+    }
+    if (dry_run) {
+        printf("network %s: would apply (%zu clinics, %zu channels, %zu tracking numbers, %zu "
+               "number pools, %zu blocked numbers); nothing was changed (--dry-run)\n",
+               ap.net_id, section_size(j_net, "clinics"), section_size(j_net, "channels"),
+               section_size(j_net, "tracking_numbers"), section_size(j_net, "number_pools"),
+               section_size(j_net, "blocklist"));
         return CTL_EXIT_OK;
     }
     printf("network %s: applied (%zu clinics, %zu channels, %zu tracking numbers, %zu number "

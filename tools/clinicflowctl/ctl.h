@@ -33,8 +33,10 @@ int ctl_bump_version(PGconn *conn, int64_t *out, char *errbuf, size_t errbuf_siz
  * reference); otherwise the error is printed as "FILE: $.path: reason". */
 int ctl_load_network_file(const char *file, json_t **out);
 
-/* Writes a validated network document in one transaction. */
-int ctl_cmd_apply(PGconn *conn, const char *file, const json_t *j_net);
+/* Writes a validated network document in one transaction; dry_run: the
+ * same statements, each removal said, then rolled back (nothing
+ * changes, the services reload nothing). */
+int ctl_cmd_apply(PGconn *conn, const char *file, const json_t *j_net, int dry_run);
 
 /* Prints {"version", "networks": [...]} with secrets masked; network may be
  * NULL for all networks. */
@@ -57,7 +59,8 @@ struct ctl_dlq_args {
     int64_t since_ms;  /* entries at or after it (INT64_MIN: no bound) */
     int64_t until_ms;  /* entries before it (INT64_MAX: no bound) */
     int json;          /* list: one JSON object per line */
-    int dry_run;       /* replay: list what would be replayed, produce nothing */
+    int dry_run;       /* replay: list what would be replayed, produce nothing;
+                        * apply: say what would change, change nothing */
 };
 
 /* A --since/--until value: RFC 3339 ("2026-11-22T08:00:00Z", any offset,

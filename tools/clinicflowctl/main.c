@@ -39,8 +39,9 @@ static const char usage_text[] =
     "commands:\n"
     "  migrate                                  create or upgrade the config schema and\n"
     "                                           every service's schema\n"
-    "  apply -f FILE                            validate FILE and make it the whole truth\n"
-    "                                           for its network\n"
+    "  apply -f FILE [--dry-run]                validate FILE and make it the whole truth\n"
+    "                                           for its network (--dry-run: say what it\n"
+    "                                           would change, change nothing)\n"
     "  show [--network N]                       print the stored configuration (secrets\n"
     "                                           masked)\n"
     "  key create --network N --scope S[,S] [--name NAME] [--clinic C]...\n"
@@ -300,7 +301,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (strcmp(a->cmd, "migrate") == 0)
         return parse_options(argc, argv, i, a, "", pos, 0);
     if (strcmp(a->cmd, "apply") == 0) {
-        if ((rc = parse_options(argc, argv, i, a, "f,", pos, 0)) != 0)
+        if ((rc = parse_options(argc, argv, i, a, "f,dry-run,", pos, 0)) != 0)
             return rc;
         if (!a->file)
             return usage_error("%s", "apply needs -f FILE");
@@ -351,7 +352,7 @@ static int run(PGconn *conn, const struct args *a, const json_t *j_net)
     if (strcmp(a->cmd, "migrate") == 0)
         return cmd_migrate(conn);
     if (strcmp(a->cmd, "apply") == 0)
-        return ctl_cmd_apply(conn, a->file, j_net);
+        return ctl_cmd_apply(conn, a->file, j_net, a->dlq.dry_run);
     if (strcmp(a->cmd, "show") == 0)
         return ctl_cmd_show(conn, a->network);
     if (!a->subcmd)

@@ -148,6 +148,26 @@ def test_show_masks_secrets():
     assert "not found" in missing.stderr
 
 
+def test_apply_dry_run_says_and_changes_nothing():
+    """An operator looks before a change: --dry-run names what the file
+    would add and remove, and nothing is written (no version for the
+    services to reload)."""
+    before = config_dump()
+    net = without_clinic(STATE["demo"], "demo-south")
+    net["channels"].append({"id": "dry-run-form", "kind": "form", "provider": "generic",
+                            "clinic_id": "demo-north", "credentials": {"token": "dry-run-token"}})
+    p = ctl("apply", "-f", write_json(net, "dry-run.json"), "--dry-run")
+    assert "would remove clinic demo-south" in p.stdout, p.stdout
+    assert "would add channel dry-run-form" in p.stdout, p.stdout
+    assert "nothing was changed" in p.stdout and "applied" not in p.stdout, p.stdout
+    assert config_dump() == before
+    assert version() == 1
+    # a file that does not validate is refused as without --dry-run
+    bad = ctl("apply", "-f", write_json({"id": "demo"}, "dry-run-bad.json"), "--dry-run",
+              check=False)
+    assert bad.returncode == 1 and bad.stdout == "", (bad.stdout, bad.stderr)
+
+
 def test_apply_with_clinic_removed():
     path = write_json(without_clinic(STATE["demo"], "demo-south"), "two-clinics.json")
     p = ctl("apply", "-f", path)
@@ -716,7 +736,8 @@ def teardown():
 if __name__ == "__main__":
     try:
         cfstack.run([setup, test_migrate_twice, test_apply_demo, test_apply_again_changes_nothing,
-                     test_show_masks_secrets, test_apply_with_clinic_removed,
+                     test_show_masks_secrets, test_apply_dry_run_says_and_changes_nothing,
+                     test_apply_with_clinic_removed,
                      test_invalid_file_changes_nothing, test_agent_maps_validated,
                      test_lead_settings_validated, test_reminder_settings_validated,
                      test_what_the_services_read_is_validated,
