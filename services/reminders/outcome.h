@@ -80,9 +80,14 @@ int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *a
  * visit still booked for the job's time; a re-invite's still missed),
  * an SMS's "segments", "cost_minor", "currency" and "cost_told"};
  * *row NULL when there is no such send. Its visit (appointment) is
- * locked before them, in the order the MIS's changes take the two. */
+ * locked before them (outcome_store_lock_visit). */
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
                        size_t errbuf_size);
+/* Locks the visit (appointment) of send_id, if it has one, in the
+ * caller's transaction: what a transaction that will lock the send or its
+ * job takes first, in the order the MIS's changes take the two (the
+ * visit, then its jobs); the other way round, the two deadlock. */
+int outcome_store_lock_visit(PGconn *conn, const char *send_id, char *errbuf, size_t errbuf_size);
 /* The send's outcome o recorded, with what it tells of the send; cost_told
  * 1 when o's event tells the SMS's cost (the send's own, kept since its
  * mark). */

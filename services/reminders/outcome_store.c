@@ -48,22 +48,28 @@ int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *a
                       params, NULL, errbuf, errbuf_size);
 }
 
+int outcome_store_lock_visit(PGconn *conn, const char *send_id, char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {send_id};
+    /* The visit first, as the MIS's changes take it (mis_store.c: the
+     * appointment, then its jobs): locked the other way round, a report
+     * beside a change of its visit (moved, cancelled) made a deadlock,
+     * and PostgreSQL aborted one of the two. A recall's send has none. */
+    return cf_pg_exec(conn,
+                      "SELECT 1 FROM reminders.appointments a WHERE a.appointment_id ="
+                      " (SELECT j.appointment_id FROM reminders.sends s"
+                      " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
+                      " WHERE s.send_id = $1::uuid) FOR UPDATE OF a",
+                      1, params, NULL, errbuf, errbuf_size);
+}
+
 int outcome_store_lock(PGconn *conn, const char *send_id, json_t **row, char *errbuf,
                        size_t errbuf_size)
 {
     const char *params[] = {send_id};
     PGresult *res = NULL;
     *row = NULL;
-    /* The visit first, as the MIS's changes take it (mis_store.c: the
-     * appointment, then its jobs): locked the other way round, a report
-     * beside a change of its visit (moved, cancelled) made a deadlock,
-     * and PostgreSQL aborted one of the two. A recall's send has none. */
-    int rc = cf_pg_exec(conn,
-                        "SELECT 1 FROM reminders.appointments a WHERE a.appointment_id ="
-                        " (SELECT j.appointment_id FROM reminders.sends s"
-                        " JOIN reminders.reminder_jobs j ON j.job_id = s.job_id"
-                        " WHERE s.send_id = $1::uuid) FOR UPDATE OF a",
-                        1, params, NULL, errbuf, errbuf_size);
+    int rc = outcome_store_lock_visit(conn, send_id, errbuf, errbuf_size);
     if (rc != 0)
         return rc;
     rc = cf_pg_exec(
