@@ -39,8 +39,41 @@ static const char *network_tz(const struct cf_netconf_snapshot *snap, const char
     return net && net->tz ? net->tz : "UTC";
 }
 
+/* 1 when a call's state got is older than had (an event replayed from
+ * the DLQ after the call's later ones: a call's events come in order on
+ * its partition, an ended call never starts again, and each state counts
+ * the provider facts folded into it). States of as many facts cannot be
+ * told apart by it (a staff result, a unique flag corrected): the later
+ * one read is taken. */
+static int older_state(const json_t *had, const json_t *got)
+{
+    const char *had_status = json_string_value(json_object_get(had, "status"));
+    const char *got_status = json_string_value(json_object_get(got, "status"));
+    const json_t *had_facts = json_object_get(had, "facts");
+    const json_t *got_facts = json_object_get(got, "facts");
+    return (had_status && got_status && strcmp(had_status, "ended") == 0 &&
+            strcmp(got_status, "ended") != 0) ||
+           (json_is_integer(had_facts) && json_is_integer(got_facts) &&
+            json_integer_value(got_facts) < json_integer_value(had_facts));
+}
+
+/* A call's state older than its stored one is not applied: the call
+ * keeps its state, the rollup its counts. */
+static void drop_older_states(json_t *calls, const json_t *stored)
+{
+    const char *id;
+    json_t *row, *tmp;
+    json_object_foreach_safe(calls, tmp, id, row)
+    {
+        const json_t *old = json_object_get(stored, id);
+        if (old && older_state(old, row))
+            json_object_del(calls, id);
+    }
+}
+
 /* Each call's and task's last row in the batch (id -> row), in calls and
- * tasks; in missed, the ids of the calls missed in any of their rows (a
+ * tasks (a call's newest: one replayed after a later one of it, in the
+ * same batch, is older); in missed, the ids of the calls missed in any of their rows (a
  * missed call and the late report that it was answered, in one batch).
  * CF_EINVAL for an event that cannot be placed. */
 static int last_rows(const struct cf_netconf_snapshot *snap, const struct cf_event *const *evs,
@@ -61,7 +94,11 @@ static int last_rows(const struct cf_netconf_snapshot *snap, const struct cf_eve
         const char *id = json_string_value(json_object_get(row, call ? "call_id" : "task_id"));
         if (call && json_integer_value(json_object_get(row, "missed")))
             json_object_set_new(missed, id, json_true());
-        json_object_set_new(call ? calls : tasks, id, row);
+        const json_t *had = call ? json_object_get(calls, id) : NULL;
+        if (had && older_state(had, row))
+            json_decref(row);
+        else
+            json_object_set_new(call ? calls : tasks, id, row);
     }
     return 0;
 }
@@ -135,29 +172,6 @@ static void calls_to_follow(const json_t *calls, const json_t *stored, const jso
         const json_t *source = json_object_get(row, "source_call_id");
         if (json_is_string(source))
             json_array_append(locks, (json_t *)source);
-    }
-}
-
-/* A call's state older than its stored one (an event replayed from the
- * DLQ after the call's later ones were applied: a call's events come in
- * order on its partition, an ended call never starts again, and each
- * state counts the provider facts folded into it) is not applied: the
- * call keeps its state, the rollup its counts. */
-static void drop_older_states(json_t *calls, const json_t *stored)
-{
-    const char *id;
-    json_t *row, *tmp;
-    json_object_foreach_safe(calls, tmp, id, row)
-    {
-        const json_t *old = json_object_get(stored, id);
-        const char *had = json_string_value(json_object_get(old, "status"));
-        const char *got = json_string_value(json_object_get(row, "status"));
-        const json_t *had_facts = json_object_get(old, "facts");
-        const json_t *got_facts = json_object_get(row, "facts");
-        if ((had && got && strcmp(had, "ended") == 0 && strcmp(got, "ended") != 0) ||
-            (json_is_integer(had_facts) && json_is_integer(got_facts) &&
-             json_integer_value(got_facts) < json_integer_value(had_facts)))
-            json_object_del(calls, id);
     }
 }
 

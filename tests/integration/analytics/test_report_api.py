@@ -385,6 +385,16 @@ def test_an_older_state_replayed_changes_nothing(stack):
     assert cfstack.psql(stack.dsn, "SELECT operator, agent_group, facts FROM analytics.calls"
                         " WHERE call_id = '%s'" % ended["call_id"]) == [
         ["op-replay", "call_center", "2"]]
+    # a later state and an older one replayed right after it, read in one
+    # batch: the later stands
+    later = dict(updated, agent_id="op-later", facts=3)
+    produce_many(stack.broker.bootstrap, CALLS, [
+        call_event("updated", later, event_id=cf_uuid5(ended["call_id"], "later")),
+        call_event("ended", ended, event_id=cf_uuid5(ended["call_id"], "replayed again"))])
+    stack.wait_consumed()
+    assert cfstack.psql(stack.dsn, "SELECT operator, facts FROM analytics.calls"
+                        " WHERE call_id = '%s'" % ended["call_id"]) == [["op-later", "3"]]
+    assert stack.report(params)["totals"] == after_update
 
 
 def test_a_booking_naming_another_networks_call_takes_no_source(stack):
