@@ -409,11 +409,19 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
     leads_erased_rows(rows, 0, ev->networkid, keys, ev->time_ms);
     if (rc == 0)
         rc = leads_store_erased(conn, rows, erased, errbuf, errbuf_size);
-    if (rc == 0 && json_object_size(erased) > 0) {
+    /* unless another patient holds its number now (a family's phone): the
+     * lead is theirs, as the erasure leaves the leads of another patient */
+    const char *ckey = json_string_value(json_object_get(ev->data, "contact_key"));
+    json_t *j_pat = NULL;
+    if (rc == 0 && json_object_size(erased) > 0 && ckey)
+        rc = cf_patients_lookup(&ctx->patients, conn, ev->networkid, ckey, &j_pat, errbuf,
+                                errbuf_size);
+    if (rc == 0 && json_object_size(erased) > 0 && !j_pat) {
         as_erased = *ev;
         as_erased.data = leads_erased_fact(ev->data);
         ev = &as_erased;
     }
+    json_decref(j_pat);
     if (rc == 0)
         rc = json_array_size(plain) == 0
                  ? CF_ENOTFOUND

@@ -201,6 +201,21 @@ out:
     return rc;
 }
 
+/* 1 when the request ev's contact key has a patient in the run's
+ * patients: another patient holds the number now (a family's phone), and
+ * the lead is theirs, as the erasure leaves the leads of another patient
+ * theirs (leads_store_erase). */
+static int held_by_a_patient(const struct run *r, const struct cf_event *ev)
+{
+    const char *ckey = json_string_value(json_object_get(ev->data, "contact_key"));
+    if (!ckey)
+        return 0;
+    char *lock = leads_key_lock(ev->networkid, ckey);
+    const int held = json_object_get(r->patients, lock) != NULL;
+    free(lock);
+    return held;
+}
+
 int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *const *evs, size_t n,
                    struct cf_outbox *out, char *errbuf, size_t errbuf_size)
 {
@@ -251,6 +266,8 @@ int leads_fold_run(struct leads_ctx *ctx, PGconn *conn, const struct cf_event *c
     json_object_foreach(erased, e, j_true)
     {
         const size_t i = strtoul(e, NULL, 10);
+        if (held_by_a_patient(&r, evs[i]))
+            continue;
         as_erased[i] = *evs[i];
         as_erased[i].data = leads_erased_fact(evs[i]->data);
         use[i] = &as_erased[i];

@@ -38,9 +38,9 @@ json_t *leads_fact_keys(const json_t *j_fact);
 
 /* A request fact as the erasure of its person leaves it (new object):
  * what the person wrote and how to reach them gone (contact empty, no
- * text or subject), "erased": true, the rest (keys, ids, times, tags)
- * as it was. The fold stores a request of a person erased after it
- * was made this way (leads_store_erased). */
+ * text or subject, no messenger ids of them or their chat: external),
+ * "erased": true, the rest (keys, times, tags) as it was. The fold stores a request of a person
+ * erased after it was made this way (leads_store_erased). */
 json_t *leads_erased_fact(const json_t *j_fact);
 
 /* Gives the lead j_lead the keys (leads_fact_keys's) of a kind it lacks in

@@ -78,7 +78,7 @@ json_t *leads_fact_keys(const json_t *j_fact)
 
 json_t *leads_erased_fact(const json_t *j_fact)
 {
-    static const char *const gone[] = {"text", "text_truncated", "subject"};
+    static const char *const gone[] = {"text", "text_truncated", "subject", "external"};
     json_t *j = json_copy((json_t *)j_fact);
 
     for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)

@@ -424,7 +424,7 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
      * deliveries of their events (the whole event, sent or not) go. Each
      * key is kept with the erasure's time (leads.erasures): a request of
      * the person dated before it, still on leads.raw now, is stored erased
-     * when it is folded (leads_store_erased_keys). */
+     * when it is folded (leads_store_erased). */
     int rc = cf_pg_exec(
         conn,
         "WITH e AS (SELECT p.lead_id FROM leads.leads p WHERE p.patient_id = $2::uuid::text"
@@ -439,7 +439,8 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
         " WHERE lead_id IN (SELECT lead_id FROM e) AND doc ? 'contact'),"
         " d AS (DELETE FROM leads.deliveries WHERE lead_id IN (SELECT lead_id FROM e))"
         " UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
-        " - 'text_truncated') || '{\"erased\": true}'::jsonb)::json, updated_at = now()"
+        " - 'text_truncated' - 'external') || '{\"erased\": true}'::jsonb)::json,"
+        " updated_at = now()"
         " WHERE lead_id IN (SELECT lead_id FROM e)",
         2, params, NULL, errbuf, errbuf_size);
     free(contacts_text);

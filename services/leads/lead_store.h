@@ -109,8 +109,8 @@ int leads_store_patient_contacts(PGconn *conn, const char *patient_id, json_t *c
 /* Erases a person's data from the leads of patient_id, and from those
  * holding one of contacts ([{"n": network, "k": contact key} and, for a
  * key given up, "u"]) that name no patient and came no later than u:
- * contact, text and subject leave the documents (ids, times, keys and
- * tags stay). In the caller's transaction. */
+ * contact, text, subject and external leave the documents (lead ids,
+ * times, keys and tags stay). In the caller's transaction. */
 int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contacts, char *errbuf,
                       size_t errbuf_size);
 

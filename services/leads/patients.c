@@ -3,10 +3,11 @@
  * patient view in schema leads (common/patients.h, the view calls keeps
  * too), which gives a new lead its patient class. A patient's tombstone
  * also erases that person's data from the leads (lead_store.c): contact,
- * text and subject leave the documents of the leads of the patient, and of
- * the leads naming nobody under one of its contact keys (the view's, and
- * those of its leads: a number given up, up to its last lead from it);
- * ids, times, keys and tags stay.
+ * text, subject and the messenger's ids of them (external) leave the
+ * documents of the leads of the patient, and of the leads naming nobody
+ * under one of its contact keys (the view's, and those of its leads: a
+ * number given up, up to its last lead from it); lead ids, times, keys and
+ * tags stay.
  */
 #include "leads.h"
 #include "lead_store.h"

@@ -709,6 +709,7 @@ def test_patient_class_and_tombstone_erasure(stack):
     stack.fact("request", "p1", {"contact": {"name": "Ivan", "email": "ivan@example.org",
                                              **phone("+79160000004")},
                                  "text": "my tooth", "subject": "urgent",
+                                 "external": {"user_id": "tg-4004", "chat_id": "tg-4004"},
                                  "tags": {"utm_source": "vk"}},
                keys={"phone": kp, "email": key_of("email:ivan@example.org")},
                time="2026-11-24T07:00:00Z")
@@ -720,9 +721,10 @@ def test_patient_class_and_tombstone_erasure(stack):
     wait_until(lambda: "contact" not in json.loads(stack.row(lead["lead_id"])[0][2]), 60,
                "the lead's contact to be erased")
     doc = json.loads(stack.row(lead["lead_id"])[0][2])
-    for gone in ("contact", "text", "subject"):
+    for gone in ("contact", "text", "subject", "external"):
         assert gone not in doc, doc
     assert "Ivan" not in json.dumps(doc) and "ivan@" not in json.dumps(doc), doc
+    assert "tg-4004" not in json.dumps(doc), doc
     assert doc["contact_key"] == kp and doc["tags"] == {"utm_source": "vk"}, doc
     assert doc["lead_id"] == lead["lead_id"] and doc["received_at"], doc
     assert cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.patients") == [["0"]]
@@ -793,21 +795,29 @@ def test_a_request_folded_after_its_persons_erasure_is_stored_erased(stack):
     leads.raw when the erasure ran (the fold behind), was stored whole:
     the erasure had looked at the leads stored by then. It is now stored
     as the erasure left the person's other leads, and its event says
-    nothing of them either. A stranger's request from another number, and
-    the person's own written after the erasure, are kept."""
-    mine, strangers = "+79160000031", "+79160000032"
+    nothing of them either. A stranger's request from another number, the
+    person's own written after the erasure, and one from a family's phone
+    another patient still holds (the lead is theirs), are kept."""
+    mine, strangers, family = "+79160000031", "+79160000032", "+79160000033"
     kmine = key_of(mine)
-    pid = str(uuid.uuid4())
-    upsert_patient(stack, pid, [mine])
+    pid, sister = str(uuid.uuid4()), str(uuid.uuid4())
+    upsert_patient(stack, pid, [mine, family])
 
     def request(key, name, number, text, time):
         return stack.fact("request", key, {"contact": {"name": name, **phone(number)},
-                                           "text": text, "callback_requested": True},
+                                           "text": text, "callback_requested": True,
+                                           "external": {"user_id": "tg-" + number[-4:],
+                                                        "chat_id": "tg-" + number[-4:]}},
                           keys={"phone": key_of(number)}, time=time)
 
     first = request("erased-late-1", "Nina", mine, "her first", "2026-11-01T07:00:00Z")
+    from_family = request("erased-late-7", "Nina", family, "from home", "2026-11-21T07:00:00Z")
     stack.wait_folded()
     assert json.loads(stack.row(lead_of(first))[0][2])["patient_id"] == pid
+    assert json.loads(stack.row(lead_of(from_family))[0][2])["patient_id"] == pid
+    # the home phone is her sister's now
+    upsert_patient(stack, pid, [mine])
+    upsert_patient(stack, sister, [family])
     cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)
     wait_until(lambda: json.loads(stack.row(lead_of(first))[0][2]).get("erased"), 60,
                "the patient's lead erased")
@@ -817,6 +827,7 @@ def test_a_request_folded_after_its_persons_erasure_is_stored_erased(stack):
                     "2026-11-20T07:00:00Z"),
             request("erased-late-3", "Nina", mine, "and once more", "2026-11-25T07:00:00Z")]
     stranger = request("erased-late-4", "Stas", strangers, "not hers", "2026-11-20T07:00:00Z")
+    sisters = request("erased-late-6", "Vera", family, "her sister's", "2026-11-20T07:00:00Z")
     after = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=5)
     again = request("erased-late-5", "Nina", mine, "written after the erasure",
                     after.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
@@ -828,17 +839,22 @@ def test_a_request_folded_after_its_persons_erasure_is_stored_erased(stack):
     for f in late:
         d = doc(f)
         assert d.get("erased") and not d.get("contact") and "text" not in d, d
+        assert "external" not in d and "0031" not in json.dumps(d), d
         assert d["contact_key"] == kmine and d.get("patient_id") is None, d
         received = [e for e in stack.events() if e["subject"] == lead_of(f)
                     and e["type"] == "clinicflow.lead.received"]
         assert len(received) == 1 and received[0]["data"]["contact"] == {}, received
         assert "Nina" not in json.dumps(received) and "before she" not in json.dumps(received)
+        assert "tg-0031" not in json.dumps(received), received
         # its callback task has no number to call
         assert cfstack.psql(stack.dsn, "SELECT coalesce(doc->'contact'->>'e164', '-')"
                             " FROM leads.tasks WHERE lead_id = '%s' AND kind = 'callback'"
                             % lead_of(f)) in ([["-"]], []), lead_of(f)
     d = doc(stranger)
     assert not d.get("erased") and d["contact"]["name"] == "Stas", d
+    d = doc(sisters)
+    assert not d.get("erased") and d["contact"]["name"] == "Vera", d
+    assert d["patient_id"] == sister, d
     d = doc(again)
     assert not d.get("erased") and d["text"] == "written after the erasure", d
     assert cfstack.psql(stack.dsn, "SELECT count(*) FROM leads.erasures WHERE contact_key = '%s'"

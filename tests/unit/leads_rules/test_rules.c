@@ -311,7 +311,10 @@ static void test_erased_fact(void)
         "8 916 000-00-21", "kind", "e164", "e164", "+79160000021", "contact_key", "k-phone",
         "contact_keys", "phone", "k-phone", "text", "my tooth", "subject", "urgent",
         "text_truncated", 1, "provider_event_id", "f1", "tags", "utm_source", "vk");
+    json_object_set_new(fact, "external",
+                        json_pack("{s:s, s:s}", "user_id", "tg-777", "chat_id", "tg-777"));
     json_t *erased = leads_erased_fact(fact);
+    CHECK(!json_object_get(erased, "external"));
     CHECK(json_is_object(json_object_get(erased, "contact")));
     CHECK_INT((int)json_object_size(json_object_get(erased, "contact")), 0);
     CHECK(!json_object_get(erased, "text") && !json_object_get(erased, "subject") &&
@@ -322,7 +325,7 @@ static void test_erased_fact(void)
     CHECK_STR(str(json_object_get(erased, "tags"), "utm_source"), "vk");
     char *text = cf_json_dumps(erased);
     CHECK(!strstr(text, "Olga") && !strstr(text, "olga@") && !strstr(text, "0000021") &&
-          !strstr(text, "tooth"));
+          !strstr(text, "tooth") && !strstr(text, "tg-777"));
     free(text);
     /* the fact itself is left as it was */
     CHECK_STR(str(fact, "text"), "my tooth");
