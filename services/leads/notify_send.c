@@ -94,6 +94,12 @@ CF_TESTABLE void leads_notify_receiver(const char *url, char *out, size_t out_si
         out[o++] = (char)tolower((unsigned char)authority[i]);
     if (out_size)
         out[o] = '\0';
+    /* the scheme's own port said is the same receiver */
+    const size_t len = strlen(out);
+    if (len > 12 && strncmp(out, "https://", 8) == 0 && strcmp(out + len - 4, ":443") == 0)
+        out[len - 4] = '\0';
+    else if (len > 11 && strncmp(out, "http://", 7) == 0 && strcmp(out + len - 3, ":80") == 0)
+        out[len - 3] = '\0';
 }
 
 CF_TESTABLE long leads_notify_backoff_ms(long first_ms, long failed_attempts)

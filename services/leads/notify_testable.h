@@ -32,7 +32,8 @@ CF_TESTABLE long leads_notify_backoff_ms(long first_ms, long failed_attempts);
  * (notify_send.c: a receiver that stops answering holds two at most,
  * however many clinics name it): the url's scheme and authority
  * ("https://crm.example:8443"), lowercase, without a user's name or
- * password, into out (cut to out_size). */
+ * password or the scheme's own port (443, 80), into out (cut to
+ * out_size). */
 CF_TESTABLE void leads_notify_receiver(const char *url, char *out, size_t out_size);
 
 enum leads_notify_next {

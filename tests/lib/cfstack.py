@@ -314,7 +314,7 @@ class Service:
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                stacks = thread_stacks(self.proc.pid)
+                stacks = thread_stacks(self.proc.pid) if check else ""
                 self.proc.kill()
                 self.proc.wait()
                 _forget(self)

@@ -117,6 +117,11 @@ static void test_receiver(void)
     CHECK_STR(out, "https://crm.example");
     leads_notify_receiver("https://crm.example#frag", out, sizeof(out));
     CHECK_STR(out, "https://crm.example");
+    /* the scheme's own port, said or not, is one receiver */
+    leads_notify_receiver("https://crm.example:443/hooks", out, sizeof(out));
+    CHECK_STR(out, "https://crm.example");
+    leads_notify_receiver("http://crm.example:80", out, sizeof(out));
+    CHECK_STR(out, "http://crm.example");
     /* another port, scheme or host is another receiver */
     leads_notify_receiver("http://crm.example:8443/", out, sizeof(out));
     CHECK_STR(out, "http://crm.example:8443");
