@@ -160,6 +160,14 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
         goto out;
     }
     struct reminders_outcome told = *o;
+    /* an outcome after another: its event is told apart from the same
+     * outcome told before that other one (confirmed, declined, confirmed) */
+    char after[48];
+    const json_t *before_us = json_object_get(row, "outcome_at_us");
+    if (!told.occurrence && json_is_integer(before_us)) {
+        snprintf(after, sizeof(after), "after/%lld", (long long)json_integer_value(before_us));
+        told.occurrence = after;
+    }
     const int cost_now = sms_cost(row, &told);
     if ((rc = outcome_store_record(conn, &told, cost_now, errbuf, errbuf_size)) != 0)
         goto out;

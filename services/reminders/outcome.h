@@ -35,11 +35,12 @@ struct reminders_outcome {
     /* an SMS reply to a send that no longer waits for one (hooks.c,
      * SMS_WAITS_SQL): recorded and told, it moves no ladder */
     int late;
-    /* what makes this report one of its own, NULL when the same outcome
-     * reported again is the same report: an SMS reply's id (hooks.c).
-     * Part of the event's id, so a patient who answers "1", then "2",
-     * then "1" again tells the last "1" as a new event, not as a copy of
-     * the first that consumers would drop. */
+    /* what makes this report one of its own: an SMS reply's id (hooks.c);
+     * NULL for the others, which reminders_outcome_apply tells apart by
+     * the time the send's outcome before it was recorded. Part of the
+     * event's id, so a patient who answers "1", then "2", then "1" again
+     * (by SMS, or through a dialer's reports) tells the last "1" as a new
+     * event, not as a copy of the first that consumers would drop. */
     const char *occurrence;
 };
 
@@ -75,7 +76,8 @@ int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *a
 
 /* The send with its job and appointment, locked:
  * {"send_id", "job_id", "attempt", "channel", "gateway", "phone",
- * "outcome", "patient_id", "clinic_id", "network_id", "appointment_id",
+ * "outcome", "outcome_at_us" (when it was recorded, in microseconds; null
+ * before any), "patient_id", "clinic_id", "network_id", "appointment_id",
  * "job_status", "job_attempt", "job_result", "visit_at" (ms), "kind", "current" (the
  * visit still booked for the job's time; a re-invite's still missed),
  * an SMS's "segments", "cost_minor", "currency" and "cost_told"};

@@ -177,6 +177,28 @@ def test_a_confirmed_call_confirms_the_visit(s):
     assert s.sql("SELECT count(*) FROM reminders.histories") == [["0"]]
 
 
+def test_a_dialer_telling_a_changed_answer_twice_tells_three_events(s):
+    """The dialer reports confirmed, then declined, then confirmed again
+    for one call (its operator corrected a mistyped key, then corrected
+    the correction): the last is an event of its own, not a copy of the
+    first by its id that every consumer would drop."""
+    _, _, a = soon(s, "Лидия")
+    send_id, _, _ = wait_request(s, a, 1)
+    for outcome in ("confirmed", "declined", "confirmed"):
+        assert s.report({"send_id": send_id, "outcome": outcome}).status == 200
+
+    def told():
+        return [m["event"] for m in s.messages(OUTCOMES)
+                if m["event"]["data"].get("send_id") == send_id
+                and m["event"]["data"]["outcome"] in ("confirmed", "declined")]
+    cfstack.wait_until(lambda: len(told()) >= 3, 30, "three outcomes told")
+    events = told()
+    assert [e["data"]["outcome"] for e in events] == ["confirmed", "declined", "confirmed"], events
+    assert len({e["id"] for e in events}) == 3, events
+    # the first decided the visit
+    assert reminder_status(s, a) == "confirmed"
+
+
 def test_a_report_beside_a_change_of_its_visit_waits_for_it(s):
     """The dialer reports a call while the MIS's change of the same visit
     is committing (PUT /v1/appointments takes the visit, then moves its
@@ -1269,6 +1291,7 @@ if __name__ == "__main__":
         test_a_patient_erased_while_called_is_neither_called_again_nor_kept,
         test_a_patient_who_changes_their_answer_twice_is_told_each_time,
         test_a_report_beside_a_change_of_its_visit_waits_for_it,
+        test_a_dialer_telling_a_changed_answer_twice_tells_three_events,
         test_a_twilio_call_ended_with_no_key_is_retried,
         test_no_answer_twice_then_sms_and_a_task,
         test_after_the_twilio_retry_the_sms_goes,
