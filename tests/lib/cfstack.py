@@ -662,6 +662,15 @@ class HeldSession:
                                 " WHERE datname = current_database()"
                                 " AND %d = ANY(pg_blocking_pids(pid))" % self.pid)[0][0])
 
+    def run(self, sql, timeout=30):
+        """Runs more sql in the session (its transaction goes on, or ends
+        with a COMMIT in sql): True once done, False when it failed (psql
+        stops at an error, a deadlock PostgreSQL broke by aborting it)."""
+        self.proc.stdin.write("\\o /dev/null\n%s\n\\o\nSELECT 'done';\n" % sql)
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return bool(ready) and self.proc.stdout.readline().strip() == "done"
+
     def release(self):
         """Ends the session; its transaction rolls back, its locks go."""
         if self.proc.poll() is None:

@@ -59,8 +59,7 @@ struct ctl_dlq_args {
     int64_t since_ms;  /* entries at or after it (INT64_MIN: no bound) */
     int64_t until_ms;  /* entries before it (INT64_MAX: no bound) */
     int json;          /* list: one JSON object per line */
-    int dry_run;       /* replay: list what would be replayed, produce nothing;
-                        * apply: say what would change, change nothing */
+    int dry_run;       /* replay: list what would be replayed, produce nothing */
 };
 
 /* A --since/--until value: RFC 3339 ("2026-11-22T08:00:00Z", any offset,

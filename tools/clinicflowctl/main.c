@@ -114,7 +114,8 @@ struct args {
     const char *clinics[CTL_KEY_MAX_CLINICS];
     size_t nclinics;
     struct ctl_dlq_args dlq;
-    int help; /* -h/--help: print the usage and exit 0 */
+    int dry_run; /* --dry-run: apply, dlq replay */
+    int help;    /* -h/--help: print the usage and exit 0 */
 };
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -188,7 +189,7 @@ static int parse_options(int argc, char **argv, int start, struct args *a, const
         } else if (strcmp(argv[i], "--dry-run") == 0) {
             if (!strstr(allowed, "dry-run,"))
                 return usage_error("option %s is not valid here", argv[i]);
-            a->dlq.dry_run = 1;
+            a->dry_run = 1;
         } else if ((rc = option_value(argc, argv, &i, "--file", &value)) != 0 ||
                    (rc = option_value(argc, argv, &i, "-f", &value)) != 0) {
             if (rc == CTL_EXIT_USAGE)
@@ -258,6 +259,7 @@ static int parse_dlq(int argc, char **argv, int i, struct args *a)
     } else if (strcmp(a->subcmd, "replay") == 0) {
         a->dlq.replay = 1;
         rc = parse_options(argc, argv, i, a, "topic,group,since,until,dry-run,", pos, 0);
+        a->dlq.dry_run = a->dry_run;
         if (rc == 0 && !a->dlq.topic)
             rc = usage_error("%s", "dlq replay needs --topic T (the original topic)");
     } else {
@@ -352,7 +354,7 @@ static int run(PGconn *conn, const struct args *a, const json_t *j_net)
     if (strcmp(a->cmd, "migrate") == 0)
         return cmd_migrate(conn);
     if (strcmp(a->cmd, "apply") == 0)
-        return ctl_cmd_apply(conn, a->file, j_net, a->dlq.dry_run);
+        return ctl_cmd_apply(conn, a->file, j_net, a->dry_run);
     if (strcmp(a->cmd, "show") == 0)
         return ctl_cmd_show(conn, a->network);
     if (!a->subcmd)

@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import hmac
 import json
-import subprocess
 import threading
 import time
 
@@ -208,36 +207,24 @@ def test_a_report_beside_a_change_of_its_visit_waits_for_it(s):
     a 503, or the dialer did, which some dialers never send again."""
     _, _, a = soon(s, "Инна")
     send_id, _, _ = wait_request(s, a, 1)
-    change = subprocess.Popen(["psql", "-qAt", "-v", "ON_ERROR_STOP=1", s.dsn],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    change = cfstack.HeldSession(s.dsn, "BEGIN; SELECT 1 FROM reminders.appointments"
+                                 " WHERE appointment_id = '%s' FOR UPDATE;"
+                                 % common.appointment_uuid(a))
     try:
-        change.stdin.write("BEGIN;\nSELECT 'held' FROM reminders.appointments"
-                           " WHERE appointment_id = '%s' FOR UPDATE;\n"
-                           % common.appointment_uuid(a))
-        change.stdin.flush()
-        assert change.stdout.readline().strip() == "held"
         got = {}
         report = threading.Thread(target=lambda: got.update(
             r=s.report({"send_id": send_id, "outcome": "confirmed"})))
         report.start()
-        cfstack.wait_until(lambda: s.sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock'") != [["0"]], 10, "the report waiting")
+        cfstack.wait_until(lambda: change.waiters() > 0, 10, "the report waiting")
         # the change goes on to the visit's jobs, and commits
-        change.stdin.write("UPDATE reminders.reminder_jobs SET updated_at = now()"
-                           " WHERE appointment_id = '%s';\nSELECT 'moved';\nCOMMIT;\n"
-                           % common.appointment_uuid(a))
-        change.stdin.flush()
-        moved = change.stdout.readline().strip()
+        moved = change.run("UPDATE reminders.reminder_jobs SET updated_at = now()"
+                           " WHERE appointment_id = '%s'; COMMIT;" % common.appointment_uuid(a))
         report.join(30)
-        assert moved == "moved", change.stderr.read() if change.poll() is not None else moved
+        assert moved, change.proc.stderr.read() if change.proc.poll() is not None else moved
         assert got["r"].status == 200, got
         assert reminder_status(s, a) == "confirmed"
     finally:
-        if change.poll() is None:
-            change.stdin.close()
-            change.wait(30)
+        change.release()
 
 
 def test_a_visit_cancelled_while_its_call_waits_is_not_called(s):

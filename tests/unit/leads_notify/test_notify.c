@@ -106,25 +106,25 @@ static void test_wanted_and_webhook(void)
  * whatever its path, user or case. */
 static void test_receiver(void)
 {
+    static const struct {
+        const char *url, *receiver;
+    } cases[] = {
+        {"https://CRM.example:8443/hooks/a?x=1", "https://crm.example:8443"},
+        {"https://crm.example:8443/hooks/b", "https://crm.example:8443"},
+        {"http://user:pw@crm.example/x", "http://crm.example"},
+        {"https://crm.example", "https://crm.example"},
+        {"https://crm.example#frag", "https://crm.example"},
+        /* the scheme's own port, said or not, is one receiver */
+        {"https://crm.example:443/hooks", "https://crm.example"},
+        {"http://crm.example:80", "http://crm.example"},
+        /* another port, scheme or host is another receiver */
+        {"http://crm.example:8443/", "http://crm.example:8443"},
+    };
     char out[64];
-    leads_notify_receiver("https://CRM.example:8443/hooks/a?x=1", out, sizeof(out));
-    CHECK_STR(out, "https://crm.example:8443");
-    leads_notify_receiver("https://crm.example:8443/hooks/b", out, sizeof(out));
-    CHECK_STR(out, "https://crm.example:8443");
-    leads_notify_receiver("http://user:pw@crm.example/x", out, sizeof(out));
-    CHECK_STR(out, "http://crm.example");
-    leads_notify_receiver("https://crm.example", out, sizeof(out));
-    CHECK_STR(out, "https://crm.example");
-    leads_notify_receiver("https://crm.example#frag", out, sizeof(out));
-    CHECK_STR(out, "https://crm.example");
-    /* the scheme's own port, said or not, is one receiver */
-    leads_notify_receiver("https://crm.example:443/hooks", out, sizeof(out));
-    CHECK_STR(out, "https://crm.example");
-    leads_notify_receiver("http://crm.example:80", out, sizeof(out));
-    CHECK_STR(out, "http://crm.example");
-    /* another port, scheme or host is another receiver */
-    leads_notify_receiver("http://crm.example:8443/", out, sizeof(out));
-    CHECK_STR(out, "http://crm.example:8443");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        leads_notify_receiver(cases[i].url, out, sizeof(out));
+        CHECK_STR(out, cases[i].receiver);
+    }
     /* cut to the buffer */
     char small[9];
     leads_notify_receiver("https://a-long-host.example/", small, sizeof(small));
