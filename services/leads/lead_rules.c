@@ -275,6 +275,7 @@ json_t *leads_public_lead(const json_t *j_lead)
                                           "patient_id",
                                           "status",
                                           "callback_requested",
+                                          "erased",
                                           NULL};
     json_t *j = json_object();
 

@@ -420,7 +420,9 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
      * (any time for a key the view holds, up to u for one given up: a
      * stranger may hold the number since; another patient's leads stay
      * theirs). Their documents lose what the person wrote and how to
-     * reach them; the callback tasks the number to call; the webhook
+     * reach them; the callback tasks the number to call, and the open
+     * tasks are marked for the sweeper to give up (nobody can answer
+     * them now: leads_tasks_take_expiring); the webhook
      * deliveries of their events (the whole event, sent or not) go. Each
      * key is kept with the erasure's time (leads.erasures): a request of
      * the person dated before it, still on leads.raw now, is stored erased
@@ -435,8 +437,10 @@ int leads_store_erase(PGconn *conn, const char *patient_id, const json_t *contac
         " x AS (INSERT INTO leads.erasures (network_id, contact_key, erased_at, held_until)"
         " SELECT q.n, q.k, now(), q.u FROM " CF_PATIENTS_ERASED_KEYS_SQL " AS q"
         " ON CONFLICT DO NOTHING),"
-        " t AS (UPDATE leads.tasks SET doc = doc - 'contact'"
-        " WHERE lead_id IN (SELECT lead_id FROM e) AND doc ? 'contact'),"
+        " t AS (UPDATE leads.tasks SET doc = doc - 'contact', erased_at = CASE"
+        " WHEN status = 'open' THEN coalesce(erased_at, now()) ELSE erased_at END"
+        " WHERE lead_id IN (SELECT lead_id FROM e)"
+        " AND (doc ? 'contact' OR (status = 'open' AND erased_at IS NULL))),"
         " d AS (DELETE FROM leads.deliveries WHERE lead_id IN (SELECT lead_id FROM e))"
         " UPDATE leads.leads SET doc = ((doc::jsonb - 'contact' - 'text' - 'subject'"
         " - 'text_truncated' - 'external') || '{\"erased\": true}'::jsonb)::json,"

@@ -4,7 +4,7 @@
  * change is a new entry. Numbers are taken by part (README.md): 2 the
  * fold, 3 tasks, 4 codes, 5 notification, 6 the fold, 7 retention, 8
  * tasks' expiry, 9 the fold, 10 the tasks in the fold, 11 notification,
- * 12-14 calls as responses.
+ * 12-14 calls as responses, 15-16 erasure.
  */
 #include "leads/schema.h"
 
@@ -202,6 +202,14 @@ const struct cf_migration cf_leads_migrations[] = {
      " network_id text NOT NULL, contact_key text NOT NULL, erased_at timestamptz NOT NULL,"
      " held_until timestamptz, PRIMARY KEY (network_id, contact_key, erased_at));"
      "CREATE INDEX IF NOT EXISTS erasures_erased_at ON erasures (erased_at);"},
+    /* The open tasks of an erased person's leads (the erasure's, or the
+     * fold's for a request it stores erased): nobody can answer them, and
+     * the sweeper gives them up at that time (task_store.c,
+     * leads_tasks_take_expiring) instead of breaching them later. */
+    {16, "tasks of erased leads",
+     "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS erased_at timestamptz;"
+     "CREATE INDEX IF NOT EXISTS tasks_open_erased ON tasks (erased_at)"
+     " WHERE status = 'open' AND erased_at IS NOT NULL;"},
 };
 
 const size_t cf_leads_migrations_n = sizeof(cf_leads_migrations) / sizeof(cf_leads_migrations[0]);

@@ -144,8 +144,10 @@ static int expire_once(PGconn *conn, int64_t until_ms, long expire_s, char *errb
         if (rc != 0)
             break;
         json_t *j_task = json_object_get(j_item, "doc");
-        /* the deadline, not the sweep: the same time whenever it runs */
-        const int64_t at = leads_task_expires_at(j_task, expire_s);
+        /* the deadline (or the person's erasure), not the sweep: the same
+         * time whenever it runs */
+        const int64_t at = leads_task_expires_at(
+            j_task, expire_s, json_integer_value(json_object_get(j_item, "erased_ms")));
         leads_task_expire(j_task);
         json_t *j_row = json_pack("{s:O}", "doc", j_task);
         cf_time_json_set(j_row, "expired_at", at);

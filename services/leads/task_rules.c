@@ -202,10 +202,15 @@ void leads_task_breach_event(struct cf_event *ev, const json_t *j_row, const cha
                     network_id, json_string_value(json_object_get(j_row, "clinic_id")), j_data);
 }
 
-int64_t leads_task_expires_at(const json_t *j_task, long expire_s)
+int64_t leads_task_expires_at(const json_t *j_task, long expire_s, int64_t erased_ms)
 {
     const int64_t opened = cf_time_json_get(j_task, "opened_at");
-    return opened < 0 ? -1 : opened + (int64_t)expire_s * 1000;
+    if (opened < 0)
+        return -1;
+    const int64_t deadline = opened + (int64_t)expire_s * 1000;
+    if (erased_ms < 0 || erased_ms >= deadline)
+        return deadline;
+    return erased_ms > opened ? erased_ms : opened;
 }
 
 void leads_task_expire(json_t *j_task)

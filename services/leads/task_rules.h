@@ -112,8 +112,10 @@ void leads_task_breach_event(struct cf_event *ev, const json_t *j_row, const cha
                              int64_t time_ms);
 
 /* When the open j_task expires: expire_s (CLINICFLOW_LEADS_TASK_EXPIRE_S)
- * after its opened_at, or -1 when it has none. */
-int64_t leads_task_expires_at(const json_t *j_task, long expire_s);
+ * after its opened_at, or -1 when it has none; at erased_ms instead when
+ * the person was erased before that (-1: not erased), never before its
+ * opened_at: a lead nobody can answer any more gives its tasks up then. */
+int64_t leads_task_expires_at(const json_t *j_task, long expire_s, int64_t erased_ms);
 
 /* Gives up the open j_task unanswered: status "expired". It keeps no
  * closed_at, on_time or closed_by (task.json: those tell a closing), so

@@ -17,10 +17,13 @@
 #include "common/pg.h"
 
 json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
-                        const char *provider)
+                        const char *provider, int erased)
 {
-    return json_pack("{s:s, s:O, s:s?, s:s?}", "network_id", network_id, "doc", j_task, "channel",
-                     channel, "provider", provider);
+    json_t *j_row = json_pack("{s:s, s:O, s:s?, s:s?}", "network_id", network_id, "doc", j_task,
+                              "channel", channel, "provider", provider);
+    if (erased)
+        json_object_set_new(j_row, "erased", json_true());
+    return j_row;
 }
 
 int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, char *errbuf,
@@ -33,12 +36,13 @@ int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, 
     int rc = cf_pg_exec_json(
         conn,
         "INSERT INTO leads.tasks (task_id, lead_id, kind, network_id, clinic_id, contact_key,"
-        " channel, provider, status, opened_at, due_at, doc)"
+        " channel, provider, status, opened_at, due_at, doc, erased_at)"
         " SELECT (doc->>'task_id')::uuid, (doc->>'lead_id')::uuid, doc->>'kind', network_id,"
         " doc->>'clinic_id', doc->>'contact_key', channel, provider,"
-        " doc->>'status', (doc->>'opened_at')::timestamptz, (doc->>'due_at')::timestamptz, doc"
+        " doc->>'status', (doc->>'opened_at')::timestamptz, (doc->>'due_at')::timestamptz, doc,"
+        " CASE WHEN erased THEN now() END"
         " FROM jsonb_to_recordset($1::jsonb) AS r(network_id text, doc jsonb,"
-        " channel text, provider text)"
+        " channel text, provider text, erased boolean)"
         " ON CONFLICT DO NOTHING RETURNING task_id::text",
         rows, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
@@ -235,7 +239,10 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
         cf_pg_exec(conn,
                    "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
                    " AND d.status = 'open' AND d.breached_at IS NULL"
-                   " AND d.due_at <= $1::timestamptz" UNANSWERED_IN_TIME
+                   " AND d.due_at <= $1::timestamptz"
+                   /* its person erased before the due time: nobody could
+                    * answer it since (given up: leads_tasks_take_expiring) */
+                   " AND (d.erased_at IS NULL OR d.erased_at > d.due_at)" UNANSWERED_IN_TIME
                    " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED),"
                    /* closed past the due time while a call answered in
                     * time was under way (tasks.c holds the breach then):
@@ -287,7 +294,7 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
      * whatever the table held when the connection first ran it. */
     int rc = cf_pg_exec_planned(
         conn,
-        "SELECT d.doc::text, d.network_id FROM leads.tasks d WHERE d.status = 'open'"
+        "WITH aged AS (SELECT d.task_id FROM leads.tasks d WHERE d.status = 'open'"
         " AND d.opened_at <= $1::timestamptz - make_interval(secs => $2::bigint)"
         /* a respond task's breach is decided first (the sweep's breaches
          * run before its expiries): a breach is a fact whatever becomes
@@ -298,7 +305,20 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
         " AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.lead_id = d.lead_id"
         " AND (l.responded_at <= d.opened_at + make_interval(secs => $2::bigint)"
         " OR l.closed_at <= d.opened_at + make_interval(secs => $2::bigint)))"
-        " ORDER BY d.opened_at LIMIT $3::int FOR UPDATE OF d SKIP LOCKED",
+        " ORDER BY d.opened_at LIMIT $3::int FOR UPDATE OF d SKIP LOCKED),"
+        /* younger, their person erased by the fold's horizon (a response
+         * acknowledged before the erasure closes them first): a respond
+         * task erased past its due time is breached first, as above; one
+         * erased before it never is (leads_tasks_take_breached) */
+        " erased AS (SELECT d.task_id FROM leads.tasks d WHERE d.status = 'open'"
+        " AND d.erased_at <= $1::timestamptz"
+        " AND d.opened_at > $1::timestamptz - make_interval(secs => $2::bigint)"
+        " AND (d.kind = 'callback' OR d.breached_at IS NOT NULL OR d.erased_at <= d.due_at)"
+        " ORDER BY d.erased_at LIMIT $3::int FOR UPDATE OF d SKIP LOCKED)"
+        " SELECT t.doc::text, t.network_id,"
+        " coalesce((extract(epoch FROM t.erased_at) * 1000)::bigint, -1)"
+        " FROM leads.tasks t WHERE t.task_id IN"
+        " (SELECT task_id FROM aged UNION ALL SELECT task_id FROM erased)",
         3, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_error_t jerr;
@@ -310,7 +330,8 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
             break;
         }
         json_array_append_new(
-            *out, json_pack("{s:s, s:o}", "network_id", PQgetvalue(res, i, 1), "doc", j_doc));
+            *out, json_pack("{s:s, s:o, s:I}", "network_id", PQgetvalue(res, i, 1), "doc", j_doc,
+                            "erased_ms", (json_int_t)strtoll(PQgetvalue(res, i, 2), NULL, 10)));
     }
     PQclear(res);
     return rc;

@@ -142,10 +142,11 @@ static void open_task(const struct cf_event *ev, const json_t *j_lead, const cha
                       int64_t opened, int64_t due, struct queue *q)
 {
     json_t *j_task = leads_task_new(ev->networkid, kind, j_lead, opened, due);
-    json_array_append_new(
-        q->rows, leads_tasks_row(ev->networkid, j_task,
-                                 json_string_value(json_object_get(ev->data, "channel")),
-                                 json_string_value(json_object_get(ev->data, "provider"))));
+    json_array_append_new(q->rows,
+                          leads_tasks_row(ev->networkid, j_task,
+                                          json_string_value(json_object_get(ev->data, "channel")),
+                                          json_string_value(json_object_get(ev->data, "provider")),
+                                          json_is_true(json_object_get(j_lead, "erased"))));
     json_array_append_new(q->opened,
                           json_pack("{s:s, s:s, s:I, s:o}", "base", ev->id, "network",
                                     ev->networkid, "at", (json_int_t)opened, "doc", j_task));

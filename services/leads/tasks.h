@@ -22,9 +22,10 @@
 
 /* The row leads_tasks_insert_many inserts for the open task j_task
  * (leads_task_new's) of network_id, with the lead's channel and provider
- * (either may be NULL). New reference. */
+ * (either may be NULL); erased: its lead was stored erased (the task is
+ * given up as it is stored: leads_tasks_take_expiring). New reference. */
 json_t *leads_tasks_row(const char *network_id, const json_t *j_task, const char *channel,
-                        const char *provider);
+                        const char *provider, int erased);
 
 /* Inserts the task rows (leads_tasks_row's) in one statement; inserted (an
  * object) gets task id -> true for each that was new (a lead that already
@@ -81,11 +82,14 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
 
 /* The sweeper's: up to limit tasks (either kind) still open expire_s
  * after they opened, by until_ms (the wall clock, or how far the fold has
- * come if less), oldest first, locked, skipping those another transaction
- * holds, into *out: an array (new ref) of {"network_id", "doc"}. A respond
- * task only once its breach is decided (breached_at), and none whose lead
- * the fold's record says was answered or closed by the deadline (left
- * open by an earlier version's tasks consumer). */
+ * come if less), oldest first, and up to limit more whose person was
+ * erased by until_ms, locked, skipping those another transaction holds,
+ * into *out: an array (new ref) of {"network_id", "doc", "erased_ms"
+ * (-1: not erased)}. A respond task only once its breach is decided
+ * (breached_at), or when its person was erased before its due time
+ * (never breached then); none whose lead the fold's record says was
+ * answered or closed by the deadline (left open by an earlier version's
+ * tasks consumer). */
 int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int limit,
                               json_t **out, char *errbuf, size_t errbuf_size);
 

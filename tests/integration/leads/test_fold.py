@@ -844,6 +844,7 @@ def test_a_request_folded_after_its_persons_erasure_is_stored_erased(stack):
         received = [e for e in stack.events() if e["subject"] == lead_of(f)
                     and e["type"] == "clinicflow.lead.received"]
         assert len(received) == 1 and received[0]["data"]["contact"] == {}, received
+        assert received[0]["data"]["erased"] is True, received
         assert "Nina" not in json.dumps(received) and "before she" not in json.dumps(received)
         assert "tg-0031" not in json.dumps(received), received
         # its callback task has no number to call

@@ -1042,6 +1042,96 @@ def test_unanswered_tasks_expire_once(stack):
     assert len(breaches(stack, old["lead_id"])) == 1
 
 
+PATIENTS = "clinicflow.patients.v1"
+
+
+def upsert_patient(stack, pid, phones):
+    """A patient with these numbers on clinicflow.patients.v1, as the MIS
+    import writes it; waits for the leads' view of them."""
+    keys = [contact_key(p) for p in phones]
+    produce(stack, PATIENTS, pid, {
+        "specversion": "1.0", "id": str(uuid.uuid4()), "source": "/clinicflow/reminders/mis/test",
+        "type": "clinicflow.patient.upserted", "subject": pid, "time": iso(datetime.now(
+            timezone.utc)), "datacontenttype": "application/json", "networkid": stack.network_id,
+        "data": {"patient_id": pid, "phones": phones, "contact_keys": keys,
+                 "last_visit_at": "2026-10-01T10:00:00.000Z",
+                 "consents": {"calls": True, "sms": True, "messengers": False}}})
+    wait_until(lambda: sorted(r[0] for r in stack.sql(
+        "SELECT contact_key FROM leads.patient_contacts WHERE patient_id = '%s'" % pid))
+        == sorted(keys), 60, "the patient's numbers in the leads view")
+
+
+def test_an_erased_persons_open_tasks_are_given_up_not_breached(stack):
+    # Run after the expiry test, which counts every expiry. A patient's
+    # tombstone leaves their open leads with no way to reach them: their
+    # open tasks are given up (task.expired, dated at the erasure) instead
+    # of being breached later; a respond task already past its due time
+    # was breached first and keeps that breach. A request of the person
+    # sent before the erasure and folded after it (stored erased) opens its
+    # task given up too. Another person's lead keeps its tasks open.
+    pid = str(uuid.uuid4())
+    e_wait, e_late, e_behind = new_e164(), new_e164(), new_e164()
+    upsert_patient(stack, pid, [e_wait, e_late, e_behind])
+    now = datetime.now(timezone.utc)
+
+    def form(clinic, at, e164):
+        k = contact_key(e164)
+        f = request(stack, clinic, at, "generic",
+                    {"name": "Anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}},
+                    k, {"phone": k})
+        return {"lead_id": uuid5(stack.network_id, "lead", f["id"]), "clinic_id": clinic}
+
+    # New York: due 10 working minutes on at the earliest
+    waiting = form("demo-north", now, e_wait)
+    late = form("demo-center", now - timedelta(hours=1), e_late)  # due 3 s after: breached
+    other = new_lead(stack, "demo-north", now)
+    wait_tasks(stack, waiting["lead_id"], "clinicflow.task.opened", 2)
+    wait_tasks(stack, other["lead_id"], "clinicflow.task.opened", 2)
+    wait_breach(stack, late["lead_id"])
+
+    before = datetime.now(timezone.utc)
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)  # the right to erasure
+    evs = wait_tasks(stack, waiting["lead_id"], "clinicflow.task.expired", 2)
+    after = datetime.now(timezone.utc)
+    assert {e["data"]["kind"] for e in evs} == {"respond", "callback"}, evs
+    erased_at = stack.sql("SELECT DISTINCT (extract(epoch FROM erased_at) * 1000)::bigint"
+                          " FROM leads.tasks WHERE lead_id = '%s'" % waiting["lead_id"])
+    assert len(erased_at) == 1, erased_at
+    for ev in evs:
+        d = ev["data"]
+        assert ev["id"] == uuid5(d["task_id"], "task.expired"), ev
+        assert ev["time"] == iso(datetime.fromtimestamp(int(erased_at[0][0]) / 1000,
+                                                        timezone.utc)), (ev, erased_at)
+        assert iso(before) <= ev["time"] <= iso(after), ev
+        assert d["status"] == "expired" and "contact" not in d, d
+    assert task_rows(stack, waiting["lead_id"]) == [["callback", "expired", "t"],
+                                                    ["respond", "expired", "t"]]
+    # past its due time before the erasure: breached once, then given up
+    wait_tasks(stack, late["lead_id"], "clinicflow.task.expired", 2)
+    assert len(breaches(stack, late["lead_id"])) == 1
+
+    # sent before the erasure, folded after it: stored erased (no number,
+    # so no callback task), its respond task given up as it is stored
+    behind = form("demo-north", before - timedelta(minutes=1), e_behind)
+    evs = wait_tasks(stack, behind["lead_id"], "clinicflow.task.expired", 1)
+    assert [e["data"].get("erased") for e in lead_events(stack)
+            if e["subject"] == behind["lead_id"]] == [True]
+    assert [e["data"]["kind"] for e in evs] == ["respond"], evs
+    assert [e["type"] for e in task_events(stack, behind["lead_id"])] == [
+        "clinicflow.task.opened", "clinicflow.task.expired"]
+
+    # A sentinel breached after all of them: every sweeper has been over
+    # them since they were given up, and breached none.
+    sentinel = new_lead(stack, "demo-center", now - timedelta(hours=1), provider="telegram")
+    wait_breach(stack, sentinel["lead_id"])
+    for lead in (waiting, behind):
+        assert breaches(stack, lead["lead_id"]) == [], lead
+    assert len(breaches(stack, late["lead_id"])) == 1
+    assert task_rows(stack, other["lead_id"]) == [["callback", "open", "f"],
+                                                  ["respond", "open", "f"]]
+    assert expired(stack, other["lead_id"]) == []
+
+
 def test_invalid_due_time_refused():
     dsn = cfstack.new_database(cfstack.env()["pg_dsn"])
     doc = network()
@@ -1083,6 +1173,7 @@ if __name__ == "__main__":
             test_a_lead_stored_after_a_call_that_answered_it,
             test_form_to_call_response_end_to_end,
             test_unanswered_tasks_expire_once,
+            test_an_erased_persons_open_tasks_are_given_up_not_breached,
         )] + [test_invalid_due_time_refused], exit=False)
     finally:
         s.close()

@@ -291,10 +291,17 @@ static void test_task_and_close(void)
 
     /* expired a week after it opened: no closing in it, one event id per
      * task however many sweepers or relays */
-    CHECK_INT(leads_task_expires_at(j_task, 604800), opened + 604800LL * 1000);
+    CHECK_INT(leads_task_expires_at(j_task, 604800, -1), opened + 604800LL * 1000);
+    /* its person erased: given up at the erasure, if that came first, and
+     * never before it opened */
+    CHECK_INT(leads_task_expires_at(j_task, 604800, opened + 60000), opened + 60000);
+    CHECK_INT(leads_task_expires_at(j_task, 604800, opened - 60000), opened);
+    CHECK_INT(leads_task_expires_at(j_task, 604800, opened + 604801LL * 1000),
+              opened + 604800LL * 1000);
     json_t *j_gone = json_deep_copy(j_task);
     json_object_del(j_gone, "opened_at");
-    CHECK_INT(leads_task_expires_at(j_gone, 604800), -1);
+    CHECK_INT(leads_task_expires_at(j_gone, 604800, -1), -1);
+    CHECK_INT(leads_task_expires_at(j_gone, 604800, opened), -1);
     json_decref(j_gone);
     j_gone = json_deep_copy(j_task);
     leads_task_expire(j_gone);
