@@ -37,7 +37,10 @@
  * id from the task id (a retried relay repeats the same event). A respond
  * task expires only once its breach is decided: each sweep decides the
  * breaches before the expiries, so one past both is breached, then
- * expired. A lead event after the expiry finds no open task and closes
+ * expired. The open tasks of an erased person's leads (nobody can answer
+ * them) expire the same way at the erasure, once the horizon has passed
+ * it; a respond task erased by its due time is never breached. A lead
+ * event after the expiry finds no open task and closes
  * nothing. Each sweep also forgets the calls answered a day ago
  * (answered_calls.h).
  */
@@ -201,7 +204,7 @@ void leads_sweeper(void *vctx)
                         "the sweeper");
     cf_metrics_describe("clinicflow_leads_tasks_expired_total", "counter",
                         "Lead tasks still open CLINICFLOW_LEADS_TASK_EXPIRE_S after they opened, "
-                        "expired by the sweeper (task.expired)");
+                        "or whose person was erased, expired by the sweeper (task.expired)");
     cf_metrics_describe(
         "clinicflow_leads_outbox_pending", "gauge",
         "Breaches and task expiries the sweeper decided and committed that Kafka has not "

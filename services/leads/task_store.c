@@ -40,7 +40,9 @@ int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, 
         " SELECT (doc->>'task_id')::uuid, (doc->>'lead_id')::uuid, doc->>'kind', network_id,"
         " doc->>'clinic_id', doc->>'contact_key', channel, provider,"
         " doc->>'status', (doc->>'opened_at')::timestamptz, (doc->>'due_at')::timestamptz, doc,"
-        " CASE WHEN erased THEN now() END"
+        /* a request stored erased: its person was erased before it was
+         * stored, so its tasks are given up as they open */
+        " CASE WHEN erased THEN (doc->>'opened_at')::timestamptz END"
         " FROM jsonb_to_recordset($1::jsonb) AS r(network_id text, doc jsonb,"
         " channel text, provider text, erased boolean)"
         " ON CONFLICT DO NOTHING RETURNING task_id::text",
@@ -89,7 +91,10 @@ int leads_tasks_load_open(PGconn *conn, const char *lead_id, json_t **out, char 
 
     *out = json_array();
     int rc = cf_pg_exec(conn,
-                        "SELECT doc::text, channel, provider, breached_at IS NOT NULL,"
+                        "SELECT doc::text, channel, provider,"
+                        /* its person erased before its due time: no breach
+                         * is told of it (leads_tasks_take_breached) */
+                        " breached_at IS NOT NULL OR erased_at <= due_at,"
                         " " LEAD_KEY_NOW " FROM leads.tasks t WHERE lead_id = $1"
                         " AND status = 'open' ORDER BY kind DESC FOR UPDATE OF t",
                         1, params, &res, errbuf, errbuf_size);
@@ -235,37 +240,37 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
      * fold holds are skipped) and marked in the caller's transaction,
      * which also stages their events */
     *out = json_array();
-    int rc =
-        cf_pg_exec(conn,
-                   "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
-                   " AND d.status = 'open' AND d.breached_at IS NULL"
-                   " AND d.due_at <= $1::timestamptz"
-                   /* its person erased before the due time: nobody could
-                    * answer it since (given up: leads_tasks_take_expiring) */
-                   " AND (d.erased_at IS NULL OR d.erased_at > d.due_at)" UNANSWERED_IN_TIME
-                   " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED),"
-                   /* closed past the due time while a call answered in
-                    * time was under way (tasks.c holds the breach then):
-                    * breached once that call is over and was nobody's
-                    * response (a voicemail), or forgotten as stale; not
-                    * when a person answered a call with the lead's contact
-                    * in time (answered_calls.h keeps it), though the lead
-                    * took a later response first (a staff reply in the
-                    * chat while the call was on) */
-                   " held AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
-                   " AND d.status = 'closed' AND d.breached_at IS NULL"
-                   " AND d.closed_at > d.due_at AND d.due_at <= $1::timestamptz" UNANSWERED_IN_TIME
-                   " AND NOT EXISTS (SELECT 1 FROM leads.answered_calls a"
-                   " JOIN leads.lead_contacts c ON c.network_id = a.network_id"
-                   " AND c.contact_key = a.contact_key WHERE c.lead_id = d.lead_id"
-                   " AND a.answered_at >= d.opened_at AND a.answered_at <= d.due_at)"
-                   " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
-                   " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
-                   " FROM (SELECT task_id FROM due UNION ALL SELECT task_id FROM held) AS b"
-                   " WHERE t.task_id = b.task_id"
-                   " RETURNING t.doc::text, t.channel, t.provider, t.network_id,"
-                   " " LEAD_KEY_NOW,
-                   2, params, &res, errbuf, errbuf_size);
+    int rc = cf_pg_exec(conn,
+                        "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
+                        " AND d.status = 'open' AND d.breached_at IS NULL"
+                        " AND d.due_at <= $1::timestamptz"
+                        /* its person erased before the due time: nobody could
+                         * answer it since (given up: leads_tasks_take_expiring) */
+                        " AND (d.erased_at IS NULL OR d.erased_at > d.due_at)" UNANSWERED_IN_TIME
+                        " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED),"
+                        /* closed past the due time while a call answered in
+                         * time was under way (tasks.c holds the breach then):
+                         * breached once that call is over and was nobody's
+                         * response (a voicemail), or forgotten as stale; not
+                         * when a person answered a call with the lead's contact
+                         * in time (answered_calls.h keeps it), though the lead
+                         * took a later response first (a staff reply in the
+                         * chat while the call was on) */
+                        " held AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
+                        " AND d.status = 'closed' AND d.breached_at IS NULL"
+                        " AND d.closed_at > d.due_at AND d.due_at <= $1::timestamptz"
+                        " AND (d.erased_at IS NULL OR d.erased_at > d.due_at)" UNANSWERED_IN_TIME
+                        " AND NOT EXISTS (SELECT 1 FROM leads.answered_calls a"
+                        " JOIN leads.lead_contacts c ON c.network_id = a.network_id"
+                        " AND c.contact_key = a.contact_key WHERE c.lead_id = d.lead_id"
+                        " AND a.answered_at >= d.opened_at AND a.answered_at <= d.due_at)"
+                        " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
+                        " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
+                        " FROM (SELECT task_id FROM due UNION ALL SELECT task_id FROM held) AS b"
+                        " WHERE t.task_id = b.task_id"
+                        " RETURNING t.doc::text, t.channel, t.provider, t.network_id,"
+                        " " LEAD_KEY_NOW,
+                        2, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_t *j_row = breach_row(res, i, NULL);
         if (j_row)
@@ -294,8 +299,10 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
      * whatever the table held when the connection first ran it. */
     int rc = cf_pg_exec_planned(
         conn,
-        "WITH aged AS (SELECT d.task_id FROM leads.tasks d WHERE d.status = 'open'"
+        "WITH aged AS (SELECT d.doc::text AS doc, d.network_id, d.erased_at FROM leads.tasks d"
+        " WHERE d.status = 'open'"
         " AND d.opened_at <= $1::timestamptz - make_interval(secs => $2::bigint)"
+        " AND (d.erased_at IS NULL OR d.erased_at > $1::timestamptz)"
         /* a respond task's breach is decided first (the sweep's breaches
          * run before its expiries): a breach is a fact whatever becomes
          * of the task */
@@ -306,19 +313,20 @@ int leads_tasks_take_expiring(PGconn *conn, int64_t until_ms, long expire_s, int
         " AND (l.responded_at <= d.opened_at + make_interval(secs => $2::bigint)"
         " OR l.closed_at <= d.opened_at + make_interval(secs => $2::bigint)))"
         " ORDER BY d.opened_at LIMIT $3::int FOR UPDATE OF d SKIP LOCKED),"
-        /* younger, their person erased by the fold's horizon (a response
-         * acknowledged before the erasure closes them first): a respond
-         * task erased past its due time is breached first, as above; one
-         * erased before it never is (leads_tasks_take_breached) */
-        " erased AS (SELECT d.task_id FROM leads.tasks d WHERE d.status = 'open'"
-        " AND d.erased_at <= $1::timestamptz"
-        " AND d.opened_at > $1::timestamptz - make_interval(secs => $2::bigint)"
+        /* their person erased by the fold's horizon (a response
+         * acknowledged before the erasure closes them first), whatever
+         * their age: a respond task erased past its due time is breached
+         * first, as above; one erased before it never is
+         * (leads_tasks_take_breached) */
+        " erased AS (SELECT d.doc::text AS doc, d.network_id, d.erased_at FROM leads.tasks d"
+        " WHERE d.status = 'open' AND d.erased_at <= $1::timestamptz"
         " AND (d.kind = 'callback' OR d.breached_at IS NOT NULL OR d.erased_at <= d.due_at)"
         " ORDER BY d.erased_at LIMIT $3::int FOR UPDATE OF d SKIP LOCKED)"
-        " SELECT t.doc::text, t.network_id,"
-        " coalesce((extract(epoch FROM t.erased_at) * 1000)::bigint, -1)"
-        " FROM leads.tasks t WHERE t.task_id IN"
-        " (SELECT task_id FROM aged UNION ALL SELECT task_id FROM erased)",
+        /* the rows as locked (a join back would read them as the
+         * statement began: before an erasure that committed since) */
+        " SELECT doc, network_id, coalesce((extract(epoch FROM erased_at) * 1000)::bigint, -1)"
+        " FROM aged UNION ALL SELECT doc, network_id,"
+        " (extract(epoch FROM erased_at) * 1000)::bigint FROM erased",
         3, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_error_t jerr;

@@ -35,7 +35,8 @@ int leads_tasks_insert_many(PGconn *conn, const json_t *rows, json_t *inserted, 
 
 /* The open tasks of the lead, locked (FOR UPDATE), into *out: an array
  * (new ref) of {"doc": the task, "row": the breach row (the task with the
- * lead's channel and provider), "breached": bool}. */
+ * lead's channel and provider), "breached": bool (its breach told, or
+ * never to be: its person erased by its due time)}. */
 int leads_tasks_load_open(PGconn *conn, const char *lead_id, json_t **out, char *errbuf,
                           size_t errbuf_size);
 
@@ -83,7 +84,7 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
 /* The sweeper's: up to limit tasks (either kind) still open expire_s
  * after they opened, by until_ms (the wall clock, or how far the fold has
  * come if less), oldest first, and up to limit more whose person was
- * erased by until_ms, locked, skipping those another transaction holds,
+ * erased by until_ms (whatever their age), locked, skipping those another transaction holds,
  * into *out: an array (new ref) of {"network_id", "doc", "erased_ms"
  * (-1: not erased)}. A respond task only once its breach is decided
  * (breached_at), or when its person was erased before its due time

@@ -1110,21 +1110,35 @@ def test_an_erased_persons_open_tasks_are_given_up_not_breached(stack):
     wait_tasks(stack, late["lead_id"], "clinicflow.task.expired", 2)
     assert len(breaches(stack, late["lead_id"])) == 1
 
-    # sent before the erasure, folded after it: stored erased (no number,
-    # so no callback task), its respond task given up as it is stored
-    behind = form("demo-north", before - timedelta(minutes=1), e_behind)
+    # sent before the erasure, folded after it, past its due time by then
+    # (3 s): stored erased (no number, so no callback task), its respond
+    # task given up as it opened, not breached
+    sent = before - timedelta(minutes=1)
+    behind = form("demo-center", sent, e_behind)
     evs = wait_tasks(stack, behind["lead_id"], "clinicflow.task.expired", 1)
-    assert [e["data"].get("erased") for e in lead_events(stack)
-            if e["subject"] == behind["lead_id"]] == [True]
+    told = [e for e in lead_events(stack) if e["subject"] == behind["lead_id"]]
+    assert [(e["type"], e["data"].get("erased")) for e in told] == [
+        ("clinicflow.lead.received", True)], told
     assert [e["data"]["kind"] for e in evs] == ["respond"], evs
+    assert evs[0]["time"] == iso(sent), evs
     assert [e["type"] for e in task_events(stack, behind["lead_id"])] == [
         "clinicflow.task.opened", "clinicflow.task.expired"]
+
+    # erased before its due time, which has passed since, and not yet
+    # given up (the sweepers held back by the horizon meanwhile: the record
+    # made so by hand): given up, not breached
+    excused = new_lead(stack, "demo-north", now, provider="telegram")
+    wait_tasks(stack, excused["lead_id"], "clinicflow.task.opened", 1)
+    stack.sql("UPDATE leads.tasks SET opened_at = now() - interval '3 minutes',"
+              " erased_at = now() - interval '2 minutes', due_at = now() - interval '1 minute'"
+              " WHERE lead_id = '%s'" % excused["lead_id"])
+    wait_tasks(stack, excused["lead_id"], "clinicflow.task.expired", 1)
 
     # A sentinel breached after all of them: every sweeper has been over
     # them since they were given up, and breached none.
     sentinel = new_lead(stack, "demo-center", now - timedelta(hours=1), provider="telegram")
     wait_breach(stack, sentinel["lead_id"])
-    for lead in (waiting, behind):
+    for lead in (waiting, behind, excused):
         assert breaches(stack, lead["lead_id"]) == [], lead
     assert len(breaches(stack, late["lead_id"])) == 1
     assert task_rows(stack, other["lead_id"]) == [["callback", "open", "f"],
