@@ -31,6 +31,13 @@ long leads_merge_window_s(const struct cf_clinic *clinic, long default_s);
  * otherwise. */
 int leads_merges(int64_t received_ms, int64_t last_ms, int64_t request_ms, long window_s);
 
+/* 1 when the request j_fact (a fact's data) stays apart from the lead
+ * j_lead whatever the window: the lead's person was erased (erased), and
+ * the request was written after it (not stored erased itself). The person
+ * writing again gets a lead of their own, one the clinic can answer: the
+ * erased lead has no contact, and its tasks were given up. 0 otherwise. */
+int leads_apart_by_erasure(const json_t *j_lead, const json_t *j_fact);
+
 /* The contact keys of a fact as [{"kind": phone|email|messenger, "key"}]
  * (new array): each of its contact_keys, and its contact_key (of the kind
  * its strength says) when not among them. Empty when it has none. */

@@ -38,6 +38,12 @@ int leads_merges(int64_t received_ms, int64_t last_ms, int64_t request_ms, long 
            received_ms - request_ms <= window_ms;
 }
 
+int leads_apart_by_erasure(const json_t *j_lead, const json_t *j_fact)
+{
+    return json_is_true(json_object_get(j_lead, "erased")) &&
+           !json_is_true(json_object_get(j_fact, "erased"));
+}
+
 /* The kind of the contact_key of a fact: the strongest member of its
  * contact_keys naming it, else what the key looks like (DESIGN.md: a
  * phone's key is plain hex; "email:" and "<provider>:" keys are hashed

@@ -1068,7 +1068,8 @@ def test_an_erased_persons_open_tasks_are_given_up_not_breached(stack):
     # of being breached later; a respond task already past its due time
     # was breached first and keeps that breach. A request of the person
     # sent before the erasure and folded after it (stored erased) opens its
-    # task given up too. Another person's lead keeps its tasks open.
+    # task given up too; one written after it opens a lead of its own.
+    # Another person's lead keeps its tasks open.
     pid = str(uuid.uuid4())
     e_wait, e_late, e_behind = new_e164(), new_e164(), new_e164()
     upsert_patient(stack, pid, [e_wait, e_late, e_behind])
@@ -1133,6 +1134,16 @@ def test_an_erased_persons_open_tasks_are_given_up_not_breached(stack):
               " erased_at = now() - interval '2 minutes', due_at = now() - interval '1 minute'"
               " WHERE lead_id = '%s'" % excused["lead_id"])
     wait_tasks(stack, excused["lead_id"], "clinicflow.task.expired", 1)
+
+    # The person writes again after the erasure, within the erased lead's
+    # merge window: a lead of their own, with tasks the clinic can act on,
+    # not a merge into the lead nobody can answer.
+    again = form("demo-north", datetime.now(timezone.utc), e_wait)
+    wait_tasks(stack, again["lead_id"], "clinicflow.task.opened", 2)
+    assert task_rows(stack, again["lead_id"]) == [["callback", "open", "f"],
+                                                  ["respond", "open", "f"]]
+    assert [e["type"] for e in lead_events(stack) if e["subject"] == waiting["lead_id"]] == [
+        "clinicflow.lead.received"]
 
     # A sentinel breached after all of them: every sweeper has been over
     # them since they were given up, and breached none.

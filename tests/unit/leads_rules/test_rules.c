@@ -49,6 +49,20 @@ static void test_merge_window_edges(void)
     CHECK(!leads_merges(first, last, first - day - 1, 86400));      /* retried for days: its own */
     CHECK(!leads_merges(first, last, last, 0));                     /* 0: never merge */
 
+    /* the person erased since: a request written after it is a lead of
+     * its own; one stored erased (sent before the erasure) still merges */
+    json_t *j_lead = json_pack("{s:s, s:b}", "lead_id", "l1", "erased", 1);
+    json_t *j_new = json_pack("{s:s}", "kind", "request");
+    json_t *j_late = json_pack("{s:s, s:b}", "kind", "request", "erased", 1);
+    CHECK(leads_apart_by_erasure(j_lead, j_new));
+    CHECK(!leads_apart_by_erasure(j_lead, j_late));
+    json_object_del(j_lead, "erased");
+    CHECK(!leads_apart_by_erasure(j_lead, j_new));
+    CHECK(!leads_apart_by_erasure(j_lead, j_late));
+    json_decref(j_lead);
+    json_decref(j_new);
+    json_decref(j_late);
+
     struct cf_clinic clinic = {.id = "c1", .tz = "Asia/Yekaterinburg"};
     clinic.doc = json_pack("{s:i}", "lead_merge_window_s", 600);
     CHECK_INT(leads_merge_window_s(&clinic, 86400), 600); /* the clinic's wins */
