@@ -17,6 +17,8 @@
  */
 #include "calls.h"
 
+#include "common/fold_progress.h"
+
 #include "common/log.h"
 #include "common/metrics.h"
 #include "calls/schema.h"
@@ -133,6 +135,8 @@ int main(void)
      * callbacks' when it runs them. */
     static const char *const produced[] = {CF_TOPIC_CALLS_RAW, CF_TOPIC_CALLS, CF_TOPIC_TASKS};
     cf_kafka_producer_warm(svc.producer, produced, ctx.cfg.consumers ? 3 : 1);
+    ctx.fold_seen =
+        cf_fold_progress_new("calls", CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, "callbacks consumer");
     if (ctx.cfg.consumers && add_consumers(&svc) != 0)
         return 1;
     /* Upkeep of the tables the consumers fill (one instance at a time). */
@@ -144,6 +148,7 @@ int main(void)
     if (cf_service_start(&svc) != 0)
         return 1;
     int rc = cf_service_run(&svc);
+    cf_fold_progress_free(ctx.fold_seen);
     cf_proxies_free(&ctx.proxies);
     return rc;
 }

@@ -61,6 +61,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/fold_progress.h"
 #include "common/hash.h"
 #include "common/json_text.h"
 #include "common/pg.h"
@@ -230,9 +231,25 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
      * not come to it yet) cannot join a task that was over by then: the
      * task is settled first, as the sweeper would (closed by a callback
      * in its window, else expired at its lost time, with the sweeper's
-     * event ids), and the miss gets a task of its own. */
+     * event ids), and the miss gets a task of its own. As the sweeper, it
+     * waits for the fold to have stored every fact acknowledged by the
+     * lost time, or a few seconds ago when that is later (a miss dated
+     * ahead of the clock): a callback in the task's window may still wait
+     * on calls.raw (a fold runner behind another contact), and it closes
+     * the task. */
     const int64_t opened_at = j_task ? cf_time_json_get(j_task, "opened_at") : -1;
-    if (j_task && !earlier && opened_at >= 0 && ended > calls_task_lost_at(&ctx->cfg, opened_at)) {
+    const int64_t lost_at = opened_at >= 0 ? calls_task_lost_at(&ctx->cfg, opened_at) : -1;
+    if (j_task && !earlier && opened_at >= 0 && ended > lost_at) {
+        const int64_t recent = cf_time_now_ms() - CALLS_FOLD_SEEN_MARGIN_MS;
+        if (cf_fold_progress_ask(ctx->fold_seen, ctx->svc->producer, conn) <
+            (lost_at < recent ? lost_at : recent)) {
+            snprintf(errbuf, errbuf_size,
+                     "task %s is past its lost time: waiting for the fold to store what may "
+                     "have called it back",
+                     json_string_value(json_object_get(j_task, "task_id")));
+            json_decref(j_task);
+            return CF_EWAIT;
+        }
         int closed = 0;
         rc = calls_tasks_settle_lost(ctx, conn, network_id, contact_key, j_task, out, &closed,
                                      errbuf, errbuf_size);

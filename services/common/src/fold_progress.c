@@ -7,13 +7,15 @@
  * horizon is the time of the newest sample that the fold's stored offsets
  * have reached in every partition. What is due before the horizon can be
  * decided; what is due after it waits for a later sweep. The samples live
- * on the sweeper's thread only. The watermarks come from Kafka and the
+ * on the sweeper's thread only, or behind the lock of consumers asking
+ * (cf_fold_progress_ask). The watermarks come from Kafka and the
  * stored offsets from the fold's consumer runner
  * (cf_consumer_stored_offsets): nothing here reads another module's
  * tables.
  */
 #include "common/fold_progress.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,7 @@ struct cf_fold_progress {
     int cap;            /* partitions lo and stored hold, at least any sample's n */
     int64_t *lo;
     int64_t *stored;
+    pthread_mutex_t lock; /* held by cf_fold_progress_ask only */
 };
 
 static void fold_progress_grow(struct cf_fold_progress *fp, int cap)
@@ -64,6 +67,7 @@ struct cf_fold_progress *cf_fold_progress_new(const char *schema, const char *gr
     fp->topic = cf_xstrdup(topic);
     fp->who = cf_xstrdup(who);
     fp->horizon_ms = -1;
+    pthread_mutex_init(&fp->lock, NULL);
     fold_progress_grow(fp, FOLD_PARTITIONS_FIRST);
     return fp;
 }
@@ -78,6 +82,7 @@ void cf_fold_progress_free(struct cf_fold_progress *fp)
     free(fp->group);
     free(fp->topic);
     free(fp->who);
+    pthread_mutex_destroy(&fp->lock);
     free(fp);
 }
 
@@ -144,4 +149,14 @@ int64_t cf_fold_progress_horizon(struct cf_fold_progress *fp, PGconn *conn)
         fp->count -= reached;
     }
     return fp->horizon_ms;
+}
+
+int64_t cf_fold_progress_ask(struct cf_fold_progress *fp, struct cf_producer *producer,
+                             PGconn *conn)
+{
+    pthread_mutex_lock(&fp->lock);
+    cf_fold_progress_sample(fp, producer);
+    const int64_t horizon_ms = cf_fold_progress_horizon(fp, conn);
+    pthread_mutex_unlock(&fp->lock);
+    return horizon_ms;
 }

@@ -1,11 +1,13 @@
 """Shared set-up for the calls service's integration tests: a fresh database
 with the demo network and keys, an own devbroker (so topic contents belong to
 this test alone), and the service as a real process."""
+import itertools
 import json
 import os
 import subprocess
 import urllib.parse
 import uuid
+import zlib
 from datetime import timedelta
 
 import cfstack
@@ -206,6 +208,16 @@ def assert_unauthorized(reply, what=None):
 def call_uuid(provider, call_key):
     """The call's id (subject) as the fold derives it from the provider's call key."""
     return str(uuid.uuid5(NS, "\x1f".join([demo_network()["id"], provider, "call", call_key])))
+
+
+def call_on(partition, tag, partitions=6):
+    """A provider call id whose call lands on that partition of calls.raw
+    (6 partitions: proto/topics.json): the producer's default partitioner
+    takes the CRC-32 of the key, the call id."""
+    for i in itertools.count():
+        key = "pbx-%s-%d" % (tag, i)
+        if zlib.crc32(call_uuid("generic", key).encode()) % partitions == partition:
+            return key
 
 
 def events_of_call(messages, provider_call_id, provider=None):

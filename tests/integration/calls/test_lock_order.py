@@ -13,33 +13,20 @@ calls are undecided (no unique flag, as rows stored before the decision
 was made are). A test session holds W until both batches wait, so they
 run at the same time: were Y or X taken only after the batch's first pass,
 each batch would hold one of them and wait for the other's."""
-import itertools
 import json
 import time
-import zlib
 
 import cfstack
 from cfstack import HeldSession
-from common import (FIXED_DATES_ENV, Stack, call_body, call_uuid, contact_key,
-                    demo_network, events_for, metric, wait_until)
+from common import (FIXED_DATES_ENV, Stack, call_body, call_on, contact_key, demo_network,
+                    events_for, metric, wait_until)
 
 RAW = "clinicflow.calls.raw.v1"
 CALLS = "clinicflow.calls.v1"
-PARTITIONS = 6  # calls.raw's (proto/topics.json)
 FOLD = "consumer clinicflow-calls-fold"
 RETRIES = 'clinicflow_consumer_retries_total{group="clinicflow-calls-fold"}'
 # the batch's lock statements, the sorted round and the late tries alike
 LOCK_SQL = "pg_advisory_xact_lock(hashtextextended(k, 1))"
-
-
-def call_on(partition, tag):
-    """A provider call id whose call lands on that partition of calls.raw:
-    the producer's default partitioner takes the CRC-32 of the key, the
-    call id."""
-    for i in itertools.count():
-        key = "pbx-%s-%d" % (tag, i)
-        if zlib.crc32(call_uuid("generic", key).encode()) % PARTITIONS == partition:
-            return key
 
 
 def post(stack, call_id, event, time_, phone):

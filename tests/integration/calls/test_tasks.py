@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import cfstack
 from cfstack import HeldSession
-from common import (TASKS, Stack, call_body, contact_key, demo_network, events_for, metric,
-                    tasks_of, wait_consumed, wait_task, wait_until)
+from common import (TASKS, Stack, call_body, call_on, contact_key, demo_network, events_for,
+                    metric, tasks_of, wait_consumed, wait_task, wait_until)
 
 CALLS = "clinicflow.calls.v1"
 LOST_AFTER_S = 3600
@@ -223,6 +223,17 @@ def test_overdue_task_closed_by_a_callback_not_yet_applied(stack):
     assert rows == [["closed"]], rows
 
 
+REAL_LOST_AFTER_S = 30  # the tests below wait for it in real time
+
+
+def real_time_stack(fold_runners):
+    """A stack of its own whose tasks are lost REAL_LOST_AFTER_S after
+    their miss, swept every 200 ms, folding with that many runners."""
+    return Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(REAL_LOST_AFTER_S),
+                            "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200",
+                            "CLINICFLOW_CALLS_FOLD_RUNNERS": str(fold_runners)})
+
+
 def test_overdue_task_waits_for_the_fold(_stack):
     """The fold is behind (stuck on another contact, whose lock the test
     holds) while a callback it has not stored waits on calls.raw, acknowledged
@@ -230,13 +241,11 @@ def test_overdue_task_waits_for_the_fold(_stack):
     expiring (clinicflow_calls_tasks_expiry_held), and closes with the
     callback once the fold has it. Real time here: the lost-after period is
     30 s, and its end is awaited through the gauge."""
-    lost_after = 30
+    lost_after = REAL_LOST_AFTER_S
     # One fold runner: a runner stuck on a lock stops the whole fold, as an
     # instance folding alone would be (with two, the other runner's
     # partitions would take the callback).
-    stack = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(lost_after),
-                             "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200",
-                             "CLINICFLOW_CALLS_FOLD_RUNNERS": "1"})
+    stack = real_time_stack(fold_runners=1)
     try:
         number = new_number()
         ckey = contact_key(number)
@@ -269,6 +278,71 @@ def test_overdue_task_waits_for_the_fold(_stack):
             "clinicflow.task.opened", "clinicflow.task.closed"]
         wait_until(lambda: metric(stack.svc, "clinicflow_calls_tasks_expiry_held") == 0, 30,
                    "no task held")
+    finally:
+        stack.close()
+
+
+def test_a_miss_after_the_lost_time_waits_for_a_callback_the_fold_holds(_stack):
+    """The clinic called back in the task's window, and the fold still
+    holds that callback (one of its runners stuck on another contact,
+    whose lock the test holds) when the contact's next miss, past the
+    task's lost time and folded by the other runner, reaches the callbacks
+    consumer: the task is not given up as lost while the fold is behind;
+    once the fold has the callback, it closes the task on time, and the
+    miss opens a task of its own. Before, the miss expired the task at
+    once, and the callback, folded later, was dropped: a task called back
+    on time counted as lost. Real time, as above: the lost-after period is
+    30 s."""
+    lost_after = REAL_LOST_AFTER_S
+    stack = real_time_stack(fold_runners=2)
+    try:
+        number = new_number()
+        ckey = contact_key(number)
+        end = datetime.now(timezone.utc).replace(microsecond=0)
+        # partitions 0-2 are one fold runner's, 3-5 the other's
+        post(stack, call_body(call_on(5, "first"), time=iso(end), outcome="missed",
+                              ring_seconds=25, **{"from": number}))
+        first = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+        other = new_number()
+        lock = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 1));"
+                           % (demo_network()["id"], contact_key(other)))
+        try:
+            post(stack, call_body(call_on(0, "held"), time=iso(end), outcome="missed",
+                                  ring_seconds=25, **{"from": other}))
+            wait_until(lambda: lock.waiters() >= 1, 30, "a fold runner to wait")
+            answered = end + timedelta(seconds=1)
+            callback = post(stack, call_body(
+                call_on(0, "callback"), time=iso(answered + timedelta(seconds=1)),
+                direction="outbound", answered_at=iso(answered), talk_seconds=1,
+                **{"from": "+7 495 000-10-01", "to": number}))
+            assert datetime.now(timezone.utc) < end + timedelta(seconds=lost_after - 2), \
+                "the set-up took longer than the lost-after period"
+            wait_until(lambda: metric(stack.svc, "clinicflow_calls_tasks_expiry_held") >= 1, 60,
+                       "the lost time to pass with the task held")
+            # (a few seconds past the lost time: the times are whole seconds)
+            post(stack, call_body(call_on(5, "after"),
+                                  time=iso(end + timedelta(seconds=lost_after + 5)),
+                                  outcome="missed", ring_seconds=25, **{"from": number}))
+
+            def waits_or_expired():
+                waits = any("past its lost time" in r.get("msg", "")
+                            for r in stack.svc.log_records())
+                return waits or any(e["type"] == "clinicflow.task.expired"
+                                    for e in tasks_of(stack, ckey))
+
+            wait_until(waits_or_expired, 60, "the callbacks consumer to wait, or the task to expire")
+            assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]
+        finally:
+            lock.release()
+        closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+        assert closed["task_id"] == first["task_id"], closed
+        assert closed["closing_call_id"] == callback and closed["on_time"] is True, closed
+        wait_task(stack, ckey, "clinicflow.task.opened", count=2)
+        wait_tasks_consumed(stack)
+        assert "clinicflow.task.expired" not in [e["type"] for e in tasks_of(stack, ckey)]
+        rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls FROM calls.tasks"
+                            " WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
+        assert rows == [["closed", "1"], ["open", "1"]], rows
     finally:
         stack.close()
 
@@ -868,6 +942,7 @@ if __name__ == "__main__":
             test_lost_task_expires_once,
             test_overdue_task_closed_by_a_callback_not_yet_applied,
             test_overdue_task_waits_for_the_fold,
+            test_a_miss_after_the_lost_time_waits_for_a_callback_the_fold_holds,
             test_blocked_caller_opens_no_task,
             test_callback_to_voicemail_does_not_close,
             test_missed_call_after_the_callback_seen_first,

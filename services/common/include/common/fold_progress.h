@@ -1,8 +1,8 @@
 /*
  * How far a fold has come (fold_progress.c): the horizon before which
  * every fact acknowledged onto its input topic has been stored by the
- * fold, for a sweeper deciding on time-outs. Used on the sweeper's thread
- * only.
+ * fold, for a sweeper deciding on time-outs (on its thread only), or for
+ * consumers asking it (cf_fold_progress_ask, locked).
  */
 #ifndef CF_COMMON_FOLD_PROGRESS_H
 #define CF_COMMON_FOLD_PROGRESS_H
@@ -28,5 +28,14 @@ void cf_fold_progress_sample(struct cf_fold_progress *fp, struct cf_producer *pr
  * reached in every partition, and drops the samples up to it. Returns the
  * horizon in ms, or -1 when the fold has reached none yet. */
 int64_t cf_fold_progress_horizon(struct cf_fold_progress *fp, PGconn *conn);
+
+/* For consumers about to decide on what the fold may still hold (any
+ * thread: the progress is locked while it is asked; a progress asked so
+ * is not also sampled by a sweeper): a sample taken now, then the horizon
+ * (cf_fold_progress_horizon), so that asking again once the fold has
+ * passed the sample finds it reached. May wait on Kafka up to 1 s, with
+ * conn held: for a rare decision, not one a message. */
+int64_t cf_fold_progress_ask(struct cf_fold_progress *fp, struct cf_producer *producer,
+                             PGconn *conn);
 
 #endif
