@@ -426,8 +426,8 @@ static int fold_request(struct leads_ctx *ctx, PGconn *conn, const struct cf_eve
     if (rc == 0)
         rc = json_array_size(plain) == 0
                  ? CF_ENOTFOUND
-                 : leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, &j_lead, &j_next,
-                                         errbuf, errbuf_size);
+                 : leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, ev->data, &j_lead,
+                                         &j_next, errbuf, errbuf_size);
     if (rc == 0 || rc == CF_ENOTFOUND) {
         rc = request_apply(ctx, conn, ev, keys, j_lead, j_next, out, errbuf, errbuf_size);
         j_lead = j_next = NULL;
@@ -482,7 +482,7 @@ static int lead_of(PGconn *conn, const struct cf_event *ev, int *named, json_t *
     rc = json_array_size(plain) == 0 ? CF_ENOTFOUND
                                      : leads_store_lock_keys(conn, locks, errbuf, errbuf_size);
     if (rc == 0)
-        rc = leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, out, NULL, errbuf,
+        rc = leads_store_find_open(conn, ev->networkid, plain, ev->time_ms, NULL, out, NULL, errbuf,
                                    errbuf_size);
     json_decref(locks);
     json_decref(plain);

@@ -149,8 +149,8 @@ static int apply_request(struct leads_ctx *ctx, PGconn *conn, struct run *r,
                          char *errbuf, size_t errbuf_size)
 {
     json_t *cands = candidates(r, ev->networkid, keys);
-    const int pick = leads_pick_open(cands, ev->time_ms),
-              next = leads_pick_next(cands, ev->time_ms);
+    const int pick = leads_pick_open(cands, ev->time_ms, ev->data),
+              next = leads_pick_next(cands, ev->time_ms, ev->data);
     json_t *j_lead = NULL;
     int rc = 0;
 

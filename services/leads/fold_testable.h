@@ -122,16 +122,17 @@ int leads_batch_plan(const struct cf_event *const *evs, size_t n, json_t *locks,
  * was received first after at_ms (the request was its first message: the
  * merge window before a lead decides); the lowest lead id among equals
  * (as the store's look-up orders them). A lead closed before at_ms never;
- * an open one with no received_at only when nothing else is. Its index,
- * or -1 when there is none. */
-int leads_pick_open(const json_t *j_leads, int64_t at_ms);
+ * an open one with no received_at only when nothing else is; none that
+ * the request j_fact (NULL: not a request) stays apart from
+ * (leads_apart_by_erasure). Its index, or -1 when there is none. */
+int leads_pick_open(const json_t *j_leads, int64_t at_ms, const json_t *j_fact);
 
 /* The lead to try when the request does not merge into leads_pick_open's
  * (it was open at at_ms, but the request is beyond its merge window): the
  * lead received first after at_ms, the request its first message as it
  * would have been folded in order. Its index, or -1 when leads_pick_open
  * chose that one already or there is none. */
-int leads_pick_next(const json_t *j_leads, int64_t at_ms);
+int leads_pick_next(const json_t *j_leads, int64_t at_ms, const json_t *j_fact);
 
 /* The lead as lead.received publishes it (new reference): the members of
  * lead.json, without the fold's own. */

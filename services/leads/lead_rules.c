@@ -365,7 +365,8 @@ static int later(int64_t a_at, const char *a_id, int best, int64_t best_at, cons
 }
 
 /* leads_pick_open's candidates: live, after and open (-1: none). */
-static void pick(const json_t *j_leads, int64_t at_ms, int *live_out, int *after_out, int *open_out)
+static void pick(const json_t *j_leads, int64_t at_ms, const json_t *j_fact, int *live_out,
+                 int *after_out, int *open_out)
 {
     /* live: open then (received by at_ms, open now or closed since);
      * after: received after at_ms (open, or closed since); open: open now,
@@ -380,7 +381,7 @@ static void pick(const json_t *j_leads, int64_t at_ms, int *live_out, int *after
     {
         const char *status = json_string_value(json_object_get(j_lead, "status"));
         const char *id = json_string_value(json_object_get(j_lead, "lead_id"));
-        if (!status || !id)
+        if (!status || !id || (j_fact && leads_apart_by_erasure(j_lead, j_fact)))
             continue;
         const int is_open = strcmp(status, "open") == 0;
         const int64_t received = cf_time_json_get(j_lead, "received_at");
@@ -411,16 +412,16 @@ static void pick(const json_t *j_leads, int64_t at_ms, int *live_out, int *after
     *open_out = open;
 }
 
-int leads_pick_open(const json_t *j_leads, int64_t at_ms)
+int leads_pick_open(const json_t *j_leads, int64_t at_ms, const json_t *j_fact)
 {
     int live, after, open;
-    pick(j_leads, at_ms, &live, &after, &open);
+    pick(j_leads, at_ms, j_fact, &live, &after, &open);
     return live >= 0 ? live : after >= 0 ? after : open;
 }
 
-int leads_pick_next(const json_t *j_leads, int64_t at_ms)
+int leads_pick_next(const json_t *j_leads, int64_t at_ms, const json_t *j_fact)
 {
     int live, after, open;
-    pick(j_leads, at_ms, &live, &after, &open);
+    pick(j_leads, at_ms, j_fact, &live, &after, &open);
     return live >= 0 && after >= 0 ? after : -1;
 }

@@ -70,7 +70,8 @@ static int one_doc(PGresult *res, json_t **out, char *errbuf, size_t errbuf_size
 }
 
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, int64_t at_ms,
-                          json_t **out, json_t **next, char *errbuf, size_t errbuf_size)
+                          const json_t *j_fact, json_t **out, json_t **next, char *errbuf,
+                          size_t errbuf_size)
 {
     json_t *rows = json_array(), *leads = json_object(), *by_key = json_object();
     json_t *cands = json_array();
@@ -91,12 +92,12 @@ int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *ke
     }
     int rc = leads_store_find_open_by_keys(conn, rows, leads, by_key, errbuf, errbuf_size);
     json_object_foreach(leads, id, j_lead) json_array_append(cands, j_lead);
-    const int pick = rc == 0 ? leads_pick_open(cands, at_ms) : -1;
+    const int pick = rc == 0 ? leads_pick_open(cands, at_ms, j_fact) : -1;
     if (rc == 0 && pick < 0)
         rc = CF_ENOTFOUND;
     if (rc == 0)
         *out = json_incref(json_array_get(cands, (size_t)pick));
-    const int after = rc == 0 && next ? leads_pick_next(cands, at_ms) : -1;
+    const int after = rc == 0 && next ? leads_pick_next(cands, at_ms, j_fact) : -1;
     if (after >= 0)
         *next = json_incref(json_array_get(cands, (size_t)after));
     json_decref(cands);

@@ -36,13 +36,15 @@ int leads_store_lock_keys(PGconn *conn, const json_t *locks, char *errbuf, size_
 int leads_store_try_lock_key(PGconn *conn, const char *lock, char *errbuf, size_t errbuf_size);
 
 /* The lead of network_id holding any of keys (an array of strings) that a
- * fact dated at_ms belongs to (leads_pick_open's), FOR UPDATE with the
+ * fact dated at_ms (j_fact: a request's data, or NULL) belongs to
+ * (leads_pick_open's), FOR UPDATE with the
  * person's other candidates: 0 with *out (new reference),
  * CF_ENOTFOUND, or the database error. next (NULL: not asked) gets the
  * lead to try when the request does not merge into *out
  * (leads_pick_next's, new reference), or NULL. */
 int leads_store_find_open(PGconn *conn, const char *network_id, const json_t *keys, int64_t at_ms,
-                          json_t **out, json_t **next, char *errbuf, size_t errbuf_size);
+                          const json_t *j_fact, json_t **out, json_t **next, char *errbuf,
+                          size_t errbuf_size);
 
 /* Every open lead holding one of the contact keys rows ([{"n": network,
  * "k": contact key, "t": the fact's time, Unix ms}]), and every lead

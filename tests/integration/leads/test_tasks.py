@@ -1130,7 +1130,8 @@ def test_an_erased_persons_open_tasks_are_given_up_not_breached(stack):
     # made so by hand): given up, not breached
     excused = new_lead(stack, "demo-north", now, provider="telegram")
     wait_tasks(stack, excused["lead_id"], "clinicflow.task.opened", 1)
-    stack.sql("UPDATE leads.tasks SET opened_at = now() - interval '3 minutes',"
+    # (opened longer ago than the expiry age: given up whatever its age)
+    stack.sql("UPDATE leads.tasks SET opened_at = now() - interval '3 hours',"
               " erased_at = now() - interval '2 minutes', due_at = now() - interval '1 minute'"
               " WHERE lead_id = '%s'" % excused["lead_id"])
     wait_tasks(stack, excused["lead_id"], "clinicflow.task.expired", 1)

@@ -501,32 +501,43 @@ static void test_pick_open(void)
 {
     const int64_t now = at("2026-03-01T13:00:00Z");
     json_t *leads = json_array();
-    CHECK_INT(leads_pick_open(leads, now), -1);
+    CHECK_INT(leads_pick_open(leads, now, NULL), -1);
     json_array_append_new(leads, lead_at("b", "open", "2026-03-01T10:00:00Z"));
-    CHECK_INT(leads_pick_open(leads, now), 0);
+    CHECK_INT(leads_pick_open(leads, now, NULL), 0);
     json_array_append_new(leads, lead_at("c", "booked", "2026-03-01T12:00:00Z")); /* no close */
-    CHECK_INT(leads_pick_open(leads, now), 0);
+    CHECK_INT(leads_pick_open(leads, now, NULL), 0);
     json_array_append_new(leads, lead_at("d", "open", "2026-03-01T11:00:00Z"));
-    CHECK_INT(leads_pick_open(leads, now), 2);
+    CHECK_INT(leads_pick_open(leads, now, NULL), 2);
     json_array_append_new(leads, lead_at("a", "open", "2026-03-01T11:00:00Z"));
-    CHECK_INT(leads_pick_open(leads, now), 3);
+    CHECK_INT(leads_pick_open(leads, now, NULL), 3);
     json_array_append_new(leads, json_pack("{s:s}", "status", "open")); /* no id */
-    CHECK_INT(leads_pick_open(leads, now), 3);
+    CHECK_INT(leads_pick_open(leads, now, NULL), 3);
+    /* a's person erased since: a request written after it passes a over
+     * for the person's other lead; one stored erased, or a response, not */
+    json_object_set_new(json_array_get(leads, 3), "erased", json_true());
+    json_t *j_request = json_pack("{s:s}", "kind", "request");
+    json_t *j_erased = json_pack("{s:s, s:b}", "kind", "request", "erased", 1);
+    CHECK_INT(leads_pick_open(leads, now, j_request), 2);
+    CHECK_INT(leads_pick_open(leads, now, j_erased), 3);
+    CHECK_INT(leads_pick_open(leads, now, NULL), 3);
+    json_decref(j_request);
+    json_decref(j_erased);
     json_decref(leads);
 
     /* "e" open 09:00-12:00, "x" open since 12:30 */
     leads = json_array();
     json_array_append_new(leads, closed_lead("e", "2026-03-01T09:00:00Z", "2026-03-01T12:00:00Z"));
     json_array_append_new(leads, lead_at("x", "open", "2026-03-01T12:30:00Z"));
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 0); /* told late: e's */
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:00Z")), 0); /* its close's instant */
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:01Z")), 1); /* after it closed */
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T08:59:59Z")), 0); /* e came first after */
-    CHECK_INT(leads_pick_open(leads, now), 1);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z"), NULL), 0); /* told late: e's */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:00Z"), NULL),
+              0); /* its close's instant */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T12:00:01Z"), NULL), 1); /* after it closed */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T08:59:59Z"), NULL), 0); /* e came first after */
+    CHECK_INT(leads_pick_open(leads, now, NULL), 1);
     /* "f" open 10:30-11:30 as well: the later written of the two open then */
     json_array_append_new(leads, closed_lead("f", "2026-03-01T10:30:00Z", "2026-03-01T11:30:00Z"));
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z")), 2);
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:00:00Z")), 0);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T11:00:00Z"), NULL), 2);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:00:00Z"), NULL), 0);
     json_decref(leads);
 
     /* "g" open from day 1, closed on day 3; "h" opened on day 2 (past the
@@ -535,18 +546,18 @@ static void test_pick_open(void)
     leads = json_array();
     json_array_append_new(leads, closed_lead("g", "2026-03-01T09:00:00Z", "2026-03-03T09:00:00Z"));
     json_array_append_new(leads, lead_at("h", "open", "2026-03-02T10:00:00Z"));
-    CHECK_INT(leads_pick_open(leads, at("2026-03-02T11:00:00Z")), 1);
-    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z")), 0); /* before h came */
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T11:00:00Z"), NULL), 1);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z"), NULL), 0); /* before h came */
     /* ... and should that request be past g's window, h (which came
      * first after it) is the one to try next; none after h's arrival */
-    CHECK_INT(leads_pick_next(leads, at("2026-03-02T09:00:00Z")), 1);
-    CHECK_INT(leads_pick_next(leads, at("2026-03-02T11:00:00Z")), -1);
+    CHECK_INT(leads_pick_next(leads, at("2026-03-02T09:00:00Z"), NULL), 1);
+    CHECK_INT(leads_pick_next(leads, at("2026-03-02T11:00:00Z"), NULL), -1);
     json_decref(leads);
     /* nothing open then: the one after is leads_pick_open's, none next */
     leads = json_array();
     json_array_append_new(leads, lead_at("h", "open", "2026-03-02T10:00:00Z"));
-    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z")), 0);
-    CHECK_INT(leads_pick_next(leads, at("2026-03-02T09:00:00Z")), -1);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z"), NULL), 0);
+    CHECK_INT(leads_pick_next(leads, at("2026-03-02T09:00:00Z"), NULL), -1);
     json_decref(leads);
 
     /* a first message retried late: the lead it came just before, closed
@@ -554,13 +565,13 @@ static void test_pick_open(void)
     leads = json_array();
     json_array_append_new(leads, closed_lead("k", "2026-03-02T09:30:00Z", "2026-03-02T11:00:00Z"));
     json_array_append_new(leads, lead_at("l", "open", "2026-03-03T10:00:00Z"));
-    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z")), 0);
-    CHECK_INT(leads_pick_open(leads, at("2026-03-02T11:00:01Z")), 1);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T09:00:00Z"), NULL), 0);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-02T11:00:01Z"), NULL), 1);
     json_decref(leads);
     leads = json_array();
     json_array_append_new(leads, closed_lead("k", "2026-03-01T10:00:00Z", "2026-03-01T10:30:00Z"));
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T09:55:00Z")), 0);
-    CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:31:00Z")), -1);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T09:55:00Z"), NULL), 0);
+    CHECK_INT(leads_pick_open(leads, at("2026-03-01T10:31:00Z"), NULL), -1);
     json_decref(leads);
 }
 
