@@ -76,18 +76,23 @@ struct calls_ctx {
     /* The phone -> patient view (common/patients.h) in schema calls: its
      * consumer's batch state is touched only on that consumer's thread. */
     struct cf_patients patients;
-    /* How far the fold has come, as the callbacks consumer's runners ask
-     * it (cf_fold_progress_ask, locked): before a miss settles an open
-     * task past its lost time (tasks.c). */
+    /* How far the fold has come, as the callbacks consumer's runners (and
+     * the sweeper settling a task, through the same rules) ask it
+     * (cf_fold_progress_ask, locked): before a miss settles a task past
+     * its lost time (tasks.c). NULL when this instance runs no consumers. */
     struct cf_fold_progress *fold_seen;
 };
 
-/* How far back the fold must have come, at least, when a miss settles an
- * open task past its lost time dated after the clock less this (a miss
- * dated ahead: its lost time is not yet reached by any horizon). A fold
- * that has not stored what came half a minute ago is behind; a retried
- * batch (backoff up to 5 s) finds its own earlier sample reached. */
+/* How far back the fold must have come, at least, when a miss settles a
+ * task whose lost time is ahead of the clock (a miss dated ahead: no
+ * horizon reaches it yet): a retried batch (backoff up to 5 s) finds its
+ * own earlier sample reached. */
 #define CALLS_FOLD_SEEN_MARGIN_MS 30000
+/* How long the callbacks consumer waits for a fold that stays behind (one
+ * of its runners stuck): past this it settles from the call store as it is
+ * (a warning, clinicflow_calls_tasks_settled_unseen_total), rather than
+ * stop every network's callbacks. */
+#define CALLS_FOLD_WAIT_MAX_MS 600000
 
 /* routes.c */
 void calls_routes_register(struct calls_ctx *ctx);

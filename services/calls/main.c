@@ -34,6 +34,14 @@ static int add_consumers(struct cf_service *svc)
     static const char *const tasks_topics[] = {CF_TOPIC_CALLS};
     static const char *const patients_topics[] = {CF_TOPIC_PATIENTS};
 
+    /* How far the fold has come, for the callbacks' runners (tasks.c). */
+    ctx.fold_seen =
+        cf_fold_progress_new("calls", CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, "callbacks consumer");
+    cf_metrics_describe("clinicflow_calls_tasks_settled_unseen_total", "counter",
+                        "Callback tasks past their lost time settled from the call store while "
+                        "the fold had been behind longer than the callbacks consumer waits for "
+                        "it (a callback still on calls.raw then was not seen)");
+
     /* Fold: calls.raw -> call state -> calls.v1. */
     struct cf_consumer_conf fold = {
         .group_id = CALLS_FOLD_GROUP,
@@ -135,8 +143,6 @@ int main(void)
      * callbacks' when it runs them. */
     static const char *const produced[] = {CF_TOPIC_CALLS_RAW, CF_TOPIC_CALLS, CF_TOPIC_TASKS};
     cf_kafka_producer_warm(svc.producer, produced, ctx.cfg.consumers ? 3 : 1);
-    ctx.fold_seen =
-        cf_fold_progress_new("calls", CALLS_FOLD_GROUP, CF_TOPIC_CALLS_RAW, "callbacks consumer");
     if (ctx.cfg.consumers && add_consumers(&svc) != 0)
         return 1;
     /* Upkeep of the tables the consumers fill (one instance at a time). */
@@ -148,7 +154,8 @@ int main(void)
     if (cf_service_start(&svc) != 0)
         return 1;
     int rc = cf_service_run(&svc);
-    cf_fold_progress_free(ctx.fold_seen);
+    if (rc == 0 && ctx.fold_seen) /* else a consumer abandoned may still ask it */
+        cf_fold_progress_free(ctx.fold_seen);
     cf_proxies_free(&ctx.proxies);
     return rc;
 }

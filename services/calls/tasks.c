@@ -64,6 +64,8 @@
 #include "common/fold_progress.h"
 #include "common/hash.h"
 #include "common/json_text.h"
+#include "common/log.h"
+#include "common/metrics.h"
 #include "common/pg.h"
 #include "common/time.h"
 #include "common/topics.h"
@@ -81,6 +83,34 @@ void calls_tasks_emit(struct cf_outbox *out, const char *id_base, const char *ve
 static int open_task(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
                      const char *contact_key, const json_t *j_call, int lost, const char *id_base,
                      struct cf_outbox *out, char *errbuf, size_t errbuf_size);
+
+/* 0 once the fold has stored every fact acknowledged by lost_at, or, when
+ * lost_at is ahead of the clock (a miss dated ahead), by
+ * CALLS_FOLD_SEEN_MARGIN_MS ago; CF_EWAIT before: a callback that settles
+ * what ended by lost_at may still be on calls.raw (a fold runner behind
+ * another contact), as the sweeper waits for it before a task is lost. A
+ * fold behind longer than CALLS_FOLD_WAIT_MAX_MS is waited for no more. */
+static int fold_has_come(struct calls_ctx *ctx, PGconn *conn, int64_t lost_at, const char *what,
+                         char *errbuf, size_t errbuf_size)
+{
+    const int64_t now = cf_time_now_ms();
+    int64_t behind = 0;
+    if (cf_fold_progress_ask(ctx->fold_seen, ctx->svc->producer, conn, &behind) >=
+        (lost_at <= now ? lost_at : now - CALLS_FOLD_SEEN_MARGIN_MS))
+        return 0;
+    if (behind > CALLS_FOLD_WAIT_MAX_MS) {
+        cf_warn("callbacks: %s is past its lost time and the fold has been behind for %lld s: "
+                "settled from the call store as it is",
+                what, (long long)(behind / 1000));
+        cf_metrics_add("clinicflow_calls_tasks_settled_unseen_total", "", 1);
+        return 0;
+    }
+    snprintf(errbuf, errbuf_size,
+             "%s is past its lost time: waiting for the fold to store what may have called it "
+             "back",
+             what);
+    return CF_EWAIT;
+}
 
 /* Whether a miss that ended at ended, before j_task opened, stays apart
  * from it: a callback answered in between settled the miss (*apart), or
@@ -103,6 +133,9 @@ static int apart_from(struct calls_ctx *ctx, PGconn *conn, const char *network_i
     *lost = rc == 0 && !cb_call[0] &&
             (lost_at < cf_time_json_get(j_task, "opened_at") ||
              (closed_at >= 0 && lost_at < closed_at));
+    /* lost only once no callback can still come from the fold */
+    if (*lost)
+        rc = fold_has_come(ctx, conn, lost_at, "a miss told late", errbuf, errbuf_size);
     *apart = rc == 0 && (cb_call[0] || *lost);
     return rc;
 }
@@ -231,24 +264,16 @@ static int add_missed(struct calls_ctx *ctx, PGconn *conn, const char *network_i
      * not come to it yet) cannot join a task that was over by then: the
      * task is settled first, as the sweeper would (closed by a callback
      * in its window, else expired at its lost time, with the sweeper's
-     * event ids), and the miss gets a task of its own. As the sweeper, it
-     * waits for the fold to have stored every fact acknowledged by the
-     * lost time, or a few seconds ago when that is later (a miss dated
-     * ahead of the clock): a callback in the task's window may still wait
-     * on calls.raw (a fold runner behind another contact), and it closes
-     * the task. */
+     * event ids), and the miss gets a task of its own, once the fold has
+     * come that far (fold_has_come): a callback in the task's window
+     * closes it. */
     const int64_t opened_at = j_task ? cf_time_json_get(j_task, "opened_at") : -1;
     const int64_t lost_at = opened_at >= 0 ? calls_task_lost_at(&ctx->cfg, opened_at) : -1;
     if (j_task && !earlier && opened_at >= 0 && ended > lost_at) {
-        const int64_t recent = cf_time_now_ms() - CALLS_FOLD_SEEN_MARGIN_MS;
-        if (cf_fold_progress_ask(ctx->fold_seen, ctx->svc->producer, conn) <
-            (lost_at < recent ? lost_at : recent)) {
-            snprintf(errbuf, errbuf_size,
-                     "task %s is past its lost time: waiting for the fold to store what may "
-                     "have called it back",
-                     json_string_value(json_object_get(j_task, "task_id")));
+        rc = fold_has_come(ctx, conn, lost_at, "the open task", errbuf, errbuf_size);
+        if (rc != 0) {
             json_decref(j_task);
-            return CF_EWAIT;
+            return rc;
         }
         int closed = 0;
         rc = calls_tasks_settle_lost(ctx, conn, network_id, contact_key, j_task, out, &closed,

@@ -152,11 +152,13 @@ int64_t cf_fold_progress_horizon(struct cf_fold_progress *fp, PGconn *conn)
 }
 
 int64_t cf_fold_progress_ask(struct cf_fold_progress *fp, struct cf_producer *producer,
-                             PGconn *conn)
+                             PGconn *conn, int64_t *behind_ms)
 {
     pthread_mutex_lock(&fp->lock);
     cf_fold_progress_sample(fp, producer);
     const int64_t horizon_ms = cf_fold_progress_horizon(fp, conn);
+    /* the samples left are those not reached, oldest first */
+    *behind_ms = fp->count > 0 ? cf_time_now_ms() - fp->samples[0].at_ms : 0;
     pthread_mutex_unlock(&fp->lock);
     return horizon_ms;
 }

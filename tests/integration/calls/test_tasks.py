@@ -228,10 +228,19 @@ REAL_LOST_AFTER_S = 30  # the tests below wait for it in real time
 
 def real_time_stack(fold_runners):
     """A stack of its own whose tasks are lost REAL_LOST_AFTER_S after
-    their miss, swept every 200 ms, folding with that many runners."""
-    return Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(REAL_LOST_AFTER_S),
-                            "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200",
-                            "CLINICFLOW_CALLS_FOLD_RUNNERS": str(fold_runners)})
+    their miss, swept every 200 ms, folding with that many runners, each
+    holding its share of calls.raw's 6 partitions (with two, 0-2 and 3-5)."""
+    stack = Stack(extra_env={"CLINICFLOW_CALLS_TASK_LOST_AFTER_S": str(REAL_LOST_AFTER_S),
+                             "CLINICFLOW_CALLS_SWEEP_INTERVAL_MS": "200",
+                             "CLINICFLOW_CALLS_FOLD_RUNNERS": str(fold_runners)})
+    share = "consumer clinicflow-calls-fold: assigned %d partitions" % (6 // fold_runners)
+    try:
+        wait_until(lambda: [r.get("msg") for r in stack.svc.log_records()].count(share)
+                   >= fold_runners, 60, "each fold runner to hold its partitions")
+    except BaseException:
+        stack.close()
+        raise
+    return stack
 
 
 def test_overdue_task_waits_for_the_fold(_stack):
@@ -343,6 +352,65 @@ def test_a_miss_after_the_lost_time_waits_for_a_callback_the_fold_holds(_stack):
         rows = cfstack.psql(stack.dsn, "SELECT status, missed_calls FROM calls.tasks"
                             " WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
         assert rows == [["closed", "1"], ["open", "1"]], rows
+    finally:
+        stack.close()
+
+
+def test_a_miss_told_late_waits_for_a_callback_the_fold_holds(_stack):
+    """A miss told after a later one opened the contact's task, whose wait
+    ended before that task opened: lost apart, unless a callback settled
+    it. The callback that did is still in the fold (one of its runners
+    stuck on another contact, whose lock the test holds): the miss is not
+    taken for lost while the fold is behind; once the fold has the
+    callback, the miss gets a task of its own closed with it, and the open
+    task stays. Before, the miss was lost at once (task.opened, then
+    task.expired), and the callback, folded later, closed nothing."""
+    stack = real_time_stack(fold_runners=2)
+    try:
+        number = new_number()
+        ckey = contact_key(number)
+        t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=10)
+        other = new_number()
+        lock = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 1));"
+                           % (demo_network()["id"], contact_key(other)))
+        try:
+            # partitions 0-2 are one fold runner's, 3-5 the other's
+            post(stack, call_body(call_on(0, "held-2"), time=iso(t0), outcome="missed",
+                                  ring_seconds=25, **{"from": other}))
+            wait_until(lambda: lock.waiters() >= 1, 30, "a fold runner to wait")
+            answered = t0 + timedelta(seconds=2)
+            callback = post(stack, call_body(
+                call_on(0, "callback-2"), time=iso(answered + timedelta(seconds=1)),
+                direction="outbound", answered_at=iso(answered), talk_seconds=1,
+                **{"from": "+7 495 000-10-01", "to": number}))
+            # the later miss, after the first one's lost time, opens the task
+            post(stack, call_body(
+                call_on(5, "later-2"), time=iso(t0 + timedelta(seconds=REAL_LOST_AFTER_S + 5)),
+                outcome="missed", ring_seconds=25, **{"from": number}))
+            opened = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
+            # the first miss, told late
+            first = post(stack, call_body(call_on(4, "first-2"), time=iso(t0), outcome="missed",
+                                          ring_seconds=25, **{"from": number}))
+
+            def waits_or_lost():
+                waits = any("a miss told late is past its lost time" in r.get("msg", "")
+                            for r in stack.svc.log_records())
+                return waits or any(e["type"] == "clinicflow.task.expired"
+                                    for e in tasks_of(stack, ckey))
+
+            wait_until(waits_or_lost, 60, "the callbacks consumer to wait, or the miss to be lost")
+            assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]
+        finally:
+            lock.release()
+        closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
+        assert closed["closing_call_id"] == callback and closed["task_id"] != opened["task_id"], \
+            closed
+        assert closed["source_call_id"] == first, closed
+        wait_tasks_consumed(stack)
+        assert "clinicflow.task.expired" not in [e["type"] for e in tasks_of(stack, ckey)]
+        rows = cfstack.psql(stack.dsn, "SELECT status FROM calls.tasks"
+                            " WHERE contact_key = '%s' ORDER BY opened_at" % ckey)
+        assert rows == [["closed"], ["open"]], rows
     finally:
         stack.close()
 
@@ -943,6 +1011,7 @@ if __name__ == "__main__":
             test_overdue_task_closed_by_a_callback_not_yet_applied,
             test_overdue_task_waits_for_the_fold,
             test_a_miss_after_the_lost_time_waits_for_a_callback_the_fold_holds,
+            test_a_miss_told_late_waits_for_a_callback_the_fold_holds,
             test_blocked_caller_opens_no_task,
             test_callback_to_voicemail_does_not_close,
             test_missed_call_after_the_callback_seen_first,

@@ -33,9 +33,11 @@ int64_t cf_fold_progress_horizon(struct cf_fold_progress *fp, PGconn *conn);
  * thread: the progress is locked while it is asked; a progress asked so
  * is not also sampled by a sweeper): a sample taken now, then the horizon
  * (cf_fold_progress_horizon), so that asking again once the fold has
- * passed the sample finds it reached. May wait on Kafka up to 1 s, with
- * conn held: for a rare decision, not one a message. */
+ * passed the sample finds it reached; *behind_ms gets how long ago the
+ * oldest sample the fold has not reached was taken (0: none), how long it
+ * has been behind at least. May wait on Kafka up to 1 s, with conn held:
+ * for a rare decision, not one a message. */
 int64_t cf_fold_progress_ask(struct cf_fold_progress *fp, struct cf_producer *producer,
-                             PGconn *conn);
+                             PGconn *conn, int64_t *behind_ms);
 
 #endif
