@@ -243,6 +243,37 @@ def real_time_stack(fold_runners):
     return stack
 
 
+def hold_first_fold_runner(stack, tag, at):
+    """Holds the fold runner of calls.raw's partitions 0-2 (of two) in a
+    batch: a missed call on partition 0 from a new contact whose
+    unique-decision lock the returned session holds. Release it to let
+    the runner go on."""
+    other = new_number()
+    lock = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 1));"
+                       % (demo_network()["id"], contact_key(other)))
+    try:
+        post(stack, call_body(call_on(0, tag), time=iso(at), outcome="missed", ring_seconds=25,
+                              **{"from": other}))
+        wait_until(lambda: lock.waiters() >= 1, 30, "a fold runner to wait")
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def wait_consumer_waits(stack, ckey, what):
+    """Until the callbacks consumer logs that it waits for the fold about
+    what, or (the code before it waited) a task of the contact expired;
+    then no task of it has."""
+    def waits_or_expired():
+        waits = any(what + " is past its lost time" in r.get("msg", "")
+                    for r in stack.svc.log_records())
+        return waits or any(e["type"] == "clinicflow.task.expired" for e in tasks_of(stack, ckey))
+
+    wait_until(waits_or_expired, 60, "the callbacks consumer to wait, or a task to expire")
+    assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]
+
+
 def test_overdue_task_waits_for_the_fold(_stack):
     """The fold is behind (stuck on another contact, whose lock the test
     holds) while a callback it has not stored waits on calls.raw, acknowledged
@@ -312,13 +343,8 @@ def test_a_miss_after_the_lost_time_waits_for_a_callback_the_fold_holds(_stack):
         post(stack, call_body(call_on(5, "first"), time=iso(end), outcome="missed",
                               ring_seconds=25, **{"from": number}))
         first = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
-        other = new_number()
-        lock = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 1));"
-                           % (demo_network()["id"], contact_key(other)))
+        lock = hold_first_fold_runner(stack, "held", end)
         try:
-            post(stack, call_body(call_on(0, "held"), time=iso(end), outcome="missed",
-                                  ring_seconds=25, **{"from": other}))
-            wait_until(lambda: lock.waiters() >= 1, 30, "a fold runner to wait")
             answered = end + timedelta(seconds=1)
             callback = post(stack, call_body(
                 call_on(0, "callback"), time=iso(answered + timedelta(seconds=1)),
@@ -333,14 +359,7 @@ def test_a_miss_after_the_lost_time_waits_for_a_callback_the_fold_holds(_stack):
                                   time=iso(end + timedelta(seconds=lost_after + 5)),
                                   outcome="missed", ring_seconds=25, **{"from": number}))
 
-            def waits_or_expired():
-                waits = any("past its lost time" in r.get("msg", "")
-                            for r in stack.svc.log_records())
-                return waits or any(e["type"] == "clinicflow.task.expired"
-                                    for e in tasks_of(stack, ckey))
-
-            wait_until(waits_or_expired, 60, "the callbacks consumer to wait, or the task to expire")
-            assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]
+            wait_consumer_waits(stack, ckey, "the open task")
         finally:
             lock.release()
         closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
@@ -370,14 +389,8 @@ def test_a_miss_told_late_waits_for_a_callback_the_fold_holds(_stack):
         number = new_number()
         ckey = contact_key(number)
         t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=10)
-        other = new_number()
-        lock = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 1));"
-                           % (demo_network()["id"], contact_key(other)))
+        lock = hold_first_fold_runner(stack, "held-2", t0)
         try:
-            # partitions 0-2 are one fold runner's, 3-5 the other's
-            post(stack, call_body(call_on(0, "held-2"), time=iso(t0), outcome="missed",
-                                  ring_seconds=25, **{"from": other}))
-            wait_until(lambda: lock.waiters() >= 1, 30, "a fold runner to wait")
             answered = t0 + timedelta(seconds=2)
             callback = post(stack, call_body(
                 call_on(0, "callback-2"), time=iso(answered + timedelta(seconds=1)),
@@ -392,14 +405,7 @@ def test_a_miss_told_late_waits_for_a_callback_the_fold_holds(_stack):
             first = post(stack, call_body(call_on(4, "first-2"), time=iso(t0), outcome="missed",
                                           ring_seconds=25, **{"from": number}))
 
-            def waits_or_lost():
-                waits = any("a miss told late is past its lost time" in r.get("msg", "")
-                            for r in stack.svc.log_records())
-                return waits or any(e["type"] == "clinicflow.task.expired"
-                                    for e in tasks_of(stack, ckey))
-
-            wait_until(waits_or_lost, 60, "the callbacks consumer to wait, or the miss to be lost")
-            assert [e["type"] for e in tasks_of(stack, ckey)] == ["clinicflow.task.opened"]
+            wait_consumer_waits(stack, ckey, "a miss told late")
         finally:
             lock.release()
         closed = wait_task(stack, ckey, "clinicflow.task.closed")["data"]
