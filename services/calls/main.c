@@ -18,7 +18,6 @@
 #include "calls.h"
 
 #include "common/fold_progress.h"
-
 #include "common/log.h"
 #include "common/metrics.h"
 #include "calls/schema.h"

@@ -261,8 +261,7 @@ int leads_fold_merge(struct leads_ctx *ctx, const struct cf_event *ev, const jso
         ctx, ev->networkid, json_string_value(json_object_get(j_lead, "clinic_id")), NULL, NULL);
     const int64_t last = cf_time_json_get(j_lead, "last_message_at");
 
-    if (!leads_merges(cf_time_json_get(j_lead, "received_at"), last, ev->time_ms, window) ||
-        leads_apart_by_erasure(j_lead, ev->data))
+    if (!leads_merges(cf_time_json_get(j_lead, "received_at"), last, ev->time_ms, window))
         return 0;
     json_int_t n = json_integer_value(json_object_get(j_lead, "messages"));
     json_object_set_new(j_lead, "messages", json_integer(n + 1));
