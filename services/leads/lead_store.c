@@ -457,23 +457,21 @@ int leads_store_erased(PGconn *conn, const json_t *rows, json_t *erased, char *e
 {
     if (json_array_size(rows) == 0)
         return 0;
-    char *rows_text = cf_json_dumps(rows);
-    const char *params[] = {rows_text};
     PGresult *res = NULL;
     /* the table is empty but for the days after an erasure: the rows
      * are not even read then */
-    int rc = cf_pg_exec(conn,
-                        "SELECT DISTINCT r.e FROM json_to_recordset($1::json)"
-                        " AS r(e int, n text, k text, t bigint)"
-                        " JOIN leads.erasures x ON x.network_id = r.n AND x.contact_key = r.k"
-                        " WHERE EXISTS (SELECT 1 FROM leads.erasures)"
-                        " AND to_timestamp(r.t / 1000.0) <= x.erased_at"
-                        " AND (x.held_until IS NULL OR to_timestamp(r.t / 1000.0) <= x.held_until)",
-                        1, params, &res, errbuf, errbuf_size);
+    int rc = cf_pg_exec_json(conn,
+                             "SELECT DISTINCT r.e FROM json_to_recordset($1::json)"
+                             " AS r(e int, n text, k text, t bigint)"
+                             " JOIN leads.erasures x ON x.network_id = r.n AND x.contact_key = r.k"
+                             " WHERE EXISTS (SELECT 1 FROM leads.erasures)"
+                             " AND to_timestamp(r.t / 1000.0) <= x.erased_at"
+                             " AND (x.held_until IS NULL"
+                             " OR to_timestamp(r.t / 1000.0) <= x.held_until)",
+                             rows, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
         json_object_set_new(erased, PQgetvalue(res, i, 0), json_true());
     PQclear(res);
-    free(rows_text);
     return rc;
 }
 

@@ -244,10 +244,10 @@ def real_time_stack(fold_runners):
 
 
 def hold_first_fold_runner(stack, tag, at):
-    """Holds the fold runner of calls.raw's partitions 0-2 (of two) in a
-    batch: a missed call on partition 0 from a new contact whose
-    unique-decision lock the returned session holds. Release it to let
-    the runner go on."""
+    """Holds the fold runner of calls.raw's partition 0 (with two, that of
+    0-2; with one, the whole fold) in a batch: a missed call on partition
+    0 from a new contact whose unique-decision lock the returned session
+    holds. Release it to let the runner go on."""
     other = new_number()
     lock = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 1));"
                        % (demo_network()["id"], contact_key(other)))
@@ -259,6 +259,14 @@ def hold_first_fold_runner(stack, tag, at):
         lock.release()
         raise
     return lock
+
+
+def call_back(stack, number, answered, key=None):
+    """The clinic's one-second callback to number, answered at answered,
+    as call key (None: a new one); its call id."""
+    return post(stack, call_body(key, time=iso(answered + timedelta(seconds=1)),
+                                 direction="outbound", answered_at=iso(answered), talk_seconds=1,
+                                 **{"from": "+7 495 000-10-01", "to": number}))
 
 
 def wait_consumer_waits(stack, ckey, what):
@@ -292,17 +300,9 @@ def test_overdue_task_waits_for_the_fold(_stack):
         end = datetime.now(timezone.utc).replace(microsecond=0)
         missed_call(stack, number, end)
         wait_task(stack, ckey, "clinicflow.task.opened")
-        other = new_number()
-        lock = HeldSession(stack.dsn, "SELECT pg_advisory_lock(hashtextextended('%s/%s', 1));"
-                           % (demo_network()["id"], contact_key(other)))
+        lock = hold_first_fold_runner(stack, "held-0", end)
         try:
-            missed_call(stack, other, end)
-            wait_until(lambda: lock.waiters() >= 1, 30, "the fold to wait for the other contact")
-            answered = end + timedelta(seconds=1)
-            callback = post(stack, call_body(
-                event="ended", time=iso(answered + timedelta(seconds=1)), direction="outbound",
-                answered_at=iso(answered), talk_seconds=1,
-                **{"from": "+7 495 000-10-01", "to": number}))
+            callback = call_back(stack, number, end + timedelta(seconds=1))
             # Otherwise the fold was stopped too late to prove anything.
             assert datetime.now(timezone.utc) < end + timedelta(seconds=lost_after - 2), \
                 "the set-up took longer than the lost-after period"
@@ -345,11 +345,7 @@ def test_a_miss_after_the_lost_time_waits_for_a_callback_the_fold_holds(_stack):
         first = wait_task(stack, ckey, "clinicflow.task.opened")["data"]
         lock = hold_first_fold_runner(stack, "held", end)
         try:
-            answered = end + timedelta(seconds=1)
-            callback = post(stack, call_body(
-                call_on(0, "callback"), time=iso(answered + timedelta(seconds=1)),
-                direction="outbound", answered_at=iso(answered), talk_seconds=1,
-                **{"from": "+7 495 000-10-01", "to": number}))
+            callback = call_back(stack, number, end + timedelta(seconds=1), call_on(0, "callback"))
             assert datetime.now(timezone.utc) < end + timedelta(seconds=lost_after - 2), \
                 "the set-up took longer than the lost-after period"
             wait_until(lambda: metric(stack.svc, "clinicflow_calls_tasks_expiry_held") >= 1, 60,
@@ -391,11 +387,8 @@ def test_a_miss_told_late_waits_for_a_callback_the_fold_holds(_stack):
         t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=10)
         lock = hold_first_fold_runner(stack, "held-2", t0)
         try:
-            answered = t0 + timedelta(seconds=2)
-            callback = post(stack, call_body(
-                call_on(0, "callback-2"), time=iso(answered + timedelta(seconds=1)),
-                direction="outbound", answered_at=iso(answered), talk_seconds=1,
-                **{"from": "+7 495 000-10-01", "to": number}))
+            callback = call_back(stack, number, t0 + timedelta(seconds=2),
+                                 call_on(0, "callback-2"))
             # the later miss, after the first one's lost time, opens the task
             post(stack, call_body(
                 call_on(5, "later-2"), time=iso(t0 + timedelta(seconds=REAL_LOST_AFTER_S + 5)),
