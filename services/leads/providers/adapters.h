@@ -43,7 +43,7 @@
  *                parse is kept raw), "email", "handle" (a messenger
  *                username, without '@')
  *   "user_id"    the provider's id of the person (Telegram from.id, WhatsApp
- *                wa_id, VK from_id, Viber sender.id, IG sender id): their
+ *                BSUID or wa_id, VK from_id, Viber sender.id, IG sender id): their
  *                contact key is "<provider>:<user_id>"
  *   "chat_id", "message_id"   the provider's ids of the conversation and
  *                message (strings)

@@ -274,27 +274,73 @@ static void set_from(json_t *j_fact, const char *from)
     json_decref(j_addr);
 }
 
-/* The Message-Id in message-headers (a JSON string: [["Name", "value"],
- * ...]), as a new reference, or NULL. */
-static json_t *message_id(const json_t *j_fields)
+/* The first header called name in message-headers (a JSON string:
+ * [["Name", "value"], ...]; names in any case), as a new reference, or
+ * NULL. */
+static json_t *mail_header(const json_t *j_fields, const char *name)
 {
     const char *headers = cf_hook_str(j_fields, "message-headers");
     json_error_t jerr;
-    json_t *j_headers = headers ? cf_json_loads(headers, 0, &jerr) : NULL, *j_id = NULL;
+    json_t *j_headers = headers ? cf_json_loads(headers, 0, &jerr) : NULL, *j_value = NULL;
     const json_t *j_pair;
     size_t i;
 
     json_array_foreach(j_headers, i, j_pair)
     {
-        const char *name = json_string_value(json_array_get(j_pair, 0));
+        const char *n = json_string_value(json_array_get(j_pair, 0));
         const char *value = json_string_value(json_array_get(j_pair, 1));
-        if (name && value && *value && strcasecmp(name, "Message-Id") == 0) {
-            j_id = json_string(value);
+        if (n && value && *value && strcasecmp(n, name) == 0) {
+            j_value = json_string(value);
             break;
         }
     }
     json_decref(j_headers);
-    return j_id;
+    return j_value;
+}
+
+/* The person who wrote: the address in the From header (its display name
+ * as the name), else the envelope sender; but a Reply-To naming another
+ * address wins. A site's form notification comes From the site's own
+ * mailbox (every such mail the same address, and so one person) with the
+ * visitor in Reply-To; replying there is what the mail asks. Reply-To's
+ * first address only (it may list several). */
+static void set_person(json_t *j_fact, const json_t *j_fields)
+{
+    const char *from = cf_hook_str(j_fields, "from");
+    const char *sender = cf_hook_str(j_fields, "sender");
+    json_t *j_reply_to = mail_header(j_fields, "Reply-To");
+
+    set_from(j_fact, from ? from : "");
+    if (!json_object_get(j_fact, "email"))
+        set_from(j_fact, sender ? sender : "");
+    if (j_reply_to) {
+        /* the first address: up to a comma outside quotes and <> */
+        char *first = cf_xstrdup(json_string_value(j_reply_to));
+        int quoted = 0, angled = 0;
+        for (char *c = first; *c; c++) {
+            if (*c == '"')
+                quoted = !quoted;
+            else if (*c == '<' && !quoted)
+                angled = 1;
+            else if (*c == '>' && !quoted)
+                angled = 0;
+            else if (*c == ',' && !quoted && !angled) {
+                *c = '\0';
+                break;
+            }
+        }
+        json_t *j_reply = json_object();
+        set_from(j_reply, first);
+        const char *to = json_string_value(json_object_get(j_reply, "email"));
+        const char *own = json_string_value(json_object_get(j_fact, "email"));
+        if (to && (!own || strcasecmp(to, own) != 0)) {
+            json_object_del(j_fact, "name");
+            json_object_update(j_fact, j_reply);
+        }
+        json_decref(j_reply);
+        free(first);
+        json_decref(j_reply_to);
+    }
 }
 
 static int email_parse(const struct cf_hook *h, json_t *facts, const char **field_out, char *errbuf,
@@ -302,7 +348,6 @@ static int email_parse(const struct cf_hook *h, json_t *facts, const char **fiel
 {
     json_t *j_fields = mail_fields(h), *j_fact = NULL;
     const char *token = cf_hook_str(j_fields, "token");
-    const char *from = cf_hook_str(j_fields, "from");
     const char *text = cf_hook_str(j_fields, "stripped-text");
     const char *subject = cf_hook_str(j_fields, "subject");
     int64_t ts_s;
@@ -325,16 +370,12 @@ static int email_parse(const struct cf_hook *h, json_t *facts, const char **fiel
         cf_time_json_set(j_fact, "time", ts_s * 1000);
     else
         cf_time_json_set(j_fact, "time", h->received_ms);
-    set_from(j_fact, from ? from : "");
-    if (!json_object_get(j_fact, "email")) {
-        /* the envelope sender when the From header has no address */
-        set_from(j_fact, cf_hook_str(j_fields, "sender") ? cf_hook_str(j_fields, "sender") : "");
-    }
+    set_person(j_fact, j_fields);
     if (subject && *subject)
         json_object_set_new(j_fact, "subject", json_string(subject));
     if (text && *text)
         json_object_set_new(j_fact, "text", json_string(text));
-    json_t *j_id = message_id(j_fields);
+    json_t *j_id = mail_header(j_fields, "Message-Id");
     if (j_id)
         json_object_set_new(j_fact, "message_id", j_id);
     if (!json_object_get(j_fact, "email")) {

@@ -8,11 +8,17 @@
  *
  * The person: the message's `from` is their phone number in international
  * form without the '+' ("+" prepended, so normalizing does not take it for
- * a local number); the contact's `wa_id` is their WhatsApp ID, the
- * messenger user id. The two are usually the same digits, but Meta's
- * reference warns they "may not always match" (Brazil's and Mexico's
- * numbering changes). A message sent from a Click-to-WhatsApp ad carries
- * the ad's `referral`, kept as the fact's referral.
+ * a local number); the contact's `wa_id` is their WhatsApp ID. The two are
+ * usually the same digits, but Meta's reference warns they "may not always
+ * match" (Brazil's and Mexico's numbering changes). Since WhatsApp
+ * usernames, the contact also has a `user_id`, the business-scoped user
+ * ID (BSUID), in every messages notification, and a person with a
+ * username may come without any phone: no `from`, no `wa_id`. The
+ * messenger user id is the BSUID when there is one, else the wa_id, else
+ * `from`; a message with none of them names nobody. The username, when
+ * the person has one, is the fact's handle. A message sent
+ * from a Click-to-WhatsApp ad carries the ad's `referral`, kept as the
+ * fact's referral.
  *
  * A wa.me or api.whatsapp.com link on a clinic's site gets " [<code>]" at
  * the end of its pre-filled text from our page script
@@ -33,7 +39,8 @@
 #include "messenger.h"
 
 /* The sender's entry in a change's contacts: the one whose wa_id is the
- * message's from, else the only one; NULL when neither. */
+ * message's from (NULL: it has none), else the only one; NULL when
+ * neither. */
 static const json_t *sender_contact(const json_t *j_contacts, const char *from)
 {
     size_t i;
@@ -42,10 +49,24 @@ static const json_t *sender_contact(const json_t *j_contacts, const char *from)
 
     json_array_foreach(j_contacts, i, j_contact)
     {
-        if (msgr_id(json_object_get(j_contact, "wa_id"), id) == 0 && strcmp(id, from) == 0)
+        if (from && msgr_id(json_object_get(j_contact, "wa_id"), id) == 0 && strcmp(id, from) == 0)
             return j_contact;
     }
     return json_array_size(j_contacts) == 1 ? json_array_get(j_contacts, 0) : NULL;
+}
+
+/* The sender's messenger user id in out: their contact's user_id (the
+ * BSUID, which stays theirs when they hide their number later), else its
+ * wa_id, else the message's from (NULL: none). -1 when none of them. */
+static int sender_id(const json_t *j_contact, const char *from, char out[MSGR_ID_MAX + 1])
+{
+    if (msgr_id(json_object_get(j_contact, "user_id"), out) == 0 ||
+        msgr_id(json_object_get(j_contact, "wa_id"), out) == 0)
+        return 0;
+    if (!from)
+        return -1;
+    memcpy(out, from, MSGR_ID_MAX + 1);
+    return 0;
 }
 
 /* The words of a message: a text's body, a button's or a list reply's
@@ -125,26 +146,28 @@ static json_t *referral(const json_t *j_msg)
 static int message_fact(const struct cf_hook *h, const json_t *j_value, const json_t *j_msg,
                         json_t *facts, const char **field_out)
 {
-    char from[MSGR_ID_MAX + 1], msg_id[MSGR_ID_MAX + 1], wa_id[MSGR_ID_MAX + 1];
+    char from[MSGR_ID_MAX + 1], msg_id[MSGR_ID_MAX + 1], user_id[MSGR_ID_MAX + 1];
+    const int has_from = msgr_id(json_object_get(j_msg, "from"), from) == 0;
 
-    if (msgr_id(json_object_get(j_msg, "from"), from) != 0) {
-        *field_out = "entry.changes.value.messages.from";
-        return 0;
-    }
     if (msgr_id(json_object_get(j_msg, "id"), msg_id) != 0) {
         *field_out = "entry.changes.value.messages.id";
         return 0;
     }
-    const json_t *j_contact = sender_contact(json_object_get(j_value, "contacts"), from);
+    const json_t *j_contact =
+        sender_contact(json_object_get(j_value, "contacts"), has_from ? from : NULL);
+    if (sender_id(j_contact, has_from ? from : NULL, user_id) != 0) {
+        *field_out = "entry.changes.value.messages.from";
+        return 0;
+    }
+    const json_t *j_profile = json_object_get(j_contact, "profile");
     json_t *j_fact = msgr_fact_new(
         msg_id, "request", msgr_seconds_ms(json_object_get(j_msg, "timestamp"), h->received_ms));
-    /* the WhatsApp ID is the person's stable id; from is their number,
-     * which Meta warns "may not always match" it */
-    if (msgr_id(json_object_get(j_contact, "wa_id"), wa_id) != 0)
-        memcpy(wa_id, from, sizeof(from));
-    json_object_set_new(j_fact, "user_id", json_string(wa_id));
-    msgr_set_str(j_fact, "name", cf_hook_str(json_object_get(j_contact, "profile"), "name"));
-    msgr_set_international(j_fact, from);
+    json_object_set_new(j_fact, "user_id", json_string(user_id));
+    msgr_set_str(j_fact, "name", cf_hook_str(j_profile, "name"));
+    const char *username = cf_hook_str(j_profile, "username");
+    msgr_set_str(j_fact, "handle", username && username[0] == '@' ? username + 1 : username);
+    if (has_from)
+        msgr_set_international(j_fact, from);
     json_object_set_new(j_fact, "message_id", json_string(msg_id));
     const char *text = message_text(j_msg);
     msgr_set_str(j_fact, "text", text);
