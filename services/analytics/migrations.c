@@ -204,6 +204,11 @@ static const char lead_due_sql[] = "ALTER TABLE leads ADD COLUMN sla_due_at time
  * (calls_apply.c). Null for rows stored before. */
 static const char call_facts_sql[] = "ALTER TABLE calls ADD COLUMN facts int;";
 
+/* A recall member's visits end at the patient's next membership
+ * (report_testable.h, AN_MEMBER_VISIT_SQL): found by patient and time. */
+static const char members_by_patient_sql[] =
+    "CREATE INDEX campaign_members_patient ON campaign_members (patient_id, at);";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
@@ -218,6 +223,7 @@ const struct cf_migration cf_analytics_migrations[] = {
     {11, "a send's outcomes in order", send_outcomes_sql},
     {12, "the due time of a lead's breach", lead_due_sql},
     {13, "the facts a call's state was folded from", call_facts_sql},
+    {14, "campaign members by patient", members_by_patient_sql},
 };
 
 const size_t cf_analytics_migrations_n =

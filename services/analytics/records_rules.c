@@ -134,12 +134,13 @@ static const struct only nps_only[] = {
  * job's sends and the patient's later bookings made of it */
 #define BOOKED_AFTER_AT(wall)                                                                      \
     "EXISTS (SELECT 1 FROM analytics.appointments a WHERE a.patient_id = r.patient_id"             \
-    " AND a.booked_at > r.at" wall ")"
+    " AND a.booked_at > r.at AND " AN_MEMBER_VISIT_SQL("r", "a") wall ")"
 #define BOOKED_AFTER BOOKED_AFTER_AT("")
 #define ARRIVED_AFTER_AT(wall)                                                                     \
     "r.grp = 'target' AND EXISTS (SELECT 1 FROM analytics.appointments a WHERE a.patient_id ="     \
-    " r.patient_id AND a.booked_at > r.at AND a.starts_at > r.at"                                  \
-    " AND a.status IN ('arrived', 'completed')" wall ")"
+    " r.patient_id AND a.booked_at > r.at AND " AN_MEMBER_VISIT_SQL(                               \
+        "r", "a") " AND a.starts_at > r.at"                                                        \
+                  " AND a.status IN ('arrived', 'completed')" wall ")"
 #define WALL_A " AND a.clinic_id IN (SELECT jsonb_array_elements_text($4::jsonb))"
 #define JOB_OUTCOME(cond)                                                                          \
     "EXISTS (SELECT 1 FROM analytics.reminder_outcomes o WHERE o.job_id = r.job_id AND " cond ")"

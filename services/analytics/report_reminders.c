@@ -157,11 +157,12 @@ const struct an_report an_report_reminders = {
     " AS arrived, coalesce(sum(a.amount_paid) FILTER (WHERE a.status IN ('arrived',"               \
     " 'completed') AND a.starts_at > m.at), 0) AS revenue"                                         \
     " FROM analytics.appointments a WHERE a.patient_id = m.patient_id"                             \
-    " AND a.booked_at > m.at%s) v" IN_RANGE("m")
+    " AND a.booked_at > m.at AND " AN_MEMBER_VISIT_SQL("m", "a") "%s) v" IN_RANGE("m")
 
 /* Campaign members (m) in the range; what each became: contacted, agreed,
  * opted out (its job's outcomes), booked again (an appointment of the
- * patient first seen after it became a member, at any clinic, or for a
+ * patient first seen after it became a member and before the patient's
+ * next membership, AN_MEMBER_VISIT_SQL, at any clinic, or for a
  * key limited to clinics at its clinics: report_testable.h, walled), came,
  * and paid. */
 static char *recall_sql(const struct an_report_params *p, int grouped)

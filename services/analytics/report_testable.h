@@ -159,6 +159,16 @@ int an_local_hours(const char *tz, int64_t day, int hour);
     (1u << AN_G_CLINIC | 1u << AN_G_DAY | 1u << AN_G_WEEK | 1u << AN_G_MONTH | 1u << AN_G_HOUR |   \
      1u << AN_G_WEEKDAY)
 
+/* An appointment (alias a) booked after the campaign member m became one
+ * is that member's only until the patient becomes a member again (any
+ * campaign; of two at one moment, the later job id): a visit counts for
+ * the patient's latest membership before it was booked, once, however
+ * often the patient was asked before. The recall report and its records
+ * both narrow to it. */
+#define AN_MEMBER_VISIT_SQL(m, a)                                                                  \
+    "NOT EXISTS (SELECT 1 FROM analytics.campaign_members n WHERE n.patient_id = " m               \
+    ".patient_id AND (n.at, n.job_id) > (" m ".at, " m ".job_id) AND n.at < " a ".booked_at)"
+
 /* A new person booked: a person (alias p of analytics.persons) with an
  * appointment first seen within 14 days of their first contact, of one of
  * the patients their number belongs to, or one whose booking names their

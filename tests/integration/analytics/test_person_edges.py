@@ -32,7 +32,17 @@ reports"):
   to another patient: the reminders service draws the re-invite again and
   sends the job's member event for the new patient, an event of its own.
   The job's member is the later patient, whichever event comes first.
+- A patient asked back twice. V becomes a recall member (target) on
+  2026-10-05 and again on 2026-10-20, then books on 2026-10-25 a visit on
+  2026-10-28 that comes and pays 7,000. The visit is the later
+  membership's alone: October's recall has 2 members, booked_target 1,
+  arrived_target 1, revenue_target 7,000 (it was 2, 2 and 14,000, the
+  visit counted once a membership), and the records behind
+  booked_target name the second member only; the first membership's days
+  alone show no booking.
 """
+import json
+
 import cfstack
 from common import (CALLS, NET, TASKS, Stack, call_event, cf_uuid5, contact_key, iso,
                     produce_many, simple_call, task_event, wait_groups_consumed)
@@ -199,6 +209,40 @@ def test_a_campaign_member_given_another_patient(stack):
                                                (reversed_, second, "target")]), rows
 
 
+def test_a_visit_counts_for_the_latest_membership_only(stack):
+    stack.start_analytics()  # the test before's was stopped with it
+    groups = dict(GROUPS, **{"clinicflow-analytics-reminders": (OUTCOMES,)})
+    pid = patient_id("v")
+    jobs = [cf_uuid5("edges-twice", "1"), cf_uuid5("edges-twice", "2")]
+
+    def member(job, when):
+        d = {"campaign": "recall", "job_id": job, "patient_id": pid, "clinic_id": C,
+             "group": "target", "holdout_percent": 10, "due_at": iso(when)}
+        return envelope("campaign.member", "/clinicflow/reminders/campaigns", pid, when, d, C,
+                        cf_uuid5(job, "campaign.member"))
+
+    produce_many(stack.broker.bootstrap, PATIENTS, [patient("v", "+79164440071")])
+    produce_many(stack.broker.bootstrap, OUTCOMES, [member(jobs[0], t(2026, 10, 5, "10:00")),
+                                                    member(jobs[1], t(2026, 10, 20, "10:00"))])
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("v-a", "v", C, t(2026, 10, 25, "09:00"), t(2026, 10, 28, "10:00"), "arrived",
+              7000)])
+    wait_groups_consumed(stack, groups)
+
+    october = {"from": "2026-10-01", "to": "2026-10-31"}
+    got = report(stack, "read", "recall", **october)["totals"]
+    assert (got["members"], got["booked_target"], got["arrived_target"],
+            got["revenue_target"]) == (2, 1, 1, 7000), got
+    st, _, body = cfstack.http(
+        "GET", stack.analytics.url("/v1/records/members?from=2026-10-01&to=2026-10-31"
+                                   "&only=booked_target"),
+        headers={"Authorization": "Bearer " + stack.keys["read"]})
+    assert st == 200, (st, body[:500])
+    assert [r["job_id"] for r in json.loads(body)["records"]] == [jobs[1]], body[:500]
+    got = report(stack, "read", "recall", **{"from": "2026-10-01", "to": "2026-10-10"})["totals"]
+    assert (got["members"], got["booked_target"], got["revenue_target"]) == (1, 0, 0), got
+
+
 def test_an_erased_patient_keeps_the_counts(stack):
     # S had come before analytics' history (the MIS's first visit in 2024)
     # and comes again on 2026-11-20, reminded of it (the reminder's task
@@ -280,5 +324,6 @@ if __name__ == "__main__":
                                  test_two_first_visits_at_once_are_one_first_arrival,
                                  test_a_patient_created_again_after_erasure_is_linked,
                                  test_a_campaign_member_given_another_patient,
+                                 test_a_visit_counts_for_the_latest_membership_only,
                                  test_an_erased_patient_keeps_the_counts,
                                  test_an_upsert_and_its_tombstone_in_one_batch])
