@@ -11,6 +11,7 @@
  * after each commit.
  */
 #include "mis_batch_write.h"
+#include "outcome.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -346,7 +347,7 @@ static int write_rows(struct lane *l, struct batch_rows *s, int k)
 static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
 {
     struct batch_writer *w = l->w;
-    json_t *j_replaced = json_array(), *j_jobs = json_array();
+    json_t *j_replaced = json_array(), *j_jobs = json_array(), *j_visits = json_array();
     struct cf_pg_copy direct = {0}, jobs = {0};
     for (size_t i = 0; i < s->n[MIS_APPOINTMENT]; i++) {
         struct batch_row *r = &s->rows[MIS_APPOINTMENT][i];
@@ -357,10 +358,15 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
         const char *visit_at = json_string_value(json_object_get(r->record, "starts_at"));
         const int reminds = plan_status_reminds(status);
         int64_t starts_ms = 0;
-        if (r->found)
+        if (r->found) {
             json_array_append_new(j_replaced,
                                   json_pack("{s:s, s:s, s:s?}", "appointment_id", r->id, "reason",
                                             reminds ? "replanned" : status, "status", status));
+            if (visit_at)
+                json_array_append_new(j_visits,
+                                      json_pack("{s:s, s:s, s:b}", "appointment_id", r->id,
+                                                "visit_at", visit_at, "reminds", reminds));
+        }
         if (!reminds || cf_time_parse(visit_at, &starts_ms) != 0 || starts_ms <= now_ms)
             continue;
         char errbuf[128];
@@ -436,6 +442,16 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
             " ON CONFLICT (job_id) DO UPDATE" PLAN_STORE_REVIVE_SQL,
             1, (const char *const[]){w->net->id}, NULL, l->errbuf, sizeof(l->errbuf));
     cf_pg_copy_clear(&jobs);
+    if (rc == 0 && json_array_size(j_visits) > 0) { /* the tasks about them as they were */
+        struct cf_outbox out = {0};
+        rc = reminders_close_visit_tasks(l->conn, w->net, j_visits, now_ms, &out, l->errbuf,
+                                         sizeof(l->errbuf));
+        if (rc == 0)
+            rc = cf_outbox_stage(l->conn, "reminders", &out, l->errbuf, sizeof(l->errbuf));
+        cf_outbox_truncate(&out, 0);
+        free(out.msgs);
+    }
+    json_decref(j_visits);
     return rc;
 }
 

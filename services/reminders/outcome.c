@@ -63,6 +63,28 @@ static int step(const struct cf_network *net, const json_t *row, const struct re
     return rc;
 }
 
+/* Each task of closed (outcome_store_tasks_close's or _close_visits's
+ * array) told closed by closed_by at now_ms in out: row, the answering
+ * send's, and reason, the tasks' (outcome_store_tasks_close's are of one),
+ * or NULL for each task's own (a visit's change). */
+static void tell_closed(const struct cf_network *net, const json_t *row, const char *reason,
+                        const json_t *closed, const char *closed_by, int64_t now_ms,
+                        struct cf_outbox *out)
+{
+    size_t i;
+    json_t *j_t;
+    json_array_foreach(closed, i, j_t)
+    {
+        struct cf_event ev = {0};
+        outcome_task_closed_event(&ev, row ? row : j_t, net, str(j_t, "job_id"), str(j_t, "phone"),
+                                  reason ? reason : str(j_t, "reason"), closed_by,
+                                  json_integer_value(json_object_get(j_t, "opened")),
+                                  json_integer_value(json_object_get(j_t, "due")), now_ms);
+        cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
+        cf_event_clear(&ev);
+    }
+}
+
 /* The patient answered after the ladder gave up on them (a reply to the
  * SMS, a key after the call's end), or answered another reminder of the
  * same visit: the not_confirmed tasks asking the front desk to call them
@@ -72,20 +94,20 @@ static int close_unconfirmed(PGconn *conn, const struct cf_network *net, const j
                              size_t errbuf_size)
 {
     json_t *closed = NULL;
-    size_t i;
-    json_t *j_t;
     int rc = outcome_store_tasks_close(conn, str(row, "job_id"), "not_confirmed", now_ms, &closed,
                                        errbuf, errbuf_size);
-    json_array_foreach(closed, i, j_t)
-    {
-        struct cf_event ev = {0};
-        outcome_task_closed_event(&ev, row, net, str(j_t, "job_id"), str(j_t, "phone"),
-                                  "not_confirmed",
-                                  json_integer_value(json_object_get(j_t, "opened")),
-                                  json_integer_value(json_object_get(j_t, "due")), now_ms);
-        cf_outbox_add(out, CF_TOPIC_TASKS, ev.subject, &ev);
-        cf_event_clear(&ev);
-    }
+    tell_closed(net, row, "not_confirmed", closed, "answer", now_ms, out);
+    json_decref(closed);
+    return rc;
+}
+
+int reminders_close_visit_tasks(PGconn *conn, const struct cf_network *net, const json_t *visits,
+                                int64_t now_ms, struct cf_outbox *out, char *errbuf,
+                                size_t errbuf_size)
+{
+    json_t *closed = NULL;
+    int rc = outcome_store_tasks_close_visits(conn, visits, now_ms, &closed, errbuf, errbuf_size);
+    tell_closed(net, NULL, NULL, closed, "visit", now_ms, out);
     json_decref(closed);
     return rc;
 }

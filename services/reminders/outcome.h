@@ -74,6 +74,21 @@ int outcome_store_reply_take(PGconn *conn, const char *reply_id, const char *net
 int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *answer, char *errbuf,
                                size_t errbuf_size);
 
+/* The open tasks about visits the MIS changed, closed at closed_ms:
+ * visits [{"appointment_id", "visit_at" (RFC 3339), "reminds" (the new
+ * status is one reminded of: booked, rescheduled)}]; a task of reason
+ * not_confirmed, declined or reschedule is moot once its visit is at
+ * another time than its job's, or cancelled, come or missed. *closed (a
+ * new array) gets each closed task's {"job_id", "reason", "opened",
+ * "due" (ms), "network_id", "clinic_id", "appointment_id", "patient_id",
+ * "phone" (its latest send's, if any)}. In the caller's transaction. */
+int outcome_store_tasks_close_visits(PGconn *conn, const json_t *visits, int64_t closed_ms,
+                                     json_t **closed, char *errbuf, size_t errbuf_size);
+/* outcome.c: outcome_store_tasks_close_visits, and each closed task told
+ * (task.closed, closed_by "visit") in out. */
+int reminders_close_visit_tasks(PGconn *conn, const struct cf_network *net, const json_t *visits,
+                                int64_t now_ms, struct cf_outbox *out, char *errbuf,
+                                size_t errbuf_size);
 /* The send with its job and appointment, locked:
  * {"send_id", "job_id", "attempt", "channel", "gateway", "phone",
  * "outcome", "outcome_at_us" (when it was recorded, in microseconds; null
@@ -132,10 +147,13 @@ void outcome_event(struct cf_event *ev, const json_t *row, const struct reminder
 void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
                         const char *reason, int64_t now_ms, int64_t due_ms);
 /* The task of job_id (row's, or another reminder of its visit), whose
- * contact was phone, closed at closed_ms because the patient answered (the
- * send of row: their answer), opened at opened_ms and due at due_ms. */
+ * contact was phone, closed at closed_ms, opened at opened_ms and due at
+ * due_ms; closed_by: "answer", the patient answered (the send of row:
+ * their answer), or "visit", the MIS changed the visit (row: the task's
+ * job, without a send). */
 void outcome_task_closed_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
                                const char *job_id, const char *phone, const char *reason,
-                               int64_t opened_ms, int64_t due_ms, int64_t closed_ms);
+                               const char *closed_by, int64_t opened_ms, int64_t due_ms,
+                               int64_t closed_ms);
 
 #endif

@@ -95,7 +95,8 @@ void outcome_task_event(struct cf_event *ev, const json_t *row, const struct cf_
 
 void outcome_task_closed_event(struct cf_event *ev, const json_t *row, const struct cf_network *net,
                                const char *job_id, const char *phone, const char *reason,
-                               int64_t opened_ms, int64_t due_ms, int64_t closed_ms)
+                               const char *closed_by, int64_t opened_ms, int64_t due_ms,
+                               int64_t closed_ms)
 {
     char task_id[CF_UUID_STR_LEN + 1];
     json_t *task_row = json_copy((json_t *)row); /* shallow: the task's job and phone */
@@ -104,9 +105,14 @@ void outcome_task_closed_event(struct cf_event *ev, const json_t *row, const str
     json_t *data = task_data(task_row, net, reason, "closed", opened_ms, due_ms, task_id);
     json_decref(task_row);
     cf_time_json_set(data, "closed_at", closed_ms);
-    json_object_set_new(data, "closed_by", json_string("answer"));
+    json_object_set_new(data, "closed_by", json_string(closed_by));
     json_object_set_new(data, "on_time", json_boolean(closed_ms <= due_ms));
-    /* one answer may close the tasks of several of the visit's reminders */
-    cf_event_derive(ev, str(row, "send_id"), "task.closed", task_id, "reminders/outcomes", task_id,
-                    closed_ms, str(row, "network_id"), str(row, "clinic_id"), data);
+    /* one answer may close the tasks of several of the visit's reminders;
+     * the visit's change closes a task once */
+    if (str(row, "send_id"))
+        cf_event_derive(ev, str(row, "send_id"), "task.closed", task_id, "reminders/outcomes",
+                        task_id, closed_ms, str(row, "network_id"), str(row, "clinic_id"), data);
+    else
+        cf_event_derive(ev, task_id, "task.closed", closed_by, "reminders/outcomes", task_id,
+                        closed_ms, str(row, "network_id"), str(row, "clinic_id"), data);
 }

@@ -216,6 +216,48 @@ int outcome_store_tasks_close(PGconn *conn, const char *job_id, const char *reas
     return rc;
 }
 
+int outcome_store_tasks_close_visits(PGconn *conn, const json_t *visits, int64_t closed_ms,
+                                     json_t **closed, char *errbuf, size_t errbuf_size)
+{
+    char at[32];
+    PGresult *res = NULL;
+    cf_time_format(closed_ms, at);
+    json_t *param = json_pack("{s:O, s:s}", "v", visits, "at", at);
+    *closed = json_array();
+    int rc = cf_pg_exec_json(
+        conn,
+        "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb->'v')"
+        " AS v(appointment_id uuid, visit_at timestamptz, reminds boolean))"
+        " UPDATE reminders.tasks t SET status = 'closed', closed_at = "
+        "($1::jsonb->>'at')::timestamptz"
+        " FROM reminders.reminder_jobs j, v"
+        " WHERE t.job_id = j.job_id AND t.status = 'open'"
+        " AND t.reason IN ('not_confirmed', 'declined', 'reschedule')"
+        " AND j.appointment_id = v.appointment_id AND (NOT v.reminds OR j.visit_at <> v.visit_at)"
+        " RETURNING t.job_id, t.reason, " CF_PG_UTC_MS("t.opened_at") ", " CF_PG_UTC_MS(
+            "t.due_at") ", j.network_id, j.clinic_id, j.appointment_id, j.patient_id,"
+                        " (SELECT s.phone FROM reminders.sends s WHERE s.job_id = t.job_id"
+                        " AND s.phone IS NOT NULL ORDER BY s.attempt DESC, s.created_at DESC LIMIT "
+                        "1)",
+        param, &res, errbuf, errbuf_size);
+    json_decref(param);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        int64_t opened = 0, due = 0;
+        cf_time_parse(PQgetvalue(res, i, 2), &opened);
+        cf_time_parse(PQgetvalue(res, i, 3), &due);
+        json_t *j_t = json_pack(
+            "{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "job_id", PQgetvalue(res, i, 0), "reason",
+            PQgetvalue(res, i, 1), "opened", (json_int_t)opened, "due", (json_int_t)due,
+            "network_id", PQgetvalue(res, i, 4), "clinic_id", PQgetvalue(res, i, 5),
+            "appointment_id", PQgetvalue(res, i, 6), "patient_id", PQgetvalue(res, i, 7));
+        if (!PQgetisnull(res, i, 8))
+            json_object_set_new(j_t, "phone", json_string(PQgetvalue(res, i, 8)));
+        json_array_append_new(*closed, j_t);
+    }
+    PQclear(res);
+    return rc;
+}
+
 int outcome_store_reminder_status(PGconn *conn, const char *appointment_id, const char *status,
                                   char *errbuf, size_t errbuf_size)
 {

@@ -6,6 +6,7 @@ clinicflow-reminders as a real process; helpers to PUT, GET and DELETE JSON,
 to compute the ids the MIS record API derives, to wait for what reaches a
 topic, and to query PostgreSQL."""
 import datetime
+import http.client
 import json
 import secrets
 import subprocess
@@ -131,6 +132,47 @@ def utc_ms(text):
 
 def same_instant(a, b):
     return isinstance(a, str) and isinstance(b, str) and instant(a) == instant(b)
+
+
+# --- the first load's route ---
+
+NDJSON = "application/x-ndjson"
+
+
+def post_batch(port, token, lines, content_type=NDJSON, chunk=64 * 1024, method="POST",
+               path="/v1/mis/batch", timeout=120):
+    """Streams lines (an iterable of str or bytes, each a line without its
+    newline) chunked to the batch port with the bearer token (None: none);
+    returns a Reply."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    hdrs = {"Transfer-Encoding": "chunked"}
+    if content_type:
+        hdrs["Content-Type"] = content_type
+    if token is not None:
+        hdrs["Authorization"] = "Bearer " + token
+
+    def body():
+        buf = bytearray()
+        for line in lines:
+            buf += line.encode() if isinstance(line, str) else line
+            buf += b"\n"
+            if len(buf) >= chunk:
+                yield bytes(buf)
+                buf.clear()
+        if buf:
+            yield bytes(buf)
+
+    try:
+        try:
+            conn.request(method, path, body=body(), headers=hdrs, encode_chunked=True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered before the body was read: the answer is there
+        resp = conn.getresponse()
+        raw = resp.read()
+        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, raw,
+                     "%s %s" % (method, path))
+    finally:
+        conn.close()
 
 
 # --- replies ---

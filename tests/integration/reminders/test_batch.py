@@ -7,7 +7,6 @@ events on the topics, the reminder jobs in reminders.reminder_jobs, and the
 service's memory while a body far larger than that memory streams in."""
 import datetime
 import hashlib
-import http.client
 import json
 import os
 import subprocess
@@ -20,7 +19,6 @@ import cfstack
 import common
 from common import ok
 
-NDJSON = "application/x-ndjson"
 CENTER = common.CLINICS[0]
 
 
@@ -39,39 +37,10 @@ class BatchStack(common.Stack):
         with open(port_file) as f:
             self.batch_port = int(f.read().strip())
 
-    def batch(self, lines, key="ingest", content_type=NDJSON, chunk=64 * 1024, method="POST",
-              path="/v1/mis/batch", timeout=120):
-        """Streams lines (an iterable of str or bytes, each a line without
-        its newline) chunked; returns a common.Reply."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.batch_port, timeout=timeout)
-        hdrs = {"Transfer-Encoding": "chunked"}
-        if content_type:
-            hdrs["Content-Type"] = content_type
-        if key is not None:
-            hdrs["Authorization"] = "Bearer " + self.keys.get(key, key)
-
-        def body():
-            buf = bytearray()
-            for line in lines:
-                buf += line.encode() if isinstance(line, str) else line
-                buf += b"\n"
-                if len(buf) >= chunk:
-                    yield bytes(buf)
-                    buf.clear()
-            if buf:
-                yield bytes(buf)
-
-        try:
-            try:
-                conn.request(method, path, body=body(), headers=hdrs, encode_chunked=True)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # answered before the body was read: the answer is there
-            resp = conn.getresponse()
-            raw = resp.read()
-            return common.Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, raw,
-                                "%s %s" % (method, path))
-        finally:
-            conn.close()
+    def batch(self, lines, key="ingest", **kw):
+        """POST /v1/mis/batch with lines streamed (common.post_batch)."""
+        return common.post_batch(self.batch_port, self.keys.get(key, key) if key else None,
+                                 lines, **kw)
 
 
 def line(kind, mis_id, body):

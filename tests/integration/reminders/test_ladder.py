@@ -57,8 +57,20 @@ class LadderStack(DispatchStack):
     extra_env = {"CLINICFLOW_REMINDERS_PUBLIC_BASE_URL": PUBLIC + "/",
                  "CLINICFLOW_REMINDERS_RECALL_EVERY_MS": "300"}
 
+    def __init__(self):
+        # the first load's route too: a visit it changes closes tasks as a
+        # PUT does
+        self.batch_port = cfstack.free_port()
+        self.extra_env = dict(LadderStack.extra_env,
+                              CLINICFLOW_REMINDERS_BATCH_PORT=str(self.batch_port))
+        super().__init__()
+
     def network(self):
         return ladder_network()
+
+    def batch(self, lines):
+        return common.post_batch(self.batch_port, self.keys["ingest"],
+                                 [json.dumps(x, ensure_ascii=False) for x in lines])
 
     def report(self, body, secret=SECRET, path=HOOK):
         raw = json.dumps(body).encode()
@@ -264,8 +276,58 @@ def test_reschedule_opens_a_front_desk_task(s):
     starts = ok(s.get_appointment(a))["appointment"]["starts_at"]
     book(s, a, 2, starts, clinic=NORTH, patient=p)
     assert reminder_status(s, a) == "reschedule_requested"
+    assert task_status(s, data["task_id"]) == "open"
     book(s, a, 3, utc(in_s(30 * 3600)), clinic=NORTH, patient=p)
     assert reminder_status(s, a) == "-" and "reminder_status" not in ok(s.get_appointment(a))
+    # and the task asking the front desk to move it is done
+    closed = task_closed(s, data)
+    assert (closed["closed_by"], closed["reason"]) == ("visit", "reschedule"), closed
+
+
+def task_status(s, task_id):
+    return s.sql("SELECT status FROM reminders.tasks WHERE task_id = '%s'" % task_id)[0][0]
+
+
+def task_closed(s, opened):
+    """The task.closed of the task opened (task.opened's data), checked
+    against it; its data."""
+    closed = s.wait_message(TASKS, lambda m: m["key"] == opened["task_id"]
+                            and m["event"]["type"] == "clinicflow.task.closed",
+                            "task %s closed" % opened["task_id"])["event"]["data"]
+    assert (closed["status"], closed["kind"], closed["appointment_id"]) == \
+        ("closed", "reminder", opened["appointment_id"]), closed
+    assert (closed["opened_at"], closed["due_at"], closed["contact"]) == \
+        (opened["opened_at"], opened["due_at"], opened["contact"]), closed
+    assert task_status(s, opened["task_id"]) == "closed"
+    return closed
+
+
+def test_a_declined_visit_cancelled_by_the_first_load_closes_its_task(s):
+    """The patient declines; the front desk frees the slot in the MIS,
+    whose next sync comes through the first load's route (POST
+    /v1/mis/batch): the declined task is done, closed_by visit. Its other
+    visit's task, unchanged by the same batch, stays open."""
+    tasks = {}
+    for name in ("Gleb", "Dina"):
+        p, _, a = soon(s, name)
+        send_id, _, _ = wait_request(s, a, 1)
+        ok(s.report({"send_id": send_id, "outcome": "declined"}))
+        tasks[name] = (p, a, s.wait_message(
+            TASKS, lambda m: m["event"]["data"].get("appointment_id")
+            == common.appointment_uuid(a), "the declined task of %s" % name)["event"]["data"])
+    (p, a, opened), (p2, a2, kept) = tasks["Gleb"], tasks["Dina"]
+    assert (opened["reason"], kept["reason"]) == ("declined", "declined")
+    starts = ok(s.get_appointment(a))["appointment"]["starts_at"]
+    starts2 = ok(s.get_appointment(a2))["appointment"]["starts_at"]
+    rep = ok(s.batch([
+        {"kind": "appointment", "id": a, "version": 2, "clinic_id": NORTH, "patient_id": p,
+         "starts_at": starts, "status": "cancelled"},
+        {"kind": "appointment", "id": a2, "version": 2, "clinic_id": NORTH, "patient_id": p2,
+         "starts_at": starts2, "status": "booked"}]))
+    assert rep["appointments"]["updated"] == 2, rep
+    closed = task_closed(s, opened)
+    assert (closed["closed_by"], closed["reason"]) == ("visit", "declined"), closed
+    assert task_status(s, kept["task_id"]) == "open"
 
 
 def test_no_answer_twice_then_sms_and_a_task(s):
@@ -1083,9 +1145,10 @@ def test_a_reply_to_a_reinvite_after_booking_decides_nothing(s):
 
 
 def test_an_answer_closes_the_task_of_the_visits_earlier_reminder(s):
-    """A visit's reminder ends not confirmed, the visit moves and the
-    reminder for the new time is confirmed: the front desk need not call
-    about the visit at all, so both reminders' tasks close."""
+    """A visit's reminder ends not confirmed, the visit moves (the MIS
+    moving it closes the task about its old time: closed_by visit) and the
+    reminder for the new time is confirmed (its task closes by the answer):
+    the front desk need not call about the visit at all."""
     p, e164, reply = south_sms(s, "Елена")
     a = common.new_id("a-moved-confirmed")
     book(s, a, 1, utc(in_s(2 * 3600 + 2)), clinic="demo-south", patient=p)
@@ -1101,14 +1164,9 @@ def test_an_answer_closes_the_task_of_the_visits_earlier_reminder(s):
                        "the new time's reminder not confirmed")
     reply("1", "SM" + "c" * 32)
     assert reminder_status(s, a) == "confirmed"
-    for opened in (first, second):
-        closed = s.wait_message(TASKS, lambda m: m["key"] == opened["task_id"]
-                                and m["event"]["type"] == "clinicflow.task.closed",
-                                "task %s closed" % opened["task_id"])["event"]["data"]
-        assert (closed["status"], closed["closed_by"], closed["reason"]) == (
-            "closed", "answer", "not_confirmed"), closed
-        assert (closed["opened_at"], closed["due_at"]) == (opened["opened_at"],
-                                                           opened["due_at"]), closed
+    for opened, by in ((first, "visit"), (second, "answer")):
+        closed = task_closed(s, opened)
+        assert (closed["closed_by"], closed["reason"]) == (by, "not_confirmed"), closed
         assert closed["contact"]["e164"] == e164, closed
     assert s.sql("SELECT count(*) FROM reminders.tasks WHERE job_id IN ('%s', '%s')"
                  " AND status = 'open'" % (first_job, second_job)) == [["0"]]
@@ -1260,6 +1318,7 @@ if __name__ == "__main__":
         test_a_confirmed_call_confirms_the_visit,
         test_a_visit_cancelled_while_its_call_waits_is_not_called,
         test_reschedule_opens_a_front_desk_task,
+        test_a_declined_visit_cancelled_by_the_first_load_closes_its_task,
         test_nine_means_no_more_calls,
         test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
         test_a_reinvite_follows_its_visit_moved_and_missed_again,
