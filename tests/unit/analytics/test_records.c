@@ -180,8 +180,10 @@ static void test_only(void)
     sql = an_records_sql("members", "net", &q, params, &n, &e);
     CHECK(sql != NULL);
     CHECK(strstr(sql, "FROM analytics.campaign_members r") != NULL);
-    CHECK(strstr(sql, "r.grp = 'target' AND EXISTS (SELECT 1 FROM analytics.appointments a WHERE"
-                      " a.patient_id = r.patient_id AND a.booked_at > r.at)") != NULL);
+    CHECK(strstr(sql,
+                 "r.grp = 'target' AND EXISTS (SELECT 1 FROM analytics.appointments a WHERE"
+                 " a.patient_id = r.patient_id AND a.booked_at > r.at AND " AN_MEMBER_VISIT_SQL(
+                     "r", "a") ")") != NULL);
     CHECK(strstr(sql, "coalesce(r.campaign, '') = $4::text") != NULL);
     free(sql);
     for (int i = 0; i < n; i++)
