@@ -58,6 +58,13 @@ static int received(json_t *patch, const json_t *data, const char *tz, char *err
     copy_str(patch, "source", tags, "utm_source");
     copy_str(patch, "medium", tags, "utm_medium");
     copy_str(patch, "campaign", tags, "utm_campaign");
+    /* a Click-to-WhatsApp or Instagram ad brings no UTM tags, only its
+     * referral: a paid source all the same (proto/README.md) */
+    if (!json_is_string(json_object_get(tags, "utm_source")) &&
+        json_is_object(json_object_get(data, "referral"))) {
+        json_object_set_new(patch, "source", json_string(AN_LEAD_REFERRAL_SOURCE));
+        copy_str(patch, "medium", data, "provider");
+    }
     copy_str(patch, "patient_class", data, "patient_class");
     copy_str(patch, "contact_key", data, "contact_key");
     json_object_set_new(patch, "messages", json_integer(1));

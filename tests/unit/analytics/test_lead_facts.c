@@ -60,6 +60,26 @@ static void test_received(void)
     CHECK_STR(s(p, "hour"), "2026-11-22 21:00:00");
     json_decref(p);
 
+    /* a Click-to-WhatsApp ad's lead: no UTM tags, its referral */
+    p = patch("clinicflow.lead.received",
+              "{\"lead_id\": \"L\", \"provider\": \"whatsapp\", \"received_at\":"
+              " \"2026-11-22T21:12:05Z\", \"tags\": {\"referrer\": \"https://x.test/\"},"
+              " \"referral\": {\"source_type\": \"ad\", \"source_id\": \"1202\"}}",
+              "UTC");
+    CHECK_STR(s(p, "source"), "meta_ads");
+    CHECK_STR(s(p, "medium"), "whatsapp");
+    CHECK_STR(s(p, "campaign"), "");
+    json_decref(p);
+    /* its UTM tags, when the ad's link had them, win */
+    p = patch("clinicflow.lead.received",
+              "{\"lead_id\": \"L\", \"provider\": \"instagram\", \"received_at\":"
+              " \"2026-11-22T21:12:05Z\", \"tags\": {\"utm_source\": \"ig\"},"
+              " \"referral\": {\"source_type\": \"ad\"}}",
+              "UTC");
+    CHECK_STR(s(p, "source"), "ig");
+    CHECK_STR(s(p, "medium"), "");
+    json_decref(p);
+
     CHECK(patch("clinicflow.lead.received", "{\"lead_id\": \"L\"}", "UTC") == NULL);
     CHECK(patch("clinicflow.lead.merged", "{\"messages\": 2}", "UTC") == NULL);
 }
