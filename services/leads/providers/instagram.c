@@ -129,16 +129,22 @@ static int instagram_parse(const struct cf_hook *h, json_t *facts, const char **
             why = "another_account";
             continue;
         }
-        if (!json_is_array(json_object_get(j_entry, "messaging")) && !why)
+        /* messaging, or standby when another app owns the conversation
+         * (Meta's handover protocol: a clinic's inbox tool answers, this
+         * app listens), the same events either way */
+        static const char *const lists[] = {"messaging", "standby"};
+        if (!json_is_array(json_object_get(j_entry, "messaging")) &&
+            !json_is_array(json_object_get(j_entry, "standby")) && !why)
             why = "not_messaging"; /* a comments or mentions change */
-        json_array_foreach(json_object_get(j_entry, "messaging"), k, j_event)
-        {
-            int got = event_fact(h, j_event, facts, &why);
-            if (got > 0)
-                recorded++;
-            else if (got < 0)
-                senderless++;
-        }
+        for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
+            json_array_foreach(json_object_get(j_entry, lists[l]), k, j_event)
+            {
+                int got = event_fact(h, j_event, facts, &why);
+                if (got > 0)
+                    recorded++;
+                else if (got < 0)
+                    senderless++;
+            }
     }
     if (recorded > 0) {
         if (senderless > 0)

@@ -223,7 +223,9 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
         {
             const char *field = cf_hook_str(j_change, "field");
             const json_t *j_value = json_object_get(j_change, "value");
-            if (!field || strcmp(field, "messages") != 0) {
+            /* standby: the same messages while another sender on the
+             * number (Meta's business agent) holds the conversation */
+            if (!field || (strcmp(field, "messages") != 0 && strcmp(field, "standby") != 0)) {
                 other_field = field ? field : "unknown";
                 continue;
             }
@@ -233,9 +235,17 @@ static int whatsapp_parse(const struct cf_hook *h, json_t *facts, const char **f
                 continue;
             }
             statuses += json_array_size(json_object_get(j_value, "statuses"));
+            const char *ours =
+                cf_hook_str(json_object_get(j_value, "metadata"), "display_phone_number");
             json_array_foreach(json_object_get(j_value, "messages"), m, j_msg)
             {
                 const char *unasked = not_asked(cf_hook_str(j_msg, "type"));
+                char from[MSGR_ID_MAX + 1];
+                /* the number's own message (another sender's reply, on
+                 * standby) is nobody's request */
+                if (!unasked && ours && msgr_id(json_object_get(j_msg, "from"), from) == 0 &&
+                    strcmp(from, ours) == 0)
+                    unasked = "echo";
                 if (unasked) {
                     not_request = unasked;
                     continue;
