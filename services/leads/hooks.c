@@ -54,7 +54,9 @@ void leads_hooks_describe_metrics(void)
                         "Lead webhooks and form posts refused, by provider and reason: "
                         "signature (a bad signature or token, 401), source (not from the "
                         "channel's allowed_sources, 401), invalid (no person or not the "
-                        "provider's format, 400)");
+                        "provider's format, 400), unavailable (Kafka could not take the lead, "
+                        "503: a provider that does not retry, CF7 or Jivo, does not send it "
+                        "again)");
     cf_metrics_describe("clinicflow_leads_hooks_ignored_total", "counter",
                         "Lead webhooks and form posts acknowledged without a lead, by provider "
                         "and reason (honeypot: a bot filled in the form's hidden field; "
@@ -283,6 +285,7 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
     for (size_t i = 0; i < nproduce; i++) {
         int rc = leads_ingest_fact(ctx, &norm, &facts[i], event_id, errbuf, sizeof(errbuf));
         if (rc != 0) {
+            count("clinicflow_leads_hooks_refused_total", provider, "unavailable");
             leads_answer_unstored(ctx, resp, rc, "lead fact", errbuf);
             goto out;
         }

@@ -300,6 +300,8 @@ def test_most_fold_runners_start(stack):
 def test_brokers_down_then_up(stack):
     national, e164 = new_phone()
     body = {"phone": national, "event_id": "it-brokers-" + uuid.uuid4().hex[:8]}
+    unavailable = 'clinicflow_leads_hooks_refused_total{provider="generic",reason="unavailable"}'
+    before = stack.metric(unavailable)
     stack.broker.down()
     refused = None
     deadline = time.monotonic() + 30
@@ -316,6 +318,9 @@ def test_brokers_down_then_up(stack):
     hdrs, reply = refused
     assert int(hdrs["retry-after"]) > 0
     assert json.loads(reply)["error"]["code"] == "unavailable", reply
+    # counted, for an operator to alert on (a sender that never retries
+    # loses such a lead: services/leads/PROVIDERS.md)
+    assert stack.metric(unavailable) == before + 1
 
     stack.broker.up()
     accepted = None
