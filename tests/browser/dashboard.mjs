@@ -390,6 +390,35 @@ async function main() {
     check(shownIds.length === missed && JSON.stringify(shownIds) === JSON.stringify(wantIds),
       `missed calls drill-down: page ${JSON.stringify(shownIds)}, figure ${missed}, API ${JSON.stringify(wantIds)}`);
     await shot(page, 'en-records-missed');
+    // the load page's heatmap of contacts: a cell opens that weekday and
+    // hour's contacts, calls and leads both (a leads' cell when there is one)
+    await goto(page, 'load');
+    const loadCells = (await api(`/v1/reports/load?from=${FROM}&to=${TO}&group_by=weekday,hour`, READ_KEY))
+      .body.rows.filter((r) => r.weekday !== null && r.hour !== null && r.contacts > 0);
+    const loadCell = loadCells.find((r) => r.leads > 0) || loadCells[0];
+    check(loadCell, `the scenario has no contacts by weekday and hour: ${JSON.stringify(loadCells)}`);
+    await page.waitForFunction(() => {
+      const el = document.querySelector('[data-testid=chart]');
+      return el && window.echarts && window.echarts.getInstanceByDom(el);
+    }, null, { timeout: WAIT_MS });
+    const at = await page.evaluate(([hour, weekday]) => {
+      const el = document.querySelector('[data-testid=chart]'); // the contacts' heatmap
+      el.scrollIntoView({ block: 'center' });
+      const [x, y] = window.echarts.getInstanceByDom(el).convertToPixel({ seriesIndex: 0 }, [hour, weekday - 1]);
+      const box = el.getBoundingClientRect();
+      return [box.left + x, box.top + y];
+    }, [loadCell.hour, loadCell.weekday]);
+    before = await gen(page);
+    await page.mouse.click(at[0], at[1]);
+    await waitReady(page, 'records', before);
+    const cellKind = await page.getAttribute('[data-testid=records-table]', 'data-kind');
+    const cellRows = await page.$$eval('[data-testid=record]', (els) => els.length);
+    check(cellKind === 'contacts' && cellRows === loadCell.contacts,
+      `the load heatmap's cell ${loadCell.weekday}/${loadCell.hour}: ${cellRows} ${cellKind} records for ${loadCell.contacts} contacts (${loadCell.leads} leads)`);
+    // the leads page's lost column is the leads' (not the calls' lost)
+    await goto(page, 'leads');
+    const heads = await page.$$eval('th', (els) => els.map((e) => e.textContent));
+    check(heads.includes('Lost leads') && !heads.includes('Lost calls'), `the leads' table headers: ${JSON.stringify(heads)}`);
     // a table row: demo-center's inbound calls
     await goto(page, 'calls');
     const cell = page.locator('[data-report=calls][data-field=inbound][data-row="{\\"clinic\\":\\"demo-center\\"}"]');
@@ -476,6 +505,21 @@ async function main() {
     await verifyWorklist(page, READ_KEY, 'worklist after the new call');
     apiCache.clear(); // the new call changed the calls' and the funnel's figures
     log('worklist: the new missed call\'s callback appeared by itself');
+    // a refresh that fails says so (the list shown is getting old), and the
+    // next one that works takes the notice away
+    check(await page.isHidden('[data-testid=worklist-stale]'), 'worklist: a stale notice while refreshes work');
+    const errorsBefore = errors.length;
+    await page.route('**/v1/worklist*', (route) => route.fulfill({ status: 503, contentType: 'application/json',
+      body: '{"error":{"code":"unavailable","message":"retry later"}}' }));
+    await page.waitForSelector('[data-testid=worklist-stale]:not([hidden])', { timeout: 20000 })
+      .catch(() => { throw new Failure('worklist: failed refreshes leave no notice'); });
+    await page.unroute('**/v1/worklist*');
+    await page.waitForSelector('[data-testid=worklist-stale]', { state: 'hidden', timeout: 20000 })
+      .catch(() => { throw new Failure('worklist: the stale notice stays after a refresh worked'); });
+    // the browser's own notes of the 503s this step answered are expected
+    const more = errors.splice(errorsBefore);
+    errors.push(...more.filter((e) => !/status of 503/.test(e)));
+    log('worklist: a failed refresh is shown, and cleared by the next');
 
     // 8. Russian: the switch, remembered; every page again with its screenshot.
     before = await gen(page);

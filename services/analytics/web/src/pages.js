@@ -369,7 +369,7 @@ async function leads(ctx) {
       ['leads', 'merged', 'responded', 'unanswered', 'first_response_median_working_s',
         'first_response_p90_working_s', 'first_response_median_s', 'responded_within_10_min_share',
         'sla_breaches', 'booked', 'lost', 'spam', 'existing_patient_share'],
-      { ctx, drill: drillMap(ctx, ['channel'], LEAD_DRILL) })),
+      { ctx, drill: drillMap(ctx, ['channel'], LEAD_DRILL), labels: { lost: 'f.leads_lost' } })),
   ];
 }
 
@@ -541,7 +541,8 @@ async function recall(ctx) {
 
 // --- load ------------------------------------------------------------------------------------
 
-function heatmap(rows, field, ctx, colors) {
+// drill(row, field): the records behind a cell's figure (drillMap's)
+function heatmap(rows, field, drill, colors) {
   const hours = Array.from({ length: 24 }, (_, i) => i);
   const data = rows.filter((r) => r[field] !== null)
     .map((r) => [r.hour, r.weekday - 1, r[field]]);
@@ -562,12 +563,13 @@ function heatmap(rows, field, ctx, colors) {
       emphasis: { itemStyle: { shadowBlur: 6, shadowColor: 'rgba(0,0,0,.3)' } },
     }],
   }, 'chart-tall');
-  // a cell opens the calls of that weekday and hour
+  // a cell opens the records of its figure, that weekday and hour (the
+  // contacts: calls and leads; the staffing: the inbound calls)
   requestAnimationFrame(() => requestAnimationFrame(() => {
     const inst = window.echarts && window.echarts.getInstanceByDom(el);
     if (inst) {
       inst.on('click', (p) => {
-        const target = drillTo(ctx, 'calls', { weekday: p.value[1] + 1, hour: p.value[0] }, 'inbound');
+        const target = drill({ weekday: p.value[1] + 1, hour: p.value[0] }, field);
         if (target) location.hash = target;
       });
     }
@@ -610,9 +612,9 @@ async function load(ctx) {
         h('div', { class: 'kpi-label', text: t('load.max_ops') }),
         h('div', { class: 'kpi-value' }, most ? figure(cellSrc(most), 'operators_needed', most.operators_needed, drill(most, 'operators_needed')) : '—'),
         most ? h('div', { class: 'kpi-hint', text: `${t(`weekday.${most.weekday}`)} ${String(most.hour).padStart(2, '0')}:00` }) : null)),
-    card(t('load.heatmap'), heatmap(rows, 'contacts', ctx, ['#eff6ff', '#93c5fd', '#2563eb', '#1e3a8a']), note(t('load.hint'))),
+    card(t('load.heatmap'), heatmap(rows, 'contacts', drill, ['#eff6ff', '#93c5fd', '#2563eb', '#1e3a8a']), note(t('load.hint'))),
     card(t('load.staffing'),
-      heatmap(rows, 'operators_needed', ctx, ['#f0fdf4', '#86efac', '#16a34a', '#14532d']),
+      heatmap(rows, 'operators_needed', drill, ['#f0fdf4', '#86efac', '#16a34a', '#14532d']),
       reportTable({ rows: staffing, totals: cells.rep.totals }, cells.s, ['weekday', 'hour'],
         ['contacts', 'inbound_calls', 'missed', 'missed_share', 'calls_per_hour', 'mean_talk_s', 'operators_needed'],
         { ctx, drill, totals: false })),

@@ -80,7 +80,7 @@ const ONLY_LABEL = {
   abandoned: 'f.abandoned', targeted: 'f.targeted', unique: 'f.unique', call_center: 'f.answered_call_center',
   reception: 'f.answered_reception', handled: 'f.calls_handled',
   responded: 'f.responded', unanswered: 'f.unanswered', sla_breached: 'f.sla_breaches', booked: 'f.booked',
-  lost: 'f.lost', spam: 'f.spam', arrived: 'f.arrivals', no_show: 'f.no_shows', cancelled: 'f.cancellations',
+  lost: 'f.leads_lost', spam: 'f.spam', arrived: 'f.arrivals', no_show: 'f.no_shows', cancelled: 'f.cancellations',
   plan: 'f.plans_proposed', plan_accepted: 'f.plans_accepted', repeat: 'f.repeat_visits', operator_booked: 'f.bookings',
   calls: 'records.kind.calls', leads: 'records.kind.leads', confirmed: 'f.confirmed',
   declined: 'f.declined', reschedule_requested: 'f.reschedule_requested', not_confirmed: 'f.not_confirmed',

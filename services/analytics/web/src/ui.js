@@ -119,11 +119,13 @@ export function groupLabel(group, v, ctx) {
 }
 
 // A table of a report's rows (and its totals as the last line).
-// columns: fields; drill(row, field) -> a records hash or null.
+// columns: fields; opts.drill(row, field) -> a records hash or null;
+// opts.labels: {field: i18n key} where a field's name means another thing
+// in this report (the leads' lost).
 export function reportTable(rep, source, groups, columns, opts = {}) {
   const head = h('tr', null,
     ...groups.map((g) => h('th', { class: 'group', text: t(`g.${g}`) })),
-    ...columns.map((f) => h('th', { class: 'n', text: t(`f.${f}`) })));
+    ...columns.map((f) => h('th', { class: 'n', text: t((opts.labels && opts.labels[f]) || `f.${f}`) })));
   const rows = rep.rows.map((r) => {
     const rowSrc = src(source.report, source.q, rowKey(r, groups));
     return h('tr', { 'data-testid': 'row', 'data-key': rowSrc.row },

@@ -57,7 +57,10 @@ export async function worklistPage(ctx) {
   const empty = h('p', { class: 'empty', 'data-testid': 'worklist-empty', text: t('worklist.empty') });
   const more = h('p', { class: 'muted', 'data-testid': 'worklist-more', hidden: true });
   const updated = h('span', { class: 'muted', 'data-testid': 'worklist-updated', 'data-refreshes': '0' });
+  // a refresh that failed: the list shown is older than it looks
+  const stale = h('p', { class: 'stale', role: 'alert', 'data-testid': 'worklist-stale', hidden: true });
   let refreshes = 0;
+  let shownAt = '';
 
   const show = (answer) => {
     const tasks = answer.tasks || [];
@@ -77,7 +80,9 @@ export async function worklistPage(ctx) {
     refreshes++;
     updated.dataset.refreshes = String(refreshes);
     updated.dataset.count = String(tasks.length);
-    updated.textContent = `${t('updated', { time: new Date().toLocaleTimeString(ctx.session && document.documentElement.lang === 'ru' ? 'ru-RU' : 'en-GB') })} · ${t('worklist.refresh', { n: every })}`;
+    shownAt = new Date().toLocaleTimeString(ctx.session && document.documentElement.lang === 'ru' ? 'ru-RU' : 'en-GB');
+    updated.textContent = `${t('updated', { time: shownAt })} · ${t('worklist.refresh', { n: every })}`;
+    stale.hidden = true;
   };
   show(await api.worklist(qs));
 
@@ -89,7 +94,12 @@ export async function worklistPage(ctx) {
       const answer = await api.worklist(qs);
       if (ctx.isCurrent()) show(answer);
     } catch (_) {
-      // a missed refresh: the next one tries again (a 401 has ended the session)
+      // a missed refresh: said on the page, the next one tries again (a
+      // 401 has ended the session)
+      if (ctx.isCurrent()) {
+        stale.textContent = t('worklist.stale', { time: shownAt });
+        stale.hidden = false;
+      }
     } finally {
       busy = false;
     }
@@ -106,6 +116,7 @@ export async function worklistPage(ctx) {
 
   return [
     h('div', { class: 'records-head' }, h('h1', { class: 'page-title', text: t('worklist.title') }), updated),
+    stale,
     kpis,
     card(null, more, h('div', { class: 'table-wrap' }, table), empty),
   ];
