@@ -168,9 +168,9 @@ static void uis_field_names(char *list, size_t list_size)
 int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
 {
     static const char *const allowed[] = {
-        "id",       "kind",         "provider",  "clinic_id", "credentials",
-        "timezone", "numbers",      "field_map", "staff_leg", "allowed_sources",
-        "honeypot", "bot_username", NULL};
+        "id",       "kind",         "provider",       "clinic_id", "credentials",
+        "timezone", "numbers",      "field_map",      "staff_leg", "allowed_sources",
+        "honeypot", "bot_username", "after_dial_url", NULL};
     const char *id, *kind, *provider, *clinic_id;
     json_t *j_val;
     char child[PATH_MAX_LEN];
@@ -243,6 +243,17 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
         return ctl_fail(v, child, "expected true or false");
     if (json_is_true(j_val) && strcmp(provider, "twilio") != 0)
         return ctl_fail(v, child, "only twilio channels have a staff leg");
+    /* where a dial nobody at the clinic answered goes on (calls/providers/
+     * twilio.c redirects the call there; the answer holds 400 bytes) */
+    const int staff_leg = json_is_true(j_val);
+    if ((rc = ctl_member(v, path, j_ch, "after_dial_url", 0, &j_val)) != 0)
+        return rc;
+    ctl_path_key(child, path, "after_dial_url");
+    if (j_val && !staff_leg)
+        return ctl_fail(v, child, "only a twilio channel with a staff leg dials on to a URL");
+    if (j_val && (!json_is_string(j_val) || !ctl_valid_http_url(json_string_value(j_val)) ||
+                  strlen(json_string_value(j_val)) > 300))
+        return ctl_fail(v, child, "expected an http:// or https:// URL of at most 300 bytes");
 
     /* The provider's source addresses, read as clinicflow-calls and
      * clinicflow-leads read them (a request from elsewhere is refused) */

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/strbuf.h"
 #include "common/time.h"
 #include "common/twilio_sig.h"
 #include "common/xmalloc.h"
@@ -330,15 +331,33 @@ static int twilio_parse(const struct cf_hook *h, json_t *facts, char *errbuf, si
 /* Twilio reads no instructions from a status callback's answer, but logs a
  * warning (15003) unless it is 200 with TwiML as text/xml, or 204 with no
  * body; an empty <Response/> is the 200 kind. The answer to a <Dial action>
- * request is the call's next instructions: the empty one hangs up, which is
- * what the call would do after its <Dial> anyway. */
+ * request is the call's next instructions, and the verbs after that
+ * <Dial> are never reached: the empty one hangs up. A dial nobody at the
+ * clinic answered goes on, when the channel names one, to its
+ * after_dial_url (the clinic's voicemail or menu: <Redirect>); a URL that
+ * would not fit the answer (clinicflowctl allows 300 bytes) hangs up. */
 static void twilio_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
-    (void)h;
+    const int get = h->method && strcmp(h->method, "GET") == 0;
+    const json_t *p = !get && cf_hook_str(h->form, "CallSid") ? h->form : h->query;
+    const char *dial = cf_hook_str(p, "DialCallStatus");
+    const char *next = cf_hook_str(h->channel, "after_dial_url");
+
     reply->status = 200;
     reply->content_type = "text/xml";
     snprintf(reply->body, sizeof(reply->body),
              "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
+    if (!dial || strcmp(dial, "completed") == 0 || !next || !*next)
+        return;
+    struct cf_strbuf b = {0};
+    cf_strbuf_add(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Redirect "
+                      "method=\"POST\">");
+    cf_strbuf_add_xml(&b, next);
+    cf_strbuf_add(&b, "</Redirect></Response>");
+    char *twiml = cf_strbuf_take(&b);
+    if (strlen(twiml) < sizeof(reply->body))
+        memcpy(reply->body, twiml, strlen(twiml) + 1);
+    free(twiml);
 }
 
 /* Twilio does not retry a 4xx: a time out of bounds is dropped, not refused. */

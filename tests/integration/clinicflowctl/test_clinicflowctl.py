@@ -207,6 +207,24 @@ def test_invalid_file_changes_nothing():
     assert ("$.channels[%d].staff_leg: only twilio channels have a staff leg" % asterisk
             in p.stderr), p.stderr
 
+    # a Twilio channel's continuation after a dial nobody answered: only
+    # with a staff leg, and a URL
+    twilio = next(i for i, c in enumerate(STATE["demo"]["channels"])
+                  if c["provider"] == "twilio" and c.get("staff_leg"))
+    for value, want in ((True, "expected an http:// or https:// URL"),
+                        ("ftp://clinic.example/vm", "expected an http:// or https:// URL"),
+                        ("https://clinic.example/" + "v" * 300, "of at most 300 bytes")):
+        bad = copy.deepcopy(STATE["demo"])
+        bad["channels"][twilio]["after_dial_url"] = value
+        p = ctl("apply", "-f", write_json(bad, "bad-after-dial.json"), check=False)
+        assert p.returncode == 1 and ("$.channels[%d].after_dial_url: " % twilio) in p.stderr \
+            and want in p.stderr, p.stderr
+    bad = copy.deepcopy(STATE["demo"])
+    bad["channels"][twilio]["staff_leg"] = False
+    bad["channels"][twilio]["after_dial_url"] = "https://clinic.example/vm"
+    p = ctl("apply", "-f", write_json(bad, "bad-after-dial.json"), check=False)
+    assert p.returncode == 1 and "only a twilio channel with a staff leg" in p.stderr, p.stderr
+
     path = os.path.join(STATE["tmp"].name, "broken.json")
     with open(path, "w") as f:
         f.write('{"id": "demo",\n  "name": }\n')
