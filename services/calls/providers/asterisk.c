@@ -17,7 +17,7 @@
  *   CF_HOOK=https://calls.example.org/v1/hooks/calls/asterisk/CHANNEL?token=URL_TOKEN
  *
  *   [from-trunk]                       ; inbound: ${EXTEN} is the DID here
- *   exten => _X.,1,Set(CF_HOOKED=1)
+ *   exten => _X.,1,Set(__CF_HOOKED=1)
  *    same => n,Set(__CF_DIR=inbound)
  *    same => n,Set(__CF_START=${EPOCH})
  *    same => n,Set(__CF_SRC=${CALLERID(num)})
@@ -27,8 +27,8 @@
  *    same => n,Dial(PJSIP/reception,30,U(cf-answer))
  *
  *   [from-internal]                    ; outbound through the trunk
- *   exten => _X.,1,GotoIf($["${CF_HOOKED}" != ""]?dial)  ; came back (a transfer)
- *    same => n,Set(CF_HOOKED=1)
+ *   exten => _X.,1,GotoIf($["${CF_HOOKED}" != ""]?dial)  ; a transfer, a forward: hooked
+ *    same => n,Set(__CF_HOOKED=1)
  *    same => n,Set(__CF_DIR=outbound)
  *    same => n,Set(__CF_START=${EPOCH})
  *    same => n,Set(__CF_SRC=${CALLERID(num)})
