@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/validate.h"
 
 /* A request parameter: the form body (POST) first, then the query (GET).
  * Empty values count as absent (Sipuni sends "transfer_from=" and the
@@ -176,10 +177,13 @@ static int sipuni_parse(const struct cf_hook *h, json_t *facts, char *errbuf, si
     }
 
     /* One event 2 per call; events 1, 3 and 4 come once per leg. */
-    if (ev == 2 || !dst_num)
+    if (ev == 2 || !dst_num) {
         snprintf(key, sizeof(key), "%s:%ld", call_id, ev);
-    else
-        snprintf(key, sizeof(key), "%s:%ld:%.100s", call_id, ev, dst_num);
+    } else { /* its first 100 bytes, cut where a UTF-8 character ends */
+        size_t n = strlen(dst_num);
+        n = cf_validate_utf8_valid_prefix(dst_num, n < 100 ? n : 100);
+        snprintf(key, sizeof(key), "%s:%ld:%.*s", call_id, ev, (int)n, dst_num);
+    }
 
     json_t *j_fact = json_object();
     static const char *const kinds[] = {"", "started", "ended", "answered", "answered"};
