@@ -109,10 +109,7 @@ static const struct only reminders_only[] = {
     {"sent", SENT, "r.send_id"},
     {"calls", SENT " AND r.channel = 'call'", "r.send_id"},
     {"sms", SENT " AND r.channel = 'sms'", "r.send_id"},
-    {"not_reached",
-     "r.send_id IS NOT NULL AND r.channel = 'call' AND r.outcome IN ('no_answer', 'busy',"
-     " 'voicemail', 'failed', 'no_reply')",
-     "r.send_id"},
+    {"not_reached", "r.send_id IS NOT NULL AND " AN_SEND_NOT_REACHED_SQL("r"), "r.send_id"},
     {"confirmed", "r.reminder_status = 'confirmed'", NULL},
     {"declined", "r.reminder_status = 'declined'", NULL},
     {"reschedule_requested", "r.reminder_status = 'reschedule_requested'", NULL},

@@ -44,16 +44,20 @@ static char *reminders_sql(const struct an_report_params *p, int grouped)
         "count(*) FILTER (WHERE " SENT_FIRST ") AS sent,"
         " count(*) FILTER (WHERE " SENT_FIRST " AND r.channel = 'call') AS calls,"
         " count(*) FILTER (WHERE " SENT_FIRST " AND r.channel = 'sms') AS sms,"
-        " count(DISTINCT r.send_id) FILTER (WHERE r.channel = 'call' AND r.outcome IN"
-        " ('no_answer', 'busy', 'voicemail', 'failed', 'no_reply')) AS not_reached,"
-        " count(*) FILTER (WHERE r.reminder_status = 'confirmed') AS confirmed,"
-        " count(*) FILTER (WHERE r.reminder_status = 'declined') AS declined,"
-        " count(*) FILTER (WHERE r.reminder_status = 'reschedule_requested') AS reschedule,"
-        " count(*) FILTER (WHERE r.reminder_status = 'not_confirmed') AS not_confirmed,"
-        " count(*) FILTER (WHERE r.outcome IN ('opt_out_calls', 'opt_out_sms')) AS opt_outs,"
-        " coalesce(sum(r.sms_segments), 0)::bigint AS segments,"
-        " coalesce(sum(r.sms_cost), 0)::numeric AS cost, 0::bigint AS conf_arrived,"
-        " 0::bigint AS conf_no_show, 0::bigint AS unconf_arrived, 0::bigint AS unconf_no_show",
+        " count(DISTINCT r.send_id) FILTER (WHERE " AN_SEND_NOT_REACHED_SQL(
+            "r") ") AS"
+                 " not_reached,"
+                 " count(*) FILTER (WHERE r.reminder_status = 'confirmed') AS confirmed,"
+                 " count(*) FILTER (WHERE r.reminder_status = 'declined') AS declined,"
+                 " count(*) FILTER (WHERE r.reminder_status = 'reschedule_requested') AS "
+                 "reschedule,"
+                 " count(*) FILTER (WHERE r.reminder_status = 'not_confirmed') AS not_confirmed,"
+                 " count(*) FILTER (WHERE r.outcome IN ('opt_out_calls', 'opt_out_sms')) AS "
+                 "opt_outs,"
+                 " coalesce(sum(r.sms_segments), 0)::bigint AS segments,"
+                 " coalesce(sum(r.sms_cost), 0)::numeric AS cost, 0::bigint AS conf_arrived,"
+                 " 0::bigint AS conf_no_show, 0::bigint AS unconf_arrived, 0::bigint AS "
+                 "unconf_no_show",
         " FROM analytics.reminder_outcomes r" IN_RANGE("r") " AND r.kind = 'reminder'");
     /* the reminded visits starting in the range, by the last reminder
      * status their outcomes set: came or not */

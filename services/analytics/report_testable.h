@@ -159,6 +159,17 @@ int an_local_hours(const char *tz, int64_t day, int hour);
     (1u << AN_G_CLINIC | 1u << AN_G_DAY | 1u << AN_G_WEEK | 1u << AN_G_MONTH | 1u << AN_G_HOUR |   \
      1u << AN_G_WEEKDAY)
 
+/* A robot call's send (alias r, an outcome row) that reached nobody: an
+ * outcome of no person (no answer, busy, voicemail, failed, picked up with
+ * no key), and no answer of the patient's to the same send since (a key
+ * pressed after the call's end reached them after all). The reminders
+ * report counts such sends once, its records list them. */
+#define AN_SEND_NOT_REACHED_SQL(r)                                                                 \
+    r ".channel = 'call' AND " r ".outcome IN ('no_answer', 'busy', 'voicemail', 'failed',"        \
+      " 'no_reply') AND NOT EXISTS (SELECT 1 FROM analytics.reminder_outcomes k"                   \
+      " WHERE k.send_id = " r ".send_id AND k.outcome IN ('confirmed', 'declined', 'reschedule',"  \
+      " 'opt_out_calls'))"
+
 /* An appointment (alias a) booked after the campaign member m became one
  * is that member's only until the patient becomes a member again (any
  * campaign; of two at one moment, the later job id): a visit counts for

@@ -40,6 +40,11 @@ reports"):
   visit counted once a membership), and the records behind
   booked_target name the second member only; the first membership's days
   alone show no booking.
+- A call that reached the patient after all. Two robot calls on
+  2026-10-12: one ended with no key pressed (no_reply), then the patient's
+  key came after the call's end (confirmed); the other was not answered
+  (no_answer). not_reached is 1, the second, in the report and its
+  records (it was 2: the first call counted as reaching nobody).
 """
 import json
 
@@ -243,6 +248,37 @@ def test_a_visit_counts_for_the_latest_membership_only(stack):
     assert (got["members"], got["booked_target"], got["revenue_target"]) == (1, 0, 0), got
 
 
+def test_a_call_answered_by_a_late_key_reached_the_patient(stack):
+    stack.start_analytics()  # the test before's was stopped with it
+    groups = {"clinicflow-analytics-reminders": (OUTCOMES,)}
+    pid, visit_id = patient_id("nr"), cf_uuid5("edges-nr", "visit")
+    sends = {name: cf_uuid5("edges-nr", name) for name in ("late-key", "unanswered")}
+
+    def outcome(name, result, when, status=None):
+        d = {"send_id": sends[name], "job_id": cf_uuid5(sends[name], "job"), "kind": "reminder",
+             "patient_id": pid, "appointment_id": visit_id, "clinic_id": C, "channel": "call",
+             "attempt": 1, "gateway": "webhook", "outcome": result}
+        if status:
+            d["reminder_status"] = status
+        return envelope("reminder.outcome", "/clinicflow/reminders/outcomes", sends[name], when,
+                        d, C, cf_uuid5(sends[name], "reminder.outcome", result))
+
+    produce_many(stack.broker.bootstrap, OUTCOMES, [
+        outcome("late-key", "no_reply", t(2026, 10, 12, "10:00")),
+        outcome("late-key", "confirmed", t(2026, 10, 12, "10:01"), "confirmed"),
+        outcome("unanswered", "no_answer", t(2026, 10, 12, "11:00"))])
+    wait_groups_consumed(stack, groups)
+    day = {"from": "2026-10-12", "to": "2026-10-12"}
+    got = report(stack, "read", "reminders", **day)["totals"]
+    assert (got["calls"], got["not_reached"], got["confirmed"]) == (2, 1, 1), got
+    st, _, body = cfstack.http(
+        "GET", stack.analytics.url("/v1/records/reminders?from=2026-10-12&to=2026-10-12"
+                                   "&only=not_reached"),
+        headers={"Authorization": "Bearer " + stack.keys["read"]})
+    assert st == 200, (st, body[:500])
+    assert [r["send_id"] for r in json.loads(body)["records"]] == [sends["unanswered"]], body[:500]
+
+
 def test_an_erased_patient_keeps_the_counts(stack):
     # S had come before analytics' history (the MIS's first visit in 2024)
     # and comes again on 2026-11-20, reminded of it (the reminder's task
@@ -325,5 +361,6 @@ if __name__ == "__main__":
                                  test_a_patient_created_again_after_erasure_is_linked,
                                  test_a_campaign_member_given_another_patient,
                                  test_a_visit_counts_for_the_latest_membership_only,
+                                 test_a_call_answered_by_a_late_key_reached_the_patient,
                                  test_an_erased_patient_keeps_the_counts,
                                  test_an_upsert_and_its_tombstone_in_one_batch])
