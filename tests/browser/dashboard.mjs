@@ -535,6 +535,24 @@ async function main() {
       await shot(page, `ru-${name}`);
     }
     log('every page in Russian');
+    // a report the server cannot give now: said in Russian, with a retry
+    const errorsBeforeRu = errors.length;
+    await page.route('**/v1/reports/**', (route) => route.fulfill({ status: 503, contentType: 'application/json',
+      headers: { 'Retry-After': '1' }, body: '{"error":{"code":"unavailable","message":"the report cannot be read now; retry later"}}' }));
+    await goto(page, 'calls', { from: addDays(FROM, -1) }).catch(() => {});
+    await page.waitForSelector('[data-testid=page-error]', { timeout: WAIT_MS });
+    const errText = await page.textContent('[data-testid=page-error]');
+    check(errText.includes('данные сейчас недоступны') && !/retry later/.test(errText), `the Russian error page: "${errText}"`);
+    await page.unroute('**/v1/reports/**');
+    errors.push(...errors.splice(errorsBeforeRu).filter((e) => !/status of 503/.test(e)));
+    // shares: never 100% short of all, nor 0% above none
+    const shares = await page.evaluate(async () => {
+      const fmt = await import('/assets/fmt.js');
+      return [0.995, 0.9996, 1, 0.0004, 0, 0.5].map((v) => fmt.value('missed_share', v));
+    });
+    check(JSON.stringify(shares.map((x) => x.replace(/\s/g, ' '))) === JSON.stringify(['99,5%', '99,9%', '100%', '<0,1%', '0%', '50%']),
+      `shares as shown: ${JSON.stringify(shares)}`);
+    log('a report the server cannot give now is said in Russian; shares keep their last miss');
 
     // 9. Sign-out: the form again, no data, the cookie gone.
     await page.click('[data-testid=signout]');

@@ -4,7 +4,7 @@
 // Nothing of the data is in the page before the server accepted a key.
 import * as api from './api.js';
 import { lang, setLang, t } from './i18n.js';
-import { h, disposeCharts, resizeCharts } from './ui.js';
+import { h, disposeCharts, resizeCharts, errorText } from './ui.js';
 import { setCurrency } from './fmt.js';
 import { PAGES, NAV } from './pages.js';
 
@@ -312,7 +312,7 @@ async function render() {
   } catch (e) {
     if (!ctx.isCurrent() || e.status === 401) return;
     main.replaceChildren(h('div', { class: 'error', 'data-testid': 'page-error' },
-      h('p', { text: t('error', { msg: e.message }) }),
+      h('p', { text: errorText(e) }),
       h('button', { class: 'btn', type: 'button', text: t('retry'), onclick: render })));
     main.dataset.ready = 'error';
   }

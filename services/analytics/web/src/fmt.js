@@ -95,8 +95,14 @@ export function duration(seconds) {
 export function value(field, v) {
   if (v === null || v === undefined) return '—';
   switch (kindOf(field)) {
-    case 'share':
-      return `${number(v * 100, Math.abs(v) < 0.1 && v !== 0 ? 1 : 0)}%`;
+    case 'share': {
+      // never 100% short of all, nor 0% above none: 199 of 200 is 99.5%,
+      // not 100%; 1 of 5,000 is <0.1%, not 0.0%
+      const p = v * 100;
+      if (v > 0 && p < 0.05) return `<${number(0.1, 1)}%`;
+      if (v < 1 && p >= 99.5) return `${number(Math.floor(p * 10) / 10, 1)}%`;
+      return `${number(p, Math.abs(v) < 0.1 && v !== 0 ? 1 : 0)}%`;
+    }
     case 'money':
       return money(v, Math.abs(v) < 100 && v % 1 ? 2 : 0);
     case 'duration':

@@ -5,7 +5,7 @@
 import * as api from './api.js';
 import { t } from './i18n.js';
 import * as fmt from './fmt.js';
-import { h, card, groupLabel } from './ui.js';
+import { h, card, groupLabel, errorText } from './ui.js';
 
 const KINDS = ['contacts', 'persons', 'calls', 'leads', 'appointments', 'bookings', 'reminders', 'nps', 'members', 'tasks'];
 // the sources report's bookings and visits by the source their person
@@ -189,7 +189,7 @@ export async function recordsPage(ctx) {
       add(await api.records(kind, `${qs}&limit=100&cursor=${encodeURIComponent(cursor)}`));
     } catch (e) {
       // the page so far stays; the button tries the same page again
-      failed.textContent = t('error', { msg: e.message });
+      failed.textContent = errorText(e);
       failed.hidden = false;
     } finally {
       more.disabled = false;

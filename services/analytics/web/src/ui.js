@@ -118,6 +118,16 @@ export function groupLabel(group, v, ctx) {
   return String(v);
 }
 
+// What a failed load says, in the page's language: the server busy or
+// failing, or no connection, in words of ours; a refusal (a 4xx) with the
+// server's own message, which names the parameter.
+export function errorText(e) {
+  if (e && e.status === 503) return t('error.unavailable');
+  if (e && e.status >= 500) return t('error.server');
+  if (!e || !e.status) return t('error.network');
+  return t('error', { msg: e.message });
+}
+
 // A table of a report's rows (and its totals as the last line).
 // columns: fields; opts.drill(row, field) -> a records hash or null;
 // opts.labels: {field: i18n key} where a field's name means another thing
