@@ -346,6 +346,14 @@ async function main() {
     check(quietText.includes('10:00-18:00, 20:00-21:00'), `reminders: a range with no sends names no calling windows ("${quietText}")`);
     log('reminders: a range with no sends names the clinics\' calling windows');
 
+    // a source chosen on the sources page, on a page not split by source:
+    // said not to apply, not silently dropped
+    await goto(page, 'overview', { source: sourced.source });
+    const na = await page.textContent('[data-testid=filter-source-na]').catch(() => null);
+    check(na && na.includes(sourced.source), `overview with a source: no word that it does not apply (${na})`);
+    await goto(page, 'calls', { source: sourced.source });
+    check(!(await page.$('[data-testid=filter-source-na]')), 'calls with a source: said not to apply');
+
     // the scenario's own figures, as a sanity check of the comparison itself
     await goto(page, 'overview');
     check(await page.getAttribute('[data-testid=kpi-value-contacts]', 'data-value') === '17', 'overview: contacts is not the scenario\'s 17');

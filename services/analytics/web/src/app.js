@@ -267,7 +267,11 @@ function filterBar(page, params, f, def) {
     def.noDates ? null : h('div', { class: 'field field-date' }, h('span', { class: 'field-label', text: t('filter.from') }), from),
     def.noDates ? null : h('div', { class: 'field field-date' }, h('span', { class: 'field-label', text: t('filter.to') }), to),
     def.takesSource ? h('div', { class: 'field' }, h('span', { class: 'field-label', text: t('filter.source') }), source, options)
-      : null);
+      // a source chosen on another page: said not to apply here, not
+      // silently left out of figures that look filtered
+      : f.source ? h('div', { class: 'field' }, h('span', { class: 'field-label', text: t('filter.source') }),
+        h('span', { class: 'muted', 'data-testid': 'filter-source-na', text: `${f.source}: ${t('filter.source_na')}` }))
+        : null);
 }
 
 async function render() {
