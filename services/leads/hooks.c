@@ -285,7 +285,8 @@ int leads_handle_hook(const struct _u_request *req, struct _u_response *resp, vo
     for (size_t i = 0; i < nproduce; i++) {
         int rc = leads_ingest_fact(ctx, &norm, &facts[i], event_id, errbuf, sizeof(errbuf));
         if (rc != 0) {
-            count("clinicflow_leads_hooks_refused_total", provider, "unavailable");
+            if (cf_err_http_status(rc == CF_ETIMEOUT ? CF_EUNAVAIL : rc) == 503)
+                count("clinicflow_leads_hooks_refused_total", provider, "unavailable");
             leads_answer_unstored(ctx, resp, rc, "lead fact", errbuf);
             goto out;
         }
