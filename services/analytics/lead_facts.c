@@ -58,11 +58,13 @@ static int received(json_t *patch, const json_t *data, const char *tz, char *err
     copy_str(patch, "source", tags, "utm_source");
     copy_str(patch, "medium", tags, "utm_medium");
     copy_str(patch, "campaign", tags, "utm_campaign");
-    /* a Click-to-WhatsApp or Instagram ad brings no UTM tags, only its
-     * referral: a paid source all the same (proto/README.md) */
-    if (!json_is_string(json_object_get(tags, "utm_source")) &&
+    /* an ad inside a messenger brings no UTM tags, only its referral: a
+     * paid source all the same (proto/README.md) */
+    const char *ad_source =
+        an_lead_referral_source(json_string_value(json_object_get(data, "provider")));
+    if (ad_source && !json_is_string(json_object_get(tags, "utm_source")) &&
         json_is_object(json_object_get(data, "referral"))) {
-        json_object_set_new(patch, "source", json_string(AN_LEAD_REFERRAL_SOURCE));
+        json_object_set_new(patch, "source", json_string(ad_source));
         copy_str(patch, "medium", data, "provider");
     }
     copy_str(patch, "patient_class", data, "patient_class");
@@ -138,6 +140,16 @@ json_t *an_lead_patch(const char *type, const json_t *data, int64_t time_ms, con
         json_object_clear(patch); /* a type this version does not read */
     }
     return patch;
+}
+
+const char *an_lead_referral_source(const char *provider)
+{
+    static const char *const sources[][2] = {
+        {"whatsapp", "meta_ads"}, {"instagram", "meta_ads"}, {"vk", "vk_ads"}};
+    for (size_t i = 0; provider && i < sizeof(sources) / sizeof(sources[0]); i++)
+        if (strcmp(provider, sources[i][0]) == 0)
+            return sources[i][1];
+    return NULL;
 }
 
 json_t *an_lead_aliases(const json_t *data)

@@ -21,10 +21,11 @@
  * network_id and the columns the event sets; an empty object for a lead.*
  * type it does not read; NULL with the reason when the event cannot be
  * placed (no lead_id, a lead.received without a valid received_at). */
-/* The source of a lead from a Meta ad (a Click-to-WhatsApp or Instagram
- * referral, no utm_source): its medium is the provider, whatsapp or
- * instagram. */
-#define AN_LEAD_REFERRAL_SOURCE "meta_ads"
+/* The source of a lead from an ad inside a messenger, which brings its
+ * referral and no utm_source: meta_ads for a Click-to-WhatsApp or
+ * Instagram ad, vk_ads for a VK lead form's ad; NULL for another provider.
+ * Its medium is the provider. */
+const char *an_lead_referral_source(const char *provider);
 
 json_t *an_lead_patch(const char *type, const json_t *data, int64_t time_ms, const char *network_id,
                       const char *tz, char *errbuf, size_t errbuf_size);

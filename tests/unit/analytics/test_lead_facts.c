@@ -79,6 +79,21 @@ static void test_received(void)
     CHECK_STR(s(p, "source"), "ig");
     CHECK_STR(s(p, "medium"), "");
     json_decref(p);
+    /* a VK lead form's ad is VK's */
+    p = patch("clinicflow.lead.received",
+              "{\"lead_id\": \"L\", \"provider\": \"vk\", \"received_at\":"
+              " \"2026-11-22T21:12:05Z\", \"referral\": {\"source_type\": \"ad\"}}",
+              "UTC");
+    CHECK_STR(s(p, "source"), "vk_ads");
+    CHECK_STR(s(p, "medium"), "vk");
+    json_decref(p);
+    /* a referral of a provider with no ads of its own: direct */
+    p = patch("clinicflow.lead.received",
+              "{\"lead_id\": \"L\", \"provider\": \"telegram\", \"received_at\":"
+              " \"2026-11-22T21:12:05Z\", \"referral\": {\"source_type\": \"ad\"}}",
+              "UTC");
+    CHECK_STR(s(p, "source"), "");
+    json_decref(p);
 
     CHECK(patch("clinicflow.lead.received", "{\"lead_id\": \"L\"}", "UTC") == NULL);
     CHECK(patch("clinicflow.lead.merged", "{\"messages\": 2}", "UTC") == NULL);
