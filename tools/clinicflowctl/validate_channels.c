@@ -165,6 +165,15 @@ static void uis_field_names(char *list, size_t list_size)
     ctl_join_list(list, list_size, names);
 }
 
+/* The bytes of s once & < > " ' are written as XML entities. */
+static size_t xml_escaped_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '&' ? 5 : *s == '<' || *s == '>' ? 4 : *s == '"' || *s == '\'' ? 6 : 1;
+    return n;
+}
+
 int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
 {
     static const char *const allowed[] = {
@@ -244,16 +253,20 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
     if (json_is_true(j_val) && strcmp(provider, "twilio") != 0)
         return ctl_fail(v, child, "only twilio channels have a staff leg");
     /* where a dial nobody at the clinic answered goes on (calls/providers/
-     * twilio.c redirects the call there; the answer holds 400 bytes) */
+     * twilio.c redirects the call there, the URL escaped for XML: its
+     * answer has room for 400 bytes of it) */
     const int staff_leg = json_is_true(j_val);
     if ((rc = ctl_member(v, path, j_ch, "after_dial_url", 0, &j_val)) != 0)
         return rc;
     ctl_path_key(child, path, "after_dial_url");
     if (j_val && !staff_leg)
         return ctl_fail(v, child, "only a twilio channel with a staff leg dials on to a URL");
-    if (j_val && (!json_is_string(j_val) || !ctl_valid_http_url(json_string_value(j_val)) ||
-                  strlen(json_string_value(j_val)) > 300))
-        return ctl_fail(v, child, "expected an http:// or https:// URL of at most 300 bytes");
+    if (j_val &&
+        (!json_is_string(j_val) || !ctl_valid_http_url(json_string_value(j_val)) ||
+         strlen(json_string_value(j_val)) > 300 || xml_escaped_len(json_string_value(j_val)) > 400))
+        return ctl_fail(v, child,
+                        "expected an http:// or https:// URL of at most 300 bytes (and 400 with "
+                        "its & < > \" ' written as XML entities)");
 
     /* The provider's source addresses, read as clinicflow-calls and
      * clinicflow-leads read them (a request from elsewhere is refused) */

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/strbuf.h"
 #include "common/time.h"
 #include "common/twilio_sig.h"
@@ -335,7 +336,8 @@ static int twilio_parse(const struct cf_hook *h, json_t *facts, char *errbuf, si
  * <Dial> are never reached: the empty one hangs up. A dial nobody at the
  * clinic answered goes on, when the channel names one, to its
  * after_dial_url (the clinic's voicemail or menu: <Redirect>); a URL that
- * would not fit the answer (clinicflowctl allows 300 bytes) hangs up. */
+ * would not fit the answer (clinicflowctl keeps it to 400 bytes escaped)
+ * hangs up, and is logged. */
 static void twilio_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
     const int get = h->method && strcmp(h->method, "GET") == 0;
@@ -347,7 +349,10 @@ static void twilio_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply
     reply->content_type = "text/xml";
     snprintf(reply->body, sizeof(reply->body),
              "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
-    if (!dial || strcmp(dial, "completed") == 0 || !next || !*next)
+    /* answered (completed; answered after a <Dial><Conference>): the call
+     * is over when the staff hang up */
+    const char *outcome = dial ? dial_outcome(dial) : NULL;
+    if (!dial || (outcome && strcmp(outcome, "answered") == 0) || !next || !*next)
         return;
     struct cf_strbuf b = {0};
     cf_strbuf_add(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Redirect "
@@ -357,6 +362,9 @@ static void twilio_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply
     char *twiml = cf_strbuf_take(&b);
     if (strlen(twiml) < sizeof(reply->body))
         memcpy(reply->body, twiml, strlen(twiml) + 1);
+    else /* clinicflowctl keeps the escaped URL to 400 bytes: a hand-made config */
+        cf_warn("twilio channel %s: after_dial_url too long for the answer; the call hangs up",
+                cf_hook_str(h->channel, "id"));
     free(twiml);
 }
 

@@ -226,6 +226,45 @@ static void test_reply(void)
                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
     CHECK(calls_adapter_twilio.precheck == NULL);
     fx_free(&b);
+
+    /* a <Dial action> with the channel's after_dial_url: a dial nobody
+     * answered goes on there (escaped for XML); one answered, completed or
+     * "answered" (after a <Dial><Conference>), hangs up when it ends; a URL
+     * too long for the answer hangs up too */
+    static const struct {
+        const char *status, *url, *twiml;
+    } cases[] = {
+        {"no-answer", "https://clinic.example/vm?a=1&b=2",
+         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Redirect method=\"POST\">"
+         "https://clinic.example/vm?a=1&amp;b=2</Redirect></Response>"},
+        {"busy", "https://clinic.example/vm",
+         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Redirect method=\"POST\">"
+         "https://clinic.example/vm</Redirect></Response>"},
+        {"completed", "https://clinic.example/vm",
+         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"},
+        {"answered", "https://clinic.example/vm",
+         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"},
+        {"no-answer", NULL, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *body =
+            cf_xasprintf("CallSid=%s&DialCallSid=CAd1&DialCallStatus=%s", SID, cases[i].status);
+        req_init(&b, "POST", URL, body, NULL);
+        fx_set(b.channel, "after_dial_url", cases[i].url);
+        fx_check_reply(&b, &calls_adapter_twilio, NULL, "twilio", "text/xml", cases[i].twiml);
+        fx_free(&b);
+        free(body);
+    }
+    char long_url[501] = "https://clinic.example/vm?";
+    while (strlen(long_url) < 480)
+        strcat(long_url, "&x");
+    char *body = cf_xasprintf("CallSid=%s&DialCallSid=CAd1&DialCallStatus=busy", SID);
+    req_init(&b, "POST", URL, body, NULL);
+    fx_set(b.channel, "after_dial_url", long_url);
+    fx_check_reply(&b, &calls_adapter_twilio, NULL, "twilio", "text/xml",
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
+    fx_free(&b);
+    free(body);
 }
 
 /* Every case in tests/fixtures/calls/twilio/. */
