@@ -362,10 +362,11 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
             json_array_append_new(j_replaced,
                                   json_pack("{s:s, s:s, s:s?}", "appointment_id", r->id, "reason",
                                             reminds ? "replanned" : status, "status", status));
-            if (visit_at)
-                json_array_append_new(j_visits,
-                                      json_pack("{s:s, s:s, s:b}", "appointment_id", r->id,
-                                                "visit_at", visit_at, "reminds", reminds));
+            if (visit_at && clinic_id)
+                json_array_append_new(
+                    j_visits, json_pack("{s:s, s:s, s:b, s:s, s:s}", "appointment_id", r->id,
+                                        "visit_at", visit_at, "reminds", reminds, "patient_id",
+                                        r->patient_id, "clinic_id", clinic_id));
         }
         if (!reminds || cf_time_parse(visit_at, &starts_ms) != 0 || starts_ms <= now_ms)
             continue;

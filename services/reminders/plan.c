@@ -153,8 +153,9 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
     rc = plan_store_replace(conn, net->id, clinic_id, appointment_id, patient_id, visit_at, status,
                             jobs, reminds ? "replanned" : status, errbuf, errbuf_size);
     if (rc == 0) { /* the front desk's tasks about the visit as it was */
-        json_t *visits = json_pack("[{s:s, s:s, s:b}]", "appointment_id", appointment_id,
-                                   "visit_at", visit_at, "reminds", reminds);
+        json_t *visits = json_pack("[{s:s, s:s, s:b, s:s, s:s}]", "appointment_id", appointment_id,
+                                   "visit_at", visit_at, "reminds", reminds, "patient_id",
+                                   patient_id, "clinic_id", clinic_id);
         rc = reminders_close_visit_tasks(conn, net, visits, now_ms, out, errbuf, errbuf_size);
         json_decref(visits);
     }

@@ -302,6 +302,29 @@ def task_closed(s, opened):
     return closed
 
 
+def test_a_call_to_confirm_stays_while_nobody_else_asks(s):
+    """The patient opts out of robot calls: the front desk is to call and
+    confirm (not_confirmed). The MIS moves the visit to an hour from now:
+    no reminder of the new time can go out any more, so the task stays
+    open. Then the MIS gives the visit to another patient at that time:
+    the task about the first patient's visit is done (closed_by visit)."""
+    p, _, a = soon(s, "Zoya")
+    send_id, _, _ = wait_request(s, a, 1)
+    ok(s.report({"send_id": send_id, "outcome": "opt_out"}))
+    opened = s.wait_message(TASKS, lambda m: m["event"]["data"].get("appointment_id")
+                            == common.appointment_uuid(a), "the not-confirmed task")["event"]["data"]
+    assert opened["reason"] == "not_confirmed", opened
+    soon_at = utc(in_s(3600))
+    book(s, a, 2, soon_at, clinic=NORTH, patient=p)
+    assert not s.sql("SELECT 1 FROM reminders.reminder_jobs WHERE appointment_id = '%s'"
+                     " AND status = 'pending'" % common.appointment_uuid(a))
+    assert task_status(s, opened["task_id"]) == "open"
+    other, _ = patient(s, "Zoya's sister", {"calls": True, "sms": True})
+    book(s, a, 3, soon_at, clinic=NORTH, patient=other)
+    closed = task_closed(s, opened)
+    assert (closed["closed_by"], closed["reason"]) == ("visit", "not_confirmed"), closed
+
+
 def test_a_declined_visit_cancelled_by_the_first_load_closes_its_task(s):
     """The patient declines; the front desk frees the slot in the MIS,
     whose next sync comes through the first load's route (POST
@@ -1319,6 +1342,7 @@ if __name__ == "__main__":
         test_a_visit_cancelled_while_its_call_waits_is_not_called,
         test_reschedule_opens_a_front_desk_task,
         test_a_declined_visit_cancelled_by_the_first_load_closes_its_task,
+        test_a_call_to_confirm_stays_while_nobody_else_asks,
         test_nine_means_no_more_calls,
         test_a_missed_visit_is_reinvited_unless_held_out_or_booked_again,
         test_a_reinvite_follows_its_visit_moved_and_missed_again,
