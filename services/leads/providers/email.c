@@ -298,6 +298,48 @@ static json_t *mail_header(const json_t *j_fields, const char *name)
     return j_value;
 }
 
+/* The first address of an address list header (RFC 5322): up to the
+ * first comma outside a quoted string, <> and a (comment), with the
+ * comments left out ("c@x (Ivan, S.)" is c@x) and a quoted string's
+ * backslash escapes kept as they are (set_from reads only the address
+ * and the name around it). A new string. */
+static char *first_address(const char *list)
+{
+    char *out = cf_xmalloc(strlen(list) + 1), *o = out;
+    int quoted = 0, angled = 0, comment = 0;
+
+    for (const char *c = list; *c; c++) {
+        if (quoted) {
+            if (*c == '\\' && c[1])
+                *o++ = *c++;
+            else if (*c == '"')
+                quoted = 0;
+        } else if (comment) {
+            if (*c == '\\' && c[1])
+                c++;
+            else if (*c == '(')
+                comment++;
+            else if (*c == ')')
+                comment--;
+            continue;
+        } else if (*c == '(') {
+            comment = 1;
+            continue;
+        } else if (*c == '"') {
+            quoted = 1;
+        } else if (*c == '<') {
+            angled = 1;
+        } else if (*c == '>') {
+            angled = 0;
+        } else if (*c == ',' && !angled) {
+            break;
+        }
+        *o++ = *c;
+    }
+    *o = '\0';
+    return out;
+}
+
 /* The person who wrote: the address in the From header (its display name
  * as the name), else the envelope sender; but a Reply-To naming another
  * address wins. A site's form notification comes From the site's own
@@ -314,21 +356,7 @@ static void set_person(json_t *j_fact, const json_t *j_fields)
     if (!json_object_get(j_fact, "email"))
         set_from(j_fact, sender ? sender : "");
     if (j_reply_to) {
-        /* the first address: up to a comma outside quotes and <> */
-        char *first = cf_xstrdup(json_string_value(j_reply_to));
-        int quoted = 0, angled = 0;
-        for (char *c = first; *c; c++) {
-            if (*c == '"')
-                quoted = !quoted;
-            else if (*c == '<' && !quoted)
-                angled = 1;
-            else if (*c == '>' && !quoted)
-                angled = 0;
-            else if (*c == ',' && !quoted && !angled) {
-                *c = '\0';
-                break;
-            }
-        }
+        char *first = first_address(json_string_value(j_reply_to));
         json_t *j_reply = json_object();
         set_from(j_reply, first);
         const char *to = json_string_value(json_object_get(j_reply, "email"));
