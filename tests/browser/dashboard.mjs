@@ -561,6 +561,11 @@ async function main() {
     check(JSON.stringify(shares.map((x) => x.replace(/\s/g, ' '))) === JSON.stringify(['99,5%', '99,9%', '100%', '<0,1%', '0%', '50%']),
       `shares as shown: ${JSON.stringify(shares)}`);
     log('a report the server cannot give now is said in Russian; shares keep their last miss');
+    // a record's values in Russian: the calls' direction, not the API's word
+    await goto(page, 'records', { kind: 'calls' });
+    const dirs = await page.$$eval('[data-testid=record] td[data-v]', (els) => els.map((e) => [e.dataset.v, e.textContent]));
+    check(dirs.some(([v, text]) => v === 'inbound' && text === 'входящий') && !dirs.some(([v, text]) => v === text),
+      `the calls' records in Russian: ${JSON.stringify(dirs.slice(0, 6))}`);
 
     // 9. Sign-out: the form again, no data, the cookie gone.
     await page.click('[data-testid=signout]');

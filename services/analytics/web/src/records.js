@@ -3,7 +3,7 @@
 // a time; "only" asks for what the figure counted (the missed calls among
 // a row's calls).
 import * as api from './api.js';
-import { t } from './i18n.js';
+import { t, has } from './i18n.js';
 import * as fmt from './fmt.js';
 import { h, card, groupLabel, errorText } from './ui.js';
 
@@ -106,6 +106,11 @@ function cell(kind, col, r, ctx) {
   if (col.endsWith('seconds') || col === 'seconds_to_callback') return h('td', { class: 'n', text: fmt.duration(v) });
   if (col === 'duration_s') return h('td', { class: 'n', text: fmt.duration(v) });
   if (col === 'amount_paid' || col === 'sms_cost' || col === 'amount') return h('td', { class: 'n', text: fmt.number(v, 2) });
+  // a value of the API's vocabulary (a direction, a status, an outcome) in
+  // the page's language; names, ids and sources as they are
+  if (typeof v === 'string' && !col.endsWith('_id') && !['source', 'medium', 'campaign', 'channel_id', 'name'].includes(col) && has(`v.${v}`)) {
+    return h('td', { 'data-v': v, text: t(`v.${v}`) });
+  }
   return h('td', { text: String(v) });
 }
 
