@@ -143,10 +143,12 @@ async function signOut() {
 
 // --- the app ----------------------------------------------------------------------
 
-// A clinic's time zone (GET /v1/session names it), for the times of its records.
+// A clinic's time zone (GET /v1/session names it), for the times of its
+// records; a record of no clinic (or a clinic of no zone) in the network's,
+// whose days the reports count, never the browser's.
 function clinicTz(id) {
   const c = state.session && state.session.clinics.find((x) => x.id === id);
-  return c && c.tz ? c.tz : undefined;
+  return c && c.tz ? c.tz : networkTz();
 }
 
 // The network's zone: the reports' days are its days, so "today" is too.
