@@ -115,6 +115,7 @@ int ctl_validate_network(const json_t *j_net, char *errbuf, size_t errbuf_size)
     ctl_seen_free(&v.pool_ids);
     ctl_seen_free(&v.pool_clinics);
     ctl_seen_free(&v.gateway_clinics);
+    ctl_seen_free(&v.gateway_froms);
     ctl_seen_free(&v.pool_nums);
     ctl_seen_free(&v.blocked);
     ctl_seen_free(&v.agents);

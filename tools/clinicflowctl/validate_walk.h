@@ -37,6 +37,7 @@ struct vctx {
     struct seen pool_ids;
     struct seen pool_clinics;    /* clinics with a pool: one each */
     struct seen gateway_clinics; /* clinics with a reminders gateway: one each */
+    struct seen gateway_froms;   /* Twilio gateways' numbers: one gateway each */
     struct seen pool_nums;       /* numbers of dynamic pools */
     struct seen blocked;
     struct seen agents;        /* "provider id clinic" of the agents map */

@@ -225,6 +225,20 @@ def test_invalid_file_changes_nothing():
     p = ctl("apply", "-f", write_json(bad, "bad-after-dial.json"), check=False)
     assert p.returncode == 1 and "only a twilio channel with a staff leg" in p.stderr, p.stderr
 
+    # two reminders gateways sending from one Twilio number: the patients'
+    # replies would reach one of them only
+    bad = copy.deepcopy(STATE["demo"])
+    south = next(c for c in bad["channels"] if c["kind"] == "gateway"
+                 and c["provider"] == "twilio")
+    twin = copy.deepcopy(south)
+    twin["id"], twin["clinic_id"] = "demo-center-twilio", "demo-center"
+    bad["channels"] = [c for c in bad["channels"]
+                       if not (c["kind"] == "gateway" and c.get("clinic_id") == "demo-center")]
+    bad["channels"].append(twin)
+    p = ctl("apply", "-f", write_json(bad, "bad-gateway-from.json"), check=False)
+    assert p.returncode == 1 and "credentials.from: %s is the \"from\" of the gateway at" \
+        % south["credentials"]["from"] in p.stderr, p.stderr
+
     path = os.path.join(STATE["tmp"].name, "broken.json")
     with open(path, "w") as f:
         f.write('{"id": "demo",\n  "name": }\n')
