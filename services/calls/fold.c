@@ -312,7 +312,30 @@ CF_TESTABLE json_t *calls_public_copy(const json_t *j_call)
     json_t *j = json_deep_copy(j_call);
 
     json_object_del(j, "reported");
+    json_object_del(j, "clinic_by_channel");
     return j;
+}
+
+/* The call's clinic from the fact ev (which names one): the first clinic
+ * a call gets is its clinic, unless that was only the default of a
+ * channel that maps numbers (clinic_by_channel, hooks.c: a fact that named
+ * no number, as Sipuni's start names only the extension) and a later fact
+ * names a mapped number: that number's clinic is the call's. */
+static void take_clinic(json_t *j_call, const struct cf_event *ev)
+{
+    const int by_channel = json_is_true(json_object_get(ev->data, "clinic_by_channel"));
+    const char *have = json_string_value(json_object_get(j_call, "clinic_id"));
+
+    if (!have) {
+        json_object_set_new(j_call, "clinic_id", json_string(ev->clinicid));
+        if (by_channel)
+            json_object_set_new(j_call, "clinic_by_channel", json_true());
+        return;
+    }
+    if (by_channel || !json_is_true(json_object_get(j_call, "clinic_by_channel")))
+        return;
+    json_object_set_new(j_call, "clinic_id", json_string(ev->clinicid));
+    json_object_del(j_call, "clinic_by_channel");
 }
 
 /* Emits call.<verb> with j_call; its id comes from the input event's and
@@ -494,8 +517,8 @@ int calls_fold_one_fact(struct calls_ctx *ctx, PGconn *conn, struct calls_lookup
     const char *verb = NULL;
     int64_t when;
 
-    if (ev->clinicid && !json_object_get(j_call, "clinic_id"))
-        json_object_set_new(j_call, "clinic_id", json_string(ev->clinicid));
+    if (ev->clinicid)
+        take_clinic(j_call, ev);
     enum call_status before = status_parse(json_string_value(json_object_get(j_call, "status")));
     /* What the fact changed, to tell an update from nothing: not needed in
      * a batch's first pass (it emits nothing), nor for a call's first fact

@@ -45,9 +45,11 @@ const struct calls_adapter *calls_adapter_find(const char *provider)
  * channel's clinic, else none. A fact that names neither party (a staff
  * leg's, which reports for a call whose own facts name them) has none:
  * the channel's clinic would take the call (the first clinic a call gets
- * is its clinic) before its own facts and their number's mapping came. */
+ * is its clinic, unless it was the default of a channel that maps numbers
+ * and a later fact's number maps) before its own facts and their number's
+ * mapping came. *by_channel: 1 when the clinic is the channel's default. */
 static const char *fact_clinic(const json_t *channel, const json_t *j_fact, int inbound,
-                               int names_parties)
+                               int names_parties, int *by_channel)
 {
     const json_t *numbers = json_object_get(channel, "numbers");
     const char *ours = json_string_value(
@@ -59,8 +61,11 @@ static const char *fact_clinic(const json_t *channel, const json_t *j_fact, int 
         clinic = json_string_value(json_object_get(numbers, tracking));
     if (!clinic && ours)
         clinic = json_string_value(json_object_get(numbers, ours));
-    if (!clinic && names_parties)
+    *by_channel = 0;
+    if (!clinic && names_parties) {
         clinic = json_string_value(json_object_get(channel, "clinic_id"));
+        *by_channel = clinic != NULL;
+    }
     return clinic;
 }
 
@@ -126,9 +131,16 @@ static int ingest_one(struct calls_ctx *ctx, const struct cf_network *net,
             json_object_set_new(j_fact, "tracking_number", json_string(e164));
         json_decref(j_tr);
     }
-    const char *clinic = fact_clinic(ch->doc, j_fact, inbound, *from || *to || tracking);
+    int by_channel = 0;
+    const char *clinic =
+        fact_clinic(ch->doc, j_fact, inbound, *from || *to || tracking, &by_channel);
     if (clinic && !cf_netconf_clinic(net, clinic))
         clinic = NULL; /* a mapping to a clinic the network no longer has */
+    /* only the channel's default: a later fact of the call that names a
+     * mapped number (Sipuni's hangup, after a start that named only the
+     * extension) gives the call its clinic (fold.c) */
+    if (clinic && by_channel && json_object_size(json_object_get(ch->doc, "numbers")) > 0)
+        json_object_set_new(j_fact, "clinic_by_channel", json_true());
     return calls_ingest_fact(ctx, net, clinic, ch->provider, ch->id, event_key, call_key, time_ms,
                              j_fact, event_id, call_id, errbuf, errbuf_size);
 }

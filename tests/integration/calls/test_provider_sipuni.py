@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import cfstack
 from common import (FIXED_DATES_ENV, assert_reply, metric, assert_unauthorized, call_types, contact_key, demo_channel,
                     hook_path, post_form, raw_facts, run_provider_tests, wait_call_event,
-                    wait_until)
+                    wait_task, wait_until)
 
 CHANNEL = "demo-sipuni"
 T0 = 1763629200  # 2025-11-20T09:00:00Z
@@ -99,6 +99,41 @@ def test_missed_inbound_call(stack):
     assert "answered_at" not in data and data["ring_seconds"] == 25, data
 
 
+def test_a_start_naming_the_extension_alone_leaves_the_clinic_to_the_number(stack):
+    """A channel serving two clinics: its numbers map +74950000205 to the
+    North, its own clinic (the default) is the South. Sipuni's event 1
+    names only the extension, so it takes the default; the hangup names the
+    number dialled (pbxdstnum): the call is the North's, and so is its
+    callback task (it was the South's: the first clinic stuck)."""
+    doc = cfstack.demo_network()
+    for ch in doc["channels"]:
+        if ch["id"] == CHANNEL:
+            ch["numbers"] = {"+74950000205": "demo-north"}
+    try:
+        cfstack.apply_network_and_wait(stack.dsn, doc, [stack.svc])
+        call_key = "%d.%d" % (T0 + 200, uuid.uuid4().int % 1000000)
+        common = {"call_id": call_key, "src_type": "1", "src_num": "79161234599",
+                  "short_src_num": "79161234599", "user_id": "012345"}
+        assert_success_reply(send(stack, dict(common, event="1", dst_type="2",
+                                              dst_num="012345201", short_dst_num="201",
+                                              timestamp=str(T0 + 200))))
+        wait_until(lambda: facts_of(stack, call_key), 30, "event 1 on calls.raw")
+        first = facts_of(stack, call_key)[0]
+        assert first["clinicid"] == "demo-south" and first["data"]["clinic_by_channel"], first
+        started = wait_call_event(stack, "clinicflow.call.started", first["subject"])[0]["data"]
+        assert started["clinic_id"] == "demo-south" and "clinic_by_channel" not in started
+        assert_success_reply(send(stack, dict(
+            common, event="2", dst_type="1", dst_num="74950000205_id265648",
+            pbxdstnum="74950000205", status="NOANSWER", call_start_timestamp=str(T0 + 200),
+            timestamp=str(T0 + 230))))
+        ended = wait_call_event(stack, "clinicflow.call.ended", first["subject"])[0]["data"]
+        assert ended["clinic_id"] == "demo-north" and ended["outcome"] == "missed", ended
+        task = wait_task(stack, contact_key("+79161234599"), "clinicflow.task.opened")
+        assert task["data"]["clinic_id"] == "demo-north", task
+    finally:
+        cfstack.apply_network(stack.dsn, cfstack.demo_network())
+
+
 def test_wrong_or_missing_token_is_refused(stack):
     call_key = "bad-" + uuid.uuid4().hex[:10]
     params = {"event": "2", "call_id": call_key, "src_type": "1", "src_num": "79161234567",
@@ -170,6 +205,7 @@ def test_body_cut_short_is_kept_without_its_1970_time(stack):
 if __name__ == "__main__":
     run_provider_tests((
         test_answered_inbound_call, test_missed_inbound_call,
+        test_a_start_naming_the_extension_alone_leaves_the_clinic_to_the_number,
         test_wrong_or_missing_token_is_refused, test_settings_check_is_acknowledged,
         test_answered_without_answer_time_has_no_guessed_ring,
         test_body_cut_short_is_kept_without_its_1970_time,
