@@ -517,13 +517,14 @@ int calls_fold_one_fact(struct calls_ctx *ctx, PGconn *conn, struct calls_lookup
     const char *verb = NULL;
     int64_t when;
 
+    enum call_status before = status_parse(json_string_value(json_object_get(j_call, "status")));
+    /* What the fact changed, to tell an update from nothing (a move to its
+     * number's clinic alone is one): not needed in a batch's first pass (it
+     * emits nothing), nor for a call's first fact (a call without a status
+     * gets one: its stage advances). */
+    json_t *j_before = out && before != ST_NONE ? calls_public_copy(j_call) : NULL;
     if (ev->clinicid)
         take_clinic(j_call, ev);
-    enum call_status before = status_parse(json_string_value(json_object_get(j_call, "status")));
-    /* What the fact changed, to tell an update from nothing: not needed in
-     * a batch's first pass (it emits nothing), nor for a call's first fact
-     * (a call without a status gets one: its stage advances). */
-    json_t *j_before = out && before != ST_NONE ? calls_public_copy(j_call) : NULL;
     calls_fold_fact(j_call, ev->data, ev->time_ms);
     calls_derive(j_call, &ctx->cfg, ev->time_ms);
     flag_blocked(ctx, j_call, ev->networkid);
