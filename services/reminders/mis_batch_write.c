@@ -362,11 +362,11 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
             json_array_append_new(j_replaced,
                                   json_pack("{s:s, s:s, s:s?}", "appointment_id", r->id, "reason",
                                             reminds ? "replanned" : status, "status", status));
-            if (visit_at && clinic_id)
+            if (visit_at && clinic_id) /* reminded: set once planned, below */
                 json_array_append_new(
-                    j_visits, json_pack("{s:s, s:s, s:b, s:s, s:s}", "appointment_id", r->id,
-                                        "visit_at", visit_at, "reminds", reminds, "patient_id",
-                                        r->patient_id, "clinic_id", clinic_id));
+                    j_visits, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s}", "appointment_id", r->id,
+                                        "visit_at", visit_at, "reminds", reminds, "reminded", 0,
+                                        "patient_id", r->patient_id, "clinic_id", clinic_id));
         }
         if (!reminds || cf_time_parse(visit_at, &starts_ms) != 0 || starts_ms <= now_ms)
             continue;
@@ -377,7 +377,11 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
             continue;
         struct plan_job planned[PLAN_OFFSETS_MAX];
         size_t n = plan_reminders(policy, starts_ms, now_ms, planned, PLAN_OFFSETS_MAX);
+        json_t *j_visit = r->found ? json_array_get(j_visits, json_array_size(j_visits) - 1) : NULL;
         for (size_t j = 0; j < n; j++) {
+            if (j_visit && !planned[j].skip &&
+                strcmp(json_string_value(json_object_get(j_visit, "appointment_id")), r->id) == 0)
+                json_object_set_new(j_visit, "reminded", json_true());
             char job_id[CF_UUID_STR_LEN + 1], due_at[32];
             plan_job_id(r->id, starts_ms, planned[j].offset_h, job_id);
             if (!planned[j].skip)
@@ -403,7 +407,18 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
         }
     }
     int rc = 0;
-    if (json_array_size(j_replaced) > 0) {
+    /* the front desk's tasks about the visits as they were, before their
+     * jobs are written (outcome.h) */
+    if (json_array_size(j_visits) > 0) {
+        struct cf_outbox out = {0};
+        rc = reminders_close_visit_tasks(l->conn, w->net, j_visits, now_ms, &out, l->errbuf,
+                                         sizeof(l->errbuf));
+        if (rc == 0)
+            rc = cf_outbox_stage(l->conn, "reminders", &out, l->errbuf, sizeof(l->errbuf));
+        cf_outbox_truncate(&out, 0);
+        free(out.msgs);
+    }
+    if (rc == 0 && json_array_size(j_replaced) > 0) {
         json_t *j_param = json_pack("{s:o, s:o}", "a", j_replaced, "j", j_jobs);
         j_replaced = j_jobs = NULL;
         rc = cf_pg_exec_json_planned(
@@ -443,15 +458,6 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
             " ON CONFLICT (job_id) DO UPDATE" PLAN_STORE_REVIVE_SQL,
             1, (const char *const[]){w->net->id}, NULL, l->errbuf, sizeof(l->errbuf));
     cf_pg_copy_clear(&jobs);
-    if (rc == 0 && json_array_size(j_visits) > 0) { /* the tasks about them as they were */
-        struct cf_outbox out = {0};
-        rc = reminders_close_visit_tasks(l->conn, w->net, j_visits, now_ms, &out, l->errbuf,
-                                         sizeof(l->errbuf));
-        if (rc == 0)
-            rc = cf_outbox_stage(l->conn, "reminders", &out, l->errbuf, sizeof(l->errbuf));
-        cf_outbox_truncate(&out, 0);
-        free(out.msgs);
-    }
     json_decref(j_visits);
     return rc;
 }

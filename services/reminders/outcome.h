@@ -76,12 +76,15 @@ int outcome_store_reply_answer(PGconn *conn, const char *reply_id, const char *a
 
 /* The open tasks about visits the MIS changed, closed at closed_ms:
  * visits [{"appointment_id", "visit_at" (RFC 3339), "reminds" (the new
- * status is one reminded of: booked, rescheduled), "patient_id",
+ * status is one reminded of: booked, rescheduled), "reminded" (the new
+ * time has a reminder still to go out: planned pending), "patient_id",
  * "clinic_id"}] as they are now; a task of reason not_confirmed, declined
  * or reschedule is moot once its visit is cancelled, come or missed, or
  * another patient's or clinic's, or moved to another time than its job's
- * (a not_confirmed one only when the new time has a reminder job still
- * pending: else nobody would ask the patient). *closed (a
+ * (a not_confirmed one only when reminded: else nobody would ask the
+ * patient). Called before the visit's jobs are written: a job the replan
+ * revives for another patient still names the one its task was about.
+ * *closed (a
  * new array) gets each closed task's {"job_id", "reason", "opened",
  * "due" (ms), "network_id", "clinic_id", "appointment_id", "patient_id",
  * "phone" (its latest send's, if any)}. In the caller's transaction. */

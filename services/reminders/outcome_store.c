@@ -227,7 +227,8 @@ int outcome_store_tasks_close_visits(PGconn *conn, const json_t *visits, int64_t
     int rc = cf_pg_exec_json(
         conn,
         "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb->'v') AS v(appointment_id uuid,"
-        " visit_at timestamptz, reminds boolean, patient_id uuid, clinic_id text))"
+        " visit_at timestamptz, reminds boolean, reminded boolean, patient_id uuid,"
+        " clinic_id text))"
         " UPDATE reminders.tasks t SET status = 'closed',"
         " closed_at = ($1::jsonb->>'at')::timestamptz"
         " FROM reminders.reminder_jobs j, v"
@@ -239,9 +240,7 @@ int outcome_store_tasks_close_visits(PGconn *conn, const json_t *visits, int64_t
         /* moved: a request to move it is done; a call to confirm it only
          * when the new time has a reminder still to go out (moved within
          * the hour, it has none, and the front desk still calls) */
-        " OR (j.visit_at <> v.visit_at AND (t.reason <> 'not_confirmed' OR EXISTS (SELECT 1"
-        " FROM reminders.reminder_jobs n WHERE n.appointment_id = v.appointment_id"
-        " AND n.kind = 'reminder' AND n.visit_at = v.visit_at AND n.status = 'pending'))))"
+        " OR (j.visit_at <> v.visit_at AND (t.reason <> 'not_confirmed' OR v.reminded)))"
         " RETURNING t.job_id, t.reason, " CF_PG_UTC_MS("t.opened_at") ", " CF_PG_UTC_MS(
             "t.due_at") ", j.network_id, j.clinic_id, j.appointment_id, j.patient_id,"
                         " (SELECT s.phone FROM reminders.sends s WHERE s.job_id = t.job_id"

@@ -150,15 +150,26 @@ int reminders_plan_appointment(PGconn *conn, const struct cf_network *net,
             plan_survey(&policy, appointment_id, record, starts_ms, now_ms, jobs);
         plan_policy_free(&policy);
     }
-    rc = plan_store_replace(conn, net->id, clinic_id, appointment_id, patient_id, visit_at, status,
-                            jobs, reminds ? "replanned" : status, errbuf, errbuf_size);
-    if (rc == 0) { /* the front desk's tasks about the visit as it was */
-        json_t *visits = json_pack("[{s:s, s:s, s:b, s:s, s:s}]", "appointment_id", appointment_id,
-                                   "visit_at", visit_at, "reminds", reminds, "patient_id",
-                                   patient_id, "clinic_id", clinic_id);
-        rc = reminders_close_visit_tasks(conn, net, visits, now_ms, out, errbuf, errbuf_size);
-        json_decref(visits);
+    /* the front desk's tasks about the visit as it was, before its jobs
+     * are written (outcome.h) */
+    int reminded = 0;
+    size_t i;
+    json_t *j_job;
+    json_array_foreach(jobs, i, j_job)
+    {
+        const char *kind = json_string_value(json_object_get(j_job, "kind"));
+        const char *job_status = json_string_value(json_object_get(j_job, "status"));
+        reminded |= kind && strcmp(kind, "reminder") == 0 && job_status &&
+                    strcmp(job_status, "pending") == 0;
     }
+    json_t *visits = json_pack("[{s:s, s:s, s:b, s:b, s:s, s:s}]", "appointment_id", appointment_id,
+                               "visit_at", visit_at, "reminds", reminds, "reminded", reminded,
+                               "patient_id", patient_id, "clinic_id", clinic_id);
+    rc = reminders_close_visit_tasks(conn, net, visits, now_ms, out, errbuf, errbuf_size);
+    json_decref(visits);
+    if (rc == 0)
+        rc = plan_store_replace(conn, net->id, clinic_id, appointment_id, patient_id, visit_at,
+                                status, jobs, reminds ? "replanned" : status, errbuf, errbuf_size);
 out:
     json_decref(jobs);
     return rc;
