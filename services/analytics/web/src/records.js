@@ -95,6 +95,10 @@ const ONLY_LABEL = {
   callback_closed: 'f.called_back', callback_on_time: 'f.called_back_on_time', callback_expired: 'f.lost',
 };
 
+// The columns whose values are the API's words, not data.
+const VOCABULARY = new Set(['direction', 'status', 'outcome', 'kind', 'patient_class', 'reminder_status',
+  'plan_status', 'group', 'reason']);
+
 function cell(kind, col, r, ctx) {
   const v = r[col];
   if (v === null || v === undefined || v === '') return h('td', { class: 'muted', text: '—' });
@@ -107,8 +111,9 @@ function cell(kind, col, r, ctx) {
   if (col === 'duration_s') return h('td', { class: 'n', text: fmt.duration(v) });
   if (col === 'amount_paid' || col === 'sms_cost' || col === 'amount') return h('td', { class: 'n', text: fmt.number(v, 2) });
   // a value of the API's vocabulary (a direction, a status, an outcome) in
-  // the page's language; names, ids and sources as they are
-  if (typeof v === 'string' && !col.endsWith('_id') && !['source', 'medium', 'campaign', 'channel_id', 'name'].includes(col) && has(`v.${v}`)) {
+  // the page's language; any other column (names, ids, ad sources, an
+  // operator's id, a lead's channel) as it is
+  if (typeof v === 'string' && (VOCABULARY.has(col) || (kind === 'reminders' && col === 'channel') || (kind === 'members' && col === 'campaign')) && has(`v.${v}`)) {
     return h('td', { 'data-v': v, text: t(`v.${v}`) });
   }
   return h('td', { text: String(v) });
