@@ -352,15 +352,20 @@ int ctl_check_channel(struct vctx *v, const char *path, const json_t *j_ch)
                 return rc;
             /* the patients' SMS replies to a number reach the one channel
              * its webhook names, which matches them among its clinic's
-             * sends: a number two gateways share loses the other's */
-            const struct seen_entry *twin = ctl_seen_find(&v->gateway_froms, number);
+             * sends: a number two gateways send SMS from loses the other's
+             * (one with a messaging service sends its SMS from that, and
+             * calls alone from the number) */
+            const int sms_from = !json_object_get(cred, "messaging_service_sid");
+            const struct seen_entry *twin =
+                sms_from ? ctl_seen_find(&v->gateway_froms, number) : NULL;
             if (twin)
                 return ctl_fail(v, member_path,
                                 "%s is the \"from\" of the gateway at %s too: a number's SMS "
                                 "replies reach one channel, so each clinic needs a number of its "
                                 "own",
                                 number, twin->path);
-            ctl_seen_add(&v->gateway_froms, number, path, 0, 0);
+            if (sms_from)
+                ctl_seen_add(&v->gateway_froms, number, path, 0, 0);
         }
         if (strcmp(provider, "twilio") == 0 && !from &&
             !json_object_get(cred, "messaging_service_sid"))
