@@ -403,7 +403,10 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
     }
     if (r && strcmp(r->element[0]->str, "restoring") == 0) {
         /* Redis lost its data: its holds are put back before this visitor
-         * takes one (by this instance's worker; the wait is bounded) */
+         * takes one (by this instance's worker; the wait is bounded). The
+         * answer's epoch is the new one: what this instance answers from
+         * memory is forgotten now, not once the restore is over. */
+        calls_dni_local_epoch(r->element[4]->str);
         freeReplyObject(r);
         if (!calls_dni_restore_wait(CALLS_DNI_RESTORE_WAIT_MS))
             return HOLD_RESTORING;
@@ -411,6 +414,7 @@ static enum hold_result hold_number(struct calls_ctx *ctx, struct hold_req *q, c
         q->count = 0;
         r = run_hold_script(ctx, q);
         if (r && strcmp(r->element[0]->str, "restoring") == 0) {
+            calls_dni_local_epoch(r->element[4]->str);
             freeReplyObject(r);
             return HOLD_RESTORING;
         }

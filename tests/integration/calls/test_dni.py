@@ -353,12 +353,13 @@ def test_returning_visitor_answered_from_memory(stack):
         # instance, which then asks Redis for the visitor again: not from
         # memory (the count stays). What Redis answers depends on whether
         # the hold was written to the database before the loss (the restore
-        # then puts it back over the broken record), so the number is not
-        # what tells.
+        # then puts it back over the broken record), and on a busy machine
+        # the restore may still be going (the default number, "restoring"),
+        # so the number is not what tells.
         redis_cli("DEL", "cf:dni:epoch")
         assert ask(svc, "demo-center", other, client=client)[0] == 200                    # request 3
         st, _, after = ask(svc, "demo-center", visitor, client=client)                    # request 4
-        assert st == 200 and after["dynamic"], (a, after)
+        assert st == 200, (a, after)
         assert metric(svc, local) == before + 1
 
         # Answers from memory count against the limits (6 a minute here).
