@@ -358,15 +358,16 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
         const char *visit_at = json_string_value(json_object_get(r->record, "starts_at"));
         const int reminds = plan_status_reminds(status);
         int64_t starts_ms = 0;
+        json_t *j_visit = NULL; /* its entry in j_visits, "reminded" set once planned */
         if (r->found) {
             json_array_append_new(j_replaced,
                                   json_pack("{s:s, s:s, s:s?}", "appointment_id", r->id, "reason",
                                             reminds ? "replanned" : status, "status", status));
-            if (visit_at && clinic_id) /* reminded: set once planned, below */
-                json_array_append_new(
-                    j_visits, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s}", "appointment_id", r->id,
-                                        "visit_at", visit_at, "reminds", reminds, "reminded", 0,
-                                        "patient_id", r->patient_id, "clinic_id", clinic_id));
+            if (visit_at && clinic_id &&
+                (j_visit = json_pack("{s:s, s:s, s:b, s:b, s:s, s:s}", "appointment_id", r->id,
+                                     "visit_at", visit_at, "reminds", reminds, "reminded", 0,
+                                     "patient_id", r->patient_id, "clinic_id", clinic_id)))
+                json_array_append_new(j_visits, j_visit);
         }
         if (!reminds || cf_time_parse(visit_at, &starts_ms) != 0 || starts_ms <= now_ms)
             continue;
@@ -377,10 +378,8 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
             continue;
         struct plan_job planned[PLAN_OFFSETS_MAX];
         size_t n = plan_reminders(policy, starts_ms, now_ms, planned, PLAN_OFFSETS_MAX);
-        json_t *j_visit = r->found ? json_array_get(j_visits, json_array_size(j_visits) - 1) : NULL;
         for (size_t j = 0; j < n; j++) {
-            if (j_visit && !planned[j].skip &&
-                strcmp(json_string_value(json_object_get(j_visit, "appointment_id")), r->id) == 0)
+            if (j_visit && !planned[j].skip)
                 json_object_set_new(j_visit, "reminded", json_true());
             char job_id[CF_UUID_STR_LEN + 1], due_at[32];
             plan_job_id(r->id, starts_ms, planned[j].offset_h, job_id);
@@ -409,15 +408,9 @@ static int plan_rows(struct lane *l, struct batch_rows *s, int64_t now_ms)
     int rc = 0;
     /* the front desk's tasks about the visits as they were, before their
      * jobs are written (outcome.h) */
-    if (json_array_size(j_visits) > 0) {
-        struct cf_outbox out = {0};
-        rc = reminders_close_visit_tasks(l->conn, w->net, j_visits, now_ms, &out, l->errbuf,
-                                         sizeof(l->errbuf));
-        if (rc == 0)
-            rc = cf_outbox_stage(l->conn, "reminders", &out, l->errbuf, sizeof(l->errbuf));
-        cf_outbox_truncate(&out, 0);
-        free(out.msgs);
-    }
+    if (json_array_size(j_visits) > 0)
+        rc = reminders_close_visit_tasks_staged(l->conn, w->net, j_visits, now_ms, l->errbuf,
+                                                sizeof(l->errbuf));
     if (rc == 0 && json_array_size(j_replaced) > 0) {
         json_t *j_param = json_pack("{s:o, s:o}", "a", j_replaced, "j", j_jobs);
         j_replaced = j_jobs = NULL;

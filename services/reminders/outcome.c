@@ -112,6 +112,19 @@ int reminders_close_visit_tasks(PGconn *conn, const struct cf_network *net, cons
     return rc;
 }
 
+int reminders_close_visit_tasks_staged(PGconn *conn, const struct cf_network *net,
+                                       const json_t *visits, int64_t now_ms, char *errbuf,
+                                       size_t errbuf_size)
+{
+    struct cf_outbox out = {0};
+    int rc = reminders_close_visit_tasks(conn, net, visits, now_ms, &out, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_outbox_stage(conn, "reminders", &out, errbuf, errbuf_size);
+    cf_outbox_truncate(&out, 0);
+    free(out.msgs);
+    return rc;
+}
+
 /* Whether outcome says an SMS went: handed over, delivered, failed on the
  * way, answered. */
 static int sms_went(const char *outcome)

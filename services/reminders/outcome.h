@@ -95,6 +95,12 @@ int outcome_store_tasks_close_visits(PGconn *conn, const json_t *visits, int64_t
 int reminders_close_visit_tasks(PGconn *conn, const struct cf_network *net, const json_t *visits,
                                 int64_t now_ms, struct cf_outbox *out, char *errbuf,
                                 size_t errbuf_size);
+/* reminders_close_visit_tasks with its events staged in the transactional
+ * outbox (cf_outbox_stage) at once: for work with no outbox of its own (the
+ * first load's writer). */
+int reminders_close_visit_tasks_staged(PGconn *conn, const struct cf_network *net,
+                                       const json_t *visits, int64_t now_ms, char *errbuf,
+                                       size_t errbuf_size);
 /* The send with its job and appointment, locked:
  * {"send_id", "job_id", "attempt", "channel", "gateway", "phone",
  * "outcome", "outcome_at_us" (when it was recorded, in microseconds; null

@@ -244,14 +244,19 @@ static int leg_fact(const struct cf_hook *h, const json_t *p, const char *parent
     return 0;
 }
 
+/* The signed parameters: a POST's body (or its query), a GET's query
+ * alone. A GET's signature covers its URL only, so a body it carries is
+ * never read: a captured GET replayed with a body of one's own is no new
+ * call. */
+static const json_t *signed_params(const struct cf_hook *h)
+{
+    const int get = h->method && strcmp(h->method, "GET") == 0;
+    return !get && cf_hook_str(h->form, "CallSid") ? h->form : h->query;
+}
+
 static int twilio_parse(const struct cf_hook *h, json_t *facts, char *errbuf, size_t errbuf_size)
 {
-    /* The signed parameters: a POST's body (or its query), a GET's query
-     * alone. A GET's signature covers its URL only, so a body it carries is
-     * never read: a captured GET replayed with a body of one's own is no
-     * new call. */
-    const int get = h->method && strcmp(h->method, "GET") == 0;
-    const json_t *p = !get && cf_hook_str(h->form, "CallSid") ? h->form : h->query;
+    const json_t *p = signed_params(h);
     const char *sid = cf_hook_str(p, "CallSid");
     const char *status = cf_hook_str(p, "CallStatus");
     const char *seq = cf_hook_str(p, "SequenceNumber");
@@ -340,9 +345,7 @@ static int twilio_parse(const struct cf_hook *h, json_t *facts, char *errbuf, si
  * hangs up, and is logged. */
 static void twilio_reply_ok(const struct cf_hook *h, struct cf_hook_reply *reply)
 {
-    const int get = h->method && strcmp(h->method, "GET") == 0;
-    const json_t *p = !get && cf_hook_str(h->form, "CallSid") ? h->form : h->query;
-    const char *dial = cf_hook_str(p, "DialCallStatus");
+    const char *dial = cf_hook_str(signed_params(h), "DialCallStatus");
     const char *next = cf_hook_str(h->channel, "after_dial_url");
 
     reply->status = 200;

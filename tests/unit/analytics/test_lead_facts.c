@@ -60,40 +60,30 @@ static void test_received(void)
     CHECK_STR(s(p, "hour"), "2026-11-22 21:00:00");
     json_decref(p);
 
-    /* a Click-to-WhatsApp ad's lead: no UTM tags, its referral */
-    p = patch("clinicflow.lead.received",
-              "{\"lead_id\": \"L\", \"provider\": \"whatsapp\", \"received_at\":"
-              " \"2026-11-22T21:12:05Z\", \"tags\": {\"referrer\": \"https://x.test/\"},"
-              " \"referral\": {\"source_type\": \"ad\", \"source_id\": \"1202\"}}",
-              "UTC");
-    CHECK_STR(s(p, "source"), "meta_ads");
-    CHECK_STR(s(p, "medium"), "whatsapp");
-    CHECK_STR(s(p, "campaign"), "");
-    json_decref(p);
-    /* its UTM tags, when the ad's link had them, win */
-    p = patch("clinicflow.lead.received",
-              "{\"lead_id\": \"L\", \"provider\": \"instagram\", \"received_at\":"
-              " \"2026-11-22T21:12:05Z\", \"tags\": {\"utm_source\": \"ig\"},"
-              " \"referral\": {\"source_type\": \"ad\"}}",
-              "UTC");
-    CHECK_STR(s(p, "source"), "ig");
-    CHECK_STR(s(p, "medium"), "");
-    json_decref(p);
-    /* a VK lead form's ad is VK's */
-    p = patch("clinicflow.lead.received",
-              "{\"lead_id\": \"L\", \"provider\": \"vk\", \"received_at\":"
-              " \"2026-11-22T21:12:05Z\", \"referral\": {\"source_type\": \"ad\"}}",
-              "UTC");
-    CHECK_STR(s(p, "source"), "vk_ads");
-    CHECK_STR(s(p, "medium"), "vk");
-    json_decref(p);
-    /* a referral of a provider with no ads of its own: direct */
-    p = patch("clinicflow.lead.received",
-              "{\"lead_id\": \"L\", \"provider\": \"telegram\", \"received_at\":"
-              " \"2026-11-22T21:12:05Z\", \"referral\": {\"source_type\": \"ad\"}}",
-              "UTC");
-    CHECK_STR(s(p, "source"), "");
-    json_decref(p);
+    /* an ad inside a messenger: no UTM tags, its referral */
+    static const struct {
+        const char *why, *provider, *tags, *source, *medium;
+    } ads[] = {
+        {"a Click-to-WhatsApp ad's", "whatsapp", "{\"referrer\": \"https://x.test/\"}", "meta_ads",
+         "whatsapp"},
+        {"its UTM tags, when the ad's link had them, win", "instagram", "{\"utm_source\": \"ig\"}",
+         "ig", ""},
+        {"a VK lead form's ad is VK's", "vk", "{}", "vk_ads", "vk"},
+        {"a provider with no ads of its own: direct", "telegram", "{}", "", ""},
+    };
+    for (size_t i = 0; i < sizeof(ads) / sizeof(ads[0]); i++) {
+        char data[512];
+        snprintf(data, sizeof(data),
+                 "{\"lead_id\": \"L\", \"provider\": \"%s\", \"received_at\":"
+                 " \"2026-11-22T21:12:05Z\", \"tags\": %s,"
+                 " \"referral\": {\"source_type\": \"ad\", \"source_id\": \"1202\"}}",
+                 ads[i].provider, ads[i].tags);
+        p = patch("clinicflow.lead.received", data, "UTC");
+        CHECK_STR(s(p, "source"), ads[i].source);
+        CHECK_STR(s(p, "medium"), ads[i].medium);
+        CHECK_STR(s(p, "campaign"), "");
+        json_decref(p);
+    }
 
     CHECK(patch("clinicflow.lead.received", "{\"lead_id\": \"L\"}", "UTC") == NULL);
     CHECK(patch("clinicflow.lead.merged", "{\"messages\": 2}", "UTC") == NULL);
