@@ -476,8 +476,8 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
             one.o.provider_ref = st[i].sms_id;
             one.ref = st[i].sms_id;
             rc = apply(ctx, snap, ch, &one, &applied, errbuf, sizeof(errbuf));
-            if (rc == CF_ENOTFOUND) {
-                count(format, "unknown_send");
+            if (rc == CF_ENOTFOUND || rc == CF_ECONFLICT) {
+                count(format, rc == CF_ENOTFOUND ? "unknown_send" : "invalid");
                 rc = 0;
             } else if (rc != 0) {
                 break;
@@ -502,13 +502,15 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
     }
 
     rc = apply(ctx, snap, ch, &r, &applied, errbuf, sizeof(errbuf));
-    if (rc == CF_ENOTFOUND) {
-        count(format, "unknown_send");
+    if (rc == CF_ENOTFOUND || rc == CF_ECONFLICT) {
+        count(format, rc == CF_ENOTFOUND ? "unknown_send" : "invalid");
         if (strcmp(format, "twilio") == 0) /* nothing Twilio could fix by retrying */
             reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks ? thanks : gw_twilio_reply_empty());
-        else
+        else if (rc == CF_ENOTFOUND)
             cf_http_error(resp, 400, "invalid_field", "no send of this channel has that id",
                           "send_id");
+        else /* a call's outcome for an SMS, or an SMS's for a call */
+            cf_http_error(resp, 400, "invalid_field", errbuf, "outcome");
     } else if (rc != 0) {
         cf_warn("reminders report on channel %s: %s", ch->id, errbuf);
         cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,

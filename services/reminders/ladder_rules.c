@@ -45,6 +45,21 @@ static int is(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
+int ladder_outcome_fits(const char *channel, const char *outcome)
+{
+    static const char *const calls_only[] = {"no_answer", "busy", "voicemail", "no_reply",
+                                             "opt_out_calls"};
+    static const char *const sms_only[] = {"sms_sent", "sms_delivered", "sms_failed",
+                                           "opt_out_sms"};
+    if (!ladder_outcome_known(outcome))
+        return 0;
+    if (is(channel, "call"))
+        return !IN(outcome, sms_only);
+    if (is(channel, "sms"))
+        return !IN(outcome, calls_only);
+    return 0;
+}
+
 int ladder_answered(const char *reminder_status)
 {
     static const char *const answered[] = {"confirmed", "declined", "reschedule_requested"};

@@ -27,6 +27,14 @@
  * (unknown). */
 int ladder_outcome_known(const char *outcome);
 
+/* 1 when outcome (a known one) can be the fate of a send on channel
+ * ("call" or "sms"): an SMS's delivery news and its STOP are no robot
+ * call's, a call's end (no_answer, busy, voicemail, no_reply) and its 9
+ * no SMS's; the patient's answer, failed, skipped and unknown fit both.
+ * A report that does not fit is refused (a dialer's mistake would
+ * otherwise end the ladder with nobody told). */
+int ladder_outcome_fits(const char *channel, const char *outcome);
+
 /* 1 when an appointment's reminder_status is the patient's answer
  * (confirmed, declined, reschedule_requested): its later reminders are not
  * sent (skipped as answered), and no reminder's not_confirmed writes over

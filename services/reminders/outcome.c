@@ -179,6 +179,12 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
         snprintf(errbuf, errbuf_size, "no send %s", o->send_id);
         return CF_ENOTFOUND;
     }
+    if (!ladder_outcome_fits(str(row, "channel"), o->outcome)) {
+        snprintf(errbuf, errbuf_size, "outcome: %s is not what a send by %s can have", o->outcome,
+                 str(row, "channel") ? str(row, "channel") : "(no channel)");
+        json_decref(row);
+        return CF_ECONFLICT;
+    }
     const struct ladder_job job = {
         .current = json_is_true(json_object_get(row, "current")),
         .status = str(row, "job_status"),

@@ -137,7 +137,7 @@ def soon(s, name, consents=None):
 
 
 def test_a_confirmed_call_confirms_the_visit(s):
-    p, _, a = soon(s, "Anna")
+    p, e164, a = soon(s, "Anna")
     send_id, doc, _ = wait_request(s, a, 1)
     assert doc["command"]["channel"] == "call" and doc["command"]["attempt"] == 1, doc
     assert job_of(s, a) == ("emitted", "1", "call", "-"), job_of(s, a)
@@ -148,6 +148,15 @@ def test_a_confirmed_call_confirms_the_visit(s):
     common.bad_field(s.report({"send_id": common.cf_uuid5("no", "such"),
                                "outcome": "confirmed"}), "send_id")
     common.bad_field(s.report({"send_id": send_id, "outcome": "maybe"}), "outcome")
+    # an SMS's news about a robot call: no call can have it (the ladder
+    # would end with nobody told)
+    for sms_only in ("sms_delivered", "sms_failed", "opt_out_sms"):
+        err = common.bad_field(s.report({"send_id": send_id, "outcome": sms_only}), "outcome")
+        assert sms_only in err["message"] and "call" in err["message"], err
+    assert job_of(s, a) == ("emitted", "1", "call", "-"), job_of(s, a)
+    assert s.sql("SELECT count(*) FROM reminders.sends WHERE send_id = '%s'"
+                 " AND outcome IS NOT NULL" % send_id) == [["0"]]
+    assert s.sql("SELECT count(*) FROM reminders.opt_outs WHERE phone = '%s'" % e164) == [["0"]]
     common.bad_field(s.report({"send_id": send_id, "outcome": "confirmed", "digits": "1"}),
                      "digits")
     assert s.request("POST", "/v1/hooks/reminders/generic/no-such-channel", b"{}",

@@ -218,6 +218,36 @@ static void test_no_reply_is_retried_like_no_answer(void)
     plan_policy_free(&p);
 }
 
+/* Which outcomes a send's channel can have: a dialer reporting an SMS's
+ * news about its call (or a call's end about an SMS) is refused, where
+ * ladder_after would end the ladder with no status and no task. */
+static void test_outcome_fits_channel(void)
+{
+    static const char *const both[] = {"confirmed", "declined", "reschedule",
+                                       "failed",    "skipped",  "unknown"};
+    static const char *const call_only[] = {"no_answer", "busy", "voicemail", "no_reply",
+                                            "opt_out_calls"};
+    static const char *const sms_only[] = {"sms_sent", "sms_delivered", "sms_failed",
+                                           "opt_out_sms"};
+    for (size_t i = 0; i < sizeof(both) / sizeof(both[0]); i++) {
+        CHECK(ladder_outcome_fits("call", both[i]));
+        CHECK(ladder_outcome_fits("sms", both[i]));
+    }
+    for (size_t i = 0; i < sizeof(call_only) / sizeof(call_only[0]); i++) {
+        CHECK(ladder_outcome_fits("call", call_only[i]));
+        CHECK(!ladder_outcome_fits("sms", call_only[i]));
+    }
+    for (size_t i = 0; i < sizeof(sms_only) / sizeof(sms_only[0]); i++) {
+        CHECK(ladder_outcome_fits("sms", sms_only[i]));
+        CHECK(!ladder_outcome_fits("call", sms_only[i]));
+    }
+    /* nothing fits a channel it does not know, nor an unknown outcome */
+    CHECK(!ladder_outcome_fits("email", "confirmed"));
+    CHECK(!ladder_outcome_fits(NULL, "confirmed"));
+    CHECK(!ladder_outcome_fits("call", "maybe"));
+    CHECK(!ladder_outcome_fits("call", NULL));
+}
+
 /* Only the latest rung moves the job, and one call's reports in either
  * order end the same: the patient's key wins over the call's end. */
 static void test_take(void)
@@ -342,6 +372,7 @@ int main(void)
 {
     test_patient_erased();
     test_no_reply_is_retried_like_no_answer();
+    test_outcome_fits_channel();
     test_take();
     test_reinvite();
     test_task_due();
