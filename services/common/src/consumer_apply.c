@@ -27,8 +27,13 @@ static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka
                     const struct cf_event *orig, const char *reason_code, const char *reason)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
-    char *value =
-        cf_consumer_dlq_value(c->group_id, topic, rkm, orig, reason_code, reason, cf_time_now_ms());
+    /* An entry over what the producer takes, or over what Kafka refused,
+     * would be refused on every try and stop the partition: it keeps a cut
+     * of the value instead. Under a bound learnt from a refusal, to half
+     * of it (refused again, the bound halves again), not a byte under. */
+    char *value = cf_consumer_dlq_value_within(
+        c->group_id, topic, rkm, orig, reason_code, reason, cf_time_now_ms(),
+        c->max_output_learnt ? c->max_output / 2 : c->max_output);
     cf_warn("consumer %s: %s [%" PRId32 "] at offset %" PRId64 " sent to the dlq (%s): %s",
             c->group_id, topic, rkm->partition, rkm->offset, reason_code,
             reason && *reason ? reason : "-");
@@ -61,6 +66,7 @@ int cf_consumer_refused_output(struct cf_consumer *c, int err, size_t refused, c
                 " outputs of %zu bytes or more now send their input to the dlq",
                 c->group_id, refused, refused);
         c->max_output = refused - 1;
+        c->max_output_learnt = 1;
     }
     snprintf(errbuf, errbuf_size, "Kafka refused an output of %zu bytes as too big", refused);
     return CF_CONSUMER_BATCH_REJECTED;

@@ -20,10 +20,11 @@
 #include "common/xmalloc.h"
 #include "consumer_testable.h"
 
-char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t partition,
-                            int64_t offset, const void *key, size_t keylen, const void *value,
-                            size_t valuelen, const char *network_id, const char *clinic_id,
-                            const char *reason_code, const char *reason, int64_t now_ms)
+/* cf_consumer_dlq_entry keeping at most value_max bytes of the value. */
+static char *dlq_entry(const char *group_id, const char *topic, int32_t partition, int64_t offset,
+                       const void *key, size_t keylen, const void *value, size_t valuelen,
+                       const char *network_id, const char *clinic_id, const char *reason_code,
+                       const char *reason, int64_t now_ms, size_t value_max)
 {
     char spartition[16], soffset[32];
     snprintf(spartition, sizeof(spartition), "%" PRId32, partition);
@@ -39,7 +40,7 @@ char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t par
     ev.networkid = cf_xstrdup(network_id ? network_id : "unknown");
     ev.clinicid = clinic_id ? cf_xstrdup(clinic_id) : NULL;
 
-    const size_t vlen = !value ? 0 : valuelen > CF_DLQ_VALUE_MAX ? CF_DLQ_VALUE_MAX : valuelen;
+    const size_t vlen = !value ? 0 : valuelen > value_max ? value_max : valuelen;
     char *value_b64 = cf_xmalloc(4 * ((vlen + 2) / 3) + 1);
     cf_base64(value, vlen, value_b64);
     /* A reason cut to its buffer (snprintf) may end inside a character, or
@@ -73,12 +74,45 @@ char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t par
     return entry;
 }
 
+char *cf_consumer_dlq_entry(const char *group_id, const char *topic, int32_t partition,
+                            int64_t offset, const void *key, size_t keylen, const void *value,
+                            size_t valuelen, const char *network_id, const char *clinic_id,
+                            const char *reason_code, const char *reason, int64_t now_ms)
+{
+    return dlq_entry(group_id, topic, partition, offset, key, keylen, value, valuelen, network_id,
+                     clinic_id, reason_code, reason, now_ms, CF_DLQ_VALUE_MAX);
+}
+
+char *cf_consumer_dlq_value_within(const char *group_id, const char *topic,
+                                   const rd_kafka_message_t *rkm, const struct cf_event *orig,
+                                   const char *reason_code, const char *reason, int64_t now_ms,
+                                   size_t max_bytes)
+{
+    const char *network_id = orig ? orig->networkid : NULL;
+    const char *clinic_id = orig ? orig->clinicid : NULL;
+    char *entry = dlq_entry(group_id, topic, rkm->partition, rkm->offset, rkm->key, rkm->key_len,
+                            rkm->payload, rkm->len, network_id, clinic_id, reason_code, reason,
+                            now_ms, CF_DLQ_VALUE_MAX);
+    const size_t keylen = rkm->key_len > CF_DLQ_KEY_MAX ? CF_DLQ_KEY_MAX : rkm->key_len;
+    const size_t len = strlen(entry);
+    if (max_bytes == 0 || keylen + len <= max_bytes)
+        return entry;
+    /* what the entry holds besides the value's base64, and the members a
+     * cut adds (value_truncated, value_bytes) */
+    const size_t kept = !rkm->payload                 ? 0
+                        : rkm->len > CF_DLQ_VALUE_MAX ? CF_DLQ_VALUE_MAX
+                                                      : rkm->len;
+    const size_t overhead = len - 4 * ((kept + 2) / 3) + 64;
+    const size_t room = max_bytes > keylen + overhead ? max_bytes - keylen - overhead : 0;
+    free(entry);
+    return dlq_entry(group_id, topic, rkm->partition, rkm->offset, rkm->key, rkm->key_len,
+                     rkm->payload, rkm->len, network_id, clinic_id, reason_code, reason, now_ms,
+                     room / 4 * 3);
+}
+
 char *cf_consumer_dlq_value(const char *group_id, const char *topic, const rd_kafka_message_t *rkm,
                             const struct cf_event *orig, const char *reason_code,
                             const char *reason, int64_t now_ms)
 {
-    return cf_consumer_dlq_entry(group_id, topic, rkm->partition, rkm->offset, rkm->key,
-                                 rkm->key_len, rkm->payload, rkm->len,
-                                 orig ? orig->networkid : NULL, orig ? orig->clinicid : NULL,
-                                 reason_code, reason, now_ms);
+    return cf_consumer_dlq_value_within(group_id, topic, rkm, orig, reason_code, reason, now_ms, 0);
 }

@@ -43,6 +43,9 @@ struct cf_consumer {
     /* the largest output key plus value the producer takes
      * (cf_kafka_producer_max_message); 0: not checked */
     size_t max_output;
+    /* Kafka refused an output under the producer's limit: max_output is
+     * the broker's, learnt (cf_consumer_refused_output); runner thread only */
+    int max_output_learnt;
     pthread_t thread;
     atomic_int stop;
     atomic_llong lag;
@@ -118,6 +121,17 @@ void cf_consumer_offsets_literals(const rd_kafka_topic_partition_list_t *nexts,
 char *cf_consumer_dlq_value(const char *group_id, const char *topic, const rd_kafka_message_t *rkm,
                             const struct cf_event *orig, const char *reason_code,
                             const char *reason, int64_t now_ms);
+
+/* cf_consumer_dlq_value whose entry, with rkm's key as the DLQ message
+ * carries it, stays within max_bytes (0: no bound beyond
+ * CF_DLQ_VALUE_MAX): the value kept is cut further when it must be
+ * (value_truncated, value_bytes), to nothing when even that is too much.
+ * For a broker that refused an output of max_bytes + 1 (dlq_add): an
+ * entry it refuses too would stop the partition for good. */
+char *cf_consumer_dlq_value_within(const char *group_id, const char *topic,
+                                   const rd_kafka_message_t *rkm, const struct cf_event *orig,
+                                   const char *reason_code, const char *reason, int64_t now_ms,
+                                   size_t max_bytes);
 
 /* One statement: records the ids of the parsed messages as applied by
  * c's group and marks those it had not seen (cf_consumer_mark_new). */

@@ -493,6 +493,54 @@ static void test_dlq_entry_of_a_large_message(void)
     free(big);
 }
 
+/* A broker that refused an output smaller than an entry would make (its
+ * topic's max.message.bytes set low): the entry keeps as much of the value
+ * as leaves it, with its key, within the bound, says it was cut, and is
+ * still an entry when nothing of the value fits. */
+static void test_dlq_entry_within_a_learnt_bound(void)
+{
+    const size_t vlen = 300000;
+    char *big = malloc(vlen);
+    for (size_t i = 0; i < vlen; i++)
+        big[i] = (char)('a' + i % 26);
+    rd_kafka_message_t rkm = {0};
+    rkm.payload = big;
+    rkm.len = vlen;
+    rkm.key = (void *)"key-1";
+    rkm.key_len = 5;
+    static const size_t bounds[] = {120000, 5000, 10};
+    for (size_t b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+        char *value =
+            cf_consumer_dlq_value_within("grp", "t", &rkm, NULL, "rejected", "x", 0, bounds[b]);
+        if (bounds[b] > 1000)
+            CHECK(strlen(value) + rkm.key_len <= bounds[b]);
+        json_t *j = json_loads(value, 0, NULL);
+        const json_t *d = json_object_get(json_object_get(j, "data"), "value_b64");
+        const json_t *data = json_object_get(j, "data");
+        CHECK(json_is_true(json_object_get(data, "value_truncated")));
+        CHECK_INT(json_integer_value(json_object_get(data, "value_bytes")), (int64_t)vlen);
+        /* the value's first bytes, as many as fit (none under 10 bytes) */
+        const size_t b64 = strlen(json_string_value(d) ? json_string_value(d) : "");
+        const size_t kept = b64 / 4 * 3;
+        CHECK(bounds[b] > 1000 ? kept > bounds[b] / 2 : kept == 0);
+        char *want = malloc(4 * ((kept + 2) / 3) + 1);
+        cf_base64((const uint8_t *)big, kept, want);
+        CHECK_STR(json_string_value(d), want);
+        free(want);
+        json_decref(j);
+        free(value);
+    }
+    /* no bound, or one the entry is under: as cf_consumer_dlq_value */
+    char *whole = cf_consumer_dlq_value("grp", "t", &rkm, NULL, "rejected", "x", 0);
+    char *within =
+        cf_consumer_dlq_value_within("grp", "t", &rkm, NULL, "rejected", "x", 0, 1000000);
+    CHECK_STR(within, whole);
+    CHECK(strstr(whole, "value_truncated") == NULL);
+    free(within);
+    free(whole);
+    free(big);
+}
+
 int main(void)
 {
     test_batch_offsets();
@@ -502,5 +550,6 @@ int main(void)
     test_dlq_value();
     test_dlq_reason_cut_mid_character();
     test_dlq_entry_of_a_large_message();
+    test_dlq_entry_within_a_learnt_bound();
     return cf_test_done();
 }

@@ -709,10 +709,11 @@ static void test_offsets_wait(const char *dsn)
  * goes to the DLQ there (output_too_large) instead of the batch being
  * refused for ever; a larger refusal later never raises it again. Other
  * answers pass. */
-static void test_refused_output(struct cf_consumer *c)
+static void test_refused_output(struct cf_consumer *c, rd_kafka_topic_t *rkt)
 {
     char errbuf[256] = "";
     const size_t was = c->max_output;
+    const int learnt = c->max_output_learnt;
     CHECK_INT(cf_consumer_refused_output(c, 0, 0, errbuf, sizeof(errbuf)), 0);
     CHECK_INT(cf_consumer_refused_output(c, CF_EUNAVAIL, 0, errbuf, sizeof(errbuf)), CF_EUNAVAIL);
     CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 0, errbuf, sizeof(errbuf)), CF_ETOOBIG);
@@ -724,7 +725,41 @@ static void test_refused_output(struct cf_consumer *c)
     CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 2000, errbuf, sizeof(errbuf)),
               CF_CONSUMER_BATCH_REJECTED);
     CHECK_INT((int)c->max_output, 999);
+    CHECK(c->max_output_learnt);
+
+    /* What Kafka refused may be a DLQ entry itself (a large message
+     * rejected, the DLQ topic's limit set low): the entry of the same
+     * message, built again, keeps a cut of the value within half the
+     * bound learnt, so it goes, instead of being refused on every try
+     * and stopping the partition. */
+    c->max_output = 20000; /* as if 20,001 bytes were refused */
+    char *payload = malloc(40001);
+    memset(payload, 'x', 40000);
+    payload[40000] = '\0';
+    rd_kafka_message_t rkm = one_message(rkt, 77, payload, "k-big");
+    struct cf_outbox out = {0};
+    CHECK_INT(cf_pg_begin(c->conn, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_consumer_apply_one(c, &rkm, &out, 0, NULL, errbuf, sizeof(errbuf)), 0);
+    cf_pg_rollback(c->conn);
+    CHECK_INT(out.n, 1);
+    if (out.n == 1) {
+        CHECK_STR(out.msgs[0].topic, "clinicflow.dlq.v1");
+        CHECK(out.msgs[0].keylen + out.msgs[0].valuelen <= 20000 / 2);
+        struct cf_event ev = {0};
+        char reason[256];
+        CHECK_INT(
+            cf_event_parse(out.msgs[0].value, out.msgs[0].valuelen, &ev, reason, sizeof(reason)),
+            0);
+        CHECK_STR(json_string_value(json_object_get(ev.data, "reason_code")), "invalid_envelope");
+        CHECK(json_is_true(json_object_get(ev.data, "value_truncated")));
+        CHECK_INT(json_integer_value(json_object_get(ev.data, "value_bytes")), 40000);
+        cf_event_clear(&ev);
+    }
+    cf_outbox_truncate(&out, 0);
+    free(out.msgs);
+    free(payload);
     c->max_output = was;
+    c->max_output_learnt = learnt;
 }
 
 int main(void)
@@ -775,7 +810,7 @@ int main(void)
     test_offsets(&c);
     test_offsets_fenced(&c, dsn);
     test_offsets_wait(dsn);
-    test_refused_output(&c);
+    test_refused_output(&c, rkt);
 
     rd_kafka_topic_partition_list_destroy(c.stored);
     rd_kafka_topic_destroy(rkt);
