@@ -331,13 +331,13 @@ static int run_batch(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n
     if (!err)
         err = cf_consumer_store_offsets(c, nexts, errbuf, errbuf_size);
     if (!err) {
-        size_t refused = 0;
+        struct cf_outbox_refused refused = {0};
         err = cf_outbox_produce(c->producer, out, &refused, errbuf, errbuf_size);
         /* no report in time, or "possibly written": Kafka's trouble, not
          * the messages' (a batch that finds Kafka away is no failure) */
         if (err == CF_ETIMEOUT)
             err = CF_EUNAVAIL;
-        err = cf_consumer_refused_output(c, err, refused, errbuf, errbuf_size);
+        err = cf_consumer_refused_output(c, err, refused.bytes, refused.topic, errbuf, errbuf_size);
     }
     tm[2] = cf_time_mono_ms();
     if (!err)
@@ -559,6 +559,9 @@ static void consumer_free(struct cf_consumer *c)
         cf_metrics_add("clinicflow_consumer_lag", labels, (double)-c->published_lag[i]);
     }
     free(c->published_lag);
+    for (size_t i = 0; i < c->nlimits; i++)
+        free(c->limits[i].topic);
+    free(c->limits);
     if (c->rk)
         rd_kafka_destroy(c->rk);
     PQfinish(c->conn);

@@ -18,6 +18,7 @@
 #include "common/outbox.h"
 #include "common/pg.h"
 #include "common/time.h"
+#include "common/xmalloc.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
 
@@ -31,9 +32,10 @@ static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka
      * would be refused on every try and stop the partition: it keeps a cut
      * of the value instead. Under a bound learnt from a refusal, to half
      * of it (refused again, the bound halves again), not a byte under. */
-    char *value = cf_consumer_dlq_value_within(
-        c->group_id, topic, rkm, orig, reason_code, reason, cf_time_now_ms(),
-        c->max_output_learnt ? c->max_output / 2 : c->max_output);
+    int learnt = 0;
+    const size_t limit = cf_consumer_output_limit(c, CF_TOPIC_DLQ, &learnt);
+    char *value = cf_consumer_dlq_value_within(c->group_id, topic, rkm, orig, reason_code, reason,
+                                               cf_time_now_ms(), learnt ? limit / 2 : limit);
     cf_warn("consumer %s: %s [%" PRId32 "] at offset %" PRId64 " sent to the dlq (%s): %s",
             c->group_id, topic, rkm->partition, rkm->offset, reason_code,
             reason && *reason ? reason : "-");
@@ -43,32 +45,57 @@ static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka
     cf_outbox_push(out, CF_TOPIC_DLQ, rkm->key, keylen, value, strlen(value));
 }
 
-/* The first of out's messages from index from on whose key and value are
- * over what the producer takes (c->max_output), or NULL. Such an output
- * would be refused every time the batch is tried again: the careful way
- * sends the message that made it to the DLQ instead (output_too_large). */
-static const struct cf_outbox_msg *too_big(const struct cf_consumer *c, const struct cf_outbox *out,
-                                           size_t from)
+size_t cf_consumer_output_limit(const struct cf_consumer *c, const char *topic, int *learnt)
 {
-    for (size_t i = from; c->max_output && i < out->n; i++)
-        if (out->msgs[i].keylen + out->msgs[i].valuelen > c->max_output)
+    if (learnt)
+        *learnt = 0;
+    for (size_t i = 0; topic && i < c->nlimits; i++) {
+        if (strcmp(c->limits[i].topic, topic) == 0) {
+            if (learnt)
+                *learnt = 1;
+            return c->limits[i].max;
+        }
+    }
+    return c->max_output;
+}
+
+/* The first of out's messages from index from on whose key and value are
+ * over what its topic takes (cf_consumer_output_limit), or NULL; *limit
+ * gets that limit. Such an output would be refused every time the batch
+ * is tried again: the careful way sends the message that made it to the
+ * DLQ instead (output_too_large). */
+static const struct cf_outbox_msg *too_big(const struct cf_consumer *c, const struct cf_outbox *out,
+                                           size_t from, size_t *limit)
+{
+    for (size_t i = from; i < out->n; i++) {
+        *limit = cf_consumer_output_limit(c, out->msgs[i].topic, NULL);
+        if (*limit && out->msgs[i].keylen + out->msgs[i].valuelen > *limit)
             return &out->msgs[i];
+    }
     return NULL;
 }
 
-int cf_consumer_refused_output(struct cf_consumer *c, int err, size_t refused, char *errbuf,
-                               size_t errbuf_size)
+int cf_consumer_refused_output(struct cf_consumer *c, int err, size_t refused, const char *topic,
+                               char *errbuf, size_t errbuf_size)
 {
-    if (err != CF_ETOOBIG || refused < 2)
+    if (err != CF_ETOOBIG || refused < 2 || !topic)
         return err;
-    if (c->max_output == 0 || refused - 1 < c->max_output) {
-        cf_warn("consumer %s: Kafka refused an output of %zu bytes (under the producer's limit):"
-                " outputs of %zu bytes or more now send their input to the dlq",
-                c->group_id, refused, refused);
-        c->max_output = refused - 1;
-        c->max_output_learnt = 1;
+    const size_t limit = cf_consumer_output_limit(c, topic, NULL);
+    if (limit == 0 || refused - 1 < limit) {
+        cf_warn("consumer %s: Kafka refused an output of %zu bytes to %s (under the producer's"
+                " limit): outputs to it of %zu bytes or more now send their input to the dlq",
+                c->group_id, refused, topic, refused);
+        size_t i = 0;
+        while (i < c->nlimits && strcmp(c->limits[i].topic, topic) != 0)
+            i++;
+        if (i == c->nlimits) {
+            c->limits = cf_xrealloc(c->limits, (c->nlimits + 1) * sizeof(*c->limits));
+            c->limits[c->nlimits++].topic = cf_xstrdup(topic);
+        }
+        c->limits[i].max = refused - 1;
     }
-    snprintf(errbuf, errbuf_size, "Kafka refused an output of %zu bytes as too big", refused);
+    snprintf(errbuf, errbuf_size, "Kafka refused an output of %zu bytes to %s as too big", refused,
+             topic);
     return CF_CONSUMER_BATCH_REJECTED;
 }
 
@@ -157,10 +184,11 @@ int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **bat
         cf_log_set_request_id(NULL);
         err = apply_answer(rc, reason, errbuf, errbuf_size);
     }
-    const struct cf_outbox_msg *big = err ? NULL : too_big(c, out, 0);
+    size_t limit = 0;
+    const struct cf_outbox_msg *big = err ? NULL : too_big(c, out, 0, &limit);
     if (big) {
         snprintf(errbuf, errbuf_size, "an output to %s of %zu bytes is over the producer's %zu",
-                 big->topic, big->keylen + big->valuelen, c->max_output);
+                 big->topic, big->keylen + big->valuelen, limit);
         err = CF_CONSUMER_BATCH_REJECTED;
     }
     for (size_t i = 0; i < n; i++)
@@ -214,11 +242,12 @@ int cf_consumer_apply_one(struct cf_consumer *c, const rd_kafka_message_t *rkm,
     /* without apply, apply_batch takes the message alone */
     int rc = c->apply ? c->apply(c->ctx, c->conn, evp, rkm, out, reason, sizeof(reason))
                       : c->apply_batch(c->ctx, c->conn, &evp, &rkm, 1, out, reason, sizeof(reason));
-    const struct cf_outbox_msg *big = rc == 0 ? too_big(c, out, outbox_mark) : NULL;
+    size_t limit = 0;
+    const struct cf_outbox_msg *big = rc == 0 ? too_big(c, out, outbox_mark, &limit) : NULL;
     if (big) {
         snprintf(reason, sizeof(reason),
                  "an output to %s of %zu bytes is over the producer's %zu (message.max.bytes)",
-                 big->topic, big->keylen + big->valuelen, c->max_output);
+                 big->topic, big->keylen + big->valuelen, limit);
         cf_outbox_truncate(out, outbox_mark);
         err = undo(c, errbuf, errbuf_size);
         if (!err)

@@ -43,9 +43,14 @@ struct cf_consumer {
     /* the largest output key plus value the producer takes
      * (cf_kafka_producer_max_message); 0: not checked */
     size_t max_output;
-    /* Kafka refused an output under the producer's limit: max_output is
-     * the broker's, learnt (cf_consumer_refused_output); runner thread only */
-    int max_output_learnt;
+    /* Under it, each topic whose output Kafka refused: the size under
+     * which its outputs go (cf_consumer_refused_output; a topic's
+     * max.message.bytes is its own). Runner thread only. */
+    struct cf_consumer_limit {
+        char *topic;
+        size_t max;
+    } * limits;
+    size_t nlimits;
     pthread_t thread;
     atomic_int stop;
     atomic_llong lag;
@@ -160,17 +165,23 @@ void cf_consumer_stored_note(struct cf_consumer *c, const rd_kafka_topic_partiti
 int cf_consumer_apply_optimistic(struct cf_consumer *c, rd_kafka_message_t **batch, size_t n,
                                  struct cf_outbox *out, char *errbuf, size_t errbuf_size);
 
-/* A batch's produce answer err, when the broker refused an output as too
- * big even sent alone (refused: its size, cf_outbox_produce's; 0: none):
- * the broker takes less than the producer (its message.max.bytes, or the
- * topic's max.message.bytes, set lower), and the batch would be refused on
- * every try. c->max_output is lowered under that size and the batch
- * rejected (CF_CONSUMER_BATCH_REJECTED, reason in errbuf): the careful way
- * then sends the message that made the output to the DLQ
- * (output_too_large), as one over the producer's own limit. Any other
- * answer is returned as it is. Runner thread only. */
-int cf_consumer_refused_output(struct cf_consumer *c, int err, size_t refused, char *errbuf,
-                               size_t errbuf_size);
+/* A batch's produce answer err, when the broker refused an output to
+ * topic as too big even sent alone (refused: its size, cf_outbox_produce's;
+ * 0: none): the broker takes less than the producer (its
+ * message.max.bytes, or the topic's max.message.bytes, set lower), and the
+ * batch would be refused on every try. The topic's limit is lowered under
+ * that size (other topics keep theirs) and the batch rejected
+ * (CF_CONSUMER_BATCH_REJECTED, reason in errbuf): the careful way then
+ * sends the message that made the output to the DLQ (output_too_large),
+ * as one over the producer's own limit. Any other answer is returned as it
+ * is. Runner thread only. */
+int cf_consumer_refused_output(struct cf_consumer *c, int err, size_t refused, const char *topic,
+                               char *errbuf, size_t errbuf_size);
+
+/* The largest output key plus value c sends to topic: the producer's, or
+ * what a refusal taught for that topic (0: not checked). *learnt, when not
+ * NULL, is set when the limit is a refusal's. */
+size_t cf_consumer_output_limit(const struct cf_consumer *c, const char *topic, int *learnt);
 
 /* Applies one message under a savepoint in c's open transaction (the
  * careful way); a rejected one is undone, not recorded as applied, and

@@ -119,11 +119,11 @@ static int ask_alone(struct cf_producer *producer, struct cf_kmsg *msgs, int n, 
     return first;
 }
 
-int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, size_t *refused,
-                      char *errbuf, size_t errbuf_size)
+int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out,
+                      struct cf_outbox_refused *refused, char *errbuf, size_t errbuf_size)
 {
     if (refused)
-        *refused = 0;
+        *refused = (struct cf_outbox_refused){0};
     if (out->n == 0)
         return 0;
     struct cf_kmsg *msgs = cf_xcalloc(out->n, sizeof(*msgs));
@@ -139,8 +139,10 @@ int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out,
         err = ask_alone(producer, msgs, (int)out->n, err, errbuf, errbuf_size);
     for (size_t i = 0; refused && i < out->n; i++)
         if (msgs[i].err == CF_ETOOBIG &&
-            (*refused == 0 || msgs[i].keylen + msgs[i].valuelen < *refused))
-            *refused = msgs[i].keylen + msgs[i].valuelen;
+            (refused->bytes == 0 || msgs[i].keylen + msgs[i].valuelen < refused->bytes)) {
+            refused->bytes = msgs[i].keylen + msgs[i].valuelen;
+            refused->topic = out->msgs[i].topic;
+        }
     free(msgs);
     return err;
 }

@@ -704,35 +704,48 @@ static void test_offsets_wait(const char *dsn)
 }
 
 /* Kafka refusing an output as too big that the producer took (the
- * broker's limit set lower): the batch is rejected, to go the careful way,
- * and the consumer's limit drops under that size, so that output's message
- * goes to the DLQ there (output_too_large) instead of the batch being
- * refused for ever; a larger refusal later never raises it again. Other
- * answers pass. */
+ * broker's or the topic's limit set lower): the batch is rejected, to go
+ * the careful way, and that topic's limit drops under that size, so that
+ * output's message goes to the DLQ there (output_too_large) instead of
+ * the batch being refused for ever; a larger refusal later never raises
+ * it again, and other topics keep the producer's limit. Other answers
+ * pass. */
 static void test_refused_output(struct cf_consumer *c, rd_kafka_topic_t *rkt)
 {
     char errbuf[256] = "";
     const size_t was = c->max_output;
-    const int learnt = c->max_output_learnt;
-    CHECK_INT(cf_consumer_refused_output(c, 0, 0, errbuf, sizeof(errbuf)), 0);
-    CHECK_INT(cf_consumer_refused_output(c, CF_EUNAVAIL, 0, errbuf, sizeof(errbuf)), CF_EUNAVAIL);
-    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 0, errbuf, sizeof(errbuf)), CF_ETOOBIG);
-    CHECK_INT((int)c->max_output, (int)was);
-    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 1000, errbuf, sizeof(errbuf)),
+    int learnt = 1;
+    CHECK_INT(cf_consumer_refused_output(c, 0, 0, NULL, errbuf, sizeof(errbuf)), 0);
+    CHECK_INT(cf_consumer_refused_output(c, CF_EUNAVAIL, 0, NULL, errbuf, sizeof(errbuf)),
+              CF_EUNAVAIL);
+    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 0, NULL, errbuf, sizeof(errbuf)),
+              CF_ETOOBIG);
+    CHECK_INT((int)cf_consumer_output_limit(c, "t.a", &learnt), (int)was);
+    CHECK(!learnt);
+    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 1000, "t.a", errbuf, sizeof(errbuf)),
               CF_CONSUMER_BATCH_REJECTED);
-    CHECK_INT((int)c->max_output, 999);
-    CHECK(strstr(errbuf, "1000 bytes") != NULL);
-    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 2000, errbuf, sizeof(errbuf)),
+    CHECK_INT((int)cf_consumer_output_limit(c, "t.a", &learnt), 999);
+    CHECK(learnt);
+    CHECK(strstr(errbuf, "1000 bytes to t.a") != NULL);
+    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 2000, "t.a", errbuf, sizeof(errbuf)),
               CF_CONSUMER_BATCH_REJECTED);
-    CHECK_INT((int)c->max_output, 999);
-    CHECK(c->max_output_learnt);
+    CHECK_INT((int)cf_consumer_output_limit(c, "t.a", NULL), 999);
+    /* another topic keeps the producer's limit */
+    CHECK_INT((int)cf_consumer_output_limit(c, "t.b", &learnt), (int)was);
+    CHECK(!learnt);
+    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 1500, "t.b", errbuf, sizeof(errbuf)),
+              CF_CONSUMER_BATCH_REJECTED);
+    CHECK_INT((int)cf_consumer_output_limit(c, "t.b", NULL), 1499);
+    CHECK_INT((int)cf_consumer_output_limit(c, "t.a", NULL), 999);
 
     /* What Kafka refused may be a DLQ entry itself (a large message
      * rejected, the DLQ topic's limit set low): the entry of the same
      * message, built again, keeps a cut of the value within half the
-     * bound learnt, so it goes, instead of being refused on every try
+     * limit learnt, so it goes, instead of being refused on every try
      * and stopping the partition. */
-    c->max_output = 20000; /* as if 20,001 bytes were refused */
+    CHECK_INT(cf_consumer_refused_output(c, CF_ETOOBIG, 20001, "clinicflow.dlq.v1", errbuf,
+                                         sizeof(errbuf)),
+              CF_CONSUMER_BATCH_REJECTED);
     char *payload = malloc(40001);
     memset(payload, 'x', 40000);
     payload[40000] = '\0';
@@ -758,8 +771,12 @@ static void test_refused_output(struct cf_consumer *c, rd_kafka_topic_t *rkt)
     cf_outbox_truncate(&out, 0);
     free(out.msgs);
     free(payload);
-    c->max_output = was;
-    c->max_output_learnt = learnt;
+    for (size_t i = 0; i < c->nlimits; i++)
+        free(c->limits[i].topic);
+    free(c->limits);
+    c->limits = NULL;
+    c->nlimits = 0;
+    CHECK_INT((int)c->max_output, (int)was);
 }
 
 int main(void)

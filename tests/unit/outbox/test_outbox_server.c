@@ -183,7 +183,8 @@ static void relay_refused(PGconn *conn, rd_kafka_mock_cluster_t *mc, struct cf_p
 
 /* A consumer's outputs (cf_outbox_produce): three in one batch that the
  * broker refuses as too big, sent again alone; the first refused alone
- * too is the one too big for good (its size told), the others are written.
+ * too is the one too big for good (its size and topic told), the others
+ * are written.
  * Nothing refused: no size told. */
 static void test_produce_refused(rd_kafka_mock_cluster_t *mc, struct cf_producer *p)
 {
@@ -197,16 +198,18 @@ static void test_produce_refused(rd_kafka_mock_cluster_t *mc, struct cf_producer
     int64_t lo[1], hi[1], before;
     CHECK_INT(cf_kafka_watermarks(p, RELAY_TOPIC, lo, hi, 1, 5000, errbuf, sizeof(errbuf)), 1);
     before = hi[0];
-    size_t refused = 99;
+    struct cf_outbox_refused refused = {99, "none"};
     rd_kafka_mock_push_request_errors(mc, PRODUCE_API, 2, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
                                       RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
     CHECK_INT(cf_outbox_produce(p, &out, &refused, errbuf, sizeof(errbuf)), CF_ETOOBIG);
-    CHECK_INT((int)refused, (int)(1 + strlen("{\"n\":0,\"big\":1}")));
+    CHECK_INT((int)refused.bytes, (int)(1 + strlen("{\"n\":0,\"big\":1}")));
+    CHECK_STR(refused.topic, RELAY_TOPIC);
     CHECK_INT(cf_kafka_watermarks(p, RELAY_TOPIC, lo, hi, 1, 5000, errbuf, sizeof(errbuf)), 1);
     CHECK_INT(hi[0] - before, 2);
     /* taken whole this time */
     CHECK_INT(cf_outbox_produce(p, &out, &refused, errbuf, sizeof(errbuf)), 0);
-    CHECK_INT((int)refused, 0);
+    CHECK_INT((int)refused.bytes, 0);
+    CHECK(refused.topic == NULL);
     cf_outbox_truncate(&out, 0);
     free(out.msgs);
 }

@@ -59,13 +59,21 @@ void cf_outbox_add_kept(struct cf_outbox *out, const char *topic, const char *ke
 struct cf_outbox *cf_outbox_new(void);
 void cf_outbox_free(struct cf_outbox *out);
 
+/* The smallest message the broker refused as too big even sent alone:
+ * its size (key and value; 0: none) and its topic (out's string, valid
+ * while out holds it). */
+struct cf_outbox_refused {
+    size_t bytes;
+    const char *topic;
+};
+
 /* Produces every queued message and waits for each acknowledgement. A
  * message the broker refuses as too big is sent again alone (its limit is
  * a record batch's: small messages are refused with a big one); *refused,
- * when not NULL, gets the size (key and value) of the smallest message
- * refused alone too, 0 when none: sending that one again cannot help. */
-int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out, size_t *refused,
-                      char *errbuf, size_t errbuf_size);
+ * when not NULL, gets the smallest message refused alone too (bytes 0
+ * when none): sending that one again cannot help. */
+int cf_outbox_produce(struct cf_producer *producer, const struct cf_outbox *out,
+                      struct cf_outbox_refused *refused, char *errbuf, size_t errbuf_size);
 
 /*
  * A transactional outbox, for work that decides on its own (a sweeper)
