@@ -247,17 +247,34 @@ static void set_from(json_t *j_fact, const char *from)
     if (lt && gt) {
         addr = lt + 1;
         addr_end = gt;
-        /* the display name before '<', without quotes and spaces */
+        /* the display name before '<', its words and quoted strings as
+         * they read: without the quotes, a quoted pair (\" or \\) as its
+         * character, the spaces around trimmed */
         const char *n = from, *n_end = lt;
-        while (n < n_end && (*n == ' ' || *n == '"'))
+        while (n < n_end && *n == ' ')
             n++;
-        while (n_end > n && (n_end[-1] == ' ' || n_end[-1] == '"'))
+        while (n_end > n && n_end[-1] == ' ')
             n_end--;
-        if (n_end > n) {
-            json_t *j_name = json_stringn(n, (size_t)(n_end - n));
-            if (j_name)
-                json_object_set_new(j_fact, "name", j_name);
+        char *name = cf_xmalloc((size_t)(n_end - n) + 1), *o = name;
+        int quoted = 0;
+        for (const char *c = n; c < n_end; c++) {
+            if (*c == '"')
+                quoted = !quoted;
+            else if (quoted && *c == '\\' && c + 1 < n_end)
+                *o++ = *++c;
+            else
+                *o++ = *c;
         }
+        while (o > name && o[-1] == ' ')
+            o--;
+        *o = '\0';
+        const char *start = name;
+        while (*start == ' ')
+            start++;
+        json_t *j_name = *start ? json_string(start) : NULL;
+        if (j_name)
+            json_object_set_new(j_fact, "name", j_name);
+        free(name);
     }
     while (addr < addr_end && *addr == ' ')
         addr++;
@@ -301,8 +318,8 @@ static json_t *mail_header(const json_t *j_fields, const char *name)
 /* The first address of an address list header (RFC 5322): up to the
  * first comma outside a quoted string, <> and a (comment), with the
  * comments left out ("c@x (Ivan, S.)" is c@x) and a quoted string's
- * backslash escapes kept as they are (set_from reads only the address
- * and the name around it). A new string. */
+ * backslash escapes kept as they are (set_from reads the name and the
+ * address, and unescapes the name). A new string. */
 static char *first_address(const char *list)
 {
     char *out = cf_xmalloc(strlen(list) + 1), *o = out;

@@ -78,6 +78,13 @@ static void test_from(void)
         const char *body, *name, *email;
     } rows[] = {
         {"from=%22Roe%2C+Jane%22+%3Cjane%40example.com%3E", "Roe, Jane", "jane@example.com"},
+        /* a quoted string's quoted pairs read as their characters; words
+         * and quoted strings of one name as they read */
+        {"from=%22John+%5C%22Johnny%5C%22+Doe%22+%3Cjohn%40example.com%3E", "John \"Johnny\" Doe",
+         "john@example.com"},
+        {"from=%22C%3A%5C%5Cdir%22+%3Cc%40example.com%3E", "C:\\dir", "c@example.com"},
+        {"from=Jane+%22J.%22+Roe+%3Cjane%40example.com%3E", "Jane J. Roe", "jane@example.com"},
+        {"from=%22+%22+%3Cjane%40example.com%3E", NULL, "jane@example.com"},
         {"from=jane%40example.com", NULL, "jane@example.com"},
         {"from=%3Cjane%40example.com%3E", NULL, "jane@example.com"},
         {"from=Jane&sender=bounce%40example.com", NULL, "bounce@example.com"},
