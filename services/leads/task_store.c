@@ -227,6 +227,22 @@ int leads_calls_under_way_stale(PGconn *conn, char *errbuf, size_t errbuf_size)
     " AND w.contact_key = c.contact_key WHERE c.lead_id = d.lead_id"                               \
     " AND w.answered_at >= d.opened_at AND w.answered_at <= d.due_at)"
 
+/* A respond task d closed past its due time (by $1) whose breach a call
+ * under way held (tasks.c), that call over now, not breached yet nor
+ * decided unbreached. */
+#define HELD_BREACH                                                                                \
+    " d.kind = 'respond' AND d.status = 'closed' AND d.breached_at IS NULL"                        \
+    " AND d.breach_waived_at IS NULL AND d.closed_at > d.due_at AND d.due_at <= $1::timestamptz"   \
+    " AND (d.erased_at IS NULL OR d.erased_at > d.due_at)" UNANSWERED_IN_TIME
+
+/* A person answered a call with task d's lead's contact in time
+ * (answered_calls.h keeps it for a day). */
+#define CALL_ANSWERED_IN_TIME                                                                      \
+    " EXISTS (SELECT 1 FROM leads.answered_calls a"                                                \
+    " JOIN leads.lead_contacts c ON c.network_id = a.network_id"                                   \
+    " AND c.contact_key = a.contact_key WHERE c.lead_id = d.lead_id"                               \
+    " AND a.answered_at >= d.opened_at AND a.answered_at <= d.due_at)"
+
 int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,
                               size_t errbuf_size)
 {
@@ -236,41 +252,48 @@ int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **
     snprintf(slimit, sizeof(slimit), "%d", limit);
     const char *params[] = {now, slimit};
 
+    /* A held task whose call a person answered in time is never breached:
+     * decided on the task now, while the answered call that says so is
+     * kept (a day; once it is gone the task would read as held by a
+     * voicemail, and be breached a day late). */
+    *out = json_array();
+    int rc = cf_pg_exec(conn,
+                        "UPDATE leads.tasks t SET breach_waived_at = now(), updated_at = now()"
+                        " FROM (SELECT d.task_id FROM leads.tasks d WHERE" HELD_BREACH
+                        " AND" CALL_ANSWERED_IN_TIME
+                        " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED) AS w"
+                        " WHERE t.task_id = w.task_id",
+                        2, params, NULL, errbuf, errbuf_size);
+    if (rc != 0)
+        return rc;
     /* one statement: the rows are locked (those another sweeper or the
      * fold holds are skipped) and marked in the caller's transaction,
      * which also stages their events */
-    *out = json_array();
-    int rc = cf_pg_exec(conn,
-                        "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
-                        " AND d.status = 'open' AND d.breached_at IS NULL"
-                        " AND d.due_at <= $1::timestamptz"
-                        /* its person erased before the due time: nobody could
-                         * answer it since (given up: leads_tasks_take_expiring) */
-                        " AND (d.erased_at IS NULL OR d.erased_at > d.due_at)" UNANSWERED_IN_TIME
-                        " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED),"
-                        /* closed past the due time while a call answered in
-                         * time was under way (tasks.c holds the breach then):
-                         * breached once that call is over and was nobody's
-                         * response (a voicemail), or forgotten as stale; not
-                         * when a person answered a call with the lead's contact
-                         * in time (answered_calls.h keeps it), though the lead
-                         * took a later response first (a staff reply in the
-                         * chat while the call was on) */
-                        " held AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
-                        " AND d.status = 'closed' AND d.breached_at IS NULL"
-                        " AND d.closed_at > d.due_at AND d.due_at <= $1::timestamptz"
-                        " AND (d.erased_at IS NULL OR d.erased_at > d.due_at)" UNANSWERED_IN_TIME
-                        " AND NOT EXISTS (SELECT 1 FROM leads.answered_calls a"
-                        " JOIN leads.lead_contacts c ON c.network_id = a.network_id"
-                        " AND c.contact_key = a.contact_key WHERE c.lead_id = d.lead_id"
-                        " AND a.answered_at >= d.opened_at AND a.answered_at <= d.due_at)"
-                        " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
-                        " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
-                        " FROM (SELECT task_id FROM due UNION ALL SELECT task_id FROM held) AS b"
-                        " WHERE t.task_id = b.task_id"
-                        " RETURNING t.doc::text, t.channel, t.provider, t.network_id,"
-                        " " LEAD_KEY_NOW,
-                        2, params, &res, errbuf, errbuf_size);
+    rc = cf_pg_exec(conn,
+                    "WITH due AS (SELECT d.task_id FROM leads.tasks d WHERE d.kind = 'respond'"
+                    " AND d.status = 'open' AND d.breached_at IS NULL"
+                    " AND d.due_at <= $1::timestamptz"
+                    /* its person erased before the due time: nobody could
+                     * answer it since (given up: leads_tasks_take_expiring) */
+                    " AND (d.erased_at IS NULL OR d.erased_at > d.due_at)" UNANSWERED_IN_TIME
+                    " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED),"
+                    /* closed past the due time while a call answered in
+                     * time was under way (tasks.c holds the breach then):
+                     * breached once that call is over and was nobody's
+                     * response (a voicemail), or forgotten as stale; not
+                     * when a person answered a call with the lead's contact
+                     * in time (answered_calls.h keeps it), though the lead
+                     * took a later response first (a staff reply in the
+                     * chat while the call was on) */
+                    " held AS (SELECT d.task_id FROM leads.tasks d WHERE" HELD_BREACH
+                    " AND NOT" CALL_ANSWERED_IN_TIME
+                    " ORDER BY d.due_at LIMIT $2::int FOR UPDATE OF d SKIP LOCKED)"
+                    " UPDATE leads.tasks t SET breached_at = now(), updated_at = now()"
+                    " FROM (SELECT task_id FROM due UNION ALL SELECT task_id FROM held) AS b"
+                    " WHERE t.task_id = b.task_id"
+                    " RETURNING t.doc::text, t.channel, t.provider, t.network_id,"
+                    " " LEAD_KEY_NOW,
+                    2, params, &res, errbuf, errbuf_size);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         json_t *j_row = breach_row(res, i, NULL);
         if (j_row)

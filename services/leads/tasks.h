@@ -75,9 +75,11 @@ int leads_calls_under_way_stale(PGconn *conn, char *errbuf, size_t errbuf_size);
 /* The sweeper's: up to limit respond tasks open past their due time at
  * now_ms (the wall clock, or how far the fold has come if less), and up to
  * limit closed past it whose breach the fold held for a call under way,
- * not yet breached, nor held by a call under way answered in time, locked, skipping those another
- * transaction holds, into *out: an array (new ref) of {"network_id", "row"} (the breach row as
- * leads_tasks_load_open's); and their breach recorded. */
+ * that call over and not answered by a person, locked, skipping those
+ * another transaction holds, into *out: an array (new ref) of
+ * {"network_id", "row"} (the breach row as leads_tasks_load_open's); and
+ * their breach recorded. Held tasks whose call a person answered in time
+ * are marked never to be breached (breach_waived_at) first. */
 int leads_tasks_take_breached(PGconn *conn, int64_t now_ms, int limit, json_t **out, char *errbuf,
                               size_t errbuf_size);
 
