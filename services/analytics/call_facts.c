@@ -164,7 +164,7 @@ json_t *an_task_row(const json_t *data, const char *network_id, const char *tz, 
     set_time(row, data, "due_at");
     set_time(row, data, "closed_at");
     static const char *const ids[] = {"source_call_id", "closing_call_id", "lead_id",
-                                      "appointment_id", "contact_key"};
+                                      "appointment_id", "contact_key",     "patient_id"};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
         json_object_set_new(row, ids[i],
                             *str(data, ids[i]) ? json_string(str(data, ids[i])) : json_null());

@@ -139,7 +139,7 @@ int an_tasks_follow_calls(PGconn *conn, const json_t *rows, char *errbuf, size_t
 #define TASK_COLS                                                                                  \
     "task_id, network_id, kind, status, clinic_id, hour, opened_at, due_at, closed_at,"            \
     " on_time, seconds_to_callback, seconds_to_response, missed_calls, withdrawn,"                 \
-    " source_call_id, closing_call_id, lead_id, appointment_id, contact_key"
+    " source_call_id, closing_call_id, lead_id, appointment_id, contact_key, patient_id"
 
 int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
@@ -154,7 +154,7 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " due_at timestamptz, closed_at timestamptz, on_time boolean,"
         " seconds_to_callback integer, seconds_to_response integer, missed_calls integer,"
         " withdrawn boolean, source_call_id uuid, closing_call_id uuid, lead_id uuid,"
-        " appointment_id uuid, contact_key text)) r"
+        " appointment_id uuid, contact_key text, patient_id uuid)) r"
         /* its first missed call's dimensions, once that call is stored */
         " LEFT JOIN analytics.calls c ON c.call_id = r.source_call_id"
         " AND c.network_id = r.network_id ORDER BY r.task_id"
@@ -166,7 +166,8 @@ int an_tasks_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_
         " missed_calls = excluded.missed_calls, withdrawn = excluded.withdrawn,"
         " source_call_id = excluded.source_call_id, closing_call_id = excluded.closing_call_id,"
         " lead_id = excluded.lead_id, appointment_id = excluded.appointment_id,"
-        " contact_key = excluded.contact_key, call_source = excluded.call_source,"
+        " contact_key = excluded.contact_key, patient_id = excluded.patient_id,"
+        " call_source = excluded.call_source,"
         " call_medium = excluded.call_medium, call_campaign = excluded.call_campaign,"
         " call_operator = excluded.call_operator,"
         " call_patient_class = excluded.call_patient_class,"

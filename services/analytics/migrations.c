@@ -209,6 +209,17 @@ static const char call_facts_sql[] = "ALTER TABLE calls ADD COLUMN facts int;";
 static const char members_by_patient_sql[] =
     "CREATE INDEX campaign_members_patient ON campaign_members (patient_id, at);";
 
+/* A patient's tombstone erases their reminder tasks by the task's own
+ * patient (task.json's patient_id), not only through a visit's current
+ * patient (a recall task has no visit; a visit may be given to another
+ * patient since); and is kept when no patient row is there yet (the
+ * patient's upsert compacted away, or not read yet), so that what comes
+ * after it is erased too: a row with no network, erased. */
+static const char erased_patients_sql[] =
+    "ALTER TABLE tasks ADD COLUMN patient_id uuid;"
+    "CREATE INDEX tasks_patient ON tasks (patient_id) WHERE patient_id IS NOT NULL;"
+    "ALTER TABLE patients ALTER COLUMN network_id DROP NOT NULL;";
+
 const struct cf_migration cf_analytics_migrations[] = {
     {1, "consumer bookkeeping", CF_CONSUMER_TABLES_SQL},
     {2, "calls, tasks and the calls' hourly rollup", calls_sql},
@@ -224,6 +235,7 @@ const struct cf_migration cf_analytics_migrations[] = {
     {12, "the due time of a lead's breach", lead_due_sql},
     {13, "the facts a call's state was folded from", call_facts_sql},
     {14, "campaign members by patient", members_by_patient_sql},
+    {15, "tasks by patient, and tombstones before their patient", erased_patients_sql},
 };
 
 const size_t cf_analytics_migrations_n =

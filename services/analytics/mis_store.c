@@ -80,7 +80,8 @@ int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errb
         " SELECT patient_id, network_id, version, first_visit_at FROM jsonb_to_recordset($1::jsonb)"
         " AS r(patient_id uuid, network_id text, version bigint, first_visit_at timestamptz)"
         " ORDER BY patient_id ON CONFLICT (patient_id) DO UPDATE SET version = excluded.version,"
-        " first_visit_at = excluded.first_visit_at, erased = false"
+        " network_id = excluded.network_id, first_visit_at = excluded.first_visit_at,"
+        " erased = false"
         " WHERE excluded.version > p.version RETURNING p.patient_id::text",
         rows, &res, errbuf, errbuf_size);
     if (rc != 0)
@@ -126,22 +127,27 @@ int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errb
     int rc = drop_keys(conn, ids, errbuf, errbuf_size);
     /* The first visit stays: a time, no more personal than the visits'
      * own, and what tells a repeat visit from a new patient's, so the
-     * counts stay as they were. */
+     * counts stay as they were. A patient not stored (yet) is kept as
+     * erased, with no network and version -1 (any upsert of theirs is
+     * newer: the patient created again), so that their visits and tasks
+     * read after this are erased too (an_tasks_forget_erased). */
     if (rc == 0)
         rc = cf_pg_exec_json(conn,
-                             "UPDATE analytics.patients SET erased = true"
-                             " WHERE patient_id IN (SELECT jsonb_array_elements_text($1::jsonb)"
-                             "::uuid)",
+                             "INSERT INTO analytics.patients AS p (patient_id, version, erased)"
+                             " SELECT DISTINCT id::uuid, -1, true"
+                             " FROM jsonb_array_elements_text($1::jsonb) AS id ORDER BY 1"
+                             " ON CONFLICT (patient_id) DO UPDATE SET erased = true",
                              ids, NULL, errbuf, errbuf_size);
-    /* a reminder's task names the visit's patient by their contact key:
-     * the link the dropped keys were */
+    /* a reminder's task names the patient by their contact key: the link
+     * the dropped keys were; the task's own patient, or its visit's */
     if (rc == 0)
         rc = cf_pg_exec_json(conn,
-                             "UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
-                             " FROM analytics.appointments a"
-                             " WHERE t.appointment_id = a.appointment_id"
-                             " AND t.contact_key IS NOT NULL AND a.patient_id IN"
-                             " (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
+                             "WITH e AS (SELECT jsonb_array_elements_text($1::jsonb)::uuid AS id)"
+                             " UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
+                             " WHERE t.contact_key IS NOT NULL"
+                             " AND (t.patient_id IN (SELECT id FROM e) OR t.appointment_id IN"
+                             " (SELECT a.appointment_id FROM analytics.appointments a"
+                             " WHERE a.patient_id IN (SELECT id FROM e)))",
                              ids, NULL, errbuf, errbuf_size);
     return rc;
 }
@@ -153,15 +159,23 @@ int an_tasks_forget_erased(PGconn *conn, const json_t *rows, char *errbuf, size_
 #define FORGET_APPOINTMENTS                                                                        \
     " a.appointment_id IN (SELECT (e ->> 'appointment_id')::uuid FROM"                             \
     " jsonb_array_elements($1::jsonb) e WHERE e ? 'appointment_id')"
-    /* The visits' patients held first: an erasure that commits while this
-     * batch saved the tasks would not see them (not committed yet), and
-     * this UPDATE would not see its mark. Held, the one that comes second
-     * waits for the other, and its next statement sees what it did. */
-    int rc = cf_pg_exec_json(conn,
-                             "SELECT 1 FROM analytics.appointments a JOIN analytics.patients p"
-                             " ON p.patient_id = a.patient_id WHERE" FORGET_APPOINTMENTS
-                             " ORDER BY p.patient_id FOR SHARE OF p",
-                             rows, NULL, errbuf, errbuf_size);
+#define FORGET_TASKS                                                                               \
+    " t.task_id IN (SELECT (e ->> 'task_id')::uuid FROM jsonb_array_elements($1::jsonb) e"         \
+    " WHERE e ? 'task_id')"
+    /* The patients held first (the visits', and the tasks' own): an
+     * erasure that commits while this batch saved the rows would not see
+     * them (not committed yet), and these UPDATEs would not see its mark.
+     * Held, the one that comes second waits for the other, and its next
+     * statement sees what it did. */
+    int rc = cf_pg_exec_json(
+        conn,
+        "SELECT 1 FROM analytics.patients p WHERE p.patient_id IN"
+        " (SELECT a.patient_id FROM analytics.appointments a WHERE" FORGET_APPOINTMENTS
+        " UNION SELECT (e ->> 'patient_id')::uuid"
+        " FROM jsonb_array_elements($1::jsonb) e WHERE e ? 'task_id'"
+        " AND e ->> 'patient_id' IS NOT NULL)"
+        " ORDER BY p.patient_id FOR SHARE OF p",
+        rows, NULL, errbuf, errbuf_size);
     if (rc == 0)
         rc = cf_pg_exec_json(conn,
                              "UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
@@ -170,6 +184,13 @@ int an_tasks_forget_erased(PGconn *conn, const json_t *rows, char *errbuf, size_
                              " WHERE p.erased AND t.appointment_id = a.appointment_id"
                              " AND t.contact_key IS NOT NULL AND" FORGET_APPOINTMENTS,
                              rows, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = cf_pg_exec_json(conn,
+                             "UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
+                             " FROM analytics.patients p WHERE p.patient_id = t.patient_id"
+                             " AND p.erased AND t.contact_key IS NOT NULL AND" FORGET_TASKS,
+                             rows, NULL, errbuf, errbuf_size);
+#undef FORGET_TASKS
 #undef FORGET_APPOINTMENTS
     return rc;
 }

@@ -20,15 +20,18 @@ int an_appointments_save(PGconn *conn, const json_t *rows, char *errbuf, size_t 
 int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 /* Erases the patients (an array of ids, from tombstones): their contact
- * keys are dropped (and the key their visits' reminder tasks hold) and the
- * row is marked erased, so an older version cannot bring them back; their
- * appointments keep only ids and counts, and their first visit stays, so
- * the counts that rest on it do not move. */
+ * keys are dropped (and the key their reminder tasks hold: the task's own
+ * patient's, or its visit's) and the row is marked erased, so an older
+ * version cannot bring them back (a patient not stored yet gets an erased
+ * row of its own, version -1); their appointments keep only ids and
+ * counts, and their first visit stays, so the counts that rest on it do
+ * not move. */
 int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
 
 /* The contact key dropped from the reminder tasks of rows' appointments
- * (rows: objects with "appointment_id"; others are passed over) whose
- * patient is erased: a task or an appointment read after the patient's
+ * (rows: objects with "appointment_id"), and from rows' tasks (objects
+ * with "task_id" and "patient_id"), whose patient is erased: a task or an
+ * appointment read after the patient's
  * tombstone (the calls group, which saves tasks, reads apart from this
  * one; an appointment comes on a topic of its own) would link the erased
  * person to their phone again. */

@@ -28,6 +28,9 @@ reports"):
   history, comes again and is erased: the visit stays a repeat visit
   (the erasure dropped the MIS's first visit, and S became a new
   patient), and S's reminder task no longer names S's contact key.
+- A tombstone before its patient. W's recall task (no visit) loses W's
+  contact key at W's erasure; W's upsert never reached analytics, and
+  W's visit and its task read after the tombstone name no key either.
 - A campaign member given another patient. The MIS gives a missed visit
   to another patient: the reminders service draws the re-invite again and
   sends the job's member event for the new patient, an event of its own.
@@ -353,6 +356,50 @@ def test_an_upsert_and_its_tombstone_in_one_batch(stack):
                         " WHERE patient_id = '%s'" % patient_id("u")) == [["0"]]
 
 
+def test_a_tombstone_before_its_patient_and_a_task_with_no_visit(stack):
+    # W is asked back (a recall's task names W and W's contact key, no
+    # visit), then erased: the task no longer names the key (it did: the
+    # erasure found tasks only through a visit's patient). W's upsert
+    # never reached analytics (compacted away), and W's visit and its
+    # reminder task are read after the tombstone: the task names no key
+    # either (it kept it: an erasure with no patient row marked nothing).
+    stack.start_analytics()  # the test before's was stopped with it
+    phone = "+79164450006"
+    groups = {"clinicflow-analytics-calls": (CALLS, TASKS),
+              "clinicflow-analytics-mis": (APPTS, PATIENTS)}
+    key, pid = contact_key(phone), patient_id("w")
+
+    def task(name, **extra):
+        d = {"task_id": cf_uuid5("edges-w", name), "kind": "reminder", "status": "open",
+             "clinic_id": C, "patient_id": pid, "contact_key": key,
+             "opened_at": iso(t(2026, 11, 23, "12:00")), "due_at": iso(t(2026, 11, 24, "09:00"))}
+        d.update(extra)
+        ev = task_event("opened", d)
+        ev["source"] = "/clinicflow/reminders/outcomes"
+        return d["task_id"], ev
+
+    def task_key(task_id):
+        return cfstack.psql(stack.dsn, "SELECT coalesce(contact_key, 'none') FROM analytics.tasks"
+                            " WHERE task_id = '%s'" % task_id)
+    recall_id, recall = task("recall", reason="recall")
+    produce_many(stack.broker.bootstrap, TASKS, [recall])
+    wait_groups_consumed(stack, groups)
+    assert task_key(recall_id) == [[key]]
+    cfstack.produce(stack.broker.bootstrap, PATIENTS, pid, None)
+    wait_groups_consumed(stack, groups)
+    assert task_key(recall_id) == [["none"]]
+    assert cfstack.psql(stack.dsn, "SELECT erased, network_id IS NULL FROM analytics.patients"
+                        " WHERE patient_id = '%s'" % pid) == [["t", "t"]]
+    produce_many(stack.broker.bootstrap, APPTS, [
+        visit("w-a", "w", C, t(2026, 11, 23, "09:00"), t(2026, 11, 25, "10:00"), "booked", 0)])
+    visit_task_id, visit_task = task(
+        "visit", reason="not_confirmed", appointment_id=cf_uuid5(NET, "mis", "appointment", "w-a"))
+    produce_many(stack.broker.bootstrap, TASKS, [visit_task])
+    wait_groups_consumed(stack, groups)
+    assert task_key(visit_task_id) == [["none"]]
+    assert task_key(recall_id) == [["none"]]
+
+
 if __name__ == "__main__":
     cfstack.run_on_stack(Stack, [test_the_first_touch_is_the_first_contacts_latest_state,
                                  test_a_last_touch_that_loses_its_source_is_taken_back,
@@ -363,4 +410,5 @@ if __name__ == "__main__":
                                  test_a_visit_counts_for_the_latest_membership_only,
                                  test_a_call_answered_by_a_late_key_reached_the_patient,
                                  test_an_erased_patient_keeps_the_counts,
+                                 test_a_tombstone_before_its_patient_and_a_task_with_no_visit,
                                  test_an_upsert_and_its_tombstone_in_one_batch])
