@@ -483,9 +483,9 @@ outcome:;
             .provider_ref = res.provider_ref[0] ? res.provider_ref : NULL,
             .duration_s = -1,
         };
-        int applied = 0;
-        rc = reminders_outcome_apply(conn, snap, NULL, &o, cf_time_now_ms(), out, &applied, errbuf,
-                                     errbuf_size);
+        int applied = 0, misfit = 0; /* none: its own outcomes fit (own_outcome) */
+        rc = reminders_outcome_apply(conn, snap, NULL, &o, cf_time_now_ms(), out, &applied, &misfit,
+                                     errbuf, errbuf_size);
     }
 out:
     free(text);

@@ -85,6 +85,8 @@ struct report {
     int survey;             /* set by apply(): the reply answered a survey */
     int ambiguous;          /* set by apply(): the reply could answer several sends */
     int copy;               /* set by apply(): the reply was taken before */
+    char misfit[160];       /* set by apply(): why the outcome is not one its send can
+                             * have (nothing applied), else empty */
 };
 
 /* Whether an SMS send s of job j (appointment a) still waits for the
@@ -282,9 +284,12 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
         rc = CF_ENOTFOUND;
     } else {
         r->o.occurrence = reply_id[0] ? reply_id : NULL;
-        rc = reminders_outcome_apply(conn, snap,
-                                     json_string_value(json_object_get(ch->doc, "clinic_id")),
-                                     &r->o, cf_time_now_ms(), out, applied, errbuf, errbuf_size);
+        int misfit = 0;
+        rc = reminders_outcome_apply(
+            conn, snap, json_string_value(json_object_get(ch->doc, "clinic_id")), &r->o,
+            cf_time_now_ms(), out, applied, &misfit, errbuf, errbuf_size);
+        if (rc == 0 && misfit)
+            snprintf(r->misfit, sizeof(r->misfit), "%s", errbuf);
     }
     /* what a copy is answered with: the same */
     if (rc == 0 && reply_id[0] && !r->copy && r->answer)
@@ -476,9 +481,11 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
             one.o.provider_ref = st[i].sms_id;
             one.ref = st[i].sms_id;
             rc = apply(ctx, snap, ch, &one, &applied, errbuf, sizeof(errbuf));
-            if (rc == CF_ENOTFOUND || rc == CF_ECONFLICT) {
-                count(format, rc == CF_ENOTFOUND ? "unknown_send" : "invalid");
+            if (rc == CF_ENOTFOUND) {
+                count(format, "unknown_send");
                 rc = 0;
+            } else if (rc == 0 && one.misfit[0]) {
+                count(format, "invalid");
             } else if (rc != 0) {
                 break;
             } else {
@@ -502,7 +509,7 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
     }
 
     rc = apply(ctx, snap, ch, &r, &applied, errbuf, sizeof(errbuf));
-    if (rc == CF_ENOTFOUND || rc == CF_ECONFLICT) {
+    if (rc == CF_ENOTFOUND || (rc == 0 && r.misfit[0])) {
         count(format, rc == CF_ENOTFOUND ? "unknown_send" : "invalid");
         if (strcmp(format, "twilio") == 0) /* nothing Twilio could fix by retrying */
             reply_text(resp, GW_TWIML_CONTENT_TYPE, thanks ? thanks : gw_twilio_reply_empty());
@@ -510,7 +517,7 @@ static int handle_hook(const struct _u_request *req, struct _u_response *resp, v
             cf_http_error(resp, 400, "invalid_field", "no send of this channel has that id",
                           "send_id");
         else /* a call's outcome for an SMS, or an SMS's for a call */
-            cf_http_error(resp, 400, "invalid_field", errbuf, "outcome");
+            cf_http_error(resp, 400, "invalid_field", r.misfit, "outcome");
     } else if (rc != 0) {
         cf_warn("reminders report on channel %s: %s", ch->id, errbuf);
         cf_http_error_from(resp, rc == CF_EINVAL ? CF_EINTERNAL : rc,

@@ -159,14 +159,14 @@ static int sms_cost(const json_t *row, struct reminders_outcome *o)
 
 int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap,
                             const char *clinic_id, const struct reminders_outcome *o,
-                            int64_t now_ms, struct cf_outbox *out, int *applied, char *errbuf,
-                            size_t errbuf_size)
+                            int64_t now_ms, struct cf_outbox *out, int *applied, int *misfit,
+                            char *errbuf, size_t errbuf_size)
 {
     json_t *row = NULL;
     struct ladder_next next = {0};
     int64_t task_due = 0;
     struct cf_event ev = {0};
-    *applied = 0;
+    *applied = *misfit = 0;
 
     int rc = outcome_store_lock(conn, o->send_id, &row, errbuf, errbuf_size);
     if (rc != 0)
@@ -183,7 +183,8 @@ int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap
         snprintf(errbuf, errbuf_size, "outcome: %s is not what a send by %s can have", o->outcome,
                  str(row, "channel") ? str(row, "channel") : "(no channel)");
         json_decref(row);
-        return CF_ECONFLICT;
+        *misfit = 1;
+        return 0;
     }
     const struct ladder_job job = {
         .current = json_is_true(json_object_get(row, "current")),

@@ -54,13 +54,14 @@ struct reminders_outcome {
  * job's time; the patient's key after the same call's end), the ladder's
  * step: the job's next rung or its end, the appointment's reminder
  * status, a front-desk task. Its events are added to out. 0,
- * CF_ENOTFOUND for a send nobody made, CF_ECONFLICT (errbuf says why,
- * nothing recorded) for an outcome no send on its channel can have
- * (ladder_outcome_fits), or the database's error. */
+ * CF_ENOTFOUND for a send nobody made, or the database's error; and 0
+ * with *misfit 1 (errbuf says why, nothing recorded) for an outcome no
+ * send on its channel can have (ladder_outcome_fits), which the caller
+ * refuses. */
 int reminders_outcome_apply(PGconn *conn, const struct cf_netconf_snapshot *snap,
                             const char *clinic_id, const struct reminders_outcome *o,
-                            int64_t now_ms, struct cf_outbox *out, int *applied, char *errbuf,
-                            size_t errbuf_size);
+                            int64_t now_ms, struct cf_outbox *out, int *applied, int *misfit,
+                            char *errbuf, size_t errbuf_size);
 
 /* outcome_store.c. A patient's SMS reply taken, once: reply_id (UUIDv5 over
  * the network, the provider, the channel and the provider's id of the

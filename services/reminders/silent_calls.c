@@ -44,7 +44,7 @@ static int silent_one(struct reminders_ctx *ctx, PGconn *conn,
 {
     const char *params[] = {send_id, wait};
     struct cf_outbox *out = cf_outbox_new();
-    int applied = 0, still = 0;
+    int applied = 0, still = 0, misfit = 0; /* unknown fits every send */
 
     int rc = cf_pg_begin(conn, errbuf, errbuf_size);
     if (rc == 0)
@@ -63,8 +63,8 @@ static int silent_one(struct reminders_ctx *ctx, PGconn *conn,
             .reason = "no_report",
             .duration_s = -1,
         };
-        rc = reminders_outcome_apply(conn, snap, NULL, &o, cf_time_now_ms(), out, &applied, errbuf,
-                                     errbuf_size);
+        rc = reminders_outcome_apply(conn, snap, NULL, &o, cf_time_now_ms(), out, &applied, &misfit,
+                                     errbuf, errbuf_size);
     }
     rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
     if (rc < 0)
