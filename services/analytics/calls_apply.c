@@ -262,7 +262,9 @@ int analytics_calls_apply_batch(void *ctx, PGconn *conn, const struct cf_event *
         rc = an_tasks_follow_calls(conn, follow, errbuf, errbuf_size);
     if (rc == 0 && json_object_size(tasks)) {
         rows = analytics_values(tasks);
-        rc = an_tasks_save(conn, rows, errbuf, errbuf_size);
+        rc = an_tasks_lock_patients(conn, rows, errbuf, errbuf_size);
+        if (rc == 0)
+            rc = an_tasks_save(conn, rows, errbuf, errbuf_size);
         if (rc == 0) /* a reminder's task of a patient erased since */
             rc = an_tasks_forget_erased(conn, rows, errbuf, errbuf_size);
     }

@@ -107,6 +107,8 @@ int analytics_mis_apply_batch(void *ctx, PGconn *conn, const struct cf_event *co
         rows = analytics_values(appts);
         rc = an_appointments_save(conn, rows, errbuf, errbuf_size);
         if (rc == 0) /* an erased patient's visit read after the tombstone */
+            rc = an_tasks_lock_patients(conn, rows, errbuf, errbuf_size);
+        if (rc == 0)
             rc = an_tasks_forget_erased(conn, rows, errbuf, errbuf_size);
         json_decref(rows);
     }

@@ -5,6 +5,15 @@
 
 #include "common/pg.h"
 
+/* The lock of a patient (pg_advisory_xact_lock) of each id the query
+ * q (one text column) gives, in order: an erasure and the rows that
+ * would name the patient again take it first, so that the second sees
+ * what the first did, whether or not the patient has a row. */
+#define PATIENT_LOCKS(q)                                                                           \
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM"                             \
+    " (SELECT DISTINCT 'analytics.patient' || chr(31) || id AS k FROM (" q ") ids(id)"             \
+    " WHERE id IS NOT NULL ORDER BY 1) s"
+
 #define APPT_COLS                                                                                  \
     "appointment_id, network_id, version, clinic_id, patient_id, doctor_id, service_category,"     \
     " status, starts_at, start_hour, booked_at, booked_hour, amount_paid, plan_status,"            \
@@ -124,7 +133,11 @@ int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errb
 
 int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size)
 {
-    int rc = drop_keys(conn, ids, errbuf, errbuf_size);
+    int rc =
+        cf_pg_exec_json(conn, PATIENT_LOCKS("SELECT lower(jsonb_array_elements_text($1::jsonb))"),
+                        ids, NULL, errbuf, errbuf_size);
+    if (rc == 0)
+        rc = drop_keys(conn, ids, errbuf, errbuf_size);
     /* The first visit stays: a time, no more personal than the visits'
      * own, and what tells a repeat visit from a new patient's, so the
      * counts stay as they were. A patient not stored (yet) is kept as
@@ -152,6 +165,21 @@ int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errb
     return rc;
 }
 
+int an_tasks_lock_patients(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    return cf_pg_exec_json(
+        conn,
+        PATIENT_LOCKS(
+            "SELECT a.patient_id::text FROM analytics.appointments a"
+            " WHERE a.appointment_id IN (SELECT (e ->> 'appointment_id')::uuid"
+            " FROM jsonb_array_elements($1::jsonb) e WHERE e ? 'appointment_id')"
+            " UNION SELECT lower(e ->> 'patient_id') FROM jsonb_array_elements($1::jsonb) e"
+            " WHERE e ? 'task_id'"),
+        rows, NULL, errbuf, errbuf_size);
+}
+
 int an_tasks_forget_erased(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size)
 {
     if (json_array_size(rows) == 0)
@@ -162,22 +190,7 @@ int an_tasks_forget_erased(PGconn *conn, const json_t *rows, char *errbuf, size_
 #define FORGET_TASKS                                                                               \
     " t.task_id IN (SELECT (e ->> 'task_id')::uuid FROM jsonb_array_elements($1::jsonb) e"         \
     " WHERE e ? 'task_id')"
-    /* The patients held first (the visits', and the tasks' own): an
-     * erasure that commits while this batch saved the rows would not see
-     * them (not committed yet), and these UPDATEs would not see its mark.
-     * Held, the one that comes second waits for the other, and its next
-     * statement sees what it did. */
-    int rc = cf_pg_exec_json(
-        conn,
-        "SELECT 1 FROM analytics.patients p WHERE p.patient_id IN"
-        " (SELECT a.patient_id FROM analytics.appointments a WHERE" FORGET_APPOINTMENTS
-        " UNION SELECT (e ->> 'patient_id')::uuid"
-        " FROM jsonb_array_elements($1::jsonb) e WHERE e ? 'task_id'"
-        " AND e ->> 'patient_id' IS NOT NULL)"
-        " ORDER BY p.patient_id FOR SHARE OF p",
-        rows, NULL, errbuf, errbuf_size);
-    if (rc == 0)
-        rc = cf_pg_exec_json(conn,
+    int rc = cf_pg_exec_json(conn,
                              "UPDATE analytics.tasks t SET contact_key = NULL, updated_at = now()"
                              " FROM analytics.appointments a JOIN analytics.patients p"
                              " ON p.patient_id = a.patient_id"

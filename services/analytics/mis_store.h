@@ -28,13 +28,21 @@ int an_patients_save(PGconn *conn, const json_t *rows, char *errbuf, size_t errb
  * not move. */
 int an_patients_erase(PGconn *conn, const json_t *ids, char *errbuf, size_t errbuf_size);
 
+/* The locks of the patients rows name (tasks: their patient_id and
+ * their visit's patient; appointments: theirs), which an erasure takes
+ * too: taken before rows are saved (a task) or their erased patients
+ * looked at (an_tasks_forget_erased), the erasure and the rows are one
+ * after the other, whether or not the patient has a row yet. */
+int an_tasks_lock_patients(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
+
 /* The contact key dropped from the reminder tasks of rows' appointments
  * (rows: objects with "appointment_id"), and from rows' tasks (objects
  * with "task_id" and "patient_id"), whose patient is erased: a task or an
  * appointment read after the patient's
  * tombstone (the calls group, which saves tasks, reads apart from this
  * one; an appointment comes on a topic of its own) would link the erased
- * person to their phone again. */
+ * person to their phone again.
+ * The caller took an_tasks_lock_patients(rows) first. */
 int an_tasks_forget_erased(PGconn *conn, const json_t *rows, char *errbuf, size_t errbuf_size);
 
 #endif
