@@ -154,7 +154,14 @@ int leads_calls_apply(void *vctx, PGconn *conn, const struct cf_event *ev,
     /* A response. The call's row, if it was under way, stays (the stale
      * sweep forgets it): the fact is acknowledged now, perhaps after the
      * due time, where the sweeper's horizon does not look, and until the
-     * fold has stored it the row is what holds the breach. */
+     * fold has stored it the row is what holds the breach; of this lead
+     * alone (another open lead of the person, apart from it by the merge
+     * window, was not answered by this call). */
+    if (cf_uuid_valid(call_id)) {
+        int rc = leads_calls_under_way_answered(conn, call_id, lead_id, errbuf, errbuf_size);
+        if (rc != 0)
+            return rc;
+    }
     struct cf_event fact;
     leads_call_response_fact(&fact, ev->networkid, ev->data, lead_id, answered);
     cf_outbox_add(out, LEADS_TOPIC_RAW, contact_key, &fact);

@@ -213,9 +213,11 @@ const struct cf_migration cf_leads_migrations[] = {
     /* A respond task whose breach a call held, that call answered by a
      * person in time: no breach, for good (task_store.c). The answered
      * call it was decided by is kept a day only; the decision is the
-     * task's own. */
-    {17, "respond tasks a call answered in time",
+     * task's own. A call under way that became one lead's response holds
+     * that lead's breach only, not those of the person's other leads. */
+    {17, "breaches a call held, decided",
      "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS breach_waived_at timestamptz;"
+     "ALTER TABLE calls_under_way ADD COLUMN IF NOT EXISTS lead_id uuid;"
      "DROP INDEX IF EXISTS tasks_respond_held;"
      "CREATE INDEX IF NOT EXISTS tasks_respond_held ON tasks (due_at)"
      " WHERE kind = 'respond' AND status = 'closed' AND breached_at IS NULL"

@@ -234,8 +234,6 @@ void leads_sweeper(void *vctx)
         int n = 0, total = 0;
         if (leads_calls_under_way_stale(conn, errbuf, sizeof(errbuf)) != 0)
             cf_warn("sla sweeper: calls under way: %s", errbuf);
-        if (leads_answered_calls_expire(conn, errbuf, sizeof(errbuf)) != 0)
-            cf_warn("sla sweeper: answered calls: %s", errbuf);
         while (until_ms >= 0 && (n = sweep_once(conn, until_ms, errbuf, sizeof(errbuf))) > 0) {
             total += n;
             relay_outbox(ctx, conn); /* out at once, not after the whole backlog */
@@ -244,6 +242,10 @@ void leads_sweeper(void *vctx)
         }
         if (n < 0)
             cf_warn("sla sweeper: %s", errbuf);
+        /* after the breaches: a held breach an answered call waives is
+         * decided while the call is kept (a call read a day late) */
+        if (leads_answered_calls_expire(conn, errbuf, sizeof(errbuf)) != 0)
+            cf_warn("sla sweeper: answered calls: %s", errbuf);
         /* after the breaches: a respond task past both is breached first */
         int expired = 0;
         n = 0;

@@ -173,7 +173,8 @@ int leads_tasks_call_holds(PGconn *conn, const char *lead_id, int64_t from_ms, i
                           "SELECT 1 FROM leads.lead_contacts c JOIN leads.calls_under_way w"
                           " ON w.network_id = c.network_id AND w.contact_key = c.contact_key"
                           " WHERE c.lead_id = $1::uuid AND w.answered_at >= $2::timestamptz"
-                          " AND w.answered_at <= $3::timestamptz LIMIT 1",
+                          " AND w.answered_at <= $3::timestamptz"
+                          " AND (w.lead_id IS NULL OR w.lead_id = $1::uuid) LIMIT 1",
                           3, params, held, errbuf, errbuf_size);
 }
 
@@ -191,6 +192,17 @@ int leads_calls_under_way_note(PGconn *conn, const char *network_id, const char 
                       " ON CONFLICT (call_id) DO UPDATE SET contact_key = EXCLUDED.contact_key,"
                       " answered_at = EXCLUDED.answered_at",
                       4, params, NULL, errbuf, errbuf_size);
+}
+
+int leads_calls_under_way_answered(PGconn *conn, const char *call_id, const char *lead_id,
+                                   char *errbuf, size_t errbuf_size)
+{
+    const char *params[] = {call_id, lead_id};
+
+    return cf_pg_exec(conn,
+                      "UPDATE leads.calls_under_way SET lead_id = $2::uuid"
+                      " WHERE call_id = $1::uuid",
+                      2, params, NULL, errbuf, errbuf_size);
 }
 
 int leads_calls_under_way_done(PGconn *conn, const char *call_id, char *errbuf, size_t errbuf_size)
@@ -225,7 +237,8 @@ int leads_calls_under_way_stale(PGconn *conn, char *errbuf, size_t errbuf_size)
     " AND NOT EXISTS (SELECT 1 FROM leads.lead_contacts c"                                         \
     " JOIN leads.calls_under_way w ON w.network_id = c.network_id"                                 \
     " AND w.contact_key = c.contact_key WHERE c.lead_id = d.lead_id"                               \
-    " AND w.answered_at >= d.opened_at AND w.answered_at <= d.due_at)"
+    " AND w.answered_at >= d.opened_at AND w.answered_at <= d.due_at"                              \
+    " AND (w.lead_id IS NULL OR w.lead_id = d.lead_id))"
 
 /* A respond task d closed past its due time (by $1) whose breach a call
  * under way held (tasks.c), that call over now, not breached yet nor

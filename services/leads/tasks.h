@@ -56,19 +56,25 @@ int leads_tasks_find_open_lead(PGconn *conn, const char *network_id, const char 
 
 /* *held 1 when a call under way with a contact key the lead lead_id holds
  * or has held was answered in [from_ms, to_ms] (a respond task's opening
- * and due time): the lead is not breached while it is. */
+ * and due time), and is not another lead's response: the lead is not
+ * breached while it is. */
 int leads_tasks_call_holds(PGconn *conn, const char *lead_id, int64_t from_ms, int64_t to_ms,
                            int *held, char *errbuf, size_t errbuf_size);
 
 /* The calls under way (leads_call_under_way's) that hold their contact's
  * leads from breaching, in leads.calls_under_way: note records or moves
- * the call (answered at answered_ms), done forgets it (its outcome is
- * known), and stale forgets calls answered more than
- * LEADS_CALL_UNDER_WAY_MAX_S ago whose end never came. */
+ * the call (answered at answered_ms), answered says it is lead_id's
+ * response (it holds that lead alone then, until the fold has stored the
+ * response: the person's other leads were not answered by it), done
+ * forgets it (its outcome is known, and nobody's response), and stale
+ * forgets calls answered more than LEADS_CALL_UNDER_WAY_MAX_S ago whose
+ * end never came. */
 #define LEADS_CALL_UNDER_WAY_MAX_S (4 * 3600)
 int leads_calls_under_way_note(PGconn *conn, const char *network_id, const char *call_id,
                                const char *contact_key, int64_t answered_ms, char *errbuf,
                                size_t errbuf_size);
+int leads_calls_under_way_answered(PGconn *conn, const char *call_id, const char *lead_id,
+                                   char *errbuf, size_t errbuf_size);
 int leads_calls_under_way_done(PGconn *conn, const char *call_id, char *errbuf, size_t errbuf_size);
 int leads_calls_under_way_stale(PGconn *conn, char *errbuf, size_t errbuf_size);
 

@@ -45,6 +45,13 @@ def network():
     doc["clinics"][1]["working_hours"] = {d: ["09:00-18:00"] for d in
                                           ("mon", "tue", "wed", "thu", "fri")}
     doc["clinics"][1]["holidays"] = ["2030-11-28"]
+    # a clinic that never merges a person's requests: two open leads of
+    # one person
+    south = next(c for c in doc["clinics"] if c["id"] == "demo-south")
+    south["working_hours"] = doc["clinics"][0]["working_hours"]
+    south["holidays"] = []
+    south["lead_response_due_s"] = DUE_S
+    south["lead_merge_window_s"] = 0
     return doc
 
 
@@ -748,6 +755,38 @@ def late_reply_on_call_scenario(stack):
     return True
 
 
+def test_a_call_that_answered_the_newer_lead_holds_the_older_ones_breach_no_longer(stack):
+    # At a clinic that never merges, a person writes twice (two open
+    # leads); a call answered before the due time is under way, and ends
+    # answered by a person: the newer lead's response. The older lead was
+    # not answered by it: breached at its due time, not held until the
+    # call's row goes stale hours later.
+    retried(lambda: two_leads_one_call_scenario(stack),
+            "could not see a call's answer within %d s of its leads" % DUE_S)
+
+
+def two_leads_one_call_scenario(stack):
+    received = datetime.now(timezone.utc)
+    due = received + timedelta(seconds=DUE_S)
+    older = new_lead(stack, "demo-south", received)
+    e164, ckey = older["e164"], older["contact_key"]
+    contact = {"name": "Anna", "phone": {"raw": e164, "kind": "e164", "e164": e164}}
+    fact = request(stack, "demo-south", received + timedelta(milliseconds=100), "generic", contact,
+                   ckey, {"phone": ckey})
+    newer = {"lead_id": uuid5(stack.network_id, "lead", fact["id"])}
+    call_id = call_event(stack, e164, received + timedelta(seconds=1), under_way=True)
+    wait_consumed(stack, "clinicflow-leads-calls", CALLS)
+    if datetime.now(timezone.utc) > due - timedelta(seconds=1):
+        return False
+    call_event(stack, e164, received + timedelta(seconds=1), call_id=call_id)
+    closed = wait_tasks(stack, newer["lead_id"], "clinicflow.task.closed", 2)
+    assert all(c["data"]["on_time"] for c in closed), closed
+    (breach,) = wait_breach(stack, older["lead_id"], timeout=30)
+    assert breach["time"] == iso(due), breach
+    assert breaches(stack, newer["lead_id"]) == []
+    return True
+
+
 def test_a_call_on_a_phone_the_lead_gained_answers_it(stack):
     # A Telegram lead without a phone; the person shares their phone in the
     # chat (a request that merges into the lead and brings it); then the
@@ -1200,6 +1239,7 @@ if __name__ == "__main__":
             test_a_call_under_way_at_the_due_time_holds_the_breach,
             test_a_lead_booked_on_a_call_that_was_a_voicemail_is_breached_at_its_end,
             test_a_late_chat_reply_during_a_call_answered_in_time_is_no_breach,
+            test_a_call_that_answered_the_newer_lead_holds_the_older_ones_breach_no_longer,
             test_a_lead_booked_on_the_call_that_answered_it_is_not_breached,
             test_a_call_on_a_phone_the_lead_gained_answers_it,
             test_a_call_before_the_lead_gained_its_phone_answers_it_when_it_does,
