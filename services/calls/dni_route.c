@@ -94,12 +94,12 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  * A visitor's hold, and the rate limits, in one round trip. KEYS: the
  * visitor key, the client address's counter (over a minute), the clinic's
  * counter (over the current second), the epoch key, the address's count of
- * new holds at the clinic. ARGV: visitor, hold seconds, now in ms, the
- * clinic's pool prefix, the index to start the search at, "1" to count this
- * request against the limits, the address's and the clinic's limits, the
- * cap on new holds per address (0: none), the network, the clinic, the
- * request's tags (JSON), the cap on unwritten sessions (0: none), then the
- * pool's numbers.
+ * new visitors at the clinic within a hold, the address's visitors holding
+ * numbers at the clinic (a sorted set scored by when each hold ends). ARGV: visitor, hold seconds,
+ * now in ms, the clinic's pool prefix, the index to start the search at, "1" to count this request
+ * against the limits, the address's and the clinic's limits, the cap on new holds per address (0:
+ * none), the network, the clinic, the request's tags (JSON), the cap on unwritten sessions (0:
+ * none), then the pool's numbers.
  *
  * Every answer ends with the epoch: a value set once (to a request's now)
  * and found again until Redis loses its data, when instances must forget
@@ -119,11 +119,15 @@ static void cors(const struct _u_request *req, struct _u_response *resp,
  * new visit (new_visit=1: a page whose address has tags of its own, a
  * new ad click) keeps the number and starts a session of its own, with
  * its tags, reserved now ("new"), so a later call is the new click's;
- * with the cap of unwritten sessions reached it only extends.
+ * with the cap of unwritten sessions reached, or the address's cap of new
+ * visitors, it only extends.
  * Otherwise, without numbers the answer is "none". With them: an address
- * that took its cap of new holds within a hold gets none ("capped": a
- * script cycling visitor ids would otherwise empty the pool the people it
- * is for need); with the cap of unwritten sessions reached, none
+ * that brought its cap of new visitors within a hold (numbers taken, new
+ * visits, visitors turned away), or whose visitors hold its cap of
+ * numbers now, gets none ("capped": a script cycling visitor ids, or
+ * keeping the holds it took, would otherwise empty the pool the people it
+ * is for need; and its visitors turned away would swell the demand the
+ * pool advice reads); with the cap of unwritten sessions reached, none
  * ("backlog"); else the first free number from the start index is taken
  * with SET NX and its session kept unwritten (above) in the same step
  * ("new"); else "full", and the pool is marked full for a second so that
@@ -153,6 +157,7 @@ static const char hold_script[] =
     "  redis.call('SET', '" CALLS_DNI_RESTORING "', e, 'PX', " CALLS_DNI_RESTORE_GUARD_MS ")\n"
     "end\n"
     "local function answer(what, num, res, k) return {what, num, res, k, e} end\n"
+    "local cap = tonumber(ARGV[9])\n"
     "local me = ARGV[11] .. ' ' .. ARGV[1]\n"
     "local nk = '" CALLS_DNI_HOLDER_PREFIX "' .. ARGV[10] .. ':'\n"
     "local held = ARGV[4] .. 'held'\n"
@@ -185,8 +190,21 @@ static const char hold_script[] =
     "  redis.call('SADD', '" CALLS_DNI_UNWRITTEN_SET "', ukey)\n"
     "  if added == 1 then redis.call('INCR', '" CALLS_DNI_UNWRITTEN_COUNT "') end\n"
     "end\n"
+    /* the new visitors an address brought within a hold: those it took
+     * numbers for, the new visits of its visitors, those turned away */
+    "local function brought()\n"
+    "  return cap > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= cap\n"
+    "end\n"
+    "local function bring()\n"
+    "  if cap > 0 and redis.call('INCR', KEYS[5]) == 1 then\n"
+    "    redis.call('EXPIRE', KEYS[5], ARGV[2])\n"
+    "  end\n"
+    "end\n"
     "local function turned_away()\n"
-    "  keep(denied, ARGV[1])\n"
+    "  if not brought() then\n"
+    "    bring()\n"
+    "    keep(denied, ARGV[1])\n"
+    "  end\n"
     "  return answer('full', '', '0', demand())\n"
     "end\n"
     "local function extend(key, num)\n"
@@ -225,7 +243,9 @@ static const char hold_script[] =
     "  if num and holder(num) == me then\n"
     "    if n == 0 or in_pool(num) then\n"
     "      extend(nk .. num, num)\n"
-    "      if ARGV[14] == '1' and not backlogged() then\n"
+    "      if cap > 0 and redis.call('ZSCORE', KEYS[6], ARGV[1]) then keep(KEYS[6], ARGV[1]) end\n"
+    "      if ARGV[14] == '1' and not backlogged() and not brought() then\n"
+    "        bring()\n"
     "        redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
     "        unwritten(num)\n"
     "        return answer('new', num, ARGV[3], demand())\n"
@@ -240,9 +260,11 @@ static const char hold_script[] =
     "if redis.call('EXISTS', '" CALLS_DNI_RESTORING "') == 1 then\n"
     "  return answer('restoring', '', '0', 0)\n"
     "end\n"
-    "local cap = tonumber(ARGV[9])\n"
-    "if cap > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= cap then\n"
-    "  return answer('capped', '', '0', 0)\n"
+    "if cap > 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[3])\n"
+    "  if brought() or redis.call('ZCARD', KEYS[6]) >= cap then\n"
+    "    return answer('capped', '', '0', 0)\n"
+    "  end\n"
     "end\n"
     "if backlogged() then return answer('backlog', '', '0', 0) end\n"
     "if redis.call('EXISTS', ARGV[4] .. 'full') == 1 then return turned_away() end\n"
@@ -252,9 +274,8 @@ static const char hold_script[] =
     "  if redis.call('EXISTS', ARGV[4] .. num) == 0 and\n"
     "     redis.call('SET', nk .. num, me, 'NX', 'EX', ARGV[2]) then\n"
     "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
-    "    if cap > 0 and redis.call('INCR', KEYS[5]) == 1 then\n"
-    "      redis.call('EXPIRE', KEYS[5], ARGV[2])\n"
-    "    end\n"
+    "    bring()\n"
+    "    if cap > 0 then keep(KEYS[6], ARGV[1]) end\n"
     "    count_held(num)\n"
     "    redis.call('ZREM', denied, ARGV[1])\n"
     "    unwritten(num)\n"
@@ -293,7 +314,7 @@ struct hold_req {
 
 /* EVAL, the script and its key count, the 5 keys and the 14 arguments
  * before the pool's numbers. */
-#define HOLD_SCRIPT_FIXED_ARGS (3 + 5 + 14)
+#define HOLD_SCRIPT_FIXED_ARGS (3 + 6 + 14)
 
 /* One run of hold_script. */
 static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req *q)
@@ -301,7 +322,8 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     size_t n = json_array_size(q->numbers), argc = 0;
     const char **argv = cf_xcalloc(n + HOLD_SCRIPT_FIXED_ARGS, sizeof(char *));
     char vkey[256], ip_key[128], clinic_key[128], prefix[128], hold[24], now[24], start[24];
-    char ip_limit[24], clinic_limit[24], new_key[256], new_cap[24], unwritten_max[24];
+    char ip_limit[24], clinic_limit[24], new_key[256], live_key[256], new_cap[24],
+        unwritten_max[24];
     const int64_t t = cf_time_now_ms();
     uint8_t h[32];
 
@@ -318,16 +340,18 @@ static redisReply *run_hold_script(struct calls_ctx *ctx, const struct hold_req 
     snprintf(ip_limit, sizeof(ip_limit), "%ld", ctx->cfg.dni_ip_per_minute);
     snprintf(clinic_limit, sizeof(clinic_limit), "%ld", ctx->cfg.dni_clinic_per_second);
     snprintf(new_key, sizeof(new_key), "cf:dni:new:%s:%s", q->clinic, q->ip);
+    snprintf(live_key, sizeof(live_key), "cf:dni:live:%s:%s", q->clinic, q->ip);
     snprintf(new_cap, sizeof(new_cap), "%ld", ctx->cfg.dni_new_holds_per_address);
     snprintf(unwritten_max, sizeof(unwritten_max), "%ld", ctx->cfg.dni_unwritten_max);
     argv[argc++] = "EVAL";
     argv[argc++] = hold_script;
-    argv[argc++] = "5";
+    argv[argc++] = "6";
     argv[argc++] = vkey;
     argv[argc++] = ip_key;
     argv[argc++] = clinic_key;
     argv[argc++] = "cf:dni:epoch";
     argv[argc++] = new_key;
+    argv[argc++] = live_key;
     argv[argc++] = q->pooled ? q->visitor : "";
     argv[argc++] = hold;
     argv[argc++] = now;

@@ -72,8 +72,9 @@ const struct cf_config_var *calls_settings_table(struct calls_settings *cfg, siz
          1, 1000000, 0, "tracking-number requests per clinic per second (429 past it)", NULL},
         {"CLINICFLOW_CALLS_DNI_NEW_HOLDS_PER_ADDRESS", CF_CONF_INT, "10",
          &cfg->dni_new_holds_per_address, 0, 1000000, 0,
-         "new number holds one client address may take from a clinic's pool within a hold period; "
-         "past it, new visitors from there get the default number (0: no cap)",
+         "new visitors one client address may bring to a clinic within a hold period, and numbers "
+         "its visitors may hold at once; past either, new visitors from there get the default "
+         "number (0: no cap)",
          NULL},
         {"CLINICFLOW_CALLS_DNI_PEAK_HALF_LIFE_S", CF_CONF_INT, "604800", &cfg->dni_peak_half_life_s,
          60, 31536000, 0,
