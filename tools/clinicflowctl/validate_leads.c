@@ -36,7 +36,7 @@ static const char *const read_by_adapters[] = {
     "_ym_uid", "token", "event_id", "request_id",
     /* tilda */
     "Name", "Phone", "Email", "Comment", "Textarea", "formid", "tranid", "test", "referer",
-    "api_key", "apikey",
+    "api_key", "apikey", "COOKIES",
     /* cf7 */
     "your-name", "your-email", "your-phone", "tel", "your-message", "your-service", "acceptance",
     NULL};

@@ -365,6 +365,11 @@ def test_lead_settings_validated():
     assert_rejected(with_channel(form, bot_username="clinicflow_demo_bot"), "form-bot.json",
                     "%s.bot_username: only telegram channels have a bot username" % ch)
 
+    # Tilda fills COOKIES itself ("send cookies"): a honeypot named so
+    # would drop every lead as a bot's
+    assert_rejected(with_channel(tilda, honeypot="cookies"), "tilda-honeypot.json",
+                    '$.channels[%d].honeypot: "cookies" is a field the tilda adapter reads;'
+                    % tilda)
     # Tilda's and CF7's fields (providers/form_fields.c) are not quite our
     # form's: clinic_id and form_id there, clinic and code here.
     assert_rejected(with_channel(tilda, field_map={"code": "code"}), "tilda-map.json",
