@@ -537,6 +537,32 @@ static int drop_superseded(const struct cf_settings *s, struct cf_producer *prod
     return rc;
 }
 
+/* 0 when entry e can be replayed, else 1 with why it cannot (after "the
+ * entry at <dlq partition and offset> ") in why: it holds the beginning of
+ * a message too large for the DLQ, or a key or value that is not base64. */
+static int unreplayable(const struct entry *e, char *why, size_t why_size)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (json_is_true(json_object_get(e->j_data, "value_truncated")) ||
+        json_is_true(json_object_get(e->j_data, "key_truncated"))) {
+        /* its bytes are the original's beginning only */
+        snprintf(why, why_size,
+                 "holds the beginning of a message too large for the DLQ; the original is on %s"
+                 " at that partition and offset while the topic keeps it",
+                 e->topic);
+        return 1;
+    }
+    int bad = e->key_b64 && b64_decode(e->key_b64, &bytes, &len) != 0;
+    free(bytes);
+    bytes = NULL;
+    bad = bad || b64_decode(e->value_b64, &bytes, &len) != 0;
+    free(bytes);
+    if (bad)
+        snprintf(why, why_size, "has a key or value that is not base64");
+    return bad;
+}
+
 static int cmd_replay(const struct cf_settings *s, const struct ctl_dlq_args *a,
                       struct cf_producer *producer, struct entries *es)
 {
@@ -552,19 +578,33 @@ static int cmd_replay(const struct cf_settings *s, const struct ctl_dlq_args *a,
         return CTL_EXIT_FAIL;
     }
     if (a->dry_run) {
+        /* what the replay would do: the entries it would refuse named, and
+         * the exit status it would have */
+        size_t refused = 0;
+        char why[256];
         print_table_header();
-        for (size_t i = 0; i < es->n; i++)
-            print_table_row(&es->v[i]);
+        for (size_t i = 0; i < es->n; i++) {
+            const struct entry *e = &es->v[i];
+            if (unreplayable(e, why, sizeof(why))) {
+                ctl_errorf("would not replay: %s/%" PRId64 "/%" PRId64 ": the entry at %s [%" PRId32
+                           "] offset %" PRId64 " %s",
+                           e->topic, e->partition, e->offset, CF_TOPIC_DLQ, e->dlq_partition,
+                           e->dlq_offset, why);
+                refused++;
+                continue;
+            }
+            print_table_row(e);
+        }
         if (fflush(stdout) != 0 || ferror(stdout)) {
             ctl_errorf("dlq replay failed: could not write the output");
             return CTL_EXIT_FAIL;
         }
         fprintf(stderr,
-                "dry run: would replay %zu message%s to %s (%zu entr%s, %zu superseded);"
-                " nothing produced\n",
-                es->n, es->n == 1 ? "" : "s", a->topic, entries, entries == 1 ? "y" : "ies",
-                superseded);
-        return CTL_EXIT_OK;
+                "dry run: would replay %zu message%s to %s (%zu entr%s, %zu superseded, %zu"
+                " not replayable); nothing produced\n",
+                es->n - refused, es->n - refused == 1 ? "" : "s", a->topic, entries,
+                entries == 1 ? "y" : "ies", superseded, refused);
+        return refused ? CTL_EXIT_FAIL : CTL_EXIT_OK;
     }
 
     struct cf_kmsg *msgs = cf_xcalloc(REPLAY_BATCH, sizeof(*msgs));
@@ -578,29 +618,19 @@ static int cmd_replay(const struct cf_settings *s, const struct ctl_dlq_args *a,
         for (; next < es->n && n < REPLAY_BATCH; next++) {
             const struct entry *e = &es->v[next];
             size_t keylen = 0, valuelen = 0;
-            if (json_is_true(json_object_get(e->j_data, "value_truncated")) ||
-                json_is_true(json_object_get(e->j_data, "key_truncated"))) {
-                /* its bytes are the original's beginning only */
+            char why[256];
+            if (unreplayable(e, why, sizeof(why))) {
                 ctl_errorf("not replayed: %s/%" PRId64 "/%" PRId64 ": the entry at %s [%" PRId32
-                           "] offset %" PRId64 " holds the beginning of a message too large for"
-                           " the DLQ; the original is on %s at that partition and offset while"
-                           " the topic keeps it",
+                           "] offset %" PRId64 " %s",
                            e->topic, e->partition, e->offset, CF_TOPIC_DLQ, e->dlq_partition,
-                           e->dlq_offset, e->topic);
+                           e->dlq_offset, why);
                 failed++;
                 continue;
             }
-            if ((e->key_b64 && b64_decode(e->key_b64, &keys[n], &keylen) != 0) ||
-                b64_decode(e->value_b64, &values[n], &valuelen) != 0) {
-                ctl_errorf("not replayed: %s/%" PRId64 "/%" PRId64 ": the entry at %s [%" PRId32
-                           "] offset %" PRId64 " has a key or value that is not base64",
-                           e->topic, e->partition, e->offset, CF_TOPIC_DLQ, e->dlq_partition,
-                           e->dlq_offset);
-                free(keys[n]);
-                keys[n] = NULL;
-                failed++;
-                continue;
-            }
+            /* both decode: unreplayable tried them */
+            if (e->key_b64)
+                (void)b64_decode(e->key_b64, &keys[n], &keylen);
+            (void)b64_decode(e->value_b64, &values[n], &valuelen);
             /* An empty value_b64 is a null value (a tombstone stays one),
              * an absent key_b64 a null key. */
             msgs[n] = (struct cf_kmsg){.topic = e->topic,

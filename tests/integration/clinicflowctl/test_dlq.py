@@ -13,6 +13,8 @@ no entry at all. Then:
   the selected entries, oldest first, as a table and with --json (the
   entry's data without the payloads, its time and its DLQ place);
 - dlq replay --dry-run prints what would be replayed and produces nothing;
+  an entry of a message too large for the DLQ the replay refuses, and
+  the dry run names it and exits 1 as the replay would;
 - dlq replay puts exactly the selected originals, once each, back on their
   topic with their keys and values (a null key and a tombstone stay null),
   and exits 1 naming the message when the broker refuses a delivery;
@@ -355,6 +357,36 @@ def test_missing_broker():
         assert p.stdout == "", p.stdout
 
 
+def test_replay_truncated():
+    """An entry that holds only the beginning of a message too large for
+    the DLQ is never replayed: the replay names it and exits 1, and a dry
+    run tells the same (it listed it as one it would replay, exit 0)."""
+    leads = "clinicflow.leads.v1"
+    whole = b'{"lead":"' + b"x" * 64 + b'"}'
+    entry = {"specversion": "1.0", "id": cf_uuid5(leads, "1", "40", G_ANALYTICS),
+             "source": "/clinicflow/%s/dlq" % G_ANALYTICS, "type": "clinicflow.dlq.entry",
+             "subject": "%s/1/40" % leads, "time": "2026-03-09T08:00:00.000Z",
+             "datacontenttype": "application/json", "networkid": "demo",
+             "data": {"group_id": G_ANALYTICS, "topic": leads, "partition": 1, "offset": 40,
+                      "reason_code": "rejected", "reason": "too big",
+                      "value_b64": b64(whole[:16]), "value_truncated": True,
+                      "value_bytes": len(whole), "key_b64": b64(b"lead-40")}}
+    value = json.dumps(entry, separators=(",", ":")).encode()
+    contract.validate_message(DLQ, "lead-40", value)
+    produce_raw(DLQ, "lead-40", value)
+    named = "%s/1/40" % leads
+    p = ctl("dlq", "replay", "--topic", leads, "--dry-run")
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert table_rows(p.stdout) == [], p.stdout
+    assert "would not replay: " + named in p.stderr and "too large" in p.stderr, p.stderr
+    assert "would replay 0 messages" in p.stderr and "1 not replayable" in p.stderr, p.stderr
+    p = ctl("dlq", "replay", "--topic", leads)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "not replayed: " + named in p.stderr, p.stderr
+    assert p.stdout == "replayed 0 of 1 message to %s\n" % leads, p.stdout
+    assert read(leads, validate=False) == []
+
+
 def teardown():
     if "broker" in STATE:
         STATE["broker"].stop()
@@ -367,7 +399,7 @@ if __name__ == "__main__":
         if "dlq_place" in STATE:
             cfstack.run([test_help, test_list_all, test_list_filters, test_list_json,
                          test_replay_dry_run, test_replay_selected, test_replay_failure,
-                         test_replay_compacted, test_bad_arguments,
+                         test_replay_compacted, test_replay_truncated, test_bad_arguments,
                          test_missing_broker], exit=False)
     finally:
         cfstack.run([teardown], exit=False)
