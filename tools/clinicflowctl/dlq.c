@@ -540,7 +540,7 @@ static int drop_superseded(const struct cf_settings *s, struct cf_producer *prod
 /* 0 when entry e can be replayed, else 1 with why it cannot (after "the
  * entry at <dlq partition and offset> ") in why: it holds the beginning of
  * a message too large for the DLQ, or a key or value that is not base64. */
-static int unreplayable(const struct entry *e, char *why, size_t why_size)
+static int refusal(const struct entry *e, char *why, size_t why_size)
 {
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -563,6 +563,20 @@ static int unreplayable(const struct entry *e, char *why, size_t why_size)
     return bad;
 }
 
+/* refusal(e), said on stderr after what (the dry run's "would not
+ * replay", the replay's "not replayed"). */
+static int unreplayable(const struct entry *e, const char *what)
+{
+    char why[256];
+    const int refused = refusal(e, why, sizeof(why));
+    if (refused)
+        ctl_errorf("%s: %s/%" PRId64 "/%" PRId64 ": the entry at %s [%" PRId32 "] offset %" PRId64
+                   " %s",
+                   what, e->topic, e->partition, e->offset, CF_TOPIC_DLQ, e->dlq_partition,
+                   e->dlq_offset, why);
+    return refused;
+}
+
 static int cmd_replay(const struct cf_settings *s, const struct ctl_dlq_args *a,
                       struct cf_producer *producer, struct entries *es)
 {
@@ -581,15 +595,10 @@ static int cmd_replay(const struct cf_settings *s, const struct ctl_dlq_args *a,
         /* what the replay would do: the entries it would refuse named, and
          * the exit status it would have */
         size_t refused = 0;
-        char why[256];
         print_table_header();
         for (size_t i = 0; i < es->n; i++) {
             const struct entry *e = &es->v[i];
-            if (unreplayable(e, why, sizeof(why))) {
-                ctl_errorf("would not replay: %s/%" PRId64 "/%" PRId64 ": the entry at %s [%" PRId32
-                           "] offset %" PRId64 " %s",
-                           e->topic, e->partition, e->offset, CF_TOPIC_DLQ, e->dlq_partition,
-                           e->dlq_offset, why);
+            if (unreplayable(e, "would not replay")) {
                 refused++;
                 continue;
             }
@@ -618,16 +627,11 @@ static int cmd_replay(const struct cf_settings *s, const struct ctl_dlq_args *a,
         for (; next < es->n && n < REPLAY_BATCH; next++) {
             const struct entry *e = &es->v[next];
             size_t keylen = 0, valuelen = 0;
-            char why[256];
-            if (unreplayable(e, why, sizeof(why))) {
-                ctl_errorf("not replayed: %s/%" PRId64 "/%" PRId64 ": the entry at %s [%" PRId32
-                           "] offset %" PRId64 " %s",
-                           e->topic, e->partition, e->offset, CF_TOPIC_DLQ, e->dlq_partition,
-                           e->dlq_offset, why);
+            if (unreplayable(e, "not replayed")) {
                 failed++;
                 continue;
             }
-            /* both decode: unreplayable tried them */
+            /* both decode: refusal tried them */
             if (e->key_b64)
                 (void)b64_decode(e->key_b64, &keys[n], &keylen);
             (void)b64_decode(e->value_b64, &values[n], &valuelen);
