@@ -485,6 +485,10 @@ int calls_tasks_close_with_callback(struct calls_ctx *ctx, PGconn *conn, const c
     {
         if (rc != 0)
             break;
+        /* one answered since (a staff leg's late report): only unlinked,
+         * no task of its own to expire as a lost call */
+        if (!calls_task_is_missed(j_call))
+            continue;
         char base[CF_UUID_STR_LEN + 1];
         const char *parts[] = {id_base, "task.moved",
                                json_string_value(json_object_get(j_call, "call_id"))};

@@ -35,8 +35,8 @@ int calls_tasks_apply_locked(struct calls_ctx *ctx, PGconn *conn, const struct c
                              size_t errbuf_size);
 /* Closes j_task (open, locked) with the call call_id answered at
  * answered_ms, at or after the task opened; missed calls of the task that
- * came after it go to a task of their own. The events' ids come from
- * id_base. */
+ * came after it go to a task of their own (those answered since leave it
+ * for none). The events' ids come from id_base. */
 int calls_tasks_close_with_callback(struct calls_ctx *ctx, PGconn *conn, const char *network_id,
                                     const char *contact_key, json_t *j_task, const char *call_id,
                                     int64_t answered_ms, const char *id_base, struct cf_outbox *out,
