@@ -200,8 +200,11 @@ static const char hold_script[] =
     "    redis.call('EXPIRE', KEYS[5], ARGV[2])\n"
     "  end\n"
     "end\n"
+    /* a visitor counted once while turned away, however often it asks */
     "local function turned_away()\n"
-    "  if not brought() then\n"
+    "  if redis.call('ZSCORE', denied, ARGV[1]) then\n"
+    "    keep(denied, ARGV[1])\n"
+    "  elseif not brought() then\n"
     "    bring()\n"
     "    keep(denied, ARGV[1])\n"
     "  end\n"
@@ -254,6 +257,7 @@ static const char hold_script[] =
     "      return answer('held', num, res, 0)\n"
     "    end\n"
     "    redis.call('DEL', nk .. num)\n"
+    "    redis.call('ZREM', KEYS[6], ARGV[1])\n"
     "  end\n"
     "end\n"
     "if n == 0 then return answer('none', '', '0', 0) end\n"
@@ -274,7 +278,7 @@ static const char hold_script[] =
     "  if redis.call('EXISTS', ARGV[4] .. num) == 0 and\n"
     "     redis.call('SET', nk .. num, me, 'NX', 'EX', ARGV[2]) then\n"
     "    redis.call('SET', KEYS[1], num .. ' ' .. ARGV[3], 'EX', ARGV[2])\n"
-    "    bring()\n"
+    "    if not redis.call('ZSCORE', denied, ARGV[1]) then bring() end\n"
     "    if cap > 0 then keep(KEYS[6], ARGV[1]) end\n"
     "    count_held(num)\n"
     "    redis.call('ZREM', denied, ARGV[1])\n"
@@ -312,7 +316,7 @@ struct hold_req {
     char epoch[64]; /* out: Redis's epoch in its answer */
 };
 
-/* EVAL, the script and its key count, the 5 keys and the 14 arguments
+/* EVAL, the script and its key count, the 6 keys and the 14 arguments
  * before the pool's numbers. */
 #define HOLD_SCRIPT_FIXED_ARGS (3 + 6 + 14)
 
