@@ -294,7 +294,13 @@ static int apply(struct reminders_ctx *ctx, const struct cf_netconf_snapshot *sn
     /* what a copy is answered with: the same */
     if (rc == 0 && reply_id[0] && !r->copy && r->answer)
         rc = outcome_store_reply_answer(conn, reply_id, r->answer, errbuf, errbuf_size);
-    rc = cf_outbox_stage_commit(conn, "reminders", out, rc, errbuf, errbuf_size);
+    /* a misfit outcome is refused: nothing of it kept (an SMS reply's
+     * mark either, so its copy is refused as well) */
+    const int refused = rc == 0 && r->misfit[0];
+    rc = cf_outbox_stage_commit(conn, "reminders", out, refused ? CF_EINVAL : rc, errbuf,
+                                errbuf_size);
+    if (refused)
+        rc = 0;
     cf_pg_pool_release(ctx->svc->pg, conn);
     if (rc > 0)
         reminders_relay_kick(ctx);
