@@ -18,7 +18,6 @@
 #include "common/outbox.h"
 #include "common/pg.h"
 #include "common/time.h"
-#include "common/xmalloc.h"
 #include "common/topics.h"
 #include "common/xmalloc.h"
 
@@ -45,18 +44,21 @@ static void dlq_add(struct cf_consumer *c, struct cf_outbox *out, const rd_kafka
     cf_outbox_push(out, CF_TOPIC_DLQ, rkm->key, keylen, value, strlen(value));
 }
 
+/* The index of topic's learnt limit in c->limits, or c->nlimits. */
+static size_t limit_slot(const struct cf_consumer *c, const char *topic)
+{
+    size_t i = 0;
+    while (i < c->nlimits && strcmp(c->limits[i].topic, topic) != 0)
+        i++;
+    return i;
+}
+
 size_t cf_consumer_output_limit(const struct cf_consumer *c, const char *topic, int *learnt)
 {
+    const size_t i = topic ? limit_slot(c, topic) : c->nlimits;
     if (learnt)
-        *learnt = 0;
-    for (size_t i = 0; topic && i < c->nlimits; i++) {
-        if (strcmp(c->limits[i].topic, topic) == 0) {
-            if (learnt)
-                *learnt = 1;
-            return c->limits[i].max;
-        }
-    }
-    return c->max_output;
+        *learnt = i < c->nlimits;
+    return i < c->nlimits ? c->limits[i].max : c->max_output;
 }
 
 /* The first of out's messages from index from on whose key and value are
@@ -85,9 +87,7 @@ int cf_consumer_refused_output(struct cf_consumer *c, int err, size_t refused, c
         cf_warn("consumer %s: Kafka refused an output of %zu bytes to %s (under the producer's"
                 " limit): outputs to it of %zu bytes or more now send their input to the dlq",
                 c->group_id, refused, topic, refused);
-        size_t i = 0;
-        while (i < c->nlimits && strcmp(c->limits[i].topic, topic) != 0)
-            i++;
+        const size_t i = limit_slot(c, topic);
         if (i == c->nlimits) {
             c->limits = cf_xrealloc(c->limits, (c->nlimits + 1) * sizeof(*c->limits));
             c->limits[c->nlimits++].topic = cf_xstrdup(topic);

@@ -515,8 +515,8 @@ static void test_dlq_entry_within_a_learnt_bound(void)
         if (bounds[b] > 1000)
             CHECK(strlen(value) + rkm.key_len <= bounds[b]);
         json_t *j = json_loads(value, 0, NULL);
-        const json_t *d = json_object_get(json_object_get(j, "data"), "value_b64");
         const json_t *data = json_object_get(j, "data");
+        const json_t *d = json_object_get(data, "value_b64");
         CHECK(json_is_true(json_object_get(data, "value_truncated")));
         CHECK_INT(json_integer_value(json_object_get(data, "value_bytes")), (int64_t)vlen);
         /* the value's first bytes, as many as fit (none under 10 bytes) */
